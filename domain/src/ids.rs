@@ -1,0 +1,165 @@
+//! Names that cross wires and end up in URLs, topics and file names.
+//!
+//! Every name is validated once, when it is made, so the rest of the code can put it in a
+//! path or a topic without escaping: ASCII letters, digits, `_` and `-`, starting with a
+//! letter or digit, at most 64 bytes.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+
+const MAX_NAME_LEN: usize = 64;
+
+fn check_name(kind: &'static str, s: &str) -> Result<(), Error> {
+    let valid_start = s
+        .as_bytes()
+        .first()
+        .is_some_and(|b| b.is_ascii_alphanumeric());
+    let valid_rest = s
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if s.len() > MAX_NAME_LEN || !valid_start || !valid_rest {
+        return Err(Error::InvalidName {
+            kind,
+            reason: "use 1 to 64 ASCII letters, digits, '_' or '-', starting with a letter or digit",
+        });
+    }
+    Ok(())
+}
+
+macro_rules! name_type {
+    ($(#[$doc:meta])* $ty:ident, $kind:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $ty(String);
+
+        impl $ty {
+            /// Validates `s` and wraps it.
+            pub fn new(s: impl Into<String>) -> Result<Self, Error> {
+                let s = s.into();
+                check_name($kind, &s)?;
+                Ok(Self(s))
+            }
+
+            /// The name as it appears in URLs and topics.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl FromStr for $ty {
+            type Err = Error;
+            fn from_str(s: &str) -> Result<Self, Error> {
+                Self::new(s)
+            }
+        }
+
+        impl TryFrom<String> for $ty {
+            type Error = Error;
+            fn try_from(s: String) -> Result<Self, Error> {
+                Self::new(s)
+            }
+        }
+
+        impl From<$ty> for String {
+            fn from(v: $ty) -> String {
+                v.0
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({:?})", stringify!($ty), self.0)
+            }
+        }
+
+        impl AsRef<str> for $ty {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
+name_type!(
+    /// The public name of a stream (`/live/{stream}/...`). Never the stream key.
+    StreamName,
+    "stream name"
+);
+name_type!(
+    /// The name of one rung of the ladder (`src`, `720p`, ...).
+    RenditionName,
+    "rendition name"
+);
+name_type!(
+    /// The identity of a node (`broadcast1`, `ingest1`), sent in `x-sealcast-node`.
+    NodeId,
+    "node id"
+);
+
+/// One publish session of a stream: a new id each time a publisher connects, so segments
+/// of an earlier session can never be mistaken for the current one.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct SessionId(pub u64);
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+impl fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SessionId({self})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn accepts_ordinary_names() {
+        for ok in ["demo", "720p", "src", "my_stream-2", "A"] {
+            assert!(StreamName::new(ok).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn rejects_names_that_could_escape_a_path_or_topic() {
+        let long = "a".repeat(65);
+        for bad in ["", "..", "a/b", "a b", "-x", "_x", "a+b", "a#", "é", long.as_str()] {
+            assert!(StreamName::new(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn valid_names_round_trip_through_strings(s in "[a-zA-Z0-9][a-zA-Z0-9_-]{0,63}") {
+            let name = StreamName::new(s.clone()).expect("valid");
+            prop_assert_eq!(name.as_str(), s.as_str());
+            let back: StreamName = name.to_string().parse().expect("parses");
+            prop_assert_eq!(back, name);
+        }
+
+        #[test]
+        fn anything_accepted_is_safe_in_a_path(s in ".{0,80}") {
+            if let Ok(name) = StreamName::new(s) {
+                prop_assert!(!name.as_str().contains('/'));
+                prop_assert!(!name.as_str().contains(".."));
+                prop_assert!(!name.as_str().starts_with('-'));
+            }
+        }
+    }
+}

@@ -1,0 +1,2 @@
+//! sealcast ingest (being built).
+pub mod container;
