@@ -247,11 +247,15 @@ mod tests {
         let mut l = Ladder::default();
         l.rungs.push(l.rungs[1].clone());
         assert!(l.validate().is_err());
-        let mut l = Ladder::default();
-        l.window = 0;
+        let l = Ladder {
+            window: 0,
+            ..Ladder::default()
+        };
         assert!(l.validate().is_err());
-        let mut l = Ladder::default();
-        l.preset = "warp".into();
+        let l = Ladder {
+            preset: "warp".into(),
+            ..Ladder::default()
+        };
         assert!(l.validate().is_err());
     }
 

@@ -3,12 +3,14 @@
 //! - [`ids`]: validated names that cross wires (stream, rendition, node, session).
 //! - [`ladder`]: the bitrate ladder and how it is planned for one source.
 //! - [`segment`]: what a segment is, what a rendition is, measured bitrates.
+//! - [`live`]: the events an ingest sends to edges about a live stream.
 //! - [`playlist`]: the live window of a media playlist and master-playlist rendering.
 //! - [`paths`]: the public URL layout, built and parsed in one place.
 //! - [`error`]: the crate's one error enum.
 pub mod error;
 pub mod ids;
 pub mod ladder;
+pub mod live;
 pub mod paths;
 pub mod playlist;
 pub mod segment;
@@ -16,4 +18,5 @@ pub mod segment;
 pub use error::Error;
 pub use ids::{NodeId, RenditionName, SessionId, StreamName};
 pub use ladder::{Ladder, PlannedRung, Rung, RungKind};
+pub use live::LiveEvent;
 pub use segment::{BitrateMeter, RenditionInfo, Segment, SegmentMeta};

@@ -1,2 +1,3 @@
 //! sealcast ingest (being built).
 pub mod container;
+pub mod segmenter;

@@ -1,0 +1,371 @@
+//! [`Catalog`]: the handle the ingest, the CLI and the admin API share.
+//!
+//! # Why an enum of concrete pools and not `AnyPool`
+//!
+//! The handle holds either a `SqlitePool` or a `PgPool`, and each query is written once and
+//! dispatched to both by [`with_pool!`]. `AnyPool` would be less code today, but:
+//!
+//! - SQLite gets its settings (create if missing, WAL, busy timeout) and a plain file path
+//!   through typed [`SqliteConnectOptions`](sqlx::sqlite::SqliteConnectOptions); `Any`
+//!   reconnects from a URL string, which cannot carry a busy timeout or the journal mode and
+//!   forces every path through percent-encoding.
+//! - The offline-checked `query!` macros planned for later need a concrete database type;
+//!   they do not work with `Any`.
+//! - Concrete drivers decode column types natively instead of through `Any`'s reduced type
+//!   set, and there is no global driver registry to install first.
+//!
+//! The SQL text is the same for both backends: `$1`-style parameters (SQLite accepts them
+//! too), `ON CONFLICT`, nothing dialect-specific.
+
+use std::fmt;
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use domain::StreamName;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqlitePool, SqlitePoolOptions};
+
+use crate::key::{KeyHash, StreamKey};
+use crate::location::{self, Location};
+use crate::{CatalogError, StreamRecord};
+
+/// The schema, embedded from `catalog/migrations/` at compile time; the same files run on
+/// both backends.
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// SQLite allows one writer at a time anyway; a few connections let reads (publish
+/// authorisation) proceed while a write is under way.
+const SQLITE_MAX_CONNECTIONS: u32 = 4;
+/// Enough for a few ingest nodes' publish checks and the admin API at once.
+const POSTGRES_MAX_CONNECTIONS: u32 = 8;
+/// How long an operation waits for a free pooled connection (or for the server to answer a
+/// new connection) before failing with [`CatalogError::Database`].
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs `$body` with `$p` bound to whichever concrete pool the catalog holds. The body is
+/// expanded once per backend, so it may use backend-specific result types as long as both
+/// arms produce the same type.
+macro_rules! with_pool {
+    ($pool:expr, |$p:ident| $body:expr) => {
+        match $pool {
+            Pool::Sqlite($p) => $body,
+            Pool::Postgres($p) => $body,
+        }
+    };
+}
+
+/// The pool behind a [`Catalog`]; see the module docs for why this is not `AnyPool`.
+#[derive(Clone)]
+enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// The catalog of streams and their keys. Cheap to clone: clones share one connection pool.
+///
+/// Several handles, in one process or several, may use the same database at once: the
+/// server holds one while `sealcast streams` opens another, and each sees the other's
+/// writes as soon as they commit.
+#[derive(Clone)]
+pub struct Catalog {
+    /// Every operation is a single statement on a pooled connection; no state is cached
+    /// here, so nothing can go stale when another process writes.
+    pool: Pool,
+}
+
+impl fmt::Debug for Catalog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Catalog")
+            .field("backend", &self.backend())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Catalog {
+    /// Opens (creating if needed) the catalog at `location` and brings its schema up to date.
+    ///
+    /// `location` is a database URL (`sqlite://...`, `sqlite::memory:`, `postgres://...`,
+    /// `postgresql://...`) or a filesystem path of a SQLite file. A SQLite file and its
+    /// directory are created if missing.
+    pub async fn open(location: &str) -> Result<Self, CatalogError> {
+        let shown = location::redact(location);
+        let connect_error = |source| CatalogError::Connect {
+            location: shown.clone(),
+            source,
+        };
+        let pool = match Location::parse(location)? {
+            Location::Sqlite { options, file } => {
+                let pool_options = SqlitePoolOptions::new().acquire_timeout(ACQUIRE_TIMEOUT);
+                let pool_options = match &file {
+                    Some(file) => {
+                        prepare_sqlite_file(&shown, file).await?;
+                        pool_options.max_connections(SQLITE_MAX_CONNECTIONS)
+                    }
+                    // An in-memory database lives as long as a connection to it: keep exactly
+                    // one, forever. One, because connections sharing an in-memory database
+                    // use table locks that the busy timeout does not cover.
+                    None => pool_options
+                        .max_connections(1)
+                        .min_connections(1)
+                        .idle_timeout(None)
+                        .max_lifetime(None),
+                };
+                let pool = pool_options
+                    .connect_with(options)
+                    .await
+                    .map_err(connect_error)?;
+                Pool::Sqlite(pool)
+            }
+            Location::Postgres(options) => {
+                let pool = PgPoolOptions::new()
+                    .max_connections(POSTGRES_MAX_CONNECTIONS)
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .connect_with(options)
+                    .await
+                    .map_err(connect_error)?;
+                Pool::Postgres(pool)
+            }
+        };
+        let catalog = Self { pool };
+        if let Err(e) = catalog.migrate().await {
+            catalog.close().await;
+            return Err(e);
+        }
+        tracing::info!(location = %shown, backend = catalog.backend(), "catalog open");
+        Ok(catalog)
+    }
+
+    /// Which backend this catalog uses: `"sqlite"` or `"postgres"`.
+    pub fn backend(&self) -> &'static str {
+        match self.pool {
+            Pool::Sqlite(_) => "sqlite",
+            Pool::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Applies the migrations that are not applied yet.
+    async fn migrate(&self) -> Result<(), CatalogError> {
+        let run = || async { with_pool!(&self.pool, |p| MIGRATOR.run(p).await) };
+        match run().await {
+            Ok(()) => Ok(()),
+            // PostgreSQL migrations hold an advisory lock, SQLite ones cannot: if two
+            // processes open a fresh file at the same moment, both try to apply the same
+            // migration and the loser's transaction fails ("table already exists") and rolls
+            // back. Running again sees the winner's work and has nothing left to do; a real
+            // error simply fails again.
+            Err(first) if matches!(self.pool, Pool::Sqlite(_)) => {
+                tracing::debug!(error = %first, "catalog migration failed; retrying once");
+                run().await.map_err(CatalogError::Migrate)
+            }
+            Err(e) => Err(CatalogError::Migrate(e)),
+        }
+    }
+
+    /// Adds a stream and returns it with its new key, which is shown this once and stored
+    /// only as a hash. Fails with [`CatalogError::AlreadyExists`] if the name is taken (the
+    /// existing key stays valid).
+    pub async fn add_stream(
+        &self,
+        name: &StreamName,
+    ) -> Result<(StreamRecord, StreamKey), CatalogError> {
+        const SQL: &str = "INSERT INTO streams (name, key_hash, created_at, last_live_at) \
+                           VALUES ($1, $2, $3, NULL) ON CONFLICT (name) DO NOTHING";
+        let key = StreamKey::generate().map_err(CatalogError::Random)?;
+        let created_at = now_unix();
+        let inserted = with_pool!(&self.pool, |p| sqlx::query(SQL)
+            .bind(name.as_str())
+            .bind(key.hash().as_str())
+            .bind(created_at)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
+        if inserted == 0 {
+            return Err(CatalogError::AlreadyExists { name: name.clone() });
+        }
+        tracing::info!(stream = %name, "stream added to the catalog");
+        let record = StreamRecord {
+            name: name.clone(),
+            created_at,
+            last_live_at: None,
+        };
+        Ok((record, key))
+    }
+
+    /// Every stream, ordered by name (byte order, the same on both backends).
+    pub async fn list_streams(&self) -> Result<Vec<StreamRecord>, CatalogError> {
+        // No ORDER BY: PostgreSQL would sort by the database's collation (often
+        // locale-aware, ignoring case and punctuation), SQLite by bytes. Sorting here by
+        // `StreamName`'s `Ord` gives one order everywhere; the list is small.
+        const SQL: &str = "SELECT name, created_at, last_live_at FROM streams";
+        let rows: Vec<StreamRow> = with_pool!(&self.pool, |p| sqlx::query_as(SQL)
+            .fetch_all(p)
+            .await)?;
+        let mut records = rows
+            .into_iter()
+            .map(StreamRow::into_record)
+            .collect::<Result<Vec<_>, _>>()?;
+        records.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        Ok(records)
+    }
+
+    /// The stream with this name, if there is one.
+    pub async fn get_stream(&self, name: &StreamName) -> Result<Option<StreamRecord>, CatalogError> {
+        const SQL: &str = "SELECT name, created_at, last_live_at FROM streams WHERE name = $1";
+        let row: Option<StreamRow> = with_pool!(&self.pool, |p| sqlx::query_as(SQL)
+            .bind(name.as_str())
+            .fetch_optional(p)
+            .await)?;
+        row.map(StreamRow::into_record).transpose()
+    }
+
+    /// Gives the stream a new key and returns it. The old key stops working as soon as this
+    /// returns (a publish already running is not cut off; that is the ingest's call). Fails
+    /// with [`CatalogError::NotFound`] if there is no such stream.
+    pub async fn rotate_key(&self, name: &StreamName) -> Result<StreamKey, CatalogError> {
+        const SQL: &str = "UPDATE streams SET key_hash = $1 WHERE name = $2";
+        let key = StreamKey::generate().map_err(CatalogError::Random)?;
+        let updated = with_pool!(&self.pool, |p| sqlx::query(SQL)
+            .bind(key.hash().as_str())
+            .bind(name.as_str())
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
+        if updated == 0 {
+            return Err(CatalogError::NotFound { name: name.clone() });
+        }
+        tracing::info!(stream = %name, "stream key rotated");
+        Ok(key)
+    }
+
+    /// Removes the stream; its key stops working at once. Fails with
+    /// [`CatalogError::NotFound`] if there is no such stream.
+    pub async fn remove_stream(&self, name: &StreamName) -> Result<(), CatalogError> {
+        const SQL: &str = "DELETE FROM streams WHERE name = $1";
+        let deleted = with_pool!(&self.pool, |p| sqlx::query(SQL)
+            .bind(name.as_str())
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
+        if deleted == 0 {
+            return Err(CatalogError::NotFound { name: name.clone() });
+        }
+        tracing::info!(stream = %name, "stream removed from the catalog");
+        Ok(())
+    }
+
+    /// The stream whose key is `presented_key`, or `None` if no stream has that key.
+    ///
+    /// The key is hashed and looked up by hash, so the database never sees it; the stored
+    /// hash is then compared again in constant time. A lookup's timing can reveal at most
+    /// something about a hash, which is of no use without its 256-bit preimage. Neither
+    /// the key nor its hash is logged.
+    pub async fn authenticate(
+        &self,
+        presented_key: &str,
+    ) -> Result<Option<StreamName>, CatalogError> {
+        const SQL: &str = "SELECT name, key_hash FROM streams WHERE key_hash = $1";
+        let Some(hash) = KeyHash::of_presented(presented_key) else {
+            tracing::debug!("presented stream key is malformed");
+            return Ok(None);
+        };
+        let row: Option<(String, String)> = with_pool!(&self.pool, |p| sqlx::query_as(SQL)
+            .bind(hash.as_str())
+            .fetch_optional(p)
+            .await)?;
+        match row {
+            Some((name, stored)) if hash.matches_stored(&stored) => {
+                let name = parse_name(name)?;
+                tracing::debug!(stream = %name, "stream key accepted");
+                Ok(Some(name))
+            }
+            _ => {
+                tracing::debug!("presented stream key matches no stream");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Records that the stream went live at `at_unix` (unix seconds). `last_live_at` only
+    /// moves forward, so a node with a lagging clock cannot make it older. Fails with
+    /// [`CatalogError::NotFound`] if there is no such stream (say, it was removed while
+    /// live).
+    pub async fn mark_live(&self, name: &StreamName, at_unix: i64) -> Result<(), CatalogError> {
+        const SQL: &str = "UPDATE streams SET last_live_at = \
+                               CASE WHEN last_live_at IS NULL OR last_live_at < $1 \
+                                    THEN $1 ELSE last_live_at END \
+                           WHERE name = $2";
+        let updated = with_pool!(&self.pool, |p| sqlx::query(SQL)
+            .bind(at_unix)
+            .bind(name.as_str())
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
+        if updated == 0 {
+            return Err(CatalogError::NotFound { name: name.clone() });
+        }
+        Ok(())
+    }
+
+    /// Closes the pool, waiting for connections in use to be returned. Every clone of this
+    /// handle is closed with it; operations after this fail with [`CatalogError::Database`].
+    pub async fn close(&self) {
+        with_pool!(&self.pool, |p| p.close().await);
+    }
+}
+
+/// A `streams` row as read, before its name is validated.
+#[derive(sqlx::FromRow)]
+struct StreamRow {
+    name: String,
+    created_at: i64,
+    last_live_at: Option<i64>,
+}
+
+impl StreamRow {
+    fn into_record(self) -> Result<StreamRecord, CatalogError> {
+        Ok(StreamRecord {
+            name: parse_name(self.name)?,
+            created_at: self.created_at,
+            last_live_at: self.last_live_at,
+        })
+    }
+}
+
+/// Validates a name read from the database (which someone may have edited by hand).
+fn parse_name(name: String) -> Result<StreamName, CatalogError> {
+    StreamName::new(name).map_err(|e| CatalogError::InvalidRow {
+        column: "name",
+        reason: e.to_string(),
+    })
+}
+
+/// Checks that `file` can be a SQLite file and creates its directory.
+async fn prepare_sqlite_file(shown: &str, file: &Path) -> Result<(), CatalogError> {
+    if tokio::fs::metadata(file)
+        .await
+        .is_ok_and(|meta| meta.is_dir())
+    {
+        return Err(CatalogError::BadLocation {
+            location: shown.to_owned(),
+            reason: "is a directory; give the path of a SQLite file (e.g. DIR/catalog.db)".into(),
+        });
+    }
+    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|source| CatalogError::CreateDir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+    }
+    Ok(())
+}
+
+/// The wall clock in unix seconds. The catalog is at the edge of the system, so it may read
+/// the clock; a clock before 1970 reads as 0.
+fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}

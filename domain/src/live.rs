@@ -1,0 +1,55 @@
+//! What an ingest tells the edges about a live stream, in order.
+//!
+//! In one process (`sealcast up` before the push and MQTT parts land) these values travel
+//! over a channel; between processes the same values are carried by HTTP push and MQTT.
+
+use crate::{RenditionInfo, RenditionName, Segment, SessionId, StreamName};
+
+/// One thing that happened to a live stream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LiveEvent {
+    /// A publish session started: renditions will follow in ladder order.
+    SessionStarted {
+        /// The stream.
+        stream: StreamName,
+        /// The new session.
+        session: SessionId,
+    },
+    /// A rendition's description, sent before its first segment and again if it changes
+    /// (for example once its frame rate has been measured).
+    Rendition {
+        /// The stream.
+        stream: StreamName,
+        /// What the rendition is.
+        info: RenditionInfo,
+    },
+    /// A finished segment.
+    Segment(Segment),
+    /// A rendition stopped being produced (shed because encoding fell behind real time).
+    RenditionDropped {
+        /// The stream.
+        stream: StreamName,
+        /// The rendition that stops.
+        rendition: RenditionName,
+    },
+    /// The publisher stopped and did not come back: playlists get `#EXT-X-ENDLIST`.
+    Ended {
+        /// The stream.
+        stream: StreamName,
+        /// The session that ended.
+        session: SessionId,
+    },
+}
+
+impl LiveEvent {
+    /// The stream the event is about.
+    pub fn stream(&self) -> &StreamName {
+        match self {
+            Self::SessionStarted { stream, .. }
+            | Self::Rendition { stream, .. }
+            | Self::RenditionDropped { stream, .. }
+            | Self::Ended { stream, .. } => stream,
+            Self::Segment(s) => &s.meta.stream,
+        }
+    }
+}
