@@ -25,6 +25,7 @@ use domain::StreamName;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqlitePool, SqlitePoolOptions};
+use sqlx::{ConnectOptions, Connection};
 
 use crate::key::{KeyHash, StreamKey};
 use crate::location::{self, Location};
@@ -94,17 +95,22 @@ impl Catalog {
             location: shown.clone(),
             source,
         };
+        // Each arm first makes one plain connection: it reports a down server or an
+        // unwritable file at once, where a pool would retry a refused connection until its
+        // acquire timeout and then say only "timed out".
         let pool = match Location::parse(location)? {
             Location::Sqlite { options, file } => {
+                if let Some(file) = &file {
+                    prepare_sqlite_file(&shown, file).await?;
+                }
+                let probe = options.connect().await.map_err(connect_error)?;
                 let pool_options = SqlitePoolOptions::new().acquire_timeout(ACQUIRE_TIMEOUT);
-                let pool_options = match &file {
-                    Some(file) => {
-                        prepare_sqlite_file(&shown, file).await?;
-                        pool_options.max_connections(SQLITE_MAX_CONNECTIONS)
-                    }
+                let pool_options = match file {
+                    Some(_) => pool_options.max_connections(SQLITE_MAX_CONNECTIONS),
                     // An in-memory database lives as long as a connection to it: keep exactly
-                    // one, forever. One, because connections sharing an in-memory database
-                    // use table locks that the busy timeout does not cover.
+                    // one, forever (the pool connects before the probe closes). One, because
+                    // connections sharing an in-memory database use table locks that the busy
+                    // timeout does not cover.
                     None => pool_options
                         .max_connections(1)
                         .min_connections(1)
@@ -115,9 +121,11 @@ impl Catalog {
                     .connect_with(options)
                     .await
                     .map_err(connect_error)?;
+                close_quietly(probe).await;
                 Pool::Sqlite(pool)
             }
             Location::Postgres(options) => {
+                close_quietly(options.connect().await.map_err(connect_error)?).await;
                 let pool = PgPoolOptions::new()
                     .max_connections(POSTGRES_MAX_CONNECTIONS)
                     .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -136,14 +144,6 @@ impl Catalog {
         Ok(catalog)
     }
 
-    /// Which backend this catalog uses: `"sqlite"` or `"postgres"`.
-    pub fn backend(&self) -> &'static str {
-        match self.pool {
-            Pool::Sqlite(_) => "sqlite",
-            Pool::Postgres(_) => "postgres",
-        }
-    }
-
     /// Applies the migrations that are not applied yet.
     async fn migrate(&self) -> Result<(), CatalogError> {
         let run = || async { with_pool!(&self.pool, |p| MIGRATOR.run(p).await) };
@@ -159,6 +159,14 @@ impl Catalog {
                 run().await.map_err(CatalogError::Migrate)
             }
             Err(e) => Err(CatalogError::Migrate(e)),
+        }
+    }
+
+    /// Which backend this catalog uses: `"sqlite"` or `"postgres"`.
+    pub fn backend(&self) -> &'static str {
+        match self.pool {
+            Pool::Sqlite(_) => "sqlite",
+            Pool::Postgres(_) => "postgres",
         }
     }
 
@@ -198,9 +206,8 @@ impl Catalog {
         // locale-aware, ignoring case and punctuation), SQLite by bytes. Sorting here by
         // `StreamName`'s `Ord` gives one order everywhere; the list is small.
         const SQL: &str = "SELECT name, created_at, last_live_at FROM streams";
-        let rows: Vec<StreamRow> = with_pool!(&self.pool, |p| sqlx::query_as(SQL)
-            .fetch_all(p)
-            .await)?;
+        let rows: Vec<StreamRow> =
+            with_pool!(&self.pool, |p| sqlx::query_as(SQL).fetch_all(p).await)?;
         let mut records = rows
             .into_iter()
             .map(StreamRow::into_record)
@@ -210,7 +217,10 @@ impl Catalog {
     }
 
     /// The stream with this name, if there is one.
-    pub async fn get_stream(&self, name: &StreamName) -> Result<Option<StreamRecord>, CatalogError> {
+    pub async fn get_stream(
+        &self,
+        name: &StreamName,
+    ) -> Result<Option<StreamRecord>, CatalogError> {
         const SQL: &str = "SELECT name, created_at, last_live_at FROM streams WHERE name = $1";
         let row: Option<StreamRow> = with_pool!(&self.pool, |p| sqlx::query_as(SQL)
             .bind(name.as_str())
@@ -340,6 +350,14 @@ fn parse_name(name: String) -> Result<StreamName, CatalogError> {
     })
 }
 
+/// Closes the probe connection of [`Catalog::open`]; failing to say goodbye politely changes
+/// nothing for the caller.
+async fn close_quietly(conn: impl Connection) {
+    if let Err(error) = conn.close().await {
+        tracing::debug!(%error, "closing the catalog's setup connection failed");
+    }
+}
+
 /// Checks that `file` can be a SQLite file and creates its directory.
 async fn prepare_sqlite_file(shown: &str, file: &Path) -> Result<(), CatalogError> {
     if tokio::fs::metadata(file)
@@ -368,4 +386,30 @@ fn now_unix() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>(_: T) {}
+
+    /// Callers spawn tasks that use the catalog; every future it returns must be `Send`.
+    /// (sqlx's migrator is a known source of "not general enough" errors here.)
+    #[test]
+    fn futures_are_send() {
+        let name = StreamName::new("demo").expect("valid");
+        assert_send(Catalog::open("sqlite::memory:"));
+        let catalog: Option<Catalog> = None;
+        if let Some(c) = catalog {
+            assert_send(c.add_stream(&name));
+            assert_send(c.list_streams());
+            assert_send(c.get_stream(&name));
+            assert_send(c.rotate_key(&name));
+            assert_send(c.remove_stream(&name));
+            assert_send(c.authenticate("sk_"));
+            assert_send(c.mark_live(&name, 0));
+            assert_send(c.close());
+        }
+    }
 }

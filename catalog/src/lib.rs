@@ -12,7 +12,8 @@
 //!
 //! Modules:
 //!
-//! - [`catalog`](crate::Catalog): the [`Catalog`] handle, its connection pool and every query.
+//! - `catalog`: the [`Catalog`] handle, its connection pool, opening and migrating, and
+//!   every query.
 //! - `location`: parses the location given to [`Catalog::open`] (URL or file path) into
 //!   connect options, and redacts passwords for logs and errors.
 //! - `key`: making, hashing and checking stream keys ([`StreamKey`]).

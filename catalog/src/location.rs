@@ -51,7 +51,9 @@ impl Location {
             reason,
         };
         if location.is_empty() {
-            return Err(bad("empty; give a database URL or a SQLite file path".into()));
+            return Err(bad(
+                "empty; give a database URL or a SQLite file path".into()
+            ));
         }
         if location.starts_with("postgres://") || location.starts_with("postgresql://") {
             let options = PgConnectOptions::from_str(location).map_err(|e| bad(e.to_string()))?;
@@ -134,7 +136,10 @@ mod tests {
             "postgres://postgres@127.0.0.1:5432/postgres",
             "postgresql://u:p@db.example/sealcast?sslmode=disable",
         ] {
-            assert!(matches!(Location::parse(url), Ok(Location::Postgres(_))), "{url}");
+            assert!(
+                matches!(Location::parse(url), Ok(Location::Postgres(_))),
+                "{url}"
+            );
         }
     }
 

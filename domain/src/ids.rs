@@ -24,7 +24,8 @@ fn check_name(kind: &'static str, s: &str) -> Result<(), Error> {
     if s.len() > MAX_NAME_LEN || !valid_start || !valid_rest {
         return Err(Error::InvalidName {
             kind,
-            reason: "use 1 to 64 ASCII letters, digits, '_' or '-', starting with a letter or digit",
+            reason:
+                "use 1 to 64 ASCII letters, digits, '_' or '-', starting with a letter or digit",
         });
     }
     Ok(())
@@ -139,7 +140,18 @@ mod tests {
     #[test]
     fn rejects_names_that_could_escape_a_path_or_topic() {
         let long = "a".repeat(65);
-        for bad in ["", "..", "a/b", "a b", "-x", "_x", "a+b", "a#", "é", long.as_str()] {
+        for bad in [
+            "",
+            "..",
+            "a/b",
+            "a b",
+            "-x",
+            "_x",
+            "a+b",
+            "a#",
+            "é",
+            long.as_str(),
+        ] {
             assert!(StreamName::new(bad).is_err(), "{bad:?}");
         }
     }

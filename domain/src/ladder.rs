@@ -72,7 +72,8 @@ mod secs_f64 {
 
 fn encode(name: &str, height: u32, bitrate_kbps: u32) -> Rung {
     Rung {
-        name: RenditionName::new(name).unwrap_or_else(|_| unreachable!("static rung names are valid")),
+        name: RenditionName::new(name)
+            .unwrap_or_else(|_| unreachable!("static rung names are valid")),
         kind: RungKind::Encode {
             height,
             bitrate_kbps,

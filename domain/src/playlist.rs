@@ -253,7 +253,10 @@ mod tests {
         w.push(entry(9, 2000, 1, true)).expect("push");
         let text = w.render();
         assert!(text.contains("#EXT-X-GAP\n#EXTINF:2,\n8.ts"), "{text}");
-        assert!(text.contains("#EXT-X-DISCONTINUITY\n#EXTINF:2,\n9.ts"), "{text}");
+        assert!(
+            text.contains("#EXT-X-DISCONTINUITY\n#EXTINF:2,\n9.ts"),
+            "{text}"
+        );
         assert!(!w.contains(8));
         assert!(w.contains(9));
     }

@@ -1,3 +1,27 @@
-//! sealcast ingest (being built).
+//! sealcast ingest: RTMP in, a keyframe-aligned HLS ladder out.
+//!
+//! - [`rtmp`]: the tokio driver around `rml_rtmp`'s sans-IO server session.
+//! - [`registry`]: who publishes what; stream-key checks, takeover, numbering across sessions.
+//! - [`pipeline`]: one stream's threads: plan boundaries, decode once, encode per rung.
+//! - [`transcode`]: the FFmpeg boundary (decode, scale, x264), the only place that touches FFmpeg.
+//! - [`segmenter`]: sans-IO cutting of one rung's packets at the planned boundaries.
+//! - [`align`]: sans-IO release of all rungs' segments in sequence order.
+//! - [`container`]: FLV tags, H.264 and AAC framing, the MPEG-TS muxer — pure Rust.
+//! - [`file`]: the same pipeline over an FLV file, for benchmarks and debugging.
+//! - [`metrics`]: encode speed per rung, lag, shed rungs.
+//! - [`error`]: the crate's one error enum.
+pub mod align;
 pub mod container;
+pub mod error;
+pub mod file;
+pub mod metrics;
+pub mod pipeline;
+pub mod registry;
+pub mod rtmp;
+mod rtmp_inputs;
 pub mod segmenter;
+pub mod transcode;
+
+pub use error::IngestError;
+pub use metrics::IngestMetrics;
+pub use registry::{IngestSettings, Registry};

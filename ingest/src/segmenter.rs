@@ -126,7 +126,10 @@ impl RungSegmenter {
     /// Takes an audio frame.
     pub fn push_audio(&mut self, frame: AudioFrame) -> Vec<ClosedSegment> {
         let mut out = Vec::new();
-        self.audio_pts_ms = Some(self.audio_pts_ms.map_or(frame.pts_ms, |p| p.max(frame.pts_ms)));
+        self.audio_pts_ms = Some(
+            self.audio_pts_ms
+                .map_or(frame.pts_ms, |p| p.max(frame.pts_ms)),
+        );
         self.audio.push_back(frame);
         while let (Some(front), Some(back)) = (self.audio.front(), self.audio.back()) {
             if back.pts_ms - front.pts_ms <= MAX_QUEUED_AUDIO_MS {

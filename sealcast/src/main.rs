@@ -1,1 +1,66 @@
-fn main() {}
+//! The `sealcast` binary: parses the command line, starts logging, and hands over to the
+//! role that was asked for. Nothing else happens here.
+//!
+//! - `cli`: the clap definitions.
+//! - `config`: the TOML configuration, validated at load time.
+//! - `roles`: how `up` and `ingest` wire catalog, ingest and broadcast nodes together.
+//! - `commands`: the one-shot commands (`streams`, `source`).
+
+mod cli;
+mod commands;
+mod config;
+mod roles;
+
+use clap::Parser;
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+use cli::{Cli, Command};
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("SEALCAST_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if let Command::Ladder(args) = &cli.command {
+        return roles::ladder(&args.input, &args.output, args.config.as_deref());
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let shutdown = CancellationToken::new();
+        tokio::spawn(stop_on_signal(shutdown.clone()));
+        match cli.command {
+            Command::Up(args) => roles::up(args, shutdown).await,
+            Command::Ingest(args) => roles::ingest(args, shutdown).await,
+            Command::Source(args) => commands::source(args, shutdown).await,
+            Command::Streams(args) => commands::streams(args).await,
+            Command::Ladder(_) => Ok(()),
+        }
+    })
+}
+
+/// Cancels `shutdown` on SIGTERM or Ctrl-C.
+async fn stop_on_signal(shutdown: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    shutdown.cancel();
+}

@@ -411,8 +411,8 @@ mod tests {
 
         fn draw(&mut self, overlay: &ClockOverlay, time: &str, label: &str) {
             let [y, u, v] = &mut self.planes;
-            let mut luma = PlaneMut::new(y, self.luma_stride, self.width, self.height)
-                .expect("luma geometry");
+            let mut luma =
+                PlaneMut::new(y, self.luma_stride, self.width, self.height).expect("luma geometry");
             overlay.draw_luma(&mut luma, time, label);
             for plane in [u, v] {
                 let mut chroma =
@@ -495,7 +495,11 @@ mod tests {
                 "{w}x{h}"
             );
             if w >= 320 {
-                assert_eq!(overlay.read_frame_number(&pic.luma()), Some(1234), "{w}x{h}");
+                assert_eq!(
+                    overlay.read_frame_number(&pic.luma()),
+                    Some(1234),
+                    "{w}x{h}"
+                );
             }
             pic.draw(&overlay, "07:08:09.000", &frame_label(0));
             assert_eq!(
@@ -529,7 +533,10 @@ mod tests {
             (7680, 4320),
         ] {
             let b = ClockOverlay::new(w, h).bounds();
-            assert!(b.x + b.width <= w as usize && b.y + b.height <= h as usize, "{w}x{h}");
+            assert!(
+                b.x + b.width <= w as usize && b.y + b.height <= h as usize,
+                "{w}x{h}"
+            );
             assert!(b.width > 0 && b.height > 0);
             assert_eq!((b.x | b.y | b.width | b.height) % 2, 0, "{w}x{h}: {b:?}");
         }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::SourceError;
+use crate::{redact_output, SourceError};
 
 /// Audio sample rate of the tone, fixed: 48 kHz is what OBS and the ingest ladder use.
 pub const AUDIO_SAMPLE_RATE: u32 = 48_000;
@@ -11,7 +11,10 @@ pub const AUDIO_SAMPLE_RATE: u32 = 48_000;
 pub const AUDIO_FRAME_SAMPLES: usize = 1024;
 
 /// One publish: the output, the picture and sound, and how long and how fast.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// `Debug` shows `output` through [`redact_output`], so logging a config never
+/// leaks the stream key.
+#[derive(Clone, PartialEq)]
 pub struct SourceConfig {
     /// `rtmp://host:port/app/key` publishes over RTMP; anything else is a file path
     /// that receives an FLV file (benchmark fixtures).
@@ -36,6 +39,23 @@ pub struct SourceConfig {
     /// Pace output to the wall clock (a live publisher); `false` encodes as fast as
     /// possible, for making fixtures.
     pub realtime: bool,
+}
+
+impl std::fmt::Debug for SourceConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SourceConfig")
+            .field("output", &redact_output(&self.output))
+            .field("width", &self.width)
+            .field("height", &self.height)
+            .field("fps", &self.fps)
+            .field("video_bitrate_kbps", &self.video_bitrate_kbps)
+            .field("audio_bitrate_kbps", &self.audio_bitrate_kbps)
+            .field("gop_seconds", &self.gop_seconds)
+            .field("tone_hz", &self.tone_hz)
+            .field("duration", &self.duration)
+            .field("realtime", &self.realtime)
+            .finish()
+    }
 }
 
 impl Default for SourceConfig {
@@ -143,8 +163,7 @@ impl SourceConfig {
     /// (within 1e-6) between 1 and 20 seconds' worth.
     pub fn gop_frames(&self) -> Result<u32, SourceError> {
         let frames = self.gop_seconds * f64::from(self.fps);
-        if !(self.gop_seconds.is_finite() && self.gop_seconds > 0.0 && self.gop_seconds <= 20.0)
-        {
+        if !(self.gop_seconds.is_finite() && self.gop_seconds > 0.0 && self.gop_seconds <= 20.0) {
             return Err(invalid(
                 "gop_seconds",
                 format!("must be above 0 and at most 20, got {}", self.gop_seconds),
@@ -284,6 +303,17 @@ mod tests {
         for (config, expected) in cases {
             assert_eq!(rejected_field(&config).0, expected, "{config:?}");
         }
+    }
+
+    #[test]
+    fn debug_output_hides_the_stream_key() {
+        let config = SourceConfig {
+            output: "rtmp://ingest:1935/live/sk_secret".into(),
+            ..valid()
+        };
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("sk_secret"), "{shown}");
+        assert!(shown.contains("rtmp://ingest:1935/live/<key>"), "{shown}");
     }
 
     #[test]

@@ -115,7 +115,11 @@ pub fn redact_output(output: &str) -> String {
     };
     let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
     let host = authority.rsplit('@').next().unwrap_or(authority);
-    let userinfo = if authority.contains('@') { "<user>@" } else { "" };
+    let userinfo = if authority.contains('@') {
+        "<user>@"
+    } else {
+        ""
+    };
     let mut segments: Vec<&str> = path.split('/').collect();
     // `rtmp://host/app` has no key; `rtmp://host/app/key` (and deeper) does.
     if segments.len() >= 2 && segments.last().is_some_and(|s| !s.is_empty()) {

@@ -1,7 +1,7 @@
 //! The moving picture: FFmpeg's `testsrc2` pattern from a source-only filter graph.
 
-use ffmpeg_next as ffmpeg;
 use ffmpeg::{filter, format, frame};
+use ffmpeg_next as ffmpeg;
 
 use crate::SourceError;
 
@@ -27,10 +27,12 @@ fn pattern_err(stage: &'static str) -> impl FnOnce(ffmpeg::Error) -> SourceError
 impl Pattern {
     pub(crate) fn new(width: u32, height: u32, fps: u32) -> Result<Self, SourceError> {
         if filter::find("testsrc2").is_none() {
-            return Err(SourceError::MissingComponent("testsrc2 filter (libavfilter)"));
+            return Err(SourceError::MissingComponent(
+                "testsrc2 filter (libavfilter)",
+            ));
         }
-        let sink = filter::find("buffersink")
-            .ok_or(SourceError::MissingComponent("buffersink filter"))?;
+        let sink =
+            filter::find("buffersink").ok_or(SourceError::MissingComponent("buffersink filter"))?;
         let mut graph = filter::Graph::new();
         graph
             .add(&sink, SINK, "")

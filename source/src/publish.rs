@@ -1,8 +1,8 @@
 //! The output side: an FLV muxer (file or RTMP) with an x264 video and an AAC audio
 //! encoder feeding it.
 
-use ffmpeg_next as ffmpeg;
 use ffmpeg::{codec, encoder, format, frame, ChannelLayout, Dictionary, Packet, Rational};
+use ffmpeg_next as ffmpeg;
 
 use crate::config::{AUDIO_FRAME_SAMPLES, AUDIO_SAMPLE_RATE};
 use crate::{redact_output, SourceConfig, SourceError};
@@ -13,6 +13,12 @@ const AAC: &str = "aac";
 /// One encoder and the muxer stream it feeds.
 struct Track<E> {
     encoder: E,
+    info: TrackInfo,
+}
+
+/// Where a track's packets go and how their timestamps convert.
+#[derive(Debug, Clone, Copy)]
+struct TrackInfo {
     /// `libx264` or `aac`, for errors and logs.
     codec: &'static str,
     /// Index of the stream in the muxer.
@@ -59,16 +65,12 @@ impl Publisher {
         let aac = encoder::find_by_name(AAC)
             .ok_or(SourceError::MissingComponent("native aac encoder"))?;
 
-        let mut octx = format::output_as(&config.output, "flv").map_err(|source| {
-            SourceError::Open {
+        let mut octx =
+            format::output_as(&config.output, "flv").map_err(|source| SourceError::Open {
                 output: output.clone(),
                 source,
-            }
-        })?;
-        let global_header = octx
-            .format()
-            .flags()
-            .contains(format::Flags::GLOBAL_HEADER);
+            })?;
+        let global_header = octx.format().flags().contains(format::Flags::GLOBAL_HEADER);
 
         let video = open_video(config, x264, global_header)?;
         let audio = open_audio(config, aac, global_header)?;
@@ -102,12 +104,20 @@ impl Publisher {
         if is_rtmp(&config.output) {
             muxer_options.set("flvflags", "no_duration_filesize");
         }
-        octx.write_header_with(muxer_options)
+        // ffmpeg-next ties the returned leftovers to `&mut octx`; copy them out.
+        let unused: Vec<(String, String)> = octx
+            .write_header_with(muxer_options)
             .map_err(|source| SourceError::Write {
                 output: output.clone(),
                 stage: "header",
                 source,
-            })?;
+            })?
+            .iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        for (key, value) in unused {
+            tracing::warn!(key, value, "FLV muxer ignored an option");
+        }
 
         // The muxer may replace the time bases we suggested (FLV always uses 1/1000),
         // so read them back only now.
@@ -117,22 +127,26 @@ impl Publisher {
                 .unwrap_or(Rational::new(1, 1000))
         };
         let video = Track {
-            encoder_time_base: video.time_base(),
-            stream_time_base: stream_time_base(video_index),
+            info: TrackInfo {
+                codec: X264,
+                index: video_index,
+                encoder_time_base: video.time_base(),
+                stream_time_base: stream_time_base(video_index),
+            },
             encoder: video,
-            codec: X264,
-            index: video_index,
         };
         let audio = Track {
-            encoder_time_base: audio.time_base(),
-            stream_time_base: stream_time_base(audio_index),
+            info: TrackInfo {
+                codec: AAC,
+                index: audio_index,
+                encoder_time_base: audio.time_base(),
+                stream_time_base: stream_time_base(audio_index),
+            },
             encoder: audio,
-            codec: AAC,
-            index: audio_index,
         };
         tracing::debug!(
-            video_time_base = %video.stream_time_base,
-            audio_time_base = %audio.stream_time_base,
+            video_time_base = %video.info.stream_time_base,
+            audio_time_base = %audio.info.stream_time_base,
             "FLV header written"
         );
         Ok(Self {
@@ -145,11 +159,15 @@ impl Publisher {
     }
 
     /// Encodes one picture whose presentation time is `pts` frames.
-    pub(crate) fn send_video(&mut self, frame: &mut frame::Video, pts: i64) -> Result<(), SourceError> {
+    pub(crate) fn send_video(
+        &mut self,
+        frame: &mut frame::Video,
+        pts: i64,
+    ) -> Result<(), SourceError> {
         frame.set_pts(Some(pts));
         // Let x264 choose frame types; only `keyint` decides where IDRs go.
         frame.set_kind(ffmpeg::picture::Type::None);
-        let codec = self.video.codec;
+        let codec = self.video.info.codec;
         self.video
             .encoder
             .send_frame(frame)
@@ -158,9 +176,13 @@ impl Publisher {
     }
 
     /// Encodes one block of audio whose first sample is sample number `pts`.
-    pub(crate) fn send_audio(&mut self, frame: &mut frame::Audio, pts: i64) -> Result<(), SourceError> {
+    pub(crate) fn send_audio(
+        &mut self,
+        frame: &mut frame::Audio,
+        pts: i64,
+    ) -> Result<(), SourceError> {
         frame.set_pts(Some(pts));
-        let codec = self.audio.codec;
+        let codec = self.audio.info.codec;
         self.audio
             .encoder
             .send_frame(frame)
@@ -172,8 +194,8 @@ impl Publisher {
     /// afterwards unpublishes the stream.
     pub(crate) fn finish(mut self) -> Result<u64, SourceError> {
         for (codec, result) in [
-            (self.video.codec, self.video.encoder.send_eof()),
-            (self.audio.codec, self.audio.encoder.send_eof()),
+            (self.video.info.codec, self.video.encoder.send_eof()),
+            (self.audio.info.codec, self.audio.encoder.send_eof()),
         ] {
             result.map_err(|source| SourceError::Encode { codec, source })?;
         }
@@ -200,7 +222,7 @@ impl Publisher {
             &self.output,
             &mut self.bytes_out,
             &mut self.video.encoder,
-            TrackInfo::of(&self.video),
+            self.video.info,
         )
     }
 
@@ -210,29 +232,8 @@ impl Publisher {
             &self.output,
             &mut self.bytes_out,
             &mut self.audio.encoder,
-            TrackInfo::of(&self.audio),
+            self.audio.info,
         )
-    }
-}
-
-/// The parts of a [`Track`] that [`drain`] needs besides the encoder (split out so
-/// the encoder can be borrowed mutably at the same time).
-#[derive(Clone, Copy)]
-struct TrackInfo {
-    codec: &'static str,
-    index: usize,
-    from: Rational,
-    to: Rational,
-}
-
-impl TrackInfo {
-    fn of<E>(track: &Track<E>) -> Self {
-        Self {
-            codec: track.codec,
-            index: track.index,
-            from: track.encoder_time_base,
-            to: track.stream_time_base,
-        }
     }
 }
 
@@ -262,7 +263,7 @@ fn drain(
         packet.set_stream(track.index);
         // Encoder packets carry pts/dts in the encoder's time base; the muxer wants
         // the stream's. `rescale_ts` also rescales `duration`.
-        packet.rescale_ts(track.from, track.to);
+        packet.rescale_ts(track.encoder_time_base, track.stream_time_base);
         *bytes_out += packet.size() as u64;
         packet
             .write_interleaved(octx)
@@ -298,10 +299,13 @@ fn open_video(
     // CBR-ish like OBS: target = cap, one second of VBV buffer.
     video.set_bit_rate(bitrate);
     video.set_max_bit_rate(bitrate);
-    if global_header {
-        video.set_flags(codec::Flags::GLOBAL_HEADER);
-    }
     let mut options = Dictionary::new();
+    // Flags go through the dictionary as `+flag`, which ORs them in. ffmpeg-next's
+    // `set_flags` overwrites the whole word and would silently drop libx264's codec
+    // default `+cgop`, turning on open GOPs: B-frames after a keyframe would then
+    // reference the previous GOP and a segment cut at that keyframe would not decode
+    // on its own. Closed GOP is spelled out here so it does not hang on that default.
+    add_flags(&mut options, true, global_header);
     options.set("preset", "veryfast");
     // `bufsize` is a generic AVCodecContext option (no setter in ffmpeg-next);
     // avcodec_open2 applies generic and libx264-private options from one dictionary.
@@ -334,10 +338,9 @@ fn open_audio(
     audio.set_channel_layout(ChannelLayout::STEREO);
     audio.set_time_base(Rational::new(1, AUDIO_SAMPLE_RATE as i32));
     audio.set_bit_rate(config.audio_bitrate_kbps as usize * 1000);
-    if global_header {
-        audio.set_flags(codec::Flags::GLOBAL_HEADER);
-    }
-    let audio = audio.open().map_err(err)?;
+    let mut options = Dictionary::new();
+    add_flags(&mut options, false, global_header);
+    let audio = audio.open_with(options).map_err(err)?;
     let frame_size = audio.frame_size() as usize;
     if frame_size != AUDIO_FRAME_SAMPLES {
         tracing::warn!(
@@ -348,7 +351,22 @@ fn open_audio(
     Ok(audio)
 }
 
-/// A fresh block of silence-initialised planar float audio in the encoder's layout.
+/// Adds (never replaces) closed-GOP and global-header flags to the codec's defaults.
+fn add_flags(options: &mut Dictionary, closed_gop: bool, global_header: bool) {
+    let mut flags = String::new();
+    if closed_gop {
+        flags.push_str("+cgop");
+    }
+    if global_header {
+        flags.push_str("+global_header");
+    }
+    // An empty value would reset the flags to zero rather than leave them alone.
+    if !flags.is_empty() {
+        options.set("flags", &flags);
+    }
+}
+
+/// A fresh block of planar float audio in the encoder's layout.
 pub(crate) fn audio_frame() -> frame::Audio {
     let mut frame = frame::Audio::new(
         format::Sample::F32(format::sample::Type::Planar),

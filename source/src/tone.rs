@@ -8,7 +8,7 @@ const AMPLITUDE: f64 = 0.25;
 /// A sine oscillator whose phase carries over from one block to the next, so frame
 /// boundaries never click.
 #[derive(Debug, Clone)]
-pub struct Tone {
+pub(crate) struct Tone {
     /// Current phase in radians, kept in `[0, TAU)` so precision never degrades on
     /// long runs.
     phase: f64,
@@ -18,7 +18,7 @@ pub struct Tone {
 
 impl Tone {
     /// A tone of `frequency_hz` sampled at `sample_rate` Hz, starting at phase zero.
-    pub fn new(frequency_hz: f64, sample_rate: u32) -> Self {
+    pub(crate) fn new(frequency_hz: f64, sample_rate: u32) -> Self {
         Self {
             phase: 0.0,
             step: TAU * frequency_hz / f64::from(sample_rate),
@@ -26,7 +26,7 @@ impl Tone {
     }
 
     /// Writes the next `out.len()` samples.
-    pub fn fill(&mut self, out: &mut [f32]) {
+    pub(crate) fn fill(&mut self, out: &mut [f32]) {
         for sample in out {
             *sample = (AMPLITUDE * self.phase.sin()) as f32;
             self.phase += self.step;

@@ -11,22 +11,22 @@ use sqlx::{Connection, Executor, PgConnection};
 
 /// Where the PostgreSQL tests connect to create their scratch databases. The database in
 /// the URL must exist; the user must be allowed to create databases.
-pub const POSTGRES_URL_VAR: &str = "SEALCAST_TEST_POSTGRES_URL";
+const POSTGRES_URL_VAR: &str = "SEALCAST_TEST_POSTGRES_URL";
 /// The server CI provides (trust auth).
 const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 /// A fresh database for one test.
 #[derive(Debug, Clone)]
-pub struct Db {
+pub(crate) struct Db {
     /// What to give `Catalog::open`: a file path for SQLite (the way the CLI opens the data
     /// directory's catalog), a URL for PostgreSQL.
-    pub location: String,
+    pub(crate) location: String,
     /// The same database as a URL, for looking at it directly with sqlx.
-    pub url: String,
+    pub(crate) url: String,
 }
 
 /// Runs `body` against a SQLite file in a temporary directory.
-pub async fn on_sqlite<F, Fut>(body: F)
+pub(crate) async fn on_sqlite<F, Fut>(body: F)
 where
     F: FnOnce(Db) -> Fut,
     Fut: Future<Output = ()>,
@@ -44,7 +44,7 @@ where
 /// Runs `body` against a scratch database on the test PostgreSQL server.
 ///
 /// Panics with instructions if the server cannot be reached: these tests are never skipped.
-pub async fn on_postgres<F, Fut>(body: F)
+pub(crate) async fn on_postgres<F, Fut>(body: F)
 where
     F: FnOnce(Db) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,

@@ -1,0 +1,294 @@
+//! The node: every stream's live state behind one shared handle.
+//!
+//! Writers (whoever delivers [`LiveEvent`]s) lock one stream's state, apply the event,
+//! render a new snapshot and swap it in, all without awaiting. Readers (HTTP handlers)
+//! never take that lock: they load the current snapshot of a stream and serve from it, so
+//! they see either everything an event changed or none of it.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use domain::{LiveEvent, NodeId, StreamName};
+use http::HeaderValue;
+use parking_lot::{Mutex, RwLock};
+
+use crate::metrics::Metrics;
+use crate::stream::StreamState;
+use crate::view::{StreamSummary, StreamView};
+use crate::{BroadcastError, NodeConfig};
+
+/// A broadcast node's in-memory state. Share it as `Arc<Node>` between whoever delivers
+/// events and [`router`](crate::router).
+pub struct Node {
+    id: NodeId,
+    /// `id` as a header value, made once for `x-sealcast-node`.
+    id_header: HeaderValue,
+    config: NodeConfig,
+    /// The map is locked only to find or add a stream; per-stream work happens on the slot.
+    streams: RwLock<BTreeMap<StreamName, Arc<Slot>>>,
+    pub(crate) metrics: Metrics,
+}
+
+/// One stream: the writer's state and the readers' snapshot.
+struct Slot {
+    /// Serialises writers of this stream; held only while applying and rendering.
+    state: Mutex<StreamState>,
+    /// What readers load; replaced whole after every accepted event.
+    view: ArcSwap<StreamView>,
+}
+
+impl Node {
+    /// A node with no streams.
+    pub fn new(id: NodeId, config: NodeConfig) -> Self {
+        // Node ids are validated to header-safe characters when made, so this never falls
+        // back; the fallback only keeps a panic out of the constructor.
+        let id_header =
+            HeaderValue::from_str(id.as_str()).unwrap_or(HeaderValue::from_static("invalid"));
+        Node {
+            id,
+            id_header,
+            config,
+            streams: RwLock::new(BTreeMap::new()),
+            metrics: Metrics::new(),
+        }
+    }
+
+    /// This node's identity, as sent in `x-sealcast-node`.
+    pub fn id(&self) -> &NodeId {
+        &self.id
+    }
+
+    /// The settings it was made with.
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
+    pub(crate) fn id_header(&self) -> &HeaderValue {
+        &self.id_header
+    }
+
+    /// Applies one event and publishes the result to readers. A refused event (see
+    /// [`BroadcastError`]) changes nothing and affects no other stream.
+    pub fn apply(&self, event: LiveEvent) -> Result<(), BroadcastError> {
+        let slot = match self.slot(event.stream()) {
+            Some(slot) => slot,
+            None if matches!(event, LiveEvent::SessionStarted { .. }) => {
+                self.add_stream(event.stream())
+            }
+            None => {
+                return Err(BroadcastError::UnknownStream {
+                    stream: event.stream().clone(),
+                })
+            }
+        };
+        let published = match &event {
+            LiveEvent::Segment(s) => Some((s.meta.stream.clone(), s.meta.rendition.clone())),
+            _ => None,
+        };
+
+        let (was_live, is_live) = {
+            let mut state = slot.state.lock();
+            let was_live = state.is_live();
+            state.apply(event)?;
+            // Stored under the writer lock, so snapshots of one stream are swapped in the
+            // order their events were applied.
+            slot.view.store(Arc::new(state.view()));
+            (was_live, state.is_live())
+        };
+
+        if let Some((stream, rendition)) = published {
+            self.metrics
+                .segment_published(stream.as_str(), rendition.as_str());
+        }
+        match (was_live, is_live) {
+            (false, true) => self.metrics.live_streams_add(1),
+            (true, false) => self.metrics.live_streams_add(-1),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Every stream this node knows, live or ended, by name.
+    pub fn live_streams(&self) -> Vec<StreamSummary> {
+        self.streams
+            .read()
+            .values()
+            .map(|slot| slot.view.load().summary.clone())
+            .collect()
+    }
+
+    /// The current snapshot of a stream.
+    pub(crate) fn view(&self, stream: &StreamName) -> Option<Arc<StreamView>> {
+        self.slot(stream).map(|slot| slot.view.load_full())
+    }
+
+    fn slot(&self, stream: &StreamName) -> Option<Arc<Slot>> {
+        self.streams.read().get(stream).cloned()
+    }
+
+    fn add_stream(&self, stream: &StreamName) -> Arc<Slot> {
+        let mut streams = self.streams.write();
+        let slot = streams.entry(stream.clone()).or_insert_with(|| {
+            let state = StreamState::new(stream.clone(), self.config);
+            let view = ArcSwap::from_pointee(state.view());
+            Arc::new(Slot {
+                state: Mutex::new(state),
+                view,
+            })
+        });
+        Arc::clone(slot)
+    }
+}
+
+impl fmt::Debug for Node {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Node")
+            .field("id", &self.id)
+            .field("config", &self.config)
+            .field("streams", &self.streams.read().len())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use domain::{RenditionInfo, RenditionName, Segment, SegmentMeta, SessionId};
+
+    use super::*;
+
+    fn name(s: &str) -> StreamName {
+        StreamName::new(s).expect("valid")
+    }
+
+    fn node() -> Node {
+        Node::new(NodeId::new("edge1").expect("valid"), NodeConfig::default())
+    }
+
+    fn start(stream: &str) -> LiveEvent {
+        LiveEvent::SessionStarted {
+            stream: name(stream),
+            session: SessionId(1),
+        }
+    }
+
+    fn segment(stream: &str, sequence: u64) -> LiveEvent {
+        LiveEvent::Segment(Segment {
+            meta: SegmentMeta {
+                stream: name(stream),
+                rendition: RenditionName::new("src").expect("valid"),
+                session: SessionId(1),
+                sequence,
+                discontinuity_sequence: 0,
+                discontinuity: false,
+                duration: Duration::from_secs(2),
+                start_pts_90k: 0,
+            },
+            bytes: bytes::Bytes::from_static(b"\x47"),
+        })
+    }
+
+    fn announce(stream: &str) -> LiveEvent {
+        LiveEvent::Rendition {
+            stream: name(stream),
+            info: RenditionInfo {
+                name: RenditionName::new("src").expect("valid"),
+                width: 640,
+                height: 360,
+                frame_rate: 25.0,
+                codecs: "avc1.42c01e".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn events_for_unknown_streams_are_refused_without_creating_them() {
+        let node = node();
+        assert!(matches!(
+            node.apply(segment("ghost", 0)),
+            Err(BroadcastError::UnknownStream { .. })
+        ));
+        assert!(node.live_streams().is_empty());
+        assert!(node.view(&name("ghost")).is_none());
+    }
+
+    #[test]
+    fn streams_are_independent_and_listed_by_name() {
+        let node = node();
+        for s in ["b", "a"] {
+            node.apply(start(s)).expect("start");
+            node.apply(announce(s)).expect("announce");
+        }
+        node.apply(segment("a", 0)).expect("segment");
+        assert!(node.apply(segment("a", 0)).is_err(), "replay");
+        node.apply(segment("b", 0))
+            .expect("the other stream is untouched");
+        let names: Vec<String> = node
+            .live_streams()
+            .into_iter()
+            .map(|s| s.name.to_string())
+            .collect();
+        assert_eq!(names, ["a", "b"]);
+    }
+
+    #[test]
+    fn live_gauge_follows_starts_and_ends() {
+        let node = node();
+        node.apply(start("a")).expect("start");
+        node.apply(start("a"))
+            .expect("a repeated start is harmless");
+        node.apply(start("b")).expect("start");
+        assert!(node
+            .metrics
+            .encode()
+            .expect("encodes")
+            .contains("sealcast_live_streams 2"));
+        node.apply(LiveEvent::Ended {
+            stream: name("a"),
+            session: SessionId(1),
+        })
+        .expect("end");
+        assert!(node
+            .metrics
+            .encode()
+            .expect("encodes")
+            .contains("sealcast_live_streams 1"));
+    }
+
+    #[test]
+    fn readers_see_whole_snapshots_while_a_writer_publishes() {
+        let node = Arc::new(node());
+        node.apply(start("a")).expect("start");
+        node.apply(announce("a")).expect("announce");
+        node.apply(segment("a", 0)).expect("segment");
+        let writer = {
+            let node = Arc::clone(&node);
+            std::thread::spawn(move || {
+                for seq in 1..2000 {
+                    node.apply(segment("a", seq)).expect("segment");
+                }
+            })
+        };
+        let src = RenditionName::new("src").expect("valid");
+        // Whatever snapshot a reader gets, every segment its playlist lists is fetchable
+        // from the same snapshot.
+        loop {
+            let done = writer.is_finished();
+            let view = node.view(&name("a")).expect("stream");
+            let r = &view.renditions[&src];
+            let text = std::str::from_utf8(&r.playlist.body).expect("utf-8");
+            for line in text.lines().filter(|l| l.ends_with(".ts")) {
+                let seq: u64 = line.trim_end_matches(".ts").parse().expect("number");
+                assert!(r.segment(seq).is_some(), "{seq} listed but not held");
+            }
+            assert!(view.master.is_some());
+            if done {
+                break;
+            }
+        }
+        writer.join().expect("writer");
+    }
+}

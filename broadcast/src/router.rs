@@ -1,0 +1,165 @@
+//! The public HTTP side of a node: the URL layout of `domain::paths`, served from the
+//! current snapshots, plus the cross-cutting layers every response goes through (node
+//! header, CORS, request metrics, tracing).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, Uri};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use domain::paths::PublicPath;
+use tower_http::cors::{Any, CorsLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::respond::{self, Ranges, PLAYLIST_TYPE, SEGMENT_TYPE};
+use crate::{index, BroadcastError, Node};
+
+/// The header naming the node that answered; the load balancer passes it through.
+pub const NODE_HEADER: HeaderName = HeaderName::from_static("x-sealcast-node");
+
+/// `Cache-Control` of answers that describe the moment (stream list, health, metrics).
+const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
+
+/// The public router of a node. Every response, errors and CORS preflights included,
+/// carries `x-sealcast-node`.
+pub fn router(node: Arc<Node>) -> Router {
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS])
+        .allow_headers([header::RANGE, header::IF_NONE_MATCH])
+        .expose_headers([header::CONTENT_LENGTH, header::CONTENT_RANGE, NODE_HEADER])
+        .max_age(Duration::from_secs(24 * 60 * 60));
+    let node_header = node.id_header().clone();
+
+    Router::new()
+        .route("/", get(front_page))
+        .route(&PublicPath::Health.to_string(), get(health))
+        .route(&PublicPath::Metrics.to_string(), get(metrics))
+        .route(&PublicPath::Streams.to_string(), get(streams))
+        // The live tree is parsed by `PublicPath`, the one parser of the layout, which
+        // refuses `..`, empty segments and invalid names before any lookup.
+        .route("/live/{*rest}", get(live))
+        .fallback(not_found)
+        .layer(TraceLayer::new_for_http())
+        .layer(cors)
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&node),
+            count_requests,
+        ))
+        .layer(SetResponseHeaderLayer::overriding(NODE_HEADER, node_header))
+        .with_state(node)
+}
+
+async fn live(
+    State(node): State<Arc<Node>>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, BroadcastError> {
+    match PublicPath::parse(uri.path()) {
+        Some(PublicPath::Master(stream)) => {
+            let view = node.view(&stream).ok_or(BroadcastError::UnknownStream {
+                stream: stream.clone(),
+            })?;
+            let master = view
+                .master
+                .as_ref()
+                .ok_or(BroadcastError::NotReady { stream })?;
+            respond::document(master, PLAYLIST_TYPE, Ranges::No, &headers)
+        }
+        Some(PublicPath::Media(stream, rendition)) => {
+            let view = node.view(&stream).ok_or(BroadcastError::UnknownStream {
+                stream: stream.clone(),
+            })?;
+            let r = view
+                .renditions
+                .get(&rendition)
+                .ok_or(BroadcastError::UnknownRendition { stream, rendition })?;
+            respond::document(&r.playlist, PLAYLIST_TYPE, Ranges::No, &headers)
+        }
+        Some(PublicPath::Segment(stream, rendition, sequence)) => {
+            let view = node.view(&stream).ok_or(BroadcastError::UnknownStream {
+                stream: stream.clone(),
+            })?;
+            let r = view.renditions.get(&rendition).ok_or_else(|| {
+                BroadcastError::UnknownRendition {
+                    stream: stream.clone(),
+                    rendition: rendition.clone(),
+                }
+            })?;
+            let segment = r.segment(sequence).ok_or(BroadcastError::UnknownSegment {
+                stream,
+                rendition,
+                sequence,
+            })?;
+            respond::document(segment, SEGMENT_TYPE, Ranges::Bytes, &headers)
+        }
+        _ => Err(BroadcastError::NotFound),
+    }
+}
+
+async fn streams(State(node): State<Arc<Node>>) -> Response {
+    (
+        [(header::CACHE_CONTROL, NO_CACHE)],
+        Json(node.live_streams()),
+    )
+        .into_response()
+}
+
+async fn front_page(State(node): State<Arc<Node>>) -> Response {
+    let page = index::render(&node.live_streams());
+    ([(header::CACHE_CONTROL, NO_CACHE)], Html(page)).into_response()
+}
+
+async fn health() -> Response {
+    ([(header::CACHE_CONTROL, NO_CACHE)], "ok").into_response()
+}
+
+async fn metrics(State(node): State<Arc<Node>>) -> Result<Response, BroadcastError> {
+    let text = node.metrics.encode()?;
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                ),
+            ),
+            (header::CACHE_CONTROL, NO_CACHE),
+        ],
+        text,
+    )
+        .into_response())
+}
+
+async fn not_found() -> BroadcastError {
+    BroadcastError::NotFound
+}
+
+/// Counts every response by route and status. The route label comes from the URL layout,
+/// never from the raw path, so junk requests cannot grow the label set.
+async fn count_requests(State(node): State<Arc<Node>>, request: Request, next: Next) -> Response {
+    let route = route_label(request.uri().path());
+    let response = next.run(request).await;
+    node.metrics.http_request(route, response.status().as_u16());
+    response
+}
+
+fn route_label(path: &str) -> &'static str {
+    if path == "/" {
+        return "index";
+    }
+    match PublicPath::parse(path) {
+        Some(PublicPath::Master(..)) => "master",
+        Some(PublicPath::Media(..)) => "media",
+        Some(PublicPath::Segment(..)) => "segment",
+        Some(PublicPath::Streams) => "streams",
+        Some(PublicPath::Health) => "healthz",
+        Some(PublicPath::Metrics) => "metrics",
+        None => "unmatched",
+    }
+}

@@ -1,0 +1,311 @@
+//! The live state of one stream, sans-IO: [`LiveEvent`]s in, a fresh [`StreamView`] out.
+//!
+//! Rules it keeps:
+//! - renditions are listed in the master playlist in the order they were first announced,
+//!   once they have at least one segment, until they are dropped;
+//! - a publisher reconnect (a new session) keeps the windows (sequence numbers keep
+//!   counting); renditions the new session does not announce are closed when its first
+//!   segment arrives, so a smaller ladder after a reconnect does not leave stale variants;
+//! - a segment that slid out of the window stays fetchable for [`GRACE_SEGMENTS`] more
+//!   segments, for players that read the playlist just before it moved on;
+//! - a refused event leaves the state exactly as it was.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use domain::paths::PublicPath;
+use domain::playlist::{render_master, Entry, MediaWindow, PushError, Variant};
+use domain::{
+    BitrateMeter, LiveEvent, RenditionInfo, RenditionName, Segment, SessionId, StreamName,
+};
+
+use crate::view::{
+    live_max_age, Document, RenditionSummary, RenditionView, StreamSummary, StreamView,
+    ENDED_MAX_AGE,
+};
+use crate::{BroadcastError, NodeConfig};
+
+/// Segments kept fetchable after they slid out of the window.
+pub(crate) const GRACE_SEGMENTS: usize = 2;
+
+/// Everything a node knows about one stream.
+#[derive(Debug)]
+pub(crate) struct StreamState {
+    name: StreamName,
+    config: NodeConfig,
+    /// The session whose events are accepted; `None` before the first start and after an
+    /// end.
+    live_session: Option<SessionId>,
+    /// The most recent session, live or ended: a repeated `Ended` for it is not an error.
+    last_session: Option<SessionId>,
+    /// A new session started and has not published a segment yet: at its first segment,
+    /// renditions it did not announce are closed.
+    roll_call: bool,
+    /// In order of first announcement, which is the master playlist's order.
+    renditions: Vec<RenditionState>,
+}
+
+#[derive(Debug)]
+struct RenditionState {
+    info: RenditionInfo,
+    /// The session that last announced it; segments are accepted only from the live one.
+    announced_by: SessionId,
+    /// In the master playlist (once it has a segment): announced and not dropped.
+    listed: bool,
+    window: MediaWindow,
+    /// Listed segments plus up to [`GRACE_SEGMENTS`] older ones, ascending.
+    kept: VecDeque<(u64, Document)>,
+    /// Over every segment this rendition published on this node.
+    meter: BitrateMeter,
+    /// Re-rendered whenever the window changes; `None` before the first segment.
+    view: Option<Arc<RenditionView>>,
+}
+
+impl StreamState {
+    /// A stream that has not started yet.
+    pub(crate) fn new(name: StreamName, config: NodeConfig) -> Self {
+        StreamState {
+            name,
+            config,
+            live_session: None,
+            last_session: None,
+            roll_call: false,
+            renditions: Vec::new(),
+        }
+    }
+
+    /// Whether a publish session is live.
+    pub(crate) fn is_live(&self) -> bool {
+        self.live_session.is_some()
+    }
+
+    /// Applies one event about this stream. On error nothing changed.
+    pub(crate) fn apply(&mut self, event: LiveEvent) -> Result<(), BroadcastError> {
+        match event {
+            LiveEvent::SessionStarted { session, .. } => {
+                self.start(session);
+                Ok(())
+            }
+            LiveEvent::Rendition { info, .. } => self.announce(info),
+            LiveEvent::Segment(segment) => self.publish(segment),
+            LiveEvent::RenditionDropped { rendition, .. } => self.drop_rendition(&rendition),
+            LiveEvent::Ended { session, .. } => self.end(session),
+        }
+    }
+
+    fn start(&mut self, session: SessionId) {
+        if self.live_session == Some(session) {
+            return; // a repeated start changes nothing
+        }
+        self.live_session = Some(session);
+        self.last_session = Some(session);
+        self.roll_call = true;
+    }
+
+    fn live(&self) -> Result<SessionId, BroadcastError> {
+        self.live_session.ok_or_else(|| BroadcastError::NotLive {
+            stream: self.name.clone(),
+        })
+    }
+
+    fn announce(&mut self, info: RenditionInfo) -> Result<(), BroadcastError> {
+        let session = self.live()?;
+        if let Some(r) = self
+            .renditions
+            .iter_mut()
+            .find(|r| r.info.name == info.name)
+        {
+            r.info = info;
+            r.announced_by = session;
+            r.listed = true;
+        } else {
+            self.renditions.push(RenditionState {
+                info,
+                announced_by: session,
+                listed: true,
+                window: MediaWindow::new(self.config.window, self.config.segment_target),
+                kept: VecDeque::new(),
+                meter: BitrateMeter::default(),
+                view: None,
+            });
+        }
+        Ok(())
+    }
+
+    fn publish(&mut self, segment: Segment) -> Result<(), BroadcastError> {
+        let live = self.live()?;
+        let meta = &segment.meta;
+        if meta.session != live {
+            return Err(BroadcastError::StaleSession {
+                stream: self.name.clone(),
+                session: meta.session,
+            });
+        }
+        let Some(r) = self
+            .renditions
+            .iter_mut()
+            .find(|r| r.info.name == meta.rendition && r.listed && r.announced_by == live)
+        else {
+            return Err(BroadcastError::UnknownRendition {
+                stream: self.name.clone(),
+                rendition: meta.rendition.clone(),
+            });
+        };
+        // The first mutation, and the only one that can fail: nothing changes on a refusal.
+        r.window.push(Entry::published(meta)).map_err(|e| match e {
+            PushError::NotAfterLast { last } => BroadcastError::OutOfOrder {
+                stream: self.name.clone(),
+                rendition: meta.rendition.clone(),
+                sequence: meta.sequence,
+                last,
+            },
+        })?;
+        r.meter.record(segment.bytes.len(), meta.duration);
+        r.kept.push_back((
+            meta.sequence,
+            Document::segment(meta.session, meta.sequence, segment.bytes),
+        ));
+        r.trim_kept();
+        r.refresh();
+
+        if std::mem::take(&mut self.roll_call) {
+            for r in &mut self.renditions {
+                if r.listed && r.announced_by != live {
+                    r.close();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn drop_rendition(&mut self, name: &RenditionName) -> Result<(), BroadcastError> {
+        self.live()?;
+        let Some(r) = self.renditions.iter_mut().find(|r| &r.info.name == name) else {
+            return Err(BroadcastError::UnknownRendition {
+                stream: self.name.clone(),
+                rendition: name.clone(),
+            });
+        };
+        r.close();
+        Ok(())
+    }
+
+    fn end(&mut self, session: SessionId) -> Result<(), BroadcastError> {
+        match self.live_session {
+            Some(live) if live == session => {}
+            // A repeated end of the session that already ended.
+            None if self.last_session == Some(session) => return Ok(()),
+            _ => {
+                return Err(BroadcastError::StaleSession {
+                    stream: self.name.clone(),
+                    session,
+                })
+            }
+        }
+        self.live_session = None;
+        self.roll_call = false;
+        for r in &mut self.renditions {
+            r.window.end();
+            r.refresh();
+        }
+        Ok(())
+    }
+
+    /// Renders what readers see now. Rendition views are shared with the previous
+    /// snapshot unless they changed; the master playlist is rendered every time (its
+    /// bitrates move with every segment).
+    pub(crate) fn view(&self) -> StreamView {
+        let listed: Vec<&RenditionState> = self
+            .renditions
+            .iter()
+            .filter(|r| r.listed && r.view.is_some())
+            .collect();
+        let variants: Vec<Variant> = listed
+            .iter()
+            .map(|r| Variant {
+                info: r.info.clone(),
+                peak_bps: r.meter.peak_bps(),
+                average_bps: r.meter.average_bps(),
+            })
+            .collect();
+        let master = (!variants.is_empty()).then(|| {
+            let max_age = if self.is_live() {
+                let target = listed.iter().map(|r| r.window.target_duration()).max();
+                live_max_age(target.unwrap_or(1))
+            } else {
+                ENDED_MAX_AGE
+            };
+            Document::playlist(render_master(&variants), max_age)
+        });
+        let summary = StreamSummary {
+            name: self.name.clone(),
+            live: self.is_live(),
+            master_url: PublicPath::Master(self.name.clone()).to_string(),
+            renditions: variants
+                .iter()
+                .map(|v| RenditionSummary {
+                    name: v.info.name.clone(),
+                    width: v.info.width,
+                    height: v.info.height,
+                    codecs: v.info.codecs.clone(),
+                    frame_rate: v.info.frame_rate,
+                    bandwidth: v.peak_bps.max(1),
+                    average_bandwidth: v.average_bps.max(1),
+                })
+                .collect(),
+        };
+        StreamView {
+            summary,
+            master,
+            renditions: self
+                .renditions
+                .iter()
+                .filter_map(|r| Some((r.info.name.clone(), Arc::clone(r.view.as_ref()?))))
+                .collect(),
+        }
+    }
+}
+
+impl RenditionState {
+    /// Out of the master playlist, `#EXT-X-ENDLIST` on the media playlist; its segments
+    /// stay fetchable.
+    fn close(&mut self) {
+        self.listed = false;
+        self.window.end();
+        self.refresh();
+    }
+
+    /// Forgets segments that slid out of the window, beyond the grace ones.
+    fn trim_kept(&mut self) {
+        let Some(first_listed) = self.window.entries().next().map(|e| e.sequence) else {
+            return;
+        };
+        let outside = self
+            .kept
+            .iter()
+            .take_while(|(seq, _)| *seq < first_listed)
+            .count();
+        for _ in GRACE_SEGMENTS..outside {
+            self.kept.pop_front();
+        }
+    }
+
+    /// Re-renders the media playlist. Nothing to serve before the first segment.
+    fn refresh(&mut self) {
+        if self.window.entries().len() == 0 {
+            return;
+        }
+        let max_age = if self.window.is_ended() {
+            ENDED_MAX_AGE
+        } else {
+            live_max_age(self.window.target_duration())
+        };
+        self.view = Some(Arc::new(RenditionView {
+            playlist: Document::playlist(self.window.render(), max_age),
+            segments: self.kept.iter().cloned().collect(),
+        }));
+    }
+}
+
+#[cfg(test)]
+mod tests;

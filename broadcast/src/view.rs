@@ -1,0 +1,185 @@
+//! What readers see: immutable snapshots of a stream, built whole by the writer and swapped
+//! in at once, so a request never observes a master playlist from one moment and a media
+//! playlist from another.
+//!
+//! Everything a response needs that does not depend on the request (body, `ETag`,
+//! `Cache-Control`) is computed here, once per change, not once per request.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use domain::{RenditionName, StreamName};
+use http::HeaderValue;
+use serde::{Deserialize, Serialize};
+
+/// `Cache-Control` of a segment: its bytes never change under a URL.
+pub(crate) const SEGMENT_CACHE_CONTROL: HeaderValue =
+    HeaderValue::from_static("public, max-age=31536000, immutable");
+
+/// Seconds an ended playlist may be cached: it will not change again (unless the stream
+/// comes back, which a minute of staleness tolerates).
+pub(crate) const ENDED_MAX_AGE: u64 = 60;
+
+/// One servable body with its validators.
+#[derive(Debug, Clone)]
+pub(crate) struct Document {
+    /// Shared with every response; cloning is a reference count, not a copy.
+    pub(crate) body: Bytes,
+    /// Strong validator, quoted.
+    pub(crate) etag: HeaderValue,
+    /// How long clients and caches may keep it.
+    pub(crate) cache_control: HeaderValue,
+}
+
+impl Document {
+    /// A playlist: the `ETag` is a hash of the text, so identical playlists on different
+    /// nodes (which see the same events) validate against each other.
+    pub(crate) fn playlist(text: String, max_age: u64) -> Self {
+        let body = Bytes::from(text);
+        let etag = quoted(&format!("{:016x}", fnv1a(&body)));
+        let cache_control = HeaderValue::try_from(format!("public, max-age={max_age}"))
+            .unwrap_or(HeaderValue::from_static("no-cache"));
+        Document {
+            body,
+            etag,
+            cache_control,
+        }
+    }
+
+    /// A segment: named by session, sequence number and length, which identify its bytes.
+    pub(crate) fn segment(session: domain::SessionId, sequence: u64, body: Bytes) -> Self {
+        let etag = quoted(&format!("{session}-{sequence:x}-{:x}", body.len()));
+        Document {
+            body,
+            etag,
+            cache_control: SEGMENT_CACHE_CONTROL,
+        }
+    }
+}
+
+/// `max-age` of a live playlist: half the target duration, rounded down, at least 1 s, so
+/// a cached copy is never more than half a segment behind.
+pub(crate) fn live_max_age(target_duration_secs: u64) -> u64 {
+    (target_duration_secs / 2).max(1)
+}
+
+fn quoted(tag: &str) -> HeaderValue {
+    // Only hex digits and '-' go in, which are always valid header bytes.
+    HeaderValue::try_from(format!("\"{tag}\"")).unwrap_or(HeaderValue::from_static("\"0\""))
+}
+
+/// FNV-1a, 64 bit: stable across builds and machines (unlike `DefaultHasher`), which is
+/// what a validator shared by several nodes needs. Not a security boundary.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| {
+        (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// A rendition as served: its media playlist and the segments still fetchable.
+#[derive(Debug)]
+pub(crate) struct RenditionView {
+    /// The media playlist.
+    pub(crate) playlist: Document,
+    /// Listed segments plus the few that slid out recently, by ascending sequence number.
+    pub(crate) segments: Vec<(u64, Document)>,
+}
+
+impl RenditionView {
+    /// The segment with this sequence number, if still held.
+    pub(crate) fn segment(&self, sequence: u64) -> Option<&Document> {
+        self.segments
+            .binary_search_by_key(&sequence, |(seq, _)| *seq)
+            .ok()
+            .and_then(|i| self.segments.get(i))
+            .map(|(_, doc)| doc)
+    }
+}
+
+/// A stream as served.
+#[derive(Debug)]
+pub(crate) struct StreamView {
+    /// What `/api/v1/streams` says about it.
+    pub(crate) summary: StreamSummary,
+    /// `None` until some rendition has a description and a segment.
+    pub(crate) master: Option<Document>,
+    /// Every rendition that has published at least one segment, dropped ones included
+    /// (their playlists carry ENDLIST and their last segments stay fetchable).
+    pub(crate) renditions: HashMap<RenditionName, Arc<RenditionView>>,
+}
+
+/// One stream in `/api/v1/streams`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamSummary {
+    /// The public stream name.
+    pub name: StreamName,
+    /// False once the publisher has ended; the stream stays listed with its last window.
+    pub live: bool,
+    /// Path of the master playlist on this node (`/live/{name}/master.m3u8`).
+    pub master_url: String,
+    /// The renditions the master playlist lists, in its order.
+    pub renditions: Vec<RenditionSummary>,
+}
+
+/// One rendition in `/api/v1/streams`: the same facts as its master-playlist variant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RenditionSummary {
+    /// The rendition name (`720p`).
+    pub name: RenditionName,
+    /// Picture width in pixels.
+    pub width: u32,
+    /// Picture height in pixels.
+    pub height: u32,
+    /// RFC 6381 codecs.
+    pub codecs: String,
+    /// Frames per second.
+    pub frame_rate: f64,
+    /// Measured peak bitrate in bit/s (BANDWIDTH).
+    pub bandwidth: u64,
+    /// Measured average bitrate in bit/s (AVERAGE-BANDWIDTH).
+    pub average_bandwidth: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_age_is_half_the_target_but_at_least_one_second() {
+        assert_eq!(live_max_age(0), 1);
+        assert_eq!(live_max_age(1), 1);
+        assert_eq!(live_max_age(2), 1);
+        assert_eq!(live_max_age(5), 2);
+        assert_eq!(live_max_age(6), 3);
+    }
+
+    #[test]
+    fn playlist_etag_follows_content() {
+        let a = Document::playlist("#EXTM3U\n".into(), 1);
+        let b = Document::playlist("#EXTM3U\n".into(), 1);
+        let c = Document::playlist("#EXTM3U\n#EXT-X-ENDLIST\n".into(), 60);
+        assert_eq!(a.etag, b.etag);
+        assert_ne!(a.etag, c.etag);
+        assert_eq!(c.cache_control, "public, max-age=60");
+    }
+
+    #[test]
+    fn segment_lookup_finds_only_held_sequences() {
+        let view = RenditionView {
+            playlist: Document::playlist(String::new(), 1),
+            segments: [3u64, 4, 7]
+                .into_iter()
+                .map(|s| {
+                    (
+                        s,
+                        Document::segment(domain::SessionId(1), s, Bytes::from_static(b"x")),
+                    )
+                })
+                .collect(),
+        };
+        assert!(view.segment(4).is_some());
+        assert!(view.segment(5).is_none());
+        assert!(view.segment(8).is_none());
+    }
+}

@@ -1,1 +1,0 @@
-//! End-to-end test crate; the tests live in tests/.

@@ -1,0 +1,48 @@
+//! The one error type of the ingest crate.
+
+use crate::container::ContainerError;
+
+/// What can go wrong while ingesting a stream.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IngestError {
+    /// FFmpeg refused an operation; `context` says which.
+    #[error("{context}: {source}")]
+    Ffmpeg {
+        /// What was being done.
+        context: &'static str,
+        /// FFmpeg's error.
+        source: ffmpeg_next::Error,
+    },
+    /// This FFmpeg build lacks a codec we need.
+    #[error("FFmpeg has no {0}")]
+    MissingCodec(&'static str),
+    /// The publisher sent bytes we cannot parse.
+    #[error("malformed media from the publisher: {0}")]
+    Container(#[from] ContainerError),
+    /// The publisher sent a codec we do not take.
+    #[error("unsupported {kind} codec {codec}: publish H.264 video (and AAC audio)")]
+    UnsupportedCodec {
+        /// `video` or `audio`.
+        kind: &'static str,
+        /// The codec as the publisher named it.
+        codec: String,
+    },
+    /// Video arrived before the decoder configuration, or the stream has no video.
+    #[error(
+        "the stream has no H.264 decoder configuration (AVC sequence header) before its video"
+    )]
+    MissingVideoConfig,
+    /// The RTMP session failed.
+    #[error("RTMP: {0}")]
+    Rtmp(String),
+    /// Reading or writing a file or socket failed.
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
+    /// The catalog could not be asked.
+    #[error("catalog: {0}")]
+    Catalog(#[from] catalog::CatalogError),
+    /// A pipeline thread stopped unexpectedly.
+    #[error("pipeline stopped: {0}")]
+    PipelineStopped(&'static str),
+}

@@ -1,0 +1,179 @@
+//! The live pipeline over an FLV file instead of an RTMP connection, as fast as the
+//! machine allows: what `sealcast ladder` and `bench/ladder.sh` run, and a way to look at
+//! the ladder without a publisher.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use domain::playlist::{render_master, Entry, MediaWindow, Variant};
+use domain::{
+    BitrateMeter, Ladder, LiveEvent, RenditionInfo, RenditionName, SessionId, StreamName,
+};
+use tokio::sync::mpsc;
+
+use crate::container::flv::{FlvReader, TagKind};
+use crate::error::IngestError;
+use crate::metrics::IngestMetrics;
+use crate::pipeline::{Pipeline, PipelineParams};
+
+/// What a file transcode produced.
+#[derive(Debug, Clone, Default)]
+pub struct FileReport {
+    /// Segments written per rendition.
+    pub segments: HashMap<String, u64>,
+    /// Bytes written per rendition.
+    pub bytes: HashMap<String, u64>,
+    /// Media seconds per rendition.
+    pub seconds: HashMap<String, f64>,
+}
+
+/// Transcodes `input` (FLV with H.264, optionally AAC) into `out_dir/{rendition}/{seq}.ts`
+/// with an `index.m3u8` per rendition and a `master.m3u8`. Blocking.
+pub fn transcode_file(
+    input: &Path,
+    out_dir: &Path,
+    ladder: Arc<Ladder>,
+    encoder_threads: usize,
+) -> Result<FileReport, IngestError> {
+    let mut reader = FlvReader::new(BufReader::new(File::open(input)?))?;
+    let stream =
+        StreamName::new("file").map_err(|_| IngestError::PipelineStopped("invalid stream name"))?;
+    let params = PipelineParams {
+        stream,
+        session: SessionId(1),
+        first_sequence: 0,
+        discontinuity_sequence: 0,
+        discontinuity: false,
+        ladder: Arc::clone(&ladder),
+        realtime: false,
+        encoder_threads,
+    };
+    let (events_tx, mut events_rx) = mpsc::channel(64);
+    let pipeline = Pipeline::start(params, events_tx, IngestMetrics::default())?;
+    let out_dir = out_dir.to_path_buf();
+    let target = ladder.segment_target;
+    let writer = std::thread::spawn(move || -> Result<FileReport, IngestError> {
+        let mut writer = DirWriter {
+            dir: out_dir,
+            target,
+            renditions: Vec::new(),
+            report: FileReport::default(),
+        };
+        while let Some(event) = events_rx.blocking_recv() {
+            writer.apply(event)?;
+        }
+        writer.finish()?;
+        Ok(writer.report)
+    });
+    let input_tx = pipeline.sender();
+    let mut feed_error = None;
+    loop {
+        let tag = match reader.next_tag() {
+            Ok(Some(tag)) => tag,
+            Ok(None) => break,
+            Err(e) => {
+                feed_error = Some(IngestError::from(e));
+                break;
+            }
+        };
+        let ts = i64::from(tag.timestamp_ms);
+        let input = match tag.kind {
+            TagKind::Video => crate::rtmp_inputs::video(&tag.body, ts),
+            TagKind::Audio => crate::rtmp_inputs::audio(&tag.body, ts),
+            TagKind::Script => Ok(None),
+        };
+        match input {
+            Ok(Some(input)) => {
+                if input_tx.blocking_send(input).is_err() {
+                    break;
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                feed_error = Some(e);
+                break;
+            }
+        }
+    }
+    drop(input_tx);
+    let (_, pipeline_error) = pipeline.finish();
+    let report = writer
+        .join()
+        .map_err(|_| IngestError::PipelineStopped("the file writer panicked"))??;
+    if let Some(e) = feed_error.or(pipeline_error) {
+        return Err(e);
+    }
+    Ok(report)
+}
+
+struct DirWriter {
+    dir: PathBuf,
+    target: std::time::Duration,
+    renditions: Vec<(RenditionInfo, MediaWindow, BitrateMeter)>,
+    report: FileReport,
+}
+
+impl DirWriter {
+    fn rendition(
+        &mut self,
+        name: &RenditionName,
+    ) -> Option<&mut (RenditionInfo, MediaWindow, BitrateMeter)> {
+        self.renditions.iter_mut().find(|r| &r.0.name == name)
+    }
+
+    fn apply(&mut self, event: LiveEvent) -> Result<(), IngestError> {
+        match event {
+            LiveEvent::Rendition { info, .. } => {
+                std::fs::create_dir_all(self.dir.join(info.name.as_str()))?;
+                match self.rendition(&info.name) {
+                    Some(r) => r.0 = info,
+                    None => {
+                        let window = MediaWindow::new(usize::MAX >> 1, self.target);
+                        self.renditions
+                            .push((info, window, BitrateMeter::default()));
+                    }
+                }
+            }
+            LiveEvent::Segment(seg) => {
+                let path = self
+                    .dir
+                    .join(seg.meta.rendition.as_str())
+                    .join(format!("{}.ts", seg.meta.sequence));
+                std::fs::write(&path, &seg.bytes)?;
+                let name = seg.meta.rendition.to_string();
+                *self.report.segments.entry(name.clone()).or_default() += 1;
+                *self.report.bytes.entry(name.clone()).or_default() += seg.bytes.len() as u64;
+                *self.report.seconds.entry(name).or_default() += seg.meta.duration.as_secs_f64();
+                if let Some(r) = self.rendition(&seg.meta.rendition) {
+                    r.2.record(seg.bytes.len(), seg.meta.duration);
+                    let _ = r.1.push(Entry::published(&seg.meta));
+                }
+            }
+            LiveEvent::SessionStarted { .. }
+            | LiveEvent::RenditionDropped { .. }
+            | LiveEvent::Ended { .. } => {}
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), IngestError> {
+        let mut variants = Vec::new();
+        for (info, window, meter) in &mut self.renditions {
+            window.end();
+            std::fs::write(
+                self.dir.join(info.name.as_str()).join("index.m3u8"),
+                window.render(),
+            )?;
+            variants.push(Variant {
+                info: info.clone(),
+                peak_bps: meter.peak_bps(),
+                average_bps: meter.average_bps(),
+            });
+        }
+        std::fs::write(self.dir.join("master.m3u8"), render_master(&variants))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,267 @@
+//! Which streams are being published, by whom, and where each one's numbering stands.
+//!
+//! A stream keeps counting media sequence numbers across publish sessions; each new
+//! session after the first is a discontinuity. A publish with the key of a stream that is
+//! already live takes over (OBS reconnecting after a network drop): the old connection is
+//! told to stop, its pipeline flushes, and the new session continues the numbering.
+//! The end of a stream (`#EXT-X-ENDLIST`) is announced at once on a clean unpublish, or
+//! after a grace period when the connection merely dropped, in case the publisher returns.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use catalog::Catalog;
+use domain::{Ladder, LiveEvent, SessionId, StreamName};
+use parking_lot::Mutex;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::error::IngestError;
+use crate::metrics::IngestMetrics;
+use crate::pipeline::{MediaInput, Pipeline, PipelineParams};
+
+/// How long a takeover waits for the previous session to flush.
+const TAKEOVER_WAIT: Duration = Duration::from_secs(15);
+
+/// Settings of the ingest role.
+#[derive(Debug, Clone)]
+pub struct IngestSettings {
+    /// The RTMP application publishers connect to (`live`).
+    pub app: String,
+    /// The ladder every stream is transcoded to.
+    pub ladder: Arc<Ladder>,
+    /// x264 threads per rung (0 = x264's choice).
+    pub encoder_threads: usize,
+    /// How long after a dropped connection the stream is declared ended.
+    pub end_grace: Duration,
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    next_sequence: u64,
+    discontinuity_sequence: u64,
+    sessions: u64,
+    live: Option<Live>,
+}
+
+#[derive(Debug)]
+struct Live {
+    session: SessionId,
+    takeover: CancellationToken,
+    done: watch::Receiver<bool>,
+}
+
+/// A publish in progress, owned by its RTMP connection.
+#[derive(Debug)]
+pub struct Publish {
+    stream: StreamName,
+    session: SessionId,
+    pipeline: Option<Pipeline>,
+    takeover: CancellationToken,
+    done: watch::Sender<bool>,
+}
+
+impl Publish {
+    /// The stream being published.
+    pub fn stream(&self) -> &StreamName {
+        &self.stream
+    }
+
+    /// This session's id.
+    pub fn session(&self) -> SessionId {
+        self.session
+    }
+
+    /// Where media goes.
+    pub fn sender(&self) -> mpsc::Sender<MediaInput> {
+        match &self.pipeline {
+            Some(p) => p.sender(),
+            None => mpsc::channel(1).0,
+        }
+    }
+
+    /// Resolves when another publisher with the same key takes over.
+    pub async fn taken_over(&self) {
+        self.takeover.cancelled().await;
+    }
+}
+
+/// Shared by every RTMP connection of an ingest node.
+#[derive(Debug)]
+pub struct Registry {
+    settings: IngestSettings,
+    catalog: Catalog,
+    events: mpsc::Sender<LiveEvent>,
+    metrics: IngestMetrics,
+    slots: Mutex<HashMap<StreamName, Slot>>,
+    tasks: TaskTracker,
+}
+
+impl Registry {
+    /// A registry authorising publishes against `catalog` and sending what streams produce
+    /// to `events`.
+    pub fn new(
+        settings: IngestSettings,
+        catalog: Catalog,
+        events: mpsc::Sender<LiveEvent>,
+        metrics: IngestMetrics,
+    ) -> Arc<Self> {
+        Arc::new(Registry {
+            settings,
+            catalog,
+            events,
+            metrics,
+            slots: Mutex::new(HashMap::new()),
+            tasks: TaskTracker::new(),
+        })
+    }
+
+    /// The RTMP application name.
+    pub fn app(&self) -> &str {
+        &self.settings.app
+    }
+
+    /// The metrics every connection updates.
+    pub fn metrics(&self) -> &IngestMetrics {
+        &self.metrics
+    }
+
+    /// Authorises `stream_key` and starts a publish session; `None` for an unknown key.
+    pub async fn begin_publish(&self, stream_key: &str) -> Result<Option<Publish>, IngestError> {
+        let Some(stream) = self.catalog.authenticate(stream_key).await? else {
+            return Ok(None);
+        };
+        let previous = self
+            .slots
+            .lock()
+            .entry(stream.clone())
+            .or_default()
+            .live
+            .take();
+        if let Some(mut previous) = previous {
+            self.metrics.publish("takeover");
+            previous.takeover.cancel();
+            let waited =
+                tokio::time::timeout(TAKEOVER_WAIT, previous.done.wait_for(|done| *done)).await;
+            if waited.is_err() {
+                tracing::warn!(stream = %stream, "the previous session did not flush in time; continuing anyway");
+            }
+        }
+        let session = SessionId(rand_u64());
+        let takeover = CancellationToken::new();
+        let (done_tx, done_rx) = watch::channel(false);
+        let params = {
+            let mut slots = self.slots.lock();
+            let slot = slots.entry(stream.clone()).or_default();
+            let discontinuity = slot.sessions > 0;
+            if discontinuity {
+                slot.discontinuity_sequence += 1;
+            }
+            slot.sessions += 1;
+            slot.live = Some(Live {
+                session,
+                takeover: takeover.clone(),
+                done: done_rx,
+            });
+            PipelineParams {
+                stream: stream.clone(),
+                session,
+                first_sequence: slot.next_sequence,
+                discontinuity_sequence: slot.discontinuity_sequence,
+                discontinuity,
+                ladder: Arc::clone(&self.settings.ladder),
+                realtime: true,
+                encoder_threads: self.settings.encoder_threads,
+            }
+        };
+        let pipeline = Pipeline::start(params, self.events.clone(), self.metrics.clone())?;
+        if let Err(e) = self.catalog.mark_live(&stream, unix_now()).await {
+            tracing::warn!(stream = %stream, error = %e, "could not record the stream as live");
+        }
+        Ok(Some(Publish {
+            stream,
+            session,
+            pipeline: Some(pipeline),
+            takeover,
+            done: done_tx,
+        }))
+    }
+
+    /// Ends a publish: flushes its pipeline, records where numbering stands, and announces
+    /// the end (now if `clean`, after the grace period otherwise) unless taken over.
+    pub async fn end_publish(self: &Arc<Self>, mut publish: Publish, clean: bool) {
+        let outcome = match publish.pipeline.take() {
+            Some(pipeline) => tokio::task::spawn_blocking(move || pipeline.finish())
+                .await
+                .ok(),
+            None => None,
+        };
+        let (still_live_here, sessions) = {
+            let mut slots = self.slots.lock();
+            let slot = slots.entry(publish.stream.clone()).or_default();
+            if let Some((outcome, error)) = &outcome {
+                slot.next_sequence = slot.next_sequence.max(outcome.next_sequence);
+                if let Some(e) = error {
+                    tracing::warn!(stream = %publish.stream, error = %e, "the stream's pipeline stopped with an error");
+                }
+            }
+            let mine = slot
+                .live
+                .as_ref()
+                .is_some_and(|l| l.session == publish.session);
+            if mine {
+                slot.live = None;
+            }
+            (mine, slot.sessions)
+        };
+        let _ = publish.done.send(true);
+        tracing::info!(stream = %publish.stream, session = %publish.session, clean, "publish ended");
+        if !still_live_here {
+            return; // taken over: the new session continues the stream
+        }
+        let ended = LiveEvent::Ended {
+            stream: publish.stream.clone(),
+            session: publish.session,
+        };
+        if clean || self.settings.end_grace.is_zero() {
+            let _ = self.events.send(ended).await;
+            return;
+        }
+        let this = Arc::clone(self);
+        let stream = publish.stream.clone();
+        self.tasks.spawn(async move {
+            tokio::time::sleep(this.settings.end_grace).await;
+            let still_gone = this
+                .slots
+                .lock()
+                .get(&stream)
+                .is_some_and(|s| s.sessions == sessions && s.live.is_none());
+            if still_gone {
+                let _ = this.events.send(ended).await;
+            }
+        });
+    }
+
+    /// Waits for pending end announcements (on shutdown).
+    pub async fn close(&self) {
+        self.tasks.close();
+        self.tasks.wait().await;
+    }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    // RandomState is seeded from the OS per instance; good enough for a session id,
+    // which only has to differ between sessions, not be secret.
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(unix_now() as u64);
+    h.finish()
+}

@@ -1,0 +1,52 @@
+//! FLV tag bodies (from RTMP messages or an FLV file) turned into pipeline input.
+
+use bytes::Bytes;
+
+use crate::container::flv::{self, AudioTag, VideoTag};
+use crate::error::IngestError;
+use crate::pipeline::MediaInput;
+
+pub(crate) fn video(data: &Bytes, timestamp_ms: i64) -> Result<Option<MediaInput>, IngestError> {
+    Ok(match flv::parse_video_tag(data)? {
+        VideoTag::AvcSequenceHeader(record) => Some(MediaInput::VideoConfig(record)),
+        VideoTag::AvcNalus {
+            keyframe,
+            composition_time_ms,
+            data,
+        } => Some(MediaInput::Video {
+            dts_ms: timestamp_ms,
+            cts_ms: composition_time_ms,
+            keyframe,
+            avcc: data,
+        }),
+        VideoTag::AvcEndOfSequence | VideoTag::Info => None,
+        VideoTag::Unsupported { codec } => {
+            return Err(IngestError::UnsupportedCodec {
+                kind: "video",
+                codec,
+            })
+        }
+    })
+}
+
+pub(crate) fn audio(data: &Bytes, timestamp_ms: i64) -> Result<Option<MediaInput>, IngestError> {
+    Ok(match flv::parse_audio_tag(data)? {
+        AudioTag::AacSequenceHeader(asc) => Some(MediaInput::AudioConfig(asc)),
+        AudioTag::AacRaw(raw) => Some(MediaInput::Audio {
+            pts_ms: timestamp_ms,
+            raw,
+        }),
+        AudioTag::Other { sound_format, .. } => {
+            return Err(IngestError::UnsupportedCodec {
+                kind: "audio",
+                codec: format!("FLV sound format {sound_format}"),
+            })
+        }
+        AudioTag::Unsupported { codec } => {
+            return Err(IngestError::UnsupportedCodec {
+                kind: "audio",
+                codec,
+            })
+        }
+    })
+}
