@@ -29,6 +29,9 @@ struct RequestLabels {
 #[derive(Debug)]
 pub(crate) struct Metrics {
     registry: Registry,
+    /// Registries of roles running in the same process (an ingest next to this node),
+    /// exported on the same `/metrics`.
+    extra: Vec<std::sync::Arc<Registry>>,
     segments_published: Family<SegmentLabels, Counter>,
     live_streams: Gauge,
     http_requests: Family<RequestLabels, Counter>,
@@ -58,6 +61,7 @@ impl Metrics {
         );
         Metrics {
             registry,
+            extra: Vec::new(),
             segments_published,
             live_streams,
             http_requests,
@@ -86,10 +90,18 @@ impl Metrics {
 
     /// The OpenMetrics text exposition.
     pub(crate) fn encode(&self) -> Result<String, BroadcastError> {
+        use prometheus_client::encoding::text::{encode_eof, encode_registry};
         let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &self.registry)
-            .map_err(BroadcastError::Metrics)?;
+        encode_registry(&mut out, &self.registry).map_err(BroadcastError::Metrics)?;
+        for extra in &self.extra {
+            encode_registry(&mut out, extra).map_err(BroadcastError::Metrics)?;
+        }
+        encode_eof(&mut out).map_err(BroadcastError::Metrics)?;
         Ok(out)
+    }
+
+    pub(crate) fn add_registry(&mut self, registry: std::sync::Arc<Registry>) {
+        self.extra.push(registry);
     }
 }
 

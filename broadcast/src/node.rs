@@ -55,6 +55,16 @@ impl Node {
         }
     }
 
+    /// Also exports `registry` (another role in the same process, such as an ingest) on
+    /// this node's `/metrics`.
+    pub fn with_metrics(
+        mut self,
+        registry: std::sync::Arc<prometheus_client::registry::Registry>,
+    ) -> Self {
+        self.metrics.add_registry(registry);
+        self
+    }
+
     /// This node's identity, as sent in `x-sealcast-node`.
     pub fn id(&self) -> &NodeId {
         &self.id

@@ -28,9 +28,9 @@ pub enum RungKind {
     },
 }
 
-/// One rung as configured.
+/// One rung as configured. (No `deny_unknown_fields` here: serde does not support it
+/// together with `flatten`; [`RungKind`] rejects unknown keys instead.)
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Rung {
     /// The rendition name in URLs (`720p`).
     pub name: RenditionName,

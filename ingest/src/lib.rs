@@ -6,14 +6,16 @@
 //! - [`transcode`]: the FFmpeg boundary (decode, scale, x264), the only place that touches FFmpeg.
 //! - [`segmenter`]: sans-IO cutting of one rung's packets at the planned boundaries.
 //! - [`align`]: sans-IO release of all rungs' segments in sequence order.
+//! - [`lag`]: sans-IO detection of falling behind real time (when to shed a rung).
 //! - [`container`]: FLV tags, H.264 and AAC framing, the MPEG-TS muxer — pure Rust.
-//! - [`file`]: the same pipeline over an FLV file, for benchmarks and debugging.
+//! - [`file`](mod@file): the same pipeline over an FLV file, for benchmarks and debugging.
 //! - [`metrics`]: encode speed per rung, lag, shed rungs.
 //! - [`error`]: the crate's one error enum.
 pub mod align;
 pub mod container;
 pub mod error;
 pub mod file;
+pub mod lag;
 pub mod metrics;
 pub mod pipeline;
 pub mod registry;

@@ -33,9 +33,10 @@ use crate::container::aac::AacConfig;
 use crate::container::h264::{self, AvcConfig};
 use crate::container::ts::{TsAudio, TsMuxer, TsVideo};
 use crate::error::IngestError;
+use crate::lag::{LagMonitor, LagVerdict};
 use crate::metrics::IngestMetrics;
 use crate::segmenter::{AudioFrame, ClosedSegment, RungSegmenter, VideoPacket};
-use crate::transcode::{EncodeSpec, RungEncoder, VideoDecoder};
+use crate::transcode::{AudioTranscoder, EncodeSpec, RungEncoder, VideoDecoder};
 
 /// Media handed to a pipeline, already split out of FLV tags.
 #[derive(Debug, Clone)]
@@ -61,6 +62,13 @@ pub enum MediaInput {
         pts_ms: i64,
         /// The frame.
         raw: Bytes,
+    },
+    /// One MP3 frame, to be re-encoded to AAC.
+    Mp3 {
+        /// Presentation time (ms).
+        pts_ms: i64,
+        /// The MP3 data.
+        data: Bytes,
     },
     /// The publisher's declared frame rate (onMetaData), a hint for rate control.
     FrameRate(f64),
@@ -95,6 +103,8 @@ pub struct PipelineOutcome {
     pub next_sequence: u64,
     /// Segment boundaries planned (segments per rung).
     pub segments: u64,
+    /// Whether the session got as far as its first keyframe (edges know about it).
+    pub started: bool,
 }
 
 /// A running pipeline: feed it with [`Pipeline::sender`], end it by dropping every sender
@@ -136,6 +146,7 @@ impl Pipeline {
                 PipelineOutcome {
                     next_sequence: 0,
                     segments: 0,
+                    started: false,
                 },
                 Some(IngestError::PipelineStopped(
                     "the coordinator thread panicked",
@@ -262,7 +273,7 @@ struct Started {
     pending_cuts: VecDeque<(i64, u64)>,
     has_audio: bool,
     wall_start: Instant,
-    media_start_ms: i64,
+    lag: LagMonitor,
 }
 
 struct Coordinator {
@@ -283,6 +294,11 @@ struct Coordinator {
     out_tx: Option<std_mpsc::Sender<RungOutput>>,
     emitter: Option<JoinHandle<()>>,
     warned_late_audio: bool,
+    /// Whether more input was queued when the current item was taken: only then can the
+    /// pipeline be behind.
+    input_waiting: bool,
+    /// Re-encodes MP3 audio to AAC, when the publisher sends MP3.
+    audio_transcoder: Option<AudioTranscoder>,
 }
 
 impl Coordinator {
@@ -308,6 +324,8 @@ impl Coordinator {
             out_tx: None,
             emitter: None,
             warned_late_audio: false,
+            input_waiting: false,
+            audio_transcoder: None,
         }
     }
 
@@ -315,6 +333,7 @@ impl Coordinator {
         let mut malformed = 0u32;
         let mut error = None;
         while let Some(input) = rx.blocking_recv() {
+            self.input_waiting = !rx.is_empty();
             match self.handle(input) {
                 Ok(()) => malformed = 0,
                 // One damaged access unit is skipped; a stream of them ends the session.
@@ -331,6 +350,7 @@ impl Coordinator {
             }
         }
         drop(rx);
+        let started = self.started.is_some();
         // Whatever happened, flush what is there so edges get every finished segment.
         if let Err(e) = self.finish() {
             error.get_or_insert(e);
@@ -338,6 +358,7 @@ impl Coordinator {
         let outcome = PipelineOutcome {
             next_sequence: self.next_sequence,
             segments: self.next_sequence - self.params.first_sequence,
+            started,
         };
         (outcome, error)
     }
@@ -355,7 +376,29 @@ impl Coordinator {
                     self.frame_rate_hint = Some(fps);
                 }
             }
-            MediaInput::Audio { pts_ms, raw } => self.audio(pts_ms, raw)?,
+            MediaInput::Audio { pts_ms, raw } => {
+                if self.audio_transcoder.is_none() {
+                    self.audio(pts_ms, raw)?;
+                }
+            }
+            MediaInput::Mp3 { pts_ms, data } => {
+                if self.audio_transcoder.is_none() {
+                    if self.aac.is_some() {
+                        return Ok(()); // AAC already flows; a second audio codec is ignored
+                    }
+                    tracing::info!(stream = %self.params.stream, "the publisher sends MP3; re-encoding it to AAC");
+                    self.audio_transcoder =
+                        Some(AudioTranscoder::new(ffmpeg_next::codec::Id::MP3)?);
+                    self.aac = Some(AacConfig::parse(&AudioTranscoder::audio_specific_config())?);
+                }
+                let frames = match self.audio_transcoder.as_mut() {
+                    Some(t) => t.push(&data, pts_ms)?,
+                    None => Vec::new(),
+                };
+                for (pts, raw) in frames {
+                    self.audio(pts, raw)?;
+                }
+            }
             MediaInput::Video {
                 dts_ms,
                 cts_ms,
@@ -605,7 +648,9 @@ impl Coordinator {
             pending_cuts: VecDeque::new(),
             has_audio,
             wall_start: Instant::now(),
-            media_start_ms: first_pts_ms,
+            lag: LagMonitor::new(
+                2 * i64::try_from(self.params.ladder.segment_target.as_millis()).unwrap_or(2000),
+            ),
         });
         Ok(())
     }
@@ -616,28 +661,27 @@ impl Coordinator {
         let Some(started) = &mut self.started else {
             return;
         };
-        let wall = started.wall_start.elapsed().as_millis() as i64;
-        let media = pts_ms - started.media_start_ms;
-        let lag_ms = wall - media;
+        let wall = i64::try_from(started.wall_start.elapsed().as_millis()).unwrap_or(i64::MAX);
+        let lag_ms = match started.lag.observe(wall, pts_ms, self.input_waiting) {
+            LagVerdict::Keeping(lag) => lag,
+            LagVerdict::Shed(lag) => {
+                if let Some(worker) = started.workers.iter_mut().rev().find(|w| w.tx.is_some()) {
+                    tracing::warn!(
+                        stream = %self.params.stream,
+                        rendition = %worker.name,
+                        lag_ms = lag,
+                        "encoding is behind real time; shedding the lowest-priority rung"
+                    );
+                    self.metrics.rung_shed(&self.params.stream, &worker.name);
+                    worker.tx = None; // the worker flushes what it has and stops
+                } else {
+                    tracing::warn!(stream = %self.params.stream, lag_ms = lag, "behind real time with nothing left to shed");
+                }
+                lag
+            }
+        };
         self.metrics
-            .set_lag(&self.params.stream, lag_ms.max(0) as f64 / 1000.0);
-        let limit = 2 * self.params.ladder.segment_target.as_millis() as i64;
-        if lag_ms <= limit {
-            return;
-        }
-        if let Some(worker) = started.workers.iter_mut().rev().find(|w| w.tx.is_some()) {
-            tracing::warn!(
-                stream = %self.params.stream,
-                rendition = %worker.name,
-                lag_ms,
-                "encoding is behind real time; shedding the lowest-priority rung"
-            );
-            self.metrics.rung_shed(&self.params.stream, &worker.name);
-            worker.tx = None; // the worker flushes what it has and stops
-                              // Measure from here on, so the next rung is shed only if we stay behind.
-            started.wall_start = Instant::now();
-            started.media_start_ms = pts_ms;
-        }
+            .set_lag(&self.params.stream, lag_ms as f64 / 1000.0);
     }
 
     fn finish(&mut self) -> Result<(), IngestError> {

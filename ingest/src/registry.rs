@@ -198,6 +198,7 @@ impl Registry {
                 .ok(),
             None => None,
         };
+        let started = outcome.as_ref().is_some_and(|(o, _)| o.started);
         let (still_live_here, sessions) = {
             let mut slots = self.slots.lock();
             let slot = slots.entry(publish.stream.clone()).or_default();
@@ -218,8 +219,10 @@ impl Registry {
         };
         let _ = publish.done.send(true);
         tracing::info!(stream = %publish.stream, session = %publish.session, clean, "publish ended");
-        if !still_live_here {
-            return; // taken over: the new session continues the stream
+        if !still_live_here || !started {
+            // Taken over (the new session continues the stream), or nothing ever reached
+            // the edges (refused codec, no keyframe): there is nothing to end.
+            return;
         }
         let ended = LiveEvent::Ended {
             stream: publish.stream.clone(),

@@ -36,6 +36,15 @@ pub(crate) fn audio(data: &Bytes, timestamp_ms: i64) -> Result<Option<MediaInput
             pts_ms: timestamp_ms,
             raw,
         }),
+        // MP3 (and its 8 kHz variant) is re-encoded to AAC by the pipeline.
+        AudioTag::Other {
+            sound_format: 2 | 14,
+            data,
+            ..
+        } => Some(MediaInput::Mp3 {
+            pts_ms: timestamp_ms,
+            data,
+        }),
         AudioTag::Other { sound_format, .. } => {
             return Err(IngestError::UnsupportedCodec {
                 kind: "audio",

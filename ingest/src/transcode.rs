@@ -281,3 +281,253 @@ impl RungEncoder {
         Ok(out)
     }
 }
+
+/// Sample rate of re-encoded audio.
+pub const AAC_RATE: u32 = 48_000;
+const AAC_FRAME: usize = 1024;
+
+/// Re-encodes a publisher's non-AAC audio (MP3, the FLV default of many encoders) to
+/// AAC-LC, 48 kHz stereo, so every rung can carry it in MPEG-TS for HLS players.
+pub struct AudioTranscoder {
+    decoder: ffmpeg::decoder::Audio,
+    resampler: Option<ffmpeg::software::resampling::Context>,
+    encoder: ffmpeg::encoder::Audio,
+    /// Resampled samples per channel waiting for a whole AAC frame.
+    pending: [Vec<f32>; 2],
+    /// Samples handed to the encoder so far: its clock.
+    samples_out: i64,
+    /// Publisher time of the first sample.
+    base_ms: Option<i64>,
+}
+
+impl std::fmt::Debug for AudioTranscoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AudioTranscoder")
+    }
+}
+
+impl AudioTranscoder {
+    /// A transcoder from `from` (for example `codec::Id::MP3`).
+    pub fn new(from: codec::Id) -> Result<Self, IngestError> {
+        init();
+        let decoder_codec =
+            ffmpeg::decoder::find(from).ok_or(IngestError::MissingCodec("audio decoder"))?;
+        let mut decoder = codec::context::Context::new_with_codec(decoder_codec).decoder();
+        decoder.set_packet_time_base(MILLIS);
+        let decoder = decoder.audio().map_err(ff("opening the audio decoder"))?;
+        let aac = ffmpeg::encoder::find(codec::Id::AAC)
+            .ok_or(IngestError::MissingCodec("AAC encoder"))?;
+        let mut encoder = codec::context::Context::new_with_codec(aac)
+            .encoder()
+            .audio()
+            .map_err(ff("creating the AAC encoder"))?;
+        encoder.set_rate(AAC_RATE as i32);
+        encoder.set_channel_layout(ffmpeg::ChannelLayout::STEREO);
+        encoder.set_format(format::Sample::F32(format::sample::Type::Planar));
+        encoder.set_bit_rate(128_000);
+        encoder.set_time_base(Rational(1, AAC_RATE as i32));
+        let encoder = encoder.open().map_err(ff("opening the AAC encoder"))?;
+        Ok(AudioTranscoder {
+            decoder,
+            resampler: None,
+            encoder,
+            pending: [Vec::new(), Vec::new()],
+            samples_out: 0,
+            base_ms: None,
+        })
+    }
+
+    /// The AudioSpecificConfig of what comes out: AAC-LC, 48 kHz, stereo.
+    pub fn audio_specific_config() -> [u8; 2] {
+        // object type 2 (5 bits), frequency index 3 = 48 kHz (4 bits), channels 2 (4 bits).
+        let bits: u16 = (2 << 11) | (3 << 7) | (2 << 3);
+        bits.to_be_bytes()
+    }
+
+    /// Decodes one publisher packet; returns raw AAC frames with their times (ms).
+    pub fn push(&mut self, data: &[u8], pts_ms: i64) -> Result<Vec<(i64, Bytes)>, IngestError> {
+        self.base_ms.get_or_insert(pts_ms);
+        let mut packet = Packet::copy(data);
+        packet.set_pts(Some(pts_ms));
+        match self.decoder.send_packet(&packet) {
+            Ok(()) => {}
+            Err(ffmpeg::Error::InvalidData) => return Ok(Vec::new()),
+            Err(e) => return Err(ff("decoding audio")(e)),
+        }
+        let mut out = Vec::new();
+        loop {
+            let mut decoded = frame::Audio::empty();
+            match self.decoder.receive_frame(&mut decoded) {
+                Ok(()) => self.resample(&decoded)?,
+                Err(ffmpeg::Error::Other { errno }) if errno == ffmpeg::util::error::EAGAIN => {
+                    break
+                }
+                Err(ffmpeg::Error::Eof | ffmpeg::Error::InvalidData) => break,
+                Err(e) => return Err(ff("receiving decoded audio")(e)),
+            }
+        }
+        self.encode_pending(&mut out)?;
+        Ok(out)
+    }
+
+    fn resample(&mut self, decoded: &frame::Audio) -> Result<(), IngestError> {
+        let mut layout = decoded.channel_layout();
+        if layout.is_empty() {
+            layout = ffmpeg::ChannelLayout::default(i32::from(decoded.channels().max(1)));
+        }
+        let fltp = format::Sample::F32(format::sample::Type::Planar);
+        let needs_new = self.resampler.as_ref().is_none_or(|r| {
+            r.input().format != decoded.format()
+                || r.input().channel_layout != layout
+                || r.input().rate != decoded.rate()
+        });
+        if needs_new {
+            self.resampler = Some(
+                ffmpeg::software::resampling::Context::get(
+                    decoded.format(),
+                    layout,
+                    decoded.rate(),
+                    fltp,
+                    ffmpeg::ChannelLayout::STEREO,
+                    AAC_RATE,
+                )
+                .map_err(ff("creating the audio resampler"))?,
+            );
+        }
+        let Some(resampler) = self.resampler.as_mut() else {
+            return Ok(());
+        };
+        // Room for the rate change plus what the resampler buffered.
+        let capacity = decoded.samples() * AAC_RATE as usize / decoded.rate().max(1) as usize + 256;
+        let mut resampled = frame::Audio::new(fltp, capacity, ffmpeg::ChannelLayout::STEREO);
+        let mut input = decoded.clone();
+        input.set_channel_layout(layout);
+        resampler
+            .run(&input, &mut resampled)
+            .map_err(ff("resampling audio"))?;
+        let n = resampled.samples();
+        for (ch, pending) in self.pending.iter_mut().enumerate() {
+            let plane = resampled.plane::<f32>(ch);
+            pending.extend_from_slice(&plane[..n.min(plane.len())]);
+        }
+        Ok(())
+    }
+
+    fn encode_pending(&mut self, out: &mut Vec<(i64, Bytes)>) -> Result<(), IngestError> {
+        let fltp = format::Sample::F32(format::sample::Type::Planar);
+        while self.pending[0].len() >= AAC_FRAME && self.pending[1].len() >= AAC_FRAME {
+            let mut frame = frame::Audio::new(fltp, AAC_FRAME, ffmpeg::ChannelLayout::STEREO);
+            frame.set_rate(AAC_RATE);
+            for (ch, pending) in self.pending.iter_mut().enumerate() {
+                frame.plane_mut::<f32>(ch)[..AAC_FRAME].copy_from_slice(&pending[..AAC_FRAME]);
+                pending.drain(..AAC_FRAME);
+            }
+            frame.set_pts(Some(self.samples_out));
+            self.samples_out += AAC_FRAME as i64;
+            self.encoder
+                .send_frame(&frame)
+                .map_err(ff("encoding AAC"))?;
+            loop {
+                let mut packet = Packet::empty();
+                match self.encoder.receive_packet(&mut packet) {
+                    Ok(()) => {
+                        let (Some(pts), Some(data)) = (packet.pts(), packet.data()) else {
+                            continue;
+                        };
+                        let ms = self.base_ms.unwrap_or(0) + pts * 1000 / i64::from(AAC_RATE);
+                        out.push((ms, Bytes::copy_from_slice(data)));
+                    }
+                    Err(ffmpeg::Error::Other { errno }) if errno == ffmpeg::util::error::EAGAIN => {
+                        break
+                    }
+                    Err(ffmpeg::Error::Eof) => break,
+                    Err(e) => return Err(ff("receiving AAC packets")(e)),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::container::aac::AacConfig;
+    use crate::container::flv::{parse_audio_tag, AudioTag, FlvReader, TagKind};
+    use std::process::Command;
+
+    #[test]
+    fn mp3_from_an_flv_comes_out_as_decodable_aac() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let flv = dir.path().join("mp3.flv");
+        let status = Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
+            .args([
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=frequency=1000:sample_rate=44100",
+                "-t",
+                "2",
+            ])
+            .args(["-c:a", "libmp3lame", "-b:a", "128k", "-f", "flv"])
+            .arg(&flv)
+            .status()
+            .expect("ffmpeg runs");
+        assert!(status.success());
+        let mut reader = FlvReader::new(std::fs::File::open(&flv).expect("open")).expect("flv");
+        let mut transcoder = AudioTranscoder::new(codec::Id::MP3).expect("opens");
+        let config =
+            AacConfig::parse(&AudioTranscoder::audio_specific_config()).expect("valid ASC");
+        assert_eq!((config.sample_rate, config.channel_config), (48_000, 2));
+        let mut adts = Vec::new();
+        let mut frames = Vec::new();
+        while let Some(tag) = reader.next_tag().expect("tag") {
+            if !matches!(tag.kind, TagKind::Audio) {
+                continue;
+            }
+            let AudioTag::Other {
+                sound_format: 2,
+                data,
+                ..
+            } = parse_audio_tag(&tag.body).expect("audio")
+            else {
+                panic!("expected MP3");
+            };
+            for (pts, raw) in transcoder
+                .push(&data, i64::from(tag.timestamp_ms))
+                .expect("transcodes")
+            {
+                adts.extend_from_slice(&config.adts_header(raw.len()).expect("fits"));
+                adts.extend_from_slice(&raw);
+                frames.push(pts);
+            }
+        }
+        // 2 s at 48 kHz is 93.75 frames of 1024; the decoder and encoder hold back a few.
+        assert!((85..=95).contains(&frames.len()), "{} frames", frames.len());
+        assert!(
+            frames.windows(2).all(|w| w[0] < w[1]),
+            "timestamps increase"
+        );
+        let aac = dir.path().join("out.aac");
+        std::fs::write(&aac, &adts).expect("write");
+        let out = Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-show_entries",
+                "stream=codec_name,sample_rate,channels",
+                "-of",
+                "csv=p=0",
+            ])
+            .arg(&aac)
+            .output()
+            .expect("ffprobe runs");
+        assert!(
+            out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "aac,48000,2");
+    }
+}

@@ -84,6 +84,12 @@ mod tests {
     }
 
     #[test]
+    fn unknown_keys_in_a_rung_are_errors() {
+        let text = "[ladder]\nsegment_target = 2.0\nwindow = 6\npreset = \"veryfast\"\n[[ladder.rungs]]\nname = \"720p\"\nkind = \"encode\"\nheight = 720\nbitrate_kbps = 3000\nmaxrate_kbps = 3210\nbufsize_kbits = 4500\nbitrat = 1\n";
+        assert!(toml::from_str::<Config>(text).is_err());
+    }
+
+    #[test]
     fn unknown_keys_are_errors() {
         let err = toml::from_str::<Config>("[ingest]\napp = \"live\"\nbogus = 1\n")
             .expect_err("rejected");

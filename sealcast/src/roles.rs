@@ -56,6 +56,14 @@ async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("binding the {what} listener on {addr}"))
 }
 
+/// The ingest's metrics and the registry that exports them (on the nodes' `/metrics`).
+fn ingest_metrics() -> (IngestMetrics, Arc<prometheus_client::registry::Registry>) {
+    let metrics = IngestMetrics::default();
+    let mut registry = prometheus_client::registry::Registry::default();
+    metrics.register(&mut registry);
+    (metrics, Arc::new(registry))
+}
+
 /// Hands every live event to every node, in order.
 fn fan_out(tasks: &TaskTracker, mut events: mpsc::Receiver<LiveEvent>, nodes: Vec<Arc<Node>>) {
     tasks.spawn(async move {
@@ -85,6 +93,7 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
     let config = Config::load(args.config.as_deref())?;
     let catalog = open_catalog(&args.catalog).await?;
     let tasks = TaskTracker::new();
+    let (metrics, registry_for_nodes) = ingest_metrics();
 
     // Broadcast nodes.
     let mut nodes = Vec::new();
@@ -101,7 +110,10 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
         let listener = bind(addr, "broadcast").await?;
         let local = listener.local_addr()?;
         let id = NodeId::new(format!("broadcast{}", i + 1))?;
-        let node = Arc::new(Node::new(id.clone(), node_config(&config)));
+        let node = Arc::new(
+            Node::new(id.clone(), node_config(&config))
+                .with_metrics(Arc::clone(&registry_for_nodes)),
+        );
         nodes.push(Arc::clone(&node));
         node_urls.push((id, format!("http://{}/", url_host(local))));
         let token = shutdown.child_token();
@@ -115,7 +127,6 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
     // Ingest.
     let (events_tx, events_rx) = mpsc::channel(1024);
     fan_out(&tasks, events_rx, nodes);
-    let metrics = IngestMetrics::default();
     let registry = Registry::new(
         ingest_settings(&config)?,
         catalog.clone(),

@@ -13,16 +13,16 @@ use tokio::process::{Child, Command};
 const BIN: &str = env!("CARGO_BIN_EXE_sealcast");
 const POLL: Duration = Duration::from_millis(200);
 
-pub struct Cluster {
+pub(crate) struct Cluster {
     child: tokio::sync::Mutex<Child>,
     dir: tempfile::TempDir,
-    pub rtmp_addr: SocketAddr,
-    pub http: String,
+    pub(crate) rtmp_addr: SocketAddr,
+    pub(crate) http: String,
     client: reqwest::Client,
 }
 
 impl Cluster {
-    pub async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = dir.path().join("sealcast.toml");
         // A short grace so "vanished publisher → ENDLIST" is observable quickly.
@@ -87,7 +87,7 @@ impl Cluster {
         }
     }
 
-    pub fn rtmp_url(&self, key: &str) -> String {
+    pub(crate) fn rtmp_url(&self, key: &str) -> String {
         format!("rtmp://{}/live/{key}", self.rtmp_addr)
     }
 
@@ -96,7 +96,7 @@ impl Cluster {
     }
 
     /// `sealcast streams add NAME` against the running cluster's catalog.
-    pub async fn add_stream(&self, name: &str) -> anyhow::Result<String> {
+    pub(crate) async fn add_stream(&self, name: &str) -> anyhow::Result<String> {
         let out = Command::new(BIN)
             .args(["streams", "add", name, "--data-dir"])
             .arg(self.data_dir())
@@ -115,7 +115,7 @@ impl Cluster {
         Ok(key)
     }
 
-    pub fn sealcast_source(&self, url: &str, seconds: u32) -> anyhow::Result<Publisher> {
+    pub(crate) fn sealcast_source(&self, url: &str, seconds: u32) -> anyhow::Result<Publisher> {
         let child = Command::new(BIN)
             .args([
                 "source",
@@ -138,7 +138,7 @@ impl Cluster {
         })
     }
 
-    pub async fn get_bytes(&self, path: &str) -> anyhow::Result<bytes::Bytes> {
+    pub(crate) async fn get_bytes(&self, path: &str) -> anyhow::Result<bytes::Bytes> {
         let resp = self
             .client
             .get(format!("{}{path}", self.http))
@@ -161,7 +161,7 @@ impl Cluster {
         Ok(Some(resp.bytes().await?))
     }
 
-    pub async fn wait_master(
+    pub(crate) async fn wait_master(
         &self,
         stream: &str,
         variants: usize,
@@ -187,7 +187,7 @@ impl Cluster {
         }
     }
 
-    pub async fn wait_media(
+    pub(crate) async fn wait_media(
         &self,
         stream: &str,
         rendition: &str,
@@ -198,7 +198,7 @@ impl Cluster {
             .await
     }
 
-    pub async fn wait_media_until(
+    pub(crate) async fn wait_media_until(
         &self,
         stream: &str,
         rendition: &str,
@@ -224,13 +224,13 @@ impl Cluster {
     }
 
     /// Waits for `#EXT-X-ENDLIST` on the stream's source rung.
-    pub async fn wait_ended(&self, stream: &str) -> anyhow::Result<MediaPlaylist> {
+    pub(crate) async fn wait_ended(&self, stream: &str) -> anyhow::Result<MediaPlaylist> {
         self.wait_media_until(stream, "src", Duration::from_secs(30), |p| p.end_list)
             .await
             .with_context(|| format!("{stream} never got EXT-X-ENDLIST"))
     }
 
-    pub async fn live_stream_names(&self) -> anyhow::Result<Vec<String>> {
+    pub(crate) async fn live_stream_names(&self) -> anyhow::Result<Vec<String>> {
         let body = self.get_bytes("/api/v1/streams").await?;
         let value: serde_json::Value = serde_json::from_slice(&body)?;
         let list = value
@@ -245,7 +245,7 @@ impl Cluster {
     }
 
     /// Random bytes on the RTMP port: the server must close the connection.
-    pub async fn send_garbage_to_rtmp(&self) -> anyhow::Result<()> {
+    pub(crate) async fn send_garbage_to_rtmp(&self) -> anyhow::Result<()> {
         let mut socket = tokio::net::TcpStream::connect(self.rtmp_addr).await?;
         let garbage: Vec<u8> = (0..4096u32)
             .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
@@ -260,7 +260,7 @@ impl Cluster {
     }
 
     /// Stops the cluster with SIGTERM and checks it exited cleanly without panicking.
-    pub async fn stop_and_check_logs(&self) {
+    pub(crate) async fn stop_and_check_logs(&self) {
         let mut child = self.child.lock().await;
         if let Some(pid) = child.id() {
             let _ = std::process::Command::new("kill")
@@ -284,14 +284,14 @@ impl Cluster {
     }
 }
 
-pub struct Publisher {
+pub(crate) struct Publisher {
     child: Child,
     what: String,
 }
 
 impl Publisher {
     /// `ffmpeg` publishing a test pattern with AAC at real-time pace for `seconds`.
-    pub fn ffmpeg_testsrc(
+    pub(crate) fn ffmpeg_testsrc(
         url: &str,
         w: u32,
         h: u32,
@@ -316,6 +316,7 @@ impl Publisher {
                 "-b:v",
                 "1500k",
             ],
+            "aac",
             w,
             h,
             fps,
@@ -323,9 +324,37 @@ impl Publisher {
         )
     }
 
-    pub fn ffmpeg_custom(
+    /// Like [`Publisher::ffmpeg_testsrc`] with another audio codec.
+    pub(crate) fn ffmpeg_audio_codec(
+        url: &str,
+        audio: &str,
+        w: u32,
+        h: u32,
+        fps: u32,
+        seconds: u32,
+    ) -> anyhow::Result<Self> {
+        let g = (fps * 2).to_string();
+        let video = [
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            &g,
+            "-keyint_min",
+            &g,
+            "-sc_threshold",
+            "0",
+            "-pix_fmt",
+            "yuv420p",
+        ];
+        Self::ffmpeg_custom(url, &video, audio, w, h, fps, seconds)
+    }
+
+    pub(crate) fn ffmpeg_custom(
         url: &str,
         video: &[&str],
+        audio: &str,
         w: u32,
         h: u32,
         fps: u32,
@@ -342,7 +371,7 @@ impl Publisher {
             .args(["-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=48000"])
             .args(["-t", &seconds.to_string()])
             .args(video)
-            .args(["-c:a", "aac", "-b:a", "128k", "-f", "flv", url])
+            .args(["-c:a", audio, "-b:a", "128k", "-f", "flv", url])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
@@ -354,7 +383,7 @@ impl Publisher {
         })
     }
 
-    pub async fn wait(mut self) -> anyhow::Result<ExitStatus> {
+    pub(crate) async fn wait(mut self) -> anyhow::Result<ExitStatus> {
         Ok(
             tokio::time::timeout(Duration::from_secs(120), self.child.wait())
                 .await
@@ -362,7 +391,7 @@ impl Publisher {
         )
     }
 
-    pub async fn wait_success(mut self) -> anyhow::Result<()> {
+    pub(crate) async fn wait_success(mut self) -> anyhow::Result<()> {
         let status = tokio::time::timeout(Duration::from_secs(120), self.child.wait())
             .await
             .context("publisher hung")??;
@@ -375,7 +404,7 @@ impl Publisher {
     }
 
     /// SIGKILL: the publisher vanishes without an unpublish.
-    pub fn kill_hard(mut self) {
+    pub(crate) fn kill_hard(mut self) {
         let _ = self.child.start_kill();
     }
 }

@@ -52,10 +52,10 @@ async fn run_all(cluster: &Cluster) -> anyhow::Result<()> {
         .map_err(|e| e.context("sealcast source ladder"))?;
     src.wait_success().await?;
 
-    // 3. Publisher reconnects with the same key.
-    check_reconnect(cluster)
-        .await
-        .map_err(|e| e.context("reconnect"))?;
+    // 3. Publisher reconnects with the same key; MP3 audio beside it.
+    let (recon, mp3) = tokio::join!(check_reconnect(cluster), check_mp3_audio(cluster));
+    recon.map_err(|e| e.context("reconnect"))?;
+    mp3.map_err(|e| e.context("MP3 audio"))?;
     Ok(())
 }
 
@@ -215,8 +215,15 @@ async fn check_bad_inputs(cluster: &Cluster, healthy: &str) -> anyhow::Result<()
 
     // A non-H.264 video codec (Sorenson Spark).
     let key = cluster.add_stream("flv1").await?;
-    let flv1 =
-        Publisher::ffmpeg_custom(&cluster.rtmp_url(&key), &["-c:v", "flv1"], 320, 240, 15, 4)?;
+    let flv1 = Publisher::ffmpeg_custom(
+        &cluster.rtmp_url(&key),
+        &["-c:v", "flv1"],
+        "aac",
+        320,
+        240,
+        15,
+        4,
+    )?;
     anyhow::ensure!(
         !flv1.wait().await?.success(),
         "a Sorenson publish ran to completion"
@@ -296,5 +303,26 @@ async fn check_reconnect(cluster: &Cluster) -> anyhow::Result<()> {
             s.uri
         );
     }
+    Ok(())
+}
+
+/// A publisher sending MP3 audio: the segments carry AAC.
+async fn check_mp3_audio(cluster: &Cluster) -> anyhow::Result<()> {
+    let key = cluster.add_stream("mp3").await?;
+    let publisher =
+        Publisher::ffmpeg_audio_codec(&cluster.rtmp_url(&key), "libmp3lame", 426, 240, 30, 7)?;
+    let playlist = cluster
+        .wait_media("mp3", "src", 2, Duration::from_secs(30))
+        .await?;
+    let seq = playlist.media_sequence + 1;
+    let bytes = cluster
+        .get_bytes(&format!("/live/mp3/src/{seq}.ts"))
+        .await?;
+    let probe = probe::probe_segment(&bytes).await?;
+    anyhow::ensure!(
+        probe.has_audio,
+        "segment {seq} of an MP3 publish has no AAC audio"
+    );
+    publisher.wait_success().await?;
     Ok(())
 }

@@ -3,18 +3,18 @@
 use anyhow::Context;
 use tokio::process::Command;
 
-pub struct SegmentProbe {
-    pub width: u32,
-    pub height: u32,
-    pub has_audio: bool,
-    pub first_video_is_key: bool,
+pub(crate) struct SegmentProbe {
+    pub(crate) width: u32,
+    pub(crate) height: u32,
+    pub(crate) has_audio: bool,
+    pub(crate) first_video_is_key: bool,
     /// Smallest video PTS in seconds.
-    pub first_video_pts: f64,
+    pub(crate) first_video_pts: f64,
     /// From the first to past the last video frame, in seconds.
-    pub video_duration: f64,
+    pub(crate) video_duration: f64,
 }
 
-pub async fn probe_segment(bytes: &[u8]) -> anyhow::Result<SegmentProbe> {
+pub(crate) async fn probe_segment(bytes: &[u8]) -> anyhow::Result<SegmentProbe> {
     let file = tempfile::Builder::new().suffix(".ts").tempfile()?;
     std::fs::write(file.path(), bytes)?;
     let out = Command::new("ffprobe")

@@ -54,7 +54,7 @@ async fn until(
 /// Publishes with a valid key, then sends video tags whose AVC payload lies about its
 /// NAL lengths and a tag too short to be a tag; the server must survive and either drop
 /// them or close this connection.
-pub async fn publish_malformed_tags(addr: SocketAddr, key: &str) -> anyhow::Result<()> {
+pub(crate) async fn publish_malformed_tags(addr: SocketAddr, key: &str) -> anyhow::Result<()> {
     let mut socket = TcpStream::connect(addr).await?;
     let mut hs = Handshake::new(PeerType::Client);
     socket
