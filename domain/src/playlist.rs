@@ -64,7 +64,7 @@ impl MediaWindow {
         MediaWindow {
             capacity: capacity.max(1),
             target_duration: ceil_secs(target).max(1),
-            entries: VecDeque::with_capacity(capacity.max(1) + 1),
+            entries: VecDeque::with_capacity(capacity.clamp(1, 64) + 1),
             ended: false,
         }
     }

@@ -34,7 +34,8 @@ impl LagMonitor {
     /// says whether more input was queued behind it.
     pub fn observe(&mut self, wall_ms: i64, media_ms: i64, input_waiting: bool) -> LagVerdict {
         let (base_wall, base_media) = match self.base {
-            Some(base) if input_waiting => base,
+            // A publisher whose clock steps back restarts the measurement too.
+            Some(base) if input_waiting && media_ms >= base.1 => base,
             _ => {
                 self.base = Some((wall_ms, media_ms));
                 return LagVerdict::Keeping(0);
@@ -87,6 +88,13 @@ mod tests {
                 media += gap;
                 prop_assert!(matches!(m.observe(wall, media, false), LagVerdict::Keeping(0)));
             }
+        }
+
+        #[test]
+        fn a_clock_stepping_back_restarts_the_measurement(back in 1i64..1_000_000) {
+            let mut m = LagMonitor::new(4000);
+            m.observe(0, 1_000_000, true);
+            prop_assert_eq!(m.observe(10, 1_000_000 - back, true), LagVerdict::Keeping(0));
         }
 
         #[test]

@@ -49,6 +49,8 @@ fn init() -> Result<(), SourceError> {
     let result = INIT.get_or_init(|| {
         ffmpeg::init()?;
         ffmpeg::format::network::init();
+        // FFmpeg and x264 print statistics at INFO on stderr; keep only errors.
+        ffmpeg::util::log::set_level(ffmpeg::util::log::Level::Error);
         Ok(())
     });
     (*result).map_err(SourceError::Init)

@@ -53,9 +53,14 @@ async fn run_all(cluster: &Cluster) -> anyhow::Result<()> {
     src.wait_success().await?;
 
     // 3. Publisher reconnects with the same key; MP3 audio beside it.
-    let (recon, mp3) = tokio::join!(check_reconnect(cluster), check_mp3_audio(cluster));
+    let (recon, mp3, takeover) = tokio::join!(
+        check_reconnect(cluster),
+        check_mp3_audio(cluster),
+        check_takeover(cluster)
+    );
     recon.map_err(|e| e.context("reconnect"))?;
     mp3.map_err(|e| e.context("MP3 audio"))?;
+    takeover.map_err(|e| e.context("takeover"))?;
     Ok(())
 }
 
@@ -324,5 +329,39 @@ async fn check_mp3_audio(cluster: &Cluster) -> anyhow::Result<()> {
         "segment {seq} of an MP3 publish has no AAC audio"
     );
     publisher.wait_success().await?;
+    Ok(())
+}
+
+/// A second publisher with the same key while the first is live (OBS reconnecting before
+/// the server noticed the old connection died): the new one takes over, the old one is
+/// disconnected, numbering continues after a discontinuity.
+async fn check_takeover(cluster: &Cluster) -> anyhow::Result<()> {
+    let key = cluster.add_stream("takeover").await?;
+    let first = Publisher::ffmpeg_testsrc(&cluster.rtmp_url(&key), 426, 240, 30, 60)?;
+    let before = cluster
+        .wait_media("takeover", "src", 2, Duration::from_secs(30))
+        .await?;
+    let second = Publisher::ffmpeg_testsrc(&cluster.rtmp_url(&key), 426, 240, 30, 6)?;
+    anyhow::ensure!(
+        !first.wait().await?.success(),
+        "the first publisher was not disconnected"
+    );
+    let playlist = cluster
+        .wait_media_until("takeover", "src", Duration::from_secs(30), |p| {
+            p.segments.iter().any(|s| s.discontinuity)
+        })
+        .await?;
+    let idx = playlist
+        .segments
+        .iter()
+        .position(|s| s.discontinuity)
+        .expect("found above");
+    anyhow::ensure!(
+        playlist.media_sequence + idx as u64
+            >= before.media_sequence + before.segments.len() as u64,
+        "sequence numbers went back after the takeover"
+    );
+    second.wait_success().await?;
+    cluster.wait_ended("takeover").await?;
     Ok(())
 }
