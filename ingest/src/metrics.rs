@@ -35,12 +35,12 @@ impl IngestMetrics {
         let i = &self.inner;
         registry.register(
             "sealcast_ingest_encode_fps",
-            "Frames per second a rung's encoder sustains (capacity, not the stream's rate)",
+            "Frames per second a rung produces, measured between segments (the stream's frame rate when keeping up)",
             i.encode_fps.clone(),
         );
         registry.register(
             "sealcast_ingest_realtime_factor",
-            "Media seconds encoded per second of encoder time, per rung (>1 keeps up)",
+            "Media seconds produced per wall-clock second, per rung (1.0 keeps up with a live publisher; below 1 falls behind)",
             i.realtime_factor.clone(),
         );
         registry.register(

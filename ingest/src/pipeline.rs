@@ -802,9 +802,10 @@ fn spawn_worker(
             let mut segmenter = RungSegmenter::new(has_audio);
             let mut cuts: VecDeque<(i64, u64)> = VecDeque::new();
             let mut last_pts = i64::MIN;
-            let mut busy = Duration::ZERO;
-            let mut frames_in_segment = 0u64;
-            let send_closed = |closed: Vec<ClosedSegment>, muxer: &mut RungMuxer, busy: &mut Duration, frames: &mut u64| {
+            // Encode speed as ffmpeg reports it: frames and media seconds per wall second,
+            // measured between segment closes (1.0x keeps up with a live publisher).
+            let mut since = Instant::now();
+            let send_closed = |closed: Vec<ClosedSegment>, muxer: &mut RungMuxer, since: &mut Instant| {
                 for c in closed {
                     if !muxer.announced {
                         let codec = c
@@ -818,13 +819,13 @@ fn spawn_worker(
                         muxer.announced = true;
                     }
                     let media = Duration::from_millis(u64::try_from(c.end_pts_ms - c.start_pts_ms).unwrap_or(0));
-                    if !busy.is_zero() {
-                        let fps = *frames as f64 / busy.as_secs_f64();
-                        let speed = media.as_secs_f64() / busy.as_secs_f64();
+                    let wall = since.elapsed().as_secs_f64();
+                    if wall > 0.0 {
+                        let fps = c.video.len() as f64 / wall;
+                        let speed = media.as_secs_f64() / wall;
                         metrics.set_encode_speed(&muxer.params.stream, &muxer.name, fps, speed);
                     }
-                    *busy = Duration::ZERO;
-                    *frames = 0;
+                    *since = Instant::now();
                     let seg = muxer.mux(c);
                     metrics.segment(&seg.meta.stream, &seg.meta.rendition);
                     let _ = out.send(RungOutput::Segment(index, seg));
@@ -874,7 +875,6 @@ fn spawn_worker(
                         if let Some(seq) = force {
                             cuts.push_back((pts, seq));
                         }
-                        let t = Instant::now();
                         let packets = match encoder.encode(&frame, force.is_some()) {
                             Ok(p) => p,
                             Err(e) => {
@@ -882,14 +882,12 @@ fn spawn_worker(
                                 break;
                             }
                         };
-                        busy += t.elapsed();
-                        frames_in_segment += 1;
                         let closed = handle_packets(packets, &mut segmenter, &mut cuts);
-                        send_closed(closed, &mut muxer, &mut busy, &mut frames_in_segment);
+                        send_closed(closed, &mut muxer, &mut since);
                     }
                     WorkerInput::Audio(a) => {
                         let closed = segmenter.push_audio(a);
-                        send_closed(closed, &mut muxer, &mut busy, &mut frames_in_segment);
+                        send_closed(closed, &mut muxer, &mut since);
                     }
                     WorkerInput::Finish(end) => {
                         finished_at = Some(end);
@@ -902,7 +900,7 @@ fn spawn_worker(
             let mut closed = handle_packets(packets, &mut segmenter, &mut cuts);
             let end = finished_at.unwrap_or(last_pts.saturating_add(1));
             closed.extend(segmenter.finish(end));
-            send_closed(closed, &mut muxer, &mut busy, &mut frames_in_segment);
+            send_closed(closed, &mut muxer, &mut since);
             if finished_at.is_none() {
                 let _ = out.send(RungOutput::Dropped(index));
             }
