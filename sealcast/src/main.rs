@@ -17,14 +17,33 @@ use tracing_subscriber::EnvFilter;
 
 use cli::{Cli, Command};
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    // One-shot commands print their answer on stdout; only problems belong on stderr.
+    let default_level = match cli.command {
+        Command::Streams(_) => "warn",
+        _ => "info",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_env("SEALCAST_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+            EnvFilter::try_from_env("SEALCAST_LOG")
+                .unwrap_or_else(|_| EnvFilter::new(default_level)),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // The whole cause chain on one line, never a backtrace: this is for operators.
+            tracing::error!("{e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the chosen command to completion.
+fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Ladder(args) = &cli.command {
         return roles::ladder(&args.input, &args.output, args.config.as_deref());
     }
