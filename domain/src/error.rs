@@ -13,6 +13,9 @@ pub enum Error {
         /// What is allowed.
         reason: &'static str,
     },
+    /// Bytes that are not a valid segment manifest or envelope; says what is wrong.
+    #[error("invalid segment manifest: {0}")]
+    Manifest(&'static str),
     /// A ladder configuration that cannot be encoded.
     #[error("invalid ladder: {0}")]
     InvalidLadder(String),

@@ -4,16 +4,20 @@
 //! - [`ladder`]: the bitrate ladder and how it is planned for one source.
 //! - [`segment`]: what a segment is, what a rendition is, measured bitrates.
 //! - [`live`]: the events an ingest sends to edges about a live stream.
+//! - [`manifest`]: the canonical segment manifest that ingest signs and edges verify.
 //! - [`playlist`]: the live window of a media playlist and master-playlist rendering.
 //! - [`paths`]: the public URL layout, built and parsed in one place.
+//! - [`topics`]: every MQTT topic of the control plane, typed.
 //! - [`error`]: the crate's one error enum.
 pub mod error;
 pub mod ids;
 pub mod ladder;
 pub mod live;
+pub mod manifest;
 pub mod paths;
 pub mod playlist;
 pub mod segment;
+pub mod topics;
 
 pub use error::Error;
 pub use ids::{NodeId, RenditionName, SessionId, StreamName};
