@@ -16,6 +16,8 @@
 //!   `Cache-Control` computed once per change; [`StreamSummary`] for the stream list.
 //! - `node`: [`Node`], every stream behind one `Arc`: per-stream writer lock, lock-free
 //!   snapshot reads.
+//! - [`gate`]: the signature gate, sans-IO (bytes and verified manifest meet, in order,
+//!   gaps on timeout, bounded memory); tested, not wired in yet.
 //! - `metrics`: the Prometheus registry behind `/metrics`.
 //! - `respond`: one document to one response: content type, `If-None-Match` → 304, byte
 //!   ranges → 206/416.
@@ -33,6 +35,7 @@
 
 mod config;
 mod error;
+pub mod gate;
 mod index;
 mod metrics;
 mod node;
