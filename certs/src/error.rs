@@ -1,57 +1,133 @@
 //! The one error type of the certs crate.
+//!
+//! Variants carry key ids, times and paths, never key material: a private key's bytes are
+//! not in any error, `Display` or `Debug` output of this crate.
 
 use std::path::PathBuf;
 
-/// What can go wrong with keys, certificates and signatures.
+use domain::manifest::{KeyId, SignatureAlgorithm};
+
+/// What can go wrong with keys, certificates, revocations and signatures.
+///
+/// [`TrustError::reason`] gives the `sealcast_segments_rejected_total{reason}` label of the
+/// errors that can stop a segment.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum CertsError {
-    /// The signature does not verify.
+pub enum TrustError {
+    /// The signature does not verify over the message with the claimed key (including a
+    /// signature of the wrong length).
     #[error("bad signature")]
     BadSignature,
-    /// No trusted certificate for this key id.
-    #[error("unknown signing key")]
-    UnknownKey,
-    /// The key's certificate is not valid at this time (expired or not yet valid).
-    #[error("signing key outside its validity period")]
-    ExpiredKey,
-    /// The key was revoked by the root.
-    #[error("signing key revoked")]
-    RevokedKey,
-    /// A certificate or revocation was signed by a root other than the pinned one.
-    #[error("signed by an untrusted root")]
-    UntrustedRoot,
-    /// Bytes that are not a valid key, certificate or revocation; says what is wrong.
+    /// No certificate vouches for this key id.
+    #[error("unknown signing key {key_id}")]
+    UnknownKey {
+        /// The key id a manifest named.
+        key_id: KeyId,
+    },
+    /// The key's certificate starts later than now (a clock skew or an early announcement).
+    #[error("signing key {key_id} is not valid before {not_before} (now {now})")]
+    NotYetValid {
+        /// The certified key.
+        key_id: KeyId,
+        /// Start of validity, unix seconds.
+        not_before: u64,
+        /// The time checked, unix seconds.
+        now: u64,
+    },
+    /// The key's certificate has ended.
+    #[error("signing key {key_id} expired at {not_after} (now {now})")]
+    Expired {
+        /// The certified key.
+        key_id: KeyId,
+        /// End of validity, unix seconds.
+        not_after: u64,
+        /// The time checked, unix seconds.
+        now: u64,
+    },
+    /// The root revoked this key.
+    #[error("signing key {key_id} revoked as of {revoked_at}")]
+    Revoked {
+        /// The revoked key.
+        key_id: KeyId,
+        /// When the revocation took effect, unix seconds.
+        revoked_at: u64,
+    },
+    /// A certificate or key of another algorithm than the cluster's: one cluster runs one
+    /// algorithm, so an Ed25519 key can never stand in for an ML-DSA one (no downgrade).
+    #[error("wrong algorithm: expected {expected:?}, found {found:?}")]
+    WrongAlgorithm {
+        /// The algorithm of the pinned root (the cluster's).
+        expected: SignatureAlgorithm,
+        /// The algorithm presented.
+        found: SignatureAlgorithm,
+    },
+    /// A certificate or revocation names a root other than the pinned one.
+    #[error("issued by root {issuer}, not by the pinned root")]
+    UnknownIssuer {
+        /// The issuer the statement names.
+        issuer: KeyId,
+    },
+    /// A validity period that ends before it starts.
+    #[error("invalid validity period: not_after {not_after} is before not_before {not_before}")]
+    InvalidValidity {
+        /// Start, unix seconds.
+        not_before: u64,
+        /// End, unix seconds.
+        not_after: u64,
+    },
+    /// Bytes that are not a valid key, certificate or revocation.
     #[error("malformed {what}: {reason}")]
     Malformed {
-        /// What was being parsed.
+        /// What was being decoded.
         what: &'static str,
-        /// What is wrong.
+        /// What is wrong with it.
         reason: &'static str,
     },
-    /// The cryptography library refused (for example, no randomness).
-    #[error("cryptography failed: {0}")]
-    Crypto(&'static str),
-    /// A key file could not be read or written.
-    #[error("key file {path}: {source}")]
+    /// The operating system's random number generator failed while making a key.
+    #[error("the operating system's random number generator failed")]
+    Randomness,
+    /// A key or certificate file could not be read or written.
+    #[error("{path}: {source}")]
     File {
         /// The file.
         path: PathBuf,
-        /// Why.
+        /// What the operating system said.
         source: std::io::Error,
+    },
+    /// A key or certificate file was read but its contents are not what was expected.
+    #[error("{path}: not a usable {what}: {reason}")]
+    FileFormat {
+        /// The file.
+        path: PathBuf,
+        /// What the file should hold.
+        what: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
     },
 }
 
-impl CertsError {
-    /// The `sealcast_segments_rejected_total{reason}` label this error counts under, if it
-    /// is a rejection reason of the brief.
-    pub fn reason(&self) -> Option<&'static str> {
+impl TrustError {
+    /// A short, stable, snake_case label for this error, for metrics and logs.
+    ///
+    /// The errors [`crate::signing::TrustStore::verify`] can return map onto the brief's
+    /// segment rejection reasons: `bad_signature`, `unknown_key`, `expired_key` (also for a
+    /// key not valid *yet*: the brief has one label for "outside its validity") and
+    /// `revoked_key`. The other variants only arise while loading keys or admitting
+    /// certificates and revocations; their labels are not rejection reasons and must not be
+    /// counted under `sealcast_segments_rejected_total`.
+    pub fn reason(&self) -> &'static str {
         match self {
-            Self::BadSignature | Self::UntrustedRoot => Some("bad_signature"),
-            Self::UnknownKey => Some("unknown_key"),
-            Self::ExpiredKey => Some("expired_key"),
-            Self::RevokedKey => Some("revoked_key"),
-            _ => None,
+            Self::BadSignature => "bad_signature",
+            Self::UnknownKey { .. } => "unknown_key",
+            Self::NotYetValid { .. } | Self::Expired { .. } => "expired_key",
+            Self::Revoked { .. } => "revoked_key",
+            Self::WrongAlgorithm { .. } => "wrong_algorithm",
+            Self::UnknownIssuer { .. } => "unknown_issuer",
+            Self::InvalidValidity { .. } => "invalid_validity",
+            Self::Malformed { .. } => "malformed",
+            Self::Randomness => "randomness",
+            Self::File { .. } => "file",
+            Self::FileFormat { .. } => "file_format",
         }
     }
 }

@@ -1,16 +1,21 @@
 //! sealcast certs: the cluster's trust material.
 //!
-//! - [`signing`]: segment-signing keys (ML-DSA-65 by default, Ed25519 selectable), ingest
-//!   certificates signed by the cluster root key, root-signed revocations, and the
-//!   [`signing::TrustStore`] an edge consults before publishing a segment. Tested, not wired
-//!   into the roles yet (issue 3).
-//! - [`error`]: the crate's one error enum.
+//! - [`signing`]: the segment-signing trust chain. A cluster root key ([`signing::RootKey`])
+//!   certifies each ingest node's signing key ([`signing::SigningKey`]) with an
+//!   [`signing::IngestCertificate`] and can revoke it ([`signing::Revocation`]); edges pin
+//!   the root's public key and check every manifest signature in a
+//!   [`signing::TrustStore`]. ML-DSA-65 (FIPS 204) by default, Ed25519 selectable per
+//!   cluster. Key and certificate files included (private keys mode 0600). Tested, not
+//!   wired into the roles yet (issue 3).
+//! - [`error`]: [`TrustError`], the crate's one error enum, with the rejection reason labels
+//!   of the brief.
 //!
-//! TLS certificates (a local CA and server certificates for `streaming-cluster.test`,
-//! `*.streaming-cluster.test`, `broadcast1..N.streaming-cluster.test`, `localhost`,
-//! `127.0.0.1`) arrive with the load-balancer issue.
+//! Not here yet: the TLS certificates of `sealcast certs` (a local CA and server
+//! certificates for `streaming-cluster.test`, `*.streaming-cluster.test`,
+//! `broadcast1..N.streaming-cluster.test`, `localhost`, `127.0.0.1`), which arrive with the
+//! load-balancer issue.
 
 pub mod error;
 pub mod signing;
 
-pub use error::CertsError;
+pub use error::TrustError;

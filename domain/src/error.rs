@@ -13,9 +13,49 @@ pub enum Error {
         /// What is allowed.
         reason: &'static str,
     },
-    /// Bytes that are not a valid segment manifest or envelope; says what is wrong.
-    #[error("invalid segment manifest: {0}")]
-    Manifest(&'static str),
+    /// Bytes that do not open with the segment-manifest domain tag: not a segment manifest
+    /// at all, or one of another format version.
+    #[error("not a sealcast/v1 segment manifest (wrong domain tag)")]
+    WrongManifestTag,
+    /// A signature-algorithm code that this build does not know.
+    #[error("unknown signature algorithm code {code}")]
+    UnknownSignatureAlgorithm {
+        /// The code as it was on the wire.
+        code: u8,
+    },
+    /// A key id that is not 32 lowercase hex digits (the one spelling used in topics, so
+    /// that every key has exactly one revocation topic).
+    #[error("invalid key id: use 32 lowercase hex digits")]
+    InvalidKeyId,
+    /// Encoded bytes that end inside a field.
+    #[error("truncated {what}: it ends inside the {field}")]
+    Truncated {
+        /// What was being decoded (`segment manifest`, `signed manifest`).
+        what: &'static str,
+        /// The field that is incomplete.
+        field: &'static str,
+    },
+    /// Bytes left over after a complete encoded value. Refused so that every value has
+    /// exactly one encoding.
+    #[error("{count} trailing bytes after the {what}")]
+    TrailingBytes {
+        /// What was decoded.
+        what: &'static str,
+        /// How many bytes were left over.
+        count: usize,
+    },
+    /// A length prefix over the cap for its part; refused before anything is copied.
+    #[error("{what}: the {field} is {len} bytes, more than the {max} allowed")]
+    TooLarge {
+        /// What was being decoded.
+        what: &'static str,
+        /// The part that is too large.
+        field: &'static str,
+        /// The length the prefix announced.
+        len: u64,
+        /// The cap for that part.
+        max: usize,
+    },
     /// A ladder configuration that cannot be encoded.
     #[error("invalid ladder: {0}")]
     InvalidLadder(String),

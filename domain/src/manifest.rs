@@ -1,10 +1,31 @@
-//! The canonical segment manifest an ingest signs and every edge verifies.
+//! The canonical segment manifest an ingest signs and every edge verifies, and the envelope
+//! that carries it over MQTT.
 //!
 //! The layout is fixed and unambiguous: a domain-separation tag, then every field in a fixed
-//! order, integers big-endian, names prefixed by their one-byte length (names are at most
-//! 64 bytes by construction). The same manifest always encodes to the same bytes, and two
-//! different manifests never do, so a signature over the bytes binds every field.
+//! order, integers big-endian, names prefixed by their one-byte length (names are 1 to 64
+//! bytes by construction), no optional fields:
+//!
+//! | field | bytes |
+//! |---|---|
+//! | tag [`MANIFEST_TAG`] | 29 |
+//! | algorithm ([`SignatureAlgorithm::code`]) | 1 |
+//! | key id | 16 |
+//! | stream: length, then ASCII | 1 + 1..=64 |
+//! | publish session | 8 |
+//! | rendition: length, then ASCII | 1 + 1..=64 |
+//! | media sequence | 8 |
+//! | discontinuity sequence | 8 |
+//! | duration in microseconds | 8 |
+//! | byte length | 8 |
+//! | SHA-256 digest | 32 |
+//!
+//! Decoding is strict (anything but exactly this is an error, never a panic), so the same
+//! manifest always encodes to the same bytes, two different manifests never do, and bytes
+//! that decode re-encode to themselves: a signature over the bytes binds every field.
 //! No cryptography lives here: the digest is just bytes, signing happens elsewhere.
+
+use std::fmt;
+use std::str::FromStr;
 
 use crate::{Error, RenditionName, SegmentMeta, SessionId, StreamName};
 
@@ -12,10 +33,13 @@ use crate::{Error, RenditionName, SegmentMeta, SessionId, StreamName};
 /// signature over anything else the cluster signs.
 pub const MANIFEST_TAG: &[u8] = b"sealcast/v1/segment-manifest\0";
 
-/// Largest encoded manifest accepted in an envelope.
+/// Largest encoded manifest accepted in an envelope (a manifest is at most 248 bytes).
 pub const MAX_MANIFEST_LEN: usize = 1024;
 /// Largest signature accepted in an envelope (ML-DSA-65 signatures are 3309 bytes).
 pub const MAX_SIGNATURE_LEN: usize = 8192;
+
+const MANIFEST: &str = "segment manifest";
+const ENVELOPE: &str = "signed manifest";
 
 /// Which signature scheme signed a manifest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -27,7 +51,7 @@ pub enum SignatureAlgorithm {
 }
 
 impl SignatureAlgorithm {
-    /// Stable one-byte code in encodings.
+    /// Stable one-byte code in encodings; never reused for another algorithm.
     pub fn code(self) -> u8 {
         match self {
             Self::MlDsa65 => 1,
@@ -35,7 +59,7 @@ impl SignatureAlgorithm {
         }
     }
 
-    /// The algorithm with that code.
+    /// The algorithm with that code, if this build knows it.
     pub fn from_code(code: u8) -> Option<Self> {
         match code {
             1 => Some(Self::MlDsa65),
@@ -45,12 +69,14 @@ impl SignatureAlgorithm {
     }
 }
 
-/// Identifies a signing key (derived from its public key by whoever makes keys).
+/// Identifies a signing key (derived from its public key by whoever makes keys). Written as
+/// 32 lowercase hex digits, the only spelling [`FromStr`] accepts, so that a key has exactly
+/// one revocation topic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct KeyId(pub [u8; 16]);
 
-impl std::fmt::Display for KeyId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Display for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for b in self.0 {
             write!(f, "{b:02x}")?;
         }
@@ -58,21 +84,23 @@ impl std::fmt::Display for KeyId {
     }
 }
 
-impl std::str::FromStr for KeyId {
+impl FromStr for KeyId {
     type Err = Error;
+
     fn from_str(s: &str) -> Result<Self, Error> {
-        let bad = || Error::Manifest("a key id is 32 lowercase hex digits");
-        if s.len() != 32
-            || !s
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
-            return Err(bad());
+        fn nibble(c: u8) -> Result<u8, Error> {
+            match c {
+                b'0'..=b'9' => Ok(c - b'0'),
+                b'a'..=b'f' => Ok(c - b'a' + 10),
+                _ => Err(Error::InvalidKeyId),
+            }
+        }
+        if s.len() != 32 {
+            return Err(Error::InvalidKeyId);
         }
         let mut out = [0u8; 16];
-        for (i, chunk) in s.as_bytes().chunks(2).enumerate() {
-            let hex = std::str::from_utf8(chunk).map_err(|_| bad())?;
-            out[i] = u8::from_str_radix(hex, 16).map_err(|_| bad())?;
+        for (byte, pair) in out.iter_mut().zip(s.as_bytes().chunks_exact(2)) {
+            *byte = nibble(pair[0])? << 4 | nibble(pair[1])?;
         }
         Ok(KeyId(out))
     }
@@ -81,13 +109,14 @@ impl std::str::FromStr for KeyId {
 /// Everything a signature binds about one segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SegmentManifest {
-    /// The signature scheme.
+    /// The signature scheme, bound so a signature cannot be re-read under a weaker one.
     pub algorithm: SignatureAlgorithm,
-    /// The signing key.
+    /// The signing key, so an edge knows which certificate to check it against.
     pub key_id: KeyId,
     /// The stream.
     pub stream: StreamName,
-    /// The publish session.
+    /// The publish session, so segments of an earlier session cannot be replayed into a
+    /// later one.
     pub session: SessionId,
     /// The rung.
     pub rendition: RenditionName,
@@ -99,12 +128,16 @@ pub struct SegmentManifest {
     pub duration_us: u64,
     /// Length of the segment's bytes.
     pub byte_len: u64,
-    /// SHA-256 of the segment's bytes.
+    /// SHA-256 of the exact bytes edges serve.
     pub digest: [u8; 32],
 }
 
 impl SegmentManifest {
-    /// The manifest of a segment described by `meta`.
+    /// The manifest of a segment described by `meta` whose bytes are `byte_len` long and
+    /// hash to `digest`. Ingest and edge both build it this way, so they agree on it.
+    ///
+    /// Not bound: `start_pts_90k`, and the `discontinuity` flag, which follows from a change
+    /// of `discontinuity_sequence`.
     pub fn from_meta(
         meta: &SegmentMeta,
         algorithm: SignatureAlgorithm,
@@ -120,6 +153,7 @@ impl SegmentManifest {
             rendition: meta.rendition.clone(),
             sequence: meta.sequence,
             discontinuity_sequence: meta.discontinuity_sequence,
+            // u64 microseconds last 584,000 years; saturating is never reached in practice.
             duration_us: u64::try_from(meta.duration.as_micros()).unwrap_or(u64::MAX),
             byte_len,
             digest,
@@ -128,7 +162,9 @@ impl SegmentManifest {
 
     /// The canonical bytes that are signed.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(MANIFEST_TAG.len() + 17 + 2 * 65 + 5 * 8 + 32);
+        let mut out = Vec::with_capacity(
+            MANIFEST_TAG.len() + 1 + 16 + 2 * 65 + 8 + 4 * 8 + 32, // at most 248
+        );
         out.extend_from_slice(MANIFEST_TAG);
         out.push(self.algorithm.code());
         out.extend_from_slice(&self.key_id.0);
@@ -149,140 +185,186 @@ impl SegmentManifest {
 
     /// Parses canonical bytes strictly: anything else is an error, never a panic.
     pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
-        let mut r = Reader(bytes);
-        if r.take(MANIFEST_TAG.len())? != MANIFEST_TAG {
-            return Err(Error::Manifest("not a segment manifest (wrong tag)"));
+        // Compare the tag before checking the length, so that a short payload of something
+        // else (a JSON object, say) is reported as "not a manifest" rather than "truncated".
+        let head = &bytes[..bytes.len().min(MANIFEST_TAG.len())];
+        if head != &MANIFEST_TAG[..head.len()] {
+            return Err(Error::WrongManifestTag);
         }
-        let algorithm = SignatureAlgorithm::from_code(r.byte()?)
-            .ok_or(Error::Manifest("unknown signature algorithm"))?;
-        let key_id = KeyId(r.array()?);
-        let stream =
-            StreamName::new(r.name()?).map_err(|_| Error::Manifest("invalid stream name"))?;
-        let session = SessionId(u64::from_be_bytes(r.array()?));
-        let rendition =
-            RenditionName::new(r.name()?).map_err(|_| Error::Manifest("invalid rendition name"))?;
-        let sequence = u64::from_be_bytes(r.array()?);
-        let discontinuity_sequence = u64::from_be_bytes(r.array()?);
-        let duration_us = u64::from_be_bytes(r.array()?);
-        let byte_len = u64::from_be_bytes(r.array()?);
-        let digest = r.array()?;
-        if !r.0.is_empty() {
-            return Err(Error::Manifest("trailing bytes after the manifest"));
-        }
-        Ok(SegmentManifest {
+        let mut r = Reader::new(MANIFEST, bytes);
+        r.take(MANIFEST_TAG.len(), "domain tag")?;
+        let code = r.byte("algorithm")?;
+        let algorithm =
+            SignatureAlgorithm::from_code(code).ok_or(Error::UnknownSignatureAlgorithm { code })?;
+        let manifest = SegmentManifest {
             algorithm,
-            key_id,
-            stream,
-            session,
-            rendition,
-            sequence,
-            discontinuity_sequence,
-            duration_us,
-            byte_len,
-            digest,
-        })
+            key_id: KeyId(r.array("key id")?),
+            stream: r.name("stream name", StreamName::new)?,
+            session: SessionId(r.u64("publish session")?),
+            rendition: r.name("rendition name", RenditionName::new)?,
+            sequence: r.u64("media sequence")?,
+            discontinuity_sequence: r.u64("discontinuity sequence")?,
+            duration_us: r.u64("duration")?,
+            byte_len: r.u64("byte length")?,
+            digest: r.array("digest")?,
+        };
+        r.finish()?;
+        Ok(manifest)
     }
 }
 
-/// What travels over MQTT: the manifest's canonical bytes and a signature over them.
+/// What travels over MQTT: a manifest's canonical bytes and a signature over exactly those
+/// bytes. The manifest stays as bytes because that is what was signed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedManifest {
-    /// [`SegmentManifest::encode`] output.
+    /// [`SegmentManifest::encode`] output, at most [`MAX_MANIFEST_LEN`] bytes.
     pub manifest_bytes: Vec<u8>,
-    /// Signature over `manifest_bytes`.
+    /// Signature over `manifest_bytes`, at most [`MAX_SIGNATURE_LEN`] bytes.
     pub signature: Vec<u8>,
 }
 
 impl SignedManifest {
-    /// `u32 len ‖ manifest ‖ u32 len ‖ signature`.
+    /// `u32 length ‖ manifest ‖ u32 length ‖ signature`, lengths big-endian.
+    ///
+    /// Parts over the caps encode, but [`SignedManifest::decode`] refuses them.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(8 + self.manifest_bytes.len() + self.signature.len());
         for part in [&self.manifest_bytes, &self.signature] {
+            // A part over 4 GiB is far over its cap, so its envelope never decodes anyway.
             out.extend_from_slice(&u32::try_from(part.len()).unwrap_or(u32::MAX).to_be_bytes());
             out.extend_from_slice(part);
         }
         out
     }
 
-    /// Parses an envelope, enforcing the size caps before copying anything.
+    /// Parses an envelope strictly, enforcing the size caps before copying anything. The
+    /// manifest inside is not decoded: see [`SignedManifest::manifest`].
     pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
-        let mut r = Reader(bytes);
-        let manifest_bytes = r.part(MAX_MANIFEST_LEN)?.to_vec();
-        let signature = r.part(MAX_SIGNATURE_LEN)?.to_vec();
-        if !r.0.is_empty() {
-            return Err(Error::Manifest("trailing bytes after the envelope"));
-        }
+        let mut r = Reader::new(ENVELOPE, bytes);
+        let manifest_bytes = r.part("manifest", MAX_MANIFEST_LEN)?.to_vec();
+        let signature = r.part("signature", MAX_SIGNATURE_LEN)?.to_vec();
+        r.finish()?;
         Ok(SignedManifest {
             manifest_bytes,
             signature,
         })
     }
+
+    /// Decodes the manifest inside, to learn which key and algorithm to verify with. The
+    /// signature is checked over `manifest_bytes` themselves; since decoding is strict,
+    /// they are also exactly the encoding of the manifest returned here.
+    pub fn manifest(&self) -> Result<SegmentManifest, Error> {
+        SegmentManifest::decode(&self.manifest_bytes)
+    }
 }
 
 fn put_name(out: &mut Vec<u8>, name: &str) {
-    // Names are at most 64 bytes (checked when they are made), so the length fits a byte.
+    // Names are 1 to 64 bytes (checked when they are made), so the length fits a byte.
     out.push(u8::try_from(name.len()).unwrap_or(u8::MAX));
     out.extend_from_slice(name.as_bytes());
 }
 
-struct Reader<'a>(&'a [u8]);
+/// Reads fields off the front of a byte slice; every shortfall is an error naming the field.
+struct Reader<'a> {
+    what: &'static str,
+    rest: &'a [u8],
+}
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], Error> {
-        if self.0.len() < n {
-            return Err(Error::Manifest("truncated"));
-        }
-        let (head, tail) = self.0.split_at(n);
-        self.0 = tail;
+    fn new(what: &'static str, bytes: &'a [u8]) -> Self {
+        Reader { what, rest: bytes }
+    }
+
+    fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], Error> {
+        let (head, tail) = self.rest.split_at_checked(n).ok_or(Error::Truncated {
+            what: self.what,
+            field,
+        })?;
+        self.rest = tail;
         Ok(head)
     }
 
-    fn byte(&mut self) -> Result<u8, Error> {
-        Ok(self.take(1)?[0])
-    }
-
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], Error> {
+    fn array<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], Error> {
         let mut out = [0u8; N];
-        out.copy_from_slice(self.take(N)?);
+        out.copy_from_slice(self.take(N, field)?);
         Ok(out)
     }
 
-    fn name(&mut self) -> Result<&'a str, Error> {
-        let len = usize::from(self.byte()?);
-        std::str::from_utf8(self.take(len)?).map_err(|_| Error::Manifest("a name is not UTF-8"))
+    fn byte(&mut self, field: &'static str) -> Result<u8, Error> {
+        Ok(self.array::<1>(field)?[0])
     }
 
-    fn part(&mut self, cap: usize) -> Result<&'a [u8], Error> {
-        let len = usize::try_from(u32::from_be_bytes(self.array()?)).unwrap_or(usize::MAX);
-        if len > cap {
-            return Err(Error::Manifest("envelope part larger than allowed"));
+    fn u64(&mut self, field: &'static str) -> Result<u64, Error> {
+        Ok(u64::from_be_bytes(self.array(field)?))
+    }
+
+    /// A length-prefixed name, validated by the name type's own constructor. Bytes that are
+    /// not UTF-8 become U+FFFD, which no name allows, so they fail the same validation.
+    fn name<T>(
+        &mut self,
+        field: &'static str,
+        make: impl FnOnce(String) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let len = usize::from(self.byte(field)?);
+        make(String::from_utf8_lossy(self.take(len, field)?).into_owned())
+    }
+
+    /// A u32-length-prefixed part of at most `max` bytes.
+    fn part(&mut self, field: &'static str, max: usize) -> Result<&'a [u8], Error> {
+        let len = u32::from_be_bytes(self.array(field)?);
+        match usize::try_from(len) {
+            Ok(len) if len <= max => self.take(len, field),
+            _ => Err(Error::TooLarge {
+                what: self.what,
+                field,
+                len: u64::from(len),
+                max,
+            }),
         }
-        self.take(len)
+    }
+
+    fn finish(self) -> Result<(), Error> {
+        if self.rest.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::TrailingBytes {
+                what: self.what,
+                count: self.rest.len(),
+            })
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use proptest::prelude::*;
+    use proptest::sample::Index;
+
+    const NAME: &str = "[A-Za-z0-9][A-Za-z0-9_-]{0,63}";
+
+    fn algorithm() -> impl Strategy<Value = SignatureAlgorithm> {
+        prop_oneof![
+            Just(SignatureAlgorithm::MlDsa65),
+            Just(SignatureAlgorithm::Ed25519)
+        ]
+    }
 
     fn manifest() -> impl Strategy<Value = SegmentManifest> {
         (
-            any::<bool>(),
+            algorithm(),
             any::<[u8; 16]>(),
-            "[a-z0-9][a-z0-9_-]{0,63}",
+            NAME,
             any::<u64>(),
-            "[a-z0-9][a-z0-9_-]{0,63}",
+            NAME,
             any::<[u64; 4]>(),
             any::<[u8; 32]>(),
         )
-            .prop_map(
-                |(ed, key, stream, session, rendition, n, digest)| SegmentManifest {
-                    algorithm: if ed {
-                        SignatureAlgorithm::Ed25519
-                    } else {
-                        SignatureAlgorithm::MlDsa65
-                    },
+            .prop_map(|(algorithm, key, stream, session, rendition, n, digest)| {
+                SegmentManifest {
+                    algorithm,
                     key_id: KeyId(key),
                     stream: StreamName::new(stream).expect("valid"),
                     session: SessionId(session),
@@ -292,20 +374,66 @@ mod tests {
                     duration_us: n[2],
                     byte_len: n[3],
                     digest,
-                },
-            )
+                }
+            })
     }
 
-    /// The same name with a different first character.
-    fn other_first_char(name: &str) -> String {
-        let first = if name.starts_with('a') { 'b' } else { 'a' };
-        format!("{first}{}", &name[1..])
+    fn envelope() -> impl Strategy<Value = SignedManifest> {
+        (
+            manifest(),
+            proptest::collection::vec(any::<u8>(), 0..=MAX_SIGNATURE_LEN),
+        )
+            .prop_map(|(m, signature)| SignedManifest {
+                manifest_bytes: m.encode(),
+                signature,
+            })
+    }
+
+    /// `name` if it differs from `old`, else `old` with another first character.
+    fn differing(name: &str, old: &str) -> String {
+        if name != old {
+            return name.to_owned();
+        }
+        let first = if old.starts_with('a') { 'b' } else { 'a' };
+        format!("{first}{}", &old[1..])
+    }
+
+    /// `m` with field number `field` (0..10, in layout order) changed, taking the new value
+    /// from `other` where that differs.
+    fn change(m: &SegmentManifest, other: &SegmentManifest, field: usize) -> SegmentManifest {
+        let mut n = m.clone();
+        match field {
+            0 => {
+                n.algorithm = match m.algorithm {
+                    SignatureAlgorithm::MlDsa65 => SignatureAlgorithm::Ed25519,
+                    SignatureAlgorithm::Ed25519 => SignatureAlgorithm::MlDsa65,
+                }
+            }
+            1 => n.key_id.0[15] ^= 1,
+            2 => {
+                let s = differing(other.stream.as_str(), m.stream.as_str());
+                n.stream = StreamName::new(s).expect("valid");
+            }
+            3 => n.session.0 ^= 1,
+            4 => {
+                let r = differing(other.rendition.as_str(), m.rendition.as_str());
+                n.rendition = RenditionName::new(r).expect("valid");
+            }
+            5 => n.sequence ^= 1 << 63,
+            6 => n.discontinuity_sequence ^= 1,
+            7 => n.duration_us ^= 1,
+            8 => n.byte_len ^= 1,
+            _ => n.digest[0] ^= 0x80,
+        }
+        n
     }
 
     proptest! {
         #[test]
         fn manifests_round_trip(m in manifest()) {
-            prop_assert_eq!(SegmentManifest::decode(&m.encode()), Ok(m));
+            let bytes = m.encode();
+            prop_assert!(bytes.len() <= MAX_MANIFEST_LEN);
+            prop_assert_eq!(SegmentManifest::decode(&bytes), Ok(m));
         }
 
         #[test]
@@ -314,38 +442,94 @@ mod tests {
         }
 
         #[test]
-        fn changing_one_field_changes_the_bytes(m in manifest(), field in 0usize..10) {
-            let mut n = m.clone();
-            match field {
-                0 => n.algorithm = if m.algorithm == SignatureAlgorithm::Ed25519 { SignatureAlgorithm::MlDsa65 } else { SignatureAlgorithm::Ed25519 },
-                1 => n.key_id.0[0] ^= 1,
-                2 => n.stream = StreamName::new(other_first_char(m.stream.as_str())).expect("valid"),
-                3 => n.session.0 ^= 1,
-                4 => n.rendition = RenditionName::new(other_first_char(m.rendition.as_str())).expect("valid"),
-                5 => n.sequence ^= 1,
-                6 => n.discontinuity_sequence ^= 1,
-                7 => n.duration_us ^= 1,
-                8 => n.byte_len ^= 1,
-                _ => n.digest[31] ^= 1,
-            }
+        fn changing_any_one_field_changes_the_bytes(
+            m in manifest(),
+            other in manifest(),
+            field in 0usize..10,
+        ) {
+            let n = change(&m, &other, field);
+            prop_assert_ne!(&m, &n);
             prop_assert_ne!(m.encode(), n.encode());
+            prop_assert_eq!(SegmentManifest::decode(&n.encode()), Ok(n));
+        }
+
+        /// Characters cannot move between the two names: the length prefixes tell them apart.
+        #[test]
+        fn names_cannot_shift_between_fields(
+            m in manifest(),
+            joined in "[a-z0-9]{2,64}",
+            a in any::<Index>(),
+            b in any::<Index>(),
+        ) {
+            let (a, b) = (1 + a.index(joined.len() - 1), 1 + b.index(joined.len() - 1));
+            prop_assume!(a != b);
+            let split = |at: usize| {
+                let mut n = m.clone();
+                n.stream = StreamName::new(&joined[..at]).expect("valid");
+                n.rendition = RenditionName::new(&joined[at..]).expect("valid");
+                n.encode()
+            };
+            prop_assert_ne!(split(a), split(b));
+        }
+
+        /// Bytes that decode are canonical: they are exactly the encoding of what they decode to.
+        #[test]
+        fn altered_bytes_decode_only_to_their_own_encoding(
+            m in manifest(),
+            at in any::<Index>(),
+            byte in any::<u8>(),
+            insert in any::<bool>(),
+        ) {
+            let mut bytes = m.encode();
+            let at = at.index(bytes.len());
+            if insert {
+                bytes.insert(at, byte);
+            } else {
+                bytes[at] = byte;
+            }
+            if let Ok(n) = SegmentManifest::decode(&bytes) {
+                prop_assert_eq!(n.encode(), bytes);
+            }
         }
 
         #[test]
-        fn envelopes_round_trip(m in manifest(), sig in proptest::collection::vec(any::<u8>(), 0..4000)) {
-            let e = SignedManifest { manifest_bytes: m.encode(), signature: sig };
-            prop_assert_eq!(SignedManifest::decode(&e.encode()), Ok(e));
+        fn envelopes_round_trip(e in envelope()) {
+            prop_assert_eq!(SignedManifest::decode(&e.encode()), Ok(e.clone()));
+            prop_assert_eq!(e.manifest().map(|m| m.encode()), Ok(e.manifest_bytes));
         }
 
         #[test]
-        fn decoding_garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+        fn decoding_garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
             let _ = SegmentManifest::decode(&bytes);
-            let _ = SignedManifest::decode(&bytes);
+            if let Ok(e) = SignedManifest::decode(&bytes) {
+                prop_assert_eq!(e.encode(), bytes);
+                let _ = e.manifest();
+            }
+        }
+
+        /// Garbage right after a valid tag reaches every field decoder, not just the tag check.
+        #[test]
+        fn decoding_garbage_after_the_tag_never_panics(
+            tail in proptest::collection::vec(any::<u8>(), 0..300),
+        ) {
+            let bytes = [MANIFEST_TAG, &tail].concat();
+            if let Ok(m) = SegmentManifest::decode(&bytes) {
+                prop_assert_eq!(m.encode(), bytes);
+            }
         }
 
         #[test]
         fn key_ids_round_trip_through_hex(k in any::<[u8; 16]>()) {
-            prop_assert_eq!(KeyId(k).to_string().parse::<KeyId>(), Ok(KeyId(k)));
+            let hex = KeyId(k).to_string();
+            prop_assert_eq!(hex.len(), 32);
+            prop_assert_eq!(hex.parse::<KeyId>(), Ok(KeyId(k)));
+        }
+
+        #[test]
+        fn parsing_any_string_as_a_key_id_never_panics(s in ".{0,40}") {
+            if let Ok(k) = s.parse::<KeyId>() {
+                prop_assert_eq!(k.to_string(), s);
+            }
         }
     }
 
@@ -364,38 +548,301 @@ mod tests {
         }
     }
 
+    /// Offset of the stream name's length byte in an encoding.
+    const STREAM_AT: usize = 29 + 1 + 16;
+    /// Offset of the rendition name's length byte in `sample().encode()`.
+    const RENDITION_AT: usize = STREAM_AT + 1 + 4 + 8;
+
+    fn truncated(field: &'static str) -> Error {
+        Error::Truncated {
+            what: "segment manifest",
+            field,
+        }
+    }
+
+    /// The layout is a wire format that signatures depend on: pin it byte for byte.
     #[test]
-    fn each_decode_error_is_distinct() {
-        let good = sample().encode();
-        let mut wrong_tag = good.clone();
-        wrong_tag[0] ^= 1;
-        let mut bad_alg = good.clone();
-        bad_alg[MANIFEST_TAG.len()] = 99;
-        let mut bad_name = good.clone();
-        bad_name[MANIFEST_TAG.len() + 17 + 1] = b'/';
-        let mut trailing = good.clone();
-        trailing.push(0);
-        let cases = [
-            (wrong_tag, "not a segment manifest (wrong tag)"),
-            (bad_alg, "unknown signature algorithm"),
-            (bad_name, "invalid stream name"),
-            (trailing, "trailing bytes after the manifest"),
-            (good[..good.len() - 1].to_vec(), "truncated"),
-        ];
-        for (bytes, want) in cases {
-            assert_eq!(SegmentManifest::decode(&bytes), Err(Error::Manifest(want)));
+    fn encoding_is_pinned() {
+        let want: Vec<u8> = [
+            &b"sealcast/v1/segment-manifest\0"[..],
+            &[1],                               // ML-DSA-65
+            &[7; 16],                           // key id
+            &[4],                               // stream length
+            b"cam1",                            // stream
+            &[0, 0, 0, 0, 0, 0, 0, 42],         // session
+            &[4],                               // rendition length
+            b"720p",                            // rendition
+            &[0, 0, 0, 0, 0, 0, 0, 9],          // media sequence
+            &[0, 0, 0, 0, 0, 0, 0, 1],          // discontinuity sequence
+            &[0, 0, 0, 0, 0, 0x1e, 0x84, 0x80], // 2 000 000 µs
+            &[0, 0, 0, 0, 0, 0, 0x03, 0xe8],    // 1000 bytes
+            &[3; 32],                           // digest
+        ]
+        .concat();
+        assert_eq!(MANIFEST_TAG.len(), 29);
+        assert_eq!(sample().encode(), want);
+        assert_eq!(want[STREAM_AT], 4);
+        assert_eq!(want[RENDITION_AT], 4);
+    }
+
+    #[test]
+    fn algorithm_codes_are_stable() {
+        assert_eq!(SignatureAlgorithm::MlDsa65.code(), 1);
+        assert_eq!(SignatureAlgorithm::Ed25519.code(), 2);
+        for code in 0..=u8::MAX {
+            if let Some(a) = SignatureAlgorithm::from_code(code) {
+                assert_eq!(a.code(), code);
+            }
         }
     }
 
     #[test]
+    fn the_largest_manifest_fits_the_envelope_cap() {
+        let mut m = sample();
+        m.stream = StreamName::new("s".repeat(64)).expect("valid");
+        m.rendition = RenditionName::new("r".repeat(64)).expect("valid");
+        assert_eq!(m.encode().len(), 248);
+        assert!(m.encode().len() <= MAX_MANIFEST_LEN);
+    }
+
+    #[test]
+    fn from_meta_takes_every_field_it_binds() {
+        let meta = SegmentMeta {
+            stream: StreamName::new("cam1").expect("valid"),
+            rendition: RenditionName::new("720p").expect("valid"),
+            session: SessionId(42),
+            sequence: 9,
+            discontinuity_sequence: 1,
+            discontinuity: true,
+            duration: Duration::from_micros(2_000_000),
+            start_pts_90k: 123,
+        };
+        let m = SegmentManifest::from_meta(
+            &meta,
+            SignatureAlgorithm::MlDsa65,
+            KeyId([7; 16]),
+            1000,
+            [3; 32],
+        );
+        assert_eq!(m, sample());
+    }
+
+    #[test]
+    fn wrong_tag() {
+        let mut bytes = sample().encode();
+        bytes[0] ^= 1;
+        assert_eq!(
+            SegmentManifest::decode(&bytes),
+            Err(Error::WrongManifestTag)
+        );
+        // Another version, and a short payload that is plainly something else.
+        let v2 = [&b"sealcast/v2/segment-manifest\0"[..], &bytes[29..]].concat();
+        assert_eq!(SegmentManifest::decode(&v2), Err(Error::WrongManifestTag));
+        assert_eq!(SegmentManifest::decode(b"{}"), Err(Error::WrongManifestTag));
+    }
+
+    #[test]
+    fn unknown_algorithm() {
+        for code in [0, 3, 0xff] {
+            let mut bytes = sample().encode();
+            bytes[MANIFEST_TAG.len()] = code;
+            assert_eq!(
+                SegmentManifest::decode(&bytes),
+                Err(Error::UnknownSignatureAlgorithm { code })
+            );
+        }
+    }
+
+    /// `sample()` with the stream name's bytes (after its length byte) replaced by `name`.
+    fn with_raw_name(at: usize, name: &[u8]) -> Vec<u8> {
+        let good = sample().encode();
+        let len = u8::try_from(name.len()).expect("short");
+        [&good[..at], &[len], name, &good[at + 1 + 4..]].concat()
+    }
+
+    #[test]
+    fn invalid_names() {
+        for (at, kind) in [(STREAM_AT, "stream name"), (RENDITION_AT, "rendition name")] {
+            for name in [
+                &b""[..],
+                b"a/b",
+                b"a+",
+                b"#",
+                b"-leading-dash",
+                b"caf\xc3\xa9",  // UTF-8, not ASCII
+                b"\xff\xfe",     // not UTF-8
+                &[b'a'; 65][..], // one byte too long
+            ] {
+                match SegmentManifest::decode(&with_raw_name(at, name)) {
+                    Err(Error::InvalidName { kind: k, .. }) => assert_eq!(k, kind, "{name:?}"),
+                    other => panic!("{kind} {name:?}: {other:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn trailing_bytes() {
+        let mut bytes = sample().encode();
+        bytes.extend_from_slice(&[0, 0]);
+        assert_eq!(
+            SegmentManifest::decode(&bytes),
+            Err(Error::TrailingBytes {
+                what: "segment manifest",
+                count: 2
+            })
+        );
+    }
+
+    #[test]
+    fn every_truncation_is_reported_as_such() {
+        let good = sample().encode();
+        for len in 0..good.len() {
+            assert!(
+                matches!(
+                    SegmentManifest::decode(&good[..len]),
+                    Err(Error::Truncated {
+                        what: "segment manifest",
+                        ..
+                    })
+                ),
+                "{len}"
+            );
+        }
+        for (len, field) in [
+            (0, "domain tag"),
+            (28, "domain tag"),
+            (29, "algorithm"),
+            (STREAM_AT, "stream name"),
+            (STREAM_AT + 3, "stream name"),
+            (RENDITION_AT - 1, "publish session"),
+            (RENDITION_AT + 2, "rendition name"),
+            (good.len() - 33, "byte length"),
+            (good.len() - 1, "digest"),
+        ] {
+            assert_eq!(
+                SegmentManifest::decode(&good[..len]),
+                Err(truncated(field)),
+                "{len}"
+            );
+        }
+    }
+
+    #[test]
+    fn key_id_spellings_other_than_lowercase_hex_are_refused() {
+        let k = KeyId([0xab; 16]);
+        assert_eq!(k.to_string(), "ab".repeat(16));
+        for bad in [
+            "AB".repeat(16),
+            "ab".repeat(15),
+            "ab".repeat(17),
+            format!("{}g", "a".repeat(31)),
+            format!("{}+", "a".repeat(31)),
+            format!("{}é", "a".repeat(30)),
+            String::new(),
+        ] {
+            assert_eq!(bad.parse::<KeyId>(), Err(Error::InvalidKeyId), "{bad}");
+        }
+    }
+
+    fn envelope_bytes(manifest: &[u8], signature: &[u8]) -> Vec<u8> {
+        SignedManifest {
+            manifest_bytes: manifest.to_vec(),
+            signature: signature.to_vec(),
+        }
+        .encode()
+    }
+
+    #[test]
+    fn envelope_layout_is_pinned() {
+        assert_eq!(
+            envelope_bytes(b"mm", b"sss"),
+            b"\0\0\0\x02mm\0\0\0\x03sss".to_vec()
+        );
+    }
+
+    #[test]
+    fn envelope_parts_at_the_caps_are_accepted() {
+        let e = SignedManifest {
+            manifest_bytes: vec![1; MAX_MANIFEST_LEN],
+            signature: vec![2; MAX_SIGNATURE_LEN],
+        };
+        assert_eq!(SignedManifest::decode(&e.encode()), Ok(e));
+    }
+
+    #[test]
     fn oversized_envelope_parts_are_refused_before_copying() {
-        let mut bytes = (u32::try_from(MAX_MANIFEST_LEN).expect("fits") + 1)
-            .to_be_bytes()
-            .to_vec();
-        bytes.extend(std::iter::repeat_n(0, 2000));
+        let too_large = |field, len: usize, max| Error::TooLarge {
+            what: "signed manifest",
+            field,
+            len: len as u64,
+            max,
+        };
+        // The length prefix alone is enough: no bytes follow it.
+        let huge = u32::MAX.to_be_bytes();
+        assert_eq!(
+            SignedManifest::decode(&huge),
+            Err(too_large("manifest", u32::MAX as usize, MAX_MANIFEST_LEN))
+        );
+        let bytes = envelope_bytes(&[1; MAX_MANIFEST_LEN + 1], b"");
         assert_eq!(
             SignedManifest::decode(&bytes),
-            Err(Error::Manifest("envelope part larger than allowed"))
+            Err(too_large(
+                "manifest",
+                MAX_MANIFEST_LEN + 1,
+                MAX_MANIFEST_LEN
+            ))
         );
+        let bytes = envelope_bytes(b"m", &[2; MAX_SIGNATURE_LEN + 1]);
+        assert_eq!(
+            SignedManifest::decode(&bytes),
+            Err(too_large(
+                "signature",
+                MAX_SIGNATURE_LEN + 1,
+                MAX_SIGNATURE_LEN
+            ))
+        );
+    }
+
+    #[test]
+    fn truncated_envelopes() {
+        let good = envelope_bytes(b"mm", b"sss");
+        for (len, field) in [
+            (0, "manifest"),
+            (3, "manifest"),
+            (5, "manifest"),
+            (6, "signature"),
+            (9, "signature"),
+            (12, "signature"),
+        ] {
+            assert_eq!(
+                SignedManifest::decode(&good[..len]),
+                Err(Error::Truncated {
+                    what: "signed manifest",
+                    field
+                }),
+                "{len}"
+            );
+        }
+    }
+
+    #[test]
+    fn trailing_bytes_after_an_envelope() {
+        let mut bytes = envelope_bytes(b"mm", b"sss");
+        bytes.push(0);
+        assert_eq!(
+            SignedManifest::decode(&bytes),
+            Err(Error::TrailingBytes {
+                what: "signed manifest",
+                count: 1
+            })
+        );
+    }
+
+    #[test]
+    fn an_envelope_around_garbage_decodes_but_its_manifest_does_not() {
+        let e = SignedManifest::decode(&envelope_bytes(b"not a manifest", b"sig"))
+            .expect("a well-formed envelope");
+        assert_eq!(e.manifest(), Err(Error::WrongManifestTag));
     }
 }

@@ -1,79 +1,406 @@
-//! Key files. Private keys are written with mode 0600, atomically (a temporary file in the
-//! same directory, then a rename), so a crash never leaves half a key or a readable one.
+//! Key and certificate files.
+//!
+//! A key file is `sealcast-key\0`, a version byte (1), a kind byte (root private, signing
+//! private, root public, public), the algorithm code, then the 32-byte seed of a private key
+//! or the public key's canonical bytes; nothing else. The kind is checked on reading, so a
+//! root key cannot be loaded where an ingest key is expected or the other way round. A
+//! certificate file holds [`IngestCertificate::encode`]'s bytes.
+//!
+//! Every file is written atomically: a fresh temporary file in the same directory, synced,
+//! then renamed over the target, so a crash leaves the old file or the new one, never half
+//! a key. Private keys are created with mode 0600 from the start (never widened later);
+//! public files with 0644, less whatever the umask removes. Errors name the path and what
+//! is wrong, never the contents.
 
-use std::io::Write;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use super::{put_part, PrivateKey, PublicKey, Reader};
-use crate::CertsError;
+use domain::manifest::SignatureAlgorithm;
+use rand_core::{OsRng, RngCore};
+use zeroize::Zeroizing;
 
-const PRIVATE_TAG: &[u8] = b"sealcast-private-key-v1\0";
-const PUBLIC_TAG: &[u8] = b"sealcast-public-key-v1\0";
+use super::cert::IngestCertificate;
+use super::keys::{
+    public_key_len, KeyPair, PublicKey, RootKey, RootPublicKey, SigningKey, SEED_LEN,
+};
+use crate::TrustError;
 
-fn file_error(path: &Path) -> impl Fn(std::io::Error) -> CertsError + '_ {
-    move |source| CertsError::File {
+const MAGIC: &[u8] = b"sealcast-key\0";
+const VERSION: u8 = 1;
+const HEADER_LEN: usize = MAGIC.len() + 3;
+const PRIVATE_MODE: u32 = 0o600;
+const PUBLIC_MODE: u32 = 0o644;
+
+/// What a key file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    RootPrivate = 1,
+    SigningPrivate = 2,
+    RootPublic = 3,
+    Public = 4,
+}
+
+impl Kind {
+    fn from_code(code: u8) -> Option<Self> {
+        [
+            Self::RootPrivate,
+            Self::SigningPrivate,
+            Self::RootPublic,
+            Self::Public,
+        ]
+        .into_iter()
+        .find(|kind| *kind as u8 == code)
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Self::RootPrivate => "root private key file",
+            Self::SigningPrivate => "ingest signing key file",
+            Self::RootPublic => "root public key file",
+            Self::Public => "public key file",
+        }
+    }
+
+    fn is_private(self) -> bool {
+        matches!(self, Self::RootPrivate | Self::SigningPrivate)
+    }
+
+    /// The reason given when a file of this kind is found where another was expected.
+    fn found_instead(self) -> &'static str {
+        match self {
+            Self::RootPrivate => "it holds a root private key",
+            Self::SigningPrivate => "it holds an ingest signing key",
+            Self::RootPublic => "it holds a root public key",
+            Self::Public => "it holds a public key",
+        }
+    }
+}
+
+fn encode_key_file(
+    kind: Kind,
+    algorithm: SignatureAlgorithm,
+    payload: &[u8],
+) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(HEADER_LEN + payload.len()));
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&[VERSION, kind as u8, algorithm.code()]);
+    out.extend_from_slice(payload);
+    out
+}
+
+/// Parses a key file's bytes; the error is the reason it is unusable (never its contents).
+fn decode_key_file(
+    bytes: &[u8],
+    expected: Kind,
+) -> Result<(SignatureAlgorithm, &[u8]), &'static str> {
+    let rest = bytes.strip_prefix(MAGIC).ok_or("not a sealcast key file")?;
+    let (header, payload) = rest.split_first_chunk::<3>().ok_or("truncated")?;
+    let [version, kind, algorithm] = *header;
+    if version != VERSION {
+        return Err("unsupported version");
+    }
+    let kind = Kind::from_code(kind).ok_or("unknown key kind")?;
+    if kind != expected {
+        return Err(kind.found_instead());
+    }
+    let algorithm = SignatureAlgorithm::from_code(algorithm).ok_or("unknown algorithm")?;
+    let expected_len = if kind.is_private() {
+        SEED_LEN
+    } else {
+        public_key_len(algorithm)
+    };
+    if payload.len() != expected_len {
+        return Err("wrong length for its algorithm");
+    }
+    Ok((algorithm, payload))
+}
+
+fn io_error(path: &Path) -> impl Fn(io::Error) -> TrustError + '_ {
+    move |source| TrustError::File {
         path: path.to_path_buf(),
         source,
     }
 }
 
-fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> Result<(), CertsError> {
-    let tmp = path.with_extension("tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(&tmp)
-        .map_err(file_error(&tmp))?;
-    file.write_all(bytes).map_err(file_error(&tmp))?;
-    file.sync_all().map_err(file_error(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(file_error(path))
+fn format_error(path: &Path, what: &'static str, reason: &'static str) -> TrustError {
+    TrustError::FileFormat {
+        path: path.to_path_buf(),
+        what,
+        reason,
+    }
 }
 
-/// Writes a private key (mode 0600).
-pub fn write_private_key(path: &Path, key: &PrivateKey) -> Result<(), CertsError> {
-    let mut out = PRIVATE_TAG.to_vec();
-    out.push(key.algorithm().code());
-    put_part(&mut out, key.secret_bytes());
-    put_part(&mut out, key.public_key().as_bytes());
-    let result = write_atomically(path, &out, 0o600);
-    out.iter_mut().for_each(|b| *b = 0);
-    result
-}
+/// Writes `bytes` to `path` through a temporary file and a rename; see the module doc.
+fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> Result<(), TrustError> {
+    let name = path.file_name().ok_or_else(|| TrustError::File {
+        path: path.to_path_buf(),
+        source: io::Error::new(io::ErrorKind::InvalidInput, "not a file name"),
+    })?;
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    // A name no one else uses: concurrent writers never share a temporary file.
+    let mut nonce = [0u8; 8];
+    if OsRng.try_fill_bytes(&mut nonce).is_err() {
+        nonce = u64::from(std::process::id()).to_be_bytes();
+    }
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".{:016x}.tmp", u64::from_be_bytes(nonce)));
+    let tmp: PathBuf = dir.join(tmp_name);
 
-/// Reads a private key written by [`write_private_key`].
-pub fn read_private_key(path: &Path) -> Result<PrivateKey, CertsError> {
-    let mut bytes = std::fs::read(path).map_err(file_error(path))?;
-    let result = (|| {
-        let mut r = Reader::new(&bytes, "private key file");
-        r.tag(PRIVATE_TAG)?;
-        let algorithm = r.algorithm()?;
-        let secret = r.part(8192)?;
-        let public = r.part(8192)?;
-        r.finish()?;
-        PrivateKey::from_parts(algorithm, secret, public)
+    let written = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)
+            .map_err(io_error(&tmp))?;
+        file.write_all(bytes).map_err(io_error(&tmp))?;
+        file.sync_all().map_err(io_error(&tmp))?;
+        fs::rename(&tmp, path).map_err(io_error(path))
     })();
-    bytes.iter_mut().for_each(|b| *b = 0);
-    result
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    written?;
+    // Make the rename itself durable; best effort, as some file systems refuse to sync a
+    // directory and the file is complete either way.
+    if let Ok(dir) = File::open(dir) {
+        let _ = dir.sync_all();
+    }
+    Ok(())
 }
 
-/// Writes a public key (mode 0644).
-pub fn write_public_key(path: &Path, key: &PublicKey) -> Result<(), CertsError> {
-    let mut out = PUBLIC_TAG.to_vec();
-    out.push(key.algorithm().code());
-    put_part(&mut out, key.as_bytes());
-    write_atomically(path, &out, 0o644)
+fn write_key(
+    path: &Path,
+    kind: Kind,
+    algorithm: SignatureAlgorithm,
+    payload: &[u8],
+) -> Result<(), TrustError> {
+    let mode = if kind.is_private() {
+        PRIVATE_MODE
+    } else {
+        PUBLIC_MODE
+    };
+    write_atomically(path, &encode_key_file(kind, algorithm, payload), mode)
 }
 
-/// Reads a public key written by [`write_public_key`].
-pub fn read_public_key(path: &Path) -> Result<PublicKey, CertsError> {
-    let bytes = std::fs::read(path).map_err(file_error(path))?;
-    let mut r = Reader::new(&bytes, "public key file");
-    r.tag(PUBLIC_TAG)?;
-    let algorithm = r.algorithm()?;
-    let key = PublicKey::from_bytes(algorithm, r.part(8192)?)?;
-    r.finish()?;
-    Ok(key)
+fn read_private(path: &Path, kind: Kind) -> Result<KeyPair, TrustError> {
+    let bytes = Zeroizing::new(fs::read(path).map_err(io_error(path))?);
+    let (algorithm, seed) = decode_key_file(&bytes, kind)
+        .map_err(|reason| format_error(path, kind.describe(), reason))?;
+    let mut array = Zeroizing::new([0u8; SEED_LEN]);
+    array.copy_from_slice(seed);
+    Ok(KeyPair::from_seed(algorithm, array))
+}
+
+fn read_public(path: &Path, kind: Kind) -> Result<PublicKey, TrustError> {
+    let bytes = fs::read(path).map_err(io_error(path))?;
+    let (algorithm, key) = decode_key_file(&bytes, kind)
+        .map_err(|reason| format_error(path, kind.describe(), reason))?;
+    PublicKey::from_bytes(algorithm, key)
+        .map_err(|_| format_error(path, kind.describe(), "not a valid public key"))
+}
+
+impl RootKey {
+    /// Writes the root key to `path` (mode 0600, atomically, replacing any file there).
+    pub fn write_file(&self, path: &Path) -> Result<(), TrustError> {
+        write_key(path, Kind::RootPrivate, self.algorithm(), self.0.seed())
+    }
+
+    /// Reads a root key written by [`RootKey::write_file`].
+    pub fn read_file(path: &Path) -> Result<Self, TrustError> {
+        read_private(path, Kind::RootPrivate).map(RootKey)
+    }
+}
+
+impl SigningKey {
+    /// Writes the signing key to `path` (mode 0600, atomically, replacing any file there).
+    pub fn write_file(&self, path: &Path) -> Result<(), TrustError> {
+        write_key(path, Kind::SigningPrivate, self.algorithm(), self.0.seed())
+    }
+
+    /// Reads a signing key written by [`SigningKey::write_file`].
+    pub fn read_file(path: &Path) -> Result<Self, TrustError> {
+        read_private(path, Kind::SigningPrivate).map(SigningKey)
+    }
+}
+
+impl RootPublicKey {
+    /// Writes the root public key (what edges pin) to `path` (mode 0644, atomically).
+    pub fn write_file(&self, path: &Path) -> Result<(), TrustError> {
+        write_key(path, Kind::RootPublic, self.algorithm(), self.0.as_bytes())
+    }
+
+    /// Reads a root public key written by [`RootPublicKey::write_file`].
+    pub fn read_file(path: &Path) -> Result<Self, TrustError> {
+        read_public(path, Kind::RootPublic).map(RootPublicKey)
+    }
+}
+
+impl PublicKey {
+    /// Writes an ingest public key (for the root's operator to certify) to `path` (mode 0644,
+    /// atomically).
+    pub fn write_file(&self, path: &Path) -> Result<(), TrustError> {
+        write_key(path, Kind::Public, self.algorithm(), self.as_bytes())
+    }
+
+    /// Reads a public key written by [`PublicKey::write_file`].
+    pub fn read_file(path: &Path) -> Result<Self, TrustError> {
+        read_public(path, Kind::Public)
+    }
+}
+
+impl IngestCertificate {
+    /// Writes the certificate's canonical bytes to `path` (mode 0644, atomically).
+    pub fn write_file(&self, path: &Path) -> Result<(), TrustError> {
+        write_atomically(path, &self.encode(), PUBLIC_MODE)
+    }
+
+    /// Reads a certificate file; its signature is not checked here.
+    pub fn read_file(path: &Path) -> Result<Self, TrustError> {
+        let bytes = fs::read(path).map_err(io_error(path))?;
+        IngestCertificate::decode(&bytes).map_err(|err| match err {
+            TrustError::Malformed { reason, .. } => {
+                format_error(path, "ingest certificate file", reason)
+            }
+            other => other,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signing::Validity;
+    use domain::NodeId;
+    use proptest::prelude::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn mode(path: &Path) -> u32 {
+        fs::metadata(path).expect("exists").permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn keys_round_trip_through_files_and_private_ones_are_0600() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for algorithm in [SignatureAlgorithm::MlDsa65, SignatureAlgorithm::Ed25519] {
+            let root = RootKey::generate(algorithm).expect("root");
+            let ingest = SigningKey::generate(algorithm).expect("ingest");
+            let root_path = dir.path().join(format!("{algorithm:?}-root.key"));
+            let ingest_path = dir.path().join(format!("{algorithm:?}-ingest.key"));
+            let pin_path = dir.path().join(format!("{algorithm:?}-root.pub"));
+            let pub_path = dir.path().join(format!("{algorithm:?}-ingest.pub"));
+            let cert_path = dir.path().join(format!("{algorithm:?}-ingest.cert"));
+
+            root.write_file(&root_path).expect("written");
+            ingest.write_file(&ingest_path).expect("written");
+            root.public_key().write_file(&pin_path).expect("written");
+            ingest.public_key().write_file(&pub_path).expect("written");
+            assert_eq!(mode(&root_path), 0o600);
+            assert_eq!(mode(&ingest_path), 0o600);
+
+            // The whole chain, through files only.
+            let root = RootKey::read_file(&root_path).expect("read");
+            let cert = root
+                .certify(
+                    &PublicKey::read_file(&pub_path).expect("read"),
+                    NodeId::new("ingest1").expect("valid"),
+                    Validity::new(0, 100).expect("valid"),
+                )
+                .expect("same algorithm");
+            cert.write_file(&cert_path).expect("written");
+            let pinned = RootPublicKey::read_file(&pin_path).expect("read");
+            let key = pinned
+                .verify_certificate(&IngestCertificate::read_file(&cert_path).expect("read"), 50)
+                .expect("trusted");
+            let ingest = SigningKey::read_file(&ingest_path).expect("read");
+            key.verify(b"m", &ingest.sign(b"m")).expect("same key");
+        }
+        // Nothing left behind but the files themselves.
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names.len(), 10, "{names:?}");
+    }
+
+    #[test]
+    fn rewriting_a_private_key_keeps_it_0600() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ingest.key");
+        fs::write(&path, b"old").expect("write");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).expect("chmod");
+        let key = SigningKey::generate(SignatureAlgorithm::Ed25519).expect("key");
+        key.write_file(&path).expect("written");
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(
+            SigningKey::read_file(&path).expect("read").key_id(),
+            key.key_id()
+        );
+    }
+
+    #[test]
+    fn unusable_files_get_an_error_naming_the_path_and_no_key_bytes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = RootKey::generate(SignatureAlgorithm::Ed25519).expect("root");
+        let root_path = dir.path().join("root.key");
+        root.write_file(&root_path).expect("written");
+
+        // A root key where an ingest key is expected.
+        let err = SigningKey::read_file(&root_path).expect_err("wrong kind");
+        let text = err.to_string();
+        assert!(
+            text.contains("root.key") && text.contains("root private key"),
+            "{text}"
+        );
+        let seed_hex: String = root.0.seed().iter().map(|b| format!("{b:02x}")).collect();
+        assert!(!text.contains(&seed_hex) && !format!("{err:?}").contains(&seed_hex));
+
+        let garbled = dir.path().join("garbled.key");
+        fs::write(&garbled, b"not a key").expect("write");
+        let err = RootKey::read_file(&garbled).expect_err("garbled");
+        assert!(matches!(err, TrustError::FileFormat { .. }), "{err}");
+        assert!(err.to_string().contains("garbled.key"), "{err}");
+
+        let mut truncated = fs::read(&root_path).expect("read");
+        truncated.pop();
+        let short = dir.path().join("short.key");
+        fs::write(&short, truncated).expect("write");
+        assert!(RootKey::read_file(&short).is_err());
+
+        let missing = dir.path().join("missing.key");
+        let err = RootKey::read_file(&missing).expect_err("missing");
+        assert!(matches!(err, TrustError::File { .. }), "{err}");
+        assert!(err.to_string().contains("missing.key"), "{err}");
+
+        let err = IngestCertificate::read_file(&garbled).expect_err("garbled");
+        assert!(err.to_string().contains("garbled.key"), "{err}");
+
+        let nowhere = dir.path().join("no-such-dir").join("root.key");
+        let err = root.write_file(&nowhere).expect_err("no directory");
+        assert!(err.to_string().contains("no-such-dir"), "{err}");
+    }
+
+    proptest! {
+        #[test]
+        fn decoding_arbitrary_key_files_never_panics(
+            kind in 0u8..6,
+            algorithm in 0u8..4,
+            rest in proptest::collection::vec(any::<u8>(), 0..2100),
+            prefixed in any::<bool>(),
+        ) {
+            let mut bytes = if prefixed { MAGIC.to_vec() } else { Vec::new() };
+            bytes.extend_from_slice(&[VERSION, kind, algorithm]);
+            bytes.extend_from_slice(&rest);
+            for expected in [Kind::RootPrivate, Kind::SigningPrivate, Kind::RootPublic, Kind::Public] {
+                let _ = decode_key_file(&bytes, expected);
+                let _ = decode_key_file(&rest, expected);
+            }
+        }
+    }
 }

@@ -1,100 +1,41 @@
 //! Segment-signing keys and the chain of trust behind them.
 //!
-//! - `keys`: [`PrivateKey`] / [`PublicKey`] for ML-DSA-65 and Ed25519, key ids.
-//! - `cert`: [`IngestCertificate`] and [`Revocation`], root-signed, canonical encodings.
-//! - `trust`: [`TrustStore`], what an edge pins and checks every manifest against.
-//! - `file`: key files (private keys mode 0600, written atomically).
+//! The cluster root key certifies each ingest node's signing key; every edge pins the
+//! root's public key and admits ingest keys only through root-signed certificates, and
+//! drops them again on root-signed revocations. One cluster runs one algorithm, the root's:
+//! ML-DSA-65 ([`DEFAULT_ALGORITHM`]) or Ed25519.
 //!
-//! Every signed structure starts with its own domain-separation tag, so a signature over
-//! one kind of thing can never be replayed as a signature over another.
+//! - `keys`: [`PublicKey`], the root's [`RootKey`] / [`RootPublicKey`], an ingest node's
+//!   [`SigningKey`]; [`KeyId`]s derived from public keys.
+//! - `cert`: [`IngestCertificate`] and [`Revocation`] with their canonical encodings,
+//!   [`Validity`], and [`VerifiedKey`], what a certificate becomes once the root checks out.
+//! - `trust`: [`TrustStore`], what an edge consults for every manifest signature.
+//! - `file`: key and certificate files (private keys mode 0600, every file written
+//!   atomically).
+//! - `wire`: the strict reader behind every decoder.
+//!
+//! Every signed structure starts with its own domain-separation tag (this module's
+//! [`CERTIFICATE_TAG`] and [`REVOCATION_TAG`], the manifest's in `domain::manifest`), so a
+//! signature over one kind of thing never passes for a signature over another.
+//!
+//! Pure code, not wired into any role yet (issue 3): nothing here touches the network or
+//! the clock; times are unix seconds passed in.
 
 mod cert;
 mod file;
 mod keys;
 mod trust;
+mod wire;
 
-pub use cert::{IngestCertificate, Revocation};
-pub use file::{read_private_key, read_public_key, write_private_key, write_public_key};
-pub use keys::{PrivateKey, PublicKey};
+pub use cert::{
+    IngestCertificate, Revocation, Validity, VerifiedKey, CERTIFICATE_TAG, REVOCATION_TAG,
+};
+pub use keys::{PublicKey, RootKey, RootPublicKey, SigningKey};
 pub use trust::TrustStore;
 
+/// The key id and algorithm types are the manifest's: a manifest names its signer by the
+/// same [`KeyId`] the certificates and revocations here carry.
 pub use domain::manifest::{KeyId, SignatureAlgorithm};
 
-/// A strict reader over bytes for the canonical encodings of this module.
-pub(crate) struct Reader<'a> {
-    bytes: &'a [u8],
-    what: &'static str,
-}
-
-impl<'a> Reader<'a> {
-    pub(crate) fn new(bytes: &'a [u8], what: &'static str) -> Self {
-        Reader { bytes, what }
-    }
-
-    pub(crate) fn malformed(&self, reason: &'static str) -> crate::CertsError {
-        crate::CertsError::Malformed {
-            what: self.what,
-            reason,
-        }
-    }
-
-    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], crate::CertsError> {
-        if self.bytes.len() < n {
-            return Err(self.malformed("truncated"));
-        }
-        let (head, tail) = self.bytes.split_at(n);
-        self.bytes = tail;
-        Ok(head)
-    }
-
-    pub(crate) fn tag(&mut self, tag: &[u8]) -> Result<(), crate::CertsError> {
-        if self.take(tag.len())? != tag {
-            return Err(self.malformed("wrong tag"));
-        }
-        Ok(())
-    }
-
-    pub(crate) fn u8(&mut self) -> Result<u8, crate::CertsError> {
-        Ok(self.take(1)?[0])
-    }
-
-    pub(crate) fn u64(&mut self) -> Result<u64, crate::CertsError> {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(self.take(8)?);
-        Ok(u64::from_be_bytes(b))
-    }
-
-    pub(crate) fn key_id(&mut self) -> Result<KeyId, crate::CertsError> {
-        let mut b = [0u8; 16];
-        b.copy_from_slice(self.take(16)?);
-        Ok(KeyId(b))
-    }
-
-    /// A `u32` length-prefixed part of at most `cap` bytes.
-    pub(crate) fn part(&mut self, cap: usize) -> Result<&'a [u8], crate::CertsError> {
-        let mut b = [0u8; 4];
-        b.copy_from_slice(self.take(4)?);
-        let len = usize::try_from(u32::from_be_bytes(b)).unwrap_or(usize::MAX);
-        if len > cap {
-            return Err(self.malformed("a part is too long"));
-        }
-        self.take(len)
-    }
-
-    pub(crate) fn algorithm(&mut self) -> Result<SignatureAlgorithm, crate::CertsError> {
-        SignatureAlgorithm::from_code(self.u8()?).ok_or(self.malformed("unknown algorithm"))
-    }
-
-    pub(crate) fn finish(self) -> Result<(), crate::CertsError> {
-        if self.bytes.is_empty() {
-            Ok(())
-        } else {
-            Err(self.malformed("trailing bytes"))
-        }
-    }
-}
-
-pub(crate) fn put_part(out: &mut Vec<u8>, part: &[u8]) {
-    out.extend_from_slice(&u32::try_from(part.len()).unwrap_or(u32::MAX).to_be_bytes());
-    out.extend_from_slice(part);
-}
+/// The algorithm of a cluster that chose none: ML-DSA-65 (FIPS 204).
+pub const DEFAULT_ALGORITHM: SignatureAlgorithm = SignatureAlgorithm::MlDsa65;

@@ -1,67 +1,337 @@
-//! What an edge trusts: the pinned root, the certificates it vouched for, the keys it
-//! revoked.
+//! What an edge trusts: the pinned root, the ingest keys the root certified, and the keys it
+//! revoked. Fed with the retained certificate and revocation messages as they arrive; asked
+//! once per segment manifest.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
 
-use super::{IngestCertificate, KeyId, PublicKey, Revocation};
-use crate::CertsError;
+use domain::manifest::KeyId;
 
-/// The trust an edge applies to every manifest signature.
+use super::cert::{IngestCertificate, Revocation, VerifiedKey};
+use super::keys::RootPublicKey;
+use crate::TrustError;
+
+/// The trust an edge applies to every manifest signature. Sans-IO: bytes and times in,
+/// verdicts out. Everything it holds was signed by the pinned root, so its size is bounded
+/// by what the root issued, not by what the broker delivers.
 #[derive(Debug, Clone)]
 pub struct TrustStore {
-    root: PublicKey,
-    certificates: HashMap<KeyId, IngestCertificate>,
-    revoked: HashSet<KeyId>,
+    root: RootPublicKey,
+    /// Certified keys by id: admitted even before their validity starts (a certificate
+    /// announced early is retained once and must still count when its time comes), checked
+    /// against the clock at each [`TrustStore::verify`].
+    keys: HashMap<KeyId, VerifiedKey>,
+    /// Revoked keys and when the revocation takes effect. Kept apart from `keys` so that a
+    /// revocation that arrives before the certificate still wins.
+    revoked: HashMap<KeyId, u64>,
 }
 
 impl TrustStore {
-    /// A store pinning `root`.
-    pub fn new(root: PublicKey) -> Self {
+    /// A store that trusts what `root` signs, and nothing else.
+    pub fn new(root: RootPublicKey) -> Self {
         TrustStore {
             root,
-            certificates: HashMap::new(),
-            revoked: HashSet::new(),
+            keys: HashMap::new(),
+            revoked: HashMap::new(),
         }
     }
 
-    /// Adds an announced certificate after checking the root's signature; returns the
-    /// key id it vouches for. Certificates of revoked keys are refused.
-    pub fn add_certificate(&mut self, bytes: &[u8]) -> Result<KeyId, CertsError> {
+    /// The pinned root.
+    pub fn root(&self) -> &RootPublicKey {
+        &self.root
+    }
+
+    /// Admits an announced certificate (its encoded bytes) at `now`, returning the key id it
+    /// vouches for. Refused: anything not signed by the pinned root or of another algorithm,
+    /// a certificate already expired, a revoked key. A certificate not valid *yet* is kept.
+    /// For a key already known, the certificate that runs longest is kept, so an old
+    /// certificate replayed after a renewal cannot shorten the key's life.
+    pub fn add_certificate(&mut self, bytes: &[u8], now: u64) -> Result<KeyId, TrustError> {
         let cert = IngestCertificate::decode(bytes)?;
-        cert.verify(&self.root)?;
-        let id = cert.public_key.key_id();
-        if self.revoked.contains(&id) {
-            return Err(CertsError::RevokedKey);
+        let key = self.root.check_certificate(&cert)?;
+        let key_id = key.key_id();
+        if let Err(err @ TrustError::Expired { .. }) = key.check_validity(now) {
+            return Err(err);
         }
-        self.certificates.insert(id, cert);
-        Ok(id)
+        self.check_revoked(key_id, now)?;
+        match self.keys.entry(key_id) {
+            Entry::Occupied(mut held) => {
+                if key.validity().not_after() > held.get().validity().not_after() {
+                    held.insert(key);
+                }
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(key);
+            }
+        }
+        Ok(key_id)
     }
 
-    /// Applies an announced revocation after checking the root's signature.
-    pub fn revoke(&mut self, bytes: &[u8]) -> Result<KeyId, CertsError> {
+    /// Applies an announced revocation (its encoded bytes) after checking the pinned root
+    /// signed it; returns the revoked key id. Revocations only ever tighten: of several for
+    /// one key, the earliest time holds, so a replayed or later one cannot postpone it.
+    pub fn revoke(&mut self, bytes: &[u8]) -> Result<KeyId, TrustError> {
         let revocation = Revocation::decode(bytes)?;
-        revocation.verify(&self.root)?;
-        self.revoked.insert(revocation.key);
-        self.certificates.remove(&revocation.key);
-        Ok(revocation.key)
+        self.root.verify_revocation(&revocation)?;
+        let at = self
+            .revoked
+            .entry(revocation.key_id())
+            .or_insert(revocation.revoked_at());
+        *at = (*at).min(revocation.revoked_at());
+        Ok(revocation.key_id())
     }
 
-    /// Checks `signature` over `message` by key `key` at `now` (unix seconds). Errors map
-    /// onto the brief's rejection reasons through [`CertsError::reason`].
+    /// Checks `signature` over `message` by key `key_id` at `now` (unix seconds). Every error
+    /// is one of the brief's rejection reasons ([`TrustError::reason`]): `revoked_key`,
+    /// `unknown_key`, `expired_key` (outside the validity, either side), `bad_signature`;
+    /// checked in that order, so a revoked key reads as revoked even when it is also
+    /// unknown or expired.
     pub fn verify(
         &self,
-        key: KeyId,
+        key_id: KeyId,
         message: &[u8],
         signature: &[u8],
         now: u64,
-    ) -> Result<(), CertsError> {
-        if self.revoked.contains(&key) {
-            return Err(CertsError::RevokedKey);
+    ) -> Result<(), TrustError> {
+        self.check_revoked(key_id, now)?;
+        let key = self
+            .keys
+            .get(&key_id)
+            .ok_or(TrustError::UnknownKey { key_id })?;
+        key.check_validity(now)?;
+        key.verify(message, signature)
+    }
+
+    /// The certified key `key_id`, if admitted (whatever its validity or revocation).
+    pub fn key(&self, key_id: KeyId) -> Option<&VerifiedKey> {
+        self.keys.get(&key_id)
+    }
+
+    fn check_revoked(&self, key_id: KeyId, now: u64) -> Result<(), TrustError> {
+        match self.revoked.get(&key_id) {
+            Some(&revoked_at) if now >= revoked_at => {
+                Err(TrustError::Revoked { key_id, revoked_at })
+            }
+            _ => Ok(()),
         }
-        let cert = self.certificates.get(&key).ok_or(CertsError::UnknownKey)?;
-        if now < cert.not_before || now > cert.not_after {
-            return Err(CertsError::ExpiredKey);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signing::{RootKey, SigningKey, Validity};
+    use domain::manifest::SignatureAlgorithm;
+    use domain::NodeId;
+
+    const NOW: u64 = 1_800_000_000;
+    const REASONS: [&str; 4] = ["bad_signature", "unknown_key", "expired_key", "revoked_key"];
+
+    struct Cluster {
+        root: RootKey,
+        ingest: SigningKey,
+        cert: Vec<u8>,
+        store: TrustStore,
+    }
+
+    fn cluster(algorithm: SignatureAlgorithm) -> Cluster {
+        let root = RootKey::generate(algorithm).expect("root");
+        let ingest = SigningKey::generate(algorithm).expect("ingest");
+        let cert = root
+            .certify(
+                ingest.public_key(),
+                NodeId::new("ingest1").expect("valid"),
+                Validity::new(NOW - 10, NOW + 3600).expect("valid"),
+            )
+            .expect("same algorithm")
+            .encode();
+        let mut store = TrustStore::new(root.public_key());
+        assert_eq!(
+            store.add_certificate(&cert, NOW).expect("admitted"),
+            ingest.key_id()
+        );
+        Cluster {
+            root,
+            ingest,
+            cert,
+            store,
         }
-        cert.public_key.verify(message, signature)
+    }
+
+    fn reason(result: Result<(), TrustError>) -> &'static str {
+        let reason = result.expect_err("rejected").reason();
+        assert!(REASONS.contains(&reason), "{reason} is not a brief reason");
+        reason
+    }
+
+    #[test]
+    fn both_algorithms_verify_through_the_store() {
+        for algorithm in [SignatureAlgorithm::MlDsa65, SignatureAlgorithm::Ed25519] {
+            let c = cluster(algorithm);
+            let id = c.ingest.key_id();
+            let sig = c.ingest.sign(b"manifest");
+            c.store
+                .verify(id, b"manifest", &sig, NOW)
+                .expect("verifies");
+            assert_eq!(
+                reason(c.store.verify(id, b"manifesT", &sig, NOW)),
+                "bad_signature"
+            );
+            let mut flipped = sig.clone();
+            flipped[sig.len() / 3] ^= 0x20;
+            assert_eq!(
+                reason(c.store.verify(id, b"manifest", &flipped, NOW)),
+                "bad_signature"
+            );
+        }
+    }
+
+    #[test]
+    fn each_failure_has_its_reason() {
+        let mut c = cluster(SignatureAlgorithm::Ed25519);
+        let id = c.ingest.key_id();
+        let sig = c.ingest.sign(b"m");
+        assert_eq!(
+            reason(c.store.verify(id, b"m", &sig, NOW + 3601)),
+            "expired_key"
+        );
+        assert_eq!(
+            reason(c.store.verify(id, b"m", &sig, NOW - 11)),
+            "expired_key"
+        );
+        assert_eq!(
+            reason(c.store.verify(KeyId([9; 16]), b"m", &sig, NOW)),
+            "unknown_key"
+        );
+        // A valid signature by a key nobody certified.
+        let stranger = SigningKey::generate(SignatureAlgorithm::Ed25519).expect("key");
+        assert_eq!(
+            reason(
+                c.store
+                    .verify(stranger.key_id(), b"m", &stranger.sign(b"m"), NOW)
+            ),
+            "unknown_key"
+        );
+        c.store.verify(id, b"m", &sig, NOW).expect("still fine");
+        let revoked = c
+            .store
+            .revoke(&c.root.revoke(id, NOW).encode())
+            .expect("root-signed");
+        assert_eq!(revoked, id);
+        assert_eq!(reason(c.store.verify(id, b"m", &sig, NOW)), "revoked_key");
+        // Revoked wins over expired, and the certificate cannot be re-admitted.
+        assert_eq!(
+            reason(c.store.verify(id, b"m", &sig, NOW + 9999)),
+            "revoked_key"
+        );
+        assert!(matches!(
+            c.store.add_certificate(&c.cert, NOW),
+            Err(TrustError::Revoked { .. })
+        ));
+    }
+
+    #[test]
+    fn a_scheduled_revocation_takes_effect_at_its_time_and_cannot_be_postponed() {
+        let mut c = cluster(SignatureAlgorithm::Ed25519);
+        let id = c.ingest.key_id();
+        let sig = c.ingest.sign(b"m");
+        c.store
+            .revoke(&c.root.revoke(id, NOW + 100).encode())
+            .expect("root-signed");
+        c.store
+            .verify(id, b"m", &sig, NOW + 99)
+            .expect("not yet revoked");
+        assert_eq!(
+            reason(c.store.verify(id, b"m", &sig, NOW + 100)),
+            "revoked_key"
+        );
+        c.store
+            .revoke(&c.root.revoke(id, NOW + 500).encode())
+            .expect("root-signed");
+        assert_eq!(
+            reason(c.store.verify(id, b"m", &sig, NOW + 100)),
+            "revoked_key"
+        );
+    }
+
+    #[test]
+    fn a_revocation_before_the_certificate_still_holds() {
+        let c = cluster(SignatureAlgorithm::Ed25519);
+        let mut fresh = TrustStore::new(c.root.public_key());
+        fresh
+            .revoke(&c.root.revoke(c.ingest.key_id(), NOW).encode())
+            .expect("root-signed");
+        assert!(matches!(
+            fresh.add_certificate(&c.cert, NOW),
+            Err(TrustError::Revoked { .. })
+        ));
+        assert_eq!(
+            reason(fresh.verify(c.ingest.key_id(), b"m", &c.ingest.sign(b"m"), NOW)),
+            "revoked_key"
+        );
+    }
+
+    #[test]
+    fn foreign_and_tampered_statements_change_nothing() {
+        let mut c = cluster(SignatureAlgorithm::Ed25519);
+        let id = c.ingest.key_id();
+        let other = cluster(SignatureAlgorithm::Ed25519);
+        // Another cluster's certificate and revocation.
+        assert!(c.store.add_certificate(&other.cert, NOW).is_err());
+        assert!(c
+            .store
+            .revoke(&other.root.revoke(id, NOW).encode())
+            .is_err());
+        c.store
+            .verify(id, b"m", &c.ingest.sign(b"m"), NOW)
+            .expect("not revoked by a stranger");
+        assert_eq!(
+            reason(
+                c.store
+                    .verify(other.ingest.key_id(), b"m", &other.ingest.sign(b"m"), NOW)
+            ),
+            "unknown_key"
+        );
+        // Garbage.
+        assert!(c.store.add_certificate(b"garbage", NOW).is_err());
+        assert!(c.store.revoke(b"garbage").is_err());
+    }
+
+    #[test]
+    fn expired_certificates_are_refused_early_ones_kept_and_renewals_win() {
+        let c = cluster(SignatureAlgorithm::Ed25519);
+        let mut store = TrustStore::new(c.root.public_key());
+        assert!(matches!(
+            store.add_certificate(&c.cert, NOW + 3601),
+            Err(TrustError::Expired { .. })
+        ));
+        let sig = c.ingest.sign(b"m");
+        // Announced before its start: admitted, usable once the time comes.
+        store.add_certificate(&c.cert, NOW - 100).expect("kept");
+        assert_eq!(
+            reason(store.verify(c.ingest.key_id(), b"m", &sig, NOW - 100)),
+            "expired_key"
+        );
+        store
+            .verify(c.ingest.key_id(), b"m", &sig, NOW)
+            .expect("valid now");
+
+        let node = NodeId::new("ingest1").expect("valid");
+        let renewal = c
+            .root
+            .certify(
+                c.ingest.public_key(),
+                node,
+                Validity::new(NOW, NOW + 7200).expect("valid"),
+            )
+            .expect("same algorithm")
+            .encode();
+        store.add_certificate(&renewal, NOW).expect("renewed");
+        store
+            .add_certificate(&c.cert, NOW)
+            .expect("replayed old one");
+        store
+            .verify(c.ingest.key_id(), b"m", &sig, NOW + 7000)
+            .expect("the renewal still holds");
     }
 }
