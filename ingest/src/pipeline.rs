@@ -265,8 +265,8 @@ struct WorkerHandle {
 }
 
 struct Started {
-    clock: Clock,
-    src: Option<(RungMuxer, RungSegmenter, u32, u32)>,
+    /// The source rung, cut without re-encoding (absent if the ladder has none).
+    src: Option<(RungMuxer, RungSegmenter)>,
     workers: Vec<WorkerHandle>,
     decoder: Option<VideoDecoder>,
     /// Boundaries not yet matched to a decoded frame: (pts, sequence).
@@ -438,7 +438,7 @@ impl Coordinator {
                 }
             }
         }
-        if let Some((muxer, segmenter, ..)) = &mut started.src {
+        if let Some((muxer, segmenter)) = &mut started.src {
             let closed = segmenter.push_audio(frame);
             Self::emit_src(&self.out_tx, muxer, closed, &self.avc)?;
         }
@@ -481,9 +481,6 @@ impl Coordinator {
             self.last_cut_pts = Some(pts_ms);
             seq
         });
-        if let (Some(last), true) = (self.last_cut_pts, keyframe && !cut) {
-            let _ = last; // an early keyframe inside a segment: harmless, just not a boundary
-        }
 
         let Some(started) = &mut self.started else {
             return Ok(());
@@ -494,7 +491,7 @@ impl Coordinator {
             }
         }
         // Source rung.
-        if let Some((muxer, segmenter, ..)) = &mut started.src {
+        if let Some((muxer, segmenter)) = &mut started.src {
             let closed = segmenter.push_video(
                 VideoPacket {
                     pts_ms,
@@ -617,9 +614,7 @@ impl Coordinator {
                 announced: false,
             };
             match &rung.kind {
-                RungKind::Source => {
-                    src = Some((muxer, RungSegmenter::new(has_audio), width, height))
-                }
+                RungKind::Source => src = Some((muxer, RungSegmenter::new(has_audio))),
                 RungKind::Encode { .. } => {
                     workers.push(spawn_worker(
                         rung,
@@ -641,7 +636,6 @@ impl Coordinator {
         self.out_tx = Some(out_tx);
         self.emitter = Some(emitter);
         self.started = Some(Started {
-            clock,
             src,
             workers,
             decoder,
@@ -702,7 +696,7 @@ impl Coordinator {
                 Err(e) => tracing::warn!(error = %e, "decoder flush failed"),
             }
         }
-        if let Some((muxer, segmenter, ..)) = &mut started.src {
+        if let Some((muxer, segmenter)) = &mut started.src {
             let closed = segmenter.finish(end_ms);
             Self::emit_src(&self.out_tx, muxer, closed, &self.avc)?;
         }
@@ -720,7 +714,6 @@ impl Coordinator {
         if let Some(emitter) = self.emitter.take() {
             let _ = emitter.join();
         }
-        let _ = started.clock;
         Ok(())
     }
 }
