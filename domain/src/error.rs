@@ -56,6 +56,20 @@ pub enum Error {
         /// The cap for that part.
         max: usize,
     },
+    /// A JSON payload (presence, control event) that is not what it should be.
+    #[error("invalid {what}: {reason}")]
+    InvalidJson {
+        /// What was being decoded.
+        what: &'static str,
+        /// What was wrong.
+        reason: String,
+    },
+    /// An MQTT broker address that is not `mqtt://[user[:password]@]host[:port]`.
+    #[error("invalid broker address: {reason}")]
+    InvalidBrokerAddress {
+        /// What was wrong.
+        reason: &'static str,
+    },
     /// A ladder configuration that cannot be encoded.
     #[error("invalid ladder: {0}")]
     InvalidLadder(String),

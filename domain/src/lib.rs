@@ -8,7 +8,11 @@
 //! - [`playlist`]: the live window of a media playlist and master-playlist rendering.
 //! - [`paths`]: the public URL layout, built and parsed in one place.
 //! - [`topics`]: every MQTT topic of the control plane, typed.
+//! - [`presence`]: what a node announces on its presence topic.
+//! - [`push`]: the internal push API between ingest and broadcast nodes.
+//! - [`broker`]: the MQTT broker's address.
 //! - [`error`]: the crate's one error enum.
+pub mod broker;
 pub mod error;
 pub mod ids;
 pub mod ladder;
@@ -16,6 +20,8 @@ pub mod live;
 pub mod manifest;
 pub mod paths;
 pub mod playlist;
+pub mod presence;
+pub mod push;
 pub mod segment;
 pub mod topics;
 

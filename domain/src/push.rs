@@ -1,0 +1,380 @@
+//! The internal push protocol between an ingest and a broadcast node, built and parsed in
+//! one place. Segment bytes travel here; their signatures travel over MQTT
+//! ([`crate::manifest`], [`crate::topics`]).
+//!
+//! | request | what |
+//! |---|---|
+//! | `PUT /internal/v1/segments/{stream}/{rendition}/{seq}` | a segment's bytes; its metadata in the `x-sealcast-*` headers of [`SegmentHeaders`] |
+//! | `POST /internal/v1/events` | a [`ControlEvent`] as JSON |
+//!
+//! Every request carries `authorization: Bearer <push token>`. A segment pushed while a
+//! node catches up with the live window (late join, resync) also carries its signed
+//! manifest in [`MANIFEST_HEADER`] (hex of [`crate::manifest::SignedManifest::encode`]),
+//! because the MQTT message went out before the node subscribed; it is verified exactly
+//! like one that came over MQTT.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{LiveEvent, NodeId, RenditionInfo, RenditionName, SegmentMeta, SessionId, StreamName};
+
+/// The prefix of every internal path; public paths never start with it, and a load
+/// balancer must not forward it.
+pub const INTERNAL_PREFIX: &str = "/internal/";
+
+/// Header carrying a signed manifest (lowercase hex) on a catch-up push.
+pub const MANIFEST_HEADER: &str = "x-sealcast-manifest";
+/// Publish session of a pushed segment (decimal).
+pub const SESSION_HEADER: &str = "x-sealcast-session";
+/// Discontinuity sequence of a pushed segment (decimal).
+pub const DISCONTINUITY_SEQUENCE_HEADER: &str = "x-sealcast-discontinuity-sequence";
+/// `1` for the first segment after a reconnect, else `0`.
+pub const DISCONTINUITY_HEADER: &str = "x-sealcast-discontinuity";
+/// Duration of a pushed segment in microseconds (decimal).
+pub const DURATION_HEADER: &str = "x-sealcast-duration-us";
+/// Presentation time of a pushed segment's first frame in 90 kHz ticks (decimal).
+pub const START_PTS_HEADER: &str = "x-sealcast-start-pts";
+
+/// A path of the internal push API.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum InternalPath {
+    /// `/internal/v1/segments/{stream}/{rendition}/{seq}`
+    Segment(StreamName, RenditionName, u64),
+    /// `/internal/v1/events`
+    Events,
+}
+
+impl InternalPath {
+    /// Parses exactly the shapes above (no query string); anything else, `..` included, is
+    /// `None`.
+    pub fn parse(path: &str) -> Option<Self> {
+        let rest = path.strip_prefix(INTERNAL_PREFIX)?.strip_prefix("v1/")?;
+        let parts: Vec<&str> = rest.split('/').collect();
+        match parts.as_slice() {
+            ["events"] => Some(Self::Events),
+            ["segments", stream, rendition, seq] => Some(Self::Segment(
+                StreamName::new(*stream).ok()?,
+                RenditionName::new(*rendition).ok()?,
+                parse_decimal(seq)?,
+            )),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for InternalPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Segment(s, r, n) => write!(f, "/internal/v1/segments/{s}/{r}/{n}"),
+            Self::Events => f.write_str("/internal/v1/events"),
+        }
+    }
+}
+
+/// Plain decimal digits only (no sign, no spaces), at most 20 of them, fitting a u64.
+fn parse_decimal(s: &str) -> Option<u64> {
+    if s.is_empty() || s.len() > 20 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// The metadata headers of a segment push: what [`SegmentMeta`] holds beyond the path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentHeaders {
+    /// Publish session.
+    pub session: SessionId,
+    /// Discontinuity sequence.
+    pub discontinuity_sequence: u64,
+    /// First segment after a reconnect.
+    pub discontinuity: bool,
+    /// Duration in microseconds.
+    pub duration_us: u64,
+    /// Start presentation time, 90 kHz.
+    pub start_pts_90k: u64,
+}
+
+/// Why pushed segment headers were refused: the header's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("missing or invalid header {0}")]
+pub struct BadHeader(pub &'static str);
+
+impl SegmentHeaders {
+    /// The headers describing `meta`.
+    pub fn of(meta: &SegmentMeta) -> Self {
+        SegmentHeaders {
+            session: meta.session,
+            discontinuity_sequence: meta.discontinuity_sequence,
+            discontinuity: meta.discontinuity,
+            duration_us: u64::try_from(meta.duration.as_micros()).unwrap_or(u64::MAX),
+            start_pts_90k: meta.start_pts_90k,
+        }
+    }
+
+    /// Name and value of every header, to set on a request.
+    pub fn pairs(&self) -> [(&'static str, String); 5] {
+        [
+            (SESSION_HEADER, self.session.0.to_string()),
+            (
+                DISCONTINUITY_SEQUENCE_HEADER,
+                self.discontinuity_sequence.to_string(),
+            ),
+            (
+                DISCONTINUITY_HEADER,
+                u8::from(self.discontinuity).to_string(),
+            ),
+            (DURATION_HEADER, self.duration_us.to_string()),
+            (START_PTS_HEADER, self.start_pts_90k.to_string()),
+        ]
+    }
+
+    /// Reads the headers through `get` (a header lookup by lowercase name). Strict: every
+    /// header present, plain decimal, the flag `0` or `1`.
+    pub fn parse<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Result<Self, BadHeader> {
+        let num = |name: &'static str| get(name).and_then(parse_decimal).ok_or(BadHeader(name));
+        let discontinuity = match get(DISCONTINUITY_HEADER) {
+            Some("0") => false,
+            Some("1") => true,
+            _ => return Err(BadHeader(DISCONTINUITY_HEADER)),
+        };
+        Ok(SegmentHeaders {
+            session: SessionId(num(SESSION_HEADER)?),
+            discontinuity_sequence: num(DISCONTINUITY_SEQUENCE_HEADER)?,
+            discontinuity,
+            duration_us: num(DURATION_HEADER)?,
+            start_pts_90k: num(START_PTS_HEADER)?,
+        })
+    }
+
+    /// The segment's metadata, with the names and sequence number from the path.
+    pub fn meta(&self, stream: StreamName, rendition: RenditionName, sequence: u64) -> SegmentMeta {
+        SegmentMeta {
+            stream,
+            rendition,
+            session: self.session,
+            sequence,
+            discontinuity_sequence: self.discontinuity_sequence,
+            discontinuity: self.discontinuity,
+            duration: Duration::from_micros(self.duration_us),
+            start_pts_90k: self.start_pts_90k,
+        }
+    }
+}
+
+/// Largest JSON body of `POST /internal/v1/events`.
+pub const MAX_EVENT_BODY: usize = 16 * 1024;
+
+/// What an ingest tells a node besides segments, as the JSON body of
+/// `POST /internal/v1/events`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ControlEvent {
+    /// [`LiveEvent::SessionStarted`].
+    SessionStarted {
+        /// The stream.
+        stream: StreamName,
+        /// The new session.
+        session: SessionId,
+    },
+    /// [`LiveEvent::Rendition`].
+    Rendition {
+        /// The stream.
+        stream: StreamName,
+        /// The rendition's description.
+        info: RenditionInfo,
+    },
+    /// [`LiveEvent::RenditionDropped`].
+    RenditionDropped {
+        /// The stream.
+        stream: StreamName,
+        /// The rendition that stops.
+        rendition: RenditionName,
+    },
+    /// [`LiveEvent::Ended`].
+    Ended {
+        /// The stream.
+        stream: StreamName,
+        /// The session that ended.
+        session: SessionId,
+    },
+    /// The ingest `ingest` has sent this node everything it holds of the current windows:
+    /// once every present ingest has said so, the node reports itself ready.
+    Synced {
+        /// The ingest node.
+        ingest: NodeId,
+    },
+}
+
+impl ControlEvent {
+    /// The control event carrying `event`, or `None` for a segment (segments are pushed
+    /// with `PUT`).
+    pub fn from_live(event: &LiveEvent) -> Option<Self> {
+        Some(match event {
+            LiveEvent::SessionStarted { stream, session } => Self::SessionStarted {
+                stream: stream.clone(),
+                session: *session,
+            },
+            LiveEvent::Rendition { stream, info } => Self::Rendition {
+                stream: stream.clone(),
+                info: info.clone(),
+            },
+            LiveEvent::RenditionDropped { stream, rendition } => Self::RenditionDropped {
+                stream: stream.clone(),
+                rendition: rendition.clone(),
+            },
+            LiveEvent::Ended { stream, session } => Self::Ended {
+                stream: stream.clone(),
+                session: *session,
+            },
+            LiveEvent::Segment(_) => return None,
+        })
+    }
+
+    /// The live event it carries, or `None` for [`ControlEvent::Synced`].
+    pub fn into_live(self) -> Option<LiveEvent> {
+        Some(match self {
+            Self::SessionStarted { stream, session } => {
+                LiveEvent::SessionStarted { stream, session }
+            }
+            Self::Rendition { stream, info } => LiveEvent::Rendition { stream, info },
+            Self::RenditionDropped { stream, rendition } => {
+                LiveEvent::RenditionDropped { stream, rendition }
+            }
+            Self::Ended { stream, session } => LiveEvent::Ended { stream, session },
+            Self::Synced { .. } => return None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn rejects_traversal_and_junk() {
+        for bad in [
+            "/internal/v1/segments/a/b/../1",
+            "/internal/v1/segments/../b/1",
+            "/internal/v1/segments/a/b/1/",
+            "/internal/v1/segments/a/b/-1",
+            "/internal/v1/segments/a/b/1.ts",
+            "/internal/v1/segments/a/b/99999999999999999999",
+            "/internal/v1/segments/a/b",
+            "/internal/v2/events",
+            "/internal/v1/events/",
+            "/live/a/master.m3u8",
+        ] {
+            assert_eq!(InternalPath::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn headers_are_strict() {
+        let meta = SegmentMeta {
+            stream: StreamName::new("a").expect("valid"),
+            rendition: RenditionName::new("src").expect("valid"),
+            session: SessionId(7),
+            sequence: 3,
+            discontinuity_sequence: 1,
+            discontinuity: true,
+            duration: Duration::from_micros(2_002_000),
+            start_pts_90k: 180_000,
+        };
+        let pairs = SegmentHeaders::of(&meta).pairs();
+        let parsed =
+            SegmentHeaders::parse(|n| pairs.iter().find(|(k, _)| *k == n).map(|(_, v)| v.as_str()))
+                .expect("parses");
+        assert_eq!(
+            parsed.meta(meta.stream.clone(), meta.rendition.clone(), 3),
+            meta
+        );
+        for (name, _) in &pairs {
+            // Each header missing, then each with a bad value, is named in the error.
+            let missing = SegmentHeaders::parse(|n| {
+                (n != *name)
+                    .then(|| pairs.iter().find(|(k, _)| *k == n).map(|(_, v)| v.as_str()))
+                    .flatten()
+            });
+            assert_eq!(missing, Err(BadHeader(name)));
+            let bad = SegmentHeaders::parse(|n| {
+                if n == *name {
+                    Some("+1")
+                } else {
+                    pairs.iter().find(|(k, _)| *k == n).map(|(_, v)| v.as_str())
+                }
+            });
+            assert_eq!(bad, Err(BadHeader(name)));
+        }
+    }
+
+    #[test]
+    fn control_events_refuse_unknown_shapes() {
+        for bad in [
+            r#"{"type":"segment"}"#,
+            r#"{"type":"ended","stream":"a"}"#,
+            r#"{"type":"ended","stream":"../a","session":1}"#,
+            r#"{"type":"ended","stream":"a","session":1,"extra":0}"#,
+            "[]",
+        ] {
+            assert!(serde_json::from_str::<ControlEvent>(bad).is_err(), "{bad}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn paths_round_trip(
+            s in "[a-zA-Z0-9][a-zA-Z0-9_-]{0,63}",
+            r in "[a-zA-Z0-9][a-zA-Z0-9_-]{0,63}",
+            n in any::<u64>(),
+            events in any::<bool>(),
+        ) {
+            let p = if events {
+                InternalPath::Events
+            } else {
+                InternalPath::Segment(
+                    StreamName::new(s).expect("valid"),
+                    RenditionName::new(r).expect("valid"),
+                    n,
+                )
+            };
+            prop_assert_eq!(InternalPath::parse(&p.to_string()), Some(p));
+        }
+
+        #[test]
+        fn parse_never_panics(s in ".{0,120}") {
+            let _ = InternalPath::parse(&s);
+        }
+
+        #[test]
+        fn control_events_round_trip(session in any::<u64>(), kind in 0u8..5) {
+            let stream = StreamName::new("s").expect("valid");
+            let e = match kind {
+                0 => ControlEvent::SessionStarted { stream, session: SessionId(session) },
+                1 => ControlEvent::Rendition {
+                    stream,
+                    info: RenditionInfo {
+                        name: RenditionName::new("720p").expect("valid"),
+                        width: 1280,
+                        height: 720,
+                        frame_rate: 29.97,
+                        codecs: "avc1.64001f,mp4a.40.2".into(),
+                    },
+                },
+                2 => ControlEvent::RenditionDropped {
+                    stream,
+                    rendition: RenditionName::new("360p").expect("valid"),
+                },
+                3 => ControlEvent::Ended { stream, session: SessionId(session) },
+                _ => ControlEvent::Synced { ingest: NodeId::new("ingest1").expect("valid") },
+            };
+            let json = serde_json::to_string(&e).expect("encodes");
+            prop_assert_eq!(serde_json::from_str::<ControlEvent>(&json).expect("decodes"), e.clone());
+            if let Some(live) = e.clone().into_live() {
+                prop_assert_eq!(ControlEvent::from_live(&live), Some(e));
+            }
+        }
+    }
+}
