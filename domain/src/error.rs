@@ -70,6 +70,9 @@ pub enum Error {
         /// What was wrong.
         reason: &'static str,
     },
+    /// A push token that is too short or not printable ASCII.
+    #[error("invalid push token: use at least 16 printable ASCII characters, no spaces")]
+    InvalidPushToken,
     /// A ladder configuration that cannot be encoded.
     #[error("invalid ladder: {0}")]
     InvalidLadder(String),

@@ -18,7 +18,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{LiveEvent, NodeId, RenditionInfo, RenditionName, SegmentMeta, SessionId, StreamName};
+use crate::{
+    Error, LiveEvent, NodeId, RenditionInfo, RenditionName, SegmentMeta, SessionId, StreamName,
+};
 
 /// The prefix of every internal path; public paths never start with it, and a load
 /// balancer must not forward it.
@@ -160,6 +162,49 @@ impl SegmentHeaders {
             duration: Duration::from_micros(self.duration_us),
             start_pts_90k: self.start_pts_90k,
         }
+    }
+}
+
+/// The cluster's push token: what an ingest presents (`authorization: Bearer …`) and a
+/// broadcast node checks. A secret: never displayed or debug-printed, compared in constant
+/// time.
+#[derive(Clone)]
+pub struct PushToken(String);
+
+impl PushToken {
+    /// Shortest token accepted.
+    pub const MIN_LEN: usize = 16;
+
+    /// A token of at least [`PushToken::MIN_LEN`] visible ASCII characters (it travels in an
+    /// HTTP header).
+    pub fn new(token: impl Into<String>) -> Result<Self, Error> {
+        let token = token.into();
+        let token = token.trim().to_owned();
+        if token.len() < Self::MIN_LEN || !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(Error::InvalidPushToken);
+        }
+        Ok(PushToken(token))
+    }
+
+    /// The token itself, to put in a request header.
+    pub fn expose_secret(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether an `authorization` header value is `Bearer <this token>`, in constant time
+    /// for a given length.
+    pub fn authorizes(&self, header: Option<&[u8]>) -> bool {
+        use subtle::ConstantTimeEq;
+        let Some(presented) = header.and_then(|h| h.strip_prefix(b"Bearer ")) else {
+            return false;
+        };
+        bool::from(presented.ct_eq(self.0.as_bytes()))
+    }
+}
+
+impl fmt::Debug for PushToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PushToken(***)")
     }
 }
 
@@ -308,6 +353,19 @@ mod tests {
             });
             assert_eq!(bad, Err(BadHeader(name)));
         }
+    }
+
+    #[test]
+    fn push_tokens_are_checked_and_never_shown() {
+        assert!(PushToken::new("short").is_err());
+        assert!(PushToken::new("with a space in the middle").is_err());
+        let t = PushToken::new("0123456789abcdef-token").expect("valid");
+        assert!(t.authorizes(Some(b"Bearer 0123456789abcdef-token")));
+        assert!(!t.authorizes(Some(b"Bearer 0123456789abcdef-tokeN")));
+        assert!(!t.authorizes(Some(b"0123456789abcdef-token")));
+        assert!(!t.authorizes(Some(b"Bearer ")));
+        assert!(!t.authorizes(None));
+        assert!(!format!("{t:?}").contains("token"));
     }
 
     #[test]

@@ -1,0 +1,97 @@
+//! The embedded broker of `sealcast up`: rumqttd on a loopback address, in-memory, with
+//! retained messages, last wills and persistent sessions.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use domain::broker::BrokerAddress;
+use rumqttd::{Config, ConnectionSettings, RouterConfig, ServerSettings};
+
+use crate::ControlError;
+
+/// A running embedded broker. It runs on its own threads until the process exits (rumqttd
+/// has no stop).
+#[derive(Debug)]
+pub struct EmbeddedBroker {
+    addr: SocketAddr,
+}
+
+impl EmbeddedBroker {
+    /// Starts a broker on `listen` (port 0: a free port) and returns once it accepts
+    /// connections.
+    pub fn start(listen: SocketAddr) -> Result<Self, ControlError> {
+        let addr = if listen.port() == 0 {
+            // rumqttd cannot report the port it bound, so pick one first.
+            let probe = TcpListener::bind(listen).map_err(ControlError::Port)?;
+            probe.local_addr().map_err(ControlError::Port)?
+        } else {
+            listen
+        };
+        let connections = ConnectionSettings {
+            connection_timeout_ms: 5000,
+            max_payload_size: 1024 * 1024,
+            max_inflight_count: 500,
+            auth: None,
+            external_auth: None,
+            dynamic_filters: true,
+        };
+        let server = ServerSettings {
+            name: "v4-loopback".into(),
+            listen: addr,
+            tls: None,
+            next_connection_delay_ms: 1,
+            connections,
+        };
+        let config = Config {
+            id: 0,
+            router: RouterConfig {
+                max_connections: 10_000,
+                max_outgoing_packet_count: 2000,
+                max_segment_size: 64 * 1024 * 1024,
+                max_segment_count: 4,
+                custom_segment: None,
+                initialized_filters: None,
+                shared_subscriptions_strategy: Default::default(),
+            },
+            v4: Some(HashMap::from([("1".to_owned(), server)])),
+            v5: None,
+            ws: None,
+            cluster: None,
+            console: None,
+            bridge: None,
+            prometheus: None,
+            metrics: None,
+        };
+        let mut broker = rumqttd::Broker::new(config);
+        std::thread::Builder::new()
+            .name("mqtt-broker".into())
+            .spawn(move || {
+                if let Err(e) = broker.start() {
+                    tracing::error!(error = %e, "the embedded MQTT broker stopped");
+                }
+            })
+            .map_err(|e| ControlError::Broker(e.to_string()))?;
+        // Ready once it accepts a TCP connection.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return Ok(EmbeddedBroker { addr });
+            }
+            if Instant::now() > deadline {
+                return Err(ControlError::Broker(format!("nothing listens on {addr}")));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Where it listens.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The address clients connect to.
+    pub fn address(&self) -> BrokerAddress {
+        BrokerAddress::new(self.addr.ip().to_string(), self.addr.port())
+    }
+}

@@ -1,0 +1,16 @@
+//! The crate's one error type.
+
+/// What went wrong on the control plane.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ControlError {
+    /// The connection task is gone (shut down); nothing can be published any more.
+    #[error("the MQTT connection is closed")]
+    Closed,
+    /// The embedded broker could not start.
+    #[error("the embedded MQTT broker could not start: {0}")]
+    Broker(String),
+    /// No free loopback port could be found for the embedded broker.
+    #[error("finding a port for the embedded MQTT broker")]
+    Port(#[source] std::io::Error),
+}
