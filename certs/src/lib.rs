@@ -5,8 +5,9 @@
 //!   [`signing::IngestCertificate`] and can revoke it ([`signing::Revocation`]); edges pin
 //!   the root's public key and check every manifest signature in a
 //!   [`signing::TrustStore`]. ML-DSA-65 (FIPS 204) by default, Ed25519 selectable per
-//!   cluster. Key and certificate files included (private keys mode 0600). Tested, not
-//!   wired into the roles yet (issue 3).
+//!   cluster. Key and certificate files included (private keys mode 0600).
+//! - [`keydir`]: [`KeyDir`], the directory layout of the cluster's keys, certificates and
+//!   push token, created by `sealcast keys init` and `sealcast up`.
 //! - [`error`]: [`TrustError`], the crate's one error enum, with the rejection reason labels
 //!   of the brief.
 //!
@@ -16,6 +17,9 @@
 //! load-balancer issue.
 
 pub mod error;
+pub mod keydir;
 pub mod signing;
+
+pub use keydir::KeyDir;
 
 pub use error::TrustError;

@@ -117,7 +117,7 @@ fn decode_key_file(
     Ok((algorithm, payload))
 }
 
-fn io_error(path: &Path) -> impl Fn(io::Error) -> TrustError + '_ {
+pub(crate) fn io_error(path: &Path) -> impl Fn(io::Error) -> TrustError + '_ {
     move |source| TrustError::File {
         path: path.to_path_buf(),
         source,
@@ -133,7 +133,7 @@ fn format_error(path: &Path, what: &'static str, reason: &'static str) -> TrustE
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename; see the module doc.
-fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> Result<(), TrustError> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> Result<(), TrustError> {
     let name = path.file_name().ok_or_else(|| TrustError::File {
         path: path.to_path_buf(),
         source: io::Error::new(io::ErrorKind::InvalidInput, "not a file name"),

@@ -18,8 +18,7 @@
 //! [`CERTIFICATE_TAG`] and [`REVOCATION_TAG`], the manifest's in `domain::manifest`), so a
 //! signature over one kind of thing never passes for a signature over another.
 //!
-//! Pure code, not wired into any role yet (issue 3): nothing here touches the network or
-//! the clock; times are unix seconds passed in.
+//! Nothing here touches the network or the clock; times are unix seconds passed in.
 
 mod cert;
 mod file;
@@ -32,6 +31,8 @@ pub use cert::{
 };
 pub use keys::{PublicKey, RootKey, RootPublicKey, SigningKey};
 pub use trust::TrustStore;
+
+pub(crate) use file::{io_error, write_atomically};
 
 /// The key id and algorithm types are the manifest's: a manifest names its signer by the
 /// same [`KeyId`] the certificates and revocations here carry.

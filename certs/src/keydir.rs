@@ -1,0 +1,253 @@
+//! The cluster's key directory: where `sealcast keys init` (and `sealcast up` on its first
+//! start) put the trust material, and where every role finds it.
+//!
+//! ```text
+//! keys/
+//!   root.key             cluster root private key (0600) — only needed to certify and revoke
+//!   root.pub             cluster root public key — every edge pins it
+//!   push-token           the cluster push token (0600) — ingest presents it, edges check it
+//!   ingest/{node}.key    an ingest node's signing key (0600)
+//!   ingest/{node}.cert   its root-signed certificate
+//! ```
+//!
+//! Files are written atomically; existing ones are never overwritten, except a certificate
+//! close to expiry, which is renewed (when the root key is here to sign it).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use domain::push::PushToken;
+use domain::NodeId;
+use rand_core::{OsRng, RngCore};
+
+use crate::signing::{
+    IngestCertificate, RootKey, RootPublicKey, SignatureAlgorithm, SigningKey, Validity,
+};
+use crate::TrustError;
+
+/// How long an ingest certificate made here is valid.
+pub const CERTIFICATE_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
+/// A certificate with less than this left is renewed by [`KeyDir::init`].
+pub const RENEW_BEFORE: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// What [`KeyDir::init`] did, for the operator.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct InitReport {
+    /// Files created or renewed.
+    pub written: Vec<PathBuf>,
+}
+
+/// A key directory.
+#[derive(Debug, Clone)]
+pub struct KeyDir {
+    dir: PathBuf,
+}
+
+impl KeyDir {
+    /// The key directory at `dir` (usually `{data dir}/keys`).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        KeyDir { dir: dir.into() }
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// `root.key`
+    pub fn root_key_path(&self) -> PathBuf {
+        self.dir.join("root.key")
+    }
+
+    /// `root.pub`
+    pub fn root_public_path(&self) -> PathBuf {
+        self.dir.join("root.pub")
+    }
+
+    /// `push-token`
+    pub fn push_token_path(&self) -> PathBuf {
+        self.dir.join("push-token")
+    }
+
+    /// `ingest/{node}.key`
+    pub fn signing_key_path(&self, node: &NodeId) -> PathBuf {
+        self.dir.join("ingest").join(format!("{node}.key"))
+    }
+
+    /// `ingest/{node}.cert`
+    pub fn certificate_path(&self, node: &NodeId) -> PathBuf {
+        self.dir.join("ingest").join(format!("{node}.cert"))
+    }
+
+    /// Creates what is missing: the root key pair (of `algorithm`), the push token, and a
+    /// signing key and certificate for each of `ingest` (valid from `now`, unix seconds).
+    /// An existing root decides the algorithm; a certificate expiring within
+    /// [`RENEW_BEFORE`] is renewed.
+    pub fn init(
+        &self,
+        algorithm: SignatureAlgorithm,
+        ingest: &[NodeId],
+        now: u64,
+    ) -> Result<InitReport, TrustError> {
+        let mut report = InitReport::default();
+        fs::create_dir_all(self.dir.join("ingest")).map_err(crate::signing::io_error(&self.dir))?;
+        let root = if self.root_key_path().exists() {
+            RootKey::read_file(&self.root_key_path())?
+        } else {
+            let root = RootKey::generate(algorithm)?;
+            root.write_file(&self.root_key_path())?;
+            report.written.push(self.root_key_path());
+            root
+        };
+        if !self.root_public_path().exists() {
+            root.public_key().write_file(&self.root_public_path())?;
+            report.written.push(self.root_public_path());
+        }
+        if !self.push_token_path().exists() {
+            let mut bytes = [0u8; 32];
+            OsRng
+                .try_fill_bytes(&mut bytes)
+                .map_err(|_| TrustError::Randomness)?;
+            let token = format!("pt_{}", hex(&bytes));
+            crate::signing::write_atomically(&self.push_token_path(), token.as_bytes(), 0o600)?;
+            report.written.push(self.push_token_path());
+        }
+        for node in ingest {
+            let key_path = self.signing_key_path(node);
+            let key = if key_path.exists() {
+                SigningKey::read_file(&key_path)?
+            } else {
+                let key = SigningKey::generate(root.algorithm())?;
+                key.write_file(&key_path)?;
+                report.written.push(key_path);
+                key
+            };
+            let cert_path = self.certificate_path(node);
+            let current = if cert_path.exists() {
+                Some(IngestCertificate::read_file(&cert_path)?)
+            } else {
+                None
+            };
+            let fresh = current.is_some_and(|c| {
+                c.key_id() == key.key_id()
+                    && c.node_id() == node
+                    && c.validity().not_after() > now.saturating_add(RENEW_BEFORE.as_secs())
+            });
+            if !fresh {
+                let validity = Validity::starting_at(now, CERTIFICATE_LIFETIME);
+                root.certify(key.public_key(), node.clone(), validity)?
+                    .write_file(&cert_path)?;
+                report.written.push(cert_path);
+            }
+        }
+        Ok(report)
+    }
+
+    /// The pinned root public key.
+    pub fn root_public(&self) -> Result<RootPublicKey, TrustError> {
+        RootPublicKey::read_file(&self.root_public_path())
+    }
+
+    /// The root private key (to certify or revoke).
+    pub fn root_key(&self) -> Result<RootKey, TrustError> {
+        RootKey::read_file(&self.root_key_path())
+    }
+
+    /// An ingest node's signing key and the encoded bytes of its certificate.
+    pub fn ingest(&self, node: &NodeId) -> Result<(SigningKey, Vec<u8>), TrustError> {
+        let key = SigningKey::read_file(&self.signing_key_path(node))?;
+        let cert = IngestCertificate::read_file(&self.certificate_path(node))?;
+        Ok((key, cert.encode()))
+    }
+
+    /// The push token.
+    pub fn push_token(&self) -> Result<PushToken, TrustError> {
+        read_push_token(&self.push_token_path())
+    }
+}
+
+/// Reads a push token file (surrounding whitespace ignored).
+pub fn read_push_token(path: &Path) -> Result<PushToken, TrustError> {
+    let text = fs::read_to_string(path).map_err(crate::signing::io_error(path))?;
+    PushToken::new(text).map_err(|_| TrustError::FileFormat {
+        path: path.to_path_buf(),
+        what: "push token file",
+        reason: "not a push token (at least 16 printable characters)",
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signing::TrustStore;
+    use std::os::unix::fs::PermissionsExt;
+
+    const NOW: u64 = 1_800_000_000;
+
+    #[test]
+    fn init_creates_a_working_chain_once() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = KeyDir::new(tmp.path().join("keys"));
+        let ingest = NodeId::new("ingest1").expect("valid");
+        let report = dir
+            .init(SignatureAlgorithm::Ed25519, &[ingest.clone()], NOW)
+            .expect("init");
+        assert_eq!(report.written.len(), 5);
+        for private in [
+            dir.root_key_path(),
+            dir.push_token_path(),
+            dir.signing_key_path(&ingest),
+        ] {
+            let mode = fs::metadata(&private).expect("exists").permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{}", private.display());
+        }
+        // Again: nothing to do.
+        let again = dir
+            .init(SignatureAlgorithm::MlDsa65, &[ingest.clone()], NOW)
+            .expect("init");
+        assert!(again.written.is_empty(), "{again:?}");
+
+        // What an edge pins admits what an ingest signs.
+        let mut trust = TrustStore::new(dir.root_public().expect("root"));
+        let (key, cert) = dir.ingest(&ingest).expect("ingest material");
+        assert_eq!(
+            trust.add_certificate(&cert, NOW).expect("admitted"),
+            key.key_id()
+        );
+        let sig = key.sign(b"m");
+        trust
+            .verify(key.key_id(), b"m", &sig, NOW)
+            .expect("verifies");
+        assert!(dir.push_token().is_ok());
+    }
+
+    #[test]
+    fn expiring_certificates_are_renewed() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = KeyDir::new(tmp.path());
+        let ingest = NodeId::new("ingest1").expect("valid");
+        dir.init(SignatureAlgorithm::Ed25519, &[ingest.clone()], NOW)
+            .expect("init");
+        let later = NOW + CERTIFICATE_LIFETIME.as_secs() - RENEW_BEFORE.as_secs() + 1;
+        let report = dir
+            .init(SignatureAlgorithm::Ed25519, &[ingest.clone()], later)
+            .expect("init");
+        assert_eq!(report.written, vec![dir.certificate_path(&ingest)]);
+        let cert = IngestCertificate::read_file(&dir.certificate_path(&ingest)).expect("cert");
+        assert_eq!(cert.validity().not_before(), later);
+    }
+
+    #[test]
+    fn a_bad_push_token_file_is_named() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let path = tmp.path().join("push-token");
+        fs::write(&path, "short").expect("write");
+        let err = read_push_token(&path).expect_err("refused");
+        assert!(err.to_string().contains("push-token"), "{err}");
+    }
+}

@@ -1,0 +1,145 @@
+//! The bus against real brokers: the embedded one and Mosquitto on 127.0.0.1:1883.
+//! Retained messages reach late subscribers, a dropped connection publishes its last
+//! will, QoS 1 messages arrive, messages on foreign topics never surface.
+
+use std::time::Duration;
+
+use control::{connect, Bus, BusEvent, BusOptions, EmbeddedBroker, Message, Qos};
+use domain::broker::BrokerAddress;
+use domain::topics::Topic;
+use domain::NodeId;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+const DEADLINE: Duration = Duration::from_secs(10);
+
+fn unique(prefix: &str) -> NodeId {
+    NodeId::new(format!("{prefix}-{:08x}", rand::random::<u32>())).expect("valid")
+}
+
+/// Waits for the first message on `topic` (skipping others and connects).
+async fn next_on(rx: &mut mpsc::Receiver<BusEvent>, topic: &Topic) -> Message {
+    tokio::time::timeout(DEADLINE, async {
+        loop {
+            match rx.recv().await.expect("connection alive") {
+                BusEvent::Message(m) if &m.topic == topic => return m,
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("message within the deadline")
+}
+
+async fn connected(rx: &mut mpsc::Receiver<BusEvent>) {
+    tokio::time::timeout(DEADLINE, async {
+        while rx.recv().await.expect("connection alive") != BusEvent::Connected {}
+    })
+    .await
+    .expect("connects");
+}
+
+async fn client(
+    broker: &BrokerAddress,
+    id: &str,
+    will: Option<(Topic, Vec<u8>)>,
+    subscriptions: Vec<(&'static str, Qos)>,
+    shutdown: &CancellationToken,
+) -> (Bus, mpsc::Receiver<BusEvent>, tokio::task::JoinHandle<()>) {
+    let mut options = BusOptions::new(broker.clone(), id);
+    options.last_will = will;
+    options.subscriptions = subscriptions;
+    options.persistent = false;
+    let (bus, mut rx, task) = connect(options, shutdown.child_token());
+    connected(&mut rx).await;
+    (bus, rx, task)
+}
+
+async fn exercise(broker: BrokerAddress) {
+    let shutdown = CancellationToken::new();
+    let node = unique("bus-test");
+    let presence = Topic::Presence(node.clone());
+
+    // A node with a last will publishes retained presence.
+    let (node_bus, _node_rx, node_task) = client(
+        &broker,
+        &format!("t-{node}"),
+        Some((presence.clone(), b"offline".to_vec())),
+        vec![],
+        &shutdown,
+    )
+    .await;
+    node_bus
+        .publish(&presence, Qos::AtLeastOnce, true, b"online".to_vec())
+        .await
+        .expect("publish");
+
+    // A later subscriber gets it as a retained message. It also subscribes to manifests.
+    let (_watcher, mut rx, _watcher_task) = client(
+        &broker,
+        &format!("w-{node}"),
+        None,
+        vec![
+            (Topic::filter_all_presence(), Qos::AtLeastOnce),
+            (Topic::filter_all_manifests(), Qos::AtLeastOnce),
+        ],
+        &shutdown,
+    )
+    .await;
+    let m = next_on(&mut rx, &presence).await;
+    assert_eq!(&m.payload[..], b"online");
+
+    // QoS 1 delivery on a manifest topic.
+    let manifest = Topic::Manifest(
+        domain::StreamName::new(node.as_str()).expect("valid"),
+        domain::RenditionName::new("src").expect("valid"),
+    );
+    node_bus
+        .publish(&manifest, Qos::AtLeastOnce, false, vec![1, 2, 3])
+        .await
+        .expect("publish");
+    let m = next_on(&mut rx, &manifest).await;
+    assert_eq!((&m.payload[..], m.retained), (&[1u8, 2, 3][..], false));
+
+    // The node vanishes without a DISCONNECT: the broker publishes its will.
+    node_task.abort();
+    let m = next_on(&mut rx, &presence).await;
+    assert_eq!(&m.payload[..], b"offline");
+
+    // Clean up the retained message on a shared broker.
+    let (cleaner, _c_rx, _c_task) =
+        client(&broker, &format!("c-{node}"), None, vec![], &shutdown).await;
+    cleaner.clear_retained(&presence).await.expect("clear");
+    cleaner.disconnect().await.expect("disconnect");
+    shutdown.cancel();
+}
+
+#[tokio::test]
+async fn embedded_broker() {
+    let broker = EmbeddedBroker::start("127.0.0.1:0".parse().expect("addr")).expect("starts");
+    exercise(broker.address()).await;
+}
+
+#[tokio::test]
+async fn mosquitto() {
+    exercise(BrokerAddress::new("127.0.0.1", 1883)).await;
+}
+
+#[tokio::test]
+async fn an_absent_broker_is_retried_without_error() {
+    // A port nothing listens on: the bus keeps trying and shuts down when told.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let shutdown = CancellationToken::new();
+    let (_bus, _rx, task) = connect(
+        BusOptions::new(BrokerAddress::new("127.0.0.1", port), "nobody"),
+        shutdown.child_token(),
+    );
+    shutdown.cancel();
+    tokio::time::timeout(DEADLINE, task)
+        .await
+        .expect("stops on shutdown")
+        .expect("no panic");
+}
