@@ -195,7 +195,11 @@ mod tests {
         let dir = KeyDir::new(tmp.path().join("keys"));
         let ingest = NodeId::new("ingest1").expect("valid");
         let report = dir
-            .init(SignatureAlgorithm::Ed25519, &[ingest.clone()], NOW)
+            .init(
+                SignatureAlgorithm::Ed25519,
+                std::slice::from_ref(&ingest),
+                NOW,
+            )
             .expect("init");
         assert_eq!(report.written.len(), 5);
         for private in [
@@ -208,7 +212,11 @@ mod tests {
         }
         // Again: nothing to do.
         let again = dir
-            .init(SignatureAlgorithm::MlDsa65, &[ingest.clone()], NOW)
+            .init(
+                SignatureAlgorithm::MlDsa65,
+                std::slice::from_ref(&ingest),
+                NOW,
+            )
             .expect("init");
         assert!(again.written.is_empty(), "{again:?}");
 
@@ -231,11 +239,19 @@ mod tests {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = KeyDir::new(tmp.path());
         let ingest = NodeId::new("ingest1").expect("valid");
-        dir.init(SignatureAlgorithm::Ed25519, &[ingest.clone()], NOW)
-            .expect("init");
+        dir.init(
+            SignatureAlgorithm::Ed25519,
+            std::slice::from_ref(&ingest),
+            NOW,
+        )
+        .expect("init");
         let later = NOW + CERTIFICATE_LIFETIME.as_secs() - RENEW_BEFORE.as_secs() + 1;
         let report = dir
-            .init(SignatureAlgorithm::Ed25519, &[ingest.clone()], later)
+            .init(
+                SignatureAlgorithm::Ed25519,
+                std::slice::from_ref(&ingest),
+                later,
+            )
             .expect("init");
         assert_eq!(report.written, vec![dir.certificate_path(&ingest)]);
         let cert = IngestCertificate::read_file(&dir.certificate_path(&ingest)).expect("cert");
