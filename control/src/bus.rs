@@ -231,9 +231,8 @@ async fn drive(
                     break;
                 }
             }
-            Event::Outgoing(rumqttc::Outgoing::Disconnect) => {
-                connected = false;
-            }
+            // We asked to disconnect ([`Bus::disconnect`]): the connection is done.
+            Event::Outgoing(rumqttc::Outgoing::Disconnect) => break,
             _ => {}
         }
     }
