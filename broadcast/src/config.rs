@@ -1,4 +1,5 @@
-//! How a broadcast node shapes its live windows.
+//! How a broadcast node shapes its live windows ([`NodeConfig`]) and, as an edge, whom it
+//! trusts and how much it holds ([`EdgeConfig`]).
 
 use std::time::Duration;
 
@@ -21,6 +22,69 @@ impl Default for NodeConfig {
         NodeConfig {
             window: 6,
             segment_target: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Everything [`run_edge`](crate::run_edge) needs beyond the node itself: whom to trust,
+/// who may push, how much to hold, where the broker is and how to announce this node.
+#[derive(Debug, Clone)]
+pub struct EdgeConfig {
+    /// The window shape (also given to [`Node::new`](crate::Node::new)); its
+    /// `segment_target` is the default hold time and the duration of a gap of unknown
+    /// length.
+    pub node: NodeConfig,
+    /// The cluster root every edge pins: ingest keys are trusted only through certificates
+    /// it signed.
+    pub trust_root: certs::signing::RootPublicKey,
+    /// What ingest presents on every push (`authorization: Bearer …`). Never logged.
+    pub push_token: domain::push::PushToken,
+    /// Largest segment body accepted (413 beyond); bounds what one push can make us buffer.
+    pub max_segment_bytes: usize,
+    /// How long pushed bytes wait for their manifest before they become a gap.
+    pub hold: Duration,
+    /// Cap on bytes held unverified or waiting for order, over all streams; beyond it the
+    /// oldest held segment is dropped (`overflow`).
+    pub max_held_bytes: usize,
+    /// The MQTT broker.
+    pub broker: domain::broker::BrokerAddress,
+    /// Base URL of this node (`http://10.0.0.5:8080`) as announced in presence: where
+    /// ingest pushes and the load balancer routes viewers. Must be a plain `http(s)://`
+    /// base URL without a path.
+    pub public_url: String,
+    /// Longest wait for the ingests' window before the node reports ready anyway (with a
+    /// warning).
+    pub ready_timeout: Duration,
+}
+
+impl EdgeConfig {
+    /// Largest segment accepted by default: 16 MiB, far above a 2 s rung at any ladder
+    /// bitrate.
+    pub const DEFAULT_MAX_SEGMENT_BYTES: usize = 16 * 1024 * 1024;
+    /// Default cap on held bytes: 256 MiB.
+    pub const DEFAULT_MAX_HELD_BYTES: usize = 256 * 1024 * 1024;
+    /// Default readiness timeout: 10 s.
+    pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(10);
+
+    /// A configuration with the defaults for the rest: 16 MiB segments, a hold of one
+    /// target duration, 256 MiB held at most, ready after at most 10 s.
+    pub fn new(
+        node: NodeConfig,
+        trust_root: certs::signing::RootPublicKey,
+        push_token: domain::push::PushToken,
+        broker: domain::broker::BrokerAddress,
+        public_url: impl Into<String>,
+    ) -> Self {
+        EdgeConfig {
+            node,
+            trust_root,
+            push_token,
+            max_segment_bytes: Self::DEFAULT_MAX_SEGMENT_BYTES,
+            hold: node.segment_target,
+            max_held_bytes: Self::DEFAULT_MAX_HELD_BYTES,
+            broker,
+            public_url: public_url.into(),
+            ready_timeout: Self::DEFAULT_READY_TIMEOUT,
         }
     }
 }

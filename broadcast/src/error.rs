@@ -1,7 +1,10 @@
 //! The crate's one error type, and the one place where errors become HTTP responses.
 //!
 //! Variants carry the names involved so logs say what went wrong; the response body never
-//! does: clients get a fixed, short message per variant as `{"error": "..."}`.
+//! does: clients get a fixed, short message per variant as `{"error": "..."}` (the one
+//! exception names the offending push header, which the client sent itself).
+
+use std::borrow::Cow;
 
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -90,18 +93,72 @@ pub enum BroadcastError {
     /// The HTTP server failed (accepting connections or serving them).
     #[error("http server failed")]
     Serve(#[source] std::io::Error),
+    /// An internal push without `authorization: Bearer <push token>`, or with another
+    /// token. Checked before anything else about the request.
+    #[error("push not authorized")]
+    Unauthorized,
+    /// A push body over its cap: a segment over `max_segment_bytes`, an event over
+    /// `domain::push::MAX_EVENT_BODY`. Refused as soon as it is known, never buffered.
+    #[error("push body over the {limit}-byte limit")]
+    TooLarge {
+        /// The cap that was exceeded.
+        limit: usize,
+    },
+    /// A segment push whose metadata headers (or signed manifest header) are missing or
+    /// invalid; the header is named in the response.
+    #[error("missing or invalid header {0}")]
+    BadHeader(&'static str),
+    /// An event push whose body is not a valid `domain::push::ControlEvent`.
+    #[error("invalid control event")]
+    BadEvent(#[source] serde_json::Error),
+    /// The request body could not be read (the client went away or sent a broken stream).
+    #[error("reading the request body failed")]
+    Body(#[source] axum::Error),
+    /// A method the path does not take (the internal API is `PUT` segments, `POST` events).
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// The configuration cannot work (for example a public URL that presence would not
+    /// carry).
+    #[error("invalid edge configuration: {reason}")]
+    Config {
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A control message (or the manifest header of a push) that does not decode.
+    #[error("undecodable payload: {0}")]
+    Undecodable(#[from] domain::Error),
+    /// A certificate or revocation the trust store refused (not signed by the pinned root,
+    /// expired, of another algorithm, malformed).
+    #[error("untrusted statement: {0}")]
+    Untrusted(#[from] certs::TrustError),
+    /// A control message that decodes but does not belong on its topic (a manifest of
+    /// another rendition, a certificate of another node).
+    #[error("{what} on this topic")]
+    TopicMismatch {
+        /// What arrived.
+        what: &'static str,
+    },
+    /// A background computation (signature verification) panicked or was cancelled.
+    #[error("a background task failed")]
+    Task(#[source] tokio::task::JoinError),
+}
+
+impl From<domain::push::BadHeader> for BroadcastError {
+    fn from(e: domain::push::BadHeader) -> Self {
+        Self::BadHeader(e.0)
+    }
 }
 
 /// The JSON body of every error response.
 #[derive(Serialize)]
 struct ErrorBody {
-    error: &'static str,
+    error: Cow<'static, str>,
 }
 
 impl BroadcastError {
     /// The status and the public message: fixed text, never the `Display` of the error.
-    fn public(&self) -> (StatusCode, &'static str) {
-        match self {
+    fn public(&self) -> (StatusCode, Cow<'static, str>) {
+        let (status, message) = match self {
             Self::UnknownStream { .. } => (StatusCode::NOT_FOUND, "unknown stream"),
             Self::UnknownRendition { .. } => (StatusCode::NOT_FOUND, "unknown rendition"),
             Self::UnknownSegment { .. } => (StatusCode::NOT_FOUND, "segment not available"),
@@ -110,18 +167,33 @@ impl BroadcastError {
                 "stream has no playable rendition yet",
             ),
             Self::NotFound => (StatusCode::NOT_FOUND, "not found"),
-            // Only reachable through event delivery; a later push endpoint answers with
-            // these, so they are mapped here with the rest.
+            // Answers of the event push endpoint (and logged when the gate publishes).
             Self::OutOfOrder { .. } => (StatusCode::CONFLICT, "segment out of order"),
             Self::StaleSession { .. } => (StatusCode::CONFLICT, "stale session"),
             Self::NotLive { .. } => (StatusCode::CONFLICT, "stream is not live"),
             Self::RangeNotSatisfiable { .. } => {
                 (StatusCode::RANGE_NOT_SATISFIABLE, "range not satisfiable")
             }
-            Self::Metrics(_) | Self::Serve(_) => {
+            Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "body too large"),
+            Self::BadHeader(name) => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    Cow::Owned(format!("missing or invalid header {name}")),
+                )
+            }
+            Self::BadEvent(_) => (StatusCode::BAD_REQUEST, "invalid control event"),
+            Self::Body(_) => (StatusCode::BAD_REQUEST, "could not read the body"),
+            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
+            // Control-plane errors, logged by the MQTT side; mapped for completeness.
+            Self::Undecodable(_) | Self::Untrusted(_) | Self::TopicMismatch { .. } => {
+                (StatusCode::BAD_REQUEST, "invalid payload")
+            }
+            Self::Metrics(_) | Self::Serve(_) | Self::Config { .. } | Self::Task(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal error")
             }
-        }
+        };
+        (status, Cow::Borrowed(message))
     }
 }
 
@@ -136,6 +208,9 @@ impl IntoResponse for BroadcastError {
         let mut response = (status, Json(ErrorBody { error: message })).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Self::Unauthorized = self {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
         if let Self::RangeNotSatisfiable { len } = self {
             if let Ok(value) = HeaderValue::try_from(format!("bytes */{len}")) {
                 headers.insert(header::CONTENT_RANGE, value);

@@ -8,9 +8,15 @@
 //! bounded by `max_held_bytes`; beyond it the oldest held segment is dropped (`overflow`).
 //! Time is a number of milliseconds the caller passes in.
 //!
-//! Not wired into the node yet: the push endpoint and MQTT delivery (issue 3) feed it.
+//! A lane (one rendition of one stream) starts at the first *bytes* it receives, not at the
+//! first manifest: a node that joins late gets live manifests over MQTT before the
+//! catch-up pushes of the older segments in the window, and those must still publish.
+//! Manifests that wait for a lane that never starts are forgotten after the hold time.
+//!
+//! `crate::edge` feeds it from the push endpoint, the MQTT side and a timer.
 
 use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
 
 use bytes::Bytes;
 use domain::manifest::SegmentManifest;
@@ -58,7 +64,12 @@ impl RejectReason {
 #[derive(Debug, Clone, PartialEq)]
 pub enum GateOutput {
     /// Bytes and verified manifest met and agree: publish.
-    Publish(Segment),
+    Publish {
+        /// The segment, exactly the bytes that were pushed.
+        segment: Segment,
+        /// When its bytes arrived (the caller's clock, ms): the signature wait ends now.
+        arrived_ms: u64,
+    },
     /// This sequence number will never be published: list it as a gap.
     Gap {
         /// The stream.
@@ -67,6 +78,11 @@ pub enum GateOutput {
         rendition: RenditionName,
         /// The sequence number given up on.
         sequence: u64,
+        /// Its duration, if its bytes or a manifest for it arrived (else the caller uses
+        /// the target duration).
+        duration: Option<Duration>,
+        /// Its discontinuity sequence, known in the same cases.
+        discontinuity_sequence: Option<u64>,
     },
     /// Something was refused (count it).
     Rejected(RejectReason),
@@ -85,9 +101,11 @@ struct Lane {
     /// Every sequence number below this is published or a gap.
     next: Option<u64>,
     held: BTreeMap<u64, Held>,
-    manifests: BTreeMap<u64, SegmentManifest>,
-    /// Matched and verified, waiting only for earlier sequence numbers.
-    ready: BTreeMap<u64, Segment>,
+    /// Verified manifests and when they arrived.
+    manifests: BTreeMap<u64, (SegmentManifest, u64)>,
+    /// Matched and verified, waiting only for earlier sequence numbers; with the arrival
+    /// time of their bytes.
+    ready: BTreeMap<u64, (Segment, u64)>,
     /// When the lane last started waiting for `next` while later segments were ready.
     blocked_since_ms: Option<u64>,
 }
@@ -115,6 +133,21 @@ impl SignatureGate {
     /// Bytes held now, unverified or waiting for order.
     pub fn held_bytes(&self) -> usize {
         self.held_bytes
+    }
+
+    /// For each rendition of `stream` with pushed bytes still waiting (unverified or
+    /// waiting for order), the highest such sequence number: what a control event that
+    /// arrives now must wait for (see `Edge`'s barriers).
+    pub fn waiting(&self, stream: &StreamName) -> Vec<(RenditionName, u64)> {
+        self.lanes
+            .iter()
+            .filter(|((s, _), _)| s == stream)
+            .filter_map(|((_, r), lane)| {
+                let held = lane.held.keys().next_back();
+                let ready = lane.ready.keys().next_back();
+                Some((r.clone(), *held.into_iter().chain(ready).max()?))
+            })
+            .collect()
     }
 
     /// Segments waiting (the `sealcast_pending_segments` gauge).
@@ -173,7 +206,7 @@ impl SignatureGate {
             out.push(GateOutput::Rejected(RejectReason::Replay));
             return out;
         }
-        lane.manifests.insert(seq, manifest);
+        lane.manifests.insert(seq, (manifest, now_ms));
         self.try_match(&key, seq, &mut out);
         self.advance(&key, now_ms, &mut out);
         out
@@ -206,7 +239,8 @@ impl SignatureGate {
         if !(lane.held.contains_key(&seq) && lane.manifests.contains_key(&seq)) {
             return;
         }
-        let (Some(held), Some(manifest)) = (lane.held.remove(&seq), lane.manifests.remove(&seq))
+        let (Some(held), Some((manifest, manifest_since))) =
+            (lane.held.remove(&seq), lane.manifests.remove(&seq))
         else {
             return;
         };
@@ -224,13 +258,13 @@ impl SignatureGate {
                 bytes: held.bytes,
             };
             self.held_bytes += segment.bytes.len();
-            lane.ready.insert(seq, segment);
+            lane.ready.insert(seq, (segment, held.since_ms));
         } else {
             // Altered bytes (or a manifest for other bytes): never served. The verified
             // manifest stays, so a correct retry of the push can still match it; if none
             // comes within the hold time the sequence number becomes a gap.
             out.push(GateOutput::Rejected(RejectReason::DigestMismatch));
-            lane.manifests.insert(seq, manifest);
+            lane.manifests.insert(seq, (manifest, manifest_since));
         }
     }
 
@@ -268,6 +302,25 @@ impl SignatureGate {
         let Some(lane) = self.lanes.get_mut(key) else {
             return;
         };
+        if lane.next.is_none() {
+            let first = [lane.held.keys().next(), lane.ready.keys().next()]
+                .into_iter()
+                .flatten()
+                .min()
+                .copied();
+            match first {
+                Some(first) => {
+                    // Manifests before the lane's start have no bytes coming: forget them.
+                    lane.manifests = lane.manifests.split_off(&first);
+                    lane.next = Some(first);
+                }
+                None => {
+                    lane.manifests
+                        .retain(|_, (_, since)| now_ms.saturating_sub(*since) < hold);
+                    return;
+                }
+            }
+        }
         loop {
             let lowest = [
                 lane.held.keys().next(),
@@ -278,14 +331,16 @@ impl SignatureGate {
             .flatten()
             .min()
             .copied();
-            let Some(lowest) = lowest else {
+            let (Some(_), Some(next)) = (lowest, lane.next) else {
                 lane.blocked_since_ms = None;
                 return;
             };
-            let next = *lane.next.get_or_insert(lowest);
-            if let Some(segment) = lane.ready.remove(&next) {
+            if let Some((segment, arrived_ms)) = lane.ready.remove(&next) {
                 self.held_bytes -= segment.bytes.len();
-                out.push(GateOutput::Publish(segment));
+                out.push(GateOutput::Publish {
+                    segment,
+                    arrived_ms,
+                });
                 lane.next = Some(next + 1);
                 lane.blocked_since_ms = None;
                 continue;
@@ -298,15 +353,24 @@ impl SignatureGate {
             if now_ms.saturating_sub(waiting_since) < hold {
                 return;
             }
+            let mut duration = None;
+            let mut discontinuity_sequence = None;
             if let Some(h) = lane.held.remove(&next) {
                 self.held_bytes -= h.bytes.len();
+                duration = Some(h.meta.duration);
+                discontinuity_sequence = Some(h.meta.discontinuity_sequence);
                 out.push(GateOutput::Rejected(RejectReason::Timeout));
             }
-            lane.manifests.remove(&next);
+            if let Some((m, _)) = lane.manifests.remove(&next) {
+                duration = duration.or(Some(Duration::from_micros(m.duration_us)));
+                discontinuity_sequence = discontinuity_sequence.or(Some(m.discontinuity_sequence));
+            }
             out.push(GateOutput::Gap {
                 stream: key.0.clone(),
                 rendition: key.1.clone(),
                 sequence: next,
+                duration,
+                discontinuity_sequence,
             });
             lane.next = Some(next + 1);
             lane.blocked_since_ms = Some(now_ms);
@@ -361,7 +425,7 @@ mod tests {
     fn published(out: &[GateOutput]) -> Vec<u64> {
         out.iter()
             .filter_map(|o| match o {
-                GateOutput::Publish(s) => Some(s.meta.sequence),
+                GateOutput::Publish { segment, .. } => Some(segment.meta.sequence),
                 _ => None,
             })
             .collect()
@@ -437,6 +501,95 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_late_manifest_for_an_older_sequence_is_a_replay() {
+        let mut g = SignatureGate::new(2000, 1 << 20);
+        for seq in [4, 5] {
+            let (m, b, d, man) = seg(seq);
+            g.bytes(0, m, b, d);
+            assert_eq!(published(&g.manifest(1, man)), [seq]);
+        }
+        let (.., old) = seg(3);
+        assert_eq!(
+            g.manifest(2, old),
+            [GateOutput::Rejected(RejectReason::Replay)]
+        );
+    }
+
+    #[test]
+    fn live_manifests_before_catch_up_bytes_do_not_start_the_lane() {
+        // A late joiner: the manifest of live segment 9 arrives first (MQTT), then the
+        // catch-up pushes of 7 and 8 (manifests in the push), then 9's bytes.
+        let mut g = SignatureGate::new(2000, 1 << 20);
+        let (.., man9) = seg(9);
+        assert!(g.manifest(0, man9).is_empty());
+        let mut out = Vec::new();
+        for seq in [7, 8] {
+            let (m, b, d, man) = seg(seq);
+            out.extend(g.bytes(10, m, b, d));
+            out.extend(g.manifest(10, man));
+        }
+        let (m9, b9, d9, _) = seg(9);
+        out.extend(g.bytes(20, m9, b9, d9));
+        assert_eq!(published(&out), [7, 8, 9]);
+    }
+
+    #[test]
+    fn manifests_without_bytes_are_forgotten_after_the_hold() {
+        let mut g = SignatureGate::new(2000, 1 << 20);
+        let (.., man) = seg(3);
+        g.manifest(0, man);
+        assert!(g.tick(1999).is_empty());
+        assert!(g.tick(2000).is_empty(), "no gap: the lane never started");
+        // Bytes after that wait for a manifest again.
+        let (m, b, d, _) = seg(3);
+        assert!(g.bytes(2001, m, b, d).is_empty());
+        assert_eq!(g.pending(), 1);
+    }
+
+    #[test]
+    fn gaps_carry_what_is_known_of_the_segment() {
+        let mut g = SignatureGate::new(1000, 1 << 20);
+        let (m0, b0, d0, _) = seg(0);
+        g.bytes(0, m0, b0, d0);
+        let (_, _, _, man1) = seg(1);
+        g.manifest(0, man1);
+        // Each missing sequence number gets its own hold time.
+        let mut out = g.tick(5000);
+        out.extend(g.tick(6000));
+        let gaps: Vec<_> = out
+            .iter()
+            .filter_map(|o| match o {
+                GateOutput::Gap {
+                    sequence,
+                    duration,
+                    discontinuity_sequence,
+                    ..
+                } => Some((*sequence, *duration, *discontinuity_sequence)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            gaps,
+            [
+                (0, Some(Duration::from_secs(2)), Some(0)),
+                (1, Some(Duration::from_secs(2)), Some(0)),
+            ]
+        );
+    }
+
+    #[test]
+    fn publish_reports_when_the_bytes_arrived() {
+        let mut g = SignatureGate::new(2000, 1 << 20);
+        let (m, b, d, man) = seg(0);
+        g.bytes(40, m, b, d);
+        let out = g.manifest(90, man);
+        assert!(matches!(
+            out[..],
+            [GateOutput::Publish { arrived_ms: 40, .. }]
+        ));
+    }
+
     proptest! {
         #[test]
         fn never_fails_open_and_publishes_in_order(
@@ -459,11 +612,17 @@ mod tests {
                 }
                 prop_assert!(g.held_bytes() <= 4000 + 200);
             }
-            out.extend(g.tick(now + 10_000));
+            // Each missing sequence number costs one hold time: after enough of them every
+            // held segment is published or given up on.
+            for i in 1..=16 {
+                out.extend(g.tick(now + i * 1000));
+            }
+            prop_assert_eq!(g.pending(), 0);
+            prop_assert_eq!(g.held_bytes(), 0);
             let mut last = None;
             for o in &out {
                 let seq = match o {
-                    GateOutput::Publish(s) => {
+                    GateOutput::Publish { segment: s, .. } => {
                         // Every published segment is exactly the genuine bytes.
                         let (_, genuine, ..) = seg(s.meta.sequence);
                         prop_assert_eq!(&s.bytes, &genuine);

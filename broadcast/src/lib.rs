@@ -1,15 +1,19 @@
 //! sealcast broadcast: the edge node. It keeps the live window of every stream in memory
 //! and serves the public URL layout (`domain::paths`) from it.
 //!
-//! Events about a stream (`domain::LiveEvent`: session start, rendition, segment, drop,
-//! end) reach [`Node::apply`]; each accepted event re-renders the affected playlists in
+//! As an edge ([`run_edge`]) it takes segment bytes by HTTP push from ingest and their
+//! signed manifests over MQTT, and publishes a segment only once both arrived and the
+//! manifest verifies against an ingest key the pinned cluster root certified ([`gate`]).
+//! Control events (session start, rendition, drop, end) arrive by push too and reach
+//! [`Node::apply`] directly; each accepted change re-renders the affected playlists in
 //! memory and swaps a new snapshot of the stream in whole. HTTP handlers only ever read
 //! snapshots, so a viewer never sees a half-updated stream, and segment bytes are shared
 //! (`bytes::Bytes`), never copied per viewer.
 //!
 //! Modules, in the order data flows through them:
 //!
-//! - `config`: [`NodeConfig`], the window shape every stream on a node shares.
+//! - `config`: [`NodeConfig`], the window shape every stream on a node shares;
+//!   [`EdgeConfig`], trust root, push token, caps and broker of an edge.
 //! - `stream`: one stream's state, sans-IO: events in, a snapshot out (window bookkeeping,
 //!   grace period for segments that slid out, reconnects, dropped renditions, bitrates).
 //! - `view`: the immutable snapshots readers serve from, with their `ETag` and
@@ -17,35 +21,47 @@
 //! - `node`: [`Node`], every stream behind one `Arc`: per-stream writer lock, lock-free
 //!   snapshot reads.
 //! - [`gate`]: the signature gate, sans-IO (bytes and verified manifest meet, in order,
-//!   gaps on timeout, bounded memory); tested, not wired in yet.
+//!   gaps on timeout, bounded memory).
+//! - `ready`: when an edge may report ready (sans-IO): every ingest that is up has sent it
+//!   its window, or the readiness timeout passed.
+//! - `edge`: [`Edge`], the state the push side, the MQTT side and the gate's timer share
+//!   (gate, trust store, readiness), and [`run_edge`], which runs them all.
+//! - `push`: the internal push API on the same listener (`PUT` segments, `POST` events):
+//!   token, caps, streamed SHA-256, into the gate.
+//! - `mqtt`: certificates, revocations, manifests and presences from the broker; this
+//!   node's retained presence and last will.
 //! - `metrics`: the Prometheus registry behind `/metrics`.
 //! - `respond`: one document to one response: content type, `If-None-Match` → 304, byte
 //!   ranges → 206/416.
 //! - `index`: the placeholder HTML front page.
 //! - `router`: [`router`], the public routes and the layers every response passes
 //!   (`x-sealcast-node`, CORS, request metrics, tracing).
-//! - `serve`: [`serve`], the router on a bound listener until a shutdown token fires.
+//! - `serve`: [`serve`], the public router on a bound listener until a shutdown token
+//!   fires (a node fed in-process, without the edge's network sides).
 //! - `error`: [`BroadcastError`], the crate's one error type, and its mapping to HTTP
 //!   responses.
 //!
-//! Not here yet, and meant to slot in beside `node`: HTTP push from ingest and MQTT
-//! delivery (both end in [`Node::apply`]), the signature gate in front of it, and the web
-//! player in place of `index`.
+//! Not here yet: the web player in place of `index`, and recordings.
 #![forbid(unsafe_code)]
 
 mod config;
+mod edge;
 mod error;
 pub mod gate;
 mod index;
 mod metrics;
+mod mqtt;
 mod node;
+mod push;
+mod ready;
 mod respond;
 mod router;
 mod serve;
 mod stream;
 mod view;
 
-pub use config::NodeConfig;
+pub use config::{EdgeConfig, NodeConfig};
+pub use edge::{run_edge, Edge};
 pub use error::BroadcastError;
 pub use node::Node;
 pub use router::{router, NODE_HEADER};

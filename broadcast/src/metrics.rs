@@ -8,9 +8,37 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
+use crate::gate::RejectReason;
 use crate::BroadcastError;
+
+/// Every rejection reason, registered at zero so dashboards see them before the first one.
+const REASONS: [RejectReason; 8] = [
+    RejectReason::BadSignature,
+    RejectReason::UnknownKey,
+    RejectReason::ExpiredKey,
+    RejectReason::RevokedKey,
+    RejectReason::Replay,
+    RejectReason::DigestMismatch,
+    RejectReason::Timeout,
+    RejectReason::Overflow,
+];
+
+/// The kinds of control message a node decodes, the label of
+/// `sealcast_control_messages_ignored_total{kind}`.
+pub(crate) const MESSAGE_KINDS: [&str; 4] = ["presence", "certificate", "revocation", "manifest"];
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct KindLabels {
+    kind: &'static str,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct SegmentLabels {
@@ -24,8 +52,7 @@ struct RequestLabels {
     status: u16,
 }
 
-/// Handles to every metric the node exports. Later gates (signatures, push) add theirs
-/// here, next to the registry that exports them.
+/// Handles to every metric the node exports, next to the registry that exports them.
 #[derive(Debug)]
 pub(crate) struct Metrics {
     registry: Registry,
@@ -35,6 +62,15 @@ pub(crate) struct Metrics {
     segments_published: Family<SegmentLabels, Counter>,
     live_streams: Gauge,
     http_requests: Family<RequestLabels, Counter>,
+    segments_rejected: Family<ReasonLabels, Counter>,
+    /// Time of one signature verification (CPU only).
+    verify_seconds: Histogram,
+    /// From a segment's bytes arriving to its publication.
+    wait_seconds: Histogram,
+    pending_segments: Gauge,
+    manifests_verified: Counter,
+    push_bytes: Counter,
+    control_ignored: Family<KindLabels, Counter>,
 }
 
 impl Metrics {
@@ -59,12 +95,71 @@ impl Metrics {
             "HTTP requests served, by route and status",
             http_requests.clone(),
         );
+        let segments_rejected = Family::<ReasonLabels, Counter>::default();
+        for reason in REASONS {
+            let _ = segments_rejected.get_or_create(&ReasonLabels {
+                reason: reason.label(),
+            });
+        }
+        registry.register(
+            "sealcast_segments_rejected",
+            "Segments or manifests refused by the signature gate, by reason",
+            segments_rejected.clone(),
+        );
+        // 50 µs (an Ed25519 verify) to about 0.8 s.
+        let verify_seconds = Histogram::new(exponential_buckets(0.000_05, 2.0, 15));
+        registry.register(
+            "sealcast_signature_verify_seconds",
+            "Time to verify one manifest signature",
+            verify_seconds.clone(),
+        );
+        // 1 ms to about 16 s: a manifest normally arrives within a target duration.
+        let wait_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 15));
+        registry.register(
+            "sealcast_signature_wait_seconds",
+            "Time from a segment's bytes arriving to its publication",
+            wait_seconds.clone(),
+        );
+        let pending_segments = Gauge::default();
+        registry.register(
+            "sealcast_pending_segments",
+            "Segments held by the signature gate (unverified or waiting for order)",
+            pending_segments.clone(),
+        );
+        let manifests_verified = Counter::default();
+        registry.register(
+            "sealcast_manifests_verified",
+            "Segment manifests whose signature verified",
+            manifests_verified.clone(),
+        );
+        let push_bytes = Counter::default();
+        registry.register(
+            "sealcast_push_bytes",
+            "Segment bytes received by HTTP push",
+            push_bytes.clone(),
+        );
+        let control_ignored = Family::<KindLabels, Counter>::default();
+        for kind in MESSAGE_KINDS {
+            let _ = control_ignored.get_or_create(&KindLabels { kind });
+        }
+        registry.register(
+            "sealcast_control_messages_ignored",
+            "MQTT control messages that could not be decoded or did not fit their topic",
+            control_ignored.clone(),
+        );
         Metrics {
             registry,
             extra: Vec::new(),
             segments_published,
             live_streams,
             http_requests,
+            segments_rejected,
+            verify_seconds,
+            wait_seconds,
+            pending_segments,
+            manifests_verified,
+            push_bytes,
+            control_ignored,
         }
     }
 
@@ -85,6 +180,42 @@ impl Metrics {
     pub(crate) fn http_request(&self, route: &'static str, status: u16) {
         self.http_requests
             .get_or_create(&RequestLabels { route, status })
+            .inc();
+    }
+
+    pub(crate) fn rejected(&self, reason: RejectReason) {
+        self.segments_rejected
+            .get_or_create(&ReasonLabels {
+                reason: reason.label(),
+            })
+            .inc();
+    }
+
+    pub(crate) fn verify_took(&self, seconds: f64) {
+        self.verify_seconds.observe(seconds);
+    }
+
+    pub(crate) fn waited(&self, seconds: f64) {
+        self.wait_seconds.observe(seconds);
+    }
+
+    pub(crate) fn set_pending(&self, pending: usize) {
+        self.pending_segments
+            .set(i64::try_from(pending).unwrap_or(i64::MAX));
+    }
+
+    pub(crate) fn manifest_verified(&self) {
+        self.manifests_verified.inc();
+    }
+
+    pub(crate) fn pushed_bytes(&self, n: usize) {
+        self.push_bytes.inc_by(n as u64);
+    }
+
+    /// `kind` is one of [`MESSAGE_KINDS`].
+    pub(crate) fn control_ignored(&self, kind: &'static str) {
+        self.control_ignored
+            .get_or_create(&KindLabels { kind })
             .inc();
     }
 
@@ -120,8 +251,24 @@ mod tests {
             "sealcast_segments_published_total{stream=\"demo\",rendition=\"720p\"} 1",
             "sealcast_live_streams 1",
             "sealcast_http_requests_total{route=\"master\",status=\"200\"} 1",
+            "sealcast_signature_verify_seconds_count 0",
+            "sealcast_signature_wait_seconds_count 0",
+            "sealcast_pending_segments 0",
+            "sealcast_manifests_verified_total 0",
+            "sealcast_push_bytes_total 0",
         ] {
             assert!(text.contains(needle), "{needle} missing in {text}");
+        }
+        for reason in REASONS {
+            let needle = format!(
+                "sealcast_segments_rejected_total{{reason=\"{}\"}} 0",
+                reason.label()
+            );
+            assert!(text.contains(&needle), "{needle} missing in {text}");
+        }
+        for kind in MESSAGE_KINDS {
+            let needle = format!("sealcast_control_messages_ignored_total{{kind=\"{kind}\"}} 0");
+            assert!(text.contains(&needle), "{needle} missing in {text}");
         }
     }
 }

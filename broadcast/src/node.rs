@@ -10,9 +10,10 @@ use std::fmt;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use domain::{LiveEvent, NodeId, StreamName};
+use domain::{LiveEvent, NodeId, RenditionName, SessionId, StreamName};
 use http::HeaderValue;
 use parking_lot::{Mutex, RwLock};
+use tokio::sync::watch;
 
 use crate::metrics::Metrics;
 use crate::stream::StreamState;
@@ -29,6 +30,9 @@ pub struct Node {
     /// The map is locked only to find or add a stream; per-stream work happens on the slot.
     streams: RwLock<BTreeMap<StreamName, Arc<Slot>>>,
     pub(crate) metrics: Metrics,
+    /// Whether the node holds the live window and may get viewers (`/readyz`). Only ever
+    /// goes from false to true.
+    ready: watch::Sender<bool>,
 }
 
 /// One stream: the writer's state and the readers' snapshot.
@@ -52,7 +56,29 @@ impl Node {
             config,
             streams: RwLock::new(BTreeMap::new()),
             metrics: Metrics::new(),
+            ready: watch::Sender::new(false),
         }
+    }
+
+    /// Whether the node reports ready (`GET /readyz` → 200): as an edge
+    /// ([`run_edge`](crate::run_edge)), once it has caught up with every ingest it sees, or
+    /// after the readiness timeout. A node starts not ready.
+    pub fn is_ready(&self) -> bool {
+        *self.ready.borrow()
+    }
+
+    /// Returns once the node is ready (at once if it already is).
+    pub async fn wait_ready(&self) {
+        let mut rx = self.ready.subscribe();
+        // The sender lives in `self`, so the channel cannot close while we wait.
+        let _ = rx.wait_for(|ready| *ready).await;
+    }
+
+    /// Marks the node ready; it stays ready. [`run_edge`](crate::run_edge) calls this
+    /// itself; a node fed in-process (no edge) is ready whenever its owner says so.
+    pub fn mark_ready(&self) {
+        self.ready
+            .send_if_modified(|ready| !std::mem::replace(ready, true));
     }
 
     /// Also exports `registry` (another role in the same process, such as an ingest) on
@@ -117,6 +143,43 @@ impl Node {
             (true, false) => self.metrics.live_streams_add(-1),
             _ => {}
         }
+        Ok(())
+    }
+
+    /// Checks that a segment of `session` for `stream`/`rendition` would be accepted now
+    /// (stream started, session live, rendition announced), before its body is read.
+    pub(crate) fn check_segment(
+        &self,
+        stream: &StreamName,
+        rendition: &RenditionName,
+        session: SessionId,
+    ) -> Result<(), BroadcastError> {
+        let slot = self
+            .slot(stream)
+            .ok_or_else(|| BroadcastError::UnknownStream {
+                stream: stream.clone(),
+            })?;
+        let state = slot.state.lock();
+        state.check_segment(rendition, session)
+    }
+
+    /// Lists a sequence number the signature gate gave up on as a gap.
+    pub(crate) fn gap(
+        &self,
+        stream: &StreamName,
+        rendition: &RenditionName,
+        sequence: u64,
+        duration: std::time::Duration,
+        discontinuity_sequence: Option<u64>,
+    ) -> Result<(), BroadcastError> {
+        let slot = self
+            .slot(stream)
+            .ok_or_else(|| BroadcastError::UnknownStream {
+                stream: stream.clone(),
+            })?;
+        let mut state = slot.state.lock();
+        state.gap(rendition, sequence, duration, discontinuity_sequence)?;
+        slot.view.store(Arc::new(state.view()));
         Ok(())
     }
 

@@ -1,6 +1,7 @@
-//! The public HTTP side of a node: the URL layout of `domain::paths`, served from the
-//! current snapshots, plus the cross-cutting layers every response goes through (node
-//! header, CORS, request metrics, tracing).
+//! The HTTP side of a node: the public URL layout of `domain::paths`, served from the
+//! current snapshots, on an edge also the internal push API (`push`), plus the
+//! cross-cutting layers every response goes through (node header, CORS, request metrics,
+//! tracing).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,15 +10,18 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 use axum::{Json, Router};
 use domain::paths::PublicPath;
+use domain::push::InternalPath;
+use http::StatusCode;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::edge::Edge;
 use crate::respond::{self, Ranges, PLAYLIST_TYPE, SEGMENT_TYPE};
-use crate::{index, BroadcastError, Node};
+use crate::{index, push, BroadcastError, Node};
 
 /// The header naming the node that answered; the load balancer passes it through.
 pub const NODE_HEADER: HeaderName = HeaderName::from_static("x-sealcast-node");
@@ -26,8 +30,14 @@ pub const NODE_HEADER: HeaderName = HeaderName::from_static("x-sealcast-node");
 const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
 
 /// The public router of a node. Every response, errors and CORS preflights included,
-/// carries `x-sealcast-node`.
+/// carries `x-sealcast-node`. An edge's router ([`Edge::router`]) adds the internal push
+/// API to it.
 pub fn router(node: Arc<Node>) -> Router {
+    build(node, None)
+}
+
+/// The public routes, plus the internal push API when `edge` is given.
+pub(crate) fn build(node: Arc<Node>, edge: Option<Arc<Edge>>) -> Router {
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS])
@@ -36,14 +46,23 @@ pub fn router(node: Arc<Node>) -> Router {
         .max_age(Duration::from_secs(24 * 60 * 60));
     let node_header = node.id_header().clone();
 
-    Router::new()
+    let mut routes = Router::new()
         .route("/", get(front_page))
         .route(&PublicPath::Health.to_string(), get(health))
+        .route(&PublicPath::Readiness.to_string(), get(readiness))
         .route(&PublicPath::Metrics.to_string(), get(metrics))
         .route(&PublicPath::Streams.to_string(), get(streams))
         // The live tree is parsed by `PublicPath`, the one parser of the layout, which
         // refuses `..`, empty segments and invalid names before any lookup.
-        .route("/live/{*rest}", get(live))
+        .route("/live/{*rest}", get(live));
+    if let Some(edge) = edge {
+        // Parsed by `InternalPath`, the one parser of the push API, inside the handler.
+        routes = routes.route(
+            "/internal/{*rest}",
+            any(move |request: Request| push::handle(Arc::clone(&edge), request)),
+        );
+    }
+    routes
         .fallback(not_found)
         .layer(TraceLayer::new_for_http())
         .layer(cors)
@@ -119,6 +138,17 @@ async fn health() -> Response {
     ([(header::CACHE_CONTROL, NO_CACHE)], "ok").into_response()
 }
 
+/// 200 once the node is ready for viewers, 503 before (`/healthz` is liveness only).
+async fn readiness(State(node): State<Arc<Node>>) -> Response {
+    let status = if node.is_ready() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = if node.is_ready() { "ready" } else { "joining" };
+    (status, [(header::CACHE_CONTROL, NO_CACHE)], body).into_response()
+}
+
 async fn metrics(State(node): State<Arc<Node>>) -> Result<Response, BroadcastError> {
     let text = node.metrics.encode()?;
     Ok((
@@ -153,12 +183,19 @@ fn route_label(path: &str) -> &'static str {
     if path == "/" {
         return "index";
     }
+    if let Some(internal) = InternalPath::parse(path) {
+        return match internal {
+            InternalPath::Segment(..) => "push_segment",
+            InternalPath::Events => "push_event",
+        };
+    }
     match PublicPath::parse(path) {
         Some(PublicPath::Master(..)) => "master",
         Some(PublicPath::Media(..)) => "media",
         Some(PublicPath::Segment(..)) => "segment",
         Some(PublicPath::Streams) => "streams",
         Some(PublicPath::Health) => "healthz",
+        Some(PublicPath::Readiness) => "readyz",
         Some(PublicPath::Metrics) => "metrics",
         None => "unmatched",
     }

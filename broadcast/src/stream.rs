@@ -178,6 +178,79 @@ impl StreamState {
         Ok(())
     }
 
+    /// Whether a segment of `session` for `rendition` would be accepted now: the same
+    /// checks as [`StreamState::apply`] makes on a segment, without the sequence number.
+    /// The push endpoint asks before it reads a body.
+    pub(crate) fn check_segment(
+        &self,
+        rendition: &RenditionName,
+        session: SessionId,
+    ) -> Result<(), BroadcastError> {
+        let live = self.live()?;
+        if session != live {
+            return Err(BroadcastError::StaleSession {
+                stream: self.name.clone(),
+                session,
+            });
+        }
+        if !self
+            .renditions
+            .iter()
+            .any(|r| &r.info.name == rendition && r.listed && r.announced_by == live)
+        {
+            return Err(BroadcastError::UnknownRendition {
+                stream: self.name.clone(),
+                rendition: rendition.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Lists `sequence` of `rendition` as a gap (`#EXT-X-GAP`): the signature gate gave up
+    /// on it. `discontinuity_sequence` defaults to the last listed one. On error nothing
+    /// changed.
+    pub(crate) fn gap(
+        &mut self,
+        rendition: &RenditionName,
+        sequence: u64,
+        duration: std::time::Duration,
+        discontinuity_sequence: Option<u64>,
+    ) -> Result<(), BroadcastError> {
+        self.live()?;
+        let Some(r) = self
+            .renditions
+            .iter_mut()
+            .find(|r| &r.info.name == rendition && r.listed)
+        else {
+            return Err(BroadcastError::UnknownRendition {
+                stream: self.name.clone(),
+                rendition: rendition.clone(),
+            });
+        };
+        let last = r.window.entries().last().map(|e| e.discontinuity_sequence);
+        let discontinuity_sequence = discontinuity_sequence.or(last).unwrap_or(0);
+        let entry = Entry {
+            sequence,
+            duration,
+            discontinuity_sequence,
+            // A gap that starts a new discontinuity sequence still carries the marker, so
+            // the segments after it are read as a new timeline.
+            discontinuity: last.is_some_and(|l| l < discontinuity_sequence),
+            gap: true,
+        };
+        r.window.push(entry).map_err(|e| match e {
+            PushError::NotAfterLast { last } => BroadcastError::OutOfOrder {
+                stream: self.name.clone(),
+                rendition: rendition.clone(),
+                sequence,
+                last,
+            },
+        })?;
+        r.trim_kept();
+        r.refresh();
+        Ok(())
+    }
+
     fn drop_rendition(&mut self, name: &RenditionName) -> Result<(), BroadcastError> {
         self.live()?;
         let Some(r) = self.renditions.iter_mut().find(|r| &r.info.name == name) else {

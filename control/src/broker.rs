@@ -72,10 +72,10 @@ impl EmbeddedBroker {
                 }
             })
             .map_err(|e| ControlError::Broker(e.to_string()))?;
-        // Ready once it accepts a TCP connection.
+        // Ready once it completes an MQTT handshake.
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            if handshake(addr).is_ok() {
                 return Ok(EmbeddedBroker { addr });
             }
             if Instant::now() > deadline {
@@ -94,4 +94,22 @@ impl EmbeddedBroker {
     pub fn address(&self) -> BrokerAddress {
         BrokerAddress::new(self.addr.ip().to_string(), self.addr.port())
     }
+}
+
+/// CONNECT (MQTT 3.1.1, clean session, client id `probe`), CONNACK, DISCONNECT: proves the
+/// broker serves MQTT, and leaves it nothing to complain about in its log.
+fn handshake(addr: SocketAddr) -> std::io::Result<()> {
+    use std::io::{Read, Write};
+    const CONNECT: [u8; 19] = [
+        0x10, 17, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 10, 0, 5, b'p', b'r', b'o', b'b', b'e',
+    ];
+    let mut socket = TcpStream::connect_timeout(&addr, Duration::from_millis(200))?;
+    socket.set_read_timeout(Some(Duration::from_millis(500)))?;
+    socket.write_all(&CONNECT)?;
+    let mut connack = [0u8; 4];
+    socket.read_exact(&mut connack)?;
+    if connack[0] != 0x20 || connack[3] != 0 {
+        return Err(std::io::Error::other("not accepted"));
+    }
+    socket.write_all(&[0xE0, 0])
 }

@@ -6,7 +6,7 @@
 //! | `/live/{stream}/{rendition}/index.m3u8` | live media playlist |
 //! | `/live/{stream}/{rendition}/{seq}.ts` | a segment |
 //! | `/api/v1/streams` | live streams as JSON |
-//! | `/healthz`, `/metrics` | liveness, Prometheus text |
+//! | `/healthz`, `/readyz`, `/metrics` | liveness, readiness, Prometheus text |
 
 use std::fmt;
 
@@ -25,6 +25,8 @@ pub enum PublicPath {
     Streams,
     /// `/healthz`
     Health,
+    /// `/readyz`: 200 once a broadcast node holds the live window, 503 before.
+    Readiness,
     /// `/metrics`
     Metrics,
 }
@@ -38,6 +40,7 @@ impl PublicPath {
         let parts: Vec<&str> = rest.split('/').collect();
         match parts.as_slice() {
             ["healthz"] => Some(Self::Health),
+            ["readyz"] => Some(Self::Readiness),
             ["metrics"] => Some(Self::Metrics),
             ["api", "v1", "streams"] => Some(Self::Streams),
             ["live", stream, "master.m3u8"] => Some(Self::Master(StreamName::new(*stream).ok()?)),
@@ -69,6 +72,7 @@ impl fmt::Display for PublicPath {
             Self::Segment(s, r, n) => write!(f, "/live/{s}/{r}/{n}.ts"),
             Self::Streams => f.write_str("/api/v1/streams"),
             Self::Health => f.write_str("/healthz"),
+            Self::Readiness => f.write_str("/readyz"),
             Self::Metrics => f.write_str("/metrics"),
         }
     }
@@ -95,13 +99,27 @@ mod tests {
         }
     }
 
+    #[test]
+    fn fixed_paths_are_spelled_as_documented() {
+        for (path, spelled) in [
+            (PublicPath::Streams, "/api/v1/streams"),
+            (PublicPath::Health, "/healthz"),
+            (PublicPath::Readiness, "/readyz"),
+            (PublicPath::Metrics, "/metrics"),
+        ] {
+            assert_eq!(path.to_string(), spelled);
+            assert_eq!(PublicPath::parse(spelled), Some(path));
+        }
+        assert_eq!(PublicPath::parse("/readyz/"), None);
+    }
+
     proptest! {
         #[test]
         fn paths_round_trip(
             s in "[a-z0-9][a-z0-9_-]{0,20}",
             r in "[a-z0-9][a-z0-9_-]{0,8}",
             n in any::<u64>(),
-            which in 0u8..6,
+            which in 0u8..7,
         ) {
             let s = StreamName::new(s).expect("valid");
             let r = RenditionName::new(r).expect("valid");
@@ -111,6 +129,7 @@ mod tests {
                 2 => PublicPath::Segment(s, r, n),
                 3 => PublicPath::Streams,
                 4 => PublicPath::Health,
+                5 => PublicPath::Readiness,
                 _ => PublicPath::Metrics,
             };
             prop_assert_eq!(PublicPath::parse(&p.to_string()), Some(p));

@@ -45,4 +45,20 @@ pub enum IngestError {
     /// A pipeline thread stopped unexpectedly.
     #[error("pipeline stopped: {0}")]
     PipelineStopped(&'static str),
+    /// A distribution setting is out of range (the operator's to fix; retrying is useless).
+    #[error("invalid distribution setting: {0}")]
+    InvalidDistributeConfig(&'static str),
+    /// The ingest certificate to announce cannot be decoded.
+    #[error("the ingest certificate is unreadable: {0}")]
+    Certificate(#[source] certs::TrustError),
+    /// The ingest certificate does not vouch for this node's signing key: every edge would
+    /// refuse every segment, so distribution does not start.
+    #[error("the ingest certificate does not fit: {0}")]
+    CertificateMismatch(&'static str),
+    /// The HTTP client for pushes could not be built (no usable TLS or DNS backend).
+    #[error("building the push HTTP client: {0}")]
+    HttpClient(#[source] reqwest::Error),
+    /// The MQTT connection task stopped while distribution still needed it.
+    #[error("the MQTT connection stopped unexpectedly")]
+    MqttStopped,
 }

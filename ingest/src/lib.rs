@@ -9,10 +9,14 @@
 //! - [`lag`]: sans-IO detection of falling behind real time (when to shed a rung).
 //! - [`container`]: FLV tags, H.264 and AAC framing, the MPEG-TS muxer — pure Rust.
 //! - [`file`](mod@file): the same pipeline over an FLV file, for benchmarks and debugging.
-//! - [`metrics`]: encode speed per rung, lag, shed rungs.
+//! - [`distribute`](mod@distribute): pushes segments and control events to every broadcast
+//!   node (HTTP), signs every segment and publishes its envelope, presence and certificate
+//!   (MQTT), sends late joiners the live window.
+//! - [`metrics`]: encode speed per rung, lag, shed rungs, push latency per node, signing.
 //! - [`error`]: the crate's one error enum.
 pub mod align;
 pub mod container;
+pub mod distribute;
 pub mod error;
 pub mod file;
 pub mod lag;
@@ -24,6 +28,7 @@ mod rtmp_inputs;
 pub mod segmenter;
 pub mod transcode;
 
+pub use distribute::{distribute, DistributeConfig};
 pub use error::IngestError;
 pub use metrics::IngestMetrics;
 pub use registry::{IngestSettings, Registry};

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use domain::broker::BrokerAddress;
 
 /// sealcast: an HLS origin/edge streaming cluster.
 #[derive(Debug, Parser)]
@@ -15,10 +16,14 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// Run everything on one machine: ingest, broadcast nodes, catalog.
+    /// Run everything on one machine: MQTT broker, ingest, broadcast nodes, catalog.
     Up(UpArgs),
-    /// Run an ingest node (RTMP in; serves its own HLS output until edges take over).
+    /// Run an ingest node: RTMP in, signed segments out to every broadcast node.
     Ingest(IngestArgs),
+    /// Run a broadcast (edge) node: takes pushed segments, publishes the verified ones.
+    Broadcast(BroadcastArgs),
+    /// Make or manage the cluster's signing keys, certificates and push token.
+    Keys(KeysArgs),
     /// Publish a test pattern (bars, 1 kHz tone, wall clock burnt in) like OBS would.
     Source(SourceArgs),
     /// Manage streams and their keys in the catalog.
@@ -62,6 +67,113 @@ pub(crate) struct UpArgs {
         default_value = "127.0.0.1:8081"
     )]
     pub(crate) broadcast_listen: SocketAddr,
+    /// Listen address of the embedded MQTT broker (loopback; port 0: a free port).
+    #[arg(long, env = "SEALCAST_MQTT_LISTEN", default_value = "127.0.0.1:1884")]
+    pub(crate) mqtt_listen: SocketAddr,
+    /// Use this MQTT broker (`mqtt://[user:password@]host:port`) instead of the embedded one.
+    #[arg(long, env = "SEALCAST_MQTT_URL")]
+    pub(crate) mqtt_url: Option<BrokerAddress>,
+    /// Signature algorithm of the keys made on the first start.
+    #[arg(long, value_enum, default_value_t = Algorithm::MlDsa65)]
+    pub(crate) algorithm: Algorithm,
+}
+
+/// Where the cluster's keys and push token are.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct TrustArgs {
+    /// Key directory (default: `keys` in the data directory).
+    #[arg(long, env = "SEALCAST_KEYS_DIR")]
+    pub(crate) keys_dir: Option<PathBuf>,
+    /// The push token itself (default: the `push-token` file of the key directory).
+    #[arg(long, env = "SEALCAST_PUSH_TOKEN", hide_env_values = true)]
+    pub(crate) push_token: Option<String>,
+}
+
+/// The MQTT broker of a cluster role.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct BrokerArgs {
+    /// MQTT broker: `mqtt://[user:password@]host:port`.
+    #[arg(
+        long,
+        env = "SEALCAST_MQTT_URL",
+        default_value = "mqtt://127.0.0.1:1883",
+        hide_env_values = true
+    )]
+    pub(crate) mqtt_url: BrokerAddress,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BroadcastArgs {
+    #[command(flatten)]
+    pub(crate) catalog: CatalogArgs,
+    #[command(flatten)]
+    pub(crate) trust: TrustArgs,
+    #[command(flatten)]
+    pub(crate) broker: BrokerArgs,
+    /// Configuration file (TOML); the node uses its `[ladder]` window and segment target.
+    #[arg(long, env = "SEALCAST_CONFIG")]
+    pub(crate) config: Option<PathBuf>,
+    /// HTTP listen address (public paths and the internal push API).
+    #[arg(long, env = "SEALCAST_HTTP_LISTEN", default_value = "0.0.0.0:8080")]
+    pub(crate) listen: SocketAddr,
+    /// This node's id (in `x-sealcast-node` and its presence); default: from the host name.
+    #[arg(long, env = "SEALCAST_NODE_ID")]
+    pub(crate) node_id: Option<String>,
+    /// The base URL ingest nodes push to and the load balancer routes to
+    /// (default: `http://` + the listen address, with the host's name for 0.0.0.0).
+    #[arg(long, env = "SEALCAST_PUBLIC_URL")]
+    pub(crate) public_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct KeysArgs {
+    #[command(flatten)]
+    pub(crate) catalog: CatalogArgs,
+    /// Key directory (default: `keys` in the data directory).
+    #[arg(long, env = "SEALCAST_KEYS_DIR")]
+    pub(crate) keys_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub(crate) command: KeysCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeysCommand {
+    /// Create what is missing: root key, push token, each ingest node's key and certificate.
+    Init {
+        /// Signature algorithm of a new root (an existing root keeps its own).
+        #[arg(long, value_enum, default_value_t = Algorithm::MlDsa65)]
+        algorithm: Algorithm,
+        /// Ingest node ids to make keys and certificates for.
+        #[arg(long = "ingest", default_value = "ingest1")]
+        ingest: Vec<String>,
+    },
+    /// Revoke a signing key: publishes a root-signed revocation (retained) to the broker.
+    Revoke {
+        /// The key id (32 hex digits) or an ingest node id whose key to revoke.
+        key: String,
+        #[command(flatten)]
+        broker: BrokerArgs,
+    },
+}
+
+/// A signature algorithm, as spelled on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Algorithm {
+    /// ML-DSA-65 (FIPS 204).
+    #[value(name = "ml-dsa-65")]
+    MlDsa65,
+    /// Ed25519.
+    #[value(name = "ed25519")]
+    Ed25519,
+}
+
+impl From<Algorithm> for domain::manifest::SignatureAlgorithm {
+    fn from(a: Algorithm) -> Self {
+        match a {
+            Algorithm::MlDsa65 => Self::MlDsa65,
+            Algorithm::Ed25519 => Self::Ed25519,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -74,10 +186,11 @@ pub(crate) struct IngestArgs {
     /// RTMP listen address.
     #[arg(long, env = "SEALCAST_RTMP_LISTEN", default_value = "0.0.0.0:1935")]
     pub(crate) rtmp_listen: SocketAddr,
-    /// HTTP listen address for the node's own HLS output.
-    #[arg(long, env = "SEALCAST_HTTP_LISTEN", default_value = "0.0.0.0:8080")]
-    pub(crate) http_listen: SocketAddr,
-    /// This node's id (in `x-sealcast-node`).
+    #[command(flatten)]
+    pub(crate) trust: TrustArgs,
+    #[command(flatten)]
+    pub(crate) broker: BrokerArgs,
+    /// This node's id (its key is `ingest/{id}.key` in the key directory).
     #[arg(long, env = "SEALCAST_NODE_ID", default_value = "ingest1")]
     pub(crate) node_id: String,
 }

@@ -1,16 +1,18 @@
-//! The one-shot commands: `streams` and `source`.
+//! The one-shot commands: `streams`, `source` and `keys`.
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use domain::StreamName;
+use domain::manifest::KeyId;
+use domain::topics::Topic;
+use domain::{NodeId, StreamName};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{SourceArgs, StreamsArgs, StreamsCommand};
-use crate::roles::{open_catalog, print_ready};
+use crate::cli::{KeysArgs, KeysCommand, SourceArgs, StreamsArgs, StreamsCommand};
+use crate::roles::{open_catalog, print_ready, unix_now};
 
 /// `sealcast streams …`
 pub(crate) async fn streams(args: StreamsArgs) -> anyhow::Result<()> {
@@ -109,5 +111,91 @@ pub(crate) async fn source(args: SourceArgs, shutdown: CancellationToken) -> any
         audio_frames = stats.audio_frames,
         "source finished"
     );
+    Ok(())
+}
+
+/// `sealcast keys …`
+pub(crate) async fn keys(args: KeysArgs) -> anyhow::Result<()> {
+    let dir = crate::roles::key_dir(args.keys_dir.as_deref(), &args.catalog);
+    match args.command {
+        KeysCommand::Init { algorithm, ingest } => {
+            let ingest = ingest
+                .into_iter()
+                .map(NodeId::new)
+                .collect::<Result<Vec<_>, _>>()
+                .context("--ingest")?;
+            let report = {
+                let dir = dir.clone();
+                let ingest = ingest.clone();
+                tokio::task::spawn_blocking(move || dir.init(algorithm.into(), &ingest, unix_now()))
+                    .await??
+            };
+            let root = dir.root_public()?;
+            let mut out = format!(
+                "root {} {:?} {}\n",
+                root.key_id(),
+                root.algorithm(),
+                dir.root_public_path().display()
+            );
+            for node in &ingest {
+                let (key, _) = dir.ingest(node)?;
+                out.push_str(&format!("{node} {}\n", key.key_id()));
+            }
+            for path in report.written {
+                tracing::info!(path = %path.display(), "written");
+            }
+            print_ready(&out);
+        }
+        KeysCommand::Revoke { key, broker } => {
+            let key_id = match key.parse::<KeyId>() {
+                Ok(id) => id,
+                Err(_) => {
+                    let node = NodeId::new(key.clone())
+                        .context("neither a key id (32 hex digits) nor an ingest node id")?;
+                    dir.ingest(&node)?.0.key_id()
+                }
+            };
+            let root = dir
+                .root_key()
+                .context("revoking needs the root private key")?;
+            let revocation = root.revoke(key_id, unix_now());
+            let shutdown = CancellationToken::new();
+            let (bus, mut events, task) = control::connect(
+                control::BusOptions::new(
+                    broker.mqtt_url.clone(),
+                    format!("sealcast-keys-{}", std::process::id()),
+                ),
+                shutdown.clone(),
+            );
+            let connected = tokio::time::timeout(Duration::from_secs(10), async {
+                while let Some(event) = events.recv().await {
+                    if event == control::BusEvent::Connected {
+                        return true;
+                    }
+                }
+                false
+            })
+            .await;
+            anyhow::ensure!(
+                matches!(connected, Ok(true)),
+                "could not connect to the MQTT broker {}",
+                broker.mqtt_url
+            );
+            bus.publish(
+                &Topic::Revocation(key_id),
+                control::Qos::AtLeastOnce,
+                true,
+                revocation.encode(),
+            )
+            .await?;
+            bus.disconnect().await?;
+            // The connection ends after the revocation and the disconnect have gone out.
+            let drained = async { while events.recv().await.is_some() {} };
+            let _ = tokio::time::timeout(Duration::from_secs(10), drained).await;
+            shutdown.cancel();
+            let _ = task.await;
+            print_ready(&format!("revoked {key_id}\n"));
+        }
+    }
     Ok(())
 }

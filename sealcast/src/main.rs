@@ -3,8 +3,9 @@
 //!
 //! - `cli`: the clap definitions.
 //! - `config`: the TOML configuration, validated at load time.
-//! - `roles`: how `up` and `ingest` wire catalog, ingest and broadcast nodes together.
-//! - `commands`: the one-shot commands (`streams`, `source`).
+//! - `roles`: how `up`, `ingest` and `broadcast` wire catalog, keys, broker, ingest and
+//!   broadcast nodes together.
+//! - `commands`: the one-shot commands (`streams`, `source`, `keys`).
 
 mod cli;
 mod commands;
@@ -21,13 +22,14 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     // One-shot commands print their answer on stdout; only problems belong on stderr.
     let default_level = match cli.command {
-        Command::Streams(_) => "warn",
+        Command::Streams(_) | Command::Keys(_) => "warn",
         _ => "info",
     };
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_env("SEALCAST_LOG")
-                .unwrap_or_else(|_| EnvFilter::new(default_level)),
+                // rumqttd (the embedded broker) logs every connection at info.
+                .unwrap_or_else(|_| EnvFilter::new(format!("{default_level},rumqttd=warn"))),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -56,6 +58,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         match cli.command {
             Command::Up(args) => roles::up(args, shutdown).await,
             Command::Ingest(args) => roles::ingest(args, shutdown).await,
+            Command::Broadcast(args) => roles::broadcast(args, shutdown).await,
+            Command::Keys(args) => commands::keys(args).await,
             Command::Source(args) => commands::source(args, shutdown).await,
             Command::Streams(args) => commands::streams(args).await,
             Command::Ladder(_) => Ok(()),

@@ -107,3 +107,5 @@ pub async fn body(response: Response<Body>) -> Bytes {
         .await
         .expect("body")
 }
+
+pub mod edge;

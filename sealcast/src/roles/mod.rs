@@ -1,21 +1,29 @@
 //! Wiring of the roles: which parts run, on which listeners, connected how.
+//!
+//! - `up`: everything in one process (embedded broker, ingest, N broadcast nodes).
+//! - `cluster`: the roles one per process, as in a real cluster (`ingest`, `broadcast`).
+//! - here: what they share (catalog, keys, listeners, URLs) and `ladder`.
+
+mod cluster;
+mod up;
+
+pub(crate) use cluster::{broadcast, ingest};
+pub(crate) use up::up;
 
 use std::net::SocketAddr;
-use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use broadcast::{Node, NodeConfig};
+use broadcast::NodeConfig;
 use catalog::Catalog;
-use domain::{LiveEvent, NodeId, StreamName};
-use ingest::{IngestMetrics, IngestSettings, Registry};
+use certs::KeyDir;
+use domain::push::PushToken;
+use ingest::{IngestMetrics, IngestSettings};
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
-use crate::cli::{CatalogArgs, IngestArgs, UpArgs};
+use crate::cli::{CatalogArgs, TrustArgs};
 use crate::config::Config;
 
 /// Opens the catalog named by the arguments (creating the data directory if needed).
@@ -64,17 +72,39 @@ fn ingest_metrics() -> (IngestMetrics, Arc<prometheus_client::registry::Registry
     (metrics, Arc::new(registry))
 }
 
-/// Hands every live event to every node, in order.
-fn fan_out(tasks: &TaskTracker, mut events: mpsc::Receiver<LiveEvent>, nodes: Vec<Arc<Node>>) {
-    tasks.spawn(async move {
-        while let Some(event) = events.recv().await {
-            for node in &nodes {
-                if let Err(e) = node.apply(event.clone()) {
-                    tracing::warn!(error = %e, "a broadcast node refused an event");
-                }
-            }
-        }
-    });
+/// The key directory: `--keys-dir`, else `keys` in the data directory.
+pub(crate) fn key_dir(keys_dir: Option<&Path>, catalog: &CatalogArgs) -> KeyDir {
+    KeyDir::new(
+        keys_dir
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| catalog.data_dir.join("keys")),
+    )
+}
+
+/// The push token: given directly, else read from the key directory.
+fn push_token(trust: &TrustArgs, keys: &KeyDir) -> anyhow::Result<PushToken> {
+    match &trust.push_token {
+        Some(token) => PushToken::new(token.clone()).context("SEALCAST_PUSH_TOKEN"),
+        None => keys.push_token().with_context(|| {
+            format!(
+                "reading the push token (run `sealcast keys init` or set SEALCAST_PUSH_TOKEN); key directory {}",
+                keys.path().display()
+            )
+        }),
+    }
+}
+
+/// Seconds since the Unix epoch (certificate validity is checked against it).
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Where a data directory path is shown to the operator.
+fn shown(path: &Path) -> PathBuf {
+    path.canonicalize().unwrap_or_else(|_| path.to_path_buf())
 }
 
 fn url_host(addr: SocketAddr) -> String {
@@ -86,162 +116,6 @@ fn url_host(addr: SocketAddr) -> String {
     } else {
         addr.to_string()
     }
-}
-
-/// `sealcast up`: everything in one process.
-pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let config = Config::load(args.config.as_deref())?;
-    let catalog = open_catalog(&args.catalog).await?;
-    let tasks = TaskTracker::new();
-    let (metrics, registry_for_nodes) = ingest_metrics();
-
-    // Broadcast nodes.
-    let mut nodes = Vec::new();
-    let mut node_urls = Vec::new();
-    for i in 0..args.broadcast {
-        let mut addr = args.broadcast_listen;
-        if addr.port() != 0 {
-            addr.set_port(
-                addr.port()
-                    .checked_add(i)
-                    .context("broadcast port out of range")?,
-            );
-        }
-        let listener = bind(addr, "broadcast").await?;
-        let local = listener.local_addr()?;
-        let id = NodeId::new(format!("broadcast{}", i + 1))?;
-        let node = Arc::new(
-            Node::new(id.clone(), node_config(&config))
-                .with_metrics(Arc::clone(&registry_for_nodes)),
-        );
-        nodes.push(Arc::clone(&node));
-        node_urls.push((id, format!("http://{}/", url_host(local))));
-        let token = shutdown.child_token();
-        tasks.spawn(async move {
-            if let Err(e) = broadcast::serve(listener, node, token).await {
-                tracing::error!(error = %e, "broadcast node stopped");
-            }
-        });
-    }
-
-    // Ingest.
-    let (events_tx, events_rx) = mpsc::channel(1024);
-    fan_out(&tasks, events_rx, nodes);
-    let registry = Registry::new(
-        ingest_settings(&config)?,
-        catalog.clone(),
-        events_tx,
-        metrics,
-    );
-    let rtmp = bind(args.rtmp_listen, "RTMP").await?;
-    let rtmp_addr = rtmp.local_addr()?;
-    let ingest_token = shutdown.child_token();
-    let ingest_task = {
-        let registry = Arc::clone(&registry);
-        tokio::spawn(async move { ingest::rtmp::serve(rtmp, registry, ingest_token).await })
-    };
-
-    // A stream key to print on the first start.
-    let first_key = if catalog.list_streams().await?.is_empty() {
-        let name = StreamName::new("main")?;
-        let (_, key) = catalog.add_stream(&name).await?;
-        Some((name, key))
-    } else {
-        None
-    };
-
-    let obs_url = format!("rtmp://{}/{}", url_host(rtmp_addr), config.ingest.app);
-    let mut out = String::new();
-    out.push_str(&format!("obs-server {obs_url}\n"));
-    if let Some((name, key)) = &first_key {
-        out.push_str(&format!("stream-key {name} {}\n", key.expose_secret()));
-    }
-    out.push_str(&format!("player {}\n", node_urls[0].1));
-    for (id, url) in &node_urls {
-        out.push_str(&format!("{id} {url}\n"));
-    }
-    print_ready(&out);
-
-    // The demo publisher.
-    let demo_stop = Arc::new(AtomicBool::new(false));
-    let demo = if args.demo {
-        let name = StreamName::new("demo")?;
-        let key = match catalog.get_stream(&name).await? {
-            Some(_) => catalog.rotate_key(&name).await?,
-            None => catalog.add_stream(&name).await?.1,
-        };
-        let config = source::SourceConfig {
-            output: format!("{obs_url}/{}", key.expose_secret()),
-            ..source::SourceConfig::default()
-        };
-        let stop = Arc::clone(&demo_stop);
-        Some(std::thread::spawn(move || {
-            if let Err(e) = source::run(&config, &stop) {
-                tracing::error!(error = %e, "the demo source stopped");
-            }
-        }))
-    } else {
-        None
-    };
-
-    shutdown.cancelled().await;
-    tracing::info!("shutting down");
-    demo_stop.store(true, Ordering::Relaxed);
-    if let Some(demo) = demo {
-        let _ = tokio::task::spawn_blocking(move || demo.join()).await;
-    }
-    ingest_task.await??;
-    registry.close().await;
-    drop(registry);
-    tasks.close();
-    tasks.wait().await;
-    catalog.close().await;
-    Ok(())
-}
-
-/// `sealcast ingest`: RTMP in, and (until edges take over) its own HLS output.
-pub(crate) async fn ingest(args: IngestArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let config = Config::load(args.config.as_deref())?;
-    let catalog = open_catalog(&args.catalog).await?;
-    let tasks = TaskTracker::new();
-    let node = Arc::new(Node::new(
-        NodeId::new(args.node_id.clone())?,
-        node_config(&config),
-    ));
-    let http = bind(args.http_listen, "HTTP").await?;
-    let http_addr = http.local_addr()?;
-    {
-        let node = Arc::clone(&node);
-        let token = shutdown.child_token();
-        tasks.spawn(async move {
-            if let Err(e) = broadcast::serve(http, node, token).await {
-                tracing::error!(error = %e, "HTTP server stopped");
-            }
-        });
-    }
-    let (events_tx, events_rx) = mpsc::channel(1024);
-    fan_out(&tasks, events_rx, vec![node]);
-    let registry = Registry::new(
-        ingest_settings(&config)?,
-        catalog.clone(),
-        events_tx,
-        IngestMetrics::default(),
-    );
-    let rtmp = bind(args.rtmp_listen, "RTMP").await?;
-    let rtmp_addr = rtmp.local_addr()?;
-    print_ready(&format!(
-        "obs-server rtmp://{}/{}\nplayer http://{}/\n",
-        url_host(rtmp_addr),
-        config.ingest.app,
-        url_host(http_addr)
-    ));
-    ingest::rtmp::serve(rtmp, Arc::clone(&registry), shutdown.child_token()).await?;
-    registry.close().await;
-    drop(registry);
-    tasks.close();
-    tasks.wait().await;
-    catalog.close().await;
-    Ok(())
 }
 
 /// `sealcast ladder`: a file through the same pipeline.

@@ -17,9 +17,17 @@ pub(crate) struct Cluster {
     child: tokio::sync::Mutex<Child>,
     dir: tempfile::TempDir,
     pub(crate) rtmp_addr: SocketAddr,
+    /// broadcast1's base URL (no trailing slash).
     pub(crate) http: String,
+    /// Every broadcast node's base URL, in order.
+    pub(crate) nodes: Vec<String>,
+    /// The embedded broker, as `up` printed it (`mqtt://127.0.0.1:PORT`).
+    pub(crate) mqtt: String,
     client: reqwest::Client,
 }
+
+/// Broadcast nodes `sealcast up` runs in these tests.
+pub(crate) const NODES: usize = 3;
 
 impl Cluster {
     pub(crate) async fn start() -> Self {
@@ -32,7 +40,9 @@ impl Cluster {
             .args([
                 "up",
                 "--broadcast",
-                "1",
+                "3",
+                "--mqtt-listen",
+                "127.0.0.1:0",
                 "--rtmp-listen",
                 "127.0.0.1:0",
                 "--broadcast-listen",
@@ -50,15 +60,18 @@ impl Cluster {
             .expect("sealcast up starts");
         let stdout = child.stdout.take().expect("piped");
         let mut lines = BufReader::new(stdout).lines();
-        let (mut rtmp, mut http) = (None, None);
-        let started = tokio::time::timeout(Duration::from_secs(60), async {
+        let (mut rtmp, mut mqtt, mut nodes) = (None, None, Vec::new());
+        let started = tokio::time::timeout(Duration::from_secs(90), async {
             while let Ok(Some(line)) = lines.next_line().await {
                 let mut parts = line.split_whitespace();
                 match (parts.next(), parts.next()) {
                     (Some("obs-server"), Some(url)) => rtmp = Some(url.to_owned()),
-                    (Some("broadcast1"), Some(url)) => {
-                        http = Some(url.trim_end_matches('/').to_owned());
-                        break;
+                    (Some("mqtt"), Some(url)) => mqtt = Some(url.to_owned()),
+                    (Some(id), Some(url)) if id.starts_with("broadcast") => {
+                        nodes.push(url.trim_end_matches('/').to_owned());
+                        if nodes.len() == NODES {
+                            break;
+                        }
                     }
                     _ => {}
                 }
@@ -78,11 +91,14 @@ impl Cluster {
             .next()
             .and_then(|a| a.parse().ok())
             .expect("rtmp address");
+        assert_eq!(nodes.len(), NODES, "one line per broadcast node");
         Cluster {
             child: tokio::sync::Mutex::new(child),
             dir,
             rtmp_addr,
-            http: http.expect("broadcast1 line"),
+            http: nodes[0].clone(),
+            nodes,
+            mqtt: mqtt.expect("mqtt line"),
             client: reqwest::Client::new(),
         }
     }
@@ -91,7 +107,7 @@ impl Cluster {
         format!("rtmp://{}/live/{key}", self.rtmp_addr)
     }
 
-    fn data_dir(&self) -> PathBuf {
+    pub(crate) fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }
 
@@ -149,18 +165,32 @@ impl Cluster {
     }
 
     async fn get_opt(&self, path: &str) -> anyhow::Result<Option<bytes::Bytes>> {
-        let resp = self
-            .client
-            .get(format!("{}{path}", self.http))
-            .send()
-            .await?;
+        get_opt(&self.client, &self.http, path).await
+    }
+
+    /// The cluster's HTTP client (pooled).
+    pub(crate) fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+}
+
+/// GET `{base}{path}`: `None` on 404.
+pub(crate) async fn get_opt(
+    client: &reqwest::Client,
+    base: &str,
+    path: &str,
+) -> anyhow::Result<Option<bytes::Bytes>> {
+    {
+        let resp = client.get(format!("{base}{path}")).send().await?;
         if resp.status() == reqwest::StatusCode::NOT_FOUND {
             return Ok(None);
         }
         anyhow::ensure!(resp.status().is_success(), "GET {path}: {}", resp.status());
         Ok(Some(resp.bytes().await?))
     }
+}
 
+impl Cluster {
     pub(crate) async fn wait_master(
         &self,
         stream: &str,
@@ -274,6 +304,12 @@ impl Cluster {
         let _ = std::fs::write(artifacts.join("e2e-sealcast.log"), &log);
         assert!(!log.contains("panicked"), "sealcast panicked:\n{log}");
         assert!(!log.contains("sk_"), "a stream key appeared in the log");
+        let token =
+            std::fs::read_to_string(self.data_dir().join("keys/push-token")).unwrap_or_default();
+        assert!(
+            token.trim().len() >= 16 && !log.contains(token.trim()),
+            "the push token appeared in the log (or was never made)"
+        );
         match status {
             Ok(Ok(s)) => assert!(
                 s.success(),

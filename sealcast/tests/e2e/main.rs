@@ -6,6 +6,8 @@
 //! only) run beside them, so "other streams keep going" is checked under real load.
 
 mod cluster;
+mod edges;
+mod mosquitto;
 mod probe;
 mod rtmp_client;
 
@@ -35,21 +37,38 @@ async fn run_all(cluster: &Cluster) -> anyhow::Result<()> {
     // 1. ffmpeg CLI, 720p30 + AAC, through the ladder; bad inputs alongside it.
     let key = cluster.add_stream("cam1").await?;
     let cam1 = Publisher::ffmpeg_testsrc(&cluster.rtmp_url(&key), 1280, 720, 30, 18)?;
-    let (ladder, bad) = tokio::join!(
-        check_ladder(cluster, "cam1", &LADDER_720P),
+    let rungs: Vec<&str> = LADDER_720P.iter().map(|r| r.0).collect();
+    let (ladder, bad, refusals) = tokio::join!(
+        async {
+            check_ladder(cluster, "cam1", &LADDER_720P).await?;
+            edges::check_identical(cluster.client(), &cluster.nodes, "cam1", &rungs).await
+        },
         check_bad_inputs(cluster, "cam1"),
+        edges::check_push_refusals(cluster),
     );
-    ladder.map_err(|e| e.context("ffmpeg 720p ladder"))?;
+    ladder.map_err(|e| e.context("ffmpeg 720p ladder on three nodes"))?;
     bad.map_err(|e| e.context("bad inputs"))?;
+    refusals.map_err(|e| e.context("push API refusals"))?;
     cam1.wait_success().await?;
     cluster.wait_ended("cam1").await?;
 
-    // 2. `sealcast source` to the same ingest.
+    // 2. `sealcast source` to the same ingest; the signature gate under attack, garbage on
+    //    the broker, a node joining late, one killed and one that never answers, all while
+    //    it plays.
     let key = cluster.add_stream("pattern").await?;
-    let src = cluster.sealcast_source(&cluster.rtmp_url(&key), 14)?;
+    let src = cluster.sealcast_source(&cluster.rtmp_url(&key), 70)?;
     check_ladder(cluster, "pattern", &LADDER_720P)
         .await
         .map_err(|e| e.context("sealcast source ladder"))?;
+    edges::check_gate(cluster, "pattern")
+        .await
+        .map_err(|e| e.context("signature gate"))?;
+    edges::check_garbage_on_the_broker(cluster, "pattern")
+        .await
+        .map_err(|e| e.context("garbage on the broker"))?;
+    edges::check_late_join_and_failures(cluster, "pattern")
+        .await
+        .map_err(|e| e.context("late join, killed node, silent node"))?;
     src.wait_success().await?;
 
     // 3. Publisher reconnects with the same key; MP3 audio beside it.
@@ -61,7 +80,20 @@ async fn run_all(cluster: &Cluster) -> anyhow::Result<()> {
     recon.map_err(|e| e.context("reconnect"))?;
     mp3.map_err(|e| e.context("MP3 audio"))?;
     takeover.map_err(|e| e.context("takeover"))?;
+
+    // 4. The roles as separate processes on Mosquitto.
+    mosquitto::check_mosquitto_cluster()
+        .await
+        .map_err(|e| e.context("separate processes on Mosquitto"))?;
     Ok(())
+}
+
+/// Seconds since the Unix epoch.
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 async fn check_ladder(

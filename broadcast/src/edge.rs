@@ -1,0 +1,557 @@
+//! The edge: a node fed by the network instead of in-process. Segment bytes arrive by HTTP
+//! push (`push`), signed manifests, certificates, revocations and presences over MQTT
+//! (`mqtt`), and the [`SignatureGate`] decides what reaches the live window.
+//!
+//! [`Edge`] owns the shared state every side touches: the gate (one per node, behind a
+//! mutex held only for in-memory work), the [`TrustStore`] (read by verifications on the
+//! blocking pool, written when a certificate or revocation arrives) and the readiness
+//! bookkeeping. [`run_edge`] runs the HTTP server, the MQTT side and the gate's timer as
+//! tasks it owns and joins.
+//!
+//! Time: the gate counts milliseconds since the edge started on tokio's clock (so tests can
+//! pause it); certificates and revocations are checked against the wall clock in unix
+//! seconds.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use bytes::Bytes;
+use certs::signing::TrustStore;
+use certs::TrustError;
+use domain::manifest::{SegmentManifest, SignedManifest};
+use domain::presence::{Presence, PresenceState, Role};
+use domain::{LiveEvent, NodeId, RenditionName, SegmentMeta, StreamName};
+use parking_lot::{Mutex, RwLock};
+use tokio::net::TcpListener;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::gate::{GateOutput, RejectReason, SignatureGate};
+use crate::ready::{Readiness, Verdict};
+use crate::{BroadcastError, EdgeConfig, Node};
+
+/// How often the gate's timer runs: held segments become gaps at most this late.
+const TICK: Duration = Duration::from_millis(100);
+
+/// A node wired as an edge: the state shared by the push endpoint, the MQTT side and the
+/// gate's timer. [`run_edge`] makes one and drives it; tests (and embedders without a
+/// broker) can drive it by hand through [`Edge::router`], [`Edge::handle_message`] and
+/// [`Edge::tick`].
+pub struct Edge {
+    node: Arc<Node>,
+    pub(crate) config: EdgeConfig,
+    /// One gate per node, and the control events waiting behind it. Locked for in-memory
+    /// work only, never across an await.
+    gate: Mutex<Gated>,
+    /// Shared with verifications running on the blocking pool.
+    trust: Arc<RwLock<TrustStore>>,
+    pub(crate) readiness: Mutex<Readiness>,
+    /// Zero of the gate's millisecond clock.
+    epoch: Instant,
+}
+
+/// The gate and the control events queued behind it.
+struct Gated {
+    gate: SignatureGate,
+    /// Control events waiting for segments pushed before them, in arrival order.
+    barriers: VecDeque<Barrier>,
+}
+
+/// A control event that waits until, in every rendition of its stream, the segments that
+/// were waiting when it arrived are published or given up on.
+struct Barrier {
+    event: LiveEvent,
+    /// Rendition → the highest sequence number it waits for.
+    waits: HashMap<RenditionName, u64>,
+    /// When it arrived (gate clock).
+    since_ms: u64,
+}
+
+impl std::fmt::Debug for Edge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Edge")
+            .field("node", &self.node.id())
+            .field("public_url", &self.config.public_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Edge {
+    /// Wires `node` as an edge. Fails if the configuration cannot work (a public URL that
+    /// presence cannot carry).
+    pub fn new(node: Arc<Node>, config: EdgeConfig) -> Result<Arc<Self>, BroadcastError> {
+        let probe = Presence {
+            role: Role::Broadcast,
+            state: PresenceState::Joining,
+            url: Some(config.public_url.clone()),
+        };
+        if Presence::decode(&probe.encode()).is_err() {
+            return Err(BroadcastError::Config {
+                reason: "public_url must be http(s)://host[:port] without a path",
+            });
+        }
+        let hold_ms = u64::try_from(config.hold.as_millis()).unwrap_or(u64::MAX);
+        let epoch = Instant::now();
+        Ok(Arc::new(Edge {
+            gate: Mutex::new(Gated {
+                gate: SignatureGate::new(hold_ms, config.max_held_bytes),
+                barriers: VecDeque::new(),
+            }),
+            trust: Arc::new(RwLock::new(TrustStore::new(config.trust_root.clone()))),
+            readiness: Mutex::new(Readiness::new(epoch, config.ready_timeout)),
+            node,
+            config,
+            epoch,
+        }))
+    }
+
+    /// The node behind it.
+    pub fn node(&self) -> &Arc<Node> {
+        &self.node
+    }
+
+    /// The public routes of [`router`](crate::router) plus the internal push API
+    /// (`domain::push`), on one router.
+    pub fn router(self: &Arc<Self>) -> Router {
+        crate::router::build(Arc::clone(&self.node), Some(Arc::clone(self)))
+    }
+
+    /// Runs the gate's clock once: held segments past the hold time become gaps. The timer
+    /// of [`run_edge`] calls this every 100 ms.
+    pub fn tick(&self) {
+        self.with_gate(|gate, now| gate.tick(now));
+        // Everything a barrier waits for is resolved within the hold time; one that is
+        // still there after twice that is released rather than kept forever.
+        let mut gated = self.gate.lock();
+        let now = self.now_ms();
+        let hold = u64::try_from(self.config.hold.as_millis()).unwrap_or(u64::MAX);
+        while gated
+            .barriers
+            .front()
+            .is_some_and(|b| now.saturating_sub(b.since_ms) > hold.saturating_mul(2))
+        {
+            if let Some(b) = gated.barriers.pop_front() {
+                self.release(b);
+            }
+        }
+    }
+
+    /// A control event from the ingest (session start, rendition, drop, end). It takes
+    /// effect after every segment of its stream that was pushed before it has been
+    /// published or given up on, as the ingest sent them in that order — an end must not
+    /// overtake the last segments still waiting for their signatures.
+    pub(crate) fn control(&self, event: LiveEvent) -> Result<(), BroadcastError> {
+        let mut gated = self.gate.lock();
+        let stream = event.stream().clone();
+        let waits: Vec<(RenditionName, u64)> = gated.gate.waiting(&stream);
+        let queued = gated.barriers.iter().any(|b| b.event.stream() == &stream);
+        if waits.is_empty() && !queued {
+            drop(gated);
+            return self.node.apply(event);
+        }
+        gated.barriers.push_back(Barrier {
+            event,
+            waits: waits.into_iter().collect(),
+            since_ms: self.now_ms(),
+        });
+        Ok(())
+    }
+
+    /// Applies a control event that waited behind the gate.
+    fn release(&self, barrier: Barrier) {
+        let event = barrier.event;
+        let stream = event.stream().clone();
+        if let Err(e) = self.node.apply(event) {
+            tracing::warn!(%stream, error = %e, "control event refused after waiting for its segments");
+        }
+    }
+
+    /// Before a gate output for `stream`/`rendition`/`sequence` is applied: barriers that
+    /// this output comes after are released first (in order), and barriers that waited for
+    /// it are marked.
+    fn pass_barriers(
+        &self,
+        barriers: &mut VecDeque<Barrier>,
+        stream: &StreamName,
+        rendition: &RenditionName,
+        sequence: u64,
+        resolved: bool,
+    ) {
+        // A segment pushed after a barrier (its sequence is beyond what the barrier waits
+        // for) must not overtake it: release the barriers of its stream up to it.
+        while let Some(pos) = barriers.iter().position(|b| b.event.stream() == stream) {
+            let overtakes = barriers[pos]
+                .waits
+                .get(rendition)
+                .is_none_or(|max| sequence > *max);
+            if !overtakes {
+                break;
+            }
+            if let Some(b) = barriers.remove(pos) {
+                self.release(b);
+            }
+        }
+        if resolved {
+            for b in barriers.iter_mut().filter(|b| b.event.stream() == stream) {
+                if b.waits.get(rendition).is_some_and(|max| sequence >= *max) {
+                    b.waits.remove(rendition);
+                }
+            }
+        }
+    }
+
+    /// Releases, in order, the barriers at the front of each stream's queue that wait for
+    /// nothing any more.
+    fn release_ready(&self, barriers: &mut VecDeque<Barrier>) {
+        let mut blocked: Vec<StreamName> = Vec::new();
+        let mut i = 0;
+        while i < barriers.len() {
+            let stream = barriers[i].event.stream().clone();
+            if !blocked.contains(&stream) && barriers[i].waits.is_empty() {
+                if let Some(b) = barriers.remove(i) {
+                    self.release(b);
+                }
+                continue;
+            }
+            blocked.push(stream);
+            i += 1;
+        }
+    }
+
+    /// Milliseconds since the edge started (the gate's clock).
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Pushed bytes (their SHA-256 computed while they streamed in) go to the gate.
+    pub(crate) fn offer_bytes(&self, meta: SegmentMeta, bytes: Bytes, digest: [u8; 32]) {
+        self.node.metrics.pushed_bytes(bytes.len());
+        self.with_gate(|gate, now| gate.bytes(now, meta, bytes, digest));
+    }
+
+    /// Verifies a signed manifest on the blocking pool, then hands the verdict to the gate.
+    /// `manifest` is `signed.manifest()`, already decoded by the caller.
+    pub(crate) async fn offer_manifest(
+        &self,
+        signed: SignedManifest,
+        manifest: SegmentManifest,
+    ) -> Result<(), BroadcastError> {
+        let trust = Arc::clone(&self.trust);
+        let key_id = manifest.key_id;
+        let now = unix_now();
+        let (verdict, took) = tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            let verdict =
+                trust
+                    .read()
+                    .verify(key_id, &signed.manifest_bytes, &signed.signature, now);
+            (verdict, started.elapsed())
+        })
+        .await
+        .map_err(BroadcastError::Task)?;
+        self.node.metrics.verify_took(took.as_secs_f64());
+        match verdict {
+            Ok(()) => {
+                self.node.metrics.manifest_verified();
+                self.with_gate(|gate, now| gate.manifest(now, manifest));
+            }
+            Err(e) => {
+                let reason = reject_reason(&e);
+                tracing::warn!(
+                    stream = %manifest.stream,
+                    rendition = %manifest.rendition,
+                    sequence = manifest.sequence,
+                    key_id = %key_id,
+                    reason = reason.label(),
+                    error = %e,
+                    "manifest refused"
+                );
+                self.with_gate(|gate, _| gate.refused(reason));
+            }
+        }
+        Ok(())
+    }
+
+    /// Admits a certificate (encoded bytes) on the blocking pool: its root signature is
+    /// checked there.
+    pub(crate) async fn admit_certificate(
+        &self,
+        node: NodeId,
+        payload: Bytes,
+    ) -> Result<(), BroadcastError> {
+        let trust = Arc::clone(&self.trust);
+        let now = unix_now();
+        let key_id = tokio::task::spawn_blocking(move || {
+            let cert = certs::signing::IngestCertificate::decode(&payload)?;
+            if cert.node_id() != &node {
+                return Err(BroadcastError::TopicMismatch {
+                    what: "certificate of another ingest node",
+                });
+            }
+            Ok(trust.write().add_certificate(&payload, now)?)
+        })
+        .await
+        .map_err(BroadcastError::Task)??;
+        tracing::info!(key_id = %key_id, "ingest signing key admitted");
+        Ok(())
+    }
+
+    /// Applies a root-signed revocation (encoded bytes) of the key its topic names.
+    pub(crate) async fn revoke(
+        &self,
+        key_id: domain::manifest::KeyId,
+        payload: Bytes,
+    ) -> Result<(), BroadcastError> {
+        let trust = Arc::clone(&self.trust);
+        tokio::task::spawn_blocking(move || {
+            let revocation = certs::signing::Revocation::decode(&payload)?;
+            if revocation.key_id() != key_id {
+                return Err(BroadcastError::TopicMismatch {
+                    what: "revocation of another key",
+                });
+            }
+            Ok(trust.write().revoke(&payload)?)
+        })
+        .await
+        .map_err(BroadcastError::Task)??;
+        tracing::warn!(key_id = %key_id, "ingest signing key revoked");
+        Ok(())
+    }
+
+    /// Runs one gate operation and applies what it decided.
+    ///
+    /// The outputs are applied while the gate is still locked: outputs of successive
+    /// operations must reach the windows in the order the gate produced them (segment 5
+    /// before segment 6, from whichever task), and applying them is a short in-memory
+    /// update (a playlist render), with no await.
+    fn with_gate(&self, operation: impl FnOnce(&mut SignatureGate, u64) -> Vec<GateOutput>) {
+        let mut gated = self.gate.lock();
+        let Gated { gate, barriers } = &mut *gated;
+        let now = self.now_ms();
+        for output in operation(gate, now) {
+            match &output {
+                GateOutput::Publish { segment, .. } => {
+                    let m = &segment.meta;
+                    self.pass_barriers(barriers, &m.stream, &m.rendition, m.sequence, false);
+                    let (stream, rendition, sequence) =
+                        (m.stream.clone(), m.rendition.clone(), m.sequence);
+                    self.apply(output, now);
+                    self.pass_barriers(barriers, &stream, &rendition, sequence, true);
+                }
+                GateOutput::Gap {
+                    stream,
+                    rendition,
+                    sequence,
+                    ..
+                } => {
+                    let (stream, rendition, sequence) =
+                        (stream.clone(), rendition.clone(), *sequence);
+                    self.pass_barriers(barriers, &stream, &rendition, sequence, false);
+                    self.apply(output, now);
+                    self.pass_barriers(barriers, &stream, &rendition, sequence, true);
+                }
+                GateOutput::Rejected(_) => self.apply(output, now),
+            }
+            self.release_ready(barriers);
+        }
+        self.node.metrics.set_pending(gate.pending());
+    }
+
+    fn apply(&self, output: GateOutput, now_ms: u64) {
+        match output {
+            GateOutput::Publish {
+                segment,
+                arrived_ms,
+            } => {
+                let (stream, rendition, sequence) = (
+                    segment.meta.stream.clone(),
+                    segment.meta.rendition.clone(),
+                    segment.meta.sequence,
+                );
+                match self.node.apply(LiveEvent::Segment(segment)) {
+                    Ok(()) => {
+                        let waited = now_ms.saturating_sub(arrived_ms);
+                        self.node.metrics.waited(waited as f64 / 1000.0);
+                    }
+                    Err(e) => {
+                        tracing::warn!(%stream, %rendition, sequence, error = %e, "verified segment not published");
+                    }
+                }
+            }
+            GateOutput::Gap {
+                stream,
+                rendition,
+                sequence,
+                duration,
+                discontinuity_sequence,
+            } => {
+                let duration = duration.unwrap_or(self.config.node.segment_target);
+                match self.node.gap(
+                    &stream,
+                    &rendition,
+                    sequence,
+                    duration,
+                    discontinuity_sequence,
+                ) {
+                    Ok(()) => {
+                        tracing::info!(%stream, %rendition, sequence, "no verified segment in time; listed as a gap");
+                    }
+                    // A manifest of a stream this node does not carry.
+                    Err(e) => {
+                        tracing::debug!(%stream, %rendition, sequence, error = %e, "gap not listed")
+                    }
+                }
+            }
+            GateOutput::Rejected(reason) => {
+                self.node.metrics.rejected(reason);
+                if reason != RejectReason::Timeout {
+                    tracing::warn!(reason = reason.label(), "segment rejected");
+                }
+            }
+        }
+    }
+
+    /// Connected to the broker (again).
+    pub(crate) fn connected(&self) {
+        self.readiness.lock().connected(Instant::now());
+    }
+
+    /// Whether the node became ready just now (it is then marked ready).
+    pub(crate) fn check_ready(&self) -> bool {
+        let verdict = self.readiness.lock().check(Instant::now());
+        match verdict {
+            None => false,
+            Some(Verdict::Synced) => {
+                tracing::info!(node = %self.node.id(), "caught up with every ingest; ready");
+                self.node.mark_ready();
+                true
+            }
+            Some(Verdict::TimedOut { waiting_for }) => {
+                let waiting_for: Vec<&str> = waiting_for.iter().map(NodeId::as_str).collect();
+                tracing::warn!(
+                    node = %self.node.id(),
+                    timeout = ?self.config.ready_timeout,
+                    ?waiting_for,
+                    "readiness timeout: reporting ready without every ingest's window"
+                );
+                self.node.mark_ready();
+                true
+            }
+        }
+    }
+
+    /// This node's presence payload now.
+    pub(crate) fn presence(&self) -> Vec<u8> {
+        Presence {
+            role: Role::Broadcast,
+            state: if self.node.is_ready() {
+                PresenceState::Ready
+            } else {
+                PresenceState::Joining
+            },
+            url: Some(self.config.public_url.clone()),
+        }
+        .encode()
+    }
+}
+
+/// The gate's reason for a signature the trust store refused. `verify` only returns the
+/// four signature reasons; anything else is refused as a bad signature (never fail open).
+fn reject_reason(e: &TrustError) -> RejectReason {
+    match e.reason() {
+        "unknown_key" => RejectReason::UnknownKey,
+        "expired_key" => RejectReason::ExpiredKey,
+        "revoked_key" => RejectReason::RevokedKey,
+        _ => RejectReason::BadSignature,
+    }
+}
+
+/// Wall-clock unix seconds, for certificate validity and revocation times.
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Runs `node` as an edge until `shutdown`: HTTP on `listener` (the public routes and the
+/// internal push API), the MQTT side (trust, manifests, presence, readiness) and the gate's
+/// timer. On shutdown the node announces itself offline, disconnects from the broker, lets
+/// HTTP requests in flight finish, and joins every task before returning.
+pub async fn run_edge(
+    node: Arc<Node>,
+    config: EdgeConfig,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), BroadcastError> {
+    let edge = Edge::new(Arc::clone(&node), config)?;
+    match listener.local_addr() {
+        Ok(addr) => tracing::info!(node = %node.id(), %addr, "broadcast edge serving"),
+        Err(e) => {
+            tracing::warn!(node = %node.id(), error = %e, "broadcast edge serving on an unknown address")
+        }
+    }
+    // Stops the background tasks when the server stops, whatever the reason.
+    let stop = shutdown.child_token();
+    let tasks = TaskTracker::new();
+    tasks.spawn(timer(Arc::clone(&edge), stop.clone()));
+    tasks.spawn(crate::mqtt::run(Arc::clone(&edge), stop.clone()));
+    tasks.close();
+
+    let served = axum::serve(listener, edge.router())
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+        .map_err(BroadcastError::Serve);
+    stop.cancel();
+    tasks.wait().await;
+    tracing::info!(node = %node.id(), "broadcast edge stopped");
+    served
+}
+
+/// The gate's clock.
+async fn timer(edge: Arc<Edge>, stop: CancellationToken) {
+    let mut interval = tokio::time::interval(TICK);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = interval.tick() => edge.tick(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_trust_reason_maps_to_the_gate_reason_of_the_same_name() {
+        let key_id = domain::manifest::KeyId([1; 16]);
+        for e in [
+            TrustError::BadSignature,
+            TrustError::UnknownKey { key_id },
+            TrustError::Expired {
+                key_id,
+                not_after: 1,
+                now: 2,
+            },
+            TrustError::NotYetValid {
+                key_id,
+                not_before: 2,
+                now: 1,
+            },
+            TrustError::Revoked {
+                key_id,
+                revoked_at: 1,
+            },
+        ] {
+            assert_eq!(reject_reason(&e).label(), e.reason());
+        }
+        assert_eq!(
+            reject_reason(&TrustError::Randomness),
+            RejectReason::BadSignature
+        );
+    }
+}

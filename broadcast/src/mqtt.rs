@@ -1,0 +1,171 @@
+//! The edge's MQTT side: what it learns from the broker and what it announces there.
+//!
+//! In: ingest certificates and revocations (into the trust store), signed manifests (into
+//! the gate, after verification on the blocking pool), presences (which ingests are up, for
+//! readiness). Messages are handled one at a time in arrival order, so a retained
+//! certificate is admitted before the manifests that need it.
+//!
+//! Out: this node's retained presence (`joining`, then `ready`), published again after
+//! every (re)connect; a retained `offline` as last will and on shutdown.
+//!
+//! A payload that does not decode or does not fit its topic is one warning and one count in
+//! `sealcast_control_messages_ignored_total{kind}`, and changes nothing else. An empty
+//! payload is a cleared retained message: normal, ignored without a word.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use control::{Bus, BusEvent, BusOptions, Message, Qos};
+use domain::manifest::SignedManifest;
+use domain::presence::{Presence, Role};
+use domain::topics::Topic;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::edge::Edge;
+use crate::BroadcastError;
+
+/// How often readiness is re-evaluated.
+const READY_CHECK: Duration = Duration::from_millis(100);
+
+/// How long shutdown waits for the offline presence and the DISCONNECT to leave. Should
+/// they not, the broker publishes the (identical) last will when the connection drops.
+const GOODBYE: Duration = Duration::from_secs(2);
+
+impl Edge {
+    /// Handles one message from the broker (what [`run_edge`](crate::run_edge)'s MQTT side
+    /// does for every message on a subscribed topic).
+    pub async fn handle_message(&self, message: &Message) {
+        let kind = match &message.topic {
+            Topic::Presence(_) => "presence",
+            Topic::IngestCertificate(_) => "certificate",
+            Topic::Revocation(_) => "revocation",
+            Topic::Manifest(..) => "manifest",
+            // Not subscribed; nothing to do with it.
+            Topic::Announce(_) => return,
+        };
+        if message.payload.is_empty() {
+            // A cleared retained message. A cleared presence means the node is gone.
+            if let Topic::Presence(node) = &message.topic {
+                self.readiness.lock().ingest(node.clone(), false);
+            }
+            return;
+        }
+        if let Err(e) = self.decode_and_apply(message).await {
+            tracing::warn!(kind, topic = %message.topic, error = %e, "ignored a control message");
+            self.node().metrics.control_ignored(kind);
+        }
+    }
+
+    async fn decode_and_apply(&self, message: &Message) -> Result<(), BroadcastError> {
+        let payload = message.payload.clone();
+        match &message.topic {
+            Topic::Presence(node) => {
+                let presence = Presence::decode(&payload)?;
+                if presence.role == Role::Ingest {
+                    self.readiness.lock().ingest(node.clone(), presence.is_up());
+                }
+                Ok(())
+            }
+            Topic::IngestCertificate(node) => self.admit_certificate(node.clone(), payload).await,
+            Topic::Revocation(key_id) => self.revoke(*key_id, payload).await,
+            Topic::Manifest(stream, rendition) => {
+                let signed = SignedManifest::decode(&payload)?;
+                let manifest = signed.manifest()?;
+                if &manifest.stream != stream || &manifest.rendition != rendition {
+                    return Err(BroadcastError::TopicMismatch {
+                        what: "manifest of another stream or rendition",
+                    });
+                }
+                self.offer_manifest(signed, manifest).await
+            }
+            Topic::Announce(_) => Ok(()),
+        }
+    }
+}
+
+/// The connection options of an edge: persistent session, offline will, our filters.
+fn options(edge: &Edge) -> BusOptions {
+    let node = edge.node().id();
+    let mut options = BusOptions::new(edge.config.broker.clone(), format!("broadcast-{node}"));
+    options.persistent = true;
+    options.last_will = Some((
+        Topic::Presence(node.clone()),
+        Presence::offline(Role::Broadcast).encode(),
+    ));
+    options.subscriptions = vec![
+        (Topic::filter_all_presence(), Qos::AtLeastOnce),
+        (Topic::filter_all_certificates(), Qos::AtLeastOnce),
+        (Topic::filter_all_revocations(), Qos::AtLeastOnce),
+        (Topic::filter_all_manifests(), Qos::AtLeastOnce),
+    ];
+    options
+}
+
+/// Runs the MQTT side until `stop`, then says goodbye.
+pub(crate) async fn run(edge: Arc<Edge>, stop: CancellationToken) {
+    // The connection gets its own token: on shutdown it must outlive `stop` long enough to
+    // carry the offline presence and the DISCONNECT.
+    let connection = CancellationToken::new();
+    let (bus, mut events, task) = control::connect(options(&edge), connection.clone());
+    let presence = Topic::Presence(edge.node().id().clone());
+    let mut ready_check = tokio::time::interval(READY_CHECK);
+    ready_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut open = true;
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => break,
+            event = events.recv(), if open => match event {
+                Some(BusEvent::Connected) => {
+                    edge.connected();
+                    announce(&bus, &presence, edge.presence()).await;
+                }
+                Some(BusEvent::Message(message)) => edge.handle_message(&message).await,
+                None => {
+                    // Only happens if the connection task ended on its own.
+                    tracing::error!("the MQTT connection task ended; control messages stop");
+                    open = false;
+                }
+            },
+            _ = ready_check.tick() => {
+                if edge.check_ready() {
+                    announce(&bus, &presence, edge.presence()).await;
+                }
+            }
+        }
+    }
+    goodbye(&bus, &presence, &mut events).await;
+    connection.cancel();
+    if let Err(e) = task.await {
+        tracing::error!(error = %e, "the MQTT connection task failed");
+    }
+}
+
+/// Publishes our retained presence.
+async fn announce(bus: &Bus, topic: &Topic, payload: Vec<u8>) {
+    if let Err(e) = bus.publish(topic, Qos::AtLeastOnce, true, payload).await {
+        tracing::warn!(error = %e, "could not publish presence");
+    }
+}
+
+/// Publishes `offline` (retained) and disconnects. Requests leave in order, so once the
+/// connection has gone through the DISCONNECT (seen as the next `Connected` of the
+/// reconnect that follows, or the end of the event stream) the offline presence has been
+/// written; `GOODBYE` bounds the wait when the broker is unreachable.
+async fn goodbye(bus: &Bus, topic: &Topic, events: &mut mpsc::Receiver<BusEvent>) {
+    announce(bus, topic, Presence::offline(Role::Broadcast).encode()).await;
+    if bus.disconnect().await.is_err() {
+        return;
+    }
+    let drained = tokio::time::timeout(GOODBYE, async {
+        while let Some(event) = events.recv().await {
+            if event == BusEvent::Connected {
+                break;
+            }
+        }
+    })
+    .await;
+    if drained.is_err() {
+        tracing::debug!("broker did not confirm the disconnect in time; the last will covers it");
+    }
+}

@@ -1,0 +1,195 @@
+//! The internal push API (`domain::push`): ingest pushes segment bytes and control events
+//! to the node.
+//!
+//! Order of checks, cheapest and most telling first: the bearer token (401, before anything
+//! else, so an unauthenticated client learns nothing about paths or streams), the path
+//! (404), the method (405), the metadata headers (400 naming the header), a declared
+//! `Content-Length` over the cap (413 without reading a byte), whether the node takes a
+//! segment for this stream, session and rendition (404 / 409); then the body is streamed in
+//! chunk by chunk, hashed with SHA-256 as it arrives, and refused with 413 the moment it
+//! passes the cap, so at most the cap is ever buffered.
+//!
+//! Accepted segments go to the signature gate, not to the window: the answer (202) means
+//! "held", and the segment is published once a verified manifest agrees with it.
+
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use axum::body::{Body, HttpBody};
+use axum::extract::Request;
+use axum::response::{IntoResponse, Response};
+use bytes::{Bytes, BytesMut};
+use domain::manifest::SignedManifest;
+use domain::push::{ControlEvent, InternalPath, SegmentHeaders, MANIFEST_HEADER, MAX_EVENT_BODY};
+use domain::{RenditionName, StreamName};
+use http::request::Parts;
+use http::{header, HeaderMap, Method, StatusCode};
+use sha2::{Digest, Sha256};
+
+use crate::edge::Edge;
+use crate::BroadcastError;
+
+/// Handles every request under `/internal/`.
+pub(crate) async fn handle(edge: Arc<Edge>, request: Request) -> Result<Response, BroadcastError> {
+    let (parts, body) = request.into_parts();
+    let presented = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.as_bytes());
+    if !edge.config.push_token.authorizes(presented) {
+        return Err(BroadcastError::Unauthorized);
+    }
+    match InternalPath::parse(parts.uri.path()) {
+        Some(InternalPath::Segment(stream, rendition, sequence)) if parts.method == Method::PUT => {
+            segment(&edge, &parts, body, stream, rendition, sequence).await
+        }
+        Some(InternalPath::Events) if parts.method == Method::POST => {
+            event(&edge, &parts.headers, body).await
+        }
+        Some(_) => Err(BroadcastError::MethodNotAllowed),
+        None => Err(BroadcastError::NotFound),
+    }
+}
+
+async fn segment(
+    edge: &Edge,
+    parts: &Parts,
+    body: Body,
+    stream: StreamName,
+    rendition: RenditionName,
+    sequence: u64,
+) -> Result<Response, BroadcastError> {
+    let headers = &parts.headers;
+    let meta = SegmentHeaders::parse(|name| headers.get(name).and_then(|v| v.to_str().ok()))?
+        .meta(stream, rendition, sequence);
+    let signed = match headers.get(MANIFEST_HEADER) {
+        None => None,
+        Some(value) => Some(manifest_header(value.as_bytes(), &meta)?),
+    };
+    let limit = edge.config.max_segment_bytes;
+    let declared = declared_length(headers, limit)?;
+    edge.node()
+        .check_segment(&meta.stream, &meta.rendition, meta.session)?;
+
+    let mut hasher = Sha256::new();
+    let bytes = read_capped(body, limit, declared, |chunk| hasher.update(chunk)).await?;
+    let digest: [u8; 32] = hasher.finalize().into();
+    tracing::debug!(
+        stream = %meta.stream,
+        rendition = %meta.rendition,
+        sequence = meta.sequence,
+        len = bytes.len(),
+        "segment pushed"
+    );
+    edge.offer_bytes(meta, bytes, digest);
+    if let Some((signed, manifest)) = signed {
+        edge.offer_manifest(signed, manifest).await?;
+    }
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+/// The signed manifest of a catch-up push: hex of `SignedManifest::encode`, for exactly
+/// the pushed segment. Verified later exactly like one that came over MQTT.
+fn manifest_header(
+    value: &[u8],
+    meta: &domain::SegmentMeta,
+) -> Result<(SignedManifest, domain::manifest::SegmentManifest), BroadcastError> {
+    let bad = || BroadcastError::BadHeader(MANIFEST_HEADER);
+    let bytes = hex::decode(value).map_err(|_| bad())?;
+    let signed = SignedManifest::decode(&bytes).map_err(|_| bad())?;
+    let manifest = signed.manifest().map_err(|_| bad())?;
+    if manifest.stream != meta.stream
+        || manifest.rendition != meta.rendition
+        || manifest.sequence != meta.sequence
+    {
+        return Err(bad());
+    }
+    Ok((signed, manifest))
+}
+
+async fn event(edge: &Edge, headers: &HeaderMap, body: Body) -> Result<Response, BroadcastError> {
+    let declared = declared_length(headers, MAX_EVENT_BODY)?;
+    let bytes = read_capped(body, MAX_EVENT_BODY, declared, |_| {}).await?;
+    let event: ControlEvent = serde_json::from_slice(&bytes).map_err(BroadcastError::BadEvent)?;
+    match event {
+        ControlEvent::Synced { ingest } => {
+            tracing::info!(%ingest, "ingest finished sending its window");
+            edge.readiness.lock().synced(ingest);
+        }
+        other => {
+            if let Some(live) = other.into_live() {
+                edge.control(live)?;
+            }
+        }
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The declared `Content-Length`, refused at once if over `limit`.
+fn declared_length(headers: &HeaderMap, limit: usize) -> Result<Option<usize>, BroadcastError> {
+    let Some(value) = headers.get(header::CONTENT_LENGTH) else {
+        return Ok(None);
+    };
+    let declared = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .ok_or(BroadcastError::BadHeader("content-length"))?;
+    match usize::try_from(declared) {
+        Ok(n) if n <= limit => Ok(Some(n)),
+        _ => Err(BroadcastError::TooLarge { limit }),
+    }
+}
+
+/// Reads `body` chunk by chunk, handing each chunk to `each` as it arrives; fails with
+/// `TooLarge` as soon as more than `limit` bytes came, having buffered at most `limit`.
+async fn read_capped(
+    mut body: Body,
+    limit: usize,
+    declared: Option<usize>,
+    mut each: impl FnMut(&[u8]),
+) -> Result<Bytes, BroadcastError> {
+    let mut buffer = BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
+    while let Some(frame) = poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+        let Ok(chunk) = frame.map_err(BroadcastError::Body)?.into_data() else {
+            continue; // trailers
+        };
+        if chunk.len() > limit - buffer.len() {
+            return Err(BroadcastError::TooLarge { limit });
+        }
+        each(&chunk);
+        buffer.extend_from_slice(&chunk);
+    }
+    Ok(buffer.freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn reads_and_hashes_up_to_the_cap() {
+        let mut seen = 0;
+        let bytes = read_capped(Body::from("abcdef"), 6, None, |c| seen += c.len())
+            .await
+            .expect("fits");
+        assert_eq!((&bytes[..], seen), (&b"abcdef"[..], 6));
+        let over = read_capped(Body::from("abcdefg"), 6, None, |_| {}).await;
+        assert!(matches!(over, Err(BroadcastError::TooLarge { limit: 6 })));
+        // (Bodies of many chunks are exercised over a real socket in tests/push.rs.)
+    }
+
+    #[test]
+    fn declared_lengths_over_the_cap_are_refused_at_once() {
+        let mut h = HeaderMap::new();
+        assert_eq!(declared_length(&h, 10).ok(), Some(None));
+        h.insert(header::CONTENT_LENGTH, "10".parse().expect("value"));
+        assert_eq!(declared_length(&h, 10).ok(), Some(Some(10)));
+        h.insert(header::CONTENT_LENGTH, "11".parse().expect("value"));
+        assert!(matches!(
+            declared_length(&h, 10),
+            Err(BroadcastError::TooLarge { limit: 10 })
+        ));
+    }
+}

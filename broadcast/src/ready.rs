@@ -1,0 +1,171 @@
+//! When an edge may call itself ready, sans-IO: presence and `Synced` events in, a verdict
+//! out. The brief: "a node that joins late receives the current window before it is marked
+//! ready". Ingest pushes its window to a node it sees joining and then says `Synced`; the
+//! node waits for that from every ingest that is up.
+//!
+//! Retained presences arrive right after the broker connection is made, so the node first
+//! stays connected for [`SETTLE`] to learn which ingests exist; and since a broker or an
+//! ingest can misbehave, it reports ready after the readiness timeout regardless (the
+//! caller logs a warning then). Once ready it stays ready: flapping would only move viewers
+//! around.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use domain::NodeId;
+use tokio::time::Instant;
+
+/// How long the node stays connected to the broker before it trusts that it has seen every
+/// retained presence.
+pub(crate) const SETTLE: Duration = Duration::from_secs(1);
+
+/// Why the node became ready.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Every ingest that is up has synced this node (possibly none).
+    Synced,
+    /// The timeout passed; these ingests were up and had not synced.
+    TimedOut {
+        /// Ingests still owing their window.
+        waiting_for: Vec<NodeId>,
+    },
+}
+
+/// The readiness bookkeeping of one edge.
+#[derive(Debug)]
+pub(crate) struct Readiness {
+    /// When the edge started; the timeout counts from here.
+    started: Instant,
+    timeout: Duration,
+    /// First connection to the broker.
+    connected_since: Option<Instant>,
+    /// Ingest nodes by id: whether their latest presence says they are up.
+    ingests: HashMap<NodeId, bool>,
+    /// Ingests that sent `Synced` since this node started.
+    synced: HashSet<NodeId>,
+    ready: bool,
+}
+
+impl Readiness {
+    pub(crate) fn new(started: Instant, timeout: Duration) -> Self {
+        Readiness {
+            started,
+            timeout,
+            connected_since: None,
+            ingests: HashMap::new(),
+            synced: HashSet::new(),
+            ready: false,
+        }
+    }
+
+    /// Connected to the broker (again): only the first connection counts.
+    pub(crate) fn connected(&mut self, now: Instant) {
+        self.connected_since.get_or_insert(now);
+    }
+
+    /// An ingest's presence: up (joining or ready) or not (offline, cleared).
+    pub(crate) fn ingest(&mut self, node: NodeId, up: bool) {
+        self.ingests.insert(node, up);
+    }
+
+    /// An ingest said it has sent everything it holds.
+    pub(crate) fn synced(&mut self, node: NodeId) {
+        self.synced.insert(node);
+    }
+
+    /// Decides at `now`; `Some` exactly once, when the node becomes ready.
+    pub(crate) fn check(&mut self, now: Instant) -> Option<Verdict> {
+        if self.ready {
+            return None;
+        }
+        let mut waiting_for: Vec<NodeId> = self
+            .ingests
+            .iter()
+            .filter(|(node, up)| **up && !self.synced.contains(*node))
+            .map(|(node, _)| node.clone())
+            .collect();
+        let settled = self
+            .connected_since
+            .is_some_and(|since| now.saturating_duration_since(since) >= SETTLE);
+        let verdict = if settled && waiting_for.is_empty() {
+            Verdict::Synced
+        } else if now.saturating_duration_since(self.started) >= self.timeout {
+            waiting_for.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+            Verdict::TimedOut { waiting_for }
+        } else {
+            return None;
+        };
+        self.ready = true;
+        Some(verdict)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(s: &str) -> NodeId {
+        NodeId::new(s).expect("valid")
+    }
+
+    fn at(t0: Instant, ms: u64) -> Instant {
+        t0 + Duration::from_millis(ms)
+    }
+
+    #[test]
+    fn waits_for_the_broker_to_settle_when_no_ingest_is_up() {
+        let t0 = Instant::now();
+        let mut r = Readiness::new(t0, Duration::from_secs(10));
+        assert_eq!(r.check(at(t0, 5000)), None, "never connected");
+        r.connected(at(t0, 5000));
+        assert_eq!(r.check(at(t0, 5999)), None);
+        assert_eq!(r.check(at(t0, 6000)), Some(Verdict::Synced));
+        assert_eq!(r.check(at(t0, 7000)), None, "reported once");
+    }
+
+    #[test]
+    fn waits_for_every_ingest_that_is_up() {
+        let t0 = Instant::now();
+        let mut r = Readiness::new(t0, Duration::from_secs(10));
+        r.connected(t0);
+        r.ingest(node("ingest1"), true);
+        r.ingest(node("ingest2"), true);
+        r.ingest(node("ingest3"), false);
+        r.synced(node("ingest1"));
+        assert_eq!(r.check(at(t0, 2000)), None);
+        // An ingest that goes away is not waited for.
+        r.ingest(node("ingest2"), false);
+        assert_eq!(r.check(at(t0, 2100)), Some(Verdict::Synced));
+    }
+
+    #[test]
+    fn a_sync_before_the_presence_counts() {
+        let t0 = Instant::now();
+        let mut r = Readiness::new(t0, Duration::from_secs(10));
+        r.connected(t0);
+        r.synced(node("ingest1"));
+        r.ingest(node("ingest1"), true);
+        assert_eq!(r.check(at(t0, 1000)), Some(Verdict::Synced));
+    }
+
+    #[test]
+    fn times_out_naming_who_it_waited_for() {
+        let t0 = Instant::now();
+        let mut r = Readiness::new(t0, Duration::from_secs(10));
+        r.connected(t0);
+        r.ingest(node("ingest1"), true);
+        assert_eq!(r.check(at(t0, 9999)), None);
+        assert_eq!(
+            r.check(at(t0, 10_000)),
+            Some(Verdict::TimedOut {
+                waiting_for: vec![node("ingest1")]
+            })
+        );
+        // Without any broker at all, too.
+        let mut r = Readiness::new(t0, Duration::from_secs(3));
+        assert!(matches!(
+            r.check(at(t0, 3000)),
+            Some(Verdict::TimedOut { .. })
+        ));
+    }
+}

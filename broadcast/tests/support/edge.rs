@@ -1,0 +1,204 @@
+//! Builders for edge tests: a cluster's keys and certificate, signed manifests, push and
+//! event requests, and control messages as the broker would deliver them.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use broadcast::{Edge, EdgeConfig, NodeConfig};
+use bytes::Bytes;
+use certs::signing::{RootKey, SignatureAlgorithm, SigningKey, Validity};
+use control::Message;
+use domain::broker::BrokerAddress;
+use domain::manifest::{SegmentManifest, SignedManifest};
+use domain::push::{ControlEvent, InternalPath, SegmentHeaders, MANIFEST_HEADER};
+use domain::topics::Topic;
+use domain::{NodeId, RenditionInfo, RenditionName, SegmentMeta};
+use http::{header, Request, Response};
+use sha2::{Digest, Sha256};
+use tower::ServiceExt;
+
+use super::{stream, SESSION};
+
+pub const TOKEN: &str = "test-push-token-0123456789";
+pub const INGEST: &str = "ingest1";
+
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
+}
+
+/// A cluster root and one certified ingest key.
+pub struct Cluster {
+    pub root: RootKey,
+    pub ingest: SigningKey,
+    pub cert: Vec<u8>,
+}
+
+impl Cluster {
+    pub fn new(algorithm: SignatureAlgorithm) -> Self {
+        let root = RootKey::generate(algorithm).expect("root key");
+        let ingest = SigningKey::generate(algorithm).expect("ingest key");
+        let now = unix_now();
+        let cert = root
+            .certify(
+                ingest.public_key(),
+                ingest_id(),
+                Validity::new(now - 60, now + 3600).expect("validity"),
+            )
+            .expect("same algorithm")
+            .encode();
+        Cluster { root, ingest, cert }
+    }
+
+    /// The manifest of `bytes` described by `meta`, signed by the certified ingest key.
+    pub fn sign(&self, meta: &SegmentMeta, bytes: &[u8]) -> SignedManifest {
+        sign_with(&self.ingest, meta, bytes)
+    }
+
+    /// The certificate as the broker delivers it (retained).
+    pub fn cert_message(&self) -> Message {
+        Message {
+            topic: Topic::IngestCertificate(ingest_id()),
+            payload: Bytes::from(self.cert.clone()),
+            retained: true,
+        }
+    }
+}
+
+pub fn sign_with(key: &SigningKey, meta: &SegmentMeta, bytes: &[u8]) -> SignedManifest {
+    let manifest = SegmentManifest::from_meta(
+        meta,
+        key.algorithm(),
+        key.key_id(),
+        bytes.len() as u64,
+        Sha256::digest(bytes).into(),
+    );
+    let manifest_bytes = manifest.encode();
+    let signature = key.sign(&manifest_bytes);
+    SignedManifest {
+        manifest_bytes,
+        signature,
+    }
+}
+
+pub fn ingest_id() -> NodeId {
+    NodeId::new(INGEST).expect("valid")
+}
+
+pub fn rendition(r: &str) -> RenditionName {
+    RenditionName::new(r).expect("valid")
+}
+
+/// Metadata of segment `sequence` of `demo/{r}`.
+pub fn meta(r: &str, sequence: u64) -> SegmentMeta {
+    SegmentMeta {
+        stream: stream(),
+        rendition: rendition(r),
+        session: SESSION,
+        sequence,
+        discontinuity_sequence: 0,
+        discontinuity: false,
+        duration: Duration::from_secs(2),
+        start_pts_90k: sequence * 180_000,
+    }
+}
+
+/// A manifest message on its proper topic.
+pub fn manifest_message(signed: &SignedManifest, meta: &SegmentMeta) -> Message {
+    Message {
+        topic: Topic::Manifest(meta.stream.clone(), meta.rendition.clone()),
+        payload: Bytes::from(signed.encode()),
+        retained: false,
+    }
+}
+
+pub fn edge_config(cluster: &Cluster, node: NodeConfig) -> EdgeConfig {
+    EdgeConfig::new(
+        node,
+        cluster.root.public_key(),
+        domain::push::PushToken::new(TOKEN).expect("token"),
+        BrokerAddress::new("127.0.0.1", 1),
+        "http://127.0.0.1:8081",
+    )
+}
+
+/// `PUT` of a segment with the right token and headers.
+pub fn push(meta: &SegmentMeta) -> http::request::Builder {
+    let mut builder = Request::put(
+        InternalPath::Segment(meta.stream.clone(), meta.rendition.clone(), meta.sequence)
+            .to_string(),
+    )
+    .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"));
+    for (name, value) in SegmentHeaders::of(meta).pairs() {
+        builder = builder.header(name, value);
+    }
+    builder
+}
+
+pub fn push_request(meta: &SegmentMeta, bytes: Bytes) -> Request<Body> {
+    push(meta)
+        .header(header::CONTENT_LENGTH, bytes.len())
+        .body(Body::from(bytes))
+        .expect("request")
+}
+
+/// A catch-up push: the signed manifest travels in the header.
+pub fn push_with_manifest(
+    meta: &SegmentMeta,
+    bytes: Bytes,
+    signed: &SignedManifest,
+) -> Request<Body> {
+    push(meta)
+        .header(MANIFEST_HEADER, hex::encode(signed.encode()))
+        .body(Body::from(bytes))
+        .expect("request")
+}
+
+pub fn event_request(event: &ControlEvent) -> Request<Body> {
+    Request::post(InternalPath::Events.to_string())
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(serde_json::to_vec(event).expect("json")))
+        .expect("request")
+}
+
+pub fn rendition_info(r: &str, height: u32) -> RenditionInfo {
+    RenditionInfo {
+        name: rendition(r),
+        width: height * 16 / 9,
+        height,
+        frame_rate: 30.0,
+        codecs: "avc1.64001f,mp4a.40.2".into(),
+    }
+}
+
+/// The stream-start events an ingest sends: session, then renditions.
+pub fn start_events(renditions: &[(&str, u32)]) -> Vec<ControlEvent> {
+    let mut events = vec![ControlEvent::SessionStarted {
+        stream: stream(),
+        session: SESSION,
+    }];
+    for (r, h) in renditions {
+        events.push(ControlEvent::Rendition {
+            stream: stream(),
+            info: rendition_info(r, *h),
+        });
+    }
+    events
+}
+
+pub async fn call(edge: &Arc<Edge>, request: Request<Body>) -> Response<Body> {
+    edge.router().oneshot(request).await.expect("infallible")
+}
+
+/// One line of `/metrics` with this prefix, parsed as its value (0 if absent).
+pub fn metric(text: &str, prefix: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(prefix) && l[prefix.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}

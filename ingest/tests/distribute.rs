@@ -1,0 +1,890 @@
+//! Distribution against real sockets: the embedded MQTT broker, fake broadcast nodes as
+//! small axum servers on port 0 that announce themselves with presence, and `distribute`
+//! fed with hand-made live events. Every wait is on something arriving, with generous
+//! deadlines; nothing sleeps to synchronise.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::Router;
+use bytes::Bytes;
+use certs::signing::{RootKey, SigningKey, TrustStore, Validity};
+use control::{Bus, BusEvent, BusOptions, EmbeddedBroker, Message, Qos};
+use domain::broker::BrokerAddress;
+use domain::manifest::{SignatureAlgorithm, SignedManifest};
+use domain::presence::{Presence, PresenceState, Role};
+use domain::push::{ControlEvent, InternalPath, PushToken, SegmentHeaders, MANIFEST_HEADER};
+use domain::topics::Topic;
+use domain::{
+    LiveEvent, NodeId, RenditionInfo, RenditionName, Segment, SegmentMeta, SessionId, StreamName,
+};
+use ingest::{distribute, DistributeConfig, IngestError, IngestMetrics};
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+const DEADLINE: Duration = Duration::from_secs(15);
+const TOKEN: &str = "test-push-token-0123456789";
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
+}
+
+fn node_id(s: &str) -> NodeId {
+    NodeId::new(s).expect("valid")
+}
+
+fn stream() -> StreamName {
+    StreamName::new("cam1").expect("valid")
+}
+
+fn rendition(s: &str) -> RenditionName {
+    RenditionName::new(s).expect("valid")
+}
+
+fn info(name: &str) -> RenditionInfo {
+    RenditionInfo {
+        name: rendition(name),
+        width: 640,
+        height: 360,
+        frame_rate: 25.0,
+        codecs: "avc1.64001e,mp4a.40.2".into(),
+    }
+}
+
+/// The bytes of segment `sequence` of `rendition`: distinct for every segment.
+fn bytes_of(rendition: &str, sequence: u64) -> Bytes {
+    Bytes::from(format!("\x47 segment {rendition} {sequence} ").repeat(500))
+}
+
+fn segment(rendition: &str, session: u64, sequence: u64) -> LiveEvent {
+    LiveEvent::Segment(Segment {
+        meta: SegmentMeta {
+            stream: stream(),
+            rendition: self::rendition(rendition),
+            session: SessionId(session),
+            sequence,
+            discontinuity_sequence: 0,
+            discontinuity: false,
+            duration: Duration::from_millis(2000),
+            start_pts_90k: sequence * 180_000,
+        },
+        bytes: bytes_of(rendition, sequence),
+    })
+}
+
+/// What a fake node received.
+#[derive(Debug, Clone)]
+enum Received {
+    Event {
+        event: ControlEvent,
+        authorization: Option<String>,
+    },
+    Segment {
+        meta: SegmentMeta,
+        headers: HeaderMap,
+        body: Bytes,
+    },
+}
+
+impl Received {
+    /// A short description, to compare orders.
+    fn describe(&self) -> String {
+        match self {
+            Received::Event { event, .. } => match event {
+                ControlEvent::SessionStarted { session, .. } => format!("start {}", session.0),
+                ControlEvent::Rendition { info, .. } => format!("rendition {}", info.name),
+                ControlEvent::RenditionDropped { rendition, .. } => format!("dropped {rendition}"),
+                ControlEvent::Ended { session, .. } => format!("ended {}", session.0),
+                ControlEvent::Synced { ingest } => format!("synced {ingest}"),
+            },
+            Received::Segment { meta, .. } => {
+                format!("segment {} {}", meta.rendition, meta.sequence)
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Behaviour {
+    Acknowledge,
+    Fail500,
+}
+
+#[derive(Clone)]
+struct NodeState {
+    behaviour: Behaviour,
+    received: mpsc::UnboundedSender<Received>,
+    /// Every request, described as `METHOD what` (for counting attempts).
+    attempts: mpsc::UnboundedSender<String>,
+    /// If set, each answer waits for a permit: the test decides when the node responds.
+    gate: Option<Arc<Semaphore>>,
+}
+
+async fn handle(
+    State(state): State<NodeState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, &'static str) {
+    let authorization = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let received = match (method.clone(), InternalPath::parse(uri.path())) {
+        (Method::POST, Some(InternalPath::Events)) => {
+            let Ok(event) = serde_json::from_slice::<ControlEvent>(&body) else {
+                return (StatusCode::BAD_REQUEST, "bad event");
+            };
+            Received::Event {
+                event,
+                authorization,
+            }
+        }
+        (Method::PUT, Some(InternalPath::Segment(s, r, n))) => {
+            let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+            let Ok(parsed) = SegmentHeaders::parse(get) else {
+                return (StatusCode::BAD_REQUEST, "bad headers");
+            };
+            Received::Segment {
+                meta: parsed.meta(s, r, n),
+                headers: headers.clone(),
+                body,
+            }
+        }
+        _ => return (StatusCode::NOT_FOUND, "not found"),
+    };
+    let _ = state
+        .attempts
+        .send(format!("{method} {}", received.describe()));
+    if let Some(gate) = &state.gate {
+        if let Ok(permit) = gate.acquire().await {
+            permit.forget();
+        }
+    }
+    match state.behaviour {
+        Behaviour::Acknowledge => {
+            let _ = state.received.send(received);
+            (StatusCode::OK, "")
+        }
+        Behaviour::Fail500 => (StatusCode::INTERNAL_SERVER_ERROR, "broken"),
+    }
+}
+
+/// A fake broadcast node: an HTTP server and an MQTT connection with its presence.
+struct FakeNode {
+    id: NodeId,
+    url: String,
+    received: mpsc::UnboundedReceiver<Received>,
+    attempts: mpsc::UnboundedReceiver<String>,
+    bus: Bus,
+    _bus_events: mpsc::Receiver<BusEvent>,
+    _tasks: Vec<JoinHandle<()>>,
+}
+
+impl FakeNode {
+    async fn start(
+        broker: &BrokerAddress,
+        id: &str,
+        behaviour: Behaviour,
+        shutdown: &CancellationToken,
+    ) -> FakeNode {
+        Self::start_gated(broker, id, behaviour, None, shutdown).await
+    }
+
+    async fn start_gated(
+        broker: &BrokerAddress,
+        id: &str,
+        behaviour: Behaviour,
+        gate: Option<Arc<Semaphore>>,
+        shutdown: &CancellationToken,
+    ) -> FakeNode {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let (received_tx, received) = mpsc::unbounded_channel();
+        let (attempts_tx, attempts) = mpsc::unbounded_channel();
+        let router = Router::new().fallback(handle).with_state(NodeState {
+            behaviour,
+            received: received_tx,
+            attempts: attempts_tx,
+            gate,
+        });
+        let stop = shutdown.clone();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await
+                .expect("serves");
+        });
+        let (bus, bus_events, bus_task) =
+            mqtt_client(broker, &format!("broadcast-{id}"), id, vec![], shutdown).await;
+        let node = FakeNode {
+            id: node_id(id),
+            url,
+            received,
+            attempts,
+            bus,
+            _bus_events: bus_events,
+            _tasks: vec![server, bus_task],
+        };
+        node.announce(PresenceState::Joining).await;
+        node
+    }
+
+    async fn announce(&self, state: PresenceState) {
+        let presence = Presence {
+            role: Role::Broadcast,
+            state,
+            url: (state != PresenceState::Offline).then(|| self.url.clone()),
+        };
+        self.bus
+            .publish(
+                &Topic::Presence(self.id.clone()),
+                Qos::AtLeastOnce,
+                true,
+                presence.encode(),
+            )
+            .await
+            .expect("publish");
+    }
+
+    async fn next(&mut self) -> Received {
+        tokio::time::timeout(DEADLINE, self.received.recv())
+            .await
+            .expect("a push within the deadline")
+            .expect("server alive")
+    }
+
+    async fn next_n(&mut self, n: usize) -> Vec<Received> {
+        let mut out = Vec::new();
+        for _ in 0..n {
+            out.push(self.next().await);
+        }
+        out
+    }
+}
+
+/// A connected MQTT client (its last will: offline presence of `node`).
+async fn mqtt_client(
+    broker: &BrokerAddress,
+    client_id: &str,
+    node: &str,
+    subscriptions: Vec<(&'static str, Qos)>,
+    shutdown: &CancellationToken,
+) -> (Bus, mpsc::Receiver<BusEvent>, JoinHandle<()>) {
+    let mut options = BusOptions::new(broker.clone(), client_id);
+    options.persistent = false;
+    options.subscriptions = subscriptions;
+    options.last_will = Some((
+        Topic::Presence(node_id(node)),
+        Presence::offline(Role::Broadcast).encode(),
+    ));
+    let (bus, mut rx, task) = control::connect(options, shutdown.child_token());
+    tokio::time::timeout(DEADLINE, async {
+        while rx.recv().await.expect("connection alive") != BusEvent::Connected {}
+    })
+    .await
+    .expect("connects");
+    (bus, rx, task)
+}
+
+async fn next_message(
+    rx: &mut mpsc::Receiver<BusEvent>,
+    want: impl Fn(&Message) -> bool,
+) -> Message {
+    tokio::time::timeout(DEADLINE, async {
+        loop {
+            if let BusEvent::Message(m) = rx.recv().await.expect("connection alive") {
+                if want(&m) {
+                    return m;
+                }
+            }
+        }
+    })
+    .await
+    .expect("message within the deadline")
+}
+
+/// The keys of one ingest: its signing key, its certificate, and the trust an edge has.
+struct Keys {
+    key: Arc<SigningKey>,
+    certificate: Vec<u8>,
+    trust: TrustStore,
+}
+
+fn keys(ingest: &NodeId) -> Keys {
+    let root = RootKey::generate(SignatureAlgorithm::MlDsa65).expect("root");
+    let key = SigningKey::generate(SignatureAlgorithm::MlDsa65).expect("key");
+    let certificate = root
+        .certify(
+            key.public_key(),
+            ingest.clone(),
+            Validity::starting_at(now() - 60, Duration::from_secs(3600)),
+        )
+        .expect("certified")
+        .encode();
+    Keys {
+        key: Arc::new(key),
+        certificate,
+        trust: TrustStore::new(root.public_key()),
+    }
+}
+
+/// Checks an envelope against the trust store and the bytes it must describe.
+fn check_envelope(trust: &TrustStore, envelope: &[u8], meta: &SegmentMeta, bytes: &[u8]) {
+    let envelope = SignedManifest::decode(envelope).expect("an envelope");
+    let manifest = envelope.manifest().expect("a manifest");
+    trust
+        .verify(
+            manifest.key_id,
+            &envelope.manifest_bytes,
+            &envelope.signature,
+            now(),
+        )
+        .expect("the signature verifies");
+    let digest: [u8; 32] = Sha256::digest(bytes).into();
+    assert_eq!(manifest.digest, digest, "digest of {meta:?}");
+    assert_eq!(manifest.byte_len, bytes.len() as u64);
+    assert_eq!(
+        (
+            &manifest.stream,
+            &manifest.rendition,
+            manifest.sequence,
+            manifest.session
+        ),
+        (&meta.stream, &meta.rendition, meta.sequence, meta.session)
+    );
+}
+
+fn metrics_text(metrics: &IngestMetrics) -> String {
+    let mut registry = prometheus_client::registry::Registry::default();
+    metrics.register(&mut registry);
+    let mut out = String::new();
+    prometheus_client::encoding::text::encode(&mut out, &registry).expect("encodes");
+    out
+}
+
+fn metric(metrics: &IngestMetrics, series: &str) -> Option<f64> {
+    metrics_text(metrics)
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// Waits until the metric `series` has the value `want` (polled: the distributor updates
+/// it as it handles presence, and nothing else tells the test).
+async fn metric_reaches(metrics: &IngestMetrics, series: &str, want: f64) {
+    tokio::time::timeout(DEADLINE, async {
+        while metric(metrics, series) != Some(want) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{series} never reached {want}:\n{}", metrics_text(metrics)));
+}
+
+struct Running {
+    events: mpsc::Sender<LiveEvent>,
+    metrics: IngestMetrics,
+    shutdown: CancellationToken,
+    task: JoinHandle<Result<(), IngestError>>,
+}
+
+fn start(config: DistributeConfig) -> Running {
+    let (events, rx) = mpsc::channel(64);
+    let metrics = IngestMetrics::default();
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(distribute(config, rx, metrics.clone(), shutdown.clone()));
+    Running {
+        events,
+        metrics,
+        shutdown,
+        task,
+    }
+}
+
+impl Running {
+    async fn send(&self, events: impl IntoIterator<Item = LiveEvent>) {
+        for e in events {
+            self.events.send(e).await.expect("distributing");
+        }
+    }
+}
+
+async fn broker() -> EmbeddedBroker {
+    tokio::task::spawn_blocking(|| EmbeddedBroker::start("127.0.0.1:0".parse().expect("addr")))
+        .await
+        .expect("joined")
+        .expect("broker starts")
+}
+
+fn config(ingest: &NodeId, keys: &Keys, broker: &BrokerAddress, window: usize) -> DistributeConfig {
+    DistributeConfig::new(
+        ingest.clone(),
+        Arc::clone(&keys.key),
+        keys.certificate.clone(),
+        broker.clone(),
+        PushToken::new(TOKEN).expect("token"),
+        window,
+    )
+}
+
+/// Asserts a live segment push: path, headers, token, bytes, and no manifest header.
+fn check_live_segment(r: &Received, want: &LiveEvent) {
+    let (
+        Received::Segment {
+            meta,
+            headers,
+            body,
+        },
+        LiveEvent::Segment(want),
+    ) = (r, want)
+    else {
+        panic!("expected a segment, got {}", r.describe());
+    };
+    assert_eq!(meta, &want.meta);
+    assert_eq!(body, &want.bytes);
+    assert_eq!(
+        headers.get("authorization").and_then(|v| v.to_str().ok()),
+        Some(format!("Bearer {TOKEN}").as_str())
+    );
+    assert!(
+        headers.get(MANIFEST_HEADER).is_none(),
+        "live pushes leave the envelope to MQTT"
+    );
+}
+
+fn check_event(r: &Received, want: &LiveEvent) {
+    let Received::Event {
+        event,
+        authorization,
+    } = r
+    else {
+        panic!("expected an event, got {}", r.describe());
+    };
+    assert_eq!(Some(event), ControlEvent::from_live(want).as_ref());
+    assert_eq!(
+        authorization.as_deref(),
+        Some(format!("Bearer {TOKEN}").as_str())
+    );
+}
+
+fn check_live(received: &[Received], sent: &[LiveEvent]) {
+    assert_eq!(received.len(), sent.len());
+    for (r, e) in received.iter().zip(sent) {
+        match e {
+            LiveEvent::Segment(_) => check_live_segment(r, e),
+            _ => check_event(r, e),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_get_everything_in_order_and_late_joiners_the_window() {
+    let broker = broker().await;
+    let address = broker.address();
+    let shutdown = CancellationToken::new();
+    let ingest = node_id("ingest1");
+    let mut keys = keys(&ingest);
+
+    let (_watcher, mut watch, _watch_task) = mqtt_client(
+        &address,
+        "watcher",
+        "watcher",
+        vec![
+            (Topic::filter_all_manifests(), Qos::AtLeastOnce),
+            (Topic::filter_all_certificates(), Qos::AtLeastOnce),
+            (Topic::filter_all_presence(), Qos::AtLeastOnce),
+        ],
+        &shutdown,
+    )
+    .await;
+    let mut a = FakeNode::start(&address, "a", Behaviour::Acknowledge, &shutdown).await;
+    let mut b = FakeNode::start(&address, "b", Behaviour::Acknowledge, &shutdown).await;
+
+    let run = start(config(&ingest, &keys, &address, 3));
+
+    // Each node first gets the (empty) window: just `Synced`.
+    for node in [&mut a, &mut b] {
+        assert_eq!(node.next().await.describe(), "synced ingest1");
+    }
+    // The ingest's presence says ready, and then comes its certificate.
+    let presence = next_message(&mut watch, |m| {
+        m.topic == Topic::Presence(ingest.clone())
+            && Presence::decode(&m.payload).is_ok_and(|p| p.state == PresenceState::Ready)
+    })
+    .await;
+    assert_eq!(
+        Presence::decode(&presence.payload).expect("presence").role,
+        Role::Ingest
+    );
+
+    // The certificate admits the key.
+    let cert = next_message(&mut watch, |m| {
+        m.topic == Topic::IngestCertificate(ingest.clone())
+    })
+    .await;
+    assert_eq!(&cert.payload[..], &keys.certificate[..]);
+    keys.trust
+        .add_certificate(&cert.payload, now())
+        .expect("the announced certificate is admitted");
+    let mut sent = vec![
+        LiveEvent::SessionStarted {
+            stream: stream(),
+            session: SessionId(7),
+        },
+        LiveEvent::Rendition {
+            stream: stream(),
+            info: info("src"),
+        },
+        LiveEvent::Rendition {
+            stream: stream(),
+            info: info("360p"),
+        },
+    ];
+    for n in 0..5 {
+        sent.push(segment("src", 7, n));
+        sent.push(segment("360p", 7, n));
+    }
+    run.send(sent.clone()).await;
+    for node in [&mut a, &mut b] {
+        let got = node.next_n(sent.len()).await;
+        check_live(&got, &sent);
+    }
+
+    // Every segment's envelope arrives over MQTT, in order per rendition, verifies, and
+    // binds the pushed bytes.
+    let mut last: HashMap<String, u64> = HashMap::new();
+    for _ in 0..10 {
+        let m = next_message(&mut watch, |m| matches!(m.topic, Topic::Manifest(..))).await;
+        assert!(!m.retained);
+        let Topic::Manifest(s, r) = &m.topic else {
+            unreachable!()
+        };
+        let manifest = SignedManifest::decode(&m.payload)
+            .expect("envelope")
+            .manifest()
+            .expect("manifest");
+        if let Some(prev) = last.insert(r.to_string(), manifest.sequence) {
+            assert!(manifest.sequence > prev, "in order per rendition");
+        }
+        let LiveEvent::Segment(seg) = segment(r.as_str(), 7, manifest.sequence) else {
+            unreachable!()
+        };
+        assert_eq!(s, &stream());
+        check_envelope(&keys.trust, &m.payload, &seg.meta, &seg.bytes);
+    }
+
+    // A late joiner gets the window (the last 3 segments per rendition, signed envelopes
+    // in the header, as they are all signed by now), then `Synced`, then live events.
+    let mut c = FakeNode::start(&address, "c", Behaviour::Acknowledge, &shutdown).await;
+    let got = c.next_n(3 + 6 + 1).await;
+    let described: Vec<String> = got.iter().map(Received::describe).collect();
+    assert_eq!(
+        described,
+        [
+            "start 7",
+            "rendition src",
+            "rendition 360p",
+            "segment src 2",
+            "segment 360p 2",
+            "segment src 3",
+            "segment 360p 3",
+            "segment src 4",
+            "segment 360p 4",
+            "synced ingest1",
+        ]
+    );
+    for r in &got[3..9] {
+        let Received::Segment {
+            meta,
+            headers,
+            body,
+        } = r
+        else {
+            unreachable!()
+        };
+        let envelope = headers
+            .get(MANIFEST_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .expect("a catch-up push carries its envelope");
+        assert_eq!(envelope, envelope.to_lowercase());
+        let envelope = hex::decode(envelope).expect("hex");
+        check_envelope(&keys.trust, &envelope, meta, body);
+        assert_eq!(body, &bytes_of(meta.rendition.as_str(), meta.sequence));
+    }
+    let more = vec![
+        segment("src", 7, 5),
+        segment("360p", 7, 5),
+        LiveEvent::Ended {
+            stream: stream(),
+            session: SessionId(7),
+        },
+    ];
+    run.send(more.clone()).await;
+    for node in [&mut a, &mut b, &mut c] {
+        let got = node.next_n(more.len()).await;
+        check_live(&got, &more);
+    }
+    assert_eq!(metric(&run.metrics, "sealcast_ingest_members"), Some(3.0));
+
+    // Garbage presence is ignored; an offline presence removes the node. Both come from
+    // b's connection in this order, so once b is gone the garbage has been seen too.
+    b.bus
+        .publish(
+            &Topic::Presence(node_id("junk")),
+            Qos::AtLeastOnce,
+            true,
+            b"not json".to_vec(),
+        )
+        .await
+        .expect("publish");
+    b.announce(PresenceState::Offline).await;
+    metric_reaches(&run.metrics, "sealcast_ingest_members", 2.0).await;
+    let after = vec![
+        LiveEvent::SessionStarted {
+            stream: stream(),
+            session: SessionId(8),
+        },
+        segment("src", 8, 6),
+    ];
+    run.send(after.clone()).await;
+    for node in [&mut a, &mut c] {
+        let got = node.next_n(after.len()).await;
+        check_live(&got, &after);
+    }
+    assert!(
+        b.received.try_recv().is_err(),
+        "nothing for a node that left"
+    );
+
+    let text = metrics_text(&run.metrics);
+    for series in [
+        "sealcast_ingest_push_seconds_count{node=\"a\"}",
+        "sealcast_ingest_sign_seconds_count",
+    ] {
+        assert!(text.contains(series), "{series} in\n{text}");
+    }
+    assert!(!text.contains(TOKEN));
+
+    // The events channel closes: distribution drains, says offline, disconnects.
+    let Running { events, task, .. } = run;
+    drop(events);
+    tokio::time::timeout(DEADLINE, task)
+        .await
+        .expect("returns")
+        .expect("no panic")
+        .expect("clean");
+    // The last segment was signed and published, then the offline presence.
+    next_message(&mut watch, |m| {
+        matches!(m.topic, Topic::Manifest(..))
+            && SignedManifest::decode(&m.payload)
+                .ok()
+                .and_then(|e| e.manifest().ok())
+                .is_some_and(|m| m.sequence == 6)
+    })
+    .await;
+    next_message(&mut watch, |m| {
+        m.topic == Topic::Presence(ingest.clone())
+            && Presence::decode(&m.payload).is_ok_and(|p| !p.is_up())
+    })
+    .await;
+    shutdown.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_node_delays_nobody_and_server_errors_are_retried() {
+    let broker = broker().await;
+    let address = broker.address();
+    let shutdown = CancellationToken::new();
+    let ingest = node_id("ingest1");
+    let keys = keys(&ingest);
+
+    let mut a = FakeNode::start(&address, "a", Behaviour::Acknowledge, &shutdown).await;
+    let mut e = FakeNode::start(&address, "e", Behaviour::Fail500, &shutdown).await;
+    // A node that accepts connections and never answers.
+    let dead = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let dead_url = format!("http://{}", dead.local_addr().expect("addr"));
+    let hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = dead.accept().await {
+            held.push(socket);
+        }
+    });
+    let (dead_bus, _dead_events, _dead_task) =
+        mqtt_client(&address, "broadcast-d", "d", vec![], &shutdown).await;
+    dead_bus
+        .publish(
+            &Topic::Presence(node_id("d")),
+            Qos::AtLeastOnce,
+            true,
+            Presence {
+                role: Role::Broadcast,
+                state: PresenceState::Ready,
+                url: Some(dead_url),
+            }
+            .encode(),
+        )
+        .await
+        .expect("publish");
+
+    let mut config = config(&ingest, &keys, &address, 4);
+    config.push_timeout = Duration::from_secs(3);
+    config.push_attempts = 3;
+    let run = start(config);
+    assert_eq!(a.next().await.describe(), "synced ingest1");
+    metric_reaches(&run.metrics, "sealcast_ingest_members", 3.0).await;
+
+    // The dead node holds each push for 3 s × 3 attempts; a gets every segment long before
+    // that would have let even the second one through.
+    let started = Instant::now();
+    let mut sent = vec![LiveEvent::SessionStarted {
+        stream: stream(),
+        session: SessionId(1),
+    }];
+    sent.extend((0..5).map(|n| segment("src", 1, n)));
+    run.send(sent.clone()).await;
+    let got = a.next_n(sent.len()).await;
+    check_live(&got, &sent);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "a healthy node waited {:?}",
+        started.elapsed()
+    );
+
+    // The node answering 500 got every request `push_attempts` times: once its first
+    // attempt at segment 1 arrives, segment 0 is done with.
+    let mut attempts: Vec<String> = Vec::new();
+    tokio::time::timeout(DEADLINE, async {
+        while attempts.last().map(String::as_str) != Some("PUT segment src 1") {
+            attempts.push(e.attempts.recv().await.expect("server alive"));
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("attempts so far: {attempts:?}"));
+    let count = |what: &str| attempts.iter().filter(|a| *a == what).count();
+    assert_eq!(count("POST synced ingest1"), 3, "{attempts:?}");
+    assert_eq!(count("POST start 1"), 3, "{attempts:?}");
+    assert_eq!(count("PUT segment src 0"), 3, "{attempts:?}");
+    assert!(e.received.try_recv().is_err());
+    assert!(
+        metric(
+            &run.metrics,
+            "sealcast_ingest_push_failures_total{node=\"e\"}"
+        )
+        .is_some_and(|n| n >= 3.0),
+        "{}",
+        metrics_text(&run.metrics)
+    );
+    assert_eq!(
+        metric(
+            &run.metrics,
+            "sealcast_ingest_push_seconds_count{node=\"a\"}"
+        ),
+        Some(5.0)
+    );
+
+    // Shutdown does not wait for the dead node.
+    let stopping = Instant::now();
+    run.shutdown.cancel();
+    tokio::time::timeout(DEADLINE, run.task)
+        .await
+        .expect("returns")
+        .expect("no panic")
+        .expect("clean");
+    assert!(
+        stopping.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        stopping.elapsed()
+    );
+    hold.abort();
+    shutdown.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_queue_overflows_is_resynced_with_the_window() {
+    let broker = broker().await;
+    let address = broker.address();
+    let shutdown = CancellationToken::new();
+    let ingest = node_id("ingest1");
+    let keys = keys(&ingest);
+
+    // The node takes requests but answers only when the test lets it.
+    let gate = Arc::new(Semaphore::new(0));
+    let mut g = FakeNode::start_gated(
+        &address,
+        "g",
+        Behaviour::Acknowledge,
+        Some(Arc::clone(&gate)),
+        &shutdown,
+    )
+    .await;
+    let mut config = config(&ingest, &keys, &address, 3);
+    config.node_queue = 4;
+    config.push_timeout = Duration::from_secs(10);
+    let run = start(config);
+    // Its first request (`Synced` of the empty window) is in flight and held.
+    let first = tokio::time::timeout(DEADLINE, g.attempts.recv())
+        .await
+        .expect("a request")
+        .expect("server alive");
+    assert_eq!(first, "POST synced ingest1");
+
+    // Eleven more events than its queue holds: it overflows once and is skipped after.
+    let mut sent = vec![LiveEvent::SessionStarted {
+        stream: stream(),
+        session: SessionId(1),
+    }];
+    sent.extend((0..11).map(|n| segment("src", 1, n)));
+    run.send(sent).await;
+    metric_reaches(
+        &run.metrics,
+        "sealcast_ingest_push_resyncs_total{node=\"g\"}",
+        1.0,
+    )
+    .await;
+
+    // Let it answer: the held request completes, then the window (the last 3 segments)
+    // and `Synced` again; then live events follow.
+    gate.add_permits(1000);
+    let got: Vec<String> = g.next_n(6).await.iter().map(Received::describe).collect();
+    assert_eq!(
+        got,
+        [
+            "synced ingest1",
+            "start 1",
+            "segment src 8",
+            "segment src 9",
+            "segment src 10",
+            "synced ingest1",
+        ]
+    );
+    run.send([segment("src", 1, 11)]).await;
+    assert_eq!(g.next().await.describe(), "segment src 11");
+    assert_eq!(
+        metric(
+            &run.metrics,
+            "sealcast_ingest_push_resyncs_total{node=\"g\"}"
+        ),
+        Some(1.0)
+    );
+
+    run.shutdown.cancel();
+    tokio::time::timeout(DEADLINE, run.task)
+        .await
+        .expect("returns")
+        .expect("no panic")
+        .expect("clean");
+    shutdown.cancel();
+}

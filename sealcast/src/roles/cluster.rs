@@ -1,0 +1,165 @@
+//! The roles one per process, as a real cluster runs them: `sealcast ingest` and
+//! `sealcast broadcast`, meeting through an MQTT broker (Mosquitto in a cluster) and the
+//! internal push API.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use broadcast::{EdgeConfig, Node};
+use domain::NodeId;
+use ingest::distribute::{distribute, DistributeConfig};
+use ingest::{IngestMetrics, Registry};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::{
+    bind, ingest_settings, key_dir, node_config, open_catalog, print_ready, push_token, url_host,
+};
+use crate::cli::{BroadcastArgs, IngestArgs};
+use crate::config::Config;
+
+/// How long the ingest gets to hand its last events to the nodes on shutdown.
+const DRAIN_WAIT: Duration = Duration::from_secs(10);
+
+/// `sealcast ingest`: RTMP in; every segment signed, pushed to every broadcast node
+/// present, its signature published over MQTT.
+pub(crate) async fn ingest(args: IngestArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let config = Config::load(args.config.as_deref())?;
+    let node_id = NodeId::new(args.node_id.clone()).context("SEALCAST_NODE_ID")?;
+    let keys = key_dir(args.trust.keys_dir.as_deref(), &args.catalog);
+    let token = push_token(&args.trust, &keys)?;
+    let (signing_key, certificate) = keys.ingest(&node_id).with_context(|| {
+        format!(
+            "reading the signing key of {node_id} (run `sealcast keys init --ingest {node_id}`)"
+        )
+    })?;
+    let catalog = open_catalog(&args.catalog).await?;
+
+    let metrics = IngestMetrics::default();
+    let (events_tx, events_rx) = mpsc::channel(1024);
+    let distribution_stop = CancellationToken::new();
+    let distribution = tokio::spawn(distribute(
+        DistributeConfig::new(
+            node_id,
+            Arc::new(signing_key),
+            certificate,
+            args.broker.mqtt_url.clone(),
+            token,
+            config.ladder.window + 2,
+        ),
+        events_rx,
+        metrics.clone(),
+        distribution_stop.clone(),
+    ));
+    let registry = Registry::new(
+        ingest_settings(&config)?,
+        catalog.clone(),
+        events_tx,
+        metrics,
+    );
+    let rtmp = bind(args.rtmp_listen, "RTMP").await?;
+    print_ready(&format!(
+        "obs-server rtmp://{}/{}\n",
+        url_host(rtmp.local_addr()?),
+        config.ingest.app,
+    ));
+    ingest::rtmp::serve(rtmp, Arc::clone(&registry), shutdown.child_token()).await?;
+    registry.close().await;
+    drop(registry);
+    match tokio::time::timeout(DRAIN_WAIT, distribution).await {
+        Ok(result) => result??,
+        Err(_) => {
+            tracing::warn!("the ingest did not finish pushing in time");
+            distribution_stop.cancel();
+        }
+    }
+    catalog.close().await;
+    Ok(())
+}
+
+/// `sealcast broadcast`: one edge node.
+pub(crate) async fn broadcast(
+    args: BroadcastArgs,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let config = Config::load(args.config.as_deref())?;
+    let node_id = match &args.node_id {
+        Some(id) => NodeId::new(id.clone()).context("SEALCAST_NODE_ID")?,
+        None => default_node_id()?,
+    };
+    let keys = key_dir(args.trust.keys_dir.as_deref(), &args.catalog);
+    let token = push_token(&args.trust, &keys)?;
+    let root = keys.root_public().with_context(|| {
+        format!(
+            "reading the root public key {} (copy root.pub from the cluster's key directory)",
+            keys.root_public_path().display()
+        )
+    })?;
+    let listener = bind(args.listen, "HTTP").await?;
+    let url = match &args.public_url {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => default_public_url(listener.local_addr()?),
+    };
+    let node = Arc::new(Node::new(node_id.clone(), node_config(&config)));
+    let edge = EdgeConfig::new(
+        node_config(&config),
+        root,
+        token,
+        args.broker.mqtt_url.clone(),
+        url.clone(),
+    );
+    let tasks = TaskTracker::new();
+    {
+        // Say so once the node serves the full live window.
+        let node = Arc::clone(&node);
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            tokio::select! {
+                () = node.wait_ready() => print_ready(&format!("{node_id} {url}/\n")),
+                () = stop.cancelled() => {}
+            }
+        });
+    }
+    let result = broadcast::run_edge(node, edge, listener, shutdown).await;
+    tasks.close();
+    tasks.wait().await;
+    result.context("broadcast node")
+}
+
+/// A node id from the host name (unique per container under `--scale`).
+fn default_node_id() -> anyhow::Result<NodeId> {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .unwrap_or_default();
+    let cleaned: String = host
+        .trim()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(50)
+        .collect();
+    NodeId::new(format!("broadcast-{}", cleaned.trim_matches('-')))
+        .or_else(|_| NodeId::new("broadcast"))
+        .context("making a node id from the host name; set SEALCAST_NODE_ID")
+}
+
+/// `http://` + the listen address, with the host's name in place of an unspecified address.
+fn default_public_url(addr: std::net::SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        if let Ok(host) = std::env::var("HOSTNAME") {
+            let host = host.trim();
+            if !host.is_empty() {
+                return format!("http://{host}:{}", addr.port());
+            }
+        }
+    }
+    format!("http://{}", url_host(addr))
+}

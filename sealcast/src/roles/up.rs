@@ -1,0 +1,219 @@
+//! `sealcast up`: the whole cluster in one process. The parts talk to each other exactly as
+//! they do between machines — segments pushed over HTTP, signatures and presence over MQTT
+//! (an embedded broker unless `--mqtt-url` names one) — so what runs here is what runs in a
+//! cluster.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use broadcast::{EdgeConfig, Node};
+use control::EmbeddedBroker;
+use domain::{NodeId, StreamName};
+use ingest::distribute::{distribute, DistributeConfig};
+use ingest::Registry;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::{
+    bind, ingest_metrics, ingest_settings, node_config, open_catalog, print_ready, push_token,
+    shown, unix_now, url_host,
+};
+use crate::cli::{TrustArgs, UpArgs};
+use crate::config::Config;
+
+/// How long `up` waits for its nodes to report ready before it prints the URLs anyway.
+const READY_WAIT: Duration = Duration::from_secs(30);
+/// How long the ingest gets to hand its last events to the nodes on shutdown.
+const DRAIN_WAIT: Duration = Duration::from_secs(10);
+
+pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let config = Config::load(args.config.as_deref())?;
+    let catalog = open_catalog(&args.catalog).await?;
+    let tasks = TaskTracker::new();
+    let (metrics, registry_for_nodes) = ingest_metrics();
+
+    // Keys: made on the first start.
+    let ingest_id = NodeId::new("ingest1")?;
+    let keys = super::key_dir(None, &args.catalog);
+    let made = {
+        let (keys, id, algorithm) = (keys.clone(), ingest_id.clone(), args.algorithm.into());
+        tokio::task::spawn_blocking(move || keys.init(algorithm, &[id], unix_now()))
+            .await?
+            .context("making the cluster's keys")?
+    };
+    for path in &made.written {
+        tracing::info!(path = %shown(path).display(), "wrote key material");
+    }
+    let token = push_token(
+        &TrustArgs {
+            keys_dir: None,
+            push_token: None,
+        },
+        &keys,
+    )?;
+    let root = keys.root_public().context("reading the root public key")?;
+    let (signing_key, certificate) = keys
+        .ingest(&ingest_id)
+        .context("reading the ingest signing key")?;
+
+    // The broker.
+    let (broker, _embedded) = match &args.mqtt_url {
+        Some(url) => (url.clone(), None),
+        None => {
+            let listen = args.mqtt_listen;
+            let embedded = tokio::task::spawn_blocking(move || EmbeddedBroker::start(listen))
+                .await?
+                .context("starting the embedded MQTT broker")?;
+            (embedded.address(), Some(embedded))
+        }
+    };
+
+    // Broadcast nodes. They stop after the ingest has handed them its last events.
+    let edges_stop = CancellationToken::new();
+    let mut nodes = Vec::new();
+    let mut node_urls = Vec::new();
+    for i in 0..args.broadcast {
+        let mut addr = args.broadcast_listen;
+        if addr.port() != 0 {
+            addr.set_port(
+                addr.port()
+                    .checked_add(i)
+                    .context("broadcast port out of range")?,
+            );
+        }
+        let listener = bind(addr, "broadcast").await?;
+        let url = format!("http://{}", url_host(listener.local_addr()?));
+        let id = NodeId::new(format!("broadcast{}", i + 1))?;
+        let node = Arc::new(
+            Node::new(id.clone(), node_config(&config))
+                .with_metrics(Arc::clone(&registry_for_nodes)),
+        );
+        let edge = EdgeConfig::new(
+            node_config(&config),
+            root.clone(),
+            token.clone(),
+            broker.clone(),
+            url.clone(),
+        );
+        nodes.push(Arc::clone(&node));
+        node_urls.push((id, format!("{url}/")));
+        let stop = edges_stop.child_token();
+        tasks.spawn(async move {
+            if let Err(e) = broadcast::run_edge(node, edge, listener, stop).await {
+                tracing::error!(error = %e, "broadcast node stopped");
+            }
+        });
+    }
+
+    // Ingest: RTMP in, distribution out.
+    let (events_tx, events_rx) = mpsc::channel(1024);
+    let distribution_stop = CancellationToken::new();
+    let distribution = tokio::spawn(distribute(
+        DistributeConfig::new(
+            ingest_id,
+            Arc::new(signing_key),
+            certificate,
+            broker.clone(),
+            token,
+            config.ladder.window + 2,
+        ),
+        events_rx,
+        metrics.clone(),
+        distribution_stop.clone(),
+    ));
+    let registry = Registry::new(
+        ingest_settings(&config)?,
+        catalog.clone(),
+        events_tx,
+        metrics,
+    );
+    let rtmp = bind(args.rtmp_listen, "RTMP").await?;
+    let rtmp_addr = rtmp.local_addr()?;
+    let ingest_stop = shutdown.child_token();
+    let ingest_task = {
+        let registry = Arc::clone(&registry);
+        tokio::spawn(async move { ingest::rtmp::serve(rtmp, registry, ingest_stop).await })
+    };
+
+    // A stream key to print on the first start.
+    let first_key = if catalog.list_streams().await?.is_empty() {
+        let name = StreamName::new("main")?;
+        let (_, key) = catalog.add_stream(&name).await?;
+        Some((name, key))
+    } else {
+        None
+    };
+
+    // Ready when every node is (or after a while, with a warning).
+    let all_ready = async {
+        for node in &nodes {
+            node.wait_ready().await;
+        }
+    };
+    if tokio::time::timeout(READY_WAIT, all_ready).await.is_err() {
+        tracing::warn!("not every broadcast node reported ready in time; printing the URLs anyway");
+    }
+
+    let obs_url = format!("rtmp://{}/{}", url_host(rtmp_addr), config.ingest.app);
+    let mut out = String::new();
+    out.push_str(&format!("obs-server {obs_url}\n"));
+    if let Some((name, key)) = &first_key {
+        out.push_str(&format!("stream-key {name} {}\n", key.expose_secret()));
+    }
+    out.push_str(&format!("mqtt {broker}\n"));
+    out.push_str(&format!("player {}\n", node_urls[0].1));
+    for (id, url) in &node_urls {
+        out.push_str(&format!("{id} {url}\n"));
+    }
+    print_ready(&out);
+
+    // The demo publisher.
+    let demo_stop = Arc::new(AtomicBool::new(false));
+    let demo = if args.demo {
+        let name = StreamName::new("demo")?;
+        let key = match catalog.get_stream(&name).await? {
+            Some(_) => catalog.rotate_key(&name).await?,
+            None => catalog.add_stream(&name).await?.1,
+        };
+        let config = source::SourceConfig {
+            output: format!("{obs_url}/{}", key.expose_secret()),
+            ..source::SourceConfig::default()
+        };
+        let stop = Arc::clone(&demo_stop);
+        Some(std::thread::spawn(move || {
+            if let Err(e) = source::run(&config, &stop) {
+                tracing::error!(error = %e, "the demo source stopped");
+            }
+        }))
+    } else {
+        None
+    };
+
+    shutdown.cancelled().await;
+    tracing::info!("shutting down");
+    demo_stop.store(true, Ordering::Relaxed);
+    if let Some(demo) = demo {
+        let _ = tokio::task::spawn_blocking(move || demo.join()).await;
+    }
+    ingest_task.await??;
+    // Closing the registry ends every stream; dropping it closes the events channel, and
+    // the distribution returns once it has handed the last events to the nodes.
+    registry.close().await;
+    drop(registry);
+    let drained = tokio::time::timeout(DRAIN_WAIT, distribution).await;
+    match drained {
+        Ok(result) => result??,
+        Err(_) => {
+            tracing::warn!("the ingest did not finish pushing in time");
+            distribution_stop.cancel();
+        }
+    }
+    edges_stop.cancel();
+    tasks.close();
+    tasks.wait().await;
+    catalog.close().await;
+    Ok(())
+}

@@ -1,0 +1,839 @@
+//! The edges of the cluster: segments identical on every node, the signature gate under
+//! attack, the push API's refusals, garbage on the control plane, a node that joins late,
+//! one that dies and one that never answers.
+//!
+//! The attacks play a rogue ingest: a test-made signing key certified by the cluster's
+//! root (read from the data directory, as an operator adding an ingest would), real MPEG-TS
+//! bytes taken from a live stream, pushed with the cluster's push token, manifests
+//! published on the real broker.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use bytes::Bytes;
+use certs::signing::{RootKey, SigningKey, Validity};
+use certs::KeyDir;
+use control::{Bus, BusEvent, BusOptions, Qos};
+use domain::manifest::{SegmentManifest, SignedManifest};
+use domain::push::{ControlEvent, InternalPath, PushToken, SegmentHeaders};
+use domain::topics::Topic;
+use domain::{NodeId, RenditionInfo, RenditionName, SegmentMeta, SessionId, StreamName};
+use m3u8_rs::MediaPlaylist;
+use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
+
+use crate::cluster::{get_opt, Cluster};
+
+const POLL: Duration = Duration::from_millis(200);
+
+/// The rejection reasons of the brief.
+pub(crate) const REASONS: [&str; 8] = [
+    "bad_signature",
+    "unknown_key",
+    "expired_key",
+    "revoked_key",
+    "replay",
+    "digest_mismatch",
+    "timeout",
+    "overflow",
+];
+
+/// Sum of every sample of `name` whose labels contain all of `labels` (`key="value"`).
+pub(crate) fn metric(text: &str, name: &str, labels: &[&str]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let (n, rest) = series.split_once('{').unwrap_or((series, ""));
+            (n == name && labels.iter().all(|x| rest.contains(x)))
+                .then(|| value.parse::<f64>().ok())
+                .flatten()
+        })
+        .sum()
+}
+
+pub(crate) async fn metrics(client: &reqwest::Client, node: &str) -> anyhow::Result<String> {
+    let body = get_opt(client, node, "/metrics")
+        .await?
+        .context("no /metrics")?;
+    Ok(String::from_utf8(body.to_vec())?)
+}
+
+async fn media(
+    client: &reqwest::Client,
+    node: &str,
+    stream: &str,
+    rendition: &str,
+) -> anyhow::Result<Option<MediaPlaylist>> {
+    let path = format!("/live/{stream}/{rendition}/index.m3u8");
+    let Some(body) = get_opt(client, node, &path).await? else {
+        return Ok(None);
+    };
+    let p = m3u8_rs::parse_media_playlist_res(&body)
+        .map_err(|e| anyhow::anyhow!("{node}{path} does not parse: {e:?}"))?;
+    Ok(Some(p))
+}
+
+/// Sequence numbers a playlist lists as real (non-gap) segments, with their durations.
+fn listed(p: &MediaPlaylist) -> BTreeMap<u64, f32> {
+    p.segments
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| !is_gap(s))
+        .map(|(i, s)| (p.media_sequence + i as u64, s.duration))
+        .collect()
+}
+
+fn is_gap(s: &m3u8_rs::MediaSegment) -> bool {
+    s.unknown_tags
+        .iter()
+        .any(|t| t.tag == "X-GAP" || t.tag == "EXT-X-GAP")
+}
+
+fn gaps(p: &MediaPlaylist) -> Vec<u64> {
+    p.segments
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| is_gap(s))
+        .map(|(i, _)| p.media_sequence + i as u64)
+        .collect()
+}
+
+/// Every node lists the same sequence numbers with the same durations and serves the same
+/// bytes for them, on every rung of `renditions`.
+pub(crate) async fn check_identical(
+    client: &reqwest::Client,
+    nodes: &[String],
+    stream: &str,
+    renditions: &[&str],
+) -> anyhow::Result<()> {
+    for rendition in renditions {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        // Wait until all nodes share at least three segments.
+        let (common, lists) = loop {
+            let mut lists = Vec::new();
+            for node in nodes {
+                let p = media(client, node, stream, rendition).await?;
+                lists.push(p.map(|p| listed(&p)).unwrap_or_default());
+            }
+            let common: Vec<u64> = lists[0]
+                .keys()
+                .copied()
+                .filter(|seq| lists.iter().all(|l| l.contains_key(seq)))
+                .collect();
+            if common.len() >= 3 {
+                break (common, lists);
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "{stream}/{rendition}: the nodes never listed three common segments: {lists:?}"
+            );
+            tokio::time::sleep(POLL).await;
+        };
+        for seq in &common {
+            let durations: Vec<f32> = lists.iter().map(|l| l[seq]).collect();
+            anyhow::ensure!(
+                durations.windows(2).all(|w| w[0] == w[1]),
+                "{stream}/{rendition}/{seq}: durations differ across nodes: {durations:?}"
+            );
+            let mut first: Option<Bytes> = None;
+            for node in nodes {
+                let path = format!("/live/{stream}/{rendition}/{seq}.ts");
+                let Some(bytes) = get_opt(client, node, &path).await? else {
+                    // Slid out of the window since the playlist was read: fine.
+                    continue;
+                };
+                match &first {
+                    None => first = Some(bytes),
+                    Some(f) => anyhow::ensure!(
+                        *f == bytes,
+                        "{node}{path}: bytes differ from another node's"
+                    ),
+                }
+            }
+        }
+    }
+    // Every published segment passed the gate, on every node.
+    for node in nodes {
+        let text = metrics(client, node).await?;
+        let published = metric(&text, "sealcast_segments_published_total", &[]);
+        let verified = metric(&text, "sealcast_manifests_verified_total", &[]);
+        let of_stream = metric(
+            &text,
+            "sealcast_segments_published_total",
+            &[&format!("stream=\"{stream}\"")],
+        );
+        anyhow::ensure!(
+            of_stream > 0.0 && published <= verified,
+            "{node}: {of_stream} segments of {stream} published, {published} in all, {verified} manifests verified"
+        );
+    }
+    Ok(())
+}
+
+/// A rogue ingest: its own key certified by the cluster root, the cluster's push token.
+struct Rogue {
+    bus: Bus,
+    key: SigningKey,
+    stranger: SigningKey,
+    token: PushToken,
+    client: reqwest::Client,
+    nodes: Vec<String>,
+    stop: CancellationToken,
+}
+
+impl Rogue {
+    async fn start(cluster: &Cluster) -> anyhow::Result<Self> {
+        let keys = KeyDir::new(cluster.data_dir().join("keys"));
+        let root: RootKey = keys.root_key()?;
+        let key = SigningKey::generate(root.algorithm())?;
+        let stranger = SigningKey::generate(root.algorithm())?;
+        let id = NodeId::new("e2e-rogue")?;
+        let now = crate::unix_now();
+        let cert = root.certify(
+            key.public_key(),
+            id.clone(),
+            Validity::starting_at(now - 60, Duration::from_secs(3600)),
+        )?;
+        let stop = CancellationToken::new();
+        let (bus, mut events, _task) = control::connect(
+            BusOptions::new(cluster.mqtt.parse()?, "e2e-rogue"),
+            stop.clone(),
+        );
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while events.recv().await != Some(BusEvent::Connected) {}
+        })
+        .await
+        .context("the rogue ingest could not reach the broker")?;
+        // Keep the receiver drained.
+        tokio::spawn(async move { while events.recv().await.is_some() {} });
+        bus.publish(
+            &Topic::IngestCertificate(id),
+            Qos::AtLeastOnce,
+            true,
+            cert.encode(),
+        )
+        .await?;
+        Ok(Rogue {
+            bus,
+            key,
+            stranger,
+            token: keys.push_token()?,
+            client: reqwest::Client::new(),
+            nodes: cluster.nodes.clone(),
+            stop,
+        })
+    }
+
+    async fn event(&self, event: &ControlEvent) -> anyhow::Result<()> {
+        for node in &self.nodes {
+            let resp = self
+                .client
+                .post(format!("{node}{}", InternalPath::Events))
+                .bearer_auth(self.token.expose_secret())
+                .json(event)
+                .send()
+                .await?;
+            anyhow::ensure!(
+                resp.status().is_success(),
+                "{node}: event {event:?}: {}",
+                resp.status()
+            );
+        }
+        Ok(())
+    }
+
+    async fn push(&self, meta: &SegmentMeta, bytes: &Bytes) -> anyhow::Result<()> {
+        let path =
+            InternalPath::Segment(meta.stream.clone(), meta.rendition.clone(), meta.sequence);
+        for node in &self.nodes {
+            let mut req = self
+                .client
+                .put(format!("{node}{path}"))
+                .bearer_auth(self.token.expose_secret())
+                .body(bytes.clone());
+            for (name, value) in SegmentHeaders::of(meta).pairs() {
+                req = req.header(name, value);
+            }
+            let resp = req.send().await?;
+            anyhow::ensure!(
+                resp.status().is_success(),
+                "{node}{path}: {}",
+                resp.status()
+            );
+        }
+        Ok(())
+    }
+
+    fn envelope(&self, meta: &SegmentMeta, bytes: &[u8], signer: &SigningKey) -> SignedManifest {
+        let digest: [u8; 32] = Sha256::digest(bytes).into();
+        let manifest = SegmentManifest::from_meta(
+            meta,
+            signer.algorithm(),
+            signer.key_id(),
+            bytes.len() as u64,
+            digest,
+        )
+        .encode();
+        SignedManifest {
+            signature: signer.sign(&manifest),
+            manifest_bytes: manifest,
+        }
+    }
+
+    async fn publish(&self, meta: &SegmentMeta, envelope: &SignedManifest) -> anyhow::Result<()> {
+        self.bus
+            .publish(
+                &Topic::Manifest(meta.stream.clone(), meta.rendition.clone()),
+                Qos::AtLeastOnce,
+                false,
+                envelope.encode(),
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+/// Real segments of a live stream, consecutive, with their durations.
+async fn borrow_segments(
+    cluster: &Cluster,
+    stream: &str,
+    count: usize,
+) -> anyhow::Result<Vec<(Bytes, Duration)>> {
+    let p = cluster
+        .wait_media(stream, "src", count, Duration::from_secs(30))
+        .await?;
+    let mut out = Vec::new();
+    for (i, s) in p.segments.iter().enumerate().take(count) {
+        let seq = p.media_sequence + i as u64;
+        let bytes = cluster
+            .get_bytes(&format!("/live/{stream}/src/{seq}.ts"))
+            .await?;
+        out.push((bytes, Duration::from_secs_f32(s.duration)));
+    }
+    Ok(out)
+}
+
+/// Tampered bytes, an uncertified key, a bad signature, a missing manifest and a replayed
+/// one: none is served, each is counted by reason, the missing ones become gaps, and
+/// ffmpeg plays past them.
+pub(crate) async fn check_gate(cluster: &Cluster, live: &str) -> anyhow::Result<()> {
+    let segments = borrow_segments(cluster, live, 6).await?;
+    let client = cluster.client();
+    let mut before = Vec::new();
+    for node in &cluster.nodes {
+        before.push(metrics(client, node).await?);
+    }
+    let rogue = Rogue::start(cluster).await?;
+    let stream = StreamName::new("rogue")?;
+    let src = RenditionName::new("src")?;
+    let session = SessionId(0x5eed);
+    rogue
+        .event(&ControlEvent::SessionStarted {
+            stream: stream.clone(),
+            session,
+        })
+        .await?;
+    rogue
+        .event(&ControlEvent::Rendition {
+            stream: stream.clone(),
+            info: RenditionInfo {
+                name: src.clone(),
+                width: 1280,
+                height: 720,
+                frame_rate: 30.0,
+                codecs: "avc1.64001f,mp4a.40.2".into(),
+            },
+        })
+        .await?;
+    let meta = |seq: u64| SegmentMeta {
+        stream: stream.clone(),
+        rendition: src.clone(),
+        session,
+        sequence: seq,
+        discontinuity_sequence: 0,
+        discontinuity: false,
+        duration: segments[seq as usize].1,
+        start_pts_90k: 0,
+    };
+
+    // 0: genuine. Wait until every node published it (the certificate has arrived).
+    let m0 = meta(0);
+    let e0 = rogue.envelope(&m0, &segments[0].0, &rogue.key);
+    rogue.push(&m0, &segments[0].0).await?;
+    rogue.publish(&m0, &e0).await?;
+    for node in &cluster.nodes {
+        wait_listed(client, node, "rogue", 0).await?;
+    }
+    // 1: bytes altered in transit, genuine manifest.
+    let m1 = meta(1);
+    let mut tampered = segments[1].0.to_vec();
+    let mid = tampered.len() / 2;
+    tampered[mid] ^= 0x40;
+    rogue.push(&m1, &Bytes::from(tampered)).await?;
+    rogue
+        .publish(&m1, &rogue.envelope(&m1, &segments[1].0, &rogue.key))
+        .await?;
+    // 2: signed by a key the root never certified.
+    let m2 = meta(2);
+    rogue.push(&m2, &segments[2].0).await?;
+    rogue
+        .publish(&m2, &rogue.envelope(&m2, &segments[2].0, &rogue.stranger))
+        .await?;
+    // 3: a manifest published by hand with a bad signature.
+    let m3 = meta(3);
+    rogue.push(&m3, &segments[3].0).await?;
+    let mut bad = rogue.envelope(&m3, &segments[3].0, &rogue.key);
+    bad.signature[7] ^= 1;
+    rogue.publish(&m3, &bad).await?;
+    // 4: no manifest at all.
+    let m4 = meta(4);
+    rogue.push(&m4, &segments[4].0).await?;
+    // 5: genuine again.
+    let m5 = meta(5);
+    rogue.push(&m5, &segments[5].0).await?;
+    rogue
+        .publish(&m5, &rogue.envelope(&m5, &segments[5].0, &rogue.key))
+        .await?;
+    for node in &cluster.nodes {
+        wait_listed(client, node, "rogue", 5).await?;
+    }
+    // A replay of segment 0's manifest.
+    rogue.publish(&m0, &e0).await?;
+    rogue
+        .event(&ControlEvent::Ended {
+            stream: stream.clone(),
+            session,
+        })
+        .await?;
+
+    for (node, before) in cluster.nodes.iter().zip(&before) {
+        let p = wait_media(client, node, "rogue", |p| p.end_list).await?;
+        anyhow::ensure!(
+            listed(&p).keys().copied().collect::<Vec<_>>() == [0, 5] && gaps(&p) == [1, 2, 3, 4],
+            "{node}: rogue lists {:?} with gaps {:?}",
+            listed(&p),
+            gaps(&p)
+        );
+        for seq in 1..5 {
+            let path = format!("/live/rogue/src/{seq}.ts");
+            anyhow::ensure!(
+                get_opt(client, node, &path).await?.is_none(),
+                "{node}{path} is served"
+            );
+        }
+        for seq in [0usize, 5] {
+            let path = format!("/live/rogue/src/{seq}.ts");
+            let got = get_opt(client, node, &path)
+                .await?
+                .context("listed but not served")?;
+            anyhow::ensure!(got == segments[seq].0, "{node}{path}: not the pushed bytes");
+        }
+        let after = wait_metrics(client, node, |text| {
+            [
+                "digest_mismatch",
+                "unknown_key",
+                "bad_signature",
+                "timeout",
+                "replay",
+            ]
+            .iter()
+            .all(|r| rejected(text, r) > rejected(before, r))
+        })
+        .await
+        .with_context(|| format!("{node}: not every rejection was counted"))?;
+        for reason in REASONS {
+            anyhow::ensure!(
+                after.contains(&format!("reason=\"{reason}\"")),
+                "{node}: no sealcast_segments_rejected_total{{reason=\"{reason}\"}} series"
+            );
+        }
+    }
+
+    // ffmpeg plays the stream past its gaps.
+    let url = format!("{}/live/rogue/src/index.m3u8", cluster.nodes[0]);
+    let out = tokio::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "packet=pts_time,stream_index",
+            "-of",
+            "csv=p=0",
+            &url,
+        ])
+        .output()
+        .await?;
+    anyhow::ensure!(
+        out.status.success(),
+        "ffprobe failed on the gapped stream: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last_pts = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split(',').next()?.parse::<f64>().ok())
+        .fold(f64::MIN, f64::max);
+    let first_pts = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split(',').next()?.parse::<f64>().ok())
+        .fold(f64::MAX, f64::min);
+    let covered: f64 = segments.iter().take(5).map(|s| s.1.as_secs_f64()).sum();
+    anyhow::ensure!(
+        last_pts - first_pts >= covered - 0.5,
+        "ffprobe stopped at the gap: packets span {:.2} s, segment 5 starts {covered:.2} s in",
+        last_pts - first_pts
+    );
+    rogue.stop.cancel();
+    Ok(())
+}
+
+fn rejected(text: &str, reason: &str) -> f64 {
+    metric(
+        text,
+        "sealcast_segments_rejected_total",
+        &[&format!("reason=\"{reason}\"")],
+    )
+}
+
+async fn wait_metrics(
+    client: &reqwest::Client,
+    node: &str,
+    done: impl Fn(&str) -> bool,
+) -> anyhow::Result<String> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let text = metrics(client, node).await?;
+        if done(&text) {
+            return Ok(text);
+        }
+        anyhow::ensure!(Instant::now() < deadline, "metrics never got there");
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+async fn wait_media(
+    client: &reqwest::Client,
+    node: &str,
+    stream: &str,
+    done: impl Fn(&MediaPlaylist) -> bool,
+) -> anyhow::Result<MediaPlaylist> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(p) = media(client, node, stream, "src").await? {
+            if done(&p) {
+                return Ok(p);
+            }
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{node}: {stream} never got there"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+async fn wait_listed(
+    client: &reqwest::Client,
+    node: &str,
+    stream: &str,
+    seq: u64,
+) -> anyhow::Result<()> {
+    wait_media(client, node, stream, |p| listed(p).contains_key(&seq))
+        .await
+        .with_context(|| format!("{node}: {stream}/src/{seq} never published"))
+        .map(drop)
+}
+
+/// The push API refuses what it must, with the status a client can act on.
+pub(crate) async fn check_push_refusals(cluster: &Cluster) -> anyhow::Result<()> {
+    let client = cluster.client();
+    let node = &cluster.nodes[0];
+    let token = KeyDir::new(cluster.data_dir().join("keys")).push_token()?;
+    let meta = SegmentMeta {
+        stream: StreamName::new("nosuchstream")?,
+        rendition: RenditionName::new("src")?,
+        session: SessionId(1),
+        sequence: 0,
+        discontinuity_sequence: 0,
+        discontinuity: false,
+        duration: Duration::from_secs(2),
+        start_pts_90k: 0,
+    };
+    let path = InternalPath::Segment(meta.stream.clone(), meta.rendition.clone(), 0);
+    let put = |auth: Option<&str>, body: Vec<u8>| {
+        let mut req = client.put(format!("{node}{path}")).body(body);
+        for (name, value) in SegmentHeaders::of(&meta).pairs() {
+            req = req.header(name, value);
+        }
+        if let Some(auth) = auth {
+            req = req.header("authorization", auth);
+        }
+        req.send()
+    };
+    let status = put(None, vec![0x47; 188]).await?.status();
+    anyhow::ensure!(status == 401, "no token: {status}");
+    let status = put(Some("Bearer not-the-cluster-token"), vec![0x47; 188])
+        .await?
+        .status();
+    anyhow::ensure!(status == 401, "wrong token: {status}");
+    let bearer = format!("Bearer {}", token.expose_secret());
+    let status = put(Some(&bearer), vec![0x47; 188]).await?.status();
+    anyhow::ensure!(status == 404, "unknown stream: {status}");
+    let status = put(Some(&bearer), vec![0; 17 * 1024 * 1024])
+        .await?
+        .status();
+    anyhow::ensure!(status == 413, "oversized body: {status}");
+    // `..` must reach the server as written: send it over a raw socket.
+    let authority = node.trim_start_matches("http://");
+    for raw_path in [
+        "/internal/v1/segments/../src/0",
+        "/internal/v1/segments/a/..%2f..%2fetc/0",
+        "/live/../internal/v1/events",
+    ] {
+        let mut socket = tokio::net::TcpStream::connect(authority).await?;
+        let request = format!(
+            "PUT {raw_path} HTTP/1.1\r\nhost: {authority}\r\n{bearer_line}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+            bearer_line = format_args!("authorization: {bearer}"),
+        );
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        socket.write_all(request.as_bytes()).await?;
+        let mut response = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), socket.read_to_end(&mut response)).await??;
+        let status_line = String::from_utf8_lossy(&response)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        anyhow::ensure!(
+            status_line.contains(" 40"),
+            "{raw_path}: answered {status_line:?}"
+        );
+    }
+    Ok(())
+}
+
+/// Garbage on every topic of ours: logged, counted, ignored; the nodes keep serving.
+pub(crate) async fn check_garbage_on_the_broker(
+    cluster: &Cluster,
+    live: &str,
+) -> anyhow::Result<()> {
+    let client = cluster.client();
+    let stop = CancellationToken::new();
+    let (bus, mut events, _task) = control::connect(
+        BusOptions::new(cluster.mqtt.parse()?, "e2e-garbage"),
+        stop.clone(),
+    );
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while events.recv().await != Some(BusEvent::Connected) {}
+    })
+    .await?;
+    let mut before = Vec::new();
+    for node in &cluster.nodes {
+        before.push(metric(
+            &metrics(client, node).await?,
+            "sealcast_control_messages_ignored_total",
+            &[],
+        ));
+    }
+    let topics = [
+        Topic::Manifest(StreamName::new(live)?, RenditionName::new("src")?),
+        Topic::IngestCertificate(NodeId::new("e2e-garbage")?),
+        Topic::Revocation("0123456789abcdef0123456789abcdef".parse()?),
+        Topic::Presence(NodeId::new("e2e-garbage")?),
+    ];
+    for topic in &topics {
+        for payload in [
+            &b"\x00\xffgarbage"[..],
+            b"{\"role\":\"broadcast\"}",
+            &[0xA5; 5000],
+        ] {
+            bus.publish(topic, Qos::AtLeastOnce, false, payload.to_vec())
+                .await?;
+        }
+    }
+    for (node, before) in cluster.nodes.iter().zip(before) {
+        wait_metrics(client, node, |text| {
+            metric(text, "sealcast_control_messages_ignored_total", &[]) >= before + 9.0
+        })
+        .await
+        .with_context(|| format!("{node}: garbage was not counted as ignored"))?;
+    }
+    // The live stream kept publishing through it on every node.
+    for node in &cluster.nodes {
+        let first = media(client, node, live, "src")
+            .await?
+            .context("live stream gone")?;
+        let last = first.media_sequence + first.segments.len() as u64;
+        wait_media(client, node, live, |p| {
+            p.media_sequence + p.segments.len() as u64 > last
+        })
+        .await
+        .with_context(|| format!("{node}: {live} stopped after the garbage"))?;
+    }
+    bus.disconnect().await?;
+    stop.cancel();
+    Ok(())
+}
+
+/// A `sealcast broadcast` process, started against the running cluster's broker and keys.
+pub(crate) struct ExtraNode {
+    child: tokio::process::Child,
+    pub(crate) url: String,
+}
+
+impl ExtraNode {
+    /// Starts a node and waits until it says it is ready (the line it prints then).
+    pub(crate) async fn start(
+        data_dir: &std::path::Path,
+        mqtt: &str,
+        id: &str,
+        config: Option<&std::path::Path>,
+    ) -> anyhow::Result<Self> {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_sealcast"));
+        cmd.args([
+            "broadcast",
+            "--listen",
+            "127.0.0.1:0",
+            "--node-id",
+            id,
+            "--mqtt-url",
+            mqtt,
+        ])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("SEALCAST_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+        if let Some(config) = config {
+            cmd.arg("--config").arg(config);
+        }
+        let mut child = cmd.spawn()?;
+        let stdout = child.stdout.take().context("stdout")?;
+        let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
+        let url = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(url) = line.strip_prefix(&format!("{id} ")) {
+                    return Some(url.trim_end_matches('/').to_owned());
+                }
+            }
+            None
+        })
+        .await
+        .ok()
+        .flatten()
+        .with_context(|| format!("{id} never reported ready"))?;
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Ok(ExtraNode { child, url })
+    }
+
+    /// SIGKILL: no clean shutdown, no offline presence but the broker's last will.
+    pub(crate) async fn kill(mut self) -> anyhow::Result<()> {
+        self.child.kill().await?;
+        Ok(())
+    }
+}
+
+/// A node started mid-stream serves the whole current window as soon as it says it is
+/// ready; killed, it slows nobody down; a node that accepts connections and never answers
+/// does not either.
+pub(crate) async fn check_late_join_and_failures(
+    cluster: &Cluster,
+    live: &str,
+) -> anyhow::Result<()> {
+    let client = cluster.client();
+    let late = ExtraNode::start(&cluster.data_dir(), &cluster.mqtt, "late1", None).await?;
+    // At once: its window is broadcast1's (give or take the segment published meanwhile).
+    let mine = media(client, &late.url, live, "src")
+        .await?
+        .context("late node lacks the stream")?;
+    let theirs = media(client, &cluster.nodes[0], live, "src")
+        .await?
+        .context("stream gone")?;
+    let (mine, theirs) = (listed(&mine), listed(&theirs));
+    let missing: Vec<u64> = theirs
+        .keys()
+        .filter(|s| !mine.contains_key(s))
+        .copied()
+        .collect();
+    anyhow::ensure!(
+        missing.len() <= 1 && mine.len() + 1 >= theirs.len(),
+        "the late node is ready with {:?}, broadcast1 lists {:?}",
+        mine.keys().collect::<Vec<_>>(),
+        theirs.keys().collect::<Vec<_>>()
+    );
+    check_identical(
+        client,
+        &[cluster.nodes[0].clone(), late.url.clone()],
+        live,
+        &["src"],
+    )
+    .await?;
+
+    late.kill().await?;
+    check_cadence(cluster, live, "after a node was killed").await?;
+
+    // A node whose presence says it is up but that never answers.
+    let hole = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let hole_url = format!("http://{}", hole.local_addr()?);
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = hole.accept().await {
+            held.push(socket); // accepted, never read, never answered
+        }
+    });
+    let stop = CancellationToken::new();
+    let (bus, mut events, _task) = control::connect(
+        BusOptions::new(cluster.mqtt.parse()?, "e2e-blackhole"),
+        stop.clone(),
+    );
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while events.recv().await != Some(BusEvent::Connected) {}
+    })
+    .await?;
+    let topic = Topic::Presence(NodeId::new("blackhole")?);
+    let presence = domain::presence::Presence {
+        role: domain::presence::Role::Broadcast,
+        state: domain::presence::PresenceState::Ready,
+        url: Some(hole_url),
+    };
+    bus.publish(&topic, Qos::AtLeastOnce, true, presence.encode())
+        .await?;
+    let cadence = check_cadence(cluster, live, "while a node never answers").await;
+    bus.clear_retained(&topic).await?;
+    bus.disconnect().await?;
+    stop.cancel();
+    holder.abort();
+    cadence
+}
+
+/// Each of the next three segments of `live` appears on every node within a target
+/// duration and a half of the previous one (plus slack for the machine's load).
+async fn check_cadence(cluster: &Cluster, live: &str, when: &str) -> anyhow::Result<()> {
+    let client = cluster.client();
+    let start = media(client, &cluster.nodes[0], live, "src")
+        .await?
+        .context("stream gone")?;
+    let first = start.media_sequence + start.segments.len() as u64;
+    for last in first..first + 3 {
+        let since = Instant::now();
+        for node in &cluster.nodes {
+            let deadline = since + Duration::from_secs(5);
+            loop {
+                let p = media(client, node, live, "src")
+                    .await?
+                    .context("stream gone")?;
+                if p.media_sequence + p.segments.len() as u64 > last {
+                    break;
+                }
+                anyhow::ensure!(
+                    Instant::now() < deadline,
+                    "{when}: {node} published nothing for 5 s after segment {last}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,143 @@
+//! The roles as separate processes on the Mosquitto broker at 127.0.0.1:1883, the way a
+//! real cluster runs them: `sealcast keys init`, one `sealcast ingest`, three
+//! `sealcast broadcast`. Node ids carry a per-run suffix, so runs sharing the broker never
+//! see each other's nodes as their own.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+use crate::cluster::Publisher;
+use crate::edges::{check_identical, ExtraNode};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sealcast");
+const MOSQUITTO: &str = "mqtt://127.0.0.1:1883";
+
+/// A small ladder, so this cluster costs little CPU beside the main one.
+const CONFIG: &str = r#"
+[ingest]
+end_grace_seconds = 2.0
+
+[ladder]
+segment_target = 2.0
+window = 6
+preset = "veryfast"
+
+[[ladder.rungs]]
+name = "src"
+kind = "source"
+
+[[ladder.rungs]]
+name = "180p"
+kind = "encode"
+height = 180
+bitrate_kbps = 300
+maxrate_kbps = 321
+bufsize_kbits = 450
+"#;
+
+async fn sealcast(args: &[&str], data: &std::path::Path) -> anyhow::Result<String> {
+    let out = Command::new(BIN)
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .output()
+        .await?;
+    anyhow::ensure!(
+        out.status.success(),
+        "sealcast {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8(out.stdout)?)
+}
+
+pub(crate) async fn check_mosquitto_cluster() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("data");
+    let config = dir.path().join("sealcast.toml");
+    std::fs::write(&config, CONFIG)?;
+    let suffix = format!(
+        "{:x}{:x}",
+        std::process::id(),
+        crate::unix_now() & 0xffff_ffff
+    );
+    let ingest_id = format!("mq-ingest-{suffix}");
+    sealcast(&["keys", "init", "--ingest", &ingest_id], &data).await?;
+    let key = sealcast(&["streams", "add", "mq"], &data)
+        .await?
+        .trim()
+        .to_owned();
+
+    let mut ingest = Command::new(BIN)
+        .args([
+            "ingest",
+            "--rtmp-listen",
+            "127.0.0.1:0",
+            "--node-id",
+            &ingest_id,
+            "--mqtt-url",
+            MOSQUITTO,
+        ])
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--config")
+        .arg(&config)
+        .env("SEALCAST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(dir.path().join("ingest.log"))?)
+        .kill_on_drop(true)
+        .spawn()?;
+    let mut lines = BufReader::new(ingest.stdout.take().context("stdout")?).lines();
+    let obs = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(url) = line.strip_prefix("obs-server ") {
+                return Some(url.to_owned());
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
+    .context("the ingest never printed its RTMP URL")?;
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+
+    let mut nodes = Vec::new();
+    for i in 1..=3 {
+        nodes.push(
+            ExtraNode::start(
+                &data,
+                MOSQUITTO,
+                &format!("mq-b{i}-{suffix}"),
+                Some(&config),
+            )
+            .await?,
+        );
+    }
+    let urls: Vec<String> = nodes.iter().map(|n| n.url.clone()).collect();
+    let publisher = Publisher::ffmpeg_testsrc(&format!("{obs}/{key}"), 426, 240, 30, 16)?;
+    let client = reqwest::Client::new();
+    let result = check_identical(&client, &urls, "mq", &["src", "180p"]).await;
+    publisher.wait_success().await?;
+    // Clean shutdown of the ingest (SIGTERM): the stream ends on every node.
+    if let Some(pid) = ingest.id() {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+    }
+    let status = tokio::time::timeout(Duration::from_secs(30), ingest.wait()).await??;
+    let log = std::fs::read_to_string(dir.path().join("ingest.log")).unwrap_or_default();
+    for node in nodes {
+        node.kill().await?;
+    }
+    result?;
+    anyhow::ensure!(
+        status.success(),
+        "sealcast ingest exited with {status}:\n{log}"
+    );
+    anyhow::ensure!(!log.contains("panicked"), "the ingest panicked:\n{log}");
+    Ok(())
+}
