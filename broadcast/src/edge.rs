@@ -506,6 +506,9 @@ pub async fn run_edge(
         .map_err(BroadcastError::Serve);
     stop.cancel();
     tasks.wait().await;
+    // Finish writing recordings (file writes: off the executor).
+    let recording = Arc::clone(&node);
+    let _ = tokio::task::spawn_blocking(move || recording.close_recordings()).await;
     tracing::info!(node = %node.id(), "broadcast edge stopped");
     served
 }

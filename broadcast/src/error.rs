@@ -90,6 +90,9 @@ pub enum BroadcastError {
     /// The metrics registry could not be rendered as text.
     #[error("encoding metrics failed")]
     Metrics(#[source] std::fmt::Error),
+    /// The recordings directory could not be prepared.
+    #[error("preparing the recordings directory")]
+    Recordings(#[source] std::io::Error),
     /// The HTTP server failed (accepting connections or serving them).
     #[error("http server failed")]
     Serve(#[source] std::io::Error),
@@ -189,9 +192,11 @@ impl BroadcastError {
             Self::Undecodable(_) | Self::Untrusted(_) | Self::TopicMismatch { .. } => {
                 (StatusCode::BAD_REQUEST, "invalid payload")
             }
-            Self::Metrics(_) | Self::Serve(_) | Self::Config { .. } | Self::Task(_) => {
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal error")
-            }
+            Self::Metrics(_)
+            | Self::Serve(_)
+            | Self::Config { .. }
+            | Self::Task(_)
+            | Self::Recordings(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
         };
         (status, Cow::Borrowed(message))
     }

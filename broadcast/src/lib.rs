@@ -54,6 +54,7 @@ mod mqtt;
 mod node;
 mod push;
 mod ready;
+mod recorder;
 mod respond;
 mod router;
 mod serve;

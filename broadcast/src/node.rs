@@ -7,15 +7,18 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use domain::playlist::Entry;
 use domain::{LiveEvent, NodeId, RenditionName, SessionId, StreamName};
 use http::HeaderValue;
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::watch;
 
 use crate::metrics::Metrics;
+use crate::recorder::{Record, Recorder};
 use crate::stream::StreamState;
 use crate::view::{StreamSummary, StreamView};
 use crate::{BroadcastError, NodeConfig};
@@ -33,6 +36,8 @@ pub struct Node {
     /// Whether the node holds the live window and may get viewers (`/readyz`). Only ever
     /// goes from false to true.
     ready: watch::Sender<bool>,
+    /// Writes what is published to disk for VOD, if enabled.
+    recorder: Mutex<Option<Recorder>>,
 }
 
 /// One stream: the writer's state and the readers' snapshot.
@@ -56,6 +61,7 @@ impl Node {
             config,
             streams: RwLock::new(BTreeMap::new()),
             metrics: Metrics::new(),
+            recorder: Mutex::new(None),
             ready: watch::Sender::new(false),
         }
     }
@@ -91,6 +97,28 @@ impl Node {
         self
     }
 
+    /// Also records every stream under `dir` (see the recorder: each ended stream becomes
+    /// a VOD playlist with its segments).
+    pub fn with_recordings(self, dir: PathBuf) -> Result<Self, BroadcastError> {
+        let recorder = Recorder::start(dir, self.config).map_err(BroadcastError::Recordings)?;
+        *self.recorder.lock() = Some(recorder);
+        Ok(self)
+    }
+
+    /// Finishes writing recordings and stops the recorder (blocks on file writes).
+    pub fn close_recordings(&self) {
+        let recorder = self.recorder.lock().take();
+        if let Some(mut recorder) = recorder {
+            recorder.close();
+        }
+    }
+
+    fn record(&self, record: impl FnOnce() -> Record) {
+        if let Some(recorder) = self.recorder.lock().as_ref() {
+            recorder.send(record());
+        }
+    }
+
     /// This node's identity, as sent in `x-sealcast-node`.
     pub fn id(&self) -> &NodeId {
         &self.id
@@ -123,6 +151,11 @@ impl Node {
             LiveEvent::Segment(s) => Some((s.meta.stream.clone(), s.meta.rendition.clone())),
             _ => None,
         };
+        let recordable = match &event {
+            LiveEvent::Segment(s) if self.recorder.lock().is_some() => Some(s.clone()),
+            _ => None,
+        };
+        let ending = matches!(event, LiveEvent::Ended { .. });
 
         let (was_live, is_live) = {
             let mut state = slot.state.lock();
@@ -134,6 +167,19 @@ impl Node {
             (was_live, state.is_live())
         };
 
+        if let Some(segment) = recordable {
+            self.record(|| Record::Segment(segment));
+        }
+        if ending && was_live && !is_live {
+            let view = slot.view.load();
+            let master = view
+                .master
+                .as_ref()
+                .map(|d| String::from_utf8_lossy(&d.body).into_owned())
+                .unwrap_or_default();
+            let stream = view.summary.name.clone();
+            self.record(|| Record::Ended { stream, master });
+        }
         if let Some((stream, rendition)) = published {
             self.metrics
                 .segment_published(stream.as_str(), rendition.as_str());
@@ -180,6 +226,18 @@ impl Node {
         let mut state = slot.state.lock();
         state.gap(rendition, sequence, duration, discontinuity_sequence)?;
         slot.view.store(Arc::new(state.view()));
+        drop(state);
+        self.record(|| Record::Gap {
+            stream: stream.clone(),
+            rendition: rendition.clone(),
+            entry: Entry {
+                sequence,
+                duration,
+                discontinuity_sequence: discontinuity_sequence.unwrap_or(0),
+                discontinuity: false,
+                gap: true,
+            },
+        });
         Ok(())
     }
 

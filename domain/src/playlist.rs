@@ -123,10 +123,34 @@ impl MediaWindow {
         self.target_duration
     }
 
+    /// A window that never slides: every entry stays, for a recording.
+    pub fn unbounded(target: Duration) -> Self {
+        MediaWindow {
+            capacity: usize::MAX,
+            target_duration: ceil_secs(target).max(1),
+            entries: VecDeque::new(),
+            ended: false,
+        }
+    }
+
     /// Renders the media playlist text.
     pub fn render(&self) -> String {
+        let playlist = self.playlist();
+        write_to_string(|w| playlist.write_to(w))
+    }
+
+    /// Renders the whole window as a finished recording: `#EXT-X-PLAYLIST-TYPE:VOD` and
+    /// `#EXT-X-ENDLIST`.
+    pub fn render_vod(&self) -> String {
+        let mut playlist = self.playlist();
+        playlist.playlist_type = Some(m3u8_rs::MediaPlaylistType::Vod);
+        playlist.end_list = true;
+        write_to_string(|w| playlist.write_to(w))
+    }
+
+    fn playlist(&self) -> MediaPlaylist {
         let first = self.entries.front();
-        let playlist = MediaPlaylist {
+        MediaPlaylist {
             version: Some(3),
             target_duration: self.target_duration,
             media_sequence: first.map_or(0, |e| e.sequence),
@@ -155,8 +179,7 @@ impl MediaWindow {
                 })
                 .collect(),
             ..MediaPlaylist::default()
-        };
-        write_to_string(|w| playlist.write_to(w))
+        }
     }
 }
 
@@ -241,6 +264,20 @@ mod tests {
         assert!(!text.contains("ENDLIST"));
         w.end();
         assert!(w.render().contains("#EXT-X-ENDLIST"));
+    }
+
+    #[test]
+    fn recordings_keep_everything_and_render_as_vod() {
+        let mut w = MediaWindow::unbounded(Duration::from_secs(2));
+        for seq in 0..100 {
+            w.push(entry(seq, 2000, 0, false)).expect("push");
+        }
+        let text = w.render_vod();
+        let p = m3u8_rs::parse_media_playlist_res(text.as_bytes()).expect("parses");
+        assert_eq!(p.segments.len(), 100);
+        assert_eq!(p.media_sequence, 0);
+        assert!(p.end_list);
+        assert_eq!(p.playlist_type, Some(m3u8_rs::MediaPlaylistType::Vod));
     }
 
     #[test]

@@ -458,7 +458,7 @@ pub(crate) async fn check_gate(cluster: &Cluster, live: &str) -> anyhow::Result<
             "-v",
             "error",
             "-show_entries",
-            "packet=pts_time,stream_index",
+            "packet=pts_time",
             "-of",
             "csv=p=0",
             &url,
@@ -470,14 +470,12 @@ pub(crate) async fn check_gate(cluster: &Cluster, live: &str) -> anyhow::Result<
         "ffprobe failed on the gapped stream: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let last_pts = String::from_utf8_lossy(&out.stdout)
+    let times: Vec<f64> = String::from_utf8_lossy(&out.stdout)
         .lines()
-        .filter_map(|l| l.split(',').next()?.parse::<f64>().ok())
-        .fold(f64::MIN, f64::max);
-    let first_pts = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split(',').next()?.parse::<f64>().ok())
-        .fold(f64::MAX, f64::min);
+        .filter_map(|l| l.trim().trim_end_matches(',').parse::<f64>().ok())
+        .collect();
+    let first_pts = times.iter().copied().fold(f64::MAX, f64::min);
+    let last_pts = times.iter().copied().fold(f64::MIN, f64::max);
     let covered: f64 = segments.iter().take(5).map(|s| s.1.as_secs_f64()).sum();
     anyhow::ensure!(
         last_pts - first_pts >= covered - 0.5,
