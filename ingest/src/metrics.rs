@@ -212,3 +212,42 @@ fn rung_labels(stream: &StreamName, rendition: &RenditionName) -> Labels {
         ("rendition", rendition.to_string()),
     ]
 }
+
+/// Serves `registry` as Prometheus text on `GET /metrics` (and liveness on `GET /healthz`)
+/// on `listener` until `shutdown`: how a standalone ingest exports its metrics.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    registry: Arc<Registry>,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> std::io::Result<()> {
+    use axum::http::{header, StatusCode};
+    use axum::routing::get;
+
+    let metrics = move || {
+        let registry = Arc::clone(&registry);
+        async move {
+            let mut text = String::new();
+            match prometheus_client::encoding::text::encode(&mut text, &registry) {
+                Ok(()) => (
+                    StatusCode::OK,
+                    [(
+                        header::CONTENT_TYPE,
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    )],
+                    text,
+                ),
+                Err(_) => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                    "encoding metrics failed\n".to_owned(),
+                ),
+            }
+        }
+    };
+    let app = axum::Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }));
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+}

@@ -123,6 +123,10 @@ pub(crate) struct BroadcastArgs {
     /// (default: `http://` + the listen address, with the host's name for 0.0.0.0).
     #[arg(long, env = "SEALCAST_PUBLIC_URL")]
     pub(crate) public_url: Option<String>,
+    /// Where ended streams are kept as VOD recordings (default: `recordings` in the data
+    /// directory).
+    #[arg(long, env = "SEALCAST_RECORDINGS_DIR")]
+    pub(crate) recordings: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -190,6 +194,9 @@ pub(crate) struct IngestArgs {
     pub(crate) trust: TrustArgs,
     #[command(flatten)]
     pub(crate) broker: BrokerArgs,
+    /// Where `/metrics` (Prometheus) and `/healthz` are served.
+    #[arg(long, env = "SEALCAST_METRICS_LISTEN", default_value = "0.0.0.0:9100")]
+    pub(crate) metrics_listen: SocketAddr,
     /// This node's id (its key is `ingest/{id}.key` in the key directory).
     #[arg(long, env = "SEALCAST_NODE_ID", default_value = "ingest1")]
     pub(crate) node_id: String,

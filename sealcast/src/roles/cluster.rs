@@ -38,6 +38,15 @@ pub(crate) async fn ingest(args: IngestArgs, shutdown: CancellationToken) -> any
     let catalog = open_catalog(&args.catalog).await?;
 
     let metrics = IngestMetrics::default();
+    let mut registry = prometheus_client::registry::Registry::default();
+    metrics.register(&mut registry);
+    let metrics_listener = bind(args.metrics_listen, "metrics").await?;
+    let metrics_addr = metrics_listener.local_addr()?;
+    let metrics_task = tokio::spawn(ingest::metrics::serve(
+        metrics_listener,
+        Arc::new(registry),
+        shutdown.child_token(),
+    ));
     let (events_tx, events_rx) = mpsc::channel(1024);
     let distribution_stop = CancellationToken::new();
     let distribution = tokio::spawn(distribute(
@@ -61,9 +70,10 @@ pub(crate) async fn ingest(args: IngestArgs, shutdown: CancellationToken) -> any
     );
     let rtmp = bind(args.rtmp_listen, "RTMP").await?;
     print_ready(&format!(
-        "obs-server rtmp://{}/{}\n",
+        "obs-server rtmp://{}/{}\nmetrics http://{}/metrics\n",
         url_host(rtmp.local_addr()?),
         config.ingest.app,
+        url_host(metrics_addr),
     ));
     ingest::rtmp::serve(rtmp, Arc::clone(&registry), shutdown.child_token()).await?;
     registry.close().await;
@@ -76,6 +86,9 @@ pub(crate) async fn ingest(args: IngestArgs, shutdown: CancellationToken) -> any
         }
     }
     catalog.close().await;
+    if let Err(e) = metrics_task.await? {
+        tracing::warn!(error = %e, "the metrics server failed");
+    }
     Ok(())
 }
 
@@ -102,7 +115,15 @@ pub(crate) async fn broadcast(
         Some(url) => url.trim_end_matches('/').to_owned(),
         None => default_public_url(listener.local_addr()?),
     };
-    let node = Arc::new(Node::new(node_id.clone(), node_config(&config)));
+    let recordings = args
+        .recordings
+        .clone()
+        .unwrap_or_else(|| args.catalog.data_dir.join("recordings"));
+    let node = Arc::new(
+        Node::new(node_id.clone(), node_config(&config))
+            .with_recordings(recordings)
+            .context("preparing the recordings directory")?,
+    );
     let edge = EdgeConfig::new(
         node_config(&config),
         root,

@@ -87,10 +87,15 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
         let listener = bind(addr, "broadcast").await?;
         let url = format!("http://{}", url_host(listener.local_addr()?));
         let id = NodeId::new(format!("broadcast{}", i + 1))?;
-        let node = Arc::new(
-            Node::new(id.clone(), node_config(&config))
-                .with_metrics(Arc::clone(&registry_for_nodes)),
-        );
+        let mut node = Node::new(id.clone(), node_config(&config))
+            .with_metrics(Arc::clone(&registry_for_nodes));
+        if i == 0 {
+            // The nodes of `up` share one disk: the first one keeps the recordings.
+            node = node
+                .with_recordings(args.catalog.data_dir.join("recordings"))
+                .context("preparing the recordings directory")?;
+        }
+        let node = Arc::new(node);
         let edge = EdgeConfig::new(
             node_config(&config),
             root.clone(),

@@ -51,6 +51,9 @@ async fn run_all(cluster: &Cluster) -> anyhow::Result<()> {
     refusals.map_err(|e| e.context("push API refusals"))?;
     cam1.wait_success().await?;
     cluster.wait_ended("cam1").await?;
+    check_recording(cluster, "cam1", &rungs)
+        .await
+        .map_err(|e| e.context("cam1 recording"))?;
 
     // 2. `sealcast source` to the same ingest; the signature gate under attack, garbage on
     //    the broker, a node joining late, one killed and one that never answers, all while
@@ -85,6 +88,72 @@ async fn run_all(cluster: &Cluster) -> anyhow::Result<()> {
     mosquitto::check_mosquitto_cluster()
         .await
         .map_err(|e| e.context("separate processes on Mosquitto"))?;
+    Ok(())
+}
+
+/// An ended stream is on disk as a VOD recording: every rung's playlist is VOD with
+/// ENDLIST and lists what the live playlist ended with, and ffprobe reads it whole.
+async fn check_recording(cluster: &Cluster, stream: &str, rungs: &[&str]) -> anyhow::Result<()> {
+    let live_end = cluster.wait_ended(stream).await?;
+    let last_live = live_end.media_sequence + live_end.segments.len() as u64 - 1;
+    let dir = cluster.data_dir().join("recordings").join(stream);
+    // The recorder writes on its own thread: wait for the master playlist to appear.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let master = loop {
+        let found = std::fs::read_dir(&dir)
+            .ok()
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .map(|e| e.path().join("master.m3u8"))
+            .find(|p| p.exists());
+        if let Some(found) = found {
+            break found;
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "no recording of {stream} under {}",
+            dir.display()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let recording = anyhow::Context::context(master.parent(), "recording dir")?;
+    for rung in rungs {
+        let text = std::fs::read_to_string(recording.join(rung).join("index.m3u8"))?;
+        let p = m3u8_rs::parse_media_playlist_res(text.as_bytes())
+            .map_err(|e| anyhow::anyhow!("{rung}: VOD playlist does not parse: {e:?}"))?;
+        anyhow::ensure!(
+            p.end_list && p.playlist_type == Some(m3u8_rs::MediaPlaylistType::Vod),
+            "{rung}: not a finished VOD playlist"
+        );
+        let last = p.media_sequence + p.segments.len() as u64 - 1;
+        anyhow::ensure!(
+            last == last_live && p.segments.len() as u64 > live_end.segments.len() as u64,
+            "{rung}: the recording ends at {last} with {} segments; live ended at {last_live}",
+            p.segments.len()
+        );
+    }
+    let out = tokio::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(recording.join("src/index.m3u8"))
+        .output()
+        .await?;
+    let duration: f64 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0.0);
+    anyhow::ensure!(
+        out.status.success() && duration > 10.0,
+        "ffprobe reads {duration:.1} s of the recording: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     Ok(())
 }
 

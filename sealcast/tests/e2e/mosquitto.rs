@@ -80,6 +80,8 @@ pub(crate) async fn check_mosquitto_cluster() -> anyhow::Result<()> {
             &ingest_id,
             "--mqtt-url",
             MOSQUITTO,
+            "--metrics-listen",
+            "127.0.0.1:0",
         ])
         .arg("--data-dir")
         .arg(&data)
@@ -91,18 +93,21 @@ pub(crate) async fn check_mosquitto_cluster() -> anyhow::Result<()> {
         .kill_on_drop(true)
         .spawn()?;
     let mut lines = BufReader::new(ingest.stdout.take().context("stdout")?).lines();
-    let obs = tokio::time::timeout(Duration::from_secs(30), async {
+    let (mut obs, mut metrics_url) = (None, None);
+    let _ = tokio::time::timeout(Duration::from_secs(30), async {
         while let Ok(Some(line)) = lines.next_line().await {
             if let Some(url) = line.strip_prefix("obs-server ") {
-                return Some(url.to_owned());
+                obs = Some(url.to_owned());
+            }
+            if let Some(url) = line.strip_prefix("metrics ") {
+                metrics_url = Some(url.to_owned());
+                break;
             }
         }
-        None
     })
-    .await
-    .ok()
-    .flatten()
-    .context("the ingest never printed its RTMP URL")?;
+    .await;
+    let obs = obs.context("the ingest never printed its RTMP URL")?;
+    let metrics_url = metrics_url.context("the ingest never printed its metrics URL")?;
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
 
     let mut nodes = Vec::new();
@@ -120,7 +125,19 @@ pub(crate) async fn check_mosquitto_cluster() -> anyhow::Result<()> {
     let urls: Vec<String> = nodes.iter().map(|n| n.url.clone()).collect();
     let publisher = Publisher::ffmpeg_testsrc(&format!("{obs}/{key}"), 426, 240, 30, 16)?;
     let client = reqwest::Client::new();
-    let result = check_identical(&client, &urls, "mq", &["src", "180p"]).await;
+    let mut result = check_identical(&client, &urls, "mq", &["src", "180p"]).await;
+    if result.is_ok() {
+        // The ingest's own metrics: one acknowledged push latency series per node.
+        let text = client.get(&metrics_url).send().await?.text().await?;
+        for i in 1..=3 {
+            let node = format!("node=\"mq-b{i}-{suffix}\"");
+            if crate::edges::metric(&text, "sealcast_ingest_push_seconds_count", &[&node]) < 1.0 {
+                result = Err(anyhow::anyhow!(
+                    "no push latency for {node} in the ingest's metrics"
+                ));
+            }
+        }
+    }
     publisher.wait_success().await?;
     // Clean shutdown of the ingest (SIGTERM): the stream ends on every node.
     if let Some(pid) = ingest.id() {
