@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, Uri};
+use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{any, get};
@@ -17,7 +17,6 @@ use domain::push::InternalPath;
 use http::StatusCode;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::trace::TraceLayer;
 
 use crate::edge::Edge;
 use crate::respond::{self, Ranges, PLAYLIST_TYPE, SEGMENT_TYPE};
@@ -64,7 +63,8 @@ pub(crate) fn build(node: Arc<Node>, edge: Option<Arc<Edge>>) -> Router {
     }
     routes
         .fallback(not_found)
-        .layer(TraceLayer::new_for_http())
+        // No per-request tracing span: it costs more than serving a playlist does, and
+        // the access log is the load balancer's (errors are logged where they happen).
         .layer(cors)
         .layer(middleware::from_fn_with_state(
             Arc::clone(&node),
@@ -74,12 +74,10 @@ pub(crate) fn build(node: Arc<Node>, edge: Option<Arc<Edge>>) -> Router {
         .with_state(node)
 }
 
-async fn live(
-    State(node): State<Arc<Node>>,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Result<Response, BroadcastError> {
-    match PublicPath::parse(uri.path()) {
+async fn live(State(node): State<Arc<Node>>, request: Request) -> Result<Response, BroadcastError> {
+    // Borrowed from the request: the hot path copies no header map.
+    let headers = request.headers();
+    match PublicPath::parse(request.uri().path()) {
         Some(PublicPath::Master(stream)) => {
             let view = node.view(&stream).ok_or(BroadcastError::UnknownStream {
                 stream: stream.clone(),
@@ -88,7 +86,7 @@ async fn live(
                 .master
                 .as_ref()
                 .ok_or(BroadcastError::NotReady { stream })?;
-            respond::document(master, PLAYLIST_TYPE, Ranges::No, &headers)
+            respond::document(master, PLAYLIST_TYPE, Ranges::No, headers)
         }
         Some(PublicPath::Media(stream, rendition)) => {
             let view = node.view(&stream).ok_or(BroadcastError::UnknownStream {
@@ -98,7 +96,7 @@ async fn live(
                 .renditions
                 .get(&rendition)
                 .ok_or(BroadcastError::UnknownRendition { stream, rendition })?;
-            respond::document(&r.playlist, PLAYLIST_TYPE, Ranges::No, &headers)
+            respond::document(&r.playlist, PLAYLIST_TYPE, Ranges::No, headers)
         }
         Some(PublicPath::Segment(stream, rendition, sequence)) => {
             let view = node.view(&stream).ok_or(BroadcastError::UnknownStream {
@@ -115,7 +113,7 @@ async fn live(
                 rendition,
                 sequence,
             })?;
-            respond::document(segment, SEGMENT_TYPE, Ranges::Bytes, &headers)
+            respond::document(segment, SEGMENT_TYPE, Ranges::Bytes, headers)
         }
         _ => Err(BroadcastError::NotFound),
     }
@@ -182,6 +180,19 @@ async fn count_requests(State(node): State<Arc<Node>>, request: Request, next: N
 fn route_label(path: &str) -> &'static str {
     if path == "/" {
         return "index";
+    }
+    // The live tree by shape alone (no second parse of the names on the hot path); a
+    // malformed path under it is labelled by its shape and answered 404.
+    if let Some(rest) = path.strip_prefix("/live/") {
+        return if rest.ends_with("/master.m3u8") {
+            "master"
+        } else if rest.ends_with("/index.m3u8") {
+            "media"
+        } else if rest.ends_with(".ts") {
+            "segment"
+        } else {
+            "unmatched"
+        };
     }
     if let Some(internal) = InternalPath::parse(path) {
         return match internal {
