@@ -160,6 +160,25 @@ impl Edge {
         Ok(())
     }
 
+    /// Whether a pushed segment can be taken now (before its body is read). While control
+    /// events of its stream wait behind the gate, the segment may belong to what they
+    /// announce (a rendition, a new session): then only the stream must be known, and the
+    /// events are applied before the segment is published.
+    pub(crate) fn check_push(&self, meta: &SegmentMeta) -> Result<(), BroadcastError> {
+        let waiting = self
+            .gate
+            .lock()
+            .barriers
+            .iter()
+            .any(|b| b.event.stream() == &meta.stream);
+        if waiting {
+            self.node.check_stream(&meta.stream)
+        } else {
+            self.node
+                .check_segment(&meta.stream, &meta.rendition, meta.session)
+        }
+    }
+
     /// Applies a control event that waited behind the gate.
     fn release(&self, barrier: Barrier) {
         let event = barrier.event;

@@ -192,6 +192,15 @@ impl Node {
         Ok(())
     }
 
+    /// Checks that `stream` has started on this node.
+    pub(crate) fn check_stream(&self, stream: &StreamName) -> Result<(), BroadcastError> {
+        self.slot(stream)
+            .map(drop)
+            .ok_or_else(|| BroadcastError::UnknownStream {
+                stream: stream.clone(),
+            })
+    }
+
     /// Checks that a segment of `session` for `stream`/`rendition` would be accepted now
     /// (stream started, session live, rendition announced), before its body is read.
     pub(crate) fn check_segment(

@@ -69,8 +69,7 @@ async fn segment(
     };
     let limit = edge.config.max_segment_bytes;
     let declared = declared_length(headers, limit)?;
-    edge.node()
-        .check_segment(&meta.stream, &meta.rendition, meta.session)?;
+    edge.check_push(&meta)?;
 
     let mut hasher = Sha256::new();
     let bytes = read_capped(body, limit, declared, |chunk| hasher.update(chunk)).await?;

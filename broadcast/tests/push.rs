@@ -624,3 +624,42 @@ async fn an_end_behind_a_missing_manifest_follows_the_gap() {
     assert!(text.contains("#EXT-X-GAP"), "{text}");
     assert!(text.contains("#EXT-X-ENDLIST"), "{text}");
 }
+
+#[tokio::test]
+async fn a_rendition_announced_while_segments_wait_takes_its_first_segment() {
+    // The ingest sends: src segment 0, then the 480p announcement, then 480p segment 0.
+    // The announcement waits behind src segment 0 (no manifest yet); the 480p push must
+    // still be taken, and published after the announcement.
+    let (edge, cluster) = edge(SignatureAlgorithm::Ed25519).await;
+    let src0 = meta("720p", 0);
+    let bytes = segment_bytes(0);
+    assert_eq!(
+        call(&edge, push_request(&src0, bytes.clone()))
+            .await
+            .status(),
+        StatusCode::ACCEPTED
+    );
+    let announce = ControlEvent::Rendition {
+        stream: src0.stream.clone(),
+        info: rendition_info("480p", 480),
+    };
+    assert!(call(&edge, event_request(&announce))
+        .await
+        .status()
+        .is_success());
+    let low0 = meta("480p", 0);
+    let low_bytes = segment_bytes(100);
+    assert_eq!(
+        call(&edge, push_request(&low0, low_bytes.clone()))
+            .await
+            .status(),
+        StatusCode::ACCEPTED,
+        "the first segment of a rendition announced behind the gate was refused"
+    );
+    edge.handle_message(&manifest_message(&cluster.sign(&low0, &low_bytes), &low0))
+        .await;
+    edge.handle_message(&manifest_message(&cluster.sign(&src0, &bytes), &src0))
+        .await;
+    assert_eq!(segment_status(&edge, "480p", 0).await, StatusCode::OK);
+    assert_eq!(segment_status(&edge, "720p", 0).await, StatusCode::OK);
+}

@@ -28,8 +28,9 @@ fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_env("SEALCAST_LOG")
-                // rumqttd (the embedded broker) logs every connection at info.
-                .unwrap_or_else(|_| EnvFilter::new(format!("{default_level},rumqttd=warn"))),
+                // rumqttd (the embedded broker) logs every connection, and every clean
+                // disconnect as an error; SEALCAST_LOG=rumqttd=info brings it back.
+                .unwrap_or_else(|_| EnvFilter::new(format!("{default_level},rumqttd=off"))),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

@@ -122,7 +122,17 @@ pub(crate) async fn check_identical(
                 .copied()
                 .filter(|seq| lists.iter().all(|l| l.contains_key(seq)))
                 .collect();
-            if common.len() >= 3 {
+            let lasts: Vec<Option<u64>> = lists.iter().map(|l| l.keys().last().copied()).collect();
+            // Compare whole lists at a moment when every node has the same last segment:
+            // then they must list exactly the same sequence numbers (a segment lost on one
+            // node shows up here, not only as a shorter common part).
+            if common.len() >= 3 && lasts.windows(2).all(|w| w[0] == w[1]) {
+                let keys: Vec<Vec<u64>> =
+                    lists.iter().map(|l| l.keys().copied().collect()).collect();
+                anyhow::ensure!(
+                    keys.windows(2).all(|w| w[0] == w[1]),
+                    "{stream}/{rendition}: the nodes list different segments: {keys:?}"
+                );
                 break (common, lists);
             }
             anyhow::ensure!(
@@ -578,37 +588,55 @@ pub(crate) async fn check_push_refusals(cluster: &Cluster) -> anyhow::Result<()>
     let bearer = format!("Bearer {}", token.expose_secret());
     let status = put(Some(&bearer), vec![0x47; 188]).await?.status();
     anyhow::ensure!(status == 404, "unknown stream: {status}");
-    let status = put(Some(&bearer), vec![0; 17 * 1024 * 1024])
-        .await?
-        .status();
-    anyhow::ensure!(status == 413, "oversized body: {status}");
-    // `..` must reach the server as written: send it over a raw socket.
+    // Raw requests: a body announced over the cap is refused on its headers (the client
+    // need not send it), and `..` reaches the server exactly as written.
     let authority = node.trim_start_matches("http://");
+    let meta_headers: String = SegmentHeaders::of(&meta)
+        .pairs()
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
+    let oversized = raw_status(
+        authority,
+        &format!(
+            "PUT {path} HTTP/1.1\r\nhost: {authority}\r\nauthorization: {bearer}\r\n{meta_headers}content-length: {}\r\n\r\n",
+            17 * 1024 * 1024
+        ),
+    )
+    .await?;
+    anyhow::ensure!(oversized.contains(" 413 "), "oversized body: {oversized:?}");
     for raw_path in [
         "/internal/v1/segments/../src/0",
         "/internal/v1/segments/a/..%2f..%2fetc/0",
         "/live/../internal/v1/events",
     ] {
-        let mut socket = tokio::net::TcpStream::connect(authority).await?;
-        let request = format!(
-            "PUT {raw_path} HTTP/1.1\r\nhost: {authority}\r\n{bearer_line}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-            bearer_line = format_args!("authorization: {bearer}"),
-        );
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        socket.write_all(request.as_bytes()).await?;
-        let mut response = Vec::new();
-        tokio::time::timeout(Duration::from_secs(10), socket.read_to_end(&mut response)).await??;
-        let status_line = String::from_utf8_lossy(&response)
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .to_owned();
+        let status_line = raw_status(
+            authority,
+            &format!(
+                "PUT {raw_path} HTTP/1.1\r\nhost: {authority}\r\nauthorization: {bearer}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            ),
+        )
+        .await?;
         anyhow::ensure!(
             status_line.contains(" 40"),
             "{raw_path}: answered {status_line:?}"
         );
     }
     Ok(())
+}
+
+/// Sends `head` (a request without a body) and returns the response's status line.
+async fn raw_status(authority: &str, head: &str) -> anyhow::Result<String> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let mut socket = tokio::net::TcpStream::connect(authority).await?;
+    socket.write_all(head.as_bytes()).await?;
+    let mut line = String::new();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        BufReader::new(&mut socket).read_line(&mut line),
+    )
+    .await??;
+    Ok(line.trim_end().to_owned())
 }
 
 /// Garbage on every topic of ours: logged, counted, ignored; the nodes keep serving.

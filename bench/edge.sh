@@ -1,0 +1,291 @@
+#!/usr/bin/env bash
+# Benchmark (a) of shared/brief/benchmarks.md: one broadcast node vs nginx serving the same
+# live window.
+#
+# `sealcast up --broadcast 1` (a 1-worker tokio runtime) gets a short `sealcast source`
+# publish until the node holds a full window; the publisher then stops, so the window stays
+# fixed (the node keeps an ended stream's playlists, with #EXT-X-ENDLIST). The master and
+# media playlists and every listed segment are fetched from the node into a tmpfs directory
+# that nginx (`worker_processes 1`, `sendfile on`, `access_log off`) serves under the same
+# paths. Each server is pinned to core 0, the load generator to core 1. Loads, interleaved
+# ours/nginx, RUNS times each:
+#   - wrk -t1 -c64, HTTP/1.1 keep-alive, round-robin over the playlists (master + 4 media);
+#   - the same over every segment of the window;
+#   - h2load -t1 -c16 -m4 over h2c (HTTP/2 with prior knowledge), playlists and segments.
+# Server CPU is utime+stime from /proc/PID/stat before/after each load. Reports requests/s,
+# requests per server CPU-second, p99 latency and the ratios ours/nginx (> 1 means we are
+# ahead; for p99, < 1 means we are ahead), with nginx against itself (A/A) as the noise
+# floor. Writes bench/results/edge.json and a section in docs/benchmarks.md.
+#
+# Usage: bench/edge.sh [RUNS [SECONDS]]   (default 3 runs of 4 s per load)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh
+RUNS="${1:-3}"
+SECS="${2:-4}"
+
+source bench/lib.sh
+bench_install edge nginx wrk nghttp2-client curl util-linux
+NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
+
+# The served files live on tmpfs when there is one (as the brief asks of the peer).
+if [ -d /dev/shm ] && [ -w /dev/shm ]; then WORK="$(mktemp -d /dev/shm/sealcast-edge.XXXXXX)"; else WORK="$(mktemp -d)"; fi
+chmod 755 "$WORK"
+bench_workdir "$WORK"
+bench_build
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+cpu_ticks() { # PID... → utime+stime summed, in clock ticks
+  local total=0 s f
+  for pid in "$@"; do
+    s="$(cat "/proc/$pid/stat")"; s="${s##*) }"
+    read -r -a f <<< "$s"
+    total=$((total + f[11] + f[12]))
+  done
+  echo "$total"
+}
+HZ="$(getconf CLK_TCK)"
+
+# --- 1. a fixed window on one broadcast node ------------------------------------------------
+mkdir -p "$WORK/data"
+TOKIO_WORKER_THREADS=1 "$BIN" up --data-dir "$WORK/data" --broadcast 1 \
+  --rtmp-listen 127.0.0.1:0 --broadcast-listen 127.0.0.1:0 --mqtt-listen 127.0.0.1:0 \
+  > "$WORK/up.out" 2> "$WORK/up.err" &
+UP_PID=$!
+PIDS+=("$UP_PID")
+for _ in $(seq 1 300); do grep -q '^broadcast1 ' "$WORK/up.out" && break; sleep 0.1; done
+grep -q '^broadcast1 ' "$WORK/up.out" || { echo "edge: sealcast up did not start" >&2; tail "$WORK/up.err" >&2; exit 1; }
+NODE="$(awk '/^broadcast1 /{print $2}' "$WORK/up.out")"; NODE="${NODE%/}"
+RTMP="$(awk '/^obs-server /{print $2}' "$WORK/up.out")"
+KEY="$(awk '/^stream-key main /{print $3}' "$WORK/up.out")"
+WINDOW=6; TARGET=2
+DURATION=$(( (WINDOW + 2) * TARGET ))
+echo "edge: publishing ${DURATION}s of 720p30 to fill the window" >&2
+"$BIN" source --url "$RTMP/$KEY" --size 1280x720 --fps 30 --duration "$DURATION" > "$WORK/source.log" 2>&1
+for _ in $(seq 1 200); do
+  curl -sf "$NODE/live/main/720p/index.m3u8" 2>/dev/null | grep -q EXT-X-ENDLIST && break
+  sleep 0.1
+done
+sleep 0.5
+
+WWW="$WORK/www"
+: > "$WORK/playlists"; : > "$WORK/segments"
+mkdir -p "$WWW/live/main"
+curl -sf "$NODE/live/main/master.m3u8" -o "$WWW/live/main/master.m3u8"
+echo /live/main/master.m3u8 >> "$WORK/playlists"
+for r in $(grep -v '^#' "$WWW/live/main/master.m3u8" | sed 's#/index.m3u8##'); do
+  mkdir -p "$WWW/live/main/$r"
+  curl -sf "$NODE/live/main/$r/index.m3u8" -o "$WWW/live/main/$r/index.m3u8"
+  echo "/live/main/$r/index.m3u8" >> "$WORK/playlists"
+  for s in $(grep -v '^#' "$WWW/live/main/$r/index.m3u8"); do
+    curl -sf "$NODE/live/main/$r/$s" -o "$WWW/live/main/$r/$s"
+    echo "/live/main/$r/$s" >> "$WORK/segments"
+  done
+done
+grep -q EXT-X-ENDLIST "$WWW/live/main/720p/index.m3u8" || echo "edge: warning: the stream had not ended; the window may move" >&2
+chmod -R a+rX "$WWW"
+NSEG=$(wc -l < "$WORK/segments"); NPL=$(wc -l < "$WORK/playlists")
+SEGBYTES=$(cat "$WORK/segments" | sed "s#^#$WWW#" | xargs cat | wc -c)
+echo "edge: window of $NPL playlists and $NSEG segments ($((SEGBYTES / NSEG)) bytes on average)" >&2
+[ "$NSEG" -ge 4 ] || { echo "edge: the node holds no window" >&2; exit 1; }
+
+# --- 2. nginx on the same files ---------------------------------------------------------------
+P1="$(free_port)"; P2="$(free_port)"
+mkdir -p "$WORK/nginx/tmp"
+cat > "$WORK/nginx/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  types { application/vnd.apple.mpegurl m3u8; video/mp2t ts; }
+  default_type application/octet-stream;
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  tcp_nodelay on;
+  keepalive_timeout 65;
+  keepalive_requests 100000000;
+  open_file_cache max=1000 inactive=60s;
+  client_body_temp_path $WORK/nginx/tmp/body;
+  proxy_temp_path $WORK/nginx/tmp/proxy;
+  fastcgi_temp_path $WORK/nginx/tmp/fastcgi;
+  uwsgi_temp_path $WORK/nginx/tmp/uwsgi;
+  scgi_temp_path $WORK/nginx/tmp/scgi;
+  server {
+    listen 127.0.0.1:$P1;
+    listen 127.0.0.1:$P2 http2;
+    root $WWW;
+  }
+}
+EOF
+taskset -c 0 "$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/error.log" 2>> "$WORK/nginx/error.log" &
+NGINX_PID=$!
+PIDS+=("$NGINX_PID")
+for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$P1/live/main/master.m3u8" >/dev/null 2>&1 && break; sleep 0.05; done
+NGINX_PIDS="$NGINX_PID $(pgrep -P "$NGINX_PID" | tr '\n' ' ')"
+NGINX_H1="http://127.0.0.1:$P1"; NGINX_H2="http://127.0.0.1:$P2"
+
+# The node: all of `up`'s threads on core 0 now that the publish is over.
+taskset -a -pc 0 "$UP_PID" > /dev/null
+
+# Same bytes from both?
+probe="$(sed -n 3p "$WORK/segments")"
+[ "$(curl -sf "$NODE$probe" | sha256sum)" = "$(curl -sf "$NGINX_H1$probe" | sha256sum)" ] \
+  || { echo "edge: nginx and the node serve different bytes for $probe" >&2; exit 1; }
+[ "$(curl -sf "$NODE/live/main/720p/index.m3u8" | sha256sum)" = "$(curl -sf "$NGINX_H1/live/main/720p/index.m3u8" | sha256sum)" ] \
+  || { echo "edge: nginx and the node serve different playlists" >&2; exit 1; }
+
+# h2c with prior knowledge on the node (axum with the http2 feature)?
+H2C_OURS=no
+if [ "$(curl -s --http2-prior-knowledge -o /dev/null -w '%{http_version}' "$NODE/live/main/master.m3u8" || true)" = 2 ]; then H2C_OURS=yes; fi
+echo "edge: node speaks h2c with prior knowledge: $H2C_OURS" >&2
+
+cat > "$WORK/paths.lua" <<'EOF'
+local paths = {}
+for line in io.lines(os.getenv("WRK_PATHS")) do paths[#paths + 1] = line end
+local reqs, i = {}, 0
+request = function()
+  i = i % #paths + 1
+  if not reqs[i] then reqs[i] = wrk.format("GET", paths[i]) end
+  return reqs[i]
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('WRKJSON {"requests":%d,"duration_s":%.6f,"errors":%d,"bytes":%d,"p50_ms":%.4f,"p99_ms":%.4f,"mean_ms":%.4f}\n',
+    summary.requests, summary.duration / 1e6, e.connect + e.read + e.write + e.status + e.timeout,
+    summary.bytes, latency:percentile(50) / 1000, latency:percentile(99) / 1000, latency.mean / 1000))
+end
+EOF
+
+# measure SERVER KIND TOOL BASEURL PIDS... → one JSON line in $WORK/results
+measure() {
+  local server="$1" kind="$2" tool="$3" base="$4"; shift 4
+  local list="$WORK/$kind" before after out
+  before="$(cpu_ticks "$@")"
+  if [ "$tool" = wrk ]; then
+    out="$(WRK_PATHS="$list" taskset -c 1 wrk -t1 -c64 -d"${SECS}s" --timeout 5s -s "$WORK/paths.lua" "$base" 2>&1 | grep '^WRKJSON ' | sed 's/^WRKJSON //')"
+  else
+    sed "s#^#$base#" "$list" > "$WORK/uris"
+    rm -f "$WORK/h2.log"
+    taskset -c 1 h2load -t1 -c16 -m4 -D "$SECS" -i "$WORK/uris" --log-file="$WORK/h2.log" > "$WORK/h2.out" 2>&1 || true
+    out="$(python3 - "$WORK/h2.out" "$WORK/h2.log" <<'PY'
+import json, re, sys
+text = open(sys.argv[1]).read()
+m = re.search(r"finished in ([\d.]+)(m?s)", text)
+dur = float(m.group(1)) / (1000 if m and m.group(2) == "ms" else 1) if m else 0.0
+req = re.search(r"requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored", text)
+lat = []
+try:
+    for line in open(sys.argv[2]):
+        parts = line.split()
+        if len(parts) >= 3 and parts[1] == "200":
+            lat.append(int(parts[2]) / 1000)
+except FileNotFoundError:
+    pass
+lat.sort()
+pct = lambda p: lat[min(len(lat) - 1, int(p / 100 * len(lat)))] if lat else 0.0
+traffic = re.search(r"traffic: [\d.]+\w* \((\d+)\) total", text)
+print(json.dumps({"requests": int(req.group(3)) if req else 0, "duration_s": dur,
+                  "errors": int(req.group(4)) + int(req.group(5)) if req else 0,
+                  "bytes": int(traffic.group(1)) if traffic else 0,
+                  "p50_ms": pct(50), "p99_ms": pct(99), "mean_ms": sum(lat) / len(lat) if lat else 0.0}))
+PY
+)"
+  fi
+  after="$(cpu_ticks "$@")"
+  echo "{\"server\":\"$server\",\"kind\":\"$kind\",\"tool\":\"$tool\",\"cpu_s\":$(python3 -c "print(($after-$before)/$HZ)"),\"load\":$out}" >> "$WORK/results"
+}
+
+: > "$WORK/results"
+TOOLS=(wrk); [ "$H2C_OURS" = yes ] && TOOLS+=(h2load)
+for i in $(seq 1 "$RUNS"); do
+  for tool in "${TOOLS[@]}"; do
+    for kind in playlists segments; do
+      echo "edge: run $i/$RUNS $tool $kind" >&2
+      if [ "$tool" = wrk ]; then ours_url="$NODE"; ng_url="$NGINX_H1"; else ours_url="$NODE"; ng_url="$NGINX_H2"; fi
+      if ((i % 2)); then
+        measure sealcast "$kind" "$tool" "$ours_url" "$UP_PID"
+        measure nginx "$kind" "$tool" "$ng_url" $NGINX_PIDS
+      else
+        measure nginx "$kind" "$tool" "$ng_url" $NGINX_PIDS
+        measure sealcast "$kind" "$tool" "$ours_url" "$UP_PID"
+      fi
+    done
+  done
+done
+cp "$WORK/results" "$WORK/results.jsonl"
+
+# --- 3. report ------------------------------------------------------------------------------------
+python3 - "$WORK/results.jsonl" "$RUNS" "$SECS" "$NSEG" "$((SEGBYTES / NSEG))" "$H2C_OURS" "$NGINX" <<'PY'
+import json, os, statistics, sys, datetime, subprocess
+path, runs, secs, nseg, segavg, h2c, nginx = sys.argv[1:8]
+rows = [json.loads(l) for l in open(path) if l.strip()]
+def stat(xs): return {"median": statistics.median(xs), "min": min(xs), "max": max(xs)} if xs else None
+loads = {}
+for r in rows:
+    l = r["load"]
+    rps = l["requests"] / l["duration_s"] if l["duration_s"] else 0.0
+    per_cpu = l["requests"] / r["cpu_s"] if r["cpu_s"] else 0.0
+    d = loads.setdefault(f'{r["tool"]} {r["kind"]}', {}).setdefault(r["server"], [])
+    d.append({"req_per_s": rps, "req_per_cpu_s": per_cpu, "cpu_s": r["cpu_s"], "cpu_share": r["cpu_s"] / l["duration_s"] if l["duration_s"] else 0,
+              "p50_ms": l["p50_ms"], "p99_ms": l["p99_ms"], "errors": l["errors"], "mb_per_s": l["bytes"] / l["duration_s"] / 1e6 if l["duration_s"] else 0})
+out = {"benchmark": "edge serving: one broadcast node vs nginx, same fixed window",
+       "date": datetime.date.today().isoformat(), "runs": int(runs), "seconds_per_load": float(secs),
+       "window": {"segments": int(nseg), "average_segment_bytes": int(segavg)},
+       "h2c_prior_knowledge_on_node": h2c == "yes",
+       "nginx": subprocess.run([nginx, "-v"], capture_output=True, text=True).stderr.strip(),
+       "loads": {}}
+for name, by in loads.items():
+    o, n = by.get("sealcast", []), by.get("nginx", [])
+    k = min(len(o), len(n))
+    entry = {s: {m: stat([x[m] for x in xs]) for m in ["req_per_s", "req_per_cpu_s", "cpu_share", "p50_ms", "p99_ms", "mb_per_s", "errors"]}
+             for s, xs in (("sealcast", o), ("nginx", n))}
+    entry["ratio_ours_over_nginx"] = {
+        "req_per_cpu_s": stat([o[i]["req_per_cpu_s"] / n[i]["req_per_cpu_s"] for i in range(k) if n[i]["req_per_cpu_s"]]),
+        "req_per_s": stat([o[i]["req_per_s"] / n[i]["req_per_s"] for i in range(k) if n[i]["req_per_s"]]),
+        "p99": stat([o[i]["p99_ms"] / n[i]["p99_ms"] for i in range(k) if n[i]["p99_ms"]]),
+    }
+    aa = [n[i]["req_per_cpu_s"] / n[i + 1]["req_per_cpu_s"] for i in range(len(n) - 1) if n[i + 1]["req_per_cpu_s"]]
+    entry["noise_floor_nginx_aa"] = {"req_per_cpu_s": stat(aa or [1.0])}
+    out["loads"][name] = entry
+os.makedirs("bench/results", exist_ok=True)
+json.dump(out, open("bench/results/edge.json", "w"), indent=2)
+
+f = lambda x, d=0: f"{x:,.{d}f}"
+lines = ["## Edge serving (bench/edge.sh)", "",
+         f"One broadcast node (`sealcast up --broadcast 1`, 1 tokio worker) vs {out['nginx'].replace('nginx version: ', '')} "
+         f"(1 worker, `sendfile on`, files on tmpfs) serving the same fixed window: master + 4 media playlists, "
+         f"{nseg} segments of {int(segavg) // 1024} KiB on average. Servers on core 0, load generator on core 1; "
+         f"wrk `-t1 -c64` HTTP/1.1 keep-alive, h2load `-t1 -c16 -m4` over h2c (prior knowledge); "
+         f"{runs} interleaved runs of {secs} s per load, {out['date']}. Ratios are ours/nginx: > 1 is ahead for "
+         f"requests per CPU-second, < 1 is ahead for p99.", "",
+         "| load | sealcast req/s | sealcast req/CPU-s | sealcast p99 ms | nginx req/s | nginx req/CPU-s | nginx p99 ms | ratio req/CPU-s (median, min–max) | ratio p99 | A/A nginx |",
+         "|---|---|---|---|---|---|---|---|---|---|"]
+for name, e in out["loads"].items():
+    s, n, r = e["sealcast"], e["nginx"], e["ratio_ours_over_nginx"]
+    rc = r["req_per_cpu_s"]
+    lines.append(f"| {name} | {f(s['req_per_s']['median'])} | {f(s['req_per_cpu_s']['median'])} | {s['p99_ms']['median']:.2f} | "
+                 f"{f(n['req_per_s']['median'])} | {f(n['req_per_cpu_s']['median'])} | {n['p99_ms']['median']:.2f} | "
+                 f"{rc['median']:.2f} ({rc['min']:.2f}–{rc['max']:.2f}) | {r['p99']['median']:.2f} | {e['noise_floor_nginx_aa']['req_per_cpu_s']['median']:.2f} |")
+shares = "; ".join(f"{name} {e['sealcast']['cpu_share']['median']:.2f} / {e['nginx']['cpu_share']['median']:.2f}"
+                   for name, e in out["loads"].items())
+lines += ["", f"Server CPU-s per wall-second (ours / nginx, median): {shares}. Well below 1.0 means the server did not "
+          "get its core to itself (the machine is shared): raw req/s then mean little, the per-CPU-second ratio is the "
+          "figure to read. The sealcast CPU is the whole `up` process (the node plus an idle ingest and MQTT broker); "
+          "nginx's is master + worker. On loopback the receiver's softirq work may be charged to whichever process is "
+          "running, so the byte-heavy segment figures carry more accounting noise than the playlist ones."]
+lines += ["", "Aim (brief): playlists ≥ 1.0× nginx req/CPU-s with p99 ≤ 1.1×, segments ≥ 0.9×. "
+          "Run it with `bench/edge.sh [RUNS [SECONDS]]` (default 3 runs of 4 s); raw numbers in `bench/results/edge.json`.", ""]
+section = "\n".join(lines)
+p = "docs/benchmarks.md"
+text = open(p).read()
+start = text.find("## Edge serving")
+if start >= 0:
+    end = text.find("\n## ", start + 1)
+    text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
+else:
+    text = text.rstrip("\n") + "\n\n" + section
+open(p, "w").write(text)
+print(section)
+PY

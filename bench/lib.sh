@@ -1,0 +1,39 @@
+# Shared by the benchmark scripts (sourced): packages, a work directory cleaned up on exit
+# with the processes started into PIDS, and the release build.
+
+# bench_install NAME PKG...: installs the Debian packages that are missing.
+bench_install() {
+  local name="$1"; shift
+  local missing=() p sudo=""
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+  done
+  if ((${#missing[@]})); then
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    echo "$name: installing ${missing[*]}" >&2
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+  fi
+}
+
+# bench_workdir [DIR]: sets WORK (a new directory, or DIR) and PIDS; on exit every process
+# in PIDS is stopped and WORK removed.
+bench_workdir() {
+  WORK="${1:-$(mktemp -d)}"
+  PIDS=()
+  trap bench_cleanup EXIT
+  trap 'exit 130' INT TERM
+}
+
+bench_cleanup() {
+  local p
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+
+# bench_build: the release binary, in BIN.
+bench_build() {
+  cargo build --release --locked -p sealcast >&2
+  BIN="$PWD/target/release/sealcast"
+}
