@@ -4,7 +4,6 @@
 //! tracing).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Method};
@@ -15,8 +14,6 @@ use axum::{Json, Router};
 use domain::paths::PublicPath;
 use domain::push::InternalPath;
 use http::StatusCode;
-use tower_http::cors::{Any, CorsLayer};
-use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::edge::Edge;
 use crate::respond::{self, Ranges, PLAYLIST_TYPE, SEGMENT_TYPE};
@@ -37,14 +34,6 @@ pub fn router(node: Arc<Node>) -> Router {
 
 /// The public routes, plus the internal push API when `edge` is given.
 pub(crate) fn build(node: Arc<Node>, edge: Option<Arc<Edge>>) -> Router {
-    let cors = CorsLayer::new()
-        .allow_origin(Any)
-        .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS])
-        .allow_headers([header::RANGE, header::IF_NONE_MATCH])
-        .expose_headers([header::CONTENT_LENGTH, header::CONTENT_RANGE, NODE_HEADER])
-        .max_age(Duration::from_secs(24 * 60 * 60));
-    let node_header = node.id_header().clone();
-
     let mut routes = Router::new()
         .route("/", get(front_page))
         .route(&PublicPath::Health.to_string(), get(health))
@@ -63,14 +52,14 @@ pub(crate) fn build(node: Arc<Node>, edge: Option<Arc<Edge>>) -> Router {
     }
     routes
         .fallback(not_found)
-        // No per-request tracing span: it costs more than serving a playlist does, and
-        // the access log is the load balancer's (errors are logged where they happen).
-        .layer(cors)
+        // One layer for what every response gets (node header, CORS, request count): each
+        // layer is a boxed future per request, and a playlist answer costs little more.
+        // No per-request tracing span either: the access log is the load balancer's, and
+        // errors are logged where they happen.
         .layer(middleware::from_fn_with_state(
             Arc::clone(&node),
-            count_requests,
+            every_response,
         ))
-        .layer(SetResponseHeaderLayer::overriding(NODE_HEADER, node_header))
         .with_state(node)
 }
 
@@ -168,11 +157,44 @@ async fn not_found() -> BroadcastError {
     BroadcastError::NotFound
 }
 
-/// Counts every response by route and status. The route label comes from the URL layout,
-/// never from the raw path, so junk requests cannot grow the label set.
-async fn count_requests(State(node): State<Arc<Node>>, request: Request, next: Next) -> Response {
+/// Headers a browser player may read from a cross-origin response.
+const EXPOSED: HeaderValue =
+    HeaderValue::from_static("content-length, content-range, x-sealcast-node");
+/// What a cross-origin player may send (preflight answer).
+const ALLOWED_METHODS: HeaderValue = HeaderValue::from_static("GET, HEAD, OPTIONS");
+const ALLOWED_HEADERS: HeaderValue = HeaderValue::from_static("range, if-none-match");
+const PREFLIGHT_MAX_AGE: HeaderValue = HeaderValue::from_static("86400");
+
+/// What every response gets: `x-sealcast-node`, CORS (any origin may play: the content is
+/// public; credentials are never involved), and a count by route and status. The route
+/// label comes from the URL layout, never from the raw path, so junk requests cannot grow
+/// the label set. CORS preflights are answered here.
+async fn every_response(State(node): State<Arc<Node>>, request: Request, next: Next) -> Response {
     let route = route_label(request.uri().path());
-    let response = next.run(request).await;
+    let preflight = request.method() == Method::OPTIONS
+        && request.headers().contains_key(header::ORIGIN)
+        && request
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    let mut response = if preflight {
+        let mut r = StatusCode::NO_CONTENT.into_response();
+        let h = r.headers_mut();
+        h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, ALLOWED_METHODS);
+        h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, ALLOWED_HEADERS);
+        h.insert(header::ACCESS_CONTROL_MAX_AGE, PREFLIGHT_MAX_AGE);
+        r
+    } else {
+        next.run(request).await
+    };
+    let h = response.headers_mut();
+    h.insert(NODE_HEADER, node.id_header().clone());
+    // On every response, whether or not the request said where it came from: the answer
+    // is then the same for everyone, and a shared cache needs no `Vary: Origin`.
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, EXPOSED);
     node.metrics.http_request(route, response.status().as_u16());
     response
 }
