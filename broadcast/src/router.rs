@@ -14,6 +14,7 @@ use axum::{Json, Router};
 use domain::paths::PublicPath;
 use domain::push::InternalPath;
 use http::StatusCode;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 
 use crate::edge::Edge;
 use crate::respond::{self, Ranges, PLAYLIST_TYPE, SEGMENT_TYPE};
@@ -21,6 +22,9 @@ use crate::{index, push, BroadcastError, Node};
 
 /// The header naming the node that answered; the load balancer passes it through.
 pub const NODE_HEADER: HeaderName = HeaderName::from_static("x-sealcast-node");
+
+/// How long a push body may take to arrive in full.
+const PUSH_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// `Cache-Control` of answers that describe the moment (stream list, health, metrics).
 const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
@@ -45,9 +49,11 @@ pub(crate) fn build(node: Arc<Node>, edge: Option<Arc<Edge>>) -> Router {
         .route("/live/{*rest}", get(live));
     if let Some(edge) = edge {
         // Parsed by `InternalPath`, the one parser of the push API, inside the handler.
+        // A pusher that stops sending mid-body must not hold its buffer forever.
         routes = routes.route(
             "/internal/{*rest}",
-            any(move |request: Request| push::handle(Arc::clone(&edge), request)),
+            any(move |request: Request| push::handle(Arc::clone(&edge), request))
+                .layer(RequestBodyTimeoutLayer::new(PUSH_BODY_TIMEOUT)),
         );
     }
     routes

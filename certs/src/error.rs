@@ -7,7 +7,8 @@ use std::path::PathBuf;
 
 use domain::manifest::{KeyId, SignatureAlgorithm};
 
-/// What can go wrong with keys, certificates, revocations and signatures.
+/// What can go wrong with keys, certificates, revocations and signatures, segment-signing
+/// and TLS alike.
 ///
 /// [`TrustError::reason`] gives the `sealcast_segments_rejected_total{reason}` label of the
 /// errors that can stop a segment.
@@ -104,6 +105,43 @@ pub enum TrustError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// Half a CA: its certificate without its key or the other way round. A CA is never
+    /// replaced on its own (users trust it), so the missing file must be restored, or both
+    /// removed to start over with a new CA.
+    #[error(
+        "{present} exists but {missing} does not; restore it, or remove both to make a new CA"
+    )]
+    IncompleteCa {
+        /// The file that is there.
+        present: PathBuf,
+        /// The file that is not.
+        missing: PathBuf,
+    },
+    /// A private key that does not belong to the certificate it is paired with.
+    #[error("{key} is not the key of the certificate in {certificate}")]
+    KeyMismatch {
+        /// The key file.
+        key: PathBuf,
+        /// The certificate file.
+        certificate: PathBuf,
+    },
+    /// A host name that cannot go into a TLS certificate.
+    #[error("invalid host name {name:?}: {reason}")]
+    InvalidHostName {
+        /// The name as given.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The X.509 library could not make a key or certificate (for instance a CA key of an
+    /// algorithm it cannot sign with).
+    #[error("could not make the {what}: {reason}")]
+    CertificateBuild {
+        /// What was being made.
+        what: &'static str,
+        /// The library's explanation.
+        reason: String,
+    },
 }
 
 impl TrustError {
@@ -128,6 +166,10 @@ impl TrustError {
             Self::Randomness => "randomness",
             Self::File { .. } => "file",
             Self::FileFormat { .. } => "file_format",
+            Self::IncompleteCa { .. } => "incomplete_ca",
+            Self::KeyMismatch { .. } => "key_mismatch",
+            Self::InvalidHostName { .. } => "invalid_host_name",
+            Self::CertificateBuild { .. } => "certificate_build",
         }
     }
 }

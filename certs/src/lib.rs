@@ -8,18 +8,20 @@
 //!   cluster. Key and certificate files included (private keys mode 0600).
 //! - [`keydir`]: [`KeyDir`], the directory layout of the cluster's keys, certificates and
 //!   push token, created by `sealcast keys init` and `sealcast up`.
+//! - [`tls`]: [`TlsDir`], the TLS material of `sealcast certs`: a local CA and a server
+//!   certificate for `streaming-cluster.test`, `*.streaming-cluster.test`,
+//!   `broadcast1..N.streaming-cluster.test`, `localhost`, `127.0.0.1` and `::1`
+//!   ([`tls::ServerNames`]), renewed before it expires or when the names change, with a hint
+//!   on trusting the CA.
 //! - [`error`]: [`TrustError`], the crate's one error enum, with the rejection reason labels
 //!   of the brief.
-//!
-//! Not here yet: the TLS certificates of `sealcast certs` (a local CA and server
-//! certificates for `streaming-cluster.test`, `*.streaming-cluster.test`,
-//! `broadcast1..N.streaming-cluster.test`, `localhost`, `127.0.0.1`), which arrive with the
-//! load-balancer issue.
 
 pub mod error;
 pub mod keydir;
 pub mod signing;
+pub mod tls;
 
 pub use keydir::KeyDir;
+pub use tls::TlsDir;
 
 pub use error::TrustError;

@@ -8,8 +8,10 @@
 //!
 //! Every file is written atomically: a fresh temporary file in the same directory, synced,
 //! then renamed over the target, so a crash leaves the old file or the new one, never half
-//! a key. Private keys are created with mode 0600 from the start (never widened later);
-//! public files with 0644, less whatever the umask removes. Errors name the path and what
+//! a key. Files that must never be replaced (the TLS CA) are linked into place instead,
+//! which fails if the name is taken, even by a concurrent writer. Private keys are created
+//! with mode 0600 from the start (never widened later); public files with 0644, less
+//! whatever the umask removes. Errors name the path and what
 //! is wrong, never the contents.
 
 use std::fs::{self, File, OpenOptions};
@@ -134,6 +136,31 @@ fn format_error(path: &Path, what: &'static str, reason: &'static str) -> TrustE
 
 /// Writes `bytes` to `path` through a temporary file and a rename; see the module doc.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> Result<(), TrustError> {
+    write_through_temp(path, bytes, mode, Publish::Replace)
+}
+
+/// Like [`write_atomically`], but never replaces a file at `path`, not even one another
+/// process creates meanwhile: the error is then [`io::ErrorKind::AlreadyExists`]. For files
+/// whose loss would break trust already placed in them, such as a CA key.
+pub(crate) fn write_new_atomically(path: &Path, bytes: &[u8], mode: u32) -> Result<(), TrustError> {
+    write_through_temp(path, bytes, mode, Publish::CreateNew)
+}
+
+/// How a complete temporary file takes its final name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Publish {
+    /// `rename`: atomically replaces whatever is there.
+    Replace,
+    /// `link`: atomic too, and fails if the name is taken.
+    CreateNew,
+}
+
+fn write_through_temp(
+    path: &Path,
+    bytes: &[u8],
+    mode: u32,
+    publish: Publish,
+) -> Result<(), TrustError> {
     let name = path.file_name().ok_or_else(|| TrustError::File {
         path: path.to_path_buf(),
         source: io::Error::new(io::ErrorKind::InvalidInput, "not a file name"),
@@ -161,9 +188,12 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> Result<(
             .map_err(io_error(&tmp))?;
         file.write_all(bytes).map_err(io_error(&tmp))?;
         file.sync_all().map_err(io_error(&tmp))?;
-        fs::rename(&tmp, path).map_err(io_error(path))
+        match publish {
+            Publish::Replace => fs::rename(&tmp, path).map_err(io_error(path)),
+            Publish::CreateNew => fs::hard_link(&tmp, path).map_err(io_error(path)),
+        }
     })();
-    if written.is_err() {
+    if written.is_err() || publish == Publish::CreateNew {
         let _ = fs::remove_file(&tmp);
     }
     written?;
@@ -384,6 +414,25 @@ mod tests {
         let nowhere = dir.path().join("no-such-dir").join("root.key");
         let err = root.write_file(&nowhere).expect_err("no directory");
         assert!(err.to_string().contains("no-such-dir"), "{err}");
+    }
+
+    #[test]
+    fn writing_a_new_file_never_replaces_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ca.key");
+        write_new_atomically(&path, b"first", PRIVATE_MODE).expect("written");
+        assert_eq!(mode(&path), 0o600);
+        let err = write_new_atomically(&path, b"second", PRIVATE_MODE).expect_err("taken");
+        assert!(
+            matches!(&err, TrustError::File { source, .. } if source.kind() == io::ErrorKind::AlreadyExists),
+            "{err}"
+        );
+        assert_eq!(fs::read(&path).expect("read"), b"first");
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names, ["ca.key"], "no temporary file left");
     }
 
     proptest! {

@@ -32,7 +32,7 @@ pub use cert::{
 pub use keys::{PublicKey, RootKey, RootPublicKey, SigningKey};
 pub use trust::TrustStore;
 
-pub(crate) use file::{io_error, write_atomically};
+pub(crate) use file::{io_error, write_atomically, write_new_atomically};
 
 /// The key id and algorithm types are the manifest's: a manifest names its signer by the
 /// same [`KeyId`] the certificates and revocations here carry.

@@ -236,6 +236,26 @@ impl Rogue {
         })
     }
 
+    /// Starts `stream` on every node with one `src` rendition.
+    async fn start_stream(&self, stream: &StreamName, session: SessionId) -> anyhow::Result<()> {
+        self.event(&ControlEvent::SessionStarted {
+            stream: stream.clone(),
+            session,
+        })
+        .await?;
+        self.event(&ControlEvent::Rendition {
+            stream: stream.clone(),
+            info: RenditionInfo {
+                name: RenditionName::new("src")?,
+                width: 1280,
+                height: 720,
+                frame_rate: 30.0,
+                codecs: "avc1.64001f,mp4a.40.2".into(),
+            },
+        })
+        .await
+    }
+
     async fn event(&self, event: &ControlEvent) -> anyhow::Result<()> {
         for node in &self.nodes {
             let resp = self
@@ -339,24 +359,7 @@ pub(crate) async fn check_gate(cluster: &Cluster, live: &str) -> anyhow::Result<
     let stream = StreamName::new("rogue")?;
     let src = RenditionName::new("src")?;
     let session = SessionId(0x5eed);
-    rogue
-        .event(&ControlEvent::SessionStarted {
-            stream: stream.clone(),
-            session,
-        })
-        .await?;
-    rogue
-        .event(&ControlEvent::Rendition {
-            stream: stream.clone(),
-            info: RenditionInfo {
-                name: src.clone(),
-                width: 1280,
-                height: 720,
-                frame_rate: 30.0,
-                codecs: "avc1.64001f,mp4a.40.2".into(),
-            },
-        })
-        .await?;
+    rogue.start_stream(&stream, session).await?;
     let meta = |seq: u64| SegmentMeta {
         stream: stream.clone(),
         rendition: src.clone(),
@@ -492,7 +495,69 @@ pub(crate) async fn check_gate(cluster: &Cluster, live: &str) -> anyhow::Result<
         "ffprobe stopped at the gap: packets span {:.2} s, segment 5 starts {covered:.2} s in",
         last_pts - first_pts
     );
+    check_revocation(cluster, &rogue, &segments[0].0).await?;
     rogue.stop.cancel();
+    Ok(())
+}
+
+/// The operator revokes the rogue key with `sealcast keys revoke`: what it signs next is
+/// refused as `revoked_key` on every node and never served.
+async fn check_revocation(cluster: &Cluster, rogue: &Rogue, bytes: &Bytes) -> anyhow::Result<()> {
+    let client = cluster.client();
+    let stream = StreamName::new("revoked")?;
+    let session = SessionId(0x7e0c);
+    rogue.start_stream(&stream, session).await?;
+    let mut before = Vec::new();
+    for node in &cluster.nodes {
+        before.push(rejected(&metrics(client, node).await?, "revoked_key"));
+    }
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_sealcast"))
+        .args([
+            "keys",
+            "revoke",
+            &rogue.key.key_id().to_string(),
+            "--mqtt-url",
+            &cluster.mqtt,
+        ])
+        .arg("--data-dir")
+        .arg(cluster.data_dir())
+        .output()
+        .await?;
+    anyhow::ensure!(
+        out.status.success(),
+        "keys revoke failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The CLI's publish reached the broker before it exited, and each node handles its
+    // MQTT messages in order: the revocation is in force before the next manifest.
+    let meta = SegmentMeta {
+        stream: stream.clone(),
+        rendition: RenditionName::new("src")?,
+        session,
+        sequence: 0,
+        discontinuity_sequence: 0,
+        discontinuity: false,
+        duration: Duration::from_secs(2),
+        start_pts_90k: 0,
+    };
+    rogue.push(&meta, bytes).await?;
+    rogue
+        .publish(&meta, &rogue.envelope(&meta, bytes, &rogue.key))
+        .await?;
+    for (node, before) in cluster.nodes.iter().zip(before) {
+        wait_metrics(client, node, |text| rejected(text, "revoked_key") > before)
+            .await
+            .with_context(|| format!("{node}: the revoked key's manifest was not refused"))?;
+        anyhow::ensure!(
+            get_opt(client, node, "/live/revoked/src/0.ts")
+                .await?
+                .is_none(),
+            "{node}: a segment signed by a revoked key is served"
+        );
+    }
+    rogue
+        .event(&ControlEvent::Ended { stream, session })
+        .await?;
     Ok(())
 }
 
