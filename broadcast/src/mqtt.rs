@@ -148,23 +148,17 @@ async fn announce(bus: &Bus, topic: &Topic, payload: Vec<u8>) {
     }
 }
 
-/// Publishes `offline` (retained) and disconnects. Requests leave in order, so once the
-/// connection has gone through the DISCONNECT (seen as the next `Connected` of the
-/// reconnect that follows, or the end of the event stream) the offline presence has been
-/// written; `GOODBYE` bounds the wait when the broker is unreachable.
+/// Publishes `offline` (retained) and disconnects. Requests leave in order and the
+/// connection task ends once its DISCONNECT is out (`control::Bus::disconnect`), so the end
+/// of the event stream means the offline presence has been written; `GOODBYE` bounds the
+/// wait when the broker is unreachable.
 async fn goodbye(bus: &Bus, topic: &Topic, events: &mut mpsc::Receiver<BusEvent>) {
     announce(bus, topic, Presence::offline(Role::Broadcast).encode()).await;
     if bus.disconnect().await.is_err() {
         return;
     }
-    let drained = tokio::time::timeout(GOODBYE, async {
-        while let Some(event) = events.recv().await {
-            if event == BusEvent::Connected {
-                break;
-            }
-        }
-    })
-    .await;
+    let drained =
+        tokio::time::timeout(GOODBYE, async { while events.recv().await.is_some() {} }).await;
     if drained.is_err() {
         tracing::debug!("broker did not confirm the disconnect in time; the last will covers it");
     }

@@ -194,11 +194,7 @@ impl Node {
 
     /// Checks that `stream` has started on this node.
     pub(crate) fn check_stream(&self, stream: &StreamName) -> Result<(), BroadcastError> {
-        self.slot(stream)
-            .map(drop)
-            .ok_or_else(|| BroadcastError::UnknownStream {
-                stream: stream.clone(),
-            })
+        self.known_slot(stream).map(drop)
     }
 
     /// Checks that a segment of `session` for `stream`/`rendition` would be accepted now
@@ -209,11 +205,7 @@ impl Node {
         rendition: &RenditionName,
         session: SessionId,
     ) -> Result<(), BroadcastError> {
-        let slot = self
-            .slot(stream)
-            .ok_or_else(|| BroadcastError::UnknownStream {
-                stream: stream.clone(),
-            })?;
+        let slot = self.known_slot(stream)?;
         let state = slot.state.lock();
         state.check_segment(rendition, session)
     }
@@ -227,11 +219,7 @@ impl Node {
         duration: std::time::Duration,
         discontinuity_sequence: Option<u64>,
     ) -> Result<(), BroadcastError> {
-        let slot = self
-            .slot(stream)
-            .ok_or_else(|| BroadcastError::UnknownStream {
-                stream: stream.clone(),
-            })?;
+        let slot = self.known_slot(stream)?;
         let mut state = slot.state.lock();
         state.gap(rendition, sequence, duration, discontinuity_sequence)?;
         slot.view.store(Arc::new(state.view()));
@@ -262,6 +250,14 @@ impl Node {
     /// The current snapshot of a stream.
     pub(crate) fn view(&self, stream: &StreamName) -> Option<Arc<StreamView>> {
         self.slot(stream).map(|slot| slot.view.load_full())
+    }
+
+    /// The stream's slot, or the error for a stream this node has not seen start.
+    fn known_slot(&self, stream: &StreamName) -> Result<Arc<Slot>, BroadcastError> {
+        self.slot(stream)
+            .ok_or_else(|| BroadcastError::UnknownStream {
+                stream: stream.clone(),
+            })
     }
 
     fn slot(&self, stream: &StreamName) -> Option<Arc<Slot>> {

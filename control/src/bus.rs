@@ -125,7 +125,9 @@ impl Bus {
             .await
     }
 
-    /// Disconnects cleanly: the broker does not publish the last will.
+    /// Disconnects cleanly: the broker does not publish the last will. Requests already
+    /// queued (a final presence, say) go out first; then the connection task ends and the
+    /// event receiver reports the end, which is how a caller knows they were written.
     pub async fn disconnect(&self) -> Result<(), ControlError> {
         self.client
             .disconnect()

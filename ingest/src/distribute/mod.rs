@@ -304,8 +304,11 @@ pub async fn distribute(
     if result.is_ok() {
         await_offline_echo(&mut bus_events, &own_presence).await;
         if bus.disconnect().await.is_ok() {
-            // The connection reports the broker closing it (by reconnecting) or nothing.
-            let _ = tokio::time::timeout(DISCONNECT_GRACE, bus_events.recv()).await;
+            // The connection task ends once the DISCONNECT is out: the events stream ends.
+            let _ = tokio::time::timeout(DISCONNECT_GRACE, async {
+                while bus_events.recv().await.is_some() {}
+            })
+            .await;
         }
     }
     bus_shutdown.cancel();

@@ -3,25 +3,20 @@
 //! internal push API.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use broadcast::{EdgeConfig, Node};
 use domain::NodeId;
-use ingest::distribute::{distribute, DistributeConfig};
-use ingest::{IngestMetrics, Registry};
-use tokio::sync::mpsc;
+use ingest::distribute::DistributeConfig;
+use ingest::IngestMetrics;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::{
-    bind, ingest_settings, key_dir, node_config, open_catalog, print_ready, push_token, url_host,
+    bind, key_dir, node_config, open_catalog, print_ready, push_token, url_host, IngestSide,
 };
 use crate::cli::{BroadcastArgs, IngestArgs};
 use crate::config::Config;
-
-/// How long the ingest gets to hand its last events to the nodes on shutdown.
-const DRAIN_WAIT: Duration = Duration::from_secs(10);
 
 /// `sealcast ingest`: RTMP in; every segment signed, pushed to every broadcast node
 /// present, its signature published over MQTT.
@@ -47,9 +42,9 @@ pub(crate) async fn ingest(args: IngestArgs, shutdown: CancellationToken) -> any
         Arc::new(registry),
         shutdown.child_token(),
     ));
-    let (events_tx, events_rx) = mpsc::channel(1024);
-    let distribution_stop = CancellationToken::new();
-    let distribution = tokio::spawn(distribute(
+    let side = IngestSide::start(
+        &config,
+        &catalog,
         DistributeConfig::new(
             node_id,
             Arc::new(signing_key),
@@ -58,16 +53,8 @@ pub(crate) async fn ingest(args: IngestArgs, shutdown: CancellationToken) -> any
             token,
             config.ladder.window + 2,
         ),
-        events_rx,
-        metrics.clone(),
-        distribution_stop.clone(),
-    ));
-    let registry = Registry::new(
-        ingest_settings(&config)?,
-        catalog.clone(),
-        events_tx,
         metrics,
-    );
+    )?;
     let rtmp = bind(args.rtmp_listen, "RTMP").await?;
     print_ready(&format!(
         "obs-server rtmp://{}/{}\nmetrics http://{}/metrics\n",
@@ -75,16 +62,8 @@ pub(crate) async fn ingest(args: IngestArgs, shutdown: CancellationToken) -> any
         config.ingest.app,
         url_host(metrics_addr),
     ));
-    ingest::rtmp::serve(rtmp, Arc::clone(&registry), shutdown.child_token()).await?;
-    registry.close().await;
-    drop(registry);
-    match tokio::time::timeout(DRAIN_WAIT, distribution).await {
-        Ok(result) => result??,
-        Err(_) => {
-            tracing::warn!("the ingest did not finish pushing in time");
-            distribution_stop.cancel();
-        }
-    }
+    ingest::rtmp::serve(rtmp, Arc::clone(&side.registry), shutdown.child_token()).await?;
+    side.finish().await?;
     catalog.close().await;
     if let Err(e) = metrics_task.await? {
         tracing::warn!(error = %e, "the metrics server failed");

@@ -20,8 +20,11 @@ use broadcast::NodeConfig;
 use catalog::Catalog;
 use certs::KeyDir;
 use domain::push::PushToken;
-use ingest::{IngestMetrics, IngestSettings};
+use ingest::distribute::{distribute, DistributeConfig};
+use ingest::{IngestMetrics, IngestSettings, Registry};
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::cli::{CatalogArgs, TrustArgs};
 use crate::config::Config;
@@ -70,6 +73,62 @@ fn ingest_metrics() -> (IngestMetrics, Arc<prometheus_client::registry::Registry
     let mut registry = prometheus_client::registry::Registry::default();
     metrics.register(&mut registry);
     (metrics, Arc::new(registry))
+}
+
+/// How long the ingest gets to hand its last events to the nodes on shutdown.
+const DRAIN_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// An ingest's stream registry together with the distribution of its events to the edges.
+struct IngestSide {
+    registry: Arc<Registry>,
+    distribution: tokio::task::JoinHandle<Result<(), ingest::IngestError>>,
+    distribution_stop: CancellationToken,
+}
+
+impl IngestSide {
+    /// Starts the distribution (`distribute`) and the registry that feeds it.
+    fn start(
+        config: &Config,
+        catalog: &Catalog,
+        distribution: DistributeConfig,
+        metrics: IngestMetrics,
+    ) -> anyhow::Result<Self> {
+        let (events_tx, events_rx) = mpsc::channel(1024);
+        let distribution_stop = CancellationToken::new();
+        let task = tokio::spawn(distribute(
+            distribution,
+            events_rx,
+            metrics.clone(),
+            distribution_stop.clone(),
+        ));
+        let registry = Registry::new(
+            ingest_settings(config)?,
+            catalog.clone(),
+            events_tx,
+            metrics,
+        );
+        Ok(IngestSide {
+            registry,
+            distribution: task,
+            distribution_stop,
+        })
+    }
+
+    /// Ends every stream and waits (bounded) until their last events reached the nodes:
+    /// closing the registry ends the streams, dropping it closes the events channel, and
+    /// the distribution returns once it has handed everything over.
+    async fn finish(self) -> anyhow::Result<()> {
+        self.registry.close().await;
+        drop(self.registry);
+        match tokio::time::timeout(DRAIN_WAIT, self.distribution).await {
+            Ok(result) => result??,
+            Err(_) => {
+                tracing::warn!("the ingest did not finish pushing in time");
+                self.distribution_stop.cancel();
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The key directory: `--keys-dir`, else `keys` in the data directory.

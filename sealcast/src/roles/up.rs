@@ -11,23 +11,19 @@ use anyhow::Context;
 use broadcast::{EdgeConfig, Node};
 use control::EmbeddedBroker;
 use domain::{NodeId, StreamName};
-use ingest::distribute::{distribute, DistributeConfig};
-use ingest::Registry;
-use tokio::sync::mpsc;
+use ingest::distribute::DistributeConfig;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::{
-    bind, ingest_metrics, ingest_settings, node_config, open_catalog, print_ready, push_token,
-    shown, unix_now, url_host,
+    bind, ingest_metrics, node_config, open_catalog, print_ready, shown, unix_now, url_host,
+    IngestSide,
 };
-use crate::cli::{TrustArgs, UpArgs};
+use crate::cli::UpArgs;
 use crate::config::Config;
 
 /// How long `up` waits for its nodes to report ready before it prints the URLs anyway.
 const READY_WAIT: Duration = Duration::from_secs(30);
-/// How long the ingest gets to hand its last events to the nodes on shutdown.
-const DRAIN_WAIT: Duration = Duration::from_secs(10);
 
 pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
     let config = Config::load(args.config.as_deref())?;
@@ -47,13 +43,7 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
     for path in &made.written {
         tracing::info!(path = %shown(path).display(), "wrote key material");
     }
-    let token = push_token(
-        &TrustArgs {
-            keys_dir: None,
-            push_token: None,
-        },
-        &keys,
-    )?;
+    let token = keys.push_token().context("reading the push token")?;
     let root = keys.root_public().context("reading the root public key")?;
     let (signing_key, certificate) = keys
         .ingest(&ingest_id)
@@ -114,9 +104,9 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
     }
 
     // Ingest: RTMP in, distribution out.
-    let (events_tx, events_rx) = mpsc::channel(1024);
-    let distribution_stop = CancellationToken::new();
-    let distribution = tokio::spawn(distribute(
+    let side = IngestSide::start(
+        &config,
+        &catalog,
         DistributeConfig::new(
             ingest_id,
             Arc::new(signing_key),
@@ -125,21 +115,13 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
             token,
             config.ladder.window + 2,
         ),
-        events_rx,
-        metrics.clone(),
-        distribution_stop.clone(),
-    ));
-    let registry = Registry::new(
-        ingest_settings(&config)?,
-        catalog.clone(),
-        events_tx,
         metrics,
-    );
+    )?;
     let rtmp = bind(args.rtmp_listen, "RTMP").await?;
     let rtmp_addr = rtmp.local_addr()?;
     let ingest_stop = shutdown.child_token();
     let ingest_task = {
-        let registry = Arc::clone(&registry);
+        let registry = Arc::clone(&side.registry);
         tokio::spawn(async move { ingest::rtmp::serve(rtmp, registry, ingest_stop).await })
     };
 
@@ -204,18 +186,7 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
         let _ = tokio::task::spawn_blocking(move || demo.join()).await;
     }
     ingest_task.await??;
-    // Closing the registry ends every stream; dropping it closes the events channel, and
-    // the distribution returns once it has handed the last events to the nodes.
-    registry.close().await;
-    drop(registry);
-    let drained = tokio::time::timeout(DRAIN_WAIT, distribution).await;
-    match drained {
-        Ok(result) => result??,
-        Err(_) => {
-            tracing::warn!("the ingest did not finish pushing in time");
-            distribution_stop.cancel();
-        }
-    }
+    side.finish().await?;
     edges_stop.cancel();
     tasks.close();
     tasks.wait().await;

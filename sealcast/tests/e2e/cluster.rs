@@ -180,14 +180,12 @@ pub(crate) async fn get_opt(
     base: &str,
     path: &str,
 ) -> anyhow::Result<Option<bytes::Bytes>> {
-    {
-        let resp = client.get(format!("{base}{path}")).send().await?;
-        if resp.status() == reqwest::StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
-        anyhow::ensure!(resp.status().is_success(), "GET {path}: {}", resp.status());
-        Ok(Some(resp.bytes().await?))
+    let resp = client.get(format!("{base}{path}")).send().await?;
+    if resp.status() == reqwest::StatusCode::NOT_FOUND {
+        return Ok(None);
     }
+    anyhow::ensure!(resp.status().is_success(), "GET {path}: {}", resp.status());
+    Ok(Some(resp.bytes().await?))
 }
 
 impl Cluster {
