@@ -52,6 +52,9 @@ pub struct EdgeConfig {
     /// ingest pushes and the load balancer routes viewers. Must be a plain `http(s)://`
     /// base URL without a path.
     pub public_url: String,
+    /// This node's own public base URL (`https://broadcast1.streaming-cluster.test`), if it
+    /// has one: announced in presence for the load balancer's direct mode.
+    pub direct_url: Option<String>,
     /// Longest wait for the ingests' window before the node reports ready anyway (with a
     /// warning).
     pub ready_timeout: Duration,
@@ -84,6 +87,7 @@ impl EdgeConfig {
             max_held_bytes: Self::DEFAULT_MAX_HELD_BYTES,
             broker,
             public_url: public_url.into(),
+            direct_url: None,
             ready_timeout: Self::DEFAULT_READY_TIMEOUT,
         }
     }

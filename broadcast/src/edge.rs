@@ -87,6 +87,7 @@ impl Edge {
             role: Role::Broadcast,
             state: PresenceState::Joining,
             url: Some(config.public_url.clone()),
+            direct_url: config.direct_url.clone(),
         };
         if Presence::decode(&probe.encode()).is_err() {
             return Err(BroadcastError::Config {
@@ -472,6 +473,7 @@ impl Edge {
                 PresenceState::Joining
             },
             url: Some(self.config.public_url.clone()),
+            direct_url: self.config.direct_url.clone(),
         }
         .encode()
     }

@@ -174,6 +174,7 @@ async fn an_edge_over_a_real_broker() {
         role: Role::Ingest,
         state: PresenceState::Ready,
         url: None,
+        direct_url: None,
     };
     ingest
         .publish(

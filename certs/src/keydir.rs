@@ -6,6 +6,7 @@
 //!   root.key             cluster root private key (0600) — only needed to certify and revoke
 //!   root.pub             cluster root public key — every edge pins it
 //!   push-token           the cluster push token (0600) — ingest presents it, edges check it
+//!   cookie-key           the load balancers' sticky-cookie HMAC key (0600)
 //!   ingest/{node}.key    an ingest node's signing key (0600)
 //!   ingest/{node}.cert   its root-signed certificate
 //! ```
@@ -70,6 +71,11 @@ impl KeyDir {
         self.dir.join("push-token")
     }
 
+    /// `cookie-key`
+    pub fn cookie_key_path(&self) -> PathBuf {
+        self.dir.join("cookie-key")
+    }
+
     /// `ingest/{node}.key`
     pub fn signing_key_path(&self, node: &NodeId) -> PathBuf {
         self.dir.join("ingest").join(format!("{node}.key"))
@@ -112,6 +118,18 @@ impl KeyDir {
             let token = format!("pt_{}", hex(&bytes));
             crate::signing::write_atomically(&self.push_token_path(), token.as_bytes(), 0o600)?;
             report.written.push(self.push_token_path());
+        }
+        if !self.cookie_key_path().exists() {
+            let mut bytes = [0u8; 32];
+            OsRng
+                .try_fill_bytes(&mut bytes)
+                .map_err(|_| TrustError::Randomness)?;
+            crate::signing::write_atomically(
+                &self.cookie_key_path(),
+                hex(&bytes).as_bytes(),
+                0o600,
+            )?;
+            report.written.push(self.cookie_key_path());
         }
         for node in ingest {
             let key_path = self.signing_key_path(node);
@@ -165,6 +183,29 @@ impl KeyDir {
     pub fn push_token(&self) -> Result<PushToken, TrustError> {
         read_push_token(&self.push_token_path())
     }
+
+    /// The sticky-cookie key (32 bytes, kept as 64 hex digits).
+    pub fn cookie_key(&self) -> Result<zeroize::Zeroizing<Vec<u8>>, TrustError> {
+        let path = self.cookie_key_path();
+        let text = zeroize::Zeroizing::new(
+            fs::read_to_string(&path).map_err(crate::signing::io_error(&path))?,
+        );
+        let text = text.trim();
+        let bad = || TrustError::FileFormat {
+            path: path.clone(),
+            what: "cookie key file",
+            reason: "not 64 hex digits",
+        };
+        if text.len() != 64 {
+            return Err(bad());
+        }
+        let mut key = zeroize::Zeroizing::new(Vec::with_capacity(32));
+        for pair in text.as_bytes().chunks(2) {
+            let digits = std::str::from_utf8(pair).map_err(|_| bad())?;
+            key.push(u8::from_str_radix(digits, 16).map_err(|_| bad())?);
+        }
+        Ok(key)
+    }
 }
 
 /// Reads a push token file (surrounding whitespace ignored).
@@ -201,10 +242,11 @@ mod tests {
                 NOW,
             )
             .expect("init");
-        assert_eq!(report.written.len(), 5);
+        assert_eq!(report.written.len(), 6);
         for private in [
             dir.root_key_path(),
             dir.push_token_path(),
+            dir.cookie_key_path(),
             dir.signing_key_path(&ingest),
         ] {
             let mode = fs::metadata(&private).expect("exists").permissions().mode();
@@ -232,6 +274,7 @@ mod tests {
             .verify(key.key_id(), b"m", &sig, NOW)
             .expect("verifies");
         assert!(dir.push_token().is_ok());
+        assert_eq!(dir.cookie_key().expect("cookie key").len(), 32);
     }
 
     #[test]

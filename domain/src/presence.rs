@@ -42,6 +42,10 @@ pub struct Presence {
     /// takes pushes and serves viewers. Absent for offline messages.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// A broadcast node's own public base URL (`https://broadcast1.streaming-cluster.test`),
+    /// where the load balancer's direct mode sends viewers so segment bytes bypass it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direct_url: Option<String>,
 }
 
 impl Presence {
@@ -51,6 +55,7 @@ impl Presence {
             role,
             state: PresenceState::Offline,
             url: None,
+            direct_url: None,
         }
     }
 
@@ -80,7 +85,7 @@ impl Presence {
             what: "presence",
             reason: e.to_string(),
         })?;
-        if let Some(url) = &presence.url {
+        for url in [&presence.url, &presence.direct_url].into_iter().flatten() {
             if !is_base_url(url) {
                 return Err(Error::InvalidJson {
                     what: "presence",
@@ -120,6 +125,7 @@ mod tests {
             role: Role::Broadcast,
             state: PresenceState::Joining,
             url: Some("http://127.0.0.1:8081".into()),
+            direct_url: Some("https://broadcast1.streaming-cluster.test".into()),
         };
         assert_eq!(Presence::decode(&p.encode()), Ok(p));
         let off = Presence::offline(Role::Ingest);
@@ -128,6 +134,7 @@ mod tests {
             &br#"{"role":"broadcast","state":"ready","url":"http://u:p@h"}"#[..],
             br#"{"role":"broadcast","state":"ready","url":"ftp://h"}"#,
             br#"{"role":"broadcast","state":"ready","url":"http://h/x"}"#,
+            br#"{"role":"broadcast","state":"ready","direct_url":"javascript:x"}"#,
             br#"{"role":"broadcast","state":"gone"}"#,
             br#"{"role":"broadcast","state":"ready","extra":1}"#,
             b"",

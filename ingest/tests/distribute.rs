@@ -246,6 +246,7 @@ impl FakeNode {
             role: Role::Broadcast,
             state,
             url: (state != PresenceState::Offline).then(|| self.url.clone()),
+            direct_url: None,
         };
         self.bus
             .publish(
@@ -733,6 +734,7 @@ async fn a_dead_node_delays_nobody_and_server_errors_are_retried() {
                 role: Role::Broadcast,
                 state: PresenceState::Ready,
                 url: Some(dead_url),
+                direct_url: None,
             }
             .encode(),
         )

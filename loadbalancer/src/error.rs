@@ -1,11 +1,15 @@
 //! The one error type of the load-balancer crate.
 //!
-//! Every variant is a configuration mistake caught when a typed value is made (at config
-//! load time), never a per-request failure: a bad cookie or an empty backend set is an
-//! ordinary outcome of [`crate::cookie::CookieCheck`] or [`crate::select::Choice`].
+//! Every variant is a configuration or start-up failure (a value out of range, a
+//! certificate that does not load, a listener that cannot be used), never a per-request
+//! failure: a bad cookie or an empty backend set is an ordinary outcome of
+//! [`crate::cookie::CookieCheck`] or [`crate::select::Choice`], and a failing node is
+//! taken out of rotation.
 
-/// Why a load-balancer value could not be made.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+use std::path::PathBuf;
+
+/// Why the load balancer, or one of its values, could not be made.
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The sticky-cookie key is shorter than HMAC-SHA256 needs for full strength.
@@ -42,4 +46,42 @@ pub enum Error {
         /// The largest accepted weight.
         max: u32,
     },
+    /// The server certificate or key file does not load (or they do not belong together).
+    #[error("TLS certificate file {}: {reason}", path.display())]
+    Certificate {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A listener could not be used.
+    #[error("{what}: {source}")]
+    Io {
+        /// Which one.
+        what: &'static str,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Pingora refused a setting.
+    #[error("{what}: {reason}")]
+    Pingora {
+        /// Which one.
+        what: &'static str,
+        /// Pingora's explanation.
+        reason: String,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(what: &'static str) -> impl FnOnce(std::io::Error) -> Error {
+        move |source| Error::Io { what, source }
+    }
+
+    pub(crate) fn pingora(what: &'static str) -> impl FnOnce(Box<pingora::Error>) -> Error {
+        move |e| Error::Pingora {
+            what,
+            reason: e.to_string(),
+        }
+    }
 }

@@ -1,9 +1,6 @@
 //! sealcast lb: the sticky-session load balancer in front of the broadcast nodes.
 //!
-//! This crate is the load balancer's sans-IO core: values in, values out, no sockets, no
-//! clocks. The Pingora proxy that terminates TLS, health-checks nodes, follows MQTT
-//! presence and forwards requests comes next and calls into it; until then `sealcast up`
-//! prints a broadcast node's own URL as the player URL.
+//! The sans-IO core (values in, values out, no sockets, no clocks):
 //!
 //! - [`cookie`]: the `sealcast_node` sticky cookie. [`cookie::CookieKey`] holds the HMAC
 //!   key; [`cookie::StickyCookies`] issues `Set-Cookie` values and verifies `Cookie:`
@@ -12,19 +9,37 @@
 //!   readiness, active connections, weights, and [`select::Backends::choose`], which
 //!   applies the stickiness rule and counts sticky hits, misses and choice changes.
 //! - [`ring`]: the Ketama-style consistent-hash ring behind [`select::Mode::Hash`].
-//! - [`error`]: the crate's one error enum, for configuration values that are out of range.
 //!
-//! How the proxy will use it, per request: build a [`select::RequestInfo`] from the
-//! `Cookie:` header, the client address and the time; call `choose`; proxy to the chosen
-//! node (or answer 503 on [`select::Choice::NoBackend`]); add the `Set-Cookie` value of the
-//! [`select::Route`], if any, to the response; bracket the upstream request with
-//! `connection_opened` / `connection_closed`.
+//! Around it, the Pingora load balancer:
+//!
+//! - [`proxy`]: the HTTPS proxy ([`pingora::proxy::ProxyHttp`]). Per request it builds a
+//!   [`select::RequestInfo`] from the `Cookie:` header, the client address and the time;
+//!   calls `choose`; proxies to the chosen node over a pooled connection (or answers 503
+//!   on [`select::Choice::NoBackend`]); adds the `Set-Cookie` of the [`select::Route`];
+//!   brackets the upstream request with `connection_opened` / `connection_closed`. A node
+//!   that refuses a connection leaves rotation at once and the request is retried on
+//!   another one.
+//! - [`redirect`]: the plain-HTTP port: redirect to HTTPS, except `/healthz` and ACME
+//!   challenges.
+//! - [`members`]: backends from MQTT presence, and `/healthz` checks.
+//! - [`tls`]: the server certificate, reloaded when its files change.
+//! - [`metrics`]: the `sealcast_lb_*` metrics.
+//! - [`server`]: [`server::start`] wires all of it onto bound listeners.
+//! - [`error`]: the crate's one error enum.
 
 pub mod cookie;
 pub mod error;
+pub mod members;
+pub mod metrics;
+pub mod proxy;
+pub mod redirect;
 pub mod ring;
 pub mod select;
+pub mod server;
+pub mod tls;
 
 pub use cookie::{CookieKey, StickyCookies, COOKIE_NAME};
 pub use error::Error;
+pub use metrics::LbMetrics;
 pub use select::{Backends, Choice, Mode, RequestInfo, Route, Weight};
+pub use server::{start, LbConfig, LbListeners, Running};

@@ -667,7 +667,10 @@ mod tests {
     fn weights_are_bounded() {
         assert!(Weight::new(0).is_err());
         assert!(Weight::new(Weight::MAX + 1).is_err());
-        assert_eq!(Weight::new(Weight::MAX).map(Weight::get), Ok(Weight::MAX));
+        assert_eq!(
+            Weight::new(Weight::MAX).map(Weight::get).ok(),
+            Some(Weight::MAX)
+        );
     }
 
     /// One step of a random membership history.

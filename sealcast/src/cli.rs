@@ -22,6 +22,10 @@ pub(crate) enum Command {
     Ingest(IngestArgs),
     /// Run a broadcast (edge) node: takes pushed segments, publishes the verified ones.
     Broadcast(BroadcastArgs),
+    /// Run the load balancer: HTTPS in front of the broadcast nodes, sticky sessions.
+    Lb(LbArgs),
+    /// Make the local CA and the HTTPS server certificate (renewing what is stale).
+    Certs(CertsArgs),
     /// Make or manage the cluster's signing keys, certificates and push token.
     Keys(KeysArgs),
     /// Publish a test pattern (bars, 1 kHz tone, wall clock burnt in) like OBS would.
@@ -67,6 +71,19 @@ pub(crate) struct UpArgs {
         default_value = "127.0.0.1:8081"
     )]
     pub(crate) broadcast_listen: SocketAddr,
+    /// HTTPS listen address of the load balancer (the player URL).
+    #[arg(long, env = "SEALCAST_LB_HTTPS_LISTEN", default_value = "0.0.0.0:8443")]
+    pub(crate) https_listen: SocketAddr,
+    /// Plain-HTTP listen address of the load balancer (redirects to HTTPS).
+    #[arg(long, env = "SEALCAST_LB_HTTP_LISTEN", default_value = "0.0.0.0:8080")]
+    pub(crate) http_listen: SocketAddr,
+    #[command(flatten)]
+    pub(crate) tls: TlsArgs,
+    #[command(flatten)]
+    pub(crate) balance: BalanceArgs,
+    /// Log a line per request through the load balancer.
+    #[arg(long, env = "SEALCAST_LB_ACCESS_LOG")]
+    pub(crate) access_log: bool,
     /// Listen address of the embedded MQTT broker (loopback; port 0: a free port).
     #[arg(long, env = "SEALCAST_MQTT_LISTEN", default_value = "127.0.0.1:1884")]
     pub(crate) mqtt_listen: SocketAddr,
@@ -127,6 +144,102 @@ pub(crate) struct BroadcastArgs {
     /// directory).
     #[arg(long, env = "SEALCAST_RECORDINGS_DIR")]
     pub(crate) recordings: Option<PathBuf>,
+    /// This node's own public base URL (`https://broadcast1.streaming-cluster.test`), where
+    /// the load balancer's direct mode sends viewers.
+    #[arg(long, env = "SEALCAST_DIRECT_URL")]
+    pub(crate) direct_url: Option<String>,
+}
+
+/// Where the HTTPS certificate is.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct TlsArgs {
+    /// Directory of the local CA and server certificate (`sealcast certs` writes there;
+    /// made on first start when missing).
+    #[arg(long, env = "SEALCAST_CERTS_DIR", default_value = "certs/generated")]
+    pub(crate) certs_dir: PathBuf,
+    /// The operator's own certificate chain (PEM) instead of the generated one.
+    #[arg(long, env = "SEALCAST_TLS_CERT", requires = "tls_key")]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// The key of `--tls-cert` (PEM).
+    #[arg(long, env = "SEALCAST_TLS_KEY", requires = "tls_cert")]
+    pub(crate) tls_key: Option<PathBuf>,
+}
+
+/// How the load balancer places viewers and answers.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct BalanceArgs {
+    /// `cookie`: a signed sticky cookie, least-loaded node for new viewers; `hash`: consistent
+    /// hashing of the client address (for players that drop cookies).
+    #[arg(long, value_enum, env = "SEALCAST_LB_MODE", default_value_t = LbMode::Cookie)]
+    pub(crate) lb_mode: LbMode,
+    /// Answer playlist requests with a redirect to the chosen node's own public URL, so
+    /// segments bypass the load balancer.
+    #[arg(long, env = "SEALCAST_LB_DIRECT")]
+    pub(crate) direct: bool,
+    /// Serve ACME HTTP-01 challenges from this directory on the plain-HTTP port.
+    #[arg(long, env = "SEALCAST_ACME_DIR")]
+    pub(crate) acme_dir: Option<PathBuf>,
+}
+
+/// Viewer placement, as spelled on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum LbMode {
+    /// Sticky cookie.
+    Cookie,
+    /// Client-address hashing.
+    Hash,
+}
+
+impl From<LbMode> for loadbalancer::Mode {
+    fn from(mode: LbMode) -> Self {
+        match mode {
+            LbMode::Cookie => loadbalancer::Mode::Cookie,
+            LbMode::Hash => loadbalancer::Mode::Hash,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LbArgs {
+    #[command(flatten)]
+    pub(crate) catalog: CatalogArgs,
+    #[command(flatten)]
+    pub(crate) broker: BrokerArgs,
+    #[command(flatten)]
+    pub(crate) tls: TlsArgs,
+    #[command(flatten)]
+    pub(crate) balance: BalanceArgs,
+    /// Key directory with the sticky-cookie key (default: `keys` in the data directory).
+    #[arg(long, env = "SEALCAST_KEYS_DIR")]
+    pub(crate) keys_dir: Option<PathBuf>,
+    /// HTTPS listen address.
+    #[arg(long, env = "SEALCAST_LB_HTTPS_LISTEN", default_value = "0.0.0.0:443")]
+    pub(crate) https_listen: SocketAddr,
+    /// Plain-HTTP listen address (redirects to HTTPS).
+    #[arg(long, env = "SEALCAST_LB_HTTP_LISTEN", default_value = "0.0.0.0:80")]
+    pub(crate) http_listen: SocketAddr,
+    /// Where `/metrics` (Prometheus) and `/healthz` are served.
+    #[arg(long, env = "SEALCAST_METRICS_LISTEN", default_value = "0.0.0.0:9102")]
+    pub(crate) metrics_listen: SocketAddr,
+    /// This load balancer's id (its MQTT client id); default: from the host name.
+    #[arg(long, env = "SEALCAST_NODE_ID")]
+    pub(crate) node_id: Option<String>,
+    /// Do not log a line per request.
+    #[arg(long, env = "SEALCAST_LB_NO_ACCESS_LOG")]
+    pub(crate) no_access_log: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CertsArgs {
+    /// Directory to write the CA and server certificate into.
+    #[arg(long, env = "SEALCAST_CERTS_DIR", default_value = "certs/generated")]
+    pub(crate) certs_dir: PathBuf,
+    /// How many `broadcastN.streaming-cluster.test` names the certificate lists.
+    #[arg(long, default_value_t = certs::tls::DEFAULT_BROADCAST_NODES)]
+    pub(crate) broadcast: u16,
+    /// More names (DNS names or IP addresses) for the certificate, e.g. this machine's.
+    #[arg(long = "name")]
+    pub(crate) names: Vec<String>,
 }
 
 #[derive(Debug, Args)]

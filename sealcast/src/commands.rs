@@ -11,7 +11,7 @@ use domain::{NodeId, StreamName};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{KeysArgs, KeysCommand, SourceArgs, StreamsArgs, StreamsCommand};
+use crate::cli::{CertsArgs, KeysArgs, KeysCommand, SourceArgs, StreamsArgs, StreamsCommand};
 use crate::roles::{open_catalog, print_ready, unix_now};
 
 /// `sealcast streams …`
@@ -197,5 +197,38 @@ pub(crate) async fn keys(args: KeysArgs) -> anyhow::Result<()> {
             print_ready(&format!("revoked {key_id}\n"));
         }
     }
+    Ok(())
+}
+
+/// `sealcast certs`: the local CA and the server certificate, made or renewed; prints the
+/// files written and how to trust the CA.
+pub(crate) async fn certs(args: CertsArgs) -> anyhow::Result<()> {
+    let mut names = certs::tls::ServerNames::new(args.broadcast);
+    let mut extra = Vec::new();
+    for name in &args.names {
+        extra.push(
+            name.parse::<certs::tls::HostName>()
+                .map_err(|e| anyhow::anyhow!("--name {name}: {e}"))?,
+        );
+    }
+    names = names.with_extra(extra);
+    let dir = certs::TlsDir::new(&args.certs_dir);
+    let report = {
+        let making = dir.clone();
+        tokio::task::spawn_blocking(move || making.init(&names, unix_now()))
+            .await?
+            .with_context(|| format!("making TLS certificates in {}", dir.path().display()))?
+    };
+    let mut out = String::new();
+    for path in &report.written {
+        out.push_str(&format!("wrote {}\n", path.display()));
+    }
+    if let Some(reason) = report.server_issued {
+        out.push_str(&format!("issued the server certificate: {reason}\n"));
+    } else {
+        out.push_str("the server certificate is current\n");
+    }
+    out.push_str(&dir.trust_hint());
+    print_ready(&out);
     Ok(())
 }

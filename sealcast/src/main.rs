@@ -3,9 +3,9 @@
 //!
 //! - `cli`: the clap definitions.
 //! - `config`: the TOML configuration, validated at load time.
-//! - `roles`: how `up`, `ingest` and `broadcast` wire catalog, keys, broker, ingest and
-//!   broadcast nodes together.
-//! - `commands`: the one-shot commands (`streams`, `source`, `keys`).
+//! - `roles`: how `up`, `ingest`, `broadcast` and `lb` wire catalog, keys, broker, ingest,
+//!   broadcast nodes and the load balancer together.
+//! - `commands`: the one-shot commands (`streams`, `source`, `keys`, `certs`).
 
 mod cli;
 mod commands;
@@ -22,7 +22,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     // One-shot commands print their answer on stdout; only problems belong on stderr.
     let default_level = match cli.command {
-        Command::Streams(_) | Command::Keys(_) => "warn",
+        Command::Streams(_) | Command::Keys(_) | Command::Certs(_) => "warn",
         _ => "info",
     };
     tracing_subscriber::fmt()
@@ -60,6 +60,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Up(args) => roles::up(args, shutdown).await,
             Command::Ingest(args) => roles::ingest(args, shutdown).await,
             Command::Broadcast(args) => roles::broadcast(args, shutdown).await,
+            Command::Lb(args) => roles::lb(args, shutdown).await,
+            Command::Certs(args) => commands::certs(args).await,
             Command::Keys(args) => commands::keys(args).await,
             Command::Source(args) => commands::source(args, shutdown).await,
             Command::Streams(args) => commands::streams(args).await,

@@ -111,6 +111,7 @@ mod tests {
             role,
             state,
             url: url.map(str::to_owned),
+            direct_url: None,
         }
         .encode()
     }

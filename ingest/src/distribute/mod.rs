@@ -400,6 +400,7 @@ impl Distributor {
             role: Role::Ingest,
             state: PresenceState::Ready,
             url: None,
+            direct_url: None,
         };
         for (topic, payload) in [
             (Topic::Presence(self.node_id.clone()), presence.encode()),

@@ -79,7 +79,7 @@ pub(crate) async fn broadcast(
     let config = Config::load(args.config.as_deref())?;
     let node_id = match &args.node_id {
         Some(id) => NodeId::new(id.clone()).context("SEALCAST_NODE_ID")?,
-        None => default_node_id()?,
+        None => node_id_from_host("broadcast")?,
     };
     let keys = key_dir(args.trust.keys_dir.as_deref(), &args.catalog);
     let token = push_token(&args.trust, &keys)?;
@@ -103,13 +103,14 @@ pub(crate) async fn broadcast(
             .with_recordings(recordings)
             .context("preparing the recordings directory")?,
     );
-    let edge = EdgeConfig::new(
+    let mut edge = EdgeConfig::new(
         node_config(&config),
         root,
         token,
         args.broker.mqtt_url.clone(),
         url.clone(),
     );
+    edge.direct_url = args.direct_url.clone();
     let tasks = TaskTracker::new();
     {
         // Say so once the node serves the full live window.
@@ -128,8 +129,8 @@ pub(crate) async fn broadcast(
     result.context("broadcast node")
 }
 
-/// A node id from the host name (unique per container under `--scale`).
-fn default_node_id() -> anyhow::Result<NodeId> {
+/// A node id from the host name (unique per container under `--scale`), after `prefix`.
+pub(super) fn node_id_from_host(prefix: &str) -> anyhow::Result<NodeId> {
     let host = std::env::var("HOSTNAME")
         .ok()
         .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
@@ -146,8 +147,8 @@ fn default_node_id() -> anyhow::Result<NodeId> {
         })
         .take(50)
         .collect();
-    NodeId::new(format!("broadcast-{}", cleaned.trim_matches('-')))
-        .or_else(|_| NodeId::new("broadcast"))
+    NodeId::new(format!("{prefix}-{}", cleaned.trim_matches('-')))
+        .or_else(|_| NodeId::new(prefix))
         .context("making a node id from the host name; set SEALCAST_NODE_ID")
 }
 

@@ -1,13 +1,17 @@
 //! Wiring of the roles: which parts run, on which listeners, connected how.
 //!
-//! - `up`: everything in one process (embedded broker, ingest, N broadcast nodes).
+//! - `up`: everything in one process (embedded broker, ingest, N broadcast nodes, load
+//!   balancer).
 //! - `cluster`: the roles one per process, as in a real cluster (`ingest`, `broadcast`).
+//! - `lb`: the load balancer, alone (`sealcast lb`) or inside `up`.
 //! - here: what they share (catalog, keys, listeners, URLs) and `ladder`.
 
 mod cluster;
+mod lb;
 mod up;
 
 pub(crate) use cluster::{broadcast, ingest};
+pub(crate) use lb::lb;
 pub(crate) use up::up;
 
 use std::net::SocketAddr;
@@ -67,12 +71,19 @@ async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("binding the {what} listener on {addr}"))
 }
 
-/// The ingest's metrics and the registry that exports them (on the nodes' `/metrics`).
-fn ingest_metrics() -> (IngestMetrics, Arc<prometheus_client::registry::Registry>) {
+/// The ingest's and the load balancer's metrics of `up`, and the registry that exports
+/// them (on the nodes' `/metrics`).
+fn up_metrics() -> (
+    IngestMetrics,
+    loadbalancer::LbMetrics,
+    Arc<prometheus_client::registry::Registry>,
+) {
     let metrics = IngestMetrics::default();
+    let lb = loadbalancer::LbMetrics::default();
     let mut registry = prometheus_client::registry::Registry::default();
     metrics.register(&mut registry);
-    (metrics, Arc::new(registry))
+    lb.register(&mut registry);
+    (metrics, lb, Arc::new(registry))
 }
 
 /// How long the ingest gets to hand its last events to the nodes on shutdown.

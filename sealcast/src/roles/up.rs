@@ -16,8 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::{
-    bind, ingest_metrics, node_config, open_catalog, print_ready, shown, unix_now, url_host,
-    IngestSide,
+    bind, node_config, open_catalog, print_ready, shown, unix_now, up_metrics, url_host, IngestSide,
 };
 use crate::cli::UpArgs;
 use crate::config::Config;
@@ -29,7 +28,7 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
     let config = Config::load(args.config.as_deref())?;
     let catalog = open_catalog(&args.catalog).await?;
     let tasks = TaskTracker::new();
-    let (metrics, registry_for_nodes) = ingest_metrics();
+    let (metrics, lb_metrics, registry_for_nodes) = up_metrics();
 
     // Keys: made on the first start.
     let ingest_id = NodeId::new("ingest1")?;
@@ -86,13 +85,15 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
                 .context("preparing the recordings directory")?;
         }
         let node = Arc::new(node);
-        let edge = EdgeConfig::new(
+        let mut edge = EdgeConfig::new(
             node_config(&config),
             root.clone(),
             token.clone(),
             broker.clone(),
             url.clone(),
         );
+        // Direct mode sends viewers to the node's own address.
+        edge.direct_url = Some(url.clone());
         nodes.push(Arc::clone(&node));
         node_urls.push((id, format!("{url}/")));
         let stop = edges_stop.child_token();
@@ -134,11 +135,27 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
         None
     };
 
-    // Ready when every node is (or after a while, with a warning).
+    // The load balancer, with its certificate (made on the first start).
+    let certificate = super::lb::certificate_files(&args.tls, args.broadcast).await?;
+    let (lb, lb_addrs) = super::lb::start(super::lb::Start {
+        broker: broker.clone(),
+        client_id: "lb-up".to_owned(),
+        certificate,
+        cookies: super::lb::cookies(&keys)?,
+        balance: args.balance.clone(),
+        access_log: args.access_log,
+        https: args.https_listen,
+        http: args.http_listen,
+        metrics: lb_metrics,
+    })?;
+
+    // Ready when every node is, and the load balancer routes to all of them (or after a
+    // while, with a warning).
     let all_ready = async {
         for node in &nodes {
             node.wait_ready().await;
         }
+        lb.pool().wait_eligible(nodes.len()).await;
     };
     if tokio::time::timeout(READY_WAIT, all_ready).await.is_err() {
         tracing::warn!("not every broadcast node reported ready in time; printing the URLs anyway");
@@ -151,7 +168,7 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
         out.push_str(&format!("stream-key {name} {}\n", key.expose_secret()));
     }
     out.push_str(&format!("mqtt {broker}\n"));
-    out.push_str(&format!("player {}\n", node_urls[0].1));
+    out.push_str(&lb_addrs.lines());
     for (id, url) in &node_urls {
         out.push_str(&format!("{id} {url}\n"));
     }
@@ -185,6 +202,7 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
     if let Some(demo) = demo {
         let _ = tokio::task::spawn_blocking(move || demo.join()).await;
     }
+    lb.stop().await;
     ingest_task.await??;
     side.finish().await?;
     edges_stop.cancel();

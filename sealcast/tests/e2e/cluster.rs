@@ -23,6 +23,10 @@ pub(crate) struct Cluster {
     pub(crate) nodes: Vec<String>,
     /// The embedded broker, as `up` printed it (`mqtt://127.0.0.1:PORT`).
     pub(crate) mqtt: String,
+    /// The load balancer's HTTPS base URL (the player URL, no trailing slash).
+    pub(crate) https: String,
+    /// Its plain-HTTP base URL (redirects to HTTPS).
+    pub(crate) http_redirect: String,
     client: reqwest::Client,
 }
 
@@ -47,7 +51,13 @@ impl Cluster {
                 "127.0.0.1:0",
                 "--broadcast-listen",
                 "127.0.0.1:0",
+                "--https-listen",
+                "127.0.0.1:0",
+                "--http-listen",
+                "127.0.0.1:0",
             ])
+            .arg("--certs-dir")
+            .arg(dir.path().join("certs"))
             .arg("--data-dir")
             .arg(dir.path().join("data"))
             .arg("--config")
@@ -61,12 +71,19 @@ impl Cluster {
         let stdout = child.stdout.take().expect("piped");
         let mut lines = BufReader::new(stdout).lines();
         let (mut rtmp, mut mqtt, mut nodes) = (None, None, Vec::new());
+        let (mut https, mut http_redirect) = (None, None);
         let started = tokio::time::timeout(Duration::from_secs(90), async {
             while let Ok(Some(line)) = lines.next_line().await {
                 let mut parts = line.split_whitespace();
                 match (parts.next(), parts.next()) {
                     (Some("obs-server"), Some(url)) => rtmp = Some(url.to_owned()),
                     (Some("mqtt"), Some(url)) => mqtt = Some(url.to_owned()),
+                    (Some("player"), Some(url)) => {
+                        https = Some(url.trim_end_matches('/').to_owned())
+                    }
+                    (Some("redirect"), Some(url)) => {
+                        http_redirect = Some(url.trim_end_matches('/').to_owned())
+                    }
                     (Some(id), Some(url)) if id.starts_with("broadcast") => {
                         nodes.push(url.trim_end_matches('/').to_owned());
                         if nodes.len() == NODES {
@@ -99,12 +116,19 @@ impl Cluster {
             http: nodes[0].clone(),
             nodes,
             mqtt: mqtt.expect("mqtt line"),
+            https: https.expect("player line"),
+            http_redirect: http_redirect.expect("redirect line"),
             client: reqwest::Client::new(),
         }
     }
 
     pub(crate) fn rtmp_url(&self, key: &str) -> String {
         format!("rtmp://{}/live/{key}", self.rtmp_addr)
+    }
+
+    /// The generated CA certificate the load balancer's chain ends in.
+    pub(crate) fn ca(&self) -> PathBuf {
+        self.dir.path().join("certs").join("ca.pem")
     }
 
     pub(crate) fn data_dir(&self) -> PathBuf {

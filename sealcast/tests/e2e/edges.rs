@@ -888,6 +888,7 @@ pub(crate) async fn check_late_join_and_failures(
         role: domain::presence::Role::Broadcast,
         state: domain::presence::PresenceState::Ready,
         url: Some(hole_url),
+        direct_url: None,
     };
     bus.publish(&topic, Qos::AtLeastOnce, true, presence.encode())
         .await?;

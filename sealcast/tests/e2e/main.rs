@@ -7,6 +7,7 @@
 
 mod cluster;
 mod edges;
+mod lb;
 mod mosquitto;
 mod probe;
 mod rtmp_client;
@@ -38,15 +39,18 @@ async fn run_all(cluster: &Cluster) -> anyhow::Result<()> {
     let key = cluster.add_stream("cam1").await?;
     let cam1 = Publisher::ffmpeg_testsrc(&cluster.rtmp_url(&key), 1280, 720, 30, 18)?;
     let rungs: Vec<&str> = LADDER_720P.iter().map(|r| r.0).collect();
-    let (ladder, bad, refusals) = tokio::join!(
+    let ca = cluster.ca();
+    let (ladder, bad, refusals, balanced) = tokio::join!(
         async {
             check_ladder(cluster, "cam1", &LADDER_720P).await?;
             edges::check_identical(cluster.client(), &cluster.nodes, "cam1", &rungs).await
         },
         check_bad_inputs(cluster, "cam1"),
         edges::check_push_refusals(cluster),
+        lb::check_sticky_and_bad_requests(&cluster.https, &cluster.http_redirect, &ca, "cam1"),
     );
     ladder.map_err(|e| e.context("ffmpeg 720p ladder on three nodes"))?;
+    balanced.map_err(|e| e.context("load balancer of up"))?;
     bad.map_err(|e| e.context("bad inputs"))?;
     refusals.map_err(|e| e.context("push API refusals"))?;
     cam1.wait_success().await?;

@@ -1,7 +1,7 @@
 //! The roles as separate processes on the Mosquitto broker at 127.0.0.1:1883, the way a
 //! real cluster runs them: `sealcast keys init`, one `sealcast ingest`, three
-//! `sealcast broadcast`. Node ids carry a per-run suffix, so runs sharing the broker never
-//! see each other's nodes as their own.
+//! `sealcast broadcast`, `sealcast lb`. Node ids carry a per-run suffix, so runs sharing the
+//! broker never see each other's nodes as their own.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -123,7 +123,7 @@ pub(crate) async fn check_mosquitto_cluster() -> anyhow::Result<()> {
         );
     }
     let urls: Vec<String> = nodes.iter().map(|n| n.url.clone()).collect();
-    let publisher = Publisher::ffmpeg_testsrc(&format!("{obs}/{key}"), 426, 240, 30, 16)?;
+    let publisher = Publisher::ffmpeg_testsrc(&format!("{obs}/{key}"), 426, 240, 30, 75)?;
     let client = reqwest::Client::new();
     let mut result = check_identical(&client, &urls, "mq", &["src", "180p"]).await;
     if result.is_ok() {
@@ -137,6 +137,11 @@ pub(crate) async fn check_mosquitto_cluster() -> anyhow::Result<()> {
                 ));
             }
         }
+    }
+    if result.is_ok() {
+        result = check_failover(dir.path(), &data, &suffix, &config, &mut nodes)
+            .await
+            .context("load balancer failover");
     }
     publisher.wait_success().await?;
     // Clean shutdown of the ingest (SIGTERM): the stream ends on every node.
@@ -156,5 +161,113 @@ pub(crate) async fn check_mosquitto_cluster() -> anyhow::Result<()> {
         "sealcast ingest exited with {status}:\n{log}"
     );
     anyhow::ensure!(!log.contains("panicked"), "the ingest panicked:\n{log}");
+    Ok(())
+}
+
+/// Through `sealcast lb`: kill the node a viewer (and ffmpeg) is pinned to, and both carry
+/// on from another node with a reissued cookie; a fourth node gets viewers within seconds.
+async fn check_failover(
+    dir: &std::path::Path,
+    data: &std::path::Path,
+    suffix: &str,
+    config: &std::path::Path,
+    nodes: &mut Vec<ExtraNode>,
+) -> anyhow::Result<()> {
+    use crate::lb;
+    let balancer = lb::LbProcess::start(
+        data,
+        &dir.join("certs"),
+        MOSQUITTO,
+        &format!("mq-lb-{suffix}"),
+        &dir.join("lb.log"),
+    )
+    .await?;
+    let client = lb::https_client(&balancer.ca)?;
+    let result = async {
+        lb::wait_live(&client, &balancer.https, "mq").await?;
+        // Every node is in rotation before the viewer is placed.
+        for i in 1..=3 {
+            let node = format!("mq-b{i}-{suffix}");
+            lb::wait_routed_to(
+                &client,
+                &balancer.https,
+                "mq",
+                &node,
+                Duration::from_secs(15),
+            )
+            .await?;
+        }
+        let mut viewer = lb::Viewer::new(client.clone(), &balancer.https);
+        let pinned = lb::watch(&mut viewer, "mq", "src", 2).await?;
+        let pinned = pinned.first().context("no node")?.clone();
+        let cookie = viewer.cookie.clone().context("no cookie")?;
+
+        let out = dir.join("viewer.ts");
+        let ffmpeg = lb::ffmpeg_viewer(
+            &format!("{}/live/mq/src/index.m3u8", balancer.https),
+            &cookie,
+            &balancer.ca,
+            20,
+            &out,
+        )?;
+        lb::wait_for_bytes(&out).await?;
+
+        // SIGKILL the pinned node.
+        let index = (1..=3)
+            .position(|i| format!("mq-b{i}-{suffix}") == pinned)
+            .with_context(|| format!("{pinned} is not one of ours"))?;
+        nodes.remove(index).kill().await?;
+        let after = lb::watch(&mut viewer, "mq", "src", 1).await?;
+        anyhow::ensure!(
+            after.iter().all(|n| *n != pinned),
+            "answered by the killed node {pinned}: {after:?}"
+        );
+        anyhow::ensure!(
+            viewer.cookie.as_deref() != Some(cookie.as_str()),
+            "the cookie was not reissued after {pinned} died"
+        );
+        let after_again = lb::watch(&mut viewer, "mq", "src", 2).await?;
+        anyhow::ensure!(
+            after_again.iter().all(|n| *n == after[0]),
+            "the viewer did not stay on its new node: {after:?} then {after_again:?}"
+        );
+
+        // ffmpeg played on through the failover, without an error.
+        let output = tokio::time::timeout(Duration::from_secs(60), ffmpeg.wait_with_output())
+            .await
+            .context("ffmpeg did not finish")??;
+        let errors = String::from_utf8_lossy(&output.stderr);
+        anyhow::ensure!(
+            output.status.success() && errors.trim().is_empty(),
+            "ffmpeg through the load balancer: {} {errors}",
+            output.status
+        );
+        let seconds = crate::probe::duration_seconds(&out).await?;
+        anyhow::ensure!(
+            seconds >= 18.0,
+            "ffmpeg got only {seconds:.1} s through the failover"
+        );
+
+        // A fourth node: routed to within seconds, nothing restarted.
+        let fourth = format!("mq-b4-{suffix}");
+        nodes.push(ExtraNode::start(data, MOSQUITTO, &fourth, Some(config)).await?);
+        lb::wait_routed_to(
+            &client,
+            &balancer.https,
+            "mq",
+            &fourth,
+            Duration::from_secs(5),
+        )
+        .await
+    }
+    .await;
+    let status = balancer.stop().await?;
+    let log = std::fs::read_to_string(dir.join("lb.log")).unwrap_or_default();
+    result?;
+    anyhow::ensure!(status.success(), "sealcast lb exited with {status}:\n{log}");
+    anyhow::ensure!(
+        !log.contains("panicked"),
+        "the load balancer panicked:\n{log}"
+    );
     Ok(())
 }

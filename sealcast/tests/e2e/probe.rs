@@ -72,3 +72,31 @@ pub(crate) async fn probe_segment(bytes: &[u8]) -> anyhow::Result<SegmentProbe> 
         video_duration: last - first + step,
     })
 }
+
+/// The duration ffprobe reports for a whole file, in seconds; it must read it without a
+/// complaint.
+pub(crate) async fn duration_seconds(path: &std::path::Path) -> anyhow::Result<f64> {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .await
+        .context("running ffprobe")?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    anyhow::ensure!(
+        out.status.success() && stderr.trim().is_empty(),
+        "ffprobe {}: {stderr}",
+        path.display()
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .context("ffprobe printed no duration")
+}

@@ -1,0 +1,552 @@
+#!/usr/bin/env bash
+# Benchmark (b) of shared/brief/benchmarks.md: load-balancer overhead, `sealcast lb`
+# (Pingora) vs HAProxy 2.6, both sticky by cookie, over TLS with HTTP/2, in front of the
+# same two backends.
+#
+# Backends: two nginx instances (`worker_processes 1`, files on tmpfs) serving
+# /live/bench/src/index.m3u8 (a small playlist), /live/bench/src/1.ts (~200 KB of TS
+# packets with random payload) and /healthz, each adding `x-sealcast-node: bench-b1` /
+# `bench-b2`, with a `stub_status` port (accepts and requests counters). Our load balancer
+# learns them from retained MQTT presence (published here, cleared on exit); HAProxy from
+# its config file: `balance leastconn`, `cookie sealcast_node insert indirect nocache`,
+# `http-reuse always`, `/healthz` checks every second (as ours). Both serve the certificate `sealcast certs` makes, one thread each
+# (`nbthread 1`; a 1-worker tokio runtime), pinned to core 1; h2load and the backends run
+# on core 0.
+#
+# Viewers are sticky: one cookie per backend is taken from each load balancer with curl
+# (cookie-less requests until each backend has been chosen once), then two h2load
+# processes, half of the clients each, send one of the two cookies over TLS/h2. Loads,
+# interleaved ours/HAProxy (the order flips every run), RUNS times each:
+#   - saturating: h2load -c CLIENTS -m STREAMS -D SECONDS on the playlist, then on the
+#     segment. Server CPU (utime+stime of the load balancer's process from /proc/PID/stat)
+#     around each load gives CPU ms per 1000 requests and per MB (h2load's traffic total);
+#   - paced, for the latency figure: h2load -c LAT_CLIENTS -m 1 --rps LAT_RPS (per client)
+#     through each load balancer and directly on the backends over plain HTTP/1.1 (h2load
+#     --h1, the same clients and rate). Added latency = p50/p99 through the load balancer
+#     minus direct, from h2load's per-request log (--log-file), in the same run: the whole
+#     cost of the load-balanced path, TLS and HTTP/2 included. (Not h2c: nginx 1.22 answers
+#     small responses on plain h2 connections ~40 ms late, a Nagle/delayed-ACK stall.)
+# Backend connection reuse = 1 - TCP connections the backends accepted / requests they
+# served (nginx stub_status deltas around each load; the health checks of the load balancer
+# under test count in both, HAProxy's are paused while ours is measured).
+# Ratios are HAProxy / ours: > 1 means we are ahead. HAProxy against itself (consecutive
+# runs) is the noise floor. Aim (the issue): HAProxy CPU / ours >= 0.9, reuse >= 99 %.
+# Writes bench/results/lb.json and a section in docs/benchmarks.md (LB_RESULTS and LB_DOCS
+# move them; LB_DOCS= skips the docs) and prints the table.
+#
+# Usage: bench/lb.sh [RUNS [SECONDS]]   (default 5 runs of 10 s per load)
+# Environment:
+#   SEALCAST_BIN=path   a prebuilt sealcast binary instead of `cargo build --release`
+#   MQTT_URL=mqtt://[user:password@]host:port   the broker (default mqtt://127.0.0.1:1883)
+#   CLIENTS=100 STREAMS=1   saturating load; LAT_CLIENTS=10 LAT_RPS=50   paced load
+set -euo pipefail
+# A relative SEALCAST_BIN is relative to where the script was started.
+[ -z "${SEALCAST_BIN:-}" ] || SEALCAST_BIN="$(realpath -m "$SEALCAST_BIN")"
+cd "$(dirname "$0")/.."
+RUNS="${1:-5}"
+SECS="${2:-10}"
+CLIENTS="${CLIENTS:-100}"
+STREAMS="${STREAMS:-1}"
+LAT_CLIENTS="${LAT_CLIENTS:-10}"
+LAT_RPS="${LAT_RPS:-50}"
+MQTT_URL="${MQTT_URL:-mqtt://127.0.0.1:1883}"
+RESULTS="${LB_RESULTS:-bench/results/lb.json}"
+DOCS="${LB_DOCS-docs/benchmarks.md}"
+die() { echo "lb: $*" >&2; exit 1; }
+[[ "$RUNS" =~ ^[1-9][0-9]*$ && "$SECS" =~ ^[1-9][0-9]*$ ]] || die "usage: bench/lb.sh [RUNS [SECONDS]] (whole numbers)"
+[ $((CLIENTS % 2)) -eq 0 ] && [ "$CLIENTS" -ge 2 ] || die "CLIENTS must be even (two h2load processes, one per backend)"
+[ $((LAT_CLIENTS % 2)) -eq 0 ] && [ "$LAT_CLIENTS" -ge 2 ] || die "LAT_CLIENTS must be even"
+
+source bench/lib.sh
+bench_install lb haproxy nghttp2-client nginx mosquitto-clients curl util-linux
+NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
+HAPROXY="$(command -v haproxy || echo /usr/sbin/haproxy)"
+
+# The served files live on tmpfs when there is one.
+if [ -d /dev/shm ] && [ -w /dev/shm ]; then WORK="$(mktemp -d /dev/shm/sealcast-lb.XXXXXX)"; else WORK="$(mktemp -d)"; fi
+chmod 755 "$WORK"
+bench_workdir "$WORK"
+BIN="${SEALCAST_BIN:-}"
+if [ -z "$BIN" ]; then source scripts/setup.sh; bench_build; fi
+[ -x "$BIN" ] || die "no sealcast binary at $BIN"
+# Our binary reads SEALCAST_* settings from the environment (direct mode, hash mode, another
+# certificate...): none of a user's apply here.
+for v in $(compgen -e | grep '^SEALCAST_' || true); do unset "$v"; done
+RUNID="$(date +%s)-$$"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+cpu_ticks() { # PID → utime+stime, in clock ticks
+  local s f
+  s="$(cat "/proc/$1/stat")"; s="${s##*) }"
+  read -r -a f <<< "$s"
+  echo $((f[11] + f[12]))
+}
+HZ="$(getconf CLK_TCK)"
+# wait_for SECONDS COMMAND...: runs COMMAND every 0.1 s until it succeeds; fails after
+# SECONDS, or at once when COMMAND returns 2 (it will never succeed).
+wait_for() {
+  local secs="$1" i rc; shift
+  for ((i = 0; i < secs * 10; i++)); do
+    rc=0; "$@" > /dev/null 2>&1 || rc=$?
+    [ "$rc" -eq 0 ] && return 0
+    [ "$rc" -eq 2 ] && return 1
+    sleep 0.1
+  done
+  return 1
+}
+alive() { kill -0 "$1" 2> /dev/null || die "$2 exited; see above"; }
+
+# --- 1. the MQTT broker --------------------------------------------------------------------------
+# mqtt://[user:password@]host[:port] → mosquitto_pub arguments.
+rest="${MQTT_URL#mqtt://}"; rest="${rest%/}"; creds=""
+if [[ "$rest" == *@* ]]; then creds="${rest%@*}"; rest="${rest##*@}"; fi
+MQ_HOST="${rest%:*}"; MQ_PORT="${rest##*:}"
+[ "$MQ_HOST" != "$rest" ] || MQ_PORT=1883
+MQ=(-h "$MQ_HOST" -p "$MQ_PORT")
+[ -z "$creds" ] || MQ+=(-u "${creds%%:*}" -P "${creds#*:}")
+timeout 5 mosquitto_pub "${MQ[@]}" -q 1 -t "sealcast/v1/bench-probe" -n > /dev/null 2>&1 \
+  || die "no MQTT broker answers at $MQTT_URL (our load balancer finds its backends there): start one (e.g. mosquitto on 127.0.0.1:1883) or pass MQTT_URL=mqtt://host:port"
+other="$(timeout 3 mosquitto_sub "${MQ[@]}" -t 'sealcast/v1/nodes/+/presence' -W 2 -v 2> /dev/null | grep -c '"state":"ready"' || true)"
+[ "${other:-0}" -eq 0 ] || echo "lb: warning: the broker already holds $other ready node(s); new viewers may be placed there too" >&2
+
+# --- 2. two nginx backends ---------------------------------------------------------------------------
+WWW="$WORK/www"
+mkdir -p "$WWW/live/bench/src"
+{
+  printf '#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:1\n'
+  for i in 1 2 3 4 5 6; do printf '#EXTINF:2.000,\n%s.ts\n' "$i"; done
+} > "$WWW/live/bench/src/index.m3u8"
+# 1088 TS packets of 188 bytes (~200 KB), each a 0x47 sync byte and random payload.
+python3 -c 'import os, sys; sys.stdout.buffer.write(b"".join(b"\x47" + os.urandom(187) for _ in range(1088)))' > "$WWW/live/bench/src/1.ts"
+chmod -R a+rX "$WWW"
+PLAYLIST=/live/bench/src/index.m3u8
+SEGMENT=/live/bench/src/1.ts
+PLAYLIST_BYTES=$(wc -c < "$WWW$PLAYLIST"); SEGMENT_BYTES=$(wc -c < "$WWW$SEGMENT")
+
+declare -A B_HTTP B_STATUS B_PID
+start_backend() { # NAME
+  local b="$1" dir="$WORK/nginx-$1"
+  B_HTTP[$b]="$(free_port)"; B_STATUS[$b]="$(free_port)"
+  mkdir -p "$dir/tmp"
+  cat > "$dir/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 4096; }
+http {
+  types { application/vnd.apple.mpegurl m3u8; video/mp2t ts; }
+  default_type application/octet-stream;
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  tcp_nodelay on;
+  keepalive_requests 100000;
+  keepalive_timeout 120s;
+  open_file_cache max=100 inactive=60s;
+  client_body_temp_path $dir/tmp/body;
+  proxy_temp_path $dir/tmp/proxy;
+  fastcgi_temp_path $dir/tmp/fastcgi;
+  uwsgi_temp_path $dir/tmp/uwsgi;
+  scgi_temp_path $dir/tmp/scgi;
+  server {
+    listen 127.0.0.1:${B_HTTP[$b]};
+    root $WWW;
+    add_header x-sealcast-node bench-$b always;
+    location = /healthz { default_type text/plain; return 200 "ok\n"; }
+  }
+  server {
+    listen 127.0.0.1:${B_STATUS[$b]};
+    location = /status { stub_status; }
+  }
+}
+EOF
+  taskset -c 0 "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" 2>> "$dir/error.log" &
+  B_PID[$b]=$!
+  PIDS+=("${B_PID[$b]}")
+  wait_for 10 curl -sf "http://127.0.0.1:${B_HTTP[$b]}/healthz" \
+    || { cat "$dir/error.log" >&2; die "nginx $b did not answer in 10 s"; }
+}
+start_backend b1
+start_backend b2
+# stub_status → "accepts requests" of one backend.
+backend_counts() { curl -sf --max-time 5 "http://127.0.0.1:${B_STATUS[$1]}/status" | awk 'NR == 3 { print $1, $3 }'; }
+[ -n "$(backend_counts b1)" ] || die "nginx stub_status does not answer"
+
+# --- 3. TLS and keys ---------------------------------------------------------------------------------
+"$BIN" certs --certs-dir "$WORK/certs" > "$WORK/certs.log" 2>&1 || { cat "$WORK/certs.log" >&2; die "sealcast certs failed"; }
+"$BIN" keys init --data-dir "$WORK/data" > "$WORK/keys.log" 2>&1 || { cat "$WORK/keys.log" >&2; die "sealcast keys init failed"; }
+CA="$WORK/certs/ca.pem"
+for f in ca.pem server.pem server.key; do [ -s "$WORK/certs/$f" ] || die "sealcast certs wrote no $f"; done
+[ -s "$WORK/data/keys/cookie-key" ] || die "sealcast keys init wrote no cookie-key"
+cat "$WORK/certs/server.pem" "$WORK/certs/server.key" > "$WORK/haproxy.pem"   # HAProxy: chain + key in one file
+
+# --- 4. the backends' presence, for our load balancer -----------------------------------------------
+TOPICS=()
+clear_presence() { local t; for t in "${TOPICS[@]}"; do timeout 5 mosquitto_pub "${MQ[@]}" -r -n -q 1 -t "$t" > /dev/null 2>&1 || true; done; }
+LOAD_PIDS=()
+trap 'kill "${LOAD_PIDS[@]}" 2> /dev/null || true; clear_presence; bench_cleanup' EXIT
+for b in b1 b2; do
+  t="sealcast/v1/nodes/bench-$b-$RUNID/presence"
+  TOPICS+=("$t")
+  timeout 5 mosquitto_pub "${MQ[@]}" -r -q 1 -t "$t" \
+    -m "{\"role\":\"broadcast\",\"state\":\"ready\",\"url\":\"http://127.0.0.1:${B_HTTP[$b]}\"}" \
+    || die "could not publish presence to $MQTT_URL"
+done
+
+# --- 5. the two load balancers, each on core 1 -----------------------------------------------------
+HA_PORT="$(free_port)"
+cat > "$WORK/haproxy.cfg" <<EOF
+global
+  nbthread 1
+  maxconn 4096
+  stats socket $WORK/haproxy.sock mode 600 level admin
+  tune.ssl.default-dh-param 2048
+  ssl-default-bind-options ssl-min-ver TLSv1.2
+defaults
+  mode http
+  option http-keep-alive
+  option forwardfor
+  http-reuse always
+  timeout connect 1s
+  timeout client 60s
+  timeout server 20s
+  timeout http-keep-alive 60s
+  timeout check 800ms
+frontend https
+  bind 127.0.0.1:$HA_PORT ssl crt $WORK/haproxy.pem alpn h2,http/1.1
+  http-request set-header x-forwarded-proto https
+  default_backend nodes
+backend nodes
+  balance leastconn
+  cookie sealcast_node insert indirect nocache secure httponly
+  option httpchk GET /healthz
+  default-server check inter 1s fall 1 rise 1 pool-purge-delay 60s
+  server b1 127.0.0.1:${B_HTTP[b1]} cookie b1
+  server b2 127.0.0.1:${B_HTTP[b2]} cookie b2
+EOF
+"$HAPROXY" -c -q -f "$WORK/haproxy.cfg" || die "HAProxy refuses $WORK/haproxy.cfg"
+# ha_checks enable|disable: HAProxy's health checks, a new backend connection each time,
+# are paused while the other load balancer is measured so they do not count against its
+# connection reuse. (Ours reuses one pooled connection for its checks.)
+ha_checks() {
+  python3 - "$WORK/haproxy.sock" "$1" <<'PY'
+import socket, sys
+for server in ("nodes/b1", "nodes/b2"):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    s.sendall(f"{sys.argv[2]} health {server}\n".encode())
+    reply = s.makefile().read().strip()
+    if reply:
+        sys.exit(f"lb: HAProxy: {reply}")
+PY
+}
+taskset -c 1 "$HAPROXY" -db -f "$WORK/haproxy.cfg" > "$WORK/haproxy.log" 2>&1 &
+HA_PID=$!
+PIDS+=("$HA_PID")
+
+OURS_PORT="$(free_port)"; METRICS_PORT="$(free_port)"
+TOKIO_WORKER_THREADS=1 taskset -c 1 "$BIN" lb --data-dir "$WORK/data" --certs-dir "$WORK/certs" \
+  --mqtt-url "$MQTT_URL" --https-listen "127.0.0.1:$OURS_PORT" --http-listen "127.0.0.1:$(free_port)" \
+  --metrics-listen "127.0.0.1:$METRICS_PORT" --node-id "bench-lb-$RUNID" --no-access-log \
+  > "$WORK/lb.out" 2> "$WORK/lb.err" &
+OURS_PID=$!
+PIDS+=("$OURS_PID")
+for ((i = 0; i < 300; i++)); do grep -qs '^player ' "$WORK/lb.out" && break; kill -0 "$OURS_PID" 2> /dev/null || break; sleep 0.1; done
+grep -qs '^player ' "$WORK/lb.out" || { tail -20 "$WORK/lb.err" >&2; kill -0 "$OURS_PID" 2> /dev/null \
+  && die "sealcast lb did not print its player line in 30 s" || die "sealcast lb exited (its log is above)"; }
+
+ok200() { [ "$(curl -s --http2 --max-time 3 --cacert "$CA" -o /dev/null -w '%{http_code}' "$1")" = 200 ]; }
+# up_ok PID URL: URL answers 200; 2 when PID has exited.
+up_ok() { kill -0 "$1" 2> /dev/null || return 2; ok200 "$2"; }
+wait_for 20 up_ok "$HA_PID" "https://localhost:$HA_PORT$PLAYLIST" \
+  || { cat "$WORK/haproxy.log" >&2; die "HAProxy did not answer 200 on $PLAYLIST in 20 s"; }
+wait_for 20 up_ok "$OURS_PID" "https://localhost:$OURS_PORT$PLAYLIST" \
+  || { tail -20 "$WORK/lb.err" >&2; die "sealcast lb did not answer 200 on $PLAYLIST in 20 s (backends come from MQTT presence at $MQTT_URL, then a health check)"; }
+declare -A LB_PORT=([haproxy]="$HA_PORT" [sealcast]="$OURS_PORT")
+declare -A LB_PID=([haproxy]="$HA_PID" [sealcast]="$OURS_PID")
+
+# --- 6. one sticky cookie per backend from each load balancer ------------------------------------------
+# COOKIE[lb.bN] = "sealcast_node=…"; new viewers (no cookie) until each backend was chosen once.
+declare -A COOKIE
+headers_of() { curl -s --http2 --max-time 5 --cacert "$CA" -D - -o /dev/null "$@" | tr -d '\r'; }
+for lb in haproxy sealcast; do
+  url="https://localhost:${LB_PORT[$lb]}$PLAYLIST"
+  for ((i = 0; i < 40; i++)); do
+    h="$(headers_of "$url")"
+    node="$(awk -F': ' 'tolower($1) == "x-sealcast-node" { print $2 }' <<< "$h" | sed 's/^bench-//')"
+    cookie="$(awk -F': ' 'tolower($1) == "set-cookie" { print $2 }' <<< "$h" | grep -o '^sealcast_node=[^;]*' || true)"
+    [ -n "$node" ] && [ -n "$cookie" ] && COOKIE[$lb.$node]="$cookie"
+    [ -n "${COOKIE[$lb.b1]:-}" ] && [ -n "${COOKIE[$lb.b2]:-}" ] && break
+  done
+  for b in b1 b2; do
+    [ -n "${COOKIE[$lb.$b]:-}" ] || die "$lb never placed a new viewer on $b in 40 requests (last headers: $h)"
+    # The cookie must keep the viewer there, without a new cookie.
+    for _ in 1 2 3; do
+      h="$(headers_of -H "cookie: ${COOKIE[$lb.$b]}" "$url")"
+      grep -qix "x-sealcast-node: bench-$b" <<< "$h" || die "$lb: the cookie for $b is not sticky: $h"
+      ! grep -qi '^set-cookie: sealcast_node' <<< "$h" || die "$lb: a sticky request got a new cookie: $h"
+    done
+  done
+  echo "lb: $lb cookies: ${COOKIE[$lb.b1]} | ${COOKIE[$lb.b2]}" >&2
+done
+[ "$(curl -s --cacert "$CA" "https://localhost:$OURS_PORT$SEGMENT" | sha256sum)" = "$(sha256sum < "$WWW$SEGMENT")" ] \
+  || die "sealcast lb serves different bytes for $SEGMENT"
+[ "$(curl -s --cacert "$CA" "https://localhost:$HA_PORT$SEGMENT" | sha256sum)" = "$(sha256sum < "$WWW$SEGMENT")" ] \
+  || die "HAProxy serves different bytes for $SEGMENT"
+
+# --- 7. loads ------------------------------------------------------------------------------------------
+# Parses two h2load outputs and their per-request logs (start µs, status, µs to the end of
+# the response) into one JSON object.
+cat > "$WORK/h2parse.py" <<'PY'
+import json, math, re, sys
+outs, logs = sys.argv[1:3], sys.argv[3:5]
+tot = {"requests": 0, "failed": 0, "errored": 0, "timeout": 0, "bytes": 0, "duration_s": 0.0}
+tls = ""
+for path in outs:
+    text = open(path).read()
+    m = re.search(r"finished in ([\d.]+)(m?s)", text)
+    if m:
+        tot["duration_s"] = max(tot["duration_s"], float(m.group(1)) / (1000 if m.group(2) == "ms" else 1))
+    r = re.search(r"requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout", text)
+    if r:
+        tot["requests"] += int(r.group(1)); tot["failed"] += int(r.group(2))
+        tot["errored"] += int(r.group(3)); tot["timeout"] += int(r.group(4))
+    t = re.search(r"traffic: \S+ \((\d+)\) total", text)
+    if t:
+        tot["bytes"] += int(t.group(1))
+    p = re.search(r"TLS Protocol: (\S+)\s+Cipher: (\S+)", text)
+    a = re.search(r"Application protocol: (\S+)", text)
+    tls = " ".join(x for x in [p and p.group(1), p and p.group(2), a and a.group(1)] if x)
+lat = []
+for path in logs:
+    try:
+        for line in open(path):
+            f = line.split()
+            if len(f) >= 3 and f[1] == "200":
+                lat.append(int(f[2]))
+    except FileNotFoundError:
+        pass
+lat.sort()
+pct = lambda p: lat[max(0, math.ceil(p / 100 * len(lat)) - 1)] if lat else None
+tot.update({"logged": len(lat), "p50_us": pct(50), "p99_us": pct(99), "p999_us": pct(99.9),
+            "mean_us": sum(lat) / len(lat) if lat else None, "protocol": tls})
+print(json.dumps(tot))
+PY
+
+# load SERVER KIND MODE RUN [SECONDS]: two h2load processes (one per backend cookie, half
+# the clients each) on core 0; appends one JSON line to $WORK/results.jsonl. SERVER is
+# haproxy, sealcast or direct (the backends themselves, HTTP/1.1); KIND is playlist or
+# segment; MODE is load (saturating) or paced.
+load() {
+  local server="$1" kind="$2" mode="$3" run="$4" secs="${5:-$SECS}" path b i before after cpu
+  local -a args urls hdrs bb ba
+  path="$PLAYLIST"; [ "$kind" = segment ] && path="$SEGMENT"
+  if [ "$mode" = load ]; then
+    args=(-c $((CLIENTS / 2)) -m "$STREAMS" -D "$secs")
+  else
+    args=(-c $((LAT_CLIENTS / 2)) -m 1 --rps "$LAT_RPS" -D "$secs")
+  fi
+  [ "$server" = direct ] && args+=(--h1)
+  for b in b1 b2; do
+    if [ "$server" = direct ]; then
+      urls+=("http://127.0.0.1:${B_HTTP[$b]}$path"); hdrs+=("x-bench: direct")
+    else
+      urls+=("https://localhost:${LB_PORT[$server]}$path"); hdrs+=("cookie: ${COOKIE[$server.$b]}")
+    fi
+  done
+  if [ "$server" = haproxy ]; then ha_checks enable; else ha_checks disable; fi
+  read -r -a bb <<< "$(backend_counts b1) $(backend_counts b2)"
+  [ ${#bb[@]} -eq 4 ] || die "nginx stub_status did not answer"
+  before=0; [ "$server" = direct ] || before="$(cpu_ticks "${LB_PID[$server]}")"
+  LOAD_PIDS=()
+  for i in 0 1; do
+    rm -f "$WORK/h2.$i.log"
+    timeout $((secs + 30)) taskset -c 0 h2load -t1 "${args[@]}" -H "${hdrs[$i]}" \
+      --log-file="$WORK/h2.$i.log" "${urls[$i]}" > "$WORK/h2.$i.out" 2>&1 &
+    LOAD_PIDS+=($!)
+  done
+  for i in 0 1; do wait "${LOAD_PIDS[$i]}" || echo "lb: h2load exited with $? ($server $kind $mode)" >&2; done
+  LOAD_PIDS=()
+  cpu=0
+  if [ "$server" != direct ]; then
+    alive "${LB_PID[$server]}" "$server"
+    after="$(cpu_ticks "${LB_PID[$server]}")"
+    cpu="$(python3 -c "print(($after - $before) / $HZ)")"
+  fi
+  read -r -a ba <<< "$(backend_counts b1) $(backend_counts b2)"
+  [ ${#ba[@]} -eq 4 ] || die "nginx stub_status did not answer"
+  local out
+  out="$(python3 "$WORK/h2parse.py" "$WORK/h2.0.out" "$WORK/h2.1.out" "$WORK/h2.0.log" "$WORK/h2.1.log")"
+  # Backend deltas, less the stub_status request that read the "after" figures (1 each).
+  echo "{\"server\":\"$server\",\"kind\":\"$kind\",\"mode\":\"$mode\",\"run\":$run,\"cpu_s\":$cpu,\
+\"backend\":{\"b1_accepts\":$((ba[0] - bb[0] - 1)),\"b1_requests\":$((ba[1] - bb[1] - 1)),\
+\"b2_accepts\":$((ba[2] - bb[2] - 1)),\"b2_requests\":$((ba[3] - bb[3] - 1))},\"h2load\":$out}" >> "$WORK/results.jsonl"
+  python3 -c "import json, sys; sys.exit(json.loads(sys.argv[1])['requests'] == 0)" "$out" \
+    || { cat "$WORK/h2.0.out" >&2; die "no request succeeded ($server $kind $mode)"; }
+}
+
+# Warm-up (page cache, connection pools, TLS session state), not recorded.
+echo "lb: warm-up" >&2
+for lb in haproxy sealcast; do load "$lb" segment load 0 2; done
+: > "$WORK/results.jsonl"
+
+for run in $(seq 1 "$RUNS"); do
+  if ((run % 2)); then order=(haproxy sealcast); else order=(sealcast haproxy); fi
+  for kind in playlist segment; do
+    echo "lb: run $run/$RUNS $kind, saturating (${order[*]})" >&2
+    for s in "${order[@]}"; do load "$s" "$kind" load "$run"; done
+  done
+  # Latency: direct first in odd runs, last in even ones.
+  if ((run % 2)); then lorder=(direct "${order[@]}"); else lorder=("${order[@]}" direct); fi
+  for kind in playlist segment; do
+    echo "lb: run $run/$RUNS $kind, paced (${lorder[*]})" >&2
+    for s in "${lorder[@]}"; do load "$s" "$kind" paced "$run"; done
+  done
+done
+curl -sf --max-time 5 "http://127.0.0.1:$METRICS_PORT/metrics" > "$WORK/lb.metrics" 2> /dev/null || : > "$WORK/lb.metrics"
+
+# --- 8. report ------------------------------------------------------------------------------------------
+mkdir -p "$(dirname "$RESULTS")"
+RUNS="$RUNS" SECS="$SECS" CLIENTS="$CLIENTS" STREAMS="$STREAMS" LAT_CLIENTS="$LAT_CLIENTS" LAT_RPS="$LAT_RPS" \
+PLAYLIST_BYTES="$PLAYLIST_BYTES" SEGMENT_BYTES="$SEGMENT_BYTES" HAPROXY="$HAPROXY" NGINX="$NGINX" \
+python3 - "$WORK/results.jsonl" "$WORK/lb.metrics" "$RESULTS" "$DOCS" <<'PY'
+import datetime, json, os, re, statistics, subprocess, sys
+rows_path, metrics_path, results, docs = sys.argv[1:5]
+rows = [json.loads(l) for l in open(rows_path) if l.strip()]
+env = lambda k: int(os.environ[k])
+conf = {"runs": env("RUNS"), "seconds_per_load": env("SECS"), "clients": env("CLIENTS"), "streams_per_client": env("STREAMS"),
+        "paced_clients": env("LAT_CLIENTS"), "paced_rps_per_client": env("LAT_RPS"),
+        "playlist_bytes": env("PLAYLIST_BYTES"), "segment_bytes": env("SEGMENT_BYTES")}
+def stat(xs):
+    xs = [x for x in xs if x is not None]
+    return {"median": statistics.median(xs), "min": min(xs), "max": max(xs)} if xs else None
+def version(cmd):
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    return (r.stdout or r.stderr).splitlines()[0].strip()
+
+def derived(r):
+    h = r["h2load"]; be = r["backend"]
+    mb = h["bytes"] / 1e6
+    return {"run": r["run"], "requests": h["requests"], "errors": h["failed"] + h["errored"] + h["timeout"],
+            "req_per_s": h["requests"] / h["duration_s"] if h["duration_s"] else 0.0,
+            "mb_per_s": mb / h["duration_s"] if h["duration_s"] else 0.0,
+            "cpu_s": r["cpu_s"], "cpu_share": r["cpu_s"] / h["duration_s"] if h["duration_s"] else 0.0,
+            "cpu_ms_per_1k_requests": 1e6 * r["cpu_s"] / h["requests"] if h["requests"] else None,
+            "cpu_ms_per_mb": 1e3 * r["cpu_s"] / mb if mb else None,
+            "p50_us": h["p50_us"], "p99_us": h["p99_us"], "p999_us": h["p999_us"],
+            "backend_accepts": be["b1_accepts"] + be["b2_accepts"],
+            "backend_requests": be["b1_requests"] + be["b2_requests"],
+            "backend_split_b1": be["b1_requests"] / max(1, be["b1_requests"] + be["b2_requests"])}
+def pick(server, kind, mode):
+    return [derived(r) for r in rows if r["server"] == server and r["kind"] == kind and r["mode"] == mode]
+def by_run(xs): return {x["run"]: x for x in xs}
+
+METRICS = ["req_per_s", "mb_per_s", "cpu_share", "cpu_ms_per_1k_requests", "cpu_ms_per_mb", "p50_us", "p99_us", "p999_us", "errors", "backend_split_b1"]
+out = {"benchmark": "load-balancer overhead: sealcast lb (Pingora) vs HAProxy, sticky cookie, TLS h2, 2 nginx backends",
+       "date": datetime.date.today().isoformat(), **conf,
+       "haproxy": version([os.environ["HAPROXY"], "-v"]), "h2load": version(["h2load", "--version"]),
+       "nginx": version([os.environ["NGINX"], "-v"]),
+       "protocol": {s: next((r["h2load"]["protocol"] for r in rows if r["server"] == s), "") for s in ["haproxy", "sealcast", "direct"]},
+       "direct_baseline": "h2load --h1 (HTTP/1.1, no TLS) on the backends' own ports, same clients and rate",
+       "saturating": {}, "latency": {}, "reuse": {}}
+for kind in ["playlist", "segment"]:
+    ha, us = pick("haproxy", kind, "load"), pick("sealcast", kind, "load")
+    e = {s: {m: stat([x[m] for x in xs]) for m in METRICS} for s, xs in (("haproxy", ha), ("sealcast", us))}
+    H, U = by_run(ha), by_run(us)
+    runs = sorted(set(H) & set(U))
+    ratio = lambda m: stat([H[i][m] / U[i][m] for i in runs if H[i][m] and U[i][m]])
+    e["ratio_haproxy_over_ours"] = {"cpu_per_1k_requests": ratio("cpu_ms_per_1k_requests"), "cpu_per_mb": ratio("cpu_ms_per_mb")}
+    e["throughput_ours_over_haproxy"] = stat([U[i]["req_per_s"] / H[i]["req_per_s"] for i in runs if H[i]["req_per_s"]])
+    aa = [ha[i]["cpu_ms_per_1k_requests"] / ha[i + 1]["cpu_ms_per_1k_requests"] for i in range(len(ha) - 1)
+          if ha[i]["cpu_ms_per_1k_requests"] and ha[i + 1]["cpu_ms_per_1k_requests"]]
+    e["noise_floor_haproxy_aa"] = {"cpu_per_1k_requests": stat(aa)}
+    out["saturating"][kind] = e
+
+    lat = {s: pick(s, kind, "paced") for s in ["direct", "haproxy", "sealcast"]}
+    D = by_run(lat["direct"])
+    le = {s: {m: stat([x[m] for x in xs]) for m in ["req_per_s", "p50_us", "p99_us", "p999_us", "errors", "cpu_ms_per_1k_requests"]} for s, xs in lat.items()}
+    le["added_us"] = {}
+    for s in ["haproxy", "sealcast"]:
+        S = by_run(lat[s])
+        rs = sorted(set(S) & set(D))
+        le["added_us"][s] = {q: stat([S[i][q] - D[i][q] for i in rs if S[i][q] is not None and D[i][q] is not None]) for q in ["p50_us", "p99_us"]}
+    out["latency"][kind] = le
+
+def reuse(xs):
+    acc, req = sum(x["backend_accepts"] for x in xs), sum(x["backend_requests"] for x in xs)
+    return {"backend_accepts": acc, "backend_requests": req, "reuse": 1 - acc / req if req else None}
+for s in ["haproxy", "sealcast"]:
+    out["reuse"][s] = reuse([derived(r) for r in rows if r["server"] == s])
+    out["reuse"][s]["by_load"] = {f"{k} {m}": reuse(pick(s, k, m)) for k in ["playlist", "segment"] for m in ["load", "paced"]}
+out["reuse"]["note"] = "1 - TCP connections the backends accepted / requests they served (nginx stub_status), over every load; the health checks of the load balancer under test count in both (HAProxy's are paused while ours is measured)"
+
+choices = {}
+for line in open(metrics_path):
+    m = re.match(r'sealcast_lb_choices_total\{outcome="(\w+)"\}\s+([\d.e+]+)', line)
+    if m: choices[m.group(1)] = float(m.group(2))
+out["sealcast_choices"] = choices
+
+cpu = [out["saturating"][k]["ratio_haproxy_over_ours"]["cpu_per_1k_requests"] for k in ["playlist", "segment"]]
+out["errors"] = {s: sum(derived(r)["errors"] for r in rows if r["server"] == s) for s in ["haproxy", "sealcast", "direct"]}
+out["target"] = {"cpu_ratio_haproxy_over_ours_min": 0.9, "reuse_min": 0.99,
+                 "aim": "cpu ratio >= 1.2; added p99 < 200 us",
+                 "cpu_met": all(c is not None and c["median"] >= 0.9 for c in cpu),
+                 "reuse_met": (out["reuse"]["sealcast"]["reuse"] or 0) >= 0.99}
+out["raw"] = rows
+json.dump(out, open(results, "w"), indent=2)
+
+f = lambda x, d=0: "-" if x is None else f"{x:,.{d}f}"
+ms = lambda s: None if s is None else s["median"]
+rng = lambda s: "-" if s is None else f"{s['median']:.2f} ({s['min']:.2f}–{s['max']:.2f})"
+m = re.search(r"version (\S+)", out["haproxy"])
+ha_name = f"HAProxy {m.group(1)}" if m else "HAProxy"
+lines = ["## Load-balancer overhead (bench/lb.sh)", "",
+         f"`sealcast lb` (Pingora, 1 tokio worker) vs {ha_name} (`nbthread 1`), both pinned to core 1, "
+         f"sticky by cookie (`sealcast_node`; HAProxy `cookie … insert indirect nocache`, `balance leastconn`, `http-reuse always`), "
+         f"same certificate, in front of two nginx backends (core 0, with h2load). Clients: TLS + h2 ({out['protocol']['sealcast']} / {out['protocol']['haproxy']}), "
+         f"half of them holding each backend's cookie. Saturating: h2load `-c{conf['clients']} -m{conf['streams_per_client']}`; "
+         f"paced (latency): `-c{conf['paced_clients']} --rps {conf['paced_rps_per_client']}` per client, added latency against h2load `--h1` on the backends themselves (plain HTTP/1.1) in the same run. "
+         f"Playlist {conf['playlist_bytes']} B, segment {conf['segment_bytes'] // 1024} KiB; {conf['runs']} interleaved runs of {conf['seconds_per_load']} s, {out['date']}. "
+         "Ratios are HAProxy / ours: > 1 means we are ahead.", "",
+         "| load | ours req/s | ours CPU ms /1k req | ours CPU ms /MB | HAProxy req/s | HAProxy CPU ms /1k req | HAProxy CPU ms /MB | ratio CPU /1k req (median, min–max) | ratio CPU /MB | A/A HAProxy |",
+         "|---|---|---|---|---|---|---|---|---|---|"]
+for kind, e in out["saturating"].items():
+    u, h, r = e["sealcast"], e["haproxy"], e["ratio_haproxy_over_ours"]
+    lines.append(f"| {kind} | {f(ms(u['req_per_s']))} | {f(ms(u['cpu_ms_per_1k_requests']), 1)} | {f(ms(u['cpu_ms_per_mb']), 2)} | "
+                 f"{f(ms(h['req_per_s']))} | {f(ms(h['cpu_ms_per_1k_requests']), 1)} | {f(ms(h['cpu_ms_per_mb']), 2)} | "
+                 f"{rng(r['cpu_per_1k_requests'])} | {rng(r['cpu_per_mb'])} | {rng(e['noise_floor_haproxy_aa']['cpu_per_1k_requests'])} |")
+lines += ["", "| paced load | direct p50 / p99 µs | ours p50 / p99 µs | HAProxy p50 / p99 µs | ours added p50 / p99 µs | HAProxy added p50 / p99 µs |",
+          "|---|---|---|---|---|---|"]
+for kind, e in out["latency"].items():
+    pp = lambda s: f"{f(ms(e[s]['p50_us']))} / {f(ms(e[s]['p99_us']))}"
+    ad = lambda s: f"{f(ms(e['added_us'][s]['p50_us']))} / {f(ms(e['added_us'][s]['p99_us']))}"
+    lines.append(f"| {kind} | {pp('direct')} | {pp('sealcast')} | {pp('haproxy')} | {ad('sealcast')} | {ad('haproxy')} |")
+ru = out["reuse"]
+pc = lambda x: "-" if x is None else f"{100 * x:.2f} %"
+shares = "; ".join(f"{k} {f(ms(e['sealcast']['cpu_share']), 2)} / {f(ms(e['haproxy']['cpu_share']), 2)}" for k, e in out["saturating"].items())
+lines += ["", f"Load-balancer CPU-s per wall-second under the saturating loads (ours / HAProxy, median): {shares}. "
+          "Below 1.0 the load balancer was not the bottleneck (h2load and the backends share the other core, and the machine "
+          "may be shared): requests/s then mean little, CPU per request is the figure to read."]
+if any(out["errors"].values()):
+    lines += ["", f"Failed requests (h2load): ours {out['errors']['sealcast']}, HAProxy {out['errors']['haproxy']}, direct {out['errors']['direct']}."]
+if choices:
+    lines += ["", "Our placements: " + ", ".join(f"{k} {int(v):,}" for k, v in sorted(choices.items()) if v) + " (sticky_hit should be nearly all)."]
+lines += ["", f"Backend connection reuse (1 − connections accepted / requests served, all loads): ours {pc(ru['sealcast']['reuse'])} "
+          f"({ru['sealcast']['backend_accepts']} connections for {ru['sealcast']['backend_requests']:,} requests), "
+          f"HAProxy {pc(ru['haproxy']['reuse'])} ({ru['haproxy']['backend_accepts']} for {ru['haproxy']['backend_requests']:,}).",
+          "", f"Target (issue): HAProxy CPU / ours ≥ 0.9 — {'met' if out['target']['cpu_met'] else 'NOT met'}; "
+          f"reuse ≥ 99 % — {'met' if out['target']['reuse_met'] else 'NOT met'}. Aim (brief): ≥ 1.2, added p99 < 200 µs. "
+          "Server CPU is the load balancer's process only (utime+stime). Run it with `bench/lb.sh [RUNS [SECONDS]]`; raw numbers in `bench/results/lb.json`.", ""]
+section = "\n".join(lines)
+if docs:
+    text = open(docs).read()
+    start = text.find("## Load-balancer overhead")
+    if start >= 0:
+        end = text.find("\n## ", start + 1)
+        text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    open(docs, "w").write(text)
+print(section)
+PY

@@ -1,0 +1,358 @@
+//! Who the broadcast nodes are and whether they can take viewers.
+//!
+//! - [`Pool`]: the [`Backends`] choice together with where each node is (its resolved
+//!   address, and its own public URL for direct mode). The proxy reads it per request.
+//! - [`follow_presence`]: nodes join and leave with their retained MQTT presence; `ready`
+//!   in the presence makes them ready, `offline` (a clean stop or the last will) or a
+//!   cleared presence removes them.
+//! - [`check_health`]: `GET /healthz` on every member each interval; one failure takes a
+//!   node out of rotation, one success (after the address resolves) brings it back. A
+//!   node that joins is checked at once rather than at the next tick.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use control::{BusEvent, BusOptions, Message, Qos};
+use domain::broker::BrokerAddress;
+use domain::presence::{Presence, PresenceState, Role};
+use domain::topics::Topic;
+use domain::NodeId;
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics::LbMetrics;
+use crate::select::{Backends, Weight};
+
+/// Where one broadcast node is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    /// Its base URL from presence (`http://10.0.0.5:8080`).
+    pub url: String,
+    /// The address the URL resolved to at the last health check.
+    pub addr: Option<SocketAddr>,
+    /// Its own public base URL, for direct mode.
+    pub direct_url: Option<String>,
+}
+
+/// The backend set and the nodes' addresses, shared by the proxy and the membership tasks.
+#[derive(Debug)]
+pub struct Pool {
+    backends: Mutex<Backends>,
+    upstreams: RwLock<HashMap<NodeId, Upstream>>,
+    joined: Notify,
+    eligible: tokio::sync::watch::Sender<usize>,
+    metrics: LbMetrics,
+}
+
+impl Pool {
+    /// An empty pool choosing with `backends`.
+    pub fn new(backends: Backends, metrics: LbMetrics) -> Arc<Self> {
+        Arc::new(Pool {
+            backends: Mutex::new(backends),
+            upstreams: RwLock::new(HashMap::new()),
+            joined: Notify::new(),
+            eligible: tokio::sync::watch::Sender::new(0),
+            metrics,
+        })
+    }
+
+    /// Runs `f` on the backend set (the lock is held only for `f`).
+    pub fn with_backends<T>(&self, f: impl FnOnce(&mut Backends) -> T) -> T {
+        f(&mut self.backends.lock())
+    }
+
+    /// Runs a membership or health change on the backend set and updates the
+    /// eligible-backends gauge.
+    fn change<T>(&self, f: impl FnOnce(&mut Backends) -> T) -> T {
+        let mut backends = self.backends.lock();
+        let out = f(&mut backends);
+        let eligible = backends.iter().filter(|(_, s)| s.is_eligible()).count();
+        drop(backends);
+        self.metrics.set_eligible(eligible);
+        self.eligible
+            .send_if_modified(|count| std::mem::replace(count, eligible) != eligible);
+        out
+    }
+
+    /// Waits until at least `n` nodes are present, ready and healthy.
+    pub async fn wait_eligible(&self, n: usize) {
+        let mut eligible = self.eligible.subscribe();
+        let _ = eligible.wait_for(|count| *count >= n).await;
+    }
+
+    /// How many nodes are present, ready and healthy now.
+    pub fn eligible(&self) -> usize {
+        *self.eligible.borrow()
+    }
+
+    /// Where `node` is.
+    pub fn upstream(&self, node: &NodeId) -> Option<Upstream> {
+        self.upstreams.read().get(node).cloned()
+    }
+
+    /// The members and their URLs.
+    pub fn members(&self) -> Vec<(NodeId, Upstream)> {
+        self.upstreams
+            .read()
+            .iter()
+            .map(|(node, up)| (node.clone(), up.clone()))
+            .collect()
+    }
+
+    /// Applies a broadcast node's presence.
+    pub fn apply_presence(&self, node: &NodeId, presence: Option<&Presence>) {
+        let up = presence.filter(|p| p.role == Role::Broadcast && p.is_up());
+        let Some(presence) = up else {
+            let left = self.upstreams.write().remove(node).is_some();
+            if left {
+                self.change(|b| b.leave(node));
+                tracing::info!(%node, "broadcast node left");
+            }
+            return;
+        };
+        let Some(url) = presence.url.clone() else {
+            return;
+        };
+        let ready = presence.state == PresenceState::Ready;
+        let joined = {
+            let mut upstreams = self.upstreams.write();
+            match upstreams.get_mut(node) {
+                Some(existing) if existing.url == url => {
+                    existing.direct_url = presence.direct_url.clone();
+                    false
+                }
+                _ => {
+                    upstreams.insert(
+                        node.clone(),
+                        Upstream {
+                            url: url.clone(),
+                            addr: None,
+                            direct_url: presence.direct_url.clone(),
+                        },
+                    );
+                    true
+                }
+            }
+        };
+        self.change(|b| {
+            if joined {
+                // A node that moved to a new URL starts over: unhealthy until checked.
+                b.leave(node);
+                b.join(node.clone(), Weight::ONE);
+            }
+            b.set_ready(node, ready);
+        });
+        if joined {
+            tracing::info!(%node, %url, ready, "broadcast node joined");
+            self.joined.notify_one();
+        }
+    }
+
+    /// Records a health check (or a failed connection from the proxy).
+    pub fn set_health(&self, node: &NodeId, addr: Option<SocketAddr>, healthy: bool) {
+        if let Some(addr) = addr {
+            if let Some(up) = self.upstreams.write().get_mut(node) {
+                up.addr = Some(addr);
+            }
+        }
+        let was = self.change(|b| {
+            let was = b.get(node).map(|s| s.healthy);
+            b.set_healthy(node, healthy);
+            was
+        });
+        match was {
+            Some(false) if healthy => tracing::info!(%node, "broadcast node is healthy"),
+            Some(true) if !healthy => {
+                tracing::warn!(%node, "broadcast node failed; out of rotation")
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Follows broadcast presence on the broker until `stop`.
+pub async fn follow_presence(
+    pool: Arc<Pool>,
+    broker: BrokerAddress,
+    client_id: String,
+    stop: CancellationToken,
+) {
+    let mut options = BusOptions::new(broker, client_id);
+    // A clean session: every (re)connect delivers the retained presences afresh.
+    options.persistent = false;
+    options.subscriptions = vec![(Topic::filter_all_presence(), Qos::AtLeastOnce)];
+    let connection = stop.child_token();
+    let (bus, mut events, task) = control::connect(options, connection.clone());
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => break,
+            event = events.recv() => match event {
+                Some(BusEvent::Connected) => tracing::debug!("following broadcast presence"),
+                Some(BusEvent::Message(message)) => apply(&pool, &message),
+                None => {
+                    tracing::error!("the MQTT connection task ended; membership is frozen");
+                    stop.cancelled().await;
+                    break;
+                }
+            },
+        }
+    }
+    let _ = bus.disconnect().await;
+    connection.cancel();
+    if let Err(e) = task.await {
+        tracing::error!(error = %e, "the MQTT connection task failed");
+    }
+}
+
+fn apply(pool: &Pool, message: &Message) {
+    let Topic::Presence(node) = &message.topic else {
+        return;
+    };
+    if message.payload.is_empty() {
+        pool.apply_presence(node, None);
+        return;
+    }
+    match Presence::decode(&message.payload) {
+        Ok(presence) => pool.apply_presence(node, Some(&presence)),
+        Err(e) => tracing::warn!(%node, error = %e, "ignored a presence message"),
+    }
+}
+
+/// Health-check settings.
+#[derive(Debug, Clone, Copy)]
+pub struct HealthChecks {
+    /// Time between rounds.
+    pub interval: Duration,
+    /// Longest wait for one answer.
+    pub timeout: Duration,
+}
+
+impl Default for HealthChecks {
+    fn default() -> Self {
+        HealthChecks {
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_millis(800),
+        }
+    }
+}
+
+/// Checks every member each interval (and at once when one joins) until `stop`.
+pub async fn check_health(pool: Arc<Pool>, settings: HealthChecks, stop: CancellationToken) {
+    let client = match reqwest::Client::builder()
+        .timeout(settings.timeout)
+        .connect_timeout(settings.timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+    {
+        Ok(client) => client,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot make the health-check client; no node will be checked");
+            return;
+        }
+    };
+    let mut ticks = tokio::time::interval(settings.interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = ticks.tick() => {}
+            () = pool.joined.notified() => {}
+        }
+        let checks = pool.members().into_iter().map(|(node, upstream)| {
+            let client = client.clone();
+            async move {
+                let (addr, healthy) = check_one(&client, &upstream.url).await;
+                (node, addr, healthy)
+            }
+        });
+        for (node, addr, healthy) in futures_join_all(checks).await {
+            pool.set_health(&node, addr, healthy);
+        }
+    }
+}
+
+/// Resolves the node's address and asks its `/healthz`.
+async fn check_one(client: &reqwest::Client, url: &str) -> (Option<SocketAddr>, bool) {
+    let Some(authority) = authority(url) else {
+        return (None, false);
+    };
+    let addr = match tokio::net::lookup_host(authority_with_port(url, authority)).await {
+        Ok(mut addrs) => addrs.next(),
+        Err(_) => None,
+    };
+    let Some(addr) = addr else {
+        return (None, false);
+    };
+    let healthy = match client
+        .get(format!("{}/healthz", url.trim_end_matches('/')))
+        .send()
+        .await
+    {
+        Ok(response) => response.status().is_success(),
+        Err(_) => false,
+    };
+    (Some(addr), healthy)
+}
+
+/// `host:port` of a base URL (`http://host:port/`).
+fn authority(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))?;
+    let authority = rest.split('/').next()?;
+    (!authority.is_empty()).then_some(authority)
+}
+
+/// The authority with the scheme's default port added when it has none.
+fn authority_with_port(url: &str, authority: &str) -> String {
+    let has_port = match authority.rfind(']') {
+        Some(end) => authority[end..].contains(':'),
+        None => authority.contains(':'),
+    };
+    if has_port {
+        authority.to_owned()
+    } else if url.starts_with("https://") {
+        format!("{authority}:443")
+    } else {
+        format!("{authority}:80")
+    }
+}
+
+/// Runs the futures concurrently and collects their outputs (a small `join_all`).
+async fn futures_join_all<F>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for handle in handles {
+        if let Ok(value) = handle.await {
+            out.push(value);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authorities_get_default_ports() {
+        let a = |url: &str| authority(url).map(|auth| authority_with_port(url, auth));
+        assert_eq!(a("http://10.0.0.5:8080").as_deref(), Some("10.0.0.5:8080"));
+        assert_eq!(a("http://broadcast-1/").as_deref(), Some("broadcast-1:80"));
+        assert_eq!(
+            a("https://edge.example").as_deref(),
+            Some("edge.example:443")
+        );
+        assert_eq!(a("http://[::1]:9000").as_deref(), Some("[::1]:9000"));
+        assert_eq!(a("http://[::1]").as_deref(), Some("[::1]:80"));
+        assert_eq!(a("ftp://x"), None);
+        assert_eq!(a("http://"), None);
+    }
+}

@@ -1,0 +1,218 @@
+//! The load balancer's Prometheus metrics (`sealcast_lb_*`).
+//!
+//! Label values are bounded: status classes, choice outcomes, cookie rejection reasons and
+//! node ids (the members of the cluster).
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ClassLabel {
+    class: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NodeLabel {
+    node: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
+}
+
+type LatencyFamily = Family<NodeLabel, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 0.25 ms to about 4 s.
+    Histogram::new(exponential_buckets(0.000_25, 2.0, 15))
+}
+
+/// What the load balancer counts. Cheap to clone (shared counters).
+#[derive(Debug, Clone)]
+pub struct LbMetrics {
+    requests: Family<ClassLabel, Counter>,
+    upstream_errors: Family<NodeLabel, Counter>,
+    retries: Counter,
+    choice_changes: Counter,
+    choices: Family<OutcomeLabel, Counter>,
+    cookies_rejected: Family<ReasonLabel, Counter>,
+    backend_latency: LatencyFamily,
+    eligible: Gauge,
+    redirects: Counter,
+}
+
+impl Default for LbMetrics {
+    fn default() -> Self {
+        LbMetrics {
+            requests: Family::default(),
+            upstream_errors: Family::default(),
+            retries: Counter::default(),
+            choice_changes: Counter::default(),
+            choices: Family::default(),
+            cookies_rejected: Family::default(),
+            backend_latency: Family::new_with_constructor(latency_histogram),
+            eligible: Gauge::default(),
+            redirects: Counter::default(),
+        }
+    }
+}
+
+/// How a request was placed, for `sealcast_lb_choices_total{outcome}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// A trusted cookie named an eligible node.
+    StickyHit,
+    /// A cookie could not be honoured (rejected, or its node is not eligible).
+    StickyMiss,
+    /// No cookie: a new viewer.
+    NewViewer,
+    /// Placed by the hash ring.
+    Hashed,
+    /// No node was eligible.
+    NoBackend,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Outcome::StickyHit => "sticky_hit",
+            Outcome::StickyMiss => "sticky_miss",
+            Outcome::NewViewer => "new_viewer",
+            Outcome::Hashed => "hashed",
+            Outcome::NoBackend => "no_backend",
+        }
+    }
+}
+
+impl LbMetrics {
+    /// Registers every metric on `registry`, with the outcome and class labels
+    /// pre-registered so they read 0 rather than being absent.
+    pub fn register(&self, registry: &mut Registry) {
+        for outcome in [
+            Outcome::StickyHit,
+            Outcome::StickyMiss,
+            Outcome::NewViewer,
+            Outcome::Hashed,
+            Outcome::NoBackend,
+        ] {
+            let _ = self.choices.get_or_create(&OutcomeLabel {
+                outcome: outcome.as_str(),
+            });
+        }
+        for class in ["2xx", "3xx", "4xx", "5xx"] {
+            let _ = self.requests.get_or_create(&ClassLabel { class });
+        }
+        registry.register(
+            "sealcast_lb_requests",
+            "Requests answered by the load balancer, by status class",
+            self.requests.clone(),
+        );
+        registry.register(
+            "sealcast_lb_upstream_errors",
+            "Failed connections or exchanges with a broadcast node",
+            self.upstream_errors.clone(),
+        );
+        registry.register(
+            "sealcast_lb_retries",
+            "Requests sent again (to another node) after an upstream failure",
+            self.retries.clone(),
+        );
+        registry.register(
+            "sealcast_lb_backend_changes",
+            "Viewers moved off the node their cookie named (it left or failed)",
+            self.choice_changes.clone(),
+        );
+        registry.register(
+            "sealcast_lb_choices",
+            "How requests were placed: sticky hit or miss, new viewer, hashed, no backend",
+            self.choices.clone(),
+        );
+        registry.register(
+            "sealcast_lb_cookies_rejected",
+            "sealcast_node cookies that were not trusted, by reason",
+            self.cookies_rejected.clone(),
+        );
+        registry.register(
+            "sealcast_lb_backend_seconds",
+            "Time from sending a request to a broadcast node to its response header",
+            self.backend_latency.clone(),
+        );
+        registry.register(
+            "sealcast_lb_backends_eligible",
+            "Broadcast nodes that are present, ready and healthy",
+            self.eligible.clone(),
+        );
+        registry.register(
+            "sealcast_lb_https_redirects",
+            "Plain HTTP requests answered with a redirect to HTTPS",
+            self.redirects.clone(),
+        );
+    }
+
+    pub(crate) fn request(&self, status: u16) {
+        let class = match status {
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            500..=599 => "5xx",
+            _ => "other",
+        };
+        self.requests.get_or_create(&ClassLabel { class }).inc();
+    }
+
+    pub(crate) fn upstream_error(&self, node: &str) {
+        self.upstream_errors
+            .get_or_create(&NodeLabel {
+                node: node.to_owned(),
+            })
+            .inc();
+    }
+
+    pub(crate) fn retry(&self) {
+        self.retries.inc();
+    }
+
+    pub(crate) fn choice(&self, outcome: Outcome) {
+        self.choices
+            .get_or_create(&OutcomeLabel {
+                outcome: outcome.as_str(),
+            })
+            .inc();
+    }
+
+    pub(crate) fn choice_changed(&self) {
+        self.choice_changes.inc();
+    }
+
+    pub(crate) fn cookie_rejected(&self, reason: &'static str) {
+        self.cookies_rejected
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
+    }
+
+    pub(crate) fn backend_latency(&self, node: &str, seconds: f64) {
+        self.backend_latency
+            .get_or_create(&NodeLabel {
+                node: node.to_owned(),
+            })
+            .observe(seconds);
+    }
+
+    pub(crate) fn set_eligible(&self, count: usize) {
+        self.eligible.set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
+    pub(crate) fn redirect(&self) {
+        self.redirects.inc();
+    }
+}

@@ -1,0 +1,444 @@
+//! The HTTPS side: Pingora's proxy with the sticky choice of [`crate::select`].
+//!
+//! Per request: check the Host; answer `/healthz` here; choose a node from the cookie (or
+//! the client address in hash mode); in direct mode answer a playlist request with a
+//! redirect to the node's own URL; otherwise forward over a pooled keep-alive connection
+//! and add the `Set-Cookie` of the choice to the response. A node that refuses the
+//! connection is taken out of rotation at once and the request is sent to another node,
+//! which reissues the cookie. Errors the load balancer answers itself are short JSON.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use domain::NodeId;
+use pingora::http::ResponseHeader;
+use pingora::prelude::HttpPeer;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::upstreams::peer::Peer;
+use pingora::{Error as PError, ErrorSource, ErrorType, Result as PResult};
+
+use crate::members::Pool;
+use crate::metrics::{LbMetrics, Outcome};
+use crate::select::{Choice, Reason, RequestInfo, Route};
+
+/// How many nodes one request may be tried on.
+const MAX_ATTEMPTS: u8 = 3;
+/// Longest wait for a TCP connection to a node.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Longest silence from a node while it answers.
+const READ_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long an idle pooled connection to a node is kept.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How the proxy behaves.
+#[derive(Debug, Clone, Default)]
+pub struct ProxySettings {
+    /// Answer playlist requests with a redirect to the chosen node's own public URL.
+    pub direct: bool,
+    /// Log one line per request (target `sealcast::access`).
+    pub access_log: bool,
+}
+
+/// The load balancer's request logic.
+#[derive(Debug)]
+pub struct Proxy {
+    pool: Arc<Pool>,
+    metrics: LbMetrics,
+    settings: ProxySettings,
+}
+
+impl Proxy {
+    /// A proxy choosing from `pool`.
+    pub fn new(pool: Arc<Pool>, metrics: LbMetrics, settings: ProxySettings) -> Self {
+        Proxy {
+            pool,
+            metrics,
+            settings,
+        }
+    }
+
+    /// Chooses the node for this request and records how.
+    fn choose(&self, session: &Session) -> Choice {
+        let cookie = cookie_header(session);
+        let client = client_ip(session);
+        let request = RequestInfo {
+            cookie: cookie.as_deref(),
+            client,
+            now: SystemTime::now(),
+        };
+        let choice = self.pool.with_backends(|b| b.choose(&request));
+        match &choice {
+            Choice::NoBackend => self.metrics.choice(Outcome::NoBackend),
+            Choice::Route(route) => match &route.reason {
+                Reason::StickyHit => self.metrics.choice(Outcome::StickyHit),
+                Reason::NewViewer => self.metrics.choice(Outcome::NewViewer),
+                Reason::Hashed => self.metrics.choice(Outcome::Hashed),
+                Reason::CookieRejected(rejection) => {
+                    self.metrics.choice(Outcome::StickyMiss);
+                    self.metrics.cookie_rejected(rejection.as_str());
+                }
+                Reason::Moved { .. } => {
+                    self.metrics.choice(Outcome::StickyMiss);
+                    self.metrics.choice_changed();
+                }
+            },
+        }
+        choice
+    }
+
+    /// Brackets requests for the least-loaded choice.
+    fn open(&self, ctx: &mut Ctx, node: &NodeId) {
+        self.pool.with_backends(|b| b.connection_opened(node));
+        ctx.open = Some(node.clone());
+    }
+
+    fn close(&self, ctx: &mut Ctx) {
+        if let Some(node) = ctx.open.take() {
+            self.pool.with_backends(|b| b.connection_closed(&node));
+        }
+    }
+}
+
+/// What one request carries between the proxy's phases.
+#[derive(Debug)]
+pub struct Ctx {
+    started: Instant,
+    route: Option<Route>,
+    attempts: u8,
+    open: Option<NodeId>,
+    upstream_started: Option<Instant>,
+}
+
+#[async_trait]
+impl ProxyHttp for Proxy {
+    type CTX = Ctx;
+
+    fn new_ctx(&self) -> Ctx {
+        Ctx {
+            started: Instant::now(),
+            route: None,
+            attempts: 0,
+            open: None,
+            upstream_started: None,
+        }
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> PResult<bool> {
+        if !host_is_sane(session) {
+            respond(session, 400, "bad Host header", &[]).await?;
+            return Ok(true);
+        }
+        if session.req_header().uri.path() == "/healthz" {
+            respond_text(session, 200, "ok\n").await?;
+            return Ok(true);
+        }
+        let route = match self.choose(session) {
+            Choice::Route(route) => route,
+            Choice::NoBackend => {
+                respond(
+                    session,
+                    503,
+                    "no broadcast node is available",
+                    &[("retry-after", "2")],
+                )
+                .await?;
+                return Ok(true);
+            }
+        };
+        if self.settings.direct && is_playlist(session.req_header().uri.path()) {
+            if let Some(base) = self.pool.upstream(&route.node).and_then(|u| u.direct_url) {
+                let target = format!(
+                    "{}{}",
+                    base.trim_end_matches('/'),
+                    session
+                        .req_header()
+                        .uri
+                        .path_and_query()
+                        .map_or("/", |pq| pq.as_str())
+                );
+                let mut headers = vec![("location", target.as_str())];
+                if let Some(cookie) = &route.set_cookie {
+                    headers.push(("set-cookie", cookie.as_str()));
+                }
+                respond(session, 302, "see the node's own address", &headers).await?;
+                return Ok(true);
+            }
+        }
+        ctx.route = Some(route);
+        Ok(false)
+    }
+
+    async fn upstream_peer(&self, session: &mut Session, ctx: &mut Ctx) -> PResult<Box<HttpPeer>> {
+        if ctx.attempts > 0 {
+            // A retry: the node that failed is out of rotation now, so the choice moves the
+            // viewer (and reissues the cookie).
+            self.metrics.retry();
+            self.close(ctx);
+            ctx.route = match self.choose(session) {
+                Choice::Route(route) => Some(route),
+                Choice::NoBackend => None,
+            };
+        }
+        ctx.attempts += 1;
+        let Some(route) = &ctx.route else {
+            return Err(PError::explain(
+                ErrorType::HTTPStatus(503),
+                "no broadcast node is available",
+            ));
+        };
+        let node = route.node.clone();
+        let Some(addr) = self.pool.upstream(&node).and_then(|u| u.addr) else {
+            return Err(PError::explain(
+                ErrorType::ConnectNoRoute,
+                "the chosen node has no address yet",
+            ));
+        };
+        self.open(ctx, &node);
+        ctx.upstream_started = Some(Instant::now());
+        let mut peer = HttpPeer::new(addr, false, String::new());
+        peer.options.connection_timeout = Some(CONNECT_TIMEOUT);
+        peer.options.total_connection_timeout = Some(CONNECT_TIMEOUT);
+        peer.options.read_timeout = Some(READ_TIMEOUT);
+        peer.options.write_timeout = Some(READ_TIMEOUT);
+        peer.options.idle_timeout = Some(IDLE_TIMEOUT);
+        Ok(Box::new(peer))
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        upstream_request: &mut pingora::http::RequestHeader,
+        _ctx: &mut Ctx,
+    ) -> PResult<()> {
+        if let Some(ip) = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip())
+        {
+            upstream_request.insert_header("x-forwarded-for", ip.to_string())?;
+        }
+        upstream_request.insert_header("x-forwarded-proto", "https")?;
+        Ok(())
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        _upstream_response: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> PResult<()> {
+        if let (Some(route), Some(started)) = (&ctx.route, ctx.upstream_started) {
+            self.metrics
+                .backend_latency(route.node.as_str(), started.elapsed().as_secs_f64());
+        }
+        Ok(())
+    }
+
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> PResult<()> {
+        if let Some(cookie) = ctx.route.as_ref().and_then(|r| r.set_cookie.as_deref()) {
+            upstream_response.append_header("set-cookie", cookie)?;
+        }
+        Ok(())
+    }
+
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        peer: &HttpPeer,
+        ctx: &mut Ctx,
+        mut e: Box<PError>,
+    ) -> Box<PError> {
+        if let Some(route) = &ctx.route {
+            self.metrics.upstream_error(route.node.as_str());
+            tracing::warn!(node = %route.node, peer = %peer.address(), error = %e, "could not connect to a broadcast node");
+            self.pool.set_health(&route.node, None, false);
+        }
+        if ctx.attempts < MAX_ATTEMPTS {
+            e.set_retry(true);
+        }
+        e
+    }
+
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<PError>,
+        ctx: &mut Ctx,
+        client_reused: bool,
+    ) -> Box<PError> {
+        if let Some(route) = &ctx.route {
+            self.metrics.upstream_error(route.node.as_str());
+        }
+        let mut e = e.more_context(format!("node: {}", peer.address()));
+        // A pooled connection the node closed meanwhile is worth one more try (GETs are
+        // idempotent); anything else is answered as an error.
+        if session.req_header().method.is_idempotent() && ctx.attempts < MAX_ATTEMPTS {
+            e.retry.decide_reuse(client_reused);
+        } else {
+            e.set_retry(false);
+        }
+        e
+    }
+
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &PError,
+        _ctx: &mut Ctx,
+    ) -> FailToProxy {
+        let code = match e.etype() {
+            ErrorType::HTTPStatus(code) => *code,
+            _ => match e.esource() {
+                ErrorSource::Upstream => 502,
+                ErrorSource::Downstream => match e.etype() {
+                    ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => 0,
+                    _ => 400,
+                },
+                ErrorSource::Internal | ErrorSource::Unset => 500,
+            },
+        };
+        if code > 0 {
+            let message = match code {
+                400 => "bad request",
+                502 => "the broadcast node did not answer",
+                503 => "no broadcast node is available",
+                _ => "the load balancer failed",
+            };
+            let _ = respond(session, code, message, &[]).await;
+        }
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&PError>, ctx: &mut Ctx) {
+        self.close(ctx);
+        let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        self.metrics.request(status);
+        if self.settings.access_log {
+            let request = session.req_header();
+            tracing::info!(
+                target: "sealcast::access",
+                client = %client_ip(session),
+                method = %request.method,
+                path = %request.uri.path(),
+                status,
+                node = ctx.route.as_ref().map_or("-", |r| r.node.as_str()),
+                attempts = ctx.attempts,
+                ms = ctx.started.elapsed().as_secs_f64() * 1000.0,
+                error = e.map(|e| e.etype().as_str()),
+            );
+        }
+    }
+
+    fn suppress_error_log(&self, _session: &Session, _ctx: &Ctx, error: &PError) -> bool {
+        // Clients that go away mid-response are ordinary; they are not errors of ours.
+        matches!(error.esource(), ErrorSource::Downstream)
+    }
+}
+
+/// The `Cookie:` header(s), joined as one value (HTTP/2 may split them, RFC 9113 §8.2.3).
+fn cookie_header(session: &Session) -> Option<String> {
+    let mut values = session
+        .req_header()
+        .headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    let first = values.next()?;
+    let mut joined = first.to_owned();
+    for value in values {
+        joined.push_str("; ");
+        joined.push_str(value);
+    }
+    Some(joined)
+}
+
+fn client_ip(session: &Session) -> IpAddr {
+    session
+        .client_addr()
+        .and_then(|a| a.as_inet())
+        .map_or(IpAddr::from([0, 0, 0, 0]), |a| a.ip())
+}
+
+/// The request's Host (HTTP/1) or `:authority` (HTTP/2) is absent or a plausible
+/// `host[:port]`.
+fn host_is_sane(session: &Session) -> bool {
+    let request = session.req_header();
+    let host = match request.headers.get(http::header::HOST) {
+        Some(value) => match value.to_str() {
+            Ok(host) => host,
+            Err(_) => return false,
+        },
+        None => match request.uri.authority() {
+            Some(authority) => authority.as_str(),
+            None => return true,
+        },
+    };
+    crate::redirect::is_sane_host(host)
+}
+
+fn is_playlist(path: &str) -> bool {
+    path.starts_with("/live/") && path.ends_with(".m3u8")
+}
+
+/// Answers with a short JSON error (or redirect) body.
+async fn respond(
+    session: &mut Session,
+    status: u16,
+    message: &str,
+    headers: &[(&'static str, &str)],
+) -> PResult<()> {
+    let body = Bytes::from(format!("{{\"error\":{}}}\n", serde_json_string(message)));
+    let mut response = ResponseHeader::build(status, Some(4 + headers.len()))?;
+    response.insert_header("content-type", "application/json")?;
+    response.insert_header("content-length", body.len().to_string())?;
+    response.insert_header("cache-control", "no-store")?;
+    for (name, value) in headers {
+        response.append_header(*name, *value)?;
+    }
+    session
+        .write_response_header(Box::new(response), false)
+        .await?;
+    session.write_response_body(Some(body), true).await
+}
+
+async fn respond_text(session: &mut Session, status: u16, text: &'static str) -> PResult<()> {
+    let mut response = ResponseHeader::build(status, Some(3))?;
+    response.insert_header("content-type", "text/plain; charset=utf-8")?;
+    response.insert_header("content-length", text.len().to_string())?;
+    response.insert_header("cache-control", "no-store")?;
+    session
+        .write_response_header(Box::new(response), false)
+        .await?;
+    session
+        .write_response_body(Some(Bytes::from_static(text.as_bytes())), true)
+        .await
+}
+
+/// A JSON string literal of `s` (our messages are plain ASCII; quotes and backslashes are
+/// escaped anyway).
+fn serde_json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}

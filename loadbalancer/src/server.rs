@@ -1,0 +1,191 @@
+//! Starting and stopping the load balancer: the certificate watcher, the membership and
+//! health tasks, and the two Pingora services (HTTPS proxy, plain-HTTP redirect) on
+//! listeners the caller has bound, all on the caller's Tokio runtime.
+//!
+//! The listeners are handed to Pingora as already-bound sockets, so a port of 0 works
+//! (tests) and the caller knows the addresses before anything is served.
+
+use std::os::fd::IntoRawFd;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use domain::broker::BrokerAddress;
+use pingora::apps::http_app::HttpServer;
+use pingora::listeners::tls::TlsSettings;
+use pingora::server::configuration::ServerConf;
+use pingora::server::{Fds, ListenFds};
+use pingora::services::Service as _;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::cookie::StickyCookies;
+use crate::members::{self, HealthChecks, Pool};
+use crate::metrics::LbMetrics;
+use crate::proxy::{Proxy, ProxySettings};
+use crate::redirect::Redirect;
+use crate::select::{Backends, Mode};
+use crate::tls::{CertificateFiles, ReloadingCertificate};
+use crate::Error;
+
+/// How long stopping waits for open requests.
+const STOP_WAIT: Duration = Duration::from_secs(5);
+
+/// Everything the load balancer needs besides its listeners.
+#[derive(Debug, Clone)]
+pub struct LbConfig {
+    /// The MQTT broker where broadcast nodes announce themselves.
+    pub broker: BrokerAddress,
+    /// MQTT client id (unique per load balancer).
+    pub client_id: String,
+    /// The server certificate chain and key (PEM), reloaded on change.
+    pub certificate: CertificateFiles,
+    /// How often the certificate files are looked at.
+    pub reload_interval: Duration,
+    /// The sticky cookie's key and lifetime.
+    pub cookies: StickyCookies,
+    /// Cookie stickiness or client-address hashing.
+    pub mode: Mode,
+    /// Direct mode and the access log.
+    pub proxy: ProxySettings,
+    /// Health-check interval and timeout.
+    pub health: HealthChecks,
+    /// Where ACME HTTP-01 challenge files are served from on the plain-HTTP port.
+    pub acme_dir: Option<PathBuf>,
+    /// The host redirected to when a plain-HTTP request names none.
+    pub fallback_host: String,
+}
+
+/// The sockets the load balancer serves on, already bound.
+#[derive(Debug)]
+pub struct LbListeners {
+    /// HTTPS (TLS 1.2/1.3, HTTP/2 and HTTP/1.1).
+    pub https: std::net::TcpListener,
+    /// Plain HTTP, redirected to HTTPS.
+    pub http: Option<std::net::TcpListener>,
+}
+
+/// A started load balancer.
+#[derive(Debug)]
+pub struct Running {
+    pool: Arc<Pool>,
+    stop: CancellationToken,
+    pingora_stop: watch::Sender<bool>,
+    services: Vec<JoinHandle<()>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// Starts the load balancer on the current Tokio runtime.
+pub fn start(
+    config: LbConfig,
+    listeners: LbListeners,
+    metrics: LbMetrics,
+) -> Result<Running, Error> {
+    let certificate = ReloadingCertificate::load(config.certificate.clone())?;
+    let pool = Pool::new(
+        Backends::new(config.cookies.clone(), config.mode),
+        metrics.clone(),
+    );
+    let stop = CancellationToken::new();
+
+    let https_port = listeners
+        .https
+        .local_addr()
+        .map_err(Error::io("https listener"))?
+        .port();
+    let fds: ListenFds = Arc::new(parking_lot::Mutex::new(Fds::new()));
+    let conf = Arc::new(ServerConf::default());
+
+    let mut https = pingora::proxy::http_proxy_service_with_name(
+        &conf,
+        Proxy::new(Arc::clone(&pool), metrics.clone(), config.proxy.clone()),
+        "sealcast-lb",
+    );
+    let mut tls = TlsSettings::intermediate("", "").map_err(Error::pingora("TLS settings"))?;
+    tls.set_cert_resolver(Arc::clone(&certificate) as _);
+    tls.enable_h2();
+    let addr = adopt(&fds, listeners.https, "https listener")?;
+    https.add_tls_with_settings(&addr, None, tls);
+
+    let mut services = Vec::new();
+    let (pingora_stop, pingora_watch) = watch::channel(false);
+    {
+        let (fds, watch) = (Arc::clone(&fds), pingora_watch.clone());
+        services.push(tokio::spawn(async move {
+            https.start_service(Some(fds), watch, 1).await;
+        }));
+    }
+    if let Some(http) = listeners.http {
+        let mut plain = pingora::services::listening::Service::new(
+            "sealcast-lb-http".to_owned(),
+            HttpServer::new_app(Redirect {
+                https_port,
+                fallback_host: config.fallback_host.clone(),
+                acme_dir: config.acme_dir.clone(),
+                metrics: metrics.clone(),
+            }),
+        );
+        let addr = adopt(&fds, http, "http listener")?;
+        plain.add_tcp(&addr);
+        let (fds, watch) = (Arc::clone(&fds), pingora_watch.clone());
+        services.push(tokio::spawn(async move {
+            plain.start_service(Some(fds), watch, 1).await;
+        }));
+    }
+
+    let tasks = vec![
+        tokio::spawn(Arc::clone(&certificate).watch(config.reload_interval, stop.child_token())),
+        tokio::spawn(members::follow_presence(
+            Arc::clone(&pool),
+            config.broker.clone(),
+            config.client_id.clone(),
+            stop.child_token(),
+        )),
+        tokio::spawn(members::check_health(
+            Arc::clone(&pool),
+            config.health,
+            stop.child_token(),
+        )),
+    ];
+    Ok(Running {
+        pool,
+        stop,
+        pingora_stop,
+        services,
+        tasks,
+    })
+}
+
+impl Running {
+    /// The backend set, for readiness checks and inspection.
+    pub fn pool(&self) -> &Arc<Pool> {
+        &self.pool
+    }
+
+    /// Stops accepting, lets open requests finish (bounded), stops the tasks.
+    pub async fn stop(self) {
+        let _ = self.pingora_stop.send(true);
+        for service in self.services {
+            if tokio::time::timeout(STOP_WAIT, service).await.is_err() {
+                tracing::warn!("the load balancer did not stop in time");
+            }
+        }
+        self.stop.cancel();
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Hands a bound listener to Pingora under its address; returns the address.
+fn adopt(
+    fds: &ListenFds,
+    listener: std::net::TcpListener,
+    what: &'static str,
+) -> Result<String, Error> {
+    let addr = listener.local_addr().map_err(Error::io(what))?.to_string();
+    listener.set_nonblocking(true).map_err(Error::io(what))?;
+    fds.lock().add(addr.clone(), listener.into_raw_fd());
+    Ok(addr)
+}
