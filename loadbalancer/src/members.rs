@@ -79,8 +79,13 @@ impl Pool {
 
     /// Waits until at least `n` nodes are present, ready and healthy.
     pub async fn wait_eligible(&self, n: usize) {
+        self.wait_eligible_count(|count| count >= n).await;
+    }
+
+    /// Waits until the number of eligible nodes satisfies `f`.
+    pub async fn wait_eligible_count(&self, mut f: impl FnMut(usize) -> bool) {
         let mut eligible = self.eligible.subscribe();
-        let _ = eligible.wait_for(|count| *count >= n).await;
+        let _ = eligible.wait_for(|count| f(*count)).await;
     }
 
     /// How many nodes are present, ready and healthy now.

@@ -1,0 +1,219 @@
+//! The load balancer started as `sealcast lb` starts it, against an embedded broker and two
+//! tiny HTTP backends: backends come and go with their presence; direct mode redirects
+//! playlists to the node's own URL; hash mode places a client without a cookie; with no
+//! node left, 503 with a JSON body.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use control::{BusOptions, EmbeddedBroker, Qos};
+use domain::presence::{Presence, PresenceState, Role};
+use domain::topics::Topic;
+use domain::NodeId;
+use loadbalancer::cookie::{CookieKey, StickyCookies};
+use loadbalancer::members::HealthChecks;
+use loadbalancer::proxy::ProxySettings;
+use loadbalancer::tls::CertificateFiles;
+use loadbalancer::{LbConfig, LbListeners, LbMetrics, Mode, Running};
+use tokio_util::sync::CancellationToken;
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+/// An HTTP server answering everything with 200 and `x-sealcast-node: {id}`.
+async fn backend(id: &'static str) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let app = axum::Router::new()
+        .fallback(move || async move { ([("x-sealcast-node", id)], format!("served by {id}\n")) });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+struct Setup {
+    _broker: EmbeddedBroker,
+    _tls: tempfile::TempDir,
+    ca: Vec<u8>,
+    bus: control::Bus,
+    stop: CancellationToken,
+    broker: domain::broker::BrokerAddress,
+    files: CertificateFiles,
+}
+
+async fn setup() -> Setup {
+    let broker =
+        tokio::task::spawn_blocking(|| EmbeddedBroker::start("127.0.0.1:0".parse().expect("addr")))
+            .await
+            .expect("join")
+            .expect("broker");
+    let tls = tempfile::tempdir().expect("tempdir");
+    let dir = certs::TlsDir::new(tls.path());
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    dir.init(&certs::tls::ServerNames::new(2), now)
+        .expect("certificates");
+    let stop = CancellationToken::new();
+    let (bus, mut events, _task) = control::connect(
+        BusOptions::new(broker.address(), "test-announcer"),
+        stop.clone(),
+    );
+    tokio::spawn(async move { while events.recv().await.is_some() {} });
+    Setup {
+        ca: std::fs::read(dir.ca_certificate_path()).expect("ca"),
+        files: CertificateFiles {
+            chain: dir.server_chain_path(),
+            key: dir.server_key_path(),
+        },
+        broker: broker.address(),
+        _broker: broker,
+        _tls: tls,
+        bus,
+        stop,
+    }
+}
+
+impl Setup {
+    fn start(&self, mode: Mode, direct: bool, id: &str) -> (Running, String) {
+        let https = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let base = format!(
+            "https://localhost:{}",
+            https.local_addr().expect("addr").port()
+        );
+        let config = LbConfig {
+            broker: self.broker.clone(),
+            client_id: id.to_owned(),
+            certificate: self.files.clone(),
+            reload_interval: Duration::from_secs(1),
+            cookies: StickyCookies::new(CookieKey::new(&[7; 32]).expect("key")),
+            mode,
+            proxy: ProxySettings {
+                direct,
+                access_log: false,
+            },
+            health: HealthChecks {
+                interval: Duration::from_millis(200),
+                timeout: Duration::from_millis(500),
+            },
+            acme_dir: None,
+            fallback_host: "localhost".into(),
+        };
+        let running = loadbalancer::start(
+            config,
+            LbListeners { https, http: None },
+            LbMetrics::default(),
+        )
+        .expect("starts");
+        (running, base)
+    }
+
+    async fn announce(&self, node: &str, state: PresenceState, url: &str, direct: Option<&str>) {
+        let presence = Presence {
+            role: Role::Broadcast,
+            state,
+            url: Some(url.to_owned()),
+            direct_url: direct.map(str::to_owned),
+        };
+        self.bus
+            .publish(
+                &Topic::Presence(NodeId::new(node).expect("id")),
+                Qos::AtLeastOnce,
+                true,
+                presence.encode(),
+            )
+            .await
+            .expect("publish");
+    }
+
+    fn client(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(&self.ca).expect("ca"))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client")
+    }
+}
+
+async fn eligible(running: &Running, n: usize) {
+    tokio::time::timeout(DEADLINE, running.pool().wait_eligible(n))
+        .await
+        .expect("backends eligible in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn membership_direct_mode_hash_mode_and_no_backend() {
+    let s = setup().await;
+    let (b1, b2) = (backend("b1").await, backend("b2").await);
+    let direct_b1 = "https://broadcast1.streaming-cluster.test";
+    s.announce("b1", PresenceState::Ready, &b1, Some(direct_b1))
+        .await;
+    s.announce("b2", PresenceState::Joining, &b2, None).await;
+
+    // Direct mode: a playlist is a redirect to the node's own host; other paths are proxied.
+    let (direct, base) = s.start(Mode::Cookie, true, "lb-direct");
+    eligible(&direct, 1).await;
+    let client = s.client();
+    let r = client
+        .get(format!("{base}/live/cam/master.m3u8?x=1"))
+        .send()
+        .await
+        .expect("playlist");
+    assert_eq!(r.status(), 302);
+    assert_eq!(
+        r.headers()["location"],
+        format!("{direct_b1}/live/cam/master.m3u8?x=1").as_str()
+    );
+    assert!(r.headers().contains_key("set-cookie"));
+    let r = client
+        .get(format!("{base}/live/cam/src/1.ts"))
+        .send()
+        .await
+        .expect("segment");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-sealcast-node"], "b1", "b2 is still joining");
+
+    // Hash mode: the same client address always lands on the same node, no cookie.
+    s.announce("b2", PresenceState::Ready, &b2, None).await;
+    let (hashed, hbase) = s.start(Mode::Hash, false, "lb-hash");
+    eligible(&hashed, 2).await;
+    let mut nodes = Vec::new();
+    for _ in 0..10 {
+        let r = client.get(format!("{hbase}/")).send().await.expect("get");
+        assert_eq!(r.status(), 200);
+        assert!(!r.headers().contains_key("set-cookie"));
+        nodes.push(
+            r.headers()["x-sealcast-node"]
+                .to_str()
+                .expect("ascii")
+                .to_owned(),
+        );
+    }
+    assert!(nodes.windows(2).all(|w| w[0] == w[1]), "{nodes:?}");
+
+    // Both go offline: no node, 503 with Retry-After and a JSON error.
+    for node in ["b1", "b2"] {
+        s.bus
+            .publish(
+                &Topic::Presence(NodeId::new(node).expect("id")),
+                Qos::AtLeastOnce,
+                true,
+                Presence::offline(Role::Broadcast).encode(),
+            )
+            .await
+            .expect("publish");
+    }
+    tokio::time::timeout(DEADLINE, hashed.pool().wait_eligible_count(|n| n == 0))
+        .await
+        .expect("nodes left");
+    let r = client.get(format!("{hbase}/")).send().await.expect("get");
+    assert_eq!(r.status(), 503);
+    assert!(r.headers().contains_key("retry-after"));
+    let body: serde_json::Value = r.json().await.expect("json");
+    assert!(body["error"].is_string());
+
+    direct.stop().await;
+    hashed.stop().await;
+    s.stop.cancel();
+}
