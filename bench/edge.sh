@@ -33,16 +33,6 @@ if [ -d /dev/shm ] && [ -w /dev/shm ]; then WORK="$(mktemp -d /dev/shm/sealcast-
 chmod 755 "$WORK"
 bench_workdir "$WORK"
 bench_build
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-cpu_ticks() { # PID... → utime+stime summed, in clock ticks
-  local total=0 s f
-  for pid in "$@"; do
-    s="$(cat "/proc/$pid/stat")"; s="${s##*) }"
-    read -r -a f <<< "$s"
-    total=$((total + f[11] + f[12]))
-  done
-  echo "$total"
-}
 HZ="$(getconf CLK_TCK)"
 
 # --- 1. a fixed window on one broadcast node ------------------------------------------------

@@ -74,13 +74,6 @@ if [ -z "$BIN" ]; then source scripts/setup.sh; bench_build; fi
 for v in $(compgen -e | grep '^SEALCAST_' || true); do unset "$v"; done
 RUNID="$(date +%s)-$$"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-cpu_ticks() { # PID → utime+stime, in clock ticks
-  local s f
-  s="$(cat "/proc/$1/stat")"; s="${s##*) }"
-  read -r -a f <<< "$s"
-  echo $((f[11] + f[12]))
-}
 HZ="$(getconf CLK_TCK)"
 # wait_for SECONDS COMMAND...: runs COMMAND every 0.1 s until it succeeds; fails after
 # SECONDS, or at once when COMMAND returns 2 (it will never succeed).

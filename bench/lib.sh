@@ -37,3 +37,17 @@ bench_build() {
   cargo build --release --locked -p sealcast >&2
   BIN="$PWD/target/release/sealcast"
 }
+
+# free_port: a TCP port free on 127.0.0.1 right now.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# cpu_ticks PID...: utime+stime of the processes summed, in clock ticks (getconf CLK_TCK).
+cpu_ticks() {
+  local total=0 s f pid
+  for pid in "$@"; do
+    s="$(cat "/proc/$pid/stat")"; s="${s##*) }"
+    read -r -a f <<< "$s"
+    total=$((total + f[11] + f[12]))
+  done
+  echo "$total"
+}
