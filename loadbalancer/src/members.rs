@@ -266,98 +266,31 @@ pub async fn check_health(pool: Arc<Pool>, settings: HealthChecks, stop: Cancell
             _ = ticks.tick() => {}
             () = pool.joined.notified() => {}
         }
-        let checks = pool.members().into_iter().map(|(node, upstream)| {
+        let mut checks = tokio::task::JoinSet::new();
+        for (node, upstream) in pool.members() {
             let client = client.clone();
-            async move {
+            checks.spawn(async move {
                 let (addr, healthy) = check_one(&client, &upstream.url).await;
                 (node, addr, healthy)
+            });
+        }
+        while let Some(done) = checks.join_next().await {
+            if let Ok((node, addr, healthy)) = done {
+                pool.set_health(&node, addr, healthy);
             }
-        });
-        for (node, addr, healthy) in futures_join_all(checks).await {
-            pool.set_health(&node, addr, healthy);
         }
     }
 }
 
-/// Resolves the node's address and asks its `/healthz`.
+/// Asks the node's `/healthz`; the address it answered from is where the proxy connects
+/// (so a node's name is resolved once per check, by the check itself).
 async fn check_one(client: &reqwest::Client, url: &str) -> (Option<SocketAddr>, bool) {
-    let Some(authority) = authority(url) else {
-        return (None, false);
-    };
-    let addr = match tokio::net::lookup_host(authority_with_port(url, authority)).await {
-        Ok(mut addrs) => addrs.next(),
-        Err(_) => None,
-    };
-    let Some(addr) = addr else {
-        return (None, false);
-    };
-    let healthy = match client
+    match client
         .get(format!("{}/healthz", url.trim_end_matches('/')))
         .send()
         .await
     {
-        Ok(response) => response.status().is_success(),
-        Err(_) => false,
-    };
-    (Some(addr), healthy)
-}
-
-/// `host:port` of a base URL (`http://host:port/`).
-fn authority(url: &str) -> Option<&str> {
-    let rest = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"))?;
-    let authority = rest.split('/').next()?;
-    (!authority.is_empty()).then_some(authority)
-}
-
-/// The authority with the scheme's default port added when it has none.
-fn authority_with_port(url: &str, authority: &str) -> String {
-    let has_port = match authority.rfind(']') {
-        Some(end) => authority[end..].contains(':'),
-        None => authority.contains(':'),
-    };
-    if has_port {
-        authority.to_owned()
-    } else if url.starts_with("https://") {
-        format!("{authority}:443")
-    } else {
-        format!("{authority}:80")
-    }
-}
-
-/// Runs the futures concurrently and collects their outputs (a small `join_all`).
-async fn futures_join_all<F>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
-where
-    F: std::future::Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    let handles: Vec<_> = futures.map(tokio::spawn).collect();
-    let mut out = Vec::with_capacity(handles.len());
-    for handle in handles {
-        if let Ok(value) = handle.await {
-            out.push(value);
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn authorities_get_default_ports() {
-        let a = |url: &str| authority(url).map(|auth| authority_with_port(url, auth));
-        assert_eq!(a("http://10.0.0.5:8080").as_deref(), Some("10.0.0.5:8080"));
-        assert_eq!(a("http://broadcast-1/").as_deref(), Some("broadcast-1:80"));
-        assert_eq!(
-            a("https://edge.example").as_deref(),
-            Some("edge.example:443")
-        );
-        assert_eq!(a("http://[::1]:9000").as_deref(), Some("[::1]:9000"));
-        assert_eq!(a("http://[::1]").as_deref(), Some("[::1]:80"));
-        assert_eq!(a("ftp://x"), None);
-        assert_eq!(a("http://"), None);
+        Ok(response) => (response.remote_addr(), response.status().is_success()),
+        Err(_) => (None, false),
     }
 }

@@ -399,7 +399,9 @@ async fn respond(
     message: &str,
     headers: &[(&'static str, &str)],
 ) -> PResult<()> {
-    let body = Bytes::from(format!("{{\"error\":{}}}\n", serde_json_string(message)));
+    let mut body = serde_json::json!({ "error": message }).to_string();
+    body.push('\n');
+    let body = Bytes::from(body);
     let mut response = ResponseHeader::build(status, Some(4 + headers.len()))?;
     response.insert_header("content-type", "application/json")?;
     response.insert_header("content-length", body.len().to_string())?;
@@ -424,21 +426,4 @@ async fn respond_text(session: &mut Session, status: u16, text: &'static str) ->
     session
         .write_response_body(Some(Bytes::from_static(text.as_bytes())), true)
         .await
-}
-
-/// A JSON string literal of `s` (our messages are plain ASCII; quotes and backslashes are
-/// escaped anyway).
-fn serde_json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if c.is_control() => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }

@@ -213,12 +213,7 @@ pub(crate) async fn certs(args: CertsArgs) -> anyhow::Result<()> {
     }
     names = names.with_extra(extra);
     let dir = certs::TlsDir::new(&args.certs_dir);
-    let report = {
-        let making = dir.clone();
-        tokio::task::spawn_blocking(move || making.init(&names, unix_now()))
-            .await?
-            .with_context(|| format!("making TLS certificates in {}", dir.path().display()))?
-    };
+    let report = crate::roles::make_certificates(&dir, names).await?;
     let mut out = String::new();
     for path in &report.written {
         out.push_str(&format!("wrote {}\n", path.display()));

@@ -43,12 +43,7 @@ pub(super) async fn certificate_files(
     };
     if !files.chain.exists() || !files.key.exists() {
         let names = ServerNames::new(broadcast_names.max(DEFAULT_BROADCAST_NODES));
-        let made = {
-            let making = dir.clone();
-            tokio::task::spawn_blocking(move || making.init(&names, unix_now()))
-                .await?
-                .with_context(|| format!("making TLS certificates in {}", dir.path().display()))?
-        };
+        let made = make_certificates(&dir, names).await?;
         for path in &made.written {
             tracing::info!(path = %shown(path).display(), "wrote TLS material");
         }
@@ -57,6 +52,18 @@ pub(super) async fn certificate_files(
         }
     }
     Ok(files)
+}
+
+/// Makes or renews the CA and server certificate in `dir` (on the blocking pool: key
+/// generation and file writes).
+pub(crate) async fn make_certificates(
+    dir: &TlsDir,
+    names: ServerNames,
+) -> anyhow::Result<certs::tls::InitReport> {
+    let making = dir.clone();
+    tokio::task::spawn_blocking(move || making.init(&names, unix_now()))
+        .await?
+        .with_context(|| format!("making TLS certificates in {}", dir.path().display()))
 }
 
 /// The sticky-cookie key from the key directory.

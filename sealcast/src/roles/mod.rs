@@ -11,7 +11,7 @@ mod lb;
 mod up;
 
 pub(crate) use cluster::{broadcast, ingest};
-pub(crate) use lb::lb;
+pub(crate) use lb::{lb, make_certificates};
 pub(crate) use up::up;
 
 use std::net::SocketAddr;

@@ -801,21 +801,9 @@ impl ExtraNode {
             cmd.arg("--config").arg(config);
         }
         let mut child = cmd.spawn()?;
-        let stdout = child.stdout.take().context("stdout")?;
-        let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
-        let url = tokio::time::timeout(Duration::from_secs(30), async {
-            while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(url) = line.strip_prefix(&format!("{id} ")) {
-                    return Some(url.trim_end_matches('/').to_owned());
-                }
-            }
-            None
-        })
-        .await
-        .ok()
-        .flatten()
-        .with_context(|| format!("{id} never reported ready"))?;
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let url = crate::cluster::stdout_line(&mut child, &format!("{id} "))
+            .await
+            .with_context(|| format!("{id} never reported ready"))?;
         Ok(ExtraNode { child, url })
     }
 

@@ -369,21 +369,9 @@ impl LbProcess {
             .stderr(std::fs::File::create(log)?)
             .kill_on_drop(true)
             .spawn()?;
-        let stdout = child.stdout.take().context("stdout")?;
-        let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
-        let https = tokio::time::timeout(Duration::from_secs(30), async {
-            while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(url) = line.strip_prefix("player ") {
-                    return Some(url.trim_end_matches('/').to_owned());
-                }
-            }
-            None
-        })
-        .await
-        .ok()
-        .flatten()
-        .context("sealcast lb never printed its URL")?;
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let https = crate::cluster::stdout_line(&mut child, "player ")
+            .await
+            .context("sealcast lb never printed its URL")?;
         Ok(LbProcess {
             child,
             https,

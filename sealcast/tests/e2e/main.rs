@@ -137,26 +137,10 @@ async fn check_recording(cluster: &Cluster, stream: &str, rungs: &[&str]) -> any
             p.segments.len()
         );
     }
-    let out = tokio::process::Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "format=duration",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(recording.join("src/index.m3u8"))
-        .output()
-        .await?;
-    let duration: f64 = String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .unwrap_or(0.0);
+    let (duration, stderr) = probe::duration_seconds(&recording.join("src/index.m3u8")).await?;
     anyhow::ensure!(
-        out.status.success() && duration > 10.0,
-        "ffprobe reads {duration:.1} s of the recording: {}",
-        String::from_utf8_lossy(&out.stderr)
+        duration > 10.0,
+        "ffprobe reads {duration:.1} s of the recording: {stderr}"
     );
     Ok(())
 }

@@ -242,7 +242,11 @@ async fn check_failover(
             "ffmpeg through the load balancer: {} {errors}",
             output.status
         );
-        let seconds = crate::probe::duration_seconds(&out).await?;
+        let (seconds, complaints) = crate::probe::duration_seconds(&out).await?;
+        anyhow::ensure!(
+            complaints.trim().is_empty(),
+            "ffprobe complained about what ffmpeg recorded through the failover: {complaints}"
+        );
         anyhow::ensure!(
             seconds >= 18.0,
             "ffmpeg got only {seconds:.1} s through the failover"

@@ -73,9 +73,9 @@ pub(crate) async fn probe_segment(bytes: &[u8]) -> anyhow::Result<SegmentProbe> 
     })
 }
 
-/// The duration ffprobe reports for a whole file, in seconds; it must read it without a
-/// complaint.
-pub(crate) async fn duration_seconds(path: &std::path::Path) -> anyhow::Result<f64> {
+/// The duration ffprobe reports for a whole file or playlist, in seconds, and what it said
+/// on stderr meanwhile.
+pub(crate) async fn duration_seconds(path: &std::path::Path) -> anyhow::Result<(f64, String)> {
     let out = Command::new("ffprobe")
         .args([
             "-v",
@@ -90,13 +90,10 @@ pub(crate) async fn duration_seconds(path: &std::path::Path) -> anyhow::Result<f
         .await
         .context("running ffprobe")?;
     let stderr = String::from_utf8_lossy(&out.stderr);
-    anyhow::ensure!(
-        out.status.success() && stderr.trim().is_empty(),
-        "ffprobe {}: {stderr}",
-        path.display()
-    );
-    String::from_utf8_lossy(&out.stdout)
+    anyhow::ensure!(out.status.success(), "ffprobe {}: {stderr}", path.display());
+    let seconds = String::from_utf8_lossy(&out.stdout)
         .trim()
         .parse()
-        .context("ffprobe printed no duration")
+        .context("ffprobe printed no duration")?;
+    Ok((seconds, stderr.into_owned()))
 }
