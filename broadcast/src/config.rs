@@ -58,6 +58,9 @@ pub struct EdgeConfig {
     /// Longest wait for the ingests' window before the node reports ready anyway (with a
     /// warning).
     pub ready_timeout: Duration,
+    /// More routes served beside the node's own (the admin API), under the same layers
+    /// (node header, CORS, request metrics). Their paths must not overlap the node's.
+    pub extra_routes: Option<axum::Router>,
 }
 
 impl EdgeConfig {
@@ -89,6 +92,7 @@ impl EdgeConfig {
             public_url: public_url.into(),
             direct_url: None,
             ready_timeout: Self::DEFAULT_READY_TIMEOUT,
+            extra_routes: None,
         }
     }
 }

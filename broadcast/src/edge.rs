@@ -117,7 +117,11 @@ impl Edge {
     /// The public routes of [`router`](crate::router) plus the internal push API
     /// (`domain::push`), on one router.
     pub fn router(self: &Arc<Self>) -> Router {
-        crate::router::build(Arc::clone(&self.node), Some(Arc::clone(self)))
+        crate::router::build(
+            Arc::clone(&self.node),
+            Some(Arc::clone(self)),
+            self.config.extra_routes.clone(),
+        )
     }
 
     /// Runs the gate's clock once: held segments past the hold time become gaps. The timer
@@ -521,7 +525,11 @@ pub async fn run_edge(
     tasks.spawn(crate::mqtt::run(Arc::clone(&edge), stop.clone()));
     tasks.close();
 
-    let served = axum::serve(listener, edge.router())
+    let listener = node.audience.counting(listener);
+    let app = edge
+        .router()
+        .into_make_service_with_connect_info::<crate::audience::Peer>();
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
         .map_err(BroadcastError::Serve);

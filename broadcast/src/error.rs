@@ -42,6 +42,15 @@ pub enum BroadcastError {
         /// The media sequence number asked for.
         sequence: u64,
     },
+    /// A recording that is not finished on this node's disk (never recorded here, still
+    /// being written, deleted), or a node that keeps no recordings.
+    #[error("unknown recording {id} of stream {stream}")]
+    UnknownRecording {
+        /// The stream.
+        stream: StreamName,
+        /// The recording (its session id).
+        id: SessionId,
+    },
     /// The stream exists but no rendition has both a description and a segment yet, so
     /// there is no master playlist to serve.
     #[error("stream {stream} has no playable rendition yet")]
@@ -90,8 +99,8 @@ pub enum BroadcastError {
     /// The metrics registry could not be rendered as text.
     #[error("encoding metrics failed")]
     Metrics(#[source] std::fmt::Error),
-    /// The recordings directory could not be prepared.
-    #[error("preparing the recordings directory")]
+    /// The recordings directory could not be prepared, read or changed.
+    #[error("accessing the recordings directory failed")]
     Recordings(#[source] std::io::Error),
     /// The HTTP server failed (accepting connections or serving them).
     #[error("http server failed")]
@@ -169,6 +178,7 @@ impl BroadcastError {
                 StatusCode::NOT_FOUND,
                 "stream has no playable rendition yet",
             ),
+            Self::UnknownRecording { .. } => (StatusCode::NOT_FOUND, "unknown recording"),
             Self::NotFound => (StatusCode::NOT_FOUND, "not found"),
             // Answers of the event push endpoint (and logged when the gate publishes).
             Self::OutOfOrder { .. } => (StatusCode::CONFLICT, "segment out of order"),

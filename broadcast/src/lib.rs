@@ -30,31 +30,41 @@
 //!   token, caps, streamed SHA-256, into the gate.
 //! - `mqtt`: certificates, revocations, manifests and presences from the broker; this
 //!   node's retained presence and last will.
+//! - `recorder`: the recorder thread, writing what the node publishes to disk and turning
+//!   each ended stream into a VOD recording (playlists, then `recording.json`); it tells
+//!   the [`RecordingObserver`] and deletes recordings past their retention.
+//! - `recording`: finished recordings, the read side: [`RecordingInfo`], the listing of
+//!   `/api/v1/recordings`, the files `/vod/...` serves, deleting one.
 //! - `metrics`: the Prometheus registry behind `/metrics`.
+//! - `audience`: viewers per stream, open connections and bytes sent, for [`Node::load`]
+//!   (the node's load report).
 //! - `respond`: one document to one response: content type, `If-None-Match` → 304, byte
 //!   ranges → 206/416.
-//! - `index`: the placeholder HTML front page.
-//! - `router`: [`router`], the public routes and the layers every response passes
-//!   (`x-sealcast-node`, CORS, request metrics, tracing).
+//! - `assets`: the web player (`/`), the dashboard (`/dashboard`) and `/assets/...`,
+//!   hls.js included, embedded at build time (`build.rs` checks they are there), with
+//!   strong `ETag`s and the pages' security headers.
+//! - `router`: [`router`], the public routes (live, VOD, API, pages) and the layers every
+//!   response passes (`x-sealcast-node`, CORS, request metrics); every segment carries
+//!   [`VERIFIED_HEADER`].
 //! - `serve`: [`serve`], the public router on a bound listener until a shutdown token
 //!   fires (a node fed in-process, without the edge's network sides).
 //! - `error`: [`BroadcastError`], the crate's one error type, and its mapping to HTTP
 //!   responses.
-//!
-//! Not here yet: the web player in place of `index`, and recordings.
 #![forbid(unsafe_code)]
 
+mod assets;
+mod audience;
 mod config;
 mod edge;
 mod error;
 pub mod gate;
-mod index;
 mod metrics;
 mod mqtt;
 mod node;
 mod push;
 mod ready;
 mod recorder;
+mod recording;
 mod respond;
 mod router;
 mod serve;
@@ -64,7 +74,8 @@ mod view;
 pub use config::{EdgeConfig, NodeConfig};
 pub use edge::{run_edge, Edge};
 pub use error::BroadcastError;
-pub use node::Node;
-pub use router::{router, NODE_HEADER};
+pub use node::{Node, NodeLoad};
+pub use recording::{RecordingInfo, RecordingObserver};
+pub use router::{router, NODE_HEADER, VERIFIED_HEADER};
 pub use serve::serve;
 pub use view::{RenditionSummary, StreamSummary};

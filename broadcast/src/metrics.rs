@@ -71,6 +71,12 @@ pub(crate) struct Metrics {
     manifests_verified: Counter,
     push_bytes: Counter,
     control_ignored: Family<KindLabels, Counter>,
+    gaps: Counter,
+    response_bytes: Counter,
+    /// Totals of the gate's outcomes, readable for the load report (a `Family` cannot be
+    /// summed back).
+    verified_total: std::sync::atomic::AtomicU64,
+    rejected_total: std::sync::atomic::AtomicU64,
 }
 
 impl Metrics {
@@ -147,6 +153,18 @@ impl Metrics {
             "MQTT control messages that could not be decoded or did not fit their topic",
             control_ignored.clone(),
         );
+        let gaps = Counter::default();
+        registry.register(
+            "sealcast_segment_gaps",
+            "Sequence numbers listed as EXT-X-GAP because their manifest never came",
+            gaps.clone(),
+        );
+        let response_bytes = Counter::default();
+        registry.register(
+            "sealcast_http_response_bytes",
+            "Bytes of response bodies sent",
+            response_bytes.clone(),
+        );
         Metrics {
             registry,
             extra: Vec::new(),
@@ -160,10 +178,16 @@ impl Metrics {
             manifests_verified,
             push_bytes,
             control_ignored,
+            gaps,
+            response_bytes,
+            verified_total: std::sync::atomic::AtomicU64::new(0),
+            rejected_total: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
     pub(crate) fn segment_published(&self, stream: &str, rendition: &str) {
+        self.verified_total
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.segments_published
             .get_or_create(&SegmentLabels {
                 stream: stream.to_owned(),
@@ -184,11 +208,31 @@ impl Metrics {
     }
 
     pub(crate) fn rejected(&self, reason: RejectReason) {
+        self.rejected_total
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.segments_rejected
             .get_or_create(&ReasonLabels {
                 reason: reason.label(),
             })
             .inc();
+    }
+
+    pub(crate) fn gap(&self) {
+        self.gaps.inc();
+    }
+
+    pub(crate) fn response_bytes(&self, n: u64) {
+        self.response_bytes.inc_by(n);
+    }
+
+    /// What the gate did since the node started: published (verified), refused, gaps.
+    pub(crate) fn segment_counts(&self) -> domain::load::SegmentCounts {
+        use std::sync::atomic::Ordering::Relaxed;
+        domain::load::SegmentCounts {
+            verified: self.verified_total.load(Relaxed),
+            rejected: self.rejected_total.load(Relaxed),
+            gaps: self.gaps.get(),
+        }
     }
 
     pub(crate) fn verify_took(&self, seconds: f64) {

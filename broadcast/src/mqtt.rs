@@ -42,7 +42,7 @@ impl Edge {
             Topic::Revocation(_) => "revocation",
             Topic::Manifest(..) => "manifest",
             // Not subscribed; nothing to do with it.
-            Topic::Announce(_) => return,
+            Topic::Announce(_) | Topic::NodeLoad(_) | Topic::IngestLoad(_) => return,
         };
         if message.payload.is_empty() {
             // A cleared retained message. A cleared presence means the node is gone.
@@ -79,7 +79,7 @@ impl Edge {
                 }
                 self.offer_manifest(signed, manifest).await
             }
-            Topic::Announce(_) => Ok(()),
+            Topic::Announce(_) | Topic::NodeLoad(_) | Topic::IngestLoad(_) => Ok(()),
         }
     }
 }

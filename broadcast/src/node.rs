@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use domain::playlist::Entry;
@@ -17,8 +18,10 @@ use http::HeaderValue;
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::watch;
 
+use crate::audience::Audience;
 use crate::metrics::Metrics;
-use crate::recorder::{Record, Recorder};
+use crate::recorder::{Record, Recorder, RecorderHooks};
+use crate::recording::{Library, RecordingInfo, RecordingObserver};
 use crate::stream::StreamState;
 use crate::view::{StreamSummary, StreamView};
 use crate::{BroadcastError, NodeConfig};
@@ -33,11 +36,30 @@ pub struct Node {
     /// The map is locked only to find or add a stream; per-stream work happens on the slot.
     streams: RwLock<BTreeMap<StreamName, Arc<Slot>>>,
     pub(crate) metrics: Metrics,
+    /// Viewers, open connections and bytes sent, for the load report.
+    pub(crate) audience: Audience,
     /// Whether the node holds the live window and may get viewers (`/readyz`). Only ever
     /// goes from false to true.
     ready: watch::Sender<bool>,
     /// Writes what is published to disk for VOD, if enabled.
     recorder: Mutex<Option<Recorder>>,
+    /// Observer and retention of the recorder, settable before or after it starts.
+    recording_hooks: Arc<RecorderHooks>,
+    /// The finished recordings this node lists and serves (`/vod`), if any.
+    library: Option<Library>,
+}
+
+/// A broadcast node's load at one moment ([`Node::load`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeLoad {
+    /// Distinct viewers in the last few seconds, per live stream.
+    pub viewers: BTreeMap<StreamName, u64>,
+    /// Client connections open now.
+    pub connections: u64,
+    /// Response bytes sent since the node started.
+    pub bytes_out: u64,
+    /// Segments published (verified), refused and listed as gaps since the node started.
+    pub segments: domain::load::SegmentCounts,
 }
 
 /// One stream: the writer's state and the readers' snapshot.
@@ -63,6 +85,9 @@ impl Node {
             metrics: Metrics::new(),
             recorder: Mutex::new(None),
             ready: watch::Sender::new(false),
+            recording_hooks: Arc::default(),
+            audience: Audience::default(),
+            library: None,
         }
     }
 
@@ -98,11 +123,73 @@ impl Node {
     }
 
     /// Also records every stream under `dir` (see the recorder: each ended stream becomes
-    /// a VOD playlist with its segments).
-    pub fn with_recordings(self, dir: PathBuf) -> Result<Self, BroadcastError> {
-        let recorder = Recorder::start(dir, self.config).map_err(BroadcastError::Recordings)?;
+    /// a VOD playlist with its segments), and lists and serves the finished recordings
+    /// there (`/api/v1/recordings`, `/vod/...`).
+    pub fn with_recordings(mut self, dir: PathBuf) -> Result<Self, BroadcastError> {
+        let recorder = Recorder::start(dir.clone(), self.config, Arc::clone(&self.recording_hooks))
+            .map_err(BroadcastError::Recordings)?;
         *self.recorder.lock() = Some(recorder);
+        self.library = Some(Library::new(
+            dir,
+            Arc::clone(&self.recording_hooks.generation),
+        ));
         Ok(self)
+    }
+
+    /// Lists and serves the finished recordings under `dir` without recording anything:
+    /// for nodes that share a disk with the node that records (the nodes of `up`).
+    pub fn with_recording_library(mut self, dir: PathBuf) -> Self {
+        self.library = Some(Library::new(
+            dir,
+            Arc::clone(&self.recording_hooks.generation),
+        ));
+        self
+    }
+
+    /// Calls `observer` on the recorder's thread with every recording once it is complete
+    /// (for the catalog and webhooks). Only a node [`with_recordings`](Self::with_recordings)
+    /// finishes recordings.
+    pub fn with_recording_observer(self, observer: RecordingObserver) -> Self {
+        *self.recording_hooks.observer.write() = Some(observer);
+        self
+    }
+
+    /// Deletes finished recordings once they ended longer than `retention` ago: the
+    /// recorder looks when it starts and every minute after.
+    pub fn with_recording_retention(self, retention: Duration) -> Self {
+        *self.recording_hooks.retention.write() = Some(retention);
+        self
+    }
+
+    /// The finished recordings this node serves, newest first, at most 200 (empty on a
+    /// node without recordings). Reads the disk on the blocking pool.
+    pub async fn recordings(&self) -> Result<Vec<RecordingInfo>, BroadcastError> {
+        match &self.library {
+            Some(library) => Ok(library.list().await?.to_vec()),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Deletes one finished recording from this node's disk (the admin API's `DELETE`), on
+    /// the blocking pool. [`BroadcastError::UnknownRecording`] if there is no such finished
+    /// recording here.
+    pub async fn forget_recording(
+        &self,
+        stream: &StreamName,
+        id: SessionId,
+    ) -> Result<(), BroadcastError> {
+        match &self.library {
+            Some(library) => library.forget(stream, id).await,
+            None => Err(BroadcastError::UnknownRecording {
+                stream: stream.clone(),
+                id,
+            }),
+        }
+    }
+
+    /// The recordings this node serves, if any.
+    pub(crate) fn library(&self) -> Option<&Library> {
+        self.library.as_ref()
     }
 
     /// Finishes writing recordings and stops the recorder (blocks on file writes).
@@ -222,6 +309,7 @@ impl Node {
         let slot = self.known_slot(stream)?;
         let mut state = slot.state.lock();
         state.gap(rendition, sequence, duration, discontinuity_sequence)?;
+        self.metrics.gap();
         slot.view.store(Arc::new(state.view()));
         drop(state);
         self.record(|| Record::Gap {
@@ -236,6 +324,24 @@ impl Node {
             },
         });
         Ok(())
+    }
+
+    /// What the node's load report says: viewers per live stream (0 for one nobody
+    /// watches), open connections, bytes sent, and the gate's counts.
+    pub fn load(&self, now: std::time::Instant) -> NodeLoad {
+        let mut viewers = self.audience.viewers(now);
+        viewers.retain(|stream, _| self.view(stream).is_some_and(|v| v.summary.live));
+        for summary in self.live_streams() {
+            if summary.live {
+                viewers.entry(summary.name).or_insert(0);
+            }
+        }
+        NodeLoad {
+            viewers,
+            connections: self.audience.connections(),
+            bytes_out: self.audience.bytes_out(),
+            segments: self.metrics.segment_counts(),
+        }
     }
 
     /// Every stream this node knows, live or ended, by name.

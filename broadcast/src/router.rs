@@ -1,14 +1,14 @@
-//! The HTTP side of a node: the public URL layout of `domain::paths`, served from the
-//! current snapshots, on an edge also the internal push API (`push`), plus the
-//! cross-cutting layers every response goes through (node header, CORS, request metrics,
-//! tracing).
+//! The HTTP side of a node: the public URL layout of `domain::paths` (live playlists and
+//! segments from the current snapshots, recordings from disk, the embedded web front end),
+//! on an edge also the internal push API (`push`), plus the cross-cutting layers every
+//! response goes through (node header, CORS, request metrics).
 
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderName, HeaderValue, Method};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method};
 use axum::middleware::{self, Next};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::{Json, Router};
 use domain::paths::PublicPath;
@@ -17,11 +17,19 @@ use http::StatusCode;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 
 use crate::edge::Edge;
+use crate::recording::VodFile;
 use crate::respond::{self, Ranges, PLAYLIST_TYPE, SEGMENT_TYPE};
-use crate::{index, push, BroadcastError, Node};
+use crate::view::{Document, ENDED_MAX_AGE};
+use crate::{assets, push, BroadcastError, Node};
 
 /// The header naming the node that answered; the load balancer passes it through.
 pub const NODE_HEADER: HeaderName = HeaderName::from_static("x-sealcast-node");
+
+/// The header on every segment a node serves, live or recorded: `true`, because a node
+/// publishes (and so records) a segment only after the signature gate verified it. A
+/// player can read it (it is CORS-exposed) to show that what it plays was verified.
+pub const VERIFIED_HEADER: HeaderName = HeaderName::from_static("x-sealcast-verified");
+const VERIFIED: HeaderValue = HeaderValue::from_static("true");
 
 /// How long a push body may take to arrive in full.
 const PUSH_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
@@ -33,20 +41,31 @@ const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
 /// carries `x-sealcast-node`. An edge's router ([`Edge::router`]) adds the internal push
 /// API to it.
 pub fn router(node: Arc<Node>) -> Router {
-    build(node, None)
+    build(node, None, None)
 }
 
-/// The public routes, plus the internal push API when `edge` is given.
-pub(crate) fn build(node: Arc<Node>, edge: Option<Arc<Edge>>) -> Router {
+/// The public routes, plus the internal push API when `edge` is given and `extra` routes
+/// (the admin API) beside them.
+pub(crate) fn build(node: Arc<Node>, edge: Option<Arc<Edge>>, extra: Option<Router>) -> Router {
     let mut routes = Router::new()
-        .route("/", get(front_page))
         .route(&PublicPath::Health.to_string(), get(health))
         .route(&PublicPath::Readiness.to_string(), get(readiness))
         .route(&PublicPath::Metrics.to_string(), get(metrics))
         .route(&PublicPath::Streams.to_string(), get(streams))
-        // The live tree is parsed by `PublicPath`, the one parser of the layout, which
-        // refuses `..`, empty segments and invalid names before any lookup.
-        .route("/live/{*rest}", get(live));
+        .route(&PublicPath::Recordings.to_string(), get(recordings))
+        // The live and VOD trees are parsed by `PublicPath`, the one parser of the layout,
+        // which refuses `..`, empty segments and invalid names before any lookup (or any
+        // file name is made).
+        .route("/live/{*rest}", get(live))
+        .route("/vod/{*rest}", get(vod));
+    // The pages and their assets: a fixed set of paths, one route each.
+    for path in assets::paths() {
+        let spelled = path.to_string();
+        routes = routes.route(
+            &spelled,
+            get(move |headers: HeaderMap| async move { assets::respond(&path, &headers) }),
+        );
+    }
     if let Some(edge) = edge {
         // Parsed by `InternalPath`, the one parser of the push API, inside the handler.
         // A pusher that stops sending mid-body must not hold its buffer forever.
@@ -56,17 +75,15 @@ pub(crate) fn build(node: Arc<Node>, edge: Option<Arc<Edge>>) -> Router {
                 .layer(RequestBodyTimeoutLayer::new(PUSH_BODY_TIMEOUT)),
         );
     }
-    routes
-        .fallback(not_found)
-        // One layer for what every response gets (node header, CORS, request count): each
-        // layer is a boxed future per request, and a playlist answer costs little more.
-        // No per-request tracing span either: the access log is the load balancer's, and
-        // errors are logged where they happen.
-        .layer(middleware::from_fn_with_state(
-            Arc::clone(&node),
-            every_response,
-        ))
-        .with_state(node)
+    let mut app: Router = routes.fallback(not_found).with_state(Arc::clone(&node));
+    if let Some(extra) = extra {
+        app = app.merge(extra);
+    }
+    // One layer for what every response gets (node header, CORS, request count): each
+    // layer is a boxed future per request, and a playlist answer costs little more.
+    // No per-request tracing span either: the access log is the load balancer's, and
+    // errors are logged where they happen.
+    app.layer(middleware::from_fn_with_state(node, every_response))
 }
 
 async fn live(State(node): State<Arc<Node>>, request: Request) -> Result<Response, BroadcastError> {
@@ -108,10 +125,85 @@ async fn live(State(node): State<Arc<Node>>, request: Request) -> Result<Respons
                 rendition,
                 sequence,
             })?;
-            respond::document(segment, SEGMENT_TYPE, Ranges::Bytes, headers)
+            verified(respond::document(
+                segment,
+                SEGMENT_TYPE,
+                Ranges::Bytes,
+                headers,
+            )?)
         }
         _ => Err(BroadcastError::NotFound),
     }
+}
+
+/// A file of a finished recording, read from disk off the executor. Playlists are cached
+/// a minute (they no longer change, but a recording can be deleted), segments forever (the
+/// bytes that were served live, under the same `ETag`).
+async fn vod(State(node): State<Arc<Node>>, request: Request) -> Result<Response, BroadcastError> {
+    let headers = request.headers();
+    let path = PublicPath::parse(request.uri().path()).ok_or(BroadcastError::NotFound)?;
+    let (stream, id) = match &path {
+        PublicPath::VodMaster(s, id)
+        | PublicPath::VodMedia(s, id, _)
+        | PublicPath::VodSegment(s, id, _, _) => (s.clone(), *id),
+        _ => return Err(BroadcastError::NotFound),
+    };
+    let library = node
+        .library()
+        .ok_or_else(|| BroadcastError::UnknownRecording {
+            stream: stream.clone(),
+            id,
+        })?;
+    let bytes = match library.read(&path).await? {
+        VodFile::Found(bytes) => bytes,
+        VodFile::NoRecording => return Err(BroadcastError::UnknownRecording { stream, id }),
+        VodFile::NoFile => {
+            return Err(match path {
+                PublicPath::VodSegment(_, _, rendition, sequence) => {
+                    BroadcastError::UnknownSegment {
+                        stream,
+                        rendition,
+                        sequence,
+                    }
+                }
+                PublicPath::VodMedia(_, _, rendition) => {
+                    BroadcastError::UnknownRendition { stream, rendition }
+                }
+                _ => BroadcastError::UnknownRecording { stream, id },
+            })
+        }
+    };
+    match path {
+        PublicPath::VodSegment(_, id, _, sequence) => {
+            let doc = Document::segment(id, sequence, bytes);
+            verified(respond::document(
+                &doc,
+                SEGMENT_TYPE,
+                Ranges::Bytes,
+                headers,
+            )?)
+        }
+        _ => {
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            let doc = Document::playlist(text, ENDED_MAX_AGE);
+            respond::document(&doc, PLAYLIST_TYPE, Ranges::No, headers)
+        }
+    }
+}
+
+/// Marks a segment response (200, 206 or 304) as verified by the gate.
+fn verified(mut response: Response) -> Result<Response, BroadcastError> {
+    response.headers_mut().insert(VERIFIED_HEADER, VERIFIED);
+    Ok(response)
+}
+
+/// Finished recordings on this node's disk, newest first.
+async fn recordings(State(node): State<Arc<Node>>) -> Result<Response, BroadcastError> {
+    let list = match node.library() {
+        Some(library) => library.list().await?,
+        None => Arc::from([]),
+    };
+    Ok(([(header::CACHE_CONTROL, NO_CACHE)], Json(&*list)).into_response())
 }
 
 async fn streams(State(node): State<Arc<Node>>) -> Response {
@@ -120,11 +212,6 @@ async fn streams(State(node): State<Arc<Node>>) -> Response {
         Json(node.live_streams()),
     )
         .into_response()
-}
-
-async fn front_page(State(node): State<Arc<Node>>) -> Response {
-    let page = index::render(&node.live_streams());
-    ([(header::CACHE_CONTROL, NO_CACHE)], Html(page)).into_response()
 }
 
 async fn health() -> Response {
@@ -165,7 +252,7 @@ async fn not_found() -> BroadcastError {
 
 /// Headers a browser player may read from a cross-origin response.
 const EXPOSED: HeaderValue =
-    HeaderValue::from_static("content-length, content-range, x-sealcast-node");
+    HeaderValue::from_static("content-length, content-range, x-sealcast-node, x-sealcast-verified");
 /// What a cross-origin player may send (preflight answer).
 const ALLOWED_METHODS: HeaderValue = HeaderValue::from_static("GET, HEAD, OPTIONS");
 const ALLOWED_HEADERS: HeaderValue = HeaderValue::from_static("range, if-none-match");
@@ -177,6 +264,9 @@ const PREFLIGHT_MAX_AGE: HeaderValue = HeaderValue::from_static("86400");
 /// the label set. CORS preflights are answered here.
 async fn every_response(State(node): State<Arc<Node>>, request: Request, next: Next) -> Response {
     let route = route_label(request.uri().path());
+    if route == "master" || route == "media" {
+        note_viewer(&node, &request);
+    }
     let preflight = request.method() == Method::OPTIONS
         && request.headers().contains_key(header::ORIGIN)
         && request
@@ -202,13 +292,37 @@ async fn every_response(State(node): State<Arc<Node>>, request: Request, next: N
     );
     h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, EXPOSED);
     node.metrics.http_request(route, response.status().as_u16());
+    // Bodies here are whole documents, so their size is known before they are sent.
+    let sent = axum::body::HttpBody::size_hint(response.body()).exact();
+    if let Some(n) = sent.filter(|n| *n > 0) {
+        node.audience.sent(n);
+        node.metrics.response_bytes(n);
+    }
     response
 }
 
-fn route_label(path: &str) -> &'static str {
-    if path == "/" {
-        return "index";
+/// Counts the client of a playlist request as a viewer of its stream.
+fn note_viewer(node: &Node, request: &Request) {
+    let stream = match PublicPath::parse(request.uri().path()) {
+        Some(PublicPath::Master(s) | PublicPath::Media(s, _)) => s,
+        _ => return,
+    };
+    let forwarded = request
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<crate::audience::Peer>>()
+        .map(|c| c.0 .0);
+    if let Some(client) = crate::audience::client_key(forwarded, peer) {
+        node.audience
+            .seen(&stream, &client, std::time::Instant::now());
     }
+}
+
+/// The metrics label of a request: one of a fixed set of route names.
+fn route_label(path: &str) -> &'static str {
     // The live tree by shape alone (no second parse of the names on the hot path); a
     // malformed path under it is labelled by its shape and answered 404.
     if let Some(rest) = path.strip_prefix("/live/") {
@@ -229,13 +343,21 @@ fn route_label(path: &str) -> &'static str {
         };
     }
     match PublicPath::parse(path) {
+        Some(PublicPath::Index) => "index",
+        Some(PublicPath::Dashboard) => "dashboard",
+        Some(PublicPath::Asset(..)) => "asset",
         Some(PublicPath::Master(..)) => "master",
         Some(PublicPath::Media(..)) => "media",
         Some(PublicPath::Segment(..)) => "segment",
+        Some(PublicPath::VodMaster(..)) => "vod_master",
+        Some(PublicPath::VodMedia(..)) => "vod_media",
+        Some(PublicPath::VodSegment(..)) => "vod_segment",
         Some(PublicPath::Streams) => "streams",
+        Some(PublicPath::Recordings) => "recordings",
         Some(PublicPath::Health) => "healthz",
         Some(PublicPath::Readiness) => "readyz",
         Some(PublicPath::Metrics) => "metrics",
+        None if path.starts_with("/api/") => "api",
         None => "unmatched",
     }
 }

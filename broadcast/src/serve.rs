@@ -21,7 +21,10 @@ pub async fn serve(
             tracing::warn!(node = %node.id(), error = %e, "broadcast node serving on an unknown address")
         }
     }
-    axum::serve(listener, router(Arc::clone(&node)))
+    let listener = node.audience.counting(listener);
+    let app =
+        router(Arc::clone(&node)).into_make_service_with_connect_info::<crate::audience::Peer>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
         .map_err(BroadcastError::Serve)?;

@@ -272,7 +272,12 @@ async fn cors_preflight_and_simple_requests() {
         "*"
     );
     let exposed = header_str(&response, header::ACCESS_CONTROL_EXPOSE_HEADERS).to_ascii_lowercase();
-    for h in ["content-length", "content-range", "x-sealcast-node"] {
+    for h in [
+        "content-length",
+        "content-range",
+        "x-sealcast-node",
+        "x-sealcast-verified",
+    ] {
         assert!(exposed.contains(h), "{exposed}");
     }
 }
@@ -391,21 +396,115 @@ async fn stream_list_describes_renditions() {
 }
 
 #[tokio::test]
-async fn health_and_front_page() {
+async fn health() {
     let node = live_node();
     let response = send(&node, get("/healthz")).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(header_str(&response, "x-sealcast-node"), NODE);
     assert_eq!(body(response).await, "ok");
+}
 
-    let response = send(&node, get("/")).await;
-    assert_eq!(response.status(), StatusCode::OK);
-    assert!(header_str(&response, header::CONTENT_TYPE).starts_with("text/html"));
-    let page = String::from_utf8(body(response).await.to_vec()).expect("utf-8");
+const CSP: &str = "default-src 'self'; img-src 'self' data:; media-src 'self' blob:; \
+                   worker-src 'self' blob:; connect-src 'self'; style-src 'self'; \
+                   script-src 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+#[tokio::test]
+async fn pages_are_the_embedded_front_end_with_security_headers() {
+    let node = live_node();
+    for (uri, file) in [
+        ("/", "src/index.html"),
+        ("/dashboard", "src/dashboard.html"),
+    ] {
+        let response = send(&node, get(uri)).await;
+        assert_eq!(response.status(), StatusCode::OK, "{uri}");
+        assert_eq!(
+            header_str(&response, header::CONTENT_TYPE),
+            "text/html; charset=utf-8"
+        );
+        assert_eq!(header_str(&response, header::CACHE_CONTROL), "no-cache");
+        assert_eq!(header_str(&response, header::CONTENT_SECURITY_POLICY), CSP);
+        assert_eq!(
+            header_str(&response, header::X_CONTENT_TYPE_OPTIONS),
+            "nosniff"
+        );
+        assert_eq!(
+            header_str(&response, header::REFERRER_POLICY),
+            "no-referrer"
+        );
+        assert_eq!(header_str(&response, "x-sealcast-node"), NODE);
+        let on_disk =
+            std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../web/").to_owned() + file)
+                .expect("web file");
+        assert_eq!(body(response).await, on_disk, "{uri}");
+    }
+}
+
+#[tokio::test]
+async fn assets_have_their_types_and_revalidate_to_304() {
+    let node = live_node();
+    for (uri, content_type) in [
+        ("/assets/hls.min.js", "text/javascript; charset=utf-8"),
+        ("/assets/player.js", "text/javascript; charset=utf-8"),
+        ("/assets/dashboard.js", "text/javascript; charset=utf-8"),
+        ("/assets/style.css", "text/css; charset=utf-8"),
+        ("/", "text/html; charset=utf-8"),
+    ] {
+        let response = send(&node, get(uri)).await;
+        assert_eq!(response.status(), StatusCode::OK, "{uri}");
+        assert_eq!(header_str(&response, header::CONTENT_TYPE), content_type);
+        assert_eq!(header_str(&response, header::CACHE_CONTROL), "no-cache");
+        assert_eq!(
+            header_str(&response, header::X_CONTENT_TYPE_OPTIONS),
+            "nosniff"
+        );
+        let etag = header_str(&response, header::ETAG).to_owned();
+        assert!(
+            etag.starts_with('"') && etag.len() > 2,
+            "{uri}: strong {etag}"
+        );
+        assert!(!body(response).await.is_empty());
+
+        let again = Request::get(uri)
+            .header(header::IF_NONE_MATCH, &etag)
+            .body(Body::empty())
+            .expect("request");
+        let response = send(&node, again).await;
+        assert_eq!(response.status(), StatusCode::NOT_MODIFIED, "{uri}");
+        assert_eq!(header_str(&response, header::ETAG), etag);
+        assert!(body(response).await.is_empty());
+    }
+    let hls = body(send(&node, get("/assets/hls.min.js")).await).await;
     assert!(
-        page.contains(r#"<a href="/live/demo/master.m3u8">demo</a>"#),
-        "{page}"
+        hls.len() > 100_000,
+        "hls.js itself, not a stub: {} bytes",
+        hls.len()
     );
+    for uri in [
+        "/assets/",
+        "/assets/index.html",
+        "/assets/hls.js",
+        "/assets/../Cargo.toml",
+        "/assets/%2e%2e/Cargo.toml",
+        "/index.html",
+        "/dashboard/",
+    ] {
+        let response = send(&node, get(uri)).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{uri}");
+    }
+}
+
+#[tokio::test]
+async fn live_segments_say_they_were_verified() {
+    let node = live_node();
+    let response = send(&node, get("/live/demo/720p/3.ts")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(header_str(&response, "x-sealcast-verified"), "true");
+    let response = ranged(&node, "bytes=0-9").await;
+    assert_eq!(response.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(header_str(&response, "x-sealcast-verified"), "true");
+    // Playlists are not segments.
+    let response = send(&node, get("/live/demo/720p/index.m3u8")).await;
+    assert!(response.headers().get("x-sealcast-verified").is_none());
 }
 
 #[tokio::test]
@@ -437,4 +536,35 @@ async fn other_methods_are_refused() {
     let response = send(&node, post).await;
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(header_str(&response, "x-sealcast-node"), NODE);
+}
+
+#[tokio::test]
+async fn playlist_fetchers_count_as_viewers_in_the_load() {
+    let node = live_node();
+    let now = std::time::Instant::now();
+    assert_eq!(
+        node.load(now).viewers.values().sum::<u64>(),
+        0,
+        "a live stream nobody watches"
+    );
+    for client in ["203.0.113.1", "203.0.113.2, 10.0.0.1", "203.0.113.1"] {
+        let request = Request::builder()
+            .uri("/live/demo/720p/index.m3u8")
+            .header("x-forwarded-for", client)
+            .body(Body::empty())
+            .expect("request");
+        assert_eq!(send(&node, request).await.status(), StatusCode::OK);
+    }
+    // Segments and other streams' 404s do not make viewers.
+    send(&node, get("/live/demo/720p/0.ts")).await;
+    send(&node, get("/live/other/master.m3u8")).await;
+    let load = node.load(std::time::Instant::now());
+    let demo = domain::StreamName::new("demo").expect("valid");
+    assert_eq!(load.viewers.get(&demo), Some(&2), "{:?}", load.viewers);
+    assert_eq!(load.viewers.len(), 1);
+    assert!(load.bytes_out > 0, "playlist and segment bytes are counted");
+    assert!(
+        load.segments.verified > 0,
+        "published segments count as verified"
+    );
 }

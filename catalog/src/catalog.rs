@@ -9,13 +9,29 @@
 //!   through typed [`SqliteConnectOptions`](sqlx::sqlite::SqliteConnectOptions); `Any`
 //!   reconnects from a URL string, which cannot carry a busy timeout or the journal mode and
 //!   forces every path through percent-encoding.
-//! - The offline-checked `query!` macros planned for later need a concrete database type;
-//!   they do not work with `Any`.
 //! - Concrete drivers decode column types natively instead of through `Any`'s reduced type
 //!   set, and there is no global driver registry to install first.
 //!
 //! The SQL text is the same for both backends: `$1`-style parameters (SQLite accepts them
 //! too), `ON CONFLICT`, nothing dialect-specific.
+//!
+//! # Why the statements are checked by preparing them, not by `query!`
+//!
+//! sqlx's compile-time checked macros check a query against *one* kind of database per
+//! crate (the one named by `DATABASE_URL`, or its offline `.sqlx` data), and every
+//! statement here runs on two. Checking against one would let the other drift unseen, and
+//! would tie the build to a database or to generated files kept in step by hand. Instead,
+//! every statement is a constant of the `sql` module, declared through a macro that also
+//! lists it in `sql::ALL`, and [`Catalog::check_statements`] asks the database to prepare
+//! each of them. The test suite calls it on a freshly migrated SQLite file and PostgreSQL
+//! database, so a typo, a renamed column or a migration that drifted from the queries
+//! fails CI on both backends, and the build itself needs no database at all.
+//!
+//! # Where the queries are
+//!
+//! This file holds the handle, opening and migrating, and the stream queries. The other
+//! tables' methods are `impl Catalog` blocks beside their record types (`session`,
+//! `recording`, `node`, `api_key`, `webhook`), all built from the constants of `sql`.
 
 use std::fmt;
 use std::path::Path;
@@ -25,10 +41,11 @@ use domain::StreamName;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqlitePool, SqlitePoolOptions};
-use sqlx::{ConnectOptions, Connection};
+use sqlx::{ConnectOptions, Connection, Executor};
 
-use crate::key::{KeyHash, StreamKey};
+use crate::key::{KeyHash, StreamKey, StreamKeyKind};
 use crate::location::{self, Location};
+use crate::sql;
 use crate::{CatalogError, StreamRecord};
 
 /// The schema, embedded from `catalog/migrations/` at compile time; the same files run on
@@ -50,15 +67,17 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 macro_rules! with_pool {
     ($pool:expr, |$p:ident| $body:expr) => {
         match $pool {
-            Pool::Sqlite($p) => $body,
-            Pool::Postgres($p) => $body,
+            $crate::catalog::Pool::Sqlite($p) => $body,
+            $crate::catalog::Pool::Postgres($p) => $body,
         }
     };
 }
+/// For the `impl Catalog` blocks in the other modules.
+pub(crate) use with_pool;
 
 /// The pool behind a [`Catalog`]; see the module docs for why this is not `AnyPool`.
 #[derive(Clone)]
-enum Pool {
+pub(crate) enum Pool {
     Sqlite(SqlitePool),
     Postgres(PgPool),
 }
@@ -72,7 +91,7 @@ enum Pool {
 pub struct Catalog {
     /// Every operation is a single statement on a pooled connection; no state is cached
     /// here, so nothing can go stale when another process writes.
-    pool: Pool,
+    pub(crate) pool: Pool,
 }
 
 impl fmt::Debug for Catalog {
@@ -177,11 +196,9 @@ impl Catalog {
         &self,
         name: &StreamName,
     ) -> Result<(StreamRecord, StreamKey), CatalogError> {
-        const SQL: &str = "INSERT INTO streams (name, key_hash, created_at, last_live_at) \
-                           VALUES ($1, $2, $3, NULL) ON CONFLICT (name) DO NOTHING";
         let key = StreamKey::generate().map_err(CatalogError::Random)?;
         let created_at = now_unix();
-        let inserted = with_pool!(&self.pool, |p| sqlx::query(SQL)
+        let inserted = with_pool!(&self.pool, |p| sqlx::query(sql::STREAM_INSERT)
             .bind(name.as_str())
             .bind(key.hash().as_str())
             .bind(created_at)
@@ -205,9 +222,9 @@ impl Catalog {
         // No ORDER BY: PostgreSQL would sort by the database's collation (often
         // locale-aware, ignoring case and punctuation), SQLite by bytes. Sorting here by
         // `StreamName`'s `Ord` gives one order everywhere; the list is small.
-        const SQL: &str = "SELECT name, created_at, last_live_at FROM streams";
-        let rows: Vec<StreamRow> =
-            with_pool!(&self.pool, |p| sqlx::query_as(SQL).fetch_all(p).await)?;
+        let rows: Vec<StreamRow> = with_pool!(&self.pool, |p| sqlx::query_as(sql::STREAM_LIST)
+            .fetch_all(p)
+            .await)?;
         let mut records = rows
             .into_iter()
             .map(StreamRow::into_record)
@@ -221,8 +238,7 @@ impl Catalog {
         &self,
         name: &StreamName,
     ) -> Result<Option<StreamRecord>, CatalogError> {
-        const SQL: &str = "SELECT name, created_at, last_live_at FROM streams WHERE name = $1";
-        let row: Option<StreamRow> = with_pool!(&self.pool, |p| sqlx::query_as(SQL)
+        let row: Option<StreamRow> = with_pool!(&self.pool, |p| sqlx::query_as(sql::STREAM_GET)
             .bind(name.as_str())
             .fetch_optional(p)
             .await)?;
@@ -233,9 +249,8 @@ impl Catalog {
     /// returns (a publish already running is not cut off; that is the ingest's call). Fails
     /// with [`CatalogError::NotFound`] if there is no such stream.
     pub async fn rotate_key(&self, name: &StreamName) -> Result<StreamKey, CatalogError> {
-        const SQL: &str = "UPDATE streams SET key_hash = $1 WHERE name = $2";
         let key = StreamKey::generate().map_err(CatalogError::Random)?;
-        let updated = with_pool!(&self.pool, |p| sqlx::query(SQL)
+        let updated = with_pool!(&self.pool, |p| sqlx::query(sql::STREAM_SET_KEY)
             .bind(key.hash().as_str())
             .bind(name.as_str())
             .execute(p)
@@ -250,9 +265,12 @@ impl Catalog {
 
     /// Removes the stream; its key stops working at once. Fails with
     /// [`CatalogError::NotFound`] if there is no such stream.
+    ///
+    /// Its publish sessions and recordings stay: they are history of what was served, and a
+    /// recording is still watchable until it is removed by hand or by retention. A stream
+    /// added again under the same name lists the old sessions with its new ones.
     pub async fn remove_stream(&self, name: &StreamName) -> Result<(), CatalogError> {
-        const SQL: &str = "DELETE FROM streams WHERE name = $1";
-        let deleted = with_pool!(&self.pool, |p| sqlx::query(SQL)
+        let deleted = with_pool!(&self.pool, |p| sqlx::query(sql::STREAM_DELETE)
             .bind(name.as_str())
             .execute(p)
             .await
@@ -274,15 +292,15 @@ impl Catalog {
         &self,
         presented_key: &str,
     ) -> Result<Option<StreamName>, CatalogError> {
-        const SQL: &str = "SELECT name, key_hash FROM streams WHERE key_hash = $1";
-        let Some(hash) = KeyHash::of_presented(presented_key) else {
+        let Some(hash) = KeyHash::of_presented::<StreamKeyKind>(presented_key) else {
             tracing::debug!("presented stream key is malformed");
             return Ok(None);
         };
-        let row: Option<(String, String)> = with_pool!(&self.pool, |p| sqlx::query_as(SQL)
-            .bind(hash.as_str())
-            .fetch_optional(p)
-            .await)?;
+        let row: Option<(String, String)> =
+            with_pool!(&self.pool, |p| sqlx::query_as(sql::STREAM_BY_KEY_HASH)
+                .bind(hash.as_str())
+                .fetch_optional(p)
+                .await)?;
         match row {
             Some((name, stored)) if hash.matches_stored(&stored) => {
                 let name = parse_name(name)?;
@@ -301,11 +319,7 @@ impl Catalog {
     /// [`CatalogError::NotFound`] if there is no such stream (say, it was removed while
     /// live).
     pub async fn mark_live(&self, name: &StreamName, at_unix: i64) -> Result<(), CatalogError> {
-        const SQL: &str = "UPDATE streams SET last_live_at = \
-                               CASE WHEN last_live_at IS NULL OR last_live_at < $1 \
-                                    THEN $1 ELSE last_live_at END \
-                           WHERE name = $2";
-        let updated = with_pool!(&self.pool, |p| sqlx::query(SQL)
+        let updated = with_pool!(&self.pool, |p| sqlx::query(sql::STREAM_MARK_LIVE)
             .bind(at_unix)
             .bind(name.as_str())
             .execute(p)
@@ -313,6 +327,23 @@ impl Catalog {
             .map(|r| r.rows_affected()))?;
         if updated == 0 {
             return Err(CatalogError::NotFound { name: name.clone() });
+        }
+        Ok(())
+    }
+
+    /// Asks the database to prepare every SQL statement of the catalog, without running
+    /// any, and fails with [`CatalogError::Statement`] naming the first one that does not
+    /// prepare.
+    ///
+    /// The test suite runs this on both backends after migrating (see the module docs for
+    /// why this replaces compile-time checked queries). It is cheap, one round trip per
+    /// statement, so a server may also run it at start-up to find a schema that drifted
+    /// from this version's queries (say, a table edited by hand) before the first request
+    /// does.
+    pub async fn check_statements(&self) -> Result<(), CatalogError> {
+        for &(name, statement) in sql::ALL {
+            with_pool!(&self.pool, |p| p.prepare(statement).await.map(drop))
+                .map_err(|source| CatalogError::Statement { name, source })?;
         }
         Ok(())
     }
@@ -343,7 +374,7 @@ impl StreamRow {
 }
 
 /// Validates a name read from the database (which someone may have edited by hand).
-fn parse_name(name: String) -> Result<StreamName, CatalogError> {
+pub(crate) fn parse_name(name: String) -> Result<StreamName, CatalogError> {
     StreamName::new(name).map_err(|e| CatalogError::InvalidRow {
         column: "name",
         reason: e.to_string(),
@@ -382,7 +413,7 @@ async fn prepare_sqlite_file(shown: &str, file: &Path) -> Result<(), CatalogErro
 
 /// The wall clock in unix seconds. The catalog is at the edge of the system, so it may read
 /// the clock; a clock before 1970 reads as 0.
-fn now_unix() -> i64 {
+pub(crate) fn now_unix() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
@@ -409,6 +440,45 @@ mod tests {
             assert_send(c.remove_stream(&name));
             assert_send(c.authenticate("sk_"));
             assert_send(c.mark_live(&name, 0));
+            assert_send(c.check_statements());
+            let session = crate::SessionRecord {
+                stream: name.clone(),
+                session: String::new(),
+                ingest_node: String::new(),
+                started_at: 0,
+                ended_at: None,
+                renditions: Vec::new(),
+            };
+            assert_send(c.start_session(&session));
+            assert_send(c.end_session(&name, "", 0));
+            assert_send(c.set_session_renditions(&name, "", &[]));
+            assert_send(c.list_sessions(Some(&name), 1));
+            assert_send(c.request_end(&name));
+            assert_send(c.end_requests(""));
+            let recording = crate::RecordingRecord {
+                stream: name.clone(),
+                id: String::new(),
+                started_at: 0,
+                ended_at: 0,
+                duration_secs: 0.0,
+                renditions: Vec::new(),
+            };
+            assert_send(c.add_recording(&recording));
+            assert_send(c.list_recordings());
+            assert_send(c.get_recording(&name, ""));
+            assert_send(c.remove_recording(&name, ""));
+            assert_send(c.recordings_ended_before(0));
+            assert_send(c.node_seen("", "", None, "", 0));
+            assert_send(c.list_nodes());
+            assert_send(c.add_api_key("", crate::Scope::Read));
+            assert_send(c.authenticate_api_key(""));
+            assert_send(c.list_api_keys());
+            assert_send(c.remove_api_key(""));
+            assert_send(c.has_api_keys());
+            assert_send(c.add_webhook("", &[]));
+            assert_send(c.list_webhooks());
+            assert_send(c.webhooks_for(crate::WebhookEvent::Publish));
+            assert_send(c.remove_webhook(0));
             assert_send(c.close());
         }
     }

@@ -5,8 +5,8 @@ mod support;
 use catalog::{Catalog, CatalogError, StreamKey};
 use domain::StreamName;
 use sha2::{Digest, Sha256};
-use sqlx::{AnyConnection, Connection};
-use support::Db;
+use sqlx::Connection;
+use support::{name, now_unix, open, raw, Db};
 
 on_both_backends!(
     add_then_authenticate_with_the_printed_key,
@@ -23,14 +23,6 @@ on_both_backends!(
     concurrent_writes_from_two_handles,
     reopening_keeps_the_streams,
 );
-
-fn name(s: &str) -> StreamName {
-    StreamName::new(s).expect("valid stream name")
-}
-
-async fn open(db: &Db) -> Catalog {
-    Catalog::open(&db.location).await.expect("catalog opens")
-}
 
 /// A well-formed key that was never issued.
 fn unissued_key() -> String {
@@ -276,10 +268,7 @@ async fn only_the_key_hash_is_stored(db: Db) {
     let (_, key) = catalog.add_stream(&name("demo")).await.expect("add");
     catalog.close().await;
 
-    sqlx::any::install_default_drivers();
-    let mut conn = AnyConnection::connect(&db.url)
-        .await
-        .expect("raw connection");
+    let mut conn = raw(&db).await;
     let rows: Vec<(String, String)> = sqlx::query_as("SELECT name, key_hash FROM streams")
         .fetch_all(&mut conn)
         .await
@@ -467,12 +456,4 @@ async fn reopening_keeps_the_streams(db: Db) {
         Some(name("demo"))
     );
     catalog.close().await;
-}
-
-fn now_unix() -> i64 {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs();
-    i64::try_from(secs).expect("fits")
 }

@@ -27,6 +27,10 @@ pub enum Error {
     /// that every key has exactly one revocation topic).
     #[error("invalid key id: use 32 lowercase hex digits")]
     InvalidKeyId,
+    /// A session (recording) id that is not 16 lowercase hex digits, the one spelling
+    /// `SessionId` displays as (so every recording has exactly one URL and one directory).
+    #[error("invalid session id: use 16 lowercase hex digits")]
+    InvalidSessionId,
     /// Encoded bytes that end inside a field.
     #[error("truncated {what}: it ends inside the {field}")]
     Truncated {

@@ -119,6 +119,22 @@ impl fmt::Display for SessionId {
     }
 }
 
+/// Parses the `Display` form only: exactly 16 lowercase hex digits. Anything else (upper
+/// case, a sign, another length) is refused, so a session id taken from a URL names exactly
+/// one directory.
+impl FromStr for SessionId {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        let lower_hex = |b: u8| b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
+        if s.len() != 16 || !s.bytes().all(lower_hex) {
+            return Err(Error::InvalidSessionId);
+        }
+        u64::from_str_radix(s, 16)
+            .map(SessionId)
+            .map_err(|_| Error::InvalidSessionId)
+    }
+}
+
 impl fmt::Debug for SessionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "SessionId({self})")
@@ -156,7 +172,38 @@ mod tests {
         }
     }
 
+    #[test]
+    fn session_ids_parse_only_as_displayed() {
+        assert_eq!(
+            "17a3f0c2b1e4d5a6".parse(),
+            Ok(SessionId(0x17a3_f0c2_b1e4_d5a6))
+        );
+        assert_eq!("0000000000000007".parse(), Ok(SessionId(7)));
+        for bad in [
+            "",
+            "7",
+            "17A3F0C2B1E4D5A6",
+            "+7a3f0c2b1e4d5a6",
+            "17a3f0c2b1e4d5a",
+            "17a3f0c2b1e4d5a60",
+            "17a3f0c2b1e4d5ag",
+            "..",
+        ] {
+            assert_eq!(
+                bad.parse::<SessionId>(),
+                Err(Error::InvalidSessionId),
+                "{bad}"
+            );
+        }
+    }
+
     proptest! {
+        #[test]
+        fn session_ids_round_trip_through_strings(n in any::<u64>()) {
+            let id = SessionId(n);
+            prop_assert_eq!(id.to_string().parse::<SessionId>(), Ok(id));
+        }
+
         #[test]
         fn valid_names_round_trip_through_strings(s in "[a-zA-Z0-9][a-zA-Z0-9_-]{0,63}") {
             let name = StreamName::new(s.clone()).expect("valid");

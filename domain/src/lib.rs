@@ -9,6 +9,7 @@
 //! - [`paths`]: the public URL layout, built and parsed in one place.
 //! - [`topics`]: every MQTT topic of the control plane, typed.
 //! - [`presence`]: what a node announces on its presence topic.
+//! - [`load`]: the load report every node sends for the dashboard.
 //! - [`push`]: the internal push API between ingest and broadcast nodes.
 //! - [`broker`]: the MQTT broker's address.
 //! - [`error`]: the crate's one error enum.
@@ -17,6 +18,7 @@ pub mod error;
 pub mod ids;
 pub mod ladder;
 pub mod live;
+pub mod load;
 pub mod manifest;
 pub mod paths;
 pub mod playlist;

@@ -2,27 +2,51 @@
 //!
 //! | path | what |
 //! |---|---|
+//! | `/` | the web player |
+//! | `/dashboard` | the cluster dashboard |
+//! | `/assets/{file}` | the pages' scripts and style sheet, a fixed set ([`AssetName`]) |
 //! | `/live/{stream}/master.m3u8` | master playlist |
 //! | `/live/{stream}/{rendition}/index.m3u8` | live media playlist |
 //! | `/live/{stream}/{rendition}/{seq}.ts` | a segment |
+//! | `/vod/{stream}/{recording}/master.m3u8` | master playlist of a finished recording |
+//! | `/vod/{stream}/{recording}/{rendition}/index.m3u8` | its media playlist (VOD) |
+//! | `/vod/{stream}/{recording}/{rendition}/{seq}.ts` | one of its segments |
 //! | `/api/v1/streams` | live streams as JSON |
+//! | `/api/v1/recordings` | finished recordings as JSON |
 //! | `/healthz`, `/readyz`, `/metrics` | liveness, readiness, Prometheus text |
+//!
+//! `{recording}` is the id of the publish session that started the recording, spelled as
+//! [`SessionId`] displays (16 lowercase hex digits) and nothing else.
 
 use std::fmt;
 
-use crate::{RenditionName, StreamName};
+use crate::{RenditionName, SessionId, StreamName};
 
 /// A path of the public URL layout.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum PublicPath {
+    /// `/`: the web player.
+    Index,
+    /// `/dashboard`: the cluster dashboard.
+    Dashboard,
+    /// `/assets/{file}`: a script or style sheet of the pages.
+    Asset(AssetName),
     /// `/live/{stream}/master.m3u8`
     Master(StreamName),
     /// `/live/{stream}/{rendition}/index.m3u8`
     Media(StreamName, RenditionName),
     /// `/live/{stream}/{rendition}/{seq}.ts`
     Segment(StreamName, RenditionName, u64),
+    /// `/vod/{stream}/{recording}/master.m3u8`
+    VodMaster(StreamName, SessionId),
+    /// `/vod/{stream}/{recording}/{rendition}/index.m3u8`
+    VodMedia(StreamName, SessionId, RenditionName),
+    /// `/vod/{stream}/{recording}/{rendition}/{seq}.ts`
+    VodSegment(StreamName, SessionId, RenditionName, u64),
     /// `/api/v1/streams`
     Streams,
+    /// `/api/v1/recordings`
+    Recordings,
     /// `/healthz`
     Health,
     /// `/readyz`: 200 once a broadcast node holds the live window, 503 before.
@@ -31,46 +55,122 @@ pub enum PublicPath {
     Metrics,
 }
 
+/// The files under `/assets/`: a closed set, so an asset path can never name anything
+/// else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AssetName {
+    /// `hls.min.js`: hls.js, the pinned npm package.
+    HlsJs,
+    /// `player.js`: the player page's script.
+    PlayerJs,
+    /// `dashboard.js`: the dashboard's script.
+    DashboardJs,
+    /// `style.css`: the style sheet of both pages.
+    StyleCss,
+}
+
+impl AssetName {
+    /// Every asset.
+    pub const ALL: [AssetName; 4] = [
+        AssetName::HlsJs,
+        AssetName::PlayerJs,
+        AssetName::DashboardJs,
+        AssetName::StyleCss,
+    ];
+
+    /// The file name, as in the URL.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            AssetName::HlsJs => "hls.min.js",
+            AssetName::PlayerJs => "player.js",
+            AssetName::DashboardJs => "dashboard.js",
+            AssetName::StyleCss => "style.css",
+        }
+    }
+
+    /// The asset with this file name, if there is one.
+    pub fn from_file_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.file_name() == name)
+    }
+}
+
+impl fmt::Display for AssetName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.file_name())
+    }
+}
+
 impl PublicPath {
     /// Parses an absolute request path (no query string). Anything that is not exactly one
     /// of the layout's paths, with valid names, is `None` — so `..`, doubled slashes and
     /// percent-encoded tricks never reach a handler.
     pub fn parse(path: &str) -> Option<Self> {
+        if path == "/" {
+            return Some(Self::Index);
+        }
         let rest = path.strip_prefix('/')?;
         let parts: Vec<&str> = rest.split('/').collect();
         match parts.as_slice() {
             ["healthz"] => Some(Self::Health),
             ["readyz"] => Some(Self::Readiness),
             ["metrics"] => Some(Self::Metrics),
+            ["dashboard"] => Some(Self::Dashboard),
+            ["assets", file] => AssetName::from_file_name(file).map(Self::Asset),
             ["api", "v1", "streams"] => Some(Self::Streams),
+            ["api", "v1", "recordings"] => Some(Self::Recordings),
             ["live", stream, "master.m3u8"] => Some(Self::Master(StreamName::new(*stream).ok()?)),
             ["live", stream, rendition, "index.m3u8"] => Some(Self::Media(
                 StreamName::new(*stream).ok()?,
                 RenditionName::new(*rendition).ok()?,
             )),
-            ["live", stream, rendition, file] => {
-                let seq = file.strip_suffix(".ts")?;
-                if seq.is_empty() || !seq.bytes().all(|b| b.is_ascii_digit()) || seq.len() > 20 {
-                    return None;
-                }
-                Some(Self::Segment(
-                    StreamName::new(*stream).ok()?,
-                    RenditionName::new(*rendition).ok()?,
-                    seq.parse().ok()?,
-                ))
-            }
+            ["live", stream, rendition, file] => Some(Self::Segment(
+                StreamName::new(*stream).ok()?,
+                RenditionName::new(*rendition).ok()?,
+                segment_number(file)?,
+            )),
+            ["vod", stream, recording, "master.m3u8"] => Some(Self::VodMaster(
+                StreamName::new(*stream).ok()?,
+                recording.parse().ok()?,
+            )),
+            ["vod", stream, recording, rendition, "index.m3u8"] => Some(Self::VodMedia(
+                StreamName::new(*stream).ok()?,
+                recording.parse().ok()?,
+                RenditionName::new(*rendition).ok()?,
+            )),
+            ["vod", stream, recording, rendition, file] => Some(Self::VodSegment(
+                StreamName::new(*stream).ok()?,
+                recording.parse().ok()?,
+                RenditionName::new(*rendition).ok()?,
+                segment_number(file)?,
+            )),
             _ => None,
         }
     }
 }
 
+/// The sequence number of a segment file name (`{seq}.ts`, decimal, at most 20 digits).
+fn segment_number(file: &str) -> Option<u64> {
+    let seq = file.strip_suffix(".ts")?;
+    if seq.is_empty() || !seq.bytes().all(|b| b.is_ascii_digit()) || seq.len() > 20 {
+        return None;
+    }
+    seq.parse().ok()
+}
+
 impl fmt::Display for PublicPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Self::Index => f.write_str("/"),
+            Self::Dashboard => f.write_str("/dashboard"),
+            Self::Asset(a) => write!(f, "/assets/{a}"),
             Self::Master(s) => write!(f, "/live/{s}/master.m3u8"),
             Self::Media(s, r) => write!(f, "/live/{s}/{r}/index.m3u8"),
             Self::Segment(s, r, n) => write!(f, "/live/{s}/{r}/{n}.ts"),
+            Self::VodMaster(s, id) => write!(f, "/vod/{s}/{id}/master.m3u8"),
+            Self::VodMedia(s, id, r) => write!(f, "/vod/{s}/{id}/{r}/index.m3u8"),
+            Self::VodSegment(s, id, r, n) => write!(f, "/vod/{s}/{id}/{r}/{n}.ts"),
             Self::Streams => f.write_str("/api/v1/streams"),
+            Self::Recordings => f.write_str("/api/v1/recordings"),
             Self::Health => f.write_str("/healthz"),
             Self::Readiness => f.write_str("/readyz"),
             Self::Metrics => f.write_str("/metrics"),
@@ -86,6 +186,8 @@ mod tests {
     #[test]
     fn rejects_traversal_and_junk() {
         for bad in [
+            "",
+            "//",
             "/live/../master.m3u8",
             "/live/a/../index.m3u8",
             "/live/a//index.m3u8",
@@ -94,6 +196,26 @@ mod tests {
             "/live/a/b/99999999999999999999.ts", // > u64::MAX
             "live/a/master.m3u8",
             "/live/a%2f/master.m3u8",
+            "/vod/a/../master.m3u8",
+            "/vod/../0000000000000007/master.m3u8",
+            "/vod/a/0000000000000007/../index.m3u8",
+            "/vod/a/0000000000000007/src/../1.ts",
+            "/vod/a/0000000000000007/../../../etc/passwd",
+            "/vod/a/7/master.m3u8",
+            "/vod/a/000000000000000G/master.m3u8",
+            "/vod/a/000000000000000A/master.m3u8",
+            "/vod/a/..%2f..%2f/master.m3u8",
+            "/vod/a/0000000000000007/recording.json",
+            "/vod/a/0000000000000007/src/index.m3u8.tmp",
+            "/vod/a/0000000000000007/src/1.ts.tmp",
+            "/vod/a/0000000000000007//1.ts",
+            "/vod/a/0000000000000007/master.m3u8/",
+            "/assets/../Cargo.toml",
+            "/assets/index.html",
+            "/assets/hls.js",
+            "/assets/",
+            "/assets/style.css/",
+            "/dashboard/",
         ] {
             assert_eq!(PublicPath::parse(bad), None, "{bad}");
         }
@@ -102,7 +224,17 @@ mod tests {
     #[test]
     fn fixed_paths_are_spelled_as_documented() {
         for (path, spelled) in [
+            (PublicPath::Index, "/"),
+            (PublicPath::Dashboard, "/dashboard"),
+            (PublicPath::Asset(AssetName::HlsJs), "/assets/hls.min.js"),
+            (PublicPath::Asset(AssetName::PlayerJs), "/assets/player.js"),
+            (
+                PublicPath::Asset(AssetName::DashboardJs),
+                "/assets/dashboard.js",
+            ),
+            (PublicPath::Asset(AssetName::StyleCss), "/assets/style.css"),
             (PublicPath::Streams, "/api/v1/streams"),
+            (PublicPath::Recordings, "/api/v1/recordings"),
             (PublicPath::Health, "/healthz"),
             (PublicPath::Readiness, "/readyz"),
             (PublicPath::Metrics, "/metrics"),
@@ -113,16 +245,54 @@ mod tests {
         assert_eq!(PublicPath::parse("/readyz/"), None);
     }
 
+    #[test]
+    fn vod_paths_are_spelled_as_documented() {
+        let s = StreamName::new("demo").expect("valid");
+        let id = SessionId(0x17a3_f0c2_b1e4_d5a6);
+        let r = RenditionName::new("720p").expect("valid");
+        for (path, spelled) in [
+            (
+                PublicPath::VodMaster(s.clone(), id),
+                "/vod/demo/17a3f0c2b1e4d5a6/master.m3u8",
+            ),
+            (
+                PublicPath::VodMedia(s.clone(), id, r.clone()),
+                "/vod/demo/17a3f0c2b1e4d5a6/720p/index.m3u8",
+            ),
+            (
+                PublicPath::VodSegment(s, id, r, 42),
+                "/vod/demo/17a3f0c2b1e4d5a6/720p/42.ts",
+            ),
+        ] {
+            assert_eq!(path.to_string(), spelled);
+            assert_eq!(PublicPath::parse(spelled), Some(path));
+        }
+    }
+
+    #[test]
+    fn asset_names_round_trip() {
+        for a in AssetName::ALL {
+            assert_eq!(AssetName::from_file_name(a.file_name()), Some(a));
+        }
+    }
+
+    fn any_asset() -> impl Strategy<Value = AssetName> {
+        prop::sample::select(AssetName::ALL.to_vec())
+    }
+
     proptest! {
         #[test]
         fn paths_round_trip(
             s in "[a-z0-9][a-z0-9_-]{0,20}",
             r in "[a-z0-9][a-z0-9_-]{0,8}",
             n in any::<u64>(),
-            which in 0u8..7,
+            id in any::<u64>(),
+            asset in any_asset(),
+            which in 0u8..14,
         ) {
             let s = StreamName::new(s).expect("valid");
             let r = RenditionName::new(r).expect("valid");
+            let id = SessionId(id);
             let p = match which {
                 0 => PublicPath::Master(s),
                 1 => PublicPath::Media(s, r),
@@ -130,7 +300,14 @@ mod tests {
                 3 => PublicPath::Streams,
                 4 => PublicPath::Health,
                 5 => PublicPath::Readiness,
-                _ => PublicPath::Metrics,
+                6 => PublicPath::Metrics,
+                7 => PublicPath::Index,
+                8 => PublicPath::Dashboard,
+                9 => PublicPath::Asset(asset),
+                10 => PublicPath::Recordings,
+                11 => PublicPath::VodMaster(s, id),
+                12 => PublicPath::VodMedia(s, id, r),
+                _ => PublicPath::VodSegment(s, id, r, n),
             };
             prop_assert_eq!(PublicPath::parse(&p.to_string()), Some(p));
         }
@@ -138,6 +315,16 @@ mod tests {
         #[test]
         fn parse_never_panics(s in ".{0,100}") {
             let _ = PublicPath::parse(&s);
+        }
+
+        #[test]
+        fn anything_parsed_under_vod_is_a_safe_relative_path(s in "/vod/[a-zA-Z0-9./%_-]{0,60}") {
+            if let Some(p) = PublicPath::parse(&s) {
+                let text = p.to_string();
+                prop_assert!(!text.contains(".."));
+                prop_assert!(!text.contains("//"));
+                prop_assert!(!text.contains('%'));
+            }
         }
     }
 }

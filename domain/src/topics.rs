@@ -8,6 +8,8 @@
 //! | `sealcast/v1/revocations/{key_id}` | a retained, root-signed key revocation |
 //! | `sealcast/v1/streams/{stream}/{rendition}/manifest` | signed segment manifests (QoS 1) |
 //! | `sealcast/v1/streams/{stream}/announce` | a stream's announcement |
+//! | `sealcast/v1/nodes/{node}/load` | a broadcast node's load report (every 2 s, not retained) |
+//! | `sealcast/v1/ingest/{node}/load` | an ingest node's load report (every 2 s, not retained) |
 //!
 //! Names need no escaping: [`StreamName`], [`RenditionName`] and [`NodeId`] only allow
 //! `[A-Za-z0-9_-]` (1 to 64 bytes), so they are never empty and never contain `/`, `+` or
@@ -36,6 +38,12 @@ pub enum Topic {
     Manifest(StreamName, RenditionName),
     /// A stream's announcement: `sealcast/v1/streams/{stream}/announce`.
     Announce(StreamName),
+    /// A broadcast node's load report: `sealcast/v1/nodes/{node}/load`. Beside the node's
+    /// presence, so a broker ACL can let each node write only under its own name.
+    NodeLoad(NodeId),
+    /// An ingest node's load report: `sealcast/v1/ingest/{node}/load`, beside its
+    /// certificate for the same reason.
+    IngestLoad(NodeId),
 }
 
 impl Topic {
@@ -47,6 +55,8 @@ impl Topic {
         let mut next = || levels.next();
         let topic = match (next()?, next()?, next(), next()) {
             ("nodes", node, Some("presence"), None) => Self::Presence(NodeId::new(node).ok()?),
+            ("nodes", node, Some("load"), None) => Self::NodeLoad(NodeId::new(node).ok()?),
+            ("ingest", node, Some("load"), None) => Self::IngestLoad(NodeId::new(node).ok()?),
             ("ingest", node, Some("cert"), None) => {
                 Self::IngestCertificate(NodeId::new(node).ok()?)
             }
@@ -88,6 +98,16 @@ impl Topic {
     pub fn filter_all_announcements() -> &'static str {
         "sealcast/v1/streams/+/announce"
     }
+
+    /// Subscription filter for every broadcast node's load report.
+    pub fn filter_all_node_loads() -> &'static str {
+        "sealcast/v1/nodes/+/load"
+    }
+
+    /// Subscription filter for every ingest node's load report.
+    pub fn filter_all_ingest_loads() -> &'static str {
+        "sealcast/v1/ingest/+/load"
+    }
 }
 
 impl fmt::Display for Topic {
@@ -98,6 +118,8 @@ impl fmt::Display for Topic {
             Self::Revocation(k) => write!(f, "{PREFIX}/revocations/{k}"),
             Self::Manifest(s, r) => write!(f, "{PREFIX}/streams/{s}/{r}/manifest"),
             Self::Announce(s) => write!(f, "{PREFIX}/streams/{s}/announce"),
+            Self::NodeLoad(n) => write!(f, "{PREFIX}/nodes/{n}/load"),
+            Self::IngestLoad(n) => write!(f, "{PREFIX}/ingest/{n}/load"),
         }
     }
 }
@@ -111,7 +133,7 @@ mod tests {
     const NAME: &str = "[A-Za-z0-9][A-Za-z0-9_-]{0,63}";
 
     fn topic() -> impl Strategy<Value = Topic> {
-        (0u8..5, NAME, NAME, any::<[u8; 16]>()).prop_map(|(kind, a, b, key)| match kind {
+        (0u8..7, NAME, NAME, any::<[u8; 16]>()).prop_map(|(kind, a, b, key)| match kind {
             0 => Topic::Presence(NodeId::new(a).expect("valid")),
             1 => Topic::IngestCertificate(NodeId::new(a).expect("valid")),
             2 => Topic::Revocation(KeyId(key)),
@@ -119,17 +141,21 @@ mod tests {
                 StreamName::new(a).expect("valid"),
                 RenditionName::new(b).expect("valid"),
             ),
-            _ => Topic::Announce(StreamName::new(a).expect("valid")),
+            4 => Topic::Announce(StreamName::new(a).expect("valid")),
+            5 => Topic::NodeLoad(NodeId::new(a).expect("valid")),
+            _ => Topic::IngestLoad(NodeId::new(a).expect("valid")),
         })
     }
 
-    fn filters() -> [&'static str; 5] {
+    fn filters() -> [&'static str; 7] {
         [
             Topic::filter_all_presence(),
             Topic::filter_all_certificates(),
             Topic::filter_all_revocations(),
             Topic::filter_all_manifests(),
             Topic::filter_all_announcements(),
+            Topic::filter_all_node_loads(),
+            Topic::filter_all_ingest_loads(),
         ]
     }
 
@@ -164,6 +190,8 @@ mod tests {
                 Topic::Revocation(_) => Topic::filter_all_revocations(),
                 Topic::Manifest(..) => Topic::filter_all_manifests(),
                 Topic::Announce(_) => Topic::filter_all_announcements(),
+                Topic::NodeLoad(_) => Topic::filter_all_node_loads(),
+                Topic::IngestLoad(_) => Topic::filter_all_ingest_loads(),
             };
             prop_assert_eq!(matching, vec![own]);
         }
@@ -264,6 +292,8 @@ mod tests {
                 "sealcast/v1/revocations/+",
                 "sealcast/v1/streams/+/+/manifest",
                 "sealcast/v1/streams/+/announce",
+                "sealcast/v1/nodes/+/load",
+                "sealcast/v1/ingest/+/load",
             ]
         );
         for filter in filters() {

@@ -31,4 +31,4 @@ pub mod transcode;
 pub use distribute::{distribute, DistributeConfig};
 pub use error::IngestError;
 pub use metrics::IngestMetrics;
-pub use registry::{IngestSettings, Registry};
+pub use registry::{IngestSettings, LiveSession, PublishObserver, Registry};

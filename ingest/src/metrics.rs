@@ -39,6 +39,9 @@ struct Inner {
     push_resyncs: Family<Labels, Counter>,
     sign_seconds: Histogram,
     members: Gauge,
+    /// The latest encode speed per rung, readable (a `Family` cannot be read back): what
+    /// the ingest's load report lists. Entries go when their stream's session ends.
+    speeds: parking_lot::Mutex<std::collections::HashMap<(StreamName, RenditionName), (f64, f64)>>,
 }
 
 /// Push latency buckets: 1 ms to about 8 s (past the default timeout with retries).
@@ -61,6 +64,7 @@ impl Default for Inner {
             // 100 µs to about 0.8 s: ML-DSA-65 signs in about 1 ms, hashing adds a little.
             sign_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 14)),
             members: Gauge::default(),
+            speeds: parking_lot::Mutex::default(),
         }
     }
 }
@@ -164,12 +168,36 @@ impl IngestMetrics {
         fps: f64,
         factor: f64,
     ) {
+        self.inner
+            .speeds
+            .lock()
+            .insert((stream.clone(), rendition.clone()), (fps, factor));
         let labels = rung_labels(stream, rendition);
         self.inner.encode_fps.get_or_create(&labels).set(fps);
         self.inner
             .realtime_factor
             .get_or_create(&labels)
             .set(factor);
+    }
+
+    /// The latest encode speed (frames per second, real-time factor) of each rung of
+    /// `stream` that is re-encoded, by rendition.
+    pub fn encode_speeds(&self, stream: &StreamName) -> Vec<(RenditionName, f64, f64)> {
+        let mut out: Vec<_> = self
+            .inner
+            .speeds
+            .lock()
+            .iter()
+            .filter(|((s, _), _)| s == stream)
+            .map(|((_, r), (fps, factor))| (r.clone(), *fps, *factor))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// Forgets the encode speeds of `stream` (its publish ended).
+    pub(crate) fn forget_speeds(&self, stream: &StreamName) {
+        self.inner.speeds.lock().retain(|(s, _), _| s != stream);
     }
 
     pub(crate) fn set_lag(&self, stream: &StreamName, seconds: f64) {

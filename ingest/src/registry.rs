@@ -50,7 +50,31 @@ struct Slot {
 struct Live {
     session: SessionId,
     takeover: CancellationToken,
+    /// Cancelled when an operator ends the session (admin API).
+    ended: CancellationToken,
+    started_at: i64,
     done: watch::Receiver<bool>,
+}
+
+/// Told when publish sessions start and end (the binary records them in the catalog and
+/// sends webhooks). Called on the async executor: implementations hand slow work to a
+/// task of their own.
+pub trait PublishObserver: Send + Sync + std::fmt::Debug {
+    /// A publish session started; `renditions` are the ladder's rungs.
+    fn started(&self, stream: &StreamName, session: SessionId, renditions: &[String]);
+    /// A publish session ended (the publisher left, was taken over or was ended).
+    fn ended(&self, stream: &StreamName, session: SessionId);
+}
+
+/// A stream being published here right now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveSession {
+    /// The stream.
+    pub stream: StreamName,
+    /// Its session.
+    pub session: SessionId,
+    /// When the session started (unix seconds).
+    pub started_at: i64,
 }
 
 /// A publish in progress, owned by its RTMP connection.
@@ -60,6 +84,7 @@ pub struct Publish {
     session: SessionId,
     pipeline: Option<Pipeline>,
     takeover: CancellationToken,
+    ended: CancellationToken,
     done: watch::Sender<bool>,
 }
 
@@ -86,6 +111,11 @@ impl Publish {
     pub async fn taken_over(&self) {
         self.takeover.cancelled().await;
     }
+
+    /// Resolves when an operator ends this session ([`Registry::end_stream`]).
+    pub async fn ended_by_operator(&self) {
+        self.ended.cancelled().await;
+    }
 }
 
 /// Shared by every RTMP connection of an ingest node.
@@ -97,6 +127,7 @@ pub struct Registry {
     metrics: IngestMetrics,
     slots: Mutex<HashMap<StreamName, Slot>>,
     tasks: TaskTracker,
+    observer: Option<Arc<dyn PublishObserver>>,
 }
 
 impl Registry {
@@ -108,6 +139,17 @@ impl Registry {
         events: mpsc::Sender<LiveEvent>,
         metrics: IngestMetrics,
     ) -> Arc<Self> {
+        Self::with_observer(settings, catalog, events, metrics, None)
+    }
+
+    /// Like [`Registry::new`], telling `observer` of every session's start and end.
+    pub fn with_observer(
+        settings: IngestSettings,
+        catalog: Catalog,
+        events: mpsc::Sender<LiveEvent>,
+        metrics: IngestMetrics,
+        observer: Option<Arc<dyn PublishObserver>>,
+    ) -> Arc<Self> {
         Arc::new(Registry {
             settings,
             catalog,
@@ -115,7 +157,40 @@ impl Registry {
             metrics,
             slots: Mutex::new(HashMap::new()),
             tasks: TaskTracker::new(),
+            observer,
         })
+    }
+
+    /// The streams being published here, by name.
+    pub fn live_sessions(&self) -> Vec<LiveSession> {
+        let mut out: Vec<LiveSession> = self
+            .slots
+            .lock()
+            .iter()
+            .filter_map(|(stream, slot)| {
+                slot.live.as_ref().map(|l| LiveSession {
+                    stream: stream.clone(),
+                    session: l.session,
+                    started_at: l.started_at,
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| a.stream.cmp(&b.stream));
+        out
+    }
+
+    /// Ends the publish of `stream` here if it is `session` (an operator's request): the
+    /// connection is closed and the stream ends at once, as on a clean unpublish. False if
+    /// that session is not live here.
+    pub fn end_stream(&self, stream: &StreamName, session: SessionId) -> bool {
+        let slots = self.slots.lock();
+        match slots.get(stream).and_then(|s| s.live.as_ref()) {
+            Some(live) if live.session == session => {
+                live.ended.cancel();
+                true
+            }
+            _ => false,
+        }
     }
 
     /// The RTMP application name.
@@ -151,6 +226,7 @@ impl Registry {
         }
         let session = SessionId(rand_u64());
         let takeover = CancellationToken::new();
+        let ended = CancellationToken::new();
         let (done_tx, done_rx) = watch::channel(false);
         let params = {
             let mut slots = self.slots.lock();
@@ -163,6 +239,8 @@ impl Registry {
             slot.live = Some(Live {
                 session,
                 takeover: takeover.clone(),
+                ended: ended.clone(),
+                started_at: unix_now(),
                 done: done_rx,
             });
             PipelineParams {
@@ -180,11 +258,22 @@ impl Registry {
         if let Err(e) = self.catalog.mark_live(&stream, unix_now()).await {
             tracing::warn!(stream = %stream, error = %e, "could not record the stream as live");
         }
+        if let Some(observer) = &self.observer {
+            let renditions: Vec<String> = self
+                .settings
+                .ladder
+                .rungs
+                .iter()
+                .map(|r| r.name.to_string())
+                .collect();
+            observer.started(&stream, session, &renditions);
+        }
         Ok(Some(Publish {
             stream,
             session,
             pipeline: Some(pipeline),
             takeover,
+            ended,
             done: done_tx,
         }))
     }
@@ -219,6 +308,12 @@ impl Registry {
         };
         let _ = publish.done.send(true);
         tracing::info!(stream = %publish.stream, session = %publish.session, clean, "publish ended");
+        if still_live_here {
+            self.metrics.forget_speeds(&publish.stream);
+        }
+        if let Some(observer) = &self.observer {
+            observer.ended(&publish.stream, publish.session);
+        }
         if !still_live_here || !started {
             // Taken over (the new session continues the stream), or nothing ever reached
             // the edges (refused codec, no keyframe): there is nothing to end.

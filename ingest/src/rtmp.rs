@@ -264,6 +264,12 @@ async fn connection(
                     None => std::future::pending().await,
                 }
             };
+            let ended_by_operator = async {
+                match &publish {
+                    Some(p) => p.ended_by_operator().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = shutdown.cancelled() => {
                     clean_end = true;
@@ -271,6 +277,11 @@ async fn connection(
                 }
                 _ = taken_over => {
                     tracing::info!(%peer, "a new publisher with the same key took over this stream");
+                    return Ok(());
+                }
+                _ = ended_by_operator => {
+                    tracing::info!(%peer, "an operator ended this stream");
+                    clean_end = true;
                     return Ok(());
                 }
                 read = tokio::time::timeout_at(read_timeout, conn.socket.read(&mut buf)) => {

@@ -32,6 +32,8 @@ pub(crate) enum Command {
     Source(SourceArgs),
     /// Manage streams and their keys in the catalog.
     Streams(StreamsArgs),
+    /// Manage the admin API's keys (`x-api-key`).
+    ApiKeys(ApiKeysArgs),
     /// Transcode an FLV file into the HLS ladder on disk, as fast as possible.
     Ladder(LadderArgs),
 }
@@ -93,6 +95,9 @@ pub(crate) struct UpArgs {
     /// Signature algorithm of the keys made on the first start.
     #[arg(long, value_enum, default_value_t = Algorithm::MlDsa65)]
     pub(crate) algorithm: Algorithm,
+    /// How long finished recordings are kept (`7d`, `12h`; `0`: forever).
+    #[arg(long, env = "SEALCAST_RECORDING_RETENTION", default_value = "7d")]
+    pub(crate) recording_retention: Retention,
 }
 
 /// Where the cluster's keys and push token are.
@@ -148,6 +153,9 @@ pub(crate) struct BroadcastArgs {
     /// the load balancer's direct mode sends viewers.
     #[arg(long, env = "SEALCAST_DIRECT_URL")]
     pub(crate) direct_url: Option<String>,
+    /// How long finished recordings are kept (`7d`, `12h`; `0`: forever).
+    #[arg(long, env = "SEALCAST_RECORDING_RETENTION", default_value = "7d")]
+    pub(crate) recording_retention: Retention,
 }
 
 /// Where the HTTPS certificate is.
@@ -380,6 +388,67 @@ pub(crate) enum StreamsCommand {
         /// The stream.
         name: String,
     },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ApiKeysArgs {
+    #[command(flatten)]
+    pub(crate) catalog: CatalogArgs,
+    #[command(subcommand)]
+    pub(crate) command: ApiKeysCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ApiKeysCommand {
+    /// Makes a key and prints it alone on stdout (it is stored only as a hash).
+    Add {
+        /// A name for the key (who or what uses it).
+        name: String,
+        /// `read` (every GET) or `admin` (everything).
+        #[arg(long, default_value = "read")]
+        scope: catalog::Scope,
+        /// Print an object with the name, scope and key instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Lists the keys (names and scopes; never the keys).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Removes a key; it stops working at once.
+    Remove { name: String },
+}
+
+/// How long finished recordings are kept, e.g. `7d`, `12h`, `30m`; `0` keeps them forever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Retention(pub(crate) Option<std::time::Duration>);
+
+impl std::str::FromStr for Retention {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if s == "0" {
+            return Ok(Retention(None));
+        }
+        let (number, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+        let n: u64 = number
+            .parse()
+            .map_err(|_| format!("{s:?}: give a number and a unit, like 7d, 12h or 30m"))?;
+        let secs = match unit {
+            "d" => n.checked_mul(86_400),
+            "h" => n.checked_mul(3_600),
+            "m" => n.checked_mul(60),
+            "s" => Some(n),
+            _ => return Err(format!("{s:?}: the unit is one of d, h, m, s")),
+        }
+        .ok_or_else(|| format!("{s:?} is too long"))?;
+        if secs == 0 {
+            return Ok(Retention(None));
+        }
+        Ok(Retention(Some(std::time::Duration::from_secs(secs))))
+    }
 }
 
 #[derive(Debug, Args)]

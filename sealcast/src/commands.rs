@@ -11,7 +11,10 @@ use domain::{NodeId, StreamName};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{CertsArgs, KeysArgs, KeysCommand, SourceArgs, StreamsArgs, StreamsCommand};
+use crate::cli::{
+    ApiKeysArgs, ApiKeysCommand, CertsArgs, KeysArgs, KeysCommand, SourceArgs, StreamsArgs,
+    StreamsCommand,
+};
 use crate::roles::{open_catalog, print_ready, unix_now};
 
 /// `sealcast streams …`
@@ -53,6 +56,41 @@ pub(crate) async fn streams(args: StreamsArgs) -> anyhow::Result<()> {
             StreamsCommand::Remove { name } => {
                 catalog.remove_stream(&StreamName::new(name)?).await?;
             }
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    catalog.close().await;
+    result
+}
+
+/// `sealcast api-keys …`
+pub(crate) async fn api_keys(args: ApiKeysArgs) -> anyhow::Result<()> {
+    let catalog = open_catalog(&args.catalog).await?;
+    let result = async {
+        match args.command {
+            ApiKeysCommand::Add { name, scope, json } => {
+                let (record, key) = catalog.add_api_key(&name, scope).await?;
+                if json {
+                    let value = json!({ "name": record.name, "scope": record.scope, "key": key.expose_secret(), "created_at": record.created_at });
+                    print_ready(&format!("{value}\n"));
+                } else {
+                    print_ready(&format!("{}\n", key.expose_secret()));
+                }
+            }
+            ApiKeysCommand::List { json } => {
+                let keys = catalog.list_api_keys().await?;
+                if json {
+                    print_ready(&format!("{}\n", serde_json::to_string(&keys)?));
+                } else {
+                    let mut out = String::new();
+                    for k in keys {
+                        out.push_str(&format!("{} {}\n", k.name, k.scope));
+                    }
+                    print_ready(&out);
+                }
+            }
+            ApiKeysCommand::Remove { name } => catalog.remove_api_key(&name).await?,
         }
         anyhow::Ok(())
     }

@@ -22,7 +22,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     // One-shot commands print their answer on stdout; only problems belong on stderr.
     let default_level = match cli.command {
-        Command::Streams(_) | Command::Keys(_) | Command::Certs(_) => "warn",
+        Command::Streams(_) | Command::ApiKeys(_) | Command::Keys(_) | Command::Certs(_) => "warn",
         _ => "info",
     };
     tracing_subscriber::fmt()
@@ -65,6 +65,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Keys(args) => commands::keys(args).await,
             Command::Source(args) => commands::source(args, shutdown).await,
             Command::Streams(args) => commands::streams(args).await,
+            Command::ApiKeys(args) => commands::api_keys(args).await,
             Command::Ladder(_) => Ok(()),
         }
     })

@@ -1,13 +1,18 @@
-//! Fixtures that run one test body against each backend.
+//! Fixtures that run one test body against each backend, and the helpers the bodies share.
 //!
 //! Each run gets a fresh, empty database: a file in a temporary directory for SQLite, a
 //! scratch database with a random name for PostgreSQL, dropped afterwards whether the body
 //! passed or panicked.
+//!
+//! Every test file that uses the backends includes this module, and each uses only some of
+//! the helpers; hence the `dead_code` allowances on them.
 
 use std::future::Future;
 use std::panic;
 
-use sqlx::{Connection, Executor, PgConnection};
+use catalog::Catalog;
+use domain::StreamName;
+use sqlx::{AnyConnection, Connection, Executor, PgConnection};
 
 /// Where the PostgreSQL tests connect to create their scratch databases. The database in
 /// the URL must exist; the user must be allowed to create databases.
@@ -23,6 +28,38 @@ pub(crate) struct Db {
     pub(crate) location: String,
     /// The same database as a URL, for looking at it directly with sqlx.
     pub(crate) url: String,
+}
+
+/// A stream name that is known to be valid.
+#[allow(dead_code)]
+pub(crate) fn name(s: &str) -> StreamName {
+    StreamName::new(s).expect("valid stream name")
+}
+
+/// Opens the catalog at the test's database (migrating it).
+#[allow(dead_code)]
+pub(crate) async fn open(db: &Db) -> Catalog {
+    Catalog::open(&db.location).await.expect("catalog opens")
+}
+
+/// A raw connection to the test's database, to look at or change what the catalog stored
+/// behind its back.
+#[allow(dead_code)]
+pub(crate) async fn raw(db: &Db) -> AnyConnection {
+    sqlx::any::install_default_drivers();
+    AnyConnection::connect(&db.url)
+        .await
+        .expect("raw connection")
+}
+
+/// The wall clock in unix seconds.
+#[allow(dead_code)]
+pub(crate) fn now_unix() -> i64 {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs();
+    i64::try_from(secs).expect("fits")
 }
 
 /// Runs `body` against a SQLite file in a temporary directory.

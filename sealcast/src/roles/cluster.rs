@@ -5,13 +5,16 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use api::Webhooks;
 use broadcast::{EdgeConfig, Node};
+use domain::topics::Topic;
 use domain::NodeId;
 use ingest::distribute::DistributeConfig;
 use ingest::IngestMetrics;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::admin::{self, AdminSide, SessionLog};
 use super::{
     bind, key_dir, node_config, open_catalog, print_ready, push_token, url_host, IngestSide,
 };
@@ -42,19 +45,47 @@ pub(crate) async fn ingest(args: IngestArgs, shutdown: CancellationToken) -> any
         Arc::new(registry),
         shutdown.child_token(),
     ));
+    let webhooks = Webhooks::new(catalog.clone());
+    let background = TaskTracker::new();
+    let background_stop = CancellationToken::new();
+    let sessions = Arc::new(SessionLog {
+        catalog: catalog.clone(),
+        webhooks: webhooks.clone(),
+        node: node_id.clone(),
+        tasks: background.clone(),
+    });
     let side = IngestSide::start(
         &config,
         &catalog,
         DistributeConfig::new(
-            node_id,
+            node_id.clone(),
             Arc::new(signing_key),
             certificate,
             args.broker.mqtt_url.clone(),
             token,
             config.ladder.window + 2,
         ),
-        metrics,
+        metrics.clone(),
+        Some(sessions),
     )?;
+    background.spawn(admin::follow_end_requests(
+        catalog.clone(),
+        node_id.clone(),
+        Arc::clone(&side.registry),
+        background_stop.clone(),
+    ));
+    {
+        let registry = Arc::clone(&side.registry);
+        let mut sampler = api::ProcessSampler::new();
+        admin::spawn_reporter(
+            &background,
+            args.broker.mqtt_url.clone(),
+            format!("load-{node_id}"),
+            Topic::IngestLoad(node_id.clone()),
+            move || admin::ingest_report(&registry, &metrics, &mut sampler),
+            background_stop.clone(),
+        );
+    }
     let rtmp = bind(args.rtmp_listen, "RTMP").await?;
     print_ready(&format!(
         "obs-server rtmp://{}/{}\nmetrics http://{}/metrics\n",
@@ -64,6 +95,10 @@ pub(crate) async fn ingest(args: IngestArgs, shutdown: CancellationToken) -> any
     ));
     ingest::rtmp::serve(rtmp, Arc::clone(&side.registry), shutdown.child_token()).await?;
     side.finish().await?;
+    background_stop.cancel();
+    background.close();
+    background.wait().await;
+    webhooks.close().await;
     catalog.close().await;
     if let Err(e) = metrics_task.await? {
         tracing::warn!(error = %e, "the metrics server failed");
@@ -98,10 +133,38 @@ pub(crate) async fn broadcast(
         .recordings
         .clone()
         .unwrap_or_else(|| args.catalog.data_dir.join("recordings"));
-    let node = Arc::new(
-        Node::new(node_id.clone(), node_config(&config))
-            .with_recordings(recordings)
-            .context("preparing the recordings directory")?,
+    // The catalog is the cluster's (PostgreSQL): only with --database-url. Without one the
+    // node serves viewers and its API answers 503 on the catalog routes.
+    let catalog = match &args.catalog.database_url {
+        Some(_) => Some(open_catalog(&args.catalog).await?),
+        None => None,
+    };
+    let webhooks = catalog.clone().map(Webhooks::new);
+    let mut node = Node::new(node_id.clone(), node_config(&config))
+        .with_recordings(recordings)
+        .context("preparing the recordings directory")?;
+    if let Some(keep) = args.recording_retention.0 {
+        node = node.with_recording_retention(keep);
+    }
+    if let (Some(catalog), Some(webhooks)) = (&catalog, &webhooks) {
+        node = node.with_recording_observer(admin::recording_observer(
+            catalog.clone(),
+            webhooks.clone(),
+            node_id.clone(),
+            tokio::runtime::Handle::current(),
+        ));
+    }
+    let node = Arc::new(node);
+    let forget: api::ForgetRecording = {
+        let keeper = Arc::clone(&node);
+        admin::forget_with(keeper)
+    };
+    let admin = AdminSide::start(
+        catalog.clone(),
+        webhooks.clone(),
+        args.broker.mqtt_url.clone(),
+        format!("api-{node_id}"),
+        Some(forget),
     );
     let mut edge = EdgeConfig::new(
         node_config(&config),
@@ -111,7 +174,21 @@ pub(crate) async fn broadcast(
         url.clone(),
     );
     edge.direct_url = args.direct_url.clone();
+    edge.extra_routes = Some(admin.router());
     let tasks = TaskTracker::new();
+    let reports_stop = CancellationToken::new();
+    {
+        let reported = Arc::clone(&node);
+        let mut sampler = api::ProcessSampler::new();
+        admin::spawn_reporter(
+            &tasks,
+            args.broker.mqtt_url.clone(),
+            format!("load-{node_id}"),
+            Topic::NodeLoad(node_id.clone()),
+            move || admin::broadcast_report(&reported, &mut sampler),
+            reports_stop.clone(),
+        );
+    }
     {
         // Say so once the node serves the full live window.
         let node = Arc::clone(&node);
@@ -124,8 +201,16 @@ pub(crate) async fn broadcast(
         });
     }
     let result = broadcast::run_edge(node, edge, listener, shutdown).await;
+    reports_stop.cancel();
     tasks.close();
     tasks.wait().await;
+    admin.finish().await;
+    if let Some(w) = &webhooks {
+        w.close().await;
+    }
+    if let Some(c) = &catalog {
+        c.close().await;
+    }
     result.context("broadcast node")
 }
 

@@ -106,7 +106,8 @@ impl Bound {
         } else {
             format!("http://{}/", self.http)
         };
-        format!("player {}\nredirect {http}\n", player_url(self.https))
+        let player = player_url(self.https);
+        format!("player {player}\ndashboard {player}dashboard\nredirect {http}\n")
     }
 }
 

@@ -4,8 +4,11 @@
 //!   balancer).
 //! - `cluster`: the roles one per process, as in a real cluster (`ingest`, `broadcast`).
 //! - `lb`: the load balancer, alone (`sealcast lb`) or inside `up`.
+//! - `admin`: the admin API beside the nodes, load reports, sessions and recordings in
+//!   the catalog, webhooks, operators' end requests.
 //! - here: what they share (catalog, keys, listeners, URLs) and `ladder`.
 
+mod admin;
 mod cluster;
 mod lb;
 mod up;
@@ -103,6 +106,7 @@ impl IngestSide {
         catalog: &Catalog,
         distribution: DistributeConfig,
         metrics: IngestMetrics,
+        observer: Option<Arc<dyn ingest::PublishObserver>>,
     ) -> anyhow::Result<Self> {
         let (events_tx, events_rx) = mpsc::channel(1024);
         let distribution_stop = CancellationToken::new();
@@ -112,11 +116,12 @@ impl IngestSide {
             metrics.clone(),
             distribution_stop.clone(),
         ));
-        let registry = Registry::new(
+        let registry = Registry::with_observer(
             ingest_settings(config)?,
             catalog.clone(),
             events_tx,
             metrics,
+            observer,
         );
         Ok(IngestSide {
             registry,

@@ -8,13 +8,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use api::Webhooks;
 use broadcast::{EdgeConfig, Node};
 use control::EmbeddedBroker;
+use domain::topics::Topic;
 use domain::{NodeId, StreamName};
 use ingest::distribute::DistributeConfig;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::admin::{self, AdminSide, SessionLog};
 use super::{
     bind, node_config, open_catalog, print_ready, shown, unix_now, up_metrics, url_host, IngestSide,
 };
@@ -60,31 +63,61 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
         }
     };
 
-    // Broadcast nodes. They stop after the ingest has handed them its last events.
-    let edges_stop = CancellationToken::new();
+    // Broadcast nodes. They stop after the ingest has handed them its last events. The
+    // nodes of `up` share one disk: the first one keeps the recordings.
+    let webhooks = Webhooks::new(catalog.clone());
+    let reports = TaskTracker::new();
+    let reports_stop = CancellationToken::new();
     let mut nodes = Vec::new();
-    let mut node_urls = Vec::new();
     for i in 0..args.broadcast {
+        let id = NodeId::new(format!("broadcast{}", i + 1))?;
+        let mut node = Node::new(id.clone(), node_config(&config))
+            .with_metrics(Arc::clone(&registry_for_nodes));
+        if i == 0 {
+            node = node
+                .with_recordings(args.catalog.data_dir.join("recordings"))
+                .context("preparing the recordings directory")?
+                .with_recording_observer(admin::recording_observer(
+                    catalog.clone(),
+                    webhooks.clone(),
+                    id.clone(),
+                    tokio::runtime::Handle::current(),
+                ));
+            if let Some(keep) = args.recording_retention.0 {
+                node = node.with_recording_retention(keep);
+            }
+        } else {
+            // The others serve the same recordings from the shared disk.
+            node = node.with_recording_library(args.catalog.data_dir.join("recordings"));
+        }
+        nodes.push(Arc::new(node));
+    }
+    let forget: api::ForgetRecording = {
+        let keeper = Arc::clone(&nodes[0]);
+        admin::forget_with(keeper)
+    };
+    let admin = AdminSide::start(
+        Some(catalog.clone()),
+        Some(webhooks.clone()),
+        broker.clone(),
+        "api-up".to_owned(),
+        Some(forget),
+    );
+    let edges_stop = CancellationToken::new();
+    let mut node_urls = Vec::new();
+    for (i, node) in nodes.iter().enumerate() {
         let mut addr = args.broadcast_listen;
         if addr.port() != 0 {
+            let offset = u16::try_from(i).context("too many broadcast nodes")?;
             addr.set_port(
                 addr.port()
-                    .checked_add(i)
+                    .checked_add(offset)
                     .context("broadcast port out of range")?,
             );
         }
         let listener = bind(addr, "broadcast").await?;
         let url = format!("http://{}", url_host(listener.local_addr()?));
-        let id = NodeId::new(format!("broadcast{}", i + 1))?;
-        let mut node = Node::new(id.clone(), node_config(&config))
-            .with_metrics(Arc::clone(&registry_for_nodes));
-        if i == 0 {
-            // The nodes of `up` share one disk: the first one keeps the recordings.
-            node = node
-                .with_recordings(args.catalog.data_dir.join("recordings"))
-                .context("preparing the recordings directory")?;
-        }
-        let node = Arc::new(node);
+        let id = node.id().clone();
         let mut edge = EdgeConfig::new(
             node_config(&config),
             root.clone(),
@@ -94,30 +127,66 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
         );
         // Direct mode sends viewers to the node's own address.
         edge.direct_url = Some(url.clone());
-        nodes.push(Arc::clone(&node));
-        node_urls.push((id, format!("{url}/")));
+        edge.extra_routes = Some(admin.router());
+        node_urls.push((id.clone(), format!("{url}/")));
         let stop = edges_stop.child_token();
+        let serving = Arc::clone(node);
         tasks.spawn(async move {
-            if let Err(e) = broadcast::run_edge(node, edge, listener, stop).await {
+            if let Err(e) = broadcast::run_edge(serving, edge, listener, stop).await {
                 tracing::error!(error = %e, "broadcast node stopped");
             }
         });
+        let reported = Arc::clone(node);
+        let mut sampler = api::ProcessSampler::new();
+        admin::spawn_reporter(
+            &reports,
+            broker.clone(),
+            format!("load-{id}"),
+            Topic::NodeLoad(id),
+            move || admin::broadcast_report(&reported, &mut sampler),
+            reports_stop.clone(),
+        );
     }
 
-    // Ingest: RTMP in, distribution out.
+    // Ingest: RTMP in, distribution out; its sessions recorded in the catalog.
+    let sessions = Arc::new(SessionLog {
+        catalog: catalog.clone(),
+        webhooks: webhooks.clone(),
+        node: ingest_id.clone(),
+        tasks: reports.clone(),
+    });
     let side = IngestSide::start(
         &config,
         &catalog,
         DistributeConfig::new(
-            ingest_id,
+            ingest_id.clone(),
             Arc::new(signing_key),
             certificate,
             broker.clone(),
             token,
             config.ladder.window + 2,
         ),
-        metrics,
+        metrics.clone(),
+        Some(sessions),
     )?;
+    reports.spawn(admin::follow_end_requests(
+        catalog.clone(),
+        ingest_id.clone(),
+        Arc::clone(&side.registry),
+        reports_stop.clone(),
+    ));
+    {
+        let registry = Arc::clone(&side.registry);
+        let mut sampler = api::ProcessSampler::new();
+        admin::spawn_reporter(
+            &reports,
+            broker.clone(),
+            format!("load-{ingest_id}"),
+            Topic::IngestLoad(ingest_id.clone()),
+            move || admin::ingest_report(&registry, &metrics, &mut sampler),
+            reports_stop.clone(),
+        );
+    }
     let rtmp = bind(args.rtmp_listen, "RTMP").await?;
     let rtmp_addr = rtmp.local_addr()?;
     let ingest_stop = shutdown.child_token();
@@ -126,11 +195,17 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
         tokio::spawn(async move { ingest::rtmp::serve(rtmp, registry, ingest_stop).await })
     };
 
-    // A stream key to print on the first start.
+    // A stream key and an admin API key to print on the first start.
     let first_key = if catalog.list_streams().await?.is_empty() {
         let name = StreamName::new("main")?;
         let (_, key) = catalog.add_stream(&name).await?;
         Some((name, key))
+    } else {
+        None
+    };
+    let admin_key = if catalog.list_api_keys().await?.is_empty() {
+        let (_, key) = catalog.add_api_key("admin", catalog::Scope::Admin).await?;
+        Some(key)
     } else {
         None
     };
@@ -166,6 +241,9 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
     out.push_str(&format!("obs-server {obs_url}\n"));
     if let Some((name, key)) = &first_key {
         out.push_str(&format!("stream-key {name} {}\n", key.expose_secret()));
+    }
+    if let Some(key) = &admin_key {
+        out.push_str(&format!("admin-key {}\n", key.expose_secret()));
     }
     out.push_str(&format!("mqtt {broker}\n"));
     out.push_str(&lb_addrs.lines());
@@ -208,6 +286,11 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
     edges_stop.cancel();
     tasks.close();
     tasks.wait().await;
+    reports_stop.cancel();
+    reports.close();
+    reports.wait().await;
+    admin.finish().await;
+    webhooks.close().await;
     catalog.close().await;
     Ok(())
 }

@@ -27,6 +27,8 @@ pub(crate) struct Cluster {
     pub(crate) https: String,
     /// Its plain-HTTP base URL (redirects to HTTPS).
     pub(crate) http_redirect: String,
+    /// The admin API key `up` made and printed on its first start.
+    pub(crate) admin_key: String,
     client: reqwest::Client,
 }
 
@@ -71,13 +73,14 @@ impl Cluster {
         let stdout = child.stdout.take().expect("piped");
         let mut lines = BufReader::new(stdout).lines();
         let (mut rtmp, mut mqtt, mut nodes) = (None, None, Vec::new());
-        let (mut https, mut http_redirect) = (None, None);
+        let (mut https, mut http_redirect, mut admin_key) = (None, None, None);
         let started = tokio::time::timeout(Duration::from_secs(90), async {
             while let Ok(Some(line)) = lines.next_line().await {
                 let mut parts = line.split_whitespace();
                 match (parts.next(), parts.next()) {
                     (Some("obs-server"), Some(url)) => rtmp = Some(url.to_owned()),
                     (Some("mqtt"), Some(url)) => mqtt = Some(url.to_owned()),
+                    (Some("admin-key"), Some(key)) => admin_key = Some(key.to_owned()),
                     (Some("player"), Some(url)) => {
                         https = Some(url.trim_end_matches('/').to_owned())
                     }
@@ -118,6 +121,7 @@ impl Cluster {
             mqtt: mqtt.expect("mqtt line"),
             https: https.expect("player line"),
             http_redirect: http_redirect.expect("redirect line"),
+            admin_key: admin_key.expect("admin-key line"),
             client: reqwest::Client::new(),
         }
     }
@@ -326,6 +330,10 @@ impl Cluster {
         let _ = std::fs::write(artifacts.join("e2e-sealcast.log"), &log);
         assert!(!log.contains("panicked"), "sealcast panicked:\n{log}");
         assert!(!log.contains("sk_"), "a stream key appeared in the log");
+        assert!(
+            !log.contains("ak_") && !log.contains(&self.admin_key),
+            "an API key appeared in the log"
+        );
         let token =
             std::fs::read_to_string(self.data_dir().join("keys/push-token")).unwrap_or_default();
         assert!(

@@ -1,5 +1,6 @@
 //! End to end: the real `sealcast up` process, the real `ffmpeg` CLI as publisher, and
-//! `ffprobe` reading what comes out. One binary, one cluster, started once.
+//! `ffprobe` and headless Chromium reading what comes out. One binary, one cluster,
+//! started once.
 //!
 //! Heavy publishes (720p30 through the whole ladder) run one after another — two of them
 //! at once would not fit in the two cores CI machines have. Light ones (240p, source rung
@@ -11,6 +12,7 @@ mod lb;
 mod mosquitto;
 mod probe;
 mod rtmp_client;
+mod web;
 
 use std::time::Duration;
 
@@ -88,7 +90,12 @@ async fn run_all(cluster: &Cluster) -> anyhow::Result<()> {
     mp3.map_err(|e| e.context("MP3 audio"))?;
     takeover.map_err(|e| e.context("takeover"))?;
 
-    // 4. The roles as separate processes on Mosquitto.
+    // 4. The admin API, webhooks, the player and the dashboard in Chromium, VOD.
+    web::check_api_player_and_dashboard(cluster)
+        .await
+        .map_err(|e| e.context("API, player and dashboard"))?;
+
+    // 5. The roles as separate processes on Mosquitto.
     mosquitto::check_mosquitto_cluster()
         .await
         .map_err(|e| e.context("separate processes on Mosquitto"))?;

@@ -1,0 +1,30 @@
+//! The sealcast admin API and what stands behind it.
+//!
+//! Broadcast nodes serve [`router`] beside the public routes, so the API is reachable
+//! through the load balancer like everything else; docs/api.md is its reference.
+//!
+//! Modules:
+//!
+//! - `router`: [`router`] and [`Api`], the `/api/v1` routes that need an API key: the
+//!   catalog (streams, keys, sessions, webhooks), the cluster (`live`, `nodes`), ending a
+//!   live session, deleting a recording.
+//! - `cluster`: [`ClusterView`], sans-IO: presences and load reports in, the node and live
+//!   stream lists out.
+//! - `report`: [`ProcessSampler`] (this process's CPU and memory), [`run_reporter`] (a
+//!   node's periodic load report over MQTT) and [`follow_cluster`] (every report and
+//!   presence into a [`ClusterView`]).
+//! - `webhooks`: [`Webhooks`], deliveries with retries.
+//! - `error`: [`ApiError`], the crate's one error type, and its JSON answers.
+#![forbid(unsafe_code)]
+
+mod cluster;
+mod error;
+mod report;
+mod router;
+mod webhooks;
+
+pub use cluster::{ClusterView, LiveStream, NodeLoad, NodeStatus, ServingNode, STALE_AFTER};
+pub use error::ApiError;
+pub use report::{follow_cluster, run_reporter, ProcessSampler, REPORT_EVERY};
+pub use router::{router, Api, ForgetRecording, API_KEY_HEADER};
+pub use webhooks::{WebhookPayload, Webhooks};

@@ -1,0 +1,331 @@
+//! [`router`]: the `/api/v1` routes of docs/api.md that need the catalog or the cluster
+//! view (the public `/api/v1/streams` and `/api/v1/recordings` are the broadcast node's
+//! own). Every route checks the `x-api-key` first, so a request without a valid key learns
+//! nothing, not even whether its body was well formed.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use catalog::{ApiKeyRecord, Catalog, Scope, WebhookEvent};
+use domain::StreamName;
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+
+use crate::{ApiError, ClusterView};
+
+/// The header that carries the API key.
+pub const API_KEY_HEADER: &str = "x-api-key";
+/// Largest request body the API reads; every body it takes is a few fields.
+const BODY_LIMIT: usize = 64 * 1024;
+/// Most sessions `/api/v1/sessions` lists.
+const SESSIONS_LIMIT: u32 = 100;
+
+/// Deletes one recording's files from this node (the broadcast node's
+/// `forget_recording`): stream and recording id in, done when the files are gone.
+pub type ForgetRecording = Arc<
+    dyn Fn(StreamName, String) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// What the routes share; cheap to clone.
+#[derive(Clone)]
+pub struct Api {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// `None` on a node started without one: catalog routes answer 503.
+    catalog: Option<Catalog>,
+    cluster: Arc<Mutex<ClusterView>>,
+    forget_recording: Option<ForgetRecording>,
+}
+
+impl std::fmt::Debug for Api {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Api")
+            .field("catalog", &self.inner.catalog)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Api {
+    /// The API over `catalog` and `cluster`; `forget_recording` removes a recording's
+    /// files on this node when one is deleted.
+    pub fn new(
+        catalog: Option<Catalog>,
+        cluster: Arc<Mutex<ClusterView>>,
+        forget_recording: Option<ForgetRecording>,
+    ) -> Self {
+        Api {
+            inner: Arc::new(Inner {
+                catalog,
+                cluster,
+                forget_recording,
+            }),
+        }
+    }
+
+    fn catalog(&self) -> Result<&Catalog, ApiError> {
+        self.inner.catalog.as_ref().ok_or(ApiError::NoCatalog)
+    }
+
+    /// Checks the request's key against the catalog and `required`.
+    async fn authorize(
+        &self,
+        headers: &HeaderMap,
+        required: Scope,
+    ) -> Result<ApiKeyRecord, ApiError> {
+        let catalog = self.catalog()?;
+        let presented = headers
+            .get(API_KEY_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .ok_or(ApiError::Unauthorized)?;
+        let key = catalog
+            .authenticate_api_key(presented)
+            .await?
+            .ok_or(ApiError::Unauthorized)?;
+        if key.scope.allows(required) {
+            Ok(key)
+        } else {
+            Err(ApiError::Forbidden)
+        }
+    }
+}
+
+/// The routes, with their state.
+pub fn router(api: Api) -> Router {
+    Router::new()
+        .route(
+            "/api/v1/catalog/streams",
+            get(list_streams).post(create_stream),
+        )
+        .route(
+            "/api/v1/catalog/streams/{name}",
+            get(get_stream).delete(delete_stream),
+        )
+        .route(
+            "/api/v1/catalog/streams/{name}/rotate-key",
+            post(rotate_key),
+        )
+        .route("/api/v1/live", get(live))
+        .route("/api/v1/live/{name}/end", post(end_live))
+        .route("/api/v1/nodes", get(nodes))
+        .route("/api/v1/sessions", get(sessions))
+        .route("/api/v1/recordings/{stream}/{id}", delete(delete_recording))
+        .route("/api/v1/webhooks", get(list_webhooks).post(create_webhook))
+        .route("/api/v1/webhooks/{id}", delete(delete_webhook))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(api)
+}
+
+/// A JSON answer that no cache keeps.
+fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
+    let mut response = (status, Json(value)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+fn no_content() -> Response {
+    StatusCode::NO_CONTENT.into_response()
+}
+
+fn stream_name(name: &str) -> Result<StreamName, ApiError> {
+    StreamName::new(name).map_err(|e| ApiError::BadRequest(format!("invalid stream name: {e}")))
+}
+
+/// The body, or a 400 that says what was wrong with it.
+fn body<T>(parsed: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    parsed
+        .map(|Json(v)| v)
+        .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {}", e.body_text())))
+}
+
+async fn list_streams(State(api): State<Api>, headers: HeaderMap) -> Result<Response, ApiError> {
+    api.authorize(&headers, Scope::Read).await?;
+    let streams = api.catalog()?.list_streams().await?;
+    Ok(json(StatusCode::OK, &streams))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewStream {
+    name: String,
+}
+
+#[derive(Serialize)]
+struct StreamWithKey<'a> {
+    name: &'a StreamName,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    created_at: Option<i64>,
+    key: &'a str,
+}
+
+async fn create_stream(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    parsed: Result<Json<NewStream>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    api.authorize(&headers, Scope::Admin).await?;
+    let name = stream_name(&body(parsed)?.name)?;
+    let (record, key) = api.catalog()?.add_stream(&name).await?;
+    let answer = StreamWithKey {
+        name: &record.name,
+        created_at: Some(record.created_at),
+        key: key.expose_secret(),
+    };
+    Ok(json(StatusCode::CREATED, &answer))
+}
+
+async fn get_stream(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    api.authorize(&headers, Scope::Read).await?;
+    let name = stream_name(&name)?;
+    let record = api
+        .catalog()?
+        .get_stream(&name)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no stream named {name}")))?;
+    Ok(json(StatusCode::OK, &record))
+}
+
+async fn delete_stream(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    api.authorize(&headers, Scope::Admin).await?;
+    let name = stream_name(&name)?;
+    api.catalog()?.remove_stream(&name).await?;
+    Ok(no_content())
+}
+
+async fn rotate_key(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    api.authorize(&headers, Scope::Admin).await?;
+    let name = stream_name(&name)?;
+    let key = api.catalog()?.rotate_key(&name).await?;
+    let answer = StreamWithKey {
+        name: &name,
+        created_at: None,
+        key: key.expose_secret(),
+    };
+    Ok(json(StatusCode::OK, &answer))
+}
+
+async fn live(State(api): State<Api>, headers: HeaderMap) -> Result<Response, ApiError> {
+    api.authorize(&headers, Scope::Read).await?;
+    let live = api.inner.cluster.lock().live(Instant::now());
+    Ok(json(StatusCode::OK, &live))
+}
+
+async fn end_live(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    api.authorize(&headers, Scope::Admin).await?;
+    let name = stream_name(&name)?;
+    if !api.catalog()?.request_end(&name).await? {
+        return Err(ApiError::NotFound(format!("stream {name} is not live")));
+    }
+    tracing::info!(stream = %name, "ending the live session at an operator's request");
+    Ok(json(
+        StatusCode::ACCEPTED,
+        &serde_json::json!({ "stream": name, "ending": true }),
+    ))
+}
+
+async fn nodes(State(api): State<Api>, headers: HeaderMap) -> Result<Response, ApiError> {
+    api.authorize(&headers, Scope::Read).await?;
+    let nodes = api.inner.cluster.lock().nodes(Instant::now());
+    Ok(json(StatusCode::OK, &nodes))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SessionsQuery {
+    stream: Option<String>,
+}
+
+async fn sessions(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    query: Result<Query<SessionsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    api.authorize(&headers, Scope::Read).await?;
+    let Query(query) =
+        query.map_err(|e| ApiError::BadRequest(format!("invalid query: {}", e.body_text())))?;
+    let stream = query.stream.as_deref().map(stream_name).transpose()?;
+    let sessions = api
+        .catalog()?
+        .list_sessions(stream.as_ref(), SESSIONS_LIMIT)
+        .await?;
+    Ok(json(StatusCode::OK, &sessions))
+}
+
+async fn delete_recording(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    Path((stream, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    api.authorize(&headers, Scope::Admin).await?;
+    let stream = stream_name(&stream)?;
+    api.catalog()?.remove_recording(&stream, &id).await?;
+    if let Some(forget) = &api.inner.forget_recording {
+        forget(stream, id).await;
+    }
+    Ok(no_content())
+}
+
+async fn list_webhooks(State(api): State<Api>, headers: HeaderMap) -> Result<Response, ApiError> {
+    api.authorize(&headers, Scope::Read).await?;
+    let hooks = api.catalog()?.list_webhooks().await?;
+    Ok(json(StatusCode::OK, &hooks))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewWebhook {
+    url: String,
+    #[serde(default)]
+    events: Vec<WebhookEvent>,
+}
+
+async fn create_webhook(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    parsed: Result<Json<NewWebhook>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    api.authorize(&headers, Scope::Admin).await?;
+    let new = body(parsed)?;
+    let hook = api.catalog()?.add_webhook(&new.url, &new.events).await?;
+    Ok(json(StatusCode::CREATED, &hook))
+}
+
+async fn delete_webhook(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    api.authorize(&headers, Scope::Admin).await?;
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ApiError::BadRequest("a webhook id is a number".into()))?;
+    api.catalog()?.remove_webhook(id).await?;
+    Ok(no_content())
+}

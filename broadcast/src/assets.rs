@@ -1,0 +1,154 @@
+//! The web front end, embedded in the binary at build time: the player page (`/`), the
+//! dashboard (`/dashboard`) and their scripts and style sheet under `/assets/`, hls.js
+//! included (the pinned npm package; `npm ci --prefix web` installs it, and `build.rs`
+//! refuses to build without it). Nothing is read from disk at run time, so a node serves
+//! the very front end it was built with.
+//!
+//! Every file is answered with a strong `ETag` (a hash of its bytes, computed once, on
+//! first use) and `Cache-Control: no-cache`, so browsers revalidate and get a 304 until
+//! the binary changes. The pages also carry a Content Security Policy that allows nothing
+//! but this origin's own scripts, styles and requests, plus the `blob:` workers and media
+//! URLs hls.js creates (its transmuxing worker and Media Source Extensions).
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use axum::response::Response;
+use bytes::Bytes;
+use domain::paths::{AssetName, PublicPath};
+use http::{header, HeaderMap, HeaderValue};
+use sha2::{Digest, Sha256};
+
+use crate::respond::{self, Ranges};
+use crate::view::Document;
+use crate::BroadcastError;
+
+/// The bytes of a file under `web/`, embedded.
+macro_rules! web_file {
+    ($path:literal) => {
+        include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../web/", $path)).as_slice()
+    };
+}
+
+const HTML: HeaderValue = HeaderValue::from_static("text/html; charset=utf-8");
+const JAVASCRIPT: HeaderValue = HeaderValue::from_static("text/javascript; charset=utf-8");
+const CSS: HeaderValue = HeaderValue::from_static("text/css; charset=utf-8");
+
+/// The pages' Content Security Policy. `blob:` for media and workers is what hls.js needs
+/// (Media Source Extensions object URLs, its inline transmuxing worker); `data:` images
+/// for small inline icons; no inline script or style, no framing, no `<base>`.
+const CONTENT_SECURITY_POLICY: HeaderValue = HeaderValue::from_static(
+    "default-src 'self'; img-src 'self' data:; media-src 'self' blob:; \
+     worker-src 'self' blob:; connect-src 'self'; style-src 'self'; script-src 'self'; \
+     base-uri 'none'; frame-ancestors 'none'",
+);
+const NOSNIFF: HeaderValue = HeaderValue::from_static("nosniff");
+const NO_REFERRER: HeaderValue = HeaderValue::from_static("no-referrer");
+/// Revalidate every time: the `ETag` makes that a 304 until a new build.
+const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
+
+/// One embedded file, ready to serve.
+#[derive(Debug)]
+struct File {
+    document: Document,
+    content_type: HeaderValue,
+    /// An HTML page, which gets the page-only security headers.
+    page: bool,
+}
+
+/// Every embedded file by its public path, hashed on first use.
+static FILES: LazyLock<HashMap<PublicPath, File>> = LazyLock::new(|| {
+    let asset = |name: AssetName| -> (&'static [u8], HeaderValue) {
+        match name {
+            AssetName::HlsJs => (web_file!("node_modules/hls.js/dist/hls.min.js"), JAVASCRIPT),
+            AssetName::PlayerJs => (web_file!("src/player.js"), JAVASCRIPT),
+            AssetName::DashboardJs => (web_file!("src/dashboard.js"), JAVASCRIPT),
+            AssetName::StyleCss => (web_file!("src/style.css"), CSS),
+        }
+    };
+    let pages = [
+        (PublicPath::Index, web_file!("src/index.html")),
+        (PublicPath::Dashboard, web_file!("src/dashboard.html")),
+    ]
+    .map(|(path, body)| (path, File::new(body, HTML, true)));
+    let assets = AssetName::ALL.map(|name| {
+        let (body, content_type) = asset(name);
+        (
+            PublicPath::Asset(name),
+            File::new(body, content_type, false),
+        )
+    });
+    pages.into_iter().chain(assets).collect()
+});
+
+impl File {
+    fn new(body: &'static [u8], content_type: HeaderValue, page: bool) -> Self {
+        let digest = Sha256::digest(body);
+        // 128 bits of SHA-256: a strong validator; hex digits are always a valid header.
+        let etag = HeaderValue::try_from(format!("\"{}\"", hex::encode(&digest[..16])))
+            .unwrap_or(HeaderValue::from_static("\"0\""));
+        File {
+            document: Document {
+                body: Bytes::from_static(body),
+                etag,
+                cache_control: NO_CACHE,
+            },
+            content_type,
+            page,
+        }
+    }
+}
+
+/// The paths served from here: the two pages and every asset.
+pub(crate) fn paths() -> impl Iterator<Item = PublicPath> {
+    [PublicPath::Index, PublicPath::Dashboard]
+        .into_iter()
+        .chain(AssetName::ALL.map(PublicPath::Asset))
+}
+
+/// The response to a GET (or HEAD) of an embedded file; 404 for any other path.
+pub(crate) fn respond(path: &PublicPath, request: &HeaderMap) -> Result<Response, BroadcastError> {
+    let file = FILES.get(path).ok_or(BroadcastError::NotFound)?;
+    let mut response = respond::document(
+        &file.document,
+        file.content_type.clone(),
+        Ranges::No,
+        request,
+    )?;
+    let headers = response.headers_mut();
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, NOSNIFF);
+    if file.page {
+        headers.insert(header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY);
+        headers.insert(header::REFERRER_POLICY, NO_REFERRER);
+    }
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_path_has_a_file_and_nothing_else_does() {
+        for path in paths() {
+            let file = FILES.get(&path).expect("embedded");
+            assert!(!file.document.body.is_empty(), "{path}");
+            let page = matches!(path, PublicPath::Index | PublicPath::Dashboard);
+            assert_eq!(file.page, page, "{path}");
+        }
+        assert_eq!(FILES.len(), paths().count());
+        assert!(respond(&PublicPath::Health, &HeaderMap::new()).is_err());
+    }
+
+    #[test]
+    fn etags_are_strong_and_distinct() {
+        let tags: std::collections::HashSet<_> =
+            FILES.values().map(|f| f.document.etag.clone()).collect();
+        assert_eq!(tags.len(), FILES.len());
+        for tag in tags {
+            let tag = tag.to_str().expect("ascii");
+            assert!(tag.starts_with('"') && !tag.starts_with("W/"), "{tag}");
+            assert_eq!(tag.len(), 34, "{tag}");
+        }
+    }
+}

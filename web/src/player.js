@@ -1,0 +1,626 @@
+// sealcast web player: lists live streams and recordings, plays one with hls.js (native HLS as
+// fallback) and shows which node serves it, the rung, the buffer, the latency and how many
+// segments arrived with a verified signature. Plain ES2020, no build step; every string from
+// the API goes through textContent.
+'use strict';
+
+(function () {
+  const REFRESH_MS = 5000;
+  const OVERLAY_MS = 500;
+  const RETRY_MS = 3000;
+  const MAX_RETRIES = 5;
+  const MAX_MEDIA_RECOVERIES = 3;
+  const NODE_HEADER = 'x-sealcast-node';
+  const VERIFIED_HEADER = 'x-sealcast-verified';
+
+  const $ = (id) => document.getElementById(id);
+  const video = $('video');
+  const quality = $('quality');
+  const overlay = $('overlay');
+  const overlayToggle = $('overlay-toggle');
+  const errorBox = $('error');
+  const title = $('now-playing');
+  const playerStatus = $('player-status');
+  const placeholder = $('placeholder');
+  const streamsList = $('streams');
+  const streamsStatus = $('streams-status');
+  const recordingsList = $('recordings');
+  const recordingsStatus = $('recordings-status');
+  const ov = {
+    node: $('ov-node'),
+    rung: $('ov-rung'),
+    bitrate: $('ov-bitrate'),
+    buffer: $('ov-buffer'),
+    latency: $('ov-latency'),
+    verified: $('ov-verified'),
+  };
+
+  // What the browser test (and a curious developer) can read.
+  const sealcast = {
+    hls: null,
+    errors: [],
+    selection: null,
+    node: '',
+    live: false,
+    // Fragments loaded for the current selection: all, with x-sealcast-verified: true, and
+    // per hls.js level index (main fragments only).
+    frags: { total: 0, verified: 0, byLevel: {} },
+    lastFragLevel: -1,
+    playingLevel: -1,
+    levels: [],
+  };
+  window.sealcast = sealcast;
+
+  const lists = { live: [], recordings: [], loaded: false };
+  let playback = null; // { key, url, retries, mediaRecoveries, timer }
+
+  // ---- formatting -------------------------------------------------------------------------
+
+  function formatBitrate(bps) {
+    if (!Number.isFinite(bps) || bps <= 0) return '—';
+    if (bps >= 1e6) return `${(bps / 1e6).toFixed(2)} Mb/s`;
+    return `${Math.round(bps / 1e3)} kb/s`;
+  }
+
+  function formatDuration(secs) {
+    if (!Number.isFinite(secs) || secs < 0) return '';
+    const s = Math.round(secs);
+    const h = Math.floor(s / 3600);
+    const m = Math.floor((s % 3600) / 60);
+    const rest = String(s % 60).padStart(2, '0');
+    return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${rest}` : `${m}:${rest}`;
+  }
+
+  function formatTime(unixSecs) {
+    if (!Number.isFinite(unixSecs)) return '';
+    return new Date(unixSecs * 1000).toLocaleString(undefined, {
+      dateStyle: 'medium',
+      timeStyle: 'short',
+    });
+  }
+
+  function setText(node, text) {
+    if (node.textContent !== text) node.textContent = text;
+  }
+
+  // ---- selection <-> URL hash ---------------------------------------------------------------
+
+  function hashOf(sel) {
+    if (!sel) return '';
+    const enc = encodeURIComponent;
+    return sel.kind === 'live'
+      ? `#live/${enc(sel.stream)}`
+      : `#vod/${enc(sel.stream)}/${enc(sel.id)}`;
+  }
+
+  function parseHash(hash) {
+    const raw = hash.replace(/^#/, '');
+    if (!raw) return null;
+    let parts;
+    try {
+      parts = raw.split('/').map(decodeURIComponent);
+    } catch {
+      return null;
+    }
+    if (parts.some((p) => p === '')) return null;
+    if (parts[0] === 'live' && parts.length === 2) return { kind: 'live', stream: parts[1] };
+    if (parts[0] === 'vod' && parts.length === 3) {
+      return { kind: 'vod', stream: parts[1], id: parts[2] };
+    }
+    return null;
+  }
+
+  function findLive(name) {
+    return lists.live.find((s) => s.name === name) || null;
+  }
+
+  function findRecording(stream, id) {
+    return lists.recordings.find((r) => r.stream === stream && r.id === id) || null;
+  }
+
+  // ---- lists ---------------------------------------------------------------------------------
+
+  // Updates a <ul> of buttons in place (keyed), so a refresh neither steals focus nor makes a
+  // screen reader re-read the list.
+  function syncList(ul, items, keyOf, fill) {
+    const existing = new Map();
+    for (const li of Array.from(ul.children)) existing.set(li.dataset.key, li);
+    const wanted = items.map((item) => {
+      const key = keyOf(item);
+      let li = existing.get(key);
+      if (li) {
+        existing.delete(key);
+      } else {
+        li = document.createElement('li');
+        li.dataset.key = key;
+        const button = document.createElement('button');
+        button.type = 'button';
+        button.className = 'entry';
+        const heading = document.createElement('span');
+        heading.className = 'entry-title';
+        const meta = document.createElement('span');
+        meta.className = 'entry-meta';
+        button.append(heading, meta);
+        button.addEventListener('click', onEntryClick);
+        li.append(button);
+      }
+      fill(li.firstElementChild, item);
+      return li;
+    });
+    for (const li of existing.values()) li.remove();
+    wanted.forEach((li, i) => {
+      if (ul.children[i] !== li) ul.insertBefore(li, ul.children[i] || null);
+    });
+    markCurrent();
+  }
+
+  function fillLive(button, s) {
+    button.dataset.stream = s.name;
+    button.dataset.hash = hashOf({ kind: 'live', stream: s.name });
+    const [heading, meta] = button.children;
+    if (!heading.firstChild) {
+      const badge = document.createElement('span');
+      badge.className = 'badge';
+      badge.textContent = 'LIVE';
+      heading.append(badge, document.createTextNode(''));
+    }
+    setText(heading.lastChild, s.name);
+    const top = s.renditions.reduce((a, r) => ((r.height || 0) > (a.height || 0) ? r : a), {});
+    const rungs = s.renditions.map((r) => r.name).join(' · ');
+    const size = top.width && top.height ? ` — up to ${top.width}×${top.height}` : '';
+    setText(meta, `${rungs}${size}`);
+    button.setAttribute('aria-label', `Watch ${s.name} live (${s.renditions.length} qualities)`);
+  }
+
+  function fillRecording(button, r) {
+    button.dataset.stream = r.stream;
+    button.dataset.recording = r.id;
+    button.dataset.hash = hashOf({ kind: 'vod', stream: r.stream, id: r.id });
+    const [heading, meta] = button.children;
+    setText(heading, r.stream);
+    const parts = [formatTime(r.started_at), formatDuration(r.duration_secs)].filter(Boolean);
+    setText(meta, parts.join(' · '));
+    button.setAttribute('aria-label', `Play the recording of ${r.stream}, ${parts.join(', ')}`);
+  }
+
+  function markCurrent() {
+    const current = sealcast.selection ? hashOf(sealcast.selection) : null;
+    for (const button of document.querySelectorAll('.entries button')) {
+      if (button.dataset.hash === current) button.setAttribute('aria-current', 'true');
+      else button.removeAttribute('aria-current');
+    }
+  }
+
+  function onEntryClick(event) {
+    const hash = event.currentTarget.dataset.hash;
+    if (location.hash === hash) {
+      // Same entry again: start it over (e.g. after an error).
+      select(parseHash(hash), true);
+    } else {
+      location.hash = hash;
+    }
+  }
+
+  async function getJson(path) {
+    const response = await fetch(path, { cache: 'no-store', headers: { accept: 'application/json' } });
+    if (!response.ok) {
+      let reason = `${response.status} ${response.statusText}`.trim();
+      try {
+        const body = await response.json();
+        if (body && typeof body.error === 'string') reason = body.error;
+      } catch {
+        // not JSON: keep the status line
+      }
+      throw new Error(reason);
+    }
+    return response.json();
+  }
+
+  async function refreshLists() {
+    const [live, recordings] = await Promise.allSettled([
+      getJson('/api/v1/streams'),
+      getJson('/api/v1/recordings'),
+    ]);
+
+    if (live.status === 'fulfilled' && Array.isArray(live.value)) {
+      lists.live = live.value.filter(
+        (s) => s && s.live === true && typeof s.name === 'string' &&
+          Array.isArray(s.renditions) && s.renditions.length > 0,
+      );
+      syncList(streamsList, lists.live, (s) => `live/${s.name}`, fillLive);
+      setText(streamsStatus, lists.live.length ? '' : 'No live streams right now.');
+    } else {
+      const why = live.status === 'rejected' ? live.reason.message : 'unexpected answer';
+      setText(streamsStatus, `Could not load live streams (${why}). Retrying…`);
+    }
+
+    if (recordings.status === 'fulfilled' && Array.isArray(recordings.value)) {
+      lists.recordings = recordings.value.filter(
+        (r) => r && typeof r.stream === 'string' && typeof r.id === 'string',
+      );
+      syncList(recordingsList, lists.recordings, (r) => `vod/${r.stream}/${r.id}`, fillRecording);
+      setText(recordingsStatus, lists.recordings.length ? '' : 'No recordings yet.');
+    } else {
+      const why = recordings.status === 'rejected' ? recordings.reason.message : 'unexpected answer';
+      setText(recordingsStatus, `Could not load recordings (${why}). Retrying…`);
+    }
+    lists.loaded = true;
+
+    // A live stream picked (or linked) before it went live starts as soon as it is listed.
+    const sel = sealcast.selection;
+    if (sel && sel.kind === 'live' && !playback && findLive(sel.stream)) select(sel, true);
+  }
+
+  async function refreshLoop() {
+    try {
+      await refreshLists();
+    } catch (err) {
+      console.error('sealcast: list refresh failed', err);
+    }
+    setTimeout(refreshLoop, REFRESH_MS);
+  }
+
+  // ---- playback ------------------------------------------------------------------------------
+
+  function showError(message) {
+    setText(errorBox, message);
+  }
+
+  function clearError() {
+    setText(errorBox, '');
+  }
+
+  function resetStats() {
+    sealcast.node = '';
+    sealcast.live = false;
+    sealcast.frags = { total: 0, verified: 0, byLevel: {} };
+    sealcast.lastFragLevel = -1;
+    sealcast.playingLevel = -1;
+    sealcast.levels = [];
+  }
+
+  function resetQuality() {
+    quality.replaceChildren(new Option('Auto', '-1', true, true));
+    quality.disabled = true;
+  }
+
+  function teardownMedia() {
+    if (sealcast.hls) {
+      sealcast.hls.destroy();
+      sealcast.hls = null;
+    }
+    if (video.hasAttribute('src')) {
+      video.removeAttribute('src');
+      video.load();
+    }
+  }
+
+  function stopPlayback() {
+    if (playback) clearTimeout(playback.timer);
+    playback = null;
+    teardownMedia();
+    resetStats();
+    resetQuality();
+    renderOverlay();
+  }
+
+  function select(sel, force) {
+    if (!sel) return;
+    const key = hashOf(sel);
+    if (!force && sealcast.selection && hashOf(sealcast.selection) === key && playback) return;
+
+    stopPlayback();
+    clearError();
+    sealcast.selection = sel;
+    markCurrent();
+
+    if (sel.kind === 'live') {
+      setText(title, `${sel.stream} — live`);
+      document.title = `${sel.stream} (live) · sealcast`;
+      const entry = findLive(sel.stream);
+      if (!entry) {
+        placeholder.hidden = false;
+        setText(placeholder, `“${sel.stream}” is not live right now. It starts here as soon as it goes live.`);
+        setText(playerStatus, 'Waiting for the stream to go live…');
+        return;
+      }
+      setText(playerStatus, entry.renditions.map((r) => r.name).join(' · '));
+      start(entry.master_url || `/live/${encodeURIComponent(sel.stream)}/master.m3u8`, key);
+    } else {
+      const entry = findRecording(sel.stream, sel.id);
+      setText(title, `${sel.stream} — recording`);
+      document.title = `${sel.stream} (recording) · sealcast`;
+      setText(playerStatus, entry
+        ? [formatTime(entry.started_at), formatDuration(entry.duration_secs)].filter(Boolean).join(' · ')
+        : `Recording ${sel.id}`);
+      const url = entry && entry.master_url
+        ? entry.master_url
+        : `/vod/${encodeURIComponent(sel.stream)}/${encodeURIComponent(sel.id)}/master.m3u8`;
+      start(url, key);
+    }
+  }
+
+  function start(url, key) {
+    placeholder.hidden = true;
+    playback = { key, url, retries: 0, mediaRecoveries: 0, timer: 0 };
+    const Hls = window.Hls;
+    if (Hls && Hls.isSupported()) {
+      startHls(url);
+    } else if (video.canPlayType('application/vnd.apple.mpegurl')) {
+      startNative(url);
+    } else {
+      placeholder.hidden = false;
+      setText(placeholder, 'This browser cannot play HLS.');
+      showError('This browser cannot play this stream: it supports neither Media Source Extensions (for hls.js) nor native HLS.');
+    }
+  }
+
+  function tryPlay() {
+    const promise = video.play();
+    if (promise) {
+      promise.catch((err) => {
+        if (err && err.name === 'NotAllowedError') {
+          setText(playerStatus, 'Press play to start.');
+        }
+      });
+    }
+  }
+
+  function header(details, name) {
+    if (!details) return null;
+    try {
+      if (typeof details.getResponseHeader === 'function') return details.getResponseHeader(name);
+      if (details.headers && typeof details.headers.get === 'function') return details.headers.get(name);
+    } catch {
+      // headers not readable (e.g. aborted request)
+    }
+    return null;
+  }
+
+  function noteNode(details) {
+    const node = header(details, NODE_HEADER);
+    if (node) sealcast.node = node.trim();
+  }
+
+  // Rendition name from the level's media playlist URL (…/{rendition}/index.m3u8).
+  function rungName(level, index) {
+    const url = (level && (level.uri || (Array.isArray(level.url) ? level.url[0] : level.url))) || '';
+    const match = /\/([^/?#]+)\/index\.m3u8(?:[?#]|$)/.exec(url);
+    if (match) {
+      try {
+        return decodeURIComponent(match[1]);
+      } catch {
+        return match[1];
+      }
+    }
+    if (level && level.name && !/^\d+$/.test(level.name)) return level.name;
+    if (level && level.height) return `${level.height}p`;
+    return `level ${index}`;
+  }
+
+  function buildQuality(hls) {
+    sealcast.levels = hls.levels.map((level, index) => ({
+      index,
+      name: rungName(level, index),
+      width: level.width || 0,
+      height: level.height || 0,
+      bitrate: level.bitrate || 0,
+    }));
+    const options = [new Option('Auto', '-1', true, true)];
+    for (const level of sealcast.levels) {
+      const parts = [level.name];
+      if (level.width && level.height) parts.push(`${level.width}×${level.height}`);
+      if (level.bitrate) parts.push(formatBitrate(level.bitrate));
+      const option = new Option(parts.join(' · '), String(level.index));
+      option.dataset.rung = level.name;
+      options.push(option);
+    }
+    quality.replaceChildren(...options);
+    quality.disabled = sealcast.levels.length === 0;
+  }
+
+  function startHls(url) {
+    const Hls = window.Hls;
+    const hls = new Hls({ backBufferLength: 30 });
+    sealcast.hls = hls;
+    const current = () => sealcast.hls === hls;
+
+    hls.on(Hls.Events.MANIFEST_LOADED, (_e, data) => {
+      if (current()) noteNode(data.networkDetails);
+    });
+    hls.on(Hls.Events.MANIFEST_PARSED, () => {
+      if (!current()) return;
+      buildQuality(hls);
+      tryPlay();
+    });
+    hls.on(Hls.Events.LEVEL_LOADED, (_e, data) => {
+      if (!current()) return;
+      noteNode(data.networkDetails);
+      sealcast.live = Boolean(data.details && data.details.live);
+    });
+    hls.on(Hls.Events.FRAG_LOADED, (_e, data) => {
+      if (!current()) return;
+      noteNode(data.networkDetails);
+      const frag = data.frag;
+      const stats = sealcast.frags;
+      stats.total += 1;
+      const verified = header(data.networkDetails, VERIFIED_HEADER);
+      if (verified && verified.trim().toLowerCase() === 'true') stats.verified += 1;
+      if (frag && frag.type === 'main' && frag.sn !== 'initSegment') {
+        stats.byLevel[frag.level] = (stats.byLevel[frag.level] || 0) + 1;
+        sealcast.lastFragLevel = frag.level;
+      }
+      if (playback) playback.retries = 0;
+    });
+    hls.on(Hls.Events.FRAG_CHANGED, (_e, data) => {
+      if (!current() || !data.frag) return;
+      sealcast.playingLevel = data.frag.level;
+      renderOverlay();
+    });
+    hls.on(Hls.Events.ERROR, (_e, data) => {
+      if (current()) onHlsError(hls, data);
+    });
+
+    hls.loadSource(url);
+    hls.attachMedia(video);
+  }
+
+  function onHlsError(hls, data) {
+    if (!data.fatal) return;
+    const Hls = window.Hls;
+    sealcast.errors.push({
+      source: 'hls.js',
+      type: data.type,
+      details: data.details,
+      reason: data.reason || (data.error && data.error.message) || '',
+      url: data.url || (data.frag && data.frag.url) || (data.context && data.context.url) || '',
+      at: new Date().toISOString(),
+    });
+    const pb = playback;
+    if (!pb) return;
+
+    if (data.type === Hls.ErrorTypes.MEDIA_ERROR && pb.mediaRecoveries < MAX_MEDIA_RECOVERIES) {
+      pb.mediaRecoveries += 1;
+      showError('A media error interrupted playback; recovering…');
+      hls.recoverMediaError();
+      return;
+    }
+
+    // Anything else: start over with a fresh instance after a pause (the load balancer moves
+    // us to another node if ours went away), a bounded number of times.
+    sealcast.hls = null;
+    hls.destroy();
+    if (pb.retries < MAX_RETRIES) {
+      pb.retries += 1;
+      showError(`Playback stopped (${data.details}); retrying in ${RETRY_MS / 1000} s…`);
+      pb.timer = setTimeout(() => {
+        if (playback === pb) startHls(pb.url);
+      }, RETRY_MS);
+    } else {
+      showError(`Playback failed (${data.details}). Pick the stream again to retry.`);
+    }
+  }
+
+  function startNative(url) {
+    sealcast.hls = null;
+    video.src = url;
+    tryPlay();
+    // Native playback hides the HTTP responses; ask the master playlist which node serves us.
+    fetch(url, { cache: 'no-store' })
+      .then((response) => {
+        if (playback && playback.url === url) noteNode(response);
+      })
+      .catch(() => {});
+  }
+
+  // ---- overlay -------------------------------------------------------------------------------
+
+  function bufferAhead() {
+    const t = video.currentTime;
+    const ranges = video.buffered;
+    for (let i = 0; i < ranges.length; i += 1) {
+      if (ranges.start(i) <= t + 0.1 && t < ranges.end(i)) return ranges.end(i) - t;
+    }
+    return 0;
+  }
+
+  function renderOverlay() {
+    const hls = sealcast.hls;
+    const active = Boolean(playback);
+    setText(ov.node, sealcast.node || '—');
+
+    const levelIndex = sealcast.playingLevel >= 0 ? sealcast.playingLevel : sealcast.lastFragLevel;
+    const level = sealcast.levels[levelIndex];
+    setText(ov.rung, level ? level.name : '—');
+    setText(ov.bitrate, level ? formatBitrate(level.bitrate) : '—');
+
+    setText(ov.buffer, active && video.readyState > 0 ? `${bufferAhead().toFixed(1)} s` : '—');
+
+    let latency = '—';
+    if (active && hls && sealcast.live && Number.isFinite(hls.latency) && hls.latency > 0) {
+      latency = `${hls.latency.toFixed(1)} s`;
+    } else if (active && !hls && sealcast.selection && sealcast.selection.kind === 'live' && video.seekable.length) {
+      latency = `${(video.seekable.end(video.seekable.length - 1) - video.currentTime).toFixed(1)} s`;
+    }
+    setText(ov.latency, latency);
+
+    const { total, verified } = sealcast.frags;
+    let text;
+    let state = '';
+    if (!active) {
+      text = '—';
+    } else if (!hls && video.hasAttribute('src')) {
+      text = 'not visible with native playback';
+    } else if (total === 0) {
+      text = '0/0 segments verified';
+    } else if (verified === total) {
+      text = `✔ ${verified}/${total} segments verified`;
+      state = 'ok';
+    } else {
+      text = `⚠ ${verified}/${total} segments verified`;
+      state = 'warn';
+    }
+    setText(ov.verified, text);
+    ov.verified.classList.toggle('ok', state === 'ok');
+    ov.verified.classList.toggle('warn', state === 'warn');
+  }
+
+  // ---- wiring --------------------------------------------------------------------------------
+
+  quality.addEventListener('change', () => {
+    const hls = sealcast.hls;
+    if (!hls) return;
+    const index = Number(quality.value);
+    hls.currentLevel = Number.isInteger(index) ? index : -1;
+  });
+
+  overlayToggle.addEventListener('click', () => {
+    const show = overlayToggle.getAttribute('aria-pressed') !== 'true';
+    overlayToggle.setAttribute('aria-pressed', String(show));
+    // Hidden visually only: screen readers keep the statistics.
+    overlay.classList.toggle('visually-hidden', !show);
+  });
+
+  video.addEventListener('error', () => {
+    const err = video.error;
+    if (!err) return;
+    sealcast.errors.push({
+      source: 'video',
+      code: err.code,
+      message: err.message || '',
+      at: new Date().toISOString(),
+    });
+    showError(`The video could not be played (media error ${err.code}${err.message ? `: ${err.message}` : ''}).`);
+  });
+
+  video.addEventListener('playing', () => {
+    clearError();
+    const sel = sealcast.selection;
+    if (sel && sel.kind === 'live' && playerStatus.textContent.startsWith('The stream has ended')) {
+      setText(playerStatus, '');
+    }
+  });
+
+  video.addEventListener('ended', () => {
+    const sel = sealcast.selection;
+    if (sel && sel.kind === 'live') setText(playerStatus, 'The stream has ended.');
+  });
+
+  window.addEventListener('hashchange', () => {
+    const sel = parseHash(location.hash);
+    if (sel) select(sel, false);
+  });
+
+  setInterval(renderOverlay, OVERLAY_MS);
+  renderOverlay();
+  resetQuality();
+
+  // First the lists (so a linked live stream can be found), then the hash, then every 5 s.
+  refreshLists()
+    .catch((err) => console.error('sealcast: list refresh failed', err))
+    .finally(() => {
+      const sel = parseHash(location.hash);
+      if (sel) select(sel, false);
+      setTimeout(refreshLoop, REFRESH_MS);
+    });
+})();
