@@ -81,3 +81,24 @@ pub enum Error {
     #[error("invalid ladder: {0}")]
     InvalidLadder(String),
 }
+
+/// Decodes a JSON control message of at most `max` bytes, naming it `what` in the error:
+/// the size check comes first, so an oversized payload is never parsed.
+pub(crate) fn decode_json<T: serde::de::DeserializeOwned>(
+    what: &'static str,
+    bytes: &[u8],
+    max: usize,
+) -> Result<T, Error> {
+    if bytes.len() > max {
+        return Err(Error::TooLarge {
+            what,
+            field: "payload",
+            len: bytes.len() as u64,
+            max,
+        });
+    }
+    serde_json::from_slice(bytes).map_err(|e| Error::InvalidJson {
+        what,
+        reason: e.to_string(),
+    })
+}

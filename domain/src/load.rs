@@ -94,18 +94,8 @@ impl LoadReport {
 
     /// Decodes a report from the broker, refusing oversized, malformed or non-finite ones.
     pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
-        if bytes.len() > MAX_LOAD_REPORT_LEN {
-            return Err(Error::TooLarge {
-                what: "load report",
-                field: "payload",
-                len: bytes.len() as u64,
-                max: MAX_LOAD_REPORT_LEN,
-            });
-        }
-        let report: LoadReport = serde_json::from_slice(bytes).map_err(|e| Error::InvalidJson {
-            what: "load report",
-            reason: e.to_string(),
-        })?;
+        let report: LoadReport =
+            crate::error::decode_json("load report", bytes, MAX_LOAD_REPORT_LEN)?;
         let speeds = report
             .streams
             .iter()

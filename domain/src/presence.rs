@@ -73,18 +73,7 @@ impl Presence {
     /// Parses a payload strictly: size-capped, known fields only, and a URL (if any) that is
     /// a plain `http://` or `https://` base URL.
     pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
-        if bytes.len() > MAX_PRESENCE_LEN {
-            return Err(Error::TooLarge {
-                what: "presence",
-                field: "payload",
-                len: bytes.len() as u64,
-                max: MAX_PRESENCE_LEN,
-            });
-        }
-        let presence: Presence = serde_json::from_slice(bytes).map_err(|e| Error::InvalidJson {
-            what: "presence",
-            reason: e.to_string(),
-        })?;
+        let presence: Presence = crate::error::decode_json("presence", bytes, MAX_PRESENCE_LEN)?;
         for url in [&presence.url, &presence.direct_url].into_iter().flatten() {
             if !is_base_url(url) {
                 return Err(Error::InvalidJson {
