@@ -1,0 +1,70 @@
+# The sealcast image: one binary, every role (`docker run IMAGE ingest|broadcast|lb|...`).
+# docker-compose.yml builds it for the cluster; see docs/deployment.md.
+#
+# Base images are build arguments, so a registry mirror can stand in for Docker Hub:
+#   docker build --build-arg RUST_IMAGE=mirror.example/library/rust:1-bookworm \
+#                --build-arg NODE_IMAGE=mirror.example/library/node:20-bookworm-slim \
+#                --build-arg RUNTIME_IMAGE=mirror.example/library/debian:bookworm-slim .
+# (docker compose takes the same three names from .env.) The build and the runtime image
+# must both be Debian 12 "bookworm": the binary links against bookworm's FFmpeg 5.1
+# (libavcodec59 and friends).
+ARG RUST_IMAGE=rust:1-bookworm
+ARG NODE_IMAGE=node:20-bookworm-slim
+ARG RUNTIME_IMAGE=debian:bookworm-slim
+
+# hls.js, pinned by web/package-lock.json: the broadcast crate embeds
+# web/node_modules/hls.js/dist/hls.min.js when it is built. A stage of its own because
+# web/package.json wants Node.js 20 (bookworm's nodejs is 18) and so that this layer is
+# rebuilt only when the lock file changes. Only hls.js: the browser-test tooling
+# (devDependencies) is not needed to build.
+FROM ${NODE_IMAGE} AS web
+WORKDIR /src/web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+
+FROM ${RUST_IMAGE} AS build
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      pkg-config clang libclang-dev cmake \
+      libavcodec-dev libavformat-dev libavutil-dev libswscale-dev \
+      libswresample-dev libavfilter-dev libavdevice-dev \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+COPY --from=web /src/web/node_modules web/node_modules
+# The registry and target directories are BuildKit caches: a rebuild after a source change
+# recompiles only what changed. The binary is copied out of the cache in the same step.
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/usr/local/cargo/git \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked -p sealcast --bin sealcast \
+ && install -D -m 0755 target/release/sealcast /out/sealcast
+
+FROM ${RUNTIME_IMAGE}
+# Only what the binary loads at run time: bookworm's FFmpeg libraries (x264 and the codecs
+# come with libavcodec59) and the CA roots for HTTPS webhooks.
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      ca-certificates \
+      libavcodec59 libavformat59 libavfilter8 libavutil57 libswscale6 libswresample4 \
+ && rm -rf /var/lib/apt/lists/*
+# A fixed, unprivileged user. docker-compose.yml runs the roles that read the 0600 key
+# files as the host user who owns them instead (`user:`), so the data directory is
+# traversable by any user; only its owner can write to it.
+RUN groupadd --gid 10001 sealcast \
+ && useradd --uid 10001 --gid sealcast --no-create-home \
+      --home-dir /var/lib/sealcast --shell /usr/sbin/nologin sealcast \
+ && install -d -o sealcast -g sealcast -m 0755 /var/lib/sealcast
+COPY --from=build /out/sealcast /usr/local/bin/sealcast
+COPY deploy/docker/healthcheck.sh /usr/local/bin/sealcast-healthcheck
+WORKDIR /var/lib/sealcast
+ENV SEALCAST_DATA_DIR=/var/lib/sealcast
+USER 10001:10001
+# RTMP (ingest); HTTP (broadcast); metrics (ingest, lb); HTTPS and HTTP (lb).
+EXPOSE 1935 8080 9100 9102 443 80
+# Liveness of a broadcast node (`GET /healthz` on 8080). docker-compose.yml points the
+# other roles at their own port: ingest 9100, lb 9102 (their metrics listeners).
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["sealcast-healthcheck", "8080"]
+ENTRYPOINT ["sealcast"]
+CMD ["--help"]

@@ -1,0 +1,246 @@
+#!/usr/bin/env bash
+# Prepares the docker compose cluster (docs/deployment.md). Run it once before
+# `docker compose up -d`. Running it again keeps every password, token and key there is,
+# adds what is missing, and rewrites the broker's user and ACL files from .env and
+# deploy/mosquitto/.
+#
+#   scripts/init-cluster.sh                         first setup; again after editing an ACL
+#   scripts/init-cluster.sh --rotate mqtt           new passwords for every MQTT user
+#   scripts/init-cluster.sh --rotate push-token     a new push token
+#   scripts/init-cluster.sh --algorithm ed25519     the root's algorithm, when it is made
+#                                                   (default ml-dsa-65)
+#
+# What it writes (none of it is committed; .gitignore and .dockerignore exclude it all):
+#   .env                          mode 0600: the MQTT passwords, the push token, the
+#                                 PostgreSQL and Grafana passwords, the uid/gid the
+#                                 containers run as, the ingest node ids
+#   deploy/state/keys/            `sealcast keys init`: root key pair, push token, cookie
+#                                 key, each ingest node's signing key and certificate
+#   deploy/state/mosquitto/       the broker's password files and installed ACLs (0600)
+#   deploy/state/mosquitto-data/  the broker's persistence
+#   certs/generated/              `sealcast certs`, when missing: the local CA and the load
+#                                 balancer's server certificate
+#
+# sealcast comes from $SEALCAST_BIN, PATH or target/{release,debug}/ if there is one, else
+# from the cluster's image (`docker compose run tools`, built first); mosquitto_passwd
+# from PATH, else from the eclipse-mosquitto image.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+umask 077
+
+state=deploy/state
+env_file=.env
+
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+say() { echo "init-cluster: $*" >&2; }
+
+rotate=()
+algorithm=()
+while (($#)); do
+  case "$1" in
+    --rotate)
+      case "${2:-}" in
+        mqtt | push-token) rotate+=("$2") ;;
+        *) say "--rotate takes mqtt or push-token"; exit 2 ;;
+      esac
+      shift 2
+      ;;
+    --algorithm)
+      [ -n "${2:-}" ] || { say "--algorithm takes ml-dsa-65 or ed25519"; exit 2; }
+      algorithm=(--algorithm "$2")
+      shift 2
+      ;;
+    -h | --help) usage; exit 0 ;;
+    *) say "unknown argument $1 (see --help)"; exit 2 ;;
+  esac
+done
+rotating() {
+  local r
+  for r in "${rotate[@]+"${rotate[@]}"}"; do [ "$r" = "$1" ] && return 0; done
+  return 1
+}
+
+# --- .env -------------------------------------------------------------------------------
+env_get() {
+  if [ -f "$env_file" ]; then sed -n "s/^$1=//p" "$env_file" | tail -n 1; fi
+}
+env_set() { # NAME VALUE: replaces or appends the line; the file stays 0600
+  local tmp
+  tmp=$(mktemp "$env_file.XXXXXX")
+  if [ -f "$env_file" ]; then grep -v "^$1=" "$env_file" >"$tmp" || true; fi
+  printf '%s=%s\n' "$1" "$2" >>"$tmp"
+  mv "$tmp" "$env_file"
+}
+rand_hex() { od -An -tx1 -N32 /dev/urandom | tr -d ' \n'; }
+password_var() { printf 'MQTT_PASSWORD_%s' "$(printf '%s' "$1" | tr 'a-z-' 'A-Z_')"; }
+
+if [ ! -f "$env_file" ]; then
+  printf '%s\n' \
+    "# The sealcast cluster's secrets and settings, for docker compose. Written by" \
+    "# scripts/init-cluster.sh; mode 0600; never commit it. docs/deployment.md lists every" \
+    "# variable (image mirrors: RUST_IMAGE, NODE_IMAGE, RUNTIME_IMAGE, MOSQUITTO_IMAGE, ...)." \
+    >"$env_file"
+  say "wrote $env_file"
+fi
+chmod 600 "$env_file"
+
+# The containers that read the 0600 key files run as their owner.
+if [ -z "$(env_get RUN_UID)" ]; then
+  if [ "$(id -u)" -eq 0 ]; then
+    env_set RUN_UID 10001
+    env_set RUN_GID 10001
+  else
+    env_set RUN_UID "$(id -u)"
+    env_set RUN_GID "$(id -g)"
+  fi
+fi
+run_uid=$(env_get RUN_UID)
+run_gid=$(env_get RUN_GID)
+if [ "$(id -u)" -ne 0 ] && [ "$run_uid" != "$(id -u)" ]; then
+  say "warning: RUN_UID=$run_uid in $env_file is not you ($(id -u)); run this as that user or as root"
+fi
+
+[ -n "$(env_get INGEST_NODES)" ] || env_set INGEST_NODES "ingest1 ingest2"
+ingest_nodes=$(env_get INGEST_NODES)
+for node in $ingest_nodes; do
+  [[ "$node" =~ ^[A-Za-z0-9_-]{1,64}$ ]] || { say "INGEST_NODES: $node is not a node id"; exit 2; }
+  grep -qx "user $node" deploy/mosquitto/acl-nodes ||
+    say "warning: deploy/mosquitto/acl-nodes has no 'user $node' block; $node cannot publish"
+done
+node_users=($ingest_nodes broadcast)
+control_users=(lb admin)
+
+changed=()
+for user in "${node_users[@]}" "${control_users[@]}"; do
+  var=$(password_var "$user")
+  if [ -z "$(env_get "$var")" ] || rotating mqtt; then
+    env_set "$var" "$(rand_hex)"
+    changed+=("$var")
+  fi
+done
+for var in POSTGRES_PASSWORD GRAFANA_ADMIN_PASSWORD; do
+  if [ -z "$(env_get "$var")" ]; then
+    env_set "$var" "$(rand_hex)"
+    changed+=("$var")
+  fi
+done
+
+# --- directories --------------------------------------------------------------------------
+mkdir -p "$state/keys" "$state/mosquitto" "$state/mosquitto-data" certs/generated
+chmod 700 "$state"
+# Root makes the files; the containers' user must own them.
+fix_owner() {
+  if [ "$(id -u)" -eq 0 ] && [ "$run_uid" != 0 ]; then
+    chown -R "$run_uid:$run_gid" "$state" certs/generated
+  fi
+}
+need_docker() {
+  docker compose version >/dev/null 2>&1 || {
+    say "needs docker compose here (or sealcast and mosquitto_passwd on PATH)"
+    exit 1
+  }
+}
+
+# --- push token: .env is the source, the key directory's copy follows it --------------------
+token_file=$state/keys/push-token
+token=$(env_get SEALCAST_PUSH_TOKEN)
+if rotating push-token || [ -z "$token" ]; then
+  if [ -z "$token" ] && [ -s "$token_file" ] && ! rotating push-token; then
+    token=$(tr -d ' \t\r\n' <"$token_file")
+  else
+    token="pt_$(rand_hex)"
+  fi
+  env_set SEALCAST_PUSH_TOKEN "$token"
+  changed+=(SEALCAST_PUSH_TOKEN)
+fi
+if [ ! -f "$token_file" ] || [ "$(tr -d ' \t\r\n' <"$token_file")" != "$token" ]; then
+  printf '%s\n' "$token" >"$token_file.new"
+  mv "$token_file.new" "$token_file"
+fi
+
+# --- keys and certificates ----------------------------------------------------------------
+ingest_args=()
+for node in $ingest_nodes; do ingest_args+=(--ingest "$node"); done
+local_sealcast() {
+  if [ -n "${SEALCAST_BIN:-}" ]; then printf '%s\n' "$SEALCAST_BIN"; return 0; fi
+  command -v sealcast && return 0
+  local b
+  for b in target/release/sealcast target/debug/sealcast; do
+    if [ -x "$b" ]; then printf '%s\n' "$b"; return 0; fi
+  done
+  return 1
+}
+if bin=$(local_sealcast); then
+  say "sealcast: $bin"
+  # sealcast gives private files mode 0600 itself; public ones (root.pub, ca.pem) stay
+  # readable by the broadcast nodes' user and by whoever installs the CA.
+  (
+    umask 022
+    "$bin" keys --keys-dir "$state/keys" init "${algorithm[@]+"${algorithm[@]}"}" "${ingest_args[@]}"
+    if [ ! -f certs/generated/server.pem ]; then
+      "$bin" certs --certs-dir certs/generated >/dev/null
+      echo "init-cluster: wrote the local CA and server certificate into certs/generated/" >&2
+    fi
+  )
+else
+  need_docker
+  fix_owner
+  say "no local sealcast: building the cluster image (docker compose build tools)"
+  docker compose build tools
+  docker compose run --rm --no-deps -T tools keys init \
+    "${algorithm[@]+"${algorithm[@]}"}" "${ingest_args[@]}"
+  if [ ! -f certs/generated/server.pem ]; then
+    docker compose run --rm --no-deps -T tools certs >/dev/null
+    say "wrote the local CA and server certificate into certs/generated/"
+  fi
+fi
+
+# --- the broker's users and ACLs ----------------------------------------------------------
+mosquitto_image=$(env_get MOSQUITTO_IMAGE)
+hash_passwords() { # FILE of user:password lines, hashed in place
+  if command -v mosquitto_passwd >/dev/null 2>&1; then
+    mosquitto_passwd -H sha512-pbkdf2 -U "$1"
+  else
+    need_docker
+    fix_owner
+    docker run --rm --user "$run_uid:$run_gid" -v "$PWD/$state/mosquitto:/work" \
+      "${mosquitto_image:-eclipse-mosquitto:2}" \
+      mosquitto_passwd -H sha512-pbkdf2 -U "/work/$(basename "$1")"
+  fi
+}
+write_passwords() { # NAME USER...: deploy/state/mosquitto/NAME
+  local file=$state/mosquitto/$1 user
+  shift
+  : >"$file.new"
+  for user in "$@"; do
+    printf '%s:%s\n' "$user" "$(env_get "$(password_var "$user")")" >>"$file.new"
+  done
+  hash_passwords "$file.new"
+  mv "$file.new" "$file"
+}
+write_passwords passwd-nodes "${node_users[@]}"
+write_passwords passwd-control "${control_users[@]}"
+install -m 600 deploy/mosquitto/acl-nodes "$state/mosquitto/acl-nodes"
+install -m 600 deploy/mosquitto/acl-control "$state/mosquitto/acl-control"
+say "wrote the broker's users and ACLs into $state/mosquitto/"
+
+# The broadcast nodes run as the image's user (10001) and read only this file.
+chmod 644 "$state/keys/root.pub"
+fix_owner
+
+# --- what next ----------------------------------------------------------------------------
+if ((${#changed[@]})); then say "new in $env_file: ${changed[*]}"; fi
+if rotating mqtt; then
+  say "apply the new MQTT passwords: docker compose kill -s SIGHUP mosquitto && docker compose up -d"
+elif rotating push-token; then
+  say "apply the new push token: docker compose up -d (recreates the ingest and broadcast nodes)"
+else
+  cat >&2 <<'EOF'
+init-cluster: ready. Next:
+  docker compose up -d
+  docker compose run --rm tools api-keys add admin --scope admin   # the /dashboard key, shown once
+  docker compose run --rm tools streams add cam1                     # an OBS stream key, shown once
+Viewers trust certs/generated/ca.pem (docs/deployment.md, "Host names and the local CA").
+If the broker is running already: docker compose kill -s SIGHUP mosquitto
+EOF
+fi
