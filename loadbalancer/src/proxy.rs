@@ -135,6 +135,12 @@ impl ProxyHttp for Proxy {
             respond_text(session, 200, "ok\n").await?;
             return Ok(true);
         }
+        if is_node_private(session.req_header().uri.path()) {
+            // A node's metrics and its push API are for the cluster's own network, not for
+            // viewers (the push API wants a token anyway; the metrics would just leak).
+            respond(session, 404, "not found", &[]).await?;
+            return Ok(true);
+        }
         let route = match self.choose(session) {
             Choice::Route(route) => route,
             Choice::NoBackend => {
@@ -426,4 +432,9 @@ async fn respond_text(session: &mut Session, status: u16, text: &'static str) ->
     session
         .write_response_body(Some(Bytes::from_static(text.as_bytes())), true)
         .await
+}
+
+/// Paths a broadcast node serves only to the cluster: `/metrics` and the push API.
+fn is_node_private(path: &str) -> bool {
+    path == "/metrics" || path == "/internal" || path.starts_with("/internal/")
 }

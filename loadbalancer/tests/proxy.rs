@@ -173,6 +173,19 @@ async fn membership_direct_mode_hash_mode_and_no_backend() {
         .expect("segment");
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-sealcast-node"], "b1", "b2 is still joining");
+    // A node's metrics and push API are not for viewers.
+    for path in ["/metrics", "/internal/v1/events", "/internal"] {
+        let r = client
+            .get(format!("{base}{path}"))
+            .send()
+            .await
+            .expect("private path");
+        assert_eq!(r.status(), 404, "{path}");
+        assert!(
+            !r.headers().contains_key("x-sealcast-node"),
+            "{path} reached a node"
+        );
+    }
 
     // Hash mode: the same client address always lands on the same node, no cookie.
     s.announce("b2", PresenceState::Ready, &b2, None).await;
