@@ -52,22 +52,22 @@ pub struct Webhooks {
 }
 
 impl Webhooks {
-    /// Deliveries for the webhooks of `catalog`.
-    pub fn new(catalog: Catalog) -> Self {
+    /// Deliveries for the webhooks of `catalog`. Fails only if the HTTP client cannot be
+    /// made (its TLS setup, say the system's root certificates, failed).
+    pub fn new(catalog: Catalog) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .timeout(ATTEMPT_TIMEOUT)
             // A receiver's redirect is not followed: where a notification goes is the
             // operator's choice, made when the webhook was registered.
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("sealcast/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default();
-        Webhooks {
+            .build()?;
+        Ok(Webhooks {
             catalog,
             client,
             tasks: TaskTracker::new(),
             stop: CancellationToken::new(),
-        }
+        })
     }
 
     /// Sends `payload` to every webhook subscribed to its event, in the background.

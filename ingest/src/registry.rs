@@ -193,6 +193,11 @@ impl Registry {
         }
     }
 
+    /// The ladder every stream is transcoded to.
+    pub fn ladder(&self) -> &Ladder {
+        &self.settings.ladder
+    }
+
     /// The RTMP application name.
     pub fn app(&self) -> &str {
         &self.settings.app

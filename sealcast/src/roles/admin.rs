@@ -53,7 +53,7 @@ impl AdminSide {
                     node.to_string(),
                     role_name(p.role),
                     p.url.clone(),
-                    format!("{:?}", p.state).to_lowercase(),
+                    state_name(p.state).to_owned(),
                 );
                 inner_tasks.spawn(async move {
                     let at = i64::try_from(unix_now()).unwrap_or(i64::MAX);
@@ -94,6 +94,16 @@ impl AdminSide {
         }
         self.tasks.close();
         self.tasks.wait().await;
+    }
+}
+
+/// How presence states are spelled on the wire and in the catalog.
+fn state_name(state: domain::presence::PresenceState) -> &'static str {
+    use domain::presence::PresenceState;
+    match state {
+        PresenceState::Joining => "joining",
+        PresenceState::Ready => "ready",
+        PresenceState::Offline => "offline",
     }
 }
 
@@ -221,19 +231,20 @@ pub(super) fn ingest_report(
                     realtime_factor: Some(factor),
                 })
                 .collect();
-            // The source rung is passed through, not encoded: listed without a speed.
-            if let Ok(src) = domain::RenditionName::new("src") {
-                if !renditions.iter().any(|r| r.rendition == src) {
-                    renditions.insert(
-                        0,
-                        RungSpeed {
-                            rendition: src,
-                            encode_fps: None,
-                            realtime_factor: None,
-                        },
-                    );
-                }
-            }
+            // Passed-through rungs are not encoded: listed first, without a speed.
+            let passed_through = registry
+                .ladder()
+                .rungs
+                .iter()
+                .filter(|r| matches!(r.kind, domain::RungKind::Source))
+                .filter(|r| !renditions.iter().any(|s| s.rendition == r.name))
+                .map(|r| RungSpeed {
+                    rendition: r.name.clone(),
+                    encode_fps: None,
+                    realtime_factor: None,
+                })
+                .collect::<Vec<_>>();
+            renditions.splice(0..0, passed_through);
             IngestStream {
                 stream: live.stream,
                 session: live.session.to_string(),

@@ -45,7 +45,7 @@ pub(crate) async fn ingest(args: IngestArgs, shutdown: CancellationToken) -> any
         Arc::new(registry),
         shutdown.child_token(),
     ));
-    let webhooks = Webhooks::new(catalog.clone());
+    let webhooks = Webhooks::new(catalog.clone()).context("making the webhook client")?;
     let background = TaskTracker::new();
     let background_stop = CancellationToken::new();
     let sessions = Arc::new(SessionLog {
@@ -139,7 +139,11 @@ pub(crate) async fn broadcast(
         Some(_) => Some(open_catalog(&args.catalog).await?),
         None => None,
     };
-    let webhooks = catalog.clone().map(Webhooks::new);
+    let webhooks = catalog
+        .clone()
+        .map(Webhooks::new)
+        .transpose()
+        .context("making the webhook client")?;
     let mut node = Node::new(node_id.clone(), node_config(&config))
         .with_recordings(recordings)
         .context("preparing the recordings directory")?;

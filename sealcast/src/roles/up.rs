@@ -65,7 +65,7 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
 
     // Broadcast nodes. They stop after the ingest has handed them its last events. The
     // nodes of `up` share one disk: the first one keeps the recordings.
-    let webhooks = Webhooks::new(catalog.clone());
+    let webhooks = Webhooks::new(catalog.clone()).context("making the webhook client")?;
     let reports = TaskTracker::new();
     let reports_stop = CancellationToken::new();
     let mut nodes = Vec::new();
