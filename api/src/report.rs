@@ -16,8 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ClusterView;
 
-/// How often a node reports its load.
-pub const REPORT_EVERY: Duration = Duration::from_secs(2);
+pub use domain::load::REPORT_EVERY;
 
 /// CPU and memory of this process, from `/proc/self` (Linux). Every part of a process
 /// shares these numbers: under `sealcast up` all nodes report the same CPU and memory.

@@ -1,7 +1,10 @@
 //! How a broadcast node shapes its live windows ([`NodeConfig`]) and, as an edge, whom it
 //! trusts and how much it holds ([`EdgeConfig`]).
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use domain::load::LoadReport;
 
 /// Settings every stream on a node shares. They must match what ingest produces
 /// (`domain::Ladder::window` and `domain::Ladder::segment_target`), so that every node lists
@@ -61,6 +64,32 @@ pub struct EdgeConfig {
     /// More routes served beside the node's own (the admin API), under the same layers
     /// (node header, CORS, request metrics). Their paths must not overlap the node's.
     pub extra_routes: Option<axum::Router>,
+    /// This node's load report, published every [`REPORT_EVERY`](domain::load::REPORT_EVERY)
+    /// on the node's own MQTT connection (the one carrying its presence), so that the
+    /// broker can let a node write only the topics of its own client id.
+    pub load_reports: Option<LoadSampler>,
+}
+
+/// Makes this node's [`LoadReport`] when it is due (see [`EdgeConfig::load_reports`]).
+#[derive(Clone)]
+pub struct LoadSampler(Arc<dyn Fn() -> LoadReport + Send + Sync>);
+
+impl LoadSampler {
+    /// A sampler calling `sample` for every report.
+    pub fn new(sample: impl Fn() -> LoadReport + Send + Sync + 'static) -> Self {
+        LoadSampler(Arc::new(sample))
+    }
+
+    /// Makes a report now.
+    pub fn sample(&self) -> LoadReport {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for LoadSampler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LoadSampler")
+    }
 }
 
 impl EdgeConfig {
@@ -93,6 +122,7 @@ impl EdgeConfig {
             direct_url: None,
             ready_timeout: Self::DEFAULT_READY_TIMEOUT,
             extra_routes: None,
+            load_reports: None,
         }
     }
 }

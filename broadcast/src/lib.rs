@@ -71,7 +71,7 @@ mod serve;
 mod stream;
 mod view;
 
-pub use config::{EdgeConfig, NodeConfig};
+pub use config::{EdgeConfig, LoadSampler, NodeConfig};
 pub use edge::{run_edge, Edge};
 pub use error::BroadcastError;
 pub use node::{Node, NodeLoad};

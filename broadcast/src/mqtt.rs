@@ -6,7 +6,10 @@
 //! certificate is admitted before the manifests that need it.
 //!
 //! Out: this node's retained presence (`joining`, then `ready`), published again after
-//! every (re)connect; a retained `offline` as last will and on shutdown.
+//! every (re)connect; a retained `offline` as last will and on shutdown; its load report
+//! every two seconds, when [`EdgeConfig::load_reports`](crate::EdgeConfig::load_reports)
+//! gives one. The connection's client id is the node id, so a broker ACL can let each
+//! node write only `sealcast/v1/nodes/{its id}/...` (`pattern write ... %c ...`).
 //!
 //! A payload that does not decode or does not fit its topic is one warning and one count in
 //! `sealcast_control_messages_ignored_total{kind}`, and changes nothing else. An empty
@@ -16,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use control::{Bus, BusEvent, BusOptions, Message, Qos};
+use domain::load::REPORT_EVERY;
 use domain::manifest::SignedManifest;
 use domain::presence::{Presence, Role};
 use domain::topics::Topic;
@@ -84,10 +88,11 @@ impl Edge {
     }
 }
 
-/// The connection options of an edge: persistent session, offline will, our filters.
+/// The connection options of an edge: the node id as client id, persistent session,
+/// offline will, our filters.
 fn options(edge: &Edge) -> BusOptions {
     let node = edge.node().id();
-    let mut options = BusOptions::new(edge.config.broker.clone(), format!("broadcast-{node}"));
+    let mut options = BusOptions::new(edge.config.broker.clone(), node.to_string());
     options.persistent = true;
     options.last_will = Some((
         Topic::Presence(node.clone()),
@@ -111,6 +116,9 @@ pub(crate) async fn run(edge: Arc<Edge>, stop: CancellationToken) {
     let presence = Topic::Presence(edge.node().id().clone());
     let mut ready_check = tokio::time::interval(READY_CHECK);
     ready_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let load = Topic::NodeLoad(edge.node().id().clone());
+    let mut report = tokio::time::interval(REPORT_EVERY);
+    report.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut open = true;
     loop {
         tokio::select! {
@@ -130,6 +138,15 @@ pub(crate) async fn run(edge: Arc<Edge>, stop: CancellationToken) {
             _ = ready_check.tick() => {
                 if edge.check_ready() {
                     announce(&bus, &presence, edge.presence()).await;
+                }
+            }
+            _ = report.tick(), if edge.config.load_reports.is_some() => {
+                if let Some(sampler) = &edge.config.load_reports {
+                    let payload = sampler.sample().encode();
+                    // Advisory and sent again in two seconds: at most once, never retained.
+                    if let Err(e) = bus.publish(&load, Qos::AtMostOnce, false, payload).await {
+                        tracing::debug!(error = %e, "could not publish the load report");
+                    }
                 }
             }
         }

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use certs::signing::SignatureAlgorithm;
 use control::{connect, Bus, BusEvent, BusOptions, EmbeddedBroker, Qos};
 use domain::broker::BrokerAddress;
+use domain::load::{LoadReport, SegmentCounts};
 use domain::manifest::KeyId;
 use domain::presence::{Presence, PresenceState, Role};
 use domain::push::{ControlEvent, InternalPath, SegmentHeaders};
@@ -204,6 +205,30 @@ async fn an_edge_over_a_real_broker() {
     config.broker = address.clone();
     config.public_url = base.clone();
     config.ready_timeout = Duration::from_secs(60);
+    let report = LoadReport {
+        role: Role::Broadcast,
+        at: 1_700_000_000,
+        cpu_percent: 12.5,
+        memory_bytes: 1 << 20,
+        connections: 3,
+        bytes_out: 4096,
+        viewers: Default::default(),
+        segments: SegmentCounts {
+            verified: 7,
+            rejected: 1,
+            gaps: 0,
+        },
+        streams: Vec::new(),
+    };
+    let sampled = report.clone();
+    config.load_reports = Some(broadcast::LoadSampler::new(move || sampled.clone()));
+    let (_loads_watcher, mut loads) = client(
+        &address,
+        "test-loads",
+        vec![(Topic::filter_all_node_loads(), Qos::AtMostOnce)],
+        &clients,
+    )
+    .await;
     let shutdown = CancellationToken::new();
     let edge = tokio::spawn(broadcast::run_edge(
         node.clone(),
@@ -250,6 +275,21 @@ async fn an_edge_over_a_real_broker() {
     )
     .await;
     presence_of(&mut late, &node_id, PresenceState::Ready).await;
+
+    // The node's load report comes out on its own topic, as the sampler made it.
+    let load_topic = Topic::NodeLoad(node_id.clone());
+    let received = tokio::time::timeout(DEADLINE, async {
+        loop {
+            if let BusEvent::Message(m) = loads.recv().await.expect("connection alive") {
+                if m.topic == load_topic {
+                    return LoadReport::decode(&m.payload).expect("a load report");
+                }
+            }
+        }
+    })
+    .await
+    .expect("a load report within the deadline");
+    assert_eq!(received, report);
 
     // Bytes over HTTP, manifest over MQTT: published, byte for byte.
     assert_eq!(http.push(0).await, reqwest::StatusCode::ACCEPTED);

@@ -103,6 +103,12 @@ impl fmt::Debug for Catalog {
 }
 
 impl Catalog {
+    /// Checks that `location` names a database [`open`](Self::open) could connect to
+    /// (a `postgres://` or `sqlite:` URL, or a file path), without connecting.
+    pub fn check_location(location: &str) -> Result<(), CatalogError> {
+        Location::parse(location).map(|_| ())
+    }
+
     /// Opens (creating if needed) the catalog at `location` and brings its schema up to date.
     ///
     /// `location` is a database URL (`sqlite://...`, `sqlite::memory:`, `postgres://...`,

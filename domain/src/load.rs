@@ -14,6 +14,9 @@ use serde::{Deserialize, Serialize};
 use crate::presence::Role;
 use crate::{Error, RenditionName, StreamName};
 
+/// How often a node publishes its load report.
+pub const REPORT_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The largest load report accepted (a report lists every live stream of a node).
 pub const MAX_LOAD_REPORT_LEN: usize = 256 * 1024;
 

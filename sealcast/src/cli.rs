@@ -38,6 +38,17 @@ pub(crate) enum Command {
     Ladder(LadderArgs),
 }
 
+/// `--check-config`, which every long-running role takes. `main` acts on it before the
+/// command line is parsed (see `check`); the field is here for `--help`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct CheckArgs {
+    /// Check the configuration (command line, SEALCAST_* variables, configuration file, key
+    /// and certificate files) and exit without starting: every problem is reported at once,
+    /// with the variable's name; exit status 2 if there is one.
+    #[arg(long)]
+    pub(crate) check_config: bool,
+}
+
 /// Where the catalog lives.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct CatalogArgs {
@@ -45,12 +56,19 @@ pub(crate) struct CatalogArgs {
     #[arg(long, global = true, env = "SEALCAST_DATA_DIR", default_value = "data")]
     pub(crate) data_dir: PathBuf,
     /// A database URL (`postgres://…` or `sqlite://…`) instead of the data directory's SQLite file.
-    #[arg(long, global = true, env = "SEALCAST_DATABASE_URL")]
+    #[arg(
+        long,
+        global = true,
+        env = "SEALCAST_DATABASE_URL",
+        hide_env_values = true
+    )]
     pub(crate) database_url: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct UpArgs {
+    #[command(flatten)]
+    pub(crate) check: CheckArgs,
     #[command(flatten)]
     pub(crate) catalog: CatalogArgs,
     /// Configuration file (TOML); see `sealcast.example.toml`.
@@ -126,6 +144,8 @@ pub(crate) struct BrokerArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct BroadcastArgs {
+    #[command(flatten)]
+    pub(crate) check: CheckArgs,
     #[command(flatten)]
     pub(crate) catalog: CatalogArgs,
     #[command(flatten)]
@@ -209,6 +229,8 @@ impl From<LbMode> for loadbalancer::Mode {
 
 #[derive(Debug, Args)]
 pub(crate) struct LbArgs {
+    #[command(flatten)]
+    pub(crate) check: CheckArgs,
     #[command(flatten)]
     pub(crate) catalog: CatalogArgs,
     #[command(flatten)]
@@ -304,6 +326,8 @@ impl From<Algorithm> for domain::manifest::SignatureAlgorithm {
 #[derive(Debug, Args)]
 pub(crate) struct IngestArgs {
     #[command(flatten)]
+    pub(crate) check: CheckArgs,
+    #[command(flatten)]
     pub(crate) catalog: CatalogArgs,
     /// Configuration file (TOML).
     #[arg(long, env = "SEALCAST_CONFIG")]
@@ -325,8 +349,15 @@ pub(crate) struct IngestArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct SourceArgs {
+    #[command(flatten)]
+    pub(crate) check: CheckArgs,
     /// Where to publish: `rtmp://HOST:PORT/live/KEY`.
-    #[arg(long, env = "SEALCAST_SOURCE_URL", required_unless_present = "output")]
+    #[arg(
+        long,
+        env = "SEALCAST_SOURCE_URL",
+        required_unless_present = "output",
+        hide_env_values = true
+    )]
     pub(crate) url: Option<String>,
     /// Write an FLV file instead of publishing.
     #[arg(long, conflicts_with = "url")]

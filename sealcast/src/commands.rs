@@ -99,8 +99,8 @@ pub(crate) async fn api_keys(args: ApiKeysArgs) -> anyhow::Result<()> {
     result
 }
 
-/// `sealcast source …`: runs the publisher on its own thread until done or stopped.
-pub(crate) async fn source(args: SourceArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
+/// What `sealcast source` would publish, validated (also for `--check-config`).
+pub(crate) fn source_config(args: &SourceArgs) -> anyhow::Result<source::SourceConfig> {
     let (width, height) = args
         .size
         .split_once('x')
@@ -130,6 +130,12 @@ pub(crate) async fn source(args: SourceArgs, shutdown: CancellationToken) -> any
         ..source::SourceConfig::default()
     };
     config.validate()?;
+    Ok(config)
+}
+
+/// `sealcast source …`: runs the publisher on its own thread until done or stopped.
+pub(crate) async fn source(args: SourceArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let config = source_config(&args)?;
     let stop = Arc::new(AtomicBool::new(false));
     let thread = {
         let stop = Arc::clone(&stop);

@@ -6,7 +6,9 @@
 //! - `roles`: how `up`, `ingest`, `broadcast` and `lb` wire catalog, keys, broker, ingest,
 //!   broadcast nodes and the load balancer together.
 //! - `commands`: the one-shot commands (`streams`, `source`, `keys`, `certs`).
+//! - `check`: `--check-config`, which checks a role's configuration without starting it.
 
+mod check;
 mod cli;
 mod commands;
 mod config;
@@ -19,6 +21,11 @@ use tracing_subscriber::EnvFilter;
 use cli::{Cli, Command};
 
 fn main() -> std::process::ExitCode {
+    // Before clap: clap stops at the first bad value, the check reports them all.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if check::requested(&args) {
+        return check::run(&args);
+    }
     let cli = Cli::parse();
     // One-shot commands print their answer on stdout; only problems belong on stderr.
     let default_level = match cli.command {

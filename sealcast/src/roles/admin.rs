@@ -267,7 +267,13 @@ pub(super) fn ingest_report(
 }
 
 /// The load report of a broadcast node.
-pub(super) fn broadcast_report(node: &broadcast::Node, sampler: &mut ProcessSampler) -> LoadReport {
+/// The load reports of a broadcast node, which its edge publishes on its own connection.
+pub(super) fn broadcast_reports(node: Arc<broadcast::Node>) -> broadcast::LoadSampler {
+    let sampler = parking_lot::Mutex::new(ProcessSampler::new());
+    broadcast::LoadSampler::new(move || broadcast_report(&node, &mut sampler.lock()))
+}
+
+fn broadcast_report(node: &broadcast::Node, sampler: &mut ProcessSampler) -> LoadReport {
     let (cpu_percent, memory_bytes) = sampler.sample();
     let load = node.load(std::time::Instant::now());
     LoadReport {

@@ -179,20 +179,8 @@ pub(crate) async fn broadcast(
     );
     edge.direct_url = args.direct_url.clone();
     edge.extra_routes = Some(admin.router());
+    edge.load_reports = Some(admin::broadcast_reports(Arc::clone(&node)));
     let tasks = TaskTracker::new();
-    let reports_stop = CancellationToken::new();
-    {
-        let reported = Arc::clone(&node);
-        let mut sampler = api::ProcessSampler::new();
-        admin::spawn_reporter(
-            &tasks,
-            args.broker.mqtt_url.clone(),
-            format!("load-{node_id}"),
-            Topic::NodeLoad(node_id.clone()),
-            move || admin::broadcast_report(&reported, &mut sampler),
-            reports_stop.clone(),
-        );
-    }
     {
         // Say so once the node serves the full live window.
         let node = Arc::clone(&node);
@@ -205,7 +193,6 @@ pub(crate) async fn broadcast(
         });
     }
     let result = broadcast::run_edge(node, edge, listener, shutdown).await;
-    reports_stop.cancel();
     tasks.close();
     tasks.wait().await;
     admin.finish().await;

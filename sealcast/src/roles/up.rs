@@ -128,6 +128,7 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
         // Direct mode sends viewers to the node's own address.
         edge.direct_url = Some(url.clone());
         edge.extra_routes = Some(admin.router());
+        edge.load_reports = Some(admin::broadcast_reports(Arc::clone(node)));
         node_urls.push((id.clone(), format!("{url}/")));
         let stop = edges_stop.child_token();
         let serving = Arc::clone(node);
@@ -136,16 +137,6 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
                 tracing::error!(error = %e, "broadcast node stopped");
             }
         });
-        let reported = Arc::clone(node);
-        let mut sampler = api::ProcessSampler::new();
-        admin::spawn_reporter(
-            &reports,
-            broker.clone(),
-            format!("load-{id}"),
-            Topic::NodeLoad(id),
-            move || admin::broadcast_report(&reported, &mut sampler),
-            reports_stop.clone(),
-        );
     }
 
     // Ingest: RTMP in, distribution out; its sessions recorded in the catalog.
