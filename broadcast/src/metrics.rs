@@ -47,6 +47,11 @@ struct SegmentLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct StreamLabels {
+    stream: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct RequestLabels {
     route: &'static str,
     status: u16,
@@ -61,6 +66,8 @@ pub(crate) struct Metrics {
     extra: Vec<std::sync::Arc<Registry>>,
     segments_published: Family<SegmentLabels, Counter>,
     live_streams: Gauge,
+    /// Distinct viewers per live stream, set at every scrape from the node's audience.
+    viewers: Family<StreamLabels, Gauge>,
     http_requests: Family<RequestLabels, Counter>,
     segments_rejected: Family<ReasonLabels, Counter>,
     /// Time of one signature verification (CPU only).
@@ -95,6 +102,12 @@ impl Metrics {
             "sealcast_live_streams",
             "Streams with a live publish session",
             live_streams.clone(),
+        );
+        let viewers = Family::<StreamLabels, Gauge>::default();
+        registry.register(
+            "sealcast_viewers",
+            "Distinct viewers (client addresses) of each live stream in the last few seconds",
+            viewers.clone(),
         );
         registry.register(
             "sealcast_http_requests",
@@ -170,6 +183,7 @@ impl Metrics {
             extra: Vec::new(),
             segments_published,
             live_streams,
+            viewers,
             http_requests,
             segments_rejected,
             verify_seconds,
@@ -199,6 +213,21 @@ impl Metrics {
     /// Follows a stream going live (`+1`) or ending (`-1`).
     pub(crate) fn live_streams_add(&self, delta: i64) {
         self.live_streams.inc_by(delta);
+    }
+
+    /// Replaces the viewer counts with `viewers` (streams not in it are dropped).
+    pub(crate) fn set_viewers(
+        &self,
+        viewers: &std::collections::BTreeMap<domain::StreamName, u64>,
+    ) {
+        self.viewers.clear();
+        for (stream, count) in viewers {
+            self.viewers
+                .get_or_create(&StreamLabels {
+                    stream: stream.to_string(),
+                })
+                .set(i64::try_from(*count).unwrap_or(i64::MAX));
+        }
     }
 
     pub(crate) fn http_request(&self, route: &'static str, status: u16) {

@@ -230,6 +230,8 @@ async fn readiness(State(node): State<Arc<Node>>) -> Response {
 }
 
 async fn metrics(State(node): State<Arc<Node>>) -> Result<Response, BroadcastError> {
+    node.metrics
+        .set_viewers(&node.load(std::time::Instant::now()).viewers);
     let text = node.metrics.encode()?;
     Ok((
         [

@@ -567,4 +567,11 @@ async fn playlist_fetchers_count_as_viewers_in_the_load() {
         load.segments.verified > 0,
         "published segments count as verified"
     );
+    // And in Prometheus, for Grafana's viewers per node.
+    let response = send(&node, get("/metrics")).await;
+    let text = String::from_utf8(body(response).await.to_vec()).expect("utf-8");
+    assert!(
+        text.contains("sealcast_viewers{stream=\"demo\"} 2"),
+        "no viewer gauge in\n{text}"
+    );
 }

@@ -197,6 +197,8 @@ pub async fn follow_presence(
             event = events.recv() => match event {
                 Some(BusEvent::Connected) => tracing::debug!("following broadcast presence"),
                 Some(BusEvent::Message(message)) => apply(&pool, &message),
+                // The connection's token is a child of `stop`: on shutdown both ends race.
+                None if stop.is_cancelled() => break,
                 None => {
                     tracing::error!("the MQTT connection task ended; membership is frozen");
                     stop.cancelled().await;

@@ -94,8 +94,10 @@ pub(crate) async fn ingest(args: IngestArgs, shutdown: CancellationToken) -> any
         url_host(metrics_addr),
     ));
     ingest::rtmp::serve(rtmp, Arc::clone(&side.registry), shutdown.child_token()).await?;
-    side.finish().await?;
+    // The reporter and the end-request follower hold the registry: stopped first, so that
+    // finishing it closes the events channel and the distribution ends at once.
     background_stop.cancel();
+    side.finish().await?;
     background.close();
     background.wait().await;
     webhooks.close().await;

@@ -178,6 +178,7 @@ pub(crate) async fn lb(args: LbArgs, shutdown: CancellationToken) -> anyhow::Res
     let mut registry = prometheus_client::registry::Registry::default();
     metrics.register(&mut registry);
     let metrics_listener = super::bind(args.metrics_listen, "metrics").await?;
+    let metrics_addr = metrics_listener.local_addr()?;
     let metrics_task = tokio::spawn(ingest::metrics::serve(
         metrics_listener,
         Arc::new(registry),
@@ -195,7 +196,11 @@ pub(crate) async fn lb(args: LbArgs, shutdown: CancellationToken) -> anyhow::Res
         metrics,
     })?;
     tracing::info!(https = %bound.https, http = %bound.http, "load balancer listening");
-    print_ready(&bound.lines());
+    print_ready(&format!(
+        "{}metrics http://{}/metrics\n",
+        bound.lines(),
+        super::url_host(metrics_addr)
+    ));
     shutdown.cancelled().await;
     running.stop().await;
     metrics_task.await??;

@@ -273,11 +273,13 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
     }
     lb.stop().await;
     ingest_task.await??;
+    // The reporter and the end-request follower hold the registry: stopped first, so that
+    // finishing it closes the events channel and the distribution ends at once.
+    reports_stop.cancel();
     side.finish().await?;
     edges_stop.cancel();
     tasks.close();
     tasks.wait().await;
-    reports_stop.cancel();
     reports.close();
     reports.wait().await;
     admin.finish().await;

@@ -475,24 +475,5 @@ impl Publisher {
     }
 }
 
-/// Reads `child`'s stdout until a line starts with `prefix` (within 30 s) and returns the
-/// rest of it without a trailing `/`; stdout is drained from then on, so the child never
-/// blocks on a full pipe.
-pub(crate) async fn stdout_line(child: &mut Child, prefix: &str) -> anyhow::Result<String> {
-    let stdout = child.stdout.take().context("stdout not piped")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let found = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(rest) = line.strip_prefix(prefix) {
-                return Some(rest.trim_end_matches('/').to_owned());
-            }
-        }
-        None
-    })
-    .await
-    .ok()
-    .flatten()
-    .with_context(|| format!("no line starting with {prefix:?} on stdout"))?;
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Ok(found)
-}
+/// The line a process prints when ready (shared with the deployment tests).
+pub(crate) use crate::compose::stdout_line;

@@ -330,65 +330,6 @@ pub(crate) async fn check_sticky_and_bad_requests(
     Ok(())
 }
 
-/// A `sealcast lb` process.
-pub(crate) struct LbProcess {
-    child: tokio::process::Child,
-    pub(crate) https: String,
-    pub(crate) ca: std::path::PathBuf,
-}
-
-impl LbProcess {
-    /// Starts a load balancer on free ports, with certificates made in `certs_dir`.
-    pub(crate) async fn start(
-        data_dir: &Path,
-        certs_dir: &Path,
-        mqtt: &str,
-        id: &str,
-        log: &Path,
-    ) -> anyhow::Result<Self> {
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sealcast"))
-            .args([
-                "lb",
-                "--https-listen",
-                "127.0.0.1:0",
-                "--http-listen",
-                "127.0.0.1:0",
-                "--metrics-listen",
-                "127.0.0.1:0",
-                "--node-id",
-                id,
-                "--mqtt-url",
-                mqtt,
-            ])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .arg("--certs-dir")
-            .arg(certs_dir)
-            .env("SEALCAST_LOG", "info")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::fs::File::create(log)?)
-            .kill_on_drop(true)
-            .spawn()?;
-        let https = crate::cluster::stdout_line(&mut child, "player ")
-            .await
-            .context("sealcast lb never printed its URL")?;
-        Ok(LbProcess {
-            child,
-            https,
-            ca: certs_dir.join("ca.pem"),
-        })
-    }
-
-    pub(crate) async fn stop(mut self) -> anyhow::Result<std::process::ExitStatus> {
-        if let Some(pid) = self.child.id() {
-            let _ = std::process::Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .status();
-        }
-        Ok(tokio::time::timeout(Duration::from_secs(20), self.child.wait()).await??)
-    }
-}
-
 /// ffmpeg reading a live rendition through the load balancer, pinned by `cookie`.
 pub(crate) fn ffmpeg_viewer(
     url: &str,

@@ -7,9 +7,11 @@
 //! only) run beside them, so "other streams keep going" is checked under real load.
 
 mod cluster;
+#[path = "../support/compose.rs"]
+mod compose;
+mod compose_cluster;
 mod edges;
 mod lb;
-mod mosquitto;
 mod probe;
 mod rtmp_client;
 mod web;
@@ -95,10 +97,11 @@ async fn run_all(cluster: &Cluster) -> anyhow::Result<()> {
         .await
         .map_err(|e| e.context("API, player and dashboard"))?;
 
-    // 5. The roles as separate processes on Mosquitto.
-    mosquitto::check_mosquitto_cluster()
+    // 5. The docker-compose.yml cluster as separate processes: Mosquitto with the
+    //    compose file's ACLs, PostgreSQL, two ingests, scaled broadcast replicas, the lb.
+    compose_cluster::check_compose_cluster()
         .await
-        .map_err(|e| e.context("separate processes on Mosquitto"))?;
+        .map_err(|e| e.context("the compose cluster as separate processes"))?;
     Ok(())
 }
 

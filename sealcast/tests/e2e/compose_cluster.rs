@@ -1,0 +1,466 @@
+//! The cluster of `docker-compose.yml` as separate processes on this machine, without a
+//! container engine: `scripts/init-cluster.sh` makes the secrets, keys and broker files;
+//! the Debian package's Mosquitto runs with the compose file's conf, password files and
+//! ACLs (on free ports); a scratch database on the local PostgreSQL stands in for the
+//! `postgres` service; two ingests, three broadcast replicas and the load balancer each
+//! run with the environment and mounts the compose file gives that service (read from
+//! the file, see `support/compose.rs`).
+//!
+//! Only what Docker's network and port publishing would do is changed: the service host
+//! names `mosquitto` and `postgres` become loopback addresses, and `0.0.0.0:PORT` listeners
+//! become `127.0.0.1:0`. Each replica gets its own container host name, so its node id and
+//! MQTT client id are its own, as under `--scale`, and the broker's per-client-id ACL is
+//! what lets its presence and load reports through.
+//!
+//! Then: an ffmpeg publisher on each ingest, both streams through the load balancer over
+//! HTTPS, the nodes' load reports in the API, a fourth replica joining and getting viewers,
+//! and one replica killed under two ffmpeg viewers that play on.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::{Connection, Executor, PgConnection};
+
+use crate::cluster::Publisher;
+use crate::compose::{self, Container, Dockerfile, InitCluster, Mosquitto, Project, Vars};
+use crate::lb;
+
+const BIN: &str = env!("CARGO_BIN_EXE_sealcast");
+const POSTGRES_URL_VAR: &str = "SEALCAST_TEST_POSTGRES_URL";
+const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// A scratch database owned by the compose file's database user, dropped at the end.
+struct ScratchDatabase {
+    admin: PgConnection,
+    name: String,
+    /// `host:port` of the server.
+    server: String,
+}
+
+impl ScratchDatabase {
+    async fn create(owner: &str) -> anyhow::Result<Self> {
+        let url =
+            std::env::var(POSTGRES_URL_VAR).unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
+        let mut admin = PgConnection::connect(&url)
+            .await
+            .with_context(|| format!("PostgreSQL at {url} (set {POSTGRES_URL_VAR})"))?;
+        anyhow::ensure!(
+            owner.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+            "unexpected database user name in docker-compose.yml"
+        );
+        // The user the compose file connects as; trust authentication ignores its password.
+        admin
+            .execute(
+                format!(
+                    "DO $$ BEGIN CREATE ROLE {owner} LOGIN; \
+                     EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+                )
+                .as_str(),
+            )
+            .await?;
+        let name = format!("sealcast_compose_{:016x}", rand_u64());
+        admin
+            .execute(format!("CREATE DATABASE {name} OWNER {owner}").as_str())
+            .await?;
+        let server = url
+            .split_once('@')
+            .map(|(_, rest)| rest.split('/').next().unwrap_or(rest).to_owned())
+            .context("the admin URL has no host")?;
+        Ok(ScratchDatabase {
+            admin,
+            name,
+            server,
+        })
+    }
+
+    async fn drop(mut self) -> anyhow::Result<()> {
+        self.admin
+            .execute(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name).as_str())
+            .await?;
+        Ok(())
+    }
+}
+
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(crate::unix_now());
+    h.finish()
+}
+
+/// What Docker's network does for the services: names to loopback addresses.
+struct Network {
+    mqtt_nodes: u16,
+    mqtt_control: u16,
+    database_server: String,
+    database: String,
+}
+
+impl Network {
+    /// A service's environment as a process here needs it.
+    fn rewrite(&self, env: &Vars) -> Vars {
+        env.iter()
+            .map(|(name, value)| {
+                let value = value
+                    .replace(
+                        "@mosquitto:1883",
+                        &format!("@127.0.0.1:{}", self.mqtt_nodes),
+                    )
+                    .replace(
+                        "@mosquitto:1884",
+                        &format!("@127.0.0.1:{}", self.mqtt_control),
+                    )
+                    .replace(
+                        "@postgres:5432/sealcast",
+                        &format!("@{}/{}", self.database_server, self.database),
+                    );
+                let value = if name.ends_with("_LISTEN") && value.starts_with("0.0.0.0:") {
+                    "127.0.0.1:0".to_owned()
+                } else {
+                    value
+                };
+                (name.clone(), value)
+            })
+            .collect()
+    }
+}
+
+/// One service's process, in its materialized container.
+struct Service {
+    name: String,
+    container: Container,
+    child: tokio::process::Child,
+    log: PathBuf,
+}
+
+impl Service {
+    /// Starts `service` as compose would (its command, its environment, its mounts) and
+    /// reads the line starting with `ready` from its stdout; returns it with the rest of
+    /// that line. `extra` is set over the environment (the test's listener ports).
+    async fn start(
+        cluster: &Compose,
+        service: &str,
+        ready: impl Fn(&Container) -> String,
+        extra: &[(&str, String)],
+    ) -> anyhow::Result<(Self, String)> {
+        let definition = cluster.project.service(service)?;
+        let container =
+            Container::materialize(definition, &cluster.project.dir, cluster.image.as_ref())?;
+        let mut env = cluster.network.rewrite(
+            &cluster
+                .project
+                .container_env(definition, cluster.image.as_ref()),
+        );
+        for (name, value) in extra {
+            env.insert((*name).to_owned(), value.clone());
+        }
+        let argv = definition.argv(cluster.image.as_ref());
+        anyhow::ensure!(
+            argv.first().map(String::as_str) == Some("sealcast"),
+            "{service} does not run sealcast: {argv:?}"
+        );
+        let mut command = container.command(Path::new(BIN), &env);
+        command.args(&argv[1..]);
+        let log = cluster
+            .logs
+            .join(format!("{service}-{}.log", container.hostname));
+        let mut child = tokio::process::Command::from(command)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log)?)
+            .kill_on_drop(true)
+            .spawn()?;
+        let prefix = ready(&container);
+        let line = compose::stdout_line(&mut child, &prefix)
+            .await
+            .with_context(|| format!("{service}: {}", read_log(&log)))?;
+        Ok((
+            Service {
+                name: service.to_owned(),
+                container,
+                child,
+                log,
+            },
+            line,
+        ))
+    }
+
+    /// The node id a broadcast replica takes from its host name.
+    fn broadcast_id(container: &Container) -> String {
+        format!("broadcast-{}", container.hostname)
+    }
+
+    /// SIGTERM, then the exit status and the log; a panic or a failed exit is an error.
+    async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+        }
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .with_context(|| format!("{} did not stop within 30 s", self.name))??;
+        let log = read_log(&self.log);
+        anyhow::ensure!(
+            status.success(),
+            "{} exited with {status}:\n{log}",
+            self.name
+        );
+        anyhow::ensure!(!log.contains("panicked"), "{} panicked:\n{log}", self.name);
+        drop(self.container);
+        Ok(())
+    }
+}
+
+fn read_log(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// The emulated deployment: the project the init script prepared, its image, the broker.
+struct Compose {
+    project: Project,
+    image: Option<Dockerfile>,
+    network: Network,
+    logs: PathBuf,
+}
+
+impl Compose {
+    /// Runs a one-shot `sealcast` command with `service`'s environment (as
+    /// `docker compose run --rm SERVICE ...` would); its stdout.
+    async fn run(&self, service: &str, args: &[&str]) -> anyhow::Result<String> {
+        let definition = self.project.service(service)?;
+        let container = Container::materialize(definition, &self.project.dir, self.image.as_ref())?;
+        let env = self
+            .network
+            .rewrite(&self.project.container_env(definition, self.image.as_ref()));
+        let mut command = container.command(Path::new(BIN), &env);
+        command.args(args);
+        let output = tokio::process::Command::from(command).output().await?;
+        anyhow::ensure!(
+            output.status.success(),
+            "sealcast {} ({service}'s environment): {}",
+            args.first().copied().unwrap_or(""),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Ok(String::from_utf8(output.stdout)?.trim().to_owned())
+    }
+}
+
+pub(crate) async fn check_compose_cluster() -> anyhow::Result<()> {
+    let init =
+        tokio::task::spawn_blocking(|| InitCluster::run(&compose::repo_root(), Path::new(BIN)))
+            .await??;
+    let project = init.project()?;
+    let image = project.dockerfile(project.service("broadcast")?)?;
+    let broker = tokio::task::block_in_place(|| Mosquitto::start_for(&project, "mosquitto"))?;
+    let database = ScratchDatabase::create("sealcast").await?;
+    let logs = tempfile::Builder::new().prefix("compose-logs-").tempdir()?;
+    let cluster = Compose {
+        network: Network {
+            mqtt_nodes: broker.port(1883)?,
+            mqtt_control: broker.port(1884)?,
+            database_server: database.server.clone(),
+            database: database.name.clone(),
+        },
+        project,
+        image,
+        logs: logs.path().to_path_buf(),
+    };
+    let result = run(&cluster, &init).await;
+    let dropped = database.drop().await;
+    if result.is_err() {
+        // Keep what the processes said for the error message.
+        let _ = logs.keep();
+    }
+    result.with_context(|| {
+        format!(
+            "logs in {}; broker log:\n{}",
+            cluster.logs.display(),
+            broker.log()
+        )
+    })?;
+    dropped
+}
+
+async fn run(cluster: &Compose, init: &InitCluster) -> anyhow::Result<()> {
+    // Stream keys, as the source services make them.
+    let mut keys = Vec::new();
+    for (source, stream) in [("source1", "demo1"), ("source2", "demo2")] {
+        keys.push(cluster.run(source, &["streams", "add", stream]).await?);
+    }
+    let api_key = cluster
+        .run("tools", &["api-keys", "add", "e2e", "--scope", "read"])
+        .await?;
+
+    let mut ingests = Vec::new();
+    let mut rtmp = Vec::new();
+    for name in ["ingest1", "ingest2"] {
+        let (service, url) = Service::start(cluster, name, |_| "obs-server ".into(), &[]).await?;
+        rtmp.push(url);
+        ingests.push(service);
+    }
+    let mut edges = Vec::new();
+    for _ in 0..3 {
+        edges.push(start_edge(cluster).await?);
+    }
+    let (balancer, player) = Service::start(cluster, "lb", |_| "player ".into(), &[]).await?;
+    let https = player.trim_end_matches('/').to_owned();
+    let ca = init.project_dir().join("certs/generated/ca.pem");
+
+    // One ffmpeg publisher on each ingest: 360p (passed through and encoded) and 240p.
+    let publishers = [
+        Publisher::ffmpeg_testsrc(&format!("{}/{}", rtmp[0], keys[0]), 640, 360, 30, 80)?,
+        Publisher::ffmpeg_testsrc(&format!("{}/{}", rtmp[1], keys[1]), 426, 240, 30, 80)?,
+    ];
+    let outcome = play(cluster, &https, &ca, &api_key, &mut edges).await;
+    for publisher in publishers {
+        publisher.kill_hard();
+    }
+    // Everything still running stops cleanly.
+    let mut stopped = Vec::new();
+    for service in ingests.into_iter().chain(edges).chain([balancer]) {
+        stopped.push(service.stop().await);
+    }
+    outcome?;
+    stopped.into_iter().collect()
+}
+
+async fn start_edge(cluster: &Compose) -> anyhow::Result<Service> {
+    let (service, _) = Service::start(
+        cluster,
+        "broadcast",
+        |c| format!("{} ", Service::broadcast_id(c)),
+        &[],
+    )
+    .await?;
+    Ok(service)
+}
+
+async fn play(
+    cluster: &Compose,
+    https: &str,
+    ca: &Path,
+    api_key: &str,
+    edges: &mut Vec<Service>,
+) -> anyhow::Result<()> {
+    let client = lb::https_client(ca)?;
+    for stream in ["demo1", "demo2"] {
+        lb::wait_live(&client, https, stream).await?;
+    }
+    let ids: Vec<String> = edges
+        .iter()
+        .map(|e| Service::broadcast_id(&e.container))
+        .collect();
+    for id in &ids {
+        lb::wait_routed_to(&client, https, "demo1", id, Duration::from_secs(20)).await?;
+    }
+    check_nodes_report(&client, https, api_key, &ids).await?;
+
+    // Two pinned viewers, one per stream, each with ffmpeg reading through the balancer.
+    let mut viewers = Vec::new();
+    for stream in ["demo1", "demo2"] {
+        let mut viewer = lb::Viewer::new(client.clone(), https);
+        let nodes = lb::watch(&mut viewer, stream, "src", 2).await?;
+        let pinned = nodes.first().context("no node answered")?.clone();
+        let cookie = viewer.cookie.clone().context("no sticky cookie")?;
+        let out = cluster.logs.join(format!("{stream}.ts"));
+        let ffmpeg = lb::ffmpeg_viewer(
+            &format!("{https}/live/{stream}/src/index.m3u8"),
+            &cookie,
+            ca,
+            20,
+            &out,
+        )?;
+        viewers.push((stream, viewer, pinned, ffmpeg, out));
+    }
+    for (_, _, _, _, out) in &viewers {
+        lb::wait_for_bytes(out).await?;
+    }
+
+    // SIGKILL the replica the first viewer is on.
+    let victim = viewers[0].2.clone();
+    let index = ids
+        .iter()
+        .position(|id| *id == victim)
+        .with_context(|| format!("{victim} is not one of the replicas"))?;
+    edges.remove(index).child.kill().await?;
+
+    for (stream, mut viewer, pinned, ffmpeg, out) in viewers {
+        let after = lb::watch(&mut viewer, stream, "src", 2).await?;
+        anyhow::ensure!(
+            after.iter().all(|n| *n != victim),
+            "{stream}: answered by the killed replica {victim}: {after:?}"
+        );
+        if pinned != victim {
+            anyhow::ensure!(
+                after.iter().all(|n| *n == pinned),
+                "{stream}: the viewer left {pinned}, which is still up: {after:?}"
+            );
+        }
+        let output = tokio::time::timeout(Duration::from_secs(60), ffmpeg.wait_with_output())
+            .await
+            .with_context(|| format!("{stream}: ffmpeg did not finish"))??;
+        let errors = String::from_utf8_lossy(&output.stderr);
+        anyhow::ensure!(
+            output.status.success() && errors.trim().is_empty(),
+            "{stream}: ffmpeg through the load balancer: {} {errors}",
+            output.status
+        );
+        let (seconds, complaints) = crate::probe::duration_seconds(&out).await?;
+        anyhow::ensure!(
+            complaints.trim().is_empty() && seconds >= 18.0,
+            "{stream}: {seconds:.1} s played through the kill; ffprobe: {complaints}"
+        );
+    }
+
+    // A fourth replica: viewers reach it within seconds, nothing else restarted.
+    let fourth = start_edge(cluster).await?;
+    let id = Service::broadcast_id(&fourth.container);
+    edges.push(fourth);
+    lb::wait_routed_to(&client, https, "demo2", &id, Duration::from_secs(10)).await
+}
+
+/// Every replica appears in `/api/v1/nodes` as a healthy broadcast node with a load
+/// report: its presence and its reports went through the broker's ACL.
+async fn check_nodes_report(
+    client: &reqwest::Client,
+    https: &str,
+    api_key: &str,
+    ids: &[String],
+) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let nodes: serde_json::Value = client
+            .get(format!("{https}/api/v1/nodes"))
+            .header("x-api-key", api_key)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let reporting = |id: &String| {
+            nodes.as_array().into_iter().flatten().any(|n| {
+                n["node"] == id.as_str()
+                    && n["role"] == "broadcast"
+                    && n["healthy"] == true
+                    && n["last_report"].is_number()
+            })
+        };
+        let ingests =
+            ["ingest1", "ingest2"].iter().all(|id| {
+                nodes.as_array().into_iter().flatten().any(|n| {
+                    n["node"] == *id && n["role"] == "ingest" && n["last_report"].is_number()
+                })
+            });
+        if ids.iter().all(reporting) && ingests {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "not every node reports its load through the broker: {nodes}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
