@@ -11,6 +11,9 @@ packages=(
   # The web front end: npm installs hls.js (which the broadcast crate embeds); the browser
   # tests drive Chromium.
   nodejs npm chromium
+  # The deployment tests run the compose file's broker config on Debian's Mosquitto and
+  # hash its passwords with mosquitto_passwd (scripts/init-cluster.sh).
+  mosquitto
 )
 
 # Some packages count as present when their command is, whatever package brought it:
