@@ -2356,8 +2356,6 @@ async fn dashboards_query_only_metrics_the_roles_export() {
         ("SEALCAST_KEYS_DIR", keys_dir.clone()),
         ("SEALCAST_DATA_DIR", data("ingest")),
     ]);
-    // The load balancer does not print its metrics address: give it a free port.
-    let lb_metrics = compose::free_port().unwrap();
     let lb_args = s(&[
         "lb",
         "--https-listen",
@@ -2365,7 +2363,7 @@ async fn dashboards_query_only_metrics_the_roles_export() {
         "--http-listen",
         "127.0.0.1:0",
         "--metrics-listen",
-        &format!("127.0.0.1:{lb_metrics}"),
+        "127.0.0.1:0",
         "--node-id",
         "lb1",
     ]);
@@ -2392,11 +2390,11 @@ async fn dashboards_query_only_metrics_the_roles_export() {
         "metrics ",
         &secrets,
     );
-    let lb = Role::start("lb", &lb_args, &lb_env, dir.path(), "player ", &secrets);
+    let lb = Role::start("lb", &lb_args, &lb_env, dir.path(), "metrics ", &secrets);
     let (broadcast, ingest, lb) = tokio::join!(broadcast, ingest, lb);
     let (mut broadcast, broadcast_url) = broadcast.unwrap();
     let (mut ingest, ingest_metrics) = ingest.unwrap();
-    let (mut lb, _) = lb.unwrap();
+    let (mut lb, lb_metrics) = lb.unwrap();
 
     let mut exported: BTreeMap<&str, BTreeMap<String, String>> = BTreeMap::new();
     let pages = [
@@ -2405,11 +2403,7 @@ async fn dashboards_query_only_metrics_the_roles_export() {
             "broadcast",
         ),
         (ingest.metrics(&ingest_metrics).await, "ingest"),
-        (
-            lb.metrics(&format!("http://127.0.0.1:{lb_metrics}/metrics"))
-                .await,
-            "lb",
-        ),
+        (lb.metrics(&lb_metrics).await, "lb"),
     ];
     for (page, role) in pages {
         let page = page.unwrap();
