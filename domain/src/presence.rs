@@ -86,9 +86,10 @@ impl Presence {
     }
 }
 
-/// `http://host[:port]` or `https://…`, nothing after the authority but an optional `/`,
-/// no credentials, printable ASCII.
-fn is_base_url(url: &str) -> bool {
+/// Whether a presence can carry `url` as a node's URL: `http://host[:port]` or
+/// `https://…`, nothing after the authority but an optional `/`, no credentials, printable
+/// ASCII.
+pub fn is_base_url(url: &str) -> bool {
     let Some(rest) = url
         .strip_prefix("http://")
         .or_else(|| url.strip_prefix("https://"))

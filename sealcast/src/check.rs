@@ -22,7 +22,6 @@ use clap::builder::ValueParser;
 use clap::error::{ContextKind, ContextValue};
 use clap::parser::ValueSource;
 use clap::{Arg, CommandFactory, FromArgMatches};
-use domain::presence::{Presence, PresenceState, Role};
 use domain::push::PushToken;
 use domain::NodeId;
 
@@ -408,12 +407,12 @@ fn check_broadcast(args: &BroadcastArgs, problems: &mut Vec<Problem>) {
             ),
         ));
     }
-    for (name, url, direct) in [
-        ("SEALCAST_PUBLIC_URL", &args.public_url, false),
-        ("SEALCAST_DIRECT_URL", &args.direct_url, true),
+    for (name, url) in [
+        ("SEALCAST_PUBLIC_URL", &args.public_url),
+        ("SEALCAST_DIRECT_URL", &args.direct_url),
     ] {
         if let Some(url) = url {
-            if !announceable(url, direct) {
+            if !domain::presence::is_base_url(url) {
                 problems.push(Problem::new(
                     name,
                     format!("{url:?} is not an http(s)://host[:port] base URL without a path"),
@@ -577,16 +576,11 @@ fn not_a_file(path: &Path, name: &str, problems: &mut Vec<Problem>) {
 /// Whether files can be made in `dir` (created with its parents if missing): a probe file
 /// in the nearest existing ancestor, removed at once.
 fn can_create_in(dir: &Path) -> Result<(), String> {
-    let mut existing = dir;
-    while !existing.exists() {
-        existing = match existing.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent,
-            _ => Path::new("."),
-        };
-        if existing == Path::new(".") {
-            break;
-        }
-    }
+    // A relative path's last ancestor is "", the working directory.
+    let existing = dir
+        .ancestors()
+        .find(|p| p.exists())
+        .unwrap_or(Path::new("."));
     if !existing.is_dir() {
         return Err(format!("{} is not a directory", existing.display()));
     }
@@ -613,17 +607,6 @@ fn distinct_listeners(listeners: &[(&str, SocketAddr)], problems: &mut Vec<Probl
             ));
         }
     }
-}
-
-/// Whether presence can carry `url` (as a node's URL or as its direct URL).
-fn announceable(url: &str, direct: bool) -> bool {
-    let presence = Presence {
-        role: Role::Broadcast,
-        state: PresenceState::Joining,
-        url: (!direct).then(|| url.to_owned()),
-        direct_url: direct.then(|| url.to_owned()),
-    };
-    Presence::decode(&presence.encode()).is_ok()
 }
 
 /// `rtmp://host[:port]/app/key`, shape only.
@@ -766,6 +749,36 @@ mod tests {
         assert!(!rtmp_url_shape("rtmp://ingest1:1935/live"));
         assert!(!rtmp_url_shape("http://ingest1/live/key"));
         assert!(!rtmp_url_shape("rtmp:///live/key"));
+    }
+
+    #[test]
+    fn every_variable_named_here_is_one_the_command_line_reads() {
+        let cli = Cli::command();
+        let known: BTreeSet<String> = cli.get_subcommands().flat_map(variables).collect();
+        let source = include_str!("check.rs");
+        let named: BTreeSet<&str> = source
+            .match_indices("\"SEALCAST_")
+            .map(|(i, _)| {
+                let rest = &source[i + 1..];
+                let end = rest
+                    .find(|c: char| !(c.is_ascii_uppercase() || c == '_'))
+                    .unwrap_or(rest.len());
+                &rest[..end]
+            })
+            .collect();
+        assert!(named.len() > 10, "{named:?}");
+        let misspelt = [
+            "SEALCAST_RTMP_LISTN",
+            "SEALCAST_NODE",
+            "SEALCAST_",
+            "SEALCAST_LOG",
+        ];
+        for name in named.iter().filter(|n| !misspelt.contains(n)) {
+            assert!(
+                known.contains(*name),
+                "{name} is not a variable of any role"
+            );
+        }
     }
 
     #[test]
