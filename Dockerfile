@@ -3,24 +3,23 @@
 #
 # Base images are build arguments, so a registry mirror can stand in for Docker Hub:
 #   docker build --build-arg RUST_IMAGE=mirror.example/library/rust:1-bookworm \
-#                --build-arg NODE_IMAGE=mirror.example/library/node:20-bookworm-slim \
 #                --build-arg RUNTIME_IMAGE=mirror.example/library/debian:bookworm-slim .
-# (docker compose takes the same three names from .env.) The build and the runtime image
-# must both be Debian 12 "bookworm": the binary links against bookworm's FFmpeg 5.1
+# (docker compose takes the same names from .env.) The build and the runtime image must
+# both be Debian 12 "bookworm": the binary links against bookworm's FFmpeg 5.1
 # (libavcodec59 and friends).
+#
+# Without the Rust image (a host with only a Debian base image, or no registry): build the
+# release binary on a Debian 12 machine and hand it over in the build context:
+#   cargo build --release --locked -p sealcast
+#   install -D -m 0755 target/release/sealcast dist/sealcast
+#   docker build --build-arg SEALCAST_BINARY=prebuilt -t sealcast:local .
+# (or SEALCAST_BINARY=prebuilt in .env for docker compose). Only RUNTIME_IMAGE is needed
+# then, and Debian's package mirror for the runtime libraries.
 ARG RUST_IMAGE=rust:1-bookworm
-ARG NODE_IMAGE=node:20-bookworm-slim
 ARG RUNTIME_IMAGE=debian:bookworm-slim
-
-# hls.js, pinned by web/package-lock.json: the broadcast crate embeds
-# web/node_modules/hls.js/dist/hls.min.js when it is built. A stage of its own because
-# web/package.json wants Node.js 20 (bookworm's nodejs is 18) and so that this layer is
-# rebuilt only when the lock file changes. Only hls.js: the browser-test tooling
-# (devDependencies) is not needed to build.
-FROM ${NODE_IMAGE} AS web
-WORKDIR /src/web
-COPY web/package.json web/package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund
+# Where the binary comes from: `build` (the stage below) or `prebuilt` (dist/sealcast).
+# BuildKit builds only the stages the image needs, so `prebuilt` pulls no Rust image.
+ARG SEALCAST_BINARY=build
 
 FROM ${RUST_IMAGE} AS build
 RUN apt-get update \
@@ -31,7 +30,6 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-COPY --from=web /src/web/node_modules web/node_modules
 # The registry and target directories are BuildKit caches: a rebuild after a source change
 # recompiles only what changed. The binary is copied out of the cache in the same step.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
@@ -39,6 +37,12 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked -p sealcast --bin sealcast \
  && install -D -m 0755 target/release/sealcast /out/sealcast
+
+# A release binary built elsewhere (see the top of this file).
+FROM scratch AS prebuilt
+COPY dist/sealcast /out/sealcast
+
+FROM ${SEALCAST_BINARY} AS binary
 
 FROM ${RUNTIME_IMAGE}
 # Only what the binary loads at run time: bookworm's FFmpeg libraries (x264 and the codecs
@@ -55,7 +59,7 @@ RUN groupadd --gid 10001 sealcast \
  && useradd --uid 10001 --gid sealcast --no-create-home \
       --home-dir /var/lib/sealcast --shell /usr/sbin/nologin sealcast \
  && install -d -o sealcast -g sealcast -m 0755 /var/lib/sealcast
-COPY --from=build /out/sealcast /usr/local/bin/sealcast
+COPY --from=binary /out/sealcast /usr/local/bin/sealcast
 COPY deploy/docker/healthcheck.sh /usr/local/bin/sealcast-healthcheck
 WORKDIR /var/lib/sealcast
 ENV SEALCAST_DATA_DIR=/var/lib/sealcast

@@ -20,6 +20,13 @@
 #   deploy/state/mosquitto-data/  the broker's persistence
 #   certs/generated/              `sealcast certs`, when missing: the local CA and the load
 #                                 balancer's server certificate
+#   deploy/state/lb-tls/          copies of the server certificate and key, the only TLS
+#                                 files the load balancer's container gets (never the
+#                                 CA's key); run this again after `tools certs`
+#
+# Run with sudo, the files end up owned by the user who ran sudo (SUDO_UID/SUDO_GID), who
+# is also who the containers run as (RUN_UID). docker compose must be Compose v2 (the
+# `docker compose` plugin): the file uses what v1 (`docker-compose` 1.x) rejects.
 #
 # sealcast comes from $SEALCAST_BIN, PATH or target/{release,debug}/ if there is one, else
 # from the cluster's image (`docker compose run tools`, built first); mosquitto_passwd
@@ -78,15 +85,25 @@ if [ ! -f "$env_file" ]; then
   printf '%s\n' \
     "# The sealcast cluster's secrets and settings, for docker compose. Written by" \
     "# scripts/init-cluster.sh; mode 0600; never commit it. docs/deployment.md lists every" \
-    "# variable (image mirrors: RUST_IMAGE, NODE_IMAGE, RUNTIME_IMAGE, MOSQUITTO_IMAGE, ...)." \
+    "# variable (image mirrors: RUST_IMAGE, RUNTIME_IMAGE, MOSQUITTO_IMAGE, ...)." \
     >"$env_file"
   say "wrote $env_file"
 fi
 chmod 600 "$env_file"
 
-# The containers that read the 0600 key files run as their owner.
+# The containers that read the 0600 key files run as their owner: whoever ran this (the
+# user behind sudo, if that is how), or the image's own user when root ran it directly.
+sudo_uid=${SUDO_UID:-}
+sudo_gid=${SUDO_GID:-}
+if [ "$(id -u)" -ne 0 ] || ! [[ "$sudo_uid" =~ ^[1-9][0-9]*$ && "$sudo_gid" =~ ^[0-9]+$ ]]; then
+  sudo_uid=""
+  sudo_gid=""
+fi
 if [ -z "$(env_get RUN_UID)" ]; then
-  if [ "$(id -u)" -eq 0 ]; then
+  if [ -n "$sudo_uid" ]; then
+    env_set RUN_UID "$sudo_uid"
+    env_set RUN_GID "$sudo_gid"
+  elif [ "$(id -u)" -eq 0 ]; then
     env_set RUN_UID 10001
     env_set RUN_GID 10001
   else
@@ -126,17 +143,41 @@ for var in POSTGRES_PASSWORD GRAFANA_ADMIN_PASSWORD; do
 done
 
 # --- directories --------------------------------------------------------------------------
-mkdir -p "$state/keys" "$state/mosquitto" "$state/mosquitto-data" certs/generated
+mkdir -p "$state/keys" "$state/mosquitto" "$state/mosquitto-data" "$state/lb-tls" certs/generated
 chmod 700 "$state"
-# Root makes the files; the containers' user must own them.
+# Root makes the files; the containers' user must own them (and, under sudo, .env belongs
+# to the user who ran sudo, so that they can run docker compose).
 fix_owner() {
   if [ "$(id -u)" -eq 0 ] && [ "$run_uid" != 0 ]; then
     chown -R "$run_uid:$run_gid" "$state" certs/generated
   fi
+  if [ -n "$sudo_uid" ]; then
+    chown "$sudo_uid:$sudo_gid" "$env_file"
+  fi
+}
+# Compose v2 (`docker compose`); v1 (`docker-compose` 1.x) rejects the file. Prints the
+# version, or why there is none.
+compose_v2() {
+  local version
+  if version=$(docker compose version --short 2>/dev/null); then
+    if [ "${version#v}" != "$version" ]; then version=${version#v}; fi
+    if [ "${version%%.*}" -ge 2 ] 2>/dev/null; then
+      printf '%s\n' "$version"
+      return 0
+    fi
+    printf 'docker compose %s is older than Compose v2; install Compose v2 (the docker compose plugin, e.g. apt-get install docker-compose-plugin)\n' "$version"
+  elif command -v docker-compose >/dev/null 2>&1; then
+    printf 'only docker-compose %s, which is Compose v1 and rejects docker-compose.yml; install Compose v2 (the docker compose plugin, e.g. apt-get install docker-compose-plugin)\n' \
+      "$(docker-compose version --short 2>/dev/null || echo 1.x)"
+  else
+    printf 'no docker compose (Compose v2) on this machine\n'
+  fi
+  return 1
 }
 need_docker() {
-  docker compose version >/dev/null 2>&1 || {
-    say "needs docker compose here (or sealcast and mosquitto_passwd on PATH)"
+  local why
+  why=$(compose_v2) || {
+    say "needs Compose v2 here (or sealcast and mosquitto_passwd on PATH): $why"
     exit 1
   }
 }
@@ -226,6 +267,18 @@ say "wrote the broker's users and ACLs into $state/mosquitto/"
 
 # The broadcast nodes run as the image's user (10001) and read only this file.
 chmod 644 "$state/keys/root.pub"
+
+# --- the load balancer's certificate and key ------------------------------------------------
+# Copies, replaced by renaming only when they changed, so the load balancer reloads them.
+copy_if_changed() { # FROM TO MODE
+  if ! cmp -s "$1" "$2"; then
+    install -m "$3" "$1" "$2.new"
+    mv "$2.new" "$2"
+    say "updated $2"
+  fi
+}
+copy_if_changed certs/generated/server.pem "$state/lb-tls/server.pem" 644
+copy_if_changed certs/generated/server.key "$state/lb-tls/server.key" 600
 fix_owner
 
 # --- what next ----------------------------------------------------------------------------
@@ -235,6 +288,9 @@ if rotating mqtt; then
 elif rotating push-token; then
   say "apply the new push token: docker compose up -d (recreates the ingest and broadcast nodes)"
 else
+  if ! why=$(compose_v2); then
+    say "warning: $why; the cluster needs it to run"
+  fi
   cat >&2 <<'EOF'
 init-cluster: ready. Next:
   docker compose up -d

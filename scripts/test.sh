@@ -2,7 +2,7 @@
 # Installs what is missing, then runs every check CI runs: format, lints, tests, docs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/setup.sh
+source scripts/setup.sh test
 
 echo "== cargo fmt" >&2
 cargo fmt --all -- --check

@@ -1,7 +1,7 @@
 //! The web front end, embedded in the binary at build time: the player page (`/`), the
 //! dashboard (`/dashboard`) and their scripts and style sheet under `/assets/`, hls.js
-//! included (the pinned npm package; `npm ci --prefix web` installs it, and `build.rs`
-//! refuses to build without it). Nothing is read from disk at run time, so a node serves
+//! included (vendored at a pinned version in `web/vendor/`; `build.rs` checks its SHA-256
+//! and refuses to build with an altered file). Nothing is read from disk at run time, so a node serves
 //! the very front end it was built with.
 //!
 //! Every file is answered with a strong `ETag` (a hash of its bytes, computed once, on
@@ -60,7 +60,7 @@ struct File {
 static FILES: LazyLock<HashMap<PublicPath, File>> = LazyLock::new(|| {
     let asset = |name: AssetName| -> (&'static [u8], HeaderValue) {
         match name {
-            AssetName::HlsJs => (web_file!("node_modules/hls.js/dist/hls.min.js"), JAVASCRIPT),
+            AssetName::HlsJs => (web_file!("vendor/hls.js-1.7.4/hls.min.js"), JAVASCRIPT),
             AssetName::PlayerJs => (web_file!("src/player.js"), JAVASCRIPT),
             AssetName::DashboardJs => (web_file!("src/dashboard.js"), JAVASCRIPT),
             AssetName::StyleCss => (web_file!("src/style.css"), CSS),

@@ -115,6 +115,22 @@ pub(crate) struct CountingListener {
     open: Arc<AtomicU64>,
 }
 
+impl CountingListener {
+    /// Accepts a connection, counted open until dropped; an accept error is returned (the
+    /// caller decides how long to pause).
+    pub(crate) async fn accept_io(&mut self) -> io::Result<(Counted, SocketAddr)> {
+        let (io, addr) = self.inner.accept().await?;
+        self.open.fetch_add(1, Ordering::Relaxed);
+        Ok((
+            Counted {
+                inner: io,
+                open: Arc::clone(&self.open),
+            },
+            addr,
+        ))
+    }
+}
+
 impl axum::serve::Listener for CountingListener {
     type Io = Counted;
     type Addr = SocketAddr;

@@ -68,6 +68,8 @@ pub struct EdgeConfig {
     /// on the node's own MQTT connection (the one carrying its presence), so that the
     /// broker can let a node write only the topics of its own client id.
     pub load_reports: Option<LoadSampler>,
+    /// The HTTP server's connection cap and timeouts.
+    pub http_limits: crate::HttpLimits,
 }
 
 /// Makes this node's [`LoadReport`] when it is due (see [`EdgeConfig::load_reports`]).
@@ -121,6 +123,7 @@ impl EdgeConfig {
             public_url: public_url.into(),
             direct_url: None,
             ready_timeout: Self::DEFAULT_READY_TIMEOUT,
+            http_limits: crate::HttpLimits::default(),
             extra_routes: None,
             load_reports: None,
         }

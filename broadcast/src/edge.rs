@@ -20,9 +20,10 @@ use axum::Router;
 use bytes::Bytes;
 use certs::signing::TrustStore;
 use certs::TrustError;
-use domain::manifest::{SegmentManifest, SignedManifest};
+use domain::manifest::{SegmentManifest, SignedEvent, SignedManifest};
 use domain::presence::{Presence, PresenceState, Role};
-use domain::{LiveEvent, NodeId, RenditionName, SegmentMeta, StreamName};
+use domain::push::ControlEvent;
+use domain::{LiveEvent, NodeId, RenditionName, SegmentMeta, SessionId, StreamName};
 use parking_lot::{Mutex, RwLock};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
@@ -51,7 +52,14 @@ pub struct Edge {
     pub(crate) readiness: Mutex<Readiness>,
     /// Zero of the gate's millisecond clock.
     epoch: Instant,
+    /// Per stream, the session of the last signed session start taken and when the ingest
+    /// signed it: statements signed before it cannot change that session.
+    starts: Mutex<HashMap<StreamName, (SessionId, u64)>>,
 }
+
+/// How far from this node's clock the signing time of a control event may lie, either way:
+/// a statement older than this is not taken, so one captured cannot be replayed later.
+pub(crate) const EVENT_SKEW: Duration = Duration::from_secs(120);
 
 /// The gate and the control events queued behind it.
 struct Gated {
@@ -106,6 +114,7 @@ impl Edge {
             node,
             config,
             epoch,
+            starts: Mutex::new(HashMap::new()),
         }))
     }
 
@@ -163,6 +172,81 @@ impl Edge {
             since_ms: self.now_ms(),
         });
         Ok(())
+    }
+
+    /// The control event inside a pushed signed statement, once the signature verified
+    /// against a trusted ingest key (on the blocking pool), the statement is fresh, and it
+    /// was signed after the start of the session it would change. A `synced` must come
+    /// from the key of the ingest it names. Every refusal is counted by reason.
+    pub(crate) async fn verify_event(&self, bytes: &[u8]) -> Result<ControlEvent, BroadcastError> {
+        let refuse = |reason: &'static str| {
+            self.node.metrics.event_refused(reason);
+            BroadcastError::EventRefused { reason }
+        };
+        let signed = SignedEvent::decode(bytes).map_err(|_| refuse("malformed"))?;
+        let statement = signed.statement().map_err(|_| refuse("malformed"))?;
+        let trust = Arc::clone(&self.trust);
+        let key_id = statement.key_id;
+        let now = unix_now();
+        let signer = tokio::task::spawn_blocking(move || {
+            let trust = trust.read();
+            trust.verify(key_id, &signed.statement_bytes, &signed.signature, now)?;
+            Ok::<_, TrustError>(trust.key(key_id).map(|k| k.node_id().clone()))
+        })
+        .await
+        .map_err(BroadcastError::Task)?
+        .map_err(|e| {
+            tracing::warn!(key_id = %key_id, reason = e.reason(), "control event refused");
+            refuse(e.reason())
+        })?;
+        let skew = u64::try_from(EVENT_SKEW.as_millis()).unwrap_or(u64::MAX);
+        if statement.issued_at_ms.abs_diff(unix_now_ms()) > skew {
+            tracing::warn!(key_id = %key_id, issued_at_ms = statement.issued_at_ms, "control event signed too long ago (or ahead); refused");
+            return Err(refuse("stale"));
+        }
+        let event: ControlEvent = serde_json::from_slice(&statement.body).map_err(|e| {
+            self.node.metrics.event_refused("malformed");
+            BroadcastError::BadEvent(e)
+        })?;
+        if let ControlEvent::Synced { ingest } = &event {
+            if signer.as_ref() != Some(ingest) {
+                return Err(refuse("bad_signature"));
+            }
+        }
+        if !self.in_order(&event, statement.issued_at_ms) {
+            tracing::warn!(
+                ?event,
+                "control event signed before the session it would change; refused"
+            );
+            return Err(refuse("stale"));
+        }
+        Ok(event)
+    }
+
+    /// Whether `event`, signed at `issued_at_ms`, may change its stream: a session start,
+    /// rendition change or end signed before the start of another session that this node
+    /// already took is an old statement replayed, and refused.
+    fn in_order(&self, event: &ControlEvent, issued_at_ms: u64) -> bool {
+        let (stream, session) = match event {
+            ControlEvent::SessionStarted { stream, session }
+            | ControlEvent::Ended { stream, session } => (stream, Some(*session)),
+            ControlEvent::Rendition { stream, .. }
+            | ControlEvent::RenditionDropped { stream, .. } => (stream, None),
+            ControlEvent::Synced { .. } => return true,
+        };
+        let mut starts = self.starts.lock();
+        let latest = starts.get(stream).copied();
+        if latest.is_some_and(|(s, at)| issued_at_ms < at && session != Some(s)) {
+            return false;
+        }
+        if let ControlEvent::SessionStarted { session, .. } = event {
+            let at = match latest {
+                Some((s, at)) if s == *session => at.max(issued_at_ms),
+                _ => issued_at_ms,
+            };
+            starts.insert(stream.clone(), (*session, at));
+        }
+        true
     }
 
     /// Whether a pushed segment can be taken now (before its body is read). While control
@@ -438,9 +522,9 @@ impl Edge {
         }
     }
 
-    /// Connected to the broker (again).
-    pub(crate) fn connected(&self) {
-        self.readiness.lock().connected(Instant::now());
+    /// This node's own presence came back live from the broker (see [`crate::ready`]).
+    pub(crate) fn echoed(&self) {
+        self.readiness.lock().echoed();
     }
 
     /// Whether the node became ready just now (it is then marked ready).
@@ -494,6 +578,13 @@ fn reject_reason(e: &TrustError) -> RejectReason {
     }
 }
 
+/// Wall-clock unix milliseconds, for the age of control events.
+fn unix_now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// Wall-clock unix seconds, for certificate validity and revocation times.
 fn unix_now() -> u64 {
     SystemTime::now()
@@ -526,20 +617,22 @@ pub async fn run_edge(
     tasks.close();
 
     let listener = node.audience.counting(listener);
-    let app = edge
-        .router()
-        .into_make_service_with_connect_info::<crate::audience::Peer>();
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-        .map_err(BroadcastError::Serve);
+    let app = edge.router();
+    crate::http::serve(
+        listener,
+        app,
+        edge.config.http_limits,
+        Arc::clone(&node),
+        shutdown,
+    )
+    .await;
     stop.cancel();
     tasks.wait().await;
     // Finish writing recordings (file writes: off the executor).
     let recording = Arc::clone(&node);
     let _ = tokio::task::spawn_blocking(move || recording.close_recordings()).await;
     tracing::info!(node = %node.id(), "broadcast edge stopped");
-    served
+    Ok(())
 }
 
 /// The gate's clock.

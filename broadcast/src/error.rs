@@ -110,7 +110,7 @@ pub enum BroadcastError {
     #[error("push not authorized")]
     Unauthorized,
     /// A push body over its cap: a segment over `max_segment_bytes`, an event over
-    /// `domain::push::MAX_EVENT_BODY`. Refused as soon as it is known, never buffered.
+    /// `domain::manifest::MAX_SIGNED_EVENT_LEN`. Refused as soon as it is known, never buffered.
     #[error("push body over the {limit}-byte limit")]
     TooLarge {
         /// The cap that was exceeded.
@@ -120,9 +120,17 @@ pub enum BroadcastError {
     /// invalid; the header is named in the response.
     #[error("missing or invalid header {0}")]
     BadHeader(&'static str),
-    /// An event push whose body is not a valid `domain::push::ControlEvent`.
+    /// An event push whose signed body is not a valid `domain::push::ControlEvent`.
     #[error("invalid control event")]
     BadEvent(#[source] serde_json::Error),
+    /// An event push refused before its event was read: not a signed statement, a
+    /// signature the trust store refused, or signed too long ago (the label of
+    /// `sealcast_control_events_refused_total`).
+    #[error("control event refused: {reason}")]
+    EventRefused {
+        /// Why, one of `crate::metrics::EVENT_REFUSALS`.
+        reason: &'static str,
+    },
     /// The request body could not be read (the client went away or sent a broken stream).
     #[error("reading the request body failed")]
     Body(#[source] axum::Error),
@@ -196,6 +204,14 @@ impl BroadcastError {
                 )
             }
             Self::BadEvent(_) => (StatusCode::BAD_REQUEST, "invalid control event"),
+            Self::EventRefused {
+                reason: "malformed",
+            } => (StatusCode::BAD_REQUEST, "not a signed control event"),
+            // The certificate may still be on its way over MQTT: worth a retry.
+            Self::EventRefused {
+                reason: "unknown_key",
+            } => (StatusCode::SERVICE_UNAVAILABLE, "signing key not known yet"),
+            Self::EventRefused { .. } => (StatusCode::FORBIDDEN, "control event refused"),
             Self::Body(_) => (StatusCode::BAD_REQUEST, "could not read the body"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
             // Control-plane errors, logged by the MQTT side; mapped for completeness.

@@ -8,10 +8,19 @@
 //! bounded by `max_held_bytes`; beyond it the oldest held segment is dropped (`overflow`).
 //! Time is a number of milliseconds the caller passes in.
 //!
-//! A lane (one rendition of one stream) starts at the first *bytes* it receives, not at the
-//! first manifest: a node that joins late gets live manifests over MQTT before the
-//! catch-up pushes of the older segments in the window, and those must still publish.
-//! Manifests that wait for a lane that never starts are forgotten after the hold time.
+//! A lane (one rendition of one stream) starts at the first segment whose bytes and
+//! verified manifest met, not at the first manifest nor at the first bytes: a node that
+//! joins late gets live manifests over MQTT before the catch-up pushes of the older
+//! segments in the window (which carry their manifests and match at once), and bytes
+//! alone are only the push token's word. Until a lane starts, its manifests and bytes are
+//! forgotten after the hold time.
+//!
+//! Nothing unverified reaches a playlist: a gap's duration and discontinuity sequence come
+//! from a verified manifest or not at all (the caller then uses the target duration).
+//! What the gate holds is bounded: bytes by `max_held_bytes`, entries per lane by
+//! [`MAX_AHEAD`] sequence numbers past the next one expected. A lane that waited the hold
+//! time for one sequence number gives up the whole missing run up to the next segment it
+//! has at once, instead of one hold time per missing number.
 //!
 //! `crate::edge` feeds it from the push endpoint, the MQTT side and a timer.
 
@@ -21,6 +30,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use domain::manifest::SegmentManifest;
 use domain::{RenditionName, Segment, SegmentMeta, StreamName};
+
+/// How far past the next expected sequence number a lane takes bytes or manifests (about
+/// two minutes of 2 s segments); further ones are refused as `overflow`. Before a lane has
+/// started, it holds at most this many unverified segments (the oldest goes first).
+pub const MAX_AHEAD: u64 = 64;
 
 /// Why a segment or manifest was not published; the label of
 /// `sealcast_segments_rejected_total{reason}`.
@@ -40,7 +54,8 @@ pub enum RejectReason {
     DigestMismatch,
     /// No valid manifest arrived within the hold time.
     Timeout,
-    /// Too many bytes held; the oldest was dropped.
+    /// Too many bytes or segments held (the oldest was dropped), or a sequence number
+    /// too far ahead of the next expected one.
     Overflow,
 }
 
@@ -78,10 +93,10 @@ pub enum GateOutput {
         rendition: RenditionName,
         /// The sequence number given up on.
         sequence: u64,
-        /// Its duration, if its bytes or a manifest for it arrived (else the caller uses
-        /// the target duration).
+        /// Its duration, if a verified manifest for it arrived (else the caller uses the
+        /// target duration; pushed bytes alone never decide it).
         duration: Option<Duration>,
-        /// Its discontinuity sequence, known in the same cases.
+        /// Its discontinuity sequence, known in the same case.
         discontinuity_sequence: Option<u64>,
     },
     /// Something was refused (count it).
@@ -108,6 +123,17 @@ struct Lane {
     ready: BTreeMap<u64, (Segment, u64)>,
     /// When the lane last started waiting for `next` while later segments were ready.
     blocked_since_ms: Option<u64>,
+    /// The discontinuity sequence of the last segment or gap it resolved, when a verified
+    /// manifest told it: whether the next segment starts a discontinuity follows from it.
+    last_discontinuity_sequence: Option<u64>,
+}
+
+impl Lane {
+    /// Whether `seq` is too far past the next expected sequence number to be held.
+    fn too_far_ahead(&self, seq: u64) -> bool {
+        self.next
+            .is_some_and(|n| seq >= n.saturating_add(MAX_AHEAD))
+    }
 }
 
 /// The gate of one broadcast node.
@@ -177,6 +203,16 @@ impl SignatureGate {
             out.push(GateOutput::Rejected(RejectReason::Replay));
             return out;
         }
+        if lane.too_far_ahead(seq) {
+            out.push(GateOutput::Rejected(RejectReason::Overflow));
+            return out;
+        }
+        if lane.next.is_none() && lane.held.len() >= MAX_AHEAD as usize {
+            if let Some((_, oldest)) = lane.held.pop_first() {
+                self.held_bytes -= oldest.bytes.len();
+                out.push(GateOutput::Rejected(RejectReason::Overflow));
+            }
+        }
         self.held_bytes += bytes.len();
         lane.held.insert(
             seq,
@@ -204,6 +240,10 @@ impl SignatureGate {
             || lane.ready.contains_key(&seq)
         {
             out.push(GateOutput::Rejected(RejectReason::Replay));
+            return out;
+        }
+        if lane.too_far_ahead(seq) {
+            out.push(GateOutput::Rejected(RejectReason::Overflow));
             return out;
         }
         lane.manifests.insert(seq, (manifest, now_ms));
@@ -303,20 +343,32 @@ impl SignatureGate {
             return;
         };
         if lane.next.is_none() {
-            let first = [lane.held.keys().next(), lane.ready.keys().next()]
-                .into_iter()
-                .flatten()
-                .min()
-                .copied();
-            match first {
+            match lane.ready.keys().next().copied() {
                 Some(first) => {
-                    // Manifests before the lane's start have no bytes coming: forget them.
+                    // Manifests before the lane's start have no bytes coming, and bytes
+                    // before it no manifest: forget them.
                     lane.manifests = lane.manifests.split_off(&first);
+                    let kept = lane.held.split_off(&first);
+                    for (_, h) in std::mem::replace(&mut lane.held, kept) {
+                        self.held_bytes -= h.bytes.len();
+                        out.push(GateOutput::Rejected(RejectReason::Timeout));
+                    }
                     lane.next = Some(first);
                 }
                 None => {
                     lane.manifests
                         .retain(|_, (_, since)| now_ms.saturating_sub(*since) < hold);
+                    let before = lane.held.len();
+                    lane.held.retain(|_, h| {
+                        let keep = now_ms.saturating_sub(h.since_ms) < hold;
+                        if !keep {
+                            self.held_bytes -= h.bytes.len();
+                        }
+                        keep
+                    });
+                    for _ in lane.held.len()..before {
+                        out.push(GateOutput::Rejected(RejectReason::Timeout));
+                    }
                     return;
                 }
             }
@@ -335,8 +387,16 @@ impl SignatureGate {
                 lane.blocked_since_ms = None;
                 return;
             };
-            if let Some((segment, arrived_ms)) = lane.ready.remove(&next) {
+            if let Some((mut segment, arrived_ms)) = lane.ready.remove(&next) {
                 self.held_bytes -= segment.bytes.len();
+                // The pushed flag is not signed; the signed discontinuity sequence says it
+                // (the first segment of a lane keeps the flag: it only moves the tag against
+                // EXT-X-DISCONTINUITY-SEQUENCE, which stays consistent either way).
+                let dseq = segment.meta.discontinuity_sequence;
+                if let Some(last) = lane.last_discontinuity_sequence {
+                    segment.meta.discontinuity = dseq != last;
+                }
+                lane.last_discontinuity_sequence = Some(dseq);
                 out.push(GateOutput::Publish {
                     segment,
                     arrived_ms,
@@ -346,34 +406,38 @@ impl SignatureGate {
                 continue;
             }
             // `next` is not ready: how long has the lane waited for it?
-            let waiting_since = match lane.held.get(&next) {
-                Some(h) => h.since_ms,
-                None => *lane.blocked_since_ms.get_or_insert(now_ms),
+            // Bytes wait for their manifest from their arrival, a verified manifest for its
+            // bytes from its own; a number nothing has arrived for, from when the lane
+            // started waiting for it (or for the run it belongs to).
+            let blocked_since = *lane.blocked_since_ms.get_or_insert(now_ms);
+            let waiting_since = match (lane.held.get(&next), lane.manifests.get(&next)) {
+                (Some(h), _) => h.since_ms,
+                (None, Some((_, since))) => blocked_since.max(*since),
+                (None, None) => blocked_since,
             };
             if now_ms.saturating_sub(waiting_since) < hold {
                 return;
             }
-            let mut duration = None;
-            let mut discontinuity_sequence = None;
             if let Some(h) = lane.held.remove(&next) {
                 self.held_bytes -= h.bytes.len();
-                duration = Some(h.meta.duration);
-                discontinuity_sequence = Some(h.meta.discontinuity_sequence);
                 out.push(GateOutput::Rejected(RejectReason::Timeout));
             }
-            if let Some((m, _)) = lane.manifests.remove(&next) {
-                duration = duration.or(Some(Duration::from_micros(m.duration_us)));
-                discontinuity_sequence = discontinuity_sequence.or(Some(m.discontinuity_sequence));
+            let manifest = lane.manifests.remove(&next).map(|(m, _)| m);
+            if let Some(m) = &manifest {
+                lane.last_discontinuity_sequence = Some(m.discontinuity_sequence);
             }
             out.push(GateOutput::Gap {
                 stream: key.0.clone(),
                 rendition: key.1.clone(),
                 sequence: next,
-                duration,
-                discontinuity_sequence,
+                duration: manifest
+                    .as_ref()
+                    .map(|m| Duration::from_micros(m.duration_us)),
+                discontinuity_sequence: manifest.map(|m| m.discontinuity_sequence),
             });
             lane.next = Some(next + 1);
-            lane.blocked_since_ms = Some(now_ms);
+            // The rest of a missing run has waited as long as this one: it goes at once.
+            lane.blocked_since_ms = Some(waiting_since);
         }
     }
 }
@@ -440,9 +504,18 @@ mod tests {
         assert_eq!(g.held_bytes(), 0);
     }
 
+    /// A gate whose lane has started: segment `seq` published.
+    fn started(hold_ms: u64, seq: u64) -> SignatureGate {
+        let mut g = SignatureGate::new(hold_ms, 1 << 20);
+        let (m, b, d, man) = seg(seq);
+        g.bytes(0, m, b, d);
+        assert_eq!(published(&g.manifest(0, man)), [seq]);
+        g
+    }
+
     #[test]
     fn altered_bytes_are_never_served_and_become_a_gap() {
-        let mut g = SignatureGate::new(2000, 1 << 20);
+        let mut g = started(2000, 4);
         let (m, _, d, man) = seg(5);
         let altered = Bytes::from(vec![9u8; 105]);
         g.bytes(0, m, altered.clone(), digest(&altered));
@@ -460,19 +533,122 @@ mod tests {
 
     #[test]
     fn a_missing_manifest_times_out_into_a_gap_and_later_segments_follow() {
+        let mut g = started(2000, 0);
+        let (m1, b1, d1, _) = seg(1);
+        let (m2, b2, d2, man2) = seg(2);
+        g.bytes(0, m1, b1, d1);
+        g.bytes(100, m2, b2, d2);
+        assert!(
+            published(&g.manifest(200, man2)).is_empty(),
+            "2 waits for 1"
+        );
+        let out = g.tick(2100);
+        assert_eq!(out[0], GateOutput::Rejected(RejectReason::Timeout));
+        assert!(matches!(out[1], GateOutput::Gap { sequence: 1, .. }));
+        assert_eq!(published(&out), [2]);
+    }
+
+    #[test]
+    fn bytes_alone_never_start_a_lane_and_are_forgotten_after_the_hold() {
+        // Bytes of 0 and 1 with no manifest yet; 1's manifest comes first: the lane starts
+        // at 1, and 0's bytes (before the start) are dropped.
         let mut g = SignatureGate::new(2000, 1 << 20);
         let (m0, b0, d0, _) = seg(0);
         let (m1, b1, d1, man1) = seg(1);
         g.bytes(0, m0, b0, d0);
         g.bytes(100, m1, b1, d1);
-        assert!(
-            published(&g.manifest(200, man1)).is_empty(),
-            "1 waits for 0"
-        );
-        let out = g.tick(2100);
-        assert_eq!(out[0], GateOutput::Rejected(RejectReason::Timeout));
-        assert!(matches!(out[1], GateOutput::Gap { sequence: 0, .. }));
+        let out = g.manifest(200, man1);
         assert_eq!(published(&out), [1]);
+        assert!(out.contains(&GateOutput::Rejected(RejectReason::Timeout)));
+        assert_eq!(g.held_bytes(), 0);
+
+        // Garbage pushed for a lane that never gets a manifest goes after the hold.
+        let mut g = SignatureGate::new(2000, 1 << 20);
+        let mut other = meta(7);
+        other.rendition = RenditionName::new("360p").expect("valid");
+        g.bytes(0, other, Bytes::from_static(b"x"), [0; 32]);
+        assert!(g.tick(1999).is_empty());
+        assert_eq!(g.tick(2000), [GateOutput::Rejected(RejectReason::Timeout)]);
+        assert_eq!((g.pending(), g.held_bytes()), (0, 0));
+    }
+
+    #[test]
+    fn entries_are_bounded_in_count_and_in_how_far_ahead_they_reach() {
+        // Zero-length pushes for far-future sequence numbers: refused once a lane started
+        // (10 published, 11 expected next).
+        let mut g = started(2000, 10);
+        let (far, ..) = seg(11 + MAX_AHEAD);
+        assert_eq!(
+            g.bytes(1, far, Bytes::new(), [0; 32]),
+            [GateOutput::Rejected(RejectReason::Overflow)]
+        );
+        let (.., mut man) = seg(0);
+        man.sequence = u64::MAX;
+        assert_eq!(
+            g.manifest(1, man),
+            [GateOutput::Rejected(RejectReason::Overflow)]
+        );
+        let (near, ..) = seg(11 + MAX_AHEAD - 1);
+        assert!(g.bytes(1, near, Bytes::new(), [0; 32]).is_empty());
+
+        // Before a lane starts: at most MAX_AHEAD entries, the oldest dropped first.
+        let mut g = SignatureGate::new(60_000, 1 << 20);
+        for seq in 0..MAX_AHEAD * 2 {
+            let mut m = meta(seq);
+            m.sequence = seq * 1000;
+            g.bytes(seq, m, Bytes::new(), [0; 32]);
+        }
+        assert_eq!(g.pending(), MAX_AHEAD as usize);
+    }
+
+    #[test]
+    fn the_discontinuity_flag_follows_the_signed_sequence_not_the_push() {
+        let mut g = started(1000, 0);
+        let mut out = Vec::new();
+        for (seq, dseq, claimed) in [(1, 0, true), (2, 1, false), (3, 1, false)] {
+            let (mut m, b, _, _) = seg(seq);
+            m.discontinuity_sequence = dseq;
+            m.discontinuity = claimed;
+            let d = digest(&b);
+            let man = SegmentManifest::from_meta(
+                &m,
+                SignatureAlgorithm::Ed25519,
+                KeyId([1; 16]),
+                b.len() as u64,
+                d,
+            );
+            out.extend(g.bytes(1, m, b, d));
+            out.extend(g.manifest(1, man));
+        }
+        let flags: Vec<(u64, bool)> = out
+            .iter()
+            .filter_map(|o| match o {
+                GateOutput::Publish { segment, .. } => {
+                    Some((segment.meta.sequence, segment.meta.discontinuity))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(flags, [(1, false), (2, true), (3, false)]);
+    }
+
+    #[test]
+    fn a_missing_run_is_given_up_at_once() {
+        let mut g = started(1000, 0);
+        let (m5, b5, d5, man5) = seg(5);
+        g.bytes(10, m5, b5, d5);
+        g.manifest(10, man5);
+        assert!(g.tick(1009).is_empty());
+        let out = g.tick(1010);
+        let gaps: Vec<u64> = out
+            .iter()
+            .filter_map(|o| match o {
+                GateOutput::Gap { sequence, .. } => Some(*sequence),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(gaps, [1, 2, 3, 4]);
+        assert_eq!(published(&out), [5]);
     }
 
     #[test]
@@ -548,15 +724,17 @@ mod tests {
     }
 
     #[test]
-    fn gaps_carry_what_is_known_of_the_segment() {
-        let mut g = SignatureGate::new(1000, 1 << 20);
-        let (m0, b0, d0, _) = seg(0);
-        g.bytes(0, m0, b0, d0);
-        let (_, _, _, man1) = seg(1);
-        g.manifest(0, man1);
-        // Each missing sequence number gets its own hold time.
-        let mut out = g.tick(5000);
-        out.extend(g.tick(6000));
+    fn gaps_carry_only_what_a_verified_manifest_says() {
+        let mut g = started(1000, 0);
+        // 1: bytes that claim an hour and another discontinuity, never verified.
+        let (mut m1, b1, d1, _) = seg(1);
+        m1.duration = Duration::from_secs(3600);
+        m1.discontinuity_sequence = 9;
+        g.bytes(0, m1, b1, d1);
+        // 2: a verified manifest whose bytes never come.
+        let (_, _, _, man2) = seg(2);
+        g.manifest(0, man2);
+        let out = g.tick(5000);
         let gaps: Vec<_> = out
             .iter()
             .filter_map(|o| match o {
@@ -571,10 +749,7 @@ mod tests {
             .collect();
         assert_eq!(
             gaps,
-            [
-                (0, Some(Duration::from_secs(2)), Some(0)),
-                (1, Some(Duration::from_secs(2)), Some(0)),
-            ]
+            [(1, None, None), (2, Some(Duration::from_secs(2)), Some(0))]
         );
     }
 

@@ -14,6 +14,83 @@ use prometheus_client::registry::Registry;
 use crate::gate::RejectReason;
 use crate::BroadcastError;
 
+/// The metric families this role registers: each name as registered (the exposition adds
+/// `_total` to a counter's) with the kind `/metrics` declares it as. prometheus-client
+/// leaves a `Family` out of `/metrics` until it has a label set, so a freshly started
+/// process does not show them all; this list does (the dashboards' test reads it, and a
+/// test below checks it against a scrape with every family in use).
+pub const FAMILIES: [(&str, &str); 15] = [
+    (SEGMENTS_PUBLISHED, "counter"),
+    (LIVE_STREAMS, "gauge"),
+    (VIEWERS, "gauge"),
+    (HTTP_REQUESTS, "counter"),
+    (SEGMENTS_REJECTED, "counter"),
+    (SIGNATURE_VERIFY_SECONDS, "histogram"),
+    (SIGNATURE_WAIT_SECONDS, "histogram"),
+    (PENDING_SEGMENTS, "gauge"),
+    (MANIFESTS_VERIFIED, "counter"),
+    (PUSH_BYTES, "counter"),
+    (CONTROL_MESSAGES_IGNORED, "counter"),
+    (SEGMENT_GAPS, "counter"),
+    (HTTP_RESPONSE_BYTES, "counter"),
+    (HTTP_CONNECTIONS_CLOSED, "counter"),
+    (CONTROL_EVENTS_REFUSED, "counter"),
+];
+
+/// `sealcast_segments_published`, a counter.
+pub const SEGMENTS_PUBLISHED: &str = "sealcast_segments_published";
+/// `sealcast_live_streams`, a gauge.
+pub const LIVE_STREAMS: &str = "sealcast_live_streams";
+/// `sealcast_viewers`, a gauge.
+pub const VIEWERS: &str = "sealcast_viewers";
+/// `sealcast_http_requests`, a counter.
+pub const HTTP_REQUESTS: &str = "sealcast_http_requests";
+/// `sealcast_segments_rejected`, a counter.
+pub const SEGMENTS_REJECTED: &str = "sealcast_segments_rejected";
+/// `sealcast_signature_verify_seconds`, a histogram.
+pub const SIGNATURE_VERIFY_SECONDS: &str = "sealcast_signature_verify_seconds";
+/// `sealcast_signature_wait_seconds`, a histogram.
+pub const SIGNATURE_WAIT_SECONDS: &str = "sealcast_signature_wait_seconds";
+/// `sealcast_pending_segments`, a gauge.
+pub const PENDING_SEGMENTS: &str = "sealcast_pending_segments";
+/// `sealcast_manifests_verified`, a counter.
+pub const MANIFESTS_VERIFIED: &str = "sealcast_manifests_verified";
+/// `sealcast_push_bytes`, a counter.
+pub const PUSH_BYTES: &str = "sealcast_push_bytes";
+/// `sealcast_control_messages_ignored`, a counter.
+pub const CONTROL_MESSAGES_IGNORED: &str = "sealcast_control_messages_ignored";
+/// `sealcast_segment_gaps`, a counter.
+pub const SEGMENT_GAPS: &str = "sealcast_segment_gaps";
+/// `sealcast_http_response_bytes`, a counter.
+pub const HTTP_RESPONSE_BYTES: &str = "sealcast_http_response_bytes";
+/// `sealcast_http_connections_closed`, a counter.
+pub const HTTP_CONNECTIONS_CLOSED: &str = "sealcast_http_connections_closed";
+
+/// `sealcast_control_events_refused`, a counter.
+pub const CONTROL_EVENTS_REFUSED: &str = "sealcast_control_events_refused";
+
+/// Why a pushed control event was refused, the label of
+/// `sealcast_control_events_refused_total{reason}`: the trust store's reasons, `stale`
+/// (signed too long ago or too far ahead, or before the session it would change) and
+/// `malformed` (no valid signed statement, or a signed body that is not a valid event).
+pub(crate) const EVENT_REFUSALS: [&str; 6] = [
+    "bad_signature",
+    "unknown_key",
+    "expired_key",
+    "revoked_key",
+    "stale",
+    "malformed",
+];
+
+/// Why the HTTP server closed a connection, the label of
+/// `sealcast_http_connections_closed_total{reason}`.
+pub(crate) const CLOSE_REASONS: [&str; 4] = [
+    "over_connection_cap",
+    "header_timeout",
+    "idle_timeout",
+    "error",
+];
+
 /// Every rejection reason, registered at zero so dashboards see them before the first one.
 const REASONS: [RejectReason; 8] = [
     RejectReason::BadSignature,
@@ -80,6 +157,8 @@ pub(crate) struct Metrics {
     control_ignored: Family<KindLabels, Counter>,
     gaps: Counter,
     response_bytes: Counter,
+    connections_closed: Family<ReasonLabels, Counter>,
+    events_refused: Family<ReasonLabels, Counter>,
     /// Totals of the gate's outcomes, readable for the load report (a `Family` cannot be
     /// summed back).
     verified_total: std::sync::atomic::AtomicU64,
@@ -94,23 +173,23 @@ impl Metrics {
         let http_requests = Family::<RequestLabels, Counter>::default();
         // Counters get their `_total` suffix from the encoder.
         registry.register(
-            "sealcast_segments_published",
+            SEGMENTS_PUBLISHED,
             "Segments made visible in a live media playlist",
             segments_published.clone(),
         );
         registry.register(
-            "sealcast_live_streams",
+            LIVE_STREAMS,
             "Streams with a live publish session",
             live_streams.clone(),
         );
         let viewers = Family::<StreamLabels, Gauge>::default();
         registry.register(
-            "sealcast_viewers",
+            VIEWERS,
             "Distinct viewers (client addresses) of each live stream in the last few seconds",
             viewers.clone(),
         );
         registry.register(
-            "sealcast_http_requests",
+            HTTP_REQUESTS,
             "HTTP requests served, by route and status",
             http_requests.clone(),
         );
@@ -121,39 +200,39 @@ impl Metrics {
             });
         }
         registry.register(
-            "sealcast_segments_rejected",
+            SEGMENTS_REJECTED,
             "Segments or manifests refused by the signature gate, by reason",
             segments_rejected.clone(),
         );
         // 50 µs (an Ed25519 verify) to about 0.8 s.
         let verify_seconds = Histogram::new(exponential_buckets(0.000_05, 2.0, 15));
         registry.register(
-            "sealcast_signature_verify_seconds",
+            SIGNATURE_VERIFY_SECONDS,
             "Time to verify one manifest signature",
             verify_seconds.clone(),
         );
         // 1 ms to about 16 s: a manifest normally arrives within a target duration.
         let wait_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 15));
         registry.register(
-            "sealcast_signature_wait_seconds",
+            SIGNATURE_WAIT_SECONDS,
             "Time from a segment's bytes arriving to its publication",
             wait_seconds.clone(),
         );
         let pending_segments = Gauge::default();
         registry.register(
-            "sealcast_pending_segments",
+            PENDING_SEGMENTS,
             "Segments held by the signature gate (unverified or waiting for order)",
             pending_segments.clone(),
         );
         let manifests_verified = Counter::default();
         registry.register(
-            "sealcast_manifests_verified",
+            MANIFESTS_VERIFIED,
             "Segment manifests whose signature verified",
             manifests_verified.clone(),
         );
         let push_bytes = Counter::default();
         registry.register(
-            "sealcast_push_bytes",
+            PUSH_BYTES,
             "Segment bytes received by HTTP push",
             push_bytes.clone(),
         );
@@ -162,21 +241,39 @@ impl Metrics {
             let _ = control_ignored.get_or_create(&KindLabels { kind });
         }
         registry.register(
-            "sealcast_control_messages_ignored",
+            CONTROL_MESSAGES_IGNORED,
             "MQTT control messages that could not be decoded or did not fit their topic",
             control_ignored.clone(),
         );
         let gaps = Counter::default();
         registry.register(
-            "sealcast_segment_gaps",
+            SEGMENT_GAPS,
             "Sequence numbers listed as EXT-X-GAP because their manifest never came",
             gaps.clone(),
         );
         let response_bytes = Counter::default();
         registry.register(
-            "sealcast_http_response_bytes",
+            HTTP_RESPONSE_BYTES,
             "Bytes of response bodies sent",
             response_bytes.clone(),
+        );
+        let connections_closed = Family::<ReasonLabels, Counter>::default();
+        for reason in CLOSE_REASONS {
+            let _ = connections_closed.get_or_create(&ReasonLabels { reason });
+        }
+        registry.register(
+            HTTP_CONNECTIONS_CLOSED,
+            "HTTP connections the server closed: over the connection cap, a request header too slow, idle, or a connection error",
+            connections_closed.clone(),
+        );
+        let events_refused = Family::<ReasonLabels, Counter>::default();
+        for reason in EVENT_REFUSALS {
+            let _ = events_refused.get_or_create(&ReasonLabels { reason });
+        }
+        registry.register(
+            CONTROL_EVENTS_REFUSED,
+            "Pushed control events refused: signature, key, age or shape",
+            events_refused.clone(),
         );
         Metrics {
             registry,
@@ -194,9 +291,25 @@ impl Metrics {
             control_ignored,
             gaps,
             response_bytes,
+            connections_closed,
+            events_refused,
             verified_total: std::sync::atomic::AtomicU64::new(0),
             rejected_total: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// The HTTP server closed a connection, for one of [`CLOSE_REASONS`].
+    /// `reason` is one of [`EVENT_REFUSALS`].
+    pub(crate) fn event_refused(&self, reason: &'static str) {
+        self.events_refused
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
+    }
+
+    pub(crate) fn http_connection_closed(&self, reason: &'static str) {
+        self.connections_closed
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
     }
 
     pub(crate) fn segment_published(&self, stream: &str, rendition: &str) {
@@ -312,6 +425,17 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// With every family in use, `/metrics` declares exactly [`FAMILIES`].
+    #[test]
+    fn families_are_what_the_registry_declares() {
+        let m = Metrics::new();
+        m.segment_published("demo", "720p");
+        m.set_viewers(&[(domain::StreamName::new("demo").expect("valid"), 2)].into());
+        m.http_request("master", 200);
+        let text = m.encode().expect("encodes");
+        testkit::prometheus::assert_declares_exactly(&text, &FAMILIES);
+    }
 
     #[test]
     fn exports_the_names_the_brief_promises() {

@@ -6,7 +6,8 @@
 //! certificate is admitted before the manifests that need it.
 //!
 //! Out: this node's retained presence (`joining`, then `ready`), published again after
-//! every (re)connect; a retained `offline` as last will and on shutdown; its load report
+//! every (re)connect (and received back: its live echo tells readiness that every
+//! retained presence has arrived); a retained `offline` as last will and on shutdown; its load report
 //! every two seconds, when [`EdgeConfig::load_reports`](crate::EdgeConfig::load_reports)
 //! gives one. The connection's client id is the node id, so a broker ACL can let each
 //! node write only `sealcast/v1/nodes/{its id}/...` (`pattern write ... %c ...`).
@@ -48,6 +49,12 @@ impl Edge {
             // Not subscribed; nothing to do with it.
             Topic::Announce(_) | Topic::NodeLoad(_) | Topic::IngestLoad(_) => return,
         };
+        if let Topic::Presence(node) = &message.topic {
+            if !message.retained && node == self.node().id() {
+                self.echoed();
+                return;
+            }
+        }
         if message.payload.is_empty() {
             // A cleared retained message. A cleared presence means the node is gone.
             if let Topic::Presence(node) = &message.topic {
@@ -125,7 +132,6 @@ pub(crate) async fn run(edge: Arc<Edge>, stop: CancellationToken) {
             () = stop.cancelled() => break,
             event = events.recv(), if open => match event {
                 Some(BusEvent::Connected) => {
-                    edge.connected();
                     announce(&bus, &presence, edge.presence()).await;
                 }
                 Some(BusEvent::Message(message)) => edge.handle_message(&message).await,

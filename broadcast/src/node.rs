@@ -192,11 +192,21 @@ impl Node {
         self.library.as_ref()
     }
 
-    /// Finishes writing recordings and stops the recorder (blocks on file writes).
+    /// Finishes writing recordings and stops the recorder (blocks on file writes):
+    /// recordings in progress are finished as they stand and carry on if their stream is
+    /// still live when the node starts again.
     pub fn close_recordings(&self) {
         let recorder = self.recorder.lock().take();
         if let Some(mut recorder) = recorder {
             recorder.close();
+        }
+    }
+
+    /// Waits until every segment handed to the recorder so far is on disk (recordings in
+    /// progress stay in progress).
+    pub fn flush_recordings(&self) {
+        if let Some(recorder) = self.recorder.lock().as_ref() {
+            recorder.flush();
         }
     }
 
@@ -255,7 +265,8 @@ impl Node {
         };
 
         if let Some(segment) = recordable {
-            self.record(|| Record::Segment(segment));
+            let master = slot.view.load().master.as_ref().map(|d| d.body.clone());
+            self.record(|| Record::Segment { segment, master });
         }
         if ending && was_live && !is_live {
             let view = slot.view.load();
@@ -441,7 +452,7 @@ mod tests {
                 width: 640,
                 height: 360,
                 frame_rate: 25.0,
-                codecs: "avc1.42c01e".into(),
+                codecs: "avc1.42c01e".parse().expect("valid codecs"),
             },
         }
     }

@@ -9,6 +9,10 @@
 //! chunk by chunk, hashed with SHA-256 as it arrives, and refused with 413 the moment it
 //! passes the cap, so at most the cap is ever buffered.
 //!
+//! An event is a signed statement (`domain::manifest::SignedEvent`): it takes effect only
+//! once its signature verified against a trusted ingest key (`Edge::verify_event`); the
+//! push token alone changes no playlist.
+//!
 //! Accepted segments go to the signature gate, not to the window: the answer (202) means
 //! "held", and the segment is published once a verified manifest agrees with it.
 
@@ -21,7 +25,8 @@ use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use domain::manifest::SignedManifest;
-use domain::push::{ControlEvent, InternalPath, SegmentHeaders, MANIFEST_HEADER, MAX_EVENT_BODY};
+use domain::manifest::MAX_SIGNED_EVENT_LEN;
+use domain::push::{ControlEvent, InternalPath, SegmentHeaders, MANIFEST_HEADER};
 use domain::{RenditionName, StreamName};
 use http::request::Parts;
 use http::{header, HeaderMap, Method, StatusCode};
@@ -108,9 +113,9 @@ fn manifest_header(
 }
 
 async fn event(edge: &Edge, headers: &HeaderMap, body: Body) -> Result<Response, BroadcastError> {
-    let declared = declared_length(headers, MAX_EVENT_BODY)?;
-    let bytes = read_capped(body, MAX_EVENT_BODY, declared, |_| {}).await?;
-    let event: ControlEvent = serde_json::from_slice(&bytes).map_err(BroadcastError::BadEvent)?;
+    let declared = declared_length(headers, MAX_SIGNED_EVENT_LEN)?;
+    let bytes = read_capped(body, MAX_SIGNED_EVENT_LEN, declared, |_| {}).await?;
+    let event = edge.verify_event(&bytes).await?;
     match event {
         ControlEvent::Synced { ingest } => {
             tracing::info!(%ingest, "ingest finished sending its window");

@@ -3,21 +3,20 @@
 //! ready". Ingest pushes its window to a node it sees joining and then says `Synced`; the
 //! node waits for that from every ingest that is up.
 //!
-//! Retained presences arrive right after the broker connection is made, so the node first
-//! stays connected for [`SETTLE`] to learn which ingests exist; and since a broker or an
-//! ingest can misbehave, it reports ready after the readiness timeout regardless (the
-//! caller logs a warning then). Once ready it stays ready: flapping would only move viewers
-//! around.
+//! Retained presences arrive right after the node subscribes, but a busy broker can take
+//! its time, so the node does not guess how long to wait: it knows it has seen every
+//! retained presence once its own presence, published after it subscribed, comes back to
+//! it live (not as a retained message). A broker delivers to one connection in order, so
+//! whatever was retained when the node subscribed was delivered before that echo. Since a
+//! broker or an ingest can misbehave, the node reports ready after the readiness timeout
+//! regardless (the caller logs a warning then). Once ready it stays ready: flapping would
+//! only move viewers around.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use domain::NodeId;
 use tokio::time::Instant;
-
-/// How long the node stays connected to the broker before it trusts that it has seen every
-/// retained presence.
-pub(crate) const SETTLE: Duration = Duration::from_secs(1);
 
 /// Why the node became ready.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,8 +36,8 @@ pub(crate) struct Readiness {
     /// When the edge started; the timeout counts from here.
     started: Instant,
     timeout: Duration,
-    /// First connection to the broker.
-    connected_since: Option<Instant>,
+    /// Whether the node's own presence came back live: every retained presence is known.
+    echoed: bool,
     /// Ingest nodes by id: whether their latest presence says they are up.
     ingests: HashMap<NodeId, bool>,
     /// Ingests that sent `Synced` since this node started.
@@ -51,16 +50,16 @@ impl Readiness {
         Readiness {
             started,
             timeout,
-            connected_since: None,
+            echoed: false,
             ingests: HashMap::new(),
             synced: HashSet::new(),
             ready: false,
         }
     }
 
-    /// Connected to the broker (again): only the first connection counts.
-    pub(crate) fn connected(&mut self, now: Instant) {
-        self.connected_since.get_or_insert(now);
+    /// The node's own presence came back from the broker as a live (not retained) message.
+    pub(crate) fn echoed(&mut self) {
+        self.echoed = true;
     }
 
     /// An ingest's presence: up (joining or ready) or not (offline, cleared).
@@ -84,10 +83,7 @@ impl Readiness {
             .filter(|(node, up)| **up && !self.synced.contains(*node))
             .map(|(node, _)| node.clone())
             .collect();
-        let settled = self
-            .connected_since
-            .is_some_and(|since| now.saturating_duration_since(since) >= SETTLE);
-        let verdict = if settled && waiting_for.is_empty() {
+        let verdict = if self.echoed && waiting_for.is_empty() {
             Verdict::Synced
         } else if now.saturating_duration_since(self.started) >= self.timeout {
             waiting_for.sort_by(|a, b| a.as_str().cmp(b.as_str()));
@@ -113,21 +109,35 @@ mod tests {
     }
 
     #[test]
-    fn waits_for_the_broker_to_settle_when_no_ingest_is_up() {
+    fn waits_for_its_own_presence_to_come_back_when_no_ingest_is_up() {
         let t0 = Instant::now();
         let mut r = Readiness::new(t0, Duration::from_secs(10));
-        assert_eq!(r.check(at(t0, 5000)), None, "never connected");
-        r.connected(at(t0, 5000));
-        assert_eq!(r.check(at(t0, 5999)), None);
-        assert_eq!(r.check(at(t0, 6000)), Some(Verdict::Synced));
+        assert_eq!(
+            r.check(at(t0, 5000)),
+            None,
+            "retained presences may still come"
+        );
+        r.echoed();
+        assert_eq!(r.check(at(t0, 5001)), Some(Verdict::Synced));
         assert_eq!(r.check(at(t0, 7000)), None, "reported once");
+    }
+
+    #[test]
+    fn an_ingest_retained_before_the_echo_is_waited_for() {
+        let t0 = Instant::now();
+        let mut r = Readiness::new(t0, Duration::from_secs(10));
+        r.ingest(node("ingest1"), true);
+        r.echoed();
+        assert_eq!(r.check(at(t0, 100)), None);
+        r.synced(node("ingest1"));
+        assert_eq!(r.check(at(t0, 200)), Some(Verdict::Synced));
     }
 
     #[test]
     fn waits_for_every_ingest_that_is_up() {
         let t0 = Instant::now();
         let mut r = Readiness::new(t0, Duration::from_secs(10));
-        r.connected(t0);
+        r.echoed();
         r.ingest(node("ingest1"), true);
         r.ingest(node("ingest2"), true);
         r.ingest(node("ingest3"), false);
@@ -142,7 +152,7 @@ mod tests {
     fn a_sync_before_the_presence_counts() {
         let t0 = Instant::now();
         let mut r = Readiness::new(t0, Duration::from_secs(10));
-        r.connected(t0);
+        r.echoed();
         r.synced(node("ingest1"));
         r.ingest(node("ingest1"), true);
         assert_eq!(r.check(at(t0, 1000)), Some(Verdict::Synced));
@@ -152,7 +162,7 @@ mod tests {
     fn times_out_naming_who_it_waited_for() {
         let t0 = Instant::now();
         let mut r = Readiness::new(t0, Duration::from_secs(10));
-        r.connected(t0);
+        r.echoed();
         r.ingest(node("ingest1"), true);
         assert_eq!(r.check(at(t0, 9999)), None);
         assert_eq!(

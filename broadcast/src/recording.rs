@@ -35,6 +35,8 @@ pub(crate) const MASTER_FILE: &str = "master.m3u8";
 pub(crate) const MEDIA_FILE: &str = "index.m3u8";
 /// The recording's [`RecordingInfo`].
 pub(crate) const INFO_FILE: &str = "recording.json";
+/// The journal of a recording in progress (see the recorder).
+pub(crate) const JOURNAL_FILE: &str = "journal";
 
 /// At most this many recordings are listed (the newest).
 pub(crate) const RECORDINGS_LISTED: usize = 200;
@@ -246,7 +248,7 @@ fn remove_finished(dir: &Path) -> io::Result<bool> {
 }
 
 /// Every `{stream}/{recording}` directory under `root` whose names are valid, with them.
-fn recording_dirs(root: &Path) -> Vec<(StreamName, SessionId, PathBuf)> {
+pub(crate) fn recording_dirs(root: &Path) -> Vec<(StreamName, SessionId, PathBuf)> {
     let mut out = Vec::new();
     let Ok(streams) = fs::read_dir(root) else {
         return out;
@@ -308,18 +310,25 @@ pub(crate) fn list(root: &Path, limit: usize) -> Vec<RecordingInfo> {
 /// Deletes every finished recording that ended more than `retention` before `now` (unix
 /// seconds); returns how many. A finished recording without `recording.json` (the node
 /// stopped between the two writes) is aged by its master playlist's modification time.
-/// Recordings in progress have neither file and are never touched. Stream directories left
-/// empty are removed too.
+/// Recordings in progress or waiting to carry on (they have a journal) are never touched;
+/// a directory with neither a journal nor a master playlist (abandoned before either was
+/// written) is aged by its own modification time. Stream directories left empty are
+/// removed too.
 pub(crate) fn sweep(root: &Path, retention: Duration, now: u64) -> usize {
     let mut removed = 0;
+    let modified = |path: &Path| {
+        fs::metadata(path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map(|d| d.as_secs())
+    };
     for (stream, id, dir) in recording_dirs(root) {
         let ended_at = match read_info(&dir, &stream, id) {
             Some(info) => Some(info.ended_at),
-            None => fs::metadata(dir.join(MASTER_FILE))
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                .map(|d| d.as_secs()),
+            None if dir.join(MASTER_FILE).is_file() => modified(&dir.join(MASTER_FILE)),
+            None if dir.join(JOURNAL_FILE).exists() => None,
+            None => modified(&dir),
         };
         let Some(ended_at) = ended_at else { continue };
         if ended_at.saturating_add(retention.as_secs()) > now {
@@ -441,6 +450,22 @@ mod tests {
         );
         assert!(in_progress.join("0.ts").exists());
         assert_eq!(sweep(root, Duration::from_secs(3_600), 5_000), 0);
+    }
+
+    #[test]
+    fn sweep_keeps_what_can_carry_on_and_ages_abandoned_directories_by_their_own_time() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let stream = StreamName::new("a").expect("valid");
+        let carrying_on = recording_dir(tmp.path(), &stream, SessionId(1));
+        fs::create_dir_all(&carrying_on).expect("dir");
+        fs::write(carrying_on.join(JOURNAL_FILE), "B 0\n").expect("journal");
+        let abandoned = recording_dir(tmp.path(), &stream, SessionId(2));
+        fs::create_dir_all(&abandoned).expect("dir");
+        let retention = Duration::from_secs(3_600);
+        assert_eq!(sweep(tmp.path(), retention, unix_now()), 0, "too young");
+        assert_eq!(sweep(tmp.path(), retention, unix_now() + 7_200), 1);
+        assert!(carrying_on.exists());
+        assert!(!abandoned.exists());
     }
 
     #[test]

@@ -5,11 +5,11 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::{router, BroadcastError, Node};
+use crate::{router, BroadcastError, HttpLimits, Node};
 
-/// Serves the public router on `listener` (HTTP/1.1, and HTTP/2 with prior knowledge)
-/// until `shutdown` is cancelled; then stops accepting, lets requests in flight finish and
-/// returns. Binding is the caller's job, so tests and `sealcast up` can use port 0.
+/// Serves the public router on `listener` (HTTP/1.1, and HTTP/2 with prior knowledge,
+/// within the default [`HttpLimits`]) until `shutdown` is cancelled; then stops accepting,
+/// lets requests in flight finish and returns. Binding is the caller's job, so tests and `sealcast up` can use port 0.
 pub async fn serve(
     listener: TcpListener,
     node: Arc<Node>,
@@ -22,12 +22,15 @@ pub async fn serve(
         }
     }
     let listener = node.audience.counting(listener);
-    let app =
-        router(Arc::clone(&node)).into_make_service_with_connect_info::<crate::audience::Peer>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-        .map_err(BroadcastError::Serve)?;
+    let app = router(Arc::clone(&node));
+    crate::http::serve(
+        listener,
+        app,
+        HttpLimits::default(),
+        Arc::clone(&node),
+        shutdown,
+    )
+    .await;
     tracing::info!(node = %node.id(), "broadcast node stopped");
     Ok(())
 }

@@ -320,7 +320,7 @@ impl StreamState {
                     name: v.info.name.clone(),
                     width: v.info.width,
                     height: v.info.height,
-                    codecs: v.info.codecs.clone(),
+                    codecs: v.info.codecs.to_string(),
                     frame_rate: v.info.frame_rate,
                     bandwidth: v.peak_bps.max(1),
                     average_bandwidth: v.average_bps.max(1),

@@ -8,7 +8,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use bytes::Bytes;
-use certs::signing::SignatureAlgorithm;
+use certs::signing::{SignatureAlgorithm, SigningKey};
 use control::{connect, Bus, BusEvent, BusOptions, EmbeddedBroker, Qos};
 use domain::broker::BrokerAddress;
 use domain::load::{LoadReport, SegmentCounts};
@@ -83,12 +83,14 @@ async fn presence_of(
     .unwrap_or_else(|_| panic!("presence {state:?} of {node} within the deadline"))
 }
 
-struct Http {
+struct Http<'a> {
     client: reqwest::Client,
     base: String,
+    /// The certified ingest key control events are signed with.
+    key: &'a SigningKey,
 }
 
-impl Http {
+impl Http<'_> {
     async fn get(&self, path: &str) -> reqwest::Response {
         self.client
             .get(format!("{}{path}", self.base))
@@ -97,15 +99,27 @@ impl Http {
             .expect("request")
     }
 
+    /// Pushes `event` signed as the ingest signs it, again while the node answers 503 (its
+    /// certificate not yet in from the broker), as the ingest's pusher does.
     async fn event(&self, event: &ControlEvent) -> reqwest::StatusCode {
-        self.client
-            .post(format!("{}{}", self.base, InternalPath::Events))
-            .bearer_auth(TOKEN)
-            .json(event)
-            .send()
-            .await
-            .expect("request")
-            .status()
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let status = self
+                .client
+                .post(format!("{}{}", self.base, InternalPath::Events))
+                .bearer_auth(TOKEN)
+                .body(signed_event(self.key, event, unix_now_ms()))
+                .send()
+                .await
+                .expect("request")
+                .status();
+            if status != reqwest::StatusCode::SERVICE_UNAVAILABLE
+                || std::time::Instant::now() > deadline
+            {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     async fn push(&self, seq: u64) -> reqwest::StatusCode {
@@ -239,6 +253,7 @@ async fn an_edge_over_a_real_broker() {
     let http = Http {
         client: reqwest::Client::new(),
         base,
+        key: &cluster.ingest,
     };
     let node_id = node.id().clone();
 

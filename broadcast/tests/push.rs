@@ -39,7 +39,7 @@ async fn edge(algorithm: SignatureAlgorithm) -> (Arc<Edge>, Cluster) {
     let edge = Edge::new(node, config).expect("edge");
     edge.handle_message(&cluster.cert_message()).await;
     for event in start_events(&[("720p", 720)]) {
-        let response = call(&edge, event_request(&event)).await;
+        let response = call(&edge, cluster.event_request(&event)).await;
         assert_eq!(response.status(), StatusCode::NO_CONTENT);
     }
     (edge, cluster)
@@ -139,7 +139,10 @@ async fn oversized_segments_are_413() {
     // Events have their own, smaller cap.
     let request = Request::post("/internal/v1/events")
         .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
-        .body(Body::from(vec![b' '; domain::push::MAX_EVENT_BODY + 1]))
+        .body(Body::from(vec![
+            b' ';
+            domain::manifest::MAX_SIGNED_EVENT_LEN + 1
+        ]))
         .expect("request");
     assert_eq!(
         call(&edge, request).await.status(),
@@ -262,17 +265,28 @@ async fn bad_paths_unknown_streams_and_bad_headers() {
 
 #[tokio::test]
 async fn events_bad_json_is_400_and_refused_events_409() {
-    let (edge, _) = edge(SignatureAlgorithm::Ed25519).await;
+    let (edge, cluster) = edge(SignatureAlgorithm::Ed25519).await;
+    // Not a signed statement at all (the JSON an older ingest sent included).
+    for bad in [
+        &b"{"[..],
+        br#"{"type":"ended","stream":"demo","session":1}"#,
+        b"",
+    ] {
+        let response = call(&edge, raw_event_request(bad.to_vec())).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(error_of(response).await, "not a signed control event");
+    }
+    // Signed, but not a valid event.
     for bad in [
         &b"{"[..],
         br#"{"type":"segment"}"#,
         br#"{"type":"ended","stream":"../x","session":1}"#,
     ] {
-        let request = Request::post("/internal/v1/events")
-            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
-            .body(Body::from(bad.to_vec()))
-            .expect("request");
-        let response = call(&edge, request).await;
+        let body = cluster
+            .ingest
+            .sign_event(bad.to_vec(), unix_now_ms())
+            .encode();
+        let response = call(&edge, raw_event_request(body)).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
         assert_eq!(error_of(response).await, "invalid control event");
     }
@@ -280,7 +294,7 @@ async fn events_bad_json_is_400_and_refused_events_409() {
         stream: stream(),
         session: domain::SessionId(1),
     };
-    let response = call(&edge, event_request(&stale_end)).await;
+    let response = call(&edge, cluster.event_request(&stale_end)).await;
     assert_eq!(response.status(), StatusCode::CONFLICT);
     assert_eq!(error_of(response).await, "stale session");
     let ghost = ControlEvent::Ended {
@@ -288,16 +302,124 @@ async fn events_bad_json_is_400_and_refused_events_409() {
         session: SESSION,
     };
     assert_eq!(
-        call(&edge, event_request(&ghost)).await.status(),
+        call(&edge, cluster.event_request(&ghost)).await.status(),
         StatusCode::NOT_FOUND
     );
     let synced = ControlEvent::Synced {
         ingest: NodeId::new("ingest1").expect("valid"),
     };
     assert_eq!(
-        call(&edge, event_request(&synced)).await.status(),
+        call(&edge, cluster.event_request(&synced)).await.status(),
         StatusCode::NO_CONTENT
     );
+}
+
+/// Issue 13's playlist rewrite: with the push token alone (or an old statement, or the key
+/// of another ingest) no control event changes what the node lists.
+#[tokio::test]
+async fn events_need_a_fresh_signature_of_a_trusted_ingest() {
+    let (edge, cluster) = edge(SignatureAlgorithm::Ed25519).await;
+    publish_genuine(&edge, &cluster, 0).await;
+    let master = || async {
+        String::from_utf8(
+            body(call(&edge, get("/live/demo/master.m3u8")).await)
+                .await
+                .to_vec(),
+        )
+        .expect("utf-8")
+    };
+    let media_before = playlist(&edge).await;
+    let master_before = master().await;
+    let end = ControlEvent::Ended {
+        stream: stream(),
+        session: SESSION,
+    };
+    let rogue = SigningKey::generate(SignatureAlgorithm::Ed25519).expect("key");
+    let now = unix_now_ms();
+    let ten_minutes = 600_000;
+    let refused = [
+        // Signed by a key no certificate vouches for.
+        // (503: its certificate may be on its way, so the ingest retries.)
+        (
+            signed_event(&rogue, &end, now),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unknown_key",
+        ),
+        // Signed by the trusted key, ten minutes ago or ten minutes ahead.
+        (
+            signed_event(&cluster.ingest, &end, now - ten_minutes),
+            StatusCode::FORBIDDEN,
+            "stale",
+        ),
+        (
+            signed_event(&cluster.ingest, &end, now + ten_minutes),
+            StatusCode::FORBIDDEN,
+            "stale",
+        ),
+        // A genuine statement whose signature was altered.
+        (
+            {
+                let mut b = signed_event(&cluster.ingest, &end, now);
+                let last = b.len() - 1;
+                b[last] ^= 1;
+                b
+            },
+            StatusCode::FORBIDDEN,
+            "bad_signature",
+        ),
+        // "Window sent" in the name of another ingest.
+        (
+            signed_event(
+                &cluster.ingest,
+                &ControlEvent::Synced {
+                    ingest: NodeId::new("ingest2").expect("valid"),
+                },
+                now,
+            ),
+            StatusCode::FORBIDDEN,
+            "bad_signature",
+        ),
+    ];
+    for (i, (body, status, reason)) in refused.into_iter().enumerate() {
+        let before = metric(
+            &metrics(&edge).await,
+            &format!("sealcast_control_events_refused_total{{reason=\"{reason}\"}}"),
+        );
+        let response = call(&edge, raw_event_request(body)).await;
+        assert_eq!(response.status(), status, "case {i}");
+        let after = metric(
+            &metrics(&edge).await,
+            &format!("sealcast_control_events_refused_total{{reason=\"{reason}\"}}"),
+        );
+        assert_eq!(after, before + 1.0, "case {i} counted as {reason}");
+    }
+    // The codecs injection, even signed by the trusted key, is refused as invalid.
+    let injected = br#"{"type":"rendition","stream":"demo","info":{"name":"720p","width":1280,"height":720,"frame_rate":30.0,"codecs":"avc1\"\n#EXT-X-STREAM-INF:BANDWIDTH=1\nhttps://evil.example/x.m3u8"}}"#;
+    let body = cluster.ingest.sign_event(injected.to_vec(), now).encode();
+    assert_eq!(
+        call(&edge, raw_event_request(body)).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(playlist(&edge).await, media_before);
+    assert_eq!(master().await, master_before);
+    assert!(!master().await.contains("evil.example"));
+
+    // A rendition change signed before the start of the live session (an old statement
+    // replayed within the skew) is refused; one signed after it is taken.
+    let older = ControlEvent::Rendition {
+        stream: stream(),
+        info: rendition_info("720p", 480),
+    };
+    let response = call(
+        &edge,
+        raw_event_request(signed_event(&cluster.ingest, &older, now - 60_000)),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(master().await, master_before);
+    let response = call(&edge, cluster.event_request(&older)).await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert!(master().await.contains("RESOLUTION=853x480"));
 }
 
 #[tokio::test]
@@ -590,7 +712,7 @@ async fn an_end_waits_for_the_segments_pushed_before_it() {
         stream: m1.stream.clone(),
         session: m1.session,
     };
-    let response = call(&edge, event_request(&end)).await;
+    let response = call(&edge, cluster.event_request(&end)).await;
     assert!(response.status().is_success());
     assert!(
         !playlist(&edge).await.contains("#EXT-X-ENDLIST"),
@@ -602,7 +724,7 @@ async fn an_end_waits_for_the_segments_pushed_before_it() {
     assert!(text.contains("\n1.ts\n"), "{text}");
     assert!(text.contains("#EXT-X-ENDLIST"), "{text}");
     // With nothing waiting, an event takes effect at once (here: a repeated end).
-    let response = call(&edge, event_request(&end)).await;
+    let response = call(&edge, cluster.event_request(&end)).await;
     assert!(response.status().is_success());
 }
 
@@ -617,7 +739,10 @@ async fn an_end_behind_a_missing_manifest_follows_the_gap() {
         stream: m1.stream.clone(),
         session: m1.session,
     };
-    assert!(call(&edge, event_request(&end)).await.status().is_success());
+    assert!(call(&edge, cluster.event_request(&end))
+        .await
+        .status()
+        .is_success());
     tokio::time::advance(HOLD + Duration::from_millis(10)).await;
     edge.tick();
     let text = playlist(&edge).await;
@@ -643,7 +768,7 @@ async fn a_rendition_announced_while_segments_wait_takes_its_first_segment() {
         stream: src0.stream.clone(),
         info: rendition_info("480p", 480),
     };
-    assert!(call(&edge, event_request(&announce))
+    assert!(call(&edge, cluster.event_request(&announce))
         .await
         .status()
         .is_success());

@@ -287,7 +287,7 @@ async fn a_recording_in_progress_is_neither_listed_nor_served() {
         bytes: segment_bytes(5),
     }))
     .expect("publish");
-    node.close_recordings(); // everything queued is on disk
+    node.flush_recordings(); // everything queued is on disk
     assert!(tmp.path().join("demo/000000000000beef/720p/5.ts").is_file());
     let list = json(send(&node, get("/api/v1/recordings")).await).await;
     assert_eq!(list.as_array().map(Vec::len), Some(1));

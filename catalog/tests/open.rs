@@ -30,11 +30,14 @@ async fn unsupported_schemes_are_bad_locations() {
 
 #[tokio::test]
 async fn an_unreachable_server_fails_fast_without_showing_the_password() {
-    // Nothing listens on port 1; the connection is refused at once.
+    // Nothing listens on a port just released; the connection is refused at once.
+    let port = testkit::net::free_port().expect("a free port");
     let started = std::time::Instant::now();
-    let err = Catalog::open("postgres://sealcast:hunter2@127.0.0.1:1/catalog?password=hunter3")
-        .await
-        .expect_err("nothing listens there");
+    let err = Catalog::open(&format!(
+        "postgres://sealcast:hunter2@127.0.0.1:{port}/catalog?password=hunter3"
+    ))
+    .await
+    .expect_err("nothing listens there");
     assert!(
         started.elapsed() < std::time::Duration::from_secs(5),
         "took {:?}",
@@ -43,5 +46,8 @@ async fn an_unreachable_server_fails_fast_without_showing_the_password() {
     assert!(matches!(err, CatalogError::Connect { .. }), "{err:?}");
     let text = chain(&err);
     assert!(!text.contains("hunter"), "{text}");
-    assert!(text.contains("sealcast:***@127.0.0.1:1/catalog"), "{text}");
+    assert!(
+        text.contains(&format!("sealcast:***@127.0.0.1:{port}/catalog")),
+        "{text}"
+    );
 }

@@ -1,4 +1,5 @@
-//! The bus against real brokers: the embedded one and Mosquitto on 127.0.0.1:1883.
+//! The bus against real brokers: the embedded one and Mosquitto (a throwaway one on a free
+//! port, or `SEALCAST_TEST_MQTT_URL`'s; see `testkit::mosquitto`).
 //! Retained messages reach late subscribers, a dropped connection publishes its last
 //! will, QoS 1 messages arrive, messages on foreign topics never surface.
 
@@ -122,16 +123,17 @@ async fn embedded_broker() {
 
 #[tokio::test]
 async fn mosquitto() {
-    exercise(BrokerAddress::new("127.0.0.1", 1883)).await;
+    let broker = tokio::task::spawn_blocking(testkit::mosquitto::broker)
+        .await
+        .expect("no panic")
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    exercise(BrokerAddress::new(broker.host, broker.port)).await;
 }
 
 #[tokio::test]
 async fn an_absent_broker_is_retried_without_error() {
     // A port nothing listens on: the bus keeps trying and shuts down when told.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
+    let port = testkit::net::free_port().expect("port");
     let shutdown = CancellationToken::new();
     let (_bus, _rx, task) = connect(
         BusOptions::new(BrokerAddress::new("127.0.0.1", port), "nobody"),

@@ -17,6 +17,9 @@ pub enum Error {
     /// at all, or one of another format version.
     #[error("not a sealcast/v1 segment manifest (wrong domain tag)")]
     WrongManifestTag,
+    /// Bytes that do not open with the control-event domain tag.
+    #[error("not a sealcast/v1 control-event statement (wrong domain tag)")]
+    WrongEventTag,
     /// A signature-algorithm code that this build does not know.
     #[error("unknown signature algorithm code {code}")]
     UnknownSignatureAlgorithm {
@@ -74,12 +77,37 @@ pub enum Error {
         /// What was wrong.
         reason: &'static str,
     },
+    /// A codecs list that is not RFC 6381 codec ids.
+    #[error("invalid codecs: {reason}")]
+    InvalidCodecs {
+        /// What is allowed.
+        reason: &'static str,
+    },
+    /// A rendition description a playlist could not honestly carry.
+    #[error("invalid rendition: {reason}")]
+    InvalidRendition {
+        /// What is allowed.
+        reason: &'static str,
+    },
     /// A push token that is too short or not printable ASCII.
     #[error("invalid push token: use at least 16 printable ASCII characters, no spaces")]
     InvalidPushToken,
     /// A ladder configuration that cannot be encoded.
     #[error("invalid ladder: {0}")]
     InvalidLadder(String),
+    /// A playlist request's query that HLS does not allow (`_HLS_msn`, `_HLS_part`,
+    /// `_HLS_skip`).
+    #[error("invalid playlist query: {reason}")]
+    InvalidQuery {
+        /// What was wrong.
+        reason: &'static str,
+    },
+    /// A segment or part that does not come after what a live window already holds.
+    #[error("out of order: {what}")]
+    OutOfOrder {
+        /// What came out of order.
+        what: &'static str,
+    },
 }
 
 /// Decodes a JSON control message of at most `max` bytes, naming it `what` in the error:

@@ -6,6 +6,7 @@
 //! - [`live`]: the events an ingest sends to edges about a live stream.
 //! - [`manifest`]: the canonical segment manifest that ingest signs and edges verify.
 //! - [`playlist`]: the live window of a media playlist and master-playlist rendering.
+//! - [`llhls`]: the low-latency window (parts), its playlist and blocking reload.
 //! - [`paths`]: the public URL layout, built and parsed in one place.
 //! - [`topics`]: every MQTT topic of the control plane, typed.
 //! - [`presence`]: what a node announces on its presence topic.
@@ -18,6 +19,7 @@ pub mod error;
 pub mod ids;
 pub mod ladder;
 pub mod live;
+pub mod llhls;
 pub mod load;
 pub mod manifest;
 pub mod paths;
@@ -31,4 +33,4 @@ pub use error::Error;
 pub use ids::{NodeId, RenditionName, SessionId, StreamName};
 pub use ladder::{Ladder, PlannedRung, Rung, RungKind};
 pub use live::LiveEvent;
-pub use segment::{BitrateMeter, RenditionInfo, Segment, SegmentMeta};
+pub use segment::{BitrateMeter, Codecs, RenditionInfo, Segment, SegmentMeta};

@@ -38,8 +38,18 @@ pub const MAX_MANIFEST_LEN: usize = 1024;
 /// Largest signature accepted in an envelope (ML-DSA-65 signatures are 3309 bytes).
 pub const MAX_SIGNATURE_LEN: usize = 8192;
 
+/// Domain-separation tag of a control-event statement ([`EventStatement`]).
+pub const EVENT_TAG: &[u8] = b"sealcast/v1/control-event\0";
+/// Largest event body (JSON of a control event) a statement may carry.
+pub const MAX_EVENT_LEN: usize = 16 * 1024;
+/// Largest encoded [`SignedEvent`]: a statement at its caps and the largest signature.
+pub const MAX_SIGNED_EVENT_LEN: usize =
+    8 + EVENT_TAG.len() + 1 + 16 + 8 + 4 + MAX_EVENT_LEN + MAX_SIGNATURE_LEN;
+
 const MANIFEST: &str = "segment manifest";
 const ENVELOPE: &str = "signed manifest";
+const STATEMENT: &str = "control-event statement";
+const SIGNED_EVENT: &str = "signed control event";
 
 /// Which signature scheme signed a manifest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -228,22 +238,14 @@ impl SignedManifest {
     ///
     /// Parts over the caps encode, but [`SignedManifest::decode`] refuses them.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(8 + self.manifest_bytes.len() + self.signature.len());
-        for part in [&self.manifest_bytes, &self.signature] {
-            // A part over 4 GiB is far over its cap, so its envelope never decodes anyway.
-            out.extend_from_slice(&u32::try_from(part.len()).unwrap_or(u32::MAX).to_be_bytes());
-            out.extend_from_slice(part);
-        }
-        out
+        encode_envelope(&self.manifest_bytes, &self.signature)
     }
 
     /// Parses an envelope strictly, enforcing the size caps before copying anything. The
     /// manifest inside is not decoded: see [`SignedManifest::manifest`].
     pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
-        let mut r = Reader::new(ENVELOPE, bytes);
-        let manifest_bytes = r.part("manifest", MAX_MANIFEST_LEN)?.to_vec();
-        let signature = r.part("signature", MAX_SIGNATURE_LEN)?.to_vec();
-        r.finish()?;
+        let (manifest_bytes, signature) =
+            decode_envelope(ENVELOPE, "manifest", MAX_MANIFEST_LEN, bytes)?;
         Ok(SignedManifest {
             manifest_bytes,
             signature,
@@ -256,6 +258,120 @@ impl SignedManifest {
     pub fn manifest(&self) -> Result<SegmentManifest, Error> {
         SegmentManifest::decode(&self.manifest_bytes)
     }
+}
+
+/// What an ingest says in a control event (session start and end, rendition info, "window
+/// sent"), as it signs it: the domain tag [`EVENT_TAG`], algorithm, key id, when the ingest
+/// signed it (unix milliseconds, so an edge can refuse an old statement replayed), and the
+/// event itself as opaque bytes (JSON of `domain::push::ControlEvent`, decoded only after
+/// the signature verified), u32-length-prefixed. Strict like [`SegmentManifest`]: one
+/// encoding per statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventStatement {
+    /// The signature scheme.
+    pub algorithm: SignatureAlgorithm,
+    /// The signing key.
+    pub key_id: KeyId,
+    /// When the ingest signed it, unix milliseconds.
+    pub issued_at_ms: u64,
+    /// The event's bytes, at most [`MAX_EVENT_LEN`].
+    pub body: Vec<u8>,
+}
+
+impl EventStatement {
+    /// The canonical bytes that are signed.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(EVENT_TAG.len() + 1 + 16 + 8 + 4 + self.body.len());
+        out.extend_from_slice(EVENT_TAG);
+        out.push(self.algorithm.code());
+        out.extend_from_slice(&self.key_id.0);
+        out.extend_from_slice(&self.issued_at_ms.to_be_bytes());
+        put_part(&mut out, &self.body);
+        out
+    }
+
+    /// Parses canonical bytes strictly: anything else is an error, never a panic.
+    pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
+        let mut r = Reader::new(STATEMENT, bytes);
+        if r.take(EVENT_TAG.len(), "domain tag")? != EVENT_TAG {
+            return Err(Error::WrongEventTag);
+        }
+        let code = r.byte("algorithm")?;
+        let algorithm =
+            SignatureAlgorithm::from_code(code).ok_or(Error::UnknownSignatureAlgorithm { code })?;
+        let statement = EventStatement {
+            algorithm,
+            key_id: KeyId(r.array("key id")?),
+            issued_at_ms: r.u64("issue time")?,
+            body: r.part("event", MAX_EVENT_LEN)?.to_vec(),
+        };
+        r.finish()?;
+        Ok(statement)
+    }
+}
+
+/// The body of `POST /internal/v1/events`: a statement's canonical bytes and a signature
+/// over exactly those bytes, in the envelope of [`SignedManifest`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedEvent {
+    /// [`EventStatement::encode`] output.
+    pub statement_bytes: Vec<u8>,
+    /// Signature over `statement_bytes`, at most [`MAX_SIGNATURE_LEN`] bytes.
+    pub signature: Vec<u8>,
+}
+
+impl SignedEvent {
+    /// `u32 length ‖ statement ‖ u32 length ‖ signature`, lengths big-endian.
+    pub fn encode(&self) -> Vec<u8> {
+        encode_envelope(&self.statement_bytes, &self.signature)
+    }
+
+    /// Parses an envelope strictly, enforcing the size caps before copying anything.
+    pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
+        let (statement_bytes, signature) = decode_envelope(
+            SIGNED_EVENT,
+            "statement",
+            MAX_SIGNED_EVENT_LEN - MAX_SIGNATURE_LEN,
+            bytes,
+        )?;
+        Ok(SignedEvent {
+            statement_bytes,
+            signature,
+        })
+    }
+
+    /// Decodes the statement inside, to learn which key to verify with.
+    pub fn statement(&self) -> Result<EventStatement, Error> {
+        EventStatement::decode(&self.statement_bytes)
+    }
+}
+
+/// `u32 length ‖ signed ‖ u32 length ‖ signature`.
+fn encode_envelope(signed: &[u8], signature: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + signed.len() + signature.len());
+    put_part(&mut out, signed);
+    put_part(&mut out, signature);
+    out
+}
+
+/// The two parts of an envelope, the first at most `max_signed` bytes.
+fn decode_envelope(
+    what: &'static str,
+    field: &'static str,
+    max_signed: usize,
+    bytes: &[u8],
+) -> Result<(Vec<u8>, Vec<u8>), Error> {
+    let mut r = Reader::new(what, bytes);
+    let signed = r.part(field, max_signed)?.to_vec();
+    let signature = r.part("signature", MAX_SIGNATURE_LEN)?.to_vec();
+    r.finish()?;
+    Ok((signed, signature))
+}
+
+fn put_part(out: &mut Vec<u8>, part: &[u8]) {
+    // A part over 4 GiB is far over its cap, so its envelope never decodes anyway.
+    out.extend_from_slice(&u32::try_from(part.len()).unwrap_or(u32::MAX).to_be_bytes());
+    out.extend_from_slice(part);
 }
 
 fn put_name(out: &mut Vec<u8>, name: &str) {
@@ -500,6 +616,8 @@ mod tests {
 
         #[test]
         fn decoding_garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let _ = EventStatement::decode(&bytes);
+            let _ = SignedEvent::decode(&bytes).map(|e| e.statement());
             let _ = SegmentManifest::decode(&bytes);
             if let Ok(e) = SignedManifest::decode(&bytes) {
                 prop_assert_eq!(e.encode(), bytes);
@@ -837,6 +955,47 @@ mod tests {
                 count: 1
             })
         );
+    }
+
+    #[test]
+    fn statements_round_trip_and_decode_strictly() {
+        let statement = EventStatement {
+            algorithm: SignatureAlgorithm::MlDsa65,
+            key_id: KeyId([7; 16]),
+            issued_at_ms: 1_800_000_000_123,
+            body: br#"{"type":"synced","ingest":"ingest1"}"#.to_vec(),
+        };
+        let bytes = statement.encode();
+        assert_eq!(EventStatement::decode(&bytes), Ok(statement.clone()));
+        // Every truncation and any trailing byte is an error.
+        for n in 0..bytes.len() {
+            assert!(EventStatement::decode(&bytes[..n]).is_err(), "{n}");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(EventStatement::decode(&longer).is_err());
+        // A segment manifest is never read as a statement, nor the other way round.
+        assert_eq!(
+            EventStatement::decode(&sample().encode()),
+            Err(Error::WrongEventTag)
+        );
+        assert!(SegmentManifest::decode(&bytes).is_err());
+        // Over the body cap: refused before copying.
+        let big = EventStatement {
+            body: vec![b' '; MAX_EVENT_LEN + 1],
+            ..statement.clone()
+        };
+        assert!(matches!(
+            EventStatement::decode(&big.encode()),
+            Err(Error::TooLarge { .. })
+        ));
+        let signed = SignedEvent {
+            statement_bytes: bytes,
+            signature: vec![1; 64],
+        };
+        let decoded = SignedEvent::decode(&signed.encode()).expect("decodes");
+        assert_eq!(decoded.statement(), Ok(statement));
+        assert!(signed.encode().len() <= MAX_SIGNED_EVENT_LEN);
     }
 
     #[test]

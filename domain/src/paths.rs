@@ -59,7 +59,7 @@ pub enum PublicPath {
 /// else.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AssetName {
-    /// `hls.min.js`: hls.js, the pinned npm package.
+    /// `hls.min.js`: hls.js, the pinned release vendored in `web/vendor/`.
     HlsJs,
     /// `player.js`: the player page's script.
     PlayerJs,

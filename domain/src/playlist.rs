@@ -205,7 +205,7 @@ pub fn render_master(variants: &[Variant]) -> String {
                 uri: format!("{}/index.m3u8", v.info.name),
                 bandwidth: v.peak_bps.max(1),
                 average_bandwidth: Some(v.average_bps.max(1)),
-                codecs: Some(v.info.codecs.clone()),
+                codecs: Some(v.info.codecs.to_string()),
                 resolution: Some(Resolution {
                     width: u64::from(v.info.width),
                     height: u64::from(v.info.height),
@@ -315,7 +315,7 @@ mod tests {
             width: 1280,
             height: 720,
             frame_rate: 29.97002997,
-            codecs: "avc1.64001f,mp4a.40.2".into(),
+            codecs: "avc1.64001f,mp4a.40.2".parse().expect("valid codecs"),
         };
         let text = render_master(&[Variant {
             info,

@@ -5,9 +5,10 @@
 //! | request | what |
 //! |---|---|
 //! | `PUT /internal/v1/segments/{stream}/{rendition}/{seq}` | a segment's bytes; its metadata in the `x-sealcast-*` headers of [`SegmentHeaders`] |
-//! | `POST /internal/v1/events` | a [`ControlEvent`] as JSON |
+//! | `POST /internal/v1/events` | a [`ControlEvent`] as JSON, in a statement the ingest signed ([`crate::manifest::SignedEvent`]) |
 //!
-//! Every request carries `authorization: Bearer <push token>`. A segment pushed while a
+//! Every request carries `authorization: Bearer <push token>`; the token lets bytes in to
+//! be verified, nothing more. A segment pushed while a
 //! node catches up with the live window (late join, resync) also carries its signed
 //! manifest in [`MANIFEST_HEADER`] (hex of [`crate::manifest::SignedManifest::encode`]),
 //! because the MQTT message went out before the node subscribed; it is verified exactly
@@ -208,11 +209,8 @@ impl fmt::Debug for PushToken {
     }
 }
 
-/// Largest JSON body of `POST /internal/v1/events`.
-pub const MAX_EVENT_BODY: usize = 16 * 1024;
-
-/// What an ingest tells a node besides segments, as the JSON body of
-/// `POST /internal/v1/events`.
+/// What an ingest tells a node besides segments: as JSON, the body of the signed statement
+/// ([`crate::manifest::EventStatement`]) that is the body of `POST /internal/v1/events`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ControlEvent {
@@ -418,7 +416,7 @@ mod tests {
                         width: 1280,
                         height: 720,
                         frame_rate: 29.97,
-                        codecs: "avc1.64001f,mp4a.40.2".into(),
+                        codecs: "avc1.64001f,mp4a.40.2".parse().expect("valid codecs"),
                     },
                 },
                 2 => ControlEvent::RenditionDropped {

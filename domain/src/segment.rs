@@ -2,12 +2,14 @@
 //! by its media sequence number. Segments of one sequence number cover the same time on
 //! every rung, so a player can switch rungs at any boundary.
 
+use std::fmt;
+use std::str::FromStr;
 use std::time::Duration;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::{RenditionName, SessionId, StreamName};
+use crate::{Error, RenditionName, SessionId, StreamName};
 
 /// Everything about a segment except its bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,8 +41,10 @@ pub struct Segment {
     pub bytes: Bytes,
 }
 
-/// What a master playlist says about one rendition.
+/// What a master playlist says about one rendition. Deserializing checks every field that
+/// a playlist will carry (see [`RenditionInfo::check`]): it arrives from another process.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawRenditionInfo")]
 pub struct RenditionInfo {
     /// The rung's name.
     pub name: RenditionName,
@@ -51,7 +55,130 @@ pub struct RenditionInfo {
     /// Frames per second, as measured from the segments.
     pub frame_rate: f64,
     /// RFC 6381 codecs, e.g. `avc1.64001f,mp4a.40.2`.
-    pub codecs: String,
+    pub codecs: Codecs,
+}
+
+/// Largest picture side a rendition may declare.
+pub const MAX_PICTURE_SIDE: u32 = 16_384;
+/// Highest frame rate a rendition may declare.
+pub const MAX_FRAME_RATE: f64 = 1000.0;
+
+impl RenditionInfo {
+    /// Refuses sizes of zero or over [`MAX_PICTURE_SIDE`] and a frame rate that is not a
+    /// finite number in (0, [`MAX_FRAME_RATE`]]: what `RESOLUTION` and `FRAME-RATE` could
+    /// not honestly say.
+    pub fn check(&self) -> Result<(), Error> {
+        let bad = |reason| Err(Error::InvalidRendition { reason });
+        if !(1..=MAX_PICTURE_SIDE).contains(&self.width)
+            || !(1..=MAX_PICTURE_SIDE).contains(&self.height)
+        {
+            return bad("width and height must be 1 to 16384 pixels");
+        }
+        if !(self.frame_rate.is_finite()
+            && self.frame_rate > 0.0
+            && self.frame_rate <= MAX_FRAME_RATE)
+        {
+            return bad("the frame rate must be a number above 0 and at most 1000");
+        }
+        Ok(())
+    }
+}
+
+/// [`RenditionInfo`] as it arrives, before [`RenditionInfo::check`].
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRenditionInfo {
+    name: RenditionName,
+    width: u32,
+    height: u32,
+    frame_rate: f64,
+    codecs: Codecs,
+}
+
+impl TryFrom<RawRenditionInfo> for RenditionInfo {
+    type Error = Error;
+
+    fn try_from(raw: RawRenditionInfo) -> Result<Self, Error> {
+        let info = RenditionInfo {
+            name: raw.name,
+            width: raw.width,
+            height: raw.height,
+            frame_rate: raw.frame_rate,
+            codecs: raw.codecs,
+        };
+        info.check()?;
+        Ok(info)
+    }
+}
+
+/// The `CODECS` attribute of a variant: a comma-separated list of RFC 6381 codec ids, each
+/// a sample-entry code and dot-separated parameters of letters, digits, `-`, `_` and `+`
+/// (`avc1.64001f`, `mp4a.40.2`, `hvc1.1.6.L93.B0`, `ec-3`). At most [`Codecs::MAX_IDS`] ids
+/// and [`Codecs::MAX_LEN`] bytes. Nothing else (quotes, spaces, line breaks) can reach a
+/// playlist through it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Codecs(String);
+
+impl Codecs {
+    /// Most codec ids in one list.
+    pub const MAX_IDS: usize = 8;
+    /// Longest list in bytes.
+    pub const MAX_LEN: usize = 256;
+
+    /// `avc1.640028`: H.264 High profile, level 4.0, no audio.
+    pub fn avc1_high() -> Self {
+        Codecs("avc1.640028".to_owned())
+    }
+
+    /// The list as it goes into `CODECS="…"`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for Codecs {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        let bad = |reason| Err(Error::InvalidCodecs { reason });
+        if s.is_empty() || s.len() > Self::MAX_LEN {
+            return bad("give 1 to 256 bytes");
+        }
+        let ids: Vec<&str> = s.split(',').collect();
+        if ids.len() > Self::MAX_IDS {
+            return bad("give at most 8 codec ids");
+        }
+        let element_ok = |e: &str| {
+            !e.is_empty()
+                && e.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'+'))
+        };
+        if !ids.iter().all(|id| id.split('.').all(element_ok)) {
+            return bad("each codec id is dot-separated letters, digits, '-', '_' or '+'");
+        }
+        Ok(Codecs(s.to_owned()))
+    }
+}
+
+impl TryFrom<String> for Codecs {
+    type Error = Error;
+
+    fn try_from(s: String) -> Result<Self, Error> {
+        s.parse()
+    }
+}
+
+impl From<Codecs> for String {
+    fn from(c: Codecs) -> String {
+        c.0
+    }
+}
+
+impl fmt::Display for Codecs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// Peak and average bitrate of a rendition, measured from its segments (BANDWIDTH and
@@ -105,7 +232,57 @@ mod tests {
         assert_eq!(m.average_bps(), 2_000_000);
     }
 
+    #[test]
+    fn codecs_follow_the_rfc_6381_shape() {
+        for good in [
+            "avc1.64001f,mp4a.40.2",
+            "avc1.42c01e",
+            "hvc1.1.6.L93.B0",
+            "ec-3",
+            "mp4a.40.2",
+        ] {
+            assert_eq!(good.parse::<Codecs>().expect(good).as_str(), good);
+        }
+        for bad in [
+            "",
+            "avc1.64001f,",
+            ",mp4a.40.2",
+            "avc1..64001f",
+            "avc1.64001f, mp4a.40.2",
+            "avc1\"\n#EXT-X-STREAM-INF:BANDWIDTH=1\nhttps://evil.example/x.m3u8",
+            "a,b,c,d,e,f,g,h,i",
+            &"a".repeat(257),
+        ] {
+            assert!(bad.parse::<Codecs>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn rendition_info_is_checked_when_it_arrives() {
+        let ok =
+            r#"{"name":"720p","width":1280,"height":720,"frame_rate":30.0,"codecs":"avc1.64001f"}"#;
+        let info: RenditionInfo = serde_json::from_str(ok).expect("valid");
+        assert_eq!(info.codecs.as_str(), "avc1.64001f");
+        for bad in [
+            r#"{"name":"720p","width":1280,"height":720,"frame_rate":30.0,"codecs":"avc1\"x"}"#,
+            r#"{"name":"720p","width":0,"height":720,"frame_rate":30.0,"codecs":"avc1"}"#,
+            r#"{"name":"720p","width":1280,"height":99999,"frame_rate":30.0,"codecs":"avc1"}"#,
+            r#"{"name":"720p","width":1280,"height":720,"frame_rate":0.0,"codecs":"avc1"}"#,
+            r#"{"name":"720p","width":1280,"height":720,"frame_rate":1e300,"codecs":"avc1"}"#,
+            r#"{"name":"720p","width":1280,"height":720,"frame_rate":30.0,"codecs":"avc1","x":1}"#,
+        ] {
+            assert!(serde_json::from_str::<RenditionInfo>(bad).is_err(), "{bad}");
+        }
+    }
+
     proptest! {
+        #[test]
+        fn codecs_never_carry_playlist_syntax(s in ".{0,80}") {
+            if let Ok(c) = s.parse::<Codecs>() {
+                prop_assert!(!c.as_str().contains(['"', '\n', '\r', ' ', '#', ':', '=']));
+            }
+        }
+
         #[test]
         fn average_never_exceeds_peak(segs in proptest::collection::vec((0usize..5_000_000, 1u64..10_000), 1..50)) {
             let mut m = BitrateMeter::default();

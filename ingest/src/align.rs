@@ -164,7 +164,7 @@ mod tests {
             width: 640,
             height: 360,
             frame_rate: 30.0,
-            codecs: "avc1.64001e".into(),
+            codecs: "avc1.64001e".parse().expect("valid codecs"),
         }
     }
 

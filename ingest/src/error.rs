@@ -33,6 +33,15 @@ pub enum IngestError {
         "the stream has no H.264 decoder configuration (AVC sequence header) before its video"
     )]
     MissingVideoConfig,
+    /// The publisher sent no keyframe for too long: a segment cannot be cut, and the open
+    /// one would grow without bound.
+    #[error("no keyframe for {seconds} s ({bytes} bytes of video): send a keyframe at least every few seconds (OBS: keyframe interval 2 s)")]
+    NoKeyframe {
+        /// Media time since the last segment boundary.
+        seconds: i64,
+        /// Source video bytes since then.
+        bytes: usize,
+    },
     /// The RTMP session failed.
     #[error("RTMP: {0}")]
     Rtmp(String),

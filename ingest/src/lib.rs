@@ -32,3 +32,4 @@ pub use distribute::{distribute, DistributeConfig};
 pub use error::IngestError;
 pub use metrics::IngestMetrics;
 pub use registry::{IngestSettings, LiveSession, PublishObserver, Registry};
+pub use rtmp::DEFAULT_MAX_CONNECTIONS;

@@ -16,6 +16,48 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
+/// The metric families this role registers: each name as registered (the exposition adds
+/// `_total` to a counter's) with the kind `/metrics` declares it as. prometheus-client
+/// leaves a `Family` out of `/metrics` until it has a label set, so a freshly started
+/// process does not show them all; this list does (the dashboards' test reads it, and a
+/// test below checks it against a scrape with every family in use).
+pub const FAMILIES: [(&str, &str); 11] = [
+    (ENCODE_FPS, "gauge"),
+    (REALTIME_FACTOR, "gauge"),
+    (LAG_SECONDS, "gauge"),
+    (RUNGS_SHED, "counter"),
+    (PUBLISHES, "counter"),
+    (SEGMENTS, "counter"),
+    (PUSH_SECONDS, "histogram"),
+    (PUSH_FAILURES, "counter"),
+    (PUSH_RESYNCS, "counter"),
+    (SIGN_SECONDS, "histogram"),
+    (MEMBERS, "gauge"),
+];
+
+/// `sealcast_ingest_encode_fps`, a gauge.
+pub const ENCODE_FPS: &str = "sealcast_ingest_encode_fps";
+/// `sealcast_ingest_realtime_factor`, a gauge.
+pub const REALTIME_FACTOR: &str = "sealcast_ingest_realtime_factor";
+/// `sealcast_ingest_lag_seconds`, a gauge.
+pub const LAG_SECONDS: &str = "sealcast_ingest_lag_seconds";
+/// `sealcast_ingest_rungs_shed`, a counter.
+pub const RUNGS_SHED: &str = "sealcast_ingest_rungs_shed";
+/// `sealcast_ingest_publishes`, a counter.
+pub const PUBLISHES: &str = "sealcast_ingest_publishes";
+/// `sealcast_ingest_segments`, a counter.
+pub const SEGMENTS: &str = "sealcast_ingest_segments";
+/// `sealcast_ingest_push_seconds`, a histogram.
+pub const PUSH_SECONDS: &str = "sealcast_ingest_push_seconds";
+/// `sealcast_ingest_push_failures`, a counter.
+pub const PUSH_FAILURES: &str = "sealcast_ingest_push_failures";
+/// `sealcast_ingest_push_resyncs`, a counter.
+pub const PUSH_RESYNCS: &str = "sealcast_ingest_push_resyncs";
+/// `sealcast_ingest_sign_seconds`, a histogram.
+pub const SIGN_SECONDS: &str = "sealcast_ingest_sign_seconds";
+/// `sealcast_ingest_members`, a gauge.
+pub const MEMBERS: &str = "sealcast_ingest_members";
+
 type Labels = Vec<(&'static str, String)>;
 
 /// Cheap to clone; every clone updates the same series.
@@ -74,57 +116,53 @@ impl IngestMetrics {
     pub fn register(&self, registry: &mut Registry) {
         let i = &self.inner;
         registry.register(
-            "sealcast_ingest_encode_fps",
+            ENCODE_FPS,
             "Frames per second a rung produces, measured between segments (the stream's frame rate when keeping up)",
             i.encode_fps.clone(),
         );
         registry.register(
-            "sealcast_ingest_realtime_factor",
+            REALTIME_FACTOR,
             "Media seconds produced per wall-clock second, per rung (1.0 keeps up with a live publisher; below 1 falls behind)",
             i.realtime_factor.clone(),
         );
         registry.register(
-            "sealcast_ingest_lag_seconds",
+            LAG_SECONDS,
             "How far the pipeline is behind the publisher's clock",
             i.lag_seconds.clone(),
         );
         registry.register(
-            "sealcast_ingest_rungs_shed",
+            RUNGS_SHED,
             "Rungs dropped because encoding fell behind real time",
             i.rungs_shed.clone(),
         );
         registry.register(
-            "sealcast_ingest_publishes",
+            PUBLISHES,
             "RTMP publish attempts by result",
             i.publishes.clone(),
         );
+        registry.register(SEGMENTS, "Segments produced per rung", i.segments.clone());
         registry.register(
-            "sealcast_ingest_segments",
-            "Segments produced per rung",
-            i.segments.clone(),
-        );
-        registry.register(
-            "sealcast_ingest_push_seconds",
+            PUSH_SECONDS,
             "Time from the first attempt to the acknowledgement of a segment push, per broadcast node",
             i.push_seconds.clone(),
         );
         registry.register(
-            "sealcast_ingest_push_failures",
+            PUSH_FAILURES,
             "Pushes given up (after retries, or refused by the node), per broadcast node",
             i.push_failures.clone(),
         );
         registry.register(
-            "sealcast_ingest_push_resyncs",
+            PUSH_RESYNCS,
             "Times a broadcast node's queue overflowed and was replaced by the live window",
             i.push_resyncs.clone(),
         );
         registry.register(
-            "sealcast_ingest_sign_seconds",
+            SIGN_SECONDS,
             "Time to hash and sign one segment",
             i.sign_seconds.clone(),
         );
         registry.register(
-            "sealcast_ingest_members",
+            MEMBERS,
             "Broadcast nodes this ingest pushes to",
             i.members.clone(),
         );
@@ -214,7 +252,10 @@ impl IngestMetrics {
             .inc();
     }
 
-    /// Counts a publish attempt: `accepted`, `bad_key`, `bad_app`, `takeover`.
+    /// Counts a publish attempt: `accepted`, `bad_key`, `bad_app`, `takeover`, or a
+    /// connection closed before it could publish: `protocol_error` (bytes the RTMP session
+    /// refused), `oversized_setup` (too many bytes before the publish was accepted),
+    /// `over_connection_cap` (closed on arrival: too many connections open).
     pub fn publish(&self, result: &'static str) {
         self.inner
             .publishes
@@ -278,4 +319,31 @@ pub async fn serve(
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// With every family in use, `/metrics` declares exactly [`FAMILIES`].
+    #[test]
+    fn families_are_what_the_registry_declares() {
+        let metrics = IngestMetrics::default();
+        let mut registry = Registry::default();
+        metrics.register(&mut registry);
+        let stream = StreamName::new("s").expect("valid");
+        let rung = RenditionName::new("720p").expect("valid");
+        let node = NodeId::new("edge1").expect("valid");
+        metrics.set_encode_speed(&stream, &rung, 30.0, 1.0);
+        metrics.set_lag(&stream, 0.5);
+        metrics.rung_shed(&stream, &rung);
+        metrics.publish("accepted");
+        metrics.segment(&stream, &rung);
+        metrics.push_acknowledged(&node, Duration::from_millis(3));
+        metrics.push_failed(&node);
+        metrics.push_resync(&node);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).expect("encodes");
+        testkit::prometheus::assert_declares_exactly(&text, &FAMILIES);
+    }
 }

@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use domain::{
-    Ladder, LiveEvent, PlannedRung, RenditionInfo, RenditionName, RungKind, Segment, SegmentMeta,
-    SessionId, StreamName,
+    Codecs, Ladder, LiveEvent, PlannedRung, RenditionInfo, RenditionName, RungKind, Segment,
+    SegmentMeta, SessionId, StreamName,
 };
 use ffmpeg_next::{frame, Rational};
 use tokio::sync::mpsc;
@@ -244,10 +244,16 @@ impl RungMuxer {
     ) -> RenditionInfo {
         let span_ms = (closed.end_pts_ms - closed.start_pts_ms).max(1) as f64;
         let frame_rate = closed.video.len() as f64 * 1000.0 / span_ms;
-        let codecs = match &self.audio_codec {
+        let listed = match &self.audio_codec {
             Some(a) => format!("{video_codec},{a}"),
             None => video_codec,
         };
+        // Both strings are hex digits and dots formatted here, so they always parse; the
+        // plain H.264 High profile stands in should that ever change.
+        let codecs = listed.parse().unwrap_or_else(|e| {
+            tracing::warn!(codecs = %listed.escape_debug(), error = %e, "codecs not RFC 6381; announcing avc1.640028");
+            Codecs::avc1_high()
+        });
         RenditionInfo {
             name: self.name.clone(),
             width,
@@ -276,6 +282,12 @@ struct Started {
     lag: LagMonitor,
 }
 
+/// The longest a segment may stay open without a keyframe, in target durations.
+const MAX_OPEN_SEGMENT_TARGETS: i64 = 10;
+/// The most source video bytes a segment may gather without a keyframe (the edges take at
+/// most 16 MiB per segment by default).
+const MAX_OPEN_SEGMENT_BYTES: usize = 16 * 1024 * 1024;
+
 struct Coordinator {
     params: Arc<PipelineParams>,
     events: mpsc::Sender<LiveEvent>,
@@ -286,6 +298,8 @@ struct Coordinator {
     started: Option<Started>,
     next_sequence: u64,
     last_cut_pts: Option<i64>,
+    /// Source video bytes since the last boundary: bounded by [`MAX_OPEN_SEGMENT_BYTES`].
+    open_bytes: usize,
     last_pts: Option<i64>,
     /// First video pts and frames since, for the mean frame interval (the end of the last
     /// segment is the last frame's pts plus one interval).
@@ -318,6 +332,7 @@ impl Coordinator {
             started: None,
             next_sequence,
             last_cut_pts: None,
+            open_bytes: 0,
             last_pts: None,
             first_pts: None,
             frames: 0,
@@ -479,8 +494,21 @@ impl Coordinator {
             let seq = self.next_sequence;
             self.next_sequence += 1;
             self.last_cut_pts = Some(pts_ms);
+            self.open_bytes = 0;
             seq
         });
+        // A publisher that stops sending keyframes would grow the open segment forever:
+        // past a hard cap in media time or bytes the publish ends.
+        self.open_bytes += avcc.len();
+        let open_ms = self.last_cut_pts.map_or(0, |last| pts_ms - last);
+        if open_ms > MAX_OPEN_SEGMENT_TARGETS * target_ms
+            || self.open_bytes > MAX_OPEN_SEGMENT_BYTES
+        {
+            return Err(IngestError::NoKeyframe {
+                seconds: open_ms / 1000,
+                bytes: self.open_bytes,
+            });
+        }
 
         let Some(started) = &mut self.started else {
             return Ok(());

@@ -36,6 +36,9 @@ pub struct IngestSettings {
     pub encoder_threads: usize,
     /// How long after a dropped connection the stream is declared ended.
     pub end_grace: Duration,
+    /// RTMP connections open at once; more are closed as they arrive
+    /// ([`crate::DEFAULT_MAX_CONNECTIONS`] by default).
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Default)]
@@ -196,6 +199,11 @@ impl Registry {
     /// The ladder every stream is transcoded to.
     pub fn ladder(&self) -> &Ladder {
         &self.settings.ladder
+    }
+
+    /// How many RTMP connections may be open at once.
+    pub fn max_connections(&self) -> usize {
+        self.settings.max_connections
     }
 
     /// The RTMP application name.

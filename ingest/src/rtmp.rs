@@ -17,7 +17,7 @@ use rml_rtmp::sessions::{
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -31,6 +31,17 @@ const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Malformed tags tolerated in a row before the connection is dropped.
 const MAX_BAD_TAGS_IN_A_ROW: u32 = 50;
+/// Bytes a client may send after the handshake before its publish is accepted. Real
+/// clients send a few hundred (connect, createStream, publish); the bound keeps what an
+/// unauthorised connection makes us hold (rml_rtmp buffers messages of up to 16 MiB) to
+/// this, times the connection cap.
+const SETUP_BYTES: usize = 128 * 1024;
+/// RTMP connections open at once, by default.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+/// The first pause after a failed accept (doubling up to [`MAX_ACCEPT_BACKOFF`]), so that
+/// running out of file descriptors does not spin the accept loop.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
+const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Accepts RTMP connections until `shutdown`; every connection is tracked and awaited.
 pub async fn serve(
@@ -39,21 +50,40 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> Result<(), IngestError> {
     let tracker = TaskTracker::new();
+    let slots = Arc::new(Semaphore::new(registry.max_connections()));
+    let mut backoff = ACCEPT_BACKOFF;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
             accepted = listener.accept() => {
                 let (socket, peer) = match accepted {
-                    Ok(x) => x,
+                    Ok(x) => {
+                        backoff = ACCEPT_BACKOFF;
+                        x
+                    }
                     Err(e) => {
-                        tracing::warn!(error = %e, "RTMP accept failed");
+                        tracing::warn!(error = %e, pause = ?backoff, "RTMP accept failed");
+                        tokio::select! {
+                            _ = shutdown.cancelled() => break,
+                            () = tokio::time::sleep(backoff) => {}
+                        }
+                        backoff = (backoff * 2).min(MAX_ACCEPT_BACKOFF);
                         continue;
                     }
+                };
+                let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+                    // Closed at once: a flood of connections costs a file descriptor each
+                    // for a moment, nothing more.
+                    registry.metrics().publish("over_connection_cap");
+                    tracing::debug!(%peer, "RTMP connection refused: at the connection cap");
+                    drop(socket);
+                    continue;
                 };
                 let _ = socket.set_nodelay(true);
                 let registry = Arc::clone(&registry);
                 let shutdown = shutdown.clone();
                 tracker.spawn(async move {
+                    let _slot = slot;
                     match connection(socket, peer, registry, shutdown).await {
                         Ok(()) => tracing::debug!(%peer, "RTMP connection closed"),
                         Err(e) => tracing::warn!(%peer, error = %e, "RTMP connection ended with an error"),
@@ -152,6 +182,7 @@ async fn connection(
     let mut clean_end = false;
     let mut bad_tags = 0u32;
     let deadline = tokio::time::Instant::now() + SETUP_TIMEOUT;
+    let mut setup_bytes = leftover.len();
     let mut pending = leftover;
     let mut buf = vec![0u8; 64 * 1024];
 
@@ -159,10 +190,12 @@ async fn connection(
         loop {
             if !pending.is_empty() {
                 let input = std::mem::take(&mut pending);
-                let results = conn
-                    .session
-                    .handle_input(&input)
-                    .map_err(|e| IngestError::Rtmp(format!("protocol error: {e}")))?;
+                // A peer's bytes that rml_rtmp refuses (malformed chunks or AMF, AMF nested
+                // deeper than the forked rml_amf0 allows) end this connection only.
+                let results = conn.session.handle_input(&input).map_err(|e| {
+                    registry.metrics().publish("protocol_error");
+                    IngestError::Rtmp(format!("protocol error: {e}"))
+                })?;
                 conn.write_results(results, &mut events).await?;
             }
             for event in std::mem::take(&mut events) {
@@ -289,6 +322,16 @@ async fn connection(
                     if n == 0 {
                         return Ok(());
                     }
+                    if publish.is_none() {
+                        setup_bytes += n;
+                        if setup_bytes > SETUP_BYTES {
+                            registry.metrics().publish("oversized_setup");
+                            return Err(IngestError::Rtmp(format!(
+                                "more than {} KiB before a publish was accepted",
+                                SETUP_BYTES / 1024
+                            )));
+                        }
+                    }
                     pending = buf[..n].to_vec();
                 }
             }
@@ -301,4 +344,23 @@ async fn connection(
         registry.end_publish(p, clean_end).await;
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use rml_rtmp::sessions::{ServerSession, ServerSessionConfig};
+
+    /// An AMF0 command nested 200,000 levels deep (1 MB) is a session error, not a stack
+    /// overflow (rml_amf0 recursed once per level: vendor/rml_amf0/FORK.md).
+    #[test]
+    fn deeply_nested_amf_is_refused_not_recursed_into() {
+        for depth in [20_000, 200_000] {
+            let (mut session, _) = ServerSession::new(ServerSessionConfig::new()).expect("session");
+            let bytes = testkit::rtmp::command_chunks(&testkit::rtmp::nested_strict_arrays(depth));
+            assert!(
+                session.handle_input(&bytes).is_err(),
+                "depth {depth} accepted"
+            );
+        }
+    }
 }

@@ -511,23 +511,19 @@ mod tests {
         );
         let aac = dir.path().join("out.aac");
         std::fs::write(&aac, &adts).expect("write");
-        let out = Command::new("ffprobe")
-            .args([
-                "-v",
-                "error",
-                "-show_entries",
-                "stream=codec_name,sample_rate,channels",
-                "-of",
-                "csv=p=0",
-            ])
-            .arg(&aac)
-            .output()
-            .expect("ffprobe runs");
-        assert!(
-            out.stderr.is_empty(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let probe = testkit::ffmpeg::ffprobe(
+            &aac,
+            &["-show_entries", "stream=codec_name,sample_rate,channels"],
+        )
+        .unwrap_or_else(|e| panic!("{e:#}"));
+        let stream = &probe["streams"][0];
+        assert_eq!(
+            (
+                &stream["codec_name"],
+                &stream["sample_rate"],
+                &stream["channels"]
+            ),
+            (&"aac".into(), &"48000".into(), &2.into())
         );
-        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "aac,48000,2");
     }
 }

@@ -2,71 +2,39 @@
 //! ffmpeg-made FLV in, a ladder on disk out, checked with ffprobe.
 
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 
 use domain::Ladder;
+use testkit::ffmpeg::{self, TestPattern};
 
+/// Whether the first video frame of `path` is a keyframe, and its PTS (as ffprobe prints
+/// it, so equal times compare equal).
 fn ffprobe_first_video_frame(path: &Path) -> (bool, String) {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
+    let probe = ffmpeg::ffprobe(
+        path,
+        &[
             "-select_streams",
             "v",
             "-show_entries",
             "frame=key_frame,pts_time",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs");
-    assert!(
-        out.stderr.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let first = text.lines().next().expect("a frame").to_owned();
-    let (key, pts) = first.split_once(',').expect("key,pts");
-    (key == "1", pts.to_owned())
+        ],
+    )
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    let first = &probe["frames"][0];
+    (
+        first["key_frame"] == 1,
+        first["pts_time"].as_str().expect("a frame").to_owned(),
+    )
 }
 
 #[test]
 fn a_file_becomes_an_aligned_ladder_on_disk() {
     let dir = tempfile::tempdir().expect("tempdir");
     let flv = dir.path().join("in.flv");
-    let status = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
-        .args(["-f", "lavfi", "-i", "testsrc2=size=854x480:rate=30"])
-        .args(["-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=48000"])
-        .args([
-            "-t",
-            "7",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-g",
-            "60",
-            "-keyint_min",
-            "60",
-        ])
-        .args([
-            "-sc_threshold",
-            "0",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-f",
-            "flv",
-        ])
-        .arg(&flv)
-        .status()
-        .expect("ffmpeg runs");
-    assert!(status.success());
+    TestPattern::new(854, 480, 30, 7)
+        .fast()
+        .write_flv(&flv)
+        .unwrap_or_else(|e| panic!("{e:#}"));
     let out = dir.path().join("out");
     std::fs::create_dir_all(&out).expect("mkdir");
     let report = ingest::file::transcode_file(&flv, &out, Arc::new(Ladder::default()), 0)

@@ -10,6 +10,42 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
+/// The metric families this role registers: each name as registered (the exposition adds
+/// `_total` to a counter's) with the kind `/metrics` declares it as. prometheus-client
+/// leaves a `Family` out of `/metrics` until it has a label set, so a freshly started
+/// process does not show them all; this list does (the dashboards' test reads it, and a
+/// test below checks it against a scrape with every family in use).
+pub const FAMILIES: [(&str, &str); 9] = [
+    (REQUESTS, "counter"),
+    (UPSTREAM_ERRORS, "counter"),
+    (RETRIES, "counter"),
+    (BACKEND_CHANGES, "counter"),
+    (CHOICES, "counter"),
+    (COOKIES_REJECTED, "counter"),
+    (BACKEND_SECONDS, "histogram"),
+    (BACKENDS_ELIGIBLE, "gauge"),
+    (HTTPS_REDIRECTS, "counter"),
+];
+
+/// `sealcast_lb_requests`, a counter.
+pub const REQUESTS: &str = "sealcast_lb_requests";
+/// `sealcast_lb_upstream_errors`, a counter.
+pub const UPSTREAM_ERRORS: &str = "sealcast_lb_upstream_errors";
+/// `sealcast_lb_retries`, a counter.
+pub const RETRIES: &str = "sealcast_lb_retries";
+/// `sealcast_lb_backend_changes`, a counter.
+pub const BACKEND_CHANGES: &str = "sealcast_lb_backend_changes";
+/// `sealcast_lb_choices`, a counter.
+pub const CHOICES: &str = "sealcast_lb_choices";
+/// `sealcast_lb_cookies_rejected`, a counter.
+pub const COOKIES_REJECTED: &str = "sealcast_lb_cookies_rejected";
+/// `sealcast_lb_backend_seconds`, a histogram.
+pub const BACKEND_SECONDS: &str = "sealcast_lb_backend_seconds";
+/// `sealcast_lb_backends_eligible`, a gauge.
+pub const BACKENDS_ELIGIBLE: &str = "sealcast_lb_backends_eligible";
+/// `sealcast_lb_https_redirects`, a counter.
+pub const HTTPS_REDIRECTS: &str = "sealcast_lb_https_redirects";
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ClassLabel {
     class: &'static str,
@@ -113,47 +149,47 @@ impl LbMetrics {
             let _ = self.requests.get_or_create(&ClassLabel { class });
         }
         registry.register(
-            "sealcast_lb_requests",
+            REQUESTS,
             "Requests answered by the load balancer, by status class",
             self.requests.clone(),
         );
         registry.register(
-            "sealcast_lb_upstream_errors",
+            UPSTREAM_ERRORS,
             "Failed connections or exchanges with a broadcast node",
             self.upstream_errors.clone(),
         );
         registry.register(
-            "sealcast_lb_retries",
+            RETRIES,
             "Requests sent again (to another node) after an upstream failure",
             self.retries.clone(),
         );
         registry.register(
-            "sealcast_lb_backend_changes",
+            BACKEND_CHANGES,
             "Viewers moved off the node their cookie named (it left or failed)",
             self.choice_changes.clone(),
         );
         registry.register(
-            "sealcast_lb_choices",
+            CHOICES,
             "How requests were placed: sticky hit or miss, new viewer, hashed, no backend",
             self.choices.clone(),
         );
         registry.register(
-            "sealcast_lb_cookies_rejected",
+            COOKIES_REJECTED,
             "sealcast_node cookies that were not trusted, by reason",
             self.cookies_rejected.clone(),
         );
         registry.register(
-            "sealcast_lb_backend_seconds",
+            BACKEND_SECONDS,
             "Time from sending a request to a broadcast node to its response header",
             self.backend_latency.clone(),
         );
         registry.register(
-            "sealcast_lb_backends_eligible",
+            BACKENDS_ELIGIBLE,
             "Broadcast nodes that are present, ready and healthy",
             self.eligible.clone(),
         );
         registry.register(
-            "sealcast_lb_https_redirects",
+            HTTPS_REDIRECTS,
             "Plain HTTP requests answered with a redirect to HTTPS",
             self.redirects.clone(),
         );
@@ -214,5 +250,26 @@ impl LbMetrics {
 
     pub(crate) fn redirect(&self) {
         self.redirects.inc();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// With every family in use, `/metrics` declares exactly [`FAMILIES`].
+    #[test]
+    fn families_are_what_the_registry_declares() {
+        let metrics = LbMetrics::default();
+        let mut registry = Registry::default();
+        metrics.register(&mut registry);
+        metrics.request(200);
+        metrics.upstream_error("edge1");
+        metrics.choice(Outcome::NewViewer);
+        metrics.cookie_rejected("bad_signature");
+        metrics.backend_latency("edge1", 0.01);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).expect("encodes");
+        testkit::prometheus::assert_declares_exactly(&text, &FAMILIES);
     }
 }

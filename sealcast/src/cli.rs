@@ -176,6 +176,11 @@ pub(crate) struct BroadcastArgs {
     /// How long finished recordings are kept (`7d`, `12h`; `0`: forever).
     #[arg(long, env = "SEALCAST_RECORDING_RETENTION", default_value = "7d")]
     pub(crate) recording_retention: Retention,
+    /// Seconds a joining node waits for every ingest's live window before it reports ready
+    /// anyway (with a warning naming the ingests it waited for).
+    #[arg(long, env = "SEALCAST_READY_TIMEOUT", default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub(crate) ready_timeout: u64,
 }
 
 /// Where the HTTPS certificate is.

@@ -28,6 +28,8 @@ pub(crate) struct IngestSection {
     pub(crate) encoder_threads: usize,
     /// Seconds after a dropped publisher connection before the stream is declared ended.
     pub(crate) end_grace_seconds: f64,
+    /// RTMP connections open at once; more are closed as they arrive.
+    pub(crate) max_connections: usize,
 }
 
 impl Default for IngestSection {
@@ -36,6 +38,7 @@ impl Default for IngestSection {
             app: "live".to_owned(),
             encoder_threads: 0,
             end_grace_seconds: 10.0,
+            max_connections: ingest::DEFAULT_MAX_CONNECTIONS,
         }
     }
 }

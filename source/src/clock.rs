@@ -170,7 +170,7 @@ impl<'a> PlaneMut<'a> {
     }
 
     /// Fills `rect`, clipped to the plane.
-    fn fill(&mut self, rect: Rect, value: u8) {
+    pub(crate) fn fill(&mut self, rect: Rect, value: u8) {
         let r = rect.intersect(&Rect {
             x: 0,
             y: 0,
@@ -204,7 +204,8 @@ impl<'a> Plane<'a> {
         })
     }
 
-    fn at(&self, x: usize, y: usize) -> Option<u8> {
+    /// The sample at `(x, y)`, if inside the plane.
+    pub(crate) fn at(&self, x: usize, y: usize) -> Option<u8> {
         (x < self.width && y < self.height).then(|| self.data[y * self.stride + x])
     }
 }

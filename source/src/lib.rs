@@ -14,6 +14,8 @@
 //!   every message.
 //! - [`clock`]: the burnt-in clock: a seven-segment font, its layout, drawing onto
 //!   (and reading back from) yuv420p planes. Pure; no FFmpeg.
+//! - [`stamp`]: the machine-readable clock: Unix milliseconds as a band of cells across
+//!   the top of the picture, which the player reads back for glass-to-glass latency.
 //! - `tone`: the continuous-phase sine generator. Pure.
 //! - `pace`: the media timeline that says which frame is due next and when. Pure.
 //! - `pattern`: the `testsrc2` source-only filter graph.
@@ -32,6 +34,7 @@ mod pace;
 mod pattern;
 mod publish;
 mod run;
+pub mod stamp;
 mod tone;
 
 use std::sync::OnceLock;

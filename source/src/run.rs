@@ -12,6 +12,7 @@ use crate::config::{AUDIO_FRAME_SAMPLES, AUDIO_SAMPLE_RATE};
 use crate::pace::{Stream, Timeline};
 use crate::pattern::Pattern;
 use crate::publish::{audio_frame, Publisher};
+use crate::stamp::ClockStamp;
 use crate::tone::Tone;
 use crate::{redact_output, SourceConfig, SourceError};
 
@@ -62,6 +63,7 @@ pub fn run(config: &SourceConfig, stop: &AtomicBool) -> Result<SourceStats, Sour
     let mut pattern = Pattern::new(config.width, config.height, config.fps)?;
     let mut publisher = Publisher::open(config)?;
     let overlay = ClockOverlay::new(config.width, config.height);
+    let stamp = ClockStamp::new(config.width, config.height);
     let timeline = Timeline::new(config.fps, AUDIO_SAMPLE_RATE, AUDIO_FRAME_SAMPLES as u32);
     let mut tone = Tone::new(config.tone_hz, AUDIO_SAMPLE_RATE);
     let mut samples = vec![0.0f32; AUDIO_FRAME_SAMPLES];
@@ -92,7 +94,7 @@ pub fn run(config: &SourceConfig, stop: &AtomicBool) -> Result<SourceStats, Sour
         match stream {
             Stream::Video => {
                 let mut frame = pattern.next_frame()?;
-                burn_in_clock(&overlay, &mut frame, video);
+                burn_in_clock(&overlay, &stamp, &mut frame, video);
                 publisher.send_video(&mut frame, pts(video))?;
                 video += 1;
             }
@@ -146,11 +148,18 @@ fn sleep_until(deadline: Instant, stop: &AtomicBool) -> bool {
     }
 }
 
-/// Draws the current UTC time and the frame number onto a yuv420p frame.
-fn burn_in_clock(overlay: &ClockOverlay, frame: &mut frame::Video, number: u64) {
+/// Draws the current UTC time and the frame number, and the machine-readable time, onto
+/// a yuv420p frame.
+fn burn_in_clock(
+    overlay: &ClockOverlay,
+    stamp: &ClockStamp,
+    frame: &mut frame::Video,
+    number: u64,
+) {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
+    let unix_ms = u64::try_from(now.as_millis()).unwrap_or(u64::MAX);
     let time = time_of_day_utc(now);
     let label = frame_label(number);
     for plane in 0..frame.planes().min(3) {
@@ -163,8 +172,10 @@ fn burn_in_clock(overlay: &ClockOverlay, frame: &mut frame::Video, number: u64) 
         };
         if plane == 0 {
             overlay.draw_luma(&mut view, &time, &label);
+            stamp.draw_luma(&mut view, unix_ms);
         } else {
             overlay.draw_chroma(&mut view);
+            stamp.draw_chroma(&mut view);
         }
     }
 }

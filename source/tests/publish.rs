@@ -11,7 +11,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 use source::clock::{ClockOverlay, Plane};
+use source::stamp::ClockStamp;
 use source::{run, SourceConfig, SourceError};
+use testkit::ffmpeg::{self, frames};
 
 const WIDTH: u32 = 320;
 const HEIGHT: u32 = 240;
@@ -37,48 +39,13 @@ fn temp_flv() -> (tempfile::TempDir, std::path::PathBuf) {
 }
 
 fn ffprobe(path: &Path) -> Value {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_streams",
-            "-show_frames",
-            "-of",
-            "json",
-        ])
-        .arg(path)
-        .output()
-        .expect("run ffprobe");
-    assert!(
-        out.status.success(),
-        "ffprobe failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.stderr.is_empty(),
-        "ffprobe reported errors: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("ffprobe JSON")
+    ffmpeg::streams_and_frames(path).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// Video packets in decode order: (pts, is keyframe).
 fn video_packets(path: &Path) -> Vec<(i64, bool)> {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-select_streams",
-            "v",
-            "-show_packets",
-            "-of",
-            "json",
-        ])
-        .arg(path)
-        .output()
-        .expect("run ffprobe");
-    assert!(out.status.success(), "ffprobe -show_packets failed");
-    let probe: Value = serde_json::from_slice(&out.stdout).expect("ffprobe JSON");
+    let probe = ffmpeg::ffprobe(path, &["-select_streams", "v", "-show_packets"])
+        .unwrap_or_else(|e| panic!("{e:#}"));
     probe["packets"]
         .as_array()
         .expect("packets")
@@ -92,34 +59,41 @@ fn video_packets(path: &Path) -> Vec<(i64, bool)> {
 }
 
 fn stream<'a>(probe: &'a Value, kind: &str) -> &'a Value {
-    let streams = probe["streams"].as_array().expect("streams");
-    let matching: Vec<_> = streams.iter().filter(|s| s["codec_type"] == kind).collect();
-    assert_eq!(matching.len(), 1, "one {kind} stream expected: {streams:?}");
-    matching[0]
-}
-
-fn frames<'a>(probe: &'a Value, kind: &str) -> Vec<&'a Value> {
-    probe["frames"]
-        .as_array()
-        .expect("frames")
-        .iter()
-        .filter(|f| f["media_type"] == kind)
-        .collect()
+    ffmpeg::stream(probe, kind).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 fn float(v: &Value) -> f64 {
-    v.as_str()
-        .and_then(|s| s.parse().ok())
-        .or_else(|| v.as_f64())
-        .unwrap_or_else(|| panic!("not a number: {v}"))
+    ffmpeg::number(v).unwrap_or_else(|| panic!("not a number: {v}"))
 }
 
 /// The first `count` decoded pictures' luma, via the ffmpeg CLI.
 fn decoded_luma(path: &Path, count: usize) -> Vec<Vec<u8>> {
+    let size = (WIDTH * HEIGHT) as usize;
+    let out = ffmpeg_gray(
+        path,
+        &["-frames:v", &count.to_string(), "-fps_mode", "passthrough"],
+    );
+    assert_eq!(out.len(), size * count);
+    out.chunks(size).map(<[u8]>::to_vec).collect()
+}
+
+/// The first frame of `path`, decoded and scaled (bicubic, ffmpeg's default) to
+/// `width` x `height`, as luma.
+fn decoded_luma_scaled(path: &Path, width: u32, height: u32) -> Vec<u8> {
+    let out = ffmpeg_gray(
+        path,
+        &["-frames:v", "1", "-vf", &format!("scale={width}:{height}")],
+    );
+    assert_eq!(out.len(), (width * height) as usize);
+    out
+}
+
+/// Raw 8-bit luma of `path` decoded by the ffmpeg CLI with `args`.
+fn ffmpeg_gray(path: &Path, args: &[&str]) -> Vec<u8> {
     let out = Command::new("ffmpeg")
         .args(["-v", "error", "-i"])
         .arg(path)
-        .args(["-frames:v", &count.to_string(), "-fps_mode", "passthrough"])
+        .args(args)
         .args(["-f", "rawvideo", "-pix_fmt", "gray", "-"])
         .output()
         .expect("run ffmpeg");
@@ -128,9 +102,7 @@ fn decoded_luma(path: &Path, count: usize) -> Vec<Vec<u8>> {
         "ffmpeg decode failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let size = (WIDTH * HEIGHT) as usize;
-    assert_eq!(out.stdout.len(), size * count);
-    out.stdout.chunks(size).map(<[u8]>::to_vec).collect()
+    out.stdout
 }
 
 fn ms_of_day(now: SystemTime) -> u64 {
@@ -244,7 +216,19 @@ fn fixture_file_has_exact_gops_both_streams_and_a_readable_clock() {
         }
         previous = Some(shown);
         assert_eq!(overlay.read_frame_number(&plane), Some(n as u64));
+        // The machine-readable stamp agrees with the readable clock to the millisecond.
+        let stamped = ClockStamp::new(WIDTH, HEIGHT)
+            .read(&plane)
+            .unwrap_or_else(|| panic!("stamp unreadable in frame {n}"));
+        assert_eq!(stamped % 86_400_000, shown, "frame {n}");
     }
+    // Scaled down as a ladder rung would be, the stamp still reads.
+    let scaled = decoded_luma_scaled(&path, 160, 120);
+    let plane = Plane::new(&scaled, 160, 160, 120).expect("luma geometry");
+    assert!(
+        ClockStamp::new(160, 120).read(&plane).is_some(),
+        "stamp unreadable at 160x120"
+    );
 }
 
 #[test]
@@ -340,10 +324,7 @@ fn refused_rtmp_publish_is_an_open_error_without_the_key() {
 fn publishes_over_rtmp_to_a_real_rtmp_server() {
     // FFmpeg's own RTMP server mode stands in for the ingest: it accepts one publish
     // and copies it to a file, and exits when the publisher unpublishes.
-    let port = {
-        let probe = TcpListener::bind("127.0.0.1:0").expect("bind");
-        probe.local_addr().expect("addr").port()
-    };
+    let port = testkit::net::free_port().expect("a free port");
     let dir = tempfile::tempdir().expect("temp dir");
     let received = dir.path().join("received.flv");
     let url = format!("rtmp://127.0.0.1:{port}/live/streamkey");

@@ -48,6 +48,9 @@
     lastFragLevel: -1,
     playingLevel: -1,
     levels: [],
+    // Seconds from the making of the frame on screen to now, read from the source's clock
+    // stamp when the stream has one (null otherwise).
+    glassToGlass: null,
   };
   window.sealcast = sealcast;
 
@@ -513,6 +516,81 @@
       .catch(() => {});
   }
 
+  // ---- the source's clock stamp ----------------------------------------------------------------
+  // `sealcast source` paints the Unix time in milliseconds into the top of every frame: two rows
+  // of 32 cells, each width/32 wide and width/48 tall, laid out in proportion to the width so a
+  // scaled rung reads the same way. Cells: white, black (reference levels), 48 bits of
+  // milliseconds, CRC-8 (0x07) of its six bytes, trailer 101010. The reader mirrors
+  // source/src/stamp.rs; frames without the band (another publisher) read as null.
+
+  const STAMP_COLUMNS = 32;
+  const STAMP_CELLS = 64;
+  const STAMP_MIN_CONTRAST = 64;
+  const STAMP_TRAILER = [true, false, true, false, true, false];
+  const stampCanvas = document.createElement('canvas');
+
+  function crc8(bytes) {
+    let crc = 0;
+    for (const byte of bytes) {
+      crc ^= byte;
+      for (let i = 0; i < 8; i += 1) crc = crc & 0x80 ? ((crc << 1) ^ 0x07) & 0xff : (crc << 1) & 0xff;
+    }
+    return crc;
+  }
+
+  // The stamped time of the frame on screen, or null.
+  function readStamp() {
+    const width = video.videoWidth;
+    const height = video.videoHeight;
+    const cellHeight = Math.floor(width / 48);
+    if (width < 2 * STAMP_COLUMNS || cellHeight < 1 || 2 * cellHeight > height || video.readyState < 2) {
+      return null;
+    }
+    stampCanvas.width = width;
+    stampCanvas.height = 2 * cellHeight;
+    const context = stampCanvas.getContext('2d', { willReadFrequently: true });
+    let pixels;
+    try {
+      context.drawImage(video, 0, 0, width, 2 * cellHeight, 0, 0, width, 2 * cellHeight);
+      pixels = context.getImageData(0, 0, width, 2 * cellHeight).data;
+    } catch (e) {
+      return null;
+    }
+    const levels = [];
+    for (let i = 0; i < STAMP_CELLS; i += 1) {
+      const row = Math.floor(i / STAMP_COLUMNS);
+      const column = i % STAMP_COLUMNS;
+      const x = Math.floor((column * width) / STAMP_COLUMNS);
+      const cellWidth = Math.floor(((column + 1) * width) / STAMP_COLUMNS) - x;
+      const y = row * cellHeight;
+      const x0 = x + Math.floor(cellWidth / 4);
+      const x1 = Math.max(x0 + 1, x + Math.ceil((3 * cellWidth) / 4));
+      const y0 = y + Math.floor(cellHeight / 4);
+      const y1 = Math.max(y0 + 1, y + Math.ceil((3 * cellHeight) / 4));
+      let sum = 0;
+      let count = 0;
+      for (let py = y0; py < y1; py += 1) {
+        for (let px = x0; px < x1; px += 1) {
+          const at = (py * width + px) * 4;
+          sum += 0.299 * pixels[at] + 0.587 * pixels[at + 1] + 0.114 * pixels[at + 2];
+          count += 1;
+        }
+      }
+      levels.push(sum / count);
+    }
+    const [white, black] = levels;
+    if (white < black + STAMP_MIN_CONTRAST * (255 / 219)) return null;
+    const bits = levels.map((level) => level > (white + black) / 2);
+    if (!bits[0] || bits[1] || STAMP_TRAILER.some((bit, i) => bits[58 + i] !== bit)) return null;
+    let ms = 0;
+    for (let i = 2; i < 50; i += 1) ms = ms * 2 + (bits[i] ? 1 : 0);
+    let crc = 0;
+    for (let i = 50; i < 58; i += 1) crc = (crc << 1) | (bits[i] ? 1 : 0);
+    const bytes = [];
+    for (let i = 5; i >= 0; i -= 1) bytes.push(Math.floor(ms / 2 ** (8 * i)) % 256);
+    return crc8(bytes) === crc ? ms : null;
+  }
+
   // ---- overlay -------------------------------------------------------------------------------
 
   function bufferAhead() {
@@ -537,7 +615,12 @@
     setText(ov.buffer, active && video.readyState > 0 ? `${bufferAhead().toFixed(1)} s` : '—');
 
     let latency = '—';
-    if (active && hls && sealcast.live && Number.isFinite(hls.latency) && hls.latency > 0) {
+    const stamp = active && sealcast.live ? readStamp() : null;
+    sealcast.glassToGlass = stamp === null ? null : (Date.now() - stamp) / 1000;
+    if (sealcast.glassToGlass !== null) {
+      // True glass-to-glass: the frame on screen against the time it was made.
+      latency = `${sealcast.glassToGlass.toFixed(2)} s glass-to-glass`;
+    } else if (active && hls && sealcast.live && Number.isFinite(hls.latency) && hls.latency > 0) {
       latency = `${hls.latency.toFixed(1)} s`;
     } else if (active && !hls && sealcast.selection && sealcast.selection.kind === 'live' && video.seekable.length) {
       latency = `${(video.seekable.end(video.seekable.length - 1) - video.currentTime).toFixed(1)} s`;

@@ -23,7 +23,7 @@ fn info(r: &str) -> RenditionInfo {
         width: 1280,
         height: 720,
         frame_rate: 30.0,
-        codecs: "avc1.64001f,mp4a.40.2".into(),
+        codecs: "avc1.64001f,mp4a.40.2".parse().expect("valid codecs"),
     }
 }
 

@@ -58,6 +58,11 @@ impl Cluster {
         sign_with(&self.ingest, meta, bytes)
     }
 
+    /// `event` pushed as the certified ingest sends it: signed now.
+    pub fn event_request(&self, event: &ControlEvent) -> Request<Body> {
+        raw_event_request(signed_event(&self.ingest, event, unix_now_ms()))
+    }
+
     /// The certificate as the broker delivers it (retained).
     pub fn cert_message(&self) -> Message {
         Message {
@@ -120,6 +125,7 @@ pub fn edge_config(cluster: &Cluster, node: NodeConfig) -> EdgeConfig {
         node,
         cluster.root.public_key(),
         domain::push::PushToken::new(TOKEN).expect("token"),
+        // Never connected (a test that runs the MQTT side sets its own broker) nor served.
         BrokerAddress::new("127.0.0.1", 1),
         "http://127.0.0.1:8081",
     )
@@ -157,12 +163,27 @@ pub fn push_with_manifest(
         .expect("request")
 }
 
-pub fn event_request(event: &ControlEvent) -> Request<Body> {
+/// `event` as an ingest with `key` signs it, stating `issued_at_ms` as the time.
+/// `event` as an ingest with `key` signs it, stating `issued_at_ms` as the time.
+pub fn signed_event(key: &SigningKey, event: &ControlEvent, issued_at_ms: u64) -> Vec<u8> {
+    key.sign_event(serde_json::to_vec(event).expect("json"), issued_at_ms)
+        .encode()
+}
+
+/// `POST /internal/v1/events` with the right token and `body` as it is.
+pub fn raw_event_request(body: Vec<u8>) -> Request<Body> {
     Request::post(InternalPath::Events.to_string())
         .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(serde_json::to_vec(event).expect("json")))
+        .header(header::CONTENT_TYPE, "application/octet-stream")
+        .body(Body::from(body))
         .expect("request")
+}
+
+pub fn unix_now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis() as u64
 }
 
 pub fn rendition_info(r: &str, height: u32) -> RenditionInfo {
@@ -171,7 +192,7 @@ pub fn rendition_info(r: &str, height: u32) -> RenditionInfo {
         width: height * 16 / 9,
         height,
         frame_rate: 30.0,
-        codecs: "avc1.64001f,mp4a.40.2".into(),
+        codecs: "avc1.64001f,mp4a.40.2".parse().expect("valid codecs"),
     }
 }
 

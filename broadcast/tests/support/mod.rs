@@ -47,7 +47,7 @@ pub fn announce(node: &Node, rendition: &str, height: u32) {
             width: height * 16 / 9,
             height,
             frame_rate: 30.0,
-            codecs: "avc1.64001f,mp4a.40.2".into(),
+            codecs: "avc1.64001f,mp4a.40.2".parse().expect("valid codecs"),
         },
     })
     .expect("announce");

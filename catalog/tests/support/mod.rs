@@ -12,13 +12,8 @@ use std::panic;
 
 use catalog::Catalog;
 use domain::StreamName;
-use sqlx::{AnyConnection, Connection, Executor, PgConnection};
-
-/// Where the PostgreSQL tests connect to create their scratch databases. The database in
-/// the URL must exist; the user must be allowed to create databases.
-const POSTGRES_URL_VAR: &str = "SEALCAST_TEST_POSTGRES_URL";
-/// The server CI provides (trust auth).
-const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+use sqlx::{AnyConnection, Connection};
+use testkit::postgres::ScratchDatabase;
 
 /// A fresh database for one test.
 #[derive(Debug, Clone)]
@@ -78,30 +73,19 @@ where
     .await;
 }
 
-/// Runs `body` against a scratch database on the test PostgreSQL server.
+/// Runs `body` against a scratch database on the tests' PostgreSQL server (a throwaway
+/// one this test binary starts, or `SEALCAST_TEST_POSTGRES_URL`'s; see `testkit::postgres`).
 ///
-/// Panics with instructions if the server cannot be reached: these tests are never skipped.
+/// Panics with the reason if there is no server: these tests are never skipped.
 pub(crate) async fn on_postgres<F, Fut>(body: F)
 where
     F: FnOnce(Db) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let admin_url =
-        std::env::var(POSTGRES_URL_VAR).unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
-    let mut admin = PgConnection::connect(&admin_url).await.unwrap_or_else(|e| {
-        panic!(
-            "PostgreSQL is not reachable at {admin_url}: {e}\n\
-             The catalog tests need a PostgreSQL server (CI provides one). Start one there \
-             (trust auth, user `postgres`) or set {POSTGRES_URL_VAR} to the URL of a database \
-             on a server where that user may CREATE DATABASE."
-        )
-    });
-    let name = format!("sealcast_test_{}", hex::encode(rand::random::<[u8; 8]>()));
-    admin
-        .execute(format!("CREATE DATABASE {name}").as_str())
+    let db = ScratchDatabase::create(None)
         .await
-        .unwrap_or_else(|e| panic!("cannot create scratch database {name}: {e}"));
-    let url = with_database(&admin_url, &name);
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let url = db.url().to_owned();
 
     // Run the body as its own task so that a panic in it comes back here as a value and the
     // scratch database is dropped before the panic continues.
@@ -111,32 +95,15 @@ where
     }))
     .await;
 
-    // FORCE: a catalog the body forgot to close must not keep the database alive.
-    let dropped = admin
-        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
-        .await;
-    let _ = admin.close().await;
+    // Dropped with FORCE: a catalog the body forgot to close must not keep it alive.
+    let dropped = db.drop().await;
     match outcome {
         Ok(()) => {}
         Err(e) if e.is_panic() => panic::resume_unwind(e.into_panic()),
         Err(e) => panic!("test body did not finish: {e}"),
     }
     if let Err(e) = dropped {
-        panic!("cannot drop scratch database {name}: {e}");
-    }
-}
-
-/// `url` with its database (the path) replaced by `database`, query kept.
-fn with_database(url: &str, database: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let (scheme, rest) = base.split_once("://").expect("database URL has a scheme");
-    let authority = rest.split('/').next().unwrap_or(rest);
-    match query {
-        Some(query) => format!("{scheme}://{authority}/{database}?{query}"),
-        None => format!("{scheme}://{authority}/{database}"),
+        panic!("{e:#}");
     }
 }
 

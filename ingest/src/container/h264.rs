@@ -89,6 +89,93 @@ impl AvcConfig {
         })
     }
 
+    /// The configuration of an encoder that writes its parameter sets in-band (x264
+    /// through ffmpeg): every SPS and PPS of one Annex B access unit (an IDR picture's),
+    /// with four-byte NAL lengths. Profile, constraints and level come from the first SPS,
+    /// which must parse.
+    pub fn from_annexb(access_unit: &[u8]) -> Result<Self, ContainerError> {
+        const WHAT: &str = "access unit";
+        let (mut sps, mut pps) = (Vec::new(), Vec::new());
+        for nal in annexb_nals(access_unit) {
+            match nal_type(nal) {
+                Some(NAL_SPS) => sps.push(Bytes::copy_from_slice(nal)),
+                Some(NAL_PPS) => pps.push(Bytes::copy_from_slice(nal)),
+                _ => {}
+            }
+        }
+        let first = sps
+            .first()
+            .ok_or_else(|| ContainerError::malformed(WHAT, "no SPS"))?;
+        if pps.is_empty() {
+            return Err(ContainerError::malformed(WHAT, "no PPS"));
+        }
+        SpsInfo::parse(first)?;
+        let header = unescape_rbsp(first.get(1..4).unwrap_or_default());
+        let [profile_idc, constraint_flags, level_idc] = header[..] else {
+            return Err(ContainerError::truncated("SPS", 4, first.len()));
+        };
+        Ok(Self {
+            profile_idc,
+            constraint_flags,
+            level_idc,
+            nal_length_size: 4,
+            sps,
+            pps,
+        })
+    }
+
+    /// The configuration record (ISO/IEC 14496-15 §5.3.3.1), as an MP4 `avcC` box holds
+    /// it; for the High profiles with the chroma format and bit depths read from the first
+    /// SPS. Fails if a list or a parameter set is too long for its length field, or if the
+    /// SPS of a High profile record does not parse.
+    pub fn record(&self) -> Result<Vec<u8>, ContainerError> {
+        const WHAT: &str = "AVCDecoderConfigurationRecord";
+        if !(1..=4).contains(&self.nal_length_size) {
+            return Err(ContainerError::malformed(
+                WHAT,
+                format!("NAL length size {}", self.nal_length_size),
+            ));
+        }
+        let mut out = vec![
+            1,
+            self.profile_idc,
+            self.constraint_flags,
+            self.level_idc,
+            0xFC | (self.nal_length_size - 1),
+        ];
+        let sps_count = u8::try_from(self.sps.len())
+            .ok()
+            .filter(|n| *n <= 31)
+            .ok_or(ContainerError::TooLong {
+                what: "SPS list",
+                len: self.sps.len(),
+                max: 31,
+            })?;
+        out.push(0xE0 | sps_count);
+        write_parameter_sets(&mut out, &self.sps)?;
+        let pps_count = u8::try_from(self.pps.len()).map_err(|_| ContainerError::TooLong {
+            what: "PPS list",
+            len: self.pps.len(),
+            max: 255,
+        })?;
+        out.push(pps_count);
+        write_parameter_sets(&mut out, &self.pps)?;
+        if RECORD_EXTENSION_PROFILES.contains(&self.profile_idc) {
+            let sps = self
+                .sps
+                .first()
+                .ok_or_else(|| ContainerError::malformed(WHAT, "a High profile without SPS"))?;
+            let info = SpsInfo::parse(sps)?;
+            out.extend_from_slice(&[
+                0xFC | info.chroma_format_idc,
+                0xF8 | (info.bit_depth_luma - 8),
+                0xF8 | (info.bit_depth_chroma - 8),
+                0, // numOfSequenceParameterSetExt
+            ]);
+        }
+        Ok(out)
+    }
+
     /// RFC 6381 codec string, e.g. `"avc1.64001f"`, for the master playlist's `CODECS`.
     pub fn codec_string(&self) -> String {
         avc1_codec_string(self.profile_idc, self.constraint_flags, self.level_idc)
@@ -135,6 +222,48 @@ fn read_parameter_sets(
         sets.push(Bytes::copy_from_slice(nal));
     }
     Ok(sets)
+}
+
+/// The profiles whose configuration record carries chroma format and bit depths
+/// (ISO/IEC 14496-15 §5.3.3.1.2).
+const RECORD_EXTENSION_PROFILES: [u8; 4] = [100, 110, 122, 144];
+
+/// Appends 16-bit-length-prefixed parameter sets.
+fn write_parameter_sets(out: &mut Vec<u8>, sets: &[Bytes]) -> Result<(), ContainerError> {
+    for set in sets {
+        let len = u16::try_from(set.len()).map_err(|_| ContainerError::TooLong {
+            what: "parameter set",
+            len: set.len(),
+            max: usize::from(u16::MAX),
+        })?;
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(set);
+    }
+    Ok(())
+}
+
+/// Converts one Annex B access unit to AVCC with four-byte lengths, appending it to `out`,
+/// as an MP4 sample whose sample entry holds the parameter sets: access unit delimiters,
+/// SPS and PPS are left out (the `avcC` of the init segment has them; an encoder whose
+/// parameter sets change needs a new init segment anyway). Returns whether the access unit
+/// holds an IDR slice.
+pub fn annexb_to_avcc(annexb: &[u8], out: &mut Vec<u8>) -> Result<bool, ContainerError> {
+    let mut idr = false;
+    for nal in annexb_nals(annexb) {
+        match nal_type(nal) {
+            Some(NAL_AUD | NAL_SPS | NAL_PPS) => continue,
+            Some(NAL_IDR) => idr = true,
+            _ => {}
+        }
+        let len = u32::try_from(nal.len()).map_err(|_| ContainerError::TooLong {
+            what: "NAL unit",
+            len: nal.len(),
+            max: u32::MAX as usize,
+        })?;
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(nal);
+    }
+    Ok(idr)
 }
 
 fn avc1_codec_string(profile_idc: u8, constraint_flags: u8, level_idc: u8) -> String {
@@ -352,13 +481,43 @@ fn unescape_rbsp(escaped: &[u8]) -> Vec<u8> {
 const HIGH_PROFILES: [u8; 13] = [100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135];
 
 /// Width and height of the output picture from an SPS NAL unit (with its header byte), with
-/// the frame cropping rectangle applied.
-///
-/// The High profiles' chroma format, bit depths and scaling lists are parsed (and the lists
-/// skipped) because the frame size comes after them. Values the standard forbids are
-/// errors rather than guesses: this feeds the ladder planner, and a wrong size there is
-/// worse than a refused publish.
+/// the frame cropping rectangle applied. See [`SpsInfo::parse`].
 pub fn sps_dimensions(sps_nal: &[u8]) -> Result<(u32, u32), ContainerError> {
+    SpsInfo::parse(sps_nal).map(|info| (info.width, info.height))
+}
+
+/// What the ingest reads from an SPS: the picture size, and the chroma format and bit
+/// depths that an AVCDecoderConfigurationRecord of a High profile repeats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpsInfo {
+    /// `profile_idc`.
+    pub profile_idc: u8,
+    /// Output width in pixels, cropping applied.
+    pub width: u32,
+    /// Output height in pixels, cropping applied.
+    pub height: u32,
+    /// `chroma_format_idc` (0 monochrome, 1 4:2:0, 2 4:2:2, 3 4:4:4); 1 where the profile
+    /// does not code it.
+    pub chroma_format_idc: u8,
+    /// Luma bit depth (8 where the profile does not code it).
+    pub bit_depth_luma: u8,
+    /// Chroma bit depth (8 where the profile does not code it).
+    pub bit_depth_chroma: u8,
+}
+
+impl SpsInfo {
+    /// Parses an SPS NAL unit (with its header byte) up to the frame cropping rectangle.
+    ///
+    /// The High profiles' chroma format, bit depths and scaling lists are parsed (and the
+    /// lists skipped) because the frame size comes after them. Values the standard forbids
+    /// are errors rather than guesses: this feeds the ladder planner, and a wrong size there
+    /// is worse than a refused publish.
+    pub fn parse(sps_nal: &[u8]) -> Result<Self, ContainerError> {
+        parse_sps(sps_nal)
+    }
+}
+
+fn parse_sps(sps_nal: &[u8]) -> Result<SpsInfo, ContainerError> {
     const WHAT: &str = "SPS";
     match nal_type(sps_nal) {
         Some(NAL_SPS) => {}
@@ -377,13 +536,14 @@ pub fn sps_dimensions(sps_nal: &[u8]) -> Result<(u32, u32), ContainerError> {
     r.ue_max("seq_parameter_set_id", 31)?;
     let mut chroma_format_idc = 1;
     let mut separate_colour_plane = false;
+    let (mut bit_depth_luma, mut bit_depth_chroma) = (8, 8);
     if HIGH_PROFILES.contains(&profile_idc) {
         chroma_format_idc = r.ue_max("chroma_format_idc", 3)?;
         if chroma_format_idc == 3 {
             separate_colour_plane = r.flag()?;
         }
-        r.ue_max("bit_depth_luma_minus8", 6)?;
-        r.ue_max("bit_depth_chroma_minus8", 6)?;
+        bit_depth_luma += r.ue_max("bit_depth_luma_minus8", 6)?;
+        bit_depth_chroma += r.ue_max("bit_depth_chroma_minus8", 6)?;
         r.skip(1)?; // qpprime_y_zero_transform_bypass_flag
         if r.flag()? {
             // seq_scaling_matrix_present_flag
@@ -454,7 +614,14 @@ pub fn sps_dimensions(sps_nal: &[u8]) -> Result<(u32, u32), ContainerError> {
     }
     let to_u32 =
         |v: u64| u32::try_from(v).map_err(|_| ContainerError::malformed(WHAT, format!("size {v}")));
-    Ok((to_u32(width - crop_x)?, to_u32(height - crop_y)?))
+    Ok(SpsInfo {
+        profile_idc,
+        width: to_u32(width - crop_x)?,
+        height: to_u32(height - crop_y)?,
+        chroma_format_idc: chroma_format_idc as u8,
+        bit_depth_luma: bit_depth_luma as u8,
+        bit_depth_chroma: bit_depth_chroma as u8,
+    })
 }
 
 /// Reads past one `scaling_list()` (§7.3.2.1.1.1): the deltas are exp-Golomb coded, so the
@@ -922,6 +1089,13 @@ mod tests {
             let _ = sps_dimensions(&sps);
             let _ = codec_string_from_annexb(&bytes);
             let _ = annexb_nals(&bytes).count();
+            if let Ok(config) = AvcConfig::from_annexb(&bytes) {
+                let record = config.record();
+                prop_assert!(record.is_ok(), "a config made from parsed sets serialises");
+                prop_assert_eq!(AvcConfig::parse(&record.expect("checked")).ok(), Some(config));
+            }
+            let mut out = Vec::new();
+            let _ = annexb_to_avcc(&bytes, &mut out);
             let mut config = x264_config();
             for size in 1..=4 {
                 config.nal_length_size = size;
@@ -930,6 +1104,23 @@ mod tests {
                     prop_assert!(out.is_empty());
                 }
             }
+        }
+
+        /// A record written from a configuration parses back to it, whatever its
+        /// parameter sets.
+        #[test]
+        fn records_round_trip(
+            sps in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 1..40), 0..3),
+            pps in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 1..40), 0..3),
+            nal_length_size in 1u8..=4,
+        ) {
+            let mut config = x264_config();
+            config.profile_idc = 66; // no extension: the SPS need not parse
+            config.nal_length_size = nal_length_size;
+            config.sps = sps.into_iter().map(|mut s| { s[0] = NAL_SPS; Bytes::from(s) }).collect();
+            config.pps = pps.into_iter().map(|mut p| { p[0] = NAL_PPS; Bytes::from(p) }).collect();
+            let record = config.record().expect("fits");
+            prop_assert_eq!(AvcConfig::parse(&record).expect("parses"), config);
         }
 
         /// Every input NAL comes out byte for byte and in order; exactly the documented

@@ -5,13 +5,15 @@
 //! [`flv`] into a [`VideoTag`] or [`AudioTag`]; their configuration records become an
 //! [`AvcConfig`] ([`h264`]) and an [`AacConfig`] ([`aac`]); frames are converted to Annex B
 //! ([`avcc_to_annexb`]) and ADTS ([`AacConfig::adts_header`]); [`ts::TsMuxer`] turns
-//! a segment's worth of them into MPEG-TS.
+//! a segment's worth of them into MPEG-TS; [`fmp4::Fmp4Muxer`] writes CMAF (an init
+//! segment, then fragments) from AVCC samples ([`annexb_to_avcc`]) and raw AAC frames.
 //!
 //! - [`flv`]: RTMP audio/video message bodies (= FLV tag bodies) and FLV files.
 //! - [`h264`]: AVCDecoderConfigurationRecord, AVCC → Annex B, SPS picture size, codec
 //!   strings.
 //! - [`aac`]: AudioSpecificConfig, ADTS headers, frame durations, codec strings.
 //! - [`ts`]: the MPEG-TS muxer for HLS segments.
+//! - [`fmp4`]: the CMAF (fragmented MP4) muxer for segments and LL-HLS parts.
 //! - [`error`]: [`ContainerError`], the module's one error enum.
 //!
 //! Everything here parses input a publisher controls, so nothing here may panic on any
@@ -21,13 +23,17 @@ pub mod aac;
 mod bits;
 pub mod error;
 pub mod flv;
+pub mod fmp4;
 pub mod h264;
 pub mod ts;
 
 pub use aac::AacConfig;
 pub use error::ContainerError;
 pub use flv::{parse_audio_tag, parse_video_tag, AudioTag, FlvReader, FlvTag, TagKind, VideoTag};
-pub use h264::{annexb_nals, avcc_to_annexb, codec_string_from_annexb, sps_dimensions, AvcConfig};
+pub use h264::{
+    annexb_nals, annexb_to_avcc, avcc_to_annexb, codec_string_from_annexb, sps_dimensions,
+    AvcConfig, SpsInfo,
+};
 pub use ts::{TsAudio, TsMuxer, TsVideo};
 
 #[cfg(test)]
@@ -38,9 +44,9 @@ mod tests {
     use std::fs::File;
     use std::io::BufReader;
     use std::path::Path;
-    use std::process::Command;
 
     use bytes::Bytes;
+    use testkit::ffmpeg::{self, frames, TestPattern};
 
     use super::*;
 
@@ -114,59 +120,27 @@ mod tests {
         }
     }
 
-    fn run(cmd: &mut Command) -> std::process::Output {
-        let output = cmd.output().expect("the tool is installed");
-        assert!(
-            output.status.success(),
-            "{cmd:?} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        output
-    }
-
     /// ffprobe's view of a TS file; fails on anything ffprobe reports as an error.
     fn probe(path: &Path) -> serde_json::Value {
-        let output = run(Command::new("ffprobe")
-            .args([
-                "-v",
-                "error",
-                "-show_streams",
-                "-show_frames",
-                "-of",
-                "json",
-            ])
-            .arg(path));
-        assert!(
-            output.stderr.is_empty(),
-            "ffprobe reported errors for {}: {}",
-            path.display(),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        serde_json::from_slice(&output.stdout).expect("ffprobe writes JSON")
+        ffmpeg::streams_and_frames(path).unwrap_or_else(|e| panic!("{e:#}"))
     }
 
-    fn frames<'a>(probe: &'a serde_json::Value, media_type: &str) -> Vec<&'a serde_json::Value> {
-        probe["frames"]
-            .as_array()
-            .expect("frames")
-            .iter()
-            .filter(|f| f["media_type"] == media_type)
-            .collect()
+    /// Two seconds of 320x240 x264 (High, B-frames, a keyframe a second) and AAC, as
+    /// ffmpeg's FLV muxer writes them; in `dir`.
+    fn two_seconds_of_flv(dir: &Path) -> std::path::PathBuf {
+        let flv = dir.join("in.flv");
+        TestPattern::new(320, 240, 30, 2)
+            .video_codec(&["-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "30"])
+            .fast()
+            .write_flv(&flv)
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        flv
     }
 
     #[test]
     fn ffmpeg_flv_to_ts_reads_back_in_ffprobe() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let flv = dir.path().join("in.flv");
-        run(Command::new("ffmpeg")
-            .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
-            .args(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30"])
-            .args(["-f", "lavfi", "-i", "sine=frequency=1000"])
-            .args([
-                "-t", "2", "-pix_fmt", "yuv420p", "-c:v", "libx264", "-g", "30",
-            ])
-            .args(["-c:a", "aac", "-f", "flv"])
-            .arg(&flv));
+        let flv = two_seconds_of_flv(dir.path());
 
         let input = convert(&flv);
         assert_eq!(input.avc.dimensions().expect("valid SPS"), (320, 240));
@@ -252,5 +226,154 @@ mod tests {
             frames(&probed, "audio").len(),
             input.audio.len() - audio_cut
         );
+    }
+
+    #[test]
+    fn ffmpeg_flv_to_cmaf_reads_back_in_ffprobe() {
+        use fmp4::{AudioTrack, Fmp4Muxer, Sample, VideoTrack};
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let flv = two_seconds_of_flv(dir.path());
+        let input = convert(&flv);
+
+        // The configuration as an in-band encoder gives it: the same parameter sets as the
+        // publisher's record, and a record that parses back to it.
+        let avc = AvcConfig::from_annexb(&input.video[0].data).expect("SPS and PPS in-band");
+        assert_eq!((&avc.sps, &avc.pps), (&input.avc.sps, &input.avc.pps));
+        let record = avc.record().expect("record");
+        assert_eq!(AvcConfig::parse(&record).expect("parses"), avc);
+        assert_eq!(
+            record.len(),
+            6 + (2 + avc.sps[0].len()) + 1 + (2 + avc.pps[0].len()) + 4,
+            "High profile: chroma format and bit depths follow the PPS"
+        );
+
+        let mut video = Vec::new();
+        for (i, v) in input.video.iter().enumerate() {
+            let next = input
+                .video
+                .get(i + 1)
+                .map_or(v.dts_90k + 3000, |n| n.dts_90k);
+            let mut data = Vec::new();
+            let idr = annexb_to_avcc(&v.data, &mut data).expect("AVCC");
+            assert_eq!(idr, v.keyframe);
+            video.push(Sample {
+                decode_time: v.dts_90k,
+                duration: u32::try_from(next - v.dts_90k).expect("small"),
+                composition_offset: i32::try_from(
+                    i64::try_from(v.pts_90k).expect("fits")
+                        - i64::try_from(v.dts_90k).expect("fits"),
+                )
+                .expect("small"),
+                sync: v.keyframe,
+                data: Bytes::from(data),
+            });
+        }
+        let rate = u64::from(input.aac.sample_rate);
+        let audio: Vec<Sample> = input
+            .audio
+            .iter()
+            .map(|a| Sample {
+                decode_time: (a.pts_90k - BASE_90K as u64) * rate / 90_000,
+                duration: u32::from(input.aac.samples_per_frame),
+                composition_offset: 0,
+                sync: true,
+                data: a.data.slice(aac::ADTS_HEADER_LEN..),
+            })
+            .collect();
+        let muxer = Fmp4Muxer::new(
+            VideoTrack {
+                avc_record: Bytes::from(record),
+                width: 320,
+                height: 240,
+            },
+            Some(AudioTrack {
+                audio_specific_config: Bytes::copy_from_slice(&[
+                    (input.aac.object_type << 3) | (input.aac.sampling_frequency_index >> 1),
+                    ((input.aac.sampling_frequency_index & 1) << 7)
+                        | (input.aac.channel_config << 3),
+                ]),
+                sample_rate: input.aac.sample_rate,
+                channels: u16::from(input.aac.channel_config),
+            }),
+        );
+        let init = muxer.init_segment().expect("init segment");
+
+        // A first segment in one fragment, a second in parts of ten frames, as LL-HLS
+        // would cut it.
+        let cut = video
+            .iter()
+            .skip(1)
+            .position(|v| v.sync)
+            .expect("a second keyframe")
+            + 1;
+        let audio_at =
+            |t: u64| audio.partition_point(|a| a.decode_time * 90_000 / rate < t - BASE_90K as u64);
+        let audio_cut = audio_at(video[cut].decode_time);
+        let mut fragments = vec![muxer
+            .fragment(1, &video[..cut], &audio[..audio_cut])
+            .expect("fragment")];
+        let mut from = (cut, audio_cut);
+        let mut sequence = 2;
+        while from.0 < video.len() {
+            let to = (from.0 + 10).min(video.len());
+            let audio_to = if to == video.len() {
+                audio.len()
+            } else {
+                audio_at(video[to].decode_time)
+            };
+            fragments.push(
+                muxer
+                    .fragment(sequence, &video[from.0..to], &audio[from.1..audio_to])
+                    .expect("part"),
+            );
+            from = (to, audio_to);
+            sequence += 1;
+        }
+
+        let whole = dir.path().join("whole.mp4");
+        let mut bytes = init.to_vec();
+        fragments.iter().for_each(|f| bytes.extend_from_slice(f));
+        std::fs::write(&whole, &bytes).expect("write");
+        let probed = probe(&whole);
+        let streams = probed["streams"].as_array().expect("streams");
+        let stream = |kind: &str| {
+            streams
+                .iter()
+                .find(|s| s["codec_type"] == kind)
+                .unwrap_or_else(|| panic!("no {kind} stream in {streams:?}"))
+        };
+        assert_eq!(stream("video")["codec_name"], "h264");
+        assert_eq!(
+            (
+                stream("video")["width"].as_u64(),
+                stream("video")["height"].as_u64()
+            ),
+            (Some(320), Some(240))
+        );
+        assert_eq!(stream("audio")["codec_name"], "aac");
+        assert_eq!(
+            frames(&probed, "video").len(),
+            video.len(),
+            "every video frame decodes"
+        );
+        assert_eq!(
+            frames(&probed, "audio").len(),
+            audio.len(),
+            "every AAC frame decodes"
+        );
+
+        // The second segment plays from the init segment alone.
+        let alone = dir.path().join("second.mp4");
+        let mut bytes = init.to_vec();
+        fragments[1..]
+            .iter()
+            .for_each(|f| bytes.extend_from_slice(f));
+        std::fs::write(&alone, &bytes).expect("write");
+        let probed = probe(&alone);
+        let video_frames = frames(&probed, "video");
+        assert_eq!(video_frames.len(), video.len() - cut);
+        assert_eq!(video_frames[0]["key_frame"], 1);
+        assert_eq!(frames(&probed, "audio").len(), audio.len() - audio_cut);
     }
 }

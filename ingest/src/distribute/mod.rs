@@ -244,6 +244,7 @@ pub async fn distribute(
             attempts: config.push_attempts,
             metrics: metrics.clone(),
             sync_requests: sync_tx,
+            key: Arc::clone(&config.signing_key),
         },
         pushers: TaskTracker::new(),
         pushers_shutdown: shutdown.child_token(),

@@ -8,11 +8,17 @@
 //! it. A request that fails for good is logged and counted, and the pusher moves on;
 //! failures are logged once per run of failures, not once per request, so a dead node
 //! does not flood the log before its last will removes it.
+//!
+//! A control event is signed once per node, just before its first attempt (on the blocking
+//! pool: ML-DSA-65 signing is CPU work), with the time of signing in the statement, so an
+//! edge can tell a fresh statement from an old one replayed.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use domain::push::{InternalPath, PushToken, SegmentHeaders, MANIFEST_HEADER};
+use bytes::Bytes;
+use certs::signing::SigningKey;
+use domain::push::{ControlEvent, InternalPath, PushToken, SegmentHeaders, MANIFEST_HEADER};
 use domain::NodeId;
 use reqwest::StatusCode;
 use tokio::sync::mpsc;
@@ -47,6 +53,8 @@ pub(crate) struct PushSettings {
     pub(crate) attempts: u32,
     pub(crate) metrics: IngestMetrics,
     pub(crate) sync_requests: mpsc::UnboundedSender<SyncRequest>,
+    /// Signs control events.
+    pub(crate) key: Arc<SigningKey>,
 }
 
 /// One member's pusher.
@@ -104,10 +112,17 @@ impl Pusher {
     /// Sends one item with retries; never fails (a failure is logged and counted).
     async fn send(&self, item: &PushItem, failing: &mut bool) {
         let started = Instant::now();
+        let signed = match item {
+            PushItem::Control(event) => match self.sign(event).await {
+                Ok(signed) => Some(signed),
+                Err(reason) => return self.failed(item, &reason, 0, failing),
+            },
+            PushItem::Segment { .. } => None,
+        };
         let attempts = self.settings.attempts.max(1);
         let mut backoff = FIRST_BACKOFF;
         for attempt in 1..=attempts {
-            let reason = match self.attempt(item).await {
+            let reason = match self.attempt(item, signed.as_ref()).await {
                 Outcome::Acknowledged => {
                     if let PushItem::Segment { .. } = item {
                         self.settings
@@ -152,13 +167,27 @@ impl Pusher {
         }
     }
 
-    async fn attempt(&self, item: &PushItem) -> Outcome {
+    /// `event` as the body of `POST /internal/v1/events`: a signed statement.
+    async fn sign(&self, event: &ControlEvent) -> Result<Bytes, String> {
+        let body = serde_json::to_vec(event).map_err(|e| format!("event not encoded: {e}"))?;
+        let key = Arc::clone(&self.settings.key);
+        let issued_at_ms = super::sign::unix_ms();
+        tokio::task::spawn_blocking(move || {
+            Bytes::from(key.sign_event(body, issued_at_ms).encode())
+        })
+        .await
+        .map_err(|e| format!("signing task failed: {e}"))
+    }
+
+    /// One request; `signed` is the signed body of a control event.
+    async fn attempt(&self, item: &PushItem, signed: Option<&Bytes>) -> Outcome {
         let s = &self.settings;
         let request = match item {
-            PushItem::Control(event) => s
+            PushItem::Control(_) => s
                 .client
                 .post(format!("{}{}", self.url, InternalPath::Events))
-                .json(event),
+                .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                .body(signed.cloned().unwrap_or_default()),
             PushItem::Segment { held, catch_up } => {
                 let meta = &held.segment.meta;
                 let path = InternalPath::Segment(

@@ -270,7 +270,7 @@ mod tests {
             width: 640,
             height: 360,
             frame_rate: 25.0,
-            codecs: "avc1.64001e,mp4a.40.2".into(),
+            codecs: "avc1.64001e,mp4a.40.2".parse().expect("valid codecs"),
         }
     }
 

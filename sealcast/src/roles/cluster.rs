@@ -180,6 +180,7 @@ pub(crate) async fn broadcast(
         url.clone(),
     );
     edge.direct_url = args.direct_url.clone();
+    edge.ready_timeout = std::time::Duration::from_secs(args.ready_timeout);
     edge.extra_routes = Some(admin.router());
     edge.load_reports = Some(admin::broadcast_reports(Arc::clone(&node)));
     let tasks = TaskTracker::new();

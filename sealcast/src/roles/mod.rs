@@ -65,6 +65,7 @@ fn ingest_settings(config: &Config) -> anyhow::Result<IngestSettings> {
         ladder: Arc::new(config.ladder.clone()),
         encoder_threads: config.ingest.encoder_threads,
         end_grace: config.ingest.end_grace()?,
+        max_connections: config.ingest.max_connections.max(1),
     })
 }
 

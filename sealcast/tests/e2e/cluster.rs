@@ -2,19 +2,23 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{ExitStatus, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use m3u8_rs::{MasterPlaylist, MediaPlaylist};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, Command};
+use testkit::ffmpeg::Publisher;
+use testkit::process::Spawned;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_sealcast");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_sealcast");
 const POLL: Duration = Duration::from_millis(200);
 
+/// `sealcast up` with three broadcast nodes, as the tests reach it.
 pub(crate) struct Cluster {
-    child: tokio::sync::Mutex<Child>,
+    /// The process, until [`Cluster::stop_and_check_logs`] takes it.
+    process: tokio::sync::Mutex<Option<Spawned>>,
     dir: tempfile::TempDir,
     pub(crate) rtmp_addr: SocketAddr,
     /// broadcast1's base URL (no trailing slash).
@@ -36,17 +40,19 @@ pub(crate) struct Cluster {
 pub(crate) const NODES: usize = 3;
 
 impl Cluster {
-    pub(crate) async fn start() -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
+    /// Starts `sealcast up` on free ports in a temporary directory and reads its URLs from
+    /// its stdout.
+    pub(crate) async fn start() -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
         let config = dir.path().join("sealcast.toml");
         // A short grace so "vanished publisher → ENDLIST" is observable quickly.
-        std::fs::write(&config, "[ingest]\nend_grace_seconds = 2.0\n").expect("config");
-        let log = std::fs::File::create(dir.path().join("sealcast.log")).expect("log file");
-        let mut child = Command::new(BIN)
+        std::fs::write(&config, "[ingest]\nend_grace_seconds = 2.0\n")?;
+        let mut command = Command::new(BIN);
+        command
             .args([
                 "up",
                 "--broadcast",
-                "3",
+                &NODES.to_string(),
                 "--mqtt-listen",
                 "127.0.0.1:0",
                 "--rtmp-listen",
@@ -64,66 +70,51 @@ impl Cluster {
             .arg(dir.path().join("data"))
             .arg("--config")
             .arg(&config)
-            .env("SEALCAST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .expect("sealcast up starts");
-        let stdout = child.stdout.take().expect("piped");
-        let mut lines = BufReader::new(stdout).lines();
+            .env("SEALCAST_LOG", "info");
+        let mut up = Spawned::start("sealcast up", command, &dir.path().join("sealcast.log"))?;
         let (mut rtmp, mut mqtt, mut nodes) = (None, None, Vec::new());
         let (mut https, mut http_redirect, mut admin_key) = (None, None, None);
-        let started = tokio::time::timeout(Duration::from_secs(90), async {
-            while let Ok(Some(line)) = lines.next_line().await {
-                let mut parts = line.split_whitespace();
-                match (parts.next(), parts.next()) {
-                    (Some("obs-server"), Some(url)) => rtmp = Some(url.to_owned()),
-                    (Some("mqtt"), Some(url)) => mqtt = Some(url.to_owned()),
-                    (Some("admin-key"), Some(key)) => admin_key = Some(key.to_owned()),
-                    (Some("player"), Some(url)) => {
-                        https = Some(url.trim_end_matches('/').to_owned())
-                    }
-                    (Some("redirect"), Some(url)) => {
-                        http_redirect = Some(url.trim_end_matches('/').to_owned())
-                    }
-                    (Some(id), Some(url)) if id.starts_with("broadcast") => {
-                        nodes.push(url.trim_end_matches('/').to_owned());
-                        if nodes.len() == NODES {
-                            break;
-                        }
-                    }
-                    _ => {}
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+        while nodes.len() < NODES {
+            let line = up
+                .next_line(deadline)
+                .await?
+                .with_context(|| format!("sealcast up exited; its log:\n{}", up.log()))?;
+            let mut parts = line.split_whitespace();
+            match (parts.next(), parts.next()) {
+                (Some("obs-server"), Some(url)) => rtmp = Some(url.to_owned()),
+                (Some("mqtt"), Some(url)) => mqtt = Some(url.to_owned()),
+                (Some("admin-key"), Some(key)) => admin_key = Some(key.to_owned()),
+                (Some("player"), Some(url)) => https = Some(url.trim_end_matches('/').to_owned()),
+                (Some("redirect"), Some(url)) => {
+                    http_redirect = Some(url.trim_end_matches('/').to_owned())
                 }
+                (Some(id), Some(url)) if id.starts_with("broadcast") => {
+                    nodes.push(url.trim_end_matches('/').to_owned());
+                }
+                _ => {}
             }
-        })
-        .await;
-        assert!(
-            started.is_ok(),
-            "sealcast up did not print its URLs in time"
-        );
-        // Keep draining stdout so the child never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        let rtmp = rtmp.expect("obs-server line");
+        }
+        up.drain();
+        let rtmp = rtmp.context("no obs-server line")?;
         let rtmp_addr = rtmp
             .trim_start_matches("rtmp://")
             .split('/')
             .next()
             .and_then(|a| a.parse().ok())
-            .expect("rtmp address");
-        assert_eq!(nodes.len(), NODES, "one line per broadcast node");
-        Cluster {
-            child: tokio::sync::Mutex::new(child),
+            .context("rtmp address")?;
+        Ok(Cluster {
+            process: tokio::sync::Mutex::new(Some(up)),
             dir,
             rtmp_addr,
             http: nodes[0].clone(),
             nodes,
-            mqtt: mqtt.expect("mqtt line"),
-            https: https.expect("player line"),
-            http_redirect: http_redirect.expect("redirect line"),
-            admin_key: admin_key.expect("admin-key line"),
+            mqtt: mqtt.context("no mqtt line")?,
+            https: https.context("no player line")?,
+            http_redirect: http_redirect.context("no redirect line")?,
+            admin_key: admin_key.context("no admin-key line")?,
             client: reqwest::Client::new(),
-        }
+        })
     }
 
     pub(crate) fn rtmp_url(&self, key: &str) -> String {
@@ -159,14 +150,25 @@ impl Cluster {
         Ok(key)
     }
 
+    /// `sealcast source` publishing a 720p30 test pattern to `url` for `seconds`.
     pub(crate) fn sealcast_source(&self, url: &str, seconds: u32) -> anyhow::Result<Publisher> {
+        self.sealcast_source_sized(url, "1280x720", seconds)
+    }
+
+    /// `sealcast source` publishing a `size` (`854x480`) 30 fps test pattern to `url`.
+    pub(crate) fn sealcast_source_sized(
+        &self,
+        url: &str,
+        size: &str,
+        seconds: u32,
+    ) -> anyhow::Result<Publisher> {
         let child = Command::new(BIN)
             .args([
                 "source",
                 "--url",
                 url,
                 "--size",
-                "1280x720",
+                size,
                 "--fps",
                 "30",
                 "--duration",
@@ -176,10 +178,7 @@ impl Cluster {
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()?;
-        Ok(Publisher {
-            child,
-            what: "sealcast source".into(),
-        })
+        Ok(Publisher::from_child(child, "sealcast source"))
     }
 
     pub(crate) async fn get_bytes(&self, path: &str) -> anyhow::Result<bytes::Bytes> {
@@ -315,165 +314,40 @@ impl Cluster {
         Ok(())
     }
 
-    /// Stops the cluster with SIGTERM and checks it exited cleanly without panicking.
-    pub(crate) async fn stop_and_check_logs(&self) {
-        let mut child = self.child.lock().await;
-        if let Some(pid) = child.id() {
-            let _ = std::process::Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .status();
+    /// What `sealcast up` logged so far.
+    pub(crate) async fn log(&self) -> String {
+        match self.process.lock().await.as_ref() {
+            Some(up) => std::fs::read_to_string(up.log_path()).unwrap_or_default(),
+            None => String::new(),
         }
-        let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await;
-        let log = std::fs::read_to_string(self.dir.path().join("sealcast.log")).unwrap_or_default();
+    }
+
+    /// Stops the cluster with SIGTERM: it must exit cleanly without panicking, and its log
+    /// (kept in `tests/artifacts/`) must hold no stream key, API key or push token.
+    pub(crate) async fn stop_and_check_logs(&self) -> anyhow::Result<()> {
+        let up = self
+            .process
+            .lock()
+            .await
+            .take()
+            .context("the cluster was stopped already")?;
+        let log_path = up.log_path().to_path_buf();
+        let stopped = up.stop(Duration::from_secs(30)).await;
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
         let artifacts = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/artifacts");
         let _ = std::fs::create_dir_all(&artifacts);
         let _ = std::fs::write(artifacts.join("e2e-sealcast.log"), &log);
-        assert!(!log.contains("panicked"), "sealcast panicked:\n{log}");
-        assert!(!log.contains("sk_"), "a stream key appeared in the log");
-        assert!(
+        anyhow::ensure!(!log.contains("sk_"), "a stream key appeared in the log");
+        anyhow::ensure!(
             !log.contains("ak_") && !log.contains(&self.admin_key),
             "an API key appeared in the log"
         );
         let token =
             std::fs::read_to_string(self.data_dir().join("keys/push-token")).unwrap_or_default();
-        assert!(
+        anyhow::ensure!(
             token.trim().len() >= 16 && !log.contains(token.trim()),
             "the push token appeared in the log (or was never made)"
         );
-        match status {
-            Ok(Ok(s)) => assert!(
-                s.success(),
-                "sealcast up exited with {s} after SIGTERM\n{log}"
-            ),
-            other => panic!("sealcast up did not exit after SIGTERM: {other:?}"),
-        }
+        stopped.map(drop)
     }
 }
-
-pub(crate) struct Publisher {
-    child: Child,
-    what: String,
-}
-
-impl Publisher {
-    /// `ffmpeg` publishing a test pattern with AAC at real-time pace for `seconds`.
-    pub(crate) fn ffmpeg_testsrc(
-        url: &str,
-        w: u32,
-        h: u32,
-        fps: u32,
-        seconds: u32,
-    ) -> anyhow::Result<Self> {
-        Self::ffmpeg_custom(
-            url,
-            &[
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-g",
-                &(fps * 2).to_string(),
-                "-keyint_min",
-                &(fps * 2).to_string(),
-                "-sc_threshold",
-                "0",
-                "-pix_fmt",
-                "yuv420p",
-                "-b:v",
-                "1500k",
-            ],
-            "aac",
-            w,
-            h,
-            fps,
-            seconds,
-        )
-    }
-
-    /// Like [`Publisher::ffmpeg_testsrc`] with another audio codec.
-    pub(crate) fn ffmpeg_audio_codec(
-        url: &str,
-        audio: &str,
-        w: u32,
-        h: u32,
-        fps: u32,
-        seconds: u32,
-    ) -> anyhow::Result<Self> {
-        let g = (fps * 2).to_string();
-        let video = [
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-g",
-            &g,
-            "-keyint_min",
-            &g,
-            "-sc_threshold",
-            "0",
-            "-pix_fmt",
-            "yuv420p",
-        ];
-        Self::ffmpeg_custom(url, &video, audio, w, h, fps, seconds)
-    }
-
-    pub(crate) fn ffmpeg_custom(
-        url: &str,
-        video: &[&str],
-        audio: &str,
-        w: u32,
-        h: u32,
-        fps: u32,
-        seconds: u32,
-    ) -> anyhow::Result<Self> {
-        let child = Command::new("ffmpeg")
-            .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
-            .args([
-                "-f",
-                "lavfi",
-                "-i",
-                &format!("testsrc2=size={w}x{h}:rate={fps}"),
-            ])
-            .args(["-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=48000"])
-            .args(["-t", &seconds.to_string()])
-            .args(video)
-            .args(["-c:a", audio, "-b:a", "128k", "-f", "flv", url])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .context("starting ffmpeg")?;
-        Ok(Publisher {
-            child,
-            what: format!("ffmpeg {w}x{h}"),
-        })
-    }
-
-    pub(crate) async fn wait(mut self) -> anyhow::Result<ExitStatus> {
-        Ok(
-            tokio::time::timeout(Duration::from_secs(120), self.child.wait())
-                .await
-                .context("publisher hung")??,
-        )
-    }
-
-    pub(crate) async fn wait_success(mut self) -> anyhow::Result<()> {
-        let status = tokio::time::timeout(Duration::from_secs(120), self.child.wait())
-            .await
-            .context("publisher hung")??;
-        let mut err = String::new();
-        if let Some(mut stderr) = self.child.stderr.take() {
-            let _ = stderr.read_to_string(&mut err).await;
-        }
-        anyhow::ensure!(status.success(), "{} failed ({status}): {err}", self.what);
-        Ok(())
-    }
-
-    /// SIGKILL: the publisher vanishes without an unpublish.
-    pub(crate) fn kill_hard(mut self) {
-        let _ = self.child.start_kill();
-    }
-}
-
-/// The line a process prints when ready (shared with the deployment tests).
-pub(crate) use crate::compose::stdout_line;

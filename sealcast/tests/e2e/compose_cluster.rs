@@ -1,8 +1,8 @@
 //! The cluster of `docker-compose.yml` as separate processes on this machine, without a
 //! container engine: `scripts/init-cluster.sh` makes the secrets, keys and broker files;
 //! the Debian package's Mosquitto runs with the compose file's conf, password files and
-//! ACLs (on free ports); a scratch database on the local PostgreSQL stands in for the
-//! `postgres` service; two ingests, three broadcast replicas and the load balancer each
+//! ACLs (on free ports); a scratch database on the tests' PostgreSQL (`testkit::postgres`)
+//! stands in for the `postgres` service; two ingests, three broadcast replicas and the load balancer each
 //! run with the environment and mounts the compose file gives that service (read from
 //! the file, see `support/compose.rs`).
 //!
@@ -17,78 +17,17 @@
 //! and one replica killed under two ffmpeg viewers that play on.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::Context;
-use sqlx::{Connection, Executor, PgConnection};
+use testkit::compose::{Container, Dockerfile, InitCluster, Project, Vars};
+use testkit::ffmpeg::TestPattern;
+use testkit::mosquitto::Mosquitto;
+use testkit::postgres::ScratchDatabase;
+use testkit::process::Spawned;
 
-use crate::cluster::Publisher;
-use crate::compose::{self, Container, Dockerfile, InitCluster, Mosquitto, Project, Vars};
+use crate::cluster::BIN;
 use crate::lb;
-
-const BIN: &str = env!("CARGO_BIN_EXE_sealcast");
-const POSTGRES_URL_VAR: &str = "SEALCAST_TEST_POSTGRES_URL";
-const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-
-/// A scratch database owned by the compose file's database user, dropped at the end.
-struct ScratchDatabase {
-    admin: PgConnection,
-    name: String,
-    /// `host:port` of the server.
-    server: String,
-}
-
-impl ScratchDatabase {
-    async fn create(owner: &str) -> anyhow::Result<Self> {
-        let url =
-            std::env::var(POSTGRES_URL_VAR).unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
-        let mut admin = PgConnection::connect(&url)
-            .await
-            .with_context(|| format!("PostgreSQL at {url} (set {POSTGRES_URL_VAR})"))?;
-        anyhow::ensure!(
-            owner.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
-            "unexpected database user name in docker-compose.yml"
-        );
-        // The user the compose file connects as; trust authentication ignores its password.
-        admin
-            .execute(
-                format!(
-                    "DO $$ BEGIN CREATE ROLE {owner} LOGIN; \
-                     EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
-                )
-                .as_str(),
-            )
-            .await?;
-        let name = format!("sealcast_compose_{:016x}", rand_u64());
-        admin
-            .execute(format!("CREATE DATABASE {name} OWNER {owner}").as_str())
-            .await?;
-        let server = url
-            .split_once('@')
-            .map(|(_, rest)| rest.split('/').next().unwrap_or(rest).to_owned())
-            .context("the admin URL has no host")?;
-        Ok(ScratchDatabase {
-            admin,
-            name,
-            server,
-        })
-    }
-
-    async fn drop(mut self) -> anyhow::Result<()> {
-        self.admin
-            .execute(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name).as_str())
-            .await?;
-        Ok(())
-    }
-}
-
-fn rand_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(crate::unix_now());
-    h.finish()
-}
 
 /// What Docker's network does for the services: names to loopback addresses.
 struct Network {
@@ -129,10 +68,8 @@ impl Network {
 
 /// One service's process, in its materialized container.
 struct Service {
-    name: String,
     container: Container,
-    child: tokio::process::Child,
-    log: PathBuf,
+    process: Spawned,
 }
 
 impl Service {
@@ -166,25 +103,12 @@ impl Service {
         let log = cluster
             .logs
             .join(format!("{service}-{}.log", container.hostname));
-        let mut child = tokio::process::Command::from(command)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log)?)
-            .kill_on_drop(true)
-            .spawn()?;
-        let prefix = ready(&container);
-        let line = compose::stdout_line(&mut child, &prefix)
-            .await
-            .with_context(|| format!("{service}: {}", read_log(&log)))?;
-        Ok((
-            Service {
-                name: service.to_owned(),
-                container,
-                child,
-                log,
-            },
-            line,
-        ))
+        let mut process = Spawned::start(service, tokio::process::Command::from(command), &log)?;
+        let line = process
+            .line(&ready(&container), Duration::from_secs(30))
+            .await?;
+        process.drain();
+        Ok((Service { container, process }, line))
     }
 
     /// The node id a broadcast replica takes from its host name.
@@ -193,29 +117,11 @@ impl Service {
     }
 
     /// SIGTERM, then the exit status and the log; a panic or a failed exit is an error.
-    async fn stop(mut self) -> anyhow::Result<()> {
-        if let Some(pid) = self.child.id() {
-            let _ = std::process::Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .status();
-        }
-        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
-            .await
-            .with_context(|| format!("{} did not stop within 30 s", self.name))??;
-        let log = read_log(&self.log);
-        anyhow::ensure!(
-            status.success(),
-            "{} exited with {status}:\n{log}",
-            self.name
-        );
-        anyhow::ensure!(!log.contains("panicked"), "{} panicked:\n{log}", self.name);
+    async fn stop(self) -> anyhow::Result<()> {
+        self.process.stop(Duration::from_secs(30)).await?;
         drop(self.container);
         Ok(())
     }
-}
-
-fn read_log(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
 }
 
 /// The emulated deployment: the project the init script prepared, its image, the broker.
@@ -250,19 +156,19 @@ impl Compose {
 
 pub(crate) async fn check_compose_cluster() -> anyhow::Result<()> {
     let init =
-        tokio::task::spawn_blocking(|| InitCluster::run(&compose::repo_root(), Path::new(BIN)))
+        tokio::task::spawn_blocking(|| InitCluster::run(&testkit::repo_root(), Path::new(BIN)))
             .await??;
     let project = init.project()?;
     let image = project.dockerfile(project.service("broadcast")?)?;
     let broker = tokio::task::block_in_place(|| Mosquitto::start_for(&project, "mosquitto"))?;
-    let database = ScratchDatabase::create("sealcast").await?;
+    let database = ScratchDatabase::create(Some("sealcast")).await?;
     let logs = tempfile::Builder::new().prefix("compose-logs-").tempdir()?;
     let cluster = Compose {
         network: Network {
             mqtt_nodes: broker.port(1883)?,
             mqtt_control: broker.port(1884)?,
-            database_server: database.server.clone(),
-            database: database.name.clone(),
+            database_server: database.server().to_owned(),
+            database: database.name().to_owned(),
         },
         project,
         image,
@@ -311,8 +217,8 @@ async fn run(cluster: &Compose, init: &InitCluster) -> anyhow::Result<()> {
 
     // One ffmpeg publisher on each ingest: 360p (passed through and encoded) and 240p.
     let publishers = [
-        Publisher::ffmpeg_testsrc(&format!("{}/{}", rtmp[0], keys[0]), 640, 360, 30, 80)?,
-        Publisher::ffmpeg_testsrc(&format!("{}/{}", rtmp[1], keys[1]), 426, 240, 30, 80)?,
+        TestPattern::new(640, 360, 30, 80).publish(&format!("{}/{}", rtmp[0], keys[0]))?,
+        TestPattern::new(426, 240, 30, 80).publish(&format!("{}/{}", rtmp[1], keys[1]))?,
     ];
     let outcome = play(cluster, &https, &ca, &api_key, &mut edges).await;
     for publisher in publishers {
@@ -385,7 +291,7 @@ async fn play(
         .iter()
         .position(|id| *id == victim)
         .with_context(|| format!("{victim} is not one of the replicas"))?;
-    edges.remove(index).child.kill().await?;
+    edges.remove(index).process.kill().await?;
 
     for (stream, mut viewer, pinned, ffmpeg, out) in viewers {
         let after = lb::watch(&mut viewer, stream, "src", 2).await?;
@@ -408,7 +314,7 @@ async fn play(
             "{stream}: ffmpeg through the load balancer: {} {errors}",
             output.status
         );
-        let (seconds, complaints) = crate::probe::duration_seconds(&out).await?;
+        let (seconds, complaints) = testkit::ffmpeg::duration_seconds(&out).await?;
         anyhow::ensure!(
             complaints.trim().is_empty() && seconds >= 18.0,
             "{stream}: {seconds:.1} s played through the kill; ffprobe: {complaints}"

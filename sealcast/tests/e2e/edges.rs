@@ -23,7 +23,10 @@ use m3u8_rs::MediaPlaylist;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
-use crate::cluster::{get_opt, Cluster};
+use testkit::process::Spawned;
+use testkit::prometheus::sample_sum as metric;
+
+use crate::cluster::{get_opt, Cluster, BIN};
 
 const POLL: Duration = Duration::from_millis(200);
 
@@ -38,20 +41,6 @@ pub(crate) const REASONS: [&str; 8] = [
     "timeout",
     "overflow",
 ];
-
-/// Sum of every sample of `name` whose labels contain all of `labels` (`key="value"`).
-pub(crate) fn metric(text: &str, name: &str, labels: &[&str]) -> f64 {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (series, value) = l.rsplit_once(' ')?;
-            let (n, rest) = series.split_once('{').unwrap_or((series, ""));
-            (n == name && labels.iter().all(|x| rest.contains(x)))
-                .then(|| value.parse::<f64>().ok())
-                .flatten()
-        })
-        .sum()
-}
 
 pub(crate) async fn metrics(client: &reqwest::Client, node: &str) -> anyhow::Result<String> {
     let body = get_opt(client, node, "/metrics")
@@ -250,27 +239,134 @@ impl Rogue {
                 width: 1280,
                 height: 720,
                 frame_rate: 30.0,
-                codecs: "avc1.64001f,mp4a.40.2".into(),
+                codecs: "avc1.64001f,mp4a.40.2".parse().expect("valid codecs"),
             },
         })
         .await
     }
 
+    /// Sends `event` to every node, signed by the rogue's certified key as an ingest signs
+    /// it. A node answers 503 until the rogue's certificate reached it over MQTT; the
+    /// event is sent again then, as an ingest does.
     async fn event(&self, event: &ControlEvent) -> anyhow::Result<()> {
+        let body = serde_json::to_vec(event)?;
         for node in &self.nodes {
-            let resp = self
-                .client
-                .post(format!("{node}{}", InternalPath::Events))
-                .bearer_auth(self.token.expose_secret())
-                .json(event)
-                .send()
-                .await?;
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                let signed = self.key.sign_event(body.clone(), crate::unix_now() * 1000);
+                let status = self.post_event(node, signed.encode()).await?;
+                if status.is_success() {
+                    break;
+                }
+                anyhow::ensure!(
+                    status == reqwest::StatusCode::SERVICE_UNAVAILABLE && Instant::now() < deadline,
+                    "{node}: event {event:?}: {status}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn post_event(&self, node: &str, body: Vec<u8>) -> anyhow::Result<reqwest::StatusCode> {
+        Ok(self
+            .client
+            .post(format!("{node}{}", InternalPath::Events))
+            .bearer_auth(self.token.expose_secret())
+            .body(body)
+            .send()
+            .await?
+            .status())
+    }
+
+    /// Issue 13's playlist rewrite, tried with the cluster's push token on the live stream
+    /// `live`: a codecs injection as unsigned JSON and signed by an uncertified key, and an
+    /// end of the stream signed by that key. Every node refuses each, and neither its
+    /// master playlist nor the live stream changes.
+    async fn forge_events(&self, live: &str, client: &reqwest::Client) -> anyhow::Result<()> {
+        let stream = StreamName::new(live)?;
+        let injected = serde_json::json!({
+            "type": "rendition",
+            "stream": live,
+            "info": {
+                "name": "src", "width": 1280, "height": 720, "frame_rate": 30.0,
+                "codecs": "avc1.64001f\"\n#EXT-X-STREAM-INF:BANDWIDTH=1\nhttps://evil.example/x.m3u8",
+            },
+        });
+        let injected = serde_json::to_vec(&injected)?;
+        let end = serde_json::to_vec(&ControlEvent::Ended {
+            stream,
+            session: SessionId(1),
+        })?;
+        let now_ms = crate::unix_now() * 1000;
+        for node in &self.nodes {
+            let master = format!("/live/{live}/master.m3u8");
+            let before = get_opt(client, node, &master)
+                .await?
+                .context("no master playlist")?;
+            for (what, body, wanted) in [
+                ("unsigned JSON", injected.clone(), 400),
+                (
+                    "injection by an uncertified key",
+                    self.stranger.sign_event(injected.clone(), now_ms).encode(),
+                    503,
+                ),
+                (
+                    "end by an uncertified key",
+                    self.stranger.sign_event(end.clone(), now_ms).encode(),
+                    503,
+                ),
+                (
+                    "injection signed by a certified key",
+                    self.key.sign_event(injected.clone(), now_ms).encode(),
+                    400,
+                ),
+            ] {
+                let status = self.post_event(node, body).await?;
+                anyhow::ensure!(
+                    status.as_u16() == wanted,
+                    "{node}: {what}: {status}, not {wanted}"
+                );
+            }
+            // BANDWIDTH moves with every segment; the variants listed must not.
+            let after = get_opt(client, node, &master)
+                .await?
+                .context("master playlist gone")?;
+            let variants = |b: &Bytes| {
+                String::from_utf8_lossy(b)
+                    .lines()
+                    .filter(|l| !l.starts_with('#'))
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            };
             anyhow::ensure!(
-                resp.status().is_success(),
-                "{node}: event {event:?}: {}",
-                resp.status()
+                variants(&after) == variants(&before)
+                    && !String::from_utf8_lossy(&after).contains("evil"),
+                "{node}: the master playlist changed its variants"
+            );
+            let text = metrics(client, node).await?;
+            anyhow::ensure!(
+                metric(
+                    &text,
+                    "sealcast_control_events_refused_total",
+                    &["reason=\"unknown_key\""]
+                ) >= 2.0
+                    && metric(
+                        &text,
+                        "sealcast_control_events_refused_total",
+                        &["reason=\"malformed\""]
+                    ) >= 2.0,
+                "{node}: forged events not counted"
             );
         }
+        // The live stream goes on.
+        let p = wait_media(client, &self.nodes[0], live, |p| !p.end_list).await?;
+        let last = p.media_sequence + p.segments.len() as u64;
+        wait_media(client, &self.nodes[0], live, |p| {
+            p.media_sequence + p.segments.len() as u64 > last
+        })
+        .await
+        .context("the live stream stopped after the forged events")?;
         Ok(())
     }
 
@@ -360,6 +456,7 @@ pub(crate) async fn check_gate(cluster: &Cluster, live: &str) -> anyhow::Result<
     let src = RenditionName::new("src")?;
     let session = SessionId(0x5eed);
     rogue.start_stream(&stream, session).await?;
+    rogue.forge_events(live, client).await?;
     let meta = |seq: u64| SegmentMeta {
         stream: stream.clone(),
         rendition: src.clone(),
@@ -511,7 +608,7 @@ async fn check_revocation(cluster: &Cluster, rogue: &Rogue, bytes: &Bytes) -> an
     for node in &cluster.nodes {
         before.push(rejected(&metrics(client, node).await?, "revoked_key"));
     }
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_sealcast"))
+    let out = tokio::process::Command::new(BIN)
         .args([
             "keys",
             "revoke",
@@ -555,9 +652,38 @@ async fn check_revocation(cluster: &Cluster, rogue: &Rogue, bytes: &Bytes) -> an
             "{node}: a segment signed by a revoked key is served"
         );
     }
-    rogue
-        .event(&ControlEvent::Ended { stream, session })
-        .await?;
+    // What the revoked key says about its stream is refused too; the cluster's own ingest
+    // key, still trusted, ends it.
+    let end = serde_json::to_vec(&ControlEvent::Ended { stream, session })?;
+    let (ingest_key, _) =
+        KeyDir::new(cluster.data_dir().join("keys")).ingest(&NodeId::new("ingest1")?)?;
+    for node in &cluster.nodes {
+        let status = rogue
+            .post_event(
+                node,
+                rogue
+                    .key
+                    .sign_event(end.clone(), crate::unix_now() * 1000)
+                    .encode(),
+            )
+            .await?;
+        anyhow::ensure!(
+            status == reqwest::StatusCode::FORBIDDEN,
+            "{node}: the revoked key ended its stream: {status}"
+        );
+        let status = rogue
+            .post_event(
+                node,
+                ingest_key
+                    .sign_event(end.clone(), crate::unix_now() * 1000)
+                    .encode(),
+            )
+            .await?;
+        anyhow::ensure!(
+            status.is_success(),
+            "{node}: the ingest's end was refused: {status}"
+        );
+    }
     Ok(())
 }
 
@@ -769,8 +895,11 @@ pub(crate) async fn check_garbage_on_the_broker(
 
 /// A `sealcast broadcast` process, started against the running cluster's broker and keys.
 pub(crate) struct ExtraNode {
-    child: tokio::process::Child,
+    process: Spawned,
+    /// Where it serves.
     pub(crate) url: String,
+    /// Holds its log.
+    _dir: tempfile::TempDir,
 }
 
 impl ExtraNode {
@@ -781,36 +910,48 @@ impl ExtraNode {
         id: &str,
         config: Option<&std::path::Path>,
     ) -> anyhow::Result<Self> {
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_sealcast"));
-        cmd.args([
-            "broadcast",
-            "--listen",
-            "127.0.0.1:0",
-            "--node-id",
-            id,
-            "--mqtt-url",
-            mqtt,
-        ])
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env("SEALCAST_LOG", "info")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true);
+        let dir = tempfile::tempdir()?;
+        let mut command = tokio::process::Command::new(BIN);
+        command
+            .args([
+                "broadcast",
+                "--listen",
+                "127.0.0.1:0",
+                "--node-id",
+                id,
+                "--mqtt-url",
+                mqtt,
+            ])
+            .arg("--data-dir")
+            .arg(data_dir)
+            // Ready means synced: on a loaded machine an ingest's window can take longer
+            // than the default to arrive, and a node ready by timeout proves nothing here.
+            .args(["--ready-timeout", "120"])
+            .env("SEALCAST_LOG", "info");
         if let Some(config) = config {
-            cmd.arg("--config").arg(config);
+            command.arg("--config").arg(config);
         }
-        let mut child = cmd.spawn()?;
-        let url = crate::cluster::stdout_line(&mut child, &format!("{id} "))
+        let mut process = Spawned::start(id, command, &dir.path().join("broadcast.log"))?;
+        let url = process
+            .line(&format!("{id} "), Duration::from_secs(30))
             .await
             .with_context(|| format!("{id} never reported ready"))?;
-        Ok(ExtraNode { child, url })
+        process.drain();
+        Ok(ExtraNode {
+            process,
+            url,
+            _dir: dir,
+        })
+    }
+
+    /// What the node logged so far.
+    pub(crate) fn log(&self) -> String {
+        self.process.log()
     }
 
     /// SIGKILL: no clean shutdown, no offline presence but the broker's last will.
-    pub(crate) async fn kill(mut self) -> anyhow::Result<()> {
-        self.child.kill().await?;
-        Ok(())
+    pub(crate) async fn kill(self) -> anyhow::Result<()> {
+        self.process.kill().await
     }
 }
 
@@ -824,9 +965,14 @@ pub(crate) async fn check_late_join_and_failures(
     let client = cluster.client();
     let late = ExtraNode::start(&cluster.data_dir(), &cluster.mqtt, "late1", None).await?;
     // At once: its window is broadcast1's (give or take the segment published meanwhile).
+    let log = late.log();
+    anyhow::ensure!(
+        log.contains("caught up with every ingest"),
+        "the late node did not report ready on being synced; its log:\n{log}"
+    );
     let mine = media(client, &late.url, live, "src")
         .await?
-        .context("late node lacks the stream")?;
+        .with_context(|| format!("late node lacks the stream; its log:\n{}", late.log()))?;
     let theirs = media(client, &cluster.nodes[0], live, "src")
         .await?
         .context("stream gone")?;

@@ -1,10 +1,7 @@
 //! The admin API, webhooks, VOD and the web pages, the way operators and viewers meet
 //! them: over HTTPS through the load balancer, the player and dashboard in headless
-//! Chromium (driven by playwright-core, `web/tests/browser.mjs`), a webhook receiver on a
-//! free port, and ffmpeg publishing.
+//! Chromium ([`crate::pages`]), a webhook receiver on a free port, and ffmpeg publishing.
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -12,13 +9,12 @@ use serde_json::{json, Value};
 use tokio::process::Command;
 use tokio::sync::mpsc;
 
-use crate::cluster::{Cluster, Publisher};
-use crate::lb;
+use testkit::ffmpeg::TestPattern;
 
-const BIN: &str = env!("CARGO_BIN_EXE_sealcast");
-const BROWSER_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../web/tests/browser.mjs");
-/// Where the pages' screenshots are kept after the run.
-const ARTIFACTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/artifacts/screenshots");
+use crate::cluster::{Cluster, BIN};
+use crate::lb;
+use crate::pages;
+
 /// The stream this part publishes (480p source: src + 480p + 360p rungs).
 const STREAM: &str = "web";
 
@@ -161,42 +157,6 @@ async fn next_hook(
         .with_context(|| format!("no {event} webhook for {stream}"))
 }
 
-/// Runs one mode of the browser script; returns the JSON line it printed.
-async fn browser(base: &str, mode: &str, env: &[(&str, &str)]) -> anyhow::Result<Value> {
-    let mut command = Command::new("node");
-    command
-        .arg(BROWSER_SCRIPT)
-        .env("BASE_URL", base)
-        .env("MODE", mode)
-        .env("STREAM", STREAM)
-        .env("ARTIFACTS", ARTIFACTS)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    let out = tokio::time::timeout(Duration::from_secs(180), command.output())
-        .await
-        .with_context(|| format!("the {mode} browser check hung"))??;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    anyhow::ensure!(
-        out.status.success(),
-        "the {mode} browser check failed: {stderr}"
-    );
-    let stdout = String::from_utf8(out.stdout)?;
-    let line = stdout
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('{'))
-        .with_context(|| format!("the {mode} browser check printed no result: {stderr}"))?;
-    Ok(serde_json::from_str(line)?)
-}
-
-fn screenshot(name: &str) -> PathBuf {
-    Path::new(ARTIFACTS).join(name)
-}
-
 /// The whole part: API errors and scopes, a stream created and its key rotated through
 /// the API, webhooks, the player, the dashboard, ending a session, the recording played.
 pub(crate) async fn check_api_player_and_dashboard(cluster: &Cluster) -> anyhow::Result<()> {
@@ -205,6 +165,8 @@ pub(crate) async fn check_api_player_and_dashboard(cluster: &Cluster) -> anyhow:
         base: cluster.https.clone(),
     };
     let admin = cluster.admin_key.as_str();
+    // Screenshots of an earlier run must not be mistaken for this one's.
+    let _ = std::fs::remove_dir_all(pages::ARTIFACTS);
     let reader = add_api_key(cluster, "reader", "read").await?;
 
     // Keys and scopes.
@@ -275,7 +237,8 @@ pub(crate) async fn check_api_player_and_dashboard(cluster: &Cluster) -> anyhow:
         )
         .await?;
     anyhow::ensure!(status == 201, "adding a webhook: {status} {hook}");
-    let publisher = Publisher::ffmpeg_testsrc(&cluster.rtmp_url(&old_key), 854, 480, 30, 300)?;
+    // `sealcast source`: its clock stamp lets the player show glass-to-glass latency.
+    let publisher = cluster.sealcast_source_sized(&cluster.rtmp_url(&old_key), "854x480", 300)?;
     let published = next_hook(&mut hooks, "publish", STREAM).await?;
     let session = published["session"]
         .as_str()
@@ -284,35 +247,25 @@ pub(crate) async fn check_api_player_and_dashboard(cluster: &Cluster) -> anyhow:
     lb::wait_live(&api.client, &api.base, STREAM).await?;
 
     // The player and the dashboard in Chromium.
-    let live = browser(&api.base, "live", &[]).await?;
+    let live = pages::live(&api.base, STREAM, "broadcast").await?;
     let levels = live["levels"].as_array().map_or(0, Vec::len);
     anyhow::ensure!(levels >= 3, "the player offered {levels} rungs: {live}");
-    anyhow::ensure!(
-        screenshot("player-live.png").exists(),
-        "no player screenshot"
-    );
-    let live_now = api
-        .wait_for(
-            "/api/v1/live",
-            Some(&reader),
-            "the stream live with viewers",
-            |v| {
-                v.as_array().is_some_and(|a| {
-                    a.iter().any(|s| {
-                        s["name"] == STREAM
-                            && s["session"] == session.as_str()
-                            && s["renditions"].as_array().is_some_and(|r| r.len() >= 3)
-                    })
+    api.wait_for(
+        "/api/v1/live",
+        Some(&reader),
+        "the stream live with viewers",
+        |v| {
+            v.as_array().is_some_and(|a| {
+                a.iter().any(|s| {
+                    s["name"] == STREAM
+                        && s["session"] == session.as_str()
+                        && s["renditions"].as_array().is_some_and(|r| r.len() >= 3)
                 })
-            },
-        )
-        .await?;
-    tracing_note(&format!("live: {live_now}"));
-    let dashboard = browser(&api.base, "dashboard", &[("ADMIN_KEY", admin)]).await?;
-    anyhow::ensure!(
-        screenshot("dashboard.png").exists(),
-        "no dashboard screenshot: {dashboard}"
-    );
+            })
+        },
+    )
+    .await?;
+    let dashboard = pages::dashboard(&api.base, STREAM, admin).await?;
     anyhow::ensure!(
         dashboard["rungs"]
             .as_array()
@@ -331,7 +284,8 @@ pub(crate) async fn check_api_player_and_dashboard(cluster: &Cluster) -> anyhow:
     anyhow::ensure!(status == 200, "rotating the key: {status} {rotated}");
     let new_key = rotated["key"].as_str().context("no new key")?.to_owned();
     anyhow::ensure!(new_key != old_key, "the key did not change");
-    let refused = Publisher::ffmpeg_testsrc(&cluster.rtmp_url(&old_key), 320, 240, 15, 5)?
+    let refused = TestPattern::new(320, 240, 15, 5)
+        .publish(&cluster.rtmp_url(&old_key))?
         .wait()
         .await?;
     anyhow::ensure!(!refused.success(), "the old key still publishes");
@@ -370,19 +324,15 @@ pub(crate) async fn check_api_player_and_dashboard(cluster: &Cluster) -> anyhow:
             && sessions[0]["ended_at"].is_i64(),
         "the session is not recorded as ended: {sessions}"
     );
-    let played = browser(
-        &api.base,
-        "recording",
-        &[("RECORDING", &format!("{STREAM}/{id}"))],
-    )
-    .await?;
+    let played = pages::recording(&api.base, STREAM, &id).await?;
     anyhow::ensure!(
         played["ended"] == true,
         "the recording did not play to its end: {played}"
     );
 
     // The new key publishes.
-    Publisher::ffmpeg_testsrc(&cluster.rtmp_url(&new_key), 320, 240, 15, 3)?
+    TestPattern::new(320, 240, 15, 3)
+        .publish(&cluster.rtmp_url(&new_key))?
         .wait_success()
         .await
         .context("publishing with the rotated key")?;
@@ -407,9 +357,4 @@ pub(crate) async fn check_api_player_and_dashboard(cluster: &Cluster) -> anyhow:
         .await?;
     anyhow::ensure!(status == 204, "deleting the webhook: {status}");
     Ok(())
-}
-
-/// Progress on the test's stderr (shown when it fails).
-fn tracing_note(text: &str) {
-    eprintln!("web: {text}");
 }

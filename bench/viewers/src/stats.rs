@@ -1,0 +1,172 @@
+//! Request outcomes per kind: counts, errors, bytes and latency percentiles.
+//!
+//! Percentiles are nearest-rank over every sample (no buckets, no interpolation): the
+//! p-th percentile of n sorted samples is the one at rank ⌈p/100 · n⌉. Exact and simple;
+//! a run of a few hundred thousand requests keeps a few megabytes of samples.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::plan::Kind;
+
+/// Everything recorded for one kind of request.
+#[derive(Debug, Clone, Default)]
+pub struct KindStats {
+    latencies: Vec<Duration>,
+    errors: u64,
+    bytes: u64,
+}
+
+/// The summary of one kind, as the report prints it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    /// Requests answered with a success.
+    pub ok: u64,
+    /// Requests that failed (connection errors, non-2xx statuses, unusable bodies).
+    pub errors: u64,
+    /// Body bytes received.
+    pub bytes: u64,
+    /// Latency from the time a request was due, in milliseconds.
+    pub p50_ms: f64,
+    /// 90th percentile.
+    pub p90_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// The slowest.
+    pub max_ms: f64,
+}
+
+/// Outcomes by kind.
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    kinds: BTreeMap<Kind, KindStats>,
+}
+
+impl Stats {
+    /// A success: `latency` from due to the end of the body, `bytes` of body.
+    pub fn ok(&mut self, kind: Kind, latency: Duration, bytes: u64) {
+        let k = self.kinds.entry(kind).or_default();
+        k.latencies.push(latency);
+        k.bytes += bytes;
+    }
+
+    /// A failure.
+    pub fn error(&mut self, kind: Kind) {
+        self.kinds.entry(kind).or_default().errors += 1;
+    }
+
+    /// Adds another viewer's outcomes.
+    pub fn merge(&mut self, other: Stats) {
+        for (kind, k) in other.kinds {
+            let mine = self.kinds.entry(kind).or_default();
+            mine.latencies.extend(k.latencies);
+            mine.errors += k.errors;
+            mine.bytes += k.bytes;
+        }
+    }
+
+    /// Every error, of any kind.
+    pub fn errors(&self) -> u64 {
+        self.kinds.values().map(|k| k.errors).sum()
+    }
+
+    /// The summary per kind.
+    pub fn summaries(&self) -> BTreeMap<Kind, Summary> {
+        self.kinds
+            .iter()
+            .map(|(kind, k)| {
+                let mut sorted = k.latencies.clone();
+                sorted.sort_unstable();
+                let ms = |p: f64| percentile(&sorted, p).map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+                (
+                    *kind,
+                    Summary {
+                        ok: sorted.len() as u64,
+                        errors: k.errors,
+                        bytes: k.bytes,
+                        p50_ms: ms(50.0),
+                        p90_ms: ms(90.0),
+                        p99_ms: ms(99.0),
+                        max_ms: ms(100.0),
+                    },
+                )
+            })
+            .collect()
+    }
+}
+
+/// The nearest-rank `p`-th percentile (0 < p ≤ 100) of `sorted`; `None` if it is empty.
+pub fn percentile(sorted: &[Duration], p: f64) -> Option<Duration> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn ms(v: u64) -> Duration {
+        Duration::from_millis(v)
+    }
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let sorted: Vec<Duration> = (1..=10).map(ms).collect();
+        assert_eq!(percentile(&sorted, 50.0), Some(ms(5)));
+        assert_eq!(percentile(&sorted, 90.0), Some(ms(9)));
+        assert_eq!(percentile(&sorted, 99.0), Some(ms(10)));
+        assert_eq!(percentile(&sorted, 100.0), Some(ms(10)));
+        assert_eq!(percentile(&sorted, 1.0), Some(ms(1)));
+        assert_eq!(percentile(&[ms(7)], 50.0), Some(ms(7)));
+        assert_eq!(percentile(&[], 50.0), None);
+        // The classic example: 15, 20, 35, 40, 50 → p30 = 20, p40 = 20, p50 = 35.
+        let classic = [ms(15), ms(20), ms(35), ms(40), ms(50)];
+        assert_eq!(percentile(&classic, 30.0), Some(ms(20)));
+        assert_eq!(percentile(&classic, 40.0), Some(ms(20)));
+        assert_eq!(percentile(&classic, 50.0), Some(ms(35)));
+    }
+
+    #[test]
+    fn summaries_count_and_merge() {
+        let mut a = Stats::default();
+        a.ok(Kind::Segment, ms(10), 1000);
+        a.error(Kind::Segment);
+        let mut b = Stats::default();
+        b.ok(Kind::Segment, ms(30), 500);
+        b.ok(Kind::Playlist, ms(1), 100);
+        a.merge(b);
+        let s = a.summaries();
+        assert_eq!(s[&Kind::Segment].ok, 2);
+        assert_eq!(s[&Kind::Segment].errors, 1);
+        assert_eq!(s[&Kind::Segment].bytes, 1500);
+        assert_eq!(s[&Kind::Segment].p50_ms, 10.0);
+        assert_eq!(s[&Kind::Segment].max_ms, 30.0);
+        assert_eq!(s[&Kind::Playlist].ok, 1);
+        assert_eq!(a.errors(), 1);
+    }
+
+    proptest! {
+        /// A percentile is a sample, at least as many samples are at or below it as the
+        /// percentile says, and percentiles never decrease with p.
+        #[test]
+        fn percentiles_are_samples_and_monotone(
+            mut samples in prop::collection::vec(0u64..10_000, 1..200),
+            p in 1.0f64..100.0,
+        ) {
+            samples.sort_unstable();
+            let sorted: Vec<Duration> = samples.iter().map(|v| ms(*v)).collect();
+            let value = percentile(&sorted, p).expect("non-empty");
+            prop_assert!(sorted.contains(&value));
+            let at_or_below = sorted.iter().filter(|d| **d <= value).count();
+            prop_assert!(at_or_below as f64 >= p / 100.0 * sorted.len() as f64);
+            prop_assert!(percentile(&sorted, (p + 1.0).min(100.0)).expect("non-empty") >= value);
+        }
+    }
+}

@@ -1,0 +1,545 @@
+//! Recordings: what a node publishes also goes to disk, so an ended stream stays available
+//! as VOD after its live window is gone.
+//!
+//! ```text
+//! {dir}/{stream}/{recording}/{rendition}/{seq}.ts   every published segment, as served
+//! {dir}/{stream}/{recording}/{rendition}/index.m3u8 written when the stream ends (VOD)
+//! {dir}/{stream}/{recording}/master.m3u8            likewise, after the media playlists
+//! {dir}/{stream}/{recording}/recording.json         likewise, last (`RecordingInfo`)
+//!
+//! {dir}/{stream}/{recording}/journal                    while it can be carried on
+//! {dir}/{stream}/{recording}/live-master.m3u8           the stream's latest master
+//! ```
+//!
+//! A recording runs from a stream's start to its end, across publisher reconnects (which
+//! stay discontinuities); `{recording}` is the id of the session that started it. Gaps stay
+//! gaps. Files are written on the recorder's own thread, each to a temporary name, synced,
+//! renamed, and the directory synced, so nothing ever reads a half-written file and nothing
+//! acknowledged is lost to a crash; the node hands segments over through a bounded queue
+//! and never waits for the disk (a full queue loses that segment from the recording, with a
+//! warning, and never from the live window).
+//!
+//! Surviving restarts: every playlist entry is appended to the recording's [`journal`]
+//! (synced) as its segment is written. When the node stops gracefully, every recording in
+//! progress is finished as it stands (playable, listed) but keeps its journal. When the
+//! recorder starts, it reads every journal it finds: a stream that is published again
+//! within [`RESUME_WITHIN`] carries on in the same recording (after a discontinuity, with
+//! the segments it missed listed as gaps, up to [`MAX_HOLE`]); one that is not is finished
+//! as it stands (from its journal and latest master, if it was killed before it could
+//! be) and its journal removed.
+//!
+//! The same thread tells the observer about every finished recording, and deletes
+//! recordings past their retention (at start, then every [`SWEEP_EVERY`]), so deleting
+//! never races with writing. Reading recordings back is `recording`'s job.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use domain::playlist::{Entry, MediaWindow};
+use domain::{RenditionName, Segment, SessionId, StreamName};
+use parking_lot::RwLock;
+
+use self::journal::{Journal, JOURNAL_FILE};
+
+use crate::recording::{
+    self, recording_dir, unix_now, RecordingInfo, RecordingObserver, INFO_FILE, MASTER_FILE,
+    MEDIA_FILE,
+};
+use crate::NodeConfig;
+
+mod journal;
+mod resume;
+
+/// Segments queued for the disk before new ones are dropped from the recording.
+const QUEUE: usize = 256;
+
+/// How long after the recorder starts a stream found in a journal may come back and carry
+/// on in the same recording; after that the recording is finished as it stands.
+pub(crate) const RESUME_WITHIN: Duration = Duration::from_secs(300);
+
+/// The most missed segments listed as gaps when a recording carries on; a longer hole is
+/// one discontinuity.
+pub(crate) const MAX_HOLE: u64 = 600;
+
+/// The latest master playlist of a recording in progress.
+const LIVE_MASTER_FILE: &str = "live-master.m3u8";
+
+/// How often recordings past their retention are looked for.
+pub(crate) const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// What the node tells the recorder.
+#[derive(Debug)]
+pub(crate) enum Record {
+    /// A published segment, with the stream's master playlist at that moment.
+    Segment {
+        segment: Segment,
+        master: Option<Bytes>,
+    },
+    /// A sequence number listed as a gap.
+    Gap {
+        stream: StreamName,
+        rendition: RenditionName,
+        entry: Entry,
+    },
+    /// The stream ended: finish its recording with this master playlist.
+    Ended { stream: StreamName, master: String },
+    /// Answered once everything queued before it is on disk.
+    Flush(SyncSender<()>),
+}
+
+/// Settings the node may change after the recorder started (builder order does not
+/// matter), and the counter that tells cached listings a recording came or went.
+#[derive(Default)]
+pub(crate) struct RecorderHooks {
+    /// Told about every finished recording.
+    pub(crate) observer: RwLock<Option<RecordingObserver>>,
+    /// Finished recordings older than this are deleted; `None` keeps them.
+    pub(crate) retention: RwLock<Option<Duration>>,
+    /// Bumped when a recording is finished or deleted (see `recording::Library`).
+    pub(crate) generation: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for RecorderHooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecorderHooks")
+            .field("observer", &self.observer.read().is_some())
+            .field("retention", &*self.retention.read())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The handle the node keeps.
+#[derive(Debug)]
+pub(crate) struct Recorder {
+    tx: Option<SyncSender<Record>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Recorder {
+    /// Starts the recorder thread writing under `dir`.
+    pub(crate) fn start(
+        dir: PathBuf,
+        config: NodeConfig,
+        hooks: Arc<RecorderHooks>,
+    ) -> io::Result<Self> {
+        Self::start_resuming_within(dir, config, hooks, RESUME_WITHIN)
+    }
+
+    /// [`Recorder::start`], with recordings found in journals waiting `resume_within` for
+    /// their stream instead of [`RESUME_WITHIN`].
+    fn start_resuming_within(
+        dir: PathBuf,
+        config: NodeConfig,
+        hooks: Arc<RecorderHooks>,
+        resume_within: Duration,
+    ) -> io::Result<Self> {
+        fs::create_dir_all(&dir)?;
+        let (tx, rx) = sync_channel(QUEUE);
+        let thread = std::thread::Builder::new()
+            .name("recorder".into())
+            .spawn(move || run(&dir, config, &hooks, rx, resume_within))?;
+        Ok(Recorder {
+            tx: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// Queues `record` without waiting.
+    pub(crate) fn send(&self, record: Record) {
+        let Some(tx) = &self.tx else { return };
+        match tx.try_send(record) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                tracing::warn!("the recorder is behind; a segment is missing from a recording");
+            }
+            Err(TrySendError::Disconnected(_)) => {}
+        }
+    }
+
+    /// Waits until everything queued so far is on disk.
+    pub(crate) fn flush(&self) {
+        let Some(tx) = &self.tx else { return };
+        let (done, wait) = sync_channel(1);
+        if tx.send(Record::Flush(done)).is_ok() {
+            let _ = wait.recv();
+        }
+    }
+
+    /// Writes what is queued, finishes every recording in progress as it stands (keeping
+    /// its journal, so it can carry on after a restart) and stops the thread.
+    pub(crate) fn close(&mut self) {
+        self.tx = None;
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                tracing::error!("the recorder thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// One stream's recording in progress.
+struct Recording {
+    stream: StreamName,
+    id: SessionId,
+    dir: PathBuf,
+    /// Unix seconds when its first segment reached the recorder.
+    started_at: u64,
+    renditions: HashMap<RenditionName, MediaWindow>,
+    /// The first write error, reported once.
+    failed: bool,
+    /// Where entries are journaled (`None` if it could not be opened: then the recording
+    /// cannot carry on after a crash, and says so once).
+    journal: Option<Journal>,
+    /// The stream's latest master playlist, as last written to `live-master.m3u8`.
+    master: Option<Bytes>,
+    /// Renditions recovered from the journal whose first new entry is still to come.
+    resume_pending: std::collections::HashSet<RenditionName>,
+}
+
+fn run(
+    root: &Path,
+    config: NodeConfig,
+    hooks: &RecorderHooks,
+    rx: Receiver<Record>,
+    resume_within: Duration,
+) {
+    let mut active: HashMap<StreamName, Recording> = HashMap::new();
+    // Recordings found with a journal: waiting for their stream to come back.
+    let mut dormant = resume::recover(root, &config, hooks);
+    let resume_until = Instant::now() + resume_within;
+    // Sweep once at start: recordings may have aged while the node was down.
+    let mut next_sweep = Instant::now();
+    loop {
+        if !dormant.is_empty() && Instant::now() >= resume_until {
+            for (_, rec) in dormant.drain() {
+                if let Some(info) = rec.finish(None, false) {
+                    announce(hooks, info);
+                }
+            }
+        }
+        if Instant::now() >= next_sweep {
+            let retention = *hooks.retention.read();
+            if let Some(retention) = retention {
+                if recording::sweep(root, retention, unix_now()) > 0 {
+                    hooks.generation.fetch_add(1, Ordering::AcqRel);
+                }
+            }
+            next_sweep = Instant::now() + SWEEP_EVERY;
+        }
+        let wake = if dormant.is_empty() {
+            next_sweep
+        } else {
+            next_sweep.min(resume_until)
+        };
+        let record = match rx.recv_timeout(wake.saturating_duration_since(Instant::now())) {
+            Ok(record) => record,
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => {
+                // The node is stopping: what is in progress is finished as it stands and
+                // keeps its journal, to carry on if the stream is still live at restart.
+                for (_, rec) in active.drain() {
+                    if let Some(info) = rec.finish(None, true) {
+                        announce(hooks, info);
+                    }
+                }
+                return;
+            }
+        };
+        match record {
+            Record::Segment { segment, master } => {
+                let rec =
+                    active
+                        .entry(segment.meta.stream.clone())
+                        .or_insert_with(|| match dormant.remove(&segment.meta.stream) {
+                            Some(rec) => rec.carry_on(hooks),
+                            None => {
+                                Recording::open(root, &segment.meta.stream, segment.meta.session)
+                            }
+                        });
+                rec.update_master(master);
+                rec.write_segment(&segment, &config);
+            }
+            Record::Gap {
+                stream,
+                rendition,
+                entry,
+            } => {
+                if let Some(rec) = active.get_mut(&stream) {
+                    rec.add_entry(rendition, entry, &config);
+                }
+            }
+            Record::Ended { stream, master } => {
+                let Some(rec) = active.remove(&stream).or_else(|| dormant.remove(&stream)) else {
+                    continue;
+                };
+                if let Some(info) = rec.finish(Some(Bytes::from(master)), false) {
+                    announce(hooks, info);
+                }
+            }
+            Record::Flush(done) => {
+                let _ = done.send(());
+            }
+        }
+    }
+}
+
+/// Tells listings and the observer about a finished recording.
+fn announce(hooks: &RecorderHooks, info: RecordingInfo) {
+    hooks.generation.fetch_add(1, Ordering::AcqRel);
+    let observer = hooks.observer.read().clone();
+    if let Some(observer) = observer {
+        let stream = info.stream.clone();
+        // A panicking observer must not take recording down with it.
+        if catch_unwind(AssertUnwindSafe(|| observer(info))).is_err() {
+            tracing::error!(%stream, "the recording observer panicked");
+        }
+    }
+}
+
+impl Recording {
+    /// A new recording of `stream`, named after `session`.
+    fn open(root: &Path, stream: &StreamName, session: SessionId) -> Self {
+        let dir = recording_dir(root, stream, session);
+        let started_at = unix_now();
+        let journal = match Journal::open(&dir, started_at) {
+            Ok(journal) => Some(journal),
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "cannot journal a recording; it will not survive a crash of this node");
+                None
+            }
+        };
+        Recording {
+            stream: stream.clone(),
+            id: session,
+            dir,
+            started_at,
+            renditions: HashMap::new(),
+            failed: false,
+            journal,
+            master: None,
+            resume_pending: Default::default(),
+        }
+    }
+
+    /// Keeps `live-master.m3u8` equal to the stream's latest master.
+    fn update_master(&mut self, master: Option<Bytes>) {
+        let Some(master) = master else { return };
+        if self.master.as_ref() == Some(&master) {
+            return;
+        }
+        let path = self.dir.join(LIVE_MASTER_FILE);
+        let written = write_atomically(&path, &master);
+        self.note(written, &path);
+        self.master = Some(master);
+    }
+
+    /// Writes a segment's file and its entry; a segment already recorded (the window an
+    /// ingest sends a node that rejoins) is skipped.
+    fn write_segment(&mut self, segment: &Segment, config: &NodeConfig) {
+        let meta = &segment.meta;
+        let recorded = self
+            .renditions
+            .get(&meta.rendition)
+            .and_then(MediaWindow::last_sequence)
+            .is_some_and(|last| meta.sequence <= last);
+        if recorded {
+            return;
+        }
+        let path = self
+            .dir
+            .join(meta.rendition.as_str())
+            .join(format!("{}.ts", meta.sequence));
+        let written = write_atomically(&path, &segment.bytes);
+        self.note(written, &path);
+        self.add_entry(meta.rendition.clone(), Entry::published(meta), config);
+    }
+
+    /// Lists an entry (journaled first). After a restart, the missed sequence numbers
+    /// before a rendition's first new entry are listed as gaps (up to [`MAX_HOLE`]) and the
+    /// new entry starts a discontinuity.
+    fn add_entry(&mut self, rendition: RenditionName, mut entry: Entry, config: &NodeConfig) {
+        let window = self
+            .renditions
+            .entry(rendition.clone())
+            .or_insert_with(|| MediaWindow::unbounded(config.segment_target));
+        if window
+            .last_sequence()
+            .is_some_and(|last| entry.sequence <= last)
+        {
+            return; // already listed (out of order cannot happen otherwise)
+        }
+        let mut entries = Vec::new();
+        if self.resume_pending.remove(&rendition) {
+            let next = window.last_sequence().map_or(entry.sequence, |l| l + 1);
+            let hole = entry.sequence - next;
+            if hole > 0 && hole <= MAX_HOLE {
+                entries.extend(
+                    (next..entry.sequence)
+                        .enumerate()
+                        .map(|(i, sequence)| Entry {
+                            sequence,
+                            duration: config.segment_target,
+                            discontinuity_sequence: entry.discontinuity_sequence,
+                            discontinuity: i == 0,
+                            gap: true,
+                        }),
+                );
+            }
+            if hole > 0 {
+                entry.discontinuity = true;
+            }
+        }
+        entries.push(entry);
+        for entry in entries {
+            if let Some(journal) = &mut self.journal {
+                if let Err(e) = journal.append(&rendition, &entry) {
+                    tracing::warn!(dir = %self.dir.display(), error = %e, "journaling a recording failed; it will not survive a crash of this node");
+                    self.journal = None;
+                }
+            }
+            let _ = window.push(entry);
+        }
+    }
+
+    fn note(&mut self, result: io::Result<()>, path: &Path) {
+        if let Err(e) = result {
+            if !self.failed {
+                tracing::warn!(path = %path.display(), error = %e, "writing a recording failed; it will be incomplete");
+            }
+            self.failed = true;
+        }
+    }
+
+    /// Writes the media playlists, the master playlist (`master`, else the latest one the
+    /// node sent) and `recording.json`, in that order (a reader that sees the master finds
+    /// every playlist it lists). With `keep_journal`, the recording can still carry on
+    /// after a restart; without, its journal and live master go. The info, if the
+    /// recording is playable.
+    fn finish(mut self, master: Option<Bytes>, keep_journal: bool) -> Option<RecordingInfo> {
+        let Some(master) = master.or_else(|| self.master.clone()) else {
+            tracing::warn!(stream = %self.stream, dir = %self.dir.display(), "a recording without a master playlist cannot be finished; its journal stays");
+            return None;
+        };
+        let master = String::from_utf8_lossy(&master).into_owned();
+        let playlists: Vec<(PathBuf, String)> = self
+            .renditions
+            .iter()
+            .map(|(r, w)| (self.dir.join(r.as_str()).join(MEDIA_FILE), w.render_vod()))
+            .collect();
+        for (path, text) in playlists {
+            let written = write_atomically(&path, text.as_bytes());
+            self.note(written, &path);
+        }
+        let path = self.dir.join(MASTER_FILE);
+        if let Err(e) = write_atomically(&path, master.as_bytes()) {
+            tracing::warn!(path = %path.display(), error = %e, "writing a recording's master playlist failed; it is not playable");
+            return None;
+        }
+        let info = self.info(&master);
+        let path = self.dir.join(INFO_FILE);
+        let json = match serde_json::to_vec_pretty(&info) {
+            Ok(json) => json,
+            Err(e) => {
+                tracing::error!(error = %e, "encoding recording.json failed");
+                return None;
+            }
+        };
+        if let Err(e) = write_atomically(&path, &json) {
+            tracing::warn!(path = %path.display(), error = %e, "writing recording.json failed; the recording is playable but not listed");
+            return None;
+        }
+        if !keep_journal {
+            self.journal = None;
+            for file in [JOURNAL_FILE, LIVE_MASTER_FILE] {
+                let _ = fs::remove_file(self.dir.join(file));
+            }
+        }
+        if self.failed {
+            tracing::warn!(stream = %self.stream, dir = %self.dir.display(), "recording ready, with parts missing");
+        } else {
+            tracing::info!(stream = %self.stream, dir = %self.dir.display(), "recording ready");
+        }
+        Some(info)
+    }
+
+    fn info(&self, master: &str) -> RecordingInfo {
+        // The master's variant order, then any rendition it no longer lists (dropped
+        // before the end), by name.
+        let mut renditions: Vec<RenditionName> = master_renditions(master)
+            .filter(|r| self.renditions.contains_key(r))
+            .collect();
+        let mut rest: Vec<RenditionName> = self
+            .renditions
+            .keys()
+            .filter(|r| !renditions.contains(r))
+            .cloned()
+            .collect();
+        rest.sort();
+        renditions.extend(rest);
+        let duration = self
+            .renditions
+            .values()
+            .map(|w| w.entries().map(|e| e.duration).sum::<Duration>())
+            .max()
+            .unwrap_or_default();
+        RecordingInfo {
+            master_url: RecordingInfo::master_url(&self.stream, self.id),
+            stream: self.stream.clone(),
+            id: self.id,
+            started_at: self.started_at,
+            ended_at: unix_now(),
+            duration_secs: duration.as_secs_f64(),
+            renditions,
+        }
+    }
+}
+
+/// The renditions a master playlist lists, from its variant URIs (`{rendition}/index.m3u8`).
+fn master_renditions(master: &str) -> impl Iterator<Item = RenditionName> + '_ {
+    master
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|uri| uri.strip_suffix("/index.m3u8"))
+        .filter_map(|name| RenditionName::new(name).ok())
+}
+
+/// Writes `bytes` to a temporary file beside `path`, syncs it, renames it into place and
+/// syncs the directory: after a crash the file is either whole or absent.
+fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write as _;
+    let parent = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(parent)?;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let mut file = fs::File::create(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_data()?;
+    drop(file);
+    fs::rename(&tmp, path)?;
+    sync_dir(parent)
+}
+
+/// Syncs a directory, so that the names created or renamed in it survive a crash.
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests;

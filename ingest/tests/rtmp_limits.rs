@@ -1,0 +1,88 @@
+//! The RTMP server's limits before authentication, against a real server on a free port
+//! with a real (SQLite, in memory) catalog: a connection cap, and a bound on the bytes a
+//! client may send before its publish is accepted.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use catalog::Catalog;
+use ingest::{IngestMetrics, IngestSettings, Registry};
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+
+const CAP: usize = 4;
+
+/// The count of `result` in `sealcast_ingest_publishes_total`.
+fn publishes(metrics: &IngestMetrics, result: &str) -> f64 {
+    let mut registry = prometheus_client::registry::Registry::default();
+    metrics.register(&mut registry);
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).expect("encodes");
+    let prefix = format!("sealcast_ingest_publishes_total{{result=\"{result}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_the_cap_and_oversized_setups_are_closed() {
+    let catalog = Catalog::open("sqlite::memory:").await.expect("catalog");
+    let (events, _keep) = tokio::sync::mpsc::channel(16);
+    let metrics = IngestMetrics::default();
+    let registry = Registry::new(
+        IngestSettings {
+            app: "live".into(),
+            ladder: Arc::new(domain::Ladder::default()),
+            encoder_threads: 1,
+            end_grace: Duration::from_secs(1),
+            max_connections: CAP,
+        },
+        catalog,
+        events,
+        metrics.clone(),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let stop = CancellationToken::new();
+    let server = tokio::spawn(ingest::rtmp::serve(listener, registry, stop.clone()));
+
+    // CAP connections that never start the handshake hold every slot (until the setup
+    // timeout); the next one is closed on arrival and counted.
+    let mut held = Vec::new();
+    for _ in 0..CAP {
+        held.push(TcpStream::connect(addr).await.expect("connect"));
+    }
+    let mut extra = TcpStream::connect(addr).await.expect("connect");
+    let mut byte = [0u8; 1];
+    let read = tokio::time::timeout(Duration::from_secs(5), extra.read(&mut byte))
+        .await
+        .expect("the connection over the cap was not closed");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    assert_eq!(publishes(&metrics, "over_connection_cap"), 1.0);
+
+    // Slots come back when connections go. A client that then sends 200 KiB after the
+    // handshake without being authorised is closed and counted.
+    drop(held);
+    let body = vec![0x05u8; 200 * 1024];
+    let bytes = testkit::rtmp::command_chunks(&body);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match testkit::rtmp::send_and_expect_close(addr, &bytes, Duration::from_secs(5)).await {
+            Ok(()) if publishes(&metrics, "oversized_setup") == 1.0 => break,
+            // Refused at the cap again (the held ones were not yet gone), or closed for
+            // another reason: try again until the slots are back.
+            _ => {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "no slot came back, or the setup was not refused as oversized"
+                );
+                // Polling pace while the server notices the dropped connections.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+    stop.cancel();
+    server.await.expect("joins").expect("serves");
+}

@@ -1,0 +1,488 @@
+//! Prometheus's and Grafana's provisioning parse and match the compose services, and the
+//! dashboards query only metrics the roles export.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use testkit::compose::{self, Vars};
+use testkit::process::Spawned;
+use testkit::prometheus;
+
+use crate::acl::{broker, DEADLINE};
+use crate::files::{flag_value, relative_source};
+use crate::topology::{http_port, port_of, sealcast_role};
+use crate::{dockerfile, init_cluster, leaks, raw_project, repo, Findings, BIN};
+
+#[test]
+fn prometheus_and_grafana_provisioning_match_the_compose_services() {
+    let project = raw_project();
+    let image = dockerfile();
+    let mut f = Findings::default();
+
+    // Every sealcast role that serves /metrics is scraped where it listens, and every
+    // scrape target is such a service.
+    let mut expected_static = BTreeSet::new();
+    let mut expected_dns = BTreeSet::new();
+    for service in project.services.values().filter(|s| s.build.is_some()) {
+        let Some(role) = sealcast_role(service, &image) else {
+            continue;
+        };
+        let env = project.container_env(service, Some(&image));
+        let Some(port) = http_port(&role, &env) else {
+            continue;
+        };
+        if service.replicas.is_some() && service.container_name.is_none() {
+            expected_dns.insert((service.name.clone(), port));
+        } else {
+            expected_static.insert(format!("{}:{port}", service.name));
+        }
+    }
+    f.check(
+        !expected_dns.is_empty() && expected_static.len() >= 3,
+        || format!("the scrape expectations look wrong: {expected_dns:?} {expected_static:?}"),
+    );
+    let prometheus = compose::load_yaml(&repo().join("deploy/prometheus/prometheus.yml")).unwrap();
+    let mut scraped_static = BTreeSet::new();
+    let mut scraped_dns = BTreeSet::new();
+    for job in prometheus["scrape_configs"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+    {
+        let name = job["job_name"].as_str().unwrap_or_default();
+        let path = job["metrics_path"].as_str().unwrap_or("/metrics");
+        f.check(path == "/metrics", || {
+            format!("prometheus job {name}: metrics_path {path}")
+        });
+        for sc in job["static_configs"].as_sequence().into_iter().flatten() {
+            for target in sc["targets"].as_sequence().into_iter().flatten() {
+                scraped_static.insert(target.as_str().unwrap_or_default().to_owned());
+            }
+        }
+        for sd in job["dns_sd_configs"].as_sequence().into_iter().flatten() {
+            let port = sd["port"]
+                .as_u64()
+                .and_then(|p| u16::try_from(p).ok())
+                .unwrap_or(0);
+            f.check(sd["type"].as_str().unwrap_or("SRV") == "A", || {
+                format!(
+                    "prometheus job {name}: DNS discovery of Docker's service names needs type A"
+                )
+            });
+            for dns in sd["names"].as_sequence().into_iter().flatten() {
+                scraped_dns.insert((dns.as_str().unwrap_or_default().to_owned(), port));
+            }
+        }
+    }
+    f.check(scraped_static == expected_static, || {
+        format!("prometheus scrapes {scraped_static:?}; the compose services serve metrics at {expected_static:?}")
+    });
+    f.check(scraped_dns == expected_dns, || {
+        format!("prometheus discovers {scraped_dns:?} by DNS; the scalable services are {expected_dns:?}")
+    });
+
+    // Grafana's data source is the compose file's Prometheus.
+    let datasources =
+        compose::load_yaml(&repo().join("deploy/grafana/provisioning/datasources/prometheus.yml"))
+            .unwrap();
+    let mut uids = BTreeSet::new();
+    for ds in datasources["datasources"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+    {
+        uids.insert(ds["uid"].as_str().unwrap_or_default().to_owned());
+        let url = ds["url"].as_str().unwrap_or_default();
+        let prometheus_service = project.service("prometheus").unwrap();
+        let listen = prometheus_service
+            .command
+            .as_deref()
+            .and_then(|c| flag_value(c, "--web.listen-address"))
+            .and_then(port_of)
+            .unwrap_or(9090);
+        f.check(url == format!("http://prometheus:{listen}"), || {
+            format!("grafana's data source points at {url}, not http://prometheus:{listen}")
+        });
+    }
+    // The dashboard provider reads where compose mounts the dashboards.
+    let providers =
+        compose::load_yaml(&repo().join("deploy/grafana/provisioning/dashboards/sealcast.yml"))
+            .unwrap();
+    let grafana = project.service("grafana").unwrap();
+    for provider in providers["providers"].as_sequence().into_iter().flatten() {
+        let path = provider["options"]["path"].as_str().unwrap_or_default();
+        let mounted = grafana
+            .bind_mounts()
+            .find(|(_, m)| m.target == path)
+            .map(|(source, _)| relative_source(source));
+        f.check(
+            mounted == Some(PathBuf::from("deploy/grafana/dashboards")),
+            || format!("the dashboard provider reads {path}, where compose mounts {mounted:?}"),
+        );
+    }
+    // Every panel queries something, from a provisioned data source.
+    let panels = dashboard_panels().unwrap();
+    f.check(panels.iter().any(|p| !p.exprs.is_empty()), || {
+        "no dashboard panel has a query".into()
+    });
+    for panel in &panels {
+        if panel.kind == "row" {
+            continue;
+        }
+        f.check(
+            !panel.exprs.is_empty() && panel.exprs.iter().all(|e| !e.trim().is_empty()),
+            || {
+                format!(
+                    "{}: panel {:?} has no target expression",
+                    panel.file, panel.title
+                )
+            },
+        );
+        for uid in &panel.datasources {
+            f.check(uids.contains(uid) || uid.starts_with("${"), || {
+                format!(
+                    "{}: panel {:?} uses data source {uid}, which is not provisioned",
+                    panel.file, panel.title
+                )
+            });
+        }
+    }
+    let referenced = referenced_metrics();
+    f.check(referenced.len() >= 10, || {
+        format!("only {} metrics referenced", referenced.len())
+    });
+    f.assert_none("Prometheus and Grafana provisioning");
+}
+
+/// Starts `sealcast ARGS` with a clean environment plus `env` (its log in `dir`), and waits
+/// for the stdout line starting with `ready`; returns the process and the rest of that line.
+async fn start_role(
+    name: &'static str,
+    args: &[String],
+    env: &Vars,
+    dir: &Path,
+    ready: &str,
+    secrets: &[&str],
+) -> Result<(Spawned, String)> {
+    let mut command = tokio::process::Command::new(BIN);
+    command
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("SEALCAST_LOG", "info")
+        .envs(env)
+        .current_dir(dir);
+    let mut role =
+        Spawned::start(name, command, &dir.join(format!("{name}.log")))?.redacting(secrets);
+    let line = role.line(ready, Duration::from_secs(30)).await?;
+    role.drain();
+    Ok((role, line))
+}
+
+/// `url`'s body, retried until the deadline (a role may bind its metrics listener just
+/// after it says where), as long as `role` runs.
+async fn scrape(role: &mut Spawned, url: &str) -> Result<String> {
+    let client = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        if let Some(status) = role.try_wait()? {
+            bail!(
+                "sealcast {} exited with {status}; its log:\n{}",
+                role.name(),
+                role.log()
+            );
+        }
+        match client.get(url).timeout(Duration::from_secs(5)).send().await {
+            Ok(r) if r.status().is_success() => return Ok(r.text().await?),
+            other => {
+                if tokio::time::Instant::now() >= deadline {
+                    bail!("GET {url}: {other:?}; its log:\n{}", role.log());
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboards_query_only_metrics_the_roles_export() {
+    let referenced = referenced_metrics();
+    assert!(
+        !referenced.is_empty(),
+        "the dashboards reference no sealcast metric"
+    );
+    let init = init_cluster().await;
+    let broker = broker(&init).await;
+    let dir = tempfile::tempdir().unwrap();
+    let keys = init.project_dir().join("deploy/state/keys");
+    let certs = init.project_dir().join("certs/generated");
+    let nodes = broker.port(1883).unwrap();
+    let control = broker.port(1884).unwrap();
+    let url = |user: &str, port: u16| {
+        let password = init
+            .var(&format!("MQTT_PASSWORD_{}", user.to_ascii_uppercase()))
+            .unwrap();
+        format!("mqtt://{user}:{password}@127.0.0.1:{port}")
+    };
+    let s = |v: &[&str]| v.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>();
+    let env = |pairs: &[(&str, String)]| -> Vars {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect()
+    };
+    let data = |name: &str| {
+        let d = dir.path().join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        d.to_string_lossy().into_owned()
+    };
+    let keys_dir = keys.to_string_lossy().into_owned();
+
+    let broadcast_args = s(&[
+        "broadcast",
+        "--listen",
+        "127.0.0.1:0",
+        "--node-id",
+        "metrics-b1",
+    ]);
+    let broadcast_env = env(&[
+        ("SEALCAST_MQTT_URL", url("broadcast", nodes)),
+        ("SEALCAST_KEYS_DIR", keys_dir.clone()),
+        ("SEALCAST_DATA_DIR", data("broadcast")),
+    ]);
+    let ingest_args = s(&[
+        "ingest",
+        "--rtmp-listen",
+        "127.0.0.1:0",
+        "--metrics-listen",
+        "127.0.0.1:0",
+        "--node-id",
+        "ingest1",
+    ]);
+    let ingest_env = env(&[
+        ("SEALCAST_MQTT_URL", url("ingest1", nodes)),
+        ("SEALCAST_KEYS_DIR", keys_dir.clone()),
+        ("SEALCAST_DATA_DIR", data("ingest")),
+    ]);
+    let lb_args = s(&[
+        "lb",
+        "--https-listen",
+        "127.0.0.1:0",
+        "--http-listen",
+        "127.0.0.1:0",
+        "--metrics-listen",
+        "127.0.0.1:0",
+        "--node-id",
+        "lb1",
+    ]);
+    let lb_env = env(&[
+        ("SEALCAST_MQTT_URL", url("lb", control)),
+        ("SEALCAST_KEYS_DIR", keys_dir.clone()),
+        ("SEALCAST_CERTS_DIR", certs.to_string_lossy().into_owned()),
+        ("SEALCAST_DATA_DIR", data("lb")),
+    ]);
+    let secrets = init.secret_values();
+    let broadcast = start_role(
+        "broadcast",
+        &broadcast_args,
+        &broadcast_env,
+        dir.path(),
+        "metrics-b1 ",
+        &secrets,
+    );
+    let ingest = start_role(
+        "ingest",
+        &ingest_args,
+        &ingest_env,
+        dir.path(),
+        "metrics ",
+        &secrets,
+    );
+    let lb = start_role("lb", &lb_args, &lb_env, dir.path(), "metrics ", &secrets);
+    let (broadcast, ingest, lb) = tokio::join!(broadcast, ingest, lb);
+    let (mut broadcast, broadcast_url) = broadcast.unwrap();
+    let (mut ingest, ingest_metrics) = ingest.unwrap();
+    let (mut lb, lb_metrics) = lb.unwrap();
+
+    let mut exported: BTreeMap<&str, BTreeMap<String, String>> = BTreeMap::new();
+    let pages = [
+        (
+            scrape(&mut broadcast, &format!("{broadcast_url}/metrics")).await,
+            "broadcast",
+        ),
+        (scrape(&mut ingest, &ingest_metrics).await, "ingest"),
+        (scrape(&mut lb, &lb_metrics).await, "lb"),
+    ];
+    for (page, role) in pages {
+        let page = page.unwrap();
+        assert!(!leaks(&init, &page), "{role}'s /metrics shows a secret");
+        let families = prometheus::exported_families(&page);
+        assert!(
+            families.keys().any(|k| k.starts_with("sealcast_")),
+            "{role} exports no sealcast_* family:\n{page}"
+        );
+        exported.insert(role, families);
+    }
+    drop((broadcast, ingest, lb, broker));
+
+    // prometheus-client leaves a `Family` out of /metrics until it has a label set, so
+    // families that need traffic (per rung, per node, per reason) are missing from a role
+    // that just started. For those, each role crate's list of its families stands in; it
+    // must agree with every family the roles do declare.
+    let registered: BTreeMap<&str, (&str, &str)> = [
+        ("ingest", &ingest::metrics::FAMILIES[..]),
+        ("broadcast", &broadcast::metrics::FAMILIES[..]),
+        ("lb", &loadbalancer::metrics::FAMILIES[..]),
+    ]
+    .into_iter()
+    .flat_map(|(role, families)| {
+        families
+            .iter()
+            .map(move |(name, kind)| (*name, (*kind, role)))
+    })
+    .collect();
+    let mut f = Findings::default();
+    for (role, families) in &exported {
+        for (name, kind) in families.iter().filter(|(n, _)| n.starts_with("sealcast_")) {
+            let found = registered.get(name.as_str());
+            f.check(found == Some(&(kind.as_str(), *role)), || {
+                format!("{role} declares {name} as a {kind}; the role crates list {found:?}")
+            });
+        }
+    }
+    let live = |name: &str| {
+        exported
+            .values()
+            .any(|families| prometheus::is_exported(name, families))
+    };
+    let mut only_registered = Vec::new();
+    for name in &referenced {
+        if live(name) {
+            continue;
+        }
+        // A family the roles do not declare yet, listed by its crate with a kind whose
+        // series this name is.
+        let listed = registered.iter().find(|(base, (kind, _))| {
+            let declared_live = exported
+                .values()
+                .any(|families| families.contains_key(**base));
+            !declared_live
+                && prometheus::is_exported(name, &[(base.to_string(), kind.to_string())].into())
+        });
+        match listed {
+            Some((base, (_, role))) => only_registered.push(format!("{name} ({base}, {role})")),
+            None => f.fail(format!(
+                "the dashboards query {name}, which no role exports"
+            )),
+        }
+    }
+    f.check(only_registered.len() < referenced.len(), || {
+        "no dashboard metric was found on a running role".into()
+    });
+    if !f.0.is_empty() {
+        f.fail(format!(
+            "declared by the running roles: {:#?}\nonly registered in the code (empty until traffic): {only_registered:#?}",
+            exported
+                .iter()
+                .map(|(role, families)| (role, families.keys().collect::<Vec<_>>()))
+                .collect::<Vec<_>>()
+        ));
+    }
+    f.assert_none("metrics the Grafana dashboards query");
+}
+
+/// A panel of a Grafana dashboard (or a query variable, `kind` "variable").
+#[derive(Debug, Clone)]
+struct Panel {
+    /// The dashboard's file name.
+    file: String,
+    title: String,
+    /// `timeseries`, `stat`, `row`, ... or `variable`.
+    kind: String,
+    /// The query expressions of its targets.
+    exprs: Vec<String>,
+    /// The data source uids it (or its targets) names.
+    datasources: Vec<String>,
+}
+
+/// Every panel of the Grafana dashboards in `deploy/grafana/dashboards/` (panels inside
+/// rows included), and their query variables.
+fn dashboard_panels() -> Result<Vec<Panel>> {
+    let dir = testkit::repo_root().join("deploy/grafana/dashboards");
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("json") {
+            continue;
+        }
+        let file = path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let dashboard: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path)?)
+                .with_context(|| format!("parsing {}", path.display()))?;
+        let uid = |v: &serde_json::Value| v["datasource"]["uid"].as_str().map(str::to_owned);
+        let mut panels: Vec<&serde_json::Value> = dashboard["panels"]
+            .as_array()
+            .map(|p| p.iter().collect())
+            .unwrap_or_default();
+        while let Some(panel) = panels.pop() {
+            if let Some(inner) = panel["panels"].as_array() {
+                panels.extend(inner);
+            }
+            let targets = panel["targets"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            out.push(Panel {
+                file: file.clone(),
+                title: panel["title"].as_str().unwrap_or_default().to_owned(),
+                kind: panel["type"].as_str().unwrap_or_default().to_owned(),
+                exprs: targets
+                    .iter()
+                    .filter_map(|t| t["expr"].as_str().map(str::to_owned))
+                    .collect(),
+                datasources: uid(panel)
+                    .into_iter()
+                    .chain(targets.iter().filter_map(uid))
+                    .collect(),
+            });
+        }
+        for variable in dashboard["templating"]["list"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            if variable["type"].as_str() != Some("query") {
+                continue;
+            }
+            let query = match &variable["query"] {
+                serde_json::Value::String(q) => Some(q.clone()),
+                q => q["query"].as_str().map(str::to_owned),
+            };
+            out.push(Panel {
+                file: file.clone(),
+                title: format!("${}", variable["name"].as_str().unwrap_or_default()),
+                kind: "variable".to_owned(),
+                exprs: query.into_iter().collect(),
+                datasources: uid(variable).into_iter().collect(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Every `sealcast_*` metric the Grafana dashboards query.
+/// (A dashboard that cannot be read references nothing; the provisioning test reports
+/// why.)
+fn referenced_metrics() -> BTreeSet<String> {
+    dashboard_panels()
+        .unwrap_or_default()
+        .iter()
+        .flat_map(|p| &p.exprs)
+        .flat_map(|expr| prometheus::metric_names(expr))
+        .collect()
+}

@@ -1,0 +1,438 @@
+//! The player and the dashboard in headless Chromium (`testkit::browser`), as a viewer and
+//! an operator use them:
+//!
+//! - [`live`]: open `/`, pick the stream, play 5 s, switch to every rung by hand (each
+//!   loads fragments of that rung, shows it in the overlay and keeps playing), check the
+//!   overlay (serving node, every segment verified), no player errors.
+//! - [`recording`]: open `/#vod/STREAM/ID` and play the recording to its end at 4x.
+//! - [`dashboard`]: open `/dashboard`, a made-up key is refused with a message, the admin
+//!   key shows the nodes and the stream with its rungs, and is kept in `sessionStorage`
+//!   only.
+//!
+//! In every one the page may request nothing outside the site's origin and throw nothing
+//! uncaught; a failure comes with the player's state and a screenshot, and each success
+//! leaves a screenshot in `tests/artifacts/screenshots`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+use testkit::browser::{Browser, PageEvents};
+
+/// Where the pages' screenshots are kept after the run.
+pub(crate) const ARTIFACTS: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/tests/artifacts/screenshots");
+/// The most one page check may take.
+const DEADLINE: Duration = Duration::from_secs(180);
+
+/// The path of screenshot `name`.
+fn screenshot(name: &str) -> PathBuf {
+    Path::new(ARTIFACTS).join(name)
+}
+
+/// A summary of the player for failure messages (runs in the page).
+const PAGE_STATE: &str = r#"
+const v = document.querySelector('video');
+const s = window.sealcast;
+const text = (id) => (document.getElementById(id) || {}).textContent || '';
+return {
+  url: location.href,
+  error: text('error') || text('dashboard-error'),
+  video: v && { currentTime: v.currentTime, duration: v.duration, paused: v.paused,
+                ended: v.ended, readyState: v.readyState, networkState: v.networkState,
+                playbackRate: v.playbackRate },
+  errors: s ? s.errors : undefined,
+  frags: s ? s.frags : undefined,
+  playingLevel: s ? s.playingLevel : undefined,
+  overlay: { node: text('ov-node'), rung: text('ov-rung'), verified: text('ov-verified'),
+             buffer: text('ov-buffer') },
+};
+"#;
+
+/// One page check in a fresh browser: `check` runs against `origin`; on failure the
+/// error carries the page's state and a screenshot `failure-{mode}.png` is taken.
+async fn in_browser<F>(mode: &str, origin: &str, check: F) -> Result<Value>
+where
+    F: for<'a> FnOnce(
+        &'a mut Browser,
+        &'a str,
+    )
+        -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Value>> + 'a>>,
+{
+    let mut browser = Browser::start(1280, 800).await?;
+    let outcome = tokio::time::timeout(DEADLINE, check(&mut browser, origin))
+        .await
+        .unwrap_or_else(|_| Err(anyhow::anyhow!("the {mode} check took over {DEADLINE:?}")));
+    let outcome = match outcome {
+        Ok(result) => match stayed_home(browser.events().await?, origin) {
+            Ok(()) => Ok(result),
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
+    };
+    let outcome = match outcome {
+        Ok(result) => Ok(result),
+        Err(e) => {
+            let state = browser.execute(PAGE_STATE, Value::Null).await.ok();
+            let shot = screenshot(&format!("failure-{mode}.png"));
+            let _ = browser.screenshot(&shot).await;
+            let notes = browser
+                .events()
+                .await
+                .map(|events| events.notes.join("\n  "))
+                .unwrap_or_default();
+            Err(e.context(format!(
+                "the {mode} page check failed; page state: {}; screenshot {}; the page logged:\n  {notes}",
+                state.unwrap_or_default(),
+                shot.display()
+            )))
+        }
+    };
+    browser.quit().await?;
+    outcome
+}
+
+/// Nothing outside `origin` was requested and nothing was thrown uncaught.
+fn stayed_home(events: &PageEvents, origin: &str) -> Result<()> {
+    let foreign: Vec<&String> = events
+        .requests
+        .iter()
+        .filter(|url| !same_origin(url, origin))
+        .collect();
+    anyhow::ensure!(
+        foreign.is_empty(),
+        "the page requested {foreign:?}, outside {origin}"
+    );
+    anyhow::ensure!(
+        events.errors.is_empty(),
+        "uncaught errors in the page: {:?}",
+        events.errors
+    );
+    Ok(())
+}
+
+/// Whether `url` is on `origin` (`scheme://host:port`).
+fn same_origin(url: &str, origin: &str) -> bool {
+    url.strip_prefix(origin)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/') || rest.starts_with('?'))
+}
+
+/// Waits in the page until `script` (with `arg`) returns something truthy, stopping early
+/// on a foreign request or an uncaught error.
+async fn wait(
+    browser: &mut Browser,
+    origin: &str,
+    what: &str,
+    script: &str,
+    arg: Value,
+    secs: u64,
+) -> Result<Value> {
+    browser
+        .wait_for(what, script, arg, Duration::from_secs(secs), |events| {
+            stayed_home(events, origin)
+        })
+        .await
+}
+
+/// Fails with the player's own errors (`window.sealcast.errors`), if any.
+async fn no_player_errors(browser: &Browser) -> Result<()> {
+    let errors = browser
+        .execute(
+            "return window.sealcast ? window.sealcast.errors : ['window.sealcast missing']",
+            Value::Null,
+        )
+        .await?;
+    anyhow::ensure!(
+        errors.as_array().is_some_and(Vec::is_empty),
+        "player errors: {errors}"
+    );
+    Ok(())
+}
+
+/// Every predicate below starts with this: a player error ends the wait.
+const PLAYER_OK: &str = r#"
+const s = window.sealcast;
+if (s && s.errors.length) return { failed: JSON.stringify(s.errors) };
+const v = document.getElementById('video');
+"#;
+
+/// The live player on `origin` for `stream`: what it offered and did.
+pub(crate) async fn live(origin: &str, stream: &str, node_prefix: &str) -> Result<Value> {
+    let (stream, node_prefix) = (stream.to_owned(), node_prefix.to_owned());
+    in_browser("live", origin, move |browser, origin| {
+        Box::pin(async move {
+            browser.goto(&format!("{origin}/")).await?;
+            let button = format!("#streams button[data-stream=\"{stream}\"]");
+            wait(
+                browser,
+                origin,
+                &format!("{button} is listed"),
+                "return document.querySelector(arguments[0]) !== null",
+                json!(button),
+                30,
+            )
+            .await?;
+            let element = browser.find(&button).await?;
+            browser.click(&element).await?;
+
+            let first = wait(
+                browser,
+                origin,
+                "the video plays (currentTime > 0)",
+                &format!("{PLAYER_OK} return v.currentTime > 0 && !v.paused ? {{ t: v.currentTime }} : false;"),
+                Value::Null,
+                45,
+            )
+            .await?;
+            let t0 = first["t"].as_f64().context("no start time")?;
+            let advanced = wait(
+                browser,
+                origin,
+                &format!("currentTime reaches {:.1} s", t0 + 5.0),
+                &format!("{PLAYER_OK} return v.currentTime >= arguments[0] + 5 ? {{ t: v.currentTime }} : false;"),
+                json!(t0),
+                60,
+            )
+            .await?;
+            let played = advanced["t"].as_f64().unwrap_or(t0) - t0;
+
+            let levels = browser
+                .execute(
+                    "return Array.from(document.querySelectorAll('#quality option[data-rung]'), (o) => ({ value: o.value, rung: o.dataset.rung }))",
+                    Value::Null,
+                )
+                .await?;
+            let levels: Vec<(String, String)> = levels
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|l| Some((l["value"].as_str()?.to_owned(), l["rung"].as_str()?.to_owned())))
+                .collect();
+            anyhow::ensure!(!levels.is_empty(), "the quality menu lists no levels");
+            for (value, rung) in &levels {
+                let index: i64 = value.parse().with_context(|| format!("level value {value:?}"))?;
+                let before = browser
+                    .execute("return window.sealcast.frags.byLevel[arguments[0]] || 0", json!(index))
+                    .await?;
+                // Chosen by hand, as a viewer does: a click on the menu's option.
+                let option = browser
+                    .find(&format!("#quality option[value=\"{value}\"]"))
+                    .await?;
+                browser.click(&option).await?;
+                let manual = browser
+                    .execute(
+                        "return window.sealcast.hls ? window.sealcast.hls.manualLevel : null",
+                        Value::Null,
+                    )
+                    .await?;
+                if let Some(manual) = manual.as_i64() {
+                    anyhow::ensure!(
+                        manual == index,
+                        "choosing {rung} set hls.manualLevel to {manual}"
+                    );
+                }
+                let shown = wait(
+                    browser,
+                    origin,
+                    &format!("a fragment of {rung} is loaded and #ov-rung shows it"),
+                    &format!(
+                        "{PLAYER_OK} const a = arguments[0]; \
+                         const loaded = s.frags.byLevel[a.index] || 0; \
+                         const rung = document.getElementById('ov-rung').textContent.trim(); \
+                         return loaded > a.before && rung === a.rung ? {{ t: v.currentTime, loaded }} : false;"
+                    ),
+                    json!({ "index": index, "before": before, "rung": rung }),
+                    30,
+                )
+                .await?;
+                wait(
+                    browser,
+                    origin,
+                    &format!("playback continues on {rung}"),
+                    &format!(
+                        "{PLAYER_OK} const a = arguments[0]; \
+                         const rung = document.getElementById('ov-rung').textContent.trim(); \
+                         if (rung !== a.rung) return {{ failed: `#ov-rung switched to ${{rung}}` }}; \
+                         return v.currentTime >= a.t + 2 && !v.paused;"
+                    ),
+                    json!({ "t": shown["t"], "rung": rung }),
+                    30,
+                )
+                .await?;
+            }
+            let auto = browser.find("#quality option[value=\"-1\"]").await?;
+            browser.click(&auto).await?;
+
+            let overlay = browser
+                .execute(
+                    "return { node: document.getElementById('ov-node').textContent.trim(), \
+                     verifiedText: document.getElementById('ov-verified').textContent.trim(), \
+                     verifiedWarn: document.getElementById('ov-verified').classList.contains('warn'), \
+                     frags: window.sealcast.frags, \
+                     glassToGlass: window.sealcast.glassToGlass, \
+                     latency: document.getElementById('ov-latency').textContent.trim() }",
+                    Value::Null,
+                )
+                .await?;
+            let node = overlay["node"].as_str().unwrap_or_default();
+            anyhow::ensure!(
+                node.starts_with(&node_prefix)
+                    && node[node_prefix.len()..].chars().all(|c| c.is_ascii_digit())
+                    && node.len() > node_prefix.len(),
+                "#ov-node shows {node:?}, not a {node_prefix}N node"
+            );
+            let (total, verified) = (&overlay["frags"]["total"], &overlay["frags"]["verified"]);
+            anyhow::ensure!(total.as_u64().unwrap_or(0) > 0, "no fragment was counted");
+            let text = overlay["verifiedText"].as_str().unwrap_or_default();
+            anyhow::ensure!(
+                verified == total && overlay["verifiedWarn"] == false && text.starts_with('✔'),
+                "not every segment carried x-sealcast-verified: true ({verified}/{total}; the overlay says {text:?})"
+            );
+            // The source's clock stamp, read back from the frame on screen.
+            let glass = overlay["glassToGlass"].as_f64();
+            anyhow::ensure!(
+                glass.is_some_and(|s| s > 0.0 && s < 30.0)
+                    && overlay["latency"]
+                        .as_str()
+                        .is_some_and(|t| t.ends_with("glass-to-glass")),
+                "no glass-to-glass latency from the stamp: {glass:?}, the overlay says {}",
+                overlay["latency"]
+            );
+            no_player_errors(browser).await?;
+            browser.screenshot(&screenshot("player-live.png")).await?;
+            Ok(json!({
+                "advanced_secs": played,
+                "levels": levels.iter().map(|(_, rung)| rung).collect::<Vec<_>>(),
+                "node": node,
+                "verified": format!("{verified}/{total}"),
+                "latency": overlay["latency"],
+                "glass_to_glass_secs": glass,
+            }))
+        })
+    })
+    .await
+}
+
+/// The recording `stream`/`id` played to its end at 4x.
+pub(crate) async fn recording(origin: &str, stream: &str, id: &str) -> Result<Value> {
+    let hash = format!("#vod/{stream}/{id}");
+    in_browser("recording", origin, move |browser, origin| {
+        Box::pin(async move {
+            browser.goto(&format!("{origin}/{hash}")).await?;
+            let first = wait(
+                browser,
+                origin,
+                "the recording plays (currentTime > 0)",
+                &format!(
+                    "{PLAYER_OK} return v.currentTime > 0 && !v.paused && Number.isFinite(v.duration) && v.duration > 0 \
+                     ? {{ t: v.currentTime, duration: v.duration }} : false;"
+                ),
+                Value::Null,
+                45,
+            )
+            .await?;
+            let duration = first["duration"].as_f64().context("no duration")?;
+            browser
+                .execute(
+                    "const v = document.getElementById('video'); window.__sealcastEnded = false; \
+                     v.addEventListener('ended', () => { window.__sealcastEnded = true; }, { once: true }); \
+                     v.playbackRate = 4;",
+                    Value::Null,
+                )
+                .await?;
+            // Twice the time it needs at 4x, and some.
+            let needed = (duration / 4.0 * 2.0).ceil() as u64 + 20;
+            let end = wait(
+                browser,
+                origin,
+                "the recording ends",
+                &format!(
+                    "{PLAYER_OK} return (window.__sealcastEnded || v.ended) && v.currentTime >= v.duration - 1 \
+                     ? {{ t: v.currentTime, duration: v.duration }} : false;"
+                ),
+                Value::Null,
+                needed.min(150),
+            )
+            .await?;
+            no_player_errors(browser).await?;
+            let frags = browser
+                .execute("return window.sealcast.frags", Value::Null)
+                .await?;
+            browser.screenshot(&screenshot("player-recording.png")).await?;
+            Ok(json!({
+                "duration": end["duration"],
+                "ended": true,
+                "verified": format!("{}/{}", frags["verified"], frags["total"]),
+            }))
+        })
+    })
+    .await
+}
+
+/// The dashboard with `admin_key`, which must list a broadcast node and `stream` with its
+/// rungs; the rungs it shows.
+pub(crate) async fn dashboard(origin: &str, stream: &str, admin_key: &str) -> Result<Value> {
+    let (stream, admin_key) = (stream.to_owned(), admin_key.to_owned());
+    in_browser("dashboard", origin, move |browser, origin| {
+        Box::pin(async move {
+            browser.goto(&format!("{origin}/dashboard")).await?;
+            // A key no one issued is refused with a message.
+            let input = browser.find("#api-key").await?;
+            browser.fill(&input, &format!("ak_{}", "0".repeat(64))).await?;
+            let save = browser.find("#api-key-save").await?;
+            browser.click(&save).await?;
+            wait(
+                browser,
+                origin,
+                "#dashboard-error reports the wrong key",
+                "return document.getElementById('dashboard-error').textContent.trim().length > 0",
+                Value::Null,
+                15,
+            )
+            .await?;
+            browser.fill(&input, &admin_key).await?;
+            browser.click(&save).await?;
+            let seen = wait(
+                browser,
+                origin,
+                &format!("#nodes lists a broadcast node and #live lists {stream} with its rungs"),
+                r#"
+                const name = arguments[0];
+                const err = document.getElementById('dashboard-error').textContent.trim();
+                if (/not accepted|may not read/.test(err)) return { failed: err };
+                const nodes = Array.from(document.querySelectorAll('#nodes tr[data-node]'), (tr) => tr.dataset.node);
+                const streams = Array.from(document.querySelectorAll('#live tr[data-stream]'), (tr) => tr.dataset.stream);
+                const row = Array.from(document.querySelectorAll('#live tr[data-stream]')).find((tr) => tr.dataset.stream === name);
+                const rungs = row ? Array.from(row.querySelectorAll('tr[data-rung]'), (tr) => ({
+                  rung: tr.dataset.rung,
+                  size: tr.children[1] ? tr.children[1].textContent.trim() : '',
+                })) : [];
+                const described = rungs.length > 0 && rungs.every((r) => /^[a-z0-9_-]+$/i.test(r.rung) && r.rung !== 'undefined' && /\d+×\d+/.test(r.size));
+                return nodes.some((n) => n.startsWith('broadcast')) && streams.includes(name) && described
+                  ? { nodes, streams, rungs: rungs.map((r) => r.rung) }
+                  : false;
+                "#,
+                json!(stream),
+                30,
+            )
+            .await?;
+            let stored = browser
+                .execute("return sessionStorage.getItem('sealcast.apiKey')", Value::Null)
+                .await?;
+            anyhow::ensure!(
+                stored.as_str() == Some(admin_key.as_str()),
+                "the API key was not kept in sessionStorage"
+            );
+            let local = browser
+                .execute("return JSON.stringify(localStorage)", Value::Null)
+                .await?;
+            if local.as_str().is_some_and(|l| l.contains(&admin_key)) {
+                bail!("the API key leaked into localStorage");
+            }
+            browser.screenshot(&screenshot("dashboard.png")).await?;
+            Ok(seen)
+        })
+    })
+    .await
+}
