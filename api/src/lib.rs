@@ -27,4 +27,4 @@ pub use cluster::{ClusterView, LiveStream, NodeLoad, NodeStatus, ServingNode, ST
 pub use error::ApiError;
 pub use report::{follow_cluster, run_reporter, ProcessSampler, REPORT_EVERY};
 pub use router::{router, Api, ForgetRecording, API_KEY_HEADER};
-pub use webhooks::{WebhookPayload, Webhooks};
+pub use webhooks::{is_public, Destinations, WebhookPayload, Webhooks};

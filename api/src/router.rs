@@ -292,8 +292,10 @@ async fn delete_recording(
     Ok(no_content())
 }
 
+/// Admin only: a webhook URL is where the operator's notifications go and may carry a
+/// token in its query, so read keys never see it.
 async fn list_webhooks(State(api): State<Api>, headers: HeaderMap) -> Result<Response, ApiError> {
-    api.authorize(&headers, Scope::Read).await?;
+    api.authorize(&headers, Scope::Admin).await?;
     let hooks = api.catalog()?.list_webhooks().await?;
     Ok(json(StatusCode::OK, &hooks))
 }

@@ -1,11 +1,18 @@
 //! [`Webhooks`]: tells the URLs registered in the catalog about publishes, unpublishes and
 //! finished recordings, retrying with backoff until they answer 2xx.
 //!
+//! Where a delivery may go is [`Destinations`]: by default only public addresses, checked
+//! on every delivery against the address the connection really goes to (a name is
+//! resolved by a resolver that drops loopback, private, link-local and other non-public
+//! addresses, so a name that resolves to one, or changes to one later, reaches nothing).
+//!
 //! Each event is sent by exactly one process in the cluster: the one whose catalog write
 //! recorded it (`start_session`, `end_session` and `add_recording` say whether this call
 //! was the one that changed the row), so several broadcast nodes finishing the same
 //! recording cause one delivery, not one per node.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use catalog::{Catalog, WebhookEvent, WebhookRecord};
@@ -42,20 +49,113 @@ pub struct WebhookPayload {
     pub master_url: Option<String>,
 }
 
+/// Which addresses webhooks may be delivered to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Destinations {
+    /// Public addresses only (the default): a webhook must not become a way to reach the
+    /// cluster's own network (its broker, database, metrics, cloud metadata).
+    #[default]
+    Public,
+    /// Any address, private ones included: for a receiver on the operator's own network.
+    Any,
+}
+
+/// Whether `ip` is an address on the public internet: not loopback, unspecified,
+/// private (RFC 1918, unique-local), link-local, shared (CGNAT), multicast, broadcast,
+/// reserved, benchmarking or documentation. IPv4 addresses inside IPv6 (mapped,
+/// compatible, NAT64) are judged as IPv4.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public_v4(v4);
+            }
+            let s = v6.segments();
+            if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] || s[..6] == [0; 6] {
+                // NAT64 and IPv4-compatible: the IPv4 address in the last 32 bits.
+                let [a, b] = s[6].to_be_bytes();
+                let [c, d] = s[7].to_be_bytes();
+                return is_public_v4(Ipv4Addr::new(a, b, c, d));
+            }
+            !(v6 == Ipv6Addr::UNSPECIFIED
+                || v6 == Ipv6Addr::LOCALHOST
+                || s[0] & 0xfe00 == 0xfc00 // unique local
+                || s[0] & 0xffc0 == 0xfe80 // link-local
+                || s[0] & 0xff00 == 0xff00 // multicast
+                || (s[0] == 0x2001 && s[1] == 0x0db8)) // documentation
+        }
+    }
+}
+
+fn is_public_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, c, _] = ip.octets();
+    !(ip.is_unspecified()
+        || ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local()
+        || ip.is_broadcast()
+        || ip.is_multicast()
+        || ip.is_documentation()
+        || a == 0
+        || a >= 240 // reserved
+        || (a == 100 && (64..128).contains(&b)) // shared address space (CGNAT)
+        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+        || (a == 198 && (18..20).contains(&b))) // benchmarking
+}
+
+/// Resolves names like the system does, then keeps only public addresses; a name with
+/// none left fails to resolve.
+#[derive(Debug)]
+struct PublicOnly;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let public: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| is_public(a.ip()))
+                .collect();
+            if public.is_empty() {
+                return Err("the name resolves to no public address".into());
+            }
+            Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// The IP address a URL names literally, if it does.
+fn literal_ip(url: &str) -> Option<IpAddr> {
+    let url = reqwest::Url::parse(url).ok()?;
+    let host = url.host_str()?;
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()
+}
+
 /// Delivers webhooks in the background; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Webhooks {
     catalog: Catalog,
     client: reqwest::Client,
+    destinations: Destinations,
     tasks: TaskTracker,
     stop: CancellationToken,
 }
 
 impl Webhooks {
-    /// Deliveries for the webhooks of `catalog`. Fails only if the HTTP client cannot be
-    /// made (its TLS setup, say the system's root certificates, failed).
-    pub fn new(catalog: Catalog) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
+    /// Deliveries for the webhooks of `catalog`, to `destinations`. Fails only if the HTTP
+    /// client cannot be made (its TLS setup, say the system's root certificates, failed).
+    pub fn new(catalog: Catalog, destinations: Destinations) -> Result<Self, reqwest::Error> {
+        let mut builder = reqwest::Client::builder();
+        if destinations == Destinations::Public {
+            builder = builder.dns_resolver(Arc::new(PublicOnly));
+        }
+        let client = builder
+            // A proxy would connect on our behalf to wherever the URL says.
+            .no_proxy()
             .timeout(ATTEMPT_TIMEOUT)
             // A receiver's redirect is not followed: where a notification goes is the
             // operator's choice, made when the webhook was registered.
@@ -65,6 +165,7 @@ impl Webhooks {
         Ok(Webhooks {
             catalog,
             client,
+            destinations,
             tasks: TaskTracker::new(),
             stop: CancellationToken::new(),
         })
@@ -94,14 +195,33 @@ impl Webhooks {
         });
     }
 
+    /// One attempt: `None` if `url` names a non-public address literally and only public
+    /// ones are allowed (a name is checked by the resolver, as the connection is made).
+    fn send_once(
+        &self,
+        url: &str,
+        body: Vec<u8>,
+    ) -> Option<impl std::future::Future<Output = reqwest::Result<reqwest::Response>>> {
+        if self.destinations == Destinations::Public
+            && literal_ip(url).is_some_and(|ip| !is_public(ip))
+        {
+            return None;
+        }
+        Some(
+            self.client
+                .post(url)
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(body)
+                .send(),
+        )
+    }
+
     async fn deliver(&self, hook: WebhookRecord, body: Vec<u8>, event: WebhookEvent) {
         for attempt in 0..=BACKOFF.len() {
-            let sent = self
-                .client
-                .post(&hook.url)
-                .header(http::header::CONTENT_TYPE, "application/json")
-                .body(body.clone())
-                .send();
+            let Some(sent) = self.send_once(&hook.url, body.clone()) else {
+                tracing::warn!(webhook = hook.id, %event, "webhook points to a non-public address; not delivered (allow with --allow-private-webhooks)");
+                return;
+            };
             let outcome = tokio::select! {
                 () = self.stop.cancelled() => return,
                 outcome = sent => outcome,
@@ -113,7 +233,9 @@ impl Webhooks {
                 }
                 Ok(r) => format!("answered {}", r.status()),
                 Err(e) if e.is_timeout() => "timed out".to_owned(),
-                Err(e) if e.is_connect() => "refused the connection".to_owned(),
+                Err(e) if e.is_connect() => {
+                    "could not connect (refused, or no public address)".to_owned()
+                }
                 Err(_) => "failed".to_owned(),
             };
             let Some(wait) = BACKOFF.get(attempt) else {
@@ -135,5 +257,113 @@ impl Webhooks {
         self.stop.cancel();
         self.tasks.close();
         self.tasks.wait().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_public_addresses_are_public() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "240.0.0.1",
+            "192.0.2.1",
+            "198.18.0.1",
+            "::1",
+            "::",
+            "fd00::1",
+            "fe80::1",
+            "ff02::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "2001:db8::1",
+        ] {
+            assert!(!is_public(private.parse().expect(private)), "{private}");
+        }
+        for public in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "2606:4700::1111",
+            "::ffff:1.1.1.1",
+        ] {
+            assert!(is_public(public.parse().expect(public)), "{public}");
+        }
+    }
+
+    #[test]
+    fn literal_addresses_are_read_from_urls() {
+        assert_eq!(
+            literal_ip("http://127.0.0.1:9/x"),
+            Some(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        );
+        assert_eq!(
+            literal_ip("http://[::1]/"),
+            Some(IpAddr::V6(Ipv6Addr::LOCALHOST))
+        );
+        // WHATWG parsing: the forms a browser (and reqwest) read as 127.0.0.1.
+        assert_eq!(
+            literal_ip("http://2130706433/"),
+            Some(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        );
+        assert_eq!(
+            literal_ip("http://0x7f.1/"),
+            Some(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        );
+        assert_eq!(literal_ip("https://hooks.example.com/x"), None);
+    }
+
+    /// A receiver on loopback: reached only when private destinations are allowed, whether
+    /// the URL names the address or a name (`localhost`) that resolves to it.
+    #[tokio::test]
+    async fn private_receivers_are_reached_only_when_allowed() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&hits);
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move || {
+                counted.fetch_add(1, Ordering::SeqCst);
+                async { http::StatusCode::NO_CONTENT }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let catalog = Catalog::open("sqlite::memory:").await.expect("catalog");
+
+        let public = Webhooks::new(catalog.clone(), Destinations::Public).expect("client");
+        let by_address = format!("http://127.0.0.1:{port}/hook");
+        let by_name = format!("http://localhost:{port}/hook");
+        assert!(public.send_once(&by_address, Vec::new()).is_none());
+        let sent = public
+            .send_once(&by_name, Vec::new())
+            .expect("a name is left to the resolver")
+            .await;
+        assert!(sent.is_err(), "localhost was reached: {sent:?}");
+        assert_eq!(hits.load(Ordering::SeqCst), 0);
+
+        let any = Webhooks::new(catalog, Destinations::Any).expect("client");
+        for url in [&by_address, &by_name] {
+            let response = any
+                .send_once(url, Vec::new())
+                .expect("allowed")
+                .await
+                .expect("delivered");
+            assert_eq!(response.status(), http::StatusCode::NO_CONTENT);
+        }
+        assert_eq!(hits.load(Ordering::SeqCst), 2);
     }
 }

@@ -227,8 +227,12 @@ async fn streams_keys_and_webhooks_round_trip() {
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{hook}");
-    let (_, hooks) = call(&f.api, "GET", "/api/v1/webhooks", Some(&f.reader), "").await;
+    // Read keys never see webhook URLs; admin keys do.
+    let (status, _) = call(&f.api, "GET", "/api/v1/webhooks", Some(&f.reader), "").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, hooks) = call(&f.api, "GET", "/api/v1/webhooks", admin, "").await;
     assert_eq!(hooks[0]["events"], serde_json::json!(["publish"]));
+    assert_eq!(hooks[0]["url"], "http://127.0.0.1:9/hook");
     let id = hook["id"].as_i64().expect("id");
     let (status, _) = call(
         &f.api,

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use api::{WebhookPayload, Webhooks};
+use api::{Destinations, WebhookPayload, Webhooks};
 use axum::http::StatusCode;
 use catalog::{Catalog, WebhookEvent};
 use serde_json::Value;
@@ -58,7 +58,7 @@ async fn a_failing_receiver_is_retried_until_it_takes_the_event() {
         .add_webhook(&url, &[WebhookEvent::Publish])
         .await
         .expect("webhook");
-    let hooks = Webhooks::new(catalog.clone()).expect("HTTP client");
+    let hooks = Webhooks::new(catalog.clone(), Destinations::Any).expect("HTTP client");
     hooks.notify(payload(WebhookEvent::Unpublish));
     hooks.notify(payload(WebhookEvent::Publish));
     let body = tokio::time::timeout(Duration::from_secs(20), bodies.recv())

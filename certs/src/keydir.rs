@@ -76,6 +76,11 @@ impl KeyDir {
         self.dir.join("cookie-key")
     }
 
+    /// `broker-password`: the password of the embedded MQTT broker of `sealcast up`.
+    pub fn broker_password_path(&self) -> PathBuf {
+        self.dir.join("broker-password")
+    }
+
     /// `ingest/{node}.key`
     pub fn signing_key_path(&self, node: &NodeId) -> PathBuf {
         self.dir.join("ingest").join(format!("{node}.key"))
@@ -131,6 +136,18 @@ impl KeyDir {
             )?;
             report.written.push(self.cookie_key_path());
         }
+        if !self.broker_password_path().exists() {
+            let mut bytes = [0u8; 32];
+            OsRng
+                .try_fill_bytes(&mut bytes)
+                .map_err(|_| TrustError::Randomness)?;
+            crate::signing::write_atomically(
+                &self.broker_password_path(),
+                hex(&bytes).as_bytes(),
+                0o600,
+            )?;
+            report.written.push(self.broker_password_path());
+        }
         for node in ingest {
             let key_path = self.signing_key_path(node);
             let key = if key_path.exists() {
@@ -182,6 +199,23 @@ impl KeyDir {
     /// The push token.
     pub fn push_token(&self) -> Result<PushToken, TrustError> {
         read_push_token(&self.push_token_path())
+    }
+
+    /// The embedded broker's password (64 hex digits).
+    pub fn broker_password(&self) -> Result<zeroize::Zeroizing<String>, TrustError> {
+        let path = self.broker_password_path();
+        let text = zeroize::Zeroizing::new(
+            fs::read_to_string(&path).map_err(crate::signing::io_error(&path))?,
+        );
+        let password = text.trim();
+        if password.len() != 64 || !password.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(TrustError::FileFormat {
+                path,
+                what: "broker password file",
+                reason: "not 64 hex digits",
+            });
+        }
+        Ok(zeroize::Zeroizing::new(password.to_owned()))
     }
 
     /// The sticky-cookie key (32 bytes, kept as 64 hex digits).
@@ -242,16 +276,18 @@ mod tests {
                 NOW,
             )
             .expect("init");
-        assert_eq!(report.written.len(), 6);
+        assert_eq!(report.written.len(), 7);
         for private in [
             dir.root_key_path(),
             dir.push_token_path(),
             dir.cookie_key_path(),
+            dir.broker_password_path(),
             dir.signing_key_path(&ingest),
         ] {
             let mode = fs::metadata(&private).expect("exists").permissions().mode();
             assert_eq!(mode & 0o777, 0o600, "{}", private.display());
         }
+        assert_eq!(dir.broker_password().expect("password").len(), 64);
         // Again: nothing to do.
         let again = dir
             .init(

@@ -13,6 +13,6 @@ pub mod broker;
 pub mod bus;
 pub mod error;
 
-pub use broker::EmbeddedBroker;
+pub use broker::{EmbeddedBroker, EMBEDDED_BROKER_USER};
 pub use bus::{connect, Bus, BusEvent, BusOptions, Message, Qos};
 pub use error::ControlError;

@@ -121,6 +121,37 @@ async fn embedded_broker() {
     exercise(broker.address()).await;
 }
 
+/// The login of `sealcast up`'s broker: the bus works with it, and a client without it, or
+/// with another password, gets no session (so cannot announce a node or read a manifest).
+#[tokio::test]
+async fn embedded_broker_with_a_login_takes_only_that_login() {
+    let broker = EmbeddedBroker::start_with_login(
+        "127.0.0.1:0".parse().expect("addr"),
+        control::EMBEDDED_BROKER_USER,
+        "0123456789abcdef0123456789abcdef",
+    )
+    .expect("starts");
+    exercise(broker.address()).await;
+    let addr = broker.local_addr();
+    let outcome = |login: Option<(&'static str, &'static str)>| {
+        tokio::task::spawn_blocking(move || testkit::mosquitto::connack(addr, login))
+    };
+    assert_eq!(
+        outcome(Some(("sealcast", "0123456789abcdef0123456789abcdef")))
+            .await
+            .expect("no panic"),
+        Some(0)
+    );
+    for login in [
+        None,
+        Some(("sealcast", "wrong")),
+        Some(("other", "0123456789abcdef0123456789abcdef")),
+    ] {
+        let got = outcome(login).await.expect("no panic");
+        assert_ne!(got, Some(0), "{login:?} was accepted");
+    }
+}
+
 #[tokio::test]
 async fn mosquitto() {
     let broker = tokio::task::spawn_blocking(testkit::mosquitto::broker)

@@ -63,6 +63,21 @@ pub(crate) struct CatalogArgs {
         hide_env_values = true
     )]
     pub(crate) database_url: Option<String>,
+    /// Deliver webhooks to loopback, private and link-local addresses too (a receiver on
+    /// your own network). Off by default: webhooks reach public addresses only.
+    #[arg(long, global = true, env = "SEALCAST_ALLOW_PRIVATE_WEBHOOKS")]
+    pub(crate) allow_private_webhooks: bool,
+}
+
+impl CatalogArgs {
+    /// Where webhooks may be delivered.
+    pub(crate) fn webhook_destinations(&self) -> api::Destinations {
+        if self.allow_private_webhooks {
+            api::Destinations::Any
+        } else {
+            api::Destinations::Public
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -104,9 +119,13 @@ pub(crate) struct UpArgs {
     /// Log a line per request through the load balancer.
     #[arg(long, env = "SEALCAST_LB_ACCESS_LOG")]
     pub(crate) access_log: bool,
-    /// Listen address of the embedded MQTT broker (loopback; port 0: a free port).
+    /// Listen address of the embedded MQTT broker (loopback; port 0: a free port). Clients
+    /// log in as `sealcast` with the password in `KEYS/broker-password`.
     #[arg(long, env = "SEALCAST_MQTT_LISTEN", default_value = "127.0.0.1:1884")]
     pub(crate) mqtt_listen: SocketAddr,
+    /// Let the embedded broker listen on an address other than loopback.
+    #[arg(long, env = "SEALCAST_MQTT_ALLOW_REMOTE")]
+    pub(crate) mqtt_allow_remote: bool,
     /// Use this MQTT broker (`mqtt://[user:password@]host:port`) instead of the embedded one.
     #[arg(long, env = "SEALCAST_MQTT_URL")]
     pub(crate) mqtt_url: Option<BrokerAddress>,

@@ -203,12 +203,19 @@ pub(crate) async fn keys(args: KeysArgs) -> anyhow::Result<()> {
                 .root_key()
                 .context("revoking needs the root private key")?;
             let revocation = root.revoke(key_id, unix_now());
+            // A URL without a login, next to the keys of `sealcast up`: its embedded
+            // broker, whose password is in the key directory (never on a command line).
+            let mut address = broker.mqtt_url.clone();
+            if address.credentials().is_none() && dir.broker_password_path().exists() {
+                let password = dir.broker_password()?;
+                address = address.with_credentials(
+                    control::EMBEDDED_BROKER_USER.to_owned(),
+                    password.to_string(),
+                );
+            }
             let shutdown = CancellationToken::new();
             let (bus, mut events, task) = control::connect(
-                control::BusOptions::new(
-                    broker.mqtt_url.clone(),
-                    format!("sealcast-keys-{}", std::process::id()),
-                ),
+                control::BusOptions::new(address, format!("sealcast-keys-{}", std::process::id())),
                 shutdown.clone(),
             );
             let connected = tokio::time::timeout(Duration::from_secs(10), async {

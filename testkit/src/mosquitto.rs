@@ -4,6 +4,7 @@
 //!   port of 127.0.0.1, started on first use), or the one `SEALCAST_TEST_MQTT_URL` names.
 //! - [`Mosquitto::start`]: a broker with a given configuration — the compose file's, with
 //!   its passwords and ACLs — on free ports, for one test.
+//! - [`connack`]: what any MQTT broker answers a raw CONNECT, with or without a login.
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -302,6 +303,33 @@ impl Drop for Mosquitto {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The CONNACK return code a raw MQTT 3.1.1 CONNECT (client id `raw`, with `login` if
+/// given) gets from the broker at `addr`, or `None` if the broker closes the connection
+/// (or says nothing within 5 s) instead.
+pub fn connack(addr: std::net::SocketAddr, login: Option<(&str, &str)>) -> Option<u8> {
+    use std::io::{Read, Write};
+    let mut body = vec![
+        0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 10, 0, 3, b'r', b'a', b'w',
+    ];
+    if let Some((user, password)) = login {
+        body[7] |= 0xC0;
+        for field in [user, password] {
+            body.extend_from_slice(&u16::try_from(field.len()).ok()?.to_be_bytes());
+            body.extend_from_slice(field.as_bytes());
+        }
+    }
+    let mut packet = vec![0x10, u8::try_from(body.len()).ok().filter(|n| *n < 128)?];
+    packet.extend_from_slice(&body);
+    let mut socket = std::net::TcpStream::connect(addr).ok()?;
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .ok()?;
+    socket.write_all(&packet).ok()?;
+    let mut reply = [0u8; 4];
+    socket.read_exact(&mut reply).ok()?;
+    (reply[0] == 0x20).then_some(reply[3])
 }
 
 #[cfg(test)]

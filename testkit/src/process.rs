@@ -423,7 +423,8 @@ mod tests {
         let mut command = tokio::process::Command::new("sh");
         command.args([
             "-c",
-            "echo starting; echo secret-value >&2; echo 'url http://x/'; trap 'exit 0' TERM; while :; do sleep 0.1; done",
+            // The trap first: SIGTERM may come as soon as the url line is out.
+            "trap 'exit 0' TERM; echo starting; echo secret-value >&2; echo 'url http://x/'; while :; do sleep 0.1; done",
         ]);
         let mut role = Spawned::start("role", command, &dir.path().join("role.log"))
             .expect("starts")

@@ -45,7 +45,8 @@ pub(crate) async fn ingest(args: IngestArgs, shutdown: CancellationToken) -> any
         Arc::new(registry),
         shutdown.child_token(),
     ));
-    let webhooks = Webhooks::new(catalog.clone()).context("making the webhook client")?;
+    let webhooks = Webhooks::new(catalog.clone(), args.catalog.webhook_destinations())
+        .context("making the webhook client")?;
     let background = TaskTracker::new();
     let background_stop = CancellationToken::new();
     let sessions = Arc::new(SessionLog {
@@ -143,7 +144,7 @@ pub(crate) async fn broadcast(
     };
     let webhooks = catalog
         .clone()
-        .map(Webhooks::new)
+        .map(|c| Webhooks::new(c, args.catalog.webhook_destinations()))
         .transpose()
         .context("making the webhook client")?;
     let mut node = Node::new(node_id.clone(), node_config(&config))

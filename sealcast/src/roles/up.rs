@@ -11,6 +11,7 @@ use anyhow::Context;
 use api::Webhooks;
 use broadcast::{EdgeConfig, Node};
 use control::EmbeddedBroker;
+use domain::broker::BrokerAddress;
 use domain::topics::Topic;
 use domain::{NodeId, StreamName};
 use ingest::distribute::DistributeConfig;
@@ -56,16 +57,28 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
         Some(url) => (url.clone(), None),
         None => {
             let listen = args.mqtt_listen;
-            let embedded = tokio::task::spawn_blocking(move || EmbeddedBroker::start(listen))
-                .await?
-                .context("starting the embedded MQTT broker")?;
+            anyhow::ensure!(
+                listen.ip().is_loopback() || args.mqtt_allow_remote,
+                "the embedded MQTT broker listens on loopback only ({listen} is not); give --mqtt-allow-remote to let other machines log in to it"
+            );
+            // Everything in this process logs in with the password made on the first
+            // start; other processes need the password file.
+            let password = keys
+                .broker_password()
+                .context("reading the embedded broker's password")?;
+            let embedded = tokio::task::spawn_blocking(move || {
+                EmbeddedBroker::start_with_login(listen, control::EMBEDDED_BROKER_USER, &password)
+            })
+            .await?
+            .context("starting the embedded MQTT broker")?;
             (embedded.address(), Some(embedded))
         }
     };
 
     // Broadcast nodes. They stop after the ingest has handed them its last events. The
     // nodes of `up` share one disk: the first one keeps the recordings.
-    let webhooks = Webhooks::new(catalog.clone()).context("making the webhook client")?;
+    let webhooks = Webhooks::new(catalog.clone(), args.catalog.webhook_destinations())
+        .context("making the webhook client")?;
     let reports = TaskTracker::new();
     let reports_stop = CancellationToken::new();
     let mut nodes = Vec::new();
@@ -236,7 +249,11 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
     if let Some(key) = &admin_key {
         out.push_str(&format!("admin-key {}\n", key.expose_secret()));
     }
-    out.push_str(&format!("mqtt {broker}\n"));
+    // Without the login: the embedded broker's password stays in its file.
+    out.push_str(&format!(
+        "mqtt {}\n",
+        BrokerAddress::new(broker.host(), broker.port())
+    ));
     out.push_str(&lb_addrs.lines());
     for (id, url) in &node_urls {
         out.push_str(&format!("{id} {url}\n"));

@@ -70,6 +70,8 @@ impl Cluster {
             .arg(dir.path().join("data"))
             .arg("--config")
             .arg(&config)
+            // The webhook receivers of these tests listen on loopback.
+            .arg("--allow-private-webhooks")
             .env("SEALCAST_LOG", "info");
         let mut up = Spawned::start("sealcast up", command, &dir.path().join("sealcast.log"))?;
         let (mut rtmp, mut mqtt, mut nodes) = (None, None, Vec::new());
@@ -128,6 +130,27 @@ impl Cluster {
 
     pub(crate) fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
+    }
+
+    /// The embedded broker's URL with its login (the password from the key directory):
+    /// a secret, passed to child processes in `SEALCAST_MQTT_URL`, never as an argument.
+    pub(crate) fn mqtt_login_url(&self) -> anyhow::Result<String> {
+        let password = std::fs::read_to_string(self.data_dir().join("keys/broker-password"))
+            .context("reading the broker password")?;
+        let host_port = self
+            .mqtt
+            .strip_prefix("mqtt://")
+            .context("the printed broker address is not mqtt://")?;
+        Ok(format!(
+            "mqtt://{}:{}@{host_port}",
+            control::EMBEDDED_BROKER_USER,
+            password.trim()
+        ))
+    }
+
+    /// The embedded broker's address with its login.
+    pub(crate) fn broker(&self) -> anyhow::Result<domain::broker::BrokerAddress> {
+        Ok(self.mqtt_login_url()?.parse()?)
     }
 
     /// `sealcast streams add NAME` against the running cluster's catalog.
@@ -347,6 +370,12 @@ impl Cluster {
         anyhow::ensure!(
             token.trim().len() >= 16 && !log.contains(token.trim()),
             "the push token appeared in the log (or was never made)"
+        );
+        let password = std::fs::read_to_string(self.data_dir().join("keys/broker-password"))
+            .unwrap_or_default();
+        anyhow::ensure!(
+            password.trim().len() == 64 && !log.contains(password.trim()),
+            "the broker password appeared in the log (or was never made)"
         );
         stopped.map(drop)
     }

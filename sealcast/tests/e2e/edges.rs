@@ -197,7 +197,7 @@ impl Rogue {
         )?;
         let stop = CancellationToken::new();
         let (bus, mut events, _task) = control::connect(
-            BusOptions::new(cluster.mqtt.parse()?, "e2e-rogue"),
+            BusOptions::new(cluster.broker()?, "e2e-rogue"),
             stop.clone(),
         );
         tokio::time::timeout(Duration::from_secs(10), async {
@@ -836,9 +836,40 @@ pub(crate) async fn check_garbage_on_the_broker(
     live: &str,
 ) -> anyhow::Result<()> {
     let client = cluster.client();
+    // Issue 13's forged presence needs a session on the broker: the embedded broker takes
+    // no client without the cluster's login (the password file of the key directory).
+    let addr: std::net::SocketAddr = cluster
+        .mqtt
+        .strip_prefix("mqtt://")
+        .context("broker address")?
+        .parse()?;
+    let password = cluster.mqtt_login_url()?;
+    let password = password
+        .rsplit_once('@')
+        .and_then(|(userinfo, _)| userinfo.rsplit_once(':'))
+        .map(|(_, p)| p.to_owned())
+        .context("no password")?;
+    for (what, login) in [
+        ("anonymous", None),
+        (
+            "wrong password",
+            Some(("sealcast".to_owned(), "0".repeat(64))),
+        ),
+        ("right password", Some(("sealcast".to_owned(), password))),
+    ] {
+        let got = tokio::task::spawn_blocking(move || {
+            testkit::mosquitto::connack(addr, login.as_ref().map(|(u, p)| (u.as_str(), p.as_str())))
+        })
+        .await?;
+        let wanted = what == "right password";
+        anyhow::ensure!(
+            (got == Some(0)) == wanted,
+            "{what}: the embedded broker answered {got:?}"
+        );
+    }
     let stop = CancellationToken::new();
     let (bus, mut events, _task) = control::connect(
-        BusOptions::new(cluster.mqtt.parse()?, "e2e-garbage"),
+        BusOptions::new(cluster.broker()?, "e2e-garbage"),
         stop.clone(),
     );
     tokio::time::timeout(Duration::from_secs(10), async {
@@ -913,15 +944,9 @@ impl ExtraNode {
         let dir = tempfile::tempdir()?;
         let mut command = tokio::process::Command::new(BIN);
         command
-            .args([
-                "broadcast",
-                "--listen",
-                "127.0.0.1:0",
-                "--node-id",
-                id,
-                "--mqtt-url",
-                mqtt,
-            ])
+            .args(["broadcast", "--listen", "127.0.0.1:0", "--node-id", id])
+            // The login is a secret: in the environment, not on the command line.
+            .env("SEALCAST_MQTT_URL", mqtt)
             .arg("--data-dir")
             .arg(data_dir)
             // Ready means synced: on a loaded machine an ingest's window can take longer
@@ -963,7 +988,13 @@ pub(crate) async fn check_late_join_and_failures(
     live: &str,
 ) -> anyhow::Result<()> {
     let client = cluster.client();
-    let late = ExtraNode::start(&cluster.data_dir(), &cluster.mqtt, "late1", None).await?;
+    let late = ExtraNode::start(
+        &cluster.data_dir(),
+        &cluster.mqtt_login_url()?,
+        "late1",
+        None,
+    )
+    .await?;
     // At once: its window is broadcast1's (give or take the segment published meanwhile).
     let log = late.log();
     anyhow::ensure!(
@@ -1010,7 +1041,7 @@ pub(crate) async fn check_late_join_and_failures(
     });
     let stop = CancellationToken::new();
     let (bus, mut events, _task) = control::connect(
-        BusOptions::new(cluster.mqtt.parse()?, "e2e-blackhole"),
+        BusOptions::new(cluster.broker()?, "e2e-blackhole"),
         stop.clone(),
     );
     tokio::time::timeout(Duration::from_secs(10), async {
