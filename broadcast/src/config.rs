@@ -70,6 +70,10 @@ pub struct EdgeConfig {
     pub load_reports: Option<LoadSampler>,
     /// The HTTP server's connection cap and timeouts.
     pub http_limits: crate::HttpLimits,
+    /// Revocations (encoded) the node applies before anything arrives over MQTT: those
+    /// kept in the key directory, so a revoked key stays revoked when the broker forgot
+    /// its retained messages. Each is checked against the root; others are skipped.
+    pub revocations: Vec<Vec<u8>>,
 }
 
 /// Makes this node's [`LoadReport`] when it is due (see [`EdgeConfig::load_reports`]).
@@ -126,6 +130,7 @@ impl EdgeConfig {
             http_limits: crate::HttpLimits::default(),
             extra_routes: None,
             load_reports: None,
+            revocations: Vec::new(),
         }
     }
 }

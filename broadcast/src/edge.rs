@@ -104,12 +104,21 @@ impl Edge {
         }
         let hold_ms = u64::try_from(config.hold.as_millis()).unwrap_or(u64::MAX);
         let epoch = Instant::now();
+        let mut trust = TrustStore::new(config.trust_root.clone());
+        for revocation in &config.revocations {
+            match trust.revoke(revocation) {
+                Ok(key_id) => tracing::info!(%key_id, "key revoked (kept in the key directory)"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "a kept revocation is not the root's; skipped")
+                }
+            }
+        }
         Ok(Arc::new(Edge {
             gate: Mutex::new(Gated {
                 gate: SignatureGate::new(hold_ms, config.max_held_bytes),
                 barriers: VecDeque::new(),
             }),
-            trust: Arc::new(RwLock::new(TrustStore::new(config.trust_root.clone()))),
+            trust: Arc::new(RwLock::new(trust)),
             readiness: Mutex::new(Readiness::new(epoch, config.ready_timeout)),
             node,
             config,

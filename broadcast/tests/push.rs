@@ -788,3 +788,37 @@ async fn a_rendition_announced_while_segments_wait_takes_its_first_segment() {
     assert_eq!(segment_status(&edge, "480p", 0).await, StatusCode::OK);
     assert_eq!(segment_status(&edge, "720p", 0).await, StatusCode::OK);
 }
+
+/// Issue 16: a revocation kept in the key directory holds from the node's start, before
+/// (or without) the broker's retained message, and whatever the broker delivers later.
+#[tokio::test]
+async fn a_kept_revocation_holds_from_the_start() {
+    let cluster = Cluster::new(SignatureAlgorithm::Ed25519);
+    let mut config = edge_config(
+        &cluster,
+        NodeConfig {
+            window: 3,
+            segment_target: Duration::from_secs(2),
+        },
+    );
+    config.revocations = vec![
+        cluster
+            .root
+            .revoke(cluster.ingest.key_id(), unix_now() - 10)
+            .encode(),
+        // Not the root's: skipped, the node still starts.
+        b"not a revocation".to_vec(),
+    ];
+    let edge = Edge::new(node(), config).expect("edge");
+    edge.handle_message(&cluster.cert_message()).await;
+    let start = &start_events(&[("720p", 720)])[0];
+    let response = call(&edge, cluster.event_request(start)).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        metric(
+            &metrics(&edge).await,
+            "sealcast_control_events_refused_total{reason=\"revoked_key\"}"
+        ),
+        1.0
+    );
+}

@@ -23,7 +23,7 @@ use domain::NodeId;
 use rand_core::{OsRng, RngCore};
 
 use crate::signing::{
-    IngestCertificate, RootKey, RootPublicKey, SignatureAlgorithm, SigningKey, Validity,
+    IngestCertificate, Revocation, RootKey, RootPublicKey, SignatureAlgorithm, SigningKey, Validity,
 };
 use crate::TrustError;
 
@@ -81,6 +81,49 @@ impl KeyDir {
         self.dir.join("broker-password")
     }
 
+    /// `revocations/`: every revocation `keys revoke` made, one `{key id}.rev` each, so a
+    /// revoked key stays revoked when the broker forgets its retained messages.
+    pub fn revocations_dir(&self) -> PathBuf {
+        self.dir.join("revocations")
+    }
+
+    /// Keeps `revocation` in [`KeyDir::revocations_dir`] (written atomically).
+    pub fn save_revocation(&self, revocation: &Revocation) -> Result<PathBuf, TrustError> {
+        let dir = self.revocations_dir();
+        fs::create_dir_all(&dir).map_err(crate::signing::io_error(&dir))?;
+        let path = dir.join(format!("{}.rev", revocation.key_id()));
+        crate::signing::write_atomically(&path, &revocation.encode(), 0o644)?;
+        Ok(path)
+    }
+
+    /// The encoded revocations kept here, at most [`MAX_REVOCATION_FILES`] files of at
+    /// most [`MAX_REVOCATION_FILE_LEN`] bytes each (larger ones are skipped: no revocation
+    /// is that large). Not checked here: whoever applies them checks the root's signature.
+    /// No directory: none.
+    pub fn revocations(&self) -> Result<Vec<Vec<u8>>, TrustError> {
+        let dir = self.revocations_dir();
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(crate::signing::io_error(&dir)(e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries.take(MAX_REVOCATION_FILES) {
+            let path = entry.map_err(crate::signing::io_error(&dir))?.path();
+            if path.extension().is_none_or(|e| e != "rev") {
+                continue;
+            }
+            let len = fs::metadata(&path)
+                .map_err(crate::signing::io_error(&path))?
+                .len();
+            if len > MAX_REVOCATION_FILE_LEN {
+                continue;
+            }
+            out.push(fs::read(&path).map_err(crate::signing::io_error(&path))?);
+        }
+        Ok(out)
+    }
+
     /// `ingest/{node}.key`
     pub fn signing_key_path(&self, node: &NodeId) -> PathBuf {
         self.dir.join("ingest").join(format!("{node}.key"))
@@ -91,7 +134,8 @@ impl KeyDir {
         self.dir.join("ingest").join(format!("{node}.cert"))
     }
 
-    /// Creates what is missing: the root key pair (of `algorithm`), the push token, and a
+    /// Creates what is missing: the revocations directory, the root key pair (of
+    /// `algorithm`), the push token, the cookie key, the embedded broker's password, and a
     /// signing key and certificate for each of `ingest` (valid from `now`, unix seconds).
     /// An existing root decides the algorithm; a certificate expiring within
     /// [`RENEW_BEFORE`] is renewed.
@@ -103,6 +147,7 @@ impl KeyDir {
     ) -> Result<InitReport, TrustError> {
         let mut report = InitReport::default();
         fs::create_dir_all(self.dir.join("ingest")).map_err(crate::signing::io_error(&self.dir))?;
+        fs::create_dir_all(self.revocations_dir()).map_err(crate::signing::io_error(&self.dir))?;
         let root = if self.root_key_path().exists() {
             RootKey::read_file(&self.root_key_path())?
         } else {
@@ -115,39 +160,9 @@ impl KeyDir {
             root.public_key().write_file(&self.root_public_path())?;
             report.written.push(self.root_public_path());
         }
-        if !self.push_token_path().exists() {
-            let mut bytes = [0u8; 32];
-            OsRng
-                .try_fill_bytes(&mut bytes)
-                .map_err(|_| TrustError::Randomness)?;
-            let token = format!("pt_{}", hex(&bytes));
-            crate::signing::write_atomically(&self.push_token_path(), token.as_bytes(), 0o600)?;
-            report.written.push(self.push_token_path());
-        }
-        if !self.cookie_key_path().exists() {
-            let mut bytes = [0u8; 32];
-            OsRng
-                .try_fill_bytes(&mut bytes)
-                .map_err(|_| TrustError::Randomness)?;
-            crate::signing::write_atomically(
-                &self.cookie_key_path(),
-                hex(&bytes).as_bytes(),
-                0o600,
-            )?;
-            report.written.push(self.cookie_key_path());
-        }
-        if !self.broker_password_path().exists() {
-            let mut bytes = [0u8; 32];
-            OsRng
-                .try_fill_bytes(&mut bytes)
-                .map_err(|_| TrustError::Randomness)?;
-            crate::signing::write_atomically(
-                &self.broker_password_path(),
-                hex(&bytes).as_bytes(),
-                0o600,
-            )?;
-            report.written.push(self.broker_password_path());
-        }
+        make_secret(&self.push_token_path(), "pt_", &mut report)?;
+        make_secret(&self.cookie_key_path(), "", &mut report)?;
+        make_secret(&self.broker_password_path(), "", &mut report)?;
         for node in ingest {
             let key_path = self.signing_key_path(node);
             let key = if key_path.exists() {
@@ -242,6 +257,27 @@ impl KeyDir {
     }
 }
 
+/// Most revocation files [`KeyDir::revocations`] reads.
+pub const MAX_REVOCATION_FILES: usize = 10_000;
+/// Largest revocation file [`KeyDir::revocations`] reads (an ML-DSA-65 one is 3.4 KB).
+pub const MAX_REVOCATION_FILE_LEN: u64 = 64 * 1024;
+
+/// Writes `prefix` and 64 random hex digits (256 bits) to `path`, readable by the owner
+/// only, unless the file exists; notes it in `report`.
+fn make_secret(path: &Path, prefix: &str, report: &mut InitReport) -> Result<(), TrustError> {
+    if path.exists() {
+        return Ok(());
+    }
+    let mut bytes = [0u8; 32];
+    OsRng
+        .try_fill_bytes(&mut bytes)
+        .map_err(|_| TrustError::Randomness)?;
+    let secret = zeroize::Zeroizing::new(format!("{prefix}{}", hex(&bytes)));
+    crate::signing::write_atomically(path, secret.as_bytes(), 0o600)?;
+    report.written.push(path.to_path_buf());
+    Ok(())
+}
+
 /// Reads a push token file (surrounding whitespace ignored).
 pub fn read_push_token(path: &Path) -> Result<PushToken, TrustError> {
     let text = fs::read_to_string(path).map_err(crate::signing::io_error(path))?;
@@ -288,6 +324,16 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600, "{}", private.display());
         }
         assert_eq!(dir.broker_password().expect("password").len(), 64);
+        // Revocations are kept, one file per key, and read back.
+        assert!(dir.revocations().expect("none yet").is_empty());
+        let revocation = dir
+            .root_key()
+            .expect("root")
+            .revoke(dir.ingest(&ingest).expect("ingest").0.key_id(), NOW);
+        dir.save_revocation(&revocation).expect("saved");
+        dir.save_revocation(&revocation).expect("saved again");
+        fs::write(dir.revocations_dir().join("notes.txt"), "ignored").expect("write");
+        assert_eq!(dir.revocations().expect("read"), vec![revocation.encode()]);
         // Again: nothing to do.
         let again = dir
             .init(

@@ -203,6 +203,12 @@ pub(crate) async fn keys(args: KeysArgs) -> anyhow::Result<()> {
                 .root_key()
                 .context("revoking needs the root private key")?;
             let revocation = root.revoke(key_id, unix_now());
+            // Kept first: edges load the key directory's revocations when they start, so
+            // the key stays revoked after the broker forgets its retained messages.
+            let kept = dir
+                .save_revocation(&revocation)
+                .context("keeping the revocation in the key directory")?;
+            tracing::info!(path = %kept.display(), "revocation kept");
             // A URL without a login, next to the keys of `sealcast up`: its embedded
             // broker, whose password is in the key directory (never on a command line).
             let mut address = broker.mqtt_url.clone();

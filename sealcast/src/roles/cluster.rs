@@ -182,6 +182,9 @@ pub(crate) async fn broadcast(
     );
     edge.direct_url = args.direct_url.clone();
     edge.ready_timeout = std::time::Duration::from_secs(args.ready_timeout);
+    edge.revocations = keys
+        .revocations()
+        .context("reading the key directory's revocations")?;
     edge.extra_routes = Some(admin.router());
     edge.load_reports = Some(admin::broadcast_reports(Arc::clone(&node)));
     let tasks = TaskTracker::new();

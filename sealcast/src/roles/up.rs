@@ -47,6 +47,10 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
         tracing::info!(path = %shown(path).display(), "wrote key material");
     }
     let token = keys.push_token().context("reading the push token")?;
+    // Revocations `keys revoke` kept: the embedded broker starts empty every time.
+    let revocations = keys
+        .revocations()
+        .context("reading the key directory's revocations")?;
     let root = keys.root_public().context("reading the root public key")?;
     let (signing_key, certificate) = keys
         .ingest(&ingest_id)
@@ -140,6 +144,7 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
         );
         // Direct mode sends viewers to the node's own address.
         edge.direct_url = Some(url.clone());
+        edge.revocations = revocations.clone();
         edge.extra_routes = Some(admin.router());
         edge.load_reports = Some(admin::broadcast_reports(Arc::clone(node)));
         node_urls.push((id.clone(), format!("{url}/")));

@@ -625,6 +625,11 @@ async fn check_revocation(cluster: &Cluster, rogue: &Rogue, bytes: &Bytes) -> an
         "keys revoke failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // Kept in the key directory too, for nodes that start after the broker forgot it.
+    let kept = cluster
+        .data_dir()
+        .join(format!("keys/revocations/{}.rev", rogue.key.key_id()));
+    anyhow::ensure!(kept.is_file(), "{} was not written", kept.display());
     // The CLI's publish reached the broker before it exited, and each node handles its
     // MQTT messages in order: the revocation is in force before the next manifest.
     let meta = SegmentMeta {

@@ -1,0 +1,378 @@
+//! Writes the fuzz targets' seed corpora into `fuzz/corpus/` (and the fixed root the
+//! `certificates` target trusts into `fuzz/seeds/`): real bytes wherever a real program
+//! makes them.
+//!
+//! - `rtmp_session`: what ffmpeg sends when it publishes, captured by a server that
+//!   answers like the ingest (rml_rtmp, `connect` and `publish` accepted).
+//! - `flv`, `h264`, `aac`: an FLV file ffmpeg wrote, its first tag bodies, its AVC decoder
+//!   configuration, SPS and AudioSpecificConfig.
+//! - the rest: values the cluster really sends, made with its own types and keys.
+//!
+//! Run it with `cargo run -p fuzzing --example seeds` (ffmpeg on the PATH); the output is
+//! committed. Certificates are signed by a fresh root each run, written alongside.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use bytes::Bytes;
+use certs::signing::{RootKey, SignatureAlgorithm, SigningKey, Validity};
+use domain::manifest::{SegmentManifest, SignedManifest};
+use domain::push::{ControlEvent, SegmentHeaders};
+use domain::{NodeId, RenditionInfo, RenditionName, SegmentMeta, SessionId, StreamName};
+use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
+use rml_rtmp::sessions::{
+    ServerSession, ServerSessionConfig, ServerSessionEvent, ServerSessionResult,
+};
+use sha2::{Digest, Sha256};
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+fn main() -> Result<()> {
+    let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
+    let corpus = |target: &str| -> Result<PathBuf> {
+        let dir = fuzz.join("corpus").join(target);
+        std::fs::create_dir_all(&dir)?;
+        Ok(dir)
+    };
+    let tmp = std::env::temp_dir().join(format!("sealcast-seeds-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp)?;
+
+    // RTMP: an ffmpeg publish, as the ingest's server sees it.
+    std::fs::write(
+        corpus("rtmp_session")?.join("ffmpeg-publish"),
+        capture_publish()?,
+    )?;
+
+    // FLV and the codec configurations inside it.
+    let flv_path = tmp.join("seed.flv");
+    let mut args = ffmpeg_input();
+    args.extend(["-f", "flv", flv_path.to_str().ok_or("path")?]);
+    ffmpeg(&args)?;
+    let flv = std::fs::read(&flv_path)?;
+    std::fs::write(corpus("flv")?.join("ffmpeg.flv"), &flv)?;
+    let mut reader = ingest::container::FlvReader::new(&flv[..])?;
+    let (mut video, mut audio) = (0, 0);
+    while let Some(tag) = reader.next_tag()? {
+        let body: &Bytes = &tag.body;
+        match tag.kind {
+            ingest::container::TagKind::Video if video < 3 => {
+                std::fs::write(corpus("flv")?.join(format!("video-tag-{video}")), body)?;
+                if video == 0 && body.len() > 5 {
+                    // AVC sequence header: the decoder configuration record after 5 bytes.
+                    let record = &body[5..];
+                    std::fs::write(corpus("h264")?.join("avc-config"), record)?;
+                    let config = ingest::container::h264::AvcConfig::parse(record)?;
+                    if let Some(sps) = config.sps.first() {
+                        std::fs::write(corpus("h264")?.join("sps"), sps)?;
+                    }
+                }
+                video += 1;
+            }
+            ingest::container::TagKind::Audio if audio < 2 => {
+                std::fs::write(corpus("flv")?.join(format!("audio-tag-{audio}")), body)?;
+                if audio == 0 && body.len() > 2 {
+                    std::fs::write(corpus("aac")?.join("audio-specific-config"), &body[2..])?;
+                }
+                audio += 1;
+            }
+            _ => {}
+        }
+    }
+
+    // Keys: a root and a certified ingest key of each algorithm.
+    let now = 1_800_000_000;
+    std::fs::create_dir_all(fuzz.join("seeds"))?;
+    for algorithm in [SignatureAlgorithm::Ed25519, SignatureAlgorithm::MlDsa65] {
+        let root = RootKey::generate(algorithm)?;
+        let ingest = SigningKey::generate(algorithm)?;
+        let name = if algorithm == SignatureAlgorithm::Ed25519 {
+            "ed25519"
+        } else {
+            "mldsa65"
+        };
+        if algorithm == SignatureAlgorithm::Ed25519 {
+            std::fs::write(
+                fuzz.join("seeds/root.ed25519.pub"),
+                root.public_key().public_key().as_bytes(),
+            )?;
+        }
+        let cert = root.certify(
+            ingest.public_key(),
+            NodeId::new("ingest1")?,
+            Validity::starting_at(now - 60, Duration::from_secs(30 * 86_400)),
+        )?;
+        std::fs::write(
+            corpus("certificates")?.join(format!("certificate-{name}")),
+            cert.encode(),
+        )?;
+        let revocation = root.revoke(ingest.key_id(), now);
+        std::fs::write(
+            corpus("certificates")?.join(format!("revocation-{name}")),
+            revocation.encode(),
+        )?;
+
+        let meta = segment_meta()?;
+        let bytes = b"segment bytes";
+        let manifest = SegmentManifest::from_meta(
+            &meta,
+            algorithm,
+            ingest.key_id(),
+            bytes.len() as u64,
+            Sha256::digest(bytes).into(),
+        )
+        .encode();
+        let signed = SignedManifest {
+            signature: ingest.sign(&manifest),
+            manifest_bytes: manifest.clone(),
+        };
+        std::fs::write(
+            corpus("manifest")?.join(format!("manifest-{name}")),
+            &manifest,
+        )?;
+        std::fs::write(
+            corpus("manifest")?.join(format!("envelope-{name}")),
+            signed.encode(),
+        )?;
+        let event = serde_json::to_vec(&ControlEvent::SessionStarted {
+            stream: StreamName::new("demo")?,
+            session: SessionId(0x5eed),
+        })?;
+        let signed_event = ingest.sign_event(event, now * 1000);
+        std::fs::write(
+            corpus("manifest")?.join(format!("statement-{name}")),
+            &signed_event.statement_bytes,
+        )?;
+        std::fs::write(
+            corpus("manifest")?.join(format!("signed-event-{name}")),
+            signed_event.encode(),
+        )?;
+    }
+
+    // Control events, as JSON.
+    let stream = StreamName::new("demo")?;
+    let events = [
+        ControlEvent::SessionStarted {
+            stream: stream.clone(),
+            session: SessionId(1),
+        },
+        ControlEvent::Rendition {
+            stream: stream.clone(),
+            info: RenditionInfo {
+                name: RenditionName::new("720p")?,
+                width: 1280,
+                height: 720,
+                frame_rate: 29.97,
+                codecs: "avc1.64001f,mp4a.40.2".parse()?,
+            },
+        },
+        ControlEvent::RenditionDropped {
+            stream: stream.clone(),
+            rendition: RenditionName::new("360p")?,
+        },
+        ControlEvent::Ended {
+            stream,
+            session: SessionId(1),
+        },
+        ControlEvent::Synced {
+            ingest: NodeId::new("ingest1")?,
+        },
+    ];
+    for (i, event) in events.iter().enumerate() {
+        std::fs::write(
+            corpus("control_event")?.join(format!("event-{i}")),
+            serde_json::to_vec(event)?,
+        )?;
+    }
+
+    // A segment push: path, then headers.
+    let meta = segment_meta()?;
+    let mut push = String::from("/internal/v1/segments/demo/720p/42\n");
+    for (name, value) in SegmentHeaders::of(&meta).pairs() {
+        push.push_str(&format!("{name}: {value}\n"));
+    }
+    std::fs::write(corpus("push_request")?.join("segment"), push)?;
+    std::fs::write(
+        corpus("push_request")?.join("events"),
+        "/internal/v1/events\n",
+    )?;
+
+    // Presence and load reports, as nodes publish them.
+    let presence = domain::presence::Presence {
+        role: domain::presence::Role::Broadcast,
+        state: domain::presence::PresenceState::Ready,
+        url: Some("http://10.0.0.5:8080".into()),
+        direct_url: Some("https://broadcast1.example".into()),
+    };
+    std::fs::write(corpus("presence_load")?.join("presence"), presence.encode())?;
+    std::fs::write(
+        corpus("presence_load")?.join("load"),
+        br#"{"role":"broadcast","at":1800000000,"cpu_percent":12.5,"memory_bytes":52428800,"connections":40,"bytes_out":123456789,"viewers":{"demo":38},"segments":{"published":100,"verified":100,"rejected":0}}"#,
+    )?;
+
+    // The sticky cookie (the harness's fixed key) and Host values.
+    let cookies = loadbalancer::StickyCookies::new(loadbalancer::CookieKey::new(&[7; 32])?);
+    let issued = cookies.issue(
+        &NodeId::new("broadcast1")?,
+        std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(now),
+    );
+    std::fs::write(
+        corpus("cookie_host")?.join("cookie"),
+        format!("sealcast_node={issued}"),
+    )?;
+    std::fs::write(
+        corpus("cookie_host")?.join("host"),
+        "streaming.example:8443",
+    )?;
+    std::fs::write(corpus("cookie_host")?.join("host-v6"), "[::1]:443")?;
+
+    // Names and small values.
+    for (i, name) in [
+        "/live/demo/master.m3u8",
+        "/live/demo/720p/index.m3u8",
+        "/live/demo/720p/42.ts",
+        "/vod/demo/00000000000000aa/master.m3u8",
+        "sealcast/v1/nodes/broadcast1/presence",
+        "sealcast/v1/streams/demo/720p/manifest",
+        "mqtt://sealcast:secret@127.0.0.1:1884",
+        "0123456789abcdef0123456789abcdef",
+        "0000000000005eed",
+        "avc1.64001f,mp4a.40.2",
+        "_HLS_msn=42&_HLS_part=2&_HLS_skip=YES",
+    ]
+    .iter()
+    .enumerate()
+    {
+        std::fs::write(corpus("names")?.join(format!("name-{i}")), name)?;
+    }
+    std::fs::remove_dir_all(&tmp)?;
+    Ok(())
+}
+
+fn segment_meta() -> Result<SegmentMeta> {
+    Ok(SegmentMeta {
+        stream: StreamName::new("demo")?,
+        rendition: RenditionName::new("720p")?,
+        session: SessionId(0x5eed),
+        sequence: 42,
+        discontinuity_sequence: 1,
+        discontinuity: false,
+        duration: Duration::from_millis(2002),
+        start_pts_90k: 180_000,
+    })
+}
+
+/// Two seconds of a small test pattern with audio, x264 and AAC, as a publisher sends.
+fn ffmpeg_input() -> Vec<&'static str> {
+    vec![
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=160x120:rate=15",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=44100",
+        "-t",
+        "2",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "15",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "64k",
+    ]
+}
+
+fn ffmpeg(args: &[&str]) -> Result<()> {
+    let status = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args(args)
+        .status()?;
+    if !status.success() {
+        return Err(format!("ffmpeg {args:?}: {status}").into());
+    }
+    Ok(())
+}
+
+/// Everything ffmpeg sends to publish two seconds, up to 64 KiB, answered by rml_rtmp as
+/// the ingest answers (handshake, `connect` and `publish` accepted).
+fn capture_publish() -> Result<Vec<u8>> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let url = format!("rtmp://{}/live/sk_seed", listener.local_addr()?);
+    let mut publisher = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-re"])
+        .args(ffmpeg_input())
+        .args(["-f", "flv", &url])
+        .spawn()?;
+    let (mut socket, _) = listener.accept()?;
+    socket.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut captured = Vec::new();
+    let mut handshake = Handshake::new(PeerType::Server);
+    let mut session: Option<ServerSession> = None;
+    let mut buf = [0u8; 8192];
+    while captured.len() < 64 * 1024 {
+        let n = match socket.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        captured.extend_from_slice(&buf[..n]);
+        let mut input = buf[..n].to_vec();
+        if session.is_none() {
+            match handshake.process_bytes(&input)? {
+                HandshakeProcessResult::InProgress { response_bytes } => {
+                    socket.write_all(&response_bytes)?;
+                    continue;
+                }
+                HandshakeProcessResult::Completed {
+                    response_bytes,
+                    remaining_bytes,
+                } => {
+                    socket.write_all(&response_bytes)?;
+                    let (s, initial) = ServerSession::new(ServerSessionConfig::new())?;
+                    answer(&mut socket, initial)?;
+                    session = Some(s);
+                    input = remaining_bytes;
+                }
+            }
+        }
+        let Some(s) = session.as_mut() else { continue };
+        let mut pending = s.handle_input(&input)?;
+        while !pending.is_empty() {
+            let mut next = Vec::new();
+            for result in pending {
+                match result {
+                    ServerSessionResult::OutboundResponse(packet) => {
+                        socket.write_all(&packet.bytes)?
+                    }
+                    ServerSessionResult::RaisedEvent(
+                        ServerSessionEvent::ConnectionRequested { request_id, .. }
+                        | ServerSessionEvent::PublishStreamRequested { request_id, .. },
+                    ) => next.extend(s.accept_request(request_id)?),
+                    _ => {}
+                }
+            }
+            pending = next;
+        }
+    }
+    let _ = publisher.kill();
+    let _ = publisher.wait();
+    Ok(captured)
+}
+
+fn answer(socket: &mut std::net::TcpStream, results: Vec<ServerSessionResult>) -> Result<()> {
+    for result in results {
+        if let ServerSessionResult::OutboundResponse(packet) = result {
+            socket.write_all(&packet.bytes)?;
+        }
+    }
+    Ok(())
+}

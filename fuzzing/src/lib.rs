@@ -1,0 +1,304 @@
+//! Fuzz harnesses: one function per parser that reads bytes from outside, driven the way
+//! the product drives it, asserting what must hold for any input (a strict decoder
+//! re-encodes what it accepted to the same bytes; an accepted Host or path cannot smuggle
+//! anything). A harness panics only when such a property breaks, or when the code under
+//! test panics.
+//!
+//! `fuzz/` runs each one under libFuzzer (`fuzz/run.sh SECONDS`); `tests/replay.rs` runs
+//! every file of `fuzz/corpus/{target}` and `fuzz/regressions/{target}` through them on
+//! every `cargo test`, so corpora and past crashes stay checked without a fuzzing
+//! toolchain. [`TARGETS`] is the list both use.
+#![forbid(unsafe_code)]
+
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use certs::signing::{
+    IngestCertificate, Revocation, RootPublicKey, SignatureAlgorithm, TrustStore,
+};
+use domain::manifest::{EventStatement, SegmentManifest, SignedEvent, SignedManifest};
+use domain::paths::PublicPath;
+use domain::push::{ControlEvent, InternalPath, SegmentHeaders};
+use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
+use rml_rtmp::sessions::{
+    ServerSession, ServerSessionConfig, ServerSessionEvent, ServerSessionResult,
+};
+
+/// A harness: any bytes in, a panic only if a property breaks.
+pub type Harness = fn(&[u8]);
+
+/// Every harness by target name (the file name under `fuzz/fuzz_targets/`).
+pub const TARGETS: &[(&str, Harness)] = &[
+    ("rtmp_session", rtmp_session),
+    ("flv", flv),
+    ("h264", h264),
+    ("aac", aac),
+    ("manifest", manifest),
+    ("control_event", control_event),
+    ("push_request", push_request),
+    ("presence_load", presence_load),
+    ("certificates", certificates),
+    ("cookie_host", cookie_host),
+    ("names", names),
+];
+
+/// The fixed Ed25519 root the `certificates` target trusts (the seed corpus holds
+/// certificates and revocations it signed; see `examples/seeds.rs`).
+pub const ROOT_ED25519: &[u8; 32] = include_bytes!("../../fuzz/seeds/root.ed25519.pub");
+
+/// The RTMP server side as `ingest::rtmp` drives it before and after a publish: the
+/// handshake, then every byte into rml_rtmp's `ServerSession`, accepting `connect` and
+/// `publish`, and every video and audio message into the FLV tag parsers.
+pub fn rtmp_session(data: &[u8]) {
+    drive_rtmp(data);
+}
+
+/// How far [`rtmp_session`] got with an input.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RtmpReach {
+    /// A `publish` was requested (and accepted).
+    pub published: bool,
+    /// Video messages parsed.
+    pub video: usize,
+    /// Audio messages parsed.
+    pub audio: usize,
+}
+
+/// [`rtmp_session`], reporting how far it got.
+pub fn drive_rtmp(data: &[u8]) -> RtmpReach {
+    let mut reach = RtmpReach::default();
+    // The handshake, fed in pieces as reads from a socket arrive, until it completes.
+    let mut handshake = Handshake::new(PeerType::Server);
+    let mut rest = None;
+    for (i, piece) in data.chunks(1000).enumerate() {
+        match handshake.process_bytes(piece) {
+            Ok(HandshakeProcessResult::InProgress { .. }) => {}
+            Ok(HandshakeProcessResult::Completed {
+                mut remaining_bytes,
+                ..
+            }) => {
+                remaining_bytes.extend_from_slice(data.get((i + 1) * 1000..).unwrap_or_default());
+                rest = Some(remaining_bytes);
+                break;
+            }
+            Err(_) => return reach,
+        }
+    }
+    // Still in progress when the bytes ran out: the connection ends.
+    let Some(rest) = rest else {
+        return reach;
+    };
+    let Ok((mut session, _)) = ServerSession::new(ServerSessionConfig::new()) else {
+        return reach;
+    };
+    // Fed in small pieces, as reads from a socket arrive: a request is accepted before the
+    // bytes after it are read, as with a client that waits for the answer (a `publish` in
+    // the same read as its `connect` is refused as not connected).
+    for piece in rest.chunks(64) {
+        let Ok(results) = session.handle_input(piece) else {
+            return reach;
+        };
+        let mut pending = std::collections::VecDeque::from(results);
+        while let Some(result) = pending.pop_front() {
+            let ServerSessionResult::RaisedEvent(event) = result else {
+                continue;
+            };
+            let more = match event {
+                ServerSessionEvent::ConnectionRequested { request_id, .. } => {
+                    session.accept_request(request_id).unwrap_or_default()
+                }
+                ServerSessionEvent::PublishStreamRequested { request_id, .. } => {
+                    reach.published = true;
+                    session.accept_request(request_id).unwrap_or_default()
+                }
+                ServerSessionEvent::VideoDataReceived { data, .. } => {
+                    reach.video += 1;
+                    let _ = ingest::container::parse_video_tag(&data);
+                    Vec::new()
+                }
+                ServerSessionEvent::AudioDataReceived { data, .. } => {
+                    reach.audio += 1;
+                    let _ = ingest::container::parse_audio_tag(&data);
+                    Vec::new()
+                }
+                _ => Vec::new(),
+            };
+            pending.extend(more);
+        }
+    }
+    reach
+}
+
+/// An FLV file through `FlvReader` (as `sealcast ladder` reads one), and the same bytes as
+/// one video and one audio tag body.
+pub fn flv(data: &[u8]) {
+    if let Ok(mut reader) = ingest::container::FlvReader::new(data) {
+        for _ in 0..10_000 {
+            match reader.next_tag() {
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => break,
+            }
+        }
+    }
+    let body = Bytes::copy_from_slice(data);
+    let _ = ingest::container::parse_video_tag(&body);
+    let _ = ingest::container::parse_audio_tag(&body);
+}
+
+/// H.264: an AVC decoder configuration record, an SPS, and an Annex B access unit as the
+/// CMAF muxer reads its configuration from.
+pub fn h264(data: &[u8]) {
+    use ingest::container::h264::{AvcConfig, SpsInfo};
+    if let Ok(config) = AvcConfig::parse(data) {
+        let _ = config.codec_string();
+    }
+    let _ = SpsInfo::parse(data);
+    if let Ok(config) = AvcConfig::from_annexb(data) {
+        let _ = config.codec_string();
+    }
+}
+
+/// AAC: an AudioSpecificConfig, and the ADTS header made from it.
+pub fn aac(data: &[u8]) {
+    if let Ok(config) = ingest::container::AacConfig::parse(data) {
+        let _ = config.codec_string();
+        let _ = config.adts_header(data.len());
+        let _ = config.frame_duration_90k();
+    }
+}
+
+/// Segment manifests, their MQTT envelopes, control-event statements and their envelopes:
+/// whatever decodes re-encodes to exactly the same bytes.
+pub fn manifest(data: &[u8]) {
+    if let Ok(m) = SegmentManifest::decode(data) {
+        assert_eq!(m.encode(), data, "a manifest with two encodings");
+    }
+    if let Ok(e) = SignedManifest::decode(data) {
+        assert_eq!(e.encode(), data, "an envelope with two encodings");
+        let _ = e.manifest();
+    }
+    if let Ok(s) = EventStatement::decode(data) {
+        assert_eq!(s.encode(), data, "a statement with two encodings");
+    }
+    if let Ok(e) = SignedEvent::decode(data) {
+        assert_eq!(e.encode(), data, "a signed event with two encodings");
+        if let Ok(s) = e.statement() {
+            let _ = serde_json::from_slice::<ControlEvent>(&s.body);
+        }
+    }
+}
+
+/// A control event's JSON, as an edge reads it from a verified statement: what parses
+/// serializes and parses back to the same event, and any rendition in it is valid.
+pub fn control_event(data: &[u8]) {
+    let Ok(event) = serde_json::from_slice::<ControlEvent>(data) else {
+        return;
+    };
+    if let ControlEvent::Rendition { info, .. } = &event {
+        assert!(info.check().is_ok(), "an unchecked rendition parsed");
+        assert!(
+            !info.codecs.as_str().contains(['"', '\n', '\r', ' ', '#']),
+            "codecs with playlist syntax"
+        );
+    }
+    if let Ok(json) = serde_json::to_vec(&event) {
+        let again = serde_json::from_slice::<ControlEvent>(&json);
+        assert_eq!(
+            again.ok(),
+            Some(event),
+            "a control event that does not round-trip"
+        );
+    }
+}
+
+/// A segment push: the path and the `x-sealcast-*` headers. The input is a path line, then
+/// `name: value` lines.
+pub fn push_request(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let mut lines = text.lines();
+    let path = lines.next().unwrap_or_default();
+    if let Some(parsed) = InternalPath::parse(path) {
+        assert_eq!(InternalPath::parse(&parsed.to_string()), Some(parsed));
+    }
+    let headers: Vec<(&str, &str)> = lines.filter_map(|l| l.split_once(": ")).collect();
+    let _ = SegmentHeaders::parse(|name| {
+        headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| *v)
+    });
+}
+
+/// Presence and load-report payloads as they arrive over MQTT.
+pub fn presence_load(data: &[u8]) {
+    if let Ok(p) = domain::presence::Presence::decode(data) {
+        let again = domain::presence::Presence::decode(&p.encode());
+        assert_eq!(again.ok(), Some(p), "a presence that does not round-trip");
+    }
+    if let Ok(r) = domain::load::LoadReport::decode(data) {
+        assert!(domain::load::LoadReport::decode(&r.encode()).is_ok());
+    }
+}
+
+/// Ingest certificates and revocations: decoded strictly, then offered to a trust store
+/// pinned to [`ROOT_ED25519`], as an edge does with what arrives on their topics.
+pub fn certificates(data: &[u8]) {
+    if let Ok(c) = IngestCertificate::decode(data) {
+        assert_eq!(c.encode(), data, "a certificate with two encodings");
+    }
+    if let Ok(r) = Revocation::decode(data) {
+        assert_eq!(r.encode(), data, "a revocation with two encodings");
+    }
+    let Ok(root) = RootPublicKey::from_bytes(SignatureAlgorithm::Ed25519, ROOT_ED25519) else {
+        return;
+    };
+    let mut trust = TrustStore::new(root);
+    let now = 1_800_000_000;
+    let admitted = trust.add_certificate(data, now);
+    let _ = trust.revoke(data);
+    if let Ok(key_id) = admitted {
+        // Whatever the store admitted is a key the root certified.
+        assert!(trust.key(key_id).is_some());
+    }
+}
+
+/// The load balancer's sticky cookie (checked against a fixed key) and its Host check: an
+/// accepted Host cannot carry anything that would change a URL's authority.
+pub fn cookie_host(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    if let Ok(key) = loadbalancer::CookieKey::new(&[7; 32]) {
+        let cookies = loadbalancer::StickyCookies::new(key);
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let _ = cookies.verify(&text, now);
+    }
+    if loadbalancer::redirect::is_sane_host(&text) {
+        assert!(
+            !text.contains(['/', '\\', '@', '?', '#', ' ', '\r', '\n', '\t']),
+            "an accepted Host with URL syntax: {text:?}"
+        );
+    }
+}
+
+/// Every name and small value parsed from a URL, a topic or a configuration: public and
+/// internal paths, MQTT topics, broker addresses, key and session ids, codecs, LL-HLS
+/// playlist queries. What parses displays as something that parses to the same value.
+pub fn names(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    if let Some(p) = PublicPath::parse(&text) {
+        assert_eq!(PublicPath::parse(&p.to_string()), Some(p));
+    }
+    if let Some(t) = domain::topics::Topic::parse(&text) {
+        assert_eq!(domain::topics::Topic::parse(&t.to_string()), Some(t));
+    }
+    let _ = text.parse::<domain::broker::BrokerAddress>();
+    if let Ok(k) = text.parse::<domain::manifest::KeyId>() {
+        assert_eq!(k.to_string(), text);
+    }
+    if let Ok(s) = text.parse::<domain::SessionId>() {
+        assert_eq!(s.to_string(), text);
+    }
+    if let Ok(c) = text.parse::<domain::Codecs>() {
+        assert_eq!(c.as_str(), text);
+    }
+    let _ = domain::llhls::PlaylistQuery::parse(&text);
+}

@@ -1,0 +1,67 @@
+//! Every file of every target's seed corpus (`fuzz/corpus/{target}`) and every crash a
+//! fuzzer found (`fuzz/regressions/{target}`, kept after the fix) through its harness, on
+//! every `cargo test`: a harness that panics on one fails here without a fuzzing
+//! toolchain.
+
+use std::path::{Path, PathBuf};
+
+fn fuzz_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
+}
+
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn every_target_has_a_seed_corpus_and_a_libfuzzer_target() {
+    for (name, _) in fuzzing::TARGETS {
+        assert!(
+            !files(&fuzz_dir().join("corpus").join(name)).is_empty(),
+            "fuzz/corpus/{name} is empty"
+        );
+        let target = fuzz_dir().join("fuzz_targets").join(format!("{name}.rs"));
+        let text = std::fs::read_to_string(&target)
+            .unwrap_or_else(|e| panic!("{}: {e}", target.display()));
+        assert!(
+            text.contains(&format!("fuzzing::{name}(")),
+            "{} does not call fuzzing::{name}",
+            target.display()
+        );
+    }
+}
+
+#[test]
+fn corpora_and_regressions_replay_without_a_panic() {
+    let mut replayed = 0;
+    for (name, harness) in fuzzing::TARGETS {
+        for kind in ["corpus", "regressions"] {
+            for file in files(&fuzz_dir().join(kind).join(name)) {
+                let data = std::fs::read(&file).expect("readable");
+                let outcome = std::panic::catch_unwind(|| harness(&data));
+                assert!(outcome.is_ok(), "{name}: {} panics", file.display());
+                replayed += 1;
+            }
+        }
+    }
+    assert!(replayed >= fuzzing::TARGETS.len());
+}
+
+/// The captured ffmpeg publish gets through the handshake, `connect` and `publish` to the
+/// media in the harness: the RTMP target fuzzes past the first bytes.
+#[test]
+fn the_rtmp_seed_reaches_the_media() {
+    let data = std::fs::read(fuzz_dir().join("corpus/rtmp_session/ffmpeg-publish")).expect("seed");
+    let reach = fuzzing::drive_rtmp(&data);
+    assert!(reach.published, "{reach:?}");
+    assert!(reach.video > 5 && reach.audio > 5, "{reach:?}");
+}
