@@ -49,6 +49,20 @@ statements! {
                                  THEN $1 ELSE last_live_at END \
                         WHERE name = $2";
 
+    // ---- numbering (migration 0003) ----
+
+    /// A new publish session of a stream: counts it, raises the discontinuity sequence when
+    /// it follows another, and returns where numbering stands (SET reads the old row).
+    STREAM_BEGIN_NUMBERING = "UPDATE streams SET \
+                                  discontinuity_sequence = discontinuity_sequence + \
+                                      CASE WHEN sessions > 0 THEN 1 ELSE 0 END, \
+                                  sessions = sessions + 1 \
+                              WHERE name = $1 \
+                              RETURNING next_sequence, discontinuity_sequence, sessions";
+    /// Raises the next sequence number, never lowers it.
+    STREAM_ADVANCE_SEQUENCE = "UPDATE streams SET next_sequence = $1 \
+                               WHERE name = $2 AND next_sequence < $1";
+
     // ---- sessions (migration 0002) ----
 
     /// Records a session's start; the same session recorded again inserts nothing, so of

@@ -2,7 +2,7 @@
 
 mod support;
 
-use catalog::{Catalog, CatalogError, StreamKey};
+use catalog::{Catalog, CatalogError, Numbering, StreamKey};
 use domain::StreamName;
 use sha2::{Digest, Sha256};
 use sqlx::Connection;
@@ -19,6 +19,7 @@ on_both_backends!(
     only_the_key_hash_is_stored,
     unknown_streams_are_not_found,
     mark_live_records_the_latest_time,
+    numbering_continues_across_sessions_and_handles,
     two_handles_see_each_others_writes,
     concurrent_writes_from_two_handles,
     reopening_keeps_the_streams,
@@ -456,4 +457,54 @@ async fn reopening_keeps_the_streams(db: Db) {
         Some(name("demo"))
     );
     catalog.close().await;
+}
+
+/// Issue 16: whichever ingest (handle) publishes next continues the numbering: the first
+/// session starts at 0 without a discontinuity, every later one where the last left off,
+/// one discontinuity further; the sequence never goes back.
+async fn numbering_continues_across_sessions_and_handles(db: Db) {
+    let first = open(&db).await;
+    first.add_stream(&name("demo")).await.expect("add");
+    assert_eq!(
+        first.begin_numbering(&name("demo")).await.expect("begin"),
+        Numbering {
+            first_sequence: 0,
+            discontinuity_sequence: 0,
+            discontinuity: false,
+        }
+    );
+    for next in [1, 2, 3, 2, 0] {
+        first
+            .advance_sequence(&name("demo"), next)
+            .await
+            .expect("advance");
+    }
+    // Another ingest, after the first one died.
+    let second = open(&db).await;
+    assert_eq!(
+        second.begin_numbering(&name("demo")).await.expect("begin"),
+        Numbering {
+            first_sequence: 3,
+            discontinuity_sequence: 1,
+            discontinuity: true,
+        }
+    );
+    second
+        .advance_sequence(&name("demo"), 10)
+        .await
+        .expect("advance");
+    assert_eq!(
+        first.begin_numbering(&name("demo")).await.expect("begin"),
+        Numbering {
+            first_sequence: 10,
+            discontinuity_sequence: 2,
+            discontinuity: true,
+        }
+    );
+    assert!(matches!(
+        first.begin_numbering(&name("ghost")).await,
+        Err(CatalogError::NotFound { .. })
+    ));
+    first.close().await;
+    second.close().await;
 }

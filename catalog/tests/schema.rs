@@ -125,6 +125,15 @@ async fn an_old_database_is_migrated_with_its_streams(db: Db) {
         .add_webhook("https://hooks.example/x", &[WebhookEvent::Publish])
         .await
         .expect("add webhook");
+    // 0003: an old stream's numbering starts at zero, without a discontinuity.
+    let numbering = catalog
+        .begin_numbering(&name("demo"))
+        .await
+        .expect("numbering");
+    assert_eq!(
+        (numbering.first_sequence, numbering.discontinuity),
+        (0, false)
+    );
     catalog.close().await;
 
     let mut conn = raw(&db).await;
@@ -134,7 +143,7 @@ async fn an_old_database_is_migrated_with_its_streams(db: Db) {
             .await
             .expect("migrations");
     conn.close().await.expect("close");
-    assert_eq!(versions, [(1,), (2,)]);
+    assert_eq!(versions, [(1,), (2,), (3,)]);
 
     // And opening again has nothing left to do.
     let catalog = Catalog::open(&db.location).await.expect("reopen");

@@ -50,6 +50,7 @@ pub fn transcode_file(
         ladder: Arc::clone(&ladder),
         realtime: false,
         encoder_threads,
+        recorder: None,
     };
     let (events_tx, mut events_rx) = mpsc::channel(64);
     let pipeline = Pipeline::start(params, events_tx, IngestMetrics::default())?;

@@ -74,6 +74,25 @@ pub enum MediaInput {
     FrameRate(f64),
 }
 
+/// Told the next sequence number before each segment number leaves the pipeline, on the
+/// thread that hands segments on: a store that numbering must survive (the catalog), so
+/// that whatever an edge saw is never ahead of it. It may block for a moment.
+#[derive(Clone)]
+pub struct SequenceRecorder(Arc<dyn Fn(u64) + Send + Sync>);
+
+impl SequenceRecorder {
+    /// A recorder calling `record(next)`.
+    pub fn new(record: impl Fn(u64) + Send + Sync + 'static) -> Self {
+        SequenceRecorder(Arc::new(record))
+    }
+}
+
+impl std::fmt::Debug for SequenceRecorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SequenceRecorder")
+    }
+}
+
 /// Where a pipeline's segments start and how they are labelled.
 #[derive(Debug, Clone)]
 pub struct PipelineParams {
@@ -94,6 +113,8 @@ pub struct PipelineParams {
     pub realtime: bool,
     /// x264 threads per encoded rung (0 = x264's choice).
     pub encoder_threads: usize,
+    /// Where the next sequence number is recorded before each segment number leaves.
+    pub recorder: Option<SequenceRecorder>,
 }
 
 /// How a pipeline ended.
@@ -619,9 +640,10 @@ impl Coordinator {
         let (out_tx, out_rx) = std_mpsc::channel::<RungOutput>();
         let aligner = SequenceAligner::new(self.params.stream.clone(), plan.len());
         let events = self.events.clone();
+        let recorder = self.params.recorder.clone();
         let emitter = std::thread::Builder::new()
             .name(format!("emit-{}", self.params.stream))
-            .spawn(move || emit(aligner, out_rx, events))?;
+            .spawn(move || emit(aligner, out_rx, events, recorder))?;
         let _ = self.events.blocking_send(LiveEvent::SessionStarted {
             stream: self.params.stream.clone(),
             session: self.params.session,
@@ -750,9 +772,18 @@ fn emit(
     mut aligner: SequenceAligner,
     rx: std_mpsc::Receiver<RungOutput>,
     events: mpsc::Sender<LiveEvent>,
+    recorder: Option<SequenceRecorder>,
 ) {
-    let send = |evs: Vec<LiveEvent>| {
+    let mut recorded = None;
+    let mut send = |evs: Vec<LiveEvent>| {
         for e in evs {
+            if let (LiveEvent::Segment(segment), Some(recorder)) = (&e, &recorder) {
+                let next = segment.meta.sequence + 1;
+                if recorded.is_none_or(|r| next > r) {
+                    (recorder.0)(next);
+                    recorded = Some(next);
+                }
+            }
             if events.blocking_send(e).is_err() {
                 return;
             }

@@ -20,7 +20,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::error::IngestError;
 use crate::metrics::IngestMetrics;
-use crate::pipeline::{MediaInput, Pipeline, PipelineParams};
+use crate::pipeline::{MediaInput, Pipeline, PipelineParams, SequenceRecorder};
 
 /// How long a takeover waits for the previous session to flush.
 const TAKEOVER_WAIT: Duration = Duration::from_secs(15);
@@ -237,6 +237,16 @@ impl Registry {
                 tracing::warn!(stream = %stream, "the previous session did not flush in time; continuing anyway");
             }
         }
+        // Numbering continues where the catalog says, whichever ingest published last (an
+        // ingest that restarted forgot its own); this ingest's memory is the fallback when
+        // the catalog cannot answer.
+        let stored = match self.catalog.begin_numbering(&stream).await {
+            Ok(numbering) => Some(numbering),
+            Err(e) => {
+                tracing::warn!(stream = %stream, error = %e, "could not read the stream's numbering from the catalog; continuing from this ingest's memory");
+                None
+            }
+        };
         let session = SessionId(rand_u64());
         let takeover = CancellationToken::new();
         let ended = CancellationToken::new();
@@ -244,9 +254,16 @@ impl Registry {
         let params = {
             let mut slots = self.slots.lock();
             let slot = slots.entry(stream.clone()).or_default();
-            let discontinuity = slot.sessions > 0;
+            let mut discontinuity = slot.sessions > 0;
             if discontinuity {
                 slot.discontinuity_sequence += 1;
+            }
+            if let Some(stored) = stored {
+                slot.next_sequence = slot.next_sequence.max(stored.first_sequence);
+                slot.discontinuity_sequence = slot
+                    .discontinuity_sequence
+                    .max(stored.discontinuity_sequence);
+                discontinuity |= stored.discontinuity;
             }
             slot.sessions += 1;
             slot.live = Some(Live {
@@ -265,6 +282,7 @@ impl Registry {
                 ladder: Arc::clone(&self.settings.ladder),
                 realtime: true,
                 encoder_threads: self.settings.encoder_threads,
+                recorder: Some(self.sequence_recorder(&stream)),
             }
         };
         let pipeline = Pipeline::start(params, self.events.clone(), self.metrics.clone())?;
@@ -289,6 +307,20 @@ impl Registry {
             ended,
             done: done_tx,
         }))
+    }
+
+    /// Records `stream`'s next sequence number in the catalog, from the pipeline's emitting
+    /// thread (a blocking write, before the segment leaves; a failure is logged and the
+    /// segment goes on: numbering then rests on this ingest's memory).
+    fn sequence_recorder(&self, stream: &StreamName) -> SequenceRecorder {
+        let catalog = self.catalog.clone();
+        let stream = stream.clone();
+        let runtime = tokio::runtime::Handle::current();
+        SequenceRecorder::new(move |next| {
+            if let Err(e) = runtime.block_on(catalog.advance_sequence(&stream, next)) {
+                tracing::warn!(stream = %stream, next, error = %e, "could not record the stream's numbering in the catalog");
+            }
+        })
     }
 
     /// Ends a publish: flushes its pipeline, records where numbering stands, and announces

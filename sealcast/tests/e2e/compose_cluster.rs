@@ -220,9 +220,13 @@ async fn run(cluster: &Compose, init: &InitCluster) -> anyhow::Result<()> {
         TestPattern::new(640, 360, 30, 80).publish(&format!("{}/{}", rtmp[0], keys[0]))?,
         TestPattern::new(426, 240, 30, 80).publish(&format!("{}/{}", rtmp[1], keys[1]))?,
     ];
-    let outcome = play(cluster, &https, &ca, &api_key, &mut edges).await;
-    for publisher in publishers {
-        publisher.kill_hard();
+    let mut outcome = play(cluster, &https, &ca, &api_key, &mut edges).await;
+    let [first, second] = publishers;
+    first.kill_hard();
+    if outcome.is_ok() {
+        outcome = restart_an_ingest(cluster, &https, &ca, &mut ingests, second, &keys[1]).await;
+    } else {
+        second.kill_hard();
     }
     // Everything still running stops cleanly.
     let mut stopped = Vec::new();
@@ -231,6 +235,66 @@ async fn run(cluster: &Compose, init: &InitCluster) -> anyhow::Result<()> {
     }
     outcome?;
     stopped.into_iter().collect()
+}
+
+/// Issue 16: `kill -9` of the ingest publishing `demo2` mid-stream, the ingest started
+/// again, the publisher back with the same key: the edges take the new session's segments
+/// (numbering continues from the catalog instead of starting at 0 again, which edges
+/// refused as replays), list a discontinuity, and the playlist advances past where it
+/// stood.
+async fn restart_an_ingest(
+    cluster: &Compose,
+    https: &str,
+    ca: &Path,
+    ingests: &mut Vec<Service>,
+    publisher: testkit::ffmpeg::Publisher,
+    key: &str,
+) -> anyhow::Result<()> {
+    let client = lb::https_client(ca)?;
+    let playlist = || async {
+        let body = client
+            .get(format!("{https}/live/demo2/src/index.m3u8"))
+            .send()
+            .await?
+            .bytes()
+            .await?;
+        match m3u8_rs::parse_media_playlist_res(&body) {
+            Ok(p) => anyhow::Ok(p),
+            Err(e) => anyhow::bail!("demo2's playlist does not parse: {e:?}"),
+        }
+    };
+    let before = playlist().await?;
+    let last_before = before.media_sequence + before.segments.len() as u64;
+
+    let killed = ingests.remove(1);
+    killed.process.kill().await?;
+    drop(killed.container);
+    publisher.kill_hard();
+    let (restarted, rtmp) =
+        Service::start(cluster, "ingest2", |_| "obs-server ".into(), &[]).await?;
+    ingests.push(restarted);
+    let again = TestPattern::new(426, 240, 30, 60).publish(&format!("{rtmp}/{key}"))?;
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    let outcome = loop {
+        let p = playlist().await?;
+        let resumed = p.segments.iter().enumerate().any(|(i, s)| {
+            s.discontinuity && p.media_sequence + i as u64 >= last_before.saturating_sub(1)
+        });
+        let last = p.media_sequence + p.segments.len() as u64;
+        if resumed && last >= last_before + 3 {
+            break Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            break Err(anyhow::anyhow!(
+                "after the ingest restart demo2 lists up to {last} (before: {last_before}), \
+                 discontinuity after the restart: {resumed}"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    again.kill_hard();
+    outcome
 }
 
 async fn start_edge(cluster: &Compose) -> anyhow::Result<Service> {
