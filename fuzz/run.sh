@@ -29,7 +29,7 @@ for t in "${targets[@]}"; do
   mkdir -p "$scratch/$t" "artifacts/$t"
   before=$(find "artifacts/$t" -type f | wc -l)
   log="$scratch/$t.log"
-  if ! cargo +nightly fuzz run "$t" "$scratch/$t" "corpus/$t" -- \
+  if ! cargo +nightly fuzz run -O "$t" "$scratch/$t" "corpus/$t" -- \
       -max_total_time="$seconds" -print_final_stats=1 -rss_limit_mb=2048 >"$log" 2>&1; then
     status=1
   fi
