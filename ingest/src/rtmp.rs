@@ -363,4 +363,19 @@ mod tests {
             );
         }
     }
+
+    /// The first 128-byte chunk of a 300-byte command, then a continuation on the same chunk
+    /// stream that restates the length as 10: a session error, not an integer wrap and a
+    /// `capacity overflow` panic (rml_rtmp's deserializer: vendor/rml_rtmp/FORK.md; found by
+    /// the `rtmp_session` fuzz target).
+    #[test]
+    fn a_continuation_that_shrinks_its_message_is_refused() {
+        let (mut session, _) = ServerSession::new(ServerSessionConfig::new()).expect("session");
+        let mut bytes = vec![0x03, 0, 0, 0, 0x00, 0x01, 0x2c, 20, 0, 0, 0, 0];
+        bytes.extend_from_slice(&[0x05; 128]);
+        bytes.extend_from_slice(&[0x43, 0, 0, 0, 0, 0, 10, 20]);
+        bytes.extend_from_slice(&[0x05; 10]);
+        let outcome = std::panic::catch_unwind(move || session.handle_input(&bytes).is_err());
+        assert!(matches!(outcome, Ok(true)), "{outcome:?}");
+    }
 }
