@@ -41,7 +41,7 @@ pub struct NodeStatus {
     pub node: NodeId,
     /// `broadcast` or `ingest`, once known.
     pub role: Option<Role>,
-    /// Its announced membership state (`joining`, `ready`, `offline`), if it announced one.
+    /// Its announced membership state (`joining`, `ready`, `behind`, `offline`), if it announced one.
     pub state: Option<PresenceState>,
     /// Its announced base URL.
     pub url: Option<String>,

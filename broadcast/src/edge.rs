@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::gate::{GateOutput, RejectReason, SignatureGate};
-use crate::ready::{Readiness, Verdict};
+use crate::ready::{Lag, Readiness, Verdict};
 use crate::{BroadcastError, EdgeConfig, Node};
 
 /// How often the gate's timer runs: held segments become gaps at most this late.
@@ -50,6 +50,8 @@ pub struct Edge {
     /// Shared with verifications running on the blocking pool.
     trust: Arc<RwLock<TrustStore>>,
     pub(crate) readiness: Mutex<Readiness>,
+    /// Whether this node, once ready, has fallen behind live.
+    lag: Mutex<Lag>,
     /// Zero of the gate's millisecond clock.
     epoch: Instant,
     /// Per stream, the session of the last signed session start taken and when the ingest
@@ -120,6 +122,7 @@ impl Edge {
             }),
             trust: Arc::new(RwLock::new(trust)),
             readiness: Mutex::new(Readiness::new(epoch, config.ready_timeout)),
+            lag: Mutex::new(Lag::default()),
             node,
             config,
             epoch,
@@ -146,6 +149,7 @@ impl Edge {
     /// of [`run_edge`] calls this every 100 ms.
     pub fn tick(&self) {
         self.with_gate(|gate, now| gate.tick(now));
+        self.check_lag();
         // Everything a barrier waits for is resolved within the hold time; one that is
         // still there after twice that is released rather than kept forever.
         let mut gated = self.gate.lock();
@@ -159,6 +163,25 @@ impl Edge {
             if let Some(b) = gated.barriers.pop_front() {
                 self.release(b);
             }
+        }
+    }
+
+    /// Measures how far behind live the gate is, and marks the node behind (or caught up)
+    /// once that has settled ([`Lag`]). A stream whose newest verified manifest is older
+    /// than four hold times or target durations has ended and does not count.
+    fn check_lag(&self) {
+        let live_within = self.config.hold.max(self.config.node.segment_target) * 4;
+        let live_within_ms = u64::try_from(live_within.as_millis()).unwrap_or(u64::MAX);
+        let segments = self.gate.lock().gate.behind(self.now_ms(), live_within_ms);
+        self.node.metrics.set_behind_live(segments);
+        let Some(behind) = self.lag.lock().observe(Instant::now(), segments) else {
+            return;
+        };
+        self.node.set_behind(behind);
+        if behind {
+            tracing::warn!(node = %self.node.id(), segments, "behind live; no new viewers until caught up");
+        } else {
+            tracing::info!(node = %self.node.id(), "caught up with live");
         }
     }
 
@@ -560,15 +583,20 @@ impl Edge {
         }
     }
 
+    /// Where this node stands: joining until ready, then ready or behind.
+    pub(crate) fn presence_state(&self) -> PresenceState {
+        match (self.node.is_ready(), self.node.is_behind()) {
+            (false, _) => PresenceState::Joining,
+            (true, false) => PresenceState::Ready,
+            (true, true) => PresenceState::Behind,
+        }
+    }
+
     /// This node's presence payload now.
     pub(crate) fn presence(&self) -> Vec<u8> {
         Presence {
             role: Role::Broadcast,
-            state: if self.node.is_ready() {
-                PresenceState::Ready
-            } else {
-                PresenceState::Joining
-            },
+            state: self.presence_state(),
             url: Some(self.config.public_url.clone()),
             direct_url: self.config.direct_url.clone(),
         }

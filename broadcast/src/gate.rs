@@ -126,9 +126,35 @@ struct Lane {
     /// The discontinuity sequence of the last segment or gap it resolved, when a verified
     /// manifest told it: whether the next segment starts a discontinuity follows from it.
     last_discontinuity_sequence: Option<u64>,
+    /// The first and the newest sequence number a verified manifest was accepted for, and
+    /// when the newest arrived: where live is, as far as this node knows.
+    first_verified: Option<u64>,
+    newest_verified: Option<(u64, u64)>,
+    /// The last sequence number published with its bytes (gaps do not count).
+    last_published: Option<u64>,
 }
 
 impl Lane {
+    /// How many sequence numbers a verified manifest has announced past the last segment
+    /// this lane published: 1 in the normal course (the manifest of the next segment came
+    /// before its bytes), more when live has moved on without this node. A lane that never
+    /// published counts from its first verified manifest. A lane whose newest manifest is
+    /// older than `live_within_ms` is not live any more and counts 0.
+    fn behind(&self, now_ms: u64, live_within_ms: u64) -> u64 {
+        let Some((newest, since_ms)) = self.newest_verified else {
+            return 0;
+        };
+        if now_ms.saturating_sub(since_ms) > live_within_ms {
+            return 0;
+        }
+        match self.last_published {
+            Some(published) => newest.saturating_sub(published),
+            None => newest
+                .saturating_sub(self.first_verified.unwrap_or(newest))
+                .saturating_add(1),
+        }
+    }
+
     /// Whether `seq` is too far past the next expected sequence number to be held.
     fn too_far_ahead(&self, seq: u64) -> bool {
         self.next
@@ -174,6 +200,18 @@ impl SignatureGate {
                 Some((r.clone(), *held.into_iter().chain(ready).max()?))
             })
             .collect()
+    }
+
+    /// How far the furthest-behind live lane is from the newest verified manifest, in
+    /// segments: 1 in the normal course, more while live moves on without this node (its
+    /// pushes lost or late, or a missing run being given up). Lanes whose newest verified
+    /// manifest is older than `live_within_ms` (ended streams) count 0.
+    pub fn behind(&self, now_ms: u64, live_within_ms: u64) -> u64 {
+        self.lanes
+            .values()
+            .map(|lane| lane.behind(now_ms, live_within_ms))
+            .max()
+            .unwrap_or(0)
     }
 
     /// Segments waiting (the `sealcast_pending_segments` gauge).
@@ -247,6 +285,10 @@ impl SignatureGate {
             return out;
         }
         lane.manifests.insert(seq, (manifest, now_ms));
+        lane.first_verified.get_or_insert(seq);
+        if lane.newest_verified.is_none_or(|(newest, _)| seq > newest) {
+            lane.newest_verified = Some((seq, now_ms));
+        }
         self.try_match(&key, seq, &mut out);
         self.advance(&key, now_ms, &mut out);
         out
@@ -397,6 +439,7 @@ impl SignatureGate {
                     segment.meta.discontinuity = dseq != last;
                 }
                 lane.last_discontinuity_sequence = Some(dseq);
+                lane.last_published = Some(next);
                 out.push(GateOutput::Publish {
                     segment,
                     arrived_ms,
@@ -649,6 +692,48 @@ mod tests {
             .collect();
         assert_eq!(gaps, [1, 2, 3, 4]);
         assert_eq!(published(&out), [5]);
+    }
+
+    #[test]
+    fn behind_counts_verified_segments_past_the_last_one_published() {
+        let mut g = started(2000, 0);
+        assert_eq!(g.behind(0, 10_000), 0);
+        // The normal course: the next segment's manifest before its bytes.
+        let (m1, b1, d1, man1) = seg(1);
+        g.manifest(2000, man1);
+        assert_eq!(g.behind(2000, 10_000), 1);
+        g.bytes(2010, m1, b1, d1);
+        assert_eq!(g.behind(2010, 10_000), 0);
+        // Pushes lost: manifests keep coming, and gaps do not catch the node up.
+        for seq in 2..=4 {
+            let (.., man) = seg(seq);
+            g.manifest(seq * 2000, man);
+            g.tick(seq * 2000);
+        }
+        assert_eq!(g.behind(8000, 10_000), 3);
+        // Bytes again: caught up as soon as a segment at live is published.
+        let (.., man5) = seg(5);
+        let (m5, b5, d5, _) = seg(5);
+        g.manifest(10_000, man5);
+        g.bytes(10_000, m5, b5, d5);
+        g.tick(12_000);
+        assert_eq!(g.behind(12_000, 10_000), 0);
+        // An ended stream is not behind, whatever it last saw.
+        let (.., man7) = seg(7);
+        g.manifest(12_000, man7);
+        assert_eq!(g.behind(12_000, 10_000), 2);
+        assert_eq!(g.behind(22_001, 10_000), 0);
+    }
+
+    #[test]
+    fn a_lane_that_never_published_is_behind_by_its_verified_manifests() {
+        let mut g = SignatureGate::new(2000, 1 << 20);
+        let (.., man3) = seg(3);
+        let (.., man4) = seg(4);
+        g.manifest(0, man3);
+        assert_eq!(g.behind(0, 10_000), 1);
+        g.manifest(1500, man4);
+        assert_eq!(g.behind(1500, 10_000), 2);
     }
 
     #[test]

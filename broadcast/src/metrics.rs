@@ -19,7 +19,7 @@ use crate::BroadcastError;
 /// leaves a `Family` out of `/metrics` until it has a label set, so a freshly started
 /// process does not show them all; this list does (the dashboards' test reads it, and a
 /// test below checks it against a scrape with every family in use).
-pub const FAMILIES: [(&str, &str); 15] = [
+pub const FAMILIES: [(&str, &str); 16] = [
     (SEGMENTS_PUBLISHED, "counter"),
     (LIVE_STREAMS, "gauge"),
     (VIEWERS, "gauge"),
@@ -28,6 +28,7 @@ pub const FAMILIES: [(&str, &str); 15] = [
     (SIGNATURE_VERIFY_SECONDS, "histogram"),
     (SIGNATURE_WAIT_SECONDS, "histogram"),
     (PENDING_SEGMENTS, "gauge"),
+    (SEGMENTS_BEHIND_LIVE, "gauge"),
     (MANIFESTS_VERIFIED, "counter"),
     (PUSH_BYTES, "counter"),
     (CONTROL_MESSAGES_IGNORED, "counter"),
@@ -53,6 +54,8 @@ pub const SIGNATURE_VERIFY_SECONDS: &str = "sealcast_signature_verify_seconds";
 pub const SIGNATURE_WAIT_SECONDS: &str = "sealcast_signature_wait_seconds";
 /// `sealcast_pending_segments`, a gauge.
 pub const PENDING_SEGMENTS: &str = "sealcast_pending_segments";
+/// `sealcast_segments_behind_live`, a gauge.
+pub const SEGMENTS_BEHIND_LIVE: &str = "sealcast_segments_behind_live";
 /// `sealcast_manifests_verified`, a counter.
 pub const MANIFESTS_VERIFIED: &str = "sealcast_manifests_verified";
 /// `sealcast_push_bytes`, a counter.
@@ -152,6 +155,7 @@ pub(crate) struct Metrics {
     /// From a segment's bytes arriving to its publication.
     wait_seconds: Histogram,
     pending_segments: Gauge,
+    segments_behind_live: Gauge,
     manifests_verified: Counter,
     push_bytes: Counter,
     control_ignored: Family<KindLabels, Counter>,
@@ -224,6 +228,12 @@ impl Metrics {
             "Segments held by the signature gate (unverified or waiting for order)",
             pending_segments.clone(),
         );
+        let segments_behind_live = Gauge::default();
+        registry.register(
+            SEGMENTS_BEHIND_LIVE,
+            "Verified segments of the furthest-behind live rendition not yet published (1 is normal)",
+            segments_behind_live.clone(),
+        );
         let manifests_verified = Counter::default();
         registry.register(
             MANIFESTS_VERIFIED,
@@ -286,6 +296,7 @@ impl Metrics {
             verify_seconds,
             wait_seconds,
             pending_segments,
+            segments_behind_live,
             manifests_verified,
             push_bytes,
             control_ignored,
@@ -385,6 +396,11 @@ impl Metrics {
         self.wait_seconds.observe(seconds);
     }
 
+    pub(crate) fn set_behind_live(&self, segments: u64) {
+        self.segments_behind_live
+            .set(i64::try_from(segments).unwrap_or(i64::MAX));
+    }
+
     pub(crate) fn set_pending(&self, pending: usize) {
         self.pending_segments
             .set(i64::try_from(pending).unwrap_or(i64::MAX));
@@ -451,6 +467,7 @@ mod tests {
             "sealcast_signature_verify_seconds_count 0",
             "sealcast_signature_wait_seconds_count 0",
             "sealcast_pending_segments 0",
+            "sealcast_segments_behind_live 0",
             "sealcast_manifests_verified_total 0",
             "sealcast_push_bytes_total 0",
         ] {

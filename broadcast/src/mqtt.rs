@@ -5,7 +5,8 @@
 //! readiness). Messages are handled one at a time in arrival order, so a retained
 //! certificate is admitted before the manifests that need it.
 //!
-//! Out: this node's retained presence (`joining`, then `ready`), published again after
+//! Out: this node's retained presence (`joining`, then `ready`, and `behind` while the gate
+//! is more than a segment behind live: [`crate::ready::Lag`]), published again after
 //! every (re)connect (and received back: its live echo tells readiness that every
 //! retained presence has arrived); a retained `offline` as last will and on shutdown; its load report
 //! every two seconds, when [`EdgeConfig::load_reports`](crate::EdgeConfig::load_reports)
@@ -127,11 +128,13 @@ pub(crate) async fn run(edge: Arc<Edge>, stop: CancellationToken) {
     let mut report = tokio::time::interval(REPORT_EVERY);
     report.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut open = true;
+    let mut announced = edge.presence_state();
     loop {
         tokio::select! {
             () = stop.cancelled() => break,
             event = events.recv(), if open => match event {
                 Some(BusEvent::Connected) => {
+                    announced = edge.presence_state();
                     announce(&bus, &presence, edge.presence()).await;
                 }
                 Some(BusEvent::Message(message)) => edge.handle_message(&message).await,
@@ -142,7 +145,11 @@ pub(crate) async fn run(edge: Arc<Edge>, stop: CancellationToken) {
                 }
             },
             _ = ready_check.tick() => {
-                if edge.check_ready() {
+                // Ready once; then behind or ready again as the gate's lag settles.
+                edge.check_ready();
+                let state = edge.presence_state();
+                if state != announced {
+                    announced = state;
                     announce(&bus, &presence, edge.presence()).await;
                 }
             }

@@ -41,6 +41,9 @@ pub struct Node {
     /// Whether the node holds the live window and may get viewers (`/readyz`). Only ever
     /// goes from false to true.
     ready: watch::Sender<bool>,
+    /// Whether a ready edge is more than a segment behind live (`/readyz` says `behind`;
+    /// its presence too, and the load balancer gives it no new viewers).
+    behind: std::sync::atomic::AtomicBool,
     /// Writes what is published to disk for VOD, if enabled.
     recorder: Mutex<Option<Recorder>>,
     /// Observer and retention of the recorder, settable before or after it starts.
@@ -85,6 +88,7 @@ impl Node {
             metrics: Metrics::new(),
             recorder: Mutex::new(None),
             ready: watch::Sender::new(false),
+            behind: std::sync::atomic::AtomicBool::new(false),
             recording_hooks: Arc::default(),
             audience: Audience::default(),
             library: None,
@@ -110,6 +114,17 @@ impl Node {
     pub fn mark_ready(&self) {
         self.ready
             .send_if_modified(|ready| !std::mem::replace(ready, true));
+    }
+
+    /// Whether the node, ready earlier, is now more than a segment behind live (as an
+    /// edge: see [`run_edge`](crate::run_edge)). It keeps serving its viewers meanwhile.
+    pub fn is_behind(&self) -> bool {
+        self.behind.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_behind(&self, behind: bool) {
+        self.behind
+            .store(behind, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Also exports `registry` (another role in the same process, such as an ingest) on

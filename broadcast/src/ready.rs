@@ -96,9 +96,63 @@ impl Readiness {
     }
 }
 
+/// Whether a ready edge has fallen behind live, sans-IO: the gate's
+/// [`behind`](crate::gate::SignatureGate::behind) count in, a change of verdict out. More
+/// than [`BEHIND_SEGMENTS`] segments behind for [`SETTLE`] makes the node behind (its
+/// presence says so and the load balancer gives it no new viewers); back within it for
+/// `SETTLE` makes it caught up again. The settling time keeps one late push or one lost
+/// segment from moving the node in and out of rotation.
+#[derive(Debug, Default)]
+pub(crate) struct Lag {
+    behind: bool,
+    /// Since when the count has said the opposite of `behind`.
+    changing_since: Option<Instant>,
+}
+
+/// Segments behind live that are normal: the next segment's manifest arrived, its bytes
+/// not yet.
+pub(crate) const BEHIND_SEGMENTS: u64 = 1;
+
+/// How long the count must say otherwise before the verdict changes.
+pub(crate) const SETTLE: Duration = Duration::from_secs(1);
+
+impl Lag {
+    /// The gate counts `segments` behind at `now`; `Some(behind)` when the verdict changes.
+    pub(crate) fn observe(&mut self, now: Instant, segments: u64) -> Option<bool> {
+        if (segments > BEHIND_SEGMENTS) == self.behind {
+            self.changing_since = None;
+            return None;
+        }
+        let since = *self.changing_since.get_or_insert(now);
+        if now.saturating_duration_since(since) < SETTLE {
+            return None;
+        }
+        self.behind = !self.behind;
+        self.changing_since = None;
+        Some(self.behind)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lag_changes_only_after_settling() {
+        let t0 = Instant::now();
+        let mut lag = Lag::default();
+        assert_eq!(lag.observe(t0, 1), None, "one segment behind is normal");
+        assert_eq!(lag.observe(at(t0, 100), 3), None);
+        assert_eq!(lag.observe(at(t0, 600), 1), None, "a blip");
+        assert_eq!(lag.observe(at(t0, 700), 2), None);
+        assert_eq!(lag.observe(at(t0, 1699), 2), None);
+        assert_eq!(lag.observe(at(t0, 1700), 5), Some(true));
+        assert_eq!(lag.observe(at(t0, 1800), 5), None, "reported once");
+        assert_eq!(lag.observe(at(t0, 2000), 0), None);
+        assert_eq!(lag.observe(at(t0, 2500), 4), None, "still behind");
+        assert_eq!(lag.observe(at(t0, 2600), 1), None);
+        assert_eq!(lag.observe(at(t0, 3600), 0), Some(false));
+    }
 
     fn node(s: &str) -> NodeId {
         NodeId::new(s).expect("valid")

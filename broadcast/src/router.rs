@@ -218,14 +218,19 @@ async fn health() -> Response {
     ([(header::CACHE_CONTROL, NO_CACHE)], "ok").into_response()
 }
 
-/// 200 once the node is ready for viewers, 503 before (`/healthz` is liveness only).
+/// 200 once the node is ready for viewers (`ready`, or `behind` while it is more than a
+/// segment behind live), 503 before (`joining`; `/healthz` is liveness only).
 async fn readiness(State(node): State<Arc<Node>>) -> Response {
     let status = if node.is_ready() {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let body = if node.is_ready() { "ready" } else { "joining" };
+    let body = match (node.is_ready(), node.is_behind()) {
+        (false, _) => "joining",
+        (true, false) => "ready",
+        (true, true) => "behind",
+    };
     (status, [(header::CACHE_CONTROL, NO_CACHE)], body).into_response()
 }
 

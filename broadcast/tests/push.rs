@@ -699,6 +699,70 @@ async fn readiness_is_503_until_the_node_is_ready() {
     assert_eq!(call(&edge, get("/readyz")).await.status(), StatusCode::OK);
 }
 
+async fn readiness_body(edge: &Arc<Edge>) -> (StatusCode, String) {
+    let response = call(edge, get("/readyz")).await;
+    let status = response.status();
+    (
+        status,
+        String::from_utf8(body(response).await.to_vec()).expect("utf-8"),
+    )
+}
+
+/// Signed manifests keep coming while the pushes are lost: once that has lasted a second
+/// the node says `behind` (its presence too, so the load balancer gives it no new
+/// viewers) while still serving; the first segment at live with its bytes, settled for a
+/// second, makes it `ready` again.
+#[tokio::test(start_paused = true)]
+async fn a_node_whose_pushes_stop_says_behind_until_it_catches_up() {
+    let (edge, cluster) = edge(SignatureAlgorithm::Ed25519).await;
+    edge.node().mark_ready();
+    publish_genuine(&edge, &cluster, 0).await;
+    let manifest_only = |seq| {
+        let meta = meta("720p", seq);
+        manifest_message(&cluster.sign(&meta, &segment_bytes(seq)), &meta)
+    };
+    edge.handle_message(&manifest_only(1)).await;
+    edge.tick();
+    assert_eq!(
+        metric(&metrics(&edge).await, "sealcast_segments_behind_live"),
+        1.0
+    );
+    edge.handle_message(&manifest_only(2)).await;
+    edge.tick();
+    assert_eq!(
+        metric(&metrics(&edge).await, "sealcast_segments_behind_live"),
+        2.0
+    );
+    assert_eq!(
+        readiness_body(&edge).await,
+        (StatusCode::OK, "ready".into()),
+        "not settled"
+    );
+    tokio::time::advance(Duration::from_millis(1000)).await;
+    edge.tick();
+    assert_eq!(
+        readiness_body(&edge).await,
+        (StatusCode::OK, "behind".into())
+    );
+    assert!(edge.node().is_behind());
+
+    // Pushes again: segment 3 arrives whole and is published at once.
+    publish_genuine(&edge, &cluster, 3).await;
+    assert_eq!(segment_status(&edge, "720p", 3).await, StatusCode::OK);
+    edge.tick();
+    assert_eq!(
+        metric(&metrics(&edge).await, "sealcast_segments_behind_live"),
+        0.0
+    );
+    assert!(edge.node().is_behind(), "not settled");
+    tokio::time::advance(Duration::from_millis(1000)).await;
+    edge.tick();
+    assert_eq!(
+        readiness_body(&edge).await,
+        (StatusCode::OK, "ready".into())
+    );
+}
+
 #[tokio::test]
 async fn an_end_waits_for_the_segments_pushed_before_it() {
     let (edge, cluster) = edge(SignatureAlgorithm::Ed25519).await;

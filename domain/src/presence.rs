@@ -26,6 +26,9 @@ pub enum PresenceState {
     Joining,
     /// Serving the full live window.
     Ready,
+    /// Was ready, but is now more than a segment behind live (its pushes lost or late):
+    /// keeps serving the viewers it has, and is given new ones only when no node is ready.
+    Behind,
     /// Gone (its last will, or a clean shutdown).
     Offline,
 }

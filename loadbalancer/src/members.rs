@@ -121,7 +121,10 @@ impl Pool {
         let Some(url) = presence.url.clone() else {
             return;
         };
-        let ready = presence.state == PresenceState::Ready;
+        // A node behind live is still ready: it keeps its viewers, but takes new ones only
+        // when no node is caught up (`select`).
+        let ready = matches!(presence.state, PresenceState::Ready | PresenceState::Behind);
+        let behind = presence.state == PresenceState::Behind;
         let joined = {
             let mut upstreams = self.upstreams.write();
             match upstreams.get_mut(node) {
@@ -149,6 +152,7 @@ impl Pool {
                 b.join(node.clone(), Weight::ONE);
             }
             b.set_ready(node, ready);
+            b.set_behind(node, behind);
         });
         if joined {
             tracing::info!(%node, %url, ready, "broadcast node joined");

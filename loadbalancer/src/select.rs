@@ -5,12 +5,16 @@
 //! 1. A trusted `sealcast_node` cookie naming an eligible node (present, healthy, presence
 //!    ready) → that node: a sticky hit. The cookie is reissued once it has lived half its
 //!    lifetime, so a viewer who keeps watching keeps its node.
-//! 2. Otherwise the least-loaded eligible node, load being active connections divided by
-//!    weight; nodes equally loaded take turns (smooth weighted round-robin), so viewers
+//! 2. Otherwise the least-loaded eligible node that is not behind live (any eligible
+//!    node when all are behind), load being active connections divided by weight; nodes equally loaded take turns (smooth weighted round-robin), so viewers
 //!    arriving between requests, when every load is zero, still spread evenly, even when
 //!    they share one address. A cookie naming the node is issued.
 //!
-//! [`Mode::Hash`] instead maps the client address onto a [`Ring`] of the eligible nodes and
+//! A node behind live keeps the viewers whose cookie names it (they are served from its
+//! window meanwhile) but takes no new ones while another node is caught up.
+//!
+//! [`Mode::Hash`] instead maps the client address onto a [`Ring`] of the eligible nodes
+//! (those not behind, unless all are) and
 //! neither reads nor sets cookies: a viewer's node follows from its address alone.
 //!
 //! # Concurrency
@@ -83,6 +87,9 @@ pub struct BackendState {
     /// Its presence says `ready`: it holds the full live window. A joining node is
     /// healthy long before it is ready.
     pub ready: bool,
+    /// Its presence says `behind`: ready, but more than a segment behind live. It keeps its
+    /// sticky viewers and is given new ones only when no eligible node is caught up.
+    pub behind: bool,
     /// Requests the proxy currently has open to it.
     pub active: u64,
     /// Its share relative to the others.
@@ -93,6 +100,12 @@ impl BackendState {
     /// Whether the node may be given requests: healthy and ready.
     pub fn is_eligible(&self) -> bool {
         self.healthy && self.ready
+    }
+
+    /// Whether the node may be given new viewers while some node is: eligible and caught
+    /// up with live.
+    pub fn is_caught_up(&self) -> bool {
+        self.is_eligible() && !self.behind
     }
 }
 
@@ -240,6 +253,7 @@ impl Backends {
                 state: BackendState {
                     healthy: false,
                     ready: false,
+                    behind: false,
                     active: 0,
                     weight,
                 },
@@ -264,6 +278,11 @@ impl Backends {
     /// node is known.
     pub fn set_ready(&mut self, node: &NodeId, ready: bool) -> bool {
         self.update(node, |state| state.ready = ready)
+    }
+
+    /// Records whether the node says it is behind live. Returns whether it is known.
+    pub fn set_behind(&mut self, node: &NodeId, behind: bool) -> bool {
+        self.update(node, |state| state.behind = behind)
     }
 
     /// Records a health-check result. Returns whether the node is known.
@@ -361,11 +380,12 @@ impl Backends {
 
     fn choose_hashed(&mut self, client: IpAddr) -> Choice {
         let nodes = &self.nodes;
+        let placeable = self.placeable();
         let ring = self.ring.get_or_insert_with(|| {
             Ring::build(
                 nodes
                     .iter()
-                    .filter(|(_, entry)| entry.state.is_eligible())
+                    .filter(|(_, entry)| placeable(&entry.state))
                     .map(|(node, entry)| (node, entry.state.weight)),
             )
         });
@@ -385,16 +405,27 @@ impl Backends {
         }
     }
 
-    /// The eligible node with the least `active / weight`; among equals, the one whose
+    /// Which nodes new viewers may be placed on: the caught-up ones, or every eligible
+    /// node when none is caught up (a node behind live still beats a 503).
+    fn placeable(&self) -> fn(&BackendState) -> bool {
+        if self.nodes.values().any(|e| e.state.is_caught_up()) {
+            BackendState::is_caught_up
+        } else {
+            BackendState::is_eligible
+        }
+    }
+
+    /// The placeable node with the least `active / weight`; among equals, the one whose
     /// smooth weighted round-robin credit is highest (first by id on a tie).
     fn least_loaded(&mut self) -> Option<NodeId> {
+        let placeable = self.placeable();
         // Compare active_a / weight_a with active_b / weight_b without division.
         let load = |state: &BackendState| (u128::from(state.active), u128::from(state.weight.0));
         let lighter = |a: (u128, u128), b: (u128, u128)| a.0 * b.1 < b.0 * a.1;
         let same = |a: (u128, u128), b: (u128, u128)| a.0 * b.1 == b.0 * a.1;
 
         let mut least: Option<(u128, u128)> = None;
-        for entry in self.nodes.values().filter(|e| e.state.is_eligible()) {
+        for entry in self.nodes.values().filter(|e| placeable(&e.state)) {
             let l = load(&entry.state);
             if least.is_none_or(|best| lighter(l, best)) {
                 least = Some(l);
@@ -407,7 +438,7 @@ impl Backends {
         for (node, entry) in self
             .nodes
             .iter_mut()
-            .filter(|(_, e)| e.state.is_eligible() && same(load(&e.state), least))
+            .filter(|(_, e)| placeable(&e.state) && same(load(&e.state), least))
         {
             let weight = i64::from(entry.state.weight.0);
             total += weight;
@@ -428,9 +459,9 @@ impl Backends {
         let Some(entry) = self.nodes.get_mut(node) else {
             return false;
         };
-        let was = entry.state.is_eligible();
+        let was = (entry.state.is_eligible(), entry.state.is_caught_up());
         change(&mut entry.state);
-        if entry.state.is_eligible() != was {
+        if (entry.state.is_eligible(), entry.state.is_caught_up()) != was {
             self.ring = None;
         }
         true
@@ -593,6 +624,36 @@ mod tests {
         let later = T0 + signer().max_age().as_secs() + 10;
         let r = route(b.choose(&request(Some(&refreshed), later)));
         assert_eq!((r.node, r.reason), (first.node, Reason::StickyHit));
+    }
+
+    #[test]
+    fn a_node_behind_live_keeps_its_viewers_but_gets_no_new_ones() {
+        for mode in [Mode::Cookie, Mode::Hash] {
+            let mut b = cluster(2, mode);
+            b.set_behind(&node(1), true);
+            // Every new viewer goes to the node that is caught up.
+            for i in 0..20u8 {
+                let mut r = request(None, T0);
+                r.client = IpAddr::V4(Ipv4Addr::new(198, 51, 100, i));
+                assert_eq!(b.choose(&r).node(), Some(&node(2)), "{mode:?}");
+            }
+            // With every node behind, a viewer still gets one rather than a 503.
+            b.set_behind(&node(2), true);
+            assert!(b.choose(&request(None, T0)).node().is_some(), "{mode:?}");
+            b.set_behind(&node(2), false);
+        }
+        // A viewer pinned to the node stays there while it catches up.
+        let mut b = cluster(2, Mode::Cookie);
+        let pinned = b.cookies().issue(&node(1), at(T0));
+        let pinned = pinned.split(';').next().expect("one item").to_owned();
+        b.set_behind(&node(1), true);
+        let r = route(b.choose(&request(Some(&pinned), T0)));
+        assert_eq!((r.node, r.reason), (node(1), Reason::StickyHit));
+        b.set_behind(&node(1), false);
+        let placed: Vec<_> = (0..4)
+            .map(|_| route(b.choose(&request(None, T0))).node)
+            .collect();
+        assert!(placed.contains(&node(1)), "back in rotation: {placed:?}");
     }
 
     #[test]

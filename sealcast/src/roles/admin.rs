@@ -103,6 +103,7 @@ fn state_name(state: domain::presence::PresenceState) -> &'static str {
     match state {
         PresenceState::Joining => "joining",
         PresenceState::Ready => "ready",
+        PresenceState::Behind => "behind",
         PresenceState::Offline => "offline",
     }
 }
