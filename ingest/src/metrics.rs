@@ -282,15 +282,52 @@ fn rung_labels(stream: &StreamName, rendition: &RenditionName) -> Labels {
     ]
 }
 
+/// The limits of a metrics listener: a scrape endpoint for Prometheus on the operator's
+/// network, not a public service, but it must not be a way to exhaust the process either.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricsLimits {
+    /// Connections open at once; more are closed on arrival.
+    pub max_connections: usize,
+    /// How long a request header may take to arrive.
+    pub header_read_timeout: std::time::Duration,
+    /// How long one connection may stay open, busy or not (a scraper reconnects).
+    pub connection_lifetime: std::time::Duration,
+}
+
+impl Default for MetricsLimits {
+    fn default() -> Self {
+        MetricsLimits {
+            max_connections: 64,
+            header_read_timeout: std::time::Duration::from_secs(5),
+            connection_lifetime: std::time::Duration::from_secs(60),
+        }
+    }
+}
+
 /// Serves `registry` as Prometheus text on `GET /metrics` (and liveness on `GET /healthz`)
-/// on `listener` until `shutdown`: how a standalone ingest exports its metrics.
+/// on `listener` until `shutdown`, within the default [`MetricsLimits`]: how a standalone
+/// ingest and the load balancer export their metrics.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     registry: Arc<Registry>,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> std::io::Result<()> {
+    serve_with(listener, registry, MetricsLimits::default(), shutdown).await
+}
+
+/// [`serve`] within `limits`: HTTP/1.1, at most `max_connections` at once (more are
+/// closed on arrival), each request header within `header_read_timeout`, each connection
+/// closed after `connection_lifetime`. On shutdown, requests in flight finish.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    registry: Arc<Registry>,
+    limits: MetricsLimits,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> std::io::Result<()> {
     use axum::http::{header, StatusCode};
     use axum::routing::get;
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
 
     let metrics = move || {
         let registry = Arc::clone(&registry);
@@ -316,9 +353,45 @@ pub async fn serve(
     let app = axum::Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    loop {
+        let io = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((io, _)) => io,
+                Err(e) => {
+                    // Out of file descriptors, typically: pause rather than spin.
+                    tracing::warn!(error = %e, "metrics accept failed");
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
+                    }
+                    continue;
+                }
+            },
+        };
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            drop(io);
+            continue;
+        };
+        let connection =
+            builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(app.clone()));
+        let watched = graceful.watch(connection);
+        let lifetime = limits.connection_lifetime;
+        tokio::spawn(async move {
+            let _slot = slot;
+            let _ = tokio::time::timeout(lifetime, watched).await;
+        });
+    }
+    drop(listener);
+    // Bounded: a connection still open after this is dropped with the runtime.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), graceful.shutdown()).await;
+    Ok(())
 }
 
 #[cfg(test)]
