@@ -140,6 +140,8 @@ pub struct Mosquitto {
     child: std::process::Child,
     /// Container port (as in the conf, 1883) to the port it listens on here.
     ports: BTreeMap<u16, u16>,
+    /// The rewritten conf it runs with.
+    conf: PathBuf,
     log: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -242,7 +244,34 @@ impl Mosquitto {
         let test_conf = dir.path().join("mosquitto.conf");
         std::fs::write(&test_conf, out)?;
         let log = dir.path().join("mosquitto.log");
-        let log_file = std::fs::File::create(&log)?;
+        let child = Self::spawn(&test_conf, &log)?;
+        let mut broker = Mosquitto {
+            child,
+            ports,
+            conf: test_conf,
+            log,
+            _dir: dir,
+        };
+        broker.wait_listening()?;
+        Ok(broker)
+    }
+
+    /// Kills the broker (SIGKILL: it saves nothing) and starts it again with the same
+    /// conf, ports and data directory, as a crashed broker that its supervisor restarts.
+    /// Returns once every listener accepts connections again.
+    pub fn restart(&mut self) -> Result<()> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = Self::spawn(&self.conf, &self.log)?;
+        self.wait_listening()
+    }
+
+    /// `mosquitto -c conf`, its output appended to `log`.
+    fn spawn(conf: &Path, log: &Path) -> Result<std::process::Child> {
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)?;
         // Mosquitto writes its log with stdio, block-buffered into a file: line-buffered
         // through coreutils' stdbuf, the log is there when a test reports it.
         let mut command = if Path::new("/usr/bin/stdbuf").exists() {
@@ -252,27 +281,25 @@ impl Mosquitto {
         } else {
             Command::new(MOSQUITTO_BIN)
         };
-        let child = command
+        command
             .arg("-c")
-            .arg(&test_conf)
+            .arg(conf)
             .stdin(Stdio::null())
             .stdout(log_file.try_clone()?)
             .stderr(log_file)
             .spawn()
-            .with_context(|| format!("starting {MOSQUITTO_BIN}"))?;
-        let mut broker = Mosquitto {
-            child,
-            ports,
-            log,
-            _dir: dir,
-        };
+            .with_context(|| format!("starting {MOSQUITTO_BIN}"))
+    }
+
+    /// Waits (10 s at most) until every listener accepts connections.
+    fn wait_listening(&mut self) -> Result<()> {
         let deadline = Instant::now() + Duration::from_secs(10);
-        for port in broker.ports.values().copied().collect::<Vec<_>>() {
-            if let Err(e) = wait_for_tcp(port, deadline, || broker.exited()) {
-                bail!("{e:#}; mosquitto's log:\n{}", broker.log());
+        for port in self.ports.values().copied().collect::<Vec<_>>() {
+            if let Err(e) = wait_for_tcp(port, deadline, || self.exited()) {
+                bail!("{e:#}; mosquitto's log:\n{}", self.log());
             }
         }
-        Ok(broker)
+        Ok(())
     }
 
     /// Whether the broker has exited (with its status).

@@ -14,7 +14,10 @@
 //!
 //! Then: an ffmpeg publisher on each ingest, both streams through the load balancer over
 //! HTTPS, the nodes' load reports in the API, a fourth replica joining and getting viewers,
-//! and one replica killed under two ffmpeg viewers that play on.
+//! and faults (issue 16, `docs/reliability.md`): one replica killed under two ffmpeg
+//! viewers that play on, Mosquitto killed and restarted (every edge lists new segments
+//! again, at most one gap each), the load balancer killed and restarted (a cookie signed
+//! before still reaches its node), and an ingest killed and restarted (numbering goes on).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -70,6 +73,8 @@ impl Network {
 struct Service {
     container: Container,
     process: Spawned,
+    /// The rest of its ready line (a broadcast replica's base URL, the lb's player URL).
+    ready: String,
 }
 
 impl Service {
@@ -108,7 +113,15 @@ impl Service {
             .line(&ready(&container), Duration::from_secs(30))
             .await?;
         process.drain();
-        Ok((Service { container, process }, line))
+        let ready = line.clone();
+        Ok((
+            Service {
+                container,
+                process,
+                ready,
+            },
+            line,
+        ))
     }
 
     /// The node id a broadcast replica takes from its host name.
@@ -160,7 +173,7 @@ pub(crate) async fn check_compose_cluster() -> anyhow::Result<()> {
             .await??;
     let project = init.project()?;
     let image = project.dockerfile(project.service("broadcast")?)?;
-    let broker = tokio::task::block_in_place(|| Mosquitto::start_for(&project, "mosquitto"))?;
+    let mut broker = tokio::task::block_in_place(|| Mosquitto::start_for(&project, "mosquitto"))?;
     let database = ScratchDatabase::create(Some("sealcast")).await?;
     let logs = tempfile::Builder::new().prefix("compose-logs-").tempdir()?;
     let cluster = Compose {
@@ -174,7 +187,7 @@ pub(crate) async fn check_compose_cluster() -> anyhow::Result<()> {
         image,
         logs: logs.path().to_path_buf(),
     };
-    let result = run(&cluster, &init).await;
+    let result = run(&cluster, &init, &mut broker).await;
     let dropped = database.drop().await;
     if result.is_err() {
         // Keep what the processes said for the error message.
@@ -190,7 +203,7 @@ pub(crate) async fn check_compose_cluster() -> anyhow::Result<()> {
     dropped
 }
 
-async fn run(cluster: &Compose, init: &InitCluster) -> anyhow::Result<()> {
+async fn run(cluster: &Compose, init: &InitCluster, broker: &mut Mosquitto) -> anyhow::Result<()> {
     // Stream keys, as the source services make them.
     let mut keys = Vec::new();
     for (source, stream) in [("source1", "demo1"), ("source2", "demo2")] {
@@ -217,10 +230,31 @@ async fn run(cluster: &Compose, init: &InitCluster) -> anyhow::Result<()> {
 
     // One ffmpeg publisher on each ingest: 360p (passed through and encoded) and 240p.
     let publishers = [
-        TestPattern::new(640, 360, 30, 80).publish(&format!("{}/{}", rtmp[0], keys[0]))?,
-        TestPattern::new(426, 240, 30, 80).publish(&format!("{}/{}", rtmp[1], keys[1]))?,
+        TestPattern::new(640, 360, 30, 150).publish(&format!("{}/{}", rtmp[0], keys[0]))?,
+        TestPattern::new(426, 240, 30, 150).publish(&format!("{}/{}", rtmp[1], keys[1]))?,
     ];
     let mut outcome = play(cluster, &https, &ca, &api_key, &mut edges).await;
+    if outcome.is_ok() {
+        outcome = restart_the_broker(broker, &edges).await;
+    }
+    let balancer = if outcome.is_ok() {
+        match restart_the_balancer(cluster, &ca, balancer).await {
+            Ok(restarted) => restarted,
+            Err(e) => {
+                // The old balancer is gone: stop the rest and report.
+                for service in ingests.into_iter().chain(edges) {
+                    let _ = service.stop().await;
+                }
+                for p in publishers {
+                    p.kill_hard();
+                }
+                return Err(e);
+            }
+        }
+    } else {
+        balancer
+    };
+    let https = balancer.ready.clone();
     let [first, second] = publishers;
     first.kill_hard();
     if outcome.is_ok() {
@@ -274,6 +308,7 @@ async fn restart_an_ingest(
         Service::start(cluster, "ingest2", |_| "obs-server ".into(), &[]).await?;
     ingests.push(restarted);
     let again = TestPattern::new(426, 240, 30, 60).publish(&format!("{rtmp}/{key}"))?;
+    let republished = tokio::time::Instant::now();
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
     let outcome = loop {
@@ -283,6 +318,10 @@ async fn restart_an_ingest(
         });
         let last = p.media_sequence + p.segments.len() as u64;
         if resumed && last >= last_before + 3 {
+            eprintln!(
+                "ingest restart: demo2 lists 3 new segments after the discontinuity {:?} after the publisher reconnected",
+                republished.elapsed()
+            );
             break Ok(());
         }
         if tokio::time::Instant::now() > deadline {
@@ -295,6 +334,132 @@ async fn restart_an_ingest(
     };
     again.kill_hard();
     outcome
+}
+
+/// A media playlist as an edge lists it: each sequence number and whether it is a gap.
+fn listed(text: &str) -> Vec<(u64, bool)> {
+    let mut sequence = None;
+    let mut gap = false;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if let Some(first) = line.strip_prefix("#EXT-X-MEDIA-SEQUENCE:") {
+            sequence = first.trim().parse::<u64>().ok();
+        } else if line == "#EXT-X-GAP" {
+            gap = true;
+        } else if !line.is_empty() && !line.starts_with('#') {
+            if let Some(seq) = sequence.as_mut() {
+                out.push((*seq, gap));
+                *seq += 1;
+            }
+            gap = false;
+        }
+    }
+    out
+}
+
+/// Issue 16: Mosquitto killed (SIGKILL: it keeps only what it last autosaved) and
+/// started again mid-stream. Every edge lists new segments of `demo1` again, and the gaps
+/// each lists for the time the broker was away are counted, at most one per edge.
+async fn restart_the_broker(broker: &mut Mosquitto, edges: &[Service]) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    let playlist = |base: &str| {
+        let request = client.get(format!("{base}/live/demo1/src/index.m3u8"));
+        async move {
+            let text = request.send().await?.error_for_status()?.text().await?;
+            anyhow::Ok(listed(&text))
+        }
+    };
+    let mut before = Vec::new();
+    for edge in edges {
+        let last = playlist(&edge.ready)
+            .await?
+            .last()
+            .map_or(0, |(seq, _)| *seq);
+        before.push(last);
+    }
+    tokio::task::block_in_place(|| broker.restart())?;
+    let restarted = tokio::time::Instant::now();
+    let mut gaps = vec![std::collections::BTreeSet::new(); edges.len()];
+    let mut recovered = vec![None; edges.len()];
+    while recovered.iter().any(Option::is_none) {
+        anyhow::ensure!(
+            restarted.elapsed() < Duration::from_secs(60),
+            "60 s after the broker restart, edges list demo1 up to {:?} (before: {before:?}; gaps {gaps:?})",
+            recovered
+        );
+        for (i, edge) in edges.iter().enumerate() {
+            if recovered[i].is_some() {
+                continue;
+            }
+            let listed = playlist(&edge.ready).await?;
+            for (seq, gap) in &listed {
+                if *gap && *seq > before[i] {
+                    gaps[i].insert(*seq);
+                }
+            }
+            // Three new segments with bytes: manifests and pushes flow again.
+            let fresh = listed
+                .iter()
+                .filter(|(seq, gap)| *seq > before[i] && !gap)
+                .count();
+            if fresh >= 3 {
+                recovered[i] = Some(restarted.elapsed());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    for (i, edge) in edges.iter().enumerate() {
+        eprintln!(
+            "broker restart: {} lists new segments again after {:?}, gaps {:?}",
+            Service::broadcast_id(&edge.container),
+            recovered[i],
+            gaps[i]
+        );
+        anyhow::ensure!(
+            gaps[i].len() <= 1,
+            "{}: {} gaps for one broker restart: {:?}",
+            Service::broadcast_id(&edge.container),
+            gaps[i].len(),
+            gaps[i]
+        );
+    }
+    Ok(())
+}
+
+/// Issue 16: the load balancer killed (SIGKILL) and started again: a viewer's cookie,
+/// signed by the balancer before, still takes it to the same node, as a sticky hit (no
+/// new cookie). Returns the restarted balancer.
+async fn restart_the_balancer(
+    cluster: &Compose,
+    ca: &Path,
+    balancer: Service,
+) -> anyhow::Result<Service> {
+    let client = lb::https_client(ca)?;
+    let mut viewer = lb::Viewer::new(client.clone(), &balancer.ready);
+    let nodes = lb::watch(&mut viewer, "demo1", "src", 1).await?;
+    let pinned = nodes.first().context("no node answered")?.clone();
+    let cookie = viewer.cookie.clone().context("no sticky cookie")?;
+
+    balancer.process.kill().await?;
+    drop(balancer.container);
+    let (restarted, player) = Service::start(cluster, "lb", |_| "player ".into(), &[]).await?;
+    // Its membership comes back from the broker's retained presences and health checks.
+    lb::wait_routed_to(&client, &player, "demo1", &pinned, Duration::from_secs(20)).await?;
+    let mut viewer = lb::Viewer::new(client, &player);
+    viewer.cookie = Some(cookie.clone());
+    let answer = viewer.get("/live/demo1/src/index.m3u8").await?;
+    anyhow::ensure!(
+        answer.status.is_success(),
+        "after the lb restart: {}",
+        answer.status
+    );
+    anyhow::ensure!(
+        answer.node.as_deref() == Some(pinned.as_str()) && answer.set_cookie.is_none(),
+        "after the lb restart the cookie for {pinned} went to {:?} (set-cookie {:?})",
+        answer.node,
+        answer.set_cookie
+    );
+    Ok(restarted)
 }
 
 async fn start_edge(cluster: &Compose) -> anyhow::Result<Service> {

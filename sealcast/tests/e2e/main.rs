@@ -165,7 +165,7 @@ fn trials(fixture: &Arc<Fixture>) -> Vec<Trial> {
         {
             let fixture = Arc::clone(fixture);
             Trial::test(
-                "compose_cluster_as_processes_plays_through_a_killed_replica",
+                "compose_cluster_as_processes_plays_through_killed_processes",
                 move || {
                     fixture
                         .run(Heavy, compose_cluster::check_compose_cluster())
