@@ -150,15 +150,17 @@ impl Edge {
     pub fn tick(&self) {
         self.with_gate(|gate, now| gate.tick(now));
         self.check_lag();
-        // Everything a barrier waits for is resolved within the hold time; one that is
-        // still there after twice that is released rather than kept forever.
+        // Everything a barrier waits for is resolved within SILENT_HOLDS hold times (bytes
+        // whose manifest may be late wait that long); one that is still there after one
+        // more hold time is released rather than kept forever.
         let mut gated = self.gate.lock();
         let now = self.now_ms();
         let hold = u64::try_from(self.config.hold.as_millis()).unwrap_or(u64::MAX);
+        let patience = hold.saturating_mul(crate::gate::SILENT_HOLDS + 1);
         while gated
             .barriers
             .front()
-            .is_some_and(|b| now.saturating_sub(b.since_ms) > hold.saturating_mul(2))
+            .is_some_and(|b| now.saturating_sub(b.since_ms) > patience)
         {
             if let Some(b) = gated.barriers.pop_front() {
                 self.release(b);

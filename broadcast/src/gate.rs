@@ -20,7 +20,10 @@
 //! What the gate holds is bounded: bytes by `max_held_bytes`, entries per lane by
 //! [`MAX_AHEAD`] sequence numbers past the next one expected. A lane that waited the hold
 //! time for one sequence number gives up the whole missing run up to the next segment it
-//! has at once, instead of one hold time per missing number.
+//! has at once, instead of one hold time per missing number. It gives up only once a
+//! verified manifest says live moved on (one for that number or a later one); while none
+//! has come, pushed bytes wait [`SILENT_HOLDS`] hold times, so a broker link that stalls
+//! for a few seconds delays segments rather than losing them.
 //!
 //! `crate::edge` feeds it from the push endpoint, the MQTT side and a timer.
 
@@ -35,6 +38,11 @@ use domain::{RenditionName, Segment, SegmentMeta, StreamName};
 /// two minutes of 2 s segments); further ones are refused as `overflow`. Before a lane has
 /// started, it holds at most this many unverified segments (the oldest goes first).
 pub const MAX_AHEAD: u64 = 64;
+
+/// How many hold times a started lane waits for a sequence number when no verified
+/// manifest has arrived for it or for anything after it: the manifests may only be late
+/// (a stalled broker link), and listing gaps then would lose segments whose bytes are here.
+pub const SILENT_HOLDS: u64 = 8;
 
 /// Why a segment or manifest was not published; the label of
 /// `sealcast_segments_rejected_total{reason}`.
@@ -458,7 +466,19 @@ impl SignatureGate {
                 (None, Some((_, since))) => blocked_since.max(*since),
                 (None, None) => blocked_since,
             };
-            if now_ms.saturating_sub(waiting_since) < hold {
+            // Without a verified manifest for `next` or for anything after it, the node cannot
+            // tell a lost manifest from a late one (its broker link may be stalled while
+            // pushes still arrive): it waits up to SILENT_HOLDS hold times for it.
+            let evidence = lane.manifests.contains_key(&next)
+                || lane
+                    .newest_verified
+                    .is_some_and(|(newest, _)| newest > next);
+            let limit = if evidence {
+                hold
+            } else {
+                hold.saturating_mul(SILENT_HOLDS)
+            };
+            if now_ms.saturating_sub(waiting_since) < limit {
                 return;
             }
             if let Some(h) = lane.held.remove(&next) {
@@ -734,6 +754,32 @@ mod tests {
         assert_eq!(g.behind(0, 10_000), 1);
         g.manifest(1500, man4);
         assert_eq!(g.behind(1500, 10_000), 2);
+    }
+
+    #[test]
+    fn bytes_wait_longer_while_no_manifest_says_live_moved_on() {
+        // A stalled broker link: bytes of 1 and 2 arrive, no manifest after 0's.
+        let mut g = started(1000, 0);
+        for seq in 1..=2 {
+            let (m, b, d, _) = seg(seq);
+            g.bytes(seq * 1000, m, b, d);
+        }
+        assert!(g.tick(5000).is_empty(), "no gap without manifest evidence");
+        // The manifests arrive late, together: both segments are published, no gap.
+        let (.., man1) = seg(1);
+        let (.., man2) = seg(2);
+        assert_eq!(published(&g.manifest(7000, man1)), [1]);
+        assert_eq!(published(&g.manifest(7000, man2)), [2]);
+        // With no manifest at all, bytes are given up after SILENT_HOLDS hold times.
+        let (m3, b3, d3, _) = seg(3);
+        g.bytes(8000, m3, b3, d3);
+        assert!(g.tick(8000 + 1000 * SILENT_HOLDS - 1).is_empty());
+        let out = g.tick(8000 + 1000 * SILENT_HOLDS);
+        assert!(
+            out.iter()
+                .any(|o| matches!(o, GateOutput::Gap { sequence: 3, .. })),
+            "{out:?}"
+        );
     }
 
     #[test]

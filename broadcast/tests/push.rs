@@ -807,7 +807,13 @@ async fn an_end_behind_a_missing_manifest_follows_the_gap() {
         .await
         .status()
         .is_success());
-    tokio::time::advance(HOLD + Duration::from_millis(10)).await;
+    // No manifest says live moved on: the bytes wait SILENT_HOLDS hold times (their
+    // manifest may be late), and the end waits behind them.
+    tokio::time::advance(HOLD * broadcast::gate::SILENT_HOLDS as u32 - Duration::from_millis(10))
+        .await;
+    edge.tick();
+    assert!(!playlist(&edge).await.contains("#EXT-X-ENDLIST"));
+    tokio::time::advance(Duration::from_millis(20)).await;
     edge.tick();
     let text = playlist(&edge).await;
     assert!(text.contains("#EXT-X-GAP"), "{text}");

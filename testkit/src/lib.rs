@@ -28,6 +28,7 @@ pub mod compose;
 pub mod ffmpeg;
 pub mod mosquitto;
 pub mod net;
+pub mod netns;
 pub mod postgres;
 pub mod process;
 pub mod prometheus;

@@ -17,7 +17,9 @@
 //! and faults (issue 16, `docs/reliability.md`): one replica killed under two ffmpeg
 //! viewers that play on, Mosquitto killed and restarted (every edge lists new segments
 //! again, at most one gap each), the load balancer killed and restarted (a cookie signed
-//! before still reaches its node), and an ingest killed and restarted (numbering goes on).
+//! before still reaches its node), a replica in a network namespace whose broker link and
+//! then push link are cut for 10 s under a pinned viewer, and an ingest killed and
+//! restarted (numbering goes on). Needs root for the namespace, as CI has.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -26,6 +28,7 @@ use anyhow::Context;
 use testkit::compose::{Container, Dockerfile, InitCluster, Project, Vars};
 use testkit::ffmpeg::TestPattern;
 use testkit::mosquitto::Mosquitto;
+use testkit::netns::Netns;
 use testkit::postgres::ScratchDatabase;
 use testkit::process::Spawned;
 
@@ -87,6 +90,17 @@ impl Service {
         ready: impl Fn(&Container) -> String,
         extra: &[(&str, String)],
     ) -> anyhow::Result<(Self, String)> {
+        Self::start_in(cluster, service, ready, extra, None).await
+    }
+
+    /// [`Service::start`], inside network namespace `netns` if given.
+    async fn start_in(
+        cluster: &Compose,
+        service: &str,
+        ready: impl Fn(&Container) -> String,
+        extra: &[(&str, String)],
+        netns: Option<&Netns>,
+    ) -> anyhow::Result<(Self, String)> {
         let definition = cluster.project.service(service)?;
         let container =
             Container::materialize(definition, &cluster.project.dir, cluster.image.as_ref())?;
@@ -103,7 +117,15 @@ impl Service {
             argv.first().map(String::as_str) == Some("sealcast"),
             "{service} does not run sealcast: {argv:?}"
         );
-        let mut command = container.command(Path::new(BIN), &env);
+        let mut command = match netns {
+            None => container.command(Path::new(BIN), &env),
+            Some(netns) => {
+                let [ip, rest @ ..] = netns.exec_prefix();
+                let mut command = container.command(Path::new(ip), &env);
+                command.args(rest).arg(BIN);
+                command
+            }
+        };
         command.args(&argv[1..]);
         let log = cluster
             .logs
@@ -255,6 +277,9 @@ async fn run(cluster: &Compose, init: &InitCluster, broker: &mut Mosquitto) -> a
         balancer
     };
     let https = balancer.ready.clone();
+    if outcome.is_ok() {
+        outcome = cut_an_edge(cluster, &https, &ca).await;
+    }
     let [first, second] = publishers;
     first.kill_hard();
     if outcome.is_ok() {
@@ -460,6 +485,182 @@ async fn restart_the_balancer(
         answer.set_cookie
     );
     Ok(restarted)
+}
+
+/// Issue 16: a broadcast replica in a network namespace of its own, reached through two
+/// veth links: one to the broker (through a relay in this test, as the broker listens on
+/// loopback), one for the ingests' pushes and the load balancer. Each link is cut for
+/// 10 s (down: nothing passes either way, nobody is told) and restored, while a viewer
+/// pinned to the replica plays through the load balancer with ffmpeg.
+///
+/// Broker link: pushes keep arriving, their manifests come late and together, and the
+/// replica lists them without a gap. Push link: the load balancer's checks fail and it
+/// moves the viewer; the replica lists new segments again once the link is back. The
+/// viewer sees no error either way.
+async fn cut_an_edge(cluster: &Compose, https: &str, ca: &Path) -> anyhow::Result<()> {
+    let tag = std::process::id() % 10_000;
+    let mut netns = Netns::create(&format!("sc-e2e-{tag}"))?;
+    let broker_link = format!("scb{tag}");
+    let push_link = format!("scp{tag}");
+    netns.veth(&broker_link, "10.231.0.1/30", "10.231.0.2/30")?;
+    netns.veth(&push_link, "10.231.1.1/30", "10.231.1.2/30")?;
+    // The broker and the catalog listen on loopback: relays on the broker link reach them.
+    let mut relays = Vec::new();
+    let mut addresses = Vec::new();
+    for server in [
+        format!("127.0.0.1:{}", cluster.network.mqtt_nodes),
+        cluster.network.database_server.clone(),
+    ] {
+        let relay = tokio::net::TcpListener::bind("10.231.0.1:0").await?;
+        let port = relay.local_addr()?.port();
+        let to: std::net::SocketAddr = server.parse()?;
+        relays.push(tokio::spawn(testkit::netns::forward(relay, to)));
+        addresses.push((format!("@{server}/"), format!("@10.231.0.1:{port}/")));
+        addresses.push((format!("@{server}"), format!("@10.231.0.1:{port}")));
+    }
+    let definition = cluster.project.service("broadcast")?;
+    let env = cluster.network.rewrite(
+        &cluster
+            .project
+            .container_env(definition, cluster.image.as_ref()),
+    );
+    let mut extra: Vec<(&str, String)> = env
+        .iter()
+        .filter_map(|(name, value)| {
+            let (from, to) = addresses
+                .iter()
+                .find(|(from, _)| value.contains(from.as_str()))?;
+            Some((name.as_str(), value.replace(from.as_str(), to)))
+        })
+        .collect();
+    extra.push(("SEALCAST_HTTP_LISTEN", "10.231.1.2:0".to_owned()));
+    let (edge, base) = Service::start_in(
+        cluster,
+        "broadcast",
+        |c| format!("{} ", Service::broadcast_id(c)),
+        &extra,
+        Some(&netns),
+    )
+    .await?;
+    let outcome = cut_links(
+        cluster,
+        https,
+        ca,
+        &netns,
+        &edge,
+        &base,
+        [&broker_link, &push_link],
+    )
+    .await;
+    // Whatever happened, the links are up again before the replica stops.
+    let _ = netns.set_link(&broker_link, true);
+    let _ = netns.set_link(&push_link, true);
+    let stopped = edge.stop().await;
+    for relay in relays {
+        relay.abort();
+    }
+    outcome?;
+    stopped
+}
+
+async fn cut_links(
+    cluster: &Compose,
+    https: &str,
+    ca: &Path,
+    netns: &Netns,
+    edge: &Service,
+    base: &str,
+    [broker_link, push_link]: [&str; 2],
+) -> anyhow::Result<()> {
+    let id = Service::broadcast_id(&edge.container);
+    let client = lb::https_client(ca)?;
+    // A viewer pinned to the replica.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let cookie = loop {
+        let mut viewer = lb::Viewer::new(client.clone(), https);
+        let answer = viewer.get("/live/demo1/master.m3u8").await?;
+        if answer.node.as_deref() == Some(id.as_str()) {
+            break viewer.cookie.context("no sticky cookie")?;
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "no new viewer reached {id} in the namespace"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let out = cluster.logs.join("cut-viewer.ts");
+    let ffmpeg = lb::ffmpeg_viewer(
+        &format!("{https}/live/demo1/src/index.m3u8"),
+        &cookie,
+        ca,
+        45,
+        &out,
+    )?;
+    lb::wait_for_bytes(&out).await?;
+
+    let direct = reqwest::Client::new();
+    let playlist = || {
+        let request = direct.get(format!("{base}/live/demo1/src/index.m3u8"));
+        async move {
+            let text = request.send().await?.error_for_status()?.text().await?;
+            anyhow::Ok(listed(&text))
+        }
+    };
+    for (what, link, gaps_allowed) in [("broker", broker_link, 0), ("push", push_link, usize::MAX)]
+    {
+        let before = playlist().await?.last().map_or(0, |(seq, _)| *seq);
+        netns.set_link(link, false)?;
+        // The fault's duration, not a wait for anything.
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        netns.set_link(link, true)?;
+        let back = tokio::time::Instant::now();
+        let mut gaps = std::collections::BTreeSet::new();
+        loop {
+            // The push link also carries these requests: retried while it comes back.
+            if let Ok(listed) = playlist().await {
+                gaps.extend(
+                    listed
+                        .iter()
+                        .filter(|(s, g)| *g && *s > before)
+                        .map(|(s, _)| *s),
+                );
+                let fresh = listed.iter().filter(|(s, g)| *s > before && !g).count();
+                if fresh >= 3 {
+                    break;
+                }
+            }
+            anyhow::ensure!(
+                back.elapsed() < Duration::from_secs(40),
+                "{id}: 40 s after its {what} link came back it lists no new segments of demo1"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        eprintln!(
+            "{what} link of {id} cut for 10 s: three new segments listed {:?} after it came back, gaps {gaps:?}",
+            back.elapsed()
+        );
+        anyhow::ensure!(
+            gaps.len() <= gaps_allowed,
+            "{id}: {} gaps after a {what} link cut: {gaps:?}",
+            gaps.len()
+        );
+    }
+
+    let output = tokio::time::timeout(Duration::from_secs(90), ffmpeg.wait_with_output())
+        .await
+        .context("the pinned viewer did not finish")??;
+    let errors = String::from_utf8_lossy(&output.stderr);
+    anyhow::ensure!(
+        output.status.success() && errors.trim().is_empty(),
+        "the viewer pinned to {id} through both cuts: {} {errors}",
+        output.status
+    );
+    let (seconds, complaints) = testkit::ffmpeg::duration_seconds(&out).await?;
+    anyhow::ensure!(
+        complaints.trim().is_empty() && seconds >= 43.0,
+        "{seconds:.1} s played through both cuts; ffprobe: {complaints}"
+    );
+    Ok(())
 }
 
 async fn start_edge(cluster: &Compose) -> anyhow::Result<Service> {
