@@ -22,6 +22,14 @@ use crate::error::IngestError;
 use crate::metrics::IngestMetrics;
 use crate::pipeline::{MediaInput, Pipeline, PipelineParams, SequenceRecorder};
 
+/// How long the emitting thread waits for the catalog to record a stream's numbering
+/// before the segment goes on without it.
+pub const NUMBERING_WRITE_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// After a failed numbering write, how long a stream's segments go on without trying the
+/// catalog again.
+pub const NUMBERING_RETRY_AFTER: Duration = Duration::from_secs(5);
+
 /// How long a takeover waits for the previous session to flush.
 const TAKEOVER_WAIT: Duration = Duration::from_secs(15);
 
@@ -310,16 +318,43 @@ impl Registry {
     }
 
     /// Records `stream`'s next sequence number in the catalog, from the pipeline's emitting
-    /// thread (a blocking write, before the segment leaves; a failure is logged and the
-    /// segment goes on: numbering then rests on this ingest's memory).
+    /// thread (a blocking write, before the segment leaves). A write that fails or takes
+    /// longer than [`NUMBERING_WRITE_TIMEOUT`] is logged and the segment goes on (numbering
+    /// then rests on this ingest's memory); after a failure, writes are skipped for
+    /// [`NUMBERING_RETRY_AFTER`], so that a catalog that is down or unreachable delays no
+    /// segment by more than one timeout. The next write after that catches the catalog up.
     fn sequence_recorder(&self, stream: &StreamName) -> SequenceRecorder {
         let catalog = self.catalog.clone();
         let stream = stream.clone();
         let runtime = tokio::runtime::Handle::current();
+        let failed_at: Mutex<Option<std::time::Instant>> = Mutex::new(None);
         SequenceRecorder::new(move |next| {
-            if let Err(e) = runtime.block_on(catalog.advance_sequence(&stream, next)) {
-                tracing::warn!(stream = %stream, next, error = %e, "could not record the stream's numbering in the catalog");
+            if failed_at
+                .lock()
+                .is_some_and(|at| at.elapsed() < NUMBERING_RETRY_AFTER)
+            {
+                return;
             }
+            // The timer is made inside the runtime: this thread is not one of its own.
+            let write = async {
+                tokio::time::timeout(
+                    NUMBERING_WRITE_TIMEOUT,
+                    catalog.advance_sequence(&stream, next),
+                )
+                .await
+            };
+            let error = match runtime.block_on(write) {
+                Ok(Ok(())) => {
+                    if failed_at.lock().take().is_some() {
+                        tracing::info!(stream = %stream, next, "the stream's numbering is recorded in the catalog again");
+                    }
+                    return;
+                }
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => format!("no answer within {NUMBERING_WRITE_TIMEOUT:?}"),
+            };
+            *failed_at.lock() = Some(std::time::Instant::now());
+            tracing::warn!(stream = %stream, next, %error, retry_after = ?NUMBERING_RETRY_AFTER, "could not record the stream's numbering in the catalog");
         })
     }
 

@@ -35,3 +35,91 @@ pub fn wait_for_tcp(
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A TCP relay from a loopback port to a server, which a test cuts and restores: while
+/// cut, the connections through it are closed and new ones refused, as while the server
+/// behind it restarts. Point a client at [`Relay::addr`] instead of the server.
+#[derive(Debug)]
+pub struct Relay {
+    addr: SocketAddr,
+    to: SocketAddr,
+    /// Set while it relays: closing the channel stops the accept loop and every connection.
+    running: Option<(tokio::sync::watch::Sender<()>, tokio::task::JoinHandle<()>)>,
+}
+
+impl Relay {
+    /// A relay to `to` on a free loopback port, relaying.
+    pub async fn start(to: SocketAddr) -> Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let mut relay = Relay {
+            addr: listener.local_addr()?,
+            to,
+            running: None,
+        };
+        relay.run(listener);
+        Ok(relay)
+    }
+
+    /// Where clients connect.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Closes every connection through the relay and refuses new ones.
+    pub async fn cut(&mut self) {
+        if let Some((stop, task)) = self.running.take() {
+            drop(stop);
+            let _ = task.await;
+        }
+    }
+
+    /// Relays again, on the same port.
+    pub async fn restore(&mut self) -> Result<()> {
+        if self.running.is_none() {
+            let listener = tokio::net::TcpListener::bind(self.addr).await?;
+            self.run(listener);
+        }
+        Ok(())
+    }
+
+    fn run(&mut self, listener: tokio::net::TcpListener) {
+        let (stop, stopped) = tokio::sync::watch::channel(());
+        let to = self.to;
+        let task = tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            let mut accept_stopped = stopped.clone();
+            loop {
+                let mut inbound = tokio::select! {
+                    _ = accept_stopped.changed() => break,
+                    accepted = listener.accept() => match accepted {
+                        Ok((inbound, _)) => inbound,
+                        Err(_) => continue,
+                    },
+                };
+                let mut stopped = stopped.clone();
+                connections.spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(to).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = stopped.changed() => {}
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                    }
+                });
+            }
+            drop(listener);
+            // Dropping the set aborts what is left; the sockets close with their tasks.
+            connections.abort_all();
+            while connections.join_next().await.is_some() {}
+        });
+        self.running = Some((stop, task));
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        if let Some((_, task)) = self.running.take() {
+            task.abort();
+        }
+    }
+}

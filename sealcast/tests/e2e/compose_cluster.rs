@@ -28,6 +28,7 @@ use anyhow::Context;
 use testkit::compose::{Container, Dockerfile, InitCluster, Project, Vars};
 use testkit::ffmpeg::TestPattern;
 use testkit::mosquitto::Mosquitto;
+use testkit::net::Relay;
 use testkit::netns::Netns;
 use testkit::postgres::ScratchDatabase;
 use testkit::process::Spawned;
@@ -197,19 +198,21 @@ pub(crate) async fn check_compose_cluster() -> anyhow::Result<()> {
     let image = project.dockerfile(project.service("broadcast")?)?;
     let mut broker = tokio::task::block_in_place(|| Mosquitto::start_for(&project, "mosquitto"))?;
     let database = ScratchDatabase::create(Some("sealcast")).await?;
+    // The cluster reaches the database through a relay the test can cut.
+    let mut catalog = Relay::start(database.server().parse()?).await?;
     let logs = tempfile::Builder::new().prefix("compose-logs-").tempdir()?;
     let cluster = Compose {
         network: Network {
             mqtt_nodes: broker.port(1883)?,
             mqtt_control: broker.port(1884)?,
-            database_server: database.server().to_owned(),
+            database_server: catalog.addr().to_string(),
             database: database.name().to_owned(),
         },
         project,
         image,
         logs: logs.path().to_path_buf(),
     };
-    let result = run(&cluster, &init, &mut broker).await;
+    let result = run(&cluster, &init, &mut broker, &mut catalog, database.url()).await;
     let dropped = database.drop().await;
     if result.is_err() {
         // Keep what the processes said for the error message.
@@ -225,7 +228,13 @@ pub(crate) async fn check_compose_cluster() -> anyhow::Result<()> {
     dropped
 }
 
-async fn run(cluster: &Compose, init: &InitCluster, broker: &mut Mosquitto) -> anyhow::Result<()> {
+async fn run(
+    cluster: &Compose,
+    init: &InitCluster,
+    broker: &mut Mosquitto,
+    catalog: &mut Relay,
+    database_url: &str,
+) -> anyhow::Result<()> {
     // Stream keys, as the source services make them.
     let mut keys = Vec::new();
     for (source, stream) in [("source1", "demo1"), ("source2", "demo2")] {
@@ -279,6 +288,9 @@ async fn run(cluster: &Compose, init: &InitCluster, broker: &mut Mosquitto) -> a
     let https = balancer.ready.clone();
     if outcome.is_ok() {
         outcome = cut_an_edge(cluster, &https, &ca).await;
+    }
+    if outcome.is_ok() {
+        outcome = cut_the_catalog(catalog, database_url, &edges).await;
     }
     let [first, second] = publishers;
     first.kill_hard();
@@ -382,21 +394,27 @@ fn listed(text: &str) -> Vec<(u64, bool)> {
     out
 }
 
+/// What the edge at `base` lists of `demo1`'s source rendition.
+async fn demo1_listed(client: &reqwest::Client, base: &str) -> anyhow::Result<Vec<(u64, bool)>> {
+    let url = format!("{base}/live/demo1/src/index.m3u8");
+    let text = client
+        .get(url)
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    Ok(listed(&text))
+}
+
 /// Issue 16: Mosquitto killed (SIGKILL: it keeps only what it last autosaved) and
 /// started again mid-stream. Every edge lists new segments of `demo1` again, and the gaps
 /// each lists for the time the broker was away are counted, at most one per edge.
 async fn restart_the_broker(broker: &mut Mosquitto, edges: &[Service]) -> anyhow::Result<()> {
     let client = reqwest::Client::new();
-    let playlist = |base: &str| {
-        let request = client.get(format!("{base}/live/demo1/src/index.m3u8"));
-        async move {
-            let text = request.send().await?.error_for_status()?.text().await?;
-            anyhow::Ok(listed(&text))
-        }
-    };
     let mut before = Vec::new();
     for edge in edges {
-        let last = playlist(&edge.ready)
+        let last = demo1_listed(&client, &edge.ready)
             .await?
             .last()
             .map_or(0, |(seq, _)| *seq);
@@ -416,7 +434,7 @@ async fn restart_the_broker(broker: &mut Mosquitto, edges: &[Service]) -> anyhow
             if recovered[i].is_some() {
                 continue;
             }
-            let listed = playlist(&edge.ready).await?;
+            let listed = demo1_listed(&client, &edge.ready).await?;
             for (seq, gap) in &listed {
                 if *gap && *seq > before[i] {
                     gaps[i].insert(*seq);
@@ -599,13 +617,7 @@ async fn cut_links(
     lb::wait_for_bytes(&out).await?;
 
     let direct = reqwest::Client::new();
-    let playlist = || {
-        let request = direct.get(format!("{base}/live/demo1/src/index.m3u8"));
-        async move {
-            let text = request.send().await?.error_for_status()?.text().await?;
-            anyhow::Ok(listed(&text))
-        }
-    };
+    let playlist = || demo1_listed(&direct, base);
     for (what, link, gaps_allowed) in [("broker", broker_link, 0), ("push", push_link, usize::MAX)]
     {
         let before = playlist().await?.last().map_or(0, |(seq, _)| *seq);
@@ -659,6 +671,89 @@ async fn cut_links(
     anyhow::ensure!(
         complaints.trim().is_empty() && seconds >= 43.0,
         "{seconds:.1} s played through both cuts; ffprobe: {complaints}"
+    );
+    Ok(())
+}
+
+/// Issue 16: the catalog's PostgreSQL unreachable for 10 s mid-stream (every connection
+/// to it closed and new ones refused, as while it restarts; `testkit::net::Relay` stands
+/// between the cluster and the server). `demo1` goes on on every edge meanwhile, without
+/// a gap; once the catalog is back, the ingest records the stream's numbering there again.
+async fn cut_the_catalog(
+    relay: &mut Relay,
+    database_url: &str,
+    edges: &[Service],
+) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    let mut before = Vec::new();
+    for edge in edges {
+        before.push(
+            demo1_listed(&client, &edge.ready)
+                .await?
+                .last()
+                .map_or(0, |(seq, _)| *seq),
+        );
+    }
+    relay.cut().await;
+    let cut = tokio::time::Instant::now();
+    // Three new segments on every edge while the catalog is away.
+    let mut last = 0;
+    for (edge, before) in edges.iter().zip(&before) {
+        loop {
+            let listed = demo1_listed(&client, &edge.ready).await?;
+            let gaps: Vec<u64> = listed
+                .iter()
+                .filter(|(s, g)| *g && s > before)
+                .map(|(s, _)| *s)
+                .collect();
+            anyhow::ensure!(
+                gaps.is_empty(),
+                "{}: gaps {gaps:?} while the catalog was away",
+                Service::broadcast_id(&edge.container)
+            );
+            let fresh = listed.iter().filter(|(s, _)| s > before).count();
+            if fresh >= 3 {
+                last = last.max(listed.last().map_or(0, |(s, _)| *s));
+                break;
+            }
+            anyhow::ensure!(
+                cut.elapsed() < Duration::from_secs(10),
+                "{}: demo1 stalled while the catalog was away ({fresh} new segments in {:?})",
+                Service::broadcast_id(&edge.container),
+                cut.elapsed()
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+    let went_on = cut.elapsed();
+    if let Some(rest) = Duration::from_secs(10).checked_sub(went_on) {
+        // The rest of the outage: its duration, not a wait for anything.
+        tokio::time::sleep(rest).await;
+    }
+    relay.restore().await?;
+    let back = tokio::time::Instant::now();
+    // The numbering reaches the catalog again: past every segment listed during the cut.
+    use sqlx::Connection;
+    let mut db = sqlx::PgConnection::connect(database_url).await?;
+    loop {
+        let next: i64 =
+            sqlx::query_scalar("SELECT next_sequence FROM streams WHERE name = 'demo1'")
+                .fetch_one(&mut db)
+                .await?;
+        if u64::try_from(next).unwrap_or(0) > last {
+            break;
+        }
+        anyhow::ensure!(
+            back.elapsed() < Duration::from_secs(30),
+            "30 s after the catalog came back it records demo1's next sequence as {next}, \
+             but edges listed {last} while it was away"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    eprintln!(
+        "catalog away 10 s: every edge listed three new segments of demo1 within {went_on:?} \
+         of the cut, without a gap; numbering recorded again {:?} after it came back",
+        back.elapsed()
     );
     Ok(())
 }
