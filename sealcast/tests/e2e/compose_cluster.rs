@@ -295,7 +295,16 @@ async fn run(
     let [first, second] = publishers;
     first.kill_hard();
     if outcome.is_ok() {
-        outcome = restart_an_ingest(cluster, &https, &ca, &mut ingests, second, &keys[1]).await;
+        outcome = restart_an_ingest(
+            cluster,
+            &https,
+            &ca,
+            &mut ingests,
+            second,
+            &keys[1],
+            &rtmp[0],
+        )
+        .await;
     } else {
         second.kill_hard();
     }
@@ -312,7 +321,8 @@ async fn run(
 /// again, the publisher back with the same key: the edges take the new session's segments
 /// (numbering continues from the catalog instead of starting at 0 again, which edges
 /// refused as replays), list a discontinuity, and the playlist advances past where it
-/// stood.
+/// stood. Then the publisher moves to the other ingest (`ingest1`, which never published
+/// `demo2`): the same again.
 async fn restart_an_ingest(
     cluster: &Compose,
     https: &str,
@@ -320,23 +330,10 @@ async fn restart_an_ingest(
     ingests: &mut Vec<Service>,
     publisher: testkit::ffmpeg::Publisher,
     key: &str,
+    other_ingest: &str,
 ) -> anyhow::Result<()> {
     let client = lb::https_client(ca)?;
-    let playlist = || async {
-        let body = client
-            .get(format!("{https}/live/demo2/src/index.m3u8"))
-            .send()
-            .await?
-            .bytes()
-            .await?;
-        match m3u8_rs::parse_media_playlist_res(&body) {
-            Ok(p) => anyhow::Ok(p),
-            Err(e) => anyhow::bail!("demo2's playlist does not parse: {e:?}"),
-        }
-    };
-    let before = playlist().await?;
-    let last_before = before.media_sequence + before.segments.len() as u64;
-
+    let last_before = demo2_last(&client, https).await?;
     let killed = ingests.remove(1);
     killed.process.kill().await?;
     drop(killed.container);
@@ -345,32 +342,71 @@ async fn restart_an_ingest(
         Service::start(cluster, "ingest2", |_| "obs-server ".into(), &[]).await?;
     ingests.push(restarted);
     let again = TestPattern::new(426, 240, 30, 60).publish(&format!("{rtmp}/{key}"))?;
-    let republished = tokio::time::Instant::now();
+    let outcome = demo2_resumes(&client, https, last_before, 3, "ingest restart").await;
+    again.kill_hard();
+    outcome?;
 
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
-    let outcome = loop {
-        let p = playlist().await?;
+    let last_before = demo2_last(&client, https).await?;
+    let moved = TestPattern::new(426, 240, 30, 60).publish(&format!("{other_ingest}/{key}"))?;
+    // Seven segments: past the 10 s after which ingest2 announces the end of its session,
+    // which the edges must take as stale, not as the end of the stream.
+    let outcome = demo2_resumes(&client, https, last_before, 7, "publisher moved to ingest1").await;
+    moved.kill_hard();
+    outcome
+}
+
+/// `demo2`'s source playlist through the load balancer.
+async fn demo2_playlist(
+    client: &reqwest::Client,
+    https: &str,
+) -> anyhow::Result<m3u8_rs::MediaPlaylist> {
+    let body = client
+        .get(format!("{https}/live/demo2/src/index.m3u8"))
+        .send()
+        .await?
+        .bytes()
+        .await?;
+    match m3u8_rs::parse_media_playlist_res(&body) {
+        Ok(p) => Ok(p),
+        Err(e) => anyhow::bail!("demo2's playlist does not parse: {e:?}"),
+    }
+}
+
+/// One past the last sequence number `demo2` lists.
+async fn demo2_last(client: &reqwest::Client, https: &str) -> anyhow::Result<u64> {
+    let p = demo2_playlist(client, https).await?;
+    Ok(p.media_sequence + p.segments.len() as u64)
+}
+
+/// Waits (90 s at most) until `demo2` lists a discontinuity at or after `last_before` and
+/// `segments` segments past it: a new session continued the numbering.
+async fn demo2_resumes(
+    client: &reqwest::Client,
+    https: &str,
+    last_before: u64,
+    segments: u64,
+    what: &str,
+) -> anyhow::Result<()> {
+    let republished = tokio::time::Instant::now();
+    loop {
+        let p = demo2_playlist(client, https).await?;
         let resumed = p.segments.iter().enumerate().any(|(i, s)| {
             s.discontinuity && p.media_sequence + i as u64 >= last_before.saturating_sub(1)
         });
         let last = p.media_sequence + p.segments.len() as u64;
-        if resumed && last >= last_before + 3 {
+        if resumed && last >= last_before + segments {
             eprintln!(
-                "ingest restart: demo2 lists 3 new segments after the discontinuity {:?} after the publisher reconnected",
+                "{what}: demo2 lists {segments} new segments after the discontinuity {:?} after the publisher reconnected",
                 republished.elapsed()
             );
-            break Ok(());
+            return Ok(());
         }
-        if tokio::time::Instant::now() > deadline {
-            break Err(anyhow::anyhow!(
-                "after the ingest restart demo2 lists up to {last} (before: {last_before}), \
-                 discontinuity after the restart: {resumed}"
-            ));
-        }
+        anyhow::ensure!(
+            republished.elapsed() < Duration::from_secs(90),
+            "{what}: demo2 lists up to {last} (before: {last_before}), discontinuity after: {resumed}"
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
-    };
-    again.kill_hard();
-    outcome
+    }
 }
 
 /// A media playlist as an edge lists it: each sequence number and whether it is a gap.
