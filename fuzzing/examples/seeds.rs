@@ -228,6 +228,16 @@ fn main() -> Result<()> {
     )?;
     std::fs::write(corpus("cookie_host")?.join("host-v6"), "[::1]:443")?;
 
+    // Configuration files: the example, and small ones.
+    std::fs::write(
+        corpus("config")?.join("example.toml"),
+        std::fs::read(fuzz.join("../sealcast.example.toml"))?,
+    )?;
+    std::fs::write(
+        corpus("config")?.join("ingest.toml"),
+        "[ingest]\napp = \"live\"\nend_grace_seconds = 5.0\nmax_connections = 64\n",
+    )?;
+
     // Names and small values.
     for (i, name) in [
         "/live/demo/master.m3u8",

@@ -40,6 +40,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("certificates", certificates),
     ("cookie_host", cookie_host),
     ("names", names),
+    ("config", config),
 ];
 
 /// The fixed Ed25519 root the `certificates` target trusts (the seed corpus holds
@@ -276,6 +277,19 @@ pub fn cookie_host(data: &[u8]) {
             !text.contains(['/', '\\', '@', '?', '#', ' ', '\r', '\n', '\t']),
             "an accepted Host with URL syntax: {text:?}"
         );
+    }
+}
+
+/// The configuration file (`ingest::config`), as `sealcast` reads one: whatever parses is
+/// valid (every value in range, a usable ladder), and validating it again agrees.
+pub fn config(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(config) = ingest::config::Config::parse(text) {
+        assert!(config.validate().is_ok());
+        assert!(config.ingest.end_grace().is_ok());
+        assert!(!config.ladder.rungs.is_empty());
     }
 }
 

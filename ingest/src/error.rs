@@ -67,6 +67,9 @@ pub enum IngestError {
     /// The HTTP client for pushes could not be built (no usable TLS or DNS backend).
     #[error("building the push HTTP client: {0}")]
     HttpClient(#[source] reqwest::Error),
+    /// The configuration file does not parse or holds a value out of range.
+    #[error("configuration: {0}")]
+    Config(String),
     /// The MQTT connection task stopped while distribution still needed it.
     #[error("the MQTT connection stopped unexpectedly")]
     MqttStopped,

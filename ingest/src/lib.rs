@@ -15,6 +15,7 @@
 //! - [`metrics`]: encode speed per rung, lag, shed rungs, push latency per node, signing.
 //! - [`error`]: the crate's one error enum.
 pub mod align;
+pub mod config;
 pub mod container;
 pub mod distribute;
 pub mod error;

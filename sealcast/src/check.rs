@@ -27,7 +27,6 @@ use domain::NodeId;
 
 use crate::cli::{BroadcastArgs, CatalogArgs, Cli, Command, IngestArgs, LbArgs, TlsArgs};
 use crate::cli::{SourceArgs, TrustArgs, UpArgs};
-use crate::config::Config;
 
 /// The flag.
 pub(crate) const FLAG: &str = "--check-config";
@@ -484,7 +483,7 @@ fn catalog(args: &CatalogArgs, problems: &mut Vec<Problem>) {
 }
 
 fn config(path: Option<&Path>, problems: &mut Vec<Problem>) {
-    if let Err(e) = Config::load(path) {
+    if let Err(e) = crate::config::load(path) {
         problems.push(Problem::new("SEALCAST_CONFIG", format!("{e:#}")));
     }
 }

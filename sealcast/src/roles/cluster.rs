@@ -19,12 +19,11 @@ use super::{
     bind, key_dir, node_config, open_catalog, print_ready, push_token, url_host, IngestSide,
 };
 use crate::cli::{BroadcastArgs, IngestArgs};
-use crate::config::Config;
 
 /// `sealcast ingest`: RTMP in; every segment signed, pushed to every broadcast node
 /// present, its signature published over MQTT.
 pub(crate) async fn ingest(args: IngestArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let config = Config::load(args.config.as_deref())?;
+    let config = crate::config::load(args.config.as_deref())?;
     let node_id = NodeId::new(args.node_id.clone()).context("SEALCAST_NODE_ID")?;
     let keys = key_dir(args.trust.keys_dir.as_deref(), &args.catalog);
     let token = push_token(&args.trust, &keys)?;
@@ -114,7 +113,7 @@ pub(crate) async fn broadcast(
     args: BroadcastArgs,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let config = Config::load(args.config.as_deref())?;
+    let config = crate::config::load(args.config.as_deref())?;
     let node_id = match &args.node_id {
         Some(id) => NodeId::new(id.clone()).context("SEALCAST_NODE_ID")?,
         None => node_id_from_host("broadcast")?,

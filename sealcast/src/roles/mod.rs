@@ -196,7 +196,7 @@ fn url_host(addr: SocketAddr) -> String {
 
 /// `sealcast ladder`: a file through the same pipeline.
 pub(crate) fn ladder(input: &Path, output: &Path, config: Option<&Path>) -> anyhow::Result<()> {
-    let config = Config::load(config)?;
+    let config = crate::config::load(config)?;
     std::fs::create_dir_all(output).with_context(|| format!("creating {}", output.display()))?;
     let started = std::time::Instant::now();
     let report = ingest::file::transcode_file(

@@ -23,13 +23,12 @@ use super::{
     bind, node_config, open_catalog, print_ready, shown, unix_now, up_metrics, url_host, IngestSide,
 };
 use crate::cli::UpArgs;
-use crate::config::Config;
 
 /// How long `up` waits for its nodes to report ready before it prints the URLs anyway.
 const READY_WAIT: Duration = Duration::from_secs(30);
 
 pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let config = Config::load(args.config.as_deref())?;
+    let config = crate::config::load(args.config.as_deref())?;
     let catalog = open_catalog(&args.catalog).await?;
     let tasks = TaskTracker::new();
     let (metrics, lb_metrics, registry_for_nodes) = up_metrics();

@@ -1,0 +1,130 @@
+//! The configuration file (TOML): the ingest's settings and the ladder, parsed and
+//! validated into typed values in one place. The file is the operator's, but it is still
+//! outside input: its size is capped before it is parsed, every section and key is
+//! optional, unknown keys are errors (a typo must not silently fall back to a default),
+//! and every value is range-checked.
+
+use std::time::Duration;
+
+use domain::Ladder;
+use serde::Deserialize;
+
+use crate::IngestError;
+
+/// Largest configuration file read: far more than any real one.
+pub const MAX_CONFIG_BYTES: usize = 256 * 1024;
+
+/// The whole file.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `[ingest]`
+    pub ingest: IngestSection,
+    /// `[ladder]`
+    pub ladder: Ladder,
+}
+
+/// `[ingest]`
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestSection {
+    /// RTMP application name.
+    pub app: String,
+    /// x264 threads per rung; 0 lets x264 decide.
+    pub encoder_threads: usize,
+    /// Seconds after a dropped publisher connection before the stream is declared ended.
+    pub end_grace_seconds: f64,
+    /// RTMP connections open at once; more are closed as they arrive.
+    pub max_connections: usize,
+}
+
+impl Default for IngestSection {
+    fn default() -> Self {
+        IngestSection {
+            app: "live".to_owned(),
+            encoder_threads: 0,
+            end_grace_seconds: 10.0,
+            max_connections: crate::DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+}
+
+impl IngestSection {
+    /// The grace period after a dropped connection: 0 to 3600 s.
+    pub fn end_grace(&self) -> Result<Duration, IngestError> {
+        Duration::try_from_secs_f64(self.end_grace_seconds)
+            .ok()
+            .filter(|d| *d <= Duration::from_secs(3600))
+            .ok_or_else(|| {
+                IngestError::Config("[ingest] end_grace_seconds must be between 0 and 3600".into())
+            })
+    }
+}
+
+impl Config {
+    /// Parses and validates the text of a configuration file.
+    pub fn parse(text: &str) -> Result<Self, IngestError> {
+        if text.len() > MAX_CONFIG_BYTES {
+            return Err(IngestError::Config(format!(
+                "the file is larger than {} KiB",
+                MAX_CONFIG_BYTES / 1024
+            )));
+        }
+        let config: Config =
+            toml::from_str(text).map_err(|e| IngestError::Config(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every value: the ladder, the grace period, the application name.
+    pub fn validate(&self) -> Result<(), IngestError> {
+        self.ladder
+            .validate()
+            .map_err(|e| IngestError::Config(format!("in [ladder]: {e}")))?;
+        self.ingest.end_grace()?;
+        if self.ingest.app.is_empty() || self.ingest.app.contains('/') {
+            return Err(IngestError::Config(
+                "[ingest] app must be a single path segment such as \"live\"".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_file_parses_and_matches_the_defaults() {
+        let text = include_str!("../../sealcast.example.toml");
+        let config = Config::parse(text).expect("example parses");
+        assert_eq!(config.ladder, Ladder::default());
+    }
+
+    #[test]
+    fn unknown_keys_in_a_rung_are_errors() {
+        let text = "[ladder]\nsegment_target = 2.0\nwindow = 6\npreset = \"veryfast\"\n[[ladder.rungs]]\nname = \"720p\"\nkind = \"encode\"\nheight = 720\nbitrate_kbps = 3000\nmaxrate_kbps = 3210\nbufsize_kbits = 4500\nbitrat = 1\n";
+        assert!(Config::parse(text).is_err());
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let err = Config::parse("[ingest]\napp = \"live\"\nbogus = 1\n").expect_err("rejected");
+        assert!(err.to_string().contains("bogus"), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_values_and_oversized_files_are_errors() {
+        for text in [
+            "[ingest]\nend_grace_seconds = -1.0\n",
+            "[ingest]\nend_grace_seconds = 1e300\n",
+            "[ingest]\napp = \"a/b\"\n",
+            "[ingest]\napp = \"\"\n",
+        ] {
+            assert!(Config::parse(text).is_err(), "{text}");
+        }
+        let big = format!("# {}\n", "x".repeat(MAX_CONFIG_BYTES));
+        assert!(Config::parse(&big).is_err());
+    }
+}
