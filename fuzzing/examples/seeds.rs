@@ -40,11 +40,19 @@ fn main() -> Result<()> {
     let tmp = std::env::temp_dir().join(format!("sealcast-seeds-{}", std::process::id()));
     std::fs::create_dir_all(&tmp)?;
 
-    // RTMP: an ffmpeg publish, as the ingest's server sees it.
+    // RTMP: an ffmpeg publish and a GStreamer one, as the ingest's server sees them.
     std::fs::write(
         corpus("rtmp_session")?.join("ffmpeg-publish"),
         capture_publish()?,
     )?;
+    if Path::new(GST_LAUNCH).exists() {
+        std::fs::write(
+            corpus("rtmp_session")?.join("gstreamer-publish"),
+            capture_gstreamer_publish()?,
+        )?;
+    } else {
+        eprintln!("{GST_LAUNCH} is not installed: the GStreamer seed is left as it is");
+    }
 
     // FLV and the codec configurations inside it.
     let flv_path = tmp.join("seed.flv");
@@ -315,14 +323,48 @@ fn ffmpeg(args: &[&str]) -> Result<()> {
 
 /// Everything ffmpeg sends to publish two seconds, up to 64 KiB, answered by rml_rtmp as
 /// the ingest answers (handshake, `connect` and `publish` accepted).
+/// What an ffmpeg publisher sends an RTMP server (answered as the ingest answers it).
 fn capture_publish() -> Result<Vec<u8>> {
+    capture(|url| {
+        let mut command = Command::new("ffmpeg");
+        command
+            .args(["-hide_banner", "-loglevel", "error", "-re"])
+            .args(ffmpeg_input())
+            .args(["-f", "flv", url]);
+        command
+    })
+}
+
+/// The GStreamer binary, when installed (Debian: gstreamer1.0-tools and the good, bad
+/// and ugly plugin sets).
+const GST_LAUNCH: &str = "/usr/bin/gst-launch-1.0";
+
+/// What a GStreamer publisher (`x264enc ! flvmux ! rtmpsink`, with AAC from `voaacenc`)
+/// sends an RTMP server.
+fn capture_gstreamer_publish() -> Result<Vec<u8>> {
+    capture(|url| {
+        let mut command = Command::new(GST_LAUNCH);
+        command.arg("-q").args(
+            format!(
+                "videotestsrc is-live=true num-buffers=60 ! video/x-raw,width=160,height=120,framerate=15/1 \
+                 ! x264enc tune=zerolatency key-int-max=15 ! h264parse ! queue ! mux. \
+                 audiotestsrc is-live=true num-buffers=100 ! audioconvert ! voaacenc ! aacparse ! queue ! mux. \
+                 flvmux name=mux streamable=true ! rtmpsink location=\"{url} live=1\""
+            )
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect::<Vec<_>>(),
+        );
+        command
+    })
+}
+
+/// Runs the publisher `command(url)` makes against a capturing RTMP server on a free port
+/// and returns the first 64 KiB it sent.
+fn capture(command: impl FnOnce(&str) -> Command) -> Result<Vec<u8>> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let url = format!("rtmp://{}/live/sk_seed", listener.local_addr()?);
-    let mut publisher = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-re"])
-        .args(ffmpeg_input())
-        .args(["-f", "flv", &url])
-        .spawn()?;
+    let mut publisher = command(&url).spawn()?;
     let (mut socket, _) = listener.accept()?;
     socket.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut captured = Vec::new();

@@ -18,8 +18,10 @@
 //! viewers that play on, Mosquitto killed and restarted (every edge lists new segments
 //! again, at most one gap each), the load balancer killed and restarted (a cookie signed
 //! before still reaches its node), a replica in a network namespace whose broker link and
-//! then push link are cut for 10 s under a pinned viewer, and an ingest killed and
-//! restarted (numbering goes on). Needs root for the namespace, as CI has.
+//! then push link are cut for 10 s under a pinned viewer, the catalog unreachable for 10 s,
+//! a replica killed and restarted in its own container (its recording stays whole), and an
+//! ingest killed and restarted and its publisher moved to the other ingest (numbering goes
+//! on). Needs root for the namespace, as CI has.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -105,6 +107,41 @@ impl Service {
         let definition = cluster.project.service(service)?;
         let container =
             Container::materialize(definition, &cluster.project.dir, cluster.image.as_ref())?;
+        Self::launch(cluster, service, container, ready, extra, netns, "").await
+    }
+
+    /// `kill -9` of the process, then the same service started again in the same
+    /// container (host name, node id, volumes): a crash and its restart.
+    async fn restart(
+        self,
+        cluster: &Compose,
+        service: &str,
+        ready: impl Fn(&Container) -> String,
+    ) -> anyhow::Result<(Self, String)> {
+        self.process.kill().await?;
+        Self::launch(
+            cluster,
+            service,
+            self.container,
+            ready,
+            &[],
+            None,
+            "-restarted",
+        )
+        .await
+    }
+
+    /// Runs `service`'s command in `container`; its log is `{service}-{host}{suffix}.log`.
+    async fn launch(
+        cluster: &Compose,
+        service: &str,
+        container: Container,
+        ready: impl Fn(&Container) -> String,
+        extra: &[(&str, String)],
+        netns: Option<&Netns>,
+        log_suffix: &str,
+    ) -> anyhow::Result<(Self, String)> {
+        let definition = cluster.project.service(service)?;
         let mut env = cluster.network.rewrite(
             &cluster
                 .project
@@ -130,7 +167,7 @@ impl Service {
         command.args(&argv[1..]);
         let log = cluster
             .logs
-            .join(format!("{service}-{}.log", container.hostname));
+            .join(format!("{service}-{}{log_suffix}.log", container.hostname));
         let mut process = Spawned::start(service, tokio::process::Command::from(command), &log)?;
         let line = process
             .line(&ready(&container), Duration::from_secs(30))
@@ -292,6 +329,13 @@ async fn run(
     if outcome.is_ok() {
         outcome = cut_the_catalog(catalog, database_url, &edges).await;
     }
+    let mut killed_after = None;
+    if outcome.is_ok() {
+        match restart_a_replica(cluster, &mut edges).await {
+            Ok(seq) => killed_after = Some(seq),
+            Err(e) => outcome = Err(e),
+        }
+    }
     let [first, second] = publishers;
     first.kill_hard();
     if outcome.is_ok() {
@@ -307,6 +351,10 @@ async fn run(
         .await;
     } else {
         second.kill_hard();
+    }
+    // demo1 ended when its publisher was killed (after the ingest's grace period).
+    if let (true, Some(killed_after)) = (outcome.is_ok(), killed_after) {
+        outcome = check_the_restarted_recording(&edges[0], killed_after).await;
     }
     // Everything still running stops cleanly.
     let mut stopped = Vec::new();
@@ -790,6 +838,131 @@ async fn cut_the_catalog(
         "catalog away 10 s: every edge listed three new segments of demo1 within {went_on:?} \
          of the cut, without a gap; numbering recorded again {:?} after it came back",
         back.elapsed()
+    );
+    Ok(())
+}
+
+/// Issue 16: `kill -9` of a broadcast replica that has recorded `demo1` since it started,
+/// and its restart in the same container (host name, node id, recordings volume): it
+/// rejoins and lists new segments again. Returns the last sequence number it listed
+/// before the kill.
+async fn restart_a_replica(cluster: &Compose, edges: &mut Vec<Service>) -> anyhow::Result<u64> {
+    let client = reqwest::Client::new();
+    let victim = edges.remove(0);
+    let before = demo1_listed(&client, &victim.ready)
+        .await?
+        .last()
+        .map_or(0, |(seq, _)| *seq);
+    let id = Service::broadcast_id(&victim.container);
+    let (restarted, base) = victim
+        .restart(cluster, "broadcast", |c| {
+            format!("{} ", Service::broadcast_id(c))
+        })
+        .await?;
+    edges.insert(0, restarted);
+    let back = tokio::time::Instant::now();
+    loop {
+        let listed = demo1_listed(&client, &base).await?;
+        let fresh = listed.iter().filter(|(s, g)| *s > before && !g).count();
+        if fresh >= 3 {
+            break;
+        }
+        anyhow::ensure!(
+            back.elapsed() < Duration::from_secs(60),
+            "{id}: restarted, but it lists no new segments of demo1 within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    eprintln!(
+        "replica {id} killed and restarted: ready and three new segments listed {:?} after it started again",
+        back.elapsed()
+    );
+    Ok(before)
+}
+
+/// After `demo1` ended: the replica restarted mid-stream has one recording of it, which
+/// lists every sequence number from the stream's first segment to its last, as a segment
+/// or, where the replica was down, as a gap; with segments from before the kill and after
+/// the restart.
+async fn check_the_restarted_recording(edge: &Service, killed_after: u64) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    let id = Service::broadcast_id(&edge.container);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let recordings = loop {
+        let list: Vec<serde_json::Value> = client
+            .get(format!("{}/api/v1/recordings", edge.ready))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let demo1: Vec<serde_json::Value> = list
+            .into_iter()
+            .filter(|r| r["stream"] == "demo1")
+            .collect();
+        if !demo1.is_empty() {
+            break demo1;
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "{id}: no finished recording of demo1 60 s after the stream ended"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    anyhow::ensure!(
+        recordings.len() == 1,
+        "{id}: the restart split demo1 into {} recordings: {recordings:?}",
+        recordings.len()
+    );
+    let master = recordings[0]["master_url"]
+        .as_str()
+        .context("a recording without master_url")?;
+    let media = master.replace("master.m3u8", "src/index.m3u8");
+    let text = client
+        .get(format!("{}{media}", edge.ready))
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    anyhow::ensure!(
+        text.contains("#EXT-X-ENDLIST"),
+        "{id}: {media} is not finished:\n{text}"
+    );
+    // Each entry's own number, from its URI ({seq}.ts), and whether it is a gap.
+    let mut entries = Vec::new();
+    let mut gap = false;
+    for line in text.lines() {
+        if line == "#EXT-X-GAP" {
+            gap = true;
+        } else if !line.is_empty() && !line.starts_with('#') {
+            let seq: u64 = line
+                .rsplit('/')
+                .next()
+                .and_then(|name| name.split('.').next())
+                .and_then(|n| n.parse().ok())
+                .with_context(|| format!("{id}: {media} lists {line}"))?;
+            entries.push((seq, gap));
+            gap = false;
+        }
+    }
+    let numbers: Vec<u64> = entries.iter().map(|(s, _)| *s).collect();
+    let contiguous = numbers.windows(2).all(|w| w[1] == w[0] + 1);
+    let before = entries.iter().any(|(s, g)| *s <= killed_after && !g);
+    let after = entries.iter().any(|(s, g)| *s > killed_after + 1 && !g);
+    let holes: Vec<u64> = entries
+        .iter()
+        .filter(|(_, g)| *g)
+        .map(|(s, _)| *s)
+        .collect();
+    anyhow::ensure!(
+        contiguous && before && after && numbers.first().is_some_and(|f| *f <= 2),
+        "{id}: the recording of demo1 lists {numbers:?} (gaps {holes:?}); killed after {killed_after}"
+    );
+    eprintln!(
+        "replica {id}'s recording of demo1: sequence {}..={} whole, the restart's hole listed as gaps {holes:?}",
+        numbers.first().copied().unwrap_or(0),
+        numbers.last().copied().unwrap_or(0)
     );
     Ok(())
 }
