@@ -56,12 +56,15 @@ fn corpora_and_regressions_replay_without_a_panic() {
     assert!(replayed >= fuzzing::TARGETS.len());
 }
 
-/// The captured ffmpeg publish gets through the handshake, `connect` and `publish` to the
-/// media in the harness: the RTMP target fuzzes past the first bytes.
+/// The captured ffmpeg and GStreamer publishes get through the handshake, `connect` and
+/// `publish` to the media in the harness: the RTMP target fuzzes past the first bytes.
 #[test]
-fn the_rtmp_seed_reaches_the_media() {
-    let data = std::fs::read(fuzz_dir().join("corpus/rtmp_session/ffmpeg-publish")).expect("seed");
-    let reach = fuzzing::drive_rtmp(&data);
-    assert!(reach.published, "{reach:?}");
-    assert!(reach.video > 5 && reach.audio > 5, "{reach:?}");
+fn the_rtmp_seeds_reach_the_media() {
+    for seed in ["ffmpeg-publish", "gstreamer-publish"] {
+        let data = std::fs::read(fuzz_dir().join("corpus/rtmp_session").join(seed))
+            .unwrap_or_else(|e| panic!("{seed}: {e}"));
+        let reach = fuzzing::drive_rtmp(&data);
+        assert!(reach.published, "{seed}: {reach:?}");
+        assert!(reach.video > 5 && reach.audio > 5, "{seed}: {reach:?}");
+    }
 }
