@@ -365,8 +365,12 @@ impl Recording {
             .join(meta.rendition.as_str())
             .join(format!("{}.ts", meta.sequence));
         let written = write_atomically(&path, &segment.bytes);
+        // A segment the disk did not take (full, failing) is listed as a gap: the
+        // recording says what it lost instead of listing a file that is not there.
+        let mut entry = Entry::published(meta);
+        entry.gap = written.is_err();
         self.note(written, &path);
-        self.add_entry(meta.rendition.clone(), Entry::published(meta), config);
+        self.add_entry(meta.rendition.clone(), entry, config);
     }
 
     /// Lists an entry (journaled first). After a restart, the missed sequence numbers

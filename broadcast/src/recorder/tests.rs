@@ -310,6 +310,30 @@ fn a_killed_node_carries_its_recording_on_with_the_hole_listed() {
     assert_eq!(recording::list(tmp.path(), 10).len(), 1);
 }
 
+/// A segment the disk refuses (here: a directory where its file goes, so the rename into
+/// place fails as a full disk's write would) is listed as a gap, and the recording goes on.
+#[test]
+fn a_segment_the_disk_refuses_is_listed_as_a_gap() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let hooks = Arc::new(RecorderHooks::default());
+    let mut recorder = start(tmp.path(), &hooks, RESUME_WITHIN);
+    let dir = tmp.path().join("a").join(SessionId(7).to_string());
+    fs::create_dir_all(dir.join("src/1.ts")).expect("a directory in the way");
+    for seq in 0..3 {
+        recorder.send(with_master(seq));
+    }
+    recorder.send(ended());
+    recorder.close();
+    assert_eq!(
+        listed(&dir),
+        [(0, false, false), (1, true, false), (2, false, false)]
+    );
+    assert_eq!(
+        fs::read(dir.join("src/2.ts")).expect("segment"),
+        segment(2).bytes
+    );
+}
+
 #[test]
 fn a_stopped_node_finishes_its_recording_and_carries_it_on_after_a_restart() {
     let tmp = tempfile::tempdir().expect("tempdir");
