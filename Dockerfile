@@ -53,12 +53,13 @@ RUN apt-get update \
       libavcodec59 libavformat59 libavfilter8 libavutil57 libswscale6 libswresample4 \
  && rm -rf /var/lib/apt/lists/*
 # A fixed, unprivileged user. docker-compose.yml runs the roles that read the 0600 key
-# files as the host user who owns them instead (`user:`), so the data directory is
-# traversable by any user; only its owner can write to it.
+# files as the host user who owns them instead (`user:`), broadcast nodes among them, and
+# a broadcast node writes its recordings into its own volume at the data directory: so
+# that directory is writable by any user, sticky like /tmp.
 RUN groupadd --gid 10001 sealcast \
  && useradd --uid 10001 --gid sealcast --no-create-home \
       --home-dir /var/lib/sealcast --shell /usr/sbin/nologin sealcast \
- && install -d -o sealcast -g sealcast -m 0755 /var/lib/sealcast
+ && install -d -o sealcast -g sealcast -m 1777 /var/lib/sealcast
 COPY --from=binary /out/sealcast /usr/local/bin/sealcast
 COPY deploy/docker/healthcheck.sh /usr/local/bin/sealcast-healthcheck
 WORKDIR /var/lib/sealcast

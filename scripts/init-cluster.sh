@@ -15,7 +15,8 @@
 #                                 PostgreSQL and Grafana passwords, the uid/gid the
 #                                 containers run as, the ingest node ids
 #   deploy/state/keys/            `sealcast keys init`: root key pair, push token, cookie
-#                                 key, each ingest node's signing key and certificate
+#                                 key, each ingest node's signing key and certificate, the
+#                                 broadcast nodes' edge key and certificate (edge/)
 #   deploy/state/mosquitto/       the broker's password files and installed ACLs (0600)
 #   deploy/state/mosquitto-data/  the broker's persistence
 #   certs/generated/              `sealcast certs`, when missing: the local CA and the load

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use control::{BusEvent, BusOptions, Qos};
 use domain::broker::BrokerAddress;
 use domain::load::LoadReport;
-use domain::presence::Presence;
+use domain::presence::{Announcement, Presence};
 use domain::topics::Topic;
 use domain::NodeId;
 use parking_lot::Mutex;
@@ -157,13 +157,17 @@ pub async fn follow_cluster(
             Topic::Presence(node) if message.payload.is_empty() => {
                 view.lock().presence(node.clone(), None, now);
             }
-            Topic::Presence(node) => match Presence::decode(&message.payload) {
-                Ok(p) => {
-                    seen(node, &p);
-                    view.lock().presence(node.clone(), Some(p), now);
+            // As claimed: the dashboard shows presences without checking broadcast nodes'
+            // signatures (the load balancer and the ingests do, before they route or push).
+            Topic::Presence(node) => {
+                match Announcement::decode(&message.payload).and_then(|a| a.claimed()) {
+                    Ok(p) => {
+                        seen(node, &p);
+                        view.lock().presence(node.clone(), Some(p), now);
+                    }
+                    Err(e) => tracing::debug!(%node, error = %e, "ignored a presence"),
                 }
-                Err(e) => tracing::debug!(%node, error = %e, "ignored a presence"),
-            },
+            }
             Topic::NodeLoad(node) | Topic::IngestLoad(node) => {
                 match LoadReport::decode(&message.payload) {
                     Ok(r) => view.lock().report(node.clone(), r, now),

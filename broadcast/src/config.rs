@@ -42,6 +42,9 @@ pub struct EdgeConfig {
     pub trust_root: certs::signing::RootPublicKey,
     /// What ingest presents on every push (`authorization: Bearer …`). Never logged.
     pub push_token: domain::push::PushToken,
+    /// Signs this node's presence with the cluster's edge key, so that the load balancer
+    /// and the ingests believe it.
+    pub presence_signer: Arc<certs::signing::PresenceSigner>,
     /// Largest segment body accepted (413 beyond); bounds what one push can make us buffer.
     pub max_segment_bytes: usize,
     /// How long pushed bytes wait for their manifest before they become a gap.
@@ -113,6 +116,7 @@ impl EdgeConfig {
         node: NodeConfig,
         trust_root: certs::signing::RootPublicKey,
         push_token: domain::push::PushToken,
+        presence_signer: Arc<certs::signing::PresenceSigner>,
         broker: domain::broker::BrokerAddress,
         public_url: impl Into<String>,
     ) -> Self {
@@ -120,6 +124,7 @@ impl EdgeConfig {
             node,
             trust_root,
             push_token,
+            presence_signer,
             max_segment_bytes: Self::DEFAULT_MAX_SEGMENT_BYTES,
             hold: node.segment_target,
             max_held_bytes: Self::DEFAULT_MAX_HELD_BYTES,

@@ -23,7 +23,7 @@ use std::time::Duration;
 use control::{Bus, BusEvent, BusOptions, Message, Qos};
 use domain::load::REPORT_EVERY;
 use domain::manifest::SignedManifest;
-use domain::presence::{Presence, Role};
+use domain::presence::{Announcement, Presence, Role};
 use domain::topics::Topic;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -73,9 +73,12 @@ impl Edge {
         let payload = message.payload.clone();
         match &message.topic {
             Topic::Presence(node) => {
-                let presence = Presence::decode(&payload)?;
-                if presence.role == Role::Ingest {
-                    self.readiness.lock().ingest(node.clone(), presence.is_up());
+                // Broadcast peers' presences (signed envelopes) say nothing an edge needs;
+                // ingest presences (plain) tell readiness which ingests are up.
+                if let Announcement::Plain(presence) = Announcement::decode(&payload)? {
+                    if presence.role == Role::Ingest {
+                        self.readiness.lock().ingest(node.clone(), presence.is_up());
+                    }
                 }
                 Ok(())
             }
@@ -102,9 +105,10 @@ fn options(edge: &Edge) -> BusOptions {
     let node = edge.node().id();
     let mut options = BusOptions::new(edge.config.broker.clone(), node.to_string());
     options.persistent = true;
+    // Signed when the connection is made; an offline presence needs no freshness.
     options.last_will = Some((
         Topic::Presence(node.clone()),
-        Presence::offline(Role::Broadcast).encode(),
+        edge.signed_presence(&Presence::offline(Role::Broadcast)),
     ));
     options.subscriptions = vec![
         (Topic::filter_all_presence(), Qos::AtLeastOnce),
@@ -164,7 +168,8 @@ pub(crate) async fn run(edge: Arc<Edge>, stop: CancellationToken) {
             }
         }
     }
-    goodbye(&bus, &presence, &mut events).await;
+    let offline = edge.signed_presence(&Presence::offline(Role::Broadcast));
+    goodbye(&bus, &presence, offline, &mut events).await;
     connection.cancel();
     if let Err(e) = task.await {
         tracing::error!(error = %e, "the MQTT connection task failed");
@@ -182,8 +187,13 @@ async fn announce(bus: &Bus, topic: &Topic, payload: Vec<u8>) {
 /// connection task ends once its DISCONNECT is out (`control::Bus::disconnect`), so the end
 /// of the event stream means the offline presence has been written; `GOODBYE` bounds the
 /// wait when the broker is unreachable.
-async fn goodbye(bus: &Bus, topic: &Topic, events: &mut mpsc::Receiver<BusEvent>) {
-    announce(bus, topic, Presence::offline(Role::Broadcast).encode()).await;
+async fn goodbye(
+    bus: &Bus,
+    topic: &Topic,
+    offline: Vec<u8>,
+    events: &mut mpsc::Receiver<BusEvent>,
+) {
+    announce(bus, topic, offline).await;
     if bus.disconnect().await.is_err() {
         return;
     }

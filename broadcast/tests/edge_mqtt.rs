@@ -61,6 +61,7 @@ async fn client(
 
 /// Waits for a presence of `node` in `state` (retained or live).
 async fn presence_of(
+    verifier: &certs::signing::PresenceVerifier,
     rx: &mut mpsc::Receiver<BusEvent>,
     node: &NodeId,
     state: PresenceState,
@@ -70,7 +71,8 @@ async fn presence_of(
         loop {
             if let BusEvent::Message(m) = rx.recv().await.expect("connection alive") {
                 if m.topic == topic {
-                    if let Ok(p) = Presence::decode(&m.payload) {
+                    // A node's own presence must verify as the load balancer checks it.
+                    if let Ok(p) = verifier.check(node, &m.payload, unix_now()) {
                         if p.state == state {
                             return p;
                         }
@@ -173,6 +175,7 @@ async fn an_edge_over_a_real_broker() {
     let address = broker.address();
     let clients = CancellationToken::new();
     let cluster = Cluster::new(SignatureAlgorithm::Ed25519);
+    let verifier = cluster.presences();
 
     // The ingest side announces its certificate and itself, retained, before the edge runs.
     let (ingest, _ingest_rx) = client(&address, "test-ingest", vec![], &clients).await;
@@ -208,7 +211,13 @@ async fn an_edge_over_a_real_broker() {
     )
     .await;
     // Published in order on one connection: the certificate is on the broker too.
-    presence_of(&mut presences, &ingest_id(), PresenceState::Ready).await;
+    presence_of(
+        &verifier,
+        &mut presences,
+        &ingest_id(),
+        PresenceState::Ready,
+    )
+    .await;
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -258,7 +267,7 @@ async fn an_edge_over_a_real_broker() {
     let node_id = node.id().clone();
 
     // Joining: announced, not ready while the ingest that is up has not synced it.
-    let joining = presence_of(&mut presences, &node_id, PresenceState::Joining).await;
+    let joining = presence_of(&verifier, &mut presences, &node_id, PresenceState::Joining).await;
     assert_eq!(joining.role, Role::Broadcast);
     assert_eq!(joining.url.as_deref(), Some(http.base.as_str()));
     assert_eq!(http.get("/healthz").await.status(), reqwest::StatusCode::OK);
@@ -279,7 +288,7 @@ async fn an_edge_over_a_real_broker() {
     tokio::time::timeout(DEADLINE, node.wait_ready())
         .await
         .expect("ready in time");
-    presence_of(&mut presences, &node_id, PresenceState::Ready).await;
+    presence_of(&verifier, &mut presences, &node_id, PresenceState::Ready).await;
     assert_eq!(http.get("/readyz").await.status(), reqwest::StatusCode::OK);
     // Retained: a load balancer that subscribes later learns it too.
     let (_late, mut late) = client(
@@ -289,7 +298,7 @@ async fn an_edge_over_a_real_broker() {
         &clients,
     )
     .await;
-    presence_of(&mut late, &node_id, PresenceState::Ready).await;
+    presence_of(&verifier, &mut late, &node_id, PresenceState::Ready).await;
 
     // The node's load report comes out on its own topic, as the sampler made it.
     let load_topic = Topic::NodeLoad(node_id.clone());
@@ -353,7 +362,7 @@ async fn an_edge_over_a_real_broker() {
         .expect("run_edge returns after shutdown")
         .expect("task")
         .expect("run_edge ok");
-    let offline = presence_of(&mut presences, &node_id, PresenceState::Offline).await;
+    let offline = presence_of(&verifier, &mut presences, &node_id, PresenceState::Offline).await;
     assert_eq!(offline.role, Role::Broadcast);
     let (_late, mut late) = client(
         &address,
@@ -362,7 +371,7 @@ async fn an_edge_over_a_real_broker() {
         &clients,
     )
     .await;
-    presence_of(&mut late, &node_id, PresenceState::Offline).await;
+    presence_of(&verifier, &mut late, &node_id, PresenceState::Offline).await;
     assert!(
         http.client
             .get(format!("{}/healthz", http.base))

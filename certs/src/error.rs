@@ -84,6 +84,13 @@ pub enum TrustError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// A presence that is not to be believed: unsigned where a signature is required, about
+    /// another node than its topic's, or not a presence at all.
+    #[error("presence refused: {reason}")]
+    Presence {
+        /// Why.
+        reason: &'static str,
+    },
     /// The operating system's random number generator failed while making a key.
     #[error("the operating system's random number generator failed")]
     Randomness,
@@ -163,6 +170,7 @@ impl TrustError {
             Self::UnknownIssuer { .. } => "unknown_issuer",
             Self::InvalidValidity { .. } => "invalid_validity",
             Self::Malformed { .. } => "malformed",
+            Self::Presence { .. } => "presence",
             Self::Randomness => "randomness",
             Self::File { .. } => "file",
             Self::FileFormat { .. } => "file_format",

@@ -23,7 +23,8 @@ use domain::NodeId;
 use rand_core::{OsRng, RngCore};
 
 use crate::signing::{
-    IngestCertificate, Revocation, RootKey, RootPublicKey, SignatureAlgorithm, SigningKey, Validity,
+    Certificate, CertificateKind, Edge, EdgeCertificate, Ingest, IngestCertificate, Revocation,
+    RootKey, RootPublicKey, SignatureAlgorithm, SigningKey, Validity,
 };
 use crate::TrustError;
 
@@ -134,9 +135,20 @@ impl KeyDir {
         self.dir.join("ingest").join(format!("{node}.cert"))
     }
 
+    /// `edge/broadcast.key`: the broadcast nodes' edge key, which signs their presences.
+    pub fn edge_key_path(&self) -> PathBuf {
+        self.dir.join("edge").join("broadcast.key")
+    }
+
+    /// `edge/broadcast.cert`: the edge key's certificate.
+    pub fn edge_certificate_path(&self) -> PathBuf {
+        self.dir.join("edge").join("broadcast.cert")
+    }
+
     /// Creates what is missing: the revocations directory, the root key pair (of
-    /// `algorithm`), the push token, the cookie key, the embedded broker's password, and a
-    /// signing key and certificate for each of `ingest` (valid from `now`, unix seconds).
+    /// `algorithm`), the push token, the cookie key, the embedded broker's password, the
+    /// broadcast nodes' edge key and its certificate, and a signing key and certificate for
+    /// each of `ingest` (certificates valid from `now`, unix seconds).
     /// An existing root decides the algorithm; a certificate expiring within
     /// [`RENEW_BEFORE`] is renewed.
     pub fn init(
@@ -147,6 +159,7 @@ impl KeyDir {
     ) -> Result<InitReport, TrustError> {
         let mut report = InitReport::default();
         fs::create_dir_all(self.dir.join("ingest")).map_err(crate::signing::io_error(&self.dir))?;
+        fs::create_dir_all(self.dir.join("edge")).map_err(crate::signing::io_error(&self.dir))?;
         fs::create_dir_all(self.revocations_dir()).map_err(crate::signing::io_error(&self.dir))?;
         let root = if self.root_key_path().exists() {
             RootKey::read_file(&self.root_key_path())?
@@ -164,34 +177,75 @@ impl KeyDir {
         make_secret(&self.cookie_key_path(), "", &mut report)?;
         make_secret(&self.broker_password_path(), "", &mut report)?;
         for node in ingest {
-            let key_path = self.signing_key_path(node);
-            let key = if key_path.exists() {
-                SigningKey::read_file(&key_path)?
-            } else {
-                let key = SigningKey::generate(root.algorithm())?;
-                key.write_file(&key_path)?;
-                report.written.push(key_path);
-                key
-            };
-            let cert_path = self.certificate_path(node);
-            let current = if cert_path.exists() {
-                Some(IngestCertificate::read_file(&cert_path)?)
-            } else {
-                None
-            };
-            let fresh = current.is_some_and(|c| {
-                c.key_id() == key.key_id()
-                    && c.node_id() == node
-                    && c.validity().not_after() > now.saturating_add(RENEW_BEFORE.as_secs())
-            });
-            if !fresh {
-                let validity = Validity::starting_at(now, CERTIFICATE_LIFETIME);
-                root.certify(key.public_key(), node.clone(), validity)?
-                    .write_file(&cert_path)?;
-                report.written.push(cert_path);
-            }
+            self.certified_key::<Ingest>(
+                &root,
+                &self.signing_key_path(node),
+                &self.certificate_path(node),
+                node,
+                now,
+                &mut report,
+            )?;
         }
+        self.certified_key::<Edge>(
+            &root,
+            &self.edge_key_path(),
+            &self.edge_certificate_path(),
+            &edge_key_name()?,
+            now,
+            &mut report,
+        )?;
         Ok(report)
+    }
+
+    /// Makes the key at `key_path` if missing, and its certificate of kind `K` for `node`
+    /// if missing, for another key or node, or expiring within [`RENEW_BEFORE`].
+    fn certified_key<K: CertificateKind>(
+        &self,
+        root: &RootKey,
+        key_path: &Path,
+        cert_path: &Path,
+        node: &NodeId,
+        now: u64,
+        report: &mut InitReport,
+    ) -> Result<(), TrustError> {
+        let key = if key_path.exists() {
+            SigningKey::read_file(key_path)?
+        } else {
+            let key = SigningKey::generate(root.algorithm())?;
+            key.write_file(key_path)?;
+            report.written.push(key_path.to_path_buf());
+            key
+        };
+        let current = if cert_path.exists() {
+            Some(Certificate::<K>::read_file(cert_path)?)
+        } else {
+            None
+        };
+        let fresh = current.is_some_and(|c| {
+            c.key_id() == key.key_id()
+                && c.node_id() == node
+                && c.validity().not_after() > now.saturating_add(RENEW_BEFORE.as_secs())
+        });
+        if !fresh {
+            let validity = Validity::starting_at(now, CERTIFICATE_LIFETIME);
+            root.certify_as::<K>(key.public_key(), node.clone(), validity)?
+                .write_file(cert_path)?;
+            report.written.push(cert_path.to_path_buf());
+        }
+        Ok(())
+    }
+
+    /// The broadcast nodes' edge key and its certificate (checked to be for that key).
+    pub fn edge(&self) -> Result<(SigningKey, EdgeCertificate), TrustError> {
+        let key = SigningKey::read_file(&self.edge_key_path())?;
+        let cert = EdgeCertificate::read_file(&self.edge_certificate_path())?;
+        if cert.key_id() != key.key_id() {
+            return Err(TrustError::KeyMismatch {
+                key: self.edge_key_path(),
+                certificate: self.edge_certificate_path(),
+            });
+        }
+        Ok((key, cert))
     }
 
     /// The pinned root public key.
@@ -257,6 +311,15 @@ impl KeyDir {
     }
 }
 
+/// The name the edge key is certified under: one key for every broadcast node of the
+/// cluster, as replicas scale without a key of their own.
+fn edge_key_name() -> Result<NodeId, TrustError> {
+    NodeId::new("broadcast").map_err(|_| TrustError::Malformed {
+        what: "edge key name",
+        reason: "not a node id",
+    })
+}
+
 /// Most revocation files [`KeyDir::revocations`] reads.
 pub const MAX_REVOCATION_FILES: usize = 10_000;
 /// Largest revocation file [`KeyDir::revocations`] reads (an ML-DSA-65 one is 3.4 KB).
@@ -312,13 +375,14 @@ mod tests {
                 NOW,
             )
             .expect("init");
-        assert_eq!(report.written.len(), 7);
+        assert_eq!(report.written.len(), 9);
         for private in [
             dir.root_key_path(),
             dir.push_token_path(),
             dir.cookie_key_path(),
             dir.broker_password_path(),
             dir.signing_key_path(&ingest),
+            dir.edge_key_path(),
         ] {
             let mode = fs::metadata(&private).expect("exists").permissions().mode();
             assert_eq!(mode & 0o777, 0o600, "{}", private.display());
@@ -357,6 +421,25 @@ mod tests {
             .expect("verifies");
         assert!(dir.push_token().is_ok());
         assert_eq!(dir.cookie_key().expect("cookie key").len(), 32);
+
+        // The edge key signs presences the pinned root vouches for; it is no ingest key.
+        let (edge, edge_cert) = dir.edge().expect("edge material");
+        let signer = crate::signing::PresenceSigner::new(edge, &edge_cert).expect("signer");
+        let node = NodeId::new("broadcast1").expect("valid");
+        let presence = domain::presence::Presence {
+            role: domain::presence::Role::Broadcast,
+            state: domain::presence::PresenceState::Ready,
+            url: Some("http://10.0.0.5:8080".into()),
+            direct_url: None,
+        };
+        let verifier = crate::signing::PresenceVerifier::new(dir.root_public().expect("root"));
+        assert_eq!(
+            verifier
+                .check(&node, &signer.sign(&node, &presence, NOW * 1000), NOW)
+                .expect("believed"),
+            presence
+        );
+        assert!(trust.add_certificate(&edge_cert.encode(), NOW).is_err());
     }
 
     #[test]
@@ -378,7 +461,10 @@ mod tests {
                 later,
             )
             .expect("init");
-        assert_eq!(report.written, vec![dir.certificate_path(&ingest)]);
+        assert_eq!(
+            report.written,
+            vec![dir.certificate_path(&ingest), dir.edge_certificate_path()]
+        );
         let cert = IngestCertificate::read_file(&dir.certificate_path(&ingest)).expect("cert");
         assert_eq!(cert.validity().not_before(), later);
     }

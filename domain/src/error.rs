@@ -20,6 +20,9 @@ pub enum Error {
     /// Bytes that do not open with the control-event domain tag.
     #[error("not a sealcast/v1 control-event statement (wrong domain tag)")]
     WrongEventTag,
+    /// Bytes that do not open with the presence domain tag.
+    #[error("not a sealcast/v1 presence statement (wrong domain tag)")]
+    WrongPresenceTag,
     /// A signature-algorithm code that this build does not know.
     #[error("unknown signature algorithm code {code}")]
     UnknownSignatureAlgorithm {

@@ -46,10 +46,31 @@ pub const MAX_EVENT_LEN: usize = 16 * 1024;
 pub const MAX_SIGNED_EVENT_LEN: usize =
     8 + EVENT_TAG.len() + 1 + 16 + 8 + 4 + MAX_EVENT_LEN + MAX_SIGNATURE_LEN;
 
+/// Domain-separation tag of a broadcast node's presence statement ([`PresenceStatement`]).
+pub const PRESENCE_TAG: &[u8] = b"sealcast/v1/presence\0";
+/// Largest presence JSON a statement may carry.
+pub const MAX_PRESENCE_JSON_LEN: usize = crate::presence::MAX_PRESENCE_LEN;
+/// Largest certificate a presence statement may carry (an ML-DSA-65 edge certificate is
+/// under 5.4 KB).
+pub const MAX_PRESENCE_CERTIFICATE_LEN: usize = 8 * 1024;
+/// Largest encoded [`SignedPresence`].
+pub const MAX_SIGNED_PRESENCE_LEN: usize = 8
+    + PRESENCE_TAG.len()
+    + 1
+    + 16
+    + 65
+    + 8
+    + 8
+    + MAX_PRESENCE_JSON_LEN
+    + MAX_PRESENCE_CERTIFICATE_LEN
+    + MAX_SIGNATURE_LEN;
+
 const MANIFEST: &str = "segment manifest";
 const ENVELOPE: &str = "signed manifest";
 const STATEMENT: &str = "control-event statement";
 const SIGNED_EVENT: &str = "signed control event";
+const PRESENCE_STATEMENT: &str = "presence statement";
+const SIGNED_PRESENCE: &str = "signed presence";
 
 /// Which signature scheme signed a manifest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -343,6 +364,104 @@ impl SignedEvent {
     /// Decodes the statement inside, to learn which key to verify with.
     pub fn statement(&self) -> Result<EventStatement, Error> {
         EventStatement::decode(&self.statement_bytes)
+    }
+}
+
+/// What a broadcast node says about itself, as it signs it: the domain tag
+/// [`PRESENCE_TAG`], algorithm, key id, the node (which must be the node of the presence
+/// topic it arrives on), when it was signed (unix milliseconds), the presence JSON
+/// ([`crate::presence::Presence`]) and the root-signed certificate of the signing key, the
+/// last two u32-length-prefixed. Strict like [`SegmentManifest`]: one encoding per
+/// statement. Nothing here checks a signature: `certs::signing::PresenceVerifier` does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresenceStatement {
+    /// The signature scheme.
+    pub algorithm: SignatureAlgorithm,
+    /// The signing key.
+    pub key_id: KeyId,
+    /// The node the presence is about.
+    pub node: crate::NodeId,
+    /// When the node signed it, unix milliseconds.
+    pub issued_at_ms: u64,
+    /// The presence's JSON, at most [`MAX_PRESENCE_JSON_LEN`] bytes.
+    pub presence: Vec<u8>,
+    /// The signing key's certificate, at most [`MAX_PRESENCE_CERTIFICATE_LEN`] bytes.
+    pub certificate: Vec<u8>,
+}
+
+impl PresenceStatement {
+    /// The canonical bytes that are signed.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(
+            PRESENCE_TAG.len() + 1 + 16 + 65 + 8 + 8 + self.presence.len() + self.certificate.len(),
+        );
+        out.extend_from_slice(PRESENCE_TAG);
+        out.push(self.algorithm.code());
+        out.extend_from_slice(&self.key_id.0);
+        put_name(&mut out, self.node.as_str());
+        out.extend_from_slice(&self.issued_at_ms.to_be_bytes());
+        put_part(&mut out, &self.presence);
+        put_part(&mut out, &self.certificate);
+        out
+    }
+
+    /// Parses canonical bytes strictly: anything else is an error, never a panic.
+    pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
+        let mut r = Reader::new(PRESENCE_STATEMENT, bytes);
+        if r.take(PRESENCE_TAG.len(), "domain tag")? != PRESENCE_TAG {
+            return Err(Error::WrongPresenceTag);
+        }
+        let code = r.byte("algorithm")?;
+        let algorithm =
+            SignatureAlgorithm::from_code(code).ok_or(Error::UnknownSignatureAlgorithm { code })?;
+        let statement = PresenceStatement {
+            algorithm,
+            key_id: KeyId(r.array("key id")?),
+            node: r.name("node", crate::NodeId::new)?,
+            issued_at_ms: r.u64("issue time")?,
+            presence: r.part("presence", MAX_PRESENCE_JSON_LEN)?.to_vec(),
+            certificate: r
+                .part("certificate", MAX_PRESENCE_CERTIFICATE_LEN)?
+                .to_vec(),
+        };
+        r.finish()?;
+        Ok(statement)
+    }
+}
+
+/// A broadcast node's presence payload: a [`PresenceStatement`]'s canonical bytes and a
+/// signature over exactly those bytes, in the envelope of [`SignedManifest`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedPresence {
+    /// [`PresenceStatement::encode`] output.
+    pub statement_bytes: Vec<u8>,
+    /// Signature over `statement_bytes`, at most [`MAX_SIGNATURE_LEN`] bytes.
+    pub signature: Vec<u8>,
+}
+
+impl SignedPresence {
+    /// `u32 length ‖ statement ‖ u32 length ‖ signature`, lengths big-endian.
+    pub fn encode(&self) -> Vec<u8> {
+        encode_envelope(&self.statement_bytes, &self.signature)
+    }
+
+    /// Parses an envelope strictly, enforcing the size caps before copying anything.
+    pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
+        let (statement_bytes, signature) = decode_envelope(
+            SIGNED_PRESENCE,
+            "statement",
+            MAX_SIGNED_PRESENCE_LEN - MAX_SIGNATURE_LEN - 8,
+            bytes,
+        )?;
+        Ok(SignedPresence {
+            statement_bytes,
+            signature,
+        })
+    }
+
+    /// Decodes the statement inside, to learn which key to verify with.
+    pub fn statement(&self) -> Result<PresenceStatement, Error> {
+        PresenceStatement::decode(&self.statement_bytes)
     }
 }
 

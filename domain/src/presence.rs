@@ -89,6 +89,38 @@ impl Presence {
     }
 }
 
+/// A payload on a presence topic: a plain presence (an ingest's, or an outsider's claim), or
+/// a broadcast node's signed one, whose signature `certs::signing::PresenceVerifier`
+/// checks. Told apart by the first byte: JSON opens with `{`, an envelope with its length's
+/// zero high byte.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Announcement {
+    /// JSON, as [`Presence::encode`] writes it.
+    Plain(Presence),
+    /// A [`crate::manifest::SignedPresence`], not yet verified.
+    Signed(crate::manifest::SignedPresence),
+}
+
+impl Announcement {
+    /// Decodes either form strictly.
+    pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
+        if bytes.first() == Some(&b'{') {
+            Presence::decode(bytes).map(Announcement::Plain)
+        } else {
+            crate::manifest::SignedPresence::decode(bytes).map(Announcement::Signed)
+        }
+    }
+
+    /// What the payload claims, believed or not: for display (the dashboard) and a node's
+    /// own echo, never for routing.
+    pub fn claimed(&self) -> Result<Presence, Error> {
+        match self {
+            Announcement::Plain(p) => Ok(p.clone()),
+            Announcement::Signed(s) => Presence::decode(&s.statement()?.presence),
+        }
+    }
+}
+
 /// Whether a presence can carry `url` as a node's URL: `http://host[:port]` or
 /// `https://…`, nothing after the authority but an optional `/`, no credentials, printable
 /// ASCII.

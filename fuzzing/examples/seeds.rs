@@ -116,6 +116,31 @@ fn main() -> Result<()> {
             corpus("certificates")?.join(format!("certificate-{name}")),
             cert.encode(),
         )?;
+        // A broadcast node's signed presence, with the edge key's certificate inside.
+        let edge = SigningKey::generate(algorithm)?;
+        let edge_cert = root.certify_edge(
+            edge.public_key(),
+            NodeId::new("broadcast")?,
+            Validity::starting_at(now - 60, Duration::from_secs(30 * 86_400)),
+        )?;
+        let presence = domain::presence::Presence {
+            role: domain::presence::Role::Broadcast,
+            state: domain::presence::PresenceState::Ready,
+            url: Some("http://10.0.0.5:8080".into()),
+            direct_url: None,
+        };
+        std::fs::write(
+            corpus("presence_load")?.join(format!("presence-signed-{name}")),
+            certs::signing::PresenceSigner::new(edge, &edge_cert)?.sign(
+                &NodeId::new("broadcast1")?,
+                &presence,
+                now * 1000,
+            ),
+        )?;
+        std::fs::write(
+            corpus("certificates")?.join(format!("edge-certificate-{name}")),
+            edge_cert.encode(),
+        )?;
         let revocation = root.revoke(ingest.key_id(), now);
         std::fs::write(
             corpus("certificates")?.join(format!("revocation-{name}")),

@@ -230,11 +230,36 @@ pub fn push_request(data: &[u8]) {
     });
 }
 
-/// Presence and load-report payloads as they arrive over MQTT.
+/// Presence and load-report payloads as they arrive over MQTT: plain and signed presences
+/// decoded, and checked as the load balancer and the ingests do, against [`ROOT_ED25519`].
 pub fn presence_load(data: &[u8]) {
-    if let Ok(p) = domain::presence::Presence::decode(data) {
-        let again = domain::presence::Presence::decode(&p.encode());
+    use domain::presence::{Announcement, Presence, Role};
+    if let Ok(p) = Presence::decode(data) {
+        let again = Presence::decode(&p.encode());
         assert_eq!(again.ok(), Some(p), "a presence that does not round-trip");
+    }
+    if let Ok(Announcement::Signed(signed)) = Announcement::decode(data) {
+        assert_eq!(
+            signed.encode(),
+            data,
+            "a signed presence with two encodings"
+        );
+        if let Ok(statement) = signed.statement() {
+            assert_eq!(statement.encode(), signed.statement_bytes);
+        }
+    }
+    if let Ok(root) = RootPublicKey::from_bytes(SignatureAlgorithm::Ed25519, ROOT_ED25519) {
+        let verifier = certs::signing::PresenceVerifier::new(root);
+        if let Ok(node) = domain::NodeId::new("broadcast1") {
+            if let Ok(p) = verifier.check(&node, data, 1_800_000_000) {
+                // Believed: either an ingest's plain presence, or signed by a certified
+                // edge key.
+                assert!(
+                    p.role == Role::Ingest || data.first() != Some(&b'{'),
+                    "an unsigned broadcast presence was believed"
+                );
+            }
+        }
     }
     if let Ok(r) = domain::load::LoadReport::decode(data) {
         assert!(domain::load::LoadReport::decode(&r.encode()).is_ok());
@@ -246,6 +271,13 @@ pub fn presence_load(data: &[u8]) {
 pub fn certificates(data: &[u8]) {
     if let Ok(c) = IngestCertificate::decode(data) {
         assert_eq!(c.encode(), data, "a certificate with two encodings");
+    }
+    if let Ok(c) = certs::signing::EdgeCertificate::decode(data) {
+        assert_eq!(c.encode(), data, "an edge certificate with two encodings");
+        assert!(
+            IngestCertificate::decode(data).is_err(),
+            "an edge certificate read as an ingest one"
+        );
     }
     if let Ok(r) = Revocation::decode(data) {
         assert_eq!(r.encode(), data, "a revocation with two encodings");

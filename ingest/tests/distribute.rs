@@ -4,14 +4,14 @@
 //! deadlines; nothing sleeps to synchronise.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::Router;
 use bytes::Bytes;
-use certs::signing::{RootKey, SigningKey, TrustStore, Validity};
+use certs::signing::{PresenceSigner, PresenceVerifier, RootKey, SigningKey, TrustStore, Validity};
 use control::{Bus, BusEvent, BusOptions, EmbeddedBroker, Message, Qos};
 use domain::broker::BrokerAddress;
 use domain::manifest::{SignatureAlgorithm, SignedManifest};
@@ -213,6 +213,19 @@ impl FakeNode {
         gate: Option<Arc<Semaphore>>,
         shutdown: &CancellationToken,
     ) -> FakeNode {
+        let node = Self::start_silent(broker, id, behaviour, gate, shutdown).await;
+        node.announce(PresenceState::Joining).await;
+        node
+    }
+
+    /// A node that has not announced itself yet.
+    async fn start_silent(
+        broker: &BrokerAddress,
+        id: &str,
+        behaviour: Behaviour,
+        gate: Option<Arc<Semaphore>>,
+        shutdown: &CancellationToken,
+    ) -> FakeNode {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -234,7 +247,7 @@ impl FakeNode {
         });
         let (bus, bus_events, bus_task) =
             mqtt_client(broker, &format!("broadcast-{id}"), id, vec![], shutdown).await;
-        let node = FakeNode {
+        FakeNode {
             id: node_id(id),
             url,
             received,
@@ -242,24 +255,31 @@ impl FakeNode {
             bus,
             _bus_events: bus_events,
             _tasks: vec![server, bus_task],
-        };
-        node.announce(PresenceState::Joining).await;
-        node
+        }
     }
 
-    async fn announce(&self, state: PresenceState) {
-        let presence = Presence {
+    fn presence(&self, state: PresenceState) -> Presence {
+        Presence {
             role: Role::Broadcast,
             state,
             url: (state != PresenceState::Offline).then(|| self.url.clone()),
             direct_url: None,
-        };
+        }
+    }
+
+    /// Publishes this node's presence, signed with the cluster's edge key.
+    async fn announce(&self, state: PresenceState) {
+        let payload = edge().0.sign(&self.id, &self.presence(state), now() * 1000);
+        self.publish_presence(&self.id, payload).await;
+    }
+
+    async fn publish_presence(&self, node: &NodeId, payload: Vec<u8>) {
         self.bus
             .publish(
-                &Topic::Presence(self.id.clone()),
+                &Topic::Presence(node.clone()),
                 Qos::AtLeastOnce,
                 true,
-                presence.encode(),
+                payload,
             )
             .await
             .expect("publish");
@@ -294,7 +314,11 @@ async fn mqtt_client(
     options.subscriptions = subscriptions;
     options.last_will = Some((
         Topic::Presence(node_id(node)),
-        Presence::offline(Role::Broadcast).encode(),
+        edge().0.sign(
+            &node_id(node),
+            &Presence::offline(Role::Broadcast),
+            now() * 1000,
+        ),
     ));
     let (bus, mut rx, task) = control::connect(options, shutdown.child_token());
     tokio::time::timeout(DEADLINE, async {
@@ -320,6 +344,27 @@ async fn next_message(
     })
     .await
     .expect("message within the deadline")
+}
+
+/// The broadcast nodes' edge key (signing their presences) and what checks it: one root
+/// for the whole test binary.
+fn edge() -> &'static (PresenceSigner, PresenceVerifier) {
+    static EDGE: OnceLock<(PresenceSigner, PresenceVerifier)> = OnceLock::new();
+    EDGE.get_or_init(|| {
+        let root = RootKey::generate(SignatureAlgorithm::Ed25519).expect("root");
+        let key = SigningKey::generate(SignatureAlgorithm::Ed25519).expect("key");
+        let cert = root
+            .certify_edge(
+                key.public_key(),
+                node_id("broadcast"),
+                Validity::starting_at(now() - 60, Duration::from_secs(3600)),
+            )
+            .expect("certified");
+        (
+            PresenceSigner::new(key, &cert).expect("signer"),
+            PresenceVerifier::new(root.public_key()),
+        )
+    })
 }
 
 /// The keys of one ingest: its signing key, its certificate, and the trust an edge has.
@@ -441,6 +486,7 @@ fn config(ingest: &NodeId, keys: &Keys, broker: &BrokerAddress, window: usize) -
         keys.certificate.clone(),
         broker.clone(),
         PushToken::new(TOKEN).expect("token"),
+        edge().1.clone(),
         window,
     )
 }
@@ -644,17 +690,16 @@ async fn nodes_get_everything_in_order_and_late_joiners_the_window() {
     }
     assert_eq!(metric(&run.metrics, "sealcast_ingest_members"), Some(3.0));
 
-    // Garbage presence is ignored; an offline presence removes the node. Both come from
-    // b's connection in this order, so once b is gone the garbage has been seen too.
-    b.bus
-        .publish(
-            &Topic::Presence(node_id("junk")),
-            Qos::AtLeastOnce,
-            true,
-            b"not json".to_vec(),
-        )
-        .await
-        .expect("publish");
+    // Garbage presence is ignored, and so is an unsigned one naming a node that never
+    // announced itself (it would get the push token); an offline presence removes the
+    // node. All come from b's connection in this order, so once b is gone the others have
+    // been seen too.
+    let mut evil =
+        FakeNode::start_silent(&address, "evil", Behaviour::Acknowledge, None, &shutdown).await;
+    b.publish_presence(&node_id("junk"), b"not json".to_vec())
+        .await;
+    b.publish_presence(&evil.id, evil.presence(PresenceState::Ready).encode())
+        .await;
     b.announce(PresenceState::Offline).await;
     metric_reaches(&run.metrics, "sealcast_ingest_members", 2.0).await;
     let after = vec![
@@ -672,6 +717,10 @@ async fn nodes_get_everything_in_order_and_late_joiners_the_window() {
     assert!(
         b.received.try_recv().is_err(),
         "nothing for a node that left"
+    );
+    assert!(
+        evil.received.try_recv().is_err() && evil.attempts.try_recv().is_err(),
+        "nothing for a node whose presence was not signed"
     );
 
     let text = metrics_text(&run.metrics);
@@ -736,13 +785,16 @@ async fn a_dead_node_delays_nobody_and_server_errors_are_retried() {
             &Topic::Presence(node_id("d")),
             Qos::AtLeastOnce,
             true,
-            Presence {
-                role: Role::Broadcast,
-                state: PresenceState::Ready,
-                url: Some(dead_url),
-                direct_url: None,
-            }
-            .encode(),
+            edge().0.sign(
+                &node_id("d"),
+                &Presence {
+                    role: Role::Broadcast,
+                    state: PresenceState::Ready,
+                    url: Some(dead_url),
+                    direct_url: None,
+                },
+                now() * 1000,
+            ),
         )
         .await
         .expect("publish");

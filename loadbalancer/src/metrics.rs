@@ -15,7 +15,7 @@ use prometheus_client::registry::Registry;
 /// leaves a `Family` out of `/metrics` until it has a label set, so a freshly started
 /// process does not show them all; this list does (the dashboards' test reads it, and a
 /// test below checks it against a scrape with every family in use).
-pub const FAMILIES: [(&str, &str); 9] = [
+pub const FAMILIES: [(&str, &str); 10] = [
     (REQUESTS, "counter"),
     (UPSTREAM_ERRORS, "counter"),
     (RETRIES, "counter"),
@@ -25,6 +25,7 @@ pub const FAMILIES: [(&str, &str); 9] = [
     (BACKEND_SECONDS, "histogram"),
     (BACKENDS_ELIGIBLE, "gauge"),
     (HTTPS_REDIRECTS, "counter"),
+    (PRESENCES_REFUSED, "counter"),
 ];
 
 /// `sealcast_lb_requests`, a counter.
@@ -45,6 +46,8 @@ pub const BACKEND_SECONDS: &str = "sealcast_lb_backend_seconds";
 pub const BACKENDS_ELIGIBLE: &str = "sealcast_lb_backends_eligible";
 /// `sealcast_lb_https_redirects`, a counter.
 pub const HTTPS_REDIRECTS: &str = "sealcast_lb_https_redirects";
+/// `sealcast_lb_presences_refused`, a counter.
+pub const PRESENCES_REFUSED: &str = "sealcast_lb_presences_refused";
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ClassLabel {
@@ -85,6 +88,7 @@ pub struct LbMetrics {
     backend_latency: LatencyFamily,
     eligible: Gauge,
     redirects: Counter,
+    presences_refused: Family<ReasonLabel, Counter>,
 }
 
 impl Default for LbMetrics {
@@ -99,6 +103,7 @@ impl Default for LbMetrics {
             backend_latency: Family::new_with_constructor(latency_histogram),
             eligible: Gauge::default(),
             redirects: Counter::default(),
+            presences_refused: Family::default(),
         }
     }
 }
@@ -193,6 +198,11 @@ impl LbMetrics {
             "Plain HTTP requests answered with a redirect to HTTPS",
             self.redirects.clone(),
         );
+        registry.register(
+            PRESENCES_REFUSED,
+            "Presence messages not believed (unsigned, forged, or for another node), by reason",
+            self.presences_refused.clone(),
+        );
     }
 
     pub(crate) fn request(&self, status: u16) {
@@ -236,6 +246,12 @@ impl LbMetrics {
             .inc();
     }
 
+    pub(crate) fn presence_refused(&self, reason: &'static str) {
+        self.presences_refused
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
+    }
+
     pub(crate) fn backend_latency(&self, node: &str, seconds: f64) {
         self.backend_latency
             .get_or_create(&NodeLabel {
@@ -267,6 +283,7 @@ mod tests {
         metrics.upstream_error("edge1");
         metrics.choice(Outcome::NewViewer);
         metrics.cookie_rejected("bad_signature");
+        metrics.presence_refused("presence");
         metrics.backend_latency("edge1", 0.01);
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).expect("encodes");

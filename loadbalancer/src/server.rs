@@ -39,6 +39,8 @@ pub struct LbConfig {
     pub broker: BrokerAddress,
     /// MQTT client id (unique per load balancer).
     pub client_id: String,
+    /// Checks every broadcast presence against the cluster root before it counts.
+    pub presences: certs::signing::PresenceVerifier,
     /// The server certificate chain and key (PEM), reloaded on change.
     pub certificate: CertificateFiles,
     /// How often the certificate files are looked at.
@@ -138,6 +140,7 @@ pub fn start(
         tokio::spawn(Arc::clone(&certificate).watch(config.reload_interval, stop.child_token())),
         tokio::spawn(members::follow_presence(
             Arc::clone(&pool),
+            config.presences.clone(),
             config.broker.clone(),
             config.client_id.clone(),
             stop.child_token(),

@@ -5,6 +5,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use certs::signing::{
+    PresenceSigner, PresenceVerifier, RootKey, SignatureAlgorithm, SigningKey, Validity,
+};
 use control::{BusOptions, EmbeddedBroker, Qos};
 use domain::presence::{Presence, PresenceState, Role};
 use domain::topics::Topic;
@@ -17,6 +20,12 @@ use loadbalancer::{LbConfig, LbListeners, LbMetrics, Mode, Running};
 use tokio_util::sync::CancellationToken;
 
 const DEADLINE: Duration = Duration::from_secs(20);
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
 
 /// An HTTP server answering everything with 200 and `x-sealcast-node: {id}`.
 async fn backend(id: &'static str) -> String {
@@ -32,6 +41,9 @@ async fn backend(id: &'static str) -> String {
 
 struct Setup {
     _broker: EmbeddedBroker,
+    /// Signs the test backends' presences with an edge key `verifier`'s root certified.
+    signer: PresenceSigner,
+    verifier: PresenceVerifier,
     _tls: tempfile::TempDir,
     ca: Vec<u8>,
     bus: control::Bus,
@@ -54,6 +66,15 @@ async fn setup() -> Setup {
         .as_secs();
     dir.init(&certs::tls::ServerNames::new(2), now)
         .expect("certificates");
+    let root = RootKey::generate(SignatureAlgorithm::Ed25519).expect("root");
+    let edge = SigningKey::generate(SignatureAlgorithm::Ed25519).expect("edge key");
+    let edge_cert = root
+        .certify_edge(
+            edge.public_key(),
+            NodeId::new("broadcast").expect("id"),
+            Validity::starting_at(now, Duration::from_secs(3600)),
+        )
+        .expect("certified");
     let stop = CancellationToken::new();
     let (bus, mut events, _task) = control::connect(
         BusOptions::new(broker.address(), "test-announcer"),
@@ -68,6 +89,8 @@ async fn setup() -> Setup {
         },
         broker: broker.address(),
         _broker: broker,
+        signer: PresenceSigner::new(edge, &edge_cert).expect("signer"),
+        verifier: PresenceVerifier::new(root.public_key()),
         _tls: tls,
         bus,
         stop,
@@ -76,6 +99,16 @@ async fn setup() -> Setup {
 
 impl Setup {
     fn start(&self, mode: Mode, direct: bool, id: &str) -> (Running, String) {
+        self.start_with(mode, direct, id, LbMetrics::default())
+    }
+
+    fn start_with(
+        &self,
+        mode: Mode,
+        direct: bool,
+        id: &str,
+        metrics: LbMetrics,
+    ) -> (Running, String) {
         let https = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let base = format!(
             "https://localhost:{}",
@@ -84,6 +117,7 @@ impl Setup {
         let config = LbConfig {
             broker: self.broker.clone(),
             client_id: id.to_owned(),
+            presences: self.verifier.clone(),
             certificate: self.files.clone(),
             reload_interval: Duration::from_secs(1),
             cookies: StickyCookies::new(CookieKey::new(&[7; 32]).expect("key")),
@@ -99,12 +133,8 @@ impl Setup {
             acme_dir: None,
             fallback_host: "localhost".into(),
         };
-        let running = loadbalancer::start(
-            config,
-            LbListeners { https, http: None },
-            LbMetrics::default(),
-        )
-        .expect("starts");
+        let running = loadbalancer::start(config, LbListeners { https, http: None }, metrics)
+            .expect("starts");
         (running, base)
     }
 
@@ -115,12 +145,23 @@ impl Setup {
             url: Some(url.to_owned()),
             direct_url: direct.map(str::to_owned),
         };
+        self.publish_presence(node, &presence).await;
+    }
+
+    /// Publishes `presence` as `node`'s retained presence, signed with the edge key.
+    async fn publish_presence(&self, node: &str, presence: &Presence) {
+        let node = NodeId::new(node).expect("id");
+        let payload = self.signer.sign(&node, presence, now_ms());
+        self.publish_raw(&node, payload).await;
+    }
+
+    async fn publish_raw(&self, node: &NodeId, payload: Vec<u8>) {
         self.bus
             .publish(
-                &Topic::Presence(NodeId::new(node).expect("id")),
+                &Topic::Presence(node.clone()),
                 Qos::AtLeastOnce,
                 true,
-                presence.encode(),
+                payload,
             )
             .await
             .expect("publish");
@@ -207,15 +248,8 @@ async fn membership_direct_mode_hash_mode_and_no_backend() {
 
     // Both go offline: no node, 503 with Retry-After and a JSON error.
     for node in ["b1", "b2"] {
-        s.bus
-            .publish(
-                &Topic::Presence(NodeId::new(node).expect("id")),
-                Qos::AtLeastOnce,
-                true,
-                Presence::offline(Role::Broadcast).encode(),
-            )
-            .await
-            .expect("publish");
+        s.publish_presence(node, &Presence::offline(Role::Broadcast))
+            .await;
     }
     tokio::time::timeout(DEADLINE, hashed.pool().wait_eligible_count(|n| n == 0))
         .await
@@ -229,4 +263,80 @@ async fn membership_direct_mode_hash_mode_and_no_backend() {
     direct.stop().await;
     hashed.stop().await;
     s.stop.cancel();
+}
+
+/// Presences the cluster's edge key did not sign (unsigned, signed under another root, or
+/// a real node's signed presence replayed on another node's topic) are refused and
+/// counted; every viewer goes to the one real node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presences_not_signed_by_the_cluster_edge_key_get_no_viewers() {
+    let s = setup().await;
+    let (real, evil) = (backend("real").await, backend("evil").await);
+    let evil_presence = Presence {
+        role: Role::Broadcast,
+        state: PresenceState::Ready,
+        url: Some(evil.clone()),
+        direct_url: None,
+    };
+    s.publish_raw(&NodeId::new("evil1").expect("id"), evil_presence.encode())
+        .await;
+    let stranger_root = RootKey::generate(SignatureAlgorithm::Ed25519).expect("root");
+    let stranger_key = SigningKey::generate(SignatureAlgorithm::Ed25519).expect("key");
+    let stranger_cert = stranger_root
+        .certify_edge(
+            stranger_key.public_key(),
+            NodeId::new("broadcast").expect("id"),
+            Validity::starting_at(now_ms() / 1000, Duration::from_secs(3600)),
+        )
+        .expect("certified");
+    let stranger = PresenceSigner::new(stranger_key, &stranger_cert).expect("signer");
+    let evil2 = NodeId::new("evil2").expect("id");
+    s.publish_raw(&evil2, stranger.sign(&evil2, &evil_presence, now_ms()))
+        .await;
+    let replayed = s.signer.sign(
+        &NodeId::new("real").expect("id"),
+        &Presence {
+            url: Some(real.clone()),
+            ..evil_presence.clone()
+        },
+        now_ms(),
+    );
+    s.publish_raw(&NodeId::new("evil3").expect("id"), replayed)
+        .await;
+    s.announce("real", PresenceState::Ready, &real, None).await;
+
+    let metrics = LbMetrics::default();
+    let mut registry = prometheus_client::registry::Registry::default();
+    metrics.register(&mut registry);
+    let (lb, base) = s.start_with(Mode::Cookie, false, "lb-forged", metrics);
+    eligible(&lb, 1).await;
+    let refused = || {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).expect("encodes");
+        text.lines()
+            .filter(|l| l.starts_with("sealcast_lb_presences_refused_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum::<u64>()
+    };
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while refused() < 3 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "refusals counted: {}",
+            refused()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let members: Vec<_> = lb.pool().members().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(members, vec![NodeId::new("real").expect("id")]);
+    let client = s.client();
+    for _ in 0..20 {
+        let r = client
+            .get(format!("{base}/live/cam/master.m3u8"))
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(r.headers()["x-sealcast-node"], "real");
+    }
+    lb.stop().await;
 }

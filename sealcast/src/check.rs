@@ -359,6 +359,19 @@ fn check_up(args: &UpArgs, problems: &mut Vec<Problem>) {
     );
 }
 
+/// The root public key, which every role but the source checks something against.
+fn root_public(keys: &certs::KeyDir, why: &str, problems: &mut Vec<Problem>) {
+    if let Err(e) = keys.root_public() {
+        problems.push(Problem::new(
+            "SEALCAST_KEYS_DIR",
+            format!(
+                "the cluster's root public key {} ({why}) cannot be read: {e}",
+                keys.root_public_path().display()
+            ),
+        ));
+    }
+}
+
 fn check_ingest(args: &IngestArgs, problems: &mut Vec<Problem>) {
     catalog(&args.catalog, problems);
     config(args.config.as_deref(), problems);
@@ -379,6 +392,11 @@ fn check_ingest(args: &IngestArgs, problems: &mut Vec<Problem>) {
         }
         Err(e) => problems.push(Problem::new("SEALCAST_NODE_ID", e.to_string())),
     }
+    root_public(
+        &keys,
+        "broadcast presences are checked against it",
+        problems,
+    );
     distinct_listeners(
         &[
             ("SEALCAST_RTMP_LISTEN", args.rtmp_listen),
@@ -397,12 +415,18 @@ fn check_broadcast(args: &BroadcastArgs, problems: &mut Vec<Problem>) {
     node_id(args.node_id.as_deref(), problems);
     let keys = crate::roles::key_dir(args.trust.keys_dir.as_deref(), &args.catalog);
     push_token(&args.trust, &keys, problems);
-    if let Err(e) = keys.root_public() {
+    root_public(
+        &keys,
+        "ingest certificates are checked against it",
+        problems,
+    );
+    if let Err(e) = keys.edge() {
         problems.push(Problem::new(
             "SEALCAST_KEYS_DIR",
             format!(
-                "the cluster's root public key {} cannot be read: {e}",
-                keys.root_public_path().display()
+                "the edge key and certificate ({}, {}) that sign this node's presence cannot be read: {e}",
+                keys.edge_key_path().display(),
+                keys.edge_certificate_path().display()
             ),
         ));
     }
@@ -446,6 +470,11 @@ fn check_lb(args: &LbArgs, problems: &mut Vec<Problem>) {
             ),
         ));
     }
+    root_public(
+        &keys,
+        "broadcast presences are checked against it",
+        problems,
+    );
     distinct_listeners(
         &[
             ("SEALCAST_LB_HTTPS_LISTEN", args.https_listen),

@@ -309,7 +309,8 @@ pub(crate) struct KeysArgs {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum KeysCommand {
-    /// Create what is missing: root key, push token, each ingest node's key and certificate.
+    /// Create what is missing: root key, push token, cookie key, broker password, the
+    /// broadcast nodes' edge key and certificate, each ingest node's key and certificate.
     Init {
         /// Signature algorithm of a new root (an existing root keeps its own).
         #[arg(long, value_enum, default_value_t = Algorithm::MlDsa65)]

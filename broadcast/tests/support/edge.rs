@@ -35,6 +35,8 @@ pub struct Cluster {
     pub root: RootKey,
     pub ingest: SigningKey,
     pub cert: Vec<u8>,
+    /// The broadcast nodes' edge key, certified by `root`.
+    pub edge: std::sync::Arc<certs::signing::PresenceSigner>,
 }
 
 impl Cluster {
@@ -50,7 +52,28 @@ impl Cluster {
             )
             .expect("same algorithm")
             .encode();
-        Cluster { root, ingest, cert }
+        let edge_key = SigningKey::generate(algorithm).expect("edge key");
+        let edge_cert = root
+            .certify_edge(
+                edge_key.public_key(),
+                domain::NodeId::new("broadcast").expect("id"),
+                Validity::new(now - 60, now + 3600).expect("validity"),
+            )
+            .expect("same algorithm");
+        let edge = std::sync::Arc::new(
+            certs::signing::PresenceSigner::new(edge_key, &edge_cert).expect("signer"),
+        );
+        Cluster {
+            root,
+            ingest,
+            cert,
+            edge,
+        }
+    }
+
+    /// What the load balancer and the ingests check presences with.
+    pub fn presences(&self) -> certs::signing::PresenceVerifier {
+        certs::signing::PresenceVerifier::new(self.root.public_key())
     }
 
     /// The manifest of `bytes` described by `meta`, signed by the certified ingest key.
@@ -125,6 +148,7 @@ pub fn edge_config(cluster: &Cluster, node: NodeConfig) -> EdgeConfig {
         node,
         cluster.root.public_key(),
         domain::push::PushToken::new(TOKEN).expect("token"),
+        std::sync::Arc::clone(&cluster.edge),
         // Never connected (a test that runs the MQTT side sets its own broker) nor served.
         BrokerAddress::new("127.0.0.1", 1),
         "http://127.0.0.1:8081",

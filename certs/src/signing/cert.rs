@@ -1,5 +1,11 @@
-//! Root-signed statements: an ingest key's [`IngestCertificate`] and a key's
-//! [`Revocation`], how the root makes them and how an edge checks them.
+//! Root-signed statements: an ingest key's [`IngestCertificate`], a broadcast node's
+//! [`EdgeCertificate`] and a key's [`Revocation`], how the root makes them and how they are
+//! checked.
+//!
+//! The two certificates share one layout and differ in their domain-separation tag, so a
+//! key the root certified for one role never passes for the other: an edge key cannot sign
+//! a segment, an ingest key cannot announce a broadcast node. In code they are one type,
+//! [`Certificate`], told apart by its [`CertificateKind`].
 //!
 //! Both have a fixed layout: a domain-separation tag, a version byte, then every field in a
 //! fixed order, integers big-endian, the public key and signature at the lengths their
@@ -11,12 +17,12 @@
 //!
 //! | field | bytes |
 //! |---|---|
-//! | tag [`CERTIFICATE_TAG`] | 31 |
+//! | tag [`CERTIFICATE_TAG`] (31) or [`EDGE_CERTIFICATE_TAG`] (29) | 31 or 29 |
 //! | version (1) | 1 |
 //! | algorithm ([`SignatureAlgorithm::code`]) | 1 |
 //! | key id of the certified key | 16 |
 //! | issuer: the root's key id | 16 |
-//! | ingest node id: length, then ASCII | 1 + 1..=64 |
+//! | node id (ingest) or key name (edge): length, then ASCII | 1 + 1..=64 |
 //! | not before, unix seconds | 8 |
 //! | not after, unix seconds (inclusive) | 8 |
 //! | public key | 1952 (ML-DSA-65) or 32 (Ed25519) |
@@ -26,6 +32,7 @@
 //! (16), revoked key id (16), revoked at (8), root's signature.
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::time::Duration;
 
 use domain::manifest::{KeyId, SignatureAlgorithm};
@@ -37,11 +44,12 @@ use crate::TrustError;
 
 /// Domain-separation tag of ingest certificates.
 pub const CERTIFICATE_TAG: &[u8] = b"sealcast/v1/ingest-certificate\0";
+/// Domain-separation tag of edge (broadcast node) certificates.
+pub const EDGE_CERTIFICATE_TAG: &[u8] = b"sealcast/v1/edge-certificate\0";
 /// Domain-separation tag of revocations.
 pub const REVOCATION_TAG: &[u8] = b"sealcast/v1/key-revocation\0";
 
 const VERSION: u8 = 1;
-const CERTIFICATE: &str = "ingest certificate";
 const REVOCATION: &str = "revocation";
 
 /// When a certified key may sign: from `not_before` to `not_after` inclusive, unix seconds.
@@ -105,21 +113,69 @@ impl Validity {
     }
 }
 
-/// "The root vouches that this public key belongs to this ingest node for this period."
-/// Ingest announces it as a retained MQTT message; edges admit it through
-/// [`RootPublicKey::verify_certificate`] or [`super::TrustStore::add_certificate`].
+/// What a certificate lets its key do; fixes the certificate's domain-separation tag.
+/// Implemented by [`Ingest`] and [`Edge`] only.
+pub trait CertificateKind: sealed::Sealed + Clone + PartialEq + Eq + fmt::Debug {
+    /// The domain-separation tag.
+    const TAG: &'static [u8];
+    /// The type's name, for `Debug`.
+    const NAME: &'static str;
+    /// What it is called in errors.
+    const WHAT: &'static str;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Ingest {}
+    impl Sealed for super::Edge {}
+}
+
+/// An ingest node's key: signs segment manifests and control events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ingest {}
+
+/// A broadcast node's key: signs the node's presence (where it takes pushes and viewers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Edge {}
+
+impl CertificateKind for Ingest {
+    const TAG: &'static [u8] = CERTIFICATE_TAG;
+    const NAME: &'static str = "IngestCertificate";
+    const WHAT: &'static str = "ingest certificate";
+}
+
+impl CertificateKind for Edge {
+    const TAG: &'static [u8] = EDGE_CERTIFICATE_TAG;
+    const NAME: &'static str = "EdgeCertificate";
+    const WHAT: &'static str = "edge certificate";
+}
+
+/// "The root vouches that this public key belongs to this node for this period, in the
+/// role `K`."
 #[derive(Clone, PartialEq, Eq)]
-pub struct IngestCertificate {
+pub struct Certificate<K: CertificateKind> {
     public_key: PublicKey,
     issuer: KeyId,
     node_id: NodeId,
     validity: Validity,
     signature: Vec<u8>,
+    kind: PhantomData<K>,
 }
 
-impl fmt::Debug for IngestCertificate {
+/// An ingest key's certificate. Ingest announces it as a retained MQTT message; edges
+/// admit it through [`RootPublicKey::verify_certificate`] or
+/// [`super::TrustStore::add_certificate`].
+pub type IngestCertificate = Certificate<Ingest>;
+
+/// A broadcast node's certificate: travels inside each of the node's signed presences,
+/// where the load balancer and the ingests check it against the root
+/// ([`super::PresenceVerifier`]). Its node id names the key, not one node: replicas that
+/// share a key share its certificate.
+pub type EdgeCertificate = Certificate<Edge>;
+
+impl<K: CertificateKind> fmt::Debug for Certificate<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IngestCertificate")
+        f.debug_struct(K::NAME)
             .field("algorithm", &self.algorithm())
             .field("key_id", &format_args!("{}", self.key_id()))
             .field("issuer", &format_args!("{}", self.issuer))
@@ -132,6 +188,7 @@ impl fmt::Debug for IngestCertificate {
 
 /// The signed part of a certificate.
 fn certificate_body(
+    tag: &[u8],
     public_key: &PublicKey,
     issuer: KeyId,
     node_id: &NodeId,
@@ -139,13 +196,13 @@ fn certificate_body(
 ) -> Vec<u8> {
     let node = node_id.as_str().as_bytes();
     let mut out = Vec::with_capacity(
-        CERTIFICATE_TAG.len()
+        tag.len()
             + 51
             + node.len()
             + public_key.as_bytes().len()
             + signature_len(public_key.algorithm()),
     );
-    out.extend_from_slice(CERTIFICATE_TAG);
+    out.extend_from_slice(tag);
     out.push(VERSION);
     out.push(public_key.algorithm().code());
     out.extend_from_slice(&public_key.key_id().0);
@@ -170,24 +227,46 @@ impl RootKey {
         node_id: NodeId,
         validity: Validity,
     ) -> Result<IngestCertificate, TrustError> {
-        if ingest_public.algorithm() != self.algorithm() {
+        self.certify_as(ingest_public, node_id, validity)
+    }
+
+    /// Certifies `edge_public` as a broadcast node key named `name` over `validity`; fails
+    /// like [`RootKey::certify`].
+    pub fn certify_edge(
+        &self,
+        edge_public: &PublicKey,
+        name: NodeId,
+        validity: Validity,
+    ) -> Result<EdgeCertificate, TrustError> {
+        self.certify_as(edge_public, name, validity)
+    }
+
+    pub(crate) fn certify_as<K: CertificateKind>(
+        &self,
+        public: &PublicKey,
+        node_id: NodeId,
+        validity: Validity,
+    ) -> Result<Certificate<K>, TrustError> {
+        if public.algorithm() != self.algorithm() {
             return Err(TrustError::WrongAlgorithm {
                 expected: self.algorithm(),
-                found: ingest_public.algorithm(),
+                found: public.algorithm(),
             });
         }
         let signature = self.0.sign(&certificate_body(
-            ingest_public,
+            K::TAG,
+            public,
             self.key_id(),
             &node_id,
             validity,
         ));
-        Ok(IngestCertificate {
-            public_key: ingest_public.clone(),
+        Ok(Certificate {
+            public_key: public.clone(),
             issuer: self.key_id(),
             node_id,
             validity,
             signature,
+            kind: PhantomData,
         })
     }
 
@@ -210,7 +289,7 @@ impl RootKey {
     }
 }
 
-impl IngestCertificate {
+impl<K: CertificateKind> Certificate<K> {
     /// The certificate format version (1).
     pub fn version(&self) -> u8 {
         VERSION
@@ -231,7 +310,8 @@ impl IngestCertificate {
         self.issuer
     }
 
-    /// The ingest node the key belongs to (also the node in the certificate's MQTT topic).
+    /// The node the key belongs to: for an ingest certificate also the node in its MQTT
+    /// topic; for an edge certificate the key's name.
     pub fn node_id(&self) -> &NodeId {
         &self.node_id
     }
@@ -246,19 +326,25 @@ impl IngestCertificate {
         self.validity
     }
 
-    /// The canonical bytes: what ingest announces and [`IngestCertificate::decode`] reads.
+    /// The canonical bytes: what ingest announces and [`Certificate::decode`] reads.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = certificate_body(&self.public_key, self.issuer, &self.node_id, self.validity);
+        let mut out = certificate_body(
+            K::TAG,
+            &self.public_key,
+            self.issuer,
+            &self.node_id,
+            self.validity,
+        );
         out.extend_from_slice(&self.signature);
         out
     }
 
-    /// Strict decoding of [`IngestCertificate::encode`]'s output; any other bytes are a
-    /// [`TrustError::Malformed`], never a panic. Does not check the signature: that is
-    /// [`RootPublicKey::verify_certificate`]'s job.
+    /// Strict decoding of [`Certificate::encode`]'s output for this kind (another kind's
+    /// tag is an error); any other bytes are a [`TrustError::Malformed`], never a panic.
+    /// Does not check the signature: that is [`RootPublicKey::verify_certificate`]'s job.
     pub fn decode(bytes: &[u8]) -> Result<Self, TrustError> {
-        let mut r = Reader::new(bytes, CERTIFICATE);
-        r.tag(CERTIFICATE_TAG)?;
+        let mut r = Reader::new(bytes, K::WHAT);
+        r.tag(K::TAG)?;
         r.version(VERSION)?;
         let algorithm = r.algorithm()?;
         let key_id = r.key_id()?;
@@ -279,26 +365,29 @@ impl IngestCertificate {
         }
         let signature = r.take(signature_len(algorithm))?.to_vec();
         r.finish()?;
-        Ok(IngestCertificate {
+        Ok(Certificate {
             public_key,
             issuer,
             node_id,
             validity,
             signature,
+            kind: PhantomData,
         })
     }
 }
 
-/// A certified key that checked out against the pinned root: the only way to get one is
+/// A certified key that checked out against the pinned root, for the role `K` (an ingest
+/// key unless said otherwise): the only way to get one is
 /// [`RootPublicKey::verify_certificate`] (or through a [`super::TrustStore`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VerifiedKey {
+pub struct VerifiedKey<K: CertificateKind = Ingest> {
     public_key: PublicKey,
     node_id: NodeId,
     validity: Validity,
+    kind: PhantomData<K>,
 }
 
-impl VerifiedKey {
+impl<K: CertificateKind> VerifiedKey<K> {
     /// Checks `signature` over `message` (a manifest) with this key. Validity and revocation
     /// are the caller's, or [`super::TrustStore::verify`]'s, to check at the time of use.
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), TrustError> {
@@ -315,7 +404,7 @@ impl VerifiedKey {
         self.public_key.algorithm()
     }
 
-    /// The ingest node the root certified the key for.
+    /// The node the root certified the key for.
     pub fn node_id(&self) -> &NodeId {
         &self.node_id
     }
@@ -335,30 +424,37 @@ impl RootPublicKey {
     /// Checks that the pinned root signed `cert` and that it is valid at `now` (unix
     /// seconds). The signature is checked first, so nothing unauthenticated decides which
     /// error comes back.
-    pub fn verify_certificate(
+    pub fn verify_certificate<K: CertificateKind>(
         &self,
-        cert: &IngestCertificate,
+        cert: &Certificate<K>,
         now: u64,
-    ) -> Result<VerifiedKey, TrustError> {
+    ) -> Result<VerifiedKey<K>, TrustError> {
         let key = self.check_certificate(cert)?;
         key.check_validity(now)?;
         Ok(key)
     }
 
     /// Algorithm, issuer and signature of `cert`, not its validity.
-    pub(crate) fn check_certificate(
+    pub(crate) fn check_certificate<K: CertificateKind>(
         &self,
-        cert: &IngestCertificate,
-    ) -> Result<VerifiedKey, TrustError> {
+        cert: &Certificate<K>,
+    ) -> Result<VerifiedKey<K>, TrustError> {
         self.check_issuer(cert.algorithm(), cert.issuer)?;
         self.0.verify(
-            &certificate_body(&cert.public_key, cert.issuer, &cert.node_id, cert.validity),
+            &certificate_body(
+                K::TAG,
+                &cert.public_key,
+                cert.issuer,
+                &cert.node_id,
+                cert.validity,
+            ),
             &cert.signature,
         )?;
         Ok(VerifiedKey {
             public_key: cert.public_key.clone(),
             node_id: cert.node_id.clone(),
             validity: cert.validity,
+            kind: PhantomData,
         })
     }
 

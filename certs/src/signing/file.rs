@@ -23,7 +23,7 @@ use domain::manifest::SignatureAlgorithm;
 use rand_core::{OsRng, RngCore};
 use zeroize::Zeroizing;
 
-use super::cert::IngestCertificate;
+use super::cert::{Certificate, CertificateKind};
 use super::keys::{
     public_key_len, KeyPair, PublicKey, RootKey, RootPublicKey, SigningKey, SEED_LEN,
 };
@@ -285,7 +285,7 @@ impl PublicKey {
     }
 }
 
-impl IngestCertificate {
+impl<K: CertificateKind> Certificate<K> {
     /// Writes the certificate's canonical bytes to `path` (mode 0644, atomically).
     pub fn write_file(&self, path: &Path) -> Result<(), TrustError> {
         write_atomically(path, &self.encode(), PUBLIC_MODE)
@@ -294,10 +294,8 @@ impl IngestCertificate {
     /// Reads a certificate file; its signature is not checked here.
     pub fn read_file(path: &Path) -> Result<Self, TrustError> {
         let bytes = fs::read(path).map_err(io_error(path))?;
-        IngestCertificate::decode(&bytes).map_err(|err| match err {
-            TrustError::Malformed { reason, .. } => {
-                format_error(path, "ingest certificate file", reason)
-            }
+        Certificate::<K>::decode(&bytes).map_err(|err| match err {
+            TrustError::Malformed { reason, .. } => format_error(path, K::WHAT, reason),
             other => other,
         })
     }
@@ -306,7 +304,7 @@ impl IngestCertificate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::signing::Validity;
+    use crate::signing::{IngestCertificate, Validity};
     use domain::NodeId;
     use proptest::prelude::*;
     use std::os::unix::fs::PermissionsExt;

@@ -1,6 +1,7 @@
 //! Segment-signing keys and the chain of trust behind them.
 //!
-//! The cluster root key certifies each ingest node's signing key; every edge pins the
+//! The cluster root key certifies each ingest node's signing key (and the broadcast nodes'
+//! edge key, which signs only presences); every edge pins the
 //! root's public key and admits ingest keys only through root-signed certificates, and
 //! drops them again on root-signed revocations. One cluster runs one algorithm, the root's:
 //! ML-DSA-65 ([`DEFAULT_ALGORITHM`]) or Ed25519.
@@ -10,6 +11,9 @@
 //! - `cert`: [`IngestCertificate`] and [`Revocation`] with their canonical encodings,
 //!   [`Validity`], and [`VerifiedKey`], what a certificate becomes once the root checks out.
 //! - `trust`: [`TrustStore`], what an edge consults for every manifest signature.
+//! - `presence`: [`PresenceSigner`] and [`PresenceVerifier`]: a broadcast node's presence
+//!   signed with its edge key (certified by the root with an [`EdgeCertificate`]), so no
+//!   process without one can announce an address for viewers or pushes.
 //! - `file`: key and certificate files (private keys mode 0600, every file written
 //!   atomically).
 //! - `wire`: the strict reader behind every decoder.
@@ -23,13 +27,16 @@
 mod cert;
 mod file;
 mod keys;
+mod presence;
 mod trust;
 mod wire;
 
 pub use cert::{
-    IngestCertificate, Revocation, Validity, VerifiedKey, CERTIFICATE_TAG, REVOCATION_TAG,
+    Certificate, CertificateKind, Edge, EdgeCertificate, Ingest, IngestCertificate, Revocation,
+    Validity, VerifiedKey, CERTIFICATE_TAG, EDGE_CERTIFICATE_TAG, REVOCATION_TAG,
 };
 pub use keys::{PublicKey, RootKey, RootPublicKey, SigningKey};
+pub use presence::{PresenceSigner, PresenceVerifier};
 pub use trust::TrustStore;
 
 pub(crate) use file::{io_error, write_atomically, write_new_atomically};

@@ -34,7 +34,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use certs::signing::{IngestCertificate, SigningKey};
+use certs::signing::{IngestCertificate, PresenceVerifier, SigningKey};
 use control::{BusEvent, BusOptions, Qos};
 use domain::broker::BrokerAddress;
 use domain::presence::{Presence, PresenceState, Role};
@@ -75,6 +75,9 @@ pub struct DistributeConfig {
     pub broker: BrokerAddress,
     /// Presented on every push.
     pub push_token: PushToken,
+    /// Checks broadcast presences against the cluster root: only nodes that signed theirs
+    /// with a certified edge key are pushed to.
+    pub presences: PresenceVerifier,
     /// Segments per rendition kept for late joiners (the ladder's window + 2, so a node
     /// that joins can serve a full playlist at once).
     pub window: usize,
@@ -101,6 +104,7 @@ impl DistributeConfig {
         certificate: Vec<u8>,
         broker: BrokerAddress,
         push_token: PushToken,
+        presences: PresenceVerifier,
         window: usize,
     ) -> Self {
         DistributeConfig {
@@ -109,6 +113,7 @@ impl DistributeConfig {
             certificate,
             broker,
             push_token,
+            presences,
             window,
             push_timeout: Self::DEFAULT_PUSH_TIMEOUT,
             push_attempts: Self::DEFAULT_PUSH_ATTEMPTS,
@@ -165,6 +170,13 @@ impl DistributeConfig {
     }
 }
 
+/// Wall-clock unix seconds, for the validity of edge certificates.
+fn unix_now_s() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 impl fmt::Debug for DistributeConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DistributeConfig")
@@ -173,6 +185,7 @@ impl fmt::Debug for DistributeConfig {
             .field("certificate_len", &self.certificate.len())
             .field("broker", &self.broker)
             .field("push_token", &self.push_token)
+            .field("presences", &self.presences)
             .field("window", &self.window)
             .field("push_timeout", &self.push_timeout)
             .field("push_attempts", &self.push_attempts)
@@ -233,7 +246,7 @@ pub async fn distribute(
         node_id: config.node_id.clone(),
         certificate: config.certificate,
         snapshot: Snapshot::new(config.window),
-        membership: Membership::default(),
+        membership: Membership::new(config.presences.clone()),
         members: HashMap::new(),
         generation: 0,
         node_queue: config.node_queue,
@@ -427,7 +440,7 @@ impl Distributor {
         if node == self.node_id {
             return;
         }
-        match self.membership.apply(&node, payload) {
+        match self.membership.apply(&node, payload, unix_now_s()) {
             Change::None => {}
             Change::Invalid(reason) => {
                 tracing::warn!(node = %node, reason, "ignoring an unusable presence message");

@@ -63,6 +63,7 @@ pub(crate) async fn ingest(args: IngestArgs, shutdown: CancellationToken) -> any
             certificate,
             args.broker.mqtt_url.clone(),
             token,
+            super::lb::presence_verifier(&keys)?,
             config.ladder.window + 2,
         ),
         metrics.clone(),
@@ -176,6 +177,7 @@ pub(crate) async fn broadcast(
         node_config(&config),
         root,
         token,
+        super::presence_signer(&keys)?,
         args.broker.mqtt_url.clone(),
         url.clone(),
     );

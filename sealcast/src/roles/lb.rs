@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use certs::signing::PresenceVerifier;
 use certs::tls::{ServerNames, DEFAULT_BROADCAST_NODES};
 use certs::{KeyDir, TlsDir};
 use domain::broker::BrokerAddress;
@@ -79,10 +80,22 @@ pub(super) fn cookies(keys: &KeyDir) -> anyhow::Result<StickyCookies> {
     ))
 }
 
+/// What checks broadcast presences: the pinned root public key from the key directory.
+pub(super) fn presence_verifier(keys: &KeyDir) -> anyhow::Result<PresenceVerifier> {
+    let root = keys.root_public().with_context(|| {
+        format!(
+            "reading the cluster root public key {} (run `sealcast keys init`), which broadcast presences are checked against",
+            keys.root_public_path().display()
+        )
+    })?;
+    Ok(PresenceVerifier::new(root))
+}
+
 /// Everything the load balancer needs to start.
 pub(super) struct Start {
     pub(super) broker: BrokerAddress,
     pub(super) client_id: String,
+    pub(super) presences: PresenceVerifier,
     pub(super) certificate: CertificateFiles,
     pub(super) cookies: StickyCookies,
     pub(super) balance: BalanceArgs,
@@ -124,6 +137,7 @@ pub(super) fn start(start: Start) -> anyhow::Result<(Running, Bound)> {
     let config = LbConfig {
         broker: start.broker,
         client_id: start.client_id,
+        presences: start.presences,
         certificate: start.certificate,
         reload_interval: RELOAD_INTERVAL,
         cookies: start.cookies,
@@ -187,6 +201,7 @@ pub(crate) async fn lb(args: LbArgs, shutdown: CancellationToken) -> anyhow::Res
     let (running, bound) = start(Start {
         broker: args.broker.mqtt_url.clone(),
         client_id: format!("lb-{client_id}"),
+        presences: presence_verifier(&keys)?,
         certificate,
         cookies: cookies(&keys)?,
         balance: args.balance.clone(),

@@ -157,6 +157,20 @@ pub(crate) fn key_dir(keys_dir: Option<&Path>, catalog: &CatalogArgs) -> KeyDir 
     )
 }
 
+/// The broadcast nodes' presence signer: the edge key and its certificate from the key
+/// directory.
+fn presence_signer(keys: &KeyDir) -> anyhow::Result<Arc<certs::signing::PresenceSigner>> {
+    let (key, certificate) = keys.edge().with_context(|| {
+        format!(
+            "reading the edge key that signs broadcast presences (run `sealcast keys init`); key directory {}",
+            keys.path().display()
+        )
+    })?;
+    Ok(Arc::new(
+        certs::signing::PresenceSigner::new(key, &certificate).context("the edge key")?,
+    ))
+}
+
 /// The push token: given directly, else read from the key directory.
 fn push_token(trust: &TrustArgs, keys: &KeyDir) -> anyhow::Result<PushToken> {
     match &trust.push_token {

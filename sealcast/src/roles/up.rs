@@ -51,6 +51,7 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
         .revocations()
         .context("reading the key directory's revocations")?;
     let root = keys.root_public().context("reading the root public key")?;
+    let presence_signer = super::presence_signer(&keys)?;
     let (signing_key, certificate) = keys
         .ingest(&ingest_id)
         .context("reading the ingest signing key")?;
@@ -138,6 +139,7 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
             node_config(&config),
             root.clone(),
             token.clone(),
+            Arc::clone(&presence_signer),
             broker.clone(),
             url.clone(),
         );
@@ -172,6 +174,7 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
             certificate,
             broker.clone(),
             token,
+            certs::signing::PresenceVerifier::new(root.clone()),
             config.ladder.window + 2,
         ),
         metrics.clone(),
@@ -223,6 +226,7 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
     let (lb, lb_addrs) = super::lb::start(super::lb::Start {
         broker: broker.clone(),
         client_id: "lb-up".to_owned(),
+        presences: certs::signing::PresenceVerifier::new(root.clone()),
         certificate,
         cookies: super::lb::cookies(&keys)?,
         balance: args.balance.clone(),

@@ -167,8 +167,9 @@ async fn the_load_balancer_faces_the_network_alone_with_its_certificate() {
         });
     }
 
-    // The load balancer's files: its server certificate and key and the cookie key, no
-    // other key (the CA's key least of all).
+    // The load balancer's files: its server certificate and key, the cookie key and the
+    // root's public key (presences are checked against it), no other key (the CA's key
+    // least of all).
     let mut files = Vec::new();
     for mount in &lb.volumes {
         match &mount.kind {
@@ -183,9 +184,10 @@ async fn the_load_balancer_faces_the_network_alone_with_its_certificate() {
         }
     }
     files.sort();
-    f.check(files == ["cookie-key", "server.key", "server.pem"], || {
-        format!("lb's mounts hold {files:?}")
-    });
+    f.check(
+        files == ["cookie-key", "root.pub", "server.key", "server.pem"],
+        || format!("lb's mounts hold {files:?}"),
+    );
     let ca_key = init.project_dir().join("certs/generated/ca.key");
     f.check(ca_key.is_file(), || {
         "the check above looked for the CA's key under the wrong name".into()

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use bytes::Bytes;
-use certs::signing::{RootKey, SigningKey, Validity};
+use certs::signing::{PresenceSigner, RootKey, SigningKey, Validity};
 use certs::KeyDir;
 use control::{Bus, BusEvent, BusOptions, Qos};
 use domain::manifest::{SegmentManifest, SignedManifest};
@@ -873,14 +873,7 @@ pub(crate) async fn check_garbage_on_the_broker(
         );
     }
     let stop = CancellationToken::new();
-    let (bus, mut events, _task) = control::connect(
-        BusOptions::new(cluster.broker()?, "e2e-garbage"),
-        stop.clone(),
-    );
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while events.recv().await != Some(BusEvent::Connected) {}
-    })
-    .await?;
+    let (bus, _events) = connected(cluster, "e2e-garbage", &stop).await?;
     let mut before = Vec::new();
     for node in &cluster.nodes {
         before.push(metric(
@@ -913,17 +906,7 @@ pub(crate) async fn check_garbage_on_the_broker(
         .with_context(|| format!("{node}: garbage was not counted as ignored"))?;
     }
     // The live stream kept publishing through it on every node.
-    for node in &cluster.nodes {
-        let first = media(client, node, live, "src")
-            .await?
-            .context("live stream gone")?;
-        let last = first.media_sequence + first.segments.len() as u64;
-        wait_media(client, node, live, |p| {
-            p.media_sequence + p.segments.len() as u64 > last
-        })
-        .await
-        .with_context(|| format!("{node}: {live} stopped after the garbage"))?;
-    }
+    keeps_publishing(cluster, live, 1, "the garbage").await?;
     bus.disconnect().await?;
     stop.cancel();
     Ok(())
@@ -1045,29 +1028,170 @@ pub(crate) async fn check_late_join_and_failures(
         }
     });
     let stop = CancellationToken::new();
-    let (bus, mut events, _task) = control::connect(
-        BusOptions::new(cluster.broker()?, "e2e-blackhole"),
-        stop.clone(),
-    );
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while events.recv().await != Some(BusEvent::Connected) {}
-    })
-    .await?;
-    let topic = Topic::Presence(NodeId::new("blackhole")?);
+    let (bus, _events) = connected(cluster, "e2e-blackhole", &stop).await?;
+    let node = NodeId::new("blackhole")?;
+    let topic = Topic::Presence(node.clone());
     let presence = domain::presence::Presence {
         role: domain::presence::Role::Broadcast,
         state: domain::presence::PresenceState::Ready,
         url: Some(hole_url),
         direct_url: None,
     };
-    bus.publish(&topic, Qos::AtLeastOnce, true, presence.encode())
-        .await?;
+    // Signed with the cluster's edge key, as a real (if broken) node would.
+    let (edge_key, edge_cert) = KeyDir::new(cluster.data_dir().join("keys")).edge()?;
+    let signed = PresenceSigner::new(edge_key, &edge_cert)?.sign(&node, &presence, unix_ms());
+    bus.publish(&topic, Qos::AtLeastOnce, true, signed).await?;
     let cadence = check_cadence(cluster, live, "while a node never answers").await;
     bus.clear_retained(&topic).await?;
     bus.disconnect().await?;
     stop.cancel();
     holder.abort();
     cadence
+}
+
+/// Waits until every node lists `more` segments of `live` beyond what it lists now.
+async fn keeps_publishing(
+    cluster: &Cluster,
+    live: &str,
+    more: u64,
+    after: &str,
+) -> anyhow::Result<()> {
+    let client = cluster.client();
+    for node in &cluster.nodes {
+        let first = media(client, node, live, "src")
+            .await?
+            .context("live stream gone")?;
+        let last = first.media_sequence + first.segments.len() as u64;
+        wait_media(client, node, live, |p| {
+            p.media_sequence + p.segments.len() as u64 >= last + more
+        })
+        .await
+        .with_context(|| format!("{node}: {live} stopped after {after}"))?;
+    }
+    Ok(())
+}
+
+/// A client of the cluster's broker (with its login), once connected. Keep the events
+/// receiver: dropping it ends the connection.
+async fn connected(
+    cluster: &Cluster,
+    client_id: &str,
+    stop: &CancellationToken,
+) -> anyhow::Result<(Bus, tokio::sync::mpsc::Receiver<BusEvent>)> {
+    let (bus, mut events, _task) =
+        control::connect(BusOptions::new(cluster.broker()?, client_id), stop.clone());
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while events.recv().await != Some(BusEvent::Connected) {}
+    })
+    .await
+    .with_context(|| format!("{client_id} could not reach the broker"))?;
+    Ok((bus, events))
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// A process with the broker's password but without the edge key announces broadcast
+/// nodes at an address of its own: unsigned, and signed with an edge key certified by a
+/// root of its own. The load balancer refuses both and counts them, sends that address no
+/// viewer, and the ingest pushes nothing to it (so never shows it the push token) while
+/// the live stream goes on.
+pub(crate) async fn check_forged_presences(cluster: &Cluster, live: &str) -> anyhow::Result<()> {
+    let client = cluster.client();
+    let viewers = crate::lb::https_client(&cluster.ca())?;
+    crate::lb::wait_live(&viewers, &cluster.https, live).await?;
+    // The forger's server: counts every connection made to it, answers none.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let server = {
+        let hits = std::sync::Arc::clone(&hits);
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                hits.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                held.push(socket);
+            }
+        })
+    };
+    let refused = |text: &str| metric(text, "sealcast_lb_presences_refused_total", &[]);
+    let before = refused(&metrics(client, &cluster.nodes[0]).await?);
+
+    let stop = CancellationToken::new();
+    let (bus, _events) = connected(cluster, "e2e-forger", &stop).await?;
+    let presence = domain::presence::Presence {
+        role: domain::presence::Role::Broadcast,
+        state: domain::presence::PresenceState::Ready,
+        url: Some(url.clone()),
+        direct_url: None,
+    };
+    let stranger_root = RootKey::generate(certs::signing::SignatureAlgorithm::Ed25519)?;
+    let stranger_key = SigningKey::generate(certs::signing::SignatureAlgorithm::Ed25519)?;
+    let stranger_cert = stranger_root.certify_edge(
+        stranger_key.public_key(),
+        NodeId::new("broadcast")?,
+        Validity::starting_at(unix_ms() / 1000 - 60, Duration::from_secs(3600)),
+    )?;
+    let stranger = PresenceSigner::new(stranger_key, &stranger_cert)?;
+    let (unsigned, foreign) = (NodeId::new("forged1")?, NodeId::new("forged2")?);
+    let forged = [
+        (Topic::Presence(unsigned), presence.encode()),
+        (
+            Topic::Presence(foreign.clone()),
+            stranger.sign(&foreign, &presence, unix_ms()),
+        ),
+    ];
+    for (topic, payload) in &forged {
+        bus.publish(topic, Qos::AtLeastOnce, true, payload.clone())
+            .await?;
+    }
+    let result = async {
+        wait_metrics(client, &cluster.nodes[0], |text| {
+            refused(text) >= before + 2.0
+        })
+        .await
+        .context("the load balancer did not count the forged presences as refused")?;
+        // New viewers (no cookie) all land on real nodes.
+        for _ in 0..40 {
+            let r = viewers
+                .get(format!(
+                    "{}/live/{live}/master.m3u8",
+                    cluster.https.trim_end_matches('/')
+                ))
+                .send()
+                .await?;
+            let node = r
+                .headers()
+                .get("x-sealcast-node")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            anyhow::ensure!(
+                r.status().is_success() && node.starts_with("broadcast"),
+                "a new viewer got {} from {node:?}",
+                r.status()
+            );
+        }
+        // Two more segments published everywhere: the ingest had its chances to push.
+        keeps_publishing(cluster, live, 2, "the forged presences").await?;
+        let connections = hits.load(std::sync::atomic::Ordering::SeqCst);
+        anyhow::ensure!(
+            connections == 0,
+            "the forged address got {connections} connections"
+        );
+        Ok(())
+    }
+    .await;
+    for (topic, _) in &forged {
+        bus.clear_retained(topic).await?;
+    }
+    bus.disconnect().await?;
+    stop.cancel();
+    server.abort();
+    result
 }
 
 /// Each of the next three segments of `live` appears on every node within a target

@@ -133,6 +133,16 @@ fn trials(fixture: &Arc<Fixture>) -> Vec<Trial> {
         ),
         on_cluster(
             fixture,
+            "forged_presences_get_no_viewers_and_no_pushes",
+            Light,
+            |f, c| {
+                Box::pin(
+                    async move { edges::check_forged_presences(c, f.live_stream(c).await?).await },
+                )
+            },
+        ),
+        on_cluster(
+            fixture,
             "late_killed_and_silent_nodes_slow_nobody",
             Light,
             |f, c| {
