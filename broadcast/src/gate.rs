@@ -25,6 +25,11 @@
 //! has come, pushed bytes wait [`SILENT_HOLDS`] hold times, so a broker link that stalls
 //! for a few seconds delays segments rather than losing them.
 //!
+//! Pushes for one sequence number that arrive before its manifest are all candidates:
+//! up to [`MAX_CANDIDATES`] different byte strings are held, and the verified manifest
+//! picks the one it describes. So a push-token holder who pushes other bytes first cannot
+//! turn the genuine segment into a gap; a push of bytes already held is a `replay`.
+//!
 //! `crate::edge` feeds it from the push endpoint, the MQTT side and a timer.
 
 use std::collections::{BTreeMap, HashMap};
@@ -38,6 +43,10 @@ use domain::{RenditionName, Segment, SegmentMeta, StreamName};
 /// two minutes of 2 s segments); further ones are refused as `overflow`. Before a lane has
 /// started, it holds at most this many unverified segments (the oldest goes first).
 pub const MAX_AHEAD: u64 = 64;
+
+/// How many different pushes of one sequence number are held while its manifest has not
+/// come; more are refused as `overflow`.
+pub const MAX_CANDIDATES: usize = 3;
 
 /// How many hold times a started lane waits for a sequence number when no verified
 /// manifest has arrived for it or for anything after it: the manifests may only be late
@@ -124,6 +133,10 @@ struct Lane {
     /// Every sequence number below this is published or a gap.
     next: Option<u64>,
     held: BTreeMap<u64, Held>,
+    /// Other pushes of a held sequence number, with other bytes, waiting for the same
+    /// manifest to tell which is genuine (at most `MAX_CANDIDATES - 1` per number; a
+    /// number is here only while it is in `held`).
+    rivals: BTreeMap<u64, Vec<Held>>,
     /// Verified manifests and when they arrived.
     manifests: BTreeMap<u64, (SegmentManifest, u64)>,
     /// Matched and verified, waiting only for earlier sequence numbers; with the arrival
@@ -242,11 +255,29 @@ impl SignatureGate {
         let key = (meta.stream.clone(), meta.rendition.clone());
         let seq = meta.sequence;
         let lane = self.lanes.entry(key.clone()).or_default();
-        if lane.next.is_some_and(|n| seq < n)
-            || lane.held.contains_key(&seq)
-            || lane.ready.contains_key(&seq)
-        {
+        if lane.next.is_some_and(|n| seq < n) || lane.ready.contains_key(&seq) {
             out.push(GateOutput::Rejected(RejectReason::Replay));
+            return out;
+        }
+        if let Some(first) = lane.held.get(&seq) {
+            // Another push of a number still waiting for its manifest: the same bytes again
+            // are a replay; other bytes a candidate, since the first push may be the forgery.
+            let rivals = lane.rivals.get(&seq).map_or(&[][..], Vec::as_slice);
+            if first.digest == digest || rivals.iter().any(|r| r.digest == digest) {
+                out.push(GateOutput::Rejected(RejectReason::Replay));
+            } else if rivals.len() + 1 >= MAX_CANDIDATES {
+                out.push(GateOutput::Rejected(RejectReason::Overflow));
+            } else {
+                let since_ms = first.since_ms;
+                self.held_bytes += bytes.len();
+                lane.rivals.entry(seq).or_default().push(Held {
+                    meta,
+                    bytes,
+                    digest,
+                    since_ms,
+                });
+                self.enforce_cap(&mut out);
+            }
             return out;
         }
         if lane.too_far_ahead(seq) {
@@ -254,9 +285,10 @@ impl SignatureGate {
             return out;
         }
         if lane.next.is_none() && lane.held.len() >= MAX_AHEAD as usize {
-            if let Some((_, oldest)) = lane.held.pop_first() {
+            if let Some((oldest_seq, oldest)) = lane.held.pop_first() {
                 self.held_bytes -= oldest.bytes.len();
                 out.push(GateOutput::Rejected(RejectReason::Overflow));
+                self.held_bytes -= drop_rivals(lane, oldest_seq, RejectReason::Overflow, &mut out);
             }
         }
         self.held_bytes += bytes.len();
@@ -329,32 +361,43 @@ impl SignatureGate {
         if !(lane.held.contains_key(&seq) && lane.manifests.contains_key(&seq)) {
             return;
         }
-        let (Some(held), Some((manifest, manifest_since))) =
+        let (Some(first), Some((manifest, manifest_since))) =
             (lane.held.remove(&seq), lane.manifests.remove(&seq))
         else {
             return;
         };
-        self.held_bytes -= held.bytes.len();
-        let expected = SegmentManifest::from_meta(
-            &held.meta,
-            manifest.algorithm,
-            manifest.key_id,
-            held.bytes.len() as u64,
-            held.digest,
-        );
-        if expected == manifest {
-            let segment = Segment {
-                meta: held.meta,
-                bytes: held.bytes,
-            };
-            self.held_bytes += segment.bytes.len();
-            lane.ready.insert(seq, (segment, held.since_ms));
-        } else {
-            // Altered bytes (or a manifest for other bytes): never served. The verified
-            // manifest stays, so a correct retry of the push can still match it; if none
-            // comes within the hold time the sequence number becomes a gap.
-            out.push(GateOutput::Rejected(RejectReason::DigestMismatch));
-            lane.manifests.insert(seq, (manifest, manifest_since));
+        let candidates = std::iter::once(first).chain(lane.rivals.remove(&seq).unwrap_or_default());
+        let mut genuine = None;
+        for held in candidates {
+            self.held_bytes -= held.bytes.len();
+            let expected = SegmentManifest::from_meta(
+                &held.meta,
+                manifest.algorithm,
+                manifest.key_id,
+                held.bytes.len() as u64,
+                held.digest,
+            );
+            if genuine.is_none() && expected == manifest {
+                genuine = Some(held);
+            } else {
+                // Altered bytes (or a manifest for other bytes): never served.
+                out.push(GateOutput::Rejected(RejectReason::DigestMismatch));
+            }
+        }
+        match genuine {
+            Some(held) => {
+                let segment = Segment {
+                    meta: held.meta,
+                    bytes: held.bytes,
+                };
+                self.held_bytes += segment.bytes.len();
+                lane.ready.insert(seq, (segment, held.since_ms));
+            }
+            // The verified manifest stays, so a correct retry of the push can still match
+            // it; if none comes within the hold time the sequence number becomes a gap.
+            None => {
+                lane.manifests.insert(seq, (manifest, manifest_since));
+            }
         }
     }
 
@@ -375,6 +418,7 @@ impl SignatureGate {
                 if let Some(h) = lane.held.remove(&seq) {
                     self.held_bytes -= h.bytes.len();
                     out.push(GateOutput::Rejected(RejectReason::Overflow));
+                    self.held_bytes -= drop_rivals(lane, seq, RejectReason::Overflow, out);
                 }
             }
         }
@@ -399,9 +443,10 @@ impl SignatureGate {
                     // before it no manifest: forget them.
                     lane.manifests = lane.manifests.split_off(&first);
                     let kept = lane.held.split_off(&first);
-                    for (_, h) in std::mem::replace(&mut lane.held, kept) {
+                    for (seq, h) in std::mem::replace(&mut lane.held, kept) {
                         self.held_bytes -= h.bytes.len();
                         out.push(GateOutput::Rejected(RejectReason::Timeout));
+                        self.held_bytes -= drop_rivals(lane, seq, RejectReason::Timeout, out);
                     }
                     lane.next = Some(first);
                 }
@@ -418,6 +463,15 @@ impl SignatureGate {
                     });
                     for _ in lane.held.len()..before {
                         out.push(GateOutput::Rejected(RejectReason::Timeout));
+                    }
+                    let orphans: Vec<u64> = lane
+                        .rivals
+                        .keys()
+                        .filter(|seq| !lane.held.contains_key(seq))
+                        .copied()
+                        .collect();
+                    for seq in orphans {
+                        self.held_bytes -= drop_rivals(lane, seq, RejectReason::Timeout, out);
                     }
                     return;
                 }
@@ -485,6 +539,7 @@ impl SignatureGate {
                 self.held_bytes -= h.bytes.len();
                 out.push(GateOutput::Rejected(RejectReason::Timeout));
             }
+            self.held_bytes -= drop_rivals(lane, next, RejectReason::Timeout, out);
             let manifest = lane.manifests.remove(&next).map(|(m, _)| m);
             if let Some(m) = &manifest {
                 lane.last_discontinuity_sequence = Some(m.discontinuity_sequence);
@@ -503,6 +558,19 @@ impl SignatureGate {
             lane.blocked_since_ms = Some(waiting_since);
         }
     }
+}
+
+/// Drops the rival pushes of `seq` (its first push is gone), each counted as `reason`;
+/// returns their bytes.
+fn drop_rivals(
+    lane: &mut Lane,
+    seq: u64,
+    reason: RejectReason,
+    out: &mut Vec<GateOutput>,
+) -> usize {
+    let rivals = lane.rivals.remove(&seq).unwrap_or_default();
+    out.extend(rivals.iter().map(|_| GateOutput::Rejected(reason)));
+    rivals.iter().map(|r| r.bytes.len()).sum()
 }
 
 #[cfg(test)]
@@ -796,6 +864,71 @@ mod tests {
             g.bytes(1, m, b, d),
             [GateOutput::Rejected(RejectReason::Replay)]
         );
+    }
+
+    #[test]
+    fn other_bytes_pushed_first_do_not_keep_the_genuine_segment_out() {
+        for forged_first in [true, false] {
+            let mut g = SignatureGate::new(2000, 1 << 20);
+            let (m, b, d, man) = seg(3);
+            let forged = Bytes::from_static(b"forged bytes, pushed with the token");
+            let forged_digest = [9; 32];
+            let mut out = Vec::new();
+            let pushes = if forged_first {
+                [(forged.clone(), forged_digest), (b.clone(), d)]
+            } else {
+                [(b.clone(), d), (forged.clone(), forged_digest)]
+            };
+            for (bytes, digest) in pushes {
+                out.extend(g.bytes(0, m.clone(), bytes, digest));
+            }
+            assert!(out.is_empty(), "both held as candidates: {out:?}");
+            // The same bytes again are a replay; a third and fourth candidate: the third
+            // is held, the fourth overflows.
+            assert_eq!(
+                g.bytes(1, m.clone(), forged.clone(), forged_digest),
+                [GateOutput::Rejected(RejectReason::Replay)]
+            );
+            assert!(g
+                .bytes(1, m.clone(), Bytes::from_static(b"third"), [7; 32])
+                .is_empty());
+            assert_eq!(
+                g.bytes(1, m.clone(), Bytes::from_static(b"fourth"), [6; 32]),
+                [GateOutput::Rejected(RejectReason::Overflow)]
+            );
+            let out = g.manifest(2, man.clone());
+            let published: Vec<_> = out
+                .iter()
+                .filter_map(|o| match o {
+                    GateOutput::Publish { segment, .. } => Some(segment.bytes.clone()),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(published, vec![b.clone()], "forged first: {forged_first}");
+            let mismatches = out
+                .iter()
+                .filter(|o| **o == GateOutput::Rejected(RejectReason::DigestMismatch))
+                .count();
+            assert_eq!(mismatches, 2);
+            assert_eq!(g.held_bytes(), 0);
+        }
+    }
+
+    #[test]
+    fn rival_pushes_go_with_their_number() {
+        let mut g = SignatureGate::new(2000, 1 << 20);
+        let (m, b, d, _) = seg(3);
+        g.bytes(0, m.clone(), b, d);
+        g.bytes(0, m, Bytes::from_static(b"rival"), [1; 32]);
+        assert!(g.held_bytes() > 0);
+        // No manifest within the hold time: both go, counted.
+        let out = g.tick(5000);
+        let timeouts = out
+            .iter()
+            .filter(|o| **o == GateOutput::Rejected(RejectReason::Timeout))
+            .count();
+        assert_eq!(timeouts, 2, "{out:?}");
+        assert_eq!(g.held_bytes(), 0);
     }
 
     #[test]
