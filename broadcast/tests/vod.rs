@@ -33,8 +33,9 @@ const MASTER: &str = "/vod/demo/000000000000feed/master.m3u8";
 
 /// A recording node that recorded `demo` (720p and 480p, segments 0..=4) until it ended,
 /// and the info its observer was given.
-async fn recorded(dir: &Path) -> (Arc<Node>, RecordingInfo) {
-    let (tx, mut rx) = mpsc::unbounded_channel();
+/// A node recording into `dir` (window 3, 2 s segments), and what its observer hears.
+fn recording_node(dir: &Path) -> (Arc<Node>, mpsc::UnboundedReceiver<RecordingInfo>) {
+    let (tx, rx) = mpsc::unbounded_channel();
     let node = Arc::new(
         Node::new(
             NodeId::new(NODE).expect("valid"),
@@ -49,6 +50,11 @@ async fn recorded(dir: &Path) -> (Arc<Node>, RecordingInfo) {
         .with_recordings(dir.to_path_buf())
         .expect("recordings"),
     );
+    (node, rx)
+}
+
+async fn recorded(dir: &Path) -> (Arc<Node>, RecordingInfo) {
+    let (node, mut rx) = recording_node(dir);
     start(&node);
     announce(&node, "720p", 720);
     announce(&node, "480p", 480);
@@ -56,17 +62,25 @@ async fn recorded(dir: &Path) -> (Arc<Node>, RecordingInfo) {
         publish(&node, "720p", seq);
         publish(&node, "480p", seq);
     }
+    let info = end_and_wait(&node, &mut rx).await;
+    (node, info)
+}
+
+/// Ends the stream; the recording's info once the observer hears of it (once every file
+/// is written).
+async fn end_and_wait(
+    node: &Node,
+    rx: &mut mpsc::UnboundedReceiver<RecordingInfo>,
+) -> RecordingInfo {
     node.apply(LiveEvent::Ended {
         stream: stream(),
         session: SESSION,
     })
     .expect("end");
-    // The observer hears of it once every file is written.
-    let info = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+    tokio::time::timeout(Duration::from_secs(30), rx.recv())
         .await
         .expect("the recording finishes")
-        .expect("observer called");
-    (node, info)
+        .expect("observer called")
 }
 
 /// `uri` resolved against the URL of the playlist that lists it.
@@ -375,4 +389,68 @@ async fn vod_requests_are_counted_under_fixed_route_labels() {
         assert!(text.contains(&needle), "{needle} missing in\n{text}");
     }
     assert!(text.contains("sealcast_http_requests_total{route=\"unmatched\",status=\"404\"} 1"));
+}
+
+/// The recordings disk fills up mid-stream (a small tmpfs: real ENOSPC). Live serving goes
+/// on with every segment; the recording keeps what fitted and lists what it lost as gaps.
+#[tokio::test]
+async fn a_full_recordings_disk_costs_recorded_segments_not_live_ones() {
+    // Room for about four of the eight 96 KiB segments, and the small files.
+    let disk = testkit::disk::SmallDisk::new(448 * 1024).expect("a small disk");
+    let (node, mut rx) = recording_node(disk.path());
+    let big = |seq: u64| bytes::Bytes::from(vec![seq as u8; 96 * 1024]);
+    start(&node);
+    announce(&node, "720p", 720);
+    for seq in 0..8 {
+        node.apply(LiveEvent::Segment(Segment {
+            meta: SegmentMeta {
+                stream: stream(),
+                rendition: RenditionName::new("720p").expect("valid"),
+                session: SESSION,
+                sequence: seq,
+                discontinuity_sequence: 0,
+                discontinuity: false,
+                duration: Duration::from_secs(2),
+                start_pts_90k: seq * 180_000,
+            },
+            bytes: big(seq),
+        }))
+        .expect("publish");
+        // Live serves every segment as it comes, full disk or not.
+        let response = send(&node, get(&format!("/live/demo/720p/{seq}.ts"))).await;
+        assert_eq!(response.status(), StatusCode::OK, "live segment {seq}");
+        assert_eq!(body(response).await, big(seq));
+    }
+    let playlist = body(send(&node, get("/live/demo/720p/index.m3u8")).await).await;
+    let live = m3u8_rs::parse_media_playlist_res(&playlist).expect("live playlist");
+    assert_eq!(live.media_sequence + live.segments.len() as u64, 8);
+    assert!(live.segments.iter().all(|s| s.unknown_tags.is_empty()));
+
+    let info = end_and_wait(&node, &mut rx).await;
+    assert_eq!(
+        info.renditions,
+        [RenditionName::new("720p").expect("valid")]
+    );
+    let dir = disk.path().join("demo").join(RECORDING).join("720p");
+    let text = std::fs::read_to_string(dir.join("index.m3u8")).expect("recorded playlist");
+    let recorded = m3u8_rs::parse_media_playlist_res(text.as_bytes()).expect("parses");
+    assert!(recorded.end_list);
+    assert_eq!(recorded.segments.len(), 8, "every number listed:\n{text}");
+    let mut kept = 0;
+    let mut lost = 0;
+    for (i, s) in recorded.segments.iter().enumerate() {
+        let seq = recorded.media_sequence + i as u64;
+        if s.unknown_tags.iter().any(|t| t.tag == "X-GAP") {
+            lost += 1;
+            assert!(!dir.join(format!("{seq}.ts")).exists(), "{seq} is a gap");
+        } else {
+            kept += 1;
+            assert_eq!(
+                std::fs::read(dir.join(&s.uri)).expect("recorded segment"),
+                big(seq)
+            );
+        }
+    }
+    assert!(kept >= 2 && lost >= 2, "kept {kept}, lost {lost}:\n{text}");
+    drop(node);
 }

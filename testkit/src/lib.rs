@@ -4,6 +4,7 @@
 //!
 //! - [`browser`]: headless Chromium over WebDriver (Debian's chromedriver), with what the
 //!   page requested and threw.
+//! - [`disk`]: a small tmpfs, for a disk that fills up for real.
 //! - [`net`]: free ports, waiting for a listener.
 //! - [`process`]: processes a test starts — one-shot commands with a deadline, roles whose
 //!   stdout is read line by line ([`process::Spawned`]), and [`process::Supervised`]
@@ -25,6 +26,7 @@
 
 pub mod browser;
 pub mod compose;
+pub mod disk;
 pub mod ffmpeg;
 pub mod mosquitto;
 pub mod net;
