@@ -57,6 +57,9 @@ pub struct Edge {
     /// Per stream, the session of the last signed session start taken and when the ingest
     /// signed it: statements signed before it cannot change that session.
     starts: Mutex<HashMap<StreamName, (SessionId, u64)>>,
+    /// The presence this node announced last (signed, so each announcement's bytes are
+    /// its own): only that coming back is the echo readiness waits for.
+    announced: Mutex<Option<Vec<u8>>>,
 }
 
 /// How far from this node's clock the signing time of a control event may lie, either way:
@@ -127,6 +130,7 @@ impl Edge {
             config,
             epoch,
             starts: Mutex::new(HashMap::new()),
+            announced: Mutex::new(None),
         }))
     }
 
@@ -556,9 +560,14 @@ impl Edge {
         }
     }
 
-    /// This node's own presence came back live from the broker (see [`crate::ready`]).
-    pub(crate) fn echoed(&self) {
-        self.readiness.lock().echoed();
+    /// A live message on this node's own presence topic: the echo [`crate::ready`] waits
+    /// for if it is the presence announced last. An older one (the last will of this
+    /// node's previous run, queued for its persistent session while it was down) comes
+    /// before the retained presences and must not count.
+    pub(crate) fn echoed(&self, payload: &[u8]) {
+        if self.announced.lock().as_deref() == Some(payload) {
+            self.readiness.lock().echoed();
+        }
     }
 
     /// Whether the node became ready just now (it is then marked ready).
@@ -596,12 +605,14 @@ impl Edge {
 
     /// This node's presence payload now.
     pub(crate) fn presence(&self) -> Vec<u8> {
-        self.signed_presence(&Presence {
+        let payload = self.signed_presence(&Presence {
             role: Role::Broadcast,
             state: self.presence_state(),
             url: Some(self.config.public_url.clone()),
             direct_url: self.config.direct_url.clone(),
-        })
+        });
+        *self.announced.lock() = Some(payload.clone());
+        payload
     }
 
     /// `presence` signed with the edge key, as this node's presence topic carries it. A

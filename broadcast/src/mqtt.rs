@@ -52,7 +52,7 @@ impl Edge {
         };
         if let Topic::Presence(node) = &message.topic {
             if !message.retained && node == self.node().id() {
-                self.echoed();
+                self.echoed(&message.payload);
                 return;
             }
         }

@@ -7,7 +7,9 @@
 //! its time, so the node does not guess how long to wait: it knows it has seen every
 //! retained presence once its own presence, published after it subscribed, comes back to
 //! it live (not as a retained message). A broker delivers to one connection in order, so
-//! whatever was retained when the node subscribed was delivered before that echo. Since a
+//! whatever was retained when the node subscribed was delivered before that echo. Only the
+//! presence it announced last counts as the echo: a restarted node's persistent session
+//! may first deliver its previous run's last will, queued while it was down. Since a
 //! broker or an ingest can misbehave, the node reports ready after the readiness timeout
 //! regardless (the caller logs a warning then). Once ready it stays ready: flapping would
 //! only move viewers around.

@@ -61,6 +61,34 @@ fn start() -> Result<Server> {
             _process: None,
         });
     }
+    let (bin, dir, data, user) = init_cluster()?;
+    // The directory is the server's now: its supervisor removes it when it stops.
+    let dir = dir.keep();
+    let mut last = None;
+    // A free port may be taken before the server binds it: a few tries.
+    for _ in 0..3 {
+        let port = crate::net::free_port()?;
+        match run_server(&bin, &dir, &data, port, user) {
+            Ok(process) => {
+                return Ok(Server {
+                    url: admin_url_at(port),
+                    _process: Some(process),
+                })
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Err(last.unwrap_or_else(|| anyhow::anyhow!("PostgreSQL did not start")))
+}
+
+fn admin_url_at(port: u16) -> String {
+    format!("postgres://postgres@127.0.0.1:{port}/postgres")
+}
+
+/// `initdb` in a new temporary directory (owned by the server's user): the binaries, the
+/// directory, the data directory in it, and the user to run the server as.
+fn init_cluster() -> Result<(PathBuf, tempfile::TempDir, PathBuf, Option<&'static str>)> {
     let bin = bin_dir()?;
     let dir = tempfile::Builder::new()
         .prefix("sealcast-test-postgres-")
@@ -89,24 +117,97 @@ fn start() -> Result<Server> {
         "initdb failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // The directory is the server's now: its supervisor removes it when it stops.
-    let dir = dir.keep();
-    let mut last = None;
-    // A free port may be taken before the server binds it: a few tries.
-    for _ in 0..3 {
-        let port = crate::net::free_port()?;
-        match run_server(&bin, &dir, &data, port, user) {
-            Ok(process) => {
-                return Ok(Server {
-                    url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
-                    _process: Some(process),
-                })
+    Ok((bin, dir, data, user))
+}
+
+/// A PostgreSQL server of one test's own (never `SEALCAST_TEST_POSTGRES_URL`'s): one the
+/// test may `kill -9` and start again on the same data directory and port, as a crashed
+/// server that its supervisor restarts. Stopped and removed when dropped.
+#[derive(Debug)]
+pub struct OwnServer {
+    bin: PathBuf,
+    user: Option<&'static str>,
+    data: PathBuf,
+    port: u16,
+    runs: u32,
+    process: Option<Supervised>,
+    // Last: removed after the server stopped.
+    home: tempfile::TempDir,
+}
+
+impl OwnServer {
+    /// `initdb` and a server on a free port (blocking, seconds).
+    pub fn start() -> Result<Self> {
+        let (bin, home, data, user) = init_cluster()?;
+        let mut server = OwnServer {
+            bin,
+            user,
+            data,
+            port: 0,
+            runs: 0,
+            process: None,
+            home,
+        };
+        let mut last = None;
+        for _ in 0..3 {
+            server.port = crate::net::free_port()?;
+            match server.run() {
+                Ok(()) => return Ok(server),
+                Err(e) => last = Some(e),
             }
-            Err(e) => last = Some(e),
+        }
+        Err(last.unwrap_or_else(|| anyhow::anyhow!("PostgreSQL did not start")))
+    }
+
+    /// Starts the server on the data directory and port (its socket and log in a run
+    /// directory of their own, which its supervisor removes when it exits).
+    fn run(&mut self) -> Result<()> {
+        self.runs += 1;
+        let run_dir = self.home.path().join(format!("run-{}", self.runs));
+        std::fs::create_dir(&run_dir)?;
+        if self.user.is_some() {
+            let (uid, gid) = ids_of("postgres")?;
+            std::os::unix::fs::chown(&run_dir, Some(uid), Some(gid))?;
+        }
+        self.process = Some(run_server(
+            &self.bin, &run_dir, &self.data, self.port, self.user,
+        )?);
+        Ok(())
+    }
+
+    /// The admin URL (user `postgres`, database `postgres`).
+    pub fn admin_url(&self) -> String {
+        admin_url_at(self.port)
+    }
+
+    /// `kill -9` of the postmaster, then the server started again on the same data
+    /// directory and port (it recovers from its write-ahead log); returns once it accepts
+    /// connections (blocking).
+    pub fn kill_and_restart(&mut self) -> Result<()> {
+        let pid_file = std::fs::read_to_string(self.data.join("postmaster.pid"))
+            .context("reading postmaster.pid")?;
+        let pid = pid_file
+            .lines()
+            .next()
+            .and_then(|l| l.trim().parse::<u32>().ok())
+            .context("no pid in postmaster.pid")?;
+        let killed = Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status()?;
+        ensure!(killed.success(), "kill -9 {pid} failed");
+        // The supervisor sees it exit, and is waited for here.
+        drop(self.process.take());
+        // Backends of the killed server hold its shared memory until they notice their
+        // postmaster is gone; until then a new one refuses to start.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            match self.run() {
+                Ok(()) => return Ok(()),
+                Err(e) if std::time::Instant::now() > deadline => return Err(e),
+                Err(_) => std::thread::sleep(Duration::from_millis(200)),
+            }
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
-    Err(last.unwrap_or_else(|| anyhow::anyhow!("PostgreSQL did not start")))
 }
 
 fn run_server(
@@ -229,7 +330,12 @@ impl ScratchDatabase {
     /// Creates a database with a random name, owned by `owner` (a role created if
     /// missing; trust authentication ignores its password) or by the admin user.
     pub async fn create(owner: Option<&str>) -> Result<Self> {
-        let admin_url = admin_url().await?;
+        Self::create_on(&admin_url().await?, owner).await
+    }
+
+    /// [`ScratchDatabase::create`] on the server of `admin_url` (an [`OwnServer`]'s).
+    pub async fn create_on(admin_url: &str, owner: Option<&str>) -> Result<Self> {
+        let admin_url = admin_url.to_owned();
         let mut admin = PgConnection::connect(&admin_url)
             .await
             .with_context(|| format!("connecting to the test PostgreSQL at {admin_url}"))?;

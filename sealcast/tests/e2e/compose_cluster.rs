@@ -1,7 +1,7 @@
 //! The cluster of `docker-compose.yml` as separate processes on this machine, without a
 //! container engine: `scripts/init-cluster.sh` makes the secrets, keys and broker files;
 //! the Debian package's Mosquitto runs with the compose file's conf, password files and
-//! ACLs (on free ports); a scratch database on the tests' PostgreSQL (`testkit::postgres`)
+//! ACLs (on free ports); a PostgreSQL server of this test's own (`testkit::postgres`)
 //! stands in for the `postgres` service; two ingests, three broadcast replicas and the load balancer each
 //! run with the environment and mounts the compose file gives that service (read from
 //! the file, see `support/compose.rs`).
@@ -18,7 +18,8 @@
 //! viewers that play on, Mosquitto killed and restarted (every edge lists new segments
 //! again, at most one gap each), the load balancer killed and restarted (a cookie signed
 //! before still reaches its node), a replica in a network namespace whose broker link and
-//! then push link are cut for 10 s under a pinned viewer, the catalog unreachable for 10 s,
+//! then push link are cut for 10 s under a pinned viewer, the catalog unreachable for 10 s
+//! and then its PostgreSQL killed and restarted,
 //! a replica killed and restarted in its own container (its recording stays whole), and an
 //! ingest killed and restarted and its publisher moved to the other ingest (numbering goes
 //! on). Needs root for the namespace, as CI has.
@@ -32,7 +33,7 @@ use testkit::ffmpeg::TestPattern;
 use testkit::mosquitto::Mosquitto;
 use testkit::net::Relay;
 use testkit::netns::Netns;
-use testkit::postgres::ScratchDatabase;
+use testkit::postgres::{OwnServer, ScratchDatabase};
 use testkit::process::Spawned;
 
 use crate::cluster::BIN;
@@ -234,23 +235,31 @@ pub(crate) async fn check_compose_cluster() -> anyhow::Result<()> {
     let project = init.project()?;
     let image = project.dockerfile(project.service("broadcast")?)?;
     let mut broker = tokio::task::block_in_place(|| Mosquitto::start_for(&project, "mosquitto"))?;
-    let database = ScratchDatabase::create(Some("sealcast")).await?;
+    // A server of its own: the test kills and restarts it.
+    let mut postgres = tokio::task::spawn_blocking(OwnServer::start).await??;
+    let database = ScratchDatabase::create_on(&postgres.admin_url(), Some("sealcast")).await?;
     // The cluster reaches the database through a relay the test can cut.
-    let mut catalog = Relay::start(database.server().parse()?).await?;
+    let mut relay = Relay::start(database.server().parse()?).await?;
     let logs = tempfile::Builder::new().prefix("compose-logs-").tempdir()?;
     let cluster = Compose {
         network: Network {
             mqtt_nodes: broker.port(1883)?,
             mqtt_control: broker.port(1884)?,
-            database_server: catalog.addr().to_string(),
+            database_server: relay.addr().to_string(),
             database: database.name().to_owned(),
         },
         project,
         image,
         logs: logs.path().to_path_buf(),
     };
-    let result = run(&cluster, &init, &mut broker, &mut catalog, database.url()).await;
-    let dropped = database.drop().await;
+    let mut catalog = Catalog {
+        relay: &mut relay,
+        server: &mut postgres,
+        url: database.url(),
+    };
+    let result = run(&cluster, &init, &mut broker, &mut catalog).await;
+    // The whole server goes with `postgres`; the database needs no dropping.
+    drop(database);
     if result.is_err() {
         // Keep what the processes said for the error message.
         let _ = logs.keep();
@@ -261,16 +270,22 @@ pub(crate) async fn check_compose_cluster() -> anyhow::Result<()> {
             cluster.logs.display(),
             broker.log()
         )
-    })?;
-    dropped
+    })
+}
+
+/// The catalog as the cluster reaches it: its server, the relay in front of it, and the
+/// database's URL (for the test's own queries, not through the relay).
+struct Catalog<'a> {
+    relay: &'a mut Relay,
+    server: &'a mut OwnServer,
+    url: &'a str,
 }
 
 async fn run(
     cluster: &Compose,
     init: &InitCluster,
     broker: &mut Mosquitto,
-    catalog: &mut Relay,
-    database_url: &str,
+    catalog: &mut Catalog<'_>,
 ) -> anyhow::Result<()> {
     // Stream keys, as the source services make them.
     let mut keys = Vec::new();
@@ -327,7 +342,10 @@ async fn run(
         outcome = cut_an_edge(cluster, &https, &ca).await;
     }
     if outcome.is_ok() {
-        outcome = cut_the_catalog(catalog, database_url, &edges).await;
+        outcome = cut_the_catalog(catalog, &edges).await;
+    }
+    if outcome.is_ok() {
+        outcome = restart_the_catalog(catalog, &edges).await;
     }
     let mut killed_after = None;
     if outcome.is_ok() {
@@ -760,29 +778,76 @@ async fn cut_links(
 }
 
 /// Issue 16: the catalog's PostgreSQL unreachable for 10 s mid-stream (every connection
-/// to it closed and new ones refused, as while it restarts; `testkit::net::Relay` stands
-/// between the cluster and the server). `demo1` goes on on every edge meanwhile, without
-/// a gap; once the catalog is back, the ingest records the stream's numbering there again.
-async fn cut_the_catalog(
-    relay: &mut Relay,
-    database_url: &str,
-    edges: &[Service],
-) -> anyhow::Result<()> {
+/// to it closed and new ones refused; `testkit::net::Relay` stands between the cluster
+/// and the server). `demo1` goes on on every edge meanwhile, without a gap; once the
+/// catalog is back, the ingest records the stream's numbering there again.
+async fn cut_the_catalog(catalog: &mut Catalog<'_>, edges: &[Service]) -> anyhow::Result<()> {
+    let before = demo1_last_listed(edges).await?;
+    catalog.relay.cut().await;
+    let cut = tokio::time::Instant::now();
+    let last = goes_on_without_gaps(edges, &before, cut, "while the catalog was away").await?;
+    let went_on = cut.elapsed();
+    if let Some(rest) = Duration::from_secs(10).checked_sub(went_on) {
+        // The rest of the outage: its duration, not a wait for anything.
+        tokio::time::sleep(rest).await;
+    }
+    catalog.relay.restore().await?;
+    let back = tokio::time::Instant::now();
+    numbering_recorded_past(catalog.url, last, back).await?;
+    eprintln!(
+        "catalog away 10 s: every edge listed three new segments of demo1 within {went_on:?} \
+         of the cut, without a gap; numbering recorded again {:?} after it came back",
+        back.elapsed()
+    );
+    Ok(())
+}
+
+/// Issue 16: the catalog's PostgreSQL itself `kill -9`ed mid-stream and started again on
+/// its data directory (it recovers from its log). `demo1` goes on on every edge without a
+/// gap, and the ingest records the stream's numbering in the restarted server.
+async fn restart_the_catalog(catalog: &mut Catalog<'_>, edges: &[Service]) -> anyhow::Result<()> {
+    let before = demo1_last_listed(edges).await?;
+    let killed = tokio::time::Instant::now();
+    let server = &mut *catalog.server;
+    tokio::task::block_in_place(|| server.kill_and_restart())?;
+    let back = tokio::time::Instant::now();
+    let last = goes_on_without_gaps(edges, &before, killed, "across the catalog's restart").await?;
+    numbering_recorded_past(catalog.url, last, back).await?;
+    eprintln!(
+        "PostgreSQL killed and restarted ({:?} down): every edge listed three new segments \
+         of demo1 without a gap; numbering recorded again {:?} after it was back",
+        back.duration_since(killed),
+        back.elapsed()
+    );
+    Ok(())
+}
+
+/// The last sequence number of `demo1` each edge lists.
+async fn demo1_last_listed(edges: &[Service]) -> anyhow::Result<Vec<u64>> {
     let client = reqwest::Client::new();
-    let mut before = Vec::new();
+    let mut last = Vec::new();
     for edge in edges {
-        before.push(
+        last.push(
             demo1_listed(&client, &edge.ready)
                 .await?
                 .last()
                 .map_or(0, |(seq, _)| *seq),
         );
     }
-    relay.cut().await;
-    let cut = tokio::time::Instant::now();
-    // Three new segments on every edge while the catalog is away.
+    Ok(last)
+}
+
+/// Waits (10 s from `since` at most) until every edge lists three segments of `demo1`
+/// past `before` with no gap among them; the newest sequence number listed.
+async fn goes_on_without_gaps(
+    edges: &[Service],
+    before: &[u64],
+    since: tokio::time::Instant,
+    when: &str,
+) -> anyhow::Result<u64> {
+    let client = reqwest::Client::new();
     let mut last = 0;
-    for (edge, before) in edges.iter().zip(&before) {
+    for (edge, before) in edges.iter().zip(before) {
         loop {
             let listed = demo1_listed(&client, &edge.ready).await?;
             let gaps: Vec<u64> = listed
@@ -792,7 +857,7 @@ async fn cut_the_catalog(
                 .collect();
             anyhow::ensure!(
                 gaps.is_empty(),
-                "{}: gaps {gaps:?} while the catalog was away",
+                "{}: gaps {gaps:?} {when}",
                 Service::broadcast_id(&edge.container)
             );
             let fresh = listed.iter().filter(|(s, _)| s > before).count();
@@ -801,22 +866,24 @@ async fn cut_the_catalog(
                 break;
             }
             anyhow::ensure!(
-                cut.elapsed() < Duration::from_secs(10),
-                "{}: demo1 stalled while the catalog was away ({fresh} new segments in {:?})",
+                since.elapsed() < Duration::from_secs(10),
+                "{}: demo1 stalled {when} ({fresh} new segments in {:?})",
                 Service::broadcast_id(&edge.container),
-                cut.elapsed()
+                since.elapsed()
             );
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
-    let went_on = cut.elapsed();
-    if let Some(rest) = Duration::from_secs(10).checked_sub(went_on) {
-        // The rest of the outage: its duration, not a wait for anything.
-        tokio::time::sleep(rest).await;
-    }
-    relay.restore().await?;
-    let back = tokio::time::Instant::now();
-    // The numbering reaches the catalog again: past every segment listed during the cut.
+    Ok(last)
+}
+
+/// Waits (30 s from `back` at most) until the catalog records `demo1`'s next sequence
+/// number past `last`.
+async fn numbering_recorded_past(
+    database_url: &str,
+    last: u64,
+    back: tokio::time::Instant,
+) -> anyhow::Result<()> {
     use sqlx::Connection;
     let mut db = sqlx::PgConnection::connect(database_url).await?;
     loop {
@@ -825,21 +892,15 @@ async fn cut_the_catalog(
                 .fetch_one(&mut db)
                 .await?;
         if u64::try_from(next).unwrap_or(0) > last {
-            break;
+            return Ok(());
         }
         anyhow::ensure!(
             back.elapsed() < Duration::from_secs(30),
             "30 s after the catalog came back it records demo1's next sequence as {next}, \
-             but edges listed {last} while it was away"
+             but edges listed {last} meanwhile"
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    eprintln!(
-        "catalog away 10 s: every edge listed three new segments of demo1 within {went_on:?} \
-         of the cut, without a gap; numbering recorded again {:?} after it came back",
-        back.elapsed()
-    );
-    Ok(())
 }
 
 /// Issue 16: `kill -9` of a broadcast replica that has recorded `demo1` since it started,
