@@ -313,12 +313,18 @@ async fn run(
 
     // One ffmpeg publisher on each ingest: 360p (passed through and encoded) and 240p.
     let publishers = [
-        TestPattern::new(640, 360, 30, 150).publish(&format!("{}/{}", rtmp[0], keys[0]))?,
-        TestPattern::new(426, 240, 30, 150).publish(&format!("{}/{}", rtmp[1], keys[1]))?,
+        TestPattern::new(640, 360, 30, 200).publish(&format!("{}/{}", rtmp[0], keys[0]))?,
+        TestPattern::new(426, 240, 30, 200).publish(&format!("{}/{}", rtmp[1], keys[1]))?,
     ];
     let mut outcome = play(cluster, &https, &ca, &api_key, &mut edges).await;
     if outcome.is_ok() {
-        outcome = restart_the_broker(broker, &edges).await;
+        // A new viewer through the load balancer plays through the broker's restart.
+        outcome = async {
+            let viewer = Watching::start(cluster, &https, &ca, None, 25, "broker-restart").await?;
+            restart_the_broker(broker, &edges).await?;
+            viewer.finish().await
+        }
+        .await;
     }
     let balancer = if outcome.is_ok() {
         match restart_the_balancer(cluster, &ca, balancer).await {
@@ -342,10 +348,14 @@ async fn run(
         outcome = cut_an_edge(cluster, &https, &ca).await;
     }
     if outcome.is_ok() {
-        outcome = cut_the_catalog(catalog, &edges).await;
-    }
-    if outcome.is_ok() {
-        outcome = restart_the_catalog(catalog, &edges).await;
+        // A new viewer plays through the catalog's cut and its server's restart.
+        outcome = async {
+            let viewer = Watching::start(cluster, &https, &ca, None, 40, "catalog").await?;
+            cut_the_catalog(catalog, &edges).await?;
+            restart_the_catalog(catalog, &edges).await?;
+            viewer.finish().await
+        }
+        .await;
     }
     let mut killed_after = None;
     if outcome.is_ok() {
@@ -708,15 +718,7 @@ async fn cut_links(
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    let out = cluster.logs.join("cut-viewer.ts");
-    let ffmpeg = lb::ffmpeg_viewer(
-        &format!("{https}/live/demo1/src/index.m3u8"),
-        &cookie,
-        ca,
-        45,
-        &out,
-    )?;
-    lb::wait_for_bytes(&out).await?;
+    let viewer = Watching::start(cluster, https, ca, Some(cookie), 45, "cut").await?;
 
     let direct = reqwest::Client::new();
     let playlist = || demo1_listed(&direct, base);
@@ -760,21 +762,82 @@ async fn cut_links(
         );
     }
 
-    let output = tokio::time::timeout(Duration::from_secs(90), ffmpeg.wait_with_output())
+    viewer
+        .finish()
         .await
-        .context("the pinned viewer did not finish")??;
-    let errors = String::from_utf8_lossy(&output.stderr);
-    anyhow::ensure!(
-        output.status.success() && errors.trim().is_empty(),
-        "the viewer pinned to {id} through both cuts: {} {errors}",
-        output.status
-    );
-    let (seconds, complaints) = testkit::ffmpeg::duration_seconds(&out).await?;
-    anyhow::ensure!(
-        complaints.trim().is_empty() && seconds >= 43.0,
-        "{seconds:.1} s played through both cuts; ffprobe: {complaints}"
-    );
-    Ok(())
+        .with_context(|| format!("the viewer pinned to {id} through both cuts"))
+}
+
+/// An ffmpeg viewer of `demo1` through the load balancer, reading for a set time while a
+/// fault happens; [`Watching::finish`] checks that it played all of it without an error.
+struct Watching {
+    ffmpeg: tokio::process::Child,
+    out: PathBuf,
+    seconds: u32,
+    name: &'static str,
+}
+
+impl Watching {
+    /// Starts a viewer with `cookie` (pinned to its node), or as a new viewer; returns
+    /// once it has received media.
+    async fn start(
+        cluster: &Compose,
+        https: &str,
+        ca: &Path,
+        cookie: Option<String>,
+        seconds: u32,
+        name: &'static str,
+    ) -> anyhow::Result<Self> {
+        let cookie = match cookie {
+            Some(cookie) => cookie,
+            None => {
+                let mut viewer = lb::Viewer::new(lb::https_client(ca)?, https);
+                viewer.get("/live/demo1/master.m3u8").await?;
+                viewer.cookie.context("no sticky cookie")?
+            }
+        };
+        let out = cluster.logs.join(format!("{name}-viewer.ts"));
+        let ffmpeg = lb::ffmpeg_viewer(
+            &format!("{https}/live/demo1/src/index.m3u8"),
+            &cookie,
+            ca,
+            seconds,
+            &out,
+        )?;
+        lb::wait_for_bytes(&out).await?;
+        Ok(Watching {
+            ffmpeg,
+            out,
+            seconds,
+            name,
+        })
+    }
+
+    /// Waits for the viewer: it exits cleanly with nothing on stderr, and ffprobe reads
+    /// all but two seconds of what it was to play without complaint.
+    async fn finish(self) -> anyhow::Result<()> {
+        let name = self.name;
+        let output = tokio::time::timeout(
+            Duration::from_secs(u64::from(self.seconds) + 45),
+            self.ffmpeg.wait_with_output(),
+        )
+        .await
+        .with_context(|| format!("the {name} viewer did not finish"))??;
+        let errors = String::from_utf8_lossy(&output.stderr);
+        anyhow::ensure!(
+            output.status.success() && errors.trim().is_empty(),
+            "the {name} viewer: {} {errors}",
+            output.status
+        );
+        let (seconds, complaints) = testkit::ffmpeg::duration_seconds(&self.out).await?;
+        anyhow::ensure!(
+            complaints.trim().is_empty() && seconds >= f64::from(self.seconds) - 2.0,
+            "the {name} viewer played {seconds:.1} s of {}; ffprobe: {complaints}",
+            self.seconds
+        );
+        eprintln!("the {name} viewer played {seconds:.1} s without an error");
+        Ok(())
+    }
 }
 
 /// Issue 16: the catalog's PostgreSQL unreachable for 10 s mid-stream (every connection
