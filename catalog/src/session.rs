@@ -194,6 +194,29 @@ impl Catalog {
         Ok(marked > 0)
     }
 
+    /// Asks for every live session of `stream` but `session` (the one that just started)
+    /// to be ended, on whichever ingest node holds it: the stream key now publishes
+    /// through `session`, so an older connection on another ingest must stop, as a
+    /// takeover on one ingest stops the old connection. Returns how many were marked.
+    pub async fn request_end_others(
+        &self,
+        stream: &StreamName,
+        session: &str,
+    ) -> Result<u64, CatalogError> {
+        check_session_id(session)?;
+        let marked = with_pool!(&self.pool, |p| sqlx::query(sql::SESSION_REQUEST_END_OTHERS)
+            .bind(now_unix())
+            .bind(stream.as_str())
+            .bind(session)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
+        if marked > 0 {
+            tracing::info!(%stream, session, "a new session took the stream over: the older one's end requested");
+        }
+        Ok(marked)
+    }
+
     /// The live sessions on ingest node `node` that an operator asked to end, as (stream,
     /// session id), ordered. Cheap enough to poll every second: an index covers it, and a
     /// request stops being listed once the session's end is recorded.

@@ -92,6 +92,11 @@ statements! {
     /// Asks for every live session of a stream to be ended (normally one).
     SESSION_REQUEST_END = "UPDATE sessions SET end_requested_at = $1 \
                            WHERE stream = $2 AND ended_at IS NULL";
+    /// Asks for every other live session of a stream to be ended (a publisher that moved
+    /// to another ingest while its old connection still publishes).
+    SESSION_REQUEST_END_OTHERS = "UPDATE sessions SET end_requested_at = $1 \
+                                  WHERE stream = $2 AND session <> $3 AND ended_at IS NULL \
+                                    AND end_requested_at IS NULL";
     /// The live sessions on one ingest node that an operator asked to end.
     SESSION_END_REQUESTS = "SELECT stream, session FROM sessions \
                             WHERE ingest_node = $1 AND ended_at IS NULL \

@@ -19,6 +19,7 @@ on_both_backends!(
     session_renditions_and_bad_values,
     sessions_and_recordings_outlive_their_stream,
     end_requests_reach_the_ingest_holding_the_session,
+    a_new_session_asks_the_older_ones_to_end,
     recording_add_is_recorded_once,
     recordings_list_get_remove,
     recordings_ended_before_a_cutoff,
@@ -331,6 +332,50 @@ async fn end_requests_reach_the_ingest_holding_the_session(db: Db) {
         .expect("requests")
         .is_empty());
     assert!(!catalog.request_end(&name("demo")).await.expect("not live"));
+    catalog.close().await;
+}
+
+async fn a_new_session_asks_the_older_ones_to_end(db: Db) {
+    let catalog = open(&db).await;
+    let mut old = session("demo", 1, 1_700_000_000);
+    old.ingest_node = "ingest2".into();
+    let new = session("demo", 2, 1_700_000_060);
+    let other_stream = session("other", 3, 1_700_000_000);
+    for s in [&old, &new, &other_stream] {
+        catalog.start_session(s).await.expect("start");
+    }
+    assert_eq!(
+        catalog
+            .request_end_others(&name("demo"), &sid(2))
+            .await
+            .expect("request"),
+        1
+    );
+    assert_eq!(
+        catalog.end_requests("ingest2").await.expect("requests"),
+        [(name("demo"), sid(1))],
+        "the older session, on the ingest that holds it"
+    );
+    assert!(
+        catalog
+            .end_requests("ingest1")
+            .await
+            .expect("requests")
+            .is_empty(),
+        "neither the new session nor another stream's"
+    );
+    // Asked once: asking again marks nothing; an ended session is never asked.
+    assert_eq!(
+        catalog
+            .request_end_others(&name("demo"), &sid(2))
+            .await
+            .expect("again"),
+        0
+    );
+    assert!(catalog
+        .request_end_others(&name("demo"), "not-a-session-id")
+        .await
+        .is_err());
     catalog.close().await;
 }
 

@@ -161,6 +161,15 @@ impl PublishObserver for SessionLog {
                 Ok(false) => {}
                 Err(e) => tracing::warn!(stream = %record.stream, error = %e, "could not record a publish session"),
             }
+            // The key publishes here now: a connection still publishing it on another
+            // ingest (the publisher moved) is ended by that ingest, as a takeover here
+            // ends the old connection.
+            if let Err(e) = catalog
+                .request_end_others(&record.stream, &record.session)
+                .await
+            {
+                tracing::warn!(stream = %record.stream, error = %e, "could not ask other ingests to end their session of this stream");
+            }
         });
     }
 

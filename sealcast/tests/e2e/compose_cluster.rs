@@ -417,15 +417,29 @@ async fn restart_an_ingest(
     let (restarted, rtmp) =
         Service::start(cluster, "ingest2", |_| "obs-server ".into(), &[]).await?;
     ingests.push(restarted);
-    let again = TestPattern::new(426, 240, 30, 60).publish(&format!("{rtmp}/{key}"))?;
+    let again = TestPattern::new(426, 240, 30, 90).publish(&format!("{rtmp}/{key}"))?;
     let outcome = demo2_resumes(&client, https, last_before, 3, "ingest restart").await;
-    again.kill_hard();
-    outcome?;
+    if let Err(e) = outcome {
+        again.kill_hard();
+        return Err(e);
+    }
 
+    // The publisher moves to ingest1 while its connection to ingest2 still publishes:
+    // ingest2 is asked (through the catalog) to end its session, and closes it.
     let last_before = demo2_last(&client, https).await?;
     let moved = TestPattern::new(426, 240, 30, 60).publish(&format!("{other_ingest}/{key}"))?;
-    // Seven segments: past the 10 s after which ingest2 announces the end of its session,
-    // which the edges must take as stale, not as the end of the stream.
+    let moved_at = tokio::time::Instant::now();
+    let old_connection = tokio::time::timeout(Duration::from_secs(20), again.wait()).await;
+    if old_connection.is_err() {
+        moved.kill_hard();
+        anyhow::bail!("ingest2 still took the old connection's publish 20 s after the move");
+    }
+    eprintln!(
+        "publisher moved while still publishing: ingest2 closed the old connection {:?} after the move",
+        moved_at.elapsed()
+    );
+    // Seven segments: past the end of ingest2's session, which the edges must take as
+    // stale, not as the end of the stream.
     let outcome = demo2_resumes(&client, https, last_before, 7, "publisher moved to ingest1").await;
     moved.kill_hard();
     outcome
