@@ -27,6 +27,10 @@ pub fn serialize(
 pub fn deserialize(data: Bytes) -> Result<RtmpMessage, MessageDeserializationError> {
     let mut cursor = Cursor::new(data);
     let mut arguments = rml_amf0::deserialize(&mut cursor)?;
+    if arguments.len() < 3 {
+        // sealcast fork: `drain(..3)` below panics on fewer than three values.
+        return Err(MessageDeserializationError::InvalidMessageFormat);
+    }
 
     let command_name: String;
     let transaction_id: f64;
@@ -73,6 +77,21 @@ mod tests {
     use std::io::Cursor;
 
     use messages::RtmpMessage;
+
+    #[test]
+    fn a_command_of_fewer_than_three_values_is_an_error_not_a_panic() {
+        for values in [
+            vec![],
+            vec![Amf0Value::Utf8String("connect".to_string())],
+            vec![
+                Amf0Value::Utf8String("connect".to_string()),
+                Amf0Value::Number(1.0),
+            ],
+        ] {
+            let bytes = rml_amf0::serialize(&values).unwrap();
+            assert!(deserialize(Bytes::from(bytes)).is_err());
+        }
+    }
 
     #[test]
     fn can_serialize_message() {

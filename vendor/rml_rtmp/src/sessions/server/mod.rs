@@ -933,6 +933,8 @@ impl ServerSession {
         if data.len() < 2 {
             // We are expecting a "onMetaData" value and then a property with the actual metadata.  Since
             // this wasn't provided we don't know how to deal with this message.
+            // (sealcast fork: upstream went on to `data[0]` and `data.remove(1)`, which panic.)
+            return Ok(Vec::new());
         }
 
         match data[0] {

@@ -527,6 +527,41 @@ fn can_receive_and_raise_event_for_metadata_from_obs() {
 }
 
 #[test]
+fn short_set_data_frame_messages_are_ignored_not_a_panic() {
+    // sealcast fork: upstream indexed `data[0]` and removed `data[1]` without checking.
+    let (mut deserializer, mut serializer, mut session) = common_basic_setup();
+    perform_connection(
+        TEST_APP_NAME,
+        &mut session,
+        &mut serializer,
+        &mut deserializer,
+    );
+    let stream_id = create_active_stream(&mut session, &mut serializer, &mut deserializer);
+    start_publishing(
+        TEST_STREAM_KEY,
+        stream_id,
+        &mut session,
+        &mut serializer,
+        &mut deserializer,
+    );
+    for values in [
+        vec![Amf0Value::Utf8String("@setDataFrame".to_string())],
+        vec![
+            Amf0Value::Utf8String("@setDataFrame".to_string()),
+            Amf0Value::Utf8String("onMetaData".to_string()),
+        ],
+    ] {
+        let payload = RtmpMessage::Amf0Data { values }
+            .into_message_payload(RtmpTimestamp::new(0), stream_id)
+            .unwrap();
+        let packet = serializer.serialize(&payload, false, false).unwrap();
+        let results = session.handle_input(&packet.bytes[..]).unwrap();
+        let (_, events) = split_results(&mut deserializer, results);
+        assert!(events.is_empty());
+    }
+}
+
+#[test]
 fn can_receive_audio_data_on_published_stream() {
     let (mut deserializer, mut serializer, mut session) = common_basic_setup();
     perform_connection(
