@@ -156,10 +156,7 @@ impl DistributeConfig {
                 "it names another ingest node",
             ));
         }
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        if now > certificate.validity().not_after() {
+        if unix_now_s() > certificate.validity().not_after() {
             tracing::warn!(
                 key_id = %certificate.key_id(),
                 not_after = certificate.validity().not_after(),
