@@ -68,13 +68,14 @@ impl Pool {
     }
 
     /// Runs a membership or health change on the backend set and updates the
-    /// eligible-backends gauge.
+    /// eligible-backends and behind-backends gauges.
     fn change<T>(&self, f: impl FnOnce(&mut Backends) -> T) -> T {
         let mut backends = self.backends.lock();
         let out = f(&mut backends);
         let eligible = backends.iter().filter(|(_, s)| s.is_eligible()).count();
+        let caught_up = backends.iter().filter(|(_, s)| s.is_caught_up()).count();
         drop(backends);
-        self.metrics.set_eligible(eligible);
+        self.metrics.set_eligible(eligible, eligible - caught_up);
         self.eligible
             .send_if_modified(|count| std::mem::replace(count, eligible) != eligible);
         out

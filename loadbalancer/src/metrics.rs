@@ -15,7 +15,7 @@ use prometheus_client::registry::Registry;
 /// leaves a `Family` out of `/metrics` until it has a label set, so a freshly started
 /// process does not show them all; this list does (the dashboards' test reads it, and a
 /// test below checks it against a scrape with every family in use).
-pub const FAMILIES: [(&str, &str); 10] = [
+pub const FAMILIES: [(&str, &str); 11] = [
     (REQUESTS, "counter"),
     (UPSTREAM_ERRORS, "counter"),
     (RETRIES, "counter"),
@@ -24,6 +24,7 @@ pub const FAMILIES: [(&str, &str); 10] = [
     (COOKIES_REJECTED, "counter"),
     (BACKEND_SECONDS, "histogram"),
     (BACKENDS_ELIGIBLE, "gauge"),
+    (BACKENDS_BEHIND, "gauge"),
     (HTTPS_REDIRECTS, "counter"),
     (PRESENCES_REFUSED, "counter"),
 ];
@@ -44,6 +45,8 @@ pub const COOKIES_REJECTED: &str = "sealcast_lb_cookies_rejected";
 pub const BACKEND_SECONDS: &str = "sealcast_lb_backend_seconds";
 /// `sealcast_lb_backends_eligible`, a gauge.
 pub const BACKENDS_ELIGIBLE: &str = "sealcast_lb_backends_eligible";
+/// `sealcast_lb_backends_behind`, a gauge.
+pub const BACKENDS_BEHIND: &str = "sealcast_lb_backends_behind";
 /// `sealcast_lb_https_redirects`, a counter.
 pub const HTTPS_REDIRECTS: &str = "sealcast_lb_https_redirects";
 /// `sealcast_lb_presences_refused`, a counter.
@@ -87,6 +90,7 @@ pub struct LbMetrics {
     cookies_rejected: Family<ReasonLabel, Counter>,
     backend_latency: LatencyFamily,
     eligible: Gauge,
+    behind: Gauge,
     redirects: Counter,
     presences_refused: Family<ReasonLabel, Counter>,
 }
@@ -102,6 +106,7 @@ impl Default for LbMetrics {
             cookies_rejected: Family::default(),
             backend_latency: Family::new_with_constructor(latency_histogram),
             eligible: Gauge::default(),
+            behind: Gauge::default(),
             redirects: Counter::default(),
             presences_refused: Family::default(),
         }
@@ -194,6 +199,11 @@ impl LbMetrics {
             self.eligible.clone(),
         );
         registry.register(
+            BACKENDS_BEHIND,
+            "Eligible broadcast nodes that say they are behind live (no new viewers while a node is caught up)",
+            self.behind.clone(),
+        );
+        registry.register(
             HTTPS_REDIRECTS,
             "Plain HTTP requests answered with a redirect to HTTPS",
             self.redirects.clone(),
@@ -260,8 +270,9 @@ impl LbMetrics {
             .observe(seconds);
     }
 
-    pub(crate) fn set_eligible(&self, count: usize) {
+    pub(crate) fn set_eligible(&self, count: usize, behind: usize) {
         self.eligible.set(i64::try_from(count).unwrap_or(i64::MAX));
+        self.behind.set(i64::try_from(behind).unwrap_or(i64::MAX));
     }
 
     pub(crate) fn redirect(&self) {

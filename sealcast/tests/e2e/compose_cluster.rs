@@ -16,13 +16,15 @@
 //! HTTPS, the nodes' load reports in the API, a fourth replica joining and getting viewers,
 //! and faults (issue 16, `docs/reliability.md`): one replica killed under two ffmpeg
 //! viewers that play on, Mosquitto killed and restarted (every edge lists new segments
-//! again, at most one gap each), the load balancer killed and restarted (a cookie signed
-//! before still reaches its node), a replica in a network namespace whose broker link and
-//! then push link are cut for 10 s under a pinned viewer, the catalog unreachable for 10 s
-//! and then its PostgreSQL killed and restarted,
-//! a replica killed and restarted in its own container (its recording stays whole), and an
-//! ingest killed and restarted and its publisher moved to the other ingest (numbering goes
-//! on). Needs root for the namespace, as CI has.
+//! again, at most one gap each), the load balancer killed and restarted on its address
+//! under a viewer in Chromium (which plays on; a cookie signed before still reaches its
+//! node), a replica in a network namespace whose broker link and then push link are cut
+//! for 10 s under a pinned viewer, a replica whose pushes alone are held for 10 s (it says
+//! it is behind and gets no new viewers until it catches up), the catalog unreachable for
+//! 10 s, then hung for 10 s, then its PostgreSQL killed and restarted, a replica killed,
+//! kept down longer than the live window and restarted in its own container (its
+//! recording lists the hole as gaps), and an ingest killed and restarted and its publisher
+//! moved to the other ingest (numbering goes on). Needs root for the namespace, as CI has.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -112,14 +114,17 @@ impl Service {
     }
 
     /// `kill -9` of the process, then the same service started again in the same
-    /// container (host name, node id, volumes): a crash and its restart.
+    /// container (host name, node id, volumes) once `down` is over: a crash and its
+    /// restart.
     async fn restart(
         self,
         cluster: &Compose,
         service: &str,
         ready: impl Fn(&Container) -> String,
+        down: impl std::future::Future<Output = anyhow::Result<()>>,
     ) -> anyhow::Result<(Self, String)> {
         self.process.kill().await?;
+        down.await?;
         Self::launch(
             cluster,
             service,
@@ -313,8 +318,8 @@ async fn run(
 
     // One ffmpeg publisher on each ingest: 360p (passed through and encoded) and 240p.
     let publishers = [
-        TestPattern::new(640, 360, 30, 200).publish(&format!("{}/{}", rtmp[0], keys[0]))?,
-        TestPattern::new(426, 240, 30, 200).publish(&format!("{}/{}", rtmp[1], keys[1]))?,
+        TestPattern::new(640, 360, 30, 360).publish(&format!("{}/{}", rtmp[0], keys[0]))?,
+        TestPattern::new(426, 240, 30, 360).publish(&format!("{}/{}", rtmp[1], keys[1]))?,
     ];
     let mut outcome = play(cluster, &https, &ca, &api_key, &mut edges).await;
     if outcome.is_ok() {
@@ -326,9 +331,9 @@ async fn run(
         }
         .await;
     }
-    let balancer = if outcome.is_ok() {
+    let (balancer, lb_metrics) = if outcome.is_ok() {
         match restart_the_balancer(cluster, &ca, balancer).await {
-            Ok(restarted) => restarted,
+            Ok((restarted, metrics)) => (restarted, Some(metrics)),
             Err(e) => {
                 // The old balancer is gone: stop the rest and report.
                 for service in ingests.into_iter().chain(edges) {
@@ -341,17 +346,21 @@ async fn run(
             }
         }
     } else {
-        balancer
+        (balancer, None)
     };
     let https = balancer.ready.clone();
     if outcome.is_ok() {
         outcome = cut_an_edge(cluster, &https, &ca).await;
     }
+    if let (true, Some(lb_metrics)) = (outcome.is_ok(), &lb_metrics) {
+        outcome = hold_an_edges_pushes(cluster, &https, &ca, lb_metrics).await;
+    }
     if outcome.is_ok() {
-        // A new viewer plays through the catalog's cut and its server's restart.
+        // A new viewer plays through the catalog's cut, its hang and its server's restart.
         outcome = async {
-            let viewer = Watching::start(cluster, &https, &ca, None, 40, "catalog").await?;
-            cut_the_catalog(catalog, &edges).await?;
+            let viewer = Watching::start(cluster, &https, &ca, None, 55, "catalog").await?;
+            catalog_away(catalog, &edges, Away::Cut).await?;
+            catalog_away(catalog, &edges, Away::Hang).await?;
             restart_the_catalog(catalog, &edges).await?;
             viewer.finish().await
         }
@@ -595,26 +604,63 @@ async fn restart_the_broker(broker: &mut Mosquitto, edges: &[Service]) -> anyhow
     Ok(())
 }
 
-/// Issue 16: the load balancer killed (SIGKILL) and started again: a viewer's cookie,
-/// signed by the balancer before, still takes it to the same node, as a sticky hit (no
-/// new cookie). Returns the restarted balancer.
+/// Issue 16: the load balancer killed (SIGKILL) and started again on its address, while
+/// a viewer in Chromium plays `demo1` through it: the player retries what failed while
+/// the balancer was away and plays on. A viewer's cookie, signed by the balancer before,
+/// still takes it to the same node, as a sticky hit (no new cookie). Returns the
+/// restarted balancer and the address of its metrics.
 async fn restart_the_balancer(
     cluster: &Compose,
     ca: &Path,
     balancer: Service,
-) -> anyhow::Result<Service> {
+) -> anyhow::Result<(Service, String)> {
     let client = lb::https_client(ca)?;
-    let mut viewer = lb::Viewer::new(client.clone(), &balancer.ready);
+    let https = balancer.ready.trim_end_matches('/').to_owned();
+    let port = https
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse::<u16>().ok())
+        .with_context(|| format!("no port in the player URL {https}"))?;
+    let mut viewer = lb::Viewer::new(client.clone(), &https);
     let nodes = lb::watch(&mut viewer, "demo1", "src", 1).await?;
     let pinned = nodes.first().context("no node answered")?.clone();
     let cookie = viewer.cookie.clone().context("no sticky cookie")?;
 
-    balancer.process.kill().await?;
-    drop(balancer.container);
-    let (restarted, player) = Service::start(cluster, "lb", |_| "player ".into(), &[]).await?;
-    // Its membership comes back from the broker's retained presences and health checks.
-    lb::wait_routed_to(&client, &player, "demo1", &pinned, Duration::from_secs(20)).await?;
-    let mut viewer = lb::Viewer::new(client, &player);
+    let metrics = format!("127.0.0.1:{}", testkit::net::free_port()?);
+    let restart = async {
+        balancer.process.kill().await?;
+        let killed = tokio::time::Instant::now();
+        drop(balancer.container);
+        let (restarted, player) = Service::start(
+            cluster,
+            "lb",
+            |_| "player ".into(),
+            &[
+                ("SEALCAST_LB_HTTPS_LISTEN", format!("127.0.0.1:{port}")),
+                ("SEALCAST_METRICS_LISTEN", metrics.clone()),
+            ],
+        )
+        .await?;
+        anyhow::ensure!(
+            player.trim_end_matches('/') == https,
+            "the restarted balancer is at {player}, not {https}"
+        );
+        let listening = killed.elapsed();
+        // Its membership comes back from the broker's retained presences and health checks.
+        lb::wait_routed_to(&client, &https, "demo1", &pinned, Duration::from_secs(20)).await?;
+        Ok((restarted, listening, killed.elapsed()))
+    };
+    let ((restarted, listening, routing), stall) =
+        crate::pages::plays_through(&https, "demo1", restart).await?;
+    eprintln!(
+        "lb killed and restarted: listening again after {listening:?}, routing to {pinned} \
+         after {routing:?}; the browser viewer's longest stall {stall:.1} s"
+    );
+    anyhow::ensure!(
+        stall < STALL_LIMIT_SECS,
+        "the browser viewer stood still {stall:.1} s across the lb restart"
+    );
+    let mut viewer = lb::Viewer::new(client, &https);
     viewer.cookie = Some(cookie.clone());
     let answer = viewer.get("/live/demo1/src/index.m3u8").await?;
     anyhow::ensure!(
@@ -628,8 +674,12 @@ async fn restart_the_balancer(
         answer.node,
         answer.set_cookie
     );
-    Ok(restarted)
+    Ok((restarted, format!("http://{metrics}/metrics")))
 }
+
+/// The longest a browser viewer's media time may stand still across a fault: less than
+/// one segment (the player's buffer covers the rest).
+const STALL_LIMIT_SECS: f64 = 2.0;
 
 /// Issue 16: a broadcast replica in a network namespace of its own, reached through two
 /// veth links: one to the broker (through a relay in this test, as the broker listens on
@@ -782,6 +832,170 @@ async fn cut_links(
         .with_context(|| format!("the viewer pinned to {id} through both cuts"))
 }
 
+/// Issue 16: the ingests' pushes to one replica held for 10 s (their connections stay
+/// open, nothing passes, nobody is told) while everything else of it works: its broker
+/// link brings the verified manifests, and the load balancer's requests and health checks
+/// reach it. A relay in this test stands between the replica and whoever connects to the
+/// URL it announces, and holds only the connections that start with a push request.
+///
+/// The replica falls behind live and says so; the load balancer sends it no new viewer
+/// while it is behind (a new viewer through the balancer plays on elsewhere, with no
+/// error). Once the pushes flow again it catches up at once (the missing run resolved
+/// together, not one hold time per segment) and gets new viewers again.
+async fn hold_an_edges_pushes(
+    cluster: &Compose,
+    https: &str,
+    ca: &Path,
+    lb_metrics: &str,
+) -> anyhow::Result<()> {
+    let listen = std::net::SocketAddr::from(([127, 0, 0, 1], testkit::net::free_port()?));
+    let mut relay = Relay::start_selective(listen, |first| {
+        first.starts_with(b"PUT /internal/") || first.starts_with(b"POST /internal/")
+    })
+    .await?;
+    let (edge, _) = Service::start(
+        cluster,
+        "broadcast",
+        |c| format!("{} ", Service::broadcast_id(c)),
+        &[
+            ("SEALCAST_HTTP_LISTEN", listen.to_string()),
+            ("SEALCAST_PUBLIC_URL", format!("http://{}", relay.addr())),
+        ],
+    )
+    .await?;
+    let outcome = hold_pushes(cluster, https, ca, lb_metrics, &mut relay, &edge, listen).await;
+    let _ = relay.restore().await;
+    let stopped = edge.stop().await;
+    outcome?;
+    stopped
+}
+
+async fn hold_pushes(
+    cluster: &Compose,
+    https: &str,
+    ca: &Path,
+    lb_metrics: &str,
+    relay: &mut Relay,
+    edge: &Service,
+    listen: std::net::SocketAddr,
+) -> anyhow::Result<()> {
+    let id = Service::broadcast_id(&edge.container);
+    let client = lb::https_client(ca)?;
+    let direct = reqwest::Client::new();
+    let base = format!("http://{listen}");
+    // Caught up: it gets new viewers.
+    lb::wait_routed_to(&client, https, "demo1", &id, Duration::from_secs(30)).await?;
+    anyhow::ensure!(
+        lb_behind(&direct, lb_metrics).await? == 0,
+        "a node is behind before the hold"
+    );
+    let before = demo1_listed(&direct, &base)
+        .await?
+        .last()
+        .map_or(0, |(seq, _)| *seq);
+    // A viewer elsewhere: its ffmpeg plays on through the hold.
+    let elsewhere = loop {
+        let mut viewer = lb::Viewer::new(client.clone(), https);
+        let answer = viewer.get("/live/demo1/master.m3u8").await?;
+        if answer.node.as_deref().is_some_and(|n| n != id) {
+            break viewer.cookie.context("no sticky cookie")?;
+        }
+    };
+    let viewer = Watching::start(cluster, https, ca, Some(elsewhere), 25, "pushes-held").await?;
+
+    relay.stall();
+    let held = tokio::time::Instant::now();
+    // It says it is behind, and the load balancer hears it.
+    loop {
+        if lb_behind(&direct, lb_metrics).await? >= 1 {
+            break;
+        }
+        anyhow::ensure!(
+            held.elapsed() < Duration::from_secs(10),
+            "{id}: its pushes held for {:?}, and the load balancer counts no node behind",
+            held.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let behind_after = held.elapsed();
+    let readyz = direct
+        .get(format!("{base}/readyz"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    anyhow::ensure!(
+        readyz.trim() == "behind",
+        "{id}: behind at the lb, but its /readyz says {readyz:?}"
+    );
+    // New viewers meanwhile all go to replicas that are caught up.
+    let mut placed = std::collections::BTreeMap::<String, usize>::new();
+    for _ in 0..20 {
+        let mut viewer = lb::Viewer::new(client.clone(), https);
+        let answer = viewer.get("/live/demo1/master.m3u8").await?;
+        anyhow::ensure!(
+            answer.status.is_success(),
+            "a new viewer while {id} is behind: {}",
+            answer.status
+        );
+        *placed
+            .entry(answer.node.context("no x-sealcast-node")?)
+            .or_default() += 1;
+    }
+    anyhow::ensure!(
+        !placed.contains_key(&id),
+        "new viewers went to {id} while it was behind: {placed:?}"
+    );
+    if let Some(rest) = Duration::from_secs(10).checked_sub(held.elapsed()) {
+        // The rest of the hold: its duration, not a wait for anything.
+        tokio::time::sleep(rest).await;
+    }
+    relay.restore().await?;
+    let back = tokio::time::Instant::now();
+    loop {
+        if lb_behind(&direct, lb_metrics).await? == 0 {
+            break;
+        }
+        anyhow::ensure!(
+            back.elapsed() < Duration::from_secs(30),
+            "{id}: 30 s after its pushes flow again the load balancer still counts a node behind"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let caught_up = back.elapsed();
+    lb::wait_routed_to(&client, https, "demo1", &id, Duration::from_secs(20)).await?;
+    let routed = back.elapsed();
+    let listed = demo1_listed(&direct, &base).await?;
+    let gaps: Vec<u64> = listed
+        .iter()
+        .filter(|(s, g)| *g && *s > before)
+        .map(|(s, _)| *s)
+        .collect();
+    eprintln!(
+        "pushes to {id} held 10 s: behind at the lb after {behind_after:?}; new viewers meanwhile \
+         {placed:?}; caught up {caught_up:?} and new viewers again {routed:?} after the pushes \
+         flowed again; gaps {gaps:?}"
+    );
+    viewer
+        .finish()
+        .await
+        .context("a new viewer while a replica's pushes were held")
+}
+
+/// How many nodes the load balancer counts as behind live (`sealcast_lb_backends_behind`).
+async fn lb_behind(client: &reqwest::Client, metrics: &str) -> anyhow::Result<u64> {
+    let text = client
+        .get(metrics)
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    let behind = testkit::prometheus::sample_sum(&text, loadbalancer::metrics::BACKENDS_BEHIND, &[]);
+    // A gauge of whole nodes.
+    Ok(behind.round() as u64)
+}
+
 /// An ffmpeg viewer of `demo1` through the load balancer, reading for a set time while a
 /// fault happens; [`Watching::finish`] checks that it played all of it without an error.
 struct Watching {
@@ -854,16 +1068,36 @@ impl Watching {
     }
 }
 
-/// Issue 16: the catalog's PostgreSQL unreachable for 10 s mid-stream (every connection
-/// to it closed and new ones refused; `testkit::net::Relay` stands between the cluster
-/// and the server). `demo1` goes on on every edge meanwhile, without a gap; once the
-/// catalog is back, the ingest records the stream's numbering there again.
-async fn cut_the_catalog(catalog: &mut Catalog<'_>, edges: &[Service]) -> anyhow::Result<()> {
+/// How the catalog goes away for 10 s.
+#[derive(Debug, Clone, Copy)]
+enum Away {
+    /// Unreachable: every connection to it closed and new ones refused.
+    Cut,
+    /// Hung: connections stay open and new ones are accepted, but nothing is answered.
+    Hang,
+}
+
+/// Issue 16: the catalog's PostgreSQL away for 10 s mid-stream, as `away` says
+/// (`testkit::net::Relay` stands between the cluster and the server). `demo1` goes on on
+/// every edge meanwhile, without a gap; once the catalog is back, the ingest records the
+/// stream's numbering there again.
+async fn catalog_away(
+    catalog: &mut Catalog<'_>,
+    edges: &[Service],
+    away: Away,
+) -> anyhow::Result<()> {
     let before = demo1_last_listed(edges).await?;
-    catalog.relay.cut().await;
-    let cut = tokio::time::Instant::now();
-    let last = goes_on_without_gaps(edges, &before, cut, "while the catalog was away").await?;
-    let went_on = cut.elapsed();
+    match away {
+        Away::Cut => catalog.relay.cut().await,
+        Away::Hang => catalog.relay.stall(),
+    }
+    let gone = tokio::time::Instant::now();
+    let when = match away {
+        Away::Cut => "while the catalog was unreachable",
+        Away::Hang => "while the catalog hung",
+    };
+    let last = goes_on_without_gaps(edges, &before, gone, when).await?;
+    let went_on = gone.elapsed();
     if let Some(rest) = Duration::from_secs(10).checked_sub(went_on) {
         // The rest of the outage: its duration, not a wait for anything.
         tokio::time::sleep(rest).await;
@@ -872,8 +1106,8 @@ async fn cut_the_catalog(catalog: &mut Catalog<'_>, edges: &[Service]) -> anyhow
     let back = tokio::time::Instant::now();
     numbering_recorded_past(catalog.url, last, back).await?;
     eprintln!(
-        "catalog away 10 s: every edge listed three new segments of demo1 within {went_on:?} \
-         of the cut, without a gap; numbering recorded again {:?} after it came back",
+        "catalog away 10 s ({away:?}): every edge listed three new segments of demo1 within \
+         {went_on:?}, without a gap; numbering recorded again {:?} after it came back",
         back.elapsed()
     );
     Ok(())
@@ -981,9 +1215,10 @@ async fn numbering_recorded_past(
 }
 
 /// Issue 16: `kill -9` of a broadcast replica that has recorded `demo1` since it started,
-/// and its restart in the same container (host name, node id, recordings volume): it
-/// rejoins and lists new segments again. Returns the last sequence number it listed
-/// before the kill.
+/// kept down until the live window has moved past everything it had (so the ingests
+/// cannot push it all again when it rejoins), and restarted in the same container (host
+/// name, node id, recordings volume): it rejoins and lists new segments again. Returns the
+/// last sequence number it listed before the kill.
 async fn restart_a_replica(cluster: &Compose, edges: &mut Vec<Service>) -> anyhow::Result<u64> {
     let client = reqwest::Client::new();
     let victim = edges.remove(0);
@@ -992,11 +1227,36 @@ async fn restart_a_replica(cluster: &Compose, edges: &mut Vec<Service>) -> anyho
         .last()
         .map_or(0, |(seq, _)| *seq);
     let id = Service::broadcast_id(&victim.container);
+    let witness = edges.first().context("no other replica")?.ready.clone();
+    let killed = tokio::time::Instant::now();
+    // Down until the other replicas' window starts past the next segment after the kill.
+    let down = async {
+        loop {
+            let first = demo1_listed(&client, &witness)
+                .await?
+                .first()
+                .map_or(0, |(seq, _)| *seq);
+            // `before + 1` may have reached it just before the kill; `before + 2` was made
+            // after it.
+            if first > before + 2 {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                killed.elapsed() < Duration::from_secs(60),
+                "the live window did not move past {before} within 60 s"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    };
     let (restarted, base) = victim
-        .restart(cluster, "broadcast", |c| {
-            format!("{} ", Service::broadcast_id(c))
-        })
+        .restart(
+            cluster,
+            "broadcast",
+            |c| format!("{} ", Service::broadcast_id(c)),
+            down,
+        )
         .await?;
+    let was_down = killed.elapsed();
     edges.insert(0, restarted);
     let back = tokio::time::Instant::now();
     loop {
@@ -1012,7 +1272,8 @@ async fn restart_a_replica(cluster: &Compose, edges: &mut Vec<Service>) -> anyho
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     eprintln!(
-        "replica {id} killed and restarted: ready and three new segments listed {:?} after it started again",
+        "replica {id} killed, down {was_down:?} (longer than the window), restarted: ready and \
+         three new segments listed {:?} after it started again",
         back.elapsed()
     );
     Ok(before)
@@ -1020,8 +1281,8 @@ async fn restart_a_replica(cluster: &Compose, edges: &mut Vec<Service>) -> anyho
 
 /// After `demo1` ended: the replica restarted mid-stream has one recording of it, which
 /// lists every sequence number from the stream's first segment to its last, as a segment
-/// or, where the replica was down, as a gap; with segments from before the kill and after
-/// the restart.
+/// or, where the replica was down, as a gap (there is one: it was down longer than the
+/// window); with segments from before the kill and after the restart.
 async fn check_the_restarted_recording(edge: &Service, killed_after: u64) -> anyhow::Result<()> {
     let client = reqwest::Client::new();
     let id = Service::broadcast_id(&edge.container);
@@ -1096,6 +1357,13 @@ async fn check_the_restarted_recording(edge: &Service, killed_after: u64) -> any
     anyhow::ensure!(
         contiguous && before && after && numbers.first().is_some_and(|f| *f <= 2),
         "{id}: the recording of demo1 lists {numbers:?} (gaps {holes:?}); killed after {killed_after}"
+    );
+    // It was down longer than the window: what it never got is listed as a hole.
+    anyhow::ensure!(
+        holes.contains(&(killed_after + 2)),
+        "{id}: the recording of demo1 lists no gap for {} (made while it was down, gone from \
+         the window when it came back); gaps {holes:?}",
+        killed_after + 2
     );
     eprintln!(
         "replica {id}'s recording of demo1: sequence {}..={} whole, the restart's hole listed as gaps {holes:?}",

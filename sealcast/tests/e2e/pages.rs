@@ -73,24 +73,28 @@ where
     };
     let outcome = match outcome {
         Ok(result) => Ok(result),
-        Err(e) => {
-            let state = browser.execute(PAGE_STATE, Value::Null).await.ok();
-            let shot = screenshot(&format!("failure-{mode}.png"));
-            let _ = browser.screenshot(&shot).await;
-            let notes = browser
-                .events()
-                .await
-                .map(|events| events.notes.join("\n  "))
-                .unwrap_or_default();
-            Err(e.context(format!(
-                "the {mode} page check failed; page state: {}; screenshot {}; the page logged:\n  {notes}",
-                state.unwrap_or_default(),
-                shot.display()
-            )))
-        }
+        Err(e) => Err(failure_context(&mut browser, mode, e).await),
     };
     browser.quit().await?;
     outcome
+}
+
+/// `e` with the page's state, the path of a screenshot `failure-{mode}.png` taken now, and
+/// what the page logged.
+async fn failure_context(browser: &mut Browser, mode: &str, e: anyhow::Error) -> anyhow::Error {
+    let state = browser.execute(PAGE_STATE, Value::Null).await.ok();
+    let shot = screenshot(&format!("failure-{mode}.png"));
+    let _ = browser.screenshot(&shot).await;
+    let notes = browser
+        .events()
+        .await
+        .map(|events| events.notes.join("\n  "))
+        .unwrap_or_default();
+    e.context(format!(
+        "the {mode} page check failed; page state: {}; screenshot {}; the page logged:\n  {notes}",
+        state.unwrap_or_default(),
+        shot.display()
+    ))
 }
 
 /// Nothing outside `origin` was requested and nothing was thrown uncaught.
@@ -312,6 +316,98 @@ pub(crate) async fn live(origin: &str, stream: &str, node_prefix: &str) -> Resul
         })
     })
     .await
+}
+
+/// How often the page notes the video's media time while a fault happens.
+const SAMPLE_MS: u64 = 200;
+
+/// A viewer in Chromium plays `stream` from `origin` (`/#live/{stream}`) while `fault`
+/// happens (issue 16): once it plays, `fault` runs; afterwards the video must play 6 s
+/// more with no fatal player error, nothing uncaught and nothing requested outside the
+/// origin. Returns what `fault` returned and the longest stretch, in seconds, in which
+/// media time did not advance (a stall the viewer saw) from the fault's start.
+pub(crate) async fn plays_through<T>(
+    origin: &str,
+    stream: &str,
+    fault: impl std::future::Future<Output = Result<T>>,
+) -> Result<(T, f64)> {
+    let mut browser = Browser::start(1280, 800).await?;
+    let outcome = async {
+        browser.goto(&format!("{origin}/#live/{stream}")).await?;
+        wait(
+            &mut browser,
+            origin,
+            "the video plays (currentTime > 0)",
+            &format!("{PLAYER_OK} return v.currentTime > 0 && !v.paused;"),
+            Value::Null,
+            45,
+        )
+        .await?;
+        // The page notes (wall ms, media time) until the check ends.
+        browser
+            .execute(
+                "const v = document.getElementById('video'); window.__timeline = []; \
+                 window.__sampler = setInterval(() => window.__timeline.push([performance.now(), v.currentTime]), arguments[0]);",
+                json!(SAMPLE_MS),
+            )
+            .await?;
+        let result = fault.await?;
+        let now = browser
+            .execute("return document.getElementById('video').currentTime", Value::Null)
+            .await?;
+        let t = now.as_f64().context("no currentTime")?;
+        wait(
+            &mut browser,
+            origin,
+            &format!("after the fault, currentTime reaches {:.1} s", t + 6.0),
+            &format!("{PLAYER_OK} return v.currentTime >= arguments[0] + 6 && !v.paused;"),
+            json!(t),
+            60,
+        )
+        .await?;
+        no_player_errors(&browser).await?;
+        let timeline = browser
+            .execute(
+                "clearInterval(window.__sampler); return window.__timeline;",
+                Value::Null,
+            )
+            .await?;
+        let samples: Vec<(f64, f64)> = timeline
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| Some((s[0].as_f64()?, s[1].as_f64()?)))
+            .collect();
+        anyhow::ensure!(samples.len() > 2, "the page noted no timeline: {timeline}");
+        Ok((result, longest_stall(&samples)))
+    }
+    .await;
+    let outcome = match outcome {
+        Ok(done) => stayed_home(browser.events().await?, origin).map(|()| done),
+        Err(e) => Err(e),
+    };
+    let outcome = match outcome {
+        Ok(done) => Ok(done),
+        Err(e) => Err(failure_context(&mut browser, "through-a-fault", e).await),
+    };
+    browser.quit().await?;
+    outcome
+}
+
+/// The longest wall time, in seconds, over which media time did not advance, from
+/// (wall ms, media seconds) samples in order.
+fn longest_stall(samples: &[(f64, f64)]) -> f64 {
+    let mut longest: f64 = 0.0;
+    let mut since = samples.first().map_or(0.0, |s| s.0);
+    for pair in samples.windows(2) {
+        let ((_, before), (wall, after)) = (pair[0], pair[1]);
+        if after > before {
+            since = wall;
+        } else {
+            longest = longest.max((wall - since) / 1000.0);
+        }
+    }
+    longest
 }
 
 /// The recording `stream`/`id` played to its end at 4x.
