@@ -13,7 +13,8 @@ use crate::Error;
 
 const MAX_NAME_LEN: usize = 64;
 
-fn check_name(kind: &'static str, s: &str) -> Result<(), Error> {
+/// Whether `s` is a valid name (the rule above), without making one.
+pub(crate) fn is_name(s: &str) -> bool {
     let valid_start = s
         .as_bytes()
         .first()
@@ -21,7 +22,11 @@ fn check_name(kind: &'static str, s: &str) -> Result<(), Error> {
     let valid_rest = s
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if s.len() > MAX_NAME_LEN || !valid_start || !valid_rest {
+    s.len() <= MAX_NAME_LEN && valid_start && valid_rest
+}
+
+fn check_name(kind: &'static str, s: &str) -> Result<(), Error> {
+    if !is_name(s) {
         return Err(Error::InvalidName {
             kind,
             reason:

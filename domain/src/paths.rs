@@ -148,6 +148,52 @@ impl PublicPath {
     }
 }
 
+/// How a front door (the load balancer) treats a request path: decided from the path
+/// alone, without allocating, and in agreement with [`PublicPath::parse`] (a property test
+/// checks it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathClass {
+    /// `/healthz`: the front door answers for itself.
+    Health,
+    /// `/metrics` and the internal push API (`/internal`, `/internal/...`): for the
+    /// cluster's own network, never proxied to viewers.
+    NodePrivate,
+    /// A live master or media playlist ([`PublicPath::Master`], [`PublicPath::Media`]).
+    LivePlaylist,
+    /// Anything else: proxied as it is, for the node to parse in full.
+    Other,
+}
+
+impl PathClass {
+    /// The class of an absolute request path (no query string).
+    pub fn of(path: &str) -> Self {
+        match path {
+            "/healthz" => return Self::Health,
+            "/metrics" | "/internal" => return Self::NodePrivate,
+            _ => {}
+        }
+        if path.starts_with(crate::push::INTERNAL_PREFIX) {
+            return Self::NodePrivate;
+        }
+        let Some(rest) = path.strip_prefix("/live/") else {
+            return Self::Other;
+        };
+        let mut parts = rest.split('/');
+        let live_playlist = match (parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some(stream), Some("master.m3u8"), None, None) => crate::ids::is_name(stream),
+            (Some(stream), Some(rendition), Some("index.m3u8"), None) => {
+                crate::ids::is_name(stream) && crate::ids::is_name(rendition)
+            }
+            _ => false,
+        };
+        if live_playlist {
+            Self::LivePlaylist
+        } else {
+            Self::Other
+        }
+    }
+}
+
 /// The sequence number of a segment file name (`{seq}.ts`, decimal, at most 20 digits).
 fn segment_number(file: &str) -> Option<u64> {
     let seq = file.strip_suffix(".ts")?;
@@ -182,6 +228,27 @@ impl fmt::Display for PublicPath {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn path_classes() {
+        for (path, class) in [
+            ("/healthz", PathClass::Health),
+            ("/metrics", PathClass::NodePrivate),
+            ("/internal", PathClass::NodePrivate),
+            ("/internal/v1/events", PathClass::NodePrivate),
+            ("/live/a/master.m3u8", PathClass::LivePlaylist),
+            ("/live/a/src/index.m3u8", PathClass::LivePlaylist),
+            ("/live/a/src/1.ts", PathClass::Other),
+            ("/live/../master.m3u8", PathClass::Other),
+            ("/live/a/master.m3u8/", PathClass::Other),
+            ("/live/a/b/c/index.m3u8", PathClass::Other),
+            ("/vod/a/0000000000000007/master.m3u8", PathClass::Other),
+            ("/healthz/", PathClass::Other),
+            ("/", PathClass::Other),
+        ] {
+            assert_eq!(PathClass::of(path), class, "{path}");
+        }
+    }
 
     #[test]
     fn rejects_traversal_and_junk() {
@@ -281,6 +348,24 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn path_classes_agree_with_the_parser(
+            path in prop_oneof![
+                "/(live|vod|internal|healthz|metrics|api)(/[a-z0-9._-]{0,12}){0,5}",
+                "/[ -~]{0,40}",
+            ],
+        ) {
+            let parsed = PublicPath::parse(&path);
+            let expected = match parsed {
+                Some(PublicPath::Health) => PathClass::Health,
+                Some(PublicPath::Metrics) => PathClass::NodePrivate,
+                Some(PublicPath::Master(_) | PublicPath::Media(..)) => PathClass::LivePlaylist,
+                _ if path == "/internal" || path.starts_with("/internal/") => PathClass::NodePrivate,
+                _ => PathClass::Other,
+            };
+            prop_assert_eq!(PathClass::of(&path), expected, "{}", path);
+        }
+
         #[test]
         fn paths_round_trip(
             s in "[a-z0-9][a-z0-9_-]{0,20}",

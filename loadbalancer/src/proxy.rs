@@ -13,6 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use domain::paths::PathClass;
 use domain::NodeId;
 use pingora::http::ResponseHeader;
 use pingora::prelude::HttpPeer;
@@ -131,11 +132,12 @@ impl ProxyHttp for Proxy {
             respond(session, 400, "bad Host header", &[]).await?;
             return Ok(true);
         }
-        if session.req_header().uri.path() == "/healthz" {
+        let class = PathClass::of(session.req_header().uri.path());
+        if class == PathClass::Health {
             respond_text(session, 200, "ok\n").await?;
             return Ok(true);
         }
-        if is_node_private(session.req_header().uri.path()) {
+        if class == PathClass::NodePrivate {
             // A node's metrics and its push API are for the cluster's own network, not for
             // viewers (the push API wants a token anyway; the metrics would just leak).
             respond(session, 404, "not found", &[]).await?;
@@ -154,7 +156,7 @@ impl ProxyHttp for Proxy {
                 return Ok(true);
             }
         };
-        if self.settings.direct && is_playlist(session.req_header().uri.path()) {
+        if self.settings.direct && class == PathClass::LivePlaylist {
             if let Some(base) = self.pool.upstream(&route.node).and_then(|u| u.direct_url) {
                 let target = format!(
                     "{}{}",
@@ -394,10 +396,6 @@ fn host_is_sane(session: &Session) -> bool {
     crate::redirect::is_sane_host(host)
 }
 
-fn is_playlist(path: &str) -> bool {
-    path.starts_with("/live/") && path.ends_with(".m3u8")
-}
-
 /// Answers with a short JSON error (or redirect) body.
 async fn respond(
     session: &mut Session,
@@ -432,9 +430,4 @@ async fn respond_text(session: &mut Session, status: u16, text: &'static str) ->
     session
         .write_response_body(Some(Bytes::from_static(text.as_bytes())), true)
         .await
-}
-
-/// Paths a broadcast node serves only to the cluster: `/metrics` and the push API.
-fn is_node_private(path: &str) -> bool {
-    path == "/metrics" || path == "/internal" || path.starts_with("/internal/")
 }

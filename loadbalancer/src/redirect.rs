@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use async_trait::async_trait;
+use domain::paths::PathClass;
 use http::Response;
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
@@ -35,7 +36,7 @@ impl ServeHttp for Redirect {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         let request = session.req_header();
         let path = request.uri.path();
-        if path == "/healthz" {
+        if PathClass::of(path) == PathClass::Health {
             return plain(200, "ok\n");
         }
         if let Some(token) = path.strip_prefix(ACME_PREFIX) {
