@@ -1,13 +1,15 @@
 //! [`router`]: the `/api/v1` routes of docs/api.md that need the catalog or the cluster
 //! view (the public `/api/v1/streams` and `/api/v1/recordings` are the broadcast node's
-//! own). Every route checks the `x-api-key` first, so a request without a valid key learns
-//! nothing, not even whether its body was well formed.
+//! own). Every route takes an [`Authorized`] of its scope first, so the `x-api-key` is
+//! checked before anything else and a request without a valid key learns nothing, not even
+//! whether its body was well formed.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -99,6 +101,41 @@ impl Api {
     }
 }
 
+/// The scope a route requires, as a type: [`Read`] or [`Admin`].
+pub(crate) trait Required {
+    /// The scope.
+    const SCOPE: Scope;
+}
+
+/// Routes that read the catalog or the cluster view.
+#[derive(Debug)]
+pub(crate) struct Read;
+impl Required for Read {
+    const SCOPE: Scope = Scope::Read;
+}
+
+/// Routes that change something.
+#[derive(Debug)]
+pub(crate) struct Admin;
+impl Required for Admin {
+    const SCOPE: Scope = Scope::Admin;
+}
+
+/// A request whose `x-api-key` grants scope `S`. Every route takes it as its first
+/// argument, so the key is checked before anything else of the request (path, query,
+/// body) is looked at; a request without a good key learns nothing more.
+#[derive(Debug)]
+pub(crate) struct Authorized<S>(std::marker::PhantomData<S>);
+
+impl<S: Required + Send + Sync> FromRequestParts<Api> for Authorized<S> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, api: &Api) -> Result<Self, ApiError> {
+        api.authorize(&parts.headers, S::SCOPE).await?;
+        Ok(Authorized(std::marker::PhantomData))
+    }
+}
+
 /// The routes, with their state.
 pub fn router(api: Api) -> Router {
     Router::new()
@@ -149,8 +186,9 @@ fn body<T>(parsed: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
         .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {}", e.body_text())))
 }
 
-async fn list_streams(State(api): State<Api>, headers: HeaderMap) -> Result<Response, ApiError> {
-    api.authorize(&headers, Scope::Read).await?;
+async fn list_streams(
+    _key: Authorized<Read>,
+    State(api): State<Api>,) -> Result<Response, ApiError> {
     let streams = api.catalog()?.list_streams().await?;
     Ok(json(StatusCode::OK, &streams))
 }
@@ -170,11 +208,10 @@ struct StreamWithKey<'a> {
 }
 
 async fn create_stream(
+    _key: Authorized<Admin>,
     State(api): State<Api>,
-    headers: HeaderMap,
     parsed: Result<Json<NewStream>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    api.authorize(&headers, Scope::Admin).await?;
     let name = stream_name(&body(parsed)?.name)?;
     let (record, key) = api.catalog()?.add_stream(&name).await?;
     let answer = StreamWithKey {
@@ -186,11 +223,10 @@ async fn create_stream(
 }
 
 async fn get_stream(
+    _key: Authorized<Read>,
     State(api): State<Api>,
-    headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    api.authorize(&headers, Scope::Read).await?;
     let name = stream_name(&name)?;
     let record = api
         .catalog()?
@@ -201,22 +237,20 @@ async fn get_stream(
 }
 
 async fn delete_stream(
+    _key: Authorized<Admin>,
     State(api): State<Api>,
-    headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    api.authorize(&headers, Scope::Admin).await?;
     let name = stream_name(&name)?;
     api.catalog()?.remove_stream(&name).await?;
     Ok(no_content())
 }
 
 async fn rotate_key(
+    _key: Authorized<Admin>,
     State(api): State<Api>,
-    headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    api.authorize(&headers, Scope::Admin).await?;
     let name = stream_name(&name)?;
     let key = api.catalog()?.rotate_key(&name).await?;
     let answer = StreamWithKey {
@@ -227,18 +261,18 @@ async fn rotate_key(
     Ok(json(StatusCode::OK, &answer))
 }
 
-async fn live(State(api): State<Api>, headers: HeaderMap) -> Result<Response, ApiError> {
-    api.authorize(&headers, Scope::Read).await?;
+async fn live(
+    _key: Authorized<Read>,
+    State(api): State<Api>,) -> Result<Response, ApiError> {
     let live = api.inner.cluster.lock().live(Instant::now());
     Ok(json(StatusCode::OK, &live))
 }
 
 async fn end_live(
+    _key: Authorized<Admin>,
     State(api): State<Api>,
-    headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    api.authorize(&headers, Scope::Admin).await?;
     let name = stream_name(&name)?;
     if !api.catalog()?.request_end(&name).await? {
         return Err(ApiError::NotFound(format!("stream {name} is not live")));
@@ -250,8 +284,9 @@ async fn end_live(
     ))
 }
 
-async fn nodes(State(api): State<Api>, headers: HeaderMap) -> Result<Response, ApiError> {
-    api.authorize(&headers, Scope::Read).await?;
+async fn nodes(
+    _key: Authorized<Read>,
+    State(api): State<Api>,) -> Result<Response, ApiError> {
     let nodes = api.inner.cluster.lock().nodes(Instant::now());
     Ok(json(StatusCode::OK, &nodes))
 }
@@ -263,11 +298,10 @@ struct SessionsQuery {
 }
 
 async fn sessions(
+    _key: Authorized<Read>,
     State(api): State<Api>,
-    headers: HeaderMap,
     query: Result<Query<SessionsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    api.authorize(&headers, Scope::Read).await?;
     let Query(query) =
         query.map_err(|e| ApiError::BadRequest(format!("invalid query: {}", e.body_text())))?;
     let stream = query.stream.as_deref().map(stream_name).transpose()?;
@@ -279,11 +313,10 @@ async fn sessions(
 }
 
 async fn delete_recording(
+    _key: Authorized<Admin>,
     State(api): State<Api>,
-    headers: HeaderMap,
     Path((stream, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    api.authorize(&headers, Scope::Admin).await?;
     let stream = stream_name(&stream)?;
     api.catalog()?.remove_recording(&stream, &id).await?;
     if let Some(forget) = &api.inner.forget_recording {
@@ -294,8 +327,9 @@ async fn delete_recording(
 
 /// Admin only: a webhook URL is where the operator's notifications go and may carry a
 /// token in its query, so read keys never see it.
-async fn list_webhooks(State(api): State<Api>, headers: HeaderMap) -> Result<Response, ApiError> {
-    api.authorize(&headers, Scope::Admin).await?;
+async fn list_webhooks(
+    _key: Authorized<Admin>,
+    State(api): State<Api>,) -> Result<Response, ApiError> {
     let hooks = api.catalog()?.list_webhooks().await?;
     Ok(json(StatusCode::OK, &hooks))
 }
@@ -309,22 +343,20 @@ struct NewWebhook {
 }
 
 async fn create_webhook(
+    _key: Authorized<Admin>,
     State(api): State<Api>,
-    headers: HeaderMap,
     parsed: Result<Json<NewWebhook>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    api.authorize(&headers, Scope::Admin).await?;
     let new = body(parsed)?;
     let hook = api.catalog()?.add_webhook(&new.url, &new.events).await?;
     Ok(json(StatusCode::CREATED, &hook))
 }
 
 async fn delete_webhook(
+    _key: Authorized<Admin>,
     State(api): State<Api>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    api.authorize(&headers, Scope::Admin).await?;
     let id: i64 = id
         .parse()
         .map_err(|_| ApiError::BadRequest("a webhook id is a number".into()))?;
