@@ -25,9 +25,10 @@
 //! - `ready`: when an edge may report ready (sans-IO): every ingest that is up has sent it
 //!   its window, or the readiness timeout passed.
 //! - `edge`: [`Edge`], the state the push side, the MQTT side and the gate's timer share
-//!   (gate, trust store, readiness), and [`run_edge`], which runs them all.
-//! - `push`: the internal push API on the same listener (`PUT` segments, `POST` events):
-//!   token, caps, streamed SHA-256, into the gate.
+//!   (gate, trust store, readiness), and [`run_edge`], which runs them all. Its child
+//!   `edge::push` is the internal push API (`PUT` segments, `POST` events: token, caps,
+//!   streamed SHA-256, into the gate), routes that [`Edge::router`] adds to the node's
+//!   public ones; the public router knows nothing of edges.
 //! - `mqtt`: certificates, revocations, manifests and presences from the broker; this
 //!   node's retained presence and last will.
 //! - `recorder`: the recorder thread, writing what the node publishes to disk and turning
@@ -62,7 +63,6 @@ mod http;
 pub mod metrics;
 mod mqtt;
 mod node;
-mod push;
 mod ready;
 mod recorder;
 mod recording;

@@ -9,18 +9,16 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::get;
 use axum::{Json, Router};
 use domain::paths::PublicPath;
 use domain::push::InternalPath;
 use http::StatusCode;
-use tower_http::timeout::RequestBodyTimeoutLayer;
 
-use crate::edge::Edge;
 use crate::recording::VodFile;
 use crate::respond::{self, Ranges, PLAYLIST_TYPE, SEGMENT_TYPE};
 use crate::view::{Document, ENDED_MAX_AGE};
-use crate::{assets, push, BroadcastError, Node};
+use crate::{assets, BroadcastError, Node};
 
 /// The header naming the node that answered; the load balancer passes it through.
 pub const NODE_HEADER: HeaderName = HeaderName::from_static("x-sealcast-node");
@@ -31,9 +29,6 @@ pub const NODE_HEADER: HeaderName = HeaderName::from_static("x-sealcast-node");
 pub const VERIFIED_HEADER: HeaderName = HeaderName::from_static("x-sealcast-verified");
 const VERIFIED: HeaderValue = HeaderValue::from_static("true");
 
-/// How long a push body may take to arrive in full.
-const PUSH_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
-
 /// `Cache-Control` of answers that describe the moment (stream list, health, metrics).
 const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
 
@@ -41,12 +36,12 @@ const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
 /// carries `x-sealcast-node`. An edge's router ([`Edge::router`]) adds the internal push
 /// API to it.
 pub fn router(node: Arc<Node>) -> Router {
-    build(node, None, None)
+    build(node, None)
 }
 
-/// The public routes, plus the internal push API when `edge` is given and `extra` routes
-/// (the admin API) beside them.
-pub(crate) fn build(node: Arc<Node>, edge: Option<Arc<Edge>>, extra: Option<Router>) -> Router {
+/// The public routes, with `extra` routes (an edge's push API, the admin API) beside them,
+/// all under the layer every response gets.
+pub(crate) fn build(node: Arc<Node>, extra: Option<Router>) -> Router {
     let mut routes = Router::new()
         .route(&PublicPath::Health.to_string(), get(health))
         .route(&PublicPath::Readiness.to_string(), get(readiness))
@@ -64,15 +59,6 @@ pub(crate) fn build(node: Arc<Node>, edge: Option<Arc<Edge>>, extra: Option<Rout
         routes = routes.route(
             &spelled,
             get(move |headers: HeaderMap| async move { assets::respond(&path, &headers) }),
-        );
-    }
-    if let Some(edge) = edge {
-        // Parsed by `InternalPath`, the one parser of the push API, inside the handler.
-        // A pusher that stops sending mid-body must not hold its buffer forever.
-        routes = routes.route(
-            "/internal/{*rest}",
-            any(move |request: Request| push::handle(Arc::clone(&edge), request))
-                .layer(RequestBodyTimeoutLayer::new(PUSH_BODY_TIMEOUT)),
         );
     }
     let mut app: Router = routes.fallback(not_found).with_state(Arc::clone(&node));

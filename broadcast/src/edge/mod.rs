@@ -34,6 +34,8 @@ use crate::gate::{GateOutput, RejectReason, SignatureGate};
 use crate::ready::{Lag, Readiness, Verdict};
 use crate::{BroadcastError, EdgeConfig, Node};
 
+mod push;
+
 /// How often the gate's timer runs: held segments become gaps at most this late.
 const TICK: Duration = Duration::from_millis(100);
 
@@ -142,11 +144,11 @@ impl Edge {
     /// The public routes of [`router`](crate::router) plus the internal push API
     /// (`domain::push`), on one router.
     pub fn router(self: &Arc<Self>) -> Router {
-        crate::router::build(
-            Arc::clone(&self.node),
-            Some(Arc::clone(self)),
-            self.config.extra_routes.clone(),
-        )
+        let mut extra = push::routes(Arc::clone(self));
+        if let Some(more) = &self.config.extra_routes {
+            extra = extra.merge(more.clone());
+        }
+        crate::router::build(Arc::clone(&self.node), Some(extra))
     }
 
     /// Runs the gate's clock once: held segments past the hold time become gaps. The timer

@@ -32,11 +32,25 @@ use http::request::Parts;
 use http::{header, HeaderMap, Method, StatusCode};
 use sha2::{Digest, Sha256};
 
-use crate::edge::Edge;
+use super::Edge;
 use crate::BroadcastError;
 
+/// How long a push body may take to arrive in full.
+const PUSH_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The internal push API's routes, for [`Edge::router`] to add to the node's.
+pub(super) fn routes(edge: Arc<Edge>) -> axum::Router {
+    // Parsed by `InternalPath`, the one parser of the push API, inside the handler.
+    // A pusher that stops sending mid-body must not hold its buffer forever.
+    axum::Router::new().route(
+        "/internal/{*rest}",
+        axum::routing::any(move |request: Request| handle(Arc::clone(&edge), request))
+            .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(PUSH_BODY_TIMEOUT)),
+    )
+}
+
 /// Handles every request under `/internal/`.
-pub(crate) async fn handle(edge: Arc<Edge>, request: Request) -> Result<Response, BroadcastError> {
+async fn handle(edge: Arc<Edge>, request: Request) -> Result<Response, BroadcastError> {
     let (parts, body) = request.into_parts();
     let presented = parts
         .headers
