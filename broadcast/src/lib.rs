@@ -22,6 +22,8 @@
 //!   snapshot reads.
 //! - [`gate`]: the signature gate, sans-IO (bytes and verified manifest meet, in order,
 //!   gaps on timeout, bounded memory).
+//! - `barriers`: control events queued behind the gate, sans-IO: an event waits for the
+//!   segments of its stream pushed before it, and a later segment never overtakes it.
 //! - `ready`: when an edge may report ready (sans-IO): every ingest that is up has sent it
 //!   its window, or the readiness timeout passed.
 //! - `edge`: [`Edge`], the state the push side, the MQTT side and the gate's timer share
@@ -55,6 +57,7 @@
 
 mod assets;
 mod audience;
+mod barriers;
 mod config;
 mod edge;
 mod error;

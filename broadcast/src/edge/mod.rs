@@ -12,7 +12,7 @@
 //! pause it); certificates and revocations are checked against the wall clock in unix
 //! seconds.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -30,6 +30,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::barriers::Barriers;
 use crate::gate::{GateOutput, RejectReason, SignatureGate};
 use crate::ready::{Lag, Readiness, Verdict};
 use crate::{BroadcastError, EdgeConfig, Node};
@@ -71,18 +72,8 @@ pub(crate) const EVENT_SKEW: Duration = Duration::from_secs(120);
 /// The gate and the control events queued behind it.
 struct Gated {
     gate: SignatureGate,
-    /// Control events waiting for segments pushed before them, in arrival order.
-    barriers: VecDeque<Barrier>,
-}
-
-/// A control event that waits until, in every rendition of its stream, the segments that
-/// were waiting when it arrived are published or given up on.
-struct Barrier {
-    event: LiveEvent,
-    /// Rendition → the highest sequence number it waits for.
-    waits: HashMap<RenditionName, u64>,
-    /// When it arrived (gate clock).
-    since_ms: u64,
+    /// Control events waiting for segments pushed before them.
+    barriers: Barriers<LiveEvent>,
 }
 
 impl std::fmt::Debug for Edge {
@@ -123,7 +114,7 @@ impl Edge {
         Ok(Arc::new(Edge {
             gate: Mutex::new(Gated {
                 gate: SignatureGate::new(hold_ms, config.max_held_bytes),
-                barriers: VecDeque::new(),
+                barriers: Barriers::default(),
             }),
             trust: Arc::new(RwLock::new(trust)),
             readiness: Mutex::new(Readiness::new(epoch, config.ready_timeout)),
@@ -163,14 +154,8 @@ impl Edge {
         let now = self.now_ms();
         let hold = u64::try_from(self.config.hold.as_millis()).unwrap_or(u64::MAX);
         let patience = hold.saturating_mul(crate::gate::SILENT_HOLDS + 1);
-        while gated
-            .barriers
-            .front()
-            .is_some_and(|b| now.saturating_sub(b.since_ms) > patience)
-        {
-            if let Some(b) = gated.barriers.pop_front() {
-                self.release(b);
-            }
+        for event in gated.barriers.expire(now, patience) {
+            self.release(event);
         }
     }
 
@@ -199,19 +184,15 @@ impl Edge {
     /// overtake the last segments still waiting for their signatures.
     pub(crate) fn control(&self, event: LiveEvent) -> Result<(), BroadcastError> {
         let mut gated = self.gate.lock();
-        let stream = event.stream().clone();
-        let waits: Vec<(RenditionName, u64)> = gated.gate.waiting(&stream);
-        let queued = gated.barriers.iter().any(|b| b.event.stream() == &stream);
-        if waits.is_empty() && !queued {
-            drop(gated);
-            return self.node.apply(event);
+        let held = gated.gate.waiting(event.stream());
+        let now = self.now_ms();
+        match gated.barriers.arrive(event, held, now) {
+            Some(event) => {
+                drop(gated);
+                self.node.apply(event)
+            }
+            None => Ok(()),
         }
-        gated.barriers.push_back(Barrier {
-            event,
-            waits: waits.into_iter().collect(),
-            since_ms: self.now_ms(),
-        });
-        Ok(())
     }
 
     /// The control event inside a pushed signed statement, once the signature verified
@@ -294,12 +275,7 @@ impl Edge {
     /// announce (a rendition, a new session): then only the stream must be known, and the
     /// events are applied before the segment is published.
     pub(crate) fn check_push(&self, meta: &SegmentMeta) -> Result<(), BroadcastError> {
-        let waiting = self
-            .gate
-            .lock()
-            .barriers
-            .iter()
-            .any(|b| b.event.stream() == &meta.stream);
+        let waiting = self.gate.lock().barriers.holds(&meta.stream);
         if waiting {
             self.node.check_stream(&meta.stream)
         } else {
@@ -309,63 +285,29 @@ impl Edge {
     }
 
     /// Applies a control event that waited behind the gate.
-    fn release(&self, barrier: Barrier) {
-        let event = barrier.event;
+    fn release(&self, event: LiveEvent) {
         let stream = event.stream().clone();
         if let Err(e) = self.node.apply(event) {
             tracing::warn!(%stream, error = %e, "control event refused after waiting for its segments");
         }
     }
 
-    /// Before a gate output for `stream`/`rendition`/`sequence` is applied: barriers that
-    /// this output comes after are released first (in order), and barriers that waited for
-    /// it are marked.
-    fn pass_barriers(
+    /// Applies one gate output for `stream`/`rendition`/`sequence` in its place among the
+    /// control events: those it would overtake first, then it, then those that waited only
+    /// for it.
+    fn apply_in_order(
         &self,
-        barriers: &mut VecDeque<Barrier>,
-        stream: &StreamName,
-        rendition: &RenditionName,
-        sequence: u64,
-        resolved: bool,
+        barriers: &mut Barriers<LiveEvent>,
+        (stream, rendition, sequence): (StreamName, RenditionName, u64),
+        output: GateOutput,
+        now_ms: u64,
     ) {
-        // A segment pushed after a barrier (its sequence is beyond what the barrier waits
-        // for) must not overtake it: release the barriers of its stream up to it.
-        while let Some(pos) = barriers.iter().position(|b| b.event.stream() == stream) {
-            let overtakes = barriers[pos]
-                .waits
-                .get(rendition)
-                .is_none_or(|max| sequence > *max);
-            if !overtakes {
-                break;
-            }
-            if let Some(b) = barriers.remove(pos) {
-                self.release(b);
-            }
+        for event in barriers.before(&stream, &rendition, sequence) {
+            self.release(event);
         }
-        if resolved {
-            for b in barriers.iter_mut().filter(|b| b.event.stream() == stream) {
-                if b.waits.get(rendition).is_some_and(|max| sequence >= *max) {
-                    b.waits.remove(rendition);
-                }
-            }
-        }
-    }
-
-    /// Releases, in order, the barriers at the front of each stream's queue that wait for
-    /// nothing any more.
-    fn release_ready(&self, barriers: &mut VecDeque<Barrier>) {
-        let mut blocked: Vec<StreamName> = Vec::new();
-        let mut i = 0;
-        while i < barriers.len() {
-            let stream = barriers[i].event.stream().clone();
-            if !blocked.contains(&stream) && barriers[i].waits.is_empty() {
-                if let Some(b) = barriers.remove(i) {
-                    self.release(b);
-                }
-                continue;
-            }
-            blocked.push(stream);
-            i += 1;
+        self.apply(output, now_ms);
+        for event in barriers.resolved(&stream, &rendition, sequence) {
+            self.release(event);
         }
     }
 
@@ -480,30 +422,28 @@ impl Edge {
         let Gated { gate, barriers } = &mut *gated;
         let now = self.now_ms();
         for output in operation(gate, now) {
-            match &output {
+            let place = match &output {
                 GateOutput::Publish { segment, .. } => {
                     let m = &segment.meta;
-                    self.pass_barriers(barriers, &m.stream, &m.rendition, m.sequence, false);
-                    let (stream, rendition, sequence) =
-                        (m.stream.clone(), m.rendition.clone(), m.sequence);
-                    self.apply(output, now);
-                    self.pass_barriers(barriers, &stream, &rendition, sequence, true);
+                    Some((m.stream.clone(), m.rendition.clone(), m.sequence))
                 }
                 GateOutput::Gap {
                     stream,
                     rendition,
                     sequence,
                     ..
-                } => {
-                    let (stream, rendition, sequence) =
-                        (stream.clone(), rendition.clone(), *sequence);
-                    self.pass_barriers(barriers, &stream, &rendition, sequence, false);
+                } => Some((stream.clone(), rendition.clone(), *sequence)),
+                GateOutput::Rejected(_) => None,
+            };
+            match place {
+                Some(place) => self.apply_in_order(barriers, place, output, now),
+                None => {
                     self.apply(output, now);
-                    self.pass_barriers(barriers, &stream, &rendition, sequence, true);
+                    for event in barriers.ready() {
+                        self.release(event);
+                    }
                 }
-                GateOutput::Rejected(_) => self.apply(output, now),
             }
-            self.release_ready(barriers);
         }
         self.node.metrics.set_pending(gate.pending());
     }
