@@ -2,7 +2,9 @@
 //!
 //! - [`rtmp`]: the tokio driver around `rml_rtmp`'s sans-IO server session.
 //! - [`registry`]: who publishes what; stream-key checks, takeover, numbering across sessions.
-//! - [`pipeline`]: one stream's threads: plan boundaries, decode once, encode per rung.
+//! - `boundary`: sans-IO planning of which source keyframe starts each segment (every rung
+//!   is cut there), and the cuts handed to the encoded rungs.
+//! - [`pipeline`]: one stream's threads: decode once, encode per rung, at the planned boundaries.
 //! - [`transcode`]: the FFmpeg boundary (decode, scale, x264), the only place that touches FFmpeg.
 //! - [`segmenter`]: sans-IO cutting of one rung's packets at the planned boundaries.
 //! - [`align`]: sans-IO release of all rungs' segments in sequence order.
@@ -15,6 +17,7 @@
 //! - [`metrics`]: encode speed per rung, lag, shed rungs, push latency per node, signing.
 //! - [`error`]: the crate's one error enum.
 pub mod align;
+mod boundary;
 pub mod config;
 pub mod container;
 pub mod distribute;

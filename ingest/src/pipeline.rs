@@ -14,7 +14,6 @@
 //! rung, so segment N starts at the same PTS everywhere. When encoding falls behind real
 //! time the lowest-priority encoded rung is shed instead of queueing without bound.
 
-use std::collections::VecDeque;
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -29,6 +28,7 @@ use ffmpeg_next::{frame, Rational};
 use tokio::sync::mpsc;
 
 use crate::align::SequenceAligner;
+use crate::boundary::{BoundaryPlan, CutQueue, ForcedCuts};
 use crate::container::aac::AacConfig;
 use crate::container::h264::{self, AvcConfig};
 use crate::container::ts::{TsAudio, TsMuxer, TsVideo};
@@ -297,17 +297,12 @@ struct Started {
     workers: Vec<WorkerHandle>,
     decoder: Option<VideoDecoder>,
     /// Boundaries not yet matched to a decoded frame: (pts, sequence).
-    pending_cuts: VecDeque<(i64, u64)>,
+    /// Cuts planned for the encoded rungs, until their decoded frames come.
+    cuts: CutQueue,
     has_audio: bool,
     wall_start: Instant,
     lag: LagMonitor,
 }
-
-/// The longest a segment may stay open without a keyframe, in target durations.
-const MAX_OPEN_SEGMENT_TARGETS: i64 = 10;
-/// The most source video bytes a segment may gather without a keyframe (the edges take at
-/// most 16 MiB per segment by default).
-const MAX_OPEN_SEGMENT_BYTES: usize = 16 * 1024 * 1024;
 
 struct Coordinator {
     params: Arc<PipelineParams>,
@@ -317,10 +312,8 @@ struct Coordinator {
     aac: Option<AacConfig>,
     frame_rate_hint: Option<f64>,
     started: Option<Started>,
-    next_sequence: u64,
-    last_cut_pts: Option<i64>,
-    /// Source video bytes since the last boundary: bounded by [`MAX_OPEN_SEGMENT_BYTES`].
-    open_bytes: usize,
+    /// Which source keyframes start segments.
+    plan: BoundaryPlan,
     last_pts: Option<i64>,
     /// First video pts and frames since, for the mean frame interval (the end of the last
     /// segment is the last frame's pts plus one interval).
@@ -342,7 +335,8 @@ impl Coordinator {
         events: mpsc::Sender<LiveEvent>,
         metrics: IngestMetrics,
     ) -> Self {
-        let next_sequence = params.first_sequence;
+        let target_ms = i64::try_from(params.ladder.segment_target.as_millis()).unwrap_or(2000);
+        let plan = BoundaryPlan::new(target_ms, params.first_sequence);
         Coordinator {
             params: Arc::new(params),
             events,
@@ -351,9 +345,7 @@ impl Coordinator {
             aac: None,
             frame_rate_hint: None,
             started: None,
-            next_sequence,
-            last_cut_pts: None,
-            open_bytes: 0,
+            plan,
             last_pts: None,
             first_pts: None,
             frames: 0,
@@ -392,8 +384,8 @@ impl Coordinator {
             error.get_or_insert(e);
         }
         let outcome = PipelineOutcome {
-            next_sequence: self.next_sequence,
-            segments: self.next_sequence - self.params.first_sequence,
+            next_sequence: self.plan.next_sequence(),
+            segments: self.plan.next_sequence() - self.params.first_sequence,
             started,
         };
         (outcome, error)
@@ -503,40 +495,20 @@ impl Coordinator {
         self.frames += 1;
         self.last_pts = Some(self.last_pts.map_or(pts_ms, |p| p.max(pts_ms)));
 
-        // Plan the boundary: the first keyframe at least a target duration (less a tenth,
-        // for timestamp rounding) after the previous boundary.
-        let target_ms =
-            i64::try_from(self.params.ladder.segment_target.as_millis()).unwrap_or(2000);
-        let cut = keyframe
-            && self
-                .last_cut_pts
-                .is_none_or(|last| pts_ms - last >= target_ms - target_ms / 10);
-        let cut_seq = cut.then(|| {
-            let seq = self.next_sequence;
-            self.next_sequence += 1;
-            self.last_cut_pts = Some(pts_ms);
-            self.open_bytes = 0;
-            seq
-        });
-        // A publisher that stops sending keyframes would grow the open segment forever:
-        // past a hard cap in media time or bytes the publish ends.
-        self.open_bytes += avcc.len();
-        let open_ms = self.last_cut_pts.map_or(0, |last| pts_ms - last);
-        if open_ms > MAX_OPEN_SEGMENT_TARGETS * target_ms
-            || self.open_bytes > MAX_OPEN_SEGMENT_BYTES
-        {
-            return Err(IngestError::NoKeyframe {
-                seconds: open_ms / 1000,
-                bytes: self.open_bytes,
-            });
-        }
+        let cut_seq = self
+            .plan
+            .frame(pts_ms, keyframe, avcc.len())
+            .map_err(|e| IngestError::NoKeyframe {
+                seconds: e.seconds,
+                bytes: e.bytes,
+            })?;
 
         let Some(started) = &mut self.started else {
             return Ok(());
         };
         if let Some(seq) = cut_seq {
             if !started.workers.is_empty() {
-                started.pending_cuts.push_back((pts_ms, seq));
+                started.cuts.push(pts_ms, seq);
             }
         }
         // Source rung.
@@ -566,17 +538,7 @@ impl Coordinator {
     fn dispatch(started: &mut Started, frames: Vec<frame::Video>) {
         for frame in frames {
             let pts = frame.pts().unwrap_or(i64::MIN);
-            let mut force = None;
-            while let Some(&(cut_pts, seq)) = started.pending_cuts.front() {
-                if cut_pts <= pts {
-                    // Normally equal; if the boundary frame was lost in decoding, the next
-                    // frame starts the segment instead.
-                    force = Some(seq);
-                    started.pending_cuts.pop_front();
-                } else {
-                    break;
-                }
-            }
+            let force = started.cuts.frame(pts);
             let frame = Arc::new(frame);
             for worker in &mut started.workers {
                 if let Some(tx) = &worker.tx {
@@ -689,7 +651,7 @@ impl Coordinator {
             src,
             workers,
             decoder,
-            pending_cuts: VecDeque::new(),
+            cuts: CutQueue::default(),
             has_audio,
             wall_start: Instant::now(),
             lag: LagMonitor::new(
@@ -802,7 +764,7 @@ fn emit(
 
 fn spawn_worker(
     rung: PlannedRung,
-    mut muxer: RungMuxer,
+    muxer: RungMuxer,
     has_audio: bool,
     frame_rate: Rational,
     params: &Arc<PipelineParams>,
@@ -836,11 +798,10 @@ fn spawn_worker(
     // A few frames of slack; a full queue blocks the coordinator, which is how lag shows.
     let (tx, rx) = std_mpsc::sync_channel::<WorkerInput>(8);
     let name = rung.name.clone();
-    let stream = params.stream.clone();
     let thread = std::thread::Builder::new()
         .name(format!("x264-{}-{}", params.stream, rung.name))
         .spawn(move || {
-            let mut encoder = match RungEncoder::new(spec) {
+            let encoder = match RungEncoder::new(spec) {
                 Ok(e) => {
                     let _ = opened_tx.send(Ok(()));
                     e
@@ -850,112 +811,18 @@ fn spawn_worker(
                     return;
                 }
             };
-            let index = muxer.index;
-            let mut segmenter = RungSegmenter::new(has_audio);
-            let mut cuts: VecDeque<(i64, u64)> = VecDeque::new();
-            let mut last_pts = i64::MIN;
-            // Encode speed as ffmpeg reports it: frames and media seconds per wall second,
-            // measured between segment closes (1.0x keeps up with a live publisher).
-            let mut since = Instant::now();
-            let send_closed = |closed: Vec<ClosedSegment>, muxer: &mut RungMuxer, since: &mut Instant| {
-                for c in closed {
-                    if !muxer.announced {
-                        let codec = c
-                            .video
-                            .iter()
-                            .find(|v| v.keyframe)
-                            .and_then(|v| h264::codec_string_from_annexb(&v.data))
-                            .unwrap_or_else(|| "avc1.640028".to_owned());
-                        let info = muxer.info(&c, rung.width, rung.height, codec);
-                        let _ = out.send(RungOutput::Info(index, info));
-                        muxer.announced = true;
-                    }
-                    let media = Duration::from_millis(u64::try_from(c.end_pts_ms - c.start_pts_ms).unwrap_or(0));
-                    let wall = since.elapsed().as_secs_f64();
-                    if wall > 0.0 {
-                        let fps = c.video.len() as f64 / wall;
-                        let speed = media.as_secs_f64() / wall;
-                        metrics.set_encode_speed(&muxer.params.stream, &muxer.name, fps, speed);
-                    }
-                    *since = Instant::now();
-                    let seg = muxer.mux(c);
-                    metrics.segment(&seg.meta.stream, &seg.meta.rendition);
-                    let _ = out.send(RungOutput::Segment(index, seg));
-                }
-            };
-            let handle_packets = |packets: Vec<crate::transcode::EncodedPacket>,
-                                      segmenter: &mut RungSegmenter,
-                                      cuts: &mut VecDeque<(i64, u64)>|
-             -> Vec<ClosedSegment> {
-                let mut closed = Vec::new();
-                for p in packets {
-                    let mut cut = None;
-                    if p.keyframe {
-                        while let Some(&(pts, seq)) = cuts.front() {
-                            if pts < p.pts_ms {
-                                cuts.pop_front(); // a boundary x264 did not honour; skip it
-                            } else {
-                                if pts == p.pts_ms {
-                                    cut = Some(seq);
-                                    cuts.pop_front();
-                                }
-                                break;
-                            }
-                        }
-                    }
-                    closed.extend(segmenter.push_video(
-                        VideoPacket {
-                            pts_ms: p.pts_ms,
-                            dts_ms: p.dts_ms,
-                            keyframe: p.keyframe,
-                            data: p.data,
-                        },
-                        cut,
-                    ));
-                }
-                closed
-            };
-            let mut finished_at = None;
-            for input in rx.iter() {
-                match input {
-                    WorkerInput::Frame(frame, force) => {
-                        let pts = frame.pts().unwrap_or(i64::MIN);
-                        if pts <= last_pts {
-                            continue; // x264 needs strictly increasing timestamps
-                        }
-                        last_pts = pts;
-                        if let Some(seq) = force {
-                            cuts.push_back((pts, seq));
-                        }
-                        let packets = match encoder.encode(&frame, force.is_some()) {
-                            Ok(p) => p,
-                            Err(e) => {
-                                tracing::error!(stream = %stream, rendition = %name, error = %e, "encoder failed; dropping the rung");
-                                break;
-                            }
-                        };
-                        let closed = handle_packets(packets, &mut segmenter, &mut cuts);
-                        send_closed(closed, &mut muxer, &mut since);
-                    }
-                    WorkerInput::Audio(a) => {
-                        let closed = segmenter.push_audio(a);
-                        send_closed(closed, &mut muxer, &mut since);
-                    }
-                    WorkerInput::Finish(end) => {
-                        finished_at = Some(end);
-                        break;
-                    }
-                }
+            RungWorker {
+                encoder,
+                segmenter: RungSegmenter::new(has_audio),
+                forced: ForcedCuts::default(),
+                last_pts: i64::MIN,
+                since: Instant::now(),
+                size: (rung.width, rung.height),
+                muxer,
+                out,
+                metrics,
             }
-            // Flush: normal end, shed (sender dropped) or encoder failure alike.
-            let packets = encoder.flush().unwrap_or_default();
-            let mut closed = handle_packets(packets, &mut segmenter, &mut cuts);
-            let end = finished_at.unwrap_or(last_pts.saturating_add(1));
-            closed.extend(segmenter.finish(end));
-            send_closed(closed, &mut muxer, &mut since);
-            if finished_at.is_none() {
-                let _ = out.send(RungOutput::Dropped(index));
-            }
+            .run(rx);
         })?;
     opened_rx
         .recv()
@@ -965,4 +832,120 @@ fn spawn_worker(
         thread: Some(thread),
         name: rung.name,
     })
+}
+
+/// One encoded rung's thread: frames in, its segments out, cut where the plan forced IDRs.
+struct RungWorker {
+    encoder: RungEncoder,
+    segmenter: RungSegmenter,
+    forced: ForcedCuts,
+    /// The last frame's pts: x264 needs strictly increasing timestamps.
+    last_pts: i64,
+    /// Since the last segment closed: encode speed is measured between closes.
+    since: Instant,
+    /// The rung's picture size.
+    size: (u32, u32),
+    muxer: RungMuxer,
+    out: std_mpsc::Sender<RungOutput>,
+    metrics: IngestMetrics,
+}
+
+impl RungWorker {
+    /// Until the coordinator says finish or goes away, or the encoder fails; then flushes
+    /// (a normal end, a shed rung and a failure alike) and says whether the rung dropped.
+    fn run(mut self, rx: std_mpsc::Receiver<WorkerInput>) {
+        let mut finished_at = None;
+        for input in rx.iter() {
+            match input {
+                WorkerInput::Frame(frame, force) => {
+                    if let Err(e) = self.frame(&frame, force) {
+                        tracing::error!(stream = %self.muxer.params.stream, rendition = %self.muxer.name, error = %e, "encoder failed; dropping the rung");
+                        break;
+                    }
+                }
+                WorkerInput::Audio(a) => {
+                    let closed = self.segmenter.push_audio(a);
+                    self.send(closed);
+                }
+                WorkerInput::Finish(end) => {
+                    finished_at = Some(end);
+                    break;
+                }
+            }
+        }
+        let packets = self.encoder.flush().unwrap_or_default();
+        let mut closed = self.packets(packets);
+        let end = finished_at.unwrap_or(self.last_pts.saturating_add(1));
+        closed.extend(self.segmenter.finish(end));
+        self.send(closed);
+        if finished_at.is_none() {
+            let _ = self.out.send(RungOutput::Dropped(self.muxer.index));
+        }
+    }
+
+    /// Encodes one decoded frame (an IDR when `force` names the segment it starts).
+    fn frame(&mut self, frame: &frame::Video, force: Option<u64>) -> Result<(), IngestError> {
+        let pts = frame.pts().unwrap_or(i64::MIN);
+        if pts <= self.last_pts {
+            return Ok(());
+        }
+        self.last_pts = pts;
+        if let Some(seq) = force {
+            self.forced.forced(pts, seq);
+        }
+        let packets = self.encoder.encode(frame, force.is_some())?;
+        let closed = self.packets(packets);
+        self.send(closed);
+        Ok(())
+    }
+
+    /// Encoded packets into the segmenter, cut at the forced keyframes.
+    fn packets(&mut self, packets: Vec<crate::transcode::EncodedPacket>) -> Vec<ClosedSegment> {
+        let mut closed = Vec::new();
+        for p in packets {
+            let cut = self.forced.packet(p.pts_ms, p.keyframe);
+            closed.extend(self.segmenter.push_video(
+                VideoPacket {
+                    pts_ms: p.pts_ms,
+                    dts_ms: p.dts_ms,
+                    keyframe: p.keyframe,
+                    data: p.data,
+                },
+                cut,
+            ));
+        }
+        closed
+    }
+
+    /// Muxes closed segments and hands them on (the rung's info before its first), with the
+    /// encode speed measured since the last close.
+    fn send(&mut self, closed: Vec<ClosedSegment>) {
+        let index = self.muxer.index;
+        for c in closed {
+            if !self.muxer.announced {
+                let codec = c
+                    .video
+                    .iter()
+                    .find(|v| v.keyframe)
+                    .and_then(|v| h264::codec_string_from_annexb(&v.data))
+                    .unwrap_or_else(|| "avc1.640028".to_owned());
+                let info = self.muxer.info(&c, self.size.0, self.size.1, codec);
+                let _ = self.out.send(RungOutput::Info(index, info));
+                self.muxer.announced = true;
+            }
+            let media =
+                Duration::from_millis(u64::try_from(c.end_pts_ms - c.start_pts_ms).unwrap_or(0));
+            let wall = self.since.elapsed().as_secs_f64();
+            if wall > 0.0 {
+                let fps = c.video.len() as f64 / wall;
+                let speed = media.as_secs_f64() / wall;
+                self.metrics
+                    .set_encode_speed(&self.muxer.params.stream, &self.muxer.name, fps, speed);
+            }
+            self.since = Instant::now();
+            let seg = self.muxer.mux(c);
+            self.metrics.segment(&seg.meta.stream, &seg.meta.rendition);
+            let _ = self.out.send(RungOutput::Segment(index, seg));
+        }
+    }
 }
