@@ -50,7 +50,7 @@ pub enum IngestError {
     Io(#[from] std::io::Error),
     /// The catalog could not be asked.
     #[error("catalog: {0}")]
-    Catalog(#[from] catalog::CatalogError),
+    Catalog(#[source] crate::authority::AuthorityError),
     /// A pipeline thread stopped unexpectedly.
     #[error("pipeline stopped: {0}")]
     PipelineStopped(&'static str),

@@ -1,7 +1,11 @@
 //! sealcast ingest: RTMP in, a keyframe-aligned HLS ladder out.
 //!
+//! - [`run()`]: the node in one call: RTMP server, registry and distribution, with the
+//!   catalog behind a [`StreamAuthority`]; [`Running`] to stop it in order.
 //! - [`rtmp`]: the tokio driver around `rml_rtmp`'s sans-IO server session.
 //! - [`registry`]: who publishes what; stream-key checks, takeover, numbering across sessions.
+//! - [`authority`]: [`StreamAuthority`], what the registry asks of the catalog (stream
+//!   keys, numbering), as a trait the binary implements.
 //! - `boundary`: sans-IO planning of which source keyframe starts each segment (every rung
 //!   is cut there), and the cuts handed to the encoded rungs.
 //! - [`pipeline`]: one stream's threads: decode once, encode per rung, at the planned boundaries.
@@ -17,6 +21,7 @@
 //! - [`metrics`]: encode speed per rung, lag, shed rungs, push latency per node, signing.
 //! - [`error`]: the crate's one error enum.
 pub mod align;
+pub mod authority;
 mod boundary;
 pub mod config;
 pub mod container;
@@ -28,12 +33,15 @@ pub mod metrics;
 pub mod pipeline;
 pub mod registry;
 pub mod rtmp;
+mod run;
 mod rtmp_inputs;
 pub mod segmenter;
 pub mod transcode;
 
+pub use authority::{AuthorityError, Numbering, StreamAuthority};
 pub use distribute::{distribute, DistributeConfig};
 pub use error::IngestError;
 pub use metrics::IngestMetrics;
 pub use registry::{IngestSettings, LiveSession, PublishObserver, Registry};
 pub use rtmp::DEFAULT_MAX_CONNECTIONS;
+pub use run::{run, IngestDeps, Running, DRAIN_WAIT};

@@ -11,13 +11,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use catalog::Catalog;
 use domain::{Ladder, LiveEvent, SessionId, StreamName};
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::authority::StreamAuthority;
 use crate::error::IngestError;
 use crate::metrics::IngestMetrics;
 use crate::pipeline::{MediaInput, Pipeline, PipelineParams, SequenceRecorder};
@@ -133,7 +133,7 @@ impl Publish {
 #[derive(Debug)]
 pub struct Registry {
     settings: IngestSettings,
-    catalog: Catalog,
+    catalog: Arc<dyn StreamAuthority>,
     events: mpsc::Sender<LiveEvent>,
     metrics: IngestMetrics,
     slots: Mutex<HashMap<StreamName, Slot>>,
@@ -146,7 +146,7 @@ impl Registry {
     /// to `events`.
     pub fn new(
         settings: IngestSettings,
-        catalog: Catalog,
+        catalog: Arc<dyn StreamAuthority>,
         events: mpsc::Sender<LiveEvent>,
         metrics: IngestMetrics,
     ) -> Arc<Self> {
@@ -156,7 +156,7 @@ impl Registry {
     /// Like [`Registry::new`], telling `observer` of every session's start and end.
     pub fn with_observer(
         settings: IngestSettings,
-        catalog: Catalog,
+        catalog: Arc<dyn StreamAuthority>,
         events: mpsc::Sender<LiveEvent>,
         metrics: IngestMetrics,
         observer: Option<Arc<dyn PublishObserver>>,
@@ -226,7 +226,12 @@ impl Registry {
 
     /// Authorises `stream_key` and starts a publish session; `None` for an unknown key.
     pub async fn begin_publish(&self, stream_key: &str) -> Result<Option<Publish>, IngestError> {
-        let Some(stream) = self.catalog.authenticate(stream_key).await? else {
+        let Some(stream) = self
+            .catalog
+            .authenticate(stream_key)
+            .await
+            .map_err(IngestError::Catalog)?
+        else {
             return Ok(None);
         };
         let previous = self
@@ -324,7 +329,7 @@ impl Registry {
     /// [`NUMBERING_RETRY_AFTER`], so that a catalog that is down or unreachable delays no
     /// segment by more than one timeout. The next write after that catches the catalog up.
     fn sequence_recorder(&self, stream: &StreamName) -> SequenceRecorder {
-        let catalog = self.catalog.clone();
+        let catalog = Arc::clone(&self.catalog);
         let stream = stream.clone();
         let runtime = tokio::runtime::Handle::current();
         let failed_at: Mutex<Option<std::time::Instant>> = Mutex::new(None);

@@ -1,12 +1,13 @@
 //! The RTMP server's limits before authentication, against a real server on a free port
-//! with a real (SQLite, in memory) catalog: a connection cap, and a bound on the bytes a
-//! client may send before its publish is accepted.
+//! (the catalog an in-memory fake): a connection cap, and a bound on the bytes a client may
+//! send before its publish is accepted.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use catalog::Catalog;
 use ingest::{IngestMetrics, IngestSettings, Registry};
+
+mod support;
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
@@ -28,7 +29,7 @@ fn publishes(metrics: &IngestMetrics, result: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_over_the_cap_and_oversized_setups_are_closed() {
-    let catalog = Catalog::open("sqlite::memory:").await.expect("catalog");
+    let catalog = Arc::new(support::Authority::default());
     let (events, _keep) = tokio::sync::mpsc::channel(16);
     let metrics = IngestMetrics::default();
     let registry = Registry::new(

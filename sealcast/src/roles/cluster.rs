@@ -16,7 +16,7 @@ use tokio_util::task::TaskTracker;
 
 use super::admin::{self, AdminSide, SessionLog};
 use super::{
-    bind, key_dir, node_config, open_catalog, print_ready, push_token, url_host, IngestSide,
+    bind, key_dir, node_config, open_catalog, print_ready, push_token, start_ingest, url_host,
 };
 use crate::cli::{BroadcastArgs, IngestArgs};
 
@@ -54,9 +54,11 @@ pub(crate) async fn ingest(args: IngestArgs, shutdown: CancellationToken) -> any
         node: node_id.clone(),
         tasks: background.clone(),
     });
-    let side = IngestSide::start(
+    let rtmp = bind(args.rtmp_listen, "RTMP").await?;
+    let mut ingest = start_ingest(
         &config,
         &catalog,
+        rtmp,
         DistributeConfig::new(
             node_id.clone(),
             Arc::new(signing_key),
@@ -68,15 +70,16 @@ pub(crate) async fn ingest(args: IngestArgs, shutdown: CancellationToken) -> any
         ),
         metrics.clone(),
         Some(sessions),
+        shutdown.child_token(),
     )?;
     background.spawn(admin::follow_end_requests(
         catalog.clone(),
         node_id.clone(),
-        Arc::clone(&side.registry),
+        Arc::clone(ingest.registry()),
         background_stop.clone(),
     ));
     {
-        let registry = Arc::clone(&side.registry);
+        let registry = Arc::clone(ingest.registry());
         let mut sampler = api::ProcessSampler::new();
         admin::spawn_reporter(
             &background,
@@ -87,18 +90,17 @@ pub(crate) async fn ingest(args: IngestArgs, shutdown: CancellationToken) -> any
             background_stop.clone(),
         );
     }
-    let rtmp = bind(args.rtmp_listen, "RTMP").await?;
     print_ready(&format!(
         "obs-server rtmp://{}/{}\nmetrics http://{}/metrics\n",
-        url_host(rtmp.local_addr()?),
+        url_host(ingest.rtmp_addr()),
         config.ingest.app,
         url_host(metrics_addr),
     ));
-    ingest::rtmp::serve(rtmp, Arc::clone(&side.registry), shutdown.child_token()).await?;
+    ingest.served().await?;
     // The reporter and the end-request follower hold the registry: stopped first, so that
     // finishing it closes the events channel and the distribution ends at once.
     background_stop.cancel();
-    side.finish().await?;
+    ingest.finish().await?;
     background.close();
     background.wait().await;
     webhooks.close().await;

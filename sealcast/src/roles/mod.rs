@@ -27,10 +27,10 @@ use broadcast::NodeConfig;
 use catalog::Catalog;
 use certs::KeyDir;
 use domain::push::PushToken;
-use ingest::distribute::{distribute, DistributeConfig};
-use ingest::{IngestMetrics, IngestSettings, Registry};
+use domain::StreamName;
+use ingest::distribute::DistributeConfig;
+use ingest::{IngestMetrics, IngestSettings};
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{CatalogArgs, TrustArgs};
@@ -90,62 +90,57 @@ fn up_metrics() -> (
     (metrics, lb, Arc::new(registry))
 }
 
-/// How long the ingest gets to hand its last events to the nodes on shutdown.
-const DRAIN_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+/// The catalog as the ingest sees it ([`ingest::StreamAuthority`]): stream keys and
+/// numbering.
+#[derive(Debug, Clone)]
+struct CatalogAuthority(Catalog);
 
-/// An ingest's stream registry together with the distribution of its events to the edges.
-struct IngestSide {
-    registry: Arc<Registry>,
-    distribution: tokio::task::JoinHandle<Result<(), ingest::IngestError>>,
-    distribution_stop: CancellationToken,
-}
+#[async_trait::async_trait]
+impl ingest::StreamAuthority for CatalogAuthority {
+    async fn authenticate(
+        &self,
+        presented_key: &str,
+    ) -> Result<Option<StreamName>, ingest::AuthorityError> {
+        Ok(self.0.authenticate(presented_key).await?)
+    }
 
-impl IngestSide {
-    /// Starts the distribution (`distribute`) and the registry that feeds it.
-    fn start(
-        config: &Config,
-        catalog: &Catalog,
-        distribution: DistributeConfig,
-        metrics: IngestMetrics,
-        observer: Option<Arc<dyn ingest::PublishObserver>>,
-    ) -> anyhow::Result<Self> {
-        let (events_tx, events_rx) = mpsc::channel(1024);
-        let distribution_stop = CancellationToken::new();
-        let task = tokio::spawn(distribute(
-            distribution,
-            events_rx,
-            metrics.clone(),
-            distribution_stop.clone(),
-        ));
-        let registry = Registry::with_observer(
-            ingest_settings(config)?,
-            catalog.clone(),
-            events_tx,
-            metrics,
-            observer,
-        );
-        Ok(IngestSide {
-            registry,
-            distribution: task,
-            distribution_stop,
+    async fn begin_numbering(
+        &self,
+        stream: &StreamName,
+    ) -> Result<ingest::Numbering, ingest::AuthorityError> {
+        let n = self.0.begin_numbering(stream).await?;
+        Ok(ingest::Numbering {
+            first_sequence: n.first_sequence,
+            discontinuity_sequence: n.discontinuity_sequence,
+            discontinuity: n.discontinuity,
         })
     }
 
-    /// Ends every stream and waits (bounded) until their last events reached the nodes:
-    /// closing the registry ends the streams, dropping it closes the events channel, and
-    /// the distribution returns once it has handed everything over.
-    async fn finish(self) -> anyhow::Result<()> {
-        self.registry.close().await;
-        drop(self.registry);
-        match tokio::time::timeout(DRAIN_WAIT, self.distribution).await {
-            Ok(result) => result??,
-            Err(_) => {
-                tracing::warn!("the ingest did not finish pushing in time");
-                self.distribution_stop.cancel();
-            }
-        }
-        Ok(())
+    async fn mark_live(&self, stream: &StreamName, at_unix: i64) -> Result<(), ingest::AuthorityError> {
+        Ok(self.0.mark_live(stream, at_unix).await?)
     }
+
+    async fn advance_sequence(&self, stream: &StreamName, next: u64) -> Result<(), ingest::AuthorityError> {
+        Ok(self.0.advance_sequence(stream, next).await?)
+    }
+}
+
+/// Starts the ingest node ([`ingest::run`]) over `catalog`, its RTMP server until `stop`.
+fn start_ingest(
+    config: &Config,
+    catalog: &Catalog,
+    rtmp: TcpListener,
+    distribution: DistributeConfig,
+    metrics: IngestMetrics,
+    observer: Option<Arc<dyn ingest::PublishObserver>>,
+    stop: CancellationToken,
+) -> anyhow::Result<ingest::Running> {
+    let deps = ingest::IngestDeps {
+        authority: Arc::new(CatalogAuthority(catalog.clone())),
+        observer,
+        metrics,
+    };
+    Ok(ingest::run(rtmp, ingest_settings(config)?, distribution, deps, stop)?)
 }
 
 /// The key directory: `--keys-dir`, else `keys` in the data directory.

@@ -20,7 +20,7 @@ use tokio_util::task::TaskTracker;
 
 use super::admin::{self, AdminSide, SessionLog};
 use super::{
-    bind, node_config, open_catalog, print_ready, shown, unix_now, up_metrics, url_host, IngestSide,
+    bind, node_config, open_catalog, print_ready, shown, unix_now, up_metrics, start_ingest, url_host,
 };
 use crate::cli::UpArgs;
 
@@ -165,9 +165,11 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
         node: ingest_id.clone(),
         tasks: reports.clone(),
     });
-    let side = IngestSide::start(
+    let rtmp = bind(args.rtmp_listen, "RTMP").await?;
+    let ingest = start_ingest(
         &config,
         &catalog,
+        rtmp,
         DistributeConfig::new(
             ingest_id.clone(),
             Arc::new(signing_key),
@@ -179,15 +181,17 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
         ),
         metrics.clone(),
         Some(sessions),
+        shutdown.child_token(),
     )?;
+    let rtmp_addr = ingest.rtmp_addr();
     reports.spawn(admin::follow_end_requests(
         catalog.clone(),
         ingest_id.clone(),
-        Arc::clone(&side.registry),
+        Arc::clone(ingest.registry()),
         reports_stop.clone(),
     ));
     {
-        let registry = Arc::clone(&side.registry);
+        let registry = Arc::clone(ingest.registry());
         let mut sampler = api::ProcessSampler::new();
         admin::spawn_reporter(
             &reports,
@@ -198,13 +202,6 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
             reports_stop.clone(),
         );
     }
-    let rtmp = bind(args.rtmp_listen, "RTMP").await?;
-    let rtmp_addr = rtmp.local_addr()?;
-    let ingest_stop = shutdown.child_token();
-    let ingest_task = {
-        let registry = Arc::clone(&side.registry);
-        tokio::spawn(async move { ingest::rtmp::serve(rtmp, registry, ingest_stop).await })
-    };
 
     // A stream key and an admin API key to print on the first start.
     let first_key = if catalog.list_streams().await?.is_empty() {
@@ -297,11 +294,12 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
         let _ = tokio::task::spawn_blocking(move || demo.join()).await;
     }
     lb.stop().await;
-    ingest_task.await??;
+    let mut ingest = ingest;
+    ingest.served().await?;
     // The reporter and the end-request follower hold the registry: stopped first, so that
     // finishing it closes the events channel and the distribution ends at once.
     reports_stop.cancel();
-    side.finish().await?;
+    ingest.finish().await?;
     edges_stop.cancel();
     tasks.close();
     tasks.wait().await;

@@ -1,0 +1,103 @@
+//! An in-memory [`StreamAuthority`] for the ingest's tests: stream keys, numbering as the
+//! catalog keeps it, and a switch that makes every call fail, as a catalog that is down.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use domain::StreamName;
+use ingest::{AuthorityError, Numbering, StreamAuthority};
+
+/// Streams, their keys and numbering.
+#[derive(Debug, Default)]
+pub struct Authority {
+    keys: Mutex<HashMap<String, StreamName>>,
+    /// Stream → (next sequence, discontinuity sequence, sessions).
+    numbering: Mutex<HashMap<StreamName, (u64, u64, u64)>>,
+    live: Mutex<Vec<StreamName>>,
+    down: AtomicBool,
+}
+
+#[allow(dead_code)] // each test binary uses its own part
+impl Authority {
+    /// `stream` publishes with `key`, its next segment numbered `next`.
+    pub fn add(&self, key: &str, stream: &str, next: u64) -> StreamName {
+        let stream = StreamName::new(stream).expect("valid name");
+        self.keys
+            .lock()
+            .expect("lock")
+            .insert(key.to_owned(), stream.clone());
+        self.numbering
+            .lock()
+            .expect("lock")
+            .insert(stream.clone(), (next, 0, 0));
+        stream
+    }
+
+    /// Every call fails from now on (or works again).
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+
+    /// The streams marked live, in order.
+    pub fn marked_live(&self) -> Vec<StreamName> {
+        self.live.lock().expect("lock").clone()
+    }
+
+    /// Sessions counted for `stream`.
+    pub fn sessions(&self, stream: &StreamName) -> u64 {
+        self.numbering
+            .lock()
+            .expect("lock")
+            .get(stream)
+            .map_or(0, |n| n.2)
+    }
+
+    fn check(&self) -> Result<(), AuthorityError> {
+        if self.down.load(Ordering::SeqCst) {
+            Err("the catalog is down".into())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[async_trait]
+impl StreamAuthority for Authority {
+    async fn authenticate(&self, key: &str) -> Result<Option<StreamName>, AuthorityError> {
+        self.check()?;
+        Ok(self.keys.lock().expect("lock").get(key).cloned())
+    }
+
+    async fn begin_numbering(&self, stream: &StreamName) -> Result<Numbering, AuthorityError> {
+        self.check()?;
+        let mut numbering = self.numbering.lock().expect("lock");
+        let entry = numbering
+            .get_mut(stream)
+            .ok_or_else(|| format!("no stream {stream}"))?;
+        entry.2 += 1;
+        if entry.2 > 1 {
+            entry.1 += 1;
+        }
+        Ok(Numbering {
+            first_sequence: entry.0,
+            discontinuity_sequence: entry.1,
+            discontinuity: entry.2 > 1,
+        })
+    }
+
+    async fn mark_live(&self, stream: &StreamName, _at: i64) -> Result<(), AuthorityError> {
+        self.check()?;
+        self.live.lock().expect("lock").push(stream.clone());
+        Ok(())
+    }
+
+    async fn advance_sequence(&self, stream: &StreamName, next: u64) -> Result<(), AuthorityError> {
+        self.check()?;
+        if let Some(entry) = self.numbering.lock().expect("lock").get_mut(stream) {
+            entry.0 = entry.0.max(next);
+        }
+        Ok(())
+    }
+}
