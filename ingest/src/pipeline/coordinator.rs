@@ -1,0 +1,471 @@
+//! The coordinator thread: media in, boundaries planned once ([`crate::boundary`]), the
+//! source rung cut directly, H.264 decoded once for the encoded rungs, audio to every rung,
+//! and a rung shed when encoding falls behind real time.
+
+use std::sync::mpsc as std_mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use domain::{
+    Codecs, Ladder, LiveEvent, PlannedRung, RenditionInfo, RenditionName, RungKind, Segment,
+    SegmentMeta, SessionId, StreamName,
+};
+use ffmpeg_next::{frame, Rational};
+use tokio::sync::mpsc;
+
+use crate::align::SequenceAligner;
+use crate::boundary::{BoundaryPlan, CutQueue, ForcedCuts};
+use crate::container::aac::AacConfig;
+use crate::container::h264::{self, AvcConfig};
+use crate::container::ts::{TsAudio, TsMuxer, TsVideo};
+use crate::error::IngestError;
+use crate::lag::{LagMonitor, LagVerdict};
+use crate::metrics::IngestMetrics;
+use crate::segmenter::{AudioFrame, ClosedSegment, RungSegmenter, VideoPacket};
+use crate::transcode::{AudioTranscoder, EncodeSpec, RungEncoder, VideoDecoder};
+
+
+use super::rung::{spawn_worker, Clock, RungMuxer, WorkerHandle};
+use super::{emit, MediaInput, PipelineOutcome, PipelineParams, RungOutput, WorkerInput};
+
+
+struct Started {
+    /// The source rung, cut without re-encoding (absent if the ladder has none).
+    src: Option<(RungMuxer, RungSegmenter)>,
+    workers: Vec<WorkerHandle>,
+    decoder: Option<VideoDecoder>,
+    /// Boundaries not yet matched to a decoded frame: (pts, sequence).
+    /// Cuts planned for the encoded rungs, until their decoded frames come.
+    cuts: CutQueue,
+    has_audio: bool,
+    wall_start: Instant,
+    lag: LagMonitor,
+}
+
+pub(super) struct Coordinator {
+    params: Arc<PipelineParams>,
+    events: mpsc::Sender<LiveEvent>,
+    metrics: IngestMetrics,
+    avc: Option<AvcConfig>,
+    aac: Option<AacConfig>,
+    frame_rate_hint: Option<f64>,
+    started: Option<Started>,
+    /// Which source keyframes start segments.
+    plan: BoundaryPlan,
+    last_pts: Option<i64>,
+    /// First video pts and frames since, for the mean frame interval (the end of the last
+    /// segment is the last frame's pts plus one interval).
+    first_pts: Option<i64>,
+    frames: u64,
+    out_tx: Option<std_mpsc::Sender<RungOutput>>,
+    emitter: Option<JoinHandle<()>>,
+    warned_late_audio: bool,
+    /// Whether more input was queued when the current item was taken: only then can the
+    /// pipeline be behind.
+    input_waiting: bool,
+    /// Re-encodes MP3 audio to AAC, when the publisher sends MP3.
+    audio_transcoder: Option<AudioTranscoder>,
+}
+
+impl Coordinator {
+    pub(super) fn new(
+        params: PipelineParams,
+        events: mpsc::Sender<LiveEvent>,
+        metrics: IngestMetrics,
+    ) -> Self {
+        let target_ms = i64::try_from(params.ladder.segment_target.as_millis()).unwrap_or(2000);
+        let plan = BoundaryPlan::new(target_ms, params.first_sequence);
+        Coordinator {
+            params: Arc::new(params),
+            events,
+            metrics,
+            avc: None,
+            aac: None,
+            frame_rate_hint: None,
+            started: None,
+            plan,
+            last_pts: None,
+            first_pts: None,
+            frames: 0,
+            out_tx: None,
+            emitter: None,
+            warned_late_audio: false,
+            input_waiting: false,
+            audio_transcoder: None,
+        }
+    }
+
+    pub(super) fn run(mut self, mut rx: mpsc::Receiver<MediaInput>) -> (PipelineOutcome, Option<IngestError>) {
+        let mut malformed = 0u32;
+        let mut error = None;
+        while let Some(input) = rx.blocking_recv() {
+            self.input_waiting = !rx.is_empty();
+            match self.handle(input) {
+                Ok(()) => malformed = 0,
+                // One damaged access unit is skipped; a stream of them ends the session.
+                Err(e @ IngestError::Container(_)) if malformed < 50 => {
+                    if malformed == 0 {
+                        tracing::warn!(stream = %self.params.stream, error = %e, "skipping malformed media");
+                    }
+                    malformed += 1;
+                }
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            }
+        }
+        drop(rx);
+        let started = self.started.is_some();
+        // Whatever happened, flush what is there so edges get every finished segment.
+        if let Err(e) = self.finish() {
+            error.get_or_insert(e);
+        }
+        let outcome = PipelineOutcome {
+            next_sequence: self.plan.next_sequence(),
+            segments: self.plan.next_sequence() - self.params.first_sequence,
+            started,
+        };
+        (outcome, error)
+    }
+
+    fn handle(&mut self, input: MediaInput) -> Result<(), IngestError> {
+        match input {
+            MediaInput::VideoConfig(record) => {
+                self.avc = Some(AvcConfig::parse(&record)?);
+            }
+            MediaInput::AudioConfig(asc) => {
+                self.aac = Some(AacConfig::parse(&asc)?);
+            }
+            MediaInput::FrameRate(fps) => {
+                if fps.is_finite() && (1.0..=240.0).contains(&fps) {
+                    self.frame_rate_hint = Some(fps);
+                }
+            }
+            MediaInput::Audio { pts_ms, raw } => {
+                if self.audio_transcoder.is_none() {
+                    self.audio(pts_ms, raw)?;
+                }
+            }
+            MediaInput::Mp3 { pts_ms, data } => {
+                if self.audio_transcoder.is_none() {
+                    if self.aac.is_some() {
+                        return Ok(()); // AAC already flows; a second audio codec is ignored
+                    }
+                    tracing::info!(stream = %self.params.stream, "the publisher sends MP3; re-encoding it to AAC");
+                    self.audio_transcoder =
+                        Some(AudioTranscoder::new(ffmpeg_next::codec::Id::MP3)?);
+                    self.aac = Some(AacConfig::parse(&AudioTranscoder::audio_specific_config())?);
+                }
+                let frames = match self.audio_transcoder.as_mut() {
+                    Some(t) => t.push(&data, pts_ms)?,
+                    None => Vec::new(),
+                };
+                for (pts, raw) in frames {
+                    self.audio(pts, raw)?;
+                }
+            }
+            MediaInput::Video {
+                dts_ms,
+                cts_ms,
+                keyframe,
+                avcc,
+            } => self.video(dts_ms, cts_ms, keyframe, &avcc)?,
+        }
+        Ok(())
+    }
+
+    fn audio(&mut self, pts_ms: i64, raw: Bytes) -> Result<(), IngestError> {
+        let Some(aac) = &self.aac else {
+            return Ok(()); // raw AAC before its config cannot be framed; skip it
+        };
+        let Some(started) = &mut self.started else {
+            return Ok(()); // before the first keyframe nothing is being cut yet
+        };
+        if !started.has_audio {
+            if !self.warned_late_audio {
+                tracing::warn!(stream = %self.params.stream, "audio started after video; it is ignored until the publisher reconnects");
+                self.warned_late_audio = true;
+            }
+            return Ok(());
+        }
+        let header = aac.adts_header(raw.len())?;
+        let mut framed = Vec::with_capacity(header.len() + raw.len());
+        framed.extend_from_slice(&header);
+        framed.extend_from_slice(&raw);
+        let frame = AudioFrame {
+            pts_ms,
+            data: Bytes::from(framed),
+        };
+        for worker in &mut started.workers {
+            if let Some(tx) = &worker.tx {
+                if tx.send(WorkerInput::Audio(frame.clone())).is_err() {
+                    worker.tx = None;
+                }
+            }
+        }
+        if let Some((muxer, segmenter)) = &mut started.src {
+            let closed = segmenter.push_audio(frame);
+            Self::emit_src(&self.out_tx, muxer, closed, &self.avc)?;
+        }
+        Ok(())
+    }
+
+    fn video(
+        &mut self,
+        dts_ms: i64,
+        cts_ms: i32,
+        keyframe: bool,
+        avcc: &[u8],
+    ) -> Result<(), IngestError> {
+        let avc = self.avc.as_ref().ok_or(IngestError::MissingVideoConfig)?;
+        let mut annexb = Vec::with_capacity(avcc.len() + 64);
+        h264::avcc_to_annexb(avc, avcc, &mut annexb)?;
+        let annexb = Bytes::from(annexb);
+        let pts_ms = dts_ms + i64::from(cts_ms);
+        if self.started.is_none() {
+            if !keyframe {
+                return Ok(());
+            }
+            self.start(pts_ms)?;
+        }
+        self.first_pts.get_or_insert(pts_ms);
+        self.frames += 1;
+        self.last_pts = Some(self.last_pts.map_or(pts_ms, |p| p.max(pts_ms)));
+
+        let cut_seq = self
+            .plan
+            .frame(pts_ms, keyframe, avcc.len())
+            .map_err(|e| IngestError::NoKeyframe {
+                seconds: e.seconds,
+                bytes: e.bytes,
+            })?;
+
+        let Some(started) = &mut self.started else {
+            return Ok(());
+        };
+        if let Some(seq) = cut_seq {
+            if !started.workers.is_empty() {
+                started.cuts.push(pts_ms, seq);
+            }
+        }
+        // Source rung.
+        if let Some((muxer, segmenter)) = &mut started.src {
+            let closed = segmenter.push_video(
+                VideoPacket {
+                    pts_ms,
+                    dts_ms,
+                    keyframe,
+                    data: annexb.clone(),
+                },
+                cut_seq,
+            );
+            Self::emit_src(&self.out_tx, muxer, closed, &self.avc)?;
+        }
+        // Encoded rungs: decode once, hand the same frame to every worker.
+        if let Some(decoder) = &mut started.decoder {
+            let frames = decoder.decode(&annexb, pts_ms, dts_ms)?;
+            Self::dispatch(started, frames);
+        }
+        if self.params.realtime {
+            self.check_lag(pts_ms);
+        }
+        Ok(())
+    }
+
+    fn dispatch(started: &mut Started, frames: Vec<frame::Video>) {
+        for frame in frames {
+            let pts = frame.pts().unwrap_or(i64::MIN);
+            let force = started.cuts.frame(pts);
+            let frame = Arc::new(frame);
+            for worker in &mut started.workers {
+                if let Some(tx) = &worker.tx {
+                    if tx
+                        .send(WorkerInput::Frame(Arc::clone(&frame), force))
+                        .is_err()
+                    {
+                        worker.tx = None;
+                    }
+                }
+            }
+        }
+    }
+
+    fn emit_src(
+        out: &Option<std_mpsc::Sender<RungOutput>>,
+        muxer: &mut RungMuxer,
+        closed: Vec<ClosedSegment>,
+        avc: &Option<AvcConfig>,
+    ) -> Result<(), IngestError> {
+        let Some(out) = out else { return Ok(()) };
+        for c in closed {
+            if !muxer.announced {
+                let (w, h) = avc
+                    .as_ref()
+                    .and_then(|a| a.sps.first())
+                    .and_then(|sps| h264::sps_dimensions(sps).ok())
+                    .unwrap_or((0, 0));
+                let codec = avc
+                    .as_ref()
+                    .map_or_else(|| "avc1.640028".to_owned(), AvcConfig::codec_string);
+                let info = muxer.info(&c, w, h, codec);
+                let _ = out.send(RungOutput::Info(muxer.index, info));
+                muxer.announced = true;
+            }
+            let seg = muxer.mux(c);
+            let _ = out.send(RungOutput::Segment(muxer.index, seg));
+        }
+        Ok(())
+    }
+
+    /// Sets everything up on the first keyframe, when the source's size is known.
+    fn start(&mut self, first_pts_ms: i64) -> Result<(), IngestError> {
+        let avc = self.avc.as_ref().ok_or(IngestError::MissingVideoConfig)?;
+        let sps = avc.sps.first().ok_or(IngestError::MissingVideoConfig)?;
+        let (width, height) = h264::sps_dimensions(sps)?;
+        let plan = self.params.ladder.plan(width, height);
+        let clock = Clock {
+            base_ms: first_pts_ms,
+        };
+        let has_audio = self.aac.is_some();
+        let audio_codec = self.aac.as_ref().map(AacConfig::codec_string);
+        tracing::info!(
+            stream = %self.params.stream,
+            width, height,
+            rungs = ?plan.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+            audio = has_audio,
+            "publish started; transcoding"
+        );
+
+        let (out_tx, out_rx) = std_mpsc::channel::<RungOutput>();
+        let aligner = SequenceAligner::new(self.params.stream.clone(), plan.len());
+        let events = self.events.clone();
+        let recorder = self.params.recorder.clone();
+        let emitter = std::thread::Builder::new()
+            .name(format!("emit-{}", self.params.stream))
+            .spawn(move || emit(aligner, out_rx, events, recorder))?;
+        let _ = self.events.blocking_send(LiveEvent::SessionStarted {
+            stream: self.params.stream.clone(),
+            session: self.params.session,
+        });
+
+        let fps = self.frame_rate_hint.unwrap_or(30.0);
+        let frame_rate = Rational((fps * 1000.0).round() as i32, 1000).reduce();
+        let mut src = None;
+        let mut workers = Vec::new();
+        for (index, rung) in plan.into_iter().enumerate() {
+            let muxer = RungMuxer {
+                index,
+                name: rung.name.clone(),
+                muxer: TsMuxer::new(has_audio),
+                clock,
+                params: Arc::clone(&self.params),
+                audio_codec: audio_codec.clone(),
+                announced: false,
+            };
+            match &rung.kind {
+                RungKind::Source => src = Some((muxer, RungSegmenter::new(has_audio))),
+                RungKind::Encode { .. } => {
+                    workers.push(spawn_worker(
+                        rung,
+                        muxer,
+                        has_audio,
+                        frame_rate,
+                        &self.params,
+                        out_tx.clone(),
+                        self.metrics.clone(),
+                    )?);
+                }
+            }
+        }
+        let decoder = if workers.is_empty() {
+            None
+        } else {
+            Some(VideoDecoder::new()?)
+        };
+        self.out_tx = Some(out_tx);
+        self.emitter = Some(emitter);
+        self.started = Some(Started {
+            src,
+            workers,
+            decoder,
+            cuts: CutQueue::default(),
+            has_audio,
+            wall_start: Instant::now(),
+            lag: LagMonitor::new(
+                2 * i64::try_from(self.params.ladder.segment_target.as_millis()).unwrap_or(2000),
+            ),
+        });
+        Ok(())
+    }
+
+    /// Sheds the lowest-priority encoded rung when the pipeline is more than two target
+    /// durations behind the wall clock.
+    fn check_lag(&mut self, pts_ms: i64) {
+        let Some(started) = &mut self.started else {
+            return;
+        };
+        let wall = i64::try_from(started.wall_start.elapsed().as_millis()).unwrap_or(i64::MAX);
+        let lag_ms = match started.lag.observe(wall, pts_ms, self.input_waiting) {
+            LagVerdict::Keeping(lag) => lag,
+            LagVerdict::Shed(lag) => {
+                if let Some(worker) = started.workers.iter_mut().rev().find(|w| w.tx.is_some()) {
+                    tracing::warn!(
+                        stream = %self.params.stream,
+                        rendition = %worker.name,
+                        lag_ms = lag,
+                        "encoding is behind real time; shedding the lowest-priority rung"
+                    );
+                    self.metrics.rung_shed(&self.params.stream, &worker.name);
+                    worker.tx = None; // the worker flushes what it has and stops
+                } else {
+                    tracing::warn!(stream = %self.params.stream, lag_ms = lag, "behind real time with nothing left to shed");
+                }
+                lag
+            }
+        };
+        self.metrics
+            .set_lag(&self.params.stream, lag_ms as f64 / 1000.0);
+    }
+
+    fn finish(&mut self) -> Result<(), IngestError> {
+        let Some(mut started) = self.started.take() else {
+            return Ok(());
+        };
+        let end_ms = match (self.first_pts, self.last_pts) {
+            (Some(first), Some(last)) if self.frames > 1 => {
+                let interval = (last - first) as f64 / (self.frames - 1) as f64;
+                (last as f64 + interval.clamp(1.0, 1000.0)).round() as i64
+            }
+            (_, Some(last)) => last + 33,
+            _ => 0,
+        };
+        if let Some(decoder) = &mut started.decoder {
+            match decoder.flush() {
+                Ok(frames) => Self::dispatch(&mut started, frames),
+                Err(e) => tracing::warn!(error = %e, "decoder flush failed"),
+            }
+        }
+        if let Some((muxer, segmenter)) = &mut started.src {
+            let closed = segmenter.finish(end_ms);
+            Self::emit_src(&self.out_tx, muxer, closed, &self.avc)?;
+        }
+        for worker in &mut started.workers {
+            if let Some(tx) = worker.tx.take() {
+                let _ = tx.send(WorkerInput::Finish(end_ms));
+            }
+        }
+        for worker in &mut started.workers {
+            if let Some(thread) = worker.thread.take() {
+                let _ = thread.join();
+            }
+        }
+        self.out_tx = None;
+        if let Some(emitter) = self.emitter.take() {
+            let _ = emitter.join();
+        }
+        Ok(())
+    }
+}
