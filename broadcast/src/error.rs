@@ -146,11 +146,11 @@ pub enum BroadcastError {
     },
     /// A control message (or the manifest header of a push) that does not decode.
     #[error("undecodable payload: {0}")]
-    Undecodable(#[from] domain::Error),
+    Undecodable(#[from] domain::DomainError),
     /// A certificate or revocation the trust store refused (not signed by the pinned root,
     /// expired, of another algorithm, malformed).
     #[error("untrusted statement: {0}")]
-    Untrusted(#[from] certs::TrustError),
+    Untrusted(#[from] certs::CertsError),
     /// A control message that decodes but does not belong on its topic (a manifest of
     /// another rendition, a certificate of another node).
     #[error("{what} on this topic")]

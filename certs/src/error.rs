@@ -10,11 +10,11 @@ use domain::manifest::{KeyId, SignatureAlgorithm};
 /// What can go wrong with keys, certificates, revocations and signatures, segment-signing
 /// and TLS alike.
 ///
-/// [`TrustError::reason`] gives the `sealcast_segments_rejected_total{reason}` label of the
+/// [`CertsError::reason`] gives the `sealcast_segments_rejected_total{reason}` label of the
 /// errors that can stop a segment.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum TrustError {
+pub enum CertsError {
     /// The signature does not verify over the message with the claimed key (including a
     /// signature of the wrong length).
     #[error("bad signature")]
@@ -151,7 +151,7 @@ pub enum TrustError {
     },
 }
 
-impl TrustError {
+impl CertsError {
     /// A short, stable, snake_case label for this error, for metrics and logs.
     ///
     /// The errors [`crate::signing::TrustStore::verify`] can return map onto the brief's

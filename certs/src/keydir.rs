@@ -26,7 +26,7 @@ use crate::signing::{
     Certificate, CertificateKind, Edge, EdgeCertificate, Ingest, IngestCertificate, Revocation,
     RootKey, RootPublicKey, SignatureAlgorithm, SigningKey, Validity,
 };
-use crate::TrustError;
+use crate::CertsError;
 
 /// How long an ingest certificate made here is valid.
 pub const CERTIFICATE_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
@@ -89,7 +89,7 @@ impl KeyDir {
     }
 
     /// Keeps `revocation` in [`KeyDir::revocations_dir`] (written atomically).
-    pub fn save_revocation(&self, revocation: &Revocation) -> Result<PathBuf, TrustError> {
+    pub fn save_revocation(&self, revocation: &Revocation) -> Result<PathBuf, CertsError> {
         let dir = self.revocations_dir();
         fs::create_dir_all(&dir).map_err(crate::signing::io_error(&dir))?;
         let path = dir.join(format!("{}.rev", revocation.key_id()));
@@ -101,7 +101,7 @@ impl KeyDir {
     /// most [`MAX_REVOCATION_FILE_LEN`] bytes each (larger ones are skipped: no revocation
     /// is that large). Not checked here: whoever applies them checks the root's signature.
     /// No directory: none.
-    pub fn revocations(&self) -> Result<Vec<Vec<u8>>, TrustError> {
+    pub fn revocations(&self) -> Result<Vec<Vec<u8>>, CertsError> {
         let dir = self.revocations_dir();
         let entries = match fs::read_dir(&dir) {
             Ok(entries) => entries,
@@ -156,7 +156,7 @@ impl KeyDir {
         algorithm: SignatureAlgorithm,
         ingest: &[NodeId],
         now: u64,
-    ) -> Result<InitReport, TrustError> {
+    ) -> Result<InitReport, CertsError> {
         let mut report = InitReport::default();
         fs::create_dir_all(self.dir.join("ingest")).map_err(crate::signing::io_error(&self.dir))?;
         fs::create_dir_all(self.dir.join("edge")).map_err(crate::signing::io_error(&self.dir))?;
@@ -207,7 +207,7 @@ impl KeyDir {
         node: &NodeId,
         now: u64,
         report: &mut InitReport,
-    ) -> Result<(), TrustError> {
+    ) -> Result<(), CertsError> {
         let key = if key_path.exists() {
             SigningKey::read_file(key_path)?
         } else {
@@ -236,11 +236,11 @@ impl KeyDir {
     }
 
     /// The broadcast nodes' edge key and its certificate (checked to be for that key).
-    pub fn edge(&self) -> Result<(SigningKey, EdgeCertificate), TrustError> {
+    pub fn edge(&self) -> Result<(SigningKey, EdgeCertificate), CertsError> {
         let key = SigningKey::read_file(&self.edge_key_path())?;
         let cert = EdgeCertificate::read_file(&self.edge_certificate_path())?;
         if cert.key_id() != key.key_id() {
-            return Err(TrustError::KeyMismatch {
+            return Err(CertsError::KeyMismatch {
                 key: self.edge_key_path(),
                 certificate: self.edge_certificate_path(),
             });
@@ -249,36 +249,36 @@ impl KeyDir {
     }
 
     /// The pinned root public key.
-    pub fn root_public(&self) -> Result<RootPublicKey, TrustError> {
+    pub fn root_public(&self) -> Result<RootPublicKey, CertsError> {
         RootPublicKey::read_file(&self.root_public_path())
     }
 
     /// The root private key (to certify or revoke).
-    pub fn root_key(&self) -> Result<RootKey, TrustError> {
+    pub fn root_key(&self) -> Result<RootKey, CertsError> {
         RootKey::read_file(&self.root_key_path())
     }
 
     /// An ingest node's signing key and the encoded bytes of its certificate.
-    pub fn ingest(&self, node: &NodeId) -> Result<(SigningKey, Vec<u8>), TrustError> {
+    pub fn ingest(&self, node: &NodeId) -> Result<(SigningKey, Vec<u8>), CertsError> {
         let key = SigningKey::read_file(&self.signing_key_path(node))?;
         let cert = IngestCertificate::read_file(&self.certificate_path(node))?;
         Ok((key, cert.encode()))
     }
 
     /// The push token.
-    pub fn push_token(&self) -> Result<PushToken, TrustError> {
+    pub fn push_token(&self) -> Result<PushToken, CertsError> {
         read_push_token(&self.push_token_path())
     }
 
     /// The embedded broker's password (64 hex digits).
-    pub fn broker_password(&self) -> Result<zeroize::Zeroizing<String>, TrustError> {
+    pub fn broker_password(&self) -> Result<zeroize::Zeroizing<String>, CertsError> {
         let path = self.broker_password_path();
         let text = zeroize::Zeroizing::new(
             fs::read_to_string(&path).map_err(crate::signing::io_error(&path))?,
         );
         let password = text.trim();
         if password.len() != 64 || !password.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(TrustError::FileFormat {
+            return Err(CertsError::FileFormat {
                 path,
                 what: "broker password file",
                 reason: "not 64 hex digits",
@@ -288,13 +288,13 @@ impl KeyDir {
     }
 
     /// The sticky-cookie key (32 bytes, kept as 64 hex digits).
-    pub fn cookie_key(&self) -> Result<zeroize::Zeroizing<Vec<u8>>, TrustError> {
+    pub fn cookie_key(&self) -> Result<zeroize::Zeroizing<Vec<u8>>, CertsError> {
         let path = self.cookie_key_path();
         let text = zeroize::Zeroizing::new(
             fs::read_to_string(&path).map_err(crate::signing::io_error(&path))?,
         );
         let text = text.trim();
-        let bad = || TrustError::FileFormat {
+        let bad = || CertsError::FileFormat {
             path: path.clone(),
             what: "cookie key file",
             reason: "not 64 hex digits",
@@ -313,8 +313,8 @@ impl KeyDir {
 
 /// The name the edge key is certified under: one key for every broadcast node of the
 /// cluster, as replicas scale without a key of their own.
-fn edge_key_name() -> Result<NodeId, TrustError> {
-    NodeId::new("broadcast").map_err(|_| TrustError::Malformed {
+fn edge_key_name() -> Result<NodeId, CertsError> {
+    NodeId::new("broadcast").map_err(|_| CertsError::Malformed {
         what: "edge key name",
         reason: "not a node id",
     })
@@ -327,14 +327,14 @@ pub const MAX_REVOCATION_FILE_LEN: u64 = 64 * 1024;
 
 /// Writes `prefix` and 64 random hex digits (256 bits) to `path`, readable by the owner
 /// only, unless the file exists; notes it in `report`.
-fn make_secret(path: &Path, prefix: &str, report: &mut InitReport) -> Result<(), TrustError> {
+fn make_secret(path: &Path, prefix: &str, report: &mut InitReport) -> Result<(), CertsError> {
     if path.exists() {
         return Ok(());
     }
     let mut bytes = [0u8; 32];
     OsRng
         .try_fill_bytes(&mut bytes)
-        .map_err(|_| TrustError::Randomness)?;
+        .map_err(|_| CertsError::Randomness)?;
     let secret = zeroize::Zeroizing::new(format!("{prefix}{}", hex(&bytes)));
     crate::signing::write_atomically(path, secret.as_bytes(), 0o600)?;
     report.written.push(path.to_path_buf());
@@ -342,9 +342,9 @@ fn make_secret(path: &Path, prefix: &str, report: &mut InitReport) -> Result<(),
 }
 
 /// Reads a push token file (surrounding whitespace ignored).
-pub fn read_push_token(path: &Path) -> Result<PushToken, TrustError> {
+pub fn read_push_token(path: &Path) -> Result<PushToken, CertsError> {
     let text = fs::read_to_string(path).map_err(crate::signing::io_error(path))?;
-    PushToken::new(text).map_err(|_| TrustError::FileFormat {
+    PushToken::new(text).map_err(|_| CertsError::FileFormat {
         path: path.to_path_buf(),
         what: "push token file",
         reason: "not a push token (at least 16 printable characters)",

@@ -13,7 +13,7 @@
 //!   `broadcast1..N.streaming-cluster.test`, `localhost`, `127.0.0.1` and `::1`
 //!   ([`tls::ServerNames`]), renewed before it expires or when the names change, with a hint
 //!   on trusting the CA.
-//! - [`error`]: [`TrustError`], the crate's one error enum, with the rejection reason labels
+//! - [`error`]: [`CertsError`], the crate's one error enum, with the rejection reason labels
 //!   of the brief.
 
 pub mod error;
@@ -24,4 +24,4 @@ pub mod tls;
 pub use keydir::KeyDir;
 pub use tls::TlsDir;
 
-pub use error::TrustError;
+pub use error::CertsError;

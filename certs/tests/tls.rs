@@ -9,7 +9,7 @@ use std::time::Duration;
 use certs::tls::{
     InitReport, IssueReason, ServerNames, TlsDir, CA_LIFETIME, RENEW_BEFORE, SERVER_LIFETIME,
 };
-use certs::TrustError;
+use certs::CertsError;
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use x509_parser::extensions::GeneralName;
 use x509_parser::pem::Pem;
@@ -309,7 +309,7 @@ fn an_existing_ca_is_never_replaced() {
     let err = dir
         .init(&ServerNames::default(), NOW)
         .expect_err("incomplete");
-    assert!(matches!(err, TrustError::IncompleteCa { .. }), "{err}");
+    assert!(matches!(err, CertsError::IncompleteCa { .. }), "{err}");
     assert!(err.to_string().contains("ca.pem"), "{err}");
     assert_eq!(fs::read(dir.ca_key_path()).expect("kept"), ca_key);
     fs::rename(tmp.path().join("ca.pem.saved"), dir.ca_certificate_path()).expect("move");
@@ -323,7 +323,7 @@ fn an_existing_ca_is_never_replaced() {
     // ...and an error naming the key when something must.
     let err = dir.init(&ServerNames::new(9), NOW).expect_err("no CA key");
     assert!(
-        matches!(&err, TrustError::IncompleteCa { missing, .. } if *missing == dir.ca_key_path()),
+        matches!(&err, CertsError::IncompleteCa { missing, .. } if *missing == dir.ca_key_path()),
         "{err}"
     );
     assert!(!dir.ca_key_path().exists());
@@ -333,7 +333,7 @@ fn an_existing_ca_is_never_replaced() {
     fs::write(dir.ca_key_path(), other.serialize_pem()).expect("write");
     let before = snapshot(dir.path());
     let err = dir.init(&ServerNames::new(9), NOW).expect_err("mismatch");
-    assert!(matches!(err, TrustError::KeyMismatch { .. }), "{err}");
+    assert!(matches!(err, CertsError::KeyMismatch { .. }), "{err}");
     assert_eq!(snapshot(dir.path()), before);
 }
 
@@ -387,7 +387,7 @@ fn unreadable_files_are_named_and_left_alone() {
 
     fs::write(dir.server_chain_path(), "not a certificate").expect("write");
     let err = dir.init(&ServerNames::default(), NOW).expect_err("garbage");
-    assert!(matches!(err, TrustError::FileFormat { .. }), "{err}");
+    assert!(matches!(err, CertsError::FileFormat { .. }), "{err}");
     assert!(err.to_string().contains("server.pem"), "{err}");
     assert_eq!(
         fs::read(dir.server_chain_path()).expect("kept"),

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::Error;
+use crate::DomainError;
 
 /// The default MQTT port.
 pub const DEFAULT_PORT: u16 = 1883;
@@ -55,14 +55,14 @@ impl BrokerAddress {
     }
 }
 
-fn invalid(reason: &'static str) -> Error {
-    Error::InvalidBrokerAddress { reason }
+fn invalid(reason: &'static str) -> DomainError {
+    DomainError::InvalidBrokerAddress { reason }
 }
 
 impl FromStr for BrokerAddress {
-    type Err = Error;
+    type Err = DomainError;
 
-    fn from_str(s: &str) -> Result<Self, Error> {
+    fn from_str(s: &str) -> Result<Self, DomainError> {
         let rest = s
             .strip_prefix("mqtt://")
             .ok_or(invalid("it must start with mqtt://"))?;

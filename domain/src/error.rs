@@ -3,7 +3,7 @@
 /// Why a domain value could not be made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {
+pub enum DomainError {
     /// A name (stream, rendition, node) was empty, too long or had characters that are not
     /// safe in a URL path or an MQTT topic.
     #[error("invalid {kind}: {reason}")]
@@ -119,16 +119,16 @@ pub(crate) fn decode_json<T: serde::de::DeserializeOwned>(
     what: &'static str,
     bytes: &[u8],
     max: usize,
-) -> Result<T, Error> {
+) -> Result<T, DomainError> {
     if bytes.len() > max {
-        return Err(Error::TooLarge {
+        return Err(DomainError::TooLarge {
             what,
             field: "payload",
             len: bytes.len() as u64,
             max,
         });
     }
-    serde_json::from_slice(bytes).map_err(|e| Error::InvalidJson {
+    serde_json::from_slice(bytes).map_err(|e| DomainError::InvalidJson {
         what,
         reason: e.to_string(),
     })

@@ -9,7 +9,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::Error;
+use crate::DomainError;
 
 const MAX_NAME_LEN: usize = 64;
 
@@ -25,9 +25,9 @@ pub(crate) fn is_name(s: &str) -> bool {
     s.len() <= MAX_NAME_LEN && valid_start && valid_rest
 }
 
-fn check_name(kind: &'static str, s: &str) -> Result<(), Error> {
+fn check_name(kind: &'static str, s: &str) -> Result<(), DomainError> {
     if !is_name(s) {
-        return Err(Error::InvalidName {
+        return Err(DomainError::InvalidName {
             kind,
             reason:
                 "use 1 to 64 ASCII letters, digits, '_' or '-', starting with a letter or digit",
@@ -45,7 +45,7 @@ macro_rules! name_type {
 
         impl $ty {
             /// Validates `s` and wraps it.
-            pub fn new(s: impl Into<String>) -> Result<Self, Error> {
+            pub fn new(s: impl Into<String>) -> Result<Self, DomainError> {
                 let s = s.into();
                 check_name($kind, &s)?;
                 Ok(Self(s))
@@ -58,15 +58,15 @@ macro_rules! name_type {
         }
 
         impl FromStr for $ty {
-            type Err = Error;
-            fn from_str(s: &str) -> Result<Self, Error> {
+            type Err = DomainError;
+            fn from_str(s: &str) -> Result<Self, DomainError> {
                 Self::new(s)
             }
         }
 
         impl TryFrom<String> for $ty {
-            type Error = Error;
-            fn try_from(s: String) -> Result<Self, Error> {
+            type Error = DomainError;
+            fn try_from(s: String) -> Result<Self, DomainError> {
                 Self::new(s)
             }
         }
@@ -128,15 +128,15 @@ impl fmt::Display for SessionId {
 /// case, a sign, another length) is refused, so a session id taken from a URL names exactly
 /// one directory.
 impl FromStr for SessionId {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
+    type Err = DomainError;
+    fn from_str(s: &str) -> Result<Self, DomainError> {
         let lower_hex = |b: u8| b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
         if s.len() != 16 || !s.bytes().all(lower_hex) {
-            return Err(Error::InvalidSessionId);
+            return Err(DomainError::InvalidSessionId);
         }
         u64::from_str_radix(s, 16)
             .map(SessionId)
-            .map_err(|_| Error::InvalidSessionId)
+            .map_err(|_| DomainError::InvalidSessionId)
     }
 }
 
@@ -196,7 +196,7 @@ mod tests {
         ] {
             assert_eq!(
                 bad.parse::<SessionId>(),
-                Err(Error::InvalidSessionId),
+                Err(DomainError::InvalidSessionId),
                 "{bad}"
             );
         }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, RenditionName};
+use crate::{DomainError, RenditionName};
 
 /// What one rung of the ladder is made of.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,8 +119,8 @@ pub struct PlannedRung {
 
 impl Ladder {
     /// Checks what serde cannot: unique names, sane numbers, at most one source rung.
-    pub fn validate(&self) -> Result<(), Error> {
-        let bad = |m: String| Err(Error::InvalidLadder(m));
+    pub fn validate(&self) -> Result<(), DomainError> {
+        let bad = |m: String| Err(DomainError::InvalidLadder(m));
         if self.rungs.is_empty() {
             return bad("the ladder has no rungs".into());
         }

@@ -29,7 +29,7 @@ pub mod push;
 pub mod segment;
 pub mod topics;
 
-pub use error::Error;
+pub use error::DomainError;
 pub use ids::{NodeId, RenditionName, SessionId, StreamName};
 pub use ladder::{Ladder, PlannedRung, Rung, RungKind};
 pub use live::LiveEvent;

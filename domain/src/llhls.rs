@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::Error;
+use crate::DomainError;
 
 /// Segments before the open one whose parts stay listed (RFC 8216bis §4.4.4.9: at least
 /// those within three target durations of the end; with parts of about a third of a
@@ -80,8 +80,8 @@ impl PlaylistQuery {
     /// are ignored (players add cache busters); each HLS one may appear once. Refused:
     /// a query over [`MAX_QUERY`] bytes, a value that is not a decimal number in range,
     /// `_HLS_part` without `_HLS_msn`, an `_HLS_skip` other than `YES` or `v2`.
-    pub fn parse(query: &str) -> Result<Self, Error> {
-        let bad = |reason: &'static str| Error::InvalidQuery { reason };
+    pub fn parse(query: &str) -> Result<Self, DomainError> {
+        let bad = |reason: &'static str| DomainError::InvalidQuery { reason };
         if query.len() > MAX_QUERY {
             return Err(bad("longer than 1024 bytes"));
         }
@@ -190,9 +190,9 @@ impl LlWindow {
         part: Part,
         discontinuity: bool,
         program_date_time_ms: Option<i64>,
-    ) -> Result<(), Error> {
+    ) -> Result<(), DomainError> {
         if self.ended {
-            return Err(Error::OutOfOrder {
+            return Err(DomainError::OutOfOrder {
                 what: "part after the end",
             });
         }
@@ -202,14 +202,14 @@ impl LlWindow {
                 return Ok(());
             }
             Some(_) => {
-                return Err(Error::OutOfOrder {
+                return Err(DomainError::OutOfOrder {
                     what: "part of a segment that is not open",
                 })
             }
             None => {}
         }
         if self.last_sequence().is_some_and(|last| sequence <= last) {
-            return Err(Error::OutOfOrder {
+            return Err(DomainError::OutOfOrder {
                 what: "part of a finished segment",
             });
         }
@@ -232,9 +232,9 @@ impl LlWindow {
         gap: bool,
         discontinuity: bool,
         program_date_time_ms: Option<i64>,
-    ) -> Result<Vec<u64>, Error> {
+    ) -> Result<Vec<u64>, DomainError> {
         if self.ended {
-            return Err(Error::OutOfOrder {
+            return Err(DomainError::OutOfOrder {
                 what: "segment after the end",
             });
         }
@@ -249,13 +249,13 @@ impl LlWindow {
             },
             Some(open) => {
                 self.open = Some(open);
-                return Err(Error::OutOfOrder {
+                return Err(DomainError::OutOfOrder {
                     what: "segment other than the open one",
                 });
             }
             None => {
                 if self.last_sequence().is_some_and(|last| sequence <= last) {
-                    return Err(Error::OutOfOrder {
+                    return Err(DomainError::OutOfOrder {
                         what: "segment not after the last",
                     });
                 }

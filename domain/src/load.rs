@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::presence::Role;
-use crate::{Error, RenditionName, StreamName};
+use crate::{DomainError, RenditionName, StreamName};
 
 /// How often a node publishes its load report.
 pub const REPORT_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
@@ -96,7 +96,7 @@ impl LoadReport {
     }
 
     /// Decodes a report from the broker, refusing oversized, malformed or non-finite ones.
-    pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
+    pub fn decode(bytes: &[u8]) -> Result<Self, DomainError> {
         let report: LoadReport =
             crate::error::decode_json("load report", bytes, MAX_LOAD_REPORT_LEN)?;
         let speeds = report
@@ -109,7 +109,7 @@ impl LoadReport {
             && report.cpu_percent >= 0.0
             && speeds.into_iter().all(|v| v.is_finite() && v >= 0.0);
         if !finite {
-            return Err(Error::InvalidJson {
+            return Err(DomainError::InvalidJson {
                 what: "load report",
                 reason: "numbers must be finite and not negative".into(),
             });

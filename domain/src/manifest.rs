@@ -27,7 +27,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::{Error, RenditionName, SegmentMeta, SessionId, StreamName};
+use crate::{DomainError, RenditionName, SegmentMeta, SessionId, StreamName};
 
 /// Domain-separation tag: a signature over a manifest can never be mistaken for a
 /// signature over anything else the cluster signs.
@@ -116,18 +116,18 @@ impl fmt::Display for KeyId {
 }
 
 impl FromStr for KeyId {
-    type Err = Error;
+    type Err = DomainError;
 
-    fn from_str(s: &str) -> Result<Self, Error> {
-        fn nibble(c: u8) -> Result<u8, Error> {
+    fn from_str(s: &str) -> Result<Self, DomainError> {
+        fn nibble(c: u8) -> Result<u8, DomainError> {
             match c {
                 b'0'..=b'9' => Ok(c - b'0'),
                 b'a'..=b'f' => Ok(c - b'a' + 10),
-                _ => Err(Error::InvalidKeyId),
+                _ => Err(DomainError::InvalidKeyId),
             }
         }
         if s.len() != 32 {
-            return Err(Error::InvalidKeyId);
+            return Err(DomainError::InvalidKeyId);
         }
         let mut out = [0u8; 16];
         for (byte, pair) in out.iter_mut().zip(s.as_bytes().chunks_exact(2)) {
@@ -215,18 +215,18 @@ impl SegmentManifest {
     }
 
     /// Parses canonical bytes strictly: anything else is an error, never a panic.
-    pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
+    pub fn decode(bytes: &[u8]) -> Result<Self, DomainError> {
         // Compare the tag before checking the length, so that a short payload of something
         // else (a JSON object, say) is reported as "not a manifest" rather than "truncated".
         let head = &bytes[..bytes.len().min(MANIFEST_TAG.len())];
         if head != &MANIFEST_TAG[..head.len()] {
-            return Err(Error::WrongManifestTag);
+            return Err(DomainError::WrongManifestTag);
         }
         let mut r = Reader::new(MANIFEST, bytes);
         r.take(MANIFEST_TAG.len(), "domain tag")?;
         let code = r.byte("algorithm")?;
         let algorithm =
-            SignatureAlgorithm::from_code(code).ok_or(Error::UnknownSignatureAlgorithm { code })?;
+            SignatureAlgorithm::from_code(code).ok_or(DomainError::UnknownSignatureAlgorithm { code })?;
         let manifest = SegmentManifest {
             algorithm,
             key_id: KeyId(r.array("key id")?),
@@ -264,7 +264,7 @@ impl SignedManifest {
 
     /// Parses an envelope strictly, enforcing the size caps before copying anything. The
     /// manifest inside is not decoded: see [`SignedManifest::manifest`].
-    pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
+    pub fn decode(bytes: &[u8]) -> Result<Self, DomainError> {
         let (manifest_bytes, signature) =
             decode_envelope(ENVELOPE, "manifest", MAX_MANIFEST_LEN, bytes)?;
         Ok(SignedManifest {
@@ -276,7 +276,7 @@ impl SignedManifest {
     /// Decodes the manifest inside, to learn which key and algorithm to verify with. The
     /// signature is checked over `manifest_bytes` themselves; since decoding is strict,
     /// they are also exactly the encoding of the manifest returned here.
-    pub fn manifest(&self) -> Result<SegmentManifest, Error> {
+    pub fn manifest(&self) -> Result<SegmentManifest, DomainError> {
         SegmentManifest::decode(&self.manifest_bytes)
     }
 }
@@ -312,14 +312,14 @@ impl EventStatement {
     }
 
     /// Parses canonical bytes strictly: anything else is an error, never a panic.
-    pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
+    pub fn decode(bytes: &[u8]) -> Result<Self, DomainError> {
         let mut r = Reader::new(STATEMENT, bytes);
         if r.take(EVENT_TAG.len(), "domain tag")? != EVENT_TAG {
-            return Err(Error::WrongEventTag);
+            return Err(DomainError::WrongEventTag);
         }
         let code = r.byte("algorithm")?;
         let algorithm =
-            SignatureAlgorithm::from_code(code).ok_or(Error::UnknownSignatureAlgorithm { code })?;
+            SignatureAlgorithm::from_code(code).ok_or(DomainError::UnknownSignatureAlgorithm { code })?;
         let statement = EventStatement {
             algorithm,
             key_id: KeyId(r.array("key id")?),
@@ -348,7 +348,7 @@ impl SignedEvent {
     }
 
     /// Parses an envelope strictly, enforcing the size caps before copying anything.
-    pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
+    pub fn decode(bytes: &[u8]) -> Result<Self, DomainError> {
         let (statement_bytes, signature) = decode_envelope(
             SIGNED_EVENT,
             "statement",
@@ -362,7 +362,7 @@ impl SignedEvent {
     }
 
     /// Decodes the statement inside, to learn which key to verify with.
-    pub fn statement(&self) -> Result<EventStatement, Error> {
+    pub fn statement(&self) -> Result<EventStatement, DomainError> {
         EventStatement::decode(&self.statement_bytes)
     }
 }
@@ -406,14 +406,14 @@ impl PresenceStatement {
     }
 
     /// Parses canonical bytes strictly: anything else is an error, never a panic.
-    pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
+    pub fn decode(bytes: &[u8]) -> Result<Self, DomainError> {
         let mut r = Reader::new(PRESENCE_STATEMENT, bytes);
         if r.take(PRESENCE_TAG.len(), "domain tag")? != PRESENCE_TAG {
-            return Err(Error::WrongPresenceTag);
+            return Err(DomainError::WrongPresenceTag);
         }
         let code = r.byte("algorithm")?;
         let algorithm =
-            SignatureAlgorithm::from_code(code).ok_or(Error::UnknownSignatureAlgorithm { code })?;
+            SignatureAlgorithm::from_code(code).ok_or(DomainError::UnknownSignatureAlgorithm { code })?;
         let statement = PresenceStatement {
             algorithm,
             key_id: KeyId(r.array("key id")?),
@@ -446,7 +446,7 @@ impl SignedPresence {
     }
 
     /// Parses an envelope strictly, enforcing the size caps before copying anything.
-    pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
+    pub fn decode(bytes: &[u8]) -> Result<Self, DomainError> {
         let (statement_bytes, signature) = decode_envelope(
             SIGNED_PRESENCE,
             "statement",
@@ -460,7 +460,7 @@ impl SignedPresence {
     }
 
     /// Decodes the statement inside, to learn which key to verify with.
-    pub fn statement(&self) -> Result<PresenceStatement, Error> {
+    pub fn statement(&self) -> Result<PresenceStatement, DomainError> {
         PresenceStatement::decode(&self.statement_bytes)
     }
 }
@@ -479,7 +479,7 @@ fn decode_envelope(
     field: &'static str,
     max_signed: usize,
     bytes: &[u8],
-) -> Result<(Vec<u8>, Vec<u8>), Error> {
+) -> Result<(Vec<u8>, Vec<u8>), DomainError> {
     let mut r = Reader::new(what, bytes);
     let signed = r.part(field, max_signed)?.to_vec();
     let signature = r.part("signature", MAX_SIGNATURE_LEN)?.to_vec();
@@ -510,8 +510,8 @@ impl<'a> Reader<'a> {
         Reader { what, rest: bytes }
     }
 
-    fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], Error> {
-        let (head, tail) = self.rest.split_at_checked(n).ok_or(Error::Truncated {
+    fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], DomainError> {
+        let (head, tail) = self.rest.split_at_checked(n).ok_or(DomainError::Truncated {
             what: self.what,
             field,
         })?;
@@ -519,17 +519,17 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
-    fn array<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], Error> {
+    fn array<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], DomainError> {
         let mut out = [0u8; N];
         out.copy_from_slice(self.take(N, field)?);
         Ok(out)
     }
 
-    fn byte(&mut self, field: &'static str) -> Result<u8, Error> {
+    fn byte(&mut self, field: &'static str) -> Result<u8, DomainError> {
         Ok(self.array::<1>(field)?[0])
     }
 
-    fn u64(&mut self, field: &'static str) -> Result<u64, Error> {
+    fn u64(&mut self, field: &'static str) -> Result<u64, DomainError> {
         Ok(u64::from_be_bytes(self.array(field)?))
     }
 
@@ -538,18 +538,18 @@ impl<'a> Reader<'a> {
     fn name<T>(
         &mut self,
         field: &'static str,
-        make: impl FnOnce(String) -> Result<T, Error>,
-    ) -> Result<T, Error> {
+        make: impl FnOnce(String) -> Result<T, DomainError>,
+    ) -> Result<T, DomainError> {
         let len = usize::from(self.byte(field)?);
         make(String::from_utf8_lossy(self.take(len, field)?).into_owned())
     }
 
     /// A u32-length-prefixed part of at most `max` bytes.
-    fn part(&mut self, field: &'static str, max: usize) -> Result<&'a [u8], Error> {
+    fn part(&mut self, field: &'static str, max: usize) -> Result<&'a [u8], DomainError> {
         let len = u32::from_be_bytes(self.array(field)?);
         match usize::try_from(len) {
             Ok(len) if len <= max => self.take(len, field),
-            _ => Err(Error::TooLarge {
+            _ => Err(DomainError::TooLarge {
                 what: self.what,
                 field,
                 len: u64::from(len),
@@ -558,11 +558,11 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn finish(self) -> Result<(), Error> {
+    fn finish(self) -> Result<(), DomainError> {
         if self.rest.is_empty() {
             Ok(())
         } else {
-            Err(Error::TrailingBytes {
+            Err(DomainError::TrailingBytes {
                 what: self.what,
                 count: self.rest.len(),
             })
@@ -790,8 +790,8 @@ mod tests {
     /// Offset of the rendition name's length byte in `sample().encode()`.
     const RENDITION_AT: usize = STREAM_AT + 1 + 4 + 8;
 
-    fn truncated(field: &'static str) -> Error {
-        Error::Truncated {
+    fn truncated(field: &'static str) -> DomainError {
+        DomainError::Truncated {
             what: "segment manifest",
             field,
         }
@@ -870,12 +870,12 @@ mod tests {
         bytes[0] ^= 1;
         assert_eq!(
             SegmentManifest::decode(&bytes),
-            Err(Error::WrongManifestTag)
+            Err(DomainError::WrongManifestTag)
         );
         // Another version, and a short payload that is plainly something else.
         let v2 = [&b"sealcast/v2/segment-manifest\0"[..], &bytes[29..]].concat();
-        assert_eq!(SegmentManifest::decode(&v2), Err(Error::WrongManifestTag));
-        assert_eq!(SegmentManifest::decode(b"{}"), Err(Error::WrongManifestTag));
+        assert_eq!(SegmentManifest::decode(&v2), Err(DomainError::WrongManifestTag));
+        assert_eq!(SegmentManifest::decode(b"{}"), Err(DomainError::WrongManifestTag));
     }
 
     #[test]
@@ -885,7 +885,7 @@ mod tests {
             bytes[MANIFEST_TAG.len()] = code;
             assert_eq!(
                 SegmentManifest::decode(&bytes),
-                Err(Error::UnknownSignatureAlgorithm { code })
+                Err(DomainError::UnknownSignatureAlgorithm { code })
             );
         }
     }
@@ -911,7 +911,7 @@ mod tests {
                 &[b'a'; 65][..], // one byte too long
             ] {
                 match SegmentManifest::decode(&with_raw_name(at, name)) {
-                    Err(Error::InvalidName { kind: k, .. }) => assert_eq!(k, kind, "{name:?}"),
+                    Err(DomainError::InvalidName { kind: k, .. }) => assert_eq!(k, kind, "{name:?}"),
                     other => panic!("{kind} {name:?}: {other:?}"),
                 }
             }
@@ -924,7 +924,7 @@ mod tests {
         bytes.extend_from_slice(&[0, 0]);
         assert_eq!(
             SegmentManifest::decode(&bytes),
-            Err(Error::TrailingBytes {
+            Err(DomainError::TrailingBytes {
                 what: "segment manifest",
                 count: 2
             })
@@ -938,7 +938,7 @@ mod tests {
             assert!(
                 matches!(
                     SegmentManifest::decode(&good[..len]),
-                    Err(Error::Truncated {
+                    Err(DomainError::Truncated {
                         what: "segment manifest",
                         ..
                     })
@@ -978,7 +978,7 @@ mod tests {
             format!("{}é", "a".repeat(30)),
             String::new(),
         ] {
-            assert_eq!(bad.parse::<KeyId>(), Err(Error::InvalidKeyId), "{bad}");
+            assert_eq!(bad.parse::<KeyId>(), Err(DomainError::InvalidKeyId), "{bad}");
         }
     }
 
@@ -1009,7 +1009,7 @@ mod tests {
 
     #[test]
     fn oversized_envelope_parts_are_refused_before_copying() {
-        let too_large = |field, len: usize, max| Error::TooLarge {
+        let too_large = |field, len: usize, max| DomainError::TooLarge {
             what: "signed manifest",
             field,
             len: len as u64,
@@ -1054,7 +1054,7 @@ mod tests {
         ] {
             assert_eq!(
                 SignedManifest::decode(&good[..len]),
-                Err(Error::Truncated {
+                Err(DomainError::Truncated {
                     what: "signed manifest",
                     field
                 }),
@@ -1069,7 +1069,7 @@ mod tests {
         bytes.push(0);
         assert_eq!(
             SignedManifest::decode(&bytes),
-            Err(Error::TrailingBytes {
+            Err(DomainError::TrailingBytes {
                 what: "signed manifest",
                 count: 1
             })
@@ -1096,7 +1096,7 @@ mod tests {
         // A segment manifest is never read as a statement, nor the other way round.
         assert_eq!(
             EventStatement::decode(&sample().encode()),
-            Err(Error::WrongEventTag)
+            Err(DomainError::WrongEventTag)
         );
         assert!(SegmentManifest::decode(&bytes).is_err());
         // Over the body cap: refused before copying.
@@ -1106,7 +1106,7 @@ mod tests {
         };
         assert!(matches!(
             EventStatement::decode(&big.encode()),
-            Err(Error::TooLarge { .. })
+            Err(DomainError::TooLarge { .. })
         ));
         let signed = SignedEvent {
             statement_bytes: bytes,
@@ -1121,6 +1121,6 @@ mod tests {
     fn an_envelope_around_garbage_decodes_but_its_manifest_does_not() {
         let e = SignedManifest::decode(&envelope_bytes(b"not a manifest", b"sig"))
             .expect("a well-formed envelope");
-        assert_eq!(e.manifest(), Err(Error::WrongManifestTag));
+        assert_eq!(e.manifest(), Err(DomainError::WrongManifestTag));
     }
 }

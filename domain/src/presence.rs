@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::Error;
+use crate::DomainError;
 
 /// Largest presence payload accepted.
 pub const MAX_PRESENCE_LEN: usize = 4096;
@@ -75,11 +75,11 @@ impl Presence {
 
     /// Parses a payload strictly: size-capped, known fields only, and a URL (if any) that is
     /// a plain `http://` or `https://` base URL.
-    pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
+    pub fn decode(bytes: &[u8]) -> Result<Self, DomainError> {
         let presence: Presence = crate::error::decode_json("presence", bytes, MAX_PRESENCE_LEN)?;
         for url in [&presence.url, &presence.direct_url].into_iter().flatten() {
             if !is_base_url(url) {
-                return Err(Error::InvalidJson {
+                return Err(DomainError::InvalidJson {
                     what: "presence",
                     reason: "url must be http(s)://host[:port] with no path, user or spaces".into(),
                 });
@@ -103,7 +103,7 @@ pub enum Announcement {
 
 impl Announcement {
     /// Decodes either form strictly.
-    pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
+    pub fn decode(bytes: &[u8]) -> Result<Self, DomainError> {
         if bytes.first() == Some(&b'{') {
             Presence::decode(bytes).map(Announcement::Plain)
         } else {
@@ -113,7 +113,7 @@ impl Announcement {
 
     /// What the payload claims, believed or not: for display (the dashboard) and a node's
     /// own echo, never for routing.
-    pub fn claimed(&self) -> Result<Presence, Error> {
+    pub fn claimed(&self) -> Result<Presence, DomainError> {
         match self {
             Announcement::Plain(p) => Ok(p.clone()),
             Announcement::Signed(s) => Presence::decode(&s.statement()?.presence),

@@ -20,7 +20,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Error, LiveEvent, NodeId, RenditionInfo, RenditionName, SegmentMeta, SessionId, StreamName,
+    DomainError, LiveEvent, NodeId, RenditionInfo, RenditionName, SegmentMeta, SessionId, StreamName,
 };
 
 /// The prefix of every internal path; public paths never start with it, and a load
@@ -178,11 +178,11 @@ impl PushToken {
 
     /// A token of at least [`PushToken::MIN_LEN`] visible ASCII characters (it travels in an
     /// HTTP header).
-    pub fn new(token: impl Into<String>) -> Result<Self, Error> {
+    pub fn new(token: impl Into<String>) -> Result<Self, DomainError> {
         let token = token.into();
         let token = token.trim().to_owned();
         if token.len() < Self::MIN_LEN || !token.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(Error::InvalidPushToken);
+            return Err(DomainError::InvalidPushToken);
         }
         Ok(PushToken(token))
     }

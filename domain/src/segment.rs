@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, RenditionName, SessionId, StreamName};
+use crate::{DomainError, RenditionName, SessionId, StreamName};
 
 /// Everything about a segment except its bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,8 +67,8 @@ impl RenditionInfo {
     /// Refuses sizes of zero or over [`MAX_PICTURE_SIDE`] and a frame rate that is not a
     /// finite number in (0, [`MAX_FRAME_RATE`]]: what `RESOLUTION` and `FRAME-RATE` could
     /// not honestly say.
-    pub fn check(&self) -> Result<(), Error> {
-        let bad = |reason| Err(Error::InvalidRendition { reason });
+    pub fn check(&self) -> Result<(), DomainError> {
+        let bad = |reason| Err(DomainError::InvalidRendition { reason });
         if !(1..=MAX_PICTURE_SIDE).contains(&self.width)
             || !(1..=MAX_PICTURE_SIDE).contains(&self.height)
         {
@@ -96,9 +96,9 @@ struct RawRenditionInfo {
 }
 
 impl TryFrom<RawRenditionInfo> for RenditionInfo {
-    type Error = Error;
+    type Error = DomainError;
 
-    fn try_from(raw: RawRenditionInfo) -> Result<Self, Error> {
+    fn try_from(raw: RawRenditionInfo) -> Result<Self, DomainError> {
         let info = RenditionInfo {
             name: raw.name,
             width: raw.width,
@@ -138,10 +138,10 @@ impl Codecs {
 }
 
 impl FromStr for Codecs {
-    type Err = Error;
+    type Err = DomainError;
 
-    fn from_str(s: &str) -> Result<Self, Error> {
-        let bad = |reason| Err(Error::InvalidCodecs { reason });
+    fn from_str(s: &str) -> Result<Self, DomainError> {
+        let bad = |reason| Err(DomainError::InvalidCodecs { reason });
         if s.is_empty() || s.len() > Self::MAX_LEN {
             return bad("give 1 to 256 bytes");
         }
@@ -162,9 +162,9 @@ impl FromStr for Codecs {
 }
 
 impl TryFrom<String> for Codecs {
-    type Error = Error;
+    type Error = DomainError;
 
-    fn try_from(s: String) -> Result<Self, Error> {
+    fn try_from(s: String) -> Result<Self, DomainError> {
         s.parse()
     }
 }

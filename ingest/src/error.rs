@@ -59,7 +59,7 @@ pub enum IngestError {
     InvalidDistributeConfig(&'static str),
     /// The ingest certificate to announce cannot be decoded.
     #[error("the ingest certificate is unreadable: {0}")]
-    Certificate(#[source] certs::TrustError),
+    Certificate(#[source] certs::CertsError),
     /// The ingest certificate does not vouch for this node's signing key: every edge would
     /// refuse every segment, so distribution does not start.
     #[error("the ingest certificate does not fit: {0}")]

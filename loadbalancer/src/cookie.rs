@@ -25,7 +25,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-use crate::Error;
+use crate::LoadBalancerError;
 
 /// The cookie's name, fixed by the product brief.
 pub const COOKIE_NAME: &str = "sealcast_node";
@@ -59,8 +59,8 @@ pub struct CookieKey(Hmac<Sha256>);
 impl CookieKey {
     /// Makes a key from at least [`MIN_KEY_LEN`] secret random bytes (the config's value,
     /// decoded). The caller still owns `bytes` and may wipe them.
-    pub fn new(bytes: &[u8]) -> Result<Self, Error> {
-        let too_short = Error::CookieKeyTooShort {
+    pub fn new(bytes: &[u8]) -> Result<Self, LoadBalancerError> {
+        let too_short = LoadBalancerError::CookieKeyTooShort {
             len: bytes.len(),
             min: MIN_KEY_LEN,
         };
@@ -169,10 +169,10 @@ impl StickyCookies {
     }
 
     /// Sets the lifetime (whole seconds, 1 s to [`Self::MAX_MAX_AGE`]).
-    pub fn with_max_age(mut self, max_age: Duration) -> Result<Self, Error> {
+    pub fn with_max_age(mut self, max_age: Duration) -> Result<Self, LoadBalancerError> {
         let secs = max_age.as_secs();
         if secs == 0 || max_age > Self::MAX_MAX_AGE {
-            return Err(Error::InvalidCookieMaxAge {
+            return Err(LoadBalancerError::InvalidCookieMaxAge {
                 secs,
                 max_secs: Self::MAX_MAX_AGE.as_secs(),
             });
@@ -183,9 +183,9 @@ impl StickyCookies {
 
     /// Sets the clock-skew allowance for future-dated cookies (whole seconds, at most
     /// [`Self::MAX_FUTURE_SKEW`]; zero refuses any cookie dated after `now`).
-    pub fn with_max_future_skew(mut self, skew: Duration) -> Result<Self, Error> {
+    pub fn with_max_future_skew(mut self, skew: Duration) -> Result<Self, LoadBalancerError> {
         if skew > Self::MAX_FUTURE_SKEW {
-            return Err(Error::InvalidClockSkew {
+            return Err(LoadBalancerError::InvalidClockSkew {
                 secs: skew.as_secs(),
                 max_secs: Self::MAX_FUTURE_SKEW.as_secs(),
             });
@@ -519,7 +519,7 @@ mod tests {
     fn keys_and_lifetimes_are_validated() {
         assert!(matches!(
             CookieKey::new(&[1u8; 31]).err(),
-            Some(Error::CookieKeyTooShort { len: 31, min: 32 })
+            Some(LoadBalancerError::CookieKeyTooShort { len: 31, min: 32 })
         ));
         assert!(cookies().with_max_age(Duration::from_millis(999)).is_err());
         assert!(cookies()

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 /// Why the load balancer, or one of its values, could not be made.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {
+pub enum LoadBalancerError {
     /// The sticky-cookie key is shorter than HMAC-SHA256 needs for full strength.
     #[error("the sticky-cookie key is {len} bytes; use at least {min} random bytes")]
     CookieKeyTooShort {
@@ -73,13 +73,13 @@ pub enum Error {
     },
 }
 
-impl Error {
-    pub(crate) fn io(what: &'static str) -> impl FnOnce(std::io::Error) -> Error {
-        move |source| Error::Io { what, source }
+impl LoadBalancerError {
+    pub(crate) fn io(what: &'static str) -> impl FnOnce(std::io::Error) -> LoadBalancerError {
+        move |source| LoadBalancerError::Io { what, source }
     }
 
-    pub(crate) fn pingora(what: &'static str) -> impl FnOnce(Box<pingora::Error>) -> Error {
-        move |e| Error::Pingora {
+    pub(crate) fn pingora(what: &'static str) -> impl FnOnce(Box<pingora::Error>) -> LoadBalancerError {
+        move |e| LoadBalancerError::Pingora {
             what,
             reason: e.to_string(),
         }

@@ -39,7 +39,7 @@ pub mod server;
 pub mod tls;
 
 pub use cookie::{CookieKey, StickyCookies, COOKIE_NAME};
-pub use error::Error;
+pub use error::LoadBalancerError;
 pub use metrics::LbMetrics;
 pub use select::{Backends, Choice, Mode, RequestInfo, Route, Weight};
 pub use server::{start, LbConfig, LbListeners, Running};

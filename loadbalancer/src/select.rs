@@ -32,7 +32,7 @@ use domain::NodeId;
 
 use crate::cookie::{CookieCheck, Rejection, StickyCookies};
 use crate::ring::{self, Ring};
-use crate::Error;
+use crate::LoadBalancerError;
 
 /// A node's share of viewers relative to the others: a node of weight 2 is given twice
 /// the active connections of a node of weight 1, and twice the arc of the hash ring.
@@ -46,9 +46,9 @@ impl Weight {
     pub const MAX: u32 = 100;
 
     /// A weight from 1 to [`Weight::MAX`].
-    pub fn new(weight: u32) -> Result<Self, Error> {
+    pub fn new(weight: u32) -> Result<Self, LoadBalancerError> {
         if weight == 0 || weight > Self::MAX {
-            return Err(Error::InvalidWeight {
+            return Err(LoadBalancerError::InvalidWeight {
                 weight,
                 max: Self::MAX,
             });

@@ -27,7 +27,7 @@ use crate::proxy::{Proxy, ProxySettings};
 use crate::redirect::Redirect;
 use crate::select::{Backends, Mode};
 use crate::tls::{CertificateFiles, ReloadingCertificate};
-use crate::Error;
+use crate::LoadBalancerError;
 
 /// How long stopping waits for open requests.
 const STOP_WAIT: Duration = Duration::from_secs(5);
@@ -83,7 +83,7 @@ pub fn start(
     config: LbConfig,
     listeners: LbListeners,
     metrics: LbMetrics,
-) -> Result<Running, Error> {
+) -> Result<Running, LoadBalancerError> {
     let certificate = ReloadingCertificate::load(config.certificate.clone())?;
     let pool = Pool::new(
         Backends::new(config.cookies.clone(), config.mode),
@@ -94,7 +94,7 @@ pub fn start(
     let https_port = listeners
         .https
         .local_addr()
-        .map_err(Error::io("https listener"))?
+        .map_err(LoadBalancerError::io("https listener"))?
         .port();
     let fds: ListenFds = Arc::new(parking_lot::Mutex::new(Fds::new()));
     let conf = Arc::new(ServerConf::default());
@@ -104,7 +104,7 @@ pub fn start(
         Proxy::new(Arc::clone(&pool), metrics.clone(), config.proxy.clone()),
         "sealcast-lb",
     );
-    let mut tls = TlsSettings::intermediate("", "").map_err(Error::pingora("TLS settings"))?;
+    let mut tls = TlsSettings::intermediate("", "").map_err(LoadBalancerError::pingora("TLS settings"))?;
     tls.set_cert_resolver(Arc::clone(&certificate) as _);
     tls.enable_h2();
     let addr = adopt(&fds, listeners.https, "https listener")?;
@@ -186,9 +186,9 @@ fn adopt(
     fds: &ListenFds,
     listener: std::net::TcpListener,
     what: &'static str,
-) -> Result<String, Error> {
-    let addr = listener.local_addr().map_err(Error::io(what))?.to_string();
-    listener.set_nonblocking(true).map_err(Error::io(what))?;
+) -> Result<String, LoadBalancerError> {
+    let addr = listener.local_addr().map_err(LoadBalancerError::io(what))?.to_string();
+    listener.set_nonblocking(true).map_err(LoadBalancerError::io(what))?;
     fds.lock().add(addr.clone(), listener.into_raw_fd());
     Ok(addr)
 }

@@ -16,7 +16,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_util::sync::CancellationToken;
 
-use crate::Error;
+use crate::LoadBalancerError;
 
 /// Where the server certificate chain and its key are (PEM).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +40,7 @@ pub struct ReloadingCertificate {
 
 impl ReloadingCertificate {
     /// Loads the pair; an error names the file and what is wrong with it.
-    pub fn load(files: CertificateFiles) -> Result<Arc<Self>, Error> {
+    pub fn load(files: CertificateFiles) -> Result<Arc<Self>, LoadBalancerError> {
         let stamp = stamp(&files);
         let key = load_pair(&files)?;
         Ok(Arc::new(ReloadingCertificate {
@@ -62,7 +62,7 @@ impl ReloadingCertificate {
 
     /// Loads the files again if they changed since the last load. `Ok(true)`: a new
     /// certificate is being served. On an error the previous one stays.
-    pub fn reload_if_changed(&self) -> Result<bool, Error> {
+    pub fn reload_if_changed(&self) -> Result<bool, LoadBalancerError> {
         let now = stamp(&self.files);
         if *self.stamp.lock() == now {
             return Ok(false);
@@ -113,8 +113,8 @@ fn stamp(files: &CertificateFiles) -> Stamp {
     [one(&files.chain), one(&files.key)]
 }
 
-fn load_pair(files: &CertificateFiles) -> Result<CertifiedKey, Error> {
-    let bad = |path: &Path, reason: String| Error::Certificate {
+fn load_pair(files: &CertificateFiles) -> Result<CertifiedKey, LoadBalancerError> {
+    let bad = |path: &Path, reason: String| LoadBalancerError::Certificate {
         path: path.to_path_buf(),
         reason,
     };

@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use axum::Router;
 use bytes::Bytes;
 use certs::signing::TrustStore;
-use certs::TrustError;
+use certs::CertsError;
 use domain::manifest::{SegmentManifest, SignedEvent, SignedManifest};
 use domain::presence::{Presence, PresenceState, Role};
 use domain::push::ControlEvent;
@@ -212,7 +212,7 @@ impl Edge {
         let signer = tokio::task::spawn_blocking(move || {
             let trust = trust.read();
             trust.verify(key_id, &signed.statement_bytes, &signed.signature, now)?;
-            Ok::<_, TrustError>(trust.key(key_id).map(|k| k.node_id().clone()))
+            Ok::<_, CertsError>(trust.key(key_id).map(|k| k.node_id().clone()))
         })
         .await
         .map_err(BroadcastError::Task)?
@@ -569,7 +569,7 @@ impl Edge {
 
 /// The gate's reason for a signature the trust store refused. `verify` only returns the
 /// four signature reasons; anything else is refused as a bad signature (never fail open).
-fn reject_reason(e: &TrustError) -> RejectReason {
+fn reject_reason(e: &CertsError) -> RejectReason {
     match e.reason() {
         "unknown_key" => RejectReason::UnknownKey,
         "expired_key" => RejectReason::ExpiredKey,
@@ -655,19 +655,19 @@ mod tests {
     fn every_trust_reason_maps_to_the_gate_reason_of_the_same_name() {
         let key_id = domain::manifest::KeyId([1; 16]);
         for e in [
-            TrustError::BadSignature,
-            TrustError::UnknownKey { key_id },
-            TrustError::Expired {
+            CertsError::BadSignature,
+            CertsError::UnknownKey { key_id },
+            CertsError::Expired {
                 key_id,
                 not_after: 1,
                 now: 2,
             },
-            TrustError::NotYetValid {
+            CertsError::NotYetValid {
                 key_id,
                 not_before: 2,
                 now: 1,
             },
-            TrustError::Revoked {
+            CertsError::Revoked {
                 key_id,
                 revoked_at: 1,
             },
@@ -675,7 +675,7 @@ mod tests {
             assert_eq!(reject_reason(&e).label(), e.reason());
         }
         assert_eq!(
-            reject_reason(&TrustError::Randomness),
+            reject_reason(&CertsError::Randomness),
             RejectReason::BadSignature
         );
     }

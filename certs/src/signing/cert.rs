@@ -40,7 +40,7 @@ use domain::NodeId;
 
 use super::keys::{public_key_len, signature_len, PublicKey, RootKey, RootPublicKey};
 use super::wire::Reader;
-use crate::TrustError;
+use crate::CertsError;
 
 /// Domain-separation tag of ingest certificates.
 pub const CERTIFICATE_TAG: &[u8] = b"sealcast/v1/ingest-certificate\0";
@@ -62,9 +62,9 @@ pub struct Validity {
 
 impl Validity {
     /// The period from `not_before` to `not_after`, both inclusive.
-    pub fn new(not_before: u64, not_after: u64) -> Result<Self, TrustError> {
+    pub fn new(not_before: u64, not_after: u64) -> Result<Self, CertsError> {
         if not_after < not_before {
-            return Err(TrustError::InvalidValidity {
+            return Err(CertsError::InvalidValidity {
                 not_before,
                 not_after,
             });
@@ -94,15 +94,15 @@ impl Validity {
     }
 
     /// Whether `key_id` may be used at `now`.
-    pub(crate) fn check(&self, key_id: KeyId, now: u64) -> Result<(), TrustError> {
+    pub(crate) fn check(&self, key_id: KeyId, now: u64) -> Result<(), CertsError> {
         if now < self.not_before {
-            Err(TrustError::NotYetValid {
+            Err(CertsError::NotYetValid {
                 key_id,
                 not_before: self.not_before,
                 now,
             })
         } else if now > self.not_after {
-            Err(TrustError::Expired {
+            Err(CertsError::Expired {
                 key_id,
                 not_after: self.not_after,
                 now,
@@ -219,14 +219,14 @@ fn certificate_body(
 impl RootKey {
     /// Certifies `ingest_public` for ingest node `node_id` over `validity`.
     ///
-    /// Fails only with [`TrustError::WrongAlgorithm`]: a cluster runs one algorithm, the
+    /// Fails only with [`CertsError::WrongAlgorithm`]: a cluster runs one algorithm, the
     /// root's, and no edge would accept a certificate for a key of another.
     pub fn certify(
         &self,
         ingest_public: &PublicKey,
         node_id: NodeId,
         validity: Validity,
-    ) -> Result<IngestCertificate, TrustError> {
+    ) -> Result<IngestCertificate, CertsError> {
         self.certify_as(ingest_public, node_id, validity)
     }
 
@@ -237,7 +237,7 @@ impl RootKey {
         edge_public: &PublicKey,
         name: NodeId,
         validity: Validity,
-    ) -> Result<EdgeCertificate, TrustError> {
+    ) -> Result<EdgeCertificate, CertsError> {
         self.certify_as(edge_public, name, validity)
     }
 
@@ -246,9 +246,9 @@ impl RootKey {
         public: &PublicKey,
         node_id: NodeId,
         validity: Validity,
-    ) -> Result<Certificate<K>, TrustError> {
+    ) -> Result<Certificate<K>, CertsError> {
         if public.algorithm() != self.algorithm() {
-            return Err(TrustError::WrongAlgorithm {
+            return Err(CertsError::WrongAlgorithm {
                 expected: self.algorithm(),
                 found: public.algorithm(),
             });
@@ -340,9 +340,9 @@ impl<K: CertificateKind> Certificate<K> {
     }
 
     /// Strict decoding of [`Certificate::encode`]'s output for this kind (another kind's
-    /// tag is an error); any other bytes are a [`TrustError::Malformed`], never a panic.
+    /// tag is an error); any other bytes are a [`CertsError::Malformed`], never a panic.
     /// Does not check the signature: that is [`RootPublicKey::verify_certificate`]'s job.
-    pub fn decode(bytes: &[u8]) -> Result<Self, TrustError> {
+    pub fn decode(bytes: &[u8]) -> Result<Self, CertsError> {
         let mut r = Reader::new(bytes, K::WHAT);
         r.tag(K::TAG)?;
         r.version(VERSION)?;
@@ -390,7 +390,7 @@ pub struct VerifiedKey<K: CertificateKind = Ingest> {
 impl<K: CertificateKind> VerifiedKey<K> {
     /// Checks `signature` over `message` (a manifest) with this key. Validity and revocation
     /// are the caller's, or [`super::TrustStore::verify`]'s, to check at the time of use.
-    pub fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), TrustError> {
+    pub fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), CertsError> {
         self.public_key.verify(message, signature)
     }
 
@@ -415,7 +415,7 @@ impl<K: CertificateKind> VerifiedKey<K> {
     }
 
     /// Whether `now` is within the key's validity.
-    pub(crate) fn check_validity(&self, now: u64) -> Result<(), TrustError> {
+    pub(crate) fn check_validity(&self, now: u64) -> Result<(), CertsError> {
         self.validity.check(self.key_id(), now)
     }
 }
@@ -428,7 +428,7 @@ impl RootPublicKey {
         &self,
         cert: &Certificate<K>,
         now: u64,
-    ) -> Result<VerifiedKey<K>, TrustError> {
+    ) -> Result<VerifiedKey<K>, CertsError> {
         let key = self.check_certificate(cert)?;
         key.check_validity(now)?;
         Ok(key)
@@ -438,7 +438,7 @@ impl RootPublicKey {
     pub(crate) fn check_certificate<K: CertificateKind>(
         &self,
         cert: &Certificate<K>,
-    ) -> Result<VerifiedKey<K>, TrustError> {
+    ) -> Result<VerifiedKey<K>, CertsError> {
         self.check_issuer(cert.algorithm(), cert.issuer)?;
         self.0.verify(
             &certificate_body(
@@ -459,7 +459,7 @@ impl RootPublicKey {
     }
 
     /// Checks that the pinned root signed `revocation`.
-    pub fn verify_revocation(&self, revocation: &Revocation) -> Result<(), TrustError> {
+    pub fn verify_revocation(&self, revocation: &Revocation) -> Result<(), CertsError> {
         self.check_issuer(revocation.algorithm, revocation.issuer)?;
         self.0.verify(
             &revocation_body(
@@ -472,15 +472,15 @@ impl RootPublicKey {
         )
     }
 
-    fn check_issuer(&self, algorithm: SignatureAlgorithm, issuer: KeyId) -> Result<(), TrustError> {
+    fn check_issuer(&self, algorithm: SignatureAlgorithm, issuer: KeyId) -> Result<(), CertsError> {
         if algorithm != self.algorithm() {
-            return Err(TrustError::WrongAlgorithm {
+            return Err(CertsError::WrongAlgorithm {
                 expected: self.algorithm(),
                 found: algorithm,
             });
         }
         if issuer != self.key_id() {
-            return Err(TrustError::UnknownIssuer { issuer });
+            return Err(CertsError::UnknownIssuer { issuer });
         }
         Ok(())
     }
@@ -550,7 +550,7 @@ impl Revocation {
 
     /// Strict decoding of [`Revocation::encode`]'s output; never panics. Does not check the
     /// signature (see [`RootPublicKey::verify_revocation`]).
-    pub fn decode(bytes: &[u8]) -> Result<Self, TrustError> {
+    pub fn decode(bytes: &[u8]) -> Result<Self, CertsError> {
         let mut r = Reader::new(bytes, REVOCATION);
         r.tag(REVOCATION_TAG)?;
         r.version(VERSION)?;
@@ -617,7 +617,7 @@ mod tests {
                 .expect("verifies");
             assert!(matches!(
                 key.verify(b"manifesT", &ingest.sign(b"manifest")),
-                Err(TrustError::BadSignature)
+                Err(CertsError::BadSignature)
             ));
         }
     }
@@ -635,11 +635,11 @@ mod tests {
         let early = pinned
             .verify_certificate(&cert, NOW - 11)
             .expect_err("early");
-        assert!(matches!(early, TrustError::NotYetValid { .. }), "{early}");
+        assert!(matches!(early, CertsError::NotYetValid { .. }), "{early}");
         let late = pinned
             .verify_certificate(&cert, NOW + 3601)
             .expect_err("late");
-        assert!(matches!(late, TrustError::Expired { .. }), "{late}");
+        assert!(matches!(late, CertsError::Expired { .. }), "{late}");
         assert_eq!(late.reason(), "expired_key");
         assert!(Validity::new(5, 4).is_err());
         assert_eq!(
@@ -656,7 +656,7 @@ mod tests {
             .public_key()
             .verify_certificate(&cert, NOW)
             .expect_err("not ours");
-        assert!(matches!(err, TrustError::UnknownIssuer { .. }), "{err}");
+        assert!(matches!(err, CertsError::UnknownIssuer { .. }), "{err}");
 
         // A forger who claims our root as issuer still cannot produce its signature.
         let (root, _, _) = certified(SignatureAlgorithm::Ed25519);
@@ -668,7 +668,7 @@ mod tests {
             .public_key()
             .verify_certificate(&forged, NOW)
             .expect_err("forged");
-        assert!(matches!(err, TrustError::BadSignature), "{err}");
+        assert!(matches!(err, CertsError::BadSignature), "{err}");
     }
 
     #[test]
@@ -678,7 +678,7 @@ mod tests {
         let validity = Validity::new(0, u64::MAX).expect("valid");
         assert!(matches!(
             root.certify(ml.public_key(), node("ingest1"), validity),
-            Err(TrustError::WrongAlgorithm { .. })
+            Err(CertsError::WrongAlgorithm { .. })
         ));
         // An ML-DSA cluster's certificate shown to an Ed25519-pinned edge.
         let ml_root = RootKey::generate(SignatureAlgorithm::MlDsa65).expect("root");
@@ -687,7 +687,7 @@ mod tests {
             .expect("same algorithm");
         assert!(matches!(
             root.public_key().verify_certificate(&cert, NOW),
-            Err(TrustError::WrongAlgorithm { .. })
+            Err(CertsError::WrongAlgorithm { .. })
         ));
     }
 
@@ -717,7 +717,7 @@ mod tests {
         let cert = IngestCertificate::decode(&bytes).expect("still well formed");
         assert!(matches!(
             root.public_key().verify_certificate(&cert, NOW),
-            Err(TrustError::BadSignature)
+            Err(CertsError::BadSignature)
         ));
     }
 
@@ -733,7 +733,7 @@ mod tests {
         version_2[CERTIFICATE_TAG.len()] = 2;
         assert!(matches!(
             IngestCertificate::decode(&version_2),
-            Err(TrustError::Malformed {
+            Err(CertsError::Malformed {
                 reason: "unsupported version",
                 ..
             })
@@ -743,7 +743,7 @@ mod tests {
         wrong_id[CERTIFICATE_TAG.len() + 2] ^= 1;
         assert!(matches!(
             IngestCertificate::decode(&wrong_id),
-            Err(TrustError::Malformed {
+            Err(CertsError::Malformed {
                 reason: "key id does not match the public key",
                 ..
             })
@@ -774,7 +774,7 @@ mod tests {
         let tampered = Revocation::decode(&tampered).expect("well formed");
         assert!(matches!(
             root.public_key().verify_revocation(&tampered),
-            Err(TrustError::BadSignature)
+            Err(CertsError::BadSignature)
         ));
     }
 

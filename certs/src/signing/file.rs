@@ -27,7 +27,7 @@ use super::cert::{Certificate, CertificateKind};
 use super::keys::{
     public_key_len, KeyPair, PublicKey, RootKey, RootPublicKey, SigningKey, SEED_LEN,
 };
-use crate::TrustError;
+use crate::CertsError;
 
 const MAGIC: &[u8] = b"sealcast-key\0";
 const VERSION: u8 = 1;
@@ -119,15 +119,15 @@ fn decode_key_file(
     Ok((algorithm, payload))
 }
 
-pub(crate) fn io_error(path: &Path) -> impl Fn(io::Error) -> TrustError + '_ {
-    move |source| TrustError::File {
+pub(crate) fn io_error(path: &Path) -> impl Fn(io::Error) -> CertsError + '_ {
+    move |source| CertsError::File {
         path: path.to_path_buf(),
         source,
     }
 }
 
-fn format_error(path: &Path, what: &'static str, reason: &'static str) -> TrustError {
-    TrustError::FileFormat {
+fn format_error(path: &Path, what: &'static str, reason: &'static str) -> CertsError {
+    CertsError::FileFormat {
         path: path.to_path_buf(),
         what,
         reason,
@@ -135,14 +135,14 @@ fn format_error(path: &Path, what: &'static str, reason: &'static str) -> TrustE
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename; see the module doc.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> Result<(), TrustError> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> Result<(), CertsError> {
     write_through_temp(path, bytes, mode, Publish::Replace)
 }
 
 /// Like [`write_atomically`], but never replaces a file at `path`, not even one another
 /// process creates meanwhile: the error is then [`io::ErrorKind::AlreadyExists`]. For files
 /// whose loss would break trust already placed in them, such as a CA key.
-pub(crate) fn write_new_atomically(path: &Path, bytes: &[u8], mode: u32) -> Result<(), TrustError> {
+pub(crate) fn write_new_atomically(path: &Path, bytes: &[u8], mode: u32) -> Result<(), CertsError> {
     write_through_temp(path, bytes, mode, Publish::CreateNew)
 }
 
@@ -160,8 +160,8 @@ fn write_through_temp(
     bytes: &[u8],
     mode: u32,
     publish: Publish,
-) -> Result<(), TrustError> {
-    let name = path.file_name().ok_or_else(|| TrustError::File {
+) -> Result<(), CertsError> {
+    let name = path.file_name().ok_or_else(|| CertsError::File {
         path: path.to_path_buf(),
         source: io::Error::new(io::ErrorKind::InvalidInput, "not a file name"),
     })?;
@@ -210,7 +210,7 @@ fn write_key(
     kind: Kind,
     algorithm: SignatureAlgorithm,
     payload: &[u8],
-) -> Result<(), TrustError> {
+) -> Result<(), CertsError> {
     let mode = if kind.is_private() {
         PRIVATE_MODE
     } else {
@@ -219,7 +219,7 @@ fn write_key(
     write_atomically(path, &encode_key_file(kind, algorithm, payload), mode)
 }
 
-fn read_private(path: &Path, kind: Kind) -> Result<KeyPair, TrustError> {
+fn read_private(path: &Path, kind: Kind) -> Result<KeyPair, CertsError> {
     let bytes = Zeroizing::new(fs::read(path).map_err(io_error(path))?);
     let (algorithm, seed) = decode_key_file(&bytes, kind)
         .map_err(|reason| format_error(path, kind.describe(), reason))?;
@@ -228,7 +228,7 @@ fn read_private(path: &Path, kind: Kind) -> Result<KeyPair, TrustError> {
     Ok(KeyPair::from_seed(algorithm, array))
 }
 
-fn read_public(path: &Path, kind: Kind) -> Result<PublicKey, TrustError> {
+fn read_public(path: &Path, kind: Kind) -> Result<PublicKey, CertsError> {
     let bytes = fs::read(path).map_err(io_error(path))?;
     let (algorithm, key) = decode_key_file(&bytes, kind)
         .map_err(|reason| format_error(path, kind.describe(), reason))?;
@@ -238,36 +238,36 @@ fn read_public(path: &Path, kind: Kind) -> Result<PublicKey, TrustError> {
 
 impl RootKey {
     /// Writes the root key to `path` (mode 0600, atomically, replacing any file there).
-    pub fn write_file(&self, path: &Path) -> Result<(), TrustError> {
+    pub fn write_file(&self, path: &Path) -> Result<(), CertsError> {
         write_key(path, Kind::RootPrivate, self.algorithm(), self.0.seed())
     }
 
     /// Reads a root key written by [`RootKey::write_file`].
-    pub fn read_file(path: &Path) -> Result<Self, TrustError> {
+    pub fn read_file(path: &Path) -> Result<Self, CertsError> {
         read_private(path, Kind::RootPrivate).map(RootKey)
     }
 }
 
 impl SigningKey {
     /// Writes the signing key to `path` (mode 0600, atomically, replacing any file there).
-    pub fn write_file(&self, path: &Path) -> Result<(), TrustError> {
+    pub fn write_file(&self, path: &Path) -> Result<(), CertsError> {
         write_key(path, Kind::SigningPrivate, self.algorithm(), self.0.seed())
     }
 
     /// Reads a signing key written by [`SigningKey::write_file`].
-    pub fn read_file(path: &Path) -> Result<Self, TrustError> {
+    pub fn read_file(path: &Path) -> Result<Self, CertsError> {
         read_private(path, Kind::SigningPrivate).map(SigningKey)
     }
 }
 
 impl RootPublicKey {
     /// Writes the root public key (what edges pin) to `path` (mode 0644, atomically).
-    pub fn write_file(&self, path: &Path) -> Result<(), TrustError> {
+    pub fn write_file(&self, path: &Path) -> Result<(), CertsError> {
         write_key(path, Kind::RootPublic, self.algorithm(), self.0.as_bytes())
     }
 
     /// Reads a root public key written by [`RootPublicKey::write_file`].
-    pub fn read_file(path: &Path) -> Result<Self, TrustError> {
+    pub fn read_file(path: &Path) -> Result<Self, CertsError> {
         read_public(path, Kind::RootPublic).map(RootPublicKey)
     }
 }
@@ -275,27 +275,27 @@ impl RootPublicKey {
 impl PublicKey {
     /// Writes an ingest public key (for the root's operator to certify) to `path` (mode 0644,
     /// atomically).
-    pub fn write_file(&self, path: &Path) -> Result<(), TrustError> {
+    pub fn write_file(&self, path: &Path) -> Result<(), CertsError> {
         write_key(path, Kind::Public, self.algorithm(), self.as_bytes())
     }
 
     /// Reads a public key written by [`PublicKey::write_file`].
-    pub fn read_file(path: &Path) -> Result<Self, TrustError> {
+    pub fn read_file(path: &Path) -> Result<Self, CertsError> {
         read_public(path, Kind::Public)
     }
 }
 
 impl<K: CertificateKind> Certificate<K> {
     /// Writes the certificate's canonical bytes to `path` (mode 0644, atomically).
-    pub fn write_file(&self, path: &Path) -> Result<(), TrustError> {
+    pub fn write_file(&self, path: &Path) -> Result<(), CertsError> {
         write_atomically(path, &self.encode(), PUBLIC_MODE)
     }
 
     /// Reads a certificate file; its signature is not checked here.
-    pub fn read_file(path: &Path) -> Result<Self, TrustError> {
+    pub fn read_file(path: &Path) -> Result<Self, CertsError> {
         let bytes = fs::read(path).map_err(io_error(path))?;
         Certificate::<K>::decode(&bytes).map_err(|err| match err {
-            TrustError::Malformed { reason, .. } => format_error(path, K::WHAT, reason),
+            CertsError::Malformed { reason, .. } => format_error(path, K::WHAT, reason),
             other => other,
         })
     }
@@ -392,7 +392,7 @@ mod tests {
         let garbled = dir.path().join("garbled.key");
         fs::write(&garbled, b"not a key").expect("write");
         let err = RootKey::read_file(&garbled).expect_err("garbled");
-        assert!(matches!(err, TrustError::FileFormat { .. }), "{err}");
+        assert!(matches!(err, CertsError::FileFormat { .. }), "{err}");
         assert!(err.to_string().contains("garbled.key"), "{err}");
 
         let mut truncated = fs::read(&root_path).expect("read");
@@ -403,7 +403,7 @@ mod tests {
 
         let missing = dir.path().join("missing.key");
         let err = RootKey::read_file(&missing).expect_err("missing");
-        assert!(matches!(err, TrustError::File { .. }), "{err}");
+        assert!(matches!(err, CertsError::File { .. }), "{err}");
         assert!(err.to_string().contains("missing.key"), "{err}");
 
         let err = IngestCertificate::read_file(&garbled).expect_err("garbled");
@@ -422,7 +422,7 @@ mod tests {
         assert_eq!(mode(&path), 0o600);
         let err = write_new_atomically(&path, b"second", PRIVATE_MODE).expect_err("taken");
         assert!(
-            matches!(&err, TrustError::File { source, .. } if source.kind() == io::ErrorKind::AlreadyExists),
+            matches!(&err, CertsError::File { source, .. } if source.kind() == io::ErrorKind::AlreadyExists),
             "{err}"
         );
         assert_eq!(fs::read(&path).expect("read"), b"first");

@@ -16,7 +16,7 @@ use rand_core::{OsRng, RngCore};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::TrustError;
+use crate::CertsError;
 
 /// ML-DSA context string (FIPS 204 §5.2): binds every ML-DSA signature to this protocol.
 /// Ed25519 has no context; for both algorithms the domain tag at the start of every signed
@@ -94,8 +94,8 @@ fn key_id_of(algorithm: SignatureAlgorithm, bytes: &[u8]) -> KeyId {
 impl PublicKey {
     /// Parses the canonical encoding of a public key of `algorithm`, refusing a wrong
     /// length and, for Ed25519, bytes that are not a point or are a weak (small-order) key.
-    pub fn from_bytes(algorithm: SignatureAlgorithm, bytes: &[u8]) -> Result<Self, TrustError> {
-        let malformed = |reason| TrustError::Malformed {
+    pub fn from_bytes(algorithm: SignatureAlgorithm, bytes: &[u8]) -> Result<Self, CertsError> {
+        let malformed = |reason| CertsError::Malformed {
             what: "public key",
             reason,
         };
@@ -143,7 +143,7 @@ impl PublicKey {
 
     /// Checks `signature` over `message`. Ed25519 uses strict verification (no malleable
     /// signatures, no small-order points), ML-DSA the sealcast context string.
-    pub(crate) fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), TrustError> {
+    pub(crate) fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), CertsError> {
         let valid = match &self.parsed {
             ParsedPublic::MlDsa65(key) => <[u8; ml_dsa_65::SIG_LEN]>::try_from(signature)
                 .is_ok_and(|sig| key.verify(message, &sig, MLDSA_CONTEXT)),
@@ -153,7 +153,7 @@ impl PublicKey {
         if valid {
             Ok(())
         } else {
-            Err(TrustError::BadSignature)
+            Err(CertsError::BadSignature)
         }
     }
 }
@@ -175,11 +175,11 @@ pub(crate) struct KeyPair {
 }
 
 impl KeyPair {
-    fn generate(algorithm: SignatureAlgorithm) -> Result<Self, TrustError> {
+    fn generate(algorithm: SignatureAlgorithm) -> Result<Self, CertsError> {
         let mut seed = Zeroizing::new([0u8; SEED_LEN]);
         OsRng
             .try_fill_bytes(&mut seed[..])
-            .map_err(|_| TrustError::Randomness)?;
+            .map_err(|_| CertsError::Randomness)?;
         Ok(Self::from_seed(algorithm, seed))
     }
 
@@ -273,7 +273,7 @@ impl fmt::Debug for RootKey {
 impl RootKey {
     /// A new root key of `algorithm` from the operating system's random number generator.
     /// The algorithm chosen here is the cluster's: every certified key must share it.
-    pub fn generate(algorithm: SignatureAlgorithm) -> Result<Self, TrustError> {
+    pub fn generate(algorithm: SignatureAlgorithm) -> Result<Self, CertsError> {
         KeyPair::generate(algorithm).map(RootKey)
     }
 
@@ -300,7 +300,7 @@ pub struct RootPublicKey(pub(crate) PublicKey);
 
 impl RootPublicKey {
     /// Parses a root public key (see also [`RootPublicKey::read_file`]).
-    pub fn from_bytes(algorithm: SignatureAlgorithm, bytes: &[u8]) -> Result<Self, TrustError> {
+    pub fn from_bytes(algorithm: SignatureAlgorithm, bytes: &[u8]) -> Result<Self, CertsError> {
         PublicKey::from_bytes(algorithm, bytes).map(RootPublicKey)
     }
 
@@ -332,7 +332,7 @@ impl fmt::Debug for SigningKey {
 
 impl SigningKey {
     /// A new signing key of `algorithm` from the operating system's random number generator.
-    pub fn generate(algorithm: SignatureAlgorithm) -> Result<Self, TrustError> {
+    pub fn generate(algorithm: SignatureAlgorithm) -> Result<Self, CertsError> {
         KeyPair::generate(algorithm).map(SigningKey)
     }
 
@@ -396,7 +396,7 @@ mod tests {
             message_flipped[3] ^= 0x10;
             assert!(matches!(
                 public.verify(&message_flipped, &signature),
-                Err(TrustError::BadSignature)
+                Err(CertsError::BadSignature)
             ));
             for i in [0, signature.len() / 2, signature.len() - 1] {
                 let mut sig_flipped = signature.clone();
@@ -404,18 +404,18 @@ mod tests {
                 assert!(
                     matches!(
                         public.verify(message, &sig_flipped),
-                        Err(TrustError::BadSignature)
+                        Err(CertsError::BadSignature)
                     ),
                     "{algorithm:?} byte {i}"
                 );
             }
             assert!(matches!(
                 public.verify(message, &signature[1..]),
-                Err(TrustError::BadSignature)
+                Err(CertsError::BadSignature)
             ));
             assert!(matches!(
                 public.verify(message, &[]),
-                Err(TrustError::BadSignature)
+                Err(CertsError::BadSignature)
             ));
         }
     }

@@ -19,7 +19,7 @@ use domain::NodeId;
 
 use super::cert::{Edge, EdgeCertificate};
 use super::keys::{RootPublicKey, SigningKey};
-use crate::TrustError;
+use crate::CertsError;
 
 /// A broadcast node's signer: the edge key and its certificate.
 pub struct PresenceSigner {
@@ -37,9 +37,9 @@ impl std::fmt::Debug for PresenceSigner {
 
 impl PresenceSigner {
     /// A signer with `key`, which `certificate` must certify.
-    pub fn new(key: SigningKey, certificate: &EdgeCertificate) -> Result<Self, TrustError> {
+    pub fn new(key: SigningKey, certificate: &EdgeCertificate) -> Result<Self, CertsError> {
         if certificate.key_id() != key.key_id() {
-            return Err(TrustError::Presence {
+            return Err(CertsError::Presence {
                 reason: "the edge certificate is not for this key",
             });
         }
@@ -85,15 +85,15 @@ impl PresenceVerifier {
     /// What a non-empty `payload` on `node`'s presence topic says, if it may be believed at
     /// `now` (unix seconds): a broadcast presence only when signed by a key the root
     /// certified as an edge key, for this node; an ingest presence as it is.
-    pub fn check(&self, node: &NodeId, payload: &[u8], now: u64) -> Result<Presence, TrustError> {
+    pub fn check(&self, node: &NodeId, payload: &[u8], now: u64) -> Result<Presence, CertsError> {
         // The decoder's details stay out of the refusal: the payload is an outsider's.
-        let malformed = |_: domain::Error| TrustError::Malformed {
+        let malformed = |_: domain::DomainError| CertsError::Malformed {
             what: "presence",
             reason: "does not decode",
         };
         match Announcement::decode(payload).map_err(malformed)? {
             Announcement::Plain(presence) if presence.role == Role::Broadcast => {
-                Err(TrustError::Presence {
+                Err(CertsError::Presence {
                     reason: "a broadcast presence must be signed",
                 })
             }
@@ -103,19 +103,19 @@ impl PresenceVerifier {
                 let certificate = EdgeCertificate::decode(&statement.certificate)?;
                 let key = self.root.verify_certificate::<Edge>(&certificate, now)?;
                 if key.key_id() != statement.key_id || key.algorithm() != statement.algorithm {
-                    return Err(TrustError::Presence {
+                    return Err(CertsError::Presence {
                         reason: "signed by another key than its certificate's",
                     });
                 }
                 key.verify(&signed.statement_bytes, &signed.signature)?;
                 if &statement.node != node {
-                    return Err(TrustError::Presence {
+                    return Err(CertsError::Presence {
                         reason: "about another node than its topic's",
                     });
                 }
                 let presence = Presence::decode(&statement.presence).map_err(malformed)?;
                 if presence.role != Role::Broadcast {
-                    return Err(TrustError::Presence {
+                    return Err(CertsError::Presence {
                         reason: "an edge key signs only broadcast presences",
                     });
                 }

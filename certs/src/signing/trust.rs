@@ -9,7 +9,7 @@ use domain::manifest::KeyId;
 
 use super::cert::{IngestCertificate, Revocation, VerifiedKey};
 use super::keys::RootPublicKey;
-use crate::TrustError;
+use crate::CertsError;
 
 /// The trust an edge applies to every manifest signature. Sans-IO: bytes and times in,
 /// verdicts out. Everything it holds was signed by the pinned root, so its size is bounded
@@ -46,11 +46,11 @@ impl TrustStore {
     /// a certificate already expired, a revoked key. A certificate not valid *yet* is kept.
     /// For a key already known, the certificate that runs longest is kept, so an old
     /// certificate replayed after a renewal cannot shorten the key's life.
-    pub fn add_certificate(&mut self, bytes: &[u8], now: u64) -> Result<KeyId, TrustError> {
+    pub fn add_certificate(&mut self, bytes: &[u8], now: u64) -> Result<KeyId, CertsError> {
         let cert = IngestCertificate::decode(bytes)?;
         let key = self.root.check_certificate(&cert)?;
         let key_id = key.key_id();
-        if let Err(err @ TrustError::Expired { .. }) = key.check_validity(now) {
+        if let Err(err @ CertsError::Expired { .. }) = key.check_validity(now) {
             return Err(err);
         }
         self.check_revoked(key_id, now)?;
@@ -70,7 +70,7 @@ impl TrustStore {
     /// Applies an announced revocation (its encoded bytes) after checking the pinned root
     /// signed it; returns the revoked key id. Revocations only ever tighten: of several for
     /// one key, the earliest time holds, so a replayed or later one cannot postpone it.
-    pub fn revoke(&mut self, bytes: &[u8]) -> Result<KeyId, TrustError> {
+    pub fn revoke(&mut self, bytes: &[u8]) -> Result<KeyId, CertsError> {
         let revocation = Revocation::decode(bytes)?;
         self.root.verify_revocation(&revocation)?;
         let at = self
@@ -82,7 +82,7 @@ impl TrustStore {
     }
 
     /// Checks `signature` over `message` by key `key_id` at `now` (unix seconds). Every error
-    /// is one of the brief's rejection reasons ([`TrustError::reason`]): `revoked_key`,
+    /// is one of the brief's rejection reasons ([`CertsError::reason`]): `revoked_key`,
     /// `unknown_key`, `expired_key` (outside the validity, either side), `bad_signature`;
     /// checked in that order, so a revoked key reads as revoked even when it is also
     /// unknown or expired.
@@ -92,12 +92,12 @@ impl TrustStore {
         message: &[u8],
         signature: &[u8],
         now: u64,
-    ) -> Result<(), TrustError> {
+    ) -> Result<(), CertsError> {
         self.check_revoked(key_id, now)?;
         let key = self
             .keys
             .get(&key_id)
-            .ok_or(TrustError::UnknownKey { key_id })?;
+            .ok_or(CertsError::UnknownKey { key_id })?;
         key.check_validity(now)?;
         key.verify(message, signature)
     }
@@ -107,10 +107,10 @@ impl TrustStore {
         self.keys.get(&key_id)
     }
 
-    fn check_revoked(&self, key_id: KeyId, now: u64) -> Result<(), TrustError> {
+    fn check_revoked(&self, key_id: KeyId, now: u64) -> Result<(), CertsError> {
         match self.revoked.get(&key_id) {
             Some(&revoked_at) if now >= revoked_at => {
-                Err(TrustError::Revoked { key_id, revoked_at })
+                Err(CertsError::Revoked { key_id, revoked_at })
             }
             _ => Ok(()),
         }
@@ -158,7 +158,7 @@ mod tests {
         }
     }
 
-    fn reason(result: Result<(), TrustError>) -> &'static str {
+    fn reason(result: Result<(), CertsError>) -> &'static str {
         let reason = result.expect_err("rejected").reason();
         assert!(REASONS.contains(&reason), "{reason} is not a brief reason");
         reason
@@ -226,7 +226,7 @@ mod tests {
         );
         assert!(matches!(
             c.store.add_certificate(&c.cert, NOW),
-            Err(TrustError::Revoked { .. })
+            Err(CertsError::Revoked { .. })
         ));
     }
 
@@ -263,7 +263,7 @@ mod tests {
             .expect("root-signed");
         assert!(matches!(
             fresh.add_certificate(&c.cert, NOW),
-            Err(TrustError::Revoked { .. })
+            Err(CertsError::Revoked { .. })
         ));
         assert_eq!(
             reason(fresh.verify(c.ingest.key_id(), b"m", &c.ingest.sign(b"m"), NOW)),
@@ -303,7 +303,7 @@ mod tests {
         let mut store = TrustStore::new(c.root.public_key());
         assert!(matches!(
             store.add_certificate(&c.cert, NOW + 3601),
-            Err(TrustError::Expired { .. })
+            Err(CertsError::Expired { .. })
         ));
         let sig = c.ingest.sign(b"m");
         // Announced before its start: admitted, usable once the time comes.

@@ -4,11 +4,11 @@
 
 use domain::manifest::{KeyId, SignatureAlgorithm};
 
-use crate::TrustError;
+use crate::CertsError;
 
 pub(crate) struct Reader<'a> {
     bytes: &'a [u8],
-    /// What is being decoded, for [`TrustError::Malformed`].
+    /// What is being decoded, for [`CertsError::Malformed`].
     what: &'static str,
 }
 
@@ -17,14 +17,14 @@ impl<'a> Reader<'a> {
         Reader { bytes, what }
     }
 
-    pub(crate) fn malformed(&self, reason: &'static str) -> TrustError {
-        TrustError::Malformed {
+    pub(crate) fn malformed(&self, reason: &'static str) -> CertsError {
+        CertsError::Malformed {
             what: self.what,
             reason,
         }
     }
 
-    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], TrustError> {
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], CertsError> {
         if self.bytes.len() < n {
             return Err(self.malformed("truncated"));
         }
@@ -33,44 +33,44 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
-    pub(crate) fn array<const N: usize>(&mut self) -> Result<[u8; N], TrustError> {
+    pub(crate) fn array<const N: usize>(&mut self) -> Result<[u8; N], CertsError> {
         let mut out = [0u8; N];
         out.copy_from_slice(self.take(N)?);
         Ok(out)
     }
 
-    pub(crate) fn tag(&mut self, tag: &[u8]) -> Result<(), TrustError> {
+    pub(crate) fn tag(&mut self, tag: &[u8]) -> Result<(), CertsError> {
         if self.take(tag.len())? != tag {
             return Err(self.malformed("wrong domain tag"));
         }
         Ok(())
     }
 
-    pub(crate) fn version(&mut self, supported: u8) -> Result<(), TrustError> {
+    pub(crate) fn version(&mut self, supported: u8) -> Result<(), CertsError> {
         if self.u8()? != supported {
             return Err(self.malformed("unsupported version"));
         }
         Ok(())
     }
 
-    pub(crate) fn u8(&mut self) -> Result<u8, TrustError> {
+    pub(crate) fn u8(&mut self) -> Result<u8, CertsError> {
         Ok(self.array::<1>()?[0])
     }
 
-    pub(crate) fn u64(&mut self) -> Result<u64, TrustError> {
+    pub(crate) fn u64(&mut self) -> Result<u64, CertsError> {
         Ok(u64::from_be_bytes(self.array()?))
     }
 
-    pub(crate) fn key_id(&mut self) -> Result<KeyId, TrustError> {
+    pub(crate) fn key_id(&mut self) -> Result<KeyId, CertsError> {
         Ok(KeyId(self.array()?))
     }
 
-    pub(crate) fn algorithm(&mut self) -> Result<SignatureAlgorithm, TrustError> {
+    pub(crate) fn algorithm(&mut self) -> Result<SignatureAlgorithm, CertsError> {
         let code = self.u8()?;
         SignatureAlgorithm::from_code(code).ok_or_else(|| self.malformed("unknown algorithm"))
     }
 
-    pub(crate) fn finish(self) -> Result<(), TrustError> {
+    pub(crate) fn finish(self) -> Result<(), CertsError> {
         if self.bytes.is_empty() {
             Ok(())
         } else {

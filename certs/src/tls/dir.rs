@@ -21,7 +21,7 @@ use zeroize::Zeroizing;
 
 use super::names::{HostName, ServerNames, CLUSTER_DOMAIN};
 use crate::signing::{io_error, write_atomically, write_new_atomically};
-use crate::TrustError;
+use crate::CertsError;
 
 /// The subject common name of the local CA; also what browsers show for it.
 pub const CA_COMMON_NAME: &str = "sealcast local CA";
@@ -141,7 +141,7 @@ impl TlsDir {
     ///
     /// - the local CA (ECDSA P-256, `CA:true`, path length 0, valid [`CA_LIFETIME`]) if there
     ///   is none; an existing one is never replaced, and a CA with only one of its two files
-    ///   is an error ([`TrustError::IncompleteCa`]) rather than a reason to make a new one;
+    ///   is an error ([`CertsError::IncompleteCa`]) rather than a reason to make a new one;
     /// - a server certificate for `hosts` (valid [`SERVER_LIFETIME`]) when there is none, or
     ///   it ends within [`RENEW_BEFORE`], covers other names, was issued by another CA or
     ///   does not match `server.key`. An existing `server.key` is kept, so a server that
@@ -150,7 +150,7 @@ impl TlsDir {
     /// `ca.key` is read only when a certificate must be issued, so it may be kept elsewhere
     /// between renewals. Files that exist but cannot be read as what they should be are
     /// errors naming the file, never overwritten.
-    pub fn init(&self, hosts: &ServerNames, now: u64) -> Result<InitReport, TrustError> {
+    pub fn init(&self, hosts: &ServerNames, now: u64) -> Result<InitReport, CertsError> {
         let mut report = InitReport::default();
         fs::create_dir_all(&self.dir).map_err(io_error(&self.dir))?;
         let ca_pem_path = self.ca_certificate_path();
@@ -160,7 +160,7 @@ impl TlsDir {
         let ca_pem = match (exists(&ca_pem_path)?, exists(&ca_key_path)?) {
             (true, _) => read_text(&ca_pem_path)?,
             (false, true) => {
-                return Err(TrustError::IncompleteCa {
+                return Err(CertsError::IncompleteCa {
                     present: ca_key_path,
                     missing: ca_pem_path,
                 })
@@ -179,7 +179,7 @@ impl TlsDir {
         let ca_der = first_certificate(&ca_pem_path, &ca_pem, "CA certificate file")?;
         let ca = parse_certificate(&ca_pem_path, &ca_der, "CA certificate file")?;
         if !ca.is_ca() {
-            return Err(TrustError::FileFormat {
+            return Err(CertsError::FileFormat {
                 path: ca_pem_path,
                 what: "CA certificate file",
                 reason: "not a CA certificate (basicConstraints CA:false)",
@@ -200,7 +200,7 @@ impl TlsDir {
             None if exists(&ca_key_path)? => {
                 let key = read_key(&ca_key_path, "CA key file")?;
                 if key.subject_public_key_info() != ca.public_key().raw {
-                    return Err(TrustError::KeyMismatch {
+                    return Err(CertsError::KeyMismatch {
                         key: ca_key_path,
                         certificate: ca_pem_path,
                     });
@@ -208,7 +208,7 @@ impl TlsDir {
                 key
             }
             None => {
-                return Err(TrustError::IncompleteCa {
+                return Err(CertsError::IncompleteCa {
                     present: ca_pem_path,
                     missing: ca_key_path,
                 })
@@ -248,7 +248,7 @@ impl TlsDir {
         ca: &X509Certificate<'_>,
         hosts: &ServerNames,
         now: u64,
-    ) -> Result<Option<IssueReason>, TrustError> {
+    ) -> Result<Option<IssueReason>, CertsError> {
         let path = self.server_chain_path();
         let Some(key) = key else {
             return Ok(Some(IssueReason::Missing));
@@ -285,19 +285,19 @@ impl TlsDir {
     }
 
     /// The CA certificate (PEM), for clients that should trust it and nothing else.
-    pub fn ca_certificate_pem(&self) -> Result<String, TrustError> {
+    pub fn ca_certificate_pem(&self) -> Result<String, CertsError> {
         read_certificates(&self.ca_certificate_path(), "CA certificate file")
     }
 
     /// The server certificate chain (PEM: the server certificate, then the CA), as a TLS
     /// server presents it. Checked to hold certificates only, so a misplaced file is named
     /// here rather than failing inside the TLS stack.
-    pub fn server_chain_pem(&self) -> Result<String, TrustError> {
+    pub fn server_chain_pem(&self) -> Result<String, CertsError> {
         read_certificates(&self.server_chain_path(), "server certificate file")
     }
 
     /// The server's private key (PEM), wiped from memory when dropped.
-    pub fn server_key_pem(&self) -> Result<Zeroizing<String>, TrustError> {
+    pub fn server_key_pem(&self) -> Result<Zeroizing<String>, CertsError> {
         let path = self.server_key_path();
         let text = Zeroizing::new(read_text(&path)?);
         let is_key = text.lines().any(|line| {
@@ -306,7 +306,7 @@ impl TlsDir {
                 .any(|label| line.trim_end() == format!("-----BEGIN {label}-----"))
         });
         if !is_key {
-            return Err(TrustError::FileFormat {
+            return Err(CertsError::FileFormat {
                 path,
                 what: "server key file",
                 reason: "no PEM private key in it",
@@ -336,7 +336,7 @@ impl TlsDir {
 }
 
 /// A new CA key and its self-signed certificate (PEM).
-fn make_ca(now: u64) -> Result<(KeyPair, String), TrustError> {
+fn make_ca(now: u64) -> Result<(KeyPair, String), CertsError> {
     let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(build_error("CA key"))?;
     let mut params = CertificateParams::default();
     params.distinguished_name = distinguished_name(CA_COMMON_NAME);
@@ -353,7 +353,7 @@ fn make_ca(now: u64) -> Result<(KeyPair, String), TrustError> {
 }
 
 /// The parameters of a server certificate for `hosts`, valid from `now`.
-fn server_params(hosts: &ServerNames, now: u64) -> Result<CertificateParams, TrustError> {
+fn server_params(hosts: &ServerNames, now: u64) -> Result<CertificateParams, CertsError> {
     let mut params = CertificateParams::default();
     params.distinguished_name = distinguished_name(CLUSTER_DOMAIN);
     params.subject_alt_names = hosts
@@ -381,14 +381,14 @@ fn set_validity(
     params: &mut CertificateParams,
     now: u64,
     lifetime: Duration,
-) -> Result<(), TrustError> {
+) -> Result<(), CertsError> {
     let not_before = now.saturating_sub(BACKDATE.as_secs());
     let not_after = now.saturating_add(lifetime.as_secs());
     let time = |secs: u64| {
         i64::try_from(secs)
             .ok()
             .and_then(|secs| OffsetDateTime::from_unix_timestamp(secs).ok())
-            .ok_or(TrustError::InvalidValidity {
+            .ok_or(CertsError::InvalidValidity {
                 not_before,
                 not_after,
             })
@@ -400,11 +400,11 @@ fn set_validity(
 
 /// A fresh random serial: browsers refuse two different certificates with the same issuer
 /// and serial, which re-issuing with a derived serial would produce.
-fn random_serial() -> Result<SerialNumber, TrustError> {
+fn random_serial() -> Result<SerialNumber, CertsError> {
     let mut bytes = [0u8; 16];
     OsRng
         .try_fill_bytes(&mut bytes)
-        .map_err(|_| TrustError::Randomness)?;
+        .map_err(|_| CertsError::Randomness)?;
     bytes[0] &= 0x7f; // positive, as RFC 5280 requires
     bytes[0] |= 0x01; // and no leading zero byte, so it is exactly 16 bytes long
     Ok(SerialNumber::from_slice(&bytes))
@@ -432,23 +432,23 @@ fn certificate_names(cert: &X509Certificate<'_>) -> Option<BTreeSet<HostName>> {
         .collect()
 }
 
-fn build_error(what: &'static str) -> impl Fn(rcgen::Error) -> TrustError {
-    move |err| TrustError::CertificateBuild {
+fn build_error(what: &'static str) -> impl Fn(rcgen::Error) -> CertsError {
+    move |err| CertsError::CertificateBuild {
         what,
         reason: err.to_string(),
     }
 }
 
-fn exists(path: &Path) -> Result<bool, TrustError> {
+fn exists(path: &Path) -> Result<bool, CertsError> {
     path.try_exists().map_err(io_error(path))
 }
 
-fn read_text(path: &Path) -> Result<String, TrustError> {
+fn read_text(path: &Path) -> Result<String, CertsError> {
     let bytes = fs::read(path).map_err(io_error(path))?;
     String::from_utf8(bytes).map_err(|err| {
         // Wipe what may be key material before dropping it.
         zeroize::Zeroize::zeroize(&mut err.into_bytes());
-        TrustError::FileFormat {
+        CertsError::FileFormat {
             path: path.to_path_buf(),
             what: "PEM file",
             reason: "not text",
@@ -456,9 +456,9 @@ fn read_text(path: &Path) -> Result<String, TrustError> {
     })
 }
 
-fn read_key(path: &Path, what: &'static str) -> Result<KeyPair, TrustError> {
+fn read_key(path: &Path, what: &'static str) -> Result<KeyPair, CertsError> {
     let text = Zeroizing::new(read_text(path)?);
-    KeyPair::from_pem(&text).map_err(|_| TrustError::FileFormat {
+    KeyPair::from_pem(&text).map_err(|_| CertsError::FileFormat {
         path: path.to_path_buf(),
         what,
         reason: "not a PKCS#8 PEM private key of an algorithm we can sign with",
@@ -466,8 +466,8 @@ fn read_key(path: &Path, what: &'static str) -> Result<KeyPair, TrustError> {
 }
 
 /// All PEM blocks of `text`, which must be certificates; at least one.
-fn certificates(path: &Path, text: &str, what: &'static str) -> Result<Vec<Vec<u8>>, TrustError> {
-    let error = |reason| TrustError::FileFormat {
+fn certificates(path: &Path, text: &str, what: &'static str) -> Result<Vec<Vec<u8>>, CertsError> {
+    let error = |reason| CertsError::FileFormat {
         path: path.to_path_buf(),
         what,
         reason,
@@ -486,7 +486,7 @@ fn certificates(path: &Path, text: &str, what: &'static str) -> Result<Vec<Vec<u
     Ok(ders)
 }
 
-fn first_certificate(path: &Path, text: &str, what: &'static str) -> Result<Vec<u8>, TrustError> {
+fn first_certificate(path: &Path, text: &str, what: &'static str) -> Result<Vec<u8>, CertsError> {
     let mut ders = certificates(path, text, what)?;
     Ok(ders.swap_remove(0))
 }
@@ -495,17 +495,17 @@ fn parse_certificate<'a>(
     path: &Path,
     der: &'a [u8],
     what: &'static str,
-) -> Result<X509Certificate<'a>, TrustError> {
+) -> Result<X509Certificate<'a>, CertsError> {
     x509_parser::parse_x509_certificate(der)
         .map(|(_, cert)| cert)
-        .map_err(|_| TrustError::FileFormat {
+        .map_err(|_| CertsError::FileFormat {
             path: path.to_path_buf(),
             what,
             reason: "not an X.509 certificate",
         })
 }
 
-fn read_certificates(path: &Path, what: &'static str) -> Result<String, TrustError> {
+fn read_certificates(path: &Path, what: &'static str) -> Result<String, CertsError> {
     let text = read_text(path)?;
     for der in certificates(path, &text, what)? {
         parse_certificate(path, &der, what)?;

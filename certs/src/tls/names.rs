@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
-use crate::TrustError;
+use crate::CertsError;
 
 /// The cluster's DNS domain: the load balancer answers for it, and each broadcast node for
 /// `broadcast{n}` under it (`hosts.example` maps them all to 127.0.0.1).
@@ -70,17 +70,17 @@ impl From<IpAddr> for HostName {
 }
 
 impl FromStr for HostName {
-    type Err = TrustError;
+    type Err = CertsError;
 
     /// An IP address (v4 or v6, without brackets) or a DNS name: labels of letters, digits
     /// and inner hyphens, at most 63 characters each and 253 in all; a leading `*.` for a
     /// wildcard over at least two labels. DNS names are folded to lower case.
-    fn from_str(text: &str) -> Result<Self, TrustError> {
+    fn from_str(text: &str) -> Result<Self, CertsError> {
         if let Ok(ip) = text.parse::<IpAddr>() {
             return Ok(ip.into());
         }
         let name = text.to_ascii_lowercase();
-        check_dns_name(&name).map_err(|reason| TrustError::InvalidHostName {
+        check_dns_name(&name).map_err(|reason| CertsError::InvalidHostName {
             name: text.to_owned(),
             reason,
         })?;
@@ -210,7 +210,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn parse(text: &str) -> Result<HostName, TrustError> {
+    fn parse(text: &str) -> Result<HostName, CertsError> {
         text.parse()
     }
 
@@ -273,7 +273,7 @@ mod tests {
         ] {
             let err = parse(bad).expect_err(bad);
             assert!(
-                matches!(&err, TrustError::InvalidHostName { name, .. } if name == bad),
+                matches!(&err, CertsError::InvalidHostName { name, .. } if name == bad),
                 "{bad}: {err}"
             );
         }
