@@ -188,7 +188,8 @@ fn body<T>(parsed: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
 
 async fn list_streams(
     _key: Authorized<Read>,
-    State(api): State<Api>,) -> Result<Response, ApiError> {
+    State(api): State<Api>,
+) -> Result<Response, ApiError> {
     let streams = api.catalog()?.list_streams().await?;
     Ok(json(StatusCode::OK, &streams))
 }
@@ -261,9 +262,7 @@ async fn rotate_key(
     Ok(json(StatusCode::OK, &answer))
 }
 
-async fn live(
-    _key: Authorized<Read>,
-    State(api): State<Api>,) -> Result<Response, ApiError> {
+async fn live(_key: Authorized<Read>, State(api): State<Api>) -> Result<Response, ApiError> {
     let live = api.inner.cluster.lock().live(Instant::now());
     Ok(json(StatusCode::OK, &live))
 }
@@ -284,9 +283,7 @@ async fn end_live(
     ))
 }
 
-async fn nodes(
-    _key: Authorized<Read>,
-    State(api): State<Api>,) -> Result<Response, ApiError> {
+async fn nodes(_key: Authorized<Read>, State(api): State<Api>) -> Result<Response, ApiError> {
     let nodes = api.inner.cluster.lock().nodes(Instant::now());
     Ok(json(StatusCode::OK, &nodes))
 }
@@ -329,7 +326,8 @@ async fn delete_recording(
 /// token in its query, so read keys never see it.
 async fn list_webhooks(
     _key: Authorized<Admin>,
-    State(api): State<Api>,) -> Result<Response, ApiError> {
+    State(api): State<Api>,
+) -> Result<Response, ApiError> {
     let hooks = api.catalog()?.list_webhooks().await?;
     Ok(json(StatusCode::OK, &hooks))
 }

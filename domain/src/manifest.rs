@@ -225,8 +225,8 @@ impl SegmentManifest {
         let mut r = Reader::new(MANIFEST, bytes);
         r.take(MANIFEST_TAG.len(), "domain tag")?;
         let code = r.byte("algorithm")?;
-        let algorithm =
-            SignatureAlgorithm::from_code(code).ok_or(DomainError::UnknownSignatureAlgorithm { code })?;
+        let algorithm = SignatureAlgorithm::from_code(code)
+            .ok_or(DomainError::UnknownSignatureAlgorithm { code })?;
         let manifest = SegmentManifest {
             algorithm,
             key_id: KeyId(r.array("key id")?),
@@ -318,8 +318,8 @@ impl EventStatement {
             return Err(DomainError::WrongEventTag);
         }
         let code = r.byte("algorithm")?;
-        let algorithm =
-            SignatureAlgorithm::from_code(code).ok_or(DomainError::UnknownSignatureAlgorithm { code })?;
+        let algorithm = SignatureAlgorithm::from_code(code)
+            .ok_or(DomainError::UnknownSignatureAlgorithm { code })?;
         let statement = EventStatement {
             algorithm,
             key_id: KeyId(r.array("key id")?),
@@ -412,8 +412,8 @@ impl PresenceStatement {
             return Err(DomainError::WrongPresenceTag);
         }
         let code = r.byte("algorithm")?;
-        let algorithm =
-            SignatureAlgorithm::from_code(code).ok_or(DomainError::UnknownSignatureAlgorithm { code })?;
+        let algorithm = SignatureAlgorithm::from_code(code)
+            .ok_or(DomainError::UnknownSignatureAlgorithm { code })?;
         let statement = PresenceStatement {
             algorithm,
             key_id: KeyId(r.array("key id")?),
@@ -511,10 +511,13 @@ impl<'a> Reader<'a> {
     }
 
     fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], DomainError> {
-        let (head, tail) = self.rest.split_at_checked(n).ok_or(DomainError::Truncated {
-            what: self.what,
-            field,
-        })?;
+        let (head, tail) = self
+            .rest
+            .split_at_checked(n)
+            .ok_or(DomainError::Truncated {
+                what: self.what,
+                field,
+            })?;
         self.rest = tail;
         Ok(head)
     }
@@ -874,8 +877,14 @@ mod tests {
         );
         // Another version, and a short payload that is plainly something else.
         let v2 = [&b"sealcast/v2/segment-manifest\0"[..], &bytes[29..]].concat();
-        assert_eq!(SegmentManifest::decode(&v2), Err(DomainError::WrongManifestTag));
-        assert_eq!(SegmentManifest::decode(b"{}"), Err(DomainError::WrongManifestTag));
+        assert_eq!(
+            SegmentManifest::decode(&v2),
+            Err(DomainError::WrongManifestTag)
+        );
+        assert_eq!(
+            SegmentManifest::decode(b"{}"),
+            Err(DomainError::WrongManifestTag)
+        );
     }
 
     #[test]
@@ -911,7 +920,9 @@ mod tests {
                 &[b'a'; 65][..], // one byte too long
             ] {
                 match SegmentManifest::decode(&with_raw_name(at, name)) {
-                    Err(DomainError::InvalidName { kind: k, .. }) => assert_eq!(k, kind, "{name:?}"),
+                    Err(DomainError::InvalidName { kind: k, .. }) => {
+                        assert_eq!(k, kind, "{name:?}")
+                    }
                     other => panic!("{kind} {name:?}: {other:?}"),
                 }
             }
@@ -978,7 +989,11 @@ mod tests {
             format!("{}é", "a".repeat(30)),
             String::new(),
         ] {
-            assert_eq!(bad.parse::<KeyId>(), Err(DomainError::InvalidKeyId), "{bad}");
+            assert_eq!(
+                bad.parse::<KeyId>(),
+                Err(DomainError::InvalidKeyId),
+                "{bad}"
+            );
         }
     }
 

@@ -20,7 +20,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    DomainError, LiveEvent, NodeId, RenditionInfo, RenditionName, SegmentMeta, SessionId, StreamName,
+    DomainError, LiveEvent, NodeId, RenditionInfo, RenditionName, SegmentMeta, SessionId,
+    StreamName,
 };
 
 /// The prefix of every internal path; public paths never start with it, and a load

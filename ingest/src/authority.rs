@@ -26,7 +26,8 @@ pub struct Numbering {
 #[async_trait]
 pub trait StreamAuthority: Send + Sync + std::fmt::Debug {
     /// The stream `presented_key` may publish, or `None` for a key it does not know.
-    async fn authenticate(&self, presented_key: &str) -> Result<Option<StreamName>, AuthorityError>;
+    async fn authenticate(&self, presented_key: &str)
+        -> Result<Option<StreamName>, AuthorityError>;
 
     /// Counts a new publish session of `stream` and says how to number it.
     async fn begin_numbering(&self, stream: &StreamName) -> Result<Numbering, AuthorityError>;

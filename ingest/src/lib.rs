@@ -33,8 +33,8 @@ pub mod metrics;
 pub mod pipeline;
 pub mod registry;
 pub mod rtmp;
-mod run;
 mod rtmp_inputs;
+mod run;
 pub mod segmenter;
 pub mod transcode;
 

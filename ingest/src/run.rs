@@ -116,9 +116,8 @@ impl Running {
         self.registry.close().await;
         drop(self.registry);
         match tokio::time::timeout(DRAIN_WAIT, self.distribution).await {
-            Ok(result) => {
-                result.map_err(|_| IngestError::PipelineStopped("the distribution task panicked"))?
-            }
+            Ok(result) => result
+                .map_err(|_| IngestError::PipelineStopped("the distribution task panicked"))?,
             Err(_) => {
                 tracing::warn!("the ingest did not finish pushing in time");
                 self.distribution_stop.cancel();

@@ -33,7 +33,10 @@ impl PublishObserver for Heard {
 fn registry(
     authority: &Arc<support::Authority>,
     observer: Option<Arc<Heard>>,
-) -> (Arc<Registry>, tokio::sync::mpsc::Receiver<domain::LiveEvent>) {
+) -> (
+    Arc<Registry>,
+    tokio::sync::mpsc::Receiver<domain::LiveEvent>,
+) {
     let (events, rx) = tokio::sync::mpsc::channel(64);
     let registry = Registry::with_observer(
         IngestSettings {
@@ -62,7 +65,11 @@ async fn a_known_key_publishes_its_stream_and_an_unknown_one_nothing() {
         .await
         .expect("asks")
         .is_none());
-    assert_eq!(authority.sessions(&demo), 0, "no session counted for a refused key");
+    assert_eq!(
+        authority.sessions(&demo),
+        0,
+        "no session counted for a refused key"
+    );
 
     let publish = registry
         .begin_publish("sk_good")
@@ -113,7 +120,11 @@ async fn a_second_publisher_with_the_key_takes_the_stream_over() {
     assert_ne!(second.session(), first_session);
     let live = registry.live_sessions();
     assert_eq!(live.len(), 1);
-    assert_eq!(live[0].session, second.session(), "the new session holds the stream");
+    assert_eq!(
+        live[0].session,
+        second.session(),
+        "the new session holds the stream"
+    );
     assert_eq!(authority.sessions(&demo), 2);
     let heard_now = heard.0.lock().expect("lock").clone();
     assert_eq!(

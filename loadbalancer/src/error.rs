@@ -78,7 +78,9 @@ impl LoadBalancerError {
         move |source| LoadBalancerError::Io { what, source }
     }
 
-    pub(crate) fn pingora(what: &'static str) -> impl FnOnce(Box<pingora::Error>) -> LoadBalancerError {
+    pub(crate) fn pingora(
+        what: &'static str,
+    ) -> impl FnOnce(Box<pingora::Error>) -> LoadBalancerError {
         move |e| LoadBalancerError::Pingora {
             what,
             reason: e.to_string(),

@@ -104,7 +104,8 @@ pub fn start(
         Proxy::new(Arc::clone(&pool), metrics.clone(), config.proxy.clone()),
         "sealcast-lb",
     );
-    let mut tls = TlsSettings::intermediate("", "").map_err(LoadBalancerError::pingora("TLS settings"))?;
+    let mut tls =
+        TlsSettings::intermediate("", "").map_err(LoadBalancerError::pingora("TLS settings"))?;
     tls.set_cert_resolver(Arc::clone(&certificate) as _);
     tls.enable_h2();
     let addr = adopt(&fds, listeners.https, "https listener")?;
@@ -187,8 +188,13 @@ fn adopt(
     listener: std::net::TcpListener,
     what: &'static str,
 ) -> Result<String, LoadBalancerError> {
-    let addr = listener.local_addr().map_err(LoadBalancerError::io(what))?.to_string();
-    listener.set_nonblocking(true).map_err(LoadBalancerError::io(what))?;
+    let addr = listener
+        .local_addr()
+        .map_err(LoadBalancerError::io(what))?
+        .to_string();
+    listener
+        .set_nonblocking(true)
+        .map_err(LoadBalancerError::io(what))?;
     fds.lock().add(addr.clone(), listener.into_raw_fd());
     Ok(addr)
 }

@@ -218,7 +218,9 @@ mod tests {
 
     /// An echo server on a free loopback port.
     async fn echo() -> SocketAddr {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("test I/O");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("test I/O");
         let addr = listener.local_addr().expect("test I/O");
         tokio::spawn(async move {
             while let Ok((mut socket, _)) = listener.accept().await {
@@ -246,23 +248,35 @@ mod tests {
         let mut relay = Relay::start_selective(echo().await, |first| first.starts_with(b"PUT"))
             .await
             .expect("test I/O");
-        let mut push = tokio::net::TcpStream::connect(relay.addr()).await.expect("test I/O");
-        let mut view = tokio::net::TcpStream::connect(relay.addr()).await.expect("test I/O");
+        let mut push = tokio::net::TcpStream::connect(relay.addr())
+            .await
+            .expect("test I/O");
+        let mut view = tokio::net::TcpStream::connect(relay.addr())
+            .await
+            .expect("test I/O");
         assert_eq!(roundtrip(&mut push, b"PUT 1").await, b"PUT 1");
         assert_eq!(roundtrip(&mut view, b"GET 1").await, b"GET 1");
 
         relay.stall();
         // The other kind flows on, on old and new connections.
         assert_eq!(roundtrip(&mut view, b"GET 2").await, b"GET 2");
-        let mut new_view = tokio::net::TcpStream::connect(relay.addr()).await.expect("test I/O");
+        let mut new_view = tokio::net::TcpStream::connect(relay.addr())
+            .await
+            .expect("test I/O");
         assert_eq!(roundtrip(&mut new_view, b"GET 3").await, b"GET 3");
         // A held connection, old or new, gets nothing back and is not closed.
         push.write_all(b"PUT 2").await.expect("test I/O");
-        let mut new_push = tokio::net::TcpStream::connect(relay.addr()).await.expect("test I/O");
+        let mut new_push = tokio::net::TcpStream::connect(relay.addr())
+            .await
+            .expect("test I/O");
         new_push.write_all(b"PUT 3").await.expect("test I/O");
         let mut buf = [0u8; 5];
-        assert!(tokio::time::timeout(QUIET, push.read(&mut buf)).await.is_err());
-        assert!(tokio::time::timeout(QUIET, new_push.read(&mut buf)).await.is_err());
+        assert!(tokio::time::timeout(QUIET, push.read(&mut buf))
+            .await
+            .is_err());
+        assert!(tokio::time::timeout(QUIET, new_push.read(&mut buf))
+            .await
+            .is_err());
 
         relay.restore().await.expect("test I/O");
         push.read_exact(&mut buf).await.expect("test I/O");
@@ -274,14 +288,18 @@ mod tests {
     #[tokio::test]
     async fn a_cut_closes_connections_and_refuses_new_ones_until_restored() {
         let mut relay = Relay::start(echo().await).await.expect("test I/O");
-        let mut before = tokio::net::TcpStream::connect(relay.addr()).await.expect("test I/O");
+        let mut before = tokio::net::TcpStream::connect(relay.addr())
+            .await
+            .expect("test I/O");
         assert_eq!(roundtrip(&mut before, b"a").await, b"a");
         relay.cut().await;
         let mut buf = [0u8; 1];
         assert_eq!(before.read(&mut buf).await.unwrap_or(0), 0, "closed");
         assert!(tokio::net::TcpStream::connect(relay.addr()).await.is_err());
         relay.restore().await.expect("test I/O");
-        let mut after = tokio::net::TcpStream::connect(relay.addr()).await.expect("test I/O");
+        let mut after = tokio::net::TcpStream::connect(relay.addr())
+            .await
+            .expect("test I/O");
         assert_eq!(roundtrip(&mut after, b"b").await, b"b");
     }
 }

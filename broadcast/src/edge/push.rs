@@ -44,8 +44,9 @@ pub(super) fn routes(edge: Arc<Edge>) -> axum::Router {
     // A pusher that stops sending mid-body must not hold its buffer forever.
     axum::Router::new().route(
         "/internal/{*rest}",
-        axum::routing::any(move |request: Request| handle(Arc::clone(&edge), request))
-            .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(PUSH_BODY_TIMEOUT)),
+        axum::routing::any(move |request: Request| handle(Arc::clone(&edge), request)).layer(
+            tower_http::timeout::RequestBodyTimeoutLayer::new(PUSH_BODY_TIMEOUT),
+        ),
     )
 }
 

@@ -5,31 +5,26 @@
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
-use domain::{
-    Codecs, Ladder, LiveEvent, PlannedRung, RenditionInfo, RenditionName, RungKind, Segment,
-    SegmentMeta, SessionId, StreamName,
-};
+use domain::{LiveEvent, RungKind};
 use ffmpeg_next::{frame, Rational};
 use tokio::sync::mpsc;
 
 use crate::align::SequenceAligner;
-use crate::boundary::{BoundaryPlan, CutQueue, ForcedCuts};
+use crate::boundary::{BoundaryPlan, CutQueue};
 use crate::container::aac::AacConfig;
 use crate::container::h264::{self, AvcConfig};
-use crate::container::ts::{TsAudio, TsMuxer, TsVideo};
+use crate::container::ts::TsMuxer;
 use crate::error::IngestError;
 use crate::lag::{LagMonitor, LagVerdict};
 use crate::metrics::IngestMetrics;
 use crate::segmenter::{AudioFrame, ClosedSegment, RungSegmenter, VideoPacket};
-use crate::transcode::{AudioTranscoder, EncodeSpec, RungEncoder, VideoDecoder};
-
+use crate::transcode::{AudioTranscoder, VideoDecoder};
 
 use super::rung::{spawn_worker, Clock, RungMuxer, WorkerHandle};
 use super::{emit, MediaInput, PipelineOutcome, PipelineParams, RungOutput, WorkerInput};
-
 
 struct Started {
     /// The source rung, cut without re-encoding (absent if the ladder has none).
@@ -97,7 +92,10 @@ impl Coordinator {
         }
     }
 
-    pub(super) fn run(mut self, mut rx: mpsc::Receiver<MediaInput>) -> (PipelineOutcome, Option<IngestError>) {
+    pub(super) fn run(
+        mut self,
+        mut rx: mpsc::Receiver<MediaInput>,
+    ) -> (PipelineOutcome, Option<IngestError>) {
         let mut malformed = 0u32;
         let mut error = None;
         while let Some(input) = rx.blocking_recv() {
@@ -235,13 +233,13 @@ impl Coordinator {
         self.frames += 1;
         self.last_pts = Some(self.last_pts.map_or(pts_ms, |p| p.max(pts_ms)));
 
-        let cut_seq = self
-            .plan
-            .frame(pts_ms, keyframe, avcc.len())
-            .map_err(|e| IngestError::NoKeyframe {
-                seconds: e.seconds,
-                bytes: e.bytes,
-            })?;
+        let cut_seq =
+            self.plan
+                .frame(pts_ms, keyframe, avcc.len())
+                .map_err(|e| IngestError::NoKeyframe {
+                    seconds: e.seconds,
+                    bytes: e.bytes,
+                })?;
 
         let Some(started) = &mut self.started else {
             return Ok(());

@@ -22,27 +22,16 @@
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use domain::{
-    Codecs, Ladder, LiveEvent, PlannedRung, RenditionInfo, RenditionName, RungKind, Segment,
-    SegmentMeta, SessionId, StreamName,
-};
-use ffmpeg_next::{frame, Rational};
+use domain::{Ladder, LiveEvent, RenditionInfo, Segment, SessionId, StreamName};
+use ffmpeg_next::frame;
 use tokio::sync::mpsc;
 
 use crate::align::SequenceAligner;
-use crate::boundary::{BoundaryPlan, CutQueue, ForcedCuts};
-use crate::container::aac::AacConfig;
-use crate::container::h264::{self, AvcConfig};
-use crate::container::ts::{TsAudio, TsMuxer, TsVideo};
 use crate::error::IngestError;
-use crate::lag::{LagMonitor, LagVerdict};
 use crate::metrics::IngestMetrics;
-use crate::segmenter::{AudioFrame, ClosedSegment, RungSegmenter, VideoPacket};
-use crate::transcode::{AudioTranscoder, EncodeSpec, RungEncoder, VideoDecoder};
-
+use crate::segmenter::AudioFrame;
 
 mod coordinator;
 mod rung;

@@ -7,25 +7,16 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use domain::{
-    Codecs, Ladder, LiveEvent, PlannedRung, RenditionInfo, RenditionName, RungKind, Segment,
-    SegmentMeta, SessionId, StreamName,
-};
+use domain::{Codecs, PlannedRung, RenditionInfo, RenditionName, RungKind, Segment, SegmentMeta};
 use ffmpeg_next::{frame, Rational};
-use tokio::sync::mpsc;
 
-use crate::align::SequenceAligner;
-use crate::boundary::{BoundaryPlan, CutQueue, ForcedCuts};
-use crate::container::aac::AacConfig;
-use crate::container::h264::{self, AvcConfig};
+use crate::boundary::ForcedCuts;
+use crate::container::h264::{self};
 use crate::container::ts::{TsAudio, TsMuxer, TsVideo};
 use crate::error::IngestError;
-use crate::lag::{LagMonitor, LagVerdict};
 use crate::metrics::IngestMetrics;
-use crate::segmenter::{AudioFrame, ClosedSegment, RungSegmenter, VideoPacket};
-use crate::transcode::{AudioTranscoder, EncodeSpec, RungEncoder, VideoDecoder};
-
+use crate::segmenter::{ClosedSegment, RungSegmenter, VideoPacket};
+use crate::transcode::{EncodeSpec, RungEncoder};
 
 use super::{PipelineParams, RungOutput, WorkerInput};
 
@@ -166,7 +157,7 @@ pub(super) fn spawn_worker(
     let (opened_tx, opened_rx) = std_mpsc::sync_channel::<Result<(), IngestError>>(1);
     // A few frames of slack; a full queue blocks the coordinator, which is how lag shows.
     let (tx, rx) = std_mpsc::sync_channel::<WorkerInput>(8);
-    let name = rung.name.clone();
+    let _name = rung.name.clone();
     let thread = std::thread::Builder::new()
         .name(format!("x264-{}-{}", params.stream, rung.name))
         .spawn(move || {
@@ -308,8 +299,12 @@ impl RungWorker {
             if wall > 0.0 {
                 let fps = c.video.len() as f64 / wall;
                 let speed = media.as_secs_f64() / wall;
-                self.metrics
-                    .set_encode_speed(&self.muxer.params.stream, &self.muxer.name, fps, speed);
+                self.metrics.set_encode_speed(
+                    &self.muxer.params.stream,
+                    &self.muxer.name,
+                    fps,
+                    speed,
+                );
             }
             self.since = Instant::now();
             let seg = self.muxer.mux(c);

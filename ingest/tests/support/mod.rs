@@ -11,7 +11,7 @@ use ingest::{AuthorityError, Numbering, StreamAuthority};
 
 /// Streams, their keys and numbering.
 #[derive(Debug, Default)]
-pub struct Authority {
+pub(crate) struct Authority {
     keys: Mutex<HashMap<String, StreamName>>,
     /// Stream → (next sequence, discontinuity sequence, sessions).
     numbering: Mutex<HashMap<StreamName, (u64, u64, u64)>>,
@@ -22,7 +22,7 @@ pub struct Authority {
 #[allow(dead_code)] // each test binary uses its own part
 impl Authority {
     /// `stream` publishes with `key`, its next segment numbered `next`.
-    pub fn add(&self, key: &str, stream: &str, next: u64) -> StreamName {
+    pub(crate) fn add(&self, key: &str, stream: &str, next: u64) -> StreamName {
         let stream = StreamName::new(stream).expect("valid name");
         self.keys
             .lock()
@@ -36,17 +36,17 @@ impl Authority {
     }
 
     /// Every call fails from now on (or works again).
-    pub fn set_down(&self, down: bool) {
+    pub(crate) fn set_down(&self, down: bool) {
         self.down.store(down, Ordering::SeqCst);
     }
 
     /// The streams marked live, in order.
-    pub fn marked_live(&self) -> Vec<StreamName> {
+    pub(crate) fn marked_live(&self) -> Vec<StreamName> {
         self.live.lock().expect("lock").clone()
     }
 
     /// Sessions counted for `stream`.
-    pub fn sessions(&self, stream: &StreamName) -> u64 {
+    pub(crate) fn sessions(&self, stream: &StreamName) -> u64 {
         self.numbering
             .lock()
             .expect("lock")

@@ -116,11 +116,19 @@ impl ingest::StreamAuthority for CatalogAuthority {
         })
     }
 
-    async fn mark_live(&self, stream: &StreamName, at_unix: i64) -> Result<(), ingest::AuthorityError> {
+    async fn mark_live(
+        &self,
+        stream: &StreamName,
+        at_unix: i64,
+    ) -> Result<(), ingest::AuthorityError> {
         Ok(self.0.mark_live(stream, at_unix).await?)
     }
 
-    async fn advance_sequence(&self, stream: &StreamName, next: u64) -> Result<(), ingest::AuthorityError> {
+    async fn advance_sequence(
+        &self,
+        stream: &StreamName,
+        next: u64,
+    ) -> Result<(), ingest::AuthorityError> {
         Ok(self.0.advance_sequence(stream, next).await?)
     }
 }
@@ -140,7 +148,13 @@ fn start_ingest(
         observer,
         metrics,
     };
-    Ok(ingest::run(rtmp, ingest_settings(config)?, distribution, deps, stop)?)
+    Ok(ingest::run(
+        rtmp,
+        ingest_settings(config)?,
+        distribution,
+        deps,
+        stop,
+    )?)
 }
 
 /// The key directory: `--keys-dir`, else `keys` in the data directory.

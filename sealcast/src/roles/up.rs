@@ -20,7 +20,8 @@ use tokio_util::task::TaskTracker;
 
 use super::admin::{self, AdminSide, SessionLog};
 use super::{
-    bind, node_config, open_catalog, print_ready, shown, unix_now, up_metrics, start_ingest, url_host,
+    bind, node_config, open_catalog, print_ready, shown, start_ingest, unix_now, up_metrics,
+    url_host,
 };
 use crate::cli::UpArgs;
 

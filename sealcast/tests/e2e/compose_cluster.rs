@@ -991,7 +991,8 @@ async fn lb_behind(client: &reqwest::Client, metrics: &str) -> anyhow::Result<u6
         .error_for_status()?
         .text()
         .await?;
-    let behind = testkit::prometheus::sample_sum(&text, loadbalancer::metrics::BACKENDS_BEHIND, &[]);
+    let behind =
+        testkit::prometheus::sample_sum(&text, loadbalancer::metrics::BACKENDS_BEHIND, &[]);
     // A gauge of whole nodes.
     Ok(behind.round() as u64)
 }
