@@ -1215,9 +1215,14 @@ async fn numbering_recorded_past(
     }
 }
 
+/// How many segments beyond the live window the ingests keep to push a node that
+/// (re)joins (`sealcast ingest` distributes with a snapshot of `window + 2`).
+const SNAPSHOT_BEYOND_WINDOW: u64 = 2;
+
 /// Issue 16: `kill -9` of a broadcast replica that has recorded `demo1` since it started,
-/// kept down until the live window has moved past everything it had (so the ingests
-/// cannot push it all again when it rejoins), and restarted in the same container (host
+/// kept down until the live window, and the segments the ingests keep beyond it for a node
+/// that rejoins, have moved past what it had (so they cannot push it all again), and
+/// restarted in the same container (host
 /// name, node id, recordings volume): it rejoins and lists new segments again. Returns the
 /// last sequence number it listed before the kill.
 async fn restart_a_replica(cluster: &Compose, edges: &mut Vec<Service>) -> anyhow::Result<u64> {
@@ -1238,8 +1243,9 @@ async fn restart_a_replica(cluster: &Compose, edges: &mut Vec<Service>) -> anyho
                 .first()
                 .map_or(0, |(seq, _)| *seq);
             // `before + 1` may have reached it just before the kill; `before + 2` was made
-            // after it.
-            if first > before + 2 {
+            // after it. The ingests keep SNAPSHOT_BEYOND_WINDOW segments more than the
+            // window for a node that rejoins: those must be gone too.
+            if first > before + 2 + SNAPSHOT_BEYOND_WINDOW {
                 return Ok(());
             }
             anyhow::ensure!(
