@@ -266,6 +266,25 @@ impl Mosquitto {
         self.wait_listening()
     }
 
+    /// [`Mosquitto::restart`] with its persistence lost: everything in its data directory
+    /// (the retained messages, the persistent sessions) is deleted before it starts again,
+    /// as a broker whose volume went away.
+    pub fn restart_forgetting(&mut self) -> Result<()> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let data = self._dir.path().join("data");
+        for entry in std::fs::read_dir(&data)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                std::fs::remove_dir_all(&path)?;
+            } else {
+                std::fs::remove_file(&path)?;
+            }
+        }
+        self.child = Self::spawn(&self.conf, &self.log)?;
+        self.wait_listening()
+    }
+
     /// `mosquitto -c conf`, its output appended to `log`.
     fn spawn(conf: &Path, log: &Path) -> Result<std::process::Child> {
         let log_file = std::fs::OpenOptions::new()

@@ -393,6 +393,9 @@ async fn run(
     if let (true, Some(killed_after)) = (outcome.is_ok(), killed_after) {
         outcome = check_the_restarted_recording(&edges[0], killed_after).await;
     }
+    if outcome.is_ok() {
+        outcome = revoke_an_ingest(cluster, broker, &mut ingests, &mut edges, &keys[1]).await;
+    }
     // Everything still running stops cleanly.
     let mut stopped = Vec::new();
     for service in ingests.into_iter().chain(edges).chain([balancer]) {
@@ -452,6 +455,193 @@ async fn restart_an_ingest(
     let outcome = demo2_resumes(&client, https, last_before, 7, "publisher moved to ingest1").await;
     moved.kill_hard();
     outcome
+}
+
+/// Issue 16: an ingest's key revoked while it publishes stays revoked across every
+/// restart. `ingest1` publishes `demo2`; the operator revokes its key with
+/// `sealcast keys revoke ingest1` (the `tools` service: a root-signed revocation, retained on
+/// the broker and kept in the key directory). Every edge refuses what the key signs
+/// (`revoked_key`) and lists none of it; then again after Mosquitto restarted with its
+/// persistence lost (the retained revocation gone), after a replica was killed and started
+/// again (it reads the kept revocation), and after `ingest1` was killed and started again
+/// (it announces its certificate anew) with its publisher back.
+async fn revoke_an_ingest(
+    cluster: &Compose,
+    broker: &mut Mosquitto,
+    ingests: &mut Vec<Service>,
+    edges: &mut Vec<Service>,
+    key: &str,
+) -> anyhow::Result<()> {
+    let mut publishers = Vec::new();
+    let outcome =
+        revoked_across_restarts(cluster, broker, ingests, edges, key, &mut publishers).await;
+    for publisher in publishers {
+        publisher.kill_hard();
+    }
+    outcome
+}
+
+async fn revoked_across_restarts(
+    cluster: &Compose,
+    broker: &mut Mosquitto,
+    ingests: &mut Vec<Service>,
+    edges: &mut Vec<Service>,
+    key: &str,
+    publishers: &mut Vec<testkit::ffmpeg::Publisher>,
+) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    let rtmp = ingests[0].ready.trim().to_owned();
+    let mut start = Vec::new();
+    for edge in edges.iter() {
+        start.push(newest_segment(&client, &edge.ready, "demo2").await?);
+    }
+    publishers.push(TestPattern::new(426, 240, 30, 150).publish(&format!("{rtmp}/{key}"))?);
+    // demo2 plays from ingest1 on every edge.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    for (edge, start) in edges.iter().zip(&start) {
+        while newest_segment(&client, &edge.ready, "demo2").await? < start + 2 {
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "demo2 from ingest1 does not reach {}",
+                Service::broadcast_id(&edge.container)
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    let before = revoked_counts(&client, edges).await?;
+    cluster.run("tools", &["keys", "revoke", "ingest1"]).await?;
+    let revoked = tokio::time::Instant::now();
+    refused_again(&client, edges, &before, "after the revocation").await?;
+    // What was verified before the revocation may still be published (one segment in
+    // flight at most); nothing after it.
+    let mut allowed = 0;
+    for edge in edges.iter() {
+        allowed = allowed.max(newest_segment(&client, &edge.ready, "demo2").await? + 1);
+    }
+    eprintln!(
+        "ingest1's key revoked: every edge refused what it signs within {:?}",
+        revoked.elapsed()
+    );
+
+    // The broker forgets the retained revocation.
+    let before = revoked_counts(&client, edges).await?;
+    tokio::task::block_in_place(|| broker.restart_forgetting())?;
+    refused_again(
+        &client,
+        edges,
+        &before,
+        "after the broker lost its persistence",
+    )
+    .await?;
+
+    // A replica restarts: it reads the revocation kept in the key directory.
+    let victim = edges.remove(0);
+    let (restarted, _) = victim
+        .restart(
+            cluster,
+            "broadcast",
+            |c| format!("{} ", Service::broadcast_id(c)),
+            async { Ok(()) },
+        )
+        .await?;
+    edges.insert(0, restarted);
+    refused_again(
+        &client,
+        &edges[..1],
+        &[0.0],
+        "on a replica restarted after the revocation",
+    )
+    .await?;
+
+    // ingest1 restarts and announces its certificate again; its publisher comes back.
+    let before = revoked_counts(&client, edges).await?;
+    let ingest1 = ingests.remove(0);
+    let (restarted, rtmp) = ingest1
+        .restart(cluster, "ingest1", |_| "obs-server ".into(), async {
+            Ok(())
+        })
+        .await?;
+    ingests.insert(0, restarted);
+    publishers.push(TestPattern::new(426, 240, 30, 60).publish(&format!("{}/{key}", rtmp.trim()))?);
+    refused_again(&client, edges, &before, "after ingest1 restarted").await?;
+
+    for edge in edges.iter() {
+        // A 404 (the restarted replica took nothing of demo2) lists nothing.
+        let listed = listed_at(&client, &edge.ready, "demo2")
+            .await
+            .unwrap_or_default();
+        let served: Vec<u64> = listed
+            .iter()
+            .filter(|(s, gap)| !gap && *s > allowed)
+            .map(|(s, _)| *s)
+            .collect();
+        anyhow::ensure!(
+            served.is_empty(),
+            "{} lists segments of demo2 signed after ingest1's key was revoked: {served:?}",
+            Service::broadcast_id(&edge.container)
+        );
+    }
+    eprintln!(
+        "ingest1's key stayed revoked on every edge across the broker losing its persistence, \
+         a replica's restart and ingest1's restart"
+    );
+    Ok(())
+}
+
+/// The newest segment of `stream` (source rendition) with bytes that the node at `base`
+/// lists; 0 if none or no playlist.
+async fn newest_segment(client: &reqwest::Client, base: &str, stream: &str) -> anyhow::Result<u64> {
+    Ok(listed_at(client, base, stream)
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|(_, gap)| !gap)
+        .map(|(s, _)| *s)
+        .max()
+        .unwrap_or(0))
+}
+
+/// Each edge's count of manifests refused as signed by a revoked key.
+async fn revoked_counts(client: &reqwest::Client, edges: &[Service]) -> anyhow::Result<Vec<f64>> {
+    let mut counts = Vec::new();
+    for edge in edges {
+        let text = client
+            .get(format!("{}/metrics", edge.ready.trim_end_matches('/')))
+            .send()
+            .await?
+            .error_for_status()?
+            .text()
+            .await?;
+        counts.push(testkit::prometheus::sample_sum(
+            &text,
+            "sealcast_segments_rejected_total",
+            &["reason=\"revoked_key\""],
+        ));
+    }
+    Ok(counts)
+}
+
+/// Waits (30 s at most) until every edge has refused more manifests as `revoked_key` than
+/// `before` says.
+async fn refused_again(
+    client: &reqwest::Client,
+    edges: &[Service],
+    before: &[f64],
+    when: &str,
+) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = revoked_counts(client, edges).await?;
+        if now.iter().zip(before).all(|(n, b)| n > b) {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "{when}: revoked_key refusals per edge {now:?}, before {before:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 /// `demo2`'s source playlist through the load balancer.
@@ -531,7 +721,17 @@ fn listed(text: &str) -> Vec<(u64, bool)> {
 
 /// What the edge at `base` lists of `demo1`'s source rendition.
 async fn demo1_listed(client: &reqwest::Client, base: &str) -> anyhow::Result<Vec<(u64, bool)>> {
-    let url = format!("{base}/live/demo1/src/index.m3u8");
+    listed_at(client, base, "demo1").await
+}
+
+/// The source rendition of `stream` on the node at `base`: each sequence number listed,
+/// and whether it is a gap.
+async fn listed_at(
+    client: &reqwest::Client,
+    base: &str,
+    stream: &str,
+) -> anyhow::Result<Vec<(u64, bool)>> {
+    let url = format!("{base}/live/{stream}/src/index.m3u8");
     let text = client
         .get(url)
         .send()
