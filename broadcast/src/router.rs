@@ -33,7 +33,7 @@ const VERIFIED: HeaderValue = HeaderValue::from_static("true");
 const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
 
 /// The public router of a node. Every response, errors and CORS preflights included,
-/// carries `x-sealcast-node`. An edge's router ([`Edge::router`]) adds the internal push
+/// carries `x-sealcast-node`. An edge's router ([`crate::Edge::router`]) adds the internal push
 /// API to it.
 pub fn router(node: Arc<Node>) -> Router {
     build(node, None)

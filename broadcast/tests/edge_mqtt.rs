@@ -254,7 +254,7 @@ async fn an_edge_over_a_real_broker() {
     .await;
     let shutdown = CancellationToken::new();
     let edge = tokio::spawn(broadcast::run_edge(
-        node.clone(),
+        std::sync::Arc::clone(&node),
         config,
         listener,
         shutdown.clone(),

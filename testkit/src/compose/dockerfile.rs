@@ -14,13 +14,16 @@ use crate::shell::shell_words;
 pub struct Dockerfile {
     /// `ARG`s before the first `FROM` (those a `FROM` line may use).
     pub global_args: Vec<BuildArg>,
+    /// Its stages, in order (the last one is the image).
     pub stages: Vec<Stage>,
 }
 
 /// An `ARG` with its default.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuildArg {
+    /// The argument's name.
     pub name: String,
+    /// `ARG NAME=default`'s default, if any.
     pub default: Option<String>,
 }
 
@@ -31,14 +34,23 @@ pub struct Stage {
     pub base: String,
     /// `AS name`.
     pub name: Option<String>,
+    /// `ARG`s inside the stage.
     pub args: Vec<BuildArg>,
+    /// `ENV`, as the stage ends.
     pub env: Vars,
+    /// The last `USER`.
     pub user: Option<String>,
+    /// The last `WORKDIR`.
     pub workdir: Option<String>,
+    /// The last `HEALTHCHECK`.
     pub healthcheck: Option<Healthcheck>,
+    /// The last `ENTRYPOINT`, split into arguments.
     pub entrypoint: Option<Vec<String>>,
+    /// The last `CMD`, split into arguments.
     pub cmd: Option<Vec<String>>,
+    /// Every `COPY` and `ADD`, in order.
     pub copies: Vec<Copy>,
+    /// `EXPOSE`d ports, as written.
     pub expose: Vec<String>,
 }
 
@@ -47,7 +59,9 @@ pub struct Stage {
 pub struct Copy {
     /// `--from=stage`: `None` copies from the build context.
     pub from: Option<String>,
+    /// What is copied, as written.
     pub sources: Vec<String>,
+    /// Where to.
     pub dest: String,
 }
 

@@ -44,7 +44,9 @@ pub fn interpolate(text: &str, vars: &Vars) -> Result<String> {
 pub struct Interpolation {
     /// Byte range of the whole `${...}` in the text.
     pub range: std::ops::Range<usize>,
+    /// The variable's name.
     pub name: String,
+    /// What follows the name (`:-default`, `?message`, ...), or empty.
     pub op: String,
 }
 

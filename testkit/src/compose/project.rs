@@ -27,7 +27,9 @@ pub struct Project {
 /// One service of the compose file.
 #[derive(Debug, Clone, Default)]
 pub struct Service {
+    /// Its key under `services`.
     pub name: String,
+    /// `image`, as written.
     pub image: Option<String>,
     /// Built from a Dockerfile (then containers also get the image's `ENV`).
     pub build: Option<Build>,
@@ -41,12 +43,17 @@ pub struct Service {
     /// `environment` (map or list form); variables given without a value take theirs from
     /// the interpolation variables, or are left out when there is none.
     pub environment: Vars,
+    /// `volumes`.
     pub volumes: Vec<Mount>,
+    /// `ports`.
     pub ports: Vec<Port>,
+    /// `expose`, as written.
     pub expose: Vec<String>,
+    /// `user`; `None`: the image's `USER`.
     pub user: Option<String>,
     /// `None`: the image's `HEALTHCHECK` applies.
     pub healthcheck: Option<Healthcheck>,
+    /// `profiles`: a service with any runs only when one is asked for.
     pub profiles: Vec<String>,
     /// `deploy.replicas`, as written (a number after interpolation).
     pub replicas: Option<String>,
@@ -86,9 +93,11 @@ pub enum MountKind {
 /// One entry of a service's `volumes`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mount {
+    /// What is mounted.
     pub kind: MountKind,
     /// The container path.
     pub target: String,
+    /// `read_only` (or `:ro`).
     pub read_only: bool,
 }
 
@@ -101,6 +110,7 @@ pub struct Port {
     pub published: Option<String>,
     /// The container port.
     pub target: String,
+    /// `tcp` or `udp`, if written.
     pub protocol: Option<String>,
 }
 
