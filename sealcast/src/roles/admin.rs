@@ -300,6 +300,35 @@ fn broadcast_report(node: &broadcast::Node, sampler: &mut ProcessSampler) -> Loa
 }
 
 /// Publishes the report `sample` makes on `topic` every two seconds, in `tasks`.
+/// What runs beside an ingest node, on `tasks` until `stop`: it follows operators' end
+/// requests in the catalog, and reports its load over MQTT every 2 s.
+pub(super) fn spawn_ingest_companions(
+    tasks: &TaskTracker,
+    catalog: &Catalog,
+    node: &NodeId,
+    ingest: &ingest::Running,
+    broker: BrokerAddress,
+    metrics: IngestMetrics,
+    stop: &CancellationToken,
+) {
+    tasks.spawn(follow_end_requests(
+        catalog.clone(),
+        node.clone(),
+        Arc::clone(ingest.registry()),
+        stop.clone(),
+    ));
+    let registry = Arc::clone(ingest.registry());
+    let mut sampler = ProcessSampler::new();
+    spawn_reporter(
+        tasks,
+        broker,
+        format!("load-{node}"),
+        Topic::IngestLoad(node.clone()),
+        move || ingest_report(&registry, &metrics, &mut sampler),
+        stop.clone(),
+    );
+}
+
 pub(super) fn spawn_reporter(
     tasks: &TaskTracker,
     broker: BrokerAddress,

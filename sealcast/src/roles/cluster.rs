@@ -7,7 +7,6 @@ use std::sync::Arc;
 use anyhow::Context;
 use api::Webhooks;
 use broadcast::{EdgeConfig, Node};
-use domain::topics::Topic;
 use domain::NodeId;
 use ingest::distribute::DistributeConfig;
 use ingest::IngestMetrics;
@@ -72,24 +71,15 @@ pub(crate) async fn ingest(args: IngestArgs, shutdown: CancellationToken) -> any
         Some(sessions),
         shutdown.child_token(),
     )?;
-    background.spawn(admin::follow_end_requests(
-        catalog.clone(),
-        node_id.clone(),
-        Arc::clone(ingest.registry()),
-        background_stop.clone(),
-    ));
-    {
-        let registry = Arc::clone(ingest.registry());
-        let mut sampler = api::ProcessSampler::new();
-        admin::spawn_reporter(
-            &background,
-            args.broker.mqtt_url.clone(),
-            format!("load-{node_id}"),
-            Topic::IngestLoad(node_id.clone()),
-            move || admin::ingest_report(&registry, &metrics, &mut sampler),
-            background_stop.clone(),
-        );
-    }
+    admin::spawn_ingest_companions(
+        &background,
+        &catalog,
+        &node_id,
+        &ingest,
+        args.broker.mqtt_url.clone(),
+        metrics,
+        &background_stop,
+    );
     print_ready(&format!(
         "obs-server rtmp://{}/{}\nmetrics http://{}/metrics\n",
         url_host(ingest.rtmp_addr()),

@@ -12,7 +12,6 @@ use api::Webhooks;
 use broadcast::{EdgeConfig, Node};
 use control::EmbeddedBroker;
 use domain::broker::BrokerAddress;
-use domain::topics::Topic;
 use domain::{NodeId, StreamName};
 use ingest::distribute::DistributeConfig;
 use tokio_util::sync::CancellationToken;
@@ -185,24 +184,15 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
         shutdown.child_token(),
     )?;
     let rtmp_addr = ingest.rtmp_addr();
-    reports.spawn(admin::follow_end_requests(
-        catalog.clone(),
-        ingest_id.clone(),
-        Arc::clone(ingest.registry()),
-        reports_stop.clone(),
-    ));
-    {
-        let registry = Arc::clone(ingest.registry());
-        let mut sampler = api::ProcessSampler::new();
-        admin::spawn_reporter(
-            &reports,
-            broker.clone(),
-            format!("load-{ingest_id}"),
-            Topic::IngestLoad(ingest_id.clone()),
-            move || admin::ingest_report(&registry, &metrics, &mut sampler),
-            reports_stop.clone(),
-        );
-    }
+    admin::spawn_ingest_companions(
+        &reports,
+        &catalog,
+        &ingest_id,
+        &ingest,
+        broker.clone(),
+        metrics.clone(),
+        &reports_stop,
+    );
 
     // A stream key and an admin API key to print on the first start.
     let first_key = if catalog.list_streams().await?.is_empty() {
