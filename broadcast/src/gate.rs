@@ -31,6 +31,9 @@
 //! turn the genuine segment into a gap; a push of bytes already held is a `replay`.
 //!
 //! `crate::edge` feeds it from the push endpoint, the MQTT side and a timer.
+//!
+//! Long (about 580 lines before its tests) because the gate is one state machine whose rules
+//! (order, rival pushes, holds, gaps, caps) must be read, and property-tested, together.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;

@@ -9,6 +9,9 @@
 //! next. Players that ignore the LL tags play the full segments.
 //!
 //! Not wired into the edges yet: they still serve [`crate::playlist`]'s MPEG-TS playlists.
+//!
+//! Long (about 520 lines before its tests) because the window, its rendering, delta updates
+//! and the blocking-reload answer implement one section of the RFC together.
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;

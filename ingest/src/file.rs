@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use crate::container::flv::{FlvReader, TagKind};
 use crate::error::IngestError;
 use crate::metrics::IngestMetrics;
-use crate::pipeline::{Pipeline, PipelineParams};
+use crate::pipeline::{MediaInput, Pipeline, PipelineParams};
 
 /// What a file transcode produced.
 #[derive(Debug, Clone, Default)]
@@ -28,6 +28,23 @@ pub struct FileReport {
     pub bytes: HashMap<String, u64>,
     /// Media seconds per rendition.
     pub seconds: HashMap<String, f64>,
+}
+
+/// Every tag of the FLV file `input` as the media a pipeline takes, in file order (what
+/// an RTMP publisher of that file would send). For tests and tools; blocking.
+pub fn media_inputs(input: &Path) -> Result<Vec<MediaInput>, IngestError> {
+    let mut reader = FlvReader::new(BufReader::new(File::open(input)?))?;
+    let mut out = Vec::new();
+    while let Some(tag) = reader.next_tag()? {
+        let ts = i64::from(tag.timestamp_ms);
+        let input = match tag.kind {
+            TagKind::Video => crate::rtmp_inputs::video(&tag.body, ts)?,
+            TagKind::Audio => crate::rtmp_inputs::audio(&tag.body, ts)?,
+            TagKind::Script => None,
+        };
+        out.extend(input);
+    }
+    Ok(out)
 }
 
 /// Transcodes `input` (FLV with H.264, optionally AAC) into `out_dir/{rendition}/{seq}.ts`

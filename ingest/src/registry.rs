@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::authority::StreamAuthority;
+use crate::authority::{AuthorityError, StreamAuthority};
 use crate::error::IngestError;
 use crate::metrics::IngestMetrics;
 use crate::pipeline::{MediaInput, Pipeline, PipelineParams, SequenceRecorder};
@@ -25,6 +25,11 @@ use crate::pipeline::{MediaInput, Pipeline, PipelineParams, SequenceRecorder};
 /// How long the emitting thread waits for the catalog to record a stream's numbering
 /// before the segment goes on without it.
 pub const NUMBERING_WRITE_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// How long a publish waits for the catalog to check its key, number its session or
+/// mark it live. A catalog that hangs (connections open, nothing answered) refuses the
+/// publish with an error after this, instead of holding the publisher's connection.
+pub const CATALOG_ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// After a failed numbering write, how long a stream's segments go on without trying the
 /// catalog again.
@@ -226,9 +231,7 @@ impl Registry {
 
     /// Authorises `stream_key` and starts a publish session; `None` for an unknown key.
     pub async fn begin_publish(&self, stream_key: &str) -> Result<Option<Publish>, IngestError> {
-        let Some(stream) = self
-            .catalog
-            .authenticate(stream_key)
+        let Some(stream) = answer(self.catalog.authenticate(stream_key))
             .await
             .map_err(IngestError::Catalog)?
         else {
@@ -253,7 +256,7 @@ impl Registry {
         // Numbering continues where the catalog says, whichever ingest published last (an
         // ingest that restarted forgot its own); this ingest's memory is the fallback when
         // the catalog cannot answer.
-        let stored = match self.catalog.begin_numbering(&stream).await {
+        let stored = match answer(self.catalog.begin_numbering(&stream)).await {
             Ok(numbering) => Some(numbering),
             Err(e) => {
                 tracing::warn!(stream = %stream, error = %e, "could not read the stream's numbering from the catalog; continuing from this ingest's memory");
@@ -299,7 +302,7 @@ impl Registry {
             }
         };
         let pipeline = Pipeline::start(params, self.events.clone(), self.metrics.clone())?;
-        if let Err(e) = self.catalog.mark_live(&stream, unix_now()).await {
+        if let Err(e) = answer(self.catalog.mark_live(&stream, unix_now())).await {
             tracing::warn!(stream = %stream, error = %e, "could not record the stream as live");
         }
         if let Some(observer) = &self.observer {
@@ -431,6 +434,16 @@ impl Registry {
     pub async fn close(&self) {
         self.tasks.close();
         self.tasks.wait().await;
+    }
+}
+
+/// A catalog call, given up after [`CATALOG_ANSWER_TIMEOUT`].
+async fn answer<T>(
+    call: impl std::future::Future<Output = Result<T, AuthorityError>>,
+) -> Result<T, AuthorityError> {
+    match tokio::time::timeout(CATALOG_ANSWER_TIMEOUT, call).await {
+        Ok(result) => result,
+        Err(_) => Err(format!("no answer within {CATALOG_ANSWER_TIMEOUT:?}").into()),
     }
 }
 

@@ -176,3 +176,113 @@ async fn a_catalog_that_cannot_answer_refuses_new_publishes_with_an_error() {
         .expect("publishes once it answers");
     registry.end_publish(publish, true).await;
 }
+
+/// One publish of `inputs` with `key`: the segments' (sequence, discontinuity,
+/// discontinuity sequence) in order, read from the events until the session's end.
+async fn publish_once(
+    registry: &Arc<Registry>,
+    events: &mut tokio::sync::mpsc::Receiver<domain::LiveEvent>,
+    key: &str,
+    inputs: &[ingest::pipeline::MediaInput],
+) -> Vec<(u64, bool, u64)> {
+    let publish = registry
+        .begin_publish(key)
+        .await
+        .expect("asks")
+        .expect("publishes");
+    let session = publish.session();
+    let collect = async {
+        let mut segments = Vec::new();
+        while let Some(event) = events.recv().await {
+            match event {
+                domain::LiveEvent::Segment(s) if s.meta.rendition.as_str() == "src" => segments
+                    .push((
+                        s.meta.sequence,
+                        s.meta.discontinuity,
+                        s.meta.discontinuity_sequence,
+                    )),
+                domain::LiveEvent::Ended { session: ended, .. } if ended == session => break,
+                _ => {}
+            }
+        }
+        segments
+    };
+    let feed = async {
+        let tx = publish.sender();
+        for input in inputs {
+            tx.send(input.clone())
+                .await
+                .expect("the pipeline takes media");
+        }
+        drop(tx);
+        registry.end_publish(publish, true).await;
+    };
+    let (segments, ()) = tokio::time::timeout(Duration::from_secs(60), async {
+        tokio::join!(collect, feed)
+    })
+    .await
+    .expect("the session ended within 60 s");
+    segments
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn numbering_continues_where_the_catalog_says_whichever_ingest_published_last() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let flv = dir.path().join("in.flv");
+    testkit::ffmpeg::TestPattern::new(320, 240, 30, 5)
+        .fast()
+        .write_flv(&flv)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let inputs = ingest::file::media_inputs(&flv).expect("reads the FLV");
+    let authority = Arc::new(support::Authority::default());
+    let demo = authority.add("sk_good", "demo", 40);
+    let (registry, mut events) = registry(&authority, None);
+
+    let first = publish_once(&registry, &mut events, "sk_good", &inputs).await;
+    assert!(first.len() >= 2, "{first:?}");
+    let numbers: Vec<u64> = first.iter().map(|s| s.0).collect();
+    assert_eq!(numbers, (40..40 + first.len() as u64).collect::<Vec<_>>());
+    assert!(first.iter().all(|s| !s.1 && s.2 == 0), "{first:?}");
+    // Recorded before each segment left: the catalog knows where the stream stands.
+    assert_eq!(authority.next(&demo), 40 + first.len() as u64);
+
+    // Another ingest published it meanwhile, up to 99: this one continues from there, as
+    // a new session (a discontinuity), not from its own memory.
+    authority.set_next(&demo, 100);
+    let second = publish_once(&registry, &mut events, "sk_good", &inputs).await;
+    assert_eq!(second.first().map(|s| s.0), Some(100), "{second:?}");
+    assert!(second[0].1, "the new session starts with a discontinuity");
+    assert!(second.iter().all(|s| s.2 == 1), "{second:?}");
+
+    // The catalog says less than this ingest has seen (its last writes were lost): the
+    // numbering still never goes back.
+    let last = second.last().map_or(0, |s| s.0);
+    authority.set_next(&demo, 0);
+    let third = publish_once(&registry, &mut events, "sk_good", &inputs).await;
+    assert_eq!(
+        third.first().map(|s| s.0),
+        Some(last + 1),
+        "the catalog said 0, memory says {}: numbering never goes back",
+        last + 1
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_catalog_that_hangs_refuses_the_publish_after_its_timeout() {
+    let authority = Arc::new(support::Authority::default());
+    authority.add("sk_good", "demo", 0);
+    let (registry, _events) = registry(&authority, None);
+    authority.set_hung(true);
+    let started = tokio::time::Instant::now();
+    let refused = registry.begin_publish("sk_good").await;
+    assert!(
+        matches!(refused, Err(ingest::IngestError::Catalog(_))),
+        "{refused:?}"
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited >= ingest::registry::CATALOG_ANSWER_TIMEOUT
+            && waited < ingest::registry::CATALOG_ANSWER_TIMEOUT + Duration::from_secs(1),
+        "{waited:?}"
+    );
+}

@@ -9,6 +9,10 @@
 //! default silently); one that another role reads is ignored, so one environment file can
 //! serve several roles. Values of secrets (the push token, database, broker and stream
 //! URLs) are never shown.
+//!
+//! Long (about 650 lines before its tests) because every role's inputs are checked in one
+//! pass, so that each problem comes out with its variable's name: the checks that roles
+//! share (keys, broker URL, listeners) would scatter if it were split by role.
 
 use std::collections::BTreeSet;
 use std::ffi::{OsStr, OsString};

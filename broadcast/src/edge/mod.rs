@@ -11,6 +11,11 @@
 //! Time: the gate counts milliseconds since the edge started on tokio's clock (so tests can
 //! pause it); certificates and revocations are checked against the wall clock in unix
 //! seconds.
+//!
+//! Long (about 620 lines before its tests) because [`Edge`] is the one place the push side,
+//! the MQTT side and the timer meet (gate, trust store, readiness, event verification); its
+//! state machines (`gate`, `barriers`, `ready`) and its I/O (`push`, `mqtt`, `http`) are
+//! modules of their own.
 
 use std::collections::HashMap;
 use std::sync::Arc;

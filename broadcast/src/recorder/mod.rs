@@ -31,6 +31,9 @@
 //! The same thread tells the observer about every finished recording, and deletes
 //! recordings past their retention (at start, then every [`SWEEP_EVERY`]), so deleting
 //! never races with writing. Reading recordings back is `recording`'s job.
+//!
+//! Long (about 550 lines) because it is one thread's state machine over one directory
+//! layout (open, append, finish, recover, sweep); the read side is `recording`.
 
 use std::collections::HashMap;
 use std::fs;

@@ -21,6 +21,9 @@
 //! - `push`: a node's pusher: HTTP requests, retries, failure accounting.
 //! - `sign`: hashing and signing on a blocking thread.
 //! - `outbox`: every MQTT publish, in order, from one task.
+//!
+//! Long (about 520 lines) because it holds the distribution loop and its configuration;
+//! membership, snapshots, signing and the pushers are its submodules.
 
 mod membership;
 mod outbox;

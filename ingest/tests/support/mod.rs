@@ -17,6 +17,7 @@ pub(crate) struct Authority {
     numbering: Mutex<HashMap<StreamName, (u64, u64, u64)>>,
     live: Mutex<Vec<StreamName>>,
     down: AtomicBool,
+    hung: AtomicBool,
 }
 
 #[allow(dead_code)] // each test binary uses its own part
@@ -33,6 +34,27 @@ impl Authority {
             .expect("lock")
             .insert(stream.clone(), (next, 0, 0));
         stream
+    }
+
+    /// Another ingest published `stream` meanwhile: its next segment is `next`.
+    pub(crate) fn set_next(&self, stream: &StreamName, next: u64) {
+        if let Some(entry) = self.numbering.lock().expect("lock").get_mut(stream) {
+            entry.0 = next;
+        }
+    }
+
+    /// The next sequence number recorded for `stream`.
+    pub(crate) fn next(&self, stream: &StreamName) -> u64 {
+        self.numbering
+            .lock()
+            .expect("lock")
+            .get(stream)
+            .map_or(0, |n| n.0)
+    }
+
+    /// Every call hangs from now on (never answers), or answers again.
+    pub(crate) fn set_hung(&self, hung: bool) {
+        self.hung.store(hung, Ordering::SeqCst);
     }
 
     /// Every call fails from now on (or works again).
@@ -54,7 +76,10 @@ impl Authority {
             .map_or(0, |n| n.2)
     }
 
-    fn check(&self) -> Result<(), AuthorityError> {
+    async fn check(&self) -> Result<(), AuthorityError> {
+        if self.hung.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
         if self.down.load(Ordering::SeqCst) {
             Err("the catalog is down".into())
         } else {
@@ -66,12 +91,12 @@ impl Authority {
 #[async_trait]
 impl StreamAuthority for Authority {
     async fn authenticate(&self, key: &str) -> Result<Option<StreamName>, AuthorityError> {
-        self.check()?;
+        self.check().await?;
         Ok(self.keys.lock().expect("lock").get(key).cloned())
     }
 
     async fn begin_numbering(&self, stream: &StreamName) -> Result<Numbering, AuthorityError> {
-        self.check()?;
+        self.check().await?;
         let mut numbering = self.numbering.lock().expect("lock");
         let entry = numbering
             .get_mut(stream)
@@ -88,13 +113,13 @@ impl StreamAuthority for Authority {
     }
 
     async fn mark_live(&self, stream: &StreamName, _at: i64) -> Result<(), AuthorityError> {
-        self.check()?;
+        self.check().await?;
         self.live.lock().expect("lock").push(stream.clone());
         Ok(())
     }
 
     async fn advance_sequence(&self, stream: &StreamName, next: u64) -> Result<(), AuthorityError> {
-        self.check()?;
+        self.check().await?;
         if let Some(entry) = self.numbering.lock().expect("lock").get_mut(stream) {
             entry.0 = entry.0.max(next);
         }
