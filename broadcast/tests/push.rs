@@ -14,7 +14,7 @@ use certs::signing::{SignatureAlgorithm, SigningKey};
 use control::Message;
 use domain::push::{ControlEvent, DURATION_HEADER, MANIFEST_HEADER};
 use domain::topics::Topic;
-use domain::NodeId;
+use domain::{LiveEvent, NodeId};
 use http::{header, Request, StatusCode};
 use support::edge::*;
 use support::*;
@@ -290,17 +290,17 @@ async fn events_bad_json_is_400_and_refused_events_409() {
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
         assert_eq!(error_of(response).await, "invalid control event");
     }
-    let stale_end = ControlEvent::Ended {
+    let stale_end = ControlEvent::Live(LiveEvent::Ended {
         stream: stream(),
         session: domain::SessionId(1),
-    };
+    });
     let response = call(&edge, cluster.event_request(&stale_end)).await;
     assert_eq!(response.status(), StatusCode::CONFLICT);
     assert_eq!(error_of(response).await, "stale session");
-    let ghost = ControlEvent::Ended {
+    let ghost = ControlEvent::Live(LiveEvent::Ended {
         stream: domain::StreamName::new("ghost").expect("valid"),
         session: SESSION,
-    };
+    });
     assert_eq!(
         call(&edge, cluster.event_request(&ghost)).await.status(),
         StatusCode::NOT_FOUND
@@ -330,10 +330,10 @@ async fn events_need_a_fresh_signature_of_a_trusted_ingest() {
     };
     let media_before = playlist(&edge).await;
     let master_before = master().await;
-    let end = ControlEvent::Ended {
+    let end = ControlEvent::Live(LiveEvent::Ended {
         stream: stream(),
         session: SESSION,
-    };
+    });
     let rogue = SigningKey::generate(SignatureAlgorithm::Ed25519).expect("key");
     let now = unix_now_ms();
     let ten_minutes = 600_000;
@@ -406,10 +406,10 @@ async fn events_need_a_fresh_signature_of_a_trusted_ingest() {
 
     // A rendition change signed before the start of the live session (an old statement
     // replayed within the skew) is refused; one signed after it is taken.
-    let older = ControlEvent::Rendition {
+    let older = ControlEvent::Live(LiveEvent::Rendition {
         stream: stream(),
         info: rendition_info("720p", 480),
-    };
+    });
     let response = call(
         &edge,
         raw_event_request(signed_event(&cluster.ingest, &older, now - 60_000)),
@@ -772,10 +772,10 @@ async fn an_end_waits_for_the_segments_pushed_before_it() {
     let bytes = segment_bytes(1);
     let response = call(&edge, push_request(&m1, bytes.clone())).await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
-    let end = ControlEvent::Ended {
+    let end = ControlEvent::Live(LiveEvent::Ended {
         stream: m1.stream.clone(),
         session: m1.session,
-    };
+    });
     let response = call(&edge, cluster.event_request(&end)).await;
     assert!(response.status().is_success());
     assert!(
@@ -799,10 +799,10 @@ async fn an_end_behind_a_missing_manifest_follows_the_gap() {
     let m1 = meta("720p", 1);
     let response = call(&edge, push_request(&m1, segment_bytes(1))).await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
-    let end = ControlEvent::Ended {
+    let end = ControlEvent::Live(LiveEvent::Ended {
         stream: m1.stream.clone(),
         session: m1.session,
-    };
+    });
     assert!(call(&edge, cluster.event_request(&end))
         .await
         .status()
@@ -834,10 +834,10 @@ async fn a_rendition_announced_while_segments_wait_takes_its_first_segment() {
             .status(),
         StatusCode::ACCEPTED
     );
-    let announce = ControlEvent::Rendition {
+    let announce = ControlEvent::Live(LiveEvent::Rendition {
         stream: src0.stream.clone(),
         info: rendition_info("480p", 480),
-    };
+    });
     assert!(call(&edge, cluster.event_request(&announce))
         .await
         .status()

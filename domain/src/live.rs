@@ -1,12 +1,17 @@
 //! What an ingest tells the edges about a live stream, in order.
 //!
-//! In one process (`sealcast up` before the push and MQTT parts land) these values travel
-//! over a channel; between processes the same values are carried by HTTP push and MQTT.
+//! Inside an ingest these values travel over a channel; to the edges, a segment's bytes go
+//! by HTTP push and its signature over MQTT, and every other event goes as the JSON of a
+//! signed statement ([`crate::push::ControlEvent`], which wraps these very values: the
+//! wire form is this enum's serde form, `{"type": "session_started", ...}`).
+
+use serde::{Deserialize, Serialize};
 
 use crate::{RenditionInfo, RenditionName, Segment, SessionId, StreamName};
 
 /// One thing that happened to a live stream.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum LiveEvent {
     /// A publish session started: renditions will follow in ladder order.
     SessionStarted {
@@ -23,7 +28,9 @@ pub enum LiveEvent {
         /// What the rendition is.
         info: RenditionInfo,
     },
-    /// A finished segment.
+    /// A finished segment. Never serialized: segments travel as pushed bytes with their
+    /// signed manifest.
+    #[serde(skip)]
     Segment(Segment),
     /// A rendition stopped being produced (shed because encoding fell behind real time).
     RenditionDropped {

@@ -19,10 +19,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    DomainError, LiveEvent, NodeId, RenditionInfo, RenditionName, SegmentMeta, SessionId,
-    StreamName,
-};
+use crate::{DomainError, LiveEvent, NodeId, RenditionName, SegmentMeta, SessionId, StreamName};
 
 /// The prefix of every internal path; public paths never start with it, and a load
 /// balancer must not forward it.
@@ -212,89 +209,45 @@ impl fmt::Debug for PushToken {
 
 /// What an ingest tells a node besides segments: as JSON, the body of the signed statement
 /// ([`crate::manifest::EventStatement`]) that is the body of `POST /internal/v1/events`.
+/// Every [`LiveEvent`] but a segment, in its own serde form (`{"type": "ended", ...}`), or
+/// [`ControlEvent::Synced`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ControlEvent {
-    /// [`LiveEvent::SessionStarted`].
-    SessionStarted {
-        /// The stream.
-        stream: StreamName,
-        /// The new session.
-        session: SessionId,
-    },
-    /// [`LiveEvent::Rendition`].
-    Rendition {
-        /// The stream.
-        stream: StreamName,
-        /// The rendition's description.
-        info: RenditionInfo,
-    },
-    /// [`LiveEvent::RenditionDropped`].
-    RenditionDropped {
-        /// The stream.
-        stream: StreamName,
-        /// The rendition that stops.
-        rendition: RenditionName,
-    },
-    /// [`LiveEvent::Ended`].
-    Ended {
-        /// The stream.
-        stream: StreamName,
-        /// The session that ended.
-        session: SessionId,
-    },
     /// The ingest `ingest` has sent this node everything it holds of the current windows:
     /// once every present ingest has said so, the node reports itself ready.
     Synced {
         /// The ingest node.
         ingest: NodeId,
     },
+    /// A live event other than a segment.
+    #[serde(untagged)]
+    Live(LiveEvent),
 }
 
 impl ControlEvent {
     /// The control event carrying `event`, or `None` for a segment (segments are pushed
     /// with `PUT`).
     pub fn from_live(event: &LiveEvent) -> Option<Self> {
-        Some(match event {
-            LiveEvent::SessionStarted { stream, session } => Self::SessionStarted {
-                stream: stream.clone(),
-                session: *session,
-            },
-            LiveEvent::Rendition { stream, info } => Self::Rendition {
-                stream: stream.clone(),
-                info: info.clone(),
-            },
-            LiveEvent::RenditionDropped { stream, rendition } => Self::RenditionDropped {
-                stream: stream.clone(),
-                rendition: rendition.clone(),
-            },
-            LiveEvent::Ended { stream, session } => Self::Ended {
-                stream: stream.clone(),
-                session: *session,
-            },
-            LiveEvent::Segment(_) => return None,
-        })
+        match event {
+            LiveEvent::Segment(_) => None,
+            other => Some(Self::Live(other.clone())),
+        }
     }
 
     /// The live event it carries, or `None` for [`ControlEvent::Synced`].
     pub fn into_live(self) -> Option<LiveEvent> {
-        Some(match self {
-            Self::SessionStarted { stream, session } => {
-                LiveEvent::SessionStarted { stream, session }
-            }
-            Self::Rendition { stream, info } => LiveEvent::Rendition { stream, info },
-            Self::RenditionDropped { stream, rendition } => {
-                LiveEvent::RenditionDropped { stream, rendition }
-            }
-            Self::Ended { stream, session } => LiveEvent::Ended { stream, session },
-            Self::Synced { .. } => return None,
-        })
+        match self {
+            Self::Live(LiveEvent::Segment(_)) | Self::Synced { .. } => None,
+            Self::Live(event) => Some(event),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::RenditionInfo;
     use proptest::prelude::*;
 
     #[test]
@@ -409,8 +362,8 @@ mod tests {
         fn control_events_round_trip(session in any::<u64>(), kind in 0u8..5) {
             let stream = StreamName::new("s").expect("valid");
             let e = match kind {
-                0 => ControlEvent::SessionStarted { stream, session: SessionId(session) },
-                1 => ControlEvent::Rendition {
+                0 => ControlEvent::Live(LiveEvent::SessionStarted { stream, session: SessionId(session) }),
+                1 => ControlEvent::Live(LiveEvent::Rendition {
                     stream,
                     info: RenditionInfo {
                         name: RenditionName::new("720p").expect("valid"),
@@ -419,12 +372,12 @@ mod tests {
                         frame_rate: 29.97,
                         codecs: "avc1.64001f,mp4a.40.2".parse().expect("valid codecs"),
                     },
-                },
-                2 => ControlEvent::RenditionDropped {
+                }),
+                2 => ControlEvent::Live(LiveEvent::RenditionDropped {
                     stream,
                     rendition: RenditionName::new("360p").expect("valid"),
-                },
-                3 => ControlEvent::Ended { stream, session: SessionId(session) },
+                }),
+                3 => ControlEvent::Live(LiveEvent::Ended { stream, session: SessionId(session) }),
                 _ => ControlEvent::Synced { ingest: NodeId::new("ingest1").expect("valid") },
             };
             let json = serde_json::to_string(&e).expect("encodes");

@@ -21,7 +21,7 @@ use bytes::Bytes;
 use certs::signing::{RootKey, SignatureAlgorithm, SigningKey, Validity};
 use domain::manifest::{SegmentManifest, SignedManifest};
 use domain::push::{ControlEvent, SegmentHeaders};
-use domain::{NodeId, RenditionInfo, RenditionName, SegmentMeta, SessionId, StreamName};
+use domain::{LiveEvent, NodeId, RenditionInfo, RenditionName, SegmentMeta, SessionId, StreamName};
 use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
 use rml_rtmp::sessions::{
     ServerSession, ServerSessionConfig, ServerSessionEvent, ServerSessionResult,
@@ -169,10 +169,10 @@ fn main() -> Result<()> {
             corpus("manifest")?.join(format!("envelope-{name}")),
             signed.encode(),
         )?;
-        let event = serde_json::to_vec(&ControlEvent::SessionStarted {
+        let event = serde_json::to_vec(&ControlEvent::Live(LiveEvent::SessionStarted {
             stream: StreamName::new("demo")?,
             session: SessionId(0x5eed),
-        })?;
+        }))?;
         let signed_event = ingest.sign_event(event, now * 1000);
         std::fs::write(
             corpus("manifest")?.join(format!("statement-{name}")),
@@ -187,11 +187,11 @@ fn main() -> Result<()> {
     // Control events, as JSON.
     let stream = StreamName::new("demo")?;
     let events = [
-        ControlEvent::SessionStarted {
+        ControlEvent::Live(LiveEvent::SessionStarted {
             stream: stream.clone(),
             session: SessionId(1),
-        },
-        ControlEvent::Rendition {
+        }),
+        ControlEvent::Live(LiveEvent::Rendition {
             stream: stream.clone(),
             info: RenditionInfo {
                 name: RenditionName::new("720p")?,
@@ -200,15 +200,15 @@ fn main() -> Result<()> {
                 frame_rate: 29.97,
                 codecs: "avc1.64001f,mp4a.40.2".parse()?,
             },
-        },
-        ControlEvent::RenditionDropped {
+        }),
+        ControlEvent::Live(LiveEvent::RenditionDropped {
             stream: stream.clone(),
             rendition: RenditionName::new("360p")?,
-        },
-        ControlEvent::Ended {
+        }),
+        ControlEvent::Live(LiveEvent::Ended {
             stream,
             session: SessionId(1),
-        },
+        }),
         ControlEvent::Synced {
             ingest: NodeId::new("ingest1")?,
         },

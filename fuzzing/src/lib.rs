@@ -195,7 +195,7 @@ pub fn control_event(data: &[u8]) {
     let Ok(event) = serde_json::from_slice::<ControlEvent>(data) else {
         return;
     };
-    if let ControlEvent::Rendition { info, .. } = &event {
+    if let ControlEvent::Live(domain::LiveEvent::Rendition { info, .. }) = &event {
         assert!(info.check().is_ok(), "an unchecked rendition parsed");
         assert!(
             !info.codecs.as_str().contains(['"', '\n', '\r', ' ', '#']),

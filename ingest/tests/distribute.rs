@@ -99,11 +99,22 @@ impl Received {
     fn describe(&self) -> String {
         match self {
             Received::Event { event, .. } => match event {
-                ControlEvent::SessionStarted { session, .. } => format!("start {}", session.0),
-                ControlEvent::Rendition { info, .. } => format!("rendition {}", info.name),
-                ControlEvent::RenditionDropped { rendition, .. } => format!("dropped {rendition}"),
-                ControlEvent::Ended { session, .. } => format!("ended {}", session.0),
+                ControlEvent::Live(LiveEvent::SessionStarted { session, .. }) => {
+                    format!("start {}", session.0)
+                }
+                ControlEvent::Live(LiveEvent::Rendition { info, .. }) => {
+                    format!("rendition {}", info.name)
+                }
+                ControlEvent::Live(LiveEvent::RenditionDropped { rendition, .. }) => {
+                    format!("dropped {rendition}")
+                }
+                ControlEvent::Live(LiveEvent::Ended { session, .. }) => {
+                    format!("ended {}", session.0)
+                }
                 ControlEvent::Synced { ingest } => format!("synced {ingest}"),
+                ControlEvent::Live(LiveEvent::Segment(s)) => {
+                    format!("segment as an event {}", s.meta.sequence)
+                }
             },
             Received::Segment { meta, .. } => {
                 format!("segment {} {}", meta.rendition, meta.sequence)

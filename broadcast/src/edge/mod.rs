@@ -254,18 +254,19 @@ impl Edge {
     /// already took is an old statement replayed, and refused.
     fn in_order(&self, event: &ControlEvent, issued_at_ms: u64) -> bool {
         let (stream, session) = match event {
-            ControlEvent::SessionStarted { stream, session }
-            | ControlEvent::Ended { stream, session } => (stream, Some(*session)),
-            ControlEvent::Rendition { stream, .. }
-            | ControlEvent::RenditionDropped { stream, .. } => (stream, None),
-            ControlEvent::Synced { .. } => return true,
+            ControlEvent::Live(LiveEvent::SessionStarted { stream, session })
+            | ControlEvent::Live(LiveEvent::Ended { stream, session }) => (stream, Some(*session)),
+            ControlEvent::Live(LiveEvent::Rendition { stream, .. })
+            | ControlEvent::Live(LiveEvent::RenditionDropped { stream, .. }) => (stream, None),
+            // A segment never arrives as a control event (its variant does not deserialize).
+            ControlEvent::Synced { .. } | ControlEvent::Live(LiveEvent::Segment(_)) => return true,
         };
         let mut starts = self.starts.lock();
         let latest = starts.get(stream).copied();
         if latest.is_some_and(|(s, at)| issued_at_ms < at && session != Some(s)) {
             return false;
         }
-        if let ControlEvent::SessionStarted { session, .. } = event {
+        if let ControlEvent::Live(LiveEvent::SessionStarted { session, .. }) = event {
             let at = match latest {
                 Some((s, at)) if s == *session => at.max(issued_at_ms),
                 _ => issued_at_ms,

@@ -13,7 +13,7 @@ use domain::broker::BrokerAddress;
 use domain::manifest::{SegmentManifest, SignedManifest};
 use domain::push::{ControlEvent, InternalPath, SegmentHeaders, MANIFEST_HEADER};
 use domain::topics::Topic;
-use domain::{NodeId, RenditionInfo, RenditionName, SegmentMeta};
+use domain::{LiveEvent, NodeId, RenditionInfo, RenditionName, SegmentMeta};
 use http::{header, Request, Response};
 use sha2::{Digest, Sha256};
 use tower::ServiceExt;
@@ -222,15 +222,15 @@ pub fn rendition_info(r: &str, height: u32) -> RenditionInfo {
 
 /// The stream-start events an ingest sends: session, then renditions.
 pub fn start_events(renditions: &[(&str, u32)]) -> Vec<ControlEvent> {
-    let mut events = vec![ControlEvent::SessionStarted {
+    let mut events = vec![ControlEvent::Live(LiveEvent::SessionStarted {
         stream: stream(),
         session: SESSION,
-    }];
+    })];
     for (r, h) in renditions {
-        events.push(ControlEvent::Rendition {
+        events.push(ControlEvent::Live(LiveEvent::Rendition {
             stream: stream(),
             info: rendition_info(r, *h),
-        });
+        }));
     }
     events
 }

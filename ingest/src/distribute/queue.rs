@@ -193,16 +193,16 @@ impl NodeQueue {
 
 #[cfg(test)]
 mod tests {
-    use domain::{NodeId, SessionId, StreamName};
+    use domain::{LiveEvent, NodeId, SessionId, StreamName};
     use proptest::prelude::*;
 
     use super::*;
 
     fn event(n: u64) -> PushItem {
-        PushItem::Control(ControlEvent::SessionStarted {
+        PushItem::Control(ControlEvent::Live(LiveEvent::SessionStarted {
             stream: StreamName::new("s").expect("valid"),
             session: SessionId(n),
-        })
+        }))
     }
 
     fn synced() -> PushItem {
@@ -213,9 +213,10 @@ mod tests {
 
     fn session_of(take: Take) -> Option<u64> {
         match take {
-            Take::Item(PushItem::Control(ControlEvent::SessionStarted { session, .. })) => {
-                Some(session.0)
-            }
+            Take::Item(PushItem::Control(ControlEvent::Live(LiveEvent::SessionStarted {
+                session,
+                ..
+            }))) => Some(session.0),
             _ => None,
         }
     }

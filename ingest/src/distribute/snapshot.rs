@@ -147,24 +147,24 @@ impl Snapshot {
 
     fn record_control(&mut self, event: &ControlEvent) {
         match event {
-            ControlEvent::SessionStarted { stream, session } => {
+            ControlEvent::Live(LiveEvent::SessionStarted { stream, session }) => {
                 self.ended.retain(|s| s != stream);
                 let state = self.streams.entry(stream.clone()).or_default();
                 state.session = Some(*session);
                 state.ended = false;
             }
-            ControlEvent::Rendition { stream, info } => {
+            ControlEvent::Live(LiveEvent::Rendition { stream, info }) => {
                 let rendition = self.streams.entry(stream.clone()).or_default();
                 let rendition = rendition.rendition(&info.name);
                 rendition.info = Some(info.clone());
                 rendition.dropped = false;
             }
-            ControlEvent::RenditionDropped { stream, rendition } => {
+            ControlEvent::Live(LiveEvent::RenditionDropped { stream, rendition }) => {
                 if let Some(state) = self.streams.get_mut(stream) {
                     state.rendition(rendition).dropped = true;
                 }
             }
-            ControlEvent::Ended { stream, .. } => {
+            ControlEvent::Live(LiveEvent::Ended { stream, .. }) => {
                 if let Some(state) = self.streams.get_mut(stream) {
                     state.ended = true;
                     self.ended.retain(|s| s != stream);
@@ -176,7 +176,8 @@ impl Snapshot {
                     }
                 }
             }
-            ControlEvent::Synced { .. } => {}
+            // A segment is never a control event (`ControlEvent::from_live` leaves it out).
+            ControlEvent::Synced { .. } | ControlEvent::Live(LiveEvent::Segment(_)) => {}
         }
     }
 
@@ -187,17 +188,21 @@ impl Snapshot {
         let mut items = Vec::new();
         for (name, state) in &self.streams {
             if let Some(session) = state.session {
-                items.push(PushItem::Control(ControlEvent::SessionStarted {
-                    stream: name.clone(),
-                    session,
-                }));
+                items.push(PushItem::Control(ControlEvent::Live(
+                    LiveEvent::SessionStarted {
+                        stream: name.clone(),
+                        session,
+                    },
+                )));
             }
             for rendition in &state.renditions {
                 if let Some(info) = &rendition.info {
-                    items.push(PushItem::Control(ControlEvent::Rendition {
-                        stream: name.clone(),
-                        info: info.clone(),
-                    }));
+                    items.push(PushItem::Control(ControlEvent::Live(
+                        LiveEvent::Rendition {
+                            stream: name.clone(),
+                            info: info.clone(),
+                        },
+                    )));
                 }
             }
             // Segment N of every rung together, in ladder order, as they went out live.
@@ -217,16 +222,18 @@ impl Snapshot {
                 catch_up: true,
             }));
             for rendition in state.renditions.iter().filter(|r| r.dropped) {
-                items.push(PushItem::Control(ControlEvent::RenditionDropped {
-                    stream: name.clone(),
-                    rendition: rendition.name.clone(),
-                }));
+                items.push(PushItem::Control(ControlEvent::Live(
+                    LiveEvent::RenditionDropped {
+                        stream: name.clone(),
+                        rendition: rendition.name.clone(),
+                    },
+                )));
             }
             if let (true, Some(session)) = (state.ended, state.session) {
-                items.push(PushItem::Control(ControlEvent::Ended {
+                items.push(PushItem::Control(ControlEvent::Live(LiveEvent::Ended {
                     stream: name.clone(),
                     session,
-                }));
+                })));
             }
         }
         items.push(PushItem::Control(ControlEvent::Synced {
@@ -299,17 +306,26 @@ mod tests {
         items
             .iter()
             .map(|i| match i {
-                PushItem::Control(ControlEvent::SessionStarted { stream, session }) => {
+                PushItem::Control(ControlEvent::Live(LiveEvent::SessionStarted {
+                    stream,
+                    session,
+                })) => {
                     format!("start {stream} {}", session.0)
                 }
-                PushItem::Control(ControlEvent::Rendition { stream, info }) => {
+                PushItem::Control(ControlEvent::Live(LiveEvent::Rendition { stream, info })) => {
                     format!("rendition {stream} {}", info.name)
                 }
-                PushItem::Control(ControlEvent::RenditionDropped { stream, rendition }) => {
+                PushItem::Control(ControlEvent::Live(LiveEvent::RenditionDropped {
+                    stream,
+                    rendition,
+                })) => {
                     format!("dropped {stream} {rendition}")
                 }
-                PushItem::Control(ControlEvent::Ended { stream, session }) => {
+                PushItem::Control(ControlEvent::Live(LiveEvent::Ended { stream, session })) => {
                     format!("ended {stream} {}", session.0)
+                }
+                PushItem::Control(ControlEvent::Live(LiveEvent::Segment(s))) => {
+                    format!("segment as an event {}", s.meta.sequence)
                 }
                 PushItem::Control(ControlEvent::Synced { ingest }) => format!("synced {ingest}"),
                 PushItem::Segment { held, catch_up } => {
@@ -530,15 +546,17 @@ mod tests {
             let mut finished: Vec<StreamName> = Vec::new();
             for item in &items[..items.len() - 1] {
                 let (s, rank, seq) = match item {
-                    PushItem::Control(ControlEvent::SessionStarted { stream, .. }) => (stream, 0, 0),
-                    PushItem::Control(ControlEvent::Rendition { stream, .. }) => (stream, 1, 0),
+                    PushItem::Control(ControlEvent::Live(LiveEvent::SessionStarted { stream, .. })) => (stream, 0, 0),
+                    PushItem::Control(ControlEvent::Live(LiveEvent::Rendition { stream, .. })) => (stream, 1, 0),
                     PushItem::Segment { held, catch_up } => {
                         prop_assert!(catch_up);
                         (&held.segment.meta.stream, 2, held.segment.meta.sequence)
                     }
-                    PushItem::Control(ControlEvent::RenditionDropped { stream, .. }) => (stream, 3, 0),
-                    PushItem::Control(ControlEvent::Ended { stream, .. }) => (stream, 4, 0),
-                    PushItem::Control(ControlEvent::Synced { .. }) => unreachable!(),
+                    PushItem::Control(ControlEvent::Live(LiveEvent::RenditionDropped { stream, .. })) => (stream, 3, 0),
+                    PushItem::Control(ControlEvent::Live(LiveEvent::Ended { stream, .. })) => (stream, 4, 0),
+                    PushItem::Control(
+                        ControlEvent::Synced { .. } | ControlEvent::Live(LiveEvent::Segment(_)),
+                    ) => unreachable!(),
                 };
                 // Streams do not interleave.
                 if finished.last() != Some(s) {

@@ -18,7 +18,7 @@ use control::{Bus, BusEvent, BusOptions, Qos};
 use domain::manifest::{SegmentManifest, SignedManifest};
 use domain::push::{ControlEvent, InternalPath, PushToken, SegmentHeaders};
 use domain::topics::Topic;
-use domain::{NodeId, RenditionInfo, RenditionName, SegmentMeta, SessionId, StreamName};
+use domain::{LiveEvent, NodeId, RenditionInfo, RenditionName, SegmentMeta, SessionId, StreamName};
 use m3u8_rs::MediaPlaylist;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
@@ -227,12 +227,12 @@ impl Rogue {
 
     /// Starts `stream` on every node with one `src` rendition.
     async fn start_stream(&self, stream: &StreamName, session: SessionId) -> anyhow::Result<()> {
-        self.event(&ControlEvent::SessionStarted {
+        self.event(&ControlEvent::Live(LiveEvent::SessionStarted {
             stream: stream.clone(),
             session,
-        })
+        }))
         .await?;
-        self.event(&ControlEvent::Rendition {
+        self.event(&ControlEvent::Live(LiveEvent::Rendition {
             stream: stream.clone(),
             info: RenditionInfo {
                 name: RenditionName::new("src")?,
@@ -241,7 +241,7 @@ impl Rogue {
                 frame_rate: 30.0,
                 codecs: "avc1.64001f,mp4a.40.2".parse().expect("valid codecs"),
             },
-        })
+        }))
         .await
     }
 
@@ -294,10 +294,10 @@ impl Rogue {
             },
         });
         let injected = serde_json::to_vec(&injected)?;
-        let end = serde_json::to_vec(&ControlEvent::Ended {
+        let end = serde_json::to_vec(&ControlEvent::Live(LiveEvent::Ended {
             stream,
             session: SessionId(1),
-        })?;
+        }))?;
         let now_ms = crate::unix_now() * 1000;
         for node in &self.nodes {
             let master = format!("/live/{live}/master.m3u8");
@@ -512,10 +512,10 @@ pub(crate) async fn check_gate(cluster: &Cluster, live: &str) -> anyhow::Result<
     // A replay of segment 0's manifest.
     rogue.publish(&m0, &e0).await?;
     rogue
-        .event(&ControlEvent::Ended {
+        .event(&ControlEvent::Live(LiveEvent::Ended {
             stream: stream.clone(),
             session,
-        })
+        }))
         .await?;
 
     for (node, before) in cluster.nodes.iter().zip(&before) {
@@ -659,7 +659,7 @@ async fn check_revocation(cluster: &Cluster, rogue: &Rogue, bytes: &Bytes) -> an
     }
     // What the revoked key says about its stream is refused too; the cluster's own ingest
     // key, still trusted, ends it.
-    let end = serde_json::to_vec(&ControlEvent::Ended { stream, session })?;
+    let end = serde_json::to_vec(&ControlEvent::Live(LiveEvent::Ended { stream, session }))?;
     let (ingest_key, _) =
         KeyDir::new(cluster.data_dir().join("keys")).ingest(&NodeId::new("ingest1")?)?;
     for node in &cluster.nodes {
