@@ -330,7 +330,22 @@ pub fn config(data: &[u8]) {
 /// playlist queries. What parses displays as something that parses to the same value.
 pub fn names(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
-    if let Some(p) = PublicPath::parse(&text) {
+    let parsed = PublicPath::parse(&text);
+    // The load balancer's quick classification agrees with the full parser.
+    let class = domain::paths::PathClass::of(&text);
+    match &parsed {
+        Some(PublicPath::Health) => assert_eq!(class, domain::paths::PathClass::Health),
+        Some(PublicPath::Metrics) => assert_eq!(class, domain::paths::PathClass::NodePrivate),
+        Some(PublicPath::Master(_) | PublicPath::Media(..)) => {
+            assert_eq!(class, domain::paths::PathClass::LivePlaylist);
+        }
+        Some(_) => assert_eq!(class, domain::paths::PathClass::Other),
+        None => assert!(matches!(
+            class,
+            domain::paths::PathClass::Other | domain::paths::PathClass::NodePrivate
+        )),
+    }
+    if let Some(p) = parsed {
         assert_eq!(PublicPath::parse(&p.to_string()), Some(p));
     }
     if let Some(t) = domain::topics::Topic::parse(&text) {
