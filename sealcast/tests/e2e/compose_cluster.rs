@@ -23,8 +23,10 @@
 //! it is behind and gets no new viewers until it catches up), the catalog unreachable for
 //! 10 s, then hung for 10 s, then its PostgreSQL killed and restarted, a replica killed,
 //! kept down longer than the live window and restarted in its own container (its
-//! recording lists the hole as gaps), and an ingest killed and restarted and its publisher
-//! moved to the other ingest (numbering goes on). Needs root for the namespace, as CI has.
+//! recording lists the hole as gaps), an ingest killed and restarted and its publisher
+//! moved to the other ingest (numbering goes on), and an ingest's key revoked, which stays
+//! revoked on every edge after the broker lost its persistence, a replica restarted and the
+//! ingest restarted. Needs root for the namespace, as CI has.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
