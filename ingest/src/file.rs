@@ -14,7 +14,7 @@ use domain::{
 };
 use tokio::sync::mpsc;
 
-use crate::container::flv::{FlvReader, TagKind};
+use crate::container::flv::{FlvReader, FlvTag, TagKind};
 use crate::error::IngestError;
 use crate::metrics::IngestMetrics;
 use crate::pipeline::{MediaInput, Pipeline, PipelineParams};
@@ -36,15 +36,19 @@ pub fn media_inputs(input: &Path) -> Result<Vec<MediaInput>, IngestError> {
     let mut reader = FlvReader::new(BufReader::new(File::open(input)?))?;
     let mut out = Vec::new();
     while let Some(tag) = reader.next_tag()? {
-        let ts = i64::from(tag.timestamp_ms);
-        let input = match tag.kind {
-            TagKind::Video => crate::rtmp_inputs::video(&tag.body, ts)?,
-            TagKind::Audio => crate::rtmp_inputs::audio(&tag.body, ts)?,
-            TagKind::Script => None,
-        };
-        out.extend(input);
+        out.extend(tag_input(&tag)?);
     }
     Ok(out)
+}
+
+/// The media a pipeline takes from one FLV tag, if any (script data carries none).
+fn tag_input(tag: &FlvTag) -> Result<Option<MediaInput>, IngestError> {
+    let ts = i64::from(tag.timestamp_ms);
+    match tag.kind {
+        TagKind::Video => crate::rtmp_inputs::video(&tag.body, ts),
+        TagKind::Audio => crate::rtmp_inputs::audio(&tag.body, ts),
+        TagKind::Script => Ok(None),
+    }
 }
 
 /// Transcodes `input` (FLV with H.264, optionally AAC) into `out_dir/{rendition}/{seq}.ts`
@@ -97,13 +101,7 @@ pub fn transcode_file(
                 break;
             }
         };
-        let ts = i64::from(tag.timestamp_ms);
-        let input = match tag.kind {
-            TagKind::Video => crate::rtmp_inputs::video(&tag.body, ts),
-            TagKind::Audio => crate::rtmp_inputs::audio(&tag.body, ts),
-            TagKind::Script => Ok(None),
-        };
-        match input {
+        match tag_input(&tag) {
             Ok(Some(input)) => {
                 if input_tx.blocking_send(input).is_err() {
                     break;

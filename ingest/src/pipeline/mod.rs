@@ -13,7 +13,6 @@
 //! the decoded frame with the same presentation time is forced to an IDR on every encoded
 //! rung, so segment N starts at the same PTS everywhere. When encoding falls behind real
 //! time the lowest-priority encoded rung is shed instead of queueing without bound.
-
 //!
 //! Files: this one has the pipeline's interface and the emitting thread (the aligner, then
 //! the events channel); `coordinator` plans boundaries and feeds the rungs; `rung` muxes a

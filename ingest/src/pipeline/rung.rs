@@ -11,7 +11,7 @@ use domain::{Codecs, PlannedRung, RenditionInfo, RenditionName, RungKind, Segmen
 use ffmpeg_next::{frame, Rational};
 
 use crate::boundary::ForcedCuts;
-use crate::container::h264::{self};
+use crate::container::h264;
 use crate::container::ts::{TsAudio, TsMuxer, TsVideo};
 use crate::error::IngestError;
 use crate::metrics::IngestMetrics;

@@ -166,7 +166,7 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
         tasks: reports.clone(),
     });
     let rtmp = bind(args.rtmp_listen, "RTMP").await?;
-    let ingest = start_ingest(
+    let mut ingest = start_ingest(
         &config,
         &catalog,
         rtmp,
@@ -285,7 +285,6 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
         let _ = tokio::task::spawn_blocking(move || demo.join()).await;
     }
     lb.stop().await;
-    let mut ingest = ingest;
     ingest.served().await?;
     // The reporter and the end-request follower hold the registry: stopped first, so that
     // finishing it closes the events channel and the distribution ends at once.

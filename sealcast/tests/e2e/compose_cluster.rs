@@ -1096,7 +1096,12 @@ async fn hold_pushes(
         .last()
         .map_or(0, |(seq, _)| *seq);
     // A viewer elsewhere: its ffmpeg plays on through the hold.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let elsewhere = loop {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "every new viewer went to {id} for 30 s"
+        );
         let mut viewer = lb::Viewer::new(client.clone(), https);
         let answer = viewer.get("/live/demo1/master.m3u8").await?;
         if answer.node.as_deref().is_some_and(|n| n != id) {
