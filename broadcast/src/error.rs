@@ -42,6 +42,30 @@ pub enum BroadcastError {
         /// The media sequence number asked for.
         sequence: u64,
     },
+    /// An LL-HLS part that this node does not hold and that will not come (or that slid
+    /// out of the parts listed).
+    #[error("part {sequence}.{part} of {stream}/{rendition} is not available")]
+    UnknownPart {
+        /// The stream.
+        stream: StreamName,
+        /// The rendition.
+        rendition: RenditionName,
+        /// The media sequence number of its segment.
+        sequence: u64,
+        /// The part index asked for.
+        part: u32,
+    },
+    /// A playlist request whose `_HLS_msn` / `_HLS_part` / `_HLS_skip` query is invalid.
+    #[error("invalid playlist query: {0}")]
+    BadQuery(#[source] domain::DomainError),
+    /// A blocking playlist request for a segment more than two ahead of the last one
+    /// (RFC 8216bis §6.2.5.2).
+    #[error("_HLS_msn too far ahead of the playlist")]
+    TooFarAhead,
+    /// A blocking playlist request (or a preload-hinted part) that was not satisfied
+    /// within three target durations.
+    #[error("blocking request not satisfied in time")]
+    BlockTimeout,
     /// A recording that is not finished on this node's disk (never recorded here, still
     /// being written, deleted), or a node that keeps no recordings.
     #[error("unknown recording {id} of stream {stream}")]
@@ -188,6 +212,13 @@ impl BroadcastError {
             ),
             Self::UnknownRecording { .. } => (StatusCode::NOT_FOUND, "unknown recording"),
             Self::NotFound => (StatusCode::NOT_FOUND, "not found"),
+            Self::UnknownPart { .. } => (StatusCode::NOT_FOUND, "part not available"),
+            Self::BadQuery(_) => (StatusCode::BAD_REQUEST, "invalid playlist query"),
+            Self::TooFarAhead => (StatusCode::BAD_REQUEST, "_HLS_msn too far ahead"),
+            Self::BlockTimeout => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not available in time; retry",
+            ),
             // Answers of the event push endpoint (and logged when the gate publishes).
             Self::OutOfOrder { .. } => (StatusCode::CONFLICT, "segment out of order"),
             Self::StaleSession { .. } => (StatusCode::CONFLICT, "stale session"),

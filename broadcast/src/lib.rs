@@ -22,6 +22,10 @@
 //!   snapshot reads.
 //! - [`gate`]: the signature gate, sans-IO (bytes and verified manifest meet, in order,
 //!   gaps on timeout, bounded memory).
+//! - [`parts`]: the part gate, sans-IO: an LL-HLS part is published once its bytes and a
+//!   verified part manifest meet and agree (no order, no gaps: parts are ephemeral).
+//! - `cmaf`: media playlists of CMAF renditions without parts (`EXT-X-MAP`, `.m4s`), live
+//!   and for recordings.
 //! - `barriers`: control events queued behind the gate, sans-IO: an event waits for the
 //!   segments of its stream pushed before it, and a later segment never overtakes it.
 //! - `ready`: when an edge may report ready (sans-IO): every ingest that is up has sent it
@@ -46,6 +50,8 @@
 //! - `assets`: the web player (`/`), the dashboard (`/dashboard`) and `/assets/...`,
 //!   hls.js included, embedded at build time (`build.rs` checks they are there), with
 //!   strong `ETag`s and the pages' security headers.
+//! - `live`: the `/live/...` tree: playlists, segments, `init.mp4`, parts; blocking
+//!   playlist reload and preload-hinted parts, held on the stream's change signal.
 //! - `router`: [`router`], the public routes (live, VOD, API, pages) and the layers every
 //!   response passes (`x-sealcast-node`, CORS, request metrics); every segment carries
 //!   [`VERIFIED_HEADER`].
@@ -58,14 +64,17 @@
 mod assets;
 mod audience;
 mod barriers;
+mod cmaf;
 mod config;
 mod edge;
 mod error;
 pub mod gate;
 mod http;
+mod live;
 pub mod metrics;
 mod mqtt;
 mod node;
+pub mod parts;
 mod ready;
 mod recorder;
 mod recording;

@@ -19,7 +19,7 @@ use crate::BroadcastError;
 /// leaves a `Family` out of `/metrics` until it has a label set, so a freshly started
 /// process does not show them all; this list does (the dashboards' test reads it, and a
 /// test below checks it against a scrape with every family in use).
-pub const FAMILIES: [(&str, &str); 16] = [
+pub const FAMILIES: [(&str, &str); 19] = [
     (SEGMENTS_PUBLISHED, "counter"),
     (LIVE_STREAMS, "gauge"),
     (VIEWERS, "gauge"),
@@ -36,6 +36,9 @@ pub const FAMILIES: [(&str, &str); 16] = [
     (HTTP_RESPONSE_BYTES, "counter"),
     (HTTP_CONNECTIONS_CLOSED, "counter"),
     (CONTROL_EVENTS_REFUSED, "counter"),
+    (PARTS_PUBLISHED, "counter"),
+    (PARTS_REJECTED, "counter"),
+    (PART_WAIT_SECONDS, "histogram"),
 ];
 
 /// `sealcast_segments_published`, a counter.
@@ -71,6 +74,13 @@ pub const HTTP_CONNECTIONS_CLOSED: &str = "sealcast_http_connections_closed";
 
 /// `sealcast_control_events_refused`, a counter.
 pub const CONTROL_EVENTS_REFUSED: &str = "sealcast_control_events_refused";
+/// `sealcast_part_wait_seconds`, a histogram: a part's bytes arriving to its publication
+/// (what the part gate adds to an LL-HLS part's latency).
+pub const PART_WAIT_SECONDS: &str = "sealcast_part_wait_seconds";
+/// `sealcast_parts_published`, a counter: LL-HLS parts the part gate published.
+pub const PARTS_PUBLISHED: &str = "sealcast_parts_published";
+/// `sealcast_parts_rejected`, a counter: parts or part manifests refused, by reason.
+pub const PARTS_REJECTED: &str = "sealcast_parts_rejected";
 
 /// Why a pushed control event was refused, the label of
 /// `sealcast_control_events_refused_total{reason}`: the trust store's reasons, `stale`
@@ -163,6 +173,9 @@ pub(crate) struct Metrics {
     response_bytes: Counter,
     connections_closed: Family<ReasonLabels, Counter>,
     events_refused: Family<ReasonLabels, Counter>,
+    parts_published: Counter,
+    part_wait_seconds: Histogram,
+    parts_rejected: Family<ReasonLabels, Counter>,
     /// Totals of the gate's outcomes, readable for the load report (a `Family` cannot be
     /// summed back).
     verified_total: std::sync::atomic::AtomicU64,
@@ -285,7 +298,34 @@ impl Metrics {
             "Pushed control events refused: signature, key, age or shape",
             events_refused.clone(),
         );
+        let parts_published = Counter::default();
+        registry.register(
+            PARTS_PUBLISHED,
+            "LL-HLS parts made visible: bytes and a verified part manifest met and agree",
+            parts_published.clone(),
+        );
+        // 0.5 ms to about 4 s: a part's manifest normally comes within milliseconds.
+        let part_wait_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
+        registry.register(
+            PART_WAIT_SECONDS,
+            "Time from an LL-HLS part's bytes arriving to its publication",
+            part_wait_seconds.clone(),
+        );
+        let parts_rejected = Family::<ReasonLabels, Counter>::default();
+        for reason in REASONS {
+            let _ = parts_rejected.get_or_create(&ReasonLabels {
+                reason: reason.label(),
+            });
+        }
+        registry.register(
+            PARTS_REJECTED,
+            "LL-HLS parts or part manifests refused by the part gate, by reason",
+            parts_rejected.clone(),
+        );
         Metrics {
+            parts_published,
+            part_wait_seconds,
+            parts_rejected,
             registry,
             extra: Vec::new(),
             segments_published,
@@ -364,6 +404,20 @@ impl Metrics {
         self.rejected_total
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.segments_rejected
+            .get_or_create(&ReasonLabels {
+                reason: reason.label(),
+            })
+            .inc();
+    }
+
+    /// A part was published `waited` seconds after its bytes arrived.
+    pub(crate) fn part_published(&self, waited: f64) {
+        self.parts_published.inc();
+        self.part_wait_seconds.observe(waited);
+    }
+
+    pub(crate) fn part_rejected(&self, reason: RejectReason) {
+        self.parts_rejected
             .get_or_create(&ReasonLabels {
                 reason: reason.label(),
             })
@@ -470,6 +524,8 @@ mod tests {
             "sealcast_segments_behind_live 0",
             "sealcast_manifests_verified_total 0",
             "sealcast_push_bytes_total 0",
+            "sealcast_parts_published_total 0",
+            "sealcast_parts_rejected_total{reason=\"digest_mismatch\"} 0",
         ] {
             assert!(text.contains(needle), "{needle} missing in {text}");
         }

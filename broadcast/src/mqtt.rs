@@ -1,7 +1,8 @@
 //! The edge's MQTT side: what it learns from the broker and what it announces there.
 //!
-//! In: ingest certificates and revocations (into the trust store), signed manifests (into
-//! the gate, after verification on the blocking pool), presences (which ingests are up, for
+//! In: ingest certificates and revocations (into the trust store), signed manifests of
+//! segments and of LL-HLS parts (into the gate or the part gate, after verification on the
+//! blocking pool), presences (which ingests are up, for
 //! readiness). Messages are handled one at a time in arrival order, so a retained
 //! certificate is admitted before the manifests that need it.
 //!
@@ -22,7 +23,7 @@ use std::time::Duration;
 
 use control::{Bus, BusEvent, BusOptions, Message, Qos};
 use domain::load::REPORT_EVERY;
-use domain::manifest::SignedManifest;
+use domain::manifest::{AnyManifest, SignedManifest};
 use domain::presence::{Announcement, Presence, Role};
 use domain::topics::Topic;
 use tokio::sync::mpsc;
@@ -85,9 +86,14 @@ impl Edge {
             Topic::IngestCertificate(node) => self.admit_certificate(node.clone(), payload).await,
             Topic::Revocation(key_id) => self.revoke(*key_id, payload).await,
             Topic::Manifest(stream, rendition) => {
+                // Segment and part manifests share the topic, told apart by their tag.
                 let signed = SignedManifest::decode(&payload)?;
-                let manifest = signed.manifest()?;
-                if &manifest.stream != stream || &manifest.rendition != rendition {
+                let manifest = signed.any_manifest()?;
+                let (s, r) = match &manifest {
+                    AnyManifest::Segment(m) => (&m.stream, &m.rendition),
+                    AnyManifest::Part(m) => (&m.stream, &m.rendition),
+                };
+                if s != stream || r != rendition {
                     return Err(BroadcastError::TopicMismatch {
                         what: "manifest of another stream or rendition",
                     });

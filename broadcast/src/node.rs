@@ -71,6 +71,18 @@ struct Slot {
     state: Mutex<StreamState>,
     /// What readers load; replaced whole after every accepted event.
     view: ArcSwap<StreamView>,
+    /// Bumped after every swap of `view`: held blocking playlist requests (and
+    /// preload-hinted part requests) wait on a receiver each, no task or buffer of their
+    /// own, and look again.
+    changed: watch::Sender<()>,
+}
+
+impl Slot {
+    /// Swaps in a new snapshot and wakes whoever waits for one.
+    fn store(&self, view: StreamView) {
+        self.view.store(Arc::new(view));
+        self.changed.send_replace(());
+    }
 }
 
 impl Node {
@@ -275,13 +287,23 @@ impl Node {
             state.apply(event)?;
             // Stored under the writer lock, so snapshots of one stream are swapped in the
             // order their events were applied.
-            slot.view.store(Arc::new(state.view()));
+            slot.store(state.view());
             (was_live, state.is_live())
         };
 
         if let Some(segment) = recordable {
-            let master = slot.view.load().master.as_ref().map(|d| d.body.clone());
-            self.record(|| Record::Segment { segment, master });
+            let view = slot.view.load();
+            let master = view.master.as_ref().map(|d| d.body.clone());
+            let init = view
+                .renditions
+                .get(&segment.meta.rendition)
+                .and_then(|r| r.init.as_ref())
+                .map(|d| d.body.clone());
+            self.record(|| Record::Segment {
+                segment,
+                master,
+                init,
+            });
         }
         if ending && was_live && !is_live {
             let view = slot.view.load();
@@ -336,7 +358,7 @@ impl Node {
         let mut state = slot.state.lock();
         state.gap(rendition, sequence, duration, discontinuity_sequence)?;
         self.metrics.gap();
-        slot.view.store(Arc::new(state.view()));
+        slot.store(state.view());
         drop(state);
         self.record(|| Record::Gap {
             stream: stream.clone(),
@@ -384,6 +406,12 @@ impl Node {
         self.slot(stream).map(|slot| slot.view.load_full())
     }
 
+    /// A receiver told of every new snapshot of `stream`. Subscribe before looking at the
+    /// snapshot, so that a swap in between is not missed.
+    pub(crate) fn subscribe(&self, stream: &StreamName) -> Option<watch::Receiver<()>> {
+        self.slot(stream).map(|slot| slot.changed.subscribe())
+    }
+
     /// The stream's slot, or the error for a stream this node has not seen start.
     fn known_slot(&self, stream: &StreamName) -> Result<Arc<Slot>, BroadcastError> {
         self.slot(stream)
@@ -404,6 +432,7 @@ impl Node {
             Arc::new(Slot {
                 state: Mutex::new(state),
                 view,
+                changed: watch::Sender::new(()),
             })
         });
         Arc::clone(slot)
@@ -468,6 +497,8 @@ mod tests {
                 height: 360,
                 frame_rate: 25.0,
                 codecs: "avc1.42c01e".parse().expect("valid codecs"),
+                init: None,
+                part_target_us: None,
             },
         }
     }

@@ -6,6 +6,8 @@
 //! {dir}/{stream}/{recording}/master.m3u8             the stream's last live master playlist
 //! {dir}/{stream}/{recording}/{rendition}/index.m3u8  a VOD media playlist
 //! {dir}/{stream}/{recording}/{rendition}/{seq}.ts    a segment, as served live
+//! {dir}/{stream}/{recording}/{rendition}/{seq}.m4s   a CMAF segment, as served live
+//! {dir}/{stream}/{recording}/{rendition}/init.mp4    a CMAF rendition's init segment
 //! {dir}/{stream}/{recording}/recording.json          [`RecordingInfo`], written last
 //! ```
 //!
@@ -33,6 +35,8 @@ use crate::BroadcastError;
 pub(crate) const MASTER_FILE: &str = "master.m3u8";
 /// A rendition's VOD media playlist.
 pub(crate) const MEDIA_FILE: &str = "index.m3u8";
+/// A CMAF rendition's init segment.
+pub(crate) const INIT_FILE: &str = "init.mp4";
 /// The recording's [`RecordingInfo`].
 pub(crate) const INFO_FILE: &str = "recording.json";
 /// The journal of a recording in progress (see the recorder).
@@ -182,6 +186,10 @@ impl Library {
             PublicPath::VodSegment(s, id, r, seq) => {
                 (s, *id, Path::new(r.as_str()).join(format!("{seq}.ts")))
             }
+            PublicPath::VodFragment(s, id, r, seq) => {
+                (s, *id, Path::new(r.as_str()).join(format!("{seq}.m4s")))
+            }
+            PublicPath::VodInit(s, id, r) => (s, *id, Path::new(r.as_str()).join(INIT_FILE)),
             _ => return Ok(VodFile::NoRecording),
         };
         let dir = recording_dir(&self.root, stream, id);

@@ -18,6 +18,8 @@ pub(crate) const PLAYLIST_TYPE: HeaderValue =
     HeaderValue::from_static("application/vnd.apple.mpegurl");
 /// `Content-Type` of MPEG-TS segments.
 pub(crate) const SEGMENT_TYPE: HeaderValue = HeaderValue::from_static("video/mp2t");
+/// `Content-Type` of CMAF init segments, fragments and parts.
+pub(crate) const MP4_TYPE: HeaderValue = HeaderValue::from_static("video/mp4");
 
 /// Whether byte ranges are served for a document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

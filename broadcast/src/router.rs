@@ -16,7 +16,7 @@ use domain::push::InternalPath;
 use http::StatusCode;
 
 use crate::recording::VodFile;
-use crate::respond::{self, Ranges, PLAYLIST_TYPE, SEGMENT_TYPE};
+use crate::respond::{self, Ranges, MP4_TYPE, PLAYLIST_TYPE, SEGMENT_TYPE};
 use crate::view::{Document, ENDED_MAX_AGE};
 use crate::{assets, BroadcastError, Node};
 
@@ -51,7 +51,7 @@ pub(crate) fn build(node: Arc<Node>, extra: Option<Router>) -> Router {
         // The live and VOD trees are parsed by `PublicPath`, the one parser of the layout,
         // which refuses `..`, empty segments and invalid names before any lookup (or any
         // file name is made).
-        .route("/live/{*rest}", get(live))
+        .route("/live/{*rest}", get(crate::live::live))
         .route("/vod/{*rest}", get(vod));
     // The pages and their assets: a fixed set of paths, one route each.
     for path in assets::paths() {
@@ -72,56 +72,6 @@ pub(crate) fn build(node: Arc<Node>, extra: Option<Router>) -> Router {
     app.layer(middleware::from_fn_with_state(node, every_response))
 }
 
-async fn live(State(node): State<Arc<Node>>, request: Request) -> Result<Response, BroadcastError> {
-    // Borrowed from the request: the hot path copies no header map.
-    let headers = request.headers();
-    match PublicPath::parse(request.uri().path()) {
-        Some(PublicPath::Master(stream)) => {
-            let view = node.view(&stream).ok_or(BroadcastError::UnknownStream {
-                stream: stream.clone(),
-            })?;
-            let master = view
-                .master
-                .as_ref()
-                .ok_or(BroadcastError::NotReady { stream })?;
-            respond::document(master, PLAYLIST_TYPE, Ranges::No, headers)
-        }
-        Some(PublicPath::Media(stream, rendition)) => {
-            let view = node.view(&stream).ok_or(BroadcastError::UnknownStream {
-                stream: stream.clone(),
-            })?;
-            let r = view
-                .renditions
-                .get(&rendition)
-                .ok_or(BroadcastError::UnknownRendition { stream, rendition })?;
-            respond::document(&r.playlist, PLAYLIST_TYPE, Ranges::No, headers)
-        }
-        Some(PublicPath::Segment(stream, rendition, sequence)) => {
-            let view = node.view(&stream).ok_or(BroadcastError::UnknownStream {
-                stream: stream.clone(),
-            })?;
-            let r = view.renditions.get(&rendition).ok_or_else(|| {
-                BroadcastError::UnknownRendition {
-                    stream: stream.clone(),
-                    rendition: rendition.clone(),
-                }
-            })?;
-            let segment = r.segment(sequence).ok_or(BroadcastError::UnknownSegment {
-                stream,
-                rendition,
-                sequence,
-            })?;
-            verified(respond::document(
-                segment,
-                SEGMENT_TYPE,
-                Ranges::Bytes,
-                headers,
-            )?)
-        }
-        _ => Err(BroadcastError::NotFound),
-    }
-}
-
 /// A file of a finished recording, read from disk off the executor. Playlists are cached
 /// a minute (they no longer change, but a recording can be deleted), segments forever (the
 /// bytes that were served live, under the same `ETag`).
@@ -131,6 +81,8 @@ async fn vod(State(node): State<Arc<Node>>, request: Request) -> Result<Response
     let (stream, id) = match &path {
         PublicPath::VodMaster(s, id)
         | PublicPath::VodMedia(s, id, _)
+        | PublicPath::VodInit(s, id, _)
+        | PublicPath::VodFragment(s, id, _, _)
         | PublicPath::VodSegment(s, id, _, _) => (s.clone(), *id),
         _ => return Err(BroadcastError::NotFound),
     };
@@ -145,14 +97,15 @@ async fn vod(State(node): State<Arc<Node>>, request: Request) -> Result<Response
         VodFile::NoRecording => return Err(BroadcastError::UnknownRecording { stream, id }),
         VodFile::NoFile => {
             return Err(match path {
-                PublicPath::VodSegment(_, _, rendition, sequence) => {
+                PublicPath::VodSegment(_, _, rendition, sequence)
+                | PublicPath::VodFragment(_, _, rendition, sequence) => {
                     BroadcastError::UnknownSegment {
                         stream,
                         rendition,
                         sequence,
                     }
                 }
-                PublicPath::VodMedia(_, _, rendition) => {
+                PublicPath::VodMedia(_, _, rendition) | PublicPath::VodInit(_, _, rendition) => {
                     BroadcastError::UnknownRendition { stream, rendition }
                 }
                 _ => BroadcastError::UnknownRecording { stream, id },
@@ -169,6 +122,14 @@ async fn vod(State(node): State<Arc<Node>>, request: Request) -> Result<Response
                 headers,
             )?)
         }
+        PublicPath::VodFragment(_, id, _, sequence) => {
+            let doc = Document::segment(id, sequence, bytes);
+            verified(respond::document(&doc, MP4_TYPE, Ranges::Bytes, headers)?)
+        }
+        PublicPath::VodInit(..) => {
+            let doc = Document::init(bytes, ENDED_MAX_AGE);
+            verified(respond::document(&doc, MP4_TYPE, Ranges::Bytes, headers)?)
+        }
         _ => {
             let text = String::from_utf8_lossy(&bytes).into_owned();
             let doc = Document::playlist(text, ENDED_MAX_AGE);
@@ -178,7 +139,7 @@ async fn vod(State(node): State<Arc<Node>>, request: Request) -> Result<Response
 }
 
 /// Marks a segment response (200, 206 or 304) as verified by the gate.
-fn verified(mut response: Response) -> Result<Response, BroadcastError> {
+pub(crate) fn verified(mut response: Response) -> Result<Response, BroadcastError> {
     response.headers_mut().insert(VERIFIED_HEADER, VERIFIED);
     Ok(response)
 }
@@ -325,6 +286,19 @@ fn route_label(path: &str) -> &'static str {
             "media"
         } else if rest.ends_with(".ts") {
             "segment"
+        } else if let Some(stem) = rest.strip_suffix(".m4s") {
+            // `{seq}.{part}.m4s` is a part, `{seq}.m4s` a segment.
+            if stem
+                .rsplit('/')
+                .next()
+                .is_some_and(|file| file.contains('.'))
+            {
+                "part"
+            } else {
+                "segment"
+            }
+        } else if rest.ends_with("/init.mp4") {
+            "init"
         } else {
             "unmatched"
         };
@@ -332,6 +306,7 @@ fn route_label(path: &str) -> &'static str {
     if let Some(internal) = InternalPath::parse(path) {
         return match internal {
             InternalPath::Segment(..) => "push_segment",
+            InternalPath::Part(..) => "push_part",
             InternalPath::Events => "push_event",
         };
     }
@@ -341,10 +316,13 @@ fn route_label(path: &str) -> &'static str {
         Some(PublicPath::Asset(..)) => "asset",
         Some(PublicPath::Master(..)) => "master",
         Some(PublicPath::Media(..)) => "media",
-        Some(PublicPath::Segment(..)) => "segment",
+        Some(PublicPath::Segment(..) | PublicPath::Fragment(..)) => "segment",
+        Some(PublicPath::Part(..)) => "part",
+        Some(PublicPath::Init(..)) => "init",
+        Some(PublicPath::VodInit(..)) => "vod_init",
         Some(PublicPath::VodMaster(..)) => "vod_master",
         Some(PublicPath::VodMedia(..)) => "vod_media",
-        Some(PublicPath::VodSegment(..)) => "vod_segment",
+        Some(PublicPath::VodSegment(..) | PublicPath::VodFragment(..)) => "vod_segment",
         Some(PublicPath::Streams) => "streams",
         Some(PublicPath::Recordings) => "recordings",
         Some(PublicPath::Health) => "healthz",

@@ -8,16 +8,26 @@
 //!   segment arrives, so a smaller ladder after a reconnect does not leave stale variants;
 //! - a segment that slid out of the window stays fetchable for [`GRACE_SEGMENTS`] more
 //!   segments, for players that read the playlist just before it moved on;
-//! - a refused event leaves the state exactly as it was.
+//! - a refused event leaves the state exactly as it was;
+//! - a CMAF rendition (one with an init segment) serves `init.mp4` and `{seq}.m4s`; with a
+//!   part target it also keeps an LL-HLS window (`ll`): published parts are listed as they
+//!   come, its playlists carry the stream's other LL renditions' reports, and every LL
+//!   rendition is re-rendered when any of them changes, so those reports stay current.
+//!   MPEG-TS renditions keep their playlists as they were.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Duration;
 
+use domain::llhls::RenditionReport;
 use domain::paths::PublicPath;
 use domain::playlist::{render_master, Entry, MediaWindow, PushError, Variant};
+use domain::segment::{Part, SegmentFormat};
 use domain::{
     BitrateMeter, LiveEvent, RenditionInfo, RenditionName, Segment, SessionId, StreamName,
 };
+
+use self::ll::Ll;
 
 use crate::view::{
     live_max_age, Document, RenditionSummary, RenditionView, StreamSummary, StreamView,
@@ -59,6 +69,8 @@ struct RenditionState {
     meter: BitrateMeter,
     /// Re-rendered whenever the window changes; `None` before the first segment.
     view: Option<Arc<RenditionView>>,
+    /// A CMAF rendition's LL-HLS state, when it has a part target.
+    ll: Option<Ll>,
 }
 
 impl StreamState {
@@ -88,6 +100,7 @@ impl StreamState {
             }
             LiveEvent::Rendition { info, .. } => self.announce(info),
             LiveEvent::Segment(segment) => self.publish(segment),
+            LiveEvent::Part(part) => self.part(part),
             LiveEvent::RenditionDropped { rendition, .. } => self.drop_rendition(&rendition),
             LiveEvent::Ended { session, .. } => self.end(session),
         }
@@ -110,26 +123,108 @@ impl StreamState {
 
     fn announce(&mut self, info: RenditionInfo) -> Result<(), BroadcastError> {
         let session = self.live()?;
-        if let Some(r) = self
+        let (window, target) = (self.config.window, self.config.segment_target);
+        let index = match self
             .renditions
-            .iter_mut()
-            .find(|r| r.info.name == info.name)
+            .iter()
+            .position(|r| r.info.name == info.name)
         {
-            r.info = info;
-            r.announced_by = session;
-            r.listed = true;
-        } else {
-            self.renditions.push(RenditionState {
-                info,
-                announced_by: session,
-                listed: true,
-                window: MediaWindow::new(self.config.window, self.config.segment_target),
-                kept: VecDeque::new(),
-                meter: BitrateMeter::default(),
-                view: None,
+            Some(i) => {
+                let r = &mut self.renditions[i];
+                r.info = info;
+                r.announced_by = session;
+                r.listed = true;
+                i
+            }
+            None => {
+                self.renditions.push(RenditionState {
+                    info,
+                    announced_by: session,
+                    listed: true,
+                    window: MediaWindow::new(window, target),
+                    kept: VecDeque::new(),
+                    meter: BitrateMeter::default(),
+                    view: None,
+                    ll: None,
+                });
+                self.renditions.len() - 1
+            }
+        };
+        // LL-HLS for a CMAF rendition with a part target (kept if it does not change).
+        let r = &mut self.renditions[index];
+        let part_target = r
+            .info
+            .part_target_us
+            .filter(|_| r.info.format() == SegmentFormat::Cmaf)
+            .map(Duration::from_micros);
+        match part_target {
+            None => r.ll = None,
+            Some(p) if r.ll.as_ref().is_some_and(|ll| ll.part_target() == p) => {}
+            Some(p) => r.ll = Some(Ll::new(window, target, p, &r.window)),
+        }
+        self.refresh(index);
+        Ok(())
+    }
+
+    /// A verified LL-HLS part: listed once the parts before it are (see `ll`); a part of a
+    /// segment that already finished is dropped without a word.
+    fn part(&mut self, part: Part) -> Result<(), BroadcastError> {
+        let live = self.live()?;
+        let meta = &part.meta;
+        if meta.session != live {
+            return Err(BroadcastError::StaleSession {
+                stream: self.name.clone(),
+                session: meta.session,
             });
         }
+        let Some(index) = self.renditions.iter().position(|r| {
+            r.info.name == meta.rendition && r.listed && r.announced_by == live && r.ll.is_some()
+        }) else {
+            return Err(BroadcastError::UnknownRendition {
+                stream: self.name.clone(),
+                rendition: meta.rendition.clone(),
+            });
+        };
+        let r = &mut self.renditions[index];
+        let changed = match &mut r.ll {
+            Some(ll) => ll.push_part(part, &r.window),
+            None => false,
+        };
+        if changed {
+            self.refresh(index);
+        }
         Ok(())
+    }
+
+    /// Re-renders rendition `index`, and with an LL rendition every LL rendition of the
+    /// stream (their rendition reports name each other).
+    fn refresh(&mut self, index: usize) {
+        if self.renditions.get(index).is_none_or(|r| r.ll.is_none()) {
+            if let Some(r) = self.renditions.get_mut(index) {
+                r.refresh(&[]);
+            }
+            return;
+        }
+        let reports: Vec<(usize, RenditionReport)> = self
+            .renditions
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.listed)
+            .filter_map(|(i, r)| {
+                let uri = format!("../{}/index.m3u8", r.info.name);
+                Some((i, r.ll.as_ref()?.report(uri)?))
+            })
+            .collect();
+        for i in 0..self.renditions.len() {
+            if self.renditions[i].ll.is_some() {
+                let others: Vec<RenditionReport> = reports
+                    .iter()
+                    .filter(|(j, _)| *j != i)
+                    .map(|(_, report)| report.clone())
+                    .collect();
+                self.renditions[i].refresh(&others);
+            }
+        }
     }
 
     fn publish(&mut self, segment: Segment) -> Result<(), BroadcastError> {
@@ -141,18 +236,20 @@ impl StreamState {
                 session: meta.session,
             });
         }
-        let Some(r) = self
+        let Some(index) = self
             .renditions
-            .iter_mut()
-            .find(|r| r.info.name == meta.rendition && r.listed && r.announced_by == live)
+            .iter()
+            .position(|r| r.info.name == meta.rendition && r.listed && r.announced_by == live)
         else {
             return Err(BroadcastError::UnknownRendition {
                 stream: self.name.clone(),
                 rendition: meta.rendition.clone(),
             });
         };
+        let r = &mut self.renditions[index];
+        let entry = Entry::published(meta);
         // The first mutation, and the only one that can fail: nothing changes on a refusal.
-        r.window.push(Entry::published(meta)).map_err(|e| match e {
+        r.window.push(entry.clone()).map_err(|e| match e {
             PushError::NotAfterLast { last } => BroadcastError::OutOfOrder {
                 stream: self.name.clone(),
                 rendition: meta.rendition.clone(),
@@ -165,13 +262,18 @@ impl StreamState {
             meta.sequence,
             Document::segment(meta.session, meta.sequence, segment.bytes),
         ));
+        if let Some(ll) = &mut r.ll {
+            ll.finish(&entry, &r.window);
+        }
         r.trim_kept();
-        r.refresh();
+        self.refresh(index);
 
         if std::mem::take(&mut self.roll_call) {
-            for r in &mut self.renditions {
+            for i in 0..self.renditions.len() {
+                let r = &mut self.renditions[i];
                 if r.listed && r.announced_by != live {
                     r.close();
+                    self.refresh(i);
                 }
             }
         }
@@ -217,16 +319,17 @@ impl StreamState {
         discontinuity_sequence: Option<u64>,
     ) -> Result<(), BroadcastError> {
         self.live()?;
-        let Some(r) = self
+        let Some(index) = self
             .renditions
-            .iter_mut()
-            .find(|r| &r.info.name == rendition && r.listed)
+            .iter()
+            .position(|r| &r.info.name == rendition && r.listed)
         else {
             return Err(BroadcastError::UnknownRendition {
                 stream: self.name.clone(),
                 rendition: rendition.clone(),
             });
         };
+        let r = &mut self.renditions[index];
         let last = r.window.entries().last().map(|e| e.discontinuity_sequence);
         let discontinuity_sequence = discontinuity_sequence.or(last).unwrap_or(0);
         let entry = Entry {
@@ -238,7 +341,7 @@ impl StreamState {
             discontinuity: last.is_some_and(|l| l < discontinuity_sequence),
             gap: true,
         };
-        r.window.push(entry).map_err(|e| match e {
+        r.window.push(entry.clone()).map_err(|e| match e {
             PushError::NotAfterLast { last } => BroadcastError::OutOfOrder {
                 stream: self.name.clone(),
                 rendition: rendition.clone(),
@@ -246,20 +349,24 @@ impl StreamState {
                 last,
             },
         })?;
+        if let Some(ll) = &mut r.ll {
+            ll.finish(&entry, &r.window);
+        }
         r.trim_kept();
-        r.refresh();
+        self.refresh(index);
         Ok(())
     }
 
     fn drop_rendition(&mut self, name: &RenditionName) -> Result<(), BroadcastError> {
         self.live()?;
-        let Some(r) = self.renditions.iter_mut().find(|r| &r.info.name == name) else {
+        let Some(index) = self.renditions.iter().position(|r| &r.info.name == name) else {
             return Err(BroadcastError::UnknownRendition {
                 stream: self.name.clone(),
                 rendition: name.clone(),
             });
         };
-        r.close();
+        self.renditions[index].close();
+        self.refresh(index);
         Ok(())
     }
 
@@ -277,9 +384,13 @@ impl StreamState {
         }
         self.live_session = None;
         self.roll_call = false;
-        for r in &mut self.renditions {
+        for i in 0..self.renditions.len() {
+            let r = &mut self.renditions[i];
             r.window.end();
-            r.refresh();
+            if let Some(ll) = &mut r.ll {
+                ll.end();
+            }
+            self.refresh(i);
         }
         Ok(())
     }
@@ -342,10 +453,13 @@ impl StreamState {
 impl RenditionState {
     /// Out of the master playlist, `#EXT-X-ENDLIST` on the media playlist; its segments
     /// stay fetchable.
+    /// (The caller re-renders it.)
     fn close(&mut self) {
         self.listed = false;
         self.window.end();
-        self.refresh();
+        if let Some(ll) = &mut self.ll {
+            ll.end();
+        }
     }
 
     /// Forgets segments that slid out of the window, beyond the grace ones.
@@ -362,23 +476,11 @@ impl RenditionState {
             self.kept.pop_front();
         }
     }
-
-    /// Re-renders the media playlist. Nothing to serve before the first segment.
-    fn refresh(&mut self) {
-        if self.window.entries().len() == 0 {
-            return;
-        }
-        let max_age = if self.window.is_ended() {
-            ENDED_MAX_AGE
-        } else {
-            live_max_age(self.window.target_duration())
-        };
-        self.view = Some(Arc::new(RenditionView {
-            playlist: Document::playlist(self.window.render(), max_age),
-            segments: self.kept.iter().cloned().collect(),
-        }));
-    }
 }
 
+mod ll;
+#[cfg(test)]
+mod ll_tests;
+mod render;
 #[cfg(test)]
 mod tests;

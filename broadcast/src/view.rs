@@ -9,6 +9,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use domain::llhls::LlWindow;
+use domain::segment::SegmentFormat;
 use domain::{RenditionName, StreamName};
 use http::HeaderValue;
 use serde::{Deserialize, Serialize};
@@ -37,6 +39,33 @@ impl Document {
     /// nodes (which see the same events) validate against each other.
     pub(crate) fn playlist(text: String, max_age: u64) -> Self {
         let body = Bytes::from(text);
+        let etag = quoted(&format!("{:016x}", fnv1a(&body)));
+        let cache_control = HeaderValue::try_from(format!("public, max-age={max_age}"))
+            .unwrap_or(HeaderValue::from_static("no-cache"));
+        Document {
+            body,
+            etag,
+            cache_control,
+        }
+    }
+
+    /// An LL-HLS part: named like a segment, with its index.
+    pub(crate) fn part(session: domain::SessionId, sequence: u64, index: u32, body: Bytes) -> Self {
+        let etag = quoted(&format!(
+            "{session}-{sequence:x}-{index:x}-{:x}",
+            body.len()
+        ));
+        Document {
+            body,
+            etag,
+            cache_control: SEGMENT_CACHE_CONTROL,
+        }
+    }
+
+    /// A CMAF init segment: validated by a hash of its bytes, and cached only briefly
+    /// (a publisher that reconnects with other encoder settings changes it under the same
+    /// URL).
+    pub(crate) fn init(body: Bytes, max_age: u64) -> Self {
         let etag = quoted(&format!("{:016x}", fnv1a(&body)));
         let cache_control = HeaderValue::try_from(format!("public, max-age={max_age}"))
             .unwrap_or(HeaderValue::from_static("no-cache"));
@@ -82,8 +111,20 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 pub(crate) struct RenditionView {
     /// The media playlist.
     pub(crate) playlist: Document,
+    /// The delta update (`_HLS_skip=YES`) of an LL-HLS rendition, rendered with the full
+    /// playlist, never per request.
+    pub(crate) delta: Option<Document>,
+    /// How its segments are packaged: which extension is served (`.ts` or `.m4s`).
+    pub(crate) format: SegmentFormat,
+    /// `init.mp4` of a CMAF rendition.
+    pub(crate) init: Option<Document>,
+    /// The LL-HLS window as rendered, to answer blocking requests (`_HLS_msn`,
+    /// `_HLS_part`) and preload hints against this very snapshot.
+    pub(crate) ll: Option<LlWindow>,
     /// Listed segments plus the few that slid out recently, by ascending sequence number.
     pub(crate) segments: Vec<(u64, Document)>,
+    /// Bytes of the parts listed (and a few just before), by ascending (segment, index).
+    pub(crate) parts: Vec<((u64, u32), Document)>,
 }
 
 impl RenditionView {
@@ -93,6 +134,15 @@ impl RenditionView {
             .binary_search_by_key(&sequence, |(seq, _)| *seq)
             .ok()
             .and_then(|i| self.segments.get(i))
+            .map(|(_, doc)| doc)
+    }
+
+    /// Part `index` of segment `sequence`, if held.
+    pub(crate) fn part(&self, sequence: u64, index: u32) -> Option<&Document> {
+        self.parts
+            .binary_search_by_key(&(sequence, index), |(key, _)| *key)
+            .ok()
+            .and_then(|i| self.parts.get(i))
             .map(|(_, doc)| doc)
     }
 }
@@ -168,6 +218,11 @@ mod tests {
     fn segment_lookup_finds_only_held_sequences() {
         let view = RenditionView {
             playlist: Document::playlist(String::new(), 1),
+            delta: None,
+            format: SegmentFormat::Ts,
+            init: None,
+            ll: None,
+            parts: Vec::new(),
             segments: [3u64, 4, 7]
                 .into_iter()
                 .map(|s| {

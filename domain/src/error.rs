@@ -54,6 +54,21 @@ pub enum DomainError {
         /// How many bytes were left over.
         count: usize,
     },
+    /// A one-byte flag that is neither 0 nor 1. Refused so that every value has exactly
+    /// one encoding.
+    #[error("{what}: the {field} flag is neither 0 nor 1")]
+    InvalidFlag {
+        /// What was being decoded.
+        what: &'static str,
+        /// The flag.
+        field: &'static str,
+    },
+    /// An init segment that is empty or larger than the cap.
+    #[error("invalid init segment: {reason}")]
+    InvalidInitSegment {
+        /// What is allowed.
+        reason: &'static str,
+    },
     /// A length prefix over the cap for its part; refused before anything is copied.
     #[error("{what}: the {field} is {len} bytes, more than the {max} allowed")]
     TooLarge {

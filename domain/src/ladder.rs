@@ -50,9 +50,23 @@ pub struct Ladder {
     pub window: usize,
     /// x264 preset for every encoded rung.
     pub preset: String,
+    /// How segments are packaged: `cmaf` (the default) or `ts`.
+    #[serde(default)]
+    pub format: crate::SegmentFormat,
+    /// LL-HLS part target with CMAF (default 0.333 s); `0` turns parts off. Parts are cut
+    /// at the first frame at or after it, and at every segment boundary.
+    #[serde(default = "default_part_target", with = "secs_f64")]
+    pub part_target: Duration,
     /// The rungs, in priority order: when encoding falls behind real time, the last encoded
     /// rung is shed first.
     pub rungs: Vec<Rung>,
+}
+
+/// The default LL-HLS part target: a third of a second.
+pub const DEFAULT_PART_TARGET: Duration = Duration::from_millis(333);
+
+fn default_part_target() -> Duration {
+    DEFAULT_PART_TARGET
 }
 
 mod secs_f64 {
@@ -90,6 +104,8 @@ impl Default for Ladder {
             segment_target: Duration::from_secs(2),
             window: 6,
             preset: "veryfast".to_owned(),
+            format: crate::SegmentFormat::Cmaf,
+            part_target: DEFAULT_PART_TARGET,
             rungs: vec![
                 Rung {
                     name: RenditionName::new("src")
@@ -118,6 +134,12 @@ pub struct PlannedRung {
 }
 
 impl Ladder {
+    /// The part target when LL-HLS parts are made: CMAF with a part target above zero.
+    pub fn parts(&self) -> Option<Duration> {
+        (self.format == crate::SegmentFormat::Cmaf && !self.part_target.is_zero())
+            .then_some(self.part_target)
+    }
+
     /// Checks what serde cannot: unique names, sane numbers, at most one source rung.
     pub fn validate(&self) -> Result<(), DomainError> {
         let bad = |m: String| Err(DomainError::InvalidLadder(m));
@@ -126,6 +148,14 @@ impl Ladder {
         }
         if !(0.5..=30.0).contains(&self.segment_target.as_secs_f64()) {
             return bad("segment_target must be between 0.5 and 30 seconds".into());
+        }
+        if !self.part_target.is_zero()
+            && !(0.1..=self.segment_target.as_secs_f64() / 2.0)
+                .contains(&self.part_target.as_secs_f64())
+        {
+            return bad(
+                "part_target must be 0 (no parts) or 0.1 s to half of segment_target".into(),
+            );
         }
         if !(2..=1000).contains(&self.window) {
             return bad("window must be between 2 and 1000 segments".into());
@@ -258,6 +288,27 @@ mod tests {
             ..Ladder::default()
         };
         assert!(l.validate().is_err());
+        let l = Ladder {
+            part_target: Duration::from_millis(50),
+            ..Ladder::default()
+        };
+        assert!(l.validate().is_err());
+        let l = Ladder {
+            part_target: Duration::from_millis(1500),
+            ..Ladder::default()
+        };
+        assert!(l.validate().is_err());
+        let l = Ladder {
+            part_target: Duration::ZERO,
+            ..Ladder::default()
+        };
+        assert!(l.validate().is_ok() && l.parts().is_none());
+        let l = Ladder {
+            format: crate::SegmentFormat::Ts,
+            ..Ladder::default()
+        };
+        assert!(l.validate().is_ok() && l.parts().is_none());
+        assert_eq!(Ladder::default().parts(), Some(DEFAULT_PART_TARGET));
     }
 
     proptest! {

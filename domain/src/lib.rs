@@ -33,4 +33,7 @@ pub use error::DomainError;
 pub use ids::{NodeId, RenditionName, SessionId, StreamName};
 pub use ladder::{Ladder, PlannedRung, Rung, RungKind};
 pub use live::LiveEvent;
-pub use segment::{BitrateMeter, Codecs, RenditionInfo, Segment, SegmentMeta};
+pub use segment::{
+    BitrateMeter, Codecs, InitSegment, Part, PartMeta, RenditionInfo, Segment, SegmentFormat,
+    SegmentMeta,
+};

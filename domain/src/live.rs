@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{RenditionInfo, RenditionName, Segment, SessionId, StreamName};
+use crate::{Part, RenditionInfo, RenditionName, Segment, SessionId, StreamName};
 
 /// One thing that happened to a live stream.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,6 +32,10 @@ pub enum LiveEvent {
     /// signed manifest.
     #[serde(skip)]
     Segment(Segment),
+    /// A finished LL-HLS part of the segment being cut. Never serialized: parts travel like
+    /// segments, as pushed bytes with their signed manifest.
+    #[serde(skip)]
+    Part(Part),
     /// A rendition stopped being produced (shed because encoding fell behind real time).
     RenditionDropped {
         /// The stream.
@@ -57,6 +61,7 @@ impl LiveEvent {
             | Self::RenditionDropped { stream, .. }
             | Self::Ended { stream, .. } => stream,
             Self::Segment(s) => &s.meta.stream,
+            Self::Part(p) => &p.meta.stream,
         }
     }
 }

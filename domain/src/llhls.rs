@@ -8,7 +8,7 @@
 //! [`PART_SEGMENTS`] segments and the open one; the preload hint names the part that comes
 //! next. Players that ignore the LL tags play the full segments.
 //!
-//! Not wired into the edges yet: they still serve [`crate::playlist`]'s MPEG-TS playlists.
+//! Edges render it for CMAF renditions with parts (`broadcast::stream`).
 //!
 //! Long (about 520 lines before its tests) because the window, its rendering, delta updates
 //! and the blocking-reload answer implement one section of the RFC together.
@@ -182,6 +182,13 @@ impl LlWindow {
             open: None,
             ended: false,
         }
+    }
+
+    /// The same window with `EXT-X-DISCONTINUITY-SEQUENCE` starting at `sequence` (a window
+    /// rebuilt for a stream whose earlier discontinuities already slid out).
+    pub fn with_discontinuity_sequence(mut self, sequence: u64) -> Self {
+        self.discontinuity_sequence = sequence;
+        self
     }
 
     /// Appends a part to segment `sequence`, opening it if it is the next one. A part of a

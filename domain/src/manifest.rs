@@ -248,6 +248,172 @@ impl SegmentManifest {
     }
 }
 
+/// Domain-separation tag of a part manifest ([`PartManifest`]): a part's signature can
+/// never be read as a segment's, nor the other way round.
+pub const PART_TAG: &[u8] = b"sealcast/v1/part-manifest\0";
+
+const PART_MANIFEST: &str = "part manifest";
+
+/// Everything a signature binds about one LL-HLS partial segment: the fields of a
+/// [`SegmentManifest`] plus the part's index within its segment and whether it starts with
+/// a keyframe (`INDEPENDENT=YES`), and when its first frame was captured
+/// (`EXT-X-PROGRAM-DATE-TIME`). Its layout is the segment manifest's with the tag
+/// [`PART_TAG`], then after the media sequence: part index (4 bytes), independent (1 byte,
+/// `0` or `1`); after the duration: the capture time in Unix milliseconds (8 bytes).
+/// Strict in the same way: one encoding per manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartManifest {
+    /// The signature scheme.
+    pub algorithm: SignatureAlgorithm,
+    /// The signing key.
+    pub key_id: KeyId,
+    /// The stream.
+    pub stream: StreamName,
+    /// The publish session.
+    pub session: SessionId,
+    /// The rung.
+    pub rendition: RenditionName,
+    /// Media sequence number of the segment the part belongs to.
+    pub sequence: u64,
+    /// The part's index within its segment, from 0.
+    pub index: u32,
+    /// Whether the part starts with a keyframe.
+    pub independent: bool,
+    /// Discontinuity sequence number.
+    pub discontinuity_sequence: u64,
+    /// Duration in microseconds.
+    pub duration_us: u64,
+    /// When its first frame was captured, Unix milliseconds (the ingest's clock).
+    pub program_date_time_ms: u64,
+    /// Length of the part's bytes.
+    pub byte_len: u64,
+    /// SHA-256 of the exact bytes edges serve.
+    pub digest: [u8; 32],
+}
+
+impl PartManifest {
+    /// The manifest of the part described by `meta`, whose bytes are `byte_len` long and
+    /// hash to `digest`. Ingest and edge both build it this way.
+    pub fn from_meta(
+        meta: &crate::segment::PartMeta,
+        algorithm: SignatureAlgorithm,
+        key_id: KeyId,
+        byte_len: u64,
+        digest: [u8; 32],
+    ) -> Self {
+        PartManifest {
+            algorithm,
+            key_id,
+            stream: meta.stream.clone(),
+            session: meta.session,
+            rendition: meta.rendition.clone(),
+            sequence: meta.sequence,
+            index: meta.index,
+            independent: meta.independent,
+            discontinuity_sequence: meta.discontinuity_sequence,
+            duration_us: u64::try_from(meta.duration.as_micros()).unwrap_or(u64::MAX),
+            program_date_time_ms: meta.program_date_time_ms,
+            byte_len,
+            digest,
+        }
+    }
+
+    /// The canonical bytes that are signed.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(PART_TAG.len() + 1 + 16 + 2 * 65 + 8 + 5 + 4 * 8 + 32);
+        out.extend_from_slice(PART_TAG);
+        out.push(self.algorithm.code());
+        out.extend_from_slice(&self.key_id.0);
+        put_name(&mut out, self.stream.as_str());
+        out.extend_from_slice(&self.session.0.to_be_bytes());
+        put_name(&mut out, self.rendition.as_str());
+        out.extend_from_slice(&self.sequence.to_be_bytes());
+        out.extend_from_slice(&self.index.to_be_bytes());
+        out.push(u8::from(self.independent));
+        for n in [
+            self.discontinuity_sequence,
+            self.duration_us,
+            self.program_date_time_ms,
+            self.byte_len,
+        ] {
+            out.extend_from_slice(&n.to_be_bytes());
+        }
+        out.extend_from_slice(&self.digest);
+        out
+    }
+
+    /// Parses canonical bytes strictly: anything else is an error, never a panic.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DomainError> {
+        let mut r = Reader::new(PART_MANIFEST, bytes);
+        if r.take(PART_TAG.len(), "domain tag")? != PART_TAG {
+            return Err(DomainError::WrongManifestTag);
+        }
+        let code = r.byte("algorithm")?;
+        let algorithm = SignatureAlgorithm::from_code(code)
+            .ok_or(DomainError::UnknownSignatureAlgorithm { code })?;
+        let key_id = KeyId(r.array("key id")?);
+        let stream = r.name("stream name", StreamName::new)?;
+        let session = SessionId(r.u64("publish session")?);
+        let rendition = r.name("rendition name", RenditionName::new)?;
+        let sequence = r.u64("media sequence")?;
+        let index = u32::from_be_bytes(r.array("part index")?);
+        let independent = match r.byte("independent")? {
+            0 => false,
+            1 => true,
+            _ => {
+                return Err(DomainError::InvalidFlag {
+                    what: PART_MANIFEST,
+                    field: "independent",
+                })
+            }
+        };
+        let manifest = PartManifest {
+            algorithm,
+            key_id,
+            stream,
+            session,
+            rendition,
+            sequence,
+            index,
+            independent,
+            discontinuity_sequence: r.u64("discontinuity sequence")?,
+            duration_us: r.u64("duration")?,
+            program_date_time_ms: r.u64("program date-time")?,
+            byte_len: r.u64("byte length")?,
+            digest: r.array("digest")?,
+        };
+        r.finish()?;
+        Ok(manifest)
+    }
+}
+
+/// What a signed manifest on a manifest topic says: a whole segment or one part of one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AnyManifest {
+    /// A segment's manifest.
+    Segment(SegmentManifest),
+    /// A part's manifest.
+    Part(PartManifest),
+}
+
+impl AnyManifest {
+    /// The key that signed it.
+    pub fn key_id(&self) -> KeyId {
+        match self {
+            Self::Segment(m) => m.key_id,
+            Self::Part(m) => m.key_id,
+        }
+    }
+
+    /// The scheme that signed it.
+    pub fn algorithm(&self) -> SignatureAlgorithm {
+        match self {
+            Self::Segment(m) => m.algorithm,
+            Self::Part(m) => m.algorithm,
+        }
+    }
+}
+
 /// What travels over MQTT: a manifest's canonical bytes and a signature over exactly those
 /// bytes. The manifest stays as bytes because that is what was signed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -282,6 +448,15 @@ impl SignedManifest {
     /// they are also exactly the encoding of the manifest returned here.
     pub fn manifest(&self) -> Result<SegmentManifest, DomainError> {
         SegmentManifest::decode(&self.manifest_bytes)
+    }
+
+    /// Decodes the manifest inside as a segment's or a part's, by its domain tag.
+    pub fn any_manifest(&self) -> Result<AnyManifest, DomainError> {
+        if self.manifest_bytes.starts_with(PART_TAG) {
+            PartManifest::decode(&self.manifest_bytes).map(AnyManifest::Part)
+        } else {
+            SegmentManifest::decode(&self.manifest_bytes).map(AnyManifest::Segment)
+        }
     }
 }
 
@@ -668,6 +843,51 @@ mod tests {
             _ => n.digest[0] ^= 0x80,
         }
         n
+    }
+
+    fn part_manifest() -> impl Strategy<Value = PartManifest> {
+        (manifest(), any::<u32>(), any::<bool>()).prop_map(|(m, index, independent)| PartManifest {
+            algorithm: m.algorithm,
+            key_id: m.key_id,
+            stream: m.stream,
+            session: m.session,
+            rendition: m.rendition,
+            sequence: m.sequence,
+            index,
+            independent,
+            discontinuity_sequence: m.discontinuity_sequence,
+            duration_us: m.duration_us,
+            program_date_time_ms: m.digest[0].into(),
+            byte_len: m.byte_len,
+            digest: m.digest,
+        })
+    }
+
+    proptest! {
+        /// A part manifest round-trips, is told apart from a segment manifest by its tag
+        /// alone, and any change to its bytes is refused or decodes to another manifest.
+        #[test]
+        fn part_manifests_round_trip_and_never_pass_for_segments(
+            m in part_manifest(),
+            seg in manifest(),
+            flip in any::<Index>(),
+        ) {
+            let bytes = m.encode();
+            prop_assert!(bytes.len() <= MAX_MANIFEST_LEN);
+            prop_assert_eq!(PartManifest::decode(&bytes), Ok(m.clone()));
+            prop_assert!(SegmentManifest::decode(&bytes).is_err());
+            prop_assert!(PartManifest::decode(&seg.encode()).is_err());
+            let envelope = SignedManifest { manifest_bytes: bytes.clone(), signature: vec![1] };
+            prop_assert_eq!(envelope.any_manifest(), Ok(AnyManifest::Part(m.clone())));
+            let envelope = SignedManifest { manifest_bytes: seg.encode(), signature: vec![1] };
+            prop_assert_eq!(envelope.any_manifest(), Ok(AnyManifest::Segment(seg)));
+            let mut changed = bytes.clone();
+            let i = flip.index(changed.len());
+            changed[i] ^= 0x01;
+            if let Ok(other) = PartManifest::decode(&changed) {
+                prop_assert_ne!(other, m);
+            }
+        }
     }
 
     proptest! {

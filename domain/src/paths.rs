@@ -7,10 +7,15 @@
 //! | `/assets/{file}` | the pages' scripts and style sheet, a fixed set ([`AssetName`]) |
 //! | `/live/{stream}/master.m3u8` | master playlist |
 //! | `/live/{stream}/{rendition}/index.m3u8` | live media playlist |
-//! | `/live/{stream}/{rendition}/{seq}.ts` | a segment |
+//! | `/live/{stream}/{rendition}/init.mp4` | the CMAF init segment of a rendition |
+//! | `/live/{stream}/{rendition}/{seq}.m4s` | a CMAF segment |
+//! | `/live/{stream}/{rendition}/{seq}.{part}.m4s` | an LL-HLS part of a CMAF segment |
+//! | `/live/{stream}/{rendition}/{seq}.ts` | an MPEG-TS segment |
 //! | `/vod/{stream}/{recording}/master.m3u8` | master playlist of a finished recording |
 //! | `/vod/{stream}/{recording}/{rendition}/index.m3u8` | its media playlist (VOD) |
-//! | `/vod/{stream}/{recording}/{rendition}/{seq}.ts` | one of its segments |
+//! | `/vod/{stream}/{recording}/{rendition}/init.mp4` | its init segment (CMAF) |
+//! | `/vod/{stream}/{recording}/{rendition}/{seq}.m4s` | one of its segments (CMAF) |
+//! | `/vod/{stream}/{recording}/{rendition}/{seq}.ts` | one of its segments (MPEG-TS) |
 //! | `/api/v1/streams` | live streams as JSON |
 //! | `/api/v1/recordings` | finished recordings as JSON |
 //! | `/healthz`, `/readyz`, `/metrics` | liveness, readiness, Prometheus text |
@@ -37,12 +42,22 @@ pub enum PublicPath {
     Media(StreamName, RenditionName),
     /// `/live/{stream}/{rendition}/{seq}.ts`
     Segment(StreamName, RenditionName, u64),
+    /// `/live/{stream}/{rendition}/init.mp4`
+    Init(StreamName, RenditionName),
+    /// `/live/{stream}/{rendition}/{seq}.m4s`
+    Fragment(StreamName, RenditionName, u64),
+    /// `/live/{stream}/{rendition}/{seq}.{part}.m4s`
+    Part(StreamName, RenditionName, u64, u32),
     /// `/vod/{stream}/{recording}/master.m3u8`
     VodMaster(StreamName, SessionId),
     /// `/vod/{stream}/{recording}/{rendition}/index.m3u8`
     VodMedia(StreamName, SessionId, RenditionName),
     /// `/vod/{stream}/{recording}/{rendition}/{seq}.ts`
     VodSegment(StreamName, SessionId, RenditionName, u64),
+    /// `/vod/{stream}/{recording}/{rendition}/init.mp4`
+    VodInit(StreamName, SessionId, RenditionName),
+    /// `/vod/{stream}/{recording}/{rendition}/{seq}.m4s`
+    VodFragment(StreamName, SessionId, RenditionName, u64),
     /// `/api/v1/streams`
     Streams,
     /// `/api/v1/recordings`
@@ -123,11 +138,16 @@ impl PublicPath {
                 StreamName::new(*stream).ok()?,
                 RenditionName::new(*rendition).ok()?,
             )),
-            ["live", stream, rendition, file] => Some(Self::Segment(
-                StreamName::new(*stream).ok()?,
-                RenditionName::new(*rendition).ok()?,
-                segment_number(file)?,
-            )),
+            ["live", stream, rendition, file] => {
+                let stream = StreamName::new(*stream).ok()?;
+                let rendition = RenditionName::new(*rendition).ok()?;
+                Some(match media_file(file)? {
+                    MediaFile::Ts(n) => Self::Segment(stream, rendition, n),
+                    MediaFile::Init => Self::Init(stream, rendition),
+                    MediaFile::Fragment(n) => Self::Fragment(stream, rendition, n),
+                    MediaFile::Part(n, p) => Self::Part(stream, rendition, n, p),
+                })
+            }
             ["vod", stream, recording, "master.m3u8"] => Some(Self::VodMaster(
                 StreamName::new(*stream).ok()?,
                 recording.parse().ok()?,
@@ -137,12 +157,17 @@ impl PublicPath {
                 recording.parse().ok()?,
                 RenditionName::new(*rendition).ok()?,
             )),
-            ["vod", stream, recording, rendition, file] => Some(Self::VodSegment(
-                StreamName::new(*stream).ok()?,
-                recording.parse().ok()?,
-                RenditionName::new(*rendition).ok()?,
-                segment_number(file)?,
-            )),
+            ["vod", stream, recording, rendition, file] => {
+                let stream = StreamName::new(*stream).ok()?;
+                let recording = recording.parse().ok()?;
+                let rendition = RenditionName::new(*rendition).ok()?;
+                Some(match media_file(file)? {
+                    MediaFile::Ts(n) => Self::VodSegment(stream, recording, rendition, n),
+                    MediaFile::Init => Self::VodInit(stream, recording, rendition),
+                    MediaFile::Fragment(n) => Self::VodFragment(stream, recording, rendition, n),
+                    MediaFile::Part(..) => return None,
+                })
+            }
             _ => None,
         }
     }
@@ -194,13 +219,43 @@ impl PathClass {
     }
 }
 
-/// The sequence number of a segment file name (`{seq}.ts`, decimal, at most 20 digits).
-fn segment_number(file: &str) -> Option<u64> {
-    let seq = file.strip_suffix(".ts")?;
-    if seq.is_empty() || !seq.bytes().all(|b| b.is_ascii_digit()) || seq.len() > 20 {
+/// A media file name of a rendition.
+enum MediaFile {
+    /// `{seq}.ts`
+    Ts(u64),
+    /// `init.mp4`
+    Init,
+    /// `{seq}.m4s`
+    Fragment(u64),
+    /// `{seq}.{part}.m4s`
+    Part(u64, u32),
+}
+
+/// Parses a media file name; numbers are plain decimal (a sequence number at most 20
+/// digits and within u64, a part index within u32).
+fn media_file(file: &str) -> Option<MediaFile> {
+    if file == "init.mp4" {
+        return Some(MediaFile::Init);
+    }
+    if let Some(seq) = file.strip_suffix(".ts") {
+        return decimal(seq).map(MediaFile::Ts);
+    }
+    let stem = file.strip_suffix(".m4s")?;
+    match stem.split_once('.') {
+        None => decimal(stem).map(MediaFile::Fragment),
+        Some((seq, part)) => Some(MediaFile::Part(
+            decimal(seq)?,
+            u32::try_from(decimal(part)?).ok()?,
+        )),
+    }
+}
+
+/// Plain decimal digits, at most 20, fitting a u64.
+fn decimal(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || s.len() > 20 {
         return None;
     }
-    seq.parse().ok()
+    s.parse().ok()
 }
 
 impl fmt::Display for PublicPath {
@@ -212,9 +267,14 @@ impl fmt::Display for PublicPath {
             Self::Master(s) => write!(f, "/live/{s}/master.m3u8"),
             Self::Media(s, r) => write!(f, "/live/{s}/{r}/index.m3u8"),
             Self::Segment(s, r, n) => write!(f, "/live/{s}/{r}/{n}.ts"),
+            Self::Init(s, r) => write!(f, "/live/{s}/{r}/init.mp4"),
+            Self::Fragment(s, r, n) => write!(f, "/live/{s}/{r}/{n}.m4s"),
+            Self::Part(s, r, n, p) => write!(f, "/live/{s}/{r}/{n}.{p}.m4s"),
             Self::VodMaster(s, id) => write!(f, "/vod/{s}/{id}/master.m3u8"),
             Self::VodMedia(s, id, r) => write!(f, "/vod/{s}/{id}/{r}/index.m3u8"),
             Self::VodSegment(s, id, r, n) => write!(f, "/vod/{s}/{id}/{r}/{n}.ts"),
+            Self::VodInit(s, id, r) => write!(f, "/vod/{s}/{id}/{r}/init.mp4"),
+            Self::VodFragment(s, id, r, n) => write!(f, "/vod/{s}/{id}/{r}/{n}.m4s"),
             Self::Streams => f.write_str("/api/v1/streams"),
             Self::Recordings => f.write_str("/api/v1/recordings"),
             Self::Health => f.write_str("/healthz"),
@@ -261,6 +321,14 @@ mod tests {
             "/live/a/b/-1.ts",
             "/live/a/b/1.ts.ts",
             "/live/a/b/99999999999999999999.ts", // > u64::MAX
+            "/live/a/b/1.m4s.m4s",
+            "/live/a/b/1..m4s",
+            "/live/a/b/.1.m4s",
+            "/live/a/b/1.2.3.m4s",
+            "/live/a/b/1.4294967296.m4s",
+            "/live/a/b/init.m4s",
+            "/live/a/b/Init.mp4",
+            "/vod/a/0000000000000007/src/1.2.m4s",
             "live/a/master.m3u8",
             "/live/a%2f/master.m3u8",
             "/vod/a/../master.m3u8",
@@ -373,7 +441,8 @@ mod tests {
             n in any::<u64>(),
             id in any::<u64>(),
             asset in any_asset(),
-            which in 0u8..14,
+            part in any::<u32>(),
+            which in 0u8..19,
         ) {
             let s = StreamName::new(s).expect("valid");
             let r = RenditionName::new(r).expect("valid");
@@ -392,6 +461,11 @@ mod tests {
                 10 => PublicPath::Recordings,
                 11 => PublicPath::VodMaster(s, id),
                 12 => PublicPath::VodMedia(s, id, r),
+                13 => PublicPath::Init(s, r),
+                14 => PublicPath::Fragment(s, r, n),
+                15 => PublicPath::Part(s, r, n, part),
+                16 => PublicPath::VodInit(s, id, r),
+                17 => PublicPath::VodFragment(s, id, r, n),
                 _ => PublicPath::VodSegment(s, id, r, n),
             };
             prop_assert_eq!(PublicPath::parse(&p.to_string()), Some(p));

@@ -316,6 +316,8 @@ mod tests {
             height: 720,
             frame_rate: 29.97002997,
             codecs: "avc1.64001f,mp4a.40.2".parse().expect("valid codecs"),
+            init: None,
+            part_target_us: None,
         };
         let text = render_master(&[Variant {
             info,

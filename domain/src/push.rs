@@ -5,6 +5,7 @@
 //! | request | what |
 //! |---|---|
 //! | `PUT /internal/v1/segments/{stream}/{rendition}/{seq}` | a segment's bytes; its metadata in the `x-sealcast-*` headers of [`SegmentHeaders`] |
+//! | `PUT /internal/v1/parts/{stream}/{rendition}/{seq}/{part}` | an LL-HLS part's bytes; its metadata in the headers of [`PartHeaders`] |
 //! | `POST /internal/v1/events` | a [`ControlEvent`] as JSON, in a statement the ingest signed ([`crate::manifest::SignedEvent`]) |
 //!
 //! Every request carries `authorization: Bearer <push token>`; the token lets bytes in to
@@ -19,7 +20,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{DomainError, LiveEvent, NodeId, RenditionName, SegmentMeta, SessionId, StreamName};
+use crate::{
+    DomainError, LiveEvent, NodeId, PartMeta, RenditionName, SegmentMeta, SessionId, StreamName,
+};
 
 /// The prefix of every internal path; public paths never start with it, and a load
 /// balancer must not forward it.
@@ -37,12 +40,18 @@ pub const DISCONTINUITY_HEADER: &str = "x-sealcast-discontinuity";
 pub const DURATION_HEADER: &str = "x-sealcast-duration-us";
 /// Presentation time of a pushed segment's first frame in 90 kHz ticks (decimal).
 pub const START_PTS_HEADER: &str = "x-sealcast-start-pts";
+/// `1` for a part that starts with a keyframe, else `0`.
+pub const INDEPENDENT_HEADER: &str = "x-sealcast-independent";
+/// When a part's first frame was captured, Unix milliseconds (decimal).
+pub const PROGRAM_DATE_TIME_HEADER: &str = "x-sealcast-program-date-time-ms";
 
 /// A path of the internal push API.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum InternalPath {
     /// `/internal/v1/segments/{stream}/{rendition}/{seq}`
     Segment(StreamName, RenditionName, u64),
+    /// `/internal/v1/parts/{stream}/{rendition}/{seq}/{part}`
+    Part(StreamName, RenditionName, u64, u32),
     /// `/internal/v1/events`
     Events,
 }
@@ -60,6 +69,12 @@ impl InternalPath {
                 RenditionName::new(*rendition).ok()?,
                 parse_decimal(seq)?,
             )),
+            ["parts", stream, rendition, seq, part] => Some(Self::Part(
+                StreamName::new(*stream).ok()?,
+                RenditionName::new(*rendition).ok()?,
+                parse_decimal(seq)?,
+                u32::try_from(parse_decimal(part)?).ok()?,
+            )),
             _ => None,
         }
     }
@@ -69,6 +84,7 @@ impl fmt::Display for InternalPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Segment(s, r, n) => write!(f, "/internal/v1/segments/{s}/{r}/{n}"),
+            Self::Part(s, r, n, p) => write!(f, "/internal/v1/parts/{s}/{r}/{n}/{p}"),
             Self::Events => f.write_str("/internal/v1/events"),
         }
     }
@@ -164,6 +180,89 @@ impl SegmentHeaders {
     }
 }
 
+/// The metadata headers of a part push: what [`PartMeta`] holds beyond the path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartHeaders {
+    /// Publish session.
+    pub session: SessionId,
+    /// Discontinuity sequence.
+    pub discontinuity_sequence: u64,
+    /// Starts with a keyframe.
+    pub independent: bool,
+    /// Duration in microseconds.
+    pub duration_us: u64,
+    /// Capture time of its first frame, Unix milliseconds.
+    pub program_date_time_ms: u64,
+}
+
+impl PartHeaders {
+    /// The headers describing `meta`.
+    pub fn of(meta: &PartMeta) -> Self {
+        PartHeaders {
+            session: meta.session,
+            discontinuity_sequence: meta.discontinuity_sequence,
+            independent: meta.independent,
+            duration_us: u64::try_from(meta.duration.as_micros()).unwrap_or(u64::MAX),
+            program_date_time_ms: meta.program_date_time_ms,
+        }
+    }
+
+    /// Name and value of every header, to set on a request.
+    pub fn pairs(&self) -> [(&'static str, String); 5] {
+        [
+            (SESSION_HEADER, self.session.0.to_string()),
+            (
+                DISCONTINUITY_SEQUENCE_HEADER,
+                self.discontinuity_sequence.to_string(),
+            ),
+            (INDEPENDENT_HEADER, u8::from(self.independent).to_string()),
+            (DURATION_HEADER, self.duration_us.to_string()),
+            (
+                PROGRAM_DATE_TIME_HEADER,
+                self.program_date_time_ms.to_string(),
+            ),
+        ]
+    }
+
+    /// Reads the headers through `get`, strictly like [`SegmentHeaders::parse`].
+    pub fn parse<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Result<Self, BadHeader> {
+        let num = |name: &'static str| get(name).and_then(parse_decimal).ok_or(BadHeader(name));
+        let independent = match get(INDEPENDENT_HEADER) {
+            Some("0") => false,
+            Some("1") => true,
+            _ => return Err(BadHeader(INDEPENDENT_HEADER)),
+        };
+        Ok(PartHeaders {
+            session: SessionId(num(SESSION_HEADER)?),
+            discontinuity_sequence: num(DISCONTINUITY_SEQUENCE_HEADER)?,
+            independent,
+            duration_us: num(DURATION_HEADER)?,
+            program_date_time_ms: num(PROGRAM_DATE_TIME_HEADER)?,
+        })
+    }
+
+    /// The part's metadata, with the names, sequence number and index from the path.
+    pub fn meta(
+        &self,
+        stream: StreamName,
+        rendition: RenditionName,
+        sequence: u64,
+        index: u32,
+    ) -> PartMeta {
+        PartMeta {
+            stream,
+            rendition,
+            session: self.session,
+            sequence,
+            index,
+            discontinuity_sequence: self.discontinuity_sequence,
+            independent: self.independent,
+            duration: Duration::from_micros(self.duration_us),
+            program_date_time_ms: self.program_date_time_ms,
+        }
+    }
+}
+
 /// The cluster's push token: what an ingest presents (`authorization: Bearer …`) and a
 /// broadcast node checks. A secret: never displayed or debug-printed, compared in constant
 /// time.
@@ -226,11 +325,11 @@ pub enum ControlEvent {
 }
 
 impl ControlEvent {
-    /// The control event carrying `event`, or `None` for a segment (segments are pushed
-    /// with `PUT`).
+    /// The control event carrying `event`, or `None` for a segment or a part (they are
+    /// pushed with `PUT`).
     pub fn from_live(event: &LiveEvent) -> Option<Self> {
         match event {
-            LiveEvent::Segment(_) => None,
+            LiveEvent::Segment(_) | LiveEvent::Part(_) => None,
             other => Some(Self::Live(other.clone())),
         }
     }
@@ -238,7 +337,7 @@ impl ControlEvent {
     /// The live event it carries, or `None` for [`ControlEvent::Synced`].
     pub fn into_live(self) -> Option<LiveEvent> {
         match self {
-            Self::Live(LiveEvent::Segment(_)) | Self::Synced { .. } => None,
+            Self::Live(LiveEvent::Segment(_) | LiveEvent::Part(_)) | Self::Synced { .. } => None,
             Self::Live(event) => Some(event),
         }
     }
@@ -260,12 +359,46 @@ mod tests {
             "/internal/v1/segments/a/b/1.ts",
             "/internal/v1/segments/a/b/99999999999999999999",
             "/internal/v1/segments/a/b",
+            "/internal/v1/parts/a/b/1",
+            "/internal/v1/parts/a/b/1/4294967296",
+            "/internal/v1/parts/a/b/1/-1",
+            "/internal/v1/parts/a/b/1/2/",
             "/internal/v2/events",
             "/internal/v1/events/",
             "/live/a/master.m3u8",
         ] {
             assert_eq!(InternalPath::parse(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn part_headers_round_trip_and_are_strict() {
+        let meta = PartMeta {
+            stream: StreamName::new("a").expect("valid"),
+            rendition: RenditionName::new("src").expect("valid"),
+            session: SessionId(7),
+            sequence: 3,
+            index: 4,
+            discontinuity_sequence: 1,
+            independent: true,
+            duration: Duration::from_micros(333_000),
+            program_date_time_ms: 1_800_000_000_000,
+        };
+        let pairs = PartHeaders::of(&meta).pairs();
+        let get = |n: &str| pairs.iter().find(|(k, _)| *k == n).map(|(_, v)| v.as_str());
+        let parsed = PartHeaders::parse(get).expect("parses");
+        assert_eq!(
+            parsed.meta(meta.stream.clone(), meta.rendition.clone(), 3, 4),
+            meta
+        );
+        let bad = PartHeaders::parse(|n| {
+            if n == INDEPENDENT_HEADER {
+                Some("yes")
+            } else {
+                get(n)
+            }
+        });
+        assert_eq!(bad, Err(BadHeader(INDEPENDENT_HEADER)));
     }
 
     #[test]
@@ -339,16 +472,15 @@ mod tests {
             s in "[a-zA-Z0-9][a-zA-Z0-9_-]{0,63}",
             r in "[a-zA-Z0-9][a-zA-Z0-9_-]{0,63}",
             n in any::<u64>(),
-            events in any::<bool>(),
+            part in any::<u32>(),
+            which in 0u8..3,
         ) {
-            let p = if events {
-                InternalPath::Events
-            } else {
-                InternalPath::Segment(
-                    StreamName::new(s).expect("valid"),
-                    RenditionName::new(r).expect("valid"),
-                    n,
-                )
+            let s = StreamName::new(s).expect("valid");
+            let r = RenditionName::new(r).expect("valid");
+            let p = match which {
+                0 => InternalPath::Events,
+                1 => InternalPath::Segment(s, r, n),
+                _ => InternalPath::Part(s, r, n, part),
             };
             prop_assert_eq!(InternalPath::parse(&p.to_string()), Some(p));
         }
@@ -371,6 +503,11 @@ mod tests {
                         height: 720,
                         frame_rate: 29.97,
                         codecs: "avc1.64001f,mp4a.40.2".parse().expect("valid codecs"),
+                        init: (session % 2 == 0).then(|| {
+                            crate::InitSegment::new(bytes::Bytes::from(session.to_be_bytes().to_vec()))
+                                .expect("small")
+                        }),
+                        part_target_us: (session % 2 == 0).then_some(333_000),
                     },
                 }),
                 2 => ControlEvent::Live(LiveEvent::RenditionDropped {

@@ -41,6 +41,118 @@ pub struct Segment {
     pub bytes: Bytes,
 }
 
+/// Everything about an LL-HLS partial segment except its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartMeta {
+    /// The stream it belongs to.
+    pub stream: StreamName,
+    /// The rung it belongs to.
+    pub rendition: RenditionName,
+    /// The publish session that produced it.
+    pub session: SessionId,
+    /// Media sequence number of the segment it is part of.
+    pub sequence: u64,
+    /// Its index within that segment, from 0.
+    pub index: u32,
+    /// Discontinuity sequence number of its segment.
+    pub discontinuity_sequence: u64,
+    /// Whether it starts with a keyframe (`INDEPENDENT=YES`).
+    pub independent: bool,
+    /// Exact duration.
+    pub duration: Duration,
+    /// When its first frame was captured, in Unix milliseconds by the ingest's clock
+    /// (`EXT-X-PROGRAM-DATE-TIME` of a segment is its part 0's).
+    pub program_date_time_ms: u64,
+}
+
+/// A finished part: one CMAF fragment. A segment's bytes are its parts' bytes in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    /// Where it belongs and how long it lasts.
+    pub meta: PartMeta,
+    /// The fragment's bytes (`moof` + `mdat`).
+    pub bytes: Bytes,
+}
+
+/// How a rendition's segments are packaged.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SegmentFormat {
+    /// CMAF: an init segment (`init.mp4`) and fragmented-MP4 segments (`{seq}.m4s`),
+    /// with LL-HLS parts when a part target is set. The default.
+    #[default]
+    Cmaf,
+    /// MPEG-TS segments (`{seq}.ts`), for old players; no parts.
+    Ts,
+}
+
+impl SegmentFormat {
+    /// The file extension of a segment, without the dot.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Cmaf => "m4s",
+            Self::Ts => "ts",
+        }
+    }
+}
+
+/// A CMAF init segment (`ftyp` + `moov`): what a player needs before any fragment of the
+/// rendition. It travels inside the signed rendition description, as hex, so it is
+/// verified with it. At most [`InitSegment::MAX_LEN`] bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct InitSegment(Bytes);
+
+impl InitSegment {
+    /// Largest init segment (an H.264 + AAC init segment is under 1 KB).
+    pub const MAX_LEN: usize = 4096;
+
+    /// Checks the size; nothing else is assumed about the bytes.
+    pub fn new(bytes: Bytes) -> Result<Self, DomainError> {
+        if bytes.is_empty() || bytes.len() > Self::MAX_LEN {
+            return Err(DomainError::InvalidInitSegment {
+                reason: "give 1 to 4096 bytes",
+            });
+        }
+        Ok(InitSegment(bytes))
+    }
+
+    /// The bytes, as served at `init.mp4`.
+    pub fn bytes(&self) -> &Bytes {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for InitSegment {
+    type Error = DomainError;
+
+    fn try_from(s: String) -> Result<Self, DomainError> {
+        if s.len() > 2 * Self::MAX_LEN {
+            return Err(DomainError::InvalidInitSegment {
+                reason: "give 1 to 4096 bytes",
+            });
+        }
+        if !s
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err(DomainError::InvalidInitSegment {
+                reason: "give the bytes as lowercase hex",
+            });
+        }
+        let bytes = hex::decode(&s).map_err(|_| DomainError::InvalidInitSegment {
+            reason: "give the bytes as lowercase hex",
+        })?;
+        InitSegment::new(Bytes::from(bytes))
+    }
+}
+
+impl From<InitSegment> for String {
+    fn from(init: InitSegment) -> String {
+        hex::encode(&init.0)
+    }
+}
+
 /// What a master playlist says about one rendition. Deserializing checks every field that
 /// a playlist will carry (see [`RenditionInfo::check`]): it arrives from another process.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -56,6 +168,13 @@ pub struct RenditionInfo {
     pub frame_rate: f64,
     /// RFC 6381 codecs, e.g. `avc1.64001f,mp4a.40.2`.
     pub codecs: Codecs,
+    /// Its CMAF init segment; `None` for MPEG-TS renditions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<InitSegment>,
+    /// The LL-HLS part target in microseconds (`EXT-X-PART-INF`), when the rendition is
+    /// cut into parts; 0.1 s to 15 s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part_target_us: Option<u64>,
 }
 
 /// Largest picture side a rendition may declare.
@@ -64,6 +183,15 @@ pub const MAX_PICTURE_SIDE: u32 = 16_384;
 pub const MAX_FRAME_RATE: f64 = 1000.0;
 
 impl RenditionInfo {
+    /// How its segments are packaged: CMAF when it has an init segment.
+    pub fn format(&self) -> SegmentFormat {
+        if self.init.is_some() {
+            SegmentFormat::Cmaf
+        } else {
+            SegmentFormat::Ts
+        }
+    }
+
     /// Refuses sizes of zero or over [`MAX_PICTURE_SIDE`] and a frame rate that is not a
     /// finite number in (0, [`MAX_FRAME_RATE`]]: what `RESOLUTION` and `FRAME-RATE` could
     /// not honestly say.
@@ -80,6 +208,14 @@ impl RenditionInfo {
         {
             return bad("the frame rate must be a number above 0 and at most 1000");
         }
+        if let Some(us) = self.part_target_us {
+            if !(100_000..=15_000_000).contains(&us) {
+                return bad("the part target must be 0.1 s to 15 s");
+            }
+            if self.init.is_none() {
+                return bad("only a CMAF rendition (with an init segment) has parts");
+            }
+        }
         Ok(())
     }
 }
@@ -93,6 +229,10 @@ struct RawRenditionInfo {
     height: u32,
     frame_rate: f64,
     codecs: Codecs,
+    #[serde(default)]
+    init: Option<InitSegment>,
+    #[serde(default)]
+    part_target_us: Option<u64>,
 }
 
 impl TryFrom<RawRenditionInfo> for RenditionInfo {
@@ -105,6 +245,8 @@ impl TryFrom<RawRenditionInfo> for RenditionInfo {
             height: raw.height,
             frame_rate: raw.frame_rate,
             codecs: raw.codecs,
+            init: raw.init,
+            part_target_us: raw.part_target_us,
         };
         info.check()?;
         Ok(info)

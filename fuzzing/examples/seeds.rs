@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use certs::signing::{RootKey, SignatureAlgorithm, SigningKey, Validity};
-use domain::manifest::{SegmentManifest, SignedManifest};
+use domain::manifest::{PartManifest, SegmentManifest, SignedManifest};
 use domain::push::{ControlEvent, SegmentHeaders};
 use domain::{LiveEvent, NodeId, RenditionInfo, RenditionName, SegmentMeta, SessionId, StreamName};
 use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
@@ -169,6 +169,37 @@ fn main() -> Result<()> {
             corpus("manifest")?.join(format!("envelope-{name}")),
             signed.encode(),
         )?;
+        let part = domain::PartMeta {
+            stream: meta.stream.clone(),
+            rendition: meta.rendition.clone(),
+            session: meta.session,
+            sequence: meta.sequence,
+            index: 2,
+            discontinuity_sequence: meta.discontinuity_sequence,
+            independent: false,
+            duration: std::time::Duration::from_millis(333),
+            program_date_time_ms: 1_800_000_000_000,
+        };
+        let part_manifest = PartManifest::from_meta(
+            &part,
+            algorithm,
+            ingest.key_id(),
+            bytes.len() as u64,
+            Sha256::digest(bytes).into(),
+        )
+        .encode();
+        let signed_part = SignedManifest {
+            signature: ingest.sign(&part_manifest),
+            manifest_bytes: part_manifest.clone(),
+        };
+        std::fs::write(
+            corpus("manifest")?.join(format!("part-manifest-{name}")),
+            &part_manifest,
+        )?;
+        std::fs::write(
+            corpus("manifest")?.join(format!("part-envelope-{name}")),
+            signed_part.encode(),
+        )?;
         let event = serde_json::to_vec(&ControlEvent::Live(LiveEvent::SessionStarted {
             stream: StreamName::new("demo")?,
             session: SessionId(0x5eed),
@@ -199,6 +230,10 @@ fn main() -> Result<()> {
                 height: 720,
                 frame_rate: 29.97,
                 codecs: "avc1.64001f,mp4a.40.2".parse()?,
+                init: Some(domain::InitSegment::new(bytes::Bytes::from_static(
+                    b"\0\0\0\x10ftypiso6\0\0\0\0",
+                ))?),
+                part_target_us: Some(333_000),
             },
         }),
         ControlEvent::Live(LiveEvent::RenditionDropped {
@@ -230,6 +265,10 @@ fn main() -> Result<()> {
     std::fs::write(
         corpus("push_request")?.join("events"),
         "/internal/v1/events\n",
+    )?;
+    std::fs::write(
+        corpus("push_request")?.join("part"),
+        "/internal/v1/parts/demo/720p/42/3\nx-sealcast-session: 24301\nx-sealcast-discontinuity-sequence: 0\nx-sealcast-independent: 0\nx-sealcast-duration-us: 333000\n",
     )?;
 
     // Presence and load reports, as nodes publish them.
@@ -276,6 +315,10 @@ fn main() -> Result<()> {
         "/live/demo/master.m3u8",
         "/live/demo/720p/index.m3u8",
         "/live/demo/720p/42.ts",
+        "/live/demo/720p/init.mp4",
+        "/live/demo/720p/42.m4s",
+        "/live/demo/720p/42.3.m4s",
+        "/vod/demo/00000000000000aa/720p/init.mp4",
         "/vod/demo/00000000000000aa/master.m3u8",
         "sealcast/v1/nodes/broadcast1/presence",
         "sealcast/v1/streams/demo/720p/manifest",

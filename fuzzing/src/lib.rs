@@ -16,9 +16,11 @@ use bytes::Bytes;
 use certs::signing::{
     IngestCertificate, Revocation, RootPublicKey, SignatureAlgorithm, TrustStore,
 };
-use domain::manifest::{EventStatement, SegmentManifest, SignedEvent, SignedManifest};
+use domain::manifest::{
+    EventStatement, PartManifest, SegmentManifest, SignedEvent, SignedManifest,
+};
 use domain::paths::PublicPath;
-use domain::push::{ControlEvent, InternalPath, SegmentHeaders};
+use domain::push::{ControlEvent, InternalPath, PartHeaders, SegmentHeaders};
 use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
 use rml_rtmp::sessions::{
     ServerSession, ServerSessionConfig, ServerSessionEvent, ServerSessionResult,
@@ -168,15 +170,25 @@ pub fn aac(data: &[u8]) {
     }
 }
 
-/// Segment manifests, their MQTT envelopes, control-event statements and their envelopes:
-/// whatever decodes re-encodes to exactly the same bytes.
+/// Segment and part manifests, their MQTT envelopes, control-event statements and their
+/// envelopes: whatever decodes re-encodes to exactly the same bytes, and no bytes decode
+/// as both a segment's and a part's manifest.
 pub fn manifest(data: &[u8]) {
-    if let Ok(m) = SegmentManifest::decode(data) {
+    let segment = SegmentManifest::decode(data);
+    if let Ok(m) = &segment {
         assert_eq!(m.encode(), data, "a manifest with two encodings");
+    }
+    if let Ok(m) = PartManifest::decode(data) {
+        assert_eq!(m.encode(), data, "a part manifest with two encodings");
+        assert!(
+            segment.is_err(),
+            "bytes that are both a segment's and a part's manifest"
+        );
     }
     if let Ok(e) = SignedManifest::decode(data) {
         assert_eq!(e.encode(), data, "an envelope with two encodings");
         let _ = e.manifest();
+        let _ = e.any_manifest();
     }
     if let Ok(s) = EventStatement::decode(data) {
         assert_eq!(s.encode(), data, "a statement with two encodings");
@@ -201,6 +213,12 @@ pub fn control_event(data: &[u8]) {
             !info.codecs.as_str().contains(['"', '\n', '\r', ' ', '#']),
             "codecs with playlist syntax"
         );
+        if let Some(init) = &info.init {
+            assert!(
+                (1..=domain::InitSegment::MAX_LEN).contains(&init.bytes().len()),
+                "an init segment over its cap"
+            );
+        }
     }
     if let Ok(json) = serde_json::to_vec(&event) {
         let again = serde_json::from_slice::<ControlEvent>(&json);
@@ -212,8 +230,8 @@ pub fn control_event(data: &[u8]) {
     }
 }
 
-/// A segment push: the path and the `x-sealcast-*` headers. The input is a path line, then
-/// `name: value` lines.
+/// A segment or part push: the path and the `x-sealcast-*` headers. The input is a path
+/// line, then `name: value` lines.
 pub fn push_request(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let mut lines = text.lines();
@@ -222,12 +240,23 @@ pub fn push_request(data: &[u8]) {
         assert_eq!(InternalPath::parse(&parsed.to_string()), Some(parsed));
     }
     let headers: Vec<(&str, &str)> = lines.filter_map(|l| l.split_once(": ")).collect();
-    let _ = SegmentHeaders::parse(|name| {
+    let get = |name: &str| {
         headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| *v)
-    });
+    };
+    let _ = SegmentHeaders::parse(get);
+    if let Ok(part) = PartHeaders::parse(get) {
+        let pairs = part.pairs();
+        let again = PartHeaders::parse(|name| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.as_str())
+        });
+        assert_eq!(again, Ok(part), "part headers that do not round-trip");
+    }
 }
 
 /// Presence and load-report payloads as they arrive over MQTT: plain and signed presences

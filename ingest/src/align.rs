@@ -5,10 +5,16 @@
 //! about the same time, and the master playlist should list the rungs in ladder order, so
 //! outputs wait here until every active rung has produced segment N — or until one rung is
 //! two segments ahead, which means another is stuck and must not hold the rest back.
+//!
+//! LL-HLS parts are not held: a part is worth something only while it is fresh. The one
+//! wait they share is the first announcement: edges refuse parts of a rendition they have
+//! not been told about, and renditions are announced in ladder order, so at stream start
+//! parts wait until every active rung has its description; then all are announced, in
+//! ladder order, and parts flow as they come.
 
 use std::collections::BTreeMap;
 
-use domain::{LiveEvent, RenditionInfo, RenditionName, Segment, StreamName};
+use domain::{LiveEvent, Part, RenditionInfo, RenditionName, Segment, StreamName};
 
 /// Orders one stream's outputs.
 #[derive(Debug)]
@@ -17,6 +23,8 @@ pub struct SequenceAligner {
     rungs: Vec<RungState>,
     /// sequence → rung index → segment
     pending: BTreeMap<u64, BTreeMap<usize, Segment>>,
+    /// Parts waiting for the first announcement, in arrival order, with their rung.
+    held_parts: Vec<(usize, Part)>,
 }
 
 #[derive(Debug)]
@@ -41,6 +49,7 @@ impl SequenceAligner {
                 })
                 .collect(),
             pending: BTreeMap::new(),
+            held_parts: Vec::new(),
         }
     }
 
@@ -57,8 +66,55 @@ impl SequenceAligner {
                 info,
             }]
         } else {
-            Vec::new()
+            self.release_parts(false)
         }
+    }
+
+    /// A finished part of a rung: out at once if its rung was announced, else held until
+    /// the first announcement.
+    pub fn part(&mut self, rung: usize, part: Part) -> Vec<LiveEvent> {
+        let Some(state) = self.rungs.get(rung) else {
+            return Vec::new();
+        };
+        if state.announced {
+            return vec![LiveEvent::Part(part)];
+        }
+        self.held_parts.push((rung, part));
+        self.release_parts(false)
+    }
+
+    /// Announces every active rung with a description, in ladder order, and releases the
+    /// held parts of announced rungs: once every active rung has its description (or one
+    /// was already announced with a segment), or at the end (`all`). Parts of a rung that
+    /// can never be announced are dropped.
+    fn release_parts(&mut self, all: bool) -> Vec<LiveEvent> {
+        if self.held_parts.is_empty() {
+            return Vec::new();
+        }
+        let ready = all
+            || self.rungs.iter().any(|r| r.announced)
+            || self.rungs.iter().all(|r| !r.active || r.info.is_some());
+        if !ready {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for state in self.rungs.iter_mut().filter(|r| r.active && !r.announced) {
+            if let Some(info) = &state.info {
+                state.announced = true;
+                out.push(LiveEvent::Rendition {
+                    stream: self.stream.clone(),
+                    info: info.clone(),
+                });
+            }
+        }
+        let rungs = &self.rungs;
+        out.extend(
+            self.held_parts
+                .drain(..)
+                .filter(|(rung, _)| rungs[*rung].announced)
+                .map(|(_, part)| LiveEvent::Part(part)),
+        );
+        out
     }
 
     /// A finished segment of a rung.
@@ -81,7 +137,8 @@ impl SequenceAligner {
             return Vec::new();
         }
         state.active = false;
-        let mut out = self.release(false);
+        let mut out = self.release_parts(false);
+        out.extend(self.release(false));
         if let Some(info) = &self.rungs[rung].info {
             if self.rungs[rung].announced {
                 out.push(LiveEvent::RenditionDropped {
@@ -95,7 +152,9 @@ impl SequenceAligner {
 
     /// Releases everything still waiting (the stream is ending).
     pub fn finish(&mut self) -> Vec<LiveEvent> {
-        self.release(true)
+        let mut out = self.release_parts(true);
+        out.extend(self.release(true));
+        out
     }
 
     fn release(&mut self, all: bool) -> Vec<LiveEvent> {
@@ -165,6 +224,8 @@ mod tests {
             height: 360,
             frame_rate: 30.0,
             codecs: "avc1.64001e".parse().expect("valid codecs"),
+            init: None,
+            part_target_us: None,
         }
     }
 
@@ -205,6 +266,77 @@ mod tests {
             kinds,
             ["info r0", "seg r0 7", "info r1", "seg r1 7", "info r2", "seg r2 7"]
         );
+    }
+
+    fn part(i: usize, seq: u64, index: u32) -> Part {
+        Part {
+            meta: domain::PartMeta {
+                stream: StreamName::new("s").expect("valid"),
+                rendition: name(i),
+                session: SessionId(1),
+                sequence: seq,
+                index,
+                discontinuity_sequence: 0,
+                independent: index == 0,
+                duration: Duration::from_millis(333),
+                program_date_time_ms: 1_800_000_000_000,
+            },
+            bytes: Bytes::new(),
+        }
+    }
+
+    fn describe(out: &[LiveEvent]) -> Vec<String> {
+        out.iter()
+            .map(|e| match e {
+                LiveEvent::Rendition { info, .. } => format!("info {}", info.name),
+                LiveEvent::Segment(s) => format!("seg {} {}", s.meta.rendition, s.meta.sequence),
+                LiveEvent::Part(p) => format!(
+                    "part {} {}.{}",
+                    p.meta.rendition, p.meta.sequence, p.meta.index
+                ),
+                other => format!("{other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn parts_wait_for_the_first_announcement_then_flow() {
+        let mut a = SequenceAligner::new(StreamName::new("s").expect("valid"), 3);
+        // The source rung is first to cut a part; the encoded rungs lag.
+        assert!(a.info(0, info(0)).is_empty());
+        assert!(a.part(0, part(0, 0, 0)).is_empty());
+        assert!(a.info(2, info(2)).is_empty());
+        assert!(a.part(2, part(2, 0, 0)).is_empty());
+        assert!(a.part(0, part(0, 0, 1)).is_empty());
+        let out = a.info(1, info(1));
+        assert_eq!(
+            describe(&out),
+            [
+                "info r0",
+                "info r1",
+                "info r2",
+                "part r0 0.0",
+                "part r2 0.0",
+                "part r0 0.1"
+            ]
+        );
+        // From now on parts leave at once, ahead of the segments' alignment.
+        assert_eq!(describe(&a.part(1, part(1, 0, 0))), ["part r1 0.0"]);
+        assert!(a.segment(0, seg(0, 0)).is_empty());
+        assert_eq!(describe(&a.part(0, part(0, 1, 0))), ["part r0 1.0"]);
+        a.segment(1, seg(1, 0));
+        assert_eq!(
+            describe(&a.segment(2, seg(2, 0))),
+            ["seg r0 0", "seg r1 0", "seg r2 0"]
+        );
+    }
+
+    #[test]
+    fn a_rung_dropped_before_its_description_does_not_hold_parts() {
+        let mut a = SequenceAligner::new(StreamName::new("s").expect("valid"), 2);
+        a.info(0, info(0));
+        assert!(a.part(0, part(0, 0, 0)).is_empty());
+        assert_eq!(describe(&a.drop_rung(1)), ["info r0", "part r0 0.0"]);
     }
 
     #[test]
@@ -259,6 +391,45 @@ mod tests {
                     seen[r].push(s.meta.sequence);
                 }
             }
+            for r in 0..3 {
+                prop_assert_eq!(&seen[r], &(0..next[r]).collect::<Vec<_>>());
+            }
+        }
+
+        /// Whatever the order rungs deliver in (each its description before its first
+        /// part), no part leaves before its rung's description, renditions are first
+        /// announced in ladder order, and every part leaves once, in its rung's order.
+        #[test]
+        fn no_part_before_its_rendition(
+            order in proptest::collection::vec(0usize..3, 1..60),
+        ) {
+            let mut a = SequenceAligner::new(StreamName::new("s").expect("valid"), 3);
+            let mut next = [0u32; 3];
+            let mut out = Vec::new();
+            for r in order {
+                if next[r] == 0 {
+                    out.extend(a.info(r, info(r)));
+                }
+                out.extend(a.part(r, part(r, 0, next[r])));
+                next[r] += 1;
+            }
+            out.extend(a.finish());
+            let mut announced = Vec::new();
+            let mut seen = [Vec::new(), Vec::new(), Vec::new()];
+            for e in &out {
+                match e {
+                    LiveEvent::Rendition { info, .. } => {
+                        announced.push(info.name.as_str()[1..].parse::<usize>().expect("index"));
+                    }
+                    LiveEvent::Part(p) => {
+                        let r: usize = p.meta.rendition.as_str()[1..].parse().expect("index");
+                        prop_assert!(announced.contains(&r));
+                        seen[r].push(p.meta.index);
+                    }
+                    _ => {}
+                }
+            }
+            prop_assert!(announced.windows(2).all(|w| w[0] < w[1]), "{:?}", announced);
             for r in 0..3 {
                 prop_assert_eq!(&seen[r], &(0..next[r]).collect::<Vec<_>>());
             }

@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use domain::playlist::{render_master, Entry, MediaWindow, Variant};
 use domain::{
-    BitrateMeter, Ladder, LiveEvent, RenditionInfo, RenditionName, SessionId, StreamName,
+    BitrateMeter, Ladder, LiveEvent, RenditionInfo, RenditionName, SegmentFormat, SessionId,
+    StreamName,
 };
 use tokio::sync::mpsc;
 
@@ -52,7 +53,8 @@ fn tag_input(tag: &FlvTag) -> Result<Option<MediaInput>, IngestError> {
 }
 
 /// Transcodes `input` (FLV with H.264, optionally AAC) into `out_dir/{rendition}/{seq}.ts`
-/// with an `index.m3u8` per rendition and a `master.m3u8`. Blocking.
+/// (MPEG-TS ladders) or `init.mp4` and `{seq}.m4s` (CMAF), with an `index.m3u8` per
+/// rendition and a `master.m3u8`. Blocking.
 pub fn transcode_file(
     input: &Path,
     out_dir: &Path,
@@ -144,6 +146,12 @@ impl DirWriter {
         match event {
             LiveEvent::Rendition { info, .. } => {
                 std::fs::create_dir_all(self.dir.join(info.name.as_str()))?;
+                if let Some(init) = &info.init {
+                    std::fs::write(
+                        self.dir.join(info.name.as_str()).join("init.mp4"),
+                        init.bytes(),
+                    )?;
+                }
                 match self.rendition(&info.name) {
                     Some(r) => r.0 = info,
                     None => {
@@ -154,10 +162,13 @@ impl DirWriter {
                 }
             }
             LiveEvent::Segment(seg) => {
+                let extension = self
+                    .rendition(&seg.meta.rendition)
+                    .map_or("ts", |r| r.0.format().extension());
                 let path = self
                     .dir
                     .join(seg.meta.rendition.as_str())
-                    .join(format!("{}.ts", seg.meta.sequence));
+                    .join(format!("{}.{extension}", seg.meta.sequence));
                 std::fs::write(&path, &seg.bytes)?;
                 let name = seg.meta.rendition.to_string();
                 *self.report.segments.entry(name.clone()).or_default() += 1;
@@ -168,7 +179,9 @@ impl DirWriter {
                     let _ = r.1.push(Entry::published(&seg.meta));
                 }
             }
-            LiveEvent::SessionStarted { .. }
+            // Parts are for live edges; on disk their segments say it all.
+            LiveEvent::Part(_)
+            | LiveEvent::SessionStarted { .. }
             | LiveEvent::RenditionDropped { .. }
             | LiveEvent::Ended { .. } => {}
         }
@@ -179,9 +192,13 @@ impl DirWriter {
         let mut variants = Vec::new();
         for (info, window, meter) in &mut self.renditions {
             window.end();
+            let mut playlist = window.render();
+            if info.format() == SegmentFormat::Cmaf {
+                playlist = cmaf_playlist(&playlist)?;
+            }
             std::fs::write(
                 self.dir.join(info.name.as_str()).join("index.m3u8"),
-                window.render(),
+                playlist,
             )?;
             variants.push(Variant {
                 info: info.clone(),
@@ -192,4 +209,28 @@ impl DirWriter {
         std::fs::write(self.dir.join("master.m3u8"), render_master(&variants))?;
         Ok(())
     }
+}
+
+/// `domain::playlist` renders MPEG-TS media playlists only; a CMAF rendition on disk needs
+/// its segments as `{seq}.m4s` and `#EXT-X-MAP:URI="init.mp4"` (version 6 and up). Done
+/// here on the parsed playlist until the domain crate renders CMAF VOD playlists itself.
+fn cmaf_playlist(rendered: &str) -> Result<String, IngestError> {
+    let mut playlist = m3u8_rs::parse_media_playlist_res(rendered.as_bytes())
+        .map_err(|_| IngestError::PipelineStopped("a rendered playlist does not parse"))?;
+    playlist.version = Some(playlist.version.unwrap_or(3).max(6));
+    for (i, segment) in playlist.segments.iter_mut().enumerate() {
+        if let Some(sequence) = segment.uri.strip_suffix(".ts") {
+            segment.uri = format!("{sequence}.{}", SegmentFormat::Cmaf.extension());
+        }
+        if i == 0 {
+            segment.map = Some(m3u8_rs::Map {
+                uri: "init.mp4".to_owned(),
+                ..m3u8_rs::Map::default()
+            });
+        }
+    }
+    let mut out = Vec::new();
+    playlist.write_to(&mut out)?;
+    String::from_utf8(out)
+        .map_err(|_| IngestError::PipelineStopped("a rendered playlist is not UTF-8"))
 }

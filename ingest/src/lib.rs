@@ -10,14 +10,16 @@
 //!   is cut there), and the cuts handed to the encoded rungs.
 //! - [`pipeline`]: one stream's threads: decode once, encode per rung, at the planned boundaries.
 //! - [`transcode`]: the FFmpeg boundary (decode, scale, x264), the only place that touches FFmpeg.
-//! - [`segmenter`]: sans-IO cutting of one rung's packets at the planned boundaries.
-//! - [`align`]: sans-IO release of all rungs' segments in sequence order.
+//! - [`segmenter`]: sans-IO cutting of one rung's packets at the planned boundaries, and of
+//!   each segment into LL-HLS parts.
+//! - [`align`]: sans-IO release of all rungs' segments in sequence order (parts pass
+//!   through once every rendition is announced).
 //! - [`lag`]: sans-IO detection of falling behind real time (when to shed a rung).
-//! - [`container`]: FLV tags, H.264 and AAC framing, the MPEG-TS muxer — pure Rust.
+//! - [`container`]: FLV tags, H.264 and AAC framing, the MPEG-TS and CMAF muxers — pure Rust.
 //! - [`file`](mod@file): the same pipeline over an FLV file, for benchmarks and debugging.
-//! - [`distribute`](mod@distribute): pushes segments and control events to every broadcast
-//!   node (HTTP), signs every segment and publishes its envelope, presence and certificate
-//!   (MQTT), sends late joiners the live window.
+//! - [`distribute`](mod@distribute): pushes segments, parts and control events to every
+//!   broadcast node (HTTP), signs every segment and part and publishes its envelope,
+//!   presence and certificate (MQTT), sends late joiners the live window (without parts).
 //! - [`metrics`]: encode speed per rung, lag, shed rungs, push latency per node, signing.
 //! - [`error`]: the crate's one error enum.
 pub mod align;

@@ -21,7 +21,7 @@ use prometheus_client::registry::Registry;
 /// leaves a `Family` out of `/metrics` until it has a label set, so a freshly started
 /// process does not show them all; this list does (the dashboards' test reads it, and a
 /// test below checks it against a scrape with every family in use).
-pub const FAMILIES: [(&str, &str); 11] = [
+pub const FAMILIES: [(&str, &str); 15] = [
     (ENCODE_FPS, "gauge"),
     (REALTIME_FACTOR, "gauge"),
     (LAG_SECONDS, "gauge"),
@@ -33,6 +33,10 @@ pub const FAMILIES: [(&str, &str); 11] = [
     (PUSH_RESYNCS, "counter"),
     (SIGN_SECONDS, "histogram"),
     (MEMBERS, "gauge"),
+    (PARTS_SIGNED, "counter"),
+    (PART_SIGN_SECONDS, "histogram"),
+    (PART_PUSH_FAILURES, "counter"),
+    (PARTS_DROPPED, "counter"),
 ];
 
 /// `sealcast_ingest_encode_fps`, a gauge.
@@ -57,6 +61,14 @@ pub const PUSH_RESYNCS: &str = "sealcast_ingest_push_resyncs";
 pub const SIGN_SECONDS: &str = "sealcast_ingest_sign_seconds";
 /// `sealcast_ingest_members`, a gauge.
 pub const MEMBERS: &str = "sealcast_ingest_members";
+/// `sealcast_ingest_parts_signed`, a counter.
+pub const PARTS_SIGNED: &str = "sealcast_ingest_parts_signed";
+/// `sealcast_ingest_part_sign_seconds`, a histogram.
+pub const PART_SIGN_SECONDS: &str = "sealcast_ingest_part_sign_seconds";
+/// `sealcast_ingest_part_push_failures`, a counter.
+pub const PART_PUSH_FAILURES: &str = "sealcast_ingest_part_push_failures";
+/// `sealcast_ingest_parts_dropped`, a counter.
+pub const PARTS_DROPPED: &str = "sealcast_ingest_parts_dropped";
 
 type Labels = Vec<(&'static str, String)>;
 
@@ -81,6 +93,12 @@ struct Inner {
     push_resyncs: Family<Labels, Counter>,
     sign_seconds: Histogram,
     members: Gauge,
+    parts_signed: Counter,
+    part_sign_seconds: Histogram,
+    /// Per node, apart from segments': a lost part costs a moment, a lost segment a gap.
+    part_push_failures: Family<Labels, Counter>,
+    /// Per node: parts not queued because the node's queue was half full.
+    parts_dropped: Family<Labels, Counter>,
     /// The latest encode speed per rung, readable (a `Family` cannot be read back): what
     /// the ingest's load report lists. Entries go when their stream's session ends.
     speeds: parking_lot::Mutex<std::collections::HashMap<(StreamName, RenditionName), (f64, f64)>>,
@@ -106,6 +124,10 @@ impl Default for Inner {
             // 100 µs to about 0.8 s: ML-DSA-65 signs in about 1 ms, hashing adds a little.
             sign_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 14)),
             members: Gauge::default(),
+            parts_signed: Counter::default(),
+            part_sign_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 14)),
+            part_push_failures: Family::default(),
+            parts_dropped: Family::default(),
             speeds: parking_lot::Mutex::default(),
         }
     }
@@ -166,6 +188,22 @@ impl IngestMetrics {
             "Broadcast nodes this ingest pushes to",
             i.members.clone(),
         );
+        registry.register(PARTS_SIGNED, "LL-HLS parts signed", i.parts_signed.clone());
+        registry.register(
+            PART_SIGN_SECONDS,
+            "Time to hash and sign one LL-HLS part",
+            i.part_sign_seconds.clone(),
+        );
+        registry.register(
+            PART_PUSH_FAILURES,
+            "LL-HLS part pushes given up per broadcast node",
+            i.part_push_failures.clone(),
+        );
+        registry.register(
+            PARTS_DROPPED,
+            "LL-HLS parts not queued for a broadcast node whose queue was half full",
+            i.parts_dropped.clone(),
+        );
     }
 
     pub(crate) fn push_acknowledged(&self, node: &NodeId, took: Duration) {
@@ -191,6 +229,25 @@ impl IngestMetrics {
 
     pub(crate) fn signed(&self, took: Duration) {
         self.inner.sign_seconds.observe(took.as_secs_f64());
+    }
+
+    pub(crate) fn part_signed(&self, took: Duration) {
+        self.inner.parts_signed.inc();
+        self.inner.part_sign_seconds.observe(took.as_secs_f64());
+    }
+
+    pub(crate) fn part_push_failed(&self, node: &NodeId) {
+        self.inner
+            .part_push_failures
+            .get_or_create(&node_labels(node))
+            .inc();
+    }
+
+    pub(crate) fn part_dropped(&self, node: &NodeId) {
+        self.inner
+            .parts_dropped
+            .get_or_create(&node_labels(node))
+            .inc();
     }
 
     pub(crate) fn set_members(&self, members: usize) {
@@ -415,6 +472,8 @@ mod tests {
         metrics.push_acknowledged(&node, Duration::from_millis(3));
         metrics.push_failed(&node);
         metrics.push_resync(&node);
+        metrics.part_push_failed(&node);
+        metrics.part_dropped(&node);
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).expect("encodes");
         testkit::prometheus::assert_declares_exactly(&text, &FAMILIES);

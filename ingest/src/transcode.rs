@@ -134,6 +134,9 @@ pub struct EncodeSpec {
     pub frame_rate: Rational,
     /// x264 threads (0 = as many as x264 likes).
     pub threads: usize,
+    /// LL-HLS: no B-frames, no lookahead, slice threads (no frame-thread delay), so a
+    /// frame leaves the encoder as soon as it is encoded (what `tune=zerolatency` does).
+    pub low_latency: bool,
 }
 
 /// One encoded access unit as it comes out of x264.
@@ -173,7 +176,12 @@ impl RungEncoder {
             .ok_or(IngestError::MissingCodec("libx264 encoder"))?;
         let mut context = codec::context::Context::new_with_codec(codec);
         context.set_threading(threading::Config {
-            kind: threading::Type::Frame,
+            // Frame threads hold a frame back per thread; slices add no delay.
+            kind: if spec.low_latency {
+                threading::Type::Slice
+            } else {
+                threading::Type::Frame
+            },
             count: spec.threads,
             ..Default::default()
         });
@@ -193,10 +201,16 @@ impl RungEncoder {
         let mut options = Dictionary::new();
         options.set("preset", &spec.preset);
         options.set("forced-idr", "1");
+        let latency = if spec.low_latency {
+            // tune=zerolatency, spelled out (a tune would also replace other defaults).
+            ":bframes=0:rc-lookahead=0:sync-lookahead=0:sliced-threads=1"
+        } else {
+            ""
+        };
         options.set(
             "x264-params",
             &format!(
-                "keyint={keyint}:min-keyint=1:scenecut=0:open-gop=0:vbv-maxrate={}:vbv-bufsize={}:repeat-headers=1",
+                "keyint={keyint}:min-keyint=1:scenecut=0:open-gop=0:vbv-maxrate={}:vbv-bufsize={}:repeat-headers=1{latency}",
                 spec.maxrate_kbps, spec.bufsize_kbits
             ),
         );

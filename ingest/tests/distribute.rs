@@ -14,12 +14,15 @@ use bytes::Bytes;
 use certs::signing::{PresenceSigner, PresenceVerifier, RootKey, SigningKey, TrustStore, Validity};
 use control::{Bus, BusEvent, BusOptions, EmbeddedBroker, Message, Qos};
 use domain::broker::BrokerAddress;
-use domain::manifest::{SignatureAlgorithm, SignedManifest};
+use domain::manifest::{AnyManifest, SignatureAlgorithm, SignedManifest};
 use domain::presence::{Presence, PresenceState, Role};
-use domain::push::{ControlEvent, InternalPath, PushToken, SegmentHeaders, MANIFEST_HEADER};
+use domain::push::{
+    ControlEvent, InternalPath, PartHeaders, PushToken, SegmentHeaders, MANIFEST_HEADER,
+};
 use domain::topics::Topic;
 use domain::{
-    LiveEvent, NodeId, RenditionInfo, RenditionName, Segment, SegmentMeta, SessionId, StreamName,
+    LiveEvent, NodeId, Part, PartMeta, RenditionInfo, RenditionName, Segment, SegmentMeta,
+    SessionId, StreamName,
 };
 use ingest::{distribute, DistributeConfig, IngestError, IngestMetrics};
 use sha2::{Digest, Sha256};
@@ -56,6 +59,8 @@ fn info(name: &str) -> RenditionInfo {
         height: 360,
         frame_rate: 25.0,
         codecs: "avc1.64001e,mp4a.40.2".parse().expect("valid codecs"),
+        init: None,
+        part_target_us: None,
     }
 }
 
@@ -92,6 +97,11 @@ enum Received {
         headers: HeaderMap,
         body: Bytes,
     },
+    Part {
+        meta: PartMeta,
+        headers: HeaderMap,
+        body: Bytes,
+    },
 }
 
 impl Received {
@@ -115,9 +125,15 @@ impl Received {
                 ControlEvent::Live(LiveEvent::Segment(s)) => {
                     format!("segment as an event {}", s.meta.sequence)
                 }
+                ControlEvent::Live(LiveEvent::Part(p)) => {
+                    format!("part as an event {}", p.meta.sequence)
+                }
             },
             Received::Segment { meta, .. } => {
                 format!("segment {} {}", meta.rendition, meta.sequence)
+            }
+            Received::Part { meta, .. } => {
+                format!("part {} {}.{}", meta.rendition, meta.sequence, meta.index)
             }
         }
     }
@@ -173,6 +189,17 @@ async fn handle(
             };
             Received::Segment {
                 meta: parsed.meta(s, r, n),
+                headers: headers.clone(),
+                body,
+            }
+        }
+        (Method::PUT, Some(InternalPath::Part(s, r, n, i))) => {
+            let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+            let Ok(parsed) = PartHeaders::parse(get) else {
+                return (StatusCode::BAD_REQUEST, "bad part headers");
+            };
+            Received::Part {
+                meta: parsed.meta(s, r, n, i),
                 headers: headers.clone(),
                 body,
             }
@@ -953,6 +980,166 @@ async fn a_node_whose_queue_overflows_is_resynced_with_the_window() {
 
     run.shutdown.cancel();
     tokio::time::timeout(DEADLINE, run.task)
+        .await
+        .expect("returns")
+        .expect("no panic")
+        .expect("clean");
+    shutdown.cancel();
+}
+
+fn part(rendition: &str, sequence: u64, index: u32) -> LiveEvent {
+    LiveEvent::Part(Part {
+        meta: PartMeta {
+            stream: stream(),
+            rendition: self::rendition(rendition),
+            session: SessionId(7),
+            sequence,
+            index,
+            discontinuity_sequence: 0,
+            independent: index == 0,
+            duration: Duration::from_millis(333),
+            program_date_time_ms: 1_800_000_000_000,
+        },
+        bytes: Bytes::from(format!("moof+mdat {rendition} {sequence}.{index}")),
+    })
+}
+
+/// LL-HLS parts go to every node at once with their metadata in headers, their envelopes
+/// (part manifests) verify and bind the bytes, and a late joiner is not sent any.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parts_are_pushed_with_their_headers_and_signed_but_not_kept() {
+    let broker = broker().await;
+    let address = broker.address();
+    let shutdown = CancellationToken::new();
+    let ingest = node_id("ingest1");
+    let mut keys = keys(&ingest);
+    let (_watcher, mut watch, _watch_task) = mqtt_client(
+        &address,
+        "watcher",
+        "watcher",
+        vec![
+            (Topic::filter_all_manifests(), Qos::AtLeastOnce),
+            (Topic::filter_all_certificates(), Qos::AtLeastOnce),
+        ],
+        &shutdown,
+    )
+    .await;
+    let mut a = FakeNode::start(&address, "a", Behaviour::Acknowledge, &shutdown).await;
+    let run = start(config(&ingest, &keys, &address, 3));
+    assert_eq!(a.next().await.describe(), "synced ingest1");
+    let cert = next_message(&mut watch, |m| {
+        m.topic == Topic::IngestCertificate(ingest.clone())
+    })
+    .await;
+    keys.trust
+        .add_certificate(&cert.payload, now())
+        .expect("admitted");
+
+    let sent = vec![
+        LiveEvent::SessionStarted {
+            stream: stream(),
+            session: SessionId(7),
+        },
+        LiveEvent::Rendition {
+            stream: stream(),
+            info: info("src"),
+        },
+        part("src", 0, 0),
+        part("src", 0, 1),
+        segment("src", 7, 0),
+        part("src", 1, 0),
+    ];
+    // The parts of segment 0 are taken before the segment is sent: a segment queued
+    // takes out its parts still waiting in a node's queue (they are stale by then).
+    run.send(sent[..4].to_vec()).await;
+    let mut got = a.next_n(4).await;
+    run.send(sent[4..].to_vec()).await;
+    got.extend(a.next_n(sent.len() - 4).await);
+    let described: Vec<String> = got.iter().map(Received::describe).collect();
+    assert_eq!(
+        described,
+        [
+            "start 7",
+            "rendition src",
+            "part src 0.0",
+            "part src 0.1",
+            "segment src 0",
+            "part src 1.0"
+        ]
+    );
+    for (r, e) in got.iter().zip(&sent) {
+        if let (
+            Received::Part {
+                meta,
+                headers,
+                body,
+            },
+            LiveEvent::Part(want),
+        ) = (r, e)
+        {
+            assert_eq!(meta, &want.meta, "the headers carry the metadata");
+            assert_eq!(body, &want.bytes);
+            assert_eq!(
+                headers.get("authorization").and_then(|v| v.to_str().ok()),
+                Some(format!("Bearer {TOKEN}").as_str())
+            );
+        }
+    }
+
+    // Envelopes on the rendition's manifest topic, in order, not retained: parts' verify
+    // as part manifests binding the pushed bytes.
+    let mut order = Vec::new();
+    for _ in 0..4 {
+        let m = next_message(&mut watch, |m| {
+            m.topic == Topic::Manifest(stream(), rendition("src"))
+        })
+        .await;
+        assert!(!m.retained);
+        let envelope = SignedManifest::decode(&m.payload).expect("envelope");
+        match envelope.any_manifest().expect("a manifest") {
+            AnyManifest::Part(manifest) => {
+                keys.trust
+                    .verify(
+                        manifest.key_id,
+                        &envelope.manifest_bytes,
+                        &envelope.signature,
+                        now(),
+                    )
+                    .expect("the part's signature verifies");
+                let LiveEvent::Part(want) = part("src", manifest.sequence, manifest.index) else {
+                    unreachable!()
+                };
+                let digest: [u8; 32] = Sha256::digest(&want.bytes).into();
+                assert_eq!(manifest.digest, digest);
+                assert_eq!(manifest.byte_len, want.bytes.len() as u64);
+                assert_eq!(manifest.independent, want.meta.independent);
+                order.push(format!("part {}.{}", manifest.sequence, manifest.index));
+            }
+            AnyManifest::Segment(manifest) => {
+                order.push(format!("segment {}", manifest.sequence));
+            }
+        }
+    }
+    assert_eq!(order, ["part 0.0", "part 0.1", "segment 0", "part 1.0"]);
+
+    // A late joiner gets the segment window, never parts.
+    let mut c = FakeNode::start(&address, "c", Behaviour::Acknowledge, &shutdown).await;
+    let got: Vec<String> = c.next_n(4).await.iter().map(Received::describe).collect();
+    assert_eq!(
+        got,
+        [
+            "start 7",
+            "rendition src",
+            "segment src 0",
+            "synced ingest1"
+        ]
+    );
+    metric_reaches(&run.metrics, "sealcast_ingest_parts_signed_total", 3.0).await;
+    assert!(metrics_text(&run.metrics).contains("sealcast_ingest_part_sign_seconds_count 3"));
+
+    let Running { events, task, .. } = run;
+    drop(events);
+    tokio::time::timeout(DEADLINE, task)
         .await
         .expect("returns")
         .expect("no panic")

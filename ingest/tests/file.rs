@@ -37,8 +37,12 @@ fn a_file_becomes_an_aligned_ladder_on_disk() {
         .unwrap_or_else(|e| panic!("{e:#}"));
     let out = dir.path().join("out");
     std::fs::create_dir_all(&out).expect("mkdir");
-    let report = ingest::file::transcode_file(&flv, &out, Arc::new(Ladder::default()), 0)
-        .expect("transcodes");
+    // MPEG-TS, as before CMAF became the default (tests/cmaf.rs covers CMAF).
+    let ladder = Ladder {
+        format: domain::SegmentFormat::Ts,
+        ..Ladder::default()
+    };
+    let report = ingest::file::transcode_file(&flv, &out, Arc::new(ladder), 0).expect("transcodes");
 
     // 854x480 skips 720p; src, 480p and 360p remain, with the same segment count.
     let mut names: Vec<_> = report.segments.keys().cloned().collect();

@@ -289,10 +289,12 @@ pub struct SegmentProbe {
     pub video_duration: f64,
 }
 
-/// Probes an MPEG-TS segment's bytes (H.264 video required).
-pub async fn probe_segment(bytes: &[u8]) -> Result<SegmentProbe> {
-    let file = tempfile::Builder::new().suffix(".ts").tempfile()?;
-    std::fs::write(file.path(), bytes)?;
+/// Probes a segment's bytes (H.264 video required): a CMAF segment after its init
+/// segment `init`, or an MPEG-TS segment on its own (`init` is `None`).
+pub async fn probe_segment(init: Option<&[u8]>, bytes: &[u8]) -> Result<SegmentProbe> {
+    let suffix = if init.is_some() { ".mp4" } else { ".ts" };
+    let file = tempfile::Builder::new().suffix(suffix).tempfile()?;
+    std::fs::write(file.path(), [init.unwrap_or_default(), bytes].concat())?;
     let v = ffprobe_async(file.path(), &["-show_streams", "-show_frames"]).await?;
     let video = stream(&v, "video")?;
     ensure!(

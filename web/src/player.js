@@ -424,7 +424,10 @@
 
   function startHls(url) {
     const Hls = window.Hls;
-    const hls = new Hls({ backBufferLength: 30 });
+    // Low-latency mode: parts, blocking playlist reloads and preload hints when the
+    // playlist offers them, with the live edge about PART-HOLD-BACK behind; plain HLS
+    // playlists play as before.
+    const hls = new Hls({ backBufferLength: 30, lowLatencyMode: true });
     sealcast.hls = hls;
     const current = () => sealcast.hls === hls;
 

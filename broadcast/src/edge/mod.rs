@@ -1,6 +1,8 @@
 //! The edge: a node fed by the network instead of in-process. Segment bytes arrive by HTTP
 //! push (`push`), signed manifests, certificates, revocations and presences over MQTT
-//! (`mqtt`), and the [`SignatureGate`] decides what reaches the live window.
+//! (`mqtt`), and the [`SignatureGate`] decides what reaches the live window; LL-HLS parts
+//! likewise, through their own [`PartGate`] (parts and their manifests arrive the same
+//! ways, and their signatures are checked against the same trust store).
 //!
 //! [`Edge`] owns the shared state every side touches: the gate (one per node, behind a
 //! mutex held only for in-memory work), the [`TrustStore`] (read by verifications on the
@@ -12,9 +14,10 @@
 //! pause it); certificates and revocations are checked against the wall clock in unix
 //! seconds.
 //!
-//! Long (about 620 lines before its tests) because [`Edge`] is the one place the push side,
-//! the MQTT side and the timer meet (gate, trust store, readiness, event verification); its
-//! state machines (`gate`, `barriers`, `ready`) and its I/O (`push`, `mqtt`, `http`) are
+//! Long (about 690 lines before its tests) because [`Edge`] is the one place the push side,
+//! the MQTT side and the timer meet (gate, part gate, trust store, readiness, event
+//! verification); its state machines (`gate`, `parts`, `barriers`, `ready`) and its I/O
+//! (`push`, `mqtt`, `http`) are
 //! modules of their own.
 
 use std::collections::HashMap;
@@ -25,9 +28,10 @@ use axum::Router;
 use bytes::Bytes;
 use certs::signing::TrustStore;
 use certs::CertsError;
-use domain::manifest::{SegmentManifest, SignedEvent, SignedManifest};
+use domain::manifest::{AnyManifest, SignedEvent, SignedManifest};
 use domain::presence::{Presence, PresenceState, Role};
 use domain::push::ControlEvent;
+use domain::segment::PartMeta;
 use domain::{LiveEvent, NodeId, RenditionName, SegmentMeta, SessionId, StreamName};
 use parking_lot::{Mutex, RwLock};
 use tokio::net::TcpListener;
@@ -37,6 +41,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::barriers::Barriers;
 use crate::gate::{GateOutput, RejectReason, SignatureGate};
+use crate::parts::{PartGate, PartOutput};
 use crate::ready::{Lag, Readiness, Verdict};
 use crate::{BroadcastError, EdgeConfig, Node};
 
@@ -55,6 +60,9 @@ pub struct Edge {
     /// One gate per node, and the control events waiting behind it. Locked for in-memory
     /// work only, never across an await.
     gate: Mutex<Gated>,
+    /// The part gate. Locked for in-memory work only; never while `gate` is held, nor
+    /// the other way round.
+    parts: Mutex<PartGate>,
     /// Shared with verifications running on the blocking pool.
     trust: Arc<RwLock<TrustStore>>,
     pub(crate) readiness: Mutex<Readiness>,
@@ -121,6 +129,7 @@ impl Edge {
                 gate: SignatureGate::new(hold_ms, config.max_held_bytes),
                 barriers: Barriers::default(),
             }),
+            parts: Mutex::new(PartGate::new(hold_ms, config.max_held_bytes)),
             trust: Arc::new(RwLock::new(trust)),
             readiness: Mutex::new(Readiness::new(epoch, config.ready_timeout)),
             lag: Mutex::new(Lag::default()),
@@ -151,6 +160,7 @@ impl Edge {
     /// of [`run_edge`] calls this every 100 ms.
     pub fn tick(&self) {
         self.with_gate(|gate, now| gate.tick(now));
+        self.with_parts(|parts, now| parts.tick(now));
         self.check_lag();
         // Everything a barrier waits for is resolved within SILENT_HOLDS hold times (bytes
         // whose manifest may be late wait that long); one that is still there after one
@@ -259,7 +269,8 @@ impl Edge {
             ControlEvent::Live(LiveEvent::Rendition { stream, .. })
             | ControlEvent::Live(LiveEvent::RenditionDropped { stream, .. }) => (stream, None),
             // A segment never arrives as a control event (its variant does not deserialize).
-            ControlEvent::Synced { .. } | ControlEvent::Live(LiveEvent::Segment(_)) => return true,
+            ControlEvent::Synced { .. }
+            | ControlEvent::Live(LiveEvent::Segment(_) | LiveEvent::Part(_)) => return true,
         };
         let mut starts = self.starts.lock();
         let latest = starts.get(stream).copied();
@@ -287,6 +298,56 @@ impl Edge {
         } else {
             self.node
                 .check_segment(&meta.stream, &meta.rendition, meta.session)
+        }
+    }
+
+    /// Whether a pushed part can be taken now (before its body is read): as for a segment.
+    pub(crate) fn check_part_push(&self, meta: &PartMeta) -> Result<(), BroadcastError> {
+        let waiting = self.gate.lock().barriers.holds(&meta.stream);
+        if waiting {
+            self.node.check_stream(&meta.stream)
+        } else {
+            self.node
+                .check_segment(&meta.stream, &meta.rendition, meta.session)
+        }
+    }
+
+    /// Pushed part bytes (their SHA-256 computed while they streamed in) go to the part
+    /// gate.
+    pub(crate) fn offer_part_bytes(&self, meta: PartMeta, bytes: Bytes, digest: [u8; 32]) {
+        self.node.metrics.pushed_bytes(bytes.len());
+        self.with_parts(|parts, now| parts.bytes(now, meta, bytes, digest));
+    }
+
+    /// Runs one part-gate operation and applies what it decided, under the part gate's
+    /// lock (so parts reach the window in the order the gate let them out).
+    fn with_parts(&self, operation: impl FnOnce(&mut PartGate, u64) -> Vec<PartOutput>) {
+        let mut parts = self.parts.lock();
+        let now = self.now_ms();
+        for output in operation(&mut parts, now) {
+            match output {
+                PartOutput::Publish { part, arrived_ms } => {
+                    let (stream, rendition) =
+                        (part.meta.stream.clone(), part.meta.rendition.clone());
+                    let (sequence, index) = (part.meta.sequence, part.meta.index);
+                    match self.node.apply(LiveEvent::Part(part)) {
+                        Ok(()) => self
+                            .node
+                            .metrics
+                            .part_published(now.saturating_sub(arrived_ms) as f64 / 1000.0),
+                        // Parts are ephemeral: one the stream cannot take is dropped.
+                        Err(e) => {
+                            tracing::debug!(%stream, %rendition, sequence, index, error = %e, "verified part not listed")
+                        }
+                    }
+                }
+                PartOutput::Rejected(reason) => {
+                    self.node.metrics.part_rejected(reason);
+                    if reason != RejectReason::Timeout {
+                        tracing::warn!(reason = reason.label(), "part rejected");
+                    }
+                }
+            }
         }
     }
 
@@ -328,15 +389,16 @@ impl Edge {
         self.with_gate(|gate, now| gate.bytes(now, meta, bytes, digest));
     }
 
-    /// Verifies a signed manifest on the blocking pool, then hands the verdict to the gate.
-    /// `manifest` is `signed.manifest()`, already decoded by the caller.
+    /// Verifies a signed manifest on the blocking pool, then hands the verdict to the gate
+    /// (a segment's) or the part gate (a part's). `manifest` is `signed.any_manifest()`,
+    /// already decoded by the caller.
     pub(crate) async fn offer_manifest(
         &self,
         signed: SignedManifest,
-        manifest: SegmentManifest,
+        manifest: AnyManifest,
     ) -> Result<(), BroadcastError> {
         let trust = Arc::clone(&self.trust);
-        let key_id = manifest.key_id;
+        let key_id = manifest.key_id();
         let now = unix_now();
         let (verdict, took) = tokio::task::spawn_blocking(move || {
             let started = std::time::Instant::now();
@@ -349,23 +411,34 @@ impl Edge {
         .await
         .map_err(BroadcastError::Task)?;
         self.node.metrics.verify_took(took.as_secs_f64());
-        match verdict {
-            Ok(()) => {
+        match (verdict, manifest) {
+            (Ok(()), AnyManifest::Segment(manifest)) => {
                 self.node.metrics.manifest_verified();
                 self.with_gate(|gate, now| gate.manifest(now, manifest));
             }
-            Err(e) => {
+            (Ok(()), AnyManifest::Part(manifest)) => {
+                self.with_parts(|parts, now| parts.manifest(now, manifest));
+            }
+            (Err(e), manifest) => {
                 let reason = reject_reason(&e);
+                let (stream, rendition, sequence, part) = match &manifest {
+                    AnyManifest::Segment(m) => (&m.stream, &m.rendition, m.sequence, None),
+                    AnyManifest::Part(m) => (&m.stream, &m.rendition, m.sequence, Some(m.index)),
+                };
                 tracing::warn!(
-                    stream = %manifest.stream,
-                    rendition = %manifest.rendition,
-                    sequence = manifest.sequence,
+                    %stream,
+                    %rendition,
+                    sequence,
+                    ?part,
                     key_id = %key_id,
                     reason = reason.label(),
                     error = %e,
                     "manifest refused"
                 );
-                self.with_gate(|gate, _| gate.refused(reason));
+                match manifest {
+                    AnyManifest::Segment(_) => self.with_gate(|gate, _| gate.refused(reason)),
+                    AnyManifest::Part(_) => self.with_parts(|parts, _| parts.refused(reason)),
+                }
             }
         }
         Ok(())

@@ -9,6 +9,10 @@
 //! chunk by chunk, hashed with SHA-256 as it arrives, and refused with 413 the moment it
 //! passes the cap, so at most the cap is ever buffered.
 //!
+//! A part (`PUT /internal/v1/parts/{stream}/{rendition}/{seq}/{part}`, LL-HLS) goes the
+//! same way, with its headers ([`PartHeaders`]) and into the part gate; its manifest comes
+//! only over MQTT (parts are never re-sent, so there is no catch-up form).
+//!
 //! An event is a signed statement (`domain::manifest::SignedEvent`): it takes effect only
 //! once its signature verified against a trusted ingest key (`Edge::verify_event`); the
 //! push token alone changes no playlist.
@@ -24,9 +28,9 @@ use axum::body::{Body, HttpBody};
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
-use domain::manifest::SignedManifest;
 use domain::manifest::MAX_SIGNED_EVENT_LEN;
-use domain::push::{ControlEvent, InternalPath, SegmentHeaders, MANIFEST_HEADER};
+use domain::manifest::{AnyManifest, SignedManifest};
+use domain::push::{ControlEvent, InternalPath, PartHeaders, SegmentHeaders, MANIFEST_HEADER};
 use domain::{RenditionName, StreamName};
 use http::request::Parts;
 use http::{header, HeaderMap, Method, StatusCode};
@@ -64,6 +68,11 @@ async fn handle(edge: Arc<Edge>, request: Request) -> Result<Response, Broadcast
         Some(InternalPath::Segment(stream, rendition, sequence)) if parts.method == Method::PUT => {
             segment(&edge, &parts, body, stream, rendition, sequence).await
         }
+        Some(InternalPath::Part(stream, rendition, sequence, index))
+            if parts.method == Method::PUT =>
+        {
+            part(&edge, &parts, body, (stream, rendition, sequence, index)).await
+        }
         Some(InternalPath::Events) if parts.method == Method::POST => {
             event(&edge, &parts.headers, body).await
         }
@@ -91,9 +100,7 @@ async fn segment(
     let declared = declared_length(headers, limit)?;
     edge.check_push(&meta)?;
 
-    let mut hasher = Sha256::new();
-    let bytes = read_capped(body, limit, declared, |chunk| hasher.update(chunk)).await?;
-    let digest: [u8; 32] = hasher.finalize().into();
+    let (bytes, digest) = read_hashed(body, limit, declared).await?;
     tracing::debug!(
         stream = %meta.stream,
         rendition = %meta.rendition,
@@ -103,8 +110,47 @@ async fn segment(
     );
     edge.offer_bytes(meta, bytes, digest);
     if let Some((signed, manifest)) = signed {
-        edge.offer_manifest(signed, manifest).await?;
+        edge.offer_manifest(signed, AnyManifest::Segment(manifest))
+            .await?;
     }
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+/// The body, at most `limit` bytes, and its SHA-256, hashed while it streams in.
+async fn read_hashed(
+    body: Body,
+    limit: usize,
+    declared: Option<usize>,
+) -> Result<(Bytes, [u8; 32]), BroadcastError> {
+    let mut hasher = Sha256::new();
+    let bytes = read_capped(body, limit, declared, |chunk| hasher.update(chunk)).await?;
+    Ok((bytes, hasher.finalize().into()))
+}
+
+/// A pushed LL-HLS part: the same checks as a segment's, into the part gate (202: held
+/// until its verified manifest agrees).
+async fn part(
+    edge: &Edge,
+    parts: &Parts,
+    body: Body,
+    (stream, rendition, sequence, index): (StreamName, RenditionName, u64, u32),
+) -> Result<Response, BroadcastError> {
+    let headers = &parts.headers;
+    let meta = PartHeaders::parse(|name| headers.get(name).and_then(|v| v.to_str().ok()))?
+        .meta(stream, rendition, sequence, index);
+    let limit = edge.config.max_segment_bytes;
+    let declared = declared_length(headers, limit)?;
+    edge.check_part_push(&meta)?;
+    let (bytes, digest) = read_hashed(body, limit, declared).await?;
+    tracing::debug!(
+        stream = %meta.stream,
+        rendition = %meta.rendition,
+        sequence,
+        index,
+        len = bytes.len(),
+        "part pushed"
+    );
+    edge.offer_part_bytes(meta, bytes, digest);
     Ok(StatusCode::ACCEPTED.into_response())
 }
 

@@ -3,6 +3,8 @@
 //!
 //! ```text
 //! {dir}/{stream}/{recording}/{rendition}/{seq}.ts   every published segment, as served
+//!                                                   (`{seq}.m4s` for a CMAF rendition)
+//! {dir}/{stream}/{recording}/{rendition}/init.mp4   a CMAF rendition's init segment
 //! {dir}/{stream}/{recording}/{rendition}/index.m3u8 written when the stream ends (VOD)
 //! {dir}/{stream}/{recording}/master.m3u8            likewise, after the media playlists
 //! {dir}/{stream}/{recording}/recording.json         likewise, last (`RecordingInfo`)
@@ -86,6 +88,8 @@ pub(crate) enum Record {
     Segment {
         segment: Segment,
         master: Option<Bytes>,
+        /// The rendition's init segment, if it is CMAF.
+        init: Option<Bytes>,
     },
     /// A sequence number listed as a gap.
     Gap {
@@ -264,7 +268,11 @@ fn run(
             }
         };
         match record {
-            Record::Segment { segment, master } => {
+            Record::Segment {
+                segment,
+                master,
+                init,
+            } => {
                 let rec =
                     active
                         .entry(segment.meta.stream.clone())
@@ -275,7 +283,7 @@ fn run(
                             }
                         });
                 rec.update_master(master);
-                rec.write_segment(&segment, &config);
+                rec.write_segment(&segment, init.as_ref(), &config);
             }
             Record::Gap {
                 stream,
@@ -353,7 +361,9 @@ impl Recording {
 
     /// Writes a segment's file and its entry; a segment already recorded (the window an
     /// ingest sends a node that rejoins) is skipped.
-    fn write_segment(&mut self, segment: &Segment, config: &NodeConfig) {
+    /// A CMAF segment (`init` given) is written as `{seq}.m4s`, after its rendition's
+    /// `init.mp4` (written once: the recording's playlist names one init segment).
+    fn write_segment(&mut self, segment: &Segment, init: Option<&Bytes>, config: &NodeConfig) {
         let meta = &segment.meta;
         let recorded = self
             .renditions
@@ -363,10 +373,19 @@ impl Recording {
         if recorded {
             return;
         }
-        let path = self
-            .dir
-            .join(meta.rendition.as_str())
-            .join(format!("{}.ts", meta.sequence));
+        let rendition_dir = self.dir.join(meta.rendition.as_str());
+        let extension = match init {
+            Some(init) => {
+                let path = rendition_dir.join(recording::INIT_FILE);
+                if !path.exists() {
+                    let written = write_atomically(&path, init);
+                    self.note(written, &path);
+                }
+                "m4s"
+            }
+            None => "ts",
+        };
+        let path = rendition_dir.join(format!("{}.{extension}", meta.sequence));
         let written = write_atomically(&path, &segment.bytes);
         // A segment the disk did not take (full, failing) is listed as a gap: the
         // recording says what it lost instead of listing a file that is not there.
@@ -446,7 +465,16 @@ impl Recording {
         let playlists: Vec<(PathBuf, String)> = self
             .renditions
             .iter()
-            .map(|(r, w)| (self.dir.join(r.as_str()).join(MEDIA_FILE), w.render_vod()))
+            .map(|(r, w)| {
+                let dir = self.dir.join(r.as_str());
+                // A CMAF rendition: its init segment is there (see `write_segment`).
+                let text = if dir.join(recording::INIT_FILE).exists() {
+                    crate::cmaf::render(w, true)
+                } else {
+                    w.render_vod()
+                };
+                (dir.join(MEDIA_FILE), text)
+            })
             .collect();
         for (path, text) in playlists {
             let written = write_atomically(&path, text.as_bytes());

@@ -43,6 +43,7 @@ fn a_stream_becomes_a_vod_recording_when_it_ends() {
     .expect("starts");
     for seq in 0..3 {
         recorder.send(Record::Segment {
+            init: None,
             segment: segment(seq),
             master: None,
         });
@@ -59,6 +60,7 @@ fn a_stream_becomes_a_vod_recording_when_it_ends() {
         },
     });
     recorder.send(Record::Segment {
+        init: None,
         segment: segment(4),
         master: None,
     });
@@ -192,6 +194,7 @@ fn a_panicking_observer_does_not_stop_the_recorder() {
     second.meta.stream = StreamName::new("b").expect("valid");
     for record in [
         Record::Segment {
+            init: None,
             segment: segment(0),
             master: None,
         },
@@ -200,6 +203,7 @@ fn a_panicking_observer_does_not_stop_the_recorder() {
             master: String::new(),
         },
         Record::Segment {
+            init: None,
             segment: second,
             master: None,
         },
@@ -225,6 +229,7 @@ fn ended() -> Record {
 
 fn with_master(seq: u64) -> Record {
     Record::Segment {
+        init: None,
         segment: segment(seq),
         master: Some(Bytes::from_static(MASTER.as_bytes())),
     }

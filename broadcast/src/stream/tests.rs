@@ -24,6 +24,8 @@ fn info(r: &str) -> RenditionInfo {
         height: 720,
         frame_rate: 30.0,
         codecs: "avc1.64001f,mp4a.40.2".parse().expect("valid codecs"),
+        init: None,
+        part_target_us: None,
     }
 }
 

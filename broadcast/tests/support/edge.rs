@@ -217,6 +217,8 @@ pub fn rendition_info(r: &str, height: u32) -> RenditionInfo {
         height,
         frame_rate: 30.0,
         codecs: "avc1.64001f,mp4a.40.2".parse().expect("valid codecs"),
+        init: None,
+        part_target_us: None,
     }
 }
 

@@ -48,6 +48,8 @@ pub fn announce(node: &Node, rendition: &str, height: u32) {
             height,
             frame_rate: 30.0,
             codecs: "avc1.64001f,mp4a.40.2".parse().expect("valid codecs"),
+            init: None,
+            part_target_us: None,
         },
     })
     .expect("announce");

@@ -12,7 +12,8 @@
 //! Video is H.264 in AVCC form (length-prefixed NAL units, as the `avcC` record says);
 //! audio is raw AAC frames (no ADTS header). Pure: no I/O, no clock.
 //!
-//! Not wired into the live path yet: the pipeline still writes MPEG-TS ([`super::ts`]).
+//! The pipeline writes it for CMAF ladders (`pipeline::cmaf`); MPEG-TS ladders use
+//! [`super::ts`].
 
 use bytes::{BufMut, Bytes, BytesMut};
 

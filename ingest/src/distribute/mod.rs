@@ -22,7 +22,7 @@
 //! - `sign`: hashing and signing on a blocking thread.
 //! - `outbox`: every MQTT publish, in order, from one task.
 //!
-//! Long (about 520 lines) because it holds the distribution loop and its configuration;
+//! Long (about 530 lines) because it holds the distribution loop and its configuration;
 //! membership, snapshots, signing and the pushers are its submodules.
 
 mod membership;
@@ -52,7 +52,8 @@ use self::membership::{Change, Membership};
 use self::outbox::{Outgoing, OUTBOX_LEN};
 use self::push::{PushSettings, Pusher, SyncRequest};
 use self::queue::{NodeQueue, Put};
-use self::snapshot::{HeldSegment, PushItem, Snapshot};
+use self::sign::SignJob;
+use self::snapshot::{PushItem, Snapshot};
 use crate::error::IngestError;
 use crate::metrics::IngestMetrics;
 
@@ -377,22 +378,26 @@ struct Distributor {
     pushers: TaskTracker,
     /// Parent of every member's cancel token; cancelled by `shutdown`.
     pushers_shutdown: CancellationToken,
-    /// Segments to sign; `None` once closed.
-    signer: Option<mpsc::UnboundedSender<Arc<HeldSegment>>>,
+    /// Segments and parts to sign; `None` once closed.
+    signer: Option<mpsc::UnboundedSender<SignJob>>,
     outbox: mpsc::Sender<Outgoing>,
     metrics: IngestMetrics,
 }
 
 impl Distributor {
-    /// A live event: into the snapshot, into every member's queue, and a segment to the
-    /// signer.
+    /// A live event: into the snapshot, into every member's queue (a part only if the
+    /// queue has room to spare), and a segment or part to the signer.
     fn live(&mut self, event: LiveEvent) {
         let Some(item) = PushItem::from_live(event) else {
             return;
         };
         self.snapshot.record(&item);
         for (node, member) in &self.members {
-            if member.queue.put(item.clone()) == Put::Overflowed {
+            let put = member.queue.put(item.clone());
+            if put == Put::PartDropped {
+                self.metrics.part_dropped(node);
+            }
+            if put == Put::Overflowed {
                 self.metrics.push_resync(node);
                 tracing::warn!(
                     node = %node,
@@ -401,9 +406,14 @@ impl Distributor {
                 );
             }
         }
-        if let (PushItem::Segment { held, .. }, Some(signer)) = (&item, &self.signer) {
+        let job = match &item {
+            PushItem::Segment { held, .. } => Some(SignJob::Segment(Arc::clone(held))),
+            PushItem::Part(part) => Some(SignJob::Part(Arc::clone(part))),
+            PushItem::Control(_) => None,
+        };
+        if let (Some(job), Some(signer)) = (job, &self.signer) {
             // The thread ends only after this sender is dropped.
-            let _ = signer.send(Arc::clone(held));
+            let _ = signer.send(job);
         }
     }
 

@@ -9,6 +9,9 @@
 //! failures are logged once per run of failures, not once per request, so a dead node
 //! does not flood the log before its last will removes it.
 //!
+//! An LL-HLS part is worth little once stale, and the queue is served in order: it gets at
+//! most [`PART_ATTEMPTS`] attempts, and its failures are counted apart from segments'.
+//!
 //! A control event is signed once per node, just before its first attempt (on the blocking
 //! pool: ML-DSA-65 signing is CPU work), with the time of signing in the statement, so an
 //! edge can tell a fresh statement from an old one replayed.
@@ -18,7 +21,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use certs::signing::SigningKey;
-use domain::push::{ControlEvent, InternalPath, PushToken, SegmentHeaders, MANIFEST_HEADER};
+use domain::push::{
+    ControlEvent, InternalPath, PartHeaders, PushToken, SegmentHeaders, MANIFEST_HEADER,
+};
 use domain::NodeId;
 use reqwest::StatusCode;
 use tokio::sync::mpsc;
@@ -32,6 +37,9 @@ use crate::metrics::IngestMetrics;
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// Longest retry delay.
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// Attempts at most per LL-HLS part: one retry for a dropped keep-alive connection, no
+/// more (the next part is already due).
+const PART_ATTEMPTS: u32 = 2;
 /// Longest part of an error response quoted in the log.
 const MAX_QUOTED: usize = 200;
 
@@ -117,9 +125,12 @@ impl Pusher {
                 Ok(signed) => Some(signed),
                 Err(reason) => return self.failed(item, &reason, 0, failing),
             },
-            PushItem::Segment { .. } => None,
+            PushItem::Segment { .. } | PushItem::Part(_) => None,
         };
-        let attempts = self.settings.attempts.max(1);
+        let attempts = match item {
+            PushItem::Part(_) => self.settings.attempts.clamp(1, PART_ATTEMPTS),
+            _ => self.settings.attempts.max(1),
+        };
         let mut backoff = FIRST_BACKOFF;
         for attempt in 1..=attempts {
             let reason = match self.attempt(item, signed.as_ref()).await {
@@ -151,7 +162,11 @@ impl Pusher {
     }
 
     fn failed(&self, item: &PushItem, reason: &str, attempts: u32, failing: &mut bool) {
-        self.settings.metrics.push_failed(&self.node);
+        if let PushItem::Part(_) = item {
+            self.settings.metrics.part_push_failed(&self.node);
+        } else {
+            self.settings.metrics.push_failed(&self.node);
+        }
         let what = describe(item);
         if std::mem::replace(failing, true) {
             tracing::debug!(node = %self.node, url = %self.url, what, attempts, reason, "push failed");
@@ -198,7 +213,10 @@ impl Pusher {
                 let mut request = s
                     .client
                     .put(format!("{}{path}", self.url))
-                    .header(reqwest::header::CONTENT_TYPE, "video/mp2t")
+                    .header(
+                        reqwest::header::CONTENT_TYPE,
+                        content_type(&held.segment.bytes),
+                    )
                     .body(held.segment.bytes.clone());
                 for (name, value) in SegmentHeaders::of(meta).pairs() {
                     request = request.header(name, value);
@@ -207,6 +225,24 @@ impl Pusher {
                     if let Some(envelope) = held.envelope.get() {
                         request = request.header(MANIFEST_HEADER, hex::encode(envelope));
                     }
+                }
+                request
+            }
+            PushItem::Part(part) => {
+                let meta = &part.meta;
+                let path = InternalPath::Part(
+                    meta.stream.clone(),
+                    meta.rendition.clone(),
+                    meta.sequence,
+                    meta.index,
+                );
+                let mut request = s
+                    .client
+                    .put(format!("{}{path}", self.url))
+                    .header(reqwest::header::CONTENT_TYPE, "video/mp4")
+                    .body(part.bytes.clone());
+                for (name, value) in PartHeaders::of(meta).pairs() {
+                    request = request.header(name, value);
                 }
                 request
             }
@@ -248,6 +284,23 @@ fn describe(item: &PushItem) -> String {
             let m = &held.segment.meta;
             format!("segment {}/{}/{}", m.stream, m.rendition, m.sequence)
         }
+        PushItem::Part(p) => {
+            let m = &p.meta;
+            format!(
+                "part {}/{}/{}.{}",
+                m.stream, m.rendition, m.sequence, m.index
+            )
+        }
+    }
+}
+
+/// The media type of a segment's bytes: MPEG-TS starts with its sync byte, anything else
+/// here is CMAF.
+fn content_type(bytes: &[u8]) -> &'static str {
+    if bytes.first() == Some(&0x47) {
+        "video/mp2t"
+    } else {
+        "video/mp4"
     }
 }
 

@@ -8,6 +8,12 @@
 //! an empty queue. The snapshot does not count against the limit until its `Synced` has
 //! been taken, so a window larger than the limit cannot overflow on its own.
 //!
+//! LL-HLS parts give way first: a part is queued only while the queue is under half its
+//! limit, and dropped (counted) otherwise, so a slow node loses parts — which its segments
+//! make up for — well before it loses its queue. A segment queued takes out the parts of
+//! its own and earlier segments still waiting: they are stale (an edge drops late parts),
+//! and pushing them after a stall would only delay what follows.
+//!
 //! [`QueueState`] is the bookkeeping, plain and tested here; [`NodeQueue`] adds the lock
 //! and the wake-up.
 
@@ -39,6 +45,8 @@ pub(crate) enum Put {
     Overflowed,
     /// Skipped: a resync is under way, whose snapshot covers the item.
     Skipped,
+    /// A part was dropped: the queue is too full to spend it on parts.
+    PartDropped,
 }
 
 /// What the pusher gets next.
@@ -81,6 +89,23 @@ impl QueueState {
     pub(crate) fn put(&mut self, item: PushItem) -> Put {
         if self.resync != Resync::No || self.closed {
             return Put::Skipped;
+        }
+        if matches!(item, PushItem::Part(_)) && 2 * self.items.len() >= self.limit + self.allowance
+        {
+            return Put::PartDropped;
+        }
+        if let PushItem::Segment { held, .. } = &item {
+            // The segment holds its parts' bytes: its parts still queued are stale (an edge
+            // would drop them as late), so they go rather than delay what follows.
+            let meta = &held.segment.meta;
+            self.items.retain(|queued| match queued {
+                PushItem::Part(p) => {
+                    p.meta.sequence > meta.sequence
+                        || p.meta.stream != meta.stream
+                        || p.meta.rendition != meta.rendition
+                }
+                _ => true,
+            });
         }
         if self.items.len() >= self.limit + self.allowance {
             self.items.clear();
@@ -249,6 +274,77 @@ mod tests {
         assert_eq!(session_of(q.take()), Some(6));
         assert_eq!(session_of(q.take()), Some(7));
         assert!(matches!(q.take(), Take::Empty));
+    }
+
+    fn part() -> PushItem {
+        part_of(0)
+    }
+
+    fn part_of(sequence: u64) -> PushItem {
+        PushItem::Part(std::sync::Arc::new(domain::Part {
+            meta: domain::PartMeta {
+                stream: StreamName::new("s").expect("valid"),
+                rendition: domain::RenditionName::new("src").expect("valid"),
+                session: SessionId(1),
+                sequence,
+                index: 0,
+                discontinuity_sequence: 0,
+                independent: true,
+                duration: std::time::Duration::from_millis(333),
+                program_date_time_ms: 1_800_000_000_000,
+            },
+            bytes: bytes::Bytes::new(),
+        }))
+    }
+
+    #[test]
+    fn parts_give_way_before_the_queue_overflows() {
+        let mut q = QueueState::new(4);
+        assert_eq!(q.put(part()), Put::Queued);
+        assert_eq!(q.put(event(1)), Put::Queued);
+        // Half full: parts are dropped, other items still queue up to the limit.
+        assert_eq!(q.put(part()), Put::PartDropped);
+        assert_eq!(q.put(event(2)), Put::Queued);
+        assert_eq!(q.put(event(3)), Put::Queued);
+        assert_eq!(q.put(part()), Put::PartDropped);
+        assert_eq!(q.len(), 4);
+        assert!(matches!(q.take(), Take::Item(PushItem::Part(_))));
+        assert!(matches!(q.take(), Take::Item(_)));
+        assert!(matches!(q.take(), Take::Item(_)));
+        assert_eq!(q.put(part()), Put::Queued);
+    }
+
+    #[test]
+    fn a_queued_segment_takes_its_stale_parts_out() {
+        let mut q = QueueState::new(16);
+        for sequence in [4, 5, 5, 6] {
+            assert_eq!(q.put(part_of(sequence)), Put::Queued);
+        }
+        let segment = LiveEvent::Segment(domain::Segment {
+            meta: domain::SegmentMeta {
+                stream: StreamName::new("s").expect("valid"),
+                rendition: domain::RenditionName::new("src").expect("valid"),
+                session: SessionId(1),
+                sequence: 5,
+                discontinuity_sequence: 0,
+                discontinuity: false,
+                duration: std::time::Duration::from_secs(2),
+                start_pts_90k: 0,
+            },
+            bytes: bytes::Bytes::new(),
+        });
+        let item = PushItem::from_live(segment).expect("an item");
+        assert_eq!(q.put(item), Put::Queued);
+        // Parts of 4 and 5 went; the part of 6 (not yet in a segment) stays, before it.
+        let sequences: Vec<String> = std::iter::from_fn(|| match q.take() {
+            Take::Item(PushItem::Part(p)) => Some(format!("part {}", p.meta.sequence)),
+            Take::Item(PushItem::Segment { held, .. }) => {
+                Some(format!("segment {}", held.segment.meta.sequence))
+            }
+            _ => None,
+        })
+        .collect();
+        assert_eq!(sequences, ["part 6", "segment 5"]);
     }
 
     #[test]

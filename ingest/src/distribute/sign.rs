@@ -1,14 +1,14 @@
-//! Signing segments, off the async executor.
+//! Signing segments and LL-HLS parts, off the async executor.
 //!
-//! For every segment: SHA-256 of the exact bytes edges serve, the canonical
+//! For every segment (and every part, with a [`PartManifest`] instead): SHA-256 of the exact bytes edges serve, the canonical
 //! [`SegmentManifest`] built from its metadata, a signature over the manifest's bytes, and
 //! the `manifest ‖ signature` envelope. ML-DSA-65 takes about a millisecond per signature,
 //! hashing a few megabytes a few more: CPU work, so it runs on one blocking thread while
 //! the bytes are already on their way to the nodes. One thread taking jobs in arrival
 //! order also keeps the envelopes of each stream and rendition in order on MQTT.
 //!
-//! The envelope is stored in the segment's shared cell first (catch-up pushes from then on
-//! carry it) and then handed to the MQTT outbox.
+//! A segment's envelope is stored in the segment's shared cell first (catch-up pushes from
+//! then on carry it) and then handed to the MQTT outbox; a part's goes to the outbox only.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,9 +16,9 @@ use std::time::Instant;
 use bytes::Bytes;
 use certs::signing::SigningKey;
 use control::Qos;
-use domain::manifest::{SegmentManifest, SignedManifest};
+use domain::manifest::{PartManifest, SegmentManifest, SignedManifest};
 use domain::topics::Topic;
-use domain::Segment;
+use domain::{Part, RenditionName, Segment, StreamName};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -29,20 +29,44 @@ use crate::metrics::IngestMetrics;
 
 /// Signs `segment` with `key`: the envelope that travels over MQTT.
 pub(crate) fn sign_segment(key: &SigningKey, segment: &Segment) -> SignedManifest {
-    let digest: [u8; 32] = Sha256::digest(&segment.bytes).into();
     let manifest = SegmentManifest::from_meta(
         &segment.meta,
         key.algorithm(),
         key.key_id(),
         segment.bytes.len() as u64,
-        digest,
+        Sha256::digest(&segment.bytes).into(),
     );
-    let manifest_bytes = manifest.encode();
+    envelope(key, manifest.encode())
+}
+
+/// Signs `part` with `key`: the envelope that travels over MQTT.
+pub(crate) fn sign_part(key: &SigningKey, part: &Part) -> SignedManifest {
+    let manifest = PartManifest::from_meta(
+        &part.meta,
+        key.algorithm(),
+        key.key_id(),
+        part.bytes.len() as u64,
+        Sha256::digest(&part.bytes).into(),
+    );
+    envelope(key, manifest.encode())
+}
+
+/// A manifest's canonical bytes and `key`'s signature over exactly them.
+fn envelope(key: &SigningKey, manifest_bytes: Vec<u8>) -> SignedManifest {
     let signature = key.sign(&manifest_bytes);
     SignedManifest {
         manifest_bytes,
         signature,
     }
+}
+
+/// What the signing thread signs.
+#[derive(Debug)]
+pub(crate) enum SignJob {
+    /// A segment; its envelope is also kept for catch-up pushes.
+    Segment(Arc<HeldSegment>),
+    /// An LL-HLS part.
+    Part(Arc<Part>),
 }
 
 /// Now, in unix milliseconds (0 if the clock is before 1970).
@@ -52,39 +76,67 @@ pub(crate) fn unix_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// Starts the signing thread: it takes segments from `jobs` until the channel closes, and
-/// hands each envelope to `outbox` (dropping it, with a warning, if the outbox is full: the
-/// edges then hold that segment for a while and skip it, they never serve it unsigned).
+/// Starts the signing thread: it takes segments and parts from `jobs` until the channel
+/// closes, and hands each envelope to `outbox` (dropping it, with a warning, if the outbox
+/// is full: the edges then hold that segment for a while and skip it, they never serve it
+/// unsigned).
 pub(crate) fn spawn(
     key: Arc<SigningKey>,
-    mut jobs: mpsc::UnboundedReceiver<Arc<HeldSegment>>,
+    mut jobs: mpsc::UnboundedReceiver<SignJob>,
     outbox: mpsc::Sender<Outgoing>,
     metrics: IngestMetrics,
 ) -> JoinHandle<()> {
     tokio::task::spawn_blocking(move || {
-        while let Some(held) = jobs.blocking_recv() {
+        while let Some(job) = jobs.blocking_recv() {
             let started = Instant::now();
-            let envelope = Bytes::from(sign_segment(&key, &held.segment).encode());
-            metrics.signed(started.elapsed());
-            // Only this thread sets it, once per segment.
-            let _ = held.envelope.set(envelope.clone());
-            let meta = &held.segment.meta;
-            let message = Outgoing {
-                topic: Topic::Manifest(meta.stream.clone(), meta.rendition.clone()),
-                qos: Qos::AtLeastOnce,
-                retain: false,
-                payload: envelope.to_vec(),
+            let (envelope, stream, rendition, what) = match &job {
+                SignJob::Segment(held) => {
+                    let envelope = Bytes::from(sign_segment(&key, &held.segment).encode());
+                    metrics.signed(started.elapsed());
+                    // Only this thread sets it, once per segment.
+                    let _ = held.envelope.set(envelope.clone());
+                    let m = &held.segment.meta;
+                    (envelope, &m.stream, &m.rendition, format!("{}", m.sequence))
+                }
+                SignJob::Part(part) => {
+                    let envelope = sign_part(&key, part).encode();
+                    metrics.part_signed(started.elapsed());
+                    let m = &part.meta;
+                    (
+                        envelope.into(),
+                        &m.stream,
+                        &m.rendition,
+                        format!("{}.{}", m.sequence, m.index),
+                    )
+                }
             };
-            if outbox.try_send(message).is_err() {
-                tracing::warn!(
-                    stream = %meta.stream,
-                    rendition = %meta.rendition,
-                    sequence = meta.sequence,
-                    "the MQTT outbox is full (broker unreachable?); a signed manifest was dropped"
-                );
-            }
+            publish(&outbox, envelope, stream, rendition, &what);
         }
     })
+}
+
+/// Hands an envelope to the outbox: QoS 1, not retained, on the rendition's manifest topic.
+fn publish(
+    outbox: &mpsc::Sender<Outgoing>,
+    envelope: Bytes,
+    stream: &StreamName,
+    rendition: &RenditionName,
+    what: &str,
+) {
+    let message = Outgoing {
+        topic: Topic::Manifest(stream.clone(), rendition.clone()),
+        qos: Qos::AtLeastOnce,
+        retain: false,
+        payload: envelope.to_vec(),
+    };
+    if outbox.try_send(message).is_err() {
+        tracing::warn!(
+            stream = %stream,
+            rendition = %rendition,
+            what,
+            "the MQTT outbox is full (broker unreachable?); a signed manifest was dropped"
+        );
+    }
 }
 
 #[cfg(test)]
@@ -92,8 +144,8 @@ mod tests {
     use std::time::Duration;
 
     use certs::signing::{RootKey, TrustStore, Validity};
-    use domain::manifest::SignatureAlgorithm;
-    use domain::{NodeId, RenditionName, SegmentMeta, SessionId, StreamName};
+    use domain::manifest::{AnyManifest, SignatureAlgorithm};
+    use domain::{NodeId, SegmentMeta, SessionId};
 
     use super::*;
 
@@ -139,6 +191,29 @@ mod tests {
                     1010,
                 )
                 .expect("verifies");
+            let part = Part {
+                meta: domain::PartMeta {
+                    stream: segment.meta.stream.clone(),
+                    rendition: segment.meta.rendition.clone(),
+                    session: SessionId(5),
+                    sequence: 42,
+                    index: 3,
+                    discontinuity_sequence: 1,
+                    independent: false,
+                    duration: Duration::from_millis(334),
+                    program_date_time_ms: 1_800_000_000_000,
+                },
+                bytes: Bytes::from_static(b"moof and mdat"),
+            };
+            let signed =
+                SignedManifest::decode(&sign_part(&key, &part).encode()).expect("envelope");
+            let Ok(AnyManifest::Part(m)) = signed.any_manifest() else {
+                panic!("a part manifest");
+            };
+            trust
+                .verify(m.key_id, &signed.manifest_bytes, &signed.signature, 1010)
+                .expect("verifies");
+            assert_eq!((m.index, m.independent, m.byte_len), (3, false, 13));
             let digest: [u8; 32] = Sha256::digest(&segment.bytes).into();
             assert_eq!(
                 manifest,

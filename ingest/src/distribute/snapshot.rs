@@ -12,7 +12,9 @@ use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use domain::push::ControlEvent;
-use domain::{LiveEvent, NodeId, RenditionInfo, RenditionName, Segment, SessionId, StreamName};
+use domain::{
+    LiveEvent, NodeId, Part, RenditionInfo, RenditionName, Segment, SessionId, StreamName,
+};
 
 /// Ended streams whose last window is kept for late joiners; older ones are forgotten
 /// (their segments would otherwise be held for ever).
@@ -52,6 +54,9 @@ pub(crate) enum PushItem {
         /// (the node missed the MQTT message). Live pushes leave it to MQTT.
         catch_up: bool,
     },
+    /// `PUT /internal/v1/parts/…`: an LL-HLS part, live only (never in the snapshot: it is
+    /// stale by the time a node joins, and its segment follows).
+    Part(Arc<Part>),
 }
 
 impl PushItem {
@@ -63,6 +68,7 @@ impl PushItem {
                 held: HeldSegment::new(segment),
                 catch_up: false,
             }),
+            LiveEvent::Part(part) => Some(PushItem::Part(Arc::new(part))),
             other => ControlEvent::from_live(&other).map(PushItem::Control),
         }
     }
@@ -142,6 +148,8 @@ impl Snapshot {
                 }
             }
             PushItem::Control(event) => self.record_control(event),
+            // Parts are ephemeral: a late joiner gets their segments.
+            PushItem::Part(_) => {}
         }
     }
 
@@ -176,8 +184,10 @@ impl Snapshot {
                     }
                 }
             }
-            // A segment is never a control event (`ControlEvent::from_live` leaves it out).
-            ControlEvent::Synced { .. } | ControlEvent::Live(LiveEvent::Segment(_)) => {}
+            // Segments and parts are never control events (`ControlEvent::from_live` leaves
+            // them out).
+            ControlEvent::Synced { .. }
+            | ControlEvent::Live(LiveEvent::Segment(_) | LiveEvent::Part(_)) => {}
         }
     }
 
@@ -278,6 +288,8 @@ mod tests {
             height: 360,
             frame_rate: 25.0,
             codecs: "avc1.64001e,mp4a.40.2".parse().expect("valid codecs"),
+            init: None,
+            part_target_us: None,
         }
     }
 
@@ -327,6 +339,9 @@ mod tests {
                 PushItem::Control(ControlEvent::Live(LiveEvent::Segment(s))) => {
                     format!("segment as an event {}", s.meta.sequence)
                 }
+                PushItem::Control(ControlEvent::Live(LiveEvent::Part(p))) => {
+                    format!("part as an event {}", p.meta.sequence)
+                }
                 PushItem::Control(ControlEvent::Synced { ingest }) => format!("synced {ingest}"),
                 PushItem::Segment { held, catch_up } => {
                     let m = &held.segment.meta;
@@ -335,6 +350,7 @@ mod tests {
                         m.stream, m.rendition, m.sequence
                     )
                 }
+                PushItem::Part(p) => format!("part {}", p.meta.sequence),
             })
             .collect()
     }
@@ -554,8 +570,10 @@ mod tests {
                     }
                     PushItem::Control(ControlEvent::Live(LiveEvent::RenditionDropped { stream, .. })) => (stream, 3, 0),
                     PushItem::Control(ControlEvent::Live(LiveEvent::Ended { stream, .. })) => (stream, 4, 0),
-                    PushItem::Control(
-                        ControlEvent::Synced { .. } | ControlEvent::Live(LiveEvent::Segment(_)),
+                    PushItem::Part(_)
+                    | PushItem::Control(
+                        ControlEvent::Synced { .. }
+                        | ControlEvent::Live(LiveEvent::Segment(_) | LiveEvent::Part(_)),
                     ) => unreachable!(),
                 };
                 // Streams do not interleave.

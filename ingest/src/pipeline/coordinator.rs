@@ -16,14 +16,14 @@ use crate::align::SequenceAligner;
 use crate::boundary::{BoundaryPlan, CutQueue};
 use crate::container::aac::AacConfig;
 use crate::container::h264::{self, AvcConfig};
-use crate::container::ts::TsMuxer;
 use crate::error::IngestError;
 use crate::lag::{LagMonitor, LagVerdict};
 use crate::metrics::IngestMetrics;
-use crate::segmenter::{AudioFrame, ClosedSegment, RungSegmenter, VideoPacket};
+use crate::segmenter::{AudioFrame, Closed, RungSegmenter, VideoPacket};
 use crate::transcode::{AudioTranscoder, VideoDecoder};
 
-use super::rung::{spawn_worker, Clock, RungMuxer, WorkerHandle};
+use super::rung::{part_target_ms, Clock, RungMuxer, RungOutputSpec};
+use super::worker::{spawn_worker, WorkerHandle};
 use super::{emit, MediaInput, PipelineOutcome, PipelineParams, RungOutput, WorkerInput};
 
 struct Started {
@@ -45,6 +45,8 @@ pub(super) struct Coordinator {
     metrics: IngestMetrics,
     avc: Option<AvcConfig>,
     aac: Option<AacConfig>,
+    /// The AudioSpecificConfig `aac` was parsed from, for CMAF init segments.
+    asc: Option<Bytes>,
     frame_rate_hint: Option<f64>,
     started: Option<Started>,
     /// Which source keyframes start segments.
@@ -78,6 +80,7 @@ impl Coordinator {
             metrics,
             avc: None,
             aac: None,
+            asc: None,
             frame_rate_hint: None,
             started: None,
             plan,
@@ -136,6 +139,7 @@ impl Coordinator {
             }
             MediaInput::AudioConfig(asc) => {
                 self.aac = Some(AacConfig::parse(&asc)?);
+                self.asc = Some(asc);
             }
             MediaInput::FrameRate(fps) => {
                 if fps.is_finite() && (1.0..=240.0).contains(&fps) {
@@ -155,7 +159,9 @@ impl Coordinator {
                     tracing::info!(stream = %self.params.stream, "the publisher sends MP3; re-encoding it to AAC");
                     self.audio_transcoder =
                         Some(AudioTranscoder::new(ffmpeg_next::codec::Id::MP3)?);
-                    self.aac = Some(AacConfig::parse(&AudioTranscoder::audio_specific_config())?);
+                    let asc = Bytes::copy_from_slice(&AudioTranscoder::audio_specific_config());
+                    self.aac = Some(AacConfig::parse(&asc)?);
+                    self.asc = Some(asc);
                 }
                 let frames = match self.audio_transcoder.as_mut() {
                     Some(t) => t.push(&data, pts_ms)?,
@@ -206,7 +212,7 @@ impl Coordinator {
         }
         if let Some((muxer, segmenter)) = &mut started.src {
             let closed = segmenter.push_audio(frame);
-            Self::emit_src(&self.out_tx, muxer, closed, &self.avc)?;
+            Self::emit_src(&self.out_tx, muxer, closed)?;
         }
         Ok(())
     }
@@ -260,7 +266,7 @@ impl Coordinator {
                 },
                 cut_seq,
             );
-            Self::emit_src(&self.out_tx, muxer, closed, &self.avc)?;
+            Self::emit_src(&self.out_tx, muxer, closed)?;
         }
         // Encoded rungs: decode once, hand the same frame to every worker.
         if let Some(decoder) = &mut started.decoder {
@@ -294,28 +300,17 @@ impl Coordinator {
     fn emit_src(
         out: &Option<std_mpsc::Sender<RungOutput>>,
         muxer: &mut RungMuxer,
-        closed: Vec<ClosedSegment>,
-        avc: &Option<AvcConfig>,
+        closed: Vec<Closed>,
     ) -> Result<(), IngestError> {
         let Some(out) = out else { return Ok(()) };
+        // Whatever fails, what closed after it still goes out (a segment after its parts).
+        let mut result = Ok(());
         for c in closed {
-            if !muxer.announced {
-                let (w, h) = avc
-                    .as_ref()
-                    .and_then(|a| a.sps.first())
-                    .and_then(|sps| h264::sps_dimensions(sps).ok())
-                    .unwrap_or((0, 0));
-                let codec = avc
-                    .as_ref()
-                    .map_or_else(|| "avc1.640028".to_owned(), AvcConfig::codec_string);
-                let info = muxer.info(&c, w, h, codec);
-                let _ = out.send(RungOutput::Info(muxer.index, info));
-                muxer.announced = true;
+            if let Err(e) = muxer.output(c, out) {
+                result = result.and(Err(e));
             }
-            let seg = muxer.mux(c);
-            let _ = out.send(RungOutput::Segment(muxer.index, seg));
         }
-        Ok(())
+        result
     }
 
     /// Sets everything up on the first keyframe, when the source's size is known.
@@ -324,11 +319,20 @@ impl Coordinator {
         let sps = avc.sps.first().ok_or(IngestError::MissingVideoConfig)?;
         let (width, height) = h264::sps_dimensions(sps)?;
         let plan = self.params.ladder.plan(width, height);
+        let wall_base_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
         let clock = Clock {
             base_ms: first_pts_ms,
+            wall_base_ms,
         };
         let has_audio = self.aac.is_some();
-        let audio_codec = self.aac.as_ref().map(AacConfig::codec_string);
+        let output = RungOutputSpec {
+            source: (width, height, avc),
+            clock,
+            params: &self.params,
+            audio: self.aac.zip(self.asc.clone()),
+        };
         tracing::info!(
             stream = %self.params.stream,
             width, height,
@@ -354,17 +358,13 @@ impl Coordinator {
         let mut src = None;
         let mut workers = Vec::new();
         for (index, rung) in plan.into_iter().enumerate() {
-            let muxer = RungMuxer {
-                index,
-                name: rung.name.clone(),
-                muxer: TsMuxer::new(has_audio),
-                clock,
-                params: Arc::clone(&self.params),
-                audio_codec: audio_codec.clone(),
-                announced: false,
-            };
+            let muxer = output.muxer(index, &rung);
             match &rung.kind {
-                RungKind::Source => src = Some((muxer, RungSegmenter::new(has_audio))),
+                RungKind::Source => {
+                    let segmenter =
+                        RungSegmenter::with_parts(has_audio, part_target_ms(muxer.part_target));
+                    src = Some((muxer, segmenter));
+                }
                 RungKind::Encode { .. } => {
                     workers.push(spawn_worker(
                         rung,
@@ -448,7 +448,7 @@ impl Coordinator {
         }
         if let Some((muxer, segmenter)) = &mut started.src {
             let closed = segmenter.finish(end_ms);
-            Self::emit_src(&self.out_tx, muxer, closed, &self.avc)?;
+            Self::emit_src(&self.out_tx, muxer, closed)?;
         }
         for worker in &mut started.workers {
             if let Some(tx) = worker.tx.take() {

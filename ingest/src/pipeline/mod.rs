@@ -2,10 +2,10 @@
 //! threads (never the async executor).
 //!
 //! ```text
-//!             ┌─ src rung: segmenter → TS mux ───────────────────────┐
-//! media ─► coordinator ─ decode once ─► worker 720p: scale → x264 → segmenter → TS ─┤► aligner ─► LiveEvents
-//!             │                     └─► worker 480p ...                           │
-//!             └─ audio (AAC → ADTS) to every rung ─────────────────────────────────┘
+//!             ┌─ src rung: segmenter → TS / CMAF mux ─────────────────────────────┐
+//! media ─► coordinator ─ decode once ─► worker 720p: scale → x264 → segmenter → mux ┤► aligner ─► LiveEvents
+//!             │                     └─► worker 480p ...                             │
+//!             └─ audio (AAC → ADTS) to every rung ───────────────────────────────────┘
 //! ```
 //!
 //! The coordinator plans the segment boundaries once: a boundary is the first source
@@ -14,16 +14,21 @@
 //! rung, so segment N starts at the same PTS everywhere. When encoding falls behind real
 //! time the lowest-priority encoded rung is shed instead of queueing without bound.
 //!
+//! With CMAF and a part target (the default ladder), every rung also cuts its segments into
+//! LL-HLS parts, which leave as soon as they close: the aligner holds segments, not parts
+//! (beyond the first announcement of the renditions).
+//!
 //! Files: this one has the pipeline's interface and the emitting thread (the aligner, then
-//! the events channel); `coordinator` plans boundaries and feeds the rungs; `rung` muxes a
-//! rung's segments and runs each encoded rung's thread.
+//! the events channel); `coordinator` plans boundaries and feeds the rungs; `rung` labels a
+//! rung's segments and parts; `worker` runs each encoded rung's thread; `cmaf` packages a
+//! rung as an init segment and fMP4 fragments.
 
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use bytes::Bytes;
-use domain::{Ladder, LiveEvent, RenditionInfo, Segment, SessionId, StreamName};
+use domain::{Ladder, LiveEvent, Part, RenditionInfo, Segment, SessionId, StreamName};
 use ffmpeg_next::frame;
 use tokio::sync::mpsc;
 
@@ -32,8 +37,10 @@ use crate::error::IngestError;
 use crate::metrics::IngestMetrics;
 use crate::segmenter::AudioFrame;
 
+mod cmaf;
 mod coordinator;
 mod rung;
+mod worker;
 
 use coordinator::Coordinator;
 
@@ -179,6 +186,7 @@ impl Pipeline {
 enum RungOutput {
     Info(usize, RenditionInfo),
     Segment(usize, Segment),
+    Part(usize, Part),
     Dropped(usize),
 }
 
@@ -197,8 +205,14 @@ fn emit(
     let mut recorded = None;
     let mut send = |evs: Vec<LiveEvent>| {
         for e in evs {
-            if let (LiveEvent::Segment(segment), Some(recorder)) = (&e, &recorder) {
-                let next = segment.meta.sequence + 1;
+            let sequence = match &e {
+                LiveEvent::Segment(segment) => Some(segment.meta.sequence),
+                // A part of segment N tells edges about N as much as the segment does.
+                LiveEvent::Part(part) => Some(part.meta.sequence),
+                _ => None,
+            };
+            if let (Some(sequence), Some(recorder)) = (sequence, &recorder) {
+                let next = sequence + 1;
                 if recorded.is_none_or(|r| next > r) {
                     (recorder.0)(next);
                     recorded = Some(next);
@@ -213,6 +227,7 @@ fn emit(
         let evs = match output {
             RungOutput::Info(rung, info) => aligner.info(rung, info),
             RungOutput::Segment(rung, seg) => aligner.segment(rung, seg),
+            RungOutput::Part(rung, part) => aligner.part(rung, part),
             RungOutput::Dropped(rung) => aligner.drop_rung(rung),
         };
         send(evs);

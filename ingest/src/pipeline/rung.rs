@@ -1,75 +1,237 @@
-//! One rung's output side: [`RungMuxer`] turns closed segments into labelled TS segments,
-//! and [`spawn_worker`] runs an encoded rung's thread (scale, x264, cut at the forced
-//! keyframes, mux).
+//! One rung's output side: [`RungMuxer`] turns what the segmenter closes into labelled
+//! segments and parts (MPEG-TS, or CMAF through [`super::cmaf`]), its description first.
 
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use domain::{Codecs, PlannedRung, RenditionInfo, RenditionName, RungKind, Segment, SegmentMeta};
-use ffmpeg_next::{frame, Rational};
+use bytes::Bytes;
+use domain::{
+    Codecs, Part, PartMeta, PlannedRung, RenditionInfo, RenditionName, RungKind, Segment,
+    SegmentFormat, SegmentMeta,
+};
 
-use crate::boundary::ForcedCuts;
-use crate::container::h264;
+use crate::container::aac::AacConfig;
+use crate::container::h264::{self, AvcConfig};
 use crate::container::ts::{TsAudio, TsMuxer, TsVideo};
 use crate::error::IngestError;
-use crate::metrics::IngestMetrics;
-use crate::segmenter::{ClosedSegment, RungSegmenter, VideoPacket};
-use crate::transcode::{EncodeSpec, RungEncoder};
+use crate::segmenter::{Closed, ClosedPart, ClosedSegment, VideoPacket};
 
-use super::{PipelineParams, RungOutput, WorkerInput};
+use super::cmaf::{AvcSource, CmafAudio, CmafWriter};
+use super::{PipelineParams, RungOutput};
 
-/// Timestamps inside TS segments: milliseconds from the first keyframe, plus a margin so
+/// Timestamps inside segments: milliseconds from the first keyframe, plus a margin so
 /// that decode times before it stay positive.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Clock {
     pub(super) base_ms: i64,
+    /// Unix milliseconds when the frame at `base_ms` arrived: the wall-clock anchor of
+    /// `EXT-X-PROGRAM-DATE-TIME`.
+    pub(super) wall_base_ms: i64,
 }
 
 impl Clock {
     const MARGIN_MS: i64 = 1400;
 
-    fn to_90k(self, ms: i64) -> u64 {
+    /// The wall-clock time, Unix milliseconds, of presentation time `ms`.
+    pub(super) fn wall_ms(self, ms: i64) -> u64 {
+        u64::try_from(self.wall_base_ms.saturating_add(ms - self.base_ms)).unwrap_or(0)
+    }
+
+    pub(super) fn to_90k(self, ms: i64) -> u64 {
         u64::try_from((ms - self.base_ms + Self::MARGIN_MS).max(0)).unwrap_or(0) * 90
     }
 }
 
-/// Turns a rung's closed segments into labelled TS segments.
+/// How a rung's segments are packaged.
+pub(super) enum Container {
+    /// MPEG-TS, no parts.
+    Ts(TsMuxer),
+    /// CMAF: an init segment, then fragments (one per part, or one per segment). Boxed:
+    /// the writer is several times the size of the TS muxer.
+    Cmaf(Box<CmafWriter>),
+}
+
+/// What the rendition's description says about its video.
+#[derive(Debug, Clone)]
+pub(super) struct VideoDesc {
+    /// Picture size.
+    pub(super) width: u32,
+    pub(super) height: u32,
+    /// RFC 6381 codec id; `None`: read from the SPS before the first keyframe (x264).
+    pub(super) codec: Option<String>,
+}
+
+/// What every rung's [`RungMuxer`] is built from, once the first keyframe is known.
+pub(super) struct RungOutputSpec<'a> {
+    /// The source's picture size and decoder configuration.
+    pub(super) source: (u32, u32, &'a AvcConfig),
+    pub(super) clock: Clock,
+    pub(super) params: &'a Arc<PipelineParams>,
+    /// The AAC configuration and the AudioSpecificConfig it was parsed from.
+    pub(super) audio: Option<(AacConfig, Bytes)>,
+}
+
+impl RungOutputSpec<'_> {
+    /// The muxer of rung `index`: MPEG-TS or CMAF as the ladder says, with parts when it
+    /// has a part target (CMAF only).
+    pub(super) fn muxer(&self, index: usize, rung: &PlannedRung) -> RungMuxer {
+        let (width, height, avc) = self.source;
+        let format = self.params.ladder.format;
+        let (video, source) = match &rung.kind {
+            RungKind::Source => (
+                VideoDesc {
+                    width,
+                    height,
+                    codec: Some(avc.codec_string()),
+                },
+                AvcSource::Record(avc.clone()),
+            ),
+            RungKind::Encode { .. } => (
+                VideoDesc {
+                    width: rung.width,
+                    height: rung.height,
+                    codec: None,
+                },
+                AvcSource::InBand,
+            ),
+        };
+        let container = match format {
+            SegmentFormat::Ts => Container::Ts(TsMuxer::new(self.audio.is_some())),
+            SegmentFormat::Cmaf => {
+                let audio = self.audio.as_ref().map(|(config, asc)| CmafAudio {
+                    config: *config,
+                    asc: asc.clone(),
+                });
+                Container::Cmaf(Box::new(CmafWriter::new(source, audio)))
+            }
+        };
+        RungMuxer {
+            index,
+            name: rung.name.clone(),
+            container,
+            clock: self.clock,
+            params: Arc::clone(self.params),
+            audio_codec: self.audio.as_ref().map(|(config, _)| config.codec_string()),
+            video,
+            // `Ladder::parts` is `None` for MPEG-TS too; parts need CMAF.
+            part_target: self
+                .params
+                .ladder
+                .parts()
+                .filter(|_| format == SegmentFormat::Cmaf),
+            announced: None,
+            rate_settled: false,
+        }
+    }
+}
+
+/// Turns a rung's closed segments and parts into labelled ones, its description first.
 pub(super) struct RungMuxer {
     pub(super) index: usize,
     pub(super) name: RenditionName,
-    pub(super) muxer: TsMuxer,
+    pub(super) container: Container,
     pub(super) clock: Clock,
     pub(super) params: Arc<PipelineParams>,
     pub(super) audio_codec: Option<String>,
-    pub(super) announced: bool,
+    pub(super) video: VideoDesc,
+    /// The LL-HLS part target, when parts are cut (CMAF only).
+    pub(super) part_target: Option<Duration>,
+    /// What was announced, once it was: with parts it is measured over the first part and
+    /// measured again (and re-sent if it differs) over the first segment.
+    pub(super) announced: Option<RenditionInfo>,
+    /// Whether the frame rate was measured over a whole segment.
+    pub(super) rate_settled: bool,
 }
 
 impl RungMuxer {
-    pub(super) fn mux(&mut self, closed: ClosedSegment) -> Segment {
+    /// Hands one closed part or segment on (the rung's description before its first).
+    pub(super) fn output(
+        &mut self,
+        closed: Closed,
+        out: &std_mpsc::Sender<RungOutput>,
+    ) -> Result<(), IngestError> {
+        match closed {
+            Closed::Part(part) => {
+                self.announce(&part.video, part.start_pts_ms, part.end_pts_ms, out)?;
+                let part = self.part(part)?;
+                let _ = out.send(RungOutput::Part(self.index, part));
+            }
+            Closed::Segment(closed) => {
+                self.announce(&closed.video, closed.start_pts_ms, closed.end_pts_ms, out)?;
+                self.settle_rate(&closed, out);
+                let segment = self.mux(closed)?;
+                let _ = out.send(RungOutput::Segment(self.index, segment));
+            }
+        }
+        Ok(())
+    }
+
+    fn part(&mut self, closed: ClosedPart) -> Result<Part, IngestError> {
+        let Container::Cmaf(writer) = &mut self.container else {
+            return Err(IngestError::PipelineStopped("parts without CMAF"));
+        };
+        let bytes = writer.fragment(
+            self.clock,
+            &closed.video,
+            &closed.audio,
+            closed.next_video_dts_ms,
+        )?;
+        Ok(Part {
+            meta: PartMeta {
+                stream: self.params.stream.clone(),
+                rendition: self.name.clone(),
+                session: self.params.session,
+                sequence: closed.sequence,
+                index: closed.index,
+                discontinuity_sequence: self.params.discontinuity_sequence,
+                independent: closed.independent,
+                duration: millis(closed.end_pts_ms - closed.start_pts_ms),
+                program_date_time_ms: self.clock.wall_ms(closed.start_pts_ms),
+            },
+            bytes,
+        })
+    }
+
+    fn mux(&mut self, closed: ClosedSegment) -> Result<Segment, IngestError> {
         let clock = self.clock;
-        let video: Vec<TsVideo> = closed
-            .video
-            .iter()
-            .map(|v| TsVideo {
-                pts_90k: clock.to_90k(v.pts_ms),
-                dts_90k: clock.to_90k(v.dts_ms),
-                keyframe: v.keyframe,
-                data: v.data.clone(),
-            })
-            .collect();
-        let audio: Vec<TsAudio> = closed
-            .audio
-            .iter()
-            .map(|a| TsAudio {
-                pts_90k: clock.to_90k(a.pts_ms),
-                data: a.data.clone(),
-            })
-            .collect();
-        let bytes = self.muxer.segment(&video, &audio);
+        let bytes = match &mut self.container {
+            Container::Ts(muxer) => {
+                let video: Vec<TsVideo> = closed
+                    .video
+                    .iter()
+                    .map(|v| TsVideo {
+                        pts_90k: clock.to_90k(v.pts_ms),
+                        dts_90k: clock.to_90k(v.dts_ms),
+                        keyframe: v.keyframe,
+                        data: v.data.clone(),
+                    })
+                    .collect();
+                let audio: Vec<TsAudio> = closed
+                    .audio
+                    .iter()
+                    .map(|a| TsAudio {
+                        pts_90k: clock.to_90k(a.pts_ms),
+                        data: a.data.clone(),
+                    })
+                    .collect();
+                muxer.segment(&video, &audio)
+            }
+            Container::Cmaf(writer) => {
+                if self.part_target.is_none() {
+                    writer.fragment(
+                        clock,
+                        &closed.video,
+                        &closed.audio,
+                        closed.next_video_dts_ms,
+                    )?;
+                }
+                // With parts, their fragments are the segment, byte for byte.
+                writer.take_segment()
+            }
+        };
         let first = closed.sequence == self.params.first_sequence;
-        Segment {
+        Ok(Segment {
             meta: SegmentMeta {
                 stream: self.params.stream.clone(),
                 rendition: self.name.clone(),
@@ -77,25 +239,32 @@ impl RungMuxer {
                 sequence: closed.sequence,
                 discontinuity_sequence: self.params.discontinuity_sequence,
                 discontinuity: first && self.params.discontinuity,
-                duration: Duration::from_millis(
-                    u64::try_from(closed.end_pts_ms - closed.start_pts_ms).unwrap_or(0),
-                ),
+                duration: millis(closed.end_pts_ms - closed.start_pts_ms),
                 start_pts_90k: clock.to_90k(closed.start_pts_ms),
             },
             bytes,
-        }
+        })
     }
 
-    /// The rendition's description, measured from its first segment.
-    pub(super) fn info(
-        &self,
-        closed: &ClosedSegment,
-        width: u32,
-        height: u32,
-        video_codec: String,
-    ) -> RenditionInfo {
-        let span_ms = (closed.end_pts_ms - closed.start_pts_ms).max(1) as f64;
-        let frame_rate = closed.video.len() as f64 * 1000.0 / span_ms;
+    /// Sends the rendition's description before its first part or segment, measured from
+    /// that one (its frame rate) and its first keyframe (codec, init segment).
+    fn announce(
+        &mut self,
+        video: &[VideoPacket],
+        start_pts_ms: i64,
+        end_pts_ms: i64,
+        out: &std_mpsc::Sender<RungOutput>,
+    ) -> Result<(), IngestError> {
+        if self.announced.is_some() {
+            return Ok(());
+        }
+        let keyframe = video.iter().find(|v| v.keyframe).map(|v| &v.data[..]);
+        let video_codec = self
+            .video
+            .codec
+            .clone()
+            .or_else(|| keyframe.and_then(h264::codec_string_from_annexb))
+            .unwrap_or_else(|| "avc1.640028".to_owned());
         let listed = match &self.audio_codec {
             Some(a) => format!("{video_codec},{a}"),
             None => video_codec,
@@ -106,210 +275,60 @@ impl RungMuxer {
             tracing::warn!(codecs = %listed.escape_debug(), error = %e, "codecs not RFC 6381; announcing avc1.640028");
             Codecs::avc1_high()
         });
-        RenditionInfo {
+        let init = match &mut self.container {
+            Container::Ts(_) => None,
+            Container::Cmaf(writer) => Some(writer.init(
+                keyframe.unwrap_or_default(),
+                self.video.width,
+                self.video.height,
+            )?),
+        };
+        let info = RenditionInfo {
             name: self.name.clone(),
-            width,
-            height,
-            frame_rate,
+            width: self.video.width,
+            height: self.video.height,
+            frame_rate: frame_rate(video.len(), start_pts_ms, end_pts_ms),
             codecs,
-        }
-    }
-}
-
-pub(super) struct WorkerHandle {
-    pub(super) tx: Option<std_mpsc::SyncSender<WorkerInput>>,
-    pub(super) thread: Option<JoinHandle<()>>,
-    pub(super) name: RenditionName,
-}
-
-pub(super) fn spawn_worker(
-    rung: PlannedRung,
-    muxer: RungMuxer,
-    has_audio: bool,
-    frame_rate: Rational,
-    params: &Arc<PipelineParams>,
-    out: std_mpsc::Sender<RungOutput>,
-    metrics: IngestMetrics,
-) -> Result<WorkerHandle, IngestError> {
-    let RungKind::Encode {
-        bitrate_kbps,
-        maxrate_kbps,
-        bufsize_kbits,
-        ..
-    } = rung.kind
-    else {
-        return Err(IngestError::PipelineStopped(
-            "a source rung cannot be encoded",
-        ));
-    };
-    let spec = EncodeSpec {
-        width: rung.width,
-        height: rung.height,
-        bitrate_kbps,
-        maxrate_kbps,
-        bufsize_kbits,
-        preset: params.ladder.preset.clone(),
-        frame_rate,
-        threads: params.encoder_threads,
-    };
-    // The scaler inside the encoder is not Send: open it on the worker's own thread and
-    // report how that went before the stream starts.
-    let (opened_tx, opened_rx) = std_mpsc::sync_channel::<Result<(), IngestError>>(1);
-    // A few frames of slack; a full queue blocks the coordinator, which is how lag shows.
-    let (tx, rx) = std_mpsc::sync_channel::<WorkerInput>(8);
-    let _name = rung.name.clone();
-    let thread = std::thread::Builder::new()
-        .name(format!("x264-{}-{}", params.stream, rung.name))
-        .spawn(move || {
-            let encoder = match RungEncoder::new(spec) {
-                Ok(e) => {
-                    let _ = opened_tx.send(Ok(()));
-                    e
-                }
-                Err(e) => {
-                    let _ = opened_tx.send(Err(e));
-                    return;
-                }
-            };
-            RungWorker {
-                encoder,
-                segmenter: RungSegmenter::new(has_audio),
-                forced: ForcedCuts::default(),
-                last_pts: i64::MIN,
-                since: Instant::now(),
-                size: (rung.width, rung.height),
-                muxer,
-                out,
-                metrics,
-            }
-            .run(rx);
-        })?;
-    opened_rx
-        .recv()
-        .map_err(|_| IngestError::PipelineStopped("an encoder thread died while opening"))??;
-    Ok(WorkerHandle {
-        tx: Some(tx),
-        thread: Some(thread),
-        name: rung.name,
-    })
-}
-
-/// One encoded rung's thread: frames in, its segments out, cut where the plan forced IDRs.
-struct RungWorker {
-    encoder: RungEncoder,
-    segmenter: RungSegmenter,
-    forced: ForcedCuts,
-    /// The last frame's pts: x264 needs strictly increasing timestamps.
-    last_pts: i64,
-    /// Since the last segment closed: encode speed is measured between closes.
-    since: Instant,
-    /// The rung's picture size.
-    size: (u32, u32),
-    muxer: RungMuxer,
-    out: std_mpsc::Sender<RungOutput>,
-    metrics: IngestMetrics,
-}
-
-impl RungWorker {
-    /// Until the coordinator says finish or goes away, or the encoder fails; then flushes
-    /// (a normal end, a shed rung and a failure alike) and says whether the rung dropped.
-    fn run(mut self, rx: std_mpsc::Receiver<WorkerInput>) {
-        let mut finished_at = None;
-        for input in rx.iter() {
-            match input {
-                WorkerInput::Frame(frame, force) => {
-                    if let Err(e) = self.frame(&frame, force) {
-                        tracing::error!(stream = %self.muxer.params.stream, rendition = %self.muxer.name, error = %e, "encoder failed; dropping the rung");
-                        break;
-                    }
-                }
-                WorkerInput::Audio(a) => {
-                    let closed = self.segmenter.push_audio(a);
-                    self.send(closed);
-                }
-                WorkerInput::Finish(end) => {
-                    finished_at = Some(end);
-                    break;
-                }
-            }
-        }
-        let packets = self.encoder.flush().unwrap_or_default();
-        let mut closed = self.packets(packets);
-        let end = finished_at.unwrap_or(self.last_pts.saturating_add(1));
-        closed.extend(self.segmenter.finish(end));
-        self.send(closed);
-        if finished_at.is_none() {
-            let _ = self.out.send(RungOutput::Dropped(self.muxer.index));
-        }
-    }
-
-    /// Encodes one decoded frame (an IDR when `force` names the segment it starts).
-    fn frame(&mut self, frame: &frame::Video, force: Option<u64>) -> Result<(), IngestError> {
-        let pts = frame.pts().unwrap_or(i64::MIN);
-        if pts <= self.last_pts {
-            return Ok(());
-        }
-        self.last_pts = pts;
-        if let Some(seq) = force {
-            self.forced.forced(pts, seq);
-        }
-        let packets = self.encoder.encode(frame, force.is_some())?;
-        let closed = self.packets(packets);
-        self.send(closed);
+            part_target_us: init
+                .as_ref()
+                .and(self.part_target)
+                .map(|t| u64::try_from(t.as_micros()).unwrap_or(u64::MAX)),
+            init,
+        };
+        let _ = out.send(RungOutput::Info(self.index, info.clone()));
+        self.announced = Some(info);
         Ok(())
     }
 
-    /// Encoded packets into the segmenter, cut at the forced keyframes.
-    fn packets(&mut self, packets: Vec<crate::transcode::EncodedPacket>) -> Vec<ClosedSegment> {
-        let mut closed = Vec::new();
-        for p in packets {
-            let cut = self.forced.packet(p.pts_ms, p.keyframe);
-            closed.extend(self.segmenter.push_video(
-                VideoPacket {
-                    pts_ms: p.pts_ms,
-                    dts_ms: p.dts_ms,
-                    keyframe: p.keyframe,
-                    data: p.data,
-                },
-                cut,
-            ));
+    /// With parts, the description went out measured over one part: measure the frame rate
+    /// again over the first segment and re-send it if it is noticeably off.
+    fn settle_rate(&mut self, closed: &ClosedSegment, out: &std_mpsc::Sender<RungOutput>) {
+        if std::mem::replace(&mut self.rate_settled, true) || self.part_target.is_none() {
+            return;
         }
-        closed
+        let Some(info) = &mut self.announced else {
+            return;
+        };
+        let rate = frame_rate(closed.video.len(), closed.start_pts_ms, closed.end_pts_ms);
+        if (rate - info.frame_rate).abs() > 0.5 {
+            info.frame_rate = rate;
+            let _ = out.send(RungOutput::Info(self.index, info.clone()));
+        }
     }
+}
 
-    /// Muxes closed segments and hands them on (the rung's info before its first), with the
-    /// encode speed measured since the last close.
-    fn send(&mut self, closed: Vec<ClosedSegment>) {
-        let index = self.muxer.index;
-        for c in closed {
-            if !self.muxer.announced {
-                let codec = c
-                    .video
-                    .iter()
-                    .find(|v| v.keyframe)
-                    .and_then(|v| h264::codec_string_from_annexb(&v.data))
-                    .unwrap_or_else(|| "avc1.640028".to_owned());
-                let info = self.muxer.info(&c, self.size.0, self.size.1, codec);
-                let _ = self.out.send(RungOutput::Info(index, info));
-                self.muxer.announced = true;
-            }
-            let media =
-                Duration::from_millis(u64::try_from(c.end_pts_ms - c.start_pts_ms).unwrap_or(0));
-            let wall = self.since.elapsed().as_secs_f64();
-            if wall > 0.0 {
-                let fps = c.video.len() as f64 / wall;
-                let speed = media.as_secs_f64() / wall;
-                self.metrics.set_encode_speed(
-                    &self.muxer.params.stream,
-                    &self.muxer.name,
-                    fps,
-                    speed,
-                );
-            }
-            self.since = Instant::now();
-            let seg = self.muxer.mux(c);
-            self.metrics.segment(&seg.meta.stream, &seg.meta.rendition);
-            let _ = self.out.send(RungOutput::Segment(index, seg));
-        }
-    }
+/// Frames per second over `frames` frames from `start` to `end`.
+fn frame_rate(frames: usize, start_pts_ms: i64, end_pts_ms: i64) -> f64 {
+    let span_ms = (end_pts_ms - start_pts_ms).max(1) as f64;
+    (frames as f64 * 1000.0 / span_ms).clamp(0.001, domain::segment::MAX_FRAME_RATE)
+}
+
+/// The segmenter's part target in milliseconds.
+pub(super) fn part_target_ms(target: Option<Duration>) -> Option<i64> {
+    target.map(|t| i64::try_from(t.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// A non-negative millisecond span as a duration.
+pub(super) fn millis(ms: i64) -> Duration {
+    Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }

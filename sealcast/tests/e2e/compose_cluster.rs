@@ -852,7 +852,7 @@ async fn restart_the_balancer(
         lb::wait_routed_to(&client, &https, "demo1", &pinned, Duration::from_secs(20)).await?;
         Ok((restarted, listening, killed.elapsed()))
     };
-    let ((restarted, listening, routing), stall) =
+    let ((restarted, listening, routing), stall, _) =
         crate::pages::plays_through(&https, "demo1", restart).await?;
     eprintln!(
         "lb killed and restarted: listening again after {listening:?}, routing to {pinned} \
@@ -1542,7 +1542,7 @@ async fn check_the_restarted_recording(edge: &Service, killed_after: u64) -> any
         text.contains("#EXT-X-ENDLIST"),
         "{id}: {media} is not finished:\n{text}"
     );
-    // Each entry's own number, from its URI ({seq}.ts), and whether it is a gap.
+    // Each entry's own number, from its URI ({seq}.m4s), and whether it is a gap.
     let mut entries = Vec::new();
     let mut gap = false;
     for line in text.lines() {

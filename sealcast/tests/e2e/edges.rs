@@ -3,8 +3,8 @@
 //! one that dies and one that never answers.
 //!
 //! The attacks play a rogue ingest: a test-made signing key certified by the cluster's
-//! root (read from the data directory, as an operator adding an ingest would), real MPEG-TS
-//! bytes taken from a live stream, pushed with the cluster's push token, manifests
+//! root (read from the data directory, as an operator adding an ingest would), real CMAF
+//! bytes (init segment and segments) taken from a live stream, pushed with the cluster's push token, manifests
 //! published on the real broker.
 
 use std::collections::BTreeMap;
@@ -138,7 +138,7 @@ pub(crate) async fn check_identical(
             );
             let mut first: Option<Bytes> = None;
             for node in nodes {
-                let path = format!("/live/{stream}/{rendition}/{seq}.ts");
+                let path = format!("/live/{stream}/{rendition}/{seq}.m4s");
                 let Some(bytes) = get_opt(client, node, &path).await? else {
                     // Slid out of the window since the playlist was read: fine.
                     continue;
@@ -225,8 +225,14 @@ impl Rogue {
         })
     }
 
-    /// Starts `stream` on every node with one `src` rendition.
-    async fn start_stream(&self, stream: &StreamName, session: SessionId) -> anyhow::Result<()> {
+    /// Starts `stream` on every node with one CMAF `src` rendition whose init segment is
+    /// `init`.
+    async fn start_stream(
+        &self,
+        stream: &StreamName,
+        session: SessionId,
+        init: &Bytes,
+    ) -> anyhow::Result<()> {
         self.event(&ControlEvent::Live(LiveEvent::SessionStarted {
             stream: stream.clone(),
             session,
@@ -240,6 +246,8 @@ impl Rogue {
                 height: 720,
                 frame_rate: 30.0,
                 codecs: "avc1.64001f,mp4a.40.2".parse().expect("valid codecs"),
+                init: Some(domain::InitSegment::new(init.clone())?),
+                part_target_us: None,
             },
         }))
         .await
@@ -421,31 +429,34 @@ impl Rogue {
     }
 }
 
-/// Real segments of a live stream, consecutive, with their durations.
+/// The init segment and real segments of a live stream, consecutive, with their
+/// durations.
 async fn borrow_segments(
     cluster: &Cluster,
     stream: &str,
     count: usize,
-) -> anyhow::Result<Vec<(Bytes, Duration)>> {
+) -> anyhow::Result<(Bytes, Vec<(Bytes, Duration)>)> {
     let p = cluster
         .wait_media(stream, "src", count, Duration::from_secs(30))
         .await?;
+    let init = cluster
+        .get_bytes(&format!("/live/{stream}/src/init.mp4"))
+        .await?;
     let mut out = Vec::new();
-    for (i, s) in p.segments.iter().enumerate().take(count) {
-        let seq = p.media_sequence + i as u64;
+    for s in p.segments.iter().take(count) {
         let bytes = cluster
-            .get_bytes(&format!("/live/{stream}/src/{seq}.ts"))
+            .get_bytes(&format!("/live/{stream}/src/{}", s.uri))
             .await?;
         out.push((bytes, Duration::from_secs_f32(s.duration)));
     }
-    Ok(out)
+    Ok((init, out))
 }
 
 /// Tampered bytes, an uncertified key, a bad signature, a missing manifest and a replayed
 /// one: none is served, each is counted by reason, the missing ones become gaps, and
 /// ffmpeg plays past them.
 pub(crate) async fn check_gate(cluster: &Cluster, live: &str) -> anyhow::Result<()> {
-    let segments = borrow_segments(cluster, live, 6).await?;
+    let (init, segments) = borrow_segments(cluster, live, 6).await?;
     let client = cluster.client();
     let mut before = Vec::new();
     for node in &cluster.nodes {
@@ -455,7 +466,7 @@ pub(crate) async fn check_gate(cluster: &Cluster, live: &str) -> anyhow::Result<
     let stream = StreamName::new("rogue")?;
     let src = RenditionName::new("src")?;
     let session = SessionId(0x5eed);
-    rogue.start_stream(&stream, session).await?;
+    rogue.start_stream(&stream, session, &init).await?;
     rogue.forge_events(live, client).await?;
     let meta = |seq: u64| SegmentMeta {
         stream: stream.clone(),
@@ -527,14 +538,14 @@ pub(crate) async fn check_gate(cluster: &Cluster, live: &str) -> anyhow::Result<
             gaps(&p)
         );
         for seq in 1..5 {
-            let path = format!("/live/rogue/src/{seq}.ts");
+            let path = format!("/live/rogue/src/{seq}.m4s");
             anyhow::ensure!(
                 get_opt(client, node, &path).await?.is_none(),
                 "{node}{path} is served"
             );
         }
         for seq in [0usize, 5] {
-            let path = format!("/live/rogue/src/{seq}.ts");
+            let path = format!("/live/rogue/src/{seq}.m4s");
             let got = get_opt(client, node, &path)
                 .await?
                 .context("listed but not served")?;
@@ -592,18 +603,23 @@ pub(crate) async fn check_gate(cluster: &Cluster, live: &str) -> anyhow::Result<
         "ffprobe stopped at the gap: packets span {:.2} s, segment 5 starts {covered:.2} s in",
         last_pts - first_pts
     );
-    check_revocation(cluster, &rogue, &segments[0].0).await?;
+    check_revocation(cluster, &rogue, &init, &segments[0].0).await?;
     rogue.stop.cancel();
     Ok(())
 }
 
 /// The operator revokes the rogue key with `sealcast keys revoke`: what it signs next is
 /// refused as `revoked_key` on every node and never served.
-async fn check_revocation(cluster: &Cluster, rogue: &Rogue, bytes: &Bytes) -> anyhow::Result<()> {
+async fn check_revocation(
+    cluster: &Cluster,
+    rogue: &Rogue,
+    init: &Bytes,
+    bytes: &Bytes,
+) -> anyhow::Result<()> {
     let client = cluster.client();
     let stream = StreamName::new("revoked")?;
     let session = SessionId(0x7e0c);
-    rogue.start_stream(&stream, session).await?;
+    rogue.start_stream(&stream, session, init).await?;
     let mut before = Vec::new();
     for node in &cluster.nodes {
         before.push(rejected(&metrics(client, node).await?, "revoked_key"));
@@ -651,7 +667,7 @@ async fn check_revocation(cluster: &Cluster, rogue: &Rogue, bytes: &Bytes) -> an
             .await
             .with_context(|| format!("{node}: the revoked key's manifest was not refused"))?;
         anyhow::ensure!(
-            get_opt(client, node, "/live/revoked/src/0.ts")
+            get_opt(client, node, "/live/revoked/src/0.m4s")
                 .await?
                 .is_none(),
             "{node}: a segment signed by a revoked key is served"

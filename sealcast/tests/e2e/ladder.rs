@@ -28,6 +28,21 @@ pub(crate) async fn ffmpeg_720p_ladder(cluster: &Cluster) -> anyhow::Result<()> 
     let key = cluster.add_stream("cam1").await?;
     let cam1 = TestPattern::new(1280, 720, 30, 18).publish(&cluster.rtmp_url(&key))?;
     check_ladder(cluster, "cam1", &LADDER_720P).await?;
+    // Each rung's LL playlist reports where the others stand.
+    for (name, ..) in &LADDER_720P {
+        let text = cluster
+            .get_bytes(&format!("/live/cam1/{name}/index.m3u8"))
+            .await?;
+        let text = String::from_utf8_lossy(&text);
+        for (other, ..) in LADDER_720P.iter().filter(|(o, ..)| o != name) {
+            anyhow::ensure!(
+                text.contains(&format!(
+                    "#EXT-X-RENDITION-REPORT:URI=\"../{other}/index.m3u8\""
+                )),
+                "{name}'s playlist has no rendition report of {other}:\n{text}"
+            );
+        }
+    }
     edges::check_identical(cluster.client(), &cluster.nodes, "cam1", &rungs())
         .await
         .map_err(|e| e.context("the same segments on every node"))?;
@@ -175,8 +190,8 @@ pub(crate) async fn check_ladder(
         for (i, seg) in playlist.segments.iter().enumerate() {
             let seq = playlist.media_sequence + i as u64;
             anyhow::ensure!(
-                seg.uri == format!("{seq}.ts"),
-                "{name}: segment {i} is {} not {seq}.ts",
+                seg.uri == format!("{seq}.m4s"),
+                "{name}: segment {i} is {} not {seq}.m4s",
                 seg.uri
             );
             anyhow::ensure!(
@@ -200,10 +215,13 @@ pub(crate) async fn check_ladder(
                 "{name}/{seq}: EXTINF {} not within 10% of 2 s",
                 seg.duration
             );
-            let bytes = cluster
-                .get_bytes(&format!("/live/{stream}/{name}/{seq}.ts"))
+            let init = cluster
+                .get_bytes(&format!("/live/{stream}/{name}/init.mp4"))
                 .await?;
-            let probe = ffmpeg::probe_segment(&bytes).await?;
+            let bytes = cluster
+                .get_bytes(&format!("/live/{stream}/{name}/{seq}.m4s"))
+                .await?;
+            let probe = ffmpeg::probe_segment(Some(&init), &bytes).await?;
             anyhow::ensure!(
                 (probe.width, probe.height) == (*w, *h),
                 "{name}/{seq}: {}x{}",

@@ -117,7 +117,10 @@ pub(crate) async fn watch(
         let path = format!("/live/{stream}/{rendition}/{segment}");
         let answer = viewer.get(&path).await?;
         anyhow::ensure!(answer.status.is_success(), "GET {path}: {}", answer.status);
-        anyhow::ensure!(answer.body.first() == Some(&0x47), "{path} is not MPEG-TS");
+        anyhow::ensure!(
+            matches!(answer.body.get(4..8), Some(b"moof" | b"styp")),
+            "{path} is not a CMAF fragment"
+        );
         nodes.push(answer.node.context("no x-sealcast-node")?);
     }
     Ok(nodes)

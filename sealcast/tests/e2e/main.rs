@@ -20,6 +20,7 @@ mod edges;
 mod fixture;
 mod ladder;
 mod lb;
+mod llhls;
 mod pages;
 mod publishers;
 mod web;
@@ -108,6 +109,18 @@ fn trials(fixture: &Arc<Fixture>) -> Vec<Trial> {
                         .await
                 })
             },
+        ),
+        on_cluster(
+            fixture,
+            "llhls_through_the_load_balancer_blocks_hints_skips_and_matches",
+            Light,
+            |f, c| Box::pin(async move { llhls::check_llhls(c, f.live_stream(c).await?).await }),
+        ),
+        on_cluster(
+            fixture,
+            "llhls_plays_in_chromium_for_30_s_without_a_stall",
+            Heavy,
+            |f, c| Box::pin(async move { llhls::check_browser(c, f.live_stream(c).await?).await }),
         ),
         on_cluster(
             fixture,

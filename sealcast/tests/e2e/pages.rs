@@ -324,13 +324,14 @@ const SAMPLE_MS: u64 = 200;
 /// A viewer in Chromium plays `stream` from `origin` (`/#live/{stream}`) while `fault`
 /// happens (issue 16): once it plays, `fault` runs; afterwards the video must play 6 s
 /// more with no fatal player error, nothing uncaught and nothing requested outside the
-/// origin. Returns what `fault` returned and the longest stretch, in seconds, in which
-/// media time did not advance (a stall the viewer saw) from the fault's start.
+/// origin. Returns what `fault` returned, the longest stretch, in seconds, in which
+/// media time did not advance (a stall the viewer saw) from the fault's start, and what
+/// hls.js said about the stream at the end ([`HLS_STATE`]).
 pub(crate) async fn plays_through<T>(
     origin: &str,
     stream: &str,
     fault: impl std::future::Future<Output = Result<T>>,
-) -> Result<(T, f64)> {
+) -> Result<(T, f64, Value)> {
     let mut browser = Browser::start(1280, 800).await?;
     let outcome = async {
         browser.goto(&format!("{origin}/#live/{stream}")).await?;
@@ -366,6 +367,7 @@ pub(crate) async fn plays_through<T>(
         )
         .await?;
         no_player_errors(&browser).await?;
+        let state = browser.execute(HLS_STATE, Value::Null).await?;
         let timeline = browser
             .execute(
                 "clearInterval(window.__sampler); return window.__timeline;",
@@ -379,7 +381,7 @@ pub(crate) async fn plays_through<T>(
             .filter_map(|s| Some((s[0].as_f64()?, s[1].as_f64()?)))
             .collect();
         anyhow::ensure!(samples.len() > 2, "the page noted no timeline: {timeline}");
-        Ok((result, longest_stall(&samples)))
+        Ok((result, longest_stall(&samples), state))
     }
     .await;
     let outcome = match outcome {
@@ -393,6 +395,17 @@ pub(crate) async fn plays_through<T>(
     browser.quit().await?;
     outcome
 }
+
+/// What hls.js says about the level it plays: low-latency mode, the playlist's part target
+/// and blocking-reload support, how many parts it lists, its latency estimate, and the
+/// glass-to-glass latency the overlay read from the source's clock stamp.
+const HLS_STATE: &str = "const hls = window.sealcast.hls; \
+    const level = hls && hls.levels[hls.currentLevel >= 0 ? hls.currentLevel : 0]; \
+    const d = level && level.details; \
+    return { lowLatencyMode: hls ? hls.lowLatencyMode : null, \
+      partTarget: d ? d.partTarget : null, canBlockReload: d ? d.canBlockReload : null, \
+      parts: d && d.partList ? d.partList.length : 0, \
+      latency: hls ? hls.latency : null, glassToGlass: window.sealcast.glassToGlass };";
 
 /// The longest wall time, in seconds, over which media time did not advance, from
 /// (wall ms, media seconds) samples in order.

@@ -130,7 +130,7 @@ pub(crate) async fn reconnect(cluster: &Cluster) -> anyhow::Result<()> {
     let ended = cluster.wait_ended("recon").await?;
     for (i, s) in ended.segments.iter().enumerate() {
         anyhow::ensure!(
-            s.uri == format!("{}.ts", ended.media_sequence + i as u64),
+            s.uri == format!("{}.m4s", ended.media_sequence + i as u64),
             "sequence gap in {:?}",
             s.uri
         );
@@ -148,10 +148,11 @@ pub(crate) async fn mp3_audio(cluster: &Cluster) -> anyhow::Result<()> {
         .wait_media("mp3", "src", 2, Duration::from_secs(30))
         .await?;
     let seq = playlist.media_sequence + 1;
+    let init = cluster.get_bytes("/live/mp3/src/init.mp4").await?;
     let bytes = cluster
-        .get_bytes(&format!("/live/mp3/src/{seq}.ts"))
+        .get_bytes(&format!("/live/mp3/src/{seq}.m4s"))
         .await?;
-    let probe = ffmpeg::probe_segment(&bytes).await?;
+    let probe = ffmpeg::probe_segment(Some(&init), &bytes).await?;
     anyhow::ensure!(
         probe.has_audio,
         "segment {seq} of an MP3 publish has no AAC audio"

@@ -1,0 +1,121 @@
+//! `sealcast-glass`: glass-to-glass latency as a viewer sees it. Opens the player page
+//! (`{origin}/#live/{stream}`) in headless Chromium, waits until the video plays, then for
+//! `--seconds` notes every 250 ms the latency the player's overlay reads from the clock
+//! `sealcast source` stamps into each frame (`window.sealcast.glassToGlass`), the media
+//! time, and hls.js's own estimate. Prints one JSON object: the samples, percentiles of
+//! the stamped latency, and the longest stall (wall time over which media time stood
+//! still). The page may be served by anything that serves the player (a sealcast node, the
+//! load balancer, or a peer's server holding a copy of it).
+
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use serde_json::{json, Value};
+use testkit::browser::Browser;
+
+/// Glass-to-glass latency of a live stream in Chromium.
+#[derive(Debug, Parser)]
+#[command(name = "sealcast-glass", version)]
+struct Args {
+    /// Where the player page is (`https://127.0.0.1:8443`).
+    origin: String,
+    /// The stream to play.
+    stream: String,
+    /// Seconds to sample once the video plays.
+    #[arg(long, default_value_t = 60)]
+    seconds: u64,
+    /// Seconds of playback to let pass before sampling (the player settles on its live
+    /// edge).
+    #[arg(long, default_value_t = 10)]
+    settle: u64,
+}
+
+/// Installed in the page: notes (wall ms, stamped latency s, media time s, hls.js latency
+/// s) every 250 ms.
+const SAMPLER: &str = "const v = document.getElementById('video'); window.__glass = []; \
+    window.__glassTimer = setInterval(() => { const s = window.sealcast || {}; \
+    window.__glass.push([performance.now(), s.glassToGlass, v.currentTime, \
+    s.hls ? s.hls.latency : null]); }, 250);";
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let mut browser = Browser::start(1280, 800).await?;
+    let result = sample(&mut browser, &args).await;
+    browser.quit().await?;
+    let report = serde_json::to_string(&result?)?;
+    #[allow(clippy::print_stdout)] // the report is the program's output
+    {
+        println!("{report}");
+    }
+    Ok(())
+}
+
+async fn sample(browser: &mut Browser, args: &Args) -> anyhow::Result<Value> {
+    let origin = args.origin.trim_end_matches('/');
+    browser
+        .goto(&format!("{origin}/#live/{}", args.stream))
+        .await?;
+    browser
+        .wait_for(
+            "the video plays",
+            "const v = document.getElementById('video'); return v && v.currentTime > 0 && !v.paused;",
+            Value::Null,
+            Duration::from_secs(60),
+            |_| Ok(()),
+        )
+        .await?;
+    tokio::time::sleep(Duration::from_secs(args.settle)).await;
+    browser.execute(SAMPLER, Value::Null).await?;
+    tokio::time::sleep(Duration::from_secs(args.seconds)).await;
+    let raw = browser
+        .execute(
+            "clearInterval(window.__glassTimer); return window.__glass;",
+            Value::Null,
+        )
+        .await?;
+    let samples: Vec<(f64, Option<f64>, f64, Option<f64>)> = raw
+        .as_array()
+        .context("no samples")?
+        .iter()
+        .filter_map(|s| Some((s[0].as_f64()?, s[1].as_f64(), s[2].as_f64()?, s[3].as_f64())))
+        .collect();
+    let mut stamped: Vec<f64> = samples.iter().filter_map(|s| s.1).collect();
+    stamped.sort_by(f64::total_cmp);
+    let mut estimated: Vec<f64> = samples.iter().filter_map(|s| s.3).collect();
+    estimated.sort_by(f64::total_cmp);
+    Ok(json!({
+        "stream": args.stream,
+        "origin": origin,
+        "samples": samples.len(),
+        "stamped_samples": stamped.len(),
+        "glass_to_glass_s": summary(&stamped),
+        "hlsjs_latency_s": summary(&estimated),
+        "longest_stall_s": longest_stall(&samples),
+    }))
+}
+
+/// p50, p90 and max of sorted values (null when there are none).
+fn summary(sorted: &[f64]) -> Value {
+    if sorted.is_empty() {
+        return Value::Null;
+    }
+    let at = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
+    json!({ "p50": at(0.5), "p90": at(0.9), "max": at(1.0), "min": at(0.0) })
+}
+
+/// The longest wall time, in seconds, over which media time did not advance.
+fn longest_stall(samples: &[(f64, Option<f64>, f64, Option<f64>)]) -> f64 {
+    let mut longest: f64 = 0.0;
+    let mut since = samples.first().map_or(0.0, |s| s.0);
+    for pair in samples.windows(2) {
+        let (before, after) = (&pair[0], &pair[1]);
+        if after.2 > before.2 {
+            since = after.0;
+        } else {
+            longest = longest.max((after.0 - since) / 1000.0);
+        }
+    }
+    longest
+}

@@ -1,0 +1,217 @@
+//! The live tree of the public URL layout (`/live/...`), served from the current
+//! snapshots: master and media playlists, segments (`{seq}.ts` for MPEG-TS renditions,
+//! `{seq}.m4s` for CMAF ones, 404 for the other), `init.mp4`, and LL-HLS parts.
+//!
+//! Blocking playlist reload (RFC 8216bis §6.2.5.2): a media playlist request with
+//! `_HLS_msn` (and `_HLS_part`) is answered as soon as the snapshot lists what it asks for.
+//! A request for the part the preload hint names is held likewise until the part exists.
+//! Held requests cost a `watch` receiver each (the stream's slot bumps it after every
+//! snapshot swap; it is subscribed to before the snapshot is looked at, so no swap is
+//! missed): no task, thread or buffer per waiter. They give up after three target
+//! durations (503).
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::response::Response;
+use domain::llhls::{Answer, LlWindow, PlaylistQuery};
+use domain::paths::PublicPath;
+use domain::segment::SegmentFormat;
+use domain::{RenditionName, StreamName};
+use http::HeaderMap;
+
+use crate::respond::{self, Ranges, MP4_TYPE, PLAYLIST_TYPE, SEGMENT_TYPE};
+use crate::view::{RenditionView, StreamView};
+use crate::{BroadcastError, Node};
+
+/// How many target durations a blocking request is held at most.
+const HOLD_TARGETS: u32 = 3;
+
+pub(crate) async fn live(
+    State(node): State<Arc<Node>>,
+    request: Request,
+) -> Result<Response, BroadcastError> {
+    // Borrowed from the request: the hot path copies no header map.
+    let headers = request.headers();
+    match PublicPath::parse(request.uri().path()) {
+        Some(PublicPath::Master(stream)) => {
+            let view = snapshot(&node, &stream)?;
+            let master = view
+                .master
+                .as_ref()
+                .ok_or(BroadcastError::NotReady { stream })?;
+            respond::document(master, PLAYLIST_TYPE, Ranges::No, headers)
+        }
+        Some(PublicPath::Media(stream, rendition)) => {
+            media(&node, stream, rendition, request.uri().query(), headers).await
+        }
+        Some(PublicPath::Segment(stream, rendition, sequence)) => segment(
+            &node,
+            (stream, rendition, sequence),
+            SegmentFormat::Ts,
+            headers,
+        ),
+        Some(PublicPath::Fragment(stream, rendition, sequence)) => segment(
+            &node,
+            (stream, rendition, sequence),
+            SegmentFormat::Cmaf,
+            headers,
+        ),
+        Some(PublicPath::Init(stream, rendition)) => {
+            let view = snapshot(&node, &stream)?;
+            let r = rendition_of(&view, &stream, &rendition)?;
+            let init = r.init.as_ref().ok_or(BroadcastError::NotFound)?;
+            // Verified too: it came inside the signed rendition description.
+            crate::router::verified(respond::document(init, MP4_TYPE, Ranges::Bytes, headers)?)
+        }
+        Some(PublicPath::Part(stream, rendition, sequence, part)) => {
+            let doc = wait_for(&node, &stream, |view| {
+                let r = rendition_of(view, &stream, &rendition)?;
+                if let Some(doc) = r.part(sequence, part) {
+                    return Ok(Some(doc.clone()));
+                }
+                match &r.ll {
+                    Some(ll) if is_hinted(ll, sequence, part) => Ok(None),
+                    _ => Err(BroadcastError::UnknownPart {
+                        stream: stream.clone(),
+                        rendition: rendition.clone(),
+                        sequence,
+                        part,
+                    }),
+                }
+            })
+            .await?;
+            crate::router::verified(respond::document(&doc, MP4_TYPE, Ranges::Bytes, headers)?)
+        }
+        _ => Err(BroadcastError::NotFound),
+    }
+}
+
+/// A media playlist: at once without `_HLS_msn`, else once it lists what is asked for
+/// (renditions without LL-HLS answer at once, as servers that cannot block do).
+async fn media(
+    node: &Node,
+    stream: StreamName,
+    rendition: RenditionName,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<Response, BroadcastError> {
+    let query = match query {
+        Some(q) => PlaylistQuery::parse(q).map_err(BroadcastError::BadQuery)?,
+        None => PlaylistQuery::default(),
+    };
+    let r = if query.msn.is_none() {
+        let view = snapshot(node, &stream)?;
+        Arc::clone(rendition_of(&view, &stream, &rendition)?)
+    } else {
+        wait_for(node, &stream, |view| {
+            let r = rendition_of(view, &stream, &rendition)?;
+            match r.ll.as_ref().map_or(Answer::Now, |ll| ll.answer(&query)) {
+                Answer::Now => Ok(Some(Arc::clone(r))),
+                Answer::Wait => Ok(None),
+                Answer::TooFarAhead => Err(BroadcastError::TooFarAhead),
+            }
+        })
+        .await?
+    };
+    let doc = match (&r.delta, query.skip) {
+        (Some(delta), true) => delta,
+        _ => &r.playlist,
+    };
+    respond::document(doc, PLAYLIST_TYPE, Ranges::No, headers)
+}
+
+/// A whole segment, in the extension of its rendition's format only.
+fn segment(
+    node: &Node,
+    (stream, rendition, sequence): (StreamName, RenditionName, u64),
+    format: SegmentFormat,
+    headers: &HeaderMap,
+) -> Result<Response, BroadcastError> {
+    let view = snapshot(node, &stream)?;
+    let r = rendition_of(&view, &stream, &rendition)?;
+    let segment = r.segment(sequence).filter(|_| r.format == format).ok_or(
+        BroadcastError::UnknownSegment {
+            stream,
+            rendition,
+            sequence,
+        },
+    )?;
+    let content_type = match format {
+        SegmentFormat::Ts => SEGMENT_TYPE,
+        SegmentFormat::Cmaf => MP4_TYPE,
+    };
+    crate::router::verified(respond::document(
+        segment,
+        content_type,
+        Ranges::Bytes,
+        headers,
+    )?)
+}
+
+fn snapshot(node: &Node, stream: &StreamName) -> Result<Arc<StreamView>, BroadcastError> {
+    node.view(stream)
+        .ok_or_else(|| BroadcastError::UnknownStream {
+            stream: stream.clone(),
+        })
+}
+
+fn rendition_of<'a>(
+    view: &'a StreamView,
+    stream: &StreamName,
+    rendition: &RenditionName,
+) -> Result<&'a Arc<RenditionView>, BroadcastError> {
+    view.renditions
+        .get(rendition)
+        .ok_or_else(|| BroadcastError::UnknownRendition {
+            stream: stream.clone(),
+            rendition: rendition.clone(),
+        })
+}
+
+/// Whether part `index` of segment `sequence` is the one the preload hint names: the next
+/// part of the open segment, or the first of the segment after the last one, while the
+/// playlist is live.
+fn is_hinted(ll: &LlWindow, sequence: u64, index: u32) -> bool {
+    let Some(last) = ll.last_sequence() else {
+        return false;
+    };
+    let next = match ll.last_part() {
+        Some((open, part)) if open > last => (open, part + 1),
+        _ => (last + 1, 0),
+    };
+    let query = PlaylistQuery {
+        msn: Some(sequence),
+        part: Some(index),
+        skip: false,
+    };
+    next == (sequence, index) && ll.answer(&query) == Answer::Wait
+}
+
+/// Runs `check` against the stream's snapshot now and after every swap until it answers
+/// (or fails), for at most three target durations.
+async fn wait_for<T>(
+    node: &Node,
+    stream: &StreamName,
+    mut check: impl FnMut(&StreamView) -> Result<Option<T>, BroadcastError>,
+) -> Result<T, BroadcastError> {
+    let unknown = || BroadcastError::UnknownStream {
+        stream: stream.clone(),
+    };
+    let deadline = tokio::time::Instant::now() + node.config().segment_target * HOLD_TARGETS;
+    // Subscribed before the first look: a swap after it wakes the loop below.
+    let mut changed = node.subscribe(stream).ok_or_else(unknown)?;
+    loop {
+        changed.borrow_and_update();
+        let view = node.view(stream).ok_or_else(unknown)?;
+        if let Some(found) = check(&view)? {
+            return Ok(found);
+        }
+        drop(view);
+        match tokio::time::timeout_at(deadline, changed.changed()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(unknown()),
+            Err(_) => return Err(BroadcastError::BlockTimeout),
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! The LL-HLS side of one CMAF rendition, sans-IO: published parts into a
+//! `domain::llhls::LlWindow`, in order, beside the rendition's `MediaWindow` (which stays
+//! the record of its segments and gaps).
+//!
+//! Parts come from the part gate as they verify, in any order: a part is applied when it
+//! is the next one (the next index of the open segment, or part 0 of the segment after the
+//! last one); others wait, at most [`MAX_PENDING`] of them, until the parts before them or
+//! their segment's predecessor arrive. A part of a segment that already finished is dropped
+//! (parts are not re-sent). No part opens a segment before the window has a segment: the
+//! catch-up of a node that joins late comes as whole segments, after live parts.
+//!
+//! Should the two windows ever disagree (a segment the open one's parts do not belong to,
+//! a window reopened after an end), the LL window is rebuilt from the `MediaWindow`: the
+//! segments stay, the parts of finished segments are no longer listed.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use domain::llhls::{self, LlWindow, RenditionReport, PART_SEGMENTS};
+use domain::playlist::{Entry, MediaWindow};
+use domain::segment::Part;
+use domain::SessionId;
+
+use crate::view::Document;
+
+/// Parts waiting for their turn, at most; the furthest ahead go first.
+pub(crate) const MAX_PENDING: usize = 32;
+
+/// (segment sequence, part index).
+type PartKey = (u64, u32);
+
+/// The LL-HLS state of one rendition.
+#[derive(Debug)]
+pub(super) struct Ll {
+    window: LlWindow,
+    capacity: usize,
+    target: Duration,
+    part_target: Duration,
+    /// Verified parts not applied yet.
+    pending: BTreeMap<PartKey, Part>,
+    /// Bytes of applied parts: those listed, and the segment before them.
+    parts: BTreeMap<PartKey, Document>,
+}
+
+impl Ll {
+    /// The LL state of a rendition whose segments so far are `media`'s.
+    pub(super) fn new(
+        capacity: usize,
+        target: Duration,
+        part_target: Duration,
+        media: &MediaWindow,
+    ) -> Self {
+        let mut ll = Ll {
+            window: LlWindow::new(capacity, target, part_target),
+            capacity,
+            target,
+            part_target,
+            pending: BTreeMap::new(),
+            parts: BTreeMap::new(),
+        };
+        ll.rebuild(media);
+        ll
+    }
+
+    /// Whether this state was made for `part_target`.
+    pub(super) fn part_target(&self) -> Duration {
+        self.part_target
+    }
+
+    /// A fresh window with `media`'s segments (and its end), no parts listed.
+    fn rebuild(&mut self, media: &MediaWindow) {
+        // The discontinuity sequence carries on from the first listed segment's, so it
+        // never goes back across a rebuild.
+        let first = media.entries().next().map_or(0, |e| {
+            e.discontinuity_sequence
+                .saturating_sub(u64::from(e.discontinuity))
+        });
+        let mut window = LlWindow::new(self.capacity, self.target, self.part_target)
+            .with_discontinuity_sequence(first);
+        for e in media.entries() {
+            // Entries of a MediaWindow increase: this cannot fail.
+            let _ = window.finish_segment(e.sequence, e.duration, e.gap, e.discontinuity, None);
+        }
+        if media.is_ended() {
+            window.end();
+        }
+        self.window = window;
+    }
+
+    /// A verified part; true if the window changed.
+    pub(super) fn push_part(&mut self, part: Part, media: &MediaWindow) -> bool {
+        let key = (part.meta.sequence, part.meta.index);
+        if self.is_late(key.0) {
+            return false;
+        }
+        self.pending.insert(key, part);
+        while self.pending.len() > MAX_PENDING {
+            self.pending.pop_last();
+        }
+        self.drain(media)
+    }
+
+    /// Whether parts of segment `sequence` can no longer be listed.
+    fn is_late(&self, sequence: u64) -> bool {
+        self.window.last_sequence().is_some_and(|l| sequence <= l)
+    }
+
+    /// The next part the window takes: the next index of the open segment, or part 0 of
+    /// the segment after the last one.
+    fn next_part(&self) -> Option<PartKey> {
+        let last = self.window.last_sequence()?;
+        match self.window.last_part() {
+            Some((sequence, index)) if sequence > last => Some((sequence, index + 1)),
+            _ => Some((last + 1, 0)),
+        }
+    }
+
+    /// Applies pending parts while the next one is there.
+    fn drain(&mut self, media: &MediaWindow) -> bool {
+        let mut changed = false;
+        while let Some(next) = self.next_part() {
+            let Some(part) = self.pending.remove(&next) else {
+                break;
+            };
+            // A new discontinuity sequence opens a new timeline (`EXT-X-DISCONTINUITY`).
+            let discontinuity = media
+                .entries()
+                .last()
+                .is_some_and(|e| e.discontinuity_sequence != part.meta.discontinuity_sequence);
+            let listed = llhls::Part {
+                duration: part.meta.duration,
+                independent: part.meta.independent,
+                gap: false,
+            };
+            if self
+                .window
+                .push_part(
+                    next.0,
+                    listed,
+                    discontinuity,
+                    i64::try_from(part.meta.program_date_time_ms).ok(),
+                )
+                .is_err()
+            {
+                break; // ended
+            }
+            let session: SessionId = part.meta.session;
+            self.parts
+                .insert(next, Document::part(session, next.0, next.1, part.bytes));
+            changed = true;
+        }
+        let last = self.window.last_sequence();
+        self.pending
+            .retain(|(sequence, _), _| last.is_none_or(|l| *sequence > l));
+        changed
+    }
+
+    /// `entry` was just added to `media` (a published segment or a gap): the open segment
+    /// finishes with it, or it is appended whole.
+    pub(super) fn finish(&mut self, entry: &Entry, media: &MediaWindow) {
+        let finished = self.window.finish_segment(
+            entry.sequence,
+            entry.duration,
+            entry.gap,
+            entry.discontinuity,
+            None,
+        );
+        if finished.is_err() {
+            self.rebuild(media);
+        }
+        // The parts of the segments that list them, and of the one before them (both
+        // windows hold the same segments, so the media window says which those are).
+        let listed = media.entries().len();
+        let before = media.entries().nth(listed.wrapping_sub(PART_SEGMENTS + 1));
+        if let Some(from) = before
+            .filter(|_| listed > PART_SEGMENTS)
+            .map(|e| e.sequence)
+        {
+            self.parts = self.parts.split_off(&(from, 0));
+        }
+        self.drain(media);
+    }
+
+    /// The stream ended or the rendition closed: `EXT-X-ENDLIST`, no preload hint.
+    pub(super) fn end(&mut self) {
+        self.window.end();
+        self.pending.clear();
+    }
+
+    /// This rendition's report for the others' playlists.
+    pub(super) fn report(&self, uri: String) -> Option<RenditionReport> {
+        self.window.report(uri)
+    }
+
+    /// The full playlist and the delta update, with the other renditions' `reports`.
+    pub(super) fn render(&self, reports: &[RenditionReport], max_age: u64) -> (Document, Document) {
+        (
+            Document::playlist(self.window.render(false, reports), max_age),
+            Document::playlist(self.window.render(true, reports), max_age),
+        )
+    }
+
+    /// The window as rendered.
+    pub(super) fn window(&self) -> &LlWindow {
+        &self.window
+    }
+
+    /// The bytes of the parts held, ascending.
+    pub(super) fn part_documents(&self) -> Vec<(PartKey, Document)> {
+        self.parts.iter().map(|(k, d)| (*k, d.clone())).collect()
+    }
+}

@@ -1,0 +1,67 @@
+//! Rendering one rendition's snapshot ([`RenditionView`]) after a change: the MPEG-TS
+//! playlist as before, a plain CMAF one (`crate::cmaf`), or the LL-HLS full and delta
+//! playlists with the other renditions' reports.
+
+use std::sync::Arc;
+
+use domain::llhls::RenditionReport;
+use domain::segment::SegmentFormat;
+
+use super::RenditionState;
+use crate::view::{live_max_age, Document, RenditionView, ENDED_MAX_AGE};
+
+impl RenditionState {
+    /// Re-renders the media playlist (an LL one with the other renditions' `reports`).
+    /// Nothing to serve before the first segment.
+    pub(super) fn refresh(&mut self, reports: &[RenditionReport]) {
+        if self.window.entries().len() == 0 {
+            return;
+        }
+        let ended = self.window.is_ended();
+        let max_age = if ended {
+            ENDED_MAX_AGE
+        } else {
+            live_max_age(self.window.target_duration())
+        };
+        let format = self.info.format();
+        let init = match (&self.info.init, format) {
+            (Some(init), SegmentFormat::Cmaf) => {
+                Some(Document::init(init.bytes().clone(), max_age))
+            }
+            _ => None,
+        };
+        let (playlist, delta, ll, parts) = match (&self.ll, format) {
+            (Some(ll), SegmentFormat::Cmaf) => {
+                // A live LL playlist moves every part: cached at most a second.
+                let (full, delta) = ll.render(reports, if ended { max_age } else { 1 });
+                (
+                    full,
+                    Some(delta),
+                    Some(ll.window().clone()),
+                    ll.part_documents(),
+                )
+            }
+            (_, SegmentFormat::Cmaf) => (
+                Document::playlist(crate::cmaf::render(&self.window, false), max_age),
+                None,
+                None,
+                Vec::new(),
+            ),
+            (_, SegmentFormat::Ts) => (
+                Document::playlist(self.window.render(), max_age),
+                None,
+                None,
+                Vec::new(),
+            ),
+        };
+        self.view = Some(Arc::new(RenditionView {
+            playlist,
+            delta,
+            format,
+            init,
+            ll,
+            segments: self.kept.iter().cloned().collect(),
+            parts,
+        }));
+    }
+}

@@ -1,0 +1,426 @@
+//! LL-HLS on CMAF through an edge: parts pushed and signed like segments, the LL playlist
+//! (parts, preload hint, server control, init segment, delta update), blocking playlist
+//! reload and preload-hinted part requests held until a part is published, tampered parts
+//! refused, and CMAF recordings played back as VOD. Driven with
+//! `tower::ServiceExt::oneshot` and real keys and certificates.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use broadcast::{Edge, Node, NodeConfig};
+use bytes::Bytes;
+use certs::signing::{SignatureAlgorithm, SigningKey};
+use control::Message;
+use domain::manifest::{PartManifest, SignedManifest};
+use domain::push::{ControlEvent, InternalPath, PartHeaders};
+use domain::segment::{InitSegment, PartMeta};
+use domain::topics::Topic;
+use domain::{LiveEvent, NodeId, RenditionInfo};
+use http::{header, Request, StatusCode};
+use sha2::{Digest, Sha256};
+use support::edge::*;
+use support::*;
+use tower::ServiceExt;
+
+const INIT: &[u8] = b"\0\0\0\x18ftypiso6 init segment";
+const PART_TARGET_US: u64 = 334_000;
+
+fn cmaf_info(r: &str, height: u32) -> RenditionInfo {
+    RenditionInfo {
+        init: Some(InitSegment::new(Bytes::from_static(INIT)).expect("small")),
+        part_target_us: Some(PART_TARGET_US),
+        ..rendition_info(r, height)
+    }
+}
+
+fn part_meta(r: &str, sequence: u64, index: u32) -> PartMeta {
+    PartMeta {
+        stream: stream(),
+        rendition: rendition(r),
+        session: SESSION,
+        sequence,
+        index,
+        discontinuity_sequence: 0,
+        independent: index == 0,
+        duration: Duration::from_micros(PART_TARGET_US),
+        program_date_time_ms: 1_800_000_000_000,
+    }
+}
+
+fn part_bytes(sequence: u64, index: u32) -> Bytes {
+    Bytes::from(format!("moof+mdat of part {sequence}.{index}").into_bytes())
+}
+
+fn sign_part(key: &SigningKey, meta: &PartMeta, bytes: &[u8]) -> SignedManifest {
+    let manifest = PartManifest::from_meta(
+        meta,
+        key.algorithm(),
+        key.key_id(),
+        bytes.len() as u64,
+        Sha256::digest(bytes).into(),
+    );
+    let manifest_bytes = manifest.encode();
+    let signature = key.sign(&manifest_bytes);
+    SignedManifest {
+        manifest_bytes,
+        signature,
+    }
+}
+
+fn part_manifest_message(signed: &SignedManifest, meta: &PartMeta) -> Message {
+    Message {
+        topic: Topic::Manifest(meta.stream.clone(), meta.rendition.clone()),
+        payload: Bytes::from(signed.encode()),
+        retained: false,
+    }
+}
+
+fn push_part_request(meta: &PartMeta, bytes: Bytes) -> Request<Body> {
+    let mut builder = Request::put(
+        InternalPath::Part(
+            meta.stream.clone(),
+            meta.rendition.clone(),
+            meta.sequence,
+            meta.index,
+        )
+        .to_string(),
+    )
+    .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+    .header(header::CONTENT_LENGTH, bytes.len());
+    for (name, value) in PartHeaders::of(meta).pairs() {
+        builder = builder.header(name, value);
+    }
+    builder.body(Body::from(bytes)).expect("request")
+}
+
+/// An edge (window 10, 1 s segments) with stream `demo` started, CMAF renditions `720p`
+/// and `480p` with parts, and segment 0 of both published.
+async fn edge() -> (Arc<Edge>, Cluster) {
+    let cluster = Cluster::new(SignatureAlgorithm::Ed25519);
+    let node = Arc::new(Node::new(
+        NodeId::new(NODE).expect("valid"),
+        NodeConfig {
+            window: 10,
+            segment_target: Duration::from_secs(1),
+        },
+    ));
+    let edge = Edge::new(node, edge_config(&cluster, node_config())).expect("edge");
+    edge.handle_message(&cluster.cert_message()).await;
+    let mut events = vec![ControlEvent::Live(LiveEvent::SessionStarted {
+        stream: stream(),
+        session: SESSION,
+    })];
+    for (r, h) in [("720p", 720), ("480p", 480)] {
+        events.push(ControlEvent::Live(LiveEvent::Rendition {
+            stream: stream(),
+            info: cmaf_info(r, h),
+        }));
+    }
+    for event in events {
+        let response = call(&edge, cluster.event_request(&event)).await;
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    }
+    for r in ["720p", "480p"] {
+        publish_segment(&edge, &cluster, r, 0).await;
+    }
+    (edge, cluster)
+}
+
+fn node_config() -> NodeConfig {
+    NodeConfig {
+        window: 10,
+        segment_target: Duration::from_secs(1),
+    }
+}
+
+/// Pushes segment `sequence` of `r` (its bytes: its parts 0..3 concatenated) with its
+/// signed manifest.
+async fn publish_segment(edge: &Arc<Edge>, cluster: &Cluster, r: &str, sequence: u64) {
+    let mut meta = meta(r, sequence);
+    meta.duration = Duration::from_secs(1);
+    let bytes: Vec<u8> = (0..3)
+        .flat_map(|i| part_bytes(sequence, i).to_vec())
+        .collect();
+    let signed = cluster.sign(&meta, &bytes);
+    let response = call(edge, push_request(&meta, Bytes::from(bytes))).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    edge.handle_message(&manifest_message(&signed, &meta)).await;
+}
+
+/// Pushes part `index` of segment `sequence` of `r` and its signed manifest.
+async fn publish_part(edge: &Arc<Edge>, cluster: &Cluster, r: &str, sequence: u64, index: u32) {
+    let meta = part_meta(r, sequence, index);
+    let bytes = part_bytes(sequence, index);
+    let signed = sign_part(&cluster.ingest, &meta, &bytes);
+    let response = call(edge, push_part_request(&meta, bytes)).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    edge.handle_message(&part_manifest_message(&signed, &meta))
+        .await;
+}
+
+async fn text(edge: &Arc<Edge>, uri: &str) -> (StatusCode, String) {
+    let response = call(edge, get(uri)).await;
+    let status = response.status();
+    (
+        status,
+        String::from_utf8(body(response).await.to_vec()).expect("utf-8"),
+    )
+}
+
+async fn metrics(edge: &Arc<Edge>) -> String {
+    text(edge, "/metrics").await.1
+}
+
+const MEDIA: &str = "/live/demo/720p/index.m3u8";
+
+#[tokio::test]
+async fn the_ll_playlist_lists_parts_with_every_ll_tag_and_parses() {
+    let (edge, cluster) = edge().await;
+    publish_part(&edge, &cluster, "720p", 1, 0).await;
+    publish_part(&edge, &cluster, "720p", 1, 1).await;
+    let (status, playlist) = text(&edge, MEDIA).await;
+    assert_eq!(status, StatusCode::OK);
+    let parsed = m3u8_rs::parse_media_playlist_res(playlist.as_bytes()).expect("parses");
+    assert_eq!(parsed.segments.len(), 1);
+    assert_eq!(parsed.segments[0].uri, "0.m4s");
+    for tag in [
+        "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES",
+        "#EXT-X-PART-INF:PART-TARGET=",
+        "#EXT-X-MAP:URI=\"init.mp4\"",
+        "#EXT-X-PART:DURATION=0.33400,URI=\"1.0.m4s\",INDEPENDENT=YES",
+        "#EXT-X-PART:DURATION=0.33400,URI=\"1.1.m4s\"",
+        "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"1.2.m4s\"",
+        "#EXT-X-RENDITION-REPORT:URI=\"../480p/index.m3u8\",LAST-MSN=0",
+        // The signed capture time of the open segment's part 0.
+        "#EXT-X-PROGRAM-DATE-TIME:2027-01-15T08:00:00.000Z\n#EXT-X-PART:DURATION=0.33400,URI=\"1.0.m4s\"",
+    ] {
+        assert!(playlist.contains(tag), "{tag} missing:\n{playlist}");
+    }
+    // The other rendition reports this one's last part.
+    let (_, other) = text(&edge, "/live/demo/480p/index.m3u8").await;
+    assert!(
+        other.contains("URI=\"../720p/index.m3u8\",LAST-MSN=1,LAST-PART=1"),
+        "{other}"
+    );
+    // init.mp4, the fragment, the parts; not the MPEG-TS extension.
+    let response = call(&edge, get("/live/demo/720p/init.mp4")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()[header::CONTENT_TYPE], "video/mp4");
+    assert_eq!(response.headers()[broadcast::VERIFIED_HEADER], "true");
+    assert_eq!(&body(response).await[..], INIT);
+    let response = call(&edge, get("/live/demo/720p/1.1.m4s")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()[broadcast::VERIFIED_HEADER], "true");
+    assert_eq!(body(response).await, part_bytes(1, 1));
+    assert_eq!(text(&edge, "/live/demo/720p/0.m4s").await.0, StatusCode::OK);
+    assert_eq!(
+        text(&edge, "/live/demo/720p/0.ts").await.0,
+        StatusCode::NOT_FOUND
+    );
+    // A part that is neither held nor the next one.
+    assert_eq!(
+        text(&edge, "/live/demo/720p/1.5.m4s").await.0,
+        StatusCode::NOT_FOUND
+    );
+    let m = metrics(&edge).await;
+    assert_eq!(metric(&m, "sealcast_parts_published_total"), 2.0);
+}
+
+#[tokio::test]
+async fn a_blocking_request_for_the_next_part_is_held_and_answered_promptly() {
+    let (edge, cluster) = edge().await;
+    publish_part(&edge, &cluster, "720p", 1, 0).await;
+    let router = edge.router();
+    let mut held = tokio::spawn(router.oneshot(get(&format!("{MEDIA}?_HLS_msn=1&_HLS_part=1"))));
+    // Still held a while later: part 1.1 does not exist yet.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), &mut held)
+            .await
+            .is_err(),
+        "answered before the part existed"
+    );
+    publish_part(&edge, &cluster, "720p", 1, 1).await;
+    let applied = Instant::now();
+    let response = held.await.expect("task").expect("infallible");
+    let took = applied.elapsed();
+    assert_eq!(response.status(), StatusCode::OK);
+    let playlist = String::from_utf8(body(response).await.to_vec()).expect("utf-8");
+    assert!(playlist.contains("URI=\"1.1.m4s\""), "{playlist}");
+    assert!(
+        took < Duration::from_millis(500),
+        "answered {took:?} after the part"
+    );
+    eprintln!("blocking reload answered {took:?} after the part was applied");
+
+    // Already listed: at once. Too far ahead or malformed: 400 with a JSON body.
+    let (status, _) = text(&edge, &format!("{MEDIA}?_HLS_msn=1&_HLS_part=0")).await;
+    assert_eq!(status, StatusCode::OK);
+    for query in ["_HLS_msn=9", "_HLS_part=1", "_HLS_msn=x", "_HLS_skip=NO"] {
+        let (status, body) = text(&edge, &format!("{MEDIA}?{query}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
+        let json: serde_json::Value = serde_json::from_str(&body).expect("json");
+        assert!(json["error"].is_string(), "{body}");
+    }
+}
+
+#[tokio::test]
+async fn a_blocking_request_gives_up_after_three_target_durations() {
+    let (edge, _cluster) = edge().await;
+    let (status, _) = text(&edge, &format!("{MEDIA}?_HLS_msn=2")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test]
+async fn a_preload_hinted_part_is_served_once_published() {
+    let (edge, cluster) = edge().await;
+    publish_part(&edge, &cluster, "720p", 1, 0).await;
+    let router = edge.router();
+    let mut held = tokio::spawn(router.oneshot(get("/live/demo/720p/1.1.m4s")));
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), &mut held)
+            .await
+            .is_err(),
+        "answered before the part existed"
+    );
+    publish_part(&edge, &cluster, "720p", 1, 1).await;
+    let applied = Instant::now();
+    let response = held.await.expect("task").expect("infallible");
+    let took = applied.elapsed();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(body(response).await, part_bytes(1, 1));
+    assert!(
+        took < Duration::from_millis(500),
+        "served {took:?} after the part"
+    );
+    eprintln!("preload-hinted part served {took:?} after it was applied");
+}
+
+#[tokio::test]
+async fn the_delta_update_skips_old_segments() {
+    let (edge, cluster) = edge().await;
+    for seq in 1..10 {
+        publish_segment(&edge, &cluster, "720p", seq).await;
+    }
+    let (_, full) = text(&edge, MEDIA).await;
+    let (status, delta) = text(&edge, &format!("{MEDIA}?_HLS_skip=YES")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(delta.contains("#EXT-X-SKIP:SKIPPED-SEGMENTS="), "{delta}");
+    assert!(!full.contains("EXT-X-SKIP"), "{full}");
+    assert!(delta.len() < full.len());
+    assert!(delta.contains("9.m4s"));
+}
+
+#[tokio::test]
+async fn a_tampered_part_is_refused_counted_and_never_listed_or_served() {
+    let (edge, cluster) = edge().await;
+    let meta = part_meta("720p", 1, 0);
+    let genuine = part_bytes(1, 0);
+    let signed = sign_part(&cluster.ingest, &meta, &genuine);
+    // The right token, other bytes.
+    let response = call(&edge, push_part_request(&meta, Bytes::from_static(b"evil"))).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    edge.handle_message(&part_manifest_message(&signed, &meta))
+        .await;
+    let m = metrics(&edge).await;
+    assert_eq!(
+        metric(
+            &m,
+            "sealcast_parts_rejected_total{reason=\"digest_mismatch\"}"
+        ),
+        1.0
+    );
+    assert_eq!(metric(&m, "sealcast_parts_published_total"), 0.0);
+    let (_, playlist) = text(&edge, MEDIA).await;
+    assert!(!playlist.contains("1.0.m4s\","), "{playlist}");
+
+    // Signed by a key the cluster never certified: refused as unknown.
+    let stranger = SigningKey::generate(SignatureAlgorithm::Ed25519).expect("key");
+    let meta = part_meta("720p", 1, 1);
+    let signed = sign_part(&stranger, &meta, &part_bytes(1, 1));
+    call(&edge, push_part_request(&meta, part_bytes(1, 1))).await;
+    edge.handle_message(&part_manifest_message(&signed, &meta))
+        .await;
+    let m = metrics(&edge).await;
+    assert_eq!(
+        metric(&m, "sealcast_parts_rejected_total{reason=\"unknown_key\"}"),
+        1.0
+    );
+    let response = call(&edge, get("/live/demo/720p/1.1.m4s")).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+
+    // Without the token: 401; bad headers: 400 naming the header.
+    let mut request = push_part_request(&part_meta("720p", 1, 2), part_bytes(1, 2));
+    request.headers_mut().remove(header::AUTHORIZATION);
+    assert_eq!(
+        call(&edge, request).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let mut request = push_part_request(&part_meta("720p", 1, 2), part_bytes(1, 2));
+    request.headers_mut().insert(
+        domain::push::INDEPENDENT_HEADER,
+        "maybe".parse().expect("value"),
+    );
+    let response = call(&edge, request).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn a_cmaf_recording_plays_as_vod_with_its_init_segment() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let node = Arc::new(
+        Node::new(NodeId::new(NODE).expect("valid"), node_config())
+            .with_recording_observer(Arc::new(move |info| {
+                let _ = tx.send(info);
+            }))
+            .with_recordings(dir.path().to_path_buf())
+            .expect("recordings"),
+    );
+    start(&node);
+    node.apply(LiveEvent::Rendition {
+        stream: stream(),
+        info: cmaf_info("720p", 720),
+    })
+    .expect("announce");
+    for seq in 0..3 {
+        node.apply(LiveEvent::Segment(domain::Segment {
+            meta: meta("720p", seq),
+            bytes: part_bytes(seq, 0),
+        }))
+        .expect("segment");
+    }
+    node.apply(LiveEvent::Ended {
+        stream: stream(),
+        session: SESSION,
+    })
+    .expect("end");
+    let info = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+        .await
+        .expect("in time")
+        .expect("recording");
+    let base = format!("/vod/demo/{}/720p", info.id);
+    let response = send(&node, get(&format!("{base}/index.m3u8"))).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let playlist = String::from_utf8(body(response).await.to_vec()).expect("utf-8");
+    let parsed = m3u8_rs::parse_media_playlist_res(playlist.as_bytes()).expect("parses");
+    assert!(parsed.end_list);
+    assert_eq!(parsed.playlist_type, Some(m3u8_rs::MediaPlaylistType::Vod));
+    let uris: Vec<_> = parsed.segments.iter().map(|s| s.uri.as_str()).collect();
+    assert_eq!(uris, ["0.m4s", "1.m4s", "2.m4s"]);
+    assert!(
+        playlist.contains("#EXT-X-MAP:URI=\"init.mp4\""),
+        "{playlist}"
+    );
+    let response = send(&node, get(&format!("{base}/init.mp4"))).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(&body(response).await[..], INIT);
+    let response = send(&node, get(&format!("{base}/1.m4s"))).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()[header::CONTENT_TYPE], "video/mp4");
+    assert_eq!(body(response).await, part_bytes(1, 0));
+    let response = send(&node, get(&format!("{base}/1.ts"))).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}

@@ -1,0 +1,237 @@
+//! One rung's CMAF output: the init segment, built at the rung's first keyframe, and one
+//! fragment per part (or per segment without parts), from the segmenter's Annex B video
+//! and ADTS audio.
+//!
+//! Video samples are AVCC with the parameter sets and delimiters left out (the init
+//! segment's `avcC` has them), timed in 90 kHz ticks on the same clock as the MPEG-TS
+//! output; audio samples are raw AAC frames, timed in the sample rate. A sample lasts until
+//! the next one's decode time; the last of a fragment until the next fragment's first video
+//! packet (the segmenter knows it), an AAC frame at the end of a fragment its nominal 1024
+//! samples, and the very last video sample of the stream the mean frame interval.
+
+use bytes::{Bytes, BytesMut};
+use domain::InitSegment;
+
+use crate::container::aac::AacConfig;
+use crate::container::fmp4::{AudioTrack, Fmp4Muxer, Sample, VideoTrack};
+use crate::container::h264::{self, AvcConfig};
+use crate::container::ContainerError;
+use crate::segmenter::{AudioFrame, VideoPacket};
+
+use super::rung::Clock;
+
+/// Where a rung's decoder configuration comes from.
+#[derive(Debug, Clone)]
+pub(super) enum AvcSource {
+    /// The publisher's AVCDecoderConfigurationRecord (the source rung).
+    Record(AvcConfig),
+    /// The SPS and PPS an encoder writes in-band before its first IDR (x264 rungs).
+    InBand,
+}
+
+/// The audio of a rendition: what the init segment declares.
+#[derive(Debug, Clone)]
+pub(super) struct CmafAudio {
+    /// The parsed AudioSpecificConfig.
+    pub(super) config: AacConfig,
+    /// Its bytes, as the `esds` box carries them.
+    pub(super) asc: Bytes,
+}
+
+/// Fragments one rung.
+#[derive(Debug)]
+pub(super) struct CmafWriter {
+    avc: AvcSource,
+    audio: Option<CmafAudio>,
+    /// Set at the first keyframe.
+    muxer: Option<Fmp4Muxer>,
+    /// `mfhd` sequence number of the next fragment, from 1.
+    fragments: u32,
+    /// The bytes of the current segment's parts so far: a segment is exactly its parts.
+    pending: BytesMut,
+    /// First video decode time and video samples since: the mean frame interval.
+    first_dts_90k: Option<u64>,
+    last_dts_90k: u64,
+    video_samples: u64,
+}
+
+impl CmafWriter {
+    pub(super) fn new(avc: AvcSource, audio: Option<CmafAudio>) -> Self {
+        CmafWriter {
+            avc,
+            audio,
+            muxer: None,
+            fragments: 1,
+            pending: BytesMut::new(),
+            first_dts_90k: None,
+            last_dts_90k: 0,
+            video_samples: 0,
+        }
+    }
+
+    /// The init segment, built from the rung's first keyframe (`first`, Annex B) the first
+    /// time it is asked for.
+    pub(super) fn init(
+        &mut self,
+        first: &[u8],
+        width: u32,
+        height: u32,
+    ) -> Result<InitSegment, ContainerError> {
+        let muxer = match &self.muxer {
+            Some(m) => m,
+            None => {
+                let mut config = match &self.avc {
+                    AvcSource::Record(config) => config.clone(),
+                    AvcSource::InBand => AvcConfig::from_annexb(first)?,
+                };
+                // Samples are written with four-byte lengths, whatever the publisher used.
+                config.nal_length_size = 4;
+                let side = |v: u32| u16::try_from(v).unwrap_or(u16::MAX);
+                let video = VideoTrack {
+                    avc_record: Bytes::from(config.record()?),
+                    width: side(width),
+                    height: side(height),
+                };
+                let audio = self.audio.as_ref().map(|a| AudioTrack {
+                    audio_specific_config: a.asc.clone(),
+                    sample_rate: a.config.sample_rate,
+                    channels: match a.config.channel_config {
+                        0 => 2,
+                        7 => 8,
+                        n => u16::from(n),
+                    },
+                });
+                self.muxer.insert(Fmp4Muxer::new(video, audio))
+            }
+        };
+        let bytes = muxer.init_segment()?;
+        let len = bytes.len();
+        InitSegment::new(bytes).map_err(|_| ContainerError::TooLong {
+            what: "init segment",
+            len,
+            max: InitSegment::MAX_LEN,
+        })
+    }
+
+    /// One fragment of `video` and `audio` (a part, or a whole segment without parts),
+    /// kept for the segment it belongs to. `next_video_dts_ms` is the decode time of the
+    /// video packet after it, `None` at the end of the stream.
+    pub(super) fn fragment(
+        &mut self,
+        clock: Clock,
+        video: &[VideoPacket],
+        audio: &[AudioFrame],
+        next_video_dts_ms: Option<i64>,
+    ) -> Result<Bytes, ContainerError> {
+        let video_samples = self.video_samples(clock, video, next_video_dts_ms)?;
+        let audio_samples = self.audio_samples(clock, audio);
+        let Some(muxer) = &self.muxer else {
+            return Err(ContainerError::malformed(
+                "fragment",
+                "no init segment yet (no keyframe)",
+            ));
+        };
+        let bytes = muxer.fragment(self.fragments, &video_samples, &audio_samples)?;
+        self.fragments = self.fragments.wrapping_add(1).max(1);
+        self.pending.extend_from_slice(&bytes);
+        Ok(bytes)
+    }
+
+    /// The bytes of the segment whose fragments were made since the last call.
+    pub(super) fn take_segment(&mut self) -> Bytes {
+        self.pending.split().freeze()
+    }
+
+    fn video_samples(
+        &mut self,
+        clock: Clock,
+        video: &[VideoPacket],
+        next_video_dts_ms: Option<i64>,
+    ) -> Result<Vec<Sample>, ContainerError> {
+        let mut samples = Vec::with_capacity(video.len());
+        for (i, v) in video.iter().enumerate() {
+            let dts = clock.to_90k(v.dts_ms);
+            let pts = clock.to_90k(v.pts_ms);
+            let next = video
+                .get(i + 1)
+                .map(|n| n.dts_ms)
+                .or(next_video_dts_ms)
+                .map(|ms| clock.to_90k(ms));
+            let first = *self.first_dts_90k.get_or_insert(dts);
+            self.last_dts_90k = dts;
+            self.video_samples += 1;
+            let duration = match next {
+                Some(next) => next.saturating_sub(dts),
+                None if self.video_samples > 1 => (dts - first.min(dts)) / (self.video_samples - 1),
+                None => 3000,
+            };
+            let mut data = Vec::with_capacity(v.data.len());
+            h264::annexb_to_avcc(&v.data, &mut data)?;
+            samples.push(Sample {
+                decode_time: dts,
+                duration: u32::try_from(duration.max(1)).unwrap_or(u32::MAX),
+                composition_offset: i32::try_from(i128::from(pts) - i128::from(dts)).unwrap_or(0),
+                sync: v.keyframe,
+                data: Bytes::from(data),
+            });
+        }
+        Ok(samples)
+    }
+
+    fn audio_samples(&self, clock: Clock, audio: &[AudioFrame]) -> Vec<Sample> {
+        let Some(track) = &self.audio else {
+            return Vec::new();
+        };
+        let rate = u64::from(track.config.sample_rate);
+        let at = |ms: i64| clock.to_90k(ms) * rate / 90_000;
+        let frame = u32::from(track.config.samples_per_frame);
+        audio
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let time = at(a.pts_ms);
+                let duration = audio.get(i + 1).map_or(frame, |n| {
+                    u32::try_from(at(n.pts_ms).saturating_sub(time)).unwrap_or(frame)
+                });
+                Sample {
+                    decode_time: time,
+                    duration: duration.max(1),
+                    composition_offset: 0,
+                    sync: true,
+                    data: a.data.slice(adts_header_len(&a.data).min(a.data.len())..),
+                }
+            })
+            .collect()
+    }
+}
+
+/// The length of an ADTS frame's header: 7 bytes, or 9 with a CRC (`protection_absent`
+/// clear). 0 if the frame does not start with an ADTS sync word (already raw).
+pub(crate) fn adts_header_len(frame: &[u8]) -> usize {
+    match frame {
+        [0xFF, b1, ..] if b1 & 0xF0 == 0xF0 => {
+            if b1 & 1 == 1 {
+                7
+            } else {
+                9
+            }
+        }
+        _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adts_headers_are_seven_or_nine_bytes() {
+        let config = AacConfig::parse(&[0x12, 0x10]).expect("AAC-LC 44.1 kHz stereo");
+        let header = config.adts_header(10).expect("header");
+        assert_eq!(adts_header_len(&header), 7);
+        let mut crc = header;
+        crc[1] &= !1;
+        assert_eq!(adts_header_len(&crc), 9);
+        assert_eq!(adts_header_len(&[0x21, 0x10]), 0);
+    }
+}
