@@ -29,6 +29,11 @@ mod tests;
 const AUDIO_STALL_MS: i64 = 1000;
 /// Audio kept waiting for video at most; older frames are dropped (video has stalled).
 const MAX_QUEUED_AUDIO_MS: i64 = 30_000;
+/// A stream that ends just after a boundary leaves a last segment of a frame or two,
+/// often without audio; players handle such a sliver badly (hls.js never signals the end
+/// of a recording that ends with one). Shorter than this, and with none of its parts out
+/// yet, it is left out: a stream loses at most this much of its very end.
+pub const MIN_LAST_SEGMENT_MS: i64 = 250;
 
 /// One encoded video access unit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -245,7 +250,8 @@ impl RungSegmenter {
         out
     }
 
-    /// Ends the rung at `end_pts_ms` (the end of the last frame): closes what is open.
+    /// Ends the rung at `end_pts_ms` (the end of the last frame): closes what is open (a
+    /// last segment shorter than [`MIN_LAST_SEGMENT_MS`], none of it out yet, is dropped).
     pub fn finish(&mut self, end_pts_ms: i64) -> Vec<Closed> {
         let mut out = Vec::new();
         while let Some(closing) = self.closing.pop_front() {
@@ -253,6 +259,10 @@ impl RungSegmenter {
         }
         if let Some(open) = self.current.take() {
             let end = end_pts_ms.max(open.start_pts_ms + 1);
+            if open.index == 0 && end - open.start_pts_ms < MIN_LAST_SEGMENT_MS {
+                self.audio.clear();
+                return out;
+            }
             self.close(
                 Closing {
                     open,

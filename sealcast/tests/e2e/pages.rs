@@ -423,6 +423,17 @@ fn longest_stall(samples: &[(f64, f64)]) -> f64 {
     longest
 }
 
+/// What the video element buffered and what hls.js loaded, for a failure's message.
+const MEDIA_STATE: &str = "const v = document.getElementById('video'); \
+    const ranges = (r) => Array.from({ length: r.length }, (_, i) => [r.start(i), r.end(i)]); \
+    const hls = window.sealcast && window.sealcast.hls; \
+    const level = hls && hls.levels[hls.currentLevel]; \
+    const frags = level && level.details ? level.details.fragments.slice(-3) \
+      .map((f) => [f.sn, f.start, f.duration]) : null; \
+    return { t: v.currentTime, duration: v.duration, ended: v.ended, paused: v.paused, \
+      readyState: v.readyState, buffered: ranges(v.buffered), \
+      level: hls ? hls.currentLevel : null, lastFragments: frags };";
+
 /// The recording `stream`/`id` played to its end at 4x.
 pub(crate) async fn recording(origin: &str, stream: &str, id: &str) -> Result<Value> {
     let hash = format!("#vod/{stream}/{id}");
@@ -452,7 +463,7 @@ pub(crate) async fn recording(origin: &str, stream: &str, id: &str) -> Result<Va
                 .await?;
             // Twice the time it needs at 4x, and some.
             let needed = (duration / 4.0 * 2.0).ceil() as u64 + 20;
-            let end = wait(
+            let end = match wait(
                 browser,
                 origin,
                 "the recording ends",
@@ -463,7 +474,14 @@ pub(crate) async fn recording(origin: &str, stream: &str, id: &str) -> Result<Va
                 Value::Null,
                 needed.min(150),
             )
-            .await?;
+            .await
+            {
+                Ok(end) => end,
+                Err(e) => {
+                    let state = browser.execute(MEDIA_STATE, Value::Null).await;
+                    return Err(e.context(format!("the player's media: {state:?}")));
+                }
+            };
             no_player_errors(browser).await?;
             let frags = browser
                 .execute("return window.sealcast.frags", Value::Null)
