@@ -157,6 +157,18 @@ pub(crate) struct Counted {
     open: Arc<AtomicU64>,
 }
 
+impl Counted {
+    /// Ready once the socket has bytes to read (or has ended).
+    pub(crate) fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.inner.poll_read_ready(cx)
+    }
+
+    /// Reads the bytes waiting without taking them.
+    pub(crate) async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.peek(buf).await
+    }
+}
+
 impl Drop for Counted {
     fn drop(&mut self) {
         self.open.fetch_sub(1, Ordering::Relaxed);

@@ -14,24 +14,39 @@
 //! - a failed accept (out of file descriptors) pauses the loop, 10 ms doubling to 1 s.
 //!
 //! Each is counted in `sealcast_http_connections_closed_total{reason}`.
+//!
+//! **Idle HTTP/1.1 connections are parked** (issue 18). hyper keeps two 8 KiB buffers
+//! for as long as a connection lives, so 10,000 idle keep-alive viewers cost a node
+//! 20 KB each. Between requests a connection therefore holds no hyper state: when hyper
+//! asks for the next request, none has started ([`Rest`]: the bytes read so far end with
+//! a complete request head and every response was sent) and the socket has had nothing to
+//! read for [`PARK_AFTER`], the connection reads as ended to hyper, which finishes cleanly and hands the
+//! socket back ([`http1::Connection::into_parts`]). The socket waits for its next byte
+//! with only the task and its timer; then a fresh hyper connection serves it. Until the
+//! first byte, a connection is parked from the start; HTTP/2 prior knowledge is told
+//! apart by peeking at its preface.
 
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::Router;
+use bytes::Bytes;
+use http_body::Frame;
+use hyper::body::Incoming;
+use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::audience::{Counted, CountingListener, Peer};
 use crate::Node;
@@ -60,6 +75,19 @@ impl Default for HttpLimits {
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
 const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 
+/// The client preface of HTTP/2 (RFC 9113 section 3.4): `PRI ` is no HTTP/1.1 method.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// What every connection of one server shares.
+struct Server {
+    app: Router,
+    node: Arc<Node>,
+    limits: HttpLimits,
+    h1: http1::Builder,
+    h2: http2::Builder<TokioExecutor>,
+    shutdown: CancellationToken,
+}
+
 /// Serves `app` on `listener` with `limits` until `shutdown`; then stops accepting and
 /// waits for the connections in flight to finish their requests.
 pub(crate) async fn serve(
@@ -70,14 +98,20 @@ pub(crate) async fn serve(
     shutdown: CancellationToken,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
-    let graceful = GracefulShutdown::new();
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
+    let mut h1 = http1::Builder::new();
+    h1.timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout);
-    builder.http2().timer(TokioTimer::new());
-    let builder = Arc::new(builder);
+    let mut h2 = http2::Builder::new(TokioExecutor::new());
+    h2.timer(TokioTimer::new());
+    let server = Arc::new(Server {
+        app,
+        node,
+        limits,
+        h1,
+        h2,
+        shutdown: shutdown.clone(),
+    });
+    let connections = TaskTracker::new();
     let mut backoff = ACCEPT_BACKOFF;
     loop {
         let (io, peer) = tokio::select! {
@@ -99,34 +133,196 @@ pub(crate) async fn serve(
             },
         };
         let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-            node.metrics.http_connection_closed("over_connection_cap");
+            server
+                .node
+                .metrics
+                .http_connection_closed("over_connection_cap");
             drop(io);
             continue;
         };
-        let service = tower::ServiceExt::map_request(
-            app.clone(),
-            move |mut request: axum::http::Request<hyper::body::Incoming>| {
-                request.extensions_mut().insert(ConnectInfo(Peer(peer)));
-                request
-            },
-        );
-        let io = IdleTimeout::new(io, limits.idle_timeout);
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(io), TowerToHyperService::new(service))
-            .into_owned();
-        let watched = graceful.watch(connection);
-        let node = Arc::clone(&node);
-        tokio::spawn(async move {
-            let _slot = slot;
-            if let Err(e) = watched.await {
-                let reason = closed_reason(&*e);
-                node.metrics.http_connection_closed(reason);
-                tracing::debug!(%peer, error = %e, reason, "HTTP connection closed");
-            }
-        });
+        connections.spawn(connection(Arc::clone(&server), io, Peer(peer), slot));
     }
     drop(listener);
-    graceful.shutdown().await;
+    connections.close();
+    connections.wait().await;
+}
+
+/// Serves one connection until it closes, fails, idles out or the server shuts down.
+async fn connection(server: Arc<Server>, io: Counted, peer: Peer, _slot: OwnedSemaphorePermit) {
+    let mut io = Conn::new(io, server.limits.idle_timeout);
+    if let Err(reason) = io.wait_for_bytes(&server.shutdown).await {
+        if let Some(reason) = reason {
+            server.node.metrics.http_connection_closed(reason);
+        }
+        return;
+    }
+    if io.peeks_h2_preface().await {
+        let service = NodeService::new(&server.app, peer, None);
+        let mut conn = Box::pin(server.h2.serve_connection(TokioIo::new(io), service));
+        let result = tokio::select! {
+            result = conn.as_mut() => result,
+            () = server.shutdown.cancelled() => {
+                conn.as_mut().graceful_shutdown();
+                conn.await
+            }
+        };
+        if let Err(e) = result {
+            closed(&server, peer, &e);
+        }
+        return;
+    }
+    io.parking = true;
+    loop {
+        let service = NodeService::new(&server.app, peer, Some(Arc::clone(&io.in_flight)));
+        // Boxed, so that a parked connection's task holds a pointer, not hyper's state.
+        let mut conn = Box::new(server.h1.serve_connection(TokioIo::new(io), service));
+        let result = tokio::select! {
+            result = std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)) => result,
+            () = server.shutdown.cancelled() => {
+                Pin::new(&mut *conn).graceful_shutdown();
+                std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)).await
+            }
+        };
+        if let Err(e) = result {
+            closed(&server, peer, &e);
+            return;
+        }
+        let parts = conn.into_parts();
+        io = parts.io.into_inner();
+        // Ended by the client (or shutdown), or bytes hyper read and did not use: done.
+        if !std::mem::take(&mut io.parked) || !parts.read_buf.is_empty() {
+            return;
+        }
+        server.node.metrics.http_connections_parked(1);
+        let woke = io.wait_for_bytes(&server.shutdown).await;
+        server.node.metrics.http_connections_parked(-1);
+        if let Err(reason) = woke {
+            if let Some(reason) = reason {
+                server.node.metrics.http_connection_closed(reason);
+            }
+            return;
+        }
+    }
+}
+
+/// Counts a connection that ended in an error and logs it (debug: clients do this).
+fn closed(server: &Server, peer: Peer, e: &hyper::Error) {
+    let reason = closed_reason(e);
+    server.node.metrics.http_connection_closed(reason);
+    tracing::debug!(peer = %peer.0, error = %e, reason, "HTTP connection closed");
+}
+
+/// The router as a hyper service for one connection: each request carries the peer's
+/// address, and (HTTP/1.1) counts as in flight until its response body is dropped.
+#[derive(Clone)]
+struct NodeService {
+    app: Router,
+    peer: Peer,
+    in_flight: Option<Arc<AtomicUsize>>,
+}
+
+impl NodeService {
+    fn new(app: &Router, peer: Peer, in_flight: Option<Arc<AtomicUsize>>) -> Self {
+        NodeService {
+            app: app.clone(),
+            peer,
+            in_flight,
+        }
+    }
+}
+
+impl hyper::service::Service<http::Request<Incoming>> for NodeService {
+    type Response = http::Response<Body>;
+    type Error = std::convert::Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn call(&self, request: http::Request<Incoming>) -> Self::Future {
+        let mut request = request.map(Body::new);
+        request.extensions_mut().insert(ConnectInfo(self.peer));
+        let guard = self
+            .in_flight
+            .as_ref()
+            .map(|n| InFlight::start(Arc::clone(n)));
+        let app = self.app.clone();
+        Box::pin(async move {
+            let response = tower::ServiceExt::oneshot(app, request).await?;
+            Ok(match guard {
+                Some(guard) => response.map(|body| {
+                    Body::new(Tracked {
+                        body,
+                        _guard: guard,
+                    })
+                }),
+                None => response,
+            })
+        })
+    }
+}
+
+/// One request in flight on a connection, until dropped.
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn start(count: Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::AcqRel);
+        InFlight(count)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A response body that keeps its request in flight until hyper has sent it (or gave up).
+struct Tracked {
+    body: Body,
+    _guard: InFlight,
+}
+
+impl http_body::Body for Tracked {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// Whether the bytes read from an HTTP/1.1 connection end at a message boundary: the last
+/// four are the empty line that ends a request head. (A body that happens to end the same
+/// way is also at rest once its response was sent; a partial head never is.)
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Rest {
+    tail: [u8; 4],
+    seen: u8,
+}
+
+impl Rest {
+    /// Records bytes read.
+    pub(crate) fn read(&mut self, bytes: &[u8]) {
+        for &b in &bytes[bytes.len().saturating_sub(4)..] {
+            self.tail = [self.tail[1], self.tail[2], self.tail[3], b];
+            self.seen = self.seen.saturating_add(1).min(4);
+        }
+    }
+
+    /// Whether what was read so far ends with a complete request head.
+    pub(crate) fn at_rest(&self) -> bool {
+        self.seen == 4 && &self.tail == b"\r\n\r\n"
+    }
 }
 
 /// Why a connection ended in an error, as a metric label.
@@ -148,72 +344,196 @@ fn closed_reason(e: &(dyn std::error::Error + 'static)) -> &'static str {
     "error"
 }
 
-/// A connection that fails with `TimedOut` once nothing was read or written on it for
-/// `limit`.
-struct IdleTimeout {
+/// How long an HTTP/1.1 connection has to be idle before it parks: back-to-back requests
+/// (a load test, a player catching up) keep their hyper connection.
+const PARK_AFTER: Duration = Duration::from_millis(500);
+
+/// A node's connection: fails with `TimedOut` once nothing was read or written on it for
+/// `limit`; when parking, reads as ended once hyper has waited [`PARK_AFTER`] for a
+/// request that has not started (see the module documentation).
+///
+/// One timer serves both, armed lazily: reads and writes only note the time, and the timer
+/// is moved when it fires early or a sooner deadline comes up (about twice a second on a
+/// busy connection, instead of once per read or write).
+struct Conn {
     inner: Counted,
     limit: Duration,
-    deadline: Pin<Box<Sleep>>,
+    /// The last time a byte was read or written.
+    last_io: Instant,
+    timer: Pin<Box<Sleep>>,
+    /// When `timer` fires.
+    armed: Instant,
+    in_flight: Arc<AtomicUsize>,
+    rest: Rest,
+    /// HTTP/1.1: park when idle.
+    parking: bool,
+    /// The last read was answered with a pretended end, to park.
+    parked: bool,
+    /// Everything written was flushed: hyper flushes the socket only once its own write
+    /// buffer is empty, so this means it holds no unsent bytes.
+    flushed: bool,
 }
 
-impl IdleTimeout {
+/// What an idle connection does next.
+enum Idle {
+    /// Waits (the timer is armed for what comes next).
+    Wait,
+    /// Parks: hyper is told the connection ended.
+    Park,
+    /// Closes: nothing was read or written for the idle timeout.
+    TimedOut,
+}
+
+impl Conn {
     fn new(inner: Counted, limit: Duration) -> Self {
-        IdleTimeout {
+        let now = Instant::now();
+        Conn {
             inner,
             limit,
-            deadline: Box::pin(tokio::time::sleep(limit)),
+            last_io: now,
+            timer: Box::pin(tokio::time::sleep_until(now + limit)),
+            armed: now + limit,
+            in_flight: Arc::new(AtomicUsize::new(0)),
+            rest: Rest::default(),
+            parking: false,
+            parked: false,
+            flushed: true,
         }
     }
 
-    fn active(&mut self) {
-        self.deadline.as_mut().reset(Instant::now() + self.limit);
+    /// The inner connection would block: whether to wait, park (`reading` only) or time out.
+    fn idle(&mut self, cx: &mut Context<'_>, reading: bool) -> Idle {
+        let parkable = reading
+            && self.parking
+            && self.flushed
+            && self.rest.at_rest()
+            && self.in_flight.load(Ordering::Acquire) == 0;
+        loop {
+            let now = Instant::now();
+            let timeout_at = self.last_io + self.limit;
+            if now >= timeout_at {
+                return Idle::TimedOut;
+            }
+            let park_at = self.last_io + PARK_AFTER;
+            if parkable && now >= park_at {
+                return Idle::Park;
+            }
+            let next = if parkable { park_at } else { timeout_at };
+            if self.armed > next || self.armed <= now {
+                self.armed = next;
+                self.timer.as_mut().reset(next);
+            }
+            match self.timer.as_mut().poll(cx) {
+                Poll::Pending => return Idle::Wait,
+                Poll::Ready(()) => {}
+            }
+        }
     }
 
-    /// `Pending` from the inner connection is an error once the deadline has passed.
+    /// Waits until the connection has something to read (or has ended). `Err` when it
+    /// should close instead: with the metric's reason when it failed or idled out, without
+    /// one when the server shuts down.
+    async fn wait_for_bytes(
+        &mut self,
+        shutdown: &CancellationToken,
+    ) -> Result<(), Option<&'static str>> {
+        let cancelled = shutdown.cancelled();
+        tokio::pin!(cancelled);
+        std::future::poll_fn(|cx| {
+            if cancelled.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Err(None));
+            }
+            match self.inner.poll_read_ready(cx) {
+                Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
+                Poll::Ready(Err(_)) => Poll::Ready(Err(Some("error"))),
+                Poll::Pending => match self.idle(cx, false) {
+                    Idle::TimedOut => Poll::Ready(Err(Some("idle_timeout"))),
+                    Idle::Wait | Idle::Park => Poll::Pending,
+                },
+            }
+        })
+        .await
+    }
+
+    /// Whether the bytes waiting start with HTTP/2's preface (without reading them).
+    async fn peeks_h2_preface(&mut self) -> bool {
+        let mut head = [0u8; 4];
+        match self.inner.peek(&mut head).await {
+            Ok(n) => n == head.len() && head[..] == H2_PREFACE[..4],
+            Err(_) => false,
+        }
+    }
+
+    /// `Pending` from the inner connection is an error once the idle timeout has passed.
     fn check<T>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
         match poll {
-            Poll::Pending => match self.deadline.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+            Poll::Pending => match self.idle(cx, false) {
+                Idle::TimedOut => Poll::Ready(Err(io::Error::new(
                     io::ErrorKind::TimedOut,
                     "idle connection",
                 ))),
-                Poll::Pending => Poll::Pending,
+                Idle::Wait | Idle::Park => Poll::Pending,
             },
             ready => ready,
         }
     }
+
+    fn wrote(&mut self, poll: &Poll<io::Result<usize>>) {
+        if matches!(poll, Poll::Ready(Ok(n)) if *n > 0) {
+            self.last_io = Instant::now();
+            self.flushed = false;
+        }
+    }
 }
 
-impl AsyncRead for IdleTimeout {
+impl AsyncRead for Conn {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
-        let poll = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if matches!(poll, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            self.active();
+        match Pin::new(&mut self.inner).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) if buf.filled().len() > before => {
+                self.last_io = Instant::now();
+                let read = &buf.filled()[before..];
+                self.rest.read(read);
+                Poll::Ready(Ok(()))
+            }
+            Poll::Pending => match self.idle(cx, true) {
+                Idle::Wait => Poll::Pending,
+                // Nothing started and nothing to read: hyper ends this connection cleanly
+                // and hands the socket back.
+                Idle::Park => {
+                    self.parked = true;
+                    Poll::Ready(Ok(()))
+                }
+                Idle::TimedOut => Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "idle connection",
+                ))),
+            },
+            ready => ready,
         }
-        self.check(cx, poll)
     }
 }
 
-impl AsyncWrite for IdleTimeout {
+impl AsyncWrite for Conn {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if matches!(poll, Poll::Ready(Ok(n)) if n > 0) {
-            self.active();
-        }
+        self.wrote(&poll);
         self.check(cx, poll)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let poll = Pin::new(&mut self.inner).poll_flush(cx);
+        if matches!(poll, Poll::Ready(Ok(()))) {
+            self.flushed = true;
+        }
         self.check(cx, poll)
     }
 
@@ -227,13 +547,66 @@ impl AsyncWrite for IdleTimeout {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let poll = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        if matches!(poll, Poll::Ready(Ok(n)) if n > 0) {
-            self.active();
-        }
+        self.wrote(&poll);
         self.check(cx, poll)
     }
 
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::Rest;
+
+    fn head(path: &str, extra: usize) -> Vec<u8> {
+        format!(
+            "GET /{path} HTTP/1.1\r\nHost: node\r\nX-Pad: {}\r\n\r\n",
+            "a".repeat(extra)
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn a_whole_head_is_at_rest_and_a_partial_one_is_not() {
+        let mut rest = Rest::default();
+        assert!(!rest.at_rest(), "nothing read yet");
+        rest.read(b"GET / HTTP/1.1\r\nHost: x\r\n");
+        assert!(!rest.at_rest());
+        rest.read(b"\r");
+        assert!(!rest.at_rest());
+        rest.read(b"\n");
+        assert!(rest.at_rest(), "the empty line arrived byte by byte");
+        rest.read(b"GET");
+        assert!(!rest.at_rest(), "the next head started");
+    }
+
+    proptest! {
+        /// However heads without bodies are cut into reads, the bytes read so far are at
+        /// rest exactly when they end at the end of a head.
+        #[test]
+        fn at_rest_exactly_at_head_ends(
+            heads in prop::collection::vec(("[a-z0-9/._-]{0,20}", 0usize..40), 1..6),
+            cuts in prop::collection::vec(1usize..64, 1..40),
+        ) {
+            let mut stream = Vec::new();
+            let mut ends = std::collections::HashSet::new();
+            for (path, extra) in &heads {
+                stream.extend(head(path, *extra));
+                ends.insert(stream.len());
+            }
+            let mut rest = Rest::default();
+            let mut at = 0;
+            let mut cuts = cuts.into_iter().cycle();
+            while at < stream.len() {
+                let n = cuts.next().unwrap_or(1).min(stream.len() - at);
+                rest.read(&stream[at..at + n]);
+                at += n;
+                prop_assert_eq!(rest.at_rest(), ends.contains(&at), "after {} bytes", at);
+            }
+        }
     }
 }

@@ -19,7 +19,7 @@ use crate::BroadcastError;
 /// leaves a `Family` out of `/metrics` until it has a label set, so a freshly started
 /// process does not show them all; this list does (the dashboards' test reads it, and a
 /// test below checks it against a scrape with every family in use).
-pub const FAMILIES: [(&str, &str); 19] = [
+pub const FAMILIES: [(&str, &str); 20] = [
     (SEGMENTS_PUBLISHED, "counter"),
     (LIVE_STREAMS, "gauge"),
     (VIEWERS, "gauge"),
@@ -35,6 +35,7 @@ pub const FAMILIES: [(&str, &str); 19] = [
     (SEGMENT_GAPS, "counter"),
     (HTTP_RESPONSE_BYTES, "counter"),
     (HTTP_CONNECTIONS_CLOSED, "counter"),
+    (HTTP_CONNECTIONS_PARKED, "gauge"),
     (CONTROL_EVENTS_REFUSED, "counter"),
     (PARTS_PUBLISHED, "counter"),
     (PARTS_REJECTED, "counter"),
@@ -71,6 +72,9 @@ pub const SEGMENT_GAPS: &str = "sealcast_segment_gaps";
 pub const HTTP_RESPONSE_BYTES: &str = "sealcast_http_response_bytes";
 /// `sealcast_http_connections_closed`, a counter.
 pub const HTTP_CONNECTIONS_CLOSED: &str = "sealcast_http_connections_closed";
+/// `sealcast_http_connections_parked`, a gauge: idle HTTP/1.1 connections waiting for
+/// their next request without any HTTP state.
+pub const HTTP_CONNECTIONS_PARKED: &str = "sealcast_http_connections_parked";
 
 /// `sealcast_control_events_refused`, a counter.
 pub const CONTROL_EVENTS_REFUSED: &str = "sealcast_control_events_refused";
@@ -172,6 +176,7 @@ pub(crate) struct Metrics {
     gaps: Counter,
     response_bytes: Counter,
     connections_closed: Family<ReasonLabels, Counter>,
+    connections_parked: Gauge,
     events_refused: Family<ReasonLabels, Counter>,
     parts_published: Counter,
     part_wait_seconds: Histogram,
@@ -289,6 +294,12 @@ impl Metrics {
             "HTTP connections the server closed: over the connection cap, a request header too slow, idle, or a connection error",
             connections_closed.clone(),
         );
+        let connections_parked = Gauge::default();
+        registry.register(
+            HTTP_CONNECTIONS_PARKED,
+            "Idle HTTP/1.1 connections waiting for their next request without HTTP state",
+            connections_parked.clone(),
+        );
         let events_refused = Family::<ReasonLabels, Counter>::default();
         for reason in EVENT_REFUSALS {
             let _ = events_refused.get_or_create(&ReasonLabels { reason });
@@ -343,13 +354,13 @@ impl Metrics {
             gaps,
             response_bytes,
             connections_closed,
+            connections_parked,
             events_refused,
             verified_total: std::sync::atomic::AtomicU64::new(0),
             rejected_total: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
-    /// The HTTP server closed a connection, for one of [`CLOSE_REASONS`].
     /// `reason` is one of [`EVENT_REFUSALS`].
     pub(crate) fn event_refused(&self, reason: &'static str) {
         self.events_refused
@@ -357,10 +368,16 @@ impl Metrics {
             .inc();
     }
 
+    /// The HTTP server closed a connection, for one of [`CLOSE_REASONS`].
     pub(crate) fn http_connection_closed(&self, reason: &'static str) {
         self.connections_closed
             .get_or_create(&ReasonLabels { reason })
             .inc();
+    }
+
+    /// An idle HTTP/1.1 connection parked (`+1`) or woke (`-1`).
+    pub(crate) fn http_connections_parked(&self, change: i64) {
+        self.connections_parked.inc_by(change);
     }
 
     pub(crate) fn segment_published(&self, stream: &str, rendition: &str) {

@@ -163,3 +163,176 @@ async fn slow_headers_are_closed_and_do_not_delay_others() {
     shutdown.cancel();
     server.await.expect("joins").expect("serves");
 }
+
+/// Reads one HTTP/1.1 response with a `content-length` from `conn`: its head and body.
+async fn response(conn: &mut TcpStream) -> (String, Vec<u8>) {
+    response_pausing(conn, None).await
+}
+
+/// [`response`], stopping to read for `pause` once 64 KiB of the body arrived (a viewer
+/// that stalls mid-segment).
+async fn response_pausing(conn: &mut TcpStream, pause: Option<Duration>) -> (String, Vec<u8>) {
+    let mut pause = pause;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(LIMIT, conn.read(&mut byte))
+            .await
+            .expect("head in time")
+            .expect("read");
+        assert_eq!(
+            n,
+            1,
+            "closed mid-head after {:?}",
+            String::from_utf8_lossy(&head)
+        );
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).expect("ascii head");
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length: ")
+                .map(str::to_owned)
+        })
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no content-length: {head}"));
+    let mut body = vec![0u8; length];
+    let mut at = 0;
+    while at < length {
+        // Small reads, yielding between them: the server's writes keep finding the socket full.
+        let end = (at + 1500).min(length);
+        let n = tokio::time::timeout(LIMIT, conn.read(&mut body[at..end]))
+            .await
+            .expect("body in time")
+            .expect("read");
+        assert!(n > 0, "closed after {at} of {length} body bytes");
+        at += n;
+        if at >= 64 << 10 {
+            if let Some(pause) = pause.take() {
+                // Longer than a connection waits before parking, with the server's writes
+                // blocked on a full socket.
+                tokio::time::sleep(pause).await;
+            }
+        }
+        tokio::task::yield_now().await;
+    }
+    (head, body)
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+}
+
+/// Idle keep-alive connections are parked between requests (issue 18: they hold no HTTP
+/// state then) and everything still arrives whole: requests one after another, pipelined
+/// ones, and a 4 MiB segment read slowly through a small receive buffer by a reader that
+/// stops for longer than a connection waits before parking, after which the same
+/// connection serves again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_alive_connections_park_between_requests_and_lose_nothing() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let node = live_node();
+    let big: bytes::Bytes = (0..4u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect::<Vec<u8>>()
+        .into();
+    node.apply(domain::LiveEvent::Segment(domain::Segment {
+        meta: domain::SegmentMeta {
+            stream: domain::StreamName::new("demo").expect("valid"),
+            rendition: domain::RenditionName::new("720p").expect("valid"),
+            session: SESSION,
+            sequence: 5,
+            discontinuity_sequence: 0,
+            discontinuity: false,
+            duration: Duration::from_secs(2),
+            start_pts_90k: 5 * 180_000,
+        },
+        bytes: big.clone(),
+    }))
+    .expect("publish");
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(broadcast::serve(
+        listener,
+        std::sync::Arc::clone(&node),
+        shutdown.clone(),
+    ));
+
+    let mut conn = TcpStream::connect(addr).await.expect("connect");
+    for round in 0..20 {
+        conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+            .await
+            .expect("write");
+        let (head, body) = response(&mut conn).await;
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{round}: {head}");
+        assert_eq!(body, b"ok", "{round}");
+    }
+    // The connection is idle now: another one sees it parked.
+    let parked = tokio::time::timeout(LIMIT, async {
+        loop {
+            let mut probe = TcpStream::connect(addr).await.expect("connect");
+            probe
+                .write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+                .await
+                .expect("write");
+            let (_, body) = response(&mut probe).await;
+            let parked = metric(
+                &String::from_utf8_lossy(&body),
+                "sealcast_http_connections_parked",
+            );
+            if parked >= 1.0 {
+                return parked;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the idle connection parks");
+    assert!(parked >= 1.0);
+
+    // Three requests in one write.
+    conn.write_all(
+        b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\nGET /live/demo/720p/1.ts HTTP/1.1\r\nHost: test\r\n\r\nGET /healthz HTTP/1.1\r\nHost: test\r\n\r\n",
+    )
+    .await
+    .expect("write");
+    let (_, first) = response(&mut conn).await;
+    let (_, second) = response(&mut conn).await;
+    let (_, third) = response(&mut conn).await;
+    assert_eq!(first, b"ok");
+    assert_eq!(second, segment_bytes(1));
+    assert_eq!(third, b"ok");
+
+    // A big body through a small receive buffer, twice on one connection.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("rcvbuf");
+    let mut slow = socket.connect(addr).await.expect("connect");
+    for round in 0..2 {
+        slow.write_all(b"GET /live/demo/720p/5.ts HTTP/1.1\r\nHost: test\r\n\r\n")
+            .await
+            .expect("write");
+        let (head, body) = response_pausing(&mut slow, Some(Duration::from_millis(1500))).await;
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{round}: {head}");
+        assert!(
+            body == big,
+            "{round}: the segment arrived changed ({} bytes)",
+            body.len()
+        );
+    }
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+        .await
+        .expect("write");
+    assert_eq!(response(&mut slow).await.1, b"ok");
+
+    shutdown.cancel();
+    tokio::time::timeout(LIMIT, server)
+        .await
+        .expect("serve returns after shutdown with connections parked")
+        .expect("task")
+        .expect("serve ok");
+}

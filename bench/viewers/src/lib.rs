@@ -23,6 +23,13 @@ use crate::stats::Stats;
 /// How long after a failed master or playlist request a viewer asks again.
 const RETRY: Duration = Duration::from_secs(1);
 
+/// The PEM certificate authority at `path`, for a client to trust.
+pub fn read_ca(path: &std::path::Path) -> anyhow::Result<reqwest::Certificate> {
+    use anyhow::Context;
+    let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    reqwest::Certificate::from_pem(&pem).context("the CA certificate is not PEM")
+}
+
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct Config {

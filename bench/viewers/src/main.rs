@@ -44,15 +44,7 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let ca = match &args.ca {
-        Some(path) => Some(
-            reqwest::Certificate::from_pem(
-                &std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
-            )
-            .context("the CA certificate is not PEM")?,
-        ),
-        None => None,
-    };
+    let ca = args.ca.as_deref().map(viewers::read_ca).transpose()?;
     let config = Config {
         master: args.master.clone(),
         viewers: args.viewers,

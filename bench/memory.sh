@@ -1,0 +1,272 @@
+#!/usr/bin/env bash
+# Memory per idle viewer (issue 18): RSS a server adds for each idle keep-alive viewer
+# connection, ours against the peers, side by side in the same run.
+#
+# Every measurement gets fresh processes (a process keeps memory it freed, so a second load
+# on the same one would look free):
+#   - node:    `sealcast up --broadcast 1` (1 tokio worker), a short `sealcast source`
+#              publish so that its live playlists exist, then CONNECTIONS connections to the
+#              node's own port over plain HTTP/1.1;
+#   - nginx:   nginx 1.22 (`worker_processes 1`) serving a copy of the same playlists from
+#              tmpfs, plain HTTP/1.1;
+#   - lb:      the same through `up`'s load balancer (Pingora) over TLS, HTTP/2 by ALPN;
+#   - haproxy: HAProxy 2.6 (`nbthread 1`) over TLS, HTTP/2 by ALPN, in front of that `up`'s
+#              node, TLS 1.3 offering only the cipher suite ours picks (both printed).
+# Each connection (`sealcast-idle`, its own client) asks once for the master playlist, reads
+# the answer whole and then stays open, idle. The server's RSS (VmRSS, all its processes) is
+# read before the connections open and once they all have their answer; the difference over
+# the connections held is the figure. RUNS runs, the targets interleaved (the order turns
+# every run); median with min–max, and each peer's spread as its noise.
+# Writes bench/results/memory.json and a section in docs/benchmarks.md.
+#
+# Usage: bench/memory.sh [RUNS [CONNECTIONS]]   (default 5 runs of 10,000 connections)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS="${1:-5}"
+CONNS="${2:-10000}"
+die() { echo "memory: $*" >&2; exit 1; }
+[[ "$RUNS" =~ ^[1-9][0-9]*$ && "$CONNS" =~ ^[1-9][0-9]*$ ]] || die "usage: bench/memory.sh [RUNS [CONNECTIONS]]"
+[ "$(ulimit -Hn)" = unlimited ] || [ "$(ulimit -Hn)" -gt $((CONNS + 512)) ] \
+  || die "the open-file limit ($(ulimit -Hn)) is below $CONNS connections"
+ulimit -n "$(ulimit -Hn)"
+
+source scripts/setup.sh
+source bench/lib.sh
+bench_install memory nginx haproxy curl openssl util-linux
+NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
+HAPROXY="$(command -v haproxy || echo /usr/sbin/haproxy)"
+if [ -d /dev/shm ] && [ -w /dev/shm ]; then WORK="$(mktemp -d /dev/shm/sealcast-memory.XXXXXX)"; else WORK="$(mktemp -d)"; fi
+chmod 755 "$WORK"
+bench_workdir "$WORK"
+bench_build
+cargo build --release --locked -p viewers --bin sealcast-idle >&2
+IDLE="$PWD/target/release/sealcast-idle"
+for v in $(compgen -e | grep '^SEALCAST_' || true); do unset "$v"; done
+
+# rss_kb PID...: VmRSS of the processes summed, in KiB.
+rss_kb() {
+  local total=0 pid kb
+  for pid in "$@"; do
+    kb="$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status")"
+    total=$((total + kb))
+  done
+  echo "$total"
+}
+
+# stop PID: stops a process started here and waits for it.
+stop() { kill "$1" 2> /dev/null || true; wait "$1" 2> /dev/null || true; }
+
+# start_up DIR: a fresh `up` with one node; sets UP_PID, NODE, PLAYER, CA. The stream
+# `main` is published for 4 s (it ends; its playlists stay).
+start_up() {
+  local dir="$1" rtmp key
+  rm -rf "$dir"; mkdir -p "$dir"
+  TOKIO_WORKER_THREADS=1 "$BIN" up --data-dir "$dir/data" --certs-dir "$dir/certs" --broadcast 1 \
+    --rtmp-listen 127.0.0.1:0 --broadcast-listen 127.0.0.1:0 --mqtt-listen 127.0.0.1:0 \
+    --https-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 > "$dir/up.out" 2> "$dir/up.err" &
+  UP_PID=$!
+  PIDS+=("$UP_PID")
+  for _ in $(seq 1 300); do grep -q '^broadcast1 ' "$dir/up.out" && break; sleep 0.1; done
+  grep -q '^broadcast1 ' "$dir/up.out" || { tail "$dir/up.err" >&2; die "sealcast up did not start"; }
+  NODE="$(awk '/^broadcast1 /{print $2}' "$dir/up.out")"; NODE="${NODE%/}"
+  PLAYER="$(awk '/^player /{print $2}' "$dir/up.out")"; PLAYER="${PLAYER%/}"
+  CA="$dir/certs/ca.pem"
+  rtmp="$(awk '/^obs-server /{print $2}' "$dir/up.out")"
+  key="$(awk '/^stream-key main /{print $3}' "$dir/up.out")"
+  "$BIN" source --url "$rtmp/$key" --size 640x360 --fps 30 --duration 4 > "$dir/source.log" 2>&1
+  for _ in $(seq 1 200); do
+    curl -sf "$NODE/live/main/master.m3u8" > /dev/null 2>&1 && break
+    sleep 0.1
+  done
+  curl -sf "$NODE/live/main/master.m3u8" > /dev/null || die "the node lists no stream"
+}
+
+# hold URL PID... -- IDLE-ARGS: opens the connections, reads RSS of PID... before and once
+# all have answered; prints "before after open failed".
+hold() {
+  local url="$1"; shift
+  local pids=() before after fifo="$WORK/hold.fifo" line open failed idle_pid
+  while [ "$1" != "--" ]; do pids+=("$1"); shift; done; shift
+  # A few requests first, so that what one request sets up once is in "before".
+  for _ in 1 2 3 4 5; do curl -sfk --cacert "${CA:-/dev/null}" -o /dev/null "$url" || true; done
+  sleep 1
+  before="$(rss_kb "${pids[@]}")"
+  rm -f "$fifo"; mkfifo "$fifo"
+  "$IDLE" "$url" --connections "$CONNS" "$@" < "$fifo" > "$WORK/idle.out" 2> "$WORK/idle.err" &
+  idle_pid=$!
+  exec 9> "$fifo"
+  for _ in $(seq 1 1200); do [ -s "$WORK/idle.out" ] && break; kill -0 "$idle_pid" 2> /dev/null || break; sleep 0.1; done
+  line="$(head -1 "$WORK/idle.out")"
+  [ -n "$line" ] || { cat "$WORK/idle.err" >&2; exec 9>&-; die "sealcast-idle gave no report for $url"; }
+  sleep 1
+  after="$(rss_kb "${pids[@]}")"
+  exec 9>&-
+  wait "$idle_pid" || true
+  open="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["open"])' "$line")"
+  failed="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["failed"])' "$line")"
+  [ "$failed" -eq 0 ] || echo "memory: $failed of $CONNS connections to $url failed: $line" >&2
+  echo "$before $after $open $failed"
+}
+
+# cipher URL: the TLS version and cipher suite a server picks with curl's defaults.
+cipher() {
+  local hostport="${1#https://}"; hostport="${hostport%%/*}"
+  openssl s_client -connect "$hostport" -alpn h2 -CAfile "$CA" < /dev/null 2> /dev/null \
+    | awk '/^New, / { print $2, $5 }' | head -1
+}
+
+RAW="$WORK/raw.txt"; : > "$RAW"
+TARGETS=(node nginx lb haproxy)
+for ((run = 1; run <= RUNS; run++)); do
+  # The order turns every run.
+  order=("${TARGETS[@]:$(((run - 1) % 4))}" "${TARGETS[@]:0:$(((run - 1) % 4))}")
+  for target in "${order[@]}"; do
+    case "$target" in
+      node)
+        start_up "$WORK/up"
+        r="$(hold "$NODE/live/main/master.m3u8" "$UP_PID" -- --http1)"
+        stop "$UP_PID"
+        ;;
+      nginx)
+        start_up "$WORK/up"
+        WWW="$WORK/www"; rm -rf "$WWW"; mkdir -p "$WWW/live/main"
+        curl -sf "$NODE/live/main/master.m3u8" -o "$WWW/live/main/master.m3u8"
+        stop "$UP_PID"
+        chmod -R a+rX "$WWW"
+        port="$(free_port)"; mkdir -p "$WORK/nginx/tmp"
+        cat > "$WORK/nginx/nginx.conf" <<EOF
+worker_processes 1;
+worker_rlimit_nofile $((CONNS + 1024));
+daemon off;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+events { worker_connections $((CONNS + 512)); }
+http {
+  types { application/vnd.apple.mpegurl m3u8; }
+  access_log off;
+  sendfile on;
+  keepalive_timeout 600;
+  keepalive_requests 100000000;
+  client_body_temp_path $WORK/nginx/tmp/body;
+  proxy_temp_path $WORK/nginx/tmp/proxy;
+  fastcgi_temp_path $WORK/nginx/tmp/fastcgi;
+  uwsgi_temp_path $WORK/nginx/tmp/uwsgi;
+  scgi_temp_path $WORK/nginx/tmp/scgi;
+  server { listen 127.0.0.1:$port; root $WWW; }
+}
+EOF
+        "$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/error.log" 2>> "$WORK/nginx/error.log" &
+        ngx=$!
+        PIDS+=("$ngx")
+        for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/live/main/master.m3u8" > /dev/null 2>&1 && break; sleep 0.05; done
+        r="$(hold "http://127.0.0.1:$port/live/main/master.m3u8" "$ngx" $(pgrep -P "$ngx") -- --http1)"
+        stop "$ngx"
+        ;;
+      lb)
+        start_up "$WORK/up"
+        echo "memory: lb TLS $(cipher "$PLAYER")" >&2
+        echo "lb-cipher $(cipher "$PLAYER")" >> "$WORK/ciphers"
+        r="$(hold "$PLAYER/live/main/master.m3u8" "$UP_PID" -- --ca "$CA")"
+        stop "$UP_PID"
+        ;;
+      haproxy)
+        start_up "$WORK/up"
+        # HAProxy offers only the suite our load balancer picks, so both pay the same.
+        ours="$(cipher "$PLAYER" | awk '{ print $2 }')"
+        [ -n "$ours" ] || die "no TLS cipher suite from our load balancer"
+        port="$(free_port)"
+        cat "$WORK/up/certs/server.pem" "$WORK/up/certs/server.key" > "$WORK/haproxy.pem"
+        cat > "$WORK/haproxy.cfg" <<EOF
+global
+  nbthread 1
+  maxconn $((CONNS + 512))
+  ssl-default-bind-options ssl-min-ver TLSv1.3
+  ssl-default-bind-ciphersuites $ours
+defaults
+  mode http
+  option http-keep-alive
+  http-reuse always
+  timeout connect 1s
+  timeout client 600s
+  timeout server 20s
+  timeout http-keep-alive 600s
+frontend https
+  bind 127.0.0.1:$port ssl crt $WORK/haproxy.pem alpn h2,http/1.1
+  default_backend nodes
+backend nodes
+  cookie sealcast_node insert indirect nocache secure httponly
+  server n1 ${NODE#http://} cookie n1
+EOF
+        "$HAPROXY" -db -f "$WORK/haproxy.cfg" > "$WORK/haproxy.log" 2>&1 &
+        ha=$!
+        PIDS+=("$ha")
+        for _ in $(seq 1 100); do curl -sf --cacert "$CA" "https://localhost:$port/live/main/master.m3u8" > /dev/null 2>&1 && break; sleep 0.05; done
+        echo "memory: haproxy TLS $(cipher "https://localhost:$port")" >&2
+        echo "haproxy-cipher $(cipher "https://localhost:$port")" >> "$WORK/ciphers"
+        r="$(hold "https://localhost:$port/live/main/master.m3u8" "$ha" -- --ca "$CA")"
+        stop "$ha"
+        stop "$UP_PID"
+        ;;
+    esac
+    echo "memory: run $run $target: $r (RSS KiB before, after; connections open, failed)" >&2
+    echo "$run $target $r" >> "$RAW"
+  done
+done
+
+python3 - "$RAW" "$WORK/ciphers" "$CONNS" "$RUNS" <<'PY'
+import json, statistics, sys, datetime
+raw, ciphers, conns, runs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+per = {}
+for line in open(raw):
+    run, target, before, after, opened, failed = line.split()
+    opened = int(opened)
+    per.setdefault(target, []).append({
+        "run": int(run), "rss_before_kib": int(before), "rss_after_kib": int(after),
+        "open": opened, "failed": int(failed),
+        "bytes_per_connection": (int(after) - int(before)) * 1024 / max(opened, 1),
+    })
+cipher = {}
+for line in open(ciphers):
+    k, _, v = line.strip().partition(" ")
+    cipher[k.replace("-cipher", "")] = v
+summary = {}
+for target, rs in per.items():
+    xs = sorted(r["bytes_per_connection"] for r in rs)
+    summary[target] = {"median": statistics.median(xs), "min": xs[0], "max": xs[-1],
+                       "failed": sum(r["failed"] for r in rs), "runs": rs}
+out = {"date": datetime.date.today().isoformat(), "connections": conns, "runs": runs,
+       "tls": cipher, "targets": summary}
+json.dump(out, open("bench/results/memory.json", "w"), indent=2)
+
+def kb(x): return f"{x / 1000:.2f}"
+def row(name, t, goal):
+    s = summary[t]
+    return f"| {name} | {kb(s['median'])} ({kb(s['min'])}–{kb(s['max'])}) | {s['failed']} | {goal} |"
+lines = [
+    "## Memory per idle viewer (bench/memory.sh)", "",
+    f"{conns:,} keep-alive connections, each asks once for the master playlist and then stays idle; "
+    f"RSS the server added per connection (all its processes, VmRSS once every connection has its answer, "
+    f"minus before), fresh processes for each figure, {runs} interleaved runs, {out['date']}. "
+    "Ours: `sealcast up --broadcast 1` (1 tokio worker; its ingest and broker idle); the node directly over "
+    "plain HTTP/1.1, and its load balancer over TLS with HTTP/2 by ALPN. Peers: nginx 1.22 (1 worker) on "
+    "a copy of the same playlist, HAProxy 2.6 (`nbthread 1`) over TLS/h2 in front of the same node. "
+    f"TLS: ours {cipher.get('lb', '?')}, HAProxy {cipher.get('haproxy', '?')}.", "",
+    "| server | KB per idle connection, median (min–max) | failed connections | goal |",
+    "|---|---|---|---|",
+    row("sealcast node, HTTP/1.1", "node", "≤ 2 KB"),
+    row("nginx, HTTP/1.1", "nginx", "—"),
+    row("sealcast lb, TLS + h2", "lb", "≤ 4 KB"),
+    row("HAProxy, TLS + h2", "haproxy", "—"),
+    "", "Run it with `bench/memory.sh [RUNS [CONNECTIONS]]`; raw numbers in `bench/results/memory.json`.", "",
+]
+section = "\n".join(lines)
+print(section)
+docs = open("docs/benchmarks.md").read()
+start = docs.find("## Memory per idle viewer")
+if start >= 0:
+    end = docs.find("\n## ", start + 1)
+    docs = docs[:start] + section + (docs[end + 1:] if end >= 0 else "")
+else:
+    docs = docs.rstrip("\n") + "\n\n" + section
+open("docs/benchmarks.md", "w").write(docs)
+PY
