@@ -187,10 +187,18 @@ async fn connection(server: Arc<Server>, io: Counted, peer: Peer, _slot: OwnedSe
             closed(&server, peer, &e);
             return;
         }
-        let parts = conn.into_parts();
-        io = parts.io.into_inner();
+        // Everything hyper held goes here, its read buffer included (the leftover bytes
+        // are a view of it): a parked connection keeps only the socket.
+        let http1::Parts {
+            io: parked,
+            read_buf,
+            ..
+        } = conn.into_parts();
+        io = parked.into_inner();
+        let unread = !read_buf.is_empty();
+        drop(read_buf);
         // Ended by the client (or shutdown), or bytes hyper read and did not use: done.
-        if !std::mem::take(&mut io.parked) || !parts.read_buf.is_empty() {
+        if !std::mem::take(&mut io.parked) || unread {
             return;
         }
         server.node.metrics.http_connections_parked(1);

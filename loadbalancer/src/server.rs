@@ -13,6 +13,7 @@ use std::time::Duration;
 use domain::broker::BrokerAddress;
 use pingora::apps::http_app::HttpServer;
 use pingora::listeners::tls::TlsSettings;
+use pingora::listeners::{L4BufferSettings, ListenerConfig};
 use pingora::server::configuration::ServerConf;
 use pingora::server::{Fds, ListenFds};
 use pingora::services::Service as _;
@@ -109,7 +110,14 @@ pub fn start(
     tls.set_cert_resolver(Arc::clone(&certificate) as _);
     tls.enable_h2();
     let addr = adopt(&fds, listeners.https, "https listener")?;
-    https.add_tls_with_settings(&addr, None, tls);
+    // No L4 read buffer under TLS: Pingora's default is 64 KiB per connection, kept for as
+    // long as the viewer stays connected (an idle viewer cost the load balancer ~65 KB of
+    // RSS, bench/memory.sh), while rustls reads whole records into its own buffer anyway.
+    https.add_listener(
+        ListenerConfig::tcp(addr)
+            .tls(tls)
+            .l4_buffer(L4BufferSettings::default().read(0)),
+    );
 
     let mut services = Vec::new();
     let (pingora_stop, pingora_watch) = watch::channel(false);
