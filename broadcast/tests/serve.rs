@@ -329,6 +329,18 @@ async fn keep_alive_connections_park_between_requests_and_lose_nothing() {
         .expect("write");
     assert_eq!(response(&mut slow).await.1, b"ok");
 
+    // The last request of a connection (`Connection: close`): the whole body still arrives
+    // before the node closes it.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("rcvbuf");
+    let mut last = socket.connect(addr).await.expect("connect");
+    last.write_all(b"GET /live/demo/720p/5.ts HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let (head, body) = response_pausing(&mut last, Some(Duration::from_millis(1500))).await;
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert!(body == big, "the last response arrived changed ({} bytes)", body.len());
+
     shutdown.cancel();
     tokio::time::timeout(LIMIT, server)
         .await
