@@ -339,7 +339,11 @@ async fn keep_alive_connections_park_between_requests_and_lose_nothing() {
         .expect("write");
     let (head, body) = response_pausing(&mut last, Some(Duration::from_millis(1500))).await;
     assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
-    assert!(body == big, "the last response arrived changed ({} bytes)", body.len());
+    assert!(
+        body == big,
+        "the last response arrived changed ({} bytes)",
+        body.len()
+    );
 
     shutdown.cancel();
     tokio::time::timeout(LIMIT, server)
