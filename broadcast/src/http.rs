@@ -222,7 +222,6 @@ fn closed(server: &Server, peer: Peer, e: &hyper::Error) {
 
 /// The router as a hyper service for one connection: each request carries the peer's
 /// address, and (HTTP/1.1) counts as in flight until its response body is dropped.
-#[derive(Clone)]
 struct NodeService {
     app: Router,
     peer: Peer,
