@@ -258,6 +258,9 @@ impl StreamState {
             },
         })?;
         r.meter.record(segment.bytes.len(), meta.duration);
+        if let Some(ll) = &mut r.ll {
+            ll.share_with_segment(meta.sequence, &segment.bytes);
+        }
         r.kept.push_back((
             meta.sequence,
             Document::segment(meta.session, meta.sequence, segment.bytes),

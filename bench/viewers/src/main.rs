@@ -1,14 +1,18 @@
 //! `sealcast-viewers`: runs N emulated HLS viewers against a master playlist and prints
-//! request latency percentiles per kind as JSON (see the library's documentation).
+//! request latency percentiles per kind as JSON (see the library's documentation). With
+//! `--step-secs` it ramps instead: viewers added step by step until a step's segment TTFB
+//! p99 reaches `--stop-ttfb-ms` or a request fails, one JSON line per step on standard
+//! error as it is judged, the whole ramp as JSON at the end.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
 use url::Url;
 use viewers::plan::Pick;
-use viewers::{run, Config};
+use viewers::{ramp, run, ClientFactory, Config, RampConfig};
 
 /// N paced HLS viewers; latency per request kind, from the time each request was due.
 #[derive(Debug, Parser)]
@@ -16,10 +20,10 @@ use viewers::{run, Config};
 struct Args {
     /// The master playlist (`https://localhost:8443/live/demo/master.m3u8`).
     master: Url,
-    /// How many viewers.
+    /// How many viewers (with `--step-secs`: at most this many).
     #[arg(long, default_value_t = 100)]
     viewers: usize,
-    /// Seconds the run lasts.
+    /// Seconds the run lasts (not with `--step-secs`: the steps make the length).
     #[arg(long, default_value_t = 30)]
     duration: u64,
     /// Seconds over which the viewers start, evenly spread.
@@ -40,45 +44,140 @@ struct Args {
     /// Also write the JSON report here.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Seconds before a request without an answer fails.
+    #[arg(long, default_value_t = 30.0)]
+    timeout: f64,
+    /// Worker threads of the runtime (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Ramp: seconds per step. Each step adds viewers, which stay; the ramp stops after the
+    /// first step that fails.
+    #[arg(long)]
+    step_secs: Option<f64>,
+    /// Ramp: viewers added per step (at least; see `--growth`).
+    #[arg(long, default_value_t = 100)]
+    step: usize,
+    /// Ramp: viewers of the first step (default: `--step`).
+    #[arg(long)]
+    start: Option<usize>,
+    /// Ramp: each step grows the viewers by at least this factor (1: only `--step`).
+    #[arg(long, default_value_t = 1.0)]
+    growth: f64,
+    /// Ramp: the viewers a step adds start spread over its first this many seconds.
+    #[arg(long, default_value_t = 2.0)]
+    join_secs: f64,
+    /// Ramp: a step is judged this many seconds after its end.
+    #[arg(long, default_value_t = 1.0)]
+    settle_secs: f64,
+    /// Ramp: a step fails when its segments' time to first byte reaches this at p99 (or a
+    /// request fails).
+    #[arg(long, default_value_t = 250.0)]
+    stop_ttfb_ms: f64,
+    /// Ramp: a process (the server under test) whose CPU time each step reports;
+    /// repeatable.
+    #[arg(long = "watch-pid")]
+    watch_pid: Vec<u32>,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let ca = args.ca.as_deref().map(viewers::read_ca).transpose()?;
-    let config = Config {
-        master: args.master.clone(),
-        viewers: args.viewers,
-        duration: Duration::from_secs(args.duration),
-        ramp: Duration::from_secs_f64(args.ramp.max(0.0)),
-        pick: args.rendition.clone().map_or(Pick::First, Pick::Named),
-    };
-    let client = || {
+    let timeout = Duration::try_from_secs_f64(args.timeout).context("--timeout")?;
+    let (http1, h2c) = (args.http1, args.h2c);
+    // One idle keep-alive connection per viewer: a request made while another is in flight
+    // opens a second one, which is closed once both are done.
+    let client: ClientFactory = Arc::new(move || {
         let mut builder = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
+            .timeout(timeout)
+            .pool_max_idle_per_host(1)
             .tls_built_in_root_certs(false);
         if let Some(ca) = &ca {
             builder = builder.add_root_certificate(ca.clone());
         }
-        if args.http1 {
+        if http1 {
             builder = builder.http1_only();
         }
-        if args.h2c {
+        if h2c {
             builder = builder.http2_prior_knowledge();
         }
         builder.build().unwrap_or_default()
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let stats = runtime.block_on(run(&config, client));
-    let report = serde_json::json!({
-        "master": args.master.as_str(),
-        "viewers": args.viewers,
-        "duration_secs": args.duration,
-        "http": if args.http1 { "1.1" } else if args.h2c { "h2c" } else { "auto" },
-        "errors": stats.errors(),
-        "kinds": stats.summaries(),
     });
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = args.threads {
+        runtime.worker_threads(threads.max(1));
+    }
+    let runtime = runtime.enable_all().build()?;
+    let pick = args.rendition.clone().map_or(Pick::First, Pick::Named);
+    let http = if args.http1 {
+        "1.1"
+    } else if args.h2c {
+        "h2c"
+    } else {
+        "auto"
+    };
+    let report = match args.step_secs {
+        None => {
+            let config = Config {
+                master: args.master.clone(),
+                viewers: args.viewers,
+                duration: Duration::from_secs(args.duration),
+                ramp: Duration::from_secs_f64(args.ramp.max(0.0)),
+                pick,
+            };
+            let stats = runtime.block_on(run(&config, move || client()));
+            serde_json::json!({
+                "master": args.master.as_str(),
+                "viewers": args.viewers,
+                "duration_secs": args.duration,
+                "http": http,
+                "errors": stats.errors(),
+                "kinds": stats.summaries(),
+            })
+        }
+        Some(step_secs) => {
+            let secs = |v: f64, name: &str| {
+                Duration::try_from_secs_f64(v.max(0.0)).with_context(|| format!("--{name}"))
+            };
+            let config = RampConfig {
+                master: args.master.clone(),
+                pick,
+                counts: viewers::ramp::counts(
+                    args.start.unwrap_or(args.step),
+                    args.step,
+                    args.growth,
+                    args.viewers,
+                ),
+                step: secs(step_secs, "step-secs")?,
+                join: secs(args.join_secs, "join-secs")?,
+                settle: secs(args.settle_secs, "settle-secs")?,
+                threshold_ms: args.stop_ttfb_ms,
+                watch: args.watch_pid.clone(),
+            };
+            anyhow::ensure!(!config.step.is_zero(), "--step-secs must be above 0");
+            let done = runtime.block_on(ramp(&config, client, |step| {
+                if let Ok(line) = serde_json::to_string(step) {
+                    #[allow(clippy::print_stderr)] // progress, one line per step
+                    {
+                        eprintln!("{line}");
+                    }
+                }
+            }));
+            serde_json::json!({
+                "master": args.master.as_str(),
+                "mode": "ramp",
+                "http": http,
+                "step_secs": step_secs,
+                "join_secs": args.join_secs,
+                "settle_secs": args.settle_secs,
+                "stop_ttfb_ms": args.stop_ttfb_ms,
+                "threads": args.threads,
+                "planned": config.counts,
+                "capacity": done.capacity,
+                "ended_on_failure": done.ended_on_failure,
+                "steps": done.steps,
+            })
+        }
+    };
     let text = serde_json::to_string_pretty(&report)?;
     if let Some(path) = &args.json {
         std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?;

@@ -2,8 +2,8 @@
 //! the time it is due.
 //!
 //! Like hls.js on a live stream: the master playlist, then one rendition's media playlist
-//! once per target duration, and every segment as soon as a playlist lists it (starting
-//! from the live edge: the last listed segment). The playlist schedule is open loop: once
+//! once per target duration, the init segment (`EXT-X-MAP`, CMAF) once, and every segment
+//! as soon as a playlist lists it (starting from the live edge: the last listed segment). The playlist schedule is open loop: once
 //! the first reload answered (and told the target duration), each reload is scheduled when
 //! the previous one is *issued*, one target duration after it was due, whether or not it
 //! has answered; so a slow server shows up as latency (the driver measures from the due
@@ -23,6 +23,8 @@ pub enum Kind {
     Playlist,
     /// A media segment.
     Segment,
+    /// The init segment of a CMAF rendition (`EXT-X-MAP`).
+    Init,
 }
 
 /// A request a viewer makes.
@@ -77,6 +79,8 @@ pub struct Viewer {
     seen: Option<u64>,
     /// The media playlist's target duration, once a reload told it.
     target: Option<Duration>,
+    /// The init segment asked for, if the playlist has one.
+    init: Option<Url>,
     ended: bool,
 }
 
@@ -88,6 +92,7 @@ impl Viewer {
             playlist: None,
             seen: None,
             target: None,
+            init: None,
             ended: false,
         }
     }
@@ -136,8 +141,9 @@ impl Viewer {
         }])
     }
 
-    /// The media playlist that was due at `due` arrived at `now`: every segment listed
-    /// after the last one fetched is due at once (at the first load, only the last one:
+    /// The media playlist that was due at `due` arrived at `now`: its init segment
+    /// (`EXT-X-MAP`) when it is not the one already asked for, and every segment listed
+    /// after the last one fetched are due at once (at the first load, only the last one:
     /// the viewer joins at the live edge). The first answer also schedules the first
     /// reload, one target duration after `due` (or at once, if that has passed); later
     /// reloads come from [`Viewer::after_issuing`]. An ended playlist stops the reloads.
@@ -154,6 +160,19 @@ impl Viewer {
             return Err(PlanError::NotAPlaylist(Kind::Playlist));
         };
         let mut out = Vec::new();
+        if let Some(map) = media.segments.iter().find_map(|s| s.map.as_ref()) {
+            let init = base
+                .join(&map.uri)
+                .map_err(|_| PlanError::BadUri(map.uri.clone()))?;
+            if self.init.as_ref() != Some(&init) {
+                self.init = Some(init.clone());
+                out.push(Request {
+                    kind: Kind::Init,
+                    url: init,
+                    due: now,
+                });
+            }
+        }
         let first = media.media_sequence;
         let count = media.segments.len() as u64;
         let from = match self.seen {
@@ -296,6 +315,37 @@ mod tests {
         assert_eq!(paths, ["/live/a/360p/16.ts", "/live/a/360p/17.ts"]);
         assert!(v.ended());
         assert_eq!(v.after_issuing(&reload), None);
+    }
+
+    #[test]
+    fn the_init_segment_is_asked_for_once() {
+        let master = url("https://lb.test/live/a/master.m3u8");
+        let mut v = Viewer::new(Pick::First);
+        v.on_master(&master, MASTER.as_bytes(), secs(0.0))
+            .expect("master");
+        let cmaf = |first: u64| {
+            media(first, 3, false).replace(
+                "#EXT-X-MEDIA-SEQUENCE",
+                "#EXT-X-MAP:URI=\"init.mp4\"\n#EXT-X-MEDIA-SEQUENCE",
+            )
+        };
+        let out = v
+            .on_playlist(cmaf(10).as_bytes(), secs(0.0), secs(0.1))
+            .expect("media");
+        let got: Vec<(Kind, &str)> = out.iter().map(|r| (r.kind, r.url.path())).collect();
+        assert_eq!(
+            got,
+            [
+                (Kind::Init, "/live/a/720p/init.mp4"),
+                (Kind::Segment, "/live/a/720p/12.ts"),
+                (Kind::Playlist, "/live/a/720p/index.m3u8"),
+            ]
+        );
+        let out = v
+            .on_playlist(cmaf(11).as_bytes(), secs(2.0), secs(2.1))
+            .expect("media");
+        let kinds: Vec<Kind> = out.iter().map(|r| r.kind).collect();
+        assert_eq!(kinds, [Kind::Segment], "the same init segment: not again");
     }
 
     #[test]

@@ -1,4 +1,6 @@
-//! Request outcomes per kind: counts, errors, bytes and latency percentiles.
+//! Request outcomes per kind: counts, errors, bytes, and percentiles of two latencies, both
+//! measured from the time a request was due: time to first byte (TTFB: the response's
+//! headers received) and time to the end of the body.
 //!
 //! Percentiles are nearest-rank over every sample (no buckets, no interpolation): the
 //! p-th percentile of n sorted samples is the one at rank ⌈p/100 · n⌉. Exact and simple;
@@ -15,8 +17,10 @@ use crate::plan::Kind;
 #[derive(Debug, Clone, Default)]
 pub struct KindStats {
     latencies: Vec<Duration>,
+    ttfbs: Vec<Duration>,
     errors: u64,
     bytes: u64,
+    pending: u64,
 }
 
 /// The summary of one kind, as the report prints it.
@@ -36,6 +40,19 @@ pub struct Summary {
     pub p99_ms: f64,
     /// The slowest.
     pub max_ms: f64,
+    /// Time to first byte (response headers received) from the time a request was due, in
+    /// milliseconds: 50th percentile. Failed requests that had their headers count here
+    /// too, and so do [`Stats::pending`] ones, with the time they had waited so far.
+    pub ttfb_p50_ms: f64,
+    /// TTFB, 90th percentile.
+    pub ttfb_p90_ms: f64,
+    /// TTFB, 99th percentile.
+    pub ttfb_p99_ms: f64,
+    /// TTFB, the slowest.
+    pub ttfb_max_ms: f64,
+    /// Requests still without response headers when the summary was taken (see
+    /// [`Stats::pending`]); not in `ok` or `errors`.
+    pub pending: u64,
 }
 
 /// Outcomes by kind.
@@ -45,16 +62,29 @@ pub struct Stats {
 }
 
 impl Stats {
-    /// A success: `latency` from due to the end of the body, `bytes` of body.
-    pub fn ok(&mut self, kind: Kind, latency: Duration, bytes: u64) {
+    /// A success: `ttfb` from due to the response headers, `latency` from due to the end
+    /// of the body, `bytes` of body.
+    pub fn ok(&mut self, kind: Kind, ttfb: Duration, latency: Duration, bytes: u64) {
         let k = self.kinds.entry(kind).or_default();
+        k.ttfbs.push(ttfb);
         k.latencies.push(latency);
         k.bytes += bytes;
     }
 
-    /// A failure.
-    pub fn error(&mut self, kind: Kind) {
-        self.kinds.entry(kind).or_default().errors += 1;
+    /// A failure; `ttfb` if response headers came (an error status, a body cut short).
+    pub fn error(&mut self, kind: Kind, ttfb: Option<Duration>) {
+        let k = self.kinds.entry(kind).or_default();
+        k.errors += 1;
+        k.ttfbs.extend(ttfb);
+    }
+
+    /// A request still waiting for its response headers after `waited` (from its due
+    /// time): its TTFB is at least that, and it counts as such in the TTFB percentiles, so
+    /// that a summary taken while a server is stalling shows the stall.
+    pub fn pending(&mut self, kind: Kind, waited: Duration) {
+        let k = self.kinds.entry(kind).or_default();
+        k.pending += 1;
+        k.ttfbs.push(waited);
     }
 
     /// Adds another viewer's outcomes.
@@ -62,8 +92,10 @@ impl Stats {
         for (kind, k) in other.kinds {
             let mine = self.kinds.entry(kind).or_default();
             mine.latencies.extend(k.latencies);
+            mine.ttfbs.extend(k.ttfbs);
             mine.errors += k.errors;
             mine.bytes += k.bytes;
+            mine.pending += k.pending;
         }
     }
 
@@ -79,7 +111,10 @@ impl Stats {
             .map(|(kind, k)| {
                 let mut sorted = k.latencies.clone();
                 sorted.sort_unstable();
-                let ms = |p: f64| percentile(&sorted, p).map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+                let mut ttfbs = k.ttfbs.clone();
+                ttfbs.sort_unstable();
+                let ms = |p: f64| percentile_ms(&sorted, p);
+                let ttfb = |p: f64| percentile_ms(&ttfbs, p);
                 (
                     *kind,
                     Summary {
@@ -90,11 +125,21 @@ impl Stats {
                         p90_ms: ms(90.0),
                         p99_ms: ms(99.0),
                         max_ms: ms(100.0),
+                        ttfb_p50_ms: ttfb(50.0),
+                        ttfb_p90_ms: ttfb(90.0),
+                        ttfb_p99_ms: ttfb(99.0),
+                        ttfb_max_ms: ttfb(100.0),
+                        pending: k.pending,
                     },
                 )
             })
             .collect()
     }
+}
+
+/// [`percentile`] in milliseconds, 0 for no samples.
+pub fn percentile_ms(sorted: &[Duration], p: f64) -> f64 {
+    percentile(sorted, p).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
 }
 
 /// The nearest-rank `p`-th percentile (0 < p ≤ 100) of `sorted`; `None` if it is empty.
@@ -136,11 +181,11 @@ mod tests {
     #[test]
     fn summaries_count_and_merge() {
         let mut a = Stats::default();
-        a.ok(Kind::Segment, ms(10), 1000);
-        a.error(Kind::Segment);
+        a.ok(Kind::Segment, ms(4), ms(10), 1000);
+        a.error(Kind::Segment, None);
         let mut b = Stats::default();
-        b.ok(Kind::Segment, ms(30), 500);
-        b.ok(Kind::Playlist, ms(1), 100);
+        b.ok(Kind::Segment, ms(6), ms(30), 500);
+        b.ok(Kind::Playlist, ms(1), ms(1), 100);
         a.merge(b);
         let s = a.summaries();
         assert_eq!(s[&Kind::Segment].ok, 2);
@@ -148,8 +193,32 @@ mod tests {
         assert_eq!(s[&Kind::Segment].bytes, 1500);
         assert_eq!(s[&Kind::Segment].p50_ms, 10.0);
         assert_eq!(s[&Kind::Segment].max_ms, 30.0);
+        assert_eq!(s[&Kind::Segment].ttfb_p50_ms, 4.0);
+        assert_eq!(s[&Kind::Segment].ttfb_max_ms, 6.0);
+        assert_eq!(s[&Kind::Segment].pending, 0);
         assert_eq!(s[&Kind::Playlist].ok, 1);
         assert_eq!(a.errors(), 1);
+    }
+
+    #[test]
+    fn ttfb_counts_failed_answers_and_pending_requests() {
+        let mut s = Stats::default();
+        for i in 1..=97 {
+            s.ok(Kind::Segment, ms(i), ms(i + 100), 1);
+        }
+        // An error status after 500 ms: its TTFB counts, it is not ok.
+        s.error(Kind::Segment, Some(ms(500)));
+        // Two still waiting, for 300 and 400 ms so far.
+        s.pending(Kind::Segment, ms(300));
+        s.pending(Kind::Segment, ms(400));
+        let seg = &s.summaries()[&Kind::Segment];
+        assert_eq!((seg.ok, seg.errors, seg.pending), (97, 1, 2));
+        // 100 TTFB samples: 1..=97 ms, 300, 400, 500; the 99th is 400 ms.
+        assert_eq!(seg.ttfb_p99_ms, 400.0);
+        assert_eq!(seg.ttfb_max_ms, 500.0);
+        assert_eq!(seg.ttfb_p50_ms, 50.0);
+        // The end-of-body latency has only the 97 answered.
+        assert_eq!(seg.max_ms, 197.0);
     }
 
     proptest! {

@@ -181,6 +181,31 @@ impl Ll {
         self.drain(media);
     }
 
+    /// Segment `sequence` was published with `bytes`: when its applied parts are exactly
+    /// those bytes, in order (a CMAF segment is its parts joined), each part's document
+    /// becomes a slice of the segment's buffer, so the node holds those bytes once, not
+    /// twice. Parts that do not add up to the segment keep their own bytes.
+    pub(super) fn share_with_segment(&mut self, sequence: u64, bytes: &bytes::Bytes) {
+        let mut offset = 0usize;
+        let mut shared = Vec::new();
+        for (key, doc) in self.parts.range((sequence, 0)..=(sequence, u32::MAX)) {
+            let end = offset + doc.body.len();
+            if bytes.get(offset..end) != Some(&doc.body[..]) {
+                return;
+            }
+            shared.push((*key, bytes.slice(offset..end)));
+            offset = end;
+        }
+        if offset != bytes.len() {
+            return;
+        }
+        for (key, slice) in shared {
+            if let Some(doc) = self.parts.get_mut(&key) {
+                doc.body = slice;
+            }
+        }
+    }
+
     /// The stream ended or the rendition closed: `EXT-X-ENDLIST`, no preload hint.
     pub(super) fn end(&mut self) {
         self.window.end();

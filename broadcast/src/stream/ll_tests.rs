@@ -238,3 +238,57 @@ proptest! {
         }
     }
 }
+
+/// Segment `sequence` of `r` with these bytes.
+fn segment_with(r: &str, sequence: u64, bytes: Vec<u8>) -> LiveEvent {
+    let LiveEvent::Segment(mut s) = segment(r, sequence) else {
+        unreachable!("segment() makes a segment")
+    };
+    s.bytes = Bytes::from(bytes);
+    LiveEvent::Segment(s)
+}
+
+/// Whether `inner` lies inside `outer`'s buffer.
+fn within(inner: &Bytes, outer: &Bytes) -> bool {
+    let (start, end) = (
+        outer.as_ptr() as usize,
+        outer.as_ptr() as usize + outer.len(),
+    );
+    let p = inner.as_ptr() as usize;
+    p >= start && p + inner.len() <= end
+}
+
+#[test]
+fn parts_of_a_published_segment_share_its_bytes_when_they_are_its_bytes() {
+    let mut s = live(&[("720p", true, LL)]);
+    s.apply(segment("720p", 0)).expect("segment");
+    for i in 0..3 {
+        s.apply(part("720p", 1, i)).expect("part");
+    }
+    // Segment 1 is its three parts joined (each part is ten bytes of its index).
+    let joined: Vec<u8> = (0..3u8).flat_map(|i| [i; 10]).collect();
+    s.apply(segment_with("720p", 1, joined)).expect("segment");
+    for i in 0..3 {
+        s.apply(part("720p", 2, i)).expect("part");
+    }
+    // Segment 2 is not: its parts keep their own bytes, and still answer.
+    s.apply(segment_with("720p", 2, vec![9u8; 30]))
+        .expect("segment");
+    let view = s.view();
+    let r = view.renditions.get(&rendition("720p")).expect("rendition");
+    let whole = &r.segment(1).expect("segment 1 held").body;
+    for i in 0..3u32 {
+        let part = &r.part(1, i).expect("part held").body;
+        assert_eq!(&part[..], &[i as u8; 10][..]);
+        assert!(within(part, whole), "part 1.{i} is a copy");
+    }
+    let other = &r.segment(2).expect("segment 2 held").body;
+    for i in 0..3u32 {
+        let part = &r.part(2, i).expect("part held").body;
+        assert_eq!(&part[..], &[i as u8; 10][..]);
+        assert!(
+            !within(part, other),
+            "part 2.{i} shares bytes it does not have"
+        );
+    }
+}

@@ -1,0 +1,599 @@
+#!/usr/bin/env bash
+# Benchmark (h) of shared/brief/benchmarks.md: how many real-time viewers one edge worker
+# holds, ours against nginx (plain HTTP) and, through a load balancer over TLS, ours against
+# HAProxy, side by side on the same live stream, interleaved.
+#
+# The live stream: a cluster of separate processes, so that the node under test runs alone
+# on its core: a mosquitto broker, `sealcast ingest` and `sealcast source` (a 640x360 30 fps
+# test pattern, ~730 kb/s, 2 s GOP, real time, for the whole run) on core 1, and one
+# `sealcast broadcast` node (TOKIO_WORKER_THREADS=1) on core 0. The ladder is the source
+# rung only, named `360p` (the publisher's own H.264, not re-encoded: no transcode CPU
+# anywhere), CMAF, 2 s segments, a window of 6, no LL-HLS parts (plain HLS, as the viewers
+# play it).
+#
+# The peers:
+#   - nginx 1.22 (`worker_processes 1`, `sendfile on`, `access_log off`, no open_file_cache,
+#     core 0) serving a mirror of the node's live stream from tmpfs: a poller on core 1 asks
+#     the node for its 360p media playlist every 100 ms over keep-alive HTTP and, when it
+#     changed, fetches the new segments (and the init segment) first, then the playlist,
+#     each written to a temporary file and renamed into place, so nginx never serves a
+#     partial file nor a playlist listing a segment it lacks. Same bytes, the same window,
+#     at most ~100 ms behind the node. While nginx is measured the node moves to core 1
+#     (it keeps taking the live stream and feeding the mirror), so core 0 is nginx's alone.
+#   - HAProxy 2.6 (`nbthread 1`, core 0) over TLS 1.3 with HTTP/2 by ALPN, in front of the
+#     same node, against `sealcast lb` (TOKIO_WORKER_THREADS=1, core 0), which finds the node
+#     by its signed presence over MQTT as in a cluster and keys its sticky cookie with the
+#     key `sealcast keys init` made; the same certificate (`sealcast certs`). HAProxy offers
+#     only the TLS 1.3 cipher suite ours picks; both negotiations are printed. In this part
+#     the node stays on core 0 with the load balancer under test: the count is what one
+#     load-balancer worker and one node worker on one core hold, and both peers pay the same
+#     node.
+#
+# The load: `sealcast-viewers` (bench/viewers, one runtime thread, core 1) ramps viewers of
+# the 360p rung, each like hls.js (master, the media playlist once per target duration open
+# loop, every new segment as soon as it is listed, from the live edge; its own client and
+# keep-alive connections; plain HTTP/1.1 to the node and nginx, TLS + h2 through the load
+# balancers). Every STEP_SECS it adds viewers (START, then +STEP or ×GROWTH, whichever adds
+# more, up to MAX_VIEWERS; new viewers join over the step's first JOIN_SECS) and judges the
+# step on the requests that were due in it: it passes when none failed and the segments'
+# time to first byte (response headers, from the time the request was due) has p99 <
+# TTFB_MS. The count is the viewers of the last step that passed. The emulator also reports,
+# per step, how late it issued requests (issue lag) and the CPU of itself, of the server
+# under test and of each core: when the step that failed shows the load generator short of
+# CPU (issue lag p99 > LAG_LIMIT_MS, or core 1 busy ≥ GEN_BUSY), the count is reported as
+# a lower bound ("≥ N, limited by the load generator"), not as the server's; likewise a
+# ramp that reached MAX_VIEWERS.
+#
+# RUNS runs; each runs the pairs A B, the order flipping every run (node nginx lb haproxy,
+# then nginx node haproxy lb, ...). Ratios ours/peer per run (median, min–max over the runs
+# where both counts are exact), and the peer against itself in consecutive runs (A/A) as the
+# noise floor. Writes bench/results/capacity.json (CAPACITY_RESULTS) and the section
+# "## Viewers per edge worker (bench/capacity.sh)" in docs/benchmarks.md (CAPACITY_DOCS;
+# CAPACITY_DOCS= skips it), and prints the section.
+#
+# Usage: bench/capacity.sh [RUNS]   (default 5)
+# Environment (defaults in brackets):
+#   SEALCAST_BIN, VIEWERS_BIN   prebuilt binaries instead of `cargo build --release`
+#   PARTS="1 2"                 1: node vs nginx, 2: lb vs HAProxy
+#   STEP_SECS=8 JOIN_SECS=4 SETTLE_SECS=1 TTFB_MS=250
+#   START=1000 STEP=500 GROWTH=1.25 MAX_VIEWERS=9000   plain HTTP ramps
+#   TLS_START=250 TLS_STEP=250 TLS_GROWTH=1.2 TLS_MAX_VIEWERS=6000   TLS ramps
+#   LAG_LIMIT_MS=50 GEN_BUSY=0.95   when the load generator counts as saturated
+set -euo pipefail
+# Relative binaries are relative to where the script was started.
+[ -z "${SEALCAST_BIN:-}" ] || SEALCAST_BIN="$(realpath -m "$SEALCAST_BIN")"
+[ -z "${VIEWERS_BIN:-}" ] || VIEWERS_BIN="$(realpath -m "$VIEWERS_BIN")"
+cd "$(dirname "$0")/.."
+WORK=""
+RUNS="${1:-5}"
+PARTS="${PARTS:-1 2}"
+STEP_SECS="${STEP_SECS:-8}"; JOIN_SECS="${JOIN_SECS:-4}"; SETTLE_SECS="${SETTLE_SECS:-1}"; TTFB_MS="${TTFB_MS:-250}"
+START="${START:-1000}"; STEP="${STEP:-500}"; GROWTH="${GROWTH:-1.25}"; MAX_VIEWERS="${MAX_VIEWERS:-9000}"
+TLS_START="${TLS_START:-250}"; TLS_STEP="${TLS_STEP:-250}"; TLS_GROWTH="${TLS_GROWTH:-1.2}"; TLS_MAX_VIEWERS="${TLS_MAX_VIEWERS:-6000}"
+LAG_LIMIT_MS="${LAG_LIMIT_MS:-50}"; GEN_BUSY="${GEN_BUSY:-0.95}"
+RESULTS="${CAPACITY_RESULTS:-bench/results/capacity.json}"
+DOCS="${CAPACITY_DOCS-docs/benchmarks.md}"
+STREAM=cap
+die() {
+  echo "capacity: $*" >&2
+  # The logs go with the work directory: their ends first.
+  local f
+  for f in "${WORK:-/nonexistent}"/*.err; do
+    [ -s "$f" ] && { echo "--- ${f##*/} (last lines)" >&2; tail -5 "$f" >&2; }
+  done
+  exit 1
+}
+[[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || die "usage: bench/capacity.sh [RUNS]"
+for p in $PARTS; do [[ "$p" =~ ^[12]$ ]] || die "PARTS is a list of 1 and 2"; done
+[ "$(nproc)" -ge 2 ] || die "needs two cores (servers on core 0, everything else on core 1)"
+# Every viewer holds up to two connections (HTTP/1.1), the servers one per connection.
+ulimit -n "$(ulimit -Hn)"
+NOFILE="$(ulimit -n)"
+[ "$NOFILE" != unlimited ] || NOFILE=1048576
+for m in "$MAX_VIEWERS" "$TLS_MAX_VIEWERS"; do
+  [ $((2 * m + 1000)) -le "$NOFILE" ] \
+    || die "MAX_VIEWERS=$m needs $((2 * m + 1000)) open files; the limit is $NOFILE"
+done
+
+source bench/lib.sh
+bench_install capacity nginx haproxy mosquitto curl openssl util-linux python3
+NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
+HAPROXY="$(command -v haproxy || echo /usr/sbin/haproxy)"
+MOSQUITTO="$(command -v mosquitto || echo /usr/sbin/mosquitto)"
+
+# The served files live on tmpfs when there is one.
+if [ -d /dev/shm ] && [ -w /dev/shm ]; then WORK="$(mktemp -d /dev/shm/sealcast-capacity.XXXXXX)"; else WORK="$(mktemp -d)"; fi
+chmod 755 "$WORK"
+bench_workdir "$WORK"
+BIN="${SEALCAST_BIN:-}"; VIEWERS="${VIEWERS_BIN:-}"
+if [ -z "$BIN" ] || [ -z "$VIEWERS" ]; then source scripts/setup.sh; fi
+if [ -z "$BIN" ]; then bench_build; fi
+if [ -z "$VIEWERS" ]; then
+  cargo build --release --locked -p viewers --bin sealcast-viewers >&2
+  VIEWERS="$PWD/target/release/sealcast-viewers"
+fi
+[ -x "$BIN" ] || die "no sealcast binary at $BIN"
+[ -x "$VIEWERS" ] || die "no sealcast-viewers binary at $VIEWERS"
+# Our binary reads SEALCAST_* settings from the environment: none of a user's apply here.
+for v in $(compgen -e | grep '^SEALCAST_' || true); do unset "$v"; done
+
+# wait_for SECONDS COMMAND...: runs COMMAND every 0.1 s until it succeeds.
+wait_for() {
+  local secs="$1" i; shift
+  for ((i = 0; i < secs * 10; i++)); do "$@" > /dev/null 2>&1 && return 0; sleep 0.1; done
+  return 1
+}
+alive() { kill -0 "$1" 2> /dev/null || die "$2 exited"; }
+# start NAME CORE COMMAND...: runs COMMAND pinned to CORE, logs in $WORK/NAME.{out,err}; sets LAST_PID.
+start() {
+  local name="$1" core="$2"; shift 2
+  taskset -c "$core" "$@" > "$WORK/$name.out" 2> "$WORK/$name.err" &
+  LAST_PID=$!
+  PIDS+=("$LAST_PID")
+}
+
+# --- 1. the cluster: broker, keys, node, ingest, live source ------------------------------------------
+MQ_PORT="$(free_port)"
+cat > "$WORK/mosquitto.conf" <<EOF
+listener $MQ_PORT 127.0.0.1
+allow_anonymous true
+persistence false
+log_dest stderr
+log_type error
+log_type warning
+EOF
+start mosquitto 1 "$MOSQUITTO" -c "$WORK/mosquitto.conf"
+MQ_PID=$LAST_PID
+export SEALCAST_MQTT_URL="mqtt://127.0.0.1:$MQ_PORT"
+wait_for 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$MQ_PORT" || { cat "$WORK/mosquitto.err" >&2; die "mosquitto did not listen"; }
+
+DATA="$WORK/data"
+"$BIN" keys init --data-dir "$DATA" > "$WORK/keys.log" 2>&1 || { cat "$WORK/keys.log" >&2; die "sealcast keys init failed"; }
+"$BIN" certs --certs-dir "$WORK/certs" > "$WORK/certs.log" 2>&1 || { cat "$WORK/certs.log" >&2; die "sealcast certs failed"; }
+CA="$WORK/certs/ca.pem"
+# The stream key goes to a file, and to the publisher through its environment.
+"$BIN" streams --data-dir "$DATA" add "$STREAM" > "$WORK/stream-key" 2> "$WORK/streams.err" \
+  || { cat "$WORK/streams.err" >&2; die "sealcast streams add failed"; }
+[ -s "$WORK/stream-key" ] || die "sealcast streams add printed no key"
+
+cat > "$WORK/sealcast.toml" <<'EOF'
+# The source rung only, named 360p: the publisher's 640x360 ~730 kb/s H.264, not re-encoded.
+[ladder]
+segment_target = 2.0
+window = 6
+preset = "veryfast"
+format = "cmaf"
+part_target = 0
+[[ladder.rungs]]
+name = "360p"
+kind = "source"
+EOF
+
+NODE_PORT="$(free_port)"
+TOKIO_WORKER_THREADS=1 start node 0 "$BIN" broadcast --data-dir "$DATA" --config "$WORK/sealcast.toml" \
+  --listen "127.0.0.1:$NODE_PORT" --node-id capnode --ready-timeout 2
+NODE_PID=$LAST_PID
+NODE="http://127.0.0.1:$NODE_PORT"
+wait_for 30 grep -q '^capnode ' "$WORK/node.out" || { alive "$NODE_PID" "sealcast broadcast"; tail "$WORK/node.err" >&2; die "the node did not report ready in 30 s"; }
+
+RTMP_PORT="$(free_port)"
+start ingest 1 "$BIN" ingest --data-dir "$DATA" --config "$WORK/sealcast.toml" \
+  --rtmp-listen "127.0.0.1:$RTMP_PORT" --metrics-listen "127.0.0.1:$(free_port)" --node-id ingest1
+INGEST_PID=$LAST_PID
+wait_for 30 grep -q '^obs-server ' "$WORK/ingest.out" || { alive "$INGEST_PID" "sealcast ingest"; tail "$WORK/ingest.err" >&2; die "the ingest did not start in 30 s"; }
+
+SEALCAST_SOURCE_URL="rtmp://127.0.0.1:$RTMP_PORT/live/$(cat "$WORK/stream-key")" \
+  start source 1 "$BIN" source --size 640x360 --fps 30 --bitrate 730 --gop 2
+SOURCE_PID=$LAST_PID
+PLAYLIST="/live/$STREAM/360p/index.m3u8"
+MASTER="/live/$STREAM/master.m3u8"
+listed() { [ "$(curl -sf --max-time 2 "$NODE$PLAYLIST" | grep -vc '^#')" -ge "$1" ]; }
+echo "capacity: waiting for the node to list 3 segments of the live stream" >&2
+wait_for 60 listed 3 || { alive "$SOURCE_PID" "sealcast source"; tail "$WORK/ingest.err" "$WORK/node.err" >&2; die "the node did not list 3 segments in 60 s"; }
+curl -sf "$NODE$MASTER" | grep -q '^360p/index.m3u8' || die "the master playlist does not list 360p/index.m3u8: $(curl -s "$NODE$MASTER")"
+
+# --- 2. nginx on a mirror of the node's live stream -----------------------------------------------------
+WWW="$WORK/www"; mkdir -p "$WWW"; chmod 755 "$WWW"
+cat > "$WORK/mirror.py" <<'PY'
+# Mirrors a live HLS rendition from the node into a directory: every INTERVAL s the media
+# playlist; when it changed, the segments and init segment it lists that are not here yet,
+# then the playlist itself; each file written beside its place and renamed into it. Files
+# not listed for 30 s are removed. Prints a line per 100 updates, and "ready" once.
+import http.client, os, re, sys, time
+host, port, master, playlist, root, interval = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], float(sys.argv[6])
+conn = None
+def get(path):
+    global conn
+    for attempt in (0, 1):
+        try:
+            if conn is None:
+                conn = http.client.HTTPConnection(host, port, timeout=5)
+            conn.request("GET", path)
+            r = conn.getresponse()
+            body = r.read()
+            if r.status != 200:
+                raise OSError(f"{path}: HTTP {r.status}")
+            return body
+        except (OSError, http.client.HTTPException):
+            conn = None
+            if attempt:
+                raise
+def put(path, data):
+    dest = root + path
+    os.makedirs(os.path.dirname(dest), mode=0o755, exist_ok=True)
+    tmp = os.path.join(os.path.dirname(dest), ".tmp-" + os.path.basename(dest))
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.chmod(tmp, 0o644)
+    os.rename(tmp, dest)
+put(master, get(master))
+base = playlist.rsplit("/", 1)[0] + "/"
+last, seen, updates = None, {}, 0
+while True:
+    t0 = time.monotonic()
+    try:
+        body = get(playlist)
+        if body != last:
+            text = body.decode()
+            uris = [l for l in text.splitlines() if l and not l.startswith("#")]
+            uris += re.findall(r'#EXT-X-MAP:.*URI="([^"]+)"', text)
+            now = time.monotonic()
+            for u in uris:
+                if u not in seen:
+                    put(base + u, get(base + u))
+                seen[u] = now
+            put(playlist, body)
+            for u, at in list(seen.items()):
+                if now - at > 30:
+                    try:
+                        os.unlink(root + base + u)
+                    except FileNotFoundError:
+                        pass
+                    del seen[u]
+            if last is None:
+                print("ready", flush=True)
+            last = body
+            updates += 1
+            if updates % 100 == 0:
+                print(f"updates {updates}", flush=True)
+    except (OSError, http.client.HTTPException, UnicodeDecodeError) as e:
+        print(f"mirror: {e}", file=sys.stderr, flush=True)
+    time.sleep(max(0.0, interval - (time.monotonic() - t0)))
+PY
+start mirror 1 python3 "$WORK/mirror.py" 127.0.0.1 "$NODE_PORT" "$MASTER" "$PLAYLIST" "$WWW" 0.1
+MIRROR_PID=$LAST_PID
+wait_for 20 grep -q '^ready' "$WORK/mirror.out" || { cat "$WORK/mirror.err" >&2; die "the mirror did not start"; }
+
+NGINX_PORT="$(free_port)"
+mkdir -p "$WORK/nginx/tmp"
+cat > "$WORK/nginx/nginx.conf" <<EOF
+worker_processes 1;
+worker_rlimit_nofile $NOFILE;
+daemon off;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+events { worker_connections $((NOFILE - 100)); }
+http {
+  types { application/vnd.apple.mpegurl m3u8; video/mp4 mp4 m4s; video/mp2t ts; }
+  default_type application/octet-stream;
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  tcp_nodelay on;
+  keepalive_timeout 120s;
+  keepalive_requests 100000000;
+  client_body_temp_path $WORK/nginx/tmp/body;
+  proxy_temp_path $WORK/nginx/tmp/proxy;
+  fastcgi_temp_path $WORK/nginx/tmp/fastcgi;
+  uwsgi_temp_path $WORK/nginx/tmp/uwsgi;
+  scgi_temp_path $WORK/nginx/tmp/scgi;
+  server {
+    listen 127.0.0.1:$NGINX_PORT backlog=4096;
+    root $WWW;
+  }
+}
+EOF
+start nginx 0 "$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/error.log"
+NGINX_PID=$LAST_PID
+NGINX_URL="http://127.0.0.1:$NGINX_PORT"
+wait_for 10 curl -sf "$NGINX_URL$MASTER" || { cat "$WORK/nginx/error.log" >&2; die "nginx did not answer"; }
+NGINX_PIDS="$NGINX_PID $(pgrep -P "$NGINX_PID" | tr '\n' ' ')"
+
+# Same bytes from both: the master, the init segment and a segment listed by both.
+same() { [ "$(curl -sf "$NODE$1" | sha256sum)" = "$(curl -sf "$NGINX_URL$1" | sha256sum)" ]; }
+same "$MASTER" || die "nginx and the node serve different master playlists"
+pl="$(curl -sf "$NGINX_URL$PLAYLIST")"
+init="$(grep -o 'URI="[^"]*"' <<< "$pl" | head -1 | sed 's/URI="//; s/"$//')"
+seg="$(grep -v '^#' <<< "$pl" | tail -2 | head -1)"
+[ -n "$seg" ] || die "nginx's playlist lists no segment"
+[ -z "$init" ] || same "/live/$STREAM/360p/$init" || die "nginx and the node serve different init segments"
+same "/live/$STREAM/360p/$seg" || die "nginx and the node serve different bytes for $seg"
+SEG_BYTES="$(curl -sf "$NODE/live/$STREAM/360p/$seg" | wc -c)"
+echo "capacity: node $NODE and nginx $NGINX_URL serve the same stream (segment $seg: $SEG_BYTES bytes)" >&2
+
+# --- 3. the load balancers over TLS, in front of the node --------------------------------------------------
+# cipher URL: "TLSv1.3 SUITE" and the ALPN a server picks for an h2-capable client.
+cipher() {
+  local hostport="${1#https://}"; hostport="${hostport%%/*}"
+  openssl s_client -connect "$hostport" -servername localhost -alpn h2,http/1.1 -CAfile "$CA" < /dev/null 2> /dev/null \
+    | awk '/^New, / { v = $2; c = $5 } /^ALPN protocol:/ { a = $3 } END { print v, c, a }'
+}
+if [[ " $PARTS " == *" 2 "* ]]; then
+  LB_PORT="$(free_port)"
+  TOKIO_WORKER_THREADS=1 start lb 0 "$BIN" lb --data-dir "$DATA" --certs-dir "$WORK/certs" \
+    --https-listen "127.0.0.1:$LB_PORT" --http-listen "127.0.0.1:$(free_port)" \
+    --metrics-listen "127.0.0.1:$(free_port)" --node-id caplb --no-access-log
+  LB_PID=$LAST_PID
+  LB_URL="https://localhost:$LB_PORT"
+  ok200() { [ "$(curl -s --max-time 3 --cacert "$CA" -o /dev/null -w '%{http_code}' "$1")" = 200 ]; }
+  wait_for 30 ok200 "$LB_URL$PLAYLIST" || { alive "$LB_PID" "sealcast lb"; tail -20 "$WORK/lb.err" >&2; die "sealcast lb did not answer 200 on $PLAYLIST in 30 s"; }
+  OURS_TLS="$(cipher "$LB_URL")"
+  suite="$(awk '{ print $2 }' <<< "$OURS_TLS")"
+  [ -n "$suite" ] || die "no TLS cipher suite from our load balancer"
+
+  HA_PORT="$(free_port)"
+  cat "$WORK/certs/server.pem" "$WORK/certs/server.key" > "$WORK/haproxy.pem"
+  cat > "$WORK/haproxy.cfg" <<EOF
+global
+  nbthread 1
+  maxconn $((NOFILE / 2 - 100))
+  ssl-default-bind-options ssl-min-ver TLSv1.3
+  ssl-default-bind-ciphersuites $suite
+defaults
+  mode http
+  option http-keep-alive
+  http-reuse always
+  timeout connect 1s
+  timeout client 120s
+  timeout server 30s
+  timeout http-keep-alive 120s
+frontend https
+  bind 127.0.0.1:$HA_PORT ssl crt $WORK/haproxy.pem alpn h2,http/1.1
+  maxconn $((NOFILE / 2 - 100))
+  default_backend nodes
+backend nodes
+  cookie sealcast_node insert indirect nocache secure httponly
+  server n1 127.0.0.1:$NODE_PORT cookie n1
+EOF
+  "$HAPROXY" -c -q -f "$WORK/haproxy.cfg" || die "HAProxy refuses $WORK/haproxy.cfg"
+  start haproxy 0 "$HAPROXY" -db -f "$WORK/haproxy.cfg"
+  HA_PID=$LAST_PID
+  HA_URL="https://localhost:$HA_PORT"
+  wait_for 20 ok200 "$HA_URL$PLAYLIST" || { alive "$HA_PID" HAProxy; cat "$WORK/haproxy.err" >&2; die "HAProxy did not answer 200 in 20 s"; }
+  HA_TLS="$(cipher "$HA_URL")"
+  echo "capacity: TLS ours: $OURS_TLS; HAProxy: $HA_TLS" >&2
+  [ "$(awk '{ print $2 }' <<< "$HA_TLS")" = "$suite" ] || die "HAProxy negotiated $HA_TLS, ours $OURS_TLS"
+  for u in "$LB_URL" "$HA_URL"; do
+    [ "$(curl -s --cacert "$CA" "$u/live/$STREAM/360p/$seg" | sha256sum)" = "$(curl -s "$NODE/live/$STREAM/360p/$seg" | sha256sum)" ] \
+      || die "$u serves different bytes for $seg"
+  done
+else
+  OURS_TLS=""; HA_TLS=""
+fi
+
+# --- 4. ramps ----------------------------------------------------------------------------------------------
+# ramp SYSTEM RUN: one ramp of sealcast-viewers (core 1, one thread) against SYSTEM; its
+# report in $WORK/ramps/SYSTEM-RUN.json.
+mkdir -p "$WORK/ramps"
+cat > "$WORK/progress.py" <<'PY'
+import json, sys
+for line in sys.stdin:
+    try:
+        s = json.loads(line)
+    except ValueError:
+        sys.stderr.write("  " + line)
+        continue
+    seg, cpu = s["kinds"].get("segment", {}), s["cpu"]
+    cores = " ".join(f"{c:.2f}" for c in cpu["cores"])
+    sys.stderr.write(f"  {s['viewers']:>6} viewers: {s['verdict']:<13} segment TTFB p99 {seg.get('ttfb_p99_ms', 0):7.1f} ms, "
+                     f"errors {s['errors']}, issue lag p99 {s['issue_lag_p99_ms']:.1f} ms, server CPU {cpu['watched'] or 0:.2f}, "
+                     f"generator CPU {cpu['own'] or 0:.2f}, cores busy {cores}\n")
+PY
+ramp() {
+  local system="$1" run="$2" url args=() watch=() p out="$WORK/ramps/$1-$2.json"
+  case "$system" in
+    node) url="$NODE$MASTER"; watch=("$NODE_PID"); args=(--http1) ;;
+    nginx) url="$NGINX_URL$MASTER"; watch=($NGINX_PIDS); args=(--http1) ;;
+    lb) url="$LB_URL$MASTER"; watch=("$LB_PID" "$NODE_PID"); args=(--ca "$CA") ;;
+    haproxy) url="$HA_URL$MASTER"; watch=("$HA_PID" "$NODE_PID"); args=(--ca "$CA") ;;
+  esac
+  if [ "$system" = node ] || [ "$system" = nginx ]; then
+    args+=(--start "$START" --step "$STEP" --growth "$GROWTH" --viewers "$MAX_VIEWERS")
+  else
+    args+=(--start "$TLS_START" --step "$TLS_STEP" --growth "$TLS_GROWTH" --viewers "$TLS_MAX_VIEWERS")
+  fi
+  for p in "${watch[@]}"; do args+=(--watch-pid "$p"); done
+  # The node leaves core 0 to nginx while nginx is measured.
+  if [ "$system" = nginx ]; then taskset -a -pc 1 "$NODE_PID" > /dev/null; else taskset -a -pc 0 "$NODE_PID" > /dev/null; fi
+  alive "$SOURCE_PID" "sealcast source"; alive "$MIRROR_PID" "the mirror"
+  for p in "${watch[@]}"; do alive "$p" "$system"; done
+  echo "capacity: run $run/$RUNS $system" >&2
+  taskset -c 1 "$VIEWERS" "$url" --rendition 360p --threads 1 --timeout 10 \
+    --step-secs "$STEP_SECS" --join-secs "$JOIN_SECS" --settle-secs "$SETTLE_SECS" --stop-ttfb-ms "$TTFB_MS" \
+    "${args[@]}" --json "$out" > /dev/null 2> "$WORK/ramps/$system-$run.err" &
+  local vpid=$!
+  PIDS+=("$vpid")
+  # Progress: each step as it is judged.
+  tail -n +1 -f --pid "$vpid" "$WORK/ramps/$system-$run.err" 2> /dev/null | python3 -u "$WORK/progress.py" || true
+  wait "$vpid" || die "sealcast-viewers failed against $system: $(tail -3 "$WORK/ramps/$system-$run.err")"
+  [ -s "$out" ] || die "sealcast-viewers wrote no report for $system"
+  # Connections closed, sockets gone, before the next ramp.
+  sleep 3
+}
+
+SYSTEMS_A=(); SYSTEMS_B=()
+[[ " $PARTS " == *" 1 "* ]] && SYSTEMS_A+=(node nginx) && SYSTEMS_B+=(nginx node)
+[[ " $PARTS " == *" 2 "* ]] && SYSTEMS_A+=(lb haproxy) && SYSTEMS_B+=(haproxy lb)
+T0=$(date +%s)
+for run in $(seq 1 "$RUNS"); do
+  if ((run % 2)); then order=("${SYSTEMS_A[@]}"); else order=("${SYSTEMS_B[@]}"); fi
+  for s in "${order[@]}"; do ramp "$s" "$run"; done
+done
+taskset -a -pc 0 "$NODE_PID" > /dev/null
+ELAPSED=$(($(date +%s) - T0))
+
+# --- 5. report -----------------------------------------------------------------------------------------------
+mkdir -p "$(dirname "$RESULTS")"
+RUNS="$RUNS" PARTS="$PARTS" STEP_SECS="$STEP_SECS" JOIN_SECS="$JOIN_SECS" TTFB_MS="$TTFB_MS" \
+START="$START" STEP="$STEP" GROWTH="$GROWTH" MAX_VIEWERS="$MAX_VIEWERS" \
+TLS_START="$TLS_START" TLS_STEP="$TLS_STEP" TLS_GROWTH="$TLS_GROWTH" TLS_MAX_VIEWERS="$TLS_MAX_VIEWERS" \
+LAG_LIMIT_MS="$LAG_LIMIT_MS" GEN_BUSY="$GEN_BUSY" OURS_TLS="$OURS_TLS" HA_TLS="$HA_TLS" SEG_BYTES="$SEG_BYTES" \
+NGINX="$NGINX" HAPROXY="$HAPROXY" ELAPSED="$ELAPSED" \
+python3 - "$WORK/ramps" "$RESULTS" "$DOCS" <<'PY'
+import datetime, glob, json, os, re, statistics, subprocess, sys
+ramps_dir, results, docs = sys.argv[1:4]
+E = os.environ
+runs = int(E["RUNS"]); lag_limit = float(E["LAG_LIMIT_MS"]); gen_busy = float(E["GEN_BUSY"])
+
+def version(cmd):
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    return ((r.stdout or r.stderr).splitlines() or [""])[0].strip()
+
+def judge(report):
+    """The count a ramp gives, and whether it is exact or only a lower bound (and why)."""
+    steps = report["steps"]
+    out = {"capacity": report["capacity"], "planned_max": report["planned"][-1] if report["planned"] else 0,
+           "steps_run": len(steps)}
+    last_ok = next((s for s in reversed(steps) if s["passed"]), None)
+    if last_ok:
+        out["at_capacity"] = {"server_cpu": last_ok["cpu"]["watched"], "generator_cpu": last_ok["cpu"]["own"],
+                              "cores_busy": last_ok["cpu"]["cores"], "issue_lag_p99_ms": last_ok["issue_lag_p99_ms"],
+                              "segment_ttfb_p99_ms": last_ok["kinds"].get("segment", {}).get("ttfb_p99_ms")}
+    if not report["ended_on_failure"]:
+        out.update(exact=False, limited_by="ramp ceiling (MAX_VIEWERS)")
+        return out
+    f = steps[-1]
+    cores = f["cpu"]["cores"]
+    gen_core = cores[1] if len(cores) > 1 else None
+    server_core = cores[0] if cores else None
+    out["failed_step"] = {"viewers": f["viewers"], "verdict": f["verdict"], "errors": f["errors"],
+                          "segment_ttfb_p99_ms": f["kinds"].get("segment", {}).get("ttfb_p99_ms"),
+                          "issue_lag_p99_ms": f["issue_lag_p99_ms"], "server_cpu": f["cpu"]["watched"],
+                          "generator_cpu": f["cpu"]["own"], "cores_busy": cores}
+    generator_short = f["issue_lag_p99_ms"] > lag_limit or (gen_core is not None and gen_core >= gen_busy)
+    server_cpu = f["cpu"]["watched"] or 0
+    # What else ran on the servers' core (another process of the machine, or the node while
+    # nginx is measured... which is on core 1 then): a shared machine shows here.
+    others = max(0.0, (server_core or 0) - server_cpu)
+    out["failed_step"]["core0_others"] = others
+    if generator_short:
+        out.update(exact=False, limited_by="load generator")
+    elif others > 0.15:
+        out.update(exact=True, limited_by=f"server, sharing core 0 ({others:.0%} of it used by other processes)")
+    elif (server_core or 0) >= 0.9 or server_cpu >= 0.9:
+        out.update(exact=True, limited_by="server (CPU)")
+    else:
+        out.update(exact=True, limited_by="server (latency; its core was not saturated)")
+    return out
+
+per = {}
+for path in sorted(glob.glob(os.path.join(ramps_dir, "*.json"))):
+    system, run = os.path.basename(path)[:-5].rsplit("-", 1)
+    report = json.load(open(path))
+    entry = judge(report); entry["run"] = int(run); entry["ramp"] = report
+    per.setdefault(system, []).append(entry)
+for xs in per.values():
+    xs.sort(key=lambda e: e["run"])
+
+def stat(xs):
+    xs = [x for x in xs if x is not None]
+    return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "n": len(xs)} if xs else None
+
+pairs = []
+if "1" in E["PARTS"].split(): pairs.append(("node", "nginx", "plain HTTP/1.1"))
+if "2" in E["PARTS"].split(): pairs.append(("lb", "haproxy", "TLS + h2"))
+out = {"benchmark": "viewers per edge worker: live 360p viewers held with segment TTFB p99 < threshold and no failed request",
+       "date": datetime.date.today().isoformat(), "runs": runs,
+       "ramp": {"step_secs": float(E["STEP_SECS"]), "join_secs": float(E["JOIN_SECS"]), "ttfb_ms": float(E["TTFB_MS"]),
+                "plain": {"start": int(E["START"]), "step": int(E["STEP"]), "growth": float(E["GROWTH"]), "max": int(E["MAX_VIEWERS"])},
+                "tls": {"start": int(E["TLS_START"]), "step": int(E["TLS_STEP"]), "growth": float(E["TLS_GROWTH"]), "max": int(E["TLS_MAX_VIEWERS"])}},
+       "generator_saturated_when": {"issue_lag_p99_ms_above": lag_limit, "core1_busy_at_least": gen_busy},
+       "segment_bytes": int(E["SEG_BYTES"]), "elapsed_secs": int(E["ELAPSED"]),
+       "tls": {"sealcast": E["OURS_TLS"], "haproxy": E["HA_TLS"]},
+       "nginx": version([E["NGINX"], "-v"]), "haproxy": version([E["HAPROXY"], "-v"]),
+       "systems": {}, "pairs": {}}
+for system, xs in per.items():
+    out["systems"][system] = {
+        "capacity": stat([x["capacity"] for x in xs]),
+        "exact_runs": sum(1 for x in xs if x["exact"]),
+        "limited_by": [x["limited_by"] for x in xs],
+        "runs": [{k: v for k, v in x.items() if k != "ramp"} for x in xs],
+    }
+for ours, peer, proto in pairs:
+    O = {x["run"]: x for x in per.get(ours, [])}; P = {x["run"]: x for x in per.get(peer, [])}
+    both = [r for r in sorted(set(O) & set(P)) if O[r]["exact"] and P[r]["exact"] and P[r]["capacity"]]
+    pe = [P[r] for r in sorted(P)]
+    aa = [pe[i]["capacity"] / pe[i + 1]["capacity"] for i in range(len(pe) - 1)
+          if pe[i]["exact"] and pe[i + 1]["exact"] and pe[i + 1]["capacity"]]
+    out["pairs"][f"{ours}/{peer}"] = {"protocol": proto,
+        "ratio_ours_over_peer": stat([O[r]["capacity"] / P[r]["capacity"] for r in both]),
+        "runs_with_both_exact": len(both),
+        "noise_floor_peer_aa": stat(aa)}
+out["raw"] = {s: [x["ramp"] for x in xs] for s, xs in per.items()}
+json.dump(out, open(results, "w"), indent=2)
+
+def count(system):
+    xs = per.get(system, [])
+    if not xs: return "-"
+    caps = [x["capacity"] for x in xs]
+    med = statistics.median(caps)
+    lower = [x for x in xs if not x["exact"]]
+    s = f"{med:,.0f} ({min(caps):,}–{max(caps):,})"
+    if lower:
+        why = sorted({x["limited_by"] for x in lower})
+        s = ("≥ " if len(lower) == len(xs) else "") + s + f"; {len(lower)} of {len(xs)} runs a lower bound ({', '.join(why)})"
+    return s
+rng = lambda s: "-" if s is None else f"{s['median']:.2f} ({s['min']:.2f}–{s['max']:.2f})"
+names = {"node": "sealcast node", "nginx": "nginx", "lb": "sealcast lb (+ node)", "haproxy": "HAProxy (+ node)"}
+ngx = out["nginx"].replace("nginx version: ", "")
+m = re.search(r"version (\S+)", out["haproxy"]); ha = f"HAProxy {m.group(1)}" if m else "HAProxy"
+rp, rt = out["ramp"]["plain"], out["ramp"]["tls"]
+lines = ["## Viewers per edge worker (bench/capacity.sh)", "",
+    f"Live viewers of one stream's 360p rung (the publisher's 640x360 ~730 kb/s H.264 passed through, CMAF, 2 s segments "
+    f"of {out['segment_bytes'] // 1024} KiB, plain HLS) that one worker holds while the segments' time to first byte "
+    f"(response headers, from the time each request was due) stays at p99 < {out['ramp']['ttfb_ms']:.0f} ms with no failed request. "
+    f"`sealcast-viewers` on core 1 (one thread) ramps hls.js-like viewers (master, media playlist every target duration open loop, "
+    f"init segment once, every new segment at once from the live edge; each its own client and keep-alive connection): "
+    f"{rp['start']:,} first, then +{rp['step']:,} or ×{rp['growth']} (whichever adds more) every {out['ramp']['step_secs']:.0f} s, "
+    f"up to {rp['max']:,} (TLS: {rt['start']:,}, +{rt['step']:,} or ×{rt['growth']}, up to {rt['max']:,}); a step's new viewers join "
+    f"over its first {out['ramp']['join_secs']:.0f} s and it is judged on the requests due in it. The count is the last step that passed. "
+    f"Servers on core 0: a `sealcast broadcast` node (1 tokio worker) vs {ngx} (1 worker, `sendfile on`, `access_log off`) serving a mirror "
+    f"of the node's live files on tmpfs (playlist polled every 100 ms, segments first, written by rename), over keep-alive HTTP/1.1; "
+    f"`sealcast lb` (1 tokio worker) vs {ha} (`nbthread 1`) over TLS + h2 in front of the same node, which shares their core "
+    f"(TLS: ours {out['tls']['sealcast'] or '-'}, HAProxy {out['tls']['haproxy'] or '-'}). "
+    f"Ingest, publisher, broker and mirror on core 1 with the load generator. {runs} interleaved runs, {out['date']}.", "",
+    "| pair | sealcast viewers, median (min–max) | peer viewers, median (min–max) | ratio ours/peer (median, min–max) | A/A peer |",
+    "|---|---|---|---|---|"]
+for ours, peer, proto in pairs:
+    p = out["pairs"][f"{ours}/{peer}"]
+    ratio = rng(p["ratio_ours_over_peer"])
+    if p["runs_with_both_exact"] < runs:
+        ratio += f" over {p['runs_with_both_exact']} of {runs} runs"
+    lines.append(f"| {names[ours]} vs {names[peer]}, {proto} | {count(ours)} | {count(peer)} | {ratio} | {rng(p['noise_floor_peer_aa'])} |")
+from collections import Counter
+lines += ["", "Why the ramps stopped: " + "; ".join(
+    f"{names[sy]}: " + ", ".join(f"{why} ×{n}" for why, n in Counter(x["limited_by"] for x in xs).most_common())
+    for sy, xs in per.items()) + "."]
+lines += ["", "At the last step that passed (median over runs): " + "; ".join(
+    f"{names[s]} CPU {statistics.median([x['at_capacity']['server_cpu'] or 0 for x in xs if 'at_capacity' in x] or [0]):.2f}, "
+    f"generator {statistics.median([x['at_capacity']['generator_cpu'] or 0 for x in xs if 'at_capacity' in x] or [0]):.2f}"
+    for s, xs in per.items()) + " (CPU-seconds per second; server = the processes under test, for the load balancers with the node)."]
+lines += ["", f"A count is a lower bound (≥) when the step that failed shows the load generator short of CPU (it issued requests more than "
+          f"{lag_limit:.0f} ms late at p99, or core 1 was ≥ {gen_busy:.0%} busy): the TTFB it measured is then its own delay as much as "
+          "the server's; likewise when the ramp reached its last step. On this 2-core machine the load generator shares core 1 with the "
+          "live source, ingest and mirror. Why each ramp stopped is in the JSON (`systems.*.runs[].limited_by`, `failed_step`). "
+          "The node closes connections beyond 10,000 (its default cap), which bounds a plain-HTTP ramp too. "
+          f"Aim (brief): ≥ 1.0× the peer. Run it with `bench/capacity.sh [RUNS]` (default 5; ramp settings by environment, see the script); "
+          f"raw numbers in `bench/results/capacity.json`. This run took {out['elapsed_secs'] // 60} min.", ""]
+section = "\n".join(lines)
+if docs:
+    text = open(docs).read() if os.path.exists(docs) else ""
+    start = text.find("## Viewers per edge worker")
+    if start >= 0:
+        end = text.find("\n## ", start + 1)
+        text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    open(docs, "w").write(text)
+print(section)
+PY
