@@ -50,7 +50,7 @@ KEY="$(awk '/^stream-key main /{print $3}' "$WORK/up.out")"
 WINDOW=6; TARGET=2
 DURATION=$(( (WINDOW + 2) * TARGET ))
 echo "edge: publishing ${DURATION}s of 720p30 to fill the window" >&2
-"$BIN" source --url "$RTMP/$KEY" --size 1280x720 --fps 30 --duration "$DURATION" > "$WORK/source.log" 2>&1
+SEALCAST_SOURCE_URL="$RTMP/$KEY" "$BIN" source --size 1280x720 --fps 30 --duration "$DURATION" > "$WORK/source.log" 2>&1
 for _ in $(seq 1 200); do
   curl -sf "$NODE/live/main/720p/index.m3u8" 2>/dev/null | grep -q EXT-X-ENDLIST && break
   sleep 0.1

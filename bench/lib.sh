@@ -32,9 +32,10 @@ bench_cleanup() {
   rm -rf "$WORK"
 }
 
-# bench_build: the release binary, in BIN.
+# bench_build: the release binary, in BIN. With the bench tools: building the two packages
+# together or apart resolves dependency features differently, and each switch rebuilds.
 bench_build() {
-  cargo build --release --locked -p sealcast >&2
+  cargo build --release --locked -p sealcast -p viewers >&2
   BIN="$PWD/target/release/sealcast"
 }
 

@@ -78,7 +78,7 @@ start_up() {
   CA="$dir/certs/ca.pem"
   rtmp="$(awk '/^obs-server /{print $2}' "$dir/up.out")"
   key="$(awk '/^stream-key main /{print $3}' "$dir/up.out")"
-  "$BIN" source --url "$rtmp/$key" --size 640x360 --fps 30 --duration 4 > "$dir/source.log" 2>&1
+  SEALCAST_SOURCE_URL="$rtmp/$key" "$BIN" source --size 640x360 --fps 30 --duration 4 > "$dir/source.log" 2>&1
   for _ in $(seq 1 200); do
     curl -sf "$NODE/live/main/master.m3u8" > /dev/null 2>&1 && break
     sleep 0.1

@@ -25,7 +25,7 @@ source bench/lib.sh
 bench_install publish-latency curl
 command -v python3 >/dev/null 2>&1 || bench_install publish-latency python3
 bench_workdir
-bench_build
+if [ -n "${SEALCAST_BIN:-}" ]; then BIN="$(realpath "$SEALCAST_BIN")"; else bench_build; fi
 
 "$BIN" up --data-dir "$WORK/data" --broadcast 3 \
   --rtmp-listen 127.0.0.1:0 --broadcast-listen 127.0.0.1:0 --mqtt-listen 127.0.0.1:0 \
@@ -52,7 +52,8 @@ PIDS+=("$POLL_PID")
 for _ in $(seq 1 100); do [ -e "$WORK/ready" ] && break; sleep 0.1; done
 
 echo "publish-latency: publishing ${SECS}s of 720p30 to ${#NODES[@]} nodes" >&2
-"$BIN" source --url "$RTMP/$KEY" --size 1280x720 --fps 30 --duration "$SECS" > "$WORK/source.log" 2>&1
+# The stream key reaches the publisher through its environment, not its arguments.
+SEALCAST_SOURCE_URL="$RTMP/$KEY" "$BIN" source --size 1280x720 --fps 30 --duration "$SECS" > "$WORK/source.log" 2>&1
 sleep 3 # the last segment: cut on unpublish, pushed, verified
 touch "$WORK/stop"
 wait "$POLL_PID"
