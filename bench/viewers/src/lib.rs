@@ -7,7 +7,7 @@
 //!
 //! Two ways to run: a fixed number of viewers for a while ([`run`]), or a ramp that adds
 //! viewers step by step and judges each step on its segments' TTFB and errors, stopping at
-//! the first step that misses ([`ramp()`], maths in [`ramp`]), with the CPU used by this
+//! the first step that misses ([`ramp()`], maths in [`mod@ramp`]), with the CPU used by this
 //! process, by the processes under test and by each core in every step ([`procstat`]), so
 //! that a load generator that ran out of CPU first can be told from a server that did.
 //!
@@ -88,7 +88,7 @@ pub async fn run(
     book.answered_so_far(0)
 }
 
-/// A ramp: viewers added step by step (see [`ramp`]).
+/// A ramp: viewers added step by step (see [`ramp()`] and [`mod@ramp`]).
 #[derive(Debug, Clone)]
 pub struct RampConfig {
     /// The master playlist.
