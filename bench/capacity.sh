@@ -109,8 +109,10 @@ BIN="${SEALCAST_BIN:-}"; VIEWERS="${VIEWERS_BIN:-}"
 if [ -z "$BIN" ] || [ -z "$VIEWERS" ]; then source scripts/setup.sh; fi
 if [ -z "$BIN" ]; then bench_build; fi
 if [ -z "$VIEWERS" ]; then
-  cargo build --release --locked -p viewers --bin sealcast-viewers >&2
+  # bench_build builds the viewers package with sealcast (one feature set: no rebuild);
+  # a SEALCAST_BIN given stays the binary measured.
   VIEWERS="$PWD/target/release/sealcast-viewers"
+  if [ ! -x "$VIEWERS" ]; then given="$BIN"; bench_build; BIN="${given:-$BIN}"; fi
 fi
 [ -x "$BIN" ] || die "no sealcast binary at $BIN"
 [ -x "$VIEWERS" ] || die "no sealcast-viewers binary at $VIEWERS"
@@ -591,7 +593,7 @@ if docs:
     start = text.find("## Viewers per edge worker")
     if start >= 0:
         end = text.find("\n## ", start + 1)
-        text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
+        text = text[:start] + section.rstrip("\n") + ("\n\n" + text[end + 1:] if end >= 0 else "\n")
     else:
         text = text.rstrip("\n") + "\n\n" + section
     open(docs, "w").write(text)

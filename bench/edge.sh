@@ -18,6 +18,7 @@
 # floor. Writes bench/results/edge.json and a section in docs/benchmarks.md.
 #
 # Usage: bench/edge.sh [RUNS [SECONDS]]   (default 3 runs of 4 s per load)
+# Environment: EDGE_PROFILE=DIR   also profile each server under the wrk loads (perf) into DIR
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
@@ -206,6 +207,29 @@ for i in $(seq 1 "$RUNS"); do
 done
 cp "$WORK/results" "$WORK/results.jsonl"
 
+# --- optional: where each server's CPU goes (EDGE_PROFILE=DIR) ------------------------------------
+# perf (cpu-clock samples with call graphs: this machine's virtual CPU has no hardware
+# counters) of each server under the wrk loads, one more load each after the measured ones;
+# DIR gets the raw perf.data and reports by shared object and by symbol.
+if [ -n "${EDGE_PROFILE:-}" ]; then
+  bench_install edge linux-perf
+  mkdir -p "$EDGE_PROFILE"
+  for kind in playlists segments; do
+    for server in sealcast nginx; do
+      if [ "$server" = sealcast ]; then url="$NODE"; pids="$UP_PID"; else url="$NGINX_H1"; pids="$NGINX_PIDS"; fi
+      echo "edge: profiling $server under wrk $kind" >&2
+      data="$EDGE_PROFILE/$server.$kind.data"
+      WRK_PATHS="$WORK/$kind" taskset -c 1 wrk -t1 -c64 -d"$((SECS + 1))s" --timeout 5s -s "$WORK/paths.lua" "$url" > "$EDGE_PROFILE/$server.$kind.wrk" 2>&1 &
+      wrk_pid=$!
+      perf record -q -e cpu-clock -F 1999 -g -o "$data" -p "$(echo $pids | tr ' ' ',')" -- sleep "$SECS" > /dev/null 2>&1 || true
+      wait "$wrk_pid" || true
+      perf report -i "$data" --no-children --sort dso --stdio -q 2> /dev/null | grep -v '^$' | head -15 > "$EDGE_PROFILE/$server.$kind.dso.txt" || true
+      perf report -i "$data" --no-children --sort dso,sym --stdio -q -g none 2> /dev/null | grep -v '^$' | head -60 > "$EDGE_PROFILE/$server.$kind.sym.txt" || true
+    done
+  done
+  echo "edge: profiles in $EDGE_PROFILE (*.dso.txt, *.sym.txt)" >&2
+fi
+
 # --- 3. report ------------------------------------------------------------------------------------
 python3 - "$WORK/results.jsonl" "$RUNS" "$SECS" "$NSEG" "$((SEGBYTES / NSEG))" "$H2C_OURS" "$NGINX" <<'PY'
 import json, os, statistics, sys, datetime, subprocess
@@ -265,15 +289,23 @@ lines += ["", f"Server CPU-s per wall-second (ours / nginx, median): {shares}. W
           "figure to read. The sealcast CPU is the whole `up` process (the node plus an idle ingest and MQTT broker); "
           "nginx's is master + worker. On loopback the receiver's softirq work may be charged to whichever process is "
           "running, so the byte-heavy segment figures carry more accounting noise than the playlist ones."]
+goal = {"playlists": 1.3, "segments": 1.5}
+verdicts = "; ".join(f"{name} {e['ratio_ours_over_nginx']['req_per_cpu_s']['median']:.2f} "
+                     f"({'met' if e['ratio_ours_over_nginx']['req_per_cpu_s']['median'] >= goal[name.split()[1]] else 'NOT met'})"
+                     for name, e in out["loads"].items())
 lines += ["", "Aim (brief): playlists ≥ 1.0× nginx req/CPU-s with p99 ≤ 1.1×, segments ≥ 0.9×. "
-          "Run it with `bench/edge.sh [RUNS [SECONDS]]` (default 3 runs of 4 s); raw numbers in `bench/results/edge.json`.", ""]
+          f"Goal (issue 18): playlists ≥ 1.3×, segments ≥ 1.5×: {verdicts}."]
+if os.path.exists("bench/edge-notes.md"):
+    lines += ["", open("bench/edge-notes.md").read().strip()]
+lines += ["", "Run it with `bench/edge.sh [RUNS [SECONDS]]` (default 3 runs of 4 s; `EDGE_PROFILE=DIR` adds a perf "
+          "profile of each server under the wrk loads); raw numbers in `bench/results/edge.json`.", ""]
 section = "\n".join(lines)
 p = "docs/benchmarks.md"
 text = open(p).read()
 start = text.find("## Edge serving")
 if start >= 0:
     end = text.find("\n## ", start + 1)
-    text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
+    text = text[:start] + section.rstrip("\n") + ("\n\n" + text[end + 1:] if end >= 0 else "\n")
 else:
     text = text.rstrip("\n") + "\n\n" + section
 open(p, "w").write(text)

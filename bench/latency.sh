@@ -31,8 +31,7 @@ LADDER="${LADDER:-src}"
 source bench/lib.sh
 bench_install latency nginx libnginx-mod-rtmp chromium chromium-driver curl python3
 bench_workdir
-bench_build
-cargo build --release --locked -p viewers --bin sealcast-glass >&2
+bench_build # also builds sealcast-glass (the viewers package)
 GLASS="$PWD/target/release/sealcast-glass"
 
 # One sealcast cluster per mode, each with its own data directory and ports.
@@ -235,7 +234,7 @@ text = open(path).read() if os.path.exists(path) else "# Benchmarks\n\n"
 start = text.find("## Glass-to-glass latency")
 if start >= 0:
     end = text.find("\n## ", start + 1)
-    text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
+    text = text[:start] + section.rstrip("\n") + ("\n\n" + text[end + 1:] if end >= 0 else "\n")
 else:
     text = text.rstrip("\n") + "\n\n" + section
 open(path, "w").write(text)

@@ -550,7 +550,7 @@ if docs:
     start = text.find("## Load-balancer overhead")
     if start >= 0:
         end = text.find("\n## ", start + 1)
-        text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
+        text = text[:start] + section.rstrip("\n") + ("\n\n" + text[end + 1:] if end >= 0 else "\n")
     else:
         text = text.rstrip("\n") + "\n\n" + section
     open(docs, "w").write(text)

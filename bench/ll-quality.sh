@@ -71,7 +71,7 @@ text = open(path).read()
 start = text.find("## Low-latency x264 settings")
 if start >= 0:
     end = text.find("\n## ", start + 1)
-    text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
+    text = text[:start] + section.rstrip("\n") + ("\n\n" + text[end + 1:] if end >= 0 else "\n")
 else:
     text = text.rstrip("\n") + "\n\n" + section
 open(path, "w").write(text)

@@ -43,8 +43,7 @@ HAPROXY="$(command -v haproxy || echo /usr/sbin/haproxy)"
 if [ -d /dev/shm ] && [ -w /dev/shm ]; then WORK="$(mktemp -d /dev/shm/sealcast-memory.XXXXXX)"; else WORK="$(mktemp -d)"; fi
 chmod 755 "$WORK"
 bench_workdir "$WORK"
-bench_build
-cargo build --release --locked -p viewers --bin sealcast-idle >&2
+bench_build # also builds sealcast-idle (the viewers package)
 IDLE="$PWD/target/release/sealcast-idle"
 for v in $(compgen -e | grep '^SEALCAST_' || true); do unset "$v"; done
 
@@ -272,7 +271,7 @@ docs = open("docs/benchmarks.md").read()
 start = docs.find("## Memory per idle viewer")
 if start >= 0:
     end = docs.find("\n## ", start + 1)
-    docs = docs[:start] + section + (docs[end + 1:] if end >= 0 else "")
+    docs = docs[:start] + section.rstrip("\n") + ("\n\n" + docs[end + 1:] if end >= 0 else "\n")
 else:
     docs = docs.rstrip("\n") + "\n\n" + section
 open("docs/benchmarks.md", "w").write(docs)

@@ -580,7 +580,7 @@ if docs:
     start = text.find(head)
     if start >= 0:
         end = text.find("\n## ", start + 1)
-        text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
+        text = text[:start] + section.rstrip("\n") + ("\n\n" + text[end + 1:] if end >= 0 else "\n")
     else:
         text = (text.rstrip("\n") + "\n\n" if text else "") + section
     open(docs, "w").write(text)
