@@ -276,7 +276,7 @@ lines = ["## Load-balancer instructions per request (bench/lb-profile.sh)", "",
          f"(the clients' TLS handshakes included), {out['date']}. Deterministic, so one run; the kernel's "
          "share is not in it (bench/lb.sh's CPU-seconds are). Valgrind's virtual CPU has no SHA or VAES instructions, so "
          "SHA-256 and AES-GCM are overstated for both. Valgrind also counts each byte a `rep movsb` copies as an "
-         "instruction (glibc's memcpy uses it for large copies on this CPU; checked: one 200 KiB memcpy counts 204,802), "
+         "instruction (glibc's memcpy uses it for large copies on this CPU; checked by hand: a C program's 200 KiB memcpy counts 204,802), "
          "where the CPU moves tens of bytes per cycle, so copies are overstated too: the figures without memcpy are the "
          "closer measure of the code's own work.", "",
          "| request | sealcast lb | HAProxy | HAProxy / ours | without memcpy: sealcast lb | HAProxy | HAProxy / ours | TLS (ours / HAProxy) |",
