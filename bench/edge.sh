@@ -223,7 +223,7 @@ if [ -n "${EDGE_PROFILE:-}" ]; then
       wrk_pid=$!
       perf record -q -e cpu-clock -F 1999 -g -o "$data" -p "$(echo $pids | tr ' ' ',')" -- sleep "$SECS" > /dev/null 2>&1 || true
       wait "$wrk_pid" || true
-      perf report -i "$data" --no-children --sort dso --stdio -q 2> /dev/null | grep -v '^$' | head -15 > "$EDGE_PROFILE/$server.$kind.dso.txt" || true
+      perf report -i "$data" --no-children --sort dso --stdio -q -g none 2> /dev/null | grep -v '^$' | head -15 > "$EDGE_PROFILE/$server.$kind.dso.txt" || true
       perf report -i "$data" --no-children --sort dso,sym --stdio -q -g none 2> /dev/null | grep -v '^$' | head -60 > "$EDGE_PROFILE/$server.$kind.sym.txt" || true
     done
   done
