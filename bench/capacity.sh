@@ -101,23 +101,12 @@ NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 HAPROXY="$(command -v haproxy || echo /usr/sbin/haproxy)"
 MOSQUITTO="$(command -v mosquitto || echo /usr/sbin/mosquitto)"
 
-# The served files live on tmpfs when there is one.
-if [ -d /dev/shm ] && [ -w /dev/shm ]; then WORK="$(mktemp -d /dev/shm/sealcast-capacity.XXXXXX)"; else WORK="$(mktemp -d)"; fi
-chmod 755 "$WORK"
-bench_workdir "$WORK"
-BIN="${SEALCAST_BIN:-}"; VIEWERS="${VIEWERS_BIN:-}"
-if [ -z "$BIN" ] || [ -z "$VIEWERS" ]; then source scripts/setup.sh; fi
-if [ -z "$BIN" ]; then bench_build; fi
-if [ -z "$VIEWERS" ]; then
-  # bench_build builds the viewers package with sealcast (one feature set: no rebuild);
-  # a SEALCAST_BIN given stays the binary measured.
-  VIEWERS="$PWD/target/release/sealcast-viewers"
-  if [ ! -x "$VIEWERS" ]; then given="$BIN"; bench_build; BIN="${given:-$BIN}"; fi
-fi
-[ -x "$BIN" ] || die "no sealcast binary at $BIN"
+bench_tmpfs_workdir capacity
+bench_binary
+VIEWERS="${VIEWERS_BIN:-}"
+if [ -z "$VIEWERS" ]; then bench_tool sealcast-viewers; VIEWERS="$TOOL"; fi
 [ -x "$VIEWERS" ] || die "no sealcast-viewers binary at $VIEWERS"
-# Our binary reads SEALCAST_* settings from the environment: none of a user's apply here.
-for v in $(compgen -e | grep '^SEALCAST_' || true); do unset "$v"; done
+bench_clear_env
 
 # wait_for SECONDS COMMAND...: runs COMMAND every 0.1 s until it succeeds.
 wait_for() {
@@ -443,6 +432,7 @@ LAG_LIMIT_MS="$LAG_LIMIT_MS" GEN_BUSY="$GEN_BUSY" OURS_TLS="$OURS_TLS" HA_TLS="$
 NGINX="$NGINX" HAPROXY="$HAPROXY" ELAPSED="$ELAPSED" \
 python3 - "$WORK/ramps" "$RESULTS" "$DOCS" <<'PY'
 import datetime, glob, json, os, re, statistics, subprocess, sys
+sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import put
 ramps_dir, results, docs = sys.argv[1:4]
 E = os.environ
 runs = int(E["RUNS"]); lag_limit = float(E["LAG_LIMIT_MS"]); gen_busy = float(E["GEN_BUSY"])
@@ -589,13 +579,6 @@ lines += ["", f"A count is a lower bound (≥) when the step that failed shows t
           f"raw numbers in `bench/results/capacity.json`. This run took {out['elapsed_secs'] // 60} min.", ""]
 section = "\n".join(lines)
 if docs:
-    text = open(docs).read() if os.path.exists(docs) else ""
-    start = text.find("## Viewers per edge worker")
-    if start >= 0:
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + section.rstrip("\n") + ("\n\n" + text[end + 1:] if end >= 0 else "\n")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    open(docs, "w").write(text)
+    put(section, "## Viewers per edge worker", docs)
 print(section)
 PY

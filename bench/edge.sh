@@ -30,9 +30,7 @@ bench_install edge nginx wrk nghttp2-client curl util-linux
 NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 
 # The served files live on tmpfs when there is one (as the brief asks of the peer).
-if [ -d /dev/shm ] && [ -w /dev/shm ]; then WORK="$(mktemp -d /dev/shm/sealcast-edge.XXXXXX)"; else WORK="$(mktemp -d)"; fi
-chmod 755 "$WORK"
-bench_workdir "$WORK"
+bench_tmpfs_workdir edge
 bench_build
 HZ="$(getconf CLK_TCK)"
 
@@ -233,6 +231,7 @@ fi
 # --- 3. report ------------------------------------------------------------------------------------
 python3 - "$WORK/results.jsonl" "$RUNS" "$SECS" "$NSEG" "$((SEGBYTES / NSEG))" "$H2C_OURS" "$NGINX" <<'PY'
 import json, os, statistics, sys, datetime, subprocess
+sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import put
 path, runs, secs, nseg, segavg, h2c, nginx = sys.argv[1:8]
 rows = [json.loads(l) for l in open(path) if l.strip()]
 def stat(xs): return {"median": statistics.median(xs), "min": min(xs), "max": max(xs)} if xs else None
@@ -300,14 +299,6 @@ if os.path.exists("bench/edge-notes.md"):
 lines += ["", "Run it with `bench/edge.sh [RUNS [SECONDS]]` (default 3 runs of 4 s; `EDGE_PROFILE=DIR` adds a perf "
           "profile of each server under the wrk loads); raw numbers in `bench/results/edge.json`.", ""]
 section = "\n".join(lines)
-p = "docs/benchmarks.md"
-text = open(p).read()
-start = text.find("## Edge serving")
-if start >= 0:
-    end = text.find("\n## ", start + 1)
-    text = text[:start] + section.rstrip("\n") + ("\n\n" + text[end + 1:] if end >= 0 else "\n")
-else:
-    text = text.rstrip("\n") + "\n\n" + section
-open(p, "w").write(text)
+put(section, "## Edge serving")
 print(section)
 PY

@@ -33,8 +33,7 @@ source bench/lib.sh
 die() { echo "$*" >&2; exit 1; }
 bench_install ladder ffmpeg
 bench_workdir
-if [ -n "${SEALCAST_BIN:-}" ]; then BIN="$SEALCAST_BIN"; else bench_build; fi
-[ -x "$BIN" ] || die "ladder: no sealcast binary at $BIN"
+bench_binary
 FIXTURE="$WORK/fixture.flv"
 "$BIN" source --output "$FIXTURE" --size 1280x720 --fps 30 --bitrate 4000 --gop 2 --duration 60 --fast >&2
 
@@ -106,6 +105,7 @@ done
 
 python3 - "$WORK" "$RUNS" "$PARTS" "$X264_PARAMS" <<'PY'
 import json, os, statistics, sys, glob, datetime
+sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import put
 work, runs, parts, x264 = sys.argv[1], int(sys.argv[2]), sys.argv[3] != "0", sys.argv[4]
 rows = [l.split() for l in open(os.path.join(work, "runs"))]
 ours = [(float(w), float(u) + float(s)) for k, w, u, s in rows if k == "ours"]
@@ -191,20 +191,8 @@ notes = "bench/ladder-notes.md"
 if parts and os.path.exists(notes):
     table[-2:-2] = [open(notes).read().strip(), ""]
 section = "\n".join(table)
-path = "docs/benchmarks.md"
-text = open(path).read() if os.path.exists(path) else "# Benchmarks\n\nMeasured with the scripts in `bench/`; ratios > 1 mean sealcast is ahead.\n\n"
-start = text.find(title)
-if start < 0 and not parts:
-    # The variant goes right after the default's section.
-    anchor = text.find("## Ladder transcode (bench/ladder.sh)")
-    after = text.find("\n## ", anchor + 1) if anchor >= 0 else -1
-    text = text[:after + 1] + section + "\n" + text[after + 1:] if after >= 0 else text.rstrip("\n") + "\n\n" + section
-elif start >= 0:
-    end = text.find("\n## ", start + 1)
-    text = text[:start] + section.rstrip("\n") + ("\n\n" + text[end + 1:] if end >= 0 else "\n")
-else:
-    text = text.rstrip("\n") + "\n\n" + section
-open(path, "w").write(text)
+# The variant without parts goes right after the default's section.
+put(section, title, after=None if parts else "## Ladder transcode (bench/ladder.sh)")
 print(section)
 if not like_for_like:
     sys.exit("ladder: the outputs are not like for like (bitrate or PSNR per rung differ beyond the limits); see the table")

@@ -162,6 +162,7 @@ python3 -c 'import json,sys,time; sys.path.insert(0,"bench"); from publish_laten
 mkdir -p bench/results
 SECS="$SECS" ROUNDS="$ROUNDS" LADDER="$LADDER" python3 - "$WORK/runs.jsonl" "$WORK/m0.json" "$WORK/m1.json" <<'PY'
 import json, os, sys
+sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import put
 sys.path.insert(0, "bench")
 from publish_latency import hist, hist_quantile
 runs = [json.loads(l) for l in open(sys.argv[1])]
@@ -229,14 +230,6 @@ table += [
     f"Cost of signing every part, on the LL cluster over the {g(c['seconds'], 0)} s of the runs (one stream, ML-DSA-65): {g(c['parts_per_s'])} parts and {g(c['segments_per_s'])} segments signed per second; the ingest spends {g(c['ingest_sign_ms_per_s'])} ms of CPU per second on hashing and signing ({g(c['part_sign_ms_mean'])} ms per part); each edge {g(c['edge_verify_ms_per_s_per_node'])} ms per second verifying ({g(c['verify_ms_mean'], 3)} ms per manifest); signed manifests on MQTT {g((c['mqtt_manifest_bytes_per_s'] or 0) / 1000, 1)} KB/s per stream and rendition. The part gate's added latency (bytes arrived → listed): p50 {g(c['part_wait_ms']['p50'])} ms, p99 {g(c['part_wait_ms']['p99'])} ms over {int(c['part_wait_ms']['n'])} parts.",
 ]
 section = "\n".join(table) + "\n"
-path = "docs/benchmarks.md"
-text = open(path).read() if os.path.exists(path) else "# Benchmarks\n\n"
-start = text.find("## Glass-to-glass latency")
-if start >= 0:
-    end = text.find("\n## ", start + 1)
-    text = text[:start] + section.rstrip("\n") + ("\n\n" + text[end + 1:] if end >= 0 else "\n")
-else:
-    text = text.rstrip("\n") + "\n\n" + section
-open(path, "w").write(text)
+put(section, "## Glass-to-glass latency")
 print(section)
 PY

@@ -46,16 +46,11 @@ SEG_CLIENTS="${SEG_CLIENTS:-10}"
 
 source bench/lib.sh
 bench_install lb-profile valgrind haproxy nghttp2-client nginx mosquitto mosquitto-clients curl
-if [ -d /dev/shm ] && [ -w /dev/shm ]; then WORK="$(mktemp -d /dev/shm/sealcast-lbprof.XXXXXX)"; else WORK="$(mktemp -d)"; fi
-chmod 755 "$WORK"
-bench_workdir "$WORK"
-BIN="${SEALCAST_BIN:-}"
-if [ -z "$BIN" ]; then source scripts/setup.sh; bench_build; fi
-[ -x "$BIN" ] || die "no sealcast binary at $BIN"
-PRESENCE="$(dirname "$BIN")/sealcast-presence"
-[ -x "$PRESENCE" ] || cargo build --release --locked -p viewers --bin sealcast-presence >&2
-[ -x "$PRESENCE" ] || die "no sealcast-presence next to $BIN (cargo build --release -p viewers)"
-for v in $(compgen -e | grep '^SEALCAST_' || true); do unset "$v"; done
+bench_tmpfs_workdir lbprof
+bench_binary
+bench_tool sealcast-presence
+PRESENCE="$TOOL"
+bench_clear_env
 wait_ok() { # SECONDS URL
   local i
   for ((i = 0; i < $1 * 10; i++)); do
@@ -195,6 +190,7 @@ done
 mkdir -p "$(dirname "$RESULTS")"
 REQUESTS="$REQUESTS" SEG_REQUESTS="$SEG_REQUESTS" CLIENTS="$CLIENTS" SEG_CLIENTS="$SEG_CLIENTS" PLAYLIST_RPS="$PLAYLIST_RPS" SEGMENT_RPS="$SEGMENT_RPS" python3 - "$WORK" "$RESULTS" "$DOCS" <<'PY'
 import collections, datetime, json, os, re, subprocess, sys
+sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import put
 work, results, docs = sys.argv[1:4]
 n = {"playlist": int(os.environ["REQUESTS"]), "segment": int(os.environ["SEG_REQUESTS"])}
 
@@ -304,12 +300,5 @@ if os.path.exists(notes):
     lines += ["", open(notes).read().strip()]
 lines += ["", "Run it with `bench/lb-profile.sh [REQUESTS [CLIENTS]]`; raw numbers in `bench/results/lb-profile.json`."]
 section = "\n".join(lines) + "\n"
-text = open(docs).read()
-start = text.find("## Load-balancer instructions per request")
-if start < 0:
-    text = text.rstrip("\n") + "\n\n" + section
-else:
-    end = text.find("\n## ", start + 1)
-    text = text[:start] + section.rstrip("\n") + ("\n\n" + text[end + 1:] if end >= 0 else "\n")
-open(docs, "w").write(text)
+put(section, "## Load-balancer instructions per request", docs)
 PY

@@ -66,20 +66,12 @@ NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 HAPROXY="$(command -v haproxy || echo /usr/sbin/haproxy)"
 MOSQUITTO="$(command -v mosquitto || echo /usr/sbin/mosquitto)"
 
-# The served files live on tmpfs when there is one.
-if [ -d /dev/shm ] && [ -w /dev/shm ]; then WORK="$(mktemp -d /dev/shm/sealcast-lb.XXXXXX)"; else WORK="$(mktemp -d)"; fi
-chmod 755 "$WORK"
-bench_workdir "$WORK"
-BIN="${SEALCAST_BIN:-}"
-if [ -z "$BIN" ]; then source scripts/setup.sh; bench_build; fi
-[ -x "$BIN" ] || die "no sealcast binary at $BIN"
-# Signs the backends' presences (bench/viewers/src/presence.rs), next to the binary.
-PRESENCE="$(dirname "$BIN")/sealcast-presence"
-[ -x "$PRESENCE" ] || cargo build --release --locked -p viewers --bin sealcast-presence >&2
-[ -x "$PRESENCE" ] || die "no sealcast-presence next to $BIN (cargo build --release -p viewers)"
-# Our binary reads SEALCAST_* settings from the environment (direct mode, hash mode, another
-# certificate...): none of a user's apply here.
-for v in $(compgen -e | grep '^SEALCAST_' || true); do unset "$v"; done
+bench_tmpfs_workdir lb
+bench_binary
+# Signs the backends' presences (bench/viewers/src/presence.rs).
+bench_tool sealcast-presence
+PRESENCE="$TOOL"
+bench_clear_env
 RUNID="$(date +%s)-$$"
 
 HZ="$(getconf CLK_TCK)"
@@ -417,6 +409,7 @@ RUNS="$RUNS" SECS="$SECS" CLIENTS="$CLIENTS" STREAMS="$STREAMS" LAT_CLIENTS="$LA
 PLAYLIST_BYTES="$PLAYLIST_BYTES" SEGMENT_BYTES="$SEGMENT_BYTES" HAPROXY="$HAPROXY" NGINX="$NGINX" \
 python3 - "$WORK/results.jsonl" "$WORK/lb.metrics" "$RESULTS" "$DOCS" <<'PY'
 import datetime, json, os, re, statistics, subprocess, sys
+sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import put
 rows_path, metrics_path, results, docs = sys.argv[1:5]
 rows = [json.loads(l) for l in open(rows_path) if l.strip()]
 env = lambda k: int(os.environ[k])
@@ -546,13 +539,6 @@ lines += ["", f"Backend connection reuse (1 − connections accepted / requests 
           "Server CPU is the load balancer's process only (utime+stime). Run it with `bench/lb.sh [RUNS [SECONDS]]`; raw numbers in `bench/results/lb.json`.", ""]
 section = "\n".join(lines)
 if docs:
-    text = open(docs).read()
-    start = text.find("## Load-balancer overhead")
-    if start >= 0:
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + section.rstrip("\n") + ("\n\n" + text[end + 1:] if end >= 0 else "\n")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    open(docs, "w").write(text)
+    put(section, "## Load-balancer overhead", docs)
 print(section)
 PY

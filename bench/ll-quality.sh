@@ -55,6 +55,7 @@ done
 mkdir -p bench/results
 python3 - "$WORK/results.jsonl" "$SECS" <<'PY'
 import json, os, sys
+sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import put
 rows = [json.loads(l) for l in open(sys.argv[1])]
 json.dump({"seconds": int(sys.argv[2]), "rows": rows}, open("bench/results/ll-quality.json", "w"), indent=1)
 table = ["## Low-latency x264 settings: quality cost", "",
@@ -66,14 +67,6 @@ for rung in ["720p", "480p", "360p"]:
     p, l = by[(rung, "plain")], by[(rung, "ll")]
     table.append(f"| {rung} | {p['target_kbps']} | {p['psnr_db']:.2f} → {l['psnr_db']:.2f} | {l['psnr_db'] - p['psnr_db']:+.2f} | {p['ssim']:.4f} → {l['ssim']:.4f} | {p['kbps']} / {l['kbps']} | {p['encode_fps']} / {l['encode_fps']} |")
 section = "\n".join(table) + "\n"
-path = "docs/benchmarks.md"
-text = open(path).read()
-start = text.find("## Low-latency x264 settings")
-if start >= 0:
-    end = text.find("\n## ", start + 1)
-    text = text[:start] + section.rstrip("\n") + ("\n\n" + text[end + 1:] if end >= 0 else "\n")
-else:
-    text = text.rstrip("\n") + "\n\n" + section
-open(path, "w").write(text)
+put(section, "## Low-latency x264 settings")
 print(section)
 PY

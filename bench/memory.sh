@@ -40,12 +40,10 @@ source bench/lib.sh
 bench_install memory nginx haproxy curl openssl util-linux
 NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 HAPROXY="$(command -v haproxy || echo /usr/sbin/haproxy)"
-if [ -d /dev/shm ] && [ -w /dev/shm ]; then WORK="$(mktemp -d /dev/shm/sealcast-memory.XXXXXX)"; else WORK="$(mktemp -d)"; fi
-chmod 755 "$WORK"
-bench_workdir "$WORK"
+bench_tmpfs_workdir memory
 bench_build # also builds sealcast-idle (the viewers package)
 IDLE="$PWD/target/release/sealcast-idle"
-for v in $(compgen -e | grep '^SEALCAST_' || true); do unset "$v"; done
+bench_clear_env
 
 # rss_kb PID...: VmRSS of the processes summed, in KiB.
 rss_kb() {
@@ -220,6 +218,7 @@ done
 
 python3 - "$RAW" "$WORK/ciphers" "$CONNS" "$RUNS" <<'PY'
 import json, statistics, sys, datetime
+sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import put
 raw, ciphers, conns, runs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 per = {}
 for line in open(raw):
@@ -267,12 +266,5 @@ lines = [
 ]
 section = "\n".join(lines)
 print(section)
-docs = open("docs/benchmarks.md").read()
-start = docs.find("## Memory per idle viewer")
-if start >= 0:
-    end = docs.find("\n## ", start + 1)
-    docs = docs[:start] + section.rstrip("\n") + ("\n\n" + docs[end + 1:] if end >= 0 else "\n")
-else:
-    docs = docs.rstrip("\n") + "\n\n" + section
-open("docs/benchmarks.md", "w").write(docs)
+put(section, "## Memory per idle viewer")
 PY

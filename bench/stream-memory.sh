@@ -77,11 +77,8 @@ bench_install stream-memory mosquitto curl python3
 MOSQUITTO="$(command -v mosquitto || echo /usr/sbin/mosquitto)"
 [ -x "$MOSQUITTO" ] || die "no mosquitto"
 bench_workdir
-BIN="${SEALCAST_BIN:-}"
-if [ -z "$BIN" ]; then source scripts/setup.sh; bench_build; fi
-[ -x "$BIN" ] || die "no sealcast binary at $BIN"
-# A user's SEALCAST_* settings (another broker, keys, listen addresses…) do not apply here.
-for v in $(compgen -e | grep '^SEALCAST_' || true); do unset "$v"; done
+bench_binary
+bench_clear_env
 
 case "$LADDER" in
   cheap)
@@ -435,6 +432,7 @@ done
 NOTES="bench/stream-memory-notes.md"
 python3 - "$RAW" "$RESULTS" "$DOCS" "$NOTES" "$RUNS" "$STREAMS" "$LADDER" "$SIZE" "$SOURCE_KBPS" "$SAMPLE_SECONDS" "$NODE_WORKERS" "$GRACE" <<'PY'
 import datetime, json, os, statistics, sys
+sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import put
 raw, results, docs, notes = sys.argv[1:5]
 runs, streams = int(sys.argv[5]), int(sys.argv[6])
 ladder, size, source_kbps, sample_s, workers, grace = sys.argv[7], sys.argv[8], int(sys.argv[9]), int(sys.argv[10]), int(sys.argv[11]), int(sys.argv[12])
@@ -575,13 +573,5 @@ out["summary"] = summary
 json.dump(out, open(results, "w"), indent=2)
 print(section)
 if docs:
-    head = "## Memory per live stream (bench/stream-memory.sh)"
-    text = open(docs).read() if os.path.exists(docs) else ""
-    start = text.find(head)
-    if start >= 0:
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + section.rstrip("\n") + ("\n\n" + text[end + 1:] if end >= 0 else "\n")
-    else:
-        text = (text.rstrip("\n") + "\n\n" if text else "") + section
-    open(docs, "w").write(text)
+    put(section, "## Memory per live stream (bench/stream-memory.sh)", docs)
 PY
