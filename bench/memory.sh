@@ -14,8 +14,8 @@
 #              node, TLS 1.3 offering only the cipher suite ours picks (both printed).
 # Each connection (`sealcast-idle`, its own client) asks once for the master playlist, reads
 # the answer whole and then stays open, idle. The server's RSS (VmRSS, all its processes) is
-# read before the connections open and once they all have their answer; the difference over
-# the connections held is the figure. RUNS runs, the targets interleaved (the order turns
+# read, once settled (settled_rss below), before the connections open and after they all
+# have their answer; the difference over the connections held is the figure. RUNS runs, the targets interleaved (the order turns
 # every run); median with min–max, and each peer's spread as its noise.
 # Writes bench/results/memory.json and a section in docs/benchmarks.md (with the notes in
 # bench/memory-notes.md: what a profile showed; edit them when the figures change).
@@ -55,6 +55,28 @@ rss_kb() {
   echo "$total"
 }
 
+# settled_rss PID...: VmRSS of the processes summed (KiB) once it has settled: sampled
+# every second until SETTLE consecutive samples (default 12) stay within 1 % of each other,
+# at most 90 s. Allocators give freed memory back to the system some time after it was
+# freed, and only when something wakes them: mimalloc purges a second or more later, on
+# its next collection. Reading at a fixed moment caught the node's RSS before or after
+# that purge by chance.
+settled_rss() {
+  local samples=() kb i lo hi n="${SETTLE:-12}"
+  for i in $(seq 1 90); do
+    kb="$(rss_kb "$@")"
+    samples+=("$kb")
+    if [ "${#samples[@]}" -ge "$n" ]; then
+      lo="$(printf '%s\n' "${samples[@]: -$n}" | sort -n | head -1)"
+      hi="$(printf '%s\n' "${samples[@]: -$n}" | sort -n | tail -1)"
+      if [ $((hi - lo)) -le $((hi / 100)) ]; then echo "$kb"; return; fi
+    fi
+    sleep 1
+  done
+  echo "memory: RSS of $* did not settle in 90 s; last sample taken" >&2
+  echo "$kb"
+}
+
 # stop PID: stops a process started here and waits for it.
 stop() { kill "$1" 2> /dev/null || true; wait "$1" 2> /dev/null || true; }
 
@@ -91,9 +113,7 @@ hold() {
   while [ "$1" != "--" ]; do pids+=("$1"); shift; done; shift
   # A few requests first, so that what one request sets up once is in "before".
   for _ in 1 2 3 4 5; do curl -sfk -o /dev/null "$url" || true; done
-  # Settled: allocators give memory back a while after it was freed.
-  sleep 3
-  before="$(rss_kb "${pids[@]}")"
+  before="$(settled_rss "${pids[@]}")"
   rm -f "$fifo"; mkfifo "$fifo"
   "$IDLE" "$url" --connections "$CONNS" --concurrency 64 "$@" < "$fifo" > "$WORK/idle.out" 2> "$WORK/idle.err" &
   idle_pid=$!
@@ -101,8 +121,7 @@ hold() {
   for _ in $(seq 1 1200); do [ -s "$WORK/idle.out" ] && break; kill -0 "$idle_pid" 2> /dev/null || break; sleep 0.1; done
   line="$(head -1 "$WORK/idle.out")"
   [ -n "$line" ] || { cat "$WORK/idle.err" >&2; exec 9>&-; die "sealcast-idle gave no report for $url"; }
-  sleep 3
-  after="$(rss_kb "${pids[@]}")"
+  after="$(settled_rss "${pids[@]}")"
   exec 9>&-
   wait "$idle_pid" || true
   open="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["open"])' "$line")"
@@ -249,8 +268,8 @@ def row(name, t, goal):
 lines = [
     "## Memory per idle viewer (bench/memory.sh)", "",
     f"{conns:,} keep-alive connections, each asks once for the master playlist and then stays idle; "
-    f"RSS the server added per connection (all its processes, VmRSS once every connection has its answer, "
-    f"minus before), fresh processes for each figure, {runs} interleaved runs, {out['date']}. "
+    f"RSS the server added per connection (all its processes, VmRSS once every connection has its answer "
+    f"and the RSS has settled (12 one-second samples within 1 %), minus before, read the same way), fresh processes for each figure, {runs} interleaved runs, {out['date']}. "
     "Ours: `sealcast up --broadcast 1` (1 tokio worker; its ingest and broker idle); the node directly over "
     "plain HTTP/1.1, and its load balancer over TLS with HTTP/2 by ALPN. Peers: nginx 1.22 (1 worker) on "
     "a copy of the same playlist, HAProxy 2.6 (`nbthread 1`) over TLS/h2 in front of the same node. "

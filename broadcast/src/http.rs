@@ -148,6 +148,10 @@ pub(crate) async fn serve(
 }
 
 /// Serves one connection until it closes, fails, idles out or the server shuts down.
+///
+/// This future is the connection's task for as long as it lives, parked or not, so it
+/// holds only what a parked connection needs: hyper's state lives in the boxed futures of
+/// [`serve_h1`] and [`serve_h2`], freed when they return.
 async fn connection(server: Arc<Server>, io: Counted, peer: Peer, _slot: OwnedSemaphorePermit) {
     let mut io = Conn::new(io, server.limits.idle_timeout);
     if let Err(reason) = io.wait_for_bytes(&server.shutdown).await {
@@ -157,50 +161,15 @@ async fn connection(server: Arc<Server>, io: Counted, peer: Peer, _slot: OwnedSe
         return;
     }
     if io.peeks_h2_preface().await {
-        let service = NodeService::new(&server.app, peer, None);
-        let mut conn = Box::pin(server.h2.serve_connection(TokioIo::new(io), service));
-        let result = tokio::select! {
-            result = conn.as_mut() => result,
-            () = server.shutdown.cancelled() => {
-                conn.as_mut().graceful_shutdown();
-                conn.await
-            }
-        };
-        if let Err(e) = result {
-            closed(&server, peer, &e);
-        }
+        Box::pin(serve_h2(&server, io, peer)).await;
         return;
     }
     io.parking = true;
     loop {
-        let service = NodeService::new(&server.app, peer, Some(Arc::clone(&io.in_flight)));
-        // Boxed, so that a parked connection's task holds a pointer, not hyper's state.
-        let mut conn = Box::new(server.h1.serve_connection(TokioIo::new(io), service));
-        let result = tokio::select! {
-            result = std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)) => result,
-            () = server.shutdown.cancelled() => {
-                Pin::new(&mut *conn).graceful_shutdown();
-                std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)).await
-            }
+        let Some(parked) = Box::pin(serve_h1(&server, io, peer)).await else {
+            return;
         };
-        if let Err(e) = result {
-            closed(&server, peer, &e);
-            return;
-        }
-        // Everything hyper held goes here, its read buffer included (the leftover bytes
-        // are a view of it): a parked connection keeps only the socket.
-        let http1::Parts {
-            io: parked,
-            read_buf,
-            ..
-        } = conn.into_parts();
-        io = parked.into_inner();
-        let unread = !read_buf.is_empty();
-        drop(read_buf);
-        // Ended by the client (or shutdown), or bytes hyper read and did not use: done.
-        if !std::mem::take(&mut io.parked) || unread {
-            return;
-        }
+        io = parked;
         server.node.metrics.http_connections_parked(1);
         let woke = io.wait_for_bytes(&server.shutdown).await;
         server.node.metrics.http_connections_parked(-1);
@@ -211,6 +180,50 @@ async fn connection(server: Arc<Server>, io: Counted, peer: Peer, _slot: OwnedSe
             return;
         }
     }
+}
+
+/// Serves an HTTP/2 connection to its end.
+async fn serve_h2(server: &Server, io: Conn, peer: Peer) {
+    let service = NodeService::new(&server.app, peer, None);
+    let conn = server.h2.serve_connection(TokioIo::new(io), service);
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        result = conn.as_mut() => result,
+        () = server.shutdown.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        closed(server, peer, &e);
+    }
+}
+
+/// Serves HTTP/1.1 requests on `io` until it parks (then hands the socket back) or ends.
+async fn serve_h1(server: &Server, io: Conn, peer: Peer) -> Option<Conn> {
+    let service = NodeService::new(&server.app, peer, Some(Arc::clone(&io.in_flight)));
+    let mut conn = server.h1.serve_connection(TokioIo::new(io), service);
+    let result = tokio::select! {
+        result = std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)) => result,
+        () = server.shutdown.cancelled() => {
+            Pin::new(&mut conn).graceful_shutdown();
+            std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)).await
+        }
+    };
+    if let Err(e) = result {
+        closed(server, peer, &e);
+        return None;
+    }
+    // Everything hyper held is freed with this future, its read buffer included (the
+    // leftover bytes are a view of it): a parked connection keeps only the socket.
+    let http1::Parts {
+        io: parked,
+        read_buf,
+        ..
+    } = conn.into_parts();
+    let mut io = parked.into_inner();
+    // Ended by the client (or shutdown), or bytes hyper read and did not use: done.
+    (std::mem::take(&mut io.parked) && read_buf.is_empty()).then_some(io)
 }
 
 /// Counts a connection that ended in an error and logs it (debug: clients do this).

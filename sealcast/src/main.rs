@@ -7,12 +7,14 @@
 //!   broadcast nodes and the load balancer together.
 //! - `commands`: the one-shot commands (`streams`, `source`, `keys`, `certs`).
 //! - `check`: `--check-config`, which checks a role's configuration without starting it.
+//! - `trim`: lets the allocator return freed memory while a server idles.
 
 mod check;
 mod cli;
 mod commands;
 mod config;
 mod roles;
+mod trim;
 
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
@@ -22,7 +24,7 @@ use cli::{Cli, Command};
 
 /// mimalloc rather than glibc's allocator: a node's idle connections free hyper's buffers
 /// when they park, and with glibc those holes stayed in the heap (about 10 KB per idle
-/// viewer); size classes reuse them (`bench/memory.sh`).
+/// viewer); size classes reuse them (`bench/memory.sh`). Servers also start [`trim`].
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -62,6 +64,12 @@ fn main() -> std::process::ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Ladder(args) = &cli.command {
         return roles::ladder(&args.input, &args.output, args.config.as_deref());
+    }
+    if matches!(
+        cli.command,
+        Command::Up(_) | Command::Ingest(_) | Command::Broadcast(_) | Command::Lb(_)
+    ) {
+        trim::start();
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
