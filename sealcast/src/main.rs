@@ -24,7 +24,8 @@ use cli::{Cli, Command};
 
 /// mimalloc rather than glibc's allocator: a node's idle connections free hyper's buffers
 /// when they park, and with glibc those holes stayed in the heap (about 10 KB per idle
-/// viewer); size classes reuse them (`bench/memory.sh`). Servers also start [`trim`].
+/// viewer); size classes reuse them (`bench/memory.sh`). Its version 2 (the workspace's
+/// `Cargo.toml` says why not 3). Servers also start [`trim`].
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
