@@ -29,3 +29,9 @@ def put(section, heading, path=DOCS, after=None):
             text = text.rstrip("\n") + "\n\n" + section
     with open(path, "w") as f:
         f.write(text)
+
+
+def notes(path):
+    """The lines a report adds for its notes file (a blank line, then the notes), or none
+    when the file is not there."""
+    return ["", open(path).read().strip()] if os.path.exists(path) else []

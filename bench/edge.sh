@@ -231,7 +231,7 @@ fi
 # --- 3. report ------------------------------------------------------------------------------------
 python3 - "$WORK/results.jsonl" "$RUNS" "$SECS" "$NSEG" "$((SEGBYTES / NSEG))" "$H2C_OURS" "$NGINX" <<'PY'
 import json, os, statistics, sys, datetime, subprocess
-sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import put
+sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import notes, put
 path, runs, secs, nseg, segavg, h2c, nginx = sys.argv[1:8]
 rows = [json.loads(l) for l in open(path) if l.strip()]
 def stat(xs): return {"median": statistics.median(xs), "min": min(xs), "max": max(xs)} if xs else None
@@ -294,8 +294,7 @@ verdicts = "; ".join(f"{name} {e['ratio_ours_over_nginx']['req_per_cpu_s']['medi
                      for name, e in out["loads"].items())
 lines += ["", "Aim (brief): playlists ≥ 1.0× nginx req/CPU-s with p99 ≤ 1.1×, segments ≥ 0.9×. "
           f"Goal (issue 18): playlists ≥ 1.3×, segments ≥ 1.5×: {verdicts}."]
-if os.path.exists("bench/edge-notes.md"):
-    lines += ["", open("bench/edge-notes.md").read().strip()]
+lines += notes("bench/edge-notes.md")
 lines += ["", "Run it with `bench/edge.sh [RUNS [SECONDS]]` (default 3 runs of 4 s; `EDGE_PROFILE=DIR` adds a perf "
           "profile of each server under the wrk loads); raw numbers in `bench/results/edge.json`.", ""]
 section = "\n".join(lines)

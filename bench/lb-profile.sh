@@ -190,7 +190,7 @@ done
 mkdir -p "$(dirname "$RESULTS")"
 REQUESTS="$REQUESTS" SEG_REQUESTS="$SEG_REQUESTS" CLIENTS="$CLIENTS" SEG_CLIENTS="$SEG_CLIENTS" PLAYLIST_RPS="$PLAYLIST_RPS" SEGMENT_RPS="$SEGMENT_RPS" python3 - "$WORK" "$RESULTS" "$DOCS" <<'PY'
 import collections, datetime, json, os, re, subprocess, sys
-sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import put
+sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import notes, put
 work, results, docs = sys.argv[1:4]
 n = {"playlist": int(os.environ["REQUESTS"]), "segment": int(os.environ["SEG_REQUESTS"])}
 
@@ -295,9 +295,7 @@ for i in range(max(len(pl), len(sg))):
     a = f"{pl[i][0]} | {pl[i][1]:,.0f}" if i < len(pl) else " | "
     b = f"{sg[i][0]} | {sg[i][1]:,.0f}" if i < len(sg) else " | "
     lines.append(f"| {a} | {b} |")
-notes = "bench/lb-profile-notes.md"
-if os.path.exists(notes):
-    lines += ["", open(notes).read().strip()]
+lines += notes("bench/lb-profile-notes.md")
 lines += ["", "Run it with `bench/lb-profile.sh [REQUESTS [CLIENTS]]`; raw numbers in `bench/results/lb-profile.json`."]
 section = "\n".join(lines) + "\n"
 put(section, "## Load-balancer instructions per request", docs)

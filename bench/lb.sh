@@ -409,7 +409,7 @@ RUNS="$RUNS" SECS="$SECS" CLIENTS="$CLIENTS" STREAMS="$STREAMS" LAT_CLIENTS="$LA
 PLAYLIST_BYTES="$PLAYLIST_BYTES" SEGMENT_BYTES="$SEGMENT_BYTES" HAPROXY="$HAPROXY" NGINX="$NGINX" \
 python3 - "$WORK/results.jsonl" "$WORK/lb.metrics" "$RESULTS" "$DOCS" <<'PY'
 import datetime, json, os, re, statistics, subprocess, sys
-sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import put
+sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import notes, put
 rows_path, metrics_path, results, docs = sys.argv[1:5]
 rows = [json.loads(l) for l in open(rows_path) if l.strip()]
 env = lambda k: int(os.environ[k])
@@ -487,13 +487,13 @@ out["sealcast_choices"] = choices
 
 cpu = [out["saturating"][k]["ratio_haproxy_over_ours"]["cpu_per_1k_requests"] for k in ["playlist", "segment"]]
 out["errors"] = {s: sum(derived(r)["errors"] for r in rows if r["server"] == s) for s in ["haproxy", "sealcast", "direct"]}
-out["target"] = {"cpu_ratio_haproxy_over_ours_min": 1.2, "reuse_min": 0.99,
+out["target"] = {"cpu_ratio_haproxy_over_ours_min": 1.2, "reuse_min": 0.99, "added_p99_max_us": 200,
                  "aim": "cpu ratio >= 1.2; added p99 < 200 us",
                  "cpu_met": all(c is not None and c["median"] >= 1.2 for c in cpu),
-                 "reuse_met": (out["reuse"]["sealcast"]["reuse"] or 0) >= 0.99,
-                 "added_p99_met": {k: e["added_us"]["sealcast"]["p99_us"] is not None
-                                   and e["added_us"]["sealcast"]["p99_us"]["median"] < 200
-                                   for k, e in out["latency"].items()}}
+                 "reuse_met": (out["reuse"]["sealcast"]["reuse"] or 0) >= 0.99}
+out["target"]["added_p99_met"] = {k: e["added_us"]["sealcast"]["p99_us"] is not None
+                                  and e["added_us"]["sealcast"]["p99_us"]["median"] < out["target"]["added_p99_max_us"]
+                                  for k, e in out["latency"].items()}
 out["raw"] = rows
 json.dump(out, open(results, "w"), indent=2)
 
@@ -540,9 +540,9 @@ lines += ["", f"Backend connection reuse (1 − connections accepted / requests 
           "", f"Goal (issue 18): HAProxy CPU / ours ≥ 1.2 per playlist and per segment request — {'met' if out['target']['cpu_met'] else 'NOT met'}; "
           f"added p99 < 200 µs at the paced load — {p99_met}; reuse ≥ 99 % — {'met' if out['target']['reuse_met'] else 'NOT met'}. "
           "Where the CPU goes: bench/lb-profile.sh (instructions per request, below). "
-          "Server CPU is the load balancer's process only (utime+stime). Run it with `bench/lb.sh [RUNS [SECONDS]]`; raw numbers in `bench/results/lb.json`.", ""]
-if os.path.exists("bench/lb-notes.md"):
-    lines += [open("bench/lb-notes.md").read().strip(), ""]
+          "Server CPU is the load balancer's process only (utime+stime)."]
+lines += notes("bench/lb-notes.md")
+lines += ["", "Run it with `bench/lb.sh [RUNS [SECONDS]]`; raw numbers in `bench/results/lb.json`.", ""]
 section = "\n".join(lines)
 if docs:
     put(section, "## Load-balancer overhead", docs)

@@ -432,7 +432,7 @@ done
 NOTES="bench/stream-memory-notes.md"
 python3 - "$RAW" "$RESULTS" "$DOCS" "$NOTES" "$RUNS" "$STREAMS" "$LADDER" "$SIZE" "$SOURCE_KBPS" "$SAMPLE_SECONDS" "$NODE_WORKERS" "$GRACE" <<'PY'
 import datetime, json, os, statistics, sys
-sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import put
+sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import notes as notes_lines, put
 raw, results, docs, notes = sys.argv[1:5]
 runs, streams = int(sys.argv[5]), int(sys.argv[6])
 ladder, size, source_kbps, sample_s, workers, grace = sys.argv[7], sys.argv[8], int(sys.argv[9]), int(sys.argv[10]), int(sys.argv[11]), int(sys.argv[12])
@@ -564,8 +564,7 @@ huge = [(r["points"][0].get("AnonHugePages"), r["points"][streams].get("AnonHuge
 lines += ["", "RSS each stream added, median over the runs: " + "; ".join(steps) + ". "
           + "Transparent huge pages in the node (AnonHugePages, KiB) with 0 / "
           + f"{streams} streams: " + ", ".join(f"{a:.0f} / {b:.0f}" for a, b in huge if a is not None and b is not None) + "."]
-if os.path.exists(notes):
-    lines += ["", open(notes).read().rstrip("\n")]
+lines += notes_lines(notes)
 lines += ["", "Run it with `bench/stream-memory.sh [RUNS [STREAMS]]` (default 5 runs of 3 streams; "
           "`LADDER=default` for the product's ladder); raw numbers in `bench/results/stream-memory.json`.", ""]
 section = "\n".join(lines)
