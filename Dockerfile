@@ -1,57 +1,30 @@
 # The sealcast image: one binary, every role (`docker run IMAGE ingest|broadcast|lb|...`).
-# docker-compose.yml builds it for the cluster; see docs/deployment.md.
+# docker-compose.yml uses it for the cluster; see docs/deployment.md.
 #
-# Base images are build arguments, so a registry mirror can stand in for Docker Hub:
-#   docker build --build-arg RUST_IMAGE=mirror.example/library/rust:1-bookworm \
-#                --build-arg RUNTIME_IMAGE=mirror.example/library/debian:bookworm-slim .
-# (docker compose takes the same names from .env.) The build and the runtime image must
-# both be Debian 12 "bookworm": the binary links against bookworm's FFmpeg 5.1
-# (libavcodec59 and friends).
-#
-# Without the Rust image (a host with only a Debian base image, or no registry): build the
-# release binary on a Debian 12 machine and hand it over in the build context:
+# The binary is built on the host (Debian 12, whose FFmpeg 5.1 it links against) and
+# handed over in the build context, so no Rust image is pulled:
 #   cargo build --release --locked -p sealcast
 #   install -D -m 0755 target/release/sealcast dist/sealcast
-#   docker build --build-arg SEALCAST_BINARY=prebuilt -t sealcast:local .
-# (or SEALCAST_BINARY=prebuilt in .env for docker compose). Only RUNTIME_IMAGE is needed
-# then, and Debian's package mirror for the runtime libraries.
-ARG RUST_IMAGE=rust:1-bookworm
+#   docker build -t sealcast:local .
+# scripts/init-cluster.sh does this (through scripts/images.sh) with RUNTIME_IMAGE set to
+# a Debian root filesystem it made itself when no registry is reachable. RUNTIME_IMAGE
+# must be Debian 12 "bookworm"; when it lacks the runtime libraries, they are installed
+# from Debian's mirror (which the build then needs to reach).
+#
+# One stage, no BuildKit-only syntax: the classic builder (what docker-compose 1.29 and a
+# Docker CLI without buildx use) and BuildKit build it alike.
 ARG RUNTIME_IMAGE=debian:bookworm-slim
-# Where the binary comes from: `build` (the stage below) or `prebuilt` (dist/sealcast).
-# BuildKit builds only the stages the image needs, so `prebuilt` pulls no Rust image.
-ARG SEALCAST_BINARY=build
-
-FROM ${RUST_IMAGE} AS build
-RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      pkg-config clang libclang-dev cmake \
-      libavcodec-dev libavformat-dev libavutil-dev libswscale-dev \
-      libswresample-dev libavfilter-dev libavdevice-dev \
- && rm -rf /var/lib/apt/lists/*
-WORKDIR /src
-COPY . .
-# The registry and target directories are BuildKit caches: a rebuild after a source change
-# recompiles only what changed. The binary is copied out of the cache in the same step.
-RUN --mount=type=cache,target=/usr/local/cargo/registry \
-    --mount=type=cache,target=/usr/local/cargo/git \
-    --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p sealcast --bin sealcast \
- && install -D -m 0755 target/release/sealcast /out/sealcast
-
-# A release binary built elsewhere (see the top of this file).
-FROM scratch AS prebuilt
-COPY dist/sealcast /out/sealcast
-
-FROM ${SEALCAST_BINARY} AS binary
-
 FROM ${RUNTIME_IMAGE}
 # Only what the binary loads at run time: bookworm's FFmpeg libraries (x264 and the codecs
-# come with libavcodec59) and the CA roots for HTTPS webhooks.
-RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      ca-certificates \
-      libavcodec59 libavformat59 libavfilter8 libavutil57 libswscale6 libswresample4 \
- && rm -rf /var/lib/apt/lists/*
+# come with libavcodec59), the CA roots for HTTPS webhooks, and keepalived with iproute2
+# for the load balancers' floating address (deploy/docker/lb.sh).
+RUN packages="ca-certificates libavcodec59 libavformat59 libavfilter8 libavutil57 \
+      libswscale6 libswresample4 libavdevice59 keepalived iproute2" \
+ && if ! dpkg-query -W $packages >/dev/null 2>&1; then \
+      apt-get update \
+      && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $packages \
+      && rm -rf /var/lib/apt/lists/*; \
+    fi
 # A fixed, unprivileged user. docker-compose.yml runs the roles that read the 0600 key
 # files as the host user who owns them instead (`user:`), broadcast nodes among them, and
 # a broadcast node writes its recordings into its own volume at the data directory: so
@@ -60,8 +33,9 @@ RUN groupadd --gid 10001 sealcast \
  && useradd --uid 10001 --gid sealcast --no-create-home \
       --home-dir /var/lib/sealcast --shell /usr/sbin/nologin sealcast \
  && install -d -o sealcast -g sealcast -m 1777 /var/lib/sealcast
-COPY --from=binary /out/sealcast /usr/local/bin/sealcast
+COPY dist/sealcast /usr/local/bin/sealcast
 COPY deploy/docker/healthcheck.sh /usr/local/bin/sealcast-healthcheck
+COPY deploy/docker/lb.sh /usr/local/bin/sealcast-lb
 WORKDIR /var/lib/sealcast
 ENV SEALCAST_DATA_DIR=/var/lib/sealcast
 USER 10001:10001

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepares the docker compose cluster (docs/deployment.md). Run it once before
-# `docker compose up -d`. Running it again keeps every password, token and key there is,
+# `docker-compose up -d` (or `docker compose up -d`). Running it again keeps every password, token and key there is,
 # adds what is missing, and rewrites the broker's user and ACL files from .env and
 # deploy/mosquitto/.
 #
@@ -24,14 +24,21 @@
 #   deploy/state/lb-tls/          copies of the server certificate and key, the only TLS
 #                                 files the load balancer's container gets (never the
 #                                 CA's key); run this again after `tools certs`
+#   dist/sealcast                 the release binary the sealcast image is made from
+#   images                        when the upstream images cannot be had (no registry):
+#                                 scripts/images.sh makes them from Debian's packages and
+#                                 this script names them in .env (SEALCAST_IMAGE, ...)
+#
+# Which images: SEALCAST_IMAGES=auto (default: the upstream ones if they are here or can
+# be pulled, else local ones), local (always scripts/images.sh) or upstream (never).
 #
 # Run with sudo, the files end up owned by the user who ran sudo (SUDO_UID/SUDO_GID), who
-# is also who the containers run as (RUN_UID). docker compose must be Compose v2 (the
-# `docker compose` plugin): the file uses what v1 (`docker-compose` 1.x) rejects.
+# is also who the containers run as (RUN_UID). Either compose tool runs the cluster:
+# Debian 12's docker-compose 1.29 or Compose v2 (`docker compose`).
 #
-# sealcast comes from $SEALCAST_BIN, PATH or target/{release,debug}/ if there is one, else
-# from the cluster's image (`docker compose run tools`, built first); mosquitto_passwd
-# from PATH, else from the eclipse-mosquitto image.
+# sealcast comes from $SEALCAST_BIN, PATH or target/release/, else it is built here
+# (cargo build --release, which the README's setup makes possible); mosquitto_passwd
+# from PATH, else from the Mosquitto image.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 umask 077
@@ -86,7 +93,7 @@ if [ ! -f "$env_file" ]; then
   printf '%s\n' \
     "# The sealcast cluster's secrets and settings, for docker compose. Written by" \
     "# scripts/init-cluster.sh; mode 0600; never commit it. docs/deployment.md lists every" \
-    "# variable (image mirrors: RUST_IMAGE, RUNTIME_IMAGE, MOSQUITTO_IMAGE, ...)." \
+    "# variable (images: SEALCAST_IMAGE, RUNTIME_IMAGE, MOSQUITTO_IMAGE, ...)." \
     >"$env_file"
   say "wrote $env_file"
 fi
@@ -156,31 +163,16 @@ fix_owner() {
     chown "$sudo_uid:$sudo_gid" "$env_file"
   fi
 }
-# Compose v2 (`docker compose`); v1 (`docker-compose` 1.x) rejects the file. Prints the
-# version, or why there is none.
-compose_v2() {
-  local version
-  if version=$(docker compose version --short 2>/dev/null); then
-    if [ "${version#v}" != "$version" ]; then version=${version#v}; fi
-    if [ "${version%%.*}" -ge 2 ] 2>/dev/null; then
-      printf '%s\n' "$version"
-      return 0
-    fi
-    printf 'docker compose %s is older than Compose v2; install Compose v2 (the docker compose plugin, e.g. apt-get install docker-compose-plugin)\n' "$version"
+# The compose tool there is: Compose v2 (`docker compose`) or docker-compose 1.x; both
+# read docker-compose.yml.
+compose_tool() {
+  if docker compose version >/dev/null 2>&1; then
+    echo "docker compose"
   elif command -v docker-compose >/dev/null 2>&1; then
-    printf 'only docker-compose %s, which is Compose v1 and rejects docker-compose.yml; install Compose v2 (the docker compose plugin, e.g. apt-get install docker-compose-plugin)\n' \
-      "$(docker-compose version --short 2>/dev/null || echo 1.x)"
+    echo "docker-compose"
   else
-    printf 'no docker compose (Compose v2) on this machine\n'
+    return 1
   fi
-  return 1
-}
-need_docker() {
-  local why
-  why=$(compose_v2) || {
-    say "needs Compose v2 here (or sealcast and mosquitto_passwd on PATH): $why"
-    exit 1
-  }
 }
 
 # --- push token: .env is the source, the key directory's copy follows it --------------------
@@ -205,35 +197,84 @@ ingest_args=()
 for node in $ingest_nodes; do ingest_args+=(--ingest "$node"); done
 local_sealcast() {
   if [ -n "${SEALCAST_BIN:-}" ]; then printf '%s\n' "$SEALCAST_BIN"; return 0; fi
-  command -v sealcast && return 0
-  local b
-  for b in target/release/sealcast target/debug/sealcast; do
-    if [ -x "$b" ]; then printf '%s\n' "$b"; return 0; fi
-  done
-  return 1
+  if [ -x target/release/sealcast ]; then printf '%s\n' target/release/sealcast; return 0; fi
+  command -v sealcast
 }
-if bin=$(local_sealcast); then
-  say "sealcast: $bin"
-  # sealcast gives private files mode 0600 itself; public ones (root.pub, ca.pem) stay
-  # readable by the broadcast nodes' user and by whoever installs the CA.
-  (
-    umask 022
-    "$bin" keys --keys-dir "$state/keys" init "${algorithm[@]+"${algorithm[@]}"}" "${ingest_args[@]}"
-    if [ ! -f certs/generated/server.pem ]; then
-      "$bin" certs --certs-dir certs/generated >/dev/null
-      echo "init-cluster: wrote the local CA and server certificate into certs/generated/" >&2
-    fi
-  )
-else
-  need_docker
-  fix_owner
-  say "no local sealcast: building the cluster image (docker compose build tools)"
-  docker compose build tools
-  docker compose run --rm --no-deps -T tools keys init \
-    "${algorithm[@]+"${algorithm[@]}"}" "${ingest_args[@]}"
-  if [ ! -f certs/generated/server.pem ]; then
-    docker compose run --rm --no-deps -T tools certs >/dev/null
-    say "wrote the local CA and server certificate into certs/generated/"
+if ! bin=$(local_sealcast); then
+  say "building the sealcast release binary (cargo build --release; minutes, once)"
+  cargo build --release --locked -p sealcast --bin sealcast >&2
+  bin=target/release/sealcast
+fi
+say "sealcast: $bin"
+# The load balancers' floating address and their own are in the server certificate, so
+# that viewers who use them verify it.
+lb_names=()
+for var in LB_VIP LB1_ADDRESS LB2_ADDRESS; do
+  case $var in
+    LB_VIP) default=10.237.240.100 ;;
+    LB1_ADDRESS) default=10.237.240.11 ;;
+    LB2_ADDRESS) default=10.237.240.12 ;;
+  esac
+  lb_names+=(--name "$(env_get "$var" | grep . || echo "$default")")
+done
+# sealcast gives private files mode 0600 itself; public ones (root.pub, ca.pem) stay
+# readable by the broadcast nodes' user and by whoever installs the CA.
+(
+  umask 022
+  "$bin" keys --keys-dir "$state/keys" init "${algorithm[@]+"${algorithm[@]}"}" "${ingest_args[@]}"
+  # Made, or renewed when a name is missing or it is about to expire; kept otherwise.
+  if "$bin" certs --certs-dir certs/generated "${lb_names[@]}" | grep -q '^issued'; then
+    echo "init-cluster: wrote the server certificate into certs/generated/" >&2
+  fi
+)
+
+# --- images ----------------------------------------------------------------------------------
+# The release binary the sealcast image is made from (the Dockerfile copies dist/sealcast).
+if [ ! -x dist/sealcast ] || ! cmp -s "$bin" dist/sealcast; then
+  install -D -m 0755 "$bin" dist/sealcast
+fi
+[ -n "$(env_get COMPOSE_PROJECT_NAME)" ] || env_set COMPOSE_PROJECT_NAME sealcast
+# upstream IMAGE: here already, or pulled now.
+upstream() {
+  docker image inspect "$1" >/dev/null 2>&1 || timeout 120 docker pull -q "$1" >/dev/null 2>&1
+}
+upstream_images=(debian:bookworm-slim eclipse-mosquitto:2 postgres:16-bookworm prom/prometheus:v3.5.0)
+images_mode=${SEALCAST_IMAGES:-auto}
+case $images_mode in
+  auto | local | upstream) ;;
+  *) say "SEALCAST_IMAGES is auto, local or upstream, not $images_mode"; exit 2 ;;
+esac
+if [ "$images_mode" != upstream ] && ! command -v docker >/dev/null 2>&1; then
+  say "no docker here: no images made (the cluster needs Docker to run)"
+elif [ "$images_mode" != upstream ]; then
+  # Local images named in .env already: made again only if what they come from changed.
+  case $(env_get SEALCAST_IMAGE) in sealcast-runtime:*) [ "$images_mode" = auto ] && images_mode=local ;; esac
+  if [ "$images_mode" = auto ]; then
+    images_mode=upstream
+    for image in "${upstream_images[@]}"; do
+      if ! upstream "$image"; then
+        say "$image cannot be had (no registry?): making local images from Debian's packages"
+        images_mode=local
+        break
+      fi
+    done
+  fi
+  if [ "$images_mode" = local ]; then
+    SEALCAST_BIN=$bin scripts/images.sh >"$state/images.env"
+    while IFS='=' read -r name value; do
+      if [ "$(env_get "$name")" != "$value" ]; then env_set "$name" "$value"; changed+=("$name"); fi
+    done <"$state/images.env"
+    rm -f "$state/images.env"
+  fi
+fi
+# Grafana has no Debian package: its profile is on only when its image can be had (with
+# SEALCAST_IMAGES=upstream, a registry is taken for granted and nothing is pulled here).
+if [ -z "$(env_get COMPOSE_PROFILES)" ]; then
+  if [ "$images_mode" = upstream ] && [ "${SEALCAST_IMAGES:-auto}" = upstream ]; then
+    env_set COMPOSE_PROFILES grafana
+  elif [ "$images_mode" = upstream ] &&
+    upstream "$(env_get GRAFANA_IMAGE | grep . || echo grafana/grafana:11.4.0)"; then
+    env_set COMPOSE_PROFILES grafana
   fi
 fi
 
@@ -243,7 +284,6 @@ hash_passwords() { # FILE of user:password lines, hashed in place
   if command -v mosquitto_passwd >/dev/null 2>&1; then
     mosquitto_passwd -H sha512-pbkdf2 -U "$1"
   else
-    need_docker
     fix_owner
     docker run --rm --user "$run_uid:$run_gid" -v "$PWD/$state/mosquitto:/work" \
       "${mosquitto_image:-eclipse-mosquitto:2}" \
@@ -285,19 +325,20 @@ fix_owner
 # --- what next ----------------------------------------------------------------------------
 if ((${#changed[@]})); then say "new in $env_file: ${changed[*]}"; fi
 if rotating mqtt; then
-  say "apply the new MQTT passwords: docker compose kill -s SIGHUP mosquitto && docker compose up -d"
+  say "apply the new MQTT passwords: docker-compose kill -s SIGHUP mosquitto && docker-compose up -d"
 elif rotating push-token; then
-  say "apply the new push token: docker compose up -d (recreates the ingest and broadcast nodes)"
+  say "apply the new push token: docker-compose up -d (recreates the ingest and broadcast nodes)"
 else
-  if ! why=$(compose_v2); then
-    say "warning: $why; the cluster needs it to run"
-  fi
-  cat >&2 <<'EOF'
+  compose=$(compose_tool) || {
+    compose="docker compose"
+    say "warning: no compose tool here (docker-compose or docker compose); the cluster needs one"
+  }
+  cat >&2 <<EOF
 init-cluster: ready. Next:
-  docker compose up -d
-  docker compose run --rm tools api-keys add admin --scope admin   # the /dashboard key, shown once
-  docker compose run --rm tools streams add cam1                     # an OBS stream key, shown once
+  $compose up -d
+  $compose run --rm tools api-keys add admin --scope admin   # the /dashboard key, shown once
+  $compose run --rm tools streams add cam1                     # an OBS stream key, shown once
 Viewers trust certs/generated/ca.pem (docs/deployment.md, "Host names and the local CA").
-If the broker is running already: docker compose kill -s SIGHUP mosquitto
+If the broker is running already: $compose kill -s SIGHUP mosquitto
 EOF
 fi

@@ -21,6 +21,10 @@ if [ "${1:-}" = test ]; then
     chromium chromium-driver
     mosquitto
     postgresql
+    # The compose cluster's end-to-end trial runs it under Docker: the compose tool
+    # Debian packages (1.29) and the engine; debootstrap makes the images when no
+    # registry answers (scripts/images.sh).
+    docker.io docker-compose debootstrap
   )
 fi
 
@@ -30,6 +34,9 @@ present_as_command() {
   case "$1" in
     chromium) command -v chromium || command -v chromium-browser ;;
     chromium-driver) command -v chromedriver || [ -x /usr/lib/chromium/chromedriver ] ;;
+    # Docker Engine from Docker's own packages (docker-ce) is as good as Debian's.
+    docker.io) command -v dockerd || command -v docker ;;
+    docker-compose) command -v docker-compose || docker compose version ;;
     *) false ;;
   esac >/dev/null 2>&1
 }

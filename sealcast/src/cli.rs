@@ -391,10 +391,10 @@ pub(crate) struct SourceArgs {
     #[arg(long, conflicts_with = "url")]
     pub(crate) output: Option<PathBuf>,
     /// Picture size, WIDTHxHEIGHT.
-    #[arg(long, default_value = "1280x720")]
+    #[arg(long, env = "SEALCAST_SOURCE_SIZE", default_value = "1280x720")]
     pub(crate) size: String,
     /// Frames per second.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, env = "SEALCAST_SOURCE_FPS", default_value_t = 30)]
     pub(crate) fps: u32,
     /// Video bitrate in kb/s.
     #[arg(long, default_value_t = 2500)]

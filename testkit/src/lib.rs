@@ -17,16 +17,15 @@
 //! - [`ffmpeg`]: the ffmpeg CLI as a publisher or file maker, ffprobe readings.
 //! - [`rtmp`]: an RTMP client that publishes whatever bytes a test gives it.
 //! - [`prometheus`]: reading a Prometheus text exposition.
-//! - [`shell`]: POSIX shell word splitting.
-//! - [`compose`]: `docker-compose.yml`, the `Dockerfile` and `scripts/init-cluster.sh` as
-//!   a test without a container engine can use them.
+//! - [`docker`]: a compose project under the real Docker engine, driven through the
+//!   compose tool and the `docker` CLI (crashes, restarts, addresses, `docker stats`).
 //!
 //! Every wait polls against a deadline or waits for an event; nothing listens on a fixed
 //! port; errors name what failed and never print a secret.
 
 pub mod browser;
-pub mod compose;
 pub mod disk;
+pub mod docker;
 pub mod ffmpeg;
 pub mod mosquitto;
 pub mod net;
@@ -35,7 +34,6 @@ pub mod postgres;
 pub mod process;
 pub mod prometheus;
 pub mod rtmp;
-pub mod shell;
 
 use std::path::{Path, PathBuf};
 

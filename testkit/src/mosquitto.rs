@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 
-use crate::compose::Project;
 use crate::net::{free_port, wait_for_tcp};
 use crate::process::{wait_until_ready, Supervised};
 use crate::running_as_root;
@@ -147,20 +146,19 @@ pub struct Mosquitto {
 }
 
 impl Mosquitto {
-    /// Starts the broker of the compose file's `mosquitto` service in `init`'s project:
-    /// its conf is the bind mount at `/mosquitto/config/mosquitto.conf`, the container
-    /// paths of its other bind mounts become their sources (the init script's password
-    /// files and ACLs), except its data directory, which is a fresh temporary directory.
-    pub fn start_for(project: &Project, service: &str) -> Result<Self> {
-        let service = project.service(service)?;
+    /// Starts the broker of a compose file's Mosquitto service from its bind mounts, as
+    /// the compose tool's `config` renders them (host source, container target): its conf
+    /// is the mount at `/mosquitto/config/mosquitto.conf`, the container paths of its other
+    /// bind mounts become their sources (the init script's password files and ACLs),
+    /// except its data directory, which is a fresh temporary directory.
+    pub fn start_for(binds: &[(PathBuf, String)]) -> Result<Self> {
         let mut conf = None;
         let mut paths = Vec::new();
-        for (source, mount) in service.bind_mounts() {
-            let source = project.dir.join(source);
-            if mount.target == "/mosquitto/config/mosquitto.conf" {
-                conf = Some(source);
-            } else if mount.target != "/mosquitto/data" {
-                paths.push((mount.target.clone(), source));
+        for (source, target) in binds {
+            if target == "/mosquitto/config/mosquitto.conf" {
+                conf = Some(source.clone());
+            } else if target.trim_end_matches('/') != "/mosquitto/data" {
+                paths.push((target.clone(), source.clone()));
             }
         }
         let conf =

@@ -1,24 +1,31 @@
-//! The broker's ACLs against the real Mosquitto, started with the compose file's
-//! `mosquitto.conf`, password files and ACLs.
+//! The broker's ACLs against the real Mosquitto, started with what the rendered
+//! `mosquitto` service mounts: its `mosquitto.conf`, the init script's password files and
+//! the installed ACLs.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use anyhow::{bail, ensure, Context, Result};
 use rumqttc::{AsyncClient, ConnectReturnCode, ConnectionError, Event, MqttOptions, Packet, QoS};
-use testkit::compose::InitCluster;
 use testkit::mosquitto::Mosquitto;
 use tokio::sync::mpsc;
 
-use crate::init_cluster;
+use crate::project::Project;
+use crate::{config, init};
 
-/// The compose file's broker with the init script's users, on free ports.
-pub(crate) async fn broker(init: &InitCluster) -> Mosquitto {
-    let project = init.project().unwrap();
-    tokio::task::spawn_blocking(move || Mosquitto::start_for(&project, "mosquitto"))
-        .await
+/// The rendered compose file's broker with the init script's users, on free ports
+/// (blocking: the compose tool runs, Mosquitto starts).
+pub(crate) fn broker(project: &Project) -> Mosquitto {
+    let config = config(project);
+    let binds: Vec<_> = config
+        .service("mosquitto")
         .unwrap()
+        .binds()
         .unwrap()
+        .into_iter()
+        .map(|(source, target, _)| (source, target))
+        .collect();
+    Mosquitto::start_for(&binds).unwrap()
 }
 
 /// What a connection reports, in order.
@@ -167,7 +174,7 @@ fn topic(rest: &str) -> String {
 /// The broker, an observer that reads everything (`admin` on the control listener) and a
 /// marker publisher (`admin` too).
 struct Acl {
-    init: InitCluster,
+    project: Project,
     broker: Mosquitto,
     observer: Client,
     marker: Client,
@@ -176,15 +183,18 @@ struct Acl {
 
 impl Acl {
     async fn start() -> Result<Self> {
-        let init = init_cluster().await;
-        let broker = broker(&init).await;
+        let (project, broker) = tokio::task::block_in_place(|| {
+            let project = init();
+            let broker = broker(&project);
+            (project, broker)
+        });
         let control = broker.port(1884)?;
-        let admin = init.var("MQTT_PASSWORD_ADMIN")?.to_owned();
+        let admin = project.var("MQTT_PASSWORD_ADMIN")?.to_owned();
         let mut observer = accepted(control, "observer", "admin", &admin).await?;
         observer.subscribe("sealcast/v1/#").await?;
         let marker = accepted(control, "marker", "admin", &admin).await?;
         Ok(Acl {
-            init,
+            project,
             broker,
             observer,
             marker,
@@ -194,7 +204,7 @@ impl Acl {
 
     fn password(&self, user: &str) -> Result<String> {
         Ok(self
-            .init
+            .project
             .var(&format!("MQTT_PASSWORD_{}", user.to_ascii_uppercase()))?
             .to_owned())
     }

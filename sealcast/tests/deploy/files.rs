@@ -1,262 +1,19 @@
-//! Every file `docker-compose.yml` and the `Dockerfile` (and the Mosquitto, Prometheus
-//! and Grafana configuration they mount) reference exists or is made by
-//! `scripts/init-cluster.sh`.
+//! Every host path the rendered compose file mounts exists once `scripts/init-cluster.sh`
+//! ran (committed in the repository, or made by the script and ignored by git); the
+//! `Dockerfile`'s `COPY` sources are in the build context; and the paths Mosquitto's,
+//! Prometheus's and Grafana's own configuration name are mounted in their containers.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use testkit::compose::{self, Container, MountKind};
+use crate::project::{self, Mount, Project, Service};
+use crate::{config, dockerfile, init, repo, Findings};
 
-use crate::{dockerfile, init_cluster, repo, Findings};
-
-/// Paths the init script makes (never committed).
-const GENERATED: [&str; 2] = ["deploy/state", "certs/generated"];
+/// What the init script makes (never committed).
+const GENERATED: [&str; 3] = ["deploy/state", "certs/generated", "dist"];
 
 fn is_generated(relative: &Path) -> bool {
     GENERATED.iter().any(|g| relative.starts_with(g))
-}
-
-/// A bind source as a path relative to the project directory.
-pub(crate) fn relative_source(source: &str) -> PathBuf {
-    Path::new(source)
-        .components()
-        .filter(|c| !matches!(c, std::path::Component::CurDir))
-        .collect()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_referenced_file_exists_or_is_made_by_the_init_script() {
-    let init = init_cluster().await;
-    let project = init.project().unwrap();
-    let image = dockerfile();
-    let mut f = Findings::default();
-
-    // Bind mounts: committed files in the repository; generated ones after the script.
-    for service in project.services.values() {
-        for (source, mount) in service.bind_mounts() {
-            let relative = relative_source(source);
-            f.check(!Path::new(source).is_absolute(), || {
-                format!(
-                    "{}: the bind source {source} is an absolute host path",
-                    service.name
-                )
-            });
-            if is_generated(&relative) {
-                f.check(init.project_dir().join(&relative).exists(), || {
-                    format!(
-                        "{}: {source} (for {}) is not made by scripts/init-cluster.sh",
-                        service.name, mount.target
-                    )
-                });
-                f.check(
-                    !repo().join(".gitignore").exists() || gitignored(&relative),
-                    || format!("{source} is not in .gitignore"),
-                );
-            } else {
-                f.check(repo().join(&relative).exists(), || {
-                    format!(
-                        "{}: {source} (for {}) does not exist in the repository",
-                        service.name, mount.target
-                    )
-                });
-            }
-        }
-        for mount in &service.volumes {
-            if let MountKind::Named(name) = &mount.kind {
-                f.check(project.named_volumes.contains(name), || {
-                    format!("{}: volume {name} is not declared", service.name)
-                });
-            }
-        }
-        if let Some(build) = &service.build {
-            let context = repo().join(&build.context);
-            f.check(context.is_dir(), || {
-                format!(
-                    "{}: build context {} is missing",
-                    service.name, build.context
-                )
-            });
-            f.check(context.join(&build.dockerfile).is_file(), || {
-                format!("{}: {} is missing", service.name, build.dockerfile)
-            });
-        }
-    }
-    let used: BTreeSet<&String> = project
-        .services
-        .values()
-        .flat_map(|s| &s.volumes)
-        .filter_map(|m| match &m.kind {
-            MountKind::Named(n) => Some(n),
-            _ => None,
-        })
-        .collect();
-    for declared in &project.named_volumes {
-        f.check(used.contains(declared), || {
-            format!("volume {declared} is declared but unused")
-        });
-    }
-
-    // The Dockerfile's COPY sources from the build context exist and are not excluded.
-    let ignored = ignore_lines(".dockerignore");
-    let stage_names: Vec<Option<&str>> = image.stages.iter().map(|s| s.name.as_deref()).collect();
-    for (index, stage) in image.stages.iter().enumerate() {
-        for copy in &stage.copies {
-            match &copy.from {
-                Some(from) => f.check(stage_names[..index].contains(&Some(from.as_str())), || {
-                    format!("Dockerfile: COPY --from={from} names no earlier stage")
-                }),
-                None => {
-                    for source in &copy.sources {
-                        // The prebuilt stage's binary is the operator's to put there
-                        // (git ignores it); everything else is in the repository.
-                        let operators = stage.name.as_deref() == Some("prebuilt");
-                        f.check(
-                            if operators {
-                                gitignored(Path::new(source))
-                            } else {
-                                repo().join(source).exists()
-                            },
-                            || format!("Dockerfile: COPY {source} does not exist"),
-                        );
-                        f.check(
-                            source == "."
-                                || !ignored.iter().any(|i| Path::new(source).starts_with(i)),
-                            || format!("Dockerfile: COPY {source} is excluded by .dockerignore"),
-                        );
-                    }
-                }
-            }
-        }
-    }
-
-    // Mosquitto: its image reads /mosquitto/config/mosquitto.conf; every path in that
-    // conf is a mount of the service, present after the init script.
-    let mosquitto = project.service("mosquitto").unwrap();
-    match Container::materialize(mosquitto, init.project_dir(), None) {
-        Err(e) => f.fail(format!("mosquitto: {e:#}")),
-        Ok(container) => {
-            f.check(container.mount("/mosquitto/config/mosquitto.conf").is_some(), || {
-                "mosquitto: nothing mounted at /mosquitto/config/mosquitto.conf (the image's conf)".into()
-            });
-            let conf =
-                std::fs::read_to_string(repo().join("deploy/mosquitto/mosquitto.conf")).unwrap();
-            for line in conf.lines().map(str::trim).filter(|l| !l.starts_with('#')) {
-                for word in line.split_whitespace().filter(|w| w.starts_with('/')) {
-                    match container.host_path(word) {
-                        Some(host) if host.exists() => {}
-                        _ => f.fail(format!("mosquitto.conf: {word} is not in the container")),
-                    }
-                }
-            }
-        }
-    }
-
-    // Prometheus: its configuration file is mounted where --config.file says.
-    let prometheus = project.service("prometheus").unwrap();
-    match Container::materialize(prometheus, init.project_dir(), None) {
-        Err(e) => f.fail(format!("prometheus: {e:#}")),
-        Ok(container) => {
-            let args = prometheus.command.clone().unwrap_or_default();
-            let config =
-                flag_value(&args, "--config.file").unwrap_or("/etc/prometheus/prometheus.yml");
-            match container.host_path(config) {
-                Some(host) if host.is_file() => {
-                    let yaml = compose::load_yaml(&host);
-                    f.check(yaml.is_ok(), || {
-                        format!("prometheus.yml: {:#}", yaml.as_ref().err().unwrap())
-                    });
-                    // Files it names (rules, file discovery, credentials) are mounted too.
-                    for (key, value) in yaml.ok().iter().flat_map(|y| yaml_strings(y, "")) {
-                        let names_file = key.ends_with("_file")
-                            || key.ends_with("_files")
-                            || key.contains("rule_files")
-                            || key.contains(".files");
-                        if names_file && value.starts_with('/') {
-                            f.check(
-                                container.host_path(&value).is_some_and(|p| p.exists()),
-                                || {
-                                    format!(
-                                        "prometheus.yml: {key} = {value} is not in the container"
-                                    )
-                                },
-                            );
-                        }
-                    }
-                }
-                _ => f.fail(format!("prometheus: {config} is not mounted")),
-            }
-            if let Some(storage) = flag_value(&args, "--storage.tsdb.path") {
-                f.check(
-                    prometheus.volumes.iter().any(|m| m.target == storage),
-                    || format!("prometheus: no volume at --storage.tsdb.path {storage}"),
-                );
-            }
-        }
-    }
-
-    // Grafana: provisioning where the image reads it; every path its environment and the
-    // dashboard providers name is in the container.
-    let grafana = project.service("grafana").unwrap();
-    match Container::materialize(grafana, init.project_dir(), None) {
-        Err(e) => f.fail(format!("grafana: {e:#}")),
-        Ok(container) => {
-            let provisioning = grafana
-                .environment
-                .get("GF_PATHS_PROVISIONING")
-                .map_or("/etc/grafana/provisioning", String::as_str);
-            match container.host_path(provisioning) {
-                Some(host)
-                    if host.join("dashboards").is_dir() && host.join("datasources").is_dir() =>
-                {
-                    for file in yaml_files(&host) {
-                        let yaml = compose::load_yaml(&file);
-                        let Ok(yaml) = yaml else {
-                            f.fail(format!("{}: {:#}", file.display(), yaml.err().unwrap()));
-                            continue;
-                        };
-                        for provider in yaml["providers"].as_sequence().into_iter().flatten() {
-                            let path = provider["options"]["path"].as_str().unwrap_or_default();
-                            let dashboards = container.host_path(path);
-                            f.check(
-                                dashboards.as_ref().is_some_and(|d| !yaml_files(d).is_empty() || json_files(d) > 0),
-                                || format!("grafana: the dashboard provider's path {path} holds no dashboard in the container"),
-                            );
-                        }
-                    }
-                }
-                _ => f.fail(format!(
-                    "grafana: {provisioning} (dashboards/, datasources/) is not mounted"
-                )),
-            }
-            for (name, value) in &grafana.environment {
-                if value.starts_with('/') {
-                    f.check(
-                        container.host_path(value).is_some_and(|p| p.exists()),
-                        || format!("grafana: {name} = {value} is not in the container"),
-                    );
-                }
-            }
-        }
-    }
-    f.assert_none("files referenced by the deployment");
-}
-
-/// Whether `.gitignore` has a line covering `path`.
-pub(crate) fn gitignored(path: &Path) -> bool {
-    ignore_lines(".gitignore")
-        .iter()
-        .any(|i| path.starts_with(i))
-}
-
-/// The patterns of an ignore file, as paths (leading `/` dropped; globs kept as text).
-pub(crate) fn ignore_lines(file: &str) -> Vec<PathBuf> {
-    std::fs::read_to_string(repo().join(file))
-        .unwrap_or_default()
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(|l| PathBuf::from(l.trim_start_matches('/').trim_end_matches('/')))
-        .collect()
 }
 
 /// `--flag=value` or `--flag value` in `args`.
@@ -272,58 +29,248 @@ pub(crate) fn flag_value<'a>(args: &'a [String], flag: &str) -> Option<&'a str> 
     })
 }
 
-/// Every string in a YAML document with its key path (`a.b.0.c`).
-pub(crate) fn yaml_strings(value: &serde_yaml::Value, path: &str) -> Vec<(String, String)> {
-    use serde_yaml::Value;
-    match value {
-        Value::String(s) => vec![(path.to_owned(), s.clone())],
-        Value::Sequence(items) => items
-            .iter()
-            .enumerate()
-            .flat_map(|(i, v)| yaml_strings(v, &format!("{path}.{i}")))
-            .collect(),
-        Value::Mapping(map) => map
-            .iter()
-            .flat_map(|(k, v)| {
-                let key = compose::scalar(k).unwrap_or_default();
-                let path = if path.is_empty() {
-                    key
-                } else {
-                    format!("{path}.{key}")
-                };
-                yaml_strings(v, &path)
-            })
-            .collect(),
-        Value::Tagged(t) => yaml_strings(&t.value, path),
-        _ => Vec::new(),
-    }
+/// Whether container path `path` of `service` is an existing host path (through its bind
+/// mounts).
+fn in_container(service: &Service<'_>, path: &str) -> bool {
+    service
+        .host_path(path)
+        .ok()
+        .flatten()
+        .is_some_and(|p| p.exists())
 }
 
-pub(crate) fn files_with(dir: &Path, extensions: &[&str]) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path
-                .extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| extensions.contains(&e))
-            {
-                out.push(path);
+#[test]
+fn every_mounted_path_exists_after_the_init_script() {
+    let project = init();
+    check_mounted_paths(&project).assert_none("paths the deployment mounts");
+}
+
+/// The findings of [`every_mounted_path_exists_after_the_init_script`] for `project`.
+pub(crate) fn check_mounted_paths(project: &Project) -> Findings {
+    let config = config(project);
+    let mut f = Findings::default();
+
+    let mut named = BTreeSet::new();
+    for service in config.services() {
+        let mounts = match service.mounts() {
+            Ok(m) => m,
+            Err(e) => {
+                f.fail(format!("{e:#}"));
+                continue;
+            }
+        };
+        for mount in mounts {
+            match mount {
+                Mount::Bind { source, target, .. } => {
+                    let Some(relative) = config.relative(&source) else {
+                        f.fail(format!(
+                            "{}: {} (for {target}) is outside the project: an absolute host path",
+                            service.name,
+                            source.display()
+                        ));
+                        continue;
+                    };
+                    f.check(source.exists(), || {
+                        format!(
+                            "{}: {} (for {target}) does not exist after scripts/init-cluster.sh",
+                            service.name,
+                            relative.display()
+                        )
+                    });
+                    if is_generated(relative) {
+                        f.check(project::git_ignores(relative).unwrap(), || {
+                            format!(
+                                "{} is made by the script but not ignored by git",
+                                relative.display()
+                            )
+                        });
+                    } else {
+                        f.check(repo().join(relative).exists(), || {
+                            format!(
+                                "{}: {} (for {target}) is not in the repository",
+                                service.name,
+                                relative.display()
+                            )
+                        });
+                    }
+                }
+                Mount::Named { name, .. } => {
+                    named.insert(name);
+                }
+                Mount::Anonymous { .. } => {}
             }
         }
+        if service.built() {
+            let context = project::scalar(&service.body["build"]["context"]).map(PathBuf::from);
+            f.check(
+                context.as_deref().and_then(|c| config.relative(c)) == Some(Path::new("")),
+                || {
+                    format!(
+                        "{}: the build context is {context:?}, not the project",
+                        service.name
+                    )
+                },
+            );
+            let dockerfile = project::scalar(&service.body["build"]["dockerfile"])
+                .unwrap_or_else(|| "Dockerfile".to_owned());
+            f.check(project.dir().join(&dockerfile).is_file(), || {
+                format!("{}: no {dockerfile} in the build context", service.name)
+            });
+        }
     }
-    out.sort();
-    out
-}
+    let declared = config.declared("volumes");
+    f.check(named == declared, || {
+        format!("named volumes used {named:?}, declared {declared:?}")
+    });
 
-pub(crate) fn yaml_files(dir: &Path) -> Vec<PathBuf> {
-    files_with(dir, &["yml", "yaml"])
-}
+    // The image's COPY sources: in the context after the script (dist/sealcast is the
+    // binary it installs there), committed unless the script makes them, and not left out
+    // by .dockerignore.
+    let image = dockerfile::instructions(project.dir()).unwrap();
+    let ignored: Vec<PathBuf> = std::fs::read_to_string(repo().join(".dockerignore"))
+        .unwrap()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| PathBuf::from(l.trim_start_matches('/').trim_end_matches('/')))
+        .collect();
+    let copies = dockerfile::all(&image, "COPY");
+    f.check(!copies.is_empty(), || "Dockerfile: no COPY".into());
+    for copy in copies {
+        let words: Vec<&str> = copy
+            .split_whitespace()
+            .filter(|w| !w.starts_with("--"))
+            .collect();
+        let Some((_, sources)) = words.split_last() else {
+            f.fail(format!("Dockerfile: COPY {copy}"));
+            continue;
+        };
+        for source in sources {
+            let source = Path::new(source);
+            f.check(project.dir().join(source).exists(), || {
+                format!(
+                    "Dockerfile: COPY {} is not in the context after the script",
+                    source.display()
+                )
+            });
+            f.check(is_generated(source) || repo().join(source).exists(), || {
+                format!(
+                    "Dockerfile: COPY {} is not in the repository",
+                    source.display()
+                )
+            });
+            f.check(!ignored.iter().any(|i| source.starts_with(i)), || {
+                format!(
+                    "Dockerfile: COPY {} is excluded by .dockerignore",
+                    source.display()
+                )
+            });
+        }
+    }
+    f.check(
+        std::fs::read(project.dir().join("dist/sealcast")).ok() == std::fs::read(crate::bin()).ok(),
+        || "dist/sealcast is not the binary the script was given".into(),
+    );
 
-pub(crate) fn json_files(dir: &Path) -> usize {
-    files_with(dir, &["json"]).len()
+    // Mosquitto reads /mosquitto/config/mosquitto.conf; every path in it is in the
+    // container.
+    let mosquitto = config.service("mosquitto").unwrap();
+    match mosquitto
+        .host_path("/mosquitto/config/mosquitto.conf")
+        .unwrap()
+    {
+        Some(conf) if conf.is_file() => {
+            let text = std::fs::read_to_string(conf).unwrap();
+            for line in text.lines().map(str::trim).filter(|l| !l.starts_with('#')) {
+                for word in line.split_whitespace().filter(|w| w.starts_with('/')) {
+                    f.check(in_container(&mosquitto, word), || {
+                        format!("mosquitto.conf: {word} is not in the container")
+                    });
+                }
+            }
+        }
+        _ => f.fail(
+            "mosquitto: nothing mounted at /mosquitto/config/mosquitto.conf (the image's conf)",
+        ),
+    }
+
+    // Prometheus: its configuration where --config.file says; files it names mounted
+    // too; its storage a volume.
+    let prometheus = config.service("prometheus").unwrap();
+    let args = prometheus.words("command").unwrap_or_default();
+    let conf = flag_value(&args, "--config.file").unwrap_or("/etc/prometheus/prometheus.yml");
+    match prometheus.host_path(conf).unwrap() {
+        Some(host) if host.is_file() => match project::load_yaml(&host) {
+            Err(e) => f.fail(format!("{e:#}")),
+            Ok(yaml) => {
+                for (key, value) in project::strings(&yaml, "") {
+                    let names_file = key.ends_with("_file")
+                        || key.ends_with("_files")
+                        || key.contains("rule_files")
+                        || key.contains(".files");
+                    if names_file && value.starts_with('/') {
+                        f.check(in_container(&prometheus, &value), || {
+                            format!("prometheus.yml: {key} = {value} is not in the container")
+                        });
+                    }
+                }
+            }
+        },
+        _ => f.fail(format!("prometheus: {conf} is not mounted")),
+    }
+    match flag_value(&args, "--storage.tsdb.path") {
+        Some(storage) => f.check(
+            prometheus
+                .mounts()
+                .unwrap()
+                .iter()
+                .any(|m| matches!(m, Mount::Named { .. }) && m.target() == storage),
+            || format!("prometheus: no named volume at --storage.tsdb.path {storage}"),
+        ),
+        None => f.fail("prometheus: no --storage.tsdb.path"),
+    }
+
+    // Grafana: provisioning where the image reads it; the dashboard providers' paths
+    // and every path its environment names are in the container.
+    let grafana = config.service("grafana").unwrap();
+    let env = grafana.environment();
+    let provisioning = env
+        .get("GF_PATHS_PROVISIONING")
+        .map_or("/etc/grafana/provisioning", String::as_str);
+    match grafana.host_path(provisioning).unwrap() {
+        Some(host) if host.join("dashboards").is_dir() && host.join("datasources").is_dir() => {
+            for file in project::files_under(&host.join("dashboards")) {
+                match project::load_yaml(&file) {
+                    Err(e) => f.fail(format!("{e:#}")),
+                    Ok(yaml) => {
+                        for provider in yaml["providers"].as_sequence().into_iter().flatten() {
+                            let path = provider["options"]["path"].as_str().unwrap_or_default();
+                            let dashboards = grafana.host_path(path).unwrap();
+                            let count = dashboards
+                                .as_deref()
+                                .map(project::files_under)
+                                .unwrap_or_default()
+                                .iter()
+                                .filter(|p| p.extension().is_some_and(|e| e == "json"))
+                                .count();
+                            f.check(count > 0, || {
+                                format!("grafana: the dashboard provider's path {path} holds no dashboard in the container")
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        _ => f.fail(format!(
+            "grafana: {provisioning} (dashboards/, datasources/) is not mounted"
+        )),
+    }
+    for (name, value) in &env {
+        if value.starts_with('/') {
+            f.check(in_container(&grafana, value), || {
+                format!("grafana: {name} = {value} is not in the container")
+            });
+        }
+    }
+    f
 }

@@ -1,14 +1,15 @@
-//! `scripts/init-cluster.sh`: what it writes, with which modes, and that a second run
-//! changes no secret.
+//! `scripts/init-cluster.sh`: what it writes, with which modes; a second run changes no
+//! secret; under sudo the files go to the invoking user; with `SEALCAST_IMAGES=upstream`
+//! (how every test here runs it) it touches no image.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use testkit::compose;
 
-use crate::{bin, init_cluster, leaks, repo, Findings};
+use crate::project::Project;
+use crate::{bin, init, repo, Findings};
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path)
@@ -37,10 +38,10 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn init_script_writes_secrets_keys_and_broker_files_and_keeps_them() {
-    let mut init = init_cluster().await;
-    let dir = init.project_dir().to_path_buf();
+#[test]
+fn init_script_writes_secrets_keys_and_broker_files_and_keeps_them() {
+    let mut init = init();
+    let dir = init.dir().to_path_buf();
     let mut f = Findings::default();
 
     // .env: every secret compose needs, private, each its own.
@@ -74,11 +75,27 @@ async fn init_script_writes_secrets_keys_and_broker_files_and_keeps_them() {
     for name in ["RUN_UID", "RUN_GID", "INGEST_NODES"] {
         f.check(init.env.contains_key(name), || format!(".env lacks {name}"));
     }
+    for (name, value) in [
+        ("INGEST_NODES", "ingest1 ingest2"),
+        // The project name docker-compose 1.29 takes from .env (the file has no `name:`).
+        ("COMPOSE_PROJECT_NAME", "sealcast"),
+        // Upstream images: Grafana's can be had, so its profile is on.
+        ("COMPOSE_PROFILES", "grafana"),
+    ] {
+        f.check(
+            init.env.get(name).map(String::as_str) == Some(value),
+            || format!("{name} is {:?}, not {value:?}", init.env.get(name)),
+        );
+    }
+    // In upstream mode it names no image of its own.
+    for name in init.env.keys().filter(|k| k.ends_with("_IMAGE")) {
+        f.fail(format!(".env names {name} in upstream mode"));
+    }
     f.check(
-        init.env.get("INGEST_NODES").map(String::as_str) == Some("ingest1 ingest2"),
-        || "INGEST_NODES is not \"ingest1 ingest2\"".into(),
+        std::fs::read(dir.join("dist/sealcast")).ok() == std::fs::read(bin()).ok(),
+        || "dist/sealcast is not the sealcast it was given".into(),
     );
-    f.check(!leaks(&init, &init.stderr), || {
+    f.check(!init.leaks(&init.stderr), || {
         "init-cluster.sh printed a secret".into()
     });
 
@@ -138,7 +155,7 @@ async fn init_script_writes_secrets_keys_and_broker_files_and_keeps_them() {
                 .all(|l| l.split_once(':').is_some_and(|(_, h)| h.starts_with("$7$"))),
             || format!("{file} holds something other than PBKDF2 hashes"),
         );
-        f.check(!leaks(&init, &text), || {
+        f.check(!init.leaks(&text), || {
             format!("{file} holds a plain password")
         });
         f.check(path.exists() && mode(&path) == 0o600, || {
@@ -171,7 +188,7 @@ async fn init_script_writes_secrets_keys_and_broker_files_and_keeps_them() {
     let keys_before = snapshot(&keys);
     let certs_before = snapshot(&dir.join("certs/generated"));
     let passwd_before = std::fs::read(broker.join("passwd-nodes")).unwrap_or_default();
-    tokio::task::block_in_place(|| init.rerun(bin(), &[])).unwrap();
+    init.rerun(&[]).unwrap();
     for (name, value) in &env_before {
         f.check(init.env.get(name) == Some(value), || {
             format!("the second run changed {name} in .env")
@@ -198,7 +215,7 @@ async fn init_script_writes_secrets_keys_and_broker_files_and_keeps_them() {
         std::fs::read(broker.join("passwd-nodes")).unwrap_or_default() != passwd_before,
         || "the second run did not rewrite passwd-nodes (expected: new salts)".into(),
     );
-    f.check(!leaks(&init, &init.stderr), || {
+    f.check(!init.leaks(&init.stderr), || {
         "the second init-cluster.sh run printed a secret".into()
     });
     f.assert_none("scripts/init-cluster.sh");
@@ -227,8 +244,8 @@ fn owners(dir: &Path) -> BTreeMap<PathBuf, (u32, u32)> {
 /// Run with sudo (as root, SUDO_UID/SUDO_GID set), everything the script writes belongs to
 /// the user who ran sudo, who is also who the containers run as. Run by anyone else, the
 /// files are theirs (and SUDO_UID, which only sudo's root shell may trust, is ignored).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn init_script_under_sudo_leaves_the_files_to_the_invoking_user() {
+#[test]
+fn init_script_under_sudo_leaves_the_files_to_the_invoking_user() {
     use std::os::unix::fs::MetadataExt;
     let probe = tempfile::tempdir().unwrap();
     let root = testkit::running_as_root(probe.path()).unwrap();
@@ -238,17 +255,8 @@ async fn init_script_under_sudo_leaves_the_files_to_the_invoking_user() {
     } else {
         (me.uid(), me.gid())
     };
-    let init = tokio::task::spawn_blocking(|| {
-        compose::InitCluster::run_with_env(
-            &repo(),
-            bin(),
-            &[("SUDO_UID", "4242"), ("SUDO_GID", "4343")],
-        )
-    })
-    .await
-    .unwrap()
-    .unwrap();
-    let dir = init.project_dir();
+    let init = Project::init_with_env(&[("SUDO_UID", "4242"), ("SUDO_GID", "4343")]).unwrap();
+    let dir = init.dir();
     let mut f = Findings::default();
     f.check(
         init.env.get("RUN_UID") == Some(&uid.to_string())
@@ -276,65 +284,54 @@ async fn init_script_under_sudo_leaves_the_files_to_the_invoking_user() {
     f.assert_none("init-cluster.sh's files under sudo");
 }
 
-/// Fake `docker` and `docker-compose` commands in a directory put first on `PATH`:
-/// `docker compose version --short` answers `compose` (or fails if `None`), and
-/// `docker-compose` exists answering 1.29.2 if `v1`.
-fn fake_docker(dir: &Path, compose: Option<&str>, v1: bool) -> String {
-    let docker = match compose {
-        Some(version) => format!(
-            "#!/bin/sh\nif [ \"$1 $2\" = \"compose version\" ]; then echo {version}; exit 0; fi\nexit 1\n"
-        ),
-        None => "#!/bin/sh\necho \"docker: unknown command: docker $1\" >&2\nexit 1\n".to_owned(),
-    };
-    let write = |name: &str, text: &str| {
-        let path = dir.join(name);
-        std::fs::write(&path, text).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    };
-    write("docker", &docker);
-    if v1 {
-        write("docker-compose", "#!/bin/sh\necho 1.29.2\n");
-    }
-    format!(
+/// A `docker` that records its arguments and fails, first on `PATH`.
+fn recording_docker(dir: &Path) -> (String, PathBuf) {
+    let log = dir.join("docker.log");
+    let docker = dir.join("docker");
+    std::fs::write(
+        &docker,
+        format!("#!/bin/sh\necho \"$*\" >>'{}'\nexit 1\n", log.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&docker, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
         "{}:{}",
         dir.display(),
         std::env::var("PATH").unwrap_or_default()
-    )
+    );
+    (path, log)
 }
 
-/// Compose v1 cannot run the file: the script says so, naming both versions; with
-/// Compose v2 it says nothing about it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn init_script_asks_for_compose_v2_by_name() {
-    let mut f = Findings::default();
-    for (compose, v1, expect) in [
-        (None, true, Some("Compose v1")),
-        (
-            Some("1.29.2"),
-            false,
-            Some("docker compose 1.29.2 is older than"),
-        ),
-        (None, false, Some("no docker compose (Compose v2)")),
-        (Some("2.27.0"), false, None),
-    ] {
-        let fakes = tempfile::tempdir().unwrap();
-        let path = fake_docker(fakes.path(), compose, v1);
-        let init = tokio::task::spawn_blocking(move || {
-            compose::InitCluster::run_with_env(&repo(), bin(), &[("PATH", &path)])
-        })
-        .await
-        .unwrap()
+/// With `SEALCAST_IMAGES=upstream` the script builds, pulls, runs and names no image: the
+/// premise of every other test here, which must stay fast and leave the engine alone.
+#[test]
+fn init_script_in_upstream_mode_touches_no_image() {
+    let fakes = tempfile::tempdir().unwrap();
+    let (path, log) = recording_docker(fakes.path());
+    let init = Project::init_with_env(&[("PATH", &path)]).unwrap();
+    let calls = std::fs::read_to_string(&log).unwrap_or_default();
+    let touching: Vec<&str> = calls
+        .lines()
+        .filter(|l| !l.starts_with("compose version"))
+        .collect();
+    assert!(
+        touching.is_empty(),
+        "init-cluster.sh ran docker with {touching:?} in upstream mode:\n{}",
+        init.redact(&init.stderr)
+    );
+    assert!(
+        !init.stderr.contains("images.sh") && !init.stderr.contains("making local images"),
+        "init-cluster.sh made images in upstream mode:\n{}",
+        init.redact(&init.stderr)
+    );
+    // The recording docker would have seen a call: the test can see one.
+    let (_, probe_log) = recording_docker(fakes.path());
+    let probe = std::process::Command::new(fakes.path().join("docker"))
+        .args(["pull", "x"])
+        .status()
         .unwrap();
-        let case = format!("docker compose {compose:?}, docker-compose 1.x {v1}");
-        match expect {
-            Some(text) => f.check(
-                init.stderr.contains(text) && init.stderr.contains("Compose v2"),
-                || format!("{case}: the script did not say {text:?}:\n{}", init.stderr),
-            ),
-            None => f.check(!init.stderr.contains("Compose"), || {
-                format!("{case}: the script complained:\n{}", init.stderr)
-            }),
-        }
-    }
-    f.assert_none("the Compose v2 check of init-cluster.sh");
+    assert!(!probe.success());
+    assert!(std::fs::read_to_string(probe_log)
+        .unwrap()
+        .contains("pull x"));
 }

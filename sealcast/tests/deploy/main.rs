@@ -1,41 +1,71 @@
-//! The compose deployment (issue 6), checked without a container engine: neither this
-//! machine nor CI has one.
+//! The compose deployment (issue 6, issue 30), checked statically and fast: no container
+//! is built, pulled or started.
 //!
-//! - `docker-compose.yml` and the `Dockerfile` statically: every file they (and the
-//!   Mosquitto, Prometheus and Grafana configuration they mount) reference exists or is
-//!   made by `scripts/init-cluster.sh`; no secret is written in them; the topology
-//!   (scalable `broadcast`, published ports, healthchecks, image variables, a non-root
-//!   multi-stage image).
-//! - `scripts/init-cluster.sh`: what it writes, with which modes, and that a second run
-//!   changes no secret.
-//! - Every sealcast service's command and environment, as the container would see them
-//!   (`support/compose.rs` lays out its mounts), passes `sealcast ... --check-config`; a
-//!   broken environment fails with every problem named at once.
-//! - The broker's ACLs against the real Mosquitto, started with the compose file's
-//!   `mosquitto.conf`, password files and ACLs.
-//! - Prometheus's and Grafana's provisioning parse, match the compose services, and the
-//!   dashboards query only metrics the roles export (read from the running processes'
-//!   `/metrics` and each role crate's `metrics::FAMILIES`).
+//! Every test copies the project into a temporary directory (`docker-compose.yml`,
+//! `Dockerfile`, `.dockerignore`, `scripts/`, `deploy/` without `deploy/state/`), runs
+//! `scripts/init-cluster.sh` there with `SEALCAST_IMAGES=upstream` and this build's
+//! `sealcast` (so it writes `.env`, keys, certificates and broker files, and touches no
+//! image), then reads what the compose tool itself makes of the file: `docker-compose
+//! config` (Debian 12's 1.29), or `docker compose config` where only Compose v2 is there.
+//! Without either the tests fail, saying so. Their YAML is read with `serde_yaml`
+//! ([`project`]); the `Dockerfile` is read as plain text lines ([`dockerfile`]).
 //!
-//! One module per concern: [`init_script`], [`files`], [`secrets`], [`topology`],
-//! [`check_config`], [`acl`], [`monitoring`]. The compose model they read the files with is
-//! `testkit::compose`. Fast: no ffmpeg, no browser; each test makes its own temporary
-//! project copy.
+//! - [`init_script`]: what the script writes, with which modes; a second run changes no
+//!   secret; under sudo the files go to the invoking user; in `upstream` mode it touches
+//!   no image.
+//! - [`files`]: every bind-mounted host path exists after the script (committed, or made
+//!   by it and ignored by git); the `Dockerfile`'s `COPY` sources are in the build
+//!   context; the paths Mosquitto's, Prometheus's and Grafana's configuration name are
+//!   mounted.
+//! - [`secrets`]: every secret in the rendered file is a value of `.env`, each one is
+//!   required (empty, the tool refuses the file), none appears in what is committed or in
+//!   the image; a literal or a default secret added to a copy is caught.
+//! - [`keys`]: each container mounts only its own keys (ingests their own key and
+//!   certificate, edges the edge key, load balancers the cookie key, `root.pub` and their
+//!   TLS pair, only `tools` the whole key directory).
+//! - [`networks`]: the network split (the load balancers share no network with
+//!   PostgreSQL; PostgreSQL is on the backend alone; ...) and the load balancers'
+//!   addresses, which the server certificate the script made names.
+//! - [`topology`]: `broadcast` scales; published ports are the documented variables;
+//!   image variables are honoured; healthchecks on every long-running service; non-root
+//!   (`USER 10001` in the `Dockerfile`).
+//! - [`check_config`]: every sealcast service's command and environment, as `config`
+//!   gives them with its mounts laid out as the container sees them, passes
+//!   `sealcast ... --check-config`; a broken one fails with every problem named.
+//! - [`acl`]: the broker's ACLs against a real Mosquitto started with the rendered
+//!   service's `mosquitto.conf`, password files and ACLs.
+//! - [`monitoring`]: Prometheus's scrape targets and Grafana's provisioning match the
+//!   rendered services (Grafana behind its profile), and the dashboards query only
+//!   metrics the roles export.
+//! - [`mutants`]: each of those checks fails on a copy with one thing broken (a
+//!   `docker-compose.override.yml` the tools merge in); [`secrets`] and [`keys`] have their
+//!   own such cases.
+//!
+//! Dropped with the home-made compose interpreter (`testkit::compose`, which nothing here
+//! uses): checks of how the file is written rather than of what it renders to (long bind
+//! syntax, `create_host_path`, interpolation forms), the multi-stage `Dockerfile`, and
+//! requiring Compose v2.
 
 #![allow(clippy::unwrap_used)]
 
 mod acl;
 mod check_config;
+mod dockerfile;
 mod files;
 mod init_script;
+mod keys;
 mod monitoring;
+mod mutants;
 mod networks;
+mod project;
 mod secrets;
 mod topology;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use testkit::compose::{Dockerfile, InitCluster, Project};
+use dockerfile::Instruction;
+use project::{Config, Project, Service};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sealcast");
 
@@ -47,23 +77,14 @@ fn repo() -> PathBuf {
     testkit::repo_root()
 }
 
-/// The compose file as written (nothing interpolated).
-fn raw_project() -> Project {
-    let text = std::fs::read_to_string(repo().join("docker-compose.yml")).unwrap();
-    Project::parse(&text, &repo(), None).unwrap()
+/// A project copy after the init script.
+fn init() -> Project {
+    Project::init().unwrap()
 }
 
-fn dockerfile() -> Dockerfile {
-    Dockerfile::load(&repo().join("Dockerfile")).unwrap()
-}
-
-/// Runs the init script in a temporary copy of the project (blocking work, off the
-/// runtime).
-async fn init_cluster() -> InitCluster {
-    tokio::task::spawn_blocking(|| InitCluster::run(&repo(), bin()))
-        .await
-        .unwrap()
-        .unwrap()
+/// `config` of `project` with every profile the checks need.
+fn config(project: &Project) -> Config {
+    project.config().unwrap()
 }
 
 /// Collects failures so that one run reports all of them.
@@ -91,7 +112,64 @@ impl Findings {
     }
 }
 
-/// Whether no secret value of `.env` appears in `text`.
-fn leaks(init: &InitCluster, text: &str) -> bool {
-    init.secret_values().iter().any(|s| text.contains(s))
+/// The image's entrypoint for the load balancers: a script that starts keepalived and
+/// then runs `sealcast lb` (deploy/docker/lb.sh, installed by the `Dockerfile`).
+const LB_ENTRYPOINT: &str = "sealcast-lb";
+
+/// What a container built from the `Dockerfile` runs: its entrypoint and command, each
+/// the service's or else the image's (a service that sets `entrypoint` drops the image's
+/// `CMD`, as Docker does).
+fn argv(service: &Service<'_>, image: &[Instruction]) -> Vec<String> {
+    let image_words = |keyword| {
+        dockerfile::last(image, keyword)
+            .and_then(dockerfile::exec_form)
+            .unwrap_or_default()
+    };
+    let entrypoint = service.words("entrypoint");
+    let command = match (&entrypoint, service.words("command")) {
+        (_, Some(command)) => command,
+        (None, None) => image_words("CMD"),
+        (Some(_), None) => Vec::new(),
+    };
+    let mut out = entrypoint.unwrap_or_else(|| image_words("ENTRYPOINT"));
+    out.extend(command);
+    out
+}
+
+/// The sealcast role a container built from the `Dockerfile` runs: `sealcast ROLE`,
+/// the load balancers' entrypoint (`lb`), or a test source's shell script (`source`).
+fn role(service: &Service<'_>, image: &[Instruction]) -> Option<String> {
+    if !service.built() {
+        return None;
+    }
+    let argv = argv(service, image);
+    match argv.as_slice() {
+        [program, role, ..] if program == "sealcast" && !role.starts_with('-') => {
+            Some(role.clone())
+        }
+        [program, ..] if program == LB_ENTRYPOINT => Some("lb".to_owned()),
+        [sh, c, script]
+            if sh == "/bin/sh" && c == "-c" && script.contains("exec sealcast source") =>
+        {
+            Some("source".to_owned())
+        }
+        _ => None,
+    }
+}
+
+/// The port of a `host:port` listen address.
+fn port_of(address: &str) -> Option<u16> {
+    address.rsplit_once(':')?.1.parse().ok()
+}
+
+/// The port a sealcast role serves `/healthz` and `/metrics` on in an environment, with
+/// the CLI's defaults.
+fn http_port(role: &str, env: &BTreeMap<String, String>) -> Option<u16> {
+    let (var, default) = match role {
+        "ingest" => ("SEALCAST_METRICS_LISTEN", 9100),
+        "lb" => ("SEALCAST_METRICS_LISTEN", 9102),
+        "broadcast" => ("SEALCAST_HTTP_LISTEN", 8080),
+        _ => return None,
+    };
+    Some(env.get(var).and_then(|a| port_of(a)).unwrap_or(default))
 }

@@ -1,49 +1,81 @@
-//! Prometheus's and Grafana's provisioning parse and match the compose services, and the
-//! dashboards query only metrics the roles export.
+//! Prometheus's and Grafana's provisioning, as the rendered `prometheus` and `grafana`
+//! services mount it, matches the rendered sealcast services; Grafana is behind its
+//! profile; and the dashboards query only metrics the roles export.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use testkit::compose::{self, Vars};
 use testkit::process::Spawned;
 use testkit::prometheus;
 
 use crate::acl::{broker, DEADLINE};
-use crate::files::{flag_value, relative_source};
-use crate::topology::{http_port, port_of, sealcast_role};
-use crate::{dockerfile, init_cluster, leaks, raw_project, repo, Findings, BIN};
+use crate::files::flag_value;
+use crate::project::{self, Config, Project};
+use crate::topology::sealcast_services;
+use crate::{config, dockerfile, http_port, init, port_of, Findings, BIN};
+
+type Vars = BTreeMap<String, String>;
+
+/// The YAML files under container directory `dir` of `service` (through its mounts).
+fn mounted_yaml(
+    config: &Config,
+    service: &str,
+    dir: &str,
+) -> Result<Vec<(PathBuf, serde_yaml::Value)>> {
+    let host = config
+        .service(service)?
+        .host_path(dir)?
+        .with_context(|| format!("{service}: {dir} is not mounted"))?;
+    project::files_under(&host)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml"))
+        .map(|p| {
+            let yaml = project::load_yaml(&p)?;
+            Ok((p, yaml))
+        })
+        .collect()
+}
 
 #[test]
 fn prometheus_and_grafana_provisioning_match_the_compose_services() {
-    let project = raw_project();
-    let image = dockerfile();
+    let project = init();
+    check_provisioning(&project).assert_none("Prometheus and Grafana provisioning");
+}
+
+/// The findings of [`prometheus_and_grafana_provisioning_match_the_compose_services`] for `project`.
+pub(crate) fn check_provisioning(project: &Project) -> Findings {
+    let config = config(project);
+    let image = dockerfile::instructions(project.dir()).unwrap();
     let mut f = Findings::default();
 
     // Every sealcast role that serves /metrics is scraped where it listens, and every
-    // scrape target is such a service.
+    // scrape target is such a service: a scalable one through Docker's DNS.
     let mut expected_static = BTreeSet::new();
     let mut expected_dns = BTreeSet::new();
-    for service in project.services.values().filter(|s| s.build.is_some()) {
-        let Some(role) = sealcast_role(service, &image) else {
+    for (service, role) in sealcast_services(&config, &image) {
+        let Some(port) = http_port(&role, &service.environment()) else {
             continue;
         };
-        let env = project.container_env(service, Some(&image));
-        let Some(port) = http_port(&role, &env) else {
-            continue;
-        };
-        if service.replicas.is_some() && service.container_name.is_none() {
+        if service.replicas().is_some() && service.text("container_name").is_none() {
             expected_dns.insert((service.name.clone(), port));
         } else {
             expected_static.insert(format!("{}:{port}", service.name));
         }
     }
-    f.check(
-        !expected_dns.is_empty() && expected_static.len() >= 3,
-        || format!("the scrape expectations look wrong: {expected_dns:?} {expected_static:?}"),
-    );
-    let prometheus = compose::load_yaml(&repo().join("deploy/prometheus/prometheus.yml")).unwrap();
+    let named: BTreeSet<String> = ["ingest1:9100", "ingest2:9100", "lb1:9102", "lb2:9102"]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    f.check(expected_static == named && expected_dns == BTreeSet::from([("broadcast".to_owned(), 8080)]), || {
+        format!("the rendered services serve metrics at {expected_static:?} and, by DNS, {expected_dns:?}")
+    });
+    let prometheus_service = config.service("prometheus").unwrap();
+    let args = prometheus_service.words("command").unwrap_or_default();
+    let conf = flag_value(&args, "--config.file").unwrap_or("/etc/prometheus/prometheus.yml");
+    let prometheus =
+        project::load_yaml(&prometheus_service.host_path(conf).unwrap().unwrap()).unwrap();
     let mut scraped_static = BTreeSet::new();
     let mut scraped_dns = BTreeSet::new();
     for job in prometheus["scrape_configs"]
@@ -83,44 +115,46 @@ fn prometheus_and_grafana_provisioning_match_the_compose_services() {
         format!("prometheus discovers {scraped_dns:?} by DNS; the scalable services are {expected_dns:?}")
     });
 
-    // Grafana's data source is the compose file's Prometheus.
-    let datasources =
-        compose::load_yaml(&repo().join("deploy/grafana/provisioning/datasources/prometheus.yml"))
-            .unwrap();
+    // Grafana's data source is the rendered Prometheus.
+    let listen = flag_value(&args, "--web.listen-address")
+        .and_then(port_of)
+        .unwrap_or(9090);
     let mut uids = BTreeSet::new();
-    for ds in datasources["datasources"]
-        .as_sequence()
-        .into_iter()
-        .flatten()
-    {
-        uids.insert(ds["uid"].as_str().unwrap_or_default().to_owned());
-        let url = ds["url"].as_str().unwrap_or_default();
-        let prometheus_service = project.service("prometheus").unwrap();
-        let listen = prometheus_service
-            .command
-            .as_deref()
-            .and_then(|c| flag_value(c, "--web.listen-address"))
-            .and_then(port_of)
-            .unwrap_or(9090);
-        f.check(url == format!("http://prometheus:{listen}"), || {
-            format!("grafana's data source points at {url}, not http://prometheus:{listen}")
-        });
+    let datasources =
+        mounted_yaml(&config, "grafana", "/etc/grafana/provisioning/datasources").unwrap();
+    f.check(!datasources.is_empty(), || {
+        "grafana: no data source provisioned".into()
+    });
+    for (_, yaml) in &datasources {
+        for ds in yaml["datasources"].as_sequence().into_iter().flatten() {
+            uids.insert(ds["uid"].as_str().unwrap_or_default().to_owned());
+            let url = ds["url"].as_str().unwrap_or_default();
+            f.check(url == format!("http://prometheus:{listen}"), || {
+                format!("grafana's data source points at {url}, not http://prometheus:{listen}")
+            });
+        }
     }
     // The dashboard provider reads where compose mounts the dashboards.
-    let providers =
-        compose::load_yaml(&repo().join("deploy/grafana/provisioning/dashboards/sealcast.yml"))
-            .unwrap();
-    let grafana = project.service("grafana").unwrap();
-    for provider in providers["providers"].as_sequence().into_iter().flatten() {
-        let path = provider["options"]["path"].as_str().unwrap_or_default();
-        let mounted = grafana
-            .bind_mounts()
-            .find(|(_, m)| m.target == path)
-            .map(|(source, _)| relative_source(source));
-        f.check(
-            mounted == Some(PathBuf::from("deploy/grafana/dashboards")),
-            || format!("the dashboard provider reads {path}, where compose mounts {mounted:?}"),
-        );
+    let grafana = config.service("grafana").unwrap();
+    for (_, yaml) in
+        mounted_yaml(&config, "grafana", "/etc/grafana/provisioning/dashboards").unwrap()
+    {
+        for provider in yaml["providers"].as_sequence().into_iter().flatten() {
+            let path = provider["options"]["path"].as_str().unwrap_or_default();
+            let mounted = grafana.host_path(path).unwrap();
+            let relative = mounted
+                .as_deref()
+                .and_then(|m| config.relative(m))
+                .map(Path::to_path_buf);
+            f.check(
+                relative == Some(PathBuf::from("deploy/grafana/dashboards")),
+                || {
+                    format!(
+                        "the dashboard provider reads {path}, where compose mounts {relative:?}"
+                    )
+                },
+            );
+        }
     }
     // Every panel queries something, from a provisioned data source.
     let panels = dashboard_panels().unwrap();
@@ -153,7 +187,86 @@ fn prometheus_and_grafana_provisioning_match_the_compose_services() {
     f.check(referenced.len() >= 10, || {
         format!("only {} metrics referenced", referenced.len())
     });
-    f.assert_none("Prometheus and Grafana provisioning");
+    f
+}
+
+/// Grafana starts only with its profile on: the init script turns it on in `.env` when its
+/// image can be had (always with `SEALCAST_IMAGES=upstream`); without it Compose v2's
+/// `config` leaves Grafana out, and docker-compose 1.29's, which lists every service,
+/// keeps its `profiles`, which `up` honours.
+#[test]
+fn grafana_is_behind_its_profile() {
+    let project = init();
+    check_grafana_profile(&project).assert_none("the grafana profile");
+}
+
+/// The findings of [`grafana_is_behind_its_profile`] for `project`.
+pub(crate) fn check_grafana_profile(project: &Project) -> Findings {
+    let mut f = Findings::default();
+    f.check(
+        project.env.get("COMPOSE_PROFILES").map(String::as_str) == Some("grafana"),
+        || "the init script did not turn the grafana profile on".into(),
+    );
+    let grafana_profiles = |config: &Config| config.service("grafana").ok().map(|s| s.profiles());
+    let grafana = Some(vec!["grafana".to_owned()]);
+    // As .env says (COMPOSE_PROFILES=grafana), and with --profile grafana where the
+    // environment turns every profile off.
+    let cases: [(&str, &[&str], &[(&str, &str)]); 2] = [
+        (".env", &[], &[]),
+        (
+            "--profile grafana",
+            &["--profile", "grafana"],
+            &[("COMPOSE_PROFILES", "")],
+        ),
+    ];
+    for (what, args, env) in cases {
+        let config = project.config_with(args, env).unwrap();
+        f.check(grafana_profiles(&config) == grafana, || {
+            format!(
+                "with {what}, grafana is {:?}, not there behind its profile",
+                grafana_profiles(&config)
+            )
+        });
+    }
+    // Off: the tool's environment wins over .env.
+    let off = project
+        .config_with(&[], &[("COMPOSE_PROFILES", "")])
+        .unwrap();
+    let profiles = grafana_profiles(&off);
+    f.check(profiles.is_none() || profiles == grafana, || {
+        format!("without the profile, grafana is there with profiles {profiles:?}")
+    });
+    // Everything else starts with `up` but the operator's tools.
+    for service in off.services() {
+        let want: Vec<String> = match service.name.as_str() {
+            "grafana" => vec!["grafana".into()],
+            "tools" => vec!["tools".into()],
+            _ => Vec::new(),
+        };
+        f.check(service.profiles() == want, || {
+            format!(
+                "{} has profiles {:?}, not {want:?}",
+                service.name,
+                service.profiles()
+            )
+        });
+    }
+    let names = off.names();
+    for name in [
+        "mosquitto",
+        "postgres",
+        "ingest1",
+        "ingest2",
+        "broadcast",
+        "lb1",
+        "lb2",
+        "prometheus",
+    ] {
+        f.check(names.contains(name), || {
+            format!("{name} is not there without a profile")
+        });
+    }
+    f
 }
 
 /// Starts `sealcast ARGS` with a clean environment plus `env` (its log in `dir`), and waits
@@ -213,11 +326,14 @@ async fn dashboards_query_only_metrics_the_roles_export() {
         !referenced.is_empty(),
         "the dashboards reference no sealcast metric"
     );
-    let init = init_cluster().await;
-    let broker = broker(&init).await;
+    let (init, broker) = tokio::task::block_in_place(|| {
+        let project = init();
+        let broker = broker(&project);
+        (project, broker)
+    });
     let dir = tempfile::tempdir().unwrap();
-    let keys = init.project_dir().join("deploy/state/keys");
-    let certs = init.project_dir().join("certs/generated");
+    let keys = init.dir().join("deploy/state/keys");
+    let certs = init.dir().join("certs/generated");
     let nodes = broker.port(1883).unwrap();
     let control = broker.port(1884).unwrap();
     let url = |user: &str, port: u16| {
@@ -317,7 +433,7 @@ async fn dashboards_query_only_metrics_the_roles_export() {
     ];
     for (page, role) in pages {
         let page = page.unwrap();
-        assert!(!leaks(&init, &page), "{role}'s /metrics shows a secret");
+        assert!(!init.leaks(&page), "{role}'s /metrics shows a secret");
         let families = prometheus::exported_families(&page);
         assert!(
             families.keys().any(|k| k.starts_with("sealcast_")),

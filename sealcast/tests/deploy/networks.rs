@@ -1,238 +1,237 @@
-//! The compose file as Docker would run it — rendered by `docker compose config` where
-//! Compose v2 is installed, else read by `testkit::compose` with the `.env` the init script
-//! wrote — keeps the internet-facing load balancer away from the data: networks, the load
-//! balancer's mounts, and healthchecks that test what they claim.
+//! The network split of the rendered compose file: the load balancers, which face the
+//! internet, share no network with PostgreSQL and reach the broker only on `control`;
+//! PostgreSQL is on the backend alone; everyone reaches what it talks to. And the load
+//! balancers' fixed and floating addresses fit the frontend network.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Duration;
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
 
-use testkit::compose::{InitCluster, MountKind, Project, Service};
-
-use crate::files::relative_source;
-use crate::{init_cluster, Findings};
-
-/// The project as compose renders it in `init`'s directory, and how it was rendered.
-fn rendered(init: &InitCluster) -> (Project, &'static str) {
-    let dir = init.project_dir();
-    let compose_v2 = Command::new("docker")
-        .args(["compose", "version", "--short"])
-        .output()
-        .is_ok_and(|o| o.status.success() && !o.stdout.starts_with(b"1."));
-    if compose_v2 {
-        let mut command = Command::new("docker");
-        command
-            .args(["compose", "config", "--format", "json"])
-            .current_dir(dir);
-        let out = testkit::process::run_with_deadline(command, Duration::from_secs(60)).unwrap();
-        assert!(
-            out.status.success(),
-            "docker compose config: {}",
-            init.redact(&String::from_utf8_lossy(&out.stderr))
-        );
-        let text = String::from_utf8(out.stdout).unwrap();
-        // Rendered: everything interpolated, long syntax throughout.
-        let project = Project::parse(&text, dir, None).unwrap();
-        (project, "docker compose config")
-    } else {
-        (
-            init.project().unwrap(),
-            "testkit::compose (no Compose v2 here)",
-        )
-    }
-}
+use crate::project::{self, Config, Project};
+use crate::{config, init, Findings};
 
 /// The services on network `name`.
-fn members<'a>(project: &'a Project, name: &str) -> BTreeSet<&'a str> {
-    project
-        .services
-        .values()
-        .filter(|s| s.networks.contains(name))
-        .map(|s| s.name.as_str())
+fn members(config: &Config, name: &str) -> BTreeSet<String> {
+    config
+        .services()
+        .into_iter()
+        .filter(|s| s.networks().contains(name))
+        .map(|s| s.name)
         .collect()
 }
 
-/// Whether two services share a network (can reach each other).
-fn connected(a: &Service, b: &Service) -> bool {
-    !a.networks.is_disjoint(&b.networks)
+/// Whether two services share a network.
+fn connected(config: &Config, a: &str, b: &str) -> bool {
+    let networks = |n: &str| config.service(n).map(|s| s.networks()).unwrap_or_default();
+    !networks(a).is_disjoint(&networks(b))
 }
 
-/// Every file under `path` (or `path` itself), by name.
-fn file_names(path: &Path) -> Vec<String> {
-    if path.is_file() {
-        return path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .into_iter()
-            .collect();
-    }
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {
-        out.extend(file_names(&entry.path()));
-    }
-    out
+/// `a.b.c.d/len` as (network, prefix length).
+fn cidr(text: &str) -> Option<(Ipv4Addr, u32)> {
+    let (address, len) = text.split_once('/')?;
+    let len: u32 = len.parse().ok().filter(|l| *l <= 32)?;
+    Some((address.parse().ok()?, len))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_load_balancer_faces_the_network_alone_with_its_certificate() {
-    let init = init_cluster().await;
-    let (project, how) = rendered(&init);
-    let service = |name: &str| project.service(name).unwrap();
+/// Whether `address` is in `net`.
+fn contains((net, len): (Ipv4Addr, u32), address: Ipv4Addr) -> bool {
+    let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+    u32::from(net) & mask == u32::from(address) & mask
+}
+
+#[test]
+fn the_load_balancers_face_the_network_away_from_the_data() {
+    let project = init();
+    check_networks(&project).assert_none("networks");
+}
+
+/// The findings of [`the_load_balancers_face_the_network_away_from_the_data`] for `project`.
+pub(crate) fn check_networks(project: &Project) -> Findings {
+    let config = config(project);
     let mut f = Findings::default();
-
-    // Two networks at least, and every service says which it is on (none lands on compose's
-    // implicit `default`).
-    for name in ["frontend", "backend"] {
-        f.check(project.networks.contains(name), || {
-            format!("no network {name}")
-        });
+    let declared = config.declared("networks");
+    for name in ["frontend", "backend", "control"] {
+        f.check(declared.contains(name), || format!("no network {name}"));
     }
-    for s in project.services.values() {
-        f.check(!s.networks.is_empty(), || {
-            format!("{} is on the default network", s.name)
+    for s in config.services() {
+        let networks = s.networks();
+        f.check(!networks.is_empty(), || {
+            format!("{} is on compose's default network", s.name)
         });
-        f.check(s.networks.is_subset(&project.networks), || {
-            format!("{} uses an undeclared network: {:?}", s.name, s.networks)
+        f.check(networks.is_subset(&declared), || {
+            format!("{} uses an undeclared network: {networks:?}", s.name)
         });
-    }
-
-    // Faces viewers and publishers: whatever publishes a port on every address is on the
-    // frontend; PostgreSQL and Mosquitto are on the backend and not on the frontend.
-    for s in project.services.values() {
-        if s.ports.iter().any(|p| p.host_ip.is_none()) {
-            f.check(s.networks.contains("frontend"), || {
+        // Whatever publishes a port on every address faces viewers or publishers.
+        if s.ports().unwrap().iter().any(|p| p.host_ip.is_none()) {
+            f.check(networks.contains("frontend"), || {
                 format!("{} publishes a port but is not on the frontend", s.name)
             });
         }
     }
-    let frontend = members(&project, "frontend");
-    for name in ["lb", "ingest1", "ingest2"] {
+    let frontend = members(&config, "frontend");
+    for name in ["lb1", "lb2", "ingest1", "ingest2", "broadcast"] {
         f.check(frontend.contains(name), || {
             format!("{name} is not on the frontend")
         });
     }
-    for name in ["postgres", "mosquitto"] {
-        let s = service(name);
-        f.check(
-            s.networks.contains("backend") && !s.networks.contains("frontend"),
-            || format!("{name} is on {:?}, not the backend alone", s.networks),
-        );
-    }
+    let networks = |name: &str| config.service(name).unwrap().networks();
+    f.check(
+        networks("postgres") == BTreeSet::from(["backend".to_owned()]),
+        || {
+            format!(
+                "postgres is on {:?}, not the backend alone",
+                networks("postgres")
+            )
+        },
+    );
+    f.check(
+        networks("mosquitto").contains("backend") && !networks("mosquitto").contains("frontend"),
+        || format!("mosquitto is on {:?}", networks("mosquitto")),
+    );
 
-    // The load balancer: no network with PostgreSQL; besides the frontend, only networks
-    // it shares with the broker and nothing else.
-    let lb = service("lb");
-    f.check(!connected(lb, service("postgres")), || {
-        format!("lb shares a network with PostgreSQL: {:?}", lb.networks)
-    });
-    f.check(!lb.networks.contains("backend"), || {
-        "lb is on the backend".into()
-    });
-    for network in lb.networks.iter().filter(|n| *n != "frontend") {
-        let others = members(&project, network);
-        f.check(
-            others.iter().all(|m| ["lb", "mosquitto"].contains(m)),
-            || format!("lb's network {network} also holds {others:?}"),
-        );
+    for lb in ["lb1", "lb2"] {
+        f.check(!connected(&config, lb, "postgres"), || {
+            format!("{lb} shares a network with PostgreSQL: {:?}", networks(lb))
+        });
+        f.check(!networks(lb).contains("backend"), || {
+            format!("{lb} is on the backend")
+        });
+        for network in networks(lb).iter().filter(|n| *n != "frontend") {
+            let others = members(&config, network);
+            f.check(
+                others
+                    .iter()
+                    .all(|m| ["lb1", "lb2", "mosquitto"].contains(&m.as_str())),
+                || format!("{lb}'s network {network} also holds {others:?}"),
+            );
+        }
+        f.check(connected(&config, lb, "mosquitto"), || {
+            format!("{lb} cannot reach the broker (presences)")
+        });
+        f.check(connected(&config, lb, "broadcast"), || {
+            format!("{lb} cannot reach the broadcast nodes it proxies to")
+        });
     }
-    f.check(connected(lb, service("mosquitto")), || {
-        "lb cannot reach the broker (its presence and load reports)".into()
-    });
-    f.check(connected(lb, service("broadcast")), || {
-        "lb cannot reach the broadcast nodes it proxies to".into()
-    });
-    // The push path and the rest of the backend's users.
+    // The push path (ingests to edges over the backend) and everyone's catalog and broker.
     for name in ["ingest1", "ingest2"] {
-        let ingest = service(name);
         f.check(
-            ingest.networks.contains("backend")
-                && service("broadcast").networks.contains("backend"),
+            networks(name).contains("backend") && networks("broadcast").contains("backend"),
             || format!("{name} does not push to the broadcast nodes over the backend"),
         );
+    }
+    for name in ["ingest1", "ingest2", "broadcast", "tools"] {
         f.check(
-            connected(ingest, service("postgres")) && connected(ingest, service("mosquitto")),
+            connected(&config, name, "postgres") && connected(&config, name, "mosquitto"),
             || format!("{name} cannot reach PostgreSQL and Mosquitto"),
         );
     }
-    let broadcast = service("broadcast");
-    f.check(
-        connected(broadcast, service("postgres")) && connected(broadcast, service("mosquitto")),
-        || "broadcast cannot reach PostgreSQL and Mosquitto".into(),
-    );
-    let prometheus = service("prometheus");
-    for target in ["ingest1", "ingest2", "broadcast", "lb"] {
-        f.check(connected(prometheus, service(target)), || {
+    for (source, ingest) in [("source1", "ingest1"), ("source2", "ingest2")] {
+        f.check(
+            connected(&config, source, ingest) && connected(&config, source, "postgres"),
+            || format!("{source} cannot reach {ingest} and PostgreSQL"),
+        );
+    }
+    for target in ["ingest1", "ingest2", "broadcast", "lb1", "lb2"] {
+        f.check(connected(&config, "prometheus", target), || {
             format!("Prometheus cannot scrape {target}")
         });
     }
+    f.check(connected(&config, "grafana", "prometheus"), || {
+        "Grafana cannot reach Prometheus".into()
+    });
 
-    // The load balancer's files: its server certificate and key, the cookie key and the
-    // root's public key (presences are checked against it), no other key (the CA's key
-    // least of all).
-    let mut files = Vec::new();
-    for mount in &lb.volumes {
-        match &mount.kind {
-            MountKind::Bind { source, .. } => {
-                let host = init.project_dir().join(relative_source(source));
-                files.extend(file_names(&host));
-                f.check(mount.read_only, || {
-                    format!("lb mounts {} writable", mount.target)
-                });
+    // Addresses: the balancers' own and the floating one in the frontend's subnet, outside
+    // the range Docker hands out, all different; each names the other as its peer.
+    let ipam = &config.doc["networks"]["frontend"]["ipam"]["config"][0];
+    let subnet = project::scalar(&ipam["subnet"]).as_deref().and_then(cidr);
+    let range = project::scalar(&ipam["ip_range"]).as_deref().and_then(cidr);
+    let (Some(subnet), Some(range)) = (subnet, range) else {
+        f.fail("the frontend network has no fixed subnet and ip_range");
+        return f;
+    };
+    let mut own_addresses = BTreeSet::new();
+    let mut floating = BTreeSet::new();
+    let mut priorities = BTreeSet::new();
+    for (lb, peer) in [("lb1", "lb2"), ("lb2", "lb1")] {
+        let service = config.service(lb).unwrap();
+        let env = service.environment();
+        let own = service.address("frontend");
+        let peer_address = config.service(peer).unwrap().address("frontend");
+        f.check(
+            own.is_some() && env.get("SEALCAST_VRRP_SELF") == own.as_ref(),
+            || format!("{lb}: its address {own:?} is not its SEALCAST_VRRP_SELF"),
+        );
+        f.check(
+            peer_address.is_some() && env.get("SEALCAST_VRRP_PEERS") == peer_address.as_ref(),
+            || format!("{lb}: SEALCAST_VRRP_PEERS is not {peer}'s address"),
+        );
+        priorities.insert(env.get("SEALCAST_VRRP_PRIORITY").cloned());
+        for (what, address) in [
+            ("address", own),
+            ("SEALCAST_VIP", env.get("SEALCAST_VIP").cloned()),
+        ] {
+            match address.as_deref().and_then(|a| a.parse::<Ipv4Addr>().ok()) {
+                Some(a) => {
+                    f.check(contains(subnet, a) && !contains(range, a), || {
+                        format!(
+                            "{lb}: {what} {a} is not in the frontend subnet outside its ip_range"
+                        )
+                    });
+                    if what == "address" {
+                        own_addresses.insert(a);
+                    } else {
+                        floating.insert(a);
+                    }
+                }
+                None => f.fail(format!("{lb}: no IPv4 {what}")),
             }
-            other => f.fail(format!("lb mounts {other:?} at {}", mount.target)),
         }
     }
-    files.sort();
-    f.check(
-        files == ["cookie-key", "root.pub", "server.key", "server.pem"],
-        || format!("lb's mounts hold {files:?}"),
-    );
-    let ca_key = init.project_dir().join("certs/generated/ca.key");
-    f.check(ca_key.is_file(), || {
-        "the check above looked for the CA's key under the wrong name".into()
+    // lb1, lb2 and the floating address they share: three different addresses.
+    f.check(floating.len() == 1, || {
+        format!("lb1 and lb2 float different addresses: {floating:?}")
     });
     f.check(
-        std::fs::read(&ca_key).ok()
-            != std::fs::read(init.project_dir().join("deploy/state/lb-tls/server.key")).ok(),
-        || "lb's key is the CA's".into(),
+        own_addresses.len() == 2 && own_addresses.is_disjoint(&floating),
+        || format!("the balancers' addresses {own_addresses:?} and the floating one {floating:?} are not three"),
     );
-    let served: BTreeMap<&str, PathBuf> = [
-        ("server.pem", "certs/generated/server.pem"),
-        ("server.key", "certs/generated/server.key"),
-    ]
-    .into_iter()
-    .map(|(name, path)| (name, init.project_dir().join(path)))
-    .collect();
-    for (name, original) in &served {
-        let copy = init.project_dir().join("deploy/state/lb-tls").join(name);
-        f.check(
-            std::fs::read(&copy).ok() == std::fs::read(original).ok(),
-            || format!("lb's {name} is not the one `sealcast certs` made"),
-        );
+    f.check(priorities.len() == 2, || {
+        format!("the balancers' VRRP priorities are not different: {priorities:?}")
+    });
+
+    // Viewers who use these addresses verify the server certificate: the one the init
+    // script made names exactly them (with `sealcast certs`' own names), so that asking
+    // for them again over a copy keeps it.
+    let copy = tempfile::tempdir().unwrap();
+    for file in ["ca.pem", "ca.key", "server.pem", "server.key"] {
+        std::fs::copy(
+            project.dir().join("certs/generated").join(file),
+            copy.path().join(file),
+        )
+        .unwrap();
     }
-    let env = &lb.environment;
-    f.check(
-        env.get("SEALCAST_TLS_CERT").map(String::as_str) == Some("/etc/sealcast/tls/server.pem")
-            && env.get("SEALCAST_TLS_KEY").map(String::as_str)
-                == Some("/etc/sealcast/tls/server.key")
-            && !env.contains_key("SEALCAST_CERTS_DIR"),
-        || format!("lb's TLS variables: {env:?}"),
-    );
-
-    // PostgreSQL is healthy once it answers over TCP, not on the socket the image's init
-    // script serves first.
-    let check = service("postgres").healthcheck.clone();
-    let command = check.as_ref().and_then(|c| c.command()).unwrap_or_default();
-    let words: Vec<&str> = command.iter().flat_map(|w| w.split_whitespace()).collect();
-    let tcp = words.contains(&"pg_isready")
-        && words
-            .windows(2)
-            .any(|w| w[0] == "-h" && ["127.0.0.1", "localhost"].contains(&w[1]));
-    let sql = words.contains(&"psql") && words.contains(&"-c");
-    f.check(tcp || sql, || {
-        format!("PostgreSQL's healthcheck {command:?} does not test TCP or run SQL")
+    let mut certs = std::process::Command::new(crate::bin());
+    certs.arg("certs").arg("--certs-dir").arg(copy.path());
+    for address in own_addresses.iter().chain(&floating) {
+        certs.arg("--name").arg(address.to_string());
+    }
+    let out =
+        testkit::process::run_with_deadline(certs, std::time::Duration::from_secs(30)).unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    f.check(out.status.success() && said.contains("the server certificate is current"), || {
+        format!(
+            "the server certificate does not name the rendered addresses {own_addresses:?} and {floating:?} (do the compose file's and the init script's defaults differ?): {}",
+            said.lines().find(|l| l.contains("server certificate")).unwrap_or_default()
+        )
     });
+    f
+}
 
-    f.assert_none(&format!("docker-compose.yml as {how} renders it"));
+#[test]
+fn cidr_arithmetic() {
+    let net = cidr("10.237.240.0/24").unwrap();
+    let range = cidr("10.237.240.128/25").unwrap();
+    let a: Ipv4Addr = "10.237.240.11".parse().unwrap();
+    assert!(contains(net, a) && !contains(range, a));
+    assert!(contains(range, "10.237.240.200".parse().unwrap()));
+    assert!(!contains(net, "172.29.241.1".parse().unwrap()));
 }

@@ -378,30 +378,3 @@ pub(crate) async fn wait_for_bytes(path: &Path) -> anyhow::Result<()> {
     }
     Ok(())
 }
-
-/// New viewers (no cookie) until one lands on `node`, within `limit`.
-pub(crate) async fn wait_routed_to(
-    client: &reqwest::Client,
-    https: &str,
-    stream: &str,
-    node: &str,
-    limit: Duration,
-) -> anyhow::Result<()> {
-    let deadline = tokio::time::Instant::now() + limit;
-    let mut seen = BTreeMap::<String, usize>::new();
-    loop {
-        let mut viewer = Viewer::new(client.clone(), https);
-        let answer = viewer.get(&format!("/live/{stream}/master.m3u8")).await?;
-        if let Some(n) = answer.node {
-            if n == node {
-                return Ok(());
-            }
-            *seen.entry(n).or_default() += 1;
-        }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "no new viewer reached {node} within {limit:?}; they went to {seen:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}

@@ -8,7 +8,8 @@
 //! test — it must exit cleanly on SIGTERM and its log must hold no secret — which libtest
 //! has no hook for. That check is the last test, `cluster_stops_cleanly_and_logs_no_secret`.
 //!
-//! Heavy publishes (720p30 through the whole ladder, the browser, the compose cluster)
+//! Heavy publishes (720p30 through the whole ladder, the browser, the compose cluster in
+//! Docker)
 //! run one after another — two of them at once would not fit in the two cores CI
 //! machines have. Light ones (240p, source rung only) run beside them, so "other streams
 //! keep going" is checked under real load. Tests run on three threads unless
@@ -188,7 +189,7 @@ fn trials(fixture: &Arc<Fixture>) -> Vec<Trial> {
         {
             let fixture = Arc::clone(fixture);
             Trial::test(
-                "compose_cluster_as_processes_plays_through_killed_processes",
+                "compose_cluster_in_docker_scales_fails_over_and_survives_crashes",
                 move || {
                     fixture
                         .run(Heavy, compose_cluster::check_compose_cluster())

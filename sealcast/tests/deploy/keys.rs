@@ -1,0 +1,258 @@
+//! Each container of the rendered compose file mounts only its own keys: an ingest its
+//! signing key and certificate, the edges the edge key and certificate, the load
+//! balancers the cookie key and their TLS pair, all of them the root's public key; only
+//! `tools` the whole key directory (and the CA). The broker alone gets its password
+//! files. Private files are read-only in the container and belong to the user it runs
+//! as.
+
+use std::collections::BTreeSet;
+use std::os::unix::fs::MetadataExt;
+
+use crate::project::{files_under, Config, Project, Service};
+use crate::{config, init, Findings, LB_ENTRYPOINT};
+
+/// Where the init script keeps what is secret or per node.
+const STATE: [&str; 2] = ["deploy/state", "certs/generated"];
+
+/// What `service` gets of [`STATE`] through its bind mounts, as project-relative paths:
+/// each file, and each mounted directory with a trailing `/` (an empty one counts too).
+fn state_mounted(config: &Config, service: &Service<'_>) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for (source, _, _) in service.binds().unwrap() {
+        let Some(relative) = config.relative(&source) else {
+            continue;
+        };
+        if !STATE.iter().any(|s| relative.starts_with(s)) {
+            continue;
+        }
+        if source.is_dir() {
+            out.insert(format!("{}/", relative.display()));
+        }
+        for file in files_under(&source) {
+            if let Some(r) = config.relative(&file) {
+                out.insert(r.display().to_string());
+            }
+        }
+    }
+    out
+}
+
+/// Everything of [`STATE`] under `dir` (project-relative), as [`state_mounted`] lists a
+/// mount of it.
+fn all_of(project: &Project, dir: &str) -> BTreeSet<String> {
+    let root = project.dir().join(dir);
+    let mut out: BTreeSet<String> = files_under(&root)
+        .iter()
+        .filter_map(|f| f.strip_prefix(project.dir()).ok())
+        .map(|f| f.display().to_string())
+        .collect();
+    out.insert(format!("{dir}/"));
+    out
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+#[test]
+fn each_container_mounts_only_its_own_keys() {
+    let project = init();
+    check_own_keys(&project).assert_none("keys each container mounts");
+}
+
+/// The findings of [`each_container_mounts_only_its_own_keys`] for `project`.
+pub(crate) fn check_own_keys(project: &Project) -> Findings {
+    let config = config(project);
+    let mut f = Findings::default();
+    let keys = "deploy/state/keys";
+
+    let mut expected = std::collections::BTreeMap::new();
+    for node in ["ingest1", "ingest2"] {
+        expected.insert(
+            node,
+            set(&[
+                &format!("{keys}/ingest/{node}.key"),
+                &format!("{keys}/ingest/{node}.cert"),
+                &format!("{keys}/root.pub"),
+            ]),
+        );
+    }
+    let mut broadcast = set(&[
+        "deploy/state/keys/root.pub",
+        "deploy/state/keys/edge/broadcast.key",
+        "deploy/state/keys/edge/broadcast.cert",
+    ]);
+    // Revocations are public: every edge applies them at start.
+    broadcast.extend(all_of(project, "deploy/state/keys/revocations"));
+    expected.insert("broadcast", broadcast);
+    for lb in ["lb1", "lb2"] {
+        let mut files = set(&["deploy/state/keys/cookie-key", "deploy/state/keys/root.pub"]);
+        files.extend(all_of(project, "deploy/state/lb-tls"));
+        expected.insert(lb, files);
+    }
+    let mut tools = all_of(project, keys);
+    tools.extend(all_of(project, "certs/generated"));
+    expected.insert("tools", tools);
+    let mut mosquitto = all_of(project, "deploy/state/mosquitto");
+    mosquitto.extend(all_of(project, "deploy/state/mosquitto-data"));
+    expected.insert("mosquitto", mosquitto);
+
+    // The expectations name real files (a renamed key would otherwise pass unnoticed).
+    for (name, files) in &expected {
+        for file in files {
+            f.check(project.dir().join(file).exists(), || {
+                format!("{name}: expected {file}, which the init script did not make")
+            });
+        }
+    }
+    let lb_tls = all_of(project, "deploy/state/lb-tls");
+    f.check(
+        lb_tls
+            == set(&[
+                "deploy/state/lb-tls/",
+                "deploy/state/lb-tls/server.key",
+                "deploy/state/lb-tls/server.pem",
+            ]),
+        || format!("deploy/state/lb-tls holds {lb_tls:?}"),
+    );
+
+    for service in config.services() {
+        let mounted = state_mounted(&config, &service);
+        let want = expected
+            .get(service.name.as_str())
+            .cloned()
+            .unwrap_or_default();
+        f.check(mounted == want, || {
+            format!(
+                "{} mounts {:?} too many and {:?} too few",
+                service.name,
+                mounted.difference(&want).collect::<Vec<_>>(),
+                want.difference(&mounted).collect::<Vec<_>>()
+            )
+        });
+        // Read-only, but for the operator's tools (keys revoke, certs) and the broker's
+        // data.
+        for (source, target, read_only) in service.binds().unwrap() {
+            let Some(relative) = config.relative(&source) else {
+                continue;
+            };
+            let writable =
+                service.name == "tools" || relative.starts_with("deploy/state/mosquitto-data");
+            if STATE.iter().any(|s| relative.starts_with(s)) && !writable {
+                f.check(read_only, || {
+                    format!("{} mounts {target} writable", service.name)
+                });
+            }
+        }
+        // The private files it gets belong to the user it runs as (RUN_UID), so that it
+        // can read them at mode 0600.
+        let private: Vec<String> = mounted
+            .iter()
+            .filter(|p| !p.ends_with('/'))
+            .filter(|p| {
+                std::fs::metadata(project.dir().join(p)).is_ok_and(|m| m.mode() & 0o077 == 0)
+            })
+            .cloned()
+            .collect();
+        if private.is_empty() {
+            continue;
+        }
+        let run = format!(
+            "{}:{}",
+            project.var("RUN_UID").unwrap(),
+            project.var("RUN_GID").unwrap()
+        );
+        let env = service.environment();
+        let runs_as =
+            if service.words("entrypoint").as_deref() == Some(&[LB_ENTRYPOINT.to_owned()][..]) {
+                // Root for keepalived; deploy/docker/lb.sh drops to RUN_UID:RUN_GID for
+                // `sealcast lb`.
+                format!(
+                    "{}:{}",
+                    env.get("RUN_UID").cloned().unwrap_or_default(),
+                    env.get("RUN_GID").cloned().unwrap_or_default()
+                )
+            } else {
+                service.text("user").unwrap_or_default()
+            };
+        f.check(runs_as == run, || {
+            format!(
+                "{} runs as {runs_as:?}, but its private files are RUN_UID:RUN_GID's ({run})",
+                service.name
+            )
+        });
+        let uid: u32 = project.var("RUN_UID").unwrap().parse().unwrap();
+        for file in &private {
+            let owner = std::fs::metadata(project.dir().join(file)).unwrap().uid();
+            f.check(owner == uid, || {
+                format!("{file} belongs to uid {owner}, not RUN_UID {uid}")
+            });
+        }
+    }
+    let lb_script = std::fs::read_to_string(project.dir().join("deploy/docker/lb.sh")).unwrap();
+    f.check(
+        lb_script.contains("setpriv --reuid=\"$run_uid\" --regid=\"$run_gid\"")
+            && lb_script.contains("run_uid=${RUN_UID"),
+        || "deploy/docker/lb.sh does not run `sealcast lb` as RUN_UID:RUN_GID".into(),
+    );
+
+    // The load balancers' TLS pair is the server's that `sealcast certs` made, never the
+    // CA's key.
+    let generated =
+        |name: &str| std::fs::read(project.dir().join("certs/generated").join(name)).ok();
+    let copy =
+        |name: &str| std::fs::read(project.dir().join("deploy/state/lb-tls").join(name)).ok();
+    f.check(generated("ca.key").is_some(), || {
+        "certs/generated/ca.key is missing: the check below would mean nothing".into()
+    });
+    f.check(copy("server.key") != generated("ca.key"), || {
+        "the load balancers' key is the CA's".into()
+    });
+    for name in ["server.pem", "server.key"] {
+        f.check(
+            copy(name).is_some() && copy(name) == generated(name),
+            || format!("deploy/state/lb-tls/{name} is not certs/generated/{name}"),
+        );
+    }
+    let lb = config.service("lb1").unwrap().environment();
+    f.check(
+        lb.get("SEALCAST_TLS_CERT").map(String::as_str) == Some("/etc/sealcast/tls/server.pem")
+            && lb.get("SEALCAST_TLS_KEY").map(String::as_str)
+                == Some("/etc/sealcast/tls/server.key")
+            && !lb.contains_key("SEALCAST_CERTS_DIR"),
+        || "lb1 does not take its TLS pair from /etc/sealcast/tls".into(),
+    );
+    f
+}
+
+/// The check above sees a key mounted where it does not belong.
+#[test]
+fn a_foreign_key_in_a_mount_is_caught() {
+    let project = init();
+    let config = config(&project);
+    let ingest1 = config.service("ingest1").unwrap();
+    let before = state_mounted(&config, &ingest1);
+    assert!(
+        before.contains("deploy/state/keys/ingest/ingest1.key"),
+        "{before:?}"
+    );
+    assert!(!before.iter().any(|p| p.contains("ingest2")), "{before:?}");
+    // The same rendering, with ingest1's key directory mounted whole.
+    let mut text = serde_yaml::to_string(&config.doc).unwrap();
+    for dir in [&config.dir, &config.real_dir] {
+        text = text.replace(
+            &format!("{}/deploy/state/keys/ingest/ingest1.key", dir.display()),
+            &format!("{}/deploy/state/keys/ingest", dir.display()),
+        );
+    }
+    let widened = Config {
+        doc: serde_yaml::from_str(&text).unwrap(),
+        dir: config.dir.clone(),
+        real_dir: config.real_dir.clone(),
+    };
+    let after = state_mounted(&widened, &widened.service("ingest1").unwrap());
+    assert!(
+        after.contains("deploy/state/keys/ingest/ingest2.key"),
+        "ingest2's key through a widened mount was not seen: {after:?}"
+    );
+}

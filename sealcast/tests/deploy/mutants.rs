@@ -1,0 +1,90 @@
+//! Each check finds what it is for: a copy of the project with one thing broken fails it.
+//! The break is a `docker-compose.override.yml` in the copy, which both compose tools merge
+//! into the file (the copy never has a developer's own: it is not among what is copied),
+//! so these cases do not depend on the compose file's wording.
+
+use crate::project::Project;
+use crate::{check_config, files, init, keys, monitoring, networks, topology, Findings};
+
+/// (what is broken, the override, the check that must see it, a word of its finding)
+type Case = (
+    &'static str,
+    &'static str,
+    fn(&Project) -> Findings,
+    &'static str,
+);
+
+const CASES: [Case; 9] = [
+    (
+        "PostgreSQL on the frontend",
+        "postgres:\n    networks: [backend, frontend]",
+        networks::check_networks,
+        "postgres is on",
+    ),
+    (
+        "lb1 on the backend",
+        "lb1:\n    networks: [backend]",
+        networks::check_networks,
+        "lb1 shares a network with PostgreSQL",
+    ),
+    (
+        "the root key in lb1",
+        "lb1:\n    volumes: [\"./deploy/state/keys/root.key:/etc/sealcast/keys/root.key:ro\"]",
+        keys::check_own_keys,
+        "root.key",
+    ),
+    (
+        "ingest2's healthcheck on another port",
+        "ingest2:\n    healthcheck:\n      test: [\"CMD\", \"sealcast-healthcheck\", \"9101\"]",
+        topology::check_healthchecks,
+        "probes Some(9101)",
+    ),
+    (
+        "ingest1 as root",
+        "ingest1:\n    user: \"0:0\"",
+        topology::check_users,
+        "ingest1 runs as root",
+    ),
+    (
+        "a fixed host port on broadcast",
+        "broadcast:\n    ports: [\"8080:8080\"]",
+        topology::check_broadcast_scales,
+        "broadcast publishes host ports",
+    ),
+    (
+        "an address ingest1 cannot listen on",
+        "ingest1:\n    environment:\n      SEALCAST_RTMP_LISTEN: 0.0.0.0:19x35",
+        check_config::check_every_service,
+        "SEALCAST_RTMP_LISTEN",
+    ),
+    (
+        "ingest2's metrics where Prometheus does not scrape",
+        "ingest2:\n    environment:\n      SEALCAST_METRICS_LISTEN: 0.0.0.0:9109",
+        monitoring::check_provisioning,
+        "ingest2:9109",
+    ),
+    (
+        "a mount whose source nothing makes",
+        "prometheus:\n    volumes: [\"./deploy/missing.yml:/etc/prometheus/missing.yml:ro\"]",
+        files::check_mounted_paths,
+        "deploy/missing.yml",
+    ),
+];
+
+#[test]
+fn each_check_finds_what_it_is_for() {
+    let mut missed = Vec::new();
+    for (what, service, check, word) in CASES {
+        let project = init();
+        std::fs::write(
+            project.dir().join("docker-compose.override.yml"),
+            format!("services:\n  {service}\n"),
+        )
+        .unwrap();
+        let findings = check(&project).0;
+        if !findings.iter().any(|f| f.contains(word)) {
+            missed.push(format!("{what}: no finding says {word:?}: {findings:#?}"));
+        }
+    }
+    assert!(missed.is_empty(), "{}", missed.join("\n"));
+}
