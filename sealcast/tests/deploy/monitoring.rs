@@ -211,7 +211,8 @@ pub(crate) fn check_grafana_profile(project: &Project) -> Findings {
     let grafana = Some(vec!["grafana".to_owned()]);
     // As .env says (COMPOSE_PROFILES=grafana), and with --profile grafana where the
     // environment turns every profile off.
-    let cases: [(&str, &[&str], &[(&str, &str)]); 2] = [
+    type Case<'a> = (&'a str, &'a [&'a str], &'a [(&'a str, &'a str)]);
+    let cases: [Case<'_>; 2] = [
         (".env", &[], &[]),
         (
             "--profile grafana",

@@ -85,8 +85,11 @@ const PORTS: [(&str, &str, u16, u16, Option<&str>); 6] = [
     ("GRAFANA_PORT", "grafana", 3000, 3000, Some("127.0.0.1")),
 ];
 
+/// Published ports by service: (host address, host port, container port).
+type Published = BTreeMap<String, BTreeSet<(Option<String>, Option<u16>, u16)>>;
+
 /// The ports each service of `config` publishes.
-fn published(config: &Config) -> BTreeMap<String, BTreeSet<(Option<String>, Option<u16>, u16)>> {
+fn published(config: &Config) -> Published {
     config
         .services()
         .iter()
@@ -109,10 +112,7 @@ fn published(config: &Config) -> BTreeMap<String, BTreeSet<(Option<String>, Opti
 }
 
 /// What [`PORTS`] expects, with `port` giving each variable's value.
-fn expected_ports(
-    config: &Config,
-    port: impl Fn(usize, u16) -> u16,
-) -> BTreeMap<String, BTreeSet<(Option<String>, Option<u16>, u16)>> {
+fn expected_ports(config: &Config, port: impl Fn(usize, u16) -> u16) -> Published {
     let mut out: BTreeMap<_, BTreeSet<_>> = config
         .names()
         .into_iter()

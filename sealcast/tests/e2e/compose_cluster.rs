@@ -717,9 +717,8 @@ async fn identical(c: &Compose, edges: &[Edge]) -> anyhow::Result<()> {
         let common = common.unwrap_or_default();
         let segment = common
             .iter()
-            .filter(|u| !u.contains('.') || u.matches('.').count() == 1)
-            .last();
-        let part = common.iter().filter(|u| u.matches('.').count() == 2).last();
+            .rfind(|u| !u.contains('.') || u.matches('.').count() == 1);
+        let part = common.iter().rfind(|u| u.matches('.').count() == 2);
         if let (Some(segment), Some(part)) = (segment, part) {
             for uri in [segment, part, &"init.mp4".to_owned()] {
                 let mut first: Option<bytes::Bytes> = None;
