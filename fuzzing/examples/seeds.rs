@@ -146,6 +146,15 @@ fn main() -> Result<()> {
             corpus("certificates")?.join(format!("revocation-{name}")),
             revocation.encode(),
         )?;
+        // What a viewer fetches: the certificate and the revocation in one trust bundle.
+        let bundle = certs::signing::TrustBundle {
+            certificates: vec![cert.encode()],
+            revocations: vec![revocation.encode()],
+        };
+        std::fs::write(
+            corpus("certificates")?.join(format!("trust-bundle-{name}")),
+            bundle.encode(),
+        )?;
 
         let meta = segment_meta()?;
         let bytes = b"segment bytes";

@@ -295,8 +295,9 @@ pub fn presence_load(data: &[u8]) {
     }
 }
 
-/// Ingest certificates and revocations: decoded strictly, then offered to a trust store
-/// pinned to [`ROOT_ED25519`], as an edge does with what arrives on their topics.
+/// Ingest certificates, revocations and trust bundles: decoded strictly, then offered to a
+/// trust store pinned to [`ROOT_ED25519`], as an edge does with what arrives on their
+/// topics and a viewer with the bundle it fetches.
 pub fn certificates(data: &[u8]) {
     if let Ok(c) = IngestCertificate::decode(data) {
         assert_eq!(c.encode(), data, "a certificate with two encodings");
@@ -314,13 +315,27 @@ pub fn certificates(data: &[u8]) {
     let Ok(root) = RootPublicKey::from_bytes(SignatureAlgorithm::Ed25519, ROOT_ED25519) else {
         return;
     };
-    let mut trust = TrustStore::new(root);
+    let mut trust = TrustStore::new(root.clone());
     let now = 1_800_000_000;
     let admitted = trust.add_certificate(data, now);
     let _ = trust.revoke(data);
     if let Ok(key_id) = admitted {
         // Whatever the store admitted is a key the root certified.
         assert!(trust.key(key_id).is_some());
+    }
+    // The same bytes as a viewer's trust bundle: one encoding, and what a store admits
+    // from it it serves again unchanged.
+    if let Ok(bundle) = certs::signing::TrustBundle::decode(data) {
+        assert_eq!(bundle.encode(), data, "a trust bundle with two encodings");
+        let mut viewer = TrustStore::new(root);
+        let _ = viewer.admit(&bundle, now);
+        let again = viewer.bundle();
+        let mut rebuilt = TrustStore::new(viewer.root().clone());
+        assert!(
+            rebuilt.admit(&again, now).is_empty(),
+            "a served bundle refused"
+        );
+        assert_eq!(rebuilt.bundle(), again, "a served bundle changed");
     }
 }
 

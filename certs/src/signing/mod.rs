@@ -11,6 +11,8 @@
 //! - `cert`: [`IngestCertificate`] and [`Revocation`] with their canonical encodings,
 //!   [`Validity`], and [`VerifiedKey`], what a certificate becomes once the root checks out.
 //! - `trust`: [`TrustStore`], what an edge consults for every manifest signature.
+//! - `bundle`: [`TrustBundle`], a store's certificates and revocations as one resource a
+//!   viewer fetches to rebuild the same trust from the root alone.
 //! - `presence`: [`PresenceSigner`] and [`PresenceVerifier`]: a broadcast node's presence
 //!   signed with its edge key (certified by the root with an [`EdgeCertificate`]), so no
 //!   process without one can announce an address for viewers or pushes.
@@ -24,6 +26,7 @@
 //!
 //! Nothing here touches the network or the clock; times are unix seconds passed in.
 
+mod bundle;
 mod cert;
 mod file;
 mod keys;
@@ -31,6 +34,7 @@ mod presence;
 mod trust;
 mod wire;
 
+pub use bundle::{TrustBundle, BUNDLE_TAG, MAX_ITEMS, MAX_ITEM_LEN};
 pub use cert::{
     Certificate, CertificateKind, Edge, EdgeCertificate, Ingest, IngestCertificate, Revocation,
     Validity, VerifiedKey, CERTIFICATE_TAG, EDGE_CERTIFICATE_TAG, REVOCATION_TAG,

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use domain::manifest::KeyId;
 
+use super::bundle::TrustBundle;
 use super::cert::{IngestCertificate, Revocation, VerifiedKey};
 use super::keys::RootPublicKey;
 use crate::CertsError;
@@ -24,6 +25,11 @@ pub struct TrustStore {
     /// Revoked keys and when the revocation takes effect. Kept apart from `keys` so that a
     /// revocation that arrives before the certificate still wins.
     revoked: HashMap<KeyId, u64>,
+    /// The encoded certificate behind each key in `keys` (the one kept), for
+    /// [`TrustStore::bundle`].
+    certificates: HashMap<KeyId, Vec<u8>>,
+    /// The encoded revocation behind each time in `revoked` (the earliest), likewise.
+    revocations: HashMap<KeyId, Vec<u8>>,
 }
 
 impl TrustStore {
@@ -33,6 +39,8 @@ impl TrustStore {
             root,
             keys: HashMap::new(),
             revoked: HashMap::new(),
+            certificates: HashMap::new(),
+            revocations: HashMap::new(),
         }
     }
 
@@ -58,10 +66,12 @@ impl TrustStore {
             Entry::Occupied(mut held) => {
                 if key.validity().not_after() > held.get().validity().not_after() {
                     held.insert(key);
+                    self.certificates.insert(key_id, bytes.to_vec());
                 }
             }
             Entry::Vacant(slot) => {
                 slot.insert(key);
+                self.certificates.insert(key_id, bytes.to_vec());
             }
         }
         Ok(key_id)
@@ -73,12 +83,49 @@ impl TrustStore {
     pub fn revoke(&mut self, bytes: &[u8]) -> Result<KeyId, CertsError> {
         let revocation = Revocation::decode(bytes)?;
         self.root.verify_revocation(&revocation)?;
-        let at = self
-            .revoked
-            .entry(revocation.key_id())
-            .or_insert(revocation.revoked_at());
-        *at = (*at).min(revocation.revoked_at());
-        Ok(revocation.key_id())
+        let key_id = revocation.key_id();
+        let earliest = match self.revoked.get(&key_id) {
+            Some(&at) => revocation.revoked_at() < at,
+            None => true,
+        };
+        if earliest {
+            self.revoked.insert(key_id, revocation.revoked_at());
+            self.revocations.insert(key_id, bytes.to_vec());
+        }
+        Ok(key_id)
+    }
+
+    /// Everything this store admitted, as a [`TrustBundle`] a viewer can rebuild it from:
+    /// per key the certificate kept and the earliest revocation, in key id order (so the
+    /// same trust always encodes to the same bytes).
+    pub fn bundle(&self) -> TrustBundle {
+        let sorted = |map: &HashMap<KeyId, Vec<u8>>| {
+            let mut items: Vec<_> = map.iter().collect();
+            items.sort_by_key(|(id, _)| id.0);
+            items.into_iter().map(|(_, b)| b.clone()).collect()
+        };
+        TrustBundle {
+            certificates: sorted(&self.certificates),
+            revocations: sorted(&self.revocations),
+        }
+    }
+
+    /// Admits every item of `bundle` at `now`, revocations first (so a revoked key's
+    /// certificate is refused rather than admitted and then revoked); returns what was
+    /// refused, one error per item, in the bundle's order.
+    pub fn admit(&mut self, bundle: &TrustBundle, now: u64) -> Vec<CertsError> {
+        let mut refused = Vec::new();
+        for revocation in &bundle.revocations {
+            if let Err(e) = self.revoke(revocation) {
+                refused.push(e);
+            }
+        }
+        for cert in &bundle.certificates {
+            if let Err(e) = self.add_certificate(cert, now) {
+                refused.push(e);
+            }
+        }
+        refused
     }
 
     /// Checks `signature` over `message` by key `key_id` at `now` (unix seconds). Every error
