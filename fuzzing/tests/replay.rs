@@ -68,3 +68,39 @@ fn the_rtmp_seeds_reach_the_media() {
         assert!(reach.video > 5 && reach.audio > 5, "{seed}: {reach:?}");
     }
 }
+
+/// The trust bundles of the `certificates` seed corpus decode and are admitted whole by a
+/// store pinned to the corpus root, so the fuzzer starts from bundles that reach every
+/// check rather than from bytes refused at the tag.
+#[test]
+fn the_trust_bundle_seeds_reach_the_store() {
+    let dir = fuzz_dir().join("corpus/certificates");
+    let root = certs::signing::RootPublicKey::from_bytes(
+        domain::manifest::SignatureAlgorithm::Ed25519,
+        fuzzing::ROOT_ED25519,
+    )
+    .expect("the corpus root");
+    let mut seen = 0;
+    for path in files(&dir) {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if !name.starts_with("trust-bundle-") {
+            continue;
+        }
+        seen += 1;
+        let bytes = std::fs::read(&path).expect("readable");
+        let bundle = certs::signing::TrustBundle::decode(&bytes)
+            .unwrap_or_else(|e| panic!("{name} does not decode: {e}"));
+        assert_eq!(bundle.certificates.len(), 1, "{name}");
+        assert_eq!(bundle.revocations.len(), 1, "{name}");
+        if name.ends_with("ed25519") {
+            let mut store = certs::signing::TrustStore::new(root.clone());
+            // Before the revocation takes effect (the seeds revoke at 1,800,000,000).
+            let refused = store.admit(&bundle, 1_799_999_999);
+            assert!(refused.is_empty(), "{name}: {refused:?}");
+        }
+    }
+    assert_eq!(seen, 2, "trust-bundle-ed25519 and trust-bundle-mldsa65");
+}
