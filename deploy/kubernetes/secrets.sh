@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Makes the Secrets that the Kubernetes manifests of deploy/kubernetes/ name, and prints
+# them as YAML on stdout (nothing else goes there):
+#
+#   deploy/kubernetes/secrets.sh --namespace sealcast --ingests 2 | kubectl apply -f -
+#
+# What the compose cluster's scripts/init-cluster.sh writes into .env and deploy/state/,
+# for Kubernetes: every value is made once and kept in a state directory (default
+# deploy/state/kubernetes/, mode 0700, ignored by git; back it up: root.key is the
+# cluster's trust), and a second run prints the same Secrets, adding what is missing (a
+# third ingest's key and broker password). No secret is ever in the repository, in a
+# ConfigMap or on a command line (kubectl reads them from files).
+#
+#   --namespace NS       the Secrets' namespace (default sealcast)
+#   --ingests N          ingest nodes ingest-0 .. ingest-(N-1): a signing key, certificate
+#                        and broker password each (default 2)
+#   --name HOST          a name or address for the load balancers' certificate, besides
+#                        streaming-cluster.test and the others `sealcast certs` gives it
+#                        (repeatable)
+#   --tls-cert FILE --tls-key FILE
+#                        your own certificate chain and key for the load balancers instead
+#   --algorithm ALG      the root's algorithm when it is made (ml-dsa-65, ed25519)
+#   --state DIR          the state directory
+#
+# Secrets: sealcast-push-token (token), sealcast-postgres (password), sealcast-mqtt (one
+# password per broker user: ingest-N, broadcast, lb, admin), sealcast-trust (root.pub),
+# sealcast-ingest-keys (ingest-N.key, ingest-N.cert), sealcast-edge-key (broadcast.key,
+# broadcast.cert), sealcast-cookie-key (cookie-key), sealcast-tls (kubernetes.io/tls),
+# sealcast-revocations (every revocation `sealcast keys revoke` kept, {key id}.rev).
+#
+# sealcast comes from $SEALCAST_BIN, target/release/ or PATH; kubectl from PATH (it only
+# formats: --dry-run=client, no cluster is asked).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+umask 077
+
+say() { echo "secrets: $*" >&2; }
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+
+namespace=sealcast
+ingests=2
+state=deploy/state/kubernetes
+names=()
+algorithm=()
+tls_cert=""
+tls_key=""
+while (($#)); do
+  case "$1" in
+    --namespace) namespace=${2:?--namespace NS}; shift 2 ;;
+    --ingests) ingests=${2:?--ingests N}; shift 2 ;;
+    --name) names+=(--name "${2:?--name HOST}"); shift 2 ;;
+    --tls-cert) tls_cert=${2:?--tls-cert FILE}; shift 2 ;;
+    --tls-key) tls_key=${2:?--tls-key FILE}; shift 2 ;;
+    --algorithm) algorithm=(--algorithm "${2:?--algorithm ALG}"); shift 2 ;;
+    --state) state=${2:?--state DIR}; shift 2 ;;
+    -h | --help) usage; exit 0 ;;
+    *) say "unknown argument $1 (see --help)"; exit 2 ;;
+  esac
+done
+[[ "$ingests" =~ ^[1-9][0-9]?$ ]] || { say "--ingests takes 1 to 99, not $ingests"; exit 2; }
+[[ "$namespace" =~ ^[a-z0-9]([-a-z0-9]*[a-z0-9])?$ ]] || { say "--namespace: $namespace is not a namespace name"; exit 2; }
+if { [ -n "$tls_cert" ] && [ -z "$tls_key" ]; } || { [ -z "$tls_cert" ] && [ -n "$tls_key" ]; }; then
+  say "--tls-cert and --tls-key go together"
+  exit 2
+fi
+
+if [ -n "${SEALCAST_BIN:-}" ]; then
+  bin=$SEALCAST_BIN
+elif [ -x target/release/sealcast ]; then
+  bin=target/release/sealcast
+elif ! bin=$(command -v sealcast); then
+  say "no sealcast binary: cargo build --release -p sealcast (or set SEALCAST_BIN)"
+  exit 1
+fi
+command -v kubectl >/dev/null || { say "kubectl is missing (it formats the Secrets)"; exit 1; }
+
+mkdir -p "$state/passwords" "$state/secrets"
+chmod 700 "$state"
+
+nodes=()
+for ((i = 0; i < ingests; i++)); do nodes+=("ingest-$i"); done
+
+# Keys and certificates: sealcast's own commands, as the init script runs them (their
+# reports go to stderr; stdout is the Secrets').
+ingest_args=()
+for node in "${nodes[@]}"; do ingest_args+=(--ingest "$node"); done
+(
+  umask 022
+  "$bin" keys --keys-dir "$state/keys" init "${algorithm[@]+"${algorithm[@]}"}" "${ingest_args[@]}"
+  if [ -z "$tls_cert" ]; then
+    "$bin" certs --certs-dir "$state/certs" "${names[@]+"${names[@]}"}"
+  fi
+) >&2
+
+# Passwords: made once, kept without a trailing newline (they go into URLs as they are).
+rand_hex() { od -An -tx1 -N32 /dev/urandom | tr -d ' \n'; }
+password() { # NAME: the file of that password, made if missing
+  local file=$state/passwords/$1
+  if [ ! -s "$file" ]; then
+    rand_hex >"$file.new"
+    mv "$file.new" "$file"
+    say "made the password $1"
+  fi
+  printf '%s\n' "$file"
+}
+# The push token as the key directory has it, without its newline (an environment
+# variable takes it as it is).
+tr -d ' \t\r\n' <"$state/keys/push-token" >"$state/secrets/token"
+
+mqtt_args=()
+for user in "${nodes[@]}" broadcast lb admin; do
+  mqtt_args+=("--from-file=$user=$(password "mqtt-$user")")
+done
+
+secret() { # NAME ARGS...: one Secret as YAML, after a document separator
+  echo "---"
+  kubectl create secret "$@" --namespace "$namespace" --dry-run=client -o yaml
+}
+key_args=()
+for node in "${nodes[@]}"; do
+  key_args+=("--from-file=$node.key=$state/keys/ingest/$node.key")
+  key_args+=("--from-file=$node.cert=$state/keys/ingest/$node.cert")
+done
+revocation_args=()
+for file in "$state"/keys/revocations/*.rev; do
+  [ -f "$file" ] && revocation_args+=("--from-file=$(basename "$file")=$file")
+done
+if [ -z "$tls_cert" ]; then
+  tls_cert=$state/certs/server.pem
+  tls_key=$state/certs/server.key
+fi
+
+secret generic sealcast-push-token "--from-file=token=$state/secrets/token"
+secret generic sealcast-postgres "--from-file=password=$(password postgres)"
+secret generic sealcast-mqtt "${mqtt_args[@]}"
+secret generic sealcast-trust "--from-file=root.pub=$state/keys/root.pub"
+secret generic sealcast-ingest-keys "${key_args[@]}"
+secret generic sealcast-edge-key \
+  "--from-file=broadcast.key=$state/keys/edge/broadcast.key" \
+  "--from-file=broadcast.cert=$state/keys/edge/broadcast.cert"
+secret generic sealcast-cookie-key "--from-file=cookie-key=$state/keys/cookie-key"
+secret tls sealcast-tls "--cert=$tls_cert" "--key=$tls_key"
+secret generic sealcast-revocations "${revocation_args[@]+"${revocation_args[@]}"}"
+say "printed the Secrets for namespace $namespace (${nodes[*]}); the values are kept in $state/"
