@@ -23,6 +23,21 @@ pub enum DomainError {
     /// Bytes that do not open with the presence domain tag.
     #[error("not a sealcast/v1 presence statement (wrong domain tag)")]
     WrongPresenceTag,
+    /// Bytes that do not open with the domain tag of what they were decoded as (the
+    /// statements above have errors of their own).
+    #[error("not a sealcast/v1 {what} (wrong domain tag)")]
+    WrongTag {
+        /// What was expected.
+        what: &'static str,
+    },
+    /// A format version that this build does not read.
+    #[error("{what}: unsupported version {version}")]
+    UnsupportedVersion {
+        /// What was being decoded.
+        what: &'static str,
+        /// The version on the wire.
+        version: u8,
+    },
     /// A signature-algorithm code that this build does not know.
     #[error("unknown signature algorithm code {code}")]
     UnknownSignatureAlgorithm {

@@ -4,7 +4,9 @@
 //! - [`ladder`]: the bitrate ladder and how it is planned for one source.
 //! - [`segment`]: what a segment is, what a rendition is, measured bitrates.
 //! - [`live`]: the events an ingest sends to edges about a live stream.
-//! - [`manifest`]: the canonical segment manifest that ingest signs and edges verify.
+//! - [`wire`]: the wire format of everything the cluster signs (segment and part
+//!   manifests, control events, presences): one strict reader, one signed envelope, one
+//!   file per statement. [`manifest`] keeps the old paths until the rename step.
 //! - [`playlist`]: the live window of a media playlist and master-playlist rendering.
 //! - [`llhls`]: the low-latency window (parts), its playlist and blocking reload.
 //! - [`paths`]: the public URL layout, built and parsed in one place.
@@ -28,6 +30,7 @@ pub mod presence;
 pub mod push;
 pub mod segment;
 pub mod topics;
+pub mod wire;
 
 pub use error::DomainError;
 pub use ids::{NodeId, RenditionName, SessionId, StreamName};

@@ -3,10 +3,12 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::wire::SignedPresence;
 use crate::DomainError;
 
-/// Largest presence payload accepted.
-pub const MAX_PRESENCE_LEN: usize = 4096;
+/// Largest presence payload accepted; a signed presence carries the same JSON under the
+/// same cap.
+pub const MAX_PRESENCE_LEN: usize = crate::wire::MAX_PRESENCE_JSON_LEN;
 
 /// Which role announces itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -97,8 +99,8 @@ impl Presence {
 pub enum Announcement {
     /// JSON, as [`Presence::encode`] writes it.
     Plain(Presence),
-    /// A [`crate::manifest::SignedPresence`], not yet verified.
-    Signed(crate::manifest::SignedPresence),
+    /// A [`SignedPresence`], not yet verified.
+    Signed(SignedPresence),
 }
 
 impl Announcement {
@@ -107,7 +109,7 @@ impl Announcement {
         if bytes.first() == Some(&b'{') {
             Presence::decode(bytes).map(Announcement::Plain)
         } else {
-            crate::manifest::SignedPresence::decode(bytes).map(Announcement::Signed)
+            SignedPresence::decode(bytes).map(Announcement::Signed)
         }
     }
 

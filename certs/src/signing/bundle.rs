@@ -23,8 +23,10 @@
 //! each item at most [`MAX_ITEM_LEN`] bytes and itself a strictly decoded certificate or
 //! revocation, no trailing bytes. So one bundle has one encoding.
 
+use domain::wire::{put_part, Reader};
+
 use super::cert::{IngestCertificate, Revocation};
-use super::wire::Reader;
+use super::wire::malformed;
 use crate::CertsError;
 
 /// Domain-separation tag of a trust bundle.
@@ -58,8 +60,7 @@ impl TrustBundle {
         for list in [&self.certificates, &self.revocations] {
             out.extend_from_slice(&count(list.len()).to_be_bytes());
             for item in list {
-                out.extend_from_slice(&count(item.len()).to_be_bytes());
-                out.extend_from_slice(item);
+                put_part(&mut out, item);
             }
         }
         out
@@ -68,7 +69,7 @@ impl TrustBundle {
     /// Parses a bundle strictly (see the module's layout). Each item is decoded as what it
     /// claims to be, but no signature is checked here: that is the trust store's work.
     pub fn decode(bytes: &[u8]) -> Result<Self, CertsError> {
-        let mut r = Reader::new(bytes, BUNDLE);
+        let mut r = Reader::new(BUNDLE, bytes);
         r.tag(BUNDLE_TAG)?;
         r.version(VERSION)?;
         let certificates = items(&mut r, |item| IngestCertificate::decode(item).map(drop))?;
@@ -91,17 +92,17 @@ fn items(
     r: &mut Reader<'_>,
     check: impl Fn(&[u8]) -> Result<(), CertsError>,
 ) -> Result<Vec<Vec<u8>>, CertsError> {
-    let n = u32::from_be_bytes(r.array()?) as usize;
+    let n = r.u32("item count")? as usize;
     if n > MAX_ITEMS {
-        return Err(r.malformed("too many items"));
+        return Err(malformed(BUNDLE, "too many items"));
     }
     let mut out = Vec::with_capacity(n.min(64));
     for _ in 0..n {
-        let len = u32::from_be_bytes(r.array()?) as usize;
+        let len = r.u32("item length")? as usize;
         if len > MAX_ITEM_LEN {
-            return Err(r.malformed("item too long"));
+            return Err(malformed(BUNDLE, "item too long"));
         }
-        let item = r.take(len)?;
+        let item = r.take(len, "item")?;
         check(item)?;
         out.push(item.to_vec());
     }
@@ -112,7 +113,7 @@ fn items(
 mod tests {
     use super::*;
     use crate::signing::{RootKey, SigningKey, TrustStore, Validity};
-    use domain::manifest::SignatureAlgorithm;
+    use domain::wire::SignatureAlgorithm;
     use domain::NodeId;
 
     const NOW: u64 = 1_800_000_000;

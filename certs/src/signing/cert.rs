@@ -39,11 +39,11 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::time::Duration;
 
-use domain::manifest::{KeyId, SignatureAlgorithm};
+use domain::wire::{put_name, Codec, KeyId, Reader, SignatureAlgorithm, WireError};
 use domain::NodeId;
 
 use super::keys::{public_key_len, signature_len, PublicKey, RootKey, RootPublicKey};
-use super::wire::Reader;
+use super::wire::malformed;
 use crate::CertsError;
 
 /// Domain-separation tag of ingest certificates.
@@ -208,12 +208,10 @@ fn certificate_body(
     );
     out.extend_from_slice(tag);
     out.push(VERSION);
-    out.push(public_key.algorithm().code());
-    out.extend_from_slice(&public_key.key_id().0);
-    out.extend_from_slice(&issuer.0);
-    // A NodeId is 1..=64 ASCII bytes by construction, so its length fits the byte.
-    out.push(u8::try_from(node.len()).unwrap_or(u8::MAX));
-    out.extend_from_slice(node);
+    public_key.algorithm().write(&mut out);
+    public_key.key_id().write(&mut out);
+    issuer.write(&mut out);
+    put_name(&mut out, node_id.as_str());
     out.extend_from_slice(&validity.not_before.to_be_bytes());
     out.extend_from_slice(&validity.not_after.to_be_bytes());
     out.extend_from_slice(public_key.as_bytes());
@@ -347,27 +345,28 @@ impl<K: CertificateKind> Certificate<K> {
     /// tag is an error); any other bytes are a [`CertsError::Malformed`], never a panic.
     /// Does not check the signature: that is [`RootPublicKey::verify_certificate`]'s job.
     pub fn decode(bytes: &[u8]) -> Result<Self, CertsError> {
-        let mut r = Reader::new(bytes, K::WHAT);
+        let bad = |reason| malformed(K::WHAT, reason);
+        let mut r = Reader::new(K::WHAT, bytes);
         r.tag(K::TAG)?;
         r.version(VERSION)?;
-        let algorithm = r.algorithm()?;
-        let key_id = r.key_id()?;
-        let issuer = r.key_id()?;
-        let node_len = usize::from(r.u8()?);
-        let node_id = std::str::from_utf8(r.take(node_len)?)
-            .ok()
-            .and_then(|s| NodeId::new(s).ok())
-            .ok_or_else(|| r.malformed("invalid node id"))?;
-        let not_before = r.u64()?;
-        let not_after = r.u64()?;
+        let algorithm: SignatureAlgorithm = r.read()?;
+        let key_id: KeyId = r.read()?;
+        let issuer = r.read()?;
+        let node_id = r.name("node id", NodeId::new).map_err(|e| match e {
+            WireError::InvalidName { .. } => bad("invalid node id"),
+            e => e.into(),
+        })?;
+        let not_before = r.u64("not before")?;
+        let not_after = r.u64("not after")?;
         let validity = Validity::new(not_before, not_after)
-            .map_err(|_| r.malformed("validity ends before it starts"))?;
-        let public_key = PublicKey::from_bytes(algorithm, r.take(public_key_len(algorithm))?)
-            .map_err(|_| r.malformed("invalid public key"))?;
+            .map_err(|_| bad("validity ends before it starts"))?;
+        let key = r.take(public_key_len(algorithm), "public key")?;
+        let public_key =
+            PublicKey::from_bytes(algorithm, key).map_err(|_| bad("invalid public key"))?;
         if public_key.key_id() != key_id {
-            return Err(r.malformed("key id does not match the public key"));
+            return Err(bad("key id does not match the public key"));
         }
-        let signature = r.take(signature_len(algorithm))?.to_vec();
+        let signature = r.take(signature_len(algorithm), "signature")?.to_vec();
         r.finish()?;
         Ok(Certificate {
             public_key,
@@ -522,9 +521,9 @@ fn revocation_body(
     let mut out = Vec::with_capacity(REVOCATION_TAG.len() + 42 + signature_len(algorithm));
     out.extend_from_slice(REVOCATION_TAG);
     out.push(VERSION);
-    out.push(algorithm.code());
-    out.extend_from_slice(&issuer.0);
-    out.extend_from_slice(&key_id.0);
+    algorithm.write(&mut out);
+    issuer.write(&mut out);
+    key_id.write(&mut out);
     out.extend_from_slice(&revoked_at.to_be_bytes());
     out
 }
@@ -555,14 +554,14 @@ impl Revocation {
     /// Strict decoding of [`Revocation::encode`]'s output; never panics. Does not check the
     /// signature (see [`RootPublicKey::verify_revocation`]).
     pub fn decode(bytes: &[u8]) -> Result<Self, CertsError> {
-        let mut r = Reader::new(bytes, REVOCATION);
+        let mut r = Reader::new(REVOCATION, bytes);
         r.tag(REVOCATION_TAG)?;
         r.version(VERSION)?;
-        let algorithm = r.algorithm()?;
-        let issuer = r.key_id()?;
-        let key_id = r.key_id()?;
-        let revoked_at = r.u64()?;
-        let signature = r.take(signature_len(algorithm))?.to_vec();
+        let algorithm = r.read()?;
+        let issuer = r.read()?;
+        let key_id = r.read()?;
+        let revoked_at = r.u64("revoked at")?;
+        let signature = r.take(signature_len(algorithm), "signature")?.to_vec();
         r.finish()?;
         Ok(Revocation {
             algorithm,

@@ -19,7 +19,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use domain::manifest::SignatureAlgorithm;
+use domain::wire::SignatureAlgorithm;
 use rand_core::{OsRng, RngCore};
 use zeroize::Zeroizing;
 

@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use domain::manifest::{EventStatement, KeyId, SignatureAlgorithm, SignedEvent};
+use domain::wire::{EventStatement, KeyId, SignatureAlgorithm, SignedEvent};
 use fips204::ml_dsa_65;
 use fips204::traits::{KeyGen, SerDes, Signer, Verifier};
 use rand_core::{OsRng, RngCore};
@@ -354,18 +354,13 @@ impl SigningKey {
     /// Signs a control event's bytes (`body`, JSON of a `domain::push::ControlEvent`),
     /// stating `issued_at_ms` (unix milliseconds) as the time of signing.
     pub fn sign_event(&self, body: Vec<u8>, issued_at_ms: u64) -> SignedEvent {
-        let statement_bytes = EventStatement {
+        let statement = EventStatement {
             algorithm: self.algorithm(),
             key_id: self.key_id(),
             issued_at_ms,
             body,
-        }
-        .encode();
-        let signature = self.sign(&statement_bytes);
-        SignedEvent {
-            statement_bytes,
-            signature,
-        }
+        };
+        SignedEvent::sign(&statement, |bytes| self.sign(bytes))
     }
 
     /// Signs `message` (a segment manifest's canonical bytes). ML-DSA-65 signatures are

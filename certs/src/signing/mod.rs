@@ -18,10 +18,11 @@
 //!   process without one can announce an address for viewers or pushes.
 //! - `file`: key and certificate files (private keys mode 0600, every file written
 //!   atomically).
-//! - `wire`: the strict reader behind every decoder.
+//! - `wire`: how the domain's one strict reader ([`domain::wire::Reader`]), which every
+//!   decoder here uses, reports a refusal as a [`CertsError`](crate::CertsError).
 //!
 //! Every signed structure starts with its own domain-separation tag (this module's
-//! [`CERTIFICATE_TAG`] and [`REVOCATION_TAG`], the manifest's in `domain::manifest`), so a
+//! [`CERTIFICATE_TAG`] and [`REVOCATION_TAG`], the statements' in `domain::wire`), so a
 //! signature over one kind of thing never passes for a signature over another.
 //!
 //! Nothing here touches the network or the clock; times are unix seconds passed in.
@@ -45,9 +46,9 @@ pub use trust::TrustStore;
 
 pub(crate) use file::{io_error, write_atomically, write_new_atomically};
 
-/// The key id and algorithm types are the manifest's: a manifest names its signer by the
+/// The key id and algorithm types are the statements': a manifest names its signer by the
 /// same [`KeyId`] the certificates and revocations here carry.
-pub use domain::manifest::{KeyId, SignatureAlgorithm};
+pub use domain::wire::{KeyId, SignatureAlgorithm};
 
 /// The algorithm of a cluster that chose none: ML-DSA-65 (FIPS 204).
 pub const DEFAULT_ALGORITHM: SignatureAlgorithm = SignatureAlgorithm::MlDsa65;

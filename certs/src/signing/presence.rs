@@ -13,8 +13,8 @@
 //! Ingest presences (`role: ingest`, no address) stay plain JSON: they route nothing, and
 //! only tell edges when to report ready.
 
-use domain::manifest::{PresenceStatement, SignedPresence};
 use domain::presence::{Announcement, Presence, Role};
+use domain::wire::{PresenceStatement, SignedPresence};
 use domain::NodeId;
 
 use super::cert::{Edge, EdgeCertificate};
@@ -52,21 +52,15 @@ impl PresenceSigner {
     /// The payload of `presence` on `node`'s presence topic, signed at `issued_at_ms`
     /// (unix milliseconds).
     pub fn sign(&self, node: &NodeId, presence: &Presence, issued_at_ms: u64) -> Vec<u8> {
-        let statement_bytes = PresenceStatement {
+        let statement = PresenceStatement {
             algorithm: self.key.algorithm(),
             key_id: self.key.key_id(),
             node: node.clone(),
             issued_at_ms,
             presence: presence.encode(),
             certificate: self.certificate.clone(),
-        }
-        .encode();
-        let signature = self.key.sign(&statement_bytes);
-        SignedPresence {
-            statement_bytes,
-            signature,
-        }
-        .encode()
+        };
+        SignedPresence::sign(&statement, |bytes| self.key.sign(bytes)).encode()
     }
 }
 
@@ -240,11 +234,7 @@ mod tests {
             }
             .encode();
             let signature = key.sign(&statement);
-            let forged = SignedPresence {
-                statement_bytes: statement,
-                signature,
-            }
-            .encode();
+            let forged = SignedPresence::new(statement, signature).encode();
             let err = verifier
                 .check(&node("broadcast1"), &forged, NOW)
                 .expect_err("refused");

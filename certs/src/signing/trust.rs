@@ -5,7 +5,7 @@
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
-use domain::manifest::KeyId;
+use domain::wire::KeyId;
 
 use super::bundle::TrustBundle;
 use super::cert::{IngestCertificate, Revocation, VerifiedKey};
@@ -168,7 +168,7 @@ impl TrustStore {
 mod tests {
     use super::*;
     use crate::signing::{RootKey, SigningKey, Validity};
-    use domain::manifest::SignatureAlgorithm;
+    use domain::wire::SignatureAlgorithm;
     use domain::NodeId;
 
     const NOW: u64 = 1_800_000_000;
