@@ -11,8 +11,8 @@ pub enum IngestError {
     Ffmpeg {
         /// What was being done.
         context: &'static str,
-        /// FFmpeg's error.
-        source: ffmpeg_next::Error,
+        /// FFmpeg's error, boxed so that no FFmpeg type leaves `pipeline::transcode`.
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// This FFmpeg build lacks a codec we need.
     #[error("FFmpeg has no {0}")]

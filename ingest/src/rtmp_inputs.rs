@@ -4,11 +4,14 @@ use bytes::Bytes;
 
 use crate::container::flv::{self, AudioTag, VideoTag};
 use crate::error::IngestError;
-use crate::pipeline::MediaInput;
+use crate::pipeline::{AudioCodec, MediaInput, VideoCodec};
 
 pub(crate) fn video(data: &Bytes, timestamp_ms: i64) -> Result<Option<MediaInput>, IngestError> {
     Ok(match flv::parse_video_tag(data)? {
-        VideoTag::AvcSequenceHeader(record) => Some(MediaInput::VideoConfig(record)),
+        VideoTag::AvcSequenceHeader(record) => Some(MediaInput::VideoConfig {
+            codec: VideoCodec::H264,
+            config: record,
+        }),
         VideoTag::AvcNalus {
             keyframe,
             composition_time_ms,
@@ -17,7 +20,7 @@ pub(crate) fn video(data: &Bytes, timestamp_ms: i64) -> Result<Option<MediaInput
             dts_ms: timestamp_ms,
             cts_ms: composition_time_ms,
             keyframe,
-            avcc: data,
+            data,
         }),
         VideoTag::AvcEndOfSequence | VideoTag::Info => None,
         VideoTag::Unsupported { codec } => {
@@ -31,17 +34,22 @@ pub(crate) fn video(data: &Bytes, timestamp_ms: i64) -> Result<Option<MediaInput
 
 pub(crate) fn audio(data: &Bytes, timestamp_ms: i64) -> Result<Option<MediaInput>, IngestError> {
     Ok(match flv::parse_audio_tag(data)? {
-        AudioTag::AacSequenceHeader(asc) => Some(MediaInput::AudioConfig(asc)),
+        AudioTag::AacSequenceHeader(asc) => Some(MediaInput::AudioConfig {
+            codec: AudioCodec::Aac,
+            config: asc,
+        }),
         AudioTag::AacRaw(raw) => Some(MediaInput::Audio {
+            codec: AudioCodec::Aac,
             pts_ms: timestamp_ms,
-            raw,
+            data: raw,
         }),
         // MP3 (and its 8 kHz variant) is re-encoded to AAC by the pipeline.
         AudioTag::Other {
             sound_format: 2 | 14,
             data,
             ..
-        } => Some(MediaInput::Mp3 {
+        } => Some(MediaInput::Audio {
+            codec: AudioCodec::Mp3,
             pts_ms: timestamp_ms,
             data,
         }),

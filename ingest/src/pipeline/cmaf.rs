@@ -16,9 +16,9 @@ use crate::container::aac::AacConfig;
 use crate::container::fmp4::{AudioTrack, Fmp4Muxer, Sample, VideoTrack};
 use crate::container::h264::{self, AvcConfig};
 use crate::container::ContainerError;
-use crate::segmenter::{AudioFrame, VideoPacket};
 
-use super::rung::Clock;
+use super::clock::Clock;
+use super::segmenter::{AudioFrame, VideoPacket};
 
 /// Where a rung's decoder configuration comes from.
 #[derive(Debug, Clone)]

@@ -1,6 +1,7 @@
-//! The coordinator thread: media in, boundaries planned once ([`crate::boundary`]), the
-//! source rung cut directly, H.264 decoded once for the encoded rungs, audio to every rung,
-//! and a rung shed when encoding falls behind real time.
+//! The coordinator thread: media in, boundaries planned once ([`super::boundary`]), the
+//! source rung cut directly, H.264 decoded once for the encoded rungs (through
+//! [`super::transcode`], whose frames stay opaque here), audio to every rung, and a rung
+//! shed when encoding falls behind real time.
 
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
@@ -9,22 +10,23 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use domain::{LiveEvent, RungKind};
-use ffmpeg_next::{frame, Rational};
 use tokio::sync::mpsc;
 
-use crate::align::SequenceAligner;
-use crate::boundary::{BoundaryPlan, CutQueue};
 use crate::container::aac::AacConfig;
 use crate::container::h264::{self, AvcConfig};
 use crate::error::IngestError;
-use crate::lag::{LagMonitor, LagVerdict};
 use crate::metrics::IngestMetrics;
-use crate::segmenter::{AudioFrame, Closed, RungSegmenter, VideoPacket};
-use crate::transcode::{AudioTranscoder, VideoDecoder};
 
-use super::rung::{part_target_ms, Clock, RungMuxer, RungOutputSpec};
+use super::align::SequenceAligner;
+use super::boundary::{BoundaryPlan, CutQueue};
+use super::clock::Clock;
+use super::input::{AudioCodec, MediaInput, VideoCodec};
+use super::lag::{LagMonitor, LagVerdict};
+use super::rung::{part_target_ms, RungMuxer, RungOutputSpec};
+use super::segmenter::{AudioFrame, Closed, RungSegmenter, VideoPacket};
+use super::transcode::{AudioTranscoder, DecodedFrame, VideoDecoder};
 use super::worker::{spawn_worker, WorkerHandle};
-use super::{emit, MediaInput, PipelineOutcome, PipelineParams, RungOutput, WorkerInput};
+use super::{emit, PipelineOutcome, PipelineParams, RungOutput, WorkerInput};
 
 struct Started {
     /// The source rung, cut without re-encoding (absent if the ladder has none).
@@ -62,7 +64,7 @@ pub(super) struct Coordinator {
     /// Whether more input was queued when the current item was taken: only then can the
     /// pipeline be behind.
     input_waiting: bool,
-    /// Re-encodes MP3 audio to AAC, when the publisher sends MP3.
+    /// Re-encodes the publisher's audio to AAC, when it sends another codec (MP3).
     audio_transcoder: Option<AudioTranscoder>,
 }
 
@@ -134,31 +136,49 @@ impl Coordinator {
 
     fn handle(&mut self, input: MediaInput) -> Result<(), IngestError> {
         match input {
-            MediaInput::VideoConfig(record) => {
-                self.avc = Some(AvcConfig::parse(&record)?);
+            MediaInput::VideoConfig {
+                codec: VideoCodec::H264,
+                config,
+            } => {
+                self.avc = Some(AvcConfig::parse(&config)?);
             }
-            MediaInput::AudioConfig(asc) => {
-                self.aac = Some(AacConfig::parse(&asc)?);
-                self.asc = Some(asc);
+            MediaInput::AudioConfig {
+                codec: AudioCodec::Aac,
+                config,
+            } => {
+                self.aac = Some(AacConfig::parse(&config)?);
+                self.asc = Some(config);
             }
+            // MP3 frames describe themselves; the transcoder needs no configuration.
+            MediaInput::AudioConfig {
+                codec: AudioCodec::Mp3,
+                ..
+            } => {}
             MediaInput::FrameRate(fps) => {
                 if fps.is_finite() && (1.0..=240.0).contains(&fps) {
                     self.frame_rate_hint = Some(fps);
                 }
             }
-            MediaInput::Audio { pts_ms, raw } => {
+            MediaInput::Audio {
+                codec: AudioCodec::Aac,
+                pts_ms,
+                data,
+            } => {
                 if self.audio_transcoder.is_none() {
-                    self.audio(pts_ms, raw)?;
+                    self.audio(pts_ms, data)?;
                 }
             }
-            MediaInput::Mp3 { pts_ms, data } => {
+            MediaInput::Audio {
+                codec: codec @ AudioCodec::Mp3,
+                pts_ms,
+                data,
+            } => {
                 if self.audio_transcoder.is_none() {
                     if self.aac.is_some() {
                         return Ok(()); // AAC already flows; a second audio codec is ignored
                     }
                     tracing::info!(stream = %self.params.stream, "the publisher sends MP3; re-encoding it to AAC");
-                    self.audio_transcoder =
-                        Some(AudioTranscoder::new(ffmpeg_next::codec::Id::MP3)?);
+                    self.audio_transcoder = Some(AudioTranscoder::new(codec)?);
                     let asc = Bytes::copy_from_slice(&AudioTranscoder::audio_specific_config());
                     self.aac = Some(AacConfig::parse(&asc)?);
                     self.asc = Some(asc);
@@ -175,8 +195,8 @@ impl Coordinator {
                 dts_ms,
                 cts_ms,
                 keyframe,
-                avcc,
-            } => self.video(dts_ms, cts_ms, keyframe, &avcc)?,
+                data,
+            } => self.video(dts_ms, cts_ms, keyframe, &data)?,
         }
         Ok(())
     }
@@ -279,9 +299,9 @@ impl Coordinator {
         Ok(())
     }
 
-    fn dispatch(started: &mut Started, frames: Vec<frame::Video>) {
+    fn dispatch(started: &mut Started, frames: Vec<DecodedFrame>) {
         for frame in frames {
-            let pts = frame.pts().unwrap_or(i64::MIN);
+            let pts = frame.pts_ms().unwrap_or(i64::MIN);
             let force = started.cuts.frame(pts);
             let frame = Arc::new(frame);
             for worker in &mut started.workers {
@@ -353,8 +373,7 @@ impl Coordinator {
             session: self.params.session,
         });
 
-        let fps = self.frame_rate_hint.unwrap_or(30.0);
-        let frame_rate = Rational((fps * 1000.0).round() as i32, 1000).reduce();
+        let frame_rate = self.frame_rate_hint.unwrap_or(30.0);
         let mut src = None;
         let mut workers = Vec::new();
         for (index, rung) in plan.into_iter().enumerate() {
@@ -381,7 +400,7 @@ impl Coordinator {
         let decoder = if workers.is_empty() {
             None
         } else {
-            Some(VideoDecoder::new()?)
+            Some(VideoDecoder::new(VideoCodec::H264)?)
         };
         self.out_tx = Some(out_tx);
         self.emitter = Some(emitter);

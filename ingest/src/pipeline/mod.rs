@@ -18,67 +18,53 @@
 //! LL-HLS parts, which leave as soon as they close: the aligner holds segments, not parts
 //! (beyond the first announcement of the renditions).
 //!
-//! Files: this one has the pipeline's interface and the emitting thread (the aligner, then
-//! the events channel); `coordinator` plans boundaries and feeds the rungs; `rung` labels a
-//! rung's segments and parts; `worker` runs each encoded rung's thread; `cmaf` packages a
-//! rung as an init segment and fMP4 fragments.
+//! The folder is the pipeline: everything it is made of lives here and nothing outside
+//! uses it but through this file's interface ([`Pipeline`], [`MediaInput`]).
+//!
+//! - this file: the interface and the emitting thread (the aligner, then the events
+//!   channel);
+//! - `input`: [`MediaInput`], what comes in, with its codecs named ([`VideoCodec`],
+//!   [`AudioCodec`]);
+//! - `coordinator`: the coordinator thread: plans boundaries, cuts the source rung,
+//!   decodes once, feeds the workers, sheds a rung when behind;
+//! - `worker`: each encoded rung's thread;
+//! - `transcode`: the FFmpeg boundary (decode, scale, x264, audio re-encoding), the only
+//!   module that touches FFmpeg; decoded frames leave it as an opaque type;
+//! - `rung`: labels a rung's segments and parts and packages them (MPEG-TS, or CMAF
+//!   through `cmaf`: an init segment and fMP4 fragments); `clock`: the time base inside
+//!   segments both muxers share;
+//! - the sans-IO state machines, each with its property tests beside it: `boundary`
+//!   (which source keyframe starts each segment, and the cuts handed to the encoded rungs),
+//!   `segmenter` (one rung's packets into segments and LL-HLS parts), `align` (all rungs'
+//!   segments released in sequence order), `lag` (when the pipeline falls behind real time).
 
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use bytes::Bytes;
 use domain::{Ladder, LiveEvent, Part, RenditionInfo, Segment, SessionId, StreamName};
-use ffmpeg_next::frame;
 use tokio::sync::mpsc;
 
-use crate::align::SequenceAligner;
 use crate::error::IngestError;
 use crate::metrics::IngestMetrics;
-use crate::segmenter::AudioFrame;
 
+mod align;
+mod boundary;
+mod clock;
 mod cmaf;
 mod coordinator;
+mod input;
+mod lag;
 mod rung;
+mod segmenter;
+mod transcode;
 mod worker;
 
+use align::SequenceAligner;
 use coordinator::Coordinator;
-
-/// Media handed to a pipeline, already split out of FLV tags.
-#[derive(Debug, Clone)]
-pub enum MediaInput {
-    /// An AVCDecoderConfigurationRecord.
-    VideoConfig(Bytes),
-    /// One H.264 access unit, AVCC framed.
-    Video {
-        /// Decode time (ms).
-        dts_ms: i64,
-        /// Composition offset (ms): pts = dts + cts.
-        cts_ms: i32,
-        /// Marked as a keyframe by the publisher.
-        keyframe: bool,
-        /// Length-prefixed NAL units.
-        avcc: Bytes,
-    },
-    /// An AAC AudioSpecificConfig.
-    AudioConfig(Bytes),
-    /// One raw AAC frame.
-    Audio {
-        /// Presentation time (ms).
-        pts_ms: i64,
-        /// The frame.
-        raw: Bytes,
-    },
-    /// One MP3 frame, to be re-encoded to AAC.
-    Mp3 {
-        /// Presentation time (ms).
-        pts_ms: i64,
-        /// The MP3 data.
-        data: Bytes,
-    },
-    /// The publisher's declared frame rate (onMetaData), a hint for rate control.
-    FrameRate(f64),
-}
+pub use input::{AudioCodec, MediaInput, VideoCodec};
+use segmenter::AudioFrame;
+use transcode::DecodedFrame;
 
 /// Told the next sequence number before each segment number leaves the pipeline, on the
 /// thread that hands segments on: a store that numbering must survive (the catalog), so
@@ -191,7 +177,7 @@ enum RungOutput {
 }
 
 enum WorkerInput {
-    Frame(Arc<frame::Video>, Option<u64>),
+    Frame(Arc<DecodedFrame>, Option<u64>),
     Audio(AudioFrame),
     Finish(i64),
 }

@@ -1,5 +1,6 @@
 //! One rung's output side: [`RungMuxer`] turns what the segmenter closes into labelled
-//! segments and parts (MPEG-TS, or CMAF through [`super::cmaf`]), its description first.
+//! segments and parts (MPEG-TS, or CMAF through [`super::cmaf`], which needs nothing from
+//! here but the [`Clock`]), its description first.
 
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
@@ -15,33 +16,11 @@ use crate::container::aac::AacConfig;
 use crate::container::h264::{self, AvcConfig};
 use crate::container::ts::{TsAudio, TsMuxer, TsVideo};
 use crate::error::IngestError;
-use crate::segmenter::{Closed, ClosedPart, ClosedSegment, VideoPacket};
 
+use super::clock::Clock;
 use super::cmaf::{AvcSource, CmafAudio, CmafWriter};
+use super::segmenter::{Closed, ClosedPart, ClosedSegment, VideoPacket};
 use super::{PipelineParams, RungOutput};
-
-/// Timestamps inside segments: milliseconds from the first keyframe, plus a margin so
-/// that decode times before it stay positive.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Clock {
-    pub(super) base_ms: i64,
-    /// Unix milliseconds when the frame at `base_ms` arrived: the wall-clock anchor of
-    /// `EXT-X-PROGRAM-DATE-TIME`.
-    pub(super) wall_base_ms: i64,
-}
-
-impl Clock {
-    const MARGIN_MS: i64 = 1400;
-
-    /// The wall-clock time, Unix milliseconds, of presentation time `ms`.
-    pub(super) fn wall_ms(self, ms: i64) -> u64 {
-        u64::try_from(self.wall_base_ms.saturating_add(ms - self.base_ms)).unwrap_or(0)
-    }
-
-    pub(super) fn to_90k(self, ms: i64) -> u64 {
-        u64::try_from((ms - self.base_ms + Self::MARGIN_MS).max(0)).unwrap_or(0) * 90
-    }
-}
 
 /// How a rung's segments are packaged.
 pub(super) enum Container {

@@ -7,15 +7,14 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use domain::{PlannedRung, RenditionName, RungKind};
-use ffmpeg_next::{frame, Rational};
 
-use crate::boundary::ForcedCuts;
 use crate::error::IngestError;
 use crate::metrics::IngestMetrics;
-use crate::segmenter::{Closed, RungSegmenter, VideoPacket};
-use crate::transcode::{EncodeSpec, RungEncoder};
 
+use super::boundary::ForcedCuts;
 use super::rung::{millis, part_target_ms, RungMuxer};
+use super::segmenter::{Closed, RungSegmenter, VideoPacket};
+use super::transcode::{DecodedFrame, EncodeSpec, EncodedPacket, RungEncoder};
 use super::{PipelineParams, RungOutput, WorkerInput};
 
 pub(super) struct WorkerHandle {
@@ -28,7 +27,7 @@ pub(super) fn spawn_worker(
     rung: PlannedRung,
     muxer: RungMuxer,
     has_audio: bool,
-    frame_rate: Rational,
+    frame_rate: f64,
     params: &Arc<PipelineParams>,
     out: std_mpsc::Sender<RungOutput>,
     metrics: IngestMetrics,
@@ -144,8 +143,8 @@ impl RungWorker {
     }
 
     /// Encodes one decoded frame (an IDR when `force` names the segment it starts).
-    fn frame(&mut self, frame: &frame::Video, force: Option<u64>) -> Result<(), IngestError> {
-        let pts = frame.pts().unwrap_or(i64::MIN);
+    fn frame(&mut self, frame: &DecodedFrame, force: Option<u64>) -> Result<(), IngestError> {
+        let pts = frame.pts_ms().unwrap_or(i64::MIN);
         if pts <= self.last_pts {
             return Ok(());
         }
@@ -160,7 +159,7 @@ impl RungWorker {
     }
 
     /// Encoded packets into the segmenter, cut at the forced keyframes.
-    fn packets(&mut self, packets: Vec<crate::transcode::EncodedPacket>) -> Vec<Closed> {
+    fn packets(&mut self, packets: Vec<EncodedPacket>) -> Vec<Closed> {
         let mut closed = Vec::new();
         for p in packets {
             let cut = self.forced.packet(p.pts_ms, p.keyframe);

@@ -1,9 +1,18 @@
-//! The FFmpeg boundary: H.264 decoding, scaling and x264 encoding through `ffmpeg-next`.
+//! The FFmpeg boundary: decoding the publisher's video, scaling and x264 encoding, and
+//! re-encoding audio that is not AAC, through `ffmpeg-next`.
 //!
-//! This is the one module of the workspace allowed to reach FFmpeg; everything here is
-//! blocking and CPU-heavy and runs on the pipeline's dedicated threads, never on the async
-//! executor. Timestamps are milliseconds throughout (the FLV/RTMP clock), so a decoded
-//! frame's pts is the source packet's pts and an encoded packet's pts is the frame's.
+//! This is the one module of the crate (and, with the `source` crate, of the workspace)
+//! allowed to reach FFmpeg, and no FFmpeg type leaves it: the rest of the pipeline speaks
+//! in the crate's own terms: codecs as [`VideoCodec`] and [`AudioCodec`], a frame rate as
+//! a number, decoded pictures as the opaque [`DecodedFrame`], encoded media as bytes with
+//! their times, FFmpeg's errors boxed inside [`IngestError::Ffmpeg`]. So a codec added to
+//! the pipeline's input (issue 32: HEVC, AV1, VP9, Opus) changes this file and the input's
+//! vocabulary, not the threads that carry frames around.
+//!
+//! Everything here is blocking and CPU-heavy and runs on the pipeline's dedicated threads,
+//! never on the async executor. Timestamps are milliseconds throughout (the FLV/RTMP
+//! clock), so a decoded frame's pts is the source packet's pts and an encoded packet's pts
+//! is the frame's.
 //!
 //! No `unsafe` is needed: ffmpeg-next's safe API covers decode, scale and encode, and the
 //! decoder reads SPS/PPS in-band (the container layer inserts them before every IDR).
@@ -18,10 +27,12 @@ use ffmpeg_next as ffmpeg;
 
 use crate::error::IngestError;
 
+use super::input::{AudioCodec, VideoCodec};
+
 static INIT: Once = Once::new();
 
 /// Initialises FFmpeg once per process and quiets its logging to errors.
-pub fn init() {
+pub(crate) fn init() {
     INIT.call_once(|| {
         if let Err(e) = ffmpeg::init() {
             tracing::error!(error = %e, "FFmpeg failed to initialise");
@@ -33,11 +44,35 @@ pub fn init() {
 const MILLIS: Rational = Rational(1, 1000);
 
 fn ff(context: &'static str) -> impl Fn(ffmpeg::Error) -> IngestError {
-    move |source| IngestError::Ffmpeg { context, source }
+    move |source| IngestError::Ffmpeg {
+        context,
+        source: Box::new(source),
+    }
 }
 
-/// Decodes the publisher's H.264 once for every encoded rung.
-pub struct VideoDecoder {
+/// One decoded picture, handed to every encoded rung (decoded once, encoded per rung).
+/// Opaque outside this module: the picture is FFmpeg's, so only its time shows.
+pub(crate) struct DecodedFrame(frame::Video);
+
+impl DecodedFrame {
+    /// Presentation time (ms), as the decoder gave it back.
+    pub(crate) fn pts_ms(&self) -> Option<i64> {
+        self.0.pts()
+    }
+}
+
+impl std::fmt::Debug for DecodedFrame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DecodedFrame")
+            .field("pts_ms", &self.pts_ms())
+            .field("width", &self.0.width())
+            .field("height", &self.0.height())
+            .finish()
+    }
+}
+
+/// Decodes the publisher's video once for every encoded rung.
+pub(crate) struct VideoDecoder {
     decoder: ffmpeg::decoder::Video,
 }
 
@@ -48,11 +83,13 @@ impl std::fmt::Debug for VideoDecoder {
 }
 
 impl VideoDecoder {
-    /// An H.264 decoder for Annex B input.
-    pub fn new() -> Result<Self, IngestError> {
+    /// A decoder of `source` video (H.264: Annex B access units).
+    pub(crate) fn new(source: VideoCodec) -> Result<Self, IngestError> {
         init();
-        let codec = ffmpeg::decoder::find(codec::Id::H264)
-            .ok_or(IngestError::MissingCodec("h264 decoder"))?;
+        let (id, name) = match source {
+            VideoCodec::H264 => (codec::Id::H264, "h264 decoder"),
+        };
+        let codec = ffmpeg::decoder::find(id).ok_or(IngestError::MissingCodec(name))?;
         let mut context = codec::context::Context::new_with_codec(codec);
         // Slice threads add no delay; frame threads would add a frame per thread.
         context.set_threading(threading::Config {
@@ -67,12 +104,12 @@ impl VideoDecoder {
     }
 
     /// Decodes one access unit; returns the frames that came out (in presentation order).
-    pub fn decode(
+    pub(crate) fn decode(
         &mut self,
         annexb: &[u8],
         pts_ms: i64,
         dts_ms: i64,
-    ) -> Result<Vec<frame::Video>, IngestError> {
+    ) -> Result<Vec<DecodedFrame>, IngestError> {
         let mut packet = Packet::copy(annexb);
         packet.set_pts(Some(pts_ms));
         packet.set_dts(Some(dts_ms));
@@ -86,14 +123,14 @@ impl VideoDecoder {
     }
 
     /// Drains the frames still inside the decoder.
-    pub fn flush(&mut self) -> Result<Vec<frame::Video>, IngestError> {
+    pub(crate) fn flush(&mut self) -> Result<Vec<DecodedFrame>, IngestError> {
         self.decoder
             .send_eof()
             .map_err(ff("flushing the H.264 decoder"))?;
         self.receive()
     }
 
-    fn receive(&mut self) -> Result<Vec<frame::Video>, IngestError> {
+    fn receive(&mut self) -> Result<Vec<DecodedFrame>, IngestError> {
         let mut out = Vec::new();
         loop {
             let mut frame = frame::Video::empty();
@@ -101,7 +138,7 @@ impl VideoDecoder {
                 Ok(()) => {
                     let pts = frame.timestamp().or(frame.pts());
                     frame.set_pts(pts);
-                    out.push(frame);
+                    out.push(DecodedFrame(frame));
                 }
                 Err(ffmpeg::Error::Other { errno }) if errno == ffmpeg::util::error::EAGAIN => {
                     break
@@ -117,43 +154,44 @@ impl VideoDecoder {
 
 /// What an encoded rung is asked for.
 #[derive(Debug, Clone)]
-pub struct EncodeSpec {
+pub(crate) struct EncodeSpec {
     /// Output width (even).
-    pub width: u32,
+    pub(crate) width: u32,
     /// Output height (even).
-    pub height: u32,
+    pub(crate) height: u32,
     /// Target bitrate in kb/s.
-    pub bitrate_kbps: u32,
+    pub(crate) bitrate_kbps: u32,
     /// VBV maximum rate in kb/s.
-    pub maxrate_kbps: u32,
+    pub(crate) maxrate_kbps: u32,
     /// VBV buffer in kbit.
-    pub bufsize_kbits: u32,
+    pub(crate) bufsize_kbits: u32,
     /// x264 preset.
-    pub preset: String,
-    /// Nominal frame rate (rate control needs one; timestamps stay authoritative).
-    pub frame_rate: Rational,
+    pub(crate) preset: String,
+    /// Nominal frame rate, frames per second (rate control needs one; timestamps stay
+    /// authoritative).
+    pub(crate) frame_rate: f64,
     /// x264 threads (0 = as many as x264 likes).
-    pub threads: usize,
+    pub(crate) threads: usize,
     /// LL-HLS: no B-frames, no lookahead, slice threads (no frame-thread delay), so a
     /// frame leaves the encoder as soon as it is encoded (what `tune=zerolatency` does).
-    pub low_latency: bool,
+    pub(crate) low_latency: bool,
 }
 
 /// One encoded access unit as it comes out of x264.
 #[derive(Debug, Clone)]
-pub struct EncodedPacket {
+pub(crate) struct EncodedPacket {
     /// Presentation time (ms).
-    pub pts_ms: i64,
+    pub(crate) pts_ms: i64,
     /// Decode time (ms).
-    pub dts_ms: i64,
+    pub(crate) dts_ms: i64,
     /// IDR.
-    pub keyframe: bool,
+    pub(crate) keyframe: bool,
     /// Annex B bytes (x264 puts SPS/PPS before every IDR when there is no global header).
-    pub data: Bytes,
+    pub(crate) data: Bytes,
 }
 
 /// Scales decoded frames to one rung's size and encodes them with x264.
-pub struct RungEncoder {
+pub(crate) struct RungEncoder {
     scaler: Option<scaling::Context>,
     encoder: ffmpeg::encoder::Video,
     spec: EncodeSpec,
@@ -170,7 +208,7 @@ impl std::fmt::Debug for RungEncoder {
 impl RungEncoder {
     /// Opens x264 with keyframes only where forced: closed GOPs, no scene-cut keyframes,
     /// VBV-capped bitrate.
-    pub fn new(spec: EncodeSpec) -> Result<Self, IngestError> {
+    pub(crate) fn new(spec: EncodeSpec) -> Result<Self, IngestError> {
         init();
         let codec = ffmpeg::encoder::find_by_name("libx264")
             .ok_or(IngestError::MissingCodec("libx264 encoder"))?;
@@ -193,7 +231,9 @@ impl RungEncoder {
         encoder.set_height(spec.height);
         encoder.set_format(format::Pixel::YUV420P);
         encoder.set_time_base(MILLIS);
-        encoder.set_frame_rate(Some(spec.frame_rate));
+        // To a thousandth of a frame per second: 29.97 is 29970/1000, reduced.
+        let frame_rate = Rational((spec.frame_rate * 1000.0).round() as i32, 1000).reduce();
+        encoder.set_frame_rate(Some(frame_rate));
         encoder.set_bit_rate(spec.bitrate_kbps as usize * 1000);
         encoder.set_max_bit_rate(spec.maxrate_kbps as usize * 1000);
         // Keyframes come only where the pipeline forces them, so keyint is just a backstop.
@@ -223,11 +263,12 @@ impl RungEncoder {
     }
 
     /// Scales and encodes one frame; `force_keyframe` starts a segment on it.
-    pub fn encode(
+    pub(crate) fn encode(
         &mut self,
-        input: &frame::Video,
+        input: &DecodedFrame,
         force_keyframe: bool,
     ) -> Result<Vec<EncodedPacket>, IngestError> {
+        let input = &input.0;
         let scaler = match &mut self.scaler {
             Some(s)
                 if s.input().width == input.width()
@@ -262,7 +303,7 @@ impl RungEncoder {
     }
 
     /// Drains the packets still inside x264.
-    pub fn flush(&mut self) -> Result<Vec<EncodedPacket>, IngestError> {
+    pub(crate) fn flush(&mut self) -> Result<Vec<EncodedPacket>, IngestError> {
         self.encoder.send_eof().map_err(ff("flushing x264"))?;
         self.receive()
     }
@@ -297,12 +338,12 @@ impl RungEncoder {
 }
 
 /// Sample rate of re-encoded audio.
-pub const AAC_RATE: u32 = 48_000;
+pub(crate) const AAC_RATE: u32 = 48_000;
 const AAC_FRAME: usize = 1024;
 
 /// Re-encodes a publisher's non-AAC audio (MP3, the FLV default of many encoders) to
-/// AAC-LC, 48 kHz stereo, so every rung can carry it in MPEG-TS for HLS players.
-pub struct AudioTranscoder {
+/// AAC-LC, 48 kHz stereo, so every rung can carry it in MPEG-TS and CMAF for HLS players.
+pub(crate) struct AudioTranscoder {
     decoder: ffmpeg::decoder::Audio,
     resampler: Option<ffmpeg::software::resampling::Context>,
     encoder: ffmpeg::encoder::Audio,
@@ -321,9 +362,13 @@ impl std::fmt::Debug for AudioTranscoder {
 }
 
 impl AudioTranscoder {
-    /// A transcoder from `from` (for example `codec::Id::MP3`).
-    pub fn new(from: codec::Id) -> Result<Self, IngestError> {
+    /// A transcoder from `from` (for example [`AudioCodec::Mp3`]).
+    pub(crate) fn new(from: AudioCodec) -> Result<Self, IngestError> {
         init();
+        let from = match from {
+            AudioCodec::Aac => codec::Id::AAC,
+            AudioCodec::Mp3 => codec::Id::MP3,
+        };
         let decoder_codec =
             ffmpeg::decoder::find(from).ok_or(IngestError::MissingCodec("audio decoder"))?;
         let mut decoder = codec::context::Context::new_with_codec(decoder_codec).decoder();
@@ -352,14 +397,18 @@ impl AudioTranscoder {
     }
 
     /// The AudioSpecificConfig of what comes out: AAC-LC, 48 kHz, stereo.
-    pub fn audio_specific_config() -> [u8; 2] {
+    pub(crate) fn audio_specific_config() -> [u8; 2] {
         // object type 2 (5 bits), frequency index 3 = 48 kHz (4 bits), channels 2 (4 bits).
         let bits: u16 = (2 << 11) | (3 << 7) | (2 << 3);
         bits.to_be_bytes()
     }
 
     /// Decodes one publisher packet; returns raw AAC frames with their times (ms).
-    pub fn push(&mut self, data: &[u8], pts_ms: i64) -> Result<Vec<(i64, Bytes)>, IngestError> {
+    pub(crate) fn push(
+        &mut self,
+        data: &[u8],
+        pts_ms: i64,
+    ) -> Result<Vec<(i64, Bytes)>, IngestError> {
         self.base_ms.get_or_insert(pts_ms);
         let mut packet = Packet::copy(data);
         packet.set_pts(Some(pts_ms));
@@ -490,7 +539,7 @@ mod tests {
             .expect("ffmpeg runs");
         assert!(status.success());
         let mut reader = FlvReader::new(std::fs::File::open(&flv).expect("open")).expect("flv");
-        let mut transcoder = AudioTranscoder::new(codec::Id::MP3).expect("opens");
+        let mut transcoder = AudioTranscoder::new(AudioCodec::Mp3).expect("opens");
         let config =
             AacConfig::parse(&AudioTranscoder::audio_specific_config()).expect("valid ASC");
         assert_eq!((config.sample_rate, config.channel_config), (48_000, 2));

@@ -14,11 +14,11 @@
 
 use std::collections::BTreeMap;
 
-use domain::{LiveEvent, Part, RenditionInfo, RenditionName, Segment, StreamName};
+use domain::{LiveEvent, Part, RenditionInfo, Segment, StreamName};
 
 /// Orders one stream's outputs.
 #[derive(Debug)]
-pub struct SequenceAligner {
+pub(crate) struct SequenceAligner {
     stream: StreamName,
     rungs: Vec<RungState>,
     /// sequence → rung index → segment
@@ -37,7 +37,7 @@ struct RungState {
 
 impl SequenceAligner {
     /// An aligner for `rungs` rungs, numbered in ladder order.
-    pub fn new(stream: StreamName, rungs: usize) -> Self {
+    pub(crate) fn new(stream: StreamName, rungs: usize) -> Self {
         SequenceAligner {
             stream,
             rungs: (0..rungs)
@@ -54,7 +54,7 @@ impl SequenceAligner {
     }
 
     /// A rung's description; announced with its first segment, or at once if it changes later.
-    pub fn info(&mut self, rung: usize, info: RenditionInfo) -> Vec<LiveEvent> {
+    pub(crate) fn info(&mut self, rung: usize, info: RenditionInfo) -> Vec<LiveEvent> {
         let Some(state) = self.rungs.get_mut(rung) else {
             return Vec::new();
         };
@@ -72,7 +72,7 @@ impl SequenceAligner {
 
     /// A finished part of a rung: out at once if its rung was announced, else held until
     /// the first announcement.
-    pub fn part(&mut self, rung: usize, part: Part) -> Vec<LiveEvent> {
+    pub(crate) fn part(&mut self, rung: usize, part: Part) -> Vec<LiveEvent> {
         let Some(state) = self.rungs.get(rung) else {
             return Vec::new();
         };
@@ -118,7 +118,7 @@ impl SequenceAligner {
     }
 
     /// A finished segment of a rung.
-    pub fn segment(&mut self, rung: usize, segment: Segment) -> Vec<LiveEvent> {
+    pub(crate) fn segment(&mut self, rung: usize, segment: Segment) -> Vec<LiveEvent> {
         let Some(state) = self.rungs.get_mut(rung) else {
             return Vec::new();
         };
@@ -129,7 +129,7 @@ impl SequenceAligner {
     }
 
     /// A rung stops (shed or failed): nothing waits for it any more.
-    pub fn drop_rung(&mut self, rung: usize) -> Vec<LiveEvent> {
+    pub(crate) fn drop_rung(&mut self, rung: usize) -> Vec<LiveEvent> {
         let Some(state) = self.rungs.get_mut(rung) else {
             return Vec::new();
         };
@@ -151,7 +151,7 @@ impl SequenceAligner {
     }
 
     /// Releases everything still waiting (the stream is ending).
-    pub fn finish(&mut self) -> Vec<LiveEvent> {
+    pub(crate) fn finish(&mut self) -> Vec<LiveEvent> {
         let mut out = self.release_parts(true);
         out.extend(self.release(true));
         out
@@ -194,22 +194,13 @@ impl SequenceAligner {
         }
         out
     }
-
-    /// Names of the rungs that are still produced.
-    pub fn active_renditions(&self) -> Vec<RenditionName> {
-        self.rungs
-            .iter()
-            .filter(|r| r.active)
-            .filter_map(|r| r.info.as_ref().map(|i| i.name.clone()))
-            .collect()
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use bytes::Bytes;
-    use domain::{SegmentMeta, SessionId};
+    use domain::{RenditionName, SegmentMeta, SessionId};
     use proptest::prelude::*;
     use std::time::Duration;
 

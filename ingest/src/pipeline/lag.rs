@@ -6,7 +6,7 @@
 
 /// What [`LagMonitor::observe`] concluded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LagVerdict {
+pub(crate) enum LagVerdict {
     /// Keeping up; the current lag in milliseconds (0 when caught up).
     Keeping(i64),
     /// More than the limit behind: shed load. The measurement restarts from here.
@@ -15,7 +15,7 @@ pub enum LagVerdict {
 
 /// Lag bookkeeping for one stream.
 #[derive(Debug, Clone)]
-pub struct LagMonitor {
+pub(crate) struct LagMonitor {
     limit_ms: i64,
     /// (wall ms, media ms) when the measurement last restarted.
     base: Option<(i64, i64)>,
@@ -23,7 +23,7 @@ pub struct LagMonitor {
 
 impl LagMonitor {
     /// Sheds when more than `limit_ms` behind.
-    pub fn new(limit_ms: i64) -> Self {
+    pub(crate) fn new(limit_ms: i64) -> Self {
         LagMonitor {
             limit_ms,
             base: None,
@@ -32,7 +32,12 @@ impl LagMonitor {
 
     /// Observes media time `media_ms` processed at wall time `wall_ms`; `input_waiting`
     /// says whether more input was queued behind it.
-    pub fn observe(&mut self, wall_ms: i64, media_ms: i64, input_waiting: bool) -> LagVerdict {
+    pub(crate) fn observe(
+        &mut self,
+        wall_ms: i64,
+        media_ms: i64,
+        input_waiting: bool,
+    ) -> LagVerdict {
         let (base_wall, base_media) = match self.base {
             // A publisher whose clock steps back restarts the measurement too.
             Some(base) if input_waiting && media_ms >= base.1 => base,

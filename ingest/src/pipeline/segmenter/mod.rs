@@ -33,76 +33,76 @@ const MAX_QUEUED_AUDIO_MS: i64 = 30_000;
 /// often without audio; players handle such a sliver badly (hls.js never signals the end
 /// of a recording that ends with one). Shorter than this, and with none of its parts out
 /// yet, it is left out: a stream loses at most this much of its very end.
-pub const MIN_LAST_SEGMENT_MS: i64 = 250;
+pub(crate) const MIN_LAST_SEGMENT_MS: i64 = 250;
 
 /// One encoded video access unit.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VideoPacket {
+pub(crate) struct VideoPacket {
     /// Presentation time in milliseconds.
-    pub pts_ms: i64,
+    pub(crate) pts_ms: i64,
     /// Decode time in milliseconds.
-    pub dts_ms: i64,
+    pub(crate) dts_ms: i64,
     /// Whether it is an IDR picture.
-    pub keyframe: bool,
+    pub(crate) keyframe: bool,
     /// Annex B bytes.
-    pub data: Bytes,
+    pub(crate) data: Bytes,
 }
 
 /// One encoded audio frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AudioFrame {
+pub(crate) struct AudioFrame {
     /// Presentation time in milliseconds.
-    pub pts_ms: i64,
+    pub(crate) pts_ms: i64,
     /// ADTS frame bytes.
-    pub data: Bytes,
+    pub(crate) data: Bytes,
 }
 
 /// A segment's packets, ready to be muxed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClosedSegment {
+pub(crate) struct ClosedSegment {
     /// Media sequence number, as planned.
-    pub sequence: u64,
+    pub(crate) sequence: u64,
     /// Presentation time of the boundary that opened it.
-    pub start_pts_ms: i64,
+    pub(crate) start_pts_ms: i64,
     /// Presentation time of the boundary that closed it (or the end of the stream).
-    pub end_pts_ms: i64,
+    pub(crate) end_pts_ms: i64,
     /// Video in decode order, starting with the boundary keyframe.
-    pub video: Vec<VideoPacket>,
+    pub(crate) video: Vec<VideoPacket>,
     /// Audio with `start <= pts < end`, in order.
-    pub audio: Vec<AudioFrame>,
+    pub(crate) audio: Vec<AudioFrame>,
     /// Decode time of the video packet after it (`None` at the end of the stream): the
     /// duration of its last video sample.
-    pub next_video_dts_ms: Option<i64>,
+    pub(crate) next_video_dts_ms: Option<i64>,
     /// How many parts it was cut into (1 without a part target).
-    pub parts: u32,
+    pub(crate) parts: u32,
 }
 
 /// An LL-HLS part's packets, ready to be muxed as one fragment.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClosedPart {
+pub(crate) struct ClosedPart {
     /// Media sequence number of its segment.
-    pub sequence: u64,
+    pub(crate) sequence: u64,
     /// Its index in the segment, from 0.
-    pub index: u32,
+    pub(crate) index: u32,
     /// The boundary that opened it.
-    pub start_pts_ms: i64,
+    pub(crate) start_pts_ms: i64,
     /// The boundary that closed it.
-    pub end_pts_ms: i64,
+    pub(crate) end_pts_ms: i64,
     /// Whether its first video packet is a keyframe (always so for part 0).
-    pub independent: bool,
+    pub(crate) independent: bool,
     /// Whether it is the last part of its segment.
-    pub last: bool,
+    pub(crate) last: bool,
     /// Video in decode order.
-    pub video: Vec<VideoPacket>,
+    pub(crate) video: Vec<VideoPacket>,
     /// Audio with `start <= pts < end`, in order.
-    pub audio: Vec<AudioFrame>,
+    pub(crate) audio: Vec<AudioFrame>,
     /// Decode time of the video packet after it (`None` at the end of the stream).
-    pub next_video_dts_ms: Option<i64>,
+    pub(crate) next_video_dts_ms: Option<i64>,
 }
 
 /// What the segmenter hands out, in order: every part of a segment, then the segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Closed {
+pub(crate) enum Closed {
     /// A part closed (only with a part target).
     Part(ClosedPart),
     /// A segment closed; its parts came out before it.
@@ -137,7 +137,7 @@ struct Gathering {
 
 /// Segments one rung.
 #[derive(Debug)]
-pub struct RungSegmenter {
+pub(crate) struct RungSegmenter {
     has_audio: bool,
     /// LL-HLS part target; `None` makes every segment one part and hands out no parts.
     part_target_ms: Option<i64>,
@@ -156,13 +156,14 @@ pub struct RungSegmenter {
 
 impl RungSegmenter {
     /// A segmenter for a rung whose stream does (`has_audio`) or does not carry audio,
-    /// without parts.
-    pub fn new(has_audio: bool) -> Self {
+    /// without parts (the live pipeline always says which; tests often need none).
+    #[cfg(test)]
+    pub(crate) fn new(has_audio: bool) -> Self {
         Self::with_parts(has_audio, None)
     }
 
     /// A segmenter that also cuts parts of about `part_target_ms` (when `Some`).
-    pub fn with_parts(has_audio: bool, part_target_ms: Option<i64>) -> Self {
+    pub(crate) fn with_parts(has_audio: bool, part_target_ms: Option<i64>) -> Self {
         RungSegmenter {
             has_audio,
             part_target_ms,
@@ -178,7 +179,7 @@ impl RungSegmenter {
     /// Takes a video packet; `cut` is the sequence number of the segment it starts, if it is
     /// a planned boundary. Video before the first boundary is dropped (it cannot be decoded
     /// on its own).
-    pub fn push_video(&mut self, packet: VideoPacket, cut: Option<u64>) -> Vec<Closed> {
+    pub(crate) fn push_video(&mut self, packet: VideoPacket, cut: Option<u64>) -> Vec<Closed> {
         let mut out = Vec::new();
         self.video_dts_ms = self.video_dts_ms.max(packet.dts_ms);
         if let Some(sequence) = cut {
@@ -233,7 +234,7 @@ impl RungSegmenter {
     }
 
     /// Takes an audio frame.
-    pub fn push_audio(&mut self, frame: AudioFrame) -> Vec<Closed> {
+    pub(crate) fn push_audio(&mut self, frame: AudioFrame) -> Vec<Closed> {
         let mut out = Vec::new();
         self.audio_pts_ms = Some(
             self.audio_pts_ms
@@ -252,7 +253,7 @@ impl RungSegmenter {
 
     /// Ends the rung at `end_pts_ms` (the end of the last frame): closes what is open (a
     /// last segment shorter than [`MIN_LAST_SEGMENT_MS`], none of it out yet, is dropped).
-    pub fn finish(&mut self, end_pts_ms: i64) -> Vec<Closed> {
+    pub(crate) fn finish(&mut self, end_pts_ms: i64) -> Vec<Closed> {
         let mut out = Vec::new();
         while let Some(closing) = self.closing.pop_front() {
             self.close(closing, &mut out);
