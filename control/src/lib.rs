@@ -1,19 +1,28 @@
-//! The control plane's plumbing: one MQTT connection per role with typed topics, and the
-//! embedded broker that `sealcast up` runs on loopback.
+//! The cluster's shared I/O plumbing: what every role (`ingest`, `broadcast`, the load
+//! balancer) needs from the network and none may import from another role. The control
+//! plane's MQTT connection and broker, and the loop every TCP server accepts with.
 //!
 //! - [`bus`]: [`connect`] keeps a connection to the broker up (reconnecting with backoff,
 //!   subscribing again after every connect), hands incoming messages over with their topic
 //!   already parsed into a [`domain::topics::Topic`], and publishes on typed topics only.
 //! - `broker` (feature `broker`): `EmbeddedBroker`, rumqttd on a loopback port.
+//! - [`accept`]: [`AcceptLoop`], the one bounded accept loop (connection cap, doubling
+//!   backoff on accept errors, shutdown that joins every connection's task) of the RTMP
+//!   server, the broadcast node's HTTP server and the metrics listeners.
+//! - [`metrics_server`]: the small `/metrics` + `/healthz` HTTP server of a standalone
+//!   ingest and of the load balancer, on that loop.
 //!
 //! What the messages mean is each role's business (`ingest`, `broadcast`); nothing here
 //! decodes a payload.
 
+pub mod accept;
 #[cfg(feature = "broker")]
 pub mod broker;
 pub mod bus;
 pub mod error;
+pub mod metrics_server;
 
+pub use accept::{Accept, AcceptLoop, Backoff, Handler};
 #[cfg(feature = "broker")]
 pub use broker::{EmbeddedBroker, EMBEDDED_BROKER_USER};
 pub use bus::{connect, Bus, BusEvent, BusOptions, Message, Qos};

@@ -4,6 +4,10 @@
 //!
 //! Labels carry stream, rendition and node names only — never a stream key, the push token
 //! or key material.
+//!
+//! A standalone ingest exports them on the metrics listener of `control`
+//! ([`control::metrics_server`]); [`serve`], [`serve_with`] and [`MetricsLimits`] are
+//! re-exported here for the callers that still name this path.
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -15,6 +19,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+
+pub use control::metrics_server::{serve, serve_with, MetricsLimits};
 
 /// The metric families this role registers: each name as registered (the exposition adds
 /// `_total` to a counter's) with the kind `/metrics` declares it as. prometheus-client
@@ -337,118 +343,6 @@ fn rung_labels(stream: &StreamName, rendition: &RenditionName) -> Labels {
         ("stream", stream.to_string()),
         ("rendition", rendition.to_string()),
     ]
-}
-
-/// The limits of a metrics listener: a scrape endpoint for Prometheus on the operator's
-/// network, not a public service, but it must not be a way to exhaust the process either.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MetricsLimits {
-    /// Connections open at once; more are closed on arrival.
-    pub max_connections: usize,
-    /// How long a request header may take to arrive.
-    pub header_read_timeout: std::time::Duration,
-    /// How long one connection may stay open, busy or not (a scraper reconnects).
-    pub connection_lifetime: std::time::Duration,
-}
-
-impl Default for MetricsLimits {
-    fn default() -> Self {
-        MetricsLimits {
-            max_connections: 64,
-            header_read_timeout: std::time::Duration::from_secs(5),
-            connection_lifetime: std::time::Duration::from_secs(60),
-        }
-    }
-}
-
-/// Serves `registry` as Prometheus text on `GET /metrics` (and liveness on `GET /healthz`)
-/// on `listener` until `shutdown`, within the default [`MetricsLimits`]: how a standalone
-/// ingest and the load balancer export their metrics.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    registry: Arc<Registry>,
-    shutdown: tokio_util::sync::CancellationToken,
-) -> std::io::Result<()> {
-    serve_with(listener, registry, MetricsLimits::default(), shutdown).await
-}
-
-/// [`serve`] within `limits`: HTTP/1.1, at most `max_connections` at once (more are
-/// closed on arrival), each request header within `header_read_timeout`, each connection
-/// closed after `connection_lifetime`. On shutdown, requests in flight finish.
-pub async fn serve_with(
-    listener: tokio::net::TcpListener,
-    registry: Arc<Registry>,
-    limits: MetricsLimits,
-    shutdown: tokio_util::sync::CancellationToken,
-) -> std::io::Result<()> {
-    use axum::http::{header, StatusCode};
-    use axum::routing::get;
-    use hyper_util::rt::{TokioIo, TokioTimer};
-    use hyper_util::service::TowerToHyperService;
-
-    let metrics = move || {
-        let registry = Arc::clone(&registry);
-        async move {
-            let mut text = String::new();
-            match prometheus_client::encoding::text::encode(&mut text, &registry) {
-                Ok(()) => (
-                    StatusCode::OK,
-                    [(
-                        header::CONTENT_TYPE,
-                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                    )],
-                    text,
-                ),
-                Err(_) => (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-                    "encoding metrics failed\n".to_owned(),
-                ),
-            }
-        }
-    };
-    let app = axum::Router::new()
-        .route("/metrics", get(metrics))
-        .route("/healthz", get(|| async { "ok\n" }));
-    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout);
-    loop {
-        let io = tokio::select! {
-            () = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((io, _)) => io,
-                Err(e) => {
-                    // Out of file descriptors, typically: pause rather than spin.
-                    tracing::warn!(error = %e, "metrics accept failed");
-                    tokio::select! {
-                        () = shutdown.cancelled() => break,
-                        () = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
-                    }
-                    continue;
-                }
-            },
-        };
-        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-            drop(io);
-            continue;
-        };
-        let connection =
-            builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(app.clone()));
-        let watched = graceful.watch(connection);
-        let lifetime = limits.connection_lifetime;
-        tokio::spawn(async move {
-            let _slot = slot;
-            let _ = tokio::time::timeout(lifetime, watched).await;
-        });
-    }
-    drop(listener);
-    // Bounded: a connection still open after this is dropped with the runtime.
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), graceful.shutdown()).await;
-    Ok(())
 }
 
 #[cfg(test)]
