@@ -3,7 +3,7 @@
 //! Every variant is a configuration or start-up failure (a value out of range, a
 //! certificate that does not load, a listener that cannot be used), never a per-request
 //! failure: a bad cookie or an empty backend set is an ordinary outcome of
-//! [`crate::cookie::CookieCheck`] or [`crate::select::Choice`], and a failing node is
+//! [`crate::cookie::CookieCheck`] or [`crate::selection::Choice`], and a failing node is
 //! taken out of rotation.
 
 use std::path::PathBuf;

@@ -5,20 +5,22 @@
 //! - [`cookie`]: the `sealcast_node` sticky cookie. [`cookie::CookieKey`] holds the HMAC
 //!   key; [`cookie::StickyCookies`] issues `Set-Cookie` values and verifies `Cookie:`
 //!   headers (forged, malformed, stale and future-dated cookies are refused).
-//! - [`select`]: the backend set ([`select::Backends`]): membership, health and presence
-//!   readiness, active connections, weights, and [`select::Backends::choose`], which
-//!   applies the stickiness rule and counts sticky hits, misses and choice changes.
-//! - [`ring`]: the Ketama-style consistent-hash ring behind [`select::Mode::Hash`].
+//! - [`selection`]: the backend set ([`selection::Backends`]): membership, health and
+//!   presence readiness, active connections, weights, and [`selection::Backends::choose`],
+//!   which applies the placement mode and counts sticky hits, misses and choice changes;
+//!   one file per policy: [`selection::sticky`] (the cookie rule),
+//!   [`selection::least_loaded`] (viewers without a say) and [`selection::ketama`] (the
+//!   consistent-hash ring behind [`selection::Mode::Hash`]).
 //!
 //! Around it, the Pingora load balancer:
 //!
 //! - [`proxy`]: the HTTPS proxy ([`pingora::proxy::ProxyHttp`]). Per request it builds a
-//!   [`select::RequestInfo`] from the `Cookie:` header, the client address and the time;
-//!   calls `choose`; proxies to the chosen node over a pooled connection (or answers 503
-//!   on [`select::Choice::NoBackend`]); adds the `Set-Cookie` of the [`select::Route`];
-//!   brackets the upstream request with `connection_opened` / `connection_closed`. A node
-//!   that refuses a connection leaves rotation at once and the request is retried on
-//!   another one.
+//!   [`selection::RequestInfo`] from the `Cookie:` header, the client address and the
+//!   time; calls `choose`; proxies to the chosen node over a pooled connection (or answers
+//!   503 on [`selection::Choice::NoBackend`]); adds the `Set-Cookie` of the
+//!   [`selection::Route`]; brackets the upstream request with `connection_opened` /
+//!   `connection_closed`. A node that refuses a connection leaves rotation at once and the
+//!   request is retried on another one.
 //! - [`redirect`]: the plain-HTTP port: redirect to HTTPS, except `/healthz` and ACME
 //!   challenges.
 //! - [`members`]: backends from MQTT presence, and `/healthz` checks.
@@ -33,13 +35,12 @@ pub mod members;
 pub mod metrics;
 pub mod proxy;
 pub mod redirect;
-pub mod ring;
-pub mod select;
+pub mod selection;
 pub mod server;
 pub mod tls;
 
 pub use cookie::{CookieKey, StickyCookies, COOKIE_NAME};
 pub use error::LoadBalancerError;
 pub use metrics::LbMetrics;
-pub use select::{Backends, Choice, Mode, RequestInfo, Route, Weight};
+pub use selection::{Backends, Choice, Mode, RequestInfo, Route, Weight};
 pub use server::{start, LbConfig, LbListeners, Running};

@@ -27,7 +27,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::LbMetrics;
-use crate::select::{Backends, Weight};
+use crate::selection::{Backends, Weight};
 
 /// Where one broadcast node is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,7 +126,7 @@ impl Pool {
             return;
         };
         // A node behind live is still ready: it keeps its viewers, but takes new ones only
-        // when no node is caught up (`select`).
+        // when no node is caught up (`selection`).
         let ready = matches!(presence.state, PresenceState::Ready | PresenceState::Behind);
         let behind = presence.state == PresenceState::Behind;
         let joined = {

@@ -1,4 +1,4 @@
-//! The HTTPS side: Pingora's proxy with the sticky choice of [`crate::select`].
+//! The HTTPS side: Pingora's proxy with the sticky choice of [`crate::selection`].
 //!
 //! Per request: check the Host; answer `/healthz` here; choose a node from the cookie (or
 //! the client address in hash mode); in direct mode answer a playlist request with a
@@ -23,7 +23,7 @@ use pingora::{Error as PError, ErrorSource, ErrorType, Result as PResult};
 
 use crate::members::Pool;
 use crate::metrics::{LbMetrics, Outcome};
-use crate::select::{Choice, Reason, RequestInfo, Route};
+use crate::selection::{Choice, Reason, RequestInfo, Route};
 
 /// How many nodes one request may be tried on.
 const MAX_ATTEMPTS: u8 = 3;

@@ -26,7 +26,7 @@ use crate::members::{self, HealthChecks, Pool};
 use crate::metrics::LbMetrics;
 use crate::proxy::{Proxy, ProxySettings};
 use crate::redirect::Redirect;
-use crate::select::{Backends, Mode};
+use crate::selection::{Backends, Mode};
 use crate::tls::{CertificateFiles, ReloadingCertificate};
 use crate::LoadBalancerError;
 

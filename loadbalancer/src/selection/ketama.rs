@@ -1,5 +1,6 @@
-//! A Ketama-style consistent-hash ring: the [`crate::select::Mode::Hash`] alternative for
-//! players that drop cookies.
+//! [`Mode::Hash`](super::Mode::Hash): a Ketama-style consistent-hash ring of the
+//! placeable nodes, for players that drop cookies. A viewer's node follows from its address
+//! alone; no cookie is read or set.
 //!
 //! Each node gets [`POINTS_PER_WEIGHT`] points per unit of weight on a 64-bit circle; a key
 //! belongs to the node owning the first point at or after it (wrapping). When a node joins,
@@ -9,13 +10,14 @@
 //! Points are SHA-256 based (not Ketama's MD5), so they do not match other Ketama
 //! implementations; they only need to agree between load balancers running this code.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 
 use domain::NodeId;
 use sha2::{Digest, Sha256};
 
-use crate::select::Weight;
+use super::backend::{BackendState, Weight};
 
 /// Points per unit of weight: as in Ketama, enough for each node's share of keys to stay
 /// within a few percent of its weight.
@@ -104,6 +106,40 @@ pub fn key_for_addr(addr: IpAddr) -> u64 {
     be_u64(&hasher.finalize())
 }
 
+/// The hash policy's state: the ring of the placeable nodes, built on the first hashed
+/// choice after any change that could alter it.
+#[derive(Debug, Default)]
+pub(super) struct Ketama {
+    /// `None` after such a change.
+    ring: Option<Ring>,
+}
+
+impl Ketama {
+    /// Forgets the ring: membership, weight, eligibility or lag changed.
+    pub(super) fn invalidate(&mut self) {
+        self.ring = None;
+    }
+
+    /// The ring owner of `client` among the placeable nodes of `nodes` (the same set the
+    /// ring was last built from, unless [`Ketama::invalidate`] was called since).
+    pub(super) fn owner(
+        &mut self,
+        nodes: &BTreeMap<NodeId, BackendState>,
+        client: IpAddr,
+    ) -> Option<NodeId> {
+        let ring = self.ring.get_or_insert_with(|| {
+            let placeable = BackendState::placeable(nodes.values());
+            Ring::build(
+                nodes
+                    .iter()
+                    .filter(|(_, state)| placeable(state))
+                    .map(|(node, state)| (node, state.weight)),
+            )
+        });
+        ring.get(key_for_addr(client)).cloned()
+    }
+}
+
 /// The first eight bytes of `bytes` as a big-endian number (zero-padded if shorter).
 fn be_u64(bytes: &[u8]) -> u64 {
     let mut buf = [0u8; 8];
@@ -117,7 +153,6 @@ fn be_u64(bytes: &[u8]) -> u64 {
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use std::collections::BTreeMap;
     use std::net::{Ipv4Addr, Ipv6Addr};
 
     fn nodes(n: usize) -> BTreeMap<NodeId, Weight> {
@@ -163,6 +198,30 @@ mod tests {
             key_for_addr(IpAddr::V4(v4)),
             key_for_addr(IpAddr::V6(Ipv6Addr::LOCALHOST))
         );
+    }
+
+    #[test]
+    fn the_owner_follows_the_address_among_placeable_nodes_until_invalidated() {
+        let mut states = crate::selection::testing::ready_nodes(&[1, 1, 1]);
+        let client = crate::selection::testing::CLIENT;
+        let mut ketama = Ketama::default();
+        let first = ketama.owner(&states, client).expect("placeable");
+        assert_eq!(ketama.owner(&states, client), Some(first.clone()));
+        states.get_mut(&first).expect("known").healthy = false;
+        assert_eq!(
+            ketama.owner(&states, client),
+            Some(first.clone()),
+            "the ring is kept until invalidated"
+        );
+        ketama.invalidate();
+        let moved = ketama.owner(&states, client).expect("placeable");
+        assert_ne!(moved, first);
+        states.get_mut(&first).expect("known").healthy = true;
+        ketama.invalidate();
+        assert_eq!(ketama.owner(&states, client), Some(first));
+        states.clear();
+        ketama.invalidate();
+        assert_eq!(ketama.owner(&states, client), None);
     }
 
     proptest! {
