@@ -1,7 +1,8 @@
 //! The web front end, embedded in the binary at build time: the player page (`/`), the
-//! dashboard (`/dashboard`) and their scripts and style sheet under `/assets/`, hls.js
-//! included (vendored at a pinned version in `web/vendor/`; `build.rs` checks its SHA-256
-//! and refuses to build with an altered file). Nothing is read from disk at run time, so a node serves
+//! dashboard (`/dashboard`) and their scripts and style sheet under `/assets/`, hls.js and
+//! the `@noble` modules of the player's verification worker included (vendored at pinned
+//! versions in `web/vendor/`; `build.rs` checks their SHA-256 and refuses to build with an
+//! altered file). Nothing is read from disk at run time, so a node serves
 //! the very front end it was built with.
 //!
 //! Every file is answered with a strong `ETag` (a hash of its bytes, computed once, on
@@ -47,6 +48,13 @@ const NO_REFERRER: HeaderValue = HeaderValue::from_static("no-referrer");
 /// Revalidate every time: the `ETag` makes that a 304 until a new build.
 const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
 
+/// A vendored `@noble` module (`web/vendor/noble/`), by file name: `build.rs` pins each
+/// by its SHA-256 and writes this `match` (empty for a name it does not know, which the
+/// tests below catch for every name in `domain::paths::NOBLE_MODULES`).
+fn noble(name: &str) -> &'static [u8] {
+    include!(concat!(env!("OUT_DIR"), "/noble.rs"))
+}
+
 /// One embedded file, ready to serve.
 #[derive(Debug)]
 struct File {
@@ -64,6 +72,9 @@ static FILES: LazyLock<HashMap<PublicPath, File>> = LazyLock::new(|| {
             AssetName::PlayerJs => (web_file!("src/player.js"), JAVASCRIPT),
             AssetName::DashboardJs => (web_file!("src/dashboard.js"), JAVASCRIPT),
             AssetName::StyleCss => (web_file!("src/style.css"), CSS),
+            AssetName::VerifyJs => (web_file!("src/verify.js"), JAVASCRIPT),
+            AssetName::VerifyWorkerJs => (web_file!("src/verify-worker.js"), JAVASCRIPT),
+            AssetName::Noble(module) => (noble(module.file_name()), JAVASCRIPT),
         }
     };
     let pages = [

@@ -82,16 +82,66 @@ pub enum AssetName {
     DashboardJs,
     /// `style.css`: the style sheet of both pages.
     StyleCss,
+    /// `verify.js`: the player's own verification of every fragment (a module).
+    VerifyJs,
+    /// `verify-worker.js`: the module worker that verifies with the vendored library where
+    /// the browser has no native ML-DSA.
+    VerifyWorkerJs,
+    /// One of [`NOBLE_MODULES`]: the vendored `@noble` libraries the worker imports.
+    Noble(NobleModule),
+}
+
+/// The modules of `@noble/post-quantum` 0.7.1, `@noble/hashes` and `@noble/curves` 2.4.0
+/// vendored flat in `web/vendor/noble/` (its `vendor.py` says how), by file name.
+pub const NOBLE_MODULES: [&str; 18] = [
+    "noble-curves-abstract-curve.js",
+    "noble-curves-abstract-edwards.js",
+    "noble-curves-abstract-fft.js",
+    "noble-curves-abstract-frost.js",
+    "noble-curves-abstract-hash-to-curve.js",
+    "noble-curves-abstract-modular.js",
+    "noble-curves-abstract-montgomery.js",
+    "noble-curves-abstract-oprf.js",
+    "noble-curves-ed25519.js",
+    "noble-curves-utils.js",
+    "noble-hashes-_md.js",
+    "noble-hashes-_u64.js",
+    "noble-hashes-sha2.js",
+    "noble-hashes-sha3.js",
+    "noble-hashes-utils.js",
+    "noble-post-quantum-_crystals.js",
+    "noble-post-quantum-ml-dsa.js",
+    "noble-post-quantum-utils.js",
+];
+
+/// A vendored `@noble` module: an index into [`NOBLE_MODULES`], valid by construction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NobleModule(u8);
+
+impl NobleModule {
+    /// Its file name, as in the URL and in `web/vendor/noble/`.
+    pub fn file_name(self) -> &'static str {
+        NOBLE_MODULES[usize::from(self.0)]
+    }
 }
 
 impl AssetName {
     /// Every asset.
-    pub const ALL: [AssetName; 4] = [
-        AssetName::HlsJs,
-        AssetName::PlayerJs,
-        AssetName::DashboardJs,
-        AssetName::StyleCss,
-    ];
+    pub const ALL: [AssetName; 6 + NOBLE_MODULES.len()] = {
+        let mut all = [AssetName::HlsJs; 6 + NOBLE_MODULES.len()];
+        all[1] = AssetName::PlayerJs;
+        all[2] = AssetName::DashboardJs;
+        all[3] = AssetName::StyleCss;
+        all[4] = AssetName::VerifyJs;
+        all[5] = AssetName::VerifyWorkerJs;
+        let mut i = 0;
+        while i < NOBLE_MODULES.len() {
+            // NOBLE_MODULES has 18 entries: every index fits a u8.
+            all[6 + i] = AssetName::Noble(NobleModule(i as u8));
+            i += 1;
+        }
+        all
+    };
 
     /// The file name, as in the URL.
     pub fn file_name(self) -> &'static str {
@@ -100,6 +150,9 @@ impl AssetName {
             AssetName::PlayerJs => "player.js",
             AssetName::DashboardJs => "dashboard.js",
             AssetName::StyleCss => "style.css",
+            AssetName::VerifyJs => "verify.js",
+            AssetName::VerifyWorkerJs => "verify-worker.js",
+            AssetName::Noble(module) => module.file_name(),
         }
     }
 

@@ -1,8 +1,19 @@
 // sealcast web player: lists live streams and recordings, plays one with hls.js (native HLS as
 // fallback) and shows which node serves it, the rung, the buffer, the latency and how many
-// segments arrived with a verified signature. Plain ES2020, no build step; every string from
-// the API goes through textContent.
-'use strict';
+// fragments the player itself verified against the cluster's root key (verify.js: every
+// segment, part and init segment is checked before hls.js gets its bytes; a refused one is
+// a missing one to hls.js). An ES module (the page loads it with type="module"), no build
+// step; every string from the API goes through textContent.
+
+import {
+  MODE_INSECURE,
+  MODE_NATIVE_HLS,
+  VerificationSession,
+  groupHex,
+  openTrust,
+  pinnedFingerprint,
+  verifyingLoader,
+} from './verify.js';
 
 (function () {
   const REFRESH_MS = 5000;
@@ -33,6 +44,8 @@
     buffer: $('ov-buffer'),
     latency: $('ov-latency'),
     verified: $('ov-verified'),
+    verifyMode: $('ov-verify-mode'),
+    root: $('ov-root'),
   };
 
   // What the browser test (and a curious developer) can read.
@@ -42,9 +55,22 @@
     selection: null,
     node: '',
     live: false,
-    // Fragments loaded for the current selection: all, with x-sealcast-verified: true, and
-    // per hls.js level index (main fragments only).
+    // Fragments loaded for the current selection: all, with x-sealcast-verified: true (the
+    // serving node's own word, which nothing shown to the viewer relies on), and per
+    // hls.js level index (main fragments only).
     frags: { total: 0, verified: 0, byLevel: {} },
+    // What this player verified itself, for the current selection: how (`mode`), how many
+    // fragments passed, and the refused ones with their reasons (the last 500; all are
+    // counted in refusedCount); the root key's fingerprint; milliseconds spent checking.
+    verification: {
+      mode: '',
+      verified: 0,
+      refused: [],
+      refusedCount: 0,
+      fingerprint: '',
+      pinned: pinnedFingerprint() !== null,
+      timeMs: 0,
+    },
     lastFragLevel: -1,
     playingLevel: -1,
     levels: [],
@@ -54,8 +80,24 @@
   };
   window.sealcast = sealcast;
 
+  // The root key and the trust bundle, fetched once per page from its origin.
+  const trust = openTrust().then((opened) => {
+    const v = sealcast.verification;
+    v.fingerprint = opened.fingerprint || '';
+    if (opened.failure) v.mode = `cannot verify: ${opened.failure.reason}`;
+    else v.mode = opened.mode;
+    renderOverlay();
+    return opened;
+  }, (err) => {
+    // Nothing to verify with: every fragment is refused with this reason.
+    console.error('sealcast: verification could not start', err);
+    sealcast.verification.mode = 'cannot verify: verifier_unavailable';
+    return { failure: { reason: 'verifier_unavailable', detail: String(err) }, mode: '' };
+  });
+
   const lists = { live: [], recordings: [], loaded: false };
   let playback = null; // { key, url, retries, mediaRecoveries, timer }
+  let verifying = null; // the VerificationSession of the current hls.js instance
 
   // ---- formatting -------------------------------------------------------------------------
 
@@ -277,6 +319,11 @@
     sealcast.node = '';
     sealcast.live = false;
     sealcast.frags = { total: 0, verified: 0, byLevel: {} };
+    const v = sealcast.verification;
+    v.verified = 0;
+    v.refused = [];
+    v.refusedCount = 0;
+    v.timeMs = 0;
     sealcast.lastFragLevel = -1;
     sealcast.playingLevel = -1;
     sealcast.levels = [];
@@ -348,7 +395,7 @@
     playback = { key, url, retries: 0, mediaRecoveries: 0, timer: 0 };
     const Hls = window.Hls;
     if (Hls && Hls.isSupported()) {
-      startHls(url);
+      startHls(url).catch((err) => showError(`The player could not start: ${err.message || err}`));
     } else if (video.canPlayType('application/vnd.apple.mpegurl')) {
       startNative(url);
     } else {
@@ -422,14 +469,59 @@
     quality.disabled = sealcast.levels.length === 0;
   }
 
-  function startHls(url) {
+  // The fields of a fragment hls.js is loading that its signed statement must match:
+  // sequence (frag.sn), part index, discontinuity sequence (frag.cc), the playlist's
+  // duration (EXTINF as written: hls.js later replaces frag.duration with the media's), and
+  // whether the playlist is live and marks a number EXT-X-GAP.
+  function describe(hls, context) {
+    const frag = context.frag;
+    const part = context.part || null;
+    const level = hls && hls.levels && hls.levels[frag.level];
+    const details = level && level.details;
+    const inf = frag.tagList && frag.tagList.find((tag) => tag[0] === 'INF');
+    return {
+      sequence: frag.sn === 'initSegment' ? null : frag.sn,
+      part: part ? part.index : null,
+      discontinuity: frag.cc,
+      duration: part ? part.duration : inf ? parseFloat(inf[1]) : frag.duration,
+      live: details ? details.live : true,
+      gap: (sn) => {
+        const at = details ? details.fragments[sn - details.startSN] : null;
+        return Boolean(at && at.sn === sn && at.gap);
+      },
+    };
+  }
+
+  async function startHls(url) {
     const Hls = window.Hls;
+    const pb = playback;
+    const opened = await trust;
+    if (playback !== pb) return;
     // Low-latency mode: parts, blocking playlist reloads and preload hints when the
     // playlist offers them, with the live edge about PART-HOLD-BACK behind; plain HLS
     // playlists play as before.
-    const hls = new Hls({ backBufferLength: 30, lowLatencyMode: true });
+    const config = { backBufferLength: 30, lowLatencyMode: true };
+    let hls = null;
+    verifying = null;
+    if (opened.mode !== MODE_INSECURE) {
+      // Every fragment through the verifier (a page without a usable root key refuses all).
+      verifying = new VerificationSession(trust, sealcast.verification);
+      config.fLoader = verifyingLoader(Hls.DefaultConfig.loader, verifying, (context) => describe(hls, context));
+    }
+    hls = new Hls(config);
     sealcast.hls = hls;
     const current = () => sealcast.hls === hls;
+    const session = verifying;
+    const reposition = () => {
+      if (session && current()) session.reposition();
+    };
+    // hls.js moves on purpose: a seek (the viewer's, or its jump to the live edge) or a
+    // flush of the buffer ahead (a manual rung switch); the next fragment may be any number.
+    video.addEventListener('seeking', reposition);
+    hls.on(Hls.Events.BUFFER_FLUSHING, (_e, data) => {
+      if (data && data.endOffset === Number.POSITIVE_INFINITY) reposition();
+    });
+    hls.on(Hls.Events.DESTROYING, () => video.removeEventListener('seeking', reposition));
 
     hls.on(Hls.Events.MANIFEST_LOADED, (_e, data) => {
       if (current()) noteNode(data.networkDetails);
@@ -487,6 +579,7 @@
 
     if (data.type === Hls.ErrorTypes.MEDIA_ERROR && pb.mediaRecoveries < MAX_MEDIA_RECOVERIES) {
       pb.mediaRecoveries += 1;
+      if (verifying) verifying.reposition(); // the buffer starts over, and continuity with it
       showError('A media error interrupted playback; recovering…');
       hls.recoverMediaError();
       return;
@@ -500,7 +593,9 @@
       pb.retries += 1;
       showError(`Playback stopped (${data.details}); retrying in ${RETRY_MS / 1000} s…`);
       pb.timer = setTimeout(() => {
-        if (playback === pb) startHls(pb.url);
+        if (playback === pb) {
+          startHls(pb.url).catch((err) => showError(`The player could not start: ${err.message || err}`));
+        }
       }, RETRY_MS);
     } else {
       showError(`Playback failed (${data.details}). Pick the stream again to retry.`);
@@ -509,6 +604,7 @@
 
   function startNative(url) {
     sealcast.hls = null;
+    sealcast.verification.mode = MODE_NATIVE_HLS;
     video.src = url;
     tryPlay();
     // Native playback hides the HTTP responses; ask the master playlist which node serves us.
@@ -630,25 +726,32 @@
     }
     setText(ov.latency, latency);
 
-    const { total, verified } = sealcast.frags;
+    // What this player checked itself; the node's x-sealcast-verified header plays no part.
+    const v = sealcast.verification;
     let text;
     let state = '';
     if (!active) {
       text = '—';
-    } else if (!hls && video.hasAttribute('src')) {
-      text = 'not visible with native playback';
-    } else if (total === 0) {
-      text = '0/0 segments verified';
-    } else if (verified === total) {
-      text = `✔ ${verified}/${total} segments verified`;
-      state = 'ok';
-    } else {
-      text = `⚠ ${verified}/${total} segments verified`;
+    } else if ((!hls && video.hasAttribute('src')) || v.mode === MODE_INSECURE) {
+      text = 'not verified in this browser';
       state = 'warn';
+    } else {
+      const parts = [`✔ ${v.verified} verified in this browser`];
+      if (v.refusedCount > 0) {
+        const last = v.refused[v.refused.length - 1];
+        parts.push(`✖ ${v.refusedCount} refused${last ? ` (last: ${last.reason})` : ''}`);
+        state = 'warn';
+      } else if (v.verified > 0) {
+        state = 'ok';
+      }
+      text = parts.join(' · ');
     }
     setText(ov.verified, text);
     ov.verified.classList.toggle('ok', state === 'ok');
     ov.verified.classList.toggle('warn', state === 'warn');
+    setText(ov.verifyMode, v.mode || '—');
+    const root = v.fingerprint ? `${groupHex(v.fingerprint)}${v.pinned ? ' (pinned by this page)' : ''}` : '—';
+    setText(ov.root, root);
   }
 
   // ---- wiring --------------------------------------------------------------------------------

@@ -1,0 +1,990 @@
+//! The player verifies what it plays (issue 31): `web/src/verify.js` run in Debian's
+//! Chromium against statements made by the real signing code (`certs`, `domain`), for both
+//! algorithms, once on the browser's own WebCrypto and once on the vendored library
+//! (forced with `?verify=library`), with the exact verdict and reason of every check
+//! asserted here.
+//!
+//! A local axum server on 127.0.0.1:0 (a secure context, so WebCrypto is there) serves a
+//! test page and its script, the vectors, the trust material at the plan's URLs
+//! (`/trust/v1/root.pub`, `/trust/v1/bundle`) and a few fragments with their sidecars;
+//! everything else (the player page, `/assets/…` with the vendored modules and the worker)
+//! comes from the node's own router, so the embedded files, their content types and the
+//! pages' Content Security Policy are the production ones.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::routing::get;
+use axum::Router;
+use broadcast::{Node, NodeConfig};
+use certs::signing::{RootKey, SigningKey, TrustBundle, Validity};
+use domain::live::LiveEvent;
+use domain::segment::PartMeta;
+use domain::wire::{AnyManifest, PartManifest, SegmentManifest, SignatureAlgorithm, Signed};
+use domain::{Codecs, InitSegment, NodeId, RenditionInfo, SegmentMeta, SessionId};
+use http::header;
+use serde::Serialize;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use testkit::browser::Browser;
+use tokio::net::TcpListener;
+
+const STREAM: &str = "demo";
+const RENDITION: &str = "360p";
+const SESSION: SessionId = SessionId(0x5ea1_0000_0000_0001);
+const LATER_SESSION: SessionId = SessionId(0x5ea1_0000_0000_0002);
+const SEGMENT_MS: u64 = 2000;
+const PART_MS: u64 = 333;
+/// How long the page may take for everything it is asked.
+const PAGE_LIMIT: Duration = Duration::from_secs(60);
+
+/// The pages' Content Security Policy (broadcast/src/assets.rs), for the test page too.
+const CSP: &str = "default-src 'self'; img-src 'self' data:; media-src 'self' blob:; \
+     worker-src 'self' blob:; connect-src 'self'; style-src 'self'; script-src 'self'; \
+     base-uri 'none'; frame-ancestors 'none'";
+
+const TEST_PAGE: &str = r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>verify.js</title>
+<script src="/assets/hls.min.js" defer></script>
+<script type="module" src="/verify-test.js"></script>
+</head><body><p>verify.js under test</p></body></html>"#;
+
+/// Runs every case of /vectors.json through a fresh PlaybackVerifier over the trust the
+/// page's origin serves (`openTrust`, as the player does), then three fragments through the
+/// hls.js loader wrapper; leaves the outcome in `window.result`.
+const TEST_SCRIPT: &str = r#"
+import {
+  PlaybackVerifier, VerificationSession, openTrust, verifyingLoader, sidecarUrl,
+} from '/assets/verify.js';
+
+const fromHex = (hex) => (hex === null ? null : Uint8Array.from(hex.match(/../g) || [], (h) => parseInt(h, 16)));
+
+async function cases(vectors, opened) {
+  const out = [];
+  for (const c of vectors.cases) {
+    let now = 0;
+    const verifier = new PlaybackVerifier(opened.trust, { refreshTrust: () => opened.refresh(), now: () => now });
+    const verdicts = [];
+    for (const s of c.steps) {
+      if (s.reposition) verifier.reposition();
+      now = s.now_ms;
+      const gaps = new Set(s.gaps);
+      const v = await verifier.check({
+        url: s.url, bytes: fromHex(s.bytes), sidecar: fromHex(s.sidecar), sequence: s.sequence,
+        part: s.part, discontinuity: s.discontinuity, duration: s.duration, live: s.live,
+        gap: (n) => gaps.has(n),
+      });
+      verdicts.push(v.ok ? 'ok' : v.reason);
+    }
+    out.push({ name: c.name, verdicts });
+  }
+  return out;
+}
+
+// The fLoader around hls.js's own default loader, on fragments served with their sidecars:
+// what hls.js would be handed for each.
+async function loader(vectors) {
+  const tally = { mode: '', verified: 0, refused: [], refusedCount: 0, fingerprint: '', timeMs: 0 };
+  const session = new VerificationSession(openTrust(), tally);
+  const Loader = verifyingLoader(window.Hls.DefaultConfig.loader, session, (ctx) => ctx.fields);
+  const config = window.Hls.DefaultConfig;
+  const policy = { ...config.fragLoadPolicy.default, timeoutRetry: null, errorRetry: null };
+  const out = [];
+  for (const f of vectors.loader) {
+    const seen = { url: f.url, progress: [], success: false, error: null };
+    await new Promise((resolve) => {
+      const l = new Loader(config);
+      l.load(
+        { url: f.url, responseType: 'arraybuffer', fields: f.fields },
+        { loadPolicy: policy, timeout: 10000, maxRetry: 0, retryDelay: 0, maxRetryDelay: 0 },
+        {
+          onProgress: (_stats, _ctx, data) => seen.progress.push(data.byteLength),
+          onSuccess: () => { seen.success = true; resolve(); },
+          onError: (e) => { seen.error = e.code; resolve(); },
+          onTimeout: () => { seen.error = 'timeout'; resolve(); },
+        },
+      );
+    });
+    out.push(seen);
+  }
+  return { fragments: out, tally: { verified: tally.verified, refused: tally.refused, refusedCount: tally.refusedCount } };
+}
+
+async function main() {
+  const vectors = await (await fetch('/vectors.json')).json();
+  const opened = await openTrust();
+  if (!opened.trust) return { failed: `no trust: ${opened.failure && opened.failure.message}` };
+  return {
+    mode: opened.mode,
+    fingerprint: opened.fingerprint,
+    sidecar: sidecarUrl('/live/demo/360p/7.3.m4s?token=abc'),
+    cases: await cases(vectors, opened),
+    loader: await loader(vectors),
+  };
+}
+
+main().then(
+  (r) => { window.result = r; },
+  (e) => { window.result = { failed: `${e && e.stack || e}` }; },
+);
+"#;
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
+}
+
+/// Bytes that stand for a fragment: deterministic, different per `seed`.
+fn media(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x.to_be_bytes()[0]
+        })
+        .collect()
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+/// What a fragment is: a whole segment, a part, or a rung's init segment.
+#[derive(Clone, Copy)]
+enum Kind {
+    Segment,
+    Part(u32),
+    Init,
+}
+
+/// One fragment as the ingest would sign it; fields changed per case.
+#[derive(Clone)]
+struct Fragment {
+    kind: Kind,
+    stream: &'static str,
+    rendition: &'static str,
+    session: SessionId,
+    sequence: u64,
+    discontinuity: u64,
+    /// Capture time of a part (unix ms), issue time of an init's description.
+    stated_ms: u64,
+    bytes: Vec<u8>,
+}
+
+impl Fragment {
+    fn segment(sequence: u64) -> Self {
+        Fragment {
+            kind: Kind::Segment,
+            stream: STREAM,
+            rendition: RENDITION,
+            session: SESSION,
+            sequence,
+            discontinuity: 0,
+            stated_ms: 0,
+            bytes: media(sequence, 3000),
+        }
+    }
+
+    fn part(sequence: u64, index: u32) -> Self {
+        Fragment {
+            kind: Kind::Part(index),
+            bytes: media(sequence * 100 + u64::from(index), 700),
+            ..Fragment::segment(sequence)
+        }
+    }
+
+    fn init() -> Self {
+        Fragment {
+            kind: Kind::Init,
+            bytes: media(7_777, 600),
+            ..Fragment::segment(0)
+        }
+    }
+
+    fn with(mut self, change: impl FnOnce(&mut Fragment)) -> Self {
+        change(&mut self);
+        self
+    }
+
+    /// The sidecar: the envelope the ingest makes, signed by `key`.
+    fn sign(&self, key: &SigningKey) -> Vec<u8> {
+        let stream = domain::StreamName::new(self.stream).expect("stream");
+        let rendition = domain::RenditionName::new(self.rendition).expect("rendition");
+        let len = self.bytes.len() as u64;
+        let digest = sha256(&self.bytes);
+        let manifest = match self.kind {
+            Kind::Segment => SegmentManifest::from_meta(
+                &SegmentMeta {
+                    stream,
+                    rendition,
+                    session: self.session,
+                    sequence: self.sequence,
+                    discontinuity_sequence: self.discontinuity,
+                    discontinuity: false,
+                    duration: Duration::from_millis(SEGMENT_MS),
+                    start_pts_90k: 0,
+                },
+                key.algorithm(),
+                key.key_id(),
+                len,
+                digest,
+            )
+            .encode(),
+            Kind::Part(index) => PartManifest::from_meta(
+                &PartMeta {
+                    stream,
+                    rendition,
+                    session: self.session,
+                    sequence: self.sequence,
+                    index,
+                    discontinuity_sequence: self.discontinuity,
+                    independent: index == 0,
+                    duration: Duration::from_millis(PART_MS),
+                    program_date_time_ms: self.stated_ms,
+                },
+                key.algorithm(),
+                key.key_id(),
+                len,
+                digest,
+            )
+            .encode(),
+            Kind::Init => {
+                let event = LiveEvent::Rendition {
+                    stream,
+                    info: RenditionInfo {
+                        name: rendition,
+                        width: 640,
+                        height: 360,
+                        frame_rate: 30.0,
+                        codecs: "avc1.64001e,mp4a.40.2".parse::<Codecs>().expect("codecs"),
+                        init: Some(InitSegment::new(self.bytes.clone().into()).expect("init size")),
+                        part_target_us: Some(PART_MS * 1000),
+                    },
+                };
+                let body = serde_json::to_vec(&event).expect("event JSON");
+                return key.sign_event(body, self.stated_ms).encode();
+            }
+        };
+        let signature = key.sign(&manifest);
+        Signed::<AnyManifest>::new(manifest, signature).encode()
+    }
+
+    fn url(&self) -> String {
+        let base = format!("/live/{}/{}", self.stream, self.rendition);
+        match self.kind {
+            Kind::Segment => format!("{base}/{}.m4s", self.sequence),
+            Kind::Part(i) => format!("{base}/{}.{i}.m4s", self.sequence),
+            Kind::Init => format!("{base}/init.mp4"),
+        }
+    }
+}
+
+/// One check the page makes, in the shape its script reads.
+#[derive(Serialize, Clone)]
+struct Step {
+    url: String,
+    bytes: String,
+    sidecar: Option<String>,
+    sequence: Option<u64>,
+    part: Option<u32>,
+    discontinuity: u64,
+    duration: Option<f64>,
+    live: bool,
+    now_ms: u64,
+    gaps: Vec<u64>,
+    reposition: bool,
+    #[serde(skip)]
+    expect: &'static str,
+}
+
+struct Keys {
+    root: RootKey,
+    ingest: SigningKey,
+    revoked: SigningKey,
+    expired: SigningKey,
+    stranger: SigningKey,
+    now: u64,
+}
+
+impl Keys {
+    /// A root, an ingest key it certified, one it certified and revoked at `now`, one whose
+    /// certificate ran out an hour ago and one it never certified.
+    fn new(algorithm: SignatureAlgorithm) -> (Self, Vec<u8>) {
+        let now = now_secs();
+        let root = RootKey::generate(algorithm).expect("root");
+        let key = || SigningKey::generate(algorithm).expect("key");
+        let keys = Keys {
+            ingest: key(),
+            revoked: key(),
+            expired: key(),
+            stranger: key(),
+            root,
+            now,
+        };
+        let certify = |key: &SigningKey, name: &str, validity: Validity| {
+            keys.root
+                .certify(key.public_key(), NodeId::new(name).expect("node"), validity)
+                .expect("certify")
+                .encode()
+        };
+        let current = Validity::new(now - 86_400, now + 86_400).expect("validity");
+        let bundle = TrustBundle {
+            certificates: vec![
+                certify(&keys.ingest, "ingest1", current),
+                certify(&keys.revoked, "ingest2", current),
+                certify(
+                    &keys.expired,
+                    "ingest3",
+                    Validity::new(now - 7200, now - 3600).expect("validity"),
+                ),
+            ],
+            revocations: vec![keys.root.revoke(keys.revoked.key_id(), now).encode()],
+        }
+        .encode();
+        (keys, bundle)
+    }
+
+    fn step(&self, fragment: &Fragment, key: &SigningKey, expect: &'static str) -> Step {
+        let sidecar = fragment.sign(key);
+        let (sequence, part, duration) = match fragment.kind {
+            Kind::Segment => (Some(fragment.sequence), None, Some(SEGMENT_MS as f64 / 1e3)),
+            Kind::Part(i) => (Some(fragment.sequence), Some(i), Some(PART_MS as f64 / 1e3)),
+            Kind::Init => (None, None, None),
+        };
+        Step {
+            url: fragment.url(),
+            bytes: hex::encode(&fragment.bytes),
+            sidecar: Some(hex::encode(sidecar)),
+            sequence,
+            part,
+            discontinuity: fragment.discontinuity,
+            duration,
+            live: true,
+            now_ms: self.now * 1000,
+            gaps: Vec::new(),
+            reposition: false,
+            expect,
+        }
+    }
+
+    fn ok(&self, fragment: &Fragment) -> Step {
+        self.step(fragment, &self.ingest, "ok")
+    }
+
+    fn refused(&self, fragment: &Fragment, reason: &'static str) -> Step {
+        self.step(fragment, &self.ingest, reason)
+    }
+}
+
+/// Changes one step's fields.
+fn tweak(mut step: Step, change: impl FnOnce(&mut Step)) -> Step {
+    change(&mut step);
+    step
+}
+
+fn flip(hex_bytes: &str, at: usize) -> String {
+    let mut bytes = hex::decode(hex_bytes).expect("hex");
+    let at = at.min(bytes.len() - 1);
+    bytes[at] ^= 0x01;
+    hex::encode(bytes)
+}
+
+fn edit(hex_bytes: &str, change: impl FnOnce(&mut Vec<u8>)) -> String {
+    let mut bytes = hex::decode(hex_bytes).expect("hex");
+    change(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// Every case, each a run of steps on a fresh verifier, with the verdict each must get.
+fn cases(k: &Keys) -> Vec<(&'static str, Vec<Step>)> {
+    let seg = Fragment::segment;
+    let part = Fragment::part;
+    let init = Fragment::init();
+    let now_ms = k.now * 1000;
+    vec![
+        (
+            "good init, segments and parts play in order",
+            vec![
+                k.ok(&init),
+                k.ok(&seg(10)),
+                k.ok(&part(11, 0)),
+                k.ok(&part(11, 1)),
+                k.ok(&seg(11)),
+                k.ok(&seg(12)),
+                k.ok(&seg(12).with(|f| f.rendition = "720p")),
+            ],
+        ),
+        (
+            "one byte flipped",
+            vec![
+                tweak(k.ok(&seg(10)), |s| s.bytes = flip(&s.bytes, 1500)),
+                tweak(k.ok(&part(10, 0)), |s| s.bytes = flip(&s.bytes, 0)),
+                tweak(k.ok(&init), |s| s.bytes = flip(&s.bytes, 599)),
+            ]
+            .into_iter()
+            .zip(["digest_mismatch", "digest_mismatch", "digest_mismatch"])
+            .map(|(s, e)| tweak(s, |s| s.expect = e))
+            .collect(),
+        ),
+        (
+            "wrong length",
+            vec![
+                tweak(k.refused(&seg(10), "wrong_length"), |s| {
+                    s.bytes = edit(&s.bytes, |b| {
+                        b.pop();
+                    })
+                }),
+                tweak(k.refused(&part(10, 0), "wrong_length"), |s| {
+                    s.bytes = edit(&s.bytes, |b| b.push(0))
+                }),
+                tweak(k.refused(&init, "wrong_length"), |s| {
+                    s.bytes = edit(&s.bytes, |b| b.push(0))
+                }),
+            ],
+        ),
+        (
+            "a genuine statement of another stream or rung",
+            vec![
+                tweak(
+                    k.refused(&seg(10).with(|f| f.stream = "other"), "wrong_stream"),
+                    |s| s.url = seg(10).url(),
+                ),
+                tweak(
+                    k.refused(
+                        &part(10, 1).with(|f| f.rendition = "720p"),
+                        "wrong_rendition",
+                    ),
+                    |s| s.url = part(10, 1).url(),
+                ),
+                tweak(
+                    k.refused(&init.clone().with(|f| f.stream = "other"), "wrong_stream"),
+                    |s| s.url = init.url(),
+                ),
+                k.ok(&seg(10)),
+            ],
+        ),
+        (
+            "an older segment replayed under a newer number",
+            vec![
+                k.ok(&seg(11)),
+                tweak(k.refused(&seg(9), "wrong_sequence"), |s| {
+                    s.url = seg(12).url();
+                    s.sequence = Some(12);
+                }),
+                tweak(k.refused(&part(9, 2), "wrong_part"), |s| {
+                    s.url = part(9, 1).url();
+                    s.part = Some(1);
+                }),
+            ],
+        ),
+        (
+            "a skipped sequence",
+            vec![
+                k.ok(&seg(10)),
+                k.refused(&seg(12), "skipped_sequence"),
+                k.refused(&part(12, 0), "skipped_sequence"),
+                k.ok(&seg(11)),
+                k.ok(&part(12, 0)),
+                k.refused(&part(12, 2), "skipped_sequence"),
+            ],
+        ),
+        (
+            "skips over refused numbers, gaps and a reposition are allowed",
+            vec![
+                k.ok(&seg(10)),
+                tweak(k.refused(&seg(11), "digest_mismatch"), |s| {
+                    s.bytes = flip(&s.bytes, 7)
+                }),
+                k.ok(&seg(12)),
+                tweak(k.ok(&seg(14)), |s| s.gaps = vec![13]),
+                tweak(k.ok(&seg(20)), |s| s.reposition = true),
+                tweak(k.ok(&seg(3)), |s| s.reposition = true),
+            ],
+        ),
+        (
+            "repeated and reordered sequences",
+            vec![
+                k.ok(&seg(10)),
+                k.refused(&seg(10), "repeated_sequence"),
+                k.ok(&seg(11)),
+                k.refused(&seg(10), "reordered_sequence"),
+                k.ok(&part(12, 0)),
+                k.refused(&part(12, 0), "repeated_sequence"),
+                k.ok(&part(12, 1)),
+                k.ok(&seg(12).with(|f| f.rendition = "720p")),
+            ],
+        ),
+        (
+            "the session changes only at a discontinuity",
+            vec![
+                k.ok(&seg(10)),
+                k.refused(
+                    &seg(11).with(|f| f.session = LATER_SESSION),
+                    "wrong_session",
+                ),
+                tweak(
+                    k.ok(&seg(11).with(|f| {
+                        f.session = LATER_SESSION;
+                        f.discontinuity = 1;
+                    })),
+                    |s| s.discontinuity = 1,
+                ),
+                // The earlier session again, at the same discontinuity.
+                tweak(
+                    k.refused(&seg(12).with(|f| f.discontinuity = 1), "wrong_session"),
+                    |s| s.discontinuity = 1,
+                ),
+            ],
+        ),
+        (
+            "discontinuity sequence and duration are the playlist's",
+            vec![
+                tweak(k.refused(&seg(10), "wrong_discontinuity"), |s| {
+                    s.discontinuity = 1
+                }),
+                tweak(k.refused(&seg(10), "wrong_duration"), |s| {
+                    s.duration = Some(2.5)
+                }),
+                tweak(k.refused(&part(10, 0), "wrong_duration"), |s| {
+                    s.duration = Some(0.5)
+                }),
+                tweak(k.ok(&seg(10)), |s| s.duration = Some(2.0004)),
+            ],
+        ),
+        (
+            "a revoked key: refused for what it signed after the revocation",
+            vec![
+                tweak(k.step(&seg(10), &k.revoked, "ok"), |s| {
+                    s.now_ms = now_ms - 60_000
+                }),
+                tweak(k.step(&seg(11), &k.revoked, "revoked_key"), |s| {
+                    s.now_ms = now_ms + 60_000
+                }),
+                // Not live (a stream that ended): a part counts as signed when captured.
+                tweak(
+                    k.step(
+                        &part(11, 0).with(|f| f.stated_ms = now_ms - 30_000),
+                        &k.revoked,
+                        "ok",
+                    ),
+                    |s| {
+                        s.live = false;
+                        s.now_ms = now_ms + 60_000;
+                    },
+                ),
+                tweak(
+                    k.step(
+                        &part(11, 1).with(|f| f.stated_ms = now_ms + 30_000),
+                        &k.revoked,
+                        "revoked_key",
+                    ),
+                    |s| {
+                        s.live = false;
+                        s.now_ms = now_ms + 60_000;
+                    },
+                ),
+            ],
+        ),
+        (
+            "a recording: segments count as signed when their rendition was described",
+            vec![
+                tweak(k.step(&seg(10), &k.revoked, "revoked_key"), |s| {
+                    s.live = false;
+                    s.now_ms = now_ms + 60_000;
+                }),
+                tweak(
+                    k.step(
+                        &init.clone().with(|f| f.stated_ms = now_ms - 600_000),
+                        &k.revoked,
+                        "ok",
+                    ),
+                    |s| {
+                        s.live = false;
+                        s.now_ms = now_ms + 60_000;
+                    },
+                ),
+                tweak(k.step(&seg(10), &k.revoked, "ok"), |s| {
+                    s.live = false;
+                    s.now_ms = now_ms + 60_000;
+                }),
+            ],
+        ),
+        (
+            "unknown and expired keys",
+            vec![
+                k.step(&seg(10), &k.stranger, "unknown_key"),
+                k.step(&part(10, 0), &k.expired, "expired_key"),
+                k.step(&init, &k.stranger, "unknown_key"),
+                k.ok(&seg(10)),
+            ],
+        ),
+        (
+            "missing, empty and malformed sidecars",
+            vec![
+                tweak(k.refused(&seg(10), "missing_signature"), |s| {
+                    s.sidecar = None
+                }),
+                tweak(k.refused(&seg(10), "missing_signature"), |s| {
+                    s.sidecar = Some(String::new())
+                }),
+                tweak(k.refused(&seg(10), "malformed_signature"), |s| {
+                    s.sidecar = s.sidecar.as_ref().map(|h| edit(h, |b| b.push(0)))
+                }),
+                tweak(k.refused(&part(10, 0), "malformed_signature"), |s| {
+                    s.sidecar = s
+                        .sidecar
+                        .as_ref()
+                        .map(|h| edit(h, |b| b.truncate(b.len() - 1)))
+                }),
+                tweak(k.refused(&seg(10), "malformed_signature"), |s| {
+                    // A manifest length over the cap.
+                    s.sidecar = s
+                        .sidecar
+                        .as_ref()
+                        .map(|h| edit(h, |b| b[..4].copy_from_slice(&5000u32.to_be_bytes())))
+                }),
+                tweak(k.refused(&init, "malformed_signature"), |s| {
+                    s.sidecar = s
+                        .sidecar
+                        .as_ref()
+                        .map(|h| edit(h, |b| b.extend_from_slice(b"xx")))
+                }),
+                // The algorithm byte (after the 4-byte length and the 29-byte tag).
+                tweak(k.refused(&seg(10), "malformed_signature"), |s| {
+                    s.sidecar = s.sidecar.as_ref().map(|h| edit(h, |b| b[4 + 29] = 9))
+                }),
+                k.ok(&seg(10)),
+            ],
+        ),
+        (
+            "a statement of another kind",
+            vec![
+                tweak(k.refused(&part(10, 0), "wrong_kind"), |s| {
+                    s.url = seg(10).url();
+                    s.part = None;
+                }),
+                tweak(k.refused(&seg(10), "wrong_kind"), |s| {
+                    s.url = part(10, 0).url();
+                    s.part = Some(0);
+                }),
+                tweak(k.refused(&init, "wrong_kind"), |s| s.url = seg(10).url()),
+                tweak(k.refused(&seg(10), "wrong_kind"), |s| s.url = init.url()),
+            ],
+        ),
+        (
+            "a signature that does not verify",
+            vec![
+                tweak(k.refused(&seg(10), "bad_signature"), |s| {
+                    s.sidecar = s.sidecar.as_ref().map(|h| {
+                        let at = h.len() / 2 - 20;
+                        flip(h, at)
+                    })
+                }),
+                tweak(k.refused(&part(10, 0), "bad_signature"), |s| {
+                    // The last byte of the digest inside the manifest.
+                    s.sidecar = s.sidecar.as_ref().map(|h| {
+                        let len = usize::from_str_radix(&h[..8], 16).expect("length");
+                        flip(h, 4 + len - 1)
+                    })
+                }),
+            ],
+        ),
+        (
+            "a recording's session is the one in its URL",
+            vec![
+                tweak(k.refused(&seg(10), "wrong_session"), |s| {
+                    s.url = format!("/vod/{STREAM}/{:016x}/{RENDITION}/10.m4s", LATER_SESSION.0);
+                    s.live = false;
+                }),
+                tweak(k.ok(&seg(10)), |s| {
+                    s.url = format!("/vod/{STREAM}/{:016x}/{RENDITION}/10.m4s", SESSION.0);
+                    s.live = false;
+                }),
+                tweak(k.refused(&seg(11), "unexpected_url"), |s| {
+                    s.url = format!("/live/{STREAM}/{RENDITION}/../11.m4s.bak");
+                }),
+            ],
+        ),
+    ]
+}
+
+/// Fragments served over HTTP for the loader check: path -> bytes, and what hls.js must
+/// be handed for each (`None`: nothing; otherwise the fragment's length).
+fn loader_files(k: &Keys) -> (HashMap<String, Vec<u8>>, Value) {
+    let mut files = HashMap::new();
+    let mut list = Vec::new();
+    let fields = |f: &Fragment| {
+        json!({ "sequence": f.sequence, "part": null, "discontinuity": 0,
+                "duration": SEGMENT_MS as f64 / 1e3, "live": true })
+    };
+    let good = Fragment::segment(20);
+    files.insert(good.url(), good.bytes.clone());
+    files.insert(format!("{}.sig", good.url()), good.sign(&k.ingest));
+    list.push(json!({ "url": good.url(), "fields": fields(&good), "delivered": good.bytes.len() }));
+
+    let tampered = Fragment::segment(21);
+    let mut bytes = tampered.bytes.clone();
+    bytes[100] ^= 0x80;
+    files.insert(tampered.url(), bytes);
+    files.insert(format!("{}.sig", tampered.url()), tampered.sign(&k.ingest));
+    list.push(
+        json!({ "url": tampered.url(), "fields": fields(&tampered), "delivered": null,
+                      "reason": "digest_mismatch" }),
+    );
+
+    let unsigned = Fragment::segment(22);
+    files.insert(unsigned.url(), unsigned.bytes.clone());
+    list.push(
+        json!({ "url": unsigned.url(), "fields": fields(&unsigned), "delivered": null,
+                      "reason": "missing_signature" }),
+    );
+    (files, Value::Array(list))
+}
+
+/// A server for one cluster's vectors: the test page, its script, the vectors, the trust
+/// material and the loader's fragments, in front of a node's router. Returns its origin.
+async fn serve(
+    root_file: Vec<u8>,
+    bundle: Vec<u8>,
+    vectors: Value,
+    files: HashMap<String, Vec<u8>>,
+) -> String {
+    let octets = |bytes: Vec<u8>| {
+        move || {
+            let bytes = bytes.clone();
+            async move { ([(header::CONTENT_TYPE, "application/octet-stream")], bytes) }
+        }
+    };
+    let node = Arc::new(Node::new(
+        NodeId::new("edge-verify").expect("node"),
+        NodeConfig {
+            window: 3,
+            segment_target: Duration::from_secs(2),
+        },
+    ));
+    let vectors = vectors.to_string();
+    let mut app = Router::new()
+        .route(
+            "/verify-test.html",
+            get(|| async {
+                (
+                    [
+                        (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                        (header::CONTENT_SECURITY_POLICY, CSP),
+                    ],
+                    TEST_PAGE,
+                )
+            }),
+        )
+        .route(
+            "/verify-test.js",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+                    TEST_SCRIPT,
+                )
+            }),
+        )
+        .route(
+            "/vectors.json",
+            get(move || {
+                let vectors = vectors.clone();
+                async move { ([(header::CONTENT_TYPE, "application/json")], vectors) }
+            }),
+        )
+        .route("/trust/v1/root.pub", get(octets(root_file)))
+        .route("/trust/v1/bundle", get(octets(bundle)));
+    for (path, bytes) in files {
+        app = app.route(&path, get(octets(bytes)));
+    }
+    let app = app.fallback_service(broadcast::router(node).into_service::<axum::body::Body>());
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let origin = format!("http://{}", listener.local_addr().expect("address"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    origin
+}
+
+/// The root key file's bytes, as an edge serves it at /trust/v1/root.pub.
+fn root_file(root: &RootKey) -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("root.pub");
+    root.public_key().write_file(&path).expect("write root.pub");
+    std::fs::read(&path).expect("read root.pub")
+}
+
+/// SHA-256(algorithm code || root public key), hex: the fingerprint the player shows.
+fn fingerprint(root: &RootKey) -> String {
+    let public = root.public_key();
+    let mut input = vec![root.algorithm().code()];
+    input.extend_from_slice(public.public_key().as_bytes());
+    hex::encode(sha256(&input))
+}
+
+const MODE_WEBCRYPTO: &str = "in this browser (WebCrypto)";
+const MODE_LIBRARY: &str = "in this browser (library)";
+
+/// Opens `url` and waits until `script` returns something, which it returns.
+async fn open_and_wait(browser: &mut Browser, url: &str, what: &str, script: &str) -> Value {
+    browser.goto(url).await.expect("open the page");
+    browser
+        .wait_for(what, script, Value::Null, PAGE_LIMIT, |_| Ok(()))
+        .await
+        .unwrap_or_else(|e| panic!("{url}: {e:#}"))
+}
+
+/// Runs the page at `origin` (with `query`) and checks its verdicts against `expected`.
+async fn run_page(
+    browser: &mut Browser,
+    origin: &str,
+    query: &str,
+    expected: &[(&'static str, Vec<Step>)],
+    loader: &Value,
+    mode: &str,
+    fingerprint: &str,
+) {
+    let what = format!("{origin}/verify-test.html{query}");
+    let result = open_and_wait(
+        browser,
+        &what,
+        "the test page has its verdicts",
+        "return window.result || null",
+    )
+    .await;
+    assert_eq!(result["mode"], mode, "{what}: {result}");
+    assert_eq!(result["fingerprint"], fingerprint, "{what}");
+    assert!(
+        result["sidecar"]
+            .as_str()
+            .is_some_and(|u| u.ends_with("/live/demo/360p/7.3.m4s.sig?token=abc")),
+        "{what}: the sidecar URL keeps the query after .sig: {}",
+        result["sidecar"]
+    );
+
+    let mut wrong = Vec::new();
+    let got = result["cases"].as_array().expect("cases");
+    assert_eq!(got.len(), expected.len(), "{what}");
+    for ((name, steps), outcome) in expected.iter().zip(got) {
+        let verdicts = outcome["verdicts"].as_array().expect("verdicts");
+        for (i, (step, verdict)) in steps.iter().zip(verdicts).enumerate() {
+            if verdict != step.expect {
+                wrong.push(format!(
+                    "{name}, step {} ({}): expected {}, got {verdict}",
+                    i + 1,
+                    step.url,
+                    step.expect
+                ));
+            }
+        }
+        assert_eq!(verdicts.len(), steps.len(), "{what}: {name}");
+    }
+    assert!(wrong.is_empty(), "{what}:\n{}", wrong.join("\n"));
+
+    // The loader: hls.js is handed a fragment's bytes (once, whole) only when it verified;
+    // a refused one ends in an error hls.js retries, with nothing handed over.
+    let fragments = result["loader"]["fragments"].as_array().expect("fragments");
+    for (want, seen) in loader.as_array().expect("loader").iter().zip(fragments) {
+        match want["delivered"].as_u64() {
+            Some(len) => {
+                assert_eq!(seen["progress"], json!([len]), "{what}: {seen}");
+                assert_eq!(seen["success"], true, "{what}: {seen}");
+            }
+            None => {
+                assert_eq!(
+                    seen["progress"],
+                    json!([]),
+                    "{what}: refused bytes handed on: {seen}"
+                );
+                assert_eq!(seen["success"], false, "{what}: {seen}");
+                assert_eq!(seen["error"], 502, "{what}: {seen}");
+            }
+        }
+    }
+    let tally = &result["loader"]["tally"];
+    assert_eq!(tally["verified"], 1, "{what}: {tally}");
+    let reasons: Vec<&str> = tally["refused"]
+        .as_array()
+        .expect("refused")
+        .iter()
+        .filter_map(|r| r["reason"].as_str())
+        .collect();
+    let wanted: Vec<&str> = loader
+        .as_array()
+        .expect("loader")
+        .iter()
+        .filter_map(|f| f["reason"].as_str())
+        .collect();
+    assert_eq!(reasons, wanted, "{what}: {tally}");
+}
+
+/// The player page itself (the node's `/`, its module script and CSP): it fetches the
+/// root key, shows how it verifies and the root's fingerprint, and throws nothing.
+async fn check_player_page(
+    browser: &mut Browser,
+    origin: &str,
+    query: &str,
+    mode: &str,
+    fingerprint: &str,
+) {
+    let url = format!("{origin}/{query}");
+    let seen = open_and_wait(
+        browser,
+        &url,
+        "the player shows how it verifies",
+        "const v = window.sealcast && window.sealcast.verification; \
+             if (!v || !v.mode) return null; \
+             return { mode: v.mode, fingerprint: v.fingerprint, \
+                      shownMode: document.getElementById('ov-verify-mode').textContent, \
+                      shownRoot: document.getElementById('ov-root').textContent };",
+    )
+    .await;
+    let events = browser.events().await.expect("page events");
+    assert!(
+        events.errors.is_empty(),
+        "{url}: uncaught {:?}",
+        events.errors
+    );
+    assert_eq!(seen["mode"], mode, "{url}: {seen}");
+    assert_eq!(seen["fingerprint"], fingerprint, "{url}: {seen}");
+    assert_eq!(seen["shownMode"], mode, "{url}: {seen}");
+    let shown = seen["shownRoot"]
+        .as_str()
+        .unwrap_or_default()
+        .replace(' ', "");
+    assert_eq!(shown, fingerprint, "{url}: {seen}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_player_verifies_every_fragment_itself() {
+    let mut browser = Browser::start(800, 600).await.expect("Chromium");
+    for algorithm in [SignatureAlgorithm::MlDsa65, SignatureAlgorithm::Ed25519] {
+        let (keys, bundle) = Keys::new(algorithm);
+        let expected = cases(&keys);
+        let steps: Vec<Value> = expected
+            .iter()
+            .map(|(name, steps)| json!({ "name": name, "steps": steps }))
+            .collect();
+        let (files, loader) = loader_files(&keys);
+        let vectors = json!({ "cases": steps, "loader": loader });
+        let print = fingerprint(&keys.root);
+        let origin = serve(root_file(&keys.root), bundle, vectors, files).await;
+        for (query, mode) in [("", MODE_WEBCRYPTO), ("?verify=library", MODE_LIBRARY)] {
+            run_page(
+                &mut browser,
+                &origin,
+                query,
+                &expected,
+                &loader,
+                mode,
+                &print,
+            )
+            .await;
+            check_player_page(&mut browser, &origin, query, mode, &print).await;
+        }
+    }
+    browser.quit().await.expect("quit");
+}
