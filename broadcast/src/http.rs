@@ -13,7 +13,10 @@
 //!   closed (HTTP/1.1 keep-alive and HTTP/2 alike);
 //! - a failed accept (out of file descriptors) pauses the loop, 10 ms doubling to 1 s.
 //!
-//! Each is counted in `sealcast_http_connections_closed_total{reason}`.
+//! Each is counted in `sealcast_http_connections_closed_total{reason}`. The cap, the
+//! backoff and the tracking of connection tasks are `control`'s one accept loop
+//! ([`AcceptLoop`], shared with the RTMP server and the metrics listeners); this module is
+//! what a node does with a connection once it is admitted.
 //!
 //! **Idle HTTP/1.1 connections are parked** (issue 18). hyper keeps two 8 KiB buffers
 //! for as long as a connection lives, so 10,000 idle keep-alive viewers cost a node
@@ -28,6 +31,7 @@
 
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -38,15 +42,14 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::Router;
 use bytes::Bytes;
+use control::accept::{Accept, AcceptLoop, Handler};
 use http_body::Frame;
 use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use crate::audience::{Counted, CountingListener, Peer};
 use crate::Node;
@@ -72,9 +75,6 @@ impl Default for HttpLimits {
     }
 }
 
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
-const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
-
 /// The client preface of HTTP/2 (RFC 9113 section 3.4): `PRI ` is no HTTP/1.1 method.
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
@@ -91,13 +91,12 @@ struct Server {
 /// Serves `app` on `listener` with `limits` until `shutdown`; then stops accepting and
 /// waits for the connections in flight to finish their requests.
 pub(crate) async fn serve(
-    mut listener: CountingListener,
+    listener: CountingListener,
     app: Router,
     limits: HttpLimits,
     node: Arc<Node>,
     shutdown: CancellationToken,
 ) {
-    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let mut h1 = http1::Builder::new();
     h1.timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout);
@@ -111,40 +110,33 @@ pub(crate) async fn serve(
         h2,
         shutdown: shutdown.clone(),
     });
-    let connections = TaskTracker::new();
-    let mut backoff = ACCEPT_BACKOFF;
-    loop {
-        let (io, peer) = tokio::select! {
-            () = shutdown.cancelled() => break,
-            accepted = listener.accept_io() => match accepted {
-                Ok(x) => {
-                    backoff = ACCEPT_BACKOFF;
-                    x
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, pause = ?backoff, "HTTP accept failed");
-                    tokio::select! {
-                        () = shutdown.cancelled() => break,
-                        () = tokio::time::sleep(backoff) => {}
-                    }
-                    backoff = (backoff * 2).min(MAX_ACCEPT_BACKOFF);
-                    continue;
-                }
-            },
-        };
-        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-            server
-                .node
-                .metrics
-                .http_connection_closed("over_connection_cap");
-            drop(io);
-            continue;
-        };
-        connections.spawn(connection(Arc::clone(&server), io, Peer(peer), slot));
+    AcceptLoop::new("HTTP", limits.max_connections)
+        .run(listener, server, &shutdown)
+        .await;
+}
+
+impl Accept for CountingListener {
+    type Io = Counted;
+
+    fn accept(&mut self) -> impl Future<Output = io::Result<(Counted, SocketAddr)>> + Send {
+        self.accept_io()
     }
-    drop(listener);
-    connections.close();
-    connections.wait().await;
+}
+
+impl Handler<Counted> for Arc<Server> {
+    fn serve(
+        &mut self,
+        io: Counted,
+        peer: SocketAddr,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        connection(Arc::clone(self), io, Peer(peer))
+    }
+
+    fn refused(&mut self, _peer: SocketAddr) {
+        self.node
+            .metrics
+            .http_connection_closed("over_connection_cap");
+    }
 }
 
 /// Serves one connection until it closes, fails, idles out or the server shuts down.
@@ -152,7 +144,7 @@ pub(crate) async fn serve(
 /// This future is the connection's task for as long as it lives, parked or not, so it
 /// holds only what a parked connection needs: hyper's state lives in the boxed futures of
 /// [`serve_h1`] and [`serve_h2`], freed when they return.
-async fn connection(server: Arc<Server>, io: Counted, peer: Peer, _slot: OwnedSemaphorePermit) {
+async fn connection(server: Arc<Server>, io: Counted, peer: Peer) {
     let mut io = Conn::new(io, server.limits.idle_timeout);
     if let Err(reason) = io.wait_for_bytes(&server.shutdown).await {
         if let Some(reason) = reason {
