@@ -1,8 +1,12 @@
 //! `sealcast-viewers`: runs N emulated HLS viewers against a master playlist and prints
-//! request latency percentiles per kind as JSON (see the library's documentation). With
-//! `--step-secs` it ramps instead: viewers added step by step until a step's segment TTFB
-//! p99 reaches `--stop-ttfb-ms` or a request fails, one JSON line per step on standard
-//! error as it is judged, the whole ramp as JSON at the end.
+//! request latency percentiles per kind as JSON (see the library's documentation).
+//! `--mode ll` makes them LL-HLS viewers (blocking reloads, preload hints, delta updates),
+//! `--mode ll-poll` LL-HLS viewers of a server that cannot block (the playlist polled
+//! every part target); both add latency behind the live edge, stalls, part TTFB and
+//! requests per second, overall and per viewer. With `--step-secs` it ramps instead:
+//! viewers added step by step until a step's segment (LL: part) TTFB p99 reaches
+//! `--stop-ttfb-ms`, a request fails or (LL) a viewer stalls, one JSON line per step on
+//! standard error as it is judged, the whole ramp as JSON at the end.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,8 +15,31 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use url::Url;
+use viewers::arrival::Arrival;
+use viewers::ll::LlMode;
 use viewers::plan::Pick;
-use viewers::{ramp, run, ClientFactory, Config, RampConfig};
+use viewers::{ramp, run, ClientFactory, Config, Mode, RampConfig};
+
+/// The player the viewers behave like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Player {
+    /// hls.js on plain HLS: the playlist once per target duration, whole segments.
+    Hls,
+    /// hls.js in low-latency mode: blocking reloads, preload hints, delta updates, parts.
+    Ll,
+    /// Low-latency viewers of a server that cannot block: the playlist polled every part
+    /// target (or `--poll-ms`), parts as they are listed, no hints.
+    LlPoll,
+}
+
+/// How viewers arrive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Arrivals {
+    /// Evenly spread.
+    Paced,
+    /// Independent arrivals (Poisson), seeded by `--seed`.
+    Poisson,
+}
 
 /// N paced HLS viewers; latency per request kind, from the time each request was due.
 #[derive(Debug, Parser)]
@@ -26,9 +53,22 @@ struct Args {
     /// Seconds the run lasts (not with `--step-secs`: the steps make the length).
     #[arg(long, default_value_t = 30)]
     duration: u64,
-    /// Seconds over which the viewers start, evenly spread.
+    /// Seconds over which the viewers start (see `--arrival`).
     #[arg(long, default_value_t = 2.0)]
     ramp: f64,
+    /// The player the viewers behave like.
+    #[arg(long, value_enum, default_value_t = Player::Hls)]
+    mode: Player,
+    /// `--mode ll-poll`: milliseconds between playlist reloads (default: the part target).
+    #[arg(long)]
+    poll_ms: Option<u64>,
+    /// How viewers arrive over `--ramp` (a ramp: over each step's `--join-secs`), open
+    /// loop either way.
+    #[arg(long, value_enum, default_value_t = Arrivals::Paced)]
+    arrival: Arrivals,
+    /// The seed of Poisson arrivals.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
     /// The rendition to watch (default: the master's first variant).
     #[arg(long)]
     rendition: Option<String>,
@@ -69,8 +109,8 @@ struct Args {
     /// Ramp: a step is judged this many seconds after its end.
     #[arg(long, default_value_t = 1.0)]
     settle_secs: f64,
-    /// Ramp: a step fails when its segments' time to first byte reaches this at p99 (or a
-    /// request fails).
+    /// Ramp: a step fails when its segments' (LL: parts') time to first byte reaches this
+    /// at p99 (or a request fails, or an LL viewer stalls).
     #[arg(long, default_value_t = 250.0)]
     stop_ttfb_ms: f64,
     /// Ramp: a process (the server under test) whose CPU time each step reports;
@@ -84,12 +124,24 @@ fn main() -> anyhow::Result<()> {
     let ca = args.ca.as_deref().map(viewers::read_ca).transpose()?;
     let timeout = Duration::try_from_secs_f64(args.timeout).context("--timeout")?;
     let (http1, h2c) = (args.http1, args.h2c);
-    // One idle keep-alive connection per viewer: a request made while another is in flight
-    // opens a second one, which is closed once both are done.
+    let mode = match args.mode {
+        Player::Hls => Mode::Hls,
+        Player::Ll => Mode::Ll(LlMode::Blocking),
+        Player::LlPoll => Mode::Ll(LlMode::Poll(args.poll_ms.map(Duration::from_millis))),
+    };
+    let arrival = match args.arrival {
+        Arrivals::Paced => Arrival::Paced,
+        Arrivals::Poisson => Arrival::Poisson { seed: args.seed },
+    };
+    // Plain HLS: one idle keep-alive connection per viewer; a request made while another
+    // is in flight opens a second one, which is closed once both are done. LL-HLS over
+    // HTTP/1.1 always has a reload and a hinted part in flight, often a part too: a
+    // browser keeps up to 6 connections per host. Over HTTP/2 all go on one.
+    let idle = if mode == Mode::Hls { 1 } else { 6 };
     let client: ClientFactory = Arc::new(move || {
         let mut builder = reqwest::Client::builder()
             .timeout(timeout)
-            .pool_max_idle_per_host(1)
+            .pool_max_idle_per_host(idle)
             .tls_built_in_root_certs(false);
         if let Some(ca) = &ca {
             builder = builder.add_root_certificate(ca.clone());
@@ -123,16 +175,25 @@ fn main() -> anyhow::Result<()> {
                 duration: Duration::from_secs(args.duration),
                 ramp: Duration::from_secs_f64(args.ramp.max(0.0)),
                 pick,
+                mode,
+                arrival,
             };
-            let stats = runtime.block_on(run(&config, move || client()));
-            serde_json::json!({
+            let done = runtime.block_on(run(&config, move || client()));
+            let mut report = serde_json::json!({
                 "master": args.master.as_str(),
+                "player": name(args.mode),
+                "arrival": name(args.arrival),
                 "viewers": args.viewers,
                 "duration_secs": args.duration,
                 "http": http,
-                "errors": stats.errors(),
-                "kinds": stats.summaries(),
-            })
+                "errors": done.stats.errors(),
+                "kinds": done.stats.summaries(),
+            });
+            if let Some(ll) = &done.ll {
+                report["ll"] = serde_json::to_value(ll)?;
+                report["per_viewer"] = serde_json::to_value(&done.viewers)?;
+            }
+            report
         }
         Some(step_secs) => {
             let secs = |v: f64, name: &str| {
@@ -149,8 +210,10 @@ fn main() -> anyhow::Result<()> {
                 ),
                 step: secs(step_secs, "step-secs")?,
                 join: secs(args.join_secs, "join-secs")?,
+                arrival,
                 settle: secs(args.settle_secs, "settle-secs")?,
                 threshold_ms: args.stop_ttfb_ms,
+                mode,
                 watch: args.watch_pid.clone(),
             };
             anyhow::ensure!(!config.step.is_zero(), "--step-secs must be above 0");
@@ -165,6 +228,8 @@ fn main() -> anyhow::Result<()> {
             serde_json::json!({
                 "master": args.master.as_str(),
                 "mode": "ramp",
+                "player": name(args.mode),
+                "arrival": name(args.arrival),
                 "http": http,
                 "step_secs": step_secs,
                 "join_secs": args.join_secs,
@@ -175,6 +240,7 @@ fn main() -> anyhow::Result<()> {
                 "capacity": done.capacity,
                 "ended_on_failure": done.ended_on_failure,
                 "steps": done.steps,
+                "per_viewer": done.viewers,
             })
         }
     };
@@ -187,4 +253,12 @@ fn main() -> anyhow::Result<()> {
         println!("{text}");
     }
     Ok(())
+}
+
+/// The name a value has on the command line.
+fn name(value: impl clap::ValueEnum) -> String {
+    value
+        .to_possible_value()
+        .map(|v| v.get_name().to_owned())
+        .unwrap_or_default()
 }

@@ -25,6 +25,29 @@ pub enum Kind {
     Segment,
     /// The init segment of a CMAF rendition (`EXT-X-MAP`).
     Init,
+    /// An LL-HLS part, requested once a playlist lists it.
+    Part,
+    /// An LL-HLS part requested as soon as an `EXT-X-PRELOAD-HINT` names it, before it
+    /// exists: the server holds the request until it does.
+    HintedPart,
+    /// A blocking playlist reload (`_HLS_msn`/`_HLS_part`): the server holds it until the
+    /// playlist lists what it asks for.
+    Reload,
+}
+
+impl Kind {
+    /// Whether the server holds such a request by design (its wait is not slowness).
+    pub fn held(self) -> bool {
+        matches!(self, Kind::HintedPart | Kind::Reload)
+    }
+
+    /// Whether its body is media, read and counted but not kept.
+    pub fn media(self) -> bool {
+        matches!(
+            self,
+            Kind::Segment | Kind::Init | Kind::Part | Kind::HintedPart
+        )
+    }
 }
 
 /// A request a viewer makes.
@@ -56,6 +79,10 @@ pub enum PlanError {
     NoVariant,
     /// A URI that does not resolve against the playlist's.
     BadUri(String),
+    /// A media playlist the low-latency viewer cannot read ([`crate::llplaylist`]): why.
+    BadPlaylist(&'static str),
+    /// A media playlist without parts, given to the low-latency viewer.
+    NotLowLatency,
 }
 
 impl std::fmt::Display for PlanError {
@@ -64,6 +91,8 @@ impl std::fmt::Display for PlanError {
             PlanError::NotAPlaylist(kind) => write!(f, "the {kind:?} response is not one"),
             PlanError::NoVariant => f.write_str("the master playlist has no such variant"),
             PlanError::BadUri(uri) => write!(f, "cannot resolve {uri:?}"),
+            PlanError::BadPlaylist(why) => write!(f, "unreadable media playlist: {why}"),
+            PlanError::NotLowLatency => f.write_str("the media playlist lists no parts"),
         }
     }
 }
@@ -99,11 +128,7 @@ impl Viewer {
 
     /// The first request: the master playlist at `master`, due at `at`.
     pub fn start(&self, master: Url, at: Duration) -> Request {
-        Request {
-            kind: Kind::Master,
-            url: master,
-            due: at,
-        }
+        self::master(master, at)
     }
 
     /// Whether the stream has ended (the viewer makes no more requests).
@@ -118,27 +143,9 @@ impl Viewer {
         body: &[u8],
         now: Duration,
     ) -> Result<Vec<Request>, PlanError> {
-        let Ok((_, m3u8_rs::Playlist::MasterPlaylist(master))) = m3u8_rs::parse_playlist(body)
-        else {
-            return Err(PlanError::NotAPlaylist(Kind::Master));
-        };
-        let variant = match &self.pick {
-            Pick::First => master.variants.first(),
-            Pick::Named(name) => master
-                .variants
-                .iter()
-                .find(|v| v.uri.split('/').next() == Some(name.as_str())),
-        }
-        .ok_or(PlanError::NoVariant)?;
-        let playlist = url
-            .join(&variant.uri)
-            .map_err(|_| PlanError::BadUri(variant.uri.clone()))?;
-        self.playlist = Some(playlist.clone());
-        Ok(vec![Request {
-            kind: Kind::Playlist,
-            url: playlist,
-            due: now,
-        }])
+        let request = media_playlist(&self.pick, url, body, now)?;
+        self.playlist = Some(request.url.clone());
+        Ok(vec![request])
     }
 
     /// The media playlist that was due at `due` arrived at `now`: its init segment
@@ -215,14 +222,62 @@ impl Viewer {
     /// reload, one target duration after a reload was due (once the target is known and
     /// while the stream lasts).
     pub fn after_issuing(&self, request: &Request) -> Option<Request> {
-        match (request.kind, self.target, self.ended) {
-            (Kind::Playlist, Some(target), false) => Some(Request {
-                due: request.due + target,
-                ..request.clone()
-            }),
-            _ => None,
-        }
+        next_reload(request, self.target, self.ended)
     }
+}
+
+/// The reload `every` after `request` was due, if it is a playlist reload, the interval is
+/// known and the stream goes on: the open-loop schedule of a polling viewer.
+pub(crate) fn next_reload(
+    request: &Request,
+    every: Option<Duration>,
+    ended: bool,
+) -> Option<Request> {
+    match (request.kind, every, ended) {
+        (Kind::Playlist, Some(every), false) => Some(Request {
+            due: request.due + every,
+            ..request.clone()
+        }),
+        _ => None,
+    }
+}
+
+/// Every viewer's first request: the master playlist at `url`, due at `at`.
+pub fn master(url: Url, at: Duration) -> Request {
+    Request {
+        kind: Kind::Master,
+        url,
+        due: at,
+    }
+}
+
+/// The request for the media playlist of `pick`'s variant in the master playlist `body`
+/// from `url`, due at `now`.
+pub(crate) fn media_playlist(
+    pick: &Pick,
+    url: &Url,
+    body: &[u8],
+    now: Duration,
+) -> Result<Request, PlanError> {
+    let Ok((_, m3u8_rs::Playlist::MasterPlaylist(master))) = m3u8_rs::parse_playlist(body) else {
+        return Err(PlanError::NotAPlaylist(Kind::Master));
+    };
+    let variant = match pick {
+        Pick::First => master.variants.first(),
+        Pick::Named(name) => master
+            .variants
+            .iter()
+            .find(|v| v.uri.split('/').next() == Some(name.as_str())),
+    }
+    .ok_or(PlanError::NoVariant)?;
+    let playlist = url
+        .join(&variant.uri)
+        .map_err(|_| PlanError::BadUri(variant.uri.clone()))?;
+    Ok(Request {
+        kind: Kind::Playlist,
+        url: playlist,
+        due: now,
+    })
 }
 
 /// When viewer `index` of `count` starts: spread evenly over `ramp`.

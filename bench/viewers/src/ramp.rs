@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::plan::Kind;
-use crate::stats::Summary;
+use crate::stats::{LlReport, Summary};
 
 /// The cumulative viewer counts of a ramp: `start` viewers (at most `max`), then each step
 /// adds `step` viewers or, when that is more, grows the count by the factor `growth`
@@ -83,6 +83,12 @@ pub enum Verdict {
     SlowSegments,
     /// No segment was due in the step (the stream stalled, or the step is too short).
     NoSegments,
+    /// A low-latency viewer's buffer ran dry.
+    Stalled,
+    /// The parts' TTFB p99 reached the threshold.
+    SlowParts,
+    /// No part was due in the step.
+    NoParts,
 }
 
 impl Verdict {
@@ -107,6 +113,23 @@ pub fn judge(kinds: &BTreeMap<Kind, Summary>, threshold_ms: f64) -> Verdict {
             }
         }
         _ => Verdict::NoSegments,
+    }
+}
+
+/// Judges a step of low-latency viewers: any error fails it, then any stall, then part
+/// TTFB p99 at or above `threshold_ms` (hinted parts counted from when they existed, see
+/// [`LlReport::part_ttfb`]).
+pub fn judge_ll(kinds: &BTreeMap<Kind, Summary>, ll: &LlReport, threshold_ms: f64) -> Verdict {
+    if kinds.values().any(|s| s.errors > 0) {
+        return Verdict::Errors;
+    }
+    if ll.stalls > 0 {
+        return Verdict::Stalled;
+    }
+    match &ll.part_ttfb {
+        Some(p) if p.p99_ms < threshold_ms => Verdict::Passed,
+        Some(_) => Verdict::SlowParts,
+        None => Verdict::NoParts,
     }
 }
 
@@ -213,6 +236,43 @@ mod tests {
             Verdict::SlowSegments
         );
         assert_eq!(judge(&summaries(&[], 0, &[]), 250.0), Verdict::NoSegments);
+    }
+
+    #[test]
+    fn a_low_latency_step_fails_on_an_error_a_stall_or_slow_parts() {
+        use crate::ll::LlEvent;
+        use crate::playout::PlayEvent;
+        use crate::stats::LlTally;
+        let judge = |parts: &[u64], errors: u64, stall: bool| {
+            let mut s = Stats::default();
+            for (i, t) in parts.iter().enumerate() {
+                let kind = if i % 2 == 0 {
+                    Kind::Part
+                } else {
+                    Kind::HintedPart
+                };
+                s.ok(kind, ms(*t), ms(*t + 10), 1000);
+            }
+            for _ in 0..errors {
+                s.error(Kind::Reload, None);
+            }
+            // Held requests waiting are no TTFB sample.
+            s.waiting(Kind::HintedPart);
+            let mut tally = LlTally::default();
+            if stall {
+                tally.event(3, &LlEvent::Play(PlayEvent::StallBegan { at: ms(1) }));
+            }
+            judge_ll(&s.summaries(), &tally.report(&s, 1.0), 250.0)
+        };
+        let fast: Vec<u64> = (1..=100).collect();
+        assert_eq!(judge(&fast, 0, false), Verdict::Passed);
+        assert_eq!(judge(&fast, 1, false), Verdict::Errors);
+        assert_eq!(judge(&fast, 0, true), Verdict::Stalled);
+        let mut slow = fast.clone();
+        slow[98] = 250;
+        slow[99] = 300;
+        assert_eq!(judge(&slow, 0, false), Verdict::SlowParts);
+        assert_eq!(judge(&[], 0, false), Verdict::NoParts);
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //! stops at the step where segments turn slow; and time to first byte told apart from the
 //! end of a slow body.
 
+mod support;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,11 +12,13 @@ use std::time::Duration;
 use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::Router;
+use support::MASTER;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
+use viewers::arrival::Arrival;
 use viewers::plan::{Kind, Pick};
 use viewers::ramp::Verdict;
-use viewers::{ramp, run, Config, RampConfig};
+use viewers::{ramp, run, Config, Mode, RampConfig};
 
 struct Live {
     started: Instant,
@@ -25,8 +29,6 @@ struct Live {
     slow_by: Duration,
     playlists: AtomicU64,
 }
-
-const MASTER: &str = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=800000\n360p/index.m3u8\n";
 
 async fn playlist(State(live): State<Arc<Live>>) -> String {
     live.playlists.fetch_add(1, Ordering::Relaxed);
@@ -64,16 +66,10 @@ async fn serve_live(
         playlists: AtomicU64::new(0),
     });
     let app = Router::new()
-        .route("/live/a/master.m3u8", get(|| async { MASTER }))
         .route("/live/a/360p/index.m3u8", get(playlist))
         .route("/live/a/360p/{segment}", get(segment))
         .with_state(Arc::clone(&live));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}/live/a/master.m3u8"), live)
+    (support::serve(app).await, live)
 }
 
 fn config(master: &str) -> Config {
@@ -83,13 +79,15 @@ fn config(master: &str) -> Config {
         duration: Duration::from_secs(4),
         ramp: Duration::from_millis(500),
         pick: Pick::Named("360p".into()),
+        mode: Mode::Hls,
+        arrival: Arrival::Paced,
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn viewers_follow_a_live_stream() {
     let (master, live) = serve(Duration::ZERO).await;
-    let stats = run(&config(&master), reqwest::Client::new).await;
+    let stats = run(&config(&master), reqwest::Client::new).await.stats;
     let s = stats.summaries();
     assert_eq!(stats.errors(), 0, "{s:?}");
     assert_eq!(s[&Kind::Master].ok, 4);
@@ -117,7 +115,7 @@ async fn viewers_follow_a_live_stream() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_server_shows_as_latency_not_as_fewer_requests() {
     let (master, live) = serve(Duration::from_millis(1500)).await;
-    let stats = run(&config(&master), reqwest::Client::new).await;
+    let stats = run(&config(&master), reqwest::Client::new).await.stats;
     let s = stats.summaries();
     assert_eq!(stats.errors(), 0, "{s:?}");
     // Each viewer: its first load at its start (0 to 0.375 s), the first reload when that
@@ -147,27 +145,24 @@ async fn a_ramp_stops_at_the_step_where_segments_turn_slow() {
     )
     .await;
     let config = RampConfig {
-        master: master.parse().expect("url"),
         pick: Pick::Named("360p".into()),
-        counts: viewers::ramp::counts(2, 2, 1.0, 8),
-        step: Duration::from_secs(1),
         join: Duration::from_millis(200),
         settle: Duration::from_millis(300),
-        threshold_ms: 250.0,
         watch: vec![std::process::id()],
+        ..RampConfig::new(
+            master.parse().expect("url"),
+            viewers::ramp::counts(2, 2, 1.0, 8),
+            Duration::from_secs(1),
+        )
     };
+
     let mut seen = Vec::new();
     let report = ramp(&config, Arc::new(reqwest::Client::new), |step| {
         seen.push(step.step)
     })
     .await;
-    let verdicts: Vec<(usize, Verdict)> = report
-        .steps
-        .iter()
-        .map(|s| (s.viewers, s.verdict))
-        .collect();
     assert_eq!(
-        verdicts,
+        report.verdicts(),
         [
             (2, Verdict::Passed),
             (4, Verdict::Passed),
@@ -212,7 +207,7 @@ async fn ttfb_is_the_headers_not_the_body() {
         duration: Duration::from_secs(3),
         ..config(&master)
     };
-    let stats = run(&config, reqwest::Client::new).await;
+    let stats = run(&config, reqwest::Client::new).await.stats;
     let s = stats.summaries();
     assert_eq!(stats.errors(), 0, "{s:?}");
     let seg = &s[&Kind::Segment];
