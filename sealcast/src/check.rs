@@ -10,27 +10,22 @@
 //! serve several roles. Values of secrets (the push token, database, broker and stream
 //! URLs) are never shown.
 //!
-//! Long (about 650 lines before its tests) because every role's inputs are checked in one
-//! pass, so that each problem comes out with its variable's name: the checks that roles
-//! share (keys, broker URL, listeners) would scatter if it were split by role.
+//! Here: the command line and the variables, each value through clap's own parser; what
+//! the values lead to (files, keys, secrets, listeners) is the role's plan (`plan`), the
+//! same derivation the role starts from.
 
 use std::collections::BTreeSet;
 use std::ffi::{OsStr, OsString};
-use std::fmt;
 use std::io::Write;
-use std::net::SocketAddr;
-use std::path::Path;
 use std::process::ExitCode;
 
 use clap::builder::ValueParser;
 use clap::error::{ContextKind, ContextValue};
 use clap::parser::ValueSource;
 use clap::{Arg, CommandFactory, FromArgMatches};
-use domain::push::PushToken;
-use domain::NodeId;
 
-use crate::cli::{BroadcastArgs, CatalogArgs, Cli, Command, IngestArgs, LbArgs, TlsArgs};
-use crate::cli::{SourceArgs, TrustArgs, UpArgs};
+use crate::cli::Cli;
+use crate::plan::Problem;
 
 /// The flag.
 pub(crate) const FLAG: &str = "--check-config";
@@ -40,28 +35,6 @@ const ROLES: [&str; 5] = ["up", "ingest", "broadcast", "lb", "source"];
 
 /// Variables read outside the command line's definitions.
 const OTHER_VARIABLES: [&str; 1] = ["SEALCAST_LOG"];
-
-/// One thing wrong, and where it comes from: a variable's name, a flag, a file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Problem {
-    place: String,
-    what: String,
-}
-
-impl Problem {
-    fn new(place: impl Into<String>, what: impl Into<String>) -> Self {
-        Problem {
-            place: place.into(),
-            what: what.into(),
-        }
-    }
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.place, self.what)
-    }
-}
 
 /// Whether the command line asks for a check (the flag before any `--`).
 pub(crate) fn requested(args: &[OsString]) -> bool {
@@ -143,7 +116,7 @@ pub(crate) fn check(
             .try_get_matches_from(&rest)
             .and_then(|m| Cli::from_arg_matches(&m))
         {
-            Ok(parsed) => check_role(parsed.command, &mut problems),
+            Ok(parsed) => problems.extend(crate::plan::problems(&parsed.command)),
             Err(e) => problems.push(Problem::new("command line", first_line(&e))),
         }
     }
@@ -334,328 +307,6 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-/// What each role reads beyond its arguments.
-fn check_role(command: Command, problems: &mut Vec<Problem>) {
-    match command {
-        Command::Up(args) => check_up(&args, problems),
-        Command::Ingest(args) => check_ingest(&args, problems),
-        Command::Broadcast(args) => check_broadcast(&args, problems),
-        Command::Lb(args) => check_lb(&args, problems),
-        Command::Source(args) => check_source(&args, problems),
-        _ => {}
-    }
-}
-
-fn check_up(args: &UpArgs, problems: &mut Vec<Problem>) {
-    catalog(&args.catalog, problems);
-    config(args.config.as_deref(), problems);
-    tls(&args.tls, problems);
-    acme(args.balance.acme_dir.as_deref(), problems);
-    distinct_listeners(
-        &[
-            ("SEALCAST_RTMP_LISTEN", args.rtmp_listen),
-            ("SEALCAST_BROADCAST_LISTEN", args.broadcast_listen),
-            ("SEALCAST_LB_HTTPS_LISTEN", args.https_listen),
-            ("SEALCAST_LB_HTTP_LISTEN", args.http_listen),
-            ("SEALCAST_MQTT_LISTEN", args.mqtt_listen),
-        ],
-        problems,
-    );
-}
-
-/// The root public key, which every role but the source checks something against.
-fn root_public(keys: &certs::KeyDir, why: &str, problems: &mut Vec<Problem>) {
-    if let Err(e) = keys.root_public() {
-        problems.push(Problem::new(
-            "SEALCAST_KEYS_DIR",
-            format!(
-                "the cluster's root public key {} ({why}) cannot be read: {e}",
-                keys.root_public_path().display()
-            ),
-        ));
-    }
-}
-
-fn check_ingest(args: &IngestArgs, problems: &mut Vec<Problem>) {
-    catalog(&args.catalog, problems);
-    config(args.config.as_deref(), problems);
-    let keys = crate::roles::key_dir(args.trust.keys_dir.as_deref(), &args.catalog);
-    push_token(&args.trust, &keys, problems);
-    match NodeId::new(args.node_id.clone()) {
-        Ok(node) => {
-            if let Err(e) = keys.ingest(&node) {
-                problems.push(Problem::new(
-                    "SEALCAST_KEYS_DIR",
-                    format!(
-                        "the signing key and certificate of {node} ({}, {}) cannot be read: {e}",
-                        keys.signing_key_path(&node).display(),
-                        keys.certificate_path(&node).display()
-                    ),
-                ));
-            }
-        }
-        Err(e) => problems.push(Problem::new("SEALCAST_NODE_ID", e.to_string())),
-    }
-    root_public(
-        &keys,
-        "broadcast presences are checked against it",
-        problems,
-    );
-    distinct_listeners(
-        &[
-            ("SEALCAST_RTMP_LISTEN", args.rtmp_listen),
-            ("SEALCAST_METRICS_LISTEN", args.metrics_listen),
-        ],
-        problems,
-    );
-}
-
-fn check_broadcast(args: &BroadcastArgs, problems: &mut Vec<Problem>) {
-    // Without a database URL a broadcast node opens no catalog at all.
-    if args.catalog.database_url.is_some() {
-        catalog(&args.catalog, problems);
-    }
-    config(args.config.as_deref(), problems);
-    node_id(args.node_id.as_deref(), problems);
-    let keys = crate::roles::key_dir(args.trust.keys_dir.as_deref(), &args.catalog);
-    push_token(&args.trust, &keys, problems);
-    root_public(
-        &keys,
-        "ingest certificates are checked against it",
-        problems,
-    );
-    if let Err(e) = keys.edge() {
-        problems.push(Problem::new(
-            "SEALCAST_KEYS_DIR",
-            format!(
-                "the edge key and certificate ({}, {}) that sign this node's presence cannot be read: {e}",
-                keys.edge_key_path().display(),
-                keys.edge_certificate_path().display()
-            ),
-        ));
-    }
-    for (name, url) in [
-        ("SEALCAST_PUBLIC_URL", &args.public_url),
-        ("SEALCAST_DIRECT_URL", &args.direct_url),
-    ] {
-        if let Some(url) = url {
-            if !domain::presence::is_base_url(url) {
-                problems.push(Problem::new(
-                    name,
-                    format!("{url:?} is not an http(s)://host[:port] base URL without a path"),
-                ));
-            }
-        }
-    }
-    if let Some(dir) = &args.recordings {
-        not_a_file(dir, "SEALCAST_RECORDINGS_DIR", problems);
-    }
-}
-
-fn check_lb(args: &LbArgs, problems: &mut Vec<Problem>) {
-    node_id(args.node_id.as_deref(), problems);
-    tls(&args.tls, problems);
-    acme(args.balance.acme_dir.as_deref(), problems);
-    let keys = crate::roles::key_dir(args.keys_dir.as_deref(), &args.catalog);
-    let cookie = keys
-        .cookie_key()
-        .map_err(|e| e.to_string())
-        .and_then(|key| {
-            loadbalancer::cookie::CookieKey::new(&key)
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        });
-    if let Err(e) = cookie {
-        problems.push(Problem::new(
-            "SEALCAST_KEYS_DIR",
-            format!(
-                "the sticky-cookie key {} cannot be used: {e}",
-                keys.cookie_key_path().display()
-            ),
-        ));
-    }
-    root_public(
-        &keys,
-        "broadcast presences are checked against it",
-        problems,
-    );
-    distinct_listeners(
-        &[
-            ("SEALCAST_LB_HTTPS_LISTEN", args.https_listen),
-            ("SEALCAST_LB_HTTP_LISTEN", args.http_listen),
-            ("SEALCAST_METRICS_LISTEN", args.metrics_listen),
-        ],
-        problems,
-    );
-}
-
-fn check_source(args: &SourceArgs, problems: &mut Vec<Problem>) {
-    if let Some(url) = &args.url {
-        if !rtmp_url_shape(url) {
-            problems.push(Problem::new(
-                "SEALCAST_SOURCE_URL",
-                "must look like rtmp://HOST[:PORT]/APP/KEY (the value is not shown: it holds a stream key)",
-            ));
-            return;
-        }
-    }
-    if let Err(e) = crate::commands::source_config(args) {
-        problems.push(Problem::new("source", format!("{e:#}")));
-    }
-}
-
-fn catalog(args: &CatalogArgs, problems: &mut Vec<Problem>) {
-    match &args.database_url {
-        Some(url) => {
-            if let Err(e) = catalog::Catalog::check_location(url) {
-                problems.push(Problem::new("SEALCAST_DATABASE_URL", e.to_string()));
-            }
-        }
-        None => not_a_file(&args.data_dir, "SEALCAST_DATA_DIR", problems),
-    }
-}
-
-fn config(path: Option<&Path>, problems: &mut Vec<Problem>) {
-    if let Err(e) = crate::config::load(path) {
-        problems.push(Problem::new("SEALCAST_CONFIG", format!("{e:#}")));
-    }
-}
-
-fn node_id(id: Option<&str>, problems: &mut Vec<Problem>) {
-    if let Some(id) = id {
-        if let Err(e) = NodeId::new(id.to_owned()) {
-            problems.push(Problem::new("SEALCAST_NODE_ID", e.to_string()));
-        }
-    }
-}
-
-fn push_token(trust: &TrustArgs, keys: &certs::KeyDir, problems: &mut Vec<Problem>) {
-    match &trust.push_token {
-        Some(token) => {
-            if let Err(e) = PushToken::new(token.clone()) {
-                problems.push(Problem::new("SEALCAST_PUSH_TOKEN", e.to_string()));
-            }
-        }
-        None => {
-            if let Err(e) = keys.push_token() {
-                problems.push(Problem::new(
-                    "SEALCAST_PUSH_TOKEN",
-                    format!(
-                        "not set, and the key directory's {} cannot be read: {e}",
-                        keys.push_token_path().display()
-                    ),
-                ));
-            }
-        }
-    }
-}
-
-/// The HTTPS certificate: the operator's files, or the generated ones, or a directory
-/// where they can be generated.
-fn tls(args: &TlsArgs, problems: &mut Vec<Problem>) {
-    use loadbalancer::tls::{CertificateFiles, ReloadingCertificate};
-    if let (Some(chain), Some(key)) = (&args.tls_cert, &args.tls_key) {
-        let files = CertificateFiles {
-            chain: chain.clone(),
-            key: key.clone(),
-        };
-        if let Err(e) = ReloadingCertificate::load(files) {
-            problems.push(Problem::new("SEALCAST_TLS_CERT", e.to_string()));
-        }
-        return;
-    }
-    let dir = certs::TlsDir::new(&args.certs_dir);
-    let files = CertificateFiles {
-        chain: dir.server_chain_path(),
-        key: dir.server_key_path(),
-    };
-    if files.chain.exists() || files.key.exists() {
-        if let Err(e) = ReloadingCertificate::load(files) {
-            problems.push(Problem::new("SEALCAST_CERTS_DIR", e.to_string()));
-        }
-    } else if let Err(e) = can_create_in(&args.certs_dir) {
-        problems.push(Problem::new(
-            "SEALCAST_CERTS_DIR",
-            format!(
-                "{} has no server certificate, and one cannot be made there: {e}",
-                args.certs_dir.display()
-            ),
-        ));
-    }
-}
-
-fn acme(dir: Option<&Path>, problems: &mut Vec<Problem>) {
-    if let Some(dir) = dir {
-        if !dir.is_dir() {
-            problems.push(Problem::new(
-                "SEALCAST_ACME_DIR",
-                format!("{} is not a directory", dir.display()),
-            ));
-        }
-    }
-}
-
-/// A path the role makes a directory of: fine if missing, wrong if it is something else.
-fn not_a_file(path: &Path, name: &str, problems: &mut Vec<Problem>) {
-    if path.exists() && !path.is_dir() {
-        problems.push(Problem::new(
-            name,
-            format!("{} exists and is not a directory", path.display()),
-        ));
-    }
-}
-
-/// Whether files can be made in `dir` (created with its parents if missing): a probe file
-/// in the nearest existing ancestor, removed at once.
-fn can_create_in(dir: &Path) -> Result<(), String> {
-    // A relative path's last ancestor is "", the working directory.
-    let existing = dir
-        .ancestors()
-        .find(|p| p.exists())
-        .unwrap_or(Path::new("."));
-    if !existing.is_dir() {
-        return Err(format!("{} is not a directory", existing.display()));
-    }
-    let probe = existing.join(format!(".sealcast-check-{}", std::process::id()));
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&probe)
-        .map_err(|e| format!("{}: {e}", existing.display()))?;
-    let _ = std::fs::remove_file(&probe);
-    Ok(())
-}
-
-/// Two listeners of one role on the same fixed address cannot both bind.
-fn distinct_listeners(listeners: &[(&str, SocketAddr)], problems: &mut Vec<Problem>) {
-    for (i, (name, addr)) in listeners.iter().enumerate() {
-        if addr.port() == 0 {
-            continue;
-        }
-        if let Some((other, _)) = listeners[..i].iter().find(|(_, a)| a == addr) {
-            problems.push(Problem::new(
-                *name,
-                format!("{addr} is also {other}; each listener needs its own port"),
-            ));
-        }
-    }
-}
-
-/// `rtmp://host[:port]/app/key`, shape only.
-fn rtmp_url_shape(url: &str) -> bool {
-    let Some(rest) = url
-        .strip_prefix("rtmp://")
-        .or_else(|| url.strip_prefix("rtmps://"))
-    else {
-        return false;
-    };
-    let mut parts = rest.split('/');
-    let host = parts.next().unwrap_or("");
-    let app = parts.next().unwrap_or("");
-    let key = parts.next().unwrap_or("");
-    !host.is_empty() && !app.is_empty() && !key.is_empty() && parts.next().is_none()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -758,36 +409,20 @@ mod tests {
     }
 
     #[test]
-    fn listeners_on_one_address_are_reported() {
-        let mut problems = Vec::new();
-        let a: SocketAddr = "0.0.0.0:80".parse().expect("addr");
-        let zero: SocketAddr = "127.0.0.1:0".parse().expect("addr");
-        distinct_listeners(
-            &[("A", a), ("B", zero), ("C", zero), ("D", a)],
-            &mut problems,
-        );
-        assert_eq!(
-            problems,
-            [Problem::new(
-                "D",
-                "0.0.0.0:80 is also A; each listener needs its own port"
-            )]
-        );
-    }
-
-    #[test]
-    fn rtmp_urls_are_checked_for_shape() {
-        assert!(rtmp_url_shape("rtmp://ingest1:1935/live/sk_abc"));
-        assert!(!rtmp_url_shape("rtmp://ingest1:1935/live"));
-        assert!(!rtmp_url_shape("http://ingest1/live/key"));
-        assert!(!rtmp_url_shape("rtmp:///live/key"));
-    }
-
-    #[test]
     fn every_variable_named_here_is_one_the_command_line_reads() {
         let cli = Cli::command();
         let known: BTreeSet<String> = cli.get_subcommands().flat_map(variables).collect();
-        let source = include_str!("check.rs");
+        // This file and the plans, which name the variables their problems come from.
+        let source = [
+            include_str!("check.rs"),
+            include_str!("plan/inputs.rs"),
+            include_str!("plan/ingest.rs"),
+            include_str!("plan/broadcast.rs"),
+            include_str!("plan/lb.rs"),
+            include_str!("plan/up.rs"),
+            include_str!("plan/source.rs"),
+        ]
+        .concat();
         let named: BTreeSet<&str> = source
             .match_indices("\"SEALCAST_")
             .map(|(i, _)| {

@@ -1,5 +1,6 @@
-//! The one-shot commands: `streams`, `source` and `keys`.
+//! The one-shot commands: `streams`, `api-keys`, `source`, `keys`, `certs` and `ladder`.
 
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,11 +16,12 @@ use crate::cli::{
     ApiKeysArgs, ApiKeysCommand, CertsArgs, KeysArgs, KeysCommand, SourceArgs, StreamsArgs,
     StreamsCommand,
 };
+use crate::plan::CatalogLocation;
 use crate::roles::{open_catalog, print_ready, unix_now};
 
 /// `sealcast streams …`
 pub(crate) async fn streams(args: StreamsArgs) -> anyhow::Result<()> {
-    let catalog = open_catalog(&args.catalog).await?;
+    let catalog = open_catalog(&CatalogLocation::of(&args.catalog)).await?;
     let result = async {
         match args.command {
             StreamsCommand::Add { name, json } => {
@@ -66,7 +68,7 @@ pub(crate) async fn streams(args: StreamsArgs) -> anyhow::Result<()> {
 
 /// `sealcast api-keys …`
 pub(crate) async fn api_keys(args: ApiKeysArgs) -> anyhow::Result<()> {
-    let catalog = open_catalog(&args.catalog).await?;
+    let catalog = open_catalog(&CatalogLocation::of(&args.catalog)).await?;
     let result = async {
         match args.command {
             ApiKeysCommand::Add { name, scope, json } => {
@@ -99,43 +101,9 @@ pub(crate) async fn api_keys(args: ApiKeysArgs) -> anyhow::Result<()> {
     result
 }
 
-/// What `sealcast source` would publish, validated (also for `--check-config`).
-pub(crate) fn source_config(args: &SourceArgs) -> anyhow::Result<source::SourceConfig> {
-    let (width, height) = args
-        .size
-        .split_once('x')
-        .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
-        .context("--size must look like 1280x720")?;
-    let output = match (&args.url, &args.output) {
-        (Some(url), _) => url.clone(),
-        (None, Some(path)) => path.display().to_string(),
-        (None, None) => anyhow::bail!("give --url or --output"),
-    };
-    let duration = match args.duration {
-        Some(s) => Some(
-            Duration::try_from_secs_f64(s)
-                .context("--duration must be a positive number of seconds")?,
-        ),
-        None => None,
-    };
-    let config = source::SourceConfig {
-        output,
-        width,
-        height,
-        fps: args.fps,
-        video_bitrate_kbps: args.bitrate,
-        gop_seconds: args.gop,
-        duration,
-        realtime: !args.fast,
-        ..source::SourceConfig::default()
-    };
-    config.validate()?;
-    Ok(config)
-}
-
 /// `sealcast source …`: runs the publisher on its own thread until done or stopped.
 pub(crate) async fn source(args: SourceArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let config = source_config(&args)?;
+    let config = crate::plan::source(&args)?;
     let stop = Arc::new(AtomicBool::new(false));
     let thread = {
         let stop = Arc::clone(&stop);
@@ -160,7 +128,7 @@ pub(crate) async fn source(args: SourceArgs, shutdown: CancellationToken) -> any
 
 /// `sealcast keys …`
 pub(crate) async fn keys(args: KeysArgs) -> anyhow::Result<()> {
-    let dir = crate::roles::key_dir(args.keys_dir.as_deref(), &args.catalog);
+    let dir = crate::plan::key_dir(args.keys_dir.as_deref(), &args.catalog);
     match args.command {
         KeysCommand::Init { algorithm, ingest } => {
             let ingest = ingest
@@ -281,6 +249,41 @@ pub(crate) async fn certs(args: CertsArgs) -> anyhow::Result<()> {
         out.push_str("the server certificate is current\n");
     }
     out.push_str(&dir.trust_hint());
+    print_ready(&out);
+    Ok(())
+}
+
+/// `sealcast ladder`: a file through the same pipeline.
+pub(crate) fn ladder(input: &Path, output: &Path, config: Option<&Path>) -> anyhow::Result<()> {
+    let config = crate::config::load(config)?;
+    std::fs::create_dir_all(output).with_context(|| format!("creating {}", output.display()))?;
+    let started = std::time::Instant::now();
+    let report = ingest::file::transcode_file(
+        input,
+        output,
+        Arc::new(config.ladder),
+        config.ingest.encoder_threads,
+    )?;
+    let mut names: Vec<_> = report.segments.keys().cloned().collect();
+    names.sort();
+    let mut out = String::new();
+    for name in names {
+        let segs = report.segments[&name];
+        let bytes = report.bytes.get(&name).copied().unwrap_or(0);
+        let secs = report.seconds.get(&name).copied().unwrap_or(0.0);
+        let kbps = if secs > 0.0 {
+            bytes as f64 * 8.0 / secs / 1000.0
+        } else {
+            0.0
+        };
+        out.push_str(&format!(
+            "{name} segments={segs} seconds={secs:.3} kbps={kbps:.0}\n"
+        ));
+    }
+    out.push_str(&format!(
+        "wall_seconds={:.3}\n",
+        started.elapsed().as_secs_f64()
+    ));
     print_ready(&out);
     Ok(())
 }

@@ -3,16 +3,21 @@
 //!
 //! - `cli`: the clap definitions.
 //! - `config`: the TOML configuration, validated at load time.
+//! - `plan`: what each role starts with, derived from its command line, variables,
+//!   configuration file and key files, with every problem named; the one derivation both
+//!   the role and `--check-config` use.
 //! - `roles`: how `up`, `ingest`, `broadcast` and `lb` wire catalog, keys, broker, ingest,
-//!   broadcast nodes and the load balancer together.
-//! - `commands`: the one-shot commands (`streams`, `source`, `keys`, `certs`).
-//! - `check`: `--check-config`, which checks a role's configuration without starting it.
+//!   broadcast nodes and the load balancer together, from their plans.
+//! - `commands`: the one-shot commands (`streams`, `source`, `keys`, `certs`, `ladder`).
+//! - `check`: `--check-config`, which checks a role's command line and variables, then
+//!   derives its plan, without starting it.
 //! - `trim`: lets the allocator return freed memory while a server idles.
 
 mod check;
 mod cli;
 mod commands;
 mod config;
+mod plan;
 mod roles;
 mod trim;
 
@@ -64,7 +69,7 @@ fn main() -> std::process::ExitCode {
 /// Runs the chosen command to completion.
 fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Ladder(args) = &cli.command {
-        return roles::ladder(&args.input, &args.output, args.config.as_deref());
+        return commands::ladder(&args.input, &args.output, args.config.as_deref());
     }
     if matches!(
         cli.command,

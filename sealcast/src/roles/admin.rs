@@ -17,7 +17,7 @@ use parking_lot::Mutex;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::unix_now;
+use super::common::unix_now;
 
 /// How often an ingest looks for operators' requests to end one of its sessions.
 const END_REQUEST_POLL: Duration = Duration::from_secs(1);

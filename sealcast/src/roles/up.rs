@@ -9,35 +9,34 @@ use std::time::Duration;
 
 use anyhow::Context;
 use api::Webhooks;
-use broadcast::{EdgeConfig, Node};
+use broadcast::Node;
 use control::EmbeddedBroker;
 use domain::broker::BrokerAddress;
-use domain::{NodeId, StreamName};
-use ingest::distribute::DistributeConfig;
+use domain::StreamName;
+use ingest::IngestMetrics;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::admin::{self, AdminSide, SessionLog};
-use super::{
-    bind, node_config, open_catalog, print_ready, shown, start_ingest, unix_now, up_metrics,
-    url_host,
-};
+use super::broadcast::{edge_config, recording_node};
+use super::common::{bind, open_catalog, print_ready, shown, unix_now, url_host};
 use crate::cli::UpArgs;
+use crate::plan::{distribution, signing_key, BalancerKeys, Broker, EdgeTrust, Problems, UpPlan};
 
 /// How long `up` waits for its nodes to report ready before it prints the URLs anyway.
 const READY_WAIT: Duration = Duration::from_secs(30);
 
+/// `sealcast up`.
 pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let config = crate::config::load(args.config.as_deref())?;
-    let catalog = open_catalog(&args.catalog).await?;
+    let plan = UpPlan::derive(&args)?;
+    let catalog = open_catalog(&plan.catalog.location).await?;
     let tasks = TaskTracker::new();
-    let (metrics, lb_metrics, registry_for_nodes) = up_metrics();
+    let (metrics, lb_metrics, registry_for_nodes) = metrics();
 
-    // Keys: made on the first start.
-    let ingest_id = NodeId::new("ingest1")?;
-    let keys = super::key_dir(None, &args.catalog);
+    // Keys: made on the first start; what the roles read from them derived as theirs is.
+    let keys = plan.keys.clone();
     let made = {
-        let (keys, id, algorithm) = (keys.clone(), ingest_id.clone(), args.algorithm.into());
+        let (keys, id, algorithm) = (keys.clone(), plan.ingest_id.clone(), plan.algorithm);
         tokio::task::spawn_blocking(move || keys.init(algorithm, &[id], unix_now()))
             .await?
             .context("making the cluster's keys")?
@@ -45,26 +44,18 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
     for path in &made.written {
         tracing::info!(path = %shown(path).display(), "wrote key material");
     }
-    let token = keys.push_token().context("reading the push token")?;
-    // Revocations `keys revoke` kept: the embedded broker starts empty every time.
-    let revocations = keys
-        .revocations()
-        .context("reading the key directory's revocations")?;
-    let root = keys.root_public().context("reading the root public key")?;
-    let presence_signer = super::presence_signer(&keys)?;
-    let (signing_key, certificate) = keys
-        .ingest(&ingest_id)
-        .context("reading the ingest signing key")?;
+    let mut problems = Problems::default();
+    let edge_trust = EdgeTrust::derive(&keys, None, &mut problems);
+    let signing = signing_key(&keys, &plan.ingest_id, &mut problems);
+    let lb_keys = BalancerKeys::derive(&keys, &mut problems);
+    let (edge_trust, signing, lb_keys) =
+        problems.or((|| Some((edge_trust?, signing?, lb_keys?)))())?;
 
     // The broker.
-    let (broker, _embedded) = match &args.mqtt_url {
-        Some(url) => (url.clone(), None),
-        None => {
-            let listen = args.mqtt_listen;
-            anyhow::ensure!(
-                listen.ip().is_loopback() || args.mqtt_allow_remote,
-                "the embedded MQTT broker listens on loopback only ({listen} is not); give --mqtt-allow-remote to let other machines log in to it"
-            );
+    let (broker, _embedded) = match &plan.broker {
+        Broker::External(url) => (url.clone(), None),
+        Broker::Embedded(listen) => {
+            let listen = *listen;
             // Everything in this process logs in with the password made on the first
             // start; other processes need the password file.
             let password = keys
@@ -80,74 +71,52 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
     };
 
     // Broadcast nodes. They stop after the ingest has handed them its last events. The
-    // nodes of `up` share one disk: the first one keeps the recordings.
-    let webhooks = Webhooks::new(catalog.clone(), args.catalog.webhook_destinations())
+    // nodes of `up` share one disk: the first one keeps the recordings, the others serve
+    // them from there.
+    let webhooks = Webhooks::new(catalog.clone(), plan.catalog.webhooks)
         .context("making the webhook client")?;
     let reports = TaskTracker::new();
     let reports_stop = CancellationToken::new();
     let mut nodes = Vec::new();
-    for i in 0..args.broadcast {
-        let id = NodeId::new(format!("broadcast{}", i + 1))?;
-        let mut node = Node::new(id.clone(), node_config(&config))
-            .with_metrics(Arc::clone(&registry_for_nodes));
-        if i == 0 {
-            node = node
-                .with_recordings(args.catalog.data_dir.join("recordings"))
-                .context("preparing the recordings directory")?
-                .with_recording_observer(admin::recording_observer(
-                    catalog.clone(),
-                    webhooks.clone(),
-                    id.clone(),
-                    tokio::runtime::Handle::current(),
-                ));
-            if let Some(keep) = args.recording_retention.0 {
-                node = node.with_recording_retention(keep);
-            }
+    for (i, (id, _)) in plan.nodes.iter().enumerate() {
+        let node = if i == 0 {
+            recording_node(
+                id.clone(),
+                plan.node,
+                plan.recordings.clone(),
+                plan.retention,
+                Some((catalog.clone(), webhooks.clone())),
+            )?
         } else {
-            // The others serve the same recordings from the shared disk.
-            node = node.with_recording_library(args.catalog.data_dir.join("recordings"));
-        }
-        nodes.push(Arc::new(node));
+            Node::new(id.clone(), plan.node).with_recording_library(plan.recordings.clone())
+        };
+        nodes.push(Arc::new(node.with_metrics(Arc::clone(&registry_for_nodes))));
     }
-    let forget: api::ForgetRecording = {
-        let keeper = Arc::clone(&nodes[0]);
-        admin::forget_with(keeper)
-    };
     let admin = AdminSide::start(
         Some(catalog.clone()),
         Some(webhooks.clone()),
         broker.clone(),
         "api-up".to_owned(),
-        Some(forget),
+        nodes
+            .first()
+            .map(|keeper| admin::forget_with(Arc::clone(keeper))),
     );
     let edges_stop = CancellationToken::new();
     let mut node_urls = Vec::new();
-    for (i, node) in nodes.iter().enumerate() {
-        let mut addr = args.broadcast_listen;
-        if addr.port() != 0 {
-            let offset = u16::try_from(i).context("too many broadcast nodes")?;
-            addr.set_port(
-                addr.port()
-                    .checked_add(offset)
-                    .context("broadcast port out of range")?,
-            );
-        }
-        let listener = bind(addr, "broadcast").await?;
+    for (node, (_, addr)) in nodes.iter().zip(&plan.nodes) {
+        let listener = bind(*addr, "broadcast").await?;
         let url = format!("http://{}", url_host(listener.local_addr()?));
         let id = node.id().clone();
-        let mut edge = EdgeConfig::new(
-            node_config(&config),
-            root.clone(),
-            token.clone(),
-            Arc::clone(&presence_signer),
+        // Direct mode sends viewers to the node's own address.
+        let edge = edge_config(
+            &edge_trust,
+            plan.node,
             broker.clone(),
             url.clone(),
+            Some(url.clone()),
+            &admin,
+            node,
         );
-        // Direct mode sends viewers to the node's own address.
-        edge.direct_url = Some(url.clone());
-        edge.revocations = revocations.clone();
-        edge.extra_routes = Some(admin.router());
-        edge.load_reports = Some(admin::broadcast_reports(Arc::clone(node)));
         node_urls.push((id.clone(), format!("{url}/")));
         let stop = edges_stop.child_token();
         let serving = Arc::clone(node);
@@ -162,22 +131,22 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
     let sessions = Arc::new(SessionLog {
         catalog: catalog.clone(),
         webhooks: webhooks.clone(),
-        node: ingest_id.clone(),
+        node: plan.ingest_id.clone(),
         tasks: reports.clone(),
     });
-    let rtmp = bind(args.rtmp_listen, "RTMP").await?;
-    let mut ingest = start_ingest(
-        &config,
+    let rtmp = bind(plan.rtmp_listen, "RTMP").await?;
+    let app = plan.settings.app.clone();
+    let mut ingest = super::ingest::start(
+        plan.settings,
         &catalog,
         rtmp,
-        DistributeConfig::new(
-            ingest_id.clone(),
-            Arc::new(signing_key),
-            certificate,
+        distribution(
+            &plan.config,
+            plan.ingest_id.clone(),
+            signing,
             broker.clone(),
-            token,
-            certs::signing::PresenceVerifier::new(root.clone()),
-            config.ladder.window + 2,
+            edge_trust.token().clone(),
+            lb_keys.presences.clone(),
         ),
         metrics.clone(),
         Some(sessions),
@@ -187,7 +156,7 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
     admin::spawn_ingest_companions(
         &reports,
         &catalog,
-        &ingest_id,
+        &plan.ingest_id,
         &ingest,
         broker.clone(),
         metrics.clone(),
@@ -210,19 +179,14 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
     };
 
     // The load balancer, with its certificate (made on the first start).
-    let certificate = super::lb::certificate_files(&args.tls, args.broadcast).await?;
-    let (lb, lb_addrs) = super::lb::start(super::lb::Start {
-        broker: broker.clone(),
-        client_id: "lb-up".to_owned(),
-        presences: certs::signing::PresenceVerifier::new(root.clone()),
-        certificate,
-        cookies: super::lb::cookies(&keys)?,
-        balance: args.balance.clone(),
-        access_log: args.access_log,
-        https: args.https_listen,
-        http: args.http_listen,
-        metrics: lb_metrics,
-    })?;
+    let (lb, lb_addrs) = super::lb::start(
+        plan.balancer,
+        lb_keys,
+        broker.clone(),
+        "lb-up".to_owned(),
+        lb_metrics,
+    )
+    .await?;
 
     // Ready when every node is, and the load balancer routes to all of them (or after a
     // while, with a warning).
@@ -236,7 +200,7 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
         tracing::warn!("not every broadcast node reported ready in time; printing the URLs anyway");
     }
 
-    let obs_url = format!("rtmp://{}/{}", url_host(rtmp_addr), config.ingest.app);
+    let obs_url = format!("rtmp://{}/{app}", url_host(rtmp_addr));
     let mut out = String::new();
     out.push_str(&format!("obs-server {obs_url}\n"));
     if let Some((name, key)) = &first_key {
@@ -258,7 +222,7 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
 
     // The demo publisher.
     let demo_stop = Arc::new(AtomicBool::new(false));
-    let demo = if args.demo {
+    let demo = if plan.demo {
         let name = StreamName::new("demo")?;
         let key = match catalog.get_stream(&name).await? {
             Some(_) => catalog.rotate_key(&name).await?,
@@ -299,4 +263,19 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
     webhooks.close().await;
     catalog.close().await;
     Ok(())
+}
+
+/// The ingest's and the load balancer's metrics of `up`, and the registry that exports
+/// them (on the nodes' `/metrics`).
+fn metrics() -> (
+    IngestMetrics,
+    loadbalancer::LbMetrics,
+    Arc<prometheus_client::registry::Registry>,
+) {
+    let metrics = IngestMetrics::default();
+    let lb = loadbalancer::LbMetrics::default();
+    let mut registry = prometheus_client::registry::Registry::default();
+    metrics.register(&mut registry);
+    lb.register(&mut registry);
+    (metrics, lb, Arc::new(registry))
 }

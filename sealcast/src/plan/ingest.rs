@@ -1,0 +1,129 @@
+//! The plan of `sealcast ingest`, and the parts of it `up` derives the same way for its
+//! own ingest: settings from the configuration file, the signing key, and the
+//! distribution (signing, pushing, presences).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use certs::signing::{PresenceVerifier, SigningKey};
+use certs::KeyDir;
+use domain::broker::BrokerAddress;
+use domain::push::PushToken;
+use domain::NodeId;
+use ingest::distribute::DistributeConfig;
+use ingest::IngestSettings;
+
+use super::inputs::{self, CatalogPlan};
+use super::problem::Problems;
+use crate::cli::IngestArgs;
+use crate::config::Config;
+
+/// Segments per rendition an ingest keeps beyond the ladder's window for nodes that join
+/// late or fall behind, so that a node that joins can serve a full playlist at once.
+const LATE_JOINER_SEGMENTS: usize = 2;
+
+/// What `sealcast ingest` starts with.
+#[derive(Debug)]
+pub(crate) struct IngestPlan {
+    pub(crate) catalog: CatalogPlan,
+    pub(crate) node_id: NodeId,
+    /// RTMP server and pipelines.
+    pub(crate) settings: IngestSettings,
+    pub(crate) distribution: DistributeConfig,
+    pub(crate) rtmp_listen: SocketAddr,
+    pub(crate) metrics_listen: SocketAddr,
+}
+
+impl IngestPlan {
+    /// The plan `args` (and the files they name) make, or every problem with it.
+    pub(crate) fn derive(args: &IngestArgs) -> Result<Self, Problems> {
+        let mut problems = Problems::default();
+        let catalog = inputs::catalog(&args.catalog, &mut problems);
+        let config = inputs::config(args.config.as_deref(), &mut problems);
+        let keys = inputs::key_dir(args.trust.keys_dir.as_deref(), &args.catalog);
+        let token = inputs::push_token(args.trust.push_token.as_deref(), &keys, &mut problems);
+        let node_id = inputs::node_id(&args.node_id, &mut problems);
+        let signing = node_id
+            .as_ref()
+            .and_then(|node| signing_key(&keys, node, &mut problems));
+        let presences = inputs::presences(&keys, &mut problems);
+        inputs::distinct_listeners(
+            &[
+                ("SEALCAST_RTMP_LISTEN", args.rtmp_listen),
+                ("SEALCAST_METRICS_LISTEN", args.metrics_listen),
+            ],
+            &mut problems,
+        );
+        let settings = config.as_ref().and_then(|c| settings(c, &mut problems));
+        let plan = (|| {
+            let config = config?;
+            let node_id = node_id?;
+            Some(IngestPlan {
+                catalog: catalog?,
+                distribution: distribution(
+                    &config,
+                    node_id.clone(),
+                    signing?,
+                    args.broker.mqtt_url.clone(),
+                    token?,
+                    presences?,
+                ),
+                node_id,
+                settings: settings?,
+                rtmp_listen: args.rtmp_listen,
+                metrics_listen: args.metrics_listen,
+            })
+        })();
+        problems.or(plan)
+    }
+}
+
+/// The RTMP server's and the pipelines' settings from the configuration file.
+pub(crate) fn settings(config: &Config, problems: &mut Problems) -> Option<IngestSettings> {
+    let end_grace = problems.take("SEALCAST_CONFIG", config.ingest.end_grace(), |e| {
+        e.to_string()
+    })?;
+    Some(IngestSettings {
+        app: config.ingest.app.clone(),
+        ladder: Arc::new(config.ladder.clone()),
+        encoder_threads: config.ingest.encoder_threads,
+        end_grace,
+        max_connections: config.ingest.max_connections.max(1),
+    })
+}
+
+/// The signing key of ingest `node` and its certificate, from the key directory.
+pub(crate) fn signing_key(
+    keys: &KeyDir,
+    node: &NodeId,
+    problems: &mut Problems,
+) -> Option<(SigningKey, Vec<u8>)> {
+    problems.take("SEALCAST_KEYS_DIR", keys.ingest(node), |e| {
+        format!(
+            "the signing key and certificate of {node} ({}, {}) cannot be read: {e}",
+            keys.signing_key_path(node).display(),
+            keys.certificate_path(node).display()
+        )
+    })
+}
+
+/// How ingest `node_id` distributes: signed with `signing`, pushed with `token` to the
+/// broadcast nodes whose presence `presences` believes, through `broker`.
+pub(crate) fn distribution(
+    config: &Config,
+    node_id: NodeId,
+    (key, certificate): (SigningKey, Vec<u8>),
+    broker: BrokerAddress,
+    token: PushToken,
+    presences: PresenceVerifier,
+) -> DistributeConfig {
+    DistributeConfig::new(
+        node_id,
+        Arc::new(key),
+        certificate,
+        broker,
+        token,
+        presences,
+        config.ladder.window + LATE_JOINER_SEGMENTS,
+    )
+}

@@ -1,0 +1,148 @@
+//! `sealcast broadcast`: one edge node. Also how `up` makes its recording node and wires
+//! each of its nodes as an edge ([`recording_node`], [`edge_config`]).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use api::Webhooks;
+use broadcast::{EdgeConfig, Node, NodeConfig};
+use catalog::Catalog;
+use domain::broker::BrokerAddress;
+use domain::NodeId;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::admin::{self, AdminSide};
+use super::common::{bind, open_catalog, print_ready, url_host};
+use crate::cli::BroadcastArgs;
+use crate::plan::{BroadcastPlan, EdgeTrust};
+
+/// `sealcast broadcast`.
+pub(crate) async fn broadcast(
+    args: BroadcastArgs,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let plan = BroadcastPlan::derive(&args)?;
+    let listener = bind(plan.listen, "HTTP").await?;
+    let url = match &plan.public_url {
+        Some(url) => url.clone(),
+        None => default_public_url(listener.local_addr()?),
+    };
+    let (catalog, webhooks) = match &plan.catalog {
+        Some(location) => {
+            let catalog = open_catalog(&location.location).await?;
+            let webhooks = Webhooks::new(catalog.clone(), location.webhooks)
+                .context("making the webhook client")?;
+            (Some(catalog), Some(webhooks))
+        }
+        None => (None, None),
+    };
+    let cataloged = catalog.clone().zip(webhooks.clone());
+    let node = Arc::new(recording_node(
+        plan.node_id.clone(),
+        plan.node,
+        plan.recordings.clone(),
+        plan.retention,
+        cataloged,
+    )?);
+    let admin = AdminSide::start(
+        catalog.clone(),
+        webhooks.clone(),
+        plan.broker.clone(),
+        format!("api-{}", plan.node_id),
+        Some(admin::forget_with(Arc::clone(&node))),
+    );
+    let mut edge = edge_config(
+        &plan.edge,
+        plan.node,
+        plan.broker.clone(),
+        url.clone(),
+        plan.direct_url.clone(),
+        &admin,
+        &node,
+    );
+    edge.ready_timeout = plan.ready_timeout;
+    let tasks = TaskTracker::new();
+    {
+        // Say so once the node serves the full live window.
+        let node = Arc::clone(&node);
+        let stop = shutdown.clone();
+        let id = plan.node_id.clone();
+        tasks.spawn(async move {
+            tokio::select! {
+                () = node.wait_ready() => print_ready(&format!("{id} {url}/\n")),
+                () = stop.cancelled() => {}
+            }
+        });
+    }
+    let result = broadcast::run_edge(node, edge, listener, shutdown).await;
+    tasks.close();
+    tasks.wait().await;
+    admin.finish().await;
+    if let Some(w) = &webhooks {
+        w.close().await;
+    }
+    if let Some(c) = &catalog {
+        c.close().await;
+    }
+    result.context("broadcast node")
+}
+
+/// A node that records what it publishes into `recordings`, deleting recordings older
+/// than `retention`; with a catalog, finished recordings are entered there and announced
+/// by webhook.
+pub(super) fn recording_node(
+    id: NodeId,
+    config: NodeConfig,
+    recordings: PathBuf,
+    retention: Option<Duration>,
+    cataloged: Option<(Catalog, Webhooks)>,
+) -> anyhow::Result<Node> {
+    let mut node = Node::new(id.clone(), config)
+        .with_recordings(recordings)
+        .context("preparing the recordings directory")?;
+    if let Some(keep) = retention {
+        node = node.with_recording_retention(keep);
+    }
+    if let Some((catalog, webhooks)) = cataloged {
+        node = node.with_recording_observer(admin::recording_observer(
+            catalog,
+            webhooks,
+            id,
+            tokio::runtime::Handle::current(),
+        ));
+    }
+    Ok(node)
+}
+
+/// How `node` runs as an edge serving at `url`: the cluster's trust, the admin API beside
+/// its routes, its load reports.
+pub(super) fn edge_config(
+    trust: &EdgeTrust,
+    config: NodeConfig,
+    broker: BrokerAddress,
+    url: String,
+    direct_url: Option<String>,
+    admin: &AdminSide,
+    node: &Arc<Node>,
+) -> EdgeConfig {
+    let mut edge = trust.edge_config(config, broker, url, direct_url);
+    edge.extra_routes = Some(admin.router());
+    edge.load_reports = Some(admin::broadcast_reports(Arc::clone(node)));
+    edge
+}
+
+/// `http://` + the listen address, with the host's name in place of an unspecified address.
+fn default_public_url(addr: std::net::SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        if let Ok(host) = std::env::var("HOSTNAME") {
+            let host = host.trim();
+            if !host.is_empty() {
+                return format!("http://{host}:{}", addr.port());
+            }
+        }
+    }
+    format!("http://{}", url_host(addr))
+}

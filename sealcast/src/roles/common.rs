@@ -1,0 +1,85 @@
+//! What the roles do alike: open the catalog, bind listeners, serve a metrics registry,
+//! and say where things are.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use catalog::Catalog;
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::plan::CatalogLocation;
+
+/// Opens the catalog at `location` (creating the data directory if needed).
+pub(crate) async fn open_catalog(location: &CatalogLocation) -> anyhow::Result<Catalog> {
+    let location = match location {
+        CatalogLocation::Url(url) => url.clone(),
+        CatalogLocation::DataDir(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating the data directory {}", dir.display()))?;
+            dir.join("catalog.db").display().to_string()
+        }
+    };
+    Catalog::open(&location)
+        .await
+        .context("opening the catalog")
+}
+
+pub(super) async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the {what} listener on {addr}"))
+}
+
+/// The metrics server of a role on its own (a standalone ingest, the load balancer):
+/// `registry` on `/metrics` at `listen` until `stop`. Returns the bound address and the
+/// server's task.
+pub(super) async fn serve_metrics(
+    listen: SocketAddr,
+    registry: Registry,
+    stop: CancellationToken,
+) -> anyhow::Result<(SocketAddr, JoinHandle<std::io::Result<()>>)> {
+    let listener = bind(listen, "metrics").await?;
+    let addr = listener.local_addr()?;
+    let task = tokio::spawn(ingest::metrics::serve(listener, Arc::new(registry), stop));
+    Ok((addr, task))
+}
+
+/// Seconds since the Unix epoch (certificate validity is checked against it).
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Where a data directory path is shown to the operator.
+pub(super) fn shown(path: &Path) -> PathBuf {
+    path.canonicalize().unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// `host:port` of a listen address, with loopback in place of an unspecified address.
+pub(super) fn url_host(addr: SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        match addr {
+            SocketAddr::V4(_) => format!("127.0.0.1:{}", addr.port()),
+            SocketAddr::V6(_) => format!("[::1]:{}", addr.port()),
+        }
+    } else {
+        addr.to_string()
+    }
+}
+
+/// Prints what scripts read from stdout, flushed at once.
+#[allow(clippy::print_stdout)] // stdout is this command's interface
+pub(crate) fn print_ready(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
+}

@@ -1,0 +1,142 @@
+//! `sealcast ingest`: RTMP in; every segment signed, pushed to every broadcast node
+//! present, its signature published over MQTT. Also how `up` starts its own ingest over
+//! the catalog ([`start`]).
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use api::Webhooks;
+use catalog::Catalog;
+use domain::StreamName;
+use ingest::distribute::DistributeConfig;
+use ingest::{IngestMetrics, IngestSettings};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::admin::{self, SessionLog};
+use super::common::{bind, open_catalog, print_ready, serve_metrics, url_host};
+use crate::cli::IngestArgs;
+use crate::plan::IngestPlan;
+
+/// `sealcast ingest`.
+pub(crate) async fn ingest(args: IngestArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let plan = IngestPlan::derive(&args)?;
+    let catalog = open_catalog(&plan.catalog.location).await?;
+
+    let metrics = IngestMetrics::default();
+    let mut registry = prometheus_client::registry::Registry::default();
+    metrics.register(&mut registry);
+    let (metrics_addr, metrics_task) =
+        serve_metrics(plan.metrics_listen, registry, shutdown.child_token()).await?;
+    let webhooks = Webhooks::new(catalog.clone(), plan.catalog.webhooks)
+        .context("making the webhook client")?;
+    let background = TaskTracker::new();
+    let background_stop = CancellationToken::new();
+    let sessions = Arc::new(SessionLog {
+        catalog: catalog.clone(),
+        webhooks: webhooks.clone(),
+        node: plan.node_id.clone(),
+        tasks: background.clone(),
+    });
+    let rtmp = bind(plan.rtmp_listen, "RTMP").await?;
+    let app = plan.settings.app.clone();
+    let broker = plan.distribution.broker.clone();
+    let mut ingest = start(
+        plan.settings,
+        &catalog,
+        rtmp,
+        plan.distribution,
+        metrics.clone(),
+        Some(sessions),
+        shutdown.child_token(),
+    )?;
+    admin::spawn_ingest_companions(
+        &background,
+        &catalog,
+        &plan.node_id,
+        &ingest,
+        broker,
+        metrics,
+        &background_stop,
+    );
+    print_ready(&format!(
+        "obs-server rtmp://{}/{app}\nmetrics http://{}/metrics\n",
+        url_host(ingest.rtmp_addr()),
+        url_host(metrics_addr),
+    ));
+    ingest.served().await?;
+    // The reporter and the end-request follower hold the registry: stopped first, so that
+    // finishing it closes the events channel and the distribution ends at once.
+    background_stop.cancel();
+    ingest.finish().await?;
+    background.close();
+    background.wait().await;
+    webhooks.close().await;
+    catalog.close().await;
+    if let Err(e) = metrics_task.await? {
+        tracing::warn!(error = %e, "the metrics server failed");
+    }
+    Ok(())
+}
+
+/// The catalog as the ingest sees it ([`ingest::StreamAuthority`]): stream keys and
+/// numbering.
+#[derive(Debug, Clone)]
+struct CatalogAuthority(Catalog);
+
+#[async_trait::async_trait]
+impl ingest::StreamAuthority for CatalogAuthority {
+    async fn authenticate(
+        &self,
+        presented_key: &str,
+    ) -> Result<Option<StreamName>, ingest::AuthorityError> {
+        Ok(self.0.authenticate(presented_key).await?)
+    }
+
+    async fn begin_numbering(
+        &self,
+        stream: &StreamName,
+    ) -> Result<ingest::Numbering, ingest::AuthorityError> {
+        let n = self.0.begin_numbering(stream).await?;
+        Ok(ingest::Numbering {
+            first_sequence: n.first_sequence,
+            discontinuity_sequence: n.discontinuity_sequence,
+            discontinuity: n.discontinuity,
+        })
+    }
+
+    async fn mark_live(
+        &self,
+        stream: &StreamName,
+        at_unix: i64,
+    ) -> Result<(), ingest::AuthorityError> {
+        Ok(self.0.mark_live(stream, at_unix).await?)
+    }
+
+    async fn advance_sequence(
+        &self,
+        stream: &StreamName,
+        next: u64,
+    ) -> Result<(), ingest::AuthorityError> {
+        Ok(self.0.advance_sequence(stream, next).await?)
+    }
+}
+
+/// Starts an ingest node ([`ingest::run`]) over `catalog`, its RTMP server until `stop`.
+pub(super) fn start(
+    settings: IngestSettings,
+    catalog: &Catalog,
+    rtmp: TcpListener,
+    distribution: DistributeConfig,
+    metrics: IngestMetrics,
+    observer: Option<Arc<dyn ingest::PublishObserver>>,
+    stop: CancellationToken,
+) -> anyhow::Result<ingest::Running> {
+    let deps = ingest::IngestDeps {
+        authority: Arc::new(CatalogAuthority(catalog.clone())),
+        observer,
+        metrics,
+    };
+    Ok(ingest::run(rtmp, settings, distribution, deps, stop)?)
+}
