@@ -321,6 +321,7 @@ impl LlViewer {
         self.sample_latencies();
         if p.ended {
             self.ended = true;
+            self.playout.end();
             self.advance(now);
             return Ok(out);
         }

@@ -60,9 +60,17 @@ pub struct Playout {
     played: Option<Position>,
     stalls: u32,
     stalled: Duration,
+    /// The stream ended: no part comes after those expected, and running out of them is
+    /// the end of playback, not a stall.
+    ended: bool,
 }
 
 impl Playout {
+    /// The stream ended ([`Playout::ended`]).
+    pub fn end(&mut self) {
+        self.ended = true;
+    }
+
     /// The part at `at` will come (listed, or hinted); `false` if it is in the past.
     pub fn expect(&mut self, at: Position) -> bool {
         if self.played.is_some_and(|p| at <= p) {
@@ -130,7 +138,8 @@ impl Playout {
                 Some(end) => end + duration,
             });
         }
-        if let (Some(end), None) = (self.runs_out, self.stalled_since) {
+        let nothing_to_come = self.ended && self.slots.is_empty();
+        if let (Some(end), None, false) = (self.runs_out, self.stalled_since, nothing_to_come) {
             if end < now && !self.front_playing(end) {
                 self.stalled_since = Some(end);
                 events.push(PlayEvent::StallBegan { at: end });
@@ -152,7 +161,9 @@ impl Playout {
     /// stalled, before playback starts, or while the length of what plays is unknown.
     pub fn runs_out(&self) -> Option<Duration> {
         let end = self.runs_out?;
-        (self.stalled_since.is_none() && !self.front_playing(end)).then_some(end)
+        let nothing_to_come = self.ended && self.slots.is_empty();
+        (self.stalled_since.is_none() && !self.front_playing(end) && !nothing_to_come)
+            .then_some(end)
     }
 
     /// The viewer leaves at `now`: a stall still going on ends here and counts.
@@ -267,6 +278,26 @@ mod tests {
             ]
         );
         assert_eq!(p.stalls(), (1, ms(700)));
+    }
+
+    #[test]
+    fn the_end_of_a_stream_is_no_stall() {
+        let mut p = Playout::default();
+        p.listed((1, 0), ms(300));
+        p.ready((1, 0), ms(0));
+        p.end();
+        assert_eq!(p.advance(ms(0)), [PlayEvent::Started { at: ms(0) }]);
+        assert_eq!(p.runs_out(), None);
+        assert_eq!(p.finish(ms(1000)), []);
+        assert_eq!(p.stalls(), (0, Duration::ZERO));
+        // Parts still expected when it ended: running dry before they come is a stall.
+        let mut p = Playout::default();
+        p.listed((1, 0), ms(300));
+        p.ready((1, 0), ms(0));
+        p.listed((1, 1), ms(300));
+        p.end();
+        p.advance(ms(0));
+        assert_eq!(p.advance(ms(400)), [PlayEvent::StallBegan { at: ms(300) }]);
     }
 
     proptest! {
