@@ -20,13 +20,14 @@ use crate::metrics::IngestMetrics;
 use super::align::SequenceAligner;
 use super::boundary::{BoundaryPlan, CutQueue};
 use super::clock::Clock;
+use super::emit::{emit, RungOutput};
 use super::input::{AudioCodec, MediaInput, VideoCodec};
 use super::lag::{LagMonitor, LagVerdict};
+use super::params::{PipelineOutcome, PipelineParams};
 use super::rung::{part_target_ms, RungMuxer, RungOutputSpec};
 use super::segmenter::{AudioFrame, Closed, RungSegmenter, VideoPacket};
 use super::transcode::{AudioTranscoder, DecodedFrame, VideoDecoder};
-use super::worker::{spawn_worker, WorkerHandle};
-use super::{emit, PipelineOutcome, PipelineParams, RungOutput, WorkerInput};
+use super::worker::{spawn_worker, WorkerHandle, WorkerInput};
 
 struct Started {
     /// The source rung, cut without re-encoding (absent if the ladder has none).

@@ -21,8 +21,11 @@
 //! The folder is the pipeline: everything it is made of lives here and nothing outside
 //! uses it but through this file's interface ([`Pipeline`], [`MediaInput`]).
 //!
-//! - this file: the interface and the emitting thread (the aligner, then the events
-//!   channel);
+//! - this file: the interface, [`Pipeline`]; `params`: what it starts with and how it
+//!   ended ([`PipelineParams`], [`PipelineOutcome`]), apart so that the threads below read
+//!   them without importing this file back (no file of the folder imports one that
+//!   imports it);
+//! - `emit`: the emitting thread (the aligner, then the events channel);
 //! - `input`: [`MediaInput`], what comes in, with its codecs named ([`VideoCodec`],
 //!   [`AudioCodec`]);
 //! - `coordinator`: the coordinator thread: plans boundaries, cuts the source rung,
@@ -38,11 +41,9 @@
 //!   `segmenter` (one rung's packets into segments and LL-HLS parts), `align` (all rungs'
 //!   segments released in sequence order), `lag` (when the pipeline falls behind real time).
 
-use std::sync::mpsc as std_mpsc;
-use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use domain::{Ladder, LiveEvent, Part, RenditionInfo, Segment, SessionId, StreamName};
+use domain::LiveEvent;
 use tokio::sync::mpsc;
 
 use crate::error::IngestError;
@@ -53,72 +54,18 @@ mod boundary;
 mod clock;
 mod cmaf;
 mod coordinator;
+mod emit;
 mod input;
 mod lag;
+mod params;
 mod rung;
 mod segmenter;
 mod transcode;
 mod worker;
 
-use align::SequenceAligner;
 use coordinator::Coordinator;
 pub use input::{AudioCodec, MediaInput, VideoCodec};
-use segmenter::AudioFrame;
-use transcode::DecodedFrame;
-
-/// Told the next sequence number before each segment number leaves the pipeline, on the
-/// thread that hands segments on: a store that numbering must survive (the catalog), so
-/// that whatever an edge saw is never ahead of it. It may block for a moment.
-#[derive(Clone)]
-pub struct SequenceRecorder(Arc<dyn Fn(u64) + Send + Sync>);
-
-impl SequenceRecorder {
-    /// A recorder calling `record(next)`.
-    pub fn new(record: impl Fn(u64) + Send + Sync + 'static) -> Self {
-        SequenceRecorder(Arc::new(record))
-    }
-}
-
-impl std::fmt::Debug for SequenceRecorder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SequenceRecorder")
-    }
-}
-
-/// Where a pipeline's segments start and how they are labelled.
-#[derive(Debug, Clone)]
-pub struct PipelineParams {
-    /// The stream.
-    pub stream: StreamName,
-    /// This publish session.
-    pub session: SessionId,
-    /// Sequence number of the first segment.
-    pub first_sequence: u64,
-    /// Discontinuity sequence of every segment of this session.
-    pub discontinuity_sequence: u64,
-    /// Whether the first segment follows an earlier session (`#EXT-X-DISCONTINUITY`).
-    pub discontinuity: bool,
-    /// The ladder to produce.
-    pub ladder: Arc<Ladder>,
-    /// Live input: measure lag against the wall clock and shed rungs when behind. Off for
-    /// files transcoded as fast as possible.
-    pub realtime: bool,
-    /// x264 threads per encoded rung (0 = x264's choice).
-    pub encoder_threads: usize,
-    /// Where the next sequence number is recorded before each segment number leaves.
-    pub recorder: Option<SequenceRecorder>,
-}
-
-/// How a pipeline ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PipelineOutcome {
-    /// The sequence number the next session should start at.
-    pub next_sequence: u64,
-    /// Segment boundaries planned (segments per rung).
-    pub segments: u64,
-    /// Whether the session got as far as its first keyframe (edges know about it).
-    pub started: bool,
-}
+pub use params::{PipelineOutcome, PipelineParams, SequenceRecorder};
 
 /// A running pipeline: feed it with [`Pipeline::sender`], end it by dropping every sender
 /// and calling [`Pipeline::finish`].
@@ -167,56 +114,4 @@ impl Pipeline {
             ),
         }
     }
-}
-
-enum RungOutput {
-    Info(usize, RenditionInfo),
-    Segment(usize, Segment),
-    Part(usize, Part),
-    Dropped(usize),
-}
-
-enum WorkerInput {
-    Frame(Arc<DecodedFrame>, Option<u64>),
-    Audio(AudioFrame),
-    Finish(i64),
-}
-
-fn emit(
-    mut aligner: SequenceAligner,
-    rx: std_mpsc::Receiver<RungOutput>,
-    events: mpsc::Sender<LiveEvent>,
-    recorder: Option<SequenceRecorder>,
-) {
-    let mut recorded = None;
-    let mut send = |evs: Vec<LiveEvent>| {
-        for e in evs {
-            let sequence = match &e {
-                LiveEvent::Segment(segment) => Some(segment.meta.sequence),
-                // A part of segment N tells edges about N as much as the segment does.
-                LiveEvent::Part(part) => Some(part.meta.sequence),
-                _ => None,
-            };
-            if let (Some(sequence), Some(recorder)) = (sequence, &recorder) {
-                let next = sequence + 1;
-                if recorded.is_none_or(|r| next > r) {
-                    (recorder.0)(next);
-                    recorded = Some(next);
-                }
-            }
-            if events.blocking_send(e).is_err() {
-                return;
-            }
-        }
-    };
-    for output in rx {
-        let evs = match output {
-            RungOutput::Info(rung, info) => aligner.info(rung, info),
-            RungOutput::Segment(rung, seg) => aligner.segment(rung, seg),
-            RungOutput::Part(rung, part) => aligner.part(rung, part),
-            RungOutput::Dropped(rung) => aligner.drop_rung(rung),
-        };
-        send(evs);
-    }
-    send(aligner.finish());
 }

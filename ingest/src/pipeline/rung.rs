@@ -19,8 +19,9 @@ use crate::error::IngestError;
 
 use super::clock::Clock;
 use super::cmaf::{AvcSource, CmafAudio, CmafWriter};
+use super::emit::RungOutput;
+use super::params::PipelineParams;
 use super::segmenter::{Closed, ClosedPart, ClosedSegment, VideoPacket};
-use super::{PipelineParams, RungOutput};
 
 /// How a rung's segments are packaged.
 pub(super) enum Container {

@@ -12,10 +12,22 @@ use crate::error::IngestError;
 use crate::metrics::IngestMetrics;
 
 use super::boundary::ForcedCuts;
+use super::emit::RungOutput;
+use super::params::PipelineParams;
 use super::rung::{millis, part_target_ms, RungMuxer};
-use super::segmenter::{Closed, RungSegmenter, VideoPacket};
+use super::segmenter::{AudioFrame, Closed, RungSegmenter, VideoPacket};
 use super::transcode::{DecodedFrame, EncodeSpec, EncodedPacket, RungEncoder};
-use super::{PipelineParams, RungOutput, WorkerInput};
+
+/// What the coordinator hands an encoded rung's thread.
+pub(super) enum WorkerInput {
+    /// A decoded picture (shared by every rung), with the sequence number of the segment
+    /// it must start as an IDR, if it starts one.
+    Frame(Arc<DecodedFrame>, Option<u64>),
+    /// An ADTS audio frame, for every rung alike.
+    Audio(AudioFrame),
+    /// The stream ended at this presentation time (ms): flush and stop.
+    Finish(i64),
+}
 
 pub(super) struct WorkerHandle {
     pub(super) tx: Option<std_mpsc::SyncSender<WorkerInput>>,
