@@ -24,8 +24,6 @@
 //!   gaps on timeout, bounded memory).
 //! - [`parts`]: the part gate, sans-IO: an LL-HLS part is published once its bytes and a
 //!   verified part manifest meet and agree (no order, no gaps: parts are ephemeral).
-//! - `cmaf`: media playlists of CMAF renditions without parts (`EXT-X-MAP`, `.m4s`), live
-//!   and for recordings.
 //! - `barriers`: control events queued behind the gate, sans-IO: an event waits for the
 //!   segments of its stream pushed before it, and a later segment never overtakes it.
 //! - `ready`: when an edge may report ready (sans-IO): every ingest that is up has sent it
@@ -64,7 +62,6 @@
 mod assets;
 mod audience;
 mod barriers;
-mod cmaf;
 mod config;
 mod edge;
 mod error;
