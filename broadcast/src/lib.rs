@@ -3,7 +3,7 @@
 //!
 //! As an edge ([`run_edge`]) it takes segment bytes by HTTP push from ingest and their
 //! signed manifests over MQTT, and publishes a segment only once both arrived and the
-//! manifest verifies against an ingest key the pinned cluster root certified ([`gate`]).
+//! manifest verifies against an ingest key the pinned cluster root certified.
 //! Control events (session start, rendition, drop, end) arrive by push too and reach
 //! [`Node::apply`] directly; each accepted change re-renders the affected playlists in
 //! memory and swaps a new snapshot of the stream in whole. HTTP handlers only ever read
@@ -20,21 +20,17 @@
 //!   `Cache-Control` computed once per change; [`StreamSummary`] for the stream list.
 //! - `node`: [`Node`], every stream behind one `Arc`: per-stream writer lock, lock-free
 //!   snapshot reads.
-//! - [`gate`]: the signature gate, sans-IO (bytes and verified manifest meet, in order,
-//!   gaps on timeout, bounded memory).
-//! - [`parts`]: the part gate, sans-IO: an LL-HLS part is published once its bytes and a
-//!   verified part manifest meet and agree (no order, no gaps: parts are ephemeral).
-//! - `barriers`: control events queued behind the gate, sans-IO: an event waits for the
-//!   segments of its stream pushed before it, and a later segment never overtakes it.
-//! - `ready`: when an edge may report ready (sans-IO): every ingest that is up has sent it
-//!   its window, or the readiness timeout passed.
-//! - `edge`: [`Edge`], the state the push side, the MQTT side and the gate's timer share
-//!   (gate, trust store, readiness), and [`run_edge`], which runs them all. Its child
-//!   `edge::push` is the internal push API (`PUT` segments, `POST` events: token, caps,
-//!   streamed SHA-256, into the gate), routes that [`Edge::router`] adds to the node's
-//!   public ones; the public router knows nothing of edges.
-//! - `mqtt`: certificates, revocations, manifests and presences from the broker; this
-//!   node's retained presence and last will.
+//! - `cmaf`: media playlists of CMAF renditions without parts (`EXT-X-MAP`, `.m4s`), live
+//!   and for recordings.
+//! - `edge`: [`Edge`], the state the push side, the MQTT side and the gate's timer share,
+//!   and [`run_edge`], which runs them all. Everything only an edge uses lives under it:
+//!   its state machines, sans-IO (`edge::candidates`, where pushed bytes and verified
+//!   manifests meet for segments and parts alike; `edge::gate`, segments in order with
+//!   gaps; `edge::parts`, parts; `edge::barriers`, control events queued behind the gate;
+//!   `edge::admission`, which signed control events are taken; `edge::ready`, readiness
+//!   and lag) and its I/O (`edge::push`, the internal push API, routes that
+//!   [`Edge::router`] adds to the node's public ones, so the public router knows nothing
+//!   of edges; `edge::mqtt`, the broker side).
 //! - `recorder`: the recorder thread, writing what the node publishes to disk and turning
 //!   each ended stream into a VOD recording (playlists, then `recording.json`); it tells
 //!   the [`RecordingObserver`] and deletes recordings past their retention.
@@ -61,18 +57,14 @@
 
 mod assets;
 mod audience;
-mod barriers;
+mod cmaf;
 mod config;
 mod edge;
 mod error;
-pub mod gate;
 mod http;
 mod live;
 pub mod metrics;
-mod mqtt;
 mod node;
-pub mod parts;
-mod ready;
 mod recorder;
 mod recording;
 mod respond;
@@ -82,7 +74,7 @@ mod stream;
 mod view;
 
 pub use config::{EdgeConfig, LoadSampler, NodeConfig};
-pub use edge::{run_edge, Edge};
+pub use edge::{run_edge, Edge, SILENT_HOLDS};
 pub use error::BroadcastError;
 pub use http::HttpLimits;
 pub use node::{Node, NodeLoad};

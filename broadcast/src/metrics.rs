@@ -11,7 +11,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-use crate::gate::RejectReason;
+use crate::edge::RejectReason;
 use crate::BroadcastError;
 
 /// The metric families this role registers: each name as registered (the exposition adds

@@ -809,8 +809,7 @@ async fn an_end_behind_a_missing_manifest_follows_the_gap() {
         .is_success());
     // No manifest says live moved on: the bytes wait SILENT_HOLDS hold times (their
     // manifest may be late), and the end waits behind them.
-    tokio::time::advance(HOLD * broadcast::gate::SILENT_HOLDS as u32 - Duration::from_millis(10))
-        .await;
+    tokio::time::advance(HOLD * broadcast::SILENT_HOLDS as u32 - Duration::from_millis(10)).await;
     edge.tick();
     assert!(!playlist(&edge).await.contains("#EXT-X-ENDLIST"));
     tokio::time::advance(Duration::from_millis(20)).await;

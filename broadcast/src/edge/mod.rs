@@ -10,17 +10,32 @@
 //! bookkeeping. [`run_edge`] runs the HTTP server, the MQTT side and the gate's timer as
 //! tasks it owns and joins.
 //!
-//! Time: the gate counts milliseconds since the edge started on tokio's clock (so tests can
-//! pause it); certificates and revocations are checked against the wall clock in unix
-//! seconds.
+//! Its children, state machines first (sans-IO, each with property tests):
 //!
-//! Long (about 690 lines before its tests) because [`Edge`] is the one place the push side,
-//! the MQTT side and the timer meet (gate, part gate, trust store, readiness, event
-//! verification); its state machines (`gate`, `parts`, `barriers`, `ready`) and its I/O
-//! (`push`, `mqtt`, `http`) are
-//! modules of their own.
+//! - `candidates`: where pushed bytes and verified statements meet, for segments and
+//!   parts alike: rival pushes, the held-byte budget, the hold time, and the signed
+//!   envelope that travels on with what is published.
+//! - `gate`: the signature gate, segments on top of the candidate set: in order per
+//!   rendition, gaps on timeout.
+//! - `parts`: the part gate, parts on top of the candidate set: no order, no gaps.
+//! - `barriers`: control events queued behind the gate (an end never overtakes the
+//!   segments pushed before it).
+//! - `admission`: which verified control events are taken (fresh, in session order, a
+//!   `synced` from its own ingest).
+//! - `ready`: when the edge may report ready, and whether it has fallen behind live.
+//! - `push`: the internal push API (HTTP), into the gates and the event path.
+//! - `mqtt`: certificates, revocations, manifests and presences from the broker; this
+//!   node's retained presence and last will.
+//!
+//! Time: the gate counts milliseconds since the edge started on tokio's clock (so tests can
+//! pause it); certificates, revocations and control events are checked against the wall
+//! clock.
+//!
+//! Long because [`Edge`] is the one place the push side, the MQTT side and the timer
+//! meet: it verifies what they bring (on the blocking pool) and applies what the gates
+//! decide, in order among the control events, under the gate's lock; every rule it applies
+//! lives in a child above.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -28,24 +43,39 @@ use axum::Router;
 use bytes::Bytes;
 use certs::signing::TrustStore;
 use certs::CertsError;
+use control::Message;
 use domain::manifest::{AnyManifest, SignedEvent, SignedManifest};
 use domain::presence::{Presence, PresenceState, Role};
 use domain::push::ControlEvent;
 use domain::segment::PartMeta;
-use domain::{LiveEvent, NodeId, RenditionName, SegmentMeta, SessionId, StreamName};
+use domain::{LiveEvent, NodeId, RenditionName, SegmentMeta, StreamName};
 use parking_lot::{Mutex, RwLock};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::barriers::Barriers;
-use crate::gate::{GateOutput, RejectReason, SignatureGate};
-use crate::parts::{PartGate, PartOutput};
-use crate::ready::{Lag, Readiness, Verdict};
 use crate::{BroadcastError, EdgeConfig, Node};
+use admission::{Admission, Refusal};
+use barriers::Barriers;
+use candidates::{Claim, Signed};
+use gate::{GateOutput, SignatureGate};
+use parts::{PartGate, PartOutput};
+use ready::{Lag, Readiness, Verdict};
 
+mod admission;
+mod barriers;
+mod candidates;
+#[cfg(test)]
+mod fixtures;
+mod gate;
+mod mqtt;
+mod parts;
 mod push;
+mod ready;
+
+pub(crate) use candidates::RejectReason;
+pub use gate::SILENT_HOLDS;
 
 /// How often the gate's timer runs: held segments become gaps at most this late.
 const TICK: Duration = Duration::from_millis(100);
@@ -70,17 +100,12 @@ pub struct Edge {
     lag: Mutex<Lag>,
     /// Zero of the gate's millisecond clock.
     epoch: Instant,
-    /// Per stream, the session of the last signed session start taken and when the ingest
-    /// signed it: statements signed before it cannot change that session.
-    starts: Mutex<HashMap<StreamName, (SessionId, u64)>>,
+    /// The control events taken so far, as far as later ones depend on them.
+    admission: Mutex<Admission>,
     /// The presence this node announced last (signed, so each announcement's bytes are
     /// its own): only that coming back is the echo readiness waits for.
     announced: Mutex<Option<Vec<u8>>>,
 }
-
-/// How far from this node's clock the signing time of a control event may lie, either way:
-/// a statement older than this is not taken, so one captured cannot be replayed later.
-pub(crate) const EVENT_SKEW: Duration = Duration::from_secs(120);
 
 /// The gate and the control events queued behind it.
 struct Gated {
@@ -136,7 +161,7 @@ impl Edge {
             node,
             config,
             epoch,
-            starts: Mutex::new(HashMap::new()),
+            admission: Mutex::new(Admission::default()),
             announced: Mutex::new(None),
         }))
     }
@@ -146,7 +171,7 @@ impl Edge {
         &self.node
     }
 
-    /// The public routes of [`router`](crate::router) plus the internal push API
+    /// The public routes of [`router`](crate::router()) plus the internal push API
     /// (`domain::push`), on one router.
     pub fn router(self: &Arc<Self>) -> Router {
         let mut extra = push::routes(Arc::clone(self));
@@ -168,7 +193,7 @@ impl Edge {
         let mut gated = self.gate.lock();
         let now = self.now_ms();
         let hold = u64::try_from(self.config.hold.as_millis()).unwrap_or(u64::MAX);
-        let patience = hold.saturating_mul(crate::gate::SILENT_HOLDS + 1);
+        let patience = hold.saturating_mul(SILENT_HOLDS + 1);
         for event in gated.barriers.expire(now, patience) {
             self.release(event);
         }
@@ -211,9 +236,9 @@ impl Edge {
     }
 
     /// The control event inside a pushed signed statement, once the signature verified
-    /// against a trusted ingest key (on the blocking pool), the statement is fresh, and it
-    /// was signed after the start of the session it would change. A `synced` must come
-    /// from the key of the ingest it names. Every refusal is counted by reason.
+    /// against a trusted ingest key (on the blocking pool) and [`Admission`] took it
+    /// (fresh, in session order, a `synced` from its own ingest). Every refusal is counted
+    /// by reason.
     pub(crate) async fn verify_event(&self, bytes: &[u8]) -> Result<ControlEvent, BroadcastError> {
         let refuse = |reason: &'static str| {
             self.node.metrics.event_refused(reason);
@@ -235,88 +260,48 @@ impl Edge {
             tracing::warn!(key_id = %key_id, reason = e.reason(), "control event refused");
             refuse(e.reason())
         })?;
-        let skew = u64::try_from(EVENT_SKEW.as_millis()).unwrap_or(u64::MAX);
-        if statement.issued_at_ms.abs_diff(unix_now_ms()) > skew {
-            tracing::warn!(key_id = %key_id, issued_at_ms = statement.issued_at_ms, "control event signed too long ago (or ahead); refused");
-            return Err(refuse("stale"));
-        }
-        let event: ControlEvent = serde_json::from_slice(&statement.body).map_err(|e| {
-            self.node.metrics.event_refused("malformed");
-            BroadcastError::BadEvent(e)
-        })?;
-        if let ControlEvent::Synced { ingest } = &event {
-            if signer.as_ref() != Some(ingest) {
-                return Err(refuse("bad_signature"));
+        let admitted = self
+            .admission
+            .lock()
+            .admit(&statement, signer.as_ref(), unix_now_ms());
+        admitted.map_err(|refusal| {
+            let reason = refusal.label();
+            match refusal {
+                Refusal::Malformed(e) => {
+                    self.node.metrics.event_refused(reason);
+                    return BroadcastError::BadEvent(e);
+                }
+                Refusal::Stale { issued_at_ms } => {
+                    tracing::warn!(key_id = %key_id, issued_at_ms, "control event signed too long ago (or ahead); refused");
+                }
+                Refusal::BeforeSession(event) => tracing::warn!(
+                    ?event,
+                    "control event signed before the session it would change; refused"
+                ),
+                Refusal::ForeignSync => {}
             }
-        }
-        if !self.in_order(&event, statement.issued_at_ms) {
-            tracing::warn!(
-                ?event,
-                "control event signed before the session it would change; refused"
-            );
-            return Err(refuse("stale"));
-        }
-        Ok(event)
+            refuse(reason)
+        })
     }
 
-    /// Whether `event`, signed at `issued_at_ms`, may change its stream: a session start,
-    /// rendition change or end signed before the start of another session that this node
-    /// already took is an old statement replayed, and refused.
-    fn in_order(&self, event: &ControlEvent, issued_at_ms: u64) -> bool {
-        let (stream, session) = match event {
-            ControlEvent::Live(LiveEvent::SessionStarted { stream, session })
-            | ControlEvent::Live(LiveEvent::Ended { stream, session }) => (stream, Some(*session)),
-            ControlEvent::Live(LiveEvent::Rendition { stream, .. })
-            | ControlEvent::Live(LiveEvent::RenditionDropped { stream, .. }) => (stream, None),
-            // A segment never arrives as a control event (its variant does not deserialize).
-            ControlEvent::Synced { .. }
-            | ControlEvent::Live(LiveEvent::Segment(_) | LiveEvent::Part(_)) => return true,
-        };
-        let mut starts = self.starts.lock();
-        let latest = starts.get(stream).copied();
-        if latest.is_some_and(|(s, at)| issued_at_ms < at && session != Some(s)) {
-            return false;
-        }
-        if let ControlEvent::Live(LiveEvent::SessionStarted { session, .. }) = event {
-            let at = match latest {
-                Some((s, at)) if s == *session => at.max(issued_at_ms),
-                _ => issued_at_ms,
-            };
-            starts.insert(stream.clone(), (*session, at));
-        }
-        true
-    }
-
-    /// Whether a pushed segment can be taken now (before its body is read). While control
-    /// events of its stream wait behind the gate, the segment may belong to what they
-    /// announce (a rendition, a new session): then only the stream must be known, and the
-    /// events are applied before the segment is published.
-    pub(crate) fn check_push(&self, meta: &SegmentMeta) -> Result<(), BroadcastError> {
-        let waiting = self.gate.lock().barriers.holds(&meta.stream);
+    /// Whether pushed bytes (a segment's or a part's) can be taken now, before their body
+    /// is read. While control events of their stream wait behind the gate, the bytes may
+    /// belong to what they announce (a rendition, a new session): then only the stream
+    /// must be known, and the events are applied before anything is published.
+    pub(crate) fn check_push(&self, claim: &impl Claim) -> Result<(), BroadcastError> {
+        let waiting = self.gate.lock().barriers.holds(claim.stream());
         if waiting {
-            self.node.check_stream(&meta.stream)
+            self.node.check_stream(claim.stream())
         } else {
             self.node
-                .check_segment(&meta.stream, &meta.rendition, meta.session)
+                .check_segment(claim.stream(), claim.rendition(), claim.session())
         }
     }
 
-    /// Whether a pushed part can be taken now (before its body is read): as for a segment.
-    pub(crate) fn check_part_push(&self, meta: &PartMeta) -> Result<(), BroadcastError> {
-        let waiting = self.gate.lock().barriers.holds(&meta.stream);
-        if waiting {
-            self.node.check_stream(&meta.stream)
-        } else {
-            self.node
-                .check_segment(&meta.stream, &meta.rendition, meta.session)
-        }
-    }
-
-    /// Pushed part bytes (their SHA-256 computed while they streamed in) go to the part
-    /// gate.
-    pub(crate) fn offer_part_bytes(&self, meta: PartMeta, bytes: Bytes, digest: [u8; 32]) {
+    /// Pushed bytes (their SHA-256 computed while they streamed in) go to their gate.
+    pub(crate) fn offer_bytes<C: Pushable>(&self, claim: C, bytes: Bytes, digest: [u8; 32]) {
         self.node.metrics.pushed_bytes(bytes.len());
-        self.with_parts(|parts, now| parts.bytes(now, meta, bytes, digest));
+        C::offer(self, claim, bytes, digest);
     }
 
     /// Runs one part-gate operation and applies what it decided, under the part gate's
@@ -326,7 +311,13 @@ impl Edge {
         let now = self.now_ms();
         for output in operation(&mut parts, now) {
             match output {
-                PartOutput::Publish { part, arrived_ms } => {
+                // The envelope is for viewers to check the part themselves (issue 31);
+                // the window does not keep it yet.
+                PartOutput::Publish {
+                    part,
+                    arrived_ms,
+                    signed: _,
+                } => {
                     let (stream, rendition) =
                         (part.meta.stream.clone(), part.meta.rendition.clone());
                     let (sequence, index) = (part.meta.sequence, part.meta.index);
@@ -383,17 +374,13 @@ impl Edge {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    /// Pushed bytes (their SHA-256 computed while they streamed in) go to the gate.
-    pub(crate) fn offer_bytes(&self, meta: SegmentMeta, bytes: Bytes, digest: [u8; 32]) {
-        self.node.metrics.pushed_bytes(bytes.len());
-        self.with_gate(|gate, now| gate.bytes(now, meta, bytes, digest));
-    }
-
     /// Verifies a signed manifest on the blocking pool, then hands the verdict to the gate
-    /// (a segment's) or the part gate (a part's). `manifest` is `signed.any_manifest()`,
-    /// already decoded by the caller.
+    /// (a segment's) or the part gate (a part's). `signed` is `SignedManifest::decode` of
+    /// `envelope`, and `manifest` its `any_manifest()`, both decoded by the caller; the
+    /// envelope's bytes travel on with what the manifest lets through.
     pub(crate) async fn offer_manifest(
         &self,
+        envelope: Bytes,
         signed: SignedManifest,
         manifest: AnyManifest,
     ) -> Result<(), BroadcastError> {
@@ -412,12 +399,20 @@ impl Edge {
         .map_err(BroadcastError::Task)?;
         self.node.metrics.verify_took(took.as_secs_f64());
         match (verdict, manifest) {
-            (Ok(()), AnyManifest::Segment(manifest)) => {
+            (Ok(()), AnyManifest::Segment(statement)) => {
                 self.node.metrics.manifest_verified();
-                self.with_gate(|gate, now| gate.manifest(now, manifest));
+                let signed = Signed {
+                    statement,
+                    envelope,
+                };
+                self.with_gate(|gate, now| gate.manifest(now, signed));
             }
-            (Ok(()), AnyManifest::Part(manifest)) => {
-                self.with_parts(|parts, now| parts.manifest(now, manifest));
+            (Ok(()), AnyManifest::Part(statement)) => {
+                let signed = Signed {
+                    statement,
+                    envelope,
+                };
+                self.with_parts(|parts, now| parts.manifest(now, signed));
             }
             (Err(e), manifest) => {
                 let reason = reject_reason(&e);
@@ -436,8 +431,8 @@ impl Edge {
                     "manifest refused"
                 );
                 match manifest {
-                    AnyManifest::Segment(_) => self.with_gate(|gate, _| gate.refused(reason)),
-                    AnyManifest::Part(_) => self.with_parts(|parts, _| parts.refused(reason)),
+                    AnyManifest::Segment(_) => self.with_gate(|_, _| vec![reason.into()]),
+                    AnyManifest::Part(_) => self.with_parts(|_, _| vec![reason.into()]),
                 }
             }
         }
@@ -529,9 +524,12 @@ impl Edge {
 
     fn apply(&self, output: GateOutput, now_ms: u64) {
         match output {
+            // The envelope is for viewers to check the segment themselves (issue 31); the
+            // window does not keep it yet.
             GateOutput::Publish {
                 segment,
                 arrived_ms,
+                signed: _,
             } => {
                 let (stream, rendition, sequence) = (
                     segment.meta.stream.clone(),
@@ -581,7 +579,13 @@ impl Edge {
         }
     }
 
-    /// A live message on this node's own presence topic: the echo [`crate::ready`] waits
+    /// Handles one message from the broker (what [`run_edge`]'s MQTT side does for every
+    /// message on a subscribed topic).
+    pub async fn handle_message(&self, message: &Message) {
+        mqtt::handle(self, message).await;
+    }
+
+    /// A live message on this node's own presence topic: the echo [`ready`] waits
     /// for if it is the presence announced last. An older one (the last will of this
     /// node's previous run, queued for its persistent session while it was down) comes
     /// before the retained presences and must not count.
@@ -646,6 +650,25 @@ impl Edge {
     }
 }
 
+/// Pushed bytes' claim, and the gate that takes them: a segment's the signature gate, a
+/// part's the part gate.
+pub(crate) trait Pushable: Claim + Sized {
+    /// Hands the bytes to the gate and applies what it decided.
+    fn offer(edge: &Edge, claim: Self, bytes: Bytes, digest: [u8; 32]);
+}
+
+impl Pushable for SegmentMeta {
+    fn offer(edge: &Edge, claim: Self, bytes: Bytes, digest: [u8; 32]) {
+        edge.with_gate(|gate, now| gate.bytes(now, claim, bytes, digest));
+    }
+}
+
+impl Pushable for PartMeta {
+    fn offer(edge: &Edge, claim: Self, bytes: Bytes, digest: [u8; 32]) {
+        edge.with_parts(|parts, now| parts.bytes(now, claim, bytes, digest));
+    }
+}
+
 /// The gate's reason for a signature the trust store refused. `verify` only returns the
 /// four signature reasons; anything else is refused as a bad signature (never fail open).
 fn reject_reason(e: &CertsError) -> RejectReason {
@@ -692,7 +715,7 @@ pub async fn run_edge(
     let stop = shutdown.child_token();
     let tasks = TaskTracker::new();
     tasks.spawn(timer(Arc::clone(&edge), stop.clone()));
-    tasks.spawn(crate::mqtt::run(Arc::clone(&edge), stop.clone()));
+    tasks.spawn(mqtt::run(Arc::clone(&edge), stop.clone()));
     tasks.close();
 
     let listener = node.audience.counting(listener);

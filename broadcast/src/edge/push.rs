@@ -10,8 +10,9 @@
 //! passes the cap, so at most the cap is ever buffered.
 //!
 //! A part (`PUT /internal/v1/parts/{stream}/{rendition}/{seq}/{part}`, LL-HLS) goes the
-//! same way, with its headers ([`PartHeaders`]) and into the part gate; its manifest comes
-//! only over MQTT (parts are never re-sent, so there is no catch-up form).
+//! same way ([`take`] serves both), with its headers ([`PartHeaders`]) and into the part
+//! gate; its manifest comes only over MQTT (parts are never re-sent, so there is no
+//! catch-up form).
 //!
 //! An event is a signed statement (`domain::manifest::SignedEvent`): it takes effect only
 //! once its signature verified against a trusted ingest key (`Edge::verify_event`); the
@@ -36,7 +37,7 @@ use http::request::Parts;
 use http::{header, HeaderMap, Method, StatusCode};
 use sha2::{Digest, Sha256};
 
-use super::Edge;
+use super::{Edge, Pushable};
 use crate::BroadcastError;
 
 /// How long a push body may take to arrive in full.
@@ -81,6 +82,7 @@ async fn handle(edge: Arc<Edge>, request: Request) -> Result<Response, Broadcast
     }
 }
 
+/// A pushed segment, with the signed manifest of a catch-up push if it carries one.
 async fn segment(
     edge: &Edge,
     parts: &Parts,
@@ -96,22 +98,46 @@ async fn segment(
         None => None,
         Some(value) => Some(manifest_header(value.as_bytes(), &meta)?),
     };
+    take(edge, headers, body, meta, signed).await
+}
+
+/// A pushed LL-HLS part.
+async fn part(
+    edge: &Edge,
+    parts: &Parts,
+    body: Body,
+    (stream, rendition, sequence, index): (StreamName, RenditionName, u64, u32),
+) -> Result<Response, BroadcastError> {
+    let headers = &parts.headers;
+    let meta = PartHeaders::parse(|name| headers.get(name).and_then(|v| v.to_str().ok()))?
+        .meta(stream, rendition, sequence, index);
+    take(edge, headers, body, meta, None).await
+}
+
+/// Takes pushed bytes described by `claim`: the cap, whether the node takes them now,
+/// the body hashed as it streams in, then into their gate (202: held until a verified
+/// manifest agrees), with the manifest that came along, if any.
+async fn take<C: Pushable>(
+    edge: &Edge,
+    headers: &HeaderMap,
+    body: Body,
+    claim: C,
+    signed: Option<(Bytes, SignedManifest, AnyManifest)>,
+) -> Result<Response, BroadcastError> {
     let limit = edge.config.max_segment_bytes;
     let declared = declared_length(headers, limit)?;
-    edge.check_push(&meta)?;
-
+    edge.check_push(&claim)?;
     let (bytes, digest) = read_hashed(body, limit, declared).await?;
     tracing::debug!(
-        stream = %meta.stream,
-        rendition = %meta.rendition,
-        sequence = meta.sequence,
+        stream = %claim.stream(),
+        rendition = %claim.rendition(),
+        at = ?claim.key(),
         len = bytes.len(),
-        "segment pushed"
+        "pushed"
     );
-    edge.offer_bytes(meta, bytes, digest);
-    if let Some((signed, manifest)) = signed {
-        edge.offer_manifest(signed, AnyManifest::Segment(manifest))
-            .await?;
+    edge.offer_bytes(claim, bytes, digest);
+    if let Some((envelope, signed, manifest)) = signed {
+        edge.offer_manifest(envelope, signed, manifest).await?;
     }
     Ok(StatusCode::ACCEPTED.into_response())
 }
@@ -127,39 +153,12 @@ async fn read_hashed(
     Ok((bytes, hasher.finalize().into()))
 }
 
-/// A pushed LL-HLS part: the same checks as a segment's, into the part gate (202: held
-/// until its verified manifest agrees).
-async fn part(
-    edge: &Edge,
-    parts: &Parts,
-    body: Body,
-    (stream, rendition, sequence, index): (StreamName, RenditionName, u64, u32),
-) -> Result<Response, BroadcastError> {
-    let headers = &parts.headers;
-    let meta = PartHeaders::parse(|name| headers.get(name).and_then(|v| v.to_str().ok()))?
-        .meta(stream, rendition, sequence, index);
-    let limit = edge.config.max_segment_bytes;
-    let declared = declared_length(headers, limit)?;
-    edge.check_part_push(&meta)?;
-    let (bytes, digest) = read_hashed(body, limit, declared).await?;
-    tracing::debug!(
-        stream = %meta.stream,
-        rendition = %meta.rendition,
-        sequence,
-        index,
-        len = bytes.len(),
-        "part pushed"
-    );
-    edge.offer_part_bytes(meta, bytes, digest);
-    Ok(StatusCode::ACCEPTED.into_response())
-}
-
 /// The signed manifest of a catch-up push: hex of `SignedManifest::encode`, for exactly
 /// the pushed segment. Verified later exactly like one that came over MQTT.
 fn manifest_header(
     value: &[u8],
     meta: &domain::SegmentMeta,
-) -> Result<(SignedManifest, domain::manifest::SegmentManifest), BroadcastError> {
+) -> Result<(Bytes, SignedManifest, AnyManifest), BroadcastError> {
     let bad = || BroadcastError::BadHeader(MANIFEST_HEADER);
     let bytes = hex::decode(value).map_err(|_| bad())?;
     let signed = SignedManifest::decode(&bytes).map_err(|_| bad())?;
@@ -170,7 +169,7 @@ fn manifest_header(
     {
         return Err(bad());
     }
-    Ok((signed, manifest))
+    Ok((Bytes::from(bytes), signed, AnyManifest::Segment(manifest)))
 }
 
 async fn event(edge: &Edge, headers: &HeaderMap, body: Body) -> Result<Response, BroadcastError> {

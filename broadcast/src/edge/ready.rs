@@ -99,7 +99,7 @@ impl Readiness {
 }
 
 /// Whether a ready edge has fallen behind live, sans-IO: the gate's
-/// [`behind`](crate::gate::SignatureGate::behind) count in, a change of verdict out. More
+/// [`behind`](super::gate::SignatureGate::behind) count in, a change of verdict out. More
 /// than [`BEHIND_SEGMENTS`] segments behind for [`SETTLE`] makes the node behind (its
 /// presence says so and the load balancer gives it no new viewers); back within it for
 /// `SETTLE` makes it caught up again. The settling time keeps one late push or one lost
@@ -233,5 +233,119 @@ mod tests {
             r.check(at(t0, 3000)),
             Some(Verdict::TimedOut { .. })
         ));
+    }
+
+    /// One thing that can happen to the readiness bookkeeping.
+    #[derive(Debug, Clone)]
+    enum Step {
+        Echoed,
+        Ingest(u8, bool),
+        Synced(u8),
+        Check(u64),
+    }
+
+    fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just(Step::Echoed),
+            (0u8..4, any::<bool>()).prop_map(|(n, up)| Step::Ingest(n, up)),
+            (0u8..4).prop_map(Step::Synced),
+            (0u64..3000).prop_map(Step::Check),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Whatever presences, syncs and checks come in whatever order: the node becomes
+        /// ready exactly once, `Synced` only after its own echo with every ingest that is
+        /// up synced, `TimedOut` only once the timeout passed and naming exactly the
+        /// ingests still owed (sorted); and it does become ready as soon as either holds.
+        #[test]
+        fn ready_exactly_once_and_only_for_a_reason(
+            steps in proptest::collection::vec(step(), 0..60),
+        ) {
+            let t0 = Instant::now();
+            let timeout = Duration::from_secs(10);
+            let mut r = Readiness::new(t0, timeout);
+            let (mut echoed, mut up, mut synced) = (false, HashMap::new(), HashSet::new());
+            let (mut elapsed, mut verdicts) = (0, 0);
+            for step in steps.into_iter().chain([Step::Check(10_000)]) {
+                match step {
+                    Step::Echoed => {
+                        echoed = true;
+                        r.echoed();
+                    }
+                    Step::Ingest(n, is_up) => {
+                        up.insert(node(&format!("ingest{n}")), is_up);
+                        r.ingest(node(&format!("ingest{n}")), is_up);
+                    }
+                    Step::Synced(n) => {
+                        synced.insert(node(&format!("ingest{n}")));
+                        r.synced(node(&format!("ingest{n}")));
+                    }
+                    Step::Check(dt) => {
+                        elapsed += dt;
+                        let mut owed: Vec<NodeId> = up
+                            .iter()
+                            .filter(|(n, is_up)| **is_up && !synced.contains(*n))
+                            .map(|(n, _)| n.clone())
+                            .collect();
+                        owed.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+                        let timed_out = elapsed >= 10_000;
+                        match r.check(at(t0, elapsed)) {
+                            Some(Verdict::Synced) => {
+                                proptest::prop_assert!(echoed && owed.is_empty());
+                                verdicts += 1;
+                            }
+                            Some(Verdict::TimedOut { waiting_for }) => {
+                                proptest::prop_assert!(timed_out && !(echoed && owed.is_empty()));
+                                proptest::prop_assert_eq!(waiting_for, owed);
+                                verdicts += 1;
+                            }
+                            None => proptest::prop_assert!(
+                                verdicts == 1 || !(timed_out || echoed && owed.is_empty()),
+                                "not ready though it should be"
+                            ),
+                        }
+                        proptest::prop_assert!(verdicts <= 1, "ready twice");
+                    }
+                }
+            }
+            proptest::prop_assert_eq!(verdicts, 1, "never ready, even after the timeout");
+        }
+
+        /// Whatever counts the gate reports at whatever times: the verdict flips between
+        /// behind and caught up (starting caught up), only once the counts have said the
+        /// other thing for at least SETTLE without a break, and always by then.
+        #[test]
+        fn lag_flips_only_and_always_after_settling(
+            steps in proptest::collection::vec((0u64..400, 0u64..4), 0..80),
+        ) {
+            let t0 = Instant::now();
+            let settle = u64::try_from(SETTLE.as_millis()).expect("small");
+            let mut lag = Lag::default();
+            let mut behind = false;
+            // When the counts started to say the opposite of `behind`, without a break.
+            let mut other_since: Option<u64> = None;
+            let mut now = 0;
+            for (dt, segments) in steps {
+                now += dt;
+                let says_behind = segments > BEHIND_SEGMENTS;
+                other_since = if says_behind == behind {
+                    None
+                } else {
+                    Some(other_since.unwrap_or(now))
+                };
+                let settled = other_since.is_some_and(|since| now - since >= settle);
+                match lag.observe(at(t0, now), segments) {
+                    Some(verdict) => {
+                        proptest::prop_assert_eq!(verdict, !behind, "not a flip");
+                        proptest::prop_assert!(settled, "flipped at {} before settling", now);
+                        behind = verdict;
+                        other_since = None;
+                    }
+                    None => proptest::prop_assert!(!settled, "settled at {} but no flip", now),
+                }
+            }
+        }
     }
 }

@@ -1,12 +1,16 @@
 //! The signature gate, sans-IO: a pushed segment is published only when its bytes and a
 //! verified manifest have both arrived and agree, in sequence order per rendition.
 //!
-//! The caller checks the manifest's signature against its trust store first and hands
-//! over either the verified manifest or the rejection reason; this module never fails
-//! open: bytes without a valid manifest are held for at most `hold` and then dropped, and
-//! the sequence number becomes a gap (`#EXT-X-GAP`) so players skip it. Held bytes are
-//! bounded by `max_held_bytes`; beyond it the oldest held segment is dropped (`overflow`).
-//! Time is a number of milliseconds the caller passes in.
+//! Bytes and manifests meet in the node's [`CandidateSet`] (shared rules with the part
+//! gate: rival pushes, the held-byte budget, the hold time); this module adds what only
+//! segments have: order and gaps. The caller checks the manifest's signature against its
+//! trust store first and hands over either the verified manifest (with the envelope it
+//! came in, which travels on with the published segment) or the rejection reason; this
+//! module never fails open: bytes without a valid manifest are held for at most `hold` and
+//! then dropped, and the sequence number becomes a gap (`#EXT-X-GAP`) so players skip it.
+//! Held bytes, unverified or verified and waiting for order, are bounded by
+//! `max_held_bytes`; beyond it the oldest unverified segment is dropped (`overflow`). Time
+//! is a number of milliseconds the caller passes in.
 //!
 //! A lane (one rendition of one stream) starts at the first segment whose bytes and
 //! verified manifest met, not at the first manifest nor at the first bytes: a node that
@@ -25,15 +29,7 @@
 //! has come, pushed bytes wait [`SILENT_HOLDS`] hold times, so a broker link that stalls
 //! for a few seconds delays segments rather than losing them.
 //!
-//! Pushes for one sequence number that arrive before its manifest are all candidates:
-//! up to [`MAX_CANDIDATES`] different byte strings are held, and the verified manifest
-//! picks the one it describes. So a push-token holder who pushes other bytes first cannot
-//! turn the genuine segment into a gap; a push of bytes already held is a `replay`.
-//!
 //! `crate::edge` feeds it from the push endpoint, the MQTT side and a timer.
-//!
-//! Long (about 580 lines before its tests) because the gate is one state machine whose rules
-//! (order, rival pushes, holds, gaps, caps) must be read, and property-tested, together.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -42,68 +38,31 @@ use bytes::Bytes;
 use domain::manifest::SegmentManifest;
 use domain::{RenditionName, Segment, SegmentMeta, StreamName};
 
+use super::candidates::RejectReason;
+use super::candidates::{CandidateSet, LaneId, Match, Placed, Pushed, Signed};
+
 /// How far past the next expected sequence number a lane takes bytes or manifests (about
 /// two minutes of 2 s segments); further ones are refused as `overflow`. Before a lane has
 /// started, it holds at most this many unverified segments (the oldest goes first).
-pub const MAX_AHEAD: u64 = 64;
-
-/// How many different pushes of one sequence number are held while its manifest has not
-/// come; more are refused as `overflow`.
-pub const MAX_CANDIDATES: usize = 3;
+pub(crate) const MAX_AHEAD: u64 = 64;
 
 /// How many hold times a started lane waits for a sequence number when no verified
 /// manifest has arrived for it or for anything after it: the manifests may only be late
 /// (a stalled broker link), and listing gaps then would lose segments whose bytes are here.
 pub const SILENT_HOLDS: u64 = 8;
 
-/// Why a segment or manifest was not published; the label of
-/// `sealcast_segments_rejected_total{reason}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RejectReason {
-    /// The signature did not verify.
-    BadSignature,
-    /// Signed by a key no certificate vouches for.
-    UnknownKey,
-    /// Signed by a key whose certificate expired.
-    ExpiredKey,
-    /// Signed by a revoked key.
-    RevokedKey,
-    /// A sequence number at or before one already published or given up on.
-    Replay,
-    /// Bytes and manifest disagree (digest, length or any other field).
-    DigestMismatch,
-    /// No valid manifest arrived within the hold time.
-    Timeout,
-    /// Too many bytes or segments held (the oldest was dropped), or a sequence number
-    /// too far ahead of the next expected one.
-    Overflow,
-}
-
-impl RejectReason {
-    /// The metric label, exactly as the brief names it.
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::BadSignature => "bad_signature",
-            Self::UnknownKey => "unknown_key",
-            Self::ExpiredKey => "expired_key",
-            Self::RevokedKey => "revoked_key",
-            Self::Replay => "replay",
-            Self::DigestMismatch => "digest_mismatch",
-            Self::Timeout => "timeout",
-            Self::Overflow => "overflow",
-        }
-    }
-}
-
 /// What the gate decided.
 #[derive(Debug, Clone, PartialEq)]
-pub enum GateOutput {
+pub(crate) enum GateOutput {
     /// Bytes and verified manifest met and agree: publish.
     Publish {
         /// The segment, exactly the bytes that were pushed.
         segment: Segment,
         /// When its bytes arrived (the caller's clock, ms): the signature wait ends now.
         arrived_ms: u64,
+        /// The envelope of the manifest that matched it, exactly as the ingest signed it:
+        /// what a viewer checks the segment against.
+        signed: Bytes,
     },
     /// This sequence number will never be published: list it as a gap.
     Gap {
@@ -123,28 +82,19 @@ pub enum GateOutput {
     Rejected(RejectReason),
 }
 
-#[derive(Debug)]
-struct Held {
-    meta: SegmentMeta,
-    bytes: Bytes,
-    digest: [u8; 32],
-    since_ms: u64,
+impl From<RejectReason> for GateOutput {
+    fn from(reason: RejectReason) -> Self {
+        GateOutput::Rejected(reason)
+    }
 }
 
+/// The order bookkeeping of one lane; its bytes and manifests wait in the candidate set.
 #[derive(Debug, Default)]
 struct Lane {
     /// Every sequence number below this is published or a gap.
     next: Option<u64>,
-    held: BTreeMap<u64, Held>,
-    /// Other pushes of a held sequence number, with other bytes, waiting for the same
-    /// manifest to tell which is genuine (at most `MAX_CANDIDATES - 1` per number; a
-    /// number is here only while it is in `held`).
-    rivals: BTreeMap<u64, Vec<Held>>,
-    /// Verified manifests and when they arrived.
-    manifests: BTreeMap<u64, (SegmentManifest, u64)>,
-    /// Matched and verified, waiting only for earlier sequence numbers; with the arrival
-    /// time of their bytes.
-    ready: BTreeMap<u64, (Segment, u64)>,
+    /// Matched and verified, waiting only for earlier sequence numbers.
+    ready: BTreeMap<u64, Match<SegmentMeta>>,
     /// When the lane last started waiting for `next` while later segments were ready.
     blocked_since_ms: Option<u64>,
     /// The discontinuity sequence of the last segment or gap it resolved, when a verified
@@ -179,6 +129,12 @@ impl Lane {
         }
     }
 
+    /// Whether `seq` is published, given up on, or matched and waiting for order: nothing
+    /// more for it is taken.
+    fn decided(&self, seq: u64) -> bool {
+        self.next.is_some_and(|n| seq < n) || self.ready.contains_key(&seq)
+    }
+
     /// Whether `seq` is too far past the next expected sequence number to be held.
     fn too_far_ahead(&self, seq: u64) -> bool {
         self.next
@@ -188,40 +144,41 @@ impl Lane {
 
 /// The gate of one broadcast node.
 #[derive(Debug)]
-pub struct SignatureGate {
-    hold_ms: u64,
-    max_held_bytes: usize,
-    held_bytes: usize,
-    lanes: HashMap<(StreamName, RenditionName), Lane>,
+pub(crate) struct SignatureGate {
+    /// Pushed bytes and verified manifests waiting for each other.
+    candidates: CandidateSet<SegmentMeta>,
+    /// Bytes of matched segments waiting for order: they count against the same budget.
+    ready_bytes: usize,
+    lanes: HashMap<LaneId, Lane>,
 }
 
 impl SignatureGate {
     /// A gate holding unverified segments at most `hold_ms` and `max_held_bytes` in total.
-    pub fn new(hold_ms: u64, max_held_bytes: usize) -> Self {
+    pub(crate) fn new(hold_ms: u64, max_held_bytes: usize) -> Self {
         SignatureGate {
-            hold_ms,
-            max_held_bytes,
-            held_bytes: 0,
+            candidates: CandidateSet::new(hold_ms, max_held_bytes),
+            ready_bytes: 0,
             lanes: HashMap::new(),
         }
     }
 
     /// Bytes held now, unverified or waiting for order.
-    pub fn held_bytes(&self) -> usize {
-        self.held_bytes
+    #[cfg(test)]
+    pub(crate) fn held_bytes(&self) -> usize {
+        self.candidates.held_bytes() + self.ready_bytes
     }
 
     /// For each rendition of `stream` with pushed bytes still waiting (unverified or
     /// waiting for order), the highest such sequence number: what a control event that
     /// arrives now must wait for (see `Edge`'s barriers).
-    pub fn waiting(&self, stream: &StreamName) -> Vec<(RenditionName, u64)> {
+    pub(crate) fn waiting(&self, stream: &StreamName) -> Vec<(RenditionName, u64)> {
         self.lanes
             .iter()
             .filter(|((s, _), _)| s == stream)
-            .filter_map(|((_, r), lane)| {
-                let held = lane.held.keys().next_back();
-                let ready = lane.ready.keys().next_back();
-                Some((r.clone(), *held.into_iter().chain(ready).max()?))
+            .filter_map(|(id, lane)| {
+                let held = self.candidates.last_push(id);
+                let ready = lane.ready.keys().next_back().copied();
+                Some((id.1.clone(), held.into_iter().chain(ready).max()?))
             })
             .collect()
     }
@@ -230,7 +187,7 @@ impl SignatureGate {
     /// segments: 1 in the normal course, more while live moves on without this node (its
     /// pushes lost or late, or a missing run being given up). Lanes whose newest verified
     /// manifest is older than `live_within_ms` (ended streams) count 0.
-    pub fn behind(&self, now_ms: u64, live_within_ms: u64) -> u64 {
+    pub(crate) fn behind(&self, now_ms: u64, live_within_ms: u64) -> u64 {
         self.lanes
             .values()
             .map(|lane| lane.behind(now_ms, live_within_ms))
@@ -239,263 +196,133 @@ impl SignatureGate {
     }
 
     /// Segments waiting (the `sealcast_pending_segments` gauge).
-    pub fn pending(&self) -> usize {
-        self.lanes
-            .values()
-            .map(|l| l.held.len() + l.ready.len())
-            .sum()
+    pub(crate) fn pending(&self) -> usize {
+        let ready: usize = self.lanes.values().map(|l| l.ready.len()).sum();
+        self.candidates.waiting_pushes() + ready
     }
 
     /// Pushed bytes arrived; `digest` is their SHA-256, computed while they streamed in.
-    pub fn bytes(
+    pub(crate) fn bytes(
         &mut self,
         now_ms: u64,
         meta: SegmentMeta,
         bytes: Bytes,
         digest: [u8; 32],
     ) -> Vec<GateOutput> {
+        let (id, seq) = (meta.lane(), meta.key());
+        let lane = self.lanes.entry(id.clone()).or_default();
+        if lane.decided(seq) {
+            return vec![GateOutput::Rejected(RejectReason::Replay)];
+        }
         let mut out = Vec::new();
-        let key = (meta.stream.clone(), meta.rendition.clone());
-        let seq = meta.sequence;
-        let lane = self.lanes.entry(key.clone()).or_default();
-        if lane.next.is_some_and(|n| seq < n) || lane.ready.contains_key(&seq) {
-            out.push(GateOutput::Rejected(RejectReason::Replay));
-            return out;
-        }
-        if let Some(first) = lane.held.get(&seq) {
-            // Another push of a number still waiting for its manifest: the same bytes again
-            // are a replay; other bytes a candidate, since the first push may be the forgery.
-            let rivals = lane.rivals.get(&seq).map_or(&[][..], Vec::as_slice);
-            if first.digest == digest || rivals.iter().any(|r| r.digest == digest) {
-                out.push(GateOutput::Rejected(RejectReason::Replay));
-            } else if rivals.len() + 1 >= MAX_CANDIDATES {
-                out.push(GateOutput::Rejected(RejectReason::Overflow));
-            } else {
-                let since_ms = first.since_ms;
-                self.held_bytes += bytes.len();
-                lane.rivals.entry(seq).or_default().push(Held {
-                    meta,
-                    bytes,
-                    digest,
-                    since_ms,
-                });
-                self.enforce_cap(&mut out);
+        if !self.candidates.has_pushes(&id, seq) {
+            if lane.too_far_ahead(seq) {
+                return vec![GateOutput::Rejected(RejectReason::Overflow)];
             }
-            return out;
-        }
-        if lane.too_far_ahead(seq) {
-            out.push(GateOutput::Rejected(RejectReason::Overflow));
-            return out;
-        }
-        if lane.next.is_none() && lane.held.len() >= MAX_AHEAD as usize {
-            if let Some((oldest_seq, oldest)) = lane.held.pop_first() {
-                self.held_bytes -= oldest.bytes.len();
-                out.push(GateOutput::Rejected(RejectReason::Overflow));
-                self.held_bytes -= drop_rivals(lane, oldest_seq, RejectReason::Overflow, &mut out);
+            let (held, _) = self.candidates.entries(&id);
+            if lane.next.is_none() && held >= MAX_AHEAD as usize {
+                if let Some(oldest) = self.candidates.first_push(&id) {
+                    self.candidates
+                        .drop_pushes(&id, oldest, RejectReason::Overflow, &mut out);
+                }
             }
         }
-        self.held_bytes += bytes.len();
-        lane.held.insert(
-            seq,
-            Held {
-                meta,
-                bytes,
-                digest,
-                since_ms: now_ms,
-            },
-        );
-        self.try_match(&key, seq, &mut out);
-        self.enforce_cap(&mut out);
-        self.advance(&key, now_ms, &mut out);
+        match self.candidates.push(now_ms, meta, bytes, digest, &mut out) {
+            Pushed::Refused => {}
+            // A rival waits for the manifest its number already waits for.
+            Pushed::Rival => self.candidates.enforce_budget(self.ready_bytes, &mut out),
+            Pushed::First(matched) => {
+                self.ready(&id, matched);
+                self.candidates.enforce_budget(self.ready_bytes, &mut out);
+                self.advance(&id, now_ms, &mut out);
+            }
+        }
         out
     }
 
-    /// A manifest whose signature the caller verified.
-    pub fn manifest(&mut self, now_ms: u64, manifest: SegmentManifest) -> Vec<GateOutput> {
-        let mut out = Vec::new();
-        let key = (manifest.stream.clone(), manifest.rendition.clone());
-        let seq = manifest.sequence;
-        let lane = self.lanes.entry(key.clone()).or_default();
-        if lane.next.is_some_and(|n| seq < n)
-            || lane.manifests.contains_key(&seq)
-            || lane.ready.contains_key(&seq)
-        {
-            out.push(GateOutput::Rejected(RejectReason::Replay));
-            return out;
+    /// A manifest whose signature the caller verified, with the envelope it came in.
+    pub(crate) fn manifest(
+        &mut self,
+        now_ms: u64,
+        signed: Signed<SegmentManifest>,
+    ) -> Vec<GateOutput> {
+        let (id, seq) = (signed.statement.lane(), signed.statement.key());
+        let lane = self.lanes.entry(id.clone()).or_default();
+        if lane.decided(seq) || self.candidates.has_statement(&id, seq) {
+            return vec![GateOutput::Rejected(RejectReason::Replay)];
         }
         if lane.too_far_ahead(seq) {
-            out.push(GateOutput::Rejected(RejectReason::Overflow));
-            return out;
+            return vec![GateOutput::Rejected(RejectReason::Overflow)];
         }
-        lane.manifests.insert(seq, (manifest, now_ms));
+        let mut out = Vec::new();
         lane.first_verified.get_or_insert(seq);
         if lane.newest_verified.is_none_or(|(newest, _)| seq > newest) {
             lane.newest_verified = Some((seq, now_ms));
         }
-        self.try_match(&key, seq, &mut out);
-        self.advance(&key, now_ms, &mut out);
+        let matched = self.candidates.verified(now_ms, signed, &mut out);
+        self.ready(&id, matched);
+        self.advance(&id, now_ms, &mut out);
         out
-    }
-
-    /// A manifest the caller refused (bad signature, unknown/expired/revoked key).
-    pub fn refused(&mut self, reason: RejectReason) -> Vec<GateOutput> {
-        vec![GateOutput::Rejected(reason)]
     }
 
     /// Time passes: held segments past the hold time become gaps.
-    pub fn tick(&mut self, now_ms: u64) -> Vec<GateOutput> {
+    pub(crate) fn tick(&mut self, now_ms: u64) -> Vec<GateOutput> {
         let mut out = Vec::new();
-        let keys: Vec<_> = self.lanes.keys().cloned().collect();
-        for key in keys {
-            self.advance(&key, now_ms, &mut out);
+        let ids: Vec<_> = self.lanes.keys().cloned().collect();
+        for id in ids {
+            self.advance(&id, now_ms, &mut out);
         }
         out
     }
 
-    fn try_match(
-        &mut self,
-        key: &(StreamName, RenditionName),
-        seq: u64,
-        out: &mut Vec<GateOutput>,
-    ) {
-        let Some(lane) = self.lanes.get_mut(key) else {
+    /// A segment whose bytes and manifest met waits for the earlier numbers of its lane
+    /// (still counted against the budget).
+    fn ready(&mut self, id: &LaneId, matched: Option<Match<SegmentMeta>>) {
+        let (Some(matched), Some(lane)) = (matched, self.lanes.get_mut(id)) else {
             return;
         };
-        if !(lane.held.contains_key(&seq) && lane.manifests.contains_key(&seq)) {
-            return;
-        }
-        let (Some(first), Some((manifest, manifest_since))) =
-            (lane.held.remove(&seq), lane.manifests.remove(&seq))
-        else {
-            return;
-        };
-        let candidates = std::iter::once(first).chain(lane.rivals.remove(&seq).unwrap_or_default());
-        let mut genuine = None;
-        for held in candidates {
-            self.held_bytes -= held.bytes.len();
-            let expected = SegmentManifest::from_meta(
-                &held.meta,
-                manifest.algorithm,
-                manifest.key_id,
-                held.bytes.len() as u64,
-                held.digest,
-            );
-            if genuine.is_none() && expected == manifest {
-                genuine = Some(held);
-            } else {
-                // Altered bytes (or a manifest for other bytes): never served.
-                out.push(GateOutput::Rejected(RejectReason::DigestMismatch));
-            }
-        }
-        match genuine {
-            Some(held) => {
-                let segment = Segment {
-                    meta: held.meta,
-                    bytes: held.bytes,
-                };
-                self.held_bytes += segment.bytes.len();
-                lane.ready.insert(seq, (segment, held.since_ms));
-            }
-            // The verified manifest stays, so a correct retry of the push can still match
-            // it; if none comes within the hold time the sequence number becomes a gap.
-            None => {
-                lane.manifests.insert(seq, (manifest, manifest_since));
-            }
-        }
-    }
-
-    fn enforce_cap(&mut self, out: &mut Vec<GateOutput>) {
-        while self.held_bytes > self.max_held_bytes {
-            let oldest = self
-                .lanes
-                .iter()
-                .filter_map(|(k, l)| {
-                    l.held
-                        .iter()
-                        .next()
-                        .map(|(s, h)| (h.since_ms, k.clone(), *s))
-                })
-                .min_by_key(|(since, ..)| *since);
-            let Some((_, key, seq)) = oldest else { break };
-            if let Some(lane) = self.lanes.get_mut(&key) {
-                if let Some(h) = lane.held.remove(&seq) {
-                    self.held_bytes -= h.bytes.len();
-                    out.push(GateOutput::Rejected(RejectReason::Overflow));
-                    self.held_bytes -= drop_rivals(lane, seq, RejectReason::Overflow, out);
-                }
-            }
-        }
+        self.ready_bytes += matched.bytes.len();
+        lane.ready.insert(matched.claim.sequence, matched);
     }
 
     /// Publishes what is ready in order; gives up on the next sequence number when it has
     /// waited past the hold time.
-    fn advance(
-        &mut self,
-        key: &(StreamName, RenditionName),
-        now_ms: u64,
-        out: &mut Vec<GateOutput>,
-    ) {
-        let hold = self.hold_ms;
-        let Some(lane) = self.lanes.get_mut(key) else {
+    fn advance(&mut self, id: &LaneId, now_ms: u64, out: &mut Vec<GateOutput>) {
+        let hold = self.candidates.hold_ms();
+        let Some(lane) = self.lanes.get_mut(id) else {
             return;
         };
+        let candidates = &mut self.candidates;
         if lane.next.is_none() {
-            match lane.ready.keys().next().copied() {
-                Some(first) => {
-                    // Manifests before the lane's start have no bytes coming, and bytes
-                    // before it no manifest: forget them.
-                    lane.manifests = lane.manifests.split_off(&first);
-                    let kept = lane.held.split_off(&first);
-                    for (seq, h) in std::mem::replace(&mut lane.held, kept) {
-                        self.held_bytes -= h.bytes.len();
-                        out.push(GateOutput::Rejected(RejectReason::Timeout));
-                        self.held_bytes -= drop_rivals(lane, seq, RejectReason::Timeout, out);
-                    }
-                    lane.next = Some(first);
-                }
-                None => {
-                    lane.manifests
-                        .retain(|_, (_, since)| now_ms.saturating_sub(*since) < hold);
-                    let before = lane.held.len();
-                    lane.held.retain(|_, h| {
-                        let keep = now_ms.saturating_sub(h.since_ms) < hold;
-                        if !keep {
-                            self.held_bytes -= h.bytes.len();
-                        }
-                        keep
-                    });
-                    for _ in lane.held.len()..before {
-                        out.push(GateOutput::Rejected(RejectReason::Timeout));
-                    }
-                    let orphans: Vec<u64> = lane
-                        .rivals
-                        .keys()
-                        .filter(|seq| !lane.held.contains_key(seq))
-                        .copied()
-                        .collect();
-                    for seq in orphans {
-                        self.held_bytes -= drop_rivals(lane, seq, RejectReason::Timeout, out);
-                    }
-                    return;
-                }
-            }
+            let Some(first) = lane.ready.keys().next().copied() else {
+                // Not started: what waited the hold time is forgotten.
+                candidates.expire(id, now_ms, out);
+                return;
+            };
+            // Manifests before the lane's start have no bytes coming, and bytes before it
+            // no manifest: forget them.
+            candidates.forget_before(id, first, RejectReason::Timeout, out);
+            lane.next = Some(first);
         }
         loop {
             let lowest = [
-                lane.held.keys().next(),
-                lane.manifests.keys().next(),
-                lane.ready.keys().next(),
+                candidates.first_push(id),
+                candidates.first_statement(id),
+                lane.ready.keys().next().copied(),
             ]
             .into_iter()
             .flatten()
-            .min()
-            .copied();
+            .min();
             let (Some(_), Some(next)) = (lowest, lane.next) else {
                 lane.blocked_since_ms = None;
                 return;
             };
-            if let Some((mut segment, arrived_ms)) = lane.ready.remove(&next) {
-                self.held_bytes -= segment.bytes.len();
+            if let Some(matched) = lane.ready.remove(&next) {
+                self.ready_bytes -= matched.bytes.len();
+                let mut segment = Segment {
+                    meta: matched.claim,
+                    bytes: matched.bytes,
+                };
                 // The pushed flag is not signed; the signed discontinuity sequence says it
                 // (the first segment of a lane keeps the flag: it only moves the tag against
                 // EXT-X-DISCONTINUITY-SEQUENCE, which stays consistent either way).
@@ -507,7 +334,8 @@ impl SignatureGate {
                 lane.last_published = Some(next);
                 out.push(GateOutput::Publish {
                     segment,
-                    arrived_ms,
+                    arrived_ms: matched.arrived_ms,
+                    signed: matched.signed,
                 });
                 lane.next = Some(next + 1);
                 lane.blocked_since_ms = None;
@@ -518,15 +346,18 @@ impl SignatureGate {
             // bytes from its own; a number nothing has arrived for, from when the lane
             // started waiting for it (or for the run it belongs to).
             let blocked_since = *lane.blocked_since_ms.get_or_insert(now_ms);
-            let waiting_since = match (lane.held.get(&next), lane.manifests.get(&next)) {
-                (Some(h), _) => h.since_ms,
-                (None, Some((_, since))) => blocked_since.max(*since),
+            let waiting_since = match (
+                candidates.pushes_since(id, next),
+                candidates.statement_since(id, next),
+            ) {
+                (Some(since), _) => since,
+                (None, Some(since)) => blocked_since.max(since),
                 (None, None) => blocked_since,
             };
             // Without a verified manifest for `next` or for anything after it, the node cannot
             // tell a lost manifest from a late one (its broker link may be stalled while
             // pushes still arrive): it waits up to SILENT_HOLDS hold times for it.
-            let evidence = lane.manifests.contains_key(&next)
+            let evidence = candidates.has_statement(id, next)
                 || lane
                     .newest_verified
                     .is_some_and(|(newest, _)| newest > next);
@@ -538,18 +369,14 @@ impl SignatureGate {
             if now_ms.saturating_sub(waiting_since) < limit {
                 return;
             }
-            if let Some(h) = lane.held.remove(&next) {
-                self.held_bytes -= h.bytes.len();
-                out.push(GateOutput::Rejected(RejectReason::Timeout));
-            }
-            self.held_bytes -= drop_rivals(lane, next, RejectReason::Timeout, out);
-            let manifest = lane.manifests.remove(&next).map(|(m, _)| m);
+            candidates.drop_pushes(id, next, RejectReason::Timeout, out);
+            let manifest = candidates.take_statement(id, next);
             if let Some(m) = &manifest {
                 lane.last_discontinuity_sequence = Some(m.discontinuity_sequence);
             }
             out.push(GateOutput::Gap {
-                stream: key.0.clone(),
-                rendition: key.1.clone(),
+                stream: id.0.clone(),
+                rendition: id.1.clone(),
                 sequence: next,
                 duration: manifest
                     .as_ref()
@@ -563,22 +390,10 @@ impl SignatureGate {
     }
 }
 
-/// Drops the rival pushes of `seq` (its first push is gone), each counted as `reason`;
-/// returns their bytes.
-fn drop_rivals(
-    lane: &mut Lane,
-    seq: u64,
-    reason: RejectReason,
-    out: &mut Vec<GateOutput>,
-) -> usize {
-    let rivals = lane.rivals.remove(&seq).unwrap_or_default();
-    out.extend(rivals.iter().map(|_| GateOutput::Rejected(reason)));
-    rivals.iter().map(|r| r.bytes.len()).sum()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::edge::fixtures::{self, sha256 as digest};
     use domain::manifest::{KeyId, SignatureAlgorithm};
     use domain::SessionId;
     use proptest::prelude::*;
@@ -597,17 +412,12 @@ mod tests {
         }
     }
 
-    fn digest(bytes: &[u8]) -> [u8; 32] {
-        // Any injective-enough stand-in: the gate only compares digests.
-        let mut d = [0u8; 32];
-        for (i, b) in bytes.iter().enumerate() {
-            d[i % 32] = d[i % 32].wrapping_mul(31).wrapping_add(*b);
-        }
-        d[31] = bytes.len() as u8;
-        d
+    fn signed(statement: SegmentManifest) -> Signed<SegmentManifest> {
+        fixtures::signed(statement, SegmentManifest::encode)
     }
 
-    fn seg(seq: u64) -> (SegmentMeta, Bytes, [u8; 32], SegmentManifest) {
+    /// Segment `seq`: its metadata, genuine bytes, their digest and its verified manifest.
+    fn seg(seq: u64) -> (SegmentMeta, Bytes, [u8; 32], Signed<SegmentManifest>) {
         let bytes = Bytes::from(vec![seq as u8; 100 + seq as usize]);
         let d = digest(&bytes);
         let m = SegmentManifest::from_meta(
@@ -617,7 +427,7 @@ mod tests {
             bytes.len() as u64,
             d,
         );
-        (meta(seq), bytes, d, m)
+        (meta(seq), bytes, d, signed(m))
     }
 
     fn published(out: &[GateOutput]) -> Vec<u64> {
@@ -717,7 +527,7 @@ mod tests {
             [GateOutput::Rejected(RejectReason::Overflow)]
         );
         let (.., mut man) = seg(0);
-        man.sequence = u64::MAX;
+        man.statement.sequence = u64::MAX;
         assert_eq!(
             g.manifest(1, man),
             [GateOutput::Rejected(RejectReason::Overflow)]
@@ -752,7 +562,7 @@ mod tests {
                 d,
             );
             out.extend(g.bytes(1, m, b, d));
-            out.extend(g.manifest(1, man));
+            out.extend(g.manifest(1, signed(man)));
         }
         let flags: Vec<(u64, bool)> = out
             .iter()
@@ -1064,10 +874,12 @@ mod tests {
             let mut last = None;
             for o in &out {
                 let seq = match o {
-                    GateOutput::Publish { segment: s, .. } => {
-                        // Every published segment is exactly the genuine bytes.
-                        let (_, genuine, ..) = seg(s.meta.sequence);
+                    GateOutput::Publish { segment: s, signed, .. } => {
+                        // Every published segment is exactly the genuine bytes, with the
+                        // envelope of the manifest that describes them.
+                        let (_, genuine, _, man) = seg(s.meta.sequence);
                         prop_assert_eq!(&s.bytes, &genuine);
+                        prop_assert_eq!(signed, &man.envelope);
                         s.meta.sequence
                     }
                     GateOutput::Gap { sequence, .. } => *sequence,

@@ -7,7 +7,7 @@
 //! certificate is admitted before the manifests that need it.
 //!
 //! Out: this node's retained presence (`joining`, then `ready`, and `behind` while the gate
-//! is more than a segment behind live: [`crate::ready::Lag`]), published again after
+//! is more than a segment behind live: [`super::ready::Lag`]), published again after
 //! every (re)connect (and received back: its live echo tells readiness that every
 //! retained presence has arrived); a retained `offline` as last will and on shutdown; its load report
 //! every two seconds, when [`EdgeConfig::load_reports`](crate::EdgeConfig::load_reports)
@@ -29,7 +29,7 @@ use domain::topics::Topic;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::edge::Edge;
+use super::Edge;
 use crate::BroadcastError;
 
 /// How often readiness is re-evaluated.
@@ -39,69 +39,66 @@ const READY_CHECK: Duration = Duration::from_millis(100);
 /// they not, the broker publishes the (identical) last will when the connection drops.
 const GOODBYE: Duration = Duration::from_secs(2);
 
-impl Edge {
-    /// Handles one message from the broker (what [`run_edge`](crate::run_edge)'s MQTT side
-    /// does for every message on a subscribed topic).
-    pub async fn handle_message(&self, message: &Message) {
-        let kind = match &message.topic {
-            Topic::Presence(_) => "presence",
-            Topic::IngestCertificate(_) => "certificate",
-            Topic::Revocation(_) => "revocation",
-            Topic::Manifest(..) => "manifest",
-            // Not subscribed; nothing to do with it.
-            Topic::Announce(_) | Topic::NodeLoad(_) | Topic::IngestLoad(_) => return,
-        };
-        if let Topic::Presence(node) = &message.topic {
-            if !message.retained && node == self.node().id() {
-                self.echoed(&message.payload);
-                return;
-            }
-        }
-        if message.payload.is_empty() {
-            // A cleared retained message. A cleared presence means the node is gone.
-            if let Topic::Presence(node) = &message.topic {
-                self.readiness.lock().ingest(node.clone(), false);
-            }
+/// Handles one message from the broker ([`Edge::handle_message`]).
+pub(super) async fn handle(edge: &Edge, message: &Message) {
+    let kind = match &message.topic {
+        Topic::Presence(_) => "presence",
+        Topic::IngestCertificate(_) => "certificate",
+        Topic::Revocation(_) => "revocation",
+        Topic::Manifest(..) => "manifest",
+        // Not subscribed; nothing to do with it.
+        Topic::Announce(_) | Topic::NodeLoad(_) | Topic::IngestLoad(_) => return,
+    };
+    if let Topic::Presence(node) = &message.topic {
+        if !message.retained && node == edge.node().id() {
+            edge.echoed(&message.payload);
             return;
         }
-        if let Err(e) = self.decode_and_apply(message).await {
-            tracing::warn!(kind, topic = %message.topic, error = %e, "ignored a control message");
-            self.node().metrics.control_ignored(kind);
-        }
     }
-
-    async fn decode_and_apply(&self, message: &Message) -> Result<(), BroadcastError> {
-        let payload = message.payload.clone();
-        match &message.topic {
-            Topic::Presence(node) => {
-                // Broadcast peers' presences (signed envelopes) say nothing an edge needs;
-                // ingest presences (plain) tell readiness which ingests are up.
-                if let Announcement::Plain(presence) = Announcement::decode(&payload)? {
-                    if presence.role == Role::Ingest {
-                        self.readiness.lock().ingest(node.clone(), presence.is_up());
-                    }
-                }
-                Ok(())
-            }
-            Topic::IngestCertificate(node) => self.admit_certificate(node.clone(), payload).await,
-            Topic::Revocation(key_id) => self.revoke(*key_id, payload).await,
-            Topic::Manifest(stream, rendition) => {
-                // Segment and part manifests share the topic, told apart by their tag.
-                let signed = SignedManifest::decode(&payload)?;
-                let manifest = signed.any_manifest()?;
-                let (s, r) = match &manifest {
-                    AnyManifest::Segment(m) => (&m.stream, &m.rendition),
-                    AnyManifest::Part(m) => (&m.stream, &m.rendition),
-                };
-                if s != stream || r != rendition {
-                    return Err(BroadcastError::TopicMismatch {
-                        what: "manifest of another stream or rendition",
-                    });
-                }
-                self.offer_manifest(signed, manifest).await
-            }
-            Topic::Announce(_) | Topic::NodeLoad(_) | Topic::IngestLoad(_) => Ok(()),
+    if message.payload.is_empty() {
+        // A cleared retained message. A cleared presence means the node is gone.
+        if let Topic::Presence(node) = &message.topic {
+            edge.readiness.lock().ingest(node.clone(), false);
         }
+        return;
+    }
+    if let Err(e) = decode_and_apply(edge, message).await {
+        tracing::warn!(kind, topic = %message.topic, error = %e, "ignored a control message");
+        edge.node().metrics.control_ignored(kind);
+    }
+}
+
+async fn decode_and_apply(edge: &Edge, message: &Message) -> Result<(), BroadcastError> {
+    let payload = message.payload.clone();
+    match &message.topic {
+        Topic::Presence(node) => {
+            // Broadcast peers' presences (signed envelopes) say nothing an edge needs;
+            // ingest presences (plain) tell readiness which ingests are up.
+            if let Announcement::Plain(presence) = Announcement::decode(&payload)? {
+                if presence.role == Role::Ingest {
+                    edge.readiness.lock().ingest(node.clone(), presence.is_up());
+                }
+            }
+            Ok(())
+        }
+        Topic::IngestCertificate(node) => edge.admit_certificate(node.clone(), payload).await,
+        Topic::Revocation(key_id) => edge.revoke(*key_id, payload).await,
+        Topic::Manifest(stream, rendition) => {
+            // Segment and part manifests share the topic, told apart by their tag.
+            let signed = SignedManifest::decode(&payload)?;
+            let manifest = signed.any_manifest()?;
+            let (s, r) = match &manifest {
+                AnyManifest::Segment(m) => (&m.stream, &m.rendition),
+                AnyManifest::Part(m) => (&m.stream, &m.rendition),
+            };
+            if s != stream || r != rendition {
+                return Err(BroadcastError::TopicMismatch {
+                    what: "manifest of another stream or rendition",
+                });
+            }
+            edge.offer_manifest(payload, signed, manifest).await
+        }
+        Topic::Announce(_) | Topic::NodeLoad(_) | Topic::IngestLoad(_) => Ok(()),
     }
 }
 

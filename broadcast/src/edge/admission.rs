@@ -1,0 +1,250 @@
+//! Control-event admission, sans-IO: which signed control events (session start,
+//! rendition, drop, end, `synced`) an edge takes, once their signature verified.
+//!
+//! The push token lets a client send an event; only the ingest's signature makes it
+//! count, and even a genuine signature is not enough on its own: a statement captured
+//! once must not be replayed later to end or rewind a stream. So an event is taken only
+//! when it is fresh (signed within [`EVENT_SKEW`] of this node's clock, either way), its
+//! body is a control event, a `synced` names the ingest whose key signed it, and it was
+//! signed after the start of the session it would change: a session start, rendition
+//! change or end signed before the start of another session this node already took is
+//! an old statement, refused. The caller verifies the signature (on the blocking pool)
+//! and reads the wall clock; [`Admission`] decides, and remembers the session starts.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use domain::manifest::EventStatement;
+use domain::push::ControlEvent;
+use domain::{LiveEvent, NodeId, SessionId, StreamName};
+
+/// How far from this node's clock the signing time of a control event may lie, either way:
+/// a statement older than this is not taken, so one captured cannot be replayed later.
+pub(crate) const EVENT_SKEW: Duration = Duration::from_secs(120);
+
+/// Why a verified statement was not taken.
+#[derive(Debug)]
+pub(crate) enum Refusal {
+    /// Signed further than [`EVENT_SKEW`] from now.
+    Stale {
+        /// When it says it was signed, unix milliseconds.
+        issued_at_ms: u64,
+    },
+    /// Its body is not a control event.
+    Malformed(serde_json::Error),
+    /// A `synced` signed by another ingest's key than the one it names.
+    ForeignSync,
+    /// Signed before the start of a session other than its own that this node took (the
+    /// event, for the log; boxed, as refusals are rare).
+    BeforeSession(Box<ControlEvent>),
+}
+
+impl Refusal {
+    /// The label of `sealcast_control_events_refused_total{reason}`.
+    pub(crate) fn label(&self) -> &'static str {
+        match self {
+            Refusal::Stale { .. } | Refusal::BeforeSession(_) => "stale",
+            Refusal::Malformed(_) => "malformed",
+            Refusal::ForeignSync => "bad_signature",
+        }
+    }
+}
+
+/// The control events an edge has taken, as far as later ones depend on them.
+#[derive(Debug, Default)]
+pub(crate) struct Admission {
+    /// Per stream, the session of the last signed session start taken and when the ingest
+    /// signed it: statements signed before it cannot change another session.
+    starts: HashMap<StreamName, (SessionId, u64)>,
+}
+
+impl Admission {
+    /// A statement whose signature verified against a key certified for `signer` (if the
+    /// certificate names one), at `now_ms` (wall clock, unix milliseconds): the event it
+    /// carries, or why it is refused.
+    pub(crate) fn admit(
+        &mut self,
+        statement: &EventStatement,
+        signer: Option<&NodeId>,
+        now_ms: u64,
+    ) -> Result<ControlEvent, Refusal> {
+        let skew = u64::try_from(EVENT_SKEW.as_millis()).unwrap_or(u64::MAX);
+        if statement.issued_at_ms.abs_diff(now_ms) > skew {
+            return Err(Refusal::Stale {
+                issued_at_ms: statement.issued_at_ms,
+            });
+        }
+        let event: ControlEvent =
+            serde_json::from_slice(&statement.body).map_err(Refusal::Malformed)?;
+        if let ControlEvent::Synced { ingest } = &event {
+            if signer != Some(ingest) {
+                return Err(Refusal::ForeignSync);
+            }
+        }
+        if !self.in_order(&event, statement.issued_at_ms) {
+            return Err(Refusal::BeforeSession(Box::new(event)));
+        }
+        Ok(event)
+    }
+
+    /// Whether `event`, signed at `issued_at_ms`, may change its stream; a session start
+    /// taken is remembered.
+    fn in_order(&mut self, event: &ControlEvent, issued_at_ms: u64) -> bool {
+        let (stream, session) = match event {
+            ControlEvent::Live(LiveEvent::SessionStarted { stream, session })
+            | ControlEvent::Live(LiveEvent::Ended { stream, session }) => (stream, Some(*session)),
+            ControlEvent::Live(LiveEvent::Rendition { stream, .. })
+            | ControlEvent::Live(LiveEvent::RenditionDropped { stream, .. }) => (stream, None),
+            // A segment never arrives as a control event (its variant does not deserialize).
+            ControlEvent::Synced { .. }
+            | ControlEvent::Live(LiveEvent::Segment(_) | LiveEvent::Part(_)) => return true,
+        };
+        let latest = self.starts.get(stream).copied();
+        if latest.is_some_and(|(s, at)| issued_at_ms < at && session != Some(s)) {
+            return false;
+        }
+        if let ControlEvent::Live(LiveEvent::SessionStarted { session, .. }) = event {
+            let at = match latest {
+                Some((s, at)) if s == *session => at.max(issued_at_ms),
+                _ => issued_at_ms,
+            };
+            self.starts.insert(stream.clone(), (*session, at));
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use domain::manifest::{KeyId, SignatureAlgorithm};
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const NOW: u64 = 1_800_000_000_000;
+
+    fn stream() -> StreamName {
+        StreamName::new("s").expect("valid")
+    }
+
+    fn statement(event: &ControlEvent, issued_at_ms: u64) -> EventStatement {
+        EventStatement {
+            algorithm: SignatureAlgorithm::Ed25519,
+            key_id: KeyId([1; 16]),
+            issued_at_ms,
+            body: serde_json::to_vec(event).expect("serializes"),
+        }
+    }
+
+    fn start(session: u64) -> ControlEvent {
+        ControlEvent::Live(LiveEvent::SessionStarted {
+            stream: stream(),
+            session: SessionId(session),
+        })
+    }
+
+    fn end(session: u64) -> ControlEvent {
+        ControlEvent::Live(LiveEvent::Ended {
+            stream: stream(),
+            session: SessionId(session),
+        })
+    }
+
+    fn admit(a: &mut Admission, event: &ControlEvent, at: u64) -> Result<ControlEvent, Refusal> {
+        a.admit(&statement(event, at), None, NOW)
+    }
+
+    #[test]
+    fn a_fresh_event_is_taken_and_a_stale_one_either_way_is_not() {
+        let mut a = Admission::default();
+        let skew = EVENT_SKEW.as_millis() as u64;
+        for at in [NOW, NOW - skew, NOW + skew] {
+            assert_eq!(admit(&mut a, &start(1), at).ok(), Some(start(1)));
+        }
+        for at in [NOW - skew - 1, NOW + skew + 1] {
+            let refused = admit(&mut a, &start(1), at).expect_err("stale");
+            assert_eq!(refused.label(), "stale");
+        }
+    }
+
+    #[test]
+    fn a_body_that_is_not_an_event_is_malformed() {
+        let mut s = statement(&start(1), NOW);
+        s.body = b"{\"not\": \"an event\"}".to_vec();
+        let refused = Admission::default()
+            .admit(&s, None, NOW)
+            .expect_err("malformed");
+        assert!(matches!(refused, Refusal::Malformed(_)));
+        assert_eq!(refused.label(), "malformed");
+    }
+
+    #[test]
+    fn synced_must_come_from_the_key_of_the_ingest_it_names() {
+        let ingest = NodeId::new("ingest1").expect("valid");
+        let other = NodeId::new("ingest2").expect("valid");
+        let synced = ControlEvent::Synced {
+            ingest: ingest.clone(),
+        };
+        let mut a = Admission::default();
+        let s = statement(&synced, NOW);
+        assert_eq!(a.admit(&s, Some(&ingest), NOW).ok(), Some(synced));
+        for signer in [Some(&other), None] {
+            let refused = a.admit(&s, signer, NOW).expect_err("another ingest's");
+            assert_eq!(refused.label(), "bad_signature");
+        }
+    }
+
+    #[test]
+    fn an_end_of_an_old_session_signed_before_the_new_start_is_refused() {
+        let mut a = Admission::default();
+        assert!(admit(&mut a, &start(2), NOW).is_ok());
+        // Session 1's end and start, captured before session 2 began: replayed now.
+        let refused = admit(&mut a, &end(1), NOW - 10).expect_err("replayed end");
+        assert!(matches!(refused, Refusal::BeforeSession(_)));
+        assert!(admit(&mut a, &start(1), NOW - 10).is_err());
+        // Session 2's own statements, even signed a little earlier, are taken; so is an
+        // old session's end signed after the start (a late end of a session takes nothing
+        // from the new one: the stream ignores it).
+        assert!(admit(&mut a, &end(2), NOW - 10).is_ok());
+        assert!(admit(&mut a, &end(1), NOW + 10).is_ok());
+        // A rendition change names no session: only its time counts.
+        let rendition_drop = ControlEvent::Live(LiveEvent::RenditionDropped {
+            stream: stream(),
+            rendition: domain::RenditionName::new("720p").expect("valid"),
+        });
+        assert!(admit(&mut a, &rendition_drop, NOW - 10).is_err());
+        assert!(admit(&mut a, &rendition_drop, NOW + 1).is_ok());
+    }
+
+    proptest! {
+        /// Whatever statements arrive, in whatever order: once a session start is taken,
+        /// any statement of another session signed before it, taken earlier or not, is
+        /// refused when it comes again (a captured statement cannot be replayed), and the
+        /// remembered start of a stream never moves back in time.
+        #[test]
+        fn statements_of_another_session_signed_before_the_latest_start_are_refused(
+            steps in prop::collection::vec((any::<bool>(), 0u64..3, 0u64..1000), 1..60),
+        ) {
+            let mut a = Admission::default();
+            let mut seen = Vec::new();
+            for (is_start, session, at) in steps {
+                let event = if is_start { start(session) } else { end(session) };
+                let before = a.starts.get(&stream()).copied();
+                let _ = admit(&mut a, &event, NOW + at);
+                seen.push((event, session, NOW + at));
+                let after = a.starts.get(&stream()).copied();
+                if let (Some((_, b_at)), Some((_, c_at))) = (before, after) {
+                    prop_assert!(c_at >= b_at, "the latest start went back in time");
+                }
+            }
+            let Some((latest, latest_at)) = a.starts.get(&stream()).copied() else {
+                return Ok(());
+            };
+            for (event, session, signed_at) in seen {
+                if session != latest.0 && signed_at < latest_at {
+                    prop_assert!(admit(&mut a, &event, signed_at).is_err(), "{:?} replayed", event);
+                }
+            }
+        }
+    }
+}
