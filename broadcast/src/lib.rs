@@ -20,8 +20,6 @@
 //!   `Cache-Control` computed once per change; [`StreamSummary`] for the stream list.
 //! - `node`: [`Node`], every stream behind one `Arc`: per-stream writer lock, lock-free
 //!   snapshot reads.
-//! - `cmaf`: media playlists of CMAF renditions without parts (`EXT-X-MAP`, `.m4s`), live
-//!   and for recordings.
 //! - `edge`: [`Edge`], the state the push side, the MQTT side and the gate's timer share,
 //!   and [`run_edge`], which runs them all. Everything only an edge uses lives under it:
 //!   its state machines, sans-IO (`edge::candidates`, where pushed bytes and verified
@@ -57,7 +55,6 @@
 
 mod assets;
 mod audience;
-mod cmaf;
 mod config;
 mod edge;
 mod error;

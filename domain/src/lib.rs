@@ -7,8 +7,9 @@
 //! - [`wire`]: the wire format of everything the cluster signs (segment and part
 //!   manifests, control events, presences): one strict reader, one signed envelope, one
 //!   file per statement. [`manifest`] keeps the old paths until the rename step.
-//! - [`playlist`]: the live window of a media playlist and master-playlist rendering.
-//! - [`llhls`]: the low-latency window (parts), its playlist and blocking reload.
+//! - [`hls`]: every playlist, rendered: master, media (MPEG-TS and CMAF), the low-latency
+//!   window with its parts and blocking reload, recordings. [`playlist`] and [`llhls`]
+//!   keep the old paths until the rename step.
 //! - [`paths`]: the public URL layout, built and parsed in one place.
 //! - [`topics`]: every MQTT topic of the control plane, typed.
 //! - [`presence`]: what a node announces on its presence topic.
@@ -18,6 +19,7 @@
 //! - [`error`]: the crate's one error enum.
 pub mod broker;
 pub mod error;
+pub mod hls;
 pub mod ids;
 pub mod ladder;
 pub mod live;

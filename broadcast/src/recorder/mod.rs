@@ -469,7 +469,7 @@ impl Recording {
                 let dir = self.dir.join(r.as_str());
                 // A CMAF rendition: its init segment is there (see `write_segment`).
                 let text = if dir.join(recording::INIT_FILE).exists() {
-                    crate::cmaf::render(w, true)
+                    w.render_cmaf_vod()
                 } else {
                     w.render_vod()
                 };

@@ -1,6 +1,6 @@
 //! Rendering one rendition's snapshot ([`RenditionView`]) after a change: the MPEG-TS
-//! playlist as before, a plain CMAF one (`crate::cmaf`), or the LL-HLS full and delta
-//! playlists with the other renditions' reports.
+//! playlist, a plain CMAF one, or the LL-HLS full and delta playlists with the other
+//! renditions' reports, each written by `domain::hls`.
 
 use std::sync::Arc;
 
@@ -42,7 +42,7 @@ impl RenditionState {
                 )
             }
             (_, SegmentFormat::Cmaf) => (
-                Document::playlist(crate::cmaf::render(&self.window, false), max_age),
+                Document::playlist(self.window.render_cmaf(), max_age),
                 None,
                 None,
                 Vec::new(),

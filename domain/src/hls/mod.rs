@@ -1,0 +1,43 @@
+//! Every HLS playlist the cluster writes, rendered here and nowhere else; pure, so callers
+//! render into memory and swap the whole text at once and a player never reads a
+//! half-written playlist.
+//!
+//! - `master`: [`render_master`], one [`Variant`] per rendition.
+//! - `media`: [`MediaWindow`], the sliding window of a live media playlist ([`Entry`] per
+//!   segment), rendered for MPEG-TS (`{seq}.ts`) or CMAF (`EXT-X-MAP`, `{seq}.m4s`).
+//! - `ll`: [`LlWindow`], the low-latency window of a CMAF rendition with its partial
+//!   segments ([`PartEntry`]), its playlist with the LL tags and delta updates, and the
+//!   [`Answer`] to a blocking reload.
+//! - `query`: [`PlaylistQuery`], a playlist request's `_HLS_msn`, `_HLS_part` and
+//!   `_HLS_skip`, parsed strictly.
+//! - `vod`: a recording's playlist: a [`MediaWindow`] that never slides, rendered finished.
+//!
+//! URIs are relative to the playlist and follow the public layout (`domain::paths`):
+//! `{rendition}/index.m3u8` from the master, `init.mp4`, `{seq}.ts`, `{seq}.m4s` and
+//! `{seq}.{part}.m4s` from a media playlist.
+
+mod ll;
+mod master;
+mod media;
+mod query;
+mod vod;
+
+pub use ll::{Answer, LlSegment, LlWindow, PartEntry, RenditionReport, PART_SEGMENTS};
+pub use master::{render_master, Variant};
+pub use media::{Entry, MediaWindow, PushError};
+pub use query::{PlaylistQuery, MAX_QUERY};
+
+use std::time::Duration;
+
+/// Whole seconds, rounded up: `EXT-X-TARGETDURATION` must not be below any `EXTINF`.
+fn ceil_secs(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+/// What m3u8-rs writes, as a string.
+fn write_to_string(write: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> String {
+    let mut out = Vec::with_capacity(1024);
+    // Writing into a Vec cannot fail, and m3u8-rs only writes UTF-8.
+    let _ = write(&mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
