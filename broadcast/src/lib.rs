@@ -44,11 +44,11 @@
 //!   strong `ETag`s and the pages' security headers.
 //! - `live`: the `/live/...` tree: playlists, segments, `init.mp4`, parts; blocking
 //!   playlist reload and preload-hinted parts, held on the stream's change signal.
-//! - `router`: [`router`], the public routes (live, VOD, API, pages) and the layers every
-//!   response passes (`x-sealcast-node`, CORS, request metrics); every segment carries
-//!   [`VERIFIED_HEADER`].
-//! - `serve`: [`serve`], the public router on a bound listener until a shutdown token
-//!   fires (a node fed in-process, without the edge's network sides).
+//! - `router`: the public routes (live, VOD, API, pages) and the layers every response
+//!   passes (`x-sealcast-node`, CORS, request metrics), which [`Edge::router`] serves with
+//!   the push API beside them; every segment carries [`VERIFIED_HEADER`]. A node is served
+//!   only as an edge ([`run_edge`], or [`Edge::router`] without a socket), tests included,
+//!   so what tests drive is what production runs.
 //! - `error`: [`BroadcastError`], the crate's one error type, and its mapping to HTTP
 //!   responses.
 #![forbid(unsafe_code)]
@@ -66,7 +66,6 @@ mod recorder;
 mod recording;
 mod respond;
 mod router;
-mod serve;
 mod stream;
 mod view;
 
@@ -76,6 +75,5 @@ pub use error::BroadcastError;
 pub use http::HttpLimits;
 pub use node::{Node, NodeLoad};
 pub use recording::{RecordingInfo, RecordingObserver};
-pub use router::{router, NODE_HEADER, VERIFIED_HEADER};
-pub use serve::serve;
+pub use router::{NODE_HEADER, VERIFIED_HEADER};
 pub use view::{RenditionSummary, StreamSummary};

@@ -27,7 +27,7 @@ use crate::view::{StreamSummary, StreamView};
 use crate::{BroadcastError, NodeConfig};
 
 /// A broadcast node's in-memory state. Share it as `Arc<Node>` between whoever delivers
-/// events and [`router`](crate::router).
+/// events and the router that serves it ([`Edge::router`](crate::Edge::router)).
 pub struct Node {
     id: NodeId,
     /// `id` as a header value, made once for `x-sealcast-node`.

@@ -32,16 +32,11 @@ const VERIFIED: HeaderValue = HeaderValue::from_static("true");
 /// `Cache-Control` of answers that describe the moment (stream list, health, metrics).
 const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
 
-/// The public router of a node. Every response, errors and CORS preflights included,
-/// carries `x-sealcast-node`. An edge's router ([`crate::Edge::router`]) adds the internal push
-/// API to it.
-pub fn router(node: Arc<Node>) -> Router {
-    build(node, None)
-}
-
-/// The public routes, with `extra` routes (an edge's push API, the admin API) beside them,
-/// all under the layer every response gets.
-pub(crate) fn build(node: Arc<Node>, extra: Option<Router>) -> Router {
+/// The router a node is served with: the public routes, with `extra` routes (an edge's
+/// push API, the admin API) beside them, all under the layer every response gets, so every
+/// response, errors and CORS preflights included, carries `x-sealcast-node`. Its one
+/// caller is [`crate::Edge::router`]: every node that is served is an edge, tests included.
+pub(crate) fn router(node: Arc<Node>, extra: Router) -> Router {
     let mut routes = Router::new()
         .route(&PublicPath::Health.to_string(), get(health))
         .route(&PublicPath::Readiness.to_string(), get(readiness))
@@ -61,10 +56,10 @@ pub(crate) fn build(node: Arc<Node>, extra: Option<Router>) -> Router {
             get(move |headers: HeaderMap| async move { assets::respond(&path, &headers) }),
         );
     }
-    let mut app: Router = routes.fallback(not_found).with_state(Arc::clone(&node));
-    if let Some(extra) = extra {
-        app = app.merge(extra);
-    }
+    let app: Router = routes
+        .fallback(not_found)
+        .with_state(Arc::clone(&node))
+        .merge(extra);
     // One layer for what every response gets (node header, CORS, request count): each
     // layer is a boxed future per request, and a playlist answer costs little more.
     // No per-request tracing span either: the access log is the load balancer's, and

@@ -1,4 +1,5 @@
-//! The public routes, driven through `tower::ServiceExt::oneshot` (no socket).
+//! The public routes, driven through `tower::ServiceExt::oneshot` (no socket) on the
+//! router a node is served with ([`broadcast::Edge::router`]).
 
 mod support;
 

@@ -1,16 +1,34 @@
-//! `serve` over a real socket: HTTP/1.1, HTTP/2 prior knowledge, and graceful shutdown.
+//! A node served as production serves it ([`broadcast::run_edge`]) over a real socket:
+//! HTTP/1.1, HTTP/2 prior knowledge, slow and idle connections, and graceful shutdown.
 
 mod support;
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use broadcast::{BroadcastError, Node};
+use certs::signing::SignatureAlgorithm;
+use support::edge::{edge_config, Cluster};
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 /// Bounds every wait so a broken server fails the test instead of hanging it.
 const LIMIT: Duration = Duration::from_secs(10);
+
+/// Runs `node` as an edge on `listener` until `shutdown`. Its broker never answers: the
+/// MQTT side keeps trying while HTTP serves, which waits for nothing from it.
+fn serve(
+    listener: TcpListener,
+    node: Arc<Node>,
+    shutdown: CancellationToken,
+) -> JoinHandle<Result<(), BroadcastError>> {
+    let cluster = Cluster::new(SignatureAlgorithm::Ed25519);
+    let config = edge_config(&cluster, node_config());
+    tokio::spawn(broadcast::run_edge(node, config, listener, shutdown))
+}
 
 async fn http1(addr: std::net::SocketAddr, path: &str) -> String {
     let mut conn = TcpStream::connect(addr).await.expect("connect");
@@ -30,7 +48,7 @@ async fn serves_http1_and_h2c_then_shuts_down() {
     let addr = listener.local_addr().expect("addr");
     let node = live_node();
     let shutdown = CancellationToken::new();
-    let server = tokio::spawn(broadcast::serve(listener, node, shutdown.clone()));
+    let server = serve(listener, node, shutdown.clone());
 
     let health = http1(addr, "/healthz").await;
     assert!(health.starts_with("HTTP/1.1 200 OK\r\n"), "{health}");
@@ -95,11 +113,7 @@ async fn slow_headers_are_closed_and_do_not_delay_others() {
     let addr = listener.local_addr().expect("addr");
     let node = live_node();
     let shutdown = CancellationToken::new();
-    let server = tokio::spawn(broadcast::serve(
-        listener,
-        std::sync::Arc::clone(&node),
-        shutdown.clone(),
-    ));
+    let server = serve(listener, Arc::clone(&node), shutdown.clone());
 
     let mut slow = Vec::with_capacity(SLOW);
     for _ in 0..SLOW {
@@ -257,11 +271,7 @@ async fn keep_alive_connections_park_between_requests_and_lose_nothing() {
     }))
     .expect("publish");
     let shutdown = CancellationToken::new();
-    let server = tokio::spawn(broadcast::serve(
-        listener,
-        std::sync::Arc::clone(&node),
-        shutdown.clone(),
-    ));
+    let server = serve(listener, Arc::clone(&node), shutdown.clone());
 
     let mut conn = TcpStream::connect(addr).await.expect("connect");
     for round in 0..20 {

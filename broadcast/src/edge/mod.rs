@@ -171,14 +171,14 @@ impl Edge {
         &self.node
     }
 
-    /// The public routes of [`router`](crate::router()) plus the internal push API
-    /// (`domain::push`), on one router.
+    /// The node's public routes plus the internal push API (`domain::push`) and the
+    /// configuration's extra routes, on one router: what [`run_edge`] serves.
     pub fn router(self: &Arc<Self>) -> Router {
         let mut extra = push::routes(Arc::clone(self));
         if let Some(more) = &self.config.extra_routes {
             extra = extra.merge(more.clone());
         }
-        crate::router::build(Arc::clone(&self.node), Some(extra))
+        crate::router::router(Arc::clone(&self.node), extra)
     }
 
     /// Runs the gate's clock once: held segments past the hold time become gaps. The timer

@@ -21,14 +21,16 @@ pub fn stream() -> StreamName {
     StreamName::new(STREAM).expect("valid")
 }
 
+/// The window shape of the test nodes: three segments of two seconds.
+pub fn node_config() -> NodeConfig {
+    NodeConfig {
+        window: 3,
+        segment_target: Duration::from_secs(2),
+    }
+}
+
 pub fn node() -> Arc<Node> {
-    Arc::new(Node::new(
-        NodeId::new(NODE).expect("valid"),
-        NodeConfig {
-            window: 3,
-            segment_target: Duration::from_secs(2),
-        },
-    ))
+    Arc::new(Node::new(NodeId::new(NODE).expect("valid"), node_config()))
 }
 
 pub fn start(node: &Node) {
@@ -97,11 +99,13 @@ pub fn get(uri: &str) -> Request<Body> {
     Request::get(uri).body(Body::empty()).expect("request")
 }
 
+/// `request` answered by `node` as production serves it: as an edge
+/// ([`broadcast::Edge::router`]) of a cluster of its own.
 pub async fn send(node: &Arc<Node>, request: Request<Body>) -> Response<Body> {
-    broadcast::router(Arc::clone(node))
-        .oneshot(request)
-        .await
-        .expect("infallible")
+    let cluster = edge::Cluster::new(certs::signing::SignatureAlgorithm::Ed25519);
+    let config = edge::edge_config(&cluster, node_config());
+    let edge = broadcast::Edge::new(Arc::clone(node), config).expect("an edge");
+    edge.router().oneshot(request).await.expect("infallible")
 }
 
 pub async fn body(response: Response<Body>) -> Bytes {
