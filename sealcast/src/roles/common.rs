@@ -37,8 +37,8 @@ pub(super) async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpList
 }
 
 /// The metrics server of a role on its own (a standalone ingest, the load balancer):
-/// `registry` on `/metrics` at `listen` until `stop`. Returns the bound address and the
-/// server's task.
+/// `registry` on `/metrics` at `listen` until `stop`, within `control::metrics_server`'s
+/// limits. Returns the bound address and the server's task.
 pub(super) async fn serve_metrics(
     listen: SocketAddr,
     registry: Registry,
@@ -46,7 +46,11 @@ pub(super) async fn serve_metrics(
 ) -> anyhow::Result<(SocketAddr, JoinHandle<std::io::Result<()>>)> {
     let listener = bind(listen, "metrics").await?;
     let addr = listener.local_addr()?;
-    let task = tokio::spawn(ingest::metrics::serve(listener, Arc::new(registry), stop));
+    let task = tokio::spawn(control::metrics_server::serve(
+        listener,
+        Arc::new(registry),
+        stop,
+    ));
     Ok((addr, task))
 }
 
