@@ -1,7 +1,7 @@
 //! The command line: one subcommand per role, parsed with clap derive.
 //!
-//! Long (about 520 lines) because every flag and variable of every role is declared here
-//! once, with clap derive; `check` reads the same definitions.
+//! Long because every flag and variable of every role is declared here once, with clap
+//! derive; `check` reads the same definitions.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
