@@ -98,3 +98,18 @@ if [ "${1:-}" = test ]; then
     "$kube_tools/bin/pip" install -q --disable-pip-version-check "${kube_packages[@]}" >&2
   fi
 fi
+
+# The ingest's end-to-end tests publish with a current ffmpeg (E-RTMP HEVC and AV1, SRT;
+# issue 32): Debian 12's ffmpeg is 5.1, which sends neither. imageio-ffmpeg from PyPI ships
+# a static ffmpeg 9 (libx265, libsvtav1, libsrt) inside its package; it goes into the same
+# virtual environment, and testkit::ffmpeg::ffmpeg9() asks it where its binary is
+# (`python -c 'import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())'`).
+if [ "${1:-}" = test ]; then
+  tools=${SEALCAST_KUBERNETES_TOOLS:-$HOME/.cache/sealcast/kubernetes-tools}
+  ffmpeg9_package=imageio-ffmpeg==0.8.1
+  if ! "$tools/bin/pip" freeze 2>/dev/null | grep -qxF "$ffmpeg9_package"; then
+    echo "setup: installing $ffmpeg9_package into $tools" >&2
+    [ -x "$tools/bin/pip" ] || python3 -m venv "$tools"
+    "$tools/bin/pip" install -q --disable-pip-version-check "$ffmpeg9_package" >&2
+  fi
+fi
