@@ -11,13 +11,13 @@
 //! comes from the node's own router, so the embedded files, their content types and the
 //! pages' Content Security Policy are the production ones.
 
+mod support;
+
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::routing::get;
 use axum::Router;
-use broadcast::{Node, NodeConfig};
 use certs::signing::{RootKey, SigningKey, TrustBundle, Validity};
 use domain::live::LiveEvent;
 use domain::segment::PartMeta;
@@ -100,8 +100,10 @@ async function loader(vectors) {
         { loadPolicy: policy, timeout: 10000, maxRetry: 0, retryDelay: 0, maxRetryDelay: 0 },
         {
           onProgress: (_stats, _ctx, data) => seen.progress.push(data.byteLength),
-          onSuccess: () => { seen.success = true; resolve(); },
-          onError: (e) => { seen.error = e.code; resolve(); },
+          // hls.js destroys a loader from inside its callbacks (FragmentLoader.resetLoader).
+          onSuccess: () => { seen.success = true; l.destroy(); resolve(); },
+          onError: (e) => { seen.error = e.code; l.destroy(); resolve(); },
+          onAbort: () => { seen.error = 'aborted'; resolve(); },
           onTimeout: () => { seen.error = 'timeout'; resolve(); },
         },
       );
@@ -760,13 +762,14 @@ async fn serve(
             async move { ([(header::CONTENT_TYPE, "application/octet-stream")], bytes) }
         }
     };
-    let node = Arc::new(Node::new(
-        NodeId::new("edge-verify").expect("node"),
-        NodeConfig {
-            window: 3,
-            segment_target: Duration::from_secs(2),
-        },
-    ));
+    // The node as production serves it: an edge's router (of a cluster of its own: the edge
+    // trusts nothing here, it only serves the pages and assets).
+    let cluster = support::edge::Cluster::new(SignatureAlgorithm::Ed25519);
+    let edge = broadcast::Edge::new(
+        support::node(),
+        support::edge::edge_config(&cluster, support::node_config()),
+    )
+    .expect("an edge");
     let vectors = vectors.to_string();
     let mut app = Router::new()
         .route(
@@ -802,7 +805,7 @@ async fn serve(
     for (path, bytes) in files {
         app = app.route(&path, get(octets(bytes)));
     }
-    let app = app.fallback_service(broadcast::router(node).into_service::<axum::body::Body>());
+    let app = app.fallback_service(edge.router().into_service::<axum::body::Body>());
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let origin = format!("http://{}", listener.local_addr().expect("address"));
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -828,13 +831,38 @@ fn fingerprint(root: &RootKey) -> String {
 const MODE_WEBCRYPTO: &str = "in this browser (WebCrypto)";
 const MODE_LIBRARY: &str = "in this browser (library)";
 
-/// Opens `url` and waits until `script` returns something, which it returns.
+/// Opens `url` and waits until `script` returns something, which it returns; on a timeout
+/// the failure shows what the page holds (its verification tally, hls.js errors, log).
 async fn open_and_wait(browser: &mut Browser, url: &str, what: &str, script: &str) -> Value {
     browser.goto(url).await.expect("open the page");
-    browser
+    match browser
         .wait_for(what, script, Value::Null, PAGE_LIMIT, |_| Ok(()))
         .await
-        .unwrap_or_else(|e| panic!("{url}: {e:#}"))
+    {
+        Ok(value) => value,
+        Err(error) => {
+            let state = browser
+                .execute(
+                    "const s = window.sealcast || {}; const v = document.getElementById('video'); \
+                     return { result: window.result, verification: s.verification, \
+                              errors: s.errors, time: v && v.currentTime, \
+                              ready: v && v.readyState, paused: v && v.paused, \
+                              mediaError: v && v.error && v.error.message, \
+                              buffered: v && Array.from({ length: v.buffered.length }, \
+                                (_, i) => [v.buffered.start(i), v.buffered.end(i)]), \
+                              hlsState: s.hls && s.hls.streamController && s.hls.streamController.state };",
+                    Value::Null,
+                )
+                .await
+                .unwrap_or_default();
+            let notes = browser
+                .events()
+                .await
+                .map(|e| format!("{}\nuncaught:\n{}", e.notes.join("\n"), e.errors.join("\n")))
+                .unwrap_or_default();
+            panic!("{url}: {error:#}\npage: {state}\nlog:\n{notes}")
+        }
+    }
 }
 
 /// Runs the page at `origin` (with `query`) and checks its verdicts against `expected`.
@@ -958,6 +986,127 @@ async fn check_player_page(
     assert_eq!(shown, fingerprint, "{url}: {seen}");
 }
 
+/// A recording of 6 s of CMAF (ffmpeg, 320x180 H.264, three 2 s segments), signed as an
+/// ingest would sign it: the files the node would serve under
+/// `/vod/demo/{session}/360p/` (with their sidecars) and the master playlist, by path.
+/// `tamper` flips one byte of segment 1 (its sidecar stays the genuine one).
+fn recording(k: &Keys, session: SessionId, tamper: bool) -> HashMap<String, Vec<u8>> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let status = std::process::Command::new("ffmpeg")
+        .current_dir(dir.path())
+        .args(["-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i"])
+        .args([
+            "testsrc2=size=320x180:rate=30",
+            "-t",
+            "6",
+            "-c:v",
+            "libx264",
+        ])
+        .args(["-preset", "veryfast", "-g", "60", "-keyint_min", "60"])
+        .args(["-sc_threshold", "0", "-pix_fmt", "yuv420p", "-f", "hls"])
+        .args([
+            "-hls_time",
+            "2",
+            "-hls_segment_type",
+            "fmp4",
+            "-hls_playlist_type",
+            "vod",
+        ])
+        .args(["-hls_fmp4_init_filename", "init.mp4"])
+        .args(["-hls_segment_filename", "seg%d.m4s", "out.m3u8"])
+        .status()
+        .expect("run ffmpeg");
+    assert!(status.success(), "ffmpeg: {status}");
+    let read = |name: &str| std::fs::read(dir.path().join(name)).expect("ffmpeg output");
+    let base = format!("/vod/{STREAM}/{session}/{RENDITION}");
+    let mut files = HashMap::new();
+    let init = Fragment {
+        stated_ms: k.now * 1000,
+        bytes: read("init.mp4"),
+        ..Fragment::init()
+    };
+    files.insert(format!("{base}/init.mp4.sig"), init.sign(&k.ingest));
+    files.insert(format!("{base}/init.mp4"), init.bytes);
+    let mut playlist = String::from(
+        "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n\
+         #EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-MAP:URI=\"init.mp4\"\n",
+    );
+    for sequence in 0..3u64 {
+        let segment = Fragment {
+            session,
+            bytes: read(&format!("seg{sequence}.m4s")),
+            ..Fragment::segment(sequence)
+        };
+        let sidecar = segment.sign(&k.ingest);
+        let mut bytes = segment.bytes;
+        if tamper && sequence == 1 {
+            let middle = bytes.len() / 2;
+            bytes[middle] ^= 0x01;
+        }
+        files.insert(format!("{base}/{sequence}.m4s.sig"), sidecar);
+        files.insert(format!("{base}/{sequence}.m4s"), bytes);
+        playlist += &format!("#EXTINF:{:.5},\n{sequence}.m4s\n", SEGMENT_MS as f64 / 1e3);
+    }
+    playlist += "#EXT-X-ENDLIST\n";
+    files.insert(format!("{base}/index.m3u8"), playlist.into_bytes());
+    let master = format!(
+        "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=400000,RESOLUTION=320x180\n{RENDITION}/index.m3u8\n"
+    );
+    files.insert(
+        format!("/vod/{STREAM}/{session}/master.m3u8"),
+        master.into_bytes(),
+    );
+    files
+}
+
+/// The player page plays a recording: every fragment hls.js is handed was verified first,
+/// and a tampered segment is refused and never reaches the media buffer.
+async fn check_playback(browser: &mut Browser, origin: &str, good: SessionId, tampered: SessionId) {
+    let state = "const v = window.sealcast.verification; \
+                 const video = document.getElementById('video'); const b = video.buffered; \
+                 const s = { mode: v.mode, verified: v.verified, refused: v.refused, \
+                             time: video.currentTime, buffered: b.length ? b.end(b.length - 1) : 0 };";
+    let url = format!("{origin}/#vod/{STREAM}/{good}");
+    let seen = open_and_wait(
+        browser,
+        &url,
+        "all of the recording verified and played past its first segment",
+        &format!(
+            "{state} if (s.refused.length) return {{ failed: JSON.stringify(s) }}; \
+             return s.verified >= 4 && s.time > 2.5 ? s : null;"
+        ),
+    )
+    .await;
+    assert_eq!(seen["mode"], MODE_WEBCRYPTO, "{url}: {seen}");
+
+    let url = format!("{origin}/#vod/{STREAM}/{tampered}");
+    let seen = open_and_wait(
+        browser,
+        &url,
+        "the tampered segment was refused",
+        &format!("{state} return s.refused.length ? s : null;"),
+    )
+    .await;
+    let refused = &seen["refused"][0];
+    assert_eq!(refused["reason"], "digest_mismatch", "{url}: {seen}");
+    let segment = format!("/vod/{STREAM}/{tampered}/{RENDITION}/1.m4s");
+    assert!(
+        refused["url"]
+            .as_str()
+            .is_some_and(|u| u.ends_with(&segment)),
+        "{url}: {seen}"
+    );
+    // Segment 0 played; segment 1's bytes never reached the buffer, so nothing past 2 s did.
+    let buffered = seen["buffered"].as_f64().unwrap_or(f64::MAX);
+    assert!(buffered <= 2.1, "{url}: buffered to {buffered} s: {seen}");
+    let events = browser.events().await.expect("page events");
+    assert!(
+        events.errors.is_empty(),
+        "{url}: uncaught {:?}",
+        events.errors
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_player_verifies_every_fragment_itself() {
     let mut browser = Browser::start(800, 600).await.expect("Chromium");
@@ -968,7 +1117,13 @@ async fn the_player_verifies_every_fragment_itself() {
             .iter()
             .map(|(name, steps)| json!({ "name": name, "steps": steps }))
             .collect();
-        let (files, loader) = loader_files(&keys);
+        let (mut files, loader) = loader_files(&keys);
+        // Real playback once, on the default algorithm.
+        let playback = algorithm == SignatureAlgorithm::MlDsa65;
+        if playback {
+            files.extend(recording(&keys, SESSION, false));
+            files.extend(recording(&keys, LATER_SESSION, true));
+        }
         let vectors = json!({ "cases": steps, "loader": loader });
         let print = fingerprint(&keys.root);
         let origin = serve(root_file(&keys.root), bundle, vectors, files).await;
@@ -984,6 +1139,9 @@ async fn the_player_verifies_every_fragment_itself() {
             )
             .await;
             check_player_page(&mut browser, &origin, query, mode, &print).await;
+        }
+        if playback {
+            check_playback(&mut browser, &origin, SESSION, LATER_SESSION).await;
         }
     }
     browser.quit().await.expect("quit");

@@ -1066,8 +1066,12 @@ export function verifyingLoader(Base, session, describe, onVerdict = null) {
         this.state = 'done';
         this.stopSidecar();
       };
+      // The inner loader's callbacks count only while it has the load: hls.js destroys a
+      // loader from inside its own callbacks, and an aborted inner loader still reports.
+      const live = () => this.state === 'loading';
       this.inner.load(context, config, {
         onSuccess: (response, stats, ctx, details) => {
+          if (!live()) return;
           this.state = 'checking';
           const bytes = response.data;
           sidecar
@@ -1090,14 +1094,17 @@ export function verifyingLoader(Base, session, describe, onVerdict = null) {
         // or the whole payload just before onSuccess); they are passed on once verified.
         onProgress: callbacks.onProgress ? () => {} : undefined,
         onError: (...args) => {
+          if (!live()) return;
           settle();
           callbacks.onError(...args);
         },
         onTimeout: (...args) => {
+          if (!live()) return;
           settle();
           callbacks.onTimeout(...args);
         },
         onAbort: (...args) => {
+          if (!live()) return;
           settle();
           if (callbacks.onAbort) callbacks.onAbort(...args);
         },
@@ -1110,21 +1117,25 @@ export function verifyingLoader(Base, session, describe, onVerdict = null) {
     }
 
     abort() {
-      const checking = this.state === 'checking';
+      const state = this.state;
       this.stopSidecar();
+      if (state === 'loading') {
+        this.inner.abort(); // which reports the abort through the wrapped onAbort
+        return;
+      }
+      this.state = 'done';
       this.inner.abort();
-      // The inner loader is finished while the verdict is pending, so it reports no abort.
-      if (checking && this.callbacks && this.callbacks.onAbort) {
-        this.state = 'done';
+      // Bytes in, verdict pending: the inner loader is done, so the abort is reported here.
+      if (state === 'checking' && this.callbacks && this.callbacks.onAbort) {
         this.stats.aborted = true;
         this.callbacks.onAbort(this.stats, this.context, null);
       }
-      this.state = 'done';
     }
 
     destroy() {
-      this.abort();
+      this.state = 'done';
       this.callbacks = null;
+      this.stopSidecar();
       this.inner.destroy();
     }
 
