@@ -74,6 +74,9 @@ import {
     lastFragLevel: -1,
     playingLevel: -1,
     levels: [],
+    // Variants this browser cannot decode (a `src` rung passing the publisher's HEVC, AV1
+    // or VP9 through), left out of playback: [{ name, codecs }].
+    unplayable: [],
     // Seconds from the making of the frame on screen to now, read from the source's clock
     // stamp when the stream has one (null otherwise).
     glassToGlass: null,
@@ -327,6 +330,23 @@ import {
     sealcast.lastFragLevel = -1;
     sealcast.playingLevel = -1;
     sealcast.levels = [];
+    sealcast.unplayable = [];
+  }
+
+  // Drops the variants whose video codec this browser's MediaSource cannot play: the `src`
+  // rung carries the publisher's own codec (hvc1, av01, vp09), which many browsers lack;
+  // every other rung is H.264. hls.js would also skip them, but only once it failed to
+  // append; asking first keeps automatic switching on what plays.
+  function dropUnplayable(hls) {
+    const ms = window.MediaSource || window.ManagedMediaSource;
+    if (!ms || typeof ms.isTypeSupported !== 'function' || typeof hls.removeLevel !== 'function') return;
+    for (let i = hls.levels.length - 1; i >= 0 && hls.levels.length > 1; i -= 1) {
+      const level = hls.levels[i];
+      const codec = level.videoCodec || '';
+      if (!codec || ms.isTypeSupported(`video/mp4; codecs="${codec}"`)) continue;
+      sealcast.unplayable.push({ name: rungName(level, i), codecs: codec });
+      hls.removeLevel(i);
+    }
   }
 
   function resetQuality() {
@@ -528,6 +548,7 @@ import {
     });
     hls.on(Hls.Events.MANIFEST_PARSED, () => {
       if (!current()) return;
+      dropUnplayable(hls);
       buildQuality(hls);
       tryPlay();
     });
