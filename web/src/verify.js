@@ -11,7 +11,8 @@
 //   otherwise the vendored @noble libraries in a module Web Worker (verify-worker.js), so
 //   the main thread never waits for a library verification.
 // - Trust: the pinned root, the ingest keys it certified and the keys it revoked, rebuilt
-//   from /trust/v1/bundle; `resolveKey` is the one place that says which public key
+//   from /trust/v1/bundle, and the part keys ingests delegated (`{seq}.partkey`, fetched
+//   once per run of segments); `resolveKey` is the one place that says which public key
 //   verifies a statement.
 // - PlaybackVerifier: the checks one playback makes on each fragment (signature, domain
 //   tag, stream, rendition, sequence, part, discontinuity, duration, length, digest,
@@ -34,9 +35,22 @@
 //   wrong_session       a publish session other than the pinned one, without a discontinuity
 //   wrong_length, digest_mismatch   the bytes are not the ones signed
 //   skipped_sequence, repeated_sequence, reordered_sequence   continuity broken
+//   expired_delegation  a part signed by a delegated key outside the run it was delegated for
 //   unexpected_url      the fragment's URL is not in the cluster's URL layout
 //   no_root_key, bad_root_key, root_mismatch   no usable root key (every fragment refused)
 //   verifier_unavailable  the verification library could not run
+//
+// What it protects against: a node, cache, CDN or proxy between the cluster and the viewer
+// that changes, swaps, replays, reorders or silently drops fragments (any of it is refused,
+// or, for a drop, caught as a skipped number), serves another stream's genuine media, or
+// a key the root revoked (as far as the bundle carries the revocation). What it does not:
+// an origin that serves both this page and the root key can serve a page that checks
+// nothing (a pinned fingerprint, or a viewer comparing the one shown with the publisher's,
+// guards the key, never the page's code); a node can withhold a revocation from the bundle
+// (never forge one) and can mark segments as gaps (skipped openly, not silently); a thief
+// of a key can backdate what it signs for a recording (live playback is judged by the
+// viewer's clock); native HLS (no MSE) and pages outside a secure context verify nothing,
+// and say so.
 //
 // What had to be inferred from the Rust code (none of it is written down as a spec):
 // - The root key file is the `sealcast-key\0` file of kind 3 (root public), version 1.
@@ -61,6 +75,7 @@ const TAG = {
   certificate: ascii('sealcast/v1/ingest-certificate\0'),
   revocation: ascii('sealcast/v1/key-revocation\0'),
   bundle: ascii('sealcast/v1/trust-bundle\0'),
+  partKey: ascii('sealcast/v1/part-key\0'),
   keyFile: ascii('sealcast-key\0'),
 };
 
@@ -87,9 +102,16 @@ const MAX_BUNDLE_ITEM_LEN = 8 * 1024;
 const MAX_INIT_LEN = 4096;
 const MAX_NAME_LEN = 64;
 
+const MAX_DELEGATED_KEY_LEN = 1952;
+const MAX_PART_KEY_RUN = 1024n;
+// domain/src/wire/part_key.rs: every field at its cap.
+const MAX_PART_KEY_LEN = TAG.partKey.length + 1 + 16 + 65 + 8 + 65 + 8 + 8 + 1 + 4 + MAX_DELEGATED_KEY_LEN;
+
 /** Largest sidecar of a segment or part, and of an init segment. */
 export const MAX_MEDIA_SIDECAR = 8 + MAX_MANIFEST_LEN + MAX_SIGNATURE_LEN;
 export const MAX_INIT_SIDECAR = 8 + MAX_EVENT_STATEMENT_LEN + MAX_SIGNATURE_LEN;
+/** Largest part-key delegation (`{seq}.partkey`). */
+export const MAX_PART_KEY_SIDECAR = 8 + MAX_PART_KEY_LEN + MAX_SIGNATURE_LEN;
 /** Largest trust bundle and root key file fetched. */
 export const MAX_BUNDLE = TAG.bundle.length + 1 + 8 + 2 * MAX_BUNDLE_ITEMS * (4 + MAX_BUNDLE_ITEM_LEN);
 export const MAX_ROOT_FILE = TAG.keyFile.length + 3 + 1952;
@@ -315,6 +337,29 @@ export function decodeEvent(bytes) {
   event.body = r.part(MAX_EVENT_LEN);
   r.finish();
   return event;
+}
+
+/**
+ * A part-key delegation (`PartKeyStatement`, domain/src/wire/part_key.rs), strictly: the
+ * certified key that signs it, the stream, session, rendition and run of segments whose
+ * parts the delegated key may sign, and that key.
+ */
+export function decodePartKey(bytes) {
+  const r = new Reader(bytes, 'malformed_signature', 'part-key delegation');
+  r.tag(TAG.partKey);
+  const d = { kind: 'part-key', algorithm: r.algorithm(), keyId: toHex(r.take(16)) };
+  d.stream = r.name();
+  d.session = r.u64();
+  d.rendition = r.name();
+  d.first = r.u64();
+  d.last = r.u64();
+  // A run that ends before it starts wraps to a span far over the cap, as in Rust.
+  if (((d.last - d.first) & 0xffffffffffffffffn) > MAX_PART_KEY_RUN) r.fail('run of segments over the cap');
+  d.delegatedAlgorithm = r.algorithm();
+  d.publicKey = r.part(MAX_DELEGATED_KEY_LEN);
+  if (d.publicKey.length !== ALGORITHMS[d.delegatedAlgorithm].publicKeyLength) r.fail('not a key of its algorithm');
+  r.finish();
+  return d;
 }
 
 /** An ingest certificate (`IngestCertificate::encode`), strictly; `body` is what is signed. */
@@ -557,12 +602,12 @@ export class Trust {
   constructor(root, backend) {
     this.root = root; // { algorithm, publicKey, keyId, fingerprint }
     this.backend = backend;
-    // keyId hex -> { algorithm, publicKey, notBefore, notAfter, node, via }. `via` names
-    // what vouches for the key: 'certificate' (the root) today; a key an ingest delegates
-    // (planned: short-lived Ed25519 part keys) would be admitted here with `via:
-    // 'delegation'` and `delegator` (its ingest key id), and resolveKey would resolve the
-    // delegator at the same time, so the checks keep asking one question.
+    // keyId hex -> { algorithm, publicKey, via, ... }. `via` names what vouches for the
+    // key: 'certificate' (the root; with notBefore, notAfter, node) or 'delegation' (a
+    // certified ingest key, for the parts of one stream, session, rendition and run of
+    // segments: `delegation` holds the statement, whose keyId is the delegator's).
     this.keys = new Map();
+    this.delegated = 0;
     this.revoked = new Map(); // keyId hex -> revokedAt (unix seconds, BigInt)
   }
 
@@ -620,16 +665,56 @@ export class Trust {
   }
 
   /**
+   * Admits a part-key delegation (the bytes of `{seq}.partkey`) whose signer may sign at
+   * `at`: its envelope and statement decode strictly (malformed_signature), its signer
+   * resolves like any certified key (revoked_key, unknown_key, wrong_algorithm,
+   * expired_key) and its signature verifies (bad_signature). Keeps at most 256.
+   */
+  async admitDelegation(bytes, at) {
+    const { statement, signature } = decodeEnvelope(asBytes(bytes), MAX_PART_KEY_LEN);
+    if (!startsWith(statement, TAG.partKey)) refuse('malformed_signature', 'not a part-key delegation');
+    const d = decodePartKey(statement);
+    const signer = this.resolveKey(d.keyId, d.algorithm, at);
+    if (signer.via !== 'certificate') refuse('unknown_key', 'a delegation signed by a delegated key');
+    if (!(await this.backend.verify(d.algorithm, signer.publicKey, statement, signature))) {
+      refuse('bad_signature', 'the part-key delegation');
+    }
+    const id = toHex((await keyDigest(d.delegatedAlgorithm, d.publicKey)).subarray(0, 16));
+    if (this.keys.has(id)) return;
+    if (this.delegated >= 256) {
+      for (const [k, v] of this.keys) if (v.via === 'delegation') this.keys.delete(k);
+      this.delegated = 0;
+    }
+    this.keys.set(id, { algorithm: d.delegatedAlgorithm, publicKey: d.publicKey, via: 'delegation', delegation: d });
+    this.delegated += 1;
+  }
+
+  /**
    * The key that verifies a statement by `keyId` of `algorithm` signed at `at` (unix
    * seconds, BigInt), or a refusal: revoked_key (checked first, as on the edges),
-   * unknown_key, wrong_algorithm, expired_key (outside the validity either side).
+   * unknown_key, wrong_algorithm, expired_key (outside the validity either side). A
+   * delegated key verifies only a part (`scope`: its statement) of the stream, session and
+   * rendition it was delegated for (wrong_stream, wrong_session, wrong_rendition) and of a
+   * segment of its run (expired_delegation), and only while its delegator could sign.
    */
-  resolveKey(keyId, algorithm, at) {
+  resolveKey(keyId, algorithm, at, scope = null) {
     const revokedAt = this.revoked.get(keyId);
     if (revokedAt !== undefined && at >= revokedAt) refuse('revoked_key', `key ${keyId} revoked at ${revokedAt}`);
     const key = this.keys.get(keyId);
     if (!key) refuse('unknown_key', `no certificate for key ${keyId}`);
     if (key.algorithm !== algorithm) refuse('wrong_algorithm', `key ${keyId} is ${ALGORITHMS[key.algorithm].name}`);
+    if (key.via === 'delegation') {
+      const d = key.delegation;
+      if (!scope || scope.kind !== 'part') refuse('unknown_key', `key ${keyId} signs parts only`);
+      if (scope.stream !== d.stream) refuse('wrong_stream', `key ${keyId} was delegated for ${d.stream}`);
+      if (scope.session !== d.session) refuse('wrong_session', `key ${keyId} was delegated for another session`);
+      if (scope.rendition !== d.rendition) refuse('wrong_rendition', `key ${keyId} was delegated for ${d.rendition}`);
+      if (scope.sequence < d.first || scope.sequence > d.last) {
+        refuse('expired_delegation', `key ${keyId} was delegated for ${d.first}..${d.last}, not ${scope.sequence}`);
+      }
+      this.resolveKey(d.keyId, d.algorithm, at);
+      return key;
+    }
     if (at < key.notBefore || at > key.notAfter) {
       refuse('expired_key', `key ${keyId} valid ${key.notBefore}..${key.notAfter}, signed at ${at}`);
     }
@@ -654,11 +739,15 @@ const MAX_REMEMBERED = 256;
 export class PlaybackVerifier {
   /**
    * `trust`: a Trust; `refreshTrust`: async, fetches the bundle again (called once per
-   * unknown key, at most every few seconds); `now`: unix milliseconds.
+   * unknown key, at most every few seconds); `fetchDelegation`: async, the bytes at a URL
+   * (`/live/{stream}/{rendition}/{seq}.partkey` of a part's statement, with the part's
+   * query) or null, asked once per unknown part key and segment; `now`: unix milliseconds.
    */
-  constructor(trust, { refreshTrust = null, now = () => Date.now() } = {}) {
+  constructor(trust, { refreshTrust = null, fetchDelegation = null, now = () => Date.now() } = {}) {
     this.trust = trust;
     this.refreshTrust = refreshTrust;
+    this.fetchDelegation = fetchDelegation;
+    this.askedDelegations = new Set(); // "stream/rendition/seq/keyId" asked for
     this.now = now;
     this.pinned = null; // { stream, session, discontinuity }
     this.position = null; // { sequence, part, rendition }
@@ -719,11 +808,19 @@ export class PlaybackVerifier {
     const at = this.signedAt(target, signed, f);
     let key;
     try {
-      key = this.trust.resolveKey(signed.keyId, signed.algorithm, at);
+      key = this.trust.resolveKey(signed.keyId, signed.algorithm, at, signed);
     } catch (error) {
-      if (!(error instanceof Refusal) || error.reason !== 'unknown_key' || !this.refreshTrust) throw error;
-      await this.refreshTrust();
-      key = this.trust.resolveKey(signed.keyId, signed.algorithm, at);
+      if (!(error instanceof Refusal) || error.reason !== 'unknown_key') throw error;
+      if (signed.kind === 'part' && this.fetchDelegation && !this.trust.keys.has(signed.keyId)) {
+        // A key an ingest delegated for this run of parts: its delegation sits beside the
+        // parts of the stream, rendition and segment the statement names.
+        await this.admitDelegationFor(signed, f.url, at);
+      } else if (this.refreshTrust) {
+        await this.refreshTrust();
+      } else {
+        throw error;
+      }
+      key = this.trust.resolveKey(signed.keyId, signed.algorithm, at, signed);
     }
     const valid = await this.trust.backend.verify(signed.algorithm, key.publicKey, statement, signature);
     if (!valid) refuse('bad_signature');
@@ -745,6 +842,23 @@ export class PlaybackVerifier {
     this.checkSession(signed);
     this.checkContinuity(target, signed, f);
     return signed;
+  }
+
+  /** Fetches and admits the delegation of part statement `m` (once per key and segment). */
+  async admitDelegationFor(m, url, at) {
+    const asked = `${m.stream}/${m.rendition}/${m.sequence}/${m.keyId}`;
+    if (this.askedDelegations.has(asked)) return;
+    if (this.askedDelegations.size >= MAX_REMEMBERED) this.askedDelegations.clear();
+    this.askedDelegations.add(asked);
+    const u = new URL(url, globalThis.location ? globalThis.location.href : 'http://localhost/');
+    u.pathname = `/live/${m.stream}/${m.rendition}/${m.sequence}.partkey`;
+    let bytes = null;
+    try {
+      bytes = await this.fetchDelegation(u.href);
+    } catch {
+      bytes = null;
+    }
+    if (bytes && bytes.length) await this.trust.admitDelegation(bytes, at);
   }
 
   /**
@@ -889,6 +1003,14 @@ export const ROOT_PATH = '/trust/v1/root.pub';
 export const BUNDLE_PATH = '/trust/v1/bundle';
 /** How often a playback may fetch the bundle again for a key it does not know. */
 const REFRESH_MIN_MS = 5000;
+/** How old the bundle may grow while fragments are checked (revocations arrive in it). */
+const REFRESH_EVERY_MS = 60000;
+/** How long the root key or the bundle may take to arrive. */
+const TRUST_TIMEOUT_MS = 10000;
+
+function timeout(ms) {
+  return typeof AbortSignal.timeout === 'function' ? AbortSignal.timeout(ms) : undefined;
+}
 /** Most refusals kept in `tally.refused` (the count goes on in `refusedCount`). */
 const MAX_LISTED_REFUSALS = 500;
 
@@ -932,7 +1054,7 @@ export async function openTrust({ pin = pinnedFingerprint(), force = forcedMode(
   }
   let root;
   try {
-    const file = await fetchBounded(ROOT_PATH, MAX_ROOT_FILE, { cache: 'no-cache' });
+    const file = await fetchBounded(ROOT_PATH, MAX_ROOT_FILE, { cache: 'no-cache', signal: timeout(TRUST_TIMEOUT_MS) });
     if (!file) return { failure: new Refusal('no_root_key', `${ROOT_PATH} not served`), mode: '' };
     root = await Trust.root(file);
   } catch (error) {
@@ -954,7 +1076,7 @@ export async function openTrust({ pin = pinnedFingerprint(), force = forcedMode(
     if (running) return running;
     if (!force && performance.now() - last < REFRESH_MIN_MS) return Promise.resolve();
     last = performance.now();
-    running = fetchBounded(BUNDLE_PATH, MAX_BUNDLE, { cache: 'no-cache' })
+    running = fetchBounded(BUNDLE_PATH, MAX_BUNDLE, { cache: 'no-cache', signal: timeout(TRUST_TIMEOUT_MS) })
       .then((bytes) => (bytes ? trust.admitBundle(bytes) : []))
       .catch((error) => console.warn('sealcast: trust bundle not admitted', error))
       .finally(() => {
@@ -963,7 +1085,12 @@ export async function openTrust({ pin = pinnedFingerprint(), force = forcedMode(
     return running;
   };
   await refresh(true);
-  return { trust, mode: backend.mode, fingerprint: root.fingerprint, refresh };
+  // Called on every check: fetches the bundle again, in the background, once it is a
+  // minute old, so a revocation reaches a viewer who keeps watching.
+  const keepFresh = () => {
+    if (performance.now() - last >= REFRESH_EVERY_MS) refresh(true);
+  };
+  return { trust, mode: backend.mode, fingerprint: root.fingerprint, refresh, keepFresh };
 }
 
 /**
@@ -978,7 +1105,10 @@ export class VerificationSession {
     this.ready = trustPromise.then((opened) => {
       this.opened = opened;
       if (opened.trust) {
-        this.verifier = new PlaybackVerifier(opened.trust, { refreshTrust: () => opened.refresh() });
+        this.verifier = new PlaybackVerifier(opened.trust, {
+          refreshTrust: () => opened.refresh(),
+          fetchDelegation: (url) => fetchBounded(url, MAX_PART_KEY_SIDECAR),
+        });
       }
       return opened;
     });
@@ -998,6 +1128,7 @@ export class VerificationSession {
       const failure = opened.failure || new Refusal('no_root_key');
       verdict = { ok: false, reason: failure.reason, detail: failure.detail };
     } else {
+      opened.keepFresh();
       verdict = await this.verifier.check(f);
     }
     this.tally.timeMs += performance.now() - started;
@@ -1005,7 +1136,7 @@ export class VerificationSession {
       this.tally.verified += 1;
     } else {
       this.tally.refusedCount += 1;
-      this.tally.refused.push({ url: f.url, reason: verdict.reason });
+      this.tally.refused.push({ url: f.url, reason: verdict.reason, id: f.load });
       if (this.tally.refused.length > MAX_LISTED_REFUSALS) this.tally.refused.shift();
       console.warn(`sealcast: refused ${f.url}: ${verdict.reason}${verdict.detail ? ` (${verdict.detail})` : ''}`);
     }
