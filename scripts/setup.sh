@@ -10,6 +10,8 @@ packages=(
   build-essential pkg-config clang libclang-dev cmake
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
   libswresample-dev libavfilter-dev libavdevice-dev
+  # DTLS and SRTP of the ingest's WebRTC (WHIP) sessions: str0m on OpenSSL's own DTLS.
+  libssl-dev
 )
 if [ "${1:-}" = test ]; then
   packages+=(
