@@ -55,7 +55,8 @@ const TEST_PAGE: &str = r#"<!doctype html>
 /// hls.js loader wrapper; leaves the outcome in `window.result`.
 const TEST_SCRIPT: &str = r#"
 import {
-  PlaybackVerifier, VerificationSession, openTrust, verifyingLoader, sidecarUrl,
+  PlaybackVerifier, VerificationSession, groupHex, openTrust, pinnedFingerprint, sidecarUrl,
+  verifyingLoader,
 } from '/assets/verify.js';
 
 const fromHex = (hex) => (hex === null ? null : Uint8Array.from(hex.match(/../g) || [], (h) => parseInt(h, 16)));
@@ -117,9 +118,18 @@ async function main() {
   const vectors = await (await fetch('/vectors.json')).json();
   const opened = await openTrust();
   if (!opened.trust) return { failed: `no trust: ${opened.failure && opened.failure.message}` };
+  // An operator's pin, as index.html would carry it (upper case, colons between groups).
+  const doc = document.implementation.createHTMLDocument('');
+  const meta = doc.createElement('meta');
+  meta.name = 'sealcast-root';
+  meta.content = groupHex(opened.fingerprint).toUpperCase().replace(/ /g, ':');
+  doc.head.append(meta);
+  const pinned = await openTrust({ pin: pinnedFingerprint(doc) });
+  const wrong = await openTrust({ pin: '00'.repeat(32) });
   return {
     mode: opened.mode,
     fingerprint: opened.fingerprint,
+    pin: { pinned: pinned.mode, wrong: wrong.failure && wrong.failure.reason },
     sidecar: sidecarUrl('/live/demo/360p/7.3.m4s?token=abc'),
     cases: await cases(vectors, opened),
     loader: await loader(vectors),
@@ -885,6 +895,11 @@ async fn run_page(
     .await;
     assert_eq!(result["mode"], mode, "{what}: {result}");
     assert_eq!(result["fingerprint"], fingerprint, "{what}");
+    assert_eq!(
+        result["pin"]["pinned"], mode,
+        "{what}: the page's own pin: {result}"
+    );
+    assert_eq!(result["pin"]["wrong"], "root_mismatch", "{what}: {result}");
     assert!(
         result["sidecar"]
             .as_str()
@@ -1126,7 +1141,10 @@ async fn the_player_verifies_every_fragment_itself() {
         }
         let vectors = json!({ "cases": steps, "loader": loader });
         let print = fingerprint(&keys.root);
-        let origin = serve(root_file(&keys.root), bundle, vectors, files).await;
+        let root_file = root_file(&keys.root);
+        // index.html tells operators to pin `tail -c +16 root.pub | sha256sum`.
+        assert_eq!(hex::encode(sha256(&root_file[15..])), print);
+        let origin = serve(root_file, bundle, vectors, files).await;
         for (query, mode) in [("", MODE_WEBCRYPTO), ("?verify=library", MODE_LIBRARY)] {
             run_page(
                 &mut browser,
