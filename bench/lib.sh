@@ -92,3 +92,142 @@ bench_tool() {
   fi
   [ -x "$TOOL" ] || { echo "no $1 next to $BIN (cargo build --release -p viewers)" >&2; exit 1; }
 }
+
+# bench_wait_for SECONDS COMMAND...: runs COMMAND every 0.1 s until it succeeds; fails
+# after SECONDS.
+bench_wait_for() {
+  local secs="$1" i; shift
+  for ((i = 0; i < secs * 10; i++)); do "$@" > /dev/null 2>&1 && return 0; sleep 0.1; done
+  return 1
+}
+
+# bench_start NAME CORE COMMAND...: runs COMMAND pinned to CORE, its output in
+# $WORK/NAME.out and $WORK/NAME.err, stopped on exit (PIDS); its pid in LAST_PID.
+bench_start() {
+  local name="$1" core="$2"; shift 2
+  taskset -c "$core" "$@" > "$WORK/$name.out" 2> "$WORK/$name.err" &
+  LAST_PID=$!
+  PIDS+=("$LAST_PID")
+}
+
+# bench_mosquitto CORE: a broker of the run's own on a free port of 127.0.0.1 (anonymous,
+# no persistence), pinned to CORE; sets MQ_PORT and exports SEALCAST_MQTT_URL.
+bench_mosquitto() {
+  local mosquitto
+  mosquitto="$(command -v mosquitto || echo /usr/sbin/mosquitto)"
+  MQ_PORT="$(free_port)"
+  printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\nlog_type error\nlog_type warning\n' \
+    "$MQ_PORT" > "$WORK/mosquitto.conf"
+  bench_start mosquitto "$1" "$mosquitto" -c "$WORK/mosquitto.conf"
+  export SEALCAST_MQTT_URL="mqtt://127.0.0.1:$MQ_PORT"
+  bench_wait_for 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$MQ_PORT" \
+    || { cat "$WORK/mosquitto.err" >&2; echo "mosquitto did not listen" >&2; return 1; }
+}
+
+# bench_haproxy_conf FILE PORT PEM SUITE MAXCONN CLIENT_TIMEOUT SERVER: an HAProxy
+# configuration as the benchmarks run it against ours: one thread, TLS 1.3 with only the
+# suite ours negotiated, h2 and http/1.1 by ALPN, keep-alive with connection reuse to the
+# backend, the sticky cookie inserted, one server (HOST:PORT).
+bench_haproxy_conf() {
+  cat > "$1" <<EOF2
+global
+  nbthread 1
+  maxconn $5
+  ssl-default-bind-options ssl-min-ver TLSv1.3
+  ssl-default-bind-ciphersuites $4
+defaults
+  mode http
+  option http-keep-alive
+  http-reuse always
+  timeout connect 1s
+  timeout client $6
+  timeout server 30s
+  timeout http-keep-alive $6
+frontend https
+  bind 127.0.0.1:$2 ssl crt $3 alpn h2,http/1.1
+  maxconn $5
+  default_backend nodes
+backend nodes
+  cookie sealcast_node insert indirect nocache secure httponly
+  server n1 $7 cookie n1
+EOF2
+}
+
+# bench_nginx_conf DIR PORT ROOT NOFILE: DIR/nginx.conf as the benchmarks run nginx against
+# ours: one worker, sendfile, no access log, long keep-alive, the files of ROOT (on tmpfs)
+# on 127.0.0.1:PORT; its pid, error log and temporary files in DIR.
+bench_nginx_conf() {
+  mkdir -p "$1/tmp"
+  cat > "$1/nginx.conf" <<EOF2
+worker_processes 1;
+worker_rlimit_nofile $4;
+daemon off;
+pid $1/nginx.pid;
+error_log $1/error.log warn;
+events { worker_connections $(($4 - 100)); }
+http {
+  types { application/vnd.apple.mpegurl m3u8; video/mp4 mp4 m4s; video/mp2t ts; }
+  default_type application/octet-stream;
+  access_log off; sendfile on; tcp_nopush on; tcp_nodelay on;
+  keepalive_timeout 120s; keepalive_requests 100000000;
+  client_body_temp_path $1/tmp/body; proxy_temp_path $1/tmp/proxy; fastcgi_temp_path $1/tmp/fastcgi;
+  uwsgi_temp_path $1/tmp/uwsgi; scgi_temp_path $1/tmp/scgi;
+  server { listen 127.0.0.1:$2 backlog=4096; root $3; }
+}
+EOF2
+}
+
+# bench_fail NAME MESSAGE...: prints "NAME: MESSAGE" and the last lines of every log in
+# WORK (they go with it), and exits 1.
+bench_fail() {
+  local name="$1" f; shift
+  echo "$name: $*" >&2
+  for f in "${WORK:-/nonexistent}"/*.err; do
+    [ -s "$f" ] && { echo "--- ${f##*/} (last lines)" >&2; tail -5 "$f" >&2; }
+  done
+  exit 1
+}
+
+# bench_ll_cluster STREAM PART_TARGET: what a benchmark's live stream needs besides the
+# broker: keys (`sealcast keys init`) in DATA ($WORK/data), certificates in $WORK/certs
+# (CA: the CA's certificate), the stream STREAM in the catalog (its key in
+# $WORK/stream-key), and $WORK/sealcast.toml: the source rung only, named 360p (the
+# publisher's H.264, not re-encoded: no transcode CPU anywhere), CMAF, 2 s segments, LL-HLS
+# parts of PART_TARGET seconds (0: none), a window of 6.
+bench_ll_cluster() {
+  DATA="$WORK/data"
+  CA="$WORK/certs/ca.pem"
+  "$BIN" keys init --data-dir "$DATA" > "$WORK/keys.log" 2>&1 || { cat "$WORK/keys.log" >&2; return 1; }
+  "$BIN" certs --certs-dir "$WORK/certs" > "$WORK/certs.log" 2>&1 || { cat "$WORK/certs.log" >&2; return 1; }
+  "$BIN" streams --data-dir "$DATA" add "$1" > "$WORK/stream-key" 2> "$WORK/streams.err" \
+    || { cat "$WORK/streams.err" >&2; return 1; }
+  [ -s "$WORK/stream-key" ] || { echo "sealcast streams add printed no key" >&2; return 1; }
+  cat > "$WORK/sealcast.toml" <<EOF2
+[ladder]
+segment_target = 2.0
+window = 6
+preset = "veryfast"
+format = "cmaf"
+part_target = $2
+[[ladder.rungs]]
+name = "360p"
+kind = "source"
+EOF2
+}
+
+# bench_ll_publish CORE: `sealcast ingest` (RTMP on a free port) and `sealcast source` (a
+# 640x360 30 fps test pattern, ~730 kb/s, 2 s GOP, real time) publishing the stream of
+# bench_ll_cluster with its key (through the environment, not the command line), both
+# pinned to CORE; sets INGEST_PID and SOURCE_PID.
+bench_ll_publish() {
+  local rtmp
+  rtmp="$(free_port)"
+  bench_start ingest "$1" "$BIN" ingest --data-dir "$DATA" --config "$WORK/sealcast.toml" \
+    --rtmp-listen "127.0.0.1:$rtmp" --metrics-listen "127.0.0.1:$(free_port)" --node-id ingest1
+  INGEST_PID=$LAST_PID
+  bench_wait_for 30 grep -q '^obs-server ' "$WORK/ingest.out" \
+    || { tail -5 "$WORK/ingest.err" >&2; echo "the ingest did not start in 30 s" >&2; return 1; }
+  SEALCAST_SOURCE_URL="rtmp://127.0.0.1:$rtmp/live/$(cat "$WORK/stream-key")" \
+    bench_start source "$1" "$BIN" source --size 640x360 --fps 30 --bitrate 730 --gop 2
+  SOURCE_PID=$LAST_PID
+}
