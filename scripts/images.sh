@@ -18,6 +18,8 @@
 #   sealcast-postgres:HASH   Debian's postgresql-15, in place of postgres (its entrypoint
 #                            honours POSTGRES_USER/PASSWORD/DB and the data volume)
 #   sealcast-prometheus:HASH Debian's prometheus, in place of prom/prometheus
+#   sealcast-varnish:HASH    Debian's varnish 7.1, in place of varnish:7.1 (the cache tier
+#                            of the compose profile `cdn`, deploy/varnish/)
 # HASH is the content the image is made from (this script, the package list, the apt
 # sources, the binary, the files copied in): an image that exists is not made again.
 # The images share the root filesystem's layer, so the disk holds it once.
@@ -50,6 +52,7 @@ packages=(
   postgresql-15
   prometheus
   keepalived iproute2
+  varnish
 )
 suite=bookworm
 
@@ -176,9 +179,11 @@ fi
 mosquitto=$(build sealcast-mosquitto deploy/docker/mosquitto/Dockerfile deploy/docker/mosquitto)
 postgres=$(build sealcast-postgres deploy/docker/postgres/Dockerfile deploy/docker/postgres)
 prometheus=$(build sealcast-prometheus deploy/docker/prometheus/Dockerfile deploy/docker/prometheus)
+varnish=$(build sealcast-varnish deploy/docker/varnish/Dockerfile deploy/docker/varnish)
 
 printf '%s\n' \
   "SEALCAST_IMAGE=$runtime" \
   "MOSQUITTO_IMAGE=$mosquitto" \
   "POSTGRES_IMAGE=$postgres" \
-  "PROMETHEUS_IMAGE=$prometheus"
+  "PROMETHEUS_IMAGE=$prometheus" \
+  "VARNISH_IMAGE=$varnish"

@@ -29,6 +29,9 @@ if [ "${1:-}" = test ]; then
     docker.io docker-compose debootstrap
     # The Kubernetes checks' renderer and validator go into a virtual environment (below).
     python3-venv
+    # The cache tier in front of the load balancer (deploy/varnish/): the end-to-end test of
+    # viewers through it starts Varnish on free ports; the deploy checks compile its VCL.
+    varnish
   )
 fi
 
