@@ -134,7 +134,7 @@ pub enum BroadcastError {
     #[error("push not authorized")]
     Unauthorized,
     /// A push body over its cap: a segment over `max_segment_bytes`, an event over
-    /// `domain::manifest::MAX_SIGNED_EVENT_LEN`. Refused as soon as it is known, never buffered.
+    /// `domain::wire::MAX_SIGNED_EVENT_LEN`. Refused as soon as it is known, never buffered.
     #[error("push body over the {limit}-byte limit")]
     TooLarge {
         /// The cap that was exceeded.

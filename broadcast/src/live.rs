@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::response::Response;
-use domain::llhls::{Answer, LlWindow, PlaylistQuery};
+use domain::hls::{Answer, LlWindow, PlaylistQuery};
 use domain::paths::PublicPath;
 use domain::segment::SegmentFormat;
 use domain::{RenditionName, StreamName};

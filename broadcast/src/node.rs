@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use domain::playlist::Entry;
+use domain::hls::Entry;
 use domain::{LiveEvent, NodeId, RenditionName, SessionId, StreamName};
 use http::HeaderValue;
 use parking_lot::{Mutex, RwLock};

@@ -19,9 +19,9 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use domain::llhls::RenditionReport;
+use domain::hls::RenditionReport;
+use domain::hls::{render_master, Entry, MediaWindow, PushError, Variant};
 use domain::paths::PublicPath;
-use domain::playlist::{render_master, Entry, MediaWindow, PushError, Variant};
 use domain::segment::{Part, SegmentFormat};
 use domain::{
     BitrateMeter, LiveEvent, RenditionInfo, RenditionName, Segment, SessionId, StreamName,

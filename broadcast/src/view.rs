@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use domain::llhls::LlWindow;
+use domain::hls::LlWindow;
 use domain::segment::SegmentFormat;
 use domain::{RenditionName, StreamName};
 use http::HeaderValue;

@@ -14,10 +14,10 @@ use broadcast::{Edge, Node, NodeConfig};
 use bytes::Bytes;
 use certs::signing::{SignatureAlgorithm, SigningKey};
 use control::Message;
-use domain::manifest::{PartManifest, SignedManifest};
 use domain::push::{ControlEvent, InternalPath, PartHeaders};
 use domain::segment::{InitSegment, PartMeta};
 use domain::topics::Topic;
+use domain::wire::{PartManifest, SignedManifest};
 use domain::{LiveEvent, NodeId, RenditionInfo};
 use http::{header, Request, StatusCode};
 use sha2::{Digest, Sha256};
@@ -64,10 +64,7 @@ fn sign_part(key: &SigningKey, meta: &PartMeta, bytes: &[u8]) -> SignedManifest 
     );
     let manifest_bytes = manifest.encode();
     let signature = key.sign(&manifest_bytes);
-    SignedManifest {
-        manifest_bytes,
-        signature,
-    }
+    SignedManifest::new(manifest_bytes, signature)
 }
 
 fn part_manifest_message(signed: &SignedManifest, meta: &PartMeta) -> Message {

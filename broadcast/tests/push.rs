@@ -141,7 +141,7 @@ async fn oversized_segments_are_413() {
         .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
         .body(Body::from(vec![
             b' ';
-            domain::manifest::MAX_SIGNED_EVENT_LEN + 1
+            domain::wire::MAX_SIGNED_EVENT_LEN + 1
         ]))
         .expect("request");
     assert_eq!(

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use domain::manifest::{KeyId, SignatureAlgorithm};
+use domain::wire::{KeyId, SignatureAlgorithm};
 
 /// What can go wrong with keys, certificates, revocations and signatures, segment-signing
 /// and TLS alike.

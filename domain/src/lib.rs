@@ -6,10 +6,9 @@
 //! - [`live`]: the events an ingest sends to edges about a live stream.
 //! - [`wire`]: the wire format of everything the cluster signs (segment and part
 //!   manifests, control events, presences): one strict reader, one signed envelope, one
-//!   file per statement. [`manifest`] keeps the old paths until the rename step.
+//!   file per statement.
 //! - [`hls`]: every playlist, rendered: master, media (MPEG-TS and CMAF), the low-latency
-//!   window with its parts and blocking reload, recordings. [`playlist`] and [`llhls`]
-//!   keep the old paths until the rename step.
+//!   window with its parts and blocking reload, recordings.
 //! - [`paths`]: the public URL layout, built and parsed in one place.
 //! - [`topics`]: every MQTT topic of the control plane, typed.
 //! - [`presence`]: what a node announces on its presence topic.
@@ -23,11 +22,8 @@ pub mod hls;
 pub mod ids;
 pub mod ladder;
 pub mod live;
-pub mod llhls;
 pub mod load;
-pub mod manifest;
 pub mod paths;
-pub mod playlist;
 pub mod presence;
 pub mod push;
 pub mod segment;

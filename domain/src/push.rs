@@ -1,17 +1,17 @@
 //! The internal push protocol between an ingest and a broadcast node, built and parsed in
 //! one place. Segment bytes travel here; their signatures travel over MQTT
-//! ([`crate::manifest`], [`crate::topics`]).
+//! ([`crate::wire`], [`crate::topics`]).
 //!
 //! | request | what |
 //! |---|---|
 //! | `PUT /internal/v1/segments/{stream}/{rendition}/{seq}` | a segment's bytes; its metadata in the `x-sealcast-*` headers of [`SegmentHeaders`] |
 //! | `PUT /internal/v1/parts/{stream}/{rendition}/{seq}/{part}` | an LL-HLS part's bytes; its metadata in the headers of [`PartHeaders`] |
-//! | `POST /internal/v1/events` | a [`ControlEvent`] as JSON, in a statement the ingest signed ([`crate::manifest::SignedEvent`]) |
+//! | `POST /internal/v1/events` | a [`ControlEvent`] as JSON, in a statement the ingest signed ([`crate::wire::SignedEvent`]) |
 //!
 //! Every request carries `authorization: Bearer <push token>`; the token lets bytes in to
 //! be verified, nothing more. A segment pushed while a
 //! node catches up with the live window (late join, resync) also carries its signed
-//! manifest in [`MANIFEST_HEADER`] (hex of [`crate::manifest::SignedManifest::encode`]),
+//! manifest in [`MANIFEST_HEADER`] (hex of [`crate::wire::SignedManifest::encode`]),
 //! because the MQTT message went out before the node subscribed; it is verified exactly
 //! like one that came over MQTT.
 
@@ -307,7 +307,7 @@ impl fmt::Debug for PushToken {
 }
 
 /// What an ingest tells a node besides segments: as JSON, the body of the signed statement
-/// ([`crate::manifest::EventStatement`]) that is the body of `POST /internal/v1/events`.
+/// ([`crate::wire::EventStatement`]) that is the body of `POST /internal/v1/events`.
 /// Every [`LiveEvent`] but a segment, in its own serde form (`{"type": "ended", ...}`), or
 /// [`ControlEvent::Synced`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

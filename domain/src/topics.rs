@@ -18,7 +18,7 @@
 
 use std::fmt;
 
-use crate::manifest::KeyId;
+use crate::wire::KeyId;
 use crate::{NodeId, RenditionName, StreamName};
 
 /// The prefix of every topic; the version changes only with an incompatible payload.

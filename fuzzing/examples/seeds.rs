@@ -19,8 +19,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use certs::signing::{RootKey, SignatureAlgorithm, SigningKey, Validity};
-use domain::manifest::{PartManifest, SegmentManifest, SignedManifest};
 use domain::push::{ControlEvent, SegmentHeaders};
+use domain::wire::{PartManifest, SegmentManifest, SignedManifest};
 use domain::{LiveEvent, NodeId, RenditionInfo, RenditionName, SegmentMeta, SessionId, StreamName};
 use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
 use rml_rtmp::sessions::{
@@ -166,10 +166,7 @@ fn main() -> Result<()> {
             Sha256::digest(bytes).into(),
         )
         .encode();
-        let signed = SignedManifest {
-            signature: ingest.sign(&manifest),
-            manifest_bytes: manifest.clone(),
-        };
+        let signed = SignedManifest::new(manifest.clone(), ingest.sign(&manifest));
         std::fs::write(
             corpus("manifest")?.join(format!("manifest-{name}")),
             &manifest,
@@ -197,10 +194,7 @@ fn main() -> Result<()> {
             Sha256::digest(bytes).into(),
         )
         .encode();
-        let signed_part = SignedManifest {
-            signature: ingest.sign(&part_manifest),
-            manifest_bytes: part_manifest.clone(),
-        };
+        let signed_part = SignedManifest::new(part_manifest.clone(), ingest.sign(&part_manifest));
         std::fs::write(
             corpus("manifest")?.join(format!("part-manifest-{name}")),
             &part_manifest,

@@ -16,11 +16,9 @@ use bytes::Bytes;
 use certs::signing::{
     IngestCertificate, Revocation, RootPublicKey, SignatureAlgorithm, TrustStore,
 };
-use domain::manifest::{
-    EventStatement, PartManifest, SegmentManifest, SignedEvent, SignedManifest,
-};
 use domain::paths::PublicPath;
 use domain::push::{ControlEvent, InternalPath, PartHeaders, SegmentHeaders};
+use domain::wire::{EventStatement, PartManifest, SegmentManifest, SignedEvent, SignedManifest};
 use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
 use rml_rtmp::sessions::{
     ServerSession, ServerSessionConfig, ServerSessionEvent, ServerSessionResult,
@@ -187,8 +185,8 @@ pub fn manifest(data: &[u8]) {
     }
     if let Ok(e) = SignedManifest::decode(data) {
         assert_eq!(e.encode(), data, "an envelope with two encodings");
-        let _ = e.manifest();
-        let _ = e.any_manifest();
+        let _ = e.segment();
+        let _ = e.statement();
     }
     if let Ok(s) = EventStatement::decode(data) {
         assert_eq!(s.encode(), data, "a statement with two encodings");
@@ -396,7 +394,7 @@ pub fn names(data: &[u8]) {
         assert_eq!(domain::topics::Topic::parse(&t.to_string()), Some(t));
     }
     let _ = text.parse::<domain::broker::BrokerAddress>();
-    if let Ok(k) = text.parse::<domain::manifest::KeyId>() {
+    if let Ok(k) = text.parse::<domain::wire::KeyId>() {
         assert_eq!(k.to_string(), text);
     }
     if let Ok(s) = text.parse::<domain::SessionId>() {
@@ -405,5 +403,5 @@ pub fn names(data: &[u8]) {
     if let Ok(c) = text.parse::<domain::Codecs>() {
         assert_eq!(c.as_str(), text);
     }
-    let _ = domain::llhls::PlaylistQuery::parse(&text);
+    let _ = domain::hls::PlaylistQuery::parse(&text);
 }

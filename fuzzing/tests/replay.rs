@@ -76,7 +76,7 @@ fn the_rtmp_seeds_reach_the_media() {
 fn the_trust_bundle_seeds_reach_the_store() {
     let dir = fuzz_dir().join("corpus/certificates");
     let root = certs::signing::RootPublicKey::from_bytes(
-        domain::manifest::SignatureAlgorithm::Ed25519,
+        domain::wire::SignatureAlgorithm::Ed25519,
         fuzzing::ROOT_ED25519,
     )
     .expect("the corpus root");

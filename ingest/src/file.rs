@@ -8,7 +8,7 @@ use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use domain::playlist::{render_master, Entry, MediaWindow, Variant};
+use domain::hls::{render_master, Entry, MediaWindow, Variant};
 use domain::{
     BitrateMeter, Ladder, LiveEvent, RenditionInfo, RenditionName, SegmentFormat, SessionId,
     StreamName,
@@ -211,7 +211,7 @@ impl DirWriter {
     }
 }
 
-/// `domain::playlist` renders MPEG-TS media playlists only; a CMAF rendition on disk needs
+/// `domain::hls` renders MPEG-TS media playlists only; a CMAF rendition on disk needs
 /// its segments as `{seq}.m4s` and `#EXT-X-MAP:URI="init.mp4"` (version 6 and up). Done
 /// here on the parsed playlist until the domain crate renders CMAF VOD playlists itself.
 fn cmaf_playlist(rendered: &str) -> Result<String, IngestError> {

@@ -14,12 +14,12 @@ use bytes::Bytes;
 use certs::signing::{PresenceSigner, PresenceVerifier, RootKey, SigningKey, TrustStore, Validity};
 use control::{Bus, BusEvent, BusOptions, EmbeddedBroker, Message, Qos};
 use domain::broker::BrokerAddress;
-use domain::manifest::{AnyManifest, SignatureAlgorithm, SignedManifest};
 use domain::presence::{Presence, PresenceState, Role};
 use domain::push::{
     ControlEvent, InternalPath, PartHeaders, PushToken, SegmentHeaders, MANIFEST_HEADER,
 };
 use domain::topics::Topic;
+use domain::wire::{AnyManifest, SignatureAlgorithm, SignedManifest};
 use domain::{
     LiveEvent, NodeId, Part, PartMeta, RenditionInfo, RenditionName, Segment, SegmentMeta,
     SessionId, StreamName,
@@ -170,7 +170,7 @@ async fn handle(
         (Method::POST, Some(InternalPath::Events)) => {
             // What an edge does before the event counts: a signed statement whose
             // body is the event (the signature itself is checked in the edge's tests).
-            let Some(event) = domain::manifest::SignedEvent::decode(&body)
+            let Some(event) = domain::wire::SignedEvent::decode(&body)
                 .and_then(|e| e.statement())
                 .ok()
                 .and_then(|s| serde_json::from_slice::<ControlEvent>(&s.body).ok())
@@ -433,11 +433,11 @@ fn keys(ingest: &NodeId) -> Keys {
 /// Checks an envelope against the trust store and the bytes it must describe.
 fn check_envelope(trust: &TrustStore, envelope: &[u8], meta: &SegmentMeta, bytes: &[u8]) {
     let envelope = SignedManifest::decode(envelope).expect("an envelope");
-    let manifest = envelope.manifest().expect("a manifest");
+    let manifest = envelope.segment().expect("a manifest");
     trust
         .verify(
             manifest.key_id,
-            &envelope.manifest_bytes,
+            &envelope.statement_bytes,
             &envelope.signature,
             now(),
         )
@@ -663,7 +663,7 @@ async fn nodes_get_everything_in_order_and_late_joiners_the_window() {
         };
         let manifest = SignedManifest::decode(&m.payload)
             .expect("envelope")
-            .manifest()
+            .segment()
             .expect("manifest");
         if let Some(prev) = last.insert(r.to_string(), manifest.sequence) {
             assert!(manifest.sequence > prev, "in order per rendition");
@@ -783,7 +783,7 @@ async fn nodes_get_everything_in_order_and_late_joiners_the_window() {
         matches!(m.topic, Topic::Manifest(..))
             && SignedManifest::decode(&m.payload)
                 .ok()
-                .and_then(|e| e.manifest().ok())
+                .and_then(|e| e.segment().ok())
                 .is_some_and(|m| m.sequence == 6)
     })
     .await;
@@ -1096,12 +1096,12 @@ async fn parts_are_pushed_with_their_headers_and_signed_but_not_kept() {
         .await;
         assert!(!m.retained);
         let envelope = SignedManifest::decode(&m.payload).expect("envelope");
-        match envelope.any_manifest().expect("a manifest") {
+        match envelope.statement().expect("a manifest") {
             AnyManifest::Part(manifest) => {
                 keys.trust
                     .verify(
                         manifest.key_id,
-                        &envelope.manifest_bytes,
+                        &envelope.statement_bytes,
                         &envelope.signature,
                         now(),
                     )

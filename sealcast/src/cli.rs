@@ -342,7 +342,7 @@ pub(crate) enum Algorithm {
     Ed25519,
 }
 
-impl From<Algorithm> for domain::manifest::SignatureAlgorithm {
+impl From<Algorithm> for domain::wire::SignatureAlgorithm {
     fn from(a: Algorithm) -> Self {
         match a {
             Algorithm::MlDsa65 => Self::MlDsa65,

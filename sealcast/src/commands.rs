@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use domain::manifest::KeyId;
 use domain::topics::Topic;
+use domain::wire::KeyId;
 use domain::{NodeId, StreamName};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;

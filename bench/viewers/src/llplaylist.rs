@@ -486,7 +486,7 @@ mod tests {
 
     use super::*;
 
-    /// What the node renders (domain::llhls): three complete segments with parts on the
+    /// What the node renders (domain::hls): three complete segments with parts on the
     /// last two, an open one with two parts, the hint, a report.
     pub(crate) const NODE: &str = "#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-TARGETDURATION:2\n\
 #EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL=12.0,PART-HOLD-BACK=0.999\n\

@@ -14,8 +14,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use domain::manifest::EventStatement;
 use domain::push::ControlEvent;
+use domain::wire::EventStatement;
 use domain::{LiveEvent, NodeId, SessionId, StreamName};
 
 /// How far from this node's clock the signing time of a control event may lie, either way:
@@ -116,7 +116,7 @@ impl Admission {
 
 #[cfg(test)]
 mod tests {
-    use domain::manifest::{KeyId, SignatureAlgorithm};
+    use domain::wire::{KeyId, SignatureAlgorithm};
     use proptest::prelude::*;
 
     use super::*;

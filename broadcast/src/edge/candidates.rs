@@ -27,8 +27,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Debug;
 
 use bytes::Bytes;
-use domain::manifest::{KeyId, PartManifest, SegmentManifest, SignatureAlgorithm};
 use domain::segment::PartMeta;
+use domain::wire::{KeyId, PartManifest, SegmentManifest, SignatureAlgorithm};
 use domain::{RenditionName, SegmentMeta, SessionId, StreamName};
 
 /// How many different pushes of one key are held while its statement has not come; more

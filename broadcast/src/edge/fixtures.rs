@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use domain::manifest::{KeyId, PartManifest, SignatureAlgorithm};
 use domain::segment::PartMeta;
+use domain::wire::{KeyId, PartManifest, SignatureAlgorithm};
 use domain::{RenditionName, SessionId, StreamName};
 use sha2::{Digest, Sha256};
 

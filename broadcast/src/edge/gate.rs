@@ -35,7 +35,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use bytes::Bytes;
-use domain::manifest::SegmentManifest;
+use domain::wire::SegmentManifest;
 use domain::{RenditionName, Segment, SegmentMeta, StreamName};
 
 use super::candidates::RejectReason;
@@ -394,7 +394,7 @@ impl SignatureGate {
 mod tests {
     use super::*;
     use crate::edge::fixtures::{self, sha256 as digest};
-    use domain::manifest::{KeyId, SignatureAlgorithm};
+    use domain::wire::{KeyId, SignatureAlgorithm};
     use domain::SessionId;
     use proptest::prelude::*;
     use std::time::Duration;

@@ -44,10 +44,10 @@ use bytes::Bytes;
 use certs::signing::TrustStore;
 use certs::CertsError;
 use control::Message;
-use domain::manifest::{AnyManifest, SignedEvent, SignedManifest};
 use domain::presence::{Presence, PresenceState, Role};
 use domain::push::ControlEvent;
 use domain::segment::PartMeta;
+use domain::wire::{AnyManifest, SignedEvent, SignedManifest};
 use domain::{LiveEvent, NodeId, RenditionName, SegmentMeta, StreamName};
 use parking_lot::{Mutex, RwLock};
 use tokio::net::TcpListener;
@@ -376,7 +376,7 @@ impl Edge {
 
     /// Verifies a signed manifest on the blocking pool, then hands the verdict to the gate
     /// (a segment's) or the part gate (a part's). `signed` is `SignedManifest::decode` of
-    /// `envelope`, and `manifest` its `any_manifest()`, both decoded by the caller; the
+    /// `envelope`, and `manifest` its `statement()`, both decoded by the caller; the
     /// envelope's bytes travel on with what the manifest lets through.
     pub(crate) async fn offer_manifest(
         &self,
@@ -392,7 +392,7 @@ impl Edge {
             let verdict =
                 trust
                     .read()
-                    .verify(key_id, &signed.manifest_bytes, &signed.signature, now);
+                    .verify(key_id, &signed.statement_bytes, &signed.signature, now);
             (verdict, started.elapsed())
         })
         .await
@@ -466,7 +466,7 @@ impl Edge {
     /// Applies a root-signed revocation (encoded bytes) of the key its topic names.
     pub(crate) async fn revoke(
         &self,
-        key_id: domain::manifest::KeyId,
+        key_id: domain::wire::KeyId,
         payload: Bytes,
     ) -> Result<(), BroadcastError> {
         let trust = Arc::clone(&self.trust);
@@ -755,7 +755,7 @@ mod tests {
 
     #[test]
     fn every_trust_reason_maps_to_the_gate_reason_of_the_same_name() {
-        let key_id = domain::manifest::KeyId([1; 16]);
+        let key_id = domain::wire::KeyId([1; 16]);
         for e in [
             CertsError::BadSignature,
             CertsError::UnknownKey { key_id },

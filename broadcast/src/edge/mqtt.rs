@@ -23,9 +23,9 @@ use std::time::Duration;
 
 use control::{Bus, BusEvent, BusOptions, Message, Qos};
 use domain::load::REPORT_EVERY;
-use domain::manifest::{AnyManifest, SignedManifest};
 use domain::presence::{Announcement, Presence, Role};
 use domain::topics::Topic;
+use domain::wire::{AnyManifest, SignedManifest};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -86,7 +86,7 @@ async fn decode_and_apply(edge: &Edge, message: &Message) -> Result<(), Broadcas
         Topic::Manifest(stream, rendition) => {
             // Segment and part manifests share the topic, told apart by their tag.
             let signed = SignedManifest::decode(&payload)?;
-            let manifest = signed.any_manifest()?;
+            let manifest = signed.statement()?;
             let (s, r) = match &manifest {
                 AnyManifest::Segment(m) => (&m.stream, &m.rendition),
                 AnyManifest::Part(m) => (&m.stream, &m.rendition),

@@ -20,8 +20,8 @@
 use std::collections::{BTreeSet, HashMap};
 
 use bytes::Bytes;
-use domain::manifest::PartManifest;
 use domain::segment::{Part, PartMeta};
+use domain::wire::PartManifest;
 
 use super::candidates::RejectReason;
 use super::candidates::{CandidateSet, LaneId, Match, Placed, Pushed, Signed};

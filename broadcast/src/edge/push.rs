@@ -14,7 +14,7 @@
 //! gate; its manifest comes only over MQTT (parts are never re-sent, so there is no
 //! catch-up form).
 //!
-//! An event is a signed statement (`domain::manifest::SignedEvent`): it takes effect only
+//! An event is a signed statement (`domain::wire::SignedEvent`): it takes effect only
 //! once its signature verified against a trusted ingest key (`Edge::verify_event`); the
 //! push token alone changes no playlist.
 //!
@@ -29,9 +29,9 @@ use axum::body::{Body, HttpBody};
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
-use domain::manifest::MAX_SIGNED_EVENT_LEN;
-use domain::manifest::{AnyManifest, SignedManifest};
 use domain::push::{ControlEvent, InternalPath, PartHeaders, SegmentHeaders, MANIFEST_HEADER};
+use domain::wire::MAX_SIGNED_EVENT_LEN;
+use domain::wire::{AnyManifest, SignedManifest};
 use domain::{RenditionName, StreamName};
 use http::request::Parts;
 use http::{header, HeaderMap, Method, StatusCode};
@@ -162,7 +162,7 @@ fn manifest_header(
     let bad = || BroadcastError::BadHeader(MANIFEST_HEADER);
     let bytes = hex::decode(value).map_err(|_| bad())?;
     let signed = SignedManifest::decode(&bytes).map_err(|_| bad())?;
-    let manifest = signed.manifest().map_err(|_| bad())?;
+    let manifest = signed.segment().map_err(|_| bad())?;
     if manifest.stream != meta.stream
         || manifest.rendition != meta.rendition
         || manifest.sequence != meta.sequence

@@ -17,7 +17,7 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::time::Duration;
 
-use domain::playlist::Entry;
+use domain::hls::Entry;
 use domain::RenditionName;
 
 /// The journal's file name in a recording's directory. While it is there, the recording

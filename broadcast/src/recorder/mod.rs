@@ -49,7 +49,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use domain::playlist::{Entry, MediaWindow};
+use domain::hls::{Entry, MediaWindow};
 use domain::{RenditionName, Segment, SessionId, StreamName};
 use parking_lot::RwLock;
 

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
-use domain::playlist::MediaWindow;
+use domain::hls::MediaWindow;
 use domain::StreamName;
 
 use super::journal::{self, Journal, JOURNAL_FILE};

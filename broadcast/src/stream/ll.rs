@@ -1,5 +1,5 @@
 //! The LL-HLS side of one CMAF rendition, sans-IO: published parts into a
-//! `domain::llhls::LlWindow`, in order, beside the rendition's `MediaWindow` (which stays
+//! `domain::hls::LlWindow`, in order, beside the rendition's `MediaWindow` (which stays
 //! the record of its segments and gaps).
 //!
 //! Parts come from the part gate as they verify, in any order: a part is applied when it
@@ -16,8 +16,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use domain::llhls::{self, LlWindow, RenditionReport, PART_SEGMENTS};
-use domain::playlist::{Entry, MediaWindow};
+use domain::hls::{self, LlWindow, RenditionReport, PART_SEGMENTS};
+use domain::hls::{Entry, MediaWindow};
 use domain::segment::Part;
 use domain::SessionId;
 
@@ -127,7 +127,7 @@ impl Ll {
                 .entries()
                 .last()
                 .is_some_and(|e| e.discontinuity_sequence != part.meta.discontinuity_sequence);
-            let listed = llhls::Part {
+            let listed = hls::PartEntry {
                 duration: part.meta.duration,
                 independent: part.meta.independent,
                 gap: false,

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use domain::llhls::RenditionReport;
+use domain::hls::RenditionReport;
 use domain::segment::SegmentFormat;
 
 use super::RenditionState;

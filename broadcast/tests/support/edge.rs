@@ -10,9 +10,9 @@ use bytes::Bytes;
 use certs::signing::{RootKey, SignatureAlgorithm, SigningKey, Validity};
 use control::Message;
 use domain::broker::BrokerAddress;
-use domain::manifest::{SegmentManifest, SignedManifest};
 use domain::push::{ControlEvent, InternalPath, SegmentHeaders, MANIFEST_HEADER};
 use domain::topics::Topic;
+use domain::wire::{SegmentManifest, SignedManifest};
 use domain::{LiveEvent, NodeId, RenditionInfo, RenditionName, SegmentMeta};
 use http::{header, Request, Response};
 use sha2::{Digest, Sha256};
@@ -106,10 +106,7 @@ pub fn sign_with(key: &SigningKey, meta: &SegmentMeta, bytes: &[u8]) -> SignedMa
     );
     let manifest_bytes = manifest.encode();
     let signature = key.sign(&manifest_bytes);
-    SignedManifest {
-        manifest_bytes,
-        signature,
-    }
+    SignedManifest::new(manifest_bytes, signature)
 }
 
 pub fn ingest_id() -> NodeId {

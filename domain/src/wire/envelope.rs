@@ -90,9 +90,8 @@ impl<S: Statement> Signed<S> {
     }
 }
 
-/// `u32 length ‖ statement ‖ u32 length ‖ signature`: [`Signed::encode`], for the manifest
-/// envelope's old shape (`crate::manifest::SignedManifest`) until the rename step.
-pub(crate) fn encode(statement: &[u8], signature: &[u8]) -> Vec<u8> {
+/// `u32 length ‖ statement ‖ u32 length ‖ signature`: [`Signed::encode`].
+fn encode(statement: &[u8], signature: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(8 + statement.len() + signature.len());
     put_part(&mut out, statement);
     put_part(&mut out, signature);

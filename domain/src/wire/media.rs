@@ -2,7 +2,7 @@
 //! part's, told apart by their domain tags, under one envelope cap.
 
 use super::codec::{Codec, Reader, WireError};
-use super::envelope::Statement;
+use super::envelope::{Signed, Statement};
 use super::key::{KeyId, SignatureAlgorithm};
 use super::part::{PartManifest, PART_TAG};
 use super::segment::SegmentManifest;
@@ -15,6 +15,10 @@ pub const MAX_MANIFEST_LEN: usize = 1024;
 pub(super) const ENVELOPE: &str = "signed manifest";
 /// What the manifest inside it is called in errors.
 pub(super) const FIELD: &str = "manifest";
+
+/// What travels on a manifest topic: a segment's or a part's manifest and a signature over
+/// exactly its bytes.
+pub type SignedManifest = Signed<AnyManifest>;
 
 /// What a signed manifest on a manifest topic says: a whole segment or one part of one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +44,14 @@ impl AnyManifest {
             Self::Segment(m) => m.algorithm,
             Self::Part(m) => m.algorithm,
         }
+    }
+}
+
+impl SignedManifest {
+    /// Decodes the manifest inside as a segment's: a part's is an error. What a catch-up
+    /// push carries, where only a segment may stand.
+    pub fn segment(&self) -> Result<SegmentManifest, DomainError> {
+        SegmentManifest::decode(&self.statement_bytes)
     }
 }
 
@@ -83,10 +95,8 @@ impl Statement for AnyManifest {
 mod tests {
     use super::*;
     use crate::wire::segment::tests::{manifest, sample};
-    use crate::wire::{Signed, MAX_SIGNATURE_LEN};
+    use crate::wire::MAX_SIGNATURE_LEN;
     use proptest::prelude::*;
-
-    type SignedManifest = Signed<AnyManifest>;
 
     fn envelope() -> impl Strategy<Value = SignedManifest> {
         (

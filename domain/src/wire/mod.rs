@@ -11,7 +11,7 @@
 //! - `segment`: [`SegmentManifest`], what the ingest signs per segment.
 //! - `part`: [`PartManifest`], the same per LL-HLS part.
 //! - `media`: [`AnyManifest`], a segment's or a part's manifest, as the manifest topic
-//!   carries either in one envelope.
+//!   carries either in one envelope ([`SignedManifest`]).
 //! - `event`: [`EventStatement`] around each control event ([`SignedEvent`]).
 //! - `presence`: [`PresenceStatement`], a broadcast node's signed presence
 //!   ([`SignedPresence`]).
@@ -31,11 +31,10 @@ mod presence;
 mod segment;
 
 pub use codec::{put_name, put_part, Codec, Reader, WireError};
-pub(crate) use envelope::encode as encode_envelope;
 pub use envelope::{Signed, Statement, MAX_SIGNATURE_LEN};
 pub use event::{EventStatement, SignedEvent, EVENT_TAG, MAX_EVENT_LEN, MAX_SIGNED_EVENT_LEN};
 pub use key::{KeyId, SignatureAlgorithm};
-pub use media::{AnyManifest, MAX_MANIFEST_LEN};
+pub use media::{AnyManifest, SignedManifest, MAX_MANIFEST_LEN};
 pub use part::{PartManifest, PART_TAG};
 pub use presence::{
     PresenceStatement, SignedPresence, MAX_PRESENCE_CERTIFICATE_LEN, MAX_PRESENCE_JSON_LEN,

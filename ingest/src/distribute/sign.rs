@@ -16,8 +16,8 @@ use std::time::Instant;
 use bytes::Bytes;
 use certs::signing::SigningKey;
 use control::Qos;
-use domain::manifest::{PartManifest, SegmentManifest, SignedManifest};
 use domain::topics::Topic;
+use domain::wire::{PartManifest, SegmentManifest, SignedManifest};
 use domain::{Part, RenditionName, Segment, StreamName};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
@@ -54,10 +54,7 @@ pub(crate) fn sign_part(key: &SigningKey, part: &Part) -> SignedManifest {
 /// A manifest's canonical bytes and `key`'s signature over exactly them.
 fn envelope(key: &SigningKey, manifest_bytes: Vec<u8>) -> SignedManifest {
     let signature = key.sign(&manifest_bytes);
-    SignedManifest {
-        manifest_bytes,
-        signature,
-    }
+    SignedManifest::new(manifest_bytes, signature)
 }
 
 /// What the signing thread signs.
@@ -144,7 +141,7 @@ mod tests {
     use std::time::Duration;
 
     use certs::signing::{RootKey, TrustStore, Validity};
-    use domain::manifest::{AnyManifest, SignatureAlgorithm};
+    use domain::wire::{AnyManifest, SignatureAlgorithm};
     use domain::{NodeId, SegmentMeta, SessionId};
 
     use super::*;
@@ -182,11 +179,11 @@ mod tests {
             };
             let signed = sign_segment(&key, &segment);
             let decoded = SignedManifest::decode(&signed.encode()).expect("envelope");
-            let manifest = decoded.manifest().expect("manifest");
+            let manifest = decoded.segment().expect("manifest");
             trust
                 .verify(
                     manifest.key_id,
-                    &decoded.manifest_bytes,
+                    &decoded.statement_bytes,
                     &decoded.signature,
                     1010,
                 )
@@ -207,11 +204,11 @@ mod tests {
             };
             let signed =
                 SignedManifest::decode(&sign_part(&key, &part).encode()).expect("envelope");
-            let Ok(AnyManifest::Part(m)) = signed.any_manifest() else {
+            let Ok(AnyManifest::Part(m)) = signed.statement() else {
                 panic!("a part manifest");
             };
             trust
-                .verify(m.key_id, &signed.manifest_bytes, &signed.signature, 1010)
+                .verify(m.key_id, &signed.statement_bytes, &signed.signature, 1010)
                 .expect("verifies");
             assert_eq!((m.index, m.independent, m.byte_len), (3, false, 13));
             let digest: [u8; 32] = Sha256::digest(&segment.bytes).into();

@@ -26,7 +26,7 @@ pub(crate) const MAX_ENDED_STREAMS: usize = 8;
 pub(crate) struct HeldSegment {
     /// What every node is sent.
     pub(crate) segment: Segment,
-    /// [`domain::manifest::SignedManifest::encode`] of this segment, once signed. Shared
+    /// [`domain::wire::SignedManifest::encode`] of this segment, once signed. Shared
     /// through the `Arc`, so a catch-up push queued before signing finished still carries
     /// it if it is ready by the time the push goes out.
     pub(crate) envelope: OnceLock<Bytes>,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use broadcast::NodeConfig;
 use certs::KeyDir;
 use domain::broker::BrokerAddress;
-use domain::manifest::SignatureAlgorithm;
+use domain::wire::SignatureAlgorithm;
 use domain::NodeId;
 use ingest::IngestSettings;
 

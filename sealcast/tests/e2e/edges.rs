@@ -15,9 +15,9 @@ use bytes::Bytes;
 use certs::signing::{PresenceSigner, RootKey, SigningKey, Validity};
 use certs::KeyDir;
 use control::{Bus, BusEvent, BusOptions, Qos};
-use domain::manifest::{SegmentManifest, SignedManifest};
 use domain::push::{ControlEvent, InternalPath, PushToken, SegmentHeaders};
 use domain::topics::Topic;
+use domain::wire::{SegmentManifest, SignedManifest};
 use domain::{LiveEvent, NodeId, RenditionInfo, RenditionName, SegmentMeta, SessionId, StreamName};
 use m3u8_rs::MediaPlaylist;
 use sha2::{Digest, Sha256};
@@ -410,10 +410,8 @@ impl Rogue {
             digest,
         )
         .encode();
-        SignedManifest {
-            signature: signer.sign(&manifest),
-            manifest_bytes: manifest,
-        }
+        let signature = signer.sign(&manifest);
+        SignedManifest::new(manifest, signature)
     }
 
     async fn publish(&self, meta: &SegmentMeta, envelope: &SignedManifest) -> anyhow::Result<()> {
