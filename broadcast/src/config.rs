@@ -47,7 +47,7 @@ pub struct EdgeConfig {
     pub presence_signer: Arc<certs::signing::PresenceSigner>,
     /// Largest segment body accepted (413 beyond); bounds what one push can make us buffer.
     pub max_segment_bytes: usize,
-    /// How long pushed bytes wait for their manifest before they become a gap.
+    /// How long pushed bytes wait for their statement before they become a gap.
     pub hold: Duration,
     /// Cap on bytes held unverified or waiting for order, over all streams; beyond it the
     /// oldest held segment is dropped (`overflow`).

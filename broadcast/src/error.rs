@@ -140,7 +140,7 @@ pub enum BroadcastError {
         /// The cap that was exceeded.
         limit: usize,
     },
-    /// A segment push whose metadata headers (or signed manifest header) are missing or
+    /// A segment push whose metadata headers (or signed statement header) are missing or
     /// invalid; the header is named in the response.
     #[error("missing or invalid header {0}")]
     BadHeader(&'static str),
@@ -168,14 +168,14 @@ pub enum BroadcastError {
         /// What is wrong.
         reason: &'static str,
     },
-    /// A control message (or the manifest header of a push) that does not decode.
+    /// A control message (or the statement header of a push) that does not decode.
     #[error("undecodable payload: {0}")]
     Undecodable(#[from] domain::DomainError),
     /// A certificate or revocation the trust store refused (not signed by the pinned root,
     /// expired, of another algorithm, malformed).
     #[error("untrusted statement: {0}")]
     Untrusted(#[from] certs::CertsError),
-    /// A control message that decodes but does not belong on its topic (a manifest of
+    /// A control message that decodes but does not belong on its topic (a statement of
     /// another rendition, a certificate of another node).
     #[error("{what} on this topic")]
     TopicMismatch {

@@ -2,8 +2,8 @@
 //! and serves the public URL layout (`domain::paths`) from it.
 //!
 //! As an edge ([`run_edge`]) it takes segment bytes by HTTP push from ingest and their
-//! signed manifests over MQTT, and publishes a segment only once both arrived and the
-//! manifest verifies against an ingest key the pinned cluster root certified.
+//! signed statements over MQTT, and publishes a segment only once both arrived and the
+//! statement verifies against an ingest key the pinned cluster root certified.
 //! Control events (session start, rendition, drop, end) arrive by push too and reach
 //! [`Node::apply`] directly; each accepted change re-renders the affected playlists in
 //! memory and swaps a new snapshot of the stream in whole. HTTP handlers only ever read
@@ -23,7 +23,7 @@
 //! - `edge`: [`Edge`], the state the push side, the MQTT side and the gate's timer share,
 //!   and [`run_edge`], which runs them all. Everything only an edge uses lives under it:
 //!   its state machines, sans-IO (`edge::candidates`, where pushed bytes and verified
-//!   manifests meet for segments and parts alike; `edge::gate`, segments in order with
+//!   statements meet for segments and parts alike; `edge::gate`, segments in order with
 //!   gaps; `edge::parts`, parts; `edge::barriers`, control events queued behind the gate;
 //!   `edge::admission`, which signed control events are taken; `edge::ready`, readiness
 //!   and lag) and its I/O (`edge::push`, the internal push API, routes that

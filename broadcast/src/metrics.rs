@@ -29,7 +29,7 @@ pub const FAMILIES: [(&str, &str); 20] = [
     (SIGNATURE_WAIT_SECONDS, "histogram"),
     (PENDING_SEGMENTS, "gauge"),
     (SEGMENTS_BEHIND_LIVE, "gauge"),
-    (MANIFESTS_VERIFIED, "counter"),
+    (STATEMENTS_VERIFIED, "counter"),
     (PUSH_BYTES, "counter"),
     (CONTROL_MESSAGES_IGNORED, "counter"),
     (SEGMENT_GAPS, "counter"),
@@ -60,8 +60,9 @@ pub const SIGNATURE_WAIT_SECONDS: &str = "sealcast_signature_wait_seconds";
 pub const PENDING_SEGMENTS: &str = "sealcast_pending_segments";
 /// `sealcast_segments_behind_live`, a gauge.
 pub const SEGMENTS_BEHIND_LIVE: &str = "sealcast_segments_behind_live";
-/// `sealcast_manifests_verified`, a counter.
-pub const MANIFESTS_VERIFIED: &str = "sealcast_manifests_verified";
+/// `sealcast_manifests_verified`, a counter of verified segment statements. The metric
+/// keeps the old word; it is wire (dashboards and alerts read it).
+pub const STATEMENTS_VERIFIED: &str = "sealcast_manifests_verified";
 /// `sealcast_push_bytes`, a counter.
 pub const PUSH_BYTES: &str = "sealcast_push_bytes";
 /// `sealcast_control_messages_ignored`, a counter.
@@ -83,7 +84,7 @@ pub const CONTROL_EVENTS_REFUSED: &str = "sealcast_control_events_refused";
 pub const PART_WAIT_SECONDS: &str = "sealcast_part_wait_seconds";
 /// `sealcast_parts_published`, a counter: LL-HLS parts the part gate published.
 pub const PARTS_PUBLISHED: &str = "sealcast_parts_published";
-/// `sealcast_parts_rejected`, a counter: parts or part manifests refused, by reason.
+/// `sealcast_parts_rejected`, a counter: parts or part statements refused, by reason.
 pub const PARTS_REJECTED: &str = "sealcast_parts_rejected";
 
 /// Why a pushed control event was refused, the label of
@@ -121,7 +122,8 @@ const REASONS: [RejectReason; 8] = [
 ];
 
 /// The kinds of control message a node decodes, the label of
-/// `sealcast_control_messages_ignored_total{kind}`.
+/// `sealcast_control_messages_ignored_total{kind}`. A media statement's label keeps the
+/// old word, `manifest`; it is wire.
 pub(crate) const MESSAGE_KINDS: [&str; 4] = ["presence", "certificate", "revocation", "manifest"];
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -170,7 +172,7 @@ pub(crate) struct Metrics {
     wait_seconds: Histogram,
     pending_segments: Gauge,
     segments_behind_live: Gauge,
-    manifests_verified: Counter,
+    statements_verified: Counter,
     push_bytes: Counter,
     control_ignored: Family<KindLabels, Counter>,
     gaps: Counter,
@@ -233,7 +235,7 @@ impl Metrics {
             "Time to verify one manifest signature",
             verify_seconds.clone(),
         );
-        // 1 ms to about 16 s: a manifest normally arrives within a target duration.
+        // 1 ms to about 16 s: a statement normally arrives within a target duration.
         let wait_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 15));
         registry.register(
             SIGNATURE_WAIT_SECONDS,
@@ -252,11 +254,11 @@ impl Metrics {
             "Verified segments of the furthest-behind live rendition not yet published (1 is normal)",
             segments_behind_live.clone(),
         );
-        let manifests_verified = Counter::default();
+        let statements_verified = Counter::default();
         registry.register(
-            MANIFESTS_VERIFIED,
+            STATEMENTS_VERIFIED,
             "Segment manifests whose signature verified",
-            manifests_verified.clone(),
+            statements_verified.clone(),
         );
         let push_bytes = Counter::default();
         registry.register(
@@ -315,7 +317,7 @@ impl Metrics {
             "LL-HLS parts made visible: bytes and a verified part manifest met and agree",
             parts_published.clone(),
         );
-        // 0.5 ms to about 4 s: a part's manifest normally comes within milliseconds.
+        // 0.5 ms to about 4 s: a part's statement normally comes within milliseconds.
         let part_wait_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
         registry.register(
             PART_WAIT_SECONDS,
@@ -348,7 +350,7 @@ impl Metrics {
             wait_seconds,
             pending_segments,
             segments_behind_live,
-            manifests_verified,
+            statements_verified,
             push_bytes,
             control_ignored,
             gaps,
@@ -477,8 +479,8 @@ impl Metrics {
             .set(i64::try_from(pending).unwrap_or(i64::MAX));
     }
 
-    pub(crate) fn manifest_verified(&self) {
-        self.manifests_verified.inc();
+    pub(crate) fn statement_verified(&self) {
+        self.statements_verified.inc();
     }
 
     pub(crate) fn pushed_bytes(&self, n: usize) {

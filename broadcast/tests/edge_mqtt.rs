@@ -1,5 +1,5 @@
 //! `run_edge` against a real MQTT broker (the embedded one) and real sockets: certificate
-//! and manifests over MQTT, bytes and events over HTTP push, readiness and presence,
+//! and statements over MQTT, bytes and events over HTTP push, readiness and presence,
 //! garbage on every topic, and a clean goodbye.
 
 mod support;
@@ -156,11 +156,11 @@ impl Http<'_> {
     }
 }
 
-async fn publish_manifest(bus: &Bus, cluster: &Cluster, seq: u64) {
+async fn publish_statement(bus: &Bus, cluster: &Cluster, seq: u64) {
     let meta = meta("720p", seq);
     let signed = cluster.sign(&meta, &segment_bytes(seq));
     bus.publish(
-        &Topic::Manifest(meta.stream.clone(), meta.rendition.clone()),
+        &Topic::MediaStatements(meta.stream.clone(), meta.rendition.clone()),
         Qos::AtLeastOnce,
         false,
         signed.encode(),
@@ -315,9 +315,9 @@ async fn an_edge_over_a_real_broker() {
     .expect("a load report within the deadline");
     assert_eq!(received, report);
 
-    // Bytes over HTTP, manifest over MQTT: published, byte for byte.
+    // Bytes over HTTP, statement over MQTT: published, byte for byte.
     assert_eq!(http.push(0).await, reqwest::StatusCode::ACCEPTED);
-    publish_manifest(&ingest, &cluster, 0).await;
+    publish_statement(&ingest, &cluster, 0).await;
     assert_eq!(http.segment(0).await, segment_bytes(0));
 
     // Garbage on every topic we read: counted, ignored.
@@ -325,7 +325,7 @@ async fn an_edge_over_a_real_broker() {
         Topic::Presence(NodeId::new("garbage-node").expect("valid")),
         Topic::IngestCertificate(ingest_id()),
         Topic::Revocation(KeyId([7; 16])),
-        Topic::Manifest(stream(), rendition("720p")),
+        Topic::MediaStatements(stream(), rendition("720p")),
     ];
     for topic in &garbage {
         ingest
@@ -348,7 +348,7 @@ async fn an_edge_over_a_real_broker() {
     .await;
     // Still serving, still publishing.
     assert_eq!(http.segment(0).await, segment_bytes(0));
-    publish_manifest(&ingest, &cluster, 1).await;
+    publish_statement(&ingest, &cluster, 1).await;
     assert_eq!(http.push(1).await, reqwest::StatusCode::ACCEPTED);
     assert_eq!(http.segment(1).await, segment_bytes(1));
     let text = http.metrics().await;

@@ -17,7 +17,7 @@ use control::Message;
 use domain::push::{ControlEvent, InternalPath, PartHeaders};
 use domain::segment::{InitSegment, PartMeta};
 use domain::topics::Topic;
-use domain::wire::{PartManifest, SignedManifest};
+use domain::wire::{PartStatement, SignedMedia};
 use domain::{LiveEvent, NodeId, RenditionInfo};
 use http::{header, Request, StatusCode};
 use sha2::{Digest, Sha256};
@@ -54,22 +54,22 @@ fn part_bytes(sequence: u64, index: u32) -> Bytes {
     Bytes::from(format!("moof+mdat of part {sequence}.{index}").into_bytes())
 }
 
-fn sign_part(key: &SigningKey, meta: &PartMeta, bytes: &[u8]) -> SignedManifest {
-    let manifest = PartManifest::from_meta(
+fn sign_part(key: &SigningKey, meta: &PartMeta, bytes: &[u8]) -> SignedMedia {
+    let statement = PartStatement::from_meta(
         meta,
         key.algorithm(),
         key.key_id(),
         bytes.len() as u64,
         Sha256::digest(bytes).into(),
     );
-    let manifest_bytes = manifest.encode();
-    let signature = key.sign(&manifest_bytes);
-    SignedManifest::new(manifest_bytes, signature)
+    let statement_bytes = statement.encode();
+    let signature = key.sign(&statement_bytes);
+    SignedMedia::new(statement_bytes, signature)
 }
 
-fn part_manifest_message(signed: &SignedManifest, meta: &PartMeta) -> Message {
+fn part_statement_message(signed: &SignedMedia, meta: &PartMeta) -> Message {
     Message {
-        topic: Topic::Manifest(meta.stream.clone(), meta.rendition.clone()),
+        topic: Topic::MediaStatements(meta.stream.clone(), meta.rendition.clone()),
         payload: Bytes::from(signed.encode()),
         retained: false,
     }
@@ -134,7 +134,7 @@ fn node_config() -> NodeConfig {
 }
 
 /// Pushes segment `sequence` of `r` (its bytes: its parts 0..3 concatenated) with its
-/// signed manifest.
+/// signed statement.
 async fn publish_segment(edge: &Arc<Edge>, cluster: &Cluster, r: &str, sequence: u64) {
     let mut meta = meta(r, sequence);
     meta.duration = Duration::from_secs(1);
@@ -144,17 +144,18 @@ async fn publish_segment(edge: &Arc<Edge>, cluster: &Cluster, r: &str, sequence:
     let signed = cluster.sign(&meta, &bytes);
     let response = call(edge, push_request(&meta, Bytes::from(bytes))).await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
-    edge.handle_message(&manifest_message(&signed, &meta)).await;
+    edge.handle_message(&statement_message(&signed, &meta))
+        .await;
 }
 
-/// Pushes part `index` of segment `sequence` of `r` and its signed manifest.
+/// Pushes part `index` of segment `sequence` of `r` and its signed statement.
 async fn publish_part(edge: &Arc<Edge>, cluster: &Cluster, r: &str, sequence: u64, index: u32) {
     let meta = part_meta(r, sequence, index);
     let bytes = part_bytes(sequence, index);
     let signed = sign_part(&cluster.ingest, &meta, &bytes);
     let response = call(edge, push_part_request(&meta, bytes)).await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
-    edge.handle_message(&part_manifest_message(&signed, &meta))
+    edge.handle_message(&part_statement_message(&signed, &meta))
         .await;
 }
 
@@ -319,7 +320,7 @@ async fn a_tampered_part_is_refused_counted_and_never_listed_or_served() {
     // The right token, other bytes.
     let response = call(&edge, push_part_request(&meta, Bytes::from_static(b"evil"))).await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
-    edge.handle_message(&part_manifest_message(&signed, &meta))
+    edge.handle_message(&part_statement_message(&signed, &meta))
         .await;
     let m = metrics(&edge).await;
     assert_eq!(
@@ -338,7 +339,7 @@ async fn a_tampered_part_is_refused_counted_and_never_listed_or_served() {
     let meta = part_meta("720p", 1, 1);
     let signed = sign_part(&stranger, &meta, &part_bytes(1, 1));
     call(&edge, push_part_request(&meta, part_bytes(1, 1))).await;
-    edge.handle_message(&part_manifest_message(&signed, &meta))
+    edge.handle_message(&part_statement_message(&signed, &meta))
         .await;
     let m = metrics(&edge).await;
     assert_eq!(

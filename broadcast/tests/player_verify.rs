@@ -21,7 +21,7 @@ use axum::Router;
 use certs::signing::{RootKey, SigningKey, TrustBundle, Validity};
 use domain::live::LiveEvent;
 use domain::segment::PartMeta;
-use domain::wire::{AnyManifest, PartManifest, SegmentManifest, SignatureAlgorithm, Signed};
+use domain::wire::{MediaStatement, PartStatement, SegmentStatement, SignatureAlgorithm, Signed};
 use domain::{Codecs, InitSegment, NodeId, RenditionInfo, SegmentMeta, SessionId};
 use http::header;
 use serde::Serialize;
@@ -229,8 +229,8 @@ impl Fragment {
         let rendition = domain::RenditionName::new(self.rendition).expect("rendition");
         let len = self.bytes.len() as u64;
         let digest = sha256(&self.bytes);
-        let manifest = match self.kind {
-            Kind::Segment => SegmentManifest::from_meta(
+        let statement = match self.kind {
+            Kind::Segment => SegmentStatement::from_meta(
                 &SegmentMeta {
                     stream,
                     rendition,
@@ -247,7 +247,7 @@ impl Fragment {
                 digest,
             )
             .encode(),
-            Kind::Part(index) => PartManifest::from_meta(
+            Kind::Part(index) => PartStatement::from_meta(
                 &PartMeta {
                     stream,
                     rendition,
@@ -282,8 +282,8 @@ impl Fragment {
                 return key.sign_event(body, self.stated_ms).encode();
             }
         };
-        let signature = key.sign(&manifest);
-        Signed::<AnyManifest>::new(manifest, signature).encode()
+        let signature = key.sign(&statement);
+        Signed::<MediaStatement>::new(statement, signature).encode()
     }
 
     fn url(&self) -> String {
@@ -654,7 +654,7 @@ fn cases(k: &Keys) -> Vec<(&'static str, Vec<Step>)> {
                         .map(|h| edit(h, |b| b.truncate(b.len() - 1)))
                 }),
                 tweak(k.refused(&seg(10), "malformed_signature"), |s| {
-                    // A manifest length over the cap.
+                    // A statement length over the cap.
                     s.sidecar = s
                         .sidecar
                         .as_ref()
@@ -698,7 +698,7 @@ fn cases(k: &Keys) -> Vec<(&'static str, Vec<Step>)> {
                     })
                 }),
                 tweak(k.refused(&part(10, 0), "bad_signature"), |s| {
-                    // The last byte of the digest inside the manifest.
+                    // The last byte of the digest inside the statement.
                     s.sidecar = s.sidecar.as_ref().map(|h| {
                         let len = usize::from_str_radix(&h[..8], 16).expect("length");
                         flip(h, 4 + len - 1)

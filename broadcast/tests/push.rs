@@ -12,7 +12,7 @@ use broadcast::{Edge, NodeConfig};
 use bytes::Bytes;
 use certs::signing::{SignatureAlgorithm, SigningKey};
 use control::Message;
-use domain::push::{ControlEvent, DURATION_HEADER, MANIFEST_HEADER};
+use domain::push::{ControlEvent, DURATION_HEADER, STATEMENT_HEADER};
 use domain::topics::Topic;
 use domain::{LiveEvent, NodeId};
 use http::{header, Request, StatusCode};
@@ -74,13 +74,13 @@ async fn playlist(edge: &Arc<Edge>) -> String {
     String::from_utf8(body(response).await.to_vec()).expect("utf-8")
 }
 
-/// Pushes segment `seq` of 720p (genuine bytes) and delivers its signed manifest by MQTT.
+/// Pushes segment `seq` of 720p (genuine bytes) and delivers its signed statement by MQTT.
 async fn publish_genuine(edge: &Arc<Edge>, cluster: &Cluster, seq: u64) {
     let meta = meta("720p", seq);
     let bytes = segment_bytes(seq);
     let response = call(edge, push_request(&meta, bytes.clone())).await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
-    edge.handle_message(&manifest_message(&cluster.sign(&meta, &bytes), &meta))
+    edge.handle_message(&statement_message(&cluster.sign(&meta, &bytes), &meta))
         .await;
 }
 
@@ -240,12 +240,12 @@ async fn bad_paths_unknown_streams_and_bad_headers() {
     let mut request = push_request(&meta0, segment_bytes(0));
     request
         .headers_mut()
-        .insert(MANIFEST_HEADER, "not-hex".parse().expect("value"));
+        .insert(STATEMENT_HEADER, "not-hex".parse().expect("value"));
     let response = call(&edge, request).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_eq!(
         error_of(response).await,
-        format!("missing or invalid header {MANIFEST_HEADER}")
+        format!("missing or invalid header {STATEMENT_HEADER}")
     );
     // Wrong method.
     let request = push(&meta0)
@@ -458,19 +458,23 @@ async fn a_verified_segment_is_served_byte_identical() {
 }
 
 #[tokio::test]
-async fn ml_dsa_65_catch_up_push_carries_its_manifest() {
+async fn ml_dsa_65_catch_up_push_carries_its_statement() {
     let (edge, cluster) = edge(SignatureAlgorithm::MlDsa65).await;
     let meta0 = meta("720p", 0);
     let bytes = segment_bytes(0);
     let signed = cluster.sign(&meta0, &bytes);
-    let response = call(&edge, push_with_manifest(&meta0, bytes.clone(), &signed)).await;
+    let response = call(&edge, push_with_statement(&meta0, bytes.clone(), &signed)).await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let response = call(&edge, get("/live/demo/720p/0.ts")).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(body(response).await, bytes);
-    // A header manifest for another sequence number is refused outright.
+    // A header statement for another sequence number is refused outright.
     let meta1 = meta("720p", 1);
-    let response = call(&edge, push_with_manifest(&meta1, segment_bytes(1), &signed)).await;
+    let response = call(
+        &edge,
+        push_with_statement(&meta1, segment_bytes(1), &signed),
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     // Live MQTT delivery works for ML-DSA too.
     publish_genuine(&edge, &cluster, 1).await;
@@ -485,28 +489,28 @@ async fn tampered_bytes_are_never_served() {
     let mut tampered = genuine.to_vec();
     tampered[500] ^= 0x01;
     call(&edge, push_request(&meta0, Bytes::from(tampered))).await;
-    edge.handle_message(&manifest_message(&cluster.sign(&meta0, &genuine), &meta0))
+    edge.handle_message(&statement_message(&cluster.sign(&meta0, &genuine), &meta0))
         .await;
     assert_eq!(
         segment_status(&edge, "720p", 0).await,
         StatusCode::NOT_FOUND
     );
     assert_eq!(rejected(&metrics(&edge).await, "digest_mismatch"), 1.0);
-    // A correct retry of the push still matches the verified manifest.
+    // A correct retry of the push still matches the verified statement.
     call(&edge, push_request(&meta0, genuine.clone())).await;
     let response = call(&edge, get("/live/demo/720p/0.ts")).await;
     assert_eq!(body(response).await, genuine);
 }
 
 #[tokio::test]
-async fn manifests_of_uncertified_keys_and_bad_signatures_are_refused() {
+async fn statements_of_uncertified_keys_and_bad_signatures_are_refused() {
     let (edge, cluster) = edge(SignatureAlgorithm::Ed25519).await;
     // Signed by a key no certificate vouches for.
     let stranger = SigningKey::generate(SignatureAlgorithm::Ed25519).expect("key");
     let meta0 = meta("720p", 0);
     let bytes = segment_bytes(0);
     call(&edge, push_request(&meta0, bytes.clone())).await;
-    edge.handle_message(&manifest_message(
+    edge.handle_message(&statement_message(
         &sign_with(&stranger, &meta0, &bytes),
         &meta0,
     ))
@@ -514,7 +518,7 @@ async fn manifests_of_uncertified_keys_and_bad_signatures_are_refused() {
     // A certified key, but the signature does not verify.
     let mut forged = cluster.sign(&meta0, &bytes);
     forged.signature[7] ^= 0x80;
-    edge.handle_message(&manifest_message(&forged, &meta0))
+    edge.handle_message(&statement_message(&forged, &meta0))
         .await;
     assert_eq!(
         segment_status(&edge, "720p", 0).await,
@@ -540,7 +544,7 @@ async fn a_revoked_key_is_refused() {
     let meta0 = meta("720p", 0);
     let bytes = segment_bytes(0);
     call(&edge, push_request(&meta0, bytes.clone())).await;
-    edge.handle_message(&manifest_message(&cluster.sign(&meta0, &bytes), &meta0))
+    edge.handle_message(&statement_message(&cluster.sign(&meta0, &bytes), &meta0))
         .await;
     assert_eq!(rejected(&metrics(&edge).await, "revoked_key"), 1.0);
     assert_eq!(
@@ -550,12 +554,12 @@ async fn a_revoked_key_is_refused() {
 }
 
 #[tokio::test]
-async fn a_manifest_for_an_older_sequence_is_a_replay() {
+async fn a_statement_for_an_older_sequence_is_a_replay() {
     let (edge, cluster) = edge(SignatureAlgorithm::Ed25519).await;
     publish_genuine(&edge, &cluster, 0).await;
     publish_genuine(&edge, &cluster, 1).await;
     let meta0 = meta("720p", 0);
-    edge.handle_message(&manifest_message(
+    edge.handle_message(&statement_message(
         &cluster.sign(&meta0, &segment_bytes(0)),
         &meta0,
     ))
@@ -572,10 +576,10 @@ async fn a_manifest_for_an_older_sequence_is_a_replay() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_missing_manifest_becomes_a_gap_after_the_hold() {
+async fn a_missing_statement_becomes_a_gap_after_the_hold() {
     let (edge, cluster) = edge(SignatureAlgorithm::Ed25519).await;
     publish_genuine(&edge, &cluster, 0).await;
-    // Segment 1's manifest never comes; segment 2 is complete but waits for 1.
+    // Segment 1's statement never comes; segment 2 is complete but waits for 1.
     call(&edge, push_request(&meta("720p", 1), segment_bytes(1))).await;
     publish_genuine(&edge, &cluster, 2).await;
     assert_eq!(
@@ -627,13 +631,13 @@ async fn garbage_control_messages_are_counted_and_change_nothing() {
             b"junk".to_vec(),
         ),
         (
-            Topic::Manifest(stream(), rendition("720p")),
+            Topic::MediaStatements(stream(), rendition("720p")),
             "manifest",
             b"\xff\xff\xff\xff".to_vec(),
         ),
-        // A valid manifest on another stream's topic.
+        // A valid statement on another stream's topic.
         (
-            Topic::Manifest(other, rendition("720p")),
+            Topic::MediaStatements(other, rendition("720p")),
             "manifest",
             genuine1.encode(),
         ),
@@ -656,7 +660,7 @@ async fn garbage_control_messages_are_counted_and_change_nothing() {
     for topic in [
         Topic::Presence(ingest_id()),
         Topic::IngestCertificate(ingest_id()),
-        Topic::Manifest(stream(), rendition("720p")),
+        Topic::MediaStatements(stream(), rendition("720p")),
     ] {
         edge.handle_message(&Message {
             topic,
@@ -708,7 +712,7 @@ async fn readiness_body(edge: &Arc<Edge>) -> (StatusCode, String) {
     )
 }
 
-/// Signed manifests keep coming while the pushes are lost: once that has lasted a second
+/// Signed statements keep coming while the pushes are lost: once that has lasted a second
 /// the node says `behind` (its presence too, so the load balancer gives it no new
 /// viewers) while still serving; the first segment at live with its bytes, settled for a
 /// second, makes it `ready` again.
@@ -717,17 +721,17 @@ async fn a_node_whose_pushes_stop_says_behind_until_it_catches_up() {
     let (edge, cluster) = edge(SignatureAlgorithm::Ed25519).await;
     edge.node().mark_ready();
     publish_genuine(&edge, &cluster, 0).await;
-    let manifest_only = |seq| {
+    let statement_only = |seq| {
         let meta = meta("720p", seq);
-        manifest_message(&cluster.sign(&meta, &segment_bytes(seq)), &meta)
+        statement_message(&cluster.sign(&meta, &segment_bytes(seq)), &meta)
     };
-    edge.handle_message(&manifest_only(1)).await;
+    edge.handle_message(&statement_only(1)).await;
     edge.tick();
     assert_eq!(
         metric(&metrics(&edge).await, "sealcast_segments_behind_live"),
         1.0
     );
-    edge.handle_message(&manifest_only(2)).await;
+    edge.handle_message(&statement_only(2)).await;
     edge.tick();
     assert_eq!(
         metric(&metrics(&edge).await, "sealcast_segments_behind_live"),
@@ -767,7 +771,7 @@ async fn a_node_whose_pushes_stop_says_behind_until_it_catches_up() {
 async fn an_end_waits_for_the_segments_pushed_before_it() {
     let (edge, cluster) = edge(SignatureAlgorithm::Ed25519).await;
     publish_genuine(&edge, &cluster, 0).await;
-    // Segment 1's bytes arrive, then the end, then (late, over MQTT) its manifest.
+    // Segment 1's bytes arrive, then the end, then (late, over MQTT) its statement.
     let m1 = meta("720p", 1);
     let bytes = segment_bytes(1);
     let response = call(&edge, push_request(&m1, bytes.clone())).await;
@@ -782,7 +786,7 @@ async fn an_end_waits_for_the_segments_pushed_before_it() {
         !playlist(&edge).await.contains("#EXT-X-ENDLIST"),
         "the end overtook segment 1"
     );
-    edge.handle_message(&manifest_message(&cluster.sign(&m1, &bytes), &m1))
+    edge.handle_message(&statement_message(&cluster.sign(&m1, &bytes), &m1))
         .await;
     let text = playlist(&edge).await;
     assert!(text.contains("\n1.ts\n"), "{text}");
@@ -793,7 +797,7 @@ async fn an_end_waits_for_the_segments_pushed_before_it() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn an_end_behind_a_missing_manifest_follows_the_gap() {
+async fn an_end_behind_a_missing_statement_follows_the_gap() {
     let (edge, cluster) = edge(SignatureAlgorithm::Ed25519).await;
     publish_genuine(&edge, &cluster, 0).await;
     let m1 = meta("720p", 1);
@@ -807,8 +811,8 @@ async fn an_end_behind_a_missing_manifest_follows_the_gap() {
         .await
         .status()
         .is_success());
-    // No manifest says live moved on: the bytes wait SILENT_HOLDS hold times (their
-    // manifest may be late), and the end waits behind them.
+    // No statement says live moved on: the bytes wait SILENT_HOLDS hold times (their
+    // statement may be late), and the end waits behind them.
     tokio::time::advance(HOLD * broadcast::SILENT_HOLDS as u32 - Duration::from_millis(10)).await;
     edge.tick();
     assert!(!playlist(&edge).await.contains("#EXT-X-ENDLIST"));
@@ -822,7 +826,7 @@ async fn an_end_behind_a_missing_manifest_follows_the_gap() {
 #[tokio::test]
 async fn a_rendition_announced_while_segments_wait_takes_its_first_segment() {
     // The ingest sends: src segment 0, then the 480p announcement, then 480p segment 0.
-    // The announcement waits behind src segment 0 (no manifest yet); the 480p push must
+    // The announcement waits behind src segment 0 (no statement yet); the 480p push must
     // still be taken, and published after the announcement.
     let (edge, cluster) = edge(SignatureAlgorithm::Ed25519).await;
     let src0 = meta("720p", 0);
@@ -850,9 +854,9 @@ async fn a_rendition_announced_while_segments_wait_takes_its_first_segment() {
         StatusCode::ACCEPTED,
         "the first segment of a rendition announced behind the gate was refused"
     );
-    edge.handle_message(&manifest_message(&cluster.sign(&low0, &low_bytes), &low0))
+    edge.handle_message(&statement_message(&cluster.sign(&low0, &low_bytes), &low0))
         .await;
-    edge.handle_message(&manifest_message(&cluster.sign(&src0, &bytes), &src0))
+    edge.handle_message(&statement_message(&cluster.sign(&src0, &bytes), &src0))
         .await;
     assert_eq!(segment_status(&edge, "480p", 0).await, StatusCode::OK);
     assert_eq!(segment_status(&edge, "720p", 0).await, StatusCode::OK);

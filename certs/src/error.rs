@@ -22,7 +22,7 @@ pub enum CertsError {
     /// No certificate vouches for this key id.
     #[error("unknown signing key {key_id}")]
     UnknownKey {
-        /// The key id a manifest named.
+        /// The key id a statement named.
         key_id: KeyId,
     },
     /// The key's certificate starts later than now (a clock skew or an early announcement).

@@ -3,7 +3,7 @@
 //! - [`signing`]: the segment-signing trust chain. A cluster root key ([`signing::RootKey`])
 //!   certifies each ingest node's signing key ([`signing::SigningKey`]) with an
 //!   [`signing::IngestCertificate`] and can revoke it ([`signing::Revocation`]); edges pin
-//!   the root's public key and check every manifest signature in a
+//!   the root's public key and check every statement signature in a
 //!   [`signing::TrustStore`]. ML-DSA-65 (FIPS 204) by default, Ed25519 selectable per
 //!   cluster. Key and certificate files included (private keys mode 0600).
 //! - [`keydir`]: [`KeyDir`], the directory layout of the cluster's keys, certificates and

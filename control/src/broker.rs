@@ -1,7 +1,7 @@
 //! The embedded broker of `sealcast up`: rumqttd on a loopback address, in-memory, with
 //! retained messages, last wills and persistent sessions. With a login, it takes only
 //! clients that present it (user name and password, compared in constant time): a local
-//! process without the cluster's credentials cannot announce a node or read a manifest.
+//! process without the cluster's credentials cannot announce a node or read a statement.
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener, TcpStream};

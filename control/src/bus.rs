@@ -31,7 +31,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 pub enum Qos {
     /// Fire and forget.
     AtMostOnce,
-    /// Acknowledged, redelivered until acknowledged (signed manifests).
+    /// Acknowledged, redelivered until acknowledged (signed statements).
     AtLeastOnce,
 }
 

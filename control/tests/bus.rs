@@ -75,14 +75,14 @@ async fn exercise(broker: BrokerAddress) {
         .await
         .expect("publish");
 
-    // A later subscriber gets it as a retained message. It also subscribes to manifests.
+    // A later subscriber gets it as a retained message. It also subscribes to statements.
     let (_watcher, mut rx, _watcher_task) = client(
         &broker,
         &format!("w-{node}"),
         None,
         vec![
             (Topic::filter_all_presence(), Qos::AtLeastOnce),
-            (Topic::filter_all_manifests(), Qos::AtLeastOnce),
+            (Topic::filter_all_media_statements(), Qos::AtLeastOnce),
         ],
         &shutdown,
     )
@@ -90,16 +90,16 @@ async fn exercise(broker: BrokerAddress) {
     let m = next_on(&mut rx, &presence).await;
     assert_eq!(&m.payload[..], b"online");
 
-    // QoS 1 delivery on a manifest topic.
-    let manifest = Topic::Manifest(
+    // QoS 1 delivery on a statement topic.
+    let statement = Topic::MediaStatements(
         domain::StreamName::new(node.as_str()).expect("valid"),
         domain::RenditionName::new("src").expect("valid"),
     );
     node_bus
-        .publish(&manifest, Qos::AtLeastOnce, false, vec![1, 2, 3])
+        .publish(&statement, Qos::AtLeastOnce, false, vec![1, 2, 3])
         .await
         .expect("publish");
-    let m = next_on(&mut rx, &manifest).await;
+    let m = next_on(&mut rx, &statement).await;
     assert_eq!((&m.payload[..], m.retained), (&[1u8, 2, 3][..], false));
 
     // The node vanishes without a DISCONNECT: the broker publishes its will.
@@ -122,7 +122,7 @@ async fn embedded_broker() {
 }
 
 /// The login of `sealcast up`'s broker: the bus works with it, and a client without it, or
-/// with another password, gets no session (so cannot announce a node or read a manifest).
+/// with another password, gets no session (so cannot announce a node or read a statement).
 #[tokio::test]
 async fn embedded_broker_with_a_login_takes_only_that_login() {
     let broker = EmbeddedBroker::start_with_login(

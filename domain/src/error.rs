@@ -13,10 +13,10 @@ pub enum DomainError {
         /// What is allowed.
         reason: &'static str,
     },
-    /// Bytes that do not open with the segment-manifest domain tag: not a segment manifest
-    /// at all, or one of another format version.
-    #[error("not a sealcast/v1 segment manifest (wrong domain tag)")]
-    WrongManifestTag,
+    /// Bytes that do not open with a segment's or a part's domain tag: not a segment or
+    /// part statement at all, or one of another format version.
+    #[error("not a sealcast/v1 segment or part statement (wrong domain tag)")]
+    WrongMediaTag,
     /// Bytes that do not open with the control-event domain tag.
     #[error("not a sealcast/v1 control-event statement (wrong domain tag)")]
     WrongEventTag,
@@ -55,7 +55,7 @@ pub enum DomainError {
     /// Encoded bytes that end inside a field.
     #[error("truncated {what}: it ends inside the {field}")]
     Truncated {
-        /// What was being decoded (`segment manifest`, `signed manifest`).
+        /// What was being decoded (`segment statement`, `signed statement`).
         what: &'static str,
         /// The field that is incomplete.
         field: &'static str,

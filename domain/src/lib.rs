@@ -5,7 +5,7 @@
 //! - [`segment`]: what a segment is, what a rendition is, measured bitrates.
 //! - [`live`]: the events an ingest sends to edges about a live stream.
 //! - [`wire`]: the wire format of everything the cluster signs (segment and part
-//!   manifests, control events, presences): one strict reader, one signed envelope, one
+//!   statements, control events, presences): one strict reader, one signed envelope, one
 //!   file per statement.
 //! - [`hls`]: every playlist, rendered: master, media (MPEG-TS and CMAF), the low-latency
 //!   window with its parts and blocking reload, recordings.

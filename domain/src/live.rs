@@ -29,11 +29,11 @@ pub enum LiveEvent {
         info: RenditionInfo,
     },
     /// A finished segment. Never serialized: segments travel as pushed bytes with their
-    /// signed manifest.
+    /// signed statement.
     #[serde(skip)]
     Segment(Segment),
     /// A finished LL-HLS part of the segment being cut. Never serialized: parts travel like
-    /// segments, as pushed bytes with their signed manifest.
+    /// segments, as pushed bytes with their signed statement.
     #[serde(skip)]
     Part(Part),
     /// A rendition stopped being produced (shed because encoding fell behind real time).

@@ -57,7 +57,7 @@ pub struct SegmentCounts {
     pub verified: u64,
     /// Refused, whatever the reason (bad signature, unknown key, replay...).
     pub rejected: u64,
-    /// Listed as `EXT-X-GAP` because their manifest never came.
+    /// Listed as `EXT-X-GAP` because their statement never came.
     pub gaps: u64,
 }
 

@@ -11,7 +11,7 @@
 //! Every request carries `authorization: Bearer <push token>`; the token lets bytes in to
 //! be verified, nothing more. A segment pushed while a
 //! node catches up with the live window (late join, resync) also carries its signed
-//! manifest in [`MANIFEST_HEADER`] (hex of [`crate::wire::SignedManifest::encode`]),
+//! statement in [`STATEMENT_HEADER`] (hex of [`crate::wire::SignedMedia::encode`]),
 //! because the MQTT message went out before the node subscribed; it is verified exactly
 //! like one that came over MQTT.
 
@@ -28,8 +28,9 @@ use crate::{
 /// balancer must not forward it.
 pub const INTERNAL_PREFIX: &str = "/internal/";
 
-/// Header carrying a signed manifest (lowercase hex) on a catch-up push.
-pub const MANIFEST_HEADER: &str = "x-sealcast-manifest";
+/// Header carrying a segment's signed statement ([`crate::wire::SignedMedia`], lowercase
+/// hex) on a catch-up push. The header keeps the old word, `manifest`; it is wire.
+pub const STATEMENT_HEADER: &str = "x-sealcast-manifest";
 /// Publish session of a pushed segment (decimal).
 pub const SESSION_HEADER: &str = "x-sealcast-session";
 /// Discontinuity sequence of a pushed segment (decimal).

@@ -6,7 +6,7 @@
 //! | `sealcast/v1/nodes/{node}/presence` | a broadcast node's retained presence (and last will) |
 //! | `sealcast/v1/ingest/{node}/cert` | an ingest node's retained, root-signed certificate |
 //! | `sealcast/v1/revocations/{key_id}` | a retained, root-signed key revocation |
-//! | `sealcast/v1/streams/{stream}/{rendition}/manifest` | signed segment manifests (QoS 1) |
+//! | `sealcast/v1/streams/{stream}/{rendition}/manifest` | signed segment statements (QoS 1) |
 //! | `sealcast/v1/streams/{stream}/announce` | a stream's announcement |
 //! | `sealcast/v1/nodes/{node}/load` | a broadcast node's load report (every 2 s, not retained) |
 //! | `sealcast/v1/ingest/{node}/load` | an ingest node's load report (every 2 s, not retained) |
@@ -33,9 +33,10 @@ pub enum Topic {
     IngestCertificate(NodeId),
     /// A revocation of a signing key: `sealcast/v1/revocations/{key_id}`.
     Revocation(KeyId),
-    /// Signed manifests of one rendition of a stream:
-    /// `sealcast/v1/streams/{stream}/{rendition}/manifest`.
-    Manifest(StreamName, RenditionName),
+    /// Signed segment and part statements of one rendition of a stream:
+    /// `sealcast/v1/streams/{stream}/{rendition}/manifest` (the topic keeps the old word,
+    /// `manifest`; it is wire).
+    MediaStatements(StreamName, RenditionName),
     /// A stream's announcement: `sealcast/v1/streams/{stream}/announce`.
     Announce(StreamName),
     /// A broadcast node's load report: `sealcast/v1/nodes/{node}/load`. Beside the node's
@@ -64,7 +65,7 @@ impl Topic {
             ("streams", stream, Some("announce"), None) => {
                 Self::Announce(StreamName::new(stream).ok()?)
             }
-            ("streams", stream, Some(rendition), Some("manifest")) => Self::Manifest(
+            ("streams", stream, Some(rendition), Some("manifest")) => Self::MediaStatements(
                 StreamName::new(stream).ok()?,
                 RenditionName::new(rendition).ok()?,
             ),
@@ -89,8 +90,8 @@ impl Topic {
         "sealcast/v1/revocations/+"
     }
 
-    /// Subscription filter for every manifest of every stream.
-    pub fn filter_all_manifests() -> &'static str {
+    /// Subscription filter for every segment and part statement of every stream.
+    pub fn filter_all_media_statements() -> &'static str {
         "sealcast/v1/streams/+/+/manifest"
     }
 
@@ -116,7 +117,7 @@ impl fmt::Display for Topic {
             Self::Presence(n) => write!(f, "{PREFIX}/nodes/{n}/presence"),
             Self::IngestCertificate(n) => write!(f, "{PREFIX}/ingest/{n}/cert"),
             Self::Revocation(k) => write!(f, "{PREFIX}/revocations/{k}"),
-            Self::Manifest(s, r) => write!(f, "{PREFIX}/streams/{s}/{r}/manifest"),
+            Self::MediaStatements(s, r) => write!(f, "{PREFIX}/streams/{s}/{r}/manifest"),
             Self::Announce(s) => write!(f, "{PREFIX}/streams/{s}/announce"),
             Self::NodeLoad(n) => write!(f, "{PREFIX}/nodes/{n}/load"),
             Self::IngestLoad(n) => write!(f, "{PREFIX}/ingest/{n}/load"),
@@ -137,7 +138,7 @@ mod tests {
             0 => Topic::Presence(NodeId::new(a).expect("valid")),
             1 => Topic::IngestCertificate(NodeId::new(a).expect("valid")),
             2 => Topic::Revocation(KeyId(key)),
-            3 => Topic::Manifest(
+            3 => Topic::MediaStatements(
                 StreamName::new(a).expect("valid"),
                 RenditionName::new(b).expect("valid"),
             ),
@@ -152,7 +153,7 @@ mod tests {
             Topic::filter_all_presence(),
             Topic::filter_all_certificates(),
             Topic::filter_all_revocations(),
-            Topic::filter_all_manifests(),
+            Topic::filter_all_media_statements(),
             Topic::filter_all_announcements(),
             Topic::filter_all_node_loads(),
             Topic::filter_all_ingest_loads(),
@@ -188,7 +189,7 @@ mod tests {
                 Topic::Presence(_) => Topic::filter_all_presence(),
                 Topic::IngestCertificate(_) => Topic::filter_all_certificates(),
                 Topic::Revocation(_) => Topic::filter_all_revocations(),
-                Topic::Manifest(..) => Topic::filter_all_manifests(),
+                Topic::MediaStatements(..) => Topic::filter_all_media_statements(),
                 Topic::Announce(_) => Topic::filter_all_announcements(),
                 Topic::NodeLoad(_) => Topic::filter_all_node_loads(),
                 Topic::IngestLoad(_) => Topic::filter_all_ingest_loads(),
@@ -268,7 +269,7 @@ mod tests {
                 "sealcast/v1/revocations/abababababababababababababababab",
             ),
             (
-                Topic::Manifest(stream("cam1"), RenditionName::new("720p").expect("valid")),
+                Topic::MediaStatements(stream("cam1"), RenditionName::new("720p").expect("valid")),
                 "sealcast/v1/streams/cam1/720p/manifest",
             ),
             (

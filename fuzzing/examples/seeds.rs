@@ -20,7 +20,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use certs::signing::{RootKey, SignatureAlgorithm, SigningKey, Validity};
 use domain::push::{ControlEvent, SegmentHeaders};
-use domain::wire::{PartManifest, SegmentManifest, SignedManifest};
+use domain::wire::{PartStatement, SegmentStatement, SignedMedia};
 use domain::{LiveEvent, NodeId, RenditionInfo, RenditionName, SegmentMeta, SessionId, StreamName};
 use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
 use rml_rtmp::sessions::{
@@ -158,7 +158,7 @@ fn main() -> Result<()> {
 
         let meta = segment_meta()?;
         let bytes = b"segment bytes";
-        let manifest = SegmentManifest::from_meta(
+        let statement = SegmentStatement::from_meta(
             &meta,
             algorithm,
             ingest.key_id(),
@@ -166,10 +166,10 @@ fn main() -> Result<()> {
             Sha256::digest(bytes).into(),
         )
         .encode();
-        let signed = SignedManifest::new(manifest.clone(), ingest.sign(&manifest));
+        let signed = SignedMedia::new(statement.clone(), ingest.sign(&statement));
         std::fs::write(
             corpus("manifest")?.join(format!("manifest-{name}")),
-            &manifest,
+            &statement,
         )?;
         std::fs::write(
             corpus("manifest")?.join(format!("envelope-{name}")),
@@ -186,7 +186,7 @@ fn main() -> Result<()> {
             duration: std::time::Duration::from_millis(333),
             program_date_time_ms: 1_800_000_000_000,
         };
-        let part_manifest = PartManifest::from_meta(
+        let part_statement = PartStatement::from_meta(
             &part,
             algorithm,
             ingest.key_id(),
@@ -194,10 +194,10 @@ fn main() -> Result<()> {
             Sha256::digest(bytes).into(),
         )
         .encode();
-        let signed_part = SignedManifest::new(part_manifest.clone(), ingest.sign(&part_manifest));
+        let signed_part = SignedMedia::new(part_statement.clone(), ingest.sign(&part_statement));
         std::fs::write(
             corpus("manifest")?.join(format!("part-manifest-{name}")),
-            &part_manifest,
+            &part_statement,
         )?;
         std::fs::write(
             corpus("manifest")?.join(format!("part-envelope-{name}")),

@@ -18,7 +18,7 @@ use certs::signing::{
 };
 use domain::paths::PublicPath;
 use domain::push::{ControlEvent, InternalPath, PartHeaders, SegmentHeaders};
-use domain::wire::{EventStatement, PartManifest, SegmentManifest, SignedEvent, SignedManifest};
+use domain::wire::{EventStatement, PartStatement, SegmentStatement, SignedEvent, SignedMedia};
 use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
 use rml_rtmp::sessions::{
     ServerSession, ServerSessionConfig, ServerSessionEvent, ServerSessionResult,
@@ -168,22 +168,22 @@ pub fn aac(data: &[u8]) {
     }
 }
 
-/// Segment and part manifests, their MQTT envelopes, control-event statements and their
+/// Segment and part statements, their MQTT envelopes, control-event statements and their
 /// envelopes: whatever decodes re-encodes to exactly the same bytes, and no bytes decode
-/// as both a segment's and a part's manifest.
+/// as both a segment's and a part's statement.
 pub fn manifest(data: &[u8]) {
-    let segment = SegmentManifest::decode(data);
+    let segment = SegmentStatement::decode(data);
     if let Ok(m) = &segment {
-        assert_eq!(m.encode(), data, "a manifest with two encodings");
+        assert_eq!(m.encode(), data, "a segment statement with two encodings");
     }
-    if let Ok(m) = PartManifest::decode(data) {
-        assert_eq!(m.encode(), data, "a part manifest with two encodings");
+    if let Ok(m) = PartStatement::decode(data) {
+        assert_eq!(m.encode(), data, "a part statement with two encodings");
         assert!(
             segment.is_err(),
-            "bytes that are both a segment's and a part's manifest"
+            "bytes that are both a segment's and a part's statement"
         );
     }
-    if let Ok(e) = SignedManifest::decode(data) {
+    if let Ok(e) = SignedMedia::decode(data) {
         assert_eq!(e.encode(), data, "an envelope with two encodings");
         let _ = e.segment();
         let _ = e.statement();

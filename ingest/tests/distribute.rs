@@ -16,10 +16,10 @@ use control::{Bus, BusEvent, BusOptions, EmbeddedBroker, Message, Qos};
 use domain::broker::BrokerAddress;
 use domain::presence::{Presence, PresenceState, Role};
 use domain::push::{
-    ControlEvent, InternalPath, PartHeaders, PushToken, SegmentHeaders, MANIFEST_HEADER,
+    ControlEvent, InternalPath, PartHeaders, PushToken, SegmentHeaders, STATEMENT_HEADER,
 };
 use domain::topics::Topic;
-use domain::wire::{AnyManifest, SignatureAlgorithm, SignedManifest};
+use domain::wire::{MediaStatement, SignatureAlgorithm, SignedMedia};
 use domain::{
     LiveEvent, NodeId, Part, PartMeta, RenditionInfo, RenditionName, Segment, SegmentMeta,
     SessionId, StreamName,
@@ -432,25 +432,25 @@ fn keys(ingest: &NodeId) -> Keys {
 
 /// Checks an envelope against the trust store and the bytes it must describe.
 fn check_envelope(trust: &TrustStore, envelope: &[u8], meta: &SegmentMeta, bytes: &[u8]) {
-    let envelope = SignedManifest::decode(envelope).expect("an envelope");
-    let manifest = envelope.segment().expect("a manifest");
+    let envelope = SignedMedia::decode(envelope).expect("an envelope");
+    let statement = envelope.segment().expect("a statement");
     trust
         .verify(
-            manifest.key_id,
+            statement.key_id,
             &envelope.statement_bytes,
             &envelope.signature,
             now(),
         )
         .expect("the signature verifies");
     let digest: [u8; 32] = Sha256::digest(bytes).into();
-    assert_eq!(manifest.digest, digest, "digest of {meta:?}");
-    assert_eq!(manifest.byte_len, bytes.len() as u64);
+    assert_eq!(statement.digest, digest, "digest of {meta:?}");
+    assert_eq!(statement.byte_len, bytes.len() as u64);
     assert_eq!(
         (
-            &manifest.stream,
-            &manifest.rendition,
-            manifest.sequence,
-            manifest.session
+            &statement.stream,
+            &statement.rendition,
+            statement.sequence,
+            statement.session
         ),
         (&meta.stream, &meta.rendition, meta.sequence, meta.session)
     );
@@ -529,7 +529,7 @@ fn config(ingest: &NodeId, keys: &Keys, broker: &BrokerAddress, window: usize) -
     )
 }
 
-/// Asserts a live segment push: path, headers, token, bytes, and no manifest header.
+/// Asserts a live segment push: path, headers, token, bytes, and no statement header.
 fn check_live_segment(r: &Received, want: &LiveEvent) {
     let (
         Received::Segment {
@@ -549,7 +549,7 @@ fn check_live_segment(r: &Received, want: &LiveEvent) {
         Some(format!("Bearer {TOKEN}").as_str())
     );
     assert!(
-        headers.get(MANIFEST_HEADER).is_none(),
+        headers.get(STATEMENT_HEADER).is_none(),
         "live pushes leave the envelope to MQTT"
     );
 }
@@ -592,7 +592,7 @@ async fn nodes_get_everything_in_order_and_late_joiners_the_window() {
         "watcher",
         "watcher",
         vec![
-            (Topic::filter_all_manifests(), Qos::AtLeastOnce),
+            (Topic::filter_all_media_statements(), Qos::AtLeastOnce),
             (Topic::filter_all_certificates(), Qos::AtLeastOnce),
             (Topic::filter_all_presence(), Qos::AtLeastOnce),
         ],
@@ -656,19 +656,22 @@ async fn nodes_get_everything_in_order_and_late_joiners_the_window() {
     // binds the pushed bytes.
     let mut last: HashMap<String, u64> = HashMap::new();
     for _ in 0..10 {
-        let m = next_message(&mut watch, |m| matches!(m.topic, Topic::Manifest(..))).await;
+        let m = next_message(&mut watch, |m| {
+            matches!(m.topic, Topic::MediaStatements(..))
+        })
+        .await;
         assert!(!m.retained);
-        let Topic::Manifest(s, r) = &m.topic else {
+        let Topic::MediaStatements(s, r) = &m.topic else {
             unreachable!()
         };
-        let manifest = SignedManifest::decode(&m.payload)
+        let statement = SignedMedia::decode(&m.payload)
             .expect("envelope")
             .segment()
-            .expect("manifest");
-        if let Some(prev) = last.insert(r.to_string(), manifest.sequence) {
-            assert!(manifest.sequence > prev, "in order per rendition");
+            .expect("statement");
+        if let Some(prev) = last.insert(r.to_string(), statement.sequence) {
+            assert!(statement.sequence > prev, "in order per rendition");
         }
-        let LiveEvent::Segment(seg) = segment(r.as_str(), 7, manifest.sequence) else {
+        let LiveEvent::Segment(seg) = segment(r.as_str(), 7, statement.sequence) else {
             unreachable!()
         };
         assert_eq!(s, &stream());
@@ -705,7 +708,7 @@ async fn nodes_get_everything_in_order_and_late_joiners_the_window() {
             unreachable!()
         };
         let envelope = headers
-            .get(MANIFEST_HEADER)
+            .get(STATEMENT_HEADER)
             .and_then(|v| v.to_str().ok())
             .expect("a catch-up push carries its envelope");
         assert_eq!(envelope, envelope.to_lowercase());
@@ -780,8 +783,8 @@ async fn nodes_get_everything_in_order_and_late_joiners_the_window() {
         .expect("clean");
     // The last segment was signed and published, then the offline presence.
     next_message(&mut watch, |m| {
-        matches!(m.topic, Topic::Manifest(..))
-            && SignedManifest::decode(&m.payload)
+        matches!(m.topic, Topic::MediaStatements(..))
+            && SignedMedia::decode(&m.payload)
                 .ok()
                 .and_then(|e| e.segment().ok())
                 .is_some_and(|m| m.sequence == 6)
@@ -1005,7 +1008,7 @@ fn part(rendition: &str, sequence: u64, index: u32) -> LiveEvent {
 }
 
 /// LL-HLS parts go to every node at once with their metadata in headers, their envelopes
-/// (part manifests) verify and bind the bytes, and a late joiner is not sent any.
+/// (part statements) verify and bind the bytes, and a late joiner is not sent any.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parts_are_pushed_with_their_headers_and_signed_but_not_kept() {
     let broker = broker().await;
@@ -1018,7 +1021,7 @@ async fn parts_are_pushed_with_their_headers_and_signed_but_not_kept() {
         "watcher",
         "watcher",
         vec![
-            (Topic::filter_all_manifests(), Qos::AtLeastOnce),
+            (Topic::filter_all_media_statements(), Qos::AtLeastOnce),
             (Topic::filter_all_certificates(), Qos::AtLeastOnce),
         ],
         &shutdown,
@@ -1086,37 +1089,37 @@ async fn parts_are_pushed_with_their_headers_and_signed_but_not_kept() {
         }
     }
 
-    // Envelopes on the rendition's manifest topic, in order, not retained: parts' verify
-    // as part manifests binding the pushed bytes.
+    // Envelopes on the rendition's statement topic, in order, not retained: parts' verify
+    // as part statements binding the pushed bytes.
     let mut order = Vec::new();
     for _ in 0..4 {
         let m = next_message(&mut watch, |m| {
-            m.topic == Topic::Manifest(stream(), rendition("src"))
+            m.topic == Topic::MediaStatements(stream(), rendition("src"))
         })
         .await;
         assert!(!m.retained);
-        let envelope = SignedManifest::decode(&m.payload).expect("envelope");
-        match envelope.statement().expect("a manifest") {
-            AnyManifest::Part(manifest) => {
+        let envelope = SignedMedia::decode(&m.payload).expect("envelope");
+        match envelope.statement().expect("a statement") {
+            MediaStatement::Part(statement) => {
                 keys.trust
                     .verify(
-                        manifest.key_id,
+                        statement.key_id,
                         &envelope.statement_bytes,
                         &envelope.signature,
                         now(),
                     )
                     .expect("the part's signature verifies");
-                let LiveEvent::Part(want) = part("src", manifest.sequence, manifest.index) else {
+                let LiveEvent::Part(want) = part("src", statement.sequence, statement.index) else {
                     unreachable!()
                 };
                 let digest: [u8; 32] = Sha256::digest(&want.bytes).into();
-                assert_eq!(manifest.digest, digest);
-                assert_eq!(manifest.byte_len, want.bytes.len() as u64);
-                assert_eq!(manifest.independent, want.meta.independent);
-                order.push(format!("part {}.{}", manifest.sequence, manifest.index));
+                assert_eq!(statement.digest, digest);
+                assert_eq!(statement.byte_len, want.bytes.len() as u64);
+                assert_eq!(statement.independent, want.meta.independent);
+                order.push(format!("part {}.{}", statement.sequence, statement.index));
             }
-            AnyManifest::Segment(manifest) => {
-                order.push(format!("segment {}", manifest.sequence));
+            MediaStatement::Segment(statement) => {
+                order.push(format!("segment {}", statement.sequence));
             }
         }
     }

@@ -28,7 +28,7 @@ use std::fmt::Debug;
 
 use bytes::Bytes;
 use domain::segment::PartMeta;
-use domain::wire::{KeyId, PartManifest, SegmentManifest, SignatureAlgorithm};
+use domain::wire::{KeyId, PartStatement, SegmentStatement, SignatureAlgorithm};
 use domain::{RenditionName, SegmentMeta, SessionId, StreamName};
 
 /// How many different pushes of one key are held while its statement has not come; more
@@ -93,7 +93,7 @@ pub(crate) trait Placed: PartialEq + Debug {
     }
 }
 
-/// A signed statement about one segment or part ([`SegmentManifest`], [`PartManifest`]).
+/// A signed statement about one segment or part ([`SegmentStatement`], [`PartStatement`]).
 pub(crate) trait Statement: Placed {
     /// The scheme it was signed with.
     fn algorithm(&self) -> SignatureAlgorithm;
@@ -172,13 +172,13 @@ macro_rules! statement_and_claim {
     };
 }
 
-statement_and_claim!(SegmentManifest, SegmentMeta, u64, |x| x.sequence);
-statement_and_claim!(PartManifest, PartMeta, (u64, u32), |x| (
+statement_and_claim!(SegmentStatement, SegmentMeta, u64, |x| x.sequence);
+statement_and_claim!(PartStatement, PartMeta, (u64, u32), |x| (
     x.sequence, x.index
 ));
 
 /// A statement whose signature the caller verified, with the envelope it arrived in
-/// (`SignedManifest::encode`: statement bytes and signature, exactly as the ingest sent
+/// (`SignedMedia::encode`: statement bytes and signature, exactly as the ingest sent
 /// them), which travels with the bytes it confirms.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Signed<S> {

@@ -1,12 +1,12 @@
 //! What the tests of the edge's state machines share: genuine parts with their claims and
-//! verified manifests, on two lanes of one stream, and real SHA-256 digests (the gates
+//! verified statements, on two lanes of one stream, and real SHA-256 digests (the gates
 //! compare digests only, but a stand-in would be one more thing to trust).
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use domain::segment::PartMeta;
-use domain::wire::{KeyId, PartManifest, SignatureAlgorithm};
+use domain::wire::{KeyId, PartStatement, SignatureAlgorithm};
 use domain::{RenditionName, SessionId, StreamName};
 use sha2::{Digest, Sha256};
 
@@ -44,8 +44,8 @@ pub(crate) fn part_bytes(lane: u8, sequence: u64, index: u32) -> Bytes {
     Bytes::from(vec![byte; len])
 }
 
-/// The verified manifest of the genuine part, in its envelope.
-pub(crate) fn signed_part(lane: u8, sequence: u64, index: u32) -> Signed<PartManifest> {
+/// The verified statement of the genuine part, in its envelope.
+pub(crate) fn signed_part(lane: u8, sequence: u64, index: u32) -> Signed<PartStatement> {
     let bytes = part_bytes(lane, sequence, index);
     let statement = part_claim(lane, sequence, index).describe(
         SignatureAlgorithm::Ed25519,
@@ -53,7 +53,7 @@ pub(crate) fn signed_part(lane: u8, sequence: u64, index: u32) -> Signed<PartMan
         bytes.len() as u64,
         sha256(&bytes),
     );
-    signed(statement, PartManifest::encode)
+    signed(statement, PartStatement::encode)
 }
 
 /// `statement` in an envelope of its own bytes (no signature: the gates only hand the

@@ -1,31 +1,31 @@
 //! The signature gate, sans-IO: a pushed segment is published only when its bytes and a
-//! verified manifest have both arrived and agree, in sequence order per rendition.
+//! verified statement have both arrived and agree, in sequence order per rendition.
 //!
-//! Bytes and manifests meet in the node's [`CandidateSet`] (shared rules with the part
+//! Bytes and statements meet in the node's [`CandidateSet`] (shared rules with the part
 //! gate: rival pushes, the held-byte budget, the hold time); this module adds what only
-//! segments have: order and gaps. The caller checks the manifest's signature against its
-//! trust store first and hands over either the verified manifest (with the envelope it
+//! segments have: order and gaps. The caller checks the statement's signature against its
+//! trust store first and hands over either the verified statement (with the envelope it
 //! came in, which travels on with the published segment) or the rejection reason; this
-//! module never fails open: bytes without a valid manifest are held for at most `hold` and
+//! module never fails open: bytes without a valid statement are held for at most `hold` and
 //! then dropped, and the sequence number becomes a gap (`#EXT-X-GAP`) so players skip it.
 //! Held bytes, unverified or verified and waiting for order, are bounded by
 //! `max_held_bytes`; beyond it the oldest unverified segment is dropped (`overflow`). Time
 //! is a number of milliseconds the caller passes in.
 //!
 //! A lane (one rendition of one stream) starts at the first segment whose bytes and
-//! verified manifest met, not at the first manifest nor at the first bytes: a node that
-//! joins late gets live manifests over MQTT before the catch-up pushes of the older
-//! segments in the window (which carry their manifests and match at once), and bytes
-//! alone are only the push token's word. Until a lane starts, its manifests and bytes are
+//! verified statement met, not at the first statement nor at the first bytes: a node that
+//! joins late gets live statements over MQTT before the catch-up pushes of the older
+//! segments in the window (which carry their statements and match at once), and bytes
+//! alone are only the push token's word. Until a lane starts, its statements and bytes are
 //! forgotten after the hold time.
 //!
 //! Nothing unverified reaches a playlist: a gap's duration and discontinuity sequence come
-//! from a verified manifest or not at all (the caller then uses the target duration).
+//! from a verified statement or not at all (the caller then uses the target duration).
 //! What the gate holds is bounded: bytes by `max_held_bytes`, entries per lane by
 //! [`MAX_AHEAD`] sequence numbers past the next one expected. A lane that waited the hold
 //! time for one sequence number gives up the whole missing run up to the next segment it
 //! has at once, instead of one hold time per missing number. It gives up only once a
-//! verified manifest says live moved on (one for that number or a later one); while none
+//! verified statement says live moved on (one for that number or a later one); while none
 //! has come, pushed bytes wait [`SILENT_HOLDS`] hold times, so a broker link that stalls
 //! for a few seconds delays segments rather than losing them.
 //!
@@ -35,32 +35,32 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use bytes::Bytes;
-use domain::wire::SegmentManifest;
+use domain::wire::SegmentStatement;
 use domain::{RenditionName, Segment, SegmentMeta, StreamName};
 
 use super::candidates::RejectReason;
 use super::candidates::{CandidateSet, LaneId, Match, Placed, Pushed, Signed};
 
-/// How far past the next expected sequence number a lane takes bytes or manifests (about
+/// How far past the next expected sequence number a lane takes bytes or statements (about
 /// two minutes of 2 s segments); further ones are refused as `overflow`. Before a lane has
 /// started, it holds at most this many unverified segments (the oldest goes first).
 pub(crate) const MAX_AHEAD: u64 = 64;
 
 /// How many hold times a started lane waits for a sequence number when no verified
-/// manifest has arrived for it or for anything after it: the manifests may only be late
+/// statement has arrived for it or for anything after it: the statements may only be late
 /// (a stalled broker link), and listing gaps then would lose segments whose bytes are here.
 pub const SILENT_HOLDS: u64 = 8;
 
 /// What the gate decided.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum GateOutput {
-    /// Bytes and verified manifest met and agree: publish.
+    /// Bytes and verified statement met and agree: publish.
     Publish {
         /// The segment, exactly the bytes that were pushed.
         segment: Segment,
         /// When its bytes arrived (the caller's clock, ms): the signature wait ends now.
         arrived_ms: u64,
-        /// The envelope of the manifest that matched it, exactly as the ingest signed it:
+        /// The envelope of the statement that matched it, exactly as the ingest signed it:
         /// what a viewer checks the segment against.
         signed: Bytes,
     },
@@ -72,7 +72,7 @@ pub(crate) enum GateOutput {
         rendition: RenditionName,
         /// The sequence number given up on.
         sequence: u64,
-        /// Its duration, if a verified manifest for it arrived (else the caller uses the
+        /// Its duration, if a verified statement for it arrived (else the caller uses the
         /// target duration; pushed bytes alone never decide it).
         duration: Option<Duration>,
         /// Its discontinuity sequence, known in the same case.
@@ -88,7 +88,7 @@ impl From<RejectReason> for GateOutput {
     }
 }
 
-/// The order bookkeeping of one lane; its bytes and manifests wait in the candidate set.
+/// The order bookkeeping of one lane; its bytes and statements wait in the candidate set.
 #[derive(Debug, Default)]
 struct Lane {
     /// Every sequence number below this is published or a gap.
@@ -98,9 +98,9 @@ struct Lane {
     /// When the lane last started waiting for `next` while later segments were ready.
     blocked_since_ms: Option<u64>,
     /// The discontinuity sequence of the last segment or gap it resolved, when a verified
-    /// manifest told it: whether the next segment starts a discontinuity follows from it.
+    /// statement told it: whether the next segment starts a discontinuity follows from it.
     last_discontinuity_sequence: Option<u64>,
-    /// The first and the newest sequence number a verified manifest was accepted for, and
+    /// The first and the newest sequence number a verified statement was accepted for, and
     /// when the newest arrived: where live is, as far as this node knows.
     first_verified: Option<u64>,
     newest_verified: Option<(u64, u64)>,
@@ -109,10 +109,10 @@ struct Lane {
 }
 
 impl Lane {
-    /// How many sequence numbers a verified manifest has announced past the last segment
-    /// this lane published: 1 in the normal course (the manifest of the next segment came
+    /// How many sequence numbers a verified statement has announced past the last segment
+    /// this lane published: 1 in the normal course (the statement of the next segment came
     /// before its bytes), more when live has moved on without this node. A lane that never
-    /// published counts from its first verified manifest. A lane whose newest manifest is
+    /// published counts from its first verified statement. A lane whose newest statement is
     /// older than `live_within_ms` is not live any more and counts 0.
     fn behind(&self, now_ms: u64, live_within_ms: u64) -> u64 {
         let Some((newest, since_ms)) = self.newest_verified else {
@@ -145,7 +145,7 @@ impl Lane {
 /// The gate of one broadcast node.
 #[derive(Debug)]
 pub(crate) struct SignatureGate {
-    /// Pushed bytes and verified manifests waiting for each other.
+    /// Pushed bytes and verified statements waiting for each other.
     candidates: CandidateSet<SegmentMeta>,
     /// Bytes of matched segments waiting for order: they count against the same budget.
     ready_bytes: usize,
@@ -183,10 +183,10 @@ impl SignatureGate {
             .collect()
     }
 
-    /// How far the furthest-behind live lane is from the newest verified manifest, in
+    /// How far the furthest-behind live lane is from the newest verified statement, in
     /// segments: 1 in the normal course, more while live moves on without this node (its
     /// pushes lost or late, or a missing run being given up). Lanes whose newest verified
-    /// manifest is older than `live_within_ms` (ended streams) count 0.
+    /// statement is older than `live_within_ms` (ended streams) count 0.
     pub(crate) fn behind(&self, now_ms: u64, live_within_ms: u64) -> u64 {
         self.lanes
             .values()
@@ -229,7 +229,7 @@ impl SignatureGate {
         }
         match self.candidates.push(now_ms, meta, bytes, digest, &mut out) {
             Pushed::Refused => {}
-            // A rival waits for the manifest its number already waits for.
+            // A rival waits for the statement its number already waits for.
             Pushed::Rival => self.candidates.enforce_budget(self.ready_bytes, &mut out),
             Pushed::First(matched) => {
                 self.ready(&id, matched);
@@ -240,11 +240,11 @@ impl SignatureGate {
         out
     }
 
-    /// A manifest whose signature the caller verified, with the envelope it came in.
-    pub(crate) fn manifest(
+    /// A statement whose signature the caller verified, with the envelope it came in.
+    pub(crate) fn statement(
         &mut self,
         now_ms: u64,
-        signed: Signed<SegmentManifest>,
+        signed: Signed<SegmentStatement>,
     ) -> Vec<GateOutput> {
         let (id, seq) = (signed.statement.lane(), signed.statement.key());
         let lane = self.lanes.entry(id.clone()).or_default();
@@ -275,7 +275,7 @@ impl SignatureGate {
         out
     }
 
-    /// A segment whose bytes and manifest met waits for the earlier numbers of its lane
+    /// A segment whose bytes and statement met waits for the earlier numbers of its lane
     /// (still counted against the budget).
     fn ready(&mut self, id: &LaneId, matched: Option<Match<SegmentMeta>>) {
         let (Some(matched), Some(lane)) = (matched, self.lanes.get_mut(id)) else {
@@ -299,8 +299,8 @@ impl SignatureGate {
                 candidates.expire(id, now_ms, out);
                 return;
             };
-            // Manifests before the lane's start have no bytes coming, and bytes before it
-            // no manifest: forget them.
+            // Statements before the lane's start have no bytes coming, and bytes before it
+            // no statement: forget them.
             candidates.forget_before(id, first, RejectReason::Timeout, out);
             lane.next = Some(first);
         }
@@ -342,7 +342,7 @@ impl SignatureGate {
                 continue;
             }
             // `next` is not ready: how long has the lane waited for it?
-            // Bytes wait for their manifest from their arrival, a verified manifest for its
+            // Bytes wait for their statement from their arrival, a verified statement for its
             // bytes from its own; a number nothing has arrived for, from when the lane
             // started waiting for it (or for the run it belongs to).
             let blocked_since = *lane.blocked_since_ms.get_or_insert(now_ms);
@@ -354,8 +354,8 @@ impl SignatureGate {
                 (None, Some(since)) => blocked_since.max(since),
                 (None, None) => blocked_since,
             };
-            // Without a verified manifest for `next` or for anything after it, the node cannot
-            // tell a lost manifest from a late one (its broker link may be stalled while
+            // Without a verified statement for `next` or for anything after it, the node cannot
+            // tell a lost statement from a late one (its broker link may be stalled while
             // pushes still arrive): it waits up to SILENT_HOLDS hold times for it.
             let evidence = candidates.has_statement(id, next)
                 || lane
@@ -370,18 +370,18 @@ impl SignatureGate {
                 return;
             }
             candidates.drop_pushes(id, next, RejectReason::Timeout, out);
-            let manifest = candidates.take_statement(id, next);
-            if let Some(m) = &manifest {
+            let statement = candidates.take_statement(id, next);
+            if let Some(m) = &statement {
                 lane.last_discontinuity_sequence = Some(m.discontinuity_sequence);
             }
             out.push(GateOutput::Gap {
                 stream: id.0.clone(),
                 rendition: id.1.clone(),
                 sequence: next,
-                duration: manifest
+                duration: statement
                     .as_ref()
                     .map(|m| Duration::from_micros(m.duration_us)),
-                discontinuity_sequence: manifest.map(|m| m.discontinuity_sequence),
+                discontinuity_sequence: statement.map(|m| m.discontinuity_sequence),
             });
             lane.next = Some(next + 1);
             // The rest of a missing run has waited as long as this one: it goes at once.
@@ -412,15 +412,15 @@ mod tests {
         }
     }
 
-    fn signed(statement: SegmentManifest) -> Signed<SegmentManifest> {
-        fixtures::signed(statement, SegmentManifest::encode)
+    fn signed(statement: SegmentStatement) -> Signed<SegmentStatement> {
+        fixtures::signed(statement, SegmentStatement::encode)
     }
 
-    /// Segment `seq`: its metadata, genuine bytes, their digest and its verified manifest.
-    fn seg(seq: u64) -> (SegmentMeta, Bytes, [u8; 32], Signed<SegmentManifest>) {
+    /// Segment `seq`: its metadata, genuine bytes, their digest and its verified statement.
+    fn seg(seq: u64) -> (SegmentMeta, Bytes, [u8; 32], Signed<SegmentStatement>) {
         let bytes = Bytes::from(vec![seq as u8; 100 + seq as usize]);
         let d = digest(&bytes);
-        let m = SegmentManifest::from_meta(
+        let m = SegmentStatement::from_meta(
             &meta(seq),
             SignatureAlgorithm::Ed25519,
             KeyId([1; 16]),
@@ -440,11 +440,11 @@ mod tests {
     }
 
     #[test]
-    fn publishes_only_when_bytes_and_manifest_meet() {
+    fn publishes_only_when_bytes_and_statement_meet() {
         let mut g = SignatureGate::new(2000, 1 << 20);
         let (m, b, d, man) = seg(5);
         assert!(g.bytes(0, m, b, d).is_empty());
-        assert_eq!(published(&g.manifest(10, man)), [5]);
+        assert_eq!(published(&g.statement(10, man)), [5]);
         assert_eq!(g.held_bytes(), 0);
     }
 
@@ -453,7 +453,7 @@ mod tests {
         let mut g = SignatureGate::new(hold_ms, 1 << 20);
         let (m, b, d, man) = seg(seq);
         g.bytes(0, m, b, d);
-        assert_eq!(published(&g.manifest(0, man)), [seq]);
+        assert_eq!(published(&g.statement(0, man)), [seq]);
         g
     }
 
@@ -463,7 +463,7 @@ mod tests {
         let (m, _, d, man) = seg(5);
         let altered = Bytes::from(vec![9u8; 105]);
         g.bytes(0, m, altered.clone(), digest(&altered));
-        let out = g.manifest(10, man);
+        let out = g.statement(10, man);
         assert!(out.contains(&GateOutput::Rejected(RejectReason::DigestMismatch)));
         assert!(published(&out).is_empty());
         let _ = d;
@@ -476,14 +476,14 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_manifest_times_out_into_a_gap_and_later_segments_follow() {
+    fn a_missing_statement_times_out_into_a_gap_and_later_segments_follow() {
         let mut g = started(2000, 0);
         let (m1, b1, d1, _) = seg(1);
         let (m2, b2, d2, man2) = seg(2);
         g.bytes(0, m1, b1, d1);
         g.bytes(100, m2, b2, d2);
         assert!(
-            published(&g.manifest(200, man2)).is_empty(),
+            published(&g.statement(200, man2)).is_empty(),
             "2 waits for 1"
         );
         let out = g.tick(2100);
@@ -494,19 +494,19 @@ mod tests {
 
     #[test]
     fn bytes_alone_never_start_a_lane_and_are_forgotten_after_the_hold() {
-        // Bytes of 0 and 1 with no manifest yet; 1's manifest comes first: the lane starts
+        // Bytes of 0 and 1 with no statement yet; 1's statement comes first: the lane starts
         // at 1, and 0's bytes (before the start) are dropped.
         let mut g = SignatureGate::new(2000, 1 << 20);
         let (m0, b0, d0, _) = seg(0);
         let (m1, b1, d1, man1) = seg(1);
         g.bytes(0, m0, b0, d0);
         g.bytes(100, m1, b1, d1);
-        let out = g.manifest(200, man1);
+        let out = g.statement(200, man1);
         assert_eq!(published(&out), [1]);
         assert!(out.contains(&GateOutput::Rejected(RejectReason::Timeout)));
         assert_eq!(g.held_bytes(), 0);
 
-        // Garbage pushed for a lane that never gets a manifest goes after the hold.
+        // Garbage pushed for a lane that never gets a statement goes after the hold.
         let mut g = SignatureGate::new(2000, 1 << 20);
         let mut other = meta(7);
         other.rendition = RenditionName::new("360p").expect("valid");
@@ -529,7 +529,7 @@ mod tests {
         let (.., mut man) = seg(0);
         man.statement.sequence = u64::MAX;
         assert_eq!(
-            g.manifest(1, man),
+            g.statement(1, man),
             [GateOutput::Rejected(RejectReason::Overflow)]
         );
         let (near, ..) = seg(11 + MAX_AHEAD - 1);
@@ -554,7 +554,7 @@ mod tests {
             m.discontinuity_sequence = dseq;
             m.discontinuity = claimed;
             let d = digest(&b);
-            let man = SegmentManifest::from_meta(
+            let man = SegmentStatement::from_meta(
                 &m,
                 SignatureAlgorithm::Ed25519,
                 KeyId([1; 16]),
@@ -562,7 +562,7 @@ mod tests {
                 d,
             );
             out.extend(g.bytes(1, m, b, d));
-            out.extend(g.manifest(1, signed(man)));
+            out.extend(g.statement(1, signed(man)));
         }
         let flags: Vec<(u64, bool)> = out
             .iter()
@@ -581,7 +581,7 @@ mod tests {
         let mut g = started(1000, 0);
         let (m5, b5, d5, man5) = seg(5);
         g.bytes(10, m5, b5, d5);
-        g.manifest(10, man5);
+        g.statement(10, man5);
         assert!(g.tick(1009).is_empty());
         let out = g.tick(1010);
         let gaps: Vec<u64> = out
@@ -599,59 +599,59 @@ mod tests {
     fn behind_counts_verified_segments_past_the_last_one_published() {
         let mut g = started(2000, 0);
         assert_eq!(g.behind(0, 10_000), 0);
-        // The normal course: the next segment's manifest before its bytes.
+        // The normal course: the next segment's statement before its bytes.
         let (m1, b1, d1, man1) = seg(1);
-        g.manifest(2000, man1);
+        g.statement(2000, man1);
         assert_eq!(g.behind(2000, 10_000), 1);
         g.bytes(2010, m1, b1, d1);
         assert_eq!(g.behind(2010, 10_000), 0);
-        // Pushes lost: manifests keep coming, and gaps do not catch the node up.
+        // Pushes lost: statements keep coming, and gaps do not catch the node up.
         for seq in 2..=4 {
             let (.., man) = seg(seq);
-            g.manifest(seq * 2000, man);
+            g.statement(seq * 2000, man);
             g.tick(seq * 2000);
         }
         assert_eq!(g.behind(8000, 10_000), 3);
         // Bytes again: caught up as soon as a segment at live is published.
         let (.., man5) = seg(5);
         let (m5, b5, d5, _) = seg(5);
-        g.manifest(10_000, man5);
+        g.statement(10_000, man5);
         g.bytes(10_000, m5, b5, d5);
         g.tick(12_000);
         assert_eq!(g.behind(12_000, 10_000), 0);
         // An ended stream is not behind, whatever it last saw.
         let (.., man7) = seg(7);
-        g.manifest(12_000, man7);
+        g.statement(12_000, man7);
         assert_eq!(g.behind(12_000, 10_000), 2);
         assert_eq!(g.behind(22_001, 10_000), 0);
     }
 
     #[test]
-    fn a_lane_that_never_published_is_behind_by_its_verified_manifests() {
+    fn a_lane_that_never_published_is_behind_by_its_verified_statements() {
         let mut g = SignatureGate::new(2000, 1 << 20);
         let (.., man3) = seg(3);
         let (.., man4) = seg(4);
-        g.manifest(0, man3);
+        g.statement(0, man3);
         assert_eq!(g.behind(0, 10_000), 1);
-        g.manifest(1500, man4);
+        g.statement(1500, man4);
         assert_eq!(g.behind(1500, 10_000), 2);
     }
 
     #[test]
-    fn bytes_wait_longer_while_no_manifest_says_live_moved_on() {
-        // A stalled broker link: bytes of 1 and 2 arrive, no manifest after 0's.
+    fn bytes_wait_longer_while_no_statement_says_live_moved_on() {
+        // A stalled broker link: bytes of 1 and 2 arrive, no statement after 0's.
         let mut g = started(1000, 0);
         for seq in 1..=2 {
             let (m, b, d, _) = seg(seq);
             g.bytes(seq * 1000, m, b, d);
         }
-        assert!(g.tick(5000).is_empty(), "no gap without manifest evidence");
-        // The manifests arrive late, together: both segments are published, no gap.
+        assert!(g.tick(5000).is_empty(), "no gap without statement evidence");
+        // The statements arrive late, together: both segments are published, no gap.
         let (.., man1) = seg(1);
         let (.., man2) = seg(2);
-        assert_eq!(published(&g.manifest(7000, man1)), [1]);
-        assert_eq!(published(&g.manifest(7000, man2)), [2]);
-        // With no manifest at all, bytes are given up after SILENT_HOLDS hold times.
+        assert_eq!(published(&g.statement(7000, man1)), [1]);
+        assert_eq!(published(&g.statement(7000, man2)), [2]);
+        // With no statement at all, bytes are given up after SILENT_HOLDS hold times.
         let (m3, b3, d3, _) = seg(3);
         g.bytes(8000, m3, b3, d3);
         assert!(g.tick(8000 + 1000 * SILENT_HOLDS - 1).is_empty());
@@ -668,9 +668,9 @@ mod tests {
         let mut g = SignatureGate::new(2000, 1 << 20);
         let (m, b, d, man) = seg(3);
         g.bytes(0, m.clone(), b.clone(), d);
-        g.manifest(0, man.clone());
+        g.statement(0, man.clone());
         assert_eq!(
-            g.manifest(1, man),
+            g.statement(1, man),
             [GateOutput::Rejected(RejectReason::Replay)]
         );
         assert_eq!(
@@ -709,7 +709,7 @@ mod tests {
                 g.bytes(1, m.clone(), Bytes::from_static(b"fourth"), [6; 32]),
                 [GateOutput::Rejected(RejectReason::Overflow)]
             );
-            let out = g.manifest(2, man.clone());
+            let out = g.statement(2, man.clone());
             let published: Vec<_> = out
                 .iter()
                 .filter_map(|o| match o {
@@ -734,7 +734,7 @@ mod tests {
         g.bytes(0, m.clone(), b, d);
         g.bytes(0, m, Bytes::from_static(b"rival"), [1; 32]);
         assert!(g.held_bytes() > 0);
-        // No manifest within the hold time: both go, counted.
+        // No statement within the hold time: both go, counted.
         let out = g.tick(5000);
         let timeouts = out
             .iter()
@@ -755,32 +755,32 @@ mod tests {
     }
 
     #[test]
-    fn a_late_manifest_for_an_older_sequence_is_a_replay() {
+    fn a_late_statement_for_an_older_sequence_is_a_replay() {
         let mut g = SignatureGate::new(2000, 1 << 20);
         for seq in [4, 5] {
             let (m, b, d, man) = seg(seq);
             g.bytes(0, m, b, d);
-            assert_eq!(published(&g.manifest(1, man)), [seq]);
+            assert_eq!(published(&g.statement(1, man)), [seq]);
         }
         let (.., old) = seg(3);
         assert_eq!(
-            g.manifest(2, old),
+            g.statement(2, old),
             [GateOutput::Rejected(RejectReason::Replay)]
         );
     }
 
     #[test]
-    fn live_manifests_before_catch_up_bytes_do_not_start_the_lane() {
-        // A late joiner: the manifest of live segment 9 arrives first (MQTT), then the
-        // catch-up pushes of 7 and 8 (manifests in the push), then 9's bytes.
+    fn live_statements_before_catch_up_bytes_do_not_start_the_lane() {
+        // A late joiner: the statement of live segment 9 arrives first (MQTT), then the
+        // catch-up pushes of 7 and 8 (statements in the push), then 9's bytes.
         let mut g = SignatureGate::new(2000, 1 << 20);
         let (.., man9) = seg(9);
-        assert!(g.manifest(0, man9).is_empty());
+        assert!(g.statement(0, man9).is_empty());
         let mut out = Vec::new();
         for seq in [7, 8] {
             let (m, b, d, man) = seg(seq);
             out.extend(g.bytes(10, m, b, d));
-            out.extend(g.manifest(10, man));
+            out.extend(g.statement(10, man));
         }
         let (m9, b9, d9, _) = seg(9);
         out.extend(g.bytes(20, m9, b9, d9));
@@ -788,29 +788,29 @@ mod tests {
     }
 
     #[test]
-    fn manifests_without_bytes_are_forgotten_after_the_hold() {
+    fn statements_without_bytes_are_forgotten_after_the_hold() {
         let mut g = SignatureGate::new(2000, 1 << 20);
         let (.., man) = seg(3);
-        g.manifest(0, man);
+        g.statement(0, man);
         assert!(g.tick(1999).is_empty());
         assert!(g.tick(2000).is_empty(), "no gap: the lane never started");
-        // Bytes after that wait for a manifest again.
+        // Bytes after that wait for a statement again.
         let (m, b, d, _) = seg(3);
         assert!(g.bytes(2001, m, b, d).is_empty());
         assert_eq!(g.pending(), 1);
     }
 
     #[test]
-    fn gaps_carry_only_what_a_verified_manifest_says() {
+    fn gaps_carry_only_what_a_verified_statement_says() {
         let mut g = started(1000, 0);
         // 1: bytes that claim an hour and another discontinuity, never verified.
         let (mut m1, b1, d1, _) = seg(1);
         m1.duration = Duration::from_secs(3600);
         m1.discontinuity_sequence = 9;
         g.bytes(0, m1, b1, d1);
-        // 2: a verified manifest whose bytes never come.
+        // 2: a verified statement whose bytes never come.
         let (_, _, _, man2) = seg(2);
-        g.manifest(0, man2);
+        g.statement(0, man2);
         let out = g.tick(5000);
         let gaps: Vec<_> = out
             .iter()
@@ -835,7 +835,7 @@ mod tests {
         let mut g = SignatureGate::new(2000, 1 << 20);
         let (m, b, d, man) = seg(0);
         g.bytes(40, m, b, d);
-        let out = g.manifest(90, man);
+        let out = g.statement(90, man);
         assert!(matches!(
             out[..],
             [GateOutput::Publish { arrived_ms: 40, .. }]
@@ -855,7 +855,7 @@ mod tests {
                 let (m, b, d, man) = seg(seq);
                 match kind {
                     0 => out.extend(g.bytes(now, m, b, d)),
-                    1 => out.extend(g.manifest(now, man)),
+                    1 => out.extend(g.statement(now, man)),
                     2 => {
                         let altered = Bytes::from(vec![0xee; b.len()]);
                         out.extend(g.bytes(now, m, altered.clone(), digest(&altered)));
@@ -876,7 +876,7 @@ mod tests {
                 let seq = match o {
                     GateOutput::Publish { segment: s, signed, .. } => {
                         // Every published segment is exactly the genuine bytes, with the
-                        // envelope of the manifest that describes them.
+                        // envelope of the statement that describes them.
                         let (_, genuine, _, man) = seg(s.meta.sequence);
                         prop_assert_eq!(&s.bytes, &genuine);
                         prop_assert_eq!(signed, &man.envelope);

@@ -1,7 +1,7 @@
 //! The edge: a node fed by the network instead of in-process. Segment bytes arrive by HTTP
-//! push (`push`), signed manifests, certificates, revocations and presences over MQTT
+//! push (`push`), signed statements, certificates, revocations and presences over MQTT
 //! (`mqtt`), and the [`SignatureGate`] decides what reaches the live window; LL-HLS parts
-//! likewise, through their own [`PartGate`] (parts and their manifests arrive the same
+//! likewise, through their own [`PartGate`] (parts and their statements arrive the same
 //! ways, and their signatures are checked against the same trust store).
 //!
 //! [`Edge`] owns the shared state every side touches: the gate (one per node, behind a
@@ -24,7 +24,7 @@
 //!   `synced` from its own ingest).
 //! - `ready`: when the edge may report ready, and whether it has fallen behind live.
 //! - `push`: the internal push API (HTTP), into the gates and the event path.
-//! - `mqtt`: certificates, revocations, manifests and presences from the broker; this
+//! - `mqtt`: certificates, revocations, statements and presences from the broker; this
 //!   node's retained presence and last will.
 //!
 //! Time: the gate counts milliseconds since the edge started on tokio's clock (so tests can
@@ -47,7 +47,7 @@ use control::Message;
 use domain::presence::{Presence, PresenceState, Role};
 use domain::push::ControlEvent;
 use domain::segment::PartMeta;
-use domain::wire::{AnyManifest, SignedEvent, SignedManifest};
+use domain::wire::{MediaStatement, SignedEvent, SignedMedia};
 use domain::{LiveEvent, NodeId, RenditionName, SegmentMeta, StreamName};
 use parking_lot::{Mutex, RwLock};
 use tokio::net::TcpListener;
@@ -188,7 +188,7 @@ impl Edge {
         self.with_parts(|parts, now| parts.tick(now));
         self.check_lag();
         // Everything a barrier waits for is resolved within SILENT_HOLDS hold times (bytes
-        // whose manifest may be late wait that long); one that is still there after one
+        // whose statement may be late wait that long); one that is still there after one
         // more hold time is released rather than kept forever.
         let mut gated = self.gate.lock();
         let now = self.now_ms();
@@ -200,7 +200,7 @@ impl Edge {
     }
 
     /// Measures how far behind live the gate is, and marks the node behind (or caught up)
-    /// once that has settled ([`Lag`]). A stream whose newest verified manifest is older
+    /// once that has settled ([`Lag`]). A stream whose newest verified statement is older
     /// than four hold times or target durations has ended and does not count.
     fn check_lag(&self) {
         let live_within = self.config.hold.max(self.config.node.segment_target) * 4;
@@ -374,18 +374,18 @@ impl Edge {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    /// Verifies a signed manifest on the blocking pool, then hands the verdict to the gate
-    /// (a segment's) or the part gate (a part's). `signed` is `SignedManifest::decode` of
-    /// `envelope`, and `manifest` its `statement()`, both decoded by the caller; the
-    /// envelope's bytes travel on with what the manifest lets through.
-    pub(crate) async fn offer_manifest(
+    /// Verifies a signed statement on the blocking pool, then hands the verdict to the gate
+    /// (a segment's) or the part gate (a part's). `signed` is `SignedMedia::decode` of
+    /// `envelope`, and `statement` its `statement()`, both decoded by the caller; the
+    /// envelope's bytes travel on with what the statement lets through.
+    pub(crate) async fn offer_statement(
         &self,
         envelope: Bytes,
-        signed: SignedManifest,
-        manifest: AnyManifest,
+        signed: SignedMedia,
+        statement: MediaStatement,
     ) -> Result<(), BroadcastError> {
         let trust = Arc::clone(&self.trust);
-        let key_id = manifest.key_id();
+        let key_id = statement.key_id();
         let now = unix_now();
         let (verdict, took) = tokio::task::spawn_blocking(move || {
             let started = std::time::Instant::now();
@@ -398,27 +398,27 @@ impl Edge {
         .await
         .map_err(BroadcastError::Task)?;
         self.node.metrics.verify_took(took.as_secs_f64());
-        match (verdict, manifest) {
-            (Ok(()), AnyManifest::Segment(statement)) => {
-                self.node.metrics.manifest_verified();
+        match (verdict, statement) {
+            (Ok(()), MediaStatement::Segment(statement)) => {
+                self.node.metrics.statement_verified();
                 let signed = Signed {
                     statement,
                     envelope,
                 };
-                self.with_gate(|gate, now| gate.manifest(now, signed));
+                self.with_gate(|gate, now| gate.statement(now, signed));
             }
-            (Ok(()), AnyManifest::Part(statement)) => {
+            (Ok(()), MediaStatement::Part(statement)) => {
                 let signed = Signed {
                     statement,
                     envelope,
                 };
-                self.with_parts(|parts, now| parts.manifest(now, signed));
+                self.with_parts(|parts, now| parts.statement(now, signed));
             }
-            (Err(e), manifest) => {
+            (Err(e), statement) => {
                 let reason = reject_reason(&e);
-                let (stream, rendition, sequence, part) = match &manifest {
-                    AnyManifest::Segment(m) => (&m.stream, &m.rendition, m.sequence, None),
-                    AnyManifest::Part(m) => (&m.stream, &m.rendition, m.sequence, Some(m.index)),
+                let (stream, rendition, sequence, part) = match &statement {
+                    MediaStatement::Segment(m) => (&m.stream, &m.rendition, m.sequence, None),
+                    MediaStatement::Part(m) => (&m.stream, &m.rendition, m.sequence, Some(m.index)),
                 };
                 tracing::warn!(
                     %stream,
@@ -428,11 +428,11 @@ impl Edge {
                     key_id = %key_id,
                     reason = reason.label(),
                     error = %e,
-                    "manifest refused"
+                    "statement refused"
                 );
-                match manifest {
-                    AnyManifest::Segment(_) => self.with_gate(|_, _| vec![reason.into()]),
-                    AnyManifest::Part(_) => self.with_parts(|_, _| vec![reason.into()]),
+                match statement {
+                    MediaStatement::Segment(_) => self.with_gate(|_, _| vec![reason.into()]),
+                    MediaStatement::Part(_) => self.with_parts(|_, _| vec![reason.into()]),
                 }
             }
         }
@@ -564,7 +564,7 @@ impl Edge {
                     Ok(()) => {
                         tracing::info!(%stream, %rendition, sequence, "no verified segment in time; listed as a gap");
                     }
-                    // A manifest of a stream this node does not carry.
+                    // A statement of a stream this node does not carry.
                     Err(e) => {
                         tracing::debug!(%stream, %rendition, sequence, error = %e, "gap not listed")
                     }
@@ -695,7 +695,7 @@ fn unix_now() -> u64 {
 }
 
 /// Runs `node` as an edge until `shutdown`: HTTP on `listener` (the public routes and the
-/// internal push API), the MQTT side (trust, manifests, presence, readiness) and the gate's
+/// internal push API), the MQTT side (trust, statements, presence, readiness) and the gate's
 /// timer. On shutdown the node announces itself offline, disconnects from the broker, lets
 /// HTTP requests in flight finish, and joins every task before returning.
 pub async fn run_edge(

@@ -1,10 +1,10 @@
 //! The edge's MQTT side: what it learns from the broker and what it announces there.
 //!
-//! In: ingest certificates and revocations (into the trust store), signed manifests of
+//! In: ingest certificates and revocations (into the trust store), signed statements of
 //! segments and of LL-HLS parts (into the gate or the part gate, after verification on the
 //! blocking pool), presences (which ingests are up, for
 //! readiness). Messages are handled one at a time in arrival order, so a retained
-//! certificate is admitted before the manifests that need it.
+//! certificate is admitted before the statements that need it.
 //!
 //! Out: this node's retained presence (`joining`, then `ready`, and `behind` while the gate
 //! is more than a segment behind live: [`super::ready::Lag`]), published again after
@@ -25,7 +25,7 @@ use control::{Bus, BusEvent, BusOptions, Message, Qos};
 use domain::load::REPORT_EVERY;
 use domain::presence::{Announcement, Presence, Role};
 use domain::topics::Topic;
-use domain::wire::{AnyManifest, SignedManifest};
+use domain::wire::{MediaStatement, SignedMedia};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -45,7 +45,8 @@ pub(super) async fn handle(edge: &Edge, message: &Message) {
         Topic::Presence(_) => "presence",
         Topic::IngestCertificate(_) => "certificate",
         Topic::Revocation(_) => "revocation",
-        Topic::Manifest(..) => "manifest",
+        // The label keeps the old word; it is wire (`metrics::MESSAGE_KINDS`).
+        Topic::MediaStatements(..) => "manifest",
         // Not subscribed; nothing to do with it.
         Topic::Announce(_) | Topic::NodeLoad(_) | Topic::IngestLoad(_) => return,
     };
@@ -83,20 +84,20 @@ async fn decode_and_apply(edge: &Edge, message: &Message) -> Result<(), Broadcas
         }
         Topic::IngestCertificate(node) => edge.admit_certificate(node.clone(), payload).await,
         Topic::Revocation(key_id) => edge.revoke(*key_id, payload).await,
-        Topic::Manifest(stream, rendition) => {
-            // Segment and part manifests share the topic, told apart by their tag.
-            let signed = SignedManifest::decode(&payload)?;
-            let manifest = signed.statement()?;
-            let (s, r) = match &manifest {
-                AnyManifest::Segment(m) => (&m.stream, &m.rendition),
-                AnyManifest::Part(m) => (&m.stream, &m.rendition),
+        Topic::MediaStatements(stream, rendition) => {
+            // Segment and part statements share the topic, told apart by their tag.
+            let signed = SignedMedia::decode(&payload)?;
+            let statement = signed.statement()?;
+            let (s, r) = match &statement {
+                MediaStatement::Segment(m) => (&m.stream, &m.rendition),
+                MediaStatement::Part(m) => (&m.stream, &m.rendition),
             };
             if s != stream || r != rendition {
                 return Err(BroadcastError::TopicMismatch {
-                    what: "manifest of another stream or rendition",
+                    what: "statement of another stream or rendition",
                 });
             }
-            edge.offer_manifest(payload, signed, manifest).await
+            edge.offer_statement(payload, signed, statement).await
         }
         Topic::Announce(_) | Topic::NodeLoad(_) | Topic::IngestLoad(_) => Ok(()),
     }
@@ -117,7 +118,7 @@ fn options(edge: &Edge) -> BusOptions {
         (Topic::filter_all_presence(), Qos::AtLeastOnce),
         (Topic::filter_all_certificates(), Qos::AtLeastOnce),
         (Topic::filter_all_revocations(), Qos::AtLeastOnce),
-        (Topic::filter_all_manifests(), Qos::AtLeastOnce),
+        (Topic::filter_all_media_statements(), Qos::AtLeastOnce),
     ];
     options
 }

@@ -1,9 +1,9 @@
 //! The part gate, sans-IO: an LL-HLS part (`domain::segment::Part`) is published only when
-//! its pushed bytes and a verified [`PartManifest`] have both arrived and every field
-//! agrees (`PartManifest::from_meta` of the pushed metadata, length and SHA-256 equals the
-//! signed manifest).
+//! its pushed bytes and a verified [`PartStatement`] have both arrived and every field
+//! agrees (`PartStatement::from_meta` of the pushed metadata, length and SHA-256 equals the
+//! signed statement).
 //!
-//! Bytes and manifests meet in a [`CandidateSet`], the same as the segment gate's
+//! Bytes and statements meet in a [`CandidateSet`], the same as the segment gate's
 //! ([`super::gate`]), so rival pushes, the held-byte budget and the hold time follow the
 //! same rules: a push-token holder cannot keep a genuine part out by pushing first, and
 //! refusals are counted by the same reasons ([`RejectReason`]), in
@@ -12,7 +12,7 @@
 //! Parts are ephemeral, unlike segments: a part that never verifies is not a gap, it is
 //! simply never listed (its segment's parts stop there; the full segment still comes
 //! through the segment gate). So this gate keeps no order and lists no gaps: it publishes
-//! a part the moment its bytes and manifest meet, and the live state (`crate::stream`)
+//! a part the moment its bytes and statement meet, and the live state (`crate::stream`)
 //! puts parts in order and drops those that come too late. What it adds to the set:
 //! replays of published parts, entries per lane by [`MAX_LANE_ENTRIES`], how far ahead by
 //! [`PART_AHEAD`] segments past the newest published part, and forgetting idle lanes.
@@ -21,7 +21,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use bytes::Bytes;
 use domain::segment::{Part, PartMeta};
-use domain::wire::PartManifest;
+use domain::wire::PartStatement;
 
 use super::candidates::RejectReason;
 use super::candidates::{CandidateSet, LaneId, Match, Placed, Pushed, Signed};
@@ -30,7 +30,7 @@ use super::candidates::{CandidateSet, LaneId, Match, Placed, Pushed, Signed};
 /// (the open segment and the next two); further ones are refused as `overflow`.
 pub(crate) const PART_AHEAD: u64 = 3;
 
-/// Most parts (held bytes or verified manifests) one lane keeps waiting; beyond it the
+/// Most parts (held bytes or verified statements) one lane keeps waiting; beyond it the
 /// oldest goes, as `overflow`.
 pub(crate) const MAX_LANE_ENTRIES: usize = 64;
 
@@ -40,14 +40,14 @@ const REMEMBERED: usize = 128;
 /// What the part gate decided.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum PartOutput {
-    /// Bytes and verified manifest met and agree: publish. `arrived_ms`: when the bytes
+    /// Bytes and verified statement met and agree: publish. `arrived_ms`: when the bytes
     /// arrived (the gate's added latency is the time from then to now).
     Publish {
         /// The part.
         part: Part,
         /// When its bytes arrived, in the gate's milliseconds.
         arrived_ms: u64,
-        /// The envelope of the manifest that matched it, exactly as the ingest signed it.
+        /// The envelope of the statement that matched it, exactly as the ingest signed it.
         signed: Bytes,
     },
     /// Something was refused (count it).
@@ -92,7 +92,7 @@ impl Lane {
 /// The part gate of one broadcast node.
 #[derive(Debug)]
 pub(crate) struct PartGate {
-    /// Pushed parts and verified part manifests waiting for each other.
+    /// Pushed parts and verified part statements waiting for each other.
     candidates: CandidateSet<PartMeta>,
     lanes: HashMap<LaneId, Lane>,
 }
@@ -106,7 +106,7 @@ impl PartGate {
         }
     }
 
-    /// Bytes of pushed parts held now, waiting for their manifests.
+    /// Bytes of pushed parts held now, waiting for their statements.
     #[cfg(test)]
     pub(crate) fn held_bytes(&self) -> usize {
         self.candidates.held_bytes()
@@ -135,11 +135,11 @@ impl PartGate {
         out
     }
 
-    /// A part manifest whose signature the caller verified, with the envelope it came in.
-    pub(crate) fn manifest(
+    /// A part statement whose signature the caller verified, with the envelope it came in.
+    pub(crate) fn statement(
         &mut self,
         now_ms: u64,
-        signed: Signed<PartManifest>,
+        signed: Signed<PartStatement>,
     ) -> Vec<PartOutput> {
         let (id, key) = (signed.statement.lane(), signed.statement.key());
         let mut out = Vec::new();
@@ -151,7 +151,7 @@ impl PartGate {
         out
     }
 
-    /// Time passes: bytes unmatched for the hold time are dropped (`timeout`), manifests
+    /// Time passes: bytes unmatched for the hold time are dropped (`timeout`), statements
     /// unmatched as long are forgotten, lanes idle for a hundred hold times go.
     pub(crate) fn tick(&mut self, now_ms: u64) -> Vec<PartOutput> {
         let mut out = Vec::new();
@@ -166,8 +166,8 @@ impl PartGate {
         out
     }
 
-    /// Whether bytes or (`statement`) a manifest for `key` may come in: not a replay of a
-    /// published part or of a manifest waiting, not too far ahead (else the reason goes to
+    /// Whether bytes or (`statement`) a statement for `key` may come in: not a replay of a
+    /// published part or of a statement waiting, not too far ahead (else the reason goes to
     /// `out`). If so, room is made for a new entry. Either way the lane counts as used.
     fn admit(
         &mut self,
@@ -198,7 +198,7 @@ impl PartGate {
     }
 
     /// A new entry is coming to a lane at its limit: its oldest entry goes (held bytes
-    /// before manifests, the lowest part first), as `overflow`.
+    /// before statements, the lowest part first), as `overflow`.
     fn make_room(&mut self, id: &LaneId, out: &mut Vec<PartOutput>) {
         let (pushes, statements) = self.candidates.entries(id);
         if pushes + statements < MAX_LANE_ENTRIES {

@@ -11,7 +11,7 @@
 //!
 //! A part (`PUT /internal/v1/parts/{stream}/{rendition}/{seq}/{part}`, LL-HLS) goes the
 //! same way ([`take`] serves both), with its headers ([`PartHeaders`]) and into the part
-//! gate; its manifest comes only over MQTT (parts are never re-sent, so there is no
+//! gate; its statement comes only over MQTT (parts are never re-sent, so there is no
 //! catch-up form).
 //!
 //! An event is a signed statement (`domain::wire::SignedEvent`): it takes effect only
@@ -19,7 +19,7 @@
 //! push token alone changes no playlist.
 //!
 //! Accepted segments go to the signature gate, not to the window: the answer (202) means
-//! "held", and the segment is published once a verified manifest agrees with it.
+//! "held", and the segment is published once a verified statement agrees with it.
 
 use std::future::poll_fn;
 use std::pin::Pin;
@@ -29,9 +29,9 @@ use axum::body::{Body, HttpBody};
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
-use domain::push::{ControlEvent, InternalPath, PartHeaders, SegmentHeaders, MANIFEST_HEADER};
+use domain::push::{ControlEvent, InternalPath, PartHeaders, SegmentHeaders, STATEMENT_HEADER};
 use domain::wire::MAX_SIGNED_EVENT_LEN;
-use domain::wire::{AnyManifest, SignedManifest};
+use domain::wire::{MediaStatement, SignedMedia};
 use domain::{RenditionName, StreamName};
 use http::request::Parts;
 use http::{header, HeaderMap, Method, StatusCode};
@@ -82,7 +82,7 @@ async fn handle(edge: Arc<Edge>, request: Request) -> Result<Response, Broadcast
     }
 }
 
-/// A pushed segment, with the signed manifest of a catch-up push if it carries one.
+/// A pushed segment, with the signed statement of a catch-up push if it carries one.
 async fn segment(
     edge: &Edge,
     parts: &Parts,
@@ -94,9 +94,9 @@ async fn segment(
     let headers = &parts.headers;
     let meta = SegmentHeaders::parse(|name| headers.get(name).and_then(|v| v.to_str().ok()))?
         .meta(stream, rendition, sequence);
-    let signed = match headers.get(MANIFEST_HEADER) {
+    let signed = match headers.get(STATEMENT_HEADER) {
         None => None,
-        Some(value) => Some(manifest_header(value.as_bytes(), &meta)?),
+        Some(value) => Some(statement_header(value.as_bytes(), &meta)?),
     };
     take(edge, headers, body, meta, signed).await
 }
@@ -116,13 +116,13 @@ async fn part(
 
 /// Takes pushed bytes described by `claim`: the cap, whether the node takes them now,
 /// the body hashed as it streams in, then into their gate (202: held until a verified
-/// manifest agrees), with the manifest that came along, if any.
+/// statement agrees), with the statement that came along, if any.
 async fn take<C: Pushable>(
     edge: &Edge,
     headers: &HeaderMap,
     body: Body,
     claim: C,
-    signed: Option<(Bytes, SignedManifest, AnyManifest)>,
+    signed: Option<(Bytes, SignedMedia, MediaStatement)>,
 ) -> Result<Response, BroadcastError> {
     let limit = edge.config.max_segment_bytes;
     let declared = declared_length(headers, limit)?;
@@ -136,8 +136,8 @@ async fn take<C: Pushable>(
         "pushed"
     );
     edge.offer_bytes(claim, bytes, digest);
-    if let Some((envelope, signed, manifest)) = signed {
-        edge.offer_manifest(envelope, signed, manifest).await?;
+    if let Some((envelope, signed, statement)) = signed {
+        edge.offer_statement(envelope, signed, statement).await?;
     }
     Ok(StatusCode::ACCEPTED.into_response())
 }
@@ -153,23 +153,27 @@ async fn read_hashed(
     Ok((bytes, hasher.finalize().into()))
 }
 
-/// The signed manifest of a catch-up push: hex of `SignedManifest::encode`, for exactly
+/// The signed statement of a catch-up push: hex of `SignedMedia::encode`, for exactly
 /// the pushed segment. Verified later exactly like one that came over MQTT.
-fn manifest_header(
+fn statement_header(
     value: &[u8],
     meta: &domain::SegmentMeta,
-) -> Result<(Bytes, SignedManifest, AnyManifest), BroadcastError> {
-    let bad = || BroadcastError::BadHeader(MANIFEST_HEADER);
+) -> Result<(Bytes, SignedMedia, MediaStatement), BroadcastError> {
+    let bad = || BroadcastError::BadHeader(STATEMENT_HEADER);
     let bytes = hex::decode(value).map_err(|_| bad())?;
-    let signed = SignedManifest::decode(&bytes).map_err(|_| bad())?;
-    let manifest = signed.segment().map_err(|_| bad())?;
-    if manifest.stream != meta.stream
-        || manifest.rendition != meta.rendition
-        || manifest.sequence != meta.sequence
+    let signed = SignedMedia::decode(&bytes).map_err(|_| bad())?;
+    let statement = signed.segment().map_err(|_| bad())?;
+    if statement.stream != meta.stream
+        || statement.rendition != meta.rendition
+        || statement.sequence != meta.sequence
     {
         return Err(bad());
     }
-    Ok((Bytes::from(bytes), signed, AnyManifest::Segment(manifest)))
+    Ok((
+        Bytes::from(bytes),
+        signed,
+        MediaStatement::Segment(statement),
+    ))
 }
 
 async fn event(edge: &Edge, headers: &HeaderMap, body: Body) -> Result<Response, BroadcastError> {

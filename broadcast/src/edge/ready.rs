@@ -111,7 +111,7 @@ pub(crate) struct Lag {
     changing_since: Option<Instant>,
 }
 
-/// Segments behind live that are normal: the next segment's manifest arrived, its bytes
+/// Segments behind live that are normal: the next segment's statement arrived, its bytes
 /// not yet.
 pub(crate) const BEHIND_SEGMENTS: u64 = 1;
 

@@ -1,4 +1,4 @@
-//! Builders for edge tests: a cluster's keys and certificate, signed manifests, push and
+//! Builders for edge tests: a cluster's keys and certificate, signed statements, push and
 //! event requests, and control messages as the broker would deliver them.
 
 use std::sync::Arc;
@@ -10,9 +10,9 @@ use bytes::Bytes;
 use certs::signing::{RootKey, SignatureAlgorithm, SigningKey, Validity};
 use control::Message;
 use domain::broker::BrokerAddress;
-use domain::push::{ControlEvent, InternalPath, SegmentHeaders, MANIFEST_HEADER};
+use domain::push::{ControlEvent, InternalPath, SegmentHeaders, STATEMENT_HEADER};
 use domain::topics::Topic;
-use domain::wire::{SegmentManifest, SignedManifest};
+use domain::wire::{SegmentStatement, SignedMedia};
 use domain::{LiveEvent, NodeId, RenditionInfo, RenditionName, SegmentMeta};
 use http::{header, Request, Response};
 use sha2::{Digest, Sha256};
@@ -76,8 +76,8 @@ impl Cluster {
         certs::signing::PresenceVerifier::new(self.root.public_key())
     }
 
-    /// The manifest of `bytes` described by `meta`, signed by the certified ingest key.
-    pub fn sign(&self, meta: &SegmentMeta, bytes: &[u8]) -> SignedManifest {
+    /// The statement of `bytes` described by `meta`, signed by the certified ingest key.
+    pub fn sign(&self, meta: &SegmentMeta, bytes: &[u8]) -> SignedMedia {
         sign_with(&self.ingest, meta, bytes)
     }
 
@@ -96,17 +96,17 @@ impl Cluster {
     }
 }
 
-pub fn sign_with(key: &SigningKey, meta: &SegmentMeta, bytes: &[u8]) -> SignedManifest {
-    let manifest = SegmentManifest::from_meta(
+pub fn sign_with(key: &SigningKey, meta: &SegmentMeta, bytes: &[u8]) -> SignedMedia {
+    let statement = SegmentStatement::from_meta(
         meta,
         key.algorithm(),
         key.key_id(),
         bytes.len() as u64,
         Sha256::digest(bytes).into(),
     );
-    let manifest_bytes = manifest.encode();
-    let signature = key.sign(&manifest_bytes);
-    SignedManifest::new(manifest_bytes, signature)
+    let statement_bytes = statement.encode();
+    let signature = key.sign(&statement_bytes);
+    SignedMedia::new(statement_bytes, signature)
 }
 
 pub fn ingest_id() -> NodeId {
@@ -131,10 +131,10 @@ pub fn meta(r: &str, sequence: u64) -> SegmentMeta {
     }
 }
 
-/// A manifest message on its proper topic.
-pub fn manifest_message(signed: &SignedManifest, meta: &SegmentMeta) -> Message {
+/// A statement message on its proper topic.
+pub fn statement_message(signed: &SignedMedia, meta: &SegmentMeta) -> Message {
     Message {
-        topic: Topic::Manifest(meta.stream.clone(), meta.rendition.clone()),
+        topic: Topic::MediaStatements(meta.stream.clone(), meta.rendition.clone()),
         payload: Bytes::from(signed.encode()),
         retained: false,
     }
@@ -172,14 +172,14 @@ pub fn push_request(meta: &SegmentMeta, bytes: Bytes) -> Request<Body> {
         .expect("request")
 }
 
-/// A catch-up push: the signed manifest travels in the header.
-pub fn push_with_manifest(
+/// A catch-up push: the signed statement travels in the header.
+pub fn push_with_statement(
     meta: &SegmentMeta,
     bytes: Bytes,
-    signed: &SignedManifest,
+    signed: &SignedMedia,
 ) -> Request<Body> {
     push(meta)
-        .header(MANIFEST_HEADER, hex::encode(signed.encode()))
+        .header(STATEMENT_HEADER, hex::encode(signed.encode()))
         .body(Body::from(bytes))
         .expect("request")
 }

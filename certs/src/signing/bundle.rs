@@ -215,7 +215,7 @@ mod tests {
             assert!(refused.is_empty(), "{refused:?}");
             assert_eq!(viewer.bundle(), node.bundle(), "the same trust, re-served");
 
-            let message = b"a manifest";
+            let message = b"a statement";
             let signature = kept.sign(message);
             let later = NOW + 30 * 86_400;
             assert!(viewer

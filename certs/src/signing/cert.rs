@@ -134,7 +134,7 @@ mod sealed {
     impl Sealed for super::Edge {}
 }
 
-/// An ingest node's key: signs segment manifests and control events.
+/// An ingest node's key: signs segment statements and control events.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ingest {}
 
@@ -302,7 +302,7 @@ impl<K: CertificateKind> Certificate<K> {
         self.public_key.algorithm()
     }
 
-    /// The certified key's id, as manifests name it.
+    /// The certified key's id, as statements name it.
     pub fn key_id(&self) -> KeyId {
         self.public_key.key_id()
     }
@@ -391,7 +391,7 @@ pub struct VerifiedKey<K: CertificateKind = Ingest> {
 }
 
 impl<K: CertificateKind> VerifiedKey<K> {
-    /// Checks `signature` over `message` (a manifest) with this key. Validity and revocation
+    /// Checks `signature` over `message` (a statement) with this key. Validity and revocation
     /// are the caller's, or [`super::TrustStore::verify`]'s, to check at the time of use.
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), CertsError> {
         self.public_key.verify(message, signature)
@@ -616,10 +616,10 @@ mod tests {
                 .verify_certificate(&decoded, NOW)
                 .expect("trusted");
             assert_eq!(key.key_id(), ingest.key_id());
-            key.verify(b"manifest", &ingest.sign(b"manifest"))
+            key.verify(b"statement", &ingest.sign(b"statement"))
                 .expect("verifies");
             assert!(matches!(
-                key.verify(b"manifesT", &ingest.sign(b"manifest")),
+                key.verify(b"statemenT", &ingest.sign(b"statement")),
                 Err(CertsError::BadSignature)
             ));
         }

@@ -20,7 +20,7 @@ use crate::CertsError;
 
 /// ML-DSA context string (FIPS 204 §5.2): binds every ML-DSA signature to this protocol.
 /// Ed25519 has no context; for both algorithms the domain tag at the start of every signed
-/// structure (manifest, certificate, revocation) keeps one kind from passing for another.
+/// structure (statement, certificate, revocation) keeps one kind from passing for another.
 const MLDSA_CONTEXT: &[u8] = b"sealcast/v1";
 
 /// Length of a private key seed, both algorithms.
@@ -131,7 +131,7 @@ impl PublicKey {
         self.algorithm
     }
 
-    /// The id manifests, certificates and revocations name this key by.
+    /// The id statements, certificates and revocations name this key by.
     pub fn key_id(&self) -> KeyId {
         self.key_id
     }
@@ -320,7 +320,7 @@ impl RootPublicKey {
     }
 }
 
-/// An ingest node's private key: signs segment manifests. Its public half goes to the root
+/// An ingest node's private key: signs segment statements. Its public half goes to the root
 /// to be certified.
 pub struct SigningKey(pub(crate) KeyPair);
 
@@ -341,7 +341,7 @@ impl SigningKey {
         self.0.public.algorithm
     }
 
-    /// The key id manifests signed with this key carry.
+    /// The key id statements signed with this key carry.
     pub fn key_id(&self) -> KeyId {
         self.0.public.key_id
     }
@@ -363,7 +363,7 @@ impl SigningKey {
         SignedEvent::sign(&statement, |bytes| self.sign(bytes))
     }
 
-    /// Signs `message` (a segment manifest's canonical bytes). ML-DSA-65 signatures are
+    /// Signs `message` (a segment statement's canonical bytes). ML-DSA-65 signatures are
     /// 3309 bytes and randomised; Ed25519 signatures are 64 bytes and deterministic.
     pub fn sign(&self, message: &[u8]) -> Vec<u8> {
         self.0.sign(message)

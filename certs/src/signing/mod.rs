@@ -10,7 +10,7 @@
 //!   [`SigningKey`]; [`KeyId`]s derived from public keys.
 //! - `cert`: [`IngestCertificate`] and [`Revocation`] with their canonical encodings,
 //!   [`Validity`], and [`VerifiedKey`], what a certificate becomes once the root checks out.
-//! - `trust`: [`TrustStore`], what an edge consults for every manifest signature.
+//! - `trust`: [`TrustStore`], what an edge consults for every statement signature.
 //! - `bundle`: [`TrustBundle`], a store's certificates and revocations as one resource a
 //!   viewer fetches to rebuild the same trust from the root alone.
 //! - `presence`: [`PresenceSigner`] and [`PresenceVerifier`]: a broadcast node's presence
@@ -46,7 +46,7 @@ pub use trust::TrustStore;
 
 pub(crate) use file::{io_error, write_atomically, write_new_atomically};
 
-/// The key id and algorithm types are the statements': a manifest names its signer by the
+/// The key id and algorithm types are the statements': a statement names its signer by the
 /// same [`KeyId`] the certificates and revocations here carry.
 pub use domain::wire::{KeyId, SignatureAlgorithm};
 

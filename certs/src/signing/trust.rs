@@ -1,6 +1,6 @@
 //! What an edge trusts: the pinned root, the ingest keys the root certified, and the keys it
 //! revoked. Fed with the retained certificate and revocation messages as they arrive; asked
-//! once per segment manifest.
+//! once per segment statement.
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -12,7 +12,7 @@ use super::cert::{IngestCertificate, Revocation, VerifiedKey};
 use super::keys::RootPublicKey;
 use crate::CertsError;
 
-/// The trust an edge applies to every manifest signature. Sans-IO: bytes and times in,
+/// The trust an edge applies to every statement signature. Sans-IO: bytes and times in,
 /// verdicts out. Everything it holds was signed by the pinned root, so its size is bounded
 /// by what the root issued, not by what the broker delivers.
 #[derive(Debug, Clone)]
@@ -216,18 +216,18 @@ mod tests {
         for algorithm in [SignatureAlgorithm::MlDsa65, SignatureAlgorithm::Ed25519] {
             let c = cluster(algorithm);
             let id = c.ingest.key_id();
-            let sig = c.ingest.sign(b"manifest");
+            let sig = c.ingest.sign(b"statement");
             c.store
-                .verify(id, b"manifest", &sig, NOW)
+                .verify(id, b"statement", &sig, NOW)
                 .expect("verifies");
             assert_eq!(
-                reason(c.store.verify(id, b"manifesT", &sig, NOW)),
+                reason(c.store.verify(id, b"statemenT", &sig, NOW)),
                 "bad_signature"
             );
             let mut flipped = sig.clone();
             flipped[sig.len() / 3] ^= 0x20;
             assert_eq!(
-                reason(c.store.verify(id, b"manifest", &flipped, NOW)),
+                reason(c.store.verify(id, b"statement", &flipped, NOW)),
                 "bad_signature"
             );
         }

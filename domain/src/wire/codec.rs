@@ -23,7 +23,7 @@ use crate::DomainError;
 pub enum WireError {
     /// The bytes end inside `field`.
     Truncated {
-        /// What was being decoded (`segment manifest`, `signed manifest`).
+        /// What was being decoded (`segment statement`, `signed statement`).
         what: &'static str,
         /// The field that is incomplete.
         field: &'static str,

@@ -24,9 +24,9 @@ pub const MAX_SIGNATURE_LEN: usize = 8192;
 pub trait Statement: Codec {
     /// What a wrong tag is reported as when this statement is decoded.
     const WRONG_TAG: DomainError = DomainError::WrongTag { what: Self::WHAT };
-    /// What its envelope is called in errors (`signed manifest`).
+    /// What its envelope is called in errors (`signed statement`).
     const ENVELOPE: &'static str;
-    /// What the statement is called inside its envelope, in errors (`manifest`).
+    /// What the statement is called inside its envelope, in errors (`statement`).
     const FIELD: &'static str;
     /// Largest statement its envelope accepts, checked before anything is copied.
     const MAX_LEN: usize;

@@ -21,7 +21,7 @@ pub type SignedEvent = Signed<EventStatement>;
 /// algorithm, key id, when the ingest signed it (unix milliseconds, so an edge can refuse
 /// an old statement replayed), and the event itself as opaque bytes (JSON of
 /// `domain::push::ControlEvent`, decoded only after the signature verified),
-/// u32-length-prefixed. Strict like [`super::SegmentManifest`]: one encoding per statement.
+/// u32-length-prefixed. Strict like [`super::SegmentStatement`]: one encoding per statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventStatement {
     /// The signature scheme.
@@ -80,7 +80,7 @@ impl Statement for EventStatement {
 mod tests {
     use super::*;
     use crate::wire::segment::tests::sample;
-    use crate::wire::SegmentManifest;
+    use crate::wire::SegmentStatement;
 
     #[test]
     fn statements_round_trip_and_decode_strictly() {
@@ -99,12 +99,12 @@ mod tests {
         let mut longer = bytes.clone();
         longer.push(0);
         assert!(EventStatement::decode(&longer).is_err());
-        // A segment manifest is never read as a statement, nor the other way round.
+        // A segment statement is never read as a statement, nor the other way round.
         assert_eq!(
             EventStatement::decode(&sample().encode()),
             Err(DomainError::WrongEventTag)
         );
-        assert!(SegmentManifest::decode(&bytes).is_err());
+        assert!(SegmentStatement::decode(&bytes).is_err());
         // Over the body cap: refused before copying.
         let big = EventStatement {
             body: vec![b' '; MAX_EVENT_LEN + 1],

@@ -1,35 +1,35 @@
-//! What a signed envelope on a manifest topic carries: a whole segment's manifest or one
+//! What a signed envelope on a statement topic carries: a whole segment's statement or one
 //! part's, told apart by their domain tags, under one envelope cap.
 
 use super::codec::{Codec, Reader, WireError};
 use super::envelope::{Signed, Statement};
 use super::key::{KeyId, SignatureAlgorithm};
-use super::part::{PartManifest, PART_TAG};
-use super::segment::SegmentManifest;
+use super::part::{PartStatement, PART_TAG};
+use super::segment::SegmentStatement;
 use crate::DomainError;
 
-/// Largest encoded manifest accepted in an envelope (a manifest is at most 248 bytes).
-pub const MAX_MANIFEST_LEN: usize = 1024;
+/// Largest encoded statement accepted in an envelope (a statement is at most 248 bytes).
+pub const MAX_MEDIA_STATEMENT_LEN: usize = 1024;
 
-/// What the manifest envelope is called in errors.
-pub(super) const ENVELOPE: &str = "signed manifest";
-/// What the manifest inside it is called in errors.
-pub(super) const FIELD: &str = "manifest";
+/// What the statement envelope is called in errors.
+pub(super) const ENVELOPE: &str = "signed media statement";
+/// What the statement inside it is called in errors.
+pub(super) const FIELD: &str = "statement";
 
-/// What travels on a manifest topic: a segment's or a part's manifest and a signature over
+/// What travels on a statement topic: a segment's or a part's statement and a signature over
 /// exactly its bytes.
-pub type SignedManifest = Signed<AnyManifest>;
+pub type SignedMedia = Signed<MediaStatement>;
 
-/// What a signed manifest on a manifest topic says: a whole segment or one part of one.
+/// What a signed statement on a statement topic says: a whole segment or one part of one.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AnyManifest {
-    /// A segment's manifest.
-    Segment(SegmentManifest),
-    /// A part's manifest.
-    Part(PartManifest),
+pub enum MediaStatement {
+    /// A segment's statement.
+    Segment(SegmentStatement),
+    /// A part's statement.
+    Part(PartStatement),
 }
 
-impl AnyManifest {
+impl MediaStatement {
     /// The key that signed it.
     pub fn key_id(&self) -> KeyId {
         match self {
@@ -47,16 +47,16 @@ impl AnyManifest {
     }
 }
 
-impl SignedManifest {
-    /// Decodes the manifest inside as a segment's: a part's is an error. What a catch-up
+impl SignedMedia {
+    /// Decodes the statement inside as a segment's: a part's is an error. What a catch-up
     /// push carries, where only a segment may stand.
-    pub fn segment(&self) -> Result<SegmentManifest, DomainError> {
-        SegmentManifest::decode(&self.statement_bytes)
+    pub fn segment(&self) -> Result<SegmentStatement, DomainError> {
+        SegmentStatement::decode(&self.statement_bytes)
     }
 }
 
-impl Codec for AnyManifest {
-    const WHAT: &'static str = "segment or part manifest";
+impl Codec for MediaStatement {
+    const WHAT: &'static str = "segment or part statement";
 
     fn write(&self, out: &mut Vec<u8>) {
         match self {
@@ -74,19 +74,19 @@ impl Codec for AnyManifest {
     }
 }
 
-impl Statement for AnyManifest {
-    const WRONG_TAG: DomainError = DomainError::WrongManifestTag;
+impl Statement for MediaStatement {
+    const WRONG_TAG: DomainError = DomainError::WrongMediaTag;
     const ENVELOPE: &'static str = ENVELOPE;
     const FIELD: &'static str = FIELD;
-    const MAX_LEN: usize = MAX_MANIFEST_LEN;
+    const MAX_LEN: usize = MAX_MEDIA_STATEMENT_LEN;
 
     /// Decoded as the statement its tag names, so errors name a segment's or a part's
-    /// manifest, as they would decoded alone.
+    /// statement, as they would decoded alone.
     fn decode(bytes: &[u8]) -> Result<Self, DomainError> {
         if bytes.starts_with(PART_TAG) {
-            PartManifest::decode(bytes).map(Self::Part)
+            PartStatement::decode(bytes).map(Self::Part)
         } else {
-            SegmentManifest::decode(bytes).map(Self::Segment)
+            SegmentStatement::decode(bytes).map(Self::Segment)
         }
     }
 }
@@ -94,29 +94,29 @@ impl Statement for AnyManifest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::segment::tests::{manifest, sample};
+    use crate::wire::segment::tests::{sample, statement};
     use crate::wire::MAX_SIGNATURE_LEN;
     use proptest::prelude::*;
 
-    fn envelope() -> impl Strategy<Value = SignedManifest> {
+    fn envelope() -> impl Strategy<Value = SignedMedia> {
         (
-            manifest(),
+            statement(),
             proptest::collection::vec(any::<u8>(), 0..=MAX_SIGNATURE_LEN),
         )
-            .prop_map(|(m, signature)| SignedManifest::new(m.encode(), signature))
+            .prop_map(|(m, signature)| SignedMedia::new(m.encode(), signature))
     }
 
     proptest! {
         #[test]
         fn envelopes_round_trip(e in envelope()) {
-            prop_assert_eq!(SignedManifest::decode(&e.encode()), Ok(e.clone()));
-            let segment = SegmentManifest::decode(&e.statement_bytes);
+            prop_assert_eq!(SignedMedia::decode(&e.encode()), Ok(e.clone()));
+            let segment = SegmentStatement::decode(&e.statement_bytes);
             prop_assert_eq!(segment.map(|m| m.encode()), Ok(e.statement_bytes));
         }
     }
 
-    fn envelope_bytes(manifest: &[u8], signature: &[u8]) -> Vec<u8> {
-        SignedManifest::new(manifest.to_vec(), signature.to_vec()).encode()
+    fn envelope_bytes(statement: &[u8], signature: &[u8]) -> Vec<u8> {
+        SignedMedia::new(statement.to_vec(), signature.to_vec()).encode()
     }
 
     #[test]
@@ -129,14 +129,14 @@ mod tests {
 
     #[test]
     fn envelope_parts_at_the_caps_are_accepted() {
-        let e = SignedManifest::new(vec![1; MAX_MANIFEST_LEN], vec![2; MAX_SIGNATURE_LEN]);
-        assert_eq!(SignedManifest::decode(&e.encode()), Ok(e));
+        let e = SignedMedia::new(vec![1; MAX_MEDIA_STATEMENT_LEN], vec![2; MAX_SIGNATURE_LEN]);
+        assert_eq!(SignedMedia::decode(&e.encode()), Ok(e));
     }
 
     #[test]
     fn oversized_envelope_parts_are_refused_before_copying() {
         let too_large = |field, len: usize, max| DomainError::TooLarge {
-            what: "signed manifest",
+            what: "signed media statement",
             field,
             len: len as u64,
             max,
@@ -144,21 +144,25 @@ mod tests {
         // The length prefix alone is enough: no bytes follow it.
         let huge = u32::MAX.to_be_bytes();
         assert_eq!(
-            SignedManifest::decode(&huge),
-            Err(too_large("manifest", u32::MAX as usize, MAX_MANIFEST_LEN))
-        );
-        let bytes = envelope_bytes(&[1; MAX_MANIFEST_LEN + 1], b"");
-        assert_eq!(
-            SignedManifest::decode(&bytes),
+            SignedMedia::decode(&huge),
             Err(too_large(
-                "manifest",
-                MAX_MANIFEST_LEN + 1,
-                MAX_MANIFEST_LEN
+                "statement",
+                u32::MAX as usize,
+                MAX_MEDIA_STATEMENT_LEN
+            ))
+        );
+        let bytes = envelope_bytes(&[1; MAX_MEDIA_STATEMENT_LEN + 1], b"");
+        assert_eq!(
+            SignedMedia::decode(&bytes),
+            Err(too_large(
+                "statement",
+                MAX_MEDIA_STATEMENT_LEN + 1,
+                MAX_MEDIA_STATEMENT_LEN
             ))
         );
         let bytes = envelope_bytes(b"m", &[2; MAX_SIGNATURE_LEN + 1]);
         assert_eq!(
-            SignedManifest::decode(&bytes),
+            SignedMedia::decode(&bytes),
             Err(too_large(
                 "signature",
                 MAX_SIGNATURE_LEN + 1,
@@ -171,17 +175,17 @@ mod tests {
     fn truncated_envelopes() {
         let good = envelope_bytes(b"mm", b"sss");
         for (len, field) in [
-            (0, "manifest"),
-            (3, "manifest"),
-            (5, "manifest"),
+            (0, "statement"),
+            (3, "statement"),
+            (5, "statement"),
             (6, "signature"),
             (9, "signature"),
             (12, "signature"),
         ] {
             assert_eq!(
-                SignedManifest::decode(&good[..len]),
+                SignedMedia::decode(&good[..len]),
                 Err(DomainError::Truncated {
-                    what: "signed manifest",
+                    what: "signed media statement",
                     field
                 }),
                 "{len}"
@@ -194,25 +198,25 @@ mod tests {
         let mut bytes = envelope_bytes(b"mm", b"sss");
         bytes.push(0);
         assert_eq!(
-            SignedManifest::decode(&bytes),
+            SignedMedia::decode(&bytes),
             Err(DomainError::TrailingBytes {
-                what: "signed manifest",
+                what: "signed media statement",
                 count: 1
             })
         );
     }
 
     #[test]
-    fn an_envelope_around_garbage_decodes_but_its_manifest_does_not() {
-        let e = SignedManifest::decode(&envelope_bytes(b"not a manifest", b"sig"))
+    fn an_envelope_around_garbage_decodes_but_its_statement_does_not() {
+        let e = SignedMedia::decode(&envelope_bytes(b"not a statement", b"sig"))
             .expect("a well-formed envelope");
-        assert_eq!(e.statement(), Err(DomainError::WrongManifestTag));
+        assert_eq!(e.statement(), Err(DomainError::WrongMediaTag));
         // Read through the codec as well: the same bytes, the same value.
         let m = sample();
         assert_eq!(
-            AnyManifest::from_bytes(&m.encode()),
-            Ok(AnyManifest::Segment(m.clone()))
+            MediaStatement::from_bytes(&m.encode()),
+            Ok(MediaStatement::Segment(m.clone()))
         );
-        assert_eq!(AnyManifest::Segment(m.clone()).to_bytes(), m.encode());
+        assert_eq!(MediaStatement::Segment(m.clone()).to_bytes(), m.encode());
     }
 }

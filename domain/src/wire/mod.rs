@@ -8,10 +8,10 @@
 //! - `envelope`: [`Signed`], a statement's bytes and a signature over them, and
 //!   [`Statement`], what a statement tells its envelope (tag error, cap, names in errors).
 //! - `key`: [`SignatureAlgorithm`] and [`KeyId`], how every statement names its signer.
-//! - `segment`: [`SegmentManifest`], what the ingest signs per segment.
-//! - `part`: [`PartManifest`], the same per LL-HLS part.
-//! - `media`: [`AnyManifest`], a segment's or a part's manifest, as the manifest topic
-//!   carries either in one envelope ([`SignedManifest`]).
+//! - `segment`: [`SegmentStatement`], what the ingest signs per segment.
+//! - `part`: [`PartStatement`], the same per LL-HLS part.
+//! - `media`: [`MediaStatement`], a segment's or a part's statement, as the statement topic
+//!   carries either in one envelope ([`SignedMedia`]).
 //! - `event`: [`EventStatement`] around each control event ([`SignedEvent`]).
 //! - `presence`: [`PresenceStatement`], a broadcast node's signed presence
 //!   ([`SignedPresence`]).
@@ -34,13 +34,13 @@ pub use codec::{put_name, put_part, Codec, Reader, WireError};
 pub use envelope::{Signed, Statement, MAX_SIGNATURE_LEN};
 pub use event::{EventStatement, SignedEvent, EVENT_TAG, MAX_EVENT_LEN, MAX_SIGNED_EVENT_LEN};
 pub use key::{KeyId, SignatureAlgorithm};
-pub use media::{AnyManifest, SignedManifest, MAX_MANIFEST_LEN};
-pub use part::{PartManifest, PART_TAG};
+pub use media::{MediaStatement, SignedMedia, MAX_MEDIA_STATEMENT_LEN};
+pub use part::{PartStatement, PART_TAG};
 pub use presence::{
     PresenceStatement, SignedPresence, MAX_PRESENCE_CERTIFICATE_LEN, MAX_PRESENCE_JSON_LEN,
     MAX_SIGNED_PRESENCE_LEN, PRESENCE_TAG,
 };
-pub use segment::{SegmentManifest, MANIFEST_TAG};
+pub use segment::{SegmentStatement, SEGMENT_TAG};
 
 #[cfg(test)]
 mod tests {
@@ -53,11 +53,11 @@ mod tests {
         /// to exactly the same bytes.
         #[test]
         fn decoding_garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
-            let _ = SegmentManifest::decode(&bytes);
-            let _ = PartManifest::decode(&bytes);
+            let _ = SegmentStatement::decode(&bytes);
+            let _ = PartStatement::decode(&bytes);
             let _ = EventStatement::decode(&bytes);
             let _ = PresenceStatement::decode(&bytes);
-            if let Ok(e) = Signed::<AnyManifest>::decode(&bytes) {
+            if let Ok(e) = Signed::<MediaStatement>::decode(&bytes) {
                 prop_assert_eq!(&e.encode(), &bytes);
                 let _ = e.statement();
             }
@@ -77,11 +77,11 @@ mod tests {
             kind in 0usize..4,
             tail in proptest::collection::vec(any::<u8>(), 0..300),
         ) {
-            let tag = [MANIFEST_TAG, PART_TAG, EVENT_TAG, PRESENCE_TAG][kind];
+            let tag = [SEGMENT_TAG, PART_TAG, EVENT_TAG, PRESENCE_TAG][kind];
             let bytes = [tag, &tail].concat();
             let decoded = [
-                SegmentManifest::decode(&bytes).is_ok(),
-                PartManifest::decode(&bytes).is_ok(),
+                SegmentStatement::decode(&bytes).is_ok(),
+                PartStatement::decode(&bytes).is_ok(),
                 EventStatement::decode(&bytes).is_ok(),
                 PresenceStatement::decode(&bytes).is_ok(),
             ];
@@ -96,13 +96,10 @@ mod tests {
     fn each_statement_reports_a_foreign_tag_as_its_own_error() {
         let json = br#"{"type":"synced"}"#;
         assert_eq!(
-            SegmentManifest::decode(json),
-            Err(DomainError::WrongManifestTag)
+            SegmentStatement::decode(json),
+            Err(DomainError::WrongMediaTag)
         );
-        assert_eq!(
-            PartManifest::decode(json),
-            Err(DomainError::WrongManifestTag)
-        );
+        assert_eq!(PartStatement::decode(json), Err(DomainError::WrongMediaTag));
         assert_eq!(
             EventStatement::decode(json),
             Err(DomainError::WrongEventTag)

@@ -1,26 +1,27 @@
-//! The manifest of one LL-HLS partial segment, signed like a segment's and told apart from
+//! The statement of one LL-HLS partial segment, signed like a segment's and told apart from
 //! it by its own domain tag.
 
 use super::codec::{put_name, Codec, Reader, WireError};
 use super::envelope::Statement;
 use super::key::{KeyId, SignatureAlgorithm};
-use super::media::MAX_MANIFEST_LEN;
+use super::media::MAX_MEDIA_STATEMENT_LEN;
 use crate::segment::PartMeta;
 use crate::{DomainError, RenditionName, SessionId, StreamName};
 
-/// Domain-separation tag of a part manifest ([`PartManifest`]): a part's signature can
-/// never be read as a segment's, nor the other way round.
+/// Domain-separation tag of a part statement ([`PartStatement`]): a part's signature can
+/// never be read as a segment's, nor the other way round. The tag keeps the old word,
+/// `manifest`; it is wire.
 pub const PART_TAG: &[u8] = b"sealcast/v1/part-manifest\0";
 
 /// Everything a signature binds about one LL-HLS partial segment: the fields of a
-/// [`super::SegmentManifest`] plus the part's index within its segment and whether it
+/// [`super::SegmentStatement`] plus the part's index within its segment and whether it
 /// starts with a keyframe (`INDEPENDENT=YES`), and when its first frame was captured
-/// (`EXT-X-PROGRAM-DATE-TIME`). Its layout is the segment manifest's with the tag
+/// (`EXT-X-PROGRAM-DATE-TIME`). Its layout is the segment statement's with the tag
 /// [`PART_TAG`], then after the media sequence: part index (4 bytes), independent (1 byte,
 /// `0` or `1`); after the duration: the capture time in Unix milliseconds (8 bytes).
-/// Strict in the same way: one encoding per manifest.
+/// Strict in the same way: one encoding per statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PartManifest {
+pub struct PartStatement {
     /// The signature scheme.
     pub algorithm: SignatureAlgorithm,
     /// The signing key.
@@ -49,8 +50,8 @@ pub struct PartManifest {
     pub digest: [u8; 32],
 }
 
-impl PartManifest {
-    /// The manifest of the part described by `meta`, whose bytes are `byte_len` long and
+impl PartStatement {
+    /// The statement of the part described by `meta`, whose bytes are `byte_len` long and
     /// hash to `digest`. Ingest and edge both build it this way.
     pub fn from_meta(
         meta: &PartMeta,
@@ -59,7 +60,7 @@ impl PartManifest {
         byte_len: u64,
         digest: [u8; 32],
     ) -> Self {
-        PartManifest {
+        PartStatement {
             algorithm,
             key_id,
             stream: meta.stream.clone(),
@@ -87,8 +88,8 @@ impl PartManifest {
     }
 }
 
-impl Codec for PartManifest {
-    const WHAT: &'static str = "part manifest";
+impl Codec for PartStatement {
+    const WHAT: &'static str = "part statement";
 
     fn write(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(PART_TAG);
@@ -113,7 +114,7 @@ impl Codec for PartManifest {
 
     fn read(r: &mut Reader<'_>) -> Result<Self, WireError> {
         r.tag(PART_TAG)?;
-        Ok(PartManifest {
+        Ok(PartStatement {
             algorithm: r.read()?,
             key_id: r.read()?,
             stream: r.name("stream name", StreamName::new)?,
@@ -131,61 +132,63 @@ impl Codec for PartManifest {
     }
 }
 
-impl Statement for PartManifest {
-    const WRONG_TAG: DomainError = DomainError::WrongManifestTag;
+impl Statement for PartStatement {
+    const WRONG_TAG: DomainError = DomainError::WrongMediaTag;
     const ENVELOPE: &'static str = super::media::ENVELOPE;
     const FIELD: &'static str = super::media::FIELD;
-    const MAX_LEN: usize = MAX_MANIFEST_LEN;
+    const MAX_LEN: usize = MAX_MEDIA_STATEMENT_LEN;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::segment::tests::manifest;
-    use crate::wire::{AnyManifest, SegmentManifest, Signed};
+    use crate::wire::segment::tests::statement;
+    use crate::wire::{MediaStatement, SegmentStatement, Signed};
     use proptest::prelude::*;
     use proptest::sample::Index;
 
-    fn part_manifest() -> impl Strategy<Value = PartManifest> {
-        (manifest(), any::<u32>(), any::<bool>()).prop_map(|(m, index, independent)| PartManifest {
-            algorithm: m.algorithm,
-            key_id: m.key_id,
-            stream: m.stream,
-            session: m.session,
-            rendition: m.rendition,
-            sequence: m.sequence,
-            index,
-            independent,
-            discontinuity_sequence: m.discontinuity_sequence,
-            duration_us: m.duration_us,
-            program_date_time_ms: m.digest[0].into(),
-            byte_len: m.byte_len,
-            digest: m.digest,
+    fn part_statement() -> impl Strategy<Value = PartStatement> {
+        (statement(), any::<u32>(), any::<bool>()).prop_map(|(m, index, independent)| {
+            PartStatement {
+                algorithm: m.algorithm,
+                key_id: m.key_id,
+                stream: m.stream,
+                session: m.session,
+                rendition: m.rendition,
+                sequence: m.sequence,
+                index,
+                independent,
+                discontinuity_sequence: m.discontinuity_sequence,
+                duration_us: m.duration_us,
+                program_date_time_ms: m.digest[0].into(),
+                byte_len: m.byte_len,
+                digest: m.digest,
+            }
         })
     }
 
     proptest! {
-        /// A part manifest round-trips, is told apart from a segment manifest by its tag
-        /// alone, and any change to its bytes is refused or decodes to another manifest.
+        /// A part statement round-trips, is told apart from a segment statement by its tag
+        /// alone, and any change to its bytes is refused or decodes to another statement.
         #[test]
-        fn part_manifests_round_trip_and_never_pass_for_segments(
-            m in part_manifest(),
-            seg in manifest(),
+        fn part_statements_round_trip_and_never_pass_for_segments(
+            m in part_statement(),
+            seg in statement(),
             flip in any::<Index>(),
         ) {
             let bytes = m.encode();
-            prop_assert!(bytes.len() <= MAX_MANIFEST_LEN);
-            prop_assert_eq!(PartManifest::decode(&bytes), Ok(m.clone()));
-            prop_assert!(SegmentManifest::decode(&bytes).is_err());
-            prop_assert!(PartManifest::decode(&seg.encode()).is_err());
-            let envelope = Signed::<AnyManifest>::new(bytes.clone(), vec![1]);
-            prop_assert_eq!(envelope.statement(), Ok(AnyManifest::Part(m.clone())));
-            let envelope = Signed::<AnyManifest>::new(seg.encode(), vec![1]);
-            prop_assert_eq!(envelope.statement(), Ok(AnyManifest::Segment(seg)));
+            prop_assert!(bytes.len() <= MAX_MEDIA_STATEMENT_LEN);
+            prop_assert_eq!(PartStatement::decode(&bytes), Ok(m.clone()));
+            prop_assert!(SegmentStatement::decode(&bytes).is_err());
+            prop_assert!(PartStatement::decode(&seg.encode()).is_err());
+            let envelope = Signed::<MediaStatement>::new(bytes.clone(), vec![1]);
+            prop_assert_eq!(envelope.statement(), Ok(MediaStatement::Part(m.clone())));
+            let envelope = Signed::<MediaStatement>::new(seg.encode(), vec![1]);
+            prop_assert_eq!(envelope.statement(), Ok(MediaStatement::Segment(seg)));
             let mut changed = bytes.clone();
             let i = flip.index(changed.len());
             changed[i] ^= 0x01;
-            if let Ok(other) = PartManifest::decode(&changed) {
+            if let Ok(other) = PartStatement::decode(&changed) {
                 prop_assert_ne!(other, m);
             }
         }
@@ -194,7 +197,7 @@ mod tests {
     /// The layout is a wire format that signatures depend on: pin it byte for byte.
     #[test]
     fn encoding_is_pinned() {
-        let part = PartManifest {
+        let part = PartStatement {
             algorithm: SignatureAlgorithm::Ed25519,
             key_id: KeyId([7; 16]),
             stream: StreamName::new("cam1").expect("valid"),
@@ -229,13 +232,13 @@ mod tests {
         ]
         .concat();
         assert_eq!(part.encode(), want);
-        assert_eq!(PartManifest::decode(&want), Ok(part));
+        assert_eq!(PartStatement::decode(&want), Ok(part));
         let mut flag = want.clone();
         flag[PART_TAG.len() + 1 + 16 + 5 + 8 + 5 + 8 + 4] = 2;
         assert_eq!(
-            PartManifest::decode(&flag),
+            PartStatement::decode(&flag),
             Err(DomainError::InvalidFlag {
-                what: "part manifest",
+                what: "part statement",
                 field: "independent"
             })
         );

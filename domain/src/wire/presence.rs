@@ -35,7 +35,7 @@ pub type SignedPresence = Signed<PresenceStatement>;
 /// [`PRESENCE_TAG`], algorithm, key id, the node (which must be the node of the presence
 /// topic it arrives on), when it was signed (unix milliseconds), the presence JSON
 /// ([`crate::presence::Presence`]) and the root-signed certificate of the signing key, the
-/// last two u32-length-prefixed. Strict like [`super::SegmentManifest`]: one encoding per
+/// last two u32-length-prefixed. Strict like [`super::SegmentStatement`]: one encoding per
 /// statement. Nothing here checks a signature: `certs::signing::PresenceVerifier` does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PresenceStatement {

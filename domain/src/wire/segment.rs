@@ -1,4 +1,4 @@
-//! The canonical segment manifest an ingest signs and every edge verifies.
+//! The canonical segment statement an ingest signs and every edge verifies.
 //!
 //! The layout is fixed and unambiguous: a domain-separation tag, then every field in a fixed
 //! order, integers big-endian, names prefixed by their one-byte length (names are 1 to 64
@@ -6,7 +6,7 @@
 //!
 //! | field | bytes |
 //! |---|---|
-//! | tag [`MANIFEST_TAG`] | 29 |
+//! | tag [`SEGMENT_TAG`] | 29 |
 //! | algorithm ([`SignatureAlgorithm::code`]) | 1 |
 //! | key id | 16 |
 //! | stream: length, then ASCII | 1 + 1..=64 |
@@ -19,23 +19,24 @@
 //! | SHA-256 digest | 32 |
 //!
 //! Decoding is strict (anything but exactly this is an error, never a panic), so the same
-//! manifest always encodes to the same bytes, two different manifests never do, and bytes
+//! statement always encodes to the same bytes, two different statements never do, and bytes
 //! that decode re-encode to themselves: a signature over the bytes binds every field.
 //! No cryptography lives here: the digest is just bytes, signing happens elsewhere.
 
 use super::codec::{put_name, Codec, Reader, WireError};
 use super::envelope::Statement;
 use super::key::{KeyId, SignatureAlgorithm};
-use super::media::MAX_MANIFEST_LEN;
+use super::media::MAX_MEDIA_STATEMENT_LEN;
 use crate::{DomainError, RenditionName, SegmentMeta, SessionId, StreamName};
 
-/// Domain-separation tag: a signature over a manifest can never be mistaken for a
-/// signature over anything else the cluster signs.
-pub const MANIFEST_TAG: &[u8] = b"sealcast/v1/segment-manifest\0";
+/// Domain-separation tag: a signature over a segment statement can never be mistaken for a
+/// signature over anything else the cluster signs. The tag keeps the old word,
+/// `manifest`; it is wire (every signature ever made binds it).
+pub const SEGMENT_TAG: &[u8] = b"sealcast/v1/segment-manifest\0";
 
 /// Everything a signature binds about one segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SegmentManifest {
+pub struct SegmentStatement {
     /// The signature scheme, bound so a signature cannot be re-read under a weaker one.
     pub algorithm: SignatureAlgorithm,
     /// The signing key, so an edge knows which certificate to check it against.
@@ -59,8 +60,8 @@ pub struct SegmentManifest {
     pub digest: [u8; 32],
 }
 
-impl SegmentManifest {
-    /// The manifest of a segment described by `meta` whose bytes are `byte_len` long and
+impl SegmentStatement {
+    /// The statement of a segment described by `meta` whose bytes are `byte_len` long and
     /// hash to `digest`. Ingest and edge both build it this way, so they agree on it.
     ///
     /// Not bound: `start_pts_90k`, and the `discontinuity` flag, which follows from a change
@@ -72,7 +73,7 @@ impl SegmentManifest {
         byte_len: u64,
         digest: [u8; 32],
     ) -> Self {
-        SegmentManifest {
+        SegmentStatement {
             algorithm,
             key_id,
             stream: meta.stream.clone(),
@@ -98,11 +99,11 @@ impl SegmentManifest {
     }
 }
 
-impl Codec for SegmentManifest {
-    const WHAT: &'static str = "segment manifest";
+impl Codec for SegmentStatement {
+    const WHAT: &'static str = "segment statement";
 
     fn write(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(MANIFEST_TAG);
+        out.extend_from_slice(SEGMENT_TAG);
         self.algorithm.write(out);
         self.key_id.write(out);
         put_name(out, self.stream.as_str());
@@ -120,8 +121,8 @@ impl Codec for SegmentManifest {
     }
 
     fn read(r: &mut Reader<'_>) -> Result<Self, WireError> {
-        r.tag(MANIFEST_TAG)?;
-        Ok(SegmentManifest {
+        r.tag(SEGMENT_TAG)?;
+        Ok(SegmentStatement {
             algorithm: r.read()?,
             key_id: r.read()?,
             stream: r.name("stream name", StreamName::new)?,
@@ -136,11 +137,11 @@ impl Codec for SegmentManifest {
     }
 }
 
-impl Statement for SegmentManifest {
-    const WRONG_TAG: DomainError = DomainError::WrongManifestTag;
+impl Statement for SegmentStatement {
+    const WRONG_TAG: DomainError = DomainError::WrongMediaTag;
     const ENVELOPE: &'static str = super::media::ENVELOPE;
     const FIELD: &'static str = super::media::FIELD;
-    const MAX_LEN: usize = MAX_MANIFEST_LEN;
+    const MAX_LEN: usize = MAX_MEDIA_STATEMENT_LEN;
 }
 
 #[cfg(test)]
@@ -160,7 +161,7 @@ pub(crate) mod tests {
         ]
     }
 
-    pub(crate) fn manifest() -> impl Strategy<Value = SegmentManifest> {
+    pub(crate) fn statement() -> impl Strategy<Value = SegmentStatement> {
         (
             algorithm(),
             any::<[u8; 16]>(),
@@ -171,7 +172,7 @@ pub(crate) mod tests {
             any::<[u8; 32]>(),
         )
             .prop_map(|(algorithm, key, stream, session, rendition, n, digest)| {
-                SegmentManifest {
+                SegmentStatement {
                     algorithm,
                     key_id: KeyId(key),
                     stream: StreamName::new(stream).expect("valid"),
@@ -197,7 +198,7 @@ pub(crate) mod tests {
 
     /// `m` with field number `field` (0..10, in layout order) changed, taking the new value
     /// from `other` where that differs.
-    fn change(m: &SegmentManifest, other: &SegmentManifest, field: usize) -> SegmentManifest {
+    fn change(m: &SegmentStatement, other: &SegmentStatement, field: usize) -> SegmentStatement {
         let mut n = m.clone();
         match field {
             0 => {
@@ -227,33 +228,33 @@ pub(crate) mod tests {
 
     proptest! {
         #[test]
-        fn manifests_round_trip(m in manifest()) {
+        fn statements_round_trip(m in statement()) {
             let bytes = m.encode();
-            prop_assert!(bytes.len() <= MAX_MANIFEST_LEN);
-            prop_assert_eq!(SegmentManifest::decode(&bytes), Ok(m));
+            prop_assert!(bytes.len() <= MAX_MEDIA_STATEMENT_LEN);
+            prop_assert_eq!(SegmentStatement::decode(&bytes), Ok(m));
         }
 
         #[test]
-        fn distinct_manifests_encode_differently(a in manifest(), b in manifest()) {
+        fn distinct_statements_encode_differently(a in statement(), b in statement()) {
             prop_assert_eq!(a == b, a.encode() == b.encode());
         }
 
         #[test]
         fn changing_any_one_field_changes_the_bytes(
-            m in manifest(),
-            other in manifest(),
+            m in statement(),
+            other in statement(),
             field in 0usize..10,
         ) {
             let n = change(&m, &other, field);
             prop_assert_ne!(&m, &n);
             prop_assert_ne!(m.encode(), n.encode());
-            prop_assert_eq!(SegmentManifest::decode(&n.encode()), Ok(n));
+            prop_assert_eq!(SegmentStatement::decode(&n.encode()), Ok(n));
         }
 
         /// Characters cannot move between the two names: the length prefixes tell them apart.
         #[test]
         fn names_cannot_shift_between_fields(
-            m in manifest(),
+            m in statement(),
             joined in "[a-z0-9]{2,64}",
             a in any::<Index>(),
             b in any::<Index>(),
@@ -272,7 +273,7 @@ pub(crate) mod tests {
         /// Bytes that decode are canonical: they are exactly the encoding of what they decode to.
         #[test]
         fn altered_bytes_decode_only_to_their_own_encoding(
-            m in manifest(),
+            m in statement(),
             at in any::<Index>(),
             byte in any::<u8>(),
             insert in any::<bool>(),
@@ -284,7 +285,7 @@ pub(crate) mod tests {
             } else {
                 bytes[at] = byte;
             }
-            if let Ok(n) = SegmentManifest::decode(&bytes) {
+            if let Ok(n) = SegmentStatement::decode(&bytes) {
                 prop_assert_eq!(n.encode(), bytes);
             }
         }
@@ -294,15 +295,15 @@ pub(crate) mod tests {
         fn decoding_garbage_after_the_tag_never_panics(
             tail in proptest::collection::vec(any::<u8>(), 0..300),
         ) {
-            let bytes = [MANIFEST_TAG, &tail].concat();
-            if let Ok(m) = SegmentManifest::decode(&bytes) {
+            let bytes = [SEGMENT_TAG, &tail].concat();
+            if let Ok(m) = SegmentStatement::decode(&bytes) {
                 prop_assert_eq!(m.encode(), bytes);
             }
         }
     }
 
-    pub(crate) fn sample() -> SegmentManifest {
-        SegmentManifest {
+    pub(crate) fn sample() -> SegmentStatement {
+        SegmentStatement {
             algorithm: SignatureAlgorithm::MlDsa65,
             key_id: KeyId([7; 16]),
             stream: StreamName::new("cam1").expect("valid"),
@@ -323,7 +324,7 @@ pub(crate) mod tests {
 
     fn truncated(field: &'static str) -> DomainError {
         DomainError::Truncated {
-            what: "segment manifest",
+            what: "segment statement",
             field,
         }
     }
@@ -347,19 +348,19 @@ pub(crate) mod tests {
             &[3; 32],                           // digest
         ]
         .concat();
-        assert_eq!(MANIFEST_TAG.len(), 29);
+        assert_eq!(SEGMENT_TAG.len(), 29);
         assert_eq!(sample().encode(), want);
         assert_eq!(want[STREAM_AT], 4);
         assert_eq!(want[RENDITION_AT], 4);
     }
 
     #[test]
-    fn the_largest_manifest_fits_the_envelope_cap() {
+    fn the_largest_statement_fits_the_envelope_cap() {
         let mut m = sample();
         m.stream = StreamName::new("s".repeat(64)).expect("valid");
         m.rendition = RenditionName::new("r".repeat(64)).expect("valid");
         assert_eq!(m.encode().len(), 248);
-        assert!(m.encode().len() <= MAX_MANIFEST_LEN);
+        assert!(m.encode().len() <= MAX_MEDIA_STATEMENT_LEN);
     }
 
     #[test]
@@ -374,7 +375,7 @@ pub(crate) mod tests {
             duration: Duration::from_micros(2_000_000),
             start_pts_90k: 123,
         };
-        let m = SegmentManifest::from_meta(
+        let m = SegmentStatement::from_meta(
             &meta,
             SignatureAlgorithm::MlDsa65,
             KeyId([7; 16]),
@@ -389,18 +390,18 @@ pub(crate) mod tests {
         let mut bytes = sample().encode();
         bytes[0] ^= 1;
         assert_eq!(
-            SegmentManifest::decode(&bytes),
-            Err(DomainError::WrongManifestTag)
+            SegmentStatement::decode(&bytes),
+            Err(DomainError::WrongMediaTag)
         );
         // Another version, and a short payload that is plainly something else.
         let v2 = [&b"sealcast/v2/segment-manifest\0"[..], &bytes[29..]].concat();
         assert_eq!(
-            SegmentManifest::decode(&v2),
-            Err(DomainError::WrongManifestTag)
+            SegmentStatement::decode(&v2),
+            Err(DomainError::WrongMediaTag)
         );
         assert_eq!(
-            SegmentManifest::decode(b"{}"),
-            Err(DomainError::WrongManifestTag)
+            SegmentStatement::decode(b"{}"),
+            Err(DomainError::WrongMediaTag)
         );
     }
 
@@ -408,9 +409,9 @@ pub(crate) mod tests {
     fn unknown_algorithm() {
         for code in [0, 3, 0xff] {
             let mut bytes = sample().encode();
-            bytes[MANIFEST_TAG.len()] = code;
+            bytes[SEGMENT_TAG.len()] = code;
             assert_eq!(
-                SegmentManifest::decode(&bytes),
+                SegmentStatement::decode(&bytes),
                 Err(DomainError::UnknownSignatureAlgorithm { code })
             );
         }
@@ -436,7 +437,7 @@ pub(crate) mod tests {
                 b"\xff\xfe",     // not UTF-8
                 &[b'a'; 65][..], // one byte too long
             ] {
-                match SegmentManifest::decode(&with_raw_name(at, name)) {
+                match SegmentStatement::decode(&with_raw_name(at, name)) {
                     Err(DomainError::InvalidName { kind: k, .. }) => {
                         assert_eq!(k, kind, "{name:?}")
                     }
@@ -451,9 +452,9 @@ pub(crate) mod tests {
         let mut bytes = sample().encode();
         bytes.extend_from_slice(&[0, 0]);
         assert_eq!(
-            SegmentManifest::decode(&bytes),
+            SegmentStatement::decode(&bytes),
             Err(DomainError::TrailingBytes {
-                what: "segment manifest",
+                what: "segment statement",
                 count: 2
             })
         );
@@ -465,9 +466,9 @@ pub(crate) mod tests {
         for len in 0..good.len() {
             assert!(
                 matches!(
-                    SegmentManifest::decode(&good[..len]),
+                    SegmentStatement::decode(&good[..len]),
                     Err(DomainError::Truncated {
-                        what: "segment manifest",
+                        what: "segment statement",
                         ..
                     })
                 ),
@@ -486,7 +487,7 @@ pub(crate) mod tests {
             (good.len() - 1, "digest"),
         ] {
             assert_eq!(
-                SegmentManifest::decode(&good[..len]),
+                SegmentStatement::decode(&good[..len]),
                 Err(truncated(field)),
                 "{len}"
             );

@@ -1,5 +1,5 @@
 //! Distribution: from this ingest's live events to every broadcast node, over HTTP push
-//! (segment bytes, control events) and MQTT (presence, certificate, signed manifests).
+//! (segment bytes, control events) and MQTT (presence, certificate, signed statements).
 //!
 //! ```text
 //! LiveEvents ─► distributor task ─┬─► node queue ─► pusher (one task per node) ─► HTTP PUT/POST
@@ -70,7 +70,7 @@ pub struct DistributeConfig {
     /// This ingest's node id (`ingest1`): its MQTT client id is `ingest-{node_id}`, its
     /// presence and certificate topics are named by it, and it signs `Synced` with it.
     pub node_id: NodeId,
-    /// Signs every segment manifest.
+    /// Signs every segment statement.
     pub signing_key: Arc<SigningKey>,
     /// [`IngestCertificate::encode`] of the certificate for `signing_key`, announced
     /// (retained) so edges admit the key.

@@ -3,7 +3,7 @@
 //! Publishing waits when the MQTT client's own queue is full (a broker that is slow or
 //! away), and neither the distributor nor the signing thread may wait for the broker, so
 //! they hand messages to this task through a bounded channel without blocking. One task
-//! also keeps the order: presence before certificate, manifests of a rendition in
+//! also keeps the order: presence before certificate, statements of a rendition in
 //! sequence order, the offline presence last.
 
 use control::{Bus, Qos};

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use certs::signing::SigningKey;
 use domain::push::{
-    ControlEvent, InternalPath, PartHeaders, PushToken, SegmentHeaders, MANIFEST_HEADER,
+    ControlEvent, InternalPath, PartHeaders, PushToken, SegmentHeaders, STATEMENT_HEADER,
 };
 use domain::NodeId;
 use reqwest::StatusCode;
@@ -223,7 +223,7 @@ impl Pusher {
                 }
                 if *catch_up {
                     if let Some(envelope) = held.envelope.get() {
-                        request = request.header(MANIFEST_HEADER, hex::encode(envelope));
+                        request = request.header(STATEMENT_HEADER, hex::encode(envelope));
                     }
                 }
                 request

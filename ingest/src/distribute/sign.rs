@@ -1,8 +1,8 @@
 //! Signing segments and LL-HLS parts, off the async executor.
 //!
-//! For every segment (and every part, with a [`PartManifest`] instead): SHA-256 of the exact bytes edges serve, the canonical
-//! [`SegmentManifest`] built from its metadata, a signature over the manifest's bytes, and
-//! the `manifest ‖ signature` envelope. ML-DSA-65 takes about a millisecond per signature,
+//! For every segment (and every part, with a [`PartStatement`] instead): SHA-256 of the exact bytes edges serve, the canonical
+//! [`SegmentStatement`] built from its metadata, a signature over the statement's bytes, and
+//! the `statement ‖ signature` envelope. ML-DSA-65 takes about a millisecond per signature,
 //! hashing a few megabytes a few more: CPU work, so it runs on one blocking thread while
 //! the bytes are already on their way to the nodes. One thread taking jobs in arrival
 //! order also keeps the envelopes of each stream and rendition in order on MQTT.
@@ -17,7 +17,7 @@ use bytes::Bytes;
 use certs::signing::SigningKey;
 use control::Qos;
 use domain::topics::Topic;
-use domain::wire::{PartManifest, SegmentManifest, SignedManifest};
+use domain::wire::{PartStatement, SegmentStatement, SignedMedia};
 use domain::{Part, RenditionName, Segment, StreamName};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
@@ -28,33 +28,33 @@ use super::snapshot::HeldSegment;
 use crate::metrics::IngestMetrics;
 
 /// Signs `segment` with `key`: the envelope that travels over MQTT.
-pub(crate) fn sign_segment(key: &SigningKey, segment: &Segment) -> SignedManifest {
-    let manifest = SegmentManifest::from_meta(
+pub(crate) fn sign_segment(key: &SigningKey, segment: &Segment) -> SignedMedia {
+    let statement = SegmentStatement::from_meta(
         &segment.meta,
         key.algorithm(),
         key.key_id(),
         segment.bytes.len() as u64,
         Sha256::digest(&segment.bytes).into(),
     );
-    envelope(key, manifest.encode())
+    envelope(key, statement.encode())
 }
 
 /// Signs `part` with `key`: the envelope that travels over MQTT.
-pub(crate) fn sign_part(key: &SigningKey, part: &Part) -> SignedManifest {
-    let manifest = PartManifest::from_meta(
+pub(crate) fn sign_part(key: &SigningKey, part: &Part) -> SignedMedia {
+    let statement = PartStatement::from_meta(
         &part.meta,
         key.algorithm(),
         key.key_id(),
         part.bytes.len() as u64,
         Sha256::digest(&part.bytes).into(),
     );
-    envelope(key, manifest.encode())
+    envelope(key, statement.encode())
 }
 
-/// A manifest's canonical bytes and `key`'s signature over exactly them.
-fn envelope(key: &SigningKey, manifest_bytes: Vec<u8>) -> SignedManifest {
-    let signature = key.sign(&manifest_bytes);
-    SignedManifest::new(manifest_bytes, signature)
+/// A statement's canonical bytes and `key`'s signature over exactly them.
+fn envelope(key: &SigningKey, statement_bytes: Vec<u8>) -> SignedMedia {
+    let signature = key.sign(&statement_bytes);
+    SignedMedia::new(statement_bytes, signature)
 }
 
 /// What the signing thread signs.
@@ -112,7 +112,7 @@ pub(crate) fn spawn(
     })
 }
 
-/// Hands an envelope to the outbox: QoS 1, not retained, on the rendition's manifest topic.
+/// Hands an envelope to the outbox: QoS 1, not retained, on the rendition's statement topic.
 fn publish(
     outbox: &mpsc::Sender<Outgoing>,
     envelope: Bytes,
@@ -121,7 +121,7 @@ fn publish(
     what: &str,
 ) {
     let message = Outgoing {
-        topic: Topic::Manifest(stream.clone(), rendition.clone()),
+        topic: Topic::MediaStatements(stream.clone(), rendition.clone()),
         qos: Qos::AtLeastOnce,
         retain: false,
         payload: envelope.to_vec(),
@@ -131,7 +131,7 @@ fn publish(
             stream = %stream,
             rendition = %rendition,
             what,
-            "the MQTT outbox is full (broker unreachable?); a signed manifest was dropped"
+            "the MQTT outbox is full (broker unreachable?); a signed statement was dropped"
         );
     }
 }
@@ -141,7 +141,7 @@ mod tests {
     use std::time::Duration;
 
     use certs::signing::{RootKey, TrustStore, Validity};
-    use domain::wire::{AnyManifest, SignatureAlgorithm};
+    use domain::wire::{MediaStatement, SignatureAlgorithm};
     use domain::{NodeId, SegmentMeta, SessionId};
 
     use super::*;
@@ -178,11 +178,11 @@ mod tests {
                 bytes: Bytes::from_static(b"\x47 some transport stream bytes"),
             };
             let signed = sign_segment(&key, &segment);
-            let decoded = SignedManifest::decode(&signed.encode()).expect("envelope");
-            let manifest = decoded.segment().expect("manifest");
+            let decoded = SignedMedia::decode(&signed.encode()).expect("envelope");
+            let statement = decoded.segment().expect("statement");
             trust
                 .verify(
-                    manifest.key_id,
+                    statement.key_id,
                     &decoded.statement_bytes,
                     &decoded.signature,
                     1010,
@@ -202,10 +202,9 @@ mod tests {
                 },
                 bytes: Bytes::from_static(b"moof and mdat"),
             };
-            let signed =
-                SignedManifest::decode(&sign_part(&key, &part).encode()).expect("envelope");
-            let Ok(AnyManifest::Part(m)) = signed.statement() else {
-                panic!("a part manifest");
+            let signed = SignedMedia::decode(&sign_part(&key, &part).encode()).expect("envelope");
+            let Ok(MediaStatement::Part(m)) = signed.statement() else {
+                panic!("a part statement");
             };
             trust
                 .verify(m.key_id, &signed.statement_bytes, &signed.signature, 1010)
@@ -213,8 +212,8 @@ mod tests {
             assert_eq!((m.index, m.independent, m.byte_len), (3, false, 13));
             let digest: [u8; 32] = Sha256::digest(&segment.bytes).into();
             assert_eq!(
-                manifest,
-                SegmentManifest::from_meta(
+                statement,
+                SegmentStatement::from_meta(
                     &segment.meta,
                     algorithm,
                     key.key_id(),

@@ -26,7 +26,7 @@ pub(crate) const MAX_ENDED_STREAMS: usize = 8;
 pub(crate) struct HeldSegment {
     /// What every node is sent.
     pub(crate) segment: Segment,
-    /// [`domain::wire::SignedManifest::encode`] of this segment, once signed. Shared
+    /// [`domain::wire::SignedMedia::encode`] of this segment, once signed. Shared
     /// through the `Arc`, so a catch-up push queued before signing finished still carries
     /// it if it is ready by the time the push goes out.
     pub(crate) envelope: OnceLock<Bytes>,
@@ -50,7 +50,7 @@ pub(crate) enum PushItem {
     Segment {
         /// The segment.
         held: Arc<HeldSegment>,
-        /// Catch-up push: send the envelope along in the manifest header if it is ready
+        /// Catch-up push: send the envelope along in the statement header if it is ready
         /// (the node missed the MQTT message). Live pushes leave it to MQTT.
         catch_up: bool,
     },

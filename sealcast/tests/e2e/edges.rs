@@ -4,7 +4,7 @@
 //!
 //! The attacks play a rogue ingest: a test-made signing key certified by the cluster's
 //! root (read from the data directory, as an operator adding an ingest would), real CMAF
-//! bytes (init segment and segments) taken from a live stream, pushed with the cluster's push token, manifests
+//! bytes (init segment and segments) taken from a live stream, pushed with the cluster's push token, statements
 //! published on the real broker.
 
 use std::collections::BTreeMap;
@@ -17,7 +17,7 @@ use certs::KeyDir;
 use control::{Bus, BusEvent, BusOptions, Qos};
 use domain::push::{ControlEvent, InternalPath, PushToken, SegmentHeaders};
 use domain::topics::Topic;
-use domain::wire::{SegmentManifest, SignedManifest};
+use domain::wire::{SegmentStatement, SignedMedia};
 use domain::{LiveEvent, NodeId, RenditionInfo, RenditionName, SegmentMeta, SessionId, StreamName};
 use m3u8_rs::MediaPlaylist;
 use sha2::{Digest, Sha256};
@@ -165,7 +165,7 @@ pub(crate) async fn check_identical(
         );
         anyhow::ensure!(
             of_stream > 0.0 && published <= verified,
-            "{node}: {of_stream} segments of {stream} published, {published} in all, {verified} manifests verified"
+            "{node}: {of_stream} segments of {stream} published, {published} in all, {verified} statements verified"
         );
     }
     Ok(())
@@ -400,9 +400,9 @@ impl Rogue {
         Ok(())
     }
 
-    fn envelope(&self, meta: &SegmentMeta, bytes: &[u8], signer: &SigningKey) -> SignedManifest {
+    fn envelope(&self, meta: &SegmentMeta, bytes: &[u8], signer: &SigningKey) -> SignedMedia {
         let digest: [u8; 32] = Sha256::digest(bytes).into();
-        let manifest = SegmentManifest::from_meta(
+        let statement = SegmentStatement::from_meta(
             meta,
             signer.algorithm(),
             signer.key_id(),
@@ -410,14 +410,14 @@ impl Rogue {
             digest,
         )
         .encode();
-        let signature = signer.sign(&manifest);
-        SignedManifest::new(manifest, signature)
+        let signature = signer.sign(&statement);
+        SignedMedia::new(statement, signature)
     }
 
-    async fn publish(&self, meta: &SegmentMeta, envelope: &SignedManifest) -> anyhow::Result<()> {
+    async fn publish(&self, meta: &SegmentMeta, envelope: &SignedMedia) -> anyhow::Result<()> {
         self.bus
             .publish(
-                &Topic::Manifest(meta.stream.clone(), meta.rendition.clone()),
+                &Topic::MediaStatements(meta.stream.clone(), meta.rendition.clone()),
                 Qos::AtLeastOnce,
                 false,
                 envelope.encode(),
@@ -450,7 +450,7 @@ async fn borrow_segments(
     Ok((init, out))
 }
 
-/// Tampered bytes, an uncertified key, a bad signature, a missing manifest and a replayed
+/// Tampered bytes, an uncertified key, a bad signature, a missing statement and a replayed
 /// one: none is served, each is counted by reason, the missing ones become gaps, and
 /// ffmpeg plays past them.
 pub(crate) async fn check_gate(cluster: &Cluster, live: &str) -> anyhow::Result<()> {
@@ -485,7 +485,7 @@ pub(crate) async fn check_gate(cluster: &Cluster, live: &str) -> anyhow::Result<
     for node in &cluster.nodes {
         wait_listed(client, node, "rogue", 0).await?;
     }
-    // 1: bytes altered in transit, genuine manifest.
+    // 1: bytes altered in transit, genuine statement.
     let m1 = meta(1);
     let mut tampered = segments[1].0.to_vec();
     let mid = tampered.len() / 2;
@@ -500,13 +500,13 @@ pub(crate) async fn check_gate(cluster: &Cluster, live: &str) -> anyhow::Result<
     rogue
         .publish(&m2, &rogue.envelope(&m2, &segments[2].0, &rogue.stranger))
         .await?;
-    // 3: a manifest published by hand with a bad signature.
+    // 3: a statement published by hand with a bad signature.
     let m3 = meta(3);
     rogue.push(&m3, &segments[3].0).await?;
     let mut bad = rogue.envelope(&m3, &segments[3].0, &rogue.key);
     bad.signature[7] ^= 1;
     rogue.publish(&m3, &bad).await?;
-    // 4: no manifest at all.
+    // 4: no statement at all.
     let m4 = meta(4);
     rogue.push(&m4, &segments[4].0).await?;
     // 5: genuine again.
@@ -518,7 +518,7 @@ pub(crate) async fn check_gate(cluster: &Cluster, live: &str) -> anyhow::Result<
     for node in &cluster.nodes {
         wait_listed(client, node, "rogue", 5).await?;
     }
-    // A replay of segment 0's manifest.
+    // A replay of segment 0's statement.
     rogue.publish(&m0, &e0).await?;
     rogue
         .event(&ControlEvent::Live(LiveEvent::Ended {
@@ -645,7 +645,7 @@ async fn check_revocation(
         .join(format!("keys/revocations/{}.rev", rogue.key.key_id()));
     anyhow::ensure!(kept.is_file(), "{} was not written", kept.display());
     // The CLI's publish reached the broker before it exited, and each node handles its
-    // MQTT messages in order: the revocation is in force before the next manifest.
+    // MQTT messages in order: the revocation is in force before the next statement.
     let meta = SegmentMeta {
         stream: stream.clone(),
         rendition: RenditionName::new("src")?,
@@ -663,7 +663,7 @@ async fn check_revocation(
     for (node, before) in cluster.nodes.iter().zip(before) {
         wait_metrics(client, node, |text| rejected(text, "revoked_key") > before)
             .await
-            .with_context(|| format!("{node}: the revoked key's manifest was not refused"))?;
+            .with_context(|| format!("{node}: the revoked key's statement was not refused"))?;
         anyhow::ensure!(
             get_opt(client, node, "/live/revoked/src/0.m4s")
                 .await?
@@ -897,7 +897,7 @@ pub(crate) async fn check_garbage_on_the_broker(
         ));
     }
     let topics = [
-        Topic::Manifest(StreamName::new(live)?, RenditionName::new("src")?),
+        Topic::MediaStatements(StreamName::new(live)?, RenditionName::new("src")?),
         Topic::IngestCertificate(NodeId::new("e2e-garbage")?),
         Topic::Revocation("0123456789abcdef0123456789abcdef".parse()?),
         Topic::Presence(NodeId::new("e2e-garbage")?),

@@ -326,7 +326,7 @@ proptest! {
             prop_assert_eq!(&m.bytes, &part_bytes(*l, *s, *i));
             prop_assert_eq!(&m.claim, &part_claim(*l, *s, *i));
             // The envelope handed on is the statement that describes exactly these bytes.
-            let statement = PartManifest::decode(&m.signed).expect("an envelope of ours");
+            let statement = PartStatement::decode(&m.signed).expect("an envelope of ours");
             prop_assert_eq!(&statement.digest, &sha256(&m.bytes));
             prop_assert_eq!(statement.byte_len, m.bytes.len() as u64);
             prop_assert_eq!(statement.key(), (*s, *i));

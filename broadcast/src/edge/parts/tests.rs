@@ -18,11 +18,11 @@ fn push(g: &mut PartGate, now: u64, seq: u64, index: u32, bytes: Bytes) -> Vec<P
 }
 
 #[test]
-fn publishes_when_bytes_and_manifest_meet_in_either_order() {
+fn publishes_when_bytes_and_statement_meet_in_either_order() {
     let mut g = PartGate::new(1000, 1 << 20);
     assert!(push(&mut g, 0, 5, 0, part_bytes(0, 5, 0)).is_empty());
-    assert_eq!(published(&g.manifest(1, signed_part(0, 5, 0))), [(5, 0)]);
-    assert!(g.manifest(2, signed_part(0, 5, 1)).is_empty());
+    assert_eq!(published(&g.statement(1, signed_part(0, 5, 0))), [(5, 0)]);
+    assert!(g.statement(2, signed_part(0, 5, 1)).is_empty());
     assert_eq!(
         published(&push(&mut g, 3, 5, 1, part_bytes(0, 5, 1))),
         [(5, 1)]
@@ -40,7 +40,7 @@ fn a_rival_push_first_does_not_keep_the_genuine_part_out() {
     let mut g = PartGate::new(1000, 1 << 20);
     push(&mut g, 0, 5, 0, Bytes::from_static(b"forged"));
     push(&mut g, 1, 5, 0, part_bytes(0, 5, 0));
-    let out = g.manifest(2, signed_part(0, 5, 0));
+    let out = g.statement(2, signed_part(0, 5, 0));
     assert_eq!(published(&out), [(5, 0)]);
     assert!(out.contains(&PartOutput::Rejected(RejectReason::DigestMismatch)));
     match &out.iter().find(|o| matches!(o, PartOutput::Publish { .. })) {
@@ -52,7 +52,7 @@ fn a_rival_push_first_does_not_keep_the_genuine_part_out() {
 #[test]
 fn a_tampered_part_is_refused_and_a_correct_retry_still_matches() {
     let mut g = PartGate::new(1000, 1 << 20);
-    g.manifest(0, signed_part(0, 5, 2));
+    g.statement(0, signed_part(0, 5, 2));
     let out = push(&mut g, 1, 5, 2, Bytes::from_static(b"tampered"));
     assert_eq!(out, [PartOutput::Rejected(RejectReason::DigestMismatch)]);
     assert_eq!(
@@ -65,13 +65,13 @@ fn a_tampered_part_is_refused_and_a_correct_retry_still_matches() {
 fn unmatched_bytes_time_out_and_far_ahead_parts_are_refused() {
     let mut g = PartGate::new(1000, 1 << 20);
     push(&mut g, 0, 5, 0, part_bytes(0, 5, 0));
-    g.manifest(0, signed_part(0, 6, 0));
+    g.statement(0, signed_part(0, 6, 0));
     assert!(g.tick(999).is_empty());
     assert_eq!(g.tick(1000), [PartOutput::Rejected(RejectReason::Timeout)]);
     assert_eq!(g.held_bytes(), 0);
-    // The manifest was forgotten too: its bytes now wait alone.
+    // The statement was forgotten too: its bytes now wait alone.
     assert!(push(&mut g, 1001, 6, 0, part_bytes(0, 6, 0)).is_empty());
-    g.manifest(1002, signed_part(0, 7, 0));
+    g.statement(1002, signed_part(0, 7, 0));
     assert_eq!(
         published(&push(&mut g, 1003, 7, 0, part_bytes(0, 7, 0))),
         [(7, 0)]
@@ -102,7 +102,7 @@ fn held_bytes_and_entries_are_bounded() {
 enum Op {
     Genuine(u64, u32),
     Forged(u64, u32, u8),
-    Manifest(u64, u32),
+    Statement(u64, u32),
     Tick(u64),
 }
 
@@ -110,16 +110,16 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         (0u64..6, 0u32..4).prop_map(|(s, i)| Op::Genuine(s, i)),
         (0u64..6, 0u32..4, any::<u8>()).prop_map(|(s, i, b)| Op::Forged(s, i, b)),
-        (0u64..6, 0u32..4).prop_map(|(s, i)| Op::Manifest(s, i)),
+        (0u64..6, 0u32..4).prop_map(|(s, i)| Op::Statement(s, i)),
         (0u64..1500).prop_map(Op::Tick),
     ]
 }
 
 proptest! {
-    /// Whatever is pushed, in whatever order: only bytes a verified manifest describes are
+    /// Whatever is pushed, in whatever order: only bytes a verified statement describes are
     /// published, each part at most once, and the held-bytes count stays true and capped.
     #[test]
-    fn never_publishes_bytes_whose_manifest_did_not_verify_and_agree(
+    fn never_publishes_bytes_whose_statement_did_not_verify_and_agree(
         ops in prop::collection::vec(op(), 1..80),
         cap in 100usize..2000,
     ) {
@@ -135,9 +135,9 @@ proptest! {
                     forged[0] ^= b | 1;
                     push(&mut g, now, s, i, Bytes::from(forged))
                 }
-                Op::Manifest(s, i) => {
+                Op::Statement(s, i) => {
                     verified.insert((s, i));
-                    g.manifest(now, signed_part(0, s, i))
+                    g.statement(now, signed_part(0, s, i))
                 }
                 Op::Tick(dt) => {
                     now += dt;
@@ -147,7 +147,7 @@ proptest! {
             for o in &out {
                 if let PartOutput::Publish { part: p, signed, .. } = o {
                     let key = (p.meta.sequence, p.meta.index);
-                    prop_assert!(verified.contains(&key), "published without a manifest");
+                    prop_assert!(verified.contains(&key), "published without a statement");
                     prop_assert_eq!(&p.bytes, &part_bytes(0, key.0, key.1));
                     prop_assert_eq!(signed, &signed_part(0, key.0, key.1).envelope);
                     prop_assert!(seen.insert(key), "published twice");
