@@ -41,7 +41,7 @@ pub struct EdgeConfig {
     /// it signed.
     pub trust_root: certs::signing::RootPublicKey,
     /// What ingest presents on every push (`authorization: Bearer …`). Never logged.
-    pub push_token: domain::push::PushToken,
+    pub push_token: domain::push_protocol::PushToken,
     /// Signs this node's presence with the cluster's edge key, so that the load balancer
     /// and the ingests believe it.
     pub presence_signer: Arc<certs::signing::PresenceSigner>,
@@ -115,7 +115,7 @@ impl EdgeConfig {
     pub fn new(
         node: NodeConfig,
         trust_root: certs::signing::RootPublicKey,
-        push_token: domain::push::PushToken,
+        push_token: domain::push_protocol::PushToken,
         presence_signer: Arc<certs::signing::PresenceSigner>,
         broker: domain::broker::BrokerAddress,
         public_url: impl Into<String>,

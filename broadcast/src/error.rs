@@ -144,7 +144,7 @@ pub enum BroadcastError {
     /// invalid; the header is named in the response.
     #[error("missing or invalid header {0}")]
     BadHeader(&'static str),
-    /// An event push whose signed body is not a valid `domain::push::ControlEvent`.
+    /// An event push whose signed body is not a valid `domain::push_protocol::ControlEvent`.
     #[error("invalid control event")]
     BadEvent(#[source] serde_json::Error),
     /// An event push refused before its event was read: not a signed statement, a
@@ -187,8 +187,8 @@ pub enum BroadcastError {
     Task(#[source] tokio::task::JoinError),
 }
 
-impl From<domain::push::BadHeader> for BroadcastError {
-    fn from(e: domain::push::BadHeader) -> Self {
+impl From<domain::push_protocol::BadHeader> for BroadcastError {
+    fn from(e: domain::push_protocol::BadHeader) -> Self {
         Self::BadHeader(e.0)
     }
 }

@@ -26,7 +26,7 @@
 //!   statements meet for segments and parts alike; `edge::gate`, segments in order with
 //!   gaps; `edge::parts`, parts; `edge::barriers`, control events queued behind the gate;
 //!   `edge::admission`, which signed control events are taken; `edge::ready`, readiness
-//!   and lag) and its I/O (`edge::push`, the internal push API, routes that
+//!   and lag) and its I/O (`edge::intake`, the internal push API, routes that
 //!   [`Edge::router`] adds to the node's public ones, so the public router knows nothing
 //!   of edges; `edge::mqtt`, the broker side).
 //! - `recorder`: the recorder thread, writing what the node publishes to disk and turning
@@ -42,7 +42,7 @@
 //! - `assets`: the web player (`/`), the dashboard (`/dashboard`) and `/assets/...`,
 //!   hls.js included, embedded at build time (`build.rs` checks they are there), with
 //!   strong `ETag`s and the pages' security headers.
-//! - `live`: the `/live/...` tree: playlists, segments, `init.mp4`, parts; blocking
+//! - `live_tree`: the `/live/...` tree: playlists, segments, `init.mp4`, parts; blocking
 //!   playlist reload and preload-hinted parts, held on the stream's change signal.
 //! - `router`: the public routes (live, VOD, API, pages) and the layers every response
 //!   passes (`x-sealcast-node`, CORS, request metrics), which [`Edge::router`] serves with
@@ -59,7 +59,7 @@ mod config;
 mod edge;
 mod error;
 mod http;
-mod live;
+mod live_tree;
 pub mod metrics;
 mod node;
 mod recorder;

@@ -1,6 +1,6 @@
 //! The HTTP side of a node: the public URL layout of `domain::paths` (live playlists and
 //! segments from the current snapshots, recordings from disk, the embedded web front end),
-//! on an edge also the internal push API (`push`), plus the cross-cutting layers every
+//! on an edge also the internal push API (`edge::intake`), plus the cross-cutting layers every
 //! response goes through (node header, CORS, request metrics).
 
 use std::sync::Arc;
@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use domain::paths::PublicPath;
-use domain::push::InternalPath;
+use domain::push_protocol::InternalPath;
 use http::StatusCode;
 
 use crate::recording::VodFile;
@@ -46,7 +46,7 @@ pub(crate) fn router(node: Arc<Node>, extra: Router) -> Router {
         // The live and VOD trees are parsed by `PublicPath`, the one parser of the layout,
         // which refuses `..`, empty segments and invalid names before any lookup (or any
         // file name is made).
-        .route("/live/{*rest}", get(crate::live::live))
+        .route("/live/{*rest}", get(crate::live_tree::live))
         .route("/vod/{*rest}", get(vod));
     // The pages and their assets: a fixed set of paths, one route each.
     for path in assets::paths() {

@@ -13,7 +13,7 @@ use control::{connect, Bus, BusEvent, BusOptions, EmbeddedBroker, Qos};
 use domain::broker::BrokerAddress;
 use domain::load::{LoadReport, SegmentCounts};
 use domain::presence::{Presence, PresenceState, Role};
-use domain::push::{ControlEvent, InternalPath, SegmentHeaders};
+use domain::push_protocol::{ControlEvent, InternalPath, SegmentHeaders};
 use domain::topics::Topic;
 use domain::wire::KeyId;
 use domain::NodeId;

@@ -14,7 +14,7 @@ use broadcast::{Edge, Node, NodeConfig};
 use bytes::Bytes;
 use certs::signing::{SignatureAlgorithm, SigningKey};
 use control::Message;
-use domain::push::{ControlEvent, InternalPath, PartHeaders};
+use domain::push_protocol::{ControlEvent, InternalPath, PartHeaders};
 use domain::segment::{InitSegment, PartMeta};
 use domain::topics::Topic;
 use domain::wire::{PartStatement, SignedMedia};
@@ -358,7 +358,7 @@ async fn a_tampered_part_is_refused_counted_and_never_listed_or_served() {
     );
     let mut request = push_part_request(&part_meta("720p", 1, 2), part_bytes(1, 2));
     request.headers_mut().insert(
-        domain::push::INDEPENDENT_HEADER,
+        domain::push_protocol::INDEPENDENT_HEADER,
         "maybe".parse().expect("value"),
     );
     let response = call(&edge, request).await;

@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use axum::routing::get;
 use axum::Router;
 use certs::signing::{RootKey, SigningKey, TrustBundle, Validity};
-use domain::live::LiveEvent;
+use domain::live_event::LiveEvent;
 use domain::segment::PartMeta;
 use domain::wire::{MediaStatement, PartStatement, SegmentStatement, SignatureAlgorithm, Signed};
 use domain::{Codecs, InitSegment, NodeId, RenditionInfo, SegmentMeta, SessionId};

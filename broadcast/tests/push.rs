@@ -12,7 +12,7 @@ use broadcast::{Edge, NodeConfig};
 use bytes::Bytes;
 use certs::signing::{SignatureAlgorithm, SigningKey};
 use control::Message;
-use domain::push::{ControlEvent, DURATION_HEADER, STATEMENT_HEADER};
+use domain::push_protocol::{ControlEvent, DURATION_HEADER, STATEMENT_HEADER};
 use domain::topics::Topic;
 use domain::{LiveEvent, NodeId};
 use http::{header, Request, StatusCode};
@@ -171,7 +171,7 @@ async fn a_chunked_body_over_the_cap_is_413_over_a_real_socket() {
         "PUT /internal/v1/segments/demo/720p/0 HTTP/1.1\r\nHost: test\r\n\
          Authorization: Bearer {TOKEN}\r\nTransfer-Encoding: chunked\r\n"
     );
-    for (name, value) in domain::push::SegmentHeaders::of(&meta("720p", 0)).pairs() {
+    for (name, value) in domain::push_protocol::SegmentHeaders::of(&meta("720p", 0)).pairs() {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
     head.push_str("\r\n");

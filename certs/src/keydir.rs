@@ -18,7 +18,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use domain::push::PushToken;
+use domain::push_protocol::PushToken;
 use domain::NodeId;
 use rand_core::{OsRng, RngCore};
 

@@ -3,7 +3,7 @@
 //! - [`ids`]: validated names that cross wires (stream, rendition, node, session).
 //! - [`ladder`]: the bitrate ladder and how it is planned for one source.
 //! - [`segment`]: what a segment is, what a rendition is, measured bitrates.
-//! - [`live`]: the events an ingest sends to edges about a live stream.
+//! - [`live_event`]: the events an ingest sends to edges about a live stream.
 //! - [`wire`]: the wire format of everything the cluster signs (segment and part
 //!   statements, control events, presences): one strict reader, one signed envelope, one
 //!   file per statement.
@@ -13,7 +13,7 @@
 //! - [`topics`]: every MQTT topic of the control plane, typed.
 //! - [`presence`]: what a node announces on its presence topic.
 //! - [`load`]: the load report every node sends for the dashboard.
-//! - [`push`]: the internal push API between ingest and broadcast nodes.
+//! - [`push_protocol`]: the internal push API between ingest and broadcast nodes.
 //! - [`broker`]: the MQTT broker's address.
 //! - [`error`]: the crate's one error enum.
 pub mod broker;
@@ -21,11 +21,11 @@ pub mod error;
 pub mod hls;
 pub mod ids;
 pub mod ladder;
-pub mod live;
+pub mod live_event;
 pub mod load;
 pub mod paths;
 pub mod presence;
-pub mod push;
+pub mod push_protocol;
 pub mod segment;
 pub mod topics;
 pub mod wire;
@@ -33,7 +33,7 @@ pub mod wire;
 pub use error::DomainError;
 pub use ids::{NodeId, RenditionName, SessionId, StreamName};
 pub use ladder::{Ladder, PlannedRung, Rung, RungKind};
-pub use live::LiveEvent;
+pub use live_event::LiveEvent;
 pub use segment::{
     BitrateMeter, Codecs, InitSegment, Part, PartMeta, RenditionInfo, Segment, SegmentFormat,
     SegmentMeta,

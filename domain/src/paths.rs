@@ -250,7 +250,7 @@ impl PathClass {
             "/metrics" | "/internal" => return Self::NodePrivate,
             _ => {}
         }
-        if path.starts_with(crate::push::INTERNAL_PREFIX) {
+        if path.starts_with(crate::push_protocol::INTERNAL_PREFIX) {
             return Self::NodePrivate;
         }
         let Some(rest) = path.strip_prefix("/live/") else {

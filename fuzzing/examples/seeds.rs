@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use certs::signing::{RootKey, SignatureAlgorithm, SigningKey, Validity};
-use domain::push::{ControlEvent, SegmentHeaders};
+use domain::push_protocol::{ControlEvent, SegmentHeaders};
 use domain::wire::{PartStatement, SegmentStatement, SignedMedia};
 use domain::{LiveEvent, NodeId, RenditionInfo, RenditionName, SegmentMeta, SessionId, StreamName};
 use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};

@@ -17,7 +17,7 @@ use certs::signing::{
     IngestCertificate, Revocation, RootPublicKey, SignatureAlgorithm, TrustStore,
 };
 use domain::paths::PublicPath;
-use domain::push::{ControlEvent, InternalPath, PartHeaders, SegmentHeaders};
+use domain::push_protocol::{ControlEvent, InternalPath, PartHeaders, SegmentHeaders};
 use domain::wire::{EventStatement, PartStatement, SegmentStatement, SignedEvent, SignedMedia};
 use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
 use rml_rtmp::sessions::{

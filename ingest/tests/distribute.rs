@@ -15,7 +15,7 @@ use certs::signing::{PresenceSigner, PresenceVerifier, RootKey, SigningKey, Trus
 use control::{Bus, BusEvent, BusOptions, EmbeddedBroker, Message, Qos};
 use domain::broker::BrokerAddress;
 use domain::presence::{Presence, PresenceState, Role};
-use domain::push::{
+use domain::push_protocol::{
     ControlEvent, InternalPath, PartHeaders, PushToken, SegmentHeaders, STATEMENT_HEADER,
 };
 use domain::topics::Topic;

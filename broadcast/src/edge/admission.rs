@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use domain::push::ControlEvent;
+use domain::push_protocol::ControlEvent;
 use domain::wire::EventStatement;
 use domain::{LiveEvent, NodeId, SessionId, StreamName};
 

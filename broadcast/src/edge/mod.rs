@@ -1,5 +1,5 @@
 //! The edge: a node fed by the network instead of in-process. Segment bytes arrive by HTTP
-//! push (`push`), signed statements, certificates, revocations and presences over MQTT
+//! push (`intake`), signed statements, certificates, revocations and presences over MQTT
 //! (`mqtt`), and the [`SignatureGate`] decides what reaches the live window; LL-HLS parts
 //! likewise, through their own [`PartGate`] (parts and their statements arrive the same
 //! ways, and their signatures are checked against the same trust store).
@@ -23,7 +23,7 @@
 //! - `admission`: which verified control events are taken (fresh, in session order, a
 //!   `synced` from its own ingest).
 //! - `ready`: when the edge may report ready, and whether it has fallen behind live.
-//! - `push`: the internal push API (HTTP), into the gates and the event path.
+//! - `intake`: the internal push API (HTTP), into the gates and the event path.
 //! - `mqtt`: certificates, revocations, statements and presences from the broker; this
 //!   node's retained presence and last will.
 //!
@@ -45,7 +45,7 @@ use certs::signing::TrustStore;
 use certs::CertsError;
 use control::Message;
 use domain::presence::{Presence, PresenceState, Role};
-use domain::push::ControlEvent;
+use domain::push_protocol::ControlEvent;
 use domain::segment::PartMeta;
 use domain::wire::{MediaStatement, SignedEvent, SignedMedia};
 use domain::{LiveEvent, NodeId, RenditionName, SegmentMeta, StreamName};
@@ -69,9 +69,9 @@ mod candidates;
 #[cfg(test)]
 mod fixtures;
 mod gate;
+mod intake;
 mod mqtt;
 mod parts;
-mod push;
 mod ready;
 
 pub(crate) use candidates::RejectReason;
@@ -171,10 +171,10 @@ impl Edge {
         &self.node
     }
 
-    /// The node's public routes plus the internal push API (`domain::push`) and the
+    /// The node's public routes plus the internal push API (`domain::push_protocol`) and the
     /// configuration's extra routes, on one router: what [`run_edge`] serves.
     pub fn router(self: &Arc<Self>) -> Router {
-        let mut extra = push::routes(Arc::clone(self));
+        let mut extra = intake::routes(Arc::clone(self));
         if let Some(more) = &self.config.extra_routes {
             extra = extra.merge(more.clone());
         }

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use certs::signing::{RootKey, SignatureAlgorithm, SigningKey, Validity};
 use control::Message;
 use domain::broker::BrokerAddress;
-use domain::push::{ControlEvent, InternalPath, SegmentHeaders, STATEMENT_HEADER};
+use domain::push_protocol::{ControlEvent, InternalPath, SegmentHeaders, STATEMENT_HEADER};
 use domain::topics::Topic;
 use domain::wire::{SegmentStatement, SignedMedia};
 use domain::{LiveEvent, NodeId, RenditionInfo, RenditionName, SegmentMeta};
@@ -144,7 +144,7 @@ pub fn edge_config(cluster: &Cluster, node: NodeConfig) -> EdgeConfig {
     EdgeConfig::new(
         node,
         cluster.root.public_key(),
-        domain::push::PushToken::new(TOKEN).expect("token"),
+        domain::push_protocol::PushToken::new(TOKEN).expect("token"),
         std::sync::Arc::clone(&cluster.edge),
         // Never connected (a test that runs the MQTT side sets its own broker) nor served.
         BrokerAddress::new("127.0.0.1", 1),

@@ -351,7 +351,7 @@ impl SigningKey {
         &self.0.public
     }
 
-    /// Signs a control event's bytes (`body`, JSON of a `domain::push::ControlEvent`),
+    /// Signs a control event's bytes (`body`, JSON of a `domain::push_protocol::ControlEvent`),
     /// stating `issued_at_ms` (unix milliseconds) as the time of signing.
     pub fn sign_event(&self, body: Vec<u8>, issued_at_ms: u64) -> SignedEvent {
         let statement = EventStatement {

@@ -20,7 +20,7 @@ pub type SignedEvent = Signed<EventStatement>;
 /// What an ingest says in a control event, as it signs it: the domain tag [`EVENT_TAG`],
 /// algorithm, key id, when the ingest signed it (unix milliseconds, so an edge can refuse
 /// an old statement replayed), and the event itself as opaque bytes (JSON of
-/// `domain::push::ControlEvent`, decoded only after the signature verified),
+/// `domain::push_protocol::ControlEvent`, decoded only after the signature verified),
 /// u32-length-prefixed. Strict like [`super::SegmentStatement`]: one encoding per statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventStatement {

@@ -12,7 +12,7 @@
 //! Video is H.264 in AVCC form (length-prefixed NAL units, as the `avcC` record says);
 //! audio is raw AAC frames (no ADTS header). Pure: no I/O, no clock.
 //!
-//! The pipeline writes it for CMAF ladders (`pipeline::cmaf`); MPEG-TS ladders use
+//! The pipeline writes it for CMAF ladders (`pipeline::cmaf_writer`); MPEG-TS ladders use
 //! [`super::ts`].
 
 use bytes::{BufMut, Bytes, BytesMut};

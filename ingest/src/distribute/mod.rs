@@ -18,7 +18,7 @@
 //! - `snapshot`: sans-IO state of every stream as a late joiner needs it.
 //! - `membership`: sans-IO broadcast membership from presence messages.
 //! - `queue`: a node's bounded queue, overflow and resync bookkeeping.
-//! - `push`: a node's pusher: HTTP requests, retries, failure accounting.
+//! - `pusher`: a node's pusher: HTTP requests, retries, failure accounting.
 //! - `sign`: hashing and signing on a blocking thread.
 //! - `outbox`: every MQTT publish, in order, from one task.
 //!
@@ -27,7 +27,7 @@
 
 mod membership;
 mod outbox;
-mod push;
+mod pusher;
 mod queue;
 mod sign;
 mod snapshot;
@@ -41,7 +41,7 @@ use certs::signing::{IngestCertificate, PresenceVerifier, SigningKey};
 use control::{BusEvent, BusOptions, Qos};
 use domain::broker::BrokerAddress;
 use domain::presence::{Presence, PresenceState, Role};
-use domain::push::PushToken;
+use domain::push_protocol::PushToken;
 use domain::topics::Topic;
 use domain::{LiveEvent, NodeId};
 use tokio::sync::mpsc;
@@ -50,7 +50,7 @@ use tokio_util::task::TaskTracker;
 
 use self::membership::{Change, Membership};
 use self::outbox::{Outgoing, OUTBOX_LEN};
-use self::push::{PushSettings, Pusher, SyncRequest};
+use self::pusher::{PushSettings, Pusher, SyncRequest};
 use self::queue::{NodeQueue, Put};
 use self::sign::SignJob;
 use self::snapshot::{PushItem, Snapshot};

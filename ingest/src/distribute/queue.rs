@@ -19,7 +19,7 @@
 
 use std::collections::VecDeque;
 
-use domain::push::ControlEvent;
+use domain::push_protocol::ControlEvent;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 

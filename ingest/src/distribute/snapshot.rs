@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
-use domain::push::ControlEvent;
+use domain::push_protocol::ControlEvent;
 use domain::{
     LiveEvent, NodeId, Part, RenditionInfo, RenditionName, Segment, SessionId, StreamName,
 };

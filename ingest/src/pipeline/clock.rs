@@ -1,4 +1,4 @@
-//! The clock inside a rung's segments, shared by the muxers (`rung` for MPEG-TS, `cmaf`
+//! The clock inside a rung's segments, shared by the muxers (`rung` for MPEG-TS, `cmaf_writer`
 //! for fragments): a module of its own so that neither muxer has to import the other.
 
 /// Timestamps inside segments: milliseconds from the first keyframe, plus a margin so

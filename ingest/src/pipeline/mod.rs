@@ -34,7 +34,7 @@
 //! - `transcode`: the FFmpeg boundary (decode, scale, x264, audio re-encoding), the only
 //!   module that touches FFmpeg; decoded frames leave it as an opaque type;
 //! - `rung`: labels a rung's segments and parts and packages them (MPEG-TS, or CMAF
-//!   through `cmaf`: an init segment and fMP4 fragments); `clock`: the time base inside
+//!   through `cmaf_writer`: an init segment and fMP4 fragments); `clock`: the time base inside
 //!   segments both muxers share;
 //! - the sans-IO state machines, each with its property tests beside it: `boundary`
 //!   (which source keyframe starts each segment, and the cuts handed to the encoded rungs),
@@ -52,7 +52,7 @@ use crate::metrics::IngestMetrics;
 mod align;
 mod boundary;
 mod clock;
-mod cmaf;
+mod cmaf_writer;
 mod coordinator;
 mod emit;
 mod input;

@@ -18,7 +18,7 @@ use crate::container::ts::{TsAudio, TsMuxer, TsVideo};
 use crate::error::IngestError;
 
 use super::clock::Clock;
-use super::cmaf::{AvcSource, CmafAudio, CmafWriter};
+use super::cmaf_writer::{AvcSource, CmafAudio, CmafWriter};
 use super::emit::RungOutput;
 use super::params::PipelineParams;
 use super::segmenter::{Closed, ClosedPart, ClosedSegment, VideoPacket};

@@ -10,7 +10,7 @@ use broadcast::{EdgeConfig, NodeConfig};
 use certs::signing::{PresenceSigner, RootPublicKey};
 use certs::KeyDir;
 use domain::broker::BrokerAddress;
-use domain::push::PushToken;
+use domain::push_protocol::PushToken;
 use domain::NodeId;
 
 use super::inputs::{self, CatalogPlan};

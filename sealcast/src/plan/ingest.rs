@@ -8,7 +8,7 @@ use std::sync::Arc;
 use certs::signing::{PresenceVerifier, SigningKey};
 use certs::KeyDir;
 use domain::broker::BrokerAddress;
-use domain::push::PushToken;
+use domain::push_protocol::PushToken;
 use domain::NodeId;
 use ingest::distribute::DistributeConfig;
 use ingest::IngestSettings;

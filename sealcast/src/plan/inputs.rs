@@ -10,7 +10,7 @@ use std::sync::Arc;
 use certs::signing::{PresenceSigner, PresenceVerifier, RootPublicKey};
 use certs::tls::{ServerNames, DEFAULT_BROADCAST_NODES};
 use certs::{KeyDir, TlsDir};
-use domain::push::PushToken;
+use domain::push_protocol::PushToken;
 use domain::NodeId;
 use loadbalancer::cookie::{CookieKey, StickyCookies};
 use loadbalancer::tls::{CertificateFiles, ReloadingCertificate};

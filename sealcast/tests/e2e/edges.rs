@@ -15,7 +15,7 @@ use bytes::Bytes;
 use certs::signing::{PresenceSigner, RootKey, SigningKey, Validity};
 use certs::KeyDir;
 use control::{Bus, BusEvent, BusOptions, Qos};
-use domain::push::{ControlEvent, InternalPath, PushToken, SegmentHeaders};
+use domain::push_protocol::{ControlEvent, InternalPath, PushToken, SegmentHeaders};
 use domain::topics::Topic;
 use domain::wire::{SegmentStatement, SignedMedia};
 use domain::{LiveEvent, NodeId, RenditionInfo, RenditionName, SegmentMeta, SessionId, StreamName};

@@ -1,4 +1,4 @@
-//! The internal push API (`domain::push`): ingest pushes segment bytes and control events
+//! The internal push API (`domain::push_protocol`): ingest pushes segment bytes and control events
 //! to the node.
 //!
 //! Order of checks, cheapest and most telling first: the bearer token (401, before anything
@@ -29,7 +29,9 @@ use axum::body::{Body, HttpBody};
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
-use domain::push::{ControlEvent, InternalPath, PartHeaders, SegmentHeaders, STATEMENT_HEADER};
+use domain::push_protocol::{
+    ControlEvent, InternalPath, PartHeaders, SegmentHeaders, STATEMENT_HEADER,
+};
 use domain::wire::MAX_SIGNED_EVENT_LEN;
 use domain::wire::{MediaStatement, SignedMedia};
 use domain::{RenditionName, StreamName};

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use certs::signing::SigningKey;
-use domain::push::{
+use domain::push_protocol::{
     ControlEvent, InternalPath, PartHeaders, PushToken, SegmentHeaders, STATEMENT_HEADER,
 };
 use domain::NodeId;

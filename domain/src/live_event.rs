@@ -2,7 +2,7 @@
 //!
 //! Inside an ingest these values travel over a channel; to the edges, a segment's bytes go
 //! by HTTP push and its signature over MQTT, and every other event goes as the JSON of a
-//! signed statement ([`crate::push::ControlEvent`], which wraps these very values: the
+//! signed statement ([`crate::push_protocol::ControlEvent`], which wraps these very values: the
 //! wire form is this enum's serde form, `{"type": "session_started", ...}`).
 
 use serde::{Deserialize, Serialize};
