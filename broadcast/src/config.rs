@@ -102,8 +102,8 @@ impl std::fmt::Debug for LoadSampler {
 }
 
 impl EdgeConfig {
-    /// Largest segment accepted by default: 16 MiB, far above a 2 s rung at any ladder
-    /// bitrate.
+    /// Largest segment accepted by default: 16 MiB, far above 2 s of any rendition at
+    /// any ladder bitrate.
     pub const DEFAULT_MAX_SEGMENT_BYTES: usize = 16 * 1024 * 1024;
     /// Default cap on held bytes: 256 MiB.
     pub const DEFAULT_MAX_HELD_BYTES: usize = 256 * 1024 * 1024;

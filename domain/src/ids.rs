@@ -103,7 +103,8 @@ name_type!(
     "stream name"
 );
 name_type!(
-    /// The name of one rung of the ladder (`src`, `720p`, ...).
+    /// The name of a rendition (`src`, `720p`, ...), which is also the name of the ladder
+    /// rung it is made from.
     RenditionName,
     "rendition name"
 );

@@ -1,5 +1,16 @@
 //! Domain types shared by every sealcast role. Pure: no sockets, no disks, no clocks.
 //!
+//! Words used one way throughout (docs/architecture.md, glossary):
+//! - a **rung** is one entry of the ladder, what the ingest is told to make ([`Rung`]: a
+//!   name and either the source passed through or an encoding with its height and
+//!   bitrates); rungs are encoded, planned for a source, shed when encoding falls behind;
+//! - a **rendition** is what is published from a rung: its segments and parts, its
+//!   description ([`RenditionInfo`]: size, frame rate, codecs, init segment) and its
+//!   playlist, what edges hold and viewers pick. One rung makes one rendition, named alike
+//!   ([`RenditionName`]);
+//! - a **statement** is what a key signs ([`wire`]): about a segment, a part, a control
+//!   event or a presence. Not a playlist: HLS calls its playlists manifests, we do not.
+//!
 //! - [`ids`]: validated names that cross wires (stream, rendition, node, session).
 //! - [`ladder`]: the bitrate ladder and how it is planned for one source.
 //! - [`segment`]: what a segment is, what a rendition is, measured bitrates.

@@ -1,6 +1,6 @@
 //! What a segment is: a few seconds of one rendition, starting with a keyframe, identified
-//! by its media sequence number. Segments of one sequence number cover the same time on
-//! every rung, so a player can switch rungs at any boundary.
+//! by its media sequence number. Segments of one sequence number cover the same time in
+//! every rendition, so a player can switch renditions at any boundary.
 
 use std::fmt;
 use std::str::FromStr;
@@ -16,7 +16,7 @@ use crate::{DomainError, RenditionName, SessionId, StreamName};
 pub struct SegmentMeta {
     /// The stream it belongs to.
     pub stream: StreamName,
-    /// The rung it belongs to.
+    /// The rendition it belongs to.
     pub rendition: RenditionName,
     /// The publish session that produced it.
     pub session: SessionId,
@@ -28,7 +28,7 @@ pub struct SegmentMeta {
     pub discontinuity: bool,
     /// Exact duration, from the presentation times of its boundaries.
     pub duration: Duration,
-    /// Presentation time of its first frame, in 90 kHz ticks; equal on every rung.
+    /// Presentation time of its first frame, in 90 kHz ticks; equal in every rendition.
     pub start_pts_90k: u64,
 }
 
@@ -46,7 +46,7 @@ pub struct Segment {
 pub struct PartMeta {
     /// The stream it belongs to.
     pub stream: StreamName,
-    /// The rung it belongs to.
+    /// The rendition it belongs to.
     pub rendition: RenditionName,
     /// The publish session that produced it.
     pub session: SessionId,
@@ -158,7 +158,7 @@ impl From<InitSegment> for String {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "RawRenditionInfo")]
 pub struct RenditionInfo {
-    /// The rung's name.
+    /// The rendition's name (its rung's).
     pub name: RenditionName,
     /// Picture width in pixels.
     pub width: u32,

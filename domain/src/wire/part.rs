@@ -30,7 +30,7 @@ pub struct PartStatement {
     pub stream: StreamName,
     /// The publish session.
     pub session: SessionId,
-    /// The rung.
+    /// The rendition.
     pub rendition: RenditionName,
     /// Media sequence number of the segment the part belongs to.
     pub sequence: u64,

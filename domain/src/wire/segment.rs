@@ -46,7 +46,7 @@ pub struct SegmentStatement {
     /// The publish session, so segments of an earlier session cannot be replayed into a
     /// later one.
     pub session: SessionId,
-    /// The rung.
+    /// The rendition.
     pub rendition: RenditionName,
     /// Media sequence number.
     pub sequence: u64,
