@@ -6,8 +6,7 @@
 //! or key material.
 //!
 //! A standalone ingest exports them on the metrics listener of `control`
-//! ([`control::metrics_server`]); [`serve`], [`serve_with`] and [`MetricsLimits`] are
-//! re-exported here for the callers that still name this path.
+//! ([`control::metrics_server`]).
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -19,8 +18,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
-
-pub use control::metrics_server::{serve, serve_with, MetricsLimits};
 
 /// The metric families this role registers: each name as registered (the exposition adds
 /// `_total` to a counter's) with the kind `/metrics` declares it as. prometheus-client

@@ -247,7 +247,7 @@ mod tests {
         assert_eq!((&bytes[..], seen), (&b"abcdef"[..], 6));
         let over = read_capped(Body::from("abcdefg"), 6, None, |_| {}).await;
         assert!(matches!(over, Err(BroadcastError::TooLarge { limit: 6 })));
-        // (Bodies of many chunks are exercised over a real socket in tests/push.rs.)
+        // (Bodies of many chunks are exercised over a real socket in tests/broadcast/intake.rs.)
     }
 
     #[test]

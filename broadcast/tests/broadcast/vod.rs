@@ -2,17 +2,15 @@
 //! `/api/v1/recordings` and played back from `/vod/...` with `tower::ServiceExt::oneshot`
 //! (no socket).
 
-mod support;
-
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::*;
 use axum::body::Body;
 use broadcast::{Node, NodeConfig, RecordingInfo};
 use domain::{LiveEvent, NodeId, RenditionName, Segment, SegmentMeta, SessionId};
 use http::{header, Request, StatusCode};
-use support::*;
 use tokio::sync::mpsc;
 
 fn header_str(response: &http::Response<Body>, name: impl header::AsHeaderName) -> &str {

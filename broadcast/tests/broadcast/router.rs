@@ -1,11 +1,9 @@
 //! The public routes, driven through `tower::ServiceExt::oneshot` (no socket) on the
 //! router a node is served with ([`broadcast::Edge::router`]).
 
-mod support;
-
+use crate::support::*;
 use axum::body::Body;
 use http::{header, Method, Request, StatusCode};
-use support::*;
 
 fn header_str(response: &http::Response<Body>, name: impl header::AsHeaderName) -> &str {
     response

@@ -8,8 +8,6 @@ use std::time::Duration;
 use domain::{SessionId, StreamName};
 use ingest::{IngestMetrics, IngestSettings, PublishObserver, Registry};
 
-mod support;
-
 /// Sessions as the observer heard of them: (started?, stream, session).
 #[derive(Debug, Default)]
 struct Heard(Mutex<Vec<(bool, StreamName, SessionId)>>);
@@ -31,7 +29,7 @@ impl PublishObserver for Heard {
 }
 
 fn registry(
-    authority: &Arc<support::Authority>,
+    authority: &Arc<crate::support::Authority>,
     observer: Option<Arc<Heard>>,
 ) -> (
     Arc<Registry>,
@@ -56,7 +54,7 @@ fn registry(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_known_key_publishes_its_stream_and_an_unknown_one_nothing() {
-    let authority = Arc::new(support::Authority::default());
+    let authority = Arc::new(crate::support::Authority::default());
     let demo = authority.add("sk_good", "demo", 0);
     let (registry, _events) = registry(&authority, None);
 
@@ -88,7 +86,7 @@ async fn a_known_key_publishes_its_stream_and_an_unknown_one_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_publisher_with_the_key_takes_the_stream_over() {
-    let authority = Arc::new(support::Authority::default());
+    let authority = Arc::new(crate::support::Authority::default());
     let demo = authority.add("sk_good", "demo", 0);
     let heard = Arc::new(Heard::default());
     let (registry, _events) = registry(&authority, Some(Arc::clone(&heard)));
@@ -140,7 +138,7 @@ async fn a_second_publisher_with_the_key_takes_the_stream_over() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_ends_only_the_session_it_names() {
-    let authority = Arc::new(support::Authority::default());
+    let authority = Arc::new(crate::support::Authority::default());
     let demo = authority.add("sk_good", "demo", 0);
     let (registry, _events) = registry(&authority, None);
     let publish = registry
@@ -158,7 +156,7 @@ async fn an_operator_ends_only_the_session_it_names() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_catalog_that_cannot_answer_refuses_new_publishes_with_an_error() {
-    let authority = Arc::new(support::Authority::default());
+    let authority = Arc::new(crate::support::Authority::default());
     authority.add("sk_good", "demo", 0);
     let (registry, _events) = registry(&authority, None);
     authority.set_down(true);
@@ -234,7 +232,7 @@ async fn numbering_continues_where_the_catalog_says_whichever_ingest_published_l
         .write_flv(&flv)
         .unwrap_or_else(|e| panic!("{e:#}"));
     let inputs = ingest::file::media_inputs(&flv).expect("reads the FLV");
-    let authority = Arc::new(support::Authority::default());
+    let authority = Arc::new(crate::support::Authority::default());
     let demo = authority.add("sk_good", "demo", 40);
     let (registry, mut events) = registry(&authority, None);
 
@@ -269,7 +267,7 @@ async fn numbering_continues_where_the_catalog_says_whichever_ingest_published_l
 
 #[tokio::test(start_paused = true)]
 async fn a_catalog_that_hangs_refuses_the_publish_after_its_timeout() {
-    let authority = Arc::new(support::Authority::default());
+    let authority = Arc::new(crate::support::Authority::default());
     authority.add("sk_good", "demo", 0);
     let (registry, _events) = registry(&authority, None);
     authority.set_hung(true);

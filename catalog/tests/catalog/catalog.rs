@@ -1,12 +1,10 @@
 //! The catalog's behaviour, each case run on SQLite and on PostgreSQL.
 
-mod support;
-
+use crate::support::{name, now_unix, open, raw, Db};
 use catalog::{Catalog, CatalogError, Numbering, StreamKey};
 use domain::StreamName;
 use sha2::{Digest, Sha256};
 use sqlx::Connection;
-use support::{name, now_unix, open, raw, Db};
 
 on_both_backends!(
     add_then_authenticate_with_the_printed_key,

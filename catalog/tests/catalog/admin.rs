@@ -1,15 +1,13 @@
 //! What the admin API needs from the catalog (sessions, recordings, nodes, API keys,
 //! webhooks), each case run on SQLite and on PostgreSQL.
 
-mod support;
-
+use crate::support::{name, now_unix, open, raw, Db};
 use catalog::{
     CatalogError, ErrorKind, RecordingRecord, Scope, SessionRecord, WebhookEvent,
     MAX_WEBHOOK_URL_LEN,
 };
 use sha2::{Digest, Sha256};
 use sqlx::Connection;
-use support::{name, now_unix, open, raw, Db};
 
 on_both_backends!(
     session_start_is_recorded_once,

@@ -2,11 +2,11 @@
 //! and statements over MQTT, bytes and events over HTTP push, readiness and presence,
 //! garbage on every topic, and a clean goodbye.
 
-mod support;
-
 use std::future::Future;
 use std::time::Duration;
 
+use crate::support::edge::*;
+use crate::support::*;
 use bytes::Bytes;
 use certs::signing::{SignatureAlgorithm, SigningKey};
 use control::{connect, Bus, BusEvent, BusOptions, EmbeddedBroker, Qos};
@@ -17,8 +17,6 @@ use domain::push_protocol::{ControlEvent, InternalPath, SegmentHeaders};
 use domain::topics::Topic;
 use domain::wire::KeyId;
 use domain::NodeId;
-use support::edge::*;
-use support::*;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 

@@ -2,11 +2,11 @@
 //! `tower::ServiceExt::oneshot` with real keys and certificates (one test over a real
 //! socket, for a chunked body).
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::edge::*;
+use crate::support::*;
 use axum::body::Body;
 use broadcast::{Edge, NodeConfig};
 use bytes::Bytes;
@@ -16,8 +16,6 @@ use domain::push_protocol::{ControlEvent, DURATION_HEADER, STATEMENT_HEADER};
 use domain::topics::Topic;
 use domain::{LiveEvent, NodeId};
 use http::{header, Request, StatusCode};
-use support::edge::*;
-use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const CAP: usize = 4096;

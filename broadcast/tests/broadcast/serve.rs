@@ -1,15 +1,13 @@
 //! A node served as production serves it ([`broadcast::run_edge`]) over a real socket:
 //! HTTP/1.1, HTTP/2 prior knowledge, slow and idle connections, and graceful shutdown.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::edge::{edge_config, Cluster};
+use crate::support::*;
 use broadcast::{BroadcastError, Node};
 use certs::signing::SignatureAlgorithm;
-use support::edge::{edge_config, Cluster};
-use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;

@@ -11,8 +11,6 @@
 //! comes from the node's own router, so the embedded files, their content types and the
 //! pages' Content Security Policy are the production ones.
 
-mod support;
-
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -774,10 +772,10 @@ async fn serve(
     };
     // The node as production serves it: an edge's router (of a cluster of its own: the edge
     // trusts nothing here, it only serves the pages and assets).
-    let cluster = support::edge::Cluster::new(SignatureAlgorithm::Ed25519);
+    let cluster = crate::support::edge::Cluster::new(SignatureAlgorithm::Ed25519);
     let edge = broadcast::Edge::new(
-        support::node(),
-        support::edge::edge_config(&cluster, support::node_config()),
+        crate::support::node(),
+        crate::support::edge::edge_config(&cluster, crate::support::node_config()),
     )
     .expect("an edge");
     let vectors = vectors.to_string();

@@ -2,16 +2,14 @@
 //! statement prepares on a freshly migrated database, a drifted schema is caught, and a
 //! database made by an older sealcast (only `0001`) is brought up to date with its data.
 
-mod support;
-
 use std::path::Path;
 
+use crate::support::{name, raw, Db};
 use catalog::{Catalog, CatalogError, ErrorKind, Scope, WebhookEvent};
 use sha2::{Digest, Sha256};
 use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::Migrator;
 use sqlx::{Connection, Executor};
-use support::{name, raw, Db};
 
 on_both_backends!(
     every_statement_prepares_on_a_migrated_database,

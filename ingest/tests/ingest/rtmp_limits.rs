@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use ingest::{IngestMetrics, IngestSettings, Registry};
 
-mod support;
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
@@ -29,7 +28,7 @@ fn publishes(metrics: &IngestMetrics, result: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_over_the_cap_and_oversized_setups_are_closed() {
-    let catalog = Arc::new(support::Authority::default());
+    let catalog = Arc::new(crate::support::Authority::default());
     let (events, _keep) = tokio::sync::mpsc::channel(16);
     let metrics = IngestMetrics::default();
     let registry = Registry::new(

@@ -3,8 +3,6 @@
 //! updates, followed without a stall by blocking viewers and by polling ones; and a ramp
 //! that stops at the step in which the stream freezes and the viewers' buffers run dry.
 
-mod support;
-
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -176,7 +174,7 @@ async fn serve(freeze_after_ms: u64, freeze_ms: u64) -> (String, Arc<Live>) {
         .route("/live/a/360p/init.mp4", get(|| async { vec![0u8; 700] }))
         .route("/live/a/360p/{name}", get(part))
         .with_state(Arc::clone(&live));
-    (support::serve(app).await, live)
+    (crate::support::serve(app).await, live)
 }
 
 fn config(master: &str, mode: LlMode) -> Config {

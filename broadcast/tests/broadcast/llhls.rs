@@ -4,11 +4,11 @@
 //! refused, and CMAF recordings played back as VOD. Driven with
 //! `tower::ServiceExt::oneshot` and real keys and certificates.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::edge::*;
+use crate::support::*;
 use axum::body::Body;
 use broadcast::{Edge, Node, NodeConfig};
 use bytes::Bytes;
@@ -21,8 +21,6 @@ use domain::wire::{PartStatement, SignedMedia};
 use domain::{LiveEvent, NodeId, RenditionInfo};
 use http::{header, Request, StatusCode};
 use sha2::{Digest, Sha256};
-use support::edge::*;
-use support::*;
 use tower::ServiceExt;
 
 const INIT: &[u8] = b"\0\0\0\x18ftypiso6 init segment";

@@ -3,16 +3,14 @@
 //! stops at the step where segments turn slow; and time to first byte told apart from the
 //! end of a slow body.
 
-mod support;
-
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::MASTER;
 use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::Router;
-use support::MASTER;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 use viewers::arrival::Arrival;
@@ -69,7 +67,7 @@ async fn serve_live(
         .route("/live/a/360p/index.m3u8", get(playlist))
         .route("/live/a/360p/{segment}", get(segment))
         .with_state(Arc::clone(&live));
-    (support::serve(app).await, live)
+    (crate::support::serve(app).await, live)
 }
 
 fn config(master: &str) -> Config {

@@ -1,0 +1,10 @@
+//! The emulator's integration tests, one binary (linking a test binary is the slow part of
+//! a build; one per crate links the crate and its dependencies once):
+//!
+//! - `emulate`: plain-HLS viewers against a live stream served on a free port;
+//! - `llhls`: LL-HLS viewers against an LL server on a free port;
+//! - `support`: the stream's master playlist and the server they share.
+
+mod emulate;
+mod llhls;
+mod support;

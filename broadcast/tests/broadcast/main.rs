@@ -1,0 +1,22 @@
+//! broadcast's integration tests, one binary (linking a test binary is the slow part of a
+//! build; one per crate links the crate and its dependencies once):
+//!
+//! - `intake`: the edge's internal push API and signature gate, through
+//!   `tower::ServiceExt::oneshot` with real keys and certificates;
+//! - `edge_mqtt`: `run_edge` against the embedded MQTT broker and real sockets;
+//! - `llhls`: LL-HLS on CMAF through an edge: parts pushed and signed like segments;
+//! - `router`: the public routes through `oneshot`;
+//! - `serve`: a node served as production serves it, over a real socket;
+//! - `vod`: recordings through the public routes;
+//! - `player_verify`: the player's own verification (`web/src/verify.js`) in Chromium;
+//! - `support`: a node with one live stream, requests, and (`support::edge`) a cluster's
+//!   keys, signed statements and pushes.
+
+mod edge_mqtt;
+mod intake;
+mod llhls;
+mod player_verify;
+mod router;
+mod serve;
+mod support;
+mod vod;

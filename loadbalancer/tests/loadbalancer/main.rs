@@ -1,0 +1,9 @@
+//! loadbalancer's integration tests, one binary (linking Pingora into a test binary is the
+//! slow part of a build; one per crate links it once):
+//!
+//! - `proxy`: the load balancer started as `sealcast lb` starts it, against an embedded
+//!   broker and two nodes;
+//! - `reload`: the server certificate follows its files.
+
+mod proxy;
+mod reload;
