@@ -1,3 +1,3 @@
 #![no_main]
-//! `fuzzing::statement` under libFuzzer.
-libfuzzer_sys::fuzz_target!(|data: &[u8]| fuzzing::statement(data));
+//! `fuzzing::manifest` under libFuzzer.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fuzzing::manifest(data));
