@@ -5,16 +5,10 @@ use super::codec::{Codec, Reader, WireError};
 use super::envelope::{Signed, Statement};
 use super::key::{KeyId, SignatureAlgorithm};
 use super::part::{PartStatement, PART_TAG};
-use super::segment::SegmentStatement;
+use super::segment::{SegmentStatement, ENVELOPE, FIELD};
 use crate::DomainError;
 
-/// Largest encoded statement accepted in an envelope (a statement is at most 248 bytes).
-pub const MAX_MEDIA_STATEMENT_LEN: usize = 1024;
-
-/// What the statement envelope is called in errors.
-pub(super) const ENVELOPE: &str = "signed media statement";
-/// What the statement inside it is called in errors.
-pub(super) const FIELD: &str = "statement";
+pub use super::segment::MAX_MEDIA_STATEMENT_LEN;
 
 /// What travels on a statement topic: a segment's or a part's statement and a signature over
 /// exactly its bytes.

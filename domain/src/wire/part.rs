@@ -4,7 +4,7 @@
 use super::codec::{put_name, Codec, Reader, WireError};
 use super::envelope::Statement;
 use super::key::{KeyId, SignatureAlgorithm};
-use super::media::MAX_MEDIA_STATEMENT_LEN;
+use super::segment::{ENVELOPE, FIELD, MAX_MEDIA_STATEMENT_LEN};
 use crate::segment::PartMeta;
 use crate::{DomainError, RenditionName, SessionId, StreamName};
 
@@ -134,8 +134,8 @@ impl Codec for PartStatement {
 
 impl Statement for PartStatement {
     const WRONG_TAG: DomainError = DomainError::WrongMediaTag;
-    const ENVELOPE: &'static str = super::media::ENVELOPE;
-    const FIELD: &'static str = super::media::FIELD;
+    const ENVELOPE: &'static str = ENVELOPE;
+    const FIELD: &'static str = FIELD;
     const MAX_LEN: usize = MAX_MEDIA_STATEMENT_LEN;
 }
 

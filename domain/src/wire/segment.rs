@@ -26,13 +26,22 @@
 use super::codec::{put_name, Codec, Reader, WireError};
 use super::envelope::Statement;
 use super::key::{KeyId, SignatureAlgorithm};
-use super::media::MAX_MEDIA_STATEMENT_LEN;
 use crate::{DomainError, RenditionName, SegmentMeta, SessionId, StreamName};
 
 /// Domain-separation tag: a signature over a segment statement can never be mistaken for a
 /// signature over anything else the cluster signs. The tag keeps the old word,
 /// `manifest`; it is wire (every signature ever made binds it).
 pub const SEGMENT_TAG: &[u8] = b"sealcast/v1/segment-manifest\0";
+
+/// Largest encoded segment or part statement accepted in an envelope (one is at most 248
+/// bytes). Here rather than beside [`super::MediaStatement`], which carries either, so that
+/// the part's file needs only this one and no file of the folder imports one that imports it.
+pub const MAX_MEDIA_STATEMENT_LEN: usize = 1024;
+
+/// What the envelope of a segment's or a part's statement is called in errors.
+pub(super) const ENVELOPE: &str = "signed media statement";
+/// What the statement inside it is called in errors.
+pub(super) const FIELD: &str = "statement";
 
 /// Everything a signature binds about one segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,8 +148,8 @@ impl Codec for SegmentStatement {
 
 impl Statement for SegmentStatement {
     const WRONG_TAG: DomainError = DomainError::WrongMediaTag;
-    const ENVELOPE: &'static str = super::media::ENVELOPE;
-    const FIELD: &'static str = super::media::FIELD;
+    const ENVELOPE: &'static str = ENVELOPE;
+    const FIELD: &'static str = FIELD;
     const MAX_LEN: usize = MAX_MEDIA_STATEMENT_LEN;
 }
 
