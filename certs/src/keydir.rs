@@ -7,6 +7,9 @@
 //!   root.pub             cluster root public key — every edge pins it
 //!   push-token           the cluster push token (0600) — ingest presents it, edges check it
 //!   cookie-key           the load balancers' sticky-cookie HMAC key (0600)
+//!   playback-key         the playback-token key of private streams (0600): load balancers
+//!                        and broadcast nodes check tokens with it, `sealcast tokens mint`
+//!                        and the API mint them; it signs nothing else
 //!   ingest/{node}.key    an ingest node's signing key (0600)
 //!   ingest/{node}.cert   its root-signed certificate
 //! ```
@@ -75,6 +78,12 @@ impl KeyDir {
     /// `cookie-key`
     pub fn cookie_key_path(&self) -> PathBuf {
         self.dir.join("cookie-key")
+    }
+
+    /// `playback-key`: the key playback tokens of private streams are signed with
+    /// (`crate::tokens`), its own file so that no media key can ever sign a token.
+    pub fn playback_key_path(&self) -> PathBuf {
+        self.dir.join("playback-key")
     }
 
     /// `broker-password`: the password of the embedded MQTT broker of `sealcast up`.
@@ -146,7 +155,8 @@ impl KeyDir {
     }
 
     /// Creates what is missing: the revocations directory, the root key pair (of
-    /// `algorithm`), the push token, the cookie key, the embedded broker's password, the
+    /// `algorithm`), the push token, the cookie key, the playback key, the embedded broker's
+    /// password, the
     /// broadcast nodes' edge key and its certificate, and a signing key and certificate for
     /// each of `ingest` (certificates valid from `now`, unix seconds).
     /// An existing root decides the algorithm; a certificate expiring within
@@ -175,6 +185,7 @@ impl KeyDir {
         }
         make_secret(&self.push_token_path(), "pt_", &mut report)?;
         make_secret(&self.cookie_key_path(), "", &mut report)?;
+        make_secret(&self.playback_key_path(), "", &mut report)?;
         make_secret(&self.broker_password_path(), "", &mut report)?;
         for node in ingest {
             self.certified_key::<Ingest>(
@@ -289,26 +300,38 @@ impl KeyDir {
 
     /// The sticky-cookie key (32 bytes, kept as 64 hex digits).
     pub fn cookie_key(&self) -> Result<zeroize::Zeroizing<Vec<u8>>, CertsError> {
-        let path = self.cookie_key_path();
-        let text = zeroize::Zeroizing::new(
-            fs::read_to_string(&path).map_err(crate::signing::io_error(&path))?,
-        );
-        let text = text.trim();
-        let bad = || CertsError::FileFormat {
-            path: path.clone(),
-            what: "cookie key file",
-            reason: "not 64 hex digits",
-        };
-        if text.len() != 64 {
-            return Err(bad());
-        }
-        let mut key = zeroize::Zeroizing::new(Vec::with_capacity(32));
-        for pair in text.as_bytes().chunks(2) {
-            let digits = std::str::from_utf8(pair).map_err(|_| bad())?;
-            key.push(u8::from_str_radix(digits, 16).map_err(|_| bad())?);
-        }
-        Ok(key)
+        read_hex_key(&self.cookie_key_path(), "cookie key file")
     }
+
+    /// The playback-token key (32 bytes, kept as 64 hex digits).
+    pub fn playback_key(&self) -> Result<crate::tokens::PlaybackKey, CertsError> {
+        let bytes = read_hex_key(&self.playback_key_path(), "playback key file")?;
+        crate::tokens::PlaybackKey::new(&bytes)
+    }
+}
+
+/// A 32-byte secret kept as 64 hex digits (surrounding whitespace ignored).
+fn read_hex_key(
+    path: &Path,
+    what: &'static str,
+) -> Result<zeroize::Zeroizing<Vec<u8>>, CertsError> {
+    let text =
+        zeroize::Zeroizing::new(fs::read_to_string(path).map_err(crate::signing::io_error(path))?);
+    let text = text.trim();
+    let bad = || CertsError::FileFormat {
+        path: path.to_path_buf(),
+        what,
+        reason: "not 64 hex digits",
+    };
+    if text.len() != 64 {
+        return Err(bad());
+    }
+    let mut key = zeroize::Zeroizing::new(Vec::with_capacity(32));
+    for pair in text.as_bytes().chunks(2) {
+        let digits = std::str::from_utf8(pair).map_err(|_| bad())?;
+        key.push(u8::from_str_radix(digits, 16).map_err(|_| bad())?);
+    }
+    Ok(key)
 }
 
 /// The name the edge key is certified under: one key for every broadcast node of the
@@ -375,11 +398,12 @@ mod tests {
                 NOW,
             )
             .expect("init");
-        assert_eq!(report.written.len(), 9);
+        assert_eq!(report.written.len(), 10);
         for private in [
             dir.root_key_path(),
             dir.push_token_path(),
             dir.cookie_key_path(),
+            dir.playback_key_path(),
             dir.broker_password_path(),
             dir.signing_key_path(&ingest),
             dir.edge_key_path(),
@@ -421,6 +445,15 @@ mod tests {
             .expect("verifies");
         assert!(dir.push_token().is_ok());
         assert_eq!(dir.cookie_key().expect("cookie key").len(), 32);
+        // The playback key mints tokens it then verifies; it is not the cookie key.
+        let playback = dir.playback_key().expect("playback key");
+        let claims =
+            crate::tokens::Claims::new(domain::StreamName::new("s").expect("valid"), NOW, NOW + 60);
+        assert_eq!(playback.verify(&playback.mint(&claims), NOW), Ok(claims));
+        assert_ne!(
+            fs::read(dir.playback_key_path()).expect("read"),
+            fs::read(dir.cookie_key_path()).expect("read")
+        );
 
         // The edge key signs presences the pinned root vouches for; it is no ingest key.
         let (edge, edge_cert) = dir.edge().expect("edge material");

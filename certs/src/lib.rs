@@ -8,6 +8,9 @@
 //!   cluster. Key and certificate files included (private keys mode 0600).
 //! - [`keydir`]: [`KeyDir`], the directory layout of the cluster's keys, certificates and
 //!   push token, created by `sealcast keys init` and `sealcast up`.
+//! - [`tokens`]: playback tokens, what opens a private stream to a viewer: JWTs (HS256)
+//!   under the cluster's playback key, checked strictly and cheaply
+//!   ([`tokens::TokenVerifier`]) by the load balancer and the nodes.
 //! - [`tls`]: [`TlsDir`], the TLS material of `sealcast certs`: a local CA and a server
 //!   certificate for `streaming-cluster.test`, `*.streaming-cluster.test`,
 //!   `broadcast1..N.streaming-cluster.test`, `localhost`, `127.0.0.1` and `::1`
@@ -20,6 +23,7 @@ pub mod error;
 pub mod keydir;
 pub mod signing;
 pub mod tls;
+pub mod tokens;
 
 pub use keydir::KeyDir;
 pub use tls::TlsDir;
