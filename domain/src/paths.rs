@@ -11,11 +11,16 @@
 //! | `/live/{stream}/{rendition}/{seq}.m4s` | a CMAF segment |
 //! | `/live/{stream}/{rendition}/{seq}.{part}.m4s` | an LL-HLS part of a CMAF segment |
 //! | `/live/{stream}/{rendition}/{seq}.ts` | an MPEG-TS segment |
+//! | `/live/{stream}/{rendition}/{file}.sig` | the signed statement of a segment, part or `init.mp4` |
+//! | `/live/{stream}/{rendition}/{seq}.partkey` | the part-key delegation covering segment `seq` |
 //! | `/vod/{stream}/{recording}/master.m3u8` | master playlist of a finished recording |
 //! | `/vod/{stream}/{recording}/{rendition}/index.m3u8` | its media playlist (VOD) |
 //! | `/vod/{stream}/{recording}/{rendition}/init.mp4` | its init segment (CMAF) |
 //! | `/vod/{stream}/{recording}/{rendition}/{seq}.m4s` | one of its segments (CMAF) |
 //! | `/vod/{stream}/{recording}/{rendition}/{seq}.ts` | one of its segments (MPEG-TS) |
+//! | `/vod/{stream}/{recording}/{rendition}/{file}.sig` | a segment's or `init.mp4`'s signed statement |
+//! | `/trust/v1/root.pub` | the cluster's root public key (the file edges pin) |
+//! | `/trust/v1/bundle` | the certificates and revocations the root signed, for viewers |
 //! | `/api/v1/streams` | live streams as JSON |
 //! | `/api/v1/recordings` | finished recordings as JSON |
 //! | `/healthz`, `/readyz`, `/metrics` | liveness, readiness, Prometheus text |
@@ -58,6 +63,20 @@ pub enum PublicPath {
     VodInit(StreamName, SessionId, RenditionName),
     /// `/vod/{stream}/{recording}/{rendition}/{seq}.m4s`
     VodFragment(StreamName, SessionId, RenditionName, u64),
+    /// `/live/{stream}/{rendition}/{file}.sig`: the signed statement of a live media file,
+    /// the exact envelope the ingest signed and the node verified.
+    Signature(StreamName, RenditionName, MediaFile),
+    /// `/vod/{stream}/{recording}/{rendition}/{file}.sig`: a recorded media file's signed
+    /// statement (recordings have no parts).
+    VodSignature(StreamName, SessionId, RenditionName, MediaFile),
+    /// `/live/{stream}/{rendition}/{seq}.partkey`: the signed delegation of the key that
+    /// signs the parts of segment `seq`.
+    PartKey(StreamName, RenditionName, u64),
+    /// `/trust/v1/root.pub`: the root public key file.
+    TrustRoot,
+    /// `/trust/v1/bundle`: the node's trust bundle (root-signed certificates and
+    /// revocations).
+    TrustBundle,
     /// `/api/v1/streams`
     Streams,
     /// `/api/v1/recordings`
@@ -186,6 +205,8 @@ impl PublicPath {
             ["assets", file] => AssetName::from_file_name(file).map(Self::Asset),
             ["api", "v1", "streams"] => Some(Self::Streams),
             ["api", "v1", "recordings"] => Some(Self::Recordings),
+            ["trust", "v1", "root.pub"] => Some(Self::TrustRoot),
+            ["trust", "v1", "bundle"] => Some(Self::TrustBundle),
             ["live", stream, "master.m3u8"] => Some(Self::Master(StreamName::new(*stream).ok()?)),
             ["live", stream, rendition, "index.m3u8"] => Some(Self::Media(
                 StreamName::new(*stream).ok()?,
@@ -194,6 +215,12 @@ impl PublicPath {
             ["live", stream, rendition, file] => {
                 let stream = StreamName::new(*stream).ok()?;
                 let rendition = RenditionName::new(*rendition).ok()?;
+                if let Some(media) = file.strip_suffix(".sig") {
+                    return Some(Self::Signature(stream, rendition, media_file(media)?));
+                }
+                if let Some(seq) = file.strip_suffix(".partkey") {
+                    return Some(Self::PartKey(stream, rendition, decimal(seq)?));
+                }
                 Some(match media_file(file)? {
                     MediaFile::Ts(n) => Self::Segment(stream, rendition, n),
                     MediaFile::Init => Self::Init(stream, rendition),
@@ -214,6 +241,12 @@ impl PublicPath {
                 let stream = StreamName::new(*stream).ok()?;
                 let recording = recording.parse().ok()?;
                 let rendition = RenditionName::new(*rendition).ok()?;
+                if let Some(media) = file.strip_suffix(".sig") {
+                    return match media_file(media)? {
+                        MediaFile::Part(..) => None,
+                        media => Some(Self::VodSignature(stream, recording, rendition, media)),
+                    };
+                }
                 Some(match media_file(file)? {
                     MediaFile::Ts(n) => Self::VodSegment(stream, recording, rendition, n),
                     MediaFile::Init => Self::VodInit(stream, recording, rendition),
@@ -272,8 +305,9 @@ impl PathClass {
     }
 }
 
-/// A media file name of a rendition.
-enum MediaFile {
+/// A media file name of a rendition, as a sidecar path names the file it signs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MediaFile {
     /// `{seq}.ts`
     Ts(u64),
     /// `init.mp4`
@@ -282,6 +316,17 @@ enum MediaFile {
     Fragment(u64),
     /// `{seq}.{part}.m4s`
     Part(u64, u32),
+}
+
+impl fmt::Display for MediaFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Ts(n) => write!(f, "{n}.ts"),
+            Self::Init => f.write_str("init.mp4"),
+            Self::Fragment(n) => write!(f, "{n}.m4s"),
+            Self::Part(n, p) => write!(f, "{n}.{p}.m4s"),
+        }
+    }
 }
 
 /// Parses a media file name; numbers are plain decimal (a sequence number at most 20
@@ -328,6 +373,11 @@ impl fmt::Display for PublicPath {
             Self::VodSegment(s, id, r, n) => write!(f, "/vod/{s}/{id}/{r}/{n}.ts"),
             Self::VodInit(s, id, r) => write!(f, "/vod/{s}/{id}/{r}/init.mp4"),
             Self::VodFragment(s, id, r, n) => write!(f, "/vod/{s}/{id}/{r}/{n}.m4s"),
+            Self::Signature(s, r, file) => write!(f, "/live/{s}/{r}/{file}.sig"),
+            Self::VodSignature(s, id, r, file) => write!(f, "/vod/{s}/{id}/{r}/{file}.sig"),
+            Self::PartKey(s, r, n) => write!(f, "/live/{s}/{r}/{n}.partkey"),
+            Self::TrustRoot => f.write_str("/trust/v1/root.pub"),
+            Self::TrustBundle => f.write_str("/trust/v1/bundle"),
             Self::Streams => f.write_str("/api/v1/streams"),
             Self::Recordings => f.write_str("/api/v1/recordings"),
             Self::Health => f.write_str("/healthz"),
@@ -404,6 +454,21 @@ mod tests {
             "/assets/",
             "/assets/style.css/",
             "/dashboard/",
+            "/live/a/b/.sig",
+            "/live/a/b/1.m4s.sig.sig",
+            "/live/a/b/1.sig",
+            "/live/a/b/index.m3u8.sig",
+            "/live/a/b/1.partkey.sig",
+            "/live/a/b/x.partkey",
+            "/live/a/b/1.2.partkey",
+            "/live/a/b/.partkey",
+            "/vod/a/0000000000000007/src/1.2.m4s.sig",
+            "/vod/a/0000000000000007/src/1.partkey",
+            "/vod/a/0000000000000007/master.m3u8.sig",
+            "/trust/v1/",
+            "/trust/v1/root.pub/",
+            "/trust/v2/bundle",
+            "/trust/v1/../bundle",
         ] {
             assert_eq!(PublicPath::parse(bad), None, "{bad}");
         }
@@ -426,6 +491,8 @@ mod tests {
             (PublicPath::Health, "/healthz"),
             (PublicPath::Readiness, "/readyz"),
             (PublicPath::Metrics, "/metrics"),
+            (PublicPath::TrustRoot, "/trust/v1/root.pub"),
+            (PublicPath::TrustBundle, "/trust/v1/bundle"),
         ] {
             assert_eq!(path.to_string(), spelled);
             assert_eq!(PublicPath::parse(spelled), Some(path));
@@ -450,6 +517,46 @@ mod tests {
             (
                 PublicPath::VodSegment(s, id, r, 42),
                 "/vod/demo/17a3f0c2b1e4d5a6/720p/42.ts",
+            ),
+        ] {
+            assert_eq!(path.to_string(), spelled);
+            assert_eq!(PublicPath::parse(spelled), Some(path));
+        }
+    }
+
+    #[test]
+    fn sidecars_sit_beside_their_media() {
+        let s = StreamName::new("demo").expect("valid");
+        let r = RenditionName::new("360p").expect("valid");
+        let id = SessionId(0x17a3_f0c2_b1e4_d5a6);
+        for (path, spelled) in [
+            (
+                PublicPath::Signature(s.clone(), r.clone(), MediaFile::Part(12, 3)),
+                "/live/demo/360p/12.3.m4s.sig",
+            ),
+            (
+                PublicPath::Signature(s.clone(), r.clone(), MediaFile::Fragment(12)),
+                "/live/demo/360p/12.m4s.sig",
+            ),
+            (
+                PublicPath::Signature(s.clone(), r.clone(), MediaFile::Ts(12)),
+                "/live/demo/360p/12.ts.sig",
+            ),
+            (
+                PublicPath::Signature(s.clone(), r.clone(), MediaFile::Init),
+                "/live/demo/360p/init.mp4.sig",
+            ),
+            (
+                PublicPath::PartKey(s.clone(), r.clone(), 12),
+                "/live/demo/360p/12.partkey",
+            ),
+            (
+                PublicPath::VodSignature(s.clone(), id, r.clone(), MediaFile::Fragment(7)),
+                "/vod/demo/17a3f0c2b1e4d5a6/360p/7.m4s.sig",
+            ),
+            (
+                PublicPath::VodSignature(s, id, r, MediaFile::Init),
+                "/vod/demo/17a3f0c2b1e4d5a6/360p/init.mp4.sig",
             ),
         ] {
             assert_eq!(path.to_string(), spelled);
@@ -495,7 +602,7 @@ mod tests {
             id in any::<u64>(),
             asset in any_asset(),
             part in any::<u32>(),
-            which in 0u8..19,
+            which in 0u8..26,
         ) {
             let s = StreamName::new(s).expect("valid");
             let r = RenditionName::new(r).expect("valid");
@@ -519,6 +626,13 @@ mod tests {
                 15 => PublicPath::Part(s, r, n, part),
                 16 => PublicPath::VodInit(s, id, r),
                 17 => PublicPath::VodFragment(s, id, r, n),
+                18 => PublicPath::Signature(s, r, MediaFile::Part(n, part)),
+                19 => PublicPath::Signature(s, r, MediaFile::Fragment(n)),
+                20 => PublicPath::Signature(s, r, MediaFile::Init),
+                21 => PublicPath::VodSignature(s, id, r, MediaFile::Ts(n)),
+                22 => PublicPath::PartKey(s, r, n),
+                23 => PublicPath::TrustRoot,
+                24 => PublicPath::TrustBundle,
                 _ => PublicPath::VodSegment(s, id, r, n),
             };
             prop_assert_eq!(PublicPath::parse(&p.to_string()), Some(p));

@@ -10,6 +10,8 @@
 //! - `key`: [`SignatureAlgorithm`] and [`KeyId`], how every statement names its signer.
 //! - `segment`: [`SegmentStatement`], what the ingest signs per segment.
 //! - `part`: [`PartStatement`], the same per LL-HLS part.
+//! - `part_key`: [`PartKeyStatement`], an ingest's delegation of one run of parts to a
+//!   short-lived key ([`SignedPartKey`]), on the statement topic beside the parts.
 //! - `media`: [`MediaStatement`], a segment's or a part's statement, as the statement topic
 //!   carries either in one envelope ([`SignedMedia`]).
 //! - `event`: [`EventStatement`] around each control event ([`SignedEvent`]).
@@ -27,6 +29,7 @@ mod event;
 mod key;
 mod media;
 mod part;
+mod part_key;
 mod presence;
 mod segment;
 
@@ -36,6 +39,10 @@ pub use event::{EventStatement, SignedEvent, EVENT_TAG, MAX_EVENT_LEN, MAX_SIGNE
 pub use key::{KeyId, SignatureAlgorithm};
 pub use media::{MediaStatement, SignedMedia, MAX_MEDIA_STATEMENT_LEN};
 pub use part::{PartStatement, PART_TAG};
+pub use part_key::{
+    PartKeyStatement, SignedPartKey, MAX_DELEGATED_KEY_LEN, MAX_PART_KEY_LEN, MAX_PART_KEY_RUN,
+    MAX_SIGNED_PART_KEY_LEN, PART_KEY_TAG,
+};
 pub use presence::{
     PresenceStatement, SignedPresence, MAX_PRESENCE_CERTIFICATE_LEN, MAX_PRESENCE_JSON_LEN,
     MAX_SIGNED_PRESENCE_LEN, PRESENCE_TAG,
