@@ -275,7 +275,11 @@ fn route_label(path: &str) -> &'static str {
     // The live tree by shape alone (no second parse of the names on the hot path); a
     // malformed path under it is labelled by its shape and answered 404.
     if let Some(rest) = path.strip_prefix("/live/") {
-        return if rest.ends_with("/master.m3u8") {
+        return if rest.ends_with(".sig") {
+            "signature"
+        } else if rest.ends_with(".partkey") {
+            "part_key"
+        } else if rest.ends_with("/master.m3u8") {
             "master"
         } else if rest.ends_with("/index.m3u8") {
             "media"
@@ -323,6 +327,9 @@ fn route_label(path: &str) -> &'static str {
         Some(PublicPath::Health) => "healthz",
         Some(PublicPath::Readiness) => "readyz",
         Some(PublicPath::Metrics) => "metrics",
+        Some(PublicPath::Signature(..) | PublicPath::VodSignature(..)) => "signature",
+        Some(PublicPath::PartKey(..)) => "part_key",
+        Some(PublicPath::TrustRoot | PublicPath::TrustBundle) => "trust",
         None if path.starts_with("/api/") => "api",
         None => "unmatched",
     }
