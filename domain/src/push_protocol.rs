@@ -16,6 +16,7 @@
 //! like one that came over MQTT.
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -99,52 +100,79 @@ fn parse_decimal(s: &str) -> Option<u64> {
     s.parse().ok()
 }
 
-/// The metadata headers of a segment push: what [`SegmentMeta`] holds beyond the path.
+/// What a push's metadata headers describe: a segment ([`SegmentMeta`]) or an LL-HLS part
+/// ([`PartMeta`]). Both carry five headers, three of them the same (session, discontinuity
+/// sequence, duration); they differ in one flag and one time, named here, so that one
+/// writer and one strict parser ([`PushHeaders`]) serve both.
+pub trait Pushed {
+    /// The flag's header: a segment's [`DISCONTINUITY_HEADER`], a part's
+    /// [`INDEPENDENT_HEADER`].
+    const FLAG_HEADER: &'static str;
+    /// The time's header: a segment's [`START_PTS_HEADER`] (90 kHz), a part's
+    /// [`PROGRAM_DATE_TIME_HEADER`] (Unix milliseconds).
+    const TIME_HEADER: &'static str;
+
+    /// The values its headers carry.
+    fn header_values(&self) -> HeaderValues;
+}
+
+/// The five values of a push's metadata headers, as [`Pushed`] reads them from a segment's
+/// or a part's metadata.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SegmentHeaders {
+pub struct HeaderValues {
     /// Publish session.
     pub session: SessionId,
     /// Discontinuity sequence.
     pub discontinuity_sequence: u64,
-    /// First segment after a reconnect.
-    pub discontinuity: bool,
     /// Duration in microseconds.
     pub duration_us: u64,
-    /// Start presentation time, 90 kHz.
-    pub start_pts_90k: u64,
+    /// A segment's discontinuity flag (first after a reconnect), a part's independent flag
+    /// (starts with a keyframe).
+    pub flag: bool,
+    /// A segment's start presentation time (90 kHz), a part's capture time of its first
+    /// frame (Unix milliseconds).
+    pub time: u64,
 }
+
+/// The metadata headers of a push of `M`: what `M` holds beyond the path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushHeaders<M> {
+    /// The values, in the names both kinds share.
+    pub values: HeaderValues,
+    of: PhantomData<fn() -> M>,
+}
+
+/// The metadata headers of a segment push.
+pub type SegmentHeaders = PushHeaders<SegmentMeta>;
+/// The metadata headers of a part push.
+pub type PartHeaders = PushHeaders<PartMeta>;
 
 /// Why pushed segment headers were refused: the header's name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("missing or invalid header {0}")]
 pub struct BadHeader(pub &'static str);
 
-impl SegmentHeaders {
+impl<M: Pushed> PushHeaders<M> {
     /// The headers describing `meta`.
-    pub fn of(meta: &SegmentMeta) -> Self {
-        SegmentHeaders {
-            session: meta.session,
-            discontinuity_sequence: meta.discontinuity_sequence,
-            discontinuity: meta.discontinuity,
-            duration_us: u64::try_from(meta.duration.as_micros()).unwrap_or(u64::MAX),
-            start_pts_90k: meta.start_pts_90k,
+    pub fn of(meta: &M) -> Self {
+        PushHeaders {
+            values: meta.header_values(),
+            of: PhantomData,
         }
     }
 
     /// Name and value of every header, to set on a request.
     pub fn pairs(&self) -> [(&'static str, String); 5] {
+        let v = &self.values;
         [
-            (SESSION_HEADER, self.session.0.to_string()),
+            (SESSION_HEADER, v.session.0.to_string()),
             (
                 DISCONTINUITY_SEQUENCE_HEADER,
-                self.discontinuity_sequence.to_string(),
+                v.discontinuity_sequence.to_string(),
             ),
-            (
-                DISCONTINUITY_HEADER,
-                u8::from(self.discontinuity).to_string(),
-            ),
-            (DURATION_HEADER, self.duration_us.to_string()),
-            (START_PTS_HEADER, self.start_pts_90k.to_string()),
+            (M::FLAG_HEADER, u8::from(v.flag).to_string()),
+            (DURATION_HEADER, v.duration_us.to_string()),
+            (M::TIME_HEADER, v.time.to_string()),
         ]
     }
 
@@ -152,96 +180,72 @@ impl SegmentHeaders {
     /// header present, plain decimal, the flag `0` or `1`.
     pub fn parse<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Result<Self, BadHeader> {
         let num = |name: &'static str| get(name).and_then(parse_decimal).ok_or(BadHeader(name));
-        let discontinuity = match get(DISCONTINUITY_HEADER) {
+        let flag = match get(M::FLAG_HEADER) {
             Some("0") => false,
             Some("1") => true,
-            _ => return Err(BadHeader(DISCONTINUITY_HEADER)),
+            _ => return Err(BadHeader(M::FLAG_HEADER)),
         };
-        Ok(SegmentHeaders {
-            session: SessionId(num(SESSION_HEADER)?),
-            discontinuity_sequence: num(DISCONTINUITY_SEQUENCE_HEADER)?,
-            discontinuity,
-            duration_us: num(DURATION_HEADER)?,
-            start_pts_90k: num(START_PTS_HEADER)?,
+        Ok(PushHeaders {
+            values: HeaderValues {
+                session: SessionId(num(SESSION_HEADER)?),
+                discontinuity_sequence: num(DISCONTINUITY_SEQUENCE_HEADER)?,
+                duration_us: num(DURATION_HEADER)?,
+                flag,
+                time: num(M::TIME_HEADER)?,
+            },
+            of: PhantomData,
         })
     }
+}
 
+impl Pushed for SegmentMeta {
+    const FLAG_HEADER: &'static str = DISCONTINUITY_HEADER;
+    const TIME_HEADER: &'static str = START_PTS_HEADER;
+
+    fn header_values(&self) -> HeaderValues {
+        HeaderValues {
+            session: self.session,
+            discontinuity_sequence: self.discontinuity_sequence,
+            duration_us: u64::try_from(self.duration.as_micros()).unwrap_or(u64::MAX),
+            flag: self.discontinuity,
+            time: self.start_pts_90k,
+        }
+    }
+}
+
+impl Pushed for PartMeta {
+    const FLAG_HEADER: &'static str = INDEPENDENT_HEADER;
+    const TIME_HEADER: &'static str = PROGRAM_DATE_TIME_HEADER;
+
+    fn header_values(&self) -> HeaderValues {
+        HeaderValues {
+            session: self.session,
+            discontinuity_sequence: self.discontinuity_sequence,
+            duration_us: u64::try_from(self.duration.as_micros()).unwrap_or(u64::MAX),
+            flag: self.independent,
+            time: self.program_date_time_ms,
+        }
+    }
+}
+
+impl SegmentHeaders {
     /// The segment's metadata, with the names and sequence number from the path.
     pub fn meta(&self, stream: StreamName, rendition: RenditionName, sequence: u64) -> SegmentMeta {
+        let v = &self.values;
         SegmentMeta {
             stream,
             rendition,
-            session: self.session,
+            session: v.session,
             sequence,
-            discontinuity_sequence: self.discontinuity_sequence,
-            discontinuity: self.discontinuity,
-            duration: Duration::from_micros(self.duration_us),
-            start_pts_90k: self.start_pts_90k,
+            discontinuity_sequence: v.discontinuity_sequence,
+            discontinuity: v.flag,
+            duration: Duration::from_micros(v.duration_us),
+            start_pts_90k: v.time,
         }
     }
-}
-
-/// The metadata headers of a part push: what [`PartMeta`] holds beyond the path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PartHeaders {
-    /// Publish session.
-    pub session: SessionId,
-    /// Discontinuity sequence.
-    pub discontinuity_sequence: u64,
-    /// Starts with a keyframe.
-    pub independent: bool,
-    /// Duration in microseconds.
-    pub duration_us: u64,
-    /// Capture time of its first frame, Unix milliseconds.
-    pub program_date_time_ms: u64,
 }
 
 impl PartHeaders {
-    /// The headers describing `meta`.
-    pub fn of(meta: &PartMeta) -> Self {
-        PartHeaders {
-            session: meta.session,
-            discontinuity_sequence: meta.discontinuity_sequence,
-            independent: meta.independent,
-            duration_us: u64::try_from(meta.duration.as_micros()).unwrap_or(u64::MAX),
-            program_date_time_ms: meta.program_date_time_ms,
-        }
-    }
-
-    /// Name and value of every header, to set on a request.
-    pub fn pairs(&self) -> [(&'static str, String); 5] {
-        [
-            (SESSION_HEADER, self.session.0.to_string()),
-            (
-                DISCONTINUITY_SEQUENCE_HEADER,
-                self.discontinuity_sequence.to_string(),
-            ),
-            (INDEPENDENT_HEADER, u8::from(self.independent).to_string()),
-            (DURATION_HEADER, self.duration_us.to_string()),
-            (
-                PROGRAM_DATE_TIME_HEADER,
-                self.program_date_time_ms.to_string(),
-            ),
-        ]
-    }
-
-    /// Reads the headers through `get`, strictly like [`SegmentHeaders::parse`].
-    pub fn parse<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Result<Self, BadHeader> {
-        let num = |name: &'static str| get(name).and_then(parse_decimal).ok_or(BadHeader(name));
-        let independent = match get(INDEPENDENT_HEADER) {
-            Some("0") => false,
-            Some("1") => true,
-            _ => return Err(BadHeader(INDEPENDENT_HEADER)),
-        };
-        Ok(PartHeaders {
-            session: SessionId(num(SESSION_HEADER)?),
-            discontinuity_sequence: num(DISCONTINUITY_SEQUENCE_HEADER)?,
-            independent,
-            duration_us: num(DURATION_HEADER)?,
-            program_date_time_ms: num(PROGRAM_DATE_TIME_HEADER)?,
-        })
-    }
-
     /// The part's metadata, with the names, sequence number and index from the path.
     pub fn meta(
         &self,
@@ -250,16 +254,17 @@ impl PartHeaders {
         sequence: u64,
         index: u32,
     ) -> PartMeta {
+        let v = &self.values;
         PartMeta {
             stream,
             rendition,
-            session: self.session,
+            session: v.session,
             sequence,
             index,
-            discontinuity_sequence: self.discontinuity_sequence,
-            independent: self.independent,
-            duration: Duration::from_micros(self.duration_us),
-            program_date_time_ms: self.program_date_time_ms,
+            discontinuity_sequence: v.discontinuity_sequence,
+            independent: v.flag,
+            duration: Duration::from_micros(v.duration_us),
+            program_date_time_ms: v.time,
         }
     }
 }
@@ -495,7 +500,11 @@ mod tests {
         fn control_events_round_trip(session in any::<u64>(), kind in 0u8..5) {
             let stream = StreamName::new("s").expect("valid");
             let e = match kind {
-                0 => ControlEvent::Live(LiveEvent::SessionStarted { stream, session: SessionId(session) }),
+                0 => ControlEvent::Live(LiveEvent::SessionStarted {
+                    stream,
+                    session: SessionId(session),
+                    private: session % 3 == 0,
+                }),
                 1 => ControlEvent::Live(LiveEvent::Rendition {
                     stream,
                     info: RenditionInfo {
