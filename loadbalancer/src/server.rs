@@ -1,6 +1,7 @@
 //! Starting and stopping the load balancer: the certificate watcher, the membership and
-//! health tasks, and the two Pingora services (HTTPS proxy, plain-HTTP redirect) on
-//! listeners the caller has bound, all on the caller's Tokio runtime.
+//! health tasks, and the Pingora services (HTTPS proxy, plain-HTTP redirect, and where
+//! asked a plain-HTTP proxy for a cache in front) on listeners the caller has bound, all
+//! on the caller's Tokio runtime.
 //!
 //! The listeners are handed to Pingora as already-bound sockets, so a port of 0 works
 //! (tests) and the caller knows the addresses before anything is served.
@@ -67,6 +68,10 @@ pub struct LbListeners {
     pub https: std::net::TcpListener,
     /// Plain HTTP, redirected to HTTPS.
     pub http: Option<std::net::TcpListener>,
+    /// Plain HTTP proxied exactly as HTTPS is, for a cache tier in front on a private
+    /// network (deploy/varnish/): Varnish cannot fetch over TLS, and the plain-HTTP port
+    /// above only redirects.
+    pub origin: Option<std::net::TcpListener>,
 }
 
 /// A started load balancer.
@@ -119,12 +124,33 @@ pub fn start(
             .l4_buffer(L4BufferSettings::default().read(0)),
     );
 
+    // The origin listener: the same proxy, without TLS (a cache is one client with many
+    // viewers behind it: few connections, kept alive).
+    let origin = match listeners.origin {
+        Some(listener) => {
+            let mut origin = pingora::proxy::http_proxy_service_with_name(
+                &conf,
+                Proxy::new(Arc::clone(&pool), metrics.clone(), config.proxy.clone()),
+                "sealcast-lb-origin",
+            );
+            origin.add_tcp(&adopt(&fds, listener, "origin listener")?);
+            Some(origin)
+        }
+        None => None,
+    };
+
     let mut services = Vec::new();
     let (pingora_stop, pingora_watch) = watch::channel(false);
     {
         let (fds, watch) = (Arc::clone(&fds), pingora_watch.clone());
         services.push(tokio::spawn(async move {
             https.start_service(Some(fds), watch, 1).await;
+        }));
+    }
+    if let Some(mut origin) = origin {
+        let (fds, watch) = (Arc::clone(&fds), pingora_watch.clone());
+        services.push(tokio::spawn(async move {
+            origin.start_service(Some(fds), watch, 1).await;
         }));
     }
     if let Some(http) = listeners.http {

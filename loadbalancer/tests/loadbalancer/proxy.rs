@@ -114,7 +114,18 @@ impl Setup {
             "https://localhost:{}",
             https.local_addr().expect("addr").port()
         );
-        let config = LbConfig {
+        let listeners = LbListeners {
+            https,
+            http: None,
+            origin: None,
+        };
+        let running =
+            loadbalancer::start(self.config(mode, direct, id), listeners, metrics).expect("starts");
+        (running, base)
+    }
+
+    fn config(&self, mode: Mode, direct: bool, id: &str) -> LbConfig {
+        LbConfig {
             broker: self.broker.clone(),
             client_id: id.to_owned(),
             presences: self.verifier.clone(),
@@ -132,10 +143,7 @@ impl Setup {
             },
             acme_dir: None,
             fallback_host: "localhost".into(),
-        };
-        let running = loadbalancer::start(config, LbListeners { https, http: None }, metrics)
-            .expect("starts");
-        (running, base)
+        }
     }
 
     async fn announce(&self, node: &str, state: PresenceState, url: &str, direct: Option<&str>) {
@@ -339,4 +347,55 @@ async fn presences_not_signed_by_the_cluster_edge_key_get_no_viewers() {
         assert_eq!(r.headers()["x-sealcast-node"], "real");
     }
     lb.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_origin_listener_proxies_plain_http_for_a_cache_in_front() {
+    // Varnish cannot fetch over TLS: the origin listener serves the same proxy over plain
+    // HTTP, where the plain-HTTP port only redirects.
+    let s = setup().await;
+    let b1 = backend("b1").await;
+    s.announce("b1", PresenceState::Ready, &b1, None).await;
+    let bind = || std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let (https, http, origin) = (bind(), bind(), bind());
+    let port = |l: &std::net::TcpListener| l.local_addr().expect("addr").port();
+    let (http_port, origin_port) = (port(&http), port(&origin));
+    let listeners = LbListeners {
+        https,
+        http: Some(http),
+        origin: Some(origin),
+    };
+    let lb = loadbalancer::start(
+        s.config(Mode::Cookie, false, "lb-origin"),
+        listeners,
+        LbMetrics::default(),
+    )
+    .expect("starts");
+    eligible(&lb, 1).await;
+    let client = s.client();
+    let r = client
+        .get(format!(
+            "http://127.0.0.1:{origin_port}/live/cam/720p/index.m3u8?_HLS_msn=3"
+        ))
+        .send()
+        .await
+        .expect("origin listener");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-sealcast-node"], "b1");
+    assert_eq!(r.text().await.expect("body"), "served by b1\n");
+    // The public plain-HTTP port still only redirects; /healthz is answered on both.
+    let r = client
+        .get(format!("http://127.0.0.1:{http_port}/live/cam/master.m3u8"))
+        .send()
+        .await
+        .expect("http listener");
+    assert_eq!(r.status(), 308);
+    let r = client
+        .get(format!("http://127.0.0.1:{origin_port}/healthz"))
+        .send()
+        .await
+        .expect("origin health");
+    assert_eq!(r.status(), 200);
+    lb.stop().await;
+    s.stop.cancel();
 }
