@@ -84,6 +84,25 @@ pub enum CertsError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// A part signed by a delegated key for another stream, publish session or rendition
+    /// than the one its delegation names.
+    #[error("part key {key_id} was not delegated for this stream, session and rendition")]
+    DelegationScope {
+        /// The delegated key.
+        key_id: KeyId,
+    },
+    /// A part signed by a delegated key outside the run of segments it was delegated for.
+    #[error("part key {key_id} was delegated for segments {first}..={last}, not {sequence}")]
+    DelegationExpired {
+        /// The delegated key.
+        key_id: KeyId,
+        /// The part's segment.
+        sequence: u64,
+        /// The first segment of the run.
+        first: u64,
+        /// The last segment of the run.
+        last: u64,
+    },
     /// A presence that is not to be believed: unsigned where a signature is required, about
     /// another node than its topic's, or not a presence at all.
     #[error("presence refused: {reason}")]
@@ -157,15 +176,19 @@ impl CertsError {
     /// The errors [`crate::signing::TrustStore::verify`] can return map onto the brief's
     /// segment rejection reasons: `bad_signature`, `unknown_key`, `expired_key` (also for a
     /// key not valid *yet*: the brief has one label for "outside its validity") and
-    /// `revoked_key`. The other variants only arise while loading keys or admitting
-    /// certificates and revocations; their labels are not rejection reasons and must not be
-    /// counted under `sealcast_segments_rejected_total`.
+    /// `revoked_key`; [`crate::signing::TrustStore::verify_part`] adds the parts' own
+    /// `unknown_delegation` and `expired_delegation` (counted under
+    /// `sealcast_parts_rejected_total` only). The other variants only arise while loading
+    /// keys or admitting certificates and revocations; their labels are not rejection
+    /// reasons and must not be counted under `sealcast_segments_rejected_total`.
     pub fn reason(&self) -> &'static str {
         match self {
             Self::BadSignature => "bad_signature",
             Self::UnknownKey { .. } => "unknown_key",
             Self::NotYetValid { .. } | Self::Expired { .. } => "expired_key",
             Self::Revoked { .. } => "revoked_key",
+            Self::DelegationScope { .. } => "unknown_delegation",
+            Self::DelegationExpired { .. } => "expired_delegation",
             Self::WrongAlgorithm { .. } => "wrong_algorithm",
             Self::UnknownIssuer { .. } => "unknown_issuer",
             Self::InvalidValidity { .. } => "invalid_validity",

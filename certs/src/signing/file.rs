@@ -266,6 +266,12 @@ impl RootPublicKey {
         write_key(path, Kind::RootPublic, self.algorithm(), self.0.as_bytes())
     }
 
+    /// The bytes [`RootPublicKey::write_file`] writes: what edges serve at
+    /// `/trust/v1/root.pub` for viewers.
+    pub fn file_bytes(&self) -> Vec<u8> {
+        encode_key_file(Kind::RootPublic, self.algorithm(), self.0.as_bytes()).to_vec()
+    }
+
     /// Reads a root public key written by [`RootPublicKey::write_file`].
     pub fn read_file(path: &Path) -> Result<Self, CertsError> {
         read_public(path, Kind::RootPublic).map(RootPublicKey)

@@ -13,6 +13,11 @@
 //! - `trust`: [`TrustStore`], what an edge consults for every statement signature.
 //! - `bundle`: [`TrustBundle`], a store's certificates and revocations as one resource a
 //!   viewer fetches to rebuild the same trust from the root alone.
+//! - `delegation`: part-key delegations: [`PartKey`], the short-lived Ed25519 key an
+//!   ingest signs one run of LL-HLS parts with (vouched for by its certified key), and
+//!   [`Delegation`], what a verifier admitted of one.
+//! - [`playback`]: what a viewer checks on every fragment it plays (the player's checks in
+//!   Rust, for `sealcast verify`), sans-IO.
 //! - `presence`: [`PresenceSigner`] and [`PresenceVerifier`]: a broadcast node's presence
 //!   signed with its edge key (certified by the root with an [`EdgeCertificate`]), so no
 //!   process without one can announce an address for viewers or pushes.
@@ -29,8 +34,10 @@
 
 mod bundle;
 mod cert;
+mod delegation;
 mod file;
 mod keys;
+pub mod playback;
 mod presence;
 mod trust;
 mod wire;
@@ -39,6 +46,9 @@ pub use bundle::{TrustBundle, BUNDLE_TAG, MAX_ITEMS, MAX_ITEM_LEN};
 pub use cert::{
     Certificate, CertificateKind, Edge, EdgeCertificate, Ingest, IngestCertificate, Revocation,
     Validity, VerifiedKey, CERTIFICATE_TAG, EDGE_CERTIFICATE_TAG, REVOCATION_TAG,
+};
+pub use delegation::{
+    Delegation, PartKey, PartScope, DELEGATED_ALGORITHM, DELEGATIONS_PER_LANE, MAX_DELEGATIONS,
 };
 pub use keys::{PublicKey, RootKey, RootPublicKey, SigningKey};
 pub use presence::{PresenceSigner, PresenceVerifier};

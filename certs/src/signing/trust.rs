@@ -1,6 +1,7 @@
-//! What an edge trusts: the pinned root, the ingest keys the root certified, and the keys it
-//! revoked. Fed with the retained certificate and revocation messages as they arrive; asked
-//! once per segment statement.
+//! What an edge trusts: the pinned root, the ingest keys the root certified, the keys it
+//! revoked, and the part keys certified ingest keys delegated. Fed with the retained
+//! certificate and revocation messages and the delegations as they arrive; asked once per
+//! segment and part statement.
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -9,6 +10,7 @@ use domain::wire::KeyId;
 
 use super::bundle::TrustBundle;
 use super::cert::{IngestCertificate, Revocation, VerifiedKey};
+use super::delegation::{Delegation, Delegations, PartScope};
 use super::keys::RootPublicKey;
 use crate::CertsError;
 
@@ -30,6 +32,9 @@ pub struct TrustStore {
     certificates: HashMap<KeyId, Vec<u8>>,
     /// The encoded revocation behind each time in `revoked` (the earliest), likewise.
     revocations: HashMap<KeyId, Vec<u8>>,
+    /// Part keys certified keys delegated, by delegated key id (bounded; not in the bundle:
+    /// viewers fetch them beside the parts).
+    delegations: Delegations,
 }
 
 impl TrustStore {
@@ -41,6 +46,7 @@ impl TrustStore {
             revoked: HashMap::new(),
             certificates: HashMap::new(),
             revocations: HashMap::new(),
+            delegations: Delegations::default(),
         }
     }
 
@@ -92,7 +98,73 @@ impl TrustStore {
             self.revoked.insert(key_id, revocation.revoked_at());
             self.revocations.insert(key_id, bytes.to_vec());
         }
+        // What the key delegated goes with it, at once even when the revocation takes
+        // effect later: an ingest still allowed to sign delegates its next run again.
+        self.delegations.drop_signer(key_id);
         Ok(key_id)
+    }
+
+    /// Admits a signed part-key delegation (its envelope's bytes) at `now`: its signer must
+    /// be certified, valid and unrevoked now and its signature verify (the reasons of
+    /// [`TrustStore::verify`]), the statement of the cluster's algorithm and the
+    /// delegated key a key of its own algorithm. Returns what was admitted (again, if it
+    /// already was: nothing changes).
+    pub fn admit_delegation(&mut self, bytes: &[u8], now: u64) -> Result<&Delegation, CertsError> {
+        let (signed, delegation) = Delegation::decode(bytes)?;
+        let statement = delegation.statement();
+        if statement.algorithm != self.root.algorithm() {
+            return Err(CertsError::WrongAlgorithm {
+                expected: self.root.algorithm(),
+                found: statement.algorithm,
+            });
+        }
+        self.verify(
+            statement.key_id,
+            &signed.statement_bytes,
+            &signed.signature,
+            now,
+        )?;
+        let key_id = delegation.key_id();
+        self.delegations.insert(delegation);
+        self.delegations
+            .get(key_id)
+            .ok_or(CertsError::UnknownKey { key_id })
+    }
+
+    /// The delegation of part key `key_id`, if admitted.
+    pub fn delegation(&self, key_id: KeyId) -> Option<&Delegation> {
+        self.delegations.get(key_id)
+    }
+
+    /// Checks a part statement's `signature` over `message` by key `key_id` at `now`, for
+    /// the part at `scope`: a certified key as [`TrustStore::verify`] does (parts signed
+    /// the way they were before delegations keep verifying); a delegated key only for the
+    /// stream, session and rendition its delegation names (`unknown_delegation`) and the
+    /// segments of its run (`expired_delegation`), and only while its delegator is
+    /// unrevoked and valid; any other key is `unknown_key`.
+    pub fn verify_part(
+        &self,
+        key_id: KeyId,
+        scope: PartScope<'_>,
+        message: &[u8],
+        signature: &[u8],
+        now: u64,
+    ) -> Result<(), CertsError> {
+        let delegated = self
+            .delegations
+            .get(key_id)
+            .filter(|_| !self.keys.contains_key(&key_id));
+        let Some(delegation) = delegated else {
+            return self.verify(key_id, message, signature, now);
+        };
+        delegation.check_scope(scope)?;
+        let delegator = delegation.statement().key_id;
+        self.check_revoked(delegator, now)?;
+        self.keys
+            .get(&delegator)
+            .ok_or(CertsError::UnknownKey { key_id: delegator })?
+            .check_validity(now)?;
+        delegation.verify(message, signature)
     }
 
     /// Everything this store admitted, as a [`TrustBundle`] a viewer can rebuild it from:
