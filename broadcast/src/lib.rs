@@ -69,10 +69,9 @@ mod router;
 mod stream;
 mod view;
 
-pub use config::{EdgeConfig, LoadSampler, NodeConfig};
-pub use edge::{run_edge, Edge, SILENT_HOLDS};
+pub use config::{EdgeConfig, HttpLimits, LoadSampler, NodeConfig};
+pub use edge::{run_edge, Edge};
 pub use error::BroadcastError;
-pub use http::HttpLimits;
 pub use node::{Node, NodeLoad};
 pub use recording::{RecordingInfo, RecordingObserver};
 pub use router::{NODE_HEADER, VERIFIED_HEADER};

@@ -49,7 +49,7 @@ pub(crate) const MAX_AHEAD: u64 = 64;
 /// How many hold times a started lane waits for a sequence number when no verified
 /// statement has arrived for it or for anything after it: the statements may only be late
 /// (a stalled broker link), and listing gaps then would lose segments whose bytes are here.
-pub const SILENT_HOLDS: u64 = 8;
+pub(crate) const SILENT_HOLDS: u64 = 8;
 
 /// What the gate decided.
 #[derive(Debug, Clone, PartialEq)]

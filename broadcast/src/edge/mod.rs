@@ -26,6 +26,8 @@
 //! - `intake`: the internal push API (HTTP), into the gates and the event path.
 //! - `mqtt`: certificates, revocations, statements and presences from the broker; this
 //!   node's retained presence and last will.
+//! - `serve`: [`Edge::router`], [`Edge::handle_message`] and [`run_edge`], which tie the
+//!   edge to the two above and to the HTTP server.
 //!
 //! Time: the gate counts milliseconds since the edge started on tokio's clock (so tests can
 //! pause it); certificates, revocations and control events are checked against the wall
@@ -37,23 +39,18 @@
 //! lives in a child above.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::Router;
 use bytes::Bytes;
 use certs::signing::TrustStore;
 use certs::CertsError;
-use control::Message;
 use domain::presence::{Presence, PresenceState, Role};
 use domain::push_protocol::ControlEvent;
 use domain::segment::PartMeta;
 use domain::wire::{MediaStatement, SignedEvent, SignedMedia};
 use domain::{LiveEvent, NodeId, RenditionName, SegmentMeta, StreamName};
 use parking_lot::{Mutex, RwLock};
-use tokio::net::TcpListener;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use crate::{BroadcastError, EdgeConfig, Node};
 use admission::{Admission, Refusal};
@@ -73,12 +70,13 @@ mod intake;
 mod mqtt;
 mod parts;
 mod ready;
+mod serve;
 
 pub(crate) use candidates::RejectReason;
-pub use gate::SILENT_HOLDS;
+use gate::SILENT_HOLDS;
+pub use serve::run_edge;
 
 /// How often the gate's timer runs: held segments become gaps at most this late.
-const TICK: Duration = Duration::from_millis(100);
 
 /// A node wired as an edge: the state shared by the push endpoint, the MQTT side and the
 /// gate's timer. [`run_edge`] makes one and drives it; tests (and embedders without a
@@ -169,16 +167,6 @@ impl Edge {
     /// The node behind it.
     pub fn node(&self) -> &Arc<Node> {
         &self.node
-    }
-
-    /// The node's public routes plus the internal push API (`domain::push_protocol`) and the
-    /// configuration's extra routes, on one router: what [`run_edge`] serves.
-    pub fn router(self: &Arc<Self>) -> Router {
-        let mut extra = intake::routes(Arc::clone(self));
-        if let Some(more) = &self.config.extra_routes {
-            extra = extra.merge(more.clone());
-        }
-        crate::router::router(Arc::clone(&self.node), extra)
     }
 
     /// Runs the gate's clock once: held segments past the hold time become gaps. The timer
@@ -579,12 +567,6 @@ impl Edge {
         }
     }
 
-    /// Handles one message from the broker (what [`run_edge`]'s MQTT side does for every
-    /// message on a subscribed topic).
-    pub async fn handle_message(&self, message: &Message) {
-        mqtt::handle(self, message).await;
-    }
-
     /// A live message on this node's own presence topic: the echo [`ready`] waits
     /// for if it is the presence announced last. An older one (the last will of this
     /// node's previous run, queued for its persistent session while it was down) comes
@@ -692,61 +674,6 @@ fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-/// Runs `node` as an edge until `shutdown`: HTTP on `listener` (the public routes and the
-/// internal push API), the MQTT side (trust, statements, presence, readiness) and the gate's
-/// timer. On shutdown the node announces itself offline, disconnects from the broker, lets
-/// HTTP requests in flight finish, and joins every task before returning.
-pub async fn run_edge(
-    node: Arc<Node>,
-    config: EdgeConfig,
-    listener: TcpListener,
-    shutdown: CancellationToken,
-) -> Result<(), BroadcastError> {
-    let edge = Edge::new(Arc::clone(&node), config)?;
-    match listener.local_addr() {
-        Ok(addr) => tracing::info!(node = %node.id(), %addr, "broadcast edge serving"),
-        Err(e) => {
-            tracing::warn!(node = %node.id(), error = %e, "broadcast edge serving on an unknown address")
-        }
-    }
-    // Stops the background tasks when the server stops, whatever the reason.
-    let stop = shutdown.child_token();
-    let tasks = TaskTracker::new();
-    tasks.spawn(timer(Arc::clone(&edge), stop.clone()));
-    tasks.spawn(mqtt::run(Arc::clone(&edge), stop.clone()));
-    tasks.close();
-
-    let listener = node.audience.counting(listener);
-    let app = edge.router();
-    crate::http::serve(
-        listener,
-        app,
-        edge.config.http_limits,
-        Arc::clone(&node),
-        shutdown,
-    )
-    .await;
-    stop.cancel();
-    tasks.wait().await;
-    // Finish writing recordings (file writes: off the executor).
-    let recording = Arc::clone(&node);
-    let _ = tokio::task::spawn_blocking(move || recording.close_recordings()).await;
-    tracing::info!(node = %node.id(), "broadcast edge stopped");
-    Ok(())
-}
-
-/// The gate's clock.
-async fn timer(edge: Arc<Edge>, stop: CancellationToken) {
-    let mut interval = tokio::time::interval(TICK);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => return,
-            _ = interval.tick() => edge.tick(),
-        }
-    }
 }
 
 #[cfg(test)]
