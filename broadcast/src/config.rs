@@ -72,7 +72,7 @@ pub struct EdgeConfig {
     /// broker can let a node write only the topics of its own client id.
     pub load_reports: Option<LoadSampler>,
     /// The HTTP server's connection cap and timeouts.
-    pub http_limits: crate::HttpLimits,
+    pub http_limits: HttpLimits,
     /// Revocations (encoded) the node applies before anything arrives over MQTT: those
     /// kept in the key directory, so a revoked key stays revoked when the broker forgot
     /// its retained messages. Each is checked against the root; others are skipped.
@@ -136,6 +136,28 @@ impl EdgeConfig {
             extra_routes: None,
             load_reports: None,
             revocations: Vec::new(),
+        }
+    }
+}
+
+/// The limits of a node's HTTP server (`http`). Configuration, so it lives here with the
+/// rest of an edge's: the server reads it and no configuration type reads the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Connections open at once; more are closed on arrival.
+    pub max_connections: usize,
+    /// How long a request header may take to arrive.
+    pub header_read_timeout: Duration,
+    /// How long a connection may go without reading or writing a byte.
+    pub idle_timeout: Duration,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            max_connections: 10_000,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
         }
     }
 }

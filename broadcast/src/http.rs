@@ -52,28 +52,7 @@ use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
 use crate::audience::{Counted, CountingListener, Peer};
-use crate::Node;
-
-/// The limits of a node's HTTP server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HttpLimits {
-    /// Connections open at once; more are closed on arrival.
-    pub max_connections: usize,
-    /// How long a request header may take to arrive.
-    pub header_read_timeout: Duration,
-    /// How long a connection may go without reading or writing a byte.
-    pub idle_timeout: Duration,
-}
-
-impl Default for HttpLimits {
-    fn default() -> Self {
-        HttpLimits {
-            max_connections: 10_000,
-            header_read_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(60),
-        }
-    }
-}
+use crate::{HttpLimits, Node};
 
 /// The client preface of HTTP/2 (RFC 9113 section 3.4): `PRI ` is no HTTP/1.1 method.
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";

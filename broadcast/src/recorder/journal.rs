@@ -55,7 +55,7 @@ impl Journal {
         if file.metadata()?.len() == 0 {
             file.write_all(format!("B {started_at}\n").as_bytes())?;
             file.sync_data()?;
-            super::sync_dir(dir)?;
+            super::disk::sync_dir(dir)?;
         }
         Ok(Journal { file })
     }

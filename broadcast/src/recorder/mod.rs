@@ -34,8 +34,10 @@
 //! recordings past their retention (at start, then every [`SWEEP_EVERY`]), so deleting
 //! never races with writing. Reading recordings back is `recording`'s job.
 //!
-//! Long (about 550 lines) because it is one thread's state machine over one directory
-//! layout (open, append, finish, recover, sweep); the read side is `recording`.
+//! Files: this one holds a recording in progress (open, append, finish) and what the
+//! thread is told ([`Record`]); `thread` the recorder thread and its handle; `resume`
+//! carrying recordings on after a restart; `journal` the append-only journal; `disk`
+//! atomic writes. None imports one that imports it.
 
 use std::collections::HashMap;
 use std::fs;
@@ -43,16 +45,16 @@ use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use domain::hls::{Entry, MediaWindow};
 use domain::{RenditionName, Segment, SessionId, StreamName};
 use parking_lot::RwLock;
 
+use self::disk::write_atomically;
 use self::journal::{Journal, JOURNAL_FILE};
 
 use crate::recording::{
@@ -61,11 +63,12 @@ use crate::recording::{
 };
 use crate::NodeConfig;
 
+mod disk;
 mod journal;
 mod resume;
+mod thread;
 
-/// Segments queued for the disk before new ones are dropped from the recording.
-const QUEUE: usize = 256;
+pub(crate) use self::thread::Recorder;
 
 /// How long after the recorder starts a stream found in a journal may come back and carry
 /// on in the same recording; after that the recording is finished as it stands.
@@ -124,81 +127,6 @@ impl std::fmt::Debug for RecorderHooks {
     }
 }
 
-/// The handle the node keeps.
-#[derive(Debug)]
-pub(crate) struct Recorder {
-    tx: Option<SyncSender<Record>>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Recorder {
-    /// Starts the recorder thread writing under `dir`.
-    pub(crate) fn start(
-        dir: PathBuf,
-        config: NodeConfig,
-        hooks: Arc<RecorderHooks>,
-    ) -> io::Result<Self> {
-        Self::start_resuming_within(dir, config, hooks, RESUME_WITHIN)
-    }
-
-    /// [`Recorder::start`], with recordings found in journals waiting `resume_within` for
-    /// their stream instead of [`RESUME_WITHIN`].
-    fn start_resuming_within(
-        dir: PathBuf,
-        config: NodeConfig,
-        hooks: Arc<RecorderHooks>,
-        resume_within: Duration,
-    ) -> io::Result<Self> {
-        fs::create_dir_all(&dir)?;
-        let (tx, rx) = sync_channel(QUEUE);
-        let thread = std::thread::Builder::new()
-            .name("recorder".into())
-            .spawn(move || run(&dir, config, &hooks, rx, resume_within))?;
-        Ok(Recorder {
-            tx: Some(tx),
-            thread: Some(thread),
-        })
-    }
-
-    /// Queues `record` without waiting.
-    pub(crate) fn send(&self, record: Record) {
-        let Some(tx) = &self.tx else { return };
-        match tx.try_send(record) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                tracing::warn!("the recorder is behind; a segment is missing from a recording");
-            }
-            Err(TrySendError::Disconnected(_)) => {}
-        }
-    }
-
-    /// Waits until everything queued so far is on disk.
-    pub(crate) fn flush(&self) {
-        let Some(tx) = &self.tx else { return };
-        let (done, wait) = sync_channel(1);
-        if tx.send(Record::Flush(done)).is_ok() {
-            let _ = wait.recv();
-        }
-    }
-
-    /// Writes what is queued, finishes every recording in progress as it stands (keeping
-    /// its journal, so it can carry on after a restart) and stops the thread.
-    pub(crate) fn close(&mut self) {
-        self.tx = None;
-        if let Some(thread) = self.thread.take() {
-            if thread.join().is_err() {
-                tracing::error!("the recorder thread panicked");
-            }
-        }
-    }
-}
-
-impl Drop for Recorder {
-    fn drop(&mut self) {
-        self.close();
-    }
-}
-
 /// One stream's recording in progress.
 struct Recording {
     stream: StreamName,
@@ -216,97 +144,6 @@ struct Recording {
     master: Option<Bytes>,
     /// Renditions recovered from the journal whose first new entry is still to come.
     resume_pending: std::collections::HashSet<RenditionName>,
-}
-
-fn run(
-    root: &Path,
-    config: NodeConfig,
-    hooks: &RecorderHooks,
-    rx: Receiver<Record>,
-    resume_within: Duration,
-) {
-    let mut active: HashMap<StreamName, Recording> = HashMap::new();
-    // Recordings found with a journal: waiting for their stream to come back.
-    let mut dormant = resume::recover(root, &config, hooks);
-    let resume_until = Instant::now() + resume_within;
-    // Sweep once at start: recordings may have aged while the node was down.
-    let mut next_sweep = Instant::now();
-    loop {
-        if !dormant.is_empty() && Instant::now() >= resume_until {
-            for (_, rec) in dormant.drain() {
-                if let Some(info) = rec.finish(None, false) {
-                    announce(hooks, info);
-                }
-            }
-        }
-        if Instant::now() >= next_sweep {
-            let retention = *hooks.retention.read();
-            if let Some(retention) = retention {
-                if recording::sweep(root, retention, unix_now()) > 0 {
-                    hooks.generation.fetch_add(1, Ordering::AcqRel);
-                }
-            }
-            next_sweep = Instant::now() + SWEEP_EVERY;
-        }
-        let wake = if dormant.is_empty() {
-            next_sweep
-        } else {
-            next_sweep.min(resume_until)
-        };
-        let record = match rx.recv_timeout(wake.saturating_duration_since(Instant::now())) {
-            Ok(record) => record,
-            Err(RecvTimeoutError::Timeout) => continue,
-            Err(RecvTimeoutError::Disconnected) => {
-                // The node is stopping: what is in progress is finished as it stands and
-                // keeps its journal, to carry on if the stream is still live at restart.
-                for (_, rec) in active.drain() {
-                    if let Some(info) = rec.finish(None, true) {
-                        announce(hooks, info);
-                    }
-                }
-                return;
-            }
-        };
-        match record {
-            Record::Segment {
-                segment,
-                master,
-                init,
-            } => {
-                let rec =
-                    active
-                        .entry(segment.meta.stream.clone())
-                        .or_insert_with(|| match dormant.remove(&segment.meta.stream) {
-                            Some(rec) => rec.carry_on(hooks),
-                            None => {
-                                Recording::open(root, &segment.meta.stream, segment.meta.session)
-                            }
-                        });
-                rec.update_master(master);
-                rec.write_segment(&segment, init.as_ref(), &config);
-            }
-            Record::Gap {
-                stream,
-                rendition,
-                entry,
-            } => {
-                if let Some(rec) = active.get_mut(&stream) {
-                    rec.add_entry(rendition, entry, &config);
-                }
-            }
-            Record::Ended { stream, master } => {
-                let Some(rec) = active.remove(&stream).or_else(|| dormant.remove(&stream)) else {
-                    continue;
-                };
-                if let Some(info) = rec.finish(Some(Bytes::from(master)), false) {
-                    announce(hooks, info);
-                }
-            }
-            Record::Flush(done) => {
-                let _ = done.send(());
-            }
-        }
-    }
 }
 
 /// Tells listings and the observer about a finished recording.
@@ -552,33 +389,6 @@ fn master_renditions(master: &str) -> impl Iterator<Item = RenditionName> + '_ {
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .filter_map(|uri| uri.strip_suffix("/index.m3u8"))
         .filter_map(|name| RenditionName::new(name).ok())
-}
-
-/// Writes `bytes` to a temporary file beside `path`, syncs it, renames it into place and
-/// syncs the directory: after a crash the file is either whole or absent.
-fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    use std::io::Write as _;
-    let parent = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(parent)?;
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let written = fs::File::create(&tmp).and_then(|mut file| {
-        file.write_all(bytes)?;
-        file.sync_data()
-    });
-    if let Err(e) = written.and_then(|()| fs::rename(&tmp, path)) {
-        // A partial file left behind on a full disk would take the room the playlists
-        // and recording.json still need to finish the recording.
-        let _ = fs::remove_file(&tmp);
-        return Err(e);
-    }
-    sync_dir(parent)
-}
-
-/// Syncs a directory, so that the names created or renamed in it survive a crash.
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    fs::File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]

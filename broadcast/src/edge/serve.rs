@@ -1,0 +1,95 @@
+//! How an edge is served: its router (the node's public routes with the push API beside
+//! them), the entry for broker messages, and [`run_edge`], which runs the HTTP server, the
+//! MQTT side and the gate's timer.
+//!
+//! Apart from `mod.rs` because it is what ties [`Edge`] to the I/O around it: `intake`
+//! and `mqtt` drive an `Edge`, and only this file names both them and it, so no file of
+//! the folder imports one that imports it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use control::Message;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::{intake, mqtt, Edge};
+use crate::{BroadcastError, EdgeConfig, Node};
+
+/// How often the gate's timer runs: held segments become gaps at most this late.
+const TICK: Duration = Duration::from_millis(100);
+
+impl Edge {
+    /// The node's public routes plus the internal push API (`domain::push_protocol`) and the
+    /// configuration's extra routes, on one router: what [`run_edge`] serves.
+    pub fn router(self: &Arc<Self>) -> Router {
+        let mut extra = intake::routes(Arc::clone(self));
+        if let Some(more) = &self.config.extra_routes {
+            extra = extra.merge(more.clone());
+        }
+        crate::router::router(Arc::clone(&self.node), extra)
+    }
+
+    /// Handles one message from the broker (what [`run_edge`]'s MQTT side does for every
+    /// message on a subscribed topic).
+    pub async fn handle_message(&self, message: &Message) {
+        mqtt::handle(self, message).await;
+    }
+}
+
+/// Runs `node` as an edge until `shutdown`: HTTP on `listener` (the public routes and the
+/// internal push API), the MQTT side (trust, statements, presence, readiness) and the gate's
+/// timer. On shutdown the node announces itself offline, disconnects from the broker, lets
+/// HTTP requests in flight finish, and joins every task before returning.
+pub async fn run_edge(
+    node: Arc<Node>,
+    config: EdgeConfig,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), BroadcastError> {
+    let edge = Edge::new(Arc::clone(&node), config)?;
+    match listener.local_addr() {
+        Ok(addr) => tracing::info!(node = %node.id(), %addr, "broadcast edge serving"),
+        Err(e) => {
+            tracing::warn!(node = %node.id(), error = %e, "broadcast edge serving on an unknown address")
+        }
+    }
+    // Stops the background tasks when the server stops, whatever the reason.
+    let stop = shutdown.child_token();
+    let tasks = TaskTracker::new();
+    tasks.spawn(timer(Arc::clone(&edge), stop.clone()));
+    tasks.spawn(mqtt::run(Arc::clone(&edge), stop.clone()));
+    tasks.close();
+
+    let listener = node.audience.counting(listener);
+    let app = edge.router();
+    crate::http::serve(
+        listener,
+        app,
+        edge.config.http_limits,
+        Arc::clone(&node),
+        shutdown,
+    )
+    .await;
+    stop.cancel();
+    tasks.wait().await;
+    // Finish writing recordings (file writes: off the executor).
+    let recording = Arc::clone(&node);
+    let _ = tokio::task::spawn_blocking(move || recording.close_recordings()).await;
+    tracing::info!(node = %node.id(), "broadcast edge stopped");
+    Ok(())
+}
+
+/// The gate's clock.
+async fn timer(edge: Arc<Edge>, stop: CancellationToken) {
+    let mut interval = tokio::time::interval(TICK);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = interval.tick() => edge.tick(),
+        }
+    }
+}
