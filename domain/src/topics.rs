@@ -7,7 +7,6 @@
 //! | `sealcast/v1/ingest/{node}/cert` | an ingest node's retained, root-signed certificate |
 //! | `sealcast/v1/revocations/{key_id}` | a retained, root-signed key revocation |
 //! | `sealcast/v1/streams/{stream}/{rendition}/manifest` | signed segment statements (QoS 1) |
-//! | `sealcast/v1/streams/{stream}/announce` | a stream's announcement |
 //! | `sealcast/v1/nodes/{node}/load` | a broadcast node's load report (every 2 s, not retained) |
 //! | `sealcast/v1/ingest/{node}/load` | an ingest node's load report (every 2 s, not retained) |
 //!
@@ -37,8 +36,6 @@ pub enum Topic {
     /// `sealcast/v1/streams/{stream}/{rendition}/manifest` (the topic keeps the old word,
     /// `manifest`; it is wire).
     MediaStatements(StreamName, RenditionName),
-    /// A stream's announcement: `sealcast/v1/streams/{stream}/announce`.
-    Announce(StreamName),
     /// A broadcast node's load report: `sealcast/v1/nodes/{node}/load`. Beside the node's
     /// presence, so a broker ACL can let each node write only under its own name.
     NodeLoad(NodeId),
@@ -62,9 +59,6 @@ impl Topic {
                 Self::IngestCertificate(NodeId::new(node).ok()?)
             }
             ("revocations", key, None, None) => Self::Revocation(key.parse().ok()?),
-            ("streams", stream, Some("announce"), None) => {
-                Self::Announce(StreamName::new(stream).ok()?)
-            }
             ("streams", stream, Some(rendition), Some("manifest")) => Self::MediaStatements(
                 StreamName::new(stream).ok()?,
                 RenditionName::new(rendition).ok()?,
@@ -95,11 +89,6 @@ impl Topic {
         "sealcast/v1/streams/+/+/manifest"
     }
 
-    /// Subscription filter for every stream announcement.
-    pub fn filter_all_announcements() -> &'static str {
-        "sealcast/v1/streams/+/announce"
-    }
-
     /// Subscription filter for every broadcast node's load report.
     pub fn filter_all_node_loads() -> &'static str {
         "sealcast/v1/nodes/+/load"
@@ -118,7 +107,6 @@ impl fmt::Display for Topic {
             Self::IngestCertificate(n) => write!(f, "{PREFIX}/ingest/{n}/cert"),
             Self::Revocation(k) => write!(f, "{PREFIX}/revocations/{k}"),
             Self::MediaStatements(s, r) => write!(f, "{PREFIX}/streams/{s}/{r}/manifest"),
-            Self::Announce(s) => write!(f, "{PREFIX}/streams/{s}/announce"),
             Self::NodeLoad(n) => write!(f, "{PREFIX}/nodes/{n}/load"),
             Self::IngestLoad(n) => write!(f, "{PREFIX}/ingest/{n}/load"),
         }
@@ -134,7 +122,7 @@ mod tests {
     const NAME: &str = "[A-Za-z0-9][A-Za-z0-9_-]{0,63}";
 
     fn topic() -> impl Strategy<Value = Topic> {
-        (0u8..7, NAME, NAME, any::<[u8; 16]>()).prop_map(|(kind, a, b, key)| match kind {
+        (0u8..6, NAME, NAME, any::<[u8; 16]>()).prop_map(|(kind, a, b, key)| match kind {
             0 => Topic::Presence(NodeId::new(a).expect("valid")),
             1 => Topic::IngestCertificate(NodeId::new(a).expect("valid")),
             2 => Topic::Revocation(KeyId(key)),
@@ -142,19 +130,17 @@ mod tests {
                 StreamName::new(a).expect("valid"),
                 RenditionName::new(b).expect("valid"),
             ),
-            4 => Topic::Announce(StreamName::new(a).expect("valid")),
-            5 => Topic::NodeLoad(NodeId::new(a).expect("valid")),
+            4 => Topic::NodeLoad(NodeId::new(a).expect("valid")),
             _ => Topic::IngestLoad(NodeId::new(a).expect("valid")),
         })
     }
 
-    fn filters() -> [&'static str; 7] {
+    fn filters() -> [&'static str; 6] {
         [
             Topic::filter_all_presence(),
             Topic::filter_all_certificates(),
             Topic::filter_all_revocations(),
             Topic::filter_all_media_statements(),
-            Topic::filter_all_announcements(),
             Topic::filter_all_node_loads(),
             Topic::filter_all_ingest_loads(),
         ]
@@ -190,7 +176,6 @@ mod tests {
                 Topic::IngestCertificate(_) => Topic::filter_all_certificates(),
                 Topic::Revocation(_) => Topic::filter_all_revocations(),
                 Topic::MediaStatements(..) => Topic::filter_all_media_statements(),
-                Topic::Announce(_) => Topic::filter_all_announcements(),
                 Topic::NodeLoad(_) => Topic::filter_all_node_loads(),
                 Topic::IngestLoad(_) => Topic::filter_all_ingest_loads(),
             };
@@ -272,10 +257,6 @@ mod tests {
                 Topic::MediaStatements(stream("cam1"), RenditionName::new("720p").expect("valid")),
                 "sealcast/v1/streams/cam1/720p/manifest",
             ),
-            (
-                Topic::Announce(stream("cam1")),
-                "sealcast/v1/streams/cam1/announce",
-            ),
         ];
         for (topic, spelled) in cases {
             assert_eq!(topic.to_string(), spelled);
@@ -292,7 +273,6 @@ mod tests {
                 "sealcast/v1/ingest/+/cert",
                 "sealcast/v1/revocations/+",
                 "sealcast/v1/streams/+/+/manifest",
-                "sealcast/v1/streams/+/announce",
                 "sealcast/v1/nodes/+/load",
                 "sealcast/v1/ingest/+/load",
             ]
@@ -325,6 +305,8 @@ mod tests {
             "sealcast/v1/revocations/abababababababababababababababab/x",
             "sealcast/v1/streams/#",
             "sealcast/v1/streams/a",
+            // Announcements were planned and never used: no such topic.
+            "sealcast/v1/streams/a/announce",
             "sealcast/v1/streams/a/announce/x",
             "sealcast/v1/streams/a/b/c/manifest",
             "sealcast/v1/streams/a/b/manifest/x",

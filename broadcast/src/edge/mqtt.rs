@@ -48,7 +48,7 @@ pub(super) async fn handle(edge: &Edge, message: &Message) {
         // The label keeps the old word; it is wire (`metrics::MESSAGE_KINDS`).
         Topic::MediaStatements(..) => "manifest",
         // Not subscribed; nothing to do with it.
-        Topic::Announce(_) | Topic::NodeLoad(_) | Topic::IngestLoad(_) => return,
+        Topic::NodeLoad(_) | Topic::IngestLoad(_) => return,
     };
     if let Topic::Presence(node) = &message.topic {
         if !message.retained && node == edge.node().id() {
@@ -99,7 +99,7 @@ async fn decode_and_apply(edge: &Edge, message: &Message) -> Result<(), Broadcas
             }
             edge.offer_statement(payload, signed, statement).await
         }
-        Topic::Announce(_) | Topic::NodeLoad(_) | Topic::IngestLoad(_) => Ok(()),
+        Topic::NodeLoad(_) | Topic::IngestLoad(_) => Ok(()),
     }
 }
 

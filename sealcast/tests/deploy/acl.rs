@@ -370,9 +370,10 @@ async fn an_ingest_cannot_impersonate_another_ingest() {
                     topic(&format!("nodes/{me}/presence")),
                     topic(&format!("ingest/{me}/load")),
                     topic("streams/s/r/manifest"),
-                    topic("streams/s/announce"),
                 ],
                 &[
+                    // No announcement topic exists: nobody may write one.
+                    topic("streams/s/announce"),
                     topic(&format!("ingest/{other}/cert")),
                     topic(&format!("nodes/{other}/presence")),
                     topic(&format!("ingest/{other}/load")),
