@@ -27,6 +27,10 @@
 //! first can be told from a server that did.
 //!
 //! Not part of the product: `sealcast-viewers` is a tool of the benchmarks.
+//!
+//! Long because it is the driver of both players: the HTTP clients, the one loop that
+//! times every viewer's requests and the per-step report they feed; what a player decides
+//! lives in its own module.
 
 pub mod arrival;
 pub mod ll;

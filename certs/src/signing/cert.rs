@@ -31,9 +31,8 @@
 //! Revocation, version 1: tag [`REVOCATION_TAG`] (27), version (1), algorithm (1), issuer
 //! (16), revoked key id (16), revoked at (8), root's signature.
 //!
-//! Long (about 570 lines before its tests) because the three root-signed kinds share one
-//! wire layout, one signing path and one check, and keeping them side by side keeps their
-//! domain separation visible.
+//! Long because the three root-signed kinds share one wire layout, one signing path and one
+//! check, and keeping them side by side keeps their domain separation visible.
 
 use std::fmt;
 use std::marker::PhantomData;

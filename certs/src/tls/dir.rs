@@ -1,8 +1,8 @@
 //! [`TlsDir`]: the local CA and the server certificate on disk, and how they are made and
 //! renewed.
 //!
-//! Long (about 510 lines) because making, checking and renewing the CA and the server
-//! certificate (each renewal case) work over one directory and one set of rules.
+//! Long because making, checking and renewing the CA and the server certificate (each
+//! renewal case) work over one directory and one set of rules.
 
 use std::collections::BTreeSet;
 use std::fmt;

@@ -22,8 +22,8 @@
 //! - `sign`: hashing and signing on a blocking thread.
 //! - `outbox`: every MQTT publish, in order, from one task.
 //!
-//! Long (about 530 lines) because it holds the distribution loop and its configuration;
-//! membership, snapshots, signing and the pushers are its submodules.
+//! Long because it holds the distribution loop and its configuration; membership,
+//! snapshots, signing and the pushers are its submodules.
 
 mod membership;
 mod outbox;
