@@ -19,6 +19,8 @@ fi
 
 echo "== cargo fmt" >&2
 cargo fmt --all -- --check
+echo "== module layout (no import circles between files, no unexplained long file)" >&2
+python3 scripts/check-modules.py
 echo "== cargo clippy" >&2
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test" >&2
