@@ -26,7 +26,7 @@ use std::process::ExitCode;
 use sha2::{Digest, Sha256};
 
 /// The files `src/assets.rs` embeds, relative to `../web`.
-const FRONT_END: [&str; 9] = [
+const FRONT_END: [&str; 11] = [
     "src/index.html",
     "src/dashboard.html",
     "src/player.js",
@@ -34,6 +34,8 @@ const FRONT_END: [&str; 9] = [
     "src/style.css",
     "src/verify.js",
     "src/verify-worker.js",
+    "src/publish.html",
+    "src/publish.js",
     "vendor/noble/LICENSE-post-quantum",
     "vendor/noble/LICENSE-hashes-curves",
 ];

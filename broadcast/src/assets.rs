@@ -1,9 +1,9 @@
 //! The web front end, embedded in the binary at build time: the player page (`/`), the
-//! dashboard (`/dashboard`) and their scripts and style sheet under `/assets/`, hls.js and
-//! the `@noble` modules of the player's verification worker included (vendored at pinned
-//! versions in `web/vendor/`; `build.rs` checks their SHA-256 and refuses to build with an
-//! altered file). Nothing is read from disk at run time, so a node serves
-//! the very front end it was built with.
+//! dashboard (`/dashboard`), the browser publisher (`/publish`) and their scripts and style
+//! sheet under `/assets/`, hls.js and the `@noble` modules of the player's verification
+//! worker included (vendored at pinned versions in `web/vendor/`; `build.rs` checks their
+//! SHA-256 and refuses to build with an altered file). Nothing is read from disk at run
+//! time, so a node serves the very front end it was built with.
 //!
 //! Every file is answered with a strong `ETag` (a hash of its bytes, computed once, on
 //! first use) and `Cache-Control: no-cache`, so browsers revalidate and get a 304 until
@@ -74,12 +74,14 @@ static FILES: LazyLock<HashMap<PublicPath, File>> = LazyLock::new(|| {
             AssetName::StyleCss => (web_file!("src/style.css"), CSS),
             AssetName::VerifyJs => (web_file!("src/verify.js"), JAVASCRIPT),
             AssetName::VerifyWorkerJs => (web_file!("src/verify-worker.js"), JAVASCRIPT),
+            AssetName::PublishJs => (web_file!("src/publish.js"), JAVASCRIPT),
             AssetName::Noble(module) => (noble(module.file_name()), JAVASCRIPT),
         }
     };
     let pages = [
         (PublicPath::Index, web_file!("src/index.html")),
         (PublicPath::Dashboard, web_file!("src/dashboard.html")),
+        (PublicPath::Publish, web_file!("src/publish.html")),
     ]
     .map(|(path, body)| (path, File::new(body, HTML, true)));
     let assets = AssetName::ALL.map(|name| {
@@ -110,11 +112,15 @@ impl File {
     }
 }
 
-/// The paths served from here: the two pages and every asset.
+/// The paths served from here: the three pages and every asset.
 pub(crate) fn paths() -> impl Iterator<Item = PublicPath> {
-    [PublicPath::Index, PublicPath::Dashboard]
-        .into_iter()
-        .chain(AssetName::ALL.map(PublicPath::Asset))
+    [
+        PublicPath::Index,
+        PublicPath::Dashboard,
+        PublicPath::Publish,
+    ]
+    .into_iter()
+    .chain(AssetName::ALL.map(PublicPath::Asset))
 }
 
 /// The response to a GET (or HEAD) of an embedded file; 404 for any other path.
@@ -144,7 +150,10 @@ mod tests {
         for path in paths() {
             let file = FILES.get(&path).expect("embedded");
             assert!(!file.document.body.is_empty(), "{path}");
-            let page = matches!(path, PublicPath::Index | PublicPath::Dashboard);
+            let page = matches!(
+                path,
+                PublicPath::Index | PublicPath::Dashboard | PublicPath::Publish
+            );
             assert_eq!(file.page, page, "{path}");
         }
         assert_eq!(FILES.len(), paths().count());

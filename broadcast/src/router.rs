@@ -312,6 +312,9 @@ fn route_label(path: &str) -> &'static str {
     match PublicPath::parse(path) {
         Some(PublicPath::Index) => "index",
         Some(PublicPath::Dashboard) => "dashboard",
+        Some(PublicPath::Publish) => "publish",
+        // An ingest's (the load balancer sends them there); a node answers 404.
+        Some(PublicPath::WhipEndpoint(..) | PublicPath::WhipSession(..)) => "whip",
         Some(PublicPath::Asset(..)) => "asset",
         Some(PublicPath::Master(..)) => "master",
         Some(PublicPath::Media(..)) => "media",

@@ -4,6 +4,7 @@
 //! |---|---|
 //! | `/` | the web player |
 //! | `/dashboard` | the cluster dashboard |
+//! | `/publish` | the browser publisher (WHIP from a tab) |
 //! | `/assets/{file}` | the pages' scripts and style sheet, a fixed set ([`AssetName`]) |
 //! | `/live/{stream}/master.m3u8` | master playlist |
 //! | `/live/{stream}/{rendition}/index.m3u8` | live media playlist |
@@ -24,13 +25,17 @@
 //! | `/api/v1/streams` | live streams as JSON |
 //! | `/api/v1/recordings` | finished recordings as JSON |
 //! | `/healthz`, `/readyz`, `/metrics` | liveness, readiness, Prometheus text |
+//! | `/whip/{stream}` | WHIP (RFC 9725): POST an SDP offer, the stream key as a Bearer token |
+//! | `/whip/{stream}/{node}/{session}` | a WHIP session (DELETE ends it): the ingest `{node}` holds it |
 //!
 //! `{recording}` is the id of the publish session that started the recording, spelled as
-//! [`SessionId`] displays (16 lowercase hex digits) and nothing else.
+//! [`SessionId`] displays (16 lowercase hex digits) and nothing else. A WHIP `{session}` is
+//! a [`WhipSessionId`] (32 lowercase hex digits); `{node}` the ingest's [`NodeId`], so that
+//! the load balancer sends a session's requests back to the ingest that has it.
 
 use std::fmt;
 
-use crate::{RenditionName, SessionId, StreamName};
+use crate::{DomainError, NodeId, RenditionName, SessionId, StreamName};
 
 /// A path of the public URL layout.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -39,6 +44,8 @@ pub enum PublicPath {
     Index,
     /// `/dashboard`: the cluster dashboard.
     Dashboard,
+    /// `/publish`: the browser publisher page.
+    Publish,
     /// `/assets/{file}`: a script or style sheet of the pages.
     Asset(AssetName),
     /// `/live/{stream}/master.m3u8`
@@ -87,6 +94,41 @@ pub enum PublicPath {
     Readiness,
     /// `/metrics`
     Metrics,
+    /// `/whip/{stream}`: where a WHIP publisher posts its offer (served by an ingest, never
+    /// by a broadcast node).
+    WhipEndpoint(StreamName),
+    /// `/whip/{stream}/{node}/{session}`: one WHIP session, on ingest `{node}`.
+    WhipSession(StreamName, NodeId, WhipSessionId),
+}
+
+/// One WHIP session: 128 random bits, spelled as 32 lowercase hex digits in its URL (and
+/// nothing else parses), so a session's URL cannot be guessed from another's.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct WhipSessionId(pub u128);
+
+impl fmt::Display for WhipSessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:032x}", self.0)
+    }
+}
+
+impl fmt::Debug for WhipSessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "WhipSessionId({self})")
+    }
+}
+
+impl std::str::FromStr for WhipSessionId {
+    type Err = DomainError;
+    fn from_str(s: &str) -> Result<Self, DomainError> {
+        let lower_hex = |b: u8| b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
+        if s.len() != 32 || !s.bytes().all(lower_hex) {
+            return Err(DomainError::InvalidSessionId);
+        }
+        u128::from_str_radix(s, 16)
+            .map(WhipSessionId)
+            .map_err(|_| DomainError::InvalidSessionId)
+    }
 }
 
 /// The files under `/assets/`: a closed set, so an asset path can never name anything
@@ -106,6 +148,8 @@ pub enum AssetName {
     /// `verify-worker.js`: the module worker that verifies with the vendored library where
     /// the browser has no native ML-DSA.
     VerifyWorkerJs,
+    /// `publish.js`: the browser publisher's script (WHIP).
+    PublishJs,
     /// One of [`NOBLE_MODULES`]: the vendored `@noble` libraries the worker imports.
     Noble(NobleModule),
 }
@@ -146,17 +190,18 @@ impl NobleModule {
 
 impl AssetName {
     /// Every asset.
-    pub const ALL: [AssetName; 6 + NOBLE_MODULES.len()] = {
-        let mut all = [AssetName::HlsJs; 6 + NOBLE_MODULES.len()];
+    pub const ALL: [AssetName; 7 + NOBLE_MODULES.len()] = {
+        let mut all = [AssetName::HlsJs; 7 + NOBLE_MODULES.len()];
         all[1] = AssetName::PlayerJs;
         all[2] = AssetName::DashboardJs;
         all[3] = AssetName::StyleCss;
         all[4] = AssetName::VerifyJs;
         all[5] = AssetName::VerifyWorkerJs;
+        all[6] = AssetName::PublishJs;
         let mut i = 0;
         while i < NOBLE_MODULES.len() {
             // NOBLE_MODULES has 18 entries: every index fits a u8.
-            all[6 + i] = AssetName::Noble(NobleModule(i as u8));
+            all[7 + i] = AssetName::Noble(NobleModule(i as u8));
             i += 1;
         }
         all
@@ -171,6 +216,7 @@ impl AssetName {
             AssetName::StyleCss => "style.css",
             AssetName::VerifyJs => "verify.js",
             AssetName::VerifyWorkerJs => "verify-worker.js",
+            AssetName::PublishJs => "publish.js",
             AssetName::Noble(module) => module.file_name(),
         }
     }
@@ -202,6 +248,13 @@ impl PublicPath {
             ["readyz"] => Some(Self::Readiness),
             ["metrics"] => Some(Self::Metrics),
             ["dashboard"] => Some(Self::Dashboard),
+            ["publish"] => Some(Self::Publish),
+            ["whip", stream] => Some(Self::WhipEndpoint(StreamName::new(*stream).ok()?)),
+            ["whip", stream, node, session] => Some(Self::WhipSession(
+                StreamName::new(*stream).ok()?,
+                NodeId::new(*node).ok()?,
+                session.parse().ok()?,
+            )),
             ["assets", file] => AssetName::from_file_name(file).map(Self::Asset),
             ["api", "v1", "streams"] => Some(Self::Streams),
             ["api", "v1", "recordings"] => Some(Self::Recordings),
@@ -271,6 +324,9 @@ pub enum PathClass {
     NodePrivate,
     /// A live master or media playlist ([`PublicPath::Master`], [`PublicPath::Media`]).
     LivePlaylist,
+    /// `/whip` and everything under it: for an ingest, never a broadcast node (the load
+    /// balancer parses it in full with [`PublicPath::parse`] to pick the ingest).
+    Whip,
     /// Anything else: proxied as it is, for the node to parse in full.
     Other,
 }
@@ -285,6 +341,9 @@ impl PathClass {
         }
         if path.starts_with(crate::push_protocol::INTERNAL_PREFIX) {
             return Self::NodePrivate;
+        }
+        if path == "/whip" || path.starts_with("/whip/") {
+            return Self::Whip;
         }
         let Some(rest) = path.strip_prefix("/live/") else {
             return Self::Other;
@@ -361,6 +420,7 @@ impl fmt::Display for PublicPath {
         match self {
             Self::Index => f.write_str("/"),
             Self::Dashboard => f.write_str("/dashboard"),
+            Self::Publish => f.write_str("/publish"),
             Self::Asset(a) => write!(f, "/assets/{a}"),
             Self::Master(s) => write!(f, "/live/{s}/master.m3u8"),
             Self::Media(s, r) => write!(f, "/live/{s}/{r}/index.m3u8"),
@@ -383,6 +443,8 @@ impl fmt::Display for PublicPath {
             Self::Health => f.write_str("/healthz"),
             Self::Readiness => f.write_str("/readyz"),
             Self::Metrics => f.write_str("/metrics"),
+            Self::WhipEndpoint(s) => write!(f, "/whip/{s}"),
+            Self::WhipSession(s, node, id) => write!(f, "/whip/{s}/{node}/{id}"),
         }
     }
 }
@@ -407,6 +469,14 @@ mod tests {
             ("/live/a/b/c/index.m3u8", PathClass::Other),
             ("/vod/a/0000000000000007/master.m3u8", PathClass::Other),
             ("/healthz/", PathClass::Other),
+            ("/whip", PathClass::Whip),
+            ("/whip/a", PathClass::Whip),
+            (
+                "/whip/a/ingest1/0123456789abcdef0123456789abcdef",
+                PathClass::Whip,
+            ),
+            ("/whip/../etc", PathClass::Whip),
+            ("/whipper", PathClass::Other),
             ("/", PathClass::Other),
         ] {
             assert_eq!(PathClass::of(path), class, "{path}");
@@ -454,6 +524,17 @@ mod tests {
             "/assets/",
             "/assets/style.css/",
             "/dashboard/",
+            "/publish/",
+            "/whip",
+            "/whip/",
+            "/whip/a/",
+            "/whip/../x",
+            "/whip/a/ingest1",
+            "/whip/a/ingest1/0123456789ABCDEF0123456789ABCDEF",
+            "/whip/a/ingest1/0123456789abcdef0123456789abcde",
+            "/whip/a/ingest1/0123456789abcdef0123456789abcdef0",
+            "/whip/a/../0123456789abcdef0123456789abcdef",
+            "/whip/a/ingest1/0123456789abcdef0123456789abcdef/",
             "/live/a/b/.sig",
             "/live/a/b/1.m4s.sig.sig",
             "/live/a/b/1.sig",
@@ -479,6 +560,7 @@ mod tests {
         for (path, spelled) in [
             (PublicPath::Index, "/"),
             (PublicPath::Dashboard, "/dashboard"),
+            (PublicPath::Publish, "/publish"),
             (PublicPath::Asset(AssetName::HlsJs), "/assets/hls.min.js"),
             (PublicPath::Asset(AssetName::PlayerJs), "/assets/player.js"),
             (
@@ -579,7 +661,7 @@ mod tests {
         #[test]
         fn path_classes_agree_with_the_parser(
             path in prop_oneof![
-                "/(live|vod|internal|healthz|metrics|api)(/[a-z0-9._-]{0,12}){0,5}",
+                "/(live|vod|internal|healthz|metrics|api|whip|publish)(/[a-z0-9._-]{0,12}){0,5}",
                 "/[ -~]{0,40}",
             ],
         ) {
@@ -589,6 +671,7 @@ mod tests {
                 Some(PublicPath::Metrics) => PathClass::NodePrivate,
                 Some(PublicPath::Master(_) | PublicPath::Media(..)) => PathClass::LivePlaylist,
                 _ if path == "/internal" || path.starts_with("/internal/") => PathClass::NodePrivate,
+                _ if path == "/whip" || path.starts_with("/whip/") => PathClass::Whip,
                 _ => PathClass::Other,
             };
             prop_assert_eq!(PathClass::of(&path), expected, "{}", path);
@@ -602,7 +685,9 @@ mod tests {
             id in any::<u64>(),
             asset in any_asset(),
             part in any::<u32>(),
-            which in 0u8..26,
+            which in 0u8..29,
+            node in "[a-z0-9][a-z0-9_-]{0,12}",
+            whip in any::<u128>(),
         ) {
             let s = StreamName::new(s).expect("valid");
             let r = RenditionName::new(r).expect("valid");
@@ -626,13 +711,20 @@ mod tests {
                 15 => PublicPath::Part(s, r, n, part),
                 16 => PublicPath::VodInit(s, id, r),
                 17 => PublicPath::VodFragment(s, id, r, n),
-                18 => PublicPath::Signature(s, r, MediaFile::Part(n, part)),
-                19 => PublicPath::Signature(s, r, MediaFile::Fragment(n)),
-                20 => PublicPath::Signature(s, r, MediaFile::Init),
-                21 => PublicPath::VodSignature(s, id, r, MediaFile::Ts(n)),
-                22 => PublicPath::PartKey(s, r, n),
-                23 => PublicPath::TrustRoot,
-                24 => PublicPath::TrustBundle,
+                18 => PublicPath::Publish,
+                19 => PublicPath::WhipEndpoint(s),
+                20 => PublicPath::WhipSession(
+                    s,
+                    NodeId::new(node).expect("valid"),
+                    WhipSessionId(whip),
+                ),
+                21 => PublicPath::Signature(s, r, MediaFile::Part(n, part)),
+                22 => PublicPath::Signature(s, r, MediaFile::Fragment(n)),
+                23 => PublicPath::Signature(s, r, MediaFile::Init),
+                24 => PublicPath::VodSignature(s, id, r, MediaFile::Ts(n)),
+                25 => PublicPath::PartKey(s, r, n),
+                26 => PublicPath::TrustRoot,
+                27 => PublicPath::TrustBundle,
                 _ => PublicPath::VodSegment(s, id, r, n),
             };
             prop_assert_eq!(PublicPath::parse(&p.to_string()), Some(p));
