@@ -469,6 +469,7 @@ mod tests {
         LiveEvent::SessionStarted {
             stream: name(stream),
             session: SessionId(1),
+            private: false,
         }
     }
 

@@ -206,6 +206,7 @@ fn main() -> Result<()> {
         let event = serde_json::to_vec(&ControlEvent::Live(LiveEvent::SessionStarted {
             stream: StreamName::new("demo")?,
             session: SessionId(0x5eed),
+            private: false,
         }))?;
         let signed_event = ingest.sign_event(event, now * 1000);
         std::fs::write(
@@ -224,6 +225,7 @@ fn main() -> Result<()> {
         ControlEvent::Live(LiveEvent::SessionStarted {
             stream: stream.clone(),
             session: SessionId(1),
+            private: true,
         }),
         ControlEvent::Live(LiveEvent::Rendition {
             stream: stream.clone(),

@@ -37,4 +37,12 @@ pub trait StreamAuthority: Send + Sync + std::fmt::Debug {
 
     /// Records that `stream`'s next segment will be number `next`.
     async fn advance_sequence(&self, stream: &StreamName, next: u64) -> Result<(), AuthorityError>;
+
+    /// Whether `stream` is private (served only with a playback token). Asked before a
+    /// publish starts: a store that cannot answer refuses the publish, rather than let a
+    /// private stream go out public. Stores without private streams keep the default.
+    async fn is_private(&self, stream: &StreamName) -> Result<bool, AuthorityError> {
+        let _ = stream;
+        Ok(false)
+    }
 }

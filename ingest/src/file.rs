@@ -74,6 +74,7 @@ pub fn transcode_file(
         realtime: false,
         encoder_threads,
         recorder: None,
+        privacy: Default::default(),
     };
     let (events_tx, mut events_rx) = mpsc::channel(64);
     let pipeline = Pipeline::start(params, events_tx, IngestMetrics::default())?;

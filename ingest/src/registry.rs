@@ -20,7 +20,7 @@ use tokio_util::task::TaskTracker;
 use crate::authority::{AuthorityError, StreamAuthority};
 use crate::error::IngestError;
 use crate::metrics::IngestMetrics;
-use crate::pipeline::{MediaInput, Pipeline, PipelineParams, SequenceRecorder};
+use crate::pipeline::{MediaInput, Pipeline, PipelineParams, Privacy, SequenceRecorder};
 
 /// How long the emitting thread waits for the catalog to record a stream's numbering
 /// before the segment goes on without it.
@@ -70,6 +70,8 @@ struct Live {
     ended: CancellationToken,
     started_at: i64,
     done: watch::Receiver<bool>,
+    /// Whether the stream is private, shared with its pipeline.
+    privacy: Privacy,
 }
 
 /// Told when publish sessions start and end (the binary records them in the catalog and
@@ -209,6 +211,31 @@ impl Registry {
         }
     }
 
+    /// Makes `stream`, if it is live here, private or public (an operator changed it in the
+    /// catalog). A session already announced to the edges is announced again, signed like
+    /// every control event, with the new value; true if that was sent.
+    pub async fn set_private(&self, stream: &StreamName, private: bool) -> bool {
+        let again = {
+            let slots = self.slots.lock();
+            let Some(live) = slots.get(stream).and_then(|s| s.live.as_ref()) else {
+                return false;
+            };
+            live.privacy
+                .set(private)
+                .map(|private| (live.session, private))
+        };
+        let Some((session, private)) = again else {
+            return false;
+        };
+        tracing::info!(%stream, private, "the stream's privacy changed while live; telling the edges");
+        let event = LiveEvent::SessionStarted {
+            stream: stream.clone(),
+            session,
+            private,
+        };
+        self.events.send(event).await.is_ok()
+    }
+
     /// The ladder every stream is transcoded to.
     pub fn ladder(&self) -> &Ladder {
         &self.settings.ladder
@@ -237,6 +264,13 @@ impl Registry {
         else {
             return Ok(None);
         };
+        // Asked before anything starts: a private stream never goes out public because the
+        // catalog could not say.
+        let privacy = Privacy::new(
+            answer(self.catalog.is_private(&stream))
+                .await
+                .map_err(IngestError::Catalog)?,
+        );
         let previous = self
             .slots
             .lock()
@@ -288,6 +322,7 @@ impl Registry {
                 ended: ended.clone(),
                 started_at: unix_now(),
                 done: done_rx,
+                privacy: privacy.clone(),
             });
             PipelineParams {
                 stream: stream.clone(),
@@ -299,6 +334,7 @@ impl Registry {
                 realtime: true,
                 encoder_threads: self.settings.encoder_threads,
                 recorder: Some(self.sequence_recorder(&stream)),
+                privacy,
             }
         };
         let pipeline = Pipeline::start(params, self.events.clone(), self.metrics.clone())?;

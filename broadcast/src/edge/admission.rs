@@ -91,7 +91,9 @@ impl Admission {
     /// taken is remembered.
     fn in_order(&mut self, event: &ControlEvent, issued_at_ms: u64) -> bool {
         let (stream, session) = match event {
-            ControlEvent::Live(LiveEvent::SessionStarted { stream, session })
+            ControlEvent::Live(LiveEvent::SessionStarted {
+                stream, session, ..
+            })
             | ControlEvent::Live(LiveEvent::Ended { stream, session }) => (stream, Some(*session)),
             ControlEvent::Live(LiveEvent::Rendition { stream, .. })
             | ControlEvent::Live(LiveEvent::RenditionDropped { stream, .. }) => (stream, None),
@@ -140,6 +142,7 @@ mod tests {
         ControlEvent::Live(LiveEvent::SessionStarted {
             stream: stream(),
             session: SessionId(session),
+            private: false,
         })
     }
 

@@ -75,6 +75,7 @@ fn live(renditions: &[(&str, bool, Option<u64>)]) -> StreamState {
     s.apply(LiveEvent::SessionStarted {
         stream: stream(),
         session: SessionId(1),
+        private: false,
     })
     .expect("start");
     for (r, init, part_target) in renditions {

@@ -33,6 +33,7 @@ fn start(session: u64) -> LiveEvent {
     LiveEvent::SessionStarted {
         stream: stream(),
         session: SessionId(session),
+        private: false,
     }
 }
 

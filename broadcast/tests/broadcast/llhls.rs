@@ -107,6 +107,7 @@ async fn edge() -> (Arc<Edge>, Cluster) {
     let mut events = vec![ControlEvent::Live(LiveEvent::SessionStarted {
         stream: stream(),
         session: SESSION,
+        private: false,
     })];
     for (r, h) in [("720p", 720), ("480p", 480)] {
         events.push(ControlEvent::Live(LiveEvent::Rendition {

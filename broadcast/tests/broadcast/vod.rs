@@ -282,6 +282,7 @@ async fn a_recording_in_progress_is_neither_listed_nor_served() {
     node.apply(LiveEvent::SessionStarted {
         stream: stream(),
         session,
+        private: false,
     })
     .expect("start");
     announce(&node, "720p", 720);

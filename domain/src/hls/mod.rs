@@ -11,6 +11,8 @@
 //! - `query`: [`PlaylistQuery`], a playlist request's `_HLS_msn`, `_HLS_part` and
 //!   `_HLS_skip`, parsed strictly.
 //! - `vod`: a recording's playlist: a [`MediaWindow`] that never slides, rendered finished.
+//! - `uris`: [`UriMarks`], where a rendered playlist's URIs end, so that a private
+//!   stream's token is carried into every one of them per viewer without rendering again.
 //!
 //! URIs are relative to the playlist and follow the public layout (`domain::paths`):
 //! `{rendition}/index.m3u8` from the master, `init.mp4`, `{seq}.ts`, `{seq}.m4s` and
@@ -20,12 +22,14 @@ mod ll;
 mod master;
 mod media;
 mod query;
+mod uris;
 mod vod;
 
 pub use ll::{Answer, LlSegment, LlWindow, PartEntry, RenditionReport, PART_SEGMENTS};
 pub use master::{render_master, Variant};
 pub use media::{Entry, MediaWindow, PushError};
 pub use query::{PlaylistQuery, MAX_QUERY};
+pub use uris::UriMarks;
 
 use std::time::Duration;
 

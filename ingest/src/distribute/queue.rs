@@ -227,6 +227,7 @@ mod tests {
         PushItem::Control(ControlEvent::Live(LiveEvent::SessionStarted {
             stream: StreamName::new("s").expect("valid"),
             session: SessionId(n),
+            private: false,
         }))
     }
 

@@ -86,6 +86,8 @@ struct RenditionState {
 #[derive(Debug, Default)]
 struct StreamState {
     session: Option<SessionId>,
+    /// As the latest session start said (a repeated start changes only this).
+    private: bool,
     ended: bool,
     /// In order of first appearance, which is ladder order.
     renditions: Vec<RenditionState>,
@@ -155,10 +157,15 @@ impl Snapshot {
 
     fn record_control(&mut self, event: &ControlEvent) {
         match event {
-            ControlEvent::Live(LiveEvent::SessionStarted { stream, session }) => {
+            ControlEvent::Live(LiveEvent::SessionStarted {
+                stream,
+                session,
+                private,
+            }) => {
                 self.ended.retain(|s| s != stream);
                 let state = self.streams.entry(stream.clone()).or_default();
                 state.session = Some(*session);
+                state.private = *private;
                 state.ended = false;
             }
             ControlEvent::Live(LiveEvent::Rendition { stream, info }) => {
@@ -202,6 +209,7 @@ impl Snapshot {
                     LiveEvent::SessionStarted {
                         stream: name.clone(),
                         session,
+                        private: state.private,
                     },
                 )));
             }
@@ -321,6 +329,7 @@ mod tests {
                 PushItem::Control(ControlEvent::Live(LiveEvent::SessionStarted {
                     stream,
                     session,
+                    ..
                 })) => {
                     format!("start {stream} {}", session.0)
                 }
@@ -376,6 +385,7 @@ mod tests {
             LiveEvent::SessionStarted {
                 stream: stream(1),
                 session: SessionId(7),
+                private: false,
             },
             LiveEvent::Rendition {
                 stream: stream(1),
@@ -422,6 +432,7 @@ mod tests {
                 LiveEvent::SessionStarted {
                     stream: stream(1),
                     session: SessionId(8),
+                    private: false,
                 },
                 LiveEvent::Rendition {
                     stream: stream(1),
@@ -434,6 +445,50 @@ mod tests {
         assert!(!items
             .iter()
             .any(|i| i.starts_with("ended") || i.starts_with("dropped")));
+    }
+
+    /// A late joiner learns the privacy the latest start said: a repeated start of the live
+    /// session (an operator made the stream private while live) changes that and nothing
+    /// else of the window.
+    #[test]
+    fn a_repeated_start_changes_privacy_only() {
+        let start = |private| LiveEvent::SessionStarted {
+            stream: stream(1),
+            session: SessionId(7),
+            private,
+        };
+        let mut snapshot = Snapshot::new(3);
+        feed(
+            &mut snapshot,
+            vec![
+                start(false),
+                LiveEvent::Rendition {
+                    stream: stream(1),
+                    info: info(0),
+                },
+                segment(1, 0, 7, 0),
+                start(true),
+                segment(1, 0, 7, 1),
+            ],
+        );
+        let items = snapshot.sync_items(&ingest());
+        assert_eq!(
+            describe(&items),
+            [
+                "start s1 7",
+                "rendition s1 r0",
+                "segment s1 r0 0 true",
+                "segment s1 r0 1 true",
+                "synced ingest1"
+            ]
+        );
+        assert!(matches!(
+            &items[0],
+            PushItem::Control(ControlEvent::Live(LiveEvent::SessionStarted {
+                private: true,
+                ..
+            }))
+        ));
     }
 
     #[test]
@@ -465,6 +520,7 @@ mod tests {
                     LiveEvent::SessionStarted {
                         stream: stream(s),
                         session: SessionId(1),
+                        private: false,
                     },
                     segment(s, 0, 1, 0),
                     LiveEvent::Ended {
@@ -497,6 +553,7 @@ mod tests {
                             LiveEvent::SessionStarted {
                                 stream: stream(s),
                                 session: SessionId(sess + 1),
+                                private: false,
                             }
                         }
                         1 => LiveEvent::Rendition {

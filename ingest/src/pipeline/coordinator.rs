@@ -369,9 +369,12 @@ impl Coordinator {
         let emitter = std::thread::Builder::new()
             .name(format!("emit-{}", self.params.stream))
             .spawn(move || emit(aligner, out_rx, events, recorder))?;
-        let _ = self.events.blocking_send(LiveEvent::SessionStarted {
-            stream: self.params.stream.clone(),
-            session: self.params.session,
+        self.params.privacy.announce(|private| {
+            let _ = self.events.blocking_send(LiveEvent::SessionStarted {
+                stream: self.params.stream.clone(),
+                session: self.params.session,
+                private,
+            });
         });
 
         let frame_rate = self.frame_rate_hint.unwrap_or(30.0);

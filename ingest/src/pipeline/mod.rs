@@ -65,7 +65,7 @@ mod worker;
 
 use coordinator::Coordinator;
 pub use input::{AudioCodec, MediaInput, VideoCodec};
-pub use params::{PipelineOutcome, PipelineParams, SequenceRecorder};
+pub use params::{PipelineOutcome, PipelineParams, Privacy, SequenceRecorder};
 
 /// A running pipeline: feed it with [`Pipeline::sender`], end it by dropping every sender
 /// and calling [`Pipeline::finish`].

@@ -632,6 +632,7 @@ async fn nodes_get_everything_in_order_and_late_joiners_the_window() {
         LiveEvent::SessionStarted {
             stream: stream(),
             session: SessionId(7),
+            private: false,
         },
         LiveEvent::Rendition {
             stream: stream(),
@@ -747,6 +748,7 @@ async fn nodes_get_everything_in_order_and_late_joiners_the_window() {
         LiveEvent::SessionStarted {
             stream: stream(),
             session: SessionId(8),
+            private: false,
         },
         segment("src", 8, 6),
     ];
@@ -853,6 +855,7 @@ async fn a_dead_node_delays_nobody_and_server_errors_are_retried() {
     let mut sent = vec![LiveEvent::SessionStarted {
         stream: stream(),
         session: SessionId(1),
+        private: false,
     }];
     sent.extend((0..5).map(|n| segment("src", 1, n)));
     run.send(sent.clone()).await;
@@ -946,6 +949,7 @@ async fn a_node_whose_queue_overflows_is_resynced_with_the_window() {
     let mut sent = vec![LiveEvent::SessionStarted {
         stream: stream(),
         session: SessionId(1),
+        private: false,
     }];
     sent.extend((0..11).map(|n| segment("src", 1, n)));
     run.send(sent).await;
@@ -1042,6 +1046,7 @@ async fn parts_are_pushed_with_their_headers_and_signed_but_not_kept() {
         LiveEvent::SessionStarted {
             stream: stream(),
             session: SessionId(7),
+            private: false,
         },
         LiveEvent::Rendition {
             stream: stream(),

@@ -31,6 +31,7 @@ fn run(ladder: Ladder) -> Vec<LiveEvent> {
         realtime: false,
         encoder_threads: 1,
         recorder: None,
+        privacy: Default::default(),
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel(16);
     let pipeline = Pipeline::start(params, tx, IngestMetrics::default()).expect("starts");

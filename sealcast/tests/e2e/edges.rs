@@ -236,6 +236,7 @@ impl Rogue {
         self.event(&ControlEvent::Live(LiveEvent::SessionStarted {
             stream: stream.clone(),
             session,
+            private: false,
         }))
         .await?;
         self.event(&ControlEvent::Live(LiveEvent::Rendition {

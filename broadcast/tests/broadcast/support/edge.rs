@@ -224,6 +224,7 @@ pub fn start_events(renditions: &[(&str, u32)]) -> Vec<ControlEvent> {
     let mut events = vec![ControlEvent::Live(LiveEvent::SessionStarted {
         stream: stream(),
         session: SESSION,
+        private: false,
     })];
     for (r, h) in renditions {
         events.push(ControlEvent::Live(LiveEvent::Rendition {

@@ -37,6 +37,7 @@ pub fn start(node: &Node) {
     node.apply(LiveEvent::SessionStarted {
         stream: stream(),
         session: SESSION,
+        private: false,
     })
     .expect("start");
 }
