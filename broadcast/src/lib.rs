@@ -74,5 +74,6 @@ pub use edge::{run_edge, Edge};
 pub use error::BroadcastError;
 pub use node::{Node, NodeLoad};
 pub use recording::{RecordingInfo, RecordingObserver};
-pub use router::{NODE_HEADER, VERIFIED_HEADER};
+pub use respond::VERIFIED_HEADER;
+pub use router::NODE_HEADER;
 pub use view::{RenditionSummary, StreamSummary};

@@ -62,7 +62,7 @@ pub(crate) async fn live(
             let r = rendition_of(&view, &stream, &rendition)?;
             let init = r.init.as_ref().ok_or(BroadcastError::NotFound)?;
             // Verified too: it came inside the signed rendition description.
-            crate::router::verified(respond::document(init, MP4_TYPE, Ranges::Bytes, headers)?)
+            respond::verified(respond::document(init, MP4_TYPE, Ranges::Bytes, headers)?)
         }
         Some(PublicPath::Part(stream, rendition, sequence, part)) => {
             let doc = wait_for(&node, &stream, |view| {
@@ -81,7 +81,7 @@ pub(crate) async fn live(
                 }
             })
             .await?;
-            crate::router::verified(respond::document(&doc, MP4_TYPE, Ranges::Bytes, headers)?)
+            respond::verified(respond::document(&doc, MP4_TYPE, Ranges::Bytes, headers)?)
         }
         _ => Err(BroadcastError::NotFound),
     }
@@ -141,7 +141,7 @@ fn segment(
         SegmentFormat::Ts => SEGMENT_TYPE,
         SegmentFormat::Cmaf => MP4_TYPE,
     };
-    crate::router::verified(respond::document(
+    respond::verified(respond::document(
         segment,
         content_type,
         Ranges::Bytes,

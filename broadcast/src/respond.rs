@@ -13,6 +13,20 @@ use http::{header, HeaderMap, HeaderValue, StatusCode};
 use crate::view::Document;
 use crate::BroadcastError;
 
+/// The header on every segment a node serves, live or recorded: `true`, because a node
+/// publishes (and so records) a segment only after the signature gate verified it. A
+/// player can read it (it is CORS-exposed) to show that what it plays was verified.
+pub const VERIFIED_HEADER: http::HeaderName = http::HeaderName::from_static("x-sealcast-verified");
+const VERIFIED: HeaderValue = HeaderValue::from_static("true");
+
+/// Marks a segment response (200, 206 or 304) as verified by the gate. Here, beside the
+/// other response rules, so that the live tree and the router both call it and neither
+/// calls the other.
+pub(crate) fn verified(mut response: Response) -> Result<Response, BroadcastError> {
+    response.headers_mut().insert(VERIFIED_HEADER, VERIFIED);
+    Ok(response)
+}
+
 /// `Content-Type` of playlists.
 pub(crate) const PLAYLIST_TYPE: HeaderValue =
     HeaderValue::from_static("application/vnd.apple.mpegurl");

@@ -23,12 +23,6 @@ use crate::{assets, BroadcastError, Node};
 /// The header naming the node that answered; the load balancer passes it through.
 pub const NODE_HEADER: HeaderName = HeaderName::from_static("x-sealcast-node");
 
-/// The header on every segment a node serves, live or recorded: `true`, because a node
-/// publishes (and so records) a segment only after the signature gate verified it. A
-/// player can read it (it is CORS-exposed) to show that what it plays was verified.
-pub const VERIFIED_HEADER: HeaderName = HeaderName::from_static("x-sealcast-verified");
-const VERIFIED: HeaderValue = HeaderValue::from_static("true");
-
 /// `Cache-Control` of answers that describe the moment (stream list, health, metrics).
 const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
 
@@ -110,7 +104,7 @@ async fn vod(State(node): State<Arc<Node>>, request: Request) -> Result<Response
     match path {
         PublicPath::VodSegment(_, id, _, sequence) => {
             let doc = Document::segment(id, sequence, bytes);
-            verified(respond::document(
+            respond::verified(respond::document(
                 &doc,
                 SEGMENT_TYPE,
                 Ranges::Bytes,
@@ -119,11 +113,11 @@ async fn vod(State(node): State<Arc<Node>>, request: Request) -> Result<Response
         }
         PublicPath::VodFragment(_, id, _, sequence) => {
             let doc = Document::segment(id, sequence, bytes);
-            verified(respond::document(&doc, MP4_TYPE, Ranges::Bytes, headers)?)
+            respond::verified(respond::document(&doc, MP4_TYPE, Ranges::Bytes, headers)?)
         }
         PublicPath::VodInit(..) => {
             let doc = Document::init(bytes, ENDED_MAX_AGE);
-            verified(respond::document(&doc, MP4_TYPE, Ranges::Bytes, headers)?)
+            respond::verified(respond::document(&doc, MP4_TYPE, Ranges::Bytes, headers)?)
         }
         _ => {
             let text = String::from_utf8_lossy(&bytes).into_owned();
@@ -131,12 +125,6 @@ async fn vod(State(node): State<Arc<Node>>, request: Request) -> Result<Response
             respond::document(&doc, PLAYLIST_TYPE, Ranges::No, headers)
         }
     }
-}
-
-/// Marks a segment response (200, 206 or 304) as verified by the gate.
-pub(crate) fn verified(mut response: Response) -> Result<Response, BroadcastError> {
-    response.headers_mut().insert(VERIFIED_HEADER, VERIFIED);
-    Ok(response)
 }
 
 /// Finished recordings on this node's disk, newest first.
