@@ -364,6 +364,41 @@ impl PathClass {
     }
 }
 
+/// Which stream's tree a request path is under, by its shape alone: everything under
+/// `/live/{stream}/` and `/vod/{stream}/`, whatever follows (playlists, media, sidecars and
+/// whatever the layout gains later). What a private stream's token is checked against,
+/// on the nodes and at the load balancer, so that no resource of a private stream can be
+/// reached by a path its handler parses but this does not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamTree {
+    /// `/live/{stream}/…`
+    Live(StreamName),
+    /// `/vod/{stream}/…`, with the recording's id when the path names a valid one.
+    Recording(StreamName, Option<SessionId>),
+}
+
+impl StreamTree {
+    /// The tree of an absolute request path (no query string), if it is under one.
+    pub fn of(path: &str) -> Option<Self> {
+        if let Some(rest) = path.strip_prefix("/live/") {
+            let stream = rest.split('/').next()?;
+            return StreamName::new(stream).ok().map(Self::Live);
+        }
+        let rest = path.strip_prefix("/vod/")?;
+        let mut parts = rest.split('/');
+        let stream = StreamName::new(parts.next()?).ok()?;
+        let id = parts.next().and_then(|id| id.parse().ok());
+        Some(Self::Recording(stream, id))
+    }
+
+    /// The stream.
+    pub fn stream(&self) -> &StreamName {
+        match self {
+            Self::Live(stream) | Self::Recording(stream, _) => stream,
+        }
+    }
+}
+
 /// A media file name of a rendition, as a sidecar path names the file it signs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MediaFile {
@@ -453,6 +488,35 @@ impl fmt::Display for PublicPath {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn stream_trees_cover_everything_under_a_stream() {
+        let live = |s: &str| Some(StreamTree::Live(StreamName::new(s).expect("valid")));
+        assert_eq!(StreamTree::of("/live/cam/master.m3u8"), live("cam"));
+        assert_eq!(StreamTree::of("/live/cam/720p/3.m4s.sig"), live("cam"));
+        assert_eq!(StreamTree::of("/live/cam/anything/at/all"), live("cam"));
+        assert_eq!(StreamTree::of("/live/cam"), live("cam"));
+        let vod = StreamTree::of("/vod/cam/00000000000000ff/master.m3u8").expect("vod");
+        assert_eq!(
+            vod,
+            StreamTree::Recording(StreamName::new("cam").expect("valid"), Some(SessionId(255)))
+        );
+        assert_eq!(vod.stream().as_str(), "cam");
+        assert!(matches!(
+            StreamTree::of("/vod/cam/not-an-id/x"),
+            Some(StreamTree::Recording(_, None))
+        ));
+        for outside in [
+            "/live/",
+            "/live/../x",
+            "/api/v1/streams",
+            "/livecam/x",
+            "/",
+            "",
+        ] {
+            assert_eq!(StreamTree::of(outside), None, "{outside}");
+        }
+    }
 
     #[test]
     fn path_classes() {
@@ -675,6 +739,21 @@ mod tests {
                 _ => PathClass::Other,
             };
             prop_assert_eq!(PathClass::of(&path), expected, "{}", path);
+        }
+
+        /// Every path the parser serves under a stream is in that stream's tree, so a
+        /// private stream's token check covers whatever a handler answers.
+        #[test]
+        fn parsed_stream_paths_are_in_their_streams_tree(
+            path in "/(live|vod)(/[a-z0-9._-]{0,18}){1,5}",
+        ) {
+            if PublicPath::parse(&path).is_some() {
+                let stream = path.split('/').nth(2).map(str::to_owned);
+                prop_assert_eq!(
+                    StreamTree::of(&path).map(|t| t.stream().to_string()),
+                    stream
+                );
+            }
         }
 
         #[test]
