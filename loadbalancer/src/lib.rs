@@ -24,6 +24,8 @@
 //! - [`redirect`]: the plain-HTTP port: redirect to HTTPS, except `/healthz` and ACME
 //!   challenges.
 //! - [`members`]: backends from MQTT presence, and `/healthz` checks.
+//! - [`ingests`]: where WHIP publishes go (issue 32): the ingests that announced a WHIP URL
+//!   in a presence signed by their own key, and rendezvous hashing of the stream name.
 //! - [`tls`]: the server certificate, reloaded when its files change.
 //! - [`metrics`]: the `sealcast_lb_*` metrics.
 //! - [`server`]: [`server::start`] wires all of it onto bound listeners.
@@ -31,6 +33,7 @@
 
 pub mod cookie;
 pub mod error;
+pub mod ingests;
 pub mod members;
 pub mod metrics;
 pub mod proxy;

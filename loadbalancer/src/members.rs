@@ -10,6 +10,9 @@
 //! - [`check_health`]: `GET /healthz` on every member each interval; one failure takes a
 //!   node out of rotation, one success (after the address resolves) brings it back. A
 //!   node that joins is checked at once rather than at the next tick.
+//! - Ingests that announce a WHIP URL (in a presence their own certified key signed: the
+//!   verifier refuses an unsigned one with an address) join [`Pool::ingests`], checked the
+//!   same way; `/whip/…` goes to them ([`crate::ingests`]).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -26,6 +29,7 @@ use parking_lot::{Mutex, RwLock};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::ingests::Ingests;
 use crate::metrics::LbMetrics;
 use crate::selection::{Backends, Weight};
 
@@ -45,6 +49,8 @@ pub struct Upstream {
 pub struct Pool {
     backends: Mutex<Backends>,
     upstreams: RwLock<HashMap<NodeId, Upstream>>,
+    /// The ingests taking WHIP publishes.
+    ingests: RwLock<Ingests>,
     joined: Notify,
     eligible: tokio::sync::watch::Sender<usize>,
     metrics: LbMetrics,
@@ -56,6 +62,7 @@ impl Pool {
         Arc::new(Pool {
             backends: Mutex::new(backends),
             upstreams: RwLock::new(HashMap::new()),
+            ingests: RwLock::new(Ingests::default()),
             joined: Notify::new(),
             eligible: tokio::sync::watch::Sender::new(0),
             metrics,
@@ -109,6 +116,37 @@ impl Pool {
             .iter()
             .map(|(node, up)| (node.clone(), up.clone()))
             .collect()
+    }
+
+    /// Runs `f` on the ingests taking WHIP publishes (the lock is held only for `f`).
+    pub fn with_ingests<T>(&self, f: impl FnOnce(&Ingests) -> T) -> T {
+        f(&self.ingests.read())
+    }
+
+    /// Applies an ingest's presence (believed: signed by its own key when it names an
+    /// address): it takes WHIP publishes while it is up with a URL.
+    pub fn apply_ingest_presence(&self, node: &NodeId, presence: Option<&Presence>) {
+        let url = presence
+            .filter(|p| p.role == Role::Ingest && p.is_up())
+            .and_then(|p| p.url.clone());
+        match url {
+            Some(url) => {
+                if self.ingests.write().announce(node.clone(), url.clone()) {
+                    tracing::info!(%node, %url, "ingest takes WHIP publishes");
+                    self.joined.notify_one();
+                }
+            }
+            None => {
+                if self.ingests.write().leave(node) {
+                    tracing::info!(%node, "ingest no longer takes WHIP publishes");
+                }
+            }
+        }
+    }
+
+    /// Records a health check of an ingest (or a connection it refused).
+    pub fn set_ingest_health(&self, node: &NodeId, addr: Option<SocketAddr>, healthy: bool) {
+        self.ingests.write().set_health(node, addr, healthy);
     }
 
     /// Applies a broadcast node's presence.
@@ -229,11 +267,15 @@ fn apply(pool: &Pool, verifier: &PresenceVerifier, message: &Message) {
     };
     if message.payload.is_empty() {
         pool.apply_presence(node, None);
+        pool.apply_ingest_presence(node, None);
         return;
     }
     // One or two signature checks per presence change: rare, and microseconds (Ed25519) to
     // a fraction of a millisecond (ML-DSA-65), so done in place.
     match verifier.check(node, &message.payload, unix_now()) {
+        Ok(presence) if presence.role == Role::Ingest => {
+            pool.apply_ingest_presence(node, Some(&presence))
+        }
         Ok(presence) => pool.apply_presence(node, Some(&presence)),
         Err(e) => {
             tracing::warn!(%node, reason = e.reason(), error = %e, "refused a presence message");
@@ -293,12 +335,26 @@ pub async fn check_health(pool: Arc<Pool>, settings: HealthChecks, stop: Cancell
             let client = client.clone();
             checks.spawn(async move {
                 let (addr, healthy) = check_one(&client, &upstream.url).await;
-                (node, addr, healthy)
+                (node, addr, healthy, false)
+            });
+        }
+        let ingests: Vec<(NodeId, String)> = pool.with_ingests(|i| {
+            i.members()
+                .map(|(node, entry)| (node.clone(), entry.url.clone()))
+                .collect()
+        });
+        for (node, url) in ingests {
+            let client = client.clone();
+            checks.spawn(async move {
+                let (addr, healthy) = check_one(&client, &url).await;
+                (node, addr, healthy, true)
             });
         }
         while let Some(done) = checks.join_next().await {
-            if let Ok((node, addr, healthy)) = done {
-                pool.set_health(&node, addr, healthy);
+            match done {
+                Ok((node, addr, healthy, true)) => pool.set_ingest_health(&node, addr, healthy),
+                Ok((node, addr, healthy, false)) => pool.set_health(&node, addr, healthy),
+                Err(_) => {}
             }
         }
     }

@@ -6,14 +6,18 @@
 //! and add the `Set-Cookie` of the choice to the response. A node that refuses the
 //! connection is taken out of rotation at once and the request is sent to another node,
 //! which reissues the cookie. Errors the load balancer answers itself are short JSON.
+//!
+//! `/whip/…` (issue 32) goes to an ingest, not a broadcast node: a new session to the
+//! ingest [`crate::ingests`] ranks first for the stream (the next one if it refuses the
+//! connection), an existing session to the ingest its path names; no cookie either way.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use domain::paths::PathClass;
+use domain::paths::{PathClass, PublicPath};
 use domain::NodeId;
 use pingora::http::ResponseHeader;
 use pingora::prelude::HttpPeer;
@@ -103,11 +107,23 @@ impl Proxy {
     }
 }
 
+/// The ingest a WHIP request goes to.
+#[derive(Debug)]
+struct WhipTarget {
+    node: NodeId,
+    addr: SocketAddr,
+    /// The next ingests to try when this one refuses the connection (a new session
+    /// only: an existing one lives on its own ingest).
+    others: Vec<(NodeId, SocketAddr)>,
+}
+
 /// What one request carries between the proxy's phases.
 #[derive(Debug)]
 pub struct Ctx {
     started: Instant,
     route: Option<Route>,
+    /// Set for `/whip/…`, which goes to an ingest instead of `route`.
+    whip: Option<WhipTarget>,
     attempts: u8,
     open: Option<NodeId>,
     upstream_started: Option<Instant>,
@@ -121,6 +137,7 @@ impl ProxyHttp for Proxy {
         Ctx {
             started: Instant::now(),
             route: None,
+            whip: None,
             attempts: 0,
             open: None,
             upstream_started: None,
@@ -142,6 +159,9 @@ impl ProxyHttp for Proxy {
             // viewers (the push API wants a token anyway; the metrics would just leak).
             respond(session, 404, "not found", &[]).await?;
             return Ok(true);
+        }
+        if class == PathClass::Whip {
+            return self.whip_target(session, ctx).await;
         }
         let route = match self.choose(session) {
             Choice::Route(route) => route,
@@ -180,6 +200,22 @@ impl ProxyHttp for Proxy {
     }
 
     async fn upstream_peer(&self, session: &mut Session, ctx: &mut Ctx) -> PResult<Box<HttpPeer>> {
+        if let Some(whip) = ctx.whip.as_mut() {
+            if ctx.attempts > 0 {
+                self.metrics.retry();
+                if whip.others.is_empty() {
+                    return Err(PError::explain(
+                        ErrorType::HTTPStatus(502),
+                        "the ingest did not answer",
+                    ));
+                }
+                let (node, addr) = whip.others.remove(0);
+                (whip.node, whip.addr) = (node, addr);
+            }
+            ctx.attempts += 1;
+            ctx.upstream_started = Some(Instant::now());
+            return Ok(Box::new(peer(whip.addr)));
+        }
         if ctx.attempts > 0 {
             // A retry: the node that failed is out of rotation now, so the choice moves the
             // viewer (and reissues the cookie).
@@ -206,13 +242,7 @@ impl ProxyHttp for Proxy {
         };
         self.open(ctx, &node);
         ctx.upstream_started = Some(Instant::now());
-        let mut peer = HttpPeer::new(addr, false, String::new());
-        peer.options.connection_timeout = Some(CONNECT_TIMEOUT);
-        peer.options.total_connection_timeout = Some(CONNECT_TIMEOUT);
-        peer.options.read_timeout = Some(READ_TIMEOUT);
-        peer.options.write_timeout = Some(READ_TIMEOUT);
-        peer.options.idle_timeout = Some(IDLE_TIMEOUT);
-        Ok(Box::new(peer))
+        Ok(Box::new(peer(addr)))
     }
 
     async fn upstream_request_filter(
@@ -264,6 +294,15 @@ impl ProxyHttp for Proxy {
         ctx: &mut Ctx,
         mut e: Box<PError>,
     ) -> Box<PError> {
+        if let Some(whip) = &ctx.whip {
+            tracing::warn!(node = %whip.node, peer = %peer.address(), error = %e, "could not connect to an ingest's WHIP port");
+            self.pool.set_ingest_health(&whip.node, None, false);
+            // Nothing was sent: another ingest may take a new session.
+            if ctx.attempts < MAX_ATTEMPTS && !whip.others.is_empty() {
+                e.set_retry(true);
+            }
+            return e;
+        }
         if let Some(route) = &ctx.route {
             self.metrics.upstream_error(route.node.as_str());
             tracing::warn!(node = %route.node, peer = %peer.address(), error = %e, "could not connect to a broadcast node");
@@ -297,12 +336,7 @@ impl ProxyHttp for Proxy {
         e
     }
 
-    async fn fail_to_proxy(
-        &self,
-        session: &mut Session,
-        e: &PError,
-        _ctx: &mut Ctx,
-    ) -> FailToProxy {
+    async fn fail_to_proxy(&self, session: &mut Session, e: &PError, ctx: &mut Ctx) -> FailToProxy {
         let code = match e.etype() {
             ErrorType::HTTPStatus(code) => *code,
             _ => match e.esource() {
@@ -317,6 +351,7 @@ impl ProxyHttp for Proxy {
         if code > 0 {
             let message = match code {
                 400 => "bad request",
+                502 if ctx.whip.is_some() => "the ingest did not answer",
                 502 => "the broadcast node did not answer",
                 503 => "no broadcast node is available",
                 _ => "the load balancer failed",
@@ -341,7 +376,12 @@ impl ProxyHttp for Proxy {
                 method = %request.method,
                 path = %request.uri.path(),
                 status,
-                node = ctx.route.as_ref().map_or("-", |r| r.node.as_str()),
+                node = ctx
+                    .route
+                    .as_ref()
+                    .map(|r| r.node.as_str())
+                    .or(ctx.whip.as_ref().map(|w| w.node.as_str()))
+                    .unwrap_or("-"),
                 attempts = ctx.attempts,
                 ms = ctx.started.elapsed().as_secs_f64() * 1000.0,
                 error = e.map(|e| e.etype().as_str()),
@@ -353,6 +393,62 @@ impl ProxyHttp for Proxy {
         // Clients that go away mid-response are ordinary; they are not errors of ours.
         matches!(error.esource(), ErrorSource::Downstream)
     }
+}
+
+impl Proxy {
+    /// Picks the ingest of a `/whip/…` request (or answers it here: 503 when no ingest
+    /// takes publishes, 404 for a session on an ingest that is gone or a path that is not
+    /// WHIP's).
+    async fn whip_target(&self, session: &mut Session, ctx: &mut Ctx) -> PResult<bool> {
+        let path = PublicPath::parse(session.req_header().uri.path());
+        let target = match path {
+            Some(PublicPath::WhipEndpoint(stream)) => {
+                let mut ranked = self.pool.with_ingests(|i| i.rank(stream.as_str()));
+                if ranked.is_empty() {
+                    self.metrics.choice(Outcome::NoBackend);
+                    let retry = [("retry-after", "2")];
+                    respond(session, 503, "no ingest takes WHIP publishes now", &retry).await?;
+                    return Ok(true);
+                }
+                let (node, addr) = ranked.remove(0);
+                WhipTarget {
+                    node,
+                    addr,
+                    others: ranked,
+                }
+            }
+            Some(PublicPath::WhipSession(_, node, _)) => {
+                match self.pool.with_ingests(|i| i.session(&node)) {
+                    Some(addr) => WhipTarget {
+                        node,
+                        addr,
+                        others: Vec::new(),
+                    },
+                    None => {
+                        respond(session, 404, "no such WHIP session", &[]).await?;
+                        return Ok(true);
+                    }
+                }
+            }
+            _ => {
+                respond(session, 404, "not found", &[]).await?;
+                return Ok(true);
+            }
+        };
+        ctx.whip = Some(target);
+        Ok(false)
+    }
+}
+
+/// A pooled keep-alive HTTP/1.1 peer at `addr` (a broadcast node or an ingest's WHIP port).
+fn peer(addr: SocketAddr) -> HttpPeer {
+    let mut peer = HttpPeer::new(addr, false, String::new());
+    peer.options.connection_timeout = Some(CONNECT_TIMEOUT);
+    peer.options.total_connection_timeout = Some(CONNECT_TIMEOUT);
+    peer.options.read_timeout = Some(READ_TIMEOUT);
+    peer.options.write_timeout = Some(READ_TIMEOUT);
+    peer.options.idle_timeout = Some(IDLE_TIMEOUT);
+    peer
 }
 
 /// The `Cookie:` header(s), joined as one value (HTTP/2 may split them, RFC 9113 §8.2.3).

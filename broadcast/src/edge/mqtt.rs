@@ -73,12 +73,15 @@ async fn decode_and_apply(edge: &Edge, message: &Message) -> Result<(), Broadcas
     let payload = message.payload.clone();
     match &message.topic {
         Topic::Presence(node) => {
-            // Broadcast peers' presences (signed envelopes) say nothing an edge needs;
-            // ingest presences (plain) tell readiness which ingests are up.
-            if let Announcement::Plain(presence) = Announcement::decode(&payload)? {
-                if presence.role == Role::Ingest {
-                    edge.readiness.lock().ingest(node.clone(), presence.is_up());
-                }
+            // Broadcast peers' presences say nothing an edge needs; ingest presences
+            // (plain, or signed by the ingest when they name its WHIP URL) tell readiness
+            // which ingests are up.
+            let presence = match Announcement::decode(&payload)? {
+                Announcement::Plain(presence) => Some(presence),
+                signed @ Announcement::Signed(_) => signed.claimed().ok(),
+            };
+            if let Some(presence) = presence.filter(|p| p.role == Role::Ingest) {
+                edge.readiness.lock().ingest(node.clone(), presence.is_up());
             }
             Ok(())
         }

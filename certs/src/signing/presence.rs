@@ -10,20 +10,27 @@
 //! access: clear a retained presence (the node drops out until it announces again), or
 //! replay a presence a node signed earlier (which names that node's own address).
 //!
-//! Ingest presences (`role: ingest`, no address) stay plain JSON: they route nothing, and
-//! only tell edges when to report ready.
+//! An ingest presence without an address may stay plain JSON: it routes nothing, and only
+//! tells edges when to report ready. One with an address (the ingest's WHIP URL, where the
+//! load balancer sends publishers and their stream keys, issue 32) counts only when the
+//! ingest signed it with its own key, certified by the root as an ingest key for that very
+//! node: the same statement and domain tag as a broadcast presence, told apart by the
+//! certificate's kind, whose own domain tag keeps either key from passing for the other.
+
+use std::sync::Arc;
 
 use domain::presence::{Announcement, Presence, Role};
 use domain::wire::{PresenceStatement, SignedPresence};
 use domain::NodeId;
 
-use super::cert::{Edge, EdgeCertificate};
+use super::cert::{Certificate, CertificateKind, Edge, EdgeCertificate, Ingest, IngestCertificate};
 use super::keys::{RootPublicKey, SigningKey};
 use crate::CertsError;
 
-/// A broadcast node's signer: the edge key and its certificate.
+/// A node's presence signer: its key and the certificate that vouches for it (a broadcast
+/// node's edge certificate, or an ingest's own certificate).
 pub struct PresenceSigner {
-    key: SigningKey,
+    key: Arc<SigningKey>,
     certificate: Vec<u8>,
 }
 
@@ -36,11 +43,16 @@ impl std::fmt::Debug for PresenceSigner {
 }
 
 impl PresenceSigner {
-    /// A signer with `key`, which `certificate` must certify.
-    pub fn new(key: SigningKey, certificate: &EdgeCertificate) -> Result<Self, CertsError> {
+    /// A signer with `key`, which `certificate` (an edge certificate, or an ingest's own)
+    /// must certify.
+    pub fn new<K: CertificateKind>(
+        key: impl Into<Arc<SigningKey>>,
+        certificate: &Certificate<K>,
+    ) -> Result<Self, CertsError> {
+        let key = key.into();
         if certificate.key_id() != key.key_id() {
             return Err(CertsError::Presence {
-                reason: "the edge certificate is not for this key",
+                reason: "the certificate is not for this key",
             });
         }
         Ok(PresenceSigner {
@@ -78,7 +90,8 @@ impl PresenceVerifier {
 
     /// What a non-empty `payload` on `node`'s presence topic says, if it may be believed at
     /// `now` (unix seconds): a broadcast presence only when signed by a key the root
-    /// certified as an edge key, for this node; an ingest presence as it is.
+    /// certified as an edge key, for this node; an ingest presence signed by the key the
+    /// root certified for that ingest, or plain when it names no address.
     pub fn check(&self, node: &NodeId, payload: &[u8], now: u64) -> Result<Presence, CertsError> {
         // The decoder's details stay out of the refusal: the payload is an outsider's.
         let malformed = |_: domain::DomainError| CertsError::Malformed {
@@ -91,31 +104,65 @@ impl PresenceVerifier {
                     reason: "a broadcast presence must be signed",
                 })
             }
+            Announcement::Plain(presence)
+                if presence.url.is_some() || presence.direct_url.is_some() =>
+            {
+                Err(CertsError::Presence {
+                    reason: "an ingest presence with an address must be signed",
+                })
+            }
             Announcement::Plain(presence) => Ok(presence),
             Announcement::Signed(signed) => {
                 let statement = signed.statement().map_err(malformed)?;
-                let certificate = EdgeCertificate::decode(&statement.certificate)?;
-                let key = self.root.verify_certificate::<Edge>(&certificate, now)?;
-                if key.key_id() != statement.key_id || key.algorithm() != statement.algorithm {
-                    return Err(CertsError::Presence {
-                        reason: "signed by another key than its certificate's",
-                    });
-                }
-                key.verify(&signed.statement_bytes, &signed.signature)?;
+                // The certificate's own domain tag says which kind of key signed.
+                let role = match EdgeCertificate::decode(&statement.certificate) {
+                    Ok(certificate) => {
+                        self.verify::<Edge>(&certificate, &signed, &statement, now)?;
+                        Role::Broadcast
+                    }
+                    Err(_) => {
+                        let certificate = IngestCertificate::decode(&statement.certificate)?;
+                        if certificate.node_id() != node {
+                            return Err(CertsError::Presence {
+                                reason: "an ingest key signs only its own node's presence",
+                            });
+                        }
+                        self.verify::<Ingest>(&certificate, &signed, &statement, now)?;
+                        Role::Ingest
+                    }
+                };
                 if &statement.node != node {
                     return Err(CertsError::Presence {
                         reason: "about another node than its topic's",
                     });
                 }
                 let presence = Presence::decode(&statement.presence).map_err(malformed)?;
-                if presence.role != Role::Broadcast {
+                if presence.role != role {
                     return Err(CertsError::Presence {
-                        reason: "an edge key signs only broadcast presences",
+                        reason: "a key signs only presences of its own role",
                     });
                 }
                 Ok(presence)
             }
         }
+    }
+
+    /// Checks that the root certified `certificate` (valid at `now`) and that its key made
+    /// `signed`'s signature over `statement`.
+    fn verify<K: CertificateKind>(
+        &self,
+        certificate: &Certificate<K>,
+        signed: &SignedPresence,
+        statement: &PresenceStatement,
+        now: u64,
+    ) -> Result<(), CertsError> {
+        let key = self.root.verify_certificate::<K>(certificate, now)?;
+        if key.key_id() != statement.key_id || key.algorithm() != statement.algorithm {
+            return Err(CertsError::Presence {
+                reason: "signed by another key than its certificate's",
+            });
+        }
+        key.verify(&signed.statement_bytes, &signed.signature)
     }
 }
 
@@ -238,13 +285,72 @@ mod tests {
             let err = verifier
                 .check(&node("broadcast1"), &forged, NOW)
                 .expect_err("refused");
-            assert_eq!(err.reason(), "malformed", "{err}");
+            assert_eq!(err.reason(), "presence", "{err}");
             // An expired edge certificate.
             let err = verifier
                 .check(&node("broadcast1"), &payload, NOW + 7200)
                 .expect_err("refused");
             assert_eq!(err.reason(), "expired_key", "{err}");
         }
+    }
+
+    /// An ingest's presence naming its WHIP URL counts only signed by that ingest's own
+    /// certified key; a plain one with an address, an ingest key signing for another node
+    /// or as a broadcast node, and an edge key signing as an ingest are refused.
+    #[test]
+    fn an_ingest_presence_with_an_address_must_be_signed_by_that_ingest() {
+        let root = RootKey::generate(SignatureAlgorithm::Ed25519).expect("root");
+        let verifier = PresenceVerifier::new(root.public_key());
+        let key = SigningKey::generate(SignatureAlgorithm::Ed25519).expect("key");
+        let validity = Validity::new(NOW - 10, NOW + 3600).expect("valid");
+        let cert = root
+            .certify(key.public_key(), node("ingest1"), validity)
+            .expect("cert");
+        let signer = PresenceSigner::new(key, &cert).expect("signer");
+        let whip = Presence {
+            role: Role::Ingest,
+            state: PresenceState::Ready,
+            url: Some("http://10.0.0.7:8088".into()),
+            direct_url: None,
+        };
+        let payload = signer.sign(&node("ingest1"), &whip, NOW * 1000);
+        assert_eq!(
+            verifier
+                .check(&node("ingest1"), &payload, NOW)
+                .expect("signed"),
+            whip
+        );
+        let refused = |topic: &str, payload: &[u8]| {
+            verifier
+                .check(&node(topic), payload, NOW)
+                .expect_err("refused")
+                .reason()
+        };
+        assert_eq!(refused("ingest1", &whip.encode()), "presence");
+        assert_eq!(
+            refused("ingest2", &signer.sign(&node("ingest2"), &whip, NOW * 1000)),
+            "presence"
+        );
+        let as_edge = Presence {
+            role: Role::Broadcast,
+            ..whip.clone()
+        };
+        assert_eq!(
+            refused(
+                "ingest1",
+                &signer.sign(&node("ingest1"), &as_edge, NOW * 1000)
+            ),
+            "presence"
+        );
+        let (edge_key, edge_cert) = edge(&root, "broadcast");
+        let edge_signer = PresenceSigner::new(edge_key, &edge_cert).expect("signer");
+        assert_eq!(
+            refused(
+                "ingest1",
+                &edge_signer.sign(&node("ingest1"), &whip, NOW * 1000)
+            ),
+            "presence"
+        );
     }
 
     #[test]

@@ -37,7 +37,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use certs::signing::{IngestCertificate, PresenceVerifier, SigningKey};
+use certs::signing::{IngestCertificate, PresenceSigner, PresenceVerifier, SigningKey};
 use control::{BusEvent, BusOptions, Qos};
 use domain::broker::BrokerAddress;
 use domain::presence::{Presence, PresenceState, Role};
@@ -91,6 +91,10 @@ pub struct DistributeConfig {
     pub push_attempts: u32,
     /// Requests queued per node before its queue is dropped and the node resynced.
     pub node_queue: usize,
+    /// Where this ingest takes WHIP publishes (its WHIP HTTP base URL), announced in its
+    /// presence, which it then signs with `signing_key` so that the load balancer believes
+    /// it ([`DistributeConfig::with_whip_url`]).
+    pub whip_url: Option<String>,
 }
 
 impl DistributeConfig {
@@ -122,7 +126,14 @@ impl DistributeConfig {
             push_timeout: Self::DEFAULT_PUSH_TIMEOUT,
             push_attempts: Self::DEFAULT_PUSH_ATTEMPTS,
             node_queue: Self::DEFAULT_NODE_QUEUE,
+            whip_url: None,
         }
+    }
+
+    /// Announces `url` as where this ingest takes WHIP publishes.
+    pub fn with_whip_url(mut self, url: String) -> Self {
+        self.whip_url = Some(url);
+        self
     }
 
     /// Refuses settings that cannot work, and a certificate that is not for this node's key
@@ -171,6 +182,13 @@ impl DistributeConfig {
     }
 }
 
+/// Wall-clock unix milliseconds, when a presence is signed.
+fn unix_now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// Wall-clock unix seconds, for the validity of edge certificates.
 fn unix_now_s() -> u64 {
     SystemTime::now()
@@ -191,6 +209,7 @@ impl fmt::Debug for DistributeConfig {
             .field("push_timeout", &self.push_timeout)
             .field("push_attempts", &self.push_attempts)
             .field("node_queue", &self.node_queue)
+            .field("whip_url", &self.whip_url)
             .finish()
     }
 }
@@ -243,7 +262,19 @@ pub async fn distribute(
     let (sync_tx, mut sync_rx) = mpsc::unbounded_channel();
     let drain_grace = config.push_timeout * config.push_attempts;
 
+    // A presence that names an address is signed (the load balancer believes no other).
+    let whip = match &config.whip_url {
+        Some(url) => {
+            let certificate =
+                IngestCertificate::decode(&config.certificate).map_err(IngestError::Certificate)?;
+            let signer = PresenceSigner::new(Arc::clone(&config.signing_key), &certificate)
+                .map_err(IngestError::Certificate)?;
+            Some((url.clone(), signer))
+        }
+        None => None,
+    };
     let mut distributor = Distributor {
+        whip,
         node_id: config.node_id.clone(),
         certificate: config.certificate,
         snapshot: Snapshot::new(config.window),
@@ -366,6 +397,8 @@ struct Member {
 /// The distributor task's state.
 #[derive(Debug)]
 struct Distributor {
+    /// The WHIP URL this ingest announces, and the signer of its presence.
+    whip: Option<(String, PresenceSigner)>,
     node_id: NodeId,
     certificate: Vec<u8>,
     snapshot: Snapshot,
@@ -423,11 +456,15 @@ impl Distributor {
         let presence = Presence {
             role: Role::Ingest,
             state: PresenceState::Ready,
-            url: None,
+            url: self.whip.as_ref().map(|(url, _)| url.clone()),
             direct_url: None,
         };
+        let announced = match &self.whip {
+            Some((_, signer)) => signer.sign(&self.node_id, &presence, unix_now_ms()),
+            None => presence.encode(),
+        };
         for (topic, payload) in [
-            (Topic::Presence(self.node_id.clone()), presence.encode()),
+            (Topic::Presence(self.node_id.clone()), announced),
             (
                 Topic::IngestCertificate(self.node_id.clone()),
                 self.certificate.clone(),
