@@ -42,8 +42,7 @@ pub enum BroadcastError {
         /// The media sequence number asked for.
         sequence: u64,
     },
-    /// An LL-HLS part that this node does not hold and that will not come (or that slid
-    /// out of the parts listed).
+    /// An LL-HLS part that this node does not hold and is not holding requests for.
     #[error("part {sequence}.{part} of {stream}/{rendition} is not available")]
     UnknownPart {
         /// The stream.
@@ -54,6 +53,11 @@ pub enum BroadcastError {
         sequence: u64,
         /// The part index asked for.
         part: u32,
+        /// It will never exist here: its segment is listed whole without it (the part a
+        /// preload hint named when the segment ended before it, which every LL-HLS player
+        /// asks for once a segment), or it is older than the parts kept. Otherwise it may
+        /// be a few milliseconds away (another edge has it already).
+        gone: bool,
     },
     /// A playlist request whose `_HLS_msn` / `_HLS_part` / `_HLS_skip` query is invalid.
     #[error("invalid playlist query: {0}")]
@@ -269,7 +273,7 @@ impl IntoResponse for BroadcastError {
         }
         let mut response = (status, Json(ErrorBody { error: message })).into_response();
         let headers = response.headers_mut();
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(header::CACHE_CONTROL, cache_control);
         if let Self::Unauthorized = self {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
@@ -281,3 +285,23 @@ impl IntoResponse for BroadcastError {
         response
     }
 }
+impl BroadcastError {
+    /// How long a shared cache in front may keep this answer (docs/architecture.md,
+    /// Caching). Errors are not stored, but for two answers that every LL-HLS player
+    /// holding the same request gets at once: a cache then answers them all from one
+    /// fetch instead of sending each to the origin.
+    fn cache_control(&self) -> HeaderValue {
+        match self {
+            // A part that will never exist: for about a segment, as long as anyone asks.
+            Self::UnknownPart { gone: true, .. } => HeaderValue::from_static("public, max-age=2"),
+            // A hold that ran out (the stream stalled): the next try a second later, once
+            // per cache, not once per viewer.
+            Self::BlockTimeout => HeaderValue::from_static("public, max-age=1"),
+            // Anything else may be different a moment later (a part another edge already
+            // has), or concerns one caller.
+            _ => HeaderValue::from_static("no-store"),
+        }
+    }
+}
+
+        let cache_control = self.cache_control();

@@ -9,6 +9,11 @@
 //! snapshot swap; it is subscribed to before the snapshot is looked at, so no swap is
 //! missed): no task, thread or buffer per waiter. They give up after three target
 //! durations (503).
+//!
+//! Every answer says how long a shared cache in front may keep it (docs/architecture.md,
+//! Caching): what a document carries (`view`), except a blocking reload's answer, kept
+//! six part targets under its full URL, and the errors `error` maps (a part that will
+//! never exist, told apart here from one that may yet come).
 
 use std::sync::Arc;
 
@@ -77,6 +82,7 @@ pub(crate) async fn live(
                         rendition: rendition.clone(),
                         sequence,
                         part,
+                        gone: is_gone(r.ll.as_ref(), sequence),
                     }),
                 }
             })
@@ -118,7 +124,24 @@ async fn media(
         (Some(delta), true) => delta,
         _ => &r.playlist,
     };
-    respond::document(doc, PLAYLIST_TYPE, Ranges::No, headers)
+    let mut response = respond::document(doc, PLAYLIST_TYPE, Ranges::No, headers)?;
+    // The answer to a blocking reload (full or delta) is right for every later request of
+    // its exact URL: cacheable for longer than the live playlist (docs/architecture.md,
+    // Caching).
+    if let (Some(_), Some(ll)) = (query.msn, r.ll.as_ref()) {
+        response.headers_mut().insert(
+            http::header::CACHE_CONTROL,
+            crate::view::blocking_cache_control(ll.part_target()),
+        );
+    }
+    Ok(response)
+}
+
+/// Whether a part that is neither held nor hinted will never be: its segment is listed
+/// whole (a segment's parts are all listed before it, or dropped when it is), or the
+/// rendition has no parts at all.
+fn is_gone(ll: Option<&LlWindow>, sequence: u64) -> bool {
+    ll.is_none_or(|ll| ll.last_sequence().is_some_and(|last| sequence <= last))
 }
 
 /// A whole segment, in the extension of its rendition's format only.

@@ -23,6 +23,31 @@ pub(crate) const SEGMENT_CACHE_CONTROL: HeaderValue =
 /// comes back, which a minute of staleness tolerates).
 pub(crate) const ENDED_MAX_AGE: u64 = 60;
 
+/// How many part targets a cache may keep the answer to a blocking reload (`_HLS_msn`,
+/// with or without `_HLS_part` and `_HLS_skip`). The answer lists what was asked for (or
+/// later), so it is right for every later request of that exact URL: a shared cache keeps
+/// one copy and makes every identical request that arrives while the first is held wait
+/// for that one fetch, instead of sending each to the origin. About a segment's worth (2 s
+/// at 0.333 s parts): by then players ask for later parts, and nobody asks that URL again.
+const BLOCKING_PART_TARGETS: f64 = 6.0;
+
+/// `Cache-Control` of a blocking reload's answer for `part_target`: six part targets,
+/// rounded to whole seconds, at least one. The common values are static (no allocation
+/// per request).
+pub(crate) fn blocking_cache_control(part_target: std::time::Duration) -> HeaderValue {
+    let secs = (part_target.as_secs_f64() * BLOCKING_PART_TARGETS).round();
+    match secs as u64 {
+        0 | 1 => HeaderValue::from_static("public, max-age=1"),
+        2 => HeaderValue::from_static("public, max-age=2"),
+        3 => HeaderValue::from_static("public, max-age=3"),
+        4 => HeaderValue::from_static("public, max-age=4"),
+        5 => HeaderValue::from_static("public, max-age=5"),
+        6 => HeaderValue::from_static("public, max-age=6"),
+        n => HeaderValue::try_from(format!("public, max-age={n}"))
+            .unwrap_or(HeaderValue::from_static("public, max-age=6")),
+    }
+}
+
 /// One servable body with its validators.
 #[derive(Debug, Clone)]
 pub(crate) struct Document {
@@ -62,9 +87,11 @@ impl Document {
         }
     }
 
-    /// A CMAF init segment: validated by a hash of its bytes, and cached only briefly
-    /// (a publisher that reconnects with other encoder settings changes it under the same
-    /// URL).
+    /// A CMAF init segment: validated by a hash of its bytes, and cached as briefly as the
+    /// live playlists (`max_age`), not as immutable: its URL is the rendition's, not the
+    /// publish session's, and a publisher that reconnects with other encoder settings
+    /// changes it under the same URL. A cache revalidates it (`If-None-Match`, a 304
+    /// without a body) at most once per `max_age`, whatever the audience.
     pub(crate) fn init(body: Bytes, max_age: u64) -> Self {
         let etag = quoted(&format!("{:016x}", fnv1a(&body)));
         let cache_control = HeaderValue::try_from(format!("public, max-age={max_age}"))
@@ -238,3 +265,14 @@ mod tests {
         assert!(view.segment(8).is_none());
     }
 }
+    #[test]
+    fn blocking_answers_are_kept_six_part_targets() {
+        let kept = |ms| blocking_cache_control(std::time::Duration::from_millis(ms));
+        assert_eq!(kept(333), "public, max-age=2");
+        assert_eq!(kept(334), "public, max-age=2");
+        assert_eq!(kept(100), "public, max-age=1");
+        assert_eq!(kept(0), "public, max-age=1");
+        assert_eq!(kept(1000), "public, max-age=6");
+        assert_eq!(kept(2000), "public, max-age=12");
+    }
+

@@ -93,7 +93,7 @@ fn push_part_request(meta: &PartMeta, bytes: Bytes) -> Request<Body> {
 
 /// An edge (window 10, 1 s segments) with stream `demo` started, CMAF renditions `720p`
 /// and `480p` with parts, and segment 0 of both published.
-async fn edge() -> (Arc<Edge>, Cluster) {
+pub(crate) async fn edge() -> (Arc<Edge>, Cluster) {
     let cluster = Cluster::new(SignatureAlgorithm::Ed25519);
     let node = Arc::new(Node::new(
         NodeId::new(NODE).expect("valid"),
@@ -134,7 +134,7 @@ fn node_config() -> NodeConfig {
 
 /// Pushes segment `sequence` of `r` (its bytes: its parts 0..3 concatenated) with its
 /// signed statement.
-async fn publish_segment(edge: &Arc<Edge>, cluster: &Cluster, r: &str, sequence: u64) {
+pub(crate) async fn publish_segment(edge: &Arc<Edge>, cluster: &Cluster, r: &str, sequence: u64) {
     let mut meta = meta(r, sequence);
     meta.duration = Duration::from_secs(1);
     let bytes: Vec<u8> = (0..3)
@@ -148,7 +148,13 @@ async fn publish_segment(edge: &Arc<Edge>, cluster: &Cluster, r: &str, sequence:
 }
 
 /// Pushes part `index` of segment `sequence` of `r` and its signed statement.
-async fn publish_part(edge: &Arc<Edge>, cluster: &Cluster, r: &str, sequence: u64, index: u32) {
+pub(crate) async fn publish_part(
+    edge: &Arc<Edge>,
+    cluster: &Cluster,
+    r: &str,
+    sequence: u64,
+    index: u32,
+) {
     let meta = part_meta(r, sequence, index);
     let bytes = part_bytes(sequence, index);
     let signed = sign_part(&cluster.ingest, &meta, &bytes);
@@ -158,7 +164,7 @@ async fn publish_part(edge: &Arc<Edge>, cluster: &Cluster, r: &str, sequence: u6
         .await;
 }
 
-async fn text(edge: &Arc<Edge>, uri: &str) -> (StatusCode, String) {
+pub(crate) async fn text(edge: &Arc<Edge>, uri: &str) -> (StatusCode, String) {
     let response = call(edge, get(uri)).await;
     let status = response.status();
     (
@@ -171,7 +177,7 @@ async fn metrics(edge: &Arc<Edge>) -> String {
     text(edge, "/metrics").await.1
 }
 
-const MEDIA: &str = "/live/demo/720p/index.m3u8";
+pub(crate) const MEDIA: &str = "/live/demo/720p/index.m3u8";
 
 #[tokio::test]
 async fn the_ll_playlist_lists_parts_with_every_ll_tag_and_parses() {

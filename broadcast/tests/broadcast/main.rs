@@ -3,6 +3,8 @@
 //!
 //! - `intake`: the edge's internal push API and signature gate, through
 //!   `tower::ServiceExt::oneshot` with real keys and certificates;
+//! - `cache_headers`: what every answer tells a shared cache in front, per kind of
+//!   resource (docs/architecture.md, Caching);
 //! - `edge_mqtt`: `run_edge` against the embedded MQTT broker and real sockets;
 //! - `llhls`: LL-HLS on CMAF through an edge: parts pushed and signed like segments;
 //! - `router`: the public routes through `oneshot`;
@@ -12,6 +14,7 @@
 //! - `support`: a node with one live stream, requests, and (`support::edge`) a cluster's
 //!   keys, signed statements and pushes.
 
+mod cache_headers;
 mod edge_mqtt;
 mod intake;
 mod llhls;

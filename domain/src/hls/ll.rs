@@ -241,6 +241,12 @@ impl LlWindow {
         self.segments.back().map(|s| s.sequence)
     }
 
+    /// The part target (`EXT-X-PART-INF:PART-TARGET`): what a cache may keep a blocking
+    /// reload's answer for is counted in it.
+    pub fn part_target(&self) -> Duration {
+        self.part_target
+    }
+
     /// The last listed part: (segment, part index), in the open segment or the last one.
     pub fn last_part(&self) -> Option<(u64, u32)> {
         if let Some(open) = &self.open {
