@@ -156,7 +156,7 @@ impl DirWriter {
                 match self.rendition(&info.name) {
                     Some(r) => r.0 = info,
                     None => {
-                        let window = MediaWindow::new(usize::MAX >> 1, self.target);
+                        let window = MediaWindow::unbounded(self.target);
                         self.renditions
                             .push((info, window, BitrateMeter::default()));
                     }
@@ -192,11 +192,13 @@ impl DirWriter {
     fn finish(&mut self) -> Result<(), IngestError> {
         let mut variants = Vec::new();
         for (info, window, meter) in &mut self.renditions {
-            window.end();
-            let mut playlist = window.render();
-            if info.format() == SegmentFormat::Cmaf {
-                playlist = cmaf_playlist(&playlist)?;
-            }
+            // A finished recording's playlists, as an edge writes them: EXT-X-VERSION 7
+            // and EXTINF to five decimals for CMAF where this file used to write 6 and
+            // m3u8-rs's precision; every player of fMP4 HLS reads both.
+            let playlist = match info.format() {
+                SegmentFormat::Cmaf => window.render_cmaf_vod(),
+                SegmentFormat::Ts => window.render_vod(),
+            };
             std::fs::write(
                 self.dir.join(info.name.as_str()).join("index.m3u8"),
                 playlist,
@@ -210,28 +212,4 @@ impl DirWriter {
         std::fs::write(self.dir.join("master.m3u8"), render_master(&variants))?;
         Ok(())
     }
-}
-
-/// `domain::hls` renders MPEG-TS media playlists only; a CMAF rendition on disk needs
-/// its segments as `{seq}.m4s` and `#EXT-X-MAP:URI="init.mp4"` (version 6 and up). Done
-/// here on the parsed playlist until the domain crate renders CMAF VOD playlists itself.
-fn cmaf_playlist(rendered: &str) -> Result<String, IngestError> {
-    let mut playlist = m3u8_rs::parse_media_playlist_res(rendered.as_bytes())
-        .map_err(|_| IngestError::PipelineStopped("a rendered playlist does not parse"))?;
-    playlist.version = Some(playlist.version.unwrap_or(3).max(6));
-    for (i, segment) in playlist.segments.iter_mut().enumerate() {
-        if let Some(sequence) = segment.uri.strip_suffix(".ts") {
-            segment.uri = format!("{sequence}.{}", SegmentFormat::Cmaf.extension());
-        }
-        if i == 0 {
-            segment.map = Some(m3u8_rs::Map {
-                uri: "init.mp4".to_owned(),
-                ..m3u8_rs::Map::default()
-            });
-        }
-    }
-    let mut out = Vec::new();
-    playlist.write_to(&mut out)?;
-    String::from_utf8(out)
-        .map_err(|_| IngestError::PipelineStopped("a rendered playlist is not UTF-8"))
 }
