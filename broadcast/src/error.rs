@@ -271,6 +271,7 @@ impl IntoResponse for BroadcastError {
         } else {
             tracing::debug!(error = %self, "request refused");
         }
+        let cache_control = self.cache_control();
         let mut response = (status, Json(ErrorBody { error: message })).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, cache_control);
@@ -285,6 +286,7 @@ impl IntoResponse for BroadcastError {
         response
     }
 }
+
 impl BroadcastError {
     /// How long a shared cache in front may keep this answer (docs/architecture.md,
     /// Caching). Errors are not stored, but for two answers that every LL-HLS player
@@ -303,5 +305,3 @@ impl BroadcastError {
         }
     }
 }
-
-        let cache_control = self.cache_control();

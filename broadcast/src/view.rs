@@ -264,7 +264,7 @@ mod tests {
         assert!(view.segment(5).is_none());
         assert!(view.segment(8).is_none());
     }
-}
+
     #[test]
     fn blocking_answers_are_kept_six_part_targets() {
         let kept = |ms| blocking_cache_control(std::time::Duration::from_millis(ms));
@@ -275,4 +275,4 @@ mod tests {
         assert_eq!(kept(1000), "public, max-age=6");
         assert_eq!(kept(2000), "public, max-age=12");
     }
-
+}

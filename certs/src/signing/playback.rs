@@ -19,6 +19,10 @@
 //! told when a part names a key a delegation may vouch for ([`Check::NeedsPartKey`]): it
 //! fetches that `{seq}.partkey`, hands it to [`PlaybackVerifier::admit_part_key`] and checks the
 //! fragment again.
+//!
+//! Long because every check the browser makes is here in the browser's order, each with
+//! its reason, so the two verifiers can be compared line by line; splitting the checks
+//! would split that order.
 
 use std::collections::{HashMap, HashSet};
 

@@ -6,7 +6,7 @@
 //! boundaries and types, and the SPS fields up to the frame size. Slices are never looked
 //! into.
 //!
-//! Long (about 640 lines before its tests) because parameter-set parsing (Exp-Golomb
+//! Long because parameter-set parsing (Exp-Golomb
 //! fields), AVCC ↔ Annex B conversion and codec strings share one bit reader and one set of
 //! NAL types: one format, one parser, one fuzz target.
 
