@@ -9,6 +9,7 @@ use std::time::Duration;
 use domain::Ladder;
 use serde::Deserialize;
 
+use crate::webrtc::WebRtcLimits;
 use crate::IngestError;
 
 /// Largest configuration file read: far more than any real one.
@@ -36,6 +37,20 @@ pub struct IngestSection {
     pub end_grace_seconds: f64,
     /// RTMP connections open at once; more are closed as they arrive.
     pub max_connections: usize,
+    /// SRT sessions open at once; more callers are rejected (`SRT_REJX_OVERLOAD`).
+    pub srt_max_sessions: usize,
+    /// SRT sessions from one address; more callers from it are rejected.
+    pub srt_max_sessions_per_ip: usize,
+    /// SRT latency in milliseconds: how long the receiver waits for retransmissions.
+    pub srt_latency_ms: u64,
+    /// WHIP (WebRTC) sessions at once, being set up or live; more offers get 503.
+    pub webrtc_max_sessions: usize,
+    /// WHIP sessions at once from one client address.
+    pub webrtc_max_sessions_per_ip: usize,
+    /// Seconds from a WHIP answer to ICE and DTLS connected, or the session ends.
+    pub webrtc_setup_timeout_seconds: u64,
+    /// Seconds a connected WHIP session may send no media before it ends.
+    pub webrtc_idle_timeout_seconds: u64,
 }
 
 impl Default for IngestSection {
@@ -45,6 +60,13 @@ impl Default for IngestSection {
             encoder_threads: 0,
             end_grace_seconds: 10.0,
             max_connections: crate::DEFAULT_MAX_CONNECTIONS,
+            srt_max_sessions: crate::srt::DEFAULT_MAX_SESSIONS,
+            srt_max_sessions_per_ip: crate::srt::DEFAULT_MAX_SESSIONS_PER_IP,
+            srt_latency_ms: crate::srt::DEFAULT_LATENCY.as_millis() as u64,
+            webrtc_max_sessions: WebRtcLimits::default().max_sessions,
+            webrtc_max_sessions_per_ip: WebRtcLimits::default().max_sessions_per_ip,
+            webrtc_setup_timeout_seconds: WebRtcLimits::default().setup_timeout.as_secs(),
+            webrtc_idle_timeout_seconds: WebRtcLimits::default().idle_timeout.as_secs(),
         }
     }
 }
@@ -58,6 +80,54 @@ impl IngestSection {
             .ok_or_else(|| {
                 IngestError::Config("[ingest] end_grace_seconds must be between 0 and 3600".into())
             })
+    }
+}
+
+impl IngestSection {
+    /// The SRT listener's settings, with `passphrase` (read by the binary from a file:
+    /// never a configuration value, which is copied and shown).
+    pub fn srt(&self, passphrase: Option<String>) -> Result<crate::srt::SrtSettings, IngestError> {
+        let settings = crate::srt::SrtSettings {
+            max_sessions: self.srt_max_sessions,
+            max_sessions_per_ip: self.srt_max_sessions_per_ip,
+            latency: Duration::from_millis(self.srt_latency_ms),
+            passphrase,
+        };
+        settings.validate()?;
+        Ok(settings)
+    }
+}
+
+impl IngestSection {
+    /// The WHIP side's limits: at least one session, timeouts of 1 to 600 s.
+    pub fn webrtc(&self) -> Result<WebRtcLimits, IngestError> {
+        let seconds = |value: u64, key: &str| {
+            if (1..=600).contains(&value) {
+                Ok(Duration::from_secs(value))
+            } else {
+                Err(IngestError::Config(format!(
+                    "[ingest] {key} must be between 1 and 600"
+                )))
+            }
+        };
+        if self.webrtc_max_sessions == 0 || self.webrtc_max_sessions_per_ip == 0 {
+            return Err(IngestError::Config(
+                "[ingest] webrtc_max_sessions and webrtc_max_sessions_per_ip must be at least 1"
+                    .into(),
+            ));
+        }
+        Ok(WebRtcLimits {
+            max_sessions: self.webrtc_max_sessions,
+            max_sessions_per_ip: self.webrtc_max_sessions_per_ip,
+            setup_timeout: seconds(
+                self.webrtc_setup_timeout_seconds,
+                "webrtc_setup_timeout_seconds",
+            )?,
+            idle_timeout: seconds(
+                self.webrtc_idle_timeout_seconds,
+                "webrtc_idle_timeout_seconds",
+            )?,
+        })
     }
 }
 
@@ -82,6 +152,8 @@ impl Config {
             .validate()
             .map_err(|e| IngestError::Config(format!("in [ladder]: {e}")))?;
         self.ingest.end_grace()?;
+        self.ingest.srt(None)?;
+        self.ingest.webrtc()?;
         if self.ingest.app.is_empty() || self.ingest.app.contains('/') {
             return Err(IngestError::Config(
                 "[ingest] app must be a single path segment such as \"live\"".into(),
@@ -121,6 +193,10 @@ mod tests {
             "[ingest]\nend_grace_seconds = 1e300\n",
             "[ingest]\napp = \"a/b\"\n",
             "[ingest]\napp = \"\"\n",
+            "[ingest]\nsrt_max_sessions = 0\n",
+            "[ingest]\nsrt_latency_ms = 9000\n",
+            "[ingest]\nwebrtc_max_sessions = 0\n",
+            "[ingest]\nwebrtc_idle_timeout_seconds = 0\n",
         ] {
             assert!(Config::parse(text).is_err(), "{text}");
         }

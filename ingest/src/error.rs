@@ -21,7 +21,7 @@ pub enum IngestError {
     #[error("malformed media from the publisher: {0}")]
     Container(#[from] ContainerError),
     /// The publisher sent a codec we do not take.
-    #[error("unsupported {kind} codec {codec}: publish H.264 video (and AAC audio)")]
+    #[error("unsupported {kind} codec {codec}: publish H.264, HEVC, AV1 or VP9 video (and AAC, Opus, AC-3, E-AC-3 or MP3 audio)")]
     UnsupportedCodec {
         /// `video` or `audio`.
         kind: &'static str,
@@ -29,9 +29,7 @@ pub enum IngestError {
         codec: String,
     },
     /// Video arrived before the decoder configuration, or the stream has no video.
-    #[error(
-        "the stream has no H.264 decoder configuration (AVC sequence header) before its video"
-    )]
+    #[error("the stream has no video decoder configuration (sequence header) before its video")]
     MissingVideoConfig,
     /// The publisher sent no keyframe for too long: a segment cannot be cut, and the open
     /// one would grow without bound.
@@ -45,6 +43,9 @@ pub enum IngestError {
     /// The RTMP session failed.
     #[error("RTMP: {0}")]
     Rtmp(String),
+    /// An SRT session failed (the caller went silent, sent no readable MPEG-TS).
+    #[error("SRT: {0}")]
+    Srt(String),
     /// Reading or writing a file or socket failed.
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),

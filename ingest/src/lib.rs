@@ -1,8 +1,14 @@
-//! sealcast ingest: RTMP in, a keyframe-aligned HLS ladder out.
+//! sealcast ingest: RTMP (legacy and Enhanced) and SRT in, a keyframe-aligned HLS ladder
+//! out.
 //!
 //! - [`run()`]: the node in one call: RTMP server, registry and distribution, with the
 //!   catalog behind a [`StreamAuthority`]; [`Running`] to stop it in order.
 //! - [`rtmp`]: the tokio driver around `rml_rtmp`'s sans-IO server session.
+//! - [`srt`]: the SRT listener (srt-tokio): access control by stream key in the
+//!   `streamid`, caps per address and in all, MPEG-TS into the pipeline.
+//! - [`webrtc`]: WHIP (RFC 9725): the HTTP resource publishers post their SDP offer to,
+//!   and one UDP port whose sessions (str0m, ICE-lite, DTLS-SRTP) one task drives; H.264
+//!   and Opus into the pipeline.
 //! - [`registry`]: who publishes what; stream-key checks, takeover, numbering across sessions.
 //! - [`authority`]: [`StreamAuthority`], what the registry asks of the catalog (stream
 //!   keys, numbering), as a trait the binary implements.
@@ -12,8 +18,10 @@
 //!   rung's packets into segments and LL-HLS parts; `align`: all rungs' segments in
 //!   sequence order; `lag`: when to shed a rung) and `transcode`, the FFmpeg boundary,
 //!   the only module that touches FFmpeg.
-//! - `rtmp_inputs`: FLV tag bodies (from RTMP or a file) into [`pipeline::MediaInput`].
-//! - [`container`]: FLV tags, H.264 and AAC framing, the MPEG-TS and CMAF muxers — pure Rust.
+//! - `rtmp_inputs`: FLV tag bodies (from RTMP or a file) into [`pipeline::MediaInput`];
+//!   [`ts_inputs`]: MPEG-TS (from SRT) into the same.
+//! - [`container`]: FLV tags (legacy and Enhanced RTMP), H.264, HEVC, AV1, VP9 and AAC
+//!   framing, the MPEG-TS demuxer and the MPEG-TS and CMAF muxers — pure Rust.
 //! - [`file`](mod@file): the same pipeline over an FLV file, for benchmarks and debugging.
 //! - [`distribute`](mod@distribute): pushes segments, parts and control events to every
 //!   broadcast node (HTTP), signs every segment and part and publishes its envelope,
@@ -32,6 +40,9 @@ pub mod registry;
 pub mod rtmp;
 mod rtmp_inputs;
 mod run;
+pub mod srt;
+pub mod ts_inputs;
+pub mod webrtc;
 
 pub use authority::{AuthorityError, Numbering, StreamAuthority};
 pub use distribute::{distribute, DistributeConfig};

@@ -256,6 +256,14 @@ impl Registry {
         &self.metrics
     }
 
+    /// The stream `stream_key` publishes, if any, without starting anything: WHIP checks a
+    /// key against the stream its URL names before a publish may take that stream over.
+    pub async fn authenticate(&self, stream_key: &str) -> Result<Option<StreamName>, IngestError> {
+        answer(self.catalog.authenticate(stream_key))
+            .await
+            .map_err(IngestError::Catalog)
+    }
+
     /// Authorises `stream_key` and starts a publish session; `None` for an unknown key.
     pub async fn begin_publish(&self, stream_key: &str) -> Result<Option<Publish>, IngestError> {
         let Some(stream) = answer(self.catalog.authenticate(stream_key))

@@ -1,18 +1,41 @@
-//! FLV tag bodies (from RTMP messages or an FLV file) turned into pipeline input.
+//! FLV tag bodies (from RTMP messages, legacy or Enhanced RTMP, or an FLV file) turned
+//! into pipeline input.
 
 use bytes::Bytes;
 
-use crate::container::flv::{self, AudioTag, VideoTag};
+use crate::container::flv::{self, AudioFourCc, AudioTag, VideoFourCc, VideoTag};
 use crate::error::IngestError;
 use crate::pipeline::{AudioCodec, MediaInput, VideoCodec};
 
+/// The pipeline's name for a video FourCC.
+fn video_codec(codec: VideoFourCc) -> VideoCodec {
+    match codec {
+        VideoFourCc::Avc => VideoCodec::H264,
+        VideoFourCc::Hevc => VideoCodec::Hevc,
+        VideoFourCc::Av1 => VideoCodec::Av1,
+        VideoFourCc::Vp9 => VideoCodec::Vp9,
+    }
+}
+
+/// The pipeline's name for an audio FourCC.
+fn audio_codec(codec: AudioFourCc) -> AudioCodec {
+    match codec {
+        AudioFourCc::Aac => AudioCodec::Aac,
+        AudioFourCc::Opus => AudioCodec::Opus,
+        AudioFourCc::Ac3 => AudioCodec::Ac3,
+        AudioFourCc::Eac3 => AudioCodec::Eac3,
+        AudioFourCc::Mp3 => AudioCodec::Mp3,
+    }
+}
+
 pub(crate) fn video(data: &Bytes, timestamp_ms: i64) -> Result<Option<MediaInput>, IngestError> {
     Ok(match flv::parse_video_tag(data)? {
-        VideoTag::AvcSequenceHeader(record) => Some(MediaInput::VideoConfig {
-            codec: VideoCodec::H264,
-            config: record,
+        VideoTag::SequenceStart { codec, config } => Some(MediaInput::VideoConfig {
+            codec: video_codec(codec),
+            config,
         }),
-        VideoTag::AvcNalus {
+        VideoTag::CodedFrames {
+            codec: _,
             keyframe,
             composition_time_ms,
             data,
@@ -22,7 +45,7 @@ pub(crate) fn video(data: &Bytes, timestamp_ms: i64) -> Result<Option<MediaInput
             keyframe,
             data,
         }),
-        VideoTag::AvcEndOfSequence | VideoTag::Info => None,
+        VideoTag::SequenceEnd | VideoTag::Info => None,
         VideoTag::Unsupported { codec } => {
             return Err(IngestError::UnsupportedCodec {
                 kind: "video",
@@ -34,25 +57,16 @@ pub(crate) fn video(data: &Bytes, timestamp_ms: i64) -> Result<Option<MediaInput
 
 pub(crate) fn audio(data: &Bytes, timestamp_ms: i64) -> Result<Option<MediaInput>, IngestError> {
     Ok(match flv::parse_audio_tag(data)? {
-        AudioTag::AacSequenceHeader(asc) => Some(MediaInput::AudioConfig {
-            codec: AudioCodec::Aac,
-            config: asc,
+        AudioTag::SequenceStart { codec, config } => Some(MediaInput::AudioConfig {
+            codec: audio_codec(codec),
+            config,
         }),
-        AudioTag::AacRaw(raw) => Some(MediaInput::Audio {
-            codec: AudioCodec::Aac,
-            pts_ms: timestamp_ms,
-            data: raw,
-        }),
-        // MP3 (and its 8 kHz variant) is re-encoded to AAC by the pipeline.
-        AudioTag::Other {
-            sound_format: 2 | 14,
-            data,
-            ..
-        } => Some(MediaInput::Audio {
-            codec: AudioCodec::Mp3,
+        AudioTag::CodedFrames { codec, data } => Some(MediaInput::Audio {
+            codec: audio_codec(codec),
             pts_ms: timestamp_ms,
             data,
         }),
+        AudioTag::Info => None,
         AudioTag::Other { sound_format, .. } => {
             return Err(IngestError::UnsupportedCodec {
                 kind: "audio",

@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -46,6 +46,10 @@ pub struct Running {
     registry: Arc<Registry>,
     rtmp_addr: SocketAddr,
     rtmp: Option<JoinHandle<Result<(), IngestError>>>,
+    /// The SRT listener, once [`Running::serve_srt`] started one, and its address.
+    srt: Option<(SocketAddr, JoinHandle<Result<(), IngestError>>)>,
+    /// The WHIP side, once [`Running::serve_webrtc`] started it.
+    webrtc: Option<crate::webrtc::WebRtcServer>,
     distribution: JoinHandle<Result<(), IngestError>>,
     distribution_stop: CancellationToken,
 }
@@ -80,6 +84,8 @@ pub fn run(
         registry,
         rtmp_addr,
         rtmp: Some(rtmp),
+        srt: None,
+        webrtc: None,
         distribution,
         distribution_stop,
     })
@@ -96,15 +102,72 @@ impl Running {
         self.rtmp_addr
     }
 
-    /// Waits until the RTMP server has stopped (after the token given to [`run`] fired, or
-    /// on its own error, which this returns).
+    /// Also takes SRT publishers on `socket` (the same registry: stream keys, numbering,
+    /// takeover across protocols) until `stop` fires.
+    pub fn serve_srt(
+        &mut self,
+        socket: UdpSocket,
+        settings: crate::srt::SrtSettings,
+        stop: CancellationToken,
+    ) -> Result<(), IngestError> {
+        settings.validate()?;
+        let addr = socket.local_addr()?;
+        let task = tokio::spawn(crate::srt::serve(
+            socket,
+            Arc::clone(&self.registry),
+            settings,
+            stop,
+        ));
+        self.srt = Some((addr, task));
+        Ok(())
+    }
+
+    /// Also takes WHIP publishers (WebRTC: the HTTP resource and the media port of
+    /// `listeners`; the same registry, so the same keys, numbering and takeover) until
+    /// `stop` fires. `node` names this ingest in every session's URL.
+    pub fn serve_webrtc(
+        &mut self,
+        listeners: crate::webrtc::WebRtcListeners,
+        node: domain::NodeId,
+        limits: crate::webrtc::WebRtcLimits,
+        stop: CancellationToken,
+    ) -> Result<(), IngestError> {
+        let server =
+            crate::webrtc::serve(listeners, node, limits, Arc::clone(&self.registry), stop)?;
+        self.webrtc = Some(server);
+        Ok(())
+    }
+
+    /// Where the WHIP HTTP resource and the WebRTC media port listen, when
+    /// [`Running::serve_webrtc`] started them.
+    pub fn webrtc_addrs(&self) -> Option<(SocketAddr, SocketAddr)> {
+        self.webrtc.as_ref().map(|w| (w.http_addr(), w.udp_addr()))
+    }
+
+    /// Where SRT callers connect, when [`Running::serve_srt`] started a listener.
+    pub fn srt_addr(&self) -> Option<SocketAddr> {
+        self.srt.as_ref().map(|(addr, _)| *addr)
+    }
+
+    /// Waits until the RTMP server (and the SRT listener, if any) has stopped (after the
+    /// tokens given fired, or on an error of their own, which this returns).
     pub async fn served(&mut self) -> Result<(), IngestError> {
-        match self.rtmp.take() {
+        let rtmp = match self.rtmp.take() {
             Some(task) => task
                 .await
                 .map_err(|_| IngestError::PipelineStopped("the RTMP server task panicked"))?,
             None => Ok(()),
+        };
+        let srt = match self.srt.take() {
+            Some((_, task)) => task
+                .await
+                .map_err(|_| IngestError::PipelineStopped("the SRT listener task panicked"))?,
+            None => Ok(()),
+        };
+        if let Some(webrtc) = self.webrtc.as_mut() {
+            webrtc.served().await;
         }
+        rtmp.and(srt)
     }
 
     /// Ends every stream and waits (up to [`DRAIN_WAIT`]) until their last events reached

@@ -107,7 +107,7 @@ impl SourceConfig {
         if self.output.trim().is_empty() {
             return Err(invalid(
                 "output",
-                "is empty; give an rtmp:// URL or a file path",
+                "is empty; give an rtmp:// or srt:// URL or a file path",
             ));
         }
         if self.output.contains('\0') {

@@ -98,13 +98,24 @@ impl SourceError {
 
 /// The output as it may appear in logs and errors: for `rtmp://` and `rtmps://` URLs
 /// the last path segment (the stream key), any user info and any query are replaced
-/// by `<key>`/dropped; file paths are returned unchanged.
+/// by `<key>`/dropped; an `srt://` URL keeps its host and port only (the key travels in
+/// the `streamid`, a passphrase may too); file paths are returned unchanged.
 ///
 /// `rtmp://host:1935/live/SECRET` becomes `rtmp://host:1935/live/<key>`.
 pub fn redact_output(output: &str) -> String {
     let Some((scheme, rest)) = output.split_once("://") else {
         return output.to_owned();
     };
+    if scheme.eq_ignore_ascii_case("srt") {
+        let authority = rest.split(['?', '#', '/']).next().unwrap_or_default();
+        let host = authority.rsplit('@').next().unwrap_or(authority);
+        let hidden = if rest.len() > authority.len() {
+            "?<redacted>"
+        } else {
+            ""
+        };
+        return format!("{scheme}://{host}{hidden}");
+    }
     if !scheme.to_ascii_lowercase().starts_with("rtmp") {
         return output.to_owned();
     }
@@ -164,6 +175,13 @@ mod tests {
     #[test]
     fn app_only_url_and_files_are_unchanged() {
         assert_eq!(redact_output("rtmp://host/live"), "rtmp://host/live");
+        assert_eq!(
+            redact_output(
+                "srt://10.0.0.1:9000?streamid=#!::r=live/s3cr3t,m=publish&passphrase=p4ss"
+            ),
+            "srt://10.0.0.1:9000?<redacted>"
+        );
+        assert_eq!(redact_output("srt://host:9000"), "srt://host:9000");
         assert_eq!(redact_output("rtmp://host"), "rtmp://host");
         assert_eq!(redact_output("/tmp/out.flv"), "/tmp/out.flv");
         assert_eq!(redact_output("file:///tmp/a.flv"), "file:///tmp/a.flv");

@@ -1,5 +1,5 @@
-//! The output side: an FLV muxer (file or RTMP) with an x264 video and an AAC audio
-//! encoder feeding it.
+//! The output side: an FLV muxer (file or RTMP), or an MPEG-TS one over SRT, with an x264
+//! video and an AAC audio encoder feeding it.
 
 use ffmpeg::{codec, encoder, format, frame, ChannelLayout, Dictionary, Packet, Rational};
 use ffmpeg_next as ffmpeg;
@@ -55,6 +55,13 @@ fn is_rtmp(output: &str) -> bool {
         .is_some_and(|(scheme, _)| scheme.to_ascii_lowercase().starts_with("rtmp"))
 }
 
+/// `srt://HOST:PORT?streamid=…`: MPEG-TS over FFmpeg's libsrt protocol (as a caller).
+fn is_srt(output: &str) -> bool {
+    output
+        .split_once("://")
+        .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("srt"))
+}
+
 impl Publisher {
     /// Opens the output (for RTMP: connects and publishes), sets up both encoders and
     /// writes the FLV header. `config` must already be validated.
@@ -65,8 +72,13 @@ impl Publisher {
         let aac = encoder::find_by_name(AAC)
             .ok_or(SourceError::MissingComponent("native aac encoder"))?;
 
+        let muxer = if is_srt(&config.output) {
+            "mpegts"
+        } else {
+            "flv"
+        };
         let mut octx =
-            format::output_as(&config.output, "flv").map_err(|source| SourceError::Open {
+            format::output_as(&config.output, muxer).map_err(|source| SourceError::Open {
                 output: output.clone(),
                 source,
             })?;

@@ -58,9 +58,22 @@ pub struct Browser {
     _profile: tempfile::TempDir,
 }
 
+/// How [`Browser::start_with`] starts Chromium beyond the defaults.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BrowserOptions {
+    /// A fake camera and microphone, granted without asking
+    /// (`--use-fake-device-for-media-stream --use-fake-ui-for-media-stream`).
+    pub fake_media: bool,
+}
+
 impl Browser {
     /// Starts chromedriver and a headless Chromium with a `width`x`height` window.
     pub async fn start(width: u32, height: u32) -> Result<Self> {
+        Self::start_with(width, height, BrowserOptions::default()).await
+    }
+
+    /// [`Browser::start`] with `options`.
+    pub async fn start_with(width: u32, height: u32, options: BrowserOptions) -> Result<Self> {
         let profile = tempfile::Builder::new()
             .prefix("sealcast-chromium-")
             .tempdir()?;
@@ -83,7 +96,7 @@ impl Browser {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .build()?;
-        let args = [
+        let mut args = vec![
             "--headless=new".to_owned(),
             "--no-sandbox".to_owned(),
             "--disable-gpu".to_owned(),
@@ -99,6 +112,10 @@ impl Browser {
                 profile.path().join("profile").display()
             ),
         ];
+        if options.fake_media {
+            args.push("--use-fake-device-for-media-stream".to_owned());
+            args.push("--use-fake-ui-for-media-stream".to_owned());
+        }
         let capabilities = json!({
             "capabilities": {
                 "alwaysMatch": {

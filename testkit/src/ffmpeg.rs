@@ -2,7 +2,7 @@
 //! the way an encoder would (keyframes every two seconds, AAC), and what ffprobe reads in
 //! a file or segment.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
@@ -30,6 +30,10 @@ pub struct TestPattern {
     /// Whether input is read at its own pace (`-re`, a live publisher) or as fast as
     /// possible (a file).
     pub realtime: bool,
+    /// The ffmpeg to run: Debian's (`ffmpeg` on the PATH) or another, such as [`ffmpeg9`].
+    pub program: PathBuf,
+    /// The muxer: `flv` (RTMP, E-RTMP with FFmpeg 9's HEVC and AV1) or `mpegts` (SRT).
+    pub format: String,
 }
 
 impl TestPattern {
@@ -58,6 +62,8 @@ impl TestPattern {
             video: video.iter().map(|s| (*s).to_owned()).collect(),
             audio: "aac".to_owned(),
             realtime: true,
+            program: PathBuf::from("ffmpeg"),
+            format: "flv".to_owned(),
         }
         .video_args(&["-b:v", "1500k"])
     }
@@ -80,13 +86,26 @@ impl TestPattern {
         self
     }
 
+    /// Run by `program` (another ffmpeg, such as [`ffmpeg9`]) rather than Debian's.
+    pub fn program(mut self, program: &Path) -> Self {
+        self.program = program.to_path_buf();
+        self
+    }
+
+    /// Muxed as `format` (`mpegts` for SRT) rather than FLV.
+    pub fn format(mut self, format: &str) -> Self {
+        self.format = format.to_owned();
+        self
+    }
+
     /// As fast as possible rather than in real time.
     pub fn fast(mut self) -> Self {
         self.realtime = false;
         self
     }
 
-    /// ffmpeg's arguments to send it as FLV to `output` (a URL or a path).
+    /// ffmpeg's arguments to send it in its format (FLV unless [`TestPattern::format`] said
+    /// otherwise) to `output` (a URL or a path).
     pub fn args(&self, output: &str) -> Vec<String> {
         let (w, h, fps) = (self.width, self.height, self.fps);
         let mut args: Vec<String> = ["-hide_banner", "-loglevel", "error", "-nostdin", "-y"]
@@ -112,17 +131,25 @@ impl TestPattern {
             .into_iter()
             .chain(self.video.iter().cloned())
             .chain(
-                ["-c:a", &self.audio, "-b:a", "128k", "-f", "flv", output]
-                    .iter()
-                    .map(|s| (*s).to_owned()),
+                [
+                    "-c:a",
+                    &self.audio,
+                    "-b:a",
+                    "128k",
+                    "-f",
+                    &self.format,
+                    output,
+                ]
+                .iter()
+                .map(|s| (*s).to_owned()),
             ),
         );
         args
     }
 
-    /// Publishes it to `url` (`rtmp://...`).
+    /// Publishes it to `url` (`rtmp://...`, or `srt://...` with the `mpegts` format).
     pub fn publish(&self, url: &str) -> Result<Publisher> {
-        let child = Command::new("ffmpeg")
+        let child = Command::new(&self.program)
             .args(self.args(url))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -136,10 +163,11 @@ impl TestPattern {
         })
     }
 
-    /// Writes it to the FLV file `path` (blocking).
+    /// Writes it to the file `path` (blocking), FLV unless [`TestPattern::format`] said
+    /// otherwise.
     pub fn write_flv(&self, path: &Path) -> Result<()> {
         let path = path.to_str().context("a UTF-8 path")?;
-        let out = std::process::Command::new("ffmpeg")
+        let out = std::process::Command::new(&self.program)
             .args(self.args(path))
             .stdin(Stdio::null())
             .output()
@@ -191,6 +219,25 @@ impl Publisher {
         }
         ensure!(status.success(), "{} failed ({status}): {err}", self.what);
         Ok(())
+    }
+
+    /// Its exit status and what it printed on stderr (two minutes at most): for a refusal
+    /// the test wants to read, such as an SRT rejection reason.
+    pub async fn wait_with_stderr(mut self) -> Result<(ExitStatus, String)> {
+        let mut err = String::new();
+        let mut stderr = self.child.stderr.take();
+        let read = async {
+            if let Some(stderr) = stderr.as_mut() {
+                let _ = stderr.read_to_string(&mut err).await;
+            }
+        };
+        let status = tokio::time::timeout(Duration::from_secs(120), async {
+            read.await;
+            self.child.wait().await
+        })
+        .await
+        .with_context(|| format!("{} hung", self.what))??;
+        Ok((status, err))
     }
 
     /// SIGKILL: the publisher vanishes without an unpublish.
@@ -292,14 +339,24 @@ pub struct SegmentProbe {
 /// Probes a segment's bytes (H.264 video required): a CMAF segment after its init
 /// segment `init`, or an MPEG-TS segment on its own (`init` is `None`).
 pub async fn probe_segment(init: Option<&[u8]>, bytes: &[u8]) -> Result<SegmentProbe> {
+    probe_segment_of(init, bytes, "h264").await
+}
+
+/// [`probe_segment`] for a segment whose video is `codec` as ffprobe names it (`h264`,
+/// `hevc`, `av1`, `vp9`): a `src` rung passing the publisher's codec through.
+pub async fn probe_segment_of(
+    init: Option<&[u8]>,
+    bytes: &[u8],
+    codec: &str,
+) -> Result<SegmentProbe> {
     let suffix = if init.is_some() { ".mp4" } else { ".ts" };
     let file = tempfile::Builder::new().suffix(suffix).tempfile()?;
     std::fs::write(file.path(), [init.unwrap_or_default(), bytes].concat())?;
     let v = ffprobe_async(file.path(), &["-show_streams", "-show_frames"]).await?;
     let video = stream(&v, "video")?;
     ensure!(
-        video["codec_name"] == "h264",
-        "video codec {}",
+        video["codec_name"] == codec,
+        "video codec {}, not {codec}",
         video["codec_name"]
     );
     let has_audio = v["streams"]
@@ -354,4 +411,46 @@ pub async fn duration_seconds(path: &Path) -> Result<(f64, String)> {
         .parse()
         .context("ffprobe printed no duration")?;
     Ok((seconds, stderr.into_owned()))
+}
+
+/// FFmpeg 9, the static build PyPI's imageio-ffmpeg ships (scripts/setup.sh test installs
+/// it into the tools' virtual environment): what publishes Enhanced RTMP (HEVC, AV1) and
+/// SRT with a current libsrt, where Debian 12's ffmpeg 5.1 sends neither E-RTMP. The path
+/// in `SEALCAST_TEST_FFMPEG9`, else the one the environment's Python reports.
+pub fn ffmpeg9() -> Result<PathBuf> {
+    if let Some(path) = std::env::var_os("SEALCAST_TEST_FFMPEG9") {
+        return Ok(PathBuf::from(path));
+    }
+    let tools = std::env::var_os("SEALCAST_KUBERNETES_TOOLS")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .map(|h| PathBuf::from(h).join(".cache/sealcast/kubernetes-tools"))
+        })
+        .context("no HOME to find the tools' virtual environment in")?;
+    let out = std::process::Command::new(tools.join("bin/python"))
+        .args([
+            "-c",
+            "import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())",
+        ])
+        .output()
+        .with_context(|| {
+            format!(
+                "running {}/bin/python (scripts/setup.sh test installs it)",
+                tools.display()
+            )
+        })?;
+    ensure!(
+        out.status.success(),
+        "imageio-ffmpeg is not installed in {} (scripts/setup.sh test): {}",
+        tools.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = PathBuf::from(String::from_utf8(out.stdout)?.trim());
+    ensure!(
+        path.is_file(),
+        "imageio-ffmpeg names {}, which is not there",
+        path.display()
+    );
+    Ok(path)
 }

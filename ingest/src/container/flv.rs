@@ -6,57 +6,34 @@
 //! were given ([`Bytes::slice`]), so a frame travels from the socket buffer to the muxer
 //! without being copied.
 //!
-//! Besides the legacy FLV headers we understand enough of enhanced RTMP (E-RTMP v1/v2) to
-//! take H.264 sent with the `avc1` FourCC and to name, in [`VideoTag::Unsupported`], the
-//! codec of a publisher that sends HEVC or AV1, so the publish can be refused with a
-//! message a human can act on.
+//! This file reads the legacy headers (H.264 with codec id 7, and codec id 12, the HEVC
+//! that CDNs took before Enhanced RTMP existed; AAC and MP3 audio) and hands the extended
+//! ones to [`super::ertmp`] (HEVC, AV1, VP9 and H.264 by FourCC; AAC, Opus, AC-3, E-AC-3
+//! and MP3 by FourCC; multitrack). Both say the same thing in the same terms: a
+//! [`VideoTag`] or [`AudioTag`] whose codec is named by its FourCC.
 
 use std::io::{ErrorKind, Read};
 
 use bytes::Bytes;
 
+use super::ertmp::{self, si24};
+pub use super::ertmp::{AudioFourCc, AudioTag, VideoFourCc, VideoTag};
 use super::ContainerError;
 
-/// FLV `CodecID` of H.264/AVC, the only video codec we take.
+/// FLV `CodecID` of H.264/AVC.
 const CODEC_ID_AVC: u8 = 7;
+/// FLV `CodecID` 12: HEVC as Chinese CDNs carried it before E-RTMP (the AVC layout with an
+/// HEVCDecoderConfigurationRecord).
+const CODEC_ID_HEVC_LEGACY: u8 = 12;
+/// FLV `SoundFormat` of MP3, and of MP3 at 8 kHz.
+const SOUND_FORMAT_MP3: u8 = 2;
+const SOUND_FORMAT_MP3_8K: u8 = 14;
 /// FLV `SoundFormat` of AAC.
 const SOUND_FORMAT_AAC: u8 = 10;
 /// FLV `SoundFormat` value that E-RTMP v2 reuses as "an audio FourCC follows".
 const SOUND_FORMAT_EX_HEADER: u8 = 9;
 /// FLV `FrameType` of a video info/command frame, which carries no picture.
 const FRAME_TYPE_COMMAND: u8 = 5;
-
-/// The body of one RTMP video message / FLV video tag, as far as the ingest needs it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum VideoTag {
-    /// AVCDecoderConfigurationRecord (AVC packet type 0): SPS, PPS and the NAL length size,
-    /// needed before any frame can be converted. Parse it with
-    /// [`AvcConfig::parse`](super::AvcConfig::parse).
-    AvcSequenceHeader(Bytes),
-    /// AVC packet type 1: AVCC length-prefixed NAL units of one access unit.
-    AvcNalus {
-        /// FLV frame type 1 ("key frame"). Publishers set it on IDR pictures; segment
-        /// boundaries are cut here.
-        keyframe: bool,
-        /// PTS minus DTS in milliseconds (signed: some encoders emit negative offsets).
-        composition_time_ms: i32,
-        /// The NAL units, each prefixed by its length in `nal_length_size` bytes.
-        data: Bytes,
-    },
-    /// AVC packet type 2: the publisher's encoder has finished; no more frames follow until
-    /// a new sequence header.
-    AvcEndOfSequence,
-    /// A tag that carries no picture and changes no decoder state: a video info/command
-    /// frame (frame type 5) or an E-RTMP metadata packet. Callers skip it; it is a variant
-    /// rather than an error so an encoder's housekeeping cannot end a publish.
-    Info,
-    /// A codec we do not take (codec id != 7, or an E-RTMP FourCC such as `hvc1`/`av01`).
-    Unsupported {
-        /// Human-readable codec name or FourCC, for the error sent back to the publisher.
-        codec: String,
-    },
-}
 
 /// Parses the body of an RTMP video message (= FLV video tag body).
 ///
@@ -67,15 +44,18 @@ pub fn parse_video_tag(body: &Bytes) -> Result<VideoTag, ContainerError> {
         return Err(ContainerError::truncated(WHAT, 1, 0));
     };
     if first & 0x80 != 0 {
-        return parse_ex_video_tag(body);
+        return ertmp::parse_video(body);
     }
     let frame_type = first >> 4;
-    let codec_id = first & 0x0F;
-    if codec_id != CODEC_ID_AVC {
-        return Ok(VideoTag::Unsupported {
-            codec: video_codec_name(codec_id),
-        });
-    }
+    let codec = match first & 0x0F {
+        CODEC_ID_AVC => VideoFourCc::Avc,
+        CODEC_ID_HEVC_LEGACY => VideoFourCc::Hevc,
+        other => {
+            return Ok(VideoTag::Unsupported {
+                codec: video_codec_name(other),
+            })
+        }
+    };
     if frame_type == FRAME_TYPE_COMMAND {
         return Ok(VideoTag::Info);
     }
@@ -85,82 +65,22 @@ pub fn parse_video_tag(body: &Bytes) -> Result<VideoTag, ContainerError> {
     }
     let composition_time_ms = si24(body[2], body[3], body[4]);
     match body[1] {
-        0 => Ok(VideoTag::AvcSequenceHeader(body.slice(5..))),
-        1 => Ok(VideoTag::AvcNalus {
+        0 => Ok(VideoTag::SequenceStart {
+            codec,
+            config: body.slice(5..),
+        }),
+        1 if body.len() == 5 => Ok(VideoTag::Info),
+        1 => Ok(VideoTag::CodedFrames {
+            codec,
             keyframe: frame_type == 1,
             composition_time_ms,
             data: body.slice(5..),
         }),
-        2 => Ok(VideoTag::AvcEndOfSequence),
+        2 => Ok(VideoTag::SequenceEnd),
         other => Err(ContainerError::malformed(
             WHAT,
             format!("AVC packet type {other}"),
         )),
-    }
-}
-
-/// The E-RTMP form: `IsExHeader | FrameType(3) | PacketType(4)`, then (usually) a FourCC.
-fn parse_ex_video_tag(body: &Bytes) -> Result<VideoTag, ContainerError> {
-    const WHAT: &str = "E-RTMP video tag";
-    const PACKET_SEQUENCE_START: u8 = 0;
-    const PACKET_CODED_FRAMES: u8 = 1;
-    const PACKET_SEQUENCE_END: u8 = 2;
-    const PACKET_CODED_FRAMES_X: u8 = 3;
-    const PACKET_METADATA: u8 = 4;
-    const PACKET_MULTITRACK: u8 = 6;
-    const PACKET_MOD_EX: u8 = 7;
-
-    let first = body[0];
-    let frame_type = (first >> 4) & 0x07;
-    let packet_type = first & 0x0F;
-    // A command frame carries one command byte instead of a FourCC and codec payload.
-    if frame_type == FRAME_TYPE_COMMAND && packet_type != PACKET_METADATA {
-        return Ok(VideoTag::Info);
-    }
-    if packet_type == PACKET_MULTITRACK || packet_type == PACKET_MOD_EX {
-        // Both wrap the FourCC in further headers; no encoder we target sends them for
-        // H.264, so we name them instead of parsing them.
-        let kind = if packet_type == PACKET_MULTITRACK {
-            "multitrack"
-        } else {
-            "ModEx"
-        };
-        return Ok(VideoTag::Unsupported {
-            codec: format!("E-RTMP {kind} video"),
-        });
-    }
-    if body.len() < 5 {
-        return Err(ContainerError::truncated(WHAT, 5, body.len()));
-    }
-    let fourcc = [body[1], body[2], body[3], body[4]];
-    if &fourcc != b"avc1" {
-        return Ok(VideoTag::Unsupported {
-            codec: fourcc_name(fourcc),
-        });
-    }
-    match packet_type {
-        PACKET_SEQUENCE_START => Ok(VideoTag::AvcSequenceHeader(body.slice(5..))),
-        PACKET_CODED_FRAMES => {
-            if body.len() < 8 {
-                return Err(ContainerError::truncated(WHAT, 8, body.len()));
-            }
-            Ok(VideoTag::AvcNalus {
-                keyframe: frame_type == 1,
-                composition_time_ms: si24(body[5], body[6], body[7]),
-                data: body.slice(8..),
-            })
-        }
-        // CodedFramesX: composition time implicitly zero, saving three bytes.
-        PACKET_CODED_FRAMES_X => Ok(VideoTag::AvcNalus {
-            keyframe: frame_type == 1,
-            composition_time_ms: 0,
-            data: body.slice(5..),
-        }),
-        PACKET_SEQUENCE_END => Ok(VideoTag::AvcEndOfSequence),
-        PACKET_METADATA => Ok(VideoTag::Info),
-        other => Ok(VideoTag::Unsupported {
-            codec: format!("avc1 with E-RTMP packet type {other}"),
-        }),
     }
 }
 
@@ -172,54 +92,8 @@ fn video_codec_name(codec_id: u8) -> String {
         4 => "On2 VP6".to_owned(),
         5 => "On2 VP6 with alpha".to_owned(),
         6 => "Screen Video 2".to_owned(),
-        // Not in the FLV spec, but widely used by Chinese CDNs before E-RTMP existed.
-        12 => "HEVC (codec id 12)".to_owned(),
         other => format!("FLV video codec id {other}"),
     }
-}
-
-/// Renders a FourCC for an error message, escaping bytes that are not printable ASCII.
-fn fourcc_name(fourcc: [u8; 4]) -> String {
-    fourcc.escape_ascii().to_string()
-}
-
-/// Reads a big-endian signed 24-bit integer.
-fn si24(b0: u8, b1: u8, b2: u8) -> i32 {
-    // Put the 24 bits at the top of an i32, then shift back arithmetically to sign-extend.
-    i32::from_be_bytes([b0, b1, b2, 0]) >> 8
-}
-
-/// The body of one RTMP audio message / FLV audio tag.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum AudioTag {
-    /// AAC packet type 0: the AudioSpecificConfig. Parse it with
-    /// [`AacConfig::parse`](super::AacConfig::parse); the rate and channel bits of the FLV
-    /// header are meaningless for AAC (always "44 kHz stereo").
-    AacSequenceHeader(Bytes),
-    /// AAC packet type 1: one raw AAC frame (no ADTS header).
-    AacRaw(Bytes),
-    /// A legacy FLV audio format other than AAC (MP3, Speex, PCM, ...), with the header
-    /// fields decoded so a caller can say what it got.
-    Other {
-        /// FLV `SoundFormat` (2 = MP3, 11 = Speex, ...).
-        sound_format: u8,
-        /// Sample rate in Hz, as the header states it (with the fixed rates of the
-        /// Nellymoser 8/16 kHz and MP3 8 kHz formats applied).
-        sample_rate: u32,
-        /// `SoundType` bit.
-        stereo: bool,
-        /// `SoundSize` bit.
-        sixteen_bit: bool,
-        /// Everything after the one-byte header.
-        data: Bytes,
-    },
-    /// An E-RTMP audio FourCC we do not take (`Opus`, `fLaC`, `ac-3`, ...), or an E-RTMP
-    /// packet type we do not implement.
-    Unsupported {
-        /// Human-readable codec name or FourCC, for the error sent back to the publisher.
-        codec: String,
-    },
 }
 
 /// Parses the body of an RTMP audio message (= FLV audio tag body).
@@ -228,72 +102,56 @@ pub enum AudioTag {
 pub fn parse_audio_tag(body: &Bytes) -> Result<AudioTag, ContainerError> {
     const WHAT: &str = "FLV audio tag";
     let Some(&first) = body.first() else {
-        return Err(ContainerError::truncated(WHAT, 1, 0));
+        // RTMP's undocumented "silence" message: an audio message without a header.
+        return Ok(AudioTag::Info);
     };
     let sound_format = first >> 4;
-    if sound_format == SOUND_FORMAT_EX_HEADER {
-        return parse_ex_audio_tag(body);
-    }
-    if sound_format == SOUND_FORMAT_AAC {
-        if body.len() < 2 {
-            return Err(ContainerError::truncated(WHAT, 2, body.len()));
+    match sound_format {
+        SOUND_FORMAT_EX_HEADER => ertmp::parse_audio(body),
+        SOUND_FORMAT_AAC => {
+            if body.len() < 2 {
+                return Err(ContainerError::truncated(WHAT, 2, body.len()));
+            }
+            let codec = AudioFourCc::Aac;
+            match body[1] {
+                0 => Ok(AudioTag::SequenceStart {
+                    codec,
+                    config: body.slice(2..),
+                }),
+                1 if body.len() == 2 => Ok(AudioTag::Info),
+                1 => Ok(AudioTag::CodedFrames {
+                    codec,
+                    data: body.slice(2..),
+                }),
+                other => Err(ContainerError::malformed(
+                    WHAT,
+                    format!("AAC packet type {other}"),
+                )),
+            }
         }
-        return match body[1] {
-            0 => Ok(AudioTag::AacSequenceHeader(body.slice(2..))),
-            1 => Ok(AudioTag::AacRaw(body.slice(2..))),
-            other => Err(ContainerError::malformed(
-                WHAT,
-                format!("AAC packet type {other}"),
-            )),
-        };
-    }
-    let sample_rate = match (sound_format, (first >> 2) & 0x03) {
-        // Nellymoser 8 kHz, Nellymoser 16 kHz and MP3 8 kHz ignore the rate bits.
-        (5 | 14, _) => 8_000,
-        (4, _) => 16_000,
-        (_, 0) => 5_512,
-        (_, 1) => 11_025,
-        (_, 2) => 22_050,
-        _ => 44_100,
-    };
-    Ok(AudioTag::Other {
-        sound_format,
-        sample_rate,
-        stereo: first & 0x01 != 0,
-        sixteen_bit: first & 0x02 != 0,
-        data: body.slice(1..),
-    })
-}
-
-/// The E-RTMP v2 form: `SoundFormat = 9 | PacketType(4)`, then a FourCC.
-fn parse_ex_audio_tag(body: &Bytes) -> Result<AudioTag, ContainerError> {
-    const WHAT: &str = "E-RTMP audio tag";
-    const PACKET_SEQUENCE_START: u8 = 0;
-    const PACKET_CODED_FRAMES: u8 = 1;
-    const PACKET_MULTITRACK: u8 = 5;
-    const PACKET_MOD_EX: u8 = 7;
-
-    let packet_type = body[0] & 0x0F;
-    if packet_type == PACKET_MULTITRACK || packet_type == PACKET_MOD_EX {
-        return Ok(AudioTag::Unsupported {
-            codec: format!("E-RTMP audio packet type {packet_type}"),
-        });
-    }
-    if body.len() < 5 {
-        return Err(ContainerError::truncated(WHAT, 5, body.len()));
-    }
-    let fourcc = [body[1], body[2], body[3], body[4]];
-    if &fourcc != b"mp4a" {
-        return Ok(AudioTag::Unsupported {
-            codec: fourcc_name(fourcc),
-        });
-    }
-    match packet_type {
-        PACKET_SEQUENCE_START => Ok(AudioTag::AacSequenceHeader(body.slice(5..))),
-        PACKET_CODED_FRAMES => Ok(AudioTag::AacRaw(body.slice(5..))),
-        other => Ok(AudioTag::Unsupported {
-            codec: format!("mp4a with E-RTMP packet type {other}"),
+        SOUND_FORMAT_MP3 | SOUND_FORMAT_MP3_8K if body.len() == 1 => Ok(AudioTag::Info),
+        SOUND_FORMAT_MP3 | SOUND_FORMAT_MP3_8K => Ok(AudioTag::CodedFrames {
+            codec: AudioFourCc::Mp3,
+            data: body.slice(1..),
         }),
+        _ => {
+            let sample_rate = match (sound_format, (first >> 2) & 0x03) {
+                // Nellymoser 8 kHz and 16 kHz ignore the rate bits.
+                (5, _) => 8_000,
+                (4, _) => 16_000,
+                (_, 0) => 5_512,
+                (_, 1) => 11_025,
+                (_, 2) => 22_050,
+                _ => 44_100,
+            };
+            Ok(AudioTag::Other {
+                sound_format,
+                sample_rate,
+                stereo: first & 0x01 != 0,
+                sixteen_bit: first & 0x02 != 0,
+                data: body.slice(1..),
+            })
+        }
     }
 }
 
@@ -484,13 +342,18 @@ mod tests {
 
     #[test]
     fn avc_sequence_header_and_frames() {
+        let avc = VideoFourCc::Avc;
         assert_eq!(
             video(&[0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f]).expect("valid"),
-            VideoTag::AvcSequenceHeader(Bytes::from_static(&[1, 0x64, 0, 0x1f]))
+            VideoTag::SequenceStart {
+                codec: avc,
+                config: Bytes::from_static(&[1, 0x64, 0, 0x1f])
+            }
         );
         assert_eq!(
             video(&[0x17, 1, 0, 0, 0x42, 0, 0, 0, 1, 0x65]).expect("valid"),
-            VideoTag::AvcNalus {
+            VideoTag::CodedFrames {
+                codec: avc,
                 keyframe: true,
                 composition_time_ms: 0x42,
                 data: Bytes::from_static(&[0, 0, 0, 1, 0x65]),
@@ -498,7 +361,8 @@ mod tests {
         );
         assert_eq!(
             video(&[0x27, 1, 0xFF, 0xFF, 0xDF, 9]).expect("valid"),
-            VideoTag::AvcNalus {
+            VideoTag::CodedFrames {
+                codec: avc,
                 keyframe: false,
                 composition_time_ms: -33,
                 data: Bytes::from_static(&[9]),
@@ -506,14 +370,27 @@ mod tests {
         );
         assert_eq!(
             video(&[0x17, 2, 0, 0, 0]).expect("valid"),
-            VideoTag::AvcEndOfSequence
+            VideoTag::SequenceEnd
+        );
+        // An empty frame carries nothing.
+        assert_eq!(video(&[0x27, 1, 0, 0, 0]).expect("valid"), VideoTag::Info);
+    }
+
+    #[test]
+    fn legacy_hevc_codec_id_12_is_taken() {
+        assert_eq!(
+            video(&[0x1C, 0, 0, 0, 0, 1, 1]).expect("valid"),
+            VideoTag::SequenceStart {
+                codec: VideoFourCc::Hevc,
+                config: Bytes::from_static(&[1, 1])
+            }
         );
     }
 
     #[test]
     fn slices_share_the_body() {
         let body = Bytes::from(vec![0x27, 1, 0, 0, 0, 0, 0, 0, 1, 0x41]);
-        let VideoTag::AvcNalus { data, .. } = parse_video_tag(&body).expect("valid") else {
+        let VideoTag::CodedFrames { data, .. } = parse_video_tag(&body).expect("valid") else {
             panic!("not a frame");
         };
         assert_eq!(data.as_ptr(), body[5..].as_ptr());
@@ -527,48 +404,42 @@ mod tests {
                 codec: "Sorenson H.263".to_owned()
             }
         );
-        // E-RTMP: IsExHeader | key frame | CodedFrames, FourCC hvc1.
+        // E-RTMP: IsExHeader | key frame | CodedFrames, FourCC vvc1.
         assert_eq!(
-            video(b"\x91hvc1\0\0\0").expect("valid"),
+            video(b"\x91vvc1\0\0\0").expect("valid"),
             VideoTag::Unsupported {
-                codec: "hvc1".to_owned()
-            }
-        );
-        assert_eq!(
-            video(b"\x90av01").expect("valid"),
-            VideoTag::Unsupported {
-                codec: "av01".to_owned()
+                codec: "vvc1".to_owned()
             }
         );
     }
 
     #[test]
-    fn enhanced_avc1_is_taken() {
+    fn enhanced_tags_go_to_the_extended_parser() {
         assert_eq!(
             video(b"\x90avc1\x01\x64").expect("valid"),
-            VideoTag::AvcSequenceHeader(Bytes::from_static(&[1, 0x64]))
+            VideoTag::SequenceStart {
+                codec: VideoFourCc::Avc,
+                config: Bytes::from_static(&[1, 0x64])
+            }
         );
         assert_eq!(
             video(b"\x91avc1\xff\xff\xfe\0\0\0\x01\x65").expect("valid"),
-            VideoTag::AvcNalus {
+            VideoTag::CodedFrames {
+                codec: VideoFourCc::Avc,
                 keyframe: true,
                 composition_time_ms: -2,
                 data: Bytes::from_static(&[0, 0, 0, 1, 0x65]),
             }
         );
-        assert_eq!(
-            video(b"\xa3avc1\0\0\0\x01\x41").expect("valid"),
-            VideoTag::AvcNalus {
-                keyframe: false,
-                composition_time_ms: 0,
-                data: Bytes::from_static(&[0, 0, 0, 1, 0x41]),
-            }
-        );
-        assert_eq!(
-            video(b"\x92avc1").expect("valid"),
-            VideoTag::AvcEndOfSequence
-        );
+        assert_eq!(video(b"\x92avc1").expect("valid"), VideoTag::SequenceEnd);
         assert_eq!(video(b"\x94avc1\x02").expect("valid"), VideoTag::Info);
+        assert!(matches!(
+            video(b"\x90hvc1\x01"),
+            Ok(VideoTag::SequenceStart {
+                codec: VideoFourCc::Hevc,
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -596,41 +467,43 @@ mod tests {
 
     #[test]
     fn aac_tags() {
+        let aac = AudioFourCc::Aac;
         assert_eq!(
             audio(&[0xAF, 0, 0x12, 0x10]).expect("valid"),
-            AudioTag::AacSequenceHeader(Bytes::from_static(&[0x12, 0x10]))
+            AudioTag::SequenceStart {
+                codec: aac,
+                config: Bytes::from_static(&[0x12, 0x10])
+            }
         );
         assert_eq!(
             audio(&[0xAF, 1, 0x21, 0x1b]).expect("valid"),
-            AudioTag::AacRaw(Bytes::from_static(&[0x21, 0x1b]))
+            AudioTag::CodedFrames {
+                codec: aac,
+                data: Bytes::from_static(&[0x21, 0x1b])
+            }
         );
         assert_eq!(
             audio(b"\x90mp4a\x12\x10").expect("valid"),
-            AudioTag::AacSequenceHeader(Bytes::from_static(&[0x12, 0x10]))
-        );
-        assert_eq!(
-            audio(b"\x91Opus").expect("valid"),
-            AudioTag::Unsupported {
-                codec: "Opus".to_owned()
+            AudioTag::SequenceStart {
+                codec: aac,
+                config: Bytes::from_static(&[0x12, 0x10])
             }
         );
         assert!(matches!(
             audio(&[0xAF]),
             Err(ContainerError::Truncated { .. })
         ));
-        assert!(matches!(audio(&[]), Err(ContainerError::Truncated { .. })));
+        // RTMP's silence message.
+        assert_eq!(audio(&[]).expect("valid"), AudioTag::Info);
     }
 
     #[test]
-    fn other_audio_formats_are_described() {
+    fn mp3_and_other_audio_formats() {
         // MP3, 44 kHz, 16 bit, stereo.
         assert_eq!(
             audio(&[0x2F, 0xFF, 0xFB]).expect("valid"),
-            AudioTag::Other {
-                sound_format: 2,
-                sample_rate: 44_100,
-                stereo: true,
-                sixteen_bit: true,
+            AudioTag::CodedFrames {
+                codec: AudioFourCc::Mp3,
                 data: Bytes::from_static(&[0xFF, 0xFB]),
             }
         );

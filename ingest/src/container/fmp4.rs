@@ -9,8 +9,10 @@
 //! composition offsets), so fragments of any length line up, and the first fragment of a
 //! segment can start at any decode time (`tfdt`).
 //!
-//! Video is H.264 in AVCC form (length-prefixed NAL units, as the `avcC` record says);
-//! audio is raw AAC frames (no ADTS header). Pure: no I/O, no clock.
+//! Video is H.264 (`avc1` + `avcC`) or HEVC (`hvc1` + `hvcC`) as length-prefixed NAL
+//! units, AV1 (`av01` + `av1C`) as OBUs, or VP9 (`vp09` + `vpcC`) as frames: the `src`
+//! rung passes the publisher's codec through, every encoded rung is H.264. Audio is raw
+//! AAC frames (no ADTS header). Pure: no I/O, no clock.
 //!
 //! The pipeline writes it for CMAF ladders (`pipeline::cmaf_writer`); MPEG-TS ladders use
 //! [`super::ts`].
@@ -35,12 +37,41 @@ const NON_SYNC_SAMPLE: u32 = 0x0101_0000;
 /// The identity matrix of `mvhd` and `tkhd`.
 const MATRIX: [u32; 9] = [0x0001_0000, 0, 0, 0, 0x0001_0000, 0, 0, 0, 0x4000_0000];
 
+/// The codec of a video track: which sample entry it gets and the configuration box
+/// inside it, byte for byte.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum VideoConfig {
+    /// `avc1` with this AVCDecoderConfigurationRecord (`avcC`), e.g. from
+    /// [`AvcConfig::record`](super::AvcConfig::record).
+    Avc(Bytes),
+    /// `hvc1` with this HEVCDecoderConfigurationRecord (`hvcC`), e.g. from
+    /// [`HevcConfig::record`](super::hevc::HevcConfig::record): parameter sets there only.
+    Hevc(Bytes),
+    /// `av01` with this AV1CodecConfigurationRecord (`av1C`).
+    Av1(Bytes),
+    /// `vp09` with this `vpcC` payload (version 1 and flags first), e.g. from
+    /// [`Vp9Config::vpcc`](super::vp9::Vp9Config::vpcc).
+    Vp9(Bytes),
+}
+
+impl VideoConfig {
+    /// The sample entry's type and its configuration box's type and payload.
+    fn boxes(&self) -> (&'static [u8; 4], &'static [u8; 4], &Bytes) {
+        match self {
+            VideoConfig::Avc(b) => (b"avc1", b"avcC", b),
+            VideoConfig::Hevc(b) => (b"hvc1", b"hvcC", b),
+            VideoConfig::Av1(b) => (b"av01", b"av1C", b),
+            VideoConfig::Vp9(b) => (b"vp09", b"vpcC", b),
+        }
+    }
+}
+
 /// The video track of a rendition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VideoTrack {
-    /// The AVCDecoderConfigurationRecord (`avcC`), e.g. from
-    /// [`AvcConfig::record`](super::AvcConfig::record).
-    pub avc_record: Bytes,
+    /// The codec and its configuration.
+    pub config: VideoConfig,
     /// Picture width in pixels.
     pub width: u16,
     /// Picture height in pixels.
@@ -69,7 +100,8 @@ pub struct Sample {
     pub composition_offset: i32,
     /// Whether decoding can start here (an IDR picture; every AAC frame).
     pub sync: bool,
-    /// The sample's bytes: AVCC for video, a raw AAC frame for audio.
+    /// The sample's bytes: length-prefixed NAL units (H.264, HEVC), OBUs (AV1) or a frame
+    /// (VP9) for video, a raw AAC frame for audio.
     pub data: Bytes,
 }
 
@@ -212,8 +244,9 @@ impl Fmp4Muxer {
                         Ok(())
                     })?;
                     dinf(b)?;
+                    let (entry, config_box, config) = v.config.boxes();
                     stbl(b, |b| {
-                        write_box(b, b"avc1", |b| {
+                        write_box(b, entry, |b| {
                             sample_entry_header(b);
                             b.put_u16(0); // pre_defined
                             b.put_u16(0); // reserved
@@ -227,8 +260,8 @@ impl Fmp4Muxer {
                             b.put_bytes(0, 32); // compressor name
                             b.put_u16(0x0018); // depth
                             b.put_i16(-1); // pre_defined
-                            write_box(b, b"avcC", |b| {
-                                b.put_slice(&v.avc_record);
+                            write_box(b, config_box, |b| {
+                                b.put_slice(config);
                                 Ok(())
                             })
                         })
@@ -535,7 +568,7 @@ mod tests {
     fn muxer(audio: bool) -> Fmp4Muxer {
         Fmp4Muxer::new(
             VideoTrack {
-                avc_record: Bytes::from_static(&[1, 0x64, 0, 0x1f, 0xff, 0xe0, 0]),
+                config: VideoConfig::Avc(Bytes::from_static(&[1, 0x64, 0, 0x1f, 0xff, 0xe0, 0])),
                 width: 640,
                 height: 360,
             },
@@ -576,6 +609,56 @@ mod tests {
         // The avcC record is carried byte for byte.
         let needle = [b'a', b'v', b'c', b'C', 1, 0x64, 0, 0x1f, 0xff, 0xe0, 0];
         assert!(init.windows(needle.len()).any(|w| w == needle));
+    }
+
+    #[test]
+    fn every_codec_gets_its_sample_entry_and_configuration_box() {
+        for (config, entry, config_box) in [
+            (
+                VideoConfig::Hevc(Bytes::from_static(b"\x01hvcc")),
+                b"hvc1",
+                b"hvcC",
+            ),
+            (
+                VideoConfig::Av1(Bytes::from_static(b"\x81av1c")),
+                b"av01",
+                b"av1C",
+            ),
+            (
+                VideoConfig::Vp9(Bytes::from_static(b"\x01vpcc")),
+                b"vp09",
+                b"vpcC",
+            ),
+        ] {
+            let payload = config.boxes().2.clone();
+            let init = Fmp4Muxer::new(
+                VideoTrack {
+                    config,
+                    width: 64,
+                    height: 48,
+                },
+                None,
+            )
+            .init_segment()
+            .expect("init");
+            let stsd = child(
+                child(
+                    child(
+                        child(child(child(&init, b"moov"), b"trak"), b"mdia"),
+                        b"minf",
+                    ),
+                    b"stbl",
+                ),
+                b"stsd",
+            );
+            // Version, flags and entry count, then the sample entry.
+            let (kind, body) = boxes(&stsd[8..])[0];
+            assert_eq!(&kind, entry);
+            // 78 bytes of visual sample entry, then the configuration box, as given.
+            let (inner, inner_body) = boxes(&body[78..])[0];
+            assert_eq!(&inner, config_box);
+            assert_eq!(inner_body, &payload[..]);
+        }
     }
 
     #[test]

@@ -274,8 +274,17 @@ fn avc1_codec_string(profile_idc: u8, constraint_flags: u8, level_idc: u8) -> St
     format!("avc1.{profile_idc:02x}{constraint_flags:02x}{level_idc:02x}")
 }
 
+/// The NAL units of a buffer of length-prefixed NAL units (AVCC, and HEVC's `hvcC`
+/// framing) with `length_size`-byte lengths, every length checked against what is left.
+pub(super) fn avcc_nals(data: &[u8], length_size: usize) -> AvccNals<'_> {
+    AvccNals {
+        rest: data,
+        length_size,
+    }
+}
+
 /// Iterates the NAL units of an AVCC buffer, checking every length against what is left.
-struct AvccNals<'a> {
+pub(super) struct AvccNals<'a> {
     rest: &'a [u8],
     length_size: usize,
 }
@@ -466,7 +475,7 @@ pub fn codec_string_from_annexb(data: &[u8]) -> Option<String> {
 
 /// Removes emulation prevention bytes (`00 00 03` → `00 00`), giving the RBSP that the
 /// syntax tables describe.
-fn unescape_rbsp(escaped: &[u8]) -> Vec<u8> {
+pub(super) fn unescape_rbsp(escaped: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(escaped.len());
     let mut zeros = 0;
     for &b in escaped {

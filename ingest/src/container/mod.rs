@@ -8,7 +8,11 @@
 //! a segment's worth of them into MPEG-TS; [`fmp4::Fmp4Muxer`] writes CMAF (an init
 //! segment, then fragments) from AVCC samples ([`annexb_to_avcc`]) and raw AAC frames.
 //!
-//! - [`flv`]: RTMP audio/video message bodies (= FLV tag bodies) and FLV files.
+//! - [`flv`]: RTMP audio/video message bodies (= FLV tag bodies) and FLV files;
+//!   [`ertmp`]: their Enhanced RTMP forms (FourCC, multitrack, ModEx).
+//! - [`hevc`], [`av1`], [`vp9`]: the configuration records, picture sizes, codec strings
+//!   and sample forms of the codecs Enhanced RTMP and SRT bring.
+//! - [`ts_demux`]: the bounded MPEG-TS demuxer for SRT publishers.
 //! - [`h264`]: AVCDecoderConfigurationRecord, AVCC → Annex B, SPS picture size, codec
 //!   strings.
 //! - [`aac`]: AudioSpecificConfig, ADTS headers, frame durations, codec strings.
@@ -20,16 +24,24 @@
 //! input; each parser has a property test feeding it random bytes.
 
 pub mod aac;
+pub mod av1;
 mod bits;
 pub mod error;
+pub mod ertmp;
 pub mod flv;
 pub mod fmp4;
 pub mod h264;
+pub mod hevc;
 pub mod ts;
+pub mod ts_demux;
+pub mod vp9;
 
 pub use aac::AacConfig;
 pub use error::ContainerError;
-pub use flv::{parse_audio_tag, parse_video_tag, AudioTag, FlvReader, FlvTag, TagKind, VideoTag};
+pub use flv::{
+    parse_audio_tag, parse_video_tag, AudioFourCc, AudioTag, FlvReader, FlvTag, TagKind,
+    VideoFourCc, VideoTag,
+};
 pub use h264::{
     annexb_nals, annexb_to_avcc, avcc_to_annexb, codec_string_from_annexb, sps_dimensions,
     AvcConfig, SpsInfo,
@@ -71,13 +83,14 @@ mod tests {
             let dts = BASE_90K + i64::from(tag.timestamp_ms) * 90;
             match tag.kind {
                 TagKind::Video => match parse_video_tag(&tag.body).expect("valid video tag") {
-                    VideoTag::AvcSequenceHeader(record) => {
-                        avc = Some(AvcConfig::parse(&record).expect("valid record"));
+                    VideoTag::SequenceStart { config, .. } => {
+                        avc = Some(AvcConfig::parse(&config).expect("valid record"));
                     }
-                    VideoTag::AvcNalus {
+                    VideoTag::CodedFrames {
                         keyframe,
                         composition_time_ms,
                         data,
+                        ..
                     } => {
                         let config = avc.as_ref().expect("sequence header before frames");
                         let mut annexb = Vec::new();
@@ -91,14 +104,14 @@ mod tests {
                         });
                     }
                     // ffmpeg's FLV muxer ends the stream with one.
-                    VideoTag::AvcEndOfSequence => {}
+                    VideoTag::SequenceEnd => {}
                     other => panic!("unexpected video tag {other:?}"),
                 },
                 TagKind::Audio => match parse_audio_tag(&tag.body).expect("valid audio tag") {
-                    AudioTag::AacSequenceHeader(asc) => {
-                        aac = Some(AacConfig::parse(&asc).expect("valid ASC"));
+                    AudioTag::SequenceStart { config, .. } => {
+                        aac = Some(AacConfig::parse(&config).expect("valid ASC"));
                     }
-                    AudioTag::AacRaw(raw) => {
+                    AudioTag::CodedFrames { data: raw, .. } => {
                         let config = aac.as_ref().expect("sequence header before frames");
                         let mut frame = config.adts_header(raw.len()).expect("fits").to_vec();
                         frame.extend_from_slice(&raw);
@@ -230,7 +243,7 @@ mod tests {
 
     #[test]
     fn ffmpeg_flv_to_cmaf_reads_back_in_ffprobe() {
-        use fmp4::{AudioTrack, Fmp4Muxer, Sample, VideoTrack};
+        use fmp4::{AudioTrack, Fmp4Muxer, Sample, VideoConfig, VideoTrack};
 
         let dir = tempfile::tempdir().expect("tempdir");
         let flv = two_seconds_of_flv(dir.path());
@@ -283,7 +296,7 @@ mod tests {
             .collect();
         let muxer = Fmp4Muxer::new(
             VideoTrack {
-                avc_record: Bytes::from(record),
+                config: VideoConfig::Avc(Bytes::from(record)),
                 width: 320,
                 height: 240,
             },

@@ -1,7 +1,7 @@
 //! The MPEG-TS muxer for HLS segments (ISO/IEC 13818-1, as HLS players read it).
 //!
-//! One program: a PMT on PID 0x1000, H.264 on PID 0x100 (which also carries the PCR) and,
-//! optionally, ADTS AAC on PID 0x101. Every segment starts with PAT and PMT so it can be
+//! One program: a PMT on PID 0x1000, H.264 or HEVC on PID 0x100 (which also carries the
+//! PCR) and, optionally, ADTS AAC on PID 0x101. Every segment starts with PAT and PMT so it can be
 //! played alone; continuity counters carry over from segment to segment so a player reading
 //! them back to back sees one continuous stream.
 //!
@@ -24,6 +24,8 @@ pub const AUDIO_PID: u16 = 0x0101;
 const PROGRAM_NUMBER: u16 = 1;
 /// `stream_type` of H.264 video.
 const STREAM_TYPE_H264: u8 = 0x1B;
+/// `stream_type` of HEVC video.
+const STREAM_TYPE_HEVC: u8 = 0x24;
 /// `stream_type` of AAC audio with ADTS framing.
 const STREAM_TYPE_ADTS: u8 = 0x0F;
 /// PES `stream_id` of the first video stream.
@@ -88,6 +90,8 @@ pub struct TsMuxer {
     /// Whether the PMT announces the audio PID; audio given to a video-only muxer is
     /// dropped.
     has_audio: bool,
+    /// `stream_type` of the video: H.264, or HEVC for a `src` rung passing it through.
+    video_type: u8,
     counters: Counters,
     /// Reused buffer for grouping several audio frames into one PES payload.
     scratch: Vec<u8>,
@@ -102,12 +106,22 @@ enum Unit<'a> {
 }
 
 impl TsMuxer {
-    /// A muxer whose segments carry video and, if `has_audio`, audio.
+    /// A muxer whose segments carry H.264 video and, if `has_audio`, audio.
     pub fn new(has_audio: bool) -> Self {
         Self {
             has_audio,
+            video_type: STREAM_TYPE_H264,
             counters: Counters::default(),
             scratch: Vec::new(),
+        }
+    }
+
+    /// A muxer whose segments carry HEVC video (Annex B, parameter sets before every
+    /// IRAP picture) and, if `has_audio`, audio.
+    pub fn hevc(has_audio: bool) -> Self {
+        Self {
+            video_type: STREAM_TYPE_HEVC,
+            ..Self::new(has_audio)
         }
     }
 
@@ -159,10 +173,11 @@ impl TsMuxer {
 
     fn write_pmt(&mut self, out: &mut BytesMut) {
         let mut section = [0u8; 22];
-        let streams: &[(u8, u16)] = if self.has_audio {
-            &[(STREAM_TYPE_H264, VIDEO_PID), (STREAM_TYPE_ADTS, AUDIO_PID)]
+        let both = [(self.video_type, VIDEO_PID), (STREAM_TYPE_ADTS, AUDIO_PID)];
+        let streams = if self.has_audio {
+            &both[..]
         } else {
-            &[(STREAM_TYPE_H264, VIDEO_PID)]
+            &both[..1]
         };
         let len = 12 + 5 * streams.len();
         // section_length counts from after itself through the CRC: 9 + 5 per stream + 4.

@@ -2,8 +2,9 @@
 //! fragment per part (or per segment without parts), from the segmenter's Annex B video
 //! and ADTS audio.
 //!
-//! Video samples are AVCC with the parameter sets and delimiters left out (the init
-//! segment's `avcC` has them), timed in 90 kHz ticks on the same clock as the MPEG-TS
+//! Video samples are length-prefixed NAL units with the parameter sets and delimiters left
+//! out (the init segment's `avcC` or `hvcC` has them), OBUs without temporal delimiters
+//! (AV1) or frames as they are (VP9), timed in 90 kHz ticks on the same clock as the MPEG-TS
 //! output; audio samples are raw AAC frames, timed in the sample rate. A sample lasts until
 //! the next one's decode time; the last of a fragment until the next fragment's first video
 //! packet (the segmenter knows it), an AAC frame at the end of a fragment its nominal 1024
@@ -13,20 +14,70 @@ use bytes::{Bytes, BytesMut};
 use domain::InitSegment;
 
 use crate::container::aac::AacConfig;
-use crate::container::fmp4::{AudioTrack, Fmp4Muxer, Sample, VideoTrack};
+use crate::container::fmp4::{AudioTrack, Fmp4Muxer, Sample, VideoConfig, VideoTrack};
 use crate::container::h264::{self, AvcConfig};
-use crate::container::ContainerError;
+use crate::container::hevc::{self, HevcConfig};
+use crate::container::{av1, ContainerError};
 
 use super::clock::Clock;
 use super::segmenter::{AudioFrame, VideoPacket};
+use super::source::SourceVideo;
 
-/// Where a rung's decoder configuration comes from.
+/// Where a rung's video and its decoder configuration come from.
 #[derive(Debug, Clone)]
-pub(super) enum AvcSource {
-    /// The publisher's AVCDecoderConfigurationRecord (the source rung).
-    Record(AvcConfig),
-    /// The SPS and PPS an encoder writes in-band before its first IDR (x264 rungs).
+pub(super) enum VideoSource {
+    /// The publisher's own video, in its own codec (the source rung).
+    Publisher(SourceVideo),
+    /// H.264 whose SPS and PPS an encoder writes in-band before its first IDR (x264 rungs).
     InBand,
+}
+
+impl VideoSource {
+    /// The sample entry's configuration, from the publisher's record or, where it left
+    /// the parameter sets out (they travel in-band), from the first key frame (`first`,
+    /// as the segmenter holds it).
+    fn config(&self, first: &[u8]) -> Result<VideoConfig, ContainerError> {
+        // Samples are written with four-byte lengths, whatever the publisher used.
+        let avc = |mut config: AvcConfig| {
+            config.nal_length_size = 4;
+            config.record().map(|r| VideoConfig::Avc(Bytes::from(r)))
+        };
+        match self {
+            VideoSource::InBand => avc(AvcConfig::from_annexb(first)?),
+            VideoSource::Publisher(SourceVideo::H264(c)) if c.sps.is_empty() => {
+                avc(AvcConfig::from_annexb(first)?)
+            }
+            VideoSource::Publisher(SourceVideo::H264(c)) => avc(c.clone()),
+            VideoSource::Publisher(SourceVideo::Hevc(c)) => {
+                let config = if c.sps.is_empty() {
+                    HevcConfig::from_annexb(first)?
+                } else {
+                    c.clone()
+                };
+                Ok(VideoConfig::Hevc(Bytes::from(config.record()?)))
+            }
+            VideoSource::Publisher(SourceVideo::Av1(c)) => Ok(VideoConfig::Av1(c.record.clone())),
+            VideoSource::Publisher(SourceVideo::Vp9(c)) => Ok(VideoConfig::Vp9(c.vpcc())),
+        }
+    }
+
+    /// One access unit as the segmenter holds it (the source's form, see
+    /// [`SourceVideo::access_unit`]) as an MP4 sample, appended to `out`.
+    fn sample(&self, data: &[u8], out: &mut Vec<u8>) -> Result<(), ContainerError> {
+        match self {
+            VideoSource::Publisher(SourceVideo::Hevc(_)) => {
+                hevc::annexb_to_hvcc(data, out)?;
+            }
+            VideoSource::Publisher(SourceVideo::Av1(_)) => {
+                av1::to_sample(data, out)?;
+            }
+            VideoSource::Publisher(SourceVideo::Vp9(_)) => out.extend_from_slice(data),
+            VideoSource::InBand | VideoSource::Publisher(SourceVideo::H264(_)) => {
+                h264::annexb_to_avcc(data, out)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The audio of a rendition: what the init segment declares.
@@ -41,7 +92,7 @@ pub(super) struct CmafAudio {
 /// Fragments one rung.
 #[derive(Debug)]
 pub(super) struct CmafWriter {
-    avc: AvcSource,
+    video: VideoSource,
     audio: Option<CmafAudio>,
     /// Set at the first keyframe.
     muxer: Option<Fmp4Muxer>,
@@ -56,9 +107,9 @@ pub(super) struct CmafWriter {
 }
 
 impl CmafWriter {
-    pub(super) fn new(avc: AvcSource, audio: Option<CmafAudio>) -> Self {
+    pub(super) fn new(video: VideoSource, audio: Option<CmafAudio>) -> Self {
         CmafWriter {
-            avc,
+            video,
             audio,
             muxer: None,
             fragments: 1,
@@ -80,15 +131,9 @@ impl CmafWriter {
         let muxer = match &self.muxer {
             Some(m) => m,
             None => {
-                let mut config = match &self.avc {
-                    AvcSource::Record(config) => config.clone(),
-                    AvcSource::InBand => AvcConfig::from_annexb(first)?,
-                };
-                // Samples are written with four-byte lengths, whatever the publisher used.
-                config.nal_length_size = 4;
                 let side = |v: u32| u16::try_from(v).unwrap_or(u16::MAX);
                 let video = VideoTrack {
-                    avc_record: Bytes::from(config.record()?),
+                    config: self.video.config(first)?,
                     width: side(width),
                     height: side(height),
                 };
@@ -166,7 +211,7 @@ impl CmafWriter {
                 None => 3000,
             };
             let mut data = Vec::with_capacity(v.data.len());
-            h264::annexb_to_avcc(&v.data, &mut data)?;
+            self.video.sample(&v.data, &mut data)?;
             samples.push(Sample {
                 decode_time: dts,
                 duration: u32::try_from(duration.max(1)).unwrap_or(u32::MAX),

@@ -1,7 +1,9 @@
 //! The coordinator thread: media in, boundaries planned once ([`super::boundary`]), the
-//! source rung cut directly, H.264 decoded once for the encoded rungs (through
-//! [`super::transcode`], whose frames stay opaque here), audio to every rung, and a rung
-//! shed when encoding falls behind real time.
+//! source rung cut directly in the publisher's codec ([`super::source`]; encoded instead
+//! where the ladder's container cannot carry it), the video decoded once for the encoded
+//! rungs (through [`super::transcode`], whose frames stay opaque here), audio to every
+//! rung (re-encoded to AAC first when the publisher sends another codec), and a rung shed
+//! when encoding falls behind real time.
 
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
@@ -9,11 +11,10 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use bytes::Bytes;
-use domain::{LiveEvent, RungKind};
+use domain::{Ladder, LiveEvent, PlannedRung, RungKind};
 use tokio::sync::mpsc;
 
 use crate::container::aac::AacConfig;
-use crate::container::h264::{self, AvcConfig};
 use crate::error::IngestError;
 use crate::metrics::IngestMetrics;
 
@@ -21,11 +22,12 @@ use super::align::SequenceAligner;
 use super::boundary::{BoundaryPlan, CutQueue};
 use super::clock::Clock;
 use super::emit::{emit, RungOutput};
-use super::input::{AudioCodec, MediaInput, VideoCodec};
+use super::input::{AudioCodec, MediaInput};
 use super::lag::{LagMonitor, LagVerdict};
 use super::params::{PipelineOutcome, PipelineParams};
 use super::rung::{part_target_ms, RungMuxer, RungOutputSpec};
 use super::segmenter::{AudioFrame, Closed, RungSegmenter, VideoPacket};
+use super::source::SourceVideo;
 use super::transcode::{AudioTranscoder, DecodedFrame, VideoDecoder};
 use super::worker::{spawn_worker, WorkerHandle, WorkerInput};
 
@@ -46,7 +48,8 @@ pub(super) struct Coordinator {
     params: Arc<PipelineParams>,
     events: mpsc::Sender<LiveEvent>,
     metrics: IngestMetrics,
-    avc: Option<AvcConfig>,
+    /// The publisher's video configuration, parsed.
+    source: Option<SourceVideo>,
     aac: Option<AacConfig>,
     /// The AudioSpecificConfig `aac` was parsed from, for CMAF init segments.
     asc: Option<Bytes>,
@@ -65,7 +68,8 @@ pub(super) struct Coordinator {
     /// Whether more input was queued when the current item was taken: only then can the
     /// pipeline be behind.
     input_waiting: bool,
-    /// Re-encodes the publisher's audio to AAC, when it sends another codec (MP3).
+    /// Re-encodes the publisher's audio to AAC, when it sends another codec (MP3, Opus,
+    /// AC-3, E-AC-3).
     audio_transcoder: Option<AudioTranscoder>,
 }
 
@@ -81,7 +85,7 @@ impl Coordinator {
             params: Arc::new(params),
             events,
             metrics,
-            avc: None,
+            source: None,
             aac: None,
             asc: None,
             frame_rate_hint: None,
@@ -137,11 +141,18 @@ impl Coordinator {
 
     fn handle(&mut self, input: MediaInput) -> Result<(), IngestError> {
         match input {
-            MediaInput::VideoConfig {
-                codec: VideoCodec::H264,
-                config,
-            } => {
-                self.avc = Some(AvcConfig::parse(&config)?);
+            MediaInput::VideoConfig { codec, config } => {
+                let parsed = SourceVideo::parse(codec, &config)?;
+                if let (Some(_), Some(old)) = (&self.started, &self.source) {
+                    if old.codec() != codec {
+                        // The rungs were opened for the first codec.
+                        return Err(IngestError::UnsupportedCodec {
+                            kind: "video",
+                            codec: format!("{codec:?} after {:?} in one publish", old.codec()),
+                        });
+                    }
+                }
+                self.source = Some(parsed);
             }
             MediaInput::AudioConfig {
                 codec: AudioCodec::Aac,
@@ -150,11 +161,11 @@ impl Coordinator {
                 self.aac = Some(AacConfig::parse(&config)?);
                 self.asc = Some(config);
             }
-            // MP3 frames describe themselves; the transcoder needs no configuration.
-            MediaInput::AudioConfig {
-                codec: AudioCodec::Mp3,
-                ..
-            } => {}
+            // The other codecs are re-encoded: their decoders read what they need from the
+            // frames (an Opus ID header names mono or stereo, which the decoder's stereo
+            // output covers). The transcoder opens now, so that audio is part of the
+            // ladder from its first segment even if video comes first.
+            MediaInput::AudioConfig { codec, .. } => self.open_transcoder(codec)?,
             MediaInput::FrameRate(fps) => {
                 if fps.is_finite() && (1.0..=240.0).contains(&fps) {
                     self.frame_rate_hint = Some(fps);
@@ -170,7 +181,7 @@ impl Coordinator {
                 }
             }
             MediaInput::Audio {
-                codec: codec @ AudioCodec::Mp3,
+                codec,
                 pts_ms,
                 data,
             } => {
@@ -178,11 +189,7 @@ impl Coordinator {
                     if self.aac.is_some() {
                         return Ok(()); // AAC already flows; a second audio codec is ignored
                     }
-                    tracing::info!(stream = %self.params.stream, "the publisher sends MP3; re-encoding it to AAC");
-                    self.audio_transcoder = Some(AudioTranscoder::new(codec)?);
-                    let asc = Bytes::copy_from_slice(&AudioTranscoder::audio_specific_config());
-                    self.aac = Some(AacConfig::parse(&asc)?);
-                    self.asc = Some(asc);
+                    self.open_transcoder(codec)?;
                 }
                 let frames = match self.audio_transcoder.as_mut() {
                     Some(t) => t.push(&data, pts_ms)?,
@@ -199,6 +206,20 @@ impl Coordinator {
                 data,
             } => self.video(dts_ms, cts_ms, keyframe, &data)?,
         }
+        Ok(())
+    }
+
+    /// Opens the re-encoding of `codec` to AAC, unless AAC already flows or a transcoder
+    /// is open.
+    fn open_transcoder(&mut self, codec: AudioCodec) -> Result<(), IngestError> {
+        if self.audio_transcoder.is_some() || self.aac.is_some() || codec == AudioCodec::Aac {
+            return Ok(());
+        }
+        tracing::info!(stream = %self.params.stream, ?codec, "the publisher's audio is not AAC; re-encoding it to AAC");
+        self.audio_transcoder = Some(AudioTranscoder::new(codec)?);
+        let asc = Bytes::copy_from_slice(&AudioTranscoder::audio_specific_config());
+        self.aac = Some(AacConfig::parse(&asc)?);
+        self.asc = Some(asc);
         Ok(())
     }
 
@@ -243,18 +264,21 @@ impl Coordinator {
         dts_ms: i64,
         cts_ms: i32,
         keyframe: bool,
-        avcc: &[u8],
+        data: &[u8],
     ) -> Result<(), IngestError> {
-        let avc = self.avc.as_ref().ok_or(IngestError::MissingVideoConfig)?;
-        let mut annexb = Vec::with_capacity(avcc.len() + 64);
-        h264::avcc_to_annexb(avc, avcc, &mut annexb)?;
-        let annexb = Bytes::from(annexb);
+        let source = self
+            .source
+            .as_ref()
+            .ok_or(IngestError::MissingVideoConfig)?;
+        let mut unit = Vec::with_capacity(data.len() + 64);
+        source.access_unit(data, keyframe, &mut unit)?;
+        let unit = Bytes::from(unit);
         let pts_ms = dts_ms + i64::from(cts_ms);
         if self.started.is_none() {
             if !keyframe {
                 return Ok(());
             }
-            self.start(pts_ms)?;
+            self.start(pts_ms, data)?;
         }
         self.first_pts.get_or_insert(pts_ms);
         self.frames += 1;
@@ -262,7 +286,7 @@ impl Coordinator {
 
         let cut_seq =
             self.plan
-                .frame(pts_ms, keyframe, avcc.len())
+                .frame(pts_ms, keyframe, data.len())
                 .map_err(|e| IngestError::NoKeyframe {
                     seconds: e.seconds,
                     bytes: e.bytes,
@@ -283,7 +307,7 @@ impl Coordinator {
                     pts_ms,
                     dts_ms,
                     keyframe,
-                    data: annexb.clone(),
+                    data: unit.clone(),
                 },
                 cut_seq,
             );
@@ -291,7 +315,7 @@ impl Coordinator {
         }
         // Encoded rungs: decode once, hand the same frame to every worker.
         if let Some(decoder) = &mut started.decoder {
-            let frames = decoder.decode(&annexb, pts_ms, dts_ms)?;
+            let frames = decoder.decode(&unit, pts_ms, dts_ms)?;
             Self::dispatch(started, frames);
         }
         if self.params.realtime {
@@ -334,12 +358,27 @@ impl Coordinator {
         result
     }
 
-    /// Sets everything up on the first keyframe, when the source's size is known.
-    fn start(&mut self, first_pts_ms: i64) -> Result<(), IngestError> {
-        let avc = self.avc.as_ref().ok_or(IngestError::MissingVideoConfig)?;
-        let sps = avc.sps.first().ok_or(IngestError::MissingVideoConfig)?;
-        let (width, height) = h264::sps_dimensions(sps)?;
-        let plan = self.params.ladder.plan(width, height);
+    /// Sets everything up on the first keyframe (`first`, as the publisher sent it), when
+    /// the source's size is known.
+    fn start(&mut self, first_pts_ms: i64, first: &[u8]) -> Result<(), IngestError> {
+        let source = self
+            .source
+            .as_ref()
+            .ok_or(IngestError::MissingVideoConfig)?;
+        let (width, height) = source.dimensions(first)?;
+        let mut plan = self.params.ladder.plan(width, height);
+        if !source.passes_through(self.params.ladder.format) {
+            tracing::info!(
+                stream = %self.params.stream,
+                codec = ?source.codec(),
+                "MPEG-TS cannot carry this codec to HLS players; the src rung is encoded to H.264 at the source's size"
+            );
+            for rung in &mut plan {
+                if rung.kind == RungKind::Source {
+                    rung.kind = source_encode(&self.params.ladder, rung);
+                }
+            }
+        }
         let wall_base_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
@@ -349,7 +388,7 @@ impl Coordinator {
         };
         let has_audio = self.aac.is_some();
         let output = RungOutputSpec {
-            source: (width, height, avc),
+            source: (width, height, source),
             clock,
             params: &self.params,
             audio: self.aac.zip(self.asc.clone()),
@@ -404,7 +443,7 @@ impl Coordinator {
         let decoder = if workers.is_empty() {
             None
         } else {
-            Some(VideoDecoder::new(VideoCodec::H264)?)
+            Some(VideoDecoder::new(source.codec())?)
         };
         self.out_tx = Some(out_tx);
         self.emitter = Some(emitter);
@@ -488,5 +527,50 @@ impl Coordinator {
             let _ = emitter.join();
         }
         Ok(())
+    }
+}
+
+/// How a `src` rung the container cannot pass through is encoded instead: at the source's
+/// size (even), with the bitrate, VBV rate and buffer of the ladder's tallest encoded rung
+/// scaled by the ratio of the pictures' areas (at least that rung's; 6 Mb/s at 1080p
+/// when the ladder has none).
+fn source_encode(ladder: &Ladder, rung: &mut PlannedRung) -> RungKind {
+    rung.width &= !1;
+    rung.height &= !1;
+    let area = u64::from(rung.width) * u64::from(rung.height);
+    let tallest = ladder
+        .rungs
+        .iter()
+        .filter_map(|r| match r.kind {
+            RungKind::Encode {
+                height,
+                bitrate_kbps,
+                maxrate_kbps,
+                bufsize_kbits,
+            } => Some((height, bitrate_kbps, maxrate_kbps, bufsize_kbits)),
+            RungKind::Source => None,
+        })
+        .max_by_key(|r| r.0);
+    let (reference_area, bitrate, maxrate, bufsize) = match tallest {
+        Some((height, bitrate, maxrate, bufsize)) => {
+            let width = domain::ladder::scaled_width(rung.width, rung.height.max(1), height);
+            (
+                u64::from(width) * u64::from(height),
+                bitrate,
+                maxrate,
+                bufsize,
+            )
+        }
+        None => (1920 * 1080, 6000, 6420, 9000),
+    };
+    let scale = |kbps: u32| {
+        let scaled = u64::from(kbps) * area / reference_area.max(1);
+        u32::try_from(scaled.max(u64::from(kbps))).unwrap_or(u32::MAX)
+    };
+    RungKind::Encode {
+        height: rung.height,
+        bitrate_kbps: scale(bitrate),
+        maxrate_kbps: scale(maxrate),
+        bufsize_kbits: scale(bufsize),
     }
 }

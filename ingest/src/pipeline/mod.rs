@@ -60,6 +60,7 @@ mod lag;
 mod params;
 mod rung;
 mod segmenter;
+mod source;
 mod transcode;
 mod worker;
 

@@ -13,15 +13,16 @@ use domain::{
 };
 
 use crate::container::aac::AacConfig;
-use crate::container::h264::{self, AvcConfig};
+use crate::container::h264;
 use crate::container::ts::{TsAudio, TsMuxer, TsVideo};
 use crate::error::IngestError;
 
 use super::clock::Clock;
-use super::cmaf_writer::{AvcSource, CmafAudio, CmafWriter};
+use super::cmaf_writer::{CmafAudio, CmafWriter, VideoSource};
 use super::emit::RungOutput;
 use super::params::PipelineParams;
 use super::segmenter::{Closed, ClosedPart, ClosedSegment, VideoPacket};
+use super::source::SourceVideo;
 
 /// How a rung's segments are packaged.
 pub(super) enum Container {
@@ -45,7 +46,7 @@ pub(super) struct VideoDesc {
 /// What every rung's [`RungMuxer`] is built from, once the first keyframe is known.
 pub(super) struct RungOutputSpec<'a> {
     /// The source's picture size and decoder configuration.
-    pub(super) source: (u32, u32, &'a AvcConfig),
+    pub(super) source: (u32, u32, &'a SourceVideo),
     pub(super) clock: Clock,
     pub(super) params: &'a Arc<PipelineParams>,
     /// The AAC configuration and the AudioSpecificConfig it was parsed from.
@@ -54,18 +55,19 @@ pub(super) struct RungOutputSpec<'a> {
 
 impl RungOutputSpec<'_> {
     /// The muxer of rung `index`: MPEG-TS or CMAF as the ladder says, with parts when it
-    /// has a part target (CMAF only).
+    /// has a part target (CMAF only). A source rung here passes the publisher's codec
+    /// through (the coordinator made one it cannot pass an encoded rung).
     pub(super) fn muxer(&self, index: usize, rung: &PlannedRung) -> RungMuxer {
-        let (width, height, avc) = self.source;
+        let (width, height, publisher) = self.source;
         let format = self.params.ladder.format;
         let (video, source) = match &rung.kind {
             RungKind::Source => (
                 VideoDesc {
                     width,
                     height,
-                    codec: Some(avc.codec_string()),
+                    codec: Some(publisher.codec_string()),
                 },
-                AvcSource::Record(avc.clone()),
+                VideoSource::Publisher(publisher.clone()),
             ),
             RungKind::Encode { .. } => (
                 VideoDesc {
@@ -73,10 +75,12 @@ impl RungOutputSpec<'_> {
                     height: rung.height,
                     codec: None,
                 },
-                AvcSource::InBand,
+                VideoSource::InBand,
             ),
         };
+        let hevc = matches!(source, VideoSource::Publisher(SourceVideo::Hevc(_)));
         let container = match format {
+            SegmentFormat::Ts if hevc => Container::Ts(TsMuxer::hevc(self.audio.is_some())),
             SegmentFormat::Ts => Container::Ts(TsMuxer::new(self.audio.is_some())),
             SegmentFormat::Cmaf => {
                 let audio = self.audio.as_ref().map(|(config, asc)| CmafAudio {

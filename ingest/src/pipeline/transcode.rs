@@ -1,5 +1,6 @@
-//! The FFmpeg boundary: decoding the publisher's video, scaling and x264 encoding, and
-//! re-encoding audio that is not AAC, through `ffmpeg-next`.
+//! The FFmpeg boundary: decoding the publisher's video (H.264, HEVC, AV1 through dav1d,
+//! VP9), scaling and x264 encoding, and re-encoding audio that is not AAC (MP3, Opus,
+//! AC-3, E-AC-3), through `ffmpeg-next`.
 //!
 //! This is the one module of the crate (and, with the `source` crate, of the workspace)
 //! allowed to reach FFmpeg, and no FFmpeg type leaves it: the rest of the pipeline speaks
@@ -14,8 +15,11 @@
 //! clock), so a decoded frame's pts is the source packet's pts and an encoded packet's pts
 //! is the frame's.
 //!
-//! No `unsafe` is needed: ffmpeg-next's safe API covers decode, scale and encode, and the
-//! decoder reads SPS/PPS in-band (the container layer inserts them before every IDR).
+//! No `unsafe` is needed: ffmpeg-next's safe API covers decode, scale and encode, and no
+//! decoder needs out-of-band configuration: H.264 and HEVC parameter sets and the AV1
+//! sequence header travel in-band (`super::source` puts them before every random access
+//! point), VP9, Opus, AC-3 and MP3 frames describe themselves (an Opus stream without its
+//! ID header decodes as stereo, which covers mono).
 
 use std::sync::Once;
 
@@ -83,13 +87,23 @@ impl std::fmt::Debug for VideoDecoder {
 }
 
 impl VideoDecoder {
-    /// A decoder of `source` video (H.264: Annex B access units).
+    /// A decoder of `source` video, in the form `super::source` gives the access units
+    /// (H.264 and HEVC in Annex B, AV1 as OBUs, VP9 frames).
     pub(crate) fn new(source: VideoCodec) -> Result<Self, IngestError> {
         init();
-        let (id, name) = match source {
-            VideoCodec::H264 => (codec::Id::H264, "h264 decoder"),
-        };
-        let codec = ffmpeg::decoder::find(id).ok_or(IngestError::MissingCodec(name))?;
+        let codec = match source {
+            VideoCodec::H264 => ffmpeg::decoder::find(codec::Id::H264),
+            VideoCodec::Hevc => ffmpeg::decoder::find(codec::Id::HEVC),
+            // FFmpeg's own AV1 decoder only drives hardware; dav1d decodes in software.
+            VideoCodec::Av1 => ffmpeg::decoder::find_by_name("libdav1d"),
+            VideoCodec::Vp9 => ffmpeg::decoder::find(codec::Id::VP9),
+        }
+        .ok_or(IngestError::MissingCodec(match source {
+            VideoCodec::H264 => "H.264 decoder",
+            VideoCodec::Hevc => "HEVC decoder",
+            VideoCodec::Av1 => "libdav1d AV1 decoder",
+            VideoCodec::Vp9 => "VP9 decoder",
+        }))?;
         let mut context = codec::context::Context::new_with_codec(codec);
         // Slice threads add no delay; frame threads would add a frame per thread.
         context.set_threading(threading::Config {
@@ -99,7 +113,7 @@ impl VideoDecoder {
         });
         let mut decoder = context.decoder();
         decoder.set_packet_time_base(MILLIS);
-        let decoder = decoder.video().map_err(ff("opening the H.264 decoder"))?;
+        let decoder = decoder.video().map_err(ff("opening the video decoder"))?;
         Ok(VideoDecoder { decoder })
     }
 
@@ -117,7 +131,7 @@ impl VideoDecoder {
             Ok(()) => {}
             // A damaged access unit is skipped; the next keyframe recovers.
             Err(ffmpeg::Error::InvalidData) => return Ok(Vec::new()),
-            Err(e) => return Err(ff("decoding H.264")(e)),
+            Err(e) => return Err(ff("decoding video")(e)),
         }
         self.receive()
     }
@@ -126,7 +140,7 @@ impl VideoDecoder {
     pub(crate) fn flush(&mut self) -> Result<Vec<DecodedFrame>, IngestError> {
         self.decoder
             .send_eof()
-            .map_err(ff("flushing the H.264 decoder"))?;
+            .map_err(ff("flushing the video decoder"))?;
         self.receive()
     }
 
@@ -341,8 +355,9 @@ impl RungEncoder {
 pub(crate) const AAC_RATE: u32 = 48_000;
 const AAC_FRAME: usize = 1024;
 
-/// Re-encodes a publisher's non-AAC audio (MP3, the FLV default of many encoders) to
-/// AAC-LC, 48 kHz stereo, so every rung can carry it in MPEG-TS and CMAF for HLS players.
+/// Re-encodes a publisher's non-AAC audio (MP3, the FLV default of many encoders; Opus and
+/// AC-3 / E-AC-3 from E-RTMP and SRT) to AAC-LC, 48 kHz stereo, so every rung can carry it
+/// in MPEG-TS and CMAF for HLS players.
 pub(crate) struct AudioTranscoder {
     decoder: ffmpeg::decoder::Audio,
     resampler: Option<ffmpeg::software::resampling::Context>,
@@ -368,6 +383,9 @@ impl AudioTranscoder {
         let from = match from {
             AudioCodec::Aac => codec::Id::AAC,
             AudioCodec::Mp3 => codec::Id::MP3,
+            AudioCodec::Opus => codec::Id::OPUS,
+            AudioCodec::Ac3 => codec::Id::AC3,
+            AudioCodec::Eac3 => codec::Id::EAC3,
         };
         let decoder_codec =
             ffmpeg::decoder::find(from).ok_or(IngestError::MissingCodec("audio decoder"))?;
@@ -516,7 +534,7 @@ impl AudioTranscoder {
 mod tests {
     use super::*;
     use crate::container::aac::AacConfig;
-    use crate::container::flv::{parse_audio_tag, AudioTag, FlvReader, TagKind};
+    use crate::container::flv::{parse_audio_tag, AudioFourCc, AudioTag, FlvReader, TagKind};
     use std::process::Command;
 
     #[test]
@@ -549,10 +567,9 @@ mod tests {
             if !matches!(tag.kind, TagKind::Audio) {
                 continue;
             }
-            let AudioTag::Other {
-                sound_format: 2,
+            let AudioTag::CodedFrames {
+                codec: AudioFourCc::Mp3,
                 data,
-                ..
             } = parse_audio_tag(&tag.body).expect("audio")
             else {
                 panic!("expected MP3");
@@ -588,5 +605,66 @@ mod tests {
             ),
             (&"aac".into(), &"48000".into(), &2.into())
         );
+    }
+
+    /// Opus (mono, as OBS's default microphone sends it), AC-3 and E-AC-3 from MPEG-TS, as
+    /// an SRT publisher sends them, come out as AAC-LC 48 kHz stereo, about as many frames
+    /// as the input lasts.
+    #[test]
+    fn opus_ac3_and_eac3_come_out_as_aac() {
+        use crate::pipeline::MediaInput;
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (codec, args) in [
+            (AudioCodec::Opus, &["-c:a", "libopus", "-ac", "1"][..]),
+            (AudioCodec::Ac3, &["-c:a", "ac3"][..]),
+            (AudioCodec::Eac3, &["-c:a", "eac3"][..]),
+        ] {
+            let ts = dir.path().join("audio.ts");
+            let status = Command::new("ffmpeg")
+                .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
+                .args([
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    "sine=frequency=1000:sample_rate=48000",
+                    "-t",
+                    "2",
+                ])
+                .args(args)
+                .args(["-f", "mpegts"])
+                .arg(&ts)
+                .status()
+                .expect("ffmpeg runs");
+            assert!(status.success());
+            let mut inputs = crate::ts_inputs::TsInputs::new();
+            let mut media = Vec::new();
+            inputs
+                .push(&std::fs::read(&ts).expect("read"), &mut media)
+                .expect("valid MPEG-TS");
+            inputs.finish(&mut media).expect("valid MPEG-TS");
+            let mut transcoder = AudioTranscoder::new(codec).expect("opens");
+            let mut frames = Vec::new();
+            for input in media {
+                if let MediaInput::Audio {
+                    codec: c,
+                    pts_ms,
+                    data,
+                } = input
+                {
+                    assert_eq!(c, codec);
+                    frames.extend(transcoder.push(&data, pts_ms).expect("transcodes"));
+                }
+            }
+            // 2 s at 48 kHz is 93.75 AAC frames; decoders and the encoder hold a few back.
+            assert!(
+                (80..=95).contains(&frames.len()),
+                "{codec:?}: {} frames",
+                frames.len()
+            );
+            assert!(
+                frames.windows(2).all(|w| w[0].0 < w[1].0),
+                "{codec:?}: times increase"
+            );
+        }
     }
 }

@@ -7,12 +7,17 @@
 //! status where the protocol has one) for that connection only. Stream keys are never
 //! logged.
 //!
+//! The answer to `connect` states what Enhanced RTMP publishers may send
+//! ([`enhanced_rtmp_capabilities`]): OBS and ffmpeg send HEVC or AV1 only to a server that
+//! lists it.
+//!
 //! - this file: the socket side: connections accepted by `control`'s [`AcceptLoop`]
 //!   (the cap is `[ingest] max_connections`), the handshake, bytes into the session and
 //!   its answers back, timeouts, the registry and the pipeline;
 //! - `policy`: what a connection may do, sans-IO (the app, one publish per connection,
 //!   the bytes allowed before it, a run of bad tags), with its own tests.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,6 +26,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use control::accept::{AcceptLoop, Handler};
 use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
+use rml_rtmp::rml_amf0::Amf0Value;
 use rml_rtmp::sessions::{
     ServerSession, ServerSessionConfig, ServerSessionEvent, ServerSessionResult,
 };
@@ -129,8 +135,10 @@ async fn connection(
     let leftover = tokio::time::timeout(SETUP_TIMEOUT, handshake(&mut socket))
         .await
         .map_err(|_| IngestError::Rtmp("handshake timed out".into()))??;
-    let (session, initial) = ServerSession::new(ServerSessionConfig::new())
-        .map_err(|e| IngestError::Rtmp(e.to_string()))?;
+    let mut config = ServerSessionConfig::new();
+    config.connect_result_properties = enhanced_rtmp_capabilities();
+    let (session, initial) =
+        ServerSession::new(config).map_err(|e| IngestError::Rtmp(e.to_string()))?;
     let policy = PublishPolicy::new(registry.app(), leftover.len());
     let mut conn = Connection {
         socket,
@@ -427,6 +435,54 @@ impl Connection {
         let _ = self.socket.flush().await;
         Ok(refusal.ends_connection().then_some(End::Abrupt))
     }
+}
+
+/// What the answer to `connect` says this server takes, as E-RTMP v2 has a server state
+/// it: `fourCcList` (v1's list, which clients still read), `videoFourCcInfoMap` and
+/// `audioFourCcInfoMap` (each FourCC with `CanDecode` = 1, and `CanForward` = 4 for the
+/// video codecs the `src` rung passes through) and `capsEx` (`Multitrack` = 2: the
+/// default track of a multitrack publish is taken; `ModEx` = 4: its prefixes are read).
+pub fn enhanced_rtmp_capabilities() -> HashMap<String, Amf0Value> {
+    use crate::container::ertmp::{AudioFourCc, VideoFourCc, FOURCCS};
+    const CAN_DECODE: f64 = 1.0;
+    const CAN_FORWARD: f64 = 4.0;
+    let map = |entries: Vec<(&str, f64)>| {
+        Amf0Value::Object(
+            entries
+                .into_iter()
+                .map(|(fourcc, flags)| (fourcc.to_owned(), Amf0Value::Number(flags)))
+                .collect(),
+        )
+    };
+    let video = [
+        VideoFourCc::Avc,
+        VideoFourCc::Hevc,
+        VideoFourCc::Av1,
+        VideoFourCc::Vp9,
+    ]
+    .map(|c| (c.fourcc(), CAN_DECODE + CAN_FORWARD));
+    let audio = [
+        AudioFourCc::Aac,
+        AudioFourCc::Opus,
+        AudioFourCc::Ac3,
+        AudioFourCc::Eac3,
+        AudioFourCc::Mp3,
+    ]
+    .map(|c| (c.fourcc(), CAN_DECODE));
+    HashMap::from([
+        (
+            "fourCcList".to_owned(),
+            Amf0Value::StrictArray(
+                FOURCCS
+                    .iter()
+                    .map(|f| Amf0Value::Utf8String((*f).to_owned()))
+                    .collect(),
+            ),
+        ),
+        ("videoFourCcInfoMap".to_owned(), map(video.to_vec())),
+        ("audioFourCcInfoMap".to_owned(), map(audio.to_vec())),
+        ("capsEx".to_owned(), Amf0Value::Number(2.0 + 4.0)),
+    ])
 }
 
 /// Which kind of media tag.

@@ -21,6 +21,8 @@ pub(crate) struct Cluster {
     process: tokio::sync::Mutex<Option<Spawned>>,
     dir: tempfile::TempDir,
     pub(crate) rtmp_addr: SocketAddr,
+    /// The SRT listener (UDP), as `up` printed it (`srt-server srt://HOST:PORT`).
+    srt_addr: SocketAddr,
     /// broadcast1's base URL (no trailing slash).
     pub(crate) http: String,
     /// Every broadcast node's base URL, in order.
@@ -57,6 +59,8 @@ impl Cluster {
                 "127.0.0.1:0",
                 "--rtmp-listen",
                 "127.0.0.1:0",
+                "--srt-listen",
+                "127.0.0.1:0",
                 "--broadcast-listen",
                 "127.0.0.1:0",
                 "--https-listen",
@@ -74,7 +78,7 @@ impl Cluster {
             .arg("--allow-private-webhooks")
             .env("SEALCAST_LOG", "info");
         let mut up = Spawned::start("sealcast up", command, &dir.path().join("sealcast.log"))?;
-        let (mut rtmp, mut mqtt, mut nodes) = (None, None, Vec::new());
+        let (mut rtmp, mut mqtt, mut nodes, mut srt) = (None, None, Vec::new(), None);
         let (mut https, mut http_redirect, mut admin_key) = (None, None, None);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
         while nodes.len() < NODES {
@@ -85,6 +89,7 @@ impl Cluster {
             let mut parts = line.split_whitespace();
             match (parts.next(), parts.next()) {
                 (Some("obs-server"), Some(url)) => rtmp = Some(url.to_owned()),
+                (Some("srt-server"), Some(url)) => srt = Some(url.to_owned()),
                 (Some("mqtt"), Some(url)) => mqtt = Some(url.to_owned()),
                 (Some("admin-key"), Some(key)) => admin_key = Some(key.to_owned()),
                 (Some("player"), Some(url)) => https = Some(url.trim_end_matches('/').to_owned()),
@@ -105,10 +110,16 @@ impl Cluster {
             .next()
             .and_then(|a| a.parse().ok())
             .context("rtmp address")?;
+        let srt_addr = srt
+            .context("no srt-server line")?
+            .trim_start_matches("srt://")
+            .parse()
+            .context("srt address")?;
         Ok(Cluster {
             process: tokio::sync::Mutex::new(Some(up)),
             dir,
             rtmp_addr,
+            srt_addr,
             http: nodes[0].clone(),
             nodes,
             mqtt: mqtt.context("no mqtt line")?,
@@ -121,6 +132,24 @@ impl Cluster {
 
     pub(crate) fn rtmp_url(&self, key: &str) -> String {
         format!("rtmp://{}/live/{key}", self.rtmp_addr)
+    }
+
+    /// The SRT URL an OBS user types: the key in the access-control streamid.
+    pub(crate) fn srt_url(&self, key: &str) -> String {
+        format!(
+            "srt://{}?streamid=#!::r=live/{key},m=publish",
+            self.srt_addr
+        )
+    }
+
+    /// The SRT URL with the bare key as streamid.
+    pub(crate) fn srt_url_bare(&self, key: &str) -> String {
+        format!("srt://{}?streamid={key}", self.srt_addr)
+    }
+
+    /// Where the SRT listener is.
+    pub(crate) fn srt_addr(&self) -> SocketAddr {
+        self.srt_addr
     }
 
     /// The generated CA certificate the load balancer's chain ends in.

@@ -1,3 +1,6 @@
+use rml_amf0::Amf0Value;
+use std::collections::HashMap;
+
 /// The configuration options that govern how a RTMP server session should operate
 #[derive(Clone)]
 pub struct ServerSessionConfig {
@@ -6,6 +9,11 @@ pub struct ServerSessionConfig {
     pub peer_bandwidth: u32,
     pub window_ack_size: u32,
     pub send_on_bw_done_message_on_start: bool,
+    /// Properties added to the command object of the answer to `connect` (`_result`),
+    /// besides `fmsVer` and `capabilities`: where a server states what it supports, such
+    /// as Enhanced RTMP's `fourCcList`, `videoFourCcInfoMap` and `capsEx` (added by
+    /// sealcast; see FORK.md).
+    pub connect_result_properties: HashMap<String, Amf0Value>,
 }
 
 impl ServerSessionConfig {
@@ -17,6 +25,7 @@ impl ServerSessionConfig {
             window_ack_size: 1_073_741_824,
             chunk_size: 4096,
             send_on_bw_done_message_on_start: true,
+            connect_result_properties: HashMap::new(),
         }
     }
 }

@@ -54,6 +54,7 @@ pub struct ServerSession {
     next_request_number: u32,
     current_state: SessionState,
     fms_version: String,
+    connect_result_properties: HashMap<String, Amf0Value>,
     object_encoding: f64,
     active_streams: HashMap<u32, ActiveStream>,
     next_stream_id: u32,
@@ -80,6 +81,7 @@ impl ServerSession {
             next_request_number: 0,
             current_state: SessionState::Started,
             fms_version: config.fms_version,
+            connect_result_properties: config.connect_result_properties,
             object_encoding: 0.0,
             active_streams: HashMap::new(),
             next_stream_id: 1,
@@ -1131,6 +1133,11 @@ impl ServerSession {
             Amf0Value::Utf8String(self.fms_version.clone()),
         );
         command_object_properties.insert("capabilities".to_string(), Amf0Value::Number(31.0));
+        for (name, value) in &self.connect_result_properties {
+            command_object_properties
+                .entry(name.clone())
+                .or_insert_with(|| value.clone());
+        }
 
         let description = "Successfully connected on app: ".to_string() + &app_name;
         let mut additional_properties = create_status_object(

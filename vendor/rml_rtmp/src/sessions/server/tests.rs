@@ -179,6 +179,52 @@ fn can_accept_connection_request() {
     }
 }
 
+/// sealcast: the properties of `connect_result_properties` are in the `_result`'s command
+/// object, and cannot replace `fmsVer` or `capabilities`.
+#[test]
+fn connect_result_carries_the_configured_properties() {
+    let mut config = get_basic_config();
+    config.connect_result_properties.insert(
+        "fourCcList".to_string(),
+        Amf0Value::StrictArray(vec![Amf0Value::Utf8String("hvc1".to_string())]),
+    );
+    config
+        .connect_result_properties
+        .insert("capabilities".to_string(), Amf0Value::Number(1.0));
+    let (mut deserializer, mut serializer, mut session) = common_setup(&config);
+    let connect_payload = create_connect_message("some_app".to_string(), 15, 0, 0.0);
+    let connect_packet = serializer.serialize(&connect_payload, true, false).unwrap();
+    let connect_results = session.handle_input(&connect_packet.bytes[..]).unwrap();
+    let (_, events) = split_results(&mut deserializer, connect_results);
+    let request_id = match events[0] {
+        ServerSessionEvent::ConnectionRequested { request_id, .. } => request_id,
+        _ => panic!("First event was not as expected: {:?}", events[0]),
+    };
+    let accept_results = session.accept_request(request_id).unwrap();
+    let (responses, _) = split_results(&mut deserializer, accept_results);
+    match responses[0] {
+        (
+            _,
+            RtmpMessage::Amf0Command {
+                command_object: Amf0Value::Object(ref properties),
+                ..
+            },
+        ) => {
+            assert_eq!(
+                properties.get("fourCcList"),
+                Some(&Amf0Value::StrictArray(vec![Amf0Value::Utf8String(
+                    "hvc1".to_string()
+                )]))
+            );
+            assert_eq!(
+                properties.get("capabilities"),
+                Some(&Amf0Value::Number(31.0))
+            );
+        }
+        _ => panic!("Unexpected first response message: {:?}", responses[0]),
+    }
+}
+
 #[test]
 fn connect_request_strips_trailing_slash() {
     let (mut deserializer, mut serializer, mut session) = common_basic_setup();
@@ -1589,6 +1635,7 @@ fn get_basic_config() -> ServerSessionConfig {
         peer_bandwidth: DEFAULT_PEER_BANDWIDTH,
         window_ack_size: DEFAULT_WINDOW_ACK_SIZE,
         send_on_bw_done_message_on_start: true,
+        connect_result_properties: HashMap::new(),
     }
 }
 

@@ -1,0 +1,343 @@
+//! SRT ingest: callers publish MPEG-TS over SRT (`srt://HOST:9000?streamid=KEY`) on a UDP
+//! port of their own, into the same registry and pipelines as RTMP publishers.
+//!
+//! SRT itself is `srt-tokio` (srt-rs, pure Rust): one listener on one UDP socket
+//! multiplexes every caller; the handshake is answered statelessly (SYN cookies) until a
+//! caller reaches access control, where this module decides, before anything is
+//! accepted (docs/architecture.md says why this implementation):
+//!
+//! 1. the caps ([`caps`]): at most `max_sessions` sessions, `max_sessions_per_ip` from one
+//!    address, or the caller is rejected with `SRT_REJX_OVERLOAD`;
+//! 2. the `streamid` ([`streamid`]): `#!::r=live/KEY,m=publish`, `#!::r=KEY,m=publish` or a
+//!    bare key, or `SRT_REJX_BAD_REQUEST` / `SRT_REJX_BAD_MODE`;
+//! 3. encryption: with a passphrase configured a caller must encrypt with it (else
+//!    `SRT_REJ_UNSECURE`, or `SRT_REJ_BADSECRET` from the handshake itself); without one a
+//!    caller that encrypts is rejected the same way;
+//! 4. the stream key, asked of the registry like an RTMP publish: an unknown key costs the
+//!    caller `SRT_REJX_FORBIDDEN` and nothing else (no pipeline, no state kept).
+//!
+//! An accepted caller's datagrams go through [`crate::ts_inputs`] (our bounded MPEG-TS
+//! demuxer) into the stream's pipeline. The session ends when the caller closes (a clean
+//! end: playlists end at once), goes silent for [`IDLE_TIMEOUT`] or breaks the
+//! connection (an abrupt end: the registry's grace period applies), when another publisher
+//! takes the stream over (on any protocol), when an operator ends it, on shutdown, or
+//! after [`MAX_BAD_INPUT`] unreadable pieces in a row. Keys are never logged.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use parking_lot::Mutex;
+use srt_protocol::settings::{KeySettings, KeySize, Passphrase};
+use srt_tokio::access::{RejectReason, ServerRejectReason};
+use srt_tokio::{ConnectionRequest, SrtListener};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::error::IngestError;
+use crate::pipeline::MediaInput;
+use crate::registry::{Publish, Registry};
+use crate::ts_inputs::TsInputs;
+
+mod caps;
+mod streamid;
+
+use caps::{OverCap, SessionCaps};
+use streamid::StreamIdRefusal;
+
+/// A publisher silent this long is gone (SRT's own keepalives arrive every second; its
+/// peer idle timeout is five).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Unreadable pieces of MPEG-TS in a row after which a session ends.
+pub const MAX_BAD_INPUT: u32 = 200;
+/// SRT sessions open at once, by default.
+pub const DEFAULT_MAX_SESSIONS: usize = 64;
+/// SRT sessions from one address, by default.
+pub const DEFAULT_MAX_SESSIONS_PER_IP: usize = 4;
+/// SRT latency (the receiver's buffer for retransmissions), by default: libsrt's default.
+pub const DEFAULT_LATENCY: Duration = Duration::from_millis(120);
+
+/// How the SRT listener runs.
+#[derive(Clone)]
+pub struct SrtSettings {
+    /// Sessions open at once; more are rejected.
+    pub max_sessions: usize,
+    /// Sessions from one address; more are rejected.
+    pub max_sessions_per_ip: usize,
+    /// SRT latency asked of callers.
+    pub latency: Duration,
+    /// The passphrase callers must encrypt with (10 to 79 bytes), or none: then callers
+    /// must not encrypt.
+    pub passphrase: Option<String>,
+}
+
+impl Default for SrtSettings {
+    fn default() -> Self {
+        SrtSettings {
+            max_sessions: DEFAULT_MAX_SESSIONS,
+            max_sessions_per_ip: DEFAULT_MAX_SESSIONS_PER_IP,
+            latency: DEFAULT_LATENCY,
+            passphrase: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for SrtSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SrtSettings")
+            .field("max_sessions", &self.max_sessions)
+            .field("max_sessions_per_ip", &self.max_sessions_per_ip)
+            .field("latency", &self.latency)
+            .field("encrypted", &self.passphrase.is_some())
+            .finish()
+    }
+}
+
+impl SrtSettings {
+    /// Checks the values: caps of at least one, a passphrase of 10 to 79 bytes (SRT's
+    /// bounds), a latency of 20 ms to 8 s.
+    pub fn validate(&self) -> Result<(), IngestError> {
+        if self.max_sessions == 0 || self.max_sessions_per_ip == 0 {
+            return Err(IngestError::Config(
+                "[ingest] srt_max_sessions and srt_max_sessions_per_ip must be at least 1".into(),
+            ));
+        }
+        if let Some(p) = &self.passphrase {
+            if !(10..=79).contains(&p.len()) {
+                return Err(IngestError::Config(
+                    "the SRT passphrase (--srt-passphrase-file) must be 10 to 79 bytes".into(),
+                ));
+            }
+        }
+        if !(Duration::from_millis(20)..=Duration::from_secs(8)).contains(&self.latency) {
+            return Err(IngestError::Config(
+                "[ingest] srt_latency_ms must be 20 to 8000".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Accepts SRT callers on `socket` until `shutdown`; every session is tracked and awaited.
+pub async fn serve(
+    socket: UdpSocket,
+    registry: Arc<Registry>,
+    settings: SrtSettings,
+    shutdown: CancellationToken,
+) -> Result<(), IngestError> {
+    settings.validate()?;
+    let local = socket.local_addr()?;
+    let (mut listener, mut incoming) = SrtListener::builder()
+        .latency(settings.latency)
+        .socket(socket)
+        .bind(local)
+        .await?;
+    let caps = Arc::new(Mutex::new(SessionCaps::new(
+        settings.max_sessions,
+        settings.max_sessions_per_ip,
+    )));
+    let settings = Arc::new(settings);
+    let sessions = TaskTracker::new();
+    let result = loop {
+        let request = tokio::select! {
+            _ = shutdown.cancelled() => break Ok(()),
+            request = incoming.incoming().next() => request,
+        };
+        let Some(request) = request else {
+            // The listener's task ended without being asked to: every session is gone too.
+            break Err(IngestError::PipelineStopped("the SRT listener stopped"));
+        };
+        let session = Session {
+            registry: Arc::clone(&registry),
+            caps: Arc::clone(&caps),
+            settings: Arc::clone(&settings),
+            shutdown: shutdown.clone(),
+        };
+        sessions.spawn(session.run(request));
+    };
+    sessions.close();
+    sessions.wait().await;
+    listener.close().await;
+    result
+}
+
+/// What every session shares.
+struct Session {
+    registry: Arc<Registry>,
+    caps: Arc<Mutex<SessionCaps>>,
+    settings: Arc<SrtSettings>,
+    shutdown: CancellationToken,
+}
+
+/// Releases a session's slot when it ends, however it ends.
+struct Slot {
+    caps: Arc<Mutex<SessionCaps>>,
+    peer: SocketAddr,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.caps.lock().close(self.peer.ip());
+    }
+}
+
+/// How a session ended, for the registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    Clean,
+    Abrupt,
+}
+
+impl Session {
+    async fn run(self, request: ConnectionRequest) {
+        let peer = request.remote();
+        match self.admit(request).await {
+            Ok(()) => tracing::debug!(%peer, "SRT session closed"),
+            Err(e) => tracing::warn!(%peer, error = %e, "SRT session ended with an error"),
+        }
+    }
+
+    /// Access control, then the session.
+    async fn admit(self, request: ConnectionRequest) -> Result<(), IngestError> {
+        let peer = request.remote();
+        let metrics = self.registry.metrics().clone();
+        let opened = self.caps.lock().open(peer.ip());
+        if let Err(over) = opened {
+            metrics.publish("over_connection_cap");
+            let which = match over {
+                OverCap::Total => "every SRT session slot is taken",
+                OverCap::PerAddress => "this address has all the SRT sessions it may have",
+            };
+            tracing::debug!(%peer, which, "SRT caller rejected");
+            return reject(request, ServerRejectReason::Overload).await;
+        }
+        let _slot = Slot {
+            caps: Arc::clone(&self.caps),
+            peer,
+        };
+        let publish =
+            match streamid::parse(request.stream_id().map(|s| s.as_str()), self.registry.app()) {
+                Ok(publish) => publish,
+                Err(refusal) => {
+                    metrics.publish("bad_request");
+                    tracing::warn!(%peer, %refusal, "SRT caller rejected");
+                    let reason = match refusal {
+                        StreamIdRefusal::BadRequest(_) => ServerRejectReason::BadRequest,
+                        StreamIdRefusal::BadMode => ServerRejectReason::BadMode,
+                    };
+                    return reject(request, reason).await;
+                }
+            };
+        let key_settings = match (&self.settings.passphrase, request.key_size()) {
+            (None, KeySize::Unspecified) => None,
+            (Some(passphrase), size) if size != KeySize::Unspecified => Some(KeySettings {
+                key_size: size,
+                passphrase: Passphrase::try_from(passphrase.clone())
+                    .map_err(|e| IngestError::Config(e.to_string()))?,
+            }),
+            (required, _) => {
+                metrics.publish("bad_encryption");
+                tracing::warn!(%peer, passphrase_required = required.is_some(), "SRT caller rejected: its encryption does not match this listener's");
+                return reject(request, ServerRejectReason::Unauthorized).await;
+            }
+        };
+        let Some(publish) = self.registry.begin_publish(&publish.key).await? else {
+            metrics.publish("bad_key");
+            tracing::warn!(%peer, "SRT publish refused: unknown stream key");
+            return reject(request, ServerRejectReason::Forbidden).await;
+        };
+        let socket = match request.accept(key_settings).await {
+            Ok(socket) => socket,
+            Err(e) => {
+                self.registry.end_publish(publish, false).await;
+                return Err(e.into());
+            }
+        };
+        tracing::info!(%peer, stream = %publish.stream(), session = %publish.session(), "SRT publish accepted");
+        metrics.publish("accepted");
+        let sender = publish.sender();
+        let ended = self.receive(socket, &publish, sender, peer).await;
+        let clean = matches!(ended, Ok(End::Clean));
+        self.registry.end_publish(publish, clean).await;
+        ended.map(drop)
+    }
+
+    /// The caller's MPEG-TS into the pipeline until the session ends.
+    async fn receive(
+        &self,
+        mut socket: srt_tokio::SrtSocket,
+        publish: &Publish,
+        sender: mpsc::Sender<MediaInput>,
+        peer: SocketAddr,
+    ) -> Result<End, IngestError> {
+        let mut inputs = TsInputs::new();
+        let mut media = Vec::new();
+        let mut bad_in_a_row = 0u32;
+        loop {
+            let next = tokio::select! {
+                _ = self.shutdown.cancelled() => return Ok(End::Clean),
+                _ = publish.taken_over() => {
+                    tracing::info!(%peer, "a new publisher with the same key took over this stream");
+                    return Ok(End::Abrupt);
+                }
+                _ = publish.ended_by_operator() => {
+                    tracing::info!(%peer, "an operator ended this stream");
+                    return Ok(End::Clean);
+                }
+                next = tokio::time::timeout(IDLE_TIMEOUT, socket.next()) => next,
+            };
+            let bytes = match next {
+                Err(_) => return Err(IngestError::Srt("publisher went silent".into())),
+                Ok(None) => break,
+                Ok(Some(Err(e))) => return Err(e.into()),
+                Ok(Some(Ok((_, bytes)))) => bytes,
+            };
+            match inputs.push(&bytes, &mut media) {
+                Ok(()) => bad_in_a_row = 0,
+                Err(e) => {
+                    bad_in_a_row += 1;
+                    if bad_in_a_row == 1 {
+                        tracing::warn!(%peer, error = %e, "skipping unreadable MPEG-TS");
+                    }
+                    if bad_in_a_row > MAX_BAD_INPUT {
+                        return Err(IngestError::Srt(format!(
+                            "more than {MAX_BAD_INPUT} unreadable pieces of MPEG-TS in a row: {e}"
+                        )));
+                    }
+                }
+            }
+            forward(&sender, &mut media).await?;
+        }
+        // The caller closed: what the demuxer still holds is complete.
+        let _ = inputs.finish(&mut media);
+        forward(&sender, &mut media).await?;
+        Ok(End::Clean)
+    }
+}
+
+/// Hands converted media to the pipeline (awaiting its room: backpressure reaches SRT's
+/// receive buffer, whose latency window then drops what is too late).
+async fn forward(
+    sender: &mpsc::Sender<MediaInput>,
+    media: &mut Vec<MediaInput>,
+) -> Result<(), IngestError> {
+    for input in media.drain(..) {
+        sender
+            .send(input)
+            .await
+            .map_err(|_| IngestError::PipelineStopped("the stream's pipeline stopped"))?;
+    }
+    Ok(())
+}
+
+/// Rejects a caller with `reason`, sent in the handshake (the caller's libsrt reports it
+/// as `SRT_REJX_…`, the reason minus 1000).
+async fn reject(request: ConnectionRequest, reason: ServerRejectReason) -> Result<(), IngestError> {
+    request
+        .reject(RejectReason::Server(reason))
+        .await
+        .map_err(IngestError::Io)
+}

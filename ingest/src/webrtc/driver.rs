@@ -1,0 +1,449 @@
+//! The one task that owns the WebRTC UDP socket and every session's `str0m::Rtc`: it
+//! reads a datagram, finds its session ([`super::demux`], [`super::table`]), feeds it in,
+//! sends what the session wants sent, and hands the session's media to its pipeline
+//! ([`super::media`]); it wakes for the earliest of the sessions' own timers and the
+//! table's setup and idle deadlines.
+//!
+//! Nothing here waits on anything but the socket, its command channel and its timer: media
+//! goes to a pipeline with `try_send` (a full pipeline queue costs that stream a keyframe
+//! interval of video, never the other streams their turn), datagrams go out with
+//! `try_send_to` (a full socket buffer drops a datagram, which RTP and DTLS retransmission
+//! and keyframe requests recover from). Every call into a session's `Rtc` runs under
+//! `catch_unwind`: a panic in str0m for one peer's bytes (0.24 has two known ones,
+//! `super::demux` keeps one away) ends that session, not the ingest.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use domain::paths::WhipSessionId;
+use domain::StreamName;
+use parking_lot::Mutex;
+use str0m::format::Codec;
+use str0m::media::{KeyframeRequestKind, MediaData, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::{Event, Input, Output, Rtc};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::demux::{self, Datagram};
+use super::media::{Converted, Converter, KeyframeRequest};
+use super::table::{Expiry, SessionTable};
+use crate::metrics::IngestMetrics;
+use crate::pipeline::MediaInput;
+
+/// Largest datagram read: more than any path's MTU.
+const MAX_DATAGRAM: usize = 2048;
+/// Outputs drained from one session per turn at most, so that one session cannot hold the
+/// task (it is polled again at its next timeout, which str0m sets to now when it has more).
+const MAX_OUTPUTS_PER_TURN: usize = 4096;
+
+/// What a session's owner and the driver share about one session.
+#[derive(Debug, Clone)]
+pub(crate) struct SessionHandle {
+    /// The stream it publishes (a DELETE must name it).
+    pub(crate) stream: StreamName,
+    /// Cancelled by the driver when the session ended on its side (the peer went, a
+    /// deadline passed, the pipeline stopped).
+    pub(crate) dropped: CancellationToken,
+    /// Cancelled by a DELETE.
+    pub(crate) deleted: CancellationToken,
+}
+
+/// The sessions' table, shared with the WHIP handlers.
+pub(crate) type Table = Arc<Mutex<SessionTable<WhipSessionId, SessionHandle>>>;
+
+/// What the WHIP handlers and session owners tell the driver.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// A session was answered: its `Rtc` is the driver's from now on.
+    Add(Box<NewSession>),
+    /// End a session (DELETE, takeover, an operator, shutdown): disconnect and forget it.
+    Remove(WhipSessionId),
+}
+
+/// A session handed to the driver.
+#[derive(Debug)]
+pub(crate) struct NewSession {
+    pub(crate) id: WhipSessionId,
+    pub(crate) rtc: Rtc,
+    pub(crate) stream: StreamName,
+    /// The pipeline's input.
+    pub(crate) input: mpsc::Sender<MediaInput>,
+    /// The ladder's segment target, which keyframe requests aim at.
+    pub(crate) segment_target: Duration,
+}
+
+/// A session the driver runs.
+struct Session {
+    rtc: Rtc,
+    stream: StreamName,
+    input: mpsc::Sender<MediaInput>,
+    converter: Converter,
+    /// The video's media id, once its first frame came.
+    video: Option<Mid>,
+    /// When str0m wants to be polled next.
+    next: Instant,
+}
+
+/// Why the driver ends a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Close {
+    /// The peer went away (DTLS closed, str0m gave up).
+    Gone,
+    /// The pipeline stopped taking media.
+    PipelineStopped,
+    /// str0m panicked on this session's input.
+    Panicked,
+    /// A table deadline.
+    Expired(Expiry),
+}
+
+impl Close {
+    /// The `sealcast_ingest_publishes{result}` it is counted as, if any.
+    fn counted_as(self) -> Option<&'static str> {
+        match self {
+            Close::Expired(Expiry::Setup) => Some("whip_setup_timeout"),
+            Close::Expired(Expiry::Idle) => Some("whip_idle_timeout"),
+            Close::Panicked => Some("whip_protocol_error"),
+            Close::Gone | Close::PipelineStopped => None,
+        }
+    }
+}
+
+/// The driver's state.
+pub(crate) struct Driver {
+    socket: UdpSocket,
+    /// The address in the ICE candidate: what str0m sees as every datagram's destination.
+    advertised: SocketAddr,
+    table: Table,
+    sessions: HashMap<WhipSessionId, Session>,
+    metrics: IngestMetrics,
+}
+
+impl Driver {
+    /// A driver for `socket`, whose sessions answered with a candidate at `advertised`.
+    pub(crate) fn new(
+        socket: UdpSocket,
+        advertised: SocketAddr,
+        table: Table,
+        metrics: IngestMetrics,
+    ) -> Self {
+        Driver {
+            socket,
+            advertised,
+            table,
+            sessions: HashMap::new(),
+            metrics,
+        }
+    }
+
+    /// Runs until `stop` fires or every command sender is gone; then disconnects every
+    /// session still there.
+    pub(crate) async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        stop: CancellationToken,
+    ) {
+        let mut buf = vec![0u8; MAX_DATAGRAM];
+        loop {
+            let wake = self.next_wake();
+            tokio::select! {
+                () = stop.cancelled() => break,
+                command = commands.recv() => match command {
+                    Some(Command::Add(new)) => self.add(*new),
+                    Some(Command::Remove(id)) => self.remove(id, None),
+                    None => break,
+                },
+                received = self.socket.recv_from(&mut buf) => match received {
+                    Ok((len, source)) => {
+                        let datagram = buf.get(..len).unwrap_or_default();
+                        self.datagram(datagram, source, Instant::now());
+                    }
+                    // ICMP port unreachable and the like, reported on the next read.
+                    Err(e) => tracing::debug!(error = %e, "WebRTC socket read failed"),
+                },
+                () = sleep_until(wake) => self.timeouts(Instant::now()),
+            }
+        }
+        let ids: Vec<WhipSessionId> = self.sessions.keys().copied().collect();
+        for id in ids {
+            self.remove(id, None);
+        }
+    }
+
+    /// The earliest of the sessions' timers and the table's deadlines.
+    fn next_wake(&self) -> Option<Instant> {
+        let sessions = self.sessions.values().map(|s| s.next).min();
+        let table = self.table.lock().next_deadline();
+        match (sessions, table) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn add(&mut self, new: NewSession) {
+        let now = Instant::now();
+        let session = Session {
+            rtc: new.rtc,
+            stream: new.stream,
+            input: new.input,
+            converter: Converter::new(new.segment_target),
+            video: None,
+            next: now,
+        };
+        self.sessions.insert(new.id, session);
+        // Nothing arrives for it before its first poll: str0m's first timeout is now.
+        self.drive(new.id, now);
+    }
+
+    /// One datagram from `source`.
+    fn datagram(&mut self, datagram: &[u8], source: SocketAddr, now: Instant) {
+        let id = match demux::classify(datagram) {
+            Datagram::Stun(stun) => {
+                if stun.integrity_first {
+                    tracing::debug!(%source, "dropped a STUN message with MESSAGE-INTEGRITY first");
+                    return;
+                }
+                let table = self.table.lock();
+                stun.local_ufrag
+                    .and_then(|ufrag| table.by_ufrag(ufrag))
+                    .or_else(|| table.by_address(source))
+            }
+            Datagram::Dtls | Datagram::Rtp => self.table.lock().by_address(source),
+            Datagram::Other => None,
+        };
+        let Some(id) = id else {
+            // Strays and garbage: nothing of ours, nothing answered.
+            return;
+        };
+        let Some(session) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        let input = match Receive::new(Protocol::Udp, source, self.advertised, datagram) {
+            Ok(receive) => Input::Receive(now, receive),
+            Err(_) => return,
+        };
+        let handled = catch_unwind(AssertUnwindSafe(|| session.rtc.handle_input(input)));
+        match handled {
+            Ok(Ok(())) => self.drive(id, now),
+            Ok(Err(e)) => {
+                tracing::debug!(stream = %session.stream, error = %e, "a WebRTC datagram was refused");
+                self.drive(id, now);
+            }
+            Err(_) => self.remove(id, Some(Close::Panicked)),
+        }
+    }
+
+    /// Timers: str0m's for the sessions due, then the table's deadlines.
+    fn timeouts(&mut self, now: Instant) {
+        let due: Vec<WhipSessionId> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.next <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            let Some(session) = self.sessions.get_mut(&id) else {
+                continue;
+            };
+            let handled = catch_unwind(AssertUnwindSafe(|| {
+                session.rtc.handle_input(Input::Timeout(now))
+            }));
+            match handled {
+                Ok(_) => self.drive(id, now),
+                Err(_) => self.remove(id, Some(Close::Panicked)),
+            }
+        }
+        let expired = self.table.lock().expired(now);
+        for (id, expiry) in expired {
+            self.remove(id, Some(Close::Expired(expiry)));
+        }
+    }
+
+    /// Drains session `id`'s outputs: datagrams out, events handled, its next timer noted.
+    fn drive(&mut self, id: WhipSessionId, now: Instant) {
+        let mut close = None;
+        for _ in 0..MAX_OUTPUTS_PER_TURN {
+            let Some(session) = self.sessions.get_mut(&id) else {
+                return;
+            };
+            if !session.rtc.is_alive() {
+                close = Some(Close::Gone);
+                break;
+            }
+            let output = match catch_unwind(AssertUnwindSafe(|| session.rtc.poll_output())) {
+                Ok(Ok(output)) => output,
+                Ok(Err(e)) => {
+                    tracing::debug!(stream = %session.stream, error = %e, "a WebRTC session failed");
+                    close = Some(Close::Gone);
+                    break;
+                }
+                Err(_) => {
+                    close = Some(Close::Panicked);
+                    break;
+                }
+            };
+            match output {
+                Output::Timeout(at) => {
+                    session.next = at.max(now);
+                    break;
+                }
+                Output::Transmit(transmit) => {
+                    // Sent to: so datagrams from there are this session's (str0m answers
+                    // only checks whose integrity verified).
+                    self.table.lock().learn(id, transmit.destination);
+                    if let Err(e) = self
+                        .socket
+                        .try_send_to(&transmit.contents, transmit.destination)
+                    {
+                        tracing::debug!(error = %e, "a WebRTC datagram was not sent");
+                    }
+                }
+                Output::Event(event) => {
+                    if let Some(reason) = self.event(id, event, now) {
+                        close = Some(reason);
+                        break;
+                    }
+                }
+            }
+        }
+        if let Some(reason) = close {
+            self.remove(id, Some(reason));
+        }
+    }
+
+    /// One event of session `id`; `Some` when it ends the session.
+    fn event(&mut self, id: WhipSessionId, event: Event, now: Instant) -> Option<Close> {
+        match event {
+            Event::Connected => {
+                self.table.lock().connected(id, now);
+                if let Some(s) = self.sessions.get(&id) {
+                    tracing::info!(stream = %s.stream, "WHIP session connected");
+                }
+                None
+            }
+            // Not an end: an ICE-lite agent calls a pair disconnected 15 s after the
+            // peer's last check, and FFmpeg's muxer checks only while connecting. The
+            // media's idle timeout ends a session whose peer went away.
+            Event::IceConnectionStateChange(state) => {
+                if let Some(s) = self.sessions.get(&id) {
+                    tracing::debug!(stream = %s.stream, ?state, "WHIP session ICE state");
+                }
+                None
+            }
+            Event::MediaData(data) => self.media(id, data, now),
+            _ => None,
+        }
+    }
+
+    /// A depacketized frame of session `id`, into its pipeline.
+    fn media(&mut self, id: WhipSessionId, data: MediaData, now: Instant) -> Option<Close> {
+        let session = self.sessions.get_mut(&id)?;
+        let converted = match data.params.spec().codec {
+            Codec::H264 => {
+                session.video = Some(data.mid);
+                session.converter.video(
+                    data.time.numer(),
+                    data.network_time,
+                    data.contiguous,
+                    &data.data,
+                )
+            }
+            Codec::Opus => session.converter.audio(
+                data.time.numer(),
+                data.time.denom(),
+                data.network_time,
+                &data.data,
+            ),
+            _ => return None,
+        };
+        let Converted {
+            inputs,
+            keyframe_request,
+            dropped,
+        } = converted;
+        if let Some(why) = dropped {
+            tracing::trace!(stream = %session.stream, ?why, "a WebRTC frame was dropped");
+        }
+        for input in inputs {
+            match session.input.try_send(input) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    tracing::warn!(stream = %session.stream, "the stream's pipeline is behind; dropping video until the next keyframe");
+                    session.converter.overflowed();
+                    break;
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => return Some(Close::PipelineStopped),
+            }
+        }
+        if let (Some(kind), Some(mid)) = (keyframe_request, session.video) {
+            request_keyframe(&mut session.rtc, mid, kind);
+        }
+        self.table.lock().touch(id, now);
+        None
+    }
+
+    /// Disconnects and forgets session `id`, telling its owner why (`None`: the owner
+    /// asked).
+    fn remove(&mut self, id: WhipSessionId, reason: Option<Close>) {
+        let handle = self.table.lock().remove(id);
+        if let Some(mut session) = self.sessions.remove(&id) {
+            // A DTLS close alert, if the session got that far; best effort.
+            let _ = catch_unwind(AssertUnwindSafe(|| {
+                session.rtc.disconnect();
+                for _ in 0..16 {
+                    match session.rtc.poll_output() {
+                        Ok(Output::Transmit(t)) => {
+                            let _ = self.socket.try_send_to(&t.contents, t.destination);
+                        }
+                        Ok(Output::Event(_)) => {}
+                        _ => break,
+                    }
+                }
+            }));
+            if let Some(reason) = reason {
+                tracing::info!(stream = %session.stream, ?reason, "WHIP session ended");
+            }
+        }
+        if let Some(reason) = reason {
+            if let Some(result) = reason.counted_as() {
+                self.metrics.publish(result);
+            }
+            if let Some(handle) = handle {
+                handle.dropped.cancel();
+            }
+        }
+    }
+}
+
+/// Asks session `rtc`'s publisher for a keyframe on `mid`, the way it negotiated (a FIR
+/// where it takes only PLIs is sent as a PLI, and the other way round).
+fn request_keyframe(rtc: &mut Rtc, mid: Mid, kind: KeyframeRequest) {
+    let Some(mut writer) = rtc.writer(mid) else {
+        return;
+    };
+    let (wanted, other) = match kind {
+        KeyframeRequest::Pli => (KeyframeRequestKind::Pli, KeyframeRequestKind::Fir),
+        KeyframeRequest::Fir => (KeyframeRequestKind::Fir, KeyframeRequestKind::Pli),
+    };
+    let kind = if writer.is_request_keyframe_possible(wanted) {
+        wanted
+    } else if writer.is_request_keyframe_possible(other) {
+        other
+    } else {
+        return;
+    };
+    let _ = catch_unwind(AssertUnwindSafe(|| writer.request_keyframe(None, kind)));
+}
+
+/// Sleeps until `at`, or forever.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,211 @@
+//! WHIP ingest (RFC 9725): a browser or an encoder publishes over WebRTC, and its H.264
+//! and Opus enter the same pipeline as RTMP's, under the same stream keys, takeover and
+//! numbering ([`crate::Registry`]).
+//!
+//! ```text
+//!  load balancer ─ HTTPS /whip/… ─► WHIP HTTP (this ingest's own port)   whip, http
+//!                                    │ offer → Rtc per session (str0m, ICE-lite,
+//!                                    │ DTLS-SRTP by OpenSSL) → answer, Location
+//!                                    ▼
+//!  publisher ══ one UDP port ═══════► driver: one task, every session's Rtc   driver
+//!                                    │ demultiplexed by ICE ufrag / remote address  demux, table
+//!                                    │ H.264 AUs, Opus packets → MediaInput; PLIs   media
+//!                                    ▼
+//!                                  the stream's pipeline (as RTMP's)
+//! ```
+//!
+//! - [`serve`]: the two listeners (the WHIP HTTP port and the WebRTC UDP port) until the
+//!   token fires; [`WebRtcServer::served`] waits for every session to end.
+//! - `whip`: the HTTP resource (POST an offer, DELETE a session; RFC 9725's refusals).
+//! - `http`: its listener (`control`'s accept loop, hyper).
+//! - `driver`: the UDP socket and the sessions' `Rtc`s, sans-IO cores driven by one task.
+//! - `table`: which session a datagram belongs to; caps and deadlines (sans-IO, property
+//!   tested).
+//! - `demux`: what a datagram is, and the ICE ufrag of a STUN message (the one parser of
+//!   network bytes here; fuzzed).
+//! - `sdp`: what an offer asks for, before str0m reads it (bounded; fuzzed).
+//! - `media`: frames with RTP times into [`crate::pipeline::MediaInput`], and when to ask
+//!   for a keyframe (sans-IO, property tested).
+//!
+//! str0m is 0.24.1, the last release that builds with the workspace's Rust 1.85 (0.25
+//! needs 1.89); its two panics on outside input that 0.25 fixed are contained here (every
+//! call into a session's `Rtc` under `catch_unwind`, one of them filtered out by `demux`).
+//! Its crypto is OpenSSL's (DTLS 1.2 and SRTP from Debian's libssl): docs/architecture.md
+//! says why.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use domain::NodeId;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::error::IngestError;
+use crate::registry::Registry;
+
+mod demux;
+mod driver;
+mod http;
+mod media;
+mod sdp;
+mod table;
+mod whip;
+
+#[doc(hidden)]
+pub mod fuzz {
+    //! The parsers of outside bytes here, for the fuzz harnesses (`fuzzing`) only.
+
+    /// Classifies a datagram and reads its STUN USERNAME; never panics.
+    pub fn demux(datagram: &[u8]) -> Option<(bool, Option<String>)> {
+        match super::demux::classify(datagram) {
+            super::demux::Datagram::Stun(stun) => {
+                Some((stun.integrity_first, stun.local_ufrag.map(str::to_owned)))
+            }
+            _ => None,
+        }
+    }
+
+    /// Reads an offer; whether it has H.264 and Opus. Never panics.
+    pub fn offer(sdp: &[u8]) -> Option<(bool, bool)> {
+        super::sdp::summarize(sdp).ok().map(|s| (s.h264, s.opus))
+    }
+}
+
+/// What strangers may hold of the WebRTC side, each with a default and a config key
+/// (`[ingest] webrtc_*`), counted in `sealcast_ingest_publishes{result}` when it bites.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WebRtcLimits {
+    /// Sessions at once, being set up or live (`whip_over_session_cap`).
+    pub max_sessions: usize,
+    /// Sessions at once from one client address (`whip_over_session_cap`).
+    pub max_sessions_per_ip: usize,
+    /// From the answer to ICE and DTLS connected (`whip_setup_timeout`).
+    pub setup_timeout: Duration,
+    /// Longest silence of a connected session (`whip_idle_timeout`).
+    pub idle_timeout: Duration,
+}
+
+impl Default for WebRtcLimits {
+    fn default() -> Self {
+        WebRtcLimits {
+            max_sessions: 64,
+            max_sessions_per_ip: 4,
+            setup_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Where WHIP is served.
+#[derive(Debug)]
+pub struct WebRtcListeners {
+    /// The WHIP HTTP port (internal: the load balancer's upstream).
+    pub http: TcpListener,
+    /// The WebRTC media port: every session's ICE, DTLS and SRTP.
+    pub udp: UdpSocket,
+    /// The address publishers are told to send to (the ICE candidate): the UDP port's
+    /// own, or the address it is reached at through NAT or a container's port mapping.
+    pub advertised: SocketAddr,
+}
+
+/// The running WHIP side of an ingest.
+#[derive(Debug)]
+pub struct WebRtcServer {
+    http_addr: SocketAddr,
+    udp_addr: SocketAddr,
+    task: Option<JoinHandle<()>>,
+}
+
+impl WebRtcServer {
+    /// Where the WHIP HTTP port listens.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// Where the WebRTC UDP port listens.
+    pub fn udp_addr(&self) -> SocketAddr {
+        self.udp_addr
+    }
+
+    /// Waits until the server stopped (after the token given to [`serve`] fired) and
+    /// every session's publish ended.
+    pub async fn served(&mut self) {
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Serves WHIP for this ingest (`node`, named in every session's URL) on `listeners` until
+/// `stop`, publishing through `registry`, within `limits`.
+pub fn serve(
+    listeners: WebRtcListeners,
+    node: NodeId,
+    limits: WebRtcLimits,
+    registry: Arc<Registry>,
+    stop: CancellationToken,
+) -> Result<WebRtcServer, IngestError> {
+    let WebRtcListeners {
+        http,
+        udp,
+        advertised,
+    } = listeners;
+    let http_addr = http.local_addr()?;
+    let udp_addr = udp.local_addr()?;
+    let provider = Arc::new(str0m::crypto::from_feature_flags());
+    let certificate = provider
+        .dtls_provider
+        .generate_certificate()
+        .ok_or_else(|| {
+            IngestError::Io(std::io::Error::other(
+                "OpenSSL could not make the DTLS certificate",
+            ))
+        })?;
+    let table: driver::Table = Arc::new(parking_lot::Mutex::new(table::SessionTable::new(
+        table::Limits {
+            max_sessions: limits.max_sessions.max(1),
+            max_per_ip: limits.max_sessions_per_ip.max(1),
+            setup_timeout: limits.setup_timeout,
+            idle_timeout: limits.idle_timeout,
+            max_addresses: 4,
+        },
+    )));
+    let (commands, received) = mpsc::channel(256);
+    let owners = TaskTracker::new();
+    let metrics = registry.metrics().clone();
+    let whip = Arc::new(whip::Whip {
+        registry,
+        table: Arc::clone(&table),
+        driver: commands,
+        node,
+        advertised,
+        provider,
+        certificate,
+        owners: owners.clone(),
+        stop: stop.clone(),
+    });
+    let app = whip::router(Arc::clone(&whip));
+    drop(whip);
+    let driver = driver::Driver::new(udp, advertised, table, metrics);
+    let task = tokio::spawn(async move {
+        // The driver outlives the HTTP side and the owners: they tell it to forget their
+        // sessions on the way out.
+        let driver_stop = CancellationToken::new();
+        let driver_task = tokio::spawn(driver.run(received, driver_stop.clone()));
+        http::serve(http, app, stop).await;
+        owners.close();
+        owners.wait().await;
+        driver_stop.cancel();
+        let _ = driver_task.await;
+    });
+    tracing::info!(%http_addr, %udp_addr, %advertised, "WHIP listening");
+    Ok(WebRtcServer {
+        http_addr,
+        udp_addr,
+        task: Some(task),
+    })
+}

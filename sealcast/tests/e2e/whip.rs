@@ -1,0 +1,441 @@
+//! WHIP (RFC 9725) through the load balancer, with real publishers: FFmpeg 9's `whip`
+//! muxer (the static build PyPI's imageio-ffmpeg installs) and Chromium on the `/publish`
+//! page with its fake camera. Each comes out as the whole aligned ladder that ffprobe
+//! reads and Chromium plays; wrong keys and malformed offers get RFC 9725's answers;
+//! garbage on the WebRTC port changes nothing for the streams being published; a WHIP
+//! publisher takes a stream over from an RTMP one and back.
+
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{ensure, Context};
+use serde_json::{json, Value};
+use testkit::browser::{Browser, BrowserOptions};
+use testkit::ffmpeg::{self, Publisher, TestPattern};
+use tokio::process::Command;
+
+use crate::cluster::Cluster;
+
+/// The rungs a 1280x720 source comes out as.
+const LADDER_720P: [(&str, u32, u32); 4] = [
+    ("src", 1280, 720),
+    ("720p", 1280, 720),
+    ("480p", 854, 480),
+    ("360p", 640, 360),
+];
+
+/// FFmpeg 9, as `testkit::ffmpeg::ffmpeg9` finds it.
+fn ffmpeg9() -> anyhow::Result<std::path::PathBuf> {
+    testkit::ffmpeg::ffmpeg9()
+}
+
+/// FFmpeg 9 publishing a `width`x`height` 30 fps test pattern with a tone over WHIP to
+/// `url` for `seconds`: x264 without B-frames (WebRTC has none), a keyframe every 2 s
+/// (FFmpeg's muxer answers no keyframe request), Opus.
+fn publish_whip(
+    url: &str,
+    key: &str,
+    (width, height): (u32, u32),
+    seconds: u32,
+) -> anyhow::Result<Publisher> {
+    let child = Command::new(ffmpeg9()?)
+        .args(["-hide_banner", "-loglevel", "warning", "-nostdin", "-re"])
+        .args(["-f", "lavfi", "-i"])
+        .arg(format!("testsrc2=size={width}x{height}:rate=30"))
+        .args(["-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=48000"])
+        .args(["-t", &seconds.to_string()])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-tune",
+            "zerolatency",
+        ])
+        .args([
+            "-profile:v",
+            "baseline",
+            "-bf",
+            "0",
+            "-g",
+            "60",
+            "-keyint_min",
+            "60",
+        ])
+        .args(["-sc_threshold", "0", "-pix_fmt", "yuv420p", "-b:v", "1500k"])
+        .args(["-c:a", "libopus", "-ac", "2", "-ar", "48000", "-b:a", "96k"])
+        .args(["-f", "whip", "-authorization", key, url])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting FFmpeg 9")?;
+    Ok(Publisher::from_child(
+        child,
+        &format!("FFmpeg 9 WHIP {width}x{height}"),
+    ))
+}
+
+fn whip_url(cluster: &Cluster, stream: &str) -> String {
+    format!("{}/whip/{stream}", cluster.https)
+}
+
+/// An HTTPS client that trusts the cluster's CA.
+fn client(cluster: &Cluster) -> anyhow::Result<reqwest::Client> {
+    let ca = std::fs::read(cluster.ca())?;
+    Ok(reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca)?)
+        .timeout(Duration::from_secs(30))
+        .build()?)
+}
+
+/// FFmpeg 9 publishes 720p over WHIP through the load balancer: the whole ladder, aligned,
+/// probed, and played by Chromium through the load balancer.
+pub(crate) async fn ffmpeg9_ladder(cluster: &Cluster) -> anyhow::Result<()> {
+    let key = cluster.add_stream("whipff").await?;
+    let publisher = publish_whip(&whip_url(cluster, "whipff"), &key, (1280, 720), 40)?;
+    crate::ladder::check_ladder(cluster, "whipff", &LADDER_720P)
+        .await
+        .map_err(|e| e.context("the ladder of FFmpeg 9's WHIP publish"))?;
+    let watch = async {
+        tokio::time::sleep(Duration::from_secs(8)).await;
+        anyhow::Ok(())
+    };
+    let ((), stall, _) = crate::pages::plays_through(&cluster.https, "whipff", watch).await?;
+    ensure!(stall < 1.5, "Chromium's video stood still {stall:.1} s");
+    publisher.wait_success().await?;
+    // The muxer's DELETE ends the stream at once.
+    cluster.wait_ended("whipff").await?;
+    Ok(())
+}
+
+/// Chromium publishes from `/publish` with its fake camera and microphone: the page goes
+/// live, shows a bitrate and the time since start, the stream comes out as four aligned
+/// rungs, and Stop ends it.
+pub(crate) async fn chromium_publish_page(cluster: &Cluster) -> anyhow::Result<()> {
+    let key = cluster.add_stream("whipweb").await?;
+    let options = BrowserOptions { fake_media: true };
+    let mut browser = Browser::start_with(1280, 800, options).await?;
+    let outcome = async {
+        browser.goto(&format!("{}/publish", cluster.https)).await?;
+        browser
+            .execute(
+                "document.getElementById('stream-name').value = arguments[0].name;
+                 document.getElementById('stream-key').value = arguments[0].key;
+                 document.getElementById('start').click();",
+                json!({ "name": "whipweb", "key": key }),
+            )
+            .await?;
+        let live = browser
+            .wait_for(
+                "the page is live",
+                "const p = window.sealcast && window.sealcast.publish;
+                 if (!p) return null;
+                 if (p.state === 'failed') return { failed: p.error };
+                 return p.state === 'live' && p.bitrateKbps > 0 && p.elapsedMs > 1000 ? p : null;",
+                Value::Null,
+                Duration::from_secs(45),
+                |_| Ok(()),
+            )
+            .await?;
+        ensure!(
+            live["codec"]
+                .as_str()
+                .is_some_and(|c| c.eq_ignore_ascii_case("video/H264")),
+            "the page does not send H.264: {live}"
+        );
+        ensure!(
+            live["resource"]
+                .as_str()
+                .is_some_and(|r| r.contains("/whip/whipweb/")),
+            "no session URL: {live}"
+        );
+        let master = cluster
+            .wait_master("whipweb", 4, Duration::from_secs(45))
+            .await?;
+        check_aligned(cluster, "whipweb", &master).await?;
+        // The page shows what it sends.
+        let shown = browser
+            .execute(
+                "return [document.getElementById('st-bitrate').textContent,
+                         document.getElementById('st-elapsed').textContent];",
+                Value::Null,
+            )
+            .await?;
+        ensure!(
+            shown[0].as_str().is_some_and(|s| s.ends_with("kb/s"))
+                && shown[1].as_str().is_some_and(|s| s.contains(':')),
+            "the page shows no bitrate or time: {shown}"
+        );
+        browser
+            .execute("document.getElementById('stop').click();", Value::Null)
+            .await?;
+        cluster.wait_ended("whipweb").await?;
+        // Nothing but this origin was asked for anything.
+        let events = browser.events().await?;
+        let origin = cluster.https.as_str();
+        ensure!(
+            events.requests.iter().all(|u| u.starts_with(origin)),
+            "the page requested outside its origin: {:?}",
+            events.requests
+        );
+        ensure!(events.errors.is_empty(), "page errors: {:?}", events.errors);
+        anyhow::Ok(())
+    }
+    .await;
+    let _ = browser.quit().await;
+    outcome
+}
+
+/// Every rung of `master` lists segments whose first frames are keyframes at the same
+/// presentation time on every rung (what ffprobe reads), and none longer than a target
+/// duration.
+async fn check_aligned(
+    cluster: &Cluster,
+    stream: &str,
+    master: &m3u8_rs::MasterPlaylist,
+) -> anyhow::Result<()> {
+    let mut firsts: std::collections::BTreeMap<u64, Vec<(String, f64)>> = Default::default();
+    for variant in &master.variants {
+        let rung = variant.uri.trim_end_matches("/index.m3u8").to_owned();
+        let playlist = cluster
+            .wait_media(stream, &rung, 3, Duration::from_secs(45))
+            .await?;
+        let init = cluster
+            .get_bytes(&format!("/live/{stream}/{rung}/init.mp4"))
+            .await?;
+        for (i, segment) in playlist.segments.iter().enumerate().skip(1) {
+            ensure!(
+                f64::from(segment.duration) <= playlist.target_duration as f64 + 0.5,
+                "{rung}: EXTINF {} past TARGETDURATION {}",
+                segment.duration,
+                playlist.target_duration
+            );
+            let seq = playlist.media_sequence + i as u64;
+            let bytes = cluster
+                .get_bytes(&format!("/live/{stream}/{rung}/{seq}.m4s"))
+                .await?;
+            let probe = ffmpeg::probe_segment(Some(&init), &bytes).await?;
+            ensure!(probe.first_video_is_key, "{rung}/{seq}: no keyframe first");
+            ensure!(probe.has_audio, "{rung}/{seq}: no AAC audio");
+            firsts
+                .entry(seq)
+                .or_default()
+                .push((rung.clone(), probe.first_video_pts));
+        }
+    }
+    let mut compared = 0;
+    for (seq, rungs) in &firsts {
+        if rungs.len() < 2 {
+            continue;
+        }
+        compared += 1;
+        for (rung, pts) in rungs {
+            ensure!(
+                (pts - rungs[0].1).abs() < 1e-6,
+                "segment {seq}: {rung} starts at {pts}, {} at {}",
+                rungs[0].0,
+                rungs[0].1
+            );
+        }
+    }
+    ensure!(compared > 0, "no segment was probed on two rungs");
+    Ok(())
+}
+
+/// A minimal offer FFmpeg 9 would send (H.264 and Opus), for the refusals below.
+fn offer() -> String {
+    let fingerprint = (0..32)
+        .map(|i| format!("{i:02X}"))
+        .collect::<Vec<_>>()
+        .join(":");
+    let section = |kind: &str, pt: u32, mid: u32, rtpmap: &str, fmtp: &str| {
+        format!(
+            "m={kind} 9 UDP/TLS/RTP/SAVPF {pt}\r\nc=IN IP4 0.0.0.0\r\na=ice-ufrag:e2etest1\r\n\
+             a=ice-pwd:e2etestpasswordpassword12\r\na=fingerprint:sha-256 {fingerprint}\r\n\
+             a=setup:passive\r\na=mid:{mid}\r\na=sendonly\r\na=rtcp-mux\r\na=rtpmap:{pt} {rtpmap}\r\n{fmtp}"
+        )
+    };
+    format!(
+        "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1\r\n{}{}",
+        section("audio", 111, 0, "opus/48000/2", ""),
+        section(
+            "video",
+            106,
+            1,
+            "H264/90000",
+            "a=fmtp:106 packetization-mode=1;profile-level-id=42e01f\r\n"
+        ),
+    )
+}
+
+/// Wrong and missing keys, malformed and codec-less offers get RFC 9725's answers through
+/// the load balancer; a session is answered with the ingest's one candidate; garbage on
+/// that UDP port, and a session that never connects, leave `healthy` producing segments.
+pub(crate) async fn refusals_and_garbage(cluster: &Cluster, healthy: &str) -> anyhow::Result<()> {
+    let before = cluster
+        .wait_media(healthy, "src", 1, Duration::from_secs(30))
+        .await?;
+    let before_last = before.media_sequence + before.segments.len() as u64;
+    let key = cluster.add_stream("whipbad").await?;
+    let other = cluster.add_stream("whipother").await?;
+    let http = client(cluster)?;
+    let url = whip_url(cluster, "whipbad");
+    let post = |key: Option<&str>, content_type: &str, body: String| {
+        let mut request = http
+            .post(&url)
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        request.send()
+    };
+    let cases = [
+        (None, "application/sdp", offer(), 401),
+        (Some("sk_wrong"), "application/sdp", offer(), 403),
+        (Some(other.as_str()), "application/sdp", offer(), 403),
+        (Some(key.as_str()), "text/plain", offer(), 415),
+        (
+            Some(key.as_str()),
+            "application/sdp",
+            "v=0\r\nnonsense".to_owned(),
+            400,
+        ),
+        (
+            Some(key.as_str()),
+            "application/sdp",
+            offer().replace("H264/90000", "VP8/90000"),
+            422,
+        ),
+    ];
+    for (key, content_type, body, expected) in cases {
+        let response = post(key, content_type, body).await?;
+        let status = response.status().as_u16();
+        let text = response.text().await?;
+        ensure!(
+            status == expected,
+            "expected {expected}, got {status}: {text}"
+        );
+        ensure!(
+            key.is_none_or(|k| !text.contains(k)),
+            "the answer echoed the key: {text}"
+        );
+    }
+    // A good offer from a publisher that never connects: answered, then it expires.
+    let response = post(Some(&key), "application/sdp", offer()).await?;
+    ensure!(
+        response.status().as_u16() == 201,
+        "a good offer got {}",
+        response.status()
+    );
+    let location = response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .context("no Location")?
+        .to_owned();
+    let answer = response.text().await?;
+    let candidate = candidate(&answer).with_context(|| format!("no candidate in {answer}"))?;
+    // Garbage, a forged STUN request, a DTLS hello with nothing before it.
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
+    let mut junk: Vec<Vec<u8>> = vec![
+        b"hello".to_vec(),
+        vec![0; 1500],
+        vec![
+            0x00, 0x01, 0x00, 0x08, 0x21, 0x12, 0xa4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+            0x00, 0x08, 0x00, 0x00,
+        ],
+        vec![22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1],
+        vec![0x80, 106, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0x65],
+    ];
+    for i in 0..2000u32 {
+        junk.push(i.to_be_bytes().repeat(1 + (i % 300) as usize));
+    }
+    for datagram in &junk {
+        socket.send_to(datagram, candidate).await?;
+    }
+    // The session's DELETE with another stream's key is refused, with its own accepted.
+    let session = format!("{}{location}", cluster.https);
+    let wrong = http.delete(&session).bearer_auth(&other).send().await?;
+    ensure!(
+        wrong.status().as_u16() == 403,
+        "DELETE with another key: {}",
+        wrong.status()
+    );
+    let deleted = http.delete(&session).bearer_auth(&key).send().await?;
+    ensure!(
+        deleted.status().as_u16() == 200,
+        "DELETE: {}",
+        deleted.status()
+    );
+    let gone = http.delete(&session).bearer_auth(&key).send().await?;
+    ensure!(
+        gone.status().as_u16() == 404,
+        "a second DELETE: {}",
+        gone.status()
+    );
+
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = cluster
+        .wait_media(healthy, "src", 1, Duration::from_secs(10))
+        .await?;
+    let after_last = after.media_sequence + after.segments.len() as u64;
+    ensure!(
+        after_last > before_last,
+        "{healthy} stopped producing segments ({before_last} → {after_last})"
+    );
+    Ok(())
+}
+
+/// The `IP PORT` of the answer's host candidate.
+fn candidate(answer: &str) -> Option<SocketAddr> {
+    answer.lines().find_map(|line| {
+        let fields: Vec<&str> = line.strip_prefix("a=candidate:")?.split(' ').collect();
+        let ip = fields.get(4)?.parse().ok()?;
+        let port = fields.get(5)?.trim().parse().ok()?;
+        Some(SocketAddr::new(ip, port))
+    })
+}
+
+/// An RTMP publisher is taken over by a WHIP one with the same key, which is taken over
+/// by RTMP again: the media sequence keeps counting, each takeover is a discontinuity.
+pub(crate) async fn takeover_across_protocols(cluster: &Cluster) -> anyhow::Result<()> {
+    let key = cluster.add_stream("whipswap").await?;
+    let rtmp = TestPattern::new(426, 240, 30, 60).publish(&cluster.rtmp_url(&key))?;
+    let first = cluster
+        .wait_media("whipswap", "src", 2, Duration::from_secs(30))
+        .await?;
+    let whip = publish_whip(&whip_url(cluster, "whipswap"), &key, (426, 240), 60)?;
+    // The RTMP publisher is told to go.
+    ensure!(
+        !rtmp.wait().await?.success(),
+        "the RTMP publisher was not taken over"
+    );
+    let second = cluster
+        .wait_media_until("whipswap", "src", Duration::from_secs(30), |p| {
+            p.segments.iter().filter(|s| s.discontinuity).count() >= 1
+                && p.segments.last().is_some_and(|s| !s.discontinuity)
+        })
+        .await?;
+    ensure!(
+        second.media_sequence + second.segments.len() as u64
+            > first.media_sequence + first.segments.len() as u64,
+        "the sequence did not continue"
+    );
+    let rtmp_again = TestPattern::new(426, 240, 30, 8).publish(&cluster.rtmp_url(&key))?;
+    ensure!(
+        !whip.wait().await?.success(),
+        "the WHIP publisher was not taken over"
+    );
+    rtmp_again.wait_success().await?;
+    let ended = cluster.wait_ended("whipswap").await?;
+    ensure!(
+        ended.segments.iter().filter(|s| s.discontinuity).count() >= 2
+            || ended.discontinuity_sequence >= 2,
+        "two takeovers, fewer discontinuities"
+    );
+    Ok(())
+}
