@@ -105,6 +105,7 @@ impl File {
                 body: Bytes::from_static(body),
                 etag,
                 cache_control: NO_CACHE,
+                signed: None,
             },
             content_type,
             page,

@@ -189,6 +189,23 @@ pub enum BroadcastError {
     /// A background computation (signature verification) panicked or was cancelled.
     #[error("a background task failed")]
     Task(#[source] tokio::task::JoinError),
+    /// A private stream's resource asked for without a playback token.
+    #[error("a playback token is required")]
+    TokenRequired,
+    /// A private stream's resource asked for with a token that is not valid (malformed,
+    /// forged, expired): `reason` is its `sealcast_access_refused_total` label.
+    #[error("playback token refused: {reason}")]
+    TokenRefused {
+        /// Why.
+        reason: &'static str,
+    },
+    /// A valid token that does not open this request (another stream's, another client
+    /// network's, a live-only token for a recording, or refused by the `on_play` hook).
+    #[error("playback token does not open this: {reason}")]
+    AccessRefused {
+        /// Why.
+        reason: &'static str,
+    },
 }
 
 impl From<domain::push_protocol::BadHeader> for BroadcastError {
@@ -249,6 +266,16 @@ impl BroadcastError {
             Self::EventRefused { .. } => (StatusCode::FORBIDDEN, "control event refused"),
             Self::Body(_) => (StatusCode::BAD_REQUEST, "could not read the body"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
+            // A private stream: no token, or one that is no token of ours (401); a token of
+            // ours that does not open this (403).
+            Self::TokenRequired => (StatusCode::UNAUTHORIZED, "a playback token is required"),
+            Self::TokenRefused { .. } => {
+                (StatusCode::UNAUTHORIZED, "the playback token is not valid")
+            }
+            Self::AccessRefused { .. } => (
+                StatusCode::FORBIDDEN,
+                "the playback token does not open this",
+            ),
             // Control-plane errors, logged by the MQTT side; mapped for completeness.
             Self::Undecodable(_) | Self::Untrusted(_) | Self::TopicMismatch { .. } => {
                 (StatusCode::BAD_REQUEST, "invalid payload")
@@ -260,6 +287,25 @@ impl BroadcastError {
             | Self::Recordings(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
         };
         (status, Cow::Borrowed(message))
+    }
+}
+
+impl BroadcastError {
+    /// How long a shared cache in front may keep this answer (docs/architecture.md,
+    /// Caching). Errors are not stored, but for two answers that every LL-HLS player
+    /// holding the same request gets at once: a cache then answers them all from one
+    /// fetch instead of sending each to the origin.
+    fn cache_control(&self) -> HeaderValue {
+        match self {
+            // A part that will never exist: for about a segment, as long as anyone asks.
+            Self::UnknownPart { gone: true, .. } => HeaderValue::from_static("public, max-age=2"),
+            // A hold that ran out (the stream stalled): the next try a second later, once
+            // per cache, not once per viewer.
+            Self::BlockTimeout => HeaderValue::from_static("public, max-age=1"),
+            // Anything else may be different a moment later (a part another edge already
+            // has), or concerns one caller.
+            _ => HeaderValue::from_static("no-store"),
+        }
     }
 }
 
@@ -284,24 +330,5 @@ impl IntoResponse for BroadcastError {
             }
         }
         response
-    }
-}
-
-impl BroadcastError {
-    /// How long a shared cache in front may keep this answer (docs/architecture.md,
-    /// Caching). Errors are not stored, but for two answers that every LL-HLS player
-    /// holding the same request gets at once: a cache then answers them all from one
-    /// fetch instead of sending each to the origin.
-    fn cache_control(&self) -> HeaderValue {
-        match self {
-            // A part that will never exist: for about a segment, as long as anyone asks.
-            Self::UnknownPart { gone: true, .. } => HeaderValue::from_static("public, max-age=2"),
-            // A hold that ran out (the stream stalled): the next try a second later, once
-            // per cache, not once per viewer.
-            Self::BlockTimeout => HeaderValue::from_static("public, max-age=1"),
-            // Anything else may be different a moment later (a part another edge already
-            // has), or concerns one caller.
-            _ => HeaderValue::from_static("no-store"),
-        }
     }
 }

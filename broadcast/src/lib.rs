@@ -44,6 +44,9 @@
 //!   strong `ETag`s and the pages' security headers.
 //! - `live_tree`: the `/live/...` tree: playlists, segments, `init.mp4`, parts; blocking
 //!   playlist reload and preload-hinted parts, held on the stream's change signal.
+//! - `access`: who may read a private stream: every request under `/live/{stream}/` and
+//!   `/vod/{stream}/` of a private stream needs its playback token (`certs::tokens`), and
+//!   a playlist's URIs carry it on ([`AccessConfig`]: the key, the `on_play` hook).
 //! - `router`: the public routes (live, VOD, API, pages) and the layers every response
 //!   passes (`x-sealcast-node`, CORS, request metrics), which [`Edge::router`] serves with
 //!   the push API beside them; every segment carries [`VERIFIED_HEADER`]. A node is served
@@ -53,6 +56,8 @@
 //!   responses.
 #![forbid(unsafe_code)]
 
+mod access;
+mod access_guard;
 mod assets;
 mod audience;
 mod config;
@@ -69,6 +74,7 @@ mod router;
 mod stream;
 mod view;
 
+pub use access::{AccessConfig, PlayHook, PlayRequest};
 pub use config::{EdgeConfig, HttpLimits, LoadSampler, NodeConfig};
 pub use edge::{run_edge, Edge};
 pub use error::BroadcastError;

@@ -20,13 +20,13 @@ use std::sync::Arc;
 use axum::extract::{Request, State};
 use axum::response::Response;
 use domain::hls::{Answer, LlWindow, PlaylistQuery};
-use domain::paths::PublicPath;
+use domain::paths::{MediaFile, PublicPath};
 use domain::segment::SegmentFormat;
 use domain::{RenditionName, StreamName};
 use http::HeaderMap;
 
-use crate::respond::{self, Ranges, MP4_TYPE, PLAYLIST_TYPE, SEGMENT_TYPE};
-use crate::view::{RenditionView, StreamView};
+use crate::respond::{self, Ranges, MP4_TYPE, PLAYLIST_TYPE, SEGMENT_TYPE, STATEMENT_TYPE};
+use crate::view::{Document, RenditionView, StreamView};
 use crate::{BroadcastError, Node};
 
 /// How many target durations a blocking request is held at most.
@@ -89,8 +89,53 @@ pub(crate) async fn live(
             .await?;
             respond::verified(respond::document(&doc, MP4_TYPE, Ranges::Bytes, headers)?)
         }
+        Some(PublicPath::Signature(stream, rendition, media)) => {
+            let doc = statement(&node, (stream, rendition), media).await?;
+            respond::document(&doc, STATEMENT_TYPE, Ranges::No, headers)
+        }
+        Some(PublicPath::PartKey(stream, rendition, sequence)) => {
+            let view = snapshot(&node, &stream)?;
+            let r = rendition_of(&view, &stream, &rendition)?;
+            let doc = r.part_key(sequence).ok_or(BroadcastError::NotFound)?;
+            respond::document(doc, STATEMENT_TYPE, Ranges::No, headers)
+        }
         _ => Err(BroadcastError::NotFound),
     }
+}
+
+/// The signed statement of a live media file (`{file}.sig`): the envelope this node
+/// verified for it, from the same snapshot as the file, so the two always belong together.
+/// A part's waits like the part while it is the preload-hinted one, so that a player may
+/// ask for both at once. No `x-sealcast-verified`: it is not media, and it is what lets a
+/// viewer check the media without taking the node's word.
+async fn statement(
+    node: &Node,
+    (stream, rendition): (StreamName, RenditionName),
+    media: MediaFile,
+) -> Result<Arc<Document>, BroadcastError> {
+    let signed = |doc: &Document| doc.signed.clone().ok_or(BroadcastError::NotFound);
+    if let MediaFile::Part(sequence, part) = media {
+        return wait_for(node, &stream, |view| {
+            let r = rendition_of(view, &stream, &rendition)?;
+            if let Some(doc) = r.part(sequence, part) {
+                return signed(doc).map(Some);
+            }
+            match &r.ll {
+                Some(ll) if is_hinted(ll, sequence, part) => Ok(None),
+                _ => Err(BroadcastError::NotFound),
+            }
+        })
+        .await;
+    }
+    let view = snapshot(node, &stream)?;
+    let r = rendition_of(&view, &stream, &rendition)?;
+    let doc = match media {
+        MediaFile::Init => r.init.as_ref(),
+        MediaFile::Fragment(n) => r.segment(n).filter(|_| r.format == SegmentFormat::Cmaf),
+        MediaFile::Ts(n) => r.segment(n).filter(|_| r.format == SegmentFormat::Ts),
+        MediaFile::Part(..) => None,
+    };
+    doc.ok_or(BroadcastError::NotFound).and_then(signed)
 }
 
 /// A media playlist: at once without `_HLS_msn`, else once it lists what is asked for

@@ -19,7 +19,7 @@ use crate::BroadcastError;
 /// leaves a `Family` out of `/metrics` until it has a label set, so a freshly started
 /// process does not show them all; this list does (the dashboards' test reads it, and a
 /// test below checks it against a scrape with every family in use).
-pub const FAMILIES: [(&str, &str); 20] = [
+pub const FAMILIES: [(&str, &str); 21] = [
     (SEGMENTS_PUBLISHED, "counter"),
     (LIVE_STREAMS, "gauge"),
     (VIEWERS, "gauge"),
@@ -40,6 +40,7 @@ pub const FAMILIES: [(&str, &str); 20] = [
     (PARTS_PUBLISHED, "counter"),
     (PARTS_REJECTED, "counter"),
     (PART_WAIT_SECONDS, "histogram"),
+    (ACCESS_REFUSED, "counter"),
 ];
 
 /// `sealcast_segments_published`, a counter.
@@ -86,6 +87,27 @@ pub const PART_WAIT_SECONDS: &str = "sealcast_part_wait_seconds";
 pub const PARTS_PUBLISHED: &str = "sealcast_parts_published";
 /// `sealcast_parts_rejected`, a counter: parts or part statements refused, by reason.
 pub const PARTS_REJECTED: &str = "sealcast_parts_rejected";
+/// `sealcast_access_refused`, a counter: requests for a private stream refused, by reason
+/// (one of [`ACCESS_REFUSALS`]).
+pub const ACCESS_REFUSED: &str = "sealcast_access_refused";
+
+/// Why a request for a private stream was refused, the label of
+/// `sealcast_access_refused_total{reason}`: no token (`missing`, 401), a token that is not
+/// valid (401: `certs::tokens::TokenRefusal`'s labels), or one that does not open the
+/// request (403: `certs::tokens::AccessRefusal`'s labels, and `refused_by_hook`).
+pub const ACCESS_REFUSALS: [&str; 11] = [
+    "missing",
+    "too_long",
+    "malformed",
+    "bad_signature",
+    "algorithm",
+    "expired",
+    "not_yet_valid",
+    "wrong_stream",
+    "wrong_address",
+    "no_recordings",
+    "refused_by_hook",
+];
 
 /// Why a pushed control event was refused, the label of
 /// `sealcast_control_events_refused_total{reason}`: the trust store's reasons, `stale`
@@ -119,6 +141,20 @@ const REASONS: [RejectReason; 8] = [
     RejectReason::DigestMismatch,
     RejectReason::Timeout,
     RejectReason::Overflow,
+];
+
+/// Every rejection reason of a part: a segment's, and the two of delegated part keys.
+const PART_REASONS: [RejectReason; 10] = [
+    RejectReason::BadSignature,
+    RejectReason::UnknownKey,
+    RejectReason::ExpiredKey,
+    RejectReason::RevokedKey,
+    RejectReason::Replay,
+    RejectReason::DigestMismatch,
+    RejectReason::Timeout,
+    RejectReason::Overflow,
+    RejectReason::UnknownDelegation,
+    RejectReason::ExpiredDelegation,
 ];
 
 /// The kinds of control message a node decodes, the label of
@@ -183,6 +219,7 @@ pub(crate) struct Metrics {
     parts_published: Counter,
     part_wait_seconds: Histogram,
     parts_rejected: Family<ReasonLabels, Counter>,
+    access_refused: Family<ReasonLabels, Counter>,
     /// Totals of the gate's outcomes, readable for the load report (a `Family` cannot be
     /// summed back).
     verified_total: std::sync::atomic::AtomicU64,
@@ -325,7 +362,7 @@ impl Metrics {
             part_wait_seconds.clone(),
         );
         let parts_rejected = Family::<ReasonLabels, Counter>::default();
-        for reason in REASONS {
+        for reason in PART_REASONS {
             let _ = parts_rejected.get_or_create(&ReasonLabels {
                 reason: reason.label(),
             });
@@ -335,7 +372,17 @@ impl Metrics {
             "LL-HLS parts or part manifests refused by the part gate, by reason",
             parts_rejected.clone(),
         );
+        let access_refused = Family::<ReasonLabels, Counter>::default();
+        for reason in ACCESS_REFUSALS {
+            let _ = access_refused.get_or_create(&ReasonLabels { reason });
+        }
+        registry.register(
+            ACCESS_REFUSED,
+            "Requests for a private stream refused: no playback token, a token that is not valid, or one that does not open the request",
+            access_refused.clone(),
+        );
         Metrics {
+            access_refused,
             parts_published,
             part_wait_seconds,
             parts_rejected,
@@ -361,6 +408,13 @@ impl Metrics {
             verified_total: std::sync::atomic::AtomicU64::new(0),
             rejected_total: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// A request for a private stream refused; `reason` is one of [`ACCESS_REFUSALS`].
+    pub(crate) fn access_refused(&self, reason: &'static str) {
+        self.access_refused
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
     }
 
     /// `reason` is one of [`EVENT_REFUSALS`].
@@ -545,6 +599,7 @@ mod tests {
             "sealcast_push_bytes_total 0",
             "sealcast_parts_published_total 0",
             "sealcast_parts_rejected_total{reason=\"digest_mismatch\"} 0",
+            "sealcast_parts_rejected_total{reason=\"expired_delegation\"} 0",
         ] {
             assert!(text.contains(needle), "{needle} missing in {text}");
         }

@@ -8,16 +8,19 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use bytes::Bytes;
 use domain::hls::Entry;
 use domain::{LiveEvent, NodeId, RenditionName, SessionId, StreamName};
 use http::HeaderValue;
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::watch;
 
+use crate::access::{Access, AccessConfig};
 use crate::audience::Audience;
 use crate::metrics::Metrics;
 use crate::recorder::{Record, Recorder, RecorderHooks};
@@ -50,6 +53,8 @@ pub struct Node {
     recording_hooks: Arc<RecorderHooks>,
     /// The finished recordings this node lists and serves (`/vod`), if any.
     library: Option<Library>,
+    /// Who may read private streams: the playback key, the `on_play` hook.
+    access: Access,
 }
 
 /// A broadcast node's load at one moment ([`Node::load`]).
@@ -75,6 +80,8 @@ struct Slot {
     /// preload-hinted part requests) wait on a receiver each, no task or buffer of their
     /// own, and look again.
     changed: watch::Sender<()>,
+    /// Whether the stream is private, as its latest signed session start said.
+    private: AtomicBool,
 }
 
 impl Slot {
@@ -104,6 +111,7 @@ impl Node {
             recording_hooks: Arc::default(),
             audience: Audience::default(),
             library: None,
+            access: Access::new(AccessConfig::default()),
         }
     }
 
@@ -219,6 +227,35 @@ impl Node {
         self.library.as_ref()
     }
 
+    /// Checks playback tokens of private streams as `config` says (without it, no token
+    /// opens a private stream here).
+    pub fn with_access(mut self, config: AccessConfig) -> Self {
+        self.access = Access::new(config);
+        self
+    }
+
+    pub(crate) fn access(&self) -> &Access {
+        &self.access
+    }
+
+    /// Whether `stream` is private on this node (its latest signed session start said so).
+    pub(crate) fn is_private(&self, stream: &StreamName) -> bool {
+        self.slot(stream)
+            .is_some_and(|slot| slot.private.load(Ordering::SeqCst))
+    }
+
+    /// Whether recording `id` of `stream` was made while the stream was private.
+    pub(crate) async fn recording_is_private(
+        &self,
+        stream: &StreamName,
+        id: Option<SessionId>,
+    ) -> bool {
+        match (&self.library, id) {
+            (Some(library), Some(id)) => library.is_private(stream, id).await,
+            _ => false,
+        }
+    }
+
     /// Finishes writing recordings and stops the recorder (blocks on file writes):
     /// recordings in progress are finished as they stand and carry on if their stream is
     /// still live when the node starts again.
@@ -260,6 +297,17 @@ impl Node {
     /// Applies one event and publishes the result to readers. A refused event (see
     /// [`BroadcastError`]) changes nothing and affects no other stream.
     pub fn apply(&self, event: LiveEvent) -> Result<(), BroadcastError> {
+        self.apply_signed(event, None)
+    }
+
+    /// [`Node::apply`] with the envelope of the statement the edge verified for the event
+    /// (a segment's, a part's, a rendition description's): served beside what it signs
+    /// (`{file}.sig`) and recorded with it, so viewers can check the media themselves.
+    pub(crate) fn apply_signed(
+        &self,
+        event: LiveEvent,
+        signed: Option<Bytes>,
+    ) -> Result<(), BroadcastError> {
         let slot = match self.slot(event.stream()) {
             Some(slot) => slot,
             None if matches!(event, LiveEvent::SessionStarted { .. }) => {
@@ -276,33 +324,47 @@ impl Node {
             _ => None,
         };
         let recordable = match &event {
-            LiveEvent::Segment(s) if self.recorder.lock().is_some() => Some(s.clone()),
+            LiveEvent::Segment(s) if self.recorder.lock().is_some() => {
+                Some((s.clone(), signed.clone()))
+            }
             _ => None,
         };
         let ending = matches!(event, LiveEvent::Ended { .. });
+        // Privacy comes only from a signed session start (repeated for a change while
+        // live), and is set before anything that start lets through is swapped in.
+        if let LiveEvent::SessionStarted { private, .. } = &event {
+            slot.private.store(*private, Ordering::SeqCst);
+            self.record(|| Record::Privacy {
+                stream: event.stream().clone(),
+                private: *private,
+            });
+        }
 
         let (was_live, is_live) = {
             let mut state = slot.state.lock();
             let was_live = state.is_live();
-            state.apply(event)?;
+            state.apply_signed(event, signed)?;
             // Stored under the writer lock, so snapshots of one stream are swapped in the
             // order their events were applied.
             slot.store(state.view());
             (was_live, state.is_live())
         };
 
-        if let Some(segment) = recordable {
+        if let Some((segment, signed)) = recordable {
             let view = slot.view.load();
             let master = view.master.as_ref().map(|d| d.body.clone());
             let init = view
                 .renditions
                 .get(&segment.meta.rendition)
-                .and_then(|r| r.init.as_ref())
-                .map(|d| d.body.clone());
+                .and_then(|r| r.init.as_ref());
+            let init_signed = init.and_then(|d| d.signed.as_ref()).map(|d| d.body.clone());
+            let init = init.map(|d| d.body.clone());
             self.record(|| Record::Segment {
                 segment,
+                signed,
                 master,
                 init,
+                init_signed,
             });
         }
         if ending && was_live && !is_live {
@@ -324,6 +386,21 @@ impl Node {
             (true, false) => self.metrics.live_streams_add(-1),
             _ => {}
         }
+        Ok(())
+    }
+
+    /// Keeps a verified part-key delegation of `stream`/`rendition` (`envelope`) for the
+    /// segments `first..=last` of `session`, served as `{seq}.partkey` for them.
+    pub(crate) fn add_part_key(
+        &self,
+        (stream, rendition, session): (&StreamName, &RenditionName, SessionId),
+        run: (u64, u64),
+        envelope: Bytes,
+    ) -> Result<(), BroadcastError> {
+        let slot = self.known_slot(stream)?;
+        let mut state = slot.state.lock();
+        state.part_key(rendition, session, run, envelope)?;
+        slot.store(state.view());
         Ok(())
     }
 
@@ -401,6 +478,17 @@ impl Node {
             .collect()
     }
 
+    /// The streams anyone may see listed (`/api/v1/streams`, the player's list): private
+    /// ones are left out.
+    pub(crate) fn public_streams(&self) -> Vec<StreamSummary> {
+        self.streams
+            .read()
+            .values()
+            .filter(|slot| !slot.private.load(Ordering::SeqCst))
+            .map(|slot| slot.view.load().summary.clone())
+            .collect()
+    }
+
     /// The current snapshot of a stream.
     pub(crate) fn view(&self, stream: &StreamName) -> Option<Arc<StreamView>> {
         self.slot(stream).map(|slot| slot.view.load_full())
@@ -433,6 +521,7 @@ impl Node {
                 state: Mutex::new(state),
                 view,
                 changed: watch::Sender::new(()),
+                private: AtomicBool::new(false),
             })
         });
         Arc::clone(slot)

@@ -37,10 +37,16 @@ pub(crate) const MASTER_FILE: &str = "master.m3u8";
 pub(crate) const MEDIA_FILE: &str = "index.m3u8";
 /// A CMAF rendition's init segment.
 pub(crate) const INIT_FILE: &str = "init.mp4";
+/// What a media file's signed statement is named after it (`{seq}.m4s.sig`, `init.mp4.sig`).
+pub(crate) const STATEMENT_SUFFIX: &str = ".sig";
 /// The recording's [`RecordingInfo`].
 pub(crate) const INFO_FILE: &str = "recording.json";
 /// The journal of a recording in progress (see the recorder).
 pub(crate) const JOURNAL_FILE: &str = "journal";
+/// Present in a recording made while its stream was private: written before the next
+/// segment once the node learns it, kept for good (a recording of a private stream stays
+/// private, whatever the stream becomes later).
+pub(crate) const PRIVATE_FILE: &str = "private";
 
 /// At most this many recordings are listed (the newest).
 pub(crate) const RECORDINGS_LISTED: usize = 200;
@@ -72,6 +78,10 @@ pub struct RecordingInfo {
     pub renditions: Vec<RenditionName>,
     /// Path of its master playlist (`/vod/{stream}/{id}/master.m3u8`).
     pub master_url: String,
+    /// Made while its stream was private: served only with a playback token that opens
+    /// recordings, and left out of the public listing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub private: bool,
 }
 
 impl RecordingInfo {
@@ -178,6 +188,14 @@ impl Library {
         Ok(recordings)
     }
 
+    /// Whether the recording `id` of `stream` was made while the stream was private (its
+    /// marker file is there); one look at the disk, off the executor.
+    pub(crate) async fn is_private(&self, stream: &StreamName, id: SessionId) -> bool {
+        let marker = recording_dir(&self.root, stream, id).join(PRIVATE_FILE);
+        // An error (a disk that cannot answer) counts as private: never fail open.
+        tokio::fs::try_exists(&marker).await.unwrap_or(true)
+    }
+
     /// Reads the file `path` names (a `/vod/...` path), if its recording is finished.
     pub(crate) async fn read(&self, path: &PublicPath) -> Result<VodFile, BroadcastError> {
         let (stream, id, file) = match path {
@@ -190,6 +208,12 @@ impl Library {
                 (s, *id, Path::new(r.as_str()).join(format!("{seq}.m4s")))
             }
             PublicPath::VodInit(s, id, r) => (s, *id, Path::new(r.as_str()).join(INIT_FILE)),
+            // Named by the one parser of the layout: digits, `.m4s`, `.ts` or `init.mp4`.
+            PublicPath::VodSignature(s, id, r, media) => (
+                s,
+                *id,
+                Path::new(r.as_str()).join(format!("{media}{STATEMENT_SUFFIX}")),
+            ),
             _ => return Ok(VodFile::NoRecording),
         };
         let dir = recording_dir(&self.root, stream, id);
@@ -372,6 +396,7 @@ mod tests {
             ended_at,
             duration_secs: 10.0,
             renditions: vec![RenditionName::new("src").expect("valid")],
+            private: false,
         }
     }
 

@@ -11,13 +11,13 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use domain::paths::PublicPath;
+use domain::paths::{MediaFile, PublicPath};
 use domain::push_protocol::InternalPath;
 use http::StatusCode;
 
 use crate::recording::VodFile;
-use crate::respond::{self, Ranges, MP4_TYPE, PLAYLIST_TYPE, SEGMENT_TYPE};
-use crate::view::{Document, ENDED_MAX_AGE};
+use crate::respond::{self, Ranges, MP4_TYPE, PLAYLIST_TYPE, SEGMENT_TYPE, STATEMENT_TYPE};
+use crate::view::{Document, ENDED_MAX_AGE, SEGMENT_CACHE_CONTROL};
 use crate::{assets, BroadcastError, Node};
 
 /// The header naming the node that answered; the load balancer passes it through.
@@ -40,8 +40,22 @@ pub(crate) fn router(node: Arc<Node>, extra: Router) -> Router {
         // The live and VOD trees are parsed by `PublicPath`, the one parser of the layout,
         // which refuses `..`, empty segments and invalid names before any lookup (or any
         // file name is made).
-        .route("/live/{*rest}", get(crate::live_tree::live))
-        .route("/vod/{*rest}", get(vod));
+        // A private stream's trees need its playback token first (`access`), whatever
+        // the handler behind would answer.
+        .route(
+            "/live/{*rest}",
+            get(crate::live_tree::live).layer(middleware::from_fn_with_state(
+                Arc::clone(&node),
+                crate::access_guard::guard,
+            )),
+        )
+        .route(
+            "/vod/{*rest}",
+            get(vod).layer(middleware::from_fn_with_state(
+                Arc::clone(&node),
+                crate::access_guard::guard,
+            )),
+        );
     // The pages and their assets: a fixed set of paths, one route each.
     for path in assets::paths() {
         let spelled = path.to_string();
@@ -63,7 +77,8 @@ pub(crate) fn router(node: Arc<Node>, extra: Router) -> Router {
 
 /// A file of a finished recording, read from disk off the executor. Playlists are cached
 /// a minute (they no longer change, but a recording can be deleted), segments forever (the
-/// bytes that were served live, under the same `ETag`).
+/// bytes that were served live, under the same `ETag`), and each file's signed statement
+/// (`.sig`) as long as its file, without `x-sealcast-verified` (it is not media).
 async fn vod(State(node): State<Arc<Node>>, request: Request) -> Result<Response, BroadcastError> {
     let headers = request.headers();
     let path = PublicPath::parse(request.uri().path()).ok_or(BroadcastError::NotFound)?;
@@ -72,7 +87,8 @@ async fn vod(State(node): State<Arc<Node>>, request: Request) -> Result<Response
         | PublicPath::VodMedia(s, id, _)
         | PublicPath::VodInit(s, id, _)
         | PublicPath::VodFragment(s, id, _, _)
-        | PublicPath::VodSegment(s, id, _, _) => (s.clone(), *id),
+        | PublicPath::VodSegment(s, id, _, _)
+        | PublicPath::VodSignature(s, id, _, _) => (s.clone(), *id),
         _ => return Err(BroadcastError::NotFound),
     };
     let library = node
@@ -119,6 +135,17 @@ async fn vod(State(node): State<Arc<Node>>, request: Request) -> Result<Response
             let doc = Document::init(bytes, ENDED_MAX_AGE);
             respond::verified(respond::document(&doc, MP4_TYPE, Ranges::Bytes, headers)?)
         }
+        PublicPath::VodSignature(_, _, _, media) => {
+            let cache_control = match media {
+                MediaFile::Init => {
+                    HeaderValue::try_from(format!("public, max-age={ENDED_MAX_AGE}"))
+                        .unwrap_or(NO_CACHE)
+                }
+                _ => SEGMENT_CACHE_CONTROL,
+            };
+            let doc = Document::statement(bytes, cache_control);
+            respond::document(&doc, STATEMENT_TYPE, Ranges::No, headers)
+        }
         _ => {
             let text = String::from_utf8_lossy(&bytes).into_owned();
             let doc = Document::playlist(text, ENDED_MAX_AGE);
@@ -133,13 +160,18 @@ async fn recordings(State(node): State<Arc<Node>>) -> Result<Response, Broadcast
         Some(library) => library.list().await?,
         None => Arc::from([]),
     };
-    Ok(([(header::CACHE_CONTROL, NO_CACHE)], Json(&*list)).into_response())
+    // Private recordings, and those of a stream private now, are not listed.
+    let listed: Vec<&crate::RecordingInfo> = list
+        .iter()
+        .filter(|r| !r.private && !node.is_private(&r.stream))
+        .collect();
+    Ok(([(header::CACHE_CONTROL, NO_CACHE)], Json(listed)).into_response())
 }
 
 async fn streams(State(node): State<Arc<Node>>) -> Response {
     (
         [(header::CACHE_CONTROL, NO_CACHE)],
-        Json(node.live_streams()),
+        Json(node.public_streams()),
     )
         .into_response()
 }

@@ -13,12 +13,17 @@
 //!   part target it also keeps an LL-HLS window (`ll`): published parts are listed as they
 //!   come, its playlists carry the stream's other LL renditions' reports, and every LL
 //!   rendition is re-rendered when any of them changes, so those reports stay current.
-//!   MPEG-TS renditions keep their playlists as they were.
+//!   MPEG-TS renditions keep their playlists as they were;
+//! - what is published keeps the envelope of the statement that let it through: a
+//!   segment's and a part's served beside them as `.sig`, the rendition description's as
+//!   `init.mp4.sig`, trimmed and kept through the grace window with them; a rendition
+//!   keeps the part-key delegations of its newest [`PART_KEYS`] runs (`{seq}.partkey`).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use domain::hls::RenditionReport;
 use domain::hls::{render_master, Entry, MediaWindow, PushError, Variant};
 use domain::paths::PublicPath;
@@ -31,12 +36,16 @@ use self::ll::Ll;
 
 use crate::view::{
     live_max_age, Document, RenditionSummary, RenditionView, StreamSummary, StreamView,
-    ENDED_MAX_AGE,
+    ENDED_MAX_AGE, SEGMENT_CACHE_CONTROL,
 };
 use crate::{BroadcastError, NodeConfig};
 
 /// Segments kept fetchable after they slid out of the window.
 pub(crate) const GRACE_SEGMENTS: usize = 2;
+
+/// Part-key delegations kept per rendition: the run being played and the ones before it
+/// whose parts may still be served.
+pub(crate) const PART_KEYS: usize = 4;
 
 /// Everything a node knows about one stream.
 #[derive(Debug)]
@@ -71,6 +80,11 @@ struct RenditionState {
     view: Option<Arc<RenditionView>>,
     /// A CMAF rendition's LL-HLS state, when it has a part target.
     ll: Option<Ll>,
+    /// The signed rendition description it was last announced with (`init.mp4.sig`), made
+    /// once per announcement.
+    init_signed: Option<Arc<Document>>,
+    /// The newest part-key delegations, by (first, last) segment, ascending.
+    part_keys: VecDeque<((u64, u64), Document)>,
 }
 
 impl StreamState {
@@ -92,15 +106,27 @@ impl StreamState {
     }
 
     /// Applies one event about this stream. On error nothing changed.
+    #[cfg(test)]
     pub(crate) fn apply(&mut self, event: LiveEvent) -> Result<(), BroadcastError> {
+        self.apply_signed(event, None)
+    }
+
+    /// Applies one event about this stream with the envelope of the statement the node
+    /// verified for it (a segment's, a part's, a rendition description's), kept to be
+    /// served beside what it signs. On error nothing changed.
+    pub(crate) fn apply_signed(
+        &mut self,
+        event: LiveEvent,
+        signed: Option<Bytes>,
+    ) -> Result<(), BroadcastError> {
         match event {
             LiveEvent::SessionStarted { session, .. } => {
                 self.start(session);
                 Ok(())
             }
-            LiveEvent::Rendition { info, .. } => self.announce(info),
-            LiveEvent::Segment(segment) => self.publish(segment),
-            LiveEvent::Part(part) => self.part(part),
+            LiveEvent::Rendition { info, .. } => self.announce(info, signed),
+            LiveEvent::Segment(segment) => self.publish(segment, signed),
+            LiveEvent::Part(part) => self.part(part, signed),
             LiveEvent::RenditionDropped { rendition, .. } => self.drop_rendition(&rendition),
             LiveEvent::Ended { session, .. } => self.end(session),
         }
@@ -121,8 +147,21 @@ impl StreamState {
         })
     }
 
-    fn announce(&mut self, info: RenditionInfo) -> Result<(), BroadcastError> {
+    fn announce(
+        &mut self,
+        info: RenditionInfo,
+        signed: Option<Bytes>,
+    ) -> Result<(), BroadcastError> {
         let session = self.live()?;
+        let init_signed = match (&info.init, signed) {
+            (Some(init), Some(envelope)) => {
+                let max_age = live_max_age(self.config.segment_target.as_secs());
+                Document::init(init.bytes().clone(), max_age)
+                    .with_signed(Some(envelope))
+                    .signed
+            }
+            _ => None,
+        };
         let (window, target) = (self.config.window, self.config.segment_target);
         let index = match self
             .renditions
@@ -134,6 +173,7 @@ impl StreamState {
                 r.info = info;
                 r.announced_by = session;
                 r.listed = true;
+                r.init_signed = init_signed;
                 i
             }
             None => {
@@ -146,6 +186,8 @@ impl StreamState {
                     meter: BitrateMeter::default(),
                     view: None,
                     ll: None,
+                    init_signed,
+                    part_keys: VecDeque::new(),
                 });
                 self.renditions.len() - 1
             }
@@ -168,7 +210,7 @@ impl StreamState {
 
     /// A verified LL-HLS part: listed once the parts before it are (see `ll`); a part of a
     /// segment that already finished is dropped without a word.
-    fn part(&mut self, part: Part) -> Result<(), BroadcastError> {
+    fn part(&mut self, part: Part, signed: Option<Bytes>) -> Result<(), BroadcastError> {
         let live = self.live()?;
         let meta = &part.meta;
         if meta.session != live {
@@ -187,7 +229,7 @@ impl StreamState {
         };
         let r = &mut self.renditions[index];
         let changed = match &mut r.ll {
-            Some(ll) => ll.push_part(part, &r.window),
+            Some(ll) => ll.push_part(part, signed, &r.window),
             None => false,
         };
         if changed {
@@ -227,7 +269,7 @@ impl StreamState {
         }
     }
 
-    fn publish(&mut self, segment: Segment) -> Result<(), BroadcastError> {
+    fn publish(&mut self, segment: Segment, signed: Option<Bytes>) -> Result<(), BroadcastError> {
         let live = self.live()?;
         let meta = &segment.meta;
         if meta.session != live {
@@ -263,7 +305,7 @@ impl StreamState {
         }
         r.kept.push_back((
             meta.sequence,
-            Document::segment(meta.session, meta.sequence, segment.bytes),
+            Document::segment(meta.session, meta.sequence, segment.bytes).with_signed(signed),
         ));
         if let Some(ll) = &mut r.ll {
             ll.finish(&entry, &r.window);
@@ -280,6 +322,38 @@ impl StreamState {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Keeps a verified part-key delegation of `rendition` for segments `first..=last`
+    /// (`envelope`, served as `{seq}.partkey` for those segments), if `session` is the
+    /// live one and the rendition is listed: the newest [`PART_KEYS`], the same one once.
+    pub(crate) fn part_key(
+        &mut self,
+        rendition: &RenditionName,
+        session: SessionId,
+        (first, last): (u64, u64),
+        envelope: Bytes,
+    ) -> Result<(), BroadcastError> {
+        self.check_segment(rendition, session)?;
+        let Some(index) = self
+            .renditions
+            .iter()
+            .position(|r| &r.info.name == rendition)
+        else {
+            return Ok(()); // checked above
+        };
+        let r = &mut self.renditions[index];
+        if r.part_keys.iter().any(|(_, doc)| doc.body == envelope) {
+            return Ok(());
+        }
+        let doc = Document::statement(envelope, SEGMENT_CACHE_CONTROL);
+        let at = r.part_keys.partition_point(|((f, _), _)| *f <= first);
+        r.part_keys.insert(at, ((first, last), doc));
+        while r.part_keys.len() > PART_KEYS {
+            r.part_keys.pop_front();
+        }
+        self.refresh(index);
         Ok(())
     }
 

@@ -57,6 +57,10 @@ pub(crate) struct Document {
     pub(crate) etag: HeaderValue,
     /// How long clients and caches may keep it.
     pub(crate) cache_control: HeaderValue,
+    /// The signed statement of the media it is, served at its URL plus `.sig`: the exact
+    /// envelope the ingest signed and the node verified, for viewers to check the media
+    /// themselves (issue 31). `None` for playlists, and for media a node holds without one.
+    pub(crate) signed: Option<Arc<Document>>,
 }
 
 impl Document {
@@ -71,6 +75,7 @@ impl Document {
             body,
             etag,
             cache_control,
+            signed: None,
         }
     }
 
@@ -84,6 +89,7 @@ impl Document {
             body,
             etag,
             cache_control: SEGMENT_CACHE_CONTROL,
+            signed: None,
         }
     }
 
@@ -100,6 +106,7 @@ impl Document {
             body,
             etag,
             cache_control,
+            signed: None,
         }
     }
 
@@ -110,6 +117,30 @@ impl Document {
             body,
             etag,
             cache_control: SEGMENT_CACHE_CONTROL,
+            signed: None,
+        }
+    }
+}
+
+impl Document {
+    /// This media with `envelope`, its signed statement (see [`Document::signed`]): a
+    /// document of its own with the media's `Cache-Control` (immutable for segments and
+    /// parts: the statement of a URL never changes either) and an `ETag` hashed from the
+    /// envelope once, here, so every node that verified the same statement validates alike.
+    pub(crate) fn with_signed(mut self, envelope: Option<Bytes>) -> Self {
+        self.signed =
+            envelope.map(|body| Arc::new(Document::statement(body, self.cache_control.clone())));
+        self
+    }
+
+    /// A signed statement's envelope served as it is (a sidecar, a part-key delegation),
+    /// kept as long as `cache_control` says.
+    pub(crate) fn statement(body: Bytes, cache_control: HeaderValue) -> Self {
+        Document {
+            etag: quoted(&format!("{:016x}", fnv1a(&body))),
+            body,
+            cache_control,
+            signed: None,
         }
     }
 }
@@ -152,6 +183,9 @@ pub(crate) struct RenditionView {
     pub(crate) segments: Vec<(u64, Document)>,
     /// Bytes of the parts listed (and a few just before), by ascending (segment, index).
     pub(crate) parts: Vec<((u64, u32), Document)>,
+    /// The signed part-key delegations of the runs its parts belong to (`{seq}.partkey`),
+    /// by their first and last segment, ascending.
+    pub(crate) part_keys: Vec<((u64, u64), Document)>,
 }
 
 impl RenditionView {
@@ -170,6 +204,15 @@ impl RenditionView {
             .binary_search_by_key(&(sequence, index), |(key, _)| *key)
             .ok()
             .and_then(|i| self.parts.get(i))
+            .map(|(_, doc)| doc)
+    }
+
+    /// The delegation whose run covers segment `sequence`, if held.
+    pub(crate) fn part_key(&self, sequence: u64) -> Option<&Document> {
+        self.part_keys
+            .iter()
+            .rev()
+            .find(|((first, last), _)| (*first..=*last).contains(&sequence))
             .map(|(_, doc)| doc)
     }
 }
@@ -232,6 +275,17 @@ mod tests {
     }
 
     #[test]
+    fn blocking_answers_are_kept_six_part_targets() {
+        let kept = |ms| blocking_cache_control(std::time::Duration::from_millis(ms));
+        assert_eq!(kept(333), "public, max-age=2");
+        assert_eq!(kept(334), "public, max-age=2");
+        assert_eq!(kept(100), "public, max-age=1");
+        assert_eq!(kept(0), "public, max-age=1");
+        assert_eq!(kept(1000), "public, max-age=6");
+        assert_eq!(kept(2000), "public, max-age=12");
+    }
+
+    #[test]
     fn playlist_etag_follows_content() {
         let a = Document::playlist("#EXTM3U\n".into(), 1);
         let b = Document::playlist("#EXTM3U\n".into(), 1);
@@ -250,6 +304,7 @@ mod tests {
             init: None,
             ll: None,
             parts: Vec::new(),
+            part_keys: Vec::new(),
             segments: [3u64, 4, 7]
                 .into_iter()
                 .map(|s| {
@@ -263,16 +318,5 @@ mod tests {
         assert!(view.segment(4).is_some());
         assert!(view.segment(5).is_none());
         assert!(view.segment(8).is_none());
-    }
-
-    #[test]
-    fn blocking_answers_are_kept_six_part_targets() {
-        let kept = |ms| blocking_cache_control(std::time::Duration::from_millis(ms));
-        assert_eq!(kept(333), "public, max-age=2");
-        assert_eq!(kept(334), "public, max-age=2");
-        assert_eq!(kept(100), "public, max-age=1");
-        assert_eq!(kept(0), "public, max-age=1");
-        assert_eq!(kept(1000), "public, max-age=6");
-        assert_eq!(kept(2000), "public, max-age=12");
     }
 }

@@ -41,6 +41,13 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("cookie_host", cookie_host),
     ("names", names),
     ("config", config),
+    ("ertmp", ertmp),
+    ("mpegts", mpegts),
+    ("video_config", video_config),
+    ("part_key", part_key),
+    ("playback_token", playback_token),
+    ("whip_demux", whip_demux),
+    ("whip_offer", whip_offer),
 ];
 
 /// The fixed Ed25519 root the `certificates` target trusts (the seed corpus holds
@@ -404,4 +411,133 @@ pub fn names(data: &[u8]) {
         assert_eq!(c.as_str(), text);
     }
     let _ = domain::hls::PlaylistQuery::parse(&text);
+}
+
+/// Enhanced RTMP tag bodies (extended video and audio headers, ModEx, multitrack): what
+/// parses as a frame or a configuration is a slice of the input, and the default track of
+/// a multitrack message is found whatever its neighbours say.
+pub fn ertmp(data: &[u8]) {
+    use ingest::container::{AudioTag, VideoTag};
+    let body = Bytes::copy_from_slice(data);
+    for first in [None, Some(0x90u8), Some(0x96), Some(0x97)] {
+        let body = match first {
+            None => body.clone(),
+            Some(b) => {
+                let mut v = vec![b];
+                v.extend_from_slice(data);
+                Bytes::from(v)
+            }
+        };
+        match ingest::container::parse_video_tag(&body) {
+            Ok(VideoTag::CodedFrames { data: frame, .. }) => {
+                assert!(frame.len() < body.len(), "a frame longer than its message")
+            }
+            Ok(VideoTag::SequenceStart { config, .. }) => {
+                assert!(
+                    config.len() < body.len(),
+                    "a record longer than its message"
+                )
+            }
+            _ => {}
+        }
+        let mut audio = body.to_vec();
+        if let Some(b) = audio.first_mut() {
+            *b = 0x90 | (*b & 0x0F);
+        }
+        if let Ok(AudioTag::CodedFrames { data: frames, .. }) =
+            ingest::container::parse_audio_tag(&Bytes::from(audio))
+        {
+            assert!(frames.len() < body.len(), "audio longer than its message");
+        }
+    }
+}
+
+/// MPEG-TS as an SRT publisher sends it: the bounded demuxer and the conversion into
+/// pipeline input, fed in pieces of every size a network might deliver.
+pub fn mpegts(data: &[u8]) {
+    let mut inputs = ingest::ts_inputs::TsInputs::new();
+    let mut out = Vec::new();
+    let piece = 1 + usize::from(data.first().copied().unwrap_or(0)) * 7;
+    for chunk in data.chunks(piece) {
+        let _ = inputs.push(chunk, &mut out);
+    }
+    let _ = inputs.finish(&mut out);
+    for input in out {
+        if let ingest::pipeline::MediaInput::Video { data: frame, .. } = input {
+            assert!(frame.len() <= data.len() * 2 + 64, "video out of nothing");
+        }
+    }
+}
+
+/// The configuration records and headers of the codecs E-RTMP and SRT bring (HEVC, AV1,
+/// VP9): records we write parse back to what they were written from, and no conversion
+/// of a frame panics.
+pub fn video_config(data: &[u8]) {
+    use ingest::container::{av1, hevc, vp9};
+    if let Ok(config) = hevc::HevcConfig::parse(data) {
+        let _ = config.codec_string();
+        let _ = config.dimensions();
+        let mut out = Vec::new();
+        let _ = hevc::to_annexb(&config, data, &mut out);
+        if let Ok(record) = config.record() {
+            let again = hevc::HevcConfig::parse(&record).expect("our record parses");
+            assert_eq!(again.sps, config.sps, "a record that changed its SPS");
+        }
+    }
+    let _ = hevc::HevcConfig::from_annexb(data);
+    let _ = hevc::HevcSps::parse(data);
+    let mut out = Vec::new();
+    let _ = hevc::annexb_to_hvcc(data, &mut out);
+    if let Ok(config) = av1::Av1Config::parse(&Bytes::copy_from_slice(data)) {
+        let _ = config.codec_string();
+        let _ = config.dimensions(data);
+    }
+    let _ = av1::SequenceHeader::parse(data);
+    let mut out = Vec::new();
+    let _ = av1::to_sample(data, &mut out);
+    if let Ok(config) = vp9::Vp9Config::parse(data) {
+        let again = vp9::Vp9Config::parse(&config.vpcc()).expect("our vpcC parses");
+        assert_eq!(again, config, "a vpcC that changed");
+    }
+    let _ = vp9::keyframe_dimensions(data);
+}
+
+/// Part-key delegations as edges take them from the statement topic and viewers from
+/// `{seq}.partkey`: the strict decoder either refuses or yields a statement that encodes
+/// back to the very bytes it came from.
+pub fn part_key(data: &[u8]) {
+    if let Ok(statement) = domain::wire::PartKeyStatement::decode(data) {
+        assert_eq!(statement.encode(), data, "a part-key statement re-encodes");
+    }
+    let _ = certs::signing::Delegation::decode(data);
+}
+
+/// The fixed playback key the `playback_token` target checks tokens under.
+const FUZZ_PLAYBACK_KEY: [u8; certs::tokens::PLAYBACK_KEY_LEN] = [0x5a; 32];
+
+/// Playback tokens as a private stream's requests carry them (`?token=`, the whole query
+/// too): never a panic; a token that verifies has claims that a token minted from them
+/// carries again.
+pub fn playback_token(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let _ = certs::tokens::query_token(Some(text));
+    let Ok(key) = certs::tokens::PlaybackKey::new(&FUZZ_PLAYBACK_KEY) else {
+        return;
+    };
+    if let Ok(claims) = key.verify(text, 1_800_000_000) {
+        let again = key.mint(&claims);
+        assert_eq!(key.verify(&again, 1_800_000_000).ok(), Some(claims));
+    }
+}
+
+/// Datagrams on the WebRTC port, before any session sees them: told apart without a panic.
+pub fn whip_demux(data: &[u8]) {
+    let _ = ingest::webrtc::fuzz::demux(data);
+}
+
+/// WHIP offers, read before str0m sees them: bounded, never a panic.
+pub fn whip_offer(data: &[u8]) {
+    let _ = ingest::webrtc::fuzz::offer(data);
 }

@@ -67,6 +67,7 @@ import {
       verified: 0,
       refused: [],
       refusedCount: 0,
+      handed: [],
       fingerprint: '',
       pinned: pinnedFingerprint() !== null,
       timeMs: 0,
@@ -326,6 +327,7 @@ import {
     v.verified = 0;
     v.refused = [];
     v.refusedCount = 0;
+    v.handed = [];
     v.timeMs = 0;
     sealcast.lastFragLevel = -1;
     sealcast.playingLevel = -1;

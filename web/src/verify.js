@@ -353,8 +353,7 @@ export function decodePartKey(bytes) {
   d.rendition = r.name();
   d.first = r.u64();
   d.last = r.u64();
-  // A run that ends before it starts wraps to a span far over the cap, as in Rust.
-  if (((d.last - d.first) & 0xffffffffffffffffn) > MAX_PART_KEY_RUN) r.fail('run of segments over the cap');
+  if (d.last < d.first || d.last - d.first > MAX_PART_KEY_RUN) r.fail('run of segments over the cap');
   d.delegatedAlgorithm = r.algorithm();
   d.publicKey = r.part(MAX_DELEGATED_KEY_LEN);
   if (d.publicKey.length !== ALGORITHMS[d.delegatedAlgorithm].publicKeyLength) r.fail('not a key of its algorithm');
@@ -1011,6 +1010,12 @@ const TRUST_TIMEOUT_MS = 10000;
 function timeout(ms) {
   return typeof AbortSignal.timeout === 'function' ? AbortSignal.timeout(ms) : undefined;
 }
+/** Most loads kept in `tally.handed`. */
+const MAX_LISTED_HANDED = 2000;
+
+/** The loads of every verifying loader, numbered: a refusal and a handed load carry it. */
+let loadsStarted = 0;
+
 /** Most refusals kept in `tally.refused` (the count goes on in `refusedCount`). */
 const MAX_LISTED_REFUSALS = 500;
 
@@ -1096,7 +1101,10 @@ export async function openTrust({ pin = pinnedFingerprint(), force = forcedMode(
 /**
  * One playback's verification: its PlaybackVerifier over the page's trust, and the tally
  * it keeps in `tally` (`window.sealcast.verification`): { mode, verified, refused: [{ url,
- * reason }], refusedCount, fingerprint, timeMs (time spent checking) }.
+ * reason, id }], refusedCount, handed: [{ id, url }], fingerprint, timeMs (time spent
+ * checking) }. `id` numbers the fragment loader's loads: `handed` lists the loads whose
+ * bytes went to hls.js (the last MAX_LISTED_HANDED), so a refused load's id never appears
+ * there.
  */
 export class VerificationSession {
   constructor(trustPromise, tally) {
@@ -1112,6 +1120,13 @@ export class VerificationSession {
       }
       return opened;
     });
+  }
+
+  /** Load `id` (of `url`) was verified and its bytes handed to hls.js. */
+  handed(id, url) {
+    if (!this.tally.handed) this.tally.handed = [];
+    this.tally.handed.push({ id, url });
+    if (this.tally.handed.length > MAX_LISTED_HANDED) this.tally.handed.shift();
   }
 
   /** See PlaybackVerifier.reposition. */
@@ -1187,6 +1202,8 @@ export function verifyingLoader(Base, session, describe, onVerdict = null) {
     load(context, config, callbacks) {
       this.callbacks = callbacks;
       this.state = 'loading';
+      loadsStarted += 1;
+      const id = loadsStarted;
       const controller = new AbortController();
       this.sidecar = controller;
       this.timer = setTimeout(() => controller.abort(), (config && config.timeout) || SIDECAR_TIMEOUT_MS);
@@ -1206,13 +1223,14 @@ export function verifyingLoader(Base, session, describe, onVerdict = null) {
           this.state = 'checking';
           const bytes = response.data;
           sidecar
-            .then((sig) => session.check({ ...describe(ctx), url: ctx.url, bytes, sidecar: sig }))
+            .then((sig) => session.check({ ...describe(ctx), url: ctx.url, bytes, sidecar: sig, load: id }))
             .catch((error) => ({ ok: false, reason: 'verifier_unavailable', detail: String(error) }))
             .then((verdict) => {
               if (onVerdict) onVerdict(ctx, verdict);
               if (this.state !== 'checking') return;
               settle();
               if (verdict.ok) {
+                session.handed(id, ctx.url);
                 if (callbacks.onProgress) callbacks.onProgress(stats, ctx, bytes, details);
                 callbacks.onSuccess(response, stats, ctx, details);
               } else {

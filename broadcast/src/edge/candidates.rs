@@ -56,6 +56,12 @@ pub(crate) enum RejectReason {
     Timeout,
     /// Too many bytes or entries held (the oldest was dropped), or a key too far ahead.
     Overflow,
+    /// A part signed by a delegated key outside the stream, session or rendition it was
+    /// delegated for (parts only).
+    UnknownDelegation,
+    /// A part signed by a delegated key outside the run of segments it was delegated for
+    /// (parts only).
+    ExpiredDelegation,
 }
 
 impl RejectReason {
@@ -70,6 +76,8 @@ impl RejectReason {
             Self::DigestMismatch => "digest_mismatch",
             Self::Timeout => "timeout",
             Self::Overflow => "overflow",
+            Self::UnknownDelegation => "unknown_delegation",
+            Self::ExpiredDelegation => "expired_delegation",
         }
     }
 }

@@ -189,7 +189,8 @@ async fn event(edge: &Edge, headers: &HeaderMap, body: Body) -> Result<Response,
         }
         other => {
             if let Some(live) = other.into_live() {
-                edge.control(live)?;
+                // The envelope goes with it: a rendition description's is `init.mp4.sig`.
+                edge.control(live, bytes)?;
             }
         }
     }

@@ -26,8 +26,16 @@
 //! - `intake`: the internal push API (HTTP), into the gates and the event path.
 //! - `mqtt`: certificates, revocations, statements and presences from the broker; this
 //!   node's retained presence and last will.
+//! - `trust_material`: `/trust/v1/root.pub` and `/trust/v1/bundle`, what viewers rebuild
+//!   this edge's trust from (issue 31).
 //! - `serve`: [`Edge::router`], [`Edge::handle_message`] and [`run_edge`], which tie the
-//!   edge to the two above and to the HTTP server.
+//!   edge to the above and to the HTTP server.
+//!
+//! What the gates let through keeps the envelope of the statement that matched it, and so
+//! do the control events (a rendition description's is the init segment's): the node
+//! serves each beside what it signs (`{file}.sig`). Part-key delegations (a certified
+//! ingest key vouching for the key that signs one run of parts) arrive on the statement
+//! topic and are admitted into the trust store and kept by the node (`{seq}.partkey`).
 //!
 //! Time: the gate counts milliseconds since the edge started on tokio's clock (so tests can
 //! pause it); certificates, revocations and control events are checked against the wall
@@ -42,7 +50,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use certs::signing::TrustStore;
+use certs::signing::{PartScope, TrustStore};
 use certs::CertsError;
 use domain::presence::{Presence, PresenceState, Role};
 use domain::push_protocol::ControlEvent;
@@ -55,6 +63,7 @@ use tokio::time::Instant;
 use crate::{BroadcastError, EdgeConfig, Node};
 use admission::{Admission, Refusal};
 use barriers::Barriers;
+use barriers::OfStream;
 use candidates::{Claim, Signed};
 use gate::{GateOutput, SignatureGate};
 use parts::{PartGate, PartOutput};
@@ -71,12 +80,12 @@ mod mqtt;
 mod parts;
 mod ready;
 mod serve;
+mod trust_material;
 
 pub(crate) use candidates::RejectReason;
 use gate::SILENT_HOLDS;
 pub use serve::run_edge;
-
-/// How often the gate's timer runs: held segments become gaps at most this late.
+use trust_material::TrustMaterial;
 
 /// A node wired as an edge: the state shared by the push endpoint, the MQTT side and the
 /// gate's timer. [`run_edge`] makes one and drives it; tests (and embedders without a
@@ -93,6 +102,9 @@ pub struct Edge {
     parts: Mutex<PartGate>,
     /// Shared with verifications running on the blocking pool.
     trust: Arc<RwLock<TrustStore>>,
+    /// The root key file and the trust store's bundle, as viewers fetch them; the bundle
+    /// rendered again whenever `trust` admits or revokes.
+    trust_material: Arc<TrustMaterial>,
     pub(crate) readiness: Mutex<Readiness>,
     /// Whether this node, once ready, has fallen behind live.
     lag: Mutex<Lag>,
@@ -109,7 +121,21 @@ pub struct Edge {
 struct Gated {
     gate: SignatureGate,
     /// Control events waiting for segments pushed before them.
-    barriers: Barriers<LiveEvent>,
+    barriers: Barriers<Enveloped>,
+}
+
+/// A verified control event and the envelope it came in: a rendition description's is
+/// served as its init segment's `.sig`.
+#[derive(Debug)]
+struct Enveloped {
+    event: LiveEvent,
+    envelope: Option<Bytes>,
+}
+
+impl OfStream for Enveloped {
+    fn stream(&self) -> &StreamName {
+        self.event.stream()
+    }
 }
 
 impl std::fmt::Debug for Edge {
@@ -147,7 +173,9 @@ impl Edge {
                 }
             }
         }
+        let trust_material = Arc::new(TrustMaterial::new(&config.trust_root, &trust));
         Ok(Arc::new(Edge {
+            trust_material,
             gate: Mutex::new(Gated {
                 gate: SignatureGate::new(hold_ms, config.max_held_bytes),
                 barriers: Barriers::default(),
@@ -210,14 +238,19 @@ impl Edge {
     /// effect after every segment of its stream that was pushed before it has been
     /// published or given up on, as the ingest sent them in that order — an end must not
     /// overtake the last segments still waiting for their signatures.
-    pub(crate) fn control(&self, event: LiveEvent) -> Result<(), BroadcastError> {
+    /// `envelope` is the signed statement it came in, kept with it (see [`Enveloped`]).
+    pub(crate) fn control(&self, event: LiveEvent, envelope: Bytes) -> Result<(), BroadcastError> {
         let mut gated = self.gate.lock();
         let held = gated.gate.waiting(event.stream());
         let now = self.now_ms();
+        let event = Enveloped {
+            event,
+            envelope: Some(envelope),
+        };
         match gated.barriers.arrive(event, held, now) {
-            Some(event) => {
+            Some(e) => {
                 drop(gated);
-                self.node.apply(event)
+                self.node.apply_signed(e.event, e.envelope)
             }
             None => Ok(()),
         }
@@ -299,17 +332,16 @@ impl Edge {
         let now = self.now_ms();
         for output in operation(&mut parts, now) {
             match output {
-                // The envelope is for viewers to check the part themselves (issue 31);
-                // the window does not keep it yet.
+                // The envelope goes into the window with the part: viewers check it (.sig).
                 PartOutput::Publish {
                     part,
                     arrived_ms,
-                    signed: _,
+                    signed,
                 } => {
                     let (stream, rendition) =
                         (part.meta.stream.clone(), part.meta.rendition.clone());
                     let (sequence, index) = (part.meta.sequence, part.meta.index);
-                    match self.node.apply(LiveEvent::Part(part)) {
+                    match self.node.apply_signed(LiveEvent::Part(part), Some(signed)) {
                         Ok(()) => self
                             .node
                             .metrics
@@ -331,9 +363,9 @@ impl Edge {
     }
 
     /// Applies a control event that waited behind the gate.
-    fn release(&self, event: LiveEvent) {
-        let stream = event.stream().clone();
-        if let Err(e) = self.node.apply(event) {
+    fn release(&self, e: Enveloped) {
+        let stream = e.event.stream().clone();
+        if let Err(e) = self.node.apply_signed(e.event, e.envelope) {
             tracing::warn!(%stream, error = %e, "control event refused after waiting for its segments");
         }
     }
@@ -343,7 +375,7 @@ impl Edge {
     /// for it.
     fn apply_in_order(
         &self,
-        barriers: &mut Barriers<LiveEvent>,
+        barriers: &mut Barriers<Enveloped>,
         (stream, rendition, sequence): (StreamName, RenditionName, u64),
         output: GateOutput,
         now_ms: u64,
@@ -375,12 +407,30 @@ impl Edge {
         let trust = Arc::clone(&self.trust);
         let key_id = statement.key_id();
         let now = unix_now();
+        // A part's statement may be signed by a key its ingest delegated for the part's
+        // stream, session, rendition and run: checked against that scope.
+        let part = match &statement {
+            MediaStatement::Part(m) => {
+                Some((m.stream.clone(), m.session, m.rendition.clone(), m.sequence))
+            }
+            MediaStatement::Segment(_) => None,
+        };
         let (verdict, took) = tokio::task::spawn_blocking(move || {
             let started = std::time::Instant::now();
-            let verdict =
-                trust
-                    .read()
-                    .verify(key_id, &signed.statement_bytes, &signed.signature, now);
+            let trust = trust.read();
+            let (message, signature) = (&signed.statement_bytes, &signed.signature);
+            let verdict = match &part {
+                Some((stream, session, rendition, sequence)) => {
+                    let scope = PartScope {
+                        stream,
+                        session: *session,
+                        rendition,
+                        sequence: *sequence,
+                    };
+                    trust.verify_part(key_id, scope, message, signature, now)
+                }
+                None => trust.verify(key_id, message, signature, now),
+            };
             (verdict, started.elapsed())
         })
         .await
@@ -427,6 +477,50 @@ impl Edge {
         Ok(())
     }
 
+    /// A part-key delegation from the statement topic of `stream`/`rendition`: admitted
+    /// into the trust store on the blocking pool when a certified, valid, unrevoked ingest
+    /// key signed it for that very stream and rendition (the same delegation again, sent
+    /// at every segment of its run for nodes that join late, is not checked twice), then
+    /// kept by the node for viewers (`{seq}.partkey`).
+    pub(crate) async fn offer_part_key(
+        &self,
+        (stream, rendition): (&StreamName, &RenditionName),
+        envelope: Bytes,
+    ) -> Result<(), BroadcastError> {
+        let (_, delegation) = certs::signing::Delegation::decode(&envelope)?;
+        let s = delegation.statement();
+        if &s.stream != stream || &s.rendition != rendition {
+            return Err(BroadcastError::TopicMismatch {
+                what: "part key of another stream or rendition",
+            });
+        }
+        let (session, run) = (s.session, (s.first_sequence, s.last_sequence));
+        let known = self
+            .trust
+            .read()
+            .delegation(delegation.key_id())
+            .is_some_and(|held| held.envelope() == &envelope[..]);
+        if !known {
+            let trust = Arc::clone(&self.trust);
+            let now = unix_now();
+            let bytes = envelope.clone();
+            tokio::task::spawn_blocking(move || {
+                trust.write().admit_delegation(&bytes, now).map(drop)
+            })
+            .await
+            .map_err(BroadcastError::Task)??;
+        }
+        if let Err(e) = self
+            .node
+            .add_part_key((stream, rendition, session), run, envelope)
+        {
+            // Admitted for verification all the same; served once the rendition is known
+            // (the ingest sends it again at the next segment).
+            tracing::debug!(%stream, %rendition, error = %e, "part key not kept for viewers yet");
+        }
+        Ok(())
+    }
+
     /// Admits a certificate (encoded bytes) on the blocking pool: its root signature is
     /// checked there.
     pub(crate) async fn admit_certificate(
@@ -435,6 +529,7 @@ impl Edge {
         payload: Bytes,
     ) -> Result<(), BroadcastError> {
         let trust = Arc::clone(&self.trust);
+        let material = Arc::clone(&self.trust_material);
         let now = unix_now();
         let key_id = tokio::task::spawn_blocking(move || {
             let cert = certs::signing::IngestCertificate::decode(&payload)?;
@@ -443,7 +538,10 @@ impl Edge {
                     what: "certificate of another ingest node",
                 });
             }
-            Ok(trust.write().add_certificate(&payload, now)?)
+            let mut trust = trust.write();
+            let key_id = trust.add_certificate(&payload, now)?;
+            material.update(&trust);
+            Ok(key_id)
         })
         .await
         .map_err(BroadcastError::Task)??;
@@ -458,6 +556,7 @@ impl Edge {
         payload: Bytes,
     ) -> Result<(), BroadcastError> {
         let trust = Arc::clone(&self.trust);
+        let material = Arc::clone(&self.trust_material);
         tokio::task::spawn_blocking(move || {
             let revocation = certs::signing::Revocation::decode(&payload)?;
             if revocation.key_id() != key_id {
@@ -465,7 +564,10 @@ impl Edge {
                     what: "revocation of another key",
                 });
             }
-            Ok(trust.write().revoke(&payload)?)
+            let mut trust = trust.write();
+            let key_id = trust.revoke(&payload)?;
+            material.update(&trust);
+            Ok(key_id)
         })
         .await
         .map_err(BroadcastError::Task)??;
@@ -512,19 +614,21 @@ impl Edge {
 
     fn apply(&self, output: GateOutput, now_ms: u64) {
         match output {
-            // The envelope is for viewers to check the segment themselves (issue 31); the
-            // window does not keep it yet.
+            // The envelope goes into the window with the segment: viewers check it (.sig).
             GateOutput::Publish {
                 segment,
                 arrived_ms,
-                signed: _,
+                signed,
             } => {
                 let (stream, rendition, sequence) = (
                     segment.meta.stream.clone(),
                     segment.meta.rendition.clone(),
                     segment.meta.sequence,
                 );
-                match self.node.apply(LiveEvent::Segment(segment)) {
+                match self
+                    .node
+                    .apply_signed(LiveEvent::Segment(segment), Some(signed))
+                {
                     Ok(()) => {
                         let waited = now_ms.saturating_sub(arrived_ms);
                         self.node.metrics.waited(waited as f64 / 1000.0);
@@ -658,6 +762,8 @@ fn reject_reason(e: &CertsError) -> RejectReason {
         "unknown_key" => RejectReason::UnknownKey,
         "expired_key" => RejectReason::ExpiredKey,
         "revoked_key" => RejectReason::RevokedKey,
+        "unknown_delegation" => RejectReason::UnknownDelegation,
+        "expired_delegation" => RejectReason::ExpiredDelegation,
         _ => RejectReason::BadSignature,
     }
 }
@@ -699,6 +805,13 @@ mod tests {
             CertsError::Revoked {
                 key_id,
                 revoked_at: 1,
+            },
+            CertsError::DelegationScope { key_id },
+            CertsError::DelegationExpired {
+                key_id,
+                sequence: 9,
+                first: 1,
+                last: 5,
             },
         ] {
             assert_eq!(reject_reason(&e).label(), e.reason());

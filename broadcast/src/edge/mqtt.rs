@@ -25,7 +25,7 @@ use control::{Bus, BusEvent, BusOptions, Message, Qos};
 use domain::load::REPORT_EVERY;
 use domain::presence::{Announcement, Presence, Role};
 use domain::topics::Topic;
-use domain::wire::{MediaStatement, SignedMedia};
+use domain::wire::{MediaStatement, SignedMedia, PART_KEY_TAG};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -88,7 +88,15 @@ async fn decode_and_apply(edge: &Edge, message: &Message) -> Result<(), Broadcas
         Topic::IngestCertificate(node) => edge.admit_certificate(node.clone(), payload).await,
         Topic::Revocation(key_id) => edge.revoke(*key_id, payload).await,
         Topic::MediaStatements(stream, rendition) => {
-            // Segment and part statements share the topic, told apart by their tag.
+            // Segment and part statements share the topic, told apart by their tag, and
+            // so do the part-key delegations (the statement opens after the envelope's
+            // four length bytes).
+            if payload
+                .get(4..)
+                .is_some_and(|s| s.starts_with(PART_KEY_TAG))
+            {
+                return edge.offer_part_key((stream, rendition), payload).await;
+            }
             let signed = SignedMedia::decode(&payload)?;
             let statement = signed.statement()?;
             let (s, r) = match &statement {

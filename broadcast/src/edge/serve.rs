@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::{intake, mqtt, Edge};
+use super::{intake, mqtt, trust_material, Edge};
 use crate::{BroadcastError, EdgeConfig, Node};
 
 /// How often the gate's timer runs: held segments become gaps at most this late.
@@ -25,7 +25,8 @@ impl Edge {
     /// The node's public routes plus the internal push API (`domain::push_protocol`) and the
     /// configuration's extra routes, on one router: what [`run_edge`] serves.
     pub fn router(self: &Arc<Self>) -> Router {
-        let mut extra = intake::routes(Arc::clone(self));
+        let mut extra = intake::routes(Arc::clone(self))
+            .merge(trust_material::routes(Arc::clone(&self.trust_material)));
         if let Some(more) = &self.config.extra_routes {
             extra = extra.merge(more.clone());
         }

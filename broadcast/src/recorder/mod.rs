@@ -5,6 +5,8 @@
 //! {dir}/{stream}/{recording}/{rendition}/{seq}.ts   every published segment, as served
 //!                                                   (`{seq}.m4s` for a CMAF rendition)
 //! {dir}/{stream}/{recording}/{rendition}/init.mp4   a CMAF rendition's init segment
+//! {dir}/{stream}/{recording}/{rendition}/{file}.sig each file's signed statement, as the
+//!                                                   node verified it, written before it
 //! {dir}/{stream}/{recording}/{rendition}/index.m3u8 written when the stream ends (VOD)
 //! {dir}/{stream}/{recording}/master.m3u8            likewise, after the media playlists
 //! {dir}/{stream}/{recording}/recording.json         likewise, last (`RecordingInfo`)
@@ -90,9 +92,13 @@ pub(crate) enum Record {
     /// A published segment, with the stream's master playlist at that moment.
     Segment {
         segment: Segment,
+        /// The envelope of its signed statement, recorded beside it (`{seq}.m4s.sig`).
+        signed: Option<Bytes>,
         master: Option<Bytes>,
         /// The rendition's init segment, if it is CMAF.
         init: Option<Bytes>,
+        /// The envelope of the rendition description that carries it (`init.mp4.sig`).
+        init_signed: Option<Bytes>,
     },
     /// A sequence number listed as a gap.
     Gap {
@@ -102,6 +108,9 @@ pub(crate) enum Record {
     },
     /// The stream ended: finish its recording with this master playlist.
     Ended { stream: StreamName, master: String },
+    /// The stream is private (or public again) from now on: its recording in progress, and
+    /// any later one while it stays private, is marked private before its next segment.
+    Privacy { stream: StreamName, private: bool },
     /// Answered once everything queued before it is on disk.
     Flush(SyncSender<()>),
 }
@@ -184,6 +193,15 @@ impl Recording {
         }
     }
 
+    /// Marks the recording private (once: the marker is kept for good).
+    fn mark_private(&mut self) {
+        let path = self.dir.join(recording::PRIVATE_FILE);
+        if !path.exists() {
+            let written = fs::create_dir_all(&self.dir).and_then(|()| write_atomically(&path, b""));
+            self.note(written, &path);
+        }
+    }
+
     /// Keeps `live-master.m3u8` equal to the stream's latest master.
     fn update_master(&mut self, master: Option<Bytes>) {
         let Some(master) = master else { return };
@@ -199,8 +217,16 @@ impl Recording {
     /// Writes a segment's file and its entry; a segment already recorded (the window an
     /// ingest sends a node that rejoins) is skipped.
     /// A CMAF segment (`init` given) is written as `{seq}.m4s`, after its rendition's
-    /// `init.mp4` (written once: the recording's playlist names one init segment).
-    fn write_segment(&mut self, segment: &Segment, init: Option<&Bytes>, config: &NodeConfig) {
+    /// `init.mp4` (written once: the recording's playlist names one init segment). Each
+    /// file's signed statement (`signed`, `init_signed`), if the node has it, is written
+    /// first beside it as `{file}.sig`: whoever finds a file finds its statement.
+    fn write_segment(
+        &mut self,
+        segment: &Segment,
+        (signed, init): (Option<&Bytes>, Option<&Bytes>),
+        init_signed: Option<&Bytes>,
+        config: &NodeConfig,
+    ) {
         let meta = &segment.meta;
         let recorded = self
             .renditions
@@ -215,6 +241,7 @@ impl Recording {
             Some(init) => {
                 let path = rendition_dir.join(recording::INIT_FILE);
                 if !path.exists() {
+                    self.write_statement(&path, init_signed);
                     let written = write_atomically(&path, init);
                     self.note(written, &path);
                 }
@@ -223,6 +250,7 @@ impl Recording {
             None => "ts",
         };
         let path = rendition_dir.join(format!("{}.{extension}", meta.sequence));
+        self.write_statement(&path, signed);
         let written = write_atomically(&path, &segment.bytes);
         // A segment the disk did not take (full, failing) is listed as a gap: the
         // recording says what it lost instead of listing a file that is not there.
@@ -230,6 +258,16 @@ impl Recording {
         entry.gap = written.is_err();
         self.note(written, &path);
         self.add_entry(meta.rendition.clone(), entry, config);
+    }
+
+    /// Writes `envelope`, the signed statement of the file at `path`, as `{path}.sig`.
+    fn write_statement(&mut self, path: &Path, envelope: Option<&Bytes>) {
+        let Some(envelope) = envelope else { return };
+        let mut name = path.as_os_str().to_owned();
+        name.push(recording::STATEMENT_SUFFIX);
+        let sidecar = PathBuf::from(name);
+        let written = write_atomically(&sidecar, envelope);
+        self.note(written, &sidecar);
     }
 
     /// Lists an entry (journaled first). After a restart, the missed sequence numbers
@@ -377,6 +415,7 @@ impl Recording {
             ended_at: unix_now(),
             duration_secs: duration.as_secs_f64(),
             renditions,
+            private: self.dir.join(recording::PRIVATE_FILE).exists(),
         }
     }
 }

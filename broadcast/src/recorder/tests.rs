@@ -44,6 +44,8 @@ fn a_stream_becomes_a_vod_recording_when_it_ends() {
     for seq in 0..3 {
         recorder.send(Record::Segment {
             init: None,
+            init_signed: None,
+            signed: None,
             segment: segment(seq),
             master: None,
         });
@@ -61,6 +63,8 @@ fn a_stream_becomes_a_vod_recording_when_it_ends() {
     });
     recorder.send(Record::Segment {
         init: None,
+        init_signed: None,
+        signed: None,
         segment: segment(4),
         master: None,
     });
@@ -154,6 +158,7 @@ fn recordings_past_retention_are_deleted_when_the_recorder_starts() {
             ended_at,
             duration_secs: 0.0,
             renditions: Vec::new(),
+            private: false,
         };
         fs::write(
             dir.join(INFO_FILE),
@@ -195,6 +200,8 @@ fn a_panicking_observer_does_not_stop_the_recorder() {
     for record in [
         Record::Segment {
             init: None,
+            init_signed: None,
+            signed: None,
             segment: segment(0),
             master: None,
         },
@@ -204,6 +211,8 @@ fn a_panicking_observer_does_not_stop_the_recorder() {
         },
         Record::Segment {
             init: None,
+            init_signed: None,
+            signed: None,
             segment: second,
             master: None,
         },
@@ -230,6 +239,8 @@ fn ended() -> Record {
 fn with_master(seq: u64) -> Record {
     Record::Segment {
         init: None,
+        init_signed: None,
+        signed: None,
         segment: segment(seq),
         master: Some(Bytes::from_static(MASTER.as_bytes())),
     }

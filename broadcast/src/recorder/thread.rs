@@ -6,7 +6,7 @@
 //! which rebuilds recordings, and this loop, which runs them, both read `mod.rs` and it
 //! reads neither.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -109,6 +109,8 @@ fn run(
     resume_within: Duration,
 ) {
     let mut active: HashMap<StreamName, Recording> = HashMap::new();
+    // Streams private now: their recordings are marked before their next segment.
+    let mut private: HashSet<StreamName> = HashSet::new();
     // Recordings found with a journal: waiting for their stream to come back.
     let mut dormant = resume::recover(root, &config, hooks);
     let resume_until = Instant::now() + resume_within;
@@ -153,8 +155,10 @@ fn run(
         match record {
             Record::Segment {
                 segment,
+                signed,
                 master,
                 init,
+                init_signed,
             } => {
                 let rec =
                     active
@@ -165,8 +169,16 @@ fn run(
                                 Recording::open(root, &segment.meta.stream, segment.meta.session)
                             }
                         });
+                if private.contains(&segment.meta.stream) {
+                    rec.mark_private();
+                }
                 rec.update_master(master);
-                rec.write_segment(&segment, init.as_ref(), &config);
+                rec.write_segment(
+                    &segment,
+                    (signed.as_ref(), init.as_ref()),
+                    init_signed.as_ref(),
+                    &config,
+                );
             }
             Record::Gap {
                 stream,
@@ -184,6 +196,21 @@ fn run(
                 if let Some(info) = rec.finish(Some(Bytes::from(master)), false) {
                     announce(hooks, info);
                 }
+            }
+            Record::Privacy {
+                stream,
+                private: true,
+            } => {
+                if let Some(rec) = active.get_mut(&stream) {
+                    rec.mark_private();
+                }
+                private.insert(stream);
+            }
+            Record::Privacy {
+                stream,
+                private: false,
+            } => {
+                private.remove(&stream);
             }
             Record::Flush(done) => {
                 let _ = done.send(());

@@ -16,6 +16,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use domain::hls::{self, LlWindow, RenditionReport, PART_SEGMENTS};
 use domain::hls::{Entry, MediaWindow};
 use domain::segment::Part;
@@ -36,8 +38,8 @@ pub(super) struct Ll {
     capacity: usize,
     target: Duration,
     part_target: Duration,
-    /// Verified parts not applied yet.
-    pending: BTreeMap<PartKey, Part>,
+    /// Verified parts not applied yet, with their signed statements.
+    pending: BTreeMap<PartKey, (Part, Option<Bytes>)>,
     /// Bytes of applied parts: those listed, and the segment before them.
     parts: BTreeMap<PartKey, Document>,
 }
@@ -87,13 +89,19 @@ impl Ll {
         self.window = window;
     }
 
-    /// A verified part; true if the window changed.
-    pub(super) fn push_part(&mut self, part: Part, media: &MediaWindow) -> bool {
+    /// A verified part (with the envelope of its signed statement, served as its `.sig`);
+    /// true if the window changed.
+    pub(super) fn push_part(
+        &mut self,
+        part: Part,
+        signed: Option<Bytes>,
+        media: &MediaWindow,
+    ) -> bool {
         let key = (part.meta.sequence, part.meta.index);
         if self.is_late(key.0) {
             return false;
         }
-        self.pending.insert(key, part);
+        self.pending.insert(key, (part, signed));
         while self.pending.len() > MAX_PENDING {
             self.pending.pop_last();
         }
@@ -119,7 +127,7 @@ impl Ll {
     fn drain(&mut self, media: &MediaWindow) -> bool {
         let mut changed = false;
         while let Some(next) = self.next_part() {
-            let Some(part) = self.pending.remove(&next) else {
+            let Some((part, signed)) = self.pending.remove(&next) else {
                 break;
             };
             // A new discontinuity sequence opens a new timeline (`EXT-X-DISCONTINUITY`).
@@ -145,8 +153,10 @@ impl Ll {
                 break; // ended
             }
             let session: SessionId = part.meta.session;
-            self.parts
-                .insert(next, Document::part(session, next.0, next.1, part.bytes));
+            self.parts.insert(
+                next,
+                Document::part(session, next.0, next.1, part.bytes).with_signed(signed),
+            );
             changed = true;
         }
         let last = self.window.last_sequence();

@@ -25,9 +25,10 @@ impl RenditionState {
         };
         let format = self.info.format();
         let init = match (&self.info.init, format) {
-            (Some(init), SegmentFormat::Cmaf) => {
-                Some(Document::init(init.bytes().clone(), max_age))
-            }
+            (Some(init), SegmentFormat::Cmaf) => Some(Document {
+                signed: self.init_signed.clone(),
+                ..Document::init(init.bytes().clone(), max_age)
+            }),
             _ => None,
         };
         let (playlist, delta, ll, parts) = match (&self.ll, format) {
@@ -62,6 +63,7 @@ impl RenditionState {
             ll,
             segments: self.kept.iter().cloned().collect(),
             parts,
+            part_keys: self.part_keys.iter().cloned().collect(),
         }));
     }
 }

@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Viewer verification (issue 31): what it costs a viewer to check every fragment itself.
+# One `sealcast up` (one broadcast node, the load balancer) with the source rung and a
+# 360p rung, LL-HLS parts of 0.333 s, fed 720p30 by `sealcast source`; one Chromium viewer
+# at a time plays the 360p rung through the load balancer for SECONDS, once with the
+# browser's own WebCrypto and once with the vendored library forced (`?verify=library`);
+# bench/viewer_verify.py reads the page's own records:
+#   - verification CPU per viewer-second (the time the loader spent in its checks, over
+#     the media seconds played),
+#   - requests and bytes added per viewer-second by sidecars, part-key delegations and the
+#     trust bundle, against the media's, and the same without the part delegation
+#     (every part's sidecar at the size of an ML-DSA-65 envelope: computed from the same
+#     requests).
+# The added latency per part is bench/latency.sh's `ll` against `ll-noverify`.
+#
+# Writes bench/results/viewer-verify.json and a section in docs/benchmarks.md.
+#
+# Usage: bench/viewer-verify.sh [SECONDS] [ROUNDS]   (defaults 60 and 3)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh
+SECS="${1:-60}"
+ROUNDS="${2:-3}"
+
+source bench/lib.sh
+bench_install viewer-verify chromium chromium-driver curl python3
+bench_workdir
+bench_build
+
+dir="$WORK/up"
+mkdir -p "$dir"
+cat > "$dir/sealcast.toml" <<'EOF'
+[ingest]
+end_grace_seconds = 2.0
+
+[ladder]
+segment_target = 2.0
+window = 6
+preset = "veryfast"
+format = "cmaf"
+part_target = 0.333
+
+[[ladder.rungs]]
+name = "src"
+kind = "source"
+
+[[ladder.rungs]]
+name = "360p"
+kind = "encode"
+height = 360
+bitrate_kbps = 730
+maxrate_kbps = 781
+bufsize_kbits = 1095
+EOF
+"$BIN" up --config "$dir/sealcast.toml" --data-dir "$dir/data" --certs-dir "$dir/certs" \
+  --broadcast 1 --rtmp-listen 127.0.0.1:0 --broadcast-listen 127.0.0.1:0 \
+  --mqtt-listen 127.0.0.1:0 --https-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 \
+  > "$dir/up.out" 2> "$dir/up.err" &
+PIDS+=("$!")
+for _ in $(seq 1 600); do grep -q '^broadcast1 ' "$dir/up.out" && break; sleep 0.1; done
+grep -q '^broadcast1 ' "$dir/up.out" || { echo "viewer-verify: sealcast up did not start" >&2; tail "$dir/up.err" >&2; exit 1; }
+field() { awk -v k="$1" '$1 == k {print $2}' "$dir/up.out" | head -1; }
+ORIGIN="$(field player)"
+KEY="$(awk '/^stream-key main /{print $3}' "$dir/up.out" | head -1)"
+RTMP="$(field obs-server)"
+
+TOTAL=$(( (SECS + 40) * 2 * ROUNDS + 60 ))
+"$BIN" source --url "$RTMP/$KEY" --size 1280x720 --fps 30 --duration "$TOTAL" > "$WORK/source.log" 2>&1 &
+PIDS+=("$!")
+for _ in $(seq 1 300); do
+  curl -sf --cacert "$dir/certs/ca.pem" "${ORIGIN%/}/live/main/360p/index.m3u8" -o /dev/null && break
+  sleep 0.2
+done
+
+: > "$WORK/runs.jsonl"
+for round in $(seq 1 "$ROUNDS"); do
+  for query in "" "?verify=library"; do
+    echo "viewer-verify: round $round/$ROUNDS ${query:-WebCrypto} (${SECS}s)" >&2
+    if python3 bench/viewer_verify.py "$ORIGIN" main 360p "$SECS" "$query" > "$WORK/run.json" 2> "$WORK/run.err"; then
+      python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); r["round"]=int(sys.argv[2]); print(json.dumps(r))' \
+        "$WORK/run.json" "$round" >> "$WORK/runs.jsonl"
+    else
+      echo "viewer-verify: run failed: $(tail -c 600 "$WORK/run.err")" >&2
+    fi
+  done
+done
+
+mkdir -p bench/results
+SECS="$SECS" ROUNDS="$ROUNDS" python3 - "$WORK/runs.jsonl" <<'PY'
+import json, os, statistics, sys
+sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import put
+runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+json.dump(runs, open("bench/results/viewer-verify.json", "w"), indent=1)
+def med(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+def f(v, digits=2):
+    return "—" if v is None else f"{v:,.{digits}f}"
+rows = []
+for mode in sorted({r["mode"] for r in runs}):
+    mine = [r for r in runs if r["mode"] == mode]
+    rows.append((mode, len(mine),
+                 med(r["verify_cpu_ms_per_viewer_s"] for r in mine),
+                 med(r["added_requests_per_s"] for r in mine),
+                 med(r["kinds"].get("media", {}).get("requests", 0) / r["played_s"] for r in mine),
+                 med(r["added_bytes_per_s"] for r in mine),
+                 med(r["media_bytes_per_s"] for r in mine),
+                 med(r["added_bytes_share"] for r in mine),
+                 med(r["without_delegation_bytes_per_s"] for r in mine),
+                 med(r["without_delegation_share"] for r in mine),
+                 sum(r["refused"] for r in mine)))
+lines = [
+    "## Viewer verification",
+    "",
+    f"One Chromium viewer plays the 360p rung (730 kb/s, LL-HLS parts of 0.333 s) of a live "
+    f"720p30 `sealcast source` through the load balancer for {os.environ['SECS']} s, "
+    f"{os.environ['ROUNDS']} rounds per path (medians below), checking every fragment "
+    "itself (issue 31). CPU is the time the player's loader spends in its checks (SHA-256, "
+    "signature, delegation) per second of media played; requests and bytes are the page's "
+    "Resource Timing (`encodedBodySize`) per second played: what verification adds "
+    "(sidecars, part-key delegations, trust bundle) against the media. \"Without "
+    "delegation\" is the same requests with every part's sidecar at the size of an "
+    "ML-DSA-65 part envelope and no delegation: computed, not measured.",
+    "",
+    "| path | runs | verify CPU ms per viewer-s | added requests/s | media requests/s | added bytes/s | media bytes/s | added share | without delegation: bytes/s | share | refused |",
+    "|---|---|---|---|---|---|---|---|---|---|---|",
+]
+for (mode, n, cpu, areq, mreq, ab, mb, share, wb, wshare, refused) in rows:
+    lines.append(f"| {mode} | {n} | {f(cpu)} | {f(areq)} | {f(mreq)} | {f(ab, 0)} | {f(mb, 0)} | "
+                 f"{f(share * 100 if share is not None else None, 1)} % | {f(wb, 0)} | "
+                 f"{f(wshare * 100 if wshare is not None else None, 1)} % | {refused} |")
+lines += ["", "Goal (issue 31): added bytes under 3 % of the media at the 360p rung.",
+          "", "Run it with `bench/viewer-verify.sh [SECONDS] [ROUNDS]`."]
+section = "\n".join(lines) + "\n"
+put(section, "## Viewer verification", after="## Glass-to-glass latency")
+print(section)
+PY

@@ -1,0 +1,3 @@
+#![no_main]
+//! `fuzzing::playback_token` under libFuzzer.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fuzzing::playback_token(data));

@@ -1,0 +1,455 @@
+//! `sealcast verify URL --root-pub FILE [--seconds N] [--ca FILE]`: what the player checks,
+//! outside a browser, for monitoring and for players we do not ship.
+//!
+//! It reads the master playlist at URL (live or a recording), and for every rendition
+//! follows its media playlist: each `init.mp4`, each segment, and the parts of the segment
+//! still open, fetched with their sidecars (`{URL}.sig`, a delegation `{seq}.partkey` when
+//! a part names a key it does not know yet) and checked by `certs::signing::playback`, the
+//! player's checks in Rust, against the root key in FILE (pinned by the operator, never
+//! taken from the server) and the trust bundle the server serves (`/trust/v1/bundle`,
+//! whose every item the root signed). One line per refusal on stdout (`refused URL
+//! reason`), a summary at the end; the exit status is 1 when anything was refused or
+//! nothing could be verified.
+//!
+//! A live playlist is followed for `--seconds` (10 by default), a recording read to its
+//! end. A fragment that is no longer served (it slid out of the
+//! window while this was behind) is reported as unavailable, not refused, and continuity
+//! starts over after it.
+
+mod playlist;
+
+use std::collections::HashSet;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context};
+use certs::signing::playback::{Check, Fragment, PlaybackVerifier, Refused, ViewerTrust};
+use certs::signing::{RootPublicKey, TrustBundle};
+use clap::Args;
+use reqwest::{StatusCode, Url};
+
+use self::playlist::MediaPlaylist;
+
+/// `sealcast verify`'s command line.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct VerifyArgs {
+    /// A master playlist: `https://HOST/live/STREAM/master.m3u8` or a recording's
+    /// `/vod/STREAM/ID/master.m3u8` (a private stream's `?token=…` is kept on every URL).
+    pub(crate) url: String,
+    /// The cluster's root public key (`keys/root.pub` of the data directory, or the file
+    /// the operator publishes): what every signature must chain up to.
+    #[arg(long)]
+    pub(crate) root_pub: PathBuf,
+    /// How long to follow a live stream, in seconds (10 by default); a recording is read
+    /// to its end.
+    #[arg(long)]
+    pub(crate) seconds: Option<u64>,
+    /// A PEM CA certificate to trust for HTTPS (the cluster's local CA, `certs/ca.pem`).
+    #[arg(long)]
+    pub(crate) ca: Option<PathBuf>,
+}
+
+/// Followed for this long when `--seconds` is not given and the stream is live.
+const DEFAULT_SECONDS: u64 = 10;
+/// How often a live media playlist is read again.
+const POLL: Duration = Duration::from_millis(500);
+/// How often the trust bundle is read again while following.
+const BUNDLE_EVERY: Duration = Duration::from_secs(10);
+/// Largest fragment fetched (a segment at a high rung is a few megabytes).
+const MAX_FRAGMENT: usize = 64 << 20;
+/// Largest sidecar, delegation or bundle fetched.
+const MAX_SIGNED: usize = 8 << 20;
+/// One request's time limit.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Runs the command; `Ok(true)` when every fragment verified and there was at least one.
+pub(crate) async fn run(args: VerifyArgs) -> anyhow::Result<bool> {
+    let root = RootPublicKey::read_file(&args.root_pub)
+        .with_context(|| format!("the root key {}", args.root_pub.display()))?;
+    let mut client = reqwest::Client::builder().timeout(REQUEST_TIMEOUT);
+    if let Some(ca) = &args.ca {
+        let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
+        client = client.add_root_certificate(reqwest::Certificate::from_pem(&pem)?);
+    }
+    let client = client.build()?;
+    let master_url = Url::parse(&args.url).context("the URL")?;
+    let mut run = Run {
+        client,
+        root,
+        query: master_url.query().map(str::to_owned),
+        out: Tally::default(),
+    };
+    let bundle_url = run.with_query(master_url.join("/trust/v1/bundle")?);
+    let trust = run.trust(&bundle_url).await?;
+    let master = run
+        .text(&master_url)
+        .await?
+        .with_context(|| format!("{master_url} is not served"))?;
+    let mut renditions = Vec::new();
+    for uri in playlist::master(&master).with_context(|| format!("{master_url}"))? {
+        let url = run.with_query(master_url.join(&uri)?);
+        renditions.push(Rendition::new(url, PlaybackVerifier::new(trust.clone())));
+    }
+    let started = Instant::now();
+    let mut bundle_read = Instant::now();
+    loop {
+        let mut all_ended = true;
+        for r in &mut renditions {
+            if !r.ended {
+                run.follow(r).await;
+                all_ended &= r.ended;
+            }
+        }
+        // A recording is read to its end; a live stream for as long as asked.
+        let limit = args
+            .seconds
+            .map_or(Duration::from_secs(DEFAULT_SECONDS), Duration::from_secs);
+        if all_ended || started.elapsed() >= limit {
+            break;
+        }
+        if bundle_read.elapsed() >= BUNDLE_EVERY {
+            bundle_read = Instant::now();
+            if let Ok(bundle) = run.bundle(&bundle_url).await {
+                for r in &mut renditions {
+                    r.verifier.trust_mut().admit_bundle(&bundle);
+                }
+            }
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    let t = &run.out;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(
+        stdout,
+        "verified {} fragments ({} init, {} segments, {} parts) of {} renditions; refused {}; unavailable {}",
+        t.init + t.segments + t.parts,
+        t.init,
+        t.segments,
+        t.parts,
+        renditions.len(),
+        t.refused,
+        t.unavailable
+    )?;
+    Ok(t.refused == 0 && t.init + t.segments + t.parts > 0)
+}
+
+/// What was seen.
+#[derive(Debug, Default)]
+struct Tally {
+    init: u64,
+    segments: u64,
+    parts: u64,
+    refused: u64,
+    unavailable: u64,
+}
+
+/// One rendition being followed.
+struct Rendition {
+    playlist: Url,
+    verifier: PlaybackVerifier,
+    /// Init segments verified (by URL).
+    inits: HashSet<String>,
+    /// The last whole segment checked.
+    last_segment: Option<u64>,
+    /// The last part checked.
+    last_part: Option<(u64, u32)>,
+    ended: bool,
+    /// Whether its playlist was live when last read.
+    live: bool,
+}
+
+impl Rendition {
+    fn new(playlist: Url, verifier: PlaybackVerifier) -> Self {
+        Rendition {
+            playlist,
+            verifier,
+            inits: HashSet::new(),
+            last_segment: None,
+            last_part: None,
+            ended: false,
+            live: true,
+        }
+    }
+}
+
+/// One fragment to fetch and check.
+struct Wanted {
+    url: Url,
+    sequence: Option<u64>,
+    part: Option<u32>,
+    discontinuity: u64,
+    duration: Option<f64>,
+}
+
+struct Run {
+    client: reqwest::Client,
+    root: RootPublicKey,
+    /// The master URL's query (a private stream's token), carried onto every URL.
+    query: Option<String>,
+    out: Tally,
+}
+
+impl Run {
+    fn with_query(&self, mut url: Url) -> Url {
+        if url.query().is_none() {
+            url.set_query(self.query.as_deref());
+        }
+        url
+    }
+
+    async fn bundle(&self, url: &Url) -> anyhow::Result<TrustBundle> {
+        let bytes = self
+            .bytes(url, MAX_SIGNED)
+            .await?
+            .with_context(|| format!("{url} is not served"))?;
+        TrustBundle::decode(&bytes).with_context(|| format!("{url}"))
+    }
+
+    async fn trust(&self, url: &Url) -> anyhow::Result<ViewerTrust> {
+        let bundle = self.bundle(url).await?;
+        let mut trust = ViewerTrust::new(self.root.clone());
+        let refused = trust.admit_bundle(&bundle);
+        if refused > 0 {
+            tracing::warn!(
+                refused,
+                "items of the trust bundle are not the pinned root's"
+            );
+        }
+        Ok(trust)
+    }
+
+    /// GETs `url`: `None` for a 404 or 410, the body (at most `max` bytes) for a 2xx.
+    async fn bytes(&self, url: &Url, max: usize) -> anyhow::Result<Option<Vec<u8>>> {
+        let mut response = self.client.get(url.clone()).send().await?;
+        match response.status() {
+            StatusCode::NOT_FOUND | StatusCode::GONE => return Ok(None),
+            s if !s.is_success() => bail!("{url}: {s}"),
+            _ => {}
+        }
+        if response.content_length().is_some_and(|n| n > max as u64) {
+            bail!("{url}: over {max} bytes");
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await? {
+            if body.len() + chunk.len() > max {
+                bail!("{url}: over {max} bytes");
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Some(body))
+    }
+
+    async fn text(&self, url: &Url) -> anyhow::Result<Option<String>> {
+        Ok(self
+            .bytes(url, playlist::MAX_PLAYLIST)
+            .await?
+            .map(|b| String::from_utf8_lossy(&b).into_owned()))
+    }
+
+    /// Reads a rendition's playlist once and checks what is new in it.
+    async fn follow(&mut self, r: &mut Rendition) {
+        let text = match self.text(&r.playlist).await {
+            Ok(Some(text)) => text,
+            Ok(None) => {
+                self.unavailable(&r.playlist, "not served");
+                r.ended = true;
+                return;
+            }
+            Err(e) => {
+                self.unavailable(&r.playlist, &format!("{e:#}"));
+                return;
+            }
+        };
+        let playlist = match playlist::media(&text) {
+            Ok(p) => p,
+            Err(e) => {
+                self.unavailable(&r.playlist, &format!("{e:#}"));
+                return;
+            }
+        };
+        r.live = !playlist.ended;
+        for wanted in self.wanted(r, &playlist) {
+            self.check(r, &playlist, wanted).await;
+        }
+        r.ended = playlist.ended;
+    }
+
+    /// What is new in `playlist`, in order: init segments not verified yet, segments after
+    /// the last one checked, and parts of the open segment after the last one checked.
+    fn wanted(&self, r: &mut Rendition, playlist: &MediaPlaylist) -> Vec<Wanted> {
+        let mut out = Vec::new();
+        let base = r.playlist.clone();
+        let join = |uri: &str| base.join(uri).ok().map(|u| self.with_query(u));
+        for e in &playlist.entries {
+            if let Some(map) = e.map.as_deref().and_then(join) {
+                if r.inits.insert(map.to_string()) {
+                    out.push(Wanted {
+                        url: map,
+                        sequence: None,
+                        part: None,
+                        discontinuity: e.discontinuity,
+                        duration: None,
+                    });
+                }
+            }
+            match &e.uri {
+                Some(uri) => {
+                    if e.gap || r.last_segment.is_some_and(|l| e.sequence <= l) {
+                        continue;
+                    }
+                    r.last_segment = Some(e.sequence);
+                    if let Some(url) = join(uri) {
+                        out.push(Wanted {
+                            url,
+                            sequence: Some(e.sequence),
+                            part: None,
+                            discontinuity: e.discontinuity,
+                            duration: e.duration,
+                        });
+                    }
+                }
+                // The open segment: its parts.
+                None => {
+                    for p in &e.parts {
+                        if p.gap || r.last_part.is_some_and(|l| (e.sequence, p.index) <= l) {
+                            continue;
+                        }
+                        r.last_part = Some((e.sequence, p.index));
+                        if let Some(url) = join(&p.uri) {
+                            out.push(Wanted {
+                                url,
+                                sequence: Some(e.sequence),
+                                part: Some(p.index),
+                                discontinuity: e.discontinuity,
+                                duration: Some(p.duration),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Fetches one fragment and its sidecar and checks them.
+    async fn check(&mut self, r: &mut Rendition, playlist: &MediaPlaylist, w: Wanted) {
+        let bytes = match self.bytes(&w.url, MAX_FRAGMENT).await {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => {
+                self.unavailable(&w.url, "not served");
+                r.verifier.reposition();
+                return;
+            }
+            Err(e) => {
+                self.unavailable(&w.url, &format!("{e:#}"));
+                r.verifier.reposition();
+                return;
+            }
+        };
+        let sidecar = match self.bytes(&sidecar_url(&w.url), MAX_SIGNED).await {
+            Ok(sidecar) => sidecar,
+            Err(e) => {
+                self.unavailable(&sidecar_url(&w.url), &format!("{e:#}"));
+                None
+            }
+        };
+        let fragment = Fragment {
+            path: w.url.path(),
+            bytes: &bytes,
+            sidecar: sidecar.as_deref(),
+            sequence: w.sequence,
+            part: w.part,
+            discontinuity: w.discontinuity,
+            duration: w.duration,
+            live: !playlist.ended,
+            now_ms: unix_ms(),
+        };
+        let gap = |n: u64| playlist.is_gap(n);
+        let mut verdict = r.verifier.check(&fragment, gap);
+        if let Check::NeedsPartKey { path } = &verdict {
+            let part_key = match part_key_url(&w.url, path) {
+                Some(url) => self.bytes(&url, MAX_SIGNED).await.unwrap_or(None),
+                None => None,
+            };
+            verdict = match r.verifier.admit_part_key(&fragment, part_key.as_deref()) {
+                Ok(()) => r.verifier.check(&fragment, gap),
+                Err(refused) => Check::Refused(refused),
+            };
+        }
+        match verdict {
+            Check::Verified => match (w.sequence, w.part) {
+                (None, _) => self.out.init += 1,
+                (Some(_), None) => self.out.segments += 1,
+                (Some(_), Some(_)) => self.out.parts += 1,
+            },
+            Check::Refused(refused) => self.refused(&w.url, &refused),
+            Check::NeedsPartKey { .. } => self.refused(
+                &w.url,
+                &Refused {
+                    reason: certs::signing::playback::Reason::UnknownKey,
+                    detail: "no delegation".into(),
+                },
+            ),
+        }
+    }
+
+    fn refused(&mut self, url: &Url, refused: &Refused) {
+        self.out.refused += 1;
+        let mut stdout = std::io::stdout().lock();
+        let _ = if refused.detail.is_empty() {
+            writeln!(stdout, "refused {url} {}", refused.reason)
+        } else {
+            writeln!(
+                stdout,
+                "refused {url} {} ({})",
+                refused.reason, refused.detail
+            )
+        };
+    }
+
+    fn unavailable(&mut self, url: &Url, why: &str) {
+        self.out.unavailable += 1;
+        tracing::warn!(%url, why, "unavailable");
+    }
+}
+
+/// The sidecar of a media URL: `.sig` after the path, the query kept.
+fn sidecar_url(url: &Url) -> Url {
+    let mut sidecar = url.clone();
+    sidecar.set_path(&format!("{}.sig", url.path()));
+    sidecar
+}
+
+/// A delegation's `path` on a part's origin, with the part's query.
+fn part_key_url(part: &Url, path: &str) -> Option<Url> {
+    let mut url = part.join(path).ok()?;
+    url.set_query(part.query());
+    Some(url)
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sidecars_and_part_keys_sit_beside_the_media_and_keep_the_query() {
+        let part = Url::parse("https://h/live/s/360p/12.3.m4s?token=abc").expect("url");
+        assert_eq!(
+            sidecar_url(&part).as_str(),
+            "https://h/live/s/360p/12.3.m4s.sig?token=abc"
+        );
+        assert_eq!(
+            part_key_url(&part, "/live/s/360p/12.partkey")
+                .expect("url")
+                .as_str(),
+            "https://h/live/s/360p/12.partkey?token=abc"
+        );
+    }
+}
