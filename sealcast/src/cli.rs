@@ -39,6 +39,9 @@ pub(crate) enum Command {
     ApiKeys(ApiKeysArgs),
     /// Transcode an FLV file into the HLS ladder on disk, as fast as possible.
     Ladder(LadderArgs),
+    /// Check what viewers get, as the player does: follow a master playlist and verify
+    /// every rendition's init segments, segments and parts against the root key.
+    Verify(crate::verify::VerifyArgs),
 }
 
 /// `--check-config`, which every long-running role takes. `main` acts on it before the
@@ -101,6 +104,10 @@ pub(crate) struct UpArgs {
     /// RTMP listen address.
     #[arg(long, env = "SEALCAST_RTMP_LISTEN", default_value = "0.0.0.0:1935")]
     pub(crate) rtmp_listen: SocketAddr,
+    #[command(flatten)]
+    pub(crate) srt: SrtArgs,
+    #[command(flatten)]
+    pub(crate) webrtc: WebRtcArgs,
     /// Listen address of the first broadcast node; node N listens on the next ports
     /// (port 0: every node gets a free port).
     #[arg(
@@ -149,6 +156,43 @@ pub(crate) struct TrustArgs {
     /// The push token itself (default: the `push-token` file of the key directory).
     #[arg(long, env = "SEALCAST_PUSH_TOKEN", hide_env_values = true)]
     pub(crate) push_token: Option<String>,
+}
+
+/// The SRT listener of an ingest (issue 32): MPEG-TS publishers with the stream key in the
+/// `streamid` (`#!::r=live/KEY,m=publish`, or the bare key).
+#[derive(Debug, Clone, Args)]
+pub(crate) struct SrtArgs {
+    /// SRT listen address (UDP). Without it, 0.0.0.0:9000, and a port already taken there
+    /// only warns; given, a port that cannot be bound is an error.
+    #[arg(long, env = "SEALCAST_SRT_LISTEN")]
+    pub(crate) srt_listen: Option<SocketAddr>,
+    /// A file holding the SRT passphrase (10 to 79 characters): callers must then encrypt
+    /// with it; without it, callers must not encrypt.
+    #[arg(long, env = "SEALCAST_SRT_PASSPHRASE_FILE")]
+    pub(crate) srt_passphrase_file: Option<PathBuf>,
+}
+
+/// The WHIP side of an ingest (issue 32): publishers post their SDP offer to the load
+/// balancer's `/whip/NAME`, which forwards it to the ingest's WHIP HTTP port; media comes
+/// in on one UDP port.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct WebRtcArgs {
+    /// WebRTC media listen address (UDP: every WHIP session's ICE, DTLS and SRTP).
+    #[arg(long, env = "SEALCAST_WEBRTC_LISTEN", default_value = "0.0.0.0:8189")]
+    pub(crate) webrtc_listen: SocketAddr,
+    /// The address publishers are told to send media to (IP, or IP:PORT), where they reach
+    /// the media port through NAT or a container's port mapping (default: the listen
+    /// address, or this host's outbound address for 0.0.0.0).
+    #[arg(long, env = "SEALCAST_WEBRTC_ADVERTISE")]
+    pub(crate) webrtc_advertise: Option<String>,
+    /// The WHIP HTTP listen address (internal: the load balancer's upstream; `ingest`:
+    /// 0.0.0.0:8088, `up`: a free port on 127.0.0.1).
+    #[arg(long, env = "SEALCAST_WHIP_LISTEN")]
+    pub(crate) whip_listen: Option<SocketAddr>,
+    /// The WHIP base URL this ingest announces to the load balancers (default: `http://` +
+    /// the WHIP listen address).
+    #[arg(long, env = "SEALCAST_WHIP_URL")]
+    pub(crate) whip_url: Option<String>,
 }
 
 /// The MQTT broker of a cluster role.
@@ -234,6 +278,11 @@ pub(crate) struct BalanceArgs {
     /// Serve ACME HTTP-01 challenges from this directory on the plain-HTTP port.
     #[arg(long, env = "SEALCAST_ACME_DIR")]
     pub(crate) acme_dir: Option<PathBuf>,
+    /// Also proxy plain HTTP on this address, as HTTPS is proxied, for a cache tier in front
+    /// on a private network (Varnish cannot fetch over TLS; deploy/varnish/). Off unless
+    /// given.
+    #[arg(long, env = "SEALCAST_LB_ORIGIN_LISTEN")]
+    pub(crate) origin_listen: Option<SocketAddr>,
 }
 
 /// Viewer placement, as spelled on the command line.
@@ -364,6 +413,10 @@ pub(crate) struct IngestArgs {
     #[arg(long, env = "SEALCAST_RTMP_LISTEN", default_value = "0.0.0.0:1935")]
     pub(crate) rtmp_listen: SocketAddr,
     #[command(flatten)]
+    pub(crate) srt: SrtArgs,
+    #[command(flatten)]
+    pub(crate) webrtc: WebRtcArgs,
+    #[command(flatten)]
     pub(crate) trust: TrustArgs,
     #[command(flatten)]
     pub(crate) broker: BrokerArgs,
@@ -379,7 +432,8 @@ pub(crate) struct IngestArgs {
 pub(crate) struct SourceArgs {
     #[command(flatten)]
     pub(crate) check: CheckArgs,
-    /// Where to publish: `rtmp://HOST:PORT/live/KEY`.
+    /// Where to publish: `rtmp://HOST:PORT/live/KEY`, or
+    /// `srt://HOST:PORT?streamid=#!::r=live/KEY,m=publish` (MPEG-TS over SRT).
     #[arg(
         long,
         env = "SEALCAST_SOURCE_URL",

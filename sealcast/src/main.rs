@@ -12,6 +12,8 @@
 //! - `check`: `--check-config`, which checks a role's command line and variables, then
 //!   derives its plan, without starting it.
 //! - `trim`: lets the allocator return freed memory while a server idles.
+//! - `verify`: `sealcast verify`, the player's checks on a live stream or a recording,
+//!   outside a browser.
 
 mod check;
 mod cli;
@@ -20,6 +22,7 @@ mod config;
 mod plan;
 mod roles;
 mod trim;
+mod verify;
 
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
@@ -43,7 +46,11 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     // One-shot commands print their answer on stdout; only problems belong on stderr.
     let default_level = match cli.command {
-        Command::Streams(_) | Command::ApiKeys(_) | Command::Keys(_) | Command::Certs(_) => "warn",
+        Command::Streams(_)
+        | Command::ApiKeys(_)
+        | Command::Keys(_)
+        | Command::Certs(_)
+        | Command::Verify(_) => "warn",
         _ => "info",
     };
     tracing_subscriber::fmt()
@@ -94,6 +101,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Streams(args) => commands::streams(args).await,
             Command::ApiKeys(args) => commands::api_keys(args).await,
             Command::Ladder(_) => Ok(()),
+            Command::Verify(args) => {
+                // Every refusal is on stdout already, with the summary.
+                anyhow::ensure!(
+                    verify::run(args).await?,
+                    "not everything verified (see the lines above)"
+                );
+                Ok(())
+            }
         }
     })
 }

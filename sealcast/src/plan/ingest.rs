@@ -11,6 +11,7 @@ use domain::broker::BrokerAddress;
 use domain::push_protocol::PushToken;
 use domain::NodeId;
 use ingest::distribute::DistributeConfig;
+use ingest::srt::SrtSettings;
 use ingest::IngestSettings;
 
 use super::inputs::{self, CatalogPlan};
@@ -31,7 +32,53 @@ pub(crate) struct IngestPlan {
     pub(crate) settings: IngestSettings,
     pub(crate) distribution: DistributeConfig,
     pub(crate) rtmp_listen: SocketAddr,
+    pub(crate) srt: SrtPlan,
+    /// The WHIP side's limits (`[ingest] webrtc_*`).
+    pub(crate) webrtc: ingest::webrtc::WebRtcLimits,
     pub(crate) metrics_listen: SocketAddr,
+}
+
+/// Where an ingest takes SRT callers, and how.
+#[derive(Debug, Clone)]
+pub(crate) struct SrtPlan {
+    /// The UDP address.
+    pub(crate) listen: SocketAddr,
+    /// Whether it was given (then failing to bind it is an error; the default only warns).
+    pub(crate) given: bool,
+    pub(crate) settings: SrtSettings,
+}
+
+/// The default SRT listen address.
+const DEFAULT_SRT_LISTEN: ([u8; 4], u16) = ([0, 0, 0, 0], 9000);
+
+/// The SRT listener's plan from `--srt-listen`, `--srt-passphrase-file` and the
+/// configuration's `[ingest] srt_*` keys.
+pub(crate) fn srt(
+    args: &crate::cli::SrtArgs,
+    config: &Config,
+    problems: &mut Problems,
+) -> Option<SrtPlan> {
+    let passphrase = match &args.srt_passphrase_file {
+        None => None,
+        Some(path) => {
+            let text = problems.take(
+                "SEALCAST_SRT_PASSPHRASE_FILE",
+                std::fs::read_to_string(path),
+                |e| format!("{} cannot be read: {e}", path.display()),
+            )?;
+            Some(text.trim_end_matches(['\r', '\n']).to_owned())
+        }
+    };
+    let settings = problems.take("SEALCAST_CONFIG", config.ingest.srt(passphrase), |e| {
+        e.to_string()
+    })?;
+    Some(SrtPlan {
+        listen: args
+            .srt_listen
+            .unwrap_or_else(|| SocketAddr::from(DEFAULT_SRT_LISTEN)),
+        given: args.srt_listen.is_some(),
+        settings,
+    })
 }
 
 impl IngestPlan {
@@ -55,6 +102,9 @@ impl IngestPlan {
             &mut problems,
         );
         let settings = config.as_ref().and_then(|c| settings(c, &mut problems));
+        let srt_plan = config
+            .as_ref()
+            .and_then(|c| srt(&args.srt, c, &mut problems));
         let plan = (|| {
             let config = config?;
             let node_id = node_id?;
@@ -71,6 +121,8 @@ impl IngestPlan {
                 node_id,
                 settings: settings?,
                 rtmp_listen: args.rtmp_listen,
+                srt: srt_plan?,
+                webrtc: config.ingest.webrtc().unwrap_or_default(),
                 metrics_listen: args.metrics_listen,
             })
         })();

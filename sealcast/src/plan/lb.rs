@@ -32,14 +32,17 @@ impl LbPlan {
         let acme = inputs::acme(args.balance.acme_dir.as_deref(), &mut problems);
         let keys = inputs::key_dir(args.keys_dir.as_deref(), &args.catalog);
         let keys = BalancerKeys::derive(&keys, &mut problems);
-        inputs::distinct_listeners(
-            &[
-                ("SEALCAST_LB_HTTPS_LISTEN", args.https_listen),
-                ("SEALCAST_LB_HTTP_LISTEN", args.http_listen),
-                ("SEALCAST_METRICS_LISTEN", args.metrics_listen),
-            ],
-            &mut problems,
+        let mut listeners = vec![
+            ("SEALCAST_LB_HTTPS_LISTEN", args.https_listen),
+            ("SEALCAST_LB_HTTP_LISTEN", args.http_listen),
+            ("SEALCAST_METRICS_LISTEN", args.metrics_listen),
+        ];
+        listeners.extend(
+            args.balance
+                .origin_listen
+                .map(|a| ("SEALCAST_LB_ORIGIN_LISTEN", a)),
         );
+        inputs::distinct_listeners(&listeners, &mut problems);
         let plan = (|| {
             acme?;
             Some(LbPlan {

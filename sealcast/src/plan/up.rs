@@ -35,6 +35,7 @@ pub(crate) struct UpPlan {
     pub(crate) ingest_id: NodeId,
     pub(crate) settings: IngestSettings,
     pub(crate) rtmp_listen: SocketAddr,
+    pub(crate) srt: super::ingest::SrtPlan,
     pub(crate) node: NodeConfig,
     /// Every broadcast node and where it listens; the first one records.
     pub(crate) nodes: Vec<(NodeId, SocketAddr)>,
@@ -70,6 +71,11 @@ impl UpPlan {
             ("SEALCAST_LB_HTTP_LISTEN", args.http_listen),
             ("SEALCAST_MQTT_LISTEN", args.mqtt_listen),
         ];
+        listeners.extend(
+            args.balance
+                .origin_listen
+                .map(|a| ("SEALCAST_LB_ORIGIN_LISTEN", a)),
+        );
         // The other nodes listen on the ports after the first one's.
         listeners.extend(
             nodes
@@ -83,6 +89,9 @@ impl UpPlan {
         let settings = config
             .as_ref()
             .and_then(|c| super::ingest::settings(c, &mut problems));
+        let srt = config
+            .as_ref()
+            .and_then(|c| super::ingest::srt(&args.srt, c, &mut problems));
         let ingest_id = problems.take("up", NodeId::new(INGEST_ID), |e| e.to_string());
         let plan = (|| {
             acme?;
@@ -95,6 +104,7 @@ impl UpPlan {
                 ingest_id: ingest_id?,
                 settings: settings?,
                 rtmp_listen: args.rtmp_listen,
+                srt: srt?,
                 node: node_config(&config),
                 nodes: nodes?,
                 recordings: args.catalog.data_dir.join("recordings"),

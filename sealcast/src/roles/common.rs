@@ -87,3 +87,26 @@ pub(crate) fn print_ready(text: &str) {
     let _ = stdout.write_all(text.as_bytes());
     let _ = stdout.flush();
 }
+
+/// Starts `ingest`'s SRT listener as `plan` says: a given address that cannot be bound is
+/// an error; the default one (0.0.0.0:9000), when taken, only warns, so that two clusters
+/// on one machine still start. Returns where it listens.
+pub(super) async fn start_srt(
+    ingest: &mut ingest::Running,
+    plan: crate::plan::SrtPlan,
+    stop: CancellationToken,
+) -> anyhow::Result<Option<SocketAddr>> {
+    let socket = match tokio::net::UdpSocket::bind(plan.listen).await {
+        Ok(socket) => socket,
+        Err(e) if !plan.given => {
+            tracing::warn!(listen = %plan.listen, error = %e, "SRT not started: its default port is taken (give --srt-listen)");
+            return Ok(None);
+        }
+        Err(e) => {
+            return Err(anyhow::Error::new(e)
+                .context(format!("binding the SRT listener on {}", plan.listen)))
+        }
+    };
+    ingest.serve_srt(socket, plan.settings, stop)?;
+    Ok(ingest.srt_addr())
+}

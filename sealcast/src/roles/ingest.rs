@@ -2,6 +2,7 @@
 //! present, its signature published over MQTT. Also how `up` starts its own ingest over
 //! the catalog ([`start`]).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -15,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::admin::{self, SessionLog};
-use super::common::{bind, open_catalog, print_ready, serve_metrics, url_host};
+use super::common::{bind, open_catalog, print_ready, serve_metrics, start_srt, url_host};
 use crate::cli::IngestArgs;
 use crate::plan::IngestPlan;
 
@@ -42,15 +43,26 @@ pub(crate) async fn ingest(args: IngestArgs, shutdown: CancellationToken) -> any
     let rtmp = bind(plan.rtmp_listen, "RTMP").await?;
     let app = plan.settings.app.clone();
     let broker = plan.distribution.broker.clone();
+    let whip =
+        super::whip::bind_ports(&args.webrtc, SocketAddr::from(([0, 0, 0, 0], 8088))).await?;
+    let distribution = plan.distribution.with_whip_url(whip.url.clone());
     let mut ingest = start(
         plan.settings,
         &catalog,
         rtmp,
-        plan.distribution,
+        distribution,
         metrics.clone(),
         Some(sessions),
         shutdown.child_token(),
     )?;
+    super::whip::start(
+        &mut ingest,
+        whip,
+        plan.node_id.clone(),
+        plan.webrtc,
+        shutdown.child_token(),
+    )?;
+    let srt = start_srt(&mut ingest, plan.srt, shutdown.child_token()).await?;
     admin::spawn_ingest_companions(
         &background,
         &catalog,
@@ -60,9 +72,13 @@ pub(crate) async fn ingest(args: IngestArgs, shutdown: CancellationToken) -> any
         metrics,
         &background_stop,
     );
+    let srt_line = srt
+        .map(|addr| format!("srt-server srt://{}\n", url_host(addr)))
+        .unwrap_or_default();
     print_ready(&format!(
-        "obs-server rtmp://{}/{app}\nmetrics http://{}/metrics\n",
+        "obs-server rtmp://{}/{app}\n{srt_line}{}metrics http://{}/metrics\n",
         url_host(ingest.rtmp_addr()),
+        super::whip::ready_lines(&ingest),
         url_host(metrics_addr),
     ));
     ingest.served().await?;

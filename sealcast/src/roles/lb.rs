@@ -84,10 +84,13 @@ pub(crate) async fn make_certificates(
 pub(super) struct Bound {
     pub(super) https: SocketAddr,
     pub(super) http: SocketAddr,
+    /// The plain-HTTP proxy for a cache in front, where asked for.
+    pub(super) origin: Option<SocketAddr>,
 }
 
 impl Bound {
-    /// The `player` and `redirect` lines printed once it is ready.
+    /// The `player` and `redirect` lines printed once it is ready, and `origin` (for a
+    /// cache in front) where there is one.
     pub(super) fn lines(&self) -> String {
         let http = if self.http.ip().is_unspecified() || self.http.ip().is_loopback() {
             format!("http://localhost:{}/", self.http.port())
@@ -95,7 +98,11 @@ impl Bound {
             format!("http://{}/", self.http)
         };
         let player = player_url(self.https);
-        format!("player {player}\ndashboard {player}dashboard\nredirect {http}\n")
+        let origin = self
+            .origin
+            .map(|a| format!("origin http://{}/\n", url_host(a)))
+            .unwrap_or_default();
+        format!("player {player}\ndashboard {player}dashboard\nredirect {http}\n{origin}")
     }
 }
 
@@ -117,6 +124,12 @@ pub(super) async fn start(
     let https_addr = https.local_addr()?;
     let http = bind(balancer.http, "HTTP")?;
     let http_addr = http.local_addr()?;
+    let origin = balancer
+        .balance
+        .origin_listen
+        .map(|addr| bind(addr, "origin"))
+        .transpose()?;
+    let origin_addr = origin.as_ref().map(|l| l.local_addr()).transpose()?;
     let config = LbConfig {
         broker,
         client_id,
@@ -138,6 +151,7 @@ pub(super) async fn start(
         LbListeners {
             https,
             http: Some(http),
+            origin,
         },
         metrics,
     )
@@ -147,6 +161,7 @@ pub(super) async fn start(
         Bound {
             https: https_addr,
             http: http_addr,
+            origin: origin_addr,
         },
     ))
 }

@@ -10,6 +10,7 @@
 //!   balancer), from the pieces above.
 //! - `admin`: the admin API beside the nodes, load reports, sessions and recordings in
 //!   the catalog, webhooks, operators' end requests.
+//! - `whip`: the WHIP ports of an ingest (issue 32), for `ingest` and `up`.
 //! - `common`: what they all do alike (catalog, listeners, metrics server, printed URLs).
 
 mod admin;
@@ -18,6 +19,7 @@ mod common;
 mod ingest;
 mod lb;
 mod up;
+mod whip;
 
 pub(crate) use broadcast::broadcast;
 pub(crate) use common::{open_catalog, print_ready, unix_now};

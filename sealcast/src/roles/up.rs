@@ -3,6 +3,7 @@
 //! (an embedded broker unless `--mqtt-url` names one) — so what runs here is what runs in a
 //! cluster.
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +20,7 @@ use tokio_util::task::TaskTracker;
 
 use super::admin::{self, AdminSide, SessionLog};
 use super::broadcast::{edge_config, recording_node};
-use super::common::{bind, open_catalog, print_ready, shown, unix_now, url_host};
+use super::common::{bind, open_catalog, print_ready, shown, start_srt, unix_now, url_host};
 use crate::cli::UpArgs;
 use crate::plan::{distribution, signing_key, BalancerKeys, Broker, EdgeTrust, Problems, UpPlan};
 
@@ -136,6 +137,8 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
     });
     let rtmp = bind(plan.rtmp_listen, "RTMP").await?;
     let app = plan.settings.app.clone();
+    // The WHIP HTTP port stays on loopback: only the load balancer in this process uses it.
+    let whip = super::whip::bind_ports(&args.webrtc, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     let mut ingest = super::ingest::start(
         plan.settings,
         &catalog,
@@ -147,12 +150,21 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
             broker.clone(),
             edge_trust.token().clone(),
             lb_keys.presences.clone(),
-        ),
+        )
+        .with_whip_url(whip.url.clone()),
         metrics.clone(),
         Some(sessions),
         shutdown.child_token(),
     )?;
+    super::whip::start(
+        &mut ingest,
+        whip,
+        plan.ingest_id.clone(),
+        plan.config.ingest.webrtc().unwrap_or_default(),
+        shutdown.child_token(),
+    )?;
     let rtmp_addr = ingest.rtmp_addr();
+    let srt_addr = start_srt(&mut ingest, plan.srt, shutdown.child_token()).await?;
     admin::spawn_ingest_companions(
         &reports,
         &catalog,
@@ -203,6 +215,10 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
     let obs_url = format!("rtmp://{}/{app}", url_host(rtmp_addr));
     let mut out = String::new();
     out.push_str(&format!("obs-server {obs_url}\n"));
+    out.push_str(&super::whip::ready_lines(&ingest));
+    if let Some(addr) = srt_addr {
+        out.push_str(&format!("srt-server srt://{}\n", url_host(addr)));
+    }
     if let Some((name, key)) = &first_key {
         out.push_str(&format!("stream-key {name} {}\n", key.expose_secret()));
     }

@@ -19,12 +19,15 @@ mod cluster;
 mod compose_cluster;
 mod edges;
 mod fixture;
+mod ingest_protocols;
 mod ladder;
 mod lb;
 mod llhls;
 mod pages;
 mod publishers;
+mod verify;
 mod web;
+mod whip;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -186,6 +189,83 @@ fn trials(fixture: &Arc<Fixture>) -> Vec<Trial> {
             Light,
             |_, c| Box::pin(publishers::takeover(c)),
         ),
+        on_cluster(
+            fixture,
+            "viewers_refuse_every_alteration_in_chromium_webcrypto_and_library",
+            Heavy,
+            |f, c| {
+                Box::pin(async move {
+                    let cases = verify::check_player(c, f.live_stream(c).await?).await?;
+                    eprintln!("verify (player): {cases}");
+                    Ok(())
+                })
+            },
+        ),
+        on_cluster(
+            fixture,
+            "sealcast_verify_names_every_alteration",
+            Light,
+            |f, c| {
+                Box::pin(async move {
+                    let cases = verify::check_command(c, f.live_stream(c).await?).await?;
+                    eprintln!("verify (command): {cases}");
+                    Ok(())
+                })
+            },
+        ),
+        on_cluster(
+            fixture,
+            "enhanced_rtmp_hevc_from_ffmpeg_9",
+            Heavy,
+            |_, c| Box::pin(ingest_protocols::ertmp_hevc(c)),
+        ),
+        on_cluster(fixture, "enhanced_rtmp_av1_from_ffmpeg_9", Heavy, |_, c| {
+            Box::pin(ingest_protocols::ertmp_av1(c))
+        }),
+        on_cluster(fixture, "srt_h264_from_ffmpeg_9", Heavy, |_, c| {
+            Box::pin(ingest_protocols::srt_h264(c))
+        }),
+        on_cluster(fixture, "srt_hevc_from_ffmpeg_9", Heavy, |_, c| {
+            Box::pin(ingest_protocols::srt_hevc(c))
+        }),
+        on_cluster(fixture, "srt_from_debian_ffmpeg_5", Heavy, |_, c| {
+            Box::pin(ingest_protocols::srt_debian_ffmpeg(c))
+        }),
+        on_cluster(
+            fixture,
+            "wrong_keys_refused_on_every_protocol",
+            Light,
+            |_, c| Box::pin(ingest_protocols::wrong_keys(c)),
+        ),
+        on_cluster(
+            fixture,
+            "malformed_srt_ertmp_and_whip_leave_other_streams_playing",
+            Light,
+            |f, c| {
+                Box::pin(async move {
+                    ingest_protocols::malformed_input(c, f.live_stream(c).await?).await
+                })
+            },
+        ),
+        on_cluster(fixture, "whip_from_ffmpeg_9", Heavy, |_, c| {
+            Box::pin(whip::ffmpeg9_ladder(c))
+        }),
+        on_cluster(fixture, "whip_from_chromium_publish_page", Heavy, |_, c| {
+            Box::pin(whip::chromium_publish_page(c))
+        }),
+        on_cluster(
+            fixture,
+            "whip_refusals_and_garbage_leave_other_streams_playing",
+            Light,
+            |f, c| {
+                Box::pin(
+                    async move { whip::refusals_and_garbage(c, f.live_stream(c).await?).await },
+                )
+            },
+        ),
+        on_cluster(fixture, "takeover_across_protocols", Light, |_, c| {
+            Box::pin(whip::takeover_across_protocols(c))
+        }),
         {
             let fixture = Arc::clone(fixture);
             Trial::test(
