@@ -37,6 +37,10 @@
 //! - [`monitoring`]: Prometheus's scrape targets and Grafana's provisioning match the
 //!   rendered services (Grafana behind its profile), and the dashboards query only
 //!   metrics the roles export.
+//! - [`cdn`]: the cache tier (profile `cdn`): Varnish behind its profile, in front of the
+//!   load balancers' origin listeners with the VCL of `deploy/varnish/`, which compiles.
+//! - [`kubernetes`]: `deploy/kubernetes/` rendered with `kubectl kustomize` and validated
+//!   with `kubernetes-validate`, in parity with what the compose file gives each role.
 //! - [`mutants`]: each of those checks fails on a copy with one thing broken (a
 //!   `docker-compose.override.yml` the tools merge in); [`secrets`] and [`keys`] have their
 //!   own such cases.
@@ -49,11 +53,13 @@
 #![allow(clippy::unwrap_used)]
 
 mod acl;
+mod cdn;
 mod check_config;
 mod dockerfile;
 mod files;
 mod init_script;
 mod keys;
+mod kubernetes;
 mod monitoring;
 mod mutants;
 mod networks;

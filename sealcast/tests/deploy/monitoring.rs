@@ -242,6 +242,7 @@ pub(crate) fn check_grafana_profile(project: &Project) -> Findings {
         let want: Vec<String> = match service.name.as_str() {
             "grafana" => vec!["grafana".into()],
             "tools" => vec!["tools".into()],
+            "varnish" => vec!["cdn".into()],
             _ => Vec::new(),
         };
         f.check(service.profiles() == want, || {

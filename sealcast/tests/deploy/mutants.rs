@@ -4,7 +4,7 @@
 //! so these cases do not depend on the compose file's wording.
 
 use crate::project::Project;
-use crate::{check_config, files, init, keys, monitoring, networks, topology, Findings};
+use crate::{cdn, check_config, files, init, keys, monitoring, networks, topology, Findings};
 
 /// (what is broken, the override, the check that must see it, a word of its finding)
 type Case = (
@@ -14,7 +14,7 @@ type Case = (
     &'static str,
 );
 
-const CASES: [Case; 9] = [
+const CASES: [Case; 11] = [
     (
         "PostgreSQL on the frontend",
         "postgres:\n    networks: [backend, frontend]",
@@ -68,6 +68,18 @@ const CASES: [Case; 9] = [
         "prometheus:\n    volumes: [\"./deploy/missing.yml:/etc/prometheus/missing.yml:ro\"]",
         files::check_mounted_paths,
         "deploy/missing.yml",
+    ),
+    (
+        "lb1's origin listener where the cache does not look",
+        "lb1:\n    environment:\n      SEALCAST_LB_ORIGIN_LISTEN: 0.0.0.0:8082",
+        cdn::check_cdn,
+        "Some(8082)",
+    ),
+    (
+        "the cache on the backend",
+        "varnish:\n    networks: [frontend, backend]",
+        cdn::check_cdn,
+        "varnish is on",
     ),
 ];
 

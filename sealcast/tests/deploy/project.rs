@@ -34,7 +34,14 @@ const COPIED: [&str; 5] = [
 const NOT_COPIED: [&str; 1] = ["deploy/state"];
 
 /// The options that turn every profile of the compose file on.
-pub(crate) const ALL_PROFILES: [&str; 4] = ["--profile", "grafana", "--profile", "tools"];
+pub(crate) const ALL_PROFILES: [&str; 6] = [
+    "--profile",
+    "grafana",
+    "--profile",
+    "tools",
+    "--profile",
+    "cdn",
+];
 
 /// How long a compose tool or the init script may take (they take about a second).
 const DEADLINE: Duration = Duration::from_secs(60);

@@ -70,7 +70,7 @@ pub(crate) fn check_broadcast_scales(project: &Project) -> Findings {
 
 /// The host ports of docs/deployment.md: (variable, service, default, container port,
 /// host address). Every other service publishes nothing.
-const PORTS: [(&str, &str, u16, u16, Option<&str>); 6] = [
+const PORTS: [(&str, &str, u16, u16, Option<&str>); 7] = [
     ("INGEST1_RTMP_PORT", "ingest1", 1935, 1935, None),
     ("INGEST2_RTMP_PORT", "ingest2", 1936, 1935, None),
     ("LB_HTTPS_PORT", "lb1", 443, 443, None),
@@ -83,6 +83,7 @@ const PORTS: [(&str, &str, u16, u16, Option<&str>); 6] = [
         Some("127.0.0.1"),
     ),
     ("GRAFANA_PORT", "grafana", 3000, 3000, Some("127.0.0.1")),
+    ("VARNISH_PORT", "varnish", 6081, 6081, None),
 ];
 
 /// Published ports by service: (host address, host port, container port).
@@ -185,7 +186,7 @@ pub(crate) fn check_published_ports(project: &Project) -> Findings {
 
 /// The images by default, and the variables that name others: (variable, default,
 /// services). `RUNTIME_IMAGE` is the sealcast image's base, a build argument.
-const IMAGES: [(&str, &str, &[&str]); 5] = [
+const IMAGES: [(&str, &str, &[&str]); 6] = [
     (
         "SEALCAST_IMAGE",
         "sealcast:local",
@@ -208,6 +209,7 @@ const IMAGES: [(&str, &str, &[&str]); 5] = [
         &["prometheus"],
     ),
     ("GRAFANA_IMAGE", "grafana/grafana:11.4.0", &["grafana"]),
+    ("VARNISH_IMAGE", "varnish:7.1", &["varnish"]),
 ];
 
 #[test]

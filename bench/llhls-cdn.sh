@@ -1,0 +1,356 @@
+#!/usr/bin/env bash
+# Issue 33, third row of "benchmarks of the real workload": LL-HLS viewers through a cache
+# tier (Varnish with deploy/varnish/sealcast.vcl) in front of the load balancer. What it
+# shows: how many requests reach the origin as the audience grows (the goal: flat, the same
+# at 100, 1,000 and 10,000 viewers), and the latency the cache adds (goal ≤ 0.3 s at p50).
+#
+# The live stream as bench/llhls-common.sh makes it: a mosquitto broker, `sealcast ingest`
+# and `sealcast source` (a 640x360 30 fps test pattern, ~730 kb/s, 2 s GOP, real time), the
+# source rung only, named 360p (not re-encoded), CMAF, 2 s segments, LL-HLS parts of
+# PART_TARGET (0.333 s, the shipping default), a window of 6; one `sealcast broadcast` node
+# and one `sealcast lb`, both at their shipping defaults (one tokio worker per core), the
+# node found by its signed presence over MQTT. The load balancer also listens on its origin
+# listener (`--origin-listen`: plain HTTP, for a cache; Varnish does not speak TLS to a
+# backend), and Varnish (Debian's 7.1, the VCL of deploy/varnish/, an origin.vcl written
+# here naming that listener) sits in front of it.
+#
+# Placement on this 2-core machine: node, load balancer and Varnish on core 0; broker,
+# ingest, source and the load generator (`sealcast-viewers`, one thread) on core 1.
+#
+# Systems, each a fixed audience for STEP_SECS (viewers arriving open loop, Poisson, over the
+# first JOIN_SECS), interleaved over RUNS runs, the order rotating every run:
+#   - lb-100: 100 viewers straight to the load balancer over TLS + HTTP/2, the reference for
+#     the latency the cache adds;
+#   - cdn-N for each N of AUDIENCES (100 1000 10000): N viewers through Varnish over HTTP/2
+#     without TLS (h2c, one connection per viewer as a browser has to a CDN; HTTP/1.1 would
+#     need up to three per viewer, 30,000 descriptors at 10,000 viewers, over this
+#     machine's limit of 20,000 per process).
+# Each viewer is `sealcast-viewers --mode ll` (bench/viewers, src/ll.rs): like hls.js in
+# low-latency mode, one blocking reload after another, the preload-hinted part asked for as
+# it is hinted, every listed part, delta updates.
+#
+# Measured in each run of each system, over the part of the step after the viewers joined
+# (from JOIN_SECS + 1 s to the step's end):
+#   - origin requests per second: the node's own request counter
+#     (`sealcast_http_requests_total`, the routes a viewer's request reaches: master, media,
+#     part, segment, init; not the load balancer's health checks), sampled every second; and
+#     per part per rendition (divided by the parts the node published per second);
+#   - Varnish's backend requests, hits and misses (varnishstat) over the same time;
+#   - what the viewers saw: latency behind the live edge (wall clock at a part's arrival
+#     minus its EXT-X-PROGRAM-DATE-TIME), part time to first byte, blocking-reload waits,
+#     stalls, failed requests, requests per second; and how late the generator issued its
+#     requests and its CPU. When it was short of CPU (issue lag p99 > LAG_LIMIT_MS, or
+#     core 1 ≥ GEN_BUSY busy), the audience asked for is more than the machine could
+#     generate: the row says the client was the limit.
+# The latency the cache adds: latency behind the edge p50 of cdn-100 minus that of lb-100
+# in the same run (median over runs).
+#
+# Writes bench/results/llhls-cdn.json (LLHLS_RESULTS) and the section "## LL-HLS viewers
+# through a cache" of docs/benchmarks.md (LLHLS_DOCS; LLHLS_DOCS= skips it).
+#
+# Usage: bench/llhls-cdn.sh [RUNS]   (default 5)
+# Environment: AUDIENCES="100 1000 10000", STEP_SECS=30, JOIN_SECS=10, PART_TARGET=0.333,
+# LAG_LIMIT_MS=50, GEN_BUSY=0.95, VARNISH_THREADS=12000 (most worker threads: its HTTP/2
+# sessions hold one each), SEALCAST_BIN, VIEWERS_BIN (prebuilt binaries), LLHLS_RESULTS,
+# LLHLS_DOCS.
+#
+# Smoke run (one run, a few viewers, nothing written into the docs):
+#   AUDIENCES="5 20" STEP_SECS=12 JOIN_SECS=2 LLHLS_DOCS= \
+#   LLHLS_RESULTS=/tmp/llhls-cdn.json bench/llhls-cdn.sh 1
+set -euo pipefail
+# Relative paths are relative to where the script was started.
+[ -z "${SEALCAST_BIN:-}" ] || SEALCAST_BIN="$(realpath -m "$SEALCAST_BIN")"
+[ -z "${VIEWERS_BIN:-}" ] || VIEWERS_BIN="$(realpath -m "$VIEWERS_BIN")"
+[ -z "${LLHLS_RESULTS:-}" ] || LLHLS_RESULTS="$(realpath -m "$LLHLS_RESULTS")"
+cd "$(dirname "$0")/.."
+WORK=""
+HEADING="## LL-HLS viewers through a cache (bench/llhls-cdn.sh)"
+RESULTS="${LLHLS_RESULTS:-bench/results/llhls-cdn.json}"
+DOCS="${LLHLS_DOCS-docs/benchmarks.md}"
+RUNS="${1:-5}"
+AUDIENCES="${AUDIENCES:-100 1000 10000}"
+STEP_SECS="${STEP_SECS:-30}"; JOIN_SECS="${JOIN_SECS:-10}"; PART_TARGET="${PART_TARGET:-0.333}"
+LAG_LIMIT_MS="${LAG_LIMIT_MS:-50}"; GEN_BUSY="${GEN_BUSY:-0.95}"; VARNISH_THREADS="${VARNISH_THREADS:-12000}"
+STREAM=ll
+PLAYLIST="/live/$STREAM/360p/index.m3u8"
+MASTER="/live/$STREAM/master.m3u8"
+source bench/lib.sh
+die() { bench_fail llhls-cdn "$@"; }
+[[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || die "usage: bench/llhls-cdn.sh [RUNS]"
+for n in $AUDIENCES; do [[ "$n" =~ ^[1-9][0-9]*$ ]] || die "AUDIENCES are viewer counts: $AUDIENCES"; done
+[ "$STEP_SECS" -gt $((JOIN_SECS + 3)) ] || die "STEP_SECS must leave at least 3 s after JOIN_SECS"
+[ "$(nproc)" -ge 2 ] || die "needs two cores (servers on core 0, everything else on core 1)"
+ulimit -n "$(ulimit -Hn)"
+NOFILE="$(ulimit -n)"
+[ "$NOFILE" != unlimited ] || NOFILE=1048576
+MOST=0; for n in $AUDIENCES; do [ "$n" -le "$MOST" ] || MOST=$n; done
+[ $((MOST + 1000)) -le "$NOFILE" ] || die "$MOST viewers need $((MOST + 1000)) open files; the limit is $NOFILE"
+
+bench_install llhls-cdn varnish mosquitto curl openssl util-linux python3
+VARNISHD="$(command -v varnishd || echo /usr/sbin/varnishd)"
+bench_tmpfs_workdir llhls-cdn
+bench_binary
+VIEWERS="${VIEWERS_BIN:-}"
+if [ -z "$VIEWERS" ]; then bench_tool sealcast-viewers; VIEWERS="$TOOL"; fi
+[ -x "$VIEWERS" ] || die "no sealcast-viewers binary at $VIEWERS"
+bench_clear_env
+alive() { kill -0 "$1" 2> /dev/null || die "$2 exited"; }
+
+# --- 1. the live stream, its node and its load balancer ----------------------------------------------
+bench_mosquitto 1 || die "no broker"
+bench_ll_cluster "$STREAM" "$PART_TARGET" || die "setting up the stream failed"
+NODE_PORT="$(free_port)"
+bench_start node 0 "$BIN" broadcast --data-dir "$DATA" --config "$WORK/sealcast.toml" \
+  --listen "127.0.0.1:$NODE_PORT" --node-id llnode --recordings "$WORK/rec" --ready-timeout 2
+NODE_PID=$LAST_PID
+NODE_URL="http://127.0.0.1:$NODE_PORT"
+bench_wait_for 30 grep -q '^llnode ' "$WORK/node.out" || { alive "$NODE_PID" "the node"; die "the node did not report ready in 30 s"; }
+bench_ll_publish 1 || die "publishing failed"
+
+LB_PORT="$(free_port)"; ORIGIN_PORT="$(free_port)"
+bench_start lb 0 "$BIN" lb --data-dir "$DATA" --certs-dir "$WORK/certs" \
+  --https-listen "127.0.0.1:$LB_PORT" --http-listen "127.0.0.1:$(free_port)" \
+  --origin-listen "127.0.0.1:$ORIGIN_PORT" --metrics-listen "127.0.0.1:$(free_port)" \
+  --node-id llcdn --no-access-log
+LB_PID=$LAST_PID
+LB_URL="https://localhost:$LB_PORT"
+
+# --- 2. Varnish in front of the load balancer's origin listener ---------------------------------------
+VARNISH_PORT="$(free_port)"
+mkdir -p "$WORK/vcl"
+cat > "$WORK/vcl/origin.vcl" <<EOF
+# The benchmark's load balancer (its origin listener); the rest is deploy/varnish/sealcast.vcl.
+backend lb {
+    .host = "127.0.0.1";
+    .port = "$ORIGIN_PORT";
+    .connect_timeout = 1s;
+    .first_byte_timeout = 15s;
+    .between_bytes_timeout = 10s;
+}
+sub vcl_init {
+    new origin = directors.round_robin();
+    origin.add_backend(lb);
+}
+EOF
+# As deploy/docker/varnish does (HTTP/2 on, 256 MB of objects), with room for this many
+# viewers: a worker thread per HTTP/2 session, long idle connections, a deep backlog. Its
+# shared memory log and compiled VCL in the work directory; no jail (a benchmark's own
+# process).
+bench_start varnish 0 "$VARNISHD" -F -j none -n "$WORK/varnish" -a "127.0.0.1:$VARNISH_PORT" \
+  -f "$PWD/deploy/varnish/sealcast.vcl" -p "vcl_path=$WORK/vcl:$PWD/deploy/varnish" \
+  -s malloc,256m -p feature=+http2 -p timeout_idle=60 -p listen_depth=4096 \
+  -p thread_pools=2 -p thread_pool_min=200 -p "thread_pool_max=$((VARNISH_THREADS / 2))"
+VARNISH_PID=$LAST_PID
+VARNISH_URL="http://127.0.0.1:$VARNISH_PORT"
+# Varnish's manager and its child (the cache): the CPU of both is the cache's.
+varnish_pids() { echo "$VARNISH_PID $(pgrep -P "$VARNISH_PID" | tr '\n' ' ')"; }
+
+# Three segments and their parts listed, through the cache: a window to join.
+listed() { curl -sf --max-time 2 "$@" | python3 -c 'import sys; t = sys.stdin.read(); sys.exit(0 if t.count("#EXTINF") >= 3 and "#EXT-X-PART:" in t else 1)'; }
+echo "llhls-cdn: waiting for the stream through the load balancer and Varnish" >&2
+bench_wait_for 60 listed "$NODE_URL$PLAYLIST" || { alive "$SOURCE_PID" "sealcast source"; die "the node did not list 3 segments with parts in 60 s"; }
+bench_wait_for 30 listed --cacert "$CA" "$LB_URL$PLAYLIST" || { alive "$LB_PID" "sealcast lb"; die "the load balancer did not answer in 30 s"; }
+bench_wait_for 20 listed "$VARNISH_URL$PLAYLIST" || { alive "$VARNISH_PID" Varnish; die "Varnish did not answer in 20 s"; }
+cache_status="$(curl -s -o /dev/null -D - "$VARNISH_URL$MASTER" | tr -d '\r' | awk -F': ' 'tolower($1) == "x-sealcast-cache" { print $2 }')"
+[ -n "$cache_status" ] || die "Varnish answered without x-sealcast-cache: not deploy/varnish/sealcast.vcl?"
+echo "llhls-cdn: live; Varnish $VARNISH_URL in front of $LB_URL (origin listener :$ORIGIN_PORT)" >&2
+
+# --- 3. runs ------------------------------------------------------------------------------------------
+mkdir -p "$WORK/runs"
+# sample OUT: every second, "unix-time node-requests varnish-backend-requests hits misses",
+# the node's requests summed over the routes viewers reach, until killed.
+cat > "$WORK/sample.py" <<'PY'
+import re, subprocess, sys, time, urllib.request
+node, varnish_dir, out = sys.argv[1], sys.argv[2], sys.argv[3]
+ROUTES = {"master", "media", "part", "segment", "init"}
+LINE = re.compile(r'^sealcast_http_requests_total\{([^}]*)\} (\d+(?:\.\d+)?)')
+def node_requests():
+    text = urllib.request.urlopen(node + "/metrics", timeout=2).read().decode()
+    total = 0
+    for line in text.splitlines():
+        m = LINE.match(line)
+        if m and dict(kv.split("=", 1) for kv in m.group(1).split(",")).get("route", "").strip('"') in ROUTES:
+            total += float(m.group(2))
+    return total
+def varnish():
+    r = subprocess.run(["varnishstat", "-n", varnish_dir, "-1", "-f", "MAIN.backend_req", "-f", "MAIN.cache_hit",
+                        "-f", "MAIN.cache_miss"], capture_output=True, text=True, timeout=5)
+    got = {l.split()[0]: int(l.split()[1]) for l in r.stdout.splitlines() if l.strip()}
+    return [got.get(k, 0) for k in ("MAIN.backend_req", "MAIN.cache_hit", "MAIN.cache_miss")]
+with open(out, "w", buffering=1) as f:
+    while True:
+        t = time.time()
+        try:
+            f.write(" ".join(str(x) for x in [t, node_requests(), *varnish()]) + "\n")
+        except Exception as e:
+            print(f"sample: {e}", file=sys.stderr, flush=True)
+        time.sleep(max(0.0, 1.0 - (time.time() - t)))
+PY
+# run SYSTEM RUN: one fixed audience of SYSTEM (lb-N or cdn-N); the viewers' report in
+# $WORK/runs/SYSTEM-RUN.json, the samples in $WORK/runs/SYSTEM-RUN.samples, the start and
+# end times in $WORK/runs/SYSTEM-RUN.times.
+run() {
+  local system="$1" run="$2" url args=() base="$WORK/runs/$1-$2"
+  local n="${system#*-}"
+  case "$system" in
+    lb-*) url="$LB_URL"; args=(--ca "$CA") ;;
+    cdn-*) url="$VARNISH_URL"; args=(--h2c) ;;
+  esac
+  for p in "$NODE_PID" "$LB_PID" "$VARNISH_PID" "$SOURCE_PID"; do alive "$p" "a server (pid $p)"; done
+  echo "llhls-cdn: run $run/$RUNS $system" >&2
+  python3 "$WORK/sample.py" "$NODE_URL" "$WORK/varnish" "$base.samples" 2>> "$WORK/sample.err" &
+  local spid=$!
+  PIDS+=("$spid")
+  sleep 1
+  date +%s.%N > "$base.times"
+  # shellcheck disable=SC2046 # the pids are words
+  taskset -c 1 "$VIEWERS" "$url$MASTER" --mode ll --arrival poisson --seed "$run" --rendition 360p \
+    --threads 1 --timeout 15 --step-secs "$STEP_SECS" --join-secs "$JOIN_SECS" --settle-secs 2 \
+    --stop-ttfb-ms 1000000 --start "$n" --step "$n" --viewers "$n" "${args[@]}" \
+    --watch-pid "$NODE_PID" --watch-pid "$LB_PID" $(varnish_pids | sed 's/[0-9]\+/--watch-pid &/g') \
+    --json "$base.json" > /dev/null 2> "$base.err" \
+    || die "sealcast-viewers failed against $system: $(tail -3 "$base.err")"
+  date +%s.%N >> "$base.times"
+  kill "$spid" 2> /dev/null || true
+  wait "$spid" 2> /dev/null || true
+  [ -s "$base.json" ] || die "sealcast-viewers wrote no report for $system"
+  python3 - "$base.json" <<'PY' >&2 || true
+import json, sys
+s = json.load(open(sys.argv[1]))["steps"][0]
+ll, cpu = s.get("ll") or {}, s["cpu"]
+g = lambda k, f: (ll.get(k) or {}).get(f, 0) or 0
+print(f"  {s['viewers']:>6} viewers: latency p50 {g('latency', 'p50_ms'):.0f} ms, part TTFB p50/p99 "
+      f"{g('part_ttfb', 'p50_ms'):.0f}/{g('part_ttfb', 'p99_ms'):.0f} ms, stalls {ll.get('stalls', 0)}, errors {s['errors']}, "
+      f"issue lag p99 {s['issue_lag_p99_ms']:.1f} ms, generator CPU {cpu['own'] or 0:.2f}, servers CPU {cpu['watched'] or 0:.2f}")
+PY
+  # Connections closed, sockets gone, the cache's held objects expired, before the next.
+  sleep 5
+}
+SYSTEMS=(lb-100); for n in $AUDIENCES; do SYSTEMS+=("cdn-$n"); done
+T0=$(date +%s)
+for run in $(seq 1 "$RUNS"); do
+  for i in "${!SYSTEMS[@]}"; do
+    run "${SYSTEMS[$(((i + run - 1) % ${#SYSTEMS[@]}))]}" "$run"
+  done
+done
+ELAPSED=$(($(date +%s) - T0))
+# Parts the node published per second over the runs, from its playlist: PART-TARGET is what
+# the segmenter aims at; the measured rate is what the per-part figures divide by.
+PARTS_PER_SEC="$(python3 - "$NODE_URL" <<'PY'
+import re, sys, urllib.request
+text = urllib.request.urlopen(sys.argv[1] + "/live/ll/360p/index.m3u8", timeout=5).read().decode()
+d = [float(x) for x in re.findall(r'#EXT-X-PART:DURATION=([0-9.]+)', text)]
+print(f"{len(d) / sum(d):.4f}" if d else "0")
+PY
+)"
+
+# --- 4. report ------------------------------------------------------------------------------------------
+mkdir -p "$(dirname "$RESULTS")"
+HEADING="$HEADING" RUNS="$RUNS" STEP_SECS="$STEP_SECS" JOIN_SECS="$JOIN_SECS" PART_TARGET="$PART_TARGET" \
+LAG_LIMIT_MS="$LAG_LIMIT_MS" GEN_BUSY="$GEN_BUSY" ELAPSED="$ELAPSED" CORES="$(nproc)" PARTS_PER_SEC="$PARTS_PER_SEC" \
+VARNISH_VERSION="$("$VARNISHD" -V 2>&1 | head -1)" SYSTEMS="${SYSTEMS[*]}" \
+python3 - "$WORK/runs" "$RESULTS" "$DOCS" <<'PY'
+import datetime, glob, json, os, re, statistics, sys
+sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import put
+runs_dir, results, docs = sys.argv[1:4]
+E = os.environ
+runs, step, join = int(E["RUNS"]), float(E["STEP_SECS"]), float(E["JOIN_SECS"])
+lag_limit, gen_busy, pps = float(E["LAG_LIMIT_MS"]), float(E["GEN_BUSY"]), float(E["PARTS_PER_SEC"])
+systems = E["SYSTEMS"].split()
+
+def window_rates(samples, t0, t1):
+    """Per-second rates of each sampled counter between t0 and t1 (the first and last
+    samples inside the window)."""
+    rows = [list(map(float, l.split())) for l in open(samples) if len(l.split()) == 5]
+    inside = [r for r in rows if t0 <= r[0] <= t1]
+    if len(inside) < 2:
+        return None
+    a, b = inside[0], inside[-1]
+    dt = b[0] - a[0]
+    return {k: (b[i] - a[i]) / dt for i, k in enumerate(["t", "origin", "backend", "hits", "misses"]) if i}
+
+def one(system, run):
+    base = os.path.join(runs_dir, f"{system}-{run}")
+    report = json.load(open(base + ".json"))
+    s = report["steps"][0]
+    ll = s.get("ll") or {}
+    start = float(open(base + ".times").read().split()[0])
+    rates = window_rates(base + ".samples", start + join + 1, start + step)
+    cores = s["cpu"]["cores"]
+    limited = s["issue_lag_p99_ms"] > lag_limit or (len(cores) > 1 and cores[1] >= gen_busy)
+    viewers = report.get("per_viewer") or []
+    g = lambda k, f: (ll.get(k) or {}).get(f)
+    return {"run": run, "viewers": s["viewers"], "origin_rps": rates and rates["origin"],
+            "origin_per_part": rates and pps and rates["origin"] / pps,
+            "varnish": rates and {k: rates[k] for k in ("backend", "hits", "misses")},
+            "client_rps": sum((ll.get("requests_per_sec") or {}).values()),
+            "requests_per_sec": ll.get("requests_per_sec"),
+            "latency_p50_ms": g("latency", "p50_ms"), "latency_p99_ms": g("latency", "p99_ms"),
+            "part_ttfb_p50_ms": g("part_ttfb", "p50_ms"), "part_ttfb_p99_ms": g("part_ttfb", "p99_ms"),
+            "reload_wait_p50_ms": g("reload_wait", "p50_ms"), "stalls": ll.get("stalls", 0), "errors": s["errors"],
+            "viewers_stalled": sum(1 for v in viewers if v.get("stalls")),
+            "issue_lag_p99_ms": s["issue_lag_p99_ms"], "generator_cpu": s["cpu"]["own"],
+            "servers_cpu": s["cpu"]["watched"], "cores_busy": cores, "client_limited": limited}
+
+per = {sy: [one(sy, r) for r in range(1, runs + 1) if os.path.exists(os.path.join(runs_dir, f"{sy}-{r}.json"))]
+       for sy in systems}
+def spread(xs):
+    xs = [x for x in xs if x is not None]
+    return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "n": len(xs)} if xs else None
+added = []
+for r in range(1, runs + 1):
+    a = {x["run"]: x for x in per.get("lb-100", [])}.get(r)
+    b = {x["run"]: x for x in per.get("cdn-100", [])}.get(r)
+    if a and b and a["latency_p50_ms"] is not None and b["latency_p50_ms"] is not None:
+        added.append(b["latency_p50_ms"] - a["latency_p50_ms"])
+out = {"benchmark": "LL-HLS viewers through Varnish in front of the load balancer: origin requests and added latency",
+       "date": datetime.date.today().isoformat(), "runs": runs, "cores": int(E["CORES"]), "systems": systems,
+       "step_secs": step, "join_secs": join, "part_target": float(E["PART_TARGET"]), "parts_per_sec": pps,
+       "varnish": E["VARNISH_VERSION"], "elapsed_secs": int(E["ELAPSED"]),
+       "generator_saturated_when": {"issue_lag_p99_ms_above": lag_limit, "core1_busy_at_least": gen_busy},
+       "added_latency_p50_ms": spread(added),
+       "summary": {sy: {k: spread([x[k] for x in xs]) for k in
+                        ("origin_rps", "origin_per_part", "client_rps", "latency_p50_ms", "latency_p99_ms",
+                         "part_ttfb_p50_ms", "part_ttfb_p99_ms", "issue_lag_p99_ms", "generator_cpu", "servers_cpu")}
+                   for sy, xs in per.items()},
+       "per_run": per}
+json.dump(out, open(results, "w"), indent=2)
+
+rng = lambda s, f="{:,.1f}": "-" if s is None else f"{f.format(s['median'])} ({f.format(s['min'])}–{f.format(s['max'])})"
+def label(sy):
+    kind, n = sy.split("-")
+    return f"{int(n):,} viewers, " + ("straight to the load balancer (TLS + h2)" if kind == "lb" else "through Varnish (h2c)")
+lines = [E["HEADING"], "",
+    f"LL-HLS viewers of one stream's 360p rung (the publisher's 640x360 ~730 kb/s H.264 passed through, CMAF, 2 s "
+    f"segments, parts of {out['part_target']} s: {pps:.2f} parts/s) through {out['varnish'].split(' (')[0]} with "
+    "`deploy/varnish/sealcast.vcl` in front of `sealcast lb` (its plain-HTTP origin listener) and one `sealcast broadcast` "
+    "node, all three at their defaults on core 0. `sealcast-viewers --mode ll` on core 1 (one thread), like hls.js in "
+    "low-latency mode: blocking reloads, the preload-hinted part asked for as it is hinted, delta updates. Each audience "
+    f"for {step:.0f} s, arriving open loop (Poisson) over the first {join:.0f} s and measured after; {runs} runs, order "
+    f"rotated, {out['date']}. Origin requests: the node's own counter (every route a viewer reaches), per second and per "
+    "part published.", "",
+    "| audience | origin requests/s | per part | client requests/s | latency behind the edge p50 / p99 (ms) | part TTFB p50 / p99 (ms) | stalls, errors | generator: issue lag p99 (ms), CPU |",
+    "|---|---|---|---|---|---|---|---|"]
+for sy in systems:
+    xs, S = per.get(sy, []), out["summary"].get(sy, {})
+    if not xs:
+        continue
+    lim = sum(1 for x in xs if x["client_limited"])
+    lim_text = f"; the client was the limit in {lim} of {len(xs)} runs" if lim else ""
+    med = lambda k: "-" if S.get(k) is None else f"{S[k]['median']:,.0f}"
+    lines.append(f"| {label(sy)} | {rng(S['origin_rps'])} | {rng(S['origin_per_part'], '{:.2f}')} | {rng(S['client_rps'], '{:,.0f}')} | "
+                 f"{med('latency_p50_ms')} / {med('latency_p99_ms')} | {med('part_ttfb_p50_ms')} / {med('part_ttfb_p99_ms')} | "
+                 f"{sum(x['stalls'] for x in xs)}, {sum(x['errors'] for x in xs)} | "
+                 f"{rng(S['issue_lag_p99_ms'], '{:.0f}')}, {rng(S['generator_cpu'], '{:.2f}')}{lim_text} |")
+lines += ["", f"The latency the cache adds (latency behind the edge p50 through Varnish minus straight to the load balancer, "
+          f"100 viewers each, same run; median, min–max): {rng(out['added_latency_p50_ms'], '{:,.0f}')} ms (goal ≤ 300 ms).",
+          "", "A run's audience is more than this machine could generate when its generator issued requests more than "
+          f"{lag_limit:.0f} ms late at p99 or core 1 was ≥ {gen_busy:.0%} busy: then the audience the cache served was smaller "
+          "than the one asked for, and the row says so. Goal (issue 33): origin load independent of audience size behind a "
+          "cache. Run it with `bench/llhls-cdn.sh [RUNS]` (default 5; settings by environment, see the script); raw numbers "
+          f"in `bench/results/llhls-cdn.json`. This run took {out['elapsed_secs'] // 60} min.", ""]
+section = "\n".join(lines)
+if docs:
+    put(section, E["HEADING"], docs, after="## LL-HLS viewers through the load balancer")
+print(section)
+PY
