@@ -438,7 +438,6 @@ impl Registry {
             }
             (mine, slot.sessions)
         };
-        let _ = publish.done.send(true);
         tracing::info!(stream = %publish.stream, session = %publish.session, clean, "publish ended");
         if still_live_here {
             self.metrics.forget_speeds(&publish.stream);
@@ -446,6 +445,10 @@ impl Registry {
         if let Some(observer) = &self.observer {
             observer.ended(&publish.stream, publish.session);
         }
+        // Only now may a publisher that takes the stream over go on: its start is heard
+        // after this end, never before (an observer that marks streams live would
+        // otherwise mark a live stream ended).
+        let _ = publish.done.send(true);
         if !still_live_here || !started {
             // Taken over (the new session continues the stream), or nothing ever reached
             // the edges (refused codec, no keyframe): there is nothing to end.

@@ -11,10 +11,12 @@
 //! 2. the `streamid` ([`streamid`]): `#!::r=live/KEY,m=publish`, `#!::r=KEY,m=publish` or a
 //!    bare key, or `SRT_REJX_BAD_REQUEST` / `SRT_REJX_BAD_MODE`;
 //! 3. encryption: with a passphrase configured a caller must encrypt with it (else
-//!    `SRT_REJ_UNSECURE`, or `SRT_REJ_BADSECRET` from the handshake itself); without one a
+//!    `SRT_REJX_UNAUTHORIZED`, or `SRT_REJ_BADSECRET` from the handshake itself); without one a
 //!    caller that encrypts is rejected the same way;
 //! 4. the stream key, asked of the registry like an RTMP publish: an unknown key costs the
-//!    caller `SRT_REJX_FORBIDDEN` and nothing else (no pipeline, no state kept).
+//!    caller `SRT_REJX_FORBIDDEN` and nothing else (no pipeline, no state kept);
+//! 5. the handshake completes (with the passphrase's check); only then does the publish
+//!    start, taking the stream over from a publisher already on it.
 //!
 //! An accepted caller's datagrams go through [`crate::ts_inputs`] (our bounded MPEG-TS
 //! demuxer) into the stream's pipeline. The session ends when the caller closes (a clean
@@ -244,17 +246,21 @@ impl Session {
                 return reject(request, ServerRejectReason::Unauthorized).await;
             }
         };
-        let Some(publish) = self.registry.begin_publish(&publish.key).await? else {
+        // The key is checked first without starting anything, so an unknown one gets its
+        // rejection reason; the publish (which takes the stream over) starts only once the
+        // handshake has also checked the passphrase: a caller with the key but not the
+        // passphrase interrupts nobody.
+        if self.registry.authenticate(&publish.key).await?.is_none() {
             metrics.publish("bad_key");
             tracing::warn!(%peer, "SRT publish refused: unknown stream key");
             return reject(request, ServerRejectReason::Forbidden).await;
-        };
-        let socket = match request.accept(key_settings).await {
-            Ok(socket) => socket,
-            Err(e) => {
-                self.registry.end_publish(publish, false).await;
-                return Err(e.into());
-            }
+        }
+        let socket = request.accept(key_settings).await?;
+        let Some(publish) = self.registry.begin_publish(&publish.key).await? else {
+            // The key was removed or rotated during the handshake.
+            metrics.publish("bad_key");
+            tracing::warn!(%peer, "SRT publish refused: the stream key stopped working");
+            return Ok(());
         };
         tracing::info!(%peer, stream = %publish.stream(), session = %publish.session(), "SRT publish accepted");
         metrics.publish("accepted");

@@ -11,7 +11,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::Router;
 use bytes::Bytes;
-use certs::signing::{PresenceSigner, PresenceVerifier, RootKey, SigningKey, TrustStore, Validity};
+use certs::signing::{
+    PartScope, PresenceSigner, PresenceVerifier, RootKey, SigningKey, TrustStore, Validity,
+};
 use control::{Bus, BusEvent, BusOptions, EmbeddedBroker, Message, Qos};
 use domain::broker::BrokerAddress;
 use domain::presence::{Presence, PresenceState, Role};
@@ -19,7 +21,7 @@ use domain::push_protocol::{
     ControlEvent, InternalPath, PartHeaders, PushToken, SegmentHeaders, STATEMENT_HEADER,
 };
 use domain::topics::Topic;
-use domain::wire::{MediaStatement, SignatureAlgorithm, SignedMedia};
+use domain::wire::{MediaStatement, SignatureAlgorithm, SignedMedia, PART_KEY_TAG};
 use domain::{
     LiveEvent, NodeId, Part, PartMeta, RenditionInfo, RenditionName, Segment, SegmentMeta,
     SessionId, StreamName,
@@ -1094,21 +1096,39 @@ async fn parts_are_pushed_with_their_headers_and_signed_but_not_kept() {
         }
     }
 
-    // Envelopes on the rendition's statement topic, in order, not retained: parts' verify
-    // as part statements binding the pushed bytes.
+    // Envelopes on the rendition's statement topic, in order, not retained: a part-key
+    // delegation before the first part of each segment of its run (the certified key
+    // vouching for the key that signs the parts), parts verifying under it as part
+    // statements binding the pushed bytes, the segment under the certified key.
     let mut order = Vec::new();
-    for _ in 0..4 {
+    for _ in 0..6 {
         let m = next_message(&mut watch, |m| {
             m.topic == Topic::MediaStatements(stream(), rendition("src"))
         })
         .await;
         assert!(!m.retained);
+        if m.payload.get(4..).is_some_and(|s| s.starts_with(PART_KEY_TAG)) {
+            let delegation = keys
+                .trust
+                .admit_delegation(&m.payload, now())
+                .expect("the delegation is the certified key's");
+            let s = delegation.statement();
+            order.push(format!("part key {}..={}", s.first_sequence, s.last_sequence));
+            continue;
+        }
         let envelope = SignedMedia::decode(&m.payload).expect("envelope");
         match envelope.statement().expect("a statement") {
             MediaStatement::Part(statement) => {
+                let scope = PartScope {
+                    stream: &statement.stream,
+                    session: statement.session,
+                    rendition: &statement.rendition,
+                    sequence: statement.sequence,
+                };
                 keys.trust
-                    .verify(
+                    .verify_part(
                         statement.key_id,
+                        scope,
                         &envelope.statement_bytes,
                         &envelope.signature,
                         now(),
@@ -1128,7 +1148,17 @@ async fn parts_are_pushed_with_their_headers_and_signed_but_not_kept() {
             }
         }
     }
-    assert_eq!(order, ["part 0.0", "part 0.1", "segment 0", "part 1.0"]);
+    assert_eq!(
+        order,
+        [
+            "part key 0..=4",
+            "part 0.0",
+            "part 0.1",
+            "segment 0",
+            "part key 0..=4",
+            "part 1.0"
+        ]
+    );
 
     // A late joiner gets the segment window, never parts.
     let mut c = FakeNode::start(&address, "c", Behaviour::Acknowledge, &shutdown).await;
