@@ -48,7 +48,17 @@ pub struct TsInputs {
     held: Option<(MediaInput, i64)>,
     /// Whether the frame rate was sent (or given up on).
     rate_sent: bool,
+    /// Video held back while the program map names an audio stream whose configuration
+    /// has not come yet (at most [`MAX_HELD_FOR_AUDIO`] inputs): the pipeline decides at
+    /// its first keyframe whether the publish has audio, and an AAC configuration comes
+    /// only with the first ADTS frame, which MPEG-TS muxers often send after the first
+    /// picture.
+    waiting_for_audio: Vec<MediaInput>,
 }
+
+/// Most inputs held for a late audio configuration (about three seconds of 30 fps
+/// video): past that, video goes on without audio, as an RTMP publish's would.
+const MAX_HELD_FOR_AUDIO: usize = 96;
 
 impl TsInputs {
     /// A converter that has seen nothing yet.
@@ -68,6 +78,7 @@ impl TsInputs {
     pub fn finish(&mut self, out: &mut Vec<MediaInput>) -> Result<(), ContainerError> {
         let demuxed = self.demuxer.finish(&mut self.pes);
         let converted = self.convert(out);
+        out.append(&mut self.waiting_for_audio);
         if let Some((held, _)) = self.held.take() {
             out.push(held);
         }
@@ -75,6 +86,38 @@ impl TsInputs {
     }
 
     fn convert(&mut self, out: &mut Vec<MediaInput>) -> Result<(), ContainerError> {
+        let mut fresh = Vec::new();
+        let result = self.convert_pes(&mut fresh);
+        let audio_expected = self.demuxer.streams().1.is_some();
+        for input in fresh {
+            let is_audio = matches!(
+                input,
+                MediaInput::Audio { .. } | MediaInput::AudioConfig { .. }
+            );
+            if is_audio {
+                // A configuration first, then the video that waited for it.
+                let config = matches!(input, MediaInput::AudioConfig { .. });
+                if config {
+                    out.push(input);
+                    out.append(&mut self.waiting_for_audio);
+                } else {
+                    out.append(&mut self.waiting_for_audio);
+                    out.push(input);
+                }
+            } else if audio_expected
+                && self.audio_config.is_none()
+                && self.waiting_for_audio.len() < MAX_HELD_FOR_AUDIO
+            {
+                self.waiting_for_audio.push(input);
+            } else {
+                out.append(&mut self.waiting_for_audio);
+                out.push(input);
+            }
+        }
+        result
+    }
+
+    fn convert_pes(&mut self, out: &mut Vec<MediaInput>) -> Result<(), ContainerError> {
         let mut result = Ok(());
         for pes in std::mem::take(&mut self.pes) {
             let Some(pts) = pes.pts_90k else {
@@ -389,6 +432,12 @@ mod tests {
                 keyframe: false,
                 data: Bytes::from_static(&[0, 0, 0, 1, 0x41, 0x9A]),
             },
+            TsVideo {
+                pts_90k: 96_000,
+                dts_90k: 96_000,
+                keyframe: false,
+                data: Bytes::from_static(&[0, 0, 0, 1, 0x41, 0x9B]),
+            },
         ];
         // AAC-LC 48 kHz stereo, 3-byte payloads.
         let adts = |b: u8| [0xFF, 0xF1, 0x4C, 0x80, 0x01, 0x5F, 0xFC, b, b, b];
@@ -398,10 +447,13 @@ mod tests {
             pts_90k: 90_000,
             data: Bytes::from(frames),
         }];
-        let ts = TsMuxer::new(true).segment(&video, &audio);
+        // The pictures first, the audio after them, as many muxers send a stream's start.
+        let mut muxer = TsMuxer::new(true);
+        let (pictures, sound) = (muxer.segment(&video, &[]), muxer.segment(&[], &audio));
         let mut inputs = TsInputs::new();
         let mut out = Vec::new();
-        inputs.push(&ts, &mut out).expect("valid");
+        inputs.push(&pictures, &mut out).expect("valid");
+        inputs.push(&sound, &mut out).expect("valid");
         inputs.finish(&mut out).expect("valid");
         let video_config = out.iter().find_map(|i| match i {
             MediaInput::VideoConfig { codec, config } => Some((*codec, config.clone())),
@@ -420,7 +472,7 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert_eq!(frames, [(0, true), (33, false)]);
+        assert_eq!(frames, [(0, true), (33, false), (66, false)]);
         assert!(out
             .iter()
             .any(|i| matches!(i, MediaInput::FrameRate(r) if (r - 30.0).abs() < 0.01)));
@@ -436,6 +488,12 @@ mod tests {
             i,
             MediaInput::AudioConfig { codec: AudioCodec::Aac, config } if config[..] == [0x11, 0x90]
         )));
+        // The pipeline hears of the audio before the first picture (it decides at the first keyframe whether there is any).
+        let first = |want: fn(&MediaInput) -> bool| out.iter().position(want).expect("there");
+        assert!(
+            first(|i| matches!(i, MediaInput::AudioConfig { .. }))
+                < first(|i| matches!(i, MediaInput::Video { .. }))
+        );
     }
 
     proptest::proptest! {
