@@ -1107,13 +1107,19 @@ async fn parts_are_pushed_with_their_headers_and_signed_but_not_kept() {
         })
         .await;
         assert!(!m.retained);
-        if m.payload.get(4..).is_some_and(|s| s.starts_with(PART_KEY_TAG)) {
+        if m.payload
+            .get(4..)
+            .is_some_and(|s| s.starts_with(PART_KEY_TAG))
+        {
             let delegation = keys
                 .trust
                 .admit_delegation(&m.payload, now())
                 .expect("the delegation is the certified key's");
             let s = delegation.statement();
-            order.push(format!("part key {}..={}", s.first_sequence, s.last_sequence));
+            order.push(format!(
+                "part key {}..={}",
+                s.first_sequence, s.last_sequence
+            ));
             continue;
         }
         let envelope = SignedMedia::decode(&m.payload).expect("envelope");
