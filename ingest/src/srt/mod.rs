@@ -244,11 +244,24 @@ impl Session {
                 return reject(request, ServerRejectReason::Unauthorized).await;
             }
         };
-        let Some(publish) = self.registry.begin_publish(&publish.key).await? else {
+        if self.registry.held_back(peer.ip()).is_some() {
+            tracing::debug!(%peer, "SRT publish refused: too many wrong keys lately");
+            return reject(request, ServerRejectReason::Forbidden).await;
+        }
+        let found = match self.registry.begin_publish(&publish.key).await {
+            Err(IngestError::PublishRefused(stream)) => {
+                tracing::warn!(%peer, %stream, "SRT publish refused by the on_publish hook");
+                return reject(request, ServerRejectReason::Forbidden).await;
+            }
+            found => found?,
+        };
+        let Some(publish) = found else {
             metrics.publish("bad_key");
             tracing::warn!(%peer, "SRT publish refused: unknown stream key");
+            self.registry.key_failed(peer.ip());
             return reject(request, ServerRejectReason::Forbidden).await;
         };
+        self.registry.key_accepted(peer.ip());
         let socket = match request.accept(key_settings).await {
             Ok(socket) => socket,
             Err(e) => {
