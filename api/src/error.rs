@@ -31,6 +31,24 @@ pub enum ApiError {
     /// The catalog failed (logged with its detail; the client only learns that it failed).
     #[error("the catalog is unavailable")]
     Catalog(#[source] CatalogError),
+    /// This node has no playback key, so it cannot mint tokens.
+    #[error("this node has no playback key (keys/playback-key); it cannot mint tokens")]
+    NoPlaybackKey,
+    /// Too many wrong API keys from this address lately: try again later.
+    #[error("too many failed attempts from this address; retry later")]
+    TooManyAttempts {
+        /// Seconds until the address may try again.
+        retry_after: u64,
+    },
+    /// A hook (`on_publish`, `on_play`) that cannot be used as configured. Never carries
+    /// the URL, which may hold the operator's secret.
+    #[error("the {name} hook: {reason}")]
+    BadHook {
+        /// `on_publish` or `on_play`.
+        name: &'static str,
+        /// Why, in a few words.
+        reason: String,
+    },
 }
 
 impl From<CatalogError> for ApiError {
@@ -55,7 +73,12 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::NoCatalog | ApiError::Catalog(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NoCatalog | ApiError::Catalog(_) | ApiError::NoPlaybackKey => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ApiError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+            // Configuration, not a request: never answered, but mapped all the same.
+            ApiError::BadHook { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }
@@ -73,6 +96,11 @@ impl IntoResponse for ApiError {
             HeaderValue::from_static("application/json"),
         );
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        if let ApiError::TooManyAttempts { retry_after } = &self {
+            if let Ok(v) = HeaderValue::try_from(retry_after.to_string()) {
+                h.insert(header::RETRY_AFTER, v);
+            }
+        }
         if matches!(self, ApiError::Unauthorized) {
             h.insert(
                 header::WWW_AUTHENTICATE,

@@ -14,17 +14,27 @@
 //!   node's periodic load report over MQTT) and [`follow_cluster`] (every report and
 //!   presence into a [`ClusterView`]).
 //! - `webhooks`: [`Webhooks`], deliveries with retries.
+//! - `tokens`: [`mint`], playback tokens of private streams, for the CLI and the API alike.
+//! - `hooks`: [`Hook`], the operator's `on_publish` and `on_play` endpoints, asked before
+//!   a publish starts and at a playback token's first use, with the webhooks' SSRF rules.
+//! - `strikes`: [`KeyStrikes`], backoff per client address on wrong API keys.
 //! - `error`: [`ApiError`], the crate's one error type, and its JSON answers.
 #![forbid(unsafe_code)]
 
 mod cluster;
 mod error;
+mod hooks;
 mod report;
 mod router;
+mod strikes;
+mod tokens;
 mod webhooks;
 
 pub use cluster::{ClusterView, LiveStream, NodeLoad, NodeStatus, ServingNode, STALE_AFTER};
 pub use error::ApiError;
+pub use hooks::{Hook, Verdict, DEFAULT_HOOK_TIMEOUT};
 pub use report::{follow_cluster, run_reporter, ProcessSampler, REPORT_EVERY};
 pub use router::{router, Api, ForgetRecording, API_KEY_HEADER};
+pub use strikes::KeyStrikes;
+pub use tokens::{mint, MintedToken, TokenRequest, MAX_TOKEN_TTL};
 pub use webhooks::{is_public, Destinations, WebhookPayload, Webhooks};

@@ -2,7 +2,9 @@
 //! view (the public `/api/v1/streams` and `/api/v1/recordings` are the broadcast node's
 //! own). Every route takes an [`Authorized`] of its scope first, so the `x-api-key` is
 //! checked before anything else and a request without a valid key learns nothing, not even
-//! whether its body was well formed.
+//! whether its body was well formed. Wrong keys back off per client address
+//! ([`KeyStrikes`]): after a few, the address is answered 429 for a while without a look
+//! at its key.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,10 +17,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use catalog::{ApiKeyRecord, Catalog, Scope, WebhookEvent};
+use certs::tokens::{ClientNetwork, PlaybackKey};
 use domain::StreamName;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
+use crate::strikes::{self, KeyStrikes};
+use crate::tokens::{self, TokenRequest};
 use crate::{ApiError, ClusterView};
 
 /// The header that carries the API key.
@@ -47,6 +52,9 @@ struct Inner {
     catalog: Option<Catalog>,
     cluster: Arc<Mutex<ClusterView>>,
     forget_recording: Option<ForgetRecording>,
+    /// Mints playback tokens; `None`: the token route answers 503.
+    playback: Option<PlaybackKey>,
+    strikes: Arc<KeyStrikes>,
 }
 
 impl std::fmt::Debug for Api {
@@ -70,6 +78,22 @@ impl Api {
                 catalog,
                 cluster,
                 forget_recording,
+                playback: None,
+                strikes: Arc::new(KeyStrikes::default()),
+            }),
+        }
+    }
+
+    /// Mints playback tokens under `key` (`POST /api/v1/streams/{name}/tokens`).
+    pub fn with_playback_key(self, key: PlaybackKey) -> Self {
+        let inner = &self.inner;
+        Api {
+            inner: Arc::new(Inner {
+                catalog: inner.catalog.clone(),
+                cluster: Arc::clone(&inner.cluster),
+                forget_recording: inner.forget_recording.clone(),
+                playback: Some(key),
+                strikes: Arc::clone(&inner.strikes),
             }),
         }
     }
@@ -78,27 +102,39 @@ impl Api {
         self.inner.catalog.as_ref().ok_or(ApiError::NoCatalog)
     }
 
-    /// Checks the request's key against the catalog and `required`.
-    async fn authorize(
-        &self,
-        headers: &HeaderMap,
-        required: Scope,
-    ) -> Result<ApiKeyRecord, ApiError> {
+    /// Checks the request's key against the catalog and `required`; an address that
+    /// presented too many wrong keys lately is refused first, without a look at its key.
+    async fn authorize(&self, parts: &Parts, required: Scope) -> Result<ApiKeyRecord, ApiError> {
         let catalog = self.catalog()?;
-        let presented = headers
-            .get(API_KEY_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .ok_or(ApiError::Unauthorized)?;
-        let key = catalog
-            .authenticate_api_key(presented)
-            .await?
-            .ok_or(ApiError::Unauthorized)?;
+        let client = strikes::client(parts);
+        if let Some(client) = client {
+            if let Err(wait) = self.inner.strikes.check(client) {
+                return Err(ApiError::TooManyAttempts {
+                    retry_after: strikes::retry_after(wait),
+                });
+            }
+        }
+        let presented = presented_key(&parts.headers).ok_or(ApiError::Unauthorized)?;
+        let Some(key) = catalog.authenticate_api_key(presented).await? else {
+            if let Some(client) = client {
+                self.inner.strikes.failed(client);
+            }
+            return Err(ApiError::Unauthorized);
+        };
+        if let Some(client) = client {
+            self.inner.strikes.succeeded(client);
+        }
         if key.scope.allows(required) {
             Ok(key)
         } else {
             Err(ApiError::Forbidden)
         }
     }
+}
+
+/// The `x-api-key` header, if there is one.
+fn presented_key(headers: &HeaderMap) -> Option<&str> {
+    headers.get(API_KEY_HEADER).and_then(|v| v.to_str().ok())
 }
 
 /// The scope a route requires, as a type: [`Read`] or [`Admin`].
@@ -131,7 +167,7 @@ impl<S: Required + Send + Sync> FromRequestParts<Api> for Authorized<S> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, api: &Api) -> Result<Self, ApiError> {
-        api.authorize(&parts.headers, S::SCOPE).await?;
+        api.authorize(parts, S::SCOPE).await?;
         Ok(Authorized(std::marker::PhantomData))
     }
 }
@@ -145,12 +181,13 @@ pub fn router(api: Api) -> Router {
         )
         .route(
             "/api/v1/catalog/streams/{name}",
-            get(get_stream).delete(delete_stream),
+            get(get_stream).patch(update_stream).delete(delete_stream),
         )
         .route(
             "/api/v1/catalog/streams/{name}/rotate-key",
             post(rotate_key),
         )
+        .route("/api/v1/streams/{name}/tokens", post(mint_token))
         .route("/api/v1/live", get(live))
         .route("/api/v1/live/{name}/end", post(end_live))
         .route("/api/v1/nodes", get(nodes))
@@ -198,6 +235,9 @@ async fn list_streams(
 #[serde(deny_unknown_fields)]
 struct NewStream {
     name: String,
+    /// Served only with a playback token.
+    #[serde(default)]
+    private: bool,
 }
 
 #[derive(Serialize)]
@@ -205,6 +245,8 @@ struct StreamWithKey<'a> {
     name: &'a StreamName,
     #[serde(skip_serializing_if = "Option::is_none")]
     created_at: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    private: Option<bool>,
     key: &'a str,
 }
 
@@ -213,11 +255,16 @@ async fn create_stream(
     State(api): State<Api>,
     parsed: Result<Json<NewStream>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let name = stream_name(&body(parsed)?.name)?;
-    let (record, key) = api.catalog()?.add_stream(&name).await?;
+    let new = body(parsed)?;
+    let name = stream_name(&new.name)?;
+    let (record, key) = api
+        .catalog()?
+        .add_stream_with_privacy(&name, new.private)
+        .await?;
     let answer = StreamWithKey {
         name: &record.name,
         created_at: Some(record.created_at),
+        private: Some(record.private),
         key: key.expose_secret(),
     };
     Ok(json(StatusCode::CREATED, &answer))
@@ -235,6 +282,88 @@ async fn get_stream(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no stream named {name}")))?;
     Ok(json(StatusCode::OK, &record))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StreamUpdate {
+    /// Served only with a playback token, or to anyone.
+    private: Option<bool>,
+}
+
+/// Changes what may change of a stream (today its privacy); answers the stream. A live
+/// stream follows within a second or two (its ingest reads the catalog every second).
+async fn update_stream(
+    _key: Authorized<Admin>,
+    State(api): State<Api>,
+    Path(name): Path<String>,
+    parsed: Result<Json<StreamUpdate>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let update = body(parsed)?;
+    let name = stream_name(&name)?;
+    let catalog = api.catalog()?;
+    if let Some(private) = update.private {
+        catalog.set_private(&name, private).await?;
+    }
+    let record = catalog
+        .get_stream(&name)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no stream named {name}")))?;
+    Ok(json(StatusCode::OK, &record))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewToken {
+    /// Seconds the token is valid.
+    ttl: u64,
+    /// The client network it is bound to (`203.0.113.0/24`, one address).
+    #[serde(default)]
+    ip: Option<String>,
+    /// Whether it opens the stream's recordings too.
+    #[serde(default)]
+    recordings: bool,
+}
+
+/// Mints a playback token for a stream of the catalog; answers the token, its id and
+/// expiry, and the player link (relative to the player's origin).
+async fn mint_token(
+    _key: Authorized<Admin>,
+    State(api): State<Api>,
+    Path(name): Path<String>,
+    parsed: Result<Json<NewToken>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let new = body(parsed)?;
+    let name = stream_name(&name)?;
+    let key = api.inner.playback.as_ref().ok_or(ApiError::NoPlaybackKey)?;
+    let ip = new
+        .ip
+        .as_deref()
+        .map(|ip| {
+            ip.parse::<ClientNetwork>()
+                .map_err(|_| ApiError::BadRequest("ip: not an address or a network".into()))
+        })
+        .transpose()?;
+    if api.catalog()?.get_stream(&name).await?.is_none() {
+        return Err(ApiError::NotFound(format!("no stream named {name}")));
+    }
+    let request = TokenRequest {
+        stream: name,
+        ttl: std::time::Duration::from_secs(new.ttl),
+        ip,
+        recordings: new.recordings,
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let minted = tokens::mint(key, &request, now).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "ttl: between 1 and {} seconds",
+            tokens::MAX_TOKEN_TTL.as_secs()
+        ))
+    })?;
+    tracing::info!(stream = %request.stream, id = %minted.id, "playback token minted");
+    Ok(json(StatusCode::CREATED, &minted))
 }
 
 async fn delete_stream(
@@ -257,6 +386,7 @@ async fn rotate_key(
     let answer = StreamWithKey {
         name: &name,
         created_at: None,
+        private: None,
         key: key.expose_secret(),
     };
     Ok(json(StatusCode::OK, &answer))

@@ -107,7 +107,7 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
 /// Resolves names like the system does, then keeps only public addresses; a name with
 /// none left fails to resolve.
 #[derive(Debug)]
-struct PublicOnly;
+pub(crate) struct PublicOnly;
 
 impl reqwest::dns::Resolve for PublicOnly {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
@@ -126,7 +126,7 @@ impl reqwest::dns::Resolve for PublicOnly {
 }
 
 /// The IP address a URL names literally, if it does.
-fn literal_ip(url: &str) -> Option<IpAddr> {
+pub(crate) fn literal_ip(url: &str) -> Option<IpAddr> {
     let url = reqwest::Url::parse(url).ok()?;
     let host = url.host_str()?;
     host.trim_start_matches('[')

@@ -230,6 +230,9 @@ impl hyper::service::Service<http::Request<Incoming>> for NodeService {
     fn call(&self, request: http::Request<Incoming>) -> Self::Future {
         let mut request = request.map(Body::new);
         request.extensions_mut().insert(ConnectInfo(self.peer));
+        // The plain address too, for routes that are not this crate's (the admin API
+        // backs off wrong keys per client address).
+        request.extensions_mut().insert(ConnectInfo(self.peer.0));
         let guard = self
             .in_flight
             .as_ref()

@@ -195,12 +195,22 @@ impl Catalog {
         }
     }
 
-    /// Adds a stream and returns it with its new key, which is shown this once and stored
-    /// only as a hash. Fails with [`CatalogError::AlreadyExists`] if the name is taken (the
-    /// existing key stays valid).
+    /// Adds a public stream and returns it with its new key, which is shown this once and
+    /// stored only as a hash. Fails with [`CatalogError::AlreadyExists`] if the name is
+    /// taken (the existing key stays valid).
     pub async fn add_stream(
         &self,
         name: &StreamName,
+    ) -> Result<(StreamRecord, StreamKey), CatalogError> {
+        self.add_stream_with_privacy(name, false).await
+    }
+
+    /// [`add_stream`](Self::add_stream), private (served only with a playback token) when
+    /// `private` is true.
+    pub async fn add_stream_with_privacy(
+        &self,
+        name: &StreamName,
+        private: bool,
     ) -> Result<(StreamRecord, StreamKey), CatalogError> {
         let key = StreamKey::generate().map_err(CatalogError::Random)?;
         let created_at = now_unix();
@@ -208,17 +218,19 @@ impl Catalog {
             .bind(name.as_str())
             .bind(key.hash().as_str())
             .bind(created_at)
+            .bind(i64::from(private))
             .execute(p)
             .await
             .map(|r| r.rows_affected()))?;
         if inserted == 0 {
             return Err(CatalogError::AlreadyExists { name: name.clone() });
         }
-        tracing::info!(stream = %name, "stream added to the catalog");
+        tracing::info!(stream = %name, private, "stream added to the catalog");
         let record = StreamRecord {
             name: name.clone(),
             created_at,
             last_live_at: None,
+            private,
         };
         Ok((record, key))
     }
@@ -320,6 +332,37 @@ impl Catalog {
         }
     }
 
+    /// Makes the stream private (served only with a playback token) or public. A publish
+    /// already live is told by the ingest that holds it, which looks at the catalog every
+    /// second; the next publish carries the new value anyway. Fails with
+    /// [`CatalogError::NotFound`] if there is no such stream.
+    pub async fn set_private(&self, name: &StreamName, private: bool) -> Result<(), CatalogError> {
+        let updated = with_pool!(&self.pool, |p| sqlx::query(sql::STREAM_SET_PRIVATE)
+            .bind(i64::from(private))
+            .bind(name.as_str())
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
+        if updated == 0 {
+            return Err(CatalogError::NotFound { name: name.clone() });
+        }
+        tracing::info!(stream = %name, private, "stream privacy set");
+        Ok(())
+    }
+
+    /// Whether the stream is private. Fails with [`CatalogError::NotFound`] if there is no
+    /// such stream.
+    pub async fn is_private(&self, name: &StreamName) -> Result<bool, CatalogError> {
+        let row: Option<(i64,)> = with_pool!(&self.pool, |p| sqlx::query_as(sql::STREAM_PRIVATE)
+            .bind(name.as_str())
+            .fetch_optional(p)
+            .await)?;
+        match row {
+            Some((private,)) => Ok(private != 0),
+            None => Err(CatalogError::NotFound { name: name.clone() }),
+        }
+    }
+
     /// Records that the stream went live at `at_unix` (unix seconds). `last_live_at` only
     /// moves forward, so a node with a lagging clock cannot make it older. Fails with
     /// [`CatalogError::NotFound`] if there is no such stream (say, it was removed while
@@ -367,6 +410,8 @@ struct StreamRow {
     name: String,
     created_at: i64,
     last_live_at: Option<i64>,
+    /// 0 or 1 (migration 0004).
+    private: i64,
 }
 
 impl StreamRow {
@@ -375,6 +420,7 @@ impl StreamRow {
             name: parse_name(self.name)?,
             created_at: self.created_at,
             last_live_at: self.last_live_at,
+            private: self.private != 0,
         })
     }
 }
@@ -446,6 +492,9 @@ mod tests {
             assert_send(c.remove_stream(&name));
             assert_send(c.authenticate("sk_"));
             assert_send(c.mark_live(&name, 0));
+            assert_send(c.add_stream_with_privacy(&name, true));
+            assert_send(c.set_private(&name, true));
+            assert_send(c.is_private(&name));
             assert_send(c.check_statements());
             let session = crate::SessionRecord {
                 stream: name.clone(),

@@ -14,4 +14,6 @@ pub struct StreamRecord {
     /// The latest time a publish of this stream went live, in unix seconds; `None` if it never
     /// has. Lets an operator spot streams nobody uses any more.
     pub last_live_at: Option<i64>,
+    /// Whether the stream is served only with a playback token (issue 34).
+    pub private: bool,
 }

@@ -31,12 +31,12 @@ statements! {
     // ---- streams (migration 0001) ----
 
     /// Adds a stream; a taken name inserts nothing (the caller reports `AlreadyExists`).
-    STREAM_INSERT = "INSERT INTO streams (name, key_hash, created_at, last_live_at) \
-                     VALUES ($1, $2, $3, NULL) ON CONFLICT (name) DO NOTHING";
+    STREAM_INSERT = "INSERT INTO streams (name, key_hash, created_at, last_live_at, private) \
+                     VALUES ($1, $2, $3, NULL, $4) ON CONFLICT (name) DO NOTHING";
     /// Every stream, unsorted (sorted in Rust).
-    STREAM_LIST = "SELECT name, created_at, last_live_at FROM streams";
+    STREAM_LIST = "SELECT name, created_at, last_live_at, private FROM streams";
     /// One stream by name.
-    STREAM_GET = "SELECT name, created_at, last_live_at FROM streams WHERE name = $1";
+    STREAM_GET = "SELECT name, created_at, last_live_at, private FROM streams WHERE name = $1";
     /// Replaces a stream's key hash (rotation).
     STREAM_SET_KEY = "UPDATE streams SET key_hash = $1 WHERE name = $2";
     /// Removes a stream.
@@ -48,6 +48,13 @@ statements! {
                             CASE WHEN last_live_at IS NULL OR last_live_at < $1 \
                                  THEN $1 ELSE last_live_at END \
                         WHERE name = $2";
+
+    // ---- privacy (migration 0004) ----
+
+    /// Makes a stream private (`$1` = 1) or public (0).
+    STREAM_SET_PRIVATE = "UPDATE streams SET private = $1 WHERE name = $2";
+    /// Whether one stream is private.
+    STREAM_PRIVATE = "SELECT private FROM streams WHERE name = $1";
 
     // ---- numbering (migration 0003) ----
 

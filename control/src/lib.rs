@@ -11,6 +11,8 @@
 //!   server, the broadcast node's HTTP server and the metrics listeners.
 //! - [`metrics_server`]: the small `/metrics` + `/healthz` HTTP server of a standalone
 //!   ingest and of the load balancer, on that loop.
+//! - [`strikes`]: [`Strikes`], sans-IO backoff per client address on failed secret
+//!   attempts (the API's keys, the ingest's stream keys).
 //!
 //! What the messages mean is each role's business (`ingest`, `broadcast`); nothing here
 //! decodes a payload.
@@ -21,9 +23,11 @@ pub mod broker;
 pub mod bus;
 pub mod error;
 pub mod metrics_server;
+pub mod strikes;
 
 pub use accept::{Accept, AcceptLoop, Backoff, Handler};
 #[cfg(feature = "broker")]
 pub use broker::{EmbeddedBroker, EMBEDDED_BROKER_USER};
 pub use bus::{connect, Bus, BusEvent, BusOptions, Message, Qos};
 pub use error::ControlError;
+pub use strikes::{StrikePolicy, Strikes};

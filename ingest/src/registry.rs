@@ -8,9 +8,11 @@
 //! after a grace period when the connection merely dropped, in case the publisher returns.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use control::{StrikePolicy, Strikes};
 use domain::{Ladder, LiveEvent, SessionId, StreamName};
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, watch};
@@ -146,6 +148,8 @@ pub struct Registry {
     slots: Mutex<HashMap<StreamName, Slot>>,
     tasks: TaskTracker,
     observer: Option<Arc<dyn PublishObserver>>,
+    /// Wrong stream keys per client address, over every protocol.
+    strikes: Mutex<Strikes>,
 }
 
 impl Registry {
@@ -176,7 +180,34 @@ impl Registry {
             slots: Mutex::new(HashMap::new()),
             tasks: TaskTracker::new(),
             observer,
+            strikes: Mutex::new(Strikes::new(StrikePolicy::default())),
         })
+    }
+
+    /// How long `client` must still wait before it may present a stream key again, after
+    /// too many wrong ones (any protocol); `None`: it may now. Counted as `held_back`.
+    pub fn held_back(&self, client: IpAddr) -> Option<Duration> {
+        let wait = self.strikes.lock().check(client, Instant::now()).err();
+        if wait.is_some() {
+            self.metrics.publish("held_back");
+        }
+        wait
+    }
+
+    /// `client` presented a wrong stream key; logged (never the key) once it has to wait.
+    pub fn key_failed(&self, client: IpAddr) {
+        if let Some(wait) = self.strikes.lock().failed(client, Instant::now()) {
+            tracing::warn!(
+                %client,
+                wait_secs = wait.as_secs_f64(),
+                "repeated wrong stream keys from this address; holding it back"
+            );
+        }
+    }
+
+    /// `client` presented a good stream key: its failures are forgotten.
+    pub fn key_accepted(&self, client: IpAddr) {
+        self.strikes.lock().succeeded(client);
     }
 
     /// The streams being published here, by name.
@@ -272,6 +303,16 @@ impl Registry {
         else {
             return Ok(None);
         };
+        // The operator's hook, with its own timeout; refusing ends the publish here.
+        if !self
+            .catalog
+            .may_publish(&stream)
+            .await
+            .map_err(IngestError::Catalog)?
+        {
+            self.metrics.publish("hook_refused");
+            return Err(IngestError::PublishRefused(stream));
+        }
         // Asked before anything starts: a private stream never goes out public because the
         // catalog could not say.
         let privacy = Privacy::new(

@@ -26,14 +26,21 @@
 //! - [`members`]: backends from MQTT presence, and `/healthz` checks.
 //! - [`ingests`]: where WHIP publishes go (issue 32): the ingests that announced a WHIP URL
 //!   in a presence signed by their own key, and rendezvous hashing of the stream name.
+//! - [`access`]: [`access::Gate`], what the proxy decides before a node spends anything
+//!   on a request: the client's request budget and, where the request carries one, its
+//!   playback token (issue 34).
+//! - [`limits`]: per-client token buckets (sans-IO) for requests and new connections, and
+//!   the connection filter that drops a client over its connection budget.
 //! - [`tls`]: the server certificate, reloaded when its files change.
 //! - [`metrics`]: the `sealcast_lb_*` metrics.
 //! - [`server`]: [`server::start`] wires all of it onto bound listeners.
 //! - [`error`]: the crate's one error enum.
 
+pub mod access;
 pub mod cookie;
 pub mod error;
 pub mod ingests;
+pub mod limits;
 pub mod members;
 pub mod metrics;
 pub mod proxy;

@@ -15,7 +15,7 @@ use prometheus_client::registry::Registry;
 /// leaves a `Family` out of `/metrics` until it has a label set, so a freshly started
 /// process does not show them all; this list does (the dashboards' test reads it, and a
 /// test below checks it against a scrape with every family in use).
-pub const FAMILIES: [(&str, &str); 11] = [
+pub const FAMILIES: [(&str, &str); 13] = [
     (REQUESTS, "counter"),
     (UPSTREAM_ERRORS, "counter"),
     (RETRIES, "counter"),
@@ -27,6 +27,8 @@ pub const FAMILIES: [(&str, &str); 11] = [
     (BACKENDS_BEHIND, "gauge"),
     (HTTPS_REDIRECTS, "counter"),
     (PRESENCES_REFUSED, "counter"),
+    (LIMITED, "counter"),
+    (TOKENS_REFUSED, "counter"),
 ];
 
 /// `sealcast_lb_requests`, a counter.
@@ -51,6 +53,10 @@ pub const BACKENDS_BEHIND: &str = "sealcast_lb_backends_behind";
 pub const HTTPS_REDIRECTS: &str = "sealcast_lb_https_redirects";
 /// `sealcast_lb_presences_refused`, a counter.
 pub const PRESENCES_REFUSED: &str = "sealcast_lb_presences_refused";
+/// `sealcast_lb_limited`, a counter.
+pub const LIMITED: &str = "sealcast_lb_limited";
+/// `sealcast_lb_tokens_refused`, a counter.
+pub const TOKENS_REFUSED: &str = "sealcast_lb_tokens_refused";
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ClassLabel {
@@ -70,6 +76,11 @@ struct OutcomeLabel {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabel {
     reason: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabel {
+    kind: &'static str,
 }
 
 type LatencyFamily = Family<NodeLabel, Histogram, fn() -> Histogram>;
@@ -93,6 +104,8 @@ pub struct LbMetrics {
     behind: Gauge,
     redirects: Counter,
     presences_refused: Family<ReasonLabel, Counter>,
+    limited: Family<KindLabel, Counter>,
+    tokens_refused: Family<ReasonLabel, Counter>,
 }
 
 impl Default for LbMetrics {
@@ -109,6 +122,8 @@ impl Default for LbMetrics {
             behind: Gauge::default(),
             redirects: Counter::default(),
             presences_refused: Family::default(),
+            limited: Family::default(),
+            tokens_refused: Family::default(),
         }
     }
 }
@@ -157,6 +172,9 @@ impl LbMetrics {
         }
         for class in ["2xx", "3xx", "4xx", "5xx"] {
             let _ = self.requests.get_or_create(&ClassLabel { class });
+        }
+        for kind in ["request", "connection"] {
+            let _ = self.limited.get_or_create(&KindLabel { kind });
         }
         registry.register(
             REQUESTS,
@@ -212,6 +230,16 @@ impl LbMetrics {
             PRESENCES_REFUSED,
             "Presence messages not believed (unsigned, forged, or for another node), by reason",
             self.presences_refused.clone(),
+        );
+        registry.register(
+            LIMITED,
+            "Requests (429) and new connections (dropped) refused for being over their client's budget, by kind",
+            self.limited.clone(),
+        );
+        registry.register(
+            TOKENS_REFUSED,
+            "Requests refused for their playback token (401 or 403), by reason",
+            self.tokens_refused.clone(),
         );
     }
 
@@ -278,6 +306,18 @@ impl LbMetrics {
     pub(crate) fn redirect(&self) {
         self.redirects.inc();
     }
+
+    /// A request or a new connection over its client's budget.
+    pub(crate) fn limited(&self, kind: &'static str) {
+        self.limited.get_or_create(&KindLabel { kind }).inc();
+    }
+
+    /// A request refused for its playback token.
+    pub(crate) fn token_refused(&self, reason: &'static str) {
+        self.tokens_refused
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
+    }
 }
 
 #[cfg(test)]
@@ -296,6 +336,8 @@ mod tests {
         metrics.cookie_rejected("bad_signature");
         metrics.presence_refused("presence");
         metrics.backend_latency("edge1", 0.01);
+        metrics.limited("request");
+        metrics.token_refused("expired");
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).expect("encodes");
         testkit::prometheus::assert_declares_exactly(&text, &FAMILIES);

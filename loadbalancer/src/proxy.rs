@@ -25,6 +25,7 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::Peer;
 use pingora::{Error as PError, ErrorSource, ErrorType, Result as PResult};
 
+use crate::access::{Gate, Refusal};
 use crate::members::Pool;
 use crate::metrics::{LbMetrics, Outcome};
 use crate::selection::{Choice, Reason, RequestInfo, Route};
@@ -53,16 +54,25 @@ pub struct Proxy {
     pool: Arc<Pool>,
     metrics: LbMetrics,
     settings: ProxySettings,
+    /// The client's request budget and the playback-token check, before anything else.
+    gate: Gate,
 }
 
 impl Proxy {
-    /// A proxy choosing from `pool`.
+    /// A proxy choosing from `pool`, without budgets or token checks.
     pub fn new(pool: Arc<Pool>, metrics: LbMetrics, settings: ProxySettings) -> Self {
         Proxy {
             pool,
             metrics,
             settings,
+            gate: Gate::default(),
         }
+    }
+
+    /// Admits requests through `gate` first.
+    pub fn with_gate(mut self, gate: Gate) -> Self {
+        self.gate = gate;
+        self
     }
 
     /// Chooses the node for this request and records how.
@@ -152,6 +162,27 @@ impl ProxyHttp for Proxy {
         let class = PathClass::of(session.req_header().uri.path());
         if class == PathClass::Health {
             respond_text(session, 200, "ok\n").await?;
+            return Ok(true);
+        }
+        let (path, query) = {
+            let uri = &session.req_header().uri;
+            (uri.path(), uri.query())
+        };
+        if let Err(refusal) = self
+            .gate
+            .admit(path, query, client_ip(session), &self.metrics)
+        {
+            let (status, message) = refusal.status();
+            let retry = match &refusal {
+                Refusal::Budget { retry_after } => Some(retry_after.to_string()),
+                _ => None,
+            };
+            let headers: Vec<(&'static str, &str)> = retry
+                .as_deref()
+                .map(|r| ("retry-after", r))
+                .into_iter()
+                .collect();
+            respond(session, status, message, &headers).await?;
             return Ok(true);
         }
         if class == PathClass::NodePrivate {

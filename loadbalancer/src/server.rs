@@ -22,7 +22,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::access::Gate;
 use crate::cookie::StickyCookies;
+use crate::limits::{Budget, ClientLimits, ConnectionBudget};
 use crate::members::{self, HealthChecks, Pool};
 use crate::metrics::LbMetrics;
 use crate::proxy::{Proxy, ProxySettings};
@@ -59,6 +61,13 @@ pub struct LbConfig {
     pub acme_dir: Option<PathBuf>,
     /// The host redirected to when a plain-HTTP request names none.
     pub fallback_host: String,
+    /// Per-client budgets of requests and new connections on the HTTPS listener; `None`:
+    /// unlimited. The origin listener has none: a cache in front is one client with many
+    /// viewers behind it.
+    pub limits: Option<ClientLimits>,
+    /// The playback key, to check tokens where requests arrive; `None`: tokens are left to
+    /// the nodes.
+    pub tokens: Option<Arc<certs::tokens::TokenVerifier>>,
 }
 
 /// The sockets the load balancer serves on, already bound.
@@ -105,11 +114,23 @@ pub fn start(
     let fds: ListenFds = Arc::new(parking_lot::Mutex::new(Fds::new()));
     let conf = Arc::new(ServerConf::default());
 
+    let public_gate = Gate {
+        requests: config
+            .limits
+            .map(|l| Budget::new(l.requests, l.max_clients)),
+        tokens: config.tokens.clone(),
+    };
     let mut https = pingora::proxy::http_proxy_service_with_name(
         &conf,
-        Proxy::new(Arc::clone(&pool), metrics.clone(), config.proxy.clone()),
+        Proxy::new(Arc::clone(&pool), metrics.clone(), config.proxy.clone()).with_gate(public_gate),
         "sealcast-lb",
     );
+    if let Some(limits) = config.limits {
+        https.set_connection_filter(ConnectionBudget::new(
+            Budget::new(limits.connections, limits.max_clients),
+            metrics.clone(),
+        ));
+    }
     let mut tls =
         TlsSettings::intermediate("", "").map_err(LoadBalancerError::pingora("TLS settings"))?;
     tls.set_cert_resolver(Arc::clone(&certificate) as _);
@@ -128,9 +149,14 @@ pub fn start(
     // viewers behind it: few connections, kept alive).
     let origin = match listeners.origin {
         Some(listener) => {
+            let origin_gate = Gate {
+                requests: None,
+                tokens: config.tokens.clone(),
+            };
             let mut origin = pingora::proxy::http_proxy_service_with_name(
                 &conf,
-                Proxy::new(Arc::clone(&pool), metrics.clone(), config.proxy.clone()),
+                Proxy::new(Arc::clone(&pool), metrics.clone(), config.proxy.clone())
+                    .with_gate(origin_gate),
                 "sealcast-lb-origin",
             );
             origin.add_tcp(&adopt(&fds, listener, "origin listener")?);

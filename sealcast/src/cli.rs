@@ -20,9 +20,9 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Run everything on one machine: MQTT broker, ingest, broadcast nodes, catalog.
-    Up(UpArgs),
+    Up(Box<UpArgs>),
     /// Run an ingest node: RTMP in, signed segments out to every broadcast node.
-    Ingest(IngestArgs),
+    Ingest(Box<IngestArgs>),
     /// Run a broadcast (edge) node: takes pushed segments, publishes the verified ones.
     Broadcast(BroadcastArgs),
     /// Run the load balancer: HTTPS in front of the broadcast nodes, sticky sessions.
@@ -37,6 +37,8 @@ pub(crate) enum Command {
     Streams(StreamsArgs),
     /// Manage the admin API's keys (`x-api-key`).
     ApiKeys(ApiKeysArgs),
+    /// Mint playback tokens for private streams.
+    Tokens(TokensArgs),
     /// Transcode an FLV file into the HLS ladder on disk, as fast as possible.
     Ladder(LadderArgs),
     /// Check what viewers get, as the player does: follow a master playlist and verify
@@ -145,6 +147,80 @@ pub(crate) struct UpArgs {
     /// How long finished recordings are kept (`7d`, `12h`; `0`: forever).
     #[arg(long, env = "SEALCAST_RECORDING_RETENTION", default_value = "7d")]
     pub(crate) recording_retention: Retention,
+    #[command(flatten)]
+    pub(crate) on_publish: PublishHookArgs,
+    #[command(flatten)]
+    pub(crate) on_play: PlayHookArgs,
+}
+
+/// The `on_publish` hook (issue 34): asked before each publish starts.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct PublishHookArgs {
+    /// A URL asked (JSON `POST` with the stream's name) before each publish starts: a 2xx
+    /// allows it, anything else refuses it. It may carry your own secret; prefer the
+    /// variable to the flag then. Only public addresses unless --allow-private-webhooks.
+    #[arg(
+        long = "on-publish",
+        visible_alias = "on-publish-url",
+        env = "SEALCAST_ON_PUBLISH_URL",
+        hide_env_values = true
+    )]
+    pub(crate) on_publish: Option<String>,
+    /// How long the on_publish hook may take (`2s`, `500ms`).
+    #[arg(long, env = "SEALCAST_ON_PUBLISH_TIMEOUT", default_value = "2s")]
+    pub(crate) on_publish_timeout: HookTimeout,
+    /// Allow the publish when the on_publish hook cannot be asked (default: refuse).
+    #[arg(long, env = "SEALCAST_ON_PUBLISH_FAIL_OPEN")]
+    pub(crate) on_publish_fail_open: bool,
+}
+
+/// The `on_play` hook (issue 34): asked at a playback token's first use on a node.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct PlayHookArgs {
+    /// A URL asked (JSON `POST`: stream, token id, client, expiry) at each playback
+    /// token's first use on a node: a 2xx lets the token play, anything else refuses it.
+    /// Only public addresses unless --allow-private-webhooks.
+    #[arg(
+        long = "on-play",
+        visible_alias = "on-play-url",
+        env = "SEALCAST_ON_PLAY_URL",
+        hide_env_values = true
+    )]
+    pub(crate) on_play: Option<String>,
+    /// How long the on_play hook may take (`2s`, `500ms`).
+    #[arg(long, env = "SEALCAST_ON_PLAY_TIMEOUT", default_value = "2s")]
+    pub(crate) on_play_timeout: HookTimeout,
+    /// Allow the token when the on_play hook cannot be asked (default: refuse).
+    #[arg(long, env = "SEALCAST_ON_PLAY_FAIL_OPEN")]
+    pub(crate) on_play_fail_open: bool,
+}
+
+/// A hook's timeout: `2s`, `500ms`; more than zero, at most a minute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HookTimeout(pub(crate) std::time::Duration);
+
+impl std::str::FromStr for HookTimeout {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        let (number, millis) = match s.strip_suffix("ms") {
+            Some(n) => (n, true),
+            None => (s.strip_suffix('s').unwrap_or(s), false),
+        };
+        let n: u64 = number
+            .parse()
+            .map_err(|_| format!("{s:?}: give seconds or milliseconds, like 2s or 500ms"))?;
+        let d = if millis {
+            std::time::Duration::from_millis(n)
+        } else {
+            std::time::Duration::from_secs(n)
+        };
+        if d.is_zero() || d > std::time::Duration::from_secs(60) {
+            return Err(format!("{s:?}: between 1ms and 60s"));
+        }
+        Ok(HookTimeout(d))
+    }
 }
 
 /// Where the cluster's keys and push token are.
@@ -247,6 +323,8 @@ pub(crate) struct BroadcastArgs {
     #[arg(long, env = "SEALCAST_READY_TIMEOUT", default_value_t = 10,
         value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub(crate) ready_timeout: u64,
+    #[command(flatten)]
+    pub(crate) on_play: PlayHookArgs,
 }
 
 /// Where the HTTPS certificate is.
@@ -283,6 +361,25 @@ pub(crate) struct BalanceArgs {
     /// given.
     #[arg(long, env = "SEALCAST_LB_ORIGIN_LISTEN")]
     pub(crate) origin_listen: Option<SocketAddr>,
+    /// Requests per second one client address (an IPv6 /64) may make on average; over it,
+    /// 429 with Retry-After. Far above what a viewer needs (an LL-HLS player makes about
+    /// ten a second), for a whole office behind one address.
+    #[arg(long, env = "SEALCAST_LB_REQUEST_RATE", default_value_t = 300)]
+    pub(crate) request_rate: u32,
+    /// Requests one client address may make at once, above the rate.
+    #[arg(long, env = "SEALCAST_LB_REQUEST_BURST", default_value_t = 600)]
+    pub(crate) request_burst: u32,
+    /// New connections per second one client address may open on average; over it, new
+    /// connections are closed before the TLS handshake.
+    #[arg(long, env = "SEALCAST_LB_CONNECTION_RATE", default_value_t = 50)]
+    pub(crate) connection_rate: u32,
+    /// New connections one client address may open at once, above the rate.
+    #[arg(long, env = "SEALCAST_LB_CONNECTION_BURST", default_value_t = 100)]
+    pub(crate) connection_burst: u32,
+    /// No per-client limits at all (a load balancer behind a proxy of your own that
+    /// limits, where every client has the proxy's address).
+    #[arg(long, env = "SEALCAST_LB_NO_LIMITS")]
+    pub(crate) no_limits: bool,
 }
 
 /// Viewer placement, as spelled on the command line.
@@ -426,6 +523,8 @@ pub(crate) struct IngestArgs {
     /// This node's id (its key is `ingest/{id}.key` in the key directory).
     #[arg(long, env = "SEALCAST_NODE_ID", default_value = "ingest1")]
     pub(crate) node_id: String,
+    #[command(flatten)]
+    pub(crate) on_publish: PublishHookArgs,
 }
 
 #[derive(Debug, Args)]
@@ -478,9 +577,24 @@ pub(crate) enum StreamsCommand {
     Add {
         /// Public name of the stream (letters, digits, `_`, `-`).
         name: String,
+        /// Serve it only with a playback token (`sealcast tokens mint`).
+        #[arg(long)]
+        private: bool,
         /// Print a JSON object instead.
         #[arg(long)]
         json: bool,
+    },
+    /// Make a stream private or public; a live stream changes within a second or two.
+    #[command(group(clap::ArgGroup::new("privacy").required(true).args(["private", "public"])))]
+    Set {
+        /// The stream.
+        name: String,
+        /// Serve it only with a playback token.
+        #[arg(long)]
+        private: bool,
+        /// Serve it to anyone.
+        #[arg(long)]
+        public: bool,
     },
     /// List the catalog.
     List {
@@ -531,6 +645,55 @@ pub(crate) enum ApiKeysCommand {
     },
     /// Removes a key; it stops working at once.
     Remove { name: String },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TokensArgs {
+    #[command(flatten)]
+    pub(crate) catalog: CatalogArgs,
+    /// Key directory with the playback key (default: `keys` in the data directory).
+    #[arg(long, env = "SEALCAST_KEYS_DIR")]
+    pub(crate) keys_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub(crate) command: TokensCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TokensCommand {
+    /// Mints a playback token for a stream and prints it alone on stdout.
+    Mint {
+        /// The stream it opens.
+        name: String,
+        /// How long it is valid (`2h`, `30m`, `7d`; at most 366 days).
+        #[arg(long)]
+        ttl: Ttl,
+        /// Bind it to a client network (`203.0.113.0/24`, `2001:db8::/48`, one address).
+        #[arg(long)]
+        ip: Option<certs::tokens::ClientNetwork>,
+        /// Open the stream's recordings too.
+        #[arg(long)]
+        recordings: bool,
+        /// Print a JSON object (token, expiry, player link) instead.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// How long a playback token is valid: `2h`, `30m`, `7d`, `90s`; more than zero, at most
+/// [`api::MAX_TOKEN_TTL`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Ttl(pub(crate) std::time::Duration);
+
+impl std::str::FromStr for Ttl {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.parse::<Retention>()? {
+            Retention(Some(d)) if d <= api::MAX_TOKEN_TTL => Ok(Ttl(d)),
+            Retention(Some(_)) => Err(format!("{s:?} is longer than 366 days")),
+            Retention(None) => Err(format!("{s:?}: a token must expire; give 2h, 7d, …")),
+        }
+    }
 }
 
 /// How long finished recordings are kept, e.g. `7d`, `12h`, `30m`; `0` keeps them forever.

@@ -1,4 +1,5 @@
-//! The one-shot commands: `streams`, `api-keys`, `source`, `keys`, `certs` and `ladder`.
+//! The one-shot commands: `streams`, `api-keys`, `tokens`, `source`, `keys`, `certs` and
+//! `ladder`.
 
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -14,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::{
     ApiKeysArgs, ApiKeysCommand, CertsArgs, KeysArgs, KeysCommand, SourceArgs, StreamsArgs,
-    StreamsCommand,
+    StreamsCommand, TokensArgs, TokensCommand,
 };
 use crate::plan::CatalogLocation;
 use crate::roles::{open_catalog, print_ready, unix_now};
@@ -24,11 +25,15 @@ pub(crate) async fn streams(args: StreamsArgs) -> anyhow::Result<()> {
     let catalog = open_catalog(&CatalogLocation::of(&args.catalog)).await?;
     let result = async {
         match args.command {
-            StreamsCommand::Add { name, json } => {
+            StreamsCommand::Add {
+                name,
+                private,
+                json,
+            } => {
                 let name = StreamName::new(name)?;
-                let (record, key) = catalog.add_stream(&name).await?;
+                let (record, key) = catalog.add_stream_with_privacy(&name, private).await?;
                 if json {
-                    let value = json!({ "name": record.name, "key": key.expose_secret(), "created_at": record.created_at });
+                    let value = json!({ "name": record.name, "key": key.expose_secret(), "created_at": record.created_at, "private": record.private });
                     print_ready(&format!("{value}\n"));
                 } else {
                     print_ready(&format!("{}\n", key.expose_secret()));
@@ -41,7 +46,8 @@ pub(crate) async fn streams(args: StreamsArgs) -> anyhow::Result<()> {
                 } else {
                     let mut out = String::new();
                     for s in streams {
-                        out.push_str(&format!("{}\n", s.name));
+                        let private = if s.private { " private" } else { "" };
+                        out.push_str(&format!("{}{private}\n", s.name));
                     }
                     print_ready(&out);
                 }
@@ -57,6 +63,17 @@ pub(crate) async fn streams(args: StreamsArgs) -> anyhow::Result<()> {
             }
             StreamsCommand::Remove { name } => {
                 catalog.remove_stream(&StreamName::new(name)?).await?;
+            }
+            StreamsCommand::Set {
+                name,
+                private,
+                public,
+            } => {
+                // clap lets exactly one of the two through.
+                debug_assert!(private != public);
+                catalog
+                    .set_private(&StreamName::new(name)?, private)
+                    .await?;
             }
         }
         anyhow::Ok(())
@@ -99,6 +116,43 @@ pub(crate) async fn api_keys(args: ApiKeysArgs) -> anyhow::Result<()> {
     .await;
     catalog.close().await;
     result
+}
+
+/// `sealcast tokens mint …`: the token alone on stdout (that is what the command is for),
+/// signed with the key directory's playback key, for a stream of the catalog.
+pub(crate) async fn tokens(args: TokensArgs) -> anyhow::Result<()> {
+    let TokensCommand::Mint {
+        name,
+        ttl,
+        ip,
+        recordings,
+        json,
+    } = args.command;
+    let stream = StreamName::new(name)?;
+    let dir = crate::plan::key_dir(args.keys_dir.as_deref(), &args.catalog);
+    let key = dir.playback_key().with_context(|| {
+        format!(
+            "reading the playback key in {} (made by `sealcast keys init` or the first `sealcast up`)",
+            dir.path().display()
+        )
+    })?;
+    let catalog = open_catalog(&CatalogLocation::of(&args.catalog)).await?;
+    let known = catalog.get_stream(&stream).await;
+    catalog.close().await;
+    anyhow::ensure!(known?.is_some(), "no stream named {stream} in the catalog");
+    let request = api::TokenRequest {
+        stream,
+        ttl: ttl.0,
+        ip,
+        recordings,
+    };
+    let minted = api::mint(&key, &request, unix_now()).context("--ttl out of range")?;
+    if json {
+        print_ready(&format!("{}\n", serde_json::to_string(&minted)?));
+    } else {
+        print_ready(&format!("{}\n", minted.token));
+    }
+    Ok(())
 }
 
 /// `sealcast source …`: runs the publisher on its own thread until done or stopped.

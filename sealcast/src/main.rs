@@ -8,7 +8,8 @@
 //!   the role and `--check-config` use.
 //! - `roles`: how `up`, `ingest`, `broadcast` and `lb` wire catalog, keys, broker, ingest,
 //!   broadcast nodes and the load balancer together, from their plans.
-//! - `commands`: the one-shot commands (`streams`, `source`, `keys`, `certs`, `ladder`).
+//! - `commands`: the one-shot commands (`streams`, `api-keys`, `tokens`, `source`, `keys`,
+//!   `certs`, `ladder`).
 //! - `check`: `--check-config`, which checks a role's command line and variables, then
 //!   derives its plan, without starting it.
 //! - `trim`: lets the allocator return freed memory while a server idles.
@@ -48,6 +49,7 @@ fn main() -> std::process::ExitCode {
     let default_level = match cli.command {
         Command::Streams(_)
         | Command::ApiKeys(_)
+        | Command::Tokens(_)
         | Command::Keys(_)
         | Command::Certs(_)
         | Command::Verify(_) => "warn",
@@ -91,8 +93,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         let shutdown = CancellationToken::new();
         tokio::spawn(stop_on_signal(shutdown.clone()));
         match cli.command {
-            Command::Up(args) => roles::up(args, shutdown).await,
-            Command::Ingest(args) => roles::ingest(args, shutdown).await,
+            Command::Up(args) => roles::up(*args, shutdown).await,
+            Command::Ingest(args) => roles::ingest(*args, shutdown).await,
             Command::Broadcast(args) => roles::broadcast(args, shutdown).await,
             Command::Lb(args) => roles::lb(args, shutdown).await,
             Command::Certs(args) => commands::certs(args).await,
@@ -100,6 +102,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Source(args) => commands::source(args, shutdown).await,
             Command::Streams(args) => commands::streams(args).await,
             Command::ApiKeys(args) => commands::api_keys(args).await,
+            Command::Tokens(args) => commands::tokens(args).await,
             Command::Ladder(_) => Ok(()),
             Command::Verify(args) => {
                 // Every refusal is on stdout already, with the summary.

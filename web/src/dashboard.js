@@ -1,6 +1,8 @@
 // sealcast cluster dashboard: asks for an API key (kept in this tab's sessionStorage only),
 // then reads /api/v1/nodes and /api/v1/live every 2 s. Plain ES2020, no build step; every
-// string from the API goes through textContent.
+// string from the API goes through textContent. A private stream's row has a button that
+// mints a playback token (POST /api/v1/streams/NAME/tokens, admin keys) and shows its
+// player link.
 'use strict';
 
 (function () {
@@ -21,6 +23,11 @@
   let apiKey = readKey();
   let generation = 0;
   let timer = 0;
+  // Private streams by name (from the catalog), and the player links minted in this tab.
+  let privateStreams = new Set();
+  const minted = new Map();
+  /** How long a minted link plays, in seconds. */
+  const LINK_TTL = 4 * 3600;
 
   function readKey() {
     try {
@@ -195,6 +202,37 @@
     return table;
   }
 
+  // A button that mints a player link for private stream `stream` into `link`.
+  function mintButton(stream, link) {
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.className = 'button';
+    button.textContent = minted.has(stream) ? 'Private: new link' : 'Private: mint link';
+    button.addEventListener('click', async () => {
+      button.disabled = true;
+      try {
+        const response = await fetch(`/api/v1/streams/${encodeURIComponent(stream)}/tokens`, {
+          method: 'POST',
+          cache: 'no-store',
+          headers: { 'x-api-key': apiKey, 'content-type': 'application/json', accept: 'application/json' },
+          body: JSON.stringify({ ttl: LINK_TTL }),
+        });
+        const body = await response.json().catch(() => ({}));
+        if (!response.ok) throw new Error(typeof body.error === 'string' ? body.error : `${response.status}`);
+        if (typeof body.player !== 'string' || !body.player.startsWith('/#live/')) throw new Error('no player link');
+        minted.set(stream, body.player);
+        link.href = body.player;
+        button.textContent = 'Private: new link';
+        clearError();
+      } catch (err) {
+        showError(`Could not mint a link for ${stream}: ${err.message}`);
+      } finally {
+        button.disabled = false;
+      }
+    });
+    return button;
+  }
+
   function renderLive(streams, publicStreams) {
     const facts = rungFacts(publicStreams);
     const rows = streams.map((s) => {
@@ -203,9 +241,10 @@
       const name = document.createElement('th');
       name.scope = 'row';
       const link = document.createElement('a');
-      link.href = `/#live/${encodeURIComponent(String(s.name))}`;
+      link.href = minted.get(String(s.name)) || `/#live/${encodeURIComponent(String(s.name))}`;
       link.textContent = String(s.name);
       name.append(link);
+      if (privateStreams.has(String(s.name))) name.append(' ', mintButton(String(s.name), link));
 
       const perNode = document.createElement('td');
       const list = document.createElement('ul');
@@ -265,12 +304,16 @@
 
   async function poll(gen) {
     try {
-      const [nodes, live, publicStreams] = await Promise.all([
+      const [nodes, live, publicStreams, cataloged] = await Promise.all([
         getJson('/api/v1/nodes'),
         getJson('/api/v1/live'),
         getJson('/api/v1/streams'),
+        getJson('/api/v1/catalog/streams').catch(() => null),
       ]);
       if (gen !== generation) return;
+      if (Array.isArray(cataloged)) {
+        privateStreams = new Set(cataloged.filter((c) => c && c.private === true).map((c) => String(c.name)));
+      }
       renderNodes(Array.isArray(nodes) ? nodes : []);
       renderLive(Array.isArray(live) ? live : [], Array.isArray(publicStreams) ? publicStreams : []);
       const now = new Date();

@@ -137,14 +137,24 @@ import {
   function hashOf(sel) {
     if (!sel) return '';
     const enc = encodeURIComponent;
-    return sel.kind === 'live'
+    const base = sel.kind === 'live'
       ? `#live/${enc(sel.stream)}`
       : `#vod/${enc(sel.stream)}/${enc(sel.id)}`;
+    // A private stream's link carries its playback token (issue 34).
+    return sel.token ? `${base}?token=${enc(sel.token)}` : base;
   }
 
   function parseHash(hash) {
-    const raw = hash.replace(/^#/, '');
+    let raw = hash.replace(/^#/, '');
     if (!raw) return null;
+    // `#live/NAME?token=…`: a private stream's link. The token goes on the master
+    // playlist's URL; the server writes it into every URL it hands out after that.
+    let token = null;
+    const q = raw.indexOf('?');
+    if (q >= 0) {
+      token = new URLSearchParams(raw.slice(q + 1)).get('token') || null;
+      raw = raw.slice(0, q);
+    }
     let parts;
     try {
       parts = raw.split('/').map(decodeURIComponent);
@@ -152,9 +162,9 @@ import {
       return null;
     }
     if (parts.some((p) => p === '')) return null;
-    if (parts[0] === 'live' && parts.length === 2) return { kind: 'live', stream: parts[1] };
+    if (parts[0] === 'live' && parts.length === 2) return { kind: 'live', stream: parts[1], token };
     if (parts[0] === 'vod' && parts.length === 3) {
-      return { kind: 'vod', stream: parts[1], id: parts[2] };
+      return { kind: 'vod', stream: parts[1], id: parts[2], token };
     }
     return null;
   }
@@ -390,6 +400,12 @@ import {
       setText(title, `${sel.stream} — live`);
       document.title = `${sel.stream} (live) · sealcast`;
       const entry = findLive(sel.stream);
+      if (sel.token) {
+        // Private streams are not listed: play the link as it is.
+        setText(playerStatus, 'Private stream');
+        start(`/live/${encodeURIComponent(sel.stream)}/master.m3u8?token=${encodeURIComponent(sel.token)}`, key);
+        return;
+      }
       if (!entry) {
         placeholder.hidden = false;
         setText(placeholder, `“${sel.stream}” is not live right now. It starts here as soon as it goes live.`);
@@ -405,9 +421,10 @@ import {
       setText(playerStatus, entry
         ? [formatTime(entry.started_at), formatDuration(entry.duration_secs)].filter(Boolean).join(' · ')
         : `Recording ${sel.id}`);
-      const url = entry && entry.master_url
+      let url = entry && entry.master_url
         ? entry.master_url
         : `/vod/${encodeURIComponent(sel.stream)}/${encodeURIComponent(sel.id)}/master.m3u8`;
+      if (sel.token) url = `${url}?token=${encodeURIComponent(sel.token)}`;
       start(url, key);
     }
   }

@@ -21,6 +21,7 @@ on_both_backends!(
     two_handles_see_each_others_writes,
     concurrent_writes_from_two_handles,
     reopening_keeps_the_streams,
+    privacy_is_set_read_and_listed,
 );
 
 /// A well-formed key that was never issued.
@@ -505,4 +506,48 @@ async fn numbering_continues_across_sessions_and_handles(db: Db) {
     ));
     first.close().await;
     second.close().await;
+}
+
+async fn privacy_is_set_read_and_listed(db: Db) {
+    let catalog = open(&db).await;
+    let (public, _) = catalog.add_stream(&name("open")).await.expect("add");
+    assert!(!public.private);
+    let (private, _) = catalog
+        .add_stream_with_privacy(&name("closed"), true)
+        .await
+        .expect("add private");
+    assert!(private.private);
+    assert!(catalog.is_private(&name("closed")).await.expect("read"));
+    assert!(!catalog.is_private(&name("open")).await.expect("read"));
+    let listed = catalog.list_streams().await.expect("list");
+    let flags: Vec<(&str, bool)> = listed
+        .iter()
+        .map(|s| (s.name.as_str(), s.private))
+        .collect();
+    assert_eq!(flags, [("closed", true), ("open", false)]);
+
+    catalog.set_private(&name("open"), true).await.expect("set");
+    catalog
+        .set_private(&name("closed"), false)
+        .await
+        .expect("set");
+    assert!(catalog.is_private(&name("open")).await.expect("read"));
+    assert_eq!(
+        catalog
+            .get_stream(&name("closed"))
+            .await
+            .expect("get")
+            .map(|s| s.private),
+        Some(false)
+    );
+    let ghost = name("ghost");
+    assert!(matches!(
+        catalog.set_private(&ghost, true).await,
+        Err(CatalogError::NotFound { .. })
+    ));
+    assert!(matches!(
+        catalog.is_private(&ghost).await,
+        Err(CatalogError::NotFound { .. })
+    ));
+    catalog.close().await;
 }

@@ -132,6 +132,9 @@ async fn an_old_database_is_migrated_with_its_streams(db: Db) {
         (numbering.first_sequence, numbering.discontinuity),
         (0, false)
     );
+    // 0004: an old stream stays public.
+    assert!(!streams[0].private);
+    assert!(!catalog.is_private(&name("demo")).await.expect("private?"));
     catalog.close().await;
 
     let mut conn = raw(&db).await;
@@ -141,7 +144,7 @@ async fn an_old_database_is_migrated_with_its_streams(db: Db) {
             .await
             .expect("migrations");
     conn.close().await.expect("close");
-    assert_eq!(versions, [(1,), (2,), (3,)]);
+    assert_eq!(versions, [(1,), (2,), (3,), (4,)]);
 
     // And opening again has nothing left to do.
     let catalog = Catalog::open(&db.location).await.expect("reopen");

@@ -298,11 +298,24 @@ impl Connection {
         if let Err(refusal) = self.policy.publish_requested() {
             return self.refuse(request_id, refusal).await;
         }
-        let found = self.registry.begin_publish(stream_key).await?;
+        let client = self.peer.ip();
+        if self.registry.held_back(client).is_some() {
+            tracing::debug!(peer = %self.peer, "RTMP publish refused: too many wrong keys lately");
+            return self.refuse(request_id, Refusal::HeldBack).await;
+        }
+        let found = match self.registry.begin_publish(stream_key).await {
+            Err(IngestError::PublishRefused(stream)) => {
+                tracing::warn!(peer = %self.peer, %stream, "RTMP publish refused by the on_publish hook");
+                return self.refuse(request_id, Refusal::HookRefused).await;
+            }
+            found => found?,
+        };
         if let Err(refusal) = self.policy.key_checked(found.is_some()) {
             tracing::warn!(peer = %self.peer, "RTMP publish refused: unknown stream key");
+            self.registry.key_failed(client);
             return self.refuse(request_id, refusal).await;
         }
+        self.registry.key_accepted(client);
         if let Some(p) = found {
             tracing::info!(peer = %self.peer, stream = %p.stream(), session = %p.session(), "RTMP publish accepted");
             self.registry.metrics().publish("accepted");

@@ -34,6 +34,10 @@ pub(super) enum Refusal {
     UnknownKey,
     /// A `play`: viewers are served over HLS.
     Play,
+    /// The operator's `on_publish` hook said no (or could not be asked).
+    HookRefused,
+    /// Too many wrong stream keys from this address lately.
+    HeldBack,
 }
 
 impl Refusal {
@@ -53,6 +57,11 @@ impl Refusal {
                 "NetStream.Play.Failed",
                 "playback is served over HLS, not RTMP",
             ),
+            Refusal::HookRefused => ("NetStream.Publish.Unauthorized", "publish refused"),
+            Refusal::HeldBack => (
+                "NetStream.Publish.Unauthorized",
+                "too many wrong stream keys from this address; retry later",
+            ),
         }
     }
 
@@ -61,7 +70,11 @@ impl Refusal {
         match self {
             Refusal::UnknownApp => Some("bad_app"),
             Refusal::UnknownKey => Some("bad_key"),
-            Refusal::AlreadyPublishing | Refusal::Play => None,
+            // Counted where they are decided (the registry).
+            Refusal::AlreadyPublishing
+            | Refusal::Play
+            | Refusal::HookRefused
+            | Refusal::HeldBack => None,
         }
     }
 
@@ -69,7 +82,10 @@ impl Refusal {
     /// or the key wrong has nothing else to do here; one that asked for a second publish or
     /// for playback may still be publishing.
     pub(super) fn ends_connection(self) -> bool {
-        matches!(self, Refusal::UnknownApp | Refusal::UnknownKey)
+        matches!(
+            self,
+            Refusal::UnknownApp | Refusal::UnknownKey | Refusal::HookRefused | Refusal::HeldBack
+        )
     }
 }
 

@@ -246,22 +246,30 @@ impl Session {
                 return reject(request, ServerRejectReason::Unauthorized).await;
             }
         };
-        // The key is checked first without starting anything, so an unknown one gets its
-        // rejection reason; the publish (which takes the stream over) starts only once the
-        // handshake has also checked the passphrase: a caller with the key but not the
-        // passphrase interrupts nobody.
-        if self.registry.authenticate(&publish.key).await?.is_none() {
-            metrics.publish("bad_key");
-            tracing::warn!(%peer, "SRT publish refused: unknown stream key");
+        if self.registry.held_back(peer.ip()).is_some() {
+            tracing::debug!(%peer, "SRT publish refused: too many wrong keys lately");
             return reject(request, ServerRejectReason::Forbidden).await;
         }
-        let socket = request.accept(key_settings).await?;
-        let Some(publish) = self.registry.begin_publish(&publish.key).await? else {
-            // The key was removed or rotated during the handshake.
-            metrics.publish("bad_key");
-            tracing::warn!(%peer, "SRT publish refused: the stream key stopped working");
-            return Ok(());
+        // The key (and the operator's hook) are asked first without starting anything, so
+        // an unknown or refused one gets its rejection reason; the publish, which takes the
+        // stream over, starts only once the handshake has also checked the passphrase: a
+        // caller with the key but not the passphrase interrupts nobody.
+        let authorized = match self.registry.authorize(&publish.key).await {
+            Err(IngestError::PublishRefused(stream)) => {
+                tracing::warn!(%peer, %stream, "SRT publish refused by the on_publish hook");
+                return reject(request, ServerRejectReason::Forbidden).await;
+            }
+            found => found?,
         };
+        let Some(authorized) = authorized else {
+            metrics.publish("bad_key");
+            tracing::warn!(%peer, "SRT publish refused: unknown stream key");
+            self.registry.key_failed(peer.ip());
+            return reject(request, ServerRejectReason::Forbidden).await;
+        };
+        self.registry.key_accepted(peer.ip());
+        let socket = request.accept(key_settings).await?;
+        let publish = self.registry.start_publish(authorized).await?;
         tracing::info!(%peer, stream = %publish.stream(), session = %publish.session(), "SRT publish accepted");
         metrics.publish("accepted");
         let sender = publish.sender();

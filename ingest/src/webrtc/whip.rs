@@ -41,6 +41,7 @@ use tokio_util::task::TaskTracker;
 use super::driver::{Command, NewSession, SessionHandle, Table};
 use super::sdp::{self, OfferRefusal, MAX_OFFER_BYTES};
 use super::table::{Full, Ticket};
+use crate::error::IngestError;
 use crate::registry::{Publish, Registry};
 
 /// `Retry-After` of a 503: a session ends within its idle timeout.
@@ -284,11 +285,23 @@ async fn post(
             return refuse(StatusCode::BAD_REQUEST, why);
         }
     }
+    if whip.registry.held_back(ip).is_some() {
+        tracing::debug!(%ip, "WHIP publish refused: too many wrong keys lately");
+        return with_header(
+            refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many wrong stream keys from this address; retry later",
+            ),
+            header::RETRY_AFTER,
+            RETRY_AFTER,
+        );
+    }
     match whip.registry.authenticate(&key).await {
-        Ok(Some(owner)) if owner == stream => {}
+        Ok(Some(owner)) if owner == stream => whip.registry.key_accepted(ip),
         Ok(_) => {
             metrics.publish("bad_key");
             tracing::warn!(%ip, stream = %stream, "WHIP publish refused: not this stream's key");
+            whip.registry.key_failed(ip);
             return refuse(StatusCode::FORBIDDEN, "wrong stream key for this stream");
         }
         Err(e) => {
@@ -328,6 +341,10 @@ async fn post(
             return refuse(StatusCode::FORBIDDEN, "wrong stream key for this stream");
         }
         Ok(None) => return refuse(StatusCode::FORBIDDEN, "wrong stream key for this stream"),
+        Err(IngestError::PublishRefused(_)) => {
+            tracing::warn!(%ip, stream = %stream, "WHIP publish refused by the on_publish hook");
+            return refuse(StatusCode::FORBIDDEN, "publish refused");
+        }
         Err(e) => {
             tracing::warn!(stream = %stream, error = %e, "WHIP publish failed to start");
             return with_header(

@@ -143,6 +143,8 @@ impl Setup {
             },
             acme_dir: None,
             fallback_host: "localhost".into(),
+            limits: None,
+            tokens: None,
         }
     }
 

@@ -35,6 +35,10 @@ pub(crate) struct BroadcastPlan {
     pub(crate) recordings: PathBuf,
     pub(crate) retention: Option<Duration>,
     pub(crate) ready_timeout: Duration,
+    /// Who may read private streams: the playback key and the `on_play` hook.
+    pub(crate) access: broadcast::AccessConfig,
+    /// The playback key, for the API's token route.
+    pub(crate) playback: Option<certs::tokens::PlaybackKey>,
 }
 
 impl BroadcastPlan {
@@ -49,6 +53,8 @@ impl BroadcastPlan {
         let node_id = inputs::node_id_or_host(args.node_id.as_deref(), "broadcast", &mut problems);
         let keys = inputs::key_dir(args.trust.keys_dir.as_deref(), &args.catalog);
         let edge = EdgeTrust::derive(&keys, args.trust.push_token.as_deref(), &mut problems);
+        let verifier = inputs::playback_verifier(&keys, &mut problems);
+        let on_play = inputs::play_hook(&args.on_play, &args.catalog, &mut problems);
         let urls = [
             inputs::base_url(
                 "SEALCAST_PUBLIC_URL",
@@ -85,9 +91,32 @@ impl BroadcastPlan {
                 recordings: recordings?,
                 retention: args.recording_retention.0,
                 ready_timeout: Duration::from_secs(args.ready_timeout),
+                playback: verifier.as_ref()?.as_ref().map(|v| v.key().clone()),
+                access: access_config(verifier?, on_play?),
             })
         })();
         problems.or(plan)
+    }
+}
+
+/// How a node checks playback tokens: `verifier` (none: no token opens a private stream)
+/// and the `on_play` hook.
+pub(crate) fn access_config(
+    verifier: Option<Arc<certs::tokens::TokenVerifier>>,
+    on_play: Option<api::Hook>,
+) -> broadcast::AccessConfig {
+    let on_play = on_play.map(|hook| {
+        let hook = Arc::new(hook);
+        let ask: broadcast::PlayHook = Arc::new(move |request: broadcast::PlayRequest| {
+            let hook = Arc::clone(&hook);
+            Box::pin(async move { hook.ask(&request).await.allows() })
+        });
+        ask
+    });
+    broadcast::AccessConfig {
+        verifier,
+        on_play,
+        trusted_proxies: Vec::new(),
     }
 }
 

@@ -36,6 +36,8 @@ pub(crate) struct IngestPlan {
     /// The WHIP side's limits (`[ingest] webrtc_*`).
     pub(crate) webrtc: ingest::webrtc::WebRtcLimits,
     pub(crate) metrics_listen: SocketAddr,
+    /// Asked before each publish starts.
+    pub(crate) on_publish: Option<api::Hook>,
 }
 
 /// Where an ingest takes SRT callers, and how.
@@ -105,6 +107,7 @@ impl IngestPlan {
         let srt_plan = config
             .as_ref()
             .and_then(|c| srt(&args.srt, c, &mut problems));
+        let on_publish = inputs::publish_hook(&args.on_publish, &args.catalog, &mut problems);
         let plan = (|| {
             let config = config?;
             let node_id = node_id?;
@@ -124,6 +127,7 @@ impl IngestPlan {
                 srt: srt_plan?,
                 webrtc: config.ingest.webrtc().unwrap_or_default(),
                 metrics_listen: args.metrics_listen,
+                on_publish: on_publish?,
             })
         })();
         problems.or(plan)

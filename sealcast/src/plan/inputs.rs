@@ -352,6 +352,118 @@ pub(crate) fn distinct_listeners(listeners: &[(&str, SocketAddr)], problems: &mu
     }
 }
 
+/// The `on_publish` hook `args` configure, if any; a URL it may not use is a problem named
+/// after its variable (the URL itself never shown: it may carry the operator's secret).
+pub(crate) fn publish_hook(
+    args: &crate::cli::PublishHookArgs,
+    catalog: &CatalogArgs,
+    problems: &mut Problems,
+) -> Option<Option<api::Hook>> {
+    hook(
+        "on_publish",
+        "SEALCAST_ON_PUBLISH_URL",
+        args.on_publish.as_deref(),
+        args.on_publish_timeout.0,
+        args.on_publish_fail_open,
+        catalog,
+        problems,
+    )
+}
+
+/// The `on_play` hook `args` configure, if any.
+pub(crate) fn play_hook(
+    args: &crate::cli::PlayHookArgs,
+    catalog: &CatalogArgs,
+    problems: &mut Problems,
+) -> Option<Option<api::Hook>> {
+    hook(
+        "on_play",
+        "SEALCAST_ON_PLAY_URL",
+        args.on_play.as_deref(),
+        args.on_play_timeout.0,
+        args.on_play_fail_open,
+        catalog,
+        problems,
+    )
+}
+
+fn hook(
+    name: &'static str,
+    variable: &str,
+    url: Option<&str>,
+    timeout: std::time::Duration,
+    fail_open: bool,
+    catalog: &CatalogArgs,
+    problems: &mut Problems,
+) -> Option<Option<api::Hook>> {
+    let Some(url) = url else {
+        return Some(None);
+    };
+    problems
+        .take(
+            variable,
+            api::Hook::new(
+                name,
+                url,
+                timeout,
+                fail_open,
+                catalog.webhook_destinations(),
+            ),
+            |e| e.to_string(),
+        )
+        .map(Some)
+}
+
+/// What checks playback tokens: the key directory's playback key. A key directory made
+/// before private streams has none: then `None` (every private stream is refused, none is
+/// served open) and a warning; a key file that is there but unreadable is a problem.
+pub(crate) fn playback_verifier(
+    keys: &KeyDir,
+    problems: &mut Problems,
+) -> Option<Option<Arc<certs::tokens::TokenVerifier>>> {
+    if !keys.playback_key_path().exists() {
+        tracing::warn!(
+            "no playback key in the key directory (`sealcast keys init` makes it): private streams are refused to everyone"
+        );
+        return Some(None);
+    }
+    problems
+        .take("SEALCAST_KEYS_DIR", keys.playback_key(), |e| {
+            format!("the playback key: {e}")
+        })
+        .map(|key| Some(Arc::new(certs::tokens::TokenVerifier::new(key))))
+}
+
+/// The load balancer's per-client limits `balance` asks for (`None`: `--no-limits`).
+pub(crate) fn client_limits(
+    balance: &crate::cli::BalanceArgs,
+    problems: &mut Problems,
+) -> Option<Option<loadbalancer::limits::ClientLimits>> {
+    use loadbalancer::limits::{ClientLimits, Rate};
+    if balance.no_limits {
+        return Some(None);
+    }
+    let requests = Rate::new(balance.request_rate, balance.request_burst);
+    let connections = Rate::new(balance.connection_rate, balance.connection_burst);
+    if requests.is_none() {
+        problems.add(
+            "SEALCAST_LB_REQUEST_RATE",
+            "the request rate and burst must be above zero (or give --no-limits)",
+        );
+    }
+    if connections.is_none() {
+        problems.add(
+            "SEALCAST_LB_CONNECTION_RATE",
+            "the connection rate and burst must be above zero (or give --no-limits)",
+        );
+    }
+    Some(Some(ClientLimits {
+        requests: requests?,
+        connections: connections?,
+        ..ClientLimits::default()
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,9 +2,11 @@
 //! its keys, its listeners and how it places viewers.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use certs::signing::PresenceVerifier;
 use certs::tls::DEFAULT_BROADCAST_NODES;
+use certs::tokens::TokenVerifier;
 use certs::KeyDir;
 use domain::broker::BrokerAddress;
 use loadbalancer::cookie::StickyCookies;
@@ -32,6 +34,7 @@ impl LbPlan {
         let acme = inputs::acme(args.balance.acme_dir.as_deref(), &mut problems);
         let keys = inputs::key_dir(args.keys_dir.as_deref(), &args.catalog);
         let keys = BalancerKeys::derive(&keys, &mut problems);
+        let limits = inputs::client_limits(&args.balance, &mut problems);
         let mut listeners = vec![
             ("SEALCAST_LB_HTTPS_LISTEN", args.https_listen),
             ("SEALCAST_LB_HTTP_LISTEN", args.http_listen),
@@ -53,6 +56,7 @@ impl LbPlan {
                     access_log: !args.no_access_log,
                     https: args.https_listen,
                     http: args.http_listen,
+                    limits: limits?,
                 },
                 keys: keys?,
                 broker: args.broker.mqtt_url.clone(),
@@ -71,6 +75,8 @@ pub(crate) struct Balancer {
     pub(crate) access_log: bool,
     pub(crate) https: SocketAddr,
     pub(crate) http: SocketAddr,
+    /// Per-client budgets on the HTTPS listener; `None`: `--no-limits`.
+    pub(crate) limits: Option<loadbalancer::limits::ClientLimits>,
 }
 
 /// What the load balancer reads from the key directory (`up` makes them on its first
@@ -78,16 +84,21 @@ pub(crate) struct Balancer {
 pub(crate) struct BalancerKeys {
     pub(crate) cookies: StickyCookies,
     pub(crate) presences: PresenceVerifier,
+    /// Checks playback tokens where requests arrive; `None` without a playback key.
+    pub(crate) tokens: Option<Arc<TokenVerifier>>,
 }
 
 impl BalancerKeys {
-    /// The sticky-cookie key and the root key that broadcast presences are checked against.
+    /// The sticky-cookie key, the root key that broadcast presences are checked against,
+    /// and the playback key.
     pub(crate) fn derive(keys: &KeyDir, problems: &mut Problems) -> Option<Self> {
         let cookies = inputs::cookies(keys, problems);
         let presences = inputs::presences(keys, problems);
+        let tokens = inputs::playback_verifier(keys, problems);
         Some(BalancerKeys {
             cookies: cookies?,
             presences: presences?,
+            tokens: tokens?,
         })
     }
 }

@@ -21,7 +21,7 @@ mod problem;
 mod source;
 mod up;
 
-pub(crate) use broadcast::{BroadcastPlan, EdgeTrust};
+pub(crate) use broadcast::{access_config, BroadcastPlan, EdgeTrust};
 pub(crate) use ingest::{distribution, signing_key, IngestPlan, SrtPlan};
 pub(crate) use inputs::{key_dir, CatalogLocation, TlsPlan};
 pub(crate) use lb::{Balancer, BalancerKeys, LbPlan};

@@ -43,6 +43,10 @@ pub(crate) struct UpPlan {
     pub(crate) recordings: PathBuf,
     pub(crate) retention: Option<Duration>,
     pub(crate) balancer: Balancer,
+    /// Asked before each publish starts.
+    pub(crate) on_publish: Option<api::Hook>,
+    /// Asked at each playback token's first use on a node.
+    pub(crate) on_play: Option<api::Hook>,
     /// Publish a test pattern once up.
     pub(crate) demo: bool,
 }
@@ -93,6 +97,9 @@ impl UpPlan {
             .as_ref()
             .and_then(|c| super::ingest::srt(&args.srt, c, &mut problems));
         let ingest_id = problems.take("up", NodeId::new(INGEST_ID), |e| e.to_string());
+        let limits = inputs::client_limits(&args.balance, &mut problems);
+        let on_publish = inputs::publish_hook(&args.on_publish, &args.catalog, &mut problems);
+        let on_play = inputs::play_hook(&args.on_play, &args.catalog, &mut problems);
         let plan = (|| {
             acme?;
             let config = config?;
@@ -115,7 +122,10 @@ impl UpPlan {
                     access_log: args.access_log,
                     https: args.https_listen,
                     http: args.http_listen,
+                    limits: limits?,
                 },
+                on_publish: on_publish?,
+                on_play: on_play?,
                 demo: args.demo,
                 config,
             })

@@ -31,13 +31,15 @@ pub(super) struct AdminSide {
 }
 
 impl AdminSide {
-    /// Follows the cluster over MQTT (as `client_id`) for the API's `live` and `nodes`.
+    /// Follows the cluster over MQTT (as `client_id`) for the API's `live` and `nodes`;
+    /// mints playback tokens under `playback`, if given.
     pub(super) fn start(
         catalog: Option<Catalog>,
         webhooks: Option<Webhooks>,
         broker: BrokerAddress,
         client_id: String,
         forget: Option<ForgetRecording>,
+        playback: Option<certs::tokens::PlaybackKey>,
     ) -> Self {
         let tasks = TaskTracker::new();
         let stop = CancellationToken::new();
@@ -73,8 +75,13 @@ impl AdminSide {
                 stop.clone(),
             ));
         }
+        let api = Api::new(catalog, cluster, forget);
+        let api = match playback {
+            Some(key) => api.with_playback_key(key),
+            None => api,
+        };
         AdminSide {
-            api: Api::new(catalog, cluster, forget),
+            api,
             webhooks,
             tasks,
             stop,
@@ -188,7 +195,9 @@ impl PublishObserver for SessionLog {
 }
 
 /// Ends the sessions of `registry` that an operator asked to end (`POST
-/// /api/v1/live/{name}/end` marks them in the catalog), until `stop`.
+/// /api/v1/live/{name}/end` marks them in the catalog), and tells the edges when an
+/// operator made a live stream private or public (`streams set`, `PATCH` in the API), until
+/// `stop`: both are read from the catalog every [`END_REQUEST_POLL`].
 pub(super) async fn follow_end_requests(
     catalog: Catalog,
     node: NodeId,
@@ -216,6 +225,24 @@ pub(super) async fn follow_end_requests(
                 .find(|l| l.stream == stream && l.session.to_string() == session);
             if let Some(live) = live {
                 registry.end_stream(&live.stream, live.session);
+            }
+        }
+        follow_privacy(&catalog, &registry).await;
+    }
+}
+
+/// Brings each live stream's privacy in line with the catalog; the registry announces a
+/// change only (signed, to every edge).
+async fn follow_privacy(catalog: &Catalog, registry: &Registry) {
+    for live in registry.live_sessions() {
+        match catalog.is_private(&live.stream).await {
+            Ok(private) => {
+                registry.set_private(&live.stream, private).await;
+            }
+            // A stream removed while live keeps what it had; a catalog that cannot answer
+            // is asked again at the next poll.
+            Err(e) => {
+                tracing::debug!(stream = %live.stream, error = %e, "could not read the stream's privacy")
             }
         }
     }

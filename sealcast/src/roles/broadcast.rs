@@ -40,19 +40,23 @@ pub(crate) async fn broadcast(
         None => (None, None),
     };
     let cataloged = catalog.clone().zip(webhooks.clone());
-    let node = Arc::new(recording_node(
-        plan.node_id.clone(),
-        plan.node,
-        plan.recordings.clone(),
-        plan.retention,
-        cataloged,
-    )?);
+    let node = Arc::new(
+        recording_node(
+            plan.node_id.clone(),
+            plan.node,
+            plan.recordings.clone(),
+            plan.retention,
+            cataloged,
+        )?
+        .with_access(plan.access),
+    );
     let admin = AdminSide::start(
         catalog.clone(),
         webhooks.clone(),
         plan.broker.clone(),
         format!("api-{}", plan.node_id),
         Some(admin::forget_with(Arc::clone(&node))),
+        plan.playback,
     );
     let mut edge = edge_config(
         &plan.edge,

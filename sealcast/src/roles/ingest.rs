@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use api::Webhooks;
+use api::{Hook, Webhooks};
 use catalog::Catalog;
 use domain::StreamName;
 use ingest::distribute::DistributeConfig;
@@ -48,7 +48,7 @@ pub(crate) async fn ingest(args: IngestArgs, shutdown: CancellationToken) -> any
     let distribution = plan.distribution.with_whip_url(whip.url.clone());
     let mut ingest = start(
         plan.settings,
-        &catalog,
+        authority(&catalog, plan.on_publish),
         rtmp,
         distribution,
         metrics.clone(),
@@ -96,10 +96,17 @@ pub(crate) async fn ingest(args: IngestArgs, shutdown: CancellationToken) -> any
     Ok(())
 }
 
-/// The catalog as the ingest sees it ([`ingest::StreamAuthority`]): stream keys and
-/// numbering.
+/// The catalog as the ingest sees it ([`ingest::StreamAuthority`]): stream keys,
+/// numbering and privacy; and the operator's `on_publish` hook, if any.
 #[derive(Debug, Clone)]
-struct CatalogAuthority(Catalog);
+struct CatalogAuthority(Catalog, Option<Hook>);
+
+/// What the `on_publish` hook is told.
+#[derive(serde::Serialize)]
+struct PublishRequest<'a> {
+    action: &'static str,
+    stream: &'a StreamName,
+}
 
 #[async_trait::async_trait]
 impl ingest::StreamAuthority for CatalogAuthority {
@@ -137,12 +144,40 @@ impl ingest::StreamAuthority for CatalogAuthority {
     ) -> Result<(), ingest::AuthorityError> {
         Ok(self.0.advance_sequence(stream, next).await?)
     }
+
+    async fn is_private(&self, stream: &StreamName) -> Result<bool, ingest::AuthorityError> {
+        Ok(self.0.is_private(stream).await?)
+    }
+
+    async fn may_publish(&self, stream: &StreamName) -> Result<bool, ingest::AuthorityError> {
+        let Some(hook) = &self.1 else {
+            return Ok(true);
+        };
+        let verdict = hook
+            .ask(&PublishRequest {
+                action: "publish",
+                stream,
+            })
+            .await;
+        if let api::Verdict::Refused(why) = &verdict {
+            tracing::info!(%stream, reason = %why, "the on_publish hook refused a publish");
+        }
+        Ok(verdict.allows())
+    }
 }
 
-/// Starts an ingest node ([`ingest::run`]) over `catalog`, its RTMP server until `stop`.
+/// The catalog (and the operator's `on_publish` hook) as an ingest's authority.
+pub(super) fn authority(
+    catalog: &Catalog,
+    on_publish: Option<Hook>,
+) -> Arc<dyn ingest::StreamAuthority> {
+    Arc::new(CatalogAuthority(catalog.clone(), on_publish))
+}
+
+/// Starts an ingest node ([`ingest::run`]) with `authority`, its RTMP server until `stop`.
 pub(super) fn start(
     settings: IngestSettings,
-    catalog: &Catalog,
+    authority: Arc<dyn ingest::StreamAuthority>,
     rtmp: TcpListener,
     distribution: DistributeConfig,
     metrics: IngestMetrics,
@@ -150,7 +185,7 @@ pub(super) fn start(
     stop: CancellationToken,
 ) -> anyhow::Result<ingest::Running> {
     let deps = ingest::IngestDeps {
-        authority: Arc::new(CatalogAuthority(catalog.clone())),
+        authority,
         observer,
         metrics,
     };

@@ -145,6 +145,8 @@ pub(super) async fn start(
         health: HealthChecks::default(),
         acme_dir: balancer.balance.acme_dir,
         fallback_host: "localhost".to_owned(),
+        limits: balancer.limits,
+        tokens: keys.tokens,
     };
     let running = loadbalancer::start(
         config,

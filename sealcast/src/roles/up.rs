@@ -22,7 +22,9 @@ use super::admin::{self, AdminSide, SessionLog};
 use super::broadcast::{edge_config, recording_node};
 use super::common::{bind, open_catalog, print_ready, shown, start_srt, unix_now, url_host};
 use crate::cli::UpArgs;
-use crate::plan::{distribution, signing_key, BalancerKeys, Broker, EdgeTrust, Problems, UpPlan};
+use crate::plan::{
+    access_config, distribution, signing_key, BalancerKeys, Broker, EdgeTrust, Problems, UpPlan,
+};
 
 /// How long `up` waits for its nodes to report ready before it prints the URLs anyway.
 const READY_WAIT: Duration = Duration::from_secs(30);
@@ -51,6 +53,9 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
     let lb_keys = BalancerKeys::derive(&keys, &mut problems);
     let (edge_trust, signing, lb_keys) =
         problems.or((|| Some((edge_trust?, signing?, lb_keys?)))())?;
+    // Private streams: the nodes and the load balancer check tokens with the same key.
+    let tokens = lb_keys.tokens.clone();
+    let playback = tokens.as_ref().map(|v| v.key().clone());
 
     // The broker.
     let (broker, _embedded) = match &plan.broker {
@@ -91,7 +96,11 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
         } else {
             Node::new(id.clone(), plan.node).with_recording_library(plan.recordings.clone())
         };
-        nodes.push(Arc::new(node.with_metrics(Arc::clone(&registry_for_nodes))));
+        let access = access_config(tokens.clone(), plan.on_play.clone());
+        nodes.push(Arc::new(
+            node.with_metrics(Arc::clone(&registry_for_nodes))
+                .with_access(access),
+        ));
     }
     let admin = AdminSide::start(
         Some(catalog.clone()),
@@ -101,6 +110,7 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
         nodes
             .first()
             .map(|keeper| admin::forget_with(Arc::clone(keeper))),
+        playback,
     );
     let edges_stop = CancellationToken::new();
     let mut node_urls = Vec::new();
@@ -141,7 +151,7 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
     let whip = super::whip::bind_ports(&args.webrtc, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     let mut ingest = super::ingest::start(
         plan.settings,
-        &catalog,
+        super::ingest::authority(&catalog, plan.on_publish.clone()),
         rtmp,
         distribution(
             &plan.config,

@@ -45,6 +45,25 @@ impl Cluster {
     /// Starts `sealcast up` on free ports in a temporary directory and reads its URLs from
     /// its stdout.
     pub(crate) async fn start() -> anyhow::Result<Self> {
+        Self::start_with(&[]).await
+    }
+
+    /// [`Cluster::start`] with more arguments for `up`; a `--broadcast N` among them
+    /// replaces the default [`NODES`].
+    pub(crate) async fn start_with(extra: &[&str]) -> anyhow::Result<Self> {
+        let mut node_count = NODES;
+        let mut extra_args = Vec::new();
+        let mut given = extra.iter();
+        while let Some(arg) = given.next() {
+            if *arg == "--broadcast" {
+                node_count = given
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .context("--broadcast takes a number")?;
+            } else {
+                extra_args.push(*arg);
+            }
+        }
         let dir = tempfile::tempdir()?;
         let config = dir.path().join("sealcast.toml");
         // A short grace so "vanished publisher → ENDLIST" is observable quickly.
@@ -54,7 +73,7 @@ impl Cluster {
             .args([
                 "up",
                 "--broadcast",
-                &NODES.to_string(),
+                &node_count.to_string(),
                 "--mqtt-listen",
                 "127.0.0.1:0",
                 "--rtmp-listen",
@@ -76,12 +95,13 @@ impl Cluster {
             .arg(&config)
             // The webhook receivers of these tests listen on loopback.
             .arg("--allow-private-webhooks")
+            .args(&extra_args)
             .env("SEALCAST_LOG", "info");
         let mut up = Spawned::start("sealcast up", command, &dir.path().join("sealcast.log"))?;
         let (mut rtmp, mut mqtt, mut nodes, mut srt) = (None, None, Vec::new(), None);
         let (mut https, mut http_redirect, mut admin_key) = (None, None, None);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
-        while nodes.len() < NODES {
+        while nodes.len() < node_count {
             let line = up
                 .next_line(deadline)
                 .await?

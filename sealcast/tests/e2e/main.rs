@@ -24,6 +24,7 @@ mod ladder;
 mod lb;
 mod llhls;
 mod pages;
+mod private;
 mod publishers;
 mod verify;
 mod web;
@@ -266,6 +267,35 @@ fn trials(fixture: &Arc<Fixture>) -> Vec<Trial> {
         on_cluster(fixture, "takeover_across_protocols", Light, |_, c| {
             Box::pin(whip::takeover_across_protocols(c))
         }),
+        // Private streams (issue 34): the browser plays one, so heavy.
+        on_cluster(
+            fixture,
+            "private_stream_refuses_every_bad_token_and_plays_with_its_own",
+            Heavy,
+            |f, c| {
+                Box::pin(
+                    async move { private::check_private_stream(c, f.live_stream(c).await?).await },
+                )
+            },
+        ),
+        on_cluster(
+            fixture,
+            "load_balancer_answers_429_to_a_flooding_client_only",
+            Light,
+            |f, c| {
+                Box::pin(
+                    async move { private::check_request_budget(c, f.live_stream(c).await?).await },
+                )
+            },
+        ),
+        {
+            let fixture = Arc::clone(fixture);
+            Trial::test("on_publish_hook_refuses_times_out_and_allows", move || {
+                fixture
+                    .run(Heavy, private::check_hooks())
+                    .map_err(|e| format!("{e:#}").into())
+            })
+        },
         {
             let fixture = Arc::clone(fixture);
             Trial::test(
