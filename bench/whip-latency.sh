@@ -62,11 +62,11 @@ mkfifo "$WORK/source.flv"
 "$BIN" source --output "$WORK/source.flv" --size 1280x720 --fps 30 --duration "$TOTAL" \
   > "$WORK/source.log" 2>&1 &
 PIDS+=("$!")
-"$FFMPEG9" -hide_banner -loglevel warning -nostdin -f flv -i "$WORK/source.flv" \
+SSL_CERT_FILE="$dir/certs/ca.pem" "$FFMPEG9" -hide_banner -loglevel warning -nostdin -f flv -i "$WORK/source.flv" \
   -c:v libx264 -preset veryfast -tune zerolatency -profile:v baseline -bf 0 \
   -g 60 -keyint_min 60 -sc_threshold 0 -pix_fmt yuv420p -b:v 2500k \
   -c:a libopus -ac 2 -ar 48000 -b:a 96k \
-  -f whip -authorization "$KEY" "${ORIGIN%/}/whip/main" > "$WORK/ffmpeg9.log" 2>&1 &
+  -whip_flags dtls_active -f whip -authorization "$KEY" "${ORIGIN%/}/whip/main" > "$WORK/ffmpeg9.log" 2>&1 &
 PIDS+=("$!")
 
 for _ in $(seq 1 300); do

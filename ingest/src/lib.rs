@@ -48,6 +48,6 @@ pub use authority::{AuthorityError, Numbering, StreamAuthority};
 pub use distribute::{distribute, DistributeConfig};
 pub use error::IngestError;
 pub use metrics::IngestMetrics;
-pub use registry::{IngestSettings, LiveSession, PublishObserver, Registry};
+pub use registry::{Authorized, IngestSettings, LiveSession, PublishObserver, Registry};
 pub use rtmp::DEFAULT_MAX_CONNECTIONS;
 pub use run::{run, IngestDeps, Running, DRAIN_WAIT};

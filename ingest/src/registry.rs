@@ -96,6 +96,10 @@ pub struct LiveSession {
     /// When the session started (unix seconds).
     pub started_at: i64,
 }
+/// A stream key [`Registry::authorize`] let publish: the stream it names. Made only there,
+/// so [`Registry::start_publish`] starts nothing that was not authorised.
+#[derive(Debug)]
+pub struct Authorized(StreamName);
 
 /// A publish in progress, owned by its RTMP connection.
 #[derive(Debug)]
@@ -297,6 +301,16 @@ impl Registry {
 
     /// Authorises `stream_key` and starts a publish session; `None` for an unknown key.
     pub async fn begin_publish(&self, stream_key: &str) -> Result<Option<Publish>, IngestError> {
+        match self.authorize(stream_key).await? {
+            Some(authorized) => self.start_publish(authorized).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The key's stream if it may publish now (the catalog knows the key and the
+    /// operator's `on_publish` hook, if any, agrees), without starting anything: SRT asks
+    /// this before its handshake checks the passphrase, and starts only after.
+    pub async fn authorize(&self, stream_key: &str) -> Result<Option<Authorized>, IngestError> {
         let Some(stream) = answer(self.catalog.authenticate(stream_key))
             .await
             .map_err(IngestError::Catalog)?
@@ -313,6 +327,13 @@ impl Registry {
             self.metrics.publish("hook_refused");
             return Err(IngestError::PublishRefused(stream));
         }
+        Ok(Some(Authorized(stream)))
+    }
+
+    /// Starts the publish [`Registry::authorize`] allowed, taking the stream over from a
+    /// publisher already on it.
+    pub async fn start_publish(&self, authorized: Authorized) -> Result<Publish, IngestError> {
+        let Authorized(stream) = authorized;
         // Asked before anything starts: a private stream never goes out public because the
         // catalog could not say.
         let privacy = Privacy::new(
@@ -400,14 +421,14 @@ impl Registry {
                 .collect();
             observer.started(&stream, session, &renditions);
         }
-        Ok(Some(Publish {
+        Ok(Publish {
             stream,
             session,
             pipeline: Some(pipeline),
             takeover,
             ended,
             done: done_tx,
-        }))
+        })
     }
 
     /// Records `stream`'s next sequence number in the catalog, from the pipeline's emitting

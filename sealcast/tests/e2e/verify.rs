@@ -560,7 +560,7 @@ async fn player_run(
             .wait_for(
                 &format!("after {case:?}, playback goes on"),
                 &format!(
-                    "{TALLY_PREDICATE} return t.time >= arguments[0] + 3 && t.verified > arguments[1] + 3 && !t.paused ? t : null;"
+                    "{TALLY_PREDICATE} return t.time >= arguments[0][0] + 3 && t.verified > arguments[0][1] + 3 && !t.paused ? t : null;"
                 ),
                 json!([t, verified]),
                 Duration::from_secs(45),
