@@ -25,7 +25,7 @@ ROUNDS="${2:-3}"
 source bench/lib.sh
 bench_install viewer-verify chromium chromium-driver curl python3
 bench_workdir
-bench_build
+bench_binary
 
 dir="$WORK/up"
 mkdir -p "$dir"
