@@ -80,6 +80,8 @@ impl Cluster {
                 "127.0.0.1:0",
                 "--srt-listen",
                 "127.0.0.1:0",
+                "--webrtc-listen",
+                "127.0.0.1:0",
                 "--broadcast-listen",
                 "127.0.0.1:0",
                 "--https-listen",
@@ -135,6 +137,11 @@ impl Cluster {
             .trim_start_matches("srt://")
             .parse()
             .context("srt address")?;
+        // Trusts the cluster's CA, so it reaches the load balancer's HTTPS as well.
+        let ca = std::fs::read(dir.path().join("certs").join("ca.pem"))?;
+        let client = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(&ca)?)
+            .build()?;
         Ok(Cluster {
             process: tokio::sync::Mutex::new(Some(up)),
             dir,
@@ -146,7 +153,7 @@ impl Cluster {
             https: https.context("no player line")?,
             http_redirect: http_redirect.context("no redirect line")?,
             admin_key: admin_key.context("no admin-key line")?,
-            client: reqwest::Client::new(),
+            client,
         })
     }
 
@@ -267,7 +274,7 @@ impl Cluster {
         get_opt(&self.client, &self.http, path).await
     }
 
-    /// The cluster's HTTP client (pooled).
+    /// The cluster's HTTP client (pooled; trusts its CA).
     pub(crate) fn client(&self) -> &reqwest::Client {
         &self.client
     }
