@@ -48,7 +48,7 @@ pub trait StreamAuthority: Send + Sync + std::fmt::Debug {
 
     /// Whether a publish of `stream`, its key already accepted, may start: the operator's
     /// `on_publish` hook, where there is one. Asked after the key and before anything
-    /// starts; false refuses the publish. Not bounded by [`crate::CATALOG_ANSWER_TIMEOUT`]:
+    /// starts; false refuses the publish. Not bounded by [`crate::registry::CATALOG_ANSWER_TIMEOUT`]:
     /// a hook has its own timeout. Stores without a hook keep the default.
     async fn may_publish(&self, stream: &StreamName) -> Result<bool, AuthorityError> {
         let _ = stream;

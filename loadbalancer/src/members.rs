@@ -11,7 +11,7 @@
 //!   node out of rotation, one success (after the address resolves) brings it back. A
 //!   node that joins is checked at once rather than at the next tick.
 //! - Ingests that announce a WHIP URL (in a presence their own certified key signed: the
-//!   verifier refuses an unsigned one with an address) join [`Pool::ingests`], checked the
+//!   verifier refuses an unsigned one with an address) join `Pool::ingests`, checked the
 //!   same way; `/whip/…` goes to them ([`crate::ingests`]).
 
 use std::collections::HashMap;

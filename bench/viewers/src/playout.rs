@@ -66,7 +66,7 @@ pub struct Playout {
 }
 
 impl Playout {
-    /// The stream ended ([`Playout::ended`]).
+    /// The stream ended (`Playout::ended`).
     pub fn end(&mut self) {
         self.ended = true;
     }

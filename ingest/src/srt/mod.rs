@@ -6,9 +6,9 @@
 //! caller reaches access control, where this module decides, before anything is
 //! accepted (docs/architecture.md says why this implementation):
 //!
-//! 1. the caps ([`caps`]): at most `max_sessions` sessions, `max_sessions_per_ip` from one
+//! 1. the caps (module `caps`): at most `max_sessions` sessions, `max_sessions_per_ip` from one
 //!    address, or the caller is rejected with `SRT_REJX_OVERLOAD`;
-//! 2. the `streamid` ([`streamid`]): `#!::r=live/KEY,m=publish`, `#!::r=KEY,m=publish` or a
+//! 2. the `streamid` (module `streamid`): `#!::r=live/KEY,m=publish`, `#!::r=KEY,m=publish` or a
 //!    bare key, or `SRT_REJX_BAD_REQUEST` / `SRT_REJX_BAD_MODE`;
 //! 3. encryption: with a passphrase configured a caller must encrypt with it (else
 //!    `SRT_REJX_UNAUTHORIZED`, or `SRT_REJ_BADSECRET` from the handshake itself); without one a
