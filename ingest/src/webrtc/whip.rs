@@ -453,7 +453,8 @@ async fn delete(
         return unauthorized();
     };
     let handle = whip.table.lock().get(id).cloned();
-    let Some(handle) = handle.filter(|h| &h.stream == stream) else {
+    // A session already deleted is gone at once, though its owner may still be ending it.
+    let Some(handle) = handle.filter(|h| &h.stream == stream && !h.deleted.is_cancelled()) else {
         return refuse(StatusCode::NOT_FOUND, "no such session");
     };
     match whip.registry.authenticate(key).await {

@@ -12,7 +12,7 @@
 //! | `FlipPart` | one byte of the next part | `digest_mismatch` |
 //! | `Foreign` | the next segment or part, with its sidecar, replaced by another stream's genuine one signed by the same ingest | `wrong_stream` |
 //! | `Older` | the next segment or part, with its sidecar, replaced by an older one of the same stream | `wrong_sequence` |
-//! | `SkipPart` | the media playlist's last part line pointed at the part after it | `wrong_part` (`wrong_sequence` across a segment boundary) |
+//! | `SkipPart` | the media playlist's last part line, inside the open segment, pointed at the part after it | `wrong_part` |
 //! | `NoSignature` | the next sidecar answered 404 | `missing_signature` |
 //!
 //! Tampered answers are `no-store`, so the retry a refusal leads to fetches the genuine
@@ -428,12 +428,14 @@ fn skip_a_part(text: &str, playlist_path: &str) -> Option<(String, String, &'sta
         .find(|l| l.starts_with("#EXT-X-PRELOAD-HINT:"))
         .copied()
         .and_then(uri_of)?;
+    // Only inside the open segment: when the last listed part ends a finished segment, a
+    // reader may fetch that segment whole and never ask for the part the line names (the
+    // next playlist, a part later, is rewritten instead).
     let seq = |uri: &str| uri.split('.').next().map(str::to_owned);
-    let expect = if seq(&listed) == seq(&hinted) {
-        "wrong_part"
-    } else {
-        "wrong_sequence"
-    };
+    if seq(&listed) != seq(&hinted) {
+        return None;
+    }
+    let expect = "wrong_part";
     let mut out: Vec<String> = lines.iter().map(|l| (*l).to_owned()).collect();
     out[last] = lines[last].replace(&format!("URI=\"{listed}\""), &format!("URI=\"{hinted}\""));
     let dir = playlist_path.rsplit_once('/')?.0;
