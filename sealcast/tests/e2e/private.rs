@@ -5,6 +5,7 @@
 //! client over its request budget answered 429 while another client waits no longer.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -379,9 +380,12 @@ pub(crate) async fn check_request_budget(cluster: &Cluster, public: &str) -> any
     };
     let before = measure(quiet.clone(), 40).await?;
     let stop = tokio_util::sync::CancellationToken::new();
+    // The quiet client is measured once the flood is being refused, not after a guess.
+    let refusing = Arc::new(tokio::sync::Notify::new());
     let mut flooders = Vec::new();
     for _ in 0..16 {
         let (client, url, stop) = (flood.clone(), url.clone(), stop.clone());
+        let refusing = Arc::clone(&refusing);
         flooders.push(tokio::spawn(async move {
             let (mut ok, mut limited, mut retry_after) = (0u64, 0u64, None);
             while !stop.is_cancelled() {
@@ -392,6 +396,7 @@ pub(crate) async fn check_request_budget(cluster: &Cluster, public: &str) -> any
                     200 => ok += 1,
                     429 => {
                         limited += 1;
+                        refusing.notify_one();
                         retry_after = r
                             .headers()
                             .get("retry-after")
@@ -405,7 +410,9 @@ pub(crate) async fn check_request_budget(cluster: &Cluster, public: &str) -> any
             (ok, limited, retry_after)
         }));
     }
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    tokio::time::timeout(Duration::from_secs(30), refusing.notified())
+        .await
+        .context("the flooding client was never answered 429")?;
     let during = measure(quiet, 40).await?;
     stop.cancel();
     let (mut ok, mut limited, mut retry_after) = (0, 0, None);
