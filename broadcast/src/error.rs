@@ -53,10 +53,10 @@ pub enum BroadcastError {
         sequence: u64,
         /// The part index asked for.
         part: u32,
-        /// It will never exist here: its segment is listed whole without it (the part a
-        /// preload hint named when the segment ended before it, which every LL-HLS player
-        /// asks for once a segment), or it is older than the parts kept. Otherwise it may
-        /// be a few milliseconds away (another edge has it already).
+        /// It will never exist here: its segment is listed whole and the parts held add up
+        /// to it (the part a preload hint named when the segment ended before it, which
+        /// every LL-HLS player asks for once a segment), or it is older than the last
+        /// segment. Otherwise it is too far ahead to hold the request for.
         gone: bool,
     },
     /// A playlist request whose `_HLS_msn` / `_HLS_part` / `_HLS_skip` query is invalid.

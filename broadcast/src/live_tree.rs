@@ -4,7 +4,11 @@
 //!
 //! Blocking playlist reload (RFC 8216bis §6.2.5.2): a media playlist request with
 //! `_HLS_msn` (and `_HLS_part`) is answered as soon as the snapshot lists what it asks for.
-//! A request for the part the preload hint names is held likewise until the part exists.
+//! A request for a part that may yet come is held likewise until the part exists: the one
+//! the preload hint names, those after it up to the end of the next segment (another edge,
+//! or the playlist a cache in front holds, may be a part or two ahead of this node), and
+//! the next part of the last complete segment while its parts held do not add up to it
+//! (its push came after the segment's, as it may on any edge).
 //! Held requests cost a `watch` receiver each (the stream's slot bumps it after every
 //! snapshot swap; it is subscribed to before the snapshot is looked at, so no swap is
 //! missed): no task, thread or buffer per waiter. They give up after three target
@@ -75,16 +79,16 @@ pub(crate) async fn live(
                 if let Some(doc) = r.part(sequence, part) {
                     return Ok(Some(doc.clone()));
                 }
-                match &r.ll {
-                    Some(ll) if is_hinted(ll, sequence, part) => Ok(None),
-                    _ => Err(BroadcastError::UnknownPart {
-                        stream: stream.clone(),
-                        rendition: rendition.clone(),
-                        sequence,
-                        part,
-                        gone: is_gone(r.ll.as_ref(), sequence),
-                    }),
+                if may_come(r, sequence, part) {
+                    return Ok(None);
                 }
+                Err(BroadcastError::UnknownPart {
+                    stream: stream.clone(),
+                    rendition: rendition.clone(),
+                    sequence,
+                    part,
+                    gone: is_gone(r.ll.as_ref(), sequence),
+                })
             })
             .await?;
             respond::verified(respond::document(&doc, MP4_TYPE, Ranges::Bytes, headers)?)
@@ -105,8 +109,8 @@ pub(crate) async fn live(
 
 /// The signed statement of a live media file (`{file}.sig`): the envelope this node
 /// verified for it, from the same snapshot as the file, so the two always belong together.
-/// A part's waits like the part while it is the preload-hinted one, so that a player may
-/// ask for both at once. No `x-sealcast-verified`: it is not media, and it is what lets a
+/// A part's waits like the part while the part may yet come, so that a player may ask for
+/// both at once. No `x-sealcast-verified`: it is not media, and it is what lets a
 /// viewer check the media without taking the node's word.
 async fn statement(
     node: &Node,
@@ -120,10 +124,10 @@ async fn statement(
             if let Some(doc) = r.part(sequence, part) {
                 return signed(doc).map(Some);
             }
-            match &r.ll {
-                Some(ll) if is_hinted(ll, sequence, part) => Ok(None),
-                _ => Err(BroadcastError::NotFound),
+            if may_come(r, sequence, part) {
+                return Ok(None);
             }
+            Err(BroadcastError::NotFound)
         })
         .await;
     }
@@ -182,9 +186,9 @@ async fn media(
     Ok(response)
 }
 
-/// Whether a part that is neither held nor hinted will never be: its segment is listed
-/// whole (a segment's parts are all listed before it, or dropped when it is), or the
-/// rendition has no parts at all.
+/// Whether a part that is neither held nor may come will never be: its segment is listed
+/// whole and its parts held add up to it (or it is older than the last), or the rendition
+/// has no parts at all.
 fn is_gone(ll: Option<&LlWindow>, sequence: u64) -> bool {
     ll.is_none_or(|ll| ll.last_sequence().is_some_and(|last| sequence <= last))
 }
@@ -237,23 +241,30 @@ fn rendition_of<'a>(
         })
 }
 
-/// Whether part `index` of segment `sequence` is the one the preload hint names: the next
-/// part of the open segment, or the first of the segment after the last one, while the
-/// playlist is live.
-fn is_hinted(ll: &LlWindow, sequence: u64, index: u32) -> bool {
+/// Whether part `index` of segment `sequence`, not held, may come within a hold: the
+/// preload-hinted part or one after it up to the end of the segment after the hinted
+/// one's, or the next part of the last complete segment while the parts held of it do not
+/// add up to its bytes (a CMAF segment is its parts joined). Never once the playlist ended.
+fn may_come(r: &RenditionView, sequence: u64, index: u32) -> bool {
+    let Some(ll) = r.ll.as_ref().filter(|ll| !ll.is_ended()) else {
+        return false;
+    };
     let Some(last) = ll.last_sequence() else {
         return false;
     };
-    let next = match ll.last_part() {
+    if sequence == last {
+        let held = r.parts.iter().filter(|((s, _), _)| *s == last);
+        let (count, bytes) = held.fold((0usize, 0usize), |(n, len), (_, d)| {
+            (n + 1, len + d.body.len())
+        });
+        return usize::try_from(index).is_ok_and(|i| i == count)
+            && r.segment(last).is_some_and(|s| bytes < s.body.len());
+    }
+    let hinted = match ll.last_part() {
         Some((open, part)) if open > last => (open, part + 1),
         _ => (last + 1, 0),
     };
-    let query = PlaylistQuery {
-        msn: Some(sequence),
-        part: Some(index),
-        skip: false,
-    };
-    next == (sequence, index) && ll.answer(&query) == Answer::Wait
+    (sequence, index) >= hinted && sequence <= hinted.0.saturating_add(1)
 }
 
 /// Runs `check` against the stream's snapshot now and after every swap until it answers

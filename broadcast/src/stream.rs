@@ -208,8 +208,9 @@ impl StreamState {
         Ok(())
     }
 
-    /// A verified LL-HLS part: listed once the parts before it are (see `ll`); a part of a
-    /// segment that already finished is dropped without a word.
+    /// A verified LL-HLS part: listed once the parts before it are (see `ll`); a late part
+    /// of the last segment is listed when its bytes continue it, one of an older segment
+    /// is dropped without a word.
     fn part(&mut self, part: Part, signed: Option<Bytes>) -> Result<(), BroadcastError> {
         let live = self.live()?;
         let meta = &part.meta;

@@ -5,9 +5,12 @@
 //! Parts come from the part gate as they verify, in any order: a part is applied when it
 //! is the next one (the next index of the open segment, or part 0 of the segment after the
 //! last one); others wait, at most [`MAX_PENDING`] of them, until the parts before them or
-//! their segment's predecessor arrive. A part of a segment that already finished is dropped
-//! (parts are not re-sent). No part opens a segment before the window has a segment: the
-//! catch-up of a node that joins late comes as whole segments, after live parts.
+//! their segment's predecessor arrive. A part of the last complete segment that comes after
+//! it (its push or statement was slower than the segment's) is still listed when its bytes
+//! continue the segment's, so that every edge lists the same parts whatever the order they
+//! arrived in; a part of an older segment is dropped (parts are not re-sent). No part opens
+//! a segment before the window has a segment: the catch-up of a node that joins late comes
+//! as whole segments, after live parts.
 //!
 //! Should the two windows ever disagree (a segment the open one's parts do not belong to,
 //! a window reopened after an end), the LL window is rebuilt from the `MediaWindow`: the
@@ -42,6 +45,9 @@ pub(super) struct Ll {
     pending: BTreeMap<PartKey, (Part, Option<Bytes>)>,
     /// Bytes of applied parts: those listed, and the segment before them.
     parts: BTreeMap<PartKey, Document>,
+    /// The last published segment's sequence number and bytes, which its late parts must
+    /// continue.
+    last_segment: Option<(u64, Bytes)>,
 }
 
 impl Ll {
@@ -59,6 +65,7 @@ impl Ll {
             part_target,
             pending: BTreeMap::new(),
             parts: BTreeMap::new(),
+            last_segment: None,
         };
         ll.rebuild(media);
         ll
@@ -98,19 +105,86 @@ impl Ll {
         media: &MediaWindow,
     ) -> bool {
         let key = (part.meta.sequence, part.meta.index);
-        if self.is_late(key.0) {
+        let late = self.is_late(key.0);
+        if late && self.window.last_sequence() != Some(key.0) {
             return false;
         }
         self.pending.insert(key, (part, signed));
         while self.pending.len() > MAX_PENDING {
             self.pending.pop_last();
         }
-        self.drain(media)
+        if late {
+            self.drain_late()
+        } else {
+            self.drain(media)
+        }
     }
 
     /// Whether parts of segment `sequence` can no longer be listed.
     fn is_late(&self, sequence: u64) -> bool {
         self.window.last_sequence().is_some_and(|l| sequence <= l)
+    }
+
+    /// A part of a segment already complete: listed when it is the next part of the last
+    /// segment and its bytes continue that segment's (a CMAF segment is its parts joined);
+    /// true if it was.
+    fn push_late(&mut self, part: Part, signed: Option<Bytes>) -> bool {
+        let (sequence, index) = (part.meta.sequence, part.meta.index);
+        let Some((last, segment)) = self.last_segment.clone() else {
+            return false;
+        };
+        if last != sequence || self.window.last_sequence() != Some(sequence) {
+            return false;
+        }
+        let held = self.parts.range((sequence, 0)..=(sequence, u32::MAX));
+        let (count, offset) = held.fold((0usize, 0usize), |(n, len), (_, d)| {
+            (n + 1, len + d.body.len())
+        });
+        let end = offset.saturating_add(part.bytes.len());
+        let continues = usize::try_from(index).is_ok_and(|i| i == count)
+            && segment.get(offset..end) == Some(&part.bytes[..]);
+        if !continues {
+            return false;
+        }
+        let listed = hls::PartEntry {
+            duration: part.meta.duration,
+            independent: part.meta.independent,
+            gap: false,
+        };
+        // The window checks that `index` is its next listed part of the segment too (after
+        // a rebuild it lists none while the bytes of earlier parts are still held).
+        if self.window.push_late_part(sequence, index, listed).is_err() {
+            return false;
+        }
+        let body = segment.slice(offset..end);
+        self.parts.insert(
+            (sequence, index),
+            Document::part(part.meta.session, sequence, index, body).with_signed(signed),
+        );
+        if end == segment.len() {
+            self.share_with_segment(sequence, &segment);
+        }
+        true
+    }
+
+    /// Late parts of the last complete segment whose turn came (they wait, like the others,
+    /// until the part before them is there, while their segment is the last).
+    fn drain_late(&mut self) -> bool {
+        let mut changed = false;
+        while let Some(last) = self.window.last_sequence() {
+            let count = self.parts.range((last, 0)..=(last, u32::MAX)).count();
+            let Some(next) = u32::try_from(count)
+                .ok()
+                .and_then(|i| self.pending.remove(&(last, i)))
+            else {
+                break;
+            };
+            if !self.push_late(next.0, next.1) {
+                break;
+            }
+            changed = true;
+        }
+        changed
     }
 
     /// The next part the window takes: the next index of the open segment, or part 0 of
@@ -159,9 +233,10 @@ impl Ll {
             );
             changed = true;
         }
+        // Parts of the last complete segment may still join it late; older ones never.
         let last = self.window.last_sequence();
         self.pending
-            .retain(|(sequence, _), _| last.is_none_or(|l| *sequence > l));
+            .retain(|(sequence, _), _| last.is_none_or(|l| *sequence >= l));
         changed
     }
 
@@ -178,6 +253,14 @@ impl Ll {
         if finished.is_err() {
             self.rebuild(media);
         }
+        if self
+            .last_segment
+            .as_ref()
+            .is_some_and(|(sequence, _)| *sequence != entry.sequence)
+        {
+            self.last_segment = None; // a gap: no bytes for late parts to continue
+        }
+        self.drain_late();
         // The parts of the segments that list them, and of the one before them (both
         // windows hold the same segments, so the media window says which those are).
         let listed = media.entries().len();
@@ -196,6 +279,7 @@ impl Ll {
     /// becomes a slice of the segment's buffer, so the node holds those bytes once, not
     /// twice. Parts that do not add up to the segment keep their own bytes.
     pub(super) fn share_with_segment(&mut self, sequence: u64, bytes: &bytes::Bytes) {
+        self.last_segment = Some((sequence, bytes.clone()));
         let mut offset = 0usize;
         let mut shared = Vec::new();
         for (key, doc) in self.parts.range((sequence, 0)..=(sequence, u32::MAX)) {

@@ -293,3 +293,51 @@ fn parts_of_a_published_segment_share_its_bytes_when_they_are_its_bytes() {
         );
     }
 }
+
+#[test]
+fn a_last_part_that_comes_after_its_segment_is_listed_when_it_continues_it() {
+    let mut s = live(&[("720p", true, LL)]);
+    s.apply(segment("720p", 0)).expect("segment");
+    s.apply(part("720p", 1, 0)).expect("part");
+    s.apply(part("720p", 1, 1)).expect("part");
+    // Segment 1 is its three parts joined; its third part comes after it.
+    let joined: Vec<u8> = (0..3u8).flat_map(|i| [i; 10]).collect();
+    s.apply(segment_with("720p", 1, joined)).expect("segment");
+    assert!(!playlist(&s, "720p").contains("1.2.m4s"));
+    s.apply(part("720p", 1, 2)).expect("late part");
+    let text = playlist(&s, "720p");
+    assert!(
+        text.contains("URI=\"1.1.m4s\"\n#EXT-X-PART:DURATION=0.33400,URI=\"1.2.m4s\"\n#EXTINF"),
+        "{text}"
+    );
+    let view = s.view();
+    let r = view.renditions.get(&rendition("720p")).expect("rendition");
+    let whole = &r.segment(1).expect("held").body;
+    for i in 0..3u32 {
+        assert!(within(&r.part(1, i).expect("held").body, whole), "1.{i}");
+    }
+    // A part past the segment's bytes, or of an older segment, is dropped.
+    s.apply(part("720p", 1, 3)).expect("dropped, not refused");
+    s.apply(part("720p", 2, 0)).expect("part");
+    s.apply(segment_with("720p", 2, vec![0u8; 10]))
+        .expect("segment");
+    s.apply(part("720p", 1, 3)).expect("dropped, not refused");
+    let text = playlist(&s, "720p");
+    assert!(!text.contains("1.3.m4s"), "{text}");
+}
+
+#[test]
+fn late_parts_waiting_for_their_turn_join_the_segment_that_finishes() {
+    let mut s = live(&[("720p", true, LL)]);
+    s.apply(segment("720p", 0)).expect("segment");
+    s.apply(part("720p", 1, 0)).expect("part");
+    // Part 2 came before part 1, and the segment before both got their turn.
+    s.apply(part("720p", 1, 2)).expect("part");
+    let joined: Vec<u8> = (0..3u8).flat_map(|i| [i; 10]).collect();
+    s.apply(segment_with("720p", 1, joined)).expect("segment");
+    assert!(!playlist(&s, "720p").contains("1.1.m4s"));
+    s.apply(part("720p", 1, 1)).expect("late part");
+    // Part 2 waited for part 1 and follows it.
+    let text = playlist(&s, "720p");
+    assert!(text.contains("URI=\"1.2.m4s\"\n#EXTINF"), "{text}");
+}

@@ -153,10 +153,19 @@ async fn a_part_that_will_never_exist_is_cached_briefly_one_that_may_come_is_not
             "{uri}"
         );
     }
-    // A part of a segment not listed yet, past the hint: another edge may have it already,
-    // and this one a moment later.
+    // A part past the hint, up to the end of the segment after the hinted one's: another
+    // edge may have it already (its playlist is a part or two ahead), and this one a
+    // moment later; held like the hinted one.
+    let ahead = tokio::spawn(edge.router().oneshot(get("/live/demo/720p/2.2.m4s")));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        !ahead.is_finished(),
+        "a part just past the hint was not held"
+    );
+    ahead.abort();
+    // Further ahead: not held, and not stored either (it will exist).
     assert_eq!(
-        fetch(&edge, "/live/demo/720p/2.2.m4s").await,
+        fetch(&edge, "/live/demo/720p/4.0.m4s").await,
         (StatusCode::NOT_FOUND, "no-store".into())
     );
     // A segment not here yet: likewise.

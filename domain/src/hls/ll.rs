@@ -164,6 +164,35 @@ impl LlWindow {
         Ok(())
     }
 
+    /// Appends a part that came after its segment finished: to the last complete segment
+    /// only (the one whose parts may still be missing on this node while another already
+    /// lists them), as its next part `index`, never after the end. Whether the part belongs
+    /// there is the caller's to know (its bytes continue the segment's).
+    pub fn push_late_part(
+        &mut self,
+        sequence: u64,
+        index: u32,
+        part: PartEntry,
+    ) -> Result<(), DomainError> {
+        if self.ended {
+            return Err(DomainError::OutOfOrder {
+                what: "part after the end",
+            });
+        }
+        match self.segments.back_mut() {
+            Some(last)
+                if last.sequence == sequence
+                    && usize::try_from(index).is_ok_and(|i| i == last.parts.len()) =>
+            {
+                last.parts.push(part);
+                Ok(())
+            }
+            _ => Err(DomainError::OutOfOrder {
+                what: "late part that is not the next of the last segment",
+            }),
+        }
+    }
+
     /// Closes the open segment `sequence` (its parts make it up) with its `EXTINF`;
     /// returns the sequence numbers that slid out of the window. A segment that was never
     /// opened (no parts: a gap, or a segment published whole) is appended as it is.
@@ -234,6 +263,11 @@ impl LlWindow {
     pub fn end(&mut self) {
         self.open = None;
         self.ended = true;
+    }
+
+    /// Whether the playlist ended (`EXT-X-ENDLIST`): no part comes any more.
+    pub fn is_ended(&self) -> bool {
+        self.ended
     }
 
     /// The last complete segment's sequence number.
@@ -637,5 +671,41 @@ mod tests {
             prop_assert!(skipped == 0 || listed >= horizon);
             prop_assert!(delta.lines().any(|l| l.starts_with("#EXT-X-MEDIA-SEQUENCE:")));
         }
+    }
+
+    #[test]
+    fn a_late_part_joins_the_last_segment_only() {
+        // 100..=103 complete; 103 finished before its sixth part came.
+        let mut w = LlWindow::new(6, Duration::from_secs(2), PART);
+        for seq in 100..104 {
+            let parts = if seq == 103 { 5 } else { 6 };
+            for i in 0..parts {
+                w.push_part(seq, part(i == 0), false, None)
+                    .expect("in order");
+            }
+            w.finish_segment(seq, Duration::from_secs(2), false, false, None)
+                .expect("in order");
+        }
+        assert_eq!(w.last_part(), Some((103, 4)));
+        assert!(
+            w.push_late_part(103, 6, part(false)).is_err(),
+            "not the next"
+        );
+        w.push_late_part(103, 5, part(false))
+            .expect("the last segment");
+        assert_eq!(w.last_part(), Some((103, 5)));
+        assert!(w.render(false, &[]).contains(
+            "URI=\"103.5.m4s\"\n#EXTINF:2.00000,\n103.m4s\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"104.0.m4s\"\n"
+        ));
+        assert!(
+            w.push_late_part(102, 6, part(false)).is_err(),
+            "not the last one"
+        );
+        w.push_part(104, part(true), false, None).expect("next");
+        w.push_late_part(103, 6, part(false))
+            .expect("still the last complete one while 104 is open");
+        w.end();
+        assert!(w.push_late_part(103, 7, part(false)).is_err(), "ended");
+        assert!(w.is_ended());
     }
 }

@@ -11,8 +11,10 @@
 //! LL-HLS parts give way first: a part is queued only while the queue is under half its
 //! limit, and dropped (counted) otherwise, so a slow node loses parts — which its segments
 //! make up for — well before it loses its queue. A segment queued takes out the parts of
-//! its own and earlier segments still waiting: they are stale (an edge drops late parts),
-//! and pushing them after a stall would only delay what follows.
+//! earlier segments still waiting: they are stale (an edge drops parts of a segment before
+//! its last), and pushing them after a stall would only delay what follows. Its own parts
+//! stay, ahead of it: an edge still lists a late part of its last segment, and every edge
+//! must list the same parts (a cache in front takes any edge's answer for all of them).
 //!
 //! [`QueueState`] is the bookkeeping, plain and tested here; [`NodeQueue`] adds the lock
 //! and the wake-up.
@@ -95,12 +97,13 @@ impl QueueState {
             return Put::PartDropped;
         }
         if let PushItem::Segment { held, .. } = &item {
-            // The segment holds its parts' bytes: its parts still queued are stale (an edge
-            // would drop them as late), so they go rather than delay what follows.
+            // Parts of earlier segments still queued are stale (an edge would drop them as
+            // late), so they go rather than delay what follows. The segment's own stay: an
+            // edge that lists its other parts lists these too, late.
             let meta = &held.segment.meta;
             self.items.retain(|queued| match queued {
                 PushItem::Part(p) => {
-                    p.meta.sequence > meta.sequence
+                    p.meta.sequence >= meta.sequence
                         || p.meta.stream != meta.stream
                         || p.meta.rendition != meta.rendition
                 }
@@ -316,7 +319,7 @@ mod tests {
     }
 
     #[test]
-    fn a_queued_segment_takes_its_stale_parts_out() {
+    fn a_queued_segment_takes_the_stale_parts_of_earlier_segments_out() {
         let mut q = QueueState::new(16);
         for sequence in [4, 5, 5, 6] {
             assert_eq!(q.put(part_of(sequence)), Put::Queued);
@@ -336,7 +339,8 @@ mod tests {
         });
         let item = PushItem::from_live(segment).expect("an item");
         assert_eq!(q.put(item), Put::Queued);
-        // Parts of 4 and 5 went; the part of 6 (not yet in a segment) stays, before it.
+        // The part of 4 went; those of 5 (its own, which every edge must list alike) and of
+        // 6 (not yet in a segment) stay, before it.
         let sequences: Vec<String> = std::iter::from_fn(|| match q.take() {
             Take::Item(PushItem::Part(p)) => Some(format!("part {}", p.meta.sequence)),
             Take::Item(PushItem::Segment { held, .. }) => {
@@ -345,7 +349,7 @@ mod tests {
             _ => None,
         })
         .collect();
-        assert_eq!(sequences, ["part 6", "segment 5"]);
+        assert_eq!(sequences, ["part 5", "part 5", "part 6", "segment 5"]);
     }
 
     #[test]

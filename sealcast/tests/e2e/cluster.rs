@@ -33,6 +33,9 @@ pub(crate) struct Cluster {
     pub(crate) https: String,
     /// Its plain-HTTP base URL (redirects to HTTPS).
     pub(crate) http_redirect: String,
+    /// Its plain-HTTP origin listener for a cache in front (`--origin-listen`), as `up`
+    /// printed it (`origin http://HOST:PORT/`, no trailing slash here).
+    pub(crate) origin: String,
     /// The admin API key `up` made and printed on its first start.
     pub(crate) admin_key: String,
     client: reqwest::Client,
@@ -88,6 +91,8 @@ impl Cluster {
                 "127.0.0.1:0",
                 "--http-listen",
                 "127.0.0.1:0",
+                "--origin-listen",
+                "127.0.0.1:0",
             ])
             .arg("--certs-dir")
             .arg(dir.path().join("certs"))
@@ -102,6 +107,7 @@ impl Cluster {
         let mut up = Spawned::start("sealcast up", command, &dir.path().join("sealcast.log"))?;
         let (mut rtmp, mut mqtt, mut nodes, mut srt) = (None, None, Vec::new(), None);
         let (mut https, mut http_redirect, mut admin_key) = (None, None, None);
+        let mut origin = None;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
         while nodes.len() < node_count {
             let line = up
@@ -118,6 +124,7 @@ impl Cluster {
                 (Some("redirect"), Some(url)) => {
                     http_redirect = Some(url.trim_end_matches('/').to_owned())
                 }
+                (Some("origin"), Some(url)) => origin = Some(url.trim_end_matches('/').to_owned()),
                 (Some(id), Some(url)) if id.starts_with("broadcast") => {
                     nodes.push(url.trim_end_matches('/').to_owned());
                 }
@@ -152,6 +159,7 @@ impl Cluster {
             mqtt: mqtt.context("no mqtt line")?,
             https: https.context("no player line")?,
             http_redirect: http_redirect.context("no redirect line")?,
+            origin: origin.context("no origin line")?,
             admin_key: admin_key.context("no admin-key line")?,
             client,
         })

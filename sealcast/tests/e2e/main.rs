@@ -15,6 +15,7 @@
 //! keep going" is checked under real load. Tests run on three threads unless
 //! `--test-threads` says otherwise, in the order listed below.
 
+mod cdn;
 mod cluster;
 mod compose_cluster;
 mod edges;
@@ -184,6 +185,16 @@ fn trials(fixture: &Arc<Fixture>) -> Vec<Trial> {
         on_cluster(fixture, "mp3_audio_comes_out_as_aac", Light, |_, c| {
             Box::pin(publishers::mp3_audio(c))
         }),
+        on_cluster(
+            fixture,
+            "varnish_in_front_serves_200_ll_viewers_with_flat_origin_load",
+            Heavy,
+            |f, c| {
+                Box::pin(
+                    async move { cdn::check_varnish_in_front(c, f.live_stream(c).await?).await },
+                )
+            },
+        ),
         on_cluster(
             fixture,
             "second_publisher_with_the_same_key_takes_over",
