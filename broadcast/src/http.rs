@@ -118,6 +118,12 @@ impl Handler<Counted> for Arc<Server> {
     }
 }
 
+/// How long a connection may go on finishing its requests once the server shuts down; then
+/// it is dropped (its socket closed), so that no client (one that never reads its answer, a
+/// request held for a part) holds a node's shutdown up. A held request waits at most three
+/// target durations anyway (6 s at 2 s segments).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
 /// Serves one connection until it closes, fails, idles out or the server shuts down.
 ///
 /// This future is the connection's task for as long as it lives, parked or not, so it
@@ -162,7 +168,10 @@ async fn serve_h2(server: &Server, io: Conn, peer: Peer) {
         result = conn.as_mut() => result,
         () = server.shutdown.cancelled() => {
             conn.as_mut().graceful_shutdown();
-            conn.await
+            match tokio::time::timeout(SHUTDOWN_GRACE, conn.as_mut()).await {
+                Ok(result) => result,
+                Err(_) => return forced(server, peer),
+            }
         }
     };
     if let Err(e) = result {
@@ -178,7 +187,14 @@ async fn serve_h1(server: &Server, io: Conn, peer: Peer) -> Option<Conn> {
         result = std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)) => result,
         () = server.shutdown.cancelled() => {
             Pin::new(&mut conn).graceful_shutdown();
-            std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)).await
+            let drained = std::future::poll_fn(|cx| conn.poll_without_shutdown(cx));
+            match tokio::time::timeout(SHUTDOWN_GRACE, drained).await {
+                Ok(result) => result,
+                Err(_) => {
+                    forced(server, peer);
+                    return None;
+                }
+            }
         }
     };
     if let Err(e) = result {
@@ -195,6 +211,13 @@ async fn serve_h1(server: &Server, io: Conn, peer: Peer) -> Option<Conn> {
     let mut io = parked.into_inner();
     // Ended by the client (or shutdown), or bytes hyper read and did not use: done.
     (std::mem::take(&mut io.parked) && read_buf.is_empty()).then_some(io)
+}
+
+/// A connection still busy when the shutdown grace ran out: dropped, counted, and said
+/// so (the peer tells which client held it).
+fn forced(server: &Server, peer: Peer) {
+    server.node.metrics.http_connection_closed("shutdown_grace");
+    tracing::warn!(peer = %peer.0, grace = ?SHUTDOWN_GRACE, "HTTP connection still busy after the shutdown grace; dropped");
 }
 
 /// Counts a connection that ended in an error and logs it (debug: clients do this).

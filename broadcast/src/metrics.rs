@@ -124,10 +124,11 @@ pub(crate) const EVENT_REFUSALS: [&str; 6] = [
 
 /// Why the HTTP server closed a connection, the label of
 /// `sealcast_http_connections_closed_total{reason}`.
-pub(crate) const CLOSE_REASONS: [&str; 4] = [
+pub(crate) const CLOSE_REASONS: [&str; 5] = [
     "over_connection_cap",
     "header_timeout",
     "idle_timeout",
+    "shutdown_grace",
     "error",
 ];
 

@@ -74,8 +74,10 @@ pub async fn run_edge(
         shutdown,
     )
     .await;
+    tracing::info!(node = %node.id(), "broadcast edge: HTTP stopped");
     stop.cancel();
     tasks.wait().await;
+    tracing::info!(node = %node.id(), "broadcast edge: MQTT and timer stopped");
     // Finish writing recordings (file writes: off the executor).
     let recording = Arc::clone(&node);
     let _ = tokio::task::spawn_blocking(move || recording.close_recordings()).await;

@@ -8,6 +8,7 @@ use crate::support::edge::{edge_config, Cluster};
 use crate::support::*;
 use broadcast::{BroadcastError, Node};
 use certs::signing::SignatureAlgorithm;
+use domain::{LiveEvent, RenditionName, Segment, SegmentMeta};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -99,6 +100,58 @@ async fn serves_http1_and_h2c_then_shuts_down() {
         .expect("task")
         .expect("serve ok");
     assert!(TcpStream::connect(addr).await.is_err(), "listener closed");
+}
+
+/// A client that sends requests and never reads the answers cannot hold a node's shutdown
+/// up: its connection is dropped once the shutdown grace (5 s) runs out, long before its
+/// idle timeout (60 s) would end it.
+#[tokio::test]
+async fn a_client_that_never_reads_cannot_hold_shutdown_up() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let node = live_node();
+    // A 64 MB segment: its answer is far more than the sockets between them hold.
+    node.apply(LiveEvent::Segment(Segment {
+        meta: SegmentMeta {
+            stream: stream(),
+            rendition: RenditionName::new("720p").expect("valid"),
+            session: SESSION,
+            sequence: 5,
+            discontinuity_sequence: 0,
+            discontinuity: false,
+            duration: Duration::from_secs(2),
+            start_pts_90k: 5 * 180_000,
+        },
+        bytes: bytes::Bytes::from(vec![7u8; 64 << 20]),
+    }))
+    .expect("publish");
+    let shutdown = CancellationToken::new();
+    let server = serve(listener, node, shutdown.clone());
+
+    // A small receive window; the answer is started and then never read.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("buffer size");
+    let conn = socket.connect(addr).await.expect("connect");
+    let (mut read, mut write) = conn.into_split();
+    write
+        .write_all(b"GET /live/demo/720p/5.ts HTTP/1.1\r\nHost: test\r\n\r\n")
+        .await
+        .expect("write");
+    // The node is answering; from here on nothing is read.
+    let mut status = [0u8; 12];
+    tokio::time::timeout(LIMIT, read.read_exact(&mut status))
+        .await
+        .expect("an answer in time")
+        .expect("read");
+    assert_eq!(&status, b"HTTP/1.1 200");
+
+    shutdown.cancel();
+    tokio::time::timeout(LIMIT, server)
+        .await
+        .expect("serve returns within the shutdown grace, not the idle timeout")
+        .expect("task")
+        .expect("serve ok");
+    drop(write);
 }
 
 /// Issue 13's slow-connection attack: 4,000 connections that send part of a request header
