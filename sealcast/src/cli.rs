@@ -266,7 +266,8 @@ pub(crate) struct WebRtcArgs {
     #[arg(long, env = "SEALCAST_WHIP_LISTEN")]
     pub(crate) whip_listen: Option<SocketAddr>,
     /// The WHIP base URL this ingest announces to the load balancers (default: `http://` +
-    /// the WHIP listen address).
+    /// the WHIP listen address, with the host's name for an unspecified address, as a
+    /// broadcast node's URL).
     #[arg(long, env = "SEALCAST_WHIP_URL")]
     pub(crate) whip_url: Option<String>,
 }

@@ -1,6 +1,6 @@
 //! Ports: nothing in the tests listens on a fixed one.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Result};
@@ -11,6 +11,13 @@ use anyhow::{bail, ensure, Result};
 pub fn free_port() -> Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())
+}
+
+/// A free UDP port on every address (bound to 0.0.0.0:0, read, released), for a container
+/// port published on the host (SRT, WebRTC).
+pub fn free_udp_port() -> Result<u16> {
+    let socket = UdpSocket::bind("0.0.0.0:0")?;
+    Ok(socket.local_addr()?.port())
 }
 
 /// Polls until 127.0.0.1:`port` accepts a connection, `deadline` passes, or `gone` says

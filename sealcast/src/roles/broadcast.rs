@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::admin::{self, AdminSide};
-use super::common::{bind, open_catalog, print_ready, url_host};
+use super::common::{bind, default_url, open_catalog, print_ready};
 use crate::cli::BroadcastArgs;
 use crate::plan::{BroadcastPlan, EdgeTrust};
 
@@ -28,7 +28,7 @@ pub(crate) async fn broadcast(
     let listener = bind(plan.listen, "HTTP").await?;
     let url = match &plan.public_url {
         Some(url) => url.clone(),
-        None => default_public_url(listener.local_addr()?),
+        None => default_url(listener.local_addr()?),
     };
     let (catalog, webhooks) = match &plan.catalog {
         Some(location) => {
@@ -136,17 +136,4 @@ pub(super) fn edge_config(
     edge.extra_routes = Some(admin.router());
     edge.load_reports = Some(admin::broadcast_reports(Arc::clone(node)));
     edge
-}
-
-/// `http://` + the listen address, with the host's name in place of an unspecified address.
-fn default_public_url(addr: std::net::SocketAddr) -> String {
-    if addr.ip().is_unspecified() {
-        if let Ok(host) = std::env::var("HOSTNAME") {
-            let host = host.trim();
-            if !host.is_empty() {
-                return format!("http://{host}:{}", addr.port());
-            }
-        }
-    }
-    format!("http://{}", url_host(addr))
 }

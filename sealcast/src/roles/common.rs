@@ -79,6 +79,20 @@ pub(super) fn url_host(addr: SocketAddr) -> String {
     }
 }
 
+/// `http://` + the listen address, with the host's name in place of an unspecified address
+/// (a compose replica's host name resolves on its networks; a node's URL others reach it by).
+pub(super) fn default_url(addr: SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        if let Ok(host) = std::env::var("HOSTNAME") {
+            let host = host.trim();
+            if !host.is_empty() {
+                return format!("http://{host}:{}", addr.port());
+            }
+        }
+    }
+    format!("http://{}", url_host(addr))
+}
+
 /// Prints what scripts read from stdout, flushed at once.
 #[allow(clippy::print_stdout)] // stdout is this command's interface
 pub(crate) fn print_ready(text: &str) {

@@ -11,7 +11,7 @@ use ingest::webrtc::{WebRtcLimits, WebRtcListeners};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio_util::sync::CancellationToken;
 
-use super::common::{bind, url_host};
+use super::common::{bind, default_url, url_host};
 use crate::cli::WebRtcArgs;
 
 /// The WHIP ports, bound, with what the ingest announces.
@@ -38,7 +38,7 @@ pub(super) async fn bind_ports(
     let advertised = advertised(args.webrtc_advertise.as_deref(), local)?;
     let url = match &args.whip_url {
         Some(url) => url.trim_end_matches('/').to_owned(),
-        None => format!("http://{}", url_host(http.local_addr()?)),
+        None => default_url(http.local_addr()?),
     };
     Ok(Bound {
         listeners: WebRtcListeners {

@@ -59,6 +59,14 @@ const NOT_IN_KUBERNETES: [(&str, &str, &str); 6] = [
     ("lb", "SEALCAST_VRRP_PRIORITY", "likewise"),
 ];
 
+/// Environment both give a role with values that differ on purpose: only its presence is
+/// compared.
+const SET_DIFFERENTLY: [(&str, &str, &str); 1] = [(
+    "ingest",
+    "SEALCAST_WEBRTC_ADVERTISE",
+    "compose names PUBLIC_ADDRESS and the host port it publishes; a pod names its node's address (status.hostIP) and its hostPort",
+)];
+
 /// How long kubectl, the validator or the secrets script may take (about a second each).
 const DEADLINE: Duration = Duration::from_secs(120);
 
@@ -270,6 +278,22 @@ impl<'a> Workload<'a> {
                 Some((p["name"].as_str().unwrap_or_default().to_owned(), number))
             })
             .collect()
+    }
+
+    /// Whether its container takes `port` on the node's address too (`hostPort`).
+    fn host_port(&self, port: u16) -> bool {
+        items(&self.container["ports"]).any(|p| {
+            p["containerPort"].as_u64() == Some(u64::from(port))
+                && p["hostPort"].as_u64() == Some(u64::from(port))
+        })
+    }
+
+    /// The protocol of its container port `port` (TCP unless the port says otherwise).
+    fn protocol(&self, port: u16) -> &str {
+        items(&self.container["ports"])
+            .find(|p| p["containerPort"].as_u64() == Some(u64::from(port)))
+            .and_then(|p| p["protocol"].as_str())
+            .unwrap_or("TCP")
     }
 
     /// A port given as a number or a container port's name.
@@ -747,11 +771,14 @@ fn check_parity(
                 {
                     continue;
                 }
+                let differs = SET_DIFFERENTLY
+                    .iter()
+                    .any(|(r, v, _)| *r == role_name && *v == name.as_str());
                 match env.get(name) {
                     None => f.fail(format!(
                         "{who}: the manifests do not set {name} (compose: {value})"
                     )),
-                    Some(k8s) => f.check(k8s == value, || {
+                    Some(k8s) => f.check(differs || k8s == value, || {
                         format!("{who}: {name} is {k8s} in the manifests, {value} in compose")
                     }),
                 }
@@ -762,9 +789,12 @@ fn check_parity(
                 });
             }
             for port in &compose.published {
-                f.check(load_balanced(docs, &workload, *port), || {
-                    format!("{who}: compose publishes {port} on every address, but no Service of type LoadBalancer sends it to the pods")
-                });
+                f.check(
+                    load_balanced(docs, &workload, *port) || workload.host_port(*port),
+                    || {
+                        format!("{who}: compose publishes {port} on every address, but no Service of type LoadBalancer sends it to the pods, nor do they take it on their node (hostPort)")
+                    },
+                );
             }
             if let Some(probe) = &compose.probe {
                 f.check(probes.get("liveness") == Some(probe), || {
@@ -890,8 +920,9 @@ fn k8s_allows(
                     "{}: endPort is not modelled",
                     name_of(policy)
                 );
-                let tcp = p["protocol"].as_str().is_none_or(|proto| proto == "TCP");
-                port_ok |= tcp && to.port(&p["port"]) == Some(port);
+                // The rule's protocol (TCP unless given) must be the container port's.
+                let protocol = p["protocol"].as_str().unwrap_or("TCP");
+                port_ok |= to.port(&p["port"]) == Some(port) && to.protocol(port) == protocol;
             }
             if from && port_ok {
                 return Ok(true);
@@ -942,10 +973,13 @@ fn compose_allows(
 }
 
 /// Paths the roles use: open in compose and here. (source, role, port)
-const USED: [(Source, &str, u16); 13] = [
+const USED: [(Source, &str, u16); 16] = [
     (Source::Internet, "lb", 443),
     (Source::Internet, "lb", 80),
     (Source::Internet, "ingest", 1935),
+    (Source::Internet, "ingest", 9000),
+    (Source::Internet, "ingest", 8189),
+    (Source::Role("lb"), "ingest", 8088),
     (Source::Role("lb"), "broadcast", 8080),
     (Source::Role("lb"), "mosquitto", 1884),
     (Source::Role("ingest"), "broadcast", 8080),

@@ -70,9 +70,13 @@ pub(crate) fn check_broadcast_scales(project: &Project) -> Findings {
 
 /// The host ports of docs/deployment.md: (variable, service, default, container port,
 /// host address). Every other service publishes nothing.
-const PORTS: [(&str, &str, u16, u16, Option<&str>); 7] = [
+const PORTS: [(&str, &str, u16, u16, Option<&str>); 11] = [
     ("INGEST1_RTMP_PORT", "ingest1", 1935, 1935, None),
     ("INGEST2_RTMP_PORT", "ingest2", 1936, 1935, None),
+    ("INGEST1_SRT_PORT", "ingest1", 9000, 9000, None),
+    ("INGEST2_SRT_PORT", "ingest2", 9001, 9000, None),
+    ("INGEST1_WEBRTC_PORT", "ingest1", 8189, 8189, None),
+    ("INGEST2_WEBRTC_PORT", "ingest2", 8190, 8189, None),
     ("LB_HTTPS_PORT", "lb1", 443, 443, None),
     ("LB_HTTP_PORT", "lb1", 80, 80, None),
     (
@@ -168,6 +172,10 @@ pub(crate) fn check_published_ports(project: &Project) -> Findings {
     for (service, var, target) in [
         ("ingest1", "SEALCAST_RTMP_LISTEN", 1935),
         ("ingest2", "SEALCAST_RTMP_LISTEN", 1935),
+        ("ingest1", "SEALCAST_SRT_LISTEN", 9000),
+        ("ingest2", "SEALCAST_SRT_LISTEN", 9000),
+        ("ingest1", "SEALCAST_WEBRTC_LISTEN", 8189),
+        ("ingest2", "SEALCAST_WEBRTC_LISTEN", 8189),
         ("lb1", "SEALCAST_LB_HTTPS_LISTEN", 443),
         ("lb1", "SEALCAST_LB_HTTP_LISTEN", 80),
     ] {

@@ -6,6 +6,8 @@
 //!
 //! 1. an ffmpeg publisher into the first ingest's published RTMP port; viewers through
 //!    the first load balancer's published HTTPS port and through the floating address;
+//!    SRT into the first ingest's published UDP port and WHIP through the load balancer
+//!    (media to an ingest's published WebRTC port), each played through the balancer;
 //! 2. `--scale broadcast=6` under an ffmpeg viewer: the new edges serve byte-identical
 //!    segments and parts and get new viewers;
 //! 3. crashes (SIGKILL to a container's init, which Docker's restart policy answers) of
@@ -59,6 +61,8 @@ struct Compose {
     vip_https: String,
     vip: String,
     rtmp: [String; 2],
+    /// `127.0.0.1:PORT`: the first ingest's published SRT port (UDP).
+    srt: String,
     prometheus: String,
     ca: PathBuf,
     artifacts: PathBuf,
@@ -110,6 +114,9 @@ impl Compose {
         let ports: Vec<u16> = (0..6)
             .map(|_| testkit::net::free_port())
             .collect::<Result<_, _>>()?;
+        let udp: Vec<u16> = (0..4)
+            .map(|_| testkit::net::free_udp_port())
+            .collect::<Result<_, _>>()?;
         let vip = format!("10.237.{third}.100");
         let env = [
             ("COMPOSE_PROJECT_NAME", name.clone()),
@@ -124,6 +131,10 @@ impl Compose {
             ("INGEST2_RTMP_PORT", ports[3].to_string()),
             ("PROMETHEUS_PORT", ports[4].to_string()),
             ("GRAFANA_PORT", ports[5].to_string()),
+            ("INGEST1_SRT_PORT", udp[0].to_string()),
+            ("INGEST2_SRT_PORT", udp[1].to_string()),
+            ("INGEST1_WEBRTC_PORT", udp[2].to_string()),
+            ("INGEST2_WEBRTC_PORT", udp[3].to_string()),
             // Two test sources through the whole ladder would fill the machine.
             ("SOURCE_SIZE", "426x240".to_owned()),
         ];
@@ -161,6 +172,7 @@ impl Compose {
                 format!("rtmp://127.0.0.1:{}/live", ports[2]),
                 format!("rtmp://127.0.0.1:{}/live", ports[3]),
             ],
+            srt: format!("127.0.0.1:{}", udp[0]),
             prometheus: format!("http://127.0.0.1:{}", ports[4]),
             client: lb::https_client(&ca)?,
             ca,
@@ -316,6 +328,7 @@ async fn stages(c: &Compose) -> anyhow::Result<()> {
         .context("through the floating address")?;
     let mut viewer = lb::Viewer::new(c.client.clone(), &c.https);
     lb::watch(&mut viewer, "cam1", "src", 2).await?;
+    srt_and_whip(c).await.context("SRT and WHIP publishers")?;
 
     scale(c).await.context("--scale broadcast=6")?;
     crash_an_edge(c).await.context("an edge crashed")?;
@@ -390,6 +403,41 @@ async fn up(c: &Compose) -> anyhow::Result<()> {
             services.contains(wanted),
             "{wanted} is not running: {services:?}"
         );
+    }
+    Ok(())
+}
+
+/// Publishers on the other protocols, at the ports compose publishes: Debian's ffmpeg over
+/// SRT into the first ingest's UDP port (the bare key as streamid), and FFmpeg 9 over WHIP
+/// through the load balancer (an ingest's WHIP URL, announced under its container's host
+/// name; media to the WebRTC port it publishes, which its SDP answer names). Each stream
+/// plays through the load balancer.
+async fn srt_and_whip(c: &Compose) -> anyhow::Result<()> {
+    for (stream, via) in [("camsrt", "srt"), ("camwhip", "whip")] {
+        let key = c
+            .tools(&["streams", "add", stream])
+            .await?
+            .trim()
+            .to_owned();
+        let started = Instant::now();
+        let publisher = if via == "srt" {
+            TestPattern::new(426, 240, 30, 40)
+                .format("mpegts")
+                .publish(&format!("srt://{}?streamid={key}", c.srt))?
+        } else {
+            let url = format!("{}/whip/{stream}", c.https);
+            crate::whip::publish_whip_to(&url, &c.ca, &key, (426, 240), 40)?
+        };
+        lb::wait_live(&c.client, &c.https, stream)
+            .await
+            .with_context(|| format!("{stream}, published over {via}"))?;
+        c.note(
+            &format!("{via}_publish_to_playable_s"),
+            json!(secs(started.elapsed())),
+        );
+        let mut viewer = lb::Viewer::new(c.client.clone(), &c.https);
+        lb::watch(&mut viewer, stream, "src", 1).await?;
+        publisher.kill_hard();
     }
     Ok(())
 }

@@ -31,21 +31,39 @@ fn ffmpeg9() -> anyhow::Result<std::path::PathBuf> {
 }
 
 /// FFmpeg 9 publishing a `width`x`height` 30 fps test pattern with a tone over WHIP to
-/// `cluster`'s `stream` for `seconds`: x264 without B-frames (WebRTC has none), a keyframe
-/// every 2 s (FFmpeg's muxer answers no keyframe request), Opus. FFmpeg's HTTPS trusts the
-/// cluster's CA through OpenSSL's `SSL_CERT_FILE` (its WHIP muxer has no CA option), and it
-/// takes the DTLS client role (`-whip_flags dtls_active`): with its default, an offer of
-/// `setup:passive`, the ingest's str0m 0.24 never completes DTLS (docs/deployment.md).
+/// `cluster`'s `stream` for `seconds`: [`publish_whip_to`] its load balancer.
 fn publish_whip(
     cluster: &Cluster,
     stream: &str,
     key: &str,
+    size: (u32, u32),
+    seconds: u32,
+) -> anyhow::Result<Publisher> {
+    publish_whip_to(
+        &whip_url(cluster, stream),
+        &cluster.ca(),
+        key,
+        size,
+        seconds,
+    )
+}
+
+/// FFmpeg 9 publishing a `width`x`height` 30 fps test pattern with a tone over WHIP to
+/// `url` (a load balancer's `https://…/whip/NAME`, whose certificate `ca` signed) for
+/// `seconds`: x264 without B-frames (WebRTC has none), a keyframe
+/// every 2 s (FFmpeg's muxer answers no keyframe request), Opus. FFmpeg's HTTPS trusts the
+/// cluster's CA through OpenSSL's `SSL_CERT_FILE` (its WHIP muxer has no CA option), and it
+/// takes the DTLS client role (`-whip_flags dtls_active`): with its default, an offer of
+/// `setup:passive`, the ingest's str0m 0.24 never completes DTLS (docs/deployment.md).
+pub(crate) fn publish_whip_to(
+    url: &str,
+    ca: &std::path::Path,
+    key: &str,
     (width, height): (u32, u32),
     seconds: u32,
 ) -> anyhow::Result<Publisher> {
-    let url = whip_url(cluster, stream);
     let child = Command::new(ffmpeg9()?)
-        .env("SSL_CERT_FILE", cluster.ca())
+        .env("SSL_CERT_FILE", ca)
         .args(["-hide_banner", "-loglevel", "warning", "-nostdin", "-re"])
         .args(["-f", "lavfi", "-i"])
         .arg(format!("testsrc2=size={width}x{height}:rate=30"))
@@ -72,7 +90,7 @@ fn publish_whip(
         .args(["-sc_threshold", "0", "-pix_fmt", "yuv420p", "-b:v", "1500k"])
         .args(["-c:a", "libopus", "-ac", "2", "-ar", "48000", "-b:a", "96k"])
         .args(["-whip_flags", "dtls_active"])
-        .args(["-f", "whip", "-authorization", key, &url])
+        .args(["-f", "whip", "-authorization", key, url])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
