@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# Glass-to-glass latency per ingest protocol (issue 32), LL-HLS in Chromium: RTMP (the
+# reference), SRT and WHIP into one `sealcast up` cluster, measured in turn, ROUNDS times
+# interleaved (rtmp, srt, whip, rtmp, ...).
+#
+# Each publish: `sealcast source` draws its pattern with the machine-readable clock stamp
+# (720p30, x264 with a keyframe every 2 s, AAC) into a pipe, and
+#   - rtmp: Debian's ffmpeg copies it unchanged (`-c copy -f flv`) to the ingest's RTMP port;
+#   - srt: Debian's ffmpeg (5.1, libsrt 1.5) copies it unchanged into MPEG-TS over SRT
+#     (`streamid=#!::r=live/KEY,m=publish`, SRT latency 120 ms) to the ingest's SRT port;
+#   - whip: FFmpeg 9 (PyPI's imageio-ffmpeg, as scripts/setup.sh installs it) re-encodes it
+#     the way a WebRTC encoder sends (x264 zerolatency, no B-frames, a keyframe every 2 s,
+#     Opus) and publishes it with its `whip` muxer (`-whip_flags dtls_active`) through the
+#     load balancer. The re-encode adds FFmpeg's own encoding delay (the stamp is in the
+#     picture, so what is measured is still camera-to-screen for this publisher).
+# Each protocol publishes a stream of its own; bench/viewers' `sealcast-glass` opens the
+# player through the load balancer and samples the stamped latency every 250 ms for
+# SECONDS after a 10 s settle; the publisher then stops. p50/p90/max over every sample of a
+# protocol, and the longest stall. Goal: p50 <= 1.5 s for SRT and WHIP.
+#
+# The ladder is the source rung only by default (LADDER=src), as in bench/latency.sh: two
+# cores cannot run three x264 rungs, a publisher's encoder and Chromium in real time.
+# LADDER=full uses the default ladder.
+#
+# Writes bench/results/ingest-latency.json and a section in docs/benchmarks.md.
+#
+# Usage: bench/ingest-latency.sh [SECONDS] [ROUNDS]   (defaults 60 and 3)
+# Environment: PROTOCOLS="rtmp srt whip" (a subset to measure fewer).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh test
+SECS="${1:-60}"
+ROUNDS="${2:-3}"
+LADDER="${LADDER:-src}"
+PROTOCOLS="${PROTOCOLS:-rtmp srt whip}"
+
+source bench/lib.sh
+bench_clear_env
+bench_install ingest-latency chromium chromium-driver curl python3 ffmpeg
+bench_workdir
+bench_build # also builds sealcast-glass (the viewers package)
+GLASS="$PWD/target/release/sealcast-glass"
+FFMPEG9="${SEALCAST_TEST_FFMPEG9:-$("${SEALCAST_KUBERNETES_TOOLS:-$HOME/.cache/sealcast/kubernetes-tools}/bin/python" -c 'import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())')}"
+[ -x "$FFMPEG9" ] || { echo "ingest-latency: no FFmpeg 9 (run scripts/setup.sh test)" >&2; exit 1; }
+
+dir="$WORK/cluster"
+mkdir -p "$dir"
+{
+  printf '[ingest]\nend_grace_seconds = 2.0\n\n[ladder]\nsegment_target = 2.0\nwindow = 6\npreset = "veryfast"\nformat = "cmaf"\npart_target = 0.333\n\n'
+  printf '[[ladder.rungs]]\nname = "src"\nkind = "source"\n'
+  if [ "$LADDER" = full ]; then
+    for r in "720p 720 3000" "480p 480 1200" "360p 360 730"; do
+      set -- $r
+      printf '\n[[ladder.rungs]]\nname = "%s"\nkind = "encode"\nheight = %s\nbitrate_kbps = %s\nmaxrate_kbps = %s\nbufsize_kbits = %s\n' \
+        "$1" "$2" "$3" "$(($3 * 107 / 100))" "$(($3 * 3 / 2))"
+    done
+  fi
+} > "$dir/sealcast.toml"
+"$BIN" up --config "$dir/sealcast.toml" --data-dir "$dir/data" --certs-dir "$dir/certs" \
+  --broadcast 2 --rtmp-listen 127.0.0.1:0 --broadcast-listen 127.0.0.1:0 \
+  --mqtt-listen 127.0.0.1:0 --https-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 \
+  --srt-listen 127.0.0.1:0 --webrtc-listen 127.0.0.1:0 \
+  > "$dir/up.out" 2> "$dir/up.err" &
+PIDS+=("$!")
+for _ in $(seq 1 600); do grep -q '^broadcast2 ' "$dir/up.out" && break; sleep 0.1; done
+grep -q '^broadcast2 ' "$dir/up.out" || { echo "ingest-latency: sealcast up did not start" >&2; tail "$dir/up.err" >&2; exit 1; }
+ORIGIN="$(awk '$1 == "player" {print $2}' "$dir/up.out" | head -1)"
+ORIGIN="${ORIGIN%/}"
+RTMP="$(awk '$1 == "obs-server" {print $2}' "$dir/up.out" | head -1)"
+SRT="$(awk '$1 == "srt-server" {print $2}' "$dir/up.out" | head -1)"
+[ -n "$SRT" ] || { echo "ingest-latency: sealcast up printed no srt-server line" >&2; exit 1; }
+# One stream per protocol; the keys stay in this run's files (never on a command line
+# of ours that outlives the run, never in a log of ours).
+declare -A KEYS
+for proto in $PROTOCOLS; do
+  KEYS[$proto]="$("$BIN" streams add "lat$proto" --data-dir "$dir/data" 2>/dev/null | tail -1)"
+  [ -n "${KEYS[$proto]}" ] || { echo "ingest-latency: no key for lat$proto" >&2; exit 1; }
+done
+
+# publish PROTO: the source into a pipe and PROTO's publisher from it, in the background
+# (their pids in PUBLISHING).
+publish() {
+  local proto="$1" key="${KEYS[$1]}" fifo="$WORK/source-$1.flv"
+  rm -f "$fifo"; mkfifo "$fifo"
+  "$BIN" source --output "$fifo" --size 1280x720 --fps 30 --duration $((SECS + 60)) \
+    > "$WORK/source-$proto.log" 2>&1 &
+  PUBLISHING=("$!")
+  case "$proto" in
+    rtmp)
+      ffmpeg -hide_banner -loglevel warning -nostdin -f flv -i "$fifo" -c copy -f flv \
+        "$RTMP/$key" > "$WORK/publisher-$proto.log" 2>&1 & ;;
+    srt)
+      ffmpeg -hide_banner -loglevel warning -nostdin -f flv -i "$fifo" -c copy \
+        -f mpegts "$SRT?streamid=#!::r=live/$key,m=publish&latency=120000&pkt_size=1316" \
+        > "$WORK/publisher-$proto.log" 2>&1 & ;;
+    whip)
+      SSL_CERT_FILE="$dir/certs/ca.pem" "$FFMPEG9" -hide_banner -loglevel warning -nostdin \
+        -f flv -i "$fifo" \
+        -c:v libx264 -preset veryfast -tune zerolatency -profile:v baseline -bf 0 \
+        -g 60 -keyint_min 60 -sc_threshold 0 -pix_fmt yuv420p -b:v 2500k \
+        -c:a libopus -ac 2 -ar 48000 -b:a 96k \
+        -whip_flags dtls_active -f whip -authorization "$key" "$ORIGIN/whip/lat$proto" \
+        > "$WORK/publisher-$proto.log" 2>&1 & ;;
+  esac
+  PUBLISHING+=("$!")
+  PIDS+=("${PUBLISHING[@]}")
+}
+
+: > "$WORK/runs.jsonl"
+for round in $(seq 1 "$ROUNDS"); do
+  for proto in $PROTOCOLS; do
+    echo "ingest-latency: round $round/$ROUNDS, $proto (${SECS}s)" >&2
+    publish "$proto"
+    master="$ORIGIN/live/lat$proto/master.m3u8"
+    if bench_wait_for 60 curl -sf --cacert "$dir/certs/ca.pem" "$master" -o /dev/null &&
+      RUST_BACKTRACE=0 "$GLASS" "$ORIGIN" "lat$proto" --seconds "$SECS" > "$WORK/run.json" 2> "$WORK/glass.err"; then
+      :
+    else
+      why="$(head -c 600 "$WORK/glass.err" 2>/dev/null || true)"
+      [ -n "$why" ] || why="the $proto stream never came out: $(tail -n 3 "$WORK/publisher-$proto.log" | tr '\n' ' ')"
+      echo "ingest-latency: $proto failed: $why" >&2
+      python3 -c 'import json,sys; print(json.dumps({"failed": sys.argv[1], "samples": 0, "stamped_samples": 0, "glass_to_glass_s": None, "hlsjs_latency_s": None, "longest_stall_s": None}))' \
+        "$why" > "$WORK/run.json"
+    fi
+    python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); r["round"]=int(sys.argv[2]); r["protocol"]=sys.argv[3]; print(json.dumps(r))' \
+      "$WORK/run.json" "$round" "$proto" >> "$WORK/runs.jsonl"
+    kill "${PUBLISHING[@]}" 2>/dev/null || true
+    wait "${PUBLISHING[@]}" 2>/dev/null || true
+  done
+done
+
+mkdir -p bench/results
+SECS="$SECS" ROUNDS="$ROUNDS" LADDER="$LADDER" PROTOCOLS="$PROTOCOLS" python3 - "$WORK/runs.jsonl" <<'PY'
+import json, os, sys
+sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import put
+runs = [json.loads(l) for l in open(sys.argv[1])]
+med = lambda xs: sorted(xs)[len(xs) // 2] if xs else None
+publishers = {
+    "rtmp": "Debian's ffmpeg 5.1, `-c copy` into FLV over RTMP",
+    "srt": "Debian's ffmpeg 5.1 (libsrt 1.5, latency 120 ms), `-c copy` into MPEG-TS over SRT",
+    "whip": "FFmpeg 9 re-encoding (x264 zerolatency, no B-frames, Opus), its whip muxer through the load balancer",
+}
+out = {"seconds_per_run": int(os.environ["SECS"]), "rounds": int(os.environ["ROUNDS"]),
+       "ladder": os.environ["LADDER"], "goal_p50_s": 1.5, "protocols": {}, "runs": runs}
+for proto in os.environ["PROTOCOLS"].split():
+    mine = [r for r in runs if r["protocol"] == proto]
+    g = [r["glass_to_glass_s"] for r in mine if r["glass_to_glass_s"]]
+    p50s, p90s = [x["p50"] for x in g], [x["p90"] for x in g]
+    out["protocols"][proto] = {
+        "publisher": publishers[proto],
+        "p50_s": {"median": med(p50s), "min": min(p50s, default=None), "max": max(p50s, default=None)},
+        "p90_s": {"median": med(p90s), "min": min(p90s, default=None), "max": max(p90s, default=None)},
+        "max_s": max((x["max"] for x in g), default=None),
+        "longest_stall_s": max((r["longest_stall_s"] for r in mine if r["longest_stall_s"] is not None), default=None),
+        "failed_runs": sum(1 for r in mine if r.get("failed")),
+        "stamped_samples": sum(r["stamped_samples"] for r in mine),
+    }
+json.dump(out, open("bench/results/ingest-latency.json", "w"), indent=1)
+f = lambda v: "—" if v is None else f"{v:.2f}"
+rows = []
+for proto, p in out["protocols"].items():
+    goal = "reference" if proto == "rtmp" else ("met" if p["p50_s"]["median"] is not None and p["p50_s"]["median"] <= 1.5 else "not met")
+    rows.append(f"| {proto.upper()} | {p['publisher']} | {f(p['p50_s']['median'])} ({f(p['p50_s']['min'])}–{f(p['p50_s']['max'])}) | {f(p['p90_s']['median'])} ({f(p['p90_s']['min'])}–{f(p['p90_s']['max'])}) | {f(p['max_s'])} | {f(p['longest_stall_s'])} | {p['stamped_samples']} | {p['failed_runs']} | {goal} |")
+section = "\n".join([
+    "## Glass-to-glass latency per ingest protocol",
+    "",
+    f"`bench/ingest-latency.sh {out['seconds_per_run']} {out['rounds']}`: `sealcast source` (720p30, x264, GOP 2 s, AAC, the clock stamped into every frame) published over each protocol into one `sealcast up` cluster (2 edges), in turn, {out['rounds']} rounds interleaved; Chromium plays each stream as LL-HLS (the sealcast player, hls.js in low-latency mode) through the load balancer and reads the stamped clock every 250 ms, {out['seconds_per_run']} s per run after a 10 s settle. Ladder: {out['ladder']}. Goal: p50 ≤ 1.5 s for SRT and WHIP. p50 and p90: median of the runs (lowest–highest).",
+    "",
+    "| protocol | publisher | p50 s | p90 s | max s | longest stall s | samples | failed runs | goal |",
+    "|---|---|---|---|---|---|---|---|---|",
+    *rows,
+]) + "\n"
+put(section, "## Glass-to-glass latency per ingest protocol", after="## Glass-to-glass latency")
+print(section)
+PY
