@@ -119,6 +119,26 @@ name_type!(
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct SessionId(pub u64);
 
+impl SessionId {
+    /// Bits of an id below its start time: random, so sessions started in the same
+    /// millisecond still differ.
+    const RANDOM_BITS: u32 = 20;
+
+    /// The id of a session that started at `unix_ms` (milliseconds since the Unix epoch),
+    /// the low bits from `random`: ids of a stream's sessions order as their starts do
+    /// (ingests' clocks agreeing), so an edge that hears of two sessions of one stream, from
+    /// two ingests in either order, keeps the newer one.
+    pub fn starting_at(unix_ms: u64, random: u64) -> Self {
+        let mask = (1u64 << Self::RANDOM_BITS) - 1;
+        SessionId((unix_ms << Self::RANDOM_BITS) | (random & mask))
+    }
+
+    /// Whether this session started after `other` (by [`SessionId::starting_at`]'s order).
+    pub fn is_newer_than(self, other: SessionId) -> bool {
+        self.0 > other.0
+    }
+}
+
 impl fmt::Display for SessionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:016x}", self.0)

@@ -367,7 +367,9 @@ impl Registry {
                 None
             }
         };
-        let session = SessionId(rand_u64());
+        // Ordered by start: an edge told of this session and an older one of the stream (by
+        // two ingests' catch-up pushes, in either order) keeps this one.
+        let session = SessionId::starting_at(unix_now_ms(), rand_u64());
         let takeover = CancellationToken::new();
         let ended = CancellationToken::new();
         let (done_tx, done_rx) = watch::channel(false);
@@ -560,6 +562,12 @@ fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+fn unix_now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 fn rand_u64() -> u64 {

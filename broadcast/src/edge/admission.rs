@@ -5,11 +5,20 @@
 //! count, and even a genuine signature is not enough on its own: a statement captured
 //! once must not be replayed later to end or rewind a stream. So an event is taken only
 //! when it is fresh (signed within [`EVENT_SKEW`] of this node's clock, either way), its
-//! body is a control event, a `synced` names the ingest whose key signed it, and it was
-//! signed after the start of the session it would change: a session start, rendition
-//! change or end signed before the start of another session this node already took is
-//! an old statement, refused. The caller verifies the signature (on the blocking pool)
-//! and reads the wall clock; [`Admission`] decides, and remembers the session starts.
+//! body is a control event, a `synced` names the ingest whose key signed it, and it
+//! belongs to the newest session this node knows of:
+//! - a session start of a session older than the one taken (session ids order as their
+//!   starts do, `SessionId::starting_at`) is refused: two ingests that each bring a node
+//!   that joins late up to date, one with the stream's current session and one with the
+//!   session it had before the publisher moved, sign both starts afresh, so the signing
+//!   time cannot tell which is newer, and the order they arrive in must not matter;
+//! - an end or rendition change signed before the start taken, of another session, is an
+//!   old statement, refused; a rendition change (which names no session) signed by
+//!   another ingest than the one whose start was taken is refused too (the catch-up of a
+//!   session that ended there).
+//!
+//! The caller verifies the signature (on the blocking pool) and reads the wall clock;
+//! [`Admission`] decides, and remembers the session starts.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -53,9 +62,18 @@ impl Refusal {
 /// The control events an edge has taken, as far as later ones depend on them.
 #[derive(Debug, Default)]
 pub(crate) struct Admission {
-    /// Per stream, the session of the last signed session start taken and when the ingest
-    /// signed it: statements signed before it cannot change another session.
-    starts: HashMap<StreamName, (SessionId, u64)>,
+    /// Per stream, the newest session start taken: its session, when the ingest signed it
+    /// (statements of other sessions signed before it cannot change the stream) and the
+    /// ingest whose certificate signed it, when the certificate names one.
+    starts: HashMap<StreamName, Start>,
+}
+
+/// A session start an edge took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Start {
+    session: SessionId,
+    signed_at_ms: u64,
+    signer: Option<NodeId>,
 }
 
 impl Admission {
@@ -81,15 +99,20 @@ impl Admission {
                 return Err(Refusal::ForeignSync);
             }
         }
-        if !self.in_order(&event, statement.issued_at_ms) {
+        if !self.in_order(&event, statement.issued_at_ms, signer) {
             return Err(Refusal::BeforeSession(Box::new(event)));
         }
         Ok(event)
     }
 
-    /// Whether `event`, signed at `issued_at_ms`, may change its stream; a session start
-    /// taken is remembered.
-    fn in_order(&mut self, event: &ControlEvent, issued_at_ms: u64) -> bool {
+    /// Whether `event`, signed at `issued_at_ms` by `signer`, may change its stream; a
+    /// session start taken is remembered.
+    fn in_order(
+        &mut self,
+        event: &ControlEvent,
+        issued_at_ms: u64,
+        signer: Option<&NodeId>,
+    ) -> bool {
         let (stream, session) = match event {
             ControlEvent::Live(LiveEvent::SessionStarted {
                 stream, session, ..
@@ -101,18 +124,34 @@ impl Admission {
             ControlEvent::Synced { .. }
             | ControlEvent::Live(LiveEvent::Segment(_) | LiveEvent::Part(_)) => return true,
         };
-        let latest = self.starts.get(stream).copied();
-        if latest.is_some_and(|(s, at)| issued_at_ms < at && session != Some(s)) {
-            return false;
-        }
+        let latest = self.starts.get(stream);
         if let ControlEvent::Live(LiveEvent::SessionStarted { session, .. }) = event {
-            let at = match latest {
-                Some((s, at)) if s == *session => at.max(issued_at_ms),
+            if latest.is_some_and(|l| l.session.is_newer_than(*session)) {
+                return false;
+            }
+            let signed_at_ms = match latest {
+                Some(l) if l.session == *session => l.signed_at_ms.max(issued_at_ms),
                 _ => issued_at_ms,
             };
-            self.starts.insert(stream.clone(), (*session, at));
+            let start = Start {
+                session: *session,
+                signed_at_ms,
+                signer: signer.cloned(),
+            };
+            self.starts.insert(stream.clone(), start);
+            return true;
         }
-        true
+        let Some(latest) = latest else {
+            return true;
+        };
+        if issued_at_ms < latest.signed_at_ms && session != Some(latest.session) {
+            return false;
+        }
+        // A rendition change names no session: one from another ingest than the one whose
+        // start was taken belongs to a session of that ingest's (its catch-up of a session
+        // that ended when the publisher moved).
+        let foreign = matches!((signer, &latest.signer), (Some(a), Some(b)) if a != b);
+        !(session.is_none() && foreign)
     }
 }
 
@@ -205,6 +244,8 @@ mod tests {
         let refused = admit(&mut a, &end(1), NOW - 10).expect_err("replayed end");
         assert!(matches!(refused, Refusal::BeforeSession(_)));
         assert!(admit(&mut a, &start(1), NOW - 10).is_err());
+        // Session 1's start signed afresh (another ingest's catch-up): still older.
+        assert!(admit(&mut a, &start(1), NOW + 10).is_err());
         // Session 2's own statements, even signed a little earlier, are taken; so is an
         // old session's end signed after the start (a late end of a session takes nothing
         // from the new one: the stream ignores it).
@@ -219,11 +260,53 @@ mod tests {
         assert!(admit(&mut a, &rendition_drop, NOW + 1).is_ok());
     }
 
+    #[test]
+    fn two_ingests_catch_up_in_either_order_and_the_newer_session_stays() {
+        let (one, two) = (
+            NodeId::new("ingest1").expect("valid"),
+            NodeId::new("ingest2").expect("valid"),
+        );
+        let (old, new) = (
+            SessionId::starting_at(NOW - 60_000, 7),
+            SessionId::starting_at(NOW - 5_000, 3),
+        );
+        let start_of = |session| {
+            ControlEvent::Live(LiveEvent::SessionStarted {
+                stream: stream(),
+                session,
+                private: false,
+            })
+        };
+        let rendition = ControlEvent::Live(LiveEvent::RenditionDropped {
+            stream: stream(),
+            rendition: domain::RenditionName::new("720p").expect("valid"),
+        });
+        // ingest1 had the stream until the publisher moved to ingest2; a node joining now
+        // is brought up to date by both, every statement signed afresh, in either order.
+        for new_first in [true, false] {
+            let mut a = Admission::default();
+            let mut signed_at = NOW;
+            let mut send = |a: &mut Admission, event: &ControlEvent, by: &NodeId| {
+                signed_at += 1;
+                a.admit(&statement(event, signed_at), Some(by), NOW).is_ok()
+            };
+            let (first, second) = if new_first { (new, old) } else { (old, new) };
+            let by = |s| if s == new { &two } else { &one };
+            send(&mut a, &start_of(first), by(first));
+            send(&mut a, &start_of(second), by(second));
+            assert_eq!(a.starts[&stream()].session, new, "new first: {new_first}");
+            // The old session's rendition changes from its ingest: not the new session's.
+            assert!(!send(&mut a, &rendition, &one));
+            assert!(send(&mut a, &rendition, &two));
+        }
+    }
+
     proptest! {
-        /// Whatever statements arrive, in whatever order: once a session start is taken,
-        /// any statement of another session signed before it, taken earlier or not, is
-        /// refused when it comes again (a captured statement cannot be replayed), and the
-        /// remembered start of a stream never moves back in time.
+        /// Whatever statements arrive, in whatever order: the session taken never goes
+        /// back to an older one, any statement of another session signed before the start
+        /// taken, taken earlier or not, is refused when it comes again (a captured
+        /// statement cannot be replayed), and the remembered start of a stream never moves
+        /// back in time.
         #[test]
         fn statements_of_another_session_signed_before_the_latest_start_are_refused(
             steps in prop::collection::vec((any::<bool>(), 0u64..3, 0u64..1000), 1..60),
@@ -232,19 +315,22 @@ mod tests {
             let mut seen = Vec::new();
             for (is_start, session, at) in steps {
                 let event = if is_start { start(session) } else { end(session) };
-                let before = a.starts.get(&stream()).copied();
+                let before = a.starts.get(&stream()).cloned();
                 let _ = admit(&mut a, &event, NOW + at);
                 seen.push((event, session, NOW + at));
-                let after = a.starts.get(&stream()).copied();
-                if let (Some((_, b_at)), Some((_, c_at))) = (before, after) {
-                    prop_assert!(c_at >= b_at, "the latest start went back in time");
+                let after = a.starts.get(&stream()).cloned();
+                if let (Some(b), Some(c)) = (before, after) {
+                    prop_assert!(!b.session.is_newer_than(c.session), "the session went back");
+                    if b.session == c.session {
+                        prop_assert!(c.signed_at_ms >= b.signed_at_ms, "the start went back in time");
+                    }
                 }
             }
-            let Some((latest, latest_at)) = a.starts.get(&stream()).copied() else {
+            let Some(latest) = a.starts.get(&stream()).cloned() else {
                 return Ok(());
             };
             for (event, session, signed_at) in seen {
-                if session != latest.0 && signed_at < latest_at {
+                if session != latest.session.0 && signed_at < latest.signed_at_ms {
                     prop_assert!(admit(&mut a, &event, signed_at).is_err(), "{:?} replayed", event);
                 }
             }
