@@ -3,6 +3,9 @@
 # reference), SRT and WHIP into one `sealcast up` cluster, measured in turn, ROUNDS times
 # interleaved (rtmp, srt, whip, rtmp, ...).
 #
+# PROTOCOLS="source rtmp srt whip" adds `sealcast source` publishing over RTMP itself (no pipe,
+# no ffmpeg): bench/latency.sh's publisher, the reference for the others' extra delay.
+#
 # Each publish: `sealcast source` draws its pattern with the machine-readable clock stamp
 # (720p30, x264 with a keyframe every 2 s, AAC) into a pipe, and
 #   - rtmp: Debian's ffmpeg copies it unchanged (`-c copy -f flv`) to the ingest's RTMP port;
@@ -25,7 +28,8 @@
 # Writes bench/results/ingest-latency.json and a section in docs/benchmarks.md.
 #
 # Usage: bench/ingest-latency.sh [SECONDS] [ROUNDS]   (defaults 60 and 3)
-# Environment: PROTOCOLS="rtmp srt whip" (a subset to measure fewer).
+# Environment: PROTOCOLS="rtmp srt whip" (a subset to measure fewer; "source" adds
+# `sealcast source` publishing over RTMP itself, without the pipe and ffmpeg).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh test
@@ -81,10 +85,19 @@ done
 # (their pids in PUBLISHING).
 publish() {
   local proto="$1" key="${KEYS[$1]}" fifo="$WORK/source-$1.flv"
+  PUBLISHING=()
+  if [ "$proto" = source ]; then
+    # Our own publisher straight over RTMP, no pipe and no ffmpeg (bench/latency.sh's).
+    "$BIN" source --url "$RTMP/$key" --size 1280x720 --fps 30 --duration $((SECS + 60)) \
+      > "$WORK/publisher-$proto.log" 2>&1 &
+    PUBLISHING+=("$!")
+    PIDS+=("${PUBLISHING[@]}")
+    return
+  fi
   rm -f "$fifo"; mkfifo "$fifo"
   "$BIN" source --output "$fifo" --size 1280x720 --fps 30 --duration $((SECS + 60)) \
     > "$WORK/source-$proto.log" 2>&1 &
-  PUBLISHING=("$!")
+  PUBLISHING+=("$!")
   case "$proto" in
     rtmp)
       ffmpeg -hide_banner -loglevel warning -nostdin -f flv -i "$fifo" -c copy -f flv \
@@ -136,6 +149,7 @@ sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection imp
 runs = [json.loads(l) for l in open(sys.argv[1])]
 med = lambda xs: sorted(xs)[len(xs) // 2] if xs else None
 publishers = {
+    "source": "`sealcast source` itself over RTMP (no pipe, no ffmpeg)",
     "rtmp": "Debian's ffmpeg 5.1, `-c copy` into FLV over RTMP",
     "srt": "Debian's ffmpeg 5.1 (libsrt 1.5, latency 120 ms), `-c copy` into MPEG-TS over SRT",
     "whip": "FFmpeg 9 re-encoding (x264 zerolatency, no B-frames, Opus), its whip muxer through the load balancer",
@@ -159,7 +173,7 @@ json.dump(out, open("bench/results/ingest-latency.json", "w"), indent=1)
 f = lambda v: "—" if v is None else f"{v:.2f}"
 rows = []
 for proto, p in out["protocols"].items():
-    goal = "reference" if proto == "rtmp" else ("met" if p["p50_s"]["median"] is not None and p["p50_s"]["median"] <= 1.5 else "not met")
+    goal = "reference" if proto in ("rtmp", "source") else ("met" if p["p50_s"]["median"] is not None and p["p50_s"]["median"] <= 1.5 else "not met")
     rows.append(f"| {proto.upper()} | {p['publisher']} | {f(p['p50_s']['median'])} ({f(p['p50_s']['min'])}–{f(p['p50_s']['max'])}) | {f(p['p90_s']['median'])} ({f(p['p90_s']['min'])}–{f(p['p90_s']['max'])}) | {f(p['max_s'])} | {f(p['longest_stall_s'])} | {p['stamped_samples']} | {p['failed_runs']} | {goal} |")
 section = "\n".join([
     "## Glass-to-glass latency per ingest protocol",
