@@ -313,7 +313,7 @@ if [[ " $PARTS " == *" 2 "* ]]; then
   LB_PORT="$(free_port)"
   TOKIO_WORKER_THREADS=1 start lb 0 "$BIN" lb --data-dir "$DATA" --certs-dir "$WORK/certs" \
     --https-listen "127.0.0.1:$LB_PORT" --http-listen "127.0.0.1:$(free_port)" \
-    --metrics-listen "127.0.0.1:$(free_port)" --node-id caplb --no-access-log
+    --metrics-listen "127.0.0.1:$(free_port)" --node-id caplb --no-access-log --no-limits
   LB_PID=$LAST_PID
   LB_URL="https://localhost:$LB_PORT"
   ok200() { [ "$(curl -s --max-time 3 --cacert "$CA" -o /dev/null -w '%{http_code}' "$1")" = 200 ]; }

@@ -119,7 +119,7 @@ start_lb() {
   if [ "$name" = sealcast ]; then
     TOKIO_WORKER_THREADS=1 taskset -c 1 "${vg[@]}" "$BIN" lb --data-dir "$WORK/data" --certs-dir "$WORK/certs" \
       --mqtt-url "mqtt://127.0.0.1:$MQ_PORT" --https-listen "127.0.0.1:$port" --http-listen "127.0.0.1:$(free_port)" \
-      --metrics-listen "127.0.0.1:$(free_port)" --node-id bench-lb --no-access-log > "$WORK/lb.out" 2> "$WORK/lb.err" &
+      --metrics-listen "127.0.0.1:$(free_port)" --node-id bench-lb --no-access-log --no-limits > "$WORK/lb.out" 2> "$WORK/lb.err" &
   else
     cat > "$WORK/haproxy.cfg" <<EOF
 global

@@ -238,7 +238,7 @@ PIDS+=("$HA_PID")
 OURS_PORT="$(free_port)"; METRICS_PORT="$(free_port)"
 TOKIO_WORKER_THREADS=1 taskset -c 1 "$BIN" lb --data-dir "$WORK/data" --certs-dir "$WORK/certs" \
   --mqtt-url "$MQTT_URL" --https-listen "127.0.0.1:$OURS_PORT" --http-listen "127.0.0.1:$(free_port)" \
-  --metrics-listen "127.0.0.1:$METRICS_PORT" --node-id "bench-lb-$RUNID" --no-access-log \
+  --metrics-listen "127.0.0.1:$METRICS_PORT" --node-id "bench-lb-$RUNID" --no-access-log --no-limits \
   > "$WORK/lb.out" 2> "$WORK/lb.err" &
 OURS_PID=$!
 PIDS+=("$OURS_PID")

@@ -225,7 +225,7 @@ if [ "$ROW" = lb ]; then
     port="$(free_port)"
     env "$@" taskset -c 0,1 "$BIN" lb --data-dir "$DATA" --certs-dir "$WORK/certs" \
       --https-listen "127.0.0.1:$port" --http-listen "127.0.0.1:$(free_port)" \
-      --metrics-listen "127.0.0.1:$(free_port)" --node-id "$name" --no-access-log \
+      --metrics-listen "127.0.0.1:$(free_port)" --node-id "$name" --no-access-log --no-limits \
       > "$WORK/$name.out" 2> "$WORK/$name.err" &
     LB_PID=$!
     PIDS+=("$LB_PID")
