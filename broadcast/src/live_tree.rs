@@ -260,9 +260,8 @@ fn may_come(r: &RenditionView, sequence: u64, index: u32) -> bool {
         return usize::try_from(index).is_ok_and(|i| i == count)
             && r.segment(last).is_some_and(|s| bytes < s.body.len());
     }
-    let hinted = match ll.last_part() {
-        Some((open, part)) if open > last => (open, part + 1),
-        _ => (last + 1, 0),
+    let Some(hinted) = ll.hinted_part() else {
+        return false;
     };
     (sequence, index) >= hinted && sequence <= hinted.0.saturating_add(1)
 }

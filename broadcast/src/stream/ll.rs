@@ -190,11 +190,8 @@ impl Ll {
     /// The next part the window takes: the next index of the open segment, or part 0 of
     /// the segment after the last one.
     fn next_part(&self) -> Option<PartKey> {
-        let last = self.window.last_sequence()?;
-        match self.window.last_part() {
-            Some((sequence, index)) if sequence > last => Some((sequence, index + 1)),
-            _ => Some((last + 1, 0)),
-        }
+        self.window.last_sequence()?;
+        self.window.hinted_part()
     }
 
     /// Applies pending parts while the next one is there.

@@ -8,7 +8,6 @@ use crate::support::edge::{edge_config, Cluster};
 use crate::support::*;
 use broadcast::{BroadcastError, Node};
 use certs::signing::SignatureAlgorithm;
-use domain::{LiveEvent, RenditionName, Segment, SegmentMeta};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -111,20 +110,7 @@ async fn a_client_that_never_reads_cannot_hold_shutdown_up() {
     let addr = listener.local_addr().expect("addr");
     let node = live_node();
     // A 64 MB segment: its answer is far more than the sockets between them hold.
-    node.apply(LiveEvent::Segment(Segment {
-        meta: SegmentMeta {
-            stream: stream(),
-            rendition: RenditionName::new("720p").expect("valid"),
-            session: SESSION,
-            sequence: 5,
-            discontinuity_sequence: 0,
-            discontinuity: false,
-            duration: Duration::from_secs(2),
-            start_pts_90k: 5 * 180_000,
-        },
-        bytes: bytes::Bytes::from(vec![7u8; 64 << 20]),
-    }))
-    .expect("publish");
+    publish_bytes(&node, "720p", 5, bytes::Bytes::from(vec![7u8; 64 << 20]));
     let shutdown = CancellationToken::new();
     let server = serve(listener, node, shutdown.clone());
 

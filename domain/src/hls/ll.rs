@@ -265,6 +265,21 @@ impl LlWindow {
         self.ended = true;
     }
 
+    /// The part the preload hint names (`EXT-X-PRELOAD-HINT`): the next part of the open
+    /// segment, or the first of the segment after the last one; none once ended.
+    pub fn hinted_part(&self) -> Option<(u64, u32)> {
+        if self.ended {
+            return None;
+        }
+        Some(match &self.open {
+            Some(open) => (
+                open.sequence,
+                u32::try_from(open.parts.len()).unwrap_or(u32::MAX),
+            ),
+            None => (self.last_sequence().map_or(0, |s| s + 1), 0),
+        })
+    }
+
     /// Whether the playlist ended (`EXT-X-ENDLIST`): no part comes any more.
     pub fn is_ended(&self) -> bool {
         self.ended
@@ -423,11 +438,7 @@ impl LlWindow {
             }
             write_parts(&mut out, open.sequence, &open.parts);
         }
-        if !self.ended {
-            let (sequence, part) = match &self.open {
-                Some(open) => (open.sequence, open.parts.len()),
-                None => (self.last_sequence().map_or(0, |s| s + 1), 0),
-            };
+        if let Some((sequence, part)) = self.hinted_part() {
             let _ = writeln!(
                 out,
                 "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{sequence}.{part}.m4s\""

@@ -67,6 +67,11 @@ pub fn segment_bytes(sequence: u64) -> Bytes {
 }
 
 pub fn publish(node: &Node, rendition: &str, sequence: u64) {
+    publish_bytes(node, rendition, sequence, segment_bytes(sequence));
+}
+
+/// Segment `sequence` of `rendition` with these bytes.
+pub fn publish_bytes(node: &Node, rendition: &str, sequence: u64, bytes: Bytes) {
     node.apply(LiveEvent::Segment(Segment {
         meta: SegmentMeta {
             stream: stream(),
@@ -78,7 +83,7 @@ pub fn publish(node: &Node, rendition: &str, sequence: u64) {
             duration: Duration::from_secs(2),
             start_pts_90k: sequence * 180_000,
         },
-        bytes: segment_bytes(sequence),
+        bytes,
     }))
     .expect("publish");
 }
