@@ -49,17 +49,7 @@ FFMPEG9="${SEALCAST_TEST_FFMPEG9:-$("${SEALCAST_KUBERNETES_TOOLS:-$HOME/.cache/s
 
 dir="$WORK/cluster"
 mkdir -p "$dir"
-{
-  printf '[ingest]\nend_grace_seconds = 2.0\n\n[ladder]\nsegment_target = 2.0\nwindow = 6\npreset = "veryfast"\nformat = "cmaf"\npart_target = 0.333\n\n'
-  printf '[[ladder.rungs]]\nname = "src"\nkind = "source"\n'
-  if [ "$LADDER" = full ]; then
-    for r in "720p 720 3000" "480p 480 1200" "360p 360 730"; do
-      set -- $r
-      printf '\n[[ladder.rungs]]\nname = "%s"\nkind = "encode"\nheight = %s\nbitrate_kbps = %s\nmaxrate_kbps = %s\nbufsize_kbits = %s\n' \
-        "$1" "$2" "$3" "$(($3 * 107 / 100))" "$(($3 * 3 / 2))"
-    done
-  fi
-} > "$dir/sealcast.toml"
+bench_latency_config 0.333 "$LADDER" > "$dir/sealcast.toml"
 "$BIN" up --config "$dir/sealcast.toml" --data-dir "$dir/data" --certs-dir "$dir/certs" \
   --broadcast 2 --rtmp-listen 127.0.0.1:0 --broadcast-listen 127.0.0.1:0 \
   --mqtt-listen 127.0.0.1:0 --https-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 \

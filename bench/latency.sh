@@ -38,17 +38,9 @@ GLASS="$PWD/target/release/sealcast-glass"
 start_cluster() { # NAME PART_TARGET
   local name="$1" part="$2" dir="$WORK/$1"
   mkdir -p "$dir"
-  {
-    printf '[ingest]\nend_grace_seconds = 2.0\n\n[ladder]\nsegment_target = 2.0\nwindow = 6\npreset = "veryfast"\nformat = "cmaf"\npart_target = %s\n\n' "$part"
-    printf '[[ladder.rungs]]\nname = "src"\nkind = "source"\n'
-    if [ "$LADDER" = full ] && [ "$name" = ll ]; then
-      for r in "720p 720 3000" "480p 480 1200" "360p 360 730"; do
-        set -- $r
-        printf '\n[[ladder.rungs]]\nname = "%s"\nkind = "encode"\nheight = %s\nbitrate_kbps = %s\nmaxrate_kbps = %s\nbufsize_kbits = %s\n' \
-          "$1" "$2" "$3" "$(($3 * 107 / 100))" "$(($3 * 3 / 2))"
-      done
-    fi
-  } > "$dir/sealcast.toml"
+  local ladder=src
+  if [ "$name" = ll ]; then ladder="$LADDER"; fi
+  bench_latency_config "$part" "$ladder" > "$dir/sealcast.toml"
   "$BIN" up --config "$dir/sealcast.toml" --data-dir "$dir/data" --certs-dir "$dir/certs" \
     --broadcast 2 --rtmp-listen 127.0.0.1:0 --broadcast-listen 127.0.0.1:0 \
     --mqtt-listen 127.0.0.1:0 --https-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 \

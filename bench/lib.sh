@@ -231,3 +231,19 @@ bench_ll_publish() {
     bench_start source "$1" "$BIN" source --size 640x360 --fps 30 --bitrate 730 --gop 2
   SOURCE_PID=$LAST_PID
 }
+
+# bench_latency_config PART_TARGET LADDER: the configuration of the latency benchmarks'
+# clusters on stdout: CMAF, 2 s segments, a window of 6, parts of PART_TARGET; the source
+# rung only, or with LADDER=full also the default ladder's three x264 rungs.
+bench_latency_config() {
+  local part="$1" ladder="$2" r
+  printf '[ingest]\nend_grace_seconds = 2.0\n\n[ladder]\nsegment_target = 2.0\nwindow = 6\npreset = "veryfast"\nformat = "cmaf"\npart_target = %s\n\n' "$part"
+  printf '[[ladder.rungs]]\nname = "src"\nkind = "source"\n'
+  if [ "$ladder" = full ]; then
+    for r in "720p 720 3000" "480p 480 1200" "360p 360 730"; do
+      set -- $r
+      printf '\n[[ladder.rungs]]\nname = "%s"\nkind = "encode"\nheight = %s\nbitrate_kbps = %s\nmaxrate_kbps = %s\nbufsize_kbits = %s\n' \
+        "$1" "$2" "$3" "$(($3 * 107 / 100))" "$(($3 * 3 / 2))"
+    done
+  fi
+}
