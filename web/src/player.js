@@ -538,8 +538,18 @@ import {
     if (playback !== pb) return;
     // Low-latency mode: parts, blocking playlist reloads and preload hints when the
     // playlist offers them, with the live edge about PART-HOLD-BACK behind; plain HLS
-    // playlists play as before.
-    const config = { backBufferLength: 30, lowLatencyMode: true };
+    // playlists play as before. hls.js starts at a keyframe, which is up to a segment
+    // further back than PART-HOLD-BACK, and never catches up by itself: it may play up to
+    // a quarter faster until it is back at its target latency. Its lookup tolerance
+    // (0.25 s by default) is longer than the short last part a segment may end with
+    // (0.2 s of 0.3 s parts at 30 fps), and made it skip that part, stall on the hole and
+    // then stay a second further back; 0.05 s is below any part the ingest cuts.
+    const config = {
+      backBufferLength: 30,
+      lowLatencyMode: true,
+      maxLiveSyncPlaybackRate: 1.25,
+      maxFragLookUpTolerance: 0.05,
+    };
     let hls = null;
     verifying = null;
     if (opened.mode !== MODE_INSECURE) {
