@@ -29,14 +29,47 @@ struct Args {
     /// edge).
     #[arg(long, default_value_t = 10)]
     settle: u64,
+    /// Also report the page's requests up to the end of the settling (the browser's
+    /// resource timing: path, start and end in ms since navigation), and the video's
+    /// buffered ranges then, to see how playback started.
+    #[arg(long)]
+    trace: bool,
 }
 
 /// Installed in the page: notes (wall ms, stamped latency s, media time s, hls.js latency
-/// s) every 250 ms.
+/// s) every 250 ms, and every error hls.js reports (its `details`, with the wall ms).
 const SAMPLER: &str = "const v = document.getElementById('video'); window.__glass = []; \
+    window.__glassErrors = []; window.__glassWaiting = 0; \
+    v.addEventListener('waiting', () => { window.__glassWaiting += 1; }); const s0 = window.sealcast || {}; \
+    if (s0.hls && window.Hls) s0.hls.on(window.Hls.Events.ERROR, (_e, d) => \
+    window.__glassErrors.push([performance.now(), d.details, Boolean(d.fatal)])); \
     window.__glassTimer = setInterval(() => { const s = window.sealcast || {}; \
     window.__glass.push([performance.now(), s.glassToGlass, v.currentTime, \
     s.hls ? s.hls.latency : null]); }, 250);";
+
+/// Read once the video plays: where hls.js started against where it aims to be (its
+/// latency, target latency and live sync position), the buffered ranges, and the
+/// milliseconds since the page's navigation began.
+const START: &str = "const v = document.getElementById('video'); const h = (window.sealcast || {}).hls; \
+    const b = []; for (let i = 0; i < v.buffered.length; i += 1) b.push([v.buffered.start(i), v.buffered.end(i)]); \
+    return { since_navigation_ms: performance.now(), current_time: v.currentTime, buffered: b, \
+    latency: h ? h.latency : null, target_latency: h ? h.targetLatency : null, \
+    live_sync_position: h ? h.liveSyncPosition : null };";
+
+/// With `--trace`: the page's requests so far (path and query, start and end in ms since
+/// navigation; the browser keeps the first 250) and the buffered ranges.
+const TRACE: &str = "const v = document.getElementById('video'); const b = []; \
+    for (let i = 0; i < v.buffered.length; i += 1) b.push([v.buffered.start(i), v.buffered.end(i)]); \
+    const r = performance.getEntriesByType('resource').map((e) => { const u = new URL(e.name); \
+    return [u.pathname + u.search, Math.round(e.startTime), Math.round(e.responseEnd)]; }); \
+    return { requests: r, buffered: b, current_time: v.currentTime, now_ms: performance.now() };";
+
+/// Read at the end: how the player checked what it played (its own verification, not the
+/// node's word), and the errors hls.js reported while sampling.
+const VERDICT: &str = "const v = (window.sealcast || {}).verification || {}; \
+    return { mode: v.mode || '', verified: v.verified || 0, refused: v.refusedCount || 0, \
+    reasons: (v.refused || []).slice(-5).map((r) => r.reason), \
+    check_ms: v.timeMs || 0, waiting_events: window.__glassWaiting || 0, errors: window.__glassErrors || [] };";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
@@ -66,7 +99,13 @@ async fn sample(browser: &mut Browser, args: &Args) -> anyhow::Result<Value> {
             |_| Ok(()),
         )
         .await?;
+    let start = browser.execute(START, Value::Null).await?;
     tokio::time::sleep(Duration::from_secs(args.settle)).await;
+    let trace = if args.trace {
+        browser.execute(TRACE, Value::Null).await?
+    } else {
+        Value::Null
+    };
     browser.execute(SAMPLER, Value::Null).await?;
     tokio::time::sleep(Duration::from_secs(args.seconds)).await;
     let raw = browser
@@ -75,6 +114,7 @@ async fn sample(browser: &mut Browser, args: &Args) -> anyhow::Result<Value> {
             Value::Null,
         )
         .await?;
+    let verdict = browser.execute(VERDICT, Value::Null).await?;
     let samples: Vec<(f64, Option<f64>, f64, Option<f64>)> = raw
         .as_array()
         .context("no samples")?
@@ -93,6 +133,10 @@ async fn sample(browser: &mut Browser, args: &Args) -> anyhow::Result<Value> {
         "glass_to_glass_s": summary(&stamped),
         "hlsjs_latency_s": summary(&estimated),
         "longest_stall_s": longest_stall(&samples),
+        "media_rate": media_rate(&samples),
+        "start": start,
+        "trace": trace,
+        "player": verdict,
     }))
 }
 
@@ -103,6 +147,16 @@ fn summary(sorted: &[f64]) -> Value {
     }
     let at = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
     json!({ "p50": at(0.5), "p90": at(0.9), "max": at(1.0), "min": at(0.0) })
+}
+
+/// Media seconds played per wall second over the sampling: 1 when playback kept pace,
+/// below 1 when it waited for media (however short each wait), which adds as much to the
+/// latency (null with fewer than two samples).
+fn media_rate(samples: &[(f64, Option<f64>, f64, Option<f64>)]) -> Value {
+    match (samples.first(), samples.last()) {
+        (Some(a), Some(b)) if b.0 > a.0 => json!((b.2 - a.2) / ((b.0 - a.0) / 1000.0)),
+        _ => Value::Null,
+    }
 }
 
 /// The longest wall time, in seconds, over which media time did not advance.
