@@ -114,8 +114,12 @@ for round in $(seq 1 "$ROUNDS"); do
   for proto in $PROTOCOLS; do
     echo "ingest-latency: round $round/$ROUNDS, $proto (${SECS}s)" >&2
     publish "$proto"
-    master="$ORIGIN/live/lat$proto/master.m3u8"
-    if bench_wait_for 60 curl -sf --cacert "$dir/certs/ca.pem" "$master" -o /dev/null &&
+    # The stream's media playlist live again: from the second round on, the playlists of
+    # the round before stay served, ended, until the new session replaces them, and a
+    # player opened on those would play an ended stream.
+    media="$ORIGIN/live/lat$proto/src/index.m3u8"
+    if bench_wait_for 60 bash -c 'p="$(curl -sf --cacert "$1" "$2")" && grep -q PRELOAD-HINT <<< "$p" && ! grep -q ENDLIST <<< "$p"' \
+      _ "$dir/certs/ca.pem" "$media" &&
       RUST_BACKTRACE=0 "$GLASS" "$ORIGIN" "lat$proto" --seconds "$SECS" > "$WORK/run.json" 2> "$WORK/glass.err"; then
       :
     else
