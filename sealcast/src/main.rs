@@ -80,15 +80,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Ladder(args) = &cli.command {
         return commands::ladder(&args.input, &args.output, args.config.as_deref());
     }
-    if matches!(
+    let server = matches!(
         cli.command,
         Command::Up(_) | Command::Ingest(_) | Command::Broadcast(_) | Command::Lb(_)
-    ) {
-        trim::start();
+    );
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    if server {
+        builder.on_thread_park(trim::on_park);
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = builder.build()?;
+    if server {
+        trim::start(runtime.handle().clone(), runtime.metrics().num_workers());
+    }
     runtime.block_on(async {
         let shutdown = CancellationToken::new();
         tokio::spawn(stop_on_signal(shutdown.clone()));
