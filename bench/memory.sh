@@ -4,12 +4,13 @@
 #
 # Every measurement gets fresh processes (a process keeps memory it freed, so a second load
 # on the same one would look free):
-#   - node:    `sealcast up --broadcast 1` (1 tokio worker), a short `sealcast source`
-#              publish so that its live playlists exist, then CONNECTIONS connections to the
-#              node's own port over plain HTTP/1.1;
+#   - node:    `sealcast up --broadcast 1` at the binary's defaults (a tokio worker per
+#              core), a short `sealcast source` publish so that its live playlists exist,
+#              then CONNECTIONS connections to the node's own port over plain HTTP/1.1;
+#   - node-1w: the same with TOKIO_WORKER_THREADS=1, as the peers run one worker;
 #   - nginx:   nginx 1.22 (`worker_processes 1`) serving a copy of the same playlists from
 #              tmpfs, plain HTTP/1.1;
-#   - lb:      the same through `up`'s load balancer (Pingora) over TLS, HTTP/2 by ALPN;
+#   - lb, lb-1w: the same through `up`'s load balancer (Pingora) over TLS, HTTP/2 by ALPN;
 #   - haproxy: HAProxy 2.6 (`nbthread 1`) over TLS, HTTP/2 by ALPN, in front of that `up`'s
 #              node, TLS 1.3 offering only the cipher suite ours picks (both printed).
 # Each connection (`sealcast-idle`, its own client) asks once for the master playlist, reads
@@ -25,6 +26,7 @@
 # (its maxconn stops below 10,000); every server gets the same count.
 #
 # Usage: bench/memory.sh [RUNS [CONNECTIONS]]   (default 5 runs of 9,000 connections)
+# Environment: TARGETS (default "node node-1w nginx lb lb-1w haproxy") narrows the list.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${1:-5}"
@@ -80,12 +82,15 @@ settled_rss() {
 # stop PID: stops a process started here and waits for it.
 stop() { kill "$1" 2> /dev/null || true; wait "$1" 2> /dev/null || true; }
 
-# start_up DIR: a fresh `up` with one node; sets UP_PID, NODE, PLAYER, CA. The stream
-# `main` is published for 4 s (it ends; its playlists stay).
+# start_up DIR [WORKERS]: a fresh `up` with one node; sets UP_PID, NODE, PLAYER, CA. The
+# stream `main` is published for 4 s (it ends; its playlists stay). WORKERS: tokio worker
+# threads (TOKIO_WORKER_THREADS); empty for the binary's default, one per core.
 start_up() {
-  local dir="$1" rtmp key
+  local dir="$1" workers="${2:-}" rtmp key
   rm -rf "$dir"; mkdir -p "$dir"
-  TOKIO_WORKER_THREADS=1 "$BIN" up --data-dir "$dir/data" --certs-dir "$dir/certs" --broadcast 1 \
+  # --no-limits: every connection here comes from one address, which the per-client limits
+  # would refuse after a few hundred.
+  env ${workers:+TOKIO_WORKER_THREADS=$workers} "$BIN" up --data-dir "$dir/data" --certs-dir "$dir/certs" --broadcast 1 --no-limits \
     --rtmp-listen 127.0.0.1:0 --broadcast-listen 127.0.0.1:0 --mqtt-listen 127.0.0.1:0 \
     --https-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 > "$dir/up.out" 2> "$dir/up.err" &
   UP_PID=$!
@@ -138,14 +143,19 @@ cipher() {
 }
 
 RAW="$WORK/raw.txt"; : > "$RAW"
-TARGETS=(node nginx lb haproxy)
+# node and lb: the binary's defaults (a tokio worker per core); node-1w and lb-1w: one
+# worker, as the peers run one. TARGETS narrows the list.
+read -r -a TARGETS <<< "${TARGETS:-node node-1w nginx lb lb-1w haproxy}"
 for ((run = 1; run <= RUNS; run++)); do
   # The order turns every run.
-  order=("${TARGETS[@]:$(((run - 1) % 4))}" "${TARGETS[@]:0:$(((run - 1) % 4))}")
+  turn=$(((run - 1) % ${#TARGETS[@]}))
+  order=("${TARGETS[@]:$turn}" "${TARGETS[@]:0:$turn}")
   for target in "${order[@]}"; do
+    workers=""
+    case "$target" in *-1w) workers=1 ;; esac
     case "$target" in
-      node)
-        start_up "$WORK/up"
+      node | node-1w)
+        start_up "$WORK/up" "$workers"
         r="$(hold "$NODE/live/main/master.m3u8" "$UP_PID" -- --http1)"
         stop "$UP_PID"
         ;;
@@ -184,8 +194,8 @@ EOF
         r="$(hold "http://127.0.0.1:$port/live/main/master.m3u8" "$ngx" $(pgrep -P "$ngx") -- --http1)"
         stop "$ngx"
         ;;
-      lb)
-        start_up "$WORK/up"
+      lb | lb-1w)
+        start_up "$WORK/up" "$workers"
         echo "memory: lb TLS $(cipher "$PLAYER")" >&2
         echo "lb-cipher $(cipher "$PLAYER")" >> "$WORK/ciphers"
         r="$(hold "$PLAYER/live/main/master.m3u8" "$UP_PID" -- --ca "$CA")"
@@ -263,22 +273,27 @@ json.dump(out, open("bench/results/memory.json", "w"), indent=2)
 
 def kb(x): return f"{x / 1000:.2f}"
 def row(name, t, goal):
-    s = summary[t]
+    s = summary.get(t)
+    if s is None:
+        return f"| {name} | not run | — | {goal} |"
     return f"| {name} | {kb(s['median'])} ({kb(s['min'])}–{kb(s['max'])}) | {s['failed']} | {goal} |"
 lines = [
     "## Memory per idle viewer (bench/memory.sh)", "",
     f"{conns:,} keep-alive connections, each asks once for the master playlist and then stays idle; "
     f"RSS the server added per connection (all its processes, VmRSS once every connection has its answer "
     f"and the RSS has settled (12 one-second samples within 1 %), minus before, read the same way), fresh processes for each figure, {runs} interleaved runs, {out['date']}. "
-    "Ours: `sealcast up --broadcast 1` (1 tokio worker; its ingest and broker idle); the node directly over "
+    "Ours: `sealcast up --broadcast 1` (its ingest and broker idle) at the binary's defaults (a tokio worker "
+    "per core: 2 here) and with `TOKIO_WORKER_THREADS=1` (1w), as the peers run one worker; the node directly over "
     "plain HTTP/1.1, and its load balancer over TLS with HTTP/2 by ALPN. Peers: nginx 1.22 (1 worker) on "
     "a copy of the same playlist, HAProxy 2.6 (`nbthread 1`) over TLS/h2 in front of the same node. "
     f"TLS: ours {cipher.get('lb', '?')}, HAProxy {cipher.get('haproxy', '?')}.", "",
     "| server | KB per idle connection, median (min–max) | failed connections | goal |",
     "|---|---|---|---|",
-    row("sealcast node, HTTP/1.1", "node", "≤ 2 KB"),
+    row("sealcast node, HTTP/1.1, defaults", "node", "≤ 2 KB"),
+    row("sealcast node, HTTP/1.1, 1 worker", "node-1w", "≤ 2 KB"),
     row("nginx, HTTP/1.1", "nginx", "—"),
-    row("sealcast lb, TLS + h2", "lb", "≤ 4 KB"),
+    row("sealcast lb, TLS + h2, defaults", "lb", "≤ 8 KB (issue 33); ≤ 4 KB (issue 18)"),
+    row("sealcast lb, TLS + h2, 1 worker", "lb-1w", "≤ 4 KB (issue 18)"),
     row("HAProxy, TLS + h2", "haproxy", "—"),
     "", open("bench/memory-notes.md").read().rstrip("\n"),
     "", "Run it with `bench/memory.sh [RUNS [CONNECTIONS]]`; raw numbers in `bench/results/memory.json`.", "",
