@@ -139,7 +139,7 @@ done
 mkdir -p bench/results
 SECS="$SECS" ROUNDS="$ROUNDS" LADDER="$LADDER" PROTOCOLS="$PROTOCOLS" python3 - "$WORK/runs.jsonl" <<'PY'
 import json, os, sys
-sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import put
+sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import put, notes
 runs = [json.loads(l) for l in open(sys.argv[1])]
 med = lambda xs: sorted(xs)[len(xs) // 2] if xs else None
 publishers = {
@@ -177,6 +177,7 @@ section = "\n".join([
     "| protocol | publisher | p50 s | p90 s | max s | longest stall s | samples | failed runs | goal |",
     "|---|---|---|---|---|---|---|---|---|",
     *rows,
+    *notes("bench/ingest-latency-notes.md"),
 ]) + "\n"
 put(section, "## Glass-to-glass latency per ingest protocol", after="## Glass-to-glass latency")
 print(section)
