@@ -5,9 +5,13 @@
 #
 # PROTOCOLS="source rtmp srt whip" adds `sealcast source` publishing over RTMP itself (no pipe,
 # no ffmpeg): bench/latency.sh's publisher, the reference for the others' extra delay.
+# "rtmp-bframes" is the RTMP publish with the source encoding as OBS does by default
+# (x264 `veryfast` with B-frames and a lookahead) instead of for low latency: what the
+# publisher's encoder adds.
 #
 # Each publish: `sealcast source` draws its pattern with the machine-readable clock stamp
-# (720p30, x264 with a keyframe every 2 s, AAC) into a pipe, and
+# (720p30, x264 with a keyframe every 2 s, AAC; `--low-latency`: x264's zerolatency tune,
+# no B-frames and no lookahead, as a streamer who wants low latency sets OBS) into a pipe, and
 #   - rtmp: Debian's ffmpeg copies it unchanged (`-c copy -f flv`) to the ingest's RTMP port;
 #   - srt: Debian's ffmpeg (5.1, libsrt 1.5) copies it unchanged into MPEG-TS over SRT
 #     (`streamid=#!::r=live/KEY,m=publish`, SRT latency 120 ms) to the ingest's SRT port;
@@ -36,7 +40,7 @@ source scripts/setup.sh test
 SECS="${1:-60}"
 ROUNDS="${2:-3}"
 LADDER="${LADDER:-src}"
-PROTOCOLS="${PROTOCOLS:-rtmp srt whip}"
+PROTOCOLS="${PROTOCOLS:-rtmp rtmp-bframes srt whip}"
 
 source bench/lib.sh
 bench_clear_env
@@ -74,22 +78,23 @@ done
 # publish PROTO: the source into a pipe and PROTO's publisher from it, in the background
 # (their pids in PUBLISHING).
 publish() {
-  local proto="$1" key="${KEYS[$1]}" fifo="$WORK/source-$1.flv"
+  local proto="$1" key="${KEYS[$1]}" fifo="$WORK/source-$1.flv" encoder=--low-latency
   PUBLISHING=()
+  [ "$proto" = rtmp-bframes ] && encoder=
   if [ "$proto" = source ]; then
     # Our own publisher straight over RTMP, no pipe and no ffmpeg (bench/latency.sh's).
-    "$BIN" source --url "$RTMP/$key" --size 1280x720 --fps 30 --duration $((SECS + 60)) \
+    "$BIN" source --url "$RTMP/$key" --size 1280x720 --fps 30 --duration $((SECS + 60)) $encoder \
       > "$WORK/publisher-$proto.log" 2>&1 &
     PUBLISHING+=("$!")
     PIDS+=("${PUBLISHING[@]}")
     return
   fi
   rm -f "$fifo"; mkfifo "$fifo"
-  "$BIN" source --output "$fifo" --size 1280x720 --fps 30 --duration $((SECS + 60)) \
+  "$BIN" source --output "$fifo" --size 1280x720 --fps 30 --duration $((SECS + 60)) $encoder \
     > "$WORK/source-$proto.log" 2>&1 &
   PUBLISHING+=("$!")
   case "$proto" in
-    rtmp)
+    rtmp | rtmp-bframes)
       ffmpeg -hide_banner -loglevel warning -nostdin -f flv -i "$fifo" -c copy -f flv \
         "$RTMP/$key" > "$WORK/publisher-$proto.log" 2>&1 & ;;
     srt)
@@ -144,6 +149,7 @@ runs = [json.loads(l) for l in open(sys.argv[1])]
 med = lambda xs: sorted(xs)[len(xs) // 2] if xs else None
 publishers = {
     "source": "`sealcast source` itself over RTMP (no pipe, no ffmpeg)",
+    "rtmp-bframes": "as RTMP, the source's x264 as OBS's default (B-frames, lookahead)",
     "rtmp": "Debian's ffmpeg 5.1, `-c copy` into FLV over RTMP",
     "srt": "Debian's ffmpeg 5.1 (libsrt 1.5, latency 120 ms), `-c copy` into MPEG-TS over SRT",
     "whip": "FFmpeg 9 re-encoding (x264 zerolatency, no B-frames, Opus), its whip muxer through the load balancer",
@@ -167,12 +173,12 @@ json.dump(out, open("bench/results/ingest-latency.json", "w"), indent=1)
 f = lambda v: "—" if v is None else f"{v:.2f}"
 rows = []
 for proto, p in out["protocols"].items():
-    goal = "reference" if proto in ("rtmp", "source") else ("met" if p["p50_s"]["median"] is not None and p["p50_s"]["median"] <= 1.5 else "not met")
+    goal = "reference" if proto in ("rtmp", "rtmp-bframes", "source") else ("met" if p["p50_s"]["median"] is not None and p["p50_s"]["median"] <= 1.5 else "not met")
     rows.append(f"| {proto.upper()} | {p['publisher']} | {f(p['p50_s']['median'])} ({f(p['p50_s']['min'])}–{f(p['p50_s']['max'])}) | {f(p['p90_s']['median'])} ({f(p['p90_s']['min'])}–{f(p['p90_s']['max'])}) | {f(p['max_s'])} | {f(p['longest_stall_s'])} | {p['stamped_samples']} | {p['failed_runs']} | {goal} |")
 section = "\n".join([
     "## Glass-to-glass latency per ingest protocol",
     "",
-    f"`bench/ingest-latency.sh {out['seconds_per_run']} {out['rounds']}`: `sealcast source` (720p30, x264, GOP 2 s, AAC, the clock stamped into every frame) published over each protocol into one `sealcast up` cluster (2 edges), in turn, {out['rounds']} rounds interleaved; Chromium plays each stream as LL-HLS (the sealcast player, hls.js in low-latency mode) through the load balancer and reads the stamped clock every 250 ms, {out['seconds_per_run']} s per run after a 10 s settle. Ladder: {out['ladder']}. Goal: p50 ≤ 1.5 s for SRT and WHIP. p50 and p90: median of the runs (lowest–highest).",
+    f"`bench/ingest-latency.sh {out['seconds_per_run']} {out['rounds']}`: `sealcast source` (720p30, x264 `--low-latency` unless the row says otherwise, GOP 2 s, AAC, the clock stamped into every frame) published over each protocol into one `sealcast up` cluster (2 edges), in turn, {out['rounds']} rounds interleaved; Chromium plays each stream as LL-HLS (the sealcast player, hls.js in low-latency mode) through the load balancer and reads the stamped clock every 250 ms, {out['seconds_per_run']} s per run after a 10 s settle. Ladder: {out['ladder']}. Goal: p50 ≤ 1.5 s for SRT and WHIP. p50 and p90: median of the runs (lowest–highest).",
     "",
     "| protocol | publisher | p50 s | p90 s | max s | longest stall s | samples | failed runs | goal |",
     "|---|---|---|---|---|---|---|---|---|",

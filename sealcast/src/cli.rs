@@ -562,6 +562,10 @@ pub(crate) struct SourceArgs {
     /// Produce as fast as possible instead of at real-time pace (for files).
     #[arg(long)]
     pub(crate) fast: bool,
+    /// Encode for low latency, as OBS's x264 `zerolatency` tune does (no B-frames, no
+    /// lookahead): the encoder holds back no frames.
+    #[arg(long)]
+    pub(crate) low_latency: bool,
 }
 
 #[derive(Debug, Args)]

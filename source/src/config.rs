@@ -39,6 +39,11 @@ pub struct SourceConfig {
     /// Pace output to the wall clock (a live publisher); `false` encodes as fast as
     /// possible, for making fixtures.
     pub realtime: bool,
+    /// Encode as a streamer who wants low latency sets x264 (OBS's `zerolatency` tune): no
+    /// B-frames, no lookahead, slice threads, so the encoder holds back no frames. Off, the
+    /// encoder is OBS's default (`veryfast` with B-frames and a lookahead), which delays
+    /// every frame by about half a second before it leaves the publisher.
+    pub low_latency: bool,
 }
 
 impl std::fmt::Debug for SourceConfig {
@@ -54,6 +59,7 @@ impl std::fmt::Debug for SourceConfig {
             .field("tone_hz", &self.tone_hz)
             .field("duration", &self.duration)
             .field("realtime", &self.realtime)
+            .field("low_latency", &self.low_latency)
             .finish()
     }
 }
@@ -71,6 +77,7 @@ impl Default for SourceConfig {
             tone_hz: 1000.0,
             duration: None,
             realtime: true,
+            low_latency: false,
         }
     }
 }

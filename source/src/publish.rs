@@ -319,6 +319,11 @@ fn open_video(
     // on its own. Closed GOP is spelled out here so it does not hang on that default.
     add_flags(&mut options, true, global_header);
     options.set("preset", "veryfast");
+    if config.low_latency {
+        // No B-frames, no lookahead, slice threads instead of frame threads: every frame
+        // leaves the encoder as soon as it is encoded.
+        options.set("tune", "zerolatency");
+    }
     // `bufsize` is a generic AVCodecContext option (no setter in ffmpeg-next);
     // avcodec_open2 applies generic and libx264-private options from one dictionary.
     options.set("bufsize", &bitrate.to_string());

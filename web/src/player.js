@@ -539,15 +539,18 @@ import {
     // Low-latency mode: parts, blocking playlist reloads and preload hints when the
     // playlist offers them, with the live edge about PART-HOLD-BACK behind; plain HLS
     // playlists play as before. hls.js starts at a keyframe, which is up to a segment
-    // further back than PART-HOLD-BACK, and never catches up by itself: it may play up to
-    // a quarter faster until it is back at its target latency. Its lookup tolerance
-    // (0.25 s by default) is longer than the short last part a segment may end with
-    // (0.2 s of 0.3 s parts at 30 fps), and made it skip that part, stall on the hole and
-    // then stay a second further back; 0.05 s is below any part the ingest cuts.
+    // further back than PART-HOLD-BACK, and its own catch-up (a faster playback rate)
+    // acts only with more than a second buffered ahead, which a latency target of a
+    // second never has: it settled a quarter of a second or more behind its target.
+    // `steerLatency` below does the catching up instead, so hls.js's is off (rate 1).
+    // Its lookup tolerance (0.25 s by default) is longer than the short last part a
+    // segment may end with (0.2 s of 0.3 s parts at 30 fps), and made it skip that part,
+    // stall on the hole and then stay a second further back; 0.05 s is below any part the
+    // ingest cuts.
     const config = {
       backBufferLength: 30,
       lowLatencyMode: true,
-      maxLiveSyncPlaybackRate: 1.25,
+      maxLiveSyncPlaybackRate: 1,
       maxFragLookUpTolerance: 0.05,
     };
     let hls = null;
@@ -570,7 +573,15 @@ import {
     hls.on(Hls.Events.BUFFER_FLUSHING, (_e, data) => {
       if (data && data.endOffset === Number.POSITIVE_INFINITY) reposition();
     });
-    hls.on(Hls.Events.DESTROYING, () => video.removeEventListener('seeking', reposition));
+    const steer = () => {
+      if (current()) steerLatency(hls);
+    };
+    video.addEventListener('timeupdate', steer);
+    hls.on(Hls.Events.DESTROYING, () => {
+      video.removeEventListener('seeking', reposition);
+      video.removeEventListener('timeupdate', steer);
+      if (video.playbackRate !== 1) video.playbackRate = 1;
+    });
 
     hls.on(Hls.Events.MANIFEST_LOADED, (_e, data) => {
       if (current()) noteNode(data.networkDetails);
@@ -611,6 +622,48 @@ import {
 
     hls.loadSource(url);
     hls.attachMedia(video);
+  }
+
+  // ---- staying at the target latency ---------------------------------------------------------
+  // A live low-latency stream plays a little faster while it is behind the latency hls.js
+  // aims at (PART-HOLD-BACK from the playlist, more after a stall), and jumps there when it
+  // is far behind and the buffer already holds that position (after the start, which begins
+  // at a keyframe up to a segment back, or a long stall). Never with less than
+  // LATENCY_MIN_AHEAD buffered ahead, so catching up cannot starve the buffer.
+
+  const LATENCY_SLACK = 0.1; // seconds behind the target that are left alone
+  const LATENCY_JUMP = 0.75; // seconds behind the target from which a jump beats a faster rate
+  const LATENCY_RATE = 1.1; // the faster rate: 0.1 s caught up per second, pitch kept
+  const LATENCY_MIN_AHEAD = 0.3; // seconds buffered ahead needed to go faster or jump
+
+  // What to do for a stream `latency` seconds behind its live edge that aims at `target`,
+  // with `ahead` seconds buffered past the playhead: { seekBy: s } to jump forward (never
+  // past the buffer less LATENCY_MIN_AHEAD), or { rate } to play at. Pure, for the tests.
+  function latencyStep(latency, target, ahead) {
+    if (!Number.isFinite(latency) || !Number.isFinite(target) || !Number.isFinite(ahead)) return { rate: 1 };
+    const behind = latency - target;
+    if (behind <= LATENCY_SLACK || ahead <= LATENCY_MIN_AHEAD) return { rate: 1 };
+    if (behind >= LATENCY_JUMP) return { seekBy: Math.min(behind, ahead - LATENCY_MIN_AHEAD) };
+    return { rate: LATENCY_RATE };
+  }
+  sealcast.latencyStep = latencyStep;
+
+  function steerLatency(hls) {
+    const details = hls.latestLevelDetails;
+    if (!hls.lowLatencyMode || !details || !details.live || video.paused || video.seeking) return;
+    let ahead = 0;
+    for (let i = 0; i < video.buffered.length; i += 1) {
+      if (video.buffered.start(i) <= video.currentTime + 0.05 && video.currentTime < video.buffered.end(i)) {
+        ahead = video.buffered.end(i) - video.currentTime;
+      }
+    }
+    const step = latencyStep(hls.latency, hls.targetLatency, ahead);
+    if (step.seekBy) {
+      video.currentTime += step.seekBy;
+      if (video.playbackRate !== 1) video.playbackRate = 1;
+    } else if (video.playbackRate !== step.rate) {
+      video.playbackRate = step.rate;
+    }
   }
 
   function onHlsError(hls, data) {

@@ -11,6 +11,8 @@
 //! - `serve`: a node served as production serves it, over a real socket;
 //! - `vod`: recordings through the public routes;
 //! - `player_verify`: the player's own verification (`web/src/verify.js`) in Chromium;
+//! - `player_latency`: how the player keeps a live stream at its target latency, in
+//!   Chromium;
 //! - `support`: a node with one live stream, requests, and (`support::edge`) a cluster's
 //!   keys, signed statements and pushes.
 
@@ -18,6 +20,7 @@ mod cache_headers;
 mod edge_mqtt;
 mod intake;
 mod llhls;
+mod player_latency;
 mod player_verify;
 mod router;
 mod serve;

@@ -51,6 +51,7 @@ fn source_config(args: &SourceArgs) -> anyhow::Result<SourceConfig> {
         gop_seconds: args.gop,
         duration,
         realtime: !args.fast,
+        low_latency: args.low_latency,
         ..SourceConfig::default()
     };
     config.validate()?;

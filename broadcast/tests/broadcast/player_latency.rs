@@ -1,0 +1,95 @@
+//! The player keeps a live low-latency stream at the latency hls.js aims at
+//! (`web/src/player.js`, "staying at the target latency"): its decision, run in Debian's
+//! Chromium on the page a node serves, for every case that matters.
+//!
+//! hls.js's own catch-up acts only with more than a second buffered ahead, which a target
+//! of a second never has; the player's steering replaces it. What it does is a pure
+//! function of hls.js's latency, its target and the buffer ahead, exposed on the page as
+//! `window.sealcast.latencyStep`, so the shipped code is what is tested.
+
+use axum::Router;
+use domain::wire::SignatureAlgorithm;
+use serde_json::{json, Value};
+use testkit::browser::Browser;
+use tokio::net::TcpListener;
+
+/// Serves a node's public router (the player page and its assets) on 127.0.0.1:0.
+async fn serve_node() -> String {
+    let cluster = crate::support::edge::Cluster::new(SignatureAlgorithm::Ed25519);
+    let edge = broadcast::Edge::new(
+        crate::support::node(),
+        crate::support::edge::edge_config(&cluster, crate::support::node_config()),
+    )
+    .expect("an edge");
+    let app = Router::new().fallback_service(edge.router().into_service::<axum::body::Body>());
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let origin = format!("http://{}", listener.local_addr().expect("address"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    origin
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_player_steers_back_to_its_target_latency() {
+    let origin = serve_node().await;
+    let mut browser = Browser::start(800, 600).await.expect("Chromium");
+    browser
+        .goto(&format!("{origin}/"))
+        .await
+        .expect("the player page");
+    browser
+        .wait_for(
+            "the player's latency steering",
+            "return window.sealcast && typeof window.sealcast.latencyStep === 'function' ? true : null;",
+            Value::Null,
+            std::time::Duration::from_secs(30),
+            |_| Ok(()),
+        )
+        .await
+        .expect("the page exposes latencyStep");
+    // (latency, target, buffered ahead) → what the player does.
+    let cases = [
+        // At the target, or within the 0.1 s of slack: plays at 1.
+        ((1.0, 1.0, 0.9), json!({ "rate": 1 })),
+        ((1.08, 1.0, 0.9), json!({ "rate": 1 })),
+        // A quarter of a second behind, where hls.js's own catch-up never acted: faster.
+        ((1.25, 1.0, 0.9), json!({ "rate": 1.1 })),
+        // After a stall hls.js aims further back; the player follows its target.
+        ((1.25, 2.0, 1.9), json!({ "rate": 1 })),
+        // Too little buffered ahead to go faster: never starves the buffer.
+        ((1.25, 1.0, 0.3), json!({ "rate": 1 })),
+        ((2.8, 1.0, 0.2), json!({ "rate": 1 })),
+        // Far behind (the start, a segment back): a jump to the target...
+        ((2.8, 1.0, 2.5), json!({ "seekBy": 1.8 })),
+        // ...never past the buffer less 0.3 s.
+        ((2.8, 1.0, 1.0), json!({ "seekBy": 0.7 })),
+        // hls.js knows no latency yet.
+        ((f64::NAN, 1.0, 1.0), json!({ "rate": 1 })),
+    ];
+    for ((latency, target, ahead), wanted) in cases {
+        // NaN is not JSON: it goes as null and the page turns it back into NaN.
+        let as_js = |x: f64| if x.is_nan() { Value::Null } else { json!(x) };
+        let got = browser
+            .execute(
+                "const n = (x) => (x === null ? NaN : x); const [l, t, a] = arguments[0]; \
+                 return window.sealcast.latencyStep(n(l), n(t), n(a));",
+                json!([as_js(latency), as_js(target), as_js(ahead)]),
+            )
+            .await
+            .expect("run latencyStep");
+        let close = match (got.get("seekBy"), wanted.get("seekBy")) {
+            (Some(g), Some(w)) => g
+                .as_f64()
+                .zip(w.as_f64())
+                .is_some_and(|(g, w)| (g - w).abs() < 1e-9),
+            (None, None) => got == wanted,
+            _ => false,
+        };
+        assert!(
+            close,
+            "latency {latency}, target {target}, ahead {ahead}: {got}, wanted {wanted}"
+        );
+    }
+    let events = browser.events().await.expect("page events");
+    assert!(events.errors.is_empty(), "uncaught {:?}", events.errors);
+    browser.quit().await.expect("quit");
+}
