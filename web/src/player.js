@@ -626,25 +626,26 @@ import {
 
   // ---- staying at the target latency ---------------------------------------------------------
   // A live low-latency stream plays a little faster while it is behind the latency hls.js
-  // aims at (PART-HOLD-BACK from the playlist, more after a stall), and jumps there when it
-  // is far behind and the buffer already holds that position (after the start, which begins
-  // at a keyframe up to a segment back, or a long stall). Never with less than
-  // LATENCY_MIN_AHEAD buffered ahead, so catching up cannot starve the buffer.
+  // aims at (PART-HOLD-BACK from the playlist, more after a stall): a quarter faster while
+  // it is more than half a second behind (the start, which begins at a keyframe up to a
+  // segment back), a tenth faster closer in. Never with LATENCY_MIN_AHEAD or less buffered
+  // ahead, so catching up cannot starve the buffer. No jumps: hls.js's latency estimate is
+  // rough in the first second of playback, and a jump on it left too little buffered and
+  // stalled (and a stall makes hls.js aim a second further back for good).
 
   const LATENCY_SLACK = 0.1; // seconds behind the target that are left alone
-  const LATENCY_JUMP = 0.75; // seconds behind the target from which a jump beats a faster rate
-  const LATENCY_RATE = 1.1; // the faster rate: 0.1 s caught up per second, pitch kept
-  const LATENCY_MIN_AHEAD = 0.3; // seconds buffered ahead needed to go faster or jump
+  const LATENCY_FAR = 0.5; // seconds behind the target from which the faster rate applies
+  const LATENCY_RATE_NEAR = 1.1; // 0.1 s caught up per second, pitch kept
+  const LATENCY_RATE_FAR = 1.25;
+  const LATENCY_MIN_AHEAD = 0.3; // seconds buffered ahead needed to go faster
 
-  // What to do for a stream `latency` seconds behind its live edge that aims at `target`,
-  // with `ahead` seconds buffered past the playhead: { seekBy: s } to jump forward (never
-  // past the buffer less LATENCY_MIN_AHEAD), or { rate } to play at. Pure, for the tests.
+  // The playback rate for a stream `latency` seconds behind its live edge that aims at
+  // `target`, with `ahead` seconds buffered past the playhead. Pure, for the tests.
   function latencyStep(latency, target, ahead) {
-    if (!Number.isFinite(latency) || !Number.isFinite(target) || !Number.isFinite(ahead)) return { rate: 1 };
+    if (!Number.isFinite(latency) || !Number.isFinite(target) || !Number.isFinite(ahead)) return 1;
     const behind = latency - target;
-    if (behind <= LATENCY_SLACK || ahead <= LATENCY_MIN_AHEAD) return { rate: 1 };
-    if (behind >= LATENCY_JUMP) return { seekBy: Math.min(behind, ahead - LATENCY_MIN_AHEAD) };
-    return { rate: LATENCY_RATE };
+    if (behind <= LATENCY_SLACK || ahead <= LATENCY_MIN_AHEAD) return 1;
+    return behind > LATENCY_FAR ? LATENCY_RATE_FAR : LATENCY_RATE_NEAR;
   }
   sealcast.latencyStep = latencyStep;
 
@@ -657,13 +658,8 @@ import {
         ahead = video.buffered.end(i) - video.currentTime;
       }
     }
-    const step = latencyStep(hls.latency, hls.targetLatency, ahead);
-    if (step.seekBy) {
-      video.currentTime += step.seekBy;
-      if (video.playbackRate !== 1) video.playbackRate = 1;
-    } else if (video.playbackRate !== step.rate) {
-      video.playbackRate = step.rate;
-    }
+    const rate = latencyStep(hls.latency, hls.targetLatency, ahead);
+    if (video.playbackRate !== rate) video.playbackRate = rate;
   }
 
   function onHlsError(hls, data) {
