@@ -169,7 +169,8 @@ wait_for 30 grep -q '^capnode ' "$WORK/node.out" || { alive "$NODE_PID" "sealcas
 
 RTMP_PORT="$(free_port)"
 start ingest 1 "$BIN" ingest --data-dir "$DATA" --config "$WORK/sealcast.toml" \
-  --rtmp-listen "127.0.0.1:$RTMP_PORT" --metrics-listen "127.0.0.1:$(free_port)" --node-id ingest1
+  --rtmp-listen "127.0.0.1:$RTMP_PORT" --srt-listen 127.0.0.1:0 --webrtc-listen 127.0.0.1:0 \
+  --metrics-listen "127.0.0.1:$(free_port)" --node-id ingest1
 INGEST_PID=$LAST_PID
 wait_for 30 grep -q '^obs-server ' "$WORK/ingest.out" || { alive "$INGEST_PID" "sealcast ingest"; tail "$WORK/ingest.err" >&2; die "the ingest did not start in 30 s"; }
 

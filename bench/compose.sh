@@ -133,7 +133,7 @@ bench_clear_env
 dir=$WORK/up
 mkdir -p "$dir"
 "$BIN" up --data-dir "$dir/data" --certs-dir "$dir/certs" --broadcast 3 \
-  --rtmp-listen 127.0.0.1:0 --broadcast-listen 127.0.0.1:0 --mqtt-listen 127.0.0.1:0 \
+  --rtmp-listen 127.0.0.1:0 --srt-listen 127.0.0.1:0 --webrtc-listen 127.0.0.1:0 --broadcast-listen 127.0.0.1:0 --mqtt-listen 127.0.0.1:0 \
   --https-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 >"$dir/up.out" 2>"$dir/up.err" &
 up_pid=$!
 PIDS+=("$up_pid")

@@ -37,7 +37,7 @@ HZ="$(getconf CLK_TCK)"
 # --- 1. a fixed window on one broadcast node ------------------------------------------------
 mkdir -p "$WORK/data"
 TOKIO_WORKER_THREADS=1 "$BIN" up --data-dir "$WORK/data" --broadcast 1 \
-  --rtmp-listen 127.0.0.1:0 --broadcast-listen 127.0.0.1:0 --mqtt-listen 127.0.0.1:0 \
+  --rtmp-listen 127.0.0.1:0 --srt-listen 127.0.0.1:0 --webrtc-listen 127.0.0.1:0 --broadcast-listen 127.0.0.1:0 --mqtt-listen 127.0.0.1:0 \
   > "$WORK/up.out" 2> "$WORK/up.err" &
 UP_PID=$!
 PIDS+=("$UP_PID")

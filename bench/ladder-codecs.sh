@@ -50,7 +50,7 @@ printf '[ingest]\nend_grace_seconds = 2.0\n' > "$dir/sealcast.toml"
 "$BIN" up --config "$dir/sealcast.toml" --data-dir "$dir/data" --certs-dir "$dir/certs" \
   --broadcast 2 --rtmp-listen 127.0.0.1:0 --broadcast-listen 127.0.0.1:0 \
   --mqtt-listen 127.0.0.1:0 --https-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 \
-  --srt-listen 127.0.0.1:0 \
+  --srt-listen 127.0.0.1:0 --webrtc-listen 127.0.0.1:0 \
   > "$dir/up.out" 2> "$dir/up.err" &
 UP=$!
 PIDS+=("$UP")

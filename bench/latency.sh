@@ -42,7 +42,7 @@ start_cluster() { # NAME PART_TARGET
   if [ "$name" = ll ]; then ladder="$LADDER"; fi
   bench_latency_config "$part" "$ladder" > "$dir/sealcast.toml"
   "$BIN" up --config "$dir/sealcast.toml" --data-dir "$dir/data" --certs-dir "$dir/certs" \
-    --broadcast 2 --rtmp-listen 127.0.0.1:0 --broadcast-listen 127.0.0.1:0 \
+    --broadcast 2 --rtmp-listen 127.0.0.1:0 --srt-listen 127.0.0.1:0 --webrtc-listen 127.0.0.1:0 --broadcast-listen 127.0.0.1:0 \
     --mqtt-listen 127.0.0.1:0 --https-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 \
     > "$dir/up.out" 2> "$dir/up.err" &
   PIDS+=("$!")

@@ -223,7 +223,8 @@ bench_ll_publish() {
   local rtmp
   rtmp="$(free_port)"
   bench_start ingest "$1" "$BIN" ingest --data-dir "$DATA" --config "$WORK/sealcast.toml" \
-    --rtmp-listen "127.0.0.1:$rtmp" --metrics-listen "127.0.0.1:$(free_port)" --node-id ingest1
+    --rtmp-listen "127.0.0.1:$rtmp" --srt-listen 127.0.0.1:0 --webrtc-listen 127.0.0.1:0 \
+    --metrics-listen "127.0.0.1:$(free_port)" --node-id ingest1
   INGEST_PID=$LAST_PID
   bench_wait_for 30 grep -q '^obs-server ' "$WORK/ingest.out" \
     || { tail -5 "$WORK/ingest.err" >&2; echo "the ingest did not start in 30 s" >&2; return 1; }

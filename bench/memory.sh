@@ -92,7 +92,8 @@ start_up() {
   # would refuse after a few hundred.
   env ${workers:+TOKIO_WORKER_THREADS=$workers} "$BIN" up --data-dir "$dir/data" --certs-dir "$dir/certs" --broadcast 1 --no-limits \
     --rtmp-listen 127.0.0.1:0 --broadcast-listen 127.0.0.1:0 --mqtt-listen 127.0.0.1:0 \
-    --https-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 > "$dir/up.out" 2> "$dir/up.err" &
+    --https-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --srt-listen 127.0.0.1:0 \
+    --webrtc-listen 127.0.0.1:0 > "$dir/up.out" 2> "$dir/up.err" &
   UP_PID=$!
   PIDS+=("$UP_PID")
   for _ in $(seq 1 300); do grep -q '^broadcast1 ' "$dir/up.out" && break; sleep 0.1; done

@@ -28,7 +28,7 @@ bench_workdir
 if [ -n "${SEALCAST_BIN:-}" ]; then BIN="$(realpath "$SEALCAST_BIN")"; else bench_build; fi
 
 "$BIN" up --data-dir "$WORK/data" --broadcast 3 \
-  --rtmp-listen 127.0.0.1:0 --broadcast-listen 127.0.0.1:0 --mqtt-listen 127.0.0.1:0 \
+  --rtmp-listen 127.0.0.1:0 --srt-listen 127.0.0.1:0 --webrtc-listen 127.0.0.1:0 --broadcast-listen 127.0.0.1:0 --mqtt-listen 127.0.0.1:0 \
   > "$WORK/up.out" 2> "$WORK/up.err" &
 UP_PID=$!
 PIDS+=("$UP_PID")

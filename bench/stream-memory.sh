@@ -381,6 +381,7 @@ for ((run = 1; run <= RUNS; run++)); do
   done
 
   "$BIN" ingest --data-dir "$R/ingest" "${CONFIG_ARGS[@]}" --rtmp-listen 127.0.0.1:0 \
+    --srt-listen 127.0.0.1:0 --webrtc-listen 127.0.0.1:0 \
     --metrics-listen 127.0.0.1:0 --node-id ingest1 > "$R/ingest.out" 2> "$R/ingest.err" &
   INGEST_PID=$!; PIDS+=("$INGEST_PID")
   wait_line "$R/ingest.out" '^metrics ' "$INGEST_PID" 30 || { tail "$R/ingest.err" >&2; die "sealcast ingest did not start"; }

@@ -53,7 +53,7 @@ maxrate_kbps = 781
 bufsize_kbits = 1095
 EOF
 "$BIN" up --config "$dir/sealcast.toml" --data-dir "$dir/data" --certs-dir "$dir/certs" \
-  --broadcast 1 --rtmp-listen 127.0.0.1:0 --broadcast-listen 127.0.0.1:0 \
+  --broadcast 1 --rtmp-listen 127.0.0.1:0 --srt-listen 127.0.0.1:0 --webrtc-listen 127.0.0.1:0 --broadcast-listen 127.0.0.1:0 \
   --mqtt-listen 127.0.0.1:0 --https-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 \
   > "$dir/up.out" 2> "$dir/up.err" &
 PIDS+=("$!")
