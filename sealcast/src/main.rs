@@ -34,7 +34,10 @@ use cli::{Cli, Command};
 /// mimalloc rather than glibc's allocator: a node's idle connections free hyper's buffers
 /// when they park, and with glibc those holes stayed in the heap (about 10 KB per idle
 /// viewer); size classes reuse them (`bench/memory.sh`). Its version 2 (the workspace's
-/// `Cargo.toml` says why not 3). Servers also start [`trim`].
+/// `Cargo.toml` says why not 3). Servers also start [`trim`]. The `system-allocator`
+/// feature leaves glibc's in place, for heap profilers (heaptrack, massif), which see only
+/// its calls: a profiling build, never the product.
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
