@@ -163,9 +163,13 @@ impl Counted {
         self.inner.poll_read_ready(cx)
     }
 
-    /// Reads the bytes waiting without taking them.
-    pub(crate) async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.peek(buf).await
+    /// Reads the bytes waiting without taking them (`Pending` when there are none yet).
+    pub(crate) fn poll_peek(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<usize>> {
+        self.inner.poll_peek(cx, buf)
     }
 }
 

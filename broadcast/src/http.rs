@@ -108,6 +108,7 @@ impl Handler<Counted> for Arc<Server> {
         io: Counted,
         peer: SocketAddr,
     ) -> impl Future<Output = ()> + Send + 'static {
+        let io = Conn::new(io, self.limits.idle_timeout);
         connection(Arc::clone(self), io, Peer(peer))
     }
 
@@ -128,33 +129,39 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 ///
 /// This future is the connection's task for as long as it lives, parked or not, so it
 /// holds only what a parked connection needs: hyper's state lives in the boxed futures of
-/// [`serve_h1`] and [`serve_h2`], freed when they return.
-async fn connection(server: Arc<Server>, io: Counted, peer: Peer) {
-    let mut io = Conn::new(io, server.limits.idle_timeout);
-    if let Err(reason) = io.wait_for_bytes(&server.shutdown).await {
-        if let Some(reason) = reason {
-            server.node.metrics.http_connection_closed(reason);
-        }
-        return;
-    }
-    if io.peeks_h2_preface().await {
-        Box::pin(serve_h2(&server, io, peer)).await;
-        return;
-    }
-    io.parking = true;
-    loop {
-        let Some(parked) = Box::pin(serve_h1(&server, io, peer)).await else {
-            return;
-        };
-        io = parked;
-        server.node.metrics.http_connections_parked(1);
-        let woke = io.wait_for_bytes(&server.shutdown).await;
-        server.node.metrics.http_connections_parked(-1);
-        if let Err(reason) = woke {
+/// [`serve_h1`] and [`serve_h2`], freed when they return. For the same reason it is an
+/// `async` block and not an `async fn`: an `async fn` keeps its arguments twice (as
+/// given, and as the locals its body works on), 144 B more in every parked task; and it
+/// takes the `Conn` made, not the socket, which it would keep beside the `Conn`.
+/// `parked_connection_tasks_stay_small` bounds its size.
+#[allow(clippy::manual_async_fn)] // an `async fn` would keep its arguments twice (above)
+fn connection(server: Arc<Server>, mut io: Conn, peer: Peer) -> impl Future<Output = ()> {
+    async move {
+        if let Err(reason) = io.wait_for_bytes(&server.shutdown).await {
             if let Some(reason) = reason {
                 server.node.metrics.http_connection_closed(reason);
             }
             return;
+        }
+        if io.peeks_h2_preface().await {
+            Box::pin(serve_h2(&server, io, peer)).await;
+            return;
+        }
+        io.parking = true;
+        loop {
+            let Some(parked) = Box::pin(serve_h1(&server, io, peer)).await else {
+                return;
+            };
+            io = parked;
+            server.node.metrics.http_connections_parked(1);
+            let woke = io.wait_for_bytes(&server.shutdown).await;
+            server.node.metrics.http_connections_parked(-1);
+            if let Err(reason) = woke {
+                if let Some(reason) = reason {
+                    server.node.metrics.http_connection_closed(reason);
+                }
+                return;
+            }
         }
     }
 }
@@ -377,9 +384,9 @@ struct Conn {
     limit: Duration,
     /// The last time a byte was read or written.
     last_io: Instant,
+    /// Fires at its deadline (`Sleep::deadline`, not a copy here: a parked connection
+    /// keeps this struct, so every field is paid per idle viewer).
     timer: Pin<Box<Sleep>>,
-    /// When `timer` fires.
-    armed: Instant,
     in_flight: Arc<AtomicUsize>,
     rest: Rest,
     /// HTTP/1.1: park when idle.
@@ -409,7 +416,6 @@ impl Conn {
             limit,
             last_io: now,
             timer: Box::pin(tokio::time::sleep_until(now + limit)),
-            armed: now + limit,
             in_flight: Arc::new(AtomicUsize::new(0)),
             rest: Rest::default(),
             parking: false,
@@ -436,8 +442,8 @@ impl Conn {
                 return Idle::Park;
             }
             let next = if parkable { park_at } else { timeout_at };
-            if self.armed > next || self.armed <= now {
-                self.armed = next;
+            let armed = self.timer.deadline();
+            if armed > next || armed <= now {
                 self.timer.as_mut().reset(next);
             }
             match self.timer.as_mut().poll(cx) {
@@ -473,12 +479,20 @@ impl Conn {
     }
 
     /// Whether the bytes waiting start with HTTP/2's preface (without reading them).
+    ///
+    /// Polls the peek rather than awaiting tokio's `peek()`: that future (280 B) would be
+    /// part of every connection's task for as long as the connection lives, parked ones
+    /// included; this one holds a reference.
     async fn peeks_h2_preface(&mut self) -> bool {
-        let mut head = [0u8; 4];
-        match self.inner.peek(&mut head).await {
-            Ok(n) => n == head.len() && head[..] == H2_PREFACE[..4],
-            Err(_) => false,
-        }
+        std::future::poll_fn(|cx| {
+            let mut head = [0u8; 4];
+            match self.inner.poll_peek(cx, &mut ReadBuf::new(&mut head)) {
+                Poll::Ready(Ok(n)) => Poll::Ready(n == head.len() && head[..] == H2_PREFACE[..4]),
+                Poll::Ready(Err(_)) => Poll::Ready(false),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+        .await
     }
 
     /// `Pending` from the inner connection is an error once the idle timeout has passed.
@@ -577,7 +591,28 @@ impl AsyncWrite for Conn {
 mod tests {
     use proptest::prelude::*;
 
-    use super::Rest;
+    use super::{connection, Rest};
+
+    /// The size of the future that `f` returns.
+    fn future_size<A, B, C, F>(_: fn(A, B, C) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// Every open connection, parked ones included, is a task around this future: tokio's
+    /// task cell holds the future (and the accept loop's tracker token, 8 B) with about
+    /// 100 B of its own, in steps of 128 B. At 272 B the cell is 384 B (a heap profile of
+    /// 3,000 parked connections, issue 33); it was 1,280 B when the future was 536 B and
+    /// wrapped in another that held it twice. A field added to `Conn`, or an `.await` on
+    /// a larger future anywhere in `connection`, grows every idle viewer: keep it boxed.
+    #[test]
+    fn parked_connection_tasks_stay_small() {
+        let size = future_size(connection);
+        assert!(
+            size <= 272,
+            "the connection future is {size} B: over 272 B, every idle connection's task \
+             takes 128 B more"
+        );
+    }
 
     fn head(path: &str, extra: usize) -> Vec<u8> {
         format!(

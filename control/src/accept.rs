@@ -5,10 +5,11 @@
 //! (one paused a fixed 100 ms, one spawned untracked tasks); now [`AcceptLoop::run`] does it
 //! once, after mini-redis's `server.rs`:
 //!
-//! - **a connection cap**: a semaphore slot per open connection, held by its task. Unlike
-//!   mini-redis, a connection over the cap is closed on arrival (and reported to
-//!   [`Handler::refused`], which counts it) instead of left waiting in the listen backlog:
-//!   a flood then costs a file descriptor for a moment, and the operator sees it;
+//! - **a connection cap**: the connections' tasks are counted while they live (the tracker
+//!   below), and one over the cap is closed on arrival (and reported to
+//!   [`Handler::refused`], which counts it) instead of left waiting in the listen backlog,
+//!   unlike mini-redis: a flood then costs a file descriptor for a moment, and the operator
+//!   sees it;
 //! - **backoff on accept errors**: running out of file descriptors makes `accept` fail at
 //!   once, again and again; the loop pauses ([`Backoff`]: 10 ms, doubling to 1 s, back to
 //!   10 ms after a success) instead of spinning a core;
@@ -20,16 +21,24 @@
 //! What a connection does is the caller's: a [`Handler`] turns an accepted socket into the
 //! future of its task. Sockets come from anything that implements [`Accept`], so a
 //! listener that wraps its sockets (the broadcast node counts them open) uses the same loop.
+//!
+//! **A connection's task is its handler's future and nothing more** (issue 33): the loop
+//! spawns that future as it is, tracked ([`TaskTracker::track_future`] adds a word). An
+//! idle connection costs its task for as long as it is open, 9,000 of them on a busy node,
+//! and a future wrapped in another (`async move { task.await; drop(slot) }`, as this loop
+//! once held a semaphore slot) is stored twice over: the wrapper keeps the moved-from
+//! future's space beside the one it awaits. That grew a broadcast node's parked connection
+//! task from 768 B to 1,280 B (a heap profile, `bench/memory.sh`). The cap therefore counts
+//! the tracked tasks instead of handing each a semaphore permit.
 
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::task_tracker::TrackedFuture;
 use tokio_util::task::TaskTracker;
 
 /// A source of connections: a bound TCP listener, or a listener that wraps its sockets.
@@ -54,11 +63,12 @@ impl Accept for TcpListener {
 /// default body.
 pub trait Handler<Io>: Send {
     /// The task of one admitted connection. It runs tracked (the loop awaits it on
-    /// shutdown) and holds the connection's slot until it ends, so it should end soon after
-    /// the shutdown token it was given is cancelled.
+    /// shutdown) and counts against the cap until it ends, so it should end soon after
+    /// the shutdown token it was given is cancelled. The future is spawned as it is: what it
+    /// holds while its connection idles is what an idle connection costs.
     fn serve(&mut self, io: Io, peer: SocketAddr) -> impl Future<Output = ()> + Send + 'static;
 
-    /// A connection from `peer` was closed on arrival: every slot was taken. By default
+    /// A connection from `peer` was closed on arrival: the cap was reached. By default
     /// nothing more happens; a server that counts refusals does it here.
     fn refused(&mut self, peer: SocketAddr) {
         let _ = peer;
@@ -135,7 +145,7 @@ impl AcceptLoop {
         L: Accept,
         H: Handler<L::Io>,
     {
-        let slots = Arc::new(Semaphore::new(self.max_connections.max(1)));
+        let max = self.max_connections.max(1);
         let connections = TaskTracker::new();
         let mut backoff = self.backoff;
         loop {
@@ -156,16 +166,14 @@ impl AcceptLoop {
                     }
                 },
             };
-            let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            // Only this loop adds tasks, and they only end meanwhile: the count cannot pass
+            // the cap between this check and the spawn.
+            if connections.len() >= max {
                 drop(io);
                 handler.refused(peer);
                 continue;
-            };
-            let task = handler.serve(io, peer);
-            connections.spawn(async move {
-                task.await;
-                drop(slot);
-            });
+            }
+            tokio::spawn(connection_task(&connections, handler.serve(io, peer)));
         }
         drop(listener);
         connections.close();
@@ -173,9 +181,17 @@ impl AcceptLoop {
     }
 }
 
+/// What the loop spawns for a connection: the handler's future, tracked (counted open
+/// until it ends, joined on shutdown), with no wrapper around it (the module documentation
+/// says why).
+fn connection_task<F: Future>(connections: &TaskTracker, task: F) -> TrackedFuture<F> {
+    connections.track_future(task)
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
 
     use proptest::prelude::*;
     use tokio::sync::{mpsc, oneshot};
@@ -372,6 +388,34 @@ mod tests {
         stop.cancel();
         server.await.expect("joined");
         assert_eq!(cancelled_at.elapsed(), Duration::ZERO);
+    }
+
+    /// What the loop spawns for a connection is the handler's future and the tracker's
+    /// token, no more: an idle connection's task stays the size of its future (issue 33;
+    /// a wrapper that awaited the future stored it twice).
+    #[test]
+    fn a_connection_task_is_its_future_and_a_token() {
+        let tracker = TaskTracker::new();
+        let held = [7u8; 512];
+        let future = async move {
+            tokio::task::yield_now().await;
+            std::hint::black_box(held);
+        };
+        let alone = std::mem::size_of_val(&future);
+        assert!(alone >= 512, "the future holds its array: {alone} B");
+        let task = connection_task(&tracker, future);
+        assert!(
+            std::mem::size_of_val(&task) <= alone + std::mem::size_of::<usize>(),
+            "a {alone} B future became a {} B task",
+            std::mem::size_of_val(&task)
+        );
+        assert_eq!(
+            tracker.len(),
+            1,
+            "the task counts against the cap while it lives"
+        );
+        drop(task);
+        assert_eq!(tracker.len(), 0, "and no longer once it is gone");
     }
 
     proptest! {
