@@ -67,10 +67,12 @@ unsafe impl GlobalAlloc for MiMalloc {
     }
 }
 
-/// Lets mimalloc give back to the operating system the memory freed longer ago than its
-/// purge delay (`mi_collect`; `force` purges everything freed, at once, and visits every
-/// arena). sealcast fork (FORK.md): mimalloc purges only when pages are freed or a heap
-/// is collected, so a process that falls idle after a burst keeps what the burst freed.
+/// Lets mimalloc give back to the operating system the memory the calling thread freed
+/// (`mi_collect`; `force` purges everything freed, at once, and visits every arena;
+/// without it, v2 frees empty pages but purges a segment only when its delay has passed
+/// and something else touches that segment). sealcast fork (FORK.md): mimalloc purges only
+/// when pages are freed or a heap is collected, so a process that falls idle after a
+/// burst keeps what the burst freed.
 pub fn collect(force: bool) {
     // SAFETY: `mi_collect` takes no pointers and may be called from any thread at any time.
     unsafe { mi_collect(force) }
