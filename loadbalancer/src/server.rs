@@ -33,6 +33,13 @@ use crate::selection::{Backends, Mode};
 use crate::tls::{CertificateFiles, ReloadingCertificate};
 use crate::LoadBalancerError;
 
+/// Idle connections to the nodes the load balancer keeps for reuse (Pingora's default is
+/// 128). A held LL-HLS request (a blocking playlist reload, a preload-hinted part) keeps an
+/// HTTP/1.1 connection to its node until the part exists, and every viewer holds two, so
+/// at each new part a few hundred viewers hand back more connections than 128 and the
+/// rest were closed, to be opened again a part later (bench/llhls-lb.sh).
+const UPSTREAM_KEEPALIVE_POOL: usize = 16_384;
+
 /// How long stopping waits for open requests.
 const STOP_WAIT: Duration = Duration::from_secs(5);
 
@@ -112,7 +119,10 @@ pub fn start(
         .map_err(LoadBalancerError::io("https listener"))?
         .port();
     let fds: ListenFds = Arc::new(parking_lot::Mutex::new(Fds::new()));
-    let conf = Arc::new(ServerConf::default());
+    let conf = Arc::new(ServerConf {
+        upstream_keepalive_pool_size: UPSTREAM_KEEPALIVE_POOL,
+        ..ServerConf::default()
+    });
 
     let public_gate = Gate {
         requests: config
