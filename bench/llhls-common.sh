@@ -316,7 +316,7 @@ PART_TARGET="$PART_TARGET" LAG_LIMIT_MS="$LAG_LIMIT_MS" GEN_BUSY="$GEN_BUSY" SER
 PEER_TLS="$PEER_TLS" PART_BYTES="$PART_BYTES" NGINX="$NGINX" HAPROXY="$HAPROXY" ELAPSED="$ELAPSED" CORES="$(nproc)" \
 python3 - "$WORK/ramps" "$RESULTS" "$DOCS" <<'PY'
 import datetime, glob, json, os, re, statistics, subprocess, sys
-sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import put
+sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import put, notes
 ramps_dir, results, docs = sys.argv[1:4]
 E = os.environ
 row, runs, cores = E["ROW"], int(E["RUNS"]), int(E["CORES"])
@@ -478,7 +478,8 @@ goal = ("a node ≥ nginx" if row == "node" else "through the load balancer ≥ 
 lines += ["", f"A count is a lower bound (≥) when the step that failed shows the load generator short of CPU (requests issued "
           f"more than {lag_limit:.0f} ms late at p99, or core 1 ≥ {gen_busy:.0%} busy), or when the ramp reached its last step. "
           f"Goal (issue 33): {goal}. Run it with `bench/llhls-{row}.sh [RUNS]` (default 5; settings by environment, see "
-          f"bench/llhls-common.sh); raw numbers in `bench/results/llhls-{row}.json`. This run took {out['elapsed_secs'] // 60} min.", ""]
+          f"bench/llhls-common.sh); raw numbers in `bench/results/llhls-{row}.json`. This run took {out['elapsed_secs'] // 60} min."]
+lines += [*notes(f"bench/llhls-{row}-notes.md"), ""]
 section = "\n".join(lines)
 if docs:
     # After bench/capacity.sh's section, the node's row before the load balancer's.
