@@ -206,6 +206,15 @@ impl Budget {
     }
 }
 
+/// How long the answer to a request over its client's budget is held before the 429 goes
+/// out. A client that waits for its answers (an HTTP/1.1 connection makes one request at a
+/// time, an HTTP/2 one at most its concurrent streams) is thereby slowed to its budget
+/// instead of costing the load balancer a parse and a refusal as fast as it can send: a
+/// flood of 16 connections took both cores of a 2-core machine and made another client's
+/// answers four times slower. A held refusal costs a timer. It is no longer than the
+/// shortest `Retry-After` the client is told, so a client that heeds it loses nothing.
+pub const REFUSAL_HOLD: Duration = Duration::from_secs(1);
+
 /// The `Retry-After` value for a wait: whole seconds, at least one.
 pub fn retry_after_secs(wait: Duration) -> u64 {
     (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)

@@ -174,7 +174,10 @@ impl ProxyHttp for Proxy {
         {
             let (status, message) = refusal.status();
             let retry = match &refusal {
-                Refusal::Budget { retry_after } => Some(retry_after.to_string()),
+                Refusal::Budget { retry_after } => {
+                    tokio::time::sleep(crate::limits::REFUSAL_HOLD).await;
+                    Some(retry_after.to_string())
+                }
                 _ => None,
             };
             let headers: Vec<(&'static str, &str)> = retry

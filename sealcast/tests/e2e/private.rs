@@ -347,7 +347,7 @@ async fn refused_missing(cluster: &Cluster) -> anyhow::Result<f64> {
 }
 
 /// One client floods the load balancer past its request budget and is answered 429 with a
-/// `Retry-After`; another client, from another address, sees its requests answered as
+/// `Retry-After`, each refusal held for [`loadbalancer::limits::REFUSAL_HOLD`]; another client, from another address, sees its requests answered as
 /// fast as before the flood.
 pub(crate) async fn check_request_budget(cluster: &Cluster, public: &str) -> anyhow::Result<()> {
     let client_from = |last: u8| -> anyhow::Result<reqwest::Client> {
@@ -388,7 +388,9 @@ pub(crate) async fn check_request_budget(cluster: &Cluster, public: &str) -> any
         let refusing = Arc::clone(&refusing);
         flooders.push(tokio::spawn(async move {
             let (mut ok, mut limited, mut retry_after) = (0u64, 0u64, None);
+            let mut quickest_refusal = Duration::MAX;
             while !stop.is_cancelled() {
+                let sent = Instant::now();
                 let Ok(r) = client.get(&url).send().await else {
                     continue;
                 };
@@ -396,6 +398,7 @@ pub(crate) async fn check_request_budget(cluster: &Cluster, public: &str) -> any
                     200 => ok += 1,
                     429 => {
                         limited += 1;
+                        quickest_refusal = quickest_refusal.min(sent.elapsed());
                         refusing.notify_one();
                         retry_after = r
                             .headers()
@@ -407,7 +410,7 @@ pub(crate) async fn check_request_budget(cluster: &Cluster, public: &str) -> any
                 }
                 let _ = r.bytes().await;
             }
-            (ok, limited, retry_after)
+            (ok, limited, retry_after, quickest_refusal)
         }));
     }
     tokio::time::timeout(Duration::from_secs(30), refusing.notified())
@@ -415,15 +418,16 @@ pub(crate) async fn check_request_budget(cluster: &Cluster, public: &str) -> any
         .context("the flooding client was never answered 429")?;
     let during = measure(quiet, 40).await?;
     stop.cancel();
-    let (mut ok, mut limited, mut retry_after) = (0, 0, None);
+    let (mut ok, mut limited, mut retry_after, mut quickest) = (0, 0, None, Duration::MAX);
     for f in flooders {
-        let (o, l, r) = f.await?;
+        let (o, l, r, q) = f.await?;
         ok += o;
         limited += l;
         retry_after = retry_after.or(r);
+        quickest = quickest.min(q);
     }
     eprintln!(
-        "limits: flood {ok} answered, {limited} refused (Retry-After {retry_after:?}); quiet client median {before:?} before, {during:?} during"
+        "limits: flood {ok} answered, {limited} refused (Retry-After {retry_after:?}, the quickest refusal after {quickest:?}); quiet client median {before:?} before, {during:?} during"
     );
     anyhow::ensure!(
         limited > 0,
@@ -435,6 +439,11 @@ pub(crate) async fn check_request_budget(cluster: &Cluster, public: &str) -> any
             .and_then(|v| v.parse::<u64>().ok())
             .is_some_and(|s| s >= 1),
         "429 without a Retry-After: {retry_after:?}"
+    );
+    anyhow::ensure!(
+        quickest >= loadbalancer::limits::REFUSAL_HOLD,
+        "a refusal was answered after {quickest:?}, not held for {:?}",
+        loadbalancer::limits::REFUSAL_HOLD
     );
     anyhow::ensure!(
         during <= before * 3 + before / 2,
