@@ -819,7 +819,8 @@ impl PlaybackVerifier {
 
     /// After sequence N comes N (another part of it, another rung's copy) or N + 1; a jump
     /// ahead only over numbers refused or listed as gaps; a step back only to the previous
-    /// number on another rung (a rung switch aligning).
+    /// number on another rung (a rung switch aligning), or to an earlier part of the same
+    /// segment after a part of it was refused (the player recovering from its start).
     fn check_continuity(
         &self,
         target: &Target,
@@ -838,7 +839,9 @@ impl PlaybackVerifier {
             }
             match (part, last.part) {
                 (Some(p), Some(lp)) => {
-                    if p <= lp {
+                    // Back within the segment only to recover from a part of it refused
+                    // since: a player restarts at an independent part (hls.js does).
+                    if p <= lp && !refused((seq, None)) {
                         return refuse(Reason::RepeatedSequence, format!("part {seq}.{p} again"));
                     }
                     for i in lp + 1..p {

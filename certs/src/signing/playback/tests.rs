@@ -407,6 +407,21 @@ fn cases(k: &Keys) -> Vec<(&'static str, Vec<Step>)> {
             ],
         ),
         (
+            "back to an earlier part of a segment only after a part of it was refused",
+            vec![
+                k.ok(&part(12, 0)),
+                k.ok(&part(12, 1)),
+                tweak(k.refused(&part(12, 2), "digest_mismatch"), |s| {
+                    flip(&mut s.bytes, 3)
+                }),
+                k.ok(&part(12, 0)),
+                k.ok(&part(12, 1)),
+                k.ok(&part(12, 2)),
+                k.refused(&part(12, 1), "repeated_sequence"),
+                k.ok(&part(12, 3)),
+            ],
+        ),
+        (
             "the session changes only at a discontinuity",
             vec![
                 k.ok(&seg(10)),
