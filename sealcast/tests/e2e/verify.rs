@@ -527,9 +527,10 @@ async fn player_run(
     );
     let mut cases = Vec::new();
     for case in Mode::ALL {
-        proxy.arm(case);
+        // Counted before the proxy is armed: the alteration can be refused at once.
         let before = browser.execute(TALLY, Value::Null).await?;
         let count = before["refusedCount"].as_u64().unwrap_or(0);
+        proxy.arm(case);
         let refused = browser
             .wait_for(
                 &format!("{case:?} is refused"),
