@@ -174,12 +174,12 @@ impl ProxyHttp for Proxy {
         {
             let (status, message) = refusal.status();
             let retry = match &refusal {
-                Refusal::Budget { retry_after } => {
-                    tokio::time::sleep(crate::limits::REFUSAL_HOLD).await;
-                    Some(retry_after.to_string())
-                }
+                Refusal::Budget { retry_after } => Some(retry_after.to_string()),
                 _ => None,
             };
+            if retry.is_some() {
+                tokio::time::sleep(crate::limits::REFUSAL_HOLD).await;
+            }
             let headers: Vec<(&'static str, &str)> = retry
                 .as_deref()
                 .map(|r| ("retry-after", r))

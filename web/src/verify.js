@@ -733,8 +733,8 @@ const MAX_REMEMBERED = 256;
  * copy) or N + 1. A jump ahead is allowed only over numbers this verifier refused or the
  * playlist marks as gaps; a step back only to the previous number on another rung (hls.js
  * aligning a rung switch), or to an earlier part of the same segment after a part of it was
- * refused (hls.js restarting at an independent part). A player that moves on purpose (a seek, a flushed buffer, a
- * restart) calls `reposition()` first.
+ * refused (hls.js restarting at an independent part). A player that moves on purpose (a
+ * seek, a flushed buffer, a restart) calls `reposition()` first.
  */
 export class PlaybackVerifier {
   /**
@@ -922,7 +922,9 @@ export class PlaybackVerifier {
       if (part !== null && last.part !== null) {
         // Back within the segment only to recover from a part of it refused since: a player
         // restarts at an independent part (hls.js does).
-        if (part <= last.part && !refused(`${seq}~`)) refuse('repeated_sequence', `part ${seq}.${part} again`);
+        if (part <= last.part && !refused(`${seq}~`)) {
+          refuse('repeated_sequence', `part ${seq}.${part} again`);
+        }
         for (let i = last.part + 1; i < part; i += 1) {
           if (!refused(`${seq}.${i}`)) refuse('skipped_sequence', `part ${seq}.${i} skipped`);
         }

@@ -347,8 +347,8 @@ async fn refused_missing(cluster: &Cluster) -> anyhow::Result<f64> {
 }
 
 /// One client floods the load balancer past its request budget and is answered 429 with a
-/// `Retry-After`, each refusal held for [`loadbalancer::limits::REFUSAL_HOLD`]; another client, from another address, sees its requests answered as
-/// fast as before the flood.
+/// `Retry-After`, each refusal held for [`loadbalancer::limits::REFUSAL_HOLD`]; another
+/// client, from another address, sees its requests answered as fast as before the flood.
 pub(crate) async fn check_request_budget(cluster: &Cluster, public: &str) -> anyhow::Result<()> {
     let client_from = |last: u8| -> anyhow::Result<reqwest::Client> {
         Ok(reqwest::Client::builder()
