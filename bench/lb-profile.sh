@@ -116,10 +116,11 @@ start_lb() {
   local name="$1" out="$2" port
   port="$(free_port)"
   local vg=(valgrind --tool=callgrind --callgrind-out-file="$out" --dump-instr=no --instr-atstart=no)
+  # --no-collapse: the profile of proxying a request, as bench/lb.sh measures it.
   if [ "$name" = sealcast ]; then
     TOKIO_WORKER_THREADS=1 taskset -c 1 "${vg[@]}" "$BIN" lb --data-dir "$WORK/data" --certs-dir "$WORK/certs" \
       --mqtt-url "mqtt://127.0.0.1:$MQ_PORT" --https-listen "127.0.0.1:$port" --http-listen "127.0.0.1:$(free_port)" \
-      --metrics-listen "127.0.0.1:$(free_port)" --node-id bench-lb --no-access-log --no-limits > "$WORK/lb.out" 2> "$WORK/lb.err" &
+      --metrics-listen "127.0.0.1:$(free_port)" --node-id bench-lb --no-access-log --no-limits --no-collapse > "$WORK/lb.out" 2> "$WORK/lb.err" &
   else
     cat > "$WORK/haproxy.cfg" <<EOF
 global

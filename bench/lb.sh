@@ -236,9 +236,12 @@ HA_PID=$!
 PIDS+=("$HA_PID")
 
 OURS_PORT="$(free_port)"; METRICS_PORT="$(free_port)"
+# --no-collapse: this measures what proxying a request costs. The nginx backends' answers
+# carry no `Cache-Control: public`, so collapsing would share none of them and only make
+# identical requests wait for each other (bench/llhls-lb.sh measures collapsing, with a node).
 TOKIO_WORKER_THREADS=1 taskset -c 1 "$BIN" lb --data-dir "$WORK/data" --certs-dir "$WORK/certs" \
   --mqtt-url "$MQTT_URL" --https-listen "127.0.0.1:$OURS_PORT" --http-listen "127.0.0.1:$(free_port)" \
-  --metrics-listen "127.0.0.1:$METRICS_PORT" --node-id "bench-lb-$RUNID" --no-access-log --no-limits \
+  --metrics-listen "127.0.0.1:$METRICS_PORT" --node-id "bench-lb-$RUNID" --no-access-log --no-limits --no-collapse \
   > "$WORK/lb.out" 2> "$WORK/lb.err" &
 OURS_PID=$!
 PIDS+=("$OURS_PID")

@@ -21,6 +21,8 @@
 //!   [`selection::Route`]; brackets the upstream request with `connection_opened` /
 //!   `connection_closed`. A node that refuses a connection leaves rotation at once and the
 //!   request is retried on another one.
+//! - [`collapse`]: identical requests for a node held at the same time (LL-HLS blocking
+//!   reloads, hinted parts) reach it once; the others get a copy of a public answer.
 //! - [`redirect`]: the plain-HTTP port: redirect to HTTPS, except `/healthz` and ACME
 //!   challenges.
 //! - [`members`]: backends from MQTT presence, and `/healthz` checks.
@@ -37,6 +39,7 @@
 //! - [`error`]: the crate's one error enum.
 
 pub mod access;
+pub mod collapse;
 pub mod cookie;
 pub mod error;
 pub mod ingests;

@@ -15,7 +15,7 @@ use prometheus_client::registry::Registry;
 /// leaves a `Family` out of `/metrics` until it has a label set, so a freshly started
 /// process does not show them all; this list does (the dashboards' test reads it, and a
 /// test below checks it against a scrape with every family in use).
-pub const FAMILIES: [(&str, &str); 13] = [
+pub const FAMILIES: [(&str, &str); 15] = [
     (REQUESTS, "counter"),
     (UPSTREAM_ERRORS, "counter"),
     (RETRIES, "counter"),
@@ -29,6 +29,8 @@ pub const FAMILIES: [(&str, &str); 13] = [
     (PRESENCES_REFUSED, "counter"),
     (LIMITED, "counter"),
     (TOKENS_REFUSED, "counter"),
+    (COLLAPSED, "counter"),
+    (FOLLOWERS_WAITING, "gauge"),
 ];
 
 /// `sealcast_lb_requests`, a counter.
@@ -57,6 +59,10 @@ pub const PRESENCES_REFUSED: &str = "sealcast_lb_presences_refused";
 pub const LIMITED: &str = "sealcast_lb_limited";
 /// `sealcast_lb_tokens_refused`, a counter.
 pub const TOKENS_REFUSED: &str = "sealcast_lb_tokens_refused";
+/// `sealcast_lb_collapsed`, a counter.
+pub const COLLAPSED: &str = "sealcast_lb_collapsed";
+/// `sealcast_lb_followers_waiting`, a gauge.
+pub const FOLLOWERS_WAITING: &str = "sealcast_lb_followers_waiting";
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ClassLabel {
@@ -106,6 +112,18 @@ pub struct LbMetrics {
     presences_refused: Family<ReasonLabel, Counter>,
     limited: Family<KindLabel, Counter>,
     tokens_refused: Family<ReasonLabel, Counter>,
+    collapsed: Family<OutcomeLabel, Counter>,
+    followers_waiting: Gauge,
+}
+
+/// A request waiting for an identical one's answer, counted while it lives.
+#[derive(Debug)]
+pub(crate) struct WaitingFollower(Gauge);
+
+impl Drop for WaitingFollower {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 impl Default for LbMetrics {
@@ -124,6 +142,8 @@ impl Default for LbMetrics {
             presences_refused: Family::default(),
             limited: Family::default(),
             tokens_refused: Family::default(),
+            collapsed: Family::default(),
+            followers_waiting: Gauge::default(),
         }
     }
 }
@@ -175,6 +195,9 @@ impl LbMetrics {
         }
         for kind in ["request", "connection"] {
             let _ = self.limited.get_or_create(&KindLabel { kind });
+        }
+        for outcome in ["shared", "own"] {
+            let _ = self.collapsed.get_or_create(&OutcomeLabel { outcome });
         }
         registry.register(
             REQUESTS,
@@ -240,6 +263,16 @@ impl LbMetrics {
             TOKENS_REFUSED,
             "Requests refused for their playback token (401 or 403), by reason",
             self.tokens_refused.clone(),
+        );
+        registry.register(
+            COLLAPSED,
+            "Requests that waited for an identical one held at the same time: answered with its answer (shared) or sent on themselves (own: not shareable, failed, too large)",
+            self.collapsed.clone(),
+        );
+        registry.register(
+            FOLLOWERS_WAITING,
+            "Requests waiting now for an identical one's answer",
+            self.followers_waiting.clone(),
         );
     }
 
@@ -312,6 +345,20 @@ impl LbMetrics {
         self.limited.get_or_create(&KindLabel { kind }).inc();
     }
 
+    /// A request waiting for an identical one's answer, until the guard is dropped.
+    pub(crate) fn follower_waiting(&self) -> WaitingFollower {
+        self.followers_waiting.inc();
+        WaitingFollower(self.followers_waiting.clone())
+    }
+
+    /// How a request that waited for an identical one was answered.
+    pub(crate) fn collapsed(&self, shared: bool) {
+        let outcome = if shared { "shared" } else { "own" };
+        self.collapsed
+            .get_or_create(&OutcomeLabel { outcome })
+            .inc();
+    }
+
     /// A request refused for its playback token.
     pub(crate) fn token_refused(&self, reason: &'static str) {
         self.tokens_refused
@@ -338,6 +385,8 @@ mod tests {
         metrics.backend_latency("edge1", 0.01);
         metrics.limited("request");
         metrics.token_refused("expired");
+        metrics.collapsed(true);
+        drop(metrics.follower_waiting());
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).expect("encodes");
         testkit::prometheus::assert_declares_exactly(&text, &FAMILIES);

@@ -7,6 +7,9 @@
 //! connection is taken out of rotation at once and the request is sent to another node,
 //! which reissues the cookie. Errors the load balancer answers itself are short JSON.
 //!
+//! Identical requests for one node held at the same time (LL-HLS blocking reloads and
+//! hinted parts) go to it once and share its answer where it is public: [`crate::collapse`].
+//!
 //! `/whip/…` (issue 32) goes to an ingest, not a broadcast node: a new session to the
 //! ingest [`crate::ingests`] ranks first for the stream (the next one if it refuses the
 //! connection), an existing session to the ingest its path names; no cookie either way.
@@ -26,6 +29,7 @@ use pingora::upstreams::peer::Peer;
 use pingora::{Error as PError, ErrorSource, ErrorType, Result as PResult};
 
 use crate::access::{Gate, Refusal};
+use crate::collapse::{Answer, FlightKey, Flights, Join, Leader};
 use crate::members::Pool;
 use crate::metrics::{LbMetrics, Outcome};
 use crate::selection::{Choice, Reason, RequestInfo, Route};
@@ -38,6 +42,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const READ_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long an idle pooled connection to a node is kept.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest wait for an identical request's answer before asking the node oneself: as long
+/// as the node may be silent, and the connection it takes.
+const FOLLOWER_PATIENCE: Duration = READ_TIMEOUT.saturating_add(CONNECT_TIMEOUT);
 
 /// How the proxy behaves.
 #[derive(Debug, Clone, Default)]
@@ -46,6 +53,8 @@ pub struct ProxySettings {
     pub direct: bool,
     /// Log one line per request (target `sealcast::access`).
     pub access_log: bool,
+    /// Send identical requests held at the same time to a node once ([`crate::collapse`]).
+    pub collapse: bool,
 }
 
 /// The load balancer's request logic.
@@ -56,6 +65,8 @@ pub struct Proxy {
     settings: ProxySettings,
     /// The client's request budget and the playback-token check, before anything else.
     gate: Gate,
+    /// Requests in flight that identical ones may wait for.
+    flights: Flights,
 }
 
 impl Proxy {
@@ -66,6 +77,7 @@ impl Proxy {
             metrics,
             settings,
             gate: Gate::default(),
+            flights: Flights::default(),
         }
     }
 
@@ -137,6 +149,10 @@ pub struct Ctx {
     attempts: u8,
     open: Option<NodeId>,
     upstream_started: Option<Instant>,
+    /// Set when this request goes to the node for identical ones waiting for it.
+    leader: Option<Leader>,
+    /// Answered with another request's answer.
+    collapsed: bool,
 }
 
 #[async_trait]
@@ -151,6 +167,8 @@ impl ProxyHttp for Proxy {
             attempts: 0,
             open: None,
             upstream_started: None,
+            leader: None,
+            collapsed: false,
         }
     }
 
@@ -229,7 +247,28 @@ impl ProxyHttp for Proxy {
                 return Ok(true);
             }
         }
+        let key = self
+            .settings
+            .collapse
+            .then(|| FlightKey::of(&route.node, session.req_header()))
+            .flatten();
         ctx.route = Some(route);
+        match key.map(|key| self.flights.join(key)) {
+            None => {}
+            Some(Join::Leader(leader)) => ctx.leader = Some(leader),
+            Some(Join::Follower(follower)) => {
+                let waiting = self.metrics.follower_waiting();
+                let answer = follower.answer(FOLLOWER_PATIENCE).await;
+                drop(waiting);
+                self.metrics.collapsed(answer.is_some());
+                if let Some(answer) = answer {
+                    ctx.collapsed = true;
+                    let cookie = ctx.route.as_ref().and_then(|r| r.set_cookie.as_deref());
+                    respond_shared(session, &answer, cookie).await?;
+                    return Ok(true);
+                }
+            }
+        }
         Ok(false)
     }
 
@@ -315,10 +354,29 @@ impl ProxyHttp for Proxy {
         upstream_response: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> PResult<()> {
+        if let Some(leader) = ctx.leader.as_mut() {
+            leader.header(upstream_response);
+        }
         if let Some(cookie) = ctx.route.as_ref().and_then(|r| r.set_cookie.as_deref()) {
             upstream_response.append_header("set-cookie", cookie)?;
         }
         Ok(())
+    }
+
+    fn response_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut Ctx,
+    ) -> PResult<Option<Duration>> {
+        if let Some(leader) = ctx.leader.as_mut() {
+            leader.body(body.as_ref(), end_of_stream);
+            if end_of_stream {
+                ctx.leader = None;
+            }
+        }
+        Ok(None)
     }
 
     fn fail_to_connect(
@@ -417,6 +475,7 @@ impl ProxyHttp for Proxy {
                     .or(ctx.whip.as_ref().map(|w| w.node.as_str()))
                     .unwrap_or("-"),
                 attempts = ctx.attempts,
+                collapsed = ctx.collapsed,
                 ms = ctx.started.elapsed().as_secs_f64() * 1000.0,
                 error = e.map(|e| e.etype().as_str()),
             );
@@ -547,6 +606,28 @@ async fn respond(
         .write_response_header(Box::new(response), false)
         .await?;
     session.write_response_body(Some(body), true).await
+}
+
+/// Answers a follower with its flight's answer, and its own cookie.
+async fn respond_shared(
+    session: &mut Session,
+    answer: &Answer,
+    cookie: Option<&str>,
+) -> PResult<()> {
+    let mut header = answer.header();
+    if let Some(cookie) = cookie {
+        header.append_header("set-cookie", cookie)?;
+    }
+    let body = answer.body();
+    session
+        .write_response_header(Box::new(header), body.is_empty())
+        .await?;
+    for (i, chunk) in body.iter().enumerate() {
+        session
+            .write_response_body(Some(chunk.clone()), i + 1 == body.len())
+            .await?;
+    }
+    Ok(())
 }
 
 async fn respond_text(session: &mut Session, status: u16, text: &'static str) -> PResult<()> {

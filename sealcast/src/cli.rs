@@ -381,6 +381,10 @@ pub(crate) struct BalanceArgs {
     /// limits, where every client has the proxy's address).
     #[arg(long, env = "SEALCAST_LB_NO_LIMITS")]
     pub(crate) no_limits: bool,
+    /// Send every request to its node, even identical ones held at the same time (by
+    /// default the load balancer sends those once and shares a public answer).
+    #[arg(long, env = "SEALCAST_LB_NO_COLLAPSE")]
+    pub(crate) no_collapse: bool,
 }
 
 /// Viewer placement, as spelled on the command line.

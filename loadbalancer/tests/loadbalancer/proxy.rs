@@ -136,6 +136,7 @@ impl Setup {
             proxy: ProxySettings {
                 direct,
                 access_log: false,
+                collapse: true,
             },
             health: HealthChecks {
                 interval: Duration::from_millis(200),
@@ -398,6 +399,157 @@ async fn the_origin_listener_proxies_plain_http_for_a_cache_in_front() {
         .await
         .expect("origin health");
     assert_eq!(r.status(), 200);
+    lb.stop().await;
+    s.stop.cancel();
+}
+
+/// A node that holds each request until the test releases its phase (the `phase` query
+/// parameter), answering with the `cc` parameter as its `Cache-Control` (default public),
+/// and counts what reached it per phase.
+struct HeldNode {
+    url: String,
+    seen: std::sync::Arc<parking_lot::Mutex<std::collections::HashMap<u32, usize>>>,
+    release: tokio::sync::watch::Sender<u32>,
+}
+
+impl HeldNode {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let seen = std::sync::Arc::new(parking_lot::Mutex::new(std::collections::HashMap::new()));
+        let (release, _) = tokio::sync::watch::channel(0u32);
+        let (counted, released) = (seen.clone(), release.clone());
+        let app = axum::Router::new().fallback(move |uri: http::Uri| {
+            let (seen, mut released) = (counted.clone(), released.subscribe());
+            async move {
+                let param = |name: &str| {
+                    uri.query()
+                        .unwrap_or("")
+                        .split('&')
+                        .find_map(|p| p.strip_prefix(name)?.strip_prefix('=').map(str::to_owned))
+                };
+                let phase: u32 = param("phase").and_then(|p| p.parse().ok()).unwrap_or(0);
+                *seen.lock().entry(phase).or_insert(0) += 1;
+                let _ = released.wait_for(|r| *r >= phase).await;
+                let cache_control = param("cc").unwrap_or_else(|| "public, max-age=2".into());
+                (
+                    [("cache-control", cache_control)],
+                    format!("answer to {uri}\n"),
+                )
+            }
+        });
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        HeldNode { url, seen, release }
+    }
+
+    fn seen(&self, phase: u32) -> usize {
+        self.seen.lock().get(&phase).copied().unwrap_or(0)
+    }
+}
+
+/// Polls `done` until it holds (or fails the test after [`DEADLINE`]).
+async fn until(what: &str, done: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while !done() {
+        assert!(tokio::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Identical requests held at the same time go to the node once and share its public
+/// answer, each with its own cookie; an answer that is not public sends every waiting
+/// request to the node itself; a request with a playback token is never collapsed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identical_requests_held_together_reach_the_node_once() {
+    let s = setup().await;
+    let node = HeldNode::start().await;
+    s.announce("held", PresenceState::Ready, &node.url, None)
+        .await;
+    let metrics = LbMetrics::default();
+    let mut registry = prometheus_client::registry::Registry::default();
+    metrics.register(&mut registry);
+    let (lb, base) = s.start_with(Mode::Cookie, false, "lb-collapse", metrics);
+    eligible(&lb, 1).await;
+    let client = s.client();
+    let metric = |name: &str| {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).expect("encodes");
+        text.lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let send_all = |n: usize, path: String| {
+        (0..n)
+            .map(|_| {
+                let request = client.get(format!("{base}{path}")).send();
+                tokio::spawn(async move {
+                    let r = request.await.expect("answer");
+                    let cookie = r.headers().contains_key("set-cookie");
+                    let cache_control = r.headers()["cache-control"]
+                        .to_str()
+                        .expect("ascii")
+                        .to_owned();
+                    (
+                        r.status().as_u16(),
+                        cookie,
+                        cache_control,
+                        r.text().await.expect("body"),
+                    )
+                })
+            })
+            .collect::<Vec<_>>()
+    };
+
+    // Ten viewers' blocking reload, held by the node: one request reaches it.
+    let reload = "/live/cam/720p/index.m3u8?_HLS_msn=5&_HLS_part=1&phase=1";
+    let answers = send_all(10, reload.to_owned());
+    until("nine requests wait for the first", || {
+        node.seen(1) >= 1 && metric("sealcast_lb_followers_waiting") == 9
+    })
+    .await;
+    node.release.send_replace(1);
+    for answer in answers {
+        let (status, cookie, cache_control, body) = answer.await.expect("join");
+        assert_eq!(status, 200);
+        assert!(cookie, "each viewer gets its own cookie");
+        assert_eq!(cache_control, "public, max-age=2");
+        assert_eq!(body, format!("answer to {reload}\n"));
+    }
+    assert_eq!(
+        node.seen(1),
+        1,
+        "identical held requests reached the node once"
+    );
+    assert_eq!(metric("sealcast_lb_collapsed_total{outcome=\"shared\"}"), 9);
+    assert_eq!(metric("sealcast_lb_followers_waiting"), 0);
+
+    // A part the node says no shared cache may keep: each waiting request asks itself.
+    let part = "/live/cam/720p/5.2.m4s?cc=no-store&phase=2";
+    let answers = send_all(5, part.to_owned());
+    until("four requests wait for the first", || {
+        node.seen(2) >= 1 && metric("sealcast_lb_followers_waiting") == 4
+    })
+    .await;
+    node.release.send_replace(2);
+    for answer in answers {
+        let (status, _, cache_control, _) = answer.await.expect("join");
+        assert_eq!((status, cache_control.as_str()), (200, "no-store"));
+    }
+    assert_eq!(node.seen(2), 5, "an answer not public is nobody else's");
+    assert_eq!(metric("sealcast_lb_collapsed_total{outcome=\"own\"}"), 4);
+
+    // With a playback token, each request is its viewer's own: all three held at the node.
+    let private = "/live/town-hall/720p/index.m3u8?_HLS_msn=5&token=abc&phase=3";
+    let answers = send_all(3, private.to_owned());
+    until("three requests held at the node", || node.seen(3) == 3).await;
+    assert_eq!(metric("sealcast_lb_followers_waiting"), 0);
+    node.release.send_replace(3);
+    for answer in answers {
+        assert_eq!(answer.await.expect("join").0, 200);
+    }
     lb.stop().await;
     s.stop.cancel();
 }

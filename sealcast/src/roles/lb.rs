@@ -141,6 +141,7 @@ pub(super) async fn start(
         proxy: ProxySettings {
             direct: balancer.balance.direct,
             access_log: balancer.access_log,
+            collapse: !balancer.balance.no_collapse,
         },
         health: HealthChecks::default(),
         acme_dir: balancer.balance.acme_dir,
