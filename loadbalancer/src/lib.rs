@@ -21,6 +21,8 @@
 //!   [`selection::Route`]; brackets the upstream request with `connection_opened` /
 //!   `connection_closed`. A node that refuses a connection leaves rotation at once and the
 //!   request is retried on another one.
+//! - `answers`: what it answers itself (JSON errors, redirects, a collapsed request's
+//!   copy).
 //! - [`collapse`]: identical requests for a node held at the same time (LL-HLS blocking
 //!   reloads, hinted parts) reach it once; the others get a copy of a public answer.
 //! - [`redirect`]: the plain-HTTP port: redirect to HTTPS, except `/healthz` and ACME
@@ -39,6 +41,7 @@
 //! - [`error`]: the crate's one error enum.
 
 pub mod access;
+pub(crate) mod answers;
 pub mod collapse;
 pub mod cookie;
 pub mod error;
