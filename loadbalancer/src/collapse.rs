@@ -163,9 +163,9 @@ impl Flights {
         }
         let (sender, _) = watch::channel(State::Pending);
         let flight = Arc::new(sender);
-        flights.insert(key.clone(), flight.clone());
+        flights.insert(key.clone(), Arc::clone(&flight));
         Join::Leader(Leader {
-            flights: self.inner.clone(),
+            flights: Arc::clone(&self.inner),
             key,
             flight,
             header: None,
@@ -194,7 +194,7 @@ pub struct Leader {
     key: FlightKey,
     flight: Flight,
     /// The answer's header, while it may still be shared.
-    header: Option<ResponseHeader>,
+    header: Option<Box<ResponseHeader>>,
     body: Vec<Bytes>,
     size: usize,
     done: bool,
@@ -204,7 +204,7 @@ impl Leader {
     /// The node's answer header, before anything of this requester's own is added.
     pub fn header(&mut self, response: &ResponseHeader) {
         if shareable(response) {
-            self.header = Some(response.clone());
+            self.header = Some(Box::new(response.clone()));
         } else {
             self.finish(State::Own);
         }
@@ -226,7 +226,11 @@ impl Leader {
         if end {
             match self.header.take() {
                 Some(mut header) => {
-                    let _ = header.remove_header(&header::TRANSFER_ENCODING);
+                    // Framed by its length for every follower, whatever its HTTP version.
+                    for framing in [header::TRANSFER_ENCODING, header::CONNECTION] {
+                        let _ = header.remove_header(&framing);
+                    }
+                    let _ = header.remove_header("keep-alive");
                     let length = self.size.to_string();
                     if header
                         .insert_header(header::CONTENT_LENGTH, length)
@@ -236,7 +240,10 @@ impl Leader {
                         return;
                     }
                     let body = std::mem::take(&mut self.body);
-                    self.finish(State::Shared(Arc::new(Answer { header, body })));
+                    self.finish(State::Shared(Arc::new(Answer {
+                        header: *header,
+                        body,
+                    })));
                 }
                 None => self.finish(State::Own),
             }
@@ -408,6 +415,7 @@ mod tests {
             &[
                 ("cache-control", "public, max-age=2"),
                 ("transfer-encoding", "chunked"),
+                ("connection", "keep-alive"),
             ],
         ));
         leader.body(Some(&Bytes::from_static(b"#EXTM3U\n")), false);
@@ -419,6 +427,7 @@ mod tests {
             let header = answer.header();
             assert_eq!(header.headers["content-length"], "20");
             assert!(!header.headers.contains_key("transfer-encoding"));
+            assert!(!header.headers.contains_key("connection"));
             assert_eq!(answer.body().concat(), b"#EXTM3U\n#EXT-X-PART\n");
         }
         // Once answered, the next identical request starts a new flight.

@@ -420,9 +420,9 @@ impl HeldNode {
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let seen = std::sync::Arc::new(parking_lot::Mutex::new(std::collections::HashMap::new()));
         let (release, _) = tokio::sync::watch::channel(0u32);
-        let (counted, released) = (seen.clone(), release.clone());
+        let (counted, released) = (std::sync::Arc::clone(&seen), release.clone());
         let app = axum::Router::new().fallback(move |uri: http::Uri| {
-            let (seen, mut released) = (counted.clone(), released.subscribe());
+            let (seen, mut released) = (std::sync::Arc::clone(&counted), released.subscribe());
             async move {
                 let param = |name: &str| {
                     uri.query()
