@@ -1,21 +1,29 @@
 //! Request collapsing: identical requests for one node, in flight at the same time, reach
 //! it once.
 //!
-//! LL-HLS viewers of a rendition all send the same blocking reload (`_HLS_msn`,
-//! `_HLS_part`) and the same request for the preload-hinted part within a few milliseconds
-//! of each other, and the node holds each of them until the part exists. The first such
-//! request for a node (the *leader*) goes to it; the others (*followers*) wait for the
-//! leader's answer and are answered with a copy of it, each with its own `Set-Cookie`, if
-//! the node said a shared cache may keep it: `Cache-Control` with `public` and none of
-//! `private`, `no-store` or `no-cache`, no `Set-Cookie`, no `Vary` (the node's rules:
-//! docs/architecture.md, Caching). Otherwise, or when the leader fails or takes longer
-//! than a node may, each follower goes to the node itself, as it would have without this.
+//! LL-HLS viewers of a rendition all send the same request for the preload-hinted part
+//! within a few milliseconds of each other, and the node holds each of them until the part
+//! exists; plain-HLS viewers ask for a new segment together as soon as a playlist lists it.
+//! The first such request for a node (the *leader*) goes to it; the others (*followers*)
+//! wait for the leader's answer and are answered with a copy of it, each with its own
+//! `Set-Cookie`, if the node said a shared cache may keep it: `Cache-Control` with `public`
+//! and none of `private`, `no-store` or `no-cache`, no `Set-Cookie`, no `Vary` (the node's
+//! rules: docs/architecture.md, Caching). Otherwise, or when the leader fails, each
+//! follower goes to the node itself, as it would have without this.
 //!
 //! What may collapse is decided from the request alone ([`FlightKey::of`]): a `GET` under
 //! a stream's tree (`/live/{stream}/`, `/vod/{stream}/`) without a playback token, a byte
 //! range, a condition or credentials, keyed by the node and the exact path and query. A
 //! private stream's answers are never `public`, and a request that carries a token is
-//! never collapsed: the node checks each token against its viewer's own address.
+//! never collapsed: the node checks each token against its viewer's own address. Live
+//! playlists (master and media, blocking reloads included) are not collapsed either: a
+//! node counts its viewers by who fetches them (`sealcast_viewers`, the dashboard, the
+//! Kubernetes autoscaler), and a collapsed reload would hide its viewer from the node.
+//!
+//! A follower waits as long as the node may take to answer, but once the answer's header
+//! is in, its body must follow within [`BODY_PATIENCE`]: the leader's own client reads the
+//! body at its pace (Pingora hands a body on as its client takes it), and a client that
+//! reads slowly, or not at all, must not hold the others back by more than that.
 //!
 //! Only requests in flight together are collapsed: nothing is kept once the leader's
 //! answer is out (a cache in front, `deploy/varnish/`, keeps answers for their max-age).
@@ -26,7 +34,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use certs::tokens::{query_token, QueryToken};
-use domain::paths::StreamTree;
+use domain::paths::{PathClass, StreamTree};
 use domain::NodeId;
 use http::{header, HeaderName, Method};
 use parking_lot::Mutex;
@@ -36,6 +44,10 @@ use tokio::sync::watch;
 /// The largest answer shared with followers; a larger one is not kept (each follower then
 /// asks the node itself). Above a top rung's segment (6 Mbit/s for 2 s is 1.5 MB).
 pub const MAX_SHARED_BODY: usize = 8 << 20;
+
+/// Longest a follower waits for the body once the answer's header is in (a node sends a
+/// whole document from memory: 8 MiB take under 0.1 s at 1 Gbit/s).
+pub const BODY_PATIENCE: Duration = Duration::from_millis(250);
 
 /// Request headers that make an answer the requester's own (ranges, conditions,
 /// credentials): such a request is never collapsed.
@@ -64,6 +76,9 @@ impl FlightKey {
         }
         let uri = &request.uri;
         StreamTree::of(uri.path())?;
+        if PathClass::of(uri.path()) == PathClass::LivePlaylist {
+            return None;
+        }
         if !matches!(query_token(uri.query()), QueryToken::Absent) {
             return None;
         }
@@ -130,6 +145,8 @@ impl Answer {
 #[derive(Debug, Clone)]
 enum State {
     Pending,
+    /// The header is in and the answer may be shared: its body is on its way.
+    Body,
     Shared(Arc<Answer>),
     /// Not shareable, failed, or too large: followers go to the node themselves.
     Own,
@@ -205,6 +222,7 @@ impl Leader {
     pub fn header(&mut self, response: &ResponseHeader) {
         if shareable(response) {
             self.header = Some(Box::new(response.clone()));
+            self.flight.send_replace(State::Body);
         } else {
             self.finish(State::Own);
         }
@@ -288,18 +306,34 @@ impl Follower {
     /// The leader's answer, or `None` when the follower should ask the node itself (the
     /// answer is not shareable, the leader failed, or `patience` ran out).
     pub async fn answer(mut self, patience: Duration) -> Option<Arc<Answer>> {
-        let state = tokio::time::timeout(
-            patience,
-            self.watch.wait_for(|s| !matches!(s, State::Pending)),
-        )
-        .await
-        .ok()?
-        .ok()?
-        .clone();
+        let mut state = self
+            .wait(patience, |s| !matches!(s, State::Pending))
+            .await?;
+        if matches!(state, State::Body) {
+            state = self
+                .wait(BODY_PATIENCE, |s| {
+                    !matches!(s, State::Pending | State::Body)
+                })
+                .await?;
+        }
         match state {
             State::Shared(answer) => Some(answer),
-            State::Pending | State::Own => None,
+            State::Pending | State::Body | State::Own => None,
         }
+    }
+
+    /// The flight's state once `done` holds, or `None` after `patience`.
+    async fn wait(
+        &mut self,
+        patience: Duration,
+        done: impl FnMut(&State) -> bool,
+    ) -> Option<State> {
+        let state = tokio::time::timeout(patience, self.watch.wait_for(done))
+            .await
+            .ok()?
+            .ok()?
+            .clone();
+        Some(state)
     }
 }
 
@@ -325,23 +359,21 @@ mod tests {
     }
 
     #[test]
-    fn media_and_playlists_of_a_public_stream_collapse() {
+    fn media_of_a_public_stream_collapses() {
         let n = node("edge1");
         for target in [
-            "/live/cam/720p/index.m3u8?_HLS_msn=12&_HLS_part=2",
             "/live/cam/720p/12.3.m4s",
-            "/live/cam/master.m3u8",
+            "/live/cam/720p/12.m4s",
+            "/live/cam/720p/12.3.m4s.sig",
+            "/live/cam/720p/init.mp4",
             "/vod/cam/5/720p/index.m3u8",
         ] {
             let key = FlightKey::of(&n, &get(target)).expect(target);
             assert_eq!(key.target, target);
         }
-        let a = FlightKey::of(&n, &get("/live/cam/720p/index.m3u8?_HLS_msn=12"));
-        let b = FlightKey::of(&n, &get("/live/cam/720p/index.m3u8?_HLS_msn=13"));
-        let c = FlightKey::of(
-            &node("edge2"),
-            &get("/live/cam/720p/index.m3u8?_HLS_msn=12"),
-        );
+        let a = FlightKey::of(&n, &get("/live/cam/720p/12.3.m4s"));
+        let b = FlightKey::of(&n, &get("/live/cam/720p/12.4.m4s"));
+        let c = FlightKey::of(&node("edge2"), &get("/live/cam/720p/12.3.m4s"));
         assert_ne!(a, b, "another part");
         assert_ne!(a, c, "another node");
     }
@@ -350,16 +382,20 @@ mod tests {
     fn personal_or_non_stream_requests_do_not_collapse() {
         let n = node("edge1");
         for target in [
-            "/live/cam/720p/index.m3u8?token=abc",
-            "/live/cam/720p/index.m3u8?_HLS_msn=1&token=abc",
-            "/live/cam/720p/index.m3u8?token=a&token=b",
+            // Live playlists: the node counts its viewers by them.
+            "/live/cam/720p/index.m3u8?_HLS_msn=12&_HLS_part=2",
+            "/live/cam/720p/index.m3u8",
+            "/live/cam/master.m3u8",
+            "/live/cam/720p/1.m4s?token=abc",
+            "/live/cam/720p/1.m4s?x=1&token=abc",
+            "/live/cam/720p/1.m4s?token=a&token=b",
             "/api/v1/streams",
             "/trust/v1/root.pub",
             "/",
         ] {
             assert!(FlightKey::of(&n, &get(target)).is_none(), "{target}");
         }
-        let mut post = get("/live/cam/720p/index.m3u8");
+        let mut post = get("/live/cam/720p/1.m4s");
         post.set_method(Method::POST);
         assert!(FlightKey::of(&n, &post).is_none());
         for name in PERSONAL {
@@ -400,7 +436,7 @@ mod tests {
     #[tokio::test]
     async fn followers_get_the_leaders_answer_framed_by_its_length() {
         let flights = Flights::default();
-        let key = FlightKey::of(&node("e"), &get("/live/cam/a/index.m3u8?_HLS_msn=3")).expect("k");
+        let key = FlightKey::of(&node("e"), &get("/live/cam/a/3.1.m4s")).expect("k");
         let Join::Leader(mut leader) = flights.join(key.clone()) else {
             panic!("first is the leader");
         };
@@ -482,6 +518,26 @@ mod tests {
             panic!("follower");
         };
         assert!(f.answer(Duration::from_secs(5)).await.is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_leader_whose_client_stalls_holds_followers_back_only_briefly() {
+        let flights = Flights::default();
+        let key = FlightKey::of(&node("e"), &get("/live/cam/a/1.m4s")).expect("k");
+        let Join::Leader(mut leader) = flights.join(key.clone()) else {
+            panic!("leader");
+        };
+        let Join::Follower(f) = flights.join(key) else {
+            panic!("follower");
+        };
+        let started = tokio::time::Instant::now();
+        let waiting = tokio::spawn(f.answer(Duration::from_secs(20)));
+        // The node answered; the leader's client takes the first chunk and no more.
+        leader.header(&response(200, &[("cache-control", "public")]));
+        leader.body(Some(&Bytes::from_static(b"abc")), false);
+        assert!(waiting.await.expect("join").is_none());
+        assert!(started.elapsed() <= BODY_PATIENCE + Duration::from_millis(10));
+        drop(leader);
     }
 
     proptest! {

@@ -23,8 +23,8 @@
 //!   request is retried on another one.
 //! - `answers`: what it answers itself (JSON errors, redirects, a collapsed request's
 //!   copy).
-//! - [`collapse`]: identical requests for a node held at the same time (LL-HLS blocking
-//!   reloads, hinted parts) reach it once; the others get a copy of a public answer.
+//! - [`collapse`]: identical media requests for a node in flight at the same time (LL-HLS
+//!   hinted parts, a new segment) reach it once; the others get a copy of a public answer.
 //! - [`redirect`]: the plain-HTTP port: redirect to HTTPS, except `/healthz` and ACME
 //!   challenges.
 //! - [`members`]: backends from MQTT presence, and `/healthz` checks.

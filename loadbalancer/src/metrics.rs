@@ -266,7 +266,7 @@ impl LbMetrics {
         );
         registry.register(
             COLLAPSED,
-            "Requests that waited for an identical one held at the same time: answered with its answer (shared) or sent on themselves (own: not shareable, failed, too large)",
+            "Requests that waited for an identical one in flight: answered with its answer (shared) or sent on themselves (own: not shareable, failed, too large or too slow)",
             self.collapsed.clone(),
         );
         registry.register(

@@ -7,8 +7,9 @@
 //! connection is taken out of rotation at once and the request is sent to another node,
 //! which reissues the cookie. Errors the load balancer answers itself are short JSON.
 //!
-//! Identical requests for one node held at the same time (LL-HLS blocking reloads and
-//! hinted parts) go to it once and share its answer where it is public: [`crate::collapse`].
+//! Identical media requests for one node in flight at the same time (LL-HLS hinted parts,
+//! a new segment) go to it once and share its answer where it is public:
+//! [`crate::collapse`].
 //!
 //! `/whip/…` (issue 32) goes to an ingest, not a broadcast node: a new session to the
 //! ingest [`crate::ingests`] ranks first for the stream (the next one if it refuses the
@@ -54,7 +55,8 @@ pub struct ProxySettings {
     pub direct: bool,
     /// Log one line per request (target `sealcast::access`).
     pub access_log: bool,
-    /// Send identical requests held at the same time to a node once ([`crate::collapse`]).
+    /// Send identical media requests in flight at the same time to a node once
+    /// ([`crate::collapse`]).
     pub collapse: bool,
 }
 

@@ -381,8 +381,8 @@ pub(crate) struct BalanceArgs {
     /// limits, where every client has the proxy's address).
     #[arg(long, env = "SEALCAST_LB_NO_LIMITS")]
     pub(crate) no_limits: bool,
-    /// Send every request to its node, even identical ones held at the same time (by
-    /// default the load balancer sends those once and shares a public answer).
+    /// Send every request to its node, even identical media requests in flight at the same
+    /// time (by default the load balancer sends those once and shares a public answer).
     #[arg(long, env = "SEALCAST_LB_NO_COLLAPSE")]
     pub(crate) no_collapse: bool,
 }

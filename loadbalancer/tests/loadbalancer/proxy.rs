@@ -460,7 +460,8 @@ async fn until(what: &str, done: impl Fn() -> bool) {
 
 /// Identical requests held at the same time go to the node once and share its public
 /// answer, each with its own cookie; an answer that is not public sends every waiting
-/// request to the node itself; a request with a playback token is never collapsed.
+/// request to the node itself; a request with a playback token and a live playlist
+/// request are never collapsed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn identical_requests_held_together_reach_the_node_once() {
     let s = setup().await;
@@ -503,9 +504,9 @@ async fn identical_requests_held_together_reach_the_node_once() {
             .collect::<Vec<_>>()
     };
 
-    // Ten viewers' blocking reload, held by the node: one request reaches it.
-    let reload = "/live/cam/720p/index.m3u8?_HLS_msn=5&_HLS_part=1&phase=1";
-    let answers = send_all(10, reload.to_owned());
+    // Ten viewers' request for the hinted part, held by the node: one reaches it.
+    let hinted = "/live/cam/720p/5.1.m4s?phase=1";
+    let answers = send_all(10, hinted.to_owned());
     until("nine requests wait for the first", || {
         node.seen(1) >= 1 && metric("sealcast_lb_followers_waiting") == 9
     })
@@ -516,7 +517,7 @@ async fn identical_requests_held_together_reach_the_node_once() {
         assert_eq!(status, 200);
         assert!(cookie, "each viewer gets its own cookie");
         assert_eq!(cache_control, "public, max-age=2");
-        assert_eq!(body, format!("answer to {reload}\n"));
+        assert_eq!(body, format!("answer to {hinted}\n"));
     }
     assert_eq!(
         node.seen(1),
@@ -541,14 +542,22 @@ async fn identical_requests_held_together_reach_the_node_once() {
     assert_eq!(node.seen(2), 5, "an answer not public is nobody else's");
     assert_eq!(metric("sealcast_lb_collapsed_total{outcome=\"own\"}"), 4);
 
-    // With a playback token, each request is its viewer's own: all three held at the node.
-    let private = "/live/town-hall/720p/index.m3u8?_HLS_msn=5&token=abc&phase=3";
-    let answers = send_all(3, private.to_owned());
-    until("three requests held at the node", || node.seen(3) == 3).await;
-    assert_eq!(metric("sealcast_lb_followers_waiting"), 0);
-    node.release.send_replace(3);
-    for answer in answers {
-        assert_eq!(answer.await.expect("join").0, 200);
+    // With a playback token, each request is its viewer's own; and every blocking reload
+    // reaches the node, which counts its viewers by their playlist requests.
+    for (phase, path) in [
+        (3, "/live/town-hall/720p/5.1.m4s?token=abc&phase=3"),
+        (
+            4,
+            "/live/cam/720p/index.m3u8?_HLS_msn=5&_HLS_part=1&phase=4",
+        ),
+    ] {
+        let answers = send_all(3, path.to_owned());
+        until("three requests held at the node", || node.seen(phase) == 3).await;
+        assert_eq!(metric("sealcast_lb_followers_waiting"), 0, "{path}");
+        node.release.send_replace(phase);
+        for answer in answers {
+            assert_eq!(answer.await.expect("join").0, 200);
+        }
     }
     lb.stop().await;
     s.stop.cancel();
