@@ -192,7 +192,7 @@ impl Flights {
         })
     }
 
-    /// Flights in the air (for tests and metrics).
+    /// Flights in the air.
     pub fn len(&self) -> usize {
         self.inner.lock().len()
     }
