@@ -13,7 +13,10 @@
 # (`_HLS_msn`/`_HLS_part` naming the part after the last listed one, `_HLS_skip=YES` once it
 # has a full playlist), the preload-hinted part asked for as soon as it is hinted (the
 # server holds it until it exists), every listed part from PART-HOLD-BACK behind the edge,
-# rendition reports read; one client, so one HTTP/2 connection, per viewer. A buffer model
+# rendition reports read; one client, so one HTTP/2 connection, per viewer, each from its
+# own loopback address (`--sources`, SOURCES): a node counts its viewers by address, and
+# the load balancer lets a viewer's playlist requests collapse only while the node has
+# counted that viewer (loadbalancer/src/counted.rs), as on the Internet. A buffer model
 # plays each part for its duration and counts a stall when the next has not arrived.
 # Against a server that cannot block (nginx) the same viewers poll instead
 # (`--mode ll-poll`: the playlist every part target, open loop, no hints, each new part at
@@ -43,6 +46,7 @@
 #
 # Environment: SEALCAST_BIN, VIEWERS_BIN (prebuilt binaries), STEP_SECS, JOIN_SECS,
 # SETTLE_SECS, TTFB_MS, START, STEP, GROWTH, MAX_VIEWERS, ARRIVAL (poisson or paced),
+# SOURCES (client addresses, default MAX_VIEWERS; 0: every viewer from 127.0.0.1),
 # PART_TARGET, LAG_LIMIT_MS, GEN_BUSY, SYSTEMS (a subset, in order), LLHLS_RESULTS (the
 # JSON, default bench/results/llhls-ROW.json), LLHLS_DOCS (default docs/benchmarks.md).
 
@@ -56,7 +60,7 @@ RESULTS="${LLHLS_RESULTS:-bench/results/llhls-$ROW.json}"
 DOCS="${LLHLS_DOCS-docs/benchmarks.md}"
 RUNS="${1:-5}"
 STEP_SECS="${STEP_SECS:-8}"; JOIN_SECS="${JOIN_SECS:-4}"; SETTLE_SECS="${SETTLE_SECS:-2}"; TTFB_MS="${TTFB_MS:-250}"
-ARRIVAL="${ARRIVAL:-poisson}"; PART_TARGET="${PART_TARGET:-0.333}"
+ARRIVAL="${ARRIVAL:-poisson}"; PART_TARGET="${PART_TARGET:-0.333}"; SOURCES="${SOURCES:-$MAX_VIEWERS}"
 LAG_LIMIT_MS="${LAG_LIMIT_MS:-50}"; GEN_BUSY="${GEN_BUSY:-0.95}"
 STREAM=ll
 PLAYLIST="/live/$STREAM/360p/index.m3u8"
@@ -289,12 +293,18 @@ ramp() {
   taskset -c 1 "$VIEWERS" "$url$MASTER" --mode "$mode" --arrival "$ARRIVAL" --seed "$run" --rendition 360p \
     --threads 1 --timeout 15 --step-secs "$STEP_SECS" --join-secs "$JOIN_SECS" --settle-secs "$SETTLE_SECS" \
     --stop-ttfb-ms "$TTFB_MS" --start "$START" --step "$STEP" --growth "$GROWTH" --viewers "$MAX_VIEWERS" \
-    "${args[@]}" --json "$out" > /dev/null 2> "$WORK/ramps/$system-$run.err" &
+    --sources "$SOURCES" "${args[@]}" --json "$out" > /dev/null 2> "$WORK/ramps/$system-$run.err" &
   local vpid=$!
   PIDS+=("$vpid")
   tail -n +1 -f --pid "$vpid" "$WORK/ramps/$system-$run.err" 2> /dev/null | python3 -u "$WORK/progress.py" || true
   wait "$vpid" || die "sealcast-viewers failed against $system: $(tail -3 "$WORK/ramps/$system-$run.err")"
   [ -s "$out" ] || die "sealcast-viewers wrote no report for $system"
+  # Through ours, which collapses playlist requests only for viewers the node counted lately:
+  # the viewers the node counts now (the last 10 s, so the ramp's last step), for the report.
+  case "$system" in lb|lb-1w)
+    curl -sf --max-time 2 "$NODE_URL/metrics" | awk '/^sealcast_viewers[{ ]/ { n += $NF } END { print n + 0 }' \
+      > "$WORK/ramps/$system-$run.counted" || true ;;
+  esac
   # Connections closed, sockets gone, before the next ramp.
   sleep 3
 }
@@ -311,7 +321,7 @@ ELAPSED=$(($(date +%s) - T0))
 # --- 4. report -------------------------------------------------------------------------------------------------
 mkdir -p "$(dirname "$RESULTS")"
 ROW="$ROW" HEADING="$HEADING" RUNS="$RUNS" SYSTEMS="$SYSTEMS" STEP_SECS="$STEP_SECS" JOIN_SECS="$JOIN_SECS" \
-TTFB_MS="$TTFB_MS" START="$START" STEP="$STEP" GROWTH="$GROWTH" MAX_VIEWERS="$MAX_VIEWERS" ARRIVAL="$ARRIVAL" \
+TTFB_MS="$TTFB_MS" START="$START" STEP="$STEP" GROWTH="$GROWTH" MAX_VIEWERS="$MAX_VIEWERS" ARRIVAL="$ARRIVAL" SOURCES="$SOURCES" \
 PART_TARGET="$PART_TARGET" LAG_LIMIT_MS="$LAG_LIMIT_MS" GEN_BUSY="$GEN_BUSY" SERVER_TLS="$SERVER_TLS" \
 PEER_TLS="$PEER_TLS" PART_BYTES="$PART_BYTES" NGINX="$NGINX" HAPROXY="$HAPROXY" ELAPSED="$ELAPSED" CORES="$(nproc)" \
 python3 - "$WORK/ramps" "$RESULTS" "$DOCS" <<'PY'
@@ -374,6 +384,10 @@ for path in sorted(glob.glob(os.path.join(ramps_dir, "*.json"))):
     system, run = os.path.basename(path)[:-5].rsplit("-", 1)
     entry = verdict_of(json.load(open(path)))
     entry["run"] = int(run)
+    counted = path[:-5] + ".counted"
+    if os.path.exists(counted) and open(counted).read().strip():
+        entry["node_counted"] = {"counted": int(float(open(counted).read())),
+                                 "viewers": json.load(open(path))["steps"][-1]["viewers"]}
     # Each viewer's own summary stays out of the results (megabytes); viewers_seen sums it up.
     entry["ramp"] = {k: v for k, v in json.load(open(path)).items() if k != "per_viewer"}
     per.setdefault(system, []).append(entry)
@@ -386,7 +400,7 @@ def spread(xs):
 
 out = {"benchmark": f"LL-HLS viewers ({row}): held with part TTFB p99 < threshold, no stall, no failed request",
        "date": datetime.date.today().isoformat(), "runs": runs, "cores": cores, "systems_order": systems,
-       "ramp": {k.lower(): E[k] for k in ("STEP_SECS", "JOIN_SECS", "TTFB_MS", "START", "STEP", "GROWTH", "MAX_VIEWERS", "ARRIVAL")},
+       "ramp": {k.lower(): E[k] for k in ("STEP_SECS", "JOIN_SECS", "TTFB_MS", "START", "STEP", "GROWTH", "MAX_VIEWERS", "ARRIVAL", "SOURCES")},
        "part_target": float(E["PART_TARGET"]), "part_bytes": int(E["PART_BYTES"]), "elapsed_secs": int(E["ELAPSED"]),
        "generator_saturated_when": {"issue_lag_p99_ms_above": lag_limit, "core1_busy_at_least": gen_busy},
        "tls": {"sealcast": E["SERVER_TLS"], "haproxy": E["PEER_TLS"]},
@@ -457,7 +471,9 @@ lines = [E["HEADING"], "",
     "in low-latency mode: blocking reloads with `_HLS_msn`/`_HLS_part` and delta updates, the preload-hinted part asked "
     "for as it is hinted, every listed part from PART-HOLD-BACK behind the edge, a buffer model for stalls; viewers "
     f"arrive open loop ({r['arrival']}) over the first {r['join_secs']} s of each {r['step_secs']} s step, {int(r['start']):,} "
-    f"first, then +{int(r['step']):,} or ×{r['growth']}, up to {int(r['max_viewers']):,}. " + setup +
+    f"first, then +{int(r['step']):,} or ×{r['growth']}, up to {int(r['max_viewers']):,}, "
+    + (f"each from its own loopback address (of {int(r['sources']):,}). " if int(r.get('sources') or 0) > 0
+       else "all from 127.0.0.1. ") + setup +
     f" {runs} run{'s' if runs > 1 else ''}, the order rotated each run, {out['date']}.", "",
     "| system | viewers, median (min–max) | ratio to the peer (median, min–max) | viewers per server CPU-second | "
     "at capacity: part TTFB p99 / latency behind the edge p50, p99 / reload wait p50 (ms) | requests per viewer-second |",
@@ -472,6 +488,11 @@ per_cpu = "; ".join(f"{names[s]} {rng(p['ratio_viewers_per_cpu'])}" for s in sys
                     for p in [out["pairs"].get(f"{s}/{peer}")] if p)
 lines += ["", f"Viewers per server CPU-second relative to the peer (median, min–max): {per_cpu or '-'}; the peer against "
           f"itself in consecutive runs (A/A): {rng(out['noise_floor_peer_aa'])}."]
+counts = [(s, x["node_counted"]) for s in systems for x in per.get(s, []) if "node_counted" in x]
+if counts:
+    lines += ["", "Viewers the node counted (`sealcast_viewers`, by client address over its last 10 s) at the end of each "
+              "ramp through ours, against the viewers of the ramp's last step: " + "; ".join(
+                  f"{names[s]} {c['counted']:,} of {c['viewers']:,}" for s, c in counts) + "."]
 lines += ["", "Why the ramps stopped: " + "; ".join(
     f"{names[s]}: " + ", ".join(sorted({x['limited_by'] for x in per.get(s, [])})) for s in systems if s in per) + "."]
 goal = ("a node ≥ nginx" if row == "node" else "through the load balancer ≥ 1.2 × HAProxy's viewers per core")

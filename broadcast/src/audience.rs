@@ -12,16 +12,14 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use domain::StreamName;
 use parking_lot::Mutex;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
-/// A viewer counts while it fetched a playlist of the stream this recently (players reload
-/// live playlists every target duration).
-pub(crate) const VIEWER_WINDOW: Duration = Duration::from_secs(10);
+pub(crate) use domain::load::VIEWER_WINDOW;
 
 /// Viewers, connections and bytes of one node.
 #[derive(Debug, Default)]
@@ -222,6 +220,7 @@ impl AsyncWrite for Counted {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn stream(s: &str) -> StreamName {
         StreamName::new(s).expect("valid")

@@ -17,6 +17,13 @@ use crate::{DomainError, RenditionName, StreamName};
 /// How often a node publishes its load report.
 pub const REPORT_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// A viewer counts in [`LoadReport::viewers`] while it fetched a live playlist (master or
+/// media) of the stream this recently: players reload live playlists every target
+/// duration, LL-HLS players every part. The load balancer relies on it when it answers a
+/// viewer's playlist request with another's answer (it lets each viewer reach its node
+/// at least every half of it).
+pub const VIEWER_WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The largest load report accepted (a report lists every live stream of a node).
 pub const MAX_LOAD_REPORT_LEN: usize = 256 * 1024;
 
@@ -37,7 +44,7 @@ pub struct LoadReport {
     pub connections: u64,
     /// Response bytes sent since the node started.
     pub bytes_out: u64,
-    /// Distinct viewers per stream in the last few seconds (broadcast nodes).
+    /// Distinct viewers per stream within [`VIEWER_WINDOW`] (broadcast nodes).
     #[serde(default)]
     pub viewers: BTreeMap<StreamName, u64>,
     /// Segment integrity counts since the node started (broadcast nodes).

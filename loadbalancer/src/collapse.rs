@@ -15,10 +15,11 @@
 //! a stream's tree (`/live/{stream}/`, `/vod/{stream}/`) without a playback token, a byte
 //! range, a condition or credentials, keyed by the node and the exact path and query. A
 //! private stream's answers are never `public`, and a request that carries a token is
-//! never collapsed: the node checks each token against its viewer's own address. Live
-//! playlists (master and media, blocking reloads included) are not collapsed either: a
-//! node counts its viewers by who fetches them (`sealcast_viewers`, the dashboard, the
-//! Kubernetes autoscaler), and a collapsed reload would hide its viewer from the node.
+//! never collapsed: the node checks each token against its viewer's own address. A live
+//! playlist request (master or media, blocking reloads included) collapses only while the
+//! node has counted its viewer lately ([`crate::counted`]): a node counts its viewers by
+//! who fetches them (`sealcast_viewers`, the dashboard, the Kubernetes autoscaler), and a
+//! collapsed reload does not reach it.
 //!
 //! A follower waits as long as the node may take to answer, but once the answer's header
 //! is in, its body must follow within [`BODY_PATIENCE`]: the leader's own client reads the
@@ -35,7 +36,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use certs::tokens::{query_token, QueryToken};
 use domain::paths::{PathClass, StreamTree};
-use domain::NodeId;
+use domain::{NodeId, StreamName};
 use http::{header, HeaderName, Method};
 use parking_lot::Mutex;
 use pingora::http::{RequestHeader, ResponseHeader};
@@ -70,14 +71,25 @@ pub struct FlightKey {
 
 impl FlightKey {
     /// The key of `request` for `node`, if it may collapse with identical ones.
-    pub fn of(node: &NodeId, request: &RequestHeader) -> Option<Self> {
+    /// `counted` tells whether the node has counted the requester as a viewer of the stream
+    /// lately ([`crate::counted`]); a live playlist request may collapse only then.
+    pub fn of(
+        node: &NodeId,
+        request: &RequestHeader,
+        counted: impl FnOnce(&StreamName) -> bool,
+    ) -> Option<Self> {
         if request.method != Method::GET {
             return None;
         }
         let uri = &request.uri;
-        StreamTree::of(uri.path())?;
+        let tree = StreamTree::of(uri.path())?;
         if PathClass::of(uri.path()) == PathClass::LivePlaylist {
-            return None;
+            let StreamTree::Live(stream) = tree else {
+                return None;
+            };
+            if !counted(&stream) {
+                return None;
+            }
         }
         if !matches!(query_token(uri.query()), QueryToken::Absent) {
             return None;
@@ -338,250 +350,4 @@ impl Follower {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    fn node(name: &str) -> NodeId {
-        NodeId::new(name).expect("id")
-    }
-
-    fn get(target: &str) -> RequestHeader {
-        RequestHeader::build("GET", target.as_bytes(), None).expect("request")
-    }
-
-    fn response(status: u16, headers: &[(&'static str, &str)]) -> ResponseHeader {
-        let mut r = ResponseHeader::build(status, None).expect("response");
-        for (name, value) in headers {
-            r.append_header(*name, *value).expect("header");
-        }
-        r
-    }
-
-    #[test]
-    fn media_of_a_public_stream_collapses() {
-        let n = node("edge1");
-        for target in [
-            "/live/cam/720p/12.3.m4s",
-            "/live/cam/720p/12.m4s",
-            "/live/cam/720p/12.3.m4s.sig",
-            "/live/cam/720p/init.mp4",
-            "/vod/cam/5/720p/index.m3u8",
-        ] {
-            let key = FlightKey::of(&n, &get(target)).expect(target);
-            assert_eq!(key.target, target);
-        }
-        let a = FlightKey::of(&n, &get("/live/cam/720p/12.3.m4s"));
-        let b = FlightKey::of(&n, &get("/live/cam/720p/12.4.m4s"));
-        let c = FlightKey::of(&node("edge2"), &get("/live/cam/720p/12.3.m4s"));
-        assert_ne!(a, b, "another part");
-        assert_ne!(a, c, "another node");
-    }
-
-    #[test]
-    fn personal_or_non_stream_requests_do_not_collapse() {
-        let n = node("edge1");
-        for target in [
-            // Live playlists: the node counts its viewers by them.
-            "/live/cam/720p/index.m3u8?_HLS_msn=12&_HLS_part=2",
-            "/live/cam/720p/index.m3u8",
-            "/live/cam/master.m3u8",
-            "/live/cam/720p/1.m4s?token=abc",
-            "/live/cam/720p/1.m4s?x=1&token=abc",
-            "/live/cam/720p/1.m4s?token=a&token=b",
-            "/api/v1/streams",
-            "/trust/v1/root.pub",
-            "/",
-        ] {
-            assert!(FlightKey::of(&n, &get(target)).is_none(), "{target}");
-        }
-        let mut post = get("/live/cam/720p/1.m4s");
-        post.set_method(Method::POST);
-        assert!(FlightKey::of(&n, &post).is_none());
-        for name in PERSONAL {
-            let mut r = get("/live/cam/720p/1.m4s");
-            r.insert_header(name.clone(), "x").expect("header");
-            assert!(FlightKey::of(&n, &r).is_none(), "{name}");
-        }
-    }
-
-    #[test]
-    fn only_what_a_shared_cache_may_keep_is_shared() {
-        let yes = [
-            vec![("cache-control", "public, max-age=2")],
-            vec![("cache-control", "max-age=31536000, PUBLIC, immutable")],
-            vec![("cache-control", "public"), ("etag", "\"x\"")],
-        ];
-        for headers in yes {
-            assert!(shareable(&response(200, &headers)), "{headers:?}");
-        }
-        let no = [
-            vec![],
-            vec![("cache-control", "max-age=2")],
-            vec![("cache-control", "private, max-age=2")],
-            vec![("cache-control", "public, no-store")],
-            vec![("cache-control", "public"), ("cache-control", "no-cache")],
-            vec![("cache-control", "public"), ("set-cookie", "a=b")],
-            vec![("cache-control", "public"), ("vary", "accept-encoding")],
-        ];
-        for headers in no {
-            assert!(!shareable(&response(200, &headers)), "{headers:?}");
-        }
-        assert!(shareable(&response(
-            404,
-            &[("cache-control", "public, max-age=2")]
-        )));
-    }
-
-    #[tokio::test]
-    async fn followers_get_the_leaders_answer_framed_by_its_length() {
-        let flights = Flights::default();
-        let key = FlightKey::of(&node("e"), &get("/live/cam/a/3.1.m4s")).expect("k");
-        let Join::Leader(mut leader) = flights.join(key.clone()) else {
-            panic!("first is the leader");
-        };
-        let followers: Vec<_> = (0..3)
-            .map(|_| match flights.join(key.clone()) {
-                Join::Follower(f) => tokio::spawn(f.answer(Duration::from_secs(10))),
-                Join::Leader(_) => panic!("a second leader"),
-            })
-            .collect();
-        leader.header(&response(
-            200,
-            &[
-                ("cache-control", "public, max-age=2"),
-                ("transfer-encoding", "chunked"),
-                ("connection", "keep-alive"),
-            ],
-        ));
-        leader.body(Some(&Bytes::from_static(b"#EXTM3U\n")), false);
-        leader.body(Some(&Bytes::from_static(b"#EXT-X-PART\n")), false);
-        leader.body(None, true);
-        assert!(flights.is_empty(), "the flight left the board");
-        for f in followers {
-            let answer = f.await.expect("join").expect("shared");
-            let header = answer.header();
-            assert_eq!(header.headers["content-length"], "20");
-            assert!(!header.headers.contains_key("transfer-encoding"));
-            assert!(!header.headers.contains_key("connection"));
-            assert_eq!(answer.body().concat(), b"#EXTM3U\n#EXT-X-PART\n");
-        }
-        // Once answered, the next identical request starts a new flight.
-        assert!(matches!(flights.join(key), Join::Leader(_)));
-    }
-
-    #[tokio::test]
-    async fn followers_go_themselves_when_the_answer_is_not_theirs_to_share() {
-        let flights = Flights::default();
-        let key = FlightKey::of(&node("e"), &get("/live/cam/a/1.m4s")).expect("k");
-        let follower = |flights: &Flights| match flights.join(key.clone()) {
-            Join::Follower(f) => tokio::spawn(f.answer(Duration::from_secs(10))),
-            Join::Leader(_) => panic!("a second leader"),
-        };
-
-        // Not public.
-        let Join::Leader(mut leader) = flights.join(key.clone()) else {
-            panic!("leader");
-        };
-        let f = follower(&flights);
-        leader.header(&response(404, &[("cache-control", "no-store")]));
-        assert!(f.await.expect("join").is_none());
-        drop(leader);
-
-        // The leader fails (dropped mid-body).
-        let Join::Leader(mut leader) = flights.join(key.clone()) else {
-            panic!("leader");
-        };
-        let f = follower(&flights);
-        leader.header(&response(200, &[("cache-control", "public")]));
-        leader.body(Some(&Bytes::from_static(b"abc")), false);
-        drop(leader);
-        assert!(f.await.expect("join").is_none());
-
-        // Too large to keep.
-        let Join::Leader(mut leader) = flights.join(key.clone()) else {
-            panic!("leader");
-        };
-        let f = follower(&flights);
-        leader.header(&response(200, &[("cache-control", "public")]));
-        leader.body(Some(&Bytes::from(vec![0; MAX_SHARED_BODY + 1])), true);
-        assert!(f.await.expect("join").is_none());
-        assert!(flights.is_empty());
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_follower_stops_waiting_after_its_patience() {
-        let flights = Flights::default();
-        let key = FlightKey::of(&node("e"), &get("/live/cam/a/1.m4s")).expect("k");
-        let _leader = flights.join(key.clone());
-        let Join::Follower(f) = flights.join(key) else {
-            panic!("follower");
-        };
-        assert!(f.answer(Duration::from_secs(5)).await.is_none());
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_leader_whose_client_stalls_holds_followers_back_only_briefly() {
-        let flights = Flights::default();
-        let key = FlightKey::of(&node("e"), &get("/live/cam/a/1.m4s")).expect("k");
-        let Join::Leader(mut leader) = flights.join(key.clone()) else {
-            panic!("leader");
-        };
-        let Join::Follower(f) = flights.join(key) else {
-            panic!("follower");
-        };
-        let started = tokio::time::Instant::now();
-        let waiting = tokio::spawn(f.answer(Duration::from_secs(20)));
-        // The node answered; the leader's client takes the first chunk and no more.
-        leader.header(&response(200, &[("cache-control", "public")]));
-        leader.body(Some(&Bytes::from_static(b"abc")), false);
-        assert!(waiting.await.expect("join").is_none());
-        assert!(started.elapsed() <= BODY_PATIENCE + Duration::from_millis(10));
-        drop(leader);
-    }
-
-    proptest! {
-        /// Whatever order joins and answers come in, each flight has one leader at a time,
-        /// and every follower hears how its flight ended.
-        #[test]
-        fn every_follower_hears_its_flights_end(ops in proptest::collection::vec((0u8..3, any::<bool>()), 1..40)) {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("rt");
-            runtime.block_on(async {
-                let flights = Flights::default();
-                let keys: Vec<_> = (0..3)
-                    .map(|i| FlightKey::of(&node("e"), &get(&format!("/live/cam/a/{i}.m4s"))).expect("k"))
-                    .collect();
-                let mut leaders: Vec<Option<Leader>> = vec![None, None, None];
-                let mut waiting = Vec::new();
-                for (k, answer) in ops {
-                    let k = usize::from(k);
-                    if answer {
-                        if let Some(mut leader) = leaders[k].take() {
-                            leader.header(&response(200, &[("cache-control", "public")]));
-                            leader.body(Some(&Bytes::from_static(b"x")), true);
-                        }
-                        continue;
-                    }
-                    match flights.join(keys[k].clone()) {
-                        Join::Leader(l) => {
-                            prop_assert!(leaders[k].is_none(), "two leaders for one key");
-                            leaders[k] = Some(l);
-                        }
-                        Join::Follower(f) => {
-                            prop_assert!(leaders[k].is_some(), "a follower without a leader");
-                            waiting.push(tokio::spawn(f.answer(Duration::from_secs(3600))));
-                        }
-                    }
-                }
-                drop(leaders);
-                prop_assert!(flights.is_empty());
-                for w in waiting {
-                    // Every follower hears the end (shared or not) without waiting out its patience.
-                    let heard = tokio::time::timeout(Duration::from_secs(5), w).await;
-                    prop_assert!(heard.is_ok(), "a follower was left waiting");
-                }
-                Ok(())
-            })?;
-        }
-    }
-}
+mod tests;

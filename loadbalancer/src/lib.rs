@@ -21,10 +21,14 @@
 //!   [`selection::Route`]; brackets the upstream request with `connection_opened` /
 //!   `connection_closed`. A node that refuses a connection leaves rotation at once and the
 //!   request is retried on another one.
+//! - `request`: what it reads off a request (client address, cookies, Host).
 //! - `answers`: what it answers itself (JSON errors, redirects, a collapsed request's
 //!   copy).
-//! - [`collapse`]: identical media requests for a node in flight at the same time (LL-HLS
-//!   hinted parts, a new segment) reach it once; the others get a copy of a public answer.
+//! - [`collapse`]: identical requests for a node in flight at the same time (LL-HLS
+//!   hinted parts and blocking reloads, a new segment) reach it once; the others get a
+//!   copy of a public answer.
+//! - [`counted`]: which viewers each node has counted lately, by their live playlist
+//!   requests; only their playlist requests collapse, so every viewer stays counted.
 //! - [`redirect`]: the plain-HTTP port: redirect to HTTPS, except `/healthz` and ACME
 //!   challenges.
 //! - [`members`]: backends from MQTT presence, and `/healthz` checks.
@@ -44,6 +48,7 @@ pub mod access;
 pub(crate) mod answers;
 pub mod collapse;
 pub mod cookie;
+pub mod counted;
 pub mod error;
 pub mod ingests;
 pub mod limits;
@@ -51,6 +56,7 @@ pub mod members;
 pub mod metrics;
 pub mod proxy;
 pub mod redirect;
+pub(crate) mod request;
 pub mod selection;
 pub mod server;
 pub mod tls;

@@ -7,22 +7,23 @@
 //! connection is taken out of rotation at once and the request is sent to another node,
 //! which reissues the cookie. Errors the load balancer answers itself are short JSON.
 //!
-//! Identical media requests for one node in flight at the same time (LL-HLS hinted parts,
-//! a new segment) go to it once and share its answer where it is public:
-//! [`crate::collapse`].
+//! Identical requests for one node in flight at the same time (LL-HLS hinted parts and
+//! blocking reloads, a new segment) go to it once and share its answer where it is public:
+//! [`crate::collapse`]; a live playlist request only while its node has counted its viewer
+//! lately ([`crate::counted`]).
 //!
 //! `/whip/…` (issue 32) goes to an ingest, not a broadcast node: a new session to the
 //! ingest [`crate::ingests`] ranks first for the stream (the next one if it refuses the
 //! connection), an existing session to the ingest its path names; no cookie either way.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use domain::paths::{PathClass, PublicPath};
-use domain::NodeId;
+use domain::paths::{PathClass, PublicPath, StreamTree};
+use domain::{NodeId, StreamName};
 use pingora::http::ResponseHeader;
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
@@ -32,8 +33,10 @@ use pingora::{Error as PError, ErrorSource, ErrorType, Result as PResult};
 use crate::access::{Gate, Refusal};
 use crate::answers::{respond, respond_shared, respond_text};
 use crate::collapse::{FlightKey, Flights, Join, Leader};
+use crate::counted::Counted;
 use crate::members::Pool;
 use crate::metrics::{LbMetrics, Outcome};
+use crate::request::{client_ip, cookie_header, host_is_sane, path_of};
 use crate::selection::{Choice, Reason, RequestInfo, Route};
 
 /// How many nodes one request may be tried on.
@@ -55,7 +58,7 @@ pub struct ProxySettings {
     pub direct: bool,
     /// Log one line per request (target `sealcast::access`).
     pub access_log: bool,
-    /// Send identical media requests in flight at the same time to a node once
+    /// Send identical requests in flight at the same time to a node once
     /// ([`crate::collapse`]).
     pub collapse: bool,
 }
@@ -70,6 +73,8 @@ pub struct Proxy {
     gate: Gate,
     /// Requests in flight that identical ones may wait for.
     flights: Flights,
+    /// Which viewers each node has counted lately: whose playlist requests may collapse.
+    counted: Counted,
 }
 
 impl Proxy {
@@ -81,6 +86,7 @@ impl Proxy {
             settings,
             gate: Gate::default(),
             flights: Flights::default(),
+            counted: Counted::default(),
         }
     }
 
@@ -156,6 +162,9 @@ pub struct Ctx {
     leader: Option<Leader>,
     /// Answered with another request's answer.
     collapsed: bool,
+    /// The stream of a live playlist request, by which its node counts the viewer
+    /// (tracked while collapsing is on).
+    counts: Option<StreamName>,
 }
 
 #[async_trait]
@@ -172,6 +181,7 @@ impl ProxyHttp for Proxy {
             upstream_started: None,
             leader: None,
             collapsed: false,
+            counts: None,
         }
     }
 
@@ -250,11 +260,19 @@ impl ProxyHttp for Proxy {
                 return Ok(true);
             }
         }
-        let key = self
-            .settings
-            .collapse
-            .then(|| FlightKey::of(&route.node, session.req_header()))
-            .flatten();
+        let key = if self.settings.collapse {
+            if class == PathClass::LivePlaylist {
+                if let Some(StreamTree::Live(stream)) = StreamTree::of(path_of(session)) {
+                    ctx.counts = Some(stream);
+                }
+            }
+            let (client, now) = (client_ip(session), Instant::now());
+            FlightKey::of(&route.node, session.req_header(), |stream| {
+                self.counted.fresh(client, &route.node, stream, now)
+            })
+        } else {
+            None
+        };
         ctx.route = Some(route);
         match key.map(|key| self.flights.join(key)) {
             None => {}
@@ -325,7 +343,7 @@ impl ProxyHttp for Proxy {
         &self,
         session: &mut Session,
         upstream_request: &mut pingora::http::RequestHeader,
-        _ctx: &mut Ctx,
+        ctx: &mut Ctx,
     ) -> PResult<()> {
         if let Some(ip) = session
             .client_addr()
@@ -333,6 +351,11 @@ impl ProxyHttp for Proxy {
             .map(|a| a.ip())
         {
             upstream_request.insert_header("x-forwarded-for", ip.to_string())?;
+            if let (Some(stream), Some(route)) = (&ctx.counts, &ctx.route) {
+                // The node counts this viewer now (whichever node a retry went to).
+                self.counted
+                    .reached(ip, &route.node, stream, Instant::now());
+            }
         }
         upstream_request.insert_header("x-forwarded-proto", "https")?;
         Ok(())
@@ -545,45 +568,4 @@ fn peer(addr: SocketAddr) -> HttpPeer {
     peer.options.write_timeout = Some(READ_TIMEOUT);
     peer.options.idle_timeout = Some(IDLE_TIMEOUT);
     peer
-}
-
-/// The `Cookie:` header(s), joined as one value (HTTP/2 may split them, RFC 9113 §8.2.3).
-fn cookie_header(session: &Session) -> Option<String> {
-    let mut values = session
-        .req_header()
-        .headers
-        .get_all(http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok());
-    let first = values.next()?;
-    let mut joined = first.to_owned();
-    for value in values {
-        joined.push_str("; ");
-        joined.push_str(value);
-    }
-    Some(joined)
-}
-
-fn client_ip(session: &Session) -> IpAddr {
-    session
-        .client_addr()
-        .and_then(|a| a.as_inet())
-        .map_or(IpAddr::from([0, 0, 0, 0]), |a| a.ip())
-}
-
-/// The request's Host (HTTP/1) or `:authority` (HTTP/2) is absent or a plausible
-/// `host[:port]`.
-fn host_is_sane(session: &Session) -> bool {
-    let request = session.req_header();
-    let host = match request.headers.get(http::header::HOST) {
-        Some(value) => match value.to_str() {
-            Ok(host) => host,
-            Err(_) => return false,
-        },
-        None => match request.uri.authority() {
-            Some(authority) => authority.as_str(),
-            None => return true,
-        },
-    };
-    crate::redirect::is_sane_host(host)
 }

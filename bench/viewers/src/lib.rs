@@ -64,6 +64,17 @@ const FIRST_ANSWERS_KEPT: Duration = Duration::from_secs(60);
 /// Makes each viewer's own HTTP client.
 pub type ClientFactory = Arc<dyn Fn() -> reqwest::Client + Send + Sync>;
 
+/// The most distinct loopback addresses viewers connect from (`--sources`).
+pub const MAX_SOURCES: u32 = 256 * 254;
+
+/// The `n`th loopback address viewers connect from (`--sources`): 127.1.0.1 on, skipping
+/// each /24's network and broadcast numbers; wraps after [`MAX_SOURCES`].
+pub fn loopback_source(n: u32) -> std::net::Ipv4Addr {
+    let n = n % MAX_SOURCES;
+    // n / 254 < 256 and n % 254 < 254: both fit a byte.
+    std::net::Ipv4Addr::new(127, 1, (n / 254) as u8, (n % 254) as u8 + 1)
+}
+
 /// The PEM certificate authority at `path`, for a client to trust.
 pub fn read_ca(path: &std::path::Path) -> anyhow::Result<reqwest::Certificate> {
     use anyhow::Context;
@@ -862,5 +873,21 @@ impl Fetch {
             let len = body.len() as u64;
             Ok((body, len))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_sources_are_distinct_hosts_on_loopback() {
+        let all: std::collections::HashSet<_> = (0..MAX_SOURCES).map(loopback_source).collect();
+        assert_eq!(all.len(), MAX_SOURCES as usize);
+        assert!(all.iter().all(|a| a.is_loopback()));
+        assert!(all.iter().all(|a| !matches!(a.octets()[3], 0 | 255)));
+        assert_eq!(loopback_source(0), std::net::Ipv4Addr::new(127, 1, 0, 1));
+        assert_eq!(loopback_source(254), std::net::Ipv4Addr::new(127, 1, 1, 1));
+        assert_eq!(loopback_source(MAX_SOURCES), loopback_source(0));
     }
 }

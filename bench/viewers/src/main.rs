@@ -78,6 +78,12 @@ struct Args {
     /// HTTP/2 without TLS (prior knowledge), for `http://` URLs.
     #[arg(long)]
     h2c: bool,
+    /// Viewers connect from this many loopback addresses in turn (127.1.0.1 on; 0: the
+    /// system's choice), so that a server in front counts them apart, as it would
+    /// viewers on the Internet. The target must be on loopback.
+    #[arg(long, default_value_t = 0,
+          value_parser = clap::value_parser!(u32).range(0..=i64::from(viewers::MAX_SOURCES)))]
+    sources: u32,
     /// A PEM certificate authority to trust for `https://` (the cluster's `ca.pem`).
     #[arg(long)]
     ca: Option<PathBuf>,
@@ -138,8 +144,13 @@ fn main() -> anyhow::Result<()> {
     // HTTP/1.1 always has a reload and a hinted part in flight, often a part too: a
     // browser keeps up to 6 connections per host. Over HTTP/2 all go on one.
     let idle = if mode == Mode::Hls { 1 } else { 6 };
+    let (sources, made) = (args.sources, std::sync::atomic::AtomicU32::new(0));
     let client: ClientFactory = Arc::new(move || {
         let mut builder = reqwest::Client::builder()
+            .local_address((sources > 0).then(|| {
+                let n = made.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                std::net::IpAddr::V4(viewers::loopback_source(n % sources))
+            }))
             .timeout(timeout)
             .pool_max_idle_per_host(idle)
             .tls_built_in_root_certs(false);

@@ -179,7 +179,14 @@ impl Setup {
     }
 
     fn client(&self) -> reqwest::Client {
+        self.client_at(std::net::Ipv4Addr::LOCALHOST)
+    }
+
+    /// A client whose connections come from `address` (any of 127.0.0.0/8 reaches the load
+    /// balancer on 127.0.0.1): a viewer of its own.
+    fn client_at(&self, address: std::net::Ipv4Addr) -> reqwest::Client {
         reqwest::Client::builder()
+            .local_address(std::net::IpAddr::V4(address))
             .tls_built_in_root_certs(false)
             .add_root_certificate(reqwest::Certificate::from_pem(&self.ca).expect("ca"))
             .redirect(reqwest::redirect::Policy::none())
@@ -409,6 +416,8 @@ async fn the_origin_listener_proxies_plain_http_for_a_cache_in_front() {
 struct HeldNode {
     url: String,
     seen: std::sync::Arc<parking_lot::Mutex<std::collections::HashMap<u32, usize>>>,
+    /// The `x-forwarded-for` of every request, as a node counts its viewers.
+    forwarded: std::sync::Arc<parking_lot::Mutex<std::collections::BTreeSet<String>>>,
     release: tokio::sync::watch::Sender<u32>,
 }
 
@@ -420,9 +429,15 @@ impl HeldNode {
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let seen = std::sync::Arc::new(parking_lot::Mutex::new(std::collections::HashMap::new()));
         let (release, _) = tokio::sync::watch::channel(0u32);
+        let forwarded =
+            std::sync::Arc::new(parking_lot::Mutex::new(std::collections::BTreeSet::new()));
         let (counted, released) = (std::sync::Arc::clone(&seen), release.clone());
-        let app = axum::Router::new().fallback(move |uri: http::Uri| {
+        let addresses = std::sync::Arc::clone(&forwarded);
+        let app = axum::Router::new().fallback(move |uri: http::Uri, headers: http::HeaderMap| {
             let (seen, mut released) = (std::sync::Arc::clone(&counted), released.subscribe());
+            if let Some(from) = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+                addresses.lock().insert(from.to_owned());
+            }
             async move {
                 let param = |name: &str| {
                     uri.query()
@@ -441,7 +456,12 @@ impl HeldNode {
             }
         });
         tokio::spawn(async move { axum::serve(listener, app).await });
-        HeldNode { url, seen, release }
+        HeldNode {
+            url,
+            seen,
+            forwarded,
+            release,
+        }
     }
 
     fn seen(&self, phase: u32) -> usize {
@@ -460,8 +480,8 @@ async fn until(what: &str, done: impl Fn() -> bool) {
 
 /// Identical requests held at the same time go to the node once and share its public
 /// answer, each with its own cookie; an answer that is not public sends every waiting
-/// request to the node itself; a request with a playback token and a live playlist
-/// request are never collapsed.
+/// request to the node itself; a request with a playback token is never collapsed, and a
+/// live playlist request only when its node has counted that viewer lately.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn identical_requests_held_together_reach_the_node_once() {
     let s = setup().await;
@@ -481,6 +501,21 @@ async fn identical_requests_held_together_reach_the_node_once() {
             .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
             .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
             .unwrap_or(0)
+    };
+    let viewers: Vec<reqwest::Client> = (2..=5)
+        .map(|k| s.client_at(std::net::Ipv4Addr::new(127, 0, 0, k)))
+        .collect();
+    let send_from = |clients: Vec<&reqwest::Client>, path: &str| {
+        clients
+            .into_iter()
+            .map(|client| {
+                let request = client.get(format!("{base}{path}")).send();
+                tokio::spawn(async move {
+                    let r = request.await.expect("answer");
+                    (r.status().as_u16(), r.text().await.expect("body"))
+                })
+            })
+            .collect::<Vec<_>>()
     };
     let send_all = |n: usize, path: String| {
         (0..n)
@@ -542,23 +577,55 @@ async fn identical_requests_held_together_reach_the_node_once() {
     assert_eq!(node.seen(2), 5, "an answer not public is nobody else's");
     assert_eq!(metric("sealcast_lb_collapsed_total{outcome=\"own\"}"), 4);
 
-    // With a playback token, each request is its viewer's own; and every blocking reload
-    // reaches the node, which counts its viewers by their playlist requests.
-    for (phase, path) in [
-        (3, "/live/town-hall/720p/5.1.m4s?token=abc&phase=3"),
-        (
-            4,
-            "/live/cam/720p/index.m3u8?_HLS_msn=5&_HLS_part=1&phase=4",
-        ),
-    ] {
-        let answers = send_all(3, path.to_owned());
-        until("three requests held at the node", || node.seen(phase) == 3).await;
-        assert_eq!(metric("sealcast_lb_followers_waiting"), 0, "{path}");
-        node.release.send_replace(phase);
-        for answer in answers {
-            assert_eq!(answer.await.expect("join").0, 200);
-        }
+    // With a playback token, each request is its viewer's own.
+    let path = "/live/town-hall/720p/5.1.m4s?token=abc&phase=3";
+    let answers = send_all(3, path.to_owned());
+    until("three requests held at the node", || node.seen(3) == 3).await;
+    assert_eq!(metric("sealcast_lb_followers_waiting"), 0);
+    node.release.send_replace(3);
+    for answer in answers {
+        assert_eq!(answer.await.expect("join").0, 200);
     }
+
+    // A viewer's first blocking reload reaches the node, which counts its viewers by their
+    // playlist requests: three viewers, three requests, none waiting for another.
+    let reload =
+        |phase: u32| format!("/live/cam/720p/index.m3u8?_HLS_msn=5&_HLS_part=1&phase={phase}");
+    let shared = metric("sealcast_lb_collapsed_total{outcome=\"shared\"}");
+    let answers = send_from(viewers[..3].iter().collect(), &reload(4));
+    until("three first reloads held at the node", || node.seen(4) == 3).await;
+    assert_eq!(metric("sealcast_lb_followers_waiting"), 0);
+    node.release.send_replace(4);
+    for answer in answers {
+        assert_eq!(answer.await.expect("join").0, 200);
+    }
+    // Counted now, the same three viewers' reloads (three each) reach it once, while a
+    // fourth viewer's first one goes on its own.
+    let (counted, new) = (viewers[..3].iter().cycle().take(9), &viewers[3]);
+    let answers = send_from(counted.collect(), &reload(5));
+    until("eight counted reloads wait for the first", || {
+        node.seen(5) >= 1 && metric("sealcast_lb_followers_waiting") == 8
+    })
+    .await;
+    let first = send_from(vec![new], &reload(5));
+    until("the new viewer's reload at the node", || node.seen(5) == 2).await;
+    assert_eq!(metric("sealcast_lb_followers_waiting"), 8);
+    node.release.send_replace(5);
+    for answer in answers.into_iter().chain(first) {
+        let (status, body) = answer.await.expect("join");
+        assert_eq!((status, body), (200, format!("answer to {}\n", reload(5))));
+    }
+    assert_eq!(node.seen(5), 2);
+    let counted: Vec<String> = (2..=5).map(|k| format!("127.0.0.{k}")).collect();
+    assert!(
+        counted.iter().all(|a| node.forwarded.lock().contains(a)),
+        "the node saw every viewer: {:?}",
+        node.forwarded.lock()
+    );
+    assert_eq!(
+        metric("sealcast_lb_collapsed_total{outcome=\"shared\"}"),
+        shared + 8
+    );
     lb.stop().await;
     s.stop.cancel();
 }
