@@ -387,7 +387,7 @@ for path in sorted(glob.glob(os.path.join(ramps_dir, "*.json"))):
     counted = path[:-5] + ".counted"
     if os.path.exists(counted) and open(counted).read().strip():
         entry["node_counted"] = {"counted": int(float(open(counted).read())),
-                                 "viewers": json.load(open(path))["steps"][-1]["viewers"]}
+                                 "viewers": len(json.load(open(path)).get("per_viewer") or [])}
     # Each viewer's own summary stays out of the results (megabytes); viewers_seen sums it up.
     entry["ramp"] = {k: v for k, v in json.load(open(path)).items() if k != "per_viewer"}
     per.setdefault(system, []).append(entry)
@@ -414,7 +414,10 @@ P = {x["run"]: x for x in per.get(peer, [])}
 for ours in (s for s in systems if s != peer):
     O = {x["run"]: x for x in per.get(ours, [])}
     both = [r for r in sorted(set(O) & set(P)) if O[r]["exact"] and P[r]["exact"] and P[r]["capacity"]]
-    per_cpu = [O[r]["at_capacity"]["viewers_per_cpu"] / P[r]["at_capacity"]["viewers_per_cpu"] for r in both
+    # Per CPU-second at each ramp's last passed step, whether or not its count is exact: what
+    # a server spends per viewer does not depend on why the ramp stopped.
+    per_cpu = [O[r]["at_capacity"]["viewers_per_cpu"] / P[r]["at_capacity"]["viewers_per_cpu"]
+               for r in sorted(set(O) & set(P))
                if "at_capacity" in O[r] and "at_capacity" in P[r]
                and O[r]["at_capacity"]["viewers_per_cpu"] and P[r]["at_capacity"]["viewers_per_cpu"]]
     out["pairs"][f"{ours}/{peer}"] = {"ratio_viewers": spread([O[r]["capacity"] / P[r]["capacity"] for r in both]),
@@ -422,6 +425,8 @@ for ours in (s for s in systems if s != peer):
 pe = [P[r] for r in sorted(P)]
 out["noise_floor_peer_aa"] = spread([pe[i]["capacity"] / pe[i + 1]["capacity"] for i in range(len(pe) - 1)
                                      if pe[i]["exact"] and pe[i + 1]["exact"] and pe[i + 1]["capacity"]])
+pc = [x["at_capacity"]["viewers_per_cpu"] if "at_capacity" in x else None for x in pe]
+out["noise_floor_peer_aa_per_cpu"] = spread([pc[i] / pc[i + 1] for i in range(len(pc) - 1) if pc[i] and pc[i + 1]])
 out["raw"] = {s: [x["ramp"] for x in xs] for s, xs in per.items()}
 json.dump(out, open(results, "w"), indent=2)
 
@@ -486,12 +491,14 @@ for s in systems:
     lines.append(f"| {names[s]} | {count(s)} | {ratio} | {med(s, 'viewers_per_cpu', '{:,.0f}')} | {timing} | {rps(s)} |")
 per_cpu = "; ".join(f"{names[s]} {rng(p['ratio_viewers_per_cpu'])}" for s in systems
                     for p in [out["pairs"].get(f"{s}/{peer}")] if p)
-lines += ["", f"Viewers per server CPU-second relative to the peer (median, min–max): {per_cpu or '-'}; the peer against "
-          f"itself in consecutive runs (A/A): {rng(out['noise_floor_peer_aa'])}."]
+lines += ["", f"Viewers per server CPU-second relative to the peer, per run at each ramp's last passed step (median, min–max): "
+          f"{per_cpu or '-'}; the peer against itself in consecutive runs (A/A): {rng(out['noise_floor_peer_aa_per_cpu'])} "
+          f"per CPU-second, {rng(out['noise_floor_peer_aa'])} in exact counts."]
 counts = [(s, x["node_counted"]) for s in systems for x in per.get(s, []) if "node_counted" in x]
 if counts:
     lines += ["", "Viewers the node counted (`sealcast_viewers`, by client address over its last 10 s) at the end of each "
-              "ramp through ours, against the viewers of the ramp's last step: " + "; ".join(
+              "ramp through ours, against the viewers the ramp started (those of the step judged last, and those of the next "
+              "step that had joined by then): " + "; ".join(
                   f"{names[s]} {c['counted']:,} of {c['viewers']:,}" for s, c in counts) + "."]
 lines += ["", "Why the ramps stopped: " + "; ".join(
     f"{names[s]}: " + ", ".join(sorted({x['limited_by'] for x in per.get(s, [])})) for s in systems if s in per) + "."]
