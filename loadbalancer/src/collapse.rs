@@ -72,7 +72,8 @@ pub struct FlightKey {
 impl FlightKey {
     /// The key of `request` for `node`, if it may collapse with identical ones.
     /// `counted` tells whether the node has counted the requester as a viewer of the stream
-    /// lately ([`crate::counted`]); a live playlist request may collapse only then.
+    /// lately ([`crate::counted`]); a live playlist request may collapse only then. It is
+    /// asked once for every live playlist `GET`, whatever else the request carries.
     pub fn of(
         node: &NodeId,
         request: &RequestHeader,

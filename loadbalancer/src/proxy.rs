@@ -22,7 +22,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use domain::paths::{PathClass, PublicPath, StreamTree};
+use domain::paths::{PathClass, PublicPath};
 use domain::{NodeId, StreamName};
 use pingora::http::ResponseHeader;
 use pingora::prelude::HttpPeer;
@@ -36,7 +36,7 @@ use crate::collapse::{FlightKey, Flights, Join, Leader};
 use crate::counted::Counted;
 use crate::members::Pool;
 use crate::metrics::{LbMetrics, Outcome};
-use crate::request::{client_ip, cookie_header, host_is_sane, path_of};
+use crate::request::{client_ip, cookie_header, host_is_sane};
 use crate::selection::{Choice, Reason, RequestInfo, Route};
 
 /// How many nodes one request may be tried on.
@@ -261,13 +261,11 @@ impl ProxyHttp for Proxy {
             }
         }
         let key = if self.settings.collapse {
-            if class == PathClass::LivePlaylist {
-                if let Some(StreamTree::Live(stream)) = StreamTree::of(path_of(session)) {
-                    ctx.counts = Some(stream);
-                }
-            }
             let (client, now) = (client_ip(session), Instant::now());
+            // Asked about every live playlist GET, with the stream its path names: the one
+            // parse of it, kept for noting the viewer when the request goes to the node.
             FlightKey::of(&route.node, session.req_header(), |stream| {
+                ctx.counts = Some(stream.clone());
                 self.counted.fresh(client, &route.node, stream, now)
             })
         } else {

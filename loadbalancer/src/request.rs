@@ -22,11 +22,6 @@ pub(crate) fn cookie_header(session: &Session) -> Option<String> {
     Some(joined)
 }
 
-/// The request's path.
-pub(crate) fn path_of(session: &Session) -> &str {
-    session.req_header().uri.path()
-}
-
 /// The client's address (0.0.0.0 when the connection has none, as over a Unix socket).
 pub(crate) fn client_ip(session: &Session) -> IpAddr {
     session

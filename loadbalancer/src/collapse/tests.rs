@@ -59,7 +59,16 @@ fn live_playlists_collapse_only_for_a_viewer_its_node_counted_lately() {
             "{target}{}token=abc",
             if target.contains('?') { '&' } else { '?' }
         );
-        assert!(FlightKey::of(&n, &get(&tokened), |_| true).is_none());
+        let mut asked = false;
+        assert!(FlightKey::of(&n, &get(&tokened), |_| {
+            asked = true;
+            true
+        })
+        .is_none());
+        assert!(
+            asked,
+            "asked even when the request will not collapse: {tokened}"
+        );
     }
     let mut asked = false;
     assert!(FlightKey::of(&n, &get("/live/cam/720p/1.m4s"), |_| {
