@@ -43,7 +43,7 @@
 //!   hls.js included, embedded at build time (`build.rs` checks they are there), with
 //!   strong `ETag`s and the pages' security headers.
 //! - `live_tree`: the `/live/...` tree: playlists, segments, `init.mp4`, parts; blocking
-//!   playlist reload and preload-hinted parts, held on the stream's change signal.
+//!   playlist reload and preload-hinted parts, held on their rendition's change signal.
 //! - `access`: who may read a private stream: every request under `/live/{stream}/` and
 //!   `/vod/{stream}/` of a private stream needs its playback token (`certs::tokens`), and
 //!   a playlist's URIs carry it on ([`AccessConfig`]: the key, the `on_play` hook).

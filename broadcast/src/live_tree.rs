@@ -9,9 +9,10 @@
 //! or the playlist a cache in front holds, may be a part or two ahead of this node), and
 //! the next part of the last complete segment while its parts held do not add up to it
 //! (its push came after the segment's, as it may on any edge).
-//! Held requests cost a `watch` receiver each (the stream's slot bumps it after every
-//! snapshot swap; it is subscribed to before the snapshot is looked at, so no swap is
-//! missed): no task, thread or buffer per waiter. They give up after three target
+//! Held requests cost a `watch` receiver each, of their rendition's channel (bumped by a
+//! snapshot swap that replaced that rendition's view, and subscribed to before the
+//! snapshot is looked at, so no swap is missed): no task, thread or buffer per waiter, and
+//! a wake-up only when what they wait for may have come. They give up after three target
 //! durations (503).
 //!
 //! Every answer says how long a shared cache in front may keep it (docs/architecture.md,
@@ -74,7 +75,7 @@ pub(crate) async fn live(
             respond::verified(respond::document(init, MP4_TYPE, Ranges::Bytes, headers)?)
         }
         Some(PublicPath::Part(stream, rendition, sequence, part)) => {
-            let doc = wait_for(&node, &stream, |view| {
+            let doc = wait_for(&node, (&stream, &rendition), |view| {
                 let r = rendition_of(view, &stream, &rendition)?;
                 if let Some(doc) = r.part(sequence, part) {
                     return Ok(Some(doc.clone()));
@@ -119,7 +120,7 @@ async fn statement(
 ) -> Result<Arc<Document>, BroadcastError> {
     let signed = |doc: &Document| doc.signed.clone().ok_or(BroadcastError::NotFound);
     if let MediaFile::Part(sequence, part) = media {
-        return wait_for(node, &stream, |view| {
+        return wait_for(node, (&stream, &rendition), |view| {
             let r = rendition_of(view, &stream, &rendition)?;
             if let Some(doc) = r.part(sequence, part) {
                 return signed(doc).map(Some);
@@ -159,7 +160,7 @@ async fn media(
         let view = snapshot(node, &stream)?;
         Arc::clone(rendition_of(&view, &stream, &rendition)?)
     } else {
-        wait_for(node, &stream, |view| {
+        wait_for(node, (&stream, &rendition), |view| {
             let r = rendition_of(view, &stream, &rendition)?;
             match r.ll.as_ref().map_or(Answer::Now, |ll| ll.answer(&query)) {
                 Answer::Now => Ok(Some(Arc::clone(r))),
@@ -266,19 +267,21 @@ fn may_come(r: &RenditionView, sequence: u64, index: u32) -> bool {
     (sequence, index) >= hinted && sequence <= hinted.0.saturating_add(1)
 }
 
-/// Runs `check` against the stream's snapshot now and after every swap until it answers
-/// (or fails), for at most three target durations.
+/// Runs `check` against the stream's snapshot now and after every swap that changed the
+/// rendition it looks at, until it answers (or fails), for at most three target durations.
 async fn wait_for<T>(
     node: &Node,
-    stream: &StreamName,
+    (stream, rendition): (&StreamName, &RenditionName),
     mut check: impl FnMut(&StreamView) -> Result<Option<T>, BroadcastError>,
 ) -> Result<T, BroadcastError> {
     let unknown = || BroadcastError::UnknownStream {
         stream: stream.clone(),
     };
-    let deadline = tokio::time::Instant::now() + node.config().segment_target * HOLD_TARGETS;
     // Subscribed before the first look: a swap after it wakes the loop below.
-    let mut changed = node.subscribe(stream).ok_or_else(unknown)?;
+    let mut changed = node.subscribe(stream, rendition)?;
+    // One timer for the whole hold, not one per wake-up.
+    let deadline = tokio::time::sleep(node.config().segment_target * HOLD_TARGETS);
+    tokio::pin!(deadline);
     loop {
         changed.borrow_and_update();
         let view = node.view(stream).ok_or_else(unknown)?;
@@ -286,10 +289,16 @@ async fn wait_for<T>(
             return Ok(found);
         }
         drop(view);
-        match tokio::time::timeout_at(deadline, changed.changed()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(_)) => return Err(unknown()),
-            Err(_) => return Err(BroadcastError::BlockTimeout),
+        tokio::select! {
+            biased;
+            woke = changed.changed() => {
+                if woke.is_err() {
+                    // The rendition (or the stream) is gone: one last look says how.
+                    let view = node.view(stream).ok_or_else(unknown)?;
+                    return check(&view)?.ok_or(BroadcastError::NotFound);
+                }
+            }
+            () = &mut deadline => return Err(BroadcastError::BlockTimeout),
         }
     }
 }

@@ -28,6 +28,9 @@ use crate::recording::{Library, RecordingInfo, RecordingObserver};
 use crate::stream::StreamState;
 use crate::view::{StreamSummary, StreamView};
 use crate::{BroadcastError, NodeConfig};
+use changes::Changes;
+
+mod changes;
 
 /// A broadcast node's in-memory state. Share it as `Arc<Node>` between whoever delivers
 /// events and the router that serves it ([`Edge::router`](crate::Edge::router)).
@@ -76,10 +79,10 @@ struct Slot {
     state: Mutex<StreamState>,
     /// What readers load; replaced whole after every accepted event.
     view: ArcSwap<StreamView>,
-    /// Bumped after every swap of `view`: held blocking playlist requests (and
-    /// preload-hinted part requests) wait on a receiver each, no task or buffer of their
-    /// own, and look again.
-    changed: watch::Sender<()>,
+    /// Told which renditions each swap of `view` changed: held blocking playlist requests
+    /// (and preload-hinted part requests) wait on a receiver of their rendition each, no
+    /// task or buffer of their own, and look again.
+    changes: Changes,
     /// Whether the stream is private, as its latest signed session start said.
     private: AtomicBool,
 }
@@ -87,8 +90,10 @@ struct Slot {
 impl Slot {
     /// Swaps in a new snapshot and wakes whoever waits for one.
     fn store(&self, view: StreamView) {
-        self.view.store(Arc::new(view));
-        self.changed.send_replace(());
+        let view = Arc::new(view);
+        self.changes.prepare(&view);
+        let previous = self.view.swap(Arc::clone(&view));
+        self.changes.swapped(&previous, &view);
     }
 }
 
@@ -494,10 +499,20 @@ impl Node {
         self.slot(stream).map(|slot| slot.view.load_full())
     }
 
-    /// A receiver told of every new snapshot of `stream`. Subscribe before looking at the
-    /// snapshot, so that a swap in between is not missed.
-    pub(crate) fn subscribe(&self, stream: &StreamName) -> Option<watch::Receiver<()>> {
-        self.slot(stream).map(|slot| slot.changed.subscribe())
+    /// A receiver told of every new snapshot of `stream` that changes `rendition`. Subscribe
+    /// before looking at the snapshot, so that a swap in between is not missed.
+    pub(crate) fn subscribe(
+        &self,
+        stream: &StreamName,
+        rendition: &RenditionName,
+    ) -> Result<watch::Receiver<()>, BroadcastError> {
+        let slot = self.known_slot(stream)?;
+        slot.changes
+            .subscribe(rendition)
+            .ok_or_else(|| BroadcastError::UnknownRendition {
+                stream: stream.clone(),
+                rendition: rendition.clone(),
+            })
     }
 
     /// The stream's slot, or the error for a stream this node has not seen start.
@@ -516,11 +531,13 @@ impl Node {
         let mut streams = self.streams.write();
         let slot = streams.entry(stream.clone()).or_insert_with(|| {
             let state = StreamState::new(stream.clone(), self.config);
-            let view = ArcSwap::from_pointee(state.view());
+            let view = state.view();
+            let changes = Changes::default();
+            changes.prepare(&view);
             Arc::new(Slot {
                 state: Mutex::new(state),
-                view,
-                changed: watch::Sender::new(()),
+                view: ArcSwap::from_pointee(view),
+                changes,
                 private: AtomicBool::new(false),
             })
         });
@@ -563,10 +580,14 @@ mod tests {
     }
 
     fn segment(stream: &str, sequence: u64) -> LiveEvent {
+        segment_of(stream, "src", sequence)
+    }
+
+    fn segment_of(stream: &str, rendition: &str, sequence: u64) -> LiveEvent {
         LiveEvent::Segment(Segment {
             meta: SegmentMeta {
                 stream: name(stream),
-                rendition: RenditionName::new("src").expect("valid"),
+                rendition: RenditionName::new(rendition).expect("valid"),
                 session: SessionId(1),
                 sequence,
                 discontinuity_sequence: 0,
@@ -579,10 +600,14 @@ mod tests {
     }
 
     fn announce(stream: &str) -> LiveEvent {
+        announce_of(stream, "src")
+    }
+
+    fn announce_of(stream: &str, rendition: &str) -> LiveEvent {
         LiveEvent::Rendition {
             stream: name(stream),
             info: RenditionInfo {
-                name: RenditionName::new("src").expect("valid"),
+                name: RenditionName::new(rendition).expect("valid"),
                 width: 640,
                 height: 360,
                 frame_rate: 25.0,
@@ -645,6 +670,56 @@ mod tests {
             .encode()
             .expect("encodes")
             .contains("sealcast_live_streams 1"));
+    }
+
+    #[test]
+    fn a_swap_wakes_only_the_waiters_of_the_renditions_it_changed() {
+        let node = node();
+        let (stream, src, low) = (
+            name("a"),
+            RenditionName::new("src").expect("valid"),
+            RenditionName::new("low").expect("valid"),
+        );
+        node.apply(start("a")).expect("start");
+        for rendition in ["src", "low"] {
+            node.apply(announce_of("a", rendition)).expect("announce");
+        }
+        assert!(
+            matches!(
+                node.subscribe(&stream, &src),
+                Err(BroadcastError::UnknownRendition { .. })
+            ),
+            "nothing to wait for before a rendition is in the snapshot"
+        );
+        for rendition in ["src", "low"] {
+            node.apply(segment_of("a", rendition, 0)).expect("segment");
+        }
+        let made_up = RenditionName::new("made-up").expect("valid");
+        assert!(
+            node.subscribe(&stream, &made_up).is_err(),
+            "no channel for a name a request made up"
+        );
+        let mut on_src = node.subscribe(&stream, &src).expect("src");
+        let mut on_low = node.subscribe(&stream, &low).expect("low");
+        let changed = |rx: &watch::Receiver<()>| rx.has_changed().expect("channel open");
+
+        node.apply(segment_of("a", "low", 1)).expect("segment");
+        assert!(changed(&on_low));
+        assert!(!changed(&on_src), "src's view was shared, not replaced");
+        on_low.borrow_and_update();
+
+        node.apply(segment_of("a", "src", 1)).expect("segment");
+        assert!(changed(&on_src));
+        assert!(!changed(&on_low));
+        on_src.borrow_and_update();
+
+        // The end changes every playlist (ENDLIST): every waiter looks again.
+        node.apply(LiveEvent::Ended {
+            stream: stream.clone(),
+            session: SessionId(1),
+        })
+        .expect("end");
+        assert!(changed(&on_src) && changed(&on_low));
     }
 
     #[test]

@@ -4,8 +4,9 @@
 //! the client address in hash mode); in direct mode answer a playlist request with a
 //! redirect to the node's own URL; otherwise forward over a pooled keep-alive connection
 //! and add the `Set-Cookie` of the choice to the response. A node that refuses the
-//! connection is taken out of rotation at once and the request is sent to another node,
-//! which reissues the cookie. Errors the load balancer answers itself are short JSON.
+//! connection, or closes a new one without answering (it is stopping), is taken out of
+//! rotation at once and an idempotent request is sent to another node, which reissues the
+//! cookie. Errors the load balancer answers itself are short JSON.
 //!
 //! Identical requests for one node in flight at the same time (LL-HLS hinted parts and
 //! blocking reloads, a new segment) go to it once and share its answer where it is public:
@@ -28,7 +29,7 @@ use pingora::http::ResponseHeader;
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::Peer;
-use pingora::{Error as PError, ErrorSource, ErrorType, Result as PResult};
+use pingora::{Error as PError, ErrorSource, ErrorType, Result as PResult, RetryType};
 
 use crate::access::{Gate, Refusal};
 use crate::answers::{respond, respond_shared, respond_text};
@@ -442,12 +443,25 @@ impl ProxyHttp for Proxy {
             self.metrics.upstream_error(route.node.as_str());
         }
         let mut e = e.more_context(format!("node: {}", peer.address()));
-        // A pooled connection the node closed meanwhile is worth one more try (GETs are
-        // idempotent); anything else is answered as an error.
-        if session.req_header().method.is_idempotent() && ctx.attempts < MAX_ATTEMPTS {
-            e.retry.decide_reuse(client_reused);
-        } else {
+        if !session.req_header().method.is_idempotent() || ctx.attempts >= MAX_ATTEMPTS {
             e.set_retry(false);
+            return e;
+        }
+        // The node closed the connection before answering (Pingora marks that error
+        // `ReusedOnly`). On a pooled connection it may only have timed it out meanwhile:
+        // one more try, on whichever node the viewer's choice names. On a fresh one the
+        // node is going away (stopping, killed) and accepted the connection as it went:
+        // like a refused connection, it leaves rotation until its next health check and
+        // the request goes to another node, which nothing has answered yet.
+        let unanswered = e.retry == RetryType::ReusedOnly && session.response_written().is_none();
+        if unanswered && !client_reused {
+            if let Some(route) = &ctx.route {
+                tracing::warn!(node = %route.node, peer = %peer.address(), error = %e, "a broadcast node closed a new connection unanswered");
+                self.pool.set_health(&route.node, None, false);
+            }
+            e.set_retry(true);
+        } else {
+            e.retry.decide_reuse(client_reused);
         }
         e
     }

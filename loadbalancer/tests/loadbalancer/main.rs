@@ -3,7 +3,9 @@
 //!
 //! - `proxy`: the load balancer started as `sealcast lb` starts it, against an embedded
 //!   broker and two nodes;
+//! - `failover`: a node that closes new connections unanswered (stopping) is passed over;
 //! - `reload`: the server certificate follows its files.
 
+mod failover;
 mod proxy;
 mod reload;

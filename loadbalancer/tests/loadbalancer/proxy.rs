@@ -19,7 +19,7 @@ use loadbalancer::tls::CertificateFiles;
 use loadbalancer::{LbConfig, LbListeners, LbMetrics, Mode, Running};
 use tokio_util::sync::CancellationToken;
 
-const DEADLINE: Duration = Duration::from_secs(20);
+pub(crate) const DEADLINE: Duration = Duration::from_secs(20);
 
 fn now_ms() -> u64 {
     SystemTime::now()
@@ -28,7 +28,7 @@ fn now_ms() -> u64 {
 }
 
 /// An HTTP server answering everything with 200 and `x-sealcast-node: {id}`.
-async fn backend(id: &'static str) -> String {
+pub(crate) async fn backend(id: &'static str) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -39,7 +39,7 @@ async fn backend(id: &'static str) -> String {
     url
 }
 
-struct Setup {
+pub(crate) struct Setup {
     _broker: EmbeddedBroker,
     /// Signs the test backends' presences with an edge key `verifier`'s root certified.
     signer: PresenceSigner,
@@ -47,12 +47,12 @@ struct Setup {
     _tls: tempfile::TempDir,
     ca: Vec<u8>,
     bus: control::Bus,
-    stop: CancellationToken,
+    pub(crate) stop: CancellationToken,
     broker: domain::broker::BrokerAddress,
     files: CertificateFiles,
 }
 
-async fn setup() -> Setup {
+pub(crate) async fn setup() -> Setup {
     let broker =
         tokio::task::spawn_blocking(|| EmbeddedBroker::start("127.0.0.1:0".parse().expect("addr")))
             .await
@@ -98,7 +98,7 @@ async fn setup() -> Setup {
 }
 
 impl Setup {
-    fn start(&self, mode: Mode, direct: bool, id: &str) -> (Running, String) {
+    pub(crate) fn start(&self, mode: Mode, direct: bool, id: &str) -> (Running, String) {
         self.start_with(mode, direct, id, LbMetrics::default())
     }
 
@@ -149,7 +149,13 @@ impl Setup {
         }
     }
 
-    async fn announce(&self, node: &str, state: PresenceState, url: &str, direct: Option<&str>) {
+    pub(crate) async fn announce(
+        &self,
+        node: &str,
+        state: PresenceState,
+        url: &str,
+        direct: Option<&str>,
+    ) {
         let presence = Presence {
             role: Role::Broadcast,
             state,
@@ -178,7 +184,7 @@ impl Setup {
             .expect("publish");
     }
 
-    fn client(&self) -> reqwest::Client {
+    pub(crate) fn client(&self) -> reqwest::Client {
         self.client_at(std::net::Ipv4Addr::LOCALHOST)
     }
 
@@ -195,7 +201,7 @@ impl Setup {
     }
 }
 
-async fn eligible(running: &Running, n: usize) {
+pub(crate) async fn eligible(running: &Running, n: usize) {
     tokio::time::timeout(DEADLINE, running.pool().wait_eligible(n))
         .await
         .expect("backends eligible in time");

@@ -1,0 +1,94 @@
+//! A node that goes away under the load balancer's feet: it accepts a new connection and
+//! closes it without answering, as a stopping or killed node does to the connections it
+//! accepted last. Viewers never see it: their requests go to another node.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use domain::presence::PresenceState;
+use loadbalancer::Mode;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::proxy::{backend, eligible, setup, DEADLINE};
+
+/// A node that answers its health checks and closes every other request's connection
+/// unanswered once it has read the request, counting them.
+struct ClosingNode {
+    url: String,
+    unanswered: Arc<AtomicUsize>,
+}
+
+impl ClosingNode {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let unanswered = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&unanswered);
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let counted = Arc::clone(&counted);
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut chunk = [0u8; 1024];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16_384 {
+                        match socket.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    if head.starts_with(b"GET /healthz ") {
+                        let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\nconnection: close\r\n\r\nok\n";
+                        let _ = socket.write_all(answer).await;
+                    } else {
+                        counted.fetch_add(1, Ordering::SeqCst);
+                    }
+                });
+            }
+        });
+        ClosingNode { url, unanswered }
+    }
+
+    fn unanswered(&self) -> usize {
+        self.unanswered.load(Ordering::SeqCst)
+    }
+}
+
+/// Every new viewer's request is answered by the node that works, also each time the
+/// closing node was chosen (it is then out of rotation until its health check passes
+/// again, and is chosen again after that).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_closing_new_connections_unanswered_is_passed_over() {
+    let s = setup().await;
+    let closing = ClosingNode::start().await;
+    let good = backend("good").await;
+    s.announce("closing", PresenceState::Ready, &closing.url, None)
+        .await;
+    s.announce("good", PresenceState::Ready, &good, None).await;
+    let (lb, base) = s.start(Mode::Cookie, false, "lb-closing");
+    let mut requests = 0;
+    for round in 1..=3 {
+        // Back in rotation (its health checks pass): new viewers are placed on it by turns.
+        eligible(&lb, 2).await;
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        while closing.unanswered() < round {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the closing node was not chosen in round {round}"
+            );
+            requests += 1;
+            // A new client each time: a new viewer without a cookie.
+            let r = s
+                .client()
+                .get(format!("{base}/live/cam/src/{requests}.m4s"))
+                .send()
+                .await
+                .expect("answered");
+            assert_eq!(r.status(), 200, "request {requests}");
+            assert_eq!(r.headers()["x-sealcast-node"], "good", "request {requests}");
+        }
+    }
+    lb.stop().await;
+    s.stop.cancel();
+}
