@@ -73,6 +73,12 @@ pub struct EdgeConfig {
     pub load_reports: Option<LoadSampler>,
     /// The HTTP server's connection cap and timeouts.
     pub http_limits: HttpLimits,
+    /// How long a ready node goes on serving once told to shut down, before it stops
+    /// taking connections: it says `draining` (presence, `/readyz`) at once, so that load
+    /// balancers send no new viewers and move its viewers off it on their next request,
+    /// and it is still fed meanwhile. Zero: no drain (a node that is not ready never
+    /// drains).
+    pub drain: Duration,
     /// Revocations (encoded) the node applies before anything arrives over MQTT: those
     /// kept in the key directory, so a revoked key stays revoked when the broker forgot
     /// its retained messages. Each is checked against the root; others are skipped.
@@ -111,7 +117,7 @@ impl EdgeConfig {
     pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(10);
 
     /// A configuration with the defaults for the rest: 16 MiB segments, a hold of one
-    /// target duration, 256 MiB held at most, ready after at most 10 s.
+    /// target duration, 256 MiB held at most, ready after at most 10 s, no drain.
     pub fn new(
         node: NodeConfig,
         trust_root: certs::signing::RootPublicKey,
@@ -133,6 +139,7 @@ impl EdgeConfig {
             direct_url: None,
             ready_timeout: Self::DEFAULT_READY_TIMEOUT,
             http_limits: crate::HttpLimits::default(),
+            drain: Duration::ZERO,
             extra_routes: None,
             load_reports: None,
             revocations: Vec::new(),

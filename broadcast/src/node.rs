@@ -50,6 +50,9 @@ pub struct Node {
     /// Whether a ready edge is more than a segment behind live (`/readyz` says `behind`;
     /// its presence too, and the load balancer gives it no new viewers).
     behind: std::sync::atomic::AtomicBool,
+    /// Whether the node is shutting down and waits for its viewers to move off it
+    /// (`/readyz` says `draining`, so does its presence).
+    draining: AtomicBool,
     /// Writes what is published to disk for VOD, if enabled.
     recorder: Mutex<Option<Recorder>>,
     /// Observer and retention of the recorder, settable before or after it starts.
@@ -113,6 +116,7 @@ impl Node {
             recorder: Mutex::new(None),
             ready: watch::Sender::new(false),
             behind: std::sync::atomic::AtomicBool::new(false),
+            draining: AtomicBool::new(false),
             recording_hooks: Arc::default(),
             audience: Audience::default(),
             library: None,
@@ -150,6 +154,17 @@ impl Node {
     pub(crate) fn set_behind(&self, behind: bool) {
         self.behind
             .store(behind, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether the node is shutting down: it serves what it is asked and is still fed, but
+    /// says it is not ready, so that no new viewer comes (see
+    /// [`EdgeConfig::drain`](crate::EdgeConfig::drain)).
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn start_draining(&self) {
+        self.draining.store(true, Ordering::Relaxed);
     }
 
     /// Also exports `registry` (another role in the same process, such as an ingest) on

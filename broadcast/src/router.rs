@@ -181,17 +181,19 @@ async fn health() -> Response {
 }
 
 /// 200 once the node is ready for viewers (`ready`, or `behind` while it is more than a
-/// segment behind live), 503 before (`joining`; `/healthz` is liveness only).
+/// segment behind live), 503 before (`joining`) and once it shuts down (`draining`;
+/// `/healthz` is liveness only).
 async fn readiness(State(node): State<Arc<Node>>) -> Response {
-    let status = if node.is_ready() {
+    let (ready, body) = match (node.is_ready(), node.is_behind(), node.is_draining()) {
+        (_, _, true) => (false, "draining"),
+        (false, _, _) => (false, "joining"),
+        (true, false, _) => (true, "ready"),
+        (true, true, _) => (true, "behind"),
+    };
+    let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
-    };
-    let body = match (node.is_ready(), node.is_behind()) {
-        (false, _) => "joining",
-        (true, false) => "ready",
-        (true, true) => "behind",
     };
     (status, [(header::CACHE_CONTROL, NO_CACHE)], body).into_response()
 }

@@ -31,6 +31,9 @@ pub enum PresenceState {
     /// Was ready, but is now more than a segment behind live (its pushes lost or late):
     /// keeps serving the viewers it has, and is given new ones only when no node is ready.
     Behind,
+    /// Shutting down (a broadcast node): still fed and serving the requests it gets for a
+    /// short while, so that viewers move off it without an error, but given no viewers.
+    Draining,
     /// Gone (its last will, or a clean shutdown).
     Offline,
 }
@@ -64,7 +67,7 @@ impl Presence {
         }
     }
 
-    /// Whether the node is up (joining or ready).
+    /// Whether the node is up (joining, ready, behind or draining): ingests push to it.
     pub fn is_up(&self) -> bool {
         self.state != PresenceState::Offline
     }

@@ -79,7 +79,8 @@ impl Pool {
     fn change<T>(&self, f: impl FnOnce(&mut Backends) -> T) -> T {
         let mut backends = self.backends.lock();
         let out = f(&mut backends);
-        let eligible = backends.iter().filter(|(_, s)| s.is_eligible()).count();
+        // Draining nodes are left out: they serve only as a last resort.
+        let eligible = backends.iter().filter(|(_, s)| s.is_staying()).count();
         let caught_up = backends.iter().filter(|(_, s)| s.is_caught_up()).count();
         drop(backends);
         self.metrics.set_eligible(eligible, eligible - caught_up);
@@ -88,7 +89,7 @@ impl Pool {
         out
     }
 
-    /// Waits until at least `n` nodes are present, ready and healthy.
+    /// Waits until at least `n` nodes are present, ready, healthy and not draining.
     pub async fn wait_eligible(&self, n: usize) {
         self.wait_eligible_count(|count| count >= n).await;
     }
@@ -99,7 +100,7 @@ impl Pool {
         let _ = eligible.wait_for(|count| f(*count)).await;
     }
 
-    /// How many nodes are present, ready and healthy now.
+    /// How many nodes are present, ready, healthy and not draining now.
     pub fn eligible(&self) -> usize {
         *self.eligible.borrow()
     }
@@ -164,9 +165,14 @@ impl Pool {
             return;
         };
         // A node behind live is still ready: it keeps its viewers, but takes new ones only
-        // when no node is caught up (`selection`).
-        let ready = matches!(presence.state, PresenceState::Ready | PresenceState::Behind);
+        // when no node is caught up; a draining one serves only while no other node may
+        // (`selection`).
+        let ready = matches!(
+            presence.state,
+            PresenceState::Ready | PresenceState::Behind | PresenceState::Draining
+        );
         let behind = presence.state == PresenceState::Behind;
+        let draining = presence.state == PresenceState::Draining;
         let joined = {
             let mut upstreams = self.upstreams.write();
             match upstreams.get_mut(node) {
@@ -195,6 +201,7 @@ impl Pool {
             }
             b.set_ready(node, ready);
             b.set_behind(node, behind);
+            b.set_draining(node, draining);
         });
         if joined {
             tracing::info!(%node, %url, ready, "broadcast node joined");

@@ -324,6 +324,11 @@ pub(crate) struct BroadcastArgs {
     #[arg(long, env = "SEALCAST_READY_TIMEOUT", default_value_t = 10,
         value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub(crate) ready_timeout: u64,
+    /// Seconds a ready node goes on serving once told to stop (SIGTERM, Ctrl-C), saying
+    /// `draining` so that load balancers move its viewers off it first (0: stop at once).
+    #[arg(long, env = "SEALCAST_DRAIN", default_value_t = 3,
+        value_parser = clap::value_parser!(u64).range(0..=300))]
+    pub(crate) drain: u64,
     #[command(flatten)]
     pub(crate) on_play: PlayHookArgs,
 }

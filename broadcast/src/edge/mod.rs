@@ -707,6 +707,9 @@ impl Edge {
 
     /// Where this node stands: joining until ready, then ready or behind.
     pub(crate) fn presence_state(&self) -> PresenceState {
+        if self.node.is_draining() {
+            return PresenceState::Draining;
+        }
         match (self.node.is_ready(), self.node.is_behind()) {
             (false, _) => PresenceState::Joining,
             (true, false) => PresenceState::Ready,

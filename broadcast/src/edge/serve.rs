@@ -42,8 +42,10 @@ impl Edge {
 
 /// Runs `node` as an edge until `shutdown`: HTTP on `listener` (the public routes and the
 /// internal push API), the MQTT side (trust, statements, presence, readiness) and the gate's
-/// timer. On shutdown the node announces itself offline, disconnects from the broker, lets
-/// HTTP requests in flight finish, and joins every task before returning.
+/// timer. On shutdown a ready node first drains for [`EdgeConfig::drain`] (says `draining`,
+/// goes on serving and being fed); then it stops taking connections, lets HTTP requests in
+/// flight finish, announces itself offline, disconnects from the broker, and joins every
+/// task before returning.
 pub async fn run_edge(
     node: Arc<Node>,
     config: EdgeConfig,
@@ -57,11 +59,18 @@ pub async fn run_edge(
             tracing::warn!(node = %node.id(), error = %e, "broadcast edge serving on an unknown address")
         }
     }
-    // Stops the background tasks when the server stops, whatever the reason.
-    let stop = shutdown.child_token();
+    // The HTTP server stops once the drain is over; the background tasks once it has
+    // stopped, whatever the reason: a draining node is still fed.
+    let (http_stop, stop) = (CancellationToken::new(), CancellationToken::new());
     let tasks = TaskTracker::new();
     tasks.spawn(timer(Arc::clone(&edge), stop.clone()));
     tasks.spawn(mqtt::run(Arc::clone(&edge), stop.clone()));
+    tasks.spawn(drain(
+        Arc::clone(&node),
+        edge.config.drain,
+        shutdown,
+        http_stop.clone(),
+    ));
     tasks.close();
 
     let listener = node.audience.counting(listener);
@@ -71,10 +80,11 @@ pub async fn run_edge(
         app,
         edge.config.http_limits,
         Arc::clone(&node),
-        shutdown,
+        http_stop.clone(),
     )
     .await;
     tracing::info!(node = %node.id(), "broadcast edge: HTTP stopped");
+    http_stop.cancel();
     stop.cancel();
     tasks.wait().await;
     tracing::info!(node = %node.id(), "broadcast edge: MQTT and timer stopped");
@@ -83,6 +93,31 @@ pub async fn run_edge(
     let _ = tokio::task::spawn_blocking(move || recording.close_recordings()).await;
     tracing::info!(node = %node.id(), "broadcast edge stopped");
     Ok(())
+}
+
+/// Once `shutdown` comes, drains a ready node for `period` (it says `draining`: the
+/// load balancer gives it no new viewers and moves each of its viewers on their next
+/// request, Kubernetes takes it out of its Service), then stops the HTTP server
+/// (`http_stop`). Returns at once when the server stopped on its own.
+async fn drain(
+    node: Arc<Node>,
+    period: Duration,
+    shutdown: CancellationToken,
+    http_stop: CancellationToken,
+) {
+    tokio::select! {
+        () = shutdown.cancelled() => {}
+        () = http_stop.cancelled() => return,
+    }
+    if node.is_ready() && !period.is_zero() {
+        node.start_draining();
+        tracing::info!(node = %node.id(), ?period, "broadcast edge draining: no new viewers, serving those it has");
+        tokio::select! {
+            () = tokio::time::sleep(period) => {}
+            () = http_stop.cancelled() => return,
+        }
+    }
+    http_stop.cancel();
 }
 
 /// The gate's clock.

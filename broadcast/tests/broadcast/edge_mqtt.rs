@@ -226,6 +226,8 @@ async fn an_edge_over_a_real_broker() {
     config.broker = address.clone();
     config.public_url = base.clone();
     config.ready_timeout = Duration::from_secs(60);
+    // Long enough for the checks made while it drains, well inside `DEADLINE`.
+    config.drain = Duration::from_secs(6);
     let report = LoadReport {
         role: Role::Broadcast,
         at: 1_700_000_000,
@@ -353,8 +355,18 @@ async fn an_edge_over_a_real_broker() {
     assert_eq!(metric(&text, "sealcast_manifests_verified_total"), 2.0);
     assert_eq!(metric(&text, "sealcast_pending_segments"), 0.0);
 
-    // Shutdown: offline presence, server gone.
+    // Shutdown: first a drain, in which the node says so, serves and is still fed.
     shutdown.cancel();
+    presence_of(&verifier, &mut presences, &node_id, PresenceState::Draining).await;
+    let readyz = http.get("/readyz").await;
+    assert_eq!(readyz.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(readyz.text().await.expect("body"), "draining");
+    assert_eq!(http.segment(1).await, segment_bytes(1));
+    publish_statement(&ingest, &cluster, 2).await;
+    assert_eq!(http.push(2).await, reqwest::StatusCode::ACCEPTED);
+    assert_eq!(http.segment(2).await, segment_bytes(2));
+    assert!(!edge.is_finished(), "still draining");
+    // Then the offline presence, and the server is gone.
     tokio::time::timeout(DEADLINE, edge)
         .await
         .expect("run_edge returns after shutdown")

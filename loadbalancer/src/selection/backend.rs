@@ -49,6 +49,9 @@ pub struct BackendState {
     /// Its presence says `behind`: ready, but more than a segment behind live. It keeps its
     /// sticky viewers and is given new ones only when no eligible node is caught up.
     pub behind: bool,
+    /// Its presence says `draining`: it is shutting down and serves only while no other
+    /// node may (its sticky viewers move on their next request, new ones go elsewhere).
+    pub draining: bool,
     /// Requests the proxy currently has open to it.
     pub active: u64,
     /// Its share relative to the others.
@@ -62,6 +65,7 @@ impl BackendState {
             healthy: false,
             ready: false,
             behind: false,
+            draining: false,
             active: 0,
             weight,
         }
@@ -72,20 +76,28 @@ impl BackendState {
         self.healthy && self.ready
     }
 
-    /// Whether the node may be given new viewers while some node is: eligible and caught
-    /// up with live.
-    pub fn is_caught_up(&self) -> bool {
-        self.is_eligible() && !self.behind
+    /// Whether the node keeps the viewers it has: eligible and not draining.
+    pub fn is_staying(&self) -> bool {
+        self.is_eligible() && !self.draining
     }
 
-    /// Which nodes of `states` new viewers may be placed on: the caught-up ones, or every
-    /// eligible node when none is caught up (a node behind live still beats a 503). Both
-    /// placing policies (least-loaded and the hash ring) ask this, so they agree on it.
+    /// Whether the node may be given new viewers while some node is: staying and caught
+    /// up with live.
+    pub fn is_caught_up(&self) -> bool {
+        self.is_staying() && !self.behind
+    }
+
+    /// Which nodes of `states` new viewers may be placed on: the caught-up ones; when none
+    /// is, the staying ones (a node behind live still beats a 503); when none is either,
+    /// every eligible one (a draining node too: it still serves). Both placing policies
+    /// (least-loaded and the hash ring) ask this, so they agree on it.
     pub fn placeable<'a>(
-        mut states: impl Iterator<Item = &'a BackendState>,
+        states: impl Iterator<Item = &'a BackendState> + Clone,
     ) -> fn(&BackendState) -> bool {
-        if states.any(BackendState::is_caught_up) {
+        if states.clone().any(BackendState::is_caught_up) {
             BackendState::is_caught_up
+        } else if states.into_iter().any(BackendState::is_staying) {
+            BackendState::is_staying
         } else {
             BackendState::is_eligible
         }
@@ -118,6 +130,15 @@ mod tests {
         assert!(placeable(&caught_up) && !placeable(&behind));
         let placeable = BackendState::placeable(std::iter::once(&behind));
         assert!(placeable(&behind));
+        // A draining node comes last: after a node behind live, before a 503.
+        let mut draining = caught_up.clone();
+        draining.draining = true;
+        let placeable = BackendState::placeable([behind.clone(), draining.clone()].iter());
+        assert!(placeable(&behind) && !placeable(&draining));
+        let placeable = BackendState::placeable([caught_up.clone(), draining.clone()].iter());
+        assert!(placeable(&caught_up) && !placeable(&draining));
+        let placeable = BackendState::placeable(std::iter::once(&draining));
+        assert!(placeable(&draining));
         assert!(
             !placeable(&BackendState::joined(Weight::ONE)),
             "never an ineligible one"

@@ -172,6 +172,12 @@ impl Backends {
         self.update(node, |state| state.behind = behind)
     }
 
+    /// Records whether the node says it is draining (shutting down). Returns whether it
+    /// is known.
+    pub fn set_draining(&mut self, node: &NodeId, draining: bool) -> bool {
+        self.update(node, |state| state.draining = draining)
+    }
+
     /// Records a health-check result. Returns whether the node is known.
     pub fn set_healthy(&mut self, node: &NodeId, healthy: bool) -> bool {
         self.update(node, |state| state.healthy = healthy)
@@ -217,8 +223,13 @@ impl Backends {
         let route = match self.mode {
             Mode::Cookie => {
                 let nodes = &self.nodes;
-                let eligible =
-                    |node: &NodeId| nodes.get(node).is_some_and(BackendState::is_eligible);
+                // A draining node keeps its viewers only while no other node may.
+                let staying = BackendState::placeable(nodes.values());
+                let eligible = |node: &NodeId| {
+                    nodes
+                        .get(node)
+                        .is_some_and(|s| s.is_eligible() && (!s.draining || staying(s)))
+                };
                 match sticky::check(&self.cookies, request, eligible) {
                     Sticky::Stay(route) => Some(route),
                     Sticky::Place(reason) => self
@@ -252,9 +263,10 @@ impl Backends {
         let Some(state) = self.nodes.get_mut(node) else {
             return false;
         };
-        let was = (state.is_eligible(), state.is_caught_up());
+        let tiers = |s: &BackendState| (s.is_eligible(), s.is_staying(), s.is_caught_up());
+        let was = tiers(state);
         change(state);
-        if (state.is_eligible(), state.is_caught_up()) != was {
+        if tiers(state) != was {
             self.ketama.invalidate();
         }
         true
@@ -414,6 +426,44 @@ mod tests {
             .map(|_| route(b.choose(&request(None, T0))).node)
             .collect();
         assert!(placed.contains(&node(1)), "back in rotation: {placed:?}");
+    }
+
+    #[test]
+    fn a_draining_node_loses_its_viewers_while_another_node_may_take_them() {
+        for mode in [Mode::Cookie, Mode::Hash] {
+            let mut b = cluster(2, mode);
+            b.set_draining(&node(1), true);
+            for i in 0..20u8 {
+                let mut r = request(None, T0);
+                r.client = IpAddr::V4(Ipv4Addr::new(198, 51, 100, i));
+                assert_eq!(b.choose(&r).node(), Some(&node(2)), "{mode:?}");
+            }
+            // Even a node behind live is a better place than a node going away.
+            b.set_behind(&node(2), true);
+            for i in 0..20u8 {
+                let mut r = request(None, T0);
+                r.client = IpAddr::V4(Ipv4Addr::new(198, 51, 100, i));
+                assert_eq!(b.choose(&r).node(), Some(&node(2)), "{mode:?}");
+            }
+            // The last node up serves while it drains rather than a 503.
+            b.set_healthy(&node(2), false);
+            assert_eq!(
+                b.choose(&request(None, T0)).node(),
+                Some(&node(1)),
+                "{mode:?}"
+            );
+        }
+        // A viewer pinned to it moves (a new cookie), unless no other node may take it.
+        let mut b = cluster(2, Mode::Cookie);
+        let pinned = header(&b.cookies().issue(&node(1), at(T0)));
+        b.set_draining(&node(1), true);
+        let r = route(b.choose(&request(Some(&pinned), T0)));
+        assert_eq!(r.node, node(2));
+        assert!(matches!(r.reason, Reason::Moved { .. }), "{:?}", r.reason);
+        assert!(r.set_cookie.is_some());
+        b.set_healthy(&node(2), false);
+        let r = route(b.choose(&request(Some(&pinned), T0)));
+        assert_eq!((r.node, r.reason), (node(1), Reason::StickyHit));
     }
 
     #[test]

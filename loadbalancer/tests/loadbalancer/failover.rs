@@ -92,3 +92,83 @@ async fn a_node_closing_new_connections_unanswered_is_passed_over() {
     lb.stop().await;
     s.stop.cancel();
 }
+
+/// A node that says it is draining (shutting down) gets no new viewers and its viewers
+/// move to another node on their next request; as the last node up it still serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draining_node_hands_its_viewers_over() {
+    let s = setup().await;
+    let (going, staying) = (backend("going").await, backend("staying").await);
+    s.announce("going", PresenceState::Ready, &going, None)
+        .await;
+    let (lb, base) = s.start(Mode::Cookie, false, "lb-draining");
+    eligible(&lb, 1).await;
+    let served_by = |r: reqwest::Response| -> String {
+        assert_eq!(r.status(), 200);
+        r.headers()["x-sealcast-node"]
+            .to_str()
+            .expect("ascii")
+            .to_owned()
+    };
+    // A viewer pinned to the only node: it sends back the cookie it was given (the last).
+    let client = s.client();
+    let mut cookie = String::new();
+    let mut get = async |path: &str| {
+        let mut request = client.get(format!("{base}{path}"));
+        if !cookie.is_empty() {
+            request = request.header("cookie", cookie.clone());
+        }
+        let r = request.send().await.expect("get");
+        if let Some(set) = r.headers().get("set-cookie") {
+            let set = set.to_str().expect("ascii");
+            cookie = set.split(';').next().unwrap_or_default().to_owned();
+        }
+        served_by(r)
+    };
+    assert_eq!(get("/live/cam/src/1.m4s").await, "going");
+    s.announce("staying", PresenceState::Ready, &staying, None)
+        .await;
+    eligible(&lb, 2).await;
+    assert_eq!(
+        get("/live/cam/src/2.m4s").await,
+        "going",
+        "sticky while its node stays"
+    );
+
+    s.announce("going", PresenceState::Draining, &going, None)
+        .await;
+    tokio::time::timeout(DEADLINE, lb.pool().wait_eligible_count(|n| n == 1))
+        .await
+        .expect("the draining node is no longer counted");
+    for path in ["/live/cam/src/3.m4s", "/live/cam/src/4.m4s"] {
+        assert_eq!(get(path).await, "staying", "{path}");
+    }
+    for _ in 0..4 {
+        let r = s
+            .client()
+            .get(format!("{base}/"))
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(served_by(r), "staying", "a new viewer");
+    }
+
+    // The other node gone too: the draining one still serves rather than a 503.
+    s.publish_presence(
+        "staying",
+        &domain::presence::Presence::offline(domain::presence::Role::Broadcast),
+    )
+    .await;
+    tokio::time::timeout(DEADLINE, lb.pool().wait_eligible_count(|n| n == 0))
+        .await
+        .expect("no node staying");
+    let r = s
+        .client()
+        .get(format!("{base}/"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(served_by(r), "going");
+    lb.stop().await;
+    s.stop.cancel();
+}

@@ -45,7 +45,7 @@ pub(crate) struct Setup {
     signer: PresenceSigner,
     verifier: PresenceVerifier,
     _tls: tempfile::TempDir,
-    ca: Vec<u8>,
+    pub(crate) ca: Vec<u8>,
     bus: control::Bus,
     pub(crate) stop: CancellationToken,
     broker: domain::broker::BrokerAddress,
@@ -166,7 +166,7 @@ impl Setup {
     }
 
     /// Publishes `presence` as `node`'s retained presence, signed with the edge key.
-    async fn publish_presence(&self, node: &str, presence: &Presence) {
+    pub(crate) async fn publish_presence(&self, node: &str, presence: &Presence) {
         let node = NodeId::new(node).expect("id");
         let payload = self.signer.sign(&node, presence, now_ms());
         self.publish_raw(&node, payload).await;

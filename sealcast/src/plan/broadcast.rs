@@ -35,6 +35,8 @@ pub(crate) struct BroadcastPlan {
     pub(crate) recordings: PathBuf,
     pub(crate) retention: Option<Duration>,
     pub(crate) ready_timeout: Duration,
+    /// How long a ready node drains before it stops.
+    pub(crate) drain: Duration,
     /// Who may read private streams: the playback key and the `on_play` hook.
     pub(crate) access: broadcast::AccessConfig,
     /// The playback key, for the API's token route.
@@ -91,6 +93,7 @@ impl BroadcastPlan {
                 recordings: recordings?,
                 retention: args.recording_retention.0,
                 ready_timeout: Duration::from_secs(args.ready_timeout),
+                drain: Duration::from_secs(args.drain),
                 playback: verifier.as_ref()?.as_ref().map(|v| v.key().clone()),
                 access: access_config(verifier?, on_play?),
             })

@@ -111,6 +111,7 @@ fn state_name(state: domain::presence::PresenceState) -> &'static str {
         PresenceState::Joining => "joining",
         PresenceState::Ready => "ready",
         PresenceState::Behind => "behind",
+        PresenceState::Draining => "draining",
         PresenceState::Offline => "offline",
     }
 }

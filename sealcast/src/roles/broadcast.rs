@@ -68,6 +68,7 @@ pub(crate) async fn broadcast(
         &node,
     );
     edge.ready_timeout = plan.ready_timeout;
+    edge.drain = plan.drain;
     let tasks = TaskTracker::new();
     {
         // Say so once the node serves the full live window.
