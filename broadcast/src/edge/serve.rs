@@ -109,12 +109,16 @@ async fn drain(
         () = shutdown.cancelled() => {}
         () = http_stop.cancelled() => return,
     }
-    if node.is_ready() && !period.is_zero() {
+    if node.is_ready() {
+        // Said even without a drain period: the presence turns `draining` while the
+        // requests in flight finish, before the `offline` that follows them.
         node.start_draining();
-        tracing::info!(node = %node.id(), ?period, "broadcast edge draining: no new viewers, serving those it has");
-        tokio::select! {
-            () = tokio::time::sleep(period) => {}
-            () = http_stop.cancelled() => return,
+        if !period.is_zero() {
+            tracing::info!(node = %node.id(), ?period, "broadcast edge draining: no new viewers, serving those it has");
+            tokio::select! {
+                () = tokio::time::sleep(period) => {}
+                () = http_stop.cancelled() => return,
+            }
         }
     }
     http_stop.cancel();
