@@ -26,8 +26,18 @@ fn unix_now() -> u64 {
 
 /// The layer: public streams pass, private ones need a token for them.
 pub(crate) async fn guard(State(node): State<Arc<Node>>, request: Request, next: Next) -> Response {
+    guarded(&node, request, |request| next.run(request)).await
+}
+
+/// What [`guard`] does around `inner` (the live tree's fast path calls it directly).
+pub(crate) async fn guarded<F, Fut>(node: &Node, request: Request, inner: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
+    let next = inner;
     let Some(tree) = StreamTree::of(request.uri().path()) else {
-        return next.run(request).await;
+        return next(request).await;
     };
     let stream = tree.stream().clone();
     let (private, resource) = match &tree {
@@ -38,32 +48,32 @@ pub(crate) async fn guard(State(node): State<Arc<Node>>, request: Request, next:
         ),
     };
     if !private {
-        return next.run(request).await;
+        return next(request).await;
     }
     let access = node.access();
     let token = match query_token(request.uri().query()) {
         QueryToken::Present(token) if !token.is_empty() => token.to_owned(),
-        QueryToken::Ambiguous => return refuse(&node, Refused::Token(TokenRefusal::Malformed)),
-        _ => return refuse(&node, Refused::Missing),
+        QueryToken::Ambiguous => return refuse(node, Refused::Token(TokenRefusal::Malformed)),
+        _ => return refuse(node, Refused::Missing),
     };
     let Some(verifier) = &access.config.verifier else {
-        return refuse(&node, Refused::Missing);
+        return refuse(node, Refused::Missing);
     };
     let now = unix_now();
     let claims = match verifier.check(&token, now) {
         Ok(claims) => claims,
-        Err(why) => return refuse(&node, Refused::Token(why)),
+        Err(why) => return refuse(node, Refused::Token(why)),
     };
     let Some(client) = access.client(&request) else {
-        return refuse(&node, Refused::Access(AccessRefusal::WrongAddress));
+        return refuse(node, Refused::Access(AccessRefusal::WrongAddress));
     };
     if let Err(why) = claims.grants(&stream, client, resource) {
-        return refuse(&node, Refused::Access(why));
+        return refuse(node, Refused::Access(why));
     }
     if !access.hook_allows(&token, &claims, client, now).await {
-        return refuse(&node, Refused::Hook);
+        return refuse(node, Refused::Hook);
     }
-    let response = next.run(request).await;
+    let response = next(request).await;
     private_response(access, response, &token).await
 }
 

@@ -40,7 +40,6 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use axum::Router;
 use bytes::Bytes;
 use control::accept::{Accept, AcceptLoop, Handler};
 use http_body::Frame;
@@ -52,6 +51,7 @@ use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
 use crate::audience::{Counted, CountingListener, Peer};
+use crate::router::NodeRoutes;
 use crate::{HttpLimits, Node};
 
 /// The client preface of HTTP/2 (RFC 9113 section 3.4): `PRI ` is no HTTP/1.1 method.
@@ -59,7 +59,7 @@ const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// What every connection of one server shares.
 struct Server {
-    app: Router,
+    routes: NodeRoutes,
     node: Arc<Node>,
     limits: HttpLimits,
     h1: http1::Builder,
@@ -67,11 +67,11 @@ struct Server {
     shutdown: CancellationToken,
 }
 
-/// Serves `app` on `listener` with `limits` until `shutdown`; then stops accepting and
+/// Serves `routes` on `listener` with `limits` until `shutdown`; then stops accepting and
 /// waits for the connections in flight to finish their requests.
 pub(crate) async fn serve(
     listener: CountingListener,
-    app: Router,
+    routes: NodeRoutes,
     limits: HttpLimits,
     node: Arc<Node>,
     shutdown: CancellationToken,
@@ -82,7 +82,7 @@ pub(crate) async fn serve(
     let mut h2 = http2::Builder::new(TokioExecutor::new());
     h2.timer(TokioTimer::new());
     let server = Arc::new(Server {
-        app,
+        routes,
         node,
         limits,
         h1,
@@ -168,7 +168,7 @@ fn connection(server: Arc<Server>, mut io: Conn, peer: Peer) -> impl Future<Outp
 
 /// Serves an HTTP/2 connection to its end.
 async fn serve_h2(server: &Server, io: Conn, peer: Peer) {
-    let service = NodeService::new(&server.app, peer, None);
+    let service = NodeService::new(server, peer, None);
     let conn = server.h2.serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
     let result = tokio::select! {
@@ -188,7 +188,7 @@ async fn serve_h2(server: &Server, io: Conn, peer: Peer) {
 
 /// Serves HTTP/1.1 requests on `io` until it parks (then hands the socket back) or ends.
 async fn serve_h1(server: &Server, io: Conn, peer: Peer) -> Option<Conn> {
-    let service = NodeService::new(&server.app, peer, Some(Arc::clone(&io.in_flight)));
+    let service = NodeService::new(server, peer, Some(Arc::clone(&io.in_flight)));
     let mut conn = server.h1.serve_connection(TokioIo::new(io), service);
     let result = tokio::select! {
         result = std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)) => result,
@@ -234,18 +234,18 @@ fn closed(server: &Server, peer: Peer, e: &hyper::Error) {
     tracing::debug!(peer = %peer.0, error = %e, reason, "HTTP connection closed");
 }
 
-/// The router as a hyper service for one connection: each request carries the peer's
-/// address, and (HTTP/1.1) counts as in flight until its response body is dropped.
+/// The node's routes as a hyper service for one connection: each request carries the
+/// peer's address, and (HTTP/1.1) counts as in flight until its response body is dropped.
 struct NodeService {
-    app: Router,
+    routes: NodeRoutes,
     peer: Peer,
     in_flight: Option<Arc<AtomicUsize>>,
 }
 
 impl NodeService {
-    fn new(app: &Router, peer: Peer, in_flight: Option<Arc<AtomicUsize>>) -> Self {
+    fn new(server: &Server, peer: Peer, in_flight: Option<Arc<AtomicUsize>>) -> Self {
         NodeService {
-            app: app.clone(),
+            routes: server.routes.clone(),
             peer,
             in_flight,
         }
@@ -267,9 +267,9 @@ impl hyper::service::Service<http::Request<Incoming>> for NodeService {
             .in_flight
             .as_ref()
             .map(|n| InFlight::start(Arc::clone(n)));
-        let app = self.app.clone();
+        let routes = self.routes.clone();
         Box::pin(async move {
-            let response = tower::ServiceExt::oneshot(app, request).await?;
+            let response = routes.answer(request).await;
             Ok(match guard {
                 Some(guard) => response.map(|body| {
                     Body::new(Tracked {

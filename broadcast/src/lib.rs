@@ -49,9 +49,11 @@
 //!   a playlist's URIs carry it on ([`AccessConfig`]: the key, the `on_play` hook).
 //! - `router`: the public routes (live, VOD, API, pages) and the layers every response
 //!   passes (`x-sealcast-node`, CORS, request metrics), which [`Edge::router`] serves with
-//!   the push API beside them; every segment carries [`VERIFIED_HEADER`]. A node is served
-//!   only as an edge ([`run_edge`], or [`Edge::router`] without a socket), tests included,
-//!   so what tests drive is what production runs.
+//!   the push API beside them; every segment carries [`VERIFIED_HEADER`]. [`NodeRoutes`]
+//!   ([`Edge::service`]) is what a node serves: a `GET` of the live tree straight to its
+//!   handler through the same layers, without the router's per-request machinery. A
+//!   node is served only as an edge ([`run_edge`], or [`Edge::service`] without a
+//!   socket), tests included, so what tests drive is what production runs.
 //! - `error`: [`BroadcastError`], the crate's one error type, and its mapping to HTTP
 //!   responses.
 #![forbid(unsafe_code)]
@@ -81,5 +83,5 @@ pub use error::BroadcastError;
 pub use node::{Node, NodeLoad};
 pub use recording::{RecordingInfo, RecordingObserver};
 pub use respond::VERIFIED_HEADER;
-pub use router::NODE_HEADER;
+pub use router::{NodeRoutes, NODE_HEADER};
 pub use view::{RenditionSummary, StreamSummary};

@@ -75,6 +75,93 @@ pub(crate) fn router(node: Arc<Node>, extra: Router) -> Router {
     app.layer(middleware::from_fn_with_state(node, every_response))
 }
 
+/// A node's routes as one service, the way its HTTP server answers with them: a `GET`
+/// under `/live/` straight to the live tree (through the same layers, without the
+/// router's per-request machinery), everything else through the router. What [`crate::Edge::service`] gives, so that tests drive what production
+/// serves.
+#[derive(Clone)]
+pub struct NodeRoutes {
+    app: Router,
+    node: Arc<Node>,
+}
+
+impl std::fmt::Debug for NodeRoutes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeRoutes")
+            .field("node", &self.node.id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl NodeRoutes {
+    pub(crate) fn new(app: Router, node: Arc<Node>) -> Self {
+        NodeRoutes { app, node }
+    }
+
+    /// The answer to `request`.
+    pub(crate) async fn answer(self, request: Request) -> Response {
+        if takes_live_direct(&request) {
+            return live_direct(self.node, request).await;
+        }
+        match tower::ServiceExt::oneshot(self.app, request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        }
+    }
+}
+
+impl tower::Service<Request> for NodeRoutes {
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<Response, Self::Error>> + Send>>;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let routes = self.clone();
+        Box::pin(async move { Ok(routes.answer(request).await) })
+    }
+}
+
+/// The live tree without the router, for a `GET` under `/live/` ([`takes_live_direct`]):
+/// the same steps the router takes it through (what every response gets, the private
+/// streams' guard, [`crate::live_tree::live`]), without the route lookup, the path
+/// parameters and the boxed future of each layer, which cost an LL-HLS request more than
+/// its answer (bench/llhls-node-notes.md).
+async fn live_direct(node: Arc<Node>, request: Request) -> Response {
+    let node = &node;
+    let mut response = with_every_response(node, request, |request| {
+        crate::access_guard::guarded(node, request, |request| async move {
+            crate::live_tree::live(State(Arc::clone(node)), request)
+                .await
+                .into_response()
+        })
+    })
+    .await;
+    // As the router's routes do last: the length of a body whose size is known.
+    let exact = axum::body::HttpBody::size_hint(response.body()).exact();
+    if let Some(length) = exact.filter(|_| !response.headers().contains_key(header::CONTENT_LENGTH))
+    {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    }
+    response
+}
+
+/// Whether a request goes to [`live_direct`]: a `GET` of a path under `/live/`, which
+/// the router would send to the live tree with the same layers. (`HEAD` stays with the
+/// router, which answers it without the body.)
+fn takes_live_direct<B>(request: &http::Request<B>) -> bool {
+    request.method() == Method::GET && request.uri().path().starts_with("/live/")
+}
+
 /// A file of a finished recording, read from disk off the executor. Playlists are cached
 /// a minute (they no longer change, but a recording can be deleted), segments forever (the
 /// bytes that were served live, under the same `ETag`), and each file's signed statement
@@ -234,9 +321,18 @@ const PREFLIGHT_MAX_AGE: HeaderValue = HeaderValue::from_static("86400");
 /// label comes from the URL layout, never from the raw path, so junk requests cannot grow
 /// the label set. CORS preflights are answered here.
 async fn every_response(State(node): State<Arc<Node>>, request: Request, next: Next) -> Response {
+    with_every_response(&node, request, |request| next.run(request)).await
+}
+
+/// What [`every_response`] does around `inner`.
+async fn with_every_response<F, Fut>(node: &Node, request: Request, inner: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
     let route = route_label(request.uri().path());
     if route == "master" || route == "media" {
-        note_viewer(&node, &request);
+        note_viewer(node, &request);
     }
     let preflight = request.method() == Method::OPTIONS
         && request.headers().contains_key(header::ORIGIN)
@@ -251,7 +347,7 @@ async fn every_response(State(node): State<Arc<Node>>, request: Request, next: N
         h.insert(header::ACCESS_CONTROL_MAX_AGE, PREFLIGHT_MAX_AGE);
         r
     } else {
-        next.run(request).await
+        inner(request).await
     };
     let h = response.headers_mut();
     h.insert(NODE_HEADER, node.id_header().clone());

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::{intake, mqtt, trust_material, Edge};
+use crate::router::NodeRoutes;
 use crate::{BroadcastError, EdgeConfig, Node};
 
 /// How often the gate's timer runs: held segments become gaps at most this late.
@@ -31,6 +32,13 @@ impl Edge {
             extra = extra.merge(more.clone());
         }
         crate::router::router(Arc::clone(&self.node), extra)
+    }
+
+    /// What [`run_edge`] serves: [`Edge::router`], with a `GET` of the live tree answered
+    /// without it (the same layers and handler, less per request). Drive this, not the
+    /// router, to test what a node serves.
+    pub fn service(self: &Arc<Self>) -> NodeRoutes {
+        NodeRoutes::new(self.router(), Arc::clone(&self.node))
     }
 
     /// Handles one message from the broker (what [`run_edge`]'s MQTT side does for every
@@ -74,10 +82,10 @@ pub async fn run_edge(
     tasks.close();
 
     let listener = node.audience.counting(listener);
-    let app = edge.router();
+    let routes = edge.service();
     crate::http::serve(
         listener,
-        app,
+        routes,
         edge.config.http_limits,
         Arc::clone(&node),
         http_stop.clone(),

@@ -115,7 +115,7 @@ async fn a_blocking_reload_is_kept_six_part_targets_under_its_url() {
         );
     }
     let held = tokio::spawn(
-        edge.router()
+        edge.service()
             .oneshot(get(&format!("{MEDIA}?_HLS_msn=1&_HLS_part=1"))),
     );
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -138,7 +138,7 @@ async fn a_part_that_will_never_exist_is_cached_briefly_one_that_may_come_is_not
     for index in 0..3 {
         publish_part(&edge, &cluster, "720p", 1, index).await;
     }
-    let held = tokio::spawn(edge.router().oneshot(get("/live/demo/720p/1.3.m4s")));
+    let held = tokio::spawn(edge.service().oneshot(get("/live/demo/720p/1.3.m4s")));
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(!held.is_finished(), "the hinted part was not held");
     publish_segment(&edge, &cluster, "720p", 1).await;
@@ -156,7 +156,7 @@ async fn a_part_that_will_never_exist_is_cached_briefly_one_that_may_come_is_not
     // A part past the hint, up to the end of the segment after the hinted one's: another
     // edge may have it already (its playlist is a part or two ahead), and this one a
     // moment later; held like the hinted one.
-    let ahead = tokio::spawn(edge.router().oneshot(get("/live/demo/720p/2.2.m4s")));
+    let ahead = tokio::spawn(edge.service().oneshot(get("/live/demo/720p/2.2.m4s")));
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(
         !ahead.is_finished(),

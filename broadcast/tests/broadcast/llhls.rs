@@ -237,7 +237,7 @@ async fn the_ll_playlist_lists_parts_with_every_ll_tag_and_parses() {
 async fn a_blocking_request_for_the_next_part_is_held_and_answered_promptly() {
     let (edge, cluster) = edge().await;
     publish_part(&edge, &cluster, "720p", 1, 0).await;
-    let router = edge.router();
+    let router = edge.service();
     let mut held = tokio::spawn(router.oneshot(get(&format!("{MEDIA}?_HLS_msn=1&_HLS_part=1"))));
     // Still held a while later: part 1.1 does not exist yet.
     assert!(
@@ -281,7 +281,7 @@ async fn a_blocking_request_gives_up_after_three_target_durations() {
 async fn a_preload_hinted_part_is_served_once_published() {
     let (edge, cluster) = edge().await;
     publish_part(&edge, &cluster, "720p", 1, 0).await;
-    let router = edge.router();
+    let router = edge.service();
     let mut held = tokio::spawn(router.oneshot(get("/live/demo/720p/1.1.m4s")));
     assert!(
         tokio::time::timeout(Duration::from_millis(200), &mut held)

@@ -5,6 +5,7 @@
 //!   `tower::ServiceExt::oneshot` with real keys and certificates;
 //! - `cache_headers`: what every answer tells a shared cache in front, per kind of
 //!   resource (docs/architecture.md, Caching);
+//! - `direct`: the live tree's direct path answers as the router does;
 //! - `edge_mqtt`: `run_edge` against the embedded MQTT broker and real sockets;
 //! - `llhls`: LL-HLS on CMAF through an edge: parts pushed and signed like segments;
 //! - `router`: the public routes through `oneshot`;
@@ -17,6 +18,7 @@
 //!   keys, signed statements and pushes.
 
 mod cache_headers;
+mod direct;
 mod edge_mqtt;
 mod intake;
 mod llhls;

@@ -21,7 +21,7 @@ async fn serve_node() -> String {
         crate::support::edge::edge_config(&cluster, crate::support::node_config()),
     )
     .expect("an edge");
-    let app = Router::new().fallback_service(edge.router().into_service::<axum::body::Body>());
+    let app = Router::new().fallback_service(edge.service());
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let origin = format!("http://{}", listener.local_addr().expect("address"));
     tokio::spawn(async move { axum::serve(listener, app).await });

@@ -828,7 +828,7 @@ async fn serve(
     for (path, bytes) in files {
         app = app.route(&path, get(octets(bytes)));
     }
-    let app = app.fallback_service(edge.router().into_service::<axum::body::Body>());
+    let app = app.fallback_service(edge.service());
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let origin = format!("http://{}", listener.local_addr().expect("address"));
     tokio::spawn(async move { axum::serve(listener, app).await });

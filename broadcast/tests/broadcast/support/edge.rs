@@ -236,7 +236,7 @@ pub fn start_events(renditions: &[(&str, u32)]) -> Vec<ControlEvent> {
 }
 
 pub async fn call(edge: &Arc<Edge>, request: Request<Body>) -> Response<Body> {
-    edge.router().oneshot(request).await.expect("infallible")
+    edge.service().oneshot(request).await.expect("infallible")
 }
 
 /// One line of `/metrics` with this prefix, parsed as its value (0 if absent).

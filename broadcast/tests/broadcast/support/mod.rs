@@ -106,12 +106,12 @@ pub fn get(uri: &str) -> Request<Body> {
 }
 
 /// `request` answered by `node` as production serves it: as an edge
-/// ([`broadcast::Edge::router`]) of a cluster of its own.
+/// ([`broadcast::Edge::service`]) of a cluster of its own.
 pub async fn send(node: &Arc<Node>, request: Request<Body>) -> Response<Body> {
     let cluster = edge::Cluster::new(certs::signing::SignatureAlgorithm::Ed25519);
     let config = edge::edge_config(&cluster, node_config());
     let edge = broadcast::Edge::new(Arc::clone(node), config).expect("an edge");
-    edge.router().oneshot(request).await.expect("infallible")
+    edge.service().oneshot(request).await.expect("infallible")
 }
 
 pub async fn body(response: Response<Body>) -> Bytes {
