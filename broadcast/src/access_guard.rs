@@ -29,13 +29,12 @@ pub(crate) async fn guard(State(node): State<Arc<Node>>, request: Request, next:
     guarded(&node, request, |request| next.run(request)).await
 }
 
-/// What [`guard`] does around `inner` (the live tree's fast path calls it directly).
-pub(crate) async fn guarded<F, Fut>(node: &Node, request: Request, inner: F) -> Response
+/// What [`guard`] does around `next` (the live tree's direct path calls it as is).
+pub(crate) async fn guarded<F, Fut>(node: &Node, request: Request, next: F) -> Response
 where
     F: FnOnce(Request) -> Fut,
     Fut: std::future::Future<Output = Response>,
 {
-    let next = inner;
     let Some(tree) = StreamTree::of(request.uri().path()) else {
         return next(request).await;
     };

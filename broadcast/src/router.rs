@@ -77,8 +77,8 @@ pub(crate) fn router(node: Arc<Node>, extra: Router) -> Router {
 
 /// A node's routes as one service, the way its HTTP server answers with them: a `GET`
 /// under `/live/` straight to the live tree (through the same layers, without the
-/// router's per-request machinery), everything else through the router. What [`crate::Edge::service`] gives, so that tests drive what production
-/// serves.
+/// router's per-request machinery), everything else through the router. What
+/// [`crate::Edge::service`] gives, so that tests drive what production serves.
 #[derive(Clone)]
 pub struct NodeRoutes {
     app: Router,

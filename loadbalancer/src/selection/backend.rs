@@ -92,11 +92,11 @@ impl BackendState {
     /// every eligible one (a draining node too: it still serves). Both placing policies
     /// (least-loaded and the hash ring) ask this, so they agree on it.
     pub fn placeable<'a>(
-        states: impl Iterator<Item = &'a BackendState> + Clone,
+        mut states: impl Iterator<Item = &'a BackendState> + Clone,
     ) -> fn(&BackendState) -> bool {
         if states.clone().any(BackendState::is_caught_up) {
             BackendState::is_caught_up
-        } else if states.into_iter().any(BackendState::is_staying) {
+        } else if states.any(BackendState::is_staying) {
             BackendState::is_staying
         } else {
             BackendState::is_eligible

@@ -223,12 +223,13 @@ impl Backends {
         let route = match self.mode {
             Mode::Cookie => {
                 let nodes = &self.nodes;
-                // A draining node keeps its viewers only while no other node may.
-                let staying = BackendState::placeable(nodes.values());
+                // A draining node keeps its viewers only while no other node may (asked
+                // only then: the other nodes are looked at for a draining one's viewers).
                 let eligible = |node: &NodeId| {
-                    nodes
-                        .get(node)
-                        .is_some_and(|s| s.is_eligible() && (!s.draining || staying(s)))
+                    nodes.get(node).is_some_and(|s| {
+                        s.is_eligible()
+                            && (!s.draining || BackendState::placeable(nodes.values())(s))
+                    })
                 };
                 match sticky::check(&self.cookies, request, eligible) {
                     Sticky::Stay(route) => Some(route),
