@@ -410,6 +410,18 @@ for system, xs in per.items():
     out["systems"][system] = {"capacity": spread([x["capacity"] for x in xs]),
                               "exact_runs": sum(1 for x in xs if x["exact"]),
                               "runs": [{k: v for k, v in x.items() if k != "ramp"} for x in xs]}
+def equal_audience(ours, theirs):
+    """Per CPU-second, ours over the peer's, at the largest step both ramps of a run passed."""
+    def passed(x):
+        return {s["viewers"]: s["cpu"]["watched"] for s in x["ramp"]["steps"]
+                if s["passed"] and (s["cpu"]["watched"] or 0) > 0}
+    a, b = passed(ours), passed(theirs)
+    common = sorted(set(a) & set(b))
+    if not common:
+        return None
+    v = common[-1]
+    return {"viewers": v, "ratio": b[v] / a[v]}
+
 P = {x["run"]: x for x in per.get(peer, [])}
 for ours in (s for s in systems if s != peer):
     O = {x["run"]: x for x in per.get(ours, [])}
@@ -420,8 +432,13 @@ for ours in (s for s in systems if s != peer):
                for r in sorted(set(O) & set(P))
                if "at_capacity" in O[r] and "at_capacity" in P[r]
                and O[r]["at_capacity"]["viewers_per_cpu"] and P[r]["at_capacity"]["viewers_per_cpu"]]
+    # The same per run at the largest audience both ramps passed: like for like, where the
+    # ratio above also compares a ramp that went further (its fixed costs shared by more viewers).
+    at_equal = [x for x in (equal_audience(O[r], P[r]) for r in sorted(set(O) & set(P))) if x]
     out["pairs"][f"{ours}/{peer}"] = {"ratio_viewers": spread([O[r]["capacity"] / P[r]["capacity"] for r in both]),
-                                      "ratio_viewers_per_cpu": spread(per_cpu), "runs_with_both_exact": len(both)}
+                                      "ratio_viewers_per_cpu": spread(per_cpu), "runs_with_both_exact": len(both),
+                                      "ratio_per_cpu_at_equal_audience": spread([x["ratio"] for x in at_equal]),
+                                      "equal_audiences": [x["viewers"] for x in at_equal]}
 pe = [P[r] for r in sorted(P)]
 out["noise_floor_peer_aa"] = spread([pe[i]["capacity"] / pe[i + 1]["capacity"] for i in range(len(pe) - 1)
                                      if pe[i]["exact"] and pe[i + 1]["exact"] and pe[i + 1]["capacity"]])
@@ -491,8 +508,12 @@ for s in systems:
     lines.append(f"| {names[s]} | {count(s)} | {ratio} | {med(s, 'viewers_per_cpu', '{:,.0f}')} | {timing} | {rps(s)} |")
 per_cpu = "; ".join(f"{names[s]} {rng(p['ratio_viewers_per_cpu'])}" for s in systems
                     for p in [out["pairs"].get(f"{s}/{peer}")] if p)
+at_equal = "; ".join(f"{names[s]} {rng(p['ratio_per_cpu_at_equal_audience'])} at "
+                    + ", ".join(f"{v:,}" for v in p["equal_audiences"]) + " viewers"
+                    for s in systems for p in [out["pairs"].get(f"{s}/{peer}")] if p)
 lines += ["", f"Viewers per server CPU-second relative to the peer, per run at each ramp's last passed step (median, min–max): "
-          f"{per_cpu or '-'}; the peer against itself in consecutive runs (A/A): {rng(out['noise_floor_peer_aa_per_cpu'])} "
+          f"{per_cpu or '-'}; at the largest audience both ramps of a run passed (like for like: "
+          f"{at_equal or '-'}); the peer against itself in consecutive runs (A/A): {rng(out['noise_floor_peer_aa_per_cpu'])} "
           f"per CPU-second, {rng(out['noise_floor_peer_aa'])} in exact counts."]
 counts = [(s, x["node_counted"]) for s in systems for x in per.get(s, []) if "node_counted" in x]
 if counts:
