@@ -137,13 +137,19 @@ EOF
 # As deploy/docker/varnish does (HTTP/2 on, 256 MB of objects), with room for this many
 # viewers: a worker thread per HTTP/2 session, long idle connections, a deep backlog. Its
 # shared memory log and compiled VCL in the work directory; no jail (a benchmark's own
-# process).
-bench_start varnish 0 "$VARNISHD" -F -j none -n "$WORK/varnish" -a "127.0.0.1:$VARNISH_PORT" \
-  -f "$PWD/deploy/varnish/sealcast.vcl" -p "vcl_path=$WORK/vcl:$PWD/deploy/varnish" \
-  -s malloc,256m -p feature=+http2 -p timeout_idle=60 -p listen_depth=4096 \
-  -p thread_pools=2 -p thread_pool_min=200 -p "thread_pool_max=$((VARNISH_THREADS / 2))"
-VARNISH_PID=$LAST_PID
-VARNISH_URL="http://127.0.0.1:$VARNISH_PORT"
+# process). Started afresh on a new port before every audience (varnish_restart): the
+# threads of 10,000 HTTP/2 sessions keep about 2 MB of memory each after their viewers
+# left (20 GB of the machine's 24), and the next audience would be measured on a machine
+# short of memory.
+varnish_start() {
+  bench_start varnish 0 "$VARNISHD" -F -j none -n "$WORK/varnish" -a "127.0.0.1:$VARNISH_PORT" \
+    -f "$PWD/deploy/varnish/sealcast.vcl" -p "vcl_path=$WORK/vcl:$PWD/deploy/varnish" \
+    -s malloc,256m -p feature=+http2 -p timeout_idle=60 -p listen_depth=4096 \
+    -p thread_pools=2 -p thread_pool_min=200 -p "thread_pool_max=$((VARNISH_THREADS / 2))"
+  VARNISH_PID=$LAST_PID
+  VARNISH_URL="http://127.0.0.1:$VARNISH_PORT"
+}
+varnish_start
 # Varnish's manager and its child (the cache): the CPU of both is the cache's.
 varnish_pids() { echo "$VARNISH_PID $(pgrep -P "$VARNISH_PID" | tr '\n' ' ')"; }
 
@@ -153,6 +159,21 @@ echo "llhls-cdn: waiting for the stream through the load balancer and Varnish" >
 bench_wait_for 60 listed "$NODE_URL$PLAYLIST" || { alive "$SOURCE_PID" "sealcast source"; die "the node did not list 3 segments with parts in 60 s"; }
 bench_wait_for 30 listed --cacert "$CA" "$LB_URL$PLAYLIST" || { alive "$LB_PID" "sealcast lb"; die "the load balancer did not answer in 30 s"; }
 bench_wait_for 20 listed "$VARNISH_URL$PLAYLIST" || { alive "$VARNISH_PID" Varnish; die "Varnish did not answer in 20 s"; }
+# Before each audience: a fresh Varnish, once the stream is listed again at the node, the
+# load balancer and the new Varnish (after an audience the machine could not serve, the
+# node may have fallen behind its ingest and the load balancer may have taken it out of
+# rotation for a while); how long that took, when it took a while.
+varnish_restart() {
+  local t0=$SECONDS
+  kill "$VARNISH_PID" 2> /dev/null || true
+  wait "$VARNISH_PID" 2> /dev/null || true
+  VARNISH_PORT="$(free_port)"
+  varnish_start
+  bench_wait_for 120 listed "$NODE_URL$PLAYLIST" || die "the node did not list 3 segments with parts again in 120 s"
+  bench_wait_for 60 listed --cacert "$CA" "$LB_URL$PLAYLIST" || die "the load balancer did not answer again in 60 s"
+  bench_wait_for 20 listed "$VARNISH_URL$PLAYLIST" || { alive "$VARNISH_PID" Varnish; die "Varnish did not answer in 20 s after a restart"; }
+  [ $((SECONDS - t0)) -lt 5 ] || echo "llhls-cdn: the stream was listed again after $((SECONDS - t0)) s" >&2
+}
 cache_status="$(curl -s -o /dev/null -D - "$VARNISH_URL$MASTER" | tr -d '\r' | awk -F': ' 'tolower($1) == "x-sealcast-cache" { print $2 }')"
 [ -n "$cache_status" ] || die "Varnish answered without x-sealcast-cache: not deploy/varnish/sealcast.vcl?"
 echo "llhls-cdn: live; Varnish $VARNISH_URL in front of $LB_URL (origin listener :$ORIGIN_PORT)" >&2
@@ -200,6 +221,8 @@ run() {
   esac
   for p in "$NODE_PID" "$LB_PID" "$VARNISH_PID" "$SOURCE_PID"; do alive "$p" "a server (pid $p)"; done
   echo "llhls-cdn: run $run/$RUNS $system" >&2
+  varnish_restart
+  case "$system" in cdn-*) url="$VARNISH_URL" ;; esac
   python3 "$WORK/sample.py" "$NODE_URL" "$WORK/varnish" "$base.samples" 2>> "$WORK/sample.err" &
   local spid=$!
   PIDS+=("$spid")
@@ -253,7 +276,7 @@ LAG_LIMIT_MS="$LAG_LIMIT_MS" GEN_BUSY="$GEN_BUSY" ELAPSED="$ELAPSED" CORES="$(np
 VARNISH_VERSION="$("$VARNISHD" -V 2>&1 | head -1)" SYSTEMS="${SYSTEMS[*]}" \
 python3 - "$WORK/runs" "$RESULTS" "$DOCS" <<'PY'
 import datetime, glob, json, os, re, statistics, sys
-sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import put
+sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import put, notes
 runs_dir, results, docs = sys.argv[1:4]
 E = os.environ
 runs, step, join = int(E["RUNS"]), float(E["STEP_SECS"]), float(E["JOIN_SECS"])
@@ -350,7 +373,8 @@ lines += ["", f"The latency the cache adds (latency behind the edge p50 through 
           f"{lag_limit:.0f} ms late at p99 or core 1 was ≥ {gen_busy:.0%} busy: then the audience the cache served was smaller "
           "than the one asked for, and the row says so. Goal (issue 33): origin load independent of audience size behind a "
           "cache. Run it with `bench/llhls-cdn.sh [RUNS]` (default 5; settings by environment, see the script); raw numbers "
-          f"in `bench/results/llhls-cdn.json`. This run took {out['elapsed_secs'] // 60} min.", ""]
+          f"in `bench/results/llhls-cdn.json`. This run took {out['elapsed_secs'] // 60} min."]
+lines += [*notes("bench/llhls-cdn-notes.md"), ""]
 section = "\n".join(lines)
 if docs:
     put(section, E["HEADING"], docs, after="## LL-HLS viewers through the load balancer")
