@@ -156,22 +156,25 @@ varnish_pids() { echo "$VARNISH_PID $(pgrep -P "$VARNISH_PID" | tr '\n' ' ')"; }
 # Three segments and their parts listed, through the cache: a window to join.
 listed() { curl -sf --max-time 2 "$@" | python3 -c 'import sys; t = sys.stdin.read(); sys.exit(0 if t.count("#EXTINF") >= 3 and "#EXT-X-PART:" in t else 1)'; }
 echo "llhls-cdn: waiting for the stream through the load balancer and Varnish" >&2
-bench_wait_for 60 listed "$NODE_URL$PLAYLIST" || { alive "$SOURCE_PID" "sealcast source"; die "the node did not list 3 segments with parts in 60 s"; }
-bench_wait_for 30 listed --cacert "$CA" "$LB_URL$PLAYLIST" || { alive "$LB_PID" "sealcast lb"; die "the load balancer did not answer in 30 s"; }
-bench_wait_for 20 listed "$VARNISH_URL$PLAYLIST" || { alive "$VARNISH_PID" Varnish; die "Varnish did not answer in 20 s"; }
-# Before each audience: a fresh Varnish, once the stream is listed again at the node, the
-# load balancer and the new Varnish (after an audience the machine could not serve, the
-# node may have fallen behind its ingest and the load balancer may have taken it out of
-# rotation for a while); how long that took, when it took a while.
+# stream_listed NODE_SECS: the stream listed at the node (within NODE_SECS), then through
+# the load balancer and through Varnish.
+stream_listed() {
+  bench_wait_for "$1" listed "$NODE_URL$PLAYLIST" || { alive "$SOURCE_PID" "sealcast source"; die "the node did not list 3 segments with parts in $1 s"; }
+  bench_wait_for 60 listed --cacert "$CA" "$LB_URL$PLAYLIST" || { alive "$LB_PID" "sealcast lb"; die "the load balancer did not answer in 60 s"; }
+  bench_wait_for 20 listed "$VARNISH_URL$PLAYLIST" || { alive "$VARNISH_PID" Varnish; die "Varnish did not answer in 20 s"; }
+}
+stream_listed 60
+# Before each audience: a fresh Varnish, once the stream is listed again (after an audience
+# the machine could not serve, the node may have fallen behind its ingest and the load
+# balancer may have taken it out of rotation for a while); how long that took, when it took
+# a while.
 varnish_restart() {
   local t0=$SECONDS
   kill "$VARNISH_PID" 2> /dev/null || true
   wait "$VARNISH_PID" 2> /dev/null || true
   VARNISH_PORT="$(free_port)"
   varnish_start
-  bench_wait_for 120 listed "$NODE_URL$PLAYLIST" || die "the node did not list 3 segments with parts again in 120 s"
-  bench_wait_for 60 listed --cacert "$CA" "$LB_URL$PLAYLIST" || die "the load balancer did not answer again in 60 s"
-  bench_wait_for 20 listed "$VARNISH_URL$PLAYLIST" || { alive "$VARNISH_PID" Varnish; die "Varnish did not answer in 20 s after a restart"; }
+  stream_listed 120
   [ $((SECONDS - t0)) -lt 5 ] || echo "llhls-cdn: the stream was listed again after $((SECONDS - t0)) s" >&2
 }
 cache_status="$(curl -s -o /dev/null -D - "$VARNISH_URL$MASTER" | tr -d '\r' | awk -F': ' 'tolower($1) == "x-sealcast-cache" { print $2 }')"
@@ -215,14 +218,13 @@ PY
 run() {
   local system="$1" run="$2" url args=() base="$WORK/runs/$1-$2"
   local n="${system#*-}"
+  for p in "$NODE_PID" "$LB_PID" "$VARNISH_PID" "$SOURCE_PID"; do alive "$p" "a server (pid $p)"; done
+  echo "llhls-cdn: run $run/$RUNS $system" >&2
+  varnish_restart
   case "$system" in
     lb-*) url="$LB_URL"; args=(--ca "$CA") ;;
     cdn-*) url="$VARNISH_URL"; args=(--h2c) ;;
   esac
-  for p in "$NODE_PID" "$LB_PID" "$VARNISH_PID" "$SOURCE_PID"; do alive "$p" "a server (pid $p)"; done
-  echo "llhls-cdn: run $run/$RUNS $system" >&2
-  varnish_restart
-  case "$system" in cdn-*) url="$VARNISH_URL" ;; esac
   python3 "$WORK/sample.py" "$NODE_URL" "$WORK/varnish" "$base.samples" 2>> "$WORK/sample.err" &
   local spid=$!
   PIDS+=("$spid")

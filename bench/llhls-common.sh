@@ -508,12 +508,12 @@ for s in systems:
     lines.append(f"| {names[s]} | {count(s)} | {ratio} | {med(s, 'viewers_per_cpu', '{:,.0f}')} | {timing} | {rps(s)} |")
 per_cpu = "; ".join(f"{names[s]} {rng(p['ratio_viewers_per_cpu'])}" for s in systems
                     for p in [out["pairs"].get(f"{s}/{peer}")] if p)
-at_equal = "; ".join(f"{names[s]} {rng(p['ratio_per_cpu_at_equal_audience'])} at "
+equal_text = "; ".join(f"{names[s]} {rng(p['ratio_per_cpu_at_equal_audience'])} at "
                     + ", ".join(f"{v:,}" for v in p["equal_audiences"]) + " viewers"
                     for s in systems for p in [out["pairs"].get(f"{s}/{peer}")] if p)
 lines += ["", f"Viewers per server CPU-second relative to the peer, per run at each ramp's last passed step (median, min–max): "
           f"{per_cpu or '-'}; at the largest audience both ramps of a run passed (like for like: "
-          f"{at_equal or '-'}); the peer against itself in consecutive runs (A/A): {rng(out['noise_floor_peer_aa_per_cpu'])} "
+          f"{equal_text or '-'}); the peer against itself in consecutive runs (A/A): {rng(out['noise_floor_peer_aa_per_cpu'])} "
           f"per CPU-second, {rng(out['noise_floor_peer_aa'])} in exact counts."]
 counts = [(s, x["node_counted"]) for s in systems for x in per.get(s, []) if "node_counted" in x]
 if counts:
