@@ -26,8 +26,10 @@
 //! - [`load`]: the load report every node sends for the dashboard.
 //! - [`push_protocol`]: the internal push API between ingest and broadcast nodes.
 //! - [`broker`]: the MQTT broker's address.
+//! - [`client`]: who a client is for per-client caps (an IPv4 address, an IPv6 /64).
 //! - [`error`]: the crate's one error enum.
 pub mod broker;
+pub mod client;
 pub mod error;
 pub mod hls;
 pub mod ids;
@@ -41,6 +43,7 @@ pub mod segment;
 pub mod topics;
 pub mod wire;
 
+pub use client::ClientGroup;
 pub use error::DomainError;
 pub use ids::{NodeId, RenditionName, SessionId, StreamName};
 pub use ladder::{Ladder, PlannedRung, Rung, RungKind};
