@@ -25,8 +25,10 @@
 # Secrets: sealcast-push-token (token), sealcast-postgres (password), sealcast-mqtt (one
 # password per broker user: ingest-N, broadcast, lb, admin), sealcast-trust (root.pub),
 # sealcast-ingest-keys (ingest-N.key, ingest-N.cert), sealcast-edge-key (broadcast.key,
-# broadcast.cert), sealcast-cookie-key (cookie-key), sealcast-tls (kubernetes.io/tls),
-# sealcast-revocations (every revocation `sealcast keys revoke` kept, {key id}.rev).
+# broadcast.cert), sealcast-cookie-key (cookie-key), sealcast-playback-key (playback-key,
+# for the edges and the load balancers: private streams' tokens), sealcast-tls
+# (kubernetes.io/tls), sealcast-revocations (every revocation `sealcast keys revoke`
+# kept, {key id}.rev).
 #
 # sealcast comes from $SEALCAST_BIN, target/release/ or PATH; kubectl from PATH (it only
 # formats: --dry-run=client, no cluster is asked).
@@ -139,6 +141,7 @@ secret generic sealcast-edge-key \
   "--from-file=broadcast.key=$state/keys/edge/broadcast.key" \
   "--from-file=broadcast.cert=$state/keys/edge/broadcast.cert"
 secret generic sealcast-cookie-key "--from-file=cookie-key=$state/keys/cookie-key"
+secret generic sealcast-playback-key "--from-file=playback-key=$state/keys/playback-key"
 secret tls sealcast-tls "--cert=$tls_cert" "--key=$tls_key"
 secret generic sealcast-revocations "${revocation_args[@]+"${revocation_args[@]}"}"
 say "printed the Secrets for namespace $namespace (${nodes[*]}); the values are kept in $state/"

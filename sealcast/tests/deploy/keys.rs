@@ -1,15 +1,15 @@
 //! Each container of the rendered compose file mounts only its own keys: an ingest its
 //! signing key and certificate, the edges the edge key and certificate, the load
-//! balancers the cookie key and their TLS pair, all of them the root's public key; only
-//! `tools` the whole key directory (and the CA). The broker alone gets its password
-//! files. Private files are read-only in the container and belong to the user it runs
-//! as.
+//! balancers the cookie key and their TLS pair, the edges and the load balancers the
+//! playback key (private streams), all of them the root's public key; only `tools` the
+//! whole key directory (and the CA). The broker alone gets its password files. Private
+//! files are read-only in the container and belong to the user it runs as.
 
 use std::collections::BTreeSet;
 use std::os::unix::fs::MetadataExt;
 
 use crate::project::{files_under, Config, Project, Service};
-use crate::{config, init, Findings, LB_ENTRYPOINT};
+use crate::{config, init, role, Findings, LB_ENTRYPOINT, PLAYBACK_KEY_ROLES};
 
 /// Where the init script keeps what is secret or per node.
 const STATE: [&str; 2] = ["deploy/state", "certs/generated"];
@@ -81,12 +81,17 @@ pub(crate) fn check_own_keys(project: &Project) -> Findings {
         "deploy/state/keys/root.pub",
         "deploy/state/keys/edge/broadcast.key",
         "deploy/state/keys/edge/broadcast.cert",
+        "deploy/state/keys/playback-key",
     ]);
     // Revocations are public: every edge applies them at start.
     broadcast.extend(all_of(project, "deploy/state/keys/revocations"));
     expected.insert("broadcast", broadcast);
     for lb in ["lb1", "lb2"] {
-        let mut files = set(&["deploy/state/keys/cookie-key", "deploy/state/keys/root.pub"]);
+        let mut files = set(&[
+            "deploy/state/keys/cookie-key",
+            "deploy/state/keys/playback-key",
+            "deploy/state/keys/root.pub",
+        ]);
         files.extend(all_of(project, "deploy/state/lb-tls"));
         expected.insert(lb, files);
     }
@@ -222,6 +227,80 @@ pub(crate) fn check_own_keys(project: &Project) -> Findings {
             && !lb.contains_key("SEALCAST_CERTS_DIR"),
         || "lb1 does not take its TLS pair from /etc/sealcast/tls".into(),
     );
+    f
+}
+
+/// Issue 45 item 16: every service whose role checks playback tokens has the playback key
+/// the init script made, read-only, where its key directory (`SEALCAST_KEYS_DIR`) names
+/// it; without it private streams were refused to everyone in the compose cluster.
+#[test]
+fn every_role_that_checks_playback_tokens_mounts_the_playback_key() {
+    let project = init();
+    check_playback_key(&project).assert_none("the playback key in compose");
+}
+
+/// The findings of [`every_role_that_checks_playback_tokens_mounts_the_playback_key`].
+pub(crate) fn check_playback_key(project: &Project) -> Findings {
+    let config = config(project);
+    let image = crate::dockerfile::instructions(project.dir()).unwrap();
+    let mut f = Findings::default();
+    let key = project.dir().join("deploy/state/keys/playback-key");
+    let text = std::fs::read_to_string(&key).unwrap_or_default();
+    f.check(
+        text.trim().len() == 64 && text.trim().chars().all(|c| c.is_ascii_hexdigit()),
+        || "the init script made no playback key (64 hex digits) in deploy/state/keys".into(),
+    );
+    f.check(
+        std::fs::metadata(&key).is_ok_and(|m| m.mode() & 0o077 == 0),
+        || "deploy/state/keys/playback-key is readable by others than its owner".into(),
+    );
+    let mut seen = BTreeSet::new();
+    for service in config.services() {
+        let Some(role) = role(&service, &image) else {
+            continue;
+        };
+        if !PLAYBACK_KEY_ROLES.iter().any(|(r, _)| *r == role) {
+            continue;
+        }
+        seen.insert(role.clone());
+        let Some(dir) = service.environment().get("SEALCAST_KEYS_DIR").cloned() else {
+            f.fail(format!("{}: no SEALCAST_KEYS_DIR", service.name));
+            continue;
+        };
+        let target = format!("{}/playback-key", dir.trim_end_matches('/'));
+        let bind = service
+            .binds()
+            .unwrap()
+            .into_iter()
+            .find(|(_, t, _)| t.trim_end_matches('/') == target);
+        match bind {
+            None => f.fail(format!(
+                "{} ({role}) has nothing at {target}: it refuses every private stream",
+                service.name
+            )),
+            Some((source, _, read_only)) => {
+                f.check(
+                    config.relative(&source)
+                        == Some(std::path::Path::new("deploy/state/keys/playback-key")),
+                    || {
+                        format!(
+                            "{}: {target} is {}, not the init script's playback key",
+                            service.name,
+                            source.display()
+                        )
+                    },
+                );
+                f.check(read_only, || {
+                    format!("{}: {target} is writable", service.name)
+                });
+            }
+        }
+    }
+    for (role, why) in PLAYBACK_KEY_ROLES {
+        f.check(seen.contains(role), || {
+            format!("no compose service runs {role}, which needs the playback key ({why})")
+        });
+    }
     f
 }
 

@@ -29,7 +29,7 @@ use serde_yaml::Value;
 
 use crate::dockerfile::{self, Instruction};
 use crate::project::{scalar, Config, Health, Mount, Project, Service};
-use crate::{bin, config, init, repo, role, Findings};
+use crate::{bin, config, init, repo, role, Findings, PLAYBACK_KEY_ROLES};
 
 /// The overlays CI renders, with the namespace each one sets.
 const OVERLAYS: [(&str, &str); 2] = [
@@ -1262,6 +1262,114 @@ fn kubernetes_secrets_script_makes_every_secret_the_manifests_name() {
         }
     }
     f.assert_none("the Secrets secrets.sh makes");
+}
+
+/// The Secret that carries the playback key, and its key (file) name.
+const PLAYBACK_SECRET: (&str, &str) = ("sealcast-playback-key", "playback-key");
+
+/// Issue 45 item 16, in Kubernetes: every role that checks playback tokens sees the
+/// playback key, read-only, where its key directory names it, from [`PLAYBACK_SECRET`].
+fn check_playback_key(docs: &[Value]) -> Findings {
+    let mut f = Findings::default();
+    for (role_name, why) in PLAYBACK_KEY_ROLES {
+        let workload = match Workload::find(docs, role_name) {
+            Ok(w) => w,
+            Err(e) => {
+                f.fail(format!("{role_name}: {e:#}"));
+                continue;
+            }
+        };
+        let Some(dir) = workload.environment().get("SEALCAST_KEYS_DIR").cloned() else {
+            f.fail(format!("{role_name}: no SEALCAST_KEYS_DIR"));
+            continue;
+        };
+        let target = format!("{}/playback-key", dir.trim_end_matches('/'));
+        match workload.visible() {
+            Ok(visible) => f.check(visible.get(&target) == Some(&(Kind::File, true)), || {
+                format!(
+                    "{role_name}: {target} is {:?}, not a read-only file: it {why}, and without the key it cannot",
+                    visible.get(&target)
+                )
+            }),
+            Err(e) => f.fail(format!("{role_name}: {e:#}")),
+        }
+        let from_secret = items(&workload.container["volumeMounts"]).any(|m| {
+            let path = m["mountPath"].as_str().unwrap_or_default();
+            let sub = m["subPath"].as_str();
+            let secret = workload
+                .volume(m["name"].as_str().unwrap_or_default())
+                .and_then(|v| v["secret"]["secretName"].as_str());
+            secret == Some(PLAYBACK_SECRET.0)
+                && ((path == target && sub == Some(PLAYBACK_SECRET.1))
+                    || (sub.is_none() && format!("{path}/{}", PLAYBACK_SECRET.1) == target))
+        });
+        f.check(from_secret, || {
+            format!(
+                "{role_name}: {target} is not {}/{} (the Secret secrets.sh makes)",
+                PLAYBACK_SECRET.0, PLAYBACK_SECRET.1
+            )
+        });
+    }
+    f
+}
+
+#[test]
+fn kubernetes_gives_the_playback_key_to_every_role_that_checks_tokens() {
+    let mut f = Findings::default();
+    for (dir, _) in OVERLAYS {
+        let (_, docs) = render(dir).unwrap();
+        for finding in check_playback_key(&docs).0 {
+            f.fail(format!("{dir}: {finding}"));
+        }
+        // The check sees a workload without the key.
+        let mut broken = docs.clone();
+        container_mut(&mut broken, "lb")["volumeMounts"]
+            .as_sequence_mut()
+            .unwrap()
+            .retain(|m| m["mountPath"].as_str() != Some("/etc/sealcast/keys/playback-key"));
+        f.check(
+            check_playback_key(&broken)
+                .0
+                .iter()
+                .any(|x| x.starts_with("lb: /etc/sealcast/keys/playback-key is None")),
+            || format!("{dir}: an lb without the playback key passes the check"),
+        );
+    }
+    // secrets.sh makes that Secret, holding the key directory's playback key.
+    let state = tempfile::tempdir().unwrap();
+    let kubectl = kubectl().unwrap();
+    let path = std::env::join_paths(
+        std::iter::once(kubectl.parent().unwrap().to_path_buf()).chain(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        )),
+    )
+    .unwrap();
+    let mut command = Command::new("bash");
+    command
+        .arg(kubernetes_dir().join("secrets.sh"))
+        .args(["--state"])
+        .arg(state.path())
+        .env("SEALCAST_BIN", bin())
+        .env("PATH", &path);
+    let text = run(command, "deploy/kubernetes/secrets.sh").unwrap();
+    let secrets = documents(&text).unwrap();
+    let secret = secrets
+        .iter()
+        .find(|s| kind_of(s) == "Secret" && name_of(s) == PLAYBACK_SECRET.0);
+    let value = secret.and_then(|s| s["data"][PLAYBACK_SECRET.1].as_str());
+    // As kubectl encodes a file's bytes (coreutils' base64, one line).
+    let mut encode = Command::new("base64");
+    encode
+        .arg("-w0")
+        .arg(state.path().join("keys/playback-key"));
+    let key = run(encode, "base64").unwrap();
+    f.check(value.is_some() && value == Some(key.trim()), || {
+        format!(
+            "secrets.sh makes no Secret {} whose {} is the key directory's playback key",
+            PLAYBACK_SECRET.0, PLAYBACK_SECRET.1
+        )
+    });
+    f.assert_none("the playback key in Kubernetes");
 }
 
 /// The directives of a Mosquitto configuration or ACL file: its lines without comments and

@@ -22,7 +22,8 @@
 //!   the image; a literal or a default secret added to a copy is caught.
 //! - [`keys`]: each container mounts only its own keys (ingests their own key and
 //!   certificate, edges the edge key, load balancers the cookie key, `root.pub` and their
-//!   TLS pair, only `tools` the whole key directory).
+//!   TLS pair, edges and load balancers the playback key, only `tools` the whole key
+//!   directory).
 //! - [`networks`]: the network split (the load balancers share no network with
 //!   PostgreSQL; PostgreSQL is on the backend alone; ...) and the load balancers'
 //!   addresses, which the server certificate the script made names.
@@ -44,6 +45,10 @@
 //! - [`mutants`]: each of those checks fails on a copy with one thing broken (a
 //!   `docker-compose.override.yml` the tools merge in); [`secrets`] and [`keys`] have their
 //!   own such cases.
+//! - [`tree`]: the source tree itself: every `vendor/` fork is what the lock files
+//!   resolve (a `[patch]` that silently stops applying fails here) and names the upstream
+//!   change that retires it; unsafe code is allowed in one audited function; the crates'
+//!   layering (`domain` at the bottom, no role imports another, `testkit` for tests only).
 //!
 //! Dropped with the home-made compose interpreter (`testkit::compose`, which nothing here
 //! uses): checks of how the file is written rather than of what it renders to (long bind
@@ -66,6 +71,7 @@ mod networks;
 mod project;
 mod secrets;
 mod topology;
+mod tree;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -121,6 +127,20 @@ impl Findings {
 /// The image's entrypoint for the load balancers: a script that starts keepalived and
 /// then runs `sealcast lb` (deploy/docker/lb.sh, installed by the `Dockerfile`).
 const LB_ENTRYPOINT: &str = "sealcast-lb";
+
+/// The roles that need the cluster's playback key (`keys/playback-key`, issue 45 item
+/// 16), each with why: without it a role refuses every private stream to everyone (an
+/// edge), or leaves every bad token to the nodes (a load balancer).
+const PLAYBACK_KEY_ROLES: [(&str, &str); 2] = [
+    (
+        "broadcast",
+        "checks viewers' playback tokens, and mints them on the API's token route",
+    ),
+    (
+        "lb",
+        "refuses a bad playback token where the request arrives",
+    ),
+];
 
 /// What a container built from the `Dockerfile` runs: its entrypoint and command, each
 /// the service's or else the image's (a service that sets `entrypoint` drops the image's

@@ -14,7 +14,7 @@ type Case = (
     &'static str,
 );
 
-const CASES: [Case; 11] = [
+const CASES: [Case; 12] = [
     (
         "PostgreSQL on the frontend",
         "postgres:\n    networks: [backend, frontend]",
@@ -32,6 +32,12 @@ const CASES: [Case; 11] = [
         "lb1:\n    volumes: [\"./deploy/state/keys/root.key:/etc/sealcast/keys/root.key:ro\"]",
         keys::check_own_keys,
         "root.key",
+    ),
+    (
+        "lb2 looking for its keys where the playback key is not",
+        "lb2:\n    environment:\n      SEALCAST_KEYS_DIR: /etc/sealcast/elsewhere",
+        keys::check_playback_key,
+        "nothing at /etc/sealcast/elsewhere/playback-key",
     ),
     (
         "ingest2's healthcheck on another port",

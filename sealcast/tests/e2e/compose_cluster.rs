@@ -7,7 +7,9 @@
 //! 1. an ffmpeg publisher into the first ingest's published RTMP port; viewers through
 //!    the first load balancer's published HTTPS port and through the floating address;
 //!    SRT into the first ingest's published UDP port and WHIP through the load balancer
-//!    (media to an ingest's published WebRTC port), each played through the balancer;
+//!    (media to an ingest's published WebRTC port), each played through the balancer; a
+//!    private stream played with a token `tools tokens mint` made, and refused without
+//!    one (issue 45 item 16);
 //! 2. `--scale broadcast=6` under an ffmpeg viewer: the new edges serve byte-identical
 //!    segments and parts and get new viewers;
 //! 3. crashes (SIGKILL to a container's init, which Docker's restart policy answers) of
@@ -329,6 +331,7 @@ async fn stages(c: &Compose) -> anyhow::Result<()> {
     let mut viewer = lb::Viewer::new(c.client.clone(), &c.https);
     lb::watch(&mut viewer, "cam1", "src", 2).await?;
     srt_and_whip(c).await.context("SRT and WHIP publishers")?;
+    private_stream(c).await.context("a private stream")?;
 
     scale(c).await.context("--scale broadcast=6")?;
     crash_an_edge(c).await.context("an edge crashed")?;
@@ -439,6 +442,128 @@ async fn srt_and_whip(c: &Compose) -> anyhow::Result<()> {
         lb::watch(&mut viewer, stream, "src", 1).await?;
         publisher.kill_hard();
     }
+    Ok(())
+}
+
+/// Issue 45 item 16, the acceptance line: a private stream plays in the compose cluster
+/// with a minted token and is refused without. `tools streams add --private` makes it,
+/// ffmpeg publishes it into the first ingest, `tools tokens mint` (the key directory's
+/// playback key) makes a token; through the first load balancer its master playlist,
+/// media playlist and a segment answer 200 with the token and 401 without, and through
+/// the floating address (whichever balancer holds it) the master with the token too. A
+/// token with one character changed is refused by the load balancer itself, before any
+/// node (no `x-sealcast-node`): the balancers hold the playback key as well.
+async fn private_stream(c: &Compose) -> anyhow::Result<()> {
+    const STREAM: &str = "camprivate";
+    let key = c
+        .tools(&["streams", "add", STREAM, "--private"])
+        .await?
+        .trim()
+        .to_owned();
+    let started = Instant::now();
+    let publisher = TestPattern::new(426, 240, 30, 600).publish(&format!("{}/{key}", c.rtmp[0]))?;
+    let token = c
+        .tools(&["tokens", "mint", STREAM, "--ttl", "1h"])
+        .await?
+        .trim()
+        .to_owned();
+    anyhow::ensure!(
+        token.split('.').count() == 3,
+        "tools tokens mint printed no token"
+    );
+    let get = |base: &str, path: &str, token: Option<&str>| {
+        let url = match token {
+            Some(t) => format!("{base}{path}?token={t}"),
+            None => format!("{base}{path}"),
+        };
+        let client = c.client.clone();
+        async move {
+            let r = client
+                .get(&url)
+                .send()
+                .await
+                .with_context(|| format!("GET {path}"))?;
+            let status = r.status().as_u16();
+            let node = r.headers().get("x-sealcast-node").cloned();
+            anyhow::Ok((status, node, r.bytes().await?))
+        }
+    };
+    let master = format!("/live/{STREAM}/master.m3u8");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let (mut status, _, mut body) = get(&c.https, &master, Some(&token)).await?;
+    while status != 200 {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{master} with its token never played: {status} {}",
+            String::from_utf8_lossy(&body)
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        (status, _, body) = get(&c.https, &master, Some(&token)).await?;
+    }
+    c.note(
+        "private_publish_to_playable_s",
+        json!(secs(started.elapsed())),
+    );
+    let master_text = String::from_utf8(body.to_vec())?;
+    let variant = master_text
+        .lines()
+        .find(|l| !l.starts_with('#') && !l.is_empty())
+        .context("a master playlist with no variant")?;
+    anyhow::ensure!(
+        variant.ends_with(&format!("token={token}")),
+        "the master playlist's variant does not carry the token: {variant}"
+    );
+    let rendition = variant.split('/').next().context("variant")?;
+    let media = format!("/live/{STREAM}/{rendition}/index.m3u8");
+    // The media playlist lists a segment once the node holds one.
+    let segment = loop {
+        let (status, _, body) = get(&c.https, &media, Some(&token)).await?;
+        anyhow::ensure!(status == 200, "{media} with its token: {status}");
+        let text = String::from_utf8(body.to_vec())?;
+        if let Some(uri) = text
+            .lines()
+            .rev()
+            .find(|l| !l.starts_with('#') && !l.is_empty())
+        {
+            break uri.split('?').next().unwrap_or(uri).to_owned();
+        }
+        anyhow::ensure!(Instant::now() < deadline, "{media} lists no segment");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let segment = format!("/live/{STREAM}/{rendition}/{segment}");
+    let (status, node, body) = get(&c.https, &segment, Some(&token)).await?;
+    anyhow::ensure!(status == 200, "{segment} with its token: {status}");
+    anyhow::ensure!(node.is_some(), "{segment}: no x-sealcast-node");
+    anyhow::ensure!(
+        matches!(body.get(4..8), Some(b"moof" | b"styp")),
+        "{segment} is not a CMAF fragment"
+    );
+    for path in [&master, &media, &segment] {
+        let (status, _, _) = get(&c.https, path, None).await?;
+        anyhow::ensure!(status == 401, "{path} without a token: {status}, not 401");
+    }
+    let (status, _, _) = get(&c.vip_https, &master, Some(&token))
+        .await
+        .context("through the floating address")?;
+    anyhow::ensure!(
+        status == 200,
+        "{master} with its token through the floating address: {status}"
+    );
+    let (status, _, _) = get(&c.vip_https, &master, None).await?;
+    anyhow::ensure!(
+        status == 401,
+        "{master} without a token through the floating address: {status}"
+    );
+    let mut bytes = token.clone().into_bytes();
+    let at = token.find('.').unwrap_or(0) + 5;
+    bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+    let altered = String::from_utf8(bytes)?;
+    let (status, node, _) = get(&c.https, &master, Some(&altered)).await?;
+    anyhow::ensure!(
+        status == 401 && node.is_none(),
+        "an altered token: {status}, from {node:?} (the load balancer should refuse it itself)"
+    );
+    publisher.kill_hard();
     Ok(())
 }
 
