@@ -18,10 +18,6 @@ use tokio::io::AsyncRead;
 use tokio_util::codec::FramedRead as InnerFramedRead;
 use tokio_util::codec::{LengthDelimitedCodec, LengthDelimitedCodecError};
 
-/// sealcast fork: what the read buffer is allocated with when a read begins (the size
-/// tokio-util's `FramedRead` starts with).
-const READ_BUFFER_CAPACITY: usize = 8 * 1024;
-
 // 16 MB "sane default" taken from golang http2
 const DEFAULT_SETTINGS_MAX_HEADER_LIST_SIZE: usize = 16 << 20;
 
@@ -425,17 +421,7 @@ where
         let _e = span.enter();
         loop {
             tracing::trace!("poll");
-            // sealcast fork: the read buffer is allocated only while reading, and given
-            // back when a read finds nothing to do with nothing buffered (an idle
-            // connection then holds no read buffer).
-            if self.inner.read_buffer().capacity() == 0 {
-                self.inner.read_buffer_mut().reserve(READ_BUFFER_CAPACITY);
-            }
-            let polled = Pin::new(&mut self.inner).poll_next(cx);
-            if polled.is_pending() && self.inner.read_buffer().is_empty() {
-                *self.inner.read_buffer_mut() = BytesMut::new();
-            }
-            let bytes = match ready!(polled) {
+            let bytes = match ready!(Pin::new(&mut self.inner).poll_next(cx)) {
                 Some(Ok(bytes)) => bytes,
                 Some(Err(e)) => return Poll::Ready(Some(Err(map_err(e)))),
                 None => return Poll::Ready(None),

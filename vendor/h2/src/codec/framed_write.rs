@@ -169,10 +169,6 @@ where
             }
         }
 
-        // sealcast fork: everything buffered is written; give the buffer back, so that an
-        // idle connection holds no write buffer (`Encoder::buffer` allocates it again).
-        self.encoder.release_buffer();
-
         tracing::trace!("flushing buffer");
         // Flush the upstream
         ready!(Pin::new(&mut self.inner).poll_flush(cx))?;
@@ -227,10 +223,6 @@ where
     fn buffer(&mut self, item: Frame<B>) -> Result<(), UserError> {
         // Ensure that we have enough capacity to accept the write.
         assert!(self.has_capacity());
-        // sealcast fork: the buffer is allocated only while there is something to write.
-        if self.buf.get_ref().capacity() == 0 {
-            self.buf.get_mut().reserve(DEFAULT_BUFFER_CAPACITY);
-        }
         let span = tracing::trace_span!("FramedWrite::buffer", frame = ?item);
         let _e = span.enter();
 
@@ -315,18 +307,9 @@ where
     }
 
     fn has_capacity(&self) -> bool {
-        // sealcast fork: a released buffer (capacity 0) has all the capacity `buffer` will
-        // allocate.
-        let buf = self.buf.get_ref();
         self.next.is_none()
-            && (buf.capacity() == 0 || buf.capacity() - buf.len() >= self.min_buffer_capacity)
-    }
-
-    /// sealcast fork: frees the write buffer once everything in it has been written.
-    fn release_buffer(&mut self) {
-        if self.next.is_none() && self.buf.get_ref().is_empty() && self.buf.get_ref().capacity() > 0 {
-            self.buf = Cursor::new(BytesMut::new());
-        }
+            && (self.buf.get_ref().capacity() - self.buf.get_ref().len()
+                >= self.min_buffer_capacity)
     }
 
     fn is_empty(&self) -> bool {

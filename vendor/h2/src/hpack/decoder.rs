@@ -158,9 +158,7 @@ impl Decoder {
             max_size_update: None,
             last_max_update: size,
             table: Table::new(size),
-            // sealcast fork: allocated as strings are decoded, not 4 KiB up front for
-            // every connection (decoded strings that reach the table are copied there).
-            buffer: BytesMut::new(),
+            buffer: BytesMut::with_capacity(4096),
         }
     }
 

@@ -216,6 +216,7 @@ mod test {
                 ext_km: None,
                 ext_group: None,
                 sid: None,
+                ext_config: Vec::new(),
             }),
         }
     }

@@ -137,6 +137,11 @@ pub struct HsV5Info {
 
     /// The SID
     pub sid: Option<String>,
+
+    /// sealcast: the other config extensions, in the order they came (a congestion
+    /// controller, a packet filter, a group, an empty reject): kept so that the listener
+    /// can refuse what it does not implement with libsrt's reason (FORK.md).
+    pub ext_config: Vec<SrtControlPacket>,
 }
 
 /// HS-version dependenent data
@@ -340,7 +345,10 @@ impl HandshakeVsInfo {
             HandshakeVsInfo::V4(ty) => *ty as u32,
             HandshakeVsInfo::V5(hs) => {
                 if shake_type == ShakeType::Induction
-                    && (hs.ext_hs.is_some() || hs.ext_km.is_some() || hs.sid.is_some())
+                    && (hs.ext_hs.is_some()
+                        || hs.ext_km.is_some()
+                        || hs.sid.is_some()
+                        || !hs.ext_config.is_empty())
                 {
                     // induction does not include any extensions, and instead has the
                     // magic code. this is an incompatialbe place to be.
@@ -355,7 +363,7 @@ impl HandshakeVsInfo {
                 if hs.ext_km.is_some() {
                     flags |= ExtFlags::KM;
                 }
-                if hs.sid.is_some() {
+                if hs.sid.is_some() || !hs.ext_config.is_empty() {
                     flags |= ExtFlags::CONFIG;
                 }
                 // take the crypto size, get rid of the frist three (guaranteed zero) bits, then shift it into the
@@ -590,6 +598,7 @@ impl ControlTypes {
                             let mut sid = None;
                             let mut ext_hs = None;
                             let mut ext_km = None;
+                            let mut ext_config = Vec::new();
 
                             while buf.remaining() > 4 {
                                 let pack_type = buf.get_u16();
@@ -627,12 +636,15 @@ impl ControlTypes {
                                         if !extensions.contains(ExtFlags::CONFIG) {
                                             warn!("Handshake contains config extension type {} without CONFIG flag!", pack_type);
                                         }
+                                        // sealcast: a congestion controller, a packet filter, a
+                                        // group or a reject is kept for the listener to answer;
+                                        // upstream met them with unimplemented!() (FORK.md).
                                         match SrtControlPacket::parse(pack_type, &mut buffer)? {
                                             //5 = sid:
                                             SrtControlPacket::StreamId(stream_id) => {
                                                 sid = Some(stream_id)
                                             }
-                                            _ => unimplemented!("Implement other kinds"),
+                                            other => ext_config.push(other),
                                         }
                                     }
                                 }
@@ -655,6 +667,7 @@ impl ControlTypes {
                                 ext_km,
                                 ext_group: None,
                                 sid,
+                                ext_config,
                             })
                         }
                     }
@@ -1296,6 +1309,8 @@ impl HandshakeControlInfo {
                 info.ext_km.as_ref().map(|hs| 2 * size_of::<u16>() + usize::from(hs.size_words()) * size_of::<u32>()).unwrap_or(0)
                 +
                 info.sid.as_ref().map(|sid| 2 * size_of::<u16>() + ((sid.len() + 3) / 4 * 4)).unwrap_or(0)
+                +
+                info.ext_config.iter().map(|ext| 2 * size_of::<u16>() + usize::from(ext.size_words()) * size_of::<u32>()).sum::<usize>()
             }
         }
     }
@@ -1327,13 +1342,11 @@ impl HandshakeControlInfo {
 
         // serialzie extensions
         if let HandshakeVsInfo::V5(hs) = &self.info {
-            for ext in [
-                &hs.ext_hs,
-                &hs.ext_km,
-                &hs.sid.clone().map(SrtControlPacket::StreamId),
-            ]
-            .into_iter()
-            .filter_map(|s| s.as_ref())
+            let sid = hs.sid.clone().map(SrtControlPacket::StreamId);
+            for ext in [&hs.ext_hs, &hs.ext_km, &sid]
+                .into_iter()
+                .filter_map(|s| s.as_ref())
+                .chain(hs.ext_config.iter())
             {
                 into.put_u16(ext.type_id());
                 // put the size in 32-bit integers
@@ -1423,6 +1436,7 @@ mod test {
                     ext_km: None,
                     ext_group: None,
                     sid: None,
+                    ext_config: Vec::new(),
                 }),
             }),
         });
@@ -1478,6 +1492,7 @@ mod test {
                     ext_hs: None,
                     ext_group: None,
                     sid: None,
+                    ext_config: Vec::new(),
                 }),
             }),
         });
@@ -1502,6 +1517,7 @@ mod test {
                     ext_hs: None,
                     ext_group: None,
                     sid: Some("Hello hello".into()),
+                    ext_config: Vec::new(),
                 }),
             }),
         });
@@ -1662,6 +1678,7 @@ mod test {
                         ext_km: None,
                         ext_group: None,
                         sid: None,
+                        ext_config: Vec::new(),
                     })
                 })
             }
@@ -1710,6 +1727,7 @@ mod test {
                         ext_km: None,
                         ext_group: None,
                         sid: Some(String::from("abcdefghij")),
+                        ext_config: Vec::new(),
                     })
                 })
             }
@@ -1767,6 +1785,7 @@ mod test {
                         })),
                         ext_group: None,
                         sid: None,
+                        ext_config: Vec::new(),
                     })
                 })
             }
@@ -1863,6 +1882,7 @@ mod test {
                     })),
                     ext_group: None,
                     sid: Some("#!::u=hex".into()),
+                    ext_config: Vec::new(),
                 }),
             }),
         };

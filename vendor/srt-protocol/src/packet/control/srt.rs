@@ -276,6 +276,12 @@ fn le_bytes_to_string(le_bytes: &mut impl Buf) -> Result<String, PacketParseErro
         return Err(PacketParseError::NotEnoughData);
     }
 
+    // sealcast: an extension of zero words is an empty string; upstream read a word past
+    // the end of it and panicked (FORK.md).
+    if !le_bytes.has_remaining() {
+        return Ok(String::new());
+    }
+
     let mut str_bytes = Vec::with_capacity(le_bytes.remaining());
 
     while le_bytes.remaining() > 4 {
@@ -365,6 +371,10 @@ impl SrtControlPacket {
                 )))
             }
             8 => {
+                // sealcast: one word is needed; upstream read it unchecked (FORK.md).
+                if buf.remaining() < 4 {
+                    return Err(PacketParseError::NotEnoughData);
+                }
                 let ty = buf.get_u8().into();
                 let flags = GroupFlags::from_bits_truncate(buf.get_u8());
                 let weight = buf.get_u16_le();
@@ -431,7 +441,8 @@ impl SrtControlPacket {
             // 1 32-bit word packed with type, flags, and weight
             Group { .. } => 1,
             Filter(filter) => ((format!("{filter}").len() + 3) / 4) as u16, // TODO: not optimial performace, but probably okay
-            _ => unimplemented!("{:?}", self),
+            // sealcast: a reject carries nothing; upstream had unimplemented!() (FORK.md).
+            Reject => 0,
         }
     }
 }

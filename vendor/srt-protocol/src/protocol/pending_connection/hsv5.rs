@@ -135,6 +135,7 @@ pub fn gen_access_control_response(
             ext_km: outgoing_ext_km.map(SrtControlPacket::KeyRefreshResponse),
             ext_group: None,
             sid,
+            ext_config: Vec::new(),
         }),
         ConnectionSettings {
             remote: from,
@@ -285,6 +286,7 @@ mod sealcast_tests {
             ext_km,
             ext_group: None,
             sid: None,
+            ext_config: Vec::new(),
         };
         let hs = HandshakeControlInfo {
             init_seq_num: SeqNumber(1),

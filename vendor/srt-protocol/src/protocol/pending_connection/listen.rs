@@ -1,9 +1,13 @@
-use std::{convert::TryInto, net::SocketAddr, time::Instant};
+use std::{
+    convert::TryInto,
+    net::SocketAddr,
+    time::{Duration, Instant},
+};
 
 use crate::{packet::*, protocol::handshake::Handshake, settings::*};
 
 use super::{
-    cookie::gen_cookie, hsv5::gen_access_control_response, hsv5::GenHsv5Result,
+    cookie::CookieKey, hsv5::gen_access_control_response, hsv5::GenHsv5Result,
     AccessControlRequest, AccessControlResponse, ConnectError, Connection, ConnectionReject,
     ConnectionResult,
 };
@@ -16,6 +20,73 @@ pub struct Listen {
     init_settings: ConnInitSettings,
     state: ListenState,
     enable_access_control: bool,
+    /// sealcast: the secret the cookies are made with (FORK.md).
+    cookies: CookieKey,
+}
+
+/// sealcast: the round trip assumed for a caller whose induction the listener did not keep
+/// (it answers inductions without keeping anything); libsrt's first estimate (FORK.md).
+const ASSUMED_RTT: Duration = Duration::from_millis(100);
+
+/// sealcast: the answer to an induction, the same whether or not it is kept (FORK.md).
+pub(crate) fn induction_response(
+    settings: &ConnInitSettings,
+    timestamp: TimeStamp,
+    shake: HandshakeControlInfo,
+    cookie: i32,
+) -> Packet {
+    Packet::Control(ControlPacket {
+        timestamp,
+        dest_sockid: shake.socket_id,
+        control_type: ControlTypes::Handshake(HandshakeControlInfo {
+            syn_cookie: cookie,
+            socket_id: settings.local_sockid,
+            info: HandshakeVsInfo::V5(HsV5Info::default()),
+            ..shake
+        }),
+    })
+}
+
+/// sealcast: a rejection of `response_to` for `reason`, built without any state (FORK.md).
+pub(crate) fn rejection_packet(
+    settings: &ConnInitSettings,
+    response_to: &HandshakeControlInfo,
+    timestamp: TimeStamp,
+    reason: RejectReason,
+) -> Packet {
+    ControlPacket {
+        timestamp,
+        dest_sockid: response_to.socket_id,
+        control_type: ControlTypes::Handshake(HandshakeControlInfo {
+            shake_type: ShakeType::Rejection(reason),
+            socket_id: settings.local_sockid,
+            info: match &response_to.info {
+                // An induction has no extensions; what else came is not echoed.
+                HandshakeVsInfo::V5(_) => HandshakeVsInfo::V5(HsV5Info::default()),
+                v4 => v4.clone(),
+            },
+            ..response_to.clone()
+        }),
+    }
+    .into()
+}
+
+/// sealcast: why a caller's conclusion cannot be accepted whatever access control says:
+/// no HSREQ (it would be found only after access control accepted it, holding the
+/// caller's slot; issue 45 item 17), or a config extension this implementation does not
+/// honour, refused with libsrt's reason (a congestion controller other than `live`, a
+/// packet filter, a group). None if it can go on.
+fn refusal_before_access(incoming: &HsV5Info) -> Option<RejectReason> {
+    if !matches!(incoming.ext_hs, Some(SrtControlPacket::HandshakeRequest(_))) {
+        return Some(CoreRejectReason::Rogue.into());
+    }
+    incoming.ext_config.iter().find_map(|ext| match ext {
+        SrtControlPacket::Congestion(c) if c == "live" => None,
+        SrtControlPacket::Congestion(_) => Some(CoreRejectReason::Congestion.into()),
+        SrtControlPacket::Filter(_) => Some(CoreRejectReason::Filter.into()),
+        SrtControlPacket::Group { .. } => Some(CoreRejectReason::Group.into()),
+        _ => Some(CoreRejectReason::Rogue.into()),
+    })
 }
 
 #[derive(Clone, Debug)]
@@ -45,7 +116,59 @@ impl Listen {
             state: InductionWait,
             init_settings,
             enable_access_control,
+            cookies: CookieKey::random(Instant::now()),
         }
+    }
+
+    /// sealcast: a listener for a caller whose conclusion carried a cookie `cookies`
+    /// verified: the induction was answered without keeping anything (FORK.md).
+    pub(crate) fn after_cookie(
+        init_settings: ConnInitSettings,
+        enable_access_control: bool,
+        cookies: CookieKey,
+        now: Instant,
+        from: SocketAddr,
+        timestamp: TimeStamp,
+        shake: &HandshakeControlInfo,
+    ) -> Listen {
+        let induction_response =
+            induction_response(&init_settings, timestamp, shake.clone(), shake.syn_cookie);
+        Listen {
+            state: ConclusionWait(ConclusionWaitState {
+                from,
+                cookie: shake.syn_cookie,
+                induction_response,
+                induction_time: now.checked_sub(ASSUMED_RTT).unwrap_or(now),
+            }),
+            init_settings,
+            enable_access_control,
+            cookies,
+        }
+    }
+
+    /// sealcast: the cookie this listener hands `from` now (for tests).
+    #[cfg(test)]
+    pub(crate) fn cookie_for(&self, from: &SocketAddr, now: Instant) -> i32 {
+        self.cookies.cookie(from, now)
+    }
+
+    /// sealcast: gives up on a caller that took too long, with the rejection to send it if
+    /// it got as far as a conclusion (FORK.md).
+    pub(crate) fn expire(&mut self) -> Option<(Packet, SocketAddr)> {
+        let rejection = match &self.state {
+            AccessControlRequested(state, timestamp, shake, _) => Some((
+                rejection_packet(
+                    &self.init_settings,
+                    shake,
+                    *timestamp,
+                    CoreRejectReason::Timeout.into(),
+                ),
+                state.from,
+            )),
+            InductionWait | ConclusionWait(_) => None,
+        };
+        self.state = InductionWait;
+        rejection
     }
 
     pub fn settings(&self) -> &ConnInitSettings {
@@ -141,21 +264,13 @@ impl Listen {
                 // secret key and sends it back to the client. The client must then send
                 // back the same cookie to the server.
 
-                // generate the cookie, which is just a hash of the address + time
-                let cookie = gen_cookie(&from);
+                // sealcast: the cookie is keyed with this listener's secret (FORK.md).
+                let cookie = self.cookies.cookie(&from, now);
 
                 // we expect HSv5, so upgrade it
                 // construct a packet to send back
-                let induction_response = Packet::Control(ControlPacket {
-                    timestamp,
-                    dest_sockid: shake.socket_id,
-                    control_type: ControlTypes::Handshake(HandshakeControlInfo {
-                        syn_cookie: cookie,
-                        socket_id: self.init_settings.local_sockid,
-                        info: HandshakeVsInfo::V5(HsV5Info::default()),
-                        ..shake
-                    }),
-                });
+                let induction_response =
+                    induction_response(&self.init_settings, timestamp, shake, cookie);
 
                 // save induction message for potential later retransmit
                 let save_induction_response = induction_response.clone();
@@ -207,6 +322,12 @@ impl Listen {
                     }
                 }
                 .clone();
+
+                // sealcast: refused before access control takes a slot for it (FORK.md).
+                if let Some(reason) = refusal_before_access(&incoming) {
+                    let r = ConnectionReject::Rejecting(reason);
+                    return self.make_rejection(&shake, from, timestamp, r);
+                }
 
                 if self.enable_access_control {
                     self.request_access(from, local_socket_id, timestamp, state, shake, incoming)
@@ -270,7 +391,13 @@ impl Listen {
         );
         let (hsv5, settings) = match response {
             GenHsv5Result::Accept(h, c) => (h, c),
-            GenHsv5Result::NotHandled(e) => return NotHandled(e),
+            // sealcast: a caller access control accepted gets an answer either way; left
+            // unanswered it held its slot in the application's accept for ever (issue 45
+            // item 17, FORK.md).
+            GenHsv5Result::NotHandled(_) => {
+                let r = ConnectionReject::Rejecting(CoreRejectReason::Rogue.into());
+                return self.make_rejection(&shake, state.from, timestamp, r);
+            }
             GenHsv5Result::Reject(r) => {
                 return self.make_rejection(&shake, state.from, timestamp, r);
             }
@@ -381,6 +508,7 @@ mod test {
                 ext_km: None,
                 ext_group: None,
                 sid: None,
+                ext_config: Vec::new(),
             }),
         }
     }
@@ -596,6 +724,7 @@ mod test {
                 ext_km: None,
                 ext_group: None,
                 sid: None,
+                ext_config: Vec::new(),
             }),
             ..test_conclusion()
         };
