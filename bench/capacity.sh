@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmark (h) of shared/brief/benchmarks.md: how many real-time viewers one edge worker
+# Benchmark (docs/benchmarks.md): how many real-time viewers one edge worker
 # holds, ours against nginx (plain HTTP) and, through a load balancer over TLS, ours against
 # HAProxy, side by side on the same live stream, interleaved.
 #

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmark (a) of shared/brief/benchmarks.md: one broadcast node vs nginx serving the same
+# Benchmark (docs/benchmarks.md): one broadcast node vs nginx serving the same
 # live window.
 #
 # `sealcast up --broadcast 1` (a 1-worker tokio runtime) gets a short `sealcast source`

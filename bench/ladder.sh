@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmark (c) of shared/brief/benchmarks.md: the ingest ladder transcoder vs the ffmpeg CLI.
+# Benchmark (docs/benchmarks.md): the ingest ladder transcoder vs the ffmpeg CLI.
 #
 # The same 60 s OBS-like 720p30 FLV (H.264 with B-frames, 2 s GOP, AAC) goes through
 # `sealcast ladder` and through `ffmpeg -filter_complex split/scale` with the same settings,

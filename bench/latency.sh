@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmark (g) of shared/brief/benchmarks.md: glass-to-glass latency in Chromium, read from
+# Benchmark (docs/benchmarks.md): glass-to-glass latency in Chromium, read from
 # the clock `sealcast source` stamps into every frame, for
 #   - sealcast LL-HLS (CMAF, parts of 0.333 s), through the load balancer over HTTPS,
 #   - sealcast plain HLS (CMAF without parts: what a player without LL support gets),

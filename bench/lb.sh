@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmark (b) of shared/brief/benchmarks.md: load-balancer overhead, `sealcast lb`
+# Benchmark (docs/benchmarks.md): load-balancer overhead, `sealcast lb`
 # (Pingora) vs HAProxy 2.6, both sticky by cookie, over TLS with HTTP/2, in front of the
 # same two backends.
 #

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmarks (d) and (e) of shared/brief/benchmarks.md, as far as the build allows: how long
+# Benchmarks (docs/benchmarks.md), as far as the build allows: how long
 # after a segment closes at the ingest it is listed on every broadcast node, how far apart
 # the 3 nodes list it, and what the signature gate adds.
 #

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Memory per live stream (benchmark f of shared/brief/benchmarks.md): the RSS a broadcast
+# Memory per live stream (docs/benchmarks.md): the RSS a broadcast
 # node adds for each live stream, against the floor, the bytes of the window it lists.
 #
 # The roles run one per process, as a cluster runs them, so the node's RSS is its own (not

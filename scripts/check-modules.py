@@ -164,8 +164,14 @@ class Crate:
                 self.file_of.setdefault(cur + (im.group(1),), path)
                 stack.append((depth, im.group(1)))
             it = ITEM.match(line)
-            if it:
-                self.names.setdefault(cur, {})[it.group(1)] = ("item", path)
+            # Only items at the module's own level: a method of an `impl` or `trait` block
+            # (`fn stats(&self)`) is not a name of the module, and must not hide a module of
+            # the same name (`crate::stats::…`).
+            level = stack[-1][0] + 1 if stack else 0
+            if it and depth == level:
+                names = self.names.setdefault(cur, {})
+                if names.get(it.group(1), ("",))[0] != "module":
+                    names[it.group(1)] = ("item", path)
             depth += line.count("{") - line.count("}")
             while stack and depth <= stack[-1][0]:
                 stack.pop()

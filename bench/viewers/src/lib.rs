@@ -17,7 +17,7 @@
 //! request, the time to first byte and the time to the end of the body, both measured
 //! from the time each request was due, errors and bytes ([`stats`]); for LL-HLS also part
 //! TTFB (a hinted part's counted from when it existed), blocking-reload wait, latency
-//! behind the edge, stalls and requests per second, overall and per viewer.
+//! behind the edge, stalls and requests per second, overall and per viewer ([`tally`]).
 //!
 //! Two ways to run: a fixed number of viewers for a while ([`run`]), or a ramp that adds
 //! viewers step by step and judges each step (segments' TTFB and errors; LL-HLS: parts'
@@ -40,6 +40,7 @@ pub mod playout;
 pub mod procstat;
 pub mod ramp;
 pub mod stats;
+pub mod tally;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex as SyncMutex};
@@ -54,7 +55,8 @@ use crate::arrival::Arrival;
 use crate::ll::{LlEvent, LlMode, LlViewer, ViewerSummary};
 use crate::plan::{Kind, Pick, PlanError, Request, Viewer};
 use crate::ramp::Verdict;
-use crate::stats::{LlReport, LlTally, Stats, Summary};
+use crate::stats::{Stats, Summary};
+use crate::tally::{LlReport, LlTally};
 
 /// How long after a failed master or playlist request a viewer asks again.
 const RETRY: Duration = Duration::from_secs(1);

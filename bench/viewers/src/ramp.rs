@@ -15,7 +15,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::plan::Kind;
-use crate::stats::{LlReport, Summary};
+use crate::stats::Summary;
+use crate::tally::LlReport;
 
 /// The cumulative viewer counts of a ramp: `start` viewers (at most `max`), then each step
 /// adds `step` viewers or, when that is more, grows the count by the factor `growth`
@@ -242,7 +243,7 @@ mod tests {
     fn a_low_latency_step_fails_on_an_error_a_stall_or_slow_parts() {
         use crate::ll::LlEvent;
         use crate::playout::PlayEvent;
-        use crate::stats::LlTally;
+        use crate::tally::LlTally;
         let judge = |parts: &[u64], errors: u64, stall: bool| {
             let mut s = Stats::default();
             for (i, t) in parts.iter().enumerate() {

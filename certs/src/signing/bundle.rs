@@ -1,5 +1,5 @@
 //! A trust bundle: every ingest certificate and revocation a node holds, in one resource a
-//! viewer can fetch next to the media (issue 31, docs/plans/viewer-verification.md), so a
+//! viewer can fetch next to the media (issue 31; docs/security.md, "What the viewer checks"), so a
 //! player that pins only the root can check the signature of every segment and part.
 //!
 //! The bundle as a whole is not signed: each item in it is root-signed on its own, and a

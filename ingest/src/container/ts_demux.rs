@@ -11,7 +11,7 @@
 //! Everything is bounded, because a publisher controls every byte: PSI sections to
 //! [`MAX_SECTION`], a video PES to [`MAX_VIDEO_PES`] and an audio PES to
 //! [`MAX_AUDIO_PES`]; what goes past a bound is dropped with an error the caller counts,
-//! and the next PES starts clean. Pure: no I/O, no clock; fuzzed (`fuzz/fuzz_targets/ts_demux.rs`).
+//! and the next PES starts clean. Pure: no I/O, no clock; fuzzed (`fuzz/fuzz_targets/mpegts.rs`).
 
 use bytes::{Bytes, BytesMut};
 
