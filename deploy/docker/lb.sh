@@ -15,26 +15,25 @@
 #
 # The address moves when the holder stops advertising (its container died: about 1 s,
 # three missed 0.3 s adverts) or when its own balancer stops answering /healthz (two failed checks).
+#
+# Adverts are believed only from the peers (issue 45): keepalived drops one whose source
+# is not in unicast_peer (check_unicast_src) or whose TTL is below 255, i.e. one that
+# crossed a router. VRRP authentication is not used: VRRPv3 (needed for adverts under a
+# second) has none, and v2's PASS travels in clear. On the frontend network only the
+# balancers hold NET_RAW, so no other container can forge a peer's source address.
+#
+#   sealcast-lb --keepalived-conf   prints the configuration keepalived would get (the
+#                                   interface: SEALCAST_VRRP_INTERFACE, default eth0)
 set -euo pipefail
 
 run_uid=${RUN_UID:-10001}
 run_gid=${RUN_GID:-10001}
 
-# Arguments are not passed on: the role is configured by its environment.
-if [ "$(id -u)" != 0 ]; then
-  exec sealcast lb
-fi
-
-if [ -n "${SEALCAST_VIP:-}" ]; then
+# keepalived's configuration for this balancer on interface IFACE, on stdout.
+keepalived_conf() { # IFACE
+  local iface=$1 self peers peer
   self=${SEALCAST_VRRP_SELF:?SEALCAST_VRRP_SELF: this balancer\'s address}
   peers=${SEALCAST_VRRP_PEERS:?SEALCAST_VRRP_PEERS: the other balancers\' addresses}
-  iface=$(ip -o -4 addr show | awk -v a="$self" 'split($4, p, "/") && p[1] == a { print $2; exit }')
-  if [ -z "$iface" ]; then
-    echo "sealcast-lb: no interface has $self (SEALCAST_VRRP_SELF)" >&2
-    exit 1
-  fi
-  conf=/run/keepalived/keepalived.conf
-  install -d -m 0755 /run/keepalived
   {
     echo "global_defs {"
     echo "  router_id ${SEALCAST_NODE_ID:-lb}"
@@ -61,8 +60,10 @@ if [ -n "${SEALCAST_VIP:-}" ]; then
     echo "  version 3"
     echo "  advert_int 0.3"
     echo "  unicast_src_ip $self"
+    # Adverts from anyone else are dropped, and from a peer only when sent on this link.
+    echo "  check_unicast_src"
     echo "  unicast_peer {"
-    for peer in $peers; do echo "    $peer"; done
+    for peer in $peers; do echo "    $peer min_ttl 255"; done
     echo "  }"
     echo "  virtual_ipaddress {"
     echo "    $SEALCAST_VIP/${SEALCAST_VIP_PREFIX:-24} dev $iface"
@@ -71,7 +72,28 @@ if [ -n "${SEALCAST_VIP:-}" ]; then
     echo "    balancer_alive"
     echo "  }"
     echo "}"
-  } >"$conf"
+  }
+}
+
+# Arguments are not passed on: the role is configured by its environment.
+if [ "${1:-}" = --keepalived-conf ]; then
+  keepalived_conf "${SEALCAST_VRRP_INTERFACE:-eth0}"
+  exit 0
+fi
+if [ "$(id -u)" != 0 ]; then
+  exec sealcast lb
+fi
+
+if [ -n "${SEALCAST_VIP:-}" ]; then
+  self=${SEALCAST_VRRP_SELF:?SEALCAST_VRRP_SELF: this balancer\'s address}
+  iface=$(ip -o -4 addr show | awk -v a="$self" 'split($4, p, "/") && p[1] == a { print $2; exit }')
+  if [ -z "$iface" ]; then
+    echo "sealcast-lb: no interface has $self (SEALCAST_VRRP_SELF)" >&2
+    exit 1
+  fi
+  conf=/run/keepalived/keepalived.conf
+  install -d -m 0755 /run/keepalived
+  keepalived_conf "$iface" >"$conf"
   # In the background, logging to stderr; it ends with the container (the init reaps it).
   keepalived --dont-fork --log-console --log-detail --use-file "$conf" \
     --pid /run/keepalived/keepalived.pid --vrrp_pid /run/keepalived/vrrp.pid \

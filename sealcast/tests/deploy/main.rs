@@ -24,6 +24,9 @@
 //!   certificate, edges the edge key, load balancers the cookie key, `root.pub` and their
 //!   TLS pair, edges and load balancers the playback key, only `tools` the whole key
 //!   directory).
+//! - [`hardening`]: every container drops every capability but the few it is granted,
+//!   cannot gain privileges, and has a read-only root file system; keepalived believes
+//!   only the other balancers (issue 45 item 15).
 //! - [`networks`]: the network split (the load balancers share no network with
 //!   PostgreSQL; PostgreSQL is on the backend alone; ...) and the load balancers'
 //!   addresses, which the server certificate the script made names.
@@ -62,6 +65,7 @@ mod cdn;
 mod check_config;
 mod dockerfile;
 mod files;
+mod hardening;
 mod init_script;
 mod keys;
 mod kubernetes;

@@ -4,7 +4,9 @@
 //! so these cases do not depend on the compose file's wording.
 
 use crate::project::Project;
-use crate::{cdn, check_config, files, init, keys, monitoring, networks, topology, Findings};
+use crate::{
+    cdn, check_config, files, hardening, init, keys, monitoring, networks, topology, Findings,
+};
 
 /// (what is broken, the override, the check that must see it, a word of its finding)
 type Case = (
@@ -14,7 +16,7 @@ type Case = (
     &'static str,
 );
 
-const CASES: [Case; 12] = [
+const CASES: [Case; 15] = [
     (
         "PostgreSQL on the frontend",
         "postgres:\n    networks: [backend, frontend]",
@@ -38,6 +40,24 @@ const CASES: [Case; 12] = [
         "lb2:\n    environment:\n      SEALCAST_KEYS_DIR: /etc/sealcast/elsewhere",
         keys::check_playback_key,
         "nothing at /etc/sealcast/elsewhere/playback-key",
+    ),
+    (
+        "ingest1 with NET_ADMIN",
+        "ingest1:\n    cap_add: [NET_ADMIN]",
+        hardening::check_privileges,
+        "ingest1 adds capabilities",
+    ),
+    (
+        "a writable root file system for broadcast",
+        "broadcast:\n    read_only: false",
+        hardening::check_privileges,
+        "broadcast has a writable root file system",
+    ),
+    (
+        "lb2's peer list widened to the whole network",
+        "lb2:\n    environment:\n      SEALCAST_VRRP_PEERS: 10.237.240.11 10.237.240.0",
+        hardening::check_vrrp_peers,
+        "lb2: unicast_peer lists",
     ),
     (
         "ingest2's healthcheck on another port",
