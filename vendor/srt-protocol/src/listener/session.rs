@@ -23,12 +23,35 @@ impl SessionState {
         SessionState::Pending(Listen::new(settings, true))
     }
 
+    /// sealcast: a session for a caller whose conclusion carried a valid cookie (FORK.md).
+    pub fn after_cookie(listen: Listen) -> Self {
+        SessionState::Pending(listen)
+    }
+
+    /// sealcast: whether the session is past its handshake (FORK.md).
+    pub fn is_open(&self) -> bool {
+        matches!(self, SessionState::Open)
+    }
+
+    /// sealcast: gives up on a session still in its handshake (FORK.md).
+    pub fn expire(&mut self, session_id: SessionId) -> Action<'static> {
+        use SessionState::*;
+        match self {
+            Pending(listen) => {
+                let packet = listen.expire();
+                self.reject(session_id, packet)
+            }
+            Rejecting(_) => self.reject(session_id, None),
+            Dropping | Open => self.drop(session_id),
+        }
+    }
+
     pub fn handle_packet(
         &mut self,
         now: Instant,
         session_id: SessionId,
         packet: (Packet, SocketAddr),
-    ) -> Action {
+    ) -> Action<'static> {
         use SessionState::*;
         match self {
             Pending(listen) => {
@@ -46,7 +69,7 @@ impl SessionState {
         now: Instant,
         session_id: SessionId,
         response: AccessControlResponse,
-    ) -> Action {
+    ) -> Action<'static> {
         use SessionState::*;
         match self {
             Pending(listen) => {
@@ -57,7 +80,9 @@ impl SessionState {
                 let reject = reject.clone();
                 self.reject(session_id, reject)
             }
-            Open => unreachable!("this should not happen"),
+            // sealcast: a late answer (the session was given up on and a new one from the
+            // same address opened since) is ignored; upstream panicked (FORK.md).
+            Open => Action::WaitForInput,
             Dropping => Action::DropConnection(session_id),
         }
     }
@@ -79,7 +104,7 @@ impl SessionState {
         &mut self,
         session_id: SessionId,
         result: ConnectionResult,
-    ) -> Action {
+    ) -> Action<'static> {
         use ConnectionResult::*;
         match result {
             // TODO: do something with the error?
@@ -96,14 +121,18 @@ impl SessionState {
         }
     }
 
-    fn reject(&mut self, session_id: SessionId, packet: Option<(Packet, SocketAddr)>) -> Action {
+    fn reject(
+        &mut self,
+        session_id: SessionId,
+        packet: Option<(Packet, SocketAddr)>,
+    ) -> Action<'static> {
         if !matches!(self, SessionState::Rejecting(_)) {
             *self = SessionState::Rejecting(packet.clone());
         }
         Action::RejectConnection(session_id, packet)
     }
 
-    fn drop(&mut self, session_id: SessionId) -> Action {
+    fn drop(&mut self, session_id: SessionId) -> Action<'static> {
         if !matches!(self, SessionState::Dropping) {
             *self = SessionState::Dropping;
         }
@@ -115,7 +144,7 @@ impl SessionState {
         session_id: SessionId,
         packet: Option<(Packet, SocketAddr)>,
         connection: Connection,
-    ) -> Action {
+    ) -> Action<'static> {
         if !matches!(self, SessionState::Open) {
             *self = SessionState::Open;
         }

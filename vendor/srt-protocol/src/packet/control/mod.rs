@@ -600,7 +600,8 @@ impl ControlTypes {
                             let mut ext_km = None;
                             let mut ext_config = Vec::new();
 
-                            while buf.remaining() > 4 {
+                            // sealcast: an extension of no words may come last (FORK.md).
+                            while buf.remaining() >= 4 {
                                 let pack_type = buf.get_u16();
 
                                 let pack_size_words = buf.get_u16();
@@ -1892,4 +1893,109 @@ mod test {
 
     #[test]
     fn drop_request() {}
+}
+
+/// sealcast's changes (FORK.md).
+#[cfg(test)]
+mod sealcast_tests {
+    use std::io::Cursor;
+
+    use super::*;
+
+    /// A caller's HSv5 conclusion with these extensions (type, words), raw.
+    fn conclusion(extensions: &[(u16, &[u8])]) -> Vec<u8> {
+        let mut d = vec![0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        d.extend(5u32.to_be_bytes());
+        d.extend(0u16.to_be_bytes());
+        d.extend((ExtFlags::HS | ExtFlags::CONFIG).bits().to_be_bytes());
+        d.extend(1u32.to_be_bytes()); // initial sequence number
+        d.extend(1500u32.to_be_bytes());
+        d.extend(8192u32.to_be_bytes());
+        d.extend((-1i32).to_be_bytes()); // conclusion
+        d.extend(15u32.to_be_bytes()); // socket id
+        d.extend(1234i32.to_be_bytes()); // cookie
+        d.extend([127, 0, 0, 1]);
+        d.extend([0; 12]);
+        // An HSREQ last: a header with nothing after it at the end is not read.
+        let hsreq: &[u8] = &[0, 1, 5, 0, 0, 0, 0, 0x3f, 0, 0x78, 0, 0x78];
+        for (ty, words) in extensions.iter().chain([&(1, hsreq)]) {
+            d.extend(ty.to_be_bytes());
+            d.extend(((words.len() / 4) as u16).to_be_bytes());
+            d.extend(*words);
+        }
+        d
+    }
+
+    fn ext_config(data: &[u8]) -> Result<Vec<SrtControlPacket>, PacketParseError> {
+        match Packet::parse(&mut Cursor::new(data), false)? {
+            Packet::Control(ControlPacket {
+                control_type:
+                    ControlTypes::Handshake(HandshakeControlInfo {
+                        info: HandshakeVsInfo::V5(info),
+                        ..
+                    }),
+                ..
+            }) => Ok(info.ext_config),
+            other => panic!("not a handshake: {other:?}"),
+        }
+    }
+
+    /// Issue 45 item 1: what libsrt sends with `congestion=file`, `transtype=file`,
+    /// `packetfilter=fec` or in a group, and an empty reject, parse (upstream reached
+    /// `unimplemented!()` on each, killing the listener's task), and say again what
+    /// they said when serialized.
+    #[test]
+    fn config_extensions_parse_and_round_trip() {
+        // "file" and "fec,cols:10" (libsrt's packetfilter=fec) as SRT writes strings: 32-bit little-endian words.
+        let file = *b"elif";
+        let fec = *b",cefsloc\x0001:";
+        let cases: [(u16, &[u8]); 4] = [(6, &file), (7, &fec), (8, &[1, 0, 0, 0]), (0, &[])];
+        for (ty, words) in cases {
+            let data = conclusion(&[(ty, words)]);
+            let parsed = ext_config(&data).unwrap_or_else(|e| panic!("type {ty}: {e:?}"));
+            assert_eq!(parsed.len(), 1, "type {ty}");
+            assert_eq!(parsed[0].type_id(), ty);
+            let packet = Packet::parse(&mut Cursor::new(&data), false).expect("parses");
+            let mut again = Vec::new();
+            packet.serialize(&mut again);
+            let reparsed = Packet::parse(&mut Cursor::new(&again), false).expect("re-parses");
+            assert_eq!(reparsed, packet, "type {ty}");
+        }
+        assert_eq!(
+            ext_config(&conclusion(&[(6, &file)])).expect("parses"),
+            vec![SrtControlPacket::Congestion("file".into())]
+        );
+    }
+
+    /// Issue 45 item 1: a zero-length string extension (a stream id, a congestion
+    /// controller) and a short group are refused or read as empty, not read past their
+    /// end (upstream panicked).
+    #[test]
+    fn short_extensions_do_not_panic() {
+        for ty in [5u16, 6, 7] {
+            let _ = ext_config(&conclusion(&[(ty, &[])]));
+        }
+        assert!(ext_config(&conclusion(&[(8, &[])])).is_err());
+        // A stream id of no words is an empty one.
+        let data = conclusion(&[(5, &[])]);
+        match Packet::parse(&mut Cursor::new(&data), false) {
+            Ok(Packet::Control(ControlPacket {
+                control_type: ControlTypes::Handshake(hs),
+                ..
+            })) => match hs.info {
+                HandshakeVsInfo::V5(info) => assert_eq!(info.sid.as_deref(), Some("")),
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        }
+        // An SRT control packet of type 0 (a reject) serializes with its size.
+        let reject = ControlPacket {
+            timestamp: TimeStamp::from_micros(0),
+            dest_sockid: SocketId(0),
+            control_type: ControlTypes::Srt(SrtControlPacket::Reject),
+        };
+        let mut out = Vec::new();
+        Packet::Control(reject).serialize(&mut out);
+        assert_eq!(SrtControlPacket::Reject.size_words(), 0);
+    }
 }

@@ -319,7 +319,12 @@ fn string_to_le_bytes(str: &str, into: &mut impl BufMut) {
 impl Display for FilterSpec {
     fn fmt(&self, f: &mut Formatter) -> Result<(), fmt::Error> {
         for (i, (k, v)) in self.0.iter().enumerate() {
-            write!(f, "{k}:{v}")?;
+            // sealcast: a key without a value is the filter's type (FORK.md).
+            if v.is_empty() {
+                write!(f, "{k}")?;
+            } else {
+                write!(f, "{k}:{v}")?;
+            }
             if i != self.0.len() - 1 {
                 write!(f, ",")?;
             }
@@ -358,9 +363,10 @@ impl SrtControlPacket {
                             let k = colon_split_iter
                                 .next()
                                 .ok_or_else(|| PacketParseError::BadFilter(filter_str.clone()))?;
-                            let v = colon_split_iter
-                                .next()
-                                .ok_or_else(|| PacketParseError::BadFilter(filter_str.clone()))?;
+                            // sealcast: libsrt's filter string begins with the filter's
+                            // type, without a value ("fec,cols:10"); upstream refused
+                            // it (FORK.md).
+                            let v = colon_split_iter.next().unwrap_or_default();
                             // only one colon
                             if colon_split_iter.next().is_some() {
                                 return Err(PacketParseError::BadFilter(filter_str.clone()));

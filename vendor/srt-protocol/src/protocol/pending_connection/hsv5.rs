@@ -206,6 +206,7 @@ pub fn start_hsv5_initiation(
             ext_km,
             ext_group: None,
             sid: streamid.clone(),
+            ext_config: Vec::new(),
         }),
         StartedInitiator {
             cipher,

@@ -488,14 +488,14 @@ mod test {
         }
     }
 
-    fn test_conclusion() -> HandshakeControlInfo {
+    fn test_conclusion(l: &Listen) -> HandshakeControlInfo {
         HandshakeControlInfo {
             init_seq_num: random(),
             max_packet_size: PacketSize(1316),
             max_flow_size: PacketCount(256_000),
             shake_type: ShakeType::Conclusion,
             socket_id: random(),
-            syn_cookie: gen_cookie(&conn_addr()),
+            syn_cookie: l.cookie_for(&conn_addr(), Instant::now()),
             peer_addr: IpAddr::from([127, 0, 0, 1]),
             info: HandshakeVsInfo::V5(HsV5Info {
                 key_size: KeySize::Unspecified,
@@ -533,7 +533,7 @@ mod test {
 
         let resp = l.handle_packet(
             Instant::now(),
-            Ok((build_hs_pack(test_conclusion()), conn_addr())),
+            Ok((build_hs_pack(test_conclusion(&l)), conn_addr())),
         );
         // make sure it returns hs_ext
         assert_matches!(
@@ -601,7 +601,7 @@ mod test {
 
         // listen expects an induction first, send a conclustion first
 
-        let shake = test_conclusion();
+        let shake = test_conclusion(&l);
         assert_matches!(
             l.handle_packet(Instant::now(), Ok((
                 build_hs_pack(shake.clone()),
@@ -643,7 +643,7 @@ mod test {
         );
         assert_matches!(resp, SendPacket(_));
 
-        let mut c = test_conclusion();
+        let mut c = test_conclusion(&l);
         c.info = HandshakeVsInfo::V4(SocketType::Datagram);
 
         let resp = l.handle_packet(Instant::now(), Ok((build_hs_pack(c), conn_addr())));
@@ -664,12 +664,19 @@ mod test {
         );
         assert_matches!(resp, SendPacket(_));
 
-        let mut c = test_conclusion();
+        let mut c = test_conclusion(&l);
         c.info = HandshakeVsInfo::V5(HsV5Info::default());
 
         let resp = l.handle_packet(Instant::now(), Ok((build_hs_pack(c), conn_addr())));
 
-        assert_matches!(resp, NotHandled(ConnectError::ExpectedExtFlags));
+        // sealcast: refused with libsrt's reason, not left unanswered (FORK.md).
+        assert_matches!(
+            resp,
+            Reject(
+                Some(_),
+                ConnectionReject::Rejecting(RejectReason::Core(CoreRejectReason::Rogue))
+            )
+        );
     }
 
     #[test]
@@ -684,7 +691,7 @@ mod test {
 
         let resp = l.handle_packet(
             Instant::now(),
-            Ok((build_hs_pack(test_conclusion()), conn_addr())),
+            Ok((build_hs_pack(test_conclusion(&l)), conn_addr())),
         );
         assert_matches!(resp, RequestAccess(_));
 
@@ -726,7 +733,7 @@ mod test {
                 sid: None,
                 ext_config: Vec::new(),
             }),
-            ..test_conclusion()
+            ..test_conclusion(&l)
         };
 
         let hs_packet = Packet::Control(ControlPacket {
@@ -742,5 +749,166 @@ mod test {
         };
 
         assert_eq!(request_access.key_size, hs_key_size);
+    }
+}
+
+/// sealcast's changes (FORK.md).
+#[cfg(test)]
+mod sealcast_tests {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use assert_matches::assert_matches;
+
+    use crate::options::*;
+
+    use super::*;
+
+    fn caller() -> SocketAddr {
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), 8765)
+    }
+
+    fn handshake(shake_type: ShakeType, syn_cookie: i32, info: HsV5Info) -> Packet {
+        Packet::Control(ControlPacket {
+            timestamp: TimeStamp::from_micros(0),
+            dest_sockid: SocketId(0),
+            control_type: ControlTypes::Handshake(HandshakeControlInfo {
+                init_seq_num: SeqNumber::new_truncate(1),
+                max_packet_size: PacketSize(1316),
+                max_flow_size: PacketCount(256_000),
+                shake_type,
+                socket_id: SocketId(15),
+                syn_cookie,
+                peer_addr: IpAddr::from([127, 0, 0, 1]),
+                info: HandshakeVsInfo::V5(info),
+            }),
+        })
+    }
+
+    fn hsreq() -> Option<SrtControlPacket> {
+        Some(SrtControlPacket::HandshakeRequest(SrtHandshake {
+            version: SrtVersion::CURRENT,
+            flags: SrtShakeFlags::SUPPORTED,
+            send_latency: Duration::from_millis(120),
+            recv_latency: Duration::from_millis(120),
+        }))
+    }
+
+    /// Induction, then a conclusion with `info`, to a listener with access control.
+    fn conclude(info: HsV5Info) -> (Listen, ConnectionResult) {
+        let now = Instant::now();
+        let mut l = Listen::new(ConnInitSettings::default(), true);
+        let induction = handshake(ShakeType::Induction, 0, HsV5Info::default());
+        assert_matches!(
+            l.handle_packet(now, Ok((induction, caller()))),
+            SendPacket(_)
+        );
+        let cookie = l.cookie_for(&caller(), now);
+        let result = l.handle_packet(
+            now,
+            Ok((handshake(ShakeType::Conclusion, cookie, info), caller())),
+        );
+        (l, result)
+    }
+
+    /// Issue 45 item 17: a conclusion without HSREQ is rejected before access control,
+    /// so no application slot is taken for a handshake that could never complete
+    /// (upstream asked for access, then left an accepted caller unanswered).
+    #[test]
+    fn a_conclusion_without_hsreq_is_rejected_before_access_control() {
+        let (_, result) = conclude(HsV5Info {
+            sid: Some("key".into()),
+            ..HsV5Info::default()
+        });
+        assert_matches!(
+            result,
+            Reject(
+                Some(_),
+                ConnectionReject::Rejecting(RejectReason::Core(CoreRejectReason::Rogue))
+            )
+        );
+    }
+
+    /// Issue 45 item 17, the other way in: an accepted caller whose handshake turns out
+    /// not to do is answered with a rejection (upstream: `NotHandled`, nothing sent, the
+    /// application's accept waiting for ever).
+    #[test]
+    fn an_accepted_caller_that_cannot_connect_is_rejected() {
+        let (mut l, result) = conclude(HsV5Info {
+            ext_hs: hsreq(),
+            ..HsV5Info::default()
+        });
+        assert_matches!(result, RequestAccess(_));
+        // The HSREQ is checked again after access control; drop it to reach that check.
+        if let AccessControlRequested(_, _, _, info) = &mut l.state {
+            info.ext_hs = None;
+        }
+        let result =
+            l.handle_access_control_response(Instant::now(), AccessControlResponse::Accepted(None));
+        assert_matches!(result, Reject(Some(_), _));
+    }
+
+    /// Issue 45 item 1, at the listener: what libsrt's `congestion=file`,
+    /// `packetfilter=fec` and groups send is refused with libsrt's reasons; a `live`
+    /// congestion controller is what this listener runs.
+    #[test]
+    fn config_extensions_it_does_not_implement_are_refused_with_their_reason() {
+        let filter = SrtControlPacket::Filter(FilterSpec(
+            [("fec".to_string(), "".to_string())].into_iter().collect(),
+        ));
+        let group = SrtControlPacket::Group {
+            ty: GroupType::Broadcast,
+            flags: GroupFlags::empty(),
+            weight: 0,
+        };
+        for (ext, reason) in [
+            (
+                SrtControlPacket::Congestion("file".into()),
+                CoreRejectReason::Congestion,
+            ),
+            (filter, CoreRejectReason::Filter),
+            (group, CoreRejectReason::Group),
+            (SrtControlPacket::Reject, CoreRejectReason::Rogue),
+        ] {
+            let (_, result) = conclude(HsV5Info {
+                ext_hs: hsreq(),
+                ext_config: vec![ext.clone()],
+                ..HsV5Info::default()
+            });
+            assert_matches!(
+                result,
+                Reject(Some(_), ConnectionReject::Rejecting(RejectReason::Core(r))) if r == reason,
+                "{ext:?}"
+            );
+        }
+        let (_, result) = conclude(HsV5Info {
+            ext_hs: hsreq(),
+            ext_config: vec![SrtControlPacket::Congestion("live".into())],
+            ..HsV5Info::default()
+        });
+        assert_matches!(result, RequestAccess(_));
+    }
+
+    /// A caller that got as far as access control and is given up on is sent a timeout
+    /// rejection; one that had not is forgotten silently.
+    #[test]
+    fn an_expired_caller_is_rejected_with_a_timeout() {
+        let (mut l, result) = conclude(HsV5Info {
+            ext_hs: hsreq(),
+            ..HsV5Info::default()
+        });
+        assert_matches!(result, RequestAccess(_));
+        let (packet, to) = l.expire().expect("a rejection");
+        assert_eq!(to, caller());
+        assert_matches!(
+            packet,
+            Packet::Control(ControlPacket {
+                control_type: ControlTypes::Handshake(HandshakeControlInfo {
+                    shake_type: ShakeType::Rejection(RejectReason::Core(CoreRejectReason::Timeout)),
+                    ..
+                }),
+                ..
+            })
+        );
+        assert!(l.expire().is_none());
     }
 }

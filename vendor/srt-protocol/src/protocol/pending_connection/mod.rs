@@ -3,7 +3,7 @@ mod hsv5;
 pub mod listen;
 pub mod rendezvous;
 
-pub(crate) mod cookie;
+pub mod cookie;
 
 use std::{error::Error, fmt, io, net::SocketAddr};
 
