@@ -363,9 +363,11 @@ impl DuplexConnection {
             // TODO: case UMSG_CGWARNING: // 100 - Delay Warning
             //            // One way packet delay is increasing, so decrease the sending rate
             //            ControlTypes::DelayWarning?
-            CongestionWarning => todo!(),
+            // sealcast: a peer's warning or error, or an SRT control packet this
+            // implementation does not act on, is noted, not a panic (FORK.md).
+            CongestionWarning => self.warn(now, "congestion warning", &()),
             // TODO: case UMSG_PEERERROR: // 1000 - An error has happened to the peer side
-            PeerError(_) => todo!(),
+            PeerError(code) => self.warn(now, "peer error", &code),
             // TODO: case UMSG_EXT: // 0x7FFF - reserved and user defined messages
             Srt(s) => self.handle_srt_control_packet(now, s),
         }
@@ -387,7 +389,7 @@ impl DuplexConnection {
             KeyRefreshResponse(keying_material) => {
                 self.sender().handle_key_refresh_response(keying_material)
             }
-            _ => unimplemented!("{:?}", pack),
+            _ => self.warn(now, "srt control", &pack),
         }
     }
 

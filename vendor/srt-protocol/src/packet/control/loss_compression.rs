@@ -88,59 +88,51 @@ where
     }
 }
 
+/// sealcast: at most this many sequence numbers come out of one range of a loss list
+/// (more than any send buffer holds); upstream counted a range of up to 2^32 one by one,
+/// and panicked on overflow when its end was below its start (FORK.md).
+pub const MAX_LOSS_RANGE: u32 = 1 << 16;
+
 pub struct DecompressLossList<I> {
     iterator: I,
 
-    loop_next_end: Option<(u32, u32)>,
+    /// sealcast: the next number of the range and how many of it are left (FORK.md).
+    loop_next_left: Option<(SeqNumber, u32)>,
 }
 
 impl<I: Iterator<Item = u32>> Iterator for DecompressLossList<I> {
     type Item = SeqNumber;
 
     fn next(&mut self) -> Option<SeqNumber> {
-        match self.loop_next_end {
-            Some((next, end)) if next == end => {
-                // loop is over
-                self.loop_next_end = None;
-
-                Some(SeqNumber::new_truncate(next))
-            }
-            Some((next, end)) => {
-                // continue the loop
-                self.loop_next_end = Some((next + 1, end));
-
-                Some(SeqNumber::new_truncate(next))
-            }
-            None => {
-                // no current loop
-                let next = self.iterator.next()?;
-
-                // is this a loop start
-                if next & (1 << 31) != 0 {
-                    // set the first bit to zero
-                    let next_num = next & !(1 << 31);
-                    self.loop_next_end = Some((
-                        next_num + 1,
-                        match self.iterator.next() {
-                            Some(i) => i,
-                            None => panic!("unterminated loop while decompressing loss list"),
-                        },
-                    ));
-
-                    Some(SeqNumber::new_truncate(next_num))
-                } else {
-                    // no looping is possible
-                    Some(SeqNumber::new_truncate(next))
-                }
+        // sealcast: the range counts modulo 2^31 like every sequence number, bounded by
+        // MAX_LOSS_RANGE, and a range whose end is missing is the start alone (FORK.md).
+        if let Some((next, left)) = self.loop_next_left {
+            self.loop_next_left = (left > 1).then(|| (next + 1, left - 1));
+            return Some(next);
+        }
+        // no current loop
+        let next = self.iterator.next()?;
+        if next & (1 << 31) == 0 {
+            // no looping is possible
+            return Some(SeqNumber::new_truncate(next));
+        }
+        // a loop start: the first bit set, the end next
+        let start = SeqNumber::new_truncate(next & !(1 << 31));
+        if let Some(end) = self.iterator.next() {
+            let end = SeqNumber::new_truncate(end);
+            let after_start = (end - start).min(MAX_LOSS_RANGE - 1);
+            if after_start > 0 {
+                self.loop_next_left = Some((start + 1, after_start));
             }
         }
+        Some(start)
     }
 }
 
 pub fn decompress_loss_list<I: Iterator<Item = u32>>(loss_list: I) -> DecompressLossList<I> {
     DecompressLossList {
         iterator: loss_list,
-        loop_next_end: None,
+        loop_next_left: None,
     }
 }
 
@@ -193,9 +185,42 @@ mod test {
             .collect::<Vec<_>>();
     }
 
+    // sealcast: an unterminated loop is its start, no longer a panic (FORK.md).
     #[test]
-    #[should_panic(expected = "unterminated loop")]
     fn unterminated_loop() {
-        let _ = decompress_loss_list([10 | ONE].iter().copied()).collect::<Vec<_>>();
+        let list = decompress_loss_list([10 | ONE].iter().copied()).collect::<Vec<_>>();
+        assert_eq!(list, vec![SeqNumber::new_truncate(10)]);
+    }
+}
+
+/// sealcast's changes (FORK.md).
+#[cfg(test)]
+mod sealcast_tests {
+    use super::*;
+
+    fn decompress(list: &[u32]) -> Vec<u32> {
+        decompress_loss_list(list.iter().copied())
+            .map(|s| s.as_raw())
+            .collect()
+    }
+
+    /// A peer's loss list (a NAK) cannot panic or run for ever: a range without an end
+    /// is its start, a range across the wrap counts modulo 2^31, and a range longer than
+    /// MAX_LOSS_RANGE stops there (upstream: a panic, an overflow, 2^32 steps).
+    #[test]
+    fn hostile_loss_lists_are_bounded() {
+        assert_eq!(decompress(&[(1 << 31) | 5]), vec![5]);
+        assert_eq!(decompress(&[(1 << 31) | 5, 7]), vec![5, 6, 7]);
+        let top = SeqNumber::MAX - 1;
+        assert_eq!(decompress(&[(1 << 31) | top, 1]), vec![top, 0, 1]);
+        assert_eq!(
+            decompress(&[(1 << 31) | 7, 5]).len(),
+            MAX_LOSS_RANGE as usize
+        );
+        assert_eq!(
+            decompress(&[(1 << 31), u32::MAX]).len(),
+            MAX_LOSS_RANGE as usize
+        );
+        assert_eq!(decompress(&[(1 << 31) | 5, 5, 9]), vec![5, 9]);
     }
 }

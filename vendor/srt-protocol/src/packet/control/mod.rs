@@ -954,8 +954,11 @@ impl Debug for CompressedLossList {
         let mut iter = self.0.iter();
         while let Some(a) = iter.next() {
             if a & 0x80000000 != 0 {
-                let b = iter.next().expect("Unterminated list");
-                write!(f, "{}..={},", a & 0x7fffffff, b)?;
+                // sealcast: a peer's unterminated range is shown, not a panic (FORK.md).
+                match iter.next() {
+                    Some(b) => write!(f, "{}..={},", a & 0x7fffffff, b)?,
+                    None => write!(f, "{}..=?,", a & 0x7fffffff)?,
+                }
             } else {
                 write!(f, "{a},")?;
             }
