@@ -399,6 +399,61 @@ impl StreamTree {
     }
 }
 
+/// The query parameter of a private stream's playback token (`?token=…`), carried on every
+/// URL of its tree.
+pub const TOKEN_PARAMETER: &str = "token";
+
+/// What a redacted query value reads as.
+pub const REDACTED: &str = "<redacted>";
+
+/// `url` (a request target `path?query`, or a whole URL) with the value of every query
+/// parameter named like a token replaced by [`REDACTED`], for anything that writes a URL
+/// where people read it (logs, error messages): a playback token in a log is as good as
+/// the link it came from. Over-redacts rather than under: every parameter whose name
+/// contains `token` in any case, and `;`-separated parameters too.
+pub fn redact_tokens(url: &str) -> std::borrow::Cow<'_, str> {
+    let Some((head, rest)) = url.split_once('?') else {
+        return url.into();
+    };
+    let (query, fragment) = match rest.split_once('#') {
+        Some((query, fragment)) => (query, Some(fragment)),
+        None => (rest, None),
+    };
+    let secret = |pair: &str| {
+        let name = pair.split_once('=').map_or(pair, |(name, _)| name);
+        name.to_ascii_lowercase().contains(TOKEN_PARAMETER) && pair.contains('=')
+    };
+    if !query.split(['&', ';']).any(secret) {
+        return url.into();
+    }
+    let mut out = String::with_capacity(url.len());
+    out.push_str(head);
+    out.push('?');
+    let mut rest = query;
+    loop {
+        let end = rest.find(['&', ';']).unwrap_or(rest.len());
+        let pair = &rest[..end];
+        match pair.split_once('=') {
+            Some((name, _)) if secret(pair) => {
+                out.push_str(name);
+                out.push('=');
+                out.push_str(REDACTED);
+            }
+            _ => out.push_str(pair),
+        }
+        if end == rest.len() {
+            break;
+        }
+        out.push_str(&rest[end..=end]);
+        rest = &rest[end + 1..];
+    }
+    if let Some(fragment) = fragment {
+        out.push('#');
+        out.push_str(fragment);
+    }
+    out.into()
+}
+
 /// A media file name of a rendition, as a sidecar path names the file it signs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MediaFile {
@@ -486,6 +541,52 @@ impl fmt::Display for PublicPath {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn tokens_are_redacted_wherever_a_query_names_one() {
+        let cases = [
+            ("/live/a/master.m3u8", "/live/a/master.m3u8"),
+            ("/live/a/master.m3u8?x=1", "/live/a/master.m3u8?x=1"),
+            (
+                "/live/a/master.m3u8?token=abc.def",
+                "/live/a/master.m3u8?token=<redacted>",
+            ),
+            (
+                "/live/a/1/index.m3u8?_HLS_msn=3&token=abc&_HLS_part=1",
+                "/live/a/1/index.m3u8?_HLS_msn=3&token=<redacted>&_HLS_part=1",
+            ),
+            ("/x?token=a&token=b", "/x?token=<redacted>&token=<redacted>"),
+            (
+                "/x?Token=a;access_TOKEN=b",
+                "/x?Token=<redacted>;access_TOKEN=<redacted>",
+            ),
+            (
+                "https://h:8443/vod/a/1/master.m3u8?token=s3cret#t=3",
+                "https://h:8443/vod/a/1/master.m3u8?token=<redacted>#t=3",
+            ),
+            ("/x?token", "/x?token"),
+            ("/x?token=", "/x?token=<redacted>"),
+            ("/x?&&token=a&", "/x?&&token=<redacted>&"),
+        ];
+        for (url, redacted) in cases {
+            assert_eq!(redact_tokens(url), redacted, "{url}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_token_value_survives_redaction(
+            before in "[a-z_=&;]{0,12}",
+            // Never spelled by `before`/`after`, which could hold `x=token=…` of their own.
+            value in "[A-Z0-9][A-Z0-9._~-]{0,39}",
+            after in "[a-z_=&;]{0,12}",
+        ) {
+            let url = format!("/live/a/master.m3u8?{before}&token={value}&{after}");
+            let redacted = redact_tokens(&url);
+            let token_value = format!("token={value}");
+            proptest::prop_assert!(!redacted.contains(&token_value), "{}", redacted);
+        }
+    }
+
     use super::*;
     use proptest::prelude::*;
 
