@@ -423,13 +423,28 @@ pub fn token_digest(token: &str) -> [u8; 32] {
 /// A bounded map from token digests to what was learnt about the token, each entry
 /// forgotten at its `until` (unix seconds). Sans-IO: the time is passed in.
 ///
-/// When full, entries past their time are swept; if it is still full, nothing more is
-/// remembered until entries expire (the callers then verify every time, which is correct,
-/// only slower): memory stays bounded whatever tokens arrive.
+/// When full, a new entry takes the place of the oldest one inserted (a ring of slots in
+/// insertion order, with a hand at the oldest): each insert touches at most one other
+/// entry, however many are held, so a full cache costs no more than an empty one (a sweep
+/// of the whole map under the lock at every new token, as a full map once did, would make
+/// a large audience's newcomers each pay for all the others). An entry found expired is
+/// dropped when asked for; one never asked for again leaves when the hand comes round.
+/// First in, first out rather than least recently used: what is cached here is cheap to
+/// learn again (an HMAC, a hook's answer), and only a verified token ever gets an entry.
 #[derive(Debug)]
 pub struct TokenCache<V> {
-    entries: HashMap<[u8; 32], (u64, V)>,
+    /// Digest → (valid until, value, its slot in `ring`).
+    entries: HashMap<[u8; 32], (u64, V, usize)>,
+    /// The digest inserted into each slot, in insertion order round the ring (an entry
+    /// dropped or moved to another slot since leaves its old slot's digest behind, which
+    /// the hand then skips).
+    ring: Vec<[u8; 32]>,
+    /// The oldest slot: the next one reused once the ring is full.
+    hand: usize,
     max_entries: usize,
+    /// Entries an insert looked at besides its own (how tests see that an insert's work
+    /// stays bounded).
+    touched: u64,
 }
 
 impl<V: Clone> TokenCache<V> {
@@ -437,34 +452,56 @@ impl<V: Clone> TokenCache<V> {
     pub fn new(max_entries: usize) -> Self {
         TokenCache {
             entries: HashMap::new(),
+            ring: Vec::new(),
+            hand: 0,
             max_entries: max_entries.max(1),
+            touched: 0,
         }
     }
 
-    /// What is remembered about `digest`, if it is still valid at `now`.
-    pub fn get(&self, digest: &[u8; 32], now: u64) -> Option<V> {
-        self.entries
-            .get(digest)
-            .filter(|(until, _)| now <= *until)
-            .map(|(_, v)| v.clone())
+    /// What is remembered about `digest`, if it is still valid at `now`; an entry past its
+    /// time is dropped.
+    pub fn get(&mut self, digest: &[u8; 32], now: u64) -> Option<V> {
+        match self.entries.get(digest) {
+            Some((until, value, _)) if now <= *until => Some(value.clone()),
+            Some(_) => {
+                self.entries.remove(digest);
+                None
+            }
+            None => None,
+        }
     }
 
-    /// Remembers `value` for `digest` until `until`; false if there was no room.
+    /// Remembers `value` for `digest` until `until` (in place of the oldest entry when
+    /// full); false if `until` has passed already.
     pub fn insert(&mut self, digest: [u8; 32], until: u64, value: V, now: u64) -> bool {
         if until < now {
             return false;
         }
-        if self.entries.len() >= self.max_entries && !self.entries.contains_key(&digest) {
-            self.entries.retain(|_, (u, _)| now <= *u);
-            if self.entries.len() >= self.max_entries {
-                return false;
-            }
+        if let Some(entry) = self.entries.get_mut(&digest) {
+            entry.0 = until;
+            entry.1 = value;
+            return true;
         }
-        self.entries.insert(digest, (until, value));
+        let slot = if self.ring.len() < self.max_entries {
+            self.ring.push(digest);
+            self.ring.len() - 1
+        } else {
+            let slot = self.hand;
+            self.hand = (slot + 1) % self.max_entries;
+            let oldest = std::mem::replace(&mut self.ring[slot], digest);
+            self.touched += 1;
+            // Only if that entry still lives in this slot (not dropped, not re-inserted).
+            if self.entries.get(&oldest).is_some_and(|e| e.2 == slot) {
+                self.entries.remove(&oldest);
+            }
+            slot
+        };
+        self.entries.insert(digest, (until, value, slot));
         true
     }
 
-    /// How many entries are held (expired ones not yet swept included).
+    /// How many entries are held (expired ones not yet dropped included).
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -472,6 +509,11 @@ impl<V: Clone> TokenCache<V> {
     /// Whether nothing is held.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// How many other entries inserts have looked at, in all.
+    pub fn touched(&self) -> u64 {
+        self.touched
     }
 }
 
@@ -780,14 +822,84 @@ mod tests {
         assert!(cache.insert([2; 32], NOW + 20, "b", NOW));
         assert_eq!(cache.get(&[1; 32], NOW + 10), Some("a"));
         assert_eq!(cache.get(&[1; 32], NOW + 11), None);
-        // Full of live entries: nothing new is taken, nothing live is lost.
-        assert!(!cache.insert([3; 32], NOW + 30, "c", NOW + 5));
+        assert_eq!(cache.len(), 1, "the expired entry went when asked for");
+        // Full: a newcomer takes the oldest slot's place.
+        assert!(cache.insert([3; 32], NOW + 30, "c", NOW + 5));
+        assert!(cache.insert([4; 32], NOW + 30, "d", NOW + 5));
         assert_eq!(cache.len(), 2);
-        // Once one expired, it is swept for the newcomer.
-        assert!(cache.insert([3; 32], NOW + 30, "c", NOW + 11));
+        assert_eq!(cache.get(&[2; 32], NOW + 5), None, "the oldest went");
+        assert_eq!(cache.get(&[3; 32], NOW + 5), Some("c"));
+        assert_eq!(cache.get(&[4; 32], NOW + 5), Some("d"));
+        // Inserting again updates in place.
+        assert!(cache.insert([4; 32], NOW + 40, "e", NOW + 5));
+        assert_eq!(cache.get(&[4; 32], NOW + 35), Some("e"));
         assert_eq!(cache.len(), 2);
-        assert_eq!(cache.get(&[2; 32], NOW + 11), Some("b"));
-        assert!(!cache.insert([4; 32], NOW, "expired", NOW + 1));
+        assert!(!cache.insert([5; 32], NOW, "expired", NOW + 1));
+    }
+
+    /// Issue 45 item 12: once the cache is full, each newcomer costs the same bounded work
+    /// (at most one other entry looked at), however many entries are held and whether
+    /// they are live or not; the cache a full map once swept whole at every newcomer.
+    #[test]
+    fn a_full_cache_costs_each_newcomer_one_entry() {
+        const CAPACITY: usize = 4096;
+        let mut cache = TokenCache::new(CAPACITY);
+        let digest = |n: usize| -> [u8; 32] {
+            let mut d = [0; 32];
+            d[..8].copy_from_slice(&(n as u64).to_be_bytes());
+            d
+        };
+        for n in 0..CAPACITY {
+            assert!(cache.insert(digest(n), NOW + 3600, n, NOW));
+        }
+        assert_eq!(cache.touched(), 0, "room for everyone so far");
+        for n in CAPACITY..CAPACITY * 3 {
+            let before = cache.touched();
+            assert!(cache.insert(digest(n), NOW + 3600, n, NOW + 1));
+            assert!(cache.touched() - before <= 1, "insert {n} touched more");
+            assert!(cache.len() <= CAPACITY);
+            assert_eq!(cache.get(&digest(n), NOW + 1), Some(n));
+        }
+        // Past everyone's expiry: still one entry per newcomer, and nothing stale answers.
+        let later = NOW + 3601;
+        assert_eq!(cache.get(&digest(CAPACITY * 3 - 1), later), None);
+        let before = cache.touched();
+        assert!(cache.insert(digest(0), later + 10, 0, later));
+        assert!(cache.touched() - before <= 1);
+        assert_eq!(
+            cache.len(),
+            CAPACITY - 1,
+            "one dropped when asked, one replaced"
+        );
+    }
+
+    proptest! {
+        /// Against a model with no bound: whatever is inserted and asked for, an answer is
+        /// always what was last inserted for that digest and still valid, the cache never
+        /// holds more than its capacity, and each insert touches at most one other entry.
+        #[test]
+        fn the_cache_answers_like_a_model_within_its_bound(
+            ops in proptest::collection::vec((0u8..12, 0u64..20, any::<bool>()), 1..200),
+        ) {
+            let mut cache = TokenCache::new(5);
+            let mut model: HashMap<u8, (u64, u64)> = HashMap::new();
+            for (i, (key, at, insert)) in ops.into_iter().enumerate() {
+                let value = i as u64;
+                let now = NOW + at / 2;
+                if insert {
+                    let before = cache.touched();
+                    prop_assert!(cache.insert([key; 32], NOW + at, value, now) || NOW + at < now);
+                    prop_assert!(cache.touched() - before <= 1);
+                    if NOW + at >= now {
+                        model.insert(key, (NOW + at, value));
+                    }
+                } else if let Some(got) = cache.get(&[key; 32], now) {
+                    let expected = model.get(&key).filter(|(until, _)| now <= *until);
+                    prop_assert_eq!(Some(got), expected.map(|e| e.1));
+                }
+                prop_assert!(cache.len() <= 5);
+            }
+        }
     }
 
     #[test]
@@ -797,15 +909,17 @@ mod tests {
         assert_eq!(*verifier.check(&token, NOW).expect("valid"), claims());
         assert_eq!(verifier.lock().len(), 1);
         assert_eq!(*verifier.check(&token, NOW + 1).expect("cached"), claims());
-        // Past expiry the cached entry no longer answers: verified again, and refused.
+        let forged = format!("{}x", &token[..token.len() - 1]);
+        assert!(verifier.check(&forged, NOW).is_err());
+        assert!(verifier.check(&"a".repeat(MAX_TOKEN_LEN + 1), NOW).is_err());
+        assert_eq!(verifier.lock().len(), 1, "nothing refused is remembered");
+        // Past expiry the cached entry no longer answers (and goes): verified again, and
+        // refused.
         assert_eq!(
             verifier.check(&token, NOW + 3600 + CLOCK_SKEW_SECS + 1),
             Err(TokenRefusal::Expired)
         );
-        let forged = format!("{}x", &token[..token.len() - 1]);
-        assert!(verifier.check(&forged, NOW).is_err());
-        assert!(verifier.check(&"a".repeat(MAX_TOKEN_LEN + 1), NOW).is_err());
-        assert_eq!(verifier.lock().len(), 1);
+        assert_eq!(verifier.lock().len(), 0);
     }
 
     proptest! {
