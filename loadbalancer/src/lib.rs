@@ -37,6 +37,8 @@
 //! - [`access`]: [`access::Gate`], what the proxy decides before a node spends anything
 //!   on a request: the client's request budget and, where the request carries one, its
 //!   playback token (issue 34).
+//! - [`caches`]: who the client is on the origin listener: a trusted cache's
+//!   `X-Forwarded-For` (issue 45), anyone else's peer address.
 //! - [`limits`]: per-client token buckets (sans-IO) for requests and new connections, and
 //!   the connection filter that drops a client over its connection budget.
 //! - [`tls`]: the server certificate, reloaded when its files change.
@@ -46,6 +48,7 @@
 
 pub mod access;
 pub(crate) mod answers;
+pub mod caches;
 pub mod collapse;
 pub mod cookie;
 pub mod counted;

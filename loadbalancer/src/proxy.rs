@@ -17,13 +17,14 @@
 //! ingest [`crate::ingests`] ranks first for the stream (the next one if it refuses the
 //! connection), an existing session to the ingest its path names; no cookie either way.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use domain::paths::{PathClass, PublicPath};
+use certs::tokens::{query_token, QueryToken};
+use domain::paths::{redact_tokens, PathClass, PublicPath};
 use domain::{NodeId, StreamName};
 use pingora::http::ResponseHeader;
 use pingora::prelude::HttpPeer;
@@ -33,6 +34,7 @@ use pingora::{Error as PError, ErrorSource, ErrorType, Result as PResult, RetryT
 
 use crate::access::{Gate, Refusal};
 use crate::answers::{respond, respond_shared, respond_text};
+use crate::caches::TrustedCaches;
 use crate::collapse::{FlightKey, Flights, Join, Leader};
 use crate::counted::Counted;
 use crate::members::Pool;
@@ -76,6 +78,9 @@ pub struct Proxy {
     flights: Flights,
     /// Which viewers each node has counted lately: whose playlist requests may collapse.
     counted: Counted,
+    /// The caches whose `X-Forwarded-For` names the client (the origin listener's; none on
+    /// the HTTPS listener, where every peer is a client).
+    caches: TrustedCaches,
 }
 
 impl Proxy {
@@ -88,7 +93,15 @@ impl Proxy {
             gate: Gate::default(),
             flights: Flights::default(),
             counted: Counted::default(),
+            caches: TrustedCaches::default(),
         }
+    }
+
+    /// Takes the client of a request from `caches` from the `X-Forwarded-For` they append
+    /// ([`crate::caches`]): for the origin listener, with a cache tier in front.
+    pub fn with_trusted_caches(mut self, caches: TrustedCaches) -> Self {
+        self.caches = caches;
+        self
     }
 
     /// Admits requests through `gate` first.
@@ -97,10 +110,9 @@ impl Proxy {
         self
     }
 
-    /// Chooses the node for this request and records how.
-    fn choose(&self, session: &Session) -> Choice {
+    /// Chooses the node for this request (from `client`) and records how.
+    fn choose(&self, session: &Session, client: IpAddr) -> Choice {
         let cookie = cookie_header(session);
-        let client = client_ip(session);
         let request = RequestInfo {
             cookie: cookie.as_deref(),
             client,
@@ -166,6 +178,15 @@ pub struct Ctx {
     /// The stream of a live playlist request, by which its node counts the viewer
     /// (tracked while collapsing is on).
     counts: Option<StreamName>,
+    /// The client: the peer, or the viewer a trusted cache forwarded for. Set first thing.
+    client: Option<IpAddr>,
+}
+
+impl Ctx {
+    /// The client this request is from (the peer until the request is read).
+    fn client(&self, session: &Session) -> IpAddr {
+        self.client.unwrap_or_else(|| client_ip(session))
+    }
 }
 
 #[async_trait]
@@ -183,6 +204,7 @@ impl ProxyHttp for Proxy {
             leader: None,
             collapsed: false,
             counts: None,
+            client: None,
         }
     }
 
@@ -196,14 +218,25 @@ impl ProxyHttp for Proxy {
             respond_text(session, 200, "ok\n").await?;
             return Ok(true);
         }
+        let forwarded = session
+            .req_header()
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .map(|v| v.to_str().ok());
+        let client = match self.caches.client(client_ip(session), forwarded) {
+            Ok(client) => client,
+            Err(_) => {
+                respond(session, 400, "bad x-forwarded-for from the cache", &[]).await?;
+                return Ok(true);
+            }
+        };
+        ctx.client = Some(client);
         let (path, query) = {
             let uri = &session.req_header().uri;
             (uri.path(), uri.query())
         };
-        if let Err(refusal) = self
-            .gate
-            .admit(path, query, client_ip(session), &self.metrics)
-        {
+        if let Err(refusal) = self.gate.admit(path, query, client, &self.metrics) {
             let (status, message) = refusal.status();
             let retry = match &refusal {
                 Refusal::Budget { retry_after } => Some(retry_after.to_string()),
@@ -229,7 +262,7 @@ impl ProxyHttp for Proxy {
         if class == PathClass::Whip {
             return self.whip_target(session, ctx).await;
         }
-        let route = match self.choose(session) {
+        let route = match self.choose(session, client) {
             Choice::Route(route) => route,
             Choice::NoBackend => {
                 respond(
@@ -243,7 +276,19 @@ impl ProxyHttp for Proxy {
             }
         };
         if self.settings.direct && class == PathClass::LivePlaylist {
-            if let Some(base) = self.pool.upstream(&route.node).and_then(|u| u.direct_url) {
+            // A playback token goes to a node's own address only over TLS: a node whose
+            // direct URL is plain http:// gets a tokened request proxied, as without direct
+            // mode (issue 45 item 15). Public requests are redirected either way.
+            let tokened = !matches!(
+                query_token(session.req_header().uri.query()),
+                QueryToken::Absent
+            );
+            let direct = self
+                .pool
+                .upstream(&route.node)
+                .and_then(|u| u.direct_url)
+                .filter(|base| !tokened || is_tls_url(base));
+            if let Some(base) = direct {
                 let target = format!(
                     "{}{}",
                     base.trim_end_matches('/'),
@@ -262,7 +307,7 @@ impl ProxyHttp for Proxy {
             }
         }
         let key = if self.settings.collapse {
-            let (client, now) = (client_ip(session), Instant::now());
+            let now = Instant::now();
             // Asked about every live playlist GET, with the stream its path names: the one
             // parse of it, kept for noting the viewer when the request goes to the node.
             FlightKey::of(&route.node, session.req_header(), |stream| {
@@ -314,7 +359,7 @@ impl ProxyHttp for Proxy {
             // viewer (and reissues the cookie).
             self.metrics.retry();
             self.close(ctx);
-            ctx.route = match self.choose(session) {
+            ctx.route = match self.choose(session, ctx.client(session)) {
                 Choice::Route(route) => Some(route),
                 Choice::NoBackend => None,
             };
@@ -344,17 +389,15 @@ impl ProxyHttp for Proxy {
         upstream_request: &mut pingora::http::RequestHeader,
         ctx: &mut Ctx,
     ) -> PResult<()> {
-        if let Some(ip) = session
-            .client_addr()
-            .and_then(|a| a.as_inet())
-            .map(|a| a.ip())
-        {
-            upstream_request.insert_header("x-forwarded-for", ip.to_string())?;
-            if let (Some(stream), Some(route)) = (&ctx.counts, &ctx.route) {
-                // The node counts this viewer now (whichever node a retry went to).
-                self.counted
-                    .reached(ip, &route.node, stream, Instant::now());
-            }
+        // The client as settled on above, replacing whatever the request said: the nodes,
+        // the ingests (WHIP's wrong-key strikes) and the API believe this header from the
+        // load balancer alone.
+        let ip = ctx.client(session);
+        upstream_request.insert_header("x-forwarded-for", ip.to_string())?;
+        if let (Some(stream), Some(route)) = (&ctx.counts, &ctx.route) {
+            // The node counts this viewer now (whichever node a retry went to).
+            self.counted
+                .reached(ip, &route.node, stream, Instant::now());
         }
         upstream_request.insert_header("x-forwarded-proto", "https")?;
         Ok(())
@@ -502,7 +545,7 @@ impl ProxyHttp for Proxy {
             let request = session.req_header();
             tracing::info!(
                 target: "sealcast::access",
-                client = %client_ip(session),
+                client = %ctx.client(session),
                 method = %request.method,
                 path = %request.uri.path(),
                 status,
@@ -523,6 +566,26 @@ impl ProxyHttp for Proxy {
     fn suppress_error_log(&self, _session: &Session, _ctx: &Ctx, error: &PError) -> bool {
         // Clients that go away mid-response are ordinary; they are not errors of ours.
         matches!(error.esource(), ErrorSource::Downstream)
+    }
+
+    fn request_summary(&self, session: &Session, _ctx: &Ctx) -> String {
+        // What Pingora writes into its own log lines ("Fail to proxy: …"). Its default is the
+        // request target with its query, and a private stream's URLs carry their playback
+        // token there (issue 45 item 8).
+        let request = session.req_header();
+        let target = request.uri.path_and_query().map_or("/", |pq| pq.as_str());
+        let host = request
+            .headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or(request.uri.authority().map(|a| a.as_str()))
+            .unwrap_or("");
+        format!(
+            "{} {}, Host: {}",
+            request.method,
+            redact_tokens(target),
+            redact_tokens(host)
+        )
     }
 }
 
@@ -569,6 +632,12 @@ impl Proxy {
         ctx.whip = Some(target);
         Ok(false)
     }
+}
+
+/// Whether a node's direct URL is reached over TLS (`https://`).
+fn is_tls_url(base: &str) -> bool {
+    base.get(..8)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
 }
 
 /// A pooled keep-alive HTTP/1.1 peer at `addr` (a broadcast node or an ingest's WHIP port).

@@ -23,6 +23,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::access::Gate;
+use crate::caches::TrustedCaches;
 use crate::cookie::StickyCookies;
 use crate::limits::{Budget, ClientLimits, ConnectionBudget};
 use crate::members::{self, HealthChecks, Pool};
@@ -68,10 +69,13 @@ pub struct LbConfig {
     pub acme_dir: Option<PathBuf>,
     /// The host redirected to when a plain-HTTP request names none.
     pub fallback_host: String,
-    /// Per-client budgets of requests and new connections on the HTTPS listener; `None`:
-    /// unlimited. The origin listener has none: a cache in front is one client with many
-    /// viewers behind it.
+    /// Per-client budgets of requests and new connections on the HTTPS listener, and of
+    /// requests on the origin listener (by the client a trusted cache forwarded for);
+    /// `None`: unlimited.
     pub limits: Option<ClientLimits>,
+    /// The caches in front whose `X-Forwarded-For` names the client on the origin listener
+    /// ([`crate::caches`]); empty: nobody's, every peer there is a client of its own.
+    pub trusted_caches: TrustedCaches,
     /// The playback key, to check tokens where requests arrive; `None`: tokens are left to
     /// the nodes.
     pub tokens: Option<Arc<certs::tokens::TokenVerifier>>,
@@ -96,6 +100,10 @@ pub struct Running {
     pool: Arc<Pool>,
     stop: CancellationToken,
     pingora_stop: watch::Sender<bool>,
+    /// Fired before Pingora is told to stop: a listener service ending after it is no death.
+    services_stop: CancellationToken,
+    /// Each listener service (`https`, `http`, `origin`) holds a guard while it serves.
+    liveness: control::Liveness,
     services: Vec<JoinHandle<()>>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -155,18 +163,28 @@ pub fn start(
             .l4_buffer(L4BufferSettings::default().read(0)),
     );
 
-    // The origin listener: the same proxy, without TLS (a cache is one client with many
-    // viewers behind it: few connections, kept alive).
+    // The origin listener: the same proxy, without TLS, and with no connection budget (a
+    // cache keeps few connections alive for many viewers). Requests are budgeted by client:
+    // the viewer a trusted cache forwarded for, or the peer.
     let origin = match listeners.origin {
         Some(listener) => {
+            if config.trusted_caches.is_empty() {
+                tracing::warn!(
+                    "the origin listener trusts no cache (SEALCAST_LB_TRUSTED_CACHE): every \
+                     request through a cache counts as the cache's own"
+                );
+            }
             let origin_gate = Gate {
-                requests: None,
+                requests: config
+                    .limits
+                    .map(|l| Budget::new(l.requests, l.max_clients)),
                 tokens: config.tokens.clone(),
             };
             let mut origin = pingora::proxy::http_proxy_service_with_name(
                 &conf,
                 Proxy::new(Arc::clone(&pool), metrics.clone(), config.proxy.clone())
-                    .with_gate(origin_gate),
+                    .with_gate(origin_gate)
+                    .with_trusted_caches(config.trusted_caches.clone()),
                 "sealcast-lb-origin",
             );
             origin.add_tcp(&adopt(&fds, listener, "origin listener")?);
@@ -177,16 +195,23 @@ pub fn start(
 
     let mut services = Vec::new();
     let (pingora_stop, pingora_watch) = watch::channel(false);
+    let services_stop = CancellationToken::new();
+    let liveness = control::Liveness::new();
     {
         let (fds, watch) = (Arc::clone(&fds), pingora_watch.clone());
+        let alive = liveness.guard("https", &services_stop);
         services.push(tokio::spawn(async move {
+            alive.failpoint();
             https.start_service(Some(fds), watch, 1).await;
+            drop(alive);
         }));
     }
     if let Some(mut origin) = origin {
         let (fds, watch) = (Arc::clone(&fds), pingora_watch.clone());
+        let alive = liveness.guard("origin", &services_stop);
         services.push(tokio::spawn(async move {
             origin.start_service(Some(fds), watch, 1).await;
+            drop(alive);
         }));
     }
     if let Some(http) = listeners.http {
@@ -202,8 +227,10 @@ pub fn start(
         let addr = adopt(&fds, http, "http listener")?;
         plain.add_tcp(&addr);
         let (fds, watch) = (Arc::clone(&fds), pingora_watch.clone());
+        let alive = liveness.guard("http", &services_stop);
         services.push(tokio::spawn(async move {
             plain.start_service(Some(fds), watch, 1).await;
+            drop(alive);
         }));
     }
 
@@ -226,6 +253,8 @@ pub fn start(
         pool,
         stop,
         pingora_stop,
+        services_stop,
+        liveness,
         services,
         tasks,
     })
@@ -237,8 +266,15 @@ impl Running {
         &self.pool
     }
 
+    /// Which listener services run: what `/healthz` answers, and what the role watches to
+    /// exit when one stopped unasked.
+    pub fn liveness(&self) -> &control::Liveness {
+        &self.liveness
+    }
+
     /// Stops accepting, lets open requests finish (bounded), stops the tasks.
     pub async fn stop(self) {
+        self.services_stop.cancel();
         let _ = self.pingora_stop.send(true);
         for service in self.services {
             if tokio::time::timeout(STOP_WAIT, service).await.is_err() {

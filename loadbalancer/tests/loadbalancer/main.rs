@@ -4,8 +4,10 @@
 //! - `proxy`: the load balancer started as `sealcast lb` starts it, against an embedded
 //!   broker and two nodes;
 //! - `failover`: a node that closes new connections unanswered (stopping) is passed over;
-//! - `reload`: the server certificate follows its files.
+//! - `reload`: the server certificate follows its files;
+//! - `origin`: behind a cache tier, in the log, and in direct mode (issue 45).
 
 mod failover;
+mod origin;
 mod proxy;
 mod reload;

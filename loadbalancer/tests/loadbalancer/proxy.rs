@@ -124,7 +124,7 @@ impl Setup {
         (running, base)
     }
 
-    fn config(&self, mode: Mode, direct: bool, id: &str) -> LbConfig {
+    pub(crate) fn config(&self, mode: Mode, direct: bool, id: &str) -> LbConfig {
         LbConfig {
             broker: self.broker.clone(),
             client_id: id.to_owned(),
@@ -145,6 +145,7 @@ impl Setup {
             acme_dir: None,
             fallback_host: "localhost".into(),
             limits: None,
+            trusted_caches: Default::default(),
             tokens: None,
         }
     }
@@ -190,7 +191,7 @@ impl Setup {
 
     /// A client whose connections come from `address` (any of 127.0.0.0/8 reaches the load
     /// balancer on 127.0.0.1): a viewer of its own.
-    fn client_at(&self, address: std::net::Ipv4Addr) -> reqwest::Client {
+    pub(crate) fn client_at(&self, address: std::net::Ipv4Addr) -> reqwest::Client {
         reqwest::Client::builder()
             .local_address(std::net::IpAddr::V4(address))
             .tls_built_in_root_certs(false)
