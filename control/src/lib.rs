@@ -9,6 +9,8 @@
 //! - [`accept`]: [`AcceptLoop`], the one bounded accept loop (connection cap, doubling
 //!   backoff on accept errors, shutdown that joins every connection's task) of the RTMP
 //!   server, the broadcast node's HTTP server and the metrics listeners.
+//! - [`liveness`]: [`Liveness`], which listener tasks of a role are running: `/healthz`
+//!   fails and the role exits non-zero when one stops unasked.
 //! - [`metrics_server`]: the small `/metrics` + `/healthz` HTTP server of a standalone
 //!   ingest and of the load balancer, on that loop.
 //! - [`strikes`]: [`Strikes`], sans-IO backoff per client address on failed secret
@@ -22,6 +24,7 @@ pub mod accept;
 pub mod broker;
 pub mod bus;
 pub mod error;
+pub mod liveness;
 pub mod metrics_server;
 pub mod strikes;
 
@@ -30,4 +33,5 @@ pub use accept::{Accept, AcceptLoop, Backoff, Handler};
 pub use broker::{EmbeddedBroker, EMBEDDED_BROKER_USER};
 pub use bus::{connect, Bus, BusEvent, BusOptions, Message, Qos};
 pub use error::ControlError;
+pub use liveness::{ListenerGuard, Liveness};
 pub use strikes::{StrikePolicy, Strikes};

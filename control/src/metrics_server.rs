@@ -1,6 +1,7 @@
 //! The small HTTP server a process without a node's router exports its metrics on: a
 //! standalone ingest and the load balancer. `GET /metrics` is the Prometheus registry as
-//! OpenMetrics text, `GET /healthz` liveness.
+//! OpenMetrics text, `GET /healthz` liveness ([`Liveness::healthz`]: `503` once a listener
+//! task of the role stopped unasked).
 //!
 //! It lives here, beside the accept loop it runs on, because two roles that must not
 //! import each other need it; a broadcast node serves `/metrics` from its own router.
@@ -21,6 +22,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 use crate::accept::{AcceptLoop, Handler};
+use crate::liveness::Liveness;
 
 /// How long a request in flight at shutdown may take to finish.
 const DRAIN: Duration = Duration::from_secs(5);
@@ -47,14 +49,22 @@ impl Default for MetricsLimits {
     }
 }
 
-/// Serves `registry` as Prometheus text on `GET /metrics` (and liveness on `GET /healthz`)
-/// on `listener` until `shutdown`, within the default [`MetricsLimits`].
+/// Serves `registry` as Prometheus text on `GET /metrics` (and `liveness` on
+/// `GET /healthz`) on `listener` until `shutdown`, within the default [`MetricsLimits`].
 pub async fn serve(
     listener: TcpListener,
     registry: Arc<Registry>,
+    liveness: Liveness,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    serve_with(listener, registry, MetricsLimits::default(), shutdown).await
+    serve_with(
+        listener,
+        registry,
+        liveness,
+        MetricsLimits::default(),
+        shutdown,
+    )
+    .await
 }
 
 /// [`serve`] within `limits`: HTTP/1.1, at most `max_connections` at once (more are
@@ -64,6 +74,7 @@ pub async fn serve(
 pub async fn serve_with(
     listener: TcpListener,
     registry: Arc<Registry>,
+    liveness: Liveness,
     limits: MetricsLimits,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
@@ -71,7 +82,7 @@ pub async fn serve_with(
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout);
     let scrapes = Scrapes {
-        app: router(registry),
+        app: router(registry, liveness),
         http,
         lifetime: limits.connection_lifetime,
         shutdown: shutdown.clone(),
@@ -82,7 +93,7 @@ pub async fn serve_with(
     Ok(())
 }
 
-fn router(registry: Arc<Registry>) -> Router {
+fn router(registry: Arc<Registry>, liveness: Liveness) -> Router {
     let metrics = move || {
         let registry = Arc::clone(&registry);
         async move {
@@ -104,9 +115,10 @@ fn router(registry: Arc<Registry>) -> Router {
             }
         }
     };
-    Router::new()
-        .route("/metrics", get(metrics))
-        .route("/healthz", get(|| async { "ok\n" }))
+    Router::new().route("/metrics", get(metrics)).route(
+        "/healthz",
+        get(move || std::future::ready(liveness.healthz())),
+    )
 }
 
 /// What every connection of one metrics listener shares.

@@ -38,6 +38,9 @@ pub struct IngestDeps {
     pub observer: Option<Arc<dyn PublishObserver>>,
     /// The metrics every part updates.
     pub metrics: IngestMetrics,
+    /// The role's liveness: each listener task (`rtmp`, `srt`, `whip`, `webrtc`) holds a
+    /// guard, so that one stopping unasked fails `/healthz` and stops the process.
+    pub liveness: control::Liveness,
 }
 
 /// A running ingest node.
@@ -52,6 +55,8 @@ pub struct Running {
     webrtc: Option<crate::webrtc::WebRtcServer>,
     distribution: JoinHandle<Result<(), IngestError>>,
     distribution_stop: CancellationToken,
+    /// Every listener task holds a guard of it.
+    liveness: control::Liveness,
 }
 
 /// Starts an ingest node: RTMP on `listener` until `stop` fires, its streams distributed as
@@ -79,7 +84,14 @@ pub fn run(
         deps.metrics,
         deps.observer,
     );
-    let rtmp = tokio::spawn(crate::rtmp::serve(listener, Arc::clone(&registry), stop));
+    let alive = deps.liveness.guard("rtmp", &stop);
+    let serving = crate::rtmp::serve(listener, Arc::clone(&registry), stop);
+    let rtmp = tokio::spawn(async move {
+        alive.failpoint();
+        let result = serving.await;
+        drop(alive);
+        result
+    });
     Ok(Running {
         registry,
         rtmp_addr,
@@ -88,6 +100,7 @@ pub fn run(
         webrtc: None,
         distribution,
         distribution_stop,
+        liveness: deps.liveness,
     })
 }
 
@@ -95,6 +108,12 @@ impl Running {
     /// Who publishes what here (for the load report and operators' end requests).
     pub fn registry(&self) -> &Arc<Registry> {
         &self.registry
+    }
+
+    /// Which listener tasks run: what `/healthz` answers, and what the role watches to
+    /// stop when one died.
+    pub fn liveness(&self) -> &control::Liveness {
+        &self.liveness
     }
 
     /// Where publishers connect.
@@ -112,12 +131,14 @@ impl Running {
     ) -> Result<(), IngestError> {
         settings.validate()?;
         let addr = socket.local_addr()?;
-        let task = tokio::spawn(crate::srt::serve(
-            socket,
-            Arc::clone(&self.registry),
-            settings,
-            stop,
-        ));
+        let alive = self.liveness.guard("srt", &stop);
+        let serving = crate::srt::serve(socket, Arc::clone(&self.registry), settings, stop);
+        let task = tokio::spawn(async move {
+            alive.failpoint();
+            let result = serving.await;
+            drop(alive);
+            result
+        });
         self.srt = Some((addr, task));
         Ok(())
     }
@@ -132,8 +153,14 @@ impl Running {
         limits: crate::webrtc::WebRtcLimits,
         stop: CancellationToken,
     ) -> Result<(), IngestError> {
-        let server =
-            crate::webrtc::serve(listeners, node, limits, Arc::clone(&self.registry), stop)?;
+        let server = crate::webrtc::serve(
+            listeners,
+            node,
+            limits,
+            Arc::clone(&self.registry),
+            &self.liveness,
+            stop,
+        )?;
         self.webrtc = Some(server);
         Ok(())
     }

@@ -1,10 +1,11 @@
 //! Per-client budgets for what is public: new connections and requests, each a token
 //! bucket per client address, sans-IO (the time is passed in).
 //!
-//! A client is its address; IPv6 clients by their /64 (one subscriber gets a whole /64, so
-//! counting single addresses would give an attacker 2^64 budgets). The defaults are far
-//! above what any audience needs: a low-latency viewer makes about ten requests a second,
-//! and an office or a carrier-grade NAT puts tens of them behind one address.
+//! A client is its address; IPv6 clients by their /64 ([`domain::ClientGroup`]: one
+//! subscriber gets a whole /64, so counting single addresses would give an attacker 2^64
+//! budgets). The defaults are far above what any audience needs: a low-latency viewer
+//! makes about ten requests a second, and an office or a carrier-grade NAT puts tens of
+//! them behind one address.
 //!
 //! Memory is bounded: the table is split into shards, each holding at most a fixed number
 //! of clients. A client whose bucket has filled up again is the same as one never seen, so
@@ -14,10 +15,11 @@
 //! the table keeps its own budget.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use domain::ClientGroup;
 use parking_lot::Mutex;
 
 use crate::metrics::LbMetrics;
@@ -112,40 +114,14 @@ impl Bucket {
     }
 }
 
-/// A client as the budgets count it: an IPv4 address or an IPv6 /64.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Client {
-    V4(u32),
-    V6(u64),
-}
-
-impl Client {
-    fn of(ip: IpAddr) -> Self {
-        match ip {
-            IpAddr::V4(v4) => Client::V4(u32::from(v4)),
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => Client::V4(u32::from(v4)),
-                None => Client::V6(prefix64(v6)),
-            },
-        }
-    }
-
-    fn shard(self) -> usize {
-        let mixed = match self {
-            Client::V4(a) => u64::from(a).wrapping_mul(0x9e37_79b9_7f4a_7c15),
-            Client::V6(p) => p.wrapping_mul(0x9e37_79b9_7f4a_7c15),
-        };
-        (mixed >> 60) as usize % SHARDS
-    }
-}
-
-fn prefix64(ip: Ipv6Addr) -> u64 {
-    (u128::from(ip) >> 64) as u64
+/// The shard of a client's bucket.
+fn shard_of(client: ClientGroup) -> usize {
+    (client.mix() >> 60) as usize % SHARDS
 }
 
 #[derive(Debug)]
 struct Shard {
-    buckets: HashMap<Client, Bucket>,
+    buckets: HashMap<ClientGroup, Bucket>,
     /// Shared by newcomers while the shard is full.
     overflow: Option<Bucket>,
 }
@@ -178,9 +154,9 @@ impl Budget {
     /// One more for the client at `ip`, at `now`: allowed, or refused with how long the
     /// client should wait.
     pub fn take(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
-        let client = Client::of(ip);
+        let client = ClientGroup::of(ip);
         let rate = self.rate;
-        let mut shard = self.shards[client.shard()].lock();
+        let mut shard = self.shards[shard_of(client)].lock();
         if let Some(bucket) = shard.buckets.get_mut(&client) {
             return bucket.take(rate, now);
         }

@@ -42,6 +42,7 @@ async fn slow_and_surplus_metrics_connections_are_closed() {
     let server = tokio::spawn(serve_with(
         listener,
         Arc::new(Registry::default()),
+        control::Liveness::new(),
         limits,
         stop.clone(),
     ));
@@ -83,6 +84,45 @@ async fn slow_and_surplus_metrics_connections_are_closed() {
     }
     assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
     assert!(answer.contains("# EOF"), "{answer}");
+    stop.cancel();
+    server.await.expect("joined").expect("served");
+}
+
+/// `/healthz` tells the truth (issue 45): `200` while every listener task of the role
+/// runs, `503` with the dead listener's name once one stopped unasked.
+#[tokio::test]
+async fn healthz_fails_once_a_listener_task_died() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let liveness = control::Liveness::new();
+    let stop = CancellationToken::new();
+    let server = tokio::spawn(control::metrics_server::serve(
+        listener,
+        Arc::new(Registry::default()),
+        liveness.clone(),
+        stop.clone(),
+    ));
+    let healthz = || async {
+        let mut s = TcpStream::connect(addr).await.expect("connect");
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .expect("write");
+        String::from_utf8_lossy(&read_until_closed(&mut s).await).into_owned()
+    };
+    // A listener task that serves until its socket fails under it.
+    let rtmp_stop = CancellationToken::new();
+    let guard = liveness.guard("rtmp", &rtmp_stop);
+    let (fail, failed) = tokio::sync::oneshot::channel::<()>();
+    let rtmp = tokio::spawn(async move {
+        let _alive = guard;
+        let _ = failed.await;
+    });
+    assert!(healthz().await.starts_with("HTTP/1.1 200 OK"));
+    drop(fail);
+    rtmp.await.expect("the listener task ended");
+    let answer = healthz().await;
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains(r#""dead":["rtmp"]"#), "{answer}");
     stop.cancel();
     server.await.expect("joined").expect("served");
 }

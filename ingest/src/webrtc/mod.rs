@@ -81,7 +81,8 @@ pub mod fuzz {
 pub struct WebRtcLimits {
     /// Sessions at once, being set up or live (`whip_over_session_cap`).
     pub max_sessions: usize,
-    /// Sessions at once from one client address (`whip_over_session_cap`).
+    /// Sessions at once from one client, an IPv4 address or an IPv6 /64
+    /// (`whip_over_session_cap`).
     pub max_sessions_per_ip: usize,
     /// From the answer to ICE and DTLS connected (`whip_setup_timeout`).
     pub setup_timeout: Duration,
@@ -141,12 +142,14 @@ impl WebRtcServer {
 }
 
 /// Serves WHIP for this ingest (`node`, named in every session's URL) on `listeners` until
-/// `stop`, publishing through `registry`, within `limits`.
+/// `stop`, publishing through `registry`, within `limits`; its two listener tasks (`whip`,
+/// the HTTP side, and `webrtc`, the UDP driver) hold guards of `liveness`.
 pub fn serve(
     listeners: WebRtcListeners,
     node: NodeId,
     limits: WebRtcLimits,
     registry: Arc<Registry>,
+    liveness: &control::Liveness,
     stop: CancellationToken,
 ) -> Result<WebRtcServer, IngestError> {
     let WebRtcListeners {
@@ -187,16 +190,26 @@ pub fn serve(
         certificate,
         owners: owners.clone(),
         stop: stop.clone(),
+        offering: whip::Offering::default(),
     });
     let app = whip::router(Arc::clone(&whip));
     drop(whip);
     let driver = driver::Driver::new(udp, advertised, table, metrics);
+    // The driver outlives the HTTP side and the owners: they tell it to forget their
+    // sessions on the way out.
+    let driver_stop = CancellationToken::new();
+    let driver_alive = liveness.guard("webrtc", &driver_stop);
+    let http_alive = liveness.guard("whip", &stop);
     let task = tokio::spawn(async move {
-        // The driver outlives the HTTP side and the owners: they tell it to forget their
-        // sessions on the way out.
-        let driver_stop = CancellationToken::new();
-        let driver_task = tokio::spawn(driver.run(received, driver_stop.clone()));
+        let driving = driver.run(received, driver_stop.clone());
+        let driver_task = tokio::spawn(async move {
+            driver_alive.failpoint();
+            driving.await;
+            drop(driver_alive);
+        });
+        http_alive.failpoint();
         http::serve(http, app, stop).await;
+        drop(http_alive);
         owners.close();
         owners.wait().await;
         driver_stop.cancel();

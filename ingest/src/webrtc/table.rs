@@ -10,8 +10,9 @@
 //! [`Limits::max_addresses`] addresses, the most recent ones.
 //!
 //! What a stranger can hold is bounded: sessions (with the ones being set up, reserved
-//! before the catalog is asked) at most [`Limits::max_sessions`], per client address at
-//! most [`Limits::max_per_ip`]; a session that is not connected (ICE and DTLS) within
+//! once the stream key checked out) at most [`Limits::max_sessions`], per client at most
+//! [`Limits::max_per_ip`] (a client is [`ClientGroup`]'s: an IPv4 address or an IPv6 /64,
+//! as the load balancer counts them); a session that is not connected (ICE and DTLS) within
 //! [`Limits::setup_timeout`] or sends nothing for [`Limits::idle_timeout`] expires.
 //!
 //! Generic over the payload `P` the driver keeps per session (its handle to the session's
@@ -21,12 +22,14 @@ use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use domain::ClientGroup;
+
 /// The bounds of the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Limits {
     /// Sessions at once, set up or being set up.
     pub(crate) max_sessions: usize,
-    /// Sessions at once from one client address.
+    /// Sessions at once from one client (an IPv4 address, an IPv6 /64).
     pub(crate) max_per_ip: usize,
     /// From the answer to a connected session (ICE checked, DTLS done).
     pub(crate) setup_timeout: Duration,
@@ -41,7 +44,7 @@ pub(crate) struct Limits {
 pub(crate) enum Full {
     /// [`Limits::max_sessions`] are open or being set up.
     Global,
-    /// [`Limits::max_per_ip`] are open or being set up from this client address.
+    /// [`Limits::max_per_ip`] are open or being set up from this client.
     PerIp,
 }
 
@@ -59,12 +62,12 @@ pub(crate) enum Expiry {
 #[derive(Debug, PartialEq, Eq)]
 #[must_use = "a reservation holds a place until it is opened or cancelled"]
 pub(crate) struct Ticket {
-    ip: IpAddr,
+    client: ClientGroup,
 }
 
 #[derive(Debug)]
 struct Entry<P> {
-    ip: IpAddr,
+    client: ClientGroup,
     ufrag: String,
     addresses: VecDeque<SocketAddr>,
     /// Until connected: when setting up gives up.
@@ -81,8 +84,8 @@ pub(crate) struct SessionTable<K, P> {
     sessions: HashMap<K, Entry<P>>,
     by_ufrag: HashMap<String, K>,
     by_address: HashMap<SocketAddr, K>,
-    /// Sessions and reservations per client address.
-    per_ip: HashMap<IpAddr, usize>,
+    /// Sessions and reservations per client.
+    per_client: HashMap<ClientGroup, usize>,
     /// Reservations not yet opened or cancelled.
     reserved: usize,
 }
@@ -95,32 +98,41 @@ impl<K: Copy + Eq + std::hash::Hash, P> SessionTable<K, P> {
             sessions: HashMap::new(),
             by_ufrag: HashMap::new(),
             by_address: HashMap::new(),
-            per_ip: HashMap::new(),
+            per_client: HashMap::new(),
             reserved: 0,
         }
     }
 
-    /// Holds a place for a session from `ip`, if the caps allow one more.
-    pub(crate) fn reserve(&mut self, ip: IpAddr) -> Result<Ticket, Full> {
+    /// Whether a session from `ip` would be refused now, without holding a place: a
+    /// stranger is refused at a cap before it costs a catalog lookup.
+    pub(crate) fn check(&self, ip: IpAddr) -> Result<(), Full> {
         if self.sessions.len() + self.reserved >= self.limits.max_sessions {
             return Err(Full::Global);
         }
-        let count = self.per_ip.entry(ip).or_insert(0);
-        if *count >= self.limits.max_per_ip {
-            if *count == 0 {
-                self.per_ip.remove(&ip);
-            }
+        let held = self
+            .per_client
+            .get(&ClientGroup::of(ip))
+            .copied()
+            .unwrap_or(0);
+        if held >= self.limits.max_per_ip {
             return Err(Full::PerIp);
         }
-        *count += 1;
+        Ok(())
+    }
+
+    /// Holds a place for a session from `ip`, if the caps allow one more.
+    pub(crate) fn reserve(&mut self, ip: IpAddr) -> Result<Ticket, Full> {
+        self.check(ip)?;
+        let client = ClientGroup::of(ip);
+        *self.per_client.entry(client).or_insert(0) += 1;
         self.reserved += 1;
-        Ok(Ticket { ip })
+        Ok(Ticket { client })
     }
 
     /// Gives a reserved place back.
     pub(crate) fn cancel(&mut self, ticket: Ticket) {
         self.reserved = self.reserved.saturating_sub(1);
-        self.release_ip(ticket.ip);
+        self.release(ticket.client);
     }
 
     /// Turns a reservation into session `key`, routed by its local ICE `ufrag` until it
@@ -144,7 +156,7 @@ impl<K: Copy + Eq + std::hash::Hash, P> SessionTable<K, P> {
         self.sessions.insert(
             key,
             Entry {
-                ip: ticket.ip,
+                client: ticket.client,
                 ufrag,
                 addresses: VecDeque::new(),
                 setup_deadline: Some(now + self.limits.setup_timeout),
@@ -224,7 +236,7 @@ impl<K: Copy + Eq + std::hash::Hash, P> SessionTable<K, P> {
                 self.by_address.remove(address);
             }
         }
-        self.release_ip(entry.ip);
+        self.release(entry.client);
         Some(entry.payload)
     }
 
@@ -249,11 +261,11 @@ impl<K: Copy + Eq + std::hash::Hash, P> SessionTable<K, P> {
             .min()
     }
 
-    fn release_ip(&mut self, ip: IpAddr) {
-        if let Some(count) = self.per_ip.get_mut(&ip) {
+    fn release(&mut self, client: ClientGroup) {
+        if let Some(count) = self.per_client.get_mut(&client) {
             *count = count.saturating_sub(1);
             if *count == 0 {
-                self.per_ip.remove(&ip);
+                self.per_client.remove(&client);
             }
         }
     }
@@ -300,6 +312,23 @@ mod tests {
         assert!(t.reserve(ip(1)).is_ok());
         assert_eq!(t.remove(1), Some(()));
         assert_eq!(t.remove(1), None);
+    }
+
+    /// One IPv6 subscriber is one client: the addresses of a /64 share its cap (issue 45
+    /// item 5: counting single addresses gave one /64 every place in the table), and a
+    /// check holds no place.
+    #[test]
+    fn an_ipv6_64_is_one_client() {
+        let mut t: SessionTable<u32, ()> = SessionTable::new(limits());
+        let v6 = |s: &str| -> IpAddr { s.parse().expect("an IPv6 address") };
+        let _a = t.reserve(v6("2001:db8:0:1::1")).expect("first");
+        let _b = t.reserve(v6("2001:db8:0:1::2")).expect("second");
+        assert_eq!(t.check(v6("2001:db8:0:1:ffff::3")), Err(Full::PerIp));
+        assert_eq!(t.reserve(v6("2001:db8:0:1:ffff::3")), Err(Full::PerIp));
+        assert_eq!(t.check(v6("2001:db8:0:2::1")), Ok(()));
+        assert_eq!(t.check(v6("2001:db8:0:2::1")), Ok(()));
+        assert_eq!(t.reserved, 2);
+        let _c = t.reserve(v6("2001:db8:0:2::1")).expect("another /64");
     }
 
     #[test]
@@ -397,9 +426,9 @@ mod tests {
                 }
                 prop_assert!(t.sessions.len() + t.reserved <= limits.max_sessions);
                 prop_assert_eq!(t.reserved, tickets.len());
-                let counted: usize = t.per_ip.values().sum();
+                let counted: usize = t.per_client.values().sum();
                 prop_assert_eq!(counted, t.sessions.len() + t.reserved);
-                prop_assert!(t.per_ip.values().all(|n| *n >= 1 && *n <= limits.max_per_ip));
+                prop_assert!(t.per_client.values().all(|n| *n >= 1 && *n <= limits.max_per_ip));
                 prop_assert_eq!(t.by_ufrag.len(), t.sessions.len());
                 for (address, key) in &t.by_address {
                     let entry = t.sessions.get(key);
@@ -420,7 +449,7 @@ mod tests {
             for key in keys {
                 t.remove(key);
             }
-            prop_assert!(t.per_ip.is_empty());
+            prop_assert!(t.per_client.is_empty());
             prop_assert!(t.by_address.is_empty());
             prop_assert!(t.by_ufrag.is_empty());
             prop_assert_eq!(t.reserved, 0);

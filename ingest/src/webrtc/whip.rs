@@ -9,18 +9,25 @@
 //! | `OPTIONS` on either | `204` with `Allow` (and `Accept-Post: application/sdp`) |
 //! | `GET /healthz` | `200 ok` (the load balancer's check) |
 //!
-//! Refusals, in the order they are checked, so that a stranger costs as little as it can:
-//! `415` (not `application/sdp`), `401` (no Bearer token; with `WWW-Authenticate`), `503`
-//! (a session cap; with `Retry-After`, before the catalog is asked), `413`/`400` (the offer
-//! too large or malformed), `422` (no H.264 video to take), `403` (the key is unknown or
-//! another stream's — one catalog lookup, what a wrong RTMP key costs; a key of stream A
-//! posted to `/whip/B` never takes A over), `503` (the catalog did not answer). Every
+//! Refusals, in the order they are checked, so that a stranger costs as little as it can
+//! and holds nothing: `415` (not `application/sdp`), `401` (no Bearer token; with
+//! `WWW-Authenticate`), `429` (too many wrong keys from this client lately), `503` (at a
+//! session cap; with `Retry-After`, before the catalog is asked; nothing is held), `429`
+//! (more than [`MAX_OFFERS_PER_CLIENT`] offers in flight from this client), `408` (the
+//! offer did not arrive within [`OFFER_TIMEOUT`]), `413`/`400` (the offer too large or
+//! malformed), `422` (no H.264 video to take), `403` (the key is unknown or another
+//! stream's — one catalog lookup, what a wrong RTMP key costs; a key of stream A posted to
+//! `/whip/B` never takes A over), `503` (the catalog did not answer). Only then is a
+//! session place reserved (`503` if the caps filled meanwhile): a POST with a wrong key
+//! or a body that never comes holds no place. A client is an IPv4 address or an IPv6 /64
+//! ([`ClientGroup`]), the address the load balancer forwarded for. Every
 //! error body is short JSON; the key is never logged, echoed or put in a URL.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::to_bytes;
 use axum::extract::{Request, State};
@@ -29,7 +36,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::{Json, Router};
 use domain::paths::{PublicPath, WhipSessionId};
-use domain::{NodeId, StreamName};
+use domain::{ClientGroup, NodeId, StreamName};
 use rand_core::{OsRng, RngCore};
 use str0m::change::SdpOffer;
 use str0m::config::{CryptoProvider, DtlsCert};
@@ -49,6 +56,12 @@ const RETRY_AFTER: HeaderValue = HeaderValue::from_static("5");
 const SDP: HeaderValue = HeaderValue::from_static("application/sdp");
 const ALLOW_ENDPOINT: HeaderValue = HeaderValue::from_static("POST, OPTIONS");
 const ALLOW_SESSION: HeaderValue = HeaderValue::from_static("DELETE, OPTIONS");
+/// How long the offer's body may take once its header arrived: an offer is a few KiB
+/// that a publisher sends at once, and a POST whose body never comes is answered `408`.
+pub(crate) const OFFER_TIMEOUT: Duration = Duration::from_secs(5);
+/// Offers being read or checked at once from one client (an IPv4 address, an IPv6 /64):
+/// past it, `429` at once.
+pub(crate) const MAX_OFFERS_PER_CLIENT: usize = 8;
 
 /// The client address of a connection (its TCP peer), put on every request by the server.
 #[derive(Debug, Clone, Copy)]
@@ -71,6 +84,8 @@ pub(crate) struct Whip {
     pub(crate) owners: TaskTracker,
     /// The server's shutdown: every session ends cleanly on it.
     pub(crate) stop: CancellationToken,
+    /// Offers in flight per client, before their key checked out.
+    pub(crate) offering: Offering,
 }
 
 impl std::fmt::Debug for Whip {
@@ -190,6 +205,61 @@ fn client_ip(headers: &HeaderMap, peer: Option<SocketAddr>) -> IpAddr {
         .unwrap_or(IpAddr::from([0, 0, 0, 0]))
 }
 
+/// The 503 of a session cap, counted as `whip_over_session_cap`.
+fn over_cap(metrics: &crate::IngestMetrics, ip: IpAddr, full: Full) -> Response {
+    metrics.publish("whip_over_session_cap");
+    tracing::warn!(%ip, ?full, "WHIP publish refused: at a WebRTC session cap");
+    let message = match full {
+        Full::Global => "this ingest takes no more WebRTC sessions now",
+        Full::PerIp => "too many WebRTC sessions from this address",
+    };
+    with_header(
+        refuse(StatusCode::SERVICE_UNAVAILABLE, message),
+        header::RETRY_AFTER,
+        RETRY_AFTER,
+    )
+}
+
+/// The offers being read and checked now (before a key is known good), per client: a
+/// client past [`MAX_OFFERS_PER_CLIENT`] is answered at once, so that one address cannot
+/// hold the listener's connections with bodies that never come.
+#[derive(Debug, Default)]
+pub(crate) struct Offering(parking_lot::Mutex<HashMap<ClientGroup, usize>>);
+
+impl Offering {
+    /// One more offer from `client`, counted until the guard drops; `None` at the cap.
+    fn enter(&self, client: ClientGroup) -> Option<OfferGuard<'_>> {
+        let mut counts = self.0.lock();
+        let count = counts.entry(client).or_insert(0);
+        if *count >= MAX_OFFERS_PER_CLIENT {
+            return None;
+        }
+        *count += 1;
+        Some(OfferGuard {
+            offering: self,
+            client,
+        })
+    }
+}
+
+/// An offer being read or checked, counted in [`Offering`] while it lives.
+struct OfferGuard<'a> {
+    offering: &'a Offering,
+    client: ClientGroup,
+}
+
+impl Drop for OfferGuard<'_> {
+    fn drop(&mut self) {
+        let mut counts = self.offering.0.lock();
+        if let Some(count) = counts.get_mut(&self.client) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                counts.remove(&self.client);
+            }
+        }
+    }
+}
+
 /// A reserved place in the table, given back unless the session opened.
 struct Reservation<'a> {
     table: &'a Table,
@@ -245,31 +315,54 @@ async fn post(
         return unauthorized();
     };
     let ip = client_ip(&headers, peer);
-    let reserved = whip.table.lock().reserve(ip);
-    let reservation = match reserved {
-        Ok(ticket) => Reservation {
-            table: &whip.table,
-            ticket: Some(ticket),
-        },
-        Err(full) => {
-            metrics.publish("whip_over_session_cap");
-            tracing::warn!(%ip, ?full, "WHIP publish refused: at a WebRTC session cap");
-            let message = match full {
-                Full::Global => "this ingest takes no more WebRTC sessions now",
-                Full::PerIp => "too many WebRTC sessions from this address",
-            };
-            return with_header(
-                refuse(StatusCode::SERVICE_UNAVAILABLE, message),
-                header::RETRY_AFTER,
-                RETRY_AFTER,
-            );
-        }
-    };
-    let Ok(body) = to_bytes(request.into_body(), MAX_OFFER_BYTES).await else {
-        return refuse(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "the offer is larger than 32 KiB",
+    if whip.registry.held_back(ip).is_some() {
+        tracing::debug!(%ip, "WHIP publish refused: too many wrong keys lately");
+        return with_header(
+            refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many wrong stream keys from this address; retry later",
+            ),
+            header::RETRY_AFTER,
+            RETRY_AFTER,
         );
+    }
+    // A look at the caps, holding nothing: at a cap a stranger costs no catalog lookup.
+    let checked = whip.table.lock().check(ip);
+    if let Err(full) = checked {
+        return over_cap(&metrics, ip, full);
+    }
+    // The offer and the key are checked before any place is held: a POST whose key is
+    // wrong, or whose body never comes, holds no session place (issue 45 item 5).
+    let Some(offering) = whip.offering.enter(ClientGroup::of(ip)) else {
+        metrics.publish("whip_offers_in_flight");
+        tracing::debug!(%ip, "WHIP publish refused: too many offers in flight from this client");
+        return with_header(
+            refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many offers in flight from this address",
+            ),
+            header::RETRY_AFTER,
+            RETRY_AFTER,
+        );
+    };
+    let body = match tokio::time::timeout(
+        OFFER_TIMEOUT,
+        to_bytes(request.into_body(), MAX_OFFER_BYTES),
+    )
+    .await
+    {
+        Ok(Ok(body)) => body,
+        Ok(Err(_)) => {
+            return refuse(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the offer is larger than 32 KiB",
+            )
+        }
+        Err(_) => {
+            metrics.publish("whip_slow_offer");
+            tracing::debug!(%ip, "WHIP publish refused: the offer did not arrive in time");
+            return refuse(StatusCode::REQUEST_TIMEOUT, "send the whole offer at once");
+        }
     };
     match sdp::summarize(&body) {
         Ok(summary) if summary.h264 => {}
@@ -284,17 +377,6 @@ async fn post(
             metrics.publish("whip_bad_offer");
             return refuse(StatusCode::BAD_REQUEST, why);
         }
-    }
-    if whip.registry.held_back(ip).is_some() {
-        tracing::debug!(%ip, "WHIP publish refused: too many wrong keys lately");
-        return with_header(
-            refuse(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too many wrong stream keys from this address; retry later",
-            ),
-            header::RETRY_AFTER,
-            RETRY_AFTER,
-        );
     }
     match whip.registry.authenticate(&key).await {
         Ok(Some(owner)) if owner == stream => whip.registry.key_accepted(ip),
@@ -316,6 +398,15 @@ async fn post(
             );
         }
     }
+    drop(offering);
+    let reserved = whip.table.lock().reserve(ip);
+    let reservation = match reserved {
+        Ok(ticket) => Reservation {
+            table: &whip.table,
+            ticket: Some(ticket),
+        },
+        Err(full) => return over_cap(&metrics, ip, full),
+    };
     // The text is UTF-8: summarize read it.
     let offer = String::from_utf8_lossy(&body);
     let (credentials, id) = credentials();
@@ -628,6 +719,7 @@ mod tests {
             certificate,
             owners: TaskTracker::new(),
             stop: CancellationToken::new(),
+            offering: Offering::default(),
         });
         Fixture {
             app: router(Arc::clone(&whip)),
@@ -653,6 +745,115 @@ mod tests {
             parts.headers,
             String::from_utf8_lossy(&body).into_owned(),
         )
+    }
+
+    /// A body that sends `first`, says so on `polled`, then never sends the rest: a slow
+    /// POST, which the handler is reading once `polled` fired.
+    fn stalled(first: String, polled: tokio::sync::oneshot::Sender<()>) -> Body {
+        let mut polled = Some(polled);
+        let mut first = Some(bytes::Bytes::from(first));
+        Body::from_stream(futures::stream::poll_fn(move |_| {
+            if let Some(tx) = polled.take() {
+                let _ = tx.send(());
+            }
+            match first.take() {
+                Some(chunk) => std::task::Poll::Ready(Some(Ok::<_, std::io::Error>(chunk))),
+                None => std::task::Poll::Pending,
+            }
+        }))
+    }
+
+    /// A POST from `client` with `key` whose offer stops halfway; returns once the handler
+    /// is reading it, with the task that waits for its answer.
+    async fn slow_post(
+        app: &Router,
+        client: &str,
+        key: &str,
+    ) -> tokio::task::JoinHandle<StatusCode> {
+        let half = offer()[..200].to_owned();
+        let (tx, polled) = tokio::sync::oneshot::channel();
+        let request = HttpRequest::post("/whip/a")
+            .header(header::CONTENT_TYPE, "application/sdp")
+            .header(header::AUTHORIZATION, format!("Bearer {key}"))
+            .header("x-forwarded-for", client)
+            .body(stalled(half, tx))
+            .expect("request");
+        let app = app.clone();
+        let task = tokio::spawn(async move {
+            match app.oneshot(request).await {
+                Ok(response) => response.status(),
+                Err(never) => match never {},
+            }
+        });
+        polled.await.expect("the handler reads the body");
+        task
+    }
+
+    /// Issue 45 item 5: POSTs with a wrong key whose offers never finish, from many
+    /// addresses, hold no session place: a keyed publish is answered while they wait (on
+    /// the old code each had reserved a place before its body was read, and the keyed
+    /// publish got 503).
+    #[tokio::test]
+    async fn slow_posts_with_wrong_keys_hold_no_place() {
+        let mut f = fixture(2);
+        let mut slow = Vec::new();
+        for n in 1..=2 {
+            slow.push(slow_post(&f.app, &format!("192.0.2.{n}"), "sk_wrong").await);
+        }
+        let (got, _, answer) = status(
+            &f.app,
+            post("/whip/a", "application/sdp", Some("key-a"), offer()),
+        )
+        .await;
+        assert_eq!(got, StatusCode::CREATED, "{answer}");
+        assert!(matches!(f.commands.recv().await, Some(Command::Add(_))));
+        assert!(slow.iter().all(|t| !t.is_finished()));
+        for task in slow {
+            task.abort();
+        }
+    }
+
+    /// Issue 45 item 5: an offer that does not arrive within the deadline is answered 408
+    /// (the old code waited for the connection's 60 s lifetime, holding a place).
+    #[tokio::test(start_paused = true)]
+    async fn an_offer_that_never_arrives_is_answered_408() {
+        let f = fixture(1);
+        let slow = slow_post(&f.app, "192.0.2.1", "key-a").await;
+        let started = tokio::time::Instant::now();
+        assert_eq!(slow.await.ok(), Some(StatusCode::REQUEST_TIMEOUT));
+        assert_eq!(started.elapsed(), OFFER_TIMEOUT);
+    }
+
+    /// Issue 45 item 5: offers in flight are capped per client, and an IPv6 client is its
+    /// /64: the addresses of one /64 share the cap, another /64 is not held back.
+    #[tokio::test]
+    async fn offers_in_flight_are_capped_per_64() {
+        let f = fixture(4);
+        let mut slow = Vec::new();
+        for n in 1..=MAX_OFFERS_PER_CLIENT {
+            let client = format!("2001:db8:0:1::{n:x}");
+            slow.push(slow_post(&f.app, &client, "sk_wrong").await);
+        }
+        let from = |client: &str| {
+            let mut request = post("/whip/a", "application/sdp", Some("sk_wrong"), offer());
+            request.headers_mut().insert(
+                "x-forwarded-for",
+                HeaderValue::from_str(client).expect("header"),
+            );
+            request
+        };
+        let (got, headers, _) = status(&f.app, from("2001:db8:0:1:ffff::9")).await;
+        assert_eq!(got, StatusCode::TOO_MANY_REQUESTS);
+        assert!(headers.contains_key(header::RETRY_AFTER));
+        let (got, _, _) = status(&f.app, from("2001:db8:0:2::1")).await;
+        assert_eq!(got, StatusCode::FORBIDDEN);
+        // Once they are answered, the /64 may offer again.
+        for task in slow {
+            task.abort();
+            let _ = task.await;
+        }
+        let (got, _, _) = status(&f.app, from("2001:db8:0:1::1")).await;
+        assert_eq!(got, StatusCode::FORBIDDEN);
     }
 
     #[tokio::test]

@@ -37,11 +37,12 @@ pub(super) async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpList
 }
 
 /// The metrics server of a role on its own (a standalone ingest, the load balancer):
-/// `registry` on `/metrics` at `listen` until `stop`, within `control::metrics_server`'s
-/// limits. Returns the bound address and the server's task.
+/// `registry` on `/metrics` and `liveness` on `/healthz` at `listen` until `stop`, within
+/// `control::metrics_server`'s limits. Returns the bound address and the server's task.
 pub(super) async fn serve_metrics(
     listen: SocketAddr,
     registry: Registry,
+    liveness: control::Liveness,
     stop: CancellationToken,
 ) -> anyhow::Result<(SocketAddr, JoinHandle<std::io::Result<()>>)> {
     let listener = bind(listen, "metrics").await?;
@@ -49,9 +50,16 @@ pub(super) async fn serve_metrics(
     let task = tokio::spawn(control::metrics_server::serve(
         listener,
         Arc::new(registry),
+        liveness,
         stop,
     ));
     Ok((addr, task))
+}
+
+/// The error a role exits with when listener `name` stopped unasked: the process ends
+/// non-zero so that Docker's `restart:` policy or Kubernetes starts it again.
+pub(super) fn listener_died(name: &str) -> anyhow::Error {
+    anyhow::anyhow!("the {name} listener stopped unasked; exiting so that the process is restarted")
 }
 
 /// Seconds since the Unix epoch (certificate validity is checked against it).

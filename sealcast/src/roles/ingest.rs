@@ -16,7 +16,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::admin::{self, SessionLog};
-use super::common::{bind, open_catalog, print_ready, serve_metrics, start_srt, url_host};
+use super::common::{
+    bind, listener_died, open_catalog, print_ready, serve_metrics, start_srt, url_host,
+};
 use crate::cli::IngestArgs;
 use crate::plan::IngestPlan;
 
@@ -28,8 +30,14 @@ pub(crate) async fn ingest(args: IngestArgs, shutdown: CancellationToken) -> any
     let metrics = IngestMetrics::default();
     let mut registry = prometheus_client::registry::Registry::default();
     metrics.register(&mut registry);
-    let (metrics_addr, metrics_task) =
-        serve_metrics(plan.metrics_listen, registry, shutdown.child_token()).await?;
+    let liveness = control::Liveness::new();
+    let (metrics_addr, metrics_task) = serve_metrics(
+        plan.metrics_listen,
+        registry,
+        liveness.clone(),
+        shutdown.child_token(),
+    )
+    .await?;
     let webhooks = Webhooks::new(catalog.clone(), plan.catalog.webhooks)
         .context("making the webhook client")?;
     let background = TaskTracker::new();
@@ -53,6 +61,7 @@ pub(crate) async fn ingest(args: IngestArgs, shutdown: CancellationToken) -> any
         distribution,
         metrics.clone(),
         Some(sessions),
+        liveness.clone(),
         shutdown.child_token(),
     )?;
     super::whip::start(
@@ -81,7 +90,25 @@ pub(crate) async fn ingest(args: IngestArgs, shutdown: CancellationToken) -> any
         super::whip::ready_lines(&ingest),
         url_host(metrics_addr),
     ));
-    ingest.served().await?;
+    // Until asked to stop, or until a listener task stopped unasked: then everything
+    // stops, and the process exits non-zero (docs/deployment.md, liveness).
+    let dead = tokio::select! {
+        served = ingest.served() => {
+            served?;
+            None
+        }
+        name = liveness.died() => Some(name),
+    };
+    if let Some(name) = dead {
+        tracing::error!(
+            listener = name,
+            "a listener stopped unasked; the ingest stops"
+        );
+        shutdown.cancel();
+        if let Err(e) = ingest.served().await {
+            tracing::warn!(error = %e, "stopping the ingest's listeners");
+        }
+    }
     // The reporter and the end-request follower hold the registry: stopped first, so that
     // finishing it closes the events channel and the distribution ends at once.
     background_stop.cancel();
@@ -93,7 +120,10 @@ pub(crate) async fn ingest(args: IngestArgs, shutdown: CancellationToken) -> any
     if let Err(e) = metrics_task.await? {
         tracing::warn!(error = %e, "the metrics server failed");
     }
-    Ok(())
+    match dead {
+        Some(name) => Err(listener_died(name)),
+        None => Ok(()),
+    }
 }
 
 /// The catalog as the ingest sees it ([`ingest::StreamAuthority`]): stream keys,
@@ -174,7 +204,8 @@ pub(super) fn authority(
     Arc::new(CatalogAuthority(catalog.clone(), on_publish))
 }
 
-/// Starts an ingest node ([`ingest::run`]) with `authority`, its RTMP server until `stop`.
+/// Starts an ingest node ([`ingest::run`]) with `authority`, its RTMP server until `stop`;
+/// its listener tasks hold guards of `liveness`.
 pub(super) fn start(
     settings: IngestSettings,
     authority: Arc<dyn ingest::StreamAuthority>,
@@ -182,12 +213,14 @@ pub(super) fn start(
     distribution: DistributeConfig,
     metrics: IngestMetrics,
     observer: Option<Arc<dyn ingest::PublishObserver>>,
+    liveness: control::Liveness,
     stop: CancellationToken,
 ) -> anyhow::Result<ingest::Running> {
     let deps = ingest::IngestDeps {
         authority,
         observer,
         metrics,
+        liveness,
     };
     Ok(ingest::run(rtmp, settings, distribution, deps, stop)?)
 }

@@ -20,7 +20,9 @@ use tokio_util::task::TaskTracker;
 
 use super::admin::{self, AdminSide, SessionLog};
 use super::broadcast::{edge_config, recording_node};
-use super::common::{bind, open_catalog, print_ready, shown, start_srt, unix_now, url_host};
+use super::common::{
+    bind, listener_died, open_catalog, print_ready, shown, start_srt, unix_now, url_host,
+};
 use crate::cli::UpArgs;
 use crate::plan::{
     access_config, distribution, signing_key, BalancerKeys, Broker, EdgeTrust, Problems, UpPlan,
@@ -34,6 +36,9 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
     let plan = UpPlan::derive(&args)?;
     let catalog = open_catalog(&plan.catalog.location).await?;
     let tasks = TaskTracker::new();
+    // The listener tasks of every part hold guards of it: one stopping unasked stops the
+    // whole process, non-zero (the load balancer keeps its own, below).
+    let liveness = control::Liveness::new();
     let (metrics, lb_metrics, registry_for_nodes) = metrics();
 
     // Keys: made on the first start; what the roles read from them derived as theirs is.
@@ -131,10 +136,13 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
         node_urls.push((id.clone(), format!("{url}/")));
         let stop = edges_stop.child_token();
         let serving = Arc::clone(node);
+        let alive = liveness.guard("broadcast", &stop);
         tasks.spawn(async move {
+            alive.failpoint();
             if let Err(e) = broadcast::run_edge(serving, edge, listener, stop).await {
                 tracing::error!(error = %e, "broadcast node stopped");
             }
+            drop(alive);
         });
     }
 
@@ -164,6 +172,7 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
         .with_whip_url(whip.url.clone()),
         metrics.clone(),
         Some(sessions),
+        liveness.clone(),
         shutdown.child_token(),
     )?;
     super::whip::start(
@@ -268,14 +277,30 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
         None
     };
 
-    shutdown.cancelled().await;
+    // Until asked to stop, or until a listener task stopped unasked: then everything stops
+    // and the process exits non-zero (docs/deployment.md, liveness).
+    let dead = tokio::select! {
+        () = shutdown.cancelled() => None,
+        name = liveness.died() => Some(name),
+        name = lb.liveness().died() => Some(name),
+    };
+    if let Some(name) = dead {
+        tracing::error!(
+            listener = name,
+            "a listener stopped unasked; everything stops"
+        );
+        shutdown.cancel();
+    }
     tracing::info!("shutting down");
     demo_stop.store(true, Ordering::Relaxed);
     if let Some(demo) = demo {
         let _ = tokio::task::spawn_blocking(move || demo.join()).await;
     }
     lb.stop().await;
-    ingest.served().await?;
+    let served = ingest.served().await;
+    if dead.is_none() {
+        served?;
+    }
     // The reporter and the end-request follower hold the registry: stopped first, so that
     // finishing it closes the events channel and the distribution ends at once.
     reports_stop.cancel();
@@ -288,7 +313,10 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
     admin.finish().await;
     webhooks.close().await;
     catalog.close().await;
-    Ok(())
+    match dead {
+        Some(name) => Err(listener_died(name)),
+        None => Ok(()),
+    }
 }
 
 /// The ingest's and the load balancer's metrics of `up`, and the registry that exports
