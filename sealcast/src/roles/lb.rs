@@ -15,7 +15,7 @@ use loadbalancer::tls::CertificateFiles;
 use loadbalancer::{LbConfig, LbListeners, LbMetrics, Running};
 use tokio_util::sync::CancellationToken;
 
-use super::common::{print_ready, serve_metrics, shown, unix_now, url_host};
+use super::common::{listener_died, print_ready, serve_metrics, shown, unix_now, url_host};
 use crate::cli::LbArgs;
 use crate::plan::{Balancer, BalancerKeys, LbPlan, TlsPlan};
 
@@ -36,18 +36,33 @@ pub(crate) async fn lb(args: LbArgs, shutdown: CancellationToken) -> anyhow::Res
         metrics,
     )
     .await?;
-    let (metrics_addr, metrics_task) =
-        serve_metrics(plan.metrics_listen, registry, shutdown.child_token()).await?;
+    let liveness = running.liveness().clone();
+    let (metrics_addr, metrics_task) = serve_metrics(
+        plan.metrics_listen,
+        registry,
+        liveness.clone(),
+        shutdown.child_token(),
+    )
+    .await?;
     tracing::info!(https = %bound.https, http = %bound.http, "load balancer listening");
     print_ready(&format!(
         "{}metrics http://{}/metrics\n",
         bound.lines(),
         url_host(metrics_addr)
     ));
-    shutdown.cancelled().await;
+    // Until asked to stop, or until a listener stopped unasked: then the process exits
+    // non-zero (docs/deployment.md, liveness).
+    let dead = tokio::select! {
+        () = shutdown.cancelled() => None,
+        name = liveness.died() => Some(name),
+    };
+    shutdown.cancel();
     running.stop().await;
     metrics_task.await??;
-    Ok(())
+    match dead {
+        Some(name) => Err(listener_died(name)),
+        None => Ok(()),
+    }
 }
 
 /// The certificate files to serve, made first when the plan says so. Renewal and new

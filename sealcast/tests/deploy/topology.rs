@@ -1,7 +1,7 @@
 //! The shape of the rendered cluster: `broadcast` scales, the published ports are the
 //! documented variables, the image variables are honoured, every long-running service
-//! has a healthcheck that probes what its role serves, and nothing runs as root that
-//! does not have to (the `Dockerfile`'s `USER 10001`, read as text).
+//! has a healthcheck that probes what its role serves and a restart policy, and nothing
+//! runs as root that does not have to (the `Dockerfile`'s `USER 10001`, read as text).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -430,6 +430,43 @@ pub(crate) fn check_healthchecks(project: &Project) -> Findings {
         || format!("PostgreSQL's healthcheck {words:?} does not test TCP"),
     );
     f
+}
+
+/// Issue 45 (health that tells the truth): a sealcast role whose listener task dies exits
+/// non-zero, and plain Docker restarts a container for exiting, never for being unhealthy:
+/// so every long-running service has a restart policy that restarts it after a failure.
+#[test]
+fn every_long_running_service_is_restarted_when_it_exits() {
+    let project = init();
+    let config = config(&project);
+    let mut f = Findings::default();
+    let mut checked = 0;
+    for service in config.services() {
+        let restart = service.text("restart");
+        if restart.as_deref() == Some("no") {
+            // The operator's one-shot commands.
+            continue;
+        }
+        checked += 1;
+        f.check(
+            matches!(
+                restart.as_deref(),
+                Some("always" | "unless-stopped" | "on-failure")
+            ) || restart
+                .as_deref()
+                .is_some_and(|r| r.starts_with("on-failure:")),
+            || {
+                format!(
+                    "{}: restart is {restart:?}, so a role that exits on a dead listener stays down",
+                    service.name
+                )
+            },
+        );
+    }
+    f.check(checked >= 6, || {
+        format!("only {checked} long-running services found")
+    });
+    f.assert_none("restart policies");
 }
 
 #[test]

@@ -23,6 +23,7 @@ mod fixture;
 mod ingest_protocols;
 mod ladder;
 mod lb;
+mod liveness;
 mod llhls;
 mod pages;
 mod private;
@@ -278,6 +279,20 @@ fn trials(fixture: &Arc<Fixture>) -> Vec<Trial> {
         on_cluster(fixture, "takeover_across_protocols", Light, |_, c| {
             Box::pin(whip::takeover_across_protocols(c))
         }),
+        on_cluster(
+            fixture,
+            "whip_slow_posts_with_wrong_keys_leave_a_keyed_publish_working",
+            Light,
+            |_, c| Box::pin(whip::slow_keyless_posts_leave_whip_working(c)),
+        ),
+        {
+            let fixture = Arc::clone(fixture);
+            Trial::test("a_dead_listener_stops_up_non_zero", move || {
+                fixture
+                    .run(Light, liveness::dead_listeners_stop_up_non_zero())
+                    .map_err(|e| format!("{e:#}").into())
+            })
+        },
         // Private streams (issue 34): the browser plays one, so heavy.
         on_cluster(
             fixture,

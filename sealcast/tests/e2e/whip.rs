@@ -3,7 +3,8 @@
 //! page with its fake camera. Each comes out as the whole aligned ladder that ffprobe
 //! reads and Chromium plays; wrong keys and malformed offers get RFC 9725's answers;
 //! garbage on the WebRTC port changes nothing for the streams being published; a WHIP
-//! publisher takes a stream over from an RTMP one and back.
+//! publisher takes a stream over from an RTMP one and back; slow POSTs with wrong keys from
+//! many addresses take no session place from a publisher with its key (issue 45 item 5).
 
 use std::net::SocketAddr;
 use std::process::Stdio;
@@ -463,5 +464,113 @@ pub(crate) async fn takeover_across_protocols(cluster: &Cluster) -> anyhow::Resu
         "two takeovers, {in_window} discontinuities in the window and {} before it",
         ended.discontinuity_sequence
     );
+    Ok(())
+}
+
+/// An offer's body that sends its first bytes, says so on `polled`, and never sends the
+/// rest: a slow POST.
+struct Stalled {
+    first: Option<bytes::Bytes>,
+    polled: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl axum::body::HttpBody for Stalled {
+    type Data = bytes::Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, std::io::Error>>> {
+        if let Some(polled) = self.polled.take() {
+            let _ = polled.send(());
+        }
+        match self.first.take() {
+            Some(first) => std::task::Poll::Ready(Some(Ok(http_body::Frame::data(first)))),
+            None => std::task::Poll::Pending,
+        }
+    }
+}
+
+/// Slow POSTs through the load balancer, each from an address of its own; how many.
+const SLOW_POSTS: u8 = 64;
+
+/// Issue 45 item 5: 64 POSTs with a wrong key whose offers never finish, each from its own
+/// loopback address (so no per-address cap stops them) and sent again as soon as they are
+/// answered, leave a publisher with its key working: FFmpeg 9 publishes over WHIP and its
+/// stream comes out. On the old code each of them held one of the ingest's 64 session
+/// places (reserved before the body was read or the key checked) and every WHIP publish
+/// got 503. The slow ones are cut off (`408`), never answered with a session.
+pub(crate) async fn slow_keyless_posts_leave_whip_working(cluster: &Cluster) -> anyhow::Result<()> {
+    let key = cluster.add_stream("whipslow").await?;
+    let url = whip_url(cluster, "whipslow");
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(cluster.ca())?)?;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let mut attackers = tokio::task::JoinSet::new();
+    let mut started = Vec::new();
+    let half = offer()[..300].to_owned();
+    for n in 1..=SLOW_POSTS {
+        let client = reqwest::Client::builder()
+            .add_root_certificate(ca.clone())
+            .local_address(std::net::IpAddr::from([127, 0, 1, n]))
+            .build()?;
+        let (ready, polled) = tokio::sync::oneshot::channel();
+        started.push(polled);
+        let (url, half, stop) = (url.clone(), half.clone(), stop.clone());
+        attackers.spawn(async move {
+            let mut ready = Some(ready);
+            let mut answers = Vec::new();
+            // Bounded: a slow POST is answered within seconds, and the publish below takes
+            // well under a minute.
+            for _ in 0..30 {
+                let body = Stalled {
+                    first: Some(bytes::Bytes::from(half.clone())),
+                    polled: ready.take(),
+                };
+                let request = client
+                    .post(&url)
+                    .header("content-type", "application/sdp")
+                    .bearer_auth("sk_not_this_streams_key")
+                    .body(reqwest::Body::wrap(body))
+                    .send();
+                tokio::select! {
+                    answered = request => answers.push(answered.map(|r| r.status().as_u16()).map_err(|e| e.to_string())),
+                    () = stop.cancelled() => break,
+                }
+            }
+            answers
+        });
+    }
+    for polled in started {
+        polled
+            .await
+            .context("a slow POST was not sent (is 127.0.1.0/24 on loopback?)")?;
+    }
+    let publisher = publish_whip(cluster, "whipslow", &key, (426, 240), 20)?;
+    let published = cluster
+        .wait_media("whipslow", "src", 2, Duration::from_secs(40))
+        .await
+        .context("the keyed WHIP publish did not come out while slow POSTs waited");
+    stop.cancel();
+    let mut answers = Vec::new();
+    while let Some(joined) = attackers.join_next().await {
+        answers.extend(joined?);
+    }
+    published?;
+    publisher.wait_success().await?;
+    let statuses: Vec<u16> = answers
+        .iter()
+        .filter_map(|a| a.as_ref().ok())
+        .copied()
+        .collect();
+    ensure!(
+        statuses.iter().all(|s| !(200..300).contains(s)),
+        "a POST with a wrong key was answered with a session: {statuses:?}"
+    );
+    ensure!(
+        statuses.contains(&408),
+        "no slow POST was cut off at the offer deadline: {answers:?}"
+    );
+    cluster.wait_ended("whipslow").await?;
     Ok(())
 }
