@@ -367,6 +367,16 @@ pub(crate) struct BalanceArgs {
     /// given.
     #[arg(long, env = "SEALCAST_LB_ORIGIN_LISTEN")]
     pub(crate) origin_listen: Option<SocketAddr>,
+    /// The caches in front (addresses or CIDR networks, repeatable or comma-separated) whose
+    /// `X-Forwarded-For` names the viewer on the origin listener: the last hop, the one the
+    /// cache appended. Every per-client budget, the wrong-key backoff and client-bound
+    /// tokens then apply to the viewer, not to the cache. Nobody's by default.
+    #[arg(
+        long = "trusted-cache",
+        env = "SEALCAST_LB_TRUSTED_CACHE",
+        value_delimiter = ','
+    )]
+    pub(crate) trusted_caches: Vec<certs::tokens::ClientNetwork>,
     /// Requests per second one client address (an IPv6 /64) may make on average; over it,
     /// 429 with Retry-After. Far above what a viewer needs (an LL-HLS player makes about
     /// ten a second), for a whole office behind one address.

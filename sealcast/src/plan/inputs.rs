@@ -464,6 +464,21 @@ pub(crate) fn client_limits(
     }))
 }
 
+/// The caches whose `X-Forwarded-For` the origin listener believes: only with an origin
+/// listener to believe it on.
+pub(crate) fn trusted_caches(
+    balance: &crate::cli::BalanceArgs,
+    problems: &mut Problems,
+) -> loadbalancer::caches::TrustedCaches {
+    if !balance.trusted_caches.is_empty() && balance.origin_listen.is_none() {
+        problems.add(
+            "SEALCAST_LB_TRUSTED_CACHE",
+            "trusted caches are believed on the origin listener only; give SEALCAST_LB_ORIGIN_LISTEN too",
+        );
+    }
+    loadbalancer::caches::TrustedCaches::new(balance.trusted_caches.clone())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -35,6 +35,7 @@ impl LbPlan {
         let keys = inputs::key_dir(args.keys_dir.as_deref(), &args.catalog);
         let keys = BalancerKeys::derive(&keys, &mut problems);
         let limits = inputs::client_limits(&args.balance, &mut problems);
+        let trusted_caches = inputs::trusted_caches(&args.balance, &mut problems);
         let mut listeners = vec![
             ("SEALCAST_LB_HTTPS_LISTEN", args.https_listen),
             ("SEALCAST_LB_HTTP_LISTEN", args.http_listen),
@@ -57,6 +58,7 @@ impl LbPlan {
                     https: args.https_listen,
                     http: args.http_listen,
                     limits: limits?,
+                    trusted_caches,
                 },
                 keys: keys?,
                 broker: args.broker.mqtt_url.clone(),
@@ -75,8 +77,10 @@ pub(crate) struct Balancer {
     pub(crate) access_log: bool,
     pub(crate) https: SocketAddr,
     pub(crate) http: SocketAddr,
-    /// Per-client budgets on the HTTPS listener; `None`: `--no-limits`.
+    /// Per-client budgets (both listeners); `None`: `--no-limits`.
     pub(crate) limits: Option<loadbalancer::limits::ClientLimits>,
+    /// Whose `X-Forwarded-For` names the client on the origin listener.
+    pub(crate) trusted_caches: loadbalancer::caches::TrustedCaches,
 }
 
 /// What the load balancer reads from the key directory (`up` makes them on its first

@@ -98,6 +98,7 @@ impl UpPlan {
             .and_then(|c| super::ingest::srt(&args.srt, c, &mut problems));
         let ingest_id = problems.take("up", NodeId::new(INGEST_ID), |e| e.to_string());
         let limits = inputs::client_limits(&args.balance, &mut problems);
+        let trusted_caches = inputs::trusted_caches(&args.balance, &mut problems);
         let on_publish = inputs::publish_hook(&args.on_publish, &args.catalog, &mut problems);
         let on_play = inputs::play_hook(&args.on_play, &args.catalog, &mut problems);
         let plan = (|| {
@@ -123,6 +124,7 @@ impl UpPlan {
                     https: args.https_listen,
                     http: args.http_listen,
                     limits: limits?,
+                    trusted_caches,
                 },
                 on_publish: on_publish?,
                 on_play: on_play?,

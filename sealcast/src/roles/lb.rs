@@ -162,6 +162,7 @@ pub(super) async fn start(
         acme_dir: balancer.balance.acme_dir,
         fallback_host: "localhost".to_owned(),
         limits: balancer.limits,
+        trusted_caches: balancer.trusted_caches,
         tokens: keys.tokens,
     };
     let running = loadbalancer::start(
