@@ -15,7 +15,12 @@
 //! - an end or rendition change signed before the start taken, of another session, is an
 //!   old statement, refused; a rendition change (which names no session) signed by
 //!   another ingest than the one whose start was taken is refused too (the catch-up of a
-//!   session that ended there).
+//!   session that ended there);
+//! - a start of the session taken (what the ingest signs again when an operator makes
+//!   the stream private or public while live) changes the stream's privacy only if it was
+//!   signed after every start of that session taken so far: a copy of an earlier one,
+//!   replayed within the skew, is taken with the privacy the newest one said, so a stream
+//!   made private cannot be flipped back by replaying its earlier, public start.
 //!
 //! The caller verifies the signature (on the blocking pool) and reads the wall clock;
 //! [`Admission`] decides, and remembers the session starts.
@@ -74,6 +79,8 @@ struct Start {
     session: SessionId,
     signed_at_ms: u64,
     signer: Option<NodeId>,
+    /// What the newest start of the session (by signing time) said.
+    private: bool,
 }
 
 impl Admission {
@@ -99,46 +106,60 @@ impl Admission {
                 return Err(Refusal::ForeignSync);
             }
         }
-        if !self.in_order(&event, statement.issued_at_ms, signer) {
+        let mut event = event;
+        if !self.in_order(&mut event, statement.issued_at_ms, signer) {
             return Err(Refusal::BeforeSession(Box::new(event)));
         }
         Ok(event)
     }
 
     /// Whether `event`, signed at `issued_at_ms` by `signer`, may change its stream; a
-    /// session start taken is remembered.
+    /// session start taken is remembered, and one of the session taken that is not newer
+    /// than its latest start gets that start's privacy.
     fn in_order(
         &mut self,
-        event: &ControlEvent,
+        event: &mut ControlEvent,
         issued_at_ms: u64,
         signer: Option<&NodeId>,
     ) -> bool {
-        let (stream, session) = match event {
+        let (stream, session) = match &*event {
             ControlEvent::Live(LiveEvent::SessionStarted {
                 stream, session, ..
             })
-            | ControlEvent::Live(LiveEvent::Ended { stream, session }) => (stream, Some(*session)),
+            | ControlEvent::Live(LiveEvent::Ended { stream, session }) => {
+                (stream.clone(), Some(*session))
+            }
             ControlEvent::Live(LiveEvent::Rendition { stream, .. })
-            | ControlEvent::Live(LiveEvent::RenditionDropped { stream, .. }) => (stream, None),
+            | ControlEvent::Live(LiveEvent::RenditionDropped { stream, .. }) => {
+                (stream.clone(), None)
+            }
             // A segment never arrives as a control event (its variant does not deserialize).
             ControlEvent::Synced { .. }
             | ControlEvent::Live(LiveEvent::Segment(_) | LiveEvent::Part(_)) => return true,
         };
-        let latest = self.starts.get(stream);
-        if let ControlEvent::Live(LiveEvent::SessionStarted { session, .. }) = event {
+        let latest = self.starts.get(&stream);
+        if let ControlEvent::Live(LiveEvent::SessionStarted {
+            session, private, ..
+        }) = event
+        {
             if latest.is_some_and(|l| l.session.is_newer_than(*session)) {
                 return false;
             }
-            let signed_at_ms = match latest {
-                Some(l) if l.session == *session => l.signed_at_ms.max(issued_at_ms),
-                _ => issued_at_ms,
+            let (signed_at_ms, newest_private) = match latest {
+                // An equal or older statement of the session never changes its privacy.
+                Some(l) if l.session == *session && issued_at_ms <= l.signed_at_ms => {
+                    (l.signed_at_ms, l.private)
+                }
+                _ => (issued_at_ms, *private),
             };
+            *private = newest_private;
             let start = Start {
                 session: *session,
                 signed_at_ms,
                 signer: signer.cloned(),
+                private: newest_private,
             };
-            self.starts.insert(stream.clone(), start);
+            self.starts.insert(stream, start);
             return true;
         }
         let Some(latest) = latest else {
@@ -260,6 +281,61 @@ mod tests {
         assert!(admit(&mut a, &rendition_drop, NOW + 1).is_ok());
     }
 
+    fn start_private(session: u64, private: bool) -> ControlEvent {
+        ControlEvent::Live(LiveEvent::SessionStarted {
+            stream: stream(),
+            session: SessionId(session),
+            private,
+        })
+    }
+
+    /// The privacy of the start `admit` gives out (what the node applies).
+    fn privacy_taken(a: &mut Admission, event: &ControlEvent, at: u64) -> Option<bool> {
+        match admit(a, event, at) {
+            Ok(ControlEvent::Live(LiveEvent::SessionStarted { private, .. })) => Some(private),
+            _ => None,
+        }
+    }
+
+    /// Issue 45 item 10: a stream made private while live (its start signed again, later,
+    /// saying so) is not made public again by replaying its earlier start within the skew.
+    #[test]
+    fn a_replayed_earlier_start_does_not_undo_a_privacy_change() {
+        let mut a = Admission::default();
+        assert_eq!(
+            privacy_taken(&mut a, &start_private(1, false), NOW - 60_000),
+            Some(false)
+        );
+        // The operator makes it private: the ingest signs the start again.
+        assert_eq!(
+            privacy_taken(&mut a, &start_private(1, true), NOW - 30_000),
+            Some(true)
+        );
+        // The captured public start, replayed (and a copy signed at the same time).
+        assert_eq!(
+            privacy_taken(&mut a, &start_private(1, false), NOW - 60_000),
+            Some(true)
+        );
+        assert_eq!(
+            privacy_taken(&mut a, &start_private(1, false), NOW - 30_000),
+            Some(true)
+        );
+        // The operator makes it public again: a newer statement changes it.
+        assert_eq!(
+            privacy_taken(&mut a, &start_private(1, false), NOW - 1_000),
+            Some(false)
+        );
+        assert_eq!(
+            privacy_taken(&mut a, &start_private(1, true), NOW - 30_000),
+            Some(false)
+        );
+        // A new session says its own privacy.
+        assert_eq!(
+            privacy_taken(&mut a, &start_private(2, true), NOW - 90_000),
+            Some(true)
+        );
+    }
+
     #[test]
     fn two_ingests_catch_up_in_either_order_and_the_newer_session_stays() {
         let (one, two) = (
@@ -302,6 +378,26 @@ mod tests {
     }
 
     proptest! {
+        /// Whatever starts of one session arrive, in whatever order and however often: the
+        /// privacy given out is always the one of the latest-signed start taken so far (of
+        /// those signed at the same time, the first), so replaying any of them changes
+        /// nothing.
+        #[test]
+        fn privacy_follows_the_newest_start_only(
+            steps in prop::collection::vec((0u64..50, any::<bool>()), 1..40),
+        ) {
+            let mut a = Admission::default();
+            let mut newest: Option<(u64, bool)> = None;
+            for (at, private) in steps {
+                let signed = NOW - at * 1000;
+                if newest.is_none_or(|(t, _)| signed > t) {
+                    newest = Some((signed, private));
+                }
+                let expected = newest.map(|(_, p)| p);
+                prop_assert_eq!(privacy_taken(&mut a, &start_private(1, private), signed), expected);
+            }
+        }
+
         /// Whatever statements arrive, in whatever order: the session taken never goes
         /// back to an older one, any statement of another session signed before the start
         /// taken, taken earlier or not, is refused when it comes again (a captured
