@@ -12,7 +12,10 @@
 //! nothing could be verified.
 //!
 //! A live playlist is followed for `--seconds` (10 by default), a recording read to its
-//! end. A fragment that is no longer served (it slid out of the
+//! end. Whether statements count as signed now (live) or when they say (a recording) is
+//! decided by URL's tree, `/live/…` or `/vod/{stream}/{id}/…` ([`Playback`]), never by
+//! `#EXT-X-ENDLIST`: a live stream that ended is still checked at this machine's clock.
+//! A fragment that is no longer served (it slid out of the
 //! window while this was behind) is reported as unavailable, not refused, and continuity
 //! starts over after it.
 
@@ -24,7 +27,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
-use certs::signing::playback::{Check, Fragment, PlaybackVerifier, Refused, ViewerTrust};
+use certs::signing::playback::{Check, Fragment, Playback, PlaybackVerifier, Refused, ViewerTrust};
 use certs::signing::{RootPublicKey, TrustBundle};
 use clap::Args;
 use reqwest::{StatusCode, Url};
@@ -86,10 +89,15 @@ pub(crate) async fn run(args: VerifyArgs) -> anyhow::Result<bool> {
         .text(&master_url)
         .await?
         .with_context(|| format!("{master_url} is not served"))?;
+    // Live or a recording: from the URL asked for, never from what the playlists say
+    // (`#EXT-X-ENDLIST` is unsigned, and would let a stolen key's backdated statements
+    // count as signed before its revocation).
+    let playback = Playback::of_path(master_url.path());
     let mut renditions = Vec::new();
     for uri in playlist::master(&master).with_context(|| format!("{master_url}"))? {
         let url = run.with_query(master_url.join(&uri)?);
-        renditions.push(Rendition::new(url, PlaybackVerifier::new(trust.clone())));
+        let verifier = PlaybackVerifier::new(trust.clone(), playback.clone());
+        renditions.push(Rendition::new(url, verifier));
     }
     let started = Instant::now();
     let mut bundle_read = Instant::now();
@@ -155,8 +163,6 @@ struct Rendition {
     /// The last part checked.
     last_part: Option<(u64, u32)>,
     ended: bool,
-    /// Whether its playlist was live when last read.
-    live: bool,
 }
 
 impl Rendition {
@@ -168,7 +174,6 @@ impl Rendition {
             last_segment: None,
             last_part: None,
             ended: false,
-            live: true,
         }
     }
 }
@@ -268,7 +273,6 @@ impl Run {
                 return;
             }
         };
-        r.live = !playlist.ended;
         for wanted in self.wanted(r, &playlist) {
             self.check(r, &playlist, wanted).await;
         }
@@ -362,7 +366,6 @@ impl Run {
             part: w.part,
             discontinuity: w.discontinuity,
             duration: w.duration,
-            live: !playlist.ended,
             now_ms: unix_ms(),
         };
         let gap = |n: u64| playlist.is_gap(n);
@@ -436,7 +439,150 @@ fn unix_ms() -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
+    use certs::signing::{RootKey, SigningKey, Validity};
+    use domain::live_event::LiveEvent;
+    use domain::wire::{MediaStatement, SegmentStatement, SignatureAlgorithm, Signed};
+    use domain::{
+        Codecs, InitSegment, NodeId, RenditionInfo, RenditionName, SegmentMeta, SessionId,
+        StreamName,
+    };
+    use sha2::{Digest, Sha256};
+
     use super::*;
+
+    /// The files of one rendition's stream under `tree` (`/live/demo` or a recording's
+    /// `/vod/demo/{id}`), ended (`#EXT-X-ENDLIST`): an init segment whose description
+    /// `signer` issued at `described_ms`, and one segment, both with their sidecars.
+    fn ended_stream(
+        tree: &str,
+        session: SessionId,
+        signer: &SigningKey,
+        described_ms: u64,
+    ) -> HashMap<String, Vec<u8>> {
+        let stream = StreamName::new("demo").expect("stream");
+        let rendition = RenditionName::new("360p").expect("rendition");
+        let init = vec![7u8; 600];
+        let event = LiveEvent::Rendition {
+            stream: stream.clone(),
+            info: RenditionInfo {
+                name: rendition.clone(),
+                width: 640,
+                height: 360,
+                frame_rate: 30.0,
+                codecs: "avc1.64001e,mp4a.40.2".parse::<Codecs>().expect("codecs"),
+                init: Some(InitSegment::new(init.clone().into()).expect("init")),
+                part_target_us: None,
+            },
+        };
+        let body = serde_json::to_vec(&event).expect("event JSON");
+        let segment = vec![9u8; 3000];
+        let statement = SegmentStatement::from_meta(
+            &SegmentMeta {
+                stream,
+                rendition,
+                session,
+                sequence: 0,
+                discontinuity_sequence: 0,
+                discontinuity: false,
+                duration: Duration::from_secs(2),
+                start_pts_90k: 0,
+            },
+            signer.algorithm(),
+            signer.key_id(),
+            segment.len() as u64,
+            Sha256::digest(&segment).into(),
+        )
+        .encode();
+        let signature = signer.sign(&statement);
+        let base = format!("{tree}/360p");
+        HashMap::from([
+            (
+                format!("{tree}/master.m3u8"),
+                b"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=400000\n360p/index.m3u8\n".to_vec(),
+            ),
+            (
+                format!("{base}/index.m3u8"),
+                b"#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n\
+                  #EXT-X-MAP:URI=\"init.mp4\"\n#EXTINF:2.00000,\n0.m4s\n#EXT-X-ENDLIST\n"
+                    .to_vec(),
+            ),
+            (
+                format!("{base}/init.mp4.sig"),
+                signer.sign_event(body, described_ms).encode(),
+            ),
+            (format!("{base}/init.mp4"), init),
+            (
+                format!("{base}/0.m4s.sig"),
+                Signed::<MediaStatement>::new(statement, signature).encode(),
+            ),
+            (format!("{base}/0.m4s"), segment),
+        ])
+    }
+
+    /// Issue 45 item 4: media signed by a stolen key the root revoked a minute ago, its
+    /// rendition described ten minutes ago, served as a live stream that ended: refused,
+    /// because `/live/` is checked at this clock whatever the playlist says. The same media
+    /// as a recording (`/vod/`) verifies: signed, it says, before the revocation.
+    #[tokio::test]
+    async fn an_ended_live_stream_is_still_checked_at_this_clock() {
+        let now = unix_ms() / 1000;
+        let root = RootKey::generate(SignatureAlgorithm::Ed25519).expect("root");
+        let stolen = SigningKey::generate(SignatureAlgorithm::Ed25519).expect("key");
+        let validity = Validity::new(now - 86_400, now + 86_400).expect("validity");
+        let certificate = root
+            .certify(
+                stolen.public_key(),
+                NodeId::new("ingest1").expect("node"),
+                validity,
+            )
+            .expect("certify");
+        let bundle = TrustBundle {
+            certificates: vec![certificate.encode()],
+            revocations: vec![root.revoke(stolen.key_id(), now - 60).encode()],
+        };
+        let session = SessionId(0x5ea1_0000_0000_0001);
+        let backdated = (now - 600) * 1000;
+        let mut files = ended_stream("/live/demo", session, &stolen, backdated);
+        files.extend(ended_stream(
+            &format!("/vod/demo/{session}"),
+            session,
+            &stolen,
+            backdated,
+        ));
+        files.insert("/trust/v1/bundle".into(), bundle.encode());
+        let mut app = axum::Router::new();
+        for (path, bytes) in files {
+            let answer = move || {
+                let bytes = bytes.clone();
+                async move { bytes }
+            };
+            app = app.route(&path, axum::routing::get(answer));
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let origin = format!("http://{}", listener.local_addr().expect("address"));
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root_pub = dir.path().join("root.pub");
+        root.public_key().write_file(&root_pub).expect("root.pub");
+        let verify = |url: String| {
+            run(VerifyArgs {
+                url,
+                root_pub: root_pub.clone(),
+                seconds: Some(5),
+                ca: None,
+            })
+        };
+
+        let live = verify(format!("{origin}/live/demo/master.m3u8")).await;
+        assert!(!live.expect("verify ran"), "the ended live stream verified");
+        let recording = verify(format!("{origin}/vod/demo/{session}/master.m3u8")).await;
+        assert!(recording.expect("verify ran"), "the recording was refused");
+        server.abort();
+    }
 
     #[test]
     fn sidecars_and_part_keys_sit_beside_the_media_and_keep_the_query() {

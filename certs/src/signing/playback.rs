@@ -9,6 +9,9 @@
 //!   [`TrustStore`](super::TrustStore) it keeps an expired or later-revoked certificate:
 //!   whether a key may have signed is decided at the time each statement counts as signed
 //!   (a recording outlives the keys that signed it).
+//! - [`Playback`]: what the viewer opened, from the URL it asked for and never from a
+//!   playlist: a live stream (every statement counts as signed at the viewer's clock) or
+//!   one recording (its own statements count as signed when they say, never later than now).
 //! - [`PlaybackVerifier`]: one playback's checks, fragment by fragment: the sidecar's
 //!   envelope and statement, the key that signed it, the signature, then that the statement
 //!   is about the fragment asked for (stream, rendition, sequence, part, discontinuity,
@@ -26,7 +29,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use domain::paths::{MediaFile, PublicPath};
+use domain::paths::{MediaFile, PublicPath, StreamTree};
 use domain::push_protocol::ControlEvent;
 use domain::wire::{
     EventStatement, KeyId, PartStatement, SegmentStatement, SignatureAlgorithm, SignedEvent,
@@ -391,6 +394,52 @@ impl Target {
     }
 }
 
+/// What a playback is of, decided by the URL the viewer opened (a master or media
+/// playlist's path: the tree `/live/…` or `/vod/{stream}/{id}/…`), never by anything a
+/// playlist says: `#EXT-X-ENDLIST`, `#EXT-X-PLAYLIST-TYPE` and the fragment URIs a playlist
+/// lists are unsigned, and whoever serves the playlist could otherwise turn a live stream's
+/// checks into a recording's, where a statement's own (forgeable) time decides whether a
+/// revoked or expired key may have signed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Playback {
+    /// A live stream, ended or not (and anything that is not a recording's URL): every
+    /// statement counts as signed at the viewer's clock, as on the edges.
+    Live,
+    /// One recording: the statements of fragments under its own tree
+    /// (`/vod/{stream}/{session}/…`) count as signed at the time they state (a key since
+    /// rotated out or revoked signed them before), never later than now; anything else at
+    /// the viewer's clock.
+    Recording {
+        /// The recording's stream.
+        stream: StreamName,
+        /// The recording's id: the publish session it recorded.
+        session: SessionId,
+    },
+}
+
+impl Playback {
+    /// The playback a viewer opens at request path `path` (no query): a recording for
+    /// `/vod/{stream}/{id}/…` with a valid id, live for anything else (the stricter).
+    pub fn of_path(path: &str) -> Self {
+        match StreamTree::of(path) {
+            Some(StreamTree::Recording(stream, Some(session))) => {
+                Playback::Recording { stream, session }
+            }
+            _ => Playback::Live,
+        }
+    }
+
+    /// Whether `target` is a fragment of this recording.
+    fn holds(&self, target: &Target) -> bool {
+        match self {
+            Playback::Live => false,
+            Playback::Recording { stream, session } => {
+                target.session == Some(*session) && &target.stream == stream
+            }
+        }
+    }
+}
+
 /// One fragment to check, with what the player knows about it from the playlist.
 #[derive(Debug, Clone, Copy)]
 pub struct Fragment<'a> {
@@ -408,8 +457,6 @@ pub struct Fragment<'a> {
     pub discontinuity: u64,
     /// Its duration in the playlist, seconds (`None`: not checked).
     pub duration: Option<f64>,
-    /// Whether the playlist is live (statements count as signed now) or a recording.
-    pub live: bool,
     /// The viewer's clock, unix milliseconds.
     pub now_ms: u64,
 }
@@ -462,6 +509,8 @@ struct Position {
 #[derive(Debug)]
 pub struct PlaybackVerifier {
     trust: ViewerTrust,
+    /// What the viewer opened: which statements may count as signed at their own time.
+    playback: Playback,
     pinned: Option<Pinned>,
     position: Option<Position>,
     free: bool,
@@ -479,10 +528,11 @@ pub struct PlaybackVerifier {
 }
 
 impl PlaybackVerifier {
-    /// A playback over `trust`.
-    pub fn new(trust: ViewerTrust) -> Self {
+    /// A playback of `playback` (see [`Playback::of_path`]) over `trust`.
+    pub fn new(trust: ViewerTrust, playback: Playback) -> Self {
         PlaybackVerifier {
             trust,
+            playback,
             pinned: None,
             position: None,
             free: true,
@@ -732,12 +782,13 @@ impl PlaybackVerifier {
     }
 
     /// When a statement counts as signed, unix seconds: live, the viewer's clock (a stolen
-    /// key can state any time, the clock it cannot); a recording, the time it states (a
-    /// part's capture time, an event's issue time; a segment, its rendition description's),
-    /// never later than now.
+    /// key can state any time, the clock it cannot); a fragment of the recording the viewer
+    /// opened, the time it states (an event's issue time; a segment, its rendition
+    /// description's), never later than now. Which of the two is the [`Playback`]'s and the
+    /// fragment URL's to say, both of them: never a playlist's tag.
     fn signed_at(&self, target: &Target, signed: &Signed, f: &Fragment<'_>) -> u64 {
         let now = f.now_ms / 1000;
-        if f.live {
+        if !self.playback.holds(target) {
             return now;
         }
         let ms = match signed {

@@ -14,6 +14,9 @@ const LATER_SESSION: SessionId = SessionId(0x5ea1_0000_0000_0002);
 const SEGMENT_MS: u64 = 2000;
 const PART_MS: u64 = 333;
 const NOW: u64 = 1_800_000_000;
+/// What the viewer opened: a live stream, or the recording of `SESSION`.
+const LIVE: &str = "/live/demo/master.m3u8";
+const RECORDING: &str = "/vod/demo/5ea1000000000001/master.m3u8";
 
 fn media(seed: u64, len: usize) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
@@ -178,7 +181,6 @@ struct Step {
     part: Option<u32>,
     discontinuity: u64,
     duration: Option<f64>,
-    live: bool,
     now_ms: u64,
     gaps: Vec<u64>,
     reposition: bool,
@@ -245,7 +247,6 @@ impl Keys {
             part,
             discontinuity: f.discontinuity,
             duration,
-            live: true,
             now_ms: NOW * 1000,
             gaps: Vec::new(),
             reposition: false,
@@ -289,17 +290,25 @@ impl Keys {
     }
 }
 
+/// A `/live/{stream}/{rendition}/…` fragment path moved into the recording of `session`.
+fn in_recording(path: &str, session: SessionId) -> String {
+    let rest = path.strip_prefix("/live/").expect("a live path");
+    let (stream, rest) = rest.split_once('/').expect("a stream");
+    format!("/vod/{stream}/{session}/{rest}")
+}
+
 fn flip(bytes: &mut [u8], at: usize) {
     let at = at.min(bytes.len() - 1);
     bytes[at] ^= 0x01;
 }
 
-fn cases(k: &Keys) -> Vec<(&'static str, Vec<Step>)> {
+fn cases(k: &Keys) -> Vec<(&'static str, &'static str, Vec<Step>)> {
     let now_ms = NOW * 1000;
     let init = init();
     vec![
         (
             "good init, segments and parts play in order",
+            LIVE,
             vec![
                 k.ok(&init),
                 k.ok(&seg(10)),
@@ -312,6 +321,7 @@ fn cases(k: &Keys) -> Vec<(&'static str, Vec<Step>)> {
         ),
         (
             "one byte flipped",
+            LIVE,
             vec![
                 tweak(k.refused(&seg(10), "digest_mismatch"), |s| {
                     flip(&mut s.bytes, 1500)
@@ -326,6 +336,7 @@ fn cases(k: &Keys) -> Vec<(&'static str, Vec<Step>)> {
         ),
         (
             "wrong length",
+            LIVE,
             vec![
                 tweak(k.refused(&seg(10), "wrong_length"), |s| {
                     s.bytes.pop();
@@ -336,6 +347,7 @@ fn cases(k: &Keys) -> Vec<(&'static str, Vec<Step>)> {
         ),
         (
             "a genuine statement of another stream or rung",
+            LIVE,
             vec![
                 tweak(
                     k.refused(&seg(10).with(|f| f.stream = "other"), "wrong_stream"),
@@ -357,6 +369,7 @@ fn cases(k: &Keys) -> Vec<(&'static str, Vec<Step>)> {
         ),
         (
             "an older segment replayed under a newer number",
+            LIVE,
             vec![
                 k.ok(&seg(11)),
                 tweak(k.refused(&seg(9), "wrong_sequence"), |s| {
@@ -371,6 +384,7 @@ fn cases(k: &Keys) -> Vec<(&'static str, Vec<Step>)> {
         ),
         (
             "a skipped sequence",
+            LIVE,
             vec![
                 k.ok(&seg(10)),
                 k.refused(&seg(12), "skipped_sequence"),
@@ -382,6 +396,7 @@ fn cases(k: &Keys) -> Vec<(&'static str, Vec<Step>)> {
         ),
         (
             "skips over refused numbers, gaps and a reposition are allowed",
+            LIVE,
             vec![
                 k.ok(&seg(10)),
                 tweak(k.refused(&seg(11), "digest_mismatch"), |s| {
@@ -395,6 +410,7 @@ fn cases(k: &Keys) -> Vec<(&'static str, Vec<Step>)> {
         ),
         (
             "repeated and reordered sequences",
+            LIVE,
             vec![
                 k.ok(&seg(10)),
                 k.refused(&seg(10), "repeated_sequence"),
@@ -408,6 +424,7 @@ fn cases(k: &Keys) -> Vec<(&'static str, Vec<Step>)> {
         ),
         (
             "back to an earlier part of a segment only after a part of it was refused",
+            LIVE,
             vec![
                 k.ok(&part(12, 0)),
                 k.ok(&part(12, 1)),
@@ -423,6 +440,7 @@ fn cases(k: &Keys) -> Vec<(&'static str, Vec<Step>)> {
         ),
         (
             "the session changes only at a discontinuity",
+            LIVE,
             vec![
                 k.ok(&seg(10)),
                 k.refused(
@@ -444,6 +462,7 @@ fn cases(k: &Keys) -> Vec<(&'static str, Vec<Step>)> {
         ),
         (
             "discontinuity sequence and duration are the playlist's",
+            LIVE,
             vec![
                 tweak(k.refused(&seg(10), "wrong_discontinuity"), |s| {
                     s.discontinuity = 1
@@ -459,6 +478,7 @@ fn cases(k: &Keys) -> Vec<(&'static str, Vec<Step>)> {
         ),
         (
             "a revoked key: refused for what it signed after the revocation",
+            LIVE,
             vec![
                 tweak(k.step(&seg(10), &k.revoked, "ok"), |s| {
                     s.now_ms = now_ms - 60_000
@@ -466,35 +486,59 @@ fn cases(k: &Keys) -> Vec<(&'static str, Vec<Step>)> {
                 tweak(k.step(&seg(11), &k.revoked, "revoked_key"), |s| {
                     s.now_ms = now_ms + 60_000
                 }),
+                // Live, a part's capture time is only what its signer says.
                 tweak(
                     k.step(
                         &part(11, 0).with(|f| f.stated_ms = now_ms - 30_000),
                         &k.revoked,
-                        "ok",
-                    ),
-                    |s| {
-                        s.live = false;
-                        s.now_ms = now_ms + 60_000;
-                    },
-                ),
-                tweak(
-                    k.step(
-                        &part(11, 1).with(|f| f.stated_ms = now_ms + 30_000),
-                        &k.revoked,
                         "revoked_key",
                     ),
-                    |s| {
-                        s.live = false;
-                        s.now_ms = now_ms + 60_000;
-                    },
+                    |s| s.now_ms = now_ms + 60_000,
                 ),
             ],
         ),
         (
+            // Issue 45 item 4: a live stream whose playlist says it ended (ENDLIST, which
+            // anyone serving the playlist can append) is judged as live: a backdated
+            // statement by a stolen, revoked key is refused.
+            "a live stream is judged at the viewer's clock, whatever its statements say",
+            LIVE,
+            vec![
+                tweak(
+                    k.step(
+                        &init.clone().with(|f| f.stated_ms = now_ms - 600_000),
+                        &k.revoked,
+                        "revoked_key",
+                    ),
+                    |s| s.now_ms = now_ms + 60_000,
+                ),
+                tweak(k.step(&seg(10), &k.revoked, "revoked_key"), |s| {
+                    s.now_ms = now_ms + 60_000
+                }),
+                // Nor does a playlist that points a live playback at a recording's URLs.
+                tweak(
+                    k.step(
+                        &init.clone().with(|f| f.stated_ms = now_ms - 600_000),
+                        &k.revoked,
+                        "revoked_key",
+                    ),
+                    |s| {
+                        s.path = in_recording(&s.path, SESSION);
+                        s.now_ms = now_ms + 60_000;
+                    },
+                ),
+                tweak(k.step(&seg(10), &k.revoked, "revoked_key"), |s| {
+                    s.path = in_recording(&s.path, SESSION);
+                    s.now_ms = now_ms + 60_000;
+                }),
+            ],
+        ),
+        (
             "a recording: segments count as signed when their rendition was described",
+            RECORDING,
             vec![
                 tweak(k.step(&seg(10), &k.revoked, "revoked_key"), |s| {
-                    s.live = false;
+                    s.path = in_recording(&s.path, SESSION);
                     s.now_ms = now_ms + 60_000;
                 }),
                 tweak(
@@ -504,18 +548,61 @@ fn cases(k: &Keys) -> Vec<(&'static str, Vec<Step>)> {
                         "ok",
                     ),
                     |s| {
-                        s.live = false;
+                        s.path = in_recording(&s.path, SESSION);
                         s.now_ms = now_ms + 60_000;
                     },
                 ),
                 tweak(k.step(&seg(10), &k.revoked, "ok"), |s| {
-                    s.live = false;
+                    s.path = in_recording(&s.path, SESSION);
                     s.now_ms = now_ms + 60_000;
+                }),
+                // Signed (it says) after the revocation.
+                tweak(
+                    k.step(
+                        &init.clone().with(|f| f.stated_ms = now_ms + 30_000),
+                        &k.revoked,
+                        "revoked_key",
+                    ),
+                    |s| {
+                        s.path = in_recording(&s.path, SESSION);
+                        s.now_ms = now_ms + 60_000;
+                    },
+                ),
+            ],
+        ),
+        (
+            "a recording's own time counts only under its own URLs",
+            RECORDING,
+            vec![
+                // Another recording's tree, or the live tree: the viewer's clock.
+                tweak(
+                    k.step(
+                        &init.clone().with(|f| f.stated_ms = now_ms - 600_000),
+                        &k.revoked,
+                        "revoked_key",
+                    ),
+                    |s| {
+                        s.path = in_recording(&s.path, LATER_SESSION);
+                        s.now_ms = now_ms + 60_000;
+                    },
+                ),
+                tweak(
+                    k.step(
+                        &init.clone().with(|f| f.stated_ms = now_ms - 600_000),
+                        &k.revoked,
+                        "revoked_key",
+                    ),
+                    |s| s.now_ms = now_ms + 60_000,
+                ),
+                // Recordings have no parts.
+                tweak(k.refused(&part(10, 0), "unexpected_url"), |s| {
+                    s.path = in_recording(&s.path, SESSION)
                 }),
             ],
         ),
         (
             "unknown and expired keys",
+            LIVE,
             vec![
                 k.step(&seg(10), &k.stranger, "unknown_key"),
                 k.step(&part(10, 0), &k.expired, "expired_key"),
@@ -525,6 +612,7 @@ fn cases(k: &Keys) -> Vec<(&'static str, Vec<Step>)> {
         ),
         (
             "missing, empty and malformed sidecars",
+            LIVE,
             vec![
                 tweak(k.refused(&seg(10), "missing_signature"), |s| {
                     s.sidecar = None
@@ -562,6 +650,7 @@ fn cases(k: &Keys) -> Vec<(&'static str, Vec<Step>)> {
         ),
         (
             "a statement of another kind",
+            LIVE,
             vec![
                 tweak(k.refused(&part(10, 0), "wrong_kind"), |s| {
                     s.path = seg(10).path();
@@ -577,6 +666,7 @@ fn cases(k: &Keys) -> Vec<(&'static str, Vec<Step>)> {
         ),
         (
             "a signature that does not verify",
+            LIVE,
             vec![
                 tweak(k.refused(&seg(10), "bad_signature"), |s| {
                     if let Some(b) = &mut s.sidecar {
@@ -594,21 +684,20 @@ fn cases(k: &Keys) -> Vec<(&'static str, Vec<Step>)> {
         ),
         (
             "a recording's session is the one in its URL",
+            RECORDING,
             vec![
                 tweak(k.refused(&seg(10), "wrong_session"), |s| {
                     s.path = format!("/vod/{STREAM}/{}/{RENDITION}/10.m4s", LATER_SESSION);
-                    s.live = false;
                 }),
                 tweak(k.ok(&seg(10)), |s| {
                     s.path = format!("/vod/{STREAM}/{}/{RENDITION}/10.m4s", SESSION);
-                    s.live = false;
                 }),
                 tweak(k.refused(&seg(11), "unexpected_url"), |s| {
                     s.path = format!("/live/{STREAM}/{RENDITION}/../11.m4s.bak");
                 }),
             ],
         ),
-        ("parts signed by a delegated key", {
+        ("parts signed by a delegated key", LIVE, {
             let run = (STREAM, RENDITION, 20, 24);
             let d = k.delegate(&k.ingest, run);
             let undelegated = k.delegate(&k.ingest, run);
@@ -662,8 +751,8 @@ fn cases(k: &Keys) -> Vec<(&'static str, Vec<Step>)> {
 }
 
 /// Runs one case on a fresh verifier; the verdicts, as reason strings.
-fn run(trust: &ViewerTrust, steps: &[Step]) -> Vec<String> {
-    let mut verifier = PlaybackVerifier::new(trust.clone());
+fn run(trust: &ViewerTrust, playback: &str, steps: &[Step]) -> Vec<String> {
+    let mut verifier = PlaybackVerifier::new(trust.clone(), Playback::of_path(playback));
     let mut out = Vec::new();
     for s in steps {
         if s.reposition {
@@ -677,7 +766,6 @@ fn run(trust: &ViewerTrust, steps: &[Step]) -> Vec<String> {
             part: s.part,
             discontinuity: s.discontinuity,
             duration: s.duration,
-            live: s.live,
             now_ms: s.now_ms,
         };
         let gaps = s.gaps.clone();
@@ -704,8 +792,8 @@ fn every_case_gets_the_verdicts_the_browser_gets() {
         let mut trust = ViewerTrust::new(keys.root.public_key());
         assert_eq!(trust.admit_bundle(&bundle), 0);
         let mut wrong = Vec::new();
-        for (name, steps) in cases(&keys) {
-            let got = run(&trust, &steps);
+        for (name, playback, steps) in cases(&keys) {
+            let got = run(&trust, playback, &steps);
             for (i, (step, verdict)) in steps.iter().zip(&got).enumerate() {
                 if verdict != step.expect {
                     wrong.push(format!(
@@ -727,7 +815,7 @@ fn another_roots_bundle_admits_nothing() {
     let (other, _) = Keys::new(SignatureAlgorithm::Ed25519);
     let mut trust = ViewerTrust::new(other.root.public_key());
     assert_eq!(trust.admit_bundle(&bundle), 4);
-    let got = run(&trust, &[keys.ok(&seg(10))]);
+    let got = run(&trust, LIVE, &[keys.ok(&seg(10))]);
     assert_eq!(got, ["unknown_key"]);
 }
 
@@ -736,7 +824,7 @@ fn a_delegation_is_asked_for_once_per_segment() {
     let (keys, bundle) = Keys::new(SignatureAlgorithm::Ed25519);
     let mut trust = ViewerTrust::new(keys.root.public_key());
     trust.admit_bundle(&bundle);
-    let mut verifier = PlaybackVerifier::new(trust);
+    let mut verifier = PlaybackVerifier::new(trust, Playback::Live);
     let d = keys.delegate(&keys.ingest, (STREAM, RENDITION, 30, 34));
     let step = keys.by(&part(30, 0), &d, Some(&d), "ok");
     let fragment = Fragment {
@@ -747,7 +835,6 @@ fn a_delegation_is_asked_for_once_per_segment() {
         part: step.part,
         discontinuity: 0,
         duration: step.duration,
-        live: true,
         now_ms: step.now_ms,
     };
     assert_eq!(
