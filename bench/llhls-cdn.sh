@@ -133,6 +133,10 @@ sub vcl_init {
     new origin = directors.round_robin();
     origin.add_backend(lb);
 }
+# Who may BAN: nobody but this machine.
+acl purgers {
+    "127.0.0.1";
+}
 EOF
 # As deploy/docker/varnish does (HTTP/2 on, 256 MB of objects), with room for this many
 # viewers: a worker thread per HTTP/2 session, long idle connections, a deep backlog. Its

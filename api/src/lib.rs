@@ -17,6 +17,8 @@
 //! - `tokens`: [`mint`], playback tokens of private streams, for the CLI and the API alike.
 //! - `hooks`: [`Hook`], the operator's `on_publish` and `on_play` endpoints, asked before
 //!   a publish starts and at a playback token's first use, with the webhooks' SSRF rules.
+//! - `purge`: [`CachePurge`], `BAN`s to the shared caches in front when a stream turns
+//!   private or a recording is deleted (issue 45).
 //! - `strikes`: [`KeyStrikes`], backoff per client address on wrong API keys.
 //! - `error`: [`ApiError`], the crate's one error type, and its JSON answers.
 #![forbid(unsafe_code)]
@@ -24,6 +26,7 @@
 mod cluster;
 mod error;
 mod hooks;
+mod purge;
 mod report;
 mod router;
 mod strikes;
@@ -33,6 +36,7 @@ mod webhooks;
 pub use cluster::{ClusterView, LiveStream, NodeLoad, NodeStatus, ServingNode, STALE_AFTER};
 pub use error::ApiError;
 pub use hooks::{Hook, Verdict, DEFAULT_HOOK_TIMEOUT};
+pub use purge::{CachePurge, AGAIN_AFTER};
 pub use report::{follow_cluster, run_reporter, ProcessSampler, REPORT_EVERY};
 pub use router::{router, Api, ForgetRecording, API_KEY_HEADER};
 pub use strikes::KeyStrikes;

@@ -22,6 +22,7 @@ use domain::StreamName;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
+use crate::purge::CachePurge;
 use crate::strikes::{self, KeyStrikes};
 use crate::tokens::{self, TokenRequest};
 use crate::{ApiError, ClusterView};
@@ -55,6 +56,9 @@ struct Inner {
     /// Mints playback tokens; `None`: the token route answers 503.
     playback: Option<PlaybackKey>,
     strikes: Arc<KeyStrikes>,
+    /// The shared caches in front, told to drop a stream that turns private and a deleted
+    /// recording; `None`: no cache to tell.
+    purge: Option<CachePurge>,
 }
 
 impl std::fmt::Debug for Api {
@@ -80,6 +84,7 @@ impl Api {
                 forget_recording,
                 playback: None,
                 strikes: Arc::new(KeyStrikes::default()),
+                purge: None,
             }),
         }
     }
@@ -94,8 +99,29 @@ impl Api {
                 forget_recording: inner.forget_recording.clone(),
                 playback: Some(key),
                 strikes: Arc::clone(&inner.strikes),
+                purge: inner.purge.clone(),
             }),
         }
+    }
+
+    /// Tells the caches of `purge` what no longer may be served from them (issue 45).
+    pub fn with_cache_purge(self, purge: CachePurge) -> Self {
+        let inner = &self.inner;
+        Api {
+            inner: Arc::new(Inner {
+                catalog: inner.catalog.clone(),
+                cluster: Arc::clone(&inner.cluster),
+                forget_recording: inner.forget_recording.clone(),
+                playback: inner.playback.clone(),
+                strikes: Arc::clone(&inner.strikes),
+                purge: Some(purge),
+            }),
+        }
+    }
+
+    /// The caches' purger, to wait for its second rounds when stopping.
+    pub fn cache_purge(&self) -> Option<&CachePurge> {
+        self.inner.purge.as_ref()
     }
 
     fn catalog(&self) -> Result<&Catalog, ApiError> {
@@ -304,6 +330,9 @@ async fn update_stream(
     let catalog = api.catalog()?;
     if let Some(private) = update.private {
         catalog.set_private(&name, private).await?;
+        if let (true, Some(purge)) = (private, &api.inner.purge) {
+            purge.stream(&name).await;
+        }
     }
     let record = catalog
         .get_stream(&name)
@@ -373,6 +402,9 @@ async fn delete_stream(
 ) -> Result<Response, ApiError> {
     let name = stream_name(&name)?;
     api.catalog()?.remove_stream(&name).await?;
+    if let Some(purge) = &api.inner.purge {
+        purge.stream(&name).await;
+    }
     Ok(no_content())
 }
 
@@ -446,6 +478,9 @@ async fn delete_recording(
 ) -> Result<Response, ApiError> {
     let stream = stream_name(&stream)?;
     api.catalog()?.remove_recording(&stream, &id).await?;
+    if let (Some(purge), Ok(session)) = (&api.inner.purge, id.parse::<domain::SessionId>()) {
+        purge.recording(&stream, &session).await;
+    }
     if let Some(forget) = &api.inner.forget_recording {
         forget(stream, id).await;
     }

@@ -15,9 +15,12 @@ use domain::{RenditionName, StreamName};
 use http::HeaderValue;
 use serde::{Deserialize, Serialize};
 
-/// `Cache-Control` of a segment: its bytes never change under a URL.
+/// `Cache-Control` of a segment: its bytes never change under a URL, so a browser keeps it
+/// a year; a shared cache two minutes at most (`s-maxage`): a stream can turn private and a
+/// recording be deleted, and a cache that nobody purges must not serve it on for a year
+/// (issue 45 item 7).
 pub(crate) const SEGMENT_CACHE_CONTROL: HeaderValue =
-    HeaderValue::from_static("public, max-age=31536000, immutable");
+    HeaderValue::from_static("public, max-age=31536000, s-maxage=120, immutable");
 
 /// Seconds an ended playlist may be cached: it will not change again (unless the stream
 /// comes back, which a minute of staleness tolerates).

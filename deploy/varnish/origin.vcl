@@ -4,9 +4,20 @@
 # the director `origin`; the tests and bench/llhls-cdn.sh write a file of this name of their
 # own with their load balancer in it.
 #
+# The acl `purgers`: who may BAN (sealcast.vcl): the cluster's nodes on the frontend
+# network, which serve the API and send a BAN when a stream turns private or a recording is
+# deleted (SEALCAST_CACHE_PURGE_URL). Not the network's gateway, where viewers reaching a
+# published port may appear to come from.
+#
 # Each balancer, not the floating address keepalived moves: Varnish resolves a backend's
 # name once, when the VCL is loaded, and probes each balancer itself, so it needs no
 # failover address.
+
+acl purgers {
+    "10.237.240.0"/24;
+    ! "10.237.240.1";
+    "127.0.0.1";
+}
 
 probe lb_alive {
     .url = "/healthz";

@@ -22,7 +22,20 @@
 # (`SEALCAST_LB_ORIGIN_LISTEN`): Varnish does not speak TLS to a backend. Where they are is
 # in origin.vcl, included below and found on `vcl_path` (compose mounts
 # deploy/varnish/origin.vcl; the tests and bench/llhls-cdn.sh write their own), so that this
-# file is the same everywhere. origin.vcl defines the director `origin`.
+# file is the same everywhere. origin.vcl defines the director `origin` and the acl
+# `purgers` (the cluster's nodes, which serve the API).
+#
+# The viewer's address: Varnish appends the address it saw (`client.ip`) to
+# X-Forwarded-For before vcl_recv, and nothing here touches that header. A load balancer
+# that names this cache in SEALCAST_LB_TRUSTED_CACHE takes that last hop as the client,
+# for its per-client budgets, the wrong-key backoff and client-bound playback tokens.
+#
+# Privacy and deletion (issue 45): what a stream served while public must not outlive its
+# turning private, nor a recording its deletion. Every object is kept two minutes at most,
+# whatever the origin allows (the nodes say so too, with `s-maxage`); and the API sends
+# `BAN /live/NAME/`, `BAN /vod/NAME/` or `BAN /vod/NAME/ID/` (SEALCAST_CACHE_PURGE_URL) the
+# moment it makes a stream private or deletes a recording, which drops every stored
+# answer under that prefix at once. BAN is taken from the addresses of `purgers` only.
 #
 # Run: varnishd -F -a :6081 -f /etc/varnish/sealcast.vcl -p vcl_path=/etc/varnish \
 #        -s malloc,256m -p feature=+http2
@@ -34,6 +47,19 @@ import directors;
 include "origin.vcl";
 
 sub vcl_recv {
+    if (req.method == "BAN") {
+        if (client.ip !~ purgers) {
+            return (synth(403, "Forbidden"));
+        }
+        # One stream's tree, or one recording's: nothing else may be banned.
+        if (req.url !~ "^/(live|vod)/[A-Za-z0-9][A-Za-z0-9_-]*/([0-9a-f]{16}/)?$") {
+            return (synth(400, "Bad Request"));
+        }
+        # On a header of the stored object, not on req.url: the ban lurker can then drop
+        # the objects in the background, instead of each being tested at its next lookup.
+        ban("obj.http.x-sealcast-url ~ ^" + req.url);
+        return (synth(200, "Banned"));
+    }
     set req.backend_hint = origin.backend();
     # Lower-case Host, 400 without one (the built-in rules, which the returns below skip).
     call vcl_req_host;
@@ -74,6 +100,8 @@ sub vcl_backend_response {
     # The sticky cookie the load balancer sets on a viewer's first answer: stored objects
     # are shared, so no viewer's cookie may be stored with one.
     unset beresp.http.Set-Cookie;
+    # What a BAN matches (removed again before delivery).
+    set beresp.http.x-sealcast-url = bereq.url;
 
     # A blocking request the origin could not satisfy in three target durations (503): the
     # node says how long the answer may be kept (`max-age=1`), so that every request held on
@@ -105,16 +133,18 @@ sub vcl_backend_response {
         # (If-None-Match: a 304 without a body when it has not changed).
         set beresp.grace = 0s;
         set beresp.keep = 10s;
-    } elsif (bereq.url ~ "^/live/" && beresp.ttl > 120s) {
-        # Parts and segments are immutable (the origin allows a year), but nobody asks for
-        # one of a live window minutes later: two minutes keep the live edge and leave the
-        # storage to it.
+    } elsif (beresp.ttl > 120s) {
+        # Parts and segments are immutable (the origin allows browsers a year), but nobody
+        # asks for one of a live window minutes later, and a stream can turn private or a
+        # recording be deleted: two minutes at most for everything, whatever a node or a
+        # CDN rule in between says. A BAN drops them sooner.
         set beresp.ttl = 120s;
     }
     return (deliver);
 }
 
 sub vcl_deliver {
+    unset resp.http.x-sealcast-url;
     # For operators and the tests: whether this answer came from the cache.
     if (obj.uncacheable) {
         set resp.http.x-sealcast-cache = "pass";

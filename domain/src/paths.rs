@@ -399,6 +399,18 @@ impl StreamTree {
     }
 }
 
+/// The path prefixes of everything served of `stream`: its live tree and its recordings'
+/// (`/live/{stream}/`, `/vod/{stream}/`), what a cache in front is told to drop when the
+/// stream turns private.
+pub fn stream_tree_prefixes(stream: &StreamName) -> [String; 2] {
+    [format!("/live/{stream}/"), format!("/vod/{stream}/")]
+}
+
+/// The path prefix of one recording (`/vod/{stream}/{recording}/`).
+pub fn recording_tree_prefix(stream: &StreamName, recording: &SessionId) -> String {
+    format!("/vod/{stream}/{recording}/")
+}
+
 /// The query parameter of a private stream's playback token (`?token=…`), carried on every
 /// URL of its tree.
 pub const TOKEN_PARAMETER: &str = "token";
@@ -541,6 +553,24 @@ impl fmt::Display for PublicPath {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_purged_prefixes_are_the_streams_trees() {
+        let stream = StreamName::new("town-hall").expect("name");
+        let id: SessionId = "00000000000000ff".parse().expect("id");
+        let [live, vod] = stream_tree_prefixes(&stream);
+        let recording = recording_tree_prefix(&stream, &id);
+        assert_eq!(
+            StreamTree::of(&format!("{live}src/1.m4s")),
+            Some(StreamTree::Live(stream.clone()))
+        );
+        assert_eq!(
+            StreamTree::of(&format!("{recording}master.m3u8")),
+            Some(StreamTree::Recording(stream.clone(), Some(id)))
+        );
+        assert!(recording.starts_with(&vod));
+        assert_eq!(recording, "/vod/town-hall/00000000000000ff/");
+    }
+
     #[test]
     fn tokens_are_redacted_wherever_a_query_names_one() {
         let cases = [

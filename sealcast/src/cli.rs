@@ -329,6 +329,15 @@ pub(crate) struct BroadcastArgs {
     #[arg(long, env = "SEALCAST_DRAIN", default_value_t = 3,
         value_parser = clap::value_parser!(u64).range(0..=300))]
     pub(crate) drain: u64,
+    /// A shared cache in front (`http://varnish:6081`; repeatable or comma-separated) that
+    /// the API tells to drop a stream's answers when it turns private or is removed, and a
+    /// recording's when it is deleted (`BAN`, deploy/varnish/sealcast.vcl).
+    #[arg(
+        long = "cache-purge-url",
+        env = "SEALCAST_CACHE_PURGE_URL",
+        value_delimiter = ','
+    )]
+    pub(crate) cache_purge_urls: Vec<String>,
     #[command(flatten)]
     pub(crate) on_play: PlayHookArgs,
 }

@@ -3,7 +3,9 @@
 //!
 //! - `router`: the API's answers through `tower::ServiceExt::oneshot` on an in-memory
 //!   catalog;
-//! - `webhooks`: deliveries against a real HTTP receiver on a free port.
+//! - `webhooks`: deliveries against a real HTTP receiver on a free port;
+//! - `cache_purge`: `BAN`s to Debian's real Varnish with deploy/varnish/ (issue 45).
 
+mod cache_purge;
 mod router;
 mod webhooks;

@@ -18,7 +18,7 @@ use crate::llhls::{edge, publish_part, publish_segment, MEDIA};
 use crate::support::edge::call;
 use crate::support::{get, live_node, send, stream, SESSION};
 
-const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+const IMMUTABLE: &str = "public, max-age=31536000, s-maxage=120, immutable";
 
 /// The answer's `Cache-Control` (checked to come without `Vary`).
 fn cache_control(response: &Response<Body>) -> String {

@@ -67,7 +67,7 @@ async fn segments_are_served_whole_with_immutable_caching() {
     assert_eq!(header_str(&response, header::CONTENT_TYPE), "video/mp2t");
     assert_eq!(
         header_str(&response, header::CACHE_CONTROL),
-        "public, max-age=31536000, immutable"
+        "public, max-age=31536000, s-maxage=120, immutable"
     );
     assert_eq!(header_str(&response, header::ACCEPT_RANGES), "bytes");
     assert_eq!(header_str(&response, header::CONTENT_LENGTH), "1000");

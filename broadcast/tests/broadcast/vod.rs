@@ -154,7 +154,7 @@ async fn a_finished_recording_is_listed_and_plays_back_as_vod() {
             assert_eq!(header_str(&response, header::CONTENT_TYPE), "video/mp2t");
             assert_eq!(
                 header_str(&response, header::CACHE_CONTROL),
-                "public, max-age=31536000, immutable"
+                "public, max-age=31536000, s-maxage=120, immutable"
             );
             assert_eq!(header_str(&response, "x-sealcast-verified"), "true");
             assert_eq!(header_str(&response, "x-sealcast-node"), NODE);

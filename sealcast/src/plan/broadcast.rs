@@ -41,6 +41,8 @@ pub(crate) struct BroadcastPlan {
     pub(crate) access: broadcast::AccessConfig,
     /// The playback key, for the API's token route.
     pub(crate) playback: Option<certs::tokens::PlaybackKey>,
+    /// The caches the API tells to drop what turned private or was deleted.
+    pub(crate) cache_purge: Option<api::CachePurge>,
 }
 
 impl BroadcastPlan {
@@ -74,6 +76,21 @@ impl BroadcastPlan {
                 .map(|()| dir.clone()),
             None => Some(args.catalog.data_dir.join("recordings")),
         };
+        // An empty value (compose's `${…:-}`) names no cache.
+        let purge_urls: Vec<String> = (args.cache_purge_urls.iter())
+            .filter(|u| !u.trim().is_empty())
+            .cloned()
+            .collect();
+        let cache_purge = match purge_urls.as_slice() {
+            [] => Some(None),
+            urls => problems
+                .take(
+                    "SEALCAST_CACHE_PURGE_URL",
+                    api::CachePurge::new(urls),
+                    |e| e.to_string(),
+                )
+                .map(Some),
+        };
         let plan = (|| {
             let [Some(()), Some(())] = urls else {
                 return None;
@@ -96,6 +113,7 @@ impl BroadcastPlan {
                 drain: Duration::from_secs(args.drain),
                 playback: verifier.as_ref()?.as_ref().map(|v| v.key().clone()),
                 access: access_config(verifier?, on_play?),
+                cache_purge: cache_purge?,
             })
         })();
         problems.or(plan)

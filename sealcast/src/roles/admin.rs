@@ -88,6 +88,14 @@ impl AdminSide {
         }
     }
 
+    /// Has the API tell the caches of `purge` what turned private or was deleted.
+    pub(super) fn with_cache_purge(mut self, purge: Option<api::CachePurge>) -> Self {
+        if let Some(purge) = purge {
+            self.api = self.api.with_cache_purge(purge);
+        }
+        self
+    }
+
     /// The API routes, to serve beside a node's own.
     pub(super) fn router(&self) -> axum::Router {
         api::router(self.api.clone())
@@ -96,6 +104,9 @@ impl AdminSide {
     /// Stops following the cluster and waits for deliveries under way.
     pub(super) async fn finish(self) {
         self.stop.cancel();
+        if let Some(purge) = self.api.cache_purge() {
+            purge.close().await;
+        }
         if let Some(w) = &self.webhooks {
             w.close().await;
         }

@@ -57,7 +57,8 @@ pub(crate) async fn broadcast(
         format!("api-{}", plan.node_id),
         Some(admin::forget_with(Arc::clone(&node))),
         plan.playback,
-    );
+    )
+    .with_cache_purge(plan.cache_purge);
     let mut edge = edge_config(
         &plan.edge,
         plan.node,

@@ -284,6 +284,10 @@ impl Varnish {
                  sub vcl_init {{\n\
                  \x20   new origin = directors.round_robin();\n\
                  \x20   origin.add_backend(lb);\n\
+                 }}\n\
+                 # Who may BAN: the test's own cluster, on this machine.\n\
+                 acl purgers {{\n\
+                 \x20   \"127.0.0.1\";\n\
                  }}\n"
             ),
         )?;
