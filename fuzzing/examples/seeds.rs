@@ -6,10 +6,14 @@
 //!   answers like the ingest (rml_rtmp, `connect` and `publish` accepted).
 //! - `flv`, `h264`, `aac`: an FLV file ffmpeg wrote, its first tag bodies, its AVC decoder
 //!   configuration, SPS and AudioSpecificConfig.
+//! - `srt_packet`, `srt_listener`: an SRT caller's handshake (induction, then a conclusion
+//!   with HSREQ and a stream id, as ffmpeg's libsrt sends them), its keepalive, ACK, NAK and
+//!   data, made with srt-protocol's own types; `fuzz/regressions/` holds the datagrams of
+//!   issue 45 (config extensions, a zero-length extension, many callers).
 //! - the rest: values the cluster really sends, made with its own types and keys.
 //!
-//! Run it with `cargo run -p fuzzing --example seeds` (ffmpeg on the PATH); the output is
-//! committed. Certificates are signed by a fresh root each run, written alongside.
+//! Run it with `cargo run -p fuzzing --example seeds` (ffmpeg on the PATH; `-- srt` for the
+//! SRT targets alone); the output is committed. Certificates are signed by a fresh root each run, written alongside.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -37,6 +41,11 @@ fn main() -> Result<()> {
         std::fs::create_dir_all(&dir)?;
         Ok(dir)
     };
+    // SRT alone (`-- srt`): datagrams made with srt-protocol's own types.
+    srt_seeds(&fuzz)?;
+    if std::env::args().nth(1).as_deref() == Some("srt") {
+        return Ok(());
+    }
     let tmp = std::env::temp_dir().join(format!("sealcast-seeds-{}", std::process::id()));
     std::fs::create_dir_all(&tmp)?;
 
@@ -499,5 +508,173 @@ fn answer(socket: &mut std::net::TcpStream, results: Vec<ServerSessionResult>) -
             socket.write_all(&packet.bytes)?;
         }
     }
+    Ok(())
+}
+
+/// The SRT targets' seeds and the regressions of issue 45 (items 1 and 2).
+fn srt_seeds(fuzz: &Path) -> Result<()> {
+    use fuzzing::{srt_listener_record, SRT_ANSWER, SRT_SEND, SRT_SEND_WITH_COOKIE, SRT_TICK};
+    use srt_protocol::options::{PacketCount, PacketSize, SrtVersion};
+    use srt_protocol::packet::*;
+
+    let dir = |kind: &str, target: &str| -> Result<PathBuf> {
+        let dir = fuzz.join(kind).join(target);
+        std::fs::create_dir_all(&dir)?;
+        Ok(dir)
+    };
+    let bytes = |packet: Packet| {
+        let mut out = Vec::new();
+        packet.serialize(&mut out);
+        out
+    };
+    let control = |control_type: ControlTypes| {
+        Packet::Control(ControlPacket {
+            timestamp: TimeStamp::from_micros(1_000),
+            dest_sockid: SocketId(0x1234),
+            control_type,
+        })
+    };
+    let shake = |shake_type: ShakeType, info: HsV5Info| {
+        control(ControlTypes::Handshake(HandshakeControlInfo {
+            init_seq_num: SeqNumber::new_truncate(0x2a2a),
+            max_packet_size: PacketSize(1500),
+            max_flow_size: PacketCount(8192),
+            shake_type,
+            socket_id: SocketId(0x1234),
+            syn_cookie: 0,
+            peer_addr: [127, 0, 0, 1].into(),
+            info: HandshakeVsInfo::V5(info),
+        }))
+    };
+    let hsreq = Some(SrtControlPacket::HandshakeRequest(SrtHandshake {
+        version: SrtVersion::new(1, 5, 1),
+        flags: SrtShakeFlags::SUPPORTED
+            | SrtShakeFlags::TLPKTDROP
+            | SrtShakeFlags::NAKREPORT
+            | SrtShakeFlags::STREAM,
+        send_latency: Duration::from_millis(120),
+        recv_latency: Duration::from_millis(120),
+    }));
+    let conclusion = |ext_config: Vec<SrtControlPacket>, sid: Option<&str>| {
+        bytes(shake(
+            ShakeType::Conclusion,
+            HsV5Info {
+                ext_hs: hsreq.clone(),
+                sid: sid.map(str::to_owned),
+                ext_config,
+                ..HsV5Info::default()
+            },
+        ))
+    };
+    let induction = bytes(shake(ShakeType::Induction, HsV5Info::default()));
+    let publish = conclusion(Vec::new(), Some("#!::r=live/KEY,m=publish"));
+    let keepalive = bytes(control(ControlTypes::KeepAlive));
+    let ack = bytes(control(ControlTypes::Ack(Acknowledgement::Lite(
+        SeqNumber::new_truncate(7),
+    ))));
+    let nak = bytes(control(ControlTypes::Nak(CompressedLossList::from(
+        SeqNumber::new_truncate(3)..SeqNumber::new_truncate(9),
+    ))));
+    let data = bytes(Packet::Data(DataPacket {
+        seq_number: SeqNumber::new_truncate(0x2a2a),
+        message_loc: PacketLocation::ONLY,
+        in_order_delivery: false,
+        encryption: DataEncryption::None,
+        retransmitted: false,
+        message_number: MsgNumber::new_truncate(1),
+        timestamp: TimeStamp::from_micros(2_000),
+        dest_sockid: SocketId(0x1234),
+        payload: Bytes::from_static(&[0x47; 188]),
+    }));
+    let shutdown = bytes(control(ControlTypes::Shutdown));
+
+    // Issue 45 item 1: the config extensions libsrt sends for congestion=file,
+    // transtype=file, packetfilter=fec and groups, and zero-length ones.
+    let filter = FilterSpec(
+        [("fec", ""), ("cols", "10"), ("rows", "5")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+    );
+    let killers = [
+        (
+            "config-reject",
+            conclusion(vec![SrtControlPacket::Reject], None),
+        ),
+        (
+            "config-congestion-file",
+            conclusion(vec![SrtControlPacket::Congestion("file".into())], None),
+        ),
+        (
+            "config-filter-fec",
+            conclusion(vec![SrtControlPacket::Filter(filter)], None),
+        ),
+        (
+            "config-group",
+            conclusion(
+                vec![SrtControlPacket::Group {
+                    ty: GroupType::Broadcast,
+                    flags: GroupFlags::empty(),
+                    weight: 0,
+                }],
+                None,
+            ),
+        ),
+        ("empty-stream-id", conclusion(Vec::new(), Some(""))),
+        (
+            "empty-congestion",
+            conclusion(vec![SrtControlPacket::Congestion(String::new())], None),
+        ),
+    ];
+
+    let packets = dir("corpus", "srt_packet")?;
+    for (name, datagram) in [
+        ("induction", &induction),
+        ("conclusion-publish", &publish),
+        ("keepalive", &keepalive),
+        ("ack", &ack),
+        ("nak", &nak),
+        ("data", &data),
+        ("shutdown", &shutdown),
+    ] {
+        std::fs::write(packets.join(name), datagram)?;
+    }
+    let regressions = dir("regressions", "srt_packet")?;
+    for (name, datagram) in &killers {
+        std::fs::write(regressions.join(name), datagram)?;
+    }
+
+    // The listener: a caller that connects, one that is rejected, one that never
+    // finishes, strangers' keepalives, and time passing.
+    let mut session = Vec::new();
+    session.extend(srt_listener_record(1, SRT_SEND, &induction));
+    session.extend(srt_listener_record(1, SRT_SEND_WITH_COOKIE, &publish));
+    session.extend(srt_listener_record(1, SRT_ANSWER, &[]));
+    session.extend(srt_listener_record(1, SRT_SEND, &data));
+    session.extend(srt_listener_record(1, SRT_SEND, &keepalive));
+    session.extend(srt_listener_record(2, SRT_SEND, &induction));
+    session.extend(srt_listener_record(2, SRT_SEND_WITH_COOKIE, &publish));
+    session.extend(srt_listener_record(2, SRT_ANSWER, &[0]));
+    session.extend(srt_listener_record(3, SRT_SEND, &induction));
+    session.extend(srt_listener_record(3, SRT_SEND_WITH_COOKIE, &publish));
+    session.extend(srt_listener_record(4, SRT_SEND, &keepalive));
+    session.extend(srt_listener_record(1, SRT_TICK, &[0; 100]));
+    session.extend(srt_listener_record(1, SRT_SEND, &shutdown));
+    std::fs::write(dir("corpus", "srt_listener")?.join("callers"), session)?;
+
+    let listener_regressions = dir("regressions", "srt_listener")?;
+    for (name, datagram) in &killers {
+        let mut input = srt_listener_record(9, SRT_SEND, &induction);
+        input.extend(srt_listener_record(9, SRT_SEND_WITH_COOKIE, datagram));
+        input.extend(srt_listener_record(9, SRT_ANSWER, &[]));
+        std::fs::write(listener_regressions.join(name), input)?;
+    }
+    // Issue 45 item 2: inductions and keepalives from 4,000 address:port pairs.
+    let mut many = Vec::new();
+    for n in 0..2_000u16 {
+        many.extend(srt_listener_record(n, SRT_SEND, &induction));
+        many.extend(srt_listener_record(n + 2_000, SRT_SEND, &keepalive));
+    }
+    std::fs::write(listener_regressions.join("many-addresses"), many)?;
     Ok(())
 }

@@ -48,6 +48,8 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("playback_token", playback_token),
     ("whip_demux", whip_demux),
     ("whip_offer", whip_offer),
+    ("srt_packet", srt_packet),
+    ("srt_listener", srt_listener),
 ];
 
 /// The fixed Ed25519 root the `certificates` target trusts (the seed corpus holds
@@ -540,4 +542,156 @@ pub fn whip_demux(data: &[u8]) {
 /// WHIP offers, read before str0m sees them: bounded, never a panic.
 pub fn whip_offer(data: &[u8]) {
     let _ = ingest::webrtc::fuzz::offer(data);
+}
+
+/// SRT: any datagram through srt-protocol's parser, as the listener's socket reads it
+/// (IPv4 and IPv6 forms); what parses serializes, and what that wrote parses and
+/// serializes to the same bytes.
+pub fn srt_packet(data: &[u8]) {
+    use srt_protocol::packet::Packet;
+    for ipv6 in [false, true] {
+        let Ok(packet) = Packet::parse(&mut std::io::Cursor::new(data), ipv6) else {
+            continue;
+        };
+        let mut written = Vec::new();
+        packet.serialize(&mut written);
+        let again = Packet::parse(&mut std::io::Cursor::new(&written[..]), ipv6)
+            .unwrap_or_else(|e| panic!("{packet:?} wrote what does not parse: {e:?}"));
+        let mut rewritten = Vec::new();
+        again.serialize(&mut rewritten);
+        assert_eq!(written, rewritten, "{packet:?} then {again:?}");
+    }
+}
+
+/// One record of an `srt_listener` input: from which of 65,536 addresses (127.0.x.y, a
+/// port each), what happens, and the datagram. `SRT_SEND` sends the datagram as it is,
+/// `SRT_SEND_WITH_COOKIE` with the cookie the listener last handed that address (a caller
+/// that reads answers), `SRT_TICK` lets `len` tens of milliseconds pass, `SRT_ANSWER` has
+/// the application accept (even `len`) or reject the address's caller.
+pub fn srt_listener_record(address: u16, op: u8, datagram: &[u8]) -> Vec<u8> {
+    let len = u16::try_from(datagram.len()).unwrap_or(u16::MAX);
+    let mut record = Vec::with_capacity(5 + datagram.len());
+    record.extend(address.to_be_bytes());
+    record.push(op);
+    record.extend(len.to_le_bytes());
+    record.extend(&datagram[..usize::from(len)]);
+    record
+}
+
+/// `srt_listener_record`'s operations.
+pub const SRT_SEND: u8 = 0;
+/// See [`srt_listener_record`].
+pub const SRT_SEND_WITH_COOKIE: u8 = 1;
+/// See [`srt_listener_record`].
+pub const SRT_TICK: u8 = 2;
+/// See [`srt_listener_record`].
+pub const SRT_ANSWER: u8 = 3;
+
+/// SRT: srt-protocol's listener state machine (sans-IO, as srt-tokio's I/O loop drives it
+/// for the ingest's one socket) fed records of [`srt_listener_record`]: it never panics,
+/// every chain of actions ends, no more than `MAX_PENDING` callers are ever in their
+/// handshake, and once `PENDING_TIMEOUT` has passed none is left.
+pub fn srt_listener(data: &[u8]) {
+    use std::collections::HashMap;
+    use std::net::{Ipv4Addr, SocketAddr};
+    use std::time::Instant;
+
+    use srt_protocol::listener::{
+        AccessControlResponse, Input, MultiplexListener, SessionId, MAX_PENDING, PENDING_TIMEOUT,
+    };
+    use srt_protocol::packet::{Packet, RejectReason, ServerRejectReason};
+    use srt_protocol::protocol::pending_connection::cookie::CookieKey;
+    use srt_protocol::settings::ConnInitSettings;
+
+    let address = |n: u16| {
+        let [x, y] = n.to_be_bytes();
+        SocketAddr::from((Ipv4Addr::new(127, 0, x, y), 1024 + n % 60_000))
+    };
+    let start = Instant::now();
+    let mut now = start;
+    let local = SocketAddr::from((Ipv4Addr::LOCALHOST, 9000));
+    let cookies = CookieKey::with_secret([0x5e; 32], start);
+    let mut listener =
+        MultiplexListener::with_cookies(start, local, ConnInitSettings::default(), cookies);
+    let mut handed: HashMap<SocketAddr, i32> = HashMap::new();
+    let mut rest = data;
+    while rest.len() >= 5 {
+        let from = address(u16::from_be_bytes([rest[0], rest[1]]));
+        let op = rest[2] % 4;
+        let len = usize::from(u16::from_le_bytes([rest[3], rest[4]]));
+        rest = &rest[5..];
+        let input = match op {
+            SRT_SEND | SRT_SEND_WITH_COOKIE => {
+                let take = len.min(rest.len());
+                let mut datagram = rest[..take].to_vec();
+                rest = &rest[take..];
+                if op == SRT_SEND_WITH_COOKIE && datagram.len() >= 48 {
+                    let cookie = handed.get(&from).copied().unwrap_or_default();
+                    datagram[44..48].copy_from_slice(&cookie.to_be_bytes());
+                }
+                match Packet::parse(&mut std::io::Cursor::new(&datagram[..]), false) {
+                    Ok(packet) => Input::Packet(Ok((packet, from))),
+                    Err(_) => continue,
+                }
+            }
+            SRT_TICK => {
+                now += Duration::from_millis(10 * len as u64);
+                Input::Timer
+            }
+            _ => {
+                let answer = if len % 2 == 0 {
+                    AccessControlResponse::Accepted(None)
+                } else {
+                    AccessControlResponse::Rejected(RejectReason::Server(
+                        ServerRejectReason::Forbidden,
+                    ))
+                };
+                Input::AccessResponse(Some((SessionId(from), answer)))
+            }
+        };
+        drive_srt_listener(&mut listener, now, input, &mut handed);
+        assert!(listener.pending_sessions() <= MAX_PENDING);
+    }
+    // Every caller still in its handshake is given up on once its time is out.
+    now += PENDING_TIMEOUT;
+    drive_srt_listener(&mut listener, now, Input::Timer, &mut handed);
+    assert_eq!(
+        listener.pending_sessions(),
+        0,
+        "callers left pending for ever"
+    );
+}
+
+/// What srt-tokio's I/O loop does with the listener's actions: carries each out (here:
+/// notes the cookies it hands out) and reports success, until the listener waits.
+fn drive_srt_listener(
+    listener: &mut srt_protocol::listener::MultiplexListener,
+    now: std::time::Instant,
+    first: srt_protocol::listener::Input,
+    handed: &mut std::collections::HashMap<std::net::SocketAddr, i32>,
+) {
+    use srt_protocol::listener::{Action, NextInputContext, MAX_PENDING};
+    use srt_protocol::packet::{ControlPacket, ControlTypes, Packet, ShakeType};
+
+    let mut input = first;
+    for _ in 0..4 * MAX_PENDING + 16 {
+        let action = listener.handle_input(now, input);
+        if matches!(action, Action::WaitForInput | Action::Close) {
+            return;
+        }
+        if let Action::SendPacket((
+            Packet::Control(ControlPacket {
+                control_type: ControlTypes::Handshake(shake),
+                ..
+            }),
+            to,
+        )) = &action
+        {
+            if shake.shake_type == ShakeType::Induction {
+                handed.insert(*to, shake.syn_cookie);
+            }
+        }
+        input = NextInputContext::for_action(&action).input_from(Ok::<(), ()>(()));
+    }
+    panic!("the listener's chain of actions does not end");
 }

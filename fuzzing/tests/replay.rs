@@ -104,3 +104,11 @@ fn the_trust_bundle_seeds_reach_the_store() {
     }
     assert_eq!(seen, 2, "trust-bundle-ed25519 and trust-bundle-mldsa65");
 }
+
+/// The workspace builds srt-protocol from `vendor/srt-protocol` (`[patch.crates-io]`):
+/// `SEALCAST_FORK` exists only there, so if the patch silently stopped applying this would
+/// not compile. The fork is what closes issue 45's SRT holes.
+#[test]
+fn srt_protocol_is_the_fork() {
+    assert!(srt_protocol::SEALCAST_FORK.contains("vendor/srt-protocol"));
+}

@@ -61,6 +61,11 @@ pub const DEFAULT_MAX_SESSIONS: usize = 64;
 pub const DEFAULT_MAX_SESSIONS_PER_IP: usize = 4;
 /// SRT latency (the receiver's buffer for retransmissions), by default: libsrt's default.
 pub const DEFAULT_LATENCY: Duration = Duration::from_millis(120);
+/// How long an accepted caller has to complete its handshake; its session slot is
+/// released after that whatever happened (issue 45 item 17: a caller that never did held
+/// its slot for ever). srt-protocol itself gives up on a caller after
+/// `srt_protocol::listener::PENDING_TIMEOUT`; this is the ingest's own bound on its slot.
+pub const ACCEPT_DEADLINE: Duration = Duration::from_secs(5);
 
 /// How the SRT listener runs.
 #[derive(Clone)]
@@ -268,7 +273,7 @@ impl Session {
             return reject(request, ServerRejectReason::Forbidden).await;
         };
         self.registry.key_accepted(peer.ip());
-        let socket = request.accept(key_settings).await?;
+        let socket = accept(request, key_settings).await?;
         let publish = self.registry.start_publish(authorized).await?;
         tracing::info!(%peer, stream = %publish.stream(), session = %publish.session(), "SRT publish accepted");
         metrics.publish("accepted");
@@ -345,6 +350,17 @@ async fn forward(
             .map_err(|_| IngestError::PipelineStopped("the stream's pipeline stopped"))?;
     }
     Ok(())
+}
+
+/// Accepts a caller, giving it [`ACCEPT_DEADLINE`] to complete its handshake.
+async fn accept(
+    request: ConnectionRequest,
+    key_settings: Option<KeySettings>,
+) -> Result<srt_tokio::SrtSocket, IngestError> {
+    tokio::time::timeout(ACCEPT_DEADLINE, request.accept(key_settings))
+        .await
+        .map_err(|_| IngestError::Srt("the caller did not complete its handshake in time".into()))?
+        .map_err(IngestError::Io)
 }
 
 /// Rejects a caller with `reason`, sent in the handshake (the caller's libsrt reports it

@@ -13,4 +13,5 @@ mod file;
 mod ll_pipeline;
 mod registry;
 mod rtmp_limits;
+mod srt_slots;
 mod support;
