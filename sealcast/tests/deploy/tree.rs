@@ -142,6 +142,8 @@ fn unsafe_code_has_one_audited_home() {
     let root = root();
     let mut files = Vec::new();
     own_sources(&root, &mut files);
+    // Spelt in two halves, so that this file does not count itself.
+    let needle = concat!("allow(", "unsafe_code)");
     let allowed: Vec<_> = files
         .iter()
         .flat_map(|f| {
@@ -150,7 +152,7 @@ fn unsafe_code_has_one_audited_home() {
                 .enumerate()
                 .filter(|(_, l)| {
                     let l = l.trim_start();
-                    !l.starts_with("//") && l.contains("allow(unsafe_code)")
+                    !l.starts_with("//") && l.contains(needle)
                 })
                 .map(|(n, _)| format!("{}:{}", f.strip_prefix(&root).unwrap().display(), n + 1))
                 .collect::<Vec<_>>()
@@ -161,7 +163,10 @@ fn unsafe_code_has_one_audited_home() {
         1,
         "unsafe code is allowed only in sealcast/src/trim.rs: {allowed:?}"
     );
-    assert!(allowed[0].starts_with("sealcast/src/trim.rs:"), "{allowed:?}");
+    assert!(
+        allowed[0].starts_with("sealcast/src/trim.rs:"),
+        "{allowed:?}"
+    );
     assert!(
         read(&root.join("sealcast/src/trim.rs")).contains("// SAFETY:"),
         "the unsafe block says why it is sound"
@@ -186,11 +191,21 @@ fn unsafe_code_has_one_audited_home() {
 fn crates_are_layered() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
-        .args(["metadata", "--no-deps", "--format-version", "1", "--offline"])
+        .args([
+            "metadata",
+            "--no-deps",
+            "--format-version",
+            "1",
+            "--offline",
+        ])
         .current_dir(root())
         .output()
         .expect("cargo metadata runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let packages = meta["packages"].as_array().unwrap();
     let ours: Vec<&str> = packages
