@@ -171,9 +171,20 @@ pub(crate) fn check_vrrp_peers(project: &Project) -> Findings {
             .get("SEALCAST_VRRP_PEERS")
             .map(|p| p.split_whitespace().map(str::to_owned).collect())
             .unwrap_or_default();
-        f.check(!peers.is_empty() && !peers.contains(&self_address), || {
-            format!("{name}: its peers are {peers:?}")
+        // Its peers are the other balancers, by their fixed addresses: nobody else.
+        let others: BTreeSet<String> = ["lb1", "lb2"]
+            .into_iter()
+            .filter(|other| *other != name)
+            .filter_map(|other| config.service(other).ok()?.address("frontend"))
+            .collect();
+        f.check(!peers.is_empty() && peers == others, || {
+            format!("{name}: its peers are {peers:?}, not the other balancers {others:?}")
         });
+        f.check(
+            config.service(name).unwrap().address("frontend").as_deref()
+                == Some(self_address.as_str()),
+            || format!("{name}: SEALCAST_VRRP_SELF {self_address} is not its own address"),
+        );
         let listed: BTreeSet<String> = block(&text, "unicast_peer")
             .iter()
             .map(|l| l.to_string())

@@ -57,7 +57,7 @@ const CASES: [Case; 15] = [
         "lb2's peer list widened to the whole network",
         "lb2:\n    environment:\n      SEALCAST_VRRP_PEERS: 10.237.240.11 10.237.240.0",
         hardening::check_vrrp_peers,
-        "lb2: unicast_peer lists",
+        "lb2: its peers are",
     ),
     (
         "ingest2's healthcheck on another port",
