@@ -564,7 +564,7 @@ pub fn srt_packet(data: &[u8]) {
 }
 
 /// One record of an `srt_listener` input: from which of 65,536 addresses (127.0.x.y, a
-/// port each), what happens, and the datagram. `SRT_SEND` sends the datagram as it is,
+/// port each), what happens, and `len` bytes. `SRT_SEND` sends them as a datagram,
 /// `SRT_SEND_WITH_COOKIE` with the cookie the listener last handed that address (a caller
 /// that reads answers), `SRT_TICK` lets `len` tens of milliseconds pass, `SRT_ANSWER` has
 /// the application accept (even `len`) or reject the address's caller.
@@ -592,6 +592,24 @@ pub const SRT_ANSWER: u8 = 3;
 /// every chain of actions ends, no more than `MAX_PENDING` callers are ever in their
 /// handshake, and once `PENDING_TIMEOUT` has passed none is left.
 pub fn srt_listener(data: &[u8]) {
+    let _ = drive_srt(data);
+}
+
+/// How far an `srt_listener` input got: callers asked of access control, connections
+/// opened, rejections sent.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SrtReach {
+    /// Callers whose conclusion reached access control.
+    pub requested: usize,
+    /// Connections opened.
+    pub opened: usize,
+    /// Rejections sent.
+    pub rejected: usize,
+}
+
+/// [`srt_listener`], telling how far the input got (so that the seeds are known to reach
+/// connections, not only the parser).
+pub fn drive_srt(data: &[u8]) -> SrtReach {
     use std::collections::HashMap;
     use std::net::{Ipv4Addr, SocketAddr};
     use std::time::Instant;
@@ -614,17 +632,20 @@ pub fn srt_listener(data: &[u8]) {
     let mut listener =
         MultiplexListener::with_cookies(start, local, ConnInitSettings::default(), cookies);
     let mut handed: HashMap<SocketAddr, i32> = HashMap::new();
+    let mut reach = SrtReach::default();
     let mut rest = data;
     while rest.len() >= 5 {
         let from = address(u16::from_be_bytes([rest[0], rest[1]]));
         let op = rest[2] % 4;
         let len = usize::from(u16::from_le_bytes([rest[3], rest[4]]));
         rest = &rest[5..];
+        // Every record is followed by `len` bytes (fewer at the end of the input).
+        let take = len.min(rest.len());
+        let (bytes, after) = rest.split_at(take);
+        rest = after;
         let input = match op {
             SRT_SEND | SRT_SEND_WITH_COOKIE => {
-                let take = len.min(rest.len());
-                let mut datagram = rest[..take].to_vec();
-                rest = &rest[take..];
+                let mut datagram = bytes.to_vec();
                 if op == SRT_SEND_WITH_COOKIE && datagram.len() >= 48 {
                     let cookie = handed.get(&from).copied().unwrap_or_default();
                     datagram[44..48].copy_from_slice(&cookie.to_be_bytes());
@@ -649,17 +670,18 @@ pub fn srt_listener(data: &[u8]) {
                 Input::AccessResponse(Some((SessionId(from), answer)))
             }
         };
-        drive_srt_listener(&mut listener, now, input, &mut handed);
+        drive_srt_listener(&mut listener, now, input, &mut handed, &mut reach);
         assert!(listener.pending_sessions() <= MAX_PENDING);
     }
     // Every caller still in its handshake is given up on once its time is out.
     now += PENDING_TIMEOUT;
-    drive_srt_listener(&mut listener, now, Input::Timer, &mut handed);
+    drive_srt_listener(&mut listener, now, Input::Timer, &mut handed, &mut reach);
     assert_eq!(
         listener.pending_sessions(),
         0,
         "callers left pending for ever"
     );
+    reach
 }
 
 /// What srt-tokio's I/O loop does with the listener's actions: carries each out (here:
@@ -669,6 +691,7 @@ fn drive_srt_listener(
     now: std::time::Instant,
     first: srt_protocol::listener::Input,
     handed: &mut std::collections::HashMap<std::net::SocketAddr, i32>,
+    reach: &mut SrtReach,
 ) {
     use srt_protocol::listener::{Action, NextInputContext, MAX_PENDING};
     use srt_protocol::packet::{ControlPacket, ControlTypes, Packet, ShakeType};
@@ -690,6 +713,12 @@ fn drive_srt_listener(
             if shake.shake_type == ShakeType::Induction {
                 handed.insert(*to, shake.syn_cookie);
             }
+        }
+        match &action {
+            Action::RequestAccess(..) => reach.requested += 1,
+            Action::OpenConnection(..) => reach.opened += 1,
+            Action::RejectConnection(_, Some(_)) => reach.rejected += 1,
+            _ => {}
         }
         input = NextInputContext::for_action(&action).input_from(Ok::<(), ()>(()));
     }

@@ -112,3 +112,29 @@ fn the_trust_bundle_seeds_reach_the_store() {
 fn srt_protocol_is_the_fork() {
     assert!(srt_protocol::SEALCAST_FORK.contains("vendor/srt-protocol"));
 }
+
+/// The SRT listener's seed gets callers through the cookie to access control, one
+/// connection opened and one rejected (the third given up on): the target fuzzes past the
+/// stateless induction. Issue 45's regressions: each config extension is rejected, and
+/// thousands of strangers' datagrams leave nothing.
+#[test]
+fn the_srt_seeds_reach_connections() {
+    let read = |kind: &str, name: &str| {
+        std::fs::read(fuzz_dir().join(kind).join("srt_listener").join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    let reach = fuzzing::drive_srt(&read("corpus", "callers"));
+    assert_eq!((reach.requested, reach.opened), (3, 1), "{reach:?}");
+    assert!(reach.rejected >= 2, "{reach:?}");
+    for name in [
+        "config-congestion-file",
+        "config-filter-fec",
+        "config-group",
+    ] {
+        let reach = fuzzing::drive_srt(&read("regressions", name));
+        assert_eq!((reach.requested, reach.opened), (0, 0), "{name}: {reach:?}");
+        assert_eq!(reach.rejected, 1, "{name}: {reach:?}");
+    }
+    let reach = fuzzing::drive_srt(&read("regressions", "many-addresses"));
+    assert_eq!(reach, fuzzing::SrtReach::default());
+}
