@@ -403,7 +403,7 @@ import {
       if (sel.token) {
         // Private streams are not listed: play the link as it is.
         setText(playerStatus, 'Private stream');
-        start(`/live/${encodeURIComponent(sel.stream)}/master.m3u8?token=${encodeURIComponent(sel.token)}`, key);
+        start(`/live/${encodeURIComponent(sel.stream)}/master.m3u8?token=${encodeURIComponent(sel.token)}`, key, verifyAs(sel));
         return;
       }
       if (!entry) {
@@ -413,7 +413,7 @@ import {
         return;
       }
       setText(playerStatus, entry.renditions.map((r) => r.name).join(' · '));
-      start(entry.master_url || `/live/${encodeURIComponent(sel.stream)}/master.m3u8`, key);
+      start(entry.master_url || `/live/${encodeURIComponent(sel.stream)}/master.m3u8`, key, verifyAs(sel));
     } else {
       const entry = findRecording(sel.stream, sel.id);
       setText(title, `${sel.stream} — recording`);
@@ -425,13 +425,22 @@ import {
         ? entry.master_url
         : `/vod/${encodeURIComponent(sel.stream)}/${encodeURIComponent(sel.id)}/master.m3u8`;
       if (sel.token) url = `${url}?token=${encodeURIComponent(sel.token)}`;
-      start(url, key);
+      start(url, key, verifyAs(sel));
     }
   }
 
-  function start(url, key) {
+  // What the verifier takes the playback for (verify.js's playbackOf): the viewer's pick
+  // in the page's URL, `#live/NAME` or `#vod/NAME/ID`, not the master URL the server's
+  // list offers, nor anything a playlist says. A live stream's statements are judged at
+  // the viewer's clock, a recording's at the time they state.
+  function verifyAs(sel) {
+    const stream = encodeURIComponent(sel.stream);
+    return sel.kind === 'live' ? `/live/${stream}/` : `/vod/${stream}/${encodeURIComponent(sel.id)}/`;
+  }
+
+  function start(url, key, verifying) {
     placeholder.hidden = true;
-    playback = { key, url, retries: 0, mediaRecoveries: 0, timer: 0 };
+    playback = { key, url, verifyAs: verifying, retries: 0, mediaRecoveries: 0, timer: 0 };
     const Hls = window.Hls;
     if (Hls && Hls.isSupported()) {
       startHls(url).catch((err) => showError(`The player could not start: ${err.message || err}`));
@@ -511,7 +520,8 @@ import {
   // The fields of a fragment hls.js is loading that its signed statement must match:
   // sequence (frag.sn), part index, discontinuity sequence (frag.cc), the playlist's
   // duration (EXTINF as written: hls.js later replaces frag.duration with the media's), and
-  // whether the playlist is live and marks a number EXT-X-GAP.
+  // whether the playlist marks a number EXT-X-GAP. Not whether the playlist is live: that
+  // is the viewer's pick (`playback.verifyAs`), never an unsigned playlist's say.
   function describe(hls, context) {
     const frag = context.frag;
     const part = context.part || null;
@@ -523,7 +533,6 @@ import {
       part: part ? part.index : null,
       discontinuity: frag.cc,
       duration: part ? part.duration : inf ? parseFloat(inf[1]) : frag.duration,
-      live: details ? details.live : true,
       gap: (sn) => {
         const at = details ? details.fragments[sn - details.startSN] : null;
         return Boolean(at && at.sn === sn && at.gap);
@@ -557,7 +566,7 @@ import {
     verifying = null;
     if (opened.mode !== MODE_INSECURE) {
       // Every fragment through the verifier (a page without a usable root key refuses all).
-      verifying = new VerificationSession(trust, sealcast.verification);
+      verifying = new VerificationSession(trust, sealcast.verification, pb.verifyAs);
       config.fLoader = verifyingLoader(Hls.DefaultConfig.loader, verifying, (context) => describe(hls, context));
     }
     hls = new Hls(config);

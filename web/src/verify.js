@@ -59,9 +59,11 @@
 // - The fingerprint shown to viewers is SHA-256(algorithm code || root public key): the
 //   root key id is its first 16 bytes, so the two can be compared by eye.
 // - A segment manifest states no signing time. Revocation and validity are checked at the
-//   viewer's clock for live playback (what the edges do) and, for a recording, at the time
-//   the statement states (a part's capture time, an event's issue time) or, for a
-//   segment, the issue time of its rendition's description: see `signedAt`.
+//   viewer's clock for live playback (what the edges do) and, for the recording the viewer
+//   opened, at the time the statement states (an event's issue time) or, for a segment,
+//   the issue time of its rendition's description: see `signedAt`. Live or recording is
+//   the URL the viewer opened (`/live/…` or `/vod/{stream}/{id}/…`: `playbackOf`), never a
+//   playlist's tag: `#EXT-X-ENDLIST` is unsigned.
 // - Ed25519 is verified strictly (RFC 8032 encodings, as ed25519-dalek's verify_strict).
 
 // ---- constants ------------------------------------------------------------------------------
@@ -436,19 +438,26 @@ const MEDIA_PATH = new RegExp(
     '(?:(init)\\.mp4|(\\d{1,20})(?:\\.(\\d{1,10}))?\\.m4s|(\\d{1,20})\\.ts)$',
 );
 
-/**
- * What a fragment URL names (docs/architecture.md's layout): `{kind, stream, rendition,
- * session}` (session only for a recording, whose id is its publish session), or null.
- */
-export function parseMediaUrl(url) {
-  let path;
+const RECORDING_TREE = new RegExp(`^/vod/(${NAME})/([0-9a-f]{16})/`);
+
+function pathOf(url) {
   try {
-    path = new URL(url, globalThis.location ? globalThis.location.href : 'http://localhost/').pathname;
+    return new URL(url, globalThis.location ? globalThis.location.href : 'http://localhost/').pathname;
   } catch {
     return null;
   }
-  const m = MEDIA_PATH.exec(path);
+}
+
+/**
+ * What a fragment URL names (docs/architecture.md's layout): `{kind, stream, rendition,
+ * session}` (session only for a recording, whose id is its publish session), or null.
+ * Recordings have no parts.
+ */
+export function parseMediaUrl(url) {
+  const path = pathOf(url);
+  const m = path === null ? null : MEDIA_PATH.exec(path);
   if (!m) return null;
+  if (m[3] && m[7] !== undefined) return null;
   const kind = m[5] ? 'init' : m[7] !== undefined ? 'part' : 'segment';
   return {
     kind,
@@ -456,6 +465,18 @@ export function parseMediaUrl(url) {
     session: m[3] ? BigInt(`0x${m[3]}`) : null,
     rendition: m[4],
   };
+}
+
+/**
+ * What a playback is of, from the URL the viewer opened (a master or media playlist):
+ * `{ stream, session }` for a recording (`/vod/{stream}/{id}/…`), null for a live stream
+ * and for anything else (the stricter). Never from a playlist: whoever serves one can
+ * append `#EXT-X-ENDLIST` or list fragment URLs of its choosing.
+ */
+export function playbackOf(url) {
+  const path = url === null || url === undefined ? null : pathOf(url);
+  const m = path === null ? null : RECORDING_TREE.exec(path);
+  return m ? { stream: m[1], session: BigInt(`0x${m[2]}`) } : null;
 }
 
 /** The sidecar of a media URL: the same URL with `.sig` after the path (query kept). */
@@ -741,10 +762,12 @@ export class PlaybackVerifier {
    * `trust`: a Trust; `refreshTrust`: async, fetches the bundle again (called once per
    * unknown key, at most every few seconds); `fetchDelegation`: async, the bytes at a URL
    * (`/live/{stream}/{rendition}/{seq}.partkey` of a part's statement, with the part's
-   * query) or null, asked once per unknown part key and segment; `now`: unix milliseconds.
+   * query) or null, asked once per unknown part key and segment; `now`: unix milliseconds;
+   * `playback`: the URL the viewer opened (see `playbackOf`; none: live).
    */
-  constructor(trust, { refreshTrust = null, fetchDelegation = null, now = () => Date.now() } = {}) {
+  constructor(trust, { refreshTrust = null, fetchDelegation = null, now = () => Date.now(), playback = null } = {}) {
     this.trust = trust;
+    this.recording = playbackOf(playback);
     this.refreshTrust = refreshTrust;
     this.fetchDelegation = fetchDelegation;
     this.askedDelegations = new Set(); // "stream/rendition/seq/keyId" asked for
@@ -764,7 +787,8 @@ export class PlaybackVerifier {
   /**
    * Checks one fragment. `f`: { url, bytes, sidecar (bytes or null), sequence (hls.js
    * frag.sn), part (index or null), discontinuity (frag.cc), duration (seconds, the
-   * playlist's), live (bool), gap (sequence -> bool: the playlist marks it EXT-X-GAP) }.
+   * playlist's), gap (sequence -> bool: the playlist marks it EXT-X-GAP) }. Whether the
+   * playlist says it is live does not count (see `signedAt`).
    * Resolves { ok: true } or { ok: false, reason, detail }; never throws.
    */
   async check(f) {
@@ -864,15 +888,19 @@ export class PlaybackVerifier {
   /**
    * When a statement counts as signed, in unix seconds, for revocation and validity. Live:
    * the viewer's clock, as the edges do (a stolen key can state any time, the clock it
-   * cannot). A recording (not live): the time the statement states (a part's capture time,
-   * an event's issue time) or, for a segment, which states none, the issue time of its
-   * rendition's description verified in this playback; never later than now. So a
-   * recording made before a key was rotated out keeps playing, and what an ingest signed
-   * after its revocation is refused; a thief's backdated recording is not caught.
+   * cannot). A fragment of the recording the viewer opened (its URL under that
+   * recording's `/vod/{stream}/{id}/`): the time the statement states (an event's issue
+   * time) or, for a segment, which states none, the issue time of its rendition's
+   * description verified in this playback; never later than now. So a recording made
+   * before a key was rotated out keeps playing, and what an ingest signed after its
+   * revocation is refused; a thief's backdated recording is not caught. Which of the two
+   * is decided by the URL the viewer opened and the fragment's own URL, never by the
+   * playlist (`#EXT-X-ENDLIST` on a live stream changes nothing).
    */
   signedAt(target, signed, f) {
     const now = BigInt(Math.floor(this.now() / 1000));
-    if (f.live !== false) return now;
+    const r = this.recording;
+    if (!r || target.session === null || target.stream !== r.stream || target.session !== r.session) return now;
     let ms = null;
     if (signed.kind === 'event') ms = signed.issuedAtMs;
     else if (signed.kind === 'part') ms = signed.programDateTimeMs;
@@ -1112,7 +1140,8 @@ export async function openTrust({ pin = pinnedFingerprint(), force = forcedMode(
  * there.
  */
 export class VerificationSession {
-  constructor(trustPromise, tally) {
+  /** `playback`: the URL the viewer opened (PlaybackVerifier's option; none: live). */
+  constructor(trustPromise, tally, playback = null) {
     this.tally = tally;
     this.verifier = null;
     this.ready = trustPromise.then((opened) => {
@@ -1121,6 +1150,7 @@ export class VerificationSession {
         this.verifier = new PlaybackVerifier(opened.trust, {
           refreshTrust: () => opened.refresh(),
           fetchDelegation: (url) => fetchBounded(url, MAX_PART_KEY_SIDECAR),
+          playback,
         });
       }
       return opened;
@@ -1166,6 +1196,16 @@ export class VerificationSession {
 
 /** The HTTP status a refused fragment is reported to hls.js with: one it retries. */
 export const REFUSED_STATUS = 502;
+/**
+ * How many fresh copies of a refused fragment the loader fetches and checks before hls.js
+ * hears of the refusal: a cache or proxy that alters some responses must not stop playback
+ * while a clean copy can be had (issue 45 item 18).
+ */
+export const REFETCHES = 2;
+/** Refusals a fresh copy of the fragment cannot cure: the page's trust is at fault. */
+const NOT_REFETCHED = new Set(['no_root_key', 'bad_root_key', 'root_mismatch', 'verifier_unavailable']);
+/** Largest fragment fetched again (a segment of a high rung is a few megabytes). */
+const MAX_FRAGMENT = 64 * 1024 * 1024;
 /** How long a sidecar may take when hls.js's configuration gives no timeout. */
 const SIDECAR_TIMEOUT_MS = 20000;
 
@@ -1173,9 +1213,11 @@ const SIDECAR_TIMEOUT_MS = 20000;
  * An hls.js fragment loader class (`fLoader`: segments, parts, init segments) that wraps
  * `Base` (hls.js's default loader): it loads the bytes and the sidecar together and calls
  * hls.js back only once the fragment verified: the whole payload through `onProgress`
- * (where hls.js feeds its transmuxer) and then `onSuccess`. A refused fragment ends in
- * `onError` with REFUSED_STATUS, so hls.js treats it as missing (retry, another rung,
- * another node); nothing of it ever reaches the media buffer. `describe(context)` gives
+ * (where hls.js feeds its transmuxer) and then `onSuccess`. A refused fragment is
+ * fetched again, past every HTTP cache, up to REFETCHES times (see settleChecked), each
+ * copy checked and counted; when none verifies it ends in `onError` with REFUSED_STATUS,
+ * so hls.js treats it as missing (retry, another rung, another node); nothing refused
+ * ever reaches the media buffer. `describe(context)` gives
  * the fields hls.js knows about the fragment (see PlaybackVerifier.check); `onVerdict`
  * (optional) hears every verdict with the context (what tests assert on).
  */
@@ -1226,23 +1268,20 @@ export function verifyingLoader(Base, session, describe, onVerdict = null) {
         onSuccess: (response, stats, ctx, details) => {
           if (!live()) return;
           this.state = 'checking';
-          const bytes = response.data;
-          sidecar
-            .then((sig) => session.check({ ...describe(ctx), url: ctx.url, bytes, sidecar: sig, load: id }))
-            .catch((error) => ({ ok: false, reason: 'verifier_unavailable', detail: String(error) }))
-            .then((verdict) => {
-              if (onVerdict) onVerdict(ctx, verdict);
-              if (this.state !== 'checking') return;
-              settle();
-              if (verdict.ok) {
-                session.handed(id, ctx.url);
-                if (callbacks.onProgress) callbacks.onProgress(stats, ctx, bytes, details);
-                callbacks.onSuccess(response, stats, ctx, details);
-              } else {
-                const text = `refused by the player: ${verdict.reason}`;
-                callbacks.onError({ code: REFUSED_STATUS, text }, ctx, details, stats);
-              }
-            });
+          const limit = (config && config.timeout) || SIDECAR_TIMEOUT_MS;
+          this.settleChecked(ctx, stats, details, limit, max, { response, sidecar, id }).then((done) => {
+            if (!done || this.state !== 'checking') return;
+            settle();
+            const { verdict, response: verified, id: load } = done;
+            if (verdict.ok) {
+              session.handed(load, ctx.url);
+              if (callbacks.onProgress) callbacks.onProgress(stats, ctx, verified.data, details);
+              callbacks.onSuccess(verified, stats, ctx, details);
+            } else {
+              const text = `refused by the player: ${verdict.reason}`;
+              callbacks.onError({ code: REFUSED_STATUS, text }, ctx, details, stats);
+            }
+          });
         },
         // Never forwarded: these are bytes not verified yet (a progressive loader's chunks,
         // or the whole payload just before onSuccess); they are passed on once verified.
@@ -1263,6 +1302,54 @@ export function verifyingLoader(Base, session, describe, onVerdict = null) {
           if (callbacks.onAbort) callbacks.onAbort(...args);
         },
       });
+    }
+
+    /**
+     * The verdict on the fragment loaded (`first`: the inner loader's response, the
+     * promised sidecar and the load's id) and, while it is refused for something a fresh
+     * copy may cure, on up to REFETCHES fresh copies: the fragment and its sidecar fetched
+     * again at the same URL (query and token kept), past every HTTP cache (`reload`: the
+     * browser's cache would hand back the very bytes just refused, and is overwritten), so
+     * through the load balancer to whichever node it picks. Resolves { verdict, response,
+     * id } (the copy judged last, its load's id), or null once let go.
+     */
+    async settleChecked(ctx, stats, details, limit, max, first) {
+      const judge = async (bytes, sidecar, load) => {
+        let verdict;
+        try {
+          verdict = await session.check({ ...describe(ctx), url: ctx.url, bytes, sidecar, load });
+        } catch (error) {
+          verdict = { ok: false, reason: 'verifier_unavailable', detail: String(error) };
+        }
+        if (onVerdict) onVerdict(ctx, verdict);
+        return verdict;
+      };
+      let { response, id } = first;
+      let verdict = await judge(response.data, await first.sidecar, id);
+      for (let n = 0; n < REFETCHES && !verdict.ok && !NOT_REFETCHED.has(verdict.reason); n += 1) {
+        if (this.state !== 'checking') return null;
+        this.stopSidecar();
+        const controller = new AbortController();
+        this.sidecar = controller;
+        this.timer = setTimeout(() => controller.abort(), limit);
+        const again = { signal: controller.signal, cache: 'reload' };
+        const [media, sidecar] = await Promise.all([
+          fetchBounded(ctx.url, MAX_FRAGMENT, again).catch(() => null),
+          fetchBounded(sidecarUrl(ctx.url), max, again).catch(() => null),
+        ]);
+        if (this.state !== 'checking') return null;
+        // Not served any more, or the network failed: hls.js hears of the refusal and
+        // retries, or gives up, by its own policy.
+        if (!media) break;
+        loadsStarted += 1;
+        id = loadsStarted;
+        response = { ...response, data: media.buffer };
+        stats.loaded = media.byteLength;
+        stats.total = media.byteLength;
+        stats.loading.end = performance.now();
+        verdict = await judge(media, sidecar, id);
+      }
+      return { verdict, response, id };
     }
 
     stopSidecar() {

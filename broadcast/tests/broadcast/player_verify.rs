@@ -32,8 +32,13 @@ const STREAM: &str = "demo";
 const RENDITION: &str = "360p";
 const SESSION: SessionId = SessionId(0x5ea1_0000_0000_0001);
 const LATER_SESSION: SessionId = SessionId(0x5ea1_0000_0000_0002);
+/// A recording signed by a key revoked since.
+const BACKDATED_SESSION: SessionId = SessionId(0x5ea1_0000_0000_0003);
 const SEGMENT_MS: u64 = 2000;
 const PART_MS: u64 = 333;
+/// What the viewer opened: a live stream, or the recording of `SESSION`.
+const LIVE: &str = "/live/demo/master.m3u8";
+const RECORDING: &str = "/vod/demo/5ea1000000000001/master.m3u8";
 /// How long the page may take for everything it is asked.
 const PAGE_LIMIT: Duration = Duration::from_secs(60);
 
@@ -63,7 +68,9 @@ async function cases(vectors, opened) {
   const out = [];
   for (const c of vectors.cases) {
     let now = 0;
-    const verifier = new PlaybackVerifier(opened.trust, { refreshTrust: () => opened.refresh(), now: () => now });
+    const verifier = new PlaybackVerifier(opened.trust, {
+      refreshTrust: () => opened.refresh(), now: () => now, playback: c.playback,
+    });
     const verdicts = [];
     for (const s of c.steps) {
       if (s.reposition) verifier.reposition();
@@ -71,8 +78,9 @@ async function cases(vectors, opened) {
       const gaps = new Set(s.gaps);
       const v = await verifier.check({
         url: s.url, bytes: fromHex(s.bytes), sidecar: fromHex(s.sidecar), sequence: s.sequence,
-        part: s.part, discontinuity: s.discontinuity, duration: s.duration, live: s.live,
-        gap: (n) => gaps.has(n),
+        part: s.part, discontinuity: s.discontinuity, duration: s.duration,
+        // What an ended playlist made the player say before issue 45: it must not count.
+        live: false, gap: (n) => gaps.has(n),
       });
       verdicts.push(v.ok ? 'ok' : v.reason);
     }
@@ -304,7 +312,6 @@ struct Step {
     part: Option<u32>,
     discontinuity: u64,
     duration: Option<f64>,
-    live: bool,
     now_ms: u64,
     gaps: Vec<u64>,
     reposition: bool,
@@ -374,7 +381,6 @@ impl Keys {
             part,
             discontinuity: fragment.discontinuity,
             duration,
-            live: true,
             now_ms: self.now * 1000,
             gaps: Vec::new(),
             reposition: false,
@@ -397,6 +403,13 @@ fn tweak(mut step: Step, change: impl FnOnce(&mut Step)) -> Step {
     step
 }
 
+/// A `/live/{stream}/{rendition}/…` fragment URL moved into the recording of `session`.
+fn in_recording(url: &str, session: SessionId) -> String {
+    let rest = url.strip_prefix("/live/").expect("a live URL");
+    let (stream, rest) = rest.split_once('/').expect("a stream");
+    format!("/vod/{stream}/{session}/{rest}")
+}
+
 fn flip(hex_bytes: &str, at: usize) -> String {
     let mut bytes = hex::decode(hex_bytes).expect("hex");
     let at = at.min(bytes.len() - 1);
@@ -411,7 +424,7 @@ fn edit(hex_bytes: &str, change: impl FnOnce(&mut Vec<u8>)) -> String {
 }
 
 /// Every case, each a run of steps on a fresh verifier, with the verdict each must get.
-fn cases(k: &Keys) -> Vec<(&'static str, Vec<Step>)> {
+fn cases(k: &Keys) -> Vec<(&'static str, &'static str, Vec<Step>)> {
     let seg = Fragment::segment;
     let part = Fragment::part;
     let init = Fragment::init();
@@ -419,6 +432,7 @@ fn cases(k: &Keys) -> Vec<(&'static str, Vec<Step>)> {
     vec![
         (
             "good init, segments and parts play in order",
+            LIVE,
             vec![
                 k.ok(&init),
                 k.ok(&seg(10)),
@@ -431,6 +445,7 @@ fn cases(k: &Keys) -> Vec<(&'static str, Vec<Step>)> {
         ),
         (
             "one byte flipped",
+            LIVE,
             vec![
                 tweak(k.ok(&seg(10)), |s| s.bytes = flip(&s.bytes, 1500)),
                 tweak(k.ok(&part(10, 0)), |s| s.bytes = flip(&s.bytes, 0)),
@@ -443,6 +458,7 @@ fn cases(k: &Keys) -> Vec<(&'static str, Vec<Step>)> {
         ),
         (
             "wrong length",
+            LIVE,
             vec![
                 tweak(k.refused(&seg(10), "wrong_length"), |s| {
                     s.bytes = edit(&s.bytes, |b| {
@@ -459,6 +475,7 @@ fn cases(k: &Keys) -> Vec<(&'static str, Vec<Step>)> {
         ),
         (
             "a genuine statement of another stream or rung",
+            LIVE,
             vec![
                 tweak(
                     k.refused(&seg(10).with(|f| f.stream = "other"), "wrong_stream"),
@@ -480,6 +497,7 @@ fn cases(k: &Keys) -> Vec<(&'static str, Vec<Step>)> {
         ),
         (
             "an older segment replayed under a newer number",
+            LIVE,
             vec![
                 k.ok(&seg(11)),
                 tweak(k.refused(&seg(9), "wrong_sequence"), |s| {
@@ -494,6 +512,7 @@ fn cases(k: &Keys) -> Vec<(&'static str, Vec<Step>)> {
         ),
         (
             "a skipped sequence",
+            LIVE,
             vec![
                 k.ok(&seg(10)),
                 k.refused(&seg(12), "skipped_sequence"),
@@ -505,6 +524,7 @@ fn cases(k: &Keys) -> Vec<(&'static str, Vec<Step>)> {
         ),
         (
             "skips over refused numbers, gaps and a reposition are allowed",
+            LIVE,
             vec![
                 k.ok(&seg(10)),
                 tweak(k.refused(&seg(11), "digest_mismatch"), |s| {
@@ -518,6 +538,7 @@ fn cases(k: &Keys) -> Vec<(&'static str, Vec<Step>)> {
         ),
         (
             "repeated and reordered sequences",
+            LIVE,
             vec![
                 k.ok(&seg(10)),
                 k.refused(&seg(10), "repeated_sequence"),
@@ -531,6 +552,7 @@ fn cases(k: &Keys) -> Vec<(&'static str, Vec<Step>)> {
         ),
         (
             "back to an earlier part of a segment only after a part of it was refused",
+            LIVE,
             vec![
                 k.ok(&part(12, 0)),
                 k.ok(&part(12, 1)),
@@ -546,6 +568,7 @@ fn cases(k: &Keys) -> Vec<(&'static str, Vec<Step>)> {
         ),
         (
             "the session changes only at a discontinuity",
+            LIVE,
             vec![
                 k.ok(&seg(10)),
                 k.refused(
@@ -568,6 +591,7 @@ fn cases(k: &Keys) -> Vec<(&'static str, Vec<Step>)> {
         ),
         (
             "discontinuity sequence and duration are the playlist's",
+            LIVE,
             vec![
                 tweak(k.refused(&seg(10), "wrong_discontinuity"), |s| {
                     s.discontinuity = 1
@@ -583,6 +607,7 @@ fn cases(k: &Keys) -> Vec<(&'static str, Vec<Step>)> {
         ),
         (
             "a revoked key: refused for what it signed after the revocation",
+            LIVE,
             vec![
                 tweak(k.step(&seg(10), &k.revoked, "ok"), |s| {
                     s.now_ms = now_ms - 60_000
@@ -590,36 +615,59 @@ fn cases(k: &Keys) -> Vec<(&'static str, Vec<Step>)> {
                 tweak(k.step(&seg(11), &k.revoked, "revoked_key"), |s| {
                     s.now_ms = now_ms + 60_000
                 }),
-                // Not live (a stream that ended): a part counts as signed when captured.
+                // Live, a part's capture time is only what its signer says.
                 tweak(
                     k.step(
                         &part(11, 0).with(|f| f.stated_ms = now_ms - 30_000),
                         &k.revoked,
-                        "ok",
-                    ),
-                    |s| {
-                        s.live = false;
-                        s.now_ms = now_ms + 60_000;
-                    },
-                ),
-                tweak(
-                    k.step(
-                        &part(11, 1).with(|f| f.stated_ms = now_ms + 30_000),
-                        &k.revoked,
                         "revoked_key",
                     ),
-                    |s| {
-                        s.live = false;
-                        s.now_ms = now_ms + 60_000;
-                    },
+                    |s| s.now_ms = now_ms + 60_000,
                 ),
             ],
         ),
         (
+            // Issue 45 item 4: a live stream whose playlist says it ended (ENDLIST, which
+            // anyone serving the playlist can append; the script says `live: false`) is
+            // judged as live: a backdated statement by a stolen, revoked key is refused.
+            "a live stream is judged at the viewer's clock, whatever its statements say",
+            LIVE,
+            vec![
+                tweak(
+                    k.step(
+                        &init.clone().with(|f| f.stated_ms = now_ms - 600_000),
+                        &k.revoked,
+                        "revoked_key",
+                    ),
+                    |s| s.now_ms = now_ms + 60_000,
+                ),
+                tweak(k.step(&seg(10), &k.revoked, "revoked_key"), |s| {
+                    s.now_ms = now_ms + 60_000
+                }),
+                // Nor does a playlist that points a live playback at a recording's URLs.
+                tweak(
+                    k.step(
+                        &init.clone().with(|f| f.stated_ms = now_ms - 600_000),
+                        &k.revoked,
+                        "revoked_key",
+                    ),
+                    |s| {
+                        s.url = in_recording(&s.url, SESSION);
+                        s.now_ms = now_ms + 60_000;
+                    },
+                ),
+                tweak(k.step(&seg(10), &k.revoked, "revoked_key"), |s| {
+                    s.url = in_recording(&s.url, SESSION);
+                    s.now_ms = now_ms + 60_000;
+                }),
+            ],
+        ),
+        (
             "a recording: segments count as signed when their rendition was described",
+            RECORDING,
             vec![
                 tweak(k.step(&seg(10), &k.revoked, "revoked_key"), |s| {
-                    s.live = false;
+                    s.url = in_recording(&s.url, SESSION);
                     s.now_ms = now_ms + 60_000;
                 }),
                 tweak(
@@ -629,18 +677,61 @@ fn cases(k: &Keys) -> Vec<(&'static str, Vec<Step>)> {
                         "ok",
                     ),
                     |s| {
-                        s.live = false;
+                        s.url = in_recording(&s.url, SESSION);
                         s.now_ms = now_ms + 60_000;
                     },
                 ),
                 tweak(k.step(&seg(10), &k.revoked, "ok"), |s| {
-                    s.live = false;
+                    s.url = in_recording(&s.url, SESSION);
                     s.now_ms = now_ms + 60_000;
+                }),
+                // Signed (it says) after the revocation.
+                tweak(
+                    k.step(
+                        &init.clone().with(|f| f.stated_ms = now_ms + 30_000),
+                        &k.revoked,
+                        "revoked_key",
+                    ),
+                    |s| {
+                        s.url = in_recording(&s.url, SESSION);
+                        s.now_ms = now_ms + 60_000;
+                    },
+                ),
+            ],
+        ),
+        (
+            "a recording's own time counts only under its own URLs",
+            RECORDING,
+            vec![
+                // Another recording's tree, or the live tree: the viewer's clock.
+                tweak(
+                    k.step(
+                        &init.clone().with(|f| f.stated_ms = now_ms - 600_000),
+                        &k.revoked,
+                        "revoked_key",
+                    ),
+                    |s| {
+                        s.url = in_recording(&s.url, LATER_SESSION);
+                        s.now_ms = now_ms + 60_000;
+                    },
+                ),
+                tweak(
+                    k.step(
+                        &init.clone().with(|f| f.stated_ms = now_ms - 600_000),
+                        &k.revoked,
+                        "revoked_key",
+                    ),
+                    |s| s.now_ms = now_ms + 60_000,
+                ),
+                // Recordings have no parts.
+                tweak(k.refused(&part(10, 0), "unexpected_url"), |s| {
+                    s.url = in_recording(&s.url, SESSION)
                 }),
             ],
         ),
         (
             "unknown and expired keys",
+            LIVE,
             vec![
                 k.step(&seg(10), &k.stranger, "unknown_key"),
                 k.step(&part(10, 0), &k.expired, "expired_key"),
@@ -650,6 +741,7 @@ fn cases(k: &Keys) -> Vec<(&'static str, Vec<Step>)> {
         ),
         (
             "missing, empty and malformed sidecars",
+            LIVE,
             vec![
                 tweak(k.refused(&seg(10), "missing_signature"), |s| {
                     s.sidecar = None
@@ -688,6 +780,7 @@ fn cases(k: &Keys) -> Vec<(&'static str, Vec<Step>)> {
         ),
         (
             "a statement of another kind",
+            LIVE,
             vec![
                 tweak(k.refused(&part(10, 0), "wrong_kind"), |s| {
                     s.url = seg(10).url();
@@ -703,6 +796,7 @@ fn cases(k: &Keys) -> Vec<(&'static str, Vec<Step>)> {
         ),
         (
             "a signature that does not verify",
+            LIVE,
             vec![
                 tweak(k.refused(&seg(10), "bad_signature"), |s| {
                     s.sidecar = s.sidecar.as_ref().map(|h| {
@@ -721,14 +815,13 @@ fn cases(k: &Keys) -> Vec<(&'static str, Vec<Step>)> {
         ),
         (
             "a recording's session is the one in its URL",
+            RECORDING,
             vec![
                 tweak(k.refused(&seg(10), "wrong_session"), |s| {
                     s.url = format!("/vod/{STREAM}/{:016x}/{RENDITION}/10.m4s", LATER_SESSION.0);
-                    s.live = false;
                 }),
                 tweak(k.ok(&seg(10)), |s| {
                     s.url = format!("/vod/{STREAM}/{:016x}/{RENDITION}/10.m4s", SESSION.0);
-                    s.live = false;
                 }),
                 tweak(k.refused(&seg(11), "unexpected_url"), |s| {
                     s.url = format!("/live/{STREAM}/{RENDITION}/../11.m4s.bak");
@@ -738,9 +831,17 @@ fn cases(k: &Keys) -> Vec<(&'static str, Vec<Step>)> {
     ]
 }
 
-/// Fragments served over HTTP for the loader check: path -> bytes, and what hls.js must
-/// be handed for each (`None`: nothing; otherwise the fragment's length).
-fn loader_files(k: &Keys) -> (HashMap<String, Vec<u8>>, Value) {
+/// A fragment answered altered, and cacheable for a year like a genuine segment, to a
+/// request that lets caches answer, and genuine (`no-store`) to one that asks past every
+/// cache (`Cache-Control: no-cache`, what `fetch` with `cache: 'reload'` sends): (altered,
+/// genuine), by path. A retry that the browser's cache may answer gets the altered bytes.
+type Flaky = HashMap<String, (Vec<u8>, Vec<u8>)>;
+
+/// Fragments served over HTTP for the loader check: path -> bytes, the flaky ones, and what
+/// hls.js must be handed for each (`None`: nothing; otherwise the fragment's length) and
+/// the refusals each must cause: a refused fragment is fetched again twice, past the
+/// browser's cache, before hls.js hears of it (issue 45 item 18).
+fn loader_files(k: &Keys) -> (HashMap<String, Vec<u8>>, Flaky, Value) {
     let mut files = HashMap::new();
     let mut list = Vec::new();
     let fields = |f: &Fragment| {
@@ -759,16 +860,28 @@ fn loader_files(k: &Keys) -> (HashMap<String, Vec<u8>>, Value) {
     files.insert(format!("{}.sig", tampered.url()), tampered.sign(&k.ingest));
     list.push(
         json!({ "url": tampered.url(), "fields": fields(&tampered), "delivered": null,
-                      "reason": "digest_mismatch" }),
+                "reasons": (["digest_mismatch"; 3]) }),
     );
 
     let unsigned = Fragment::segment(22);
     files.insert(unsigned.url(), unsigned.bytes.clone());
     list.push(
         json!({ "url": unsigned.url(), "fields": fields(&unsigned), "delivered": null,
-                      "reason": "missing_signature" }),
+                "reasons": (["missing_signature"; 3]) }),
     );
-    (files, Value::Array(list))
+
+    // Altered once (and kept by the browser's cache, were it asked), then genuine: the
+    // fresh copy is handed on.
+    let flaky = Fragment::segment(23);
+    let mut altered = flaky.bytes.clone();
+    altered[200] ^= 0x04;
+    files.insert(format!("{}.sig", flaky.url()), flaky.sign(&k.ingest));
+    list.push(
+        json!({ "url": flaky.url(), "fields": fields(&flaky), "delivered": flaky.bytes.len(),
+                "reasons": ["digest_mismatch"] }),
+    );
+    let flaky = HashMap::from([(flaky.url(), (altered, flaky.bytes))]);
+    (files, flaky, Value::Array(list))
 }
 
 /// A server for one cluster's vectors: the test page, its script, the vectors, the trust
@@ -778,6 +891,7 @@ async fn serve(
     bundle: Vec<u8>,
     vectors: Value,
     files: HashMap<String, Vec<u8>>,
+    flaky: Flaky,
 ) -> String {
     let octets = |bytes: Vec<u8>| {
         move || {
@@ -827,6 +941,29 @@ async fn serve(
         .route("/trust/v1/bundle", get(octets(bundle)));
     for (path, bytes) in files {
         app = app.route(&path, get(octets(bytes)));
+    }
+    for (path, (altered, genuine)) in flaky {
+        let answer = move |headers: http::HeaderMap| {
+            let fresh = headers
+                .get(header::CACHE_CONTROL)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains("no-cache"));
+            let (bytes, cache) = if fresh {
+                (genuine.clone(), "no-store")
+            } else {
+                (altered.clone(), "public, max-age=31536000, immutable")
+            };
+            async move {
+                (
+                    [
+                        (header::CONTENT_TYPE, "video/mp4"),
+                        (header::CACHE_CONTROL, cache),
+                    ],
+                    bytes,
+                )
+            }
+        };
+        app = app.route(&path, get(answer));
     }
     let app = app.fallback_service(edge.service());
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -893,7 +1030,7 @@ async fn run_page(
     browser: &mut Browser,
     origin: &str,
     query: &str,
-    expected: &[(&'static str, Vec<Step>)],
+    expected: &[(&'static str, &'static str, Vec<Step>)],
     loader: &Value,
     mode: &str,
     fingerprint: &str,
@@ -924,7 +1061,7 @@ async fn run_page(
     let mut wrong = Vec::new();
     let got = result["cases"].as_array().expect("cases");
     assert_eq!(got.len(), expected.len(), "{what}");
-    for ((name, steps), outcome) in expected.iter().zip(got) {
+    for ((name, _, steps), outcome) in expected.iter().zip(got) {
         let verdicts = outcome["verdicts"].as_array().expect("verdicts");
         for (i, (step, verdict)) in steps.iter().zip(verdicts).enumerate() {
             if verdict != step.expect {
@@ -961,19 +1098,20 @@ async fn run_page(
         }
     }
     let tally = &result["loader"]["tally"];
-    assert_eq!(tally["verified"], 1, "{what}: {tally}");
+    assert_eq!(tally["verified"], 2, "{what}: {tally}");
     let reasons: Vec<&str> = tally["refused"]
         .as_array()
         .expect("refused")
         .iter()
         .filter_map(|r| r["reason"].as_str())
         .collect();
-    let wanted: Vec<&str> = loader
+    let wanted: Vec<Value> = loader
         .as_array()
         .expect("loader")
         .iter()
-        .filter_map(|f| f["reason"].as_str())
+        .flat_map(|f| f["reasons"].as_array().cloned().unwrap_or_default())
         .collect();
+    let wanted: Vec<&str> = wanted.iter().filter_map(Value::as_str).collect();
     assert_eq!(reasons, wanted, "{what}: {tally}");
 }
 
@@ -1019,6 +1157,20 @@ async fn check_player_page(
 /// `/vod/demo/{session}/360p/` (with their sidecars) and the master playlist, by path.
 /// `tamper` flips one byte of segment 1 (its sidecar stays the genuine one).
 fn recording(k: &Keys, session: SessionId, tamper: bool) -> HashMap<String, Vec<u8>> {
+    let tree = format!("/vod/{STREAM}/{session}");
+    recorded(&tree, session, &k.ingest, k.now * 1000, tamper)
+}
+
+/// The files of a recording made by `recording`, under `tree` (`/vod/{stream}/{id}` or,
+/// for a live stream that ended, `/live/{stream}`), signed by `signer`, its rendition
+/// described (so its segments count as signed, in a recording) at `described_ms`.
+fn recorded(
+    tree: &str,
+    session: SessionId,
+    signer: &SigningKey,
+    described_ms: u64,
+    tamper: bool,
+) -> HashMap<String, Vec<u8>> {
     let dir = tempfile::tempdir().expect("temp dir");
     let status = std::process::Command::new("ffmpeg")
         .current_dir(dir.path())
@@ -1046,14 +1198,14 @@ fn recording(k: &Keys, session: SessionId, tamper: bool) -> HashMap<String, Vec<
         .expect("run ffmpeg");
     assert!(status.success(), "ffmpeg: {status}");
     let read = |name: &str| std::fs::read(dir.path().join(name)).expect("ffmpeg output");
-    let base = format!("/vod/{STREAM}/{session}/{RENDITION}");
+    let base = format!("{tree}/{RENDITION}");
     let mut files = HashMap::new();
     let init = Fragment {
-        stated_ms: k.now * 1000,
+        stated_ms: described_ms,
         bytes: read("init.mp4"),
         ..Fragment::init()
     };
-    files.insert(format!("{base}/init.mp4.sig"), init.sign(&k.ingest));
+    files.insert(format!("{base}/init.mp4.sig"), init.sign(signer));
     files.insert(format!("{base}/init.mp4"), init.bytes);
     let mut playlist = String::from(
         "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n\
@@ -1065,7 +1217,7 @@ fn recording(k: &Keys, session: SessionId, tamper: bool) -> HashMap<String, Vec<
             bytes: read(&format!("seg{sequence}.m4s")),
             ..Fragment::segment(sequence)
         };
-        let sidecar = segment.sign(&k.ingest);
+        let sidecar = segment.sign(signer);
         let mut bytes = segment.bytes;
         if tamper && sequence == 1 {
             let middle = bytes.len() / 2;
@@ -1080,10 +1232,7 @@ fn recording(k: &Keys, session: SessionId, tamper: bool) -> HashMap<String, Vec<
     let master = format!(
         "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=400000,RESOLUTION=320x180\n{RENDITION}/index.m3u8\n"
     );
-    files.insert(
-        format!("/vod/{STREAM}/{session}/master.m3u8"),
-        master.into_bytes(),
-    );
+    files.insert(format!("{tree}/master.m3u8"), master.into_bytes());
     files
 }
 
@@ -1135,6 +1284,49 @@ async fn check_playback(browser: &mut Browser, origin: &str, good: SessionId, ta
     );
 }
 
+/// Issue 45 item 4, in the player itself: media signed by a stolen key that the root has
+/// since revoked, its rendition described ten minutes before the revocation, served as a
+/// live stream that ended (`#EXT-X-ENDLIST`, `#EXT-X-PLAYLIST-TYPE:VOD` under `/live/`): every
+/// fragment is refused (`revoked_key`) and nothing plays, because live is the viewer's pick
+/// (`#live/…`), not the playlist's say. The same media as the recording `backdated`
+/// (`#vod/…`) plays: a recording's statements count as signed when they say.
+async fn check_no_downgrade(browser: &mut Browser, origin: &str, backdated: SessionId) {
+    let state = "const v = window.sealcast.verification; \
+                 const video = document.getElementById('video'); const b = video.buffered; \
+                 const s = { verified: v.verified, refused: v.refused, refusedCount: v.refusedCount, \
+                             time: video.currentTime, buffered: b.length ? b.end(b.length - 1) : 0 };";
+    // A private stream's link: the page plays it without looking for it in the list.
+    let url = format!("{origin}/#live/{STREAM}?token=t");
+    let seen = open_and_wait(
+        browser,
+        &url,
+        "the ended live stream's fragments are refused",
+        &format!("{state} return s.refusedCount >= 2 ? s : null;"),
+    )
+    .await;
+    let refused = seen["refused"].as_array().cloned().unwrap_or_default();
+    assert!(
+        refused.iter().all(|r| r["reason"] == "revoked_key"),
+        "{url}: {seen}"
+    );
+    assert_eq!(seen["verified"], 0, "{url}: {seen}");
+    assert_eq!(seen["buffered"].as_f64(), Some(0.0), "{url}: {seen}");
+
+    // A fresh page: nothing of the refused playback can still be counting.
+    browser.goto("about:blank").await.expect("a blank page");
+    let url = format!("{origin}/#vod/{STREAM}/{backdated}");
+    open_and_wait(
+        browser,
+        &url,
+        "the recording signed before the revocation verified and played",
+        &format!(
+            "{state} if (s.refused.length) return {{ failed: JSON.stringify(s) }}; \
+             return s.verified >= 4 && s.time > 2.5 ? s : null;"
+        ),
+    )
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_player_verifies_every_fragment_itself() {
     let mut browser = Browser::start(800, 600).await.expect("Chromium");
@@ -1143,21 +1335,36 @@ async fn the_player_verifies_every_fragment_itself() {
         let expected = cases(&keys);
         let steps: Vec<Value> = expected
             .iter()
-            .map(|(name, steps)| json!({ "name": name, "steps": steps }))
+            .map(|(name, playback, steps)| {
+                json!({ "name": name, "playback": playback, "steps": steps })
+            })
             .collect();
-        let (mut files, loader) = loader_files(&keys);
+        let (mut files, flaky, loader) = loader_files(&keys);
         // Real playback once, on the default algorithm.
         let playback = algorithm == SignatureAlgorithm::MlDsa65;
         if playback {
             files.extend(recording(&keys, SESSION, false));
             files.extend(recording(&keys, LATER_SESSION, true));
+            // Signed by the revoked key, described ten minutes before its revocation: as a
+            // live stream that ended, and as a recording.
+            let backdated = keys.now * 1000 - 600_000;
+            let live = format!("/live/{STREAM}");
+            files.extend(recorded(&live, SESSION, &keys.revoked, backdated, false));
+            let vod = format!("/vod/{STREAM}/{BACKDATED_SESSION}");
+            files.extend(recorded(
+                &vod,
+                BACKDATED_SESSION,
+                &keys.revoked,
+                backdated,
+                false,
+            ));
         }
         let vectors = json!({ "cases": steps, "loader": loader });
         let print = fingerprint(&keys.root);
         let root_file = root_file(&keys.root);
         // index.html tells operators to pin `tail -c +16 root.pub | sha256sum`.
         assert_eq!(hex::encode(sha256(&root_file[15..])), print);
-        let origin = serve(root_file, bundle, vectors, files).await;
+        let origin = serve(root_file, bundle, vectors, files, flaky).await;
         for (query, mode) in [("", MODE_WEBCRYPTO), ("?verify=library", MODE_LIBRARY)] {
             run_page(
                 &mut browser,
@@ -1173,6 +1380,7 @@ async fn the_player_verifies_every_fragment_itself() {
         }
         if playback {
             check_playback(&mut browser, &origin, SESSION, LATER_SESSION).await;
+            check_no_downgrade(&mut browser, &origin, BACKDATED_SESSION).await;
         }
     }
     browser.quit().await.expect("quit");
