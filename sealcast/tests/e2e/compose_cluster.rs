@@ -476,7 +476,7 @@ async fn private_stream(c: &Compose) -> anyhow::Result<()> {
             Some(t) => format!("{base}{path}?token={t}"),
             None => format!("{base}{path}"),
         };
-        let client = c.client.clone();
+        let (client, path) = (c.client.clone(), path.to_owned());
         async move {
             let r = client
                 .get(&url)
@@ -538,9 +538,10 @@ async fn private_stream(c: &Compose) -> anyhow::Result<()> {
         matches!(body.get(4..8), Some(b"moof" | b"styp")),
         "{segment} is not a CMAF fragment"
     );
+    // Without a token: what a stream that does not exist gets (issue 45 item 14).
     for path in [&master, &media, &segment] {
         let (status, _, _) = get(&c.https, path, None).await?;
-        anyhow::ensure!(status == 401, "{path} without a token: {status}, not 401");
+        anyhow::ensure!(status == 404, "{path} without a token: {status}, not 404");
     }
     let (status, _, _) = get(&c.vip_https, &master, Some(&token))
         .await
@@ -551,7 +552,7 @@ async fn private_stream(c: &Compose) -> anyhow::Result<()> {
     );
     let (status, _, _) = get(&c.vip_https, &master, None).await?;
     anyhow::ensure!(
-        status == 401,
+        status == 404,
         "{master} without a token through the floating address: {status}"
     );
     let mut bytes = token.clone().into_bytes();
