@@ -288,12 +288,12 @@ fn le_bytes_to_string(le_bytes: &mut impl Buf) -> Result<String, PacketParseErro
         str_bytes.extend(le_bytes.get_u32_le().to_be_bytes());
     }
 
-    // make sure to skip padding bytes if any for the last word
-    match le_bytes.get_u32_le().to_be_bytes() {
-        [a, 0, 0, 0] => str_bytes.push(a),
-        [a, b, 0, 0] => str_bytes.extend([a, b]),
-        [a, b, c, 0] => str_bytes.extend([a, b, c]),
-        [a, b, c, d] => str_bytes.extend([a, b, c, d]),
+    // sealcast: padding is every NUL at the end, as libsrt reads these strings (C
+    // strings); upstream dropped the last word's zero bytes only when they followed a
+    // non-zero one, so a string it read did not always write back the same (FORK.md).
+    str_bytes.extend(le_bytes.get_u32_le().to_be_bytes());
+    while str_bytes.last() == Some(&0) {
+        str_bytes.pop();
     }
 
     String::from_utf8(str_bytes).map_err(|e| PacketParseError::StreamTypeNotUtf8(e.utf8_error()))
@@ -355,6 +355,12 @@ impl SrtControlPacket {
             // Filter
             7 => {
                 let filter_str = le_bytes_to_string(buf)?;
+                // sealcast: a NUL is no part of a filter's configuration (libsrt reads it
+                // as a C string); kept, it moved to the end when the map was written back
+                // and was read as padding (FORK.md).
+                if filter_str.contains('\0') {
+                    return Err(PacketParseError::BadFilter(filter_str));
+                }
                 Ok(Filter(FilterSpec(
                     filter_str
                         .split(',')
