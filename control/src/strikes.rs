@@ -9,13 +9,23 @@
 //! [`StrikePolicy::forget_after`] starts afresh, and a success forgets it at once. A real
 //! user who mistypes a key a few times never waits.
 //!
-//! The table is bounded: when full, addresses quiet for `forget_after` are swept; if it is
-//! still full, new addresses are not tracked (checked every time, as without this) rather
-//! than evicting an address that is being held back.
+//! A client is a [`ClientGroup`]: an IPv4 address or an IPv6 /64, the rule of every
+//! per-client cap (one subscriber holds a whole /64, so counting single IPv6 addresses
+//! would give one guesser 2^64 fresh starts).
+//!
+//! The table is bounded: when full, clients quiet for `forget_after` are swept, at most
+//! once per [`SWEEP_EVERY`] (so a flood of new clients against a full table costs one sweep
+//! a second, not one per attempt); if it is still full, new clients are not tracked
+//! (checked every time, as without this) rather than evicting one that is being held back.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
+
+use domain::ClientGroup;
+
+/// How often, at most, a full table is swept for clients gone quiet.
+pub const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
 /// How failures turn into waits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,7 +67,9 @@ struct Record {
 #[derive(Debug)]
 pub struct Strikes {
     policy: StrikePolicy,
-    records: HashMap<IpAddr, Record>,
+    records: HashMap<ClientGroup, Record>,
+    /// When a full table was last swept.
+    last_sweep: Option<Instant>,
 }
 
 impl Strikes {
@@ -66,12 +78,13 @@ impl Strikes {
         Strikes {
             policy,
             records: HashMap::new(),
+            last_sweep: None,
         }
     }
 
     /// Whether `client` may try now; if not, how long it must wait.
     pub fn check(&self, client: IpAddr, now: Instant) -> Result<(), Duration> {
-        match self.records.get(&client) {
+        match self.records.get(&ClientGroup::of(client)) {
             Some(r) if r.blocked_until > now => Err(r.blocked_until - now),
             _ => Ok(()),
         }
@@ -80,11 +93,18 @@ impl Strikes {
     /// `client` presented a wrong secret at `now`; returns the wait it now has, if any.
     pub fn failed(&mut self, client: IpAddr, now: Instant) -> Option<Duration> {
         let policy = self.policy;
+        let client = ClientGroup::of(client);
         if !self.records.contains_key(&client) && self.records.len() >= policy.max_addresses {
-            self.records.retain(|_, r| {
-                now.saturating_duration_since(r.last_failure) < policy.forget_after
-                    || r.blocked_until > now
-            });
+            let due = self
+                .last_sweep
+                .is_none_or(|at| now.saturating_duration_since(at) >= SWEEP_EVERY);
+            if due {
+                self.last_sweep = Some(now);
+                self.records.retain(|_, r| {
+                    now.saturating_duration_since(r.last_failure) < policy.forget_after
+                        || r.blocked_until > now
+                });
+            }
             if self.records.len() >= policy.max_addresses {
                 return None;
             }
@@ -111,7 +131,7 @@ impl Strikes {
 
     /// `client` presented a good secret: its failures are forgotten.
     pub fn succeeded(&mut self, client: IpAddr) {
-        self.records.remove(&client);
+        self.records.remove(&ClientGroup::of(client));
     }
 
     /// Addresses tracked now.
@@ -181,6 +201,57 @@ mod tests {
         let later = t0 + Duration::from_secs(601);
         assert!(s.failed(ip(9), later).is_some());
         assert!(s.len() <= 4);
+    }
+
+    #[test]
+    fn an_ipv6_64_is_one_client() {
+        let policy = StrikePolicy {
+            free: 2,
+            ..StrikePolicy::default()
+        };
+        let mut s = Strikes::new(policy);
+        let t0 = Instant::now();
+        let host = |n: u16| IpAddr::from([0x2001, 0xdb8, 1, 2, 0, 0, n, 1]);
+        // Three addresses of one /64, one wrong key each: the third is over the two free.
+        assert_eq!(s.failed(host(1), t0), None);
+        assert_eq!(s.failed(host(2), t0), None);
+        assert!(s.failed(host(3), t0).is_some());
+        assert!(s.check(host(4), t0).is_err(), "the whole /64 waits");
+        let other = IpAddr::from([0x2001, 0xdb8, 1, 3, 0, 0, 0, 1]);
+        assert_eq!(s.check(other, t0), Ok(()), "the next /64 is someone else");
+        // An IPv4 client seen as IPv4-mapped IPv6 is that IPv4 client.
+        let v4 = IpAddr::from([192, 0, 2, 7]);
+        let mapped = IpAddr::from(std::net::Ipv4Addr::new(192, 0, 2, 7).to_ipv6_mapped());
+        for _ in 0..3 {
+            s.failed(v4, t0);
+        }
+        assert!(s.check(mapped, t0).is_err());
+    }
+
+    #[test]
+    fn a_full_table_is_swept_at_most_once_a_second() {
+        let policy = StrikePolicy {
+            free: 0,
+            max_addresses: 4,
+            forget_after: Duration::from_secs(10),
+            ..StrikePolicy::default()
+        };
+        let mut s = Strikes::new(policy);
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        for n in 0..4 {
+            assert!(s.failed(ip(n), t0).is_some());
+        }
+        // A newcomer sweeps the full table (nobody is quiet yet) and is not tracked.
+        assert_eq!(s.failed(ip(10), at(9_500)), None);
+        // Now everyone is quiet, but the last sweep was less than a second ago: newcomers
+        // are not tracked, and nothing walks the table for them.
+        assert_eq!(s.failed(ip(11), at(10_100)), None);
+        assert_eq!(s.failed(ip(12), at(10_400)), None);
+        assert_eq!(s.len(), 4);
+        // A second after the last sweep, the next newcomer sweeps and is tracked.
+        assert!(s.failed(ip(13), at(10_600)).is_some());
+        assert_eq!(s.len(), 1);
     }
 
     proptest! {
