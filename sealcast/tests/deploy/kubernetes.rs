@@ -50,13 +50,15 @@ const KUBERNETES_VERSIONS: [&str; 2] = ["1.28.0", "1.37.0"];
 const ROLES: [&str; 5] = ["ingest", "broadcast", "lb", "mosquitto", "postgres"];
 
 /// Environment the compose file gives a role that the manifests leave out on purpose.
-const NOT_IN_KUBERNETES: [(&str, &str, &str); 6] = [
+const NOT_IN_KUBERNETES: [(&str, &str, &str); 8] = [
     ("lb", "RUN_UID", "the user deploy/docker/lb.sh drops to after starting keepalived; the pod runs as that user from the start"),
     ("lb", "RUN_GID", "likewise"),
     ("lb", "SEALCAST_VIP", "keepalived's floating address: the Service of type LoadBalancer holds it here"),
     ("lb", "SEALCAST_VRRP_SELF", "keepalived's VRRP peer address: no VRRP in a cluster"),
     ("lb", "SEALCAST_VRRP_PEERS", "likewise"),
     ("lb", "SEALCAST_VRRP_PRIORITY", "likewise"),
+    ("lb", "SEALCAST_LB_TRUSTED_CACHE", "compose's cache tier (profile cdn) has a fixed address; the manifests run no cache, so there is none to trust (docs/deployment.md, Kubernetes: set it with the cache an operator adds)"),
+    ("broadcast", "SEALCAST_CACHE_PURGE_URL", "likewise: no cache in the manifests to send a BAN to"),
 ];
 
 /// Environment both give a role with values that differ on purpose: only its presence is
