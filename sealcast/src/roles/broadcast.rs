@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::admin::{self, AdminSide};
-use super::common::{bind, default_url, open_catalog, print_ready};
+use super::common::{bind, default_url, listener_died, open_catalog, print_ready};
 use crate::cli::BroadcastArgs;
 use crate::plan::{BroadcastPlan, EdgeTrust};
 
@@ -83,7 +83,13 @@ pub(crate) async fn broadcast(
             }
         });
     }
-    let result = broadcast::run_edge(node, edge, listener, shutdown).await;
+    let result = broadcast::run_edge(node, edge, listener, shutdown.clone()).await;
+    // The HTTP server ends only when asked to; ending otherwise, the node can no longer be
+    // reached, and exiting non-zero gets it restarted (docs/deployment.md, liveness).
+    let result = match result {
+        Ok(()) if !shutdown.is_cancelled() => Err(listener_died("http")),
+        other => other.map_err(anyhow::Error::from),
+    };
     tasks.close();
     tasks.wait().await;
     admin.finish().await;
