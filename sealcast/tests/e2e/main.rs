@@ -28,6 +28,7 @@ mod llhls;
 mod pages;
 mod private;
 mod publishers;
+mod srt_door;
 mod verify;
 mod web;
 mod whip;
@@ -196,6 +197,17 @@ fn trials(fixture: &Arc<Fixture>) -> Vec<Trial> {
                 )
             },
         ),
+        {
+            let fixture = Arc::clone(fixture);
+            Trial::test(
+                "varnish_in_front_keeps_client_bound_tokens_and_is_purged_on_privacy",
+                move || {
+                    fixture
+                        .run(Heavy, cdn::check_privacy_through_varnish())
+                        .map_err(|e| format!("{e:#}").into())
+                },
+            )
+        },
         on_cluster(
             fixture,
             "second_publisher_with_the_same_key_takes_over",
@@ -210,6 +222,19 @@ fn trials(fixture: &Arc<Fixture>) -> Vec<Trial> {
                 Box::pin(async move {
                     let cases = verify::check_player(c, f.live_stream(c).await?).await?;
                     eprintln!("verify (player): {cases}");
+                    Ok(())
+                })
+            },
+        ),
+        on_cluster(
+            fixture,
+            "the_player_plays_on_through_a_proxy_that_alters_one_fragment_in_five",
+            Heavy,
+            |f, c| {
+                Box::pin(async move {
+                    let seen =
+                        verify::check_player_under_tampering(c, f.live_stream(c).await?).await?;
+                    eprintln!("verify (one in five altered): {seen}");
                     Ok(())
                 })
             },
@@ -259,6 +284,24 @@ fn trials(fixture: &Arc<Fixture>) -> Vec<Trial> {
                     ingest_protocols::malformed_input(c, f.live_stream(c).await?).await
                 })
             },
+        ),
+        on_cluster(
+            fixture,
+            "srt_killer_datagrams_then_a_publish",
+            Light,
+            |_, c| Box::pin(srt_door::killer_datagrams_then_a_publish(c)),
+        ),
+        on_cluster(
+            fixture,
+            "srt_forged_cookie_gets_no_conclusion",
+            Light,
+            |_, c| Box::pin(srt_door::forged_cookie_gets_no_conclusion(c)),
+        ),
+        on_cluster(
+            fixture,
+            "srt_datagram_flood_memory_returns",
+            Heavy,
+            |_, _| Box::pin(srt_door::datagram_flood_memory_returns()),
         ),
         on_cluster(fixture, "whip_from_ffmpeg_9", Heavy, |_, c| {
             Box::pin(whip::ffmpeg9_ladder(c))

@@ -16,10 +16,17 @@
 //! | `NoSignature` | the next sidecar answered 404 | `missing_signature` |
 //!
 //! Tampered answers are `no-store`, so the retry a refusal leads to fetches the genuine
-//! bytes and playback carries on. That no refused byte reached the media buffer is read
+//! bytes and playback carries on.
+//!
+//! Besides the modes, the proxy can flip a byte in one media response of every N
+//! ([`Proxy::flip_every`], issue 45 item 18) and keep the answer's own `Cache-Control`
+//! (a year, immutable, for a segment): the browser's cache would hand back the altered
+//! bytes to a plain retry, so the player must fetch a fresh copy past it, and playback
+//! must go on. That no refused byte reached the media buffer is read
 //! from the loader's own record (`verification.handed`: every load it handed to hls.js,
 //! by id; a refusal carries its load's id), not from the overlay.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -78,6 +85,10 @@ struct Shared {
     /// The other stream whose genuine fragments stand in for ours (`Foreign`).
     foreign: String,
     armed: Mutex<Armed>,
+    /// Flip a byte in one media response of this many (0: none), answers kept cacheable.
+    flip_every: AtomicU64,
+    /// Media responses of the stream seen while `flip_every` is on.
+    media_seen: AtomicU64,
     /// The stand-in for the victim (media, sidecar), made once per arming.
     substitute: Mutex<Arc<OnceCell<Substitute>>>,
 }
@@ -113,6 +124,8 @@ impl Proxy {
             stream: stream.to_owned(),
             foreign: foreign.to_owned(),
             armed: Mutex::new(Armed::default()),
+            flip_every: AtomicU64::new(0),
+            media_seen: AtomicU64::new(0),
             substitute: Mutex::new(Arc::new(OnceCell::new())),
         });
         let app = axum::Router::new()
@@ -148,6 +161,21 @@ impl Proxy {
         };
     }
 
+    /// From now on flips a byte in one of every `n` media responses (segments and parts)
+    /// of the stream, keeping their `Cache-Control`, counting them afresh; 0 stops it (the
+    /// count stays, for [`Proxy::media_seen`]).
+    pub(crate) fn flip_every(&self, n: u64) {
+        if n > 0 {
+            self.shared.media_seen.store(0, Ordering::SeqCst);
+        }
+        self.shared.flip_every.store(n, Ordering::SeqCst);
+    }
+
+    /// Media responses seen since [`Proxy::flip_every`] last started flipping.
+    pub(crate) fn media_seen(&self) -> u64 {
+        self.shared.media_seen.load(Ordering::SeqCst)
+    }
+
     /// Stops altering; what the arming altered (its victim's path) and the refusal due.
     pub(crate) fn disarm(&self) -> (Option<String>, Option<&'static str>) {
         let mut armed = self.shared.armed.lock();
@@ -177,12 +205,25 @@ fn fragment_of(path: &str, stream: &str) -> Option<(u64, Option<u32>)> {
 enum Action {
     Pass,
     FlipMedia,
-    Substitute { sig: bool, victim: String },
+    /// Flip a byte, keeping the answer cacheable.
+    FlipCacheable,
+    Substitute {
+        sig: bool,
+        victim: String,
+    },
     NotFound,
     RewritePlaylist,
 }
 
 fn decide(shared: &Shared, path: &str) -> Action {
+    let every = shared.flip_every.load(Ordering::SeqCst);
+    if every > 0 && fragment_of(path, &shared.stream).is_some() {
+        let seen = shared.media_seen.fetch_add(1, Ordering::SeqCst) + 1;
+        if seen % every == 0 {
+            return Action::FlipCacheable;
+        }
+        return Action::Pass;
+    }
     let mut armed = shared.armed.lock();
     let Some(mode) = armed.mode else {
         return Action::Pass;
@@ -294,6 +335,10 @@ async fn forward_inner(shared: &Shared, request: Request) -> Result<Response> {
     let mut body = answer.bytes().await?.to_vec();
     let mut altered = false;
     match action {
+        Action::FlipCacheable if status == StatusCode::OK && !body.is_empty() => {
+            let middle = body.len() / 2;
+            body[middle] ^= 0x01;
+        }
         Action::FlipMedia if status == StatusCode::OK && !body.is_empty() => {
             let middle = body.len() / 2;
             body[middle] ^= 0x01;
@@ -596,6 +641,84 @@ async fn player_run(
         end["errors"]
     );
     Ok(json!({ "mode": mode, "cases": cases, "verified": end["verified"] }))
+}
+
+/// Issue 45 item 18: through a proxy that flips a byte in one media response of five (and
+/// leaves each answer as cacheable as the node made it), every altered fragment is refused
+/// and playback goes on for 20 s: each refusal leads to a fresh copy, which verifies.
+pub(crate) async fn check_player_under_tampering(cluster: &Cluster, stream: &str) -> Result<Value> {
+    let proxy = Proxy::start(cluster, stream, "").await?;
+    let mut browser = Browser::start(960, 540).await?;
+    let outcome = tampered_run(&mut browser, &proxy, stream).await;
+    proxy.flip_every(0);
+    let outcome = match outcome {
+        Ok(v) => Ok(v),
+        Err(e) => {
+            let state = browser
+                .execute(TALLY, Value::Null)
+                .await
+                .unwrap_or_default();
+            Err(e.context(format!("the page: {state}")))
+        }
+    };
+    browser.quit().await?;
+    outcome
+}
+
+async fn tampered_run(browser: &mut Browser, proxy: &Proxy, stream: &str) -> Result<Value> {
+    let origin = &proxy.origin;
+    browser.goto(&format!("{origin}/#live/{stream}")).await?;
+    let start = browser
+        .wait_for(
+            "the player verifies and plays",
+            &format!("{TALLY_PREDICATE} return t.verified >= 5 && t.time > 1 ? t : null;"),
+            Value::Null,
+            Duration::from_secs(60),
+            |_| Ok(()),
+        )
+        .await?;
+    anyhow::ensure!(
+        start["refusedCount"] == 0,
+        "refusals before anything was altered: {start}"
+    );
+    proxy.flip_every(5);
+    let from = start["time"].as_f64().unwrap_or(0.0);
+    // 20 s of playback, with time to spare for the start and a stall or two, but not for
+    // a player that stopped.
+    let end = browser
+        .wait_for(
+            "20 s of playback through the tampering proxy",
+            &format!(
+                "{TALLY_PREDICATE} return t.time >= arguments[0] + 20 && !t.paused ? t : null;"
+            ),
+            json!(from),
+            Duration::from_secs(45),
+            |_| Ok(()),
+        )
+        .await?;
+    proxy.flip_every(0);
+    let flipped = proxy.media_seen() / 5;
+    let refused = end["refused"].as_array().cloned().unwrap_or_default();
+    anyhow::ensure!(
+        flipped >= 5 && end["refusedCount"].as_u64().unwrap_or(0) >= 5,
+        "{flipped} fragments altered, yet the player refused only {}",
+        end["refusedCount"]
+    );
+    let handed = end["handed"].as_array().cloned().unwrap_or_default();
+    for r in &refused {
+        anyhow::ensure!(
+            r["reason"] == "digest_mismatch",
+            "an altered byte refused for another reason: {r}"
+        );
+        anyhow::ensure!(
+            !handed.contains(&r["id"]),
+            "a refused load was handed to hls.js: {r}"
+        );
+    }
+    Ok(
+        json!({ "flipped": flipped, "refused": end["refusedCount"], "verified": end["verified"],
+               "played": end["time"].as_f64().unwrap_or(0.0) - from }),
+    )
 }
 
 /// The tally under `t`, failing the wait on a player error.
