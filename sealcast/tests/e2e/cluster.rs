@@ -409,6 +409,11 @@ impl Cluster {
         }
     }
 
+    /// The `sealcast up` process's id, while it runs (its memory is read from `/proc`).
+    pub(crate) async fn pid(&self) -> Option<u32> {
+        self.process.lock().await.as_ref().and_then(|p| p.id())
+    }
+
     /// Stops the cluster with SIGTERM: it must exit cleanly without panicking, and its log
     /// (kept in `tests/artifacts/`) must hold no stream key, API key or push token.
     pub(crate) async fn stop_and_check_logs(&self) -> anyhow::Result<()> {
