@@ -29,7 +29,6 @@ mod pages;
 mod private;
 mod publishers;
 mod srt_door;
-mod srt_door;
 mod verify;
 mod web;
 mod whip;
@@ -285,24 +284,6 @@ fn trials(fixture: &Arc<Fixture>) -> Vec<Trial> {
                     ingest_protocols::malformed_input(c, f.live_stream(c).await?).await
                 })
             },
-        ),
-        on_cluster(
-            fixture,
-            "srt_killer_datagrams_then_a_publish",
-            Light,
-            |_, c| Box::pin(srt_door::killer_datagrams_then_a_publish(c)),
-        ),
-        on_cluster(
-            fixture,
-            "srt_forged_cookie_gets_no_conclusion",
-            Light,
-            |_, c| Box::pin(srt_door::forged_cookie_gets_no_conclusion(c)),
-        ),
-        on_cluster(
-            fixture,
-            "srt_datagram_flood_memory_returns",
-            Heavy,
-            |_, _| Box::pin(srt_door::datagram_flood_memory_returns()),
         ),
         on_cluster(
             fixture,
