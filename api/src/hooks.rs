@@ -8,7 +8,8 @@
 //! the webhooks' rules ([`Destinations`]): a URL naming a loopback, private, link-local or
 //! otherwise non-public address is refused when the hook is configured, and a name is
 //! resolved to public addresses only, at every connection (so DNS gains nothing), unless
-//! private destinations are allowed (`--allow-private-webhooks`). Redirects are not
+//! private destinations are allowed (`--allow-private-hooks`, a switch apart from the
+//! admin API's webhooks' `--allow-private-webhooks`). Redirects are not
 //! followed and no proxy is used. The URL may carry the operator's own secret: it is never
 //! logged, only the hook's name.
 
@@ -85,7 +86,7 @@ impl Hook {
         if destinations == Destinations::Public && literal_ip(url).is_some_and(|ip| !is_public(ip))
         {
             return Err(bad(
-                "it names a loopback, private or link-local address (allow with --allow-private-webhooks)",
+                "it names a loopback, private or link-local address (allow with --allow-private-hooks)",
             ));
         }
         let mut builder = reqwest::Client::builder();
@@ -118,17 +119,36 @@ impl Hook {
     /// be asked (refused connection, timeout, non-public address) refuses unless it fails
     /// open.
     pub async fn ask<T: Serialize + ?Sized>(&self, body: &T) -> Verdict {
+        match self.try_ask(body).await {
+            Ok(verdict) => verdict,
+            Err(failure) => self.failed(&failure),
+        }
+    }
+
+    /// Asks the hook about `body`: its answer, or why it could not be asked (for
+    /// [`Hook::failed`]; a caller that remembers answers must not remember a failure).
+    pub async fn try_ask<T: Serialize + ?Sized>(&self, body: &T) -> Result<Verdict, HookFailure> {
         let sent = self.client.post(&self.url).json(body).send();
         let failure = match tokio::time::timeout(self.timeout, sent).await {
-            Ok(Ok(r)) if r.status().is_success() => return Verdict::Allowed,
-            Ok(Ok(r)) => return Verdict::Refused(format!("{} answered {}", self.name, r.status())),
-            Ok(Err(e)) if e.is_timeout() => "timed out".to_owned(),
-            Ok(Err(e)) if e.is_connect() => {
-                "could not connect (refused, or no public address)".to_owned()
+            Ok(Ok(r)) if r.status().is_success() => return Ok(Verdict::Allowed),
+            Ok(Ok(r)) => {
+                return Ok(Verdict::Refused(format!(
+                    "{} answered {}",
+                    self.name,
+                    r.status()
+                )))
             }
-            Ok(Err(_)) => "failed".to_owned(),
-            Err(_) => "timed out".to_owned(),
+            Ok(Err(e)) if e.is_timeout() => "timed out",
+            Ok(Err(e)) if e.is_connect() => "could not connect (refused, or no public address)",
+            Ok(Err(_)) => "failed",
+            Err(_) => "timed out",
         };
+        Err(HookFailure(failure))
+    }
+
+    /// The verdict of the hook's failure mode when it could not be asked (logged).
+    pub fn failed(&self, failure: &HookFailure) -> Verdict {
+        let failure = failure.0;
         if self.fail_open {
             tracing::warn!(
                 hook = self.name,
@@ -144,6 +164,16 @@ impl Hook {
             );
             Verdict::Refused(format!("the {} hook {failure}", self.name))
         }
+    }
+}
+
+/// Why a hook could not be asked (never its URL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HookFailure(&'static str);
+
+impl std::fmt::Display for HookFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
     }
 }
 

@@ -35,7 +35,7 @@ mod webhooks;
 
 pub use cluster::{ClusterView, LiveStream, NodeLoad, NodeStatus, ServingNode, STALE_AFTER};
 pub use error::ApiError;
-pub use hooks::{Hook, Verdict, DEFAULT_HOOK_TIMEOUT};
+pub use hooks::{Hook, HookFailure, Verdict, DEFAULT_HOOK_TIMEOUT};
 pub use purge::{CachePurge, AGAIN_AFTER};
 pub use report::{follow_cluster, run_reporter, ProcessSampler, REPORT_EVERY};
 pub use router::{router, Api, ForgetRecording, API_KEY_HEADER};

@@ -1,9 +1,14 @@
 //! Who is watching: distinct viewers per stream over the last [`VIEWER_WINDOW`], open
 //! connections, and bytes sent. What the node's load report tells the dashboard.
 //!
-//! A viewer is a client address (the first `x-forwarded-for` hop when a load balancer is in
-//! front, else the peer): players behind one NAT count as one, and a client that forges
-//! the header only skews a dashboard number, which is all these counts feed.
+//! A viewer is a client as every per-client cap counts it ([`ClientGroup`]: an IPv4
+//! address or an IPv6 /64), of a live playlist request that was answered (2xx or 304):
+//! the same client the private streams' guard judges (the peer, or the `x-forwarded-for`
+//! the load balancer set when the peer is a trusted proxy; `Access::client`). So a request
+//! refused for its token, or for a stream that does not exist, counts no one, and one
+//! subscriber cannot become 2^64 viewers by walking its /64, nor any number by forging
+//! the header: the counts feed the autoscaler (an HPA scales the nodes on them), not only
+//! a dashboard. Players behind one NAT count as one.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
@@ -14,7 +19,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use domain::StreamName;
+use domain::{ClientGroup, StreamName};
 use parking_lot::Mutex;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
@@ -24,21 +29,22 @@ pub(crate) use domain::load::VIEWER_WINDOW;
 /// Viewers, connections and bytes of one node.
 #[derive(Debug, Default)]
 pub(crate) struct Audience {
-    /// Stream → viewer key → when last seen. Pruned on every count.
-    viewers: Mutex<HashMap<StreamName, HashMap<String, Instant>>>,
+    /// Stream → viewer → when last seen. Pruned on every count.
+    viewers: Mutex<HashMap<StreamName, HashMap<ClientGroup, Instant>>>,
     connections: Arc<AtomicU64>,
     bytes_out: AtomicU64,
 }
 
 impl Audience {
-    /// `client` fetched a playlist of `stream` at `now`.
-    pub(crate) fn seen(&self, stream: &StreamName, client: &str, now: Instant) {
+    /// `client` was answered a playlist of `stream` at `now`.
+    pub(crate) fn seen(&self, stream: &StreamName, client: ClientGroup, now: Instant) {
         let mut viewers = self.viewers.lock();
-        let clients = viewers.entry(stream.clone()).or_default();
-        match clients.get_mut(client) {
-            Some(t) => *t = now,
+        match viewers.get_mut(stream) {
+            Some(clients) => {
+                clients.insert(client, now);
+            }
             None => {
-                clients.insert(client.to_owned(), now);
+                viewers.insert(stream.clone(), HashMap::from([(client, now)]));
             }
         }
     }
@@ -81,22 +87,12 @@ impl Audience {
     }
 }
 
-/// The viewer key of a request: the first `x-forwarded-for` hop, else the peer's IP.
-pub(crate) fn client_key(forwarded_for: Option<&str>, peer: Option<SocketAddr>) -> Option<String> {
-    let forwarded = forwarded_for
-        .and_then(|v| v.split(',').next())
-        .map(str::trim)
-        .filter(|v| !v.is_empty() && v.len() <= 64);
-    match forwarded {
-        Some(f) => Some(f.to_owned()),
-        None => peer.map(|p| p.ip().to_string()),
-    }
-}
-
-/// The peer address of a connection accepted by a [`CountingListener`], as the router sees
-/// it (`ConnectInfo<Peer>`).
+/// The peer address of a connection accepted by a node's listener, as its routes see it
+/// (`axum::extract::ConnectInfo<Peer>`): whom the private streams' guard and the viewer
+/// counts judge a request by. Public so that tests driving the routes without a socket
+/// can say where a request came from.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Peer(pub(crate) SocketAddr);
+pub struct Peer(pub SocketAddr);
 
 impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, CountingListener>>
     for Peer
@@ -226,14 +222,22 @@ mod tests {
         StreamName::new(s).expect("valid")
     }
 
+    fn client(ip: &str) -> ClientGroup {
+        ClientGroup::of(ip.parse().expect(ip))
+    }
+
     #[test]
     fn counts_distinct_recent_viewers() {
         let a = Audience::default();
         let t0 = Instant::now();
-        a.seen(&stream("x"), "10.0.0.1", t0);
-        a.seen(&stream("x"), "10.0.0.1", t0 + Duration::from_secs(1));
-        a.seen(&stream("x"), "10.0.0.2", t0);
-        a.seen(&stream("y"), "10.0.0.1", t0);
+        a.seen(&stream("x"), client("10.0.0.1"), t0);
+        a.seen(
+            &stream("x"),
+            client("10.0.0.1"),
+            t0 + Duration::from_secs(1),
+        );
+        a.seen(&stream("x"), client("10.0.0.2"), t0);
+        a.seen(&stream("y"), client("10.0.0.1"), t0);
         let now = t0 + Duration::from_secs(2);
         assert_eq!(a.viewers(now).get(&stream("x")), Some(&2));
         assert_eq!(a.viewers(now).get(&stream("y")), Some(&1));
@@ -241,19 +245,20 @@ mod tests {
         assert!(a.viewers(later).is_empty(), "everyone left");
     }
 
+    /// Issue 45 item 11: the addresses of one IPv6 /64 are one viewer (each address once
+    /// counted as one, so a single subscriber could make any number).
     #[test]
-    fn the_first_forwarded_hop_is_the_viewer() {
-        let peer: SocketAddr = "127.0.0.1:5000".parse().expect("addr");
-        assert_eq!(
-            client_key(Some("203.0.113.7, 10.0.0.1"), Some(peer)).as_deref(),
-            Some("203.0.113.7")
-        );
-        assert_eq!(client_key(None, Some(peer)).as_deref(), Some("127.0.0.1"));
-        assert_eq!(client_key(Some(" "), None), None);
-        assert_eq!(
-            client_key(Some(&"x".repeat(65)), Some(peer)).as_deref(),
-            Some("127.0.0.1")
-        );
+    fn an_ipv6_64_is_one_viewer() {
+        let a = Audience::default();
+        let t0 = Instant::now();
+        for n in 1..=1000u16 {
+            let ip = std::net::Ipv6Addr::new(0x2001, 0xdb8, 1, 2, 0, 0, n, 1);
+            a.seen(&stream("x"), ClientGroup::of(ip.into()), t0);
+        }
+        a.seen(&stream("x"), client("2001:db8:1:3::1"), t0);
+        a.seen(&stream("x"), client("::ffff:192.0.2.1"), t0);
+        a.seen(&stream("x"), client("192.0.2.1"), t0);
+        assert_eq!(a.viewers(t0).get(&stream("x")), Some(&3));
     }
 
     #[tokio::test]

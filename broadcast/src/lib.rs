@@ -76,7 +76,8 @@ mod router;
 mod stream;
 mod view;
 
-pub use access::{AccessConfig, PlayHook, PlayRequest};
+pub use access::{AccessConfig, PlayHook, PlayRequest, PlayVerdict, VERDICT_FOR};
+pub use audience::Peer;
 pub use config::{EdgeConfig, HttpLimits, LoadSampler, NodeConfig};
 pub use edge::{run_edge, Edge};
 pub use error::BroadcastError;

@@ -13,6 +13,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use domain::paths::{MediaFile, PublicPath};
 use domain::push_protocol::InternalPath;
+use domain::{ClientGroup, StreamName};
 use http::StatusCode;
 
 use crate::recording::VodFile;
@@ -331,9 +332,11 @@ where
     Fut: std::future::Future<Output = Response>,
 {
     let route = route_label(request.uri().path());
-    if route == "master" || route == "media" {
-        note_viewer(node, &request);
-    }
+    // Who would be a viewer, noted only once the request was answered (below).
+    let viewer = match route {
+        "master" | "media" => viewer_of(node, &request),
+        _ => None,
+    };
     let preflight = request.method() == Method::OPTIONS
         && request.headers().contains_key(header::ORIGIN)
         && request
@@ -349,6 +352,13 @@ where
     } else {
         inner(request).await
     };
+    if let Some((stream, client)) = viewer {
+        let status = response.status();
+        if status.is_success() || status == StatusCode::NOT_MODIFIED {
+            node.audience
+                .seen(&stream, client, std::time::Instant::now());
+        }
+    }
     let h = response.headers_mut();
     h.insert(NODE_HEADER, node.id_header().clone());
     // On every response, whether or not the request said where it came from: the answer
@@ -368,24 +378,16 @@ where
     response
 }
 
-/// Counts the client of a playlist request as a viewer of its stream.
-fn note_viewer(node: &Node, request: &Request) {
+/// The stream and the client of a live playlist request: a viewer of it, if it is
+/// answered. The client as the private streams' guard sees it (the peer, or the address
+/// a trusted load balancer forwarded), grouped as every per-client cap is.
+fn viewer_of(node: &Node, request: &Request) -> Option<(StreamName, ClientGroup)> {
     let stream = match PublicPath::parse(request.uri().path()) {
         Some(PublicPath::Master(s) | PublicPath::Media(s, _)) => s,
-        _ => return,
+        _ => return None,
     };
-    let forwarded = request
-        .headers()
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok());
-    let peer = request
-        .extensions()
-        .get::<axum::extract::ConnectInfo<crate::audience::Peer>>()
-        .map(|c| c.0 .0);
-    if let Some(client) = crate::audience::client_key(forwarded, peer) {
-        node.audience
-            .seen(&stream, &client, std::time::Instant::now());
-    }
+    let client = node.access().client(request)?;
+    Some((stream, ClientGroup::of(client)))
 }
 
 /// The metrics label of a request: one of a fixed set of route names.

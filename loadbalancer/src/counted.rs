@@ -10,7 +10,11 @@
 //! a second), so all but about one in fifteen of its reloads may collapse while its node
 //! still counts it.
 //!
-//! Kept per (client address, node and stream), hashed: at most [`MAX_COUNTED`] entries,
+//! A client is what the node counts as one viewer ([`ClientGroup`]: an IPv4 address or an
+//! IPv6 /64), so that a request is answered for another of the same /64 only while the
+//! node has counted that /64.
+//!
+//! Kept per (client, node and stream), hashed: at most [`MAX_COUNTED`] entries,
 //! pruned every [`RECOUNT_WITHIN`]. When full, a viewer not yet noted is not noted: its
 //! requests all go to the node, as they would without collapsing.
 
@@ -20,7 +24,7 @@ use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use domain::{NodeId, StreamName};
+use domain::{ClientGroup, NodeId, StreamName};
 use parking_lot::Mutex;
 
 /// How recently a node must have seen a viewer's playlist request for the next one to
@@ -42,7 +46,7 @@ pub struct Counted {
 #[derive(Debug)]
 struct Inner {
     /// (client, hash of node and stream) → when its request last went to the node.
-    at: HashMap<(IpAddr, u64), Instant>,
+    at: HashMap<(ClientGroup, u64), Instant>,
     pruned: Option<Instant>,
 }
 
@@ -65,8 +69,11 @@ impl Counted {
         }
     }
 
-    fn key(&self, client: IpAddr, node: &NodeId, stream: &StreamName) -> (IpAddr, u64) {
-        (client, self.hasher.hash_one((node, stream)))
+    fn key(&self, client: IpAddr, node: &NodeId, stream: &StreamName) -> (ClientGroup, u64) {
+        (
+            ClientGroup::of(client),
+            self.hasher.hash_one((node, stream)),
+        )
     }
 
     /// Whether `node` saw a live playlist request of `stream` from `client` within the
@@ -155,6 +162,22 @@ mod tests {
             counted.fresh(ip(1), &a, &s, t0 + Duration::from_secs(8)),
             "reaching again renews it"
         );
+    }
+
+    /// Issue 45 item 11: the node counts an IPv6 /64 as one viewer, so the addresses of a
+    /// counted /64 are fresh, and another /64 is not.
+    #[test]
+    fn an_ipv6_64_is_one_client() {
+        let counted = Counted::default();
+        let t0 = Instant::now();
+        let (a, s) = (node("a"), stream("cam"));
+        let v6 = |text: &str| -> IpAddr { text.parse().expect(text) };
+        counted.reached(v6("2001:db8:1:2::1"), &a, &s, t0);
+        assert!(counted.fresh(v6("2001:db8:1:2:ffff::9"), &a, &s, t0));
+        assert!(!counted.fresh(v6("2001:db8:1:3::1"), &a, &s, t0));
+        counted.reached(v6("::ffff:192.0.2.1"), &a, &s, t0);
+        assert!(counted.fresh(v6("192.0.2.1"), &a, &s, t0), "mapped is IPv4");
+        assert_eq!(counted.len(), 2);
     }
 
     #[test]

@@ -546,10 +546,13 @@ async fn playlist_fetchers_count_as_viewers_in_the_load() {
         0,
         "a live stream nobody watches"
     );
-    for client in ["203.0.113.1", "203.0.113.2, 10.0.0.1", "203.0.113.1"] {
+    // Through a load balancer on loopback (a trusted proxy): the client it forwarded.
+    for client in ["203.0.113.1", "203.0.113.2", "203.0.113.1"] {
+        let peer: std::net::SocketAddr = "127.0.0.1:40000".parse().expect("addr");
         let request = Request::builder()
             .uri("/live/demo/720p/index.m3u8")
             .header("x-forwarded-for", client)
+            .extension(axum::extract::ConnectInfo(broadcast::Peer(peer)))
             .body(Body::empty())
             .expect("request");
         assert_eq!(send(&node, request).await.status(), StatusCode::OK);

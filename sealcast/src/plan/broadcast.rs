@@ -76,21 +76,7 @@ impl BroadcastPlan {
                 .map(|()| dir.clone()),
             None => Some(args.catalog.data_dir.join("recordings")),
         };
-        // An empty value (compose's `${…:-}`) names no cache.
-        let purge_urls: Vec<String> = (args.cache_purge_urls.iter())
-            .filter(|u| !u.trim().is_empty())
-            .cloned()
-            .collect();
-        let cache_purge = match purge_urls.as_slice() {
-            [] => Some(None),
-            urls => problems
-                .take(
-                    "SEALCAST_CACHE_PURGE_URL",
-                    api::CachePurge::new(urls),
-                    |e| e.to_string(),
-                )
-                .map(Some),
-        };
+        let cache_purge = inputs::cache_purge(&args.cache_purge, &mut problems);
         let plan = (|| {
             let [Some(()), Some(())] = urls else {
                 return None;
@@ -130,7 +116,16 @@ pub(crate) fn access_config(
         let hook = Arc::new(hook);
         let ask: broadcast::PlayHook = Arc::new(move |request: broadcast::PlayRequest| {
             let hook = Arc::clone(&hook);
-            Box::pin(async move { hook.ask(&request).await.allows() })
+            Box::pin(async move {
+                // A failure is told apart from an answer: the node never keeps it.
+                match hook.try_ask(&request).await {
+                    Ok(api::Verdict::Allowed) => broadcast::PlayVerdict::Allowed,
+                    Ok(api::Verdict::Refused(_)) => broadcast::PlayVerdict::Refused,
+                    Err(failure) => broadcast::PlayVerdict::Failed {
+                        allowed: hook.failed(&failure).allows(),
+                    },
+                }
+            })
         });
         ask
     });
