@@ -60,48 +60,72 @@ pub enum Destinations {
     Any,
 }
 
-/// Whether `ip` is an address on the public internet: not loopback, unspecified,
-/// private (RFC 1918, unique-local), link-local, shared (CGNAT), multicast, broadcast,
-/// reserved, benchmarking or documentation. IPv4 addresses inside IPv6 (mapped,
-/// compatible, NAT64) are judged as IPv4.
+/// Whether `ip` is an address on the public internet, by IANA's IPv4 and IPv6
+/// special-purpose address registries (RFC 6890 and its updates): no loopback,
+/// unspecified, private or unique-local, link-local or site-local, shared (CGNAT),
+/// multicast, broadcast, reserved, benchmarking, documentation, discard-only, dummy,
+/// IETF protocol assignments (Teredo among them), local-use translation or SRv6 address.
+///
+/// IPv6 is judged by what is allowed rather than what is not: only the global unicast
+/// space `2000::/3` less its special blocks is public, and the well-known NAT64 prefix
+/// `64:ff9b::/96`. An IPv4 address inside an IPv6 one is judged as IPv4 too: mapped
+/// (`::ffff:a.b.c.d`), NAT64 (`64:ff9b::a.b.c.d`) and 6to4 (`2002:aabb:ccdd::/48`) are
+/// public only when the IPv4 address is, so none of them reaches a private IPv4 host
+/// through a translator. The deprecated IPv4-compatible form (`::a.b.c.d`) is never
+/// public.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public_v4(v4);
-            }
-            let s = v6.segments();
-            if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] || s[..6] == [0; 6] {
-                // NAT64 and IPv4-compatible: the IPv4 address in the last 32 bits.
-                let [a, b] = s[6].to_be_bytes();
-                let [c, d] = s[7].to_be_bytes();
-                return is_public_v4(Ipv4Addr::new(a, b, c, d));
-            }
-            !(v6 == Ipv6Addr::UNSPECIFIED
-                || v6 == Ipv6Addr::LOCALHOST
-                || s[0] & 0xfe00 == 0xfc00 // unique local
-                || s[0] & 0xffc0 == 0xfe80 // link-local
-                || s[0] & 0xff00 == 0xff00 // multicast
-                || (s[0] == 0x2001 && s[1] == 0x0db8)) // documentation
-        }
+        IpAddr::V6(v6) => is_public_v6(v6),
     }
+}
+
+fn is_public_v6(v6: Ipv6Addr) -> bool {
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return is_public_v4(v4);
+    }
+    let s = v6.segments();
+    let embedded = |hi: u16, lo: u16| {
+        let [a, b] = hi.to_be_bytes();
+        let [c, d] = lo.to_be_bytes();
+        Ipv4Addr::new(a, b, c, d)
+    };
+    // NAT64's well-known prefix (RFC 6052): the IPv4 address in the last 32 bits.
+    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        return is_public_v4(embedded(s[6], s[7]));
+    }
+    // 6to4 (RFC 3056): the IPv4 address in bits 16 to 47.
+    if s[0] == 0x2002 {
+        return is_public_v4(embedded(s[1], s[2]));
+    }
+    let global_unicast = s[0] & 0xe000 == 0x2000; // 2000::/3
+    let special = match s[0] {
+        // 2001::/23 IETF protocol assignments (Teredo 2001::/32, benchmarking, ORCHID,
+        // AMT, …) and 2001:db8::/32 documentation.
+        0x2001 => s[1] < 0x0200 || s[1] == 0x0db8,
+        // 3fff::/20 documentation (RFC 9637).
+        0x3fff => s[1] < 0x1000,
+        _ => false,
+    };
+    global_unicast && !special
 }
 
 fn is_public_v4(ip: Ipv4Addr) -> bool {
     let [a, b, c, _] = ip.octets();
-    !(ip.is_unspecified()
-        || ip.is_loopback()
-        || ip.is_private()
-        || ip.is_link_local()
-        || ip.is_broadcast()
-        || ip.is_multicast()
-        || ip.is_documentation()
-        || a == 0
-        || a >= 240 // reserved
+    !(a == 0 // "this network"
+        || a == 10
+        || a == 127
         || (a == 100 && (64..128).contains(&b)) // shared address space (CGNAT)
+        || (a == 169 && b == 254) // link-local
+        || (a == 172 && (16..32).contains(&b))
         || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
-        || (a == 198 && (18..20).contains(&b))) // benchmarking
+        || (a == 192 && b == 0 && c == 2) // documentation
+        || (a == 192 && b == 88 && c == 99) // 6to4 relay anycast (deprecated)
+        || (a == 192 && b == 168)
+        || (a == 198 && (18..20).contains(&b)) // benchmarking
+        || (a == 198 && b == 51 && c == 100) // documentation
+        || (a == 203 && b == 0 && c == 113) // documentation
+        || a >= 224) // multicast, reserved (240/4) and broadcast
 }
 
 /// Resolves names like the system does, then keeps only public addresses; a name with
@@ -267,35 +291,90 @@ mod tests {
     #[test]
     fn only_public_addresses_are_public() {
         for private in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "100.64.0.1",
+            // IPv4 special-purpose registry.
             "0.0.0.0",
-            "255.255.255.255",
-            "224.0.0.1",
-            "240.0.0.1",
+            "0.1.2.3",
+            "10.1.2.3",
+            "100.64.0.1",
+            "100.127.255.255",
+            "127.0.0.1",
+            "127.255.0.1",
+            "169.254.169.254",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.0.0.1",
+            "192.0.0.170",
             "192.0.2.1",
+            "192.88.99.1",
+            "192.168.1.1",
             "198.18.0.1",
-            "::1",
+            "198.19.255.255",
+            "198.51.100.7",
+            "203.0.113.9",
+            "224.0.0.1",
+            "239.255.255.250",
+            "240.0.0.1",
+            "255.255.255.255",
+            // IPv6 special-purpose registry.
             "::",
-            "fd00::1",
-            "fe80::1",
-            "ff02::1",
+            "::1",
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
+            "::ffff:0:0",
+            "::a00:1",   // IPv4-compatible 10.0.0.1
+            "::808:808", // IPv4-compatible, deprecated: never public
             "64:ff9b::a9fe:a9fe",
+            "64:ff9b::7f00:1",
+            "64:ff9b::a00:1",
+            "64:ff9b:1::808:808", // local-use translation prefix
+            "64:ff9b:1:ffff::1",
+            "100::1",       // discard-only
+            "100:0:0:1::1", // dummy prefix
+            "2001::1",      // Teredo
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "2001:2::1",  // benchmarking
+            "2001:10::1", // ORCHID
+            "2001:1ff:ffff::1",
             "2001:db8::1",
+            "2002:7f00:1::1",   // 6to4 of 127.0.0.1
+            "2002:a00:1::1",    // 6to4 of 10.0.0.1
+            "2002:a9fe:a9fe::", // 6to4 of 169.254.169.254
+            "2002::1",          // 6to4 of 0.0.0.0
+            "3fff::1",          // documentation (RFC 9637)
+            "3fff:fff::1",
+            "5f00::1", // SRv6
+            "fc00::1",
+            "fd00::1",
+            "fe80::1",
+            "febf::1",
+            "fec0::1", // site-local
+            "feff::1",
+            "ff02::1",
+            "ff0e::1",
+            "4000::1", // not allocated
+            "1fff::1",
         ] {
             assert!(!is_public(private.parse().expect(private)), "{private}");
         }
         for public in [
             "93.184.216.34",
             "8.8.8.8",
+            "1.1.1.1",
+            "100.63.255.255",
+            "100.128.0.1",
+            "172.32.0.1",
+            "192.0.1.1",
+            "192.31.196.1",
+            "198.20.0.1",
+            "223.255.255.254",
             "2606:4700::1111",
+            "2a00:1450:4001::1",
+            "2001:200::1",
+            "2001:db9::1",
+            "3fff:1000::1",
             "::ffff:1.1.1.1",
+            "64:ff9b::808:808", // NAT64 of 8.8.8.8
+            "2002:808:808::1",  // 6to4 of 8.8.8.8
         ] {
             assert!(is_public(public.parse().expect(public)), "{public}");
         }

@@ -71,16 +71,35 @@ pub(crate) struct CatalogArgs {
         hide_env_values = true
     )]
     pub(crate) database_url: Option<String>,
-    /// Deliver webhooks to loopback, private and link-local addresses too (a receiver on
-    /// your own network). Off by default: webhooks reach public addresses only.
+    /// Deliver the webhooks registered through the admin API to loopback, private and
+    /// link-local addresses too (a receiver on your own network). Off by default: they
+    /// reach public addresses only. The on_publish and on_play hooks have their own
+    /// switch, --allow-private-hooks.
     #[arg(long, global = true, env = "SEALCAST_ALLOW_PRIVATE_WEBHOOKS")]
     pub(crate) allow_private_webhooks: bool,
+    /// Let the on_publish and on_play hooks (given here, on the command line) point to
+    /// loopback, private and link-local addresses (your own auth service). Off by default.
+    /// It opens only these hooks: webhooks registered through the admin API stay
+    /// public-only unless --allow-private-webhooks.
+    #[arg(long, global = true, env = "SEALCAST_ALLOW_PRIVATE_HOOKS")]
+    pub(crate) allow_private_hooks: bool,
 }
 
 impl CatalogArgs {
-    /// Where webhooks may be delivered.
+    /// Where the webhooks registered through the admin API may be delivered.
     pub(crate) fn webhook_destinations(&self) -> api::Destinations {
         if self.allow_private_webhooks {
+            api::Destinations::Any
+        } else {
+            api::Destinations::Public
+        }
+    }
+
+    /// Where the operator's own hooks (on_publish, on_play) may point: a switch of their
+    /// own, so that allowing one's auth service on the private network does not also let
+    /// whoever holds an admin API key register webhooks into it.
+    pub(crate) fn hook_destinations(&self) -> api::Destinations {
+        if self.allow_private_hooks {
             api::Destinations::Any
         } else {
             api::Destinations::Public
@@ -151,6 +170,25 @@ pub(crate) struct UpArgs {
     pub(crate) on_publish: PublishHookArgs,
     #[command(flatten)]
     pub(crate) on_play: PlayHookArgs,
+    #[command(flatten)]
+    pub(crate) cache_purge: CachePurgeArgs,
+}
+
+/// The shared caches in front that are told what may no longer be served from them
+/// (issue 45): by the API (`broadcast`, `up`) and by `streams set --private` and `streams
+/// remove`, which change the catalog themselves.
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct CachePurgeArgs {
+    /// A shared cache in front (`http://varnish:6081`; repeatable or comma-separated) that
+    /// is told to drop a stream's answers when it turns private or is removed, and a
+    /// recording's when it is deleted (`BAN`, deploy/varnish/sealcast.vcl).
+    #[arg(
+        long = "cache-purge-url",
+        env = "SEALCAST_CACHE_PURGE_URL",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub(crate) urls: Vec<String>,
 }
 
 /// The `on_publish` hook (issue 34): asked before each publish starts.
@@ -158,7 +196,7 @@ pub(crate) struct UpArgs {
 pub(crate) struct PublishHookArgs {
     /// A URL asked (JSON `POST` with the stream's name) before each publish starts: a 2xx
     /// allows it, anything else refuses it. It may carry your own secret; prefer the
-    /// variable to the flag then. Only public addresses unless --allow-private-webhooks.
+    /// variable to the flag then. Only public addresses unless --allow-private-hooks.
     #[arg(
         long = "on-publish",
         visible_alias = "on-publish-url",
@@ -179,7 +217,7 @@ pub(crate) struct PublishHookArgs {
 pub(crate) struct PlayHookArgs {
     /// A URL asked (JSON `POST`: stream, token id, client, expiry) at each playback
     /// token's first use on a node: a 2xx lets the token play, anything else refuses it.
-    /// Only public addresses unless --allow-private-webhooks.
+    /// Only public addresses unless --allow-private-hooks.
     #[arg(
         long = "on-play",
         visible_alias = "on-play-url",
@@ -329,15 +367,8 @@ pub(crate) struct BroadcastArgs {
     #[arg(long, env = "SEALCAST_DRAIN", default_value_t = 3,
         value_parser = clap::value_parser!(u64).range(0..=300))]
     pub(crate) drain: u64,
-    /// A shared cache in front (`http://varnish:6081`; repeatable or comma-separated) that
-    /// the API tells to drop a stream's answers when it turns private or is removed, and a
-    /// recording's when it is deleted (`BAN`, deploy/varnish/sealcast.vcl).
-    #[arg(
-        long = "cache-purge-url",
-        env = "SEALCAST_CACHE_PURGE_URL",
-        value_delimiter = ','
-    )]
-    pub(crate) cache_purge_urls: Vec<String>,
+    #[command(flatten)]
+    pub(crate) cache_purge: CachePurgeArgs,
     #[command(flatten)]
     pub(crate) on_play: PlayHookArgs,
 }
@@ -600,6 +631,9 @@ pub(crate) struct SourceArgs {
 pub(crate) struct StreamsArgs {
     #[command(flatten)]
     pub(crate) catalog: CatalogArgs,
+    // Told to drop a stream that `set --private` or `remove` takes off public view.
+    #[command(flatten)]
+    pub(crate) cache_purge: CachePurgeArgs,
     #[command(subcommand)]
     pub(crate) command: StreamsCommand,
 }

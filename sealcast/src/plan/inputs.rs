@@ -402,13 +402,7 @@ fn hook(
     problems
         .take(
             variable,
-            api::Hook::new(
-                name,
-                url,
-                timeout,
-                fail_open,
-                catalog.webhook_destinations(),
-            ),
+            api::Hook::new(name, url, timeout, fail_open, catalog.hook_destinations()),
             |e| e.to_string(),
         )
         .map(Some)
@@ -479,6 +473,29 @@ pub(crate) fn trusted_caches(
     loadbalancer::caches::TrustedCaches::new(balance.trusted_caches.clone())
 }
 
+/// The caches told to drop what turned private or was deleted (issue 45): `Some(None)`
+/// for none, `None` when a URL is not one (a problem).
+pub(crate) fn cache_purge(
+    args: &crate::cli::CachePurgeArgs,
+    problems: &mut Problems,
+) -> Option<Option<api::CachePurge>> {
+    // An empty value (compose's `${…:-}`) names no cache.
+    let urls: Vec<String> = (args.urls.iter())
+        .filter(|u| !u.trim().is_empty())
+        .cloned()
+        .collect();
+    if urls.is_empty() {
+        return Some(None);
+    }
+    problems
+        .take(
+            "SEALCAST_CACHE_PURGE_URL",
+            api::CachePurge::new(&urls),
+            |e| e.to_string(),
+        )
+        .map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -499,6 +516,44 @@ mod tests {
                 "D",
                 "0.0.0.0:80 is also A; each listener needs its own port"
             )]
+        );
+    }
+
+    /// Issue 45 item 13: each switch opens what it names only. The switch for the
+    /// admin API's webhooks once opened the operator's hooks too, and the other way round.
+    #[test]
+    fn private_hooks_and_private_webhooks_are_separate_switches() {
+        let catalog = |webhooks, hooks| CatalogArgs {
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            allow_private_webhooks: webhooks,
+            allow_private_hooks: hooks,
+        };
+        let hook = crate::cli::PublishHookArgs {
+            on_publish: Some("http://10.0.0.5:8000/auth".to_owned()),
+            on_publish_timeout: crate::cli::HookTimeout(api::DEFAULT_HOOK_TIMEOUT),
+            on_publish_fail_open: false,
+        };
+        let configured = |catalog: &CatalogArgs| {
+            let mut problems = Problems::default();
+            let hook = publish_hook(&hook, catalog, &mut problems);
+            (hook.is_some_and(|h| h.is_some()), problems.into_vec().len())
+        };
+        assert_eq!(configured(&catalog(false, false)), (false, 1));
+        assert_eq!(
+            configured(&catalog(true, false)),
+            (false, 1),
+            "the webhooks' switch"
+        );
+        assert_eq!(configured(&catalog(false, true)), (true, 0));
+        assert_eq!(
+            catalog(false, true).webhook_destinations(),
+            api::Destinations::Public,
+            "the hooks' switch leaves admin webhooks public-only"
+        );
+        assert_eq!(
+            catalog(true, false).webhook_destinations(),
+            api::Destinations::Any
         );
     }
 

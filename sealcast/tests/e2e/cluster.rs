@@ -100,8 +100,9 @@ impl Cluster {
             .arg(dir.path().join("data"))
             .arg("--config")
             .arg(&config)
-            // The webhook receivers of these tests listen on loopback.
+            // The webhook and hook receivers of these tests listen on loopback.
             .arg("--allow-private-webhooks")
+            .arg("--allow-private-hooks")
             .args(&extra_args)
             .env("SEALCAST_LOG", "info");
         let mut up = Spawned::start("sealcast up", command, &dir.path().join("sealcast.log"))?;
