@@ -2,6 +2,15 @@
 //! private streams (what it checks, and why: `access.rs`). Apart from `access.rs` because
 //! it reads the [`Node`] (is the stream private, its metrics) and the node holds the
 //! [`Access`]: one file each way would be an import circle.
+//!
+//! A refusal must not tell anyone that a private stream exists. A request that shows no
+//! knowledge of the stream (no token, a token that does not verify, another stream's
+//! token) gets exactly what the same request gets when no such stream (or recording)
+//! exists on this node: [`absent`] gives the handlers' answer for that case, status, body
+//! and headers alike (the same layers add the rest). Only a verified token minted for the
+//! stream itself, which its holder was given, learns more: 403 when it does not open this
+//! request (another client network, a live-only token for a recording, the `on_play`
+//! hook's refusal).
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -12,7 +21,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use certs::tokens::{query_token, AccessRefusal, QueryToken, Resource, TokenRefusal};
-use domain::paths::StreamTree;
+use domain::hls::PlaylistQuery;
+use domain::paths::{PublicPath, StreamTree};
 use http::{header, HeaderValue, StatusCode};
 
 use crate::access::Access;
@@ -50,27 +60,34 @@ where
         return next(request).await;
     }
     let access = node.access();
+    let uri = request.uri().clone();
+    let refuse = |why| refuse(node, why, &tree, &uri);
     let token = match query_token(request.uri().query()) {
         QueryToken::Present(token) if !token.is_empty() => token.to_owned(),
-        QueryToken::Ambiguous => return refuse(node, Refused::Token(TokenRefusal::Malformed)),
-        _ => return refuse(node, Refused::Missing),
+        QueryToken::Ambiguous => return refuse(Refused::Token(TokenRefusal::Malformed)),
+        _ => return refuse(Refused::Missing),
     };
     let Some(verifier) = &access.config.verifier else {
-        return refuse(node, Refused::Missing);
+        return refuse(Refused::Missing);
     };
     let now = unix_now();
     let claims = match verifier.check(&token, now) {
         Ok(claims) => claims,
-        Err(why) => return refuse(node, Refused::Token(why)),
+        Err(why) => return refuse(Refused::Token(why)),
     };
+    // Another stream's token shows nothing about this one: before anything else is
+    // judged, so that nothing else (the client) can tell this stream exists.
+    if claims.sub != stream {
+        return refuse(Refused::Access(AccessRefusal::WrongStream));
+    }
     let Some(client) = access.client(&request) else {
-        return refuse(node, Refused::Access(AccessRefusal::WrongAddress));
+        return refuse(Refused::Access(AccessRefusal::WrongAddress));
     };
     if let Err(why) = claims.grants(&stream, client, resource) {
-        return refuse(node, Refused::Access(why));
+        return refuse(Refused::Access(why));
     }
     if !access.hook_allows(&token, &claims, client, now).await {
-        return refuse(node, Refused::Hook);
+        return refuse(Refused::Hook);
     }
     let response = next(request).await;
     private_response(access, response, &token).await
@@ -85,13 +102,16 @@ enum Refused {
     Hook,
 }
 
-fn refuse(node: &Node, why: Refused) -> Response {
+/// The answer to a refused request for `uri` under `tree`, counted by reason.
+fn refuse(node: &Node, why: Refused, tree: &StreamTree, uri: &http::Uri) -> Response {
     let (error, label) = match why {
-        Refused::Missing => (BroadcastError::TokenRequired, "missing"),
-        Refused::Token(t) => (
-            BroadcastError::TokenRefused { reason: t.label() },
-            t.label(),
-        ),
+        // Nothing shows the client knows of the stream: as if it did not exist.
+        Refused::Missing => (absent(tree, uri), "missing"),
+        Refused::Token(t) => (absent(tree, uri), t.label()),
+        Refused::Access(AccessRefusal::WrongStream) => {
+            (absent(tree, uri), AccessRefusal::WrongStream.label())
+        }
+        // A verified token of this very stream: its holder knows of it.
         Refused::Access(a) => (
             BroadcastError::AccessRefused { reason: a.label() },
             a.label(),
@@ -105,6 +125,53 @@ fn refuse(node: &Node, why: Refused) -> Response {
     };
     node.metrics.access_refused(label);
     error.into_response()
+}
+
+/// What the handlers answer a request for `uri` under `tree` when no such stream (live)
+/// or recording exists on this node: the live tree answers an unknown stream (after a
+/// media playlist's query is parsed: a bad one is a 400 first), the VOD tree an unknown
+/// recording, and both a path they do not parse with a plain 404. Kept beside the
+/// handlers' answers by `broadcast/tests/broadcast/private.rs`, which compares the two
+/// for every kind of resource.
+fn absent(tree: &StreamTree, uri: &http::Uri) -> BroadcastError {
+    let Some(path) = PublicPath::parse(uri.path()) else {
+        return BroadcastError::NotFound;
+    };
+    match (tree, path) {
+        (StreamTree::Live(stream), PublicPath::Media(..)) => {
+            match uri.query().map(PlaylistQuery::parse) {
+                Some(Err(e)) => BroadcastError::BadQuery(e),
+                _ => BroadcastError::UnknownStream {
+                    stream: stream.clone(),
+                },
+            }
+        }
+        (
+            StreamTree::Live(stream),
+            PublicPath::Master(..)
+            | PublicPath::Segment(..)
+            | PublicPath::Fragment(..)
+            | PublicPath::Init(..)
+            | PublicPath::Part(..)
+            | PublicPath::Signature(..)
+            | PublicPath::PartKey(..),
+        ) => BroadcastError::UnknownStream {
+            stream: stream.clone(),
+        },
+        (
+            StreamTree::Recording(stream, _),
+            PublicPath::VodMaster(_, id)
+            | PublicPath::VodMedia(_, id, _)
+            | PublicPath::VodInit(_, id, _)
+            | PublicPath::VodFragment(_, id, _, _)
+            | PublicPath::VodSegment(_, id, _, _)
+            | PublicPath::VodSignature(_, id, _, _),
+        ) => BroadcastError::UnknownRecording {
+            stream: stream.clone(),
+            id,
+        },
+        _ => BroadcastError::NotFound,
+    }
 }
 
 /// A private stream's answer: never kept by a shared cache, and a playlist's URIs carry

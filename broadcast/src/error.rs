@@ -189,18 +189,10 @@ pub enum BroadcastError {
     /// A background computation (signature verification) panicked or was cancelled.
     #[error("a background task failed")]
     Task(#[source] tokio::task::JoinError),
-    /// A private stream's resource asked for without a playback token.
-    #[error("a playback token is required")]
-    TokenRequired,
-    /// A private stream's resource asked for with a token that is not valid (malformed,
-    /// forged, expired): `reason` is its `sealcast_access_refused_total` label.
-    #[error("playback token refused: {reason}")]
-    TokenRefused {
-        /// Why.
-        reason: &'static str,
-    },
-    /// A valid token that does not open this request (another stream's, another client
+    /// A valid token of a private stream that does not open this request (another client
     /// network's, a live-only token for a recording, or refused by the `on_play` hook).
+    /// Requests that show no knowledge of the stream (no token, one that is not valid,
+    /// another stream's) get the answer of a stream that does not exist instead.
     #[error("playback token does not open this: {reason}")]
     AccessRefused {
         /// Why.
@@ -266,12 +258,7 @@ impl BroadcastError {
             Self::EventRefused { .. } => (StatusCode::FORBIDDEN, "control event refused"),
             Self::Body(_) => (StatusCode::BAD_REQUEST, "could not read the body"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
-            // A private stream: no token, or one that is no token of ours (401); a token of
-            // ours that does not open this (403).
-            Self::TokenRequired => (StatusCode::UNAUTHORIZED, "a playback token is required"),
-            Self::TokenRefused { .. } => {
-                (StatusCode::UNAUTHORIZED, "the playback token is not valid")
-            }
+            // A private stream's own token that does not open this.
             Self::AccessRefused { .. } => (
                 StatusCode::FORBIDDEN,
                 "the playback token does not open this",

@@ -9,8 +9,11 @@
 //! (401 or 403). It does **not** know which streams are private: that comes from events
 //! only the ingests sign and only the nodes take, and the load balancer holds neither them
 //! nor the catalog. So a request without a token is forwarded, and a private stream's node
-//! refuses it (401, passed through); such requests cost a node one lookup in memory and are
-//! bounded, like every request, by the client's budget.
+//! refuses it with exactly what a stream that does not exist gets (404, passed through: a
+//! refusal must not tell that a private stream exists); such requests cost a node one
+//! lookup in memory and are bounded, like every request, by the client's budget. Tokens
+//! are checked alike for every stream, existing or not, private or not, so a token's
+//! refusal here says nothing about a stream either.
 
 use std::net::IpAddr;
 use std::sync::Arc;

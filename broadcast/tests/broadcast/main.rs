@@ -6,6 +6,7 @@
 //! - `cache_headers`: what every answer tells a shared cache in front, per kind of
 //!   resource (docs/architecture.md, Caching);
 //! - `direct`: the live tree's direct path answers as the router does;
+//! - `private`: a private stream's refusals answer as if it did not exist;
 //! - `edge_mqtt`: `run_edge` against the embedded MQTT broker and real sockets;
 //! - `llhls`: LL-HLS on CMAF through an edge: parts pushed and signed like segments;
 //! - `router`: the public routes through `oneshot`;
@@ -24,6 +25,7 @@ mod intake;
 mod llhls;
 mod player_latency;
 mod player_verify;
+mod private;
 mod router;
 mod serve;
 mod support;

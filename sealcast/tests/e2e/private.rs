@@ -190,25 +190,46 @@ pub(crate) async fn check_private_stream(cluster: &Cluster, public: &str) -> any
     }
 
     // Every resource type refused with every kind of bad token, on a node and through
-    // the load balancer.
+    // the load balancer. A request that shows no knowledge of the stream is answered as
+    // for a stream that does not exist (404): on a node, no token, one that is not valid
+    // or another stream's; through the load balancer, which checks every token it sees
+    // whether the stream exists or not (401, 403), no token. Only a token of the stream
+    // itself learns it is there (403 from another network).
     let other = mint(cluster, public, &[]).await?;
     let bound = mint(cluster, PRIVATE, &["--ip", "198.51.100.0/24"]).await?;
-    let bad: [(&str, Option<String>, u16); 5] = [
-        ("no token", None, 401),
-        ("an expired token", Some(expired(cluster, PRIVATE)?), 401),
-        ("another stream's token", Some(other), 403),
-        ("a token altered by a byte", Some(altered(&token)), 401),
-        ("a token bound to another network", Some(bound), 403),
+    // (what, token, on a node, through the load balancer)
+    let bad: [(&str, Option<String>, u16, u16); 5] = [
+        ("no token", None, 404, 404),
+        (
+            "an expired token",
+            Some(expired(cluster, PRIVATE)?),
+            404,
+            401,
+        ),
+        ("another stream's token", Some(other), 404, 403),
+        ("a token altered by a byte", Some(altered(&token)), 404, 401),
+        ("a token bound to another network", Some(bound), 403, 403),
     ];
     for base in [cluster.http.clone(), cluster.https.clone()] {
+        let on_node = base == cluster.http;
         for url in resources(cluster, &base, &token).await? {
-            for (what, bad_token, want) in &bad {
+            for (what, bad_token, node_answer, lb_answer) in &bad {
+                let want = if on_node { *node_answer } else { *lb_answer };
                 let url = match bad_token {
                     Some(t) => format!("{url}?token={t}"),
                     None => url.clone(),
                 };
-                let (s, headers, _) = status(client, &url).await?;
-                anyhow::ensure!(s == *want, "{url} with {what}: {s}, not {want}");
+                let (s, headers, body) = status(client, &url).await?;
+                anyhow::ensure!(s == want, "{url} with {what}: {s}, not {want}");
+                if s == 404 {
+                    // The same request for a stream that never existed: the same answer.
+                    let ghost = url.replace(&format!("/{PRIVATE}/"), "/never-existed/");
+                    let (gs, _, ghost_body) = status(client, &ghost).await?;
+                    anyhow::ensure!(
+                        (gs, &ghost_body) == (s, &body),
+                        "{url} with {what} answers {s} {body:?}, a stream that does not exist {gs} {ghost_body:?}"
+                    );
+                }
                 anyhow::ensure!(
                     headers.get("cache-control").is_some_and(|v| v
                         .to_str()
@@ -474,9 +495,16 @@ pub(crate) async fn check_hooks() -> anyhow::Result<()> {
     let hook = format!("http://{}/hook", listener.local_addr()?);
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
-    // Refused at configuration without --allow-private-webhooks.
+    // Refused at configuration without --allow-private-hooks (--allow-private-webhooks
+    // opens the admin API's webhooks only).
     let checked = Command::new(BIN)
-        .args(["up", "--check-config", "--on-publish", &hook])
+        .args([
+            "up",
+            "--check-config",
+            "--allow-private-webhooks",
+            "--on-publish",
+            &hook,
+        ])
         .output()
         .await?;
     let said = String::from_utf8_lossy(&checked.stderr);
