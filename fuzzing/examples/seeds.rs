@@ -589,7 +589,16 @@ fn srt_seeds(fuzz: &Path) -> Result<()> {
     let shutdown = bytes(control(ControlTypes::Shutdown));
 
     // Issue 45 item 1: the config extensions libsrt sends for congestion=file,
-    // transtype=file, packetfilter=fec and groups, and zero-length ones.
+    // transtype=file, packetfilter=fec and groups, and zero-length ones (followed by a
+    // `live` congestion extension, so that they are not the last 4 bytes, which upstream
+    // did not read).
+    let live = || SrtControlPacket::Congestion("live".into());
+    let cols = FilterSpec(
+        [("cols", "10"), ("rows", "5")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+    );
     let filter = FilterSpec(
         [("fec", ""), ("cols", "10"), ("rows", "5")]
             .into_iter()
@@ -599,7 +608,11 @@ fn srt_seeds(fuzz: &Path) -> Result<()> {
     let killers = [
         (
             "config-reject",
-            conclusion(vec![SrtControlPacket::Reject], None),
+            conclusion(vec![SrtControlPacket::Reject, live()], None),
+        ),
+        (
+            "config-filter",
+            conclusion(vec![SrtControlPacket::Filter(cols)], None),
         ),
         (
             "config-congestion-file",
@@ -620,10 +633,13 @@ fn srt_seeds(fuzz: &Path) -> Result<()> {
                 None,
             ),
         ),
-        ("empty-stream-id", conclusion(Vec::new(), Some(""))),
+        ("empty-stream-id", conclusion(vec![live()], Some(""))),
         (
             "empty-congestion",
-            conclusion(vec![SrtControlPacket::Congestion(String::new())], None),
+            conclusion(
+                vec![SrtControlPacket::Congestion(String::new()), live()],
+                None,
+            ),
         ),
     ];
 
