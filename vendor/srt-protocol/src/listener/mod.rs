@@ -180,7 +180,14 @@ impl MultiplexListener {
     }
 
     fn handle_packet_receive_error(&mut self, now: Instant, error: ReceivePacketError) -> Action {
-        self.warn(now, "packet", &error);
+        // sealcast: anyone can send a datagram that does not parse; one warning each is a
+        // log anyone can fill, so it is a debug line, counted in the statistics (FORK.md).
+        log::debug!(
+            "{:?}|listen:{}|packet - {:?}",
+            TimeSpan::from_interval(self.start_time, now),
+            self.local_address.port(),
+            error
+        );
 
         use ReceivePacketError::*;
         match error {
