@@ -22,6 +22,10 @@ use crate::roles::{open_catalog, print_ready, unix_now};
 
 /// `sealcast streams …`
 pub(crate) async fn streams(args: StreamsArgs) -> anyhow::Result<()> {
+    // Checked before the catalog changes: a bad URL changes nothing.
+    let mut problems = crate::plan::Problems::default();
+    let purge = crate::plan::cache_purge(&args.cache_purge, &mut problems);
+    let purge = problems.or(purge)?;
     let catalog = open_catalog(&CatalogLocation::of(&args.catalog)).await?;
     let result = async {
         match args.command {
@@ -62,7 +66,12 @@ pub(crate) async fn streams(args: StreamsArgs) -> anyhow::Result<()> {
                 }
             }
             StreamsCommand::Remove { name } => {
-                catalog.remove_stream(&StreamName::new(name)?).await?;
+                let name = StreamName::new(name)?;
+                catalog.remove_stream(&name).await?;
+                // As the API does (issue 45): what the caches in front hold of it goes.
+                if let Some(purge) = &purge {
+                    purge.stream(&name).await;
+                }
             }
             StreamsCommand::Set {
                 name,
@@ -71,14 +80,20 @@ pub(crate) async fn streams(args: StreamsArgs) -> anyhow::Result<()> {
             } => {
                 // clap lets exactly one of the two through.
                 debug_assert!(private != public);
-                catalog
-                    .set_private(&StreamName::new(name)?, private)
-                    .await?;
+                let name = StreamName::new(name)?;
+                catalog.set_private(&name, private).await?;
+                if let (true, Some(purge)) = (private, &purge) {
+                    purge.stream(&name).await;
+                }
             }
         }
         anyhow::Ok(())
     }
     .await;
+    // The second round of BANs, once a live stream's nodes know (api::AGAIN_AFTER).
+    if let Some(purge) = &purge {
+        purge.close().await;
+    }
     catalog.close().await;
     result
 }

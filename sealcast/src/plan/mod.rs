@@ -23,7 +23,7 @@ mod up;
 
 pub(crate) use broadcast::{access_config, BroadcastPlan, EdgeTrust};
 pub(crate) use ingest::{distribution, signing_key, IngestPlan, SrtPlan};
-pub(crate) use inputs::{key_dir, CatalogLocation, TlsPlan};
+pub(crate) use inputs::{cache_purge, key_dir, CatalogLocation, TlsPlan};
 pub(crate) use lb::{Balancer, BalancerKeys, LbPlan};
 pub(crate) use problem::{Problem, Problems};
 pub(crate) use source::derive as source;

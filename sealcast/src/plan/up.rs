@@ -47,6 +47,8 @@ pub(crate) struct UpPlan {
     pub(crate) on_publish: Option<api::Hook>,
     /// Asked at each playback token's first use on a node.
     pub(crate) on_play: Option<api::Hook>,
+    /// The caches the API tells to drop what turned private or was deleted.
+    pub(crate) cache_purge: Option<api::CachePurge>,
     /// Publish a test pattern once up.
     pub(crate) demo: bool,
 }
@@ -101,6 +103,7 @@ impl UpPlan {
         let trusted_caches = inputs::trusted_caches(&args.balance, &mut problems);
         let on_publish = inputs::publish_hook(&args.on_publish, &args.catalog, &mut problems);
         let on_play = inputs::play_hook(&args.on_play, &args.catalog, &mut problems);
+        let cache_purge = inputs::cache_purge(&args.cache_purge, &mut problems);
         let plan = (|| {
             acme?;
             let config = config?;
@@ -128,6 +131,7 @@ impl UpPlan {
                 },
                 on_publish: on_publish?,
                 on_play: on_play?,
+                cache_purge: cache_purge?,
                 demo: args.demo,
                 config,
             })

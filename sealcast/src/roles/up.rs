@@ -116,7 +116,8 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
             .first()
             .map(|keeper| admin::forget_with(Arc::clone(keeper))),
         playback,
-    );
+    )
+    .with_cache_purge(plan.cache_purge.clone());
     let edges_stop = CancellationToken::new();
     let mut node_urls = Vec::new();
     for (node, (_, addr)) in nodes.iter().zip(&plan.nodes) {

@@ -5,12 +5,22 @@
 //! through it. Varnish must collapse their identical requests: the origin gets at most a
 //! few requests per part the stream publishes, however many viewers ask, and the viewers
 //! play without an error or a stall, within a second of the live edge.
+//!
+//! And privacy through the cache (issue 45 items 6 and 7), on a cluster of its own that
+//! trusts the cache's address (`up --trusted-cache`) and sends it `BAN`s
+//! (`up --cache-purge-url`): a token bound to the viewer's network opens a private stream
+//! through the cache, one bound to the cache's own address does not (whatever
+//! `X-Forwarded-For` the viewer sends); a segment the cache holds of a public stream is
+//! refused without a token soon after the stream is made private, through the admin API
+//! and through `sealcast streams set --private`, not two minutes later.
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use testkit::ffmpeg::TestPattern;
 use testkit::process::Spawned;
 use tokio::process::Command;
 
@@ -224,6 +234,237 @@ pub(crate) async fn check_varnish_in_front(cluster: &Cluster, stream: &str) -> a
     Ok(())
 }
 
+/// The stream of [`check_privacy_through_varnish`].
+const PRIVACY_STREAM: &str = "cdn-privacy";
+/// The viewer's address: a loopback address of its own, not the cache's (127.0.0.1), so
+/// that the load balancer can only know it from the cache's `X-Forwarded-For`.
+const VIEWER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+/// How soon a segment the cache held is refused once its stream turned private: after the
+/// second `BAN` ([`api::AGAIN_AFTER`], once the nodes know), with room for a loaded
+/// machine; far below the two minutes the cache would otherwise keep it.
+const PURGED_WITHIN: Duration = Duration::from_secs(25);
+
+/// The test: a cluster of its own (one node) with Varnish in front that it trusts and
+/// purges; tokens bound to networks, and privacy changes made through the API and the CLI,
+/// seen through the cache.
+pub(crate) async fn check_privacy_through_varnish() -> anyhow::Result<()> {
+    // The cache's port first: the cluster is told where to send BANs when it starts.
+    let listen = testkit::net::free_port()?;
+    let cache = format!("http://127.0.0.1:{listen}");
+    let cluster = Cluster::start_with(&[
+        "--broadcast",
+        "1",
+        "--trusted-cache",
+        "127.0.0.1",
+        "--cache-purge-url",
+        &cache,
+    ])
+    .await?;
+    let varnish = Varnish::start_on(&cluster.origin, listen).await?;
+    let checked = privacy_through(&cluster, &varnish).await;
+    drop(varnish);
+    let stopped = cluster.stop_and_check_logs().await;
+    checked.and(stopped)
+}
+
+async fn privacy_through(cluster: &Cluster, varnish: &Varnish) -> anyhow::Result<()> {
+    let key = cluster.add_stream(PRIVACY_STREAM).await?;
+    let _publisher = TestPattern::new(426, 240, 30, 600).publish(&cluster.rtmp_url(&key))?;
+    cluster
+        .wait_media(PRIVACY_STREAM, "src", 3, Duration::from_secs(60))
+        .await?;
+    let viewer = reqwest::Client::builder()
+        .local_address(IpAddr::V4(VIEWER))
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    let base = varnish.url.as_str();
+
+    // Made private through the admin API: the API BANs the stream's trees.
+    let segment = cached_segment(&viewer, base).await?;
+    let answer = cluster
+        .client()
+        .patch(format!(
+            "{}/api/v1/catalog/streams/{PRIVACY_STREAM}",
+            cluster.https
+        ))
+        .header(api::API_KEY_HEADER, &cluster.admin_key)
+        .json(&serde_json::json!({ "private": true }))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        answer.status().is_success(),
+        "PATCH private: {}",
+        answer.status()
+    );
+    refused_within(&viewer, &segment, PURGED_WITHIN)
+        .await
+        .context("after the admin API made the stream private")?;
+
+    // Client-bound tokens: the viewer's network opens it through the cache, the cache's
+    // own address does not, and a hop the viewer writes itself proves nothing.
+    let near = mint(cluster, &format!("{VIEWER}/32")).await?;
+    let far = mint(cluster, "127.0.0.1/32").await?;
+    let master = format!("{base}/live/{PRIVACY_STREAM}/master.m3u8");
+    let (status, _) = get_through(&viewer, &format!("{master}?token={near}"), None).await?;
+    anyhow::ensure!(
+        status == 200,
+        "a token bound to the viewer's {VIEWER}/32 through the trusted cache: {status}"
+    );
+    let (status, _) = get_through(&viewer, &format!("{master}?token={far}"), None).await?;
+    anyhow::ensure!(
+        refused(status),
+        "a token bound to the cache's 127.0.0.1/32 opened the stream for {VIEWER}: {status}"
+    );
+    let (status, _) =
+        get_through(&viewer, &format!("{master}?token={far}"), Some("127.0.0.1")).await?;
+    anyhow::ensure!(
+        refused(status),
+        "the viewer's own X-Forwarded-For: 127.0.0.1 let a token bound to 127.0.0.1/32 through: {status}"
+    );
+
+    // Public again, then private through the CLI, which BANs as the API does.
+    streams_set(cluster, "--public", None).await?;
+    let segment = cached_segment(&viewer, base).await?;
+    streams_set(cluster, "--private", Some(&varnish.url)).await?;
+    refused_within(&viewer, &segment, PURGED_WITHIN)
+        .await
+        .context("after sealcast streams set --private --cache-purge-url")?;
+    Ok(())
+}
+
+/// A refusal of a private stream's resource: no token or a bad one (401), a token that
+/// does not open it (403), or the 404 a stream that does not exist gets.
+fn refused(status: u16) -> bool {
+    matches!(status, 401 | 403 | 404)
+}
+
+/// `sealcast tokens mint` for [`PRIVACY_STREAM`], bound to `network`.
+async fn mint(cluster: &Cluster, network: &str) -> anyhow::Result<String> {
+    let out = Command::new(BIN)
+        .args([
+            "tokens",
+            "mint",
+            PRIVACY_STREAM,
+            "--ttl",
+            "1h",
+            "--ip",
+            network,
+        ])
+        .arg("--data-dir")
+        .arg(cluster.data_dir())
+        .stdin(Stdio::null())
+        .output()
+        .await?;
+    anyhow::ensure!(
+        out.status.success(),
+        "tokens mint --ip {network}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8(out.stdout)?.trim().to_owned())
+}
+
+/// `sealcast streams set` [`PRIVACY_STREAM`] `privacy`, telling `cache` if given.
+async fn streams_set(cluster: &Cluster, privacy: &str, cache: Option<&str>) -> anyhow::Result<()> {
+    let mut command = Command::new(BIN);
+    command
+        .args(["streams", "set", PRIVACY_STREAM, privacy, "--data-dir"])
+        .arg(cluster.data_dir())
+        .env_remove("SEALCAST_CACHE_PURGE_URL")
+        .stdin(Stdio::null());
+    if let Some(cache) = cache {
+        command.args(["--cache-purge-url", cache]);
+    }
+    let out = tokio::time::timeout(Duration::from_secs(30), command.output())
+        .await
+        .context("streams set took over 30 s")??;
+    anyhow::ensure!(
+        out.status.success(),
+        "streams set {privacy}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+/// The status and `x-sealcast-cache` of a GET of `url` by `viewer`, with an
+/// `X-Forwarded-For` of its own if given.
+async fn get_through(
+    viewer: &reqwest::Client,
+    url: &str,
+    forwarded: Option<&str>,
+) -> anyhow::Result<(u16, String)> {
+    let mut request = viewer.get(url);
+    if let Some(hop) = forwarded {
+        request = request.header("x-forwarded-for", hop);
+    }
+    let answer = request.send().await.context("a GET through Varnish")?;
+    let cache = answer
+        .headers()
+        .get("x-sealcast-cache")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let status = answer.status().as_u16();
+    let _ = answer.bytes().await;
+    Ok((status, cache))
+}
+
+/// The URL through the cache of [`PRIVACY_STREAM`]'s newest segment, once it is served
+/// without a token and the cache answers it from its store (`hit`).
+async fn cached_segment(viewer: &reqwest::Client, base: &str) -> anyhow::Result<String> {
+    let media = format!("{base}/live/{PRIVACY_STREAM}/src/index.m3u8");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let answer = viewer.get(&media).send().await?;
+        let status = answer.status();
+        let text = answer.text().await.unwrap_or_default();
+        let newest = text
+            .lines()
+            .rev()
+            .find(|l| !l.is_empty() && !l.starts_with('#'));
+        let last = if let (true, Some(segment)) = (status.is_success(), newest) {
+            let url = format!("{base}/live/{PRIVACY_STREAM}/src/{segment}");
+            let _ = get_through(viewer, &url, None).await?;
+            let (status, cache) = get_through(viewer, &url, None).await?;
+            if status == 200 && cache == "hit" {
+                return Ok(url);
+            }
+            format!("{url}: {status} {cache}")
+        } else {
+            format!("{media}: {status}")
+        };
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "no segment of a public {PRIVACY_STREAM} was a hit in the cache within 30 s (last: {last})"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Polls `url` without a token until it is refused, for at most `within`.
+async fn refused_within(
+    viewer: &reqwest::Client,
+    url: &str,
+    within: Duration,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    loop {
+        let (status, cache) = get_through(viewer, url, None).await?;
+        if refused(status) {
+            eprintln!(
+                "cdn: {url} refused without a token after {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+            return Ok(());
+        }
+        anyhow::ensure!(
+            started.elapsed() < within,
+            "{url} was still served without a token {within:?} after its stream turned \
+             private (last: {status}, cache {cache:?}): the cache was not purged"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// The `DURATION`s of a media playlist's `#EXT-X-PART`s.
 fn part_durations(playlist: &str) -> Vec<f64> {
     playlist
@@ -262,9 +503,15 @@ struct Varnish {
 }
 
 impl Varnish {
-    /// Starts it in front of `origin` (`http://HOST:PORT`) and waits until `/healthz`
-    /// answers through it (passed to the load balancer, which answers it itself).
+    /// Starts it on a free port in front of `origin`.
     async fn start(origin: &str) -> anyhow::Result<Self> {
+        Self::start_on(origin, testkit::net::free_port()?).await
+    }
+
+    /// Starts it on 127.0.0.1:`listen` in front of `origin` (`http://HOST:PORT`) and
+    /// waits until `/healthz` answers through it (passed to the load balancer, which
+    /// answers it itself).
+    async fn start_on(origin: &str, listen: u16) -> anyhow::Result<Self> {
         let (host, port) = origin
             .strip_prefix("http://")
             .and_then(|a| a.trim_end_matches('/').rsplit_once(':'))
@@ -292,7 +539,6 @@ impl Varnish {
             ),
         )?;
         let deploy = repo_root().join("deploy/varnish");
-        let listen = testkit::net::free_port()?;
         let mut command = Command::new(varnishd());
         command
             // Foreground; no jail (the test's own process, its own directories).

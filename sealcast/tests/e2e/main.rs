@@ -197,6 +197,17 @@ fn trials(fixture: &Arc<Fixture>) -> Vec<Trial> {
                 )
             },
         ),
+        {
+            let fixture = Arc::clone(fixture);
+            Trial::test(
+                "varnish_in_front_keeps_client_bound_tokens_and_is_purged_on_privacy",
+                move || {
+                    fixture
+                        .run(Heavy, cdn::check_privacy_through_varnish())
+                        .map_err(|e| format!("{e:#}").into())
+                },
+            )
+        },
         on_cluster(
             fixture,
             "second_publisher_with_the_same_key_takes_over",
