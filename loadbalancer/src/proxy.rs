@@ -16,6 +16,10 @@
 //! `/whip/…` (issue 32) goes to an ingest, not a broadcast node: a new session to the
 //! ingest [`crate::ingests`] ranks first for the stream (the next one if it refuses the
 //! connection), an existing session to the ingest its path names; no cookie either way.
+//!
+//! Long because Pingora's `ProxyHttp` is one trait whose hooks share one request context
+//! ([`Ctx`]): its implementation is one block, and what each hook decides lives in the
+//! modules it calls (selection, collapse, counted, caches, access, answers).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
