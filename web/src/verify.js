@@ -3,8 +3,9 @@
 //
 // Layout of this module (an ES module; no build step, no import map):
 // - wire: strict, bounded decoders of what the cluster signs and serves (root key file,
-//   trust bundle, ingest certificates, revocations, manifest and event envelopes). They
-//   mirror the Rust layouts byte for byte (domain/src/manifest.rs, certs/src/signing/):
+//   trust bundle, ingest certificates, revocations, the envelopes of segment, part and event
+//   statements). They mirror the Rust layouts byte for byte (domain/src/wire/,
+//   certs/src/signing/):
 //   anything but exactly the layout (trailing bytes, unknown tags or algorithms, lengths
 //   over the caps) is refused, never guessed at.
 // - crypto backends: WebCrypto where the browser verifies ML-DSA-65 (or Ed25519) natively;
@@ -58,7 +59,7 @@
 //   the signature has the fixed length of the root's algorithm.
 // - The fingerprint shown to viewers is SHA-256(algorithm code || root public key): the
 //   root key id is its first 16 bytes, so the two can be compared by eye.
-// - A segment manifest states no signing time. Revocation and validity are checked at the
+// - A segment's statement states no signing time. Revocation and validity are checked at the
 //   viewer's clock for live playback (what the edges do) and, for the recording the viewer
 //   opened, at the time the statement states (an event's issue time) or, for a segment,
 //   the issue time of its rendition's description: see `signedAt`. Live or recording is
@@ -94,7 +95,7 @@ export const MLDSA_CONTEXT = ascii('sealcast/v1');
 
 const VERSION = 1;
 const ROOT_PUBLIC_KIND = 3;
-const MAX_MANIFEST_LEN = 1024;
+const MAX_MEDIA_STATEMENT_LEN = 1024;
 const MAX_SIGNATURE_LEN = 8192;
 const MAX_EVENT_LEN = 16 * 1024;
 // SignedEvent's statement cap: MAX_SIGNED_EVENT_LEN - MAX_SIGNATURE_LEN.
@@ -110,7 +111,7 @@ const MAX_PART_KEY_RUN = 1024n;
 const MAX_PART_KEY_LEN = TAG.partKey.length + 1 + 16 + 65 + 8 + 65 + 8 + 8 + 1 + 4 + MAX_DELEGATED_KEY_LEN;
 
 /** Largest sidecar of a segment or part, and of an init segment. */
-export const MAX_MEDIA_SIDECAR = 8 + MAX_MANIFEST_LEN + MAX_SIGNATURE_LEN;
+export const MAX_MEDIA_SIDECAR = 8 + MAX_MEDIA_STATEMENT_LEN + MAX_SIGNATURE_LEN;
 export const MAX_INIT_SIDECAR = 8 + MAX_EVENT_STATEMENT_LEN + MAX_SIGNATURE_LEN;
 /** Largest part-key delegation (`{seq}.partkey`). */
 export const MAX_PART_KEY_SIDECAR = 8 + MAX_PART_KEY_LEN + MAX_SIGNATURE_LEN;
@@ -284,7 +285,7 @@ export function decodeRootFile(bytes) {
   return { algorithm, publicKey };
 }
 
-/** `u32 length || statement || u32 length || signature` (SignedManifest, SignedEvent). */
+/** `u32 length || statement || u32 length || signature` (SignedMedia, SignedEvent). */
 export function decodeEnvelope(bytes, maxStatement) {
   const r = new Reader(asBytes(bytes), 'malformed_signature', 'envelope');
   const statement = r.part(maxStatement);
@@ -301,11 +302,11 @@ export function statementKind(bytes) {
   return null;
 }
 
-/** A segment's (`SegmentManifest`) or a part's (`PartManifest`) manifest, strictly. */
-export function decodeManifest(bytes) {
+/** A segment's (`SegmentStatement`) or a part's (`PartStatement`) statement, strictly. */
+export function decodeStatement(bytes) {
   const kind = statementKind(bytes);
-  if (kind !== 'segment' && kind !== 'part') refuse('malformed_signature', 'not a manifest');
-  const r = new Reader(bytes, 'malformed_signature', `${kind} manifest`);
+  if (kind !== 'segment' && kind !== 'part') refuse('malformed_signature', 'not a media statement');
+  const r = new Reader(bytes, 'malformed_signature', `${kind} statement`);
   r.tag(TAG[kind]);
   const m = { kind, algorithm: r.algorithm(), keyId: toHex(r.take(16)) };
   m.stream = r.name();
@@ -820,14 +821,14 @@ export class PlaybackVerifier {
     if (!sidecar || sidecar.length === 0) refuse('missing_signature');
     const init = target.kind === 'init';
     // Read under the larger cap first, so that a genuine statement of another kind is named
-    // as such; a manifest over its own cap is malformed all the same.
+    // as such; a media statement over its own cap is malformed all the same.
     const { statement, signature } = decodeEnvelope(sidecar, MAX_EVENT_STATEMENT_LEN);
     const kind = statementKind(statement);
     const wanted = init ? 'event' : target.kind;
     if (kind === null) refuse('malformed_signature', 'unknown domain tag');
     if (kind !== wanted) refuse('wrong_kind', `a ${kind} statement for a ${target.kind}`);
-    if (!init && statement.length > MAX_MANIFEST_LEN) refuse('malformed_signature', 'manifest over its cap');
-    const signed = init ? decodeEvent(statement) : decodeManifest(statement);
+    if (!init && statement.length > MAX_MEDIA_STATEMENT_LEN) refuse('malformed_signature', 'statement over its cap');
+    const signed = init ? decodeEvent(statement) : decodeStatement(statement);
 
     const at = this.signedAt(target, signed, f);
     let key;

@@ -1,7 +1,7 @@
 //! What a viewer checks on every fragment it plays, sans-IO: the Rust twin of the player's
 //! `web/src/verify.js` (`PlaybackVerifier`, `Trust`), for `sealcast verify` and for any
 //! player written in Rust. Same checks, same order, same reasons: the browser test
-//! (`broadcast/tests/player_verify.rs`) and this module's tests run the same cases.
+//! (`broadcast/tests/broadcast/player_verify.rs`) and this module's tests run the same cases.
 //!
 //! - [`ViewerTrust`]: the pinned root, the ingest keys it certified and the keys it revoked,
 //!   admitted item by item from a trust bundle (`/trust/v1/bundle`), and the part-key
@@ -630,7 +630,7 @@ impl PlaybackVerifier {
             _ => return Err(Refused::new(Reason::MissingSignature, "").into()),
         };
         // Read under the larger cap first, so that a genuine statement of another kind is
-        // named as such; a manifest over its own cap is malformed all the same.
+        // named as such; a media statement over its own cap is malformed all the same.
         let envelope = SignedEvent::decode(sidecar)
             .map_err(|e| Refused::new(Reason::MalformedSignature, e.to_string()))?;
         let statement = &envelope.statement_bytes;
@@ -651,7 +651,7 @@ impl PlaybackVerifier {
             .into());
         }
         if kind != Kind::Init && statement.len() > MAX_MEDIA_STATEMENT_LEN {
-            return Err(Refused::new(Reason::MalformedSignature, "manifest over its cap").into());
+            return Err(Refused::new(Reason::MalformedSignature, "statement over its cap").into());
         }
         let malformed =
             |e: domain::DomainError| Refused::new(Reason::MalformedSignature, e.to_string());

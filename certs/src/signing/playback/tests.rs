@@ -1,4 +1,4 @@
-//! The cases of `broadcast/tests/player_verify.rs` (the browser's), against the Rust twin:
+//! The cases of `broadcast/tests/broadcast/player_verify.rs` (the browser's), against the Rust twin:
 //! each a run of fragments through one fresh verifier, with the verdict each must get.
 
 use domain::wire::{PartStatement, SegmentStatement, Signed};
