@@ -54,14 +54,17 @@ pub(crate) async fn ingest(args: IngestArgs, shutdown: CancellationToken) -> any
     let whip =
         super::whip::bind_ports(&args.webrtc, SocketAddr::from(([0, 0, 0, 0], 8088))).await?;
     let distribution = plan.distribution.with_whip_url(whip.url.clone());
+    let deps = ingest::IngestDeps {
+        authority: authority(&catalog, plan.on_publish),
+        observer: Some(sessions),
+        metrics: metrics.clone(),
+        liveness: liveness.clone(),
+    };
     let mut ingest = start(
         plan.settings,
-        authority(&catalog, plan.on_publish),
         rtmp,
         distribution,
-        metrics.clone(),
-        Some(sessions),
-        liveness.clone(),
+        deps,
         shutdown.child_token(),
     )?;
     super::whip::start(
@@ -204,23 +207,15 @@ pub(super) fn authority(
     Arc::new(CatalogAuthority(catalog.clone(), on_publish))
 }
 
-/// Starts an ingest node ([`ingest::run`]) with `authority`, its RTMP server until `stop`;
-/// its listener tasks hold guards of `liveness`.
+/// Starts an ingest node ([`ingest::run`]) with what `deps` gives it (the stream
+/// authority, the publish observer, metrics, and the liveness its listener tasks hold
+/// guards of), its RTMP server until `stop`.
 pub(super) fn start(
     settings: IngestSettings,
-    authority: Arc<dyn ingest::StreamAuthority>,
     rtmp: TcpListener,
     distribution: DistributeConfig,
-    metrics: IngestMetrics,
-    observer: Option<Arc<dyn ingest::PublishObserver>>,
-    liveness: control::Liveness,
+    deps: ingest::IngestDeps,
     stop: CancellationToken,
 ) -> anyhow::Result<ingest::Running> {
-    let deps = ingest::IngestDeps {
-        authority,
-        observer,
-        metrics,
-        liveness,
-    };
     Ok(ingest::run(rtmp, settings, distribution, deps, stop)?)
 }

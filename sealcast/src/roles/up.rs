@@ -158,9 +158,14 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
     let app = plan.settings.app.clone();
     // The WHIP HTTP port stays on loopback: only the load balancer in this process uses it.
     let whip = super::whip::bind_ports(&args.webrtc, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    let deps = ingest::IngestDeps {
+        authority: super::ingest::authority(&catalog, plan.on_publish.clone()),
+        observer: Some(sessions),
+        metrics: metrics.clone(),
+        liveness: liveness.clone(),
+    };
     let mut ingest = super::ingest::start(
         plan.settings,
-        super::ingest::authority(&catalog, plan.on_publish.clone()),
         rtmp,
         distribution(
             &plan.config,
@@ -171,9 +176,7 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
             lb_keys.presences.clone(),
         )
         .with_whip_url(whip.url.clone()),
-        metrics.clone(),
-        Some(sessions),
-        liveness.clone(),
+        deps,
         shutdown.child_token(),
     )?;
     super::whip::start(
