@@ -150,7 +150,7 @@ async fn a_ban_drops_a_streams_cached_answers_and_only_a_purger_may_send_it() {
     assert_eq!(r.status(), 400);
 
     // The API's purge: the next request reaches the origin again.
-    let purge = api::CachePurge::new(&[base.clone()]).expect("purge");
+    let purge = api::CachePurge::new(std::slice::from_ref(&base)).expect("purge");
     let stream = StreamName::new("town-hall").expect("name");
     let failed = purge
         .ban(&domain::paths::stream_tree_prefixes(&stream))
