@@ -19,7 +19,7 @@ use crate::BroadcastError;
 /// leaves a `Family` out of `/metrics` until it has a label set, so a freshly started
 /// process does not show them all; this list does (the dashboards' test reads it, and a
 /// test below checks it against a scrape with every family in use).
-pub const FAMILIES: [(&str, &str); 21] = [
+pub const FAMILIES: [(&str, &str); 22] = [
     (SEGMENTS_PUBLISHED, "counter"),
     (LIVE_STREAMS, "gauge"),
     (VIEWERS, "gauge"),
@@ -41,6 +41,7 @@ pub const FAMILIES: [(&str, &str); 21] = [
     (PARTS_REJECTED, "counter"),
     (PART_WAIT_SECONDS, "histogram"),
     (ACCESS_REFUSED, "counter"),
+    (SEGMENTS_ASSEMBLED, "counter"),
 ];
 
 /// `sealcast_segments_published`, a counter.
@@ -90,6 +91,16 @@ pub const PARTS_REJECTED: &str = "sealcast_parts_rejected";
 /// `sealcast_access_refused`, a counter: requests for a private stream refused, by reason
 /// (one of [`ACCESS_REFUSALS`]).
 pub const ACCESS_REFUSED: &str = "sealcast_access_refused";
+
+/// `sealcast_segments_assembled`, a counter: segments pushed without a body (made of
+/// their parts on the node), by outcome (one of [`ASSEMBLY_OUTCOMES`]).
+pub const SEGMENTS_ASSEMBLED: &str = "sealcast_segments_assembled";
+
+/// What became of a bodiless segment push, the label of
+/// `sealcast_segments_assembled_total{outcome}`: made of the parts held (`assembled`,
+/// still gated by the segment's statement), or answered `409` because a part was missing
+/// or ambiguous (`parts_missing`: the ingest then pushes the whole segment).
+pub const ASSEMBLY_OUTCOMES: [&str; 2] = ["assembled", "parts_missing"];
 
 /// Why a request for a private stream was refused, the label of
 /// `sealcast_access_refused_total{reason}`: no token (`missing`, 401), a token that is not
@@ -169,6 +180,11 @@ struct ReasonLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct KindLabels {
     kind: &'static str,
 }
@@ -221,6 +237,7 @@ pub(crate) struct Metrics {
     part_wait_seconds: Histogram,
     parts_rejected: Family<ReasonLabels, Counter>,
     access_refused: Family<ReasonLabels, Counter>,
+    segments_assembled: Family<OutcomeLabels, Counter>,
     /// Totals of the gate's outcomes, readable for the load report (a `Family` cannot be
     /// summed back).
     verified_total: std::sync::atomic::AtomicU64,
@@ -382,7 +399,17 @@ impl Metrics {
             "Requests for a private stream refused: no playback token, a token that is not valid, or one that does not open the request",
             access_refused.clone(),
         );
+        let segments_assembled = Family::<OutcomeLabels, Counter>::default();
+        for outcome in ASSEMBLY_OUTCOMES {
+            let _ = segments_assembled.get_or_create(&OutcomeLabels { outcome });
+        }
+        registry.register(
+            SEGMENTS_ASSEMBLED,
+            "Segments pushed without a body, by outcome: made of the LL-HLS parts held, or the parts missing (the whole segment is pushed then)",
+            segments_assembled.clone(),
+        );
         Metrics {
+            segments_assembled,
             access_refused,
             parts_published,
             part_wait_seconds,
@@ -538,6 +565,13 @@ impl Metrics {
         self.statements_verified.inc();
     }
 
+    /// A bodiless segment push: `outcome` is one of [`ASSEMBLY_OUTCOMES`].
+    pub(crate) fn assembly(&self, outcome: &'static str) {
+        self.segments_assembled
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
+
     pub(crate) fn pushed_bytes(&self, n: usize) {
         self.push_bytes.inc_by(n as u64);
     }
@@ -601,6 +635,8 @@ mod tests {
             "sealcast_parts_published_total 0",
             "sealcast_parts_rejected_total{reason=\"digest_mismatch\"} 0",
             "sealcast_parts_rejected_total{reason=\"expired_delegation\"} 0",
+            "sealcast_segments_assembled_total{outcome=\"assembled\"} 0",
+            "sealcast_segments_assembled_total{outcome=\"parts_missing\"} 0",
         ] {
             assert!(text.contains(needle), "{needle} missing in {text}");
         }

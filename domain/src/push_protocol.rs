@@ -4,7 +4,7 @@
 //!
 //! | request | what |
 //! |---|---|
-//! | `PUT /internal/v1/segments/{stream}/{rendition}/{seq}` | a segment's bytes; its metadata in the `x-sealcast-*` headers of [`SegmentHeaders`] |
+//! | `PUT /internal/v1/segments/{stream}/{rendition}/{seq}` | a segment's bytes, or none and [`ASSEMBLE_HEADER`]; its metadata in the `x-sealcast-*` headers of [`SegmentHeaders`] |
 //! | `PUT /internal/v1/parts/{stream}/{rendition}/{seq}/{part}` | an LL-HLS part's bytes; its metadata in the headers of [`PartHeaders`] |
 //! | `POST /internal/v1/events` | a [`ControlEvent`] as JSON, in a statement the ingest signed ([`crate::wire::SignedEvent`]) |
 //!
@@ -14,6 +14,15 @@
 //! statement in [`STATEMENT_HEADER`] (hex of [`crate::wire::SignedMedia::encode`]),
 //! because the MQTT message went out before the node subscribed; it is verified exactly
 //! like one that came over MQTT.
+//!
+//! With LL-HLS parts, a CMAF segment's bytes are its parts' bytes joined, and every part
+//! was pushed already: a segment push may then carry no body and [`ASSEMBLE_HEADER`]
+//! ([`Assemble`]) instead, and the node makes the segment's bytes from the parts
+//! `0..N` of it that it holds. Those bytes are only a candidate, like pushed ones: the
+//! segment is published once its own signed statement (over MQTT) agrees with their
+//! length and digest. A node that does not hold every one of those parts answers `409`
+//! with [`PARTS_MISSING_BODY`] ([`is_parts_missing`]), and the ingest pushes the whole
+//! segment at once.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -46,6 +55,63 @@ pub const START_PTS_HEADER: &str = "x-sealcast-start-pts";
 pub const INDEPENDENT_HEADER: &str = "x-sealcast-independent";
 /// When a part's first frame was captured, Unix milliseconds (decimal).
 pub const PROGRAM_DATE_TIME_HEADER: &str = "x-sealcast-program-date-time-ms";
+
+/// Header of a bodiless segment push: the segment is the node's parts `0..N` of it,
+/// joined (decimal `N`, see [`Assemble`]).
+pub const ASSEMBLE_HEADER: &str = "x-sealcast-assemble-parts";
+/// What a node answers (with `409 Conflict`) to a bodiless segment push when it does not
+/// hold every part named: the ingest then pushes the whole segment.
+pub const PARTS_MISSING_BODY: &str = r#"{"error":"parts_missing"}"#;
+
+/// Whether a push's answer is [`PARTS_MISSING_BODY`] with `409`: the node could not
+/// assemble the segment and wants its bytes. Any other `409` is a refusal.
+pub fn is_parts_missing(status: u16, body: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct Answer<'a> {
+        error: &'a str,
+    }
+    status == 409
+        && serde_json::from_slice::<Answer<'_>>(body).is_ok_and(|a| a.error == "parts_missing")
+}
+
+/// The bodiless form of a segment push ([`ASSEMBLE_HEADER`]): the segment is parts
+/// `0..parts` of it joined. Sent only to a node that took every one of those parts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Assemble {
+    /// How many parts the segment has (at least 1, at most [`Assemble::MAX_PARTS`]).
+    pub parts: u32,
+}
+
+impl Assemble {
+    /// Most parts a segment may be assembled from (a 0.33 s part target makes 6 of a 2 s
+    /// segment; a segment is cut at most a minute long).
+    pub const MAX_PARTS: u32 = 1024;
+
+    /// The form for a segment of `parts` parts, if it can be sent.
+    pub fn new(parts: u32) -> Option<Self> {
+        (1..=Self::MAX_PARTS)
+            .contains(&parts)
+            .then_some(Assemble { parts })
+    }
+
+    /// Name and value of its header.
+    pub fn pair(&self) -> (&'static str, String) {
+        (ASSEMBLE_HEADER, self.parts.to_string())
+    }
+
+    /// Reads the header through `get`: `None` when absent (a push with a body), the form
+    /// when it is plain decimal within range, else the error.
+    pub fn parse<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Result<Option<Self>, BadHeader> {
+        let Some(value) = get(ASSEMBLE_HEADER) else {
+            return Ok(None);
+        };
+        parse_decimal(value)
+            .and_then(|n| u32::try_from(n).ok())
+            .and_then(Self::new)
+            .map(Some)
+            .ok_or(BadHeader(ASSEMBLE_HEADER))
+    }
+}
 
 /// A path of the internal push API.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -472,7 +538,45 @@ mod tests {
         }
     }
 
+    #[test]
+    fn parts_missing_is_told_from_other_conflicts() {
+        assert!(is_parts_missing(409, PARTS_MISSING_BODY.as_bytes()));
+        assert!(is_parts_missing(409, br#"{ "error": "parts_missing" }"#));
+        assert!(!is_parts_missing(200, PARTS_MISSING_BODY.as_bytes()));
+        assert!(!is_parts_missing(409, br#"{"error":"stale session"}"#));
+        assert!(!is_parts_missing(409, b"parts_missing"));
+        assert!(!is_parts_missing(409, b""));
+    }
+
+    #[test]
+    fn assemble_header_is_strict() {
+        let absent = Assemble::parse(|_| None);
+        assert_eq!(absent, Ok(None));
+        for bad in ["0", "", "+3", "-1", "1025", "4294967297", "3 ", "x"] {
+            let parsed = Assemble::parse(|n| (n == ASSEMBLE_HEADER).then_some(bad));
+            assert_eq!(parsed, Err(BadHeader(ASSEMBLE_HEADER)), "{bad:?}");
+        }
+        assert_eq!(Assemble::new(0), None);
+        assert_eq!(Assemble::new(Assemble::MAX_PARTS + 1), None);
+    }
+
     proptest! {
+        #[test]
+        fn assemble_round_trips(parts in 1u32..=Assemble::MAX_PARTS) {
+            let form = Assemble::new(parts).expect("in range");
+            let (name, value) = form.pair();
+            let parsed = Assemble::parse(|n| (n == name).then_some(value.as_str()));
+            prop_assert_eq!(parsed, Ok(Some(form)));
+        }
+
+        #[test]
+        fn assemble_parse_never_panics(value in ".{0,24}") {
+            let parsed = Assemble::parse(|n| (n == ASSEMBLE_HEADER).then_some(value.as_str()));
+            if let Ok(Some(form)) = parsed {
+                prop_assert_eq!(form.pair().1, value);
+            }
+        }
+
         #[test]
         fn paths_round_trip(
             s in "[a-zA-Z0-9][a-zA-Z0-9_-]{0,63}",

@@ -24,7 +24,7 @@ use prometheus_client::registry::Registry;
 /// leaves a `Family` out of `/metrics` until it has a label set, so a freshly started
 /// process does not show them all; this list does (the dashboards' test reads it, and a
 /// test below checks it against a scrape with every family in use).
-pub const FAMILIES: [(&str, &str); 15] = [
+pub const FAMILIES: [(&str, &str); 17] = [
     (ENCODE_FPS, "gauge"),
     (REALTIME_FACTOR, "gauge"),
     (LAG_SECONDS, "gauge"),
@@ -40,7 +40,24 @@ pub const FAMILIES: [(&str, &str); 15] = [
     (PART_SIGN_SECONDS, "histogram"),
     (PART_PUSH_FAILURES, "counter"),
     (PARTS_DROPPED, "counter"),
+    (PUSH_BYTES, "counter"),
+    (SEGMENT_PUSHES, "counter"),
 ];
+
+/// `sealcast_ingest_push_bytes`, a counter: body bytes sent to each broadcast node, per
+/// `kind` (one of [`PUSH_KINDS`]), every attempt counted (what crossed the network).
+pub const PUSH_BYTES: &str = "sealcast_ingest_push_bytes";
+/// `sealcast_ingest_segment_pushes`, a counter: segment pushes each broadcast node
+/// acknowledged, per `form` (one of [`SEGMENT_FORMS`]).
+pub const SEGMENT_PUSHES: &str = "sealcast_ingest_segment_pushes";
+
+/// What a push carried, the `kind` of [`PUSH_BYTES`]: a whole segment's bytes, an LL-HLS
+/// part's, a signed control event.
+pub const PUSH_KINDS: [&str; 3] = ["segment", "part", "event"];
+/// How a segment reached a node, the `form` of [`SEGMENT_PUSHES`]: its bytes (`whole`),
+/// no bytes and made of the parts the node took (`assembled`), or its bytes after the node
+/// answered that it missed a part (`fallback`).
+pub const SEGMENT_FORMS: [&str; 3] = ["whole", "assembled", "fallback"];
 
 /// `sealcast_ingest_encode_fps`, a gauge.
 pub const ENCODE_FPS: &str = "sealcast_ingest_encode_fps";
@@ -102,6 +119,10 @@ struct Inner {
     part_push_failures: Family<Labels, Counter>,
     /// Per node: parts not queued because the node's queue was half full.
     parts_dropped: Family<Labels, Counter>,
+    /// Per node and kind: body bytes sent, the measure of issue 46's "once".
+    push_bytes: Family<Labels, Counter>,
+    /// Per node and form: segments acknowledged.
+    segment_pushes: Family<Labels, Counter>,
     /// The latest encode speed per rung, readable (a `Family` cannot be read back): what
     /// the ingest's load report lists. Entries go when their stream's session ends.
     speeds: parking_lot::Mutex<std::collections::HashMap<(StreamName, RenditionName), (f64, f64)>>,
@@ -131,6 +152,8 @@ impl Default for Inner {
             part_sign_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 14)),
             part_push_failures: Family::default(),
             parts_dropped: Family::default(),
+            push_bytes: Family::default(),
+            segment_pushes: Family::default(),
             speeds: parking_lot::Mutex::default(),
         }
     }
@@ -207,6 +230,33 @@ impl IngestMetrics {
             "LL-HLS parts not queued for a broadcast node whose queue was half full",
             i.parts_dropped.clone(),
         );
+        registry.register(
+            PUSH_BYTES,
+            "Body bytes pushed to each broadcast node, by kind (segment, part, event), retries included",
+            i.push_bytes.clone(),
+        );
+        registry.register(
+            SEGMENT_PUSHES,
+            "Segment pushes acknowledged per broadcast node, by form: whole, assembled from the parts it took, or whole after it missed a part",
+            i.segment_pushes.clone(),
+        );
+    }
+
+    /// `bytes` of `kind` (one of [`PUSH_KINDS`]) sent to `node`.
+    pub(crate) fn pushed(&self, node: &NodeId, kind: &'static str, bytes: usize) {
+        let mut labels = node_labels(node);
+        labels.push(("kind", kind.to_owned()));
+        self.inner
+            .push_bytes
+            .get_or_create(&labels)
+            .inc_by(u64::try_from(bytes).unwrap_or(u64::MAX));
+    }
+
+    /// A segment push `node` acknowledged, in `form` (one of [`SEGMENT_FORMS`]).
+    pub(crate) fn segment_pushed(&self, node: &NodeId, form: &'static str) {
+        let mut labels = node_labels(node);
+        labels.push(("form", form.to_owned()));
+        self.inner.segment_pushes.get_or_create(&labels).inc();
     }
 
     pub(crate) fn push_acknowledged(&self, node: &NodeId, took: Duration) {
@@ -365,6 +415,8 @@ mod tests {
         metrics.push_resync(&node);
         metrics.part_push_failed(&node);
         metrics.part_dropped(&node);
+        metrics.pushed(&node, "part", 10);
+        metrics.segment_pushed(&node, "assembled");
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).expect("encodes");
         testkit::prometheus::assert_declares_exactly(&text, &FAMILIES);

@@ -34,7 +34,7 @@ pub(crate) const FLAG: &str = "--check-config";
 const ROLES: [&str; 5] = ["up", "ingest", "broadcast", "lb", "source"];
 
 /// Variables read outside the command line's definitions.
-const OTHER_VARIABLES: [&str; 1] = ["SEALCAST_LOG"];
+const OTHER_VARIABLES: [&str; 2] = ["SEALCAST_LOG", ingest::distribute::WHOLE_SEGMENTS_VARIABLE];
 
 /// Whether the command line asks for a check (the flag before any `--`).
 pub(crate) fn requested(args: &[OsString]) -> bool {

@@ -414,6 +414,22 @@ impl<C: Claim> CandidateSet<C> {
             .is_some_and(|l| l.pushes.contains_key(&key))
     }
 
+    /// The bytes of `key`'s only candidate: `None` without pushes, or with rivals (which
+    /// of them is genuine only its statement can say).
+    pub(crate) fn sole(&self, lane: &LaneId, key: Key<C>) -> Option<&Bytes> {
+        match self
+            .lanes
+            .get(lane)?
+            .pushes
+            .get(&key)?
+            .candidates
+            .as_slice()
+        {
+            [only] => Some(&only.bytes),
+            _ => None,
+        }
+    }
+
     /// Whether a verified statement of `key` is waiting.
     pub(crate) fn has_statement(&self, lane: &LaneId, key: Key<C>) -> bool {
         self.lanes

@@ -14,6 +14,14 @@
 //! gate; its statement comes only over MQTT (parts are never re-sent, so there is no
 //! catch-up form).
 //!
+//! A segment push with [`domain::push_protocol::ASSEMBLE_HEADER`] and no body asks the node to make the segment
+//! of its parts `0..N` (`Edge::assemble`); the body must be empty (413 otherwise, as over
+//! a cap of zero). The answer is 202 as for pushed bytes, or `409` with
+//! `{"error":"parts_missing"}` when a part is not here: the ingest then pushes the whole
+//! segment. That answer is written here rather than as a `BroadcastError`: it is not a
+//! refusal but the push protocol's request for the bytes, and its body is the protocol's
+//! ([`PARTS_MISSING_BODY`]).
+//!
 //! An event is a signed statement (`domain::wire::SignedEvent`): it takes effect only
 //! once its signature verified against a trusted ingest key (`Edge::verify_event`); the
 //! push token alone changes no playlist.
@@ -30,7 +38,8 @@ use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use domain::push_protocol::{
-    ControlEvent, InternalPath, PartHeaders, SegmentHeaders, STATEMENT_HEADER,
+    Assemble, ControlEvent, InternalPath, PartHeaders, SegmentHeaders, PARTS_MISSING_BODY,
+    STATEMENT_HEADER,
 };
 use domain::wire::MAX_SIGNED_EVENT_LEN;
 use domain::wire::{MediaStatement, SignedMedia};
@@ -39,7 +48,7 @@ use http::request::Parts;
 use http::{header, HeaderMap, Method, StatusCode};
 use sha2::{Digest, Sha256};
 
-use super::{Edge, Pushable};
+use super::{Assembly, Edge, Pushable};
 use crate::BroadcastError;
 
 /// How long a push body may take to arrive in full.
@@ -100,7 +109,42 @@ async fn segment(
         None => None,
         Some(value) => Some(statement_header(value.as_bytes(), &meta)?),
     };
-    take(edge, headers, body, meta, signed).await
+    match Assemble::parse(|name| headers.get(name).and_then(|v| v.to_str().ok()))? {
+        None => take(edge, headers, body, meta, signed).await,
+        Some(form) => assemble(edge, headers, body, meta, form, signed).await,
+    }
+}
+
+/// A bodiless segment push: the segment made of the parts held, or `409` naming them
+/// missing.
+async fn assemble(
+    edge: &Edge,
+    headers: &HeaderMap,
+    body: Body,
+    claim: domain::SegmentMeta,
+    form: Assemble,
+    signed: Option<(Bytes, SignedMedia, MediaStatement)>,
+) -> Result<Response, BroadcastError> {
+    declared_length(headers, 0)?;
+    edge.check_push(&claim)?;
+    read_capped(body, 0, None, |_| {}).await?;
+    let at = claim.sequence;
+    match edge.assemble(claim, form.parts)? {
+        Assembly::Offered => {}
+        Assembly::Missing(index) => {
+            tracing::debug!(sequence = at, part = index, "cannot assemble: part missing");
+            let answer = (
+                StatusCode::CONFLICT,
+                [(header::CONTENT_TYPE, "application/json")],
+                PARTS_MISSING_BODY,
+            );
+            return Ok(answer.into_response());
+        }
+    }
+    if let Some((envelope, signed, statement)) = signed {
+        edge.offer_statement(envelope, signed, statement).await?;
+    }
+    Ok(StatusCode::ACCEPTED.into_response())
 }
 
 /// A pushed LL-HLS part.

@@ -58,13 +58,14 @@ use domain::segment::PartMeta;
 use domain::wire::{MediaStatement, SignedEvent, SignedMedia};
 use domain::{LiveEvent, NodeId, RenditionName, SegmentMeta, StreamName};
 use parking_lot::{Mutex, RwLock};
+use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
 use crate::{BroadcastError, EdgeConfig, Node};
 use admission::{Admission, Refusal};
 use barriers::Barriers;
 use barriers::OfStream;
-use candidates::{Claim, Signed};
+use candidates::{Claim, Placed, Signed};
 use gate::{GateOutput, SignatureGate};
 use parts::{PartGate, PartOutput};
 use ready::{Lag, Readiness, Verdict};
@@ -325,6 +326,48 @@ impl Edge {
         C::offer(self, claim, bytes, digest);
     }
 
+    /// A segment pushed without a body (`domain::push_protocol::Assemble`): its bytes are
+    /// parts `0..parts` of it joined, from the part gate ([`PartGate::assemble`]: parts
+    /// published, or else the only one pushed), into one buffer the node's window then
+    /// shares with those parts' documents. They are a candidate like pushed bytes: the
+    /// segment is published only when its signed statement agrees with their length and
+    /// digest. [`Assembly::Missing`], counted, when a part is missing or ambiguous: the
+    /// ingest then pushes the whole segment. Joined bytes over the push size cap are
+    /// refused as a pushed body would be.
+    pub(crate) fn assemble(
+        &self,
+        claim: SegmentMeta,
+        parts: u32,
+    ) -> Result<Assembly, BroadcastError> {
+        let pieces = self
+            .parts
+            .lock()
+            .assemble(&claim.lane(), claim.sequence, parts);
+        let pieces = match pieces {
+            Ok(pieces) => pieces,
+            Err(index) => {
+                self.node.metrics.assembly("parts_missing");
+                return Ok(Assembly::Missing(index));
+            }
+        };
+        let len = pieces.iter().map(Bytes::len).sum();
+        let limit = self.config.max_segment_bytes;
+        if len > limit {
+            return Err(BroadcastError::TooLarge { limit });
+        }
+        let mut joined = bytes::BytesMut::with_capacity(len);
+        let mut hasher = Sha256::new();
+        for piece in &pieces {
+            joined.extend_from_slice(piece);
+            hasher.update(piece);
+        }
+        let digest = hasher.finalize().into();
+        self.node.metrics.assembly("assembled");
+        // Not counted as pushed bytes: none crossed the network for it.
+        SegmentMeta::offer(self, claim, joined.freeze(), digest);
+        Ok(Assembly::Offered)
+    }
+
     /// Runs one part-gate operation and applies what it decided, under the part gate's
     /// lock (so parts reach the window in the order the gate let them out).
     fn with_parts(&self, operation: impl FnOnce(&mut PartGate, u64) -> Vec<PartOutput>) {
@@ -581,10 +624,15 @@ impl Edge {
     /// operations must reach the windows in the order the gate produced them (segment 5
     /// before segment 6, from whichever task), and applying them is a short in-memory
     /// update (a playlist render), with no await.
+    ///
+    /// Segments published or given up on free the bytes of their parts that the part gate
+    /// kept for assembly, after the gate's lock is released (the two locks are never held
+    /// together).
     fn with_gate(&self, operation: impl FnOnce(&mut SignatureGate, u64) -> Vec<GateOutput>) {
         let mut gated = self.gate.lock();
         let Gated { gate, barriers } = &mut *gated;
         let now = self.now_ms();
+        let mut done = Vec::new();
         for output in operation(gate, now) {
             let place = match &output {
                 GateOutput::Publish { segment, .. } => {
@@ -600,7 +648,10 @@ impl Edge {
                 GateOutput::Rejected(_) => None,
             };
             match place {
-                Some(place) => self.apply_in_order(barriers, place, output, now),
+                Some(place) => {
+                    done.push(((place.0.clone(), place.1.clone()), place.2));
+                    self.apply_in_order(barriers, place, output, now);
+                }
                 None => {
                     self.apply(output, now);
                     for event in barriers.ready() {
@@ -610,6 +661,13 @@ impl Edge {
             }
         }
         self.node.metrics.set_pending(gate.pending());
+        drop(gated);
+        if !done.is_empty() {
+            let mut parts = self.parts.lock();
+            for (lane, sequence) in done {
+                parts.segment_done(&lane, sequence);
+            }
+        }
     }
 
     fn apply(&self, output: GateOutput, now_ms: u64) {
@@ -737,6 +795,15 @@ impl Edge {
             .presence_signer
             .sign(self.node().id(), presence, unix_now_ms())
     }
+}
+
+/// What a bodiless segment push came to ([`Edge::assemble`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Assembly {
+    /// The joined parts went to the gate as the segment's candidate bytes.
+    Offered,
+    /// This part (the first such) is neither published nor pushed unambiguously here.
+    Missing(u32),
 }
 
 /// Pushed bytes' claim, and the gate that takes them: a segment's the signature gate, a

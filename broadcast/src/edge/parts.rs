@@ -16,8 +16,20 @@
 //! puts parts in order and drops those that come too late. What it adds to the set:
 //! replays of published parts, entries per lane by [`MAX_LANE_ENTRIES`], how far ahead by
 //! [`PART_AHEAD`] segments past the newest published part, and forgetting idle lanes.
+//!
+//! It also lends its parts to a segment pushed without a body (`domain::push_protocol`'s
+//! `Assemble`): [`PartGate::assemble`] hands out the bytes of parts `0..N` of a segment,
+//! each a part published (verified) or else the only candidate pushed for it, and refuses
+//! when one is missing or has rivals. Unverified bytes are fine there, because what is
+//! made of them is only a candidate for the segment gate, which publishes it only when
+//! the segment's own signed statement agrees with its length and digest; rivals are not,
+//! because picking the forged one would make a segment that never verifies (a gap) where
+//! the whole segment, pushed instead, would. Published parts are kept for this, as shared
+//! `Bytes` (the node's window holds the same buffers), for the newest [`KEPT_SEGMENTS`]
+//! segments of a lane and until their segment is published or given up on
+//! ([`PartGate::segment_done`]).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use bytes::Bytes;
 use domain::segment::{Part, PartMeta};
@@ -33,6 +45,10 @@ pub(crate) const PART_AHEAD: u64 = 3;
 /// Most parts (held bytes or verified statements) one lane keeps waiting; beyond it the
 /// oldest goes, as `overflow`.
 pub(crate) const MAX_LANE_ENTRIES: usize = 64;
+
+/// Of how many segments (the newest a part was published for, and those before it) a lane
+/// keeps the published parts' bytes, for [`PartGate::assemble`].
+pub(crate) const KEPT_SEGMENTS: u64 = 2;
 
 /// How many published parts a lane remembers, to refuse their replays.
 const REMEMBERED: usize = 128;
@@ -72,6 +88,8 @@ struct Lane {
     newest: Option<u64>,
     /// Last time anything arrived for the lane (idle lanes are forgotten).
     touched_ms: u64,
+    /// The bytes of recently published parts, which a bodiless segment push is made of.
+    kept: BTreeMap<PartKey, Bytes>,
 }
 
 impl Lane {
@@ -149,6 +167,43 @@ impl PartGate {
         let matched = self.candidates.verified(now_ms, signed, &mut out);
         self.publish(&id, matched, &mut out);
         out
+    }
+
+    /// The bytes of parts `0..parts` of segment `sequence` of lane `id`, in order: each
+    /// the published part's, else its only pushed candidate's. `Err(index)` names the
+    /// first part that is neither here nor unambiguous.
+    pub(crate) fn assemble(
+        &self,
+        id: &LaneId,
+        sequence: u64,
+        parts: u32,
+    ) -> Result<Vec<Bytes>, u32> {
+        let kept = self.lanes.get(id).map(|lane| &lane.kept);
+        (0..parts)
+            .map(|index| {
+                let key = (sequence, index);
+                kept.and_then(|k| k.get(&key))
+                    .or_else(|| self.candidates.sole(id, key))
+                    .cloned()
+                    .ok_or(index)
+            })
+            .collect()
+    }
+
+    /// Segment `sequence` of lane `id` was published or given up on: the bytes of its
+    /// parts (and of earlier ones) are no longer kept for assembly (the window shares
+    /// them with the segment's buffer, or drops them).
+    pub(crate) fn segment_done(&mut self, id: &LaneId, sequence: u64) {
+        if let Some(lane) = self.lanes.get_mut(id) {
+            lane.kept = lane.kept.split_off(&(sequence.saturating_add(1), 0));
+        }
+    }
+
+    /// Bytes of the published parts kept for assembly.
+    #[cfg(test)]
+    pub(crate) fn kept_bytes(&self) -> usize {
+        let kept = self.lanes.values().flat_map(|l| l.kept.values());
+        kept.map(Bytes::len).sum()
     }
 
     /// Time passes: bytes unmatched for the hold time are dropped (`timeout`), statements
@@ -232,6 +287,14 @@ impl PartGate {
             lane.published.pop_first();
         }
         lane.newest = lane.newest.max(Some(key.0));
+        lane.kept.insert(key, matched.bytes.clone());
+        if let Some(newest) = lane.newest {
+            let oldest = newest.saturating_sub(KEPT_SEGMENTS - 1);
+            lane.kept = lane.kept.split_off(&(oldest, 0));
+        }
+        while lane.kept.len() > MAX_LANE_ENTRIES {
+            lane.kept.pop_first();
+        }
         out.push(PartOutput::Publish {
             arrived_ms: matched.arrived_ms,
             signed: matched.signed,

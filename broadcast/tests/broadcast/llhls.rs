@@ -1,7 +1,8 @@
 //! LL-HLS on CMAF through an edge: parts pushed and signed like segments, the LL playlist
 //! (parts, preload hint, server control, init segment, delta update), blocking playlist
 //! reload and preload-hinted part requests held until a part is published, tampered parts
-//! refused, and CMAF recordings played back as VOD. Driven with
+//! refused, segments pushed without a body made of the parts held (issue 46), and CMAF
+//! recordings played back as VOD. Driven with
 //! `tower::ServiceExt::oneshot` and real keys and certificates.
 
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use broadcast::{Edge, Node, NodeConfig};
 use bytes::Bytes;
 use certs::signing::{SignatureAlgorithm, SigningKey};
 use control::Message;
-use domain::push_protocol::{ControlEvent, InternalPath, PartHeaders};
+use domain::push_protocol::{is_parts_missing, Assemble, ControlEvent, InternalPath, PartHeaders};
 use domain::segment::{InitSegment, PartMeta};
 use domain::topics::Topic;
 use domain::wire::{PartStatement, SignedMedia};
@@ -429,4 +430,197 @@ async fn a_cmaf_recording_plays_as_vod_with_its_init_segment() {
     assert_eq!(body(response).await, part_bytes(1, 0));
     let response = send(&node, get(&format!("{base}/1.ts"))).await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}
+
+/// The metadata of segment `sequence` of `r` as `publish_segment` pushes it (1 s).
+fn segment_meta(r: &str, sequence: u64) -> domain::SegmentMeta {
+    let mut meta = meta(r, sequence);
+    meta.duration = Duration::from_secs(1);
+    meta
+}
+
+/// The bytes of segment `sequence`: its parts 0..3 joined.
+fn joined(sequence: u64) -> Bytes {
+    let bytes: Vec<u8> = (0..3)
+        .flat_map(|i| part_bytes(sequence, i).to_vec())
+        .collect();
+    Bytes::from(bytes)
+}
+
+/// A bodiless push of segment `sequence` of `r`: assemble it from parts 0..`parts`.
+fn assemble_request(r: &str, sequence: u64, parts: u32) -> Request<Body> {
+    let (name, value) = Assemble::new(parts).expect("in range").pair();
+    push(&segment_meta(r, sequence))
+        .header(name, value)
+        .header(header::CONTENT_LENGTH, 0)
+        .body(Body::empty())
+        .expect("request")
+}
+
+/// Pushes part `index` of segment `sequence` of `r` with `bytes`, its statement not sent.
+async fn push_part(edge: &Arc<Edge>, r: &str, sequence: u64, index: u32, bytes: Bytes) {
+    let response = call(
+        edge,
+        push_part_request(&part_meta(r, sequence, index), bytes),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+}
+
+/// Delivers the signed statement of segment `sequence` of `r` (over its genuine bytes).
+async fn segment_statement(edge: &Arc<Edge>, cluster: &Cluster, r: &str, sequence: u64) {
+    let meta = segment_meta(r, sequence);
+    let signed = cluster.sign(&meta, &joined(sequence));
+    edge.handle_message(&statement_message(&signed, &meta))
+        .await;
+}
+
+#[tokio::test]
+async fn a_bodiless_segment_push_is_made_of_the_parts_and_published_once_its_statement_verifies() {
+    let (edge, cluster) = edge().await;
+    let pushed_before = metric(&metrics(&edge).await, "sealcast_push_bytes_total");
+    // 720p: every part published (verified) first.
+    for i in 0..3 {
+        publish_part(&edge, &cluster, "720p", 1, i).await;
+    }
+    let response = call(&edge, assemble_request("720p", 1, 3)).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    // Held until the segment's own statement comes.
+    assert_eq!(
+        call(&edge, get("/live/demo/720p/1.m4s")).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    segment_statement(&edge, &cluster, "720p", 1).await;
+    let response = call(&edge, get("/live/demo/720p/1.m4s")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(body(response).await, joined(1));
+    let (_, playlist) = text(&edge, MEDIA).await;
+    assert!(playlist.contains("\n1.m4s\n"), "{playlist}");
+    // The parts are still served, the same bytes.
+    let response = call(&edge, get("/live/demo/720p/1.1.m4s")).await;
+    assert_eq!(body(response).await, part_bytes(1, 1));
+
+    // 480p: parts pushed, their statements not here yet (only pushed once each: the
+    // segment's statement is what checks the joined bytes).
+    for i in 0..3 {
+        push_part(&edge, "480p", 1, i, part_bytes(1, i)).await;
+    }
+    let response = call(&edge, assemble_request("480p", 1, 3)).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    segment_statement(&edge, &cluster, "480p", 1).await;
+    let response = call(&edge, get("/live/demo/480p/1.m4s")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(body(response).await, joined(1));
+
+    let m = metrics(&edge).await;
+    assert_eq!(
+        metric(
+            &m,
+            "sealcast_segments_assembled_total{outcome=\"assembled\"}"
+        ),
+        2.0
+    );
+    // Only the parts' bytes came over the network.
+    let parts: usize = (0..3).map(|i| part_bytes(1, i).len()).sum();
+    assert_eq!(
+        metric(&m, "sealcast_push_bytes_total") - pushed_before,
+        (2 * parts) as f64
+    );
+}
+
+#[tokio::test]
+async fn a_bodiless_push_missing_a_part_gets_409_and_nothing_until_the_whole_segment() {
+    let (edge, cluster) = edge().await;
+    publish_part(&edge, &cluster, "720p", 1, 0).await;
+    publish_part(&edge, &cluster, "720p", 1, 2).await;
+    let response = call(&edge, assemble_request("720p", 1, 3)).await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let answer = body(response).await;
+    assert!(is_parts_missing(409, &answer), "{answer:?}");
+    segment_statement(&edge, &cluster, "720p", 1).await;
+    assert_eq!(
+        call(&edge, get("/live/demo/720p/1.m4s")).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    // The ingest's answer to the 409: the whole segment.
+    let response = call(&edge, push_request(&segment_meta("720p", 1), joined(1))).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let response = call(&edge, get("/live/demo/720p/1.m4s")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(body(response).await, joined(1));
+
+    // A part with a rival (which is genuine only its statement can say) is missing too.
+    push_part(&edge, "480p", 1, 0, part_bytes(1, 0)).await;
+    push_part(&edge, "480p", 1, 0, Bytes::from_static(b"rival")).await;
+    for i in 1..3 {
+        push_part(&edge, "480p", 1, i, part_bytes(1, i)).await;
+    }
+    let response = call(&edge, assemble_request("480p", 1, 3)).await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let m = metrics(&edge).await;
+    assert_eq!(
+        metric(
+            &m,
+            "sealcast_segments_assembled_total{outcome=\"parts_missing\"}"
+        ),
+        2.0
+    );
+
+    // A bodiless push must be bodiless.
+    let (name, value) = Assemble::new(3).expect("in range").pair();
+    let request = push(&segment_meta("480p", 1))
+        .header(name, value)
+        .body(Body::from("bytes"))
+        .expect("request");
+    assert_eq!(
+        call(&edge, request).await.status(),
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    let request = push(&segment_meta("480p", 1))
+        .header(name, "0")
+        .body(Body::empty())
+        .expect("request");
+    assert_eq!(call(&edge, request).await.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_segment_assembled_from_a_tampered_part_is_never_published_and_becomes_a_gap() {
+    let (edge, cluster) = edge().await;
+    publish_part(&edge, &cluster, "720p", 1, 0).await;
+    // The right token, other bytes, and no genuine part 1 ever pushed.
+    push_part(
+        &edge,
+        "720p",
+        1,
+        1,
+        Bytes::from_static(b"moof+mdat of part 1.X"),
+    )
+    .await;
+    publish_part(&edge, &cluster, "720p", 1, 2).await;
+    let response = call(&edge, assemble_request("720p", 1, 3)).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    segment_statement(&edge, &cluster, "720p", 1).await;
+    let m = metrics(&edge).await;
+    assert_eq!(
+        metric(
+            &m,
+            "sealcast_segments_rejected_total{reason=\"digest_mismatch\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        call(&edge, get("/live/demo/720p/1.m4s")).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    edge.tick();
+    let (_, playlist) = text(&edge, MEDIA).await;
+    assert!(!playlist.contains("#EXT-X-GAP"), "not yet: {playlist}");
+    tokio::time::advance(Duration::from_secs(1)).await;
+    edge.tick();
+    let (_, playlist) = text(&edge, MEDIA).await;
+    assert!(playlist.contains("#EXT-X-GAP\n1.m4s\n"), "{playlist}");
+    assert_eq!(
+        call(&edge, get("/live/demo/720p/1.m4s")).await.status(),
+        StatusCode::NOT_FOUND
+    );
 }

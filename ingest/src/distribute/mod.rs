@@ -19,12 +19,14 @@
 //! - `membership`: sans-IO broadcast membership from presence messages.
 //! - `queue`: a node's bounded queue, overflow and resync bookkeeping.
 //! - `pusher`: a node's pusher: HTTP requests, retries, failure accounting.
+//! - `ledger`: sans-IO, which parts a node took: whether a segment may go bodiless.
 //! - `sign`: hashing and signing on a blocking thread.
 //! - `outbox`: every MQTT publish, in order, from one task.
 //!
 //! Long because it holds the distribution loop and its configuration; membership,
 //! snapshots, signing and the pushers are its submodules.
 
+mod ledger;
 mod membership;
 mod outbox;
 mod pusher;
@@ -56,6 +58,10 @@ use self::sign::SignJob;
 use self::snapshot::{PushItem, Snapshot};
 use crate::error::IngestError;
 use crate::metrics::IngestMetrics;
+
+/// The environment variable the binary reads [`DistributeConfig::whole_segments`] from
+/// (`1` turns it on).
+pub const WHOLE_SEGMENTS_VARIABLE: &str = "SEALCAST_PUSH_WHOLE_SEGMENTS";
 
 /// How long shutdown waits for the outbox to hand its last messages to the MQTT client.
 const OUTBOX_GRACE: Duration = Duration::from_secs(3);
@@ -95,6 +101,10 @@ pub struct DistributeConfig {
     /// presence, which it then signs with `signing_key` so that the load balancer believes
     /// it ([`DistributeConfig::with_whip_url`]).
     pub whip_url: Option<String>,
+    /// Push every segment with its bytes, even to a node that took all its parts (which
+    /// then assembles it from them otherwise). A diagnostic, for benchmarks that compare
+    /// both (`SEALCAST_PUSH_WHOLE_SEGMENTS=1`); off by default.
+    pub whole_segments: bool,
 }
 
 impl DistributeConfig {
@@ -127,6 +137,7 @@ impl DistributeConfig {
             push_attempts: Self::DEFAULT_PUSH_ATTEMPTS,
             node_queue: Self::DEFAULT_NODE_QUEUE,
             whip_url: None,
+            whole_segments: false,
         }
     }
 
@@ -210,6 +221,7 @@ impl fmt::Debug for DistributeConfig {
             .field("push_attempts", &self.push_attempts)
             .field("node_queue", &self.node_queue)
             .field("whip_url", &self.whip_url)
+            .field("whole_segments", &self.whole_segments)
             .finish()
     }
 }
@@ -290,6 +302,7 @@ pub async fn distribute(
             metrics: metrics.clone(),
             sync_requests: sync_tx,
             key: Arc::clone(&config.signing_key),
+            whole_segments: config.whole_segments,
         },
         pushers: TaskTracker::new(),
         pushers_shutdown: shutdown.child_token(),
@@ -516,6 +529,7 @@ impl Distributor {
             generation: self.generation,
             queue: Arc::clone(&queue),
             settings: self.settings.clone(),
+            ledger: ledger::PartLedger::default(),
         };
         self.pushers.spawn(pusher.run(cancel.clone()));
         self.members.insert(

@@ -12,6 +12,13 @@
 //! An LL-HLS part is worth little once stale, and the queue is served in order: it gets at
 //! most [`PART_ATTEMPTS`] attempts, and its failures are counted apart from segments'.
 //!
+//! A CMAF segment whose every part this node took ([`PartLedger`]) is pushed without its
+//! bytes ([`Assemble`]: the node joins the parts it holds, and the segment's statement
+//! over MQTT still gates it); if the node answers that it misses a part
+//! ([`is_parts_missing`]), the segment is pushed whole at once, in the same attempt.
+//! Catch-up pushes, segments without parts, and every segment under
+//! [`PushSettings::whole_segments`] go whole.
+//!
 //! A control event is signed once per node, just before its first attempt (on the blocking
 //! pool: ML-DSA-65 signing is CPU work), with the time of signing in the statement, so an
 //! edge can tell a fresh statement from an old one replayed.
@@ -22,13 +29,15 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use certs::signing::SigningKey;
 use domain::push_protocol::{
-    ControlEvent, InternalPath, PartHeaders, PushToken, SegmentHeaders, STATEMENT_HEADER,
+    is_parts_missing, Assemble, ControlEvent, InternalPath, PartHeaders, PushToken, SegmentHeaders,
+    STATEMENT_HEADER,
 };
 use domain::NodeId;
 use reqwest::StatusCode;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::ledger::PartLedger;
 use super::queue::{NodeQueue, Take};
 use super::snapshot::PushItem;
 use crate::metrics::IngestMetrics;
@@ -63,6 +72,9 @@ pub(crate) struct PushSettings {
     pub(crate) sync_requests: mpsc::UnboundedSender<SyncRequest>,
     /// Signs control events.
     pub(crate) key: Arc<SigningKey>,
+    /// Push every segment whole, never bodiless (`SEALCAST_PUSH_WHOLE_SEGMENTS`, a
+    /// diagnostic: the benchmark compares both forms in one run).
+    pub(crate) whole_segments: bool,
 }
 
 /// One member's pusher.
@@ -74,11 +86,15 @@ pub(crate) struct Pusher {
     pub(crate) generation: u64,
     pub(crate) queue: Arc<NodeQueue>,
     pub(crate) settings: PushSettings,
+    /// The parts this node took, for the form of the segments that follow them.
+    pub(crate) ledger: PartLedger,
 }
 
 /// How one request ended.
 enum Outcome {
     Acknowledged,
+    /// A bodiless segment push the node could not assemble: push the bytes.
+    PartsMissing,
     /// Worth another attempt; the reason, for the log.
     Retry(String),
     /// Not worth another attempt.
@@ -88,7 +104,7 @@ enum Outcome {
 impl Pusher {
     /// Sends the queue until it is closed and drained, or `cancel` (the member left, or
     /// shutdown).
-    pub(crate) async fn run(self, cancel: CancellationToken) {
+    pub(crate) async fn run(mut self, cancel: CancellationToken) {
         let mut failing = false;
         loop {
             let take = tokio::select! {
@@ -118,7 +134,7 @@ impl Pusher {
     }
 
     /// Sends one item with retries; never fails (a failure is logged and counted).
-    async fn send(&self, item: &PushItem, failing: &mut bool) {
+    async fn send(&mut self, item: &PushItem, failing: &mut bool) {
         let started = Instant::now();
         let signed = match item {
             PushItem::Control(event) => match self.sign(event).await {
@@ -127,22 +143,38 @@ impl Pusher {
             },
             PushItem::Segment { .. } | PushItem::Part(_) => None,
         };
+        let mut form = match item {
+            PushItem::Segment { held, catch_up } => {
+                let s = &held.segment;
+                let form = self.ledger.segment(&s.meta, s.bytes.len());
+                form.filter(|_| !catch_up && !self.settings.whole_segments)
+            }
+            _ => None,
+        };
         let attempts = match item {
             PushItem::Part(_) => self.settings.attempts.clamp(1, PART_ATTEMPTS),
             _ => self.settings.attempts.max(1),
         };
+        let mut fell_back = false;
         let mut backoff = FIRST_BACKOFF;
         for attempt in 1..=attempts {
-            let reason = match self.attempt(item, signed.as_ref()).await {
+            let mut outcome = self.attempt(item, signed.as_ref(), form).await;
+            if let (Outcome::PartsMissing, Some(_)) = (&outcome, form) {
+                // The node misses a part: the bytes, at once.
+                (form, fell_back) = (None, true);
+                outcome = self.attempt(item, signed.as_ref(), None).await;
+            }
+            let reason = match outcome {
                 Outcome::Acknowledged => {
-                    if let PushItem::Segment { .. } = item {
-                        self.settings
-                            .metrics
-                            .push_acknowledged(&self.node, started.elapsed());
-                    }
+                    self.acknowledged(item, form, fell_back, started);
                     if std::mem::take(failing) {
                         tracing::info!(node = %self.node, "pushes to the node succeed again");
                     }
+                    return;
+                }
+                Outcome::PartsMissing => {
+                    let reason = "answered parts_missing to a push with a body";
+                    self.failed(item, reason, attempt, failing);
                     return;
                 }
                 Outcome::Refused(reason) => {
@@ -161,8 +193,33 @@ impl Pusher {
         }
     }
 
-    fn failed(&self, item: &PushItem, reason: &str, attempts: u32, failing: &mut bool) {
-        if let PushItem::Part(_) = item {
+    /// `item` was acknowledged (a segment in `form`, after a fallback or not).
+    fn acknowledged(
+        &mut self,
+        item: &PushItem,
+        form: Option<Assemble>,
+        fell_back: bool,
+        started: Instant,
+    ) {
+        let metrics = &self.settings.metrics;
+        match item {
+            PushItem::Segment { .. } => {
+                metrics.push_acknowledged(&self.node, started.elapsed());
+                let form = match (form, fell_back) {
+                    (Some(_), _) => "assembled",
+                    (None, true) => "fallback",
+                    (None, false) => "whole",
+                };
+                metrics.segment_pushed(&self.node, form);
+            }
+            PushItem::Part(part) => self.ledger.part(&part.meta, part.bytes.len(), true),
+            PushItem::Control(_) => {}
+        }
+    }
+
+    fn failed(&mut self, item: &PushItem, reason: &str, attempts: u32, failing: &mut bool) {
+        if let PushItem::Part(part) = item {
+            self.ledger.part(&part.meta, part.bytes.len(), false);
             self.settings.metrics.part_push_failed(&self.node);
         } else {
             self.settings.metrics.push_failed(&self.node);
@@ -194,15 +251,28 @@ impl Pusher {
         .map_err(|e| format!("signing task failed: {e}"))
     }
 
-    /// One request; `signed` is the signed body of a control event.
-    async fn attempt(&self, item: &PushItem, signed: Option<&Bytes>) -> Outcome {
+    /// One request; `signed` is the signed body of a control event, `form` the bodiless
+    /// form of a segment push.
+    async fn attempt(
+        &self,
+        item: &PushItem,
+        signed: Option<&Bytes>,
+        form: Option<Assemble>,
+    ) -> Outcome {
         let s = &self.settings;
+        let (kind, body) = match (item, form) {
+            (PushItem::Control(_), _) => ("event", signed.cloned().unwrap_or_default()),
+            (PushItem::Segment { .. }, Some(_)) => ("segment", Bytes::new()),
+            (PushItem::Segment { held, .. }, None) => ("segment", held.segment.bytes.clone()),
+            (PushItem::Part(part), _) => ("part", part.bytes.clone()),
+        };
+        s.metrics.pushed(&self.node, kind, body.len());
         let request = match item {
             PushItem::Control(_) => s
                 .client
                 .post(format!("{}{}", self.url, InternalPath::Events))
                 .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-                .body(signed.cloned().unwrap_or_default()),
+                .body(body),
             PushItem::Segment { held, catch_up } => {
                 let meta = &held.segment.meta;
                 let path = InternalPath::Segment(
@@ -217,8 +287,12 @@ impl Pusher {
                         reqwest::header::CONTENT_TYPE,
                         content_type(&held.segment.bytes),
                     )
-                    .body(held.segment.bytes.clone());
+                    .body(body);
                 for (name, value) in SegmentHeaders::of(meta).pairs() {
+                    request = request.header(name, value);
+                }
+                if let Some(form) = form {
+                    let (name, value) = form.pair();
                     request = request.header(name, value);
                 }
                 if *catch_up {
@@ -240,7 +314,7 @@ impl Pusher {
                     .client
                     .put(format!("{}{path}", self.url))
                     .header(reqwest::header::CONTENT_TYPE, "video/mp4")
-                    .body(part.bytes.clone());
+                    .body(body);
                 for (name, value) in PartHeaders::of(meta).pairs() {
                     request = request.header(name, value);
                 }
@@ -262,6 +336,9 @@ impl Pusher {
         let body = response.bytes().await.unwrap_or_default();
         if status.is_success() {
             return Outcome::Acknowledged;
+        }
+        if is_parts_missing(status.as_u16(), &body) {
+            return Outcome::PartsMissing;
         }
         let quoted = String::from_utf8_lossy(&body[..body.len().min(MAX_QUOTED)]).into_owned();
         let reason = format!("HTTP {status}: {quoted}");

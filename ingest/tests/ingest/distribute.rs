@@ -18,7 +18,8 @@ use control::{Bus, BusEvent, BusOptions, EmbeddedBroker, Message, Qos};
 use domain::broker::BrokerAddress;
 use domain::presence::{Presence, PresenceState, Role};
 use domain::push_protocol::{
-    ControlEvent, InternalPath, PartHeaders, PushToken, SegmentHeaders, STATEMENT_HEADER,
+    ControlEvent, InternalPath, PartHeaders, PushToken, SegmentHeaders, ASSEMBLE_HEADER,
+    PARTS_MISSING_BODY, STATEMENT_HEADER,
 };
 use domain::topics::Topic;
 use domain::wire::{MediaStatement, SignatureAlgorithm, SignedMedia, PART_KEY_TAG};
@@ -131,9 +132,15 @@ impl Received {
                     format!("part as an event {}", p.meta.sequence)
                 }
             },
-            Received::Segment { meta, .. } => {
-                format!("segment {} {}", meta.rendition, meta.sequence)
-            }
+            Received::Segment { meta, headers, .. } => match headers.get(ASSEMBLE_HEADER) {
+                Some(parts) => format!(
+                    "segment {} {} of {} parts",
+                    meta.rendition,
+                    meta.sequence,
+                    parts.to_str().unwrap_or("?")
+                ),
+                None => format!("segment {} {}", meta.rendition, meta.sequence),
+            },
             Received::Part { meta, .. } => {
                 format!("part {} {}.{}", meta.rendition, meta.sequence, meta.index)
             }
@@ -145,6 +152,11 @@ impl Received {
 enum Behaviour {
     Acknowledge,
     Fail500,
+    /// Acknowledges everything but a bodiless segment push, which it answers `409
+    /// parts_missing` (a node that lost a part).
+    MissParts,
+    /// Acknowledges everything but parts, which fail with 500.
+    FailParts,
 }
 
 #[derive(Clone)]
@@ -216,12 +228,18 @@ async fn handle(
             permit.forget();
         }
     }
-    match state.behaviour {
-        Behaviour::Acknowledge => {
+    let bodiless = headers.contains_key(ASSEMBLE_HEADER);
+    match (state.behaviour, &received) {
+        (Behaviour::Fail500, _) | (Behaviour::FailParts, Received::Part { .. }) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, "broken")
+        }
+        (Behaviour::MissParts, Received::Segment { .. }) if bodiless => {
+            (StatusCode::CONFLICT, PARTS_MISSING_BODY)
+        }
+        _ => {
             let _ = state.received.send(received);
             (StatusCode::OK, "")
         }
-        Behaviour::Fail500 => (StatusCode::INTERNAL_SERVER_ERROR, "broken"),
     }
 }
 
@@ -1181,6 +1199,201 @@ async fn parts_are_pushed_with_their_headers_and_signed_but_not_kept() {
     metric_reaches(&run.metrics, "sealcast_ingest_parts_signed_total", 3.0).await;
     assert!(metrics_text(&run.metrics).contains("sealcast_ingest_part_sign_seconds_count 3"));
 
+    let Running { events, task, .. } = run;
+    drop(events);
+    tokio::time::timeout(DEADLINE, task)
+        .await
+        .expect("returns")
+        .expect("no panic")
+        .expect("clean");
+    shutdown.cancel();
+}
+
+/// Segment `sequence` of `rendition` whose bytes are its `parts` parts (`part`) joined,
+/// as the ingest's CMAF segmenter makes it.
+fn joined_segment(rendition: &str, sequence: u64, parts: u32) -> LiveEvent {
+    let LiveEvent::Segment(mut s) = segment(rendition, 7, sequence) else {
+        unreachable!()
+    };
+    let mut bytes = Vec::new();
+    for i in 0..parts {
+        let LiveEvent::Part(p) = part(rendition, sequence, i) else {
+            unreachable!()
+        };
+        bytes.extend_from_slice(&p.bytes);
+    }
+    s.bytes = Bytes::from(bytes);
+    LiveEvent::Segment(s)
+}
+
+/// The events of one stream with parts: segment 0 is its two parts joined, segment 1
+/// carries a byte its parts do not.
+fn ll_events() -> Vec<LiveEvent> {
+    let LiveEvent::Segment(mut one) = joined_segment("src", 1, 2) else {
+        unreachable!()
+    };
+    one.bytes = Bytes::from([&one.bytes[..], b"+"].concat());
+    vec![
+        LiveEvent::SessionStarted {
+            stream: stream(),
+            session: SessionId(7),
+            private: false,
+        },
+        LiveEvent::Rendition {
+            stream: stream(),
+            info: info("src"),
+        },
+        part("src", 0, 0),
+        part("src", 0, 1),
+        joined_segment("src", 0, 2),
+        part("src", 1, 0),
+        part("src", 1, 1),
+        LiveEvent::Segment(one),
+    ]
+}
+
+/// A segment goes without its bytes to a node that took every one of its parts (and whole
+/// where its parts do not add up to it); a node that answers `parts_missing` gets the whole
+/// segment at once; a node that failed a part gets it whole. Bytes pushed are counted per
+/// node and kind, segments per form.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segments_go_bodiless_only_where_every_part_was_taken_and_whole_on_parts_missing() {
+    let broker = broker().await;
+    let address = broker.address();
+    let shutdown = CancellationToken::new();
+    let ingest = node_id("ingest1");
+    let keys = keys(&ingest);
+    let mut a = FakeNode::start(&address, "a", Behaviour::Acknowledge, &shutdown).await;
+    let mut b = FakeNode::start(&address, "b", Behaviour::MissParts, &shutdown).await;
+    let mut c = FakeNode::start(&address, "c", Behaviour::FailParts, &shutdown).await;
+    let run = start(config(&ingest, &keys, &address, 3));
+    for node in [&mut a, &mut b, &mut c] {
+        assert_eq!(node.next().await.describe(), "synced ingest1");
+    }
+    let sent = ll_events();
+    // Segment 1 queued would take out the parts of segment 0 still waiting (stale by
+    // then): segment 0 is taken everywhere first, as 2 s of media take in a real stream.
+    run.send(sent[..5].to_vec()).await;
+    let mut got = a.next_n(5).await;
+    let mut got_b = b.next_n(5).await;
+    let mut got_c = c.next_n(3).await;
+    run.send(sent[5..].to_vec()).await;
+    got.extend(a.next_n(3).await);
+    got_b.extend(b.next_n(3).await);
+    got_c.extend(c.next_n(1).await);
+    let described: Vec<String> = got.iter().map(Received::describe).collect();
+    assert_eq!(
+        described,
+        [
+            "start 7",
+            "rendition src",
+            "part src 0.0",
+            "part src 0.1",
+            "segment src 0 of 2 parts",
+            "part src 1.0",
+            "part src 1.1",
+            "segment src 1",
+        ]
+    );
+    let Received::Segment { body, meta, .. } = &got[4] else {
+        unreachable!()
+    };
+    assert!(body.is_empty(), "no bytes for a segment made of its parts");
+    let LiveEvent::Segment(zero) = &sent[4] else {
+        unreachable!()
+    };
+    assert_eq!(
+        meta, &zero.meta,
+        "the headers carry the metadata all the same"
+    );
+    check_live_segment(&got[7], &sent[7]);
+
+    // b answered the bodiless push with parts_missing: the bytes came at once.
+    check_live_segment(&got_b[4], &sent[4]);
+    let mut tried = Vec::new();
+    while tried.len() < 9 {
+        tried.push(
+            tokio::time::timeout(DEADLINE, b.attempts.recv())
+                .await
+                .expect("in time")
+                .expect("open"),
+        );
+    }
+    assert_eq!(
+        tried[5..7],
+        ["PUT segment src 0 of 2 parts", "PUT segment src 0"]
+    );
+
+    // c failed the parts: whole segments only.
+    let got: Vec<String> = got_c.iter().map(Received::describe).collect();
+    assert_eq!(
+        got,
+        ["start 7", "rendition src", "segment src 0", "segment src 1"]
+    );
+
+    let series = |node: &str, label: &str| {
+        metric(
+            &run.metrics,
+            &format!("sealcast_ingest_segment_pushes_total{{node=\"{node}\",form=\"{label}\"}}"),
+        )
+    };
+    metric_reaches(
+        &run.metrics,
+        "sealcast_ingest_segment_pushes_total{node=\"c\",form=\"whole\"}",
+        2.0,
+    )
+    .await;
+    assert_eq!(series("a", "assembled"), Some(1.0));
+    assert_eq!(series("a", "whole"), Some(1.0));
+    assert_eq!(series("b", "fallback"), Some(1.0));
+    assert_eq!(series("b", "whole"), Some(1.0));
+    let LiveEvent::Segment(one) = &sent[7] else {
+        unreachable!()
+    };
+    let bytes = |node: &str| {
+        metric(
+            &run.metrics,
+            &format!("sealcast_ingest_push_bytes_total{{node=\"{node}\",kind=\"segment\"}}"),
+        )
+    };
+    assert_eq!(bytes("a"), Some(one.bytes.len() as f64));
+    assert_eq!(
+        bytes("b"),
+        Some((zero.bytes.len() + one.bytes.len()) as f64)
+    );
+
+    let Running { events, task, .. } = run;
+    drop(events);
+    tokio::time::timeout(DEADLINE, task)
+        .await
+        .expect("returns")
+        .expect("no panic")
+        .expect("clean");
+    shutdown.cancel();
+}
+
+/// With `whole_segments` (`SEALCAST_PUSH_WHOLE_SEGMENTS=1`), every segment goes whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_diagnostic_switch_pushes_every_segment_whole() {
+    let broker = broker().await;
+    let address = broker.address();
+    let shutdown = CancellationToken::new();
+    let ingest = node_id("ingest1");
+    let keys = keys(&ingest);
+    let mut a = FakeNode::start(&address, "a", Behaviour::Acknowledge, &shutdown).await;
+    let mut config = config(&ingest, &keys, &address, 3);
+    config.whole_segments = true;
+    let run = start(config);
+    assert_eq!(a.next().await.describe(), "synced ingest1");
+    let sent = ll_events();
+    // Segment 1 queued would take out the parts of segment 0 still waiting (stale by
+    // then): segment 0 is taken first, as 2 s of media take in a real stream.
+    run.send(sent[..5].to_vec()).await;
+    let mut got = a.next_n(5).await;
+    run.send(sent[5..].to_vec()).await;
+    got.extend(a.next_n(3).await);
+    check_live_segment(&got[4], &sent[4]);
+    check_live_segment(&got[7], &sent[7]);
     let Running { events, task, .. } = run;
     drop(events);
     tokio::time::timeout(DEADLINE, task)

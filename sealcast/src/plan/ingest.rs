@@ -173,7 +173,7 @@ pub(crate) fn distribution(
     token: PushToken,
     presences: PresenceVerifier,
 ) -> DistributeConfig {
-    DistributeConfig::new(
+    let mut distribution = DistributeConfig::new(
         node_id,
         Arc::new(key),
         certificate,
@@ -181,5 +181,14 @@ pub(crate) fn distribution(
         token,
         presences,
         config.ladder.window + LATE_JOINER_SEGMENTS,
-    )
+    );
+    distribution.whole_segments = whole_segments();
+    distribution
+}
+
+/// `SEALCAST_PUSH_WHOLE_SEGMENTS=1`: push every segment with its bytes, never assembled
+/// from the parts a node took. A diagnostic for benchmarks (docs/deployment.md), read
+/// once when the role starts, outside the command line on purpose: no operator needs it.
+fn whole_segments() -> bool {
+    std::env::var_os(ingest::distribute::WHOLE_SEGMENTS_VARIABLE).is_some_and(|v| v == "1")
 }

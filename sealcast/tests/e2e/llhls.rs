@@ -1,7 +1,9 @@
 //! Low-latency HLS through the load balancer, as a player meets it over HTTPS and HTTP/2:
 //! the LL tags of RFC 8216bis in the media playlist, a blocking reload answered when the
 //! part it asks for is published, a preload-hinted part held until it exists, delta
-//! updates that skip what they say, and parts identical on every node.
+//! updates that skip what they say, parts identical on every node, and segments that the
+//! nodes made of the parts they hold (issue 46: the ingest pushes no segment bytes to a
+//! node that took every part).
 
 use std::time::{Duration, Instant};
 
@@ -255,7 +257,76 @@ pub(crate) async fn check_llhls(cluster: &Cluster, stream: &str) -> anyhow::Resu
     }
 
     // The same part bytes on every node.
-    check_parts_identical(cluster, stream).await
+    check_parts_identical(cluster, stream).await?;
+    check_segments_assembled(cluster, stream).await
+}
+
+/// Every node made segments of the parts it held (the ingest pushed them without their
+/// bytes), and a segment it serves is its listed parts joined, byte for byte.
+async fn check_segments_assembled(cluster: &Cluster, stream: &str) -> anyhow::Result<()> {
+    let client = cluster.client();
+    for node in &cluster.nodes {
+        let metrics = get_opt(client, node, "/metrics")
+            .await?
+            .context("no /metrics")?;
+        let metrics = String::from_utf8(metrics.to_vec())?;
+        let assembled: f64 = metrics
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("sealcast_segments_assembled_total{outcome=\"assembled\"} ")
+            })
+            .context("no sealcast_segments_assembled_total")?
+            .parse()?;
+        anyhow::ensure!(assembled > 0.0, "{node} assembled no segment of its parts");
+        let body = get_opt(client, node, &format!("/live/{stream}/src/index.m3u8"))
+            .await?
+            .context("no media playlist")?;
+        let text = String::from_utf8(body.to_vec())?;
+        let listed = parts(&text);
+        let segments: Vec<u64> = text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.strip_suffix(".m4s")?.parse().ok())
+            .collect();
+        let mut compared = 0;
+        for seq in segments {
+            let uris: Vec<&str> = listed
+                .iter()
+                .filter(|p| part_numbers(&p.uri).is_some_and(|(s, _)| s == seq))
+                .map(|p| p.uri.as_str())
+                .collect();
+            if uris.first().and_then(|u| part_numbers(u)) != Some((seq, 0)) {
+                continue;
+            }
+            let path = format!("/live/{stream}/src/{seq}.m4s");
+            let Some(segment) = get_opt(client, node, &path).await? else {
+                continue;
+            };
+            let mut joined = Vec::new();
+            for uri in uris {
+                let path = format!("/live/{stream}/src/{uri}");
+                if let Some(part) = get_opt(client, node, &path).await? {
+                    joined.extend_from_slice(&part);
+                }
+            }
+            // A part lost on the way is simply not listed: compare whole runs only.
+            if joined.len() == segment.len() {
+                anyhow::ensure!(
+                    joined == segment[..],
+                    "{node}{path} is not its parts joined"
+                );
+                compared += 1;
+            }
+        }
+        anyhow::ensure!(
+            compared > 0,
+            "{node}: no segment was compared with its parts"
+        );
+        tracing_line(&format!(
+            "{node}: {assembled} segments assembled of their parts, {compared} compared"
+        ));
+    }
+    Ok(())
 }
 
 /// Every node serves byte-identical parts for the parts they all list.

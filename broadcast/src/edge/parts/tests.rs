@@ -1,6 +1,7 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::edge::candidates::MAX_CANDIDATES;
 use crate::edge::fixtures::{part_bytes, part_claim, sha256, signed_part};
 
 fn published(out: &[PartOutput]) -> Vec<(u64, u32)> {
@@ -156,5 +157,128 @@ proptest! {
             prop_assert_eq!(g.candidates.counted_bytes(), g.held_bytes());
             prop_assert!(g.held_bytes() <= cap);
         }
+    }
+}
+
+fn lane0() -> LaneId {
+    part_claim(0, 0, 0).lane()
+}
+
+#[test]
+fn a_segment_is_assembled_from_published_parts_and_sole_candidates() {
+    let mut g = PartGate::new(1000, 1 << 20);
+    // Part 0 published, part 1 pushed and its statement not here yet, part 2 missing.
+    push(&mut g, 0, 5, 0, part_bytes(0, 5, 0));
+    g.statement(1, signed_part(0, 5, 0));
+    push(&mut g, 2, 5, 1, part_bytes(0, 5, 1));
+    assert_eq!(g.assemble(&lane0(), 5, 3), Err(2));
+    assert_eq!(
+        g.assemble(&lane0(), 5, 2),
+        Ok(vec![part_bytes(0, 5, 0), part_bytes(0, 5, 1)])
+    );
+    // A rival for part 1: which is genuine only its statement can say.
+    push(&mut g, 3, 5, 1, Bytes::from_static(b"forged"));
+    assert_eq!(g.assemble(&lane0(), 5, 2), Err(1));
+    // It said: the genuine one is published, the rival gone.
+    g.statement(4, signed_part(0, 5, 1));
+    assert_eq!(
+        g.assemble(&lane0(), 5, 2),
+        Ok(vec![part_bytes(0, 5, 0), part_bytes(0, 5, 1)])
+    );
+    assert_eq!(g.assemble(&lane0(), 6, 1), Err(0));
+}
+
+#[test]
+fn kept_parts_go_with_their_segment_and_are_bounded() {
+    let mut g = PartGate::new(1000, 1 << 20);
+    for seq in 1..=4 {
+        for i in 0..3 {
+            push(&mut g, seq, seq, i, part_bytes(0, seq, i));
+            g.statement(seq, signed_part(0, seq, i));
+        }
+    }
+    // The newest two segments' parts are kept, no more.
+    assert_eq!(g.assemble(&lane0(), 2, 3), Err(0));
+    assert!(g.assemble(&lane0(), 3, 3).is_ok());
+    assert!(g.assemble(&lane0(), 4, 3).is_ok());
+    let kept: usize = (3..=4)
+        .flat_map(|s| (0..3).map(move |i| part_bytes(0, s, i).len()))
+        .sum();
+    assert_eq!(g.kept_bytes(), kept);
+    // Segment 3 published: its parts are the segment's now.
+    g.segment_done(&lane0(), 3);
+    assert_eq!(g.assemble(&lane0(), 3, 3), Err(0));
+    assert!(g.assemble(&lane0(), 4, 3).is_ok());
+    g.segment_done(&lane0(), 4);
+    assert_eq!(g.kept_bytes(), 0);
+}
+
+/// What the model knows of one part of segment 5: published, a verified statement
+/// waiting, the distinct pushes held.
+#[derive(Debug, Default, Clone)]
+struct Model {
+    published: bool,
+    statement: bool,
+    held: Vec<Bytes>,
+}
+
+proptest! {
+    /// Whatever is pushed and verified, in whatever order: a segment is assembled only
+    /// when each of its parts is published (then from the genuine bytes) or has exactly
+    /// one push held (then from it), and refused at the first part that has neither.
+    #[test]
+    fn assembly_takes_published_parts_or_unambiguous_pushes(
+        ops in prop::collection::vec((0u32..4, 0u8..4), 1..40),
+    ) {
+        let mut g = PartGate::new(1_000_000, 1 << 20);
+        let mut model = vec![Model::default(); 4];
+        for (now, (index, what)) in (0u64..).zip(ops) {
+            let genuine = part_bytes(0, 5, index);
+            let m = &mut model[index as usize];
+            match what {
+                0 => {
+                    g.statement(now, signed_part(0, 5, index));
+                    if !m.published && !m.statement {
+                        if m.held.contains(&genuine) {
+                            m.published = true;
+                        } else {
+                            m.statement = true;
+                        }
+                        m.held.clear();
+                    }
+                }
+                n => {
+                    let bytes = if n == 1 {
+                        genuine.clone()
+                    } else {
+                        Bytes::from(vec![n; 8])
+                    };
+                    push(&mut g, now, 5, index, bytes.clone());
+                    if m.published {
+                    } else if m.statement {
+                        // Met at once: published if genuine, else refused.
+                        if bytes == genuine {
+                            m.published = true;
+                            m.statement = false;
+                        }
+                    } else if !m.held.contains(&bytes) && m.held.len() < MAX_CANDIDATES {
+                        m.held.push(bytes);
+                    }
+                }
+            }
+        }
+        let expected: Result<Vec<Bytes>, u32> = (0u32..4)
+            .map(|i| {
+                let m = &model[i as usize];
+                if m.published {
+                    Ok(part_bytes(0, 5, i))
+                } else if let [only] = m.held.as_slice() {
+                    Ok(only.clone())
+                } else {
+                    Err(i)
+                }
+            })
+            .collect();
+        prop_assert_eq!(g.assemble(&lane0(), 5, 4), expected);
     }
 }

@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# Issue 46 item 2: each fragment crosses from ingest to edge once. With LL-HLS parts, the
+# ingest pushes a segment to a node that took all its parts without its bytes (the node
+# joins the parts); `SEALCAST_PUSH_WHOLE_SEGMENTS=1` makes it push every segment whole, as
+# before. This runs both in one run, ROUNDS times interleaved (assembled, whole, ...): each
+# time a fresh `sealcast up` (one ingest, two broadcast nodes, the source rung only, CMAF,
+# 2 s segments, 0.333 s parts) with `sealcast source` publishing 720p30 at 3000 kb/s over
+# RTMP, a 10 s settle, then SECONDS measured:
+#   - ingest→edge bytes: the ingest's `sealcast_ingest_push_bytes_total` (body bytes sent,
+#     retries included, per node and kind), per second of media and per node;
+#   - the segments' publication latency on node 1: a client follows the media playlist with
+#     blocking reloads (`_HLS_msn`) and takes, for every segment as it is listed, the time
+#     since its end (its EXT-X-PROGRAM-DATE-TIME, the ingest's capture clock, plus EXTINF);
+#     the parts' path is the same in both modes;
+#   - gaps: `#EXT-X-GAP` listed and `sealcast_segment_gaps_total` on both nodes; how the
+#     segments went (`sealcast_ingest_segment_pushes_total` by form).
+# Writes bench/results/push-bytes.json and a section in docs/benchmarks.md
+# (PUSH_BYTES_DOCS= skips it). SEALCAST_BIN picks the binary (else the release build).
+#
+# Usage: bench/push-bytes.sh [SECONDS] [ROUNDS]   (defaults 60 and 2)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS="${1:-60}"
+ROUNDS="${2:-2}"
+[ -n "${SEALCAST_BIN:-}" ] && SEALCAST_BIN="$(realpath "$SEALCAST_BIN")"
+source bench/lib.sh
+bench_clear_env
+bench_install push-bytes curl python3
+bench_binary
+bench_workdir
+
+# run MODE ROUND: one cluster in MODE (assembled or whole), measured; appends a JSON line
+# to $WORK/results.jsonl.
+run() {
+  local mode="$1" round="$2" dir="$WORK/$1-$2" node1 node2 rtmp key
+  mkdir -p "$dir"
+  bench_latency_config 0.333 src > "$dir/sealcast.toml"
+  local whole=()
+  [ "$mode" = whole ] && whole=(env SEALCAST_PUSH_WHOLE_SEGMENTS=1)
+  "${whole[@]}" "$BIN" up --config "$dir/sealcast.toml" --data-dir "$dir/data" --certs-dir "$dir/certs" \
+    --broadcast 2 --rtmp-listen 127.0.0.1:0 --broadcast-listen 127.0.0.1:0 \
+    --mqtt-listen 127.0.0.1:0 --https-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 \
+    --srt-listen 127.0.0.1:0 --webrtc-listen 127.0.0.1:0 \
+    > "$dir/up.out" 2> "$dir/up.err" &
+  local up=$!
+  PIDS+=("$up")
+  bench_wait_for 60 grep -q '^broadcast2 ' "$dir/up.out" || bench_fail push-bytes "sealcast up did not start"
+  node1="$(awk '$1 == "broadcast1" {print $2}' "$dir/up.out")"; node1="${node1%/}"
+  node2="$(awk '$1 == "broadcast2" {print $2}' "$dir/up.out")"; node2="${node2%/}"
+  rtmp="$(awk '$1 == "obs-server" {print $2}' "$dir/up.out")"
+  key="$("$BIN" streams add bytes --data-dir "$dir/data" 2>/dev/null | tail -1)"
+  SEALCAST_SOURCE_URL="$rtmp/$key" "$BIN" source --size 1280x720 --fps 30 --bitrate 3000 --gop 2 \
+    > "$dir/source.out" 2> "$dir/source.err" &
+  local source=$!
+  PIDS+=("$source")
+  bench_wait_for 30 curl -sf "$node1/live/bytes/src/index.m3u8" || bench_fail push-bytes "no playlist in 30 s"
+  sleep 10
+  curl -sf "$node1/metrics" > "$dir/before-1.txt"
+  curl -sf "$node2/metrics" > "$dir/before-2.txt"
+  python3 - "$node1/live/bytes/src/index.m3u8" "$SECS" > "$dir/latency.json" <<'PY'
+import json, re, sys, time, urllib.request
+url, secs = sys.argv[1], float(sys.argv[2])
+seen, latencies, gaps = set(), [], set()
+end = time.time() + secs
+msn = None
+while time.time() < end:
+    target = url if msn is None else f"{url}?_HLS_msn={msn}"
+    try:
+        text = urllib.request.urlopen(target, timeout=10).read().decode()
+    except Exception:
+        time.sleep(0.1)
+        continue
+    now = time.time()
+    start, duration, gap, last = None, None, False, None
+    for line in text.splitlines():
+        if line.startswith("#EXT-X-PROGRAM-DATE-TIME:"):
+            stamp = line.split(":", 1)[1].replace("Z", "+00:00")
+            from datetime import datetime
+            start = datetime.fromisoformat(stamp).timestamp()
+        elif line.startswith("#EXTINF:"):
+            duration = float(line[8:].split(",")[0])
+        elif line == "#EXT-X-GAP":
+            gap = True
+        elif line and not line.startswith("#"):
+            m = re.match(r"(\d+)\.m4s$", line)
+            if m and duration is not None:
+                seq = int(m.group(1))
+                last = seq
+                if seq not in seen and msn is not None:
+                    if gap:
+                        gaps.add(seq)
+                    elif start is not None:
+                        latencies.append(now - (start + duration))
+                seen.add(seq)
+                if start is not None:
+                    start += duration
+            duration, gap = None, False
+    if last is not None:
+        msn = last + 1
+latencies.sort()
+q = lambda p: round(latencies[min(len(latencies) - 1, int(p * len(latencies)))], 3) if latencies else None
+print(json.dumps({"segments": len(latencies), "p50_s": q(0.5), "p90_s": q(0.9),
+                  "max_s": round(latencies[-1], 3) if latencies else None, "gaps_listed": len(gaps)}))
+PY
+  curl -sf "$node1/metrics" > "$dir/after-1.txt"
+  curl -sf "$node2/metrics" > "$dir/after-2.txt"
+  kill "$source" "$up" 2>/dev/null || true
+  wait "$source" "$up" 2>/dev/null || true
+  python3 - "$dir" "$mode" "$round" "$SECS" >> "$WORK/results.jsonl" <<'PY'
+import json, re, sys
+d, mode, rnd, secs = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+def series(path):
+    out = {}
+    for line in open(path):
+        m = re.match(r"^([a-z_]+)(\{[^}]*\})? ([0-9.e+-]+)$", line.strip())
+        if m:
+            out[m.group(1) + (m.group(2) or "")] = float(m.group(3))
+    return out
+def delta(i, name):
+    a, b = series(f"{d}/before-{i}.txt"), series(f"{d}/after-{i}.txt")
+    return sum(v - a.get(k, 0) for k, v in b.items() if k.startswith(name))
+kinds = {k: delta(1, f'sealcast_ingest_push_bytes_total{{node="broadcast1",kind="{k}"}}') +
+            delta(1, f'sealcast_ingest_push_bytes_total{{node="broadcast2",kind="{k}"}}')
+         for k in ("segment", "part", "event")}
+forms = {f: delta(1, f'sealcast_ingest_segment_pushes_total{{node="broadcast1",form="{f}"}}') +
+            delta(1, f'sealcast_ingest_segment_pushes_total{{node="broadcast2",form="{f}"}}')
+         for f in ("whole", "assembled", "fallback")}
+received = delta(1, "sealcast_push_bytes_total") + delta(2, "sealcast_push_bytes_total")
+gaps = delta(1, "sealcast_segment_gaps_total") + delta(2, "sealcast_segment_gaps_total")
+latency = json.load(open(f"{d}/latency.json"))
+print(json.dumps({"mode": mode, "round": rnd, "seconds": secs,
+    "ingest_to_edge_kbps_per_node": round(sum(kinds.values()) * 8 / secs / 2 / 1000, 1),
+    "segment_kbps_per_node": round(kinds["segment"] * 8 / secs / 2 / 1000, 1),
+    "part_kbps_per_node": round(kinds["part"] * 8 / secs / 2 / 1000, 1),
+    "edges_received_kbps_per_node": round(received * 8 / secs / 2 / 1000, 1),
+    "segment_pushes": forms, "gaps_counted": gaps, **latency}))
+PY
+}
+
+: > "$WORK/results.jsonl"
+for round in $(seq 1 "$ROUNDS"); do
+  for mode in assembled whole; do
+    echo "push-bytes: round $round, $mode" >&2
+    run "$mode" "$round"
+  done
+done
+
+mkdir -p bench/results
+python3 - "$WORK/results.jsonl" "$SECS" "$ROUNDS" "${PUSH_BYTES_DOCS-docs/benchmarks.md}" <<'PY'
+import datetime, json, statistics, sys
+sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import put
+rows = [json.loads(l) for l in open(sys.argv[1])]
+secs, rounds, docs = sys.argv[2], sys.argv[3], sys.argv[4]
+json.dump({"seconds": int(secs), "rounds": int(rounds), "rows": rows}, open("bench/results/push-bytes.json", "w"), indent=1)
+def mean(mode, key):
+    v = [r[key] for r in rows if r["mode"] == mode and r[key] is not None]
+    return round(statistics.mean(v), 2) if v else None
+def total(mode, key):
+    return sum(r[key] for r in rows if r["mode"] == mode)
+def forms(mode):
+    f = {}
+    for r in rows:
+        if r["mode"] == mode:
+            for k, v in r["segment_pushes"].items():
+                f[k] = f.get(k, 0) + int(v)
+    return ", ".join(f"{k} {v}" for k, v in f.items() if v)
+table = ["## Ingest→edge bytes: segments assembled from their parts (bench/push-bytes.sh)", "",
+    f"`bench/push-bytes.sh {secs} {rounds}`, {datetime.date.today()}: `sealcast up` with two broadcast nodes, the source rung only (720p30, 3000 kb/s from `sealcast source`), CMAF, 2 s segments, 0.333 s parts; each mode measured {rounds} times for {secs} s, interleaved, on this shared 2-core machine. `whole` is `SEALCAST_PUSH_WHOLE_SEGMENTS=1` (every segment pushed with its bytes, as before issue 46); `assembled` the default (a segment goes bodiless to a node that took all its parts). Bytes are the ingest's body bytes per node (`sealcast_ingest_push_bytes_total`; the edges' `sealcast_push_bytes_total` agrees); latency is a segment's listing on node 1 after its end (PROGRAM-DATE-TIME + EXTINF), through blocking reloads.", "",
+    "| mode | ingest→edge kb/s per node | of which segments | of which parts | edges received kb/s per node | segment pushes | segment latency p50 / p90 / max s | gaps (listed / counted) |",
+    "|---|---|---|---|---|---|---|---|"]
+for mode in ("whole", "assembled"):
+    table.append(f"| {mode} | {mean(mode, 'ingest_to_edge_kbps_per_node')} | {mean(mode, 'segment_kbps_per_node')} | {mean(mode, 'part_kbps_per_node')} | {mean(mode, 'edges_received_kbps_per_node')} | {forms(mode)} | {mean(mode, 'p50_s')} / {mean(mode, 'p90_s')} / {mean(mode, 'max_s')} | {total(mode, 'gaps_listed')} / {int(total(mode, 'gaps_counted'))} |")
+w, a = mean("whole", "ingest_to_edge_kbps_per_node"), mean("assembled", "ingest_to_edge_kbps_per_node")
+if w and a:
+    table += ["", f"Assembled, the ingest sends {a / w:.0%} of the bytes it sent with whole segments."]
+section = "\n".join(table) + "\n"
+if docs:
+    put(section, "## Ingest→edge bytes", docs)
+print(section)
+PY
