@@ -22,11 +22,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS="${1:-60}"
 ROUNDS="${2:-2}"
-[ -n "${SEALCAST_BIN:-}" ] && SEALCAST_BIN="$(realpath "$SEALCAST_BIN")"
+GIVEN_BIN="${SEALCAST_BIN:+$(realpath "$SEALCAST_BIN")}"
 source bench/lib.sh
 bench_clear_env
 bench_install push-bytes curl python3
-bench_binary
+SEALCAST_BIN="$GIVEN_BIN" bench_binary
 bench_workdir
 
 # run MODE ROUND: one cluster in MODE (assembled or whole), measured; appends a JSON line
@@ -148,7 +148,7 @@ done
 mkdir -p bench/results
 python3 - "$WORK/results.jsonl" "$SECS" "$ROUNDS" "${PUSH_BYTES_DOCS-docs/benchmarks.md}" <<'PY'
 import datetime, json, statistics, sys
-sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import put
+sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import notes, put
 rows = [json.loads(l) for l in open(sys.argv[1])]
 secs, rounds, docs = sys.argv[2], sys.argv[3], sys.argv[4]
 json.dump({"seconds": int(secs), "rounds": int(rounds), "rows": rows}, open("bench/results/push-bytes.json", "w"), indent=1)
@@ -165,7 +165,7 @@ def forms(mode):
                 f[k] = f.get(k, 0) + int(v)
     return ", ".join(f"{k} {v}" for k, v in f.items() if v)
 table = ["## Ingest→edge bytes: segments assembled from their parts (bench/push-bytes.sh)", "",
-    f"`bench/push-bytes.sh {secs} {rounds}`, {datetime.date.today()}: `sealcast up` with two broadcast nodes, the source rung only (720p30, 3000 kb/s from `sealcast source`), CMAF, 2 s segments, 0.333 s parts; each mode measured {rounds} times for {secs} s, interleaved, on this shared 2-core machine. `whole` is `SEALCAST_PUSH_WHOLE_SEGMENTS=1` (every segment pushed with its bytes, as before issue 46); `assembled` the default (a segment goes bodiless to a node that took all its parts). Bytes are the ingest's body bytes per node (`sealcast_ingest_push_bytes_total`; the edges' `sealcast_push_bytes_total` agrees); latency is a segment's listing on node 1 after its end (PROGRAM-DATE-TIME + EXTINF), through blocking reloads.", "",
+    f"`bench/push-bytes.sh {secs} {rounds}`, {datetime.date.today()}: `sealcast up` with two broadcast nodes, the source rung only (720p30, 3000 kb/s from `sealcast source`), CMAF, 2 s segments, 0.333 s parts; each mode measured {rounds} times for {secs} s, interleaved, on this shared 2-core machine. `whole` is `SEALCAST_PUSH_WHOLE_SEGMENTS=1` (every segment pushed with its bytes, as before issue 46); `assembled` the default (a segment goes bodiless to a node that took all its parts). Bytes are the ingest's body bytes per node (`sealcast_ingest_push_bytes_total`; the edges' `sealcast_push_bytes_total` agrees); latency is a segment's listing on node 1 after its end (PROGRAM-DATE-TIME + EXTINF), through blocking reloads: the ingest's capture clock, so only the difference between the rows means something (values are means over the rounds; `bench/results/push-bytes.json` has each round).", "",
     "| mode | ingest→edge kb/s per node | of which segments | of which parts | edges received kb/s per node | segment pushes | segment latency p50 / p90 / max s | gaps (listed / counted) |",
     "|---|---|---|---|---|---|---|---|"]
 for mode in ("whole", "assembled"):
@@ -173,6 +173,7 @@ for mode in ("whole", "assembled"):
 w, a = mean("whole", "ingest_to_edge_kbps_per_node"), mean("assembled", "ingest_to_edge_kbps_per_node")
 if w and a:
     table += ["", f"Assembled, the ingest sends {a / w:.0%} of the bytes it sent with whole segments."]
+table += notes("bench/push-bytes-notes.md")
 section = "\n".join(table) + "\n"
 if docs:
     put(section, "## Ingest→edge bytes", docs)
