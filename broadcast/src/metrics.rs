@@ -3,6 +3,9 @@
 //! Label values are public stream and rendition names and a fixed set of route names,
 //! never anything taken verbatim from a request, so cardinality stays bounded by the
 //! catalog.
+//!
+//! Long because every family the node exports is named, registered with its help text and
+//! its fixed label values, and updated here: one file says what `/metrics` promises.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
