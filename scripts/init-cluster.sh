@@ -143,7 +143,7 @@ for user in "${node_users[@]}" "${control_users[@]}"; do
     changed+=("$var")
   fi
 done
-for var in POSTGRES_PASSWORD GRAFANA_ADMIN_PASSWORD; do
+for var in POSTGRES_PASSWORD POSTGRES_EDGE_PASSWORD GRAFANA_ADMIN_PASSWORD; do
   if [ -z "$(env_get "$var")" ]; then
     env_set "$var" "$(rand_hex)"
     changed+=("$var")

@@ -60,6 +60,14 @@ const POSTGRES_MAX_CONNECTIONS: u32 = 8;
 /// How long an operation waits for a free pooled connection (or for the server to answer a
 /// new connection) before failing with [`CatalogError::Database`].
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a role that may not migrate (the broadcast nodes' on PostgreSQL) waits at
+/// start for one that may to bring the schema up to date; then it fails, and its
+/// supervisor (compose's restart policy, Kubernetes) starts it again.
+const SCHEMA_WAIT: Duration = Duration::from_secs(60);
+/// How often it looks meanwhile.
+const SCHEMA_POLL: Duration = Duration::from_millis(250);
+/// PostgreSQL's `insufficient_privilege`.
+const INSUFFICIENT_PRIVILEGE: &str = "42501";
 
 /// Runs `$body` with `$p` bound to whichever concrete pool the catalog holds. The body is
 /// expanded once per backend, so it may use backend-specific result types as long as both
@@ -169,9 +177,50 @@ impl Catalog {
         Ok(catalog)
     }
 
-    /// Applies the migrations that are not applied yet.
+    /// Brings the schema up to date, or waits for another role to.
+    ///
+    /// A schema that already lists every migration of this version (with the same
+    /// checksums) is left alone: the migrator is not run, since its first statement
+    /// (`CREATE TABLE IF NOT EXISTS _sqlx_migrations`) needs CREATE on the schema, table or
+    /// no table, which the broadcast nodes' PostgreSQL role (`sealcast_edge`) lacks. A role
+    /// that may not migrate a schema that is behind waits, up to [`SCHEMA_WAIT`], for one
+    /// that may (an ingest, `sealcast streams`) to bring it up to date and grant it its
+    /// privileges: compose and Kubernetes start them side by side, in no set order.
+    ///
+    /// On PostgreSQL, a role that owns the tables then gives `sealcast_edge`, if it exists,
+    /// exactly the privileges the broadcast nodes need (`sql::EDGE_GRANTS`).
     async fn migrate(&self) -> Result<(), CatalogError> {
-        let run = || async { with_pool!(&self.pool, |p| MIGRATOR.run(p).await) };
+        if !self.schema_is_current().await {
+            match self.run_migrator().await {
+                Ok(()) => {}
+                Err(e) if permission_denied(&e) => self.wait_for_schema(e).await?,
+                Err(e) => return Err(CatalogError::Migrate(e)),
+            }
+        }
+        if let Pool::Postgres(pool) = &self.pool {
+            grant_edge_privileges(pool)
+                .await
+                .map_err(CatalogError::Privileges)?;
+        }
+        Ok(())
+    }
+
+    /// Applies the migrations that are not applied yet.
+    async fn run_migrator(&self) -> Result<(), sqlx::migrate::MigrateError> {
+        // On a connection of its own, closed if the migrator fails: it takes a session
+        // advisory lock first and does not release it when a later step fails (a role
+        // refused CREATE on the schema), and a pooled connection would keep holding it,
+        // so that the role that may migrate would wait on it for ever.
+        let run = || async {
+            with_pool!(&self.pool, |p| {
+                let mut conn = p.acquire().await?;
+                let result = MIGRATOR.run_direct(&mut *conn).await;
+                if result.is_err() {
+                    conn.close_on_drop();
+                }
+                result
+            })
+        };
         match run().await {
             Ok(()) => Ok(()),
             // PostgreSQL migrations hold an advisory lock, SQLite ones cannot: if two
@@ -181,9 +230,56 @@ impl Catalog {
             // error simply fails again.
             Err(first) if matches!(self.pool, Pool::Sqlite(_)) => {
                 tracing::debug!(error = %first, "catalog migration failed; retrying once");
-                run().await.map_err(CatalogError::Migrate)
+                run().await
             }
-            Err(e) => Err(CatalogError::Migrate(e)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether every migration of this version is applied, with the checksum it has here,
+    /// and nothing else is (a failed one, or one of a newer version: the migrator's to
+    /// report). A table that is missing or that this role may not read is not current.
+    async fn schema_is_current(&self) -> bool {
+        let applied: Result<Vec<(i64, Vec<u8>, bool)>, _> =
+            with_pool!(&self.pool, |p| sqlx::query_as(sql::MIGRATIONS_APPLIED)
+                .fetch_all(p)
+                .await);
+        let Ok(applied) = applied else {
+            return false;
+        };
+        let known: Vec<(i64, &[u8])> = MIGRATOR
+            .iter()
+            .filter(|m| !m.migration_type.is_down_migration())
+            .map(|m| (m.version, m.checksum.as_ref()))
+            .collect();
+        applied.len() == known.len()
+            && applied.iter().all(|(version, checksum, success)| {
+                *success && known.contains(&(*version, checksum.as_slice()))
+            })
+    }
+
+    /// Polls until another role has brought the schema up to date and let this one read
+    /// it; fails with [`CatalogError::SchemaNotCurrent`] after [`SCHEMA_WAIT`].
+    async fn wait_for_schema(
+        &self,
+        refused: sqlx::migrate::MigrateError,
+    ) -> Result<(), CatalogError> {
+        tracing::info!(
+            "this database role may not migrate the catalog; waiting for one that may \
+             (an ingest node, `sealcast streams`)"
+        );
+        let deadline = tokio::time::Instant::now() + SCHEMA_WAIT;
+        loop {
+            if self.schema_is_current().await {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(CatalogError::SchemaNotCurrent {
+                    waited: SCHEMA_WAIT,
+                    source: refused,
+                });
+            }
+            tokio::time::sleep(SCHEMA_POLL).await;
         }
     }
 
@@ -431,6 +527,32 @@ pub(crate) fn parse_name(name: String) -> Result<StreamName, CatalogError> {
         column: "name",
         reason: e.to_string(),
     })
+}
+
+/// Whether the migrator was refused for want of a privilege (PostgreSQL's 42501: a role
+/// without CREATE on the schema), rather than failing on the schema.
+fn permission_denied(error: &sqlx::migrate::MigrateError) -> bool {
+    use sqlx::migrate::MigrateError;
+    let (MigrateError::Execute(sqlx::Error::Database(db))
+    | MigrateError::ExecuteMigration(sqlx::Error::Database(db), _)) = error
+    else {
+        return false;
+    };
+    db.code().as_deref() == Some(INSUFFICIENT_PRIVILEGE)
+}
+
+/// Gives the broadcast nodes' role its privileges (`sql::EDGE_GRANTS`) when it exists and
+/// this connection's role owns the tables; otherwise does nothing.
+async fn grant_edge_privileges(pool: &PgPool) -> Result<(), sqlx::Error> {
+    let (applies,): (bool,) = sqlx::query_as(sql::EDGE_GRANTS_APPLY)
+        .fetch_one(pool)
+        .await?;
+    if applies {
+        // Several statements: the simple query protocol, one implicit transaction.
+        sqlx::raw_sql(sql::EDGE_GRANTS).execute(pool).await?;
+        tracing::debug!("granted the broadcast nodes' role its catalog privileges");
+    }
+    Ok(())
 }
 
 /// Closes the probe connection of [`Catalog::open`]; failing to say goodbye politely changes

@@ -120,6 +120,24 @@ pub enum CatalogError {
     /// newer sealcast, or an applied migration was edited).
     #[error("cannot migrate the catalog schema")]
     Migrate(#[source] sqlx::migrate::MigrateError),
+    /// The schema is behind this version and this database role may not migrate it (the
+    /// broadcast nodes' PostgreSQL role), and no role that may did so in time.
+    #[error(
+        "the catalog schema is not up to date and this database role may not migrate it; \
+         waited {} s for one that may (an ingest node, `sealcast streams`)",
+        waited.as_secs()
+    )]
+    SchemaNotCurrent {
+        /// How long it waited.
+        waited: std::time::Duration,
+        /// The migrator's refusal.
+        #[source]
+        source: sqlx::migrate::MigrateError,
+    },
+    /// Giving the broadcast nodes' PostgreSQL role (`sealcast_edge`) its privileges after
+    /// migrating failed.
+    #[error("cannot grant the broadcast nodes' catalog role its privileges")]
+    Privileges(#[source] sqlx::Error),
     /// A query failed: connection lost, pool timed out, database locked for longer than the
     /// busy timeout, and so on.
     #[error("catalog database error")]
@@ -183,6 +201,8 @@ impl CatalogError {
             Self::CreateDir { .. }
             | Self::Connect { .. }
             | Self::Migrate(_)
+            | Self::SchemaNotCurrent { .. }
+            | Self::Privileges(_)
             | Self::Database(_)
             | Self::InvalidRow { .. }
             | Self::Statement { .. }

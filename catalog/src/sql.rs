@@ -16,18 +16,29 @@
 //! locale-aware) but SQLite's byte order, so lists are sorted in Rust instead. Sorting by
 //! an integer column is the same everywhere and is used where a `LIMIT` needs it.
 
-/// Declares each `NAME = "SQL";` as a `pub(crate) const` and lists them all in [`ALL`].
+/// Declares each `NAME = "SQL";` as a `pub(crate) const` and lists them all in the list
+/// named first ([`ALL`], [`POSTGRES_ONLY`]).
 macro_rules! statements {
-    ($( $(#[$doc:meta])* $name:ident = $sql:expr; )*) => {
+    ($(#[$list_doc:meta])* $list:ident; $( $(#[$doc:meta])* $name:ident = $sql:expr; )*) => {
         $( $(#[$doc])* pub(crate) const $name: &str = $sql; )*
 
-        /// Every statement above, with its name, for
-        /// [`Catalog::check_statements`](crate::Catalog::check_statements).
-        pub(crate) const ALL: &[(&str, &str)] = &[$( (stringify!($name), $name) ),*];
+        $(#[$list_doc])*
+        pub(crate) const $list: &[(&str, &str)] = &[$( (stringify!($name), $name) ),*];
     };
 }
 
 statements! {
+    /// Every statement of both backends, with its name, for
+    /// [`Catalog::check_statements`](crate::Catalog::check_statements).
+    ALL;
+
+    // ---- the migrator's own table ----
+
+    /// The migrations applied so far, to find a schema that is current without running the
+    /// migrator (whose first statement, `CREATE TABLE IF NOT EXISTS _sqlx_migrations`, a
+    /// PostgreSQL role without CREATE on the schema may not run, table or no table).
+    MIGRATIONS_APPLIED = "SELECT version, checksum, success FROM _sqlx_migrations";
+
     // ---- streams (migration 0001) ----
 
     /// Adds a stream; a taken name inserts nothing (the caller reports `AlreadyExists`).
@@ -176,6 +187,54 @@ statements! {
     WEBHOOK_DELETE = "DELETE FROM webhooks WHERE id = $1";
 }
 
+statements! {
+    /// PostgreSQL's roles and privileges, which SQLite has not: never prepared by
+    /// [`Catalog::check_statements`](crate::Catalog::check_statements) (`EDGE_GRANTS` is
+    /// several statements), run instead by every open as the owner on PostgreSQL, and so
+    /// by the PostgreSQL tests (`catalog/tests/catalog/edge_role.rs`). Listed for the
+    /// declaration check below only.
+    #[cfg_attr(not(test), allow(dead_code))]
+    POSTGRES_ONLY;
+
+    // ---- the broadcast nodes' role (docs/deployment.md, "The catalog's roles") ----
+
+    /// Whether this connection should give `sealcast_edge` its privileges: the role exists
+    /// and this one owns the tables (or is a superuser), so may grant on them.
+    EDGE_GRANTS_APPLY = "SELECT COALESCE( \
+                             EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'sealcast_edge') \
+                             AND pg_has_role((SELECT tableowner FROM pg_tables \
+                                              WHERE schemaname = current_schema() \
+                                                AND tablename = 'streams'), 'USAGE'), \
+                             FALSE)";
+    /// What a broadcast node's catalog work needs, and nothing else: every statement the
+    /// broadcast role and the admin API it serves run (`sealcast/src/roles/broadcast.rs`,
+    /// `admin.rs`, `api/`), table by table and column by column. Everything is revoked
+    /// first, so a privilege a later version drops goes; in one transaction (a
+    /// multi-statement simple query), so an edge never sees half of it, serialised by an
+    /// advisory lock, since concurrent GRANTs on one table fail ("tuple concurrently
+    /// updated") when several owners open at once.
+    ///
+    /// Refused to the role: any DDL (it owns nothing and has no CREATE on the schema),
+    /// the migrations table but reading it, the streams' numbering (`next_sequence`,
+    /// `discontinuity_sequence`, `sessions`) and `last_live_at`, starting, ending or
+    /// renaming a publish session, adding or removing API keys, changing a recording or a
+    /// webhook, forgetting a node, TRUNCATE, REFERENCES and TRIGGER everywhere.
+    EDGE_GRANTS = "SELECT pg_advisory_xact_lock(8315159405161182068); \
+                   REVOKE ALL ON TABLE _sqlx_migrations, streams, sessions, recordings, \
+                                       nodes, api_keys, webhooks FROM sealcast_edge; \
+                   GRANT SELECT ON TABLE _sqlx_migrations, streams, sessions, recordings, \
+                                         nodes, api_keys, webhooks TO sealcast_edge; \
+                   GRANT INSERT (name, key_hash, created_at, last_live_at, private), \
+                         UPDATE (key_hash, private), DELETE \
+                       ON TABLE streams TO sealcast_edge; \
+                   GRANT UPDATE (end_requested_at) ON TABLE sessions TO sealcast_edge; \
+                   GRANT INSERT, DELETE ON TABLE recordings TO sealcast_edge; \
+                   GRANT INSERT, UPDATE (role, url, last_seen, state) \
+                       ON TABLE nodes TO sealcast_edge; \
+                   GRANT UPDATE (last_used_at) ON TABLE api_keys TO sealcast_edge; \
+                   GRANT INSERT, DELETE ON TABLE webhooks TO sealcast_edge";
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;
@@ -263,6 +322,6 @@ mod tests {
                 })
             })
             .count();
-        assert_eq!(declared, ALL.len());
+        assert_eq!(declared, ALL.len() + super::POSTGRES_ONLY.len());
     }
 }

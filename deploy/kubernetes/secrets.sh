@@ -22,7 +22,8 @@
 #   --algorithm ALG      the root's algorithm when it is made (ml-dsa-65, ed25519)
 #   --state DIR          the state directory
 #
-# Secrets: sealcast-push-token (token), sealcast-postgres (password), sealcast-mqtt (one
+# Secrets: sealcast-push-token (token), sealcast-postgres (password: the catalog's owner;
+# edge-password: the broadcast nodes' role sealcast_edge), sealcast-mqtt (one
 # password per broker user: ingest-N, broadcast, lb, admin), sealcast-trust (root.pub),
 # sealcast-ingest-keys (ingest-N.key, ingest-N.cert), sealcast-edge-key (broadcast.key,
 # broadcast.cert), sealcast-cookie-key (cookie-key), sealcast-playback-key (playback-key,
@@ -133,7 +134,8 @@ if [ -z "$tls_cert" ]; then
 fi
 
 secret generic sealcast-push-token "--from-file=token=$state/secrets/token"
-secret generic sealcast-postgres "--from-file=password=$(password postgres)"
+secret generic sealcast-postgres "--from-file=password=$(password postgres)" \
+  "--from-file=edge-password=$(password postgres-edge)"
 secret generic sealcast-mqtt "${mqtt_args[@]}"
 secret generic sealcast-trust "--from-file=root.pub=$state/keys/root.pub"
 secret generic sealcast-ingest-keys "${key_args[@]}"

@@ -5,6 +5,7 @@
 //! - `catalog`: the catalog's behaviour;
 //! - `admin`: what the admin API needs from it (sessions, recordings, nodes, keys, hooks);
 //! - `schema`: the schema and the SQL checked against each other;
+//! - `edge_role`: the broadcast nodes' restricted PostgreSQL role;
 //! - `open`: opening failures, each a clear error that never carries a password;
 //! - `sqlite`: what only SQLite needs (the file, WAL, busy timeout, URL forms);
 //! - `support`: the fixtures that run one body against each backend.
@@ -15,6 +16,7 @@ mod support;
 
 mod admin;
 mod catalog;
+mod edge_role;
 mod open;
 mod schema;
 mod sqlite;

@@ -1,6 +1,7 @@
 #!/bin/bash
 # The stand-in postgres image's entrypoint (deploy/docker/postgres/Dockerfile): what the
-# official image's does for POSTGRES_USER, POSTGRES_PASSWORD and POSTGRES_DB.
+# official image's does for POSTGRES_USER, POSTGRES_PASSWORD and POSTGRES_DB, and its
+# /docker-entrypoint-initdb.d/*.sh scripts (sealcast's edge role: initdb.d/).
 set -euo pipefail
 if [ "${1:-}" != postgres ]; then exec "$@"; fi
 shift
@@ -24,12 +25,19 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
   rm -f "$pwfile"
   echo "listen_addresses = '*'" >>"$PGDATA/postgresql.conf"
   echo "host all all all scram-sha-256" >>"$PGDATA/pg_hba.conf"
+  pg_ctl -D "$PGDATA" -o "-c listen_addresses=''" -w start >/dev/null
   if [ "$db" != postgres ]; then
-    pg_ctl -D "$PGDATA" -o "-c listen_addresses=''" -w start >/dev/null
     psql -v ON_ERROR_STOP=1 --username="$user" --dbname=postgres \
       --set=db="$db" <<<'CREATE DATABASE :"db";' >/dev/null
-    pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
   fi
+  # As the official image: its scripts, in name order, on the socket-only server.
+  export POSTGRES_USER="$user" POSTGRES_DB="$db"
+  for script in /docker-entrypoint-initdb.d/*.sh; do
+    [ -f "$script" ] || continue
+    echo "postgres: running $script" >&2
+    bash "$script"
+  done
+  pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
   echo "postgres: made a cluster in $PGDATA (user $user, database $db)" >&2
 fi
 exec postgres "$@"

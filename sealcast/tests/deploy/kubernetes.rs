@@ -61,6 +61,13 @@ const NOT_IN_KUBERNETES: [(&str, &str, &str); 8] = [
     ("broadcast", "SEALCAST_CACHE_PURGE_URL", "likewise: no cache in the manifests to send a BAN to"),
 ];
 
+/// Mounts the compose file gives a role that the manifests leave out on purpose.
+const MOUNTED_ONLY_IN_COMPOSE: [(&str, &str, &str); 1] = [(
+    "postgres",
+    "/docker-entrypoint-initdb.d",
+    "the edge role's init script: the sealcast-postgres image the manifests run has deploy/docker/postgres/initdb.d copied in; compose mounts it for the upstream image too",
+)];
+
 /// Environment both give a role with values that differ on purpose: only its presence is
 /// compared.
 const SET_DIFFERENTLY: [(&str, &str, &str); 1] = [(
@@ -807,6 +814,12 @@ fn check_parity(
                 });
             }
             for (target, kind, read_only) in &compose.mounts {
+                if MOUNTED_ONLY_IN_COMPOSE
+                    .iter()
+                    .any(|(r, t, _)| *r == role_name && t == target)
+                {
+                    continue;
+                }
                 match visible.get(target) {
                     None => f.fail(format!(
                         "{who}: nothing is mounted at {target} ({kind:?} in compose)"
@@ -1615,4 +1628,93 @@ fn kubernetes_references_resolve_as_kubernetes_and_sh_do() {
         resolve_shell("mqtt://${N}:$A@h", &env),
         "mqtt://{node}:{secret}@h"
     );
+}
+
+/// The findings of [`kubernetes_gives_the_edge_role_to_broadcast_only`]: broadcast's
+/// catalog URL names the edges' role, with its own password (`sealcast-postgres`'s
+/// `edge-password`, never the owner's `password`); no other workload's does; postgres gets
+/// the edge password, to make the role with its volume.
+fn check_catalog_roles(docs: &[Value]) -> Findings {
+    use crate::catalog_roles::{database_user, EDGE_ROLE};
+    let mut f = Findings::default();
+    for role_name in ROLES {
+        let workload = match Workload::find(docs, role_name) {
+            Ok(w) => w,
+            Err(e) => {
+                f.fail(format!("{role_name}: {e:#}"));
+                continue;
+            }
+        };
+        let env = workload.environment();
+        let user = env.get("SEALCAST_DATABASE_URL").map(|u| database_user(u));
+        let keys: Vec<(&str, &str)> = items(&workload.container["env"])
+            .filter_map(|v| {
+                let r = &v["valueFrom"]["secretKeyRef"];
+                Some((r["name"].as_str()?, r["key"].as_str()?))
+            })
+            .collect();
+        match (role_name, user) {
+            ("broadcast", Some(Some(EDGE_ROLE))) => {
+                f.check(!keys.contains(&("sealcast-postgres", "password")), || {
+                    "broadcast gets the catalog owner's password (sealcast-postgres/password)"
+                        .to_owned()
+                });
+                f.check(keys.contains(&("sealcast-postgres", "edge-password")), || {
+                    "broadcast's catalog password is not sealcast-postgres/edge-password"
+                        .to_owned()
+                });
+            }
+            ("broadcast", other) => f.fail(format!(
+                "broadcast connects to the catalog as {other:?}, not as {EDGE_ROLE}"
+            )),
+            (_, Some(Some(EDGE_ROLE))) => f.fail(format!(
+                "{role_name} connects to the catalog as {EDGE_ROLE}, the edges' role"
+            )),
+            ("postgres", _) => f.check(
+                env.contains_key("POSTGRES_EDGE_PASSWORD")
+                    && keys.contains(&("sealcast-postgres", "edge-password")),
+                || "postgres does not get POSTGRES_EDGE_PASSWORD from sealcast-postgres/edge-password, so no edge role is made".to_owned(),
+            ),
+            _ => {}
+        }
+    }
+    f
+}
+
+#[test]
+fn kubernetes_gives_the_edge_role_to_broadcast_only() {
+    let mut f = Findings::default();
+    for (dir, _) in OVERLAYS {
+        let (_, docs) = render(dir).unwrap();
+        for finding in check_catalog_roles(&docs).0 {
+            f.fail(format!("{dir}: {finding}"));
+        }
+        // The check sees broadcast with the owner's credentials.
+        let mut broken = docs.clone();
+        for var in container_mut(&mut broken, "broadcast")["env"]
+            .as_sequence_mut()
+            .unwrap()
+        {
+            match var["name"].as_str() {
+                Some("SEALCAST_DATABASE_URL") => {
+                    var["value"] = Value::String(
+                        "postgres://sealcast:$(POSTGRES_EDGE_PASSWORD)@postgres:5432/sealcast"
+                            .into(),
+                    )
+                }
+                Some("POSTGRES_EDGE_PASSWORD") => {
+                    var["valueFrom"]["secretKeyRef"]["key"] = Value::String("password".into())
+                }
+                _ => {}
+            }
+        }
+        let found = check_catalog_roles(&broken).0;
+        f.check(
+            found.iter().any(|x| {
+                x.starts_with("broadcast connects to the catalog as Some(Some(\"sealcast\"))")
+            }),
+            || format!("{dir}: broadcast as the owner passes the check: {found:?}"),
+        );
+    }
+    f.assert_none("the catalog's roles in Kubernetes");
 }

@@ -61,6 +61,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod acl;
+mod catalog_roles;
 mod cdn;
 mod check_config;
 mod dockerfile;

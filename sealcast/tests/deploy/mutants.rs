@@ -5,7 +5,8 @@
 
 use crate::project::Project;
 use crate::{
-    cdn, check_config, files, hardening, init, keys, monitoring, networks, topology, Findings,
+    catalog_roles, cdn, check_config, files, hardening, init, keys, monitoring, networks, topology,
+    Findings,
 };
 
 /// (what is broken, the override, the check that must see it, a word of its finding)
@@ -16,7 +17,7 @@ type Case = (
     &'static str,
 );
 
-const CASES: [Case; 15] = [
+const CASES: [Case; 17] = [
     (
         "PostgreSQL on the frontend",
         "postgres:\n    networks: [backend, frontend]",
@@ -106,6 +107,18 @@ const CASES: [Case; 15] = [
         "varnish:\n    networks: [frontend, backend]",
         cdn::check_cdn,
         "varnish is on",
+    ),
+    (
+        "broadcast with the catalog owner's credentials",
+        "broadcast:\n    environment:\n      SEALCAST_DATABASE_URL: postgres://sealcast:${POSTGRES_PASSWORD}@postgres:5432/sealcast",
+        catalog_roles::check_catalog_roles,
+        "broadcast connects to the catalog as Some(Some(\"sealcast\"))",
+    ),
+    (
+        "an ingest as the edges' role",
+        "ingest2:\n    environment:\n      SEALCAST_DATABASE_URL: postgres://sealcast_edge:${POSTGRES_EDGE_PASSWORD}@postgres:5432/sealcast",
+        catalog_roles::check_catalog_roles,
+        "ingest2 connects to the catalog as sealcast_edge",
     ),
 ];
 
