@@ -325,8 +325,8 @@ fn trials(fixture: &Arc<Fixture>) -> Vec<Trial> {
         on_cluster(
             fixture,
             "whip_slow_posts_with_wrong_keys_leave_a_keyed_publish_working",
-            Light,
-            |_, c| Box::pin(whip::slow_keyless_posts_leave_whip_working(c)),
+            Heavy,
+            |_, _| Box::pin(whip::slow_keyless_posts_leave_whip_working()),
         ),
         {
             let fixture = Arc::clone(fixture);

@@ -231,7 +231,7 @@ async fn publish_malformed_tags(cluster: &Cluster, key: &str) -> anyhow::Result<
 
 /// `sealcast_ingest_publishes_total{result}` as broadcast1 exports it (under `up` the
 /// ingest's families are on every node's /metrics).
-async fn publishes(cluster: &Cluster, result: &str) -> anyhow::Result<f64> {
+pub(crate) async fn publishes(cluster: &Cluster, result: &str) -> anyhow::Result<f64> {
     let text = crate::edges::metrics(cluster.client(), &cluster.nodes[0]).await?;
     let prefix = format!("sealcast_ingest_publishes_total{{result=\"{result}\"}} ");
     Ok(text
