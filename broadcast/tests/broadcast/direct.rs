@@ -14,22 +14,6 @@ use tower::ServiceExt;
 use crate::support::edge::{edge_config, Cluster};
 use crate::support::*;
 
-/// Status, headers (in order) and body of an answer.
-type Answer = (u16, Vec<(String, String)>, Vec<u8>);
-
-async fn answer(response: http::Response<Body>) -> Answer {
-    let status = response.status().as_u16();
-    let headers = response
-        .headers()
-        .iter()
-        .map(|(name, value)| {
-            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-            (name.to_string(), value)
-        })
-        .collect();
-    (status, headers, body(response).await.to_vec())
-}
-
 /// Asks the router and the service the same requests and compares what they answer.
 async fn same_answers(node: &Arc<Node>, requests: &[(&str, &[(&str, &str)])]) {
     let cluster = Cluster::new(certs::signing::SignatureAlgorithm::Ed25519);

@@ -16,22 +16,6 @@ use tower::ServiceExt;
 use crate::support::edge::{edge_config, unix_now, Cluster};
 use crate::support::*;
 
-/// Status, headers (in order) and body of an answer.
-type Answer = (u16, Vec<(String, String)>, Vec<u8>);
-
-async fn answer(response: http::Response<Body>) -> Answer {
-    let status = response.status().as_u16();
-    let headers = response
-        .headers()
-        .iter()
-        .map(|(name, value)| {
-            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-            (name.to_string(), value)
-        })
-        .collect();
-    (status, headers, body(response).await.to_vec())
-}
-
 fn key() -> PlaybackKey {
     PlaybackKey::new(&[5; 32]).expect("key")
 }

@@ -120,4 +120,21 @@ pub async fn body(response: Response<Body>) -> Bytes {
         .expect("body")
 }
 
+/// Status, headers (in order) and body of an answer: what two serving paths must agree on.
+pub type Answer = (u16, Vec<(String, String)>, Vec<u8>);
+
+/// The whole of `response`, for comparing answers.
+pub async fn answer(response: Response<Body>) -> Answer {
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(name, value)| {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            (name.to_string(), value)
+        })
+        .collect();
+    (status, headers, body(response).await.to_vec())
+}
+
 pub mod edge;
