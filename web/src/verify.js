@@ -1326,7 +1326,11 @@ export function verifyingLoader(Base, session, describe, onVerdict = null) {
         return verdict;
       };
       let { response, id } = first;
-      let verdict = await judge(response.data, await first.sidecar, id);
+      const sidecar = await first.sidecar;
+      // Let go while its sidecar was on the way (hls.js switched rungs, sought, or
+      // stopped): no verdict, as nothing is handed on; the aborted sidecar is not a refusal.
+      if (this.state !== 'checking') return null;
+      let verdict = await judge(response.data, sidecar, id);
       for (let n = 0; n < REFETCHES && !verdict.ok && !NOT_REFETCHED.has(verdict.reason); n += 1) {
         if (this.state !== 'checking') return null;
         this.stopSidecar();

@@ -102,6 +102,15 @@ async function loader(vectors) {
     const seen = { url: f.url, progress: [], success: false, error: null };
     await new Promise((resolve) => {
       const l = new Loader(config);
+      if (f.abort) {
+        // hls.js lets go of a load (a rung switch, a seek) once its bytes are in and its
+        // sidecar is still on the way (held by the server): no verdict may come of it.
+        const aborting = () => {
+          if (l.state === 'checking') l.abort();
+          else if (l.state === 'loading') setTimeout(aborting, 1);
+        };
+        setTimeout(aborting, 1);
+      }
       l.load(
         { url: f.url, responseType: 'arraybuffer', fields: f.fields },
         { loadPolicy: policy, timeout: 10000, maxRetry: 0, retryDelay: 0, maxRetryDelay: 0 },
@@ -837,17 +846,40 @@ fn cases(k: &Keys) -> Vec<(&'static str, &'static str, Vec<Step>)> {
 /// genuine), by path. A retry that the browser's cache may answer gets the altered bytes.
 type Flaky = HashMap<String, (Vec<u8>, Vec<u8>)>;
 
-/// Fragments served over HTTP for the loader check: path -> bytes, the flaky ones, and what
-/// hls.js must be handed for each (`None`: nothing; otherwise the fragment's length) and
-/// the refusals each must cause: a refused fragment is fetched again twice, past the
-/// browser's cache, before hls.js hears of it (issue 45 item 18).
-fn loader_files(k: &Keys) -> (HashMap<String, Vec<u8>>, Flaky, Value) {
+/// What the loader check serves and expects.
+struct LoaderFiles {
+    /// Path -> bytes.
+    files: HashMap<String, Vec<u8>>,
+    /// Served altered until asked past every cache, then genuine.
+    flaky: Flaky,
+    /// Paths whose answer never comes.
+    held: Vec<String>,
+    /// What hls.js must be handed for each fragment (`delivered`: `None`, nothing;
+    /// otherwise the fragment's length), whether the page aborts it, and the refusals each
+    /// must cause.
+    expected: Value,
+}
+
+/// Fragments served over HTTP for the loader check: a refused fragment is fetched again
+/// twice, past the browser's cache, before hls.js hears of it (issue 45 item 18); a load
+/// hls.js lets go of while its sidecar is on the way is no refusal (a rung switch in
+/// Chromium counted one, `missing_signature`, in CI).
+fn loader_files(k: &Keys) -> LoaderFiles {
     let mut files = HashMap::new();
     let mut list = Vec::new();
     let fields = |f: &Fragment| {
         json!({ "sequence": f.sequence, "part": null, "discontinuity": 0,
                 "duration": SEGMENT_MS as f64 / 1e3, "live": true })
     };
+    // First, so that every later load (a round trip each) comes after whatever the
+    // aborted sidecar would set off.
+    let abandoned = Fragment::segment(24);
+    files.insert(abandoned.url(), abandoned.bytes.clone());
+    let held = vec![format!("{}.sig", abandoned.url())];
+    list.push(
+        json!({ "url": abandoned.url(), "fields": fields(&abandoned), "delivered": null,
+                "abort": true }),
+    );
     let good = Fragment::segment(20);
     files.insert(good.url(), good.bytes.clone());
     files.insert(format!("{}.sig", good.url()), good.sign(&k.ingest));
@@ -881,7 +913,12 @@ fn loader_files(k: &Keys) -> (HashMap<String, Vec<u8>>, Flaky, Value) {
                 "reasons": ["digest_mismatch"] }),
     );
     let flaky = HashMap::from([(flaky.url(), (altered, flaky.bytes))]);
-    (files, flaky, Value::Array(list))
+    LoaderFiles {
+        files,
+        flaky,
+        held,
+        expected: Value::Array(list),
+    }
 }
 
 /// A server for one cluster's vectors: the test page, its script, the vectors, the trust
@@ -892,6 +929,7 @@ async fn serve(
     vectors: Value,
     files: HashMap<String, Vec<u8>>,
     flaky: Flaky,
+    held: Vec<String>,
 ) -> String {
     let octets = |bytes: Vec<u8>| {
         move || {
@@ -941,6 +979,12 @@ async fn serve(
         .route("/trust/v1/bundle", get(octets(bundle)));
     for (path, bytes) in files {
         app = app.route(&path, get(octets(bytes)));
+    }
+    for path in held {
+        app = app.route(
+            &path,
+            get(|| std::future::pending::<axum::response::Response>()),
+        );
     }
     for (path, (altered, genuine)) in flaky {
         let answer = move |headers: http::HeaderMap| {
@@ -1082,6 +1126,11 @@ async fn run_page(
     let fragments = result["loader"]["fragments"].as_array().expect("fragments");
     for (want, seen) in loader.as_array().expect("loader").iter().zip(fragments) {
         match want["delivered"].as_u64() {
+            None if want["abort"] == true => {
+                assert_eq!(seen["progress"], json!([]), "{what}: {seen}");
+                assert_eq!(seen["success"], false, "{what}: {seen}");
+                assert_eq!(seen["error"], "aborted", "{what}: {seen}");
+            }
             Some(len) => {
                 assert_eq!(seen["progress"], json!([len]), "{what}: {seen}");
                 assert_eq!(seen["success"], true, "{what}: {seen}");
@@ -1339,7 +1388,12 @@ async fn the_player_verifies_every_fragment_itself() {
                 json!({ "name": name, "playback": playback, "steps": steps })
             })
             .collect();
-        let (mut files, flaky, loader) = loader_files(&keys);
+        let LoaderFiles {
+            mut files,
+            flaky,
+            held,
+            expected: loader,
+        } = loader_files(&keys);
         // Real playback once, on the default algorithm.
         let playback = algorithm == SignatureAlgorithm::MlDsa65;
         if playback {
@@ -1364,7 +1418,7 @@ async fn the_player_verifies_every_fragment_itself() {
         let root_file = root_file(&keys.root);
         // index.html tells operators to pin `tail -c +16 root.pub | sha256sum`.
         assert_eq!(hex::encode(sha256(&root_file[15..])), print);
-        let origin = serve(root_file, bundle, vectors, files, flaky).await;
+        let origin = serve(root_file, bundle, vectors, files, flaky, held).await;
         for (query, mode) in [("", MODE_WEBCRYPTO), ("?verify=library", MODE_LIBRARY)] {
             run_page(
                 &mut browser,
