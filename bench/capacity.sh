@@ -125,14 +125,7 @@ start() {
 
 # --- 1. the cluster: broker, keys, node, ingest, live source ------------------------------------------
 MQ_PORT="$(free_port)"
-cat > "$WORK/mosquitto.conf" <<EOF
-listener $MQ_PORT 127.0.0.1
-allow_anonymous true
-persistence false
-log_dest stderr
-log_type error
-log_type warning
-EOF
+bench_render mosquitto/mosquitto.conf "$WORK/mosquitto.conf" PORT="$MQ_PORT"
 start mosquitto 1 "$MOSQUITTO" -c "$WORK/mosquitto.conf"
 MQ_PID=$LAST_PID
 export SEALCAST_MQTT_URL="mqtt://127.0.0.1:$MQ_PORT"
@@ -257,34 +250,7 @@ MIRROR_PID=$LAST_PID
 wait_for 20 grep -q '^ready' "$WORK/mirror.out" || { cat "$WORK/mirror.err" >&2; die "the mirror did not start"; }
 
 NGINX_PORT="$(free_port)"
-mkdir -p "$WORK/nginx/tmp"
-cat > "$WORK/nginx/nginx.conf" <<EOF
-worker_processes 1;
-worker_rlimit_nofile $NOFILE;
-daemon off;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log warn;
-events { worker_connections $((NOFILE - 100)); }
-http {
-  types { application/vnd.apple.mpegurl m3u8; video/mp4 mp4 m4s; video/mp2t ts; }
-  default_type application/octet-stream;
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  tcp_nodelay on;
-  keepalive_timeout 120s;
-  keepalive_requests 100000000;
-  client_body_temp_path $WORK/nginx/tmp/body;
-  proxy_temp_path $WORK/nginx/tmp/proxy;
-  fastcgi_temp_path $WORK/nginx/tmp/fastcgi;
-  uwsgi_temp_path $WORK/nginx/tmp/uwsgi;
-  scgi_temp_path $WORK/nginx/tmp/scgi;
-  server {
-    listen 127.0.0.1:$NGINX_PORT backlog=4096;
-    root $WWW;
-  }
-}
-EOF
+bench_nginx_conf "$WORK/nginx" "$NGINX_PORT" "$WWW" "$NOFILE"
 start nginx 0 "$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/error.log"
 NGINX_PID=$LAST_PID
 NGINX_URL="http://127.0.0.1:$NGINX_PORT"
@@ -325,28 +291,8 @@ if [[ " $PARTS " == *" 2 "* ]]; then
 
   HA_PORT="$(free_port)"
   cat "$WORK/certs/server.pem" "$WORK/certs/server.key" > "$WORK/haproxy.pem"
-  cat > "$WORK/haproxy.cfg" <<EOF
-global
-  nbthread 1
-  maxconn $((NOFILE / 2 - 100))
-  ssl-default-bind-options ssl-min-ver TLSv1.3
-  ssl-default-bind-ciphersuites $suite
-defaults
-  mode http
-  option http-keep-alive
-  http-reuse always
-  timeout connect 1s
-  timeout client 120s
-  timeout server 30s
-  timeout http-keep-alive 120s
-frontend https
-  bind 127.0.0.1:$HA_PORT ssl crt $WORK/haproxy.pem alpn h2,http/1.1
-  maxconn $((NOFILE / 2 - 100))
-  default_backend nodes
-backend nodes
-  cookie sealcast_node insert indirect nocache secure httponly
-  server n1 127.0.0.1:$NODE_PORT cookie n1
-EOF
+  bench_haproxy_conf "$WORK/haproxy.cfg" "$HA_PORT" "$WORK/haproxy.pem" "$suite" $((NOFILE / 2 - 100)) 120s \
+    "127.0.0.1:$NODE_PORT"
   "$HAPROXY" -c -q -f "$WORK/haproxy.cfg" || die "HAProxy refuses $WORK/haproxy.cfg"
   start haproxy 0 "$HAPROXY" -db -f "$WORK/haproxy.cfg"
   HA_PID=$LAST_PID

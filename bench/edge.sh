@@ -80,34 +80,7 @@ echo "edge: window of $NPL playlists and $NSEG segments ($((SEGBYTES / NSEG)) by
 # --- 2. nginx on the same files ---------------------------------------------------------------
 P1="$(free_port)"; P2="$(free_port)"
 mkdir -p "$WORK/nginx/tmp"
-cat > "$WORK/nginx/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-  types { application/vnd.apple.mpegurl m3u8; video/mp2t ts; }
-  default_type application/octet-stream;
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  tcp_nodelay on;
-  keepalive_timeout 65;
-  keepalive_requests 100000000;
-  open_file_cache max=1000 inactive=60s;
-  client_body_temp_path $WORK/nginx/tmp/body;
-  proxy_temp_path $WORK/nginx/tmp/proxy;
-  fastcgi_temp_path $WORK/nginx/tmp/fastcgi;
-  uwsgi_temp_path $WORK/nginx/tmp/uwsgi;
-  scgi_temp_path $WORK/nginx/tmp/scgi;
-  server {
-    listen 127.0.0.1:$P1;
-    listen 127.0.0.1:$P2 http2;
-    root $WWW;
-  }
-}
-EOF
+bench_render nginx/edge.conf "$WORK/nginx/nginx.conf" DIR="$WORK/nginx" PORT="$P1" H2_PORT="$P2" ROOT="$WWW"
 taskset -c 0 "$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/error.log" 2>> "$WORK/nginx/error.log" &
 NGINX_PID=$!
 PIDS+=("$NGINX_PID")

@@ -59,41 +59,9 @@ rtmp_port() { field "$1" obs-server | sed -E 's|rtmp://[^:]+:([0-9]+).*|\1|'; }
 NGINX_RTMP="$(free_port)"
 NGINX_HTTP="$(free_port)"
 mkdir -p "$WORK/nginx/hls" "$WORK/nginx/www/assets" "$WORK/nginx/www/api/v1" "$WORK/nginx/logs"
-cat > "$WORK/nginx/nginx.conf" <<EOF
-load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
-user root;
-worker_processes 1;
-daemon off;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/logs/error.log warn;
-events { worker_connections 1024; }
-rtmp {
-  server {
-    listen 127.0.0.1:$NGINX_RTMP;
-    application live {
-      live on;
-      hls on;
-      hls_path $WORK/nginx/hls;
-      hls_fragment 2s;
-      hls_playlist_length 12s;
-      push rtmp://127.0.0.1:$(rtmp_port ll)/live/$(key ll);
-      push rtmp://127.0.0.1:$(rtmp_port plain)/live/$(key plain);
-    }
-  }
-}
-http {
-  access_log off;
-  sendfile on;
-  types { application/vnd.apple.mpegurl m3u8; video/mp2t ts; text/html html; application/javascript js; text/css css; application/json json; }
-  server {
-    listen 127.0.0.1:$NGINX_HTTP;
-    root $WORK/nginx/www;
-    location = / { try_files /index.html =404; }
-    location = /live/peer/master.m3u8 { alias $WORK/nginx/hls/bench.m3u8; add_header Cache-Control no-cache; }
-    location /live/peer/ { alias $WORK/nginx/hls/; }
-  }
-}
-EOF
+bench_render nginx/rtmp.conf "$WORK/nginx/nginx.conf" DIR="$WORK/nginx" RTMP_PORT="$NGINX_RTMP" \
+  HTTP_PORT="$NGINX_HTTP" LL_RTMP_PORT="$(rtmp_port ll)" LL_KEY="$(key ll)" \
+  PLAIN_RTMP_PORT="$(rtmp_port plain)" PLAIN_KEY="$(key plain)"
 nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" > "$WORK/nginx/logs/stdout.log" 2>&1 &
 PIDS+=("$!")
 

@@ -69,31 +69,8 @@ mkdir -p "$WORK/www/live/bench/src" "$WORK/nginx/tmp"
 python3 -c 'import os, sys; sys.stdout.buffer.write(b"".join(b"\x47" + os.urandom(187) for _ in range(1088)))' > "$WORK/www/live/bench/src/1.ts"
 chmod -R a+rX "$WORK/www"
 BACKEND="$(free_port)"
-cat > "$WORK/nginx/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-  types { application/vnd.apple.mpegurl m3u8; video/mp2t ts; }
-  access_log off;
-  sendfile on;
-  keepalive_requests 1000000;
-  keepalive_timeout 120s;
-  client_body_temp_path $WORK/nginx/tmp/body;
-  proxy_temp_path $WORK/nginx/tmp/proxy;
-  fastcgi_temp_path $WORK/nginx/tmp/fastcgi;
-  uwsgi_temp_path $WORK/nginx/tmp/uwsgi;
-  scgi_temp_path $WORK/nginx/tmp/scgi;
-  server {
-    listen 127.0.0.1:$BACKEND;
-    root $WORK/www;
-    add_header x-sealcast-node bench-b1 always;
-    location = /healthz { default_type text/plain; return 200 "ok\n"; }
-  }
-}
-EOF
+bench_render nginx/lb-profile-backend.conf "$WORK/nginx/nginx.conf" DIR="$WORK/nginx" PORT="$BACKEND" \
+  ROOT="$WORK/www"
 taskset -c 0 nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/error.log" 2>> "$WORK/nginx/error.log" &
 PIDS+=("$!")
 MQ_PORT="$(free_port)"
@@ -122,29 +99,8 @@ start_lb() {
       --mqtt-url "mqtt://127.0.0.1:$MQ_PORT" --https-listen "127.0.0.1:$port" --http-listen "127.0.0.1:$(free_port)" \
       --metrics-listen "127.0.0.1:$(free_port)" --node-id bench-lb --no-access-log --no-limits --no-collapse > "$WORK/lb.out" 2> "$WORK/lb.err" &
   else
-    cat > "$WORK/haproxy.cfg" <<EOF
-global
-  nbthread 1
-  maxconn 4096
-defaults
-  mode http
-  option http-keep-alive
-  option forwardfor
-  http-reuse always
-  timeout connect 1s
-  timeout client 60s
-  timeout server 20s
-frontend https
-  bind 127.0.0.1:$port ssl crt $WORK/haproxy.pem alpn h2,http/1.1
-  http-request set-header x-forwarded-proto https
-  default_backend nodes
-backend nodes
-  balance leastconn
-  cookie sealcast_node insert indirect nocache secure httponly
-  option httpchk GET /healthz
-  default-server check inter 1s fall 1 rise 1
-  server b1 127.0.0.1:$BACKEND cookie b1
-EOF
+    bench_render haproxy/lb-profile.cfg "$WORK/haproxy.cfg" PORT="$port" PEM="$WORK/haproxy.pem" \
+      BACKEND_PORT="$BACKEND"
     taskset -c 1 "${vg[@]}" haproxy -db -f "$WORK/haproxy.cfg" > "$WORK/haproxy.log" 2>&1 &
   fi
   LB_PID=$!

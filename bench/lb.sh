@@ -119,39 +119,8 @@ start_backend() { # NAME
   local b="$1" dir="$WORK/nginx-$1"
   B_HTTP[$b]="$(free_port)"; B_STATUS[$b]="$(free_port)"
   mkdir -p "$dir/tmp"
-  cat > "$dir/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $dir/nginx.pid;
-error_log $dir/error.log warn;
-events { worker_connections 4096; }
-http {
-  types { application/vnd.apple.mpegurl m3u8; video/mp2t ts; }
-  default_type application/octet-stream;
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  tcp_nodelay on;
-  keepalive_requests 100000;
-  keepalive_timeout 120s;
-  open_file_cache max=100 inactive=60s;
-  client_body_temp_path $dir/tmp/body;
-  proxy_temp_path $dir/tmp/proxy;
-  fastcgi_temp_path $dir/tmp/fastcgi;
-  uwsgi_temp_path $dir/tmp/uwsgi;
-  scgi_temp_path $dir/tmp/scgi;
-  server {
-    listen 127.0.0.1:${B_HTTP[$b]};
-    root $WWW;
-    add_header x-sealcast-node bench-$b always;
-    location = /healthz { default_type text/plain; return 200 "ok\n"; }
-  }
-  server {
-    listen 127.0.0.1:${B_STATUS[$b]};
-    location = /status { stub_status; }
-  }
-}
-EOF
+  bench_render nginx/lb-backend.conf "$dir/nginx.conf" DIR="$dir" PORT="${B_HTTP[$b]}" \
+    STATUS_PORT="${B_STATUS[$b]}" ROOT="$WWW" NAME="$b"
   taskset -c 0 "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" 2>> "$dir/error.log" &
   B_PID[$b]=$!
   PIDS+=("${B_PID[$b]}")
@@ -186,35 +155,8 @@ done
 
 # --- 5. the two load balancers, each on core 1 -----------------------------------------------------
 HA_PORT="$(free_port)"
-cat > "$WORK/haproxy.cfg" <<EOF
-global
-  nbthread 1
-  maxconn 4096
-  stats socket $WORK/haproxy.sock mode 600 level admin
-  tune.ssl.default-dh-param 2048
-  ssl-default-bind-options ssl-min-ver TLSv1.2
-defaults
-  mode http
-  option http-keep-alive
-  option forwardfor
-  http-reuse always
-  timeout connect 1s
-  timeout client 60s
-  timeout server 20s
-  timeout http-keep-alive 60s
-  timeout check 800ms
-frontend https
-  bind 127.0.0.1:$HA_PORT ssl crt $WORK/haproxy.pem alpn h2,http/1.1
-  http-request set-header x-forwarded-proto https
-  default_backend nodes
-backend nodes
-  balance leastconn
-  cookie sealcast_node insert indirect nocache secure httponly
-  option httpchk GET /healthz
-  default-server check inter 1s fall 1 rise 1 pool-purge-delay 60s
-  server b1 127.0.0.1:${B_HTTP[b1]} cookie b1
-  server b2 127.0.0.1:${B_HTTP[b2]} cookie b2
-EOF
+bench_render haproxy/lb.cfg "$WORK/haproxy.cfg" SOCKET="$WORK/haproxy.sock" PORT="$HA_PORT" \
+  PEM="$WORK/haproxy.pem" B1_PORT="${B_HTTP[b1]}" B2_PORT="${B_HTTP[b2]}"
 "$HAPROXY" -c -q -f "$WORK/haproxy.cfg" || die "HAProxy refuses $WORK/haproxy.cfg"
 # ha_checks enable|disable: HAProxy's health checks, a new backend connection each time,
 # are paused while the other load balancer is measured so they do not count against its

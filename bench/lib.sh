@@ -1,7 +1,11 @@
 # Shared by the benchmark scripts (sourced): packages, a work directory (on tmpfs if asked)
 # cleaned up on exit with the processes started into PIDS, the binary under test and the
 # bench tools (the release build unless given), a clean SEALCAST_* environment. Their
-# reports write docs/benchmarks.md through bench/docsection.py.
+# reports write docs/benchmarks.md through bench/docsection.py. Peers' configurations are
+# files in bench/peers/, rendered by bench_render.
+
+# The directory of this file (bench/), whatever the caller's working directory.
+BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 # bench_install NAME PKG...: installs the Debian packages that are missing.
 bench_install() {
@@ -110,14 +114,27 @@ bench_start() {
   PIDS+=("$LAST_PID")
 }
 
+# bench_render TEMPLATE OUT NAME=VALUE...: OUT is bench/peers/TEMPLATE with every @NAME@
+# replaced by VALUE (taken as it is: no pattern, no `&`); fails, writing nothing, when the
+# template has a placeholder no argument fills.
+bench_render() {
+  local template="$BENCH_DIR/peers/$1" out="$2" text kv; shift 2
+  text="$(< "$template")" || return 1
+  for kv in "$@"; do text="${text//"@${kv%%=*}@"/"${kv#*=}"}"; done
+  if [[ "$text" =~ @[A-Z0-9_]+@ ]]; then
+    echo "bench_render: ${BASH_REMATCH[0]} of $template is not given" >&2
+    return 1
+  fi
+  printf '%s\n' "$text" > "$out"
+}
+
 # bench_mosquitto CORE: a broker of the run's own on a free port of 127.0.0.1 (anonymous,
 # no persistence), pinned to CORE; sets MQ_PORT and exports SEALCAST_MQTT_URL.
 bench_mosquitto() {
   local mosquitto
   mosquitto="$(command -v mosquitto || echo /usr/sbin/mosquitto)"
   MQ_PORT="$(free_port)"
-  printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\nlog_type error\nlog_type warning\n' \
-    "$MQ_PORT" > "$WORK/mosquitto.conf"
+  bench_render mosquitto/mosquitto.conf "$WORK/mosquitto.conf" PORT="$MQ_PORT"
   bench_start mosquitto "$1" "$mosquitto" -c "$WORK/mosquitto.conf"
   export SEALCAST_MQTT_URL="mqtt://127.0.0.1:$MQ_PORT"
   bench_wait_for 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$MQ_PORT" \
@@ -129,28 +146,8 @@ bench_mosquitto() {
 # suite ours negotiated, h2 and http/1.1 by ALPN, keep-alive with connection reuse to the
 # backend, the sticky cookie inserted, one server (HOST:PORT).
 bench_haproxy_conf() {
-  cat > "$1" <<EOF2
-global
-  nbthread 1
-  maxconn $5
-  ssl-default-bind-options ssl-min-ver TLSv1.3
-  ssl-default-bind-ciphersuites $4
-defaults
-  mode http
-  option http-keep-alive
-  http-reuse always
-  timeout connect 1s
-  timeout client $6
-  timeout server 30s
-  timeout http-keep-alive $6
-frontend https
-  bind 127.0.0.1:$2 ssl crt $3 alpn h2,http/1.1
-  maxconn $5
-  default_backend nodes
-backend nodes
-  cookie sealcast_node insert indirect nocache secure httponly
-  server n1 $7 cookie n1
-EOF2
+  bench_render haproxy/tls-front.cfg "$1" PORT="$2" PEM="$3" SUITE="$4" MAXCONN="$5" \
+    CLIENT_TIMEOUT="$6" SERVER="$7"
 }
 
 # bench_nginx_conf DIR PORT ROOT NOFILE: DIR/nginx.conf as the benchmarks run nginx against
@@ -158,23 +155,8 @@ EOF2
 # on 127.0.0.1:PORT; its pid, error log and temporary files in DIR.
 bench_nginx_conf() {
   mkdir -p "$1/tmp"
-  cat > "$1/nginx.conf" <<EOF2
-worker_processes 1;
-worker_rlimit_nofile $4;
-daemon off;
-pid $1/nginx.pid;
-error_log $1/error.log warn;
-events { worker_connections $(($4 - 100)); }
-http {
-  types { application/vnd.apple.mpegurl m3u8; video/mp4 mp4 m4s; video/mp2t ts; }
-  default_type application/octet-stream;
-  access_log off; sendfile on; tcp_nopush on; tcp_nodelay on;
-  keepalive_timeout 120s; keepalive_requests 100000000;
-  client_body_temp_path $1/tmp/body; proxy_temp_path $1/tmp/proxy; fastcgi_temp_path $1/tmp/fastcgi;
-  uwsgi_temp_path $1/tmp/uwsgi; scgi_temp_path $1/tmp/scgi;
-  server { listen 127.0.0.1:$2 backlog=4096; root $3; }
-}
-EOF2
+  bench_render nginx/files.conf "$1/nginx.conf" DIR="$1" PORT="$2" ROOT="$3" NOFILE="$4" \
+    CONNECTIONS="$(($4 - 100))"
 }
 
 # bench_fail NAME MESSAGE...: prints "NAME: MESSAGE" and the last lines of every log in

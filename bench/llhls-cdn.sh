@@ -120,24 +120,7 @@ LB_URL="https://localhost:$LB_PORT"
 # --- 2. Varnish in front of the load balancer's origin listener ---------------------------------------
 VARNISH_PORT="$(free_port)"
 mkdir -p "$WORK/vcl"
-cat > "$WORK/vcl/origin.vcl" <<EOF
-# The benchmark's load balancer (its origin listener); the rest is deploy/varnish/sealcast.vcl.
-backend lb {
-    .host = "127.0.0.1";
-    .port = "$ORIGIN_PORT";
-    .connect_timeout = 1s;
-    .first_byte_timeout = 15s;
-    .between_bytes_timeout = 10s;
-}
-sub vcl_init {
-    new origin = directors.round_robin();
-    origin.add_backend(lb);
-}
-# Who may BAN: nobody but this machine.
-acl purgers {
-    "127.0.0.1";
-}
-EOF
+bench_render varnish/origin.vcl "$WORK/vcl/origin.vcl" ORIGIN_PORT="$ORIGIN_PORT"
 # As deploy/docker/varnish does (HTTP/2 on, 256 MB of objects), with room for this many
 # viewers: a worker thread per HTTP/2 session, long idle connections, a deep backlog. Its
 # shared memory log and compiled VCL in the work directory; no jail (a benchmark's own

@@ -167,27 +167,8 @@ for ((run = 1; run <= RUNS; run++)); do
         stop "$UP_PID"
         chmod -R a+rX "$WWW"
         port="$(free_port)"; mkdir -p "$WORK/nginx/tmp"
-        cat > "$WORK/nginx/nginx.conf" <<EOF
-worker_processes 1;
-worker_rlimit_nofile $((CONNS + 1024));
-daemon off;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log warn;
-events { worker_connections $((CONNS + 512)); }
-http {
-  types { application/vnd.apple.mpegurl m3u8; }
-  access_log off;
-  sendfile on;
-  keepalive_timeout 600;
-  keepalive_requests 100000000;
-  client_body_temp_path $WORK/nginx/tmp/body;
-  proxy_temp_path $WORK/nginx/tmp/proxy;
-  fastcgi_temp_path $WORK/nginx/tmp/fastcgi;
-  uwsgi_temp_path $WORK/nginx/tmp/uwsgi;
-  scgi_temp_path $WORK/nginx/tmp/scgi;
-  server { listen 127.0.0.1:$port; root $WWW; }
-}
-EOF
+        bench_render nginx/memory.conf "$WORK/nginx/nginx.conf" DIR="$WORK/nginx" PORT="$port" ROOT="$WWW" \
+          NOFILE=$((CONNS + 1024)) CONNECTIONS=$((CONNS + 512))
         "$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/error.log" 2>> "$WORK/nginx/error.log" &
         ngx=$!
         PIDS+=("$ngx")
@@ -209,27 +190,8 @@ EOF
         [ -n "$ours" ] || die "no TLS cipher suite from our load balancer"
         port="$(free_port)"
         cat "$WORK/up/certs/server.pem" "$WORK/up/certs/server.key" > "$WORK/haproxy.pem"
-        cat > "$WORK/haproxy.cfg" <<EOF
-global
-  nbthread 1
-  maxconn $((CONNS + 200))
-  ssl-default-bind-options ssl-min-ver TLSv1.3
-  ssl-default-bind-ciphersuites $ours
-defaults
-  mode http
-  option http-keep-alive
-  http-reuse always
-  timeout connect 1s
-  timeout client 600s
-  timeout server 20s
-  timeout http-keep-alive 600s
-frontend https
-  bind 127.0.0.1:$port ssl crt $WORK/haproxy.pem alpn h2,http/1.1
-  default_backend nodes
-backend nodes
-  cookie sealcast_node insert indirect nocache secure httponly
-  server n1 ${NODE#http://} cookie n1
-EOF
+        bench_render haproxy/memory.cfg "$WORK/haproxy.cfg" PORT="$port" PEM="$WORK/haproxy.pem" \
+          SUITE="$ours" MAXCONN=$((CONNS + 200)) SERVER="${NODE#http://}"
         "$HAPROXY" -db -f "$WORK/haproxy.cfg" > "$WORK/haproxy.log" 2>&1 &
         ha=$!
         PIDS+=("$ha")
