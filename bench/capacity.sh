@@ -378,8 +378,8 @@ TLS_START="$TLS_START" TLS_STEP="$TLS_STEP" TLS_GROWTH="$TLS_GROWTH" TLS_MAX_VIE
 LAG_LIMIT_MS="$LAG_LIMIT_MS" GEN_BUSY="$GEN_BUSY" OURS_TLS="$OURS_TLS" HA_TLS="$HA_TLS" SEG_BYTES="$SEG_BYTES" \
 NGINX="$NGINX" HAPROXY="$HAPROXY" ELAPSED="$ELAPSED" \
 python3 - "$WORK/ramps" "$RESULTS" "$DOCS" <<'PY'
-import datetime, glob, json, os, re, statistics, subprocess, sys
-sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import put
+import datetime, glob, json, os, re, subprocess, sys
+sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import put; from lib.stats import median, spread, spread_text
 ramps_dir, results, docs = sys.argv[1:4]
 E = os.environ
 runs = int(E["RUNS"]); lag_limit = float(E["LAG_LIMIT_MS"]); gen_busy = float(E["GEN_BUSY"])
@@ -434,9 +434,7 @@ for path in sorted(glob.glob(os.path.join(ramps_dir, "*.json"))):
 for xs in per.values():
     xs.sort(key=lambda e: e["run"])
 
-def stat(xs):
-    xs = [x for x in xs if x is not None]
-    return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "n": len(xs)} if xs else None
+stat = lambda xs: spread(xs, count=True)
 
 pairs = []
 if "1" in E["PARTS"].split(): pairs.append(("node", "nginx", "plain HTTP/1.1"))
@@ -475,14 +473,14 @@ def count(system):
     xs = per.get(system, [])
     if not xs: return "-"
     caps = [x["capacity"] for x in xs]
-    med = statistics.median(caps)
+    med = median(caps)
     lower = [x for x in xs if not x["exact"]]
     s = f"{med:,.0f} ({min(caps):,}–{max(caps):,})"
     if lower:
         why = sorted({x["limited_by"] for x in lower})
         s = ("≥ " if len(lower) == len(xs) else "") + s + f"; {len(lower)} of {len(xs)} runs a lower bound ({', '.join(why)})"
     return s
-rng = lambda s: "-" if s is None else f"{s['median']:.2f} ({s['min']:.2f}–{s['max']:.2f})"
+rng = spread_text
 names = {"node": "sealcast node", "nginx": "nginx", "lb": "sealcast lb (+ node)", "haproxy": "HAProxy (+ node)"}
 ngx = out["nginx"].replace("nginx version: ", "")
 m = re.search(r"version (\S+)", out["haproxy"]); ha = f"HAProxy {m.group(1)}" if m else "HAProxy"
@@ -514,8 +512,8 @@ lines += ["", "Why the ramps stopped: " + "; ".join(
     f"{names[sy]}: " + ", ".join(f"{why} ×{n}" for why, n in Counter(x["limited_by"] for x in xs).most_common())
     for sy, xs in per.items()) + "."]
 lines += ["", "At the last step that passed (median over runs): " + "; ".join(
-    f"{names[s]} CPU {statistics.median([x['at_capacity']['server_cpu'] or 0 for x in xs if 'at_capacity' in x] or [0]):.2f}, "
-    f"generator {statistics.median([x['at_capacity']['generator_cpu'] or 0 for x in xs if 'at_capacity' in x] or [0]):.2f}"
+    f"{names[s]} CPU {median([x['at_capacity']['server_cpu'] or 0 for x in xs if 'at_capacity' in x] or [0]):.2f}, "
+    f"generator {median([x['at_capacity']['generator_cpu'] or 0 for x in xs if 'at_capacity' in x] or [0]):.2f}"
     for s, xs in per.items()) + " (CPU-seconds per second; server = the processes under test, for the load balancers with the node)."]
 lines += ["", f"A count is a lower bound (≥) when the step that failed shows the load generator short of CPU (it issued requests more than "
           f"{lag_limit:.0f} ms late at p99, or core 1 was ≥ {gen_busy:.0%} busy): the TTFB it measured is then its own delay as much as "

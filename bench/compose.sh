@@ -157,8 +157,8 @@ proc_stream=$(proc_stat one-stream)
 
 mkdir -p bench/results
 python3 - "$runs" "$cold_init" "$warm_init" "$(printf '%s\n' "${rounds[@]}")" "$idle" "$streaming" "$proc_idle" "$proc_stream" "${compose[*]}" <<'EOF'
-import json, statistics, sys
-sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import put
+import json, sys
+sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import put; from lib.stats import spread, spread_text
 runs, cold, warm, rounds, idle, streaming, p_idle, p_stream, tool = sys.argv[1:10]
 rounds = [json.loads(l) for l in rounds.splitlines() if l.strip()]
 idle = [json.loads(l) for l in idle.splitlines() if l.strip()]
@@ -168,8 +168,7 @@ result = {"runs": int(runs), "init_cold_s": json.loads(cold), "init_warm_s": flo
           "containers_idle": idle, "containers_one_stream": streaming, "process_idle": p_idle, "process_one_stream": p_stream, "compose": tool}
 json.dump(result, open("bench/results/compose.json", "w"), indent=2)
 def med(key):
-    values = [r[key] for r in rounds]
-    return f"{statistics.median(values):.2f} ({min(values):.2f}–{max(values):.2f})"
+    return spread_text(spread([r[key] for r in rounds]))
 def mib(text):
     n = float(text.rstrip("KMGiB").strip()); unit = text.lstrip("0123456789.")
     return n * {"KiB": 1 / 1024, "MiB": 1, "GiB": 1024, "B": 1 / 1048576}.get(unit, 1)

@@ -203,11 +203,11 @@ fi
 
 # --- 3. report ------------------------------------------------------------------------------------
 python3 - "$WORK/results.jsonl" "$RUNS" "$SECS" "$NSEG" "$((SEGBYTES / NSEG))" "$H2C_OURS" "$NGINX" <<'PY'
-import json, os, statistics, sys, datetime, subprocess
-sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import notes, put
+import json, os, sys, datetime, subprocess
+sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import notes, put; from lib.stats import spread
 path, runs, secs, nseg, segavg, h2c, nginx = sys.argv[1:8]
 rows = [json.loads(l) for l in open(path) if l.strip()]
-def stat(xs): return {"median": statistics.median(xs), "min": min(xs), "max": max(xs)} if xs else None
+stat = spread
 loads = {}
 for r in rows:
     l = r["load"]

@@ -144,9 +144,9 @@ done
 mkdir -p bench/results
 SECS="$SECS" ROUNDS="$ROUNDS" LADDER="$LADDER" PROTOCOLS="$PROTOCOLS" python3 - "$WORK/runs.jsonl" <<'PY'
 import json, os, sys
-sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import put, notes
+sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import put, notes; from lib.stats import median_high
 runs = [json.loads(l) for l in open(sys.argv[1])]
-med = lambda xs: sorted(xs)[len(xs) // 2] if xs else None
+med = median_high
 publishers = {
     "source": "`sealcast source` itself over RTMP (no pipe, no ffmpeg)",
     "rtmp-bframes": "as RTMP, the source's x264 as OBS's default (B-frames, lookahead)",

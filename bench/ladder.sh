@@ -104,13 +104,13 @@ for rung in 720p:1280:720 480p:854:480 360p:640:360; do
 done
 
 python3 - "$WORK" "$RUNS" "$PARTS" "$X264_PARAMS" <<'PY'
-import json, os, statistics, sys, glob, datetime
-sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import put
+import json, os, sys, glob, datetime
+sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import put; from lib.stats import spread
 work, runs, parts, x264 = sys.argv[1], int(sys.argv[2]), sys.argv[3] != "0", sys.argv[4]
 rows = [l.split() for l in open(os.path.join(work, "runs"))]
 ours = [(float(w), float(u) + float(s)) for k, w, u, s in rows if k == "ours"]
 ff = [(float(w), float(u) + float(s)) for k, w, u, s in rows if k == "ffmpeg"]
-def stat(xs): return {"median": statistics.median(xs), "min": min(xs), "max": max(xs)}
+stat = spread
 cpu_ratio = [f[1] / o[1] for f, o in zip(ff, ours)]
 wall_ratio = [f[0] / o[0] for f, o in zip(ff, ours)]
 aa_cpu = [ff[i][1] / ff[i + 1][1] for i in range(len(ff) - 1)] or [1.0]

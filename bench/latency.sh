@@ -122,7 +122,7 @@ python3 -c 'import json,sys,time; sys.path.insert(0,"bench"); from publish_laten
 mkdir -p bench/results
 SECS="$SECS" ROUNDS="$ROUNDS" LADDER="$LADDER" python3 - "$WORK/runs.jsonl" "$WORK/m0.json" "$WORK/m1.json" <<'PY'
 import json, os, sys
-sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import put
+sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import put; from lib.stats import median_high
 sys.path.insert(0, "bench")
 from publish_latency import hist, hist_quantile
 runs = [json.loads(l) for l in open(sys.argv[1])]
@@ -159,7 +159,7 @@ for system in ["ll", "plain", "nginx"]:
     p50s = [r["glass_to_glass_s"]["p50"] for r in mine if r["glass_to_glass_s"]]
     p90s = [r["glass_to_glass_s"]["p90"] for r in mine if r["glass_to_glass_s"]]
     maxes = [r["glass_to_glass_s"]["max"] for r in mine if r["glass_to_glass_s"]]
-    med = lambda xs: sorted(xs)[len(xs) // 2] if xs else None
+    med = median_high
     out["systems"][system] = {
         "name": names[system],
         "p50_s": {"median": med(p50s), "min": min(p50s, default=None), "max": max(p50s, default=None)},

@@ -353,17 +353,15 @@ mkdir -p "$(dirname "$RESULTS")"
 RUNS="$RUNS" SECS="$SECS" CLIENTS="$CLIENTS" STREAMS="$STREAMS" LAT_CLIENTS="$LAT_CLIENTS" LAT_RPS="$LAT_RPS" \
 PLAYLIST_BYTES="$PLAYLIST_BYTES" SEGMENT_BYTES="$SEGMENT_BYTES" HAPROXY="$HAPROXY" NGINX="$NGINX" \
 python3 - "$WORK/results.jsonl" "$WORK/lb.metrics" "$RESULTS" "$DOCS" <<'PY'
-import datetime, json, os, re, statistics, subprocess, sys
-sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import notes, put
+import datetime, json, os, re, subprocess, sys
+sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import notes, put; from lib.stats import spread, spread_text
 rows_path, metrics_path, results, docs = sys.argv[1:5]
 rows = [json.loads(l) for l in open(rows_path) if l.strip()]
 env = lambda k: int(os.environ[k])
 conf = {"runs": env("RUNS"), "seconds_per_load": env("SECS"), "clients": env("CLIENTS"), "streams_per_client": env("STREAMS"),
         "paced_clients": env("LAT_CLIENTS"), "paced_rps_per_client": env("LAT_RPS"),
         "playlist_bytes": env("PLAYLIST_BYTES"), "segment_bytes": env("SEGMENT_BYTES")}
-def stat(xs):
-    xs = [x for x in xs if x is not None]
-    return {"median": statistics.median(xs), "min": min(xs), "max": max(xs)} if xs else None
+stat = spread
 def version(cmd):
     r = subprocess.run(cmd, capture_output=True, text=True)
     return (r.stdout or r.stderr).splitlines()[0].strip()
@@ -444,7 +442,7 @@ json.dump(out, open(results, "w"), indent=2)
 
 f = lambda x, d=0: "-" if x is None else f"{x:,.{d}f}"
 ms = lambda s: None if s is None else s["median"]
-rng = lambda s: "-" if s is None else f"{s['median']:.2f} ({s['min']:.2f}–{s['max']:.2f})"
+rng = spread_text
 m = re.search(r"version (\S+)", out["haproxy"])
 ha_name = f"HAProxy {m.group(1)}" if m else "HAProxy"
 lines = ["## Load-balancer overhead (bench/lb.sh)", "",

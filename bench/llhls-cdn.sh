@@ -264,8 +264,8 @@ HEADING="$HEADING" RUNS="$RUNS" STEP_SECS="$STEP_SECS" JOIN_SECS="$JOIN_SECS" PA
 LAG_LIMIT_MS="$LAG_LIMIT_MS" GEN_BUSY="$GEN_BUSY" ELAPSED="$ELAPSED" CORES="$(nproc)" PARTS_PER_SEC="$PARTS_PER_SEC" \
 VARNISH_VERSION="$("$VARNISHD" -V 2>&1 | head -1)" SYSTEMS="${SYSTEMS[*]}" \
 python3 - "$WORK/runs" "$RESULTS" "$DOCS" <<'PY'
-import datetime, glob, json, os, re, statistics, sys
-sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import put, notes
+import datetime, glob, json, os, re, sys
+sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import put, notes; from lib.stats import spread as spread_of, spread_text
 runs_dir, results, docs = sys.argv[1:4]
 E = os.environ
 runs, step, join = int(E["RUNS"]), float(E["STEP_SECS"]), float(E["JOIN_SECS"])
@@ -308,9 +308,7 @@ def one(system, run):
 
 per = {sy: [one(sy, r) for r in range(1, runs + 1) if os.path.exists(os.path.join(runs_dir, f"{sy}-{r}.json"))]
        for sy in systems}
-def spread(xs):
-    xs = [x for x in xs if x is not None]
-    return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "n": len(xs)} if xs else None
+spread = lambda xs: spread_of(xs, count=True)
 added = []
 for r in range(1, runs + 1):
     a = {x["run"]: x for x in per.get("lb-100", [])}.get(r)
@@ -330,7 +328,7 @@ out = {"benchmark": "LL-HLS viewers through Varnish in front of the load balance
        "per_run": per}
 json.dump(out, open(results, "w"), indent=2)
 
-rng = lambda s, f="{:,.1f}": "-" if s is None else f"{f.format(s['median'])} ({f.format(s['min'])}–{f.format(s['max'])})"
+rng = lambda s, f="{:,.1f}": spread_text(s, f)
 def label(sy):
     kind, n = sy.split("-")
     return f"{int(n):,} viewers, " + ("straight to the load balancer (TLS + h2)" if kind == "lb" else "through Varnish (h2c)")

@@ -325,8 +325,8 @@ TTFB_MS="$TTFB_MS" START="$START" STEP="$STEP" GROWTH="$GROWTH" MAX_VIEWERS="$MA
 PART_TARGET="$PART_TARGET" LAG_LIMIT_MS="$LAG_LIMIT_MS" GEN_BUSY="$GEN_BUSY" SERVER_TLS="$SERVER_TLS" \
 PEER_TLS="$PEER_TLS" PART_BYTES="$PART_BYTES" NGINX="$NGINX" HAPROXY="$HAPROXY" ELAPSED="$ELAPSED" CORES="$(nproc)" \
 python3 - "$WORK/ramps" "$RESULTS" "$DOCS" <<'PY'
-import datetime, glob, json, os, re, statistics, subprocess, sys
-sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import put, notes
+import datetime, glob, json, os, re, subprocess, sys
+sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import put, notes; from lib.stats import median, spread as spread_of, spread_text
 ramps_dir, results, docs = sys.argv[1:4]
 E = os.environ
 row, runs, cores = E["ROW"], int(E["RUNS"]), int(E["CORES"])
@@ -362,7 +362,7 @@ def verdict_of(report):
     lat = [v["latency_p50_ms"] for v in viewers if v.get("latency_p50_ms") is not None]
     got["viewers_seen"] = {"viewers": len(viewers), "stalled": sum(1 for v in viewers if v["stalls"]),
                            "failed": sum(1 for v in viewers if v["failed"]),
-                           "latency_p50_ms_median": statistics.median(lat) if lat else None}
+                           "latency_p50_ms_median": median(lat)}
     if not report["ended_on_failure"]:
         got.update(exact=False, limited_by="ramp ceiling (MAX_VIEWERS)")
         return got
@@ -394,9 +394,7 @@ for path in sorted(glob.glob(os.path.join(ramps_dir, "*.json"))):
 for xs in per.values():
     xs.sort(key=lambda e: e["run"])
 
-def spread(xs):
-    xs = [x for x in xs if x is not None]
-    return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "n": len(xs)} if xs else None
+spread = lambda xs: spread_of(xs, count=True)
 
 out = {"benchmark": f"LL-HLS viewers ({row}): held with part TTFB p99 < threshold, no stall, no failed request",
        "date": datetime.date.today().isoformat(), "runs": runs, "cores": cores, "systems_order": systems,
@@ -448,15 +446,14 @@ out["raw"] = {s: [x["ramp"] for x in xs] for s, xs in per.items()}
 json.dump(out, open(results, "w"), indent=2)
 
 def med(system, key, fmt):
-    xs = [x["at_capacity"].get(key) for x in per.get(system, []) if "at_capacity" in x]
-    xs = [x for x in xs if x is not None]
-    return fmt.format(statistics.median(xs)) if xs else "-"
+    m = median([x["at_capacity"].get(key) for x in per.get(system, []) if "at_capacity" in x])
+    return "-" if m is None else fmt.format(m)
 def count(system):
     xs = per.get(system, [])
     if not xs:
         return "-"
     caps = [x["capacity"] for x in xs]
-    text = f"{statistics.median(caps):,.0f} ({min(caps):,}–{max(caps):,})"
+    text = f"{median(caps):,.0f} ({min(caps):,}–{max(caps):,})"
     lower = [x for x in xs if not x["exact"]]
     if lower:
         why = ", ".join(sorted({x["limited_by"] for x in lower}))
@@ -467,8 +464,8 @@ def rps(system):
     if not xs:
         return "-"
     kinds = sorted({k for x in xs for k in x})
-    return ", ".join(f"{k} {statistics.median([x.get(k, 0) for x in xs]):.2f}" for k in kinds)
-rng = lambda s: "-" if s is None else f"{s['median']:.2f} ({s['min']:.2f}–{s['max']:.2f})"
+    return ", ".join(f"{k} {median([x.get(k, 0) for x in xs]):.2f}" for k in kinds)
+rng = spread_text
 
 ngx = out["nginx"].replace("nginx version: ", "")
 m = re.search(r"version (\S+)", out["haproxy"]); ha = f"HAProxy {m.group(1)}" if m else "HAProxy"

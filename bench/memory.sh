@@ -209,8 +209,8 @@ for ((run = 1; run <= RUNS; run++)); do
 done
 
 python3 - "$RAW" "$WORK/ciphers" "$CONNS" "$RUNS" <<'PY'
-import json, statistics, sys, datetime
-sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import put
+import json, sys, datetime
+sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import put; from lib.stats import spread
 raw, ciphers, conns, runs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 per = {}
 for line in open(raw):
@@ -227,8 +227,7 @@ for line in open(ciphers):
     cipher[k.replace("-cipher", "")] = v
 summary = {}
 for target, rs in per.items():
-    xs = sorted(r["bytes_per_connection"] for r in rs)
-    summary[target] = {"median": statistics.median(xs), "min": xs[0], "max": xs[-1],
+    summary[target] = {**spread([r["bytes_per_connection"] for r in rs]),
                        "failed": sum(r["failed"] for r in rs), "runs": rs}
 out = {"date": datetime.date.today().isoformat(), "connections": conns, "runs": runs,
        "tls": cipher, "targets": summary}

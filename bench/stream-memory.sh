@@ -152,7 +152,8 @@ wait_line() {
 
 cat > "$WORK/sm.py" <<'PY'
 """Helpers of bench/stream-memory.sh: wait for full windows, sample RSS and the floor."""
-import http.client, json, re, statistics, sys, time, urllib.parse
+import http.client, json, re, sys, time, urllib.parse
+sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from lib.stats import median
 
 class Node:
     """One keep-alive HTTP/1.1 connection to the node; sizes of immutable files cached."""
@@ -331,7 +332,7 @@ def sample(node_url, pid, seconds, streams):
         if t >= end:
             break
         time.sleep(max(0.0, 0.5 - (time.time() - t)))
-    med = lambda xs: statistics.median(xs) if xs else None
+    med = median
     out = {"samples": len(samples)}
     for k in ("VmRSS", "RssAnon", "RssFile", "Pss", "Pss_Anon", "AnonHugePages", "Threads"):
         xs = [s[k] for s in samples if k in s]
@@ -433,7 +434,7 @@ done
 NOTES="bench/stream-memory-notes.md"
 python3 - "$RAW" "$RESULTS" "$DOCS" "$NOTES" "$RUNS" "$STREAMS" "$LADDER" "$SIZE" "$SOURCE_KBPS" "$SAMPLE_SECONDS" "$NODE_WORKERS" "$GRACE" <<'PY'
 import datetime, json, os, statistics, sys
-sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import notes as notes_lines, put
+sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import notes as notes_lines, put; from lib.stats import median, spread
 raw, results, docs, notes = sys.argv[1:5]
 runs, streams = int(sys.argv[5]), int(sys.argv[6])
 ladder, size, source_kbps, sample_s, workers, grace = sys.argv[7], sys.argv[8], int(sys.argv[9]), int(sys.argv[10]), int(sys.argv[11]), int(sys.argv[12])
@@ -487,10 +488,7 @@ for run, pts in sorted(points.items()):
     per_run.append(r)
 
 def summ(key):
-    xs = sorted(r[key] for r in per_run if r.get(key) is not None)
-    if not xs:
-        return None
-    return {"median": statistics.median(xs), "min": xs[0], "max": xs[-1]}
+    return spread([r.get(key) for r in per_run])
 
 keys = ["added_rss_per_stream", "added_anon_per_stream", "added_pss_per_stream",
         "floor_listed_per_stream", "floor_unique_per_stream", "floor_served_per_stream",
@@ -501,7 +499,7 @@ kbps = {}
 for r in per_run:
     for rung, v in (r["kbps"] or {}).items():
         kbps.setdefault(rung, []).append(v)
-kbps = {rung: statistics.median(v) for rung, v in kbps.items()}
+kbps = {rung: median(v) for rung, v in kbps.items()}
 out = {"date": datetime.date.today().isoformat(), "runs": runs, "streams": streams,
        "ladder": ladder, "source": f"{size} 30 fps {source_kbps} kb/s", "sample_seconds": sample_s,
        "node_workers": workers, "kbps": kbps, "summary": summary, "per_run": per_run}
@@ -559,7 +557,7 @@ for k in range(1, streams + 1):
     fs = [r["points"][k]["floor_listed"] - r["points"][k - 1]["floor_listed"] for r in per_run
           if k in r["points"] and k - 1 in r["points"]]
     if xs:
-        steps.append(f"stream {k} {mb(statistics.median(xs))} MB (floor {mb(statistics.median(fs))} MB)")
+        steps.append(f"stream {k} {mb(median(xs))} MB (floor {mb(median(fs))} MB)")
 summary["steps"] = steps
 huge = [(r["points"][0].get("AnonHugePages"), r["points"][streams].get("AnonHugePages")) for r in per_run if streams in r["points"]]
 lines += ["", "RSS each stream added, median over the runs: " + "; ".join(steps) + ". "

@@ -87,13 +87,11 @@ done
 
 mkdir -p bench/results
 SECS="$SECS" ROUNDS="$ROUNDS" python3 - "$WORK/runs.jsonl" <<'PY'
-import json, os, statistics, sys
-sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import put
+import json, os, sys
+sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import put; from lib.stats import median
 runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 json.dump(runs, open("bench/results/viewer-verify.json", "w"), indent=1)
-def med(values):
-    values = [v for v in values if v is not None]
-    return statistics.median(values) if values else None
+med = median
 def f(v, digits=2):
     return "—" if v is None else f"{v:,.{digits}f}"
 rows = []

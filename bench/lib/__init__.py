@@ -1,0 +1,1 @@
+"""What the benchmark reports share (imported with `bench` on sys.path: `from lib.stats import ...`)."""
