@@ -135,6 +135,15 @@ pub enum DomainError {
         /// What was wrong.
         reason: &'static str,
     },
+    /// A playlist (`hls::read_media`, `hls::read_master`) over a cap, or with a tag that
+    /// breaks the grammar.
+    #[error("invalid playlist (line {line}): {reason}")]
+    InvalidPlaylist {
+        /// The line refused, from 1 (0: the whole text).
+        line: usize,
+        /// What was wrong.
+        reason: &'static str,
+    },
     /// A segment or part that does not come after what a live window already holds.
     #[error("out of order: {what}")]
     OutOfOrder {

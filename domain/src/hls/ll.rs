@@ -516,6 +516,29 @@ mod tests {
 
     const PART: Duration = Duration::from_millis(333);
 
+    impl LlWindow {
+        /// What the window lists, for the reader's round trip (`read`): its discontinuity
+        /// sequence, target duration, complete segments, and the open segment (no
+        /// `EXTINF` yet: zero).
+        pub(in crate::hls) fn listing(&self) -> (u64, u64, Vec<LlSegment>, Option<LlSegment>) {
+            let open = self.open.as_ref().map(|o| LlSegment {
+                sequence: o.sequence,
+                duration: Duration::ZERO,
+                discontinuity: o.discontinuity,
+                gap: false,
+                program_date_time_ms: o.program_date_time_ms,
+                parts: o.parts.clone(),
+            });
+            let segments = self.segments.iter().cloned().collect();
+            (
+                self.discontinuity_sequence,
+                self.target_duration,
+                segments,
+                open,
+            )
+        }
+    }
+
     fn part(independent: bool) -> PartEntry {
         PartEntry {
             duration: PART,

@@ -1,6 +1,6 @@
-//! Every HLS playlist the cluster writes, rendered here and nowhere else; pure, so callers
-//! render into memory and swap the whole text at once and a player never reads a
-//! half-written playlist.
+//! Every HLS playlist the cluster writes, rendered here and nowhere else, and read back
+//! here too (`read`); pure, so callers render into memory and swap the whole text at once
+//! and a player never reads a half-written playlist.
 //!
 //! - `master`: [`render_master`], one [`Variant`] per rendition.
 //! - `media`: [`MediaWindow`], the sliding window of a live media playlist ([`Entry`] per
@@ -11,6 +11,8 @@
 //! - `query`: [`PlaylistQuery`], a playlist request's `_HLS_msn`, `_HLS_part` and
 //!   `_HLS_skip`, parsed strictly.
 //! - `vod`: a recording's playlist: a [`MediaWindow`] that never slides, rendered finished.
+//! - `read`: [`read_media`] and [`read_master`], the one reader of what this module
+//!   writes (for `sealcast verify` and the benchmark viewers), bounded and strict.
 //! - `uris`: [`UriMarks`], where a rendered playlist's URIs end, so that a private
 //!   stream's token is carried into every one of them per viewer without rendering again.
 //!
@@ -22,6 +24,7 @@ mod ll;
 mod master;
 mod media;
 mod query;
+mod read;
 mod uris;
 mod vod;
 
@@ -29,6 +32,10 @@ pub use ll::{Answer, LlSegment, LlWindow, PartEntry, RenditionReport, PART_SEGME
 pub use master::{render_master, Variant};
 pub use media::{Entry, MediaWindow, PushError};
 pub use query::{PlaylistQuery, MAX_QUERY};
+pub use read::{
+    read_master, read_media, ReadMedia, ReadPart, ReadSegment, ReadVariant, MAX_ATTRIBUTES,
+    MAX_LINE, MAX_PARTS, MAX_PLAYLIST, MAX_REPORTS, MAX_SEGMENTS, MAX_URI, MAX_VARIANTS,
+};
 pub use uris::UriMarks;
 
 use std::time::Duration;
