@@ -19,8 +19,6 @@
 //! window while this was behind) is reported as unavailable, not refused, and continuity
 //! starts over after it.
 
-mod playlist;
-
 use std::collections::HashSet;
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -30,9 +28,8 @@ use anyhow::{bail, Context};
 use certs::signing::playback::{Check, Fragment, Playback, PlaybackVerifier, Refused, ViewerTrust};
 use certs::signing::{RootPublicKey, TrustBundle};
 use clap::Args;
+use domain::hls::{read_master, read_media, ReadMedia, MAX_PLAYLIST};
 use reqwest::{StatusCode, Url};
-
-use self::playlist::MediaPlaylist;
 
 /// `sealcast verify`'s command line.
 #[derive(Debug, Clone, Args)]
@@ -94,8 +91,8 @@ pub(crate) async fn run(args: VerifyArgs) -> anyhow::Result<bool> {
     // count as signed before its revocation).
     let playback = Playback::of_path(master_url.path());
     let mut renditions = Vec::new();
-    for uri in playlist::master(&master).with_context(|| format!("{master_url}"))? {
-        let url = run.with_query(master_url.join(&uri)?);
+    for variant in read_master(master.as_bytes()).with_context(|| format!("{master_url}"))? {
+        let url = run.with_query(master_url.join(&variant.uri)?);
         let verifier = PlaybackVerifier::new(trust.clone(), playback.clone());
         renditions.push(Rendition::new(url, verifier));
     }
@@ -247,7 +244,7 @@ impl Run {
 
     async fn text(&self, url: &Url) -> anyhow::Result<Option<String>> {
         Ok(self
-            .bytes(url, playlist::MAX_PLAYLIST)
+            .bytes(url, MAX_PLAYLIST)
             .await?
             .map(|b| String::from_utf8_lossy(&b).into_owned()))
     }
@@ -266,7 +263,7 @@ impl Run {
                 return;
             }
         };
-        let playlist = match playlist::media(&text) {
+        let playlist = match media_playlist(&text) {
             Ok(p) => p,
             Err(e) => {
                 self.unavailable(&r.playlist, &format!("{e:#}"));
@@ -276,23 +273,23 @@ impl Run {
         for wanted in self.wanted(r, &playlist) {
             self.check(r, &playlist, wanted).await;
         }
-        r.ended = playlist.ended;
+        r.ended = playlist.ended || playlist.vod;
     }
 
     /// What is new in `playlist`, in order: init segments not verified yet, segments after
     /// the last one checked, and parts of the open segment after the last one checked.
-    fn wanted(&self, r: &mut Rendition, playlist: &MediaPlaylist) -> Vec<Wanted> {
+    fn wanted(&self, r: &mut Rendition, playlist: &ReadMedia) -> Vec<Wanted> {
         let mut out = Vec::new();
         let base = r.playlist.clone();
         let join = |uri: &str| base.join(uri).ok().map(|u| self.with_query(u));
-        for e in &playlist.entries {
+        for e in &playlist.segments {
             if let Some(map) = e.map.as_deref().and_then(join) {
                 if r.inits.insert(map.to_string()) {
                     out.push(Wanted {
                         url: map,
                         sequence: None,
                         part: None,
-                        discontinuity: e.discontinuity,
+                        discontinuity: e.discontinuity_sequence,
                         duration: None,
                     });
                 }
@@ -308,25 +305,25 @@ impl Run {
                             url,
                             sequence: Some(e.sequence),
                             part: None,
-                            discontinuity: e.discontinuity,
-                            duration: e.duration,
+                            discontinuity: e.discontinuity_sequence,
+                            duration: e.duration.map(|d| d.as_secs_f64()),
                         });
                     }
                 }
                 // The open segment: its parts.
                 None => {
-                    for p in &e.parts {
-                        if p.gap || r.last_part.is_some_and(|l| (e.sequence, p.index) <= l) {
+                    for (index, p) in (0u32..).zip(&e.parts) {
+                        if p.gap || r.last_part.is_some_and(|l| (e.sequence, index) <= l) {
                             continue;
                         }
-                        r.last_part = Some((e.sequence, p.index));
+                        r.last_part = Some((e.sequence, index));
                         if let Some(url) = join(&p.uri) {
                             out.push(Wanted {
                                 url,
                                 sequence: Some(e.sequence),
-                                part: Some(p.index),
-                                discontinuity: e.discontinuity,
-                                duration: Some(p.duration),
+                                part: Some(index),
+                                discontinuity: e.discontinuity_sequence,
+                                duration: Some(p.duration.as_secs_f64()),
                             });
                         }
                     }
@@ -337,7 +334,7 @@ impl Run {
     }
 
     /// Fetches one fragment and its sidecar and checks them.
-    async fn check(&mut self, r: &mut Rendition, playlist: &MediaPlaylist, w: Wanted) {
+    async fn check(&mut self, r: &mut Rendition, playlist: &ReadMedia, w: Wanted) {
         let bytes = match self.bytes(&w.url, MAX_FRAGMENT).await {
             Ok(Some(bytes)) => bytes,
             Ok(None) => {
@@ -415,6 +412,16 @@ impl Run {
         self.out.unavailable += 1;
         tracing::warn!(%url, why, "unavailable");
     }
+}
+
+/// A media playlist as `verify` follows it (`domain::hls::read_media`): a delta update is
+/// refused (it asks for full playlists, and what was skipped cannot be checked).
+fn media_playlist(text: &str) -> anyhow::Result<ReadMedia> {
+    let playlist = read_media(text.as_bytes())?;
+    if playlist.skipped > 0 {
+        bail!("a delta update (EXT-X-SKIP): ask for the full playlist");
+    }
+    Ok(playlist)
 }
 
 /// The sidecar of a media URL: `.sig` after the path, the query kept.
@@ -582,6 +589,15 @@ mod tests {
         let recording = verify(format!("{origin}/vod/demo/{session}/master.m3u8")).await;
         assert!(recording.expect("verify ran"), "the recording was refused");
         server.abort();
+    }
+
+    #[test]
+    fn delta_updates_are_refused() {
+        let delta = media_playlist("#EXTM3U\n#EXT-X-SKIP:SKIPPED-SEGMENTS=3\n");
+        assert!(format!("{:#}", delta.expect_err("refused")).contains("delta update"));
+        let full = media_playlist("#EXTM3U\n#EXTINF:2,\n1.m4s\n").expect("a full playlist");
+        assert_eq!(full.segments.len(), 1);
+        assert!(media_playlist("#EXTM3U\n1.m4s\n").is_err());
     }
 
     #[test]
