@@ -33,12 +33,14 @@
 //! lives in its own module.
 
 pub mod arrival;
+pub mod docblock;
 pub mod ll;
 pub mod llplaylist;
 pub mod plan;
 pub mod playout;
 pub mod procstat;
 pub mod ramp;
+pub mod staleness;
 pub mod stats;
 pub mod tally;
 

@@ -1,0 +1,199 @@
+//! `sealcast-bench`: the benchmarks' driver (issue 46 item 4), growing. For now it owns
+//! the generated blocks of `docs/benchmarks.md`:
+//!
+//! - `sealcast-bench doc --script bench/edge.sh --heading '## Edge serving' --results
+//!   bench/out/edge.json [--section FILE] [--after HEADING] [--measured COMMIT]`: stamps
+//!   the section (the report's text from FILE, else the doc's own) with the raw results'
+//!   blob id and the measured commit (default `HEAD`, `dirty=yes` when the measured paths
+//!   have changes not committed); see [`viewers::docblock`].
+//! - `sealcast-bench stale [--check]`: every block whose measured paths changed in a
+//!   commit after the one it names ([`viewers::staleness`]); `--check` exits 1 when any
+//!   did.
+//!
+//! Runs git in the current directory (the repository's root, as the scripts do).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use viewers::docblock::{self, Stamp};
+use viewers::staleness;
+
+/// The benchmarks' driver.
+#[derive(Debug, Parser)]
+#[command(name = "sealcast-bench", version)]
+struct Args {
+    /// The doc of the benchmarks.
+    #[arg(long, default_value = "docs/benchmarks.md", global = true)]
+    docs: PathBuf,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Writes or replaces a benchmark's generated block.
+    Doc {
+        /// The script that measured (`bench/edge.sh`).
+        #[arg(long)]
+        script: String,
+        /// The section's `## ` heading, or its start.
+        #[arg(long)]
+        heading: String,
+        /// The run's raw results (JSON).
+        #[arg(long)]
+        results: PathBuf,
+        /// The section as the report wrote it, heading line first (default: the doc's).
+        #[arg(long)]
+        section: Option<PathBuf>,
+        /// A new section goes after this one (its heading or the start of it).
+        #[arg(long)]
+        after: Option<String>,
+        /// The commit measured (default: HEAD).
+        #[arg(long)]
+        measured: Option<String>,
+        /// Results committed before they left the tree: the blob is the file's at the
+        /// measured commit, which must hold it, and no dirty check is made.
+        #[arg(long)]
+        committed: bool,
+    },
+    /// Lists the blocks whose measured code changed after their run.
+    Stale {
+        /// Exit 1 when a block is stale.
+        #[arg(long)]
+        check: bool,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    match args.command {
+        Cmd::Doc {
+            script,
+            heading,
+            results,
+            section,
+            after,
+            measured,
+            committed,
+        } => {
+            let doc = std::fs::read_to_string(&args.docs).unwrap_or_default();
+            let measured = git(&[
+                "rev-parse",
+                "--verify",
+                &format!("{}^{{commit}}", measured.as_deref().unwrap_or("HEAD")),
+            ])?;
+            let path = results.to_string_lossy().into_owned();
+            let (blob, dirty) = if committed {
+                let spec = format!("{measured}:{path}");
+                (git(&["rev-parse", "--verify", &spec])?, false)
+            } else {
+                let blob = git(&["hash-object", "--", &path])?;
+                let mut status = vec!["status", "--porcelain", "--"];
+                let paths = staleness::measured_paths(&script);
+                status.extend(paths.iter().map(String::as_str));
+                (blob, !git(&status)?.is_empty())
+            };
+            let date = raw_date(&results, committed.then_some(measured.as_str()))?;
+            let stamp = Stamp {
+                script,
+                results: path,
+                blob,
+                measured,
+                dirty,
+                date,
+            };
+            let text = section
+                .map(|p| std::fs::read_to_string(&p).with_context(|| p.display().to_string()))
+                .transpose()?;
+            let out = docblock::put(&doc, &heading, &stamp, text.as_deref(), after.as_deref())?;
+            std::fs::write(&args.docs, out)
+                .with_context(|| format!("writing {}", args.docs.display()))?;
+        }
+        Cmd::Stale { check } => {
+            let doc = std::fs::read_to_string(&args.docs)
+                .with_context(|| args.docs.display().to_string())?;
+            let mut stale = 0;
+            for block in docblock::blocks(&doc) {
+                let s = &block.stamp;
+                let range = format!("{}..HEAD", s.measured);
+                let mut log = vec!["log", "--format=%h %<(72,trunc)%s", &range, "--"];
+                let paths = staleness::measured_paths(&s.script);
+                log.extend(paths.iter().map(String::as_str));
+                let changes = git(&log)?;
+                let n = changes.lines().count();
+                let short = s.measured.get(..10).unwrap_or(&s.measured);
+                let dirty = if s.dirty {
+                    " (plus changes not committed)"
+                } else {
+                    ""
+                };
+                let verdict = if n == 0 && !s.dirty {
+                    "current"
+                } else {
+                    "STALE"
+                };
+                let script = if block.heading.contains(&s.script) {
+                    String::new()
+                } else {
+                    format!(" ({})", s.script)
+                };
+                say(&format!(
+                    "{verdict}: {}{script}, measured {short}{dirty}, {n} commit(s) since touch what it measures",
+                    block.heading
+                ));
+                for line in changes.lines().take(3) {
+                    say(&format!("    {line}"));
+                }
+                if verdict != "current" {
+                    stale += 1;
+                }
+            }
+            if check && stale > 0 {
+                bail!("{stale} benchmark(s) stale");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A line of the report.
+fn say(line: &str) {
+    #[allow(clippy::print_stdout)] // the report is the program's output
+    {
+        println!("{line}");
+    }
+}
+
+/// The `date` the raw results give (their top-level `date`, when they have one); read from
+/// `commit` when given, else from the file.
+fn raw_date(path: &Path, commit: Option<&str>) -> anyhow::Result<Option<String>> {
+    let text = match commit {
+        Some(c) => git(&["show", &format!("{c}:{}", path.display())])?,
+        None => std::fs::read_to_string(path).with_context(|| path.display().to_string())?,
+    };
+    let value: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    Ok(value
+        .get("date")
+        .and_then(|d| d.as_str())
+        .filter(|d| !d.is_empty() && !d.contains(char::is_whitespace))
+        .map(str::to_owned))
+}
+
+/// git's standard output, trimmed; an error with its standard error when it fails.
+fn git(args: &[&str]) -> anyhow::Result<String> {
+    let out = Command::new("git")
+        .args(args)
+        .output()
+        .context("running git")?;
+    if !out.status.success() {
+        bail!(
+            "git {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
