@@ -47,7 +47,7 @@
 # RUNS runs; each runs the pairs A B, the order flipping every run (node nginx lb haproxy,
 # then nginx node haproxy lb, ...). Ratios ours/peer per run (median, min–max over the runs
 # where both counts are exact), and the peer against itself in consecutive runs (A/A) as the
-# noise floor. Writes bench/results/capacity.json (CAPACITY_RESULTS) and the section
+# noise floor. Writes bench/out/capacity.json (CAPACITY_RESULTS) and the section
 # "## Viewers per edge worker (bench/capacity.sh)" in docs/benchmarks.md (CAPACITY_DOCS;
 # CAPACITY_DOCS= skips it), and prints the section.
 #
@@ -71,7 +71,7 @@ STEP_SECS="${STEP_SECS:-8}"; JOIN_SECS="${JOIN_SECS:-4}"; SETTLE_SECS="${SETTLE_
 START="${START:-1000}"; STEP="${STEP:-500}"; GROWTH="${GROWTH:-1.25}"; MAX_VIEWERS="${MAX_VIEWERS:-9000}"
 TLS_START="${TLS_START:-250}"; TLS_STEP="${TLS_STEP:-250}"; TLS_GROWTH="${TLS_GROWTH:-1.2}"; TLS_MAX_VIEWERS="${TLS_MAX_VIEWERS:-6000}"
 LAG_LIMIT_MS="${LAG_LIMIT_MS:-50}"; GEN_BUSY="${GEN_BUSY:-0.95}"
-RESULTS="${CAPACITY_RESULTS:-bench/results/capacity.json}"
+RESULTS="${CAPACITY_RESULTS:-bench/out/capacity.json}"
 DOCS="${CAPACITY_DOCS-docs/benchmarks.md}"
 STREAM=cap
 die() {
@@ -521,9 +521,9 @@ lines += ["", f"A count is a lower bound (≥) when the step that failed shows t
           "live source, ingest and mirror. Why each ramp stopped is in the JSON (`systems.*.runs[].limited_by`, `failed_step`). "
           "The node closes connections beyond 10,000 (its default cap), which bounds a plain-HTTP ramp too. "
           f"Aim (brief): ≥ 1.0× the peer. Run it with `bench/capacity.sh [RUNS]` (default 5; ramp settings by environment, see the script); "
-          f"raw numbers in `bench/results/capacity.json`. This run took {out['elapsed_secs'] // 60} min.", ""]
+          f"raw numbers in `bench/out/capacity.json`. This run took {out['elapsed_secs'] // 60} min.", ""]
 section = "\n".join(lines)
 if docs:
-    put(section, "## Viewers per edge worker", docs)
+    put(section, "## Viewers per edge worker", docs, results=results)
 print(section)
 PY

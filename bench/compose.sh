@@ -4,7 +4,7 @@
 # `--scale broadcast=6` to the first viewer on a new edge, the floating address's failover
 # (holder SIGKILLed: address moved, first answer through it), and CPU and RSS per container
 # (`docker stats`) idle and with one stream, next to the same roles as one `sealcast up`
-# process. Writes bench/results/compose.json and its section of docs/benchmarks.md.
+# process. Writes bench/out/compose.json and its section of docs/benchmarks.md.
 #
 #   bench/compose.sh [RUNS]      RUNS up/scale/failover rounds (default 3)
 #
@@ -155,7 +155,7 @@ PIDS+=($!)
 sleep 30
 proc_stream=$(proc_stat one-stream)
 
-mkdir -p bench/results
+mkdir -p bench/out
 python3 - "$runs" "$cold_init" "$warm_init" "$(printf '%s\n' "${rounds[@]}")" "$idle" "$streaming" "$proc_idle" "$proc_stream" "${compose[*]}" <<'EOF'
 import json, sys
 sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import put; from lib.stats import spread, spread_text
@@ -166,7 +166,7 @@ streaming = [json.loads(l) for l in streaming.splitlines() if l.strip()]
 p_idle, p_stream = json.loads(p_idle), json.loads(p_stream)
 result = {"runs": int(runs), "init_cold_s": json.loads(cold), "init_warm_s": float(warm), "rounds": rounds,
           "containers_idle": idle, "containers_one_stream": streaming, "process_idle": p_idle, "process_one_stream": p_stream, "compose": tool}
-json.dump(result, open("bench/results/compose.json", "w"), indent=2)
+json.dump(result, open("bench/out/compose.json", "w"), indent=2)
 def med(key):
     return spread_text(spread([r[key] for r in rounds]))
 def mib(text):
@@ -201,6 +201,6 @@ for service in sorted(set(ti) | set(ts)):
 lines.append(f"| **all containers** | | {total[0]:.1f} | {total[1]:.1f} | {total[2]:.1f} | {total[3]:.1f} |")
 lines.append(f"| `sealcast up --broadcast 3` (one process, embedded broker, SQLite) | 1 | {p_idle['cpu_percent']} | {p_idle['rss_kib'] / 1024:.1f} | {p_stream['cpu_percent']} | {p_stream['rss_kib'] / 1024:.1f} |")
 lines += ["", "Run it with `sudo bench/compose.sh [RUNS]` (`BENCH_COLD=1` to make the images again first)."]
-put("\n".join(lines), "## Compose cluster in containers")
+put("\n".join(lines), "## Compose cluster in containers", results="bench/out/compose.json")
 print(json.dumps(result["rounds"]))
 EOF

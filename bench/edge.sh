@@ -15,7 +15,7 @@
 # Server CPU is utime+stime from /proc/PID/stat before/after each load. Reports requests/s,
 # requests per server CPU-second, p99 latency and the ratios ours/nginx (> 1 means we are
 # ahead; for p99, < 1 means we are ahead), with nginx against itself (A/A) as the noise
-# floor. Writes bench/results/edge.json and a section in docs/benchmarks.md.
+# floor. Writes bench/out/edge.json and a section in docs/benchmarks.md.
 #
 # Usage: bench/edge.sh [RUNS [SECONDS]]   (default 3 runs of 4 s per load)
 # Environment: EDGE_PROFILE=DIR   also profile each server under the wrk loads (perf) into DIR
@@ -235,8 +235,8 @@ for name, by in loads.items():
     aa = [n[i]["req_per_cpu_s"] / n[i + 1]["req_per_cpu_s"] for i in range(len(n) - 1) if n[i + 1]["req_per_cpu_s"]]
     entry["noise_floor_nginx_aa"] = {"req_per_cpu_s": stat(aa or [1.0])}
     out["loads"][name] = entry
-os.makedirs("bench/results", exist_ok=True)
-json.dump(out, open("bench/results/edge.json", "w"), indent=2)
+os.makedirs("bench/out", exist_ok=True)
+json.dump(out, open("bench/out/edge.json", "w"), indent=2)
 
 f = lambda x, d=0: f"{x:,.{d}f}"
 lines = ["## Edge serving (bench/edge.sh)", "",
@@ -269,8 +269,8 @@ lines += ["", "Aim (brief): playlists ≥ 1.0× nginx req/CPU-s with p99 ≤ 1.1
           f"Goal (issue 18): playlists ≥ 1.3×, segments ≥ 1.5×: {verdicts}."]
 lines += notes("bench/edge-notes.md")
 lines += ["", "Run it with `bench/edge.sh [RUNS [SECONDS]]` (default 3 runs of 4 s; `EDGE_PROFILE=DIR` adds a perf "
-          "profile of each server under the wrk loads); raw numbers in `bench/results/edge.json`.", ""]
+          "profile of each server under the wrk loads); raw numbers in `bench/out/edge.json`.", ""]
 section = "\n".join(lines)
-put(section, "## Edge serving")
+put(section, "## Edge serving", results="bench/out/edge.json")
 print(section)
 PY

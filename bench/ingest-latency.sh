@@ -29,7 +29,7 @@
 # cores cannot run three x264 rungs, a publisher's encoder and Chromium in real time.
 # LADDER=full uses the default ladder.
 #
-# Writes bench/results/ingest-latency.json and a section in docs/benchmarks.md.
+# Writes bench/out/ingest-latency.json and a section in docs/benchmarks.md.
 #
 # Usage: bench/ingest-latency.sh [SECONDS] [ROUNDS]   (defaults 60 and 3)
 # Environment: PROTOCOLS="rtmp srt whip" (a subset to measure fewer; "source" adds
@@ -141,7 +141,7 @@ for round in $(seq 1 "$ROUNDS"); do
   done
 done
 
-mkdir -p bench/results
+mkdir -p bench/out
 SECS="$SECS" ROUNDS="$ROUNDS" LADDER="$LADDER" PROTOCOLS="$PROTOCOLS" python3 - "$WORK/runs.jsonl" <<'PY'
 import json, os, sys
 sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import put, notes; from lib.stats import median_high
@@ -169,7 +169,7 @@ for proto in os.environ["PROTOCOLS"].split():
         "failed_runs": sum(1 for r in mine if r.get("failed")),
         "stamped_samples": sum(r["stamped_samples"] for r in mine),
     }
-json.dump(out, open("bench/results/ingest-latency.json", "w"), indent=1)
+json.dump(out, open("bench/out/ingest-latency.json", "w"), indent=1)
 f = lambda v: "—" if v is None else f"{v:.2f}"
 rows = []
 for proto, p in out["protocols"].items():
@@ -185,6 +185,7 @@ section = "\n".join([
     *rows,
     *notes("bench/ingest-latency-notes.md"),
 ]) + "\n"
-put(section, "## Glass-to-glass latency per ingest protocol", after="## Glass-to-glass latency")
+put(section, "## Glass-to-glass latency per ingest protocol", after="## Glass-to-glass latency",
+    results="bench/out/ingest-latency.json")
 print(section)
 PY

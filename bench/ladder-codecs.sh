@@ -15,7 +15,7 @@
 # src rung's playlist: its segments must cover the publish without a gap (the stream never
 # stalls, whatever was shed).
 #
-# Writes bench/results/ladder-codecs.json and its section of docs/benchmarks.md.
+# Writes bench/out/ladder-codecs.json and its section of docs/benchmarks.md.
 #
 # Usage: bench/ladder-codecs.sh [SECONDS] [CODECS]   (defaults 60 and "hevc av1")
 set -euo pipefail
@@ -99,7 +99,7 @@ PY
   sleep 4
 done
 
-mkdir -p bench/results
+mkdir -p bench/out
 SECS="$SECS" python3 - "$WORK" $CODECS <<'PY'
 import json, os, re, sys
 sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import put
@@ -134,7 +134,7 @@ for codec in codecs:
         "src_window_s": round(sum(durations), 1),
         "samples": s,
     }
-json.dump(out, open("bench/results/ladder-codecs.json", "w"), indent=1)
+json.dump(out, open("bench/out/ladder-codecs.json", "w"), indent=1)
 fmt = lambda v: "—" if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v))
 rows = []
 for codec, r in out["codecs"].items():
@@ -150,6 +150,6 @@ section = "\n".join([
     "|---|---|---|---|---|---|---|",
     *rows,
 ]) + "\n"
-put(section, "## Ladder CPU for 1080p60 HEVC and AV1 sources", after="## Ladder")
+put(section, "## Ladder CPU for 1080p60 HEVC and AV1 sources", after="## Ladder", results="bench/out/ladder-codecs.json")
 print(section)
 PY

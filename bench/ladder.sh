@@ -16,7 +16,7 @@
 # the rung's size (frames paired by index) within 0.1 dB of ffmpeg's, and its bitrate within
 # 5 %; otherwise the comparison is not like for like and the script says so and fails.
 # Reports CPU-seconds and wall-time ratios (ffmpeg / ours, > 1 means we are ahead), with an
-# A/A ratio of ffmpeg against itself as the noise floor. Writes bench/results/ladder.json and
+# A/A ratio of ffmpeg against itself as the noise floor. Writes bench/out/ladder.json and
 # its section of docs/benchmarks.md.
 #
 # Usage: bench/ladder.sh [RUNS]   (default 5)
@@ -156,8 +156,8 @@ result = {
     "checks": checks,
     "like_for_like": like_for_like,
 }
-os.makedirs("bench/results", exist_ok=True)
-name = "bench/results/ladder.json" if parts else "bench/results/ladder-plain.json"
+os.makedirs("bench/out", exist_ok=True)
+name = "bench/out/ladder.json" if parts else "bench/out/ladder-plain.json"
 json.dump(result, open(name, "w"), indent=2)
 r = result
 rc, rw = r["ratio_ffmpeg_over_ours"]["cpu"], r["ratio_ffmpeg_over_ours"]["wall"]
@@ -192,7 +192,7 @@ if parts and os.path.exists(notes):
     table[-2:-2] = [open(notes).read().strip(), ""]
 section = "\n".join(table)
 # The variant without parts goes right after the default's section.
-put(section, title, after=None if parts else "## Ladder transcode (bench/ladder.sh)")
+put(section, title, after=None if parts else "## Ladder transcode (bench/ladder.sh)", results=name)
 print(section)
 if not like_for_like:
     sys.exit("ladder: the outputs are not like for like (bitrate or PSNR per rung differ beyond the limits); see the table")

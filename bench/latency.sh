@@ -18,7 +18,7 @@
 # time, which would measure the machine, not the delivery path. LADDER=full uses the
 # default ladder on the LL cluster.
 #
-# Writes bench/results/latency.json and a section in docs/benchmarks.md.
+# Writes bench/out/latency.json and a section in docs/benchmarks.md.
 #
 # Usage: bench/latency.sh [SECONDS] [ROUNDS]   (defaults 60 and 5)
 set -euo pipefail
@@ -119,7 +119,7 @@ done
 
 python3 -c 'import json,sys,time; sys.path.insert(0,"bench"); from publish_latency import metrics; print(json.dumps({"at": time.time(), "m": metrics(sys.argv[1])}))' "$LL_NODE" > "$WORK/m1.json"
 
-mkdir -p bench/results
+mkdir -p bench/out
 SECS="$SECS" ROUNDS="$ROUNDS" LADDER="$LADDER" python3 - "$WORK/runs.jsonl" "$WORK/m0.json" "$WORK/m1.json" <<'PY'
 import json, os, sys
 sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import put; from lib.stats import median_high
@@ -171,7 +171,7 @@ for system in ["ll", "plain", "nginx"]:
         "runs": mine,
     }
 out["signing"] = cost
-json.dump(out, open("bench/results/latency.json", "w"), indent=1)
+json.dump(out, open("bench/out/latency.json", "w"), indent=1)
 f = lambda v: "—" if v is None else f"{v:.2f}"
 table = [
     "## Glass-to-glass latency",
@@ -190,6 +190,6 @@ table += [
     f"Cost of signing every part, on the LL cluster over the {g(c['seconds'], 0)} s of the runs (one stream, ML-DSA-65): {g(c['parts_per_s'])} parts and {g(c['segments_per_s'])} segments signed per second; the ingest spends {g(c['ingest_sign_ms_per_s'])} ms of CPU per second on hashing and signing ({g(c['part_sign_ms_mean'])} ms per part); each edge {g(c['edge_verify_ms_per_s_per_node'])} ms per second verifying ({g(c['verify_ms_mean'], 3)} ms per manifest); signed manifests on MQTT {g((c['mqtt_manifest_bytes_per_s'] or 0) / 1000, 1)} KB/s per stream and rendition. The part gate's added latency (bytes arrived → listed): p50 {g(c['part_wait_ms']['p50'])} ms, p99 {g(c['part_wait_ms']['p99'])} ms over {int(c['part_wait_ms']['n'])} parts.",
 ]
 section = "\n".join(table) + "\n"
-put(section, "## Glass-to-glass latency")
+put(section, "## Glass-to-glass latency", results="bench/out/latency.json")
 print(section)
 PY

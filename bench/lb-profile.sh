@@ -18,7 +18,7 @@
 # copies as one instruction (glibc's memcpy uses it for large copies on CPUs with ERMS/FSRM,
 # as here): copies are overstated for both, so each figure is also given without memcpy.
 #
-# Writes bench/results/lb-profile.json and its section of docs/benchmarks.md
+# Writes bench/out/lb-profile.json and its section of docs/benchmarks.md
 # (LB_PROFILE_RESULTS and LB_PROFILE_DOCS move them; LB_PROFILE_DOCS= skips the docs).
 #
 # Usage: bench/lb-profile.sh [REQUESTS [CLIENTS]]   (default 20000 playlist requests, a
@@ -30,7 +30,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 REQUESTS="${1:-20000}"
 CLIENTS="${2:-100}"
-RESULTS="${LB_PROFILE_RESULTS:-bench/results/lb-profile.json}"
+RESULTS="${LB_PROFILE_RESULTS:-bench/out/lb-profile.json}"
 DOCS="${LB_PROFILE_DOCS-docs/benchmarks.md}"
 TLS13_CIPHER=TLS_AES_128_GCM_SHA256
 # Requests per second per client: paced well below what a load balancer manages under
@@ -253,7 +253,7 @@ for i in range(max(len(pl), len(sg))):
     b = f"{sg[i][0]} | {sg[i][1]:,.0f}" if i < len(sg) else " | "
     lines.append(f"| {a} | {b} |")
 lines += notes("bench/lb-profile-notes.md")
-lines += ["", "Run it with `bench/lb-profile.sh [REQUESTS [CLIENTS]]`; raw numbers in `bench/results/lb-profile.json`."]
+lines += ["", "Run it with `bench/lb-profile.sh [REQUESTS [CLIENTS]]`; raw numbers in `bench/out/lb-profile.json`."]
 section = "\n".join(lines) + "\n"
-put(section, "## Load-balancer instructions per request", docs)
+put(section, "## Load-balancer instructions per request", docs, results=results)
 PY

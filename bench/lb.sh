@@ -32,7 +32,7 @@
 # under test count in both, HAProxy's are paused while ours is measured).
 # Ratios are HAProxy / ours: > 1 means we are ahead. HAProxy against itself (consecutive
 # runs) is the noise floor. Goal (issue 18): HAProxy CPU / ours >= 1.2, added p99 < 200 µs, reuse >= 99 %.
-# Writes bench/results/lb.json and a section in docs/benchmarks.md (LB_RESULTS and LB_DOCS
+# Writes bench/out/lb.json and a section in docs/benchmarks.md (LB_RESULTS and LB_DOCS
 # move them; LB_DOCS= skips the docs) and prints the table.
 #
 # Usage: bench/lb.sh [RUNS [SECONDS]]   (default 5 runs of 10 s per load)
@@ -53,7 +53,7 @@ LAT_CLIENTS="${LAT_CLIENTS:-10}"
 LAT_RPS="${LAT_RPS:-50}"
 # The one TLS 1.3 suite the clients offer, so both load balancers negotiate the same one.
 TLS13_CIPHER="${TLS13_CIPHER:-TLS_AES_128_GCM_SHA256}"
-RESULTS="${LB_RESULTS:-bench/results/lb.json}"
+RESULTS="${LB_RESULTS:-bench/out/lb.json}"
 DOCS="${LB_DOCS-docs/benchmarks.md}"
 die() { echo "lb: $*" >&2; exit 1; }
 [[ "$RUNS" =~ ^[1-9][0-9]*$ && "$SECS" =~ ^[1-9][0-9]*$ ]] || die "usage: bench/lb.sh [RUNS [SECONDS]] (whole numbers)"
@@ -485,9 +485,9 @@ lines += ["", f"Backend connection reuse (1 − connections accepted / requests 
           "Where the CPU goes: bench/lb-profile.sh (instructions per request, below). "
           "Server CPU is the load balancer's process only (utime+stime)."]
 lines += notes("bench/lb-notes.md")
-lines += ["", "Run it with `bench/lb.sh [RUNS [SECONDS]]`; raw numbers in `bench/results/lb.json`.", ""]
+lines += ["", "Run it with `bench/lb.sh [RUNS [SECONDS]]`; raw numbers in `bench/out/lb.json`.", ""]
 section = "\n".join(lines)
 if docs:
-    put(section, "## Load-balancer overhead", docs)
+    put(section, "## Load-balancer overhead", docs, results=results)
 print(section)
 PY

@@ -6,6 +6,11 @@
 
 # The directory of this file (bench/), whatever the caller's working directory.
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# The script that sourced this file, as docs/benchmarks.md's generated blocks name it
+# (bench/docsection.py reads it).
+export BENCH_SCRIPT="bench/${0##*/}"
+# Raw results go to bench/out/ (ignored by git; bench/README.md).
+mkdir -p "$BENCH_DIR/out"
 
 # bench_install NAME PKG...: installs the Debian packages that are missing.
 bench_install() {

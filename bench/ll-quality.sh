@@ -9,7 +9,7 @@
 # encoded rungs, on a 30 s 720p30 source with motion and detail (ffmpeg's testsrc2 with
 # noise). The x264 here is the same library the ingest links.
 #
-# Writes bench/results/ll-quality.json and a section in docs/benchmarks.md.
+# Writes bench/out/ll-quality.json and a section in docs/benchmarks.md.
 #
 # Usage: bench/ll-quality.sh [SECONDS]   (default 30)
 set -euo pipefail
@@ -52,12 +52,12 @@ PY
   done
 done
 
-mkdir -p bench/results
+mkdir -p bench/out
 python3 - "$WORK/results.jsonl" "$SECS" <<'PY'
 import json, os, sys
 sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import put
 rows = [json.loads(l) for l in open(sys.argv[1])]
-json.dump({"seconds": int(sys.argv[2]), "rows": rows}, open("bench/results/ll-quality.json", "w"), indent=1)
+json.dump({"seconds": int(sys.argv[2]), "rows": rows}, open("bench/out/ll-quality.json", "w"), indent=1)
 table = ["## Low-latency x264 settings: quality cost", "",
     f"`bench/ll-quality.sh {sys.argv[2]}`: a {sys.argv[2]} s 720p30 source (testsrc2 with noise) encoded per rung at the ladder's bitrate with the ingest's x264 settings without parts and with them (no B-frames, no lookahead, sliced threads). PSNR/SSIM against the source scaled to the rung; encode speed on this 2-core machine.", "",
     "| rung | kb/s (target) | PSNR dB, plain → LL | Δ dB | SSIM, plain → LL | kb/s reached, plain / LL | encode fps, plain / LL |",
@@ -67,6 +67,6 @@ for rung in ["720p", "480p", "360p"]:
     p, l = by[(rung, "plain")], by[(rung, "ll")]
     table.append(f"| {rung} | {p['target_kbps']} | {p['psnr_db']:.2f} → {l['psnr_db']:.2f} | {l['psnr_db'] - p['psnr_db']:+.2f} | {p['ssim']:.4f} → {l['ssim']:.4f} | {p['kbps']} / {l['kbps']} | {p['encode_fps']} / {l['encode_fps']} |")
 section = "\n".join(table) + "\n"
-put(section, "## Low-latency x264 settings")
+put(section, "## Low-latency x264 settings", results="bench/out/ll-quality.json")
 print(section)
 PY

@@ -45,7 +45,7 @@
 # The latency the cache adds: latency behind the edge p50 of cdn-100 minus that of lb-100
 # in the same run (median over runs).
 #
-# Writes bench/results/llhls-cdn.json (LLHLS_RESULTS) and the section "## LL-HLS viewers
+# Writes bench/out/llhls-cdn.json (LLHLS_RESULTS) and the section "## LL-HLS viewers
 # through a cache" of docs/benchmarks.md (LLHLS_DOCS; LLHLS_DOCS= skips it).
 #
 # Usage: bench/llhls-cdn.sh [RUNS]   (default 5)
@@ -65,7 +65,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=""
 HEADING="## LL-HLS viewers through a cache (bench/llhls-cdn.sh)"
-RESULTS="${LLHLS_RESULTS:-bench/results/llhls-cdn.json}"
+RESULTS="${LLHLS_RESULTS:-bench/out/llhls-cdn.json}"
 DOCS="${LLHLS_DOCS-docs/benchmarks.md}"
 RUNS="${1:-5}"
 AUDIENCES="${AUDIENCES:-100 1000 10000}"
@@ -360,10 +360,10 @@ lines += ["", f"The latency the cache adds (latency behind the edge p50 through 
           f"{lag_limit:.0f} ms late at p99 or core 1 was ≥ {gen_busy:.0%} busy: then the audience the cache served was smaller "
           "than the one asked for, and the row says so. Goal (issue 33): origin load independent of audience size behind a "
           "cache. Run it with `bench/llhls-cdn.sh [RUNS]` (default 5; settings by environment, see the script); raw numbers "
-          f"in `bench/results/llhls-cdn.json`. This run took {out['elapsed_secs'] // 60} min."]
+          f"in `bench/out/llhls-cdn.json`. This run took {out['elapsed_secs'] // 60} min."]
 lines += [*notes("bench/llhls-cdn-notes.md"), ""]
 section = "\n".join(lines)
 if docs:
-    put(section, E["HEADING"], docs, after="## LL-HLS viewers through the load balancer")
+    put(section, E["HEADING"], docs, after="## LL-HLS viewers through the load balancer", results=results)
 print(section)
 PY

@@ -48,7 +48,7 @@
 # SETTLE_SECS, TTFB_MS, START, STEP, GROWTH, MAX_VIEWERS, ARRIVAL (poisson or paced),
 # SOURCES (client addresses, default MAX_VIEWERS; 0: every viewer from 127.0.0.1),
 # PART_TARGET, LAG_LIMIT_MS, GEN_BUSY, SYSTEMS (a subset, in order), LLHLS_RESULTS (the
-# JSON, default bench/results/llhls-ROW.json), LLHLS_DOCS (default docs/benchmarks.md).
+# JSON, default bench/out/llhls-ROW.json), LLHLS_DOCS (default docs/benchmarks.md).
 
 # Relative paths are relative to where the script was started.
 [ -z "${SEALCAST_BIN:-}" ] || SEALCAST_BIN="$(realpath -m "$SEALCAST_BIN")"
@@ -56,7 +56,7 @@
 [ -z "${LLHLS_RESULTS:-}" ] || LLHLS_RESULTS="$(realpath -m "$LLHLS_RESULTS")"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 WORK=""
-RESULTS="${LLHLS_RESULTS:-bench/results/llhls-$ROW.json}"
+RESULTS="${LLHLS_RESULTS:-bench/out/llhls-$ROW.json}"
 DOCS="${LLHLS_DOCS-docs/benchmarks.md}"
 RUNS="${1:-5}"
 STEP_SECS="${STEP_SECS:-8}"; JOIN_SECS="${JOIN_SECS:-4}"; SETTLE_SECS="${SETTLE_SECS:-2}"; TTFB_MS="${TTFB_MS:-250}"
@@ -524,7 +524,7 @@ goal = ("a node ≥ nginx" if row == "node" else "through the load balancer ≥ 
 lines += ["", f"A count is a lower bound (≥) when the step that failed shows the load generator short of CPU (requests issued "
           f"more than {lag_limit:.0f} ms late at p99, or core 1 ≥ {gen_busy:.0%} busy), or when the ramp reached its last step. "
           f"Goal (issue 33): {goal}. Run it with `bench/llhls-{row}.sh [RUNS]` (default 5; settings by environment, see "
-          f"bench/llhls-common.sh); raw numbers in `bench/results/llhls-{row}.json`. This run took {out['elapsed_secs'] // 60} min."]
+          f"bench/llhls-common.sh); raw numbers in `bench/out/llhls-{row}.json`. This run took {out['elapsed_secs'] // 60} min."]
 lines += [*notes(f"bench/llhls-{row}-notes.md"), ""]
 section = "\n".join(lines)
 if docs:
@@ -532,6 +532,6 @@ if docs:
     after = "## Viewers per edge worker"
     if row == "lb" and os.path.exists(docs) and "## LL-HLS viewers one node holds" in open(docs).read():
         after = "## LL-HLS viewers one node holds"
-    put(section, E["HEADING"], docs, after=after)
+    put(section, E["HEADING"], docs, after=after, results=results)
 print(section)
 PY

@@ -16,7 +16,7 @@
 # The node (`sealcast broadcast`, default workers) answers the blocking reloads and holds
 # the hinted parts behind either proxy; each viewer has one TLS connection and speaks
 # HTTP/2 on it, as a browser does. Ramp, judgement, placement and report:
-# bench/llhls-common.sh. Writes bench/results/llhls-lb.json (LLHLS_RESULTS) and the
+# bench/llhls-common.sh. Writes bench/out/llhls-lb.json (LLHLS_RESULTS) and the
 # section "## LL-HLS viewers through the load balancer" of docs/benchmarks.md
 # (LLHLS_DOCS; LLHLS_DOCS= skips it).
 #

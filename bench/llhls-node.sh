@@ -17,7 +17,7 @@
 #     (`sealcast-viewers --mode ll-poll`): the LL-HLS nginx can offer.
 # All over plain HTTP/1.1 keep-alive (as bench/capacity.sh: HTTP/2 without TLS is not what
 # nginx is good at). Ramp, judgement, placement and report: bench/llhls-common.sh. Writes
-# bench/results/llhls-node.json (LLHLS_RESULTS) and the section "## LL-HLS viewers one node
+# bench/out/llhls-node.json (LLHLS_RESULTS) and the section "## LL-HLS viewers one node
 # holds" of docs/benchmarks.md (LLHLS_DOCS; LLHLS_DOCS= skips it).
 #
 # Usage: bench/llhls-node.sh [RUNS]   (default 5)

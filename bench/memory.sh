@@ -18,7 +18,7 @@
 # read, once settled (settled_rss below), before the connections open and after they all
 # have their answer; the difference over the connections held is the figure. RUNS runs, the targets interleaved (the order turns
 # every run); median with min–max, and each peer's spread as its noise.
-# Writes bench/results/memory.json and a section in docs/benchmarks.md (with the notes in
+# Writes bench/out/memory.json and a section in docs/benchmarks.md (with the notes in
 # bench/memory-notes.md: what a profile showed; edit them when the figures change).
 #
 # 9,000 connections by default, not the 10,000 of the issue: the open-file limit here is
@@ -231,7 +231,7 @@ for target, rs in per.items():
                        "failed": sum(r["failed"] for r in rs), "runs": rs}
 out = {"date": datetime.date.today().isoformat(), "connections": conns, "runs": runs,
        "tls": cipher, "targets": summary}
-json.dump(out, open("bench/results/memory.json", "w"), indent=2)
+json.dump(out, open("bench/out/memory.json", "w"), indent=2)
 
 def kb(x): return f"{x / 1000:.2f}"
 def row(name, t, goal):
@@ -258,9 +258,9 @@ lines = [
     row("sealcast lb, TLS + h2, 1 worker", "lb-1w", "≤ 4 KB (issue 18)"),
     row("HAProxy, TLS + h2", "haproxy", "—"),
     "", open("bench/memory-notes.md").read().rstrip("\n"),
-    "", "Run it with `bench/memory.sh [RUNS [CONNECTIONS]]`; raw numbers in `bench/results/memory.json`.", "",
+    "", "Run it with `bench/memory.sh [RUNS [CONNECTIONS]]`; raw numbers in `bench/out/memory.json`.", "",
 ]
 section = "\n".join(lines)
 print(section)
-put(section, "## Memory per idle viewer")
+put(section, "## Memory per idle viewer", results="bench/out/memory.json")
 PY

@@ -12,7 +12,7 @@
 # `sealcast_signature_wait_seconds` (bytes arrived → published: the gate's added latency),
 # `sealcast_ingest_push_seconds` and `sealcast_ingest_sign_seconds`, and verification time as
 # a share of the process CPU. There is no "verification off" switch to compare against.
-# Writes bench/results/publish-latency.json and a section in docs/benchmarks.md.
+# Writes bench/out/publish-latency.json and a section in docs/benchmarks.md.
 #
 # Usage: bench/publish-latency.sh [SECONDS]   (default 60; RENDITIONS=720p,src by default)
 set -euo pipefail

@@ -8,7 +8,7 @@
       process and per thread, sampled every second so threads that exit are still counted)
       at the start and at the end. Writes RAW.json when FILE --stop appears.
   publish_latency.py report RAW.json
-      Statistics → bench/results/publish-latency.json and a section in docs/benchmarks.md.
+      Statistics → bench/out/publish-latency.json and a section in docs/benchmarks.md.
 """
 import argparse
 import datetime
@@ -22,6 +22,9 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+
+sys.dont_write_bytecode = True
+from docsection import put  # noqa: E402 (bench/, this file's directory, is on sys.path)
 
 HZ = os.sysconf("SC_CLK_TCK")
 
@@ -365,8 +368,8 @@ def report(args):
         "verify_share_of_non_transcode_cpu": vsum / (proc - transcode) if proc - transcode > 0 else None,
         "verify_share_of_tokio_threads_cpu": vsum / tokio if tokio else None,
     }
-    os.makedirs("bench/results", exist_ok=True)
-    json.dump(out, open("bench/results/publish-latency.json", "w"), indent=2)
+    os.makedirs("bench/out", exist_ok=True)
+    json.dump(out, open("bench/out/publish-latency.json", "w"), indent=2)
 
     f = lambda x: "–" if x is None else f"{x:.1f}"
     lines = [
@@ -432,19 +435,11 @@ def report(args):
         "Aim (brief): skew across 3 edges p99 < 50 ms, gate wait / close-to-available p99 < 100 ms on loopback, "
         "verification < 2 % of edge CPU. There is no verification-off switch, so the on/off comparison is the verify "
         "histogram and the gate wait. Run it with `bench/publish-latency.sh [SECONDS]` (default 60); "
-        "raw numbers in `bench/results/publish-latency.json`.",
+        "raw numbers in `bench/out/publish-latency.json`.",
         "",
     ]
     section = "\n".join(lines)
-    p = "docs/benchmarks.md"
-    text = open(p).read()
-    start = text.find("## Publish latency")
-    if start >= 0:
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + section + (text[end + 1 :] if end >= 0 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    open(p, "w").write(text)
+    put(section, "## Publish latency", results="bench/out/publish-latency.json")
     print(section)
 
 

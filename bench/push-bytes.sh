@@ -14,7 +14,7 @@
 #     the parts' path is the same in both modes;
 #   - gaps: `#EXT-X-GAP` listed and `sealcast_segment_gaps_total` on both nodes; how the
 #     segments went (`sealcast_ingest_segment_pushes_total` by form).
-# Writes bench/results/push-bytes.json and a section in docs/benchmarks.md
+# Writes bench/out/push-bytes.json and a section in docs/benchmarks.md
 # (PUSH_BYTES_DOCS= skips it). SEALCAST_BIN picks the binary (else the release build).
 #
 # Usage: bench/push-bytes.sh [SECONDS] [ROUNDS]   (defaults 60 and 2)
@@ -145,13 +145,13 @@ for round in $(seq 1 "$ROUNDS"); do
   done
 done
 
-mkdir -p bench/results
+mkdir -p bench/out
 python3 - "$WORK/results.jsonl" "$SECS" "$ROUNDS" "${PUSH_BYTES_DOCS-docs/benchmarks.md}" <<'PY'
 import datetime, json, statistics, sys
 sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import notes, put
 rows = [json.loads(l) for l in open(sys.argv[1])]
 secs, rounds, docs = sys.argv[2], sys.argv[3], sys.argv[4]
-json.dump({"seconds": int(secs), "rounds": int(rounds), "rows": rows}, open("bench/results/push-bytes.json", "w"), indent=1)
+json.dump({"seconds": int(secs), "rounds": int(rounds), "rows": rows}, open("bench/out/push-bytes.json", "w"), indent=1)
 def mean(mode, key):
     v = [r[key] for r in rows if r["mode"] == mode and r[key] is not None]
     return round(statistics.mean(v), 2) if v else None
@@ -165,7 +165,7 @@ def forms(mode):
                 f[k] = f.get(k, 0) + int(v)
     return ", ".join(f"{k} {v}" for k, v in f.items() if v)
 table = ["## Ingest→edge bytes: segments assembled from their parts (bench/push-bytes.sh)", "",
-    f"`bench/push-bytes.sh {secs} {rounds}`, {datetime.date.today()}: `sealcast up` with two broadcast nodes, the source rung only (720p30, 3000 kb/s from `sealcast source`), CMAF, 2 s segments, 0.333 s parts; each mode measured {rounds} times for {secs} s, interleaved, on this shared 2-core machine. `whole` is `SEALCAST_PUSH_WHOLE_SEGMENTS=1` (every segment pushed with its bytes, as before issue 46); `assembled` the default (a segment goes bodiless to a node that took all its parts). Bytes are the ingest's body bytes per node (`sealcast_ingest_push_bytes_total`; the edges' `sealcast_push_bytes_total` agrees); latency is a segment's listing on node 1 after its end (PROGRAM-DATE-TIME + EXTINF), through blocking reloads: the ingest's capture clock, so only the difference between the rows means something (values are means over the rounds; `bench/results/push-bytes.json` has each round).", "",
+    f"`bench/push-bytes.sh {secs} {rounds}`, {datetime.date.today()}: `sealcast up` with two broadcast nodes, the source rung only (720p30, 3000 kb/s from `sealcast source`), CMAF, 2 s segments, 0.333 s parts; each mode measured {rounds} times for {secs} s, interleaved, on this shared 2-core machine. `whole` is `SEALCAST_PUSH_WHOLE_SEGMENTS=1` (every segment pushed with its bytes, as before issue 46); `assembled` the default (a segment goes bodiless to a node that took all its parts). Bytes are the ingest's body bytes per node (`sealcast_ingest_push_bytes_total`; the edges' `sealcast_push_bytes_total` agrees); latency is a segment's listing on node 1 after its end (PROGRAM-DATE-TIME + EXTINF), through blocking reloads: the ingest's capture clock, so only the difference between the rows means something (values are means over the rounds; `bench/out/push-bytes.json` has each round).", "",
     "| mode | ingest→edge kb/s per node | of which segments | of which parts | edges received kb/s per node | segment pushes | segment latency p50 / p90 / max s | gaps (listed / counted) |",
     "|---|---|---|---|---|---|---|---|"]
 for mode in ("whole", "assembled"):
@@ -176,6 +176,6 @@ if w and a:
 table += notes("bench/push-bytes-notes.md")
 section = "\n".join(table) + "\n"
 if docs:
-    put(section, "## Ingest→edge bytes", docs)
+    put(section, "## Ingest→edge bytes", docs, results="bench/out/push-bytes.json")
 print(section)
 PY

@@ -37,7 +37,7 @@
 # floor over the window's duration). LADDER=default uses the product's defaults (no
 # configuration file) and a 1280x720 source, for a machine with the cores for it.
 #
-# Writes bench/results/stream-memory.json (STREAM_MEMORY_RESULTS moves it) and the section
+# Writes bench/out/stream-memory.json (STREAM_MEMORY_RESULTS moves it) and the section
 # "## Memory per live stream (bench/stream-memory.sh)" in docs/benchmarks.md
 # (STREAM_MEMORY_DOCS=FILE writes it there instead, STREAM_MEMORY_DOCS= skips it), with
 # bench/stream-memory-notes.md (where the memory goes, from a profile) when it exists.
@@ -63,7 +63,7 @@ LADDER="${LADDER:-cheap}"
 SAMPLE_SECONDS="${SAMPLE_SECONDS:-4}"
 NODE_WORKERS="${NODE_WORKERS:-1}"
 NODE_PREFIX="${NODE_PREFIX:-}"
-RESULTS="${STREAM_MEMORY_RESULTS:-bench/results/stream-memory.json}"
+RESULTS="${STREAM_MEMORY_RESULTS:-bench/out/stream-memory.json}"
 DOCS="${STREAM_MEMORY_DOCS-docs/benchmarks.md}"
 WINDOW=6   # [ladder] window (the product's default, and the cheap ladder's)
 GRACE=2    # broadcast::stream::GRACE_SEGMENTS: segments kept fetchable after the window
@@ -565,11 +565,11 @@ lines += ["", "RSS each stream added, median over the runs: " + "; ".join(steps)
           + f"{streams} streams: " + ", ".join(f"{a:.0f} / {b:.0f}" for a, b in huge if a is not None and b is not None) + "."]
 lines += notes_lines(notes)
 lines += ["", "Run it with `bench/stream-memory.sh [RUNS [STREAMS]]` (default 5 runs of 3 streams; "
-          "`LADDER=default` for the product's ladder); raw numbers in `bench/results/stream-memory.json`.", ""]
+          "`LADDER=default` for the product's ladder); raw numbers in `bench/out/stream-memory.json`.", ""]
 section = "\n".join(lines)
 out["summary"] = summary
 json.dump(out, open(results, "w"), indent=2)
 print(section)
 if docs:
-    put(section, "## Memory per live stream (bench/stream-memory.sh)", docs)
+    put(section, "## Memory per live stream (bench/stream-memory.sh)", docs, results=results)
 PY

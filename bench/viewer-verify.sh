@@ -13,7 +13,7 @@
 #     requests).
 # The added latency per part is bench/latency.sh's `ll` against `ll-noverify`.
 #
-# Writes bench/results/viewer-verify.json and a section in docs/benchmarks.md.
+# Writes bench/out/viewer-verify.json and a section in docs/benchmarks.md.
 #
 # Usage: bench/viewer-verify.sh [SECONDS] [ROUNDS]   (defaults 60 and 3)
 set -euo pipefail
@@ -85,12 +85,12 @@ for round in $(seq 1 "$ROUNDS"); do
   done
 done
 
-mkdir -p bench/results
+mkdir -p bench/out
 SECS="$SECS" ROUNDS="$ROUNDS" python3 - "$WORK/runs.jsonl" <<'PY'
 import json, os, sys
 sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import put; from lib.stats import median
 runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-json.dump(runs, open("bench/results/viewer-verify.json", "w"), indent=1)
+json.dump(runs, open("bench/out/viewer-verify.json", "w"), indent=1)
 med = median
 def f(v, digits=2):
     return "—" if v is None else f"{v:,.{digits}f}"
@@ -130,6 +130,6 @@ for (mode, n, cpu, areq, mreq, ab, mb, share, wb, wshare, refused) in rows:
 lines += ["", "Goal (issue 31): added bytes under 3 % of the media at the 360p rung.",
           "", "Run it with `bench/viewer-verify.sh [SECONDS] [ROUNDS]`."]
 section = "\n".join(lines) + "\n"
-put(section, "## Viewer verification", after="## Glass-to-glass latency")
+put(section, "## Viewer verification", after="## Glass-to-glass latency", results="bench/out/viewer-verify.json")
 print(section)
 PY
