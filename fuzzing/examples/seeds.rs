@@ -70,25 +70,25 @@ fn main() -> Result<()> {
     ffmpeg(&args)?;
     let flv = std::fs::read(&flv_path)?;
     std::fs::write(corpus("flv")?.join("ffmpeg.flv"), &flv)?;
-    let mut reader = ingest::container::FlvReader::new(&flv[..])?;
+    let mut reader = container::FlvReader::new(&flv[..])?;
     let (mut video, mut audio) = (0, 0);
     while let Some(tag) = reader.next_tag()? {
         let body: &Bytes = &tag.body;
         match tag.kind {
-            ingest::container::TagKind::Video if video < 3 => {
+            container::TagKind::Video if video < 3 => {
                 std::fs::write(corpus("flv")?.join(format!("video-tag-{video}")), body)?;
                 if video == 0 && body.len() > 5 {
                     // AVC sequence header: the decoder configuration record after 5 bytes.
                     let record = &body[5..];
                     std::fs::write(corpus("h264")?.join("avc-config"), record)?;
-                    let config = ingest::container::h264::AvcConfig::parse(record)?;
+                    let config = container::h264::AvcConfig::parse(record)?;
                     if let Some(sps) = config.sps.first() {
                         std::fs::write(corpus("h264")?.join("sps"), sps)?;
                     }
                 }
                 video += 1;
             }
-            ingest::container::TagKind::Audio if audio < 2 => {
+            container::TagKind::Audio if audio < 2 => {
                 std::fs::write(corpus("flv")?.join(format!("audio-tag-{audio}")), body)?;
                 if audio == 0 && body.len() > 2 {
                     std::fs::write(corpus("aac")?.join("audio-specific-config"), &body[2..])?;

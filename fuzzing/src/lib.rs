@@ -130,12 +130,12 @@ pub fn drive_rtmp(data: &[u8]) -> RtmpReach {
                 }
                 ServerSessionEvent::VideoDataReceived { data, .. } => {
                     reach.video += 1;
-                    let _ = ingest::container::parse_video_tag(&data);
+                    let _ = container::parse_video_tag(&data);
                     Vec::new()
                 }
                 ServerSessionEvent::AudioDataReceived { data, .. } => {
                     reach.audio += 1;
-                    let _ = ingest::container::parse_audio_tag(&data);
+                    let _ = container::parse_audio_tag(&data);
                     Vec::new()
                 }
                 _ => Vec::new(),
@@ -149,7 +149,7 @@ pub fn drive_rtmp(data: &[u8]) -> RtmpReach {
 /// An FLV file through `FlvReader` (as `sealcast ladder` reads one), and the same bytes as
 /// one video and one audio tag body.
 pub fn flv(data: &[u8]) {
-    if let Ok(mut reader) = ingest::container::FlvReader::new(data) {
+    if let Ok(mut reader) = container::FlvReader::new(data) {
         for _ in 0..10_000 {
             match reader.next_tag() {
                 Ok(Some(_)) => {}
@@ -158,14 +158,14 @@ pub fn flv(data: &[u8]) {
         }
     }
     let body = Bytes::copy_from_slice(data);
-    let _ = ingest::container::parse_video_tag(&body);
-    let _ = ingest::container::parse_audio_tag(&body);
+    let _ = container::parse_video_tag(&body);
+    let _ = container::parse_audio_tag(&body);
 }
 
 /// H.264: an AVC decoder configuration record, an SPS, and an Annex B access unit as the
 /// CMAF muxer reads its configuration from.
 pub fn h264(data: &[u8]) {
-    use ingest::container::h264::{AvcConfig, SpsInfo};
+    use container::h264::{AvcConfig, SpsInfo};
     if let Ok(config) = AvcConfig::parse(data) {
         let _ = config.codec_string();
     }
@@ -177,7 +177,7 @@ pub fn h264(data: &[u8]) {
 
 /// AAC: an AudioSpecificConfig, and the ADTS header made from it.
 pub fn aac(data: &[u8]) {
-    if let Ok(config) = ingest::container::AacConfig::parse(data) {
+    if let Ok(config) = container::AacConfig::parse(data) {
         let _ = config.codec_string();
         let _ = config.adts_header(data.len());
         let _ = config.frame_duration_90k();
@@ -426,7 +426,7 @@ pub fn names(data: &[u8]) {
 /// parses as a frame or a configuration is a slice of the input, and the default track of
 /// a multitrack message is found whatever its neighbours say.
 pub fn ertmp(data: &[u8]) {
-    use ingest::container::{AudioTag, VideoTag};
+    use container::{AudioTag, VideoTag};
     let body = Bytes::copy_from_slice(data);
     for first in [None, Some(0x90u8), Some(0x96), Some(0x97)] {
         let body = match first {
@@ -437,7 +437,7 @@ pub fn ertmp(data: &[u8]) {
                 Bytes::from(v)
             }
         };
-        match ingest::container::parse_video_tag(&body) {
+        match container::parse_video_tag(&body) {
             Ok(VideoTag::CodedFrames { data: frame, .. }) => {
                 assert!(frame.len() < body.len(), "a frame longer than its message")
             }
@@ -454,7 +454,7 @@ pub fn ertmp(data: &[u8]) {
             *b = 0x90 | (*b & 0x0F);
         }
         if let Ok(AudioTag::CodedFrames { data: frames, .. }) =
-            ingest::container::parse_audio_tag(&Bytes::from(audio))
+            container::parse_audio_tag(&Bytes::from(audio))
         {
             assert!(frames.len() < body.len(), "audio longer than its message");
         }
@@ -482,7 +482,7 @@ pub fn mpegts(data: &[u8]) {
 /// VP9): records we write parse back to what they were written from, and no conversion
 /// of a frame panics.
 pub fn video_config(data: &[u8]) {
-    use ingest::container::{av1, hevc, vp9};
+    use container::{av1, hevc, vp9};
     if let Ok(config) = hevc::HevcConfig::parse(data) {
         let _ = config.codec_string();
         let _ = config.dimensions();

@@ -1,6 +1,6 @@
 //! The one error type of the ingest crate.
 
-use crate::container::ContainerError;
+use container::ContainerError;
 
 /// What can go wrong while ingesting a stream.
 #[derive(Debug, thiserror::Error)]

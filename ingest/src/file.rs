@@ -8,6 +8,7 @@ use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use container::flv::{FlvReader, FlvTag, TagKind};
 use domain::hls::{render_master, Entry, MediaWindow, Variant};
 use domain::{
     BitrateMeter, Ladder, LiveEvent, RenditionInfo, RenditionName, SegmentFormat, SessionId,
@@ -15,7 +16,6 @@ use domain::{
 };
 use tokio::sync::mpsc;
 
-use crate::container::flv::{FlvReader, FlvTag, TagKind};
 use crate::error::IngestError;
 use crate::metrics::IngestMetrics;
 use crate::pipeline::{MediaInput, Pipeline, PipelineParams};

@@ -20,8 +20,9 @@
 //!   the only module that touches FFmpeg.
 //! - `rtmp_inputs`: FLV tag bodies (from RTMP or a file) into [`pipeline::MediaInput`];
 //!   [`ts_inputs`]: MPEG-TS (from SRT) into the same.
-//! - [`container`]: FLV tags (legacy and Enhanced RTMP), H.264, HEVC, AV1, VP9 and AAC
-//!   framing, the MPEG-TS demuxer and the MPEG-TS and CMAF muxers — pure Rust.
+//! - The containers and codecs (FLV tags, legacy and Enhanced RTMP; H.264, HEVC, AV1, VP9
+//!   and AAC framing; the MPEG-TS demuxer; the MPEG-TS and CMAF muxers) are the
+//!   [`container`] crate's, pure Rust without FFmpeg, so the fuzzers link only them.
 //! - [`file`](mod@file): the same pipeline over an FLV file, for benchmarks and debugging.
 //! - [`distribute`](mod@distribute): pushes segments, parts and control events to every
 //!   broadcast node (HTTP), signs every segment and part and publishes its envelope,
@@ -30,7 +31,6 @@
 //! - [`error`]: the crate's one error enum.
 pub mod authority;
 pub mod config;
-pub mod container;
 pub mod distribute;
 pub mod error;
 pub mod file;

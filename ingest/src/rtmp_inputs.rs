@@ -2,8 +2,8 @@
 //! into pipeline input.
 
 use bytes::Bytes;
+use container::flv::{self, AudioFourCc, AudioTag, VideoFourCc, VideoTag};
 
-use crate::container::flv::{self, AudioFourCc, AudioTag, VideoFourCc, VideoTag};
 use crate::error::IngestError;
 use crate::pipeline::{AudioCodec, MediaInput, VideoCodec};
 

@@ -15,11 +15,11 @@
 //!   before the pipeline opens its encoders.
 
 use bytes::Bytes;
+use container::h264::{annexb_nals, annexb_to_avcc, nal_type, AvcConfig, NAL_SPS};
+use container::hevc::{self, HevcConfig};
+use container::ts_demux::{EsKind, Pes, TsDemuxer};
+use container::ContainerError;
 
-use crate::container::h264::{annexb_nals, annexb_to_avcc, nal_type, AvcConfig, NAL_SPS};
-use crate::container::hevc::{self, HevcConfig};
-use crate::container::ts_demux::{EsKind, Pes, TsDemuxer};
-use crate::container::ContainerError;
 use crate::pipeline::{AudioCodec, MediaInput, VideoCodec};
 
 /// The 33-bit wrap of MPEG-TS timestamps.
@@ -381,7 +381,7 @@ fn opus_samples(packet: &[u8]) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::container::ts::{TsAudio, TsMuxer, TsVideo};
+    use container::ts::{TsAudio, TsMuxer, TsVideo};
 
     #[test]
     fn timestamps_unwrap_across_the_33_bit_boundary() {

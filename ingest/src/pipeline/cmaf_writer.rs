@@ -11,13 +11,12 @@
 //! samples, and the very last video sample of the stream the mean frame interval.
 
 use bytes::{Bytes, BytesMut};
+use container::aac::AacConfig;
+use container::fmp4::{AudioTrack, Fmp4Muxer, Sample, VideoConfig, VideoTrack};
+use container::h264::{self, AvcConfig};
+use container::hevc::{self, HevcConfig};
+use container::{av1, ContainerError};
 use domain::InitSegment;
-
-use crate::container::aac::AacConfig;
-use crate::container::fmp4::{AudioTrack, Fmp4Muxer, Sample, VideoConfig, VideoTrack};
-use crate::container::h264::{self, AvcConfig};
-use crate::container::hevc::{self, HevcConfig};
-use crate::container::{av1, ContainerError};
 
 use super::clock::Clock;
 use super::segmenter::{AudioFrame, VideoPacket};

@@ -11,10 +11,10 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use bytes::Bytes;
+use container::aac::AacConfig;
 use domain::{Ladder, LiveEvent, PlannedRung, RungKind};
 use tokio::sync::mpsc;
 
-use crate::container::aac::AacConfig;
 use crate::error::IngestError;
 use crate::metrics::IngestMetrics;
 

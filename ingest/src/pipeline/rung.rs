@@ -7,14 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use container::aac::AacConfig;
+use container::h264;
+use container::ts::{TsAudio, TsMuxer, TsVideo};
 use domain::{
     Codecs, Part, PartMeta, PlannedRung, RenditionInfo, RenditionName, RungKind, Segment,
     SegmentFormat, SegmentMeta,
 };
 
-use crate::container::aac::AacConfig;
-use crate::container::h264;
-use crate::container::ts::{TsAudio, TsMuxer, TsVideo};
 use crate::error::IngestError;
 
 use super::clock::Clock;

@@ -15,13 +15,12 @@
 //! rung at the source's size instead (said once in the log).
 
 use bytes::Bytes;
+use container::av1::{self, Av1Config};
+use container::h264::{self, AvcConfig};
+use container::hevc::{self, HevcConfig};
+use container::vp9::{self, Vp9Config};
+use container::ContainerError;
 use domain::SegmentFormat;
-
-use crate::container::av1::{self, Av1Config};
-use crate::container::h264::{self, AvcConfig};
-use crate::container::hevc::{self, HevcConfig};
-use crate::container::vp9::{self, Vp9Config};
-use crate::container::ContainerError;
 
 use super::input::VideoCodec;
 

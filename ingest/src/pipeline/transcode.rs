@@ -533,8 +533,8 @@ impl AudioTranscoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::container::aac::AacConfig;
-    use crate::container::flv::{parse_audio_tag, AudioFourCc, AudioTag, FlvReader, TagKind};
+    use container::aac::AacConfig;
+    use container::flv::{parse_audio_tag, AudioFourCc, AudioTag, FlvReader, TagKind};
     use std::process::Command;
 
     #[test]

@@ -456,7 +456,7 @@ impl Connection {
 /// video codecs the `src` rung passes through) and `capsEx` (`Multitrack` = 2: the
 /// default track of a multitrack publish is taken; `ModEx` = 4: its prefixes are read).
 pub fn enhanced_rtmp_capabilities() -> HashMap<String, Amf0Value> {
-    use crate::container::ertmp::{AudioFourCc, VideoFourCc, FOURCCS};
+    use container::ertmp::{AudioFourCc, VideoFourCc, FOURCCS};
     const CAN_DECODE: f64 = 1.0;
     const CAN_FORWARD: f64 = 4.0;
     let map = |entries: Vec<(&str, f64)>| {

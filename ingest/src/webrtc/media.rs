@@ -24,9 +24,9 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use container::h264::{self, AvcConfig};
+use container::ContainerError;
 
-use crate::container::h264::{self, AvcConfig};
-use crate::container::ContainerError;
 use crate::pipeline::{AudioCodec, MediaInput, VideoCodec};
 
 /// RTP clock rate of H.264 (RFC 6184).

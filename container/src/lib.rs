@@ -1,7 +1,11 @@
 //! Containers and codecs, pure: bytes in, bytes or values out. No sockets, no clocks, no
 //! ffmpeg; the only I/O is [`FlvReader`] pulling from a [`std::io::Read`].
 //!
-//! The path of a publish through this module: an RTMP message body is parsed by
+//! A crate of its own (it was `ingest::container`) because it imports nothing of the
+//! ingest: the ingest's RTMP, SRT and WHIP inputs and its pipeline use it, and the fuzz
+//! harnesses (`fuzzing`) reach its parsers without linking FFmpeg or OpenSSL.
+//!
+//! The path of a publish through this crate: an RTMP message body is parsed by
 //! [`flv`] into a [`VideoTag`] or [`AudioTag`]; their configuration records become an
 //! [`AvcConfig`] ([`h264`]) and an [`AacConfig`] ([`aac`]); frames are converted to Annex B
 //! ([`avcc_to_annexb`]) and ADTS ([`AacConfig::adts_header`]); [`ts::TsMuxer`] turns
@@ -18,7 +22,7 @@
 //! - [`aac`]: AudioSpecificConfig, ADTS headers, frame durations, codec strings.
 //! - [`ts`]: the MPEG-TS muxer for HLS segments.
 //! - [`fmp4`]: the CMAF (fragmented MP4) muxer for segments and LL-HLS parts.
-//! - [`error`]: [`ContainerError`], the module's one error enum.
+//! - [`error`]: [`ContainerError`], the crate's one error enum.
 //!
 //! Everything here parses input a publisher controls, so nothing here may panic on any
 //! input; each parser has a property test feeding it random bytes.
@@ -50,7 +54,7 @@ pub use ts::{TsAudio, TsMuxer, TsVideo};
 
 #[cfg(test)]
 mod tests {
-    //! The whole layer against real tools: ffmpeg writes an FLV, this module turns it into
+    //! The whole layer against real tools: ffmpeg writes an FLV, this crate turns it into
     //! TS, ffprobe reads the TS back.
 
     use std::fs::File;

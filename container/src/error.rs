@@ -53,8 +53,8 @@ pub enum ContainerError {
 }
 
 impl ContainerError {
-    /// Shorthand for [`ContainerError::Truncated`], used by every parser in this module.
-    pub(crate) fn truncated(what: &'static str, needed: usize, available: usize) -> Self {
+    /// Shorthand for [`ContainerError::Truncated`], used by every parser here and by the ingest's adapters.
+    pub fn truncated(what: &'static str, needed: usize, available: usize) -> Self {
         Self::Truncated {
             what,
             needed,
@@ -63,7 +63,7 @@ impl ContainerError {
     }
 
     /// Shorthand for [`ContainerError::Malformed`].
-    pub(crate) fn malformed(what: &'static str, reason: impl Into<String>) -> Self {
+    pub fn malformed(what: &'static str, reason: impl Into<String>) -> Self {
         Self::Malformed {
             what,
             reason: reason.into(),

@@ -32,7 +32,6 @@ const NULL_PID: u16 = 0x1FFF;
 
 /// What an elementary stream carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
 pub enum EsKind {
     /// H.264, Annex B (`stream_type` 0x1B).
     H264,

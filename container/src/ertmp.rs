@@ -27,7 +27,6 @@ use super::ContainerError;
 
 /// The body of one RTMP video message / FLV video tag, as far as the ingest needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum VideoTag {
     /// The decoder configuration of what follows (AVC packet type 0, E-RTMP
     /// `SequenceStart`), in the codec's own record: AVCDecoderConfigurationRecord,
@@ -71,7 +70,6 @@ pub enum VideoTag {
 
 /// The body of one RTMP audio message / FLV audio tag.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum AudioTag {
     /// The decoder configuration of what follows (AAC packet type 0, E-RTMP
     /// `SequenceStart`): an AudioSpecificConfig (AAC; the rate and channel bits of the
@@ -131,7 +129,6 @@ pub const DEFAULT_TRACK: u8 = 0;
 
 /// A video codec of the extended header, by the FourCC that names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
 pub enum VideoFourCc {
     /// `avc1`: H.264; configuration an AVCDecoderConfigurationRecord, frames AVCC.
     Avc,
@@ -175,7 +172,6 @@ impl VideoFourCc {
 
 /// An audio codec of the extended header, by the FourCC that names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
 pub enum AudioFourCc {
     /// `mp4a`: AAC; configuration an AudioSpecificConfig, frames raw.
     Aac,
