@@ -74,15 +74,9 @@ LAG_LIMIT_MS="${LAG_LIMIT_MS:-50}"; GEN_BUSY="${GEN_BUSY:-0.95}"
 RESULTS="${CAPACITY_RESULTS:-bench/out/capacity.json}"
 DOCS="${CAPACITY_DOCS-docs/benchmarks.md}"
 STREAM=cap
-die() {
-  echo "capacity: $*" >&2
-  # The logs go with the work directory: their ends first.
-  local f
-  for f in "${WORK:-/nonexistent}"/*.err; do
-    [ -s "$f" ] && { echo "--- ${f##*/} (last lines)" >&2; tail -5 "$f" >&2; }
-  done
-  exit 1
-}
+source bench/lib.sh
+# The logs go with the work directory: bench_fail prints their ends first.
+die() { bench_fail capacity "$@"; }
 [[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || die "usage: bench/capacity.sh [RUNS]"
 for p in $PARTS; do [[ "$p" =~ ^[12]$ ]] || die "PARTS is a list of 1 and 2"; done
 [ "$(nproc)" -ge 2 ] || die "needs two cores (servers on core 0, everything else on core 1)"
@@ -95,7 +89,6 @@ for m in "$MAX_VIEWERS" "$TLS_MAX_VIEWERS"; do
     || die "MAX_VIEWERS=$m needs $((2 * m + 1000)) open files; the limit is $NOFILE"
 done
 
-source bench/lib.sh
 bench_install capacity nginx haproxy mosquitto curl openssl util-linux python3
 NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 HAPROXY="$(command -v haproxy || echo /usr/sbin/haproxy)"
@@ -108,28 +101,15 @@ if [ -z "$VIEWERS" ]; then bench_tool sealcast-viewers; VIEWERS="$TOOL"; fi
 [ -x "$VIEWERS" ] || die "no sealcast-viewers binary at $VIEWERS"
 bench_clear_env
 
-# wait_for SECONDS COMMAND...: runs COMMAND every 0.1 s until it succeeds.
-wait_for() {
-  local secs="$1" i; shift
-  for ((i = 0; i < secs * 10; i++)); do "$@" > /dev/null 2>&1 && return 0; sleep 0.1; done
-  return 1
-}
 alive() { kill -0 "$1" 2> /dev/null || die "$2 exited"; }
-# start NAME CORE COMMAND...: runs COMMAND pinned to CORE, logs in $WORK/NAME.{out,err}; sets LAST_PID.
-start() {
-  local name="$1" core="$2"; shift 2
-  taskset -c "$core" "$@" > "$WORK/$name.out" 2> "$WORK/$name.err" &
-  LAST_PID=$!
-  PIDS+=("$LAST_PID")
-}
 
 # --- 1. the cluster: broker, keys, node, ingest, live source ------------------------------------------
 MQ_PORT="$(free_port)"
 bench_render mosquitto/mosquitto.conf "$WORK/mosquitto.conf" PORT="$MQ_PORT"
-start mosquitto 1 "$MOSQUITTO" -c "$WORK/mosquitto.conf"
+bench_start mosquitto 1 "$MOSQUITTO" -c "$WORK/mosquitto.conf"
 MQ_PID=$LAST_PID
 export SEALCAST_MQTT_URL="mqtt://127.0.0.1:$MQ_PORT"
-wait_for 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$MQ_PORT" || { cat "$WORK/mosquitto.err" >&2; die "mosquitto did not listen"; }
+bench_wait_for 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$MQ_PORT" || { cat "$WORK/mosquitto.err" >&2; die "mosquitto did not listen"; }
 
 DATA="$WORK/data"
 "$BIN" keys init --data-dir "$DATA" > "$WORK/keys.log" 2>&1 || { cat "$WORK/keys.log" >&2; die "sealcast keys init failed"; }
@@ -154,27 +134,27 @@ kind = "source"
 EOF
 
 NODE_PORT="$(free_port)"
-TOKIO_WORKER_THREADS=1 start node 0 "$BIN" broadcast --data-dir "$DATA" --config "$WORK/sealcast.toml" \
+TOKIO_WORKER_THREADS=1 bench_start node 0 "$BIN" broadcast --data-dir "$DATA" --config "$WORK/sealcast.toml" \
   --listen "127.0.0.1:$NODE_PORT" --node-id capnode --ready-timeout 2
 NODE_PID=$LAST_PID
 NODE="http://127.0.0.1:$NODE_PORT"
-wait_for 30 grep -q '^capnode ' "$WORK/node.out" || { alive "$NODE_PID" "sealcast broadcast"; tail "$WORK/node.err" >&2; die "the node did not report ready in 30 s"; }
+bench_wait_for 30 grep -q '^capnode ' "$WORK/node.out" || { alive "$NODE_PID" "sealcast broadcast"; tail "$WORK/node.err" >&2; die "the node did not report ready in 30 s"; }
 
 RTMP_PORT="$(free_port)"
-start ingest 1 "$BIN" ingest --data-dir "$DATA" --config "$WORK/sealcast.toml" \
+bench_start ingest 1 "$BIN" ingest --data-dir "$DATA" --config "$WORK/sealcast.toml" \
   --rtmp-listen "127.0.0.1:$RTMP_PORT" --srt-listen 127.0.0.1:0 --webrtc-listen 127.0.0.1:0 \
   --metrics-listen "127.0.0.1:$(free_port)" --node-id ingest1
 INGEST_PID=$LAST_PID
-wait_for 30 grep -q '^obs-server ' "$WORK/ingest.out" || { alive "$INGEST_PID" "sealcast ingest"; tail "$WORK/ingest.err" >&2; die "the ingest did not start in 30 s"; }
+bench_wait_for 30 grep -q '^obs-server ' "$WORK/ingest.out" || { alive "$INGEST_PID" "sealcast ingest"; tail "$WORK/ingest.err" >&2; die "the ingest did not start in 30 s"; }
 
 SEALCAST_SOURCE_URL="rtmp://127.0.0.1:$RTMP_PORT/live/$(cat "$WORK/stream-key")" \
-  start source 1 "$BIN" source --size 640x360 --fps 30 --bitrate 730 --gop 2
+  bench_start source 1 "$BIN" source --size 640x360 --fps 30 --bitrate 730 --gop 2
 SOURCE_PID=$LAST_PID
 PLAYLIST="/live/$STREAM/360p/index.m3u8"
 MASTER="/live/$STREAM/master.m3u8"
 listed() { [ "$(curl -sf --max-time 2 "$NODE$PLAYLIST" | grep -vc '^#')" -ge "$1" ]; }
 echo "capacity: waiting for the node to list 3 segments of the live stream" >&2
-wait_for 60 listed 3 || { alive "$SOURCE_PID" "sealcast source"; tail "$WORK/ingest.err" "$WORK/node.err" >&2; die "the node did not list 3 segments in 60 s"; }
+bench_wait_for 60 listed 3 || { alive "$SOURCE_PID" "sealcast source"; tail "$WORK/ingest.err" "$WORK/node.err" >&2; die "the node did not list 3 segments in 60 s"; }
 curl -sf "$NODE$MASTER" | grep -q '^360p/index.m3u8' || die "the master playlist does not list 360p/index.m3u8: $(curl -s "$NODE$MASTER")"
 
 # --- 2. nginx on a mirror of the node's live stream -----------------------------------------------------
@@ -245,16 +225,16 @@ while True:
         print(f"mirror: {e}", file=sys.stderr, flush=True)
     time.sleep(max(0.0, interval - (time.monotonic() - t0)))
 PY
-start mirror 1 python3 "$WORK/mirror.py" 127.0.0.1 "$NODE_PORT" "$MASTER" "$PLAYLIST" "$WWW" 0.1
+bench_start mirror 1 python3 "$WORK/mirror.py" 127.0.0.1 "$NODE_PORT" "$MASTER" "$PLAYLIST" "$WWW" 0.1
 MIRROR_PID=$LAST_PID
-wait_for 20 grep -q '^ready' "$WORK/mirror.out" || { cat "$WORK/mirror.err" >&2; die "the mirror did not start"; }
+bench_wait_for 20 grep -q '^ready' "$WORK/mirror.out" || { cat "$WORK/mirror.err" >&2; die "the mirror did not start"; }
 
 NGINX_PORT="$(free_port)"
 bench_nginx_conf "$WORK/nginx" "$NGINX_PORT" "$WWW" "$NOFILE"
-start nginx 0 "$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/error.log"
+bench_start nginx 0 "$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/error.log"
 NGINX_PID=$LAST_PID
 NGINX_URL="http://127.0.0.1:$NGINX_PORT"
-wait_for 10 curl -sf "$NGINX_URL$MASTER" || { cat "$WORK/nginx/error.log" >&2; die "nginx did not answer"; }
+bench_wait_for 10 curl -sf "$NGINX_URL$MASTER" || { cat "$WORK/nginx/error.log" >&2; die "nginx did not answer"; }
 NGINX_PIDS="$NGINX_PID $(pgrep -P "$NGINX_PID" | tr '\n' ' ')"
 
 # Same bytes from both: the master, the init segment and a segment listed by both.
@@ -270,22 +250,16 @@ SEG_BYTES="$(curl -sf "$NODE/live/$STREAM/360p/$seg" | wc -c)"
 echo "capacity: node $NODE and nginx $NGINX_URL serve the same stream (segment $seg: $SEG_BYTES bytes)" >&2
 
 # --- 3. the load balancers over TLS, in front of the node --------------------------------------------------
-# cipher URL: "TLSv1.3 SUITE" and the ALPN a server picks for an h2-capable client.
-cipher() {
-  local hostport="${1#https://}"; hostport="${hostport%%/*}"
-  openssl s_client -connect "$hostport" -servername localhost -alpn h2,http/1.1 -CAfile "$CA" < /dev/null 2> /dev/null \
-    | awk '/^New, / { v = $2; c = $5 } /^ALPN protocol:/ { a = $3 } END { print v, c, a }'
-}
 if [[ " $PARTS " == *" 2 "* ]]; then
   LB_PORT="$(free_port)"
-  TOKIO_WORKER_THREADS=1 start lb 0 "$BIN" lb --data-dir "$DATA" --certs-dir "$WORK/certs" \
+  TOKIO_WORKER_THREADS=1 bench_start lb 0 "$BIN" lb --data-dir "$DATA" --certs-dir "$WORK/certs" \
     --https-listen "127.0.0.1:$LB_PORT" --http-listen "127.0.0.1:$(free_port)" \
     --metrics-listen "127.0.0.1:$(free_port)" --node-id caplb --no-access-log --no-limits
   LB_PID=$LAST_PID
   LB_URL="https://localhost:$LB_PORT"
   ok200() { [ "$(curl -s --max-time 3 --cacert "$CA" -o /dev/null -w '%{http_code}' "$1")" = 200 ]; }
-  wait_for 30 ok200 "$LB_URL$PLAYLIST" || { alive "$LB_PID" "sealcast lb"; tail -20 "$WORK/lb.err" >&2; die "sealcast lb did not answer 200 on $PLAYLIST in 30 s"; }
-  OURS_TLS="$(cipher "$LB_URL")"
+  bench_wait_for 30 ok200 "$LB_URL$PLAYLIST" || { alive "$LB_PID" "sealcast lb"; tail -20 "$WORK/lb.err" >&2; die "sealcast lb did not answer 200 on $PLAYLIST in 30 s"; }
+  OURS_TLS="$(bench_cipher "$LB_URL")"
   suite="$(awk '{ print $2 }' <<< "$OURS_TLS")"
   [ -n "$suite" ] || die "no TLS cipher suite from our load balancer"
 
@@ -294,11 +268,11 @@ if [[ " $PARTS " == *" 2 "* ]]; then
   bench_haproxy_conf "$WORK/haproxy.cfg" "$HA_PORT" "$WORK/haproxy.pem" "$suite" $((NOFILE / 2 - 100)) 120s \
     "127.0.0.1:$NODE_PORT"
   "$HAPROXY" -c -q -f "$WORK/haproxy.cfg" || die "HAProxy refuses $WORK/haproxy.cfg"
-  start haproxy 0 "$HAPROXY" -db -f "$WORK/haproxy.cfg"
+  bench_start haproxy 0 "$HAPROXY" -db -f "$WORK/haproxy.cfg"
   HA_PID=$LAST_PID
   HA_URL="https://localhost:$HA_PORT"
-  wait_for 20 ok200 "$HA_URL$PLAYLIST" || { alive "$HA_PID" HAProxy; cat "$WORK/haproxy.err" >&2; die "HAProxy did not answer 200 in 20 s"; }
-  HA_TLS="$(cipher "$HA_URL")"
+  bench_wait_for 20 ok200 "$HA_URL$PLAYLIST" || { alive "$HA_PID" HAProxy; cat "$WORK/haproxy.err" >&2; die "HAProxy did not answer 200 in 20 s"; }
+  HA_TLS="$(bench_cipher "$HA_URL")"
   echo "capacity: TLS ours: $OURS_TLS; HAProxy: $HA_TLS" >&2
   [ "$(awk '{ print $2 }' <<< "$HA_TLS")" = "$suite" ] || die "HAProxy negotiated $HA_TLS, ours $OURS_TLS"
   for u in "$LB_URL" "$HA_URL"; do

@@ -155,6 +155,14 @@ bench_haproxy_conf() {
     CLIENT_TIMEOUT="$6" SERVER="$7"
 }
 
+# bench_cipher URL: "VERSION SUITE ALPN" (TLSv1.3 TLS_AES_128_GCM_SHA256 h2) as the server
+# of URL negotiates with an h2-capable client trusting CA.
+bench_cipher() {
+  local hostport="${1#https://}"; hostport="${hostport%%/*}"
+  openssl s_client -connect "$hostport" -servername localhost -alpn h2,http/1.1 -CAfile "$CA" < /dev/null 2> /dev/null \
+    | awk '/^New, / { v = $2; c = $5 } /^ALPN protocol:/ { a = $3 } END { print v, c, a }'
+}
+
 # bench_nginx_conf DIR PORT ROOT NOFILE: DIR/nginx.conf as the benchmarks run nginx against
 # ours: one worker, sendfile, no access log, long keep-alive, the files of ROOT (on tmpfs)
 # on 127.0.0.1:PORT; its pid, error log and temporary files in DIR.

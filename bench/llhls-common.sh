@@ -214,12 +214,6 @@ PY
 fi
 
 # --- 2b. the load balancers over TLS, in front of the node ---------------------------------------------------
-# cipher URL: "TLSv1.3 SUITE ALPN" as a server negotiates with an h2-capable client.
-cipher() {
-  local hostport="${1#https://}"; hostport="${hostport%%/*}"
-  openssl s_client -connect "$hostport" -servername localhost -alpn h2,http/1.1 -CAfile "$CA" < /dev/null 2> /dev/null \
-    | awk '/^New, / { v = $2; c = $5 } /^ALPN protocol:/ { a = $3 } END { print v, c, a }'
-}
 ok200() { [ "$(curl -s --max-time 3 --cacert "$CA" -o /dev/null -w '%{http_code}' "$1")" = 200 ]; }
 if [ "$ROW" = lb ]; then
   # lb NAME [ENV...]: a load balancer on a free port, on both cores until pinned; sets LB_URL
@@ -238,7 +232,7 @@ if [ "$ROW" = lb ]; then
   }
   lb lldefault; LB0_URL=$LB_URL; LB0_PID=$LB_PID
   lb ll1w TOKIO_WORKER_THREADS=1; LB1_URL=$LB_URL; LB1_PID=$LB_PID
-  SERVER_TLS="$(cipher "$LB0_URL")"
+  SERVER_TLS="$(bench_cipher "$LB0_URL")"
   suite="$(awk '{ print $2 }' <<< "$SERVER_TLS")"
   [ -n "$suite" ] || die "no TLS cipher suite from our load balancer"
   HA_PORT="$(free_port)"
@@ -251,7 +245,7 @@ if [ "$ROW" = lb ]; then
   HA_PID=$LAST_PID
   HA_URL="https://localhost:$HA_PORT"
   bench_wait_for 20 ok200 "$HA_URL$PLAYLIST" || { alive "$HA_PID" HAProxy; die "HAProxy did not answer 200 in 20 s"; }
-  PEER_TLS="$(cipher "$HA_URL")"
+  PEER_TLS="$(bench_cipher "$HA_URL")"
   echo "llhls-$ROW: TLS ours: $SERVER_TLS; HAProxy: $PEER_TLS" >&2
   [ "$(awk '{ print $2 }' <<< "$PEER_TLS")" = "$suite" ] || die "HAProxy negotiated $PEER_TLS, ours $SERVER_TLS"
 fi
