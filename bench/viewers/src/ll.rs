@@ -227,7 +227,7 @@ impl LlViewer {
                 .map_err(|_| PlanError::BadUri(uri.to_owned()))
         };
         let mut out = Vec::new();
-        if let Some(map) = &p.map {
+        if let Some(map) = &p.read.map {
             let init = resolve(map)?;
             if self.init.as_ref() != Some(&init) {
                 self.init = Some(init.clone());
@@ -238,11 +238,11 @@ impl LlViewer {
                 });
             }
         }
-        let last = p.last_part();
-        if last.is_none() && !p.ended {
+        let last = p.read.last_part();
+        if last.is_none() && !p.read.ended {
             return Err(PlanError::NotLowLatency);
         }
-        self.reports.clone_from(&p.reports);
+        self.reports.clone_from(&p.read.reports);
         self.check_reports(&p);
         let start = match self.start {
             Some(start) => start,
@@ -254,7 +254,7 @@ impl LlViewer {
             }
         };
         // Parts the playlist no longer lists, never seen: the viewer jumps past them.
-        let first = p.parts().map(|(at, _)| at).next();
+        let first = p.read.parts().map(|(at, _)| at).next();
         if let (Some(known), Some(first)) = (self.last_listed, first) {
             if first > known && !adjacent(known, first) {
                 self.events.push(LlEvent::Jump { at: now });
@@ -262,10 +262,10 @@ impl LlViewer {
                 self.have_full = false;
             }
         }
-        if p.skipped == 0 {
+        if p.read.skipped == 0 {
             self.have_full = true;
         }
-        for (at, part) in p.parts().filter(|(at, _)| *at >= start) {
+        for (at, part) in p.read.parts().filter(|(at, _)| *at >= start) {
             if self.playout.played().is_some_and(|played| at <= played) {
                 continue;
             }
@@ -319,14 +319,16 @@ impl LlViewer {
             self.last_listed = Some(self.last_listed.map_or(last, |l| l.max(last)));
         }
         self.sample_latencies();
-        if p.ended {
+        if p.read.ended {
             self.ended = true;
             self.playout.end();
             self.advance(now);
             return Ok(out);
         }
-        let blocking = self.mode == LlMode::Blocking && p.can_block_reload;
-        if let (true, Some(hint), Some(at)) = (blocking, &p.preload_hint, p.hint_position()) {
+        let blocking = self.mode == LlMode::Blocking && p.read.can_block_reload;
+        if let (true, Some(hint), Some(at)) =
+            (blocking, &p.read.preload_hint, p.read.hint_position())
+        {
             let url = resolve(hint)?;
             let fresh = at >= start && !self.parts.contains_key(&at) && self.playout.expect(at);
             if fresh {
@@ -351,7 +353,7 @@ impl LlViewer {
             }
         }
         if blocking {
-            let skip = self.have_full && p.can_skip_until.is_some();
+            let skip = self.have_full && p.read.can_skip_until.is_some();
             out.push(Request {
                 kind: Kind::Reload,
                 url: reload_url(&base, &p, skip),
@@ -360,7 +362,7 @@ impl LlViewer {
         } else if self.poll_every.is_none() {
             let every = match self.mode {
                 LlMode::Poll(Some(every)) => every,
-                _ => p.part_target.unwrap_or(p.target_duration),
+                _ => p.read.part_target.unwrap_or(p.target_duration),
             };
             self.poll_every = Some(every.max(Duration::from_millis(1)));
             out.push(Request {
@@ -524,10 +526,10 @@ impl LlViewer {
     }
 
     fn check_reports(&mut self, p: &LlPlaylist) {
-        let Some(own) = p.segments.last().map(|s| s.sequence) else {
+        let Some(own) = p.read.segments.last().map(|s| s.sequence) else {
             return;
         };
-        for r in &p.reports {
+        for r in &p.read.reports {
             let skew = own.abs_diff(r.last_msn);
             let max = self.summary.report_skew_max.get_or_insert(0);
             *max = (*max).max(skew);
@@ -542,16 +544,17 @@ fn reload_url(base: &Url, p: &LlPlaylist, skip: bool) -> Url {
     let mut url = base.clone();
     {
         let mut q = url.query_pairs_mut();
-        match p.last_part() {
+        match p.read.last_part() {
             Some((msn, part)) => {
                 q.append_pair("_HLS_msn", &msn.to_string());
                 q.append_pair("_HLS_part", &(part + 1).to_string());
             }
             None => {
                 let next = p
+                    .read
                     .segments
                     .last()
-                    .map_or(p.media_sequence, |s| s.sequence + 1);
+                    .map_or(p.read.media_sequence, |s| s.sequence + 1);
                 q.append_pair("_HLS_msn", &next.to_string());
             }
         }
@@ -566,13 +569,15 @@ fn reload_url(base: &Url, p: &LlPlaylist, skip: bool) -> Url {
 /// least the part hold-back from the end (the first listed part if none is).
 fn start_position(p: &LlPlaylist) -> Option<Position> {
     let hold = p
+        .read
         .part_hold_back
-        .or(p.part_target.map(|t| t * 3))
+        .or(p.read.part_target.map(|t| t * 3))
         .unwrap_or(p.target_duration * 3);
     let parts: Vec<(Position, Duration, bool)> = p
+        .read
         .parts()
         .map(|(at, part)| {
-            let independent = part.independent || (p.independent_segments && at.1 == 0);
+            let independent = part.independent || (p.read.independent_segments && at.1 == 0);
             (at, part.duration, independent)
         })
         .collect();
