@@ -382,9 +382,7 @@ async fn mint_token(
         ip,
         recordings: new.recordings,
     };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let now = domain::time::WallClock.unix_secs();
     let minted = tokens::mint(key, &request, now).ok_or_else(|| {
         ApiError::BadRequest(format!(
             "ttl: between 1 and {} seconds",

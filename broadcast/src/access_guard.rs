@@ -12,8 +12,8 @@
 //! request (another client network, a live-only token for a recording, the `on_play`
 //! hook's refusal).
 
+use domain::time::WallClock;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -27,12 +27,6 @@ use http::{header, HeaderValue, StatusCode};
 
 use crate::access::Access;
 use crate::{BroadcastError, Node};
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
 
 /// The layer: public streams pass, private ones need a token for them.
 pub(crate) async fn guard(State(node): State<Arc<Node>>, request: Request, next: Next) -> Response {
@@ -70,7 +64,7 @@ where
     let Some(verifier) = &access.config.verifier else {
         return refuse(Refused::Missing);
     };
-    let now = unix_now();
+    let now = WallClock.unix_secs();
     let claims = match verifier.check(&token, now) {
         Ok(claims) => claims,
         Err(why) => return refuse(Refused::Token(why)),

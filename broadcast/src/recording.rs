@@ -22,7 +22,7 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use bytes::Bytes;
 use domain::paths::PublicPath;
@@ -111,13 +111,6 @@ mod session_hex {
 /// written, `recording.json` last): for the catalog and webhooks. Keep it short; it
 /// delays the next disk write.
 pub type RecordingObserver = Arc<dyn Fn(RecordingInfo) + Send + Sync>;
-
-/// Seconds since the unix epoch, now.
-pub(crate) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
 
 /// The directory of one recording.
 pub(crate) fn recording_dir(root: &Path, stream: &StreamName, id: SessionId) -> PathBuf {
@@ -384,6 +377,7 @@ pub(crate) fn sweep(root: &Path, retention: Duration, now: u64) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use domain::time::WallClock;
 
     fn info(stream: &str, id: u64, ended_at: u64) -> RecordingInfo {
         let stream = StreamName::new(stream).expect("valid");
@@ -495,8 +489,15 @@ mod tests {
         let abandoned = recording_dir(tmp.path(), &stream, SessionId(2));
         fs::create_dir_all(&abandoned).expect("dir");
         let retention = Duration::from_secs(3_600);
-        assert_eq!(sweep(tmp.path(), retention, unix_now()), 0, "too young");
-        assert_eq!(sweep(tmp.path(), retention, unix_now() + 7_200), 1);
+        assert_eq!(
+            sweep(tmp.path(), retention, WallClock.unix_secs()),
+            0,
+            "too young"
+        );
+        assert_eq!(
+            sweep(tmp.path(), retention, WallClock.unix_secs() + 7_200),
+            1
+        );
         assert!(carrying_on.exists());
         assert!(!abandoned.exists());
     }
@@ -508,8 +509,11 @@ mod tests {
         let dir = finished(root, &info("a", 1, 1_000));
         fs::remove_file(dir.join(INFO_FILE)).expect("remove");
         // Its master was written just now.
-        assert_eq!(sweep(root, Duration::from_secs(3_600), unix_now()), 0);
-        assert_eq!(sweep(root, Duration::ZERO, unix_now() + 1), 1);
+        assert_eq!(
+            sweep(root, Duration::from_secs(3_600), WallClock.unix_secs()),
+            0
+        );
+        assert_eq!(sweep(root, Duration::ZERO, WallClock.unix_secs() + 1), 1);
         assert!(!dir.exists());
     }
 

@@ -35,8 +35,9 @@
 
 use std::fmt;
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use domain::time::WallClock;
 use domain::StreamName;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -585,12 +586,10 @@ async fn prepare_sqlite_file(shown: &str, file: &Path) -> Result<(), CatalogErro
     Ok(())
 }
 
-/// The wall clock in unix seconds. The catalog is at the edge of the system, so it may read
-/// the clock; a clock before 1970 reads as 0.
+/// The wall clock in unix seconds, as the catalog's columns hold them (`BIGINT`). The
+/// catalog is at the edge of the system, so it may read the clock.
 pub(crate) fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    i64::try_from(WallClock.unix_secs()).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

@@ -1,4 +1,6 @@
-//! Domain types shared by every sealcast role. Pure: no sockets, no disks, no clocks.
+//! Domain types shared by every sealcast role. Pure: no sockets, no disks, and no clock
+//! read by its rules (the roles' one wall clock, [`time::WallClock`], is defined here so
+//! that there is exactly one).
 //!
 //! Words used one way throughout (docs/architecture.md, glossary):
 //! - a **rung** is one entry of the ladder, what the ingest is told to make ([`Rung`]: a
@@ -27,6 +29,7 @@
 //! - [`push_protocol`]: the internal push API between ingest and broadcast nodes.
 //! - [`broker`]: the MQTT broker's address.
 //! - [`client`]: who a client is for per-client caps (an IPv4 address, an IPv6 /64).
+//! - [`time`]: unix seconds and milliseconds, and the one wall clock roles read them from.
 //! - [`error`]: the crate's one error enum.
 pub mod broker;
 pub mod client;
@@ -40,6 +43,7 @@ pub mod paths;
 pub mod presence;
 pub mod push_protocol;
 pub mod segment;
+pub mod time;
 pub mod topics;
 pub mod wire;
 

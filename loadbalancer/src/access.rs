@@ -15,9 +15,10 @@
 //! are checked alike for every stream, existing or not, private or not, so a token's
 //! refusal here says nothing about a stream either.
 
+use domain::time::WallClock;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use certs::tokens::{query_token, QueryToken, Resource, TokenVerifier};
 use domain::paths::StreamTree;
@@ -90,10 +91,12 @@ impl Gate {
                 return Err(Refusal::BadToken("malformed"));
             }
         };
-        let claims = verifier.check(token, unix_now()).map_err(|why| {
-            metrics.token_refused(why.label());
-            Refusal::BadToken(why.label())
-        })?;
+        let claims = verifier
+            .check(token, WallClock.unix_secs())
+            .map_err(|why| {
+                metrics.token_refused(why.label());
+                Refusal::BadToken(why.label())
+            })?;
         let resource = match tree {
             StreamTree::Live(_) => Resource::Live,
             StreamTree::Recording(..) => Resource::Recording,
@@ -105,12 +108,6 @@ impl Gate {
                 Refusal::NotGranted(why.label())
             })
     }
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]
@@ -134,7 +131,7 @@ mod tests {
     fn tokens_are_checked_against_the_path_and_the_client() {
         let (gate, key) = gate();
         let m = LbMetrics::default();
-        let now = unix_now();
+        let now = WallClock.unix_secs();
         let stream = StreamName::new("town-hall").expect("valid");
         let token = key.mint(&Claims::new(stream.clone(), now, now + 60));
         let client: IpAddr = "203.0.113.5".parse().expect("ip");

@@ -18,8 +18,9 @@
 //! future-dated, refresh) is tested with plain numbers.
 
 use std::fmt;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
+use domain::time::unix_secs;
 use domain::NodeId;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -298,12 +299,6 @@ impl StickyCookies {
     }
 }
 
-/// Seconds since the Unix epoch; a clock before 1970 counts as 1970 (on both the issuing
-/// and the verifying side, so it is at worst a cookie that expires early).
-fn unix_secs(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
 fn is_ows(c: char) -> bool {
     c == ' ' || c == '\t'
 }
@@ -364,7 +359,7 @@ mod tests {
     }
 
     fn at(secs: u64) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(secs)
+        std::time::UNIX_EPOCH + Duration::from_secs(secs)
     }
 
     /// The `name=value` pair a browser sends back for a `Set-Cookie` value.

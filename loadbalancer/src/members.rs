@@ -14,6 +14,7 @@
 //!   verifier refuses an unsigned one with an address) join `Pool::ingests`, checked the
 //!   same way; `/whip/…` goes to them ([`crate::ingests`]).
 
+use domain::time::WallClock;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -279,7 +280,7 @@ fn apply(pool: &Pool, verifier: &PresenceVerifier, message: &Message) {
     }
     // One or two signature checks per presence change: rare, and microseconds (Ed25519) to
     // a fraction of a millisecond (ML-DSA-65), so done in place.
-    match verifier.check(node, &message.payload, unix_now()) {
+    match verifier.check(node, &message.payload, WallClock.unix_secs()) {
         Ok(presence) if presence.role == Role::Ingest => {
             pool.apply_ingest_presence(node, Some(&presence))
         }
@@ -289,12 +290,6 @@ fn apply(pool: &Pool, verifier: &PresenceVerifier, message: &Message) {
             pool.metrics.presence_refused(e.reason());
         }
     }
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// Health-check settings.

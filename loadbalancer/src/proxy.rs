@@ -23,12 +23,13 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use certs::tokens::{query_token, QueryToken};
 use domain::paths::{redact_tokens, PathClass, PublicPath};
+use domain::time::WallClock;
 use domain::{NodeId, StreamName};
 use pingora::http::ResponseHeader;
 use pingora::prelude::HttpPeer;
@@ -120,7 +121,7 @@ impl Proxy {
         let request = RequestInfo {
             cookie: cookie.as_deref(),
             client,
-            now: SystemTime::now(),
+            now: WallClock.now(),
         };
         let choice = self.pool.with_backends(|b| b.choose(&request));
         match &choice {

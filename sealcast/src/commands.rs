@@ -1,6 +1,7 @@
 //! The one-shot commands: `streams`, `api-keys`, `tokens`, `source`, `keys`, `certs` and
 //! `ladder`.
 
+use domain::time::WallClock;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use crate::cli::{
     StreamsCommand, TokensArgs, TokensCommand,
 };
 use crate::plan::CatalogLocation;
-use crate::roles::{open_catalog, print_ready, unix_now};
+use crate::roles::{open_catalog, print_ready};
 
 /// `sealcast streams …`
 pub(crate) async fn streams(args: StreamsArgs) -> anyhow::Result<()> {
@@ -161,7 +162,7 @@ pub(crate) async fn tokens(args: TokensArgs) -> anyhow::Result<()> {
         ip,
         recordings,
     };
-    let minted = api::mint(&key, &request, unix_now()).context("--ttl out of range")?;
+    let minted = api::mint(&key, &request, WallClock.unix_secs()).context("--ttl out of range")?;
     if json {
         print_ready(&format!("{}\n", serde_json::to_string(&minted)?));
     } else {
@@ -208,8 +209,10 @@ pub(crate) async fn keys(args: KeysArgs) -> anyhow::Result<()> {
             let report = {
                 let dir = dir.clone();
                 let ingest = ingest.clone();
-                tokio::task::spawn_blocking(move || dir.init(algorithm.into(), &ingest, unix_now()))
-                    .await??
+                tokio::task::spawn_blocking(move || {
+                    dir.init(algorithm.into(), &ingest, WallClock.unix_secs())
+                })
+                .await??
             };
             let root = dir.root_public()?;
             let mut out = format!(
@@ -239,7 +242,7 @@ pub(crate) async fn keys(args: KeysArgs) -> anyhow::Result<()> {
             let root = dir
                 .root_key()
                 .context("revoking needs the root private key")?;
-            let revocation = root.revoke(key_id, unix_now());
+            let revocation = root.revoke(key_id, WallClock.unix_secs());
             // Kept first: edges load the key directory's revocations when they start, so
             // the key stays revoked after the broker forgets its retained messages.
             let kept = dir

@@ -46,8 +46,8 @@
 //! decide, in order among the control events, under the gate's lock; every rule it applies
 //! lives in a child above.
 
+use domain::time::WallClock;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use certs::signing::{PartScope, TrustStore};
@@ -270,7 +270,7 @@ impl Edge {
         let statement = signed.statement().map_err(|_| refuse("malformed"))?;
         let trust = Arc::clone(&self.trust);
         let key_id = statement.key_id;
-        let now = unix_now();
+        let now = WallClock.unix_secs();
         let signer = tokio::task::spawn_blocking(move || {
             let trust = trust.read();
             trust.verify(key_id, &signed.statement_bytes, &signed.signature, now)?;
@@ -282,10 +282,10 @@ impl Edge {
             tracing::warn!(key_id = %key_id, reason = e.reason(), "control event refused");
             refuse(e.reason())
         })?;
-        let admitted = self
-            .admission
-            .lock()
-            .admit(&statement, signer.as_ref(), unix_now_ms());
+        let admitted =
+            self.admission
+                .lock()
+                .admit(&statement, signer.as_ref(), WallClock.unix_ms());
         admitted.map_err(|refusal| {
             let reason = refusal.label();
             match refusal {
@@ -449,7 +449,7 @@ impl Edge {
     ) -> Result<(), BroadcastError> {
         let trust = Arc::clone(&self.trust);
         let key_id = statement.key_id();
-        let now = unix_now();
+        let now = WallClock.unix_secs();
         // A part's statement may be signed by a key its ingest delegated for the part's
         // stream, session, rendition and run: checked against that scope.
         let part = match &statement {
@@ -545,7 +545,7 @@ impl Edge {
             .is_some_and(|held| held.envelope() == &envelope[..]);
         if !known {
             let trust = Arc::clone(&self.trust);
-            let now = unix_now();
+            let now = WallClock.unix_secs();
             let bytes = envelope.clone();
             tokio::task::spawn_blocking(move || {
                 trust.write().admit_delegation(&bytes, now).map(drop)
@@ -573,7 +573,7 @@ impl Edge {
     ) -> Result<(), BroadcastError> {
         let trust = Arc::clone(&self.trust);
         let material = Arc::clone(&self.trust_material);
-        let now = unix_now();
+        let now = WallClock.unix_secs();
         let key_id = tokio::task::spawn_blocking(move || {
             let cert = certs::signing::IngestCertificate::decode(&payload)?;
             if cert.node_id() != &node {
@@ -793,7 +793,7 @@ impl Edge {
     pub(crate) fn signed_presence(&self, presence: &Presence) -> Vec<u8> {
         self.config
             .presence_signer
-            .sign(self.node().id(), presence, unix_now_ms())
+            .sign(self.node().id(), presence, WallClock.unix_ms())
     }
 }
 
@@ -836,20 +836,6 @@ fn reject_reason(e: &CertsError) -> RejectReason {
         "expired_delegation" => RejectReason::ExpiredDelegation,
         _ => RejectReason::BadSignature,
     }
-}
-
-/// Wall-clock unix milliseconds, for the age of control events.
-fn unix_now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-/// Wall-clock unix seconds, for certificate validity and revocation times.
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

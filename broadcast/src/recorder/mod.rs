@@ -41,6 +41,7 @@
 //! carrying recordings on after a restart; `journal` the append-only journal; `disk`
 //! atomic writes. None imports one that imports it.
 
+use domain::time::WallClock;
 use std::collections::HashMap;
 use std::fs;
 use std::io;
@@ -60,8 +61,7 @@ use self::disk::write_atomically;
 use self::journal::{Journal, JOURNAL_FILE};
 
 use crate::recording::{
-    self, recording_dir, unix_now, RecordingInfo, RecordingObserver, INFO_FILE, MASTER_FILE,
-    MEDIA_FILE,
+    self, recording_dir, RecordingInfo, RecordingObserver, INFO_FILE, MASTER_FILE, MEDIA_FILE,
 };
 use crate::NodeConfig;
 
@@ -172,7 +172,7 @@ impl Recording {
     /// A new recording of `stream`, named after `session`.
     fn open(root: &Path, stream: &StreamName, session: SessionId) -> Self {
         let dir = recording_dir(root, stream, session);
-        let started_at = unix_now();
+        let started_at = WallClock.unix_secs();
         let journal = match Journal::open(&dir, started_at) {
             Ok(journal) => Some(journal),
             Err(e) => {
@@ -412,7 +412,7 @@ impl Recording {
             stream: self.stream.clone(),
             id: self.id,
             started_at: self.started_at,
-            ended_at: unix_now(),
+            ended_at: WallClock.unix_secs(),
             duration_secs: duration.as_secs_f64(),
             renditions,
             private: self.dir.join(recording::PRIVATE_FILE).exists(),

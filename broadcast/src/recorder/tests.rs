@@ -1,6 +1,7 @@
 //! The recorder against a temporary directory: finishing, retention, crashes and
 //! restarts.
 
+use domain::time::WallClock;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -34,7 +35,7 @@ fn a_stream_becomes_a_vod_recording_when_it_ends() {
         Arc::new(move |info| seen.lock().push(info))
     };
     *hooks.observer.write() = Some(observer);
-    let before = unix_now();
+    let before = WallClock.unix_secs();
     let mut recorder = Recorder::start(
         tmp.path().to_path_buf(),
         NodeConfig::default(),
@@ -167,8 +168,8 @@ fn recordings_past_retention_are_deleted_when_the_recorder_starts() {
         .expect("info");
         dir
     };
-    let old = write(1, unix_now() - 7_200);
-    let recent = write(2, unix_now());
+    let old = write(1, WallClock.unix_secs() - 7_200);
+    let recent = write(2, WallClock.unix_secs());
     let hooks = Arc::new(RecorderHooks::default());
     *hooks.retention.write() = Some(Duration::from_secs(3_600));
     let mut recorder = Recorder::start(

@@ -6,6 +6,7 @@
 //! which rebuilds recordings, and this loop, which runs them, both read `mod.rs` and it
 //! reads neither.
 
+use domain::time::WallClock;
 use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io;
@@ -20,7 +21,7 @@ use bytes::Bytes;
 use domain::StreamName;
 
 use super::{announce, resume, Record, RecorderHooks, Recording, RESUME_WITHIN, SWEEP_EVERY};
-use crate::recording::{self, unix_now};
+use crate::recording::{self};
 use crate::NodeConfig;
 
 /// Segments queued for the disk before new ones are dropped from the recording.
@@ -127,7 +128,7 @@ fn run(
         if Instant::now() >= next_sweep {
             let retention = *hooks.retention.read();
             if let Some(retention) = retention {
-                if recording::sweep(root, retention, unix_now()) > 0 {
+                if recording::sweep(root, retention, WallClock.unix_secs()) > 0 {
                     hooks.generation.fetch_add(1, Ordering::AcqRel);
                 }
             }

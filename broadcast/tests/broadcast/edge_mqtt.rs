@@ -14,6 +14,7 @@ use domain::broker::BrokerAddress;
 use domain::load::{LoadReport, SegmentCounts};
 use domain::presence::{Presence, PresenceState, Role};
 use domain::push_protocol::{ControlEvent, InternalPath, SegmentHeaders};
+use domain::time::WallClock;
 use domain::topics::Topic;
 use domain::wire::KeyId;
 use domain::NodeId;
@@ -70,7 +71,7 @@ async fn presence_of(
             if let BusEvent::Message(m) = rx.recv().await.expect("connection alive") {
                 if m.topic == topic {
                     // A node's own presence must verify as the load balancer checks it.
-                    if let Ok(p) = verifier.check(node, &m.payload, unix_now()) {
+                    if let Ok(p) = verifier.check(node, &m.payload, WallClock.unix_secs()) {
                         if p.state == state {
                             return p;
                         }
@@ -108,7 +109,7 @@ impl Http<'_> {
                 .client
                 .post(format!("{}{}", self.base, InternalPath::Events))
                 .bearer_auth(TOKEN)
-                .body(signed_event(self.key, event, unix_now_ms()))
+                .body(signed_event(self.key, event, WallClock.unix_ms()))
                 .send()
                 .await
                 .expect("request")

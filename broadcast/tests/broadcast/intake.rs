@@ -13,6 +13,7 @@ use bytes::Bytes;
 use certs::signing::{SignatureAlgorithm, SigningKey};
 use control::Message;
 use domain::push_protocol::{ControlEvent, DURATION_HEADER, STATEMENT_HEADER};
+use domain::time::WallClock;
 use domain::topics::Topic;
 use domain::{LiveEvent, NodeId};
 use http::{header, Request, StatusCode};
@@ -285,7 +286,7 @@ async fn events_bad_json_is_400_and_refused_events_409() {
     ] {
         let body = cluster
             .ingest
-            .sign_event(bad.to_vec(), unix_now_ms())
+            .sign_event(bad.to_vec(), WallClock.unix_ms())
             .encode();
         let response = call(&edge, raw_event_request(body)).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
@@ -336,7 +337,7 @@ async fn events_need_a_fresh_signature_of_a_trusted_ingest() {
         session: SESSION,
     });
     let rogue = SigningKey::generate(SignatureAlgorithm::Ed25519).expect("key");
-    let now = unix_now_ms();
+    let now = WallClock.unix_ms();
     let ten_minutes = 600_000;
     let refused = [
         // Signed by a key no certificate vouches for.
@@ -538,7 +539,12 @@ async fn a_revoked_key_is_refused() {
     let key_id = cluster.ingest.key_id();
     edge.handle_message(&Message {
         topic: Topic::Revocation(key_id),
-        payload: Bytes::from(cluster.root.revoke(key_id, unix_now() - 1).encode()),
+        payload: Bytes::from(
+            cluster
+                .root
+                .revoke(key_id, WallClock.unix_secs() - 1)
+                .encode(),
+        ),
         retained: true,
     })
     .await;
@@ -878,7 +884,7 @@ async fn a_kept_revocation_holds_from_the_start() {
     config.revocations = vec![
         cluster
             .root
-            .revoke(cluster.ingest.key_id(), unix_now() - 10)
+            .revoke(cluster.ingest.key_id(), WallClock.unix_secs() - 10)
             .encode(),
         // Not the root's: skipped, the node still starts.
         b"not a revocation".to_vec(),

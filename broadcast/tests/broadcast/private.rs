@@ -4,6 +4,7 @@
 //! heard of, status, headers and body alike, for every kind of resource, on the direct
 //! path and through the router; and neither list shows it.
 
+use domain::time::WallClock;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -13,7 +14,7 @@ use domain::{LiveEvent, NodeId, StreamName};
 use http::{Method, Request};
 use tower::ServiceExt;
 
-use crate::support::edge::{edge_config, unix_now, Cluster};
+use crate::support::edge::{edge_config, Cluster};
 use crate::support::*;
 
 fn key() -> PlaybackKey {
@@ -21,7 +22,7 @@ fn key() -> PlaybackKey {
 }
 
 fn token_for(stream: &str) -> String {
-    let now = unix_now();
+    let now = WallClock.unix_secs();
     key().mint(&Claims::new(
         StreamName::new(stream).expect("valid"),
         now,

@@ -7,9 +7,10 @@
 //! - Pingora's own "Fail to proxy" lines name the request without its token.
 //! - Direct mode never redirects a tokened request to a node's plain-http:// URL.
 
+use domain::time::WallClock;
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use certs::tokens::{Claims, PlaybackKey, TokenVerifier};
 use domain::presence::PresenceState;
@@ -37,13 +38,6 @@ async fn echo_node() -> String {
     });
     tokio::spawn(async move { axum::serve(listener, app).await });
     url
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock")
-        .as_secs()
 }
 
 /// A viewer of a cache at 127.0.0.2 (trusted) gets a request budget of its own, a token
@@ -113,7 +107,7 @@ async fn a_trusted_caches_viewers_are_clients_of_their_own() {
 
     // A token bound to the viewer's network opens the stream through the cache, and only
     // for a viewer in that network.
-    let now = unix_now();
+    let now = WallClock.unix_secs();
     let mut claims = Claims::new(StreamName::new("cam").expect("name"), now, now + 600);
     claims.cidr = Some("198.51.100.0/24".parse().expect("net"));
     let tokened = format!("/live/cam/master.m3u8?token={}", key.mint(&claims));

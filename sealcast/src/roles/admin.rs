@@ -2,6 +2,7 @@
 //! reports, session and recording bookkeeping in the catalog, webhooks, and operators'
 //! requests to end a live session.
 
+use domain::time::WallClock;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,8 +17,6 @@ use ingest::{IngestMetrics, PublishObserver, Registry};
 use parking_lot::Mutex;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-
-use super::common::unix_now;
 
 /// How often an ingest looks for operators' requests to end one of its sessions.
 const END_REQUEST_POLL: Duration = Duration::from_secs(1);
@@ -58,7 +57,7 @@ impl AdminSide {
                     state_name(p.state).to_owned(),
                 );
                 inner_tasks.spawn(async move {
-                    let at = i64::try_from(unix_now()).unwrap_or(i64::MAX);
+                    let at = i64::try_from(WallClock.unix_secs()).unwrap_or(i64::MAX);
                     if let Err(e) = catalog
                         .node_seen(&node, role, url.as_deref(), &state, at)
                         .await
@@ -430,5 +429,5 @@ pub(super) fn forget_with(node: Arc<broadcast::Node>) -> ForgetRecording {
 }
 
 fn now() -> i64 {
-    i64::try_from(unix_now()).unwrap_or(i64::MAX)
+    i64::try_from(WallClock.unix_secs()).unwrap_or(i64::MAX)
 }

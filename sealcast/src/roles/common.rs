@@ -4,7 +4,6 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use catalog::Catalog;
@@ -60,14 +59,6 @@ pub(super) async fn serve_metrics(
 /// non-zero so that Docker's `restart:` policy or Kubernetes starts it again.
 pub(super) fn listener_died(name: &str) -> anyhow::Error {
     anyhow::anyhow!("the {name} listener stopped unasked; exiting so that the process is restarted")
-}
-
-/// Seconds since the Unix epoch (certificate validity is checked against it).
-pub(crate) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// Where a data directory path is shown to the operator.

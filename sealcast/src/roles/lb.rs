@@ -2,6 +2,7 @@
 //! on first start unless the operator brings their own), listeners, and
 //! [`loadbalancer::start`].
 
+use domain::time::WallClock;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -15,7 +16,7 @@ use loadbalancer::tls::CertificateFiles;
 use loadbalancer::{LbConfig, LbListeners, LbMetrics, Running};
 use tokio_util::sync::CancellationToken;
 
-use super::common::{listener_died, print_ready, serve_metrics, shown, unix_now, url_host};
+use super::common::{listener_died, print_ready, serve_metrics, shown, url_host};
 use crate::cli::LbArgs;
 use crate::plan::{Balancer, BalancerKeys, LbPlan, TlsPlan};
 
@@ -90,7 +91,7 @@ pub(crate) async fn make_certificates(
     names: ServerNames,
 ) -> anyhow::Result<certs::tls::InitReport> {
     let making = dir.clone();
-    tokio::task::spawn_blocking(move || making.init(&names, unix_now()))
+    tokio::task::spawn_blocking(move || making.init(&names, WallClock.unix_secs()))
         .await?
         .with_context(|| format!("making TLS certificates in {}", dir.path().display()))
 }

@@ -22,7 +22,7 @@ mod up;
 mod whip;
 
 pub(crate) use broadcast::broadcast;
-pub(crate) use common::{open_catalog, print_ready, unix_now};
+pub(crate) use common::{open_catalog, print_ready};
 pub(crate) use ingest::ingest;
 pub(crate) use lb::{lb, make_certificates};
 pub(crate) use up::up;

@@ -18,11 +18,11 @@ use ingest::IngestMetrics;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use domain::time::WallClock;
+
 use super::admin::{self, AdminSide, SessionLog};
 use super::broadcast::{edge_config, recording_node};
-use super::common::{
-    bind, listener_died, open_catalog, print_ready, shown, start_srt, unix_now, url_host,
-};
+use super::common::{bind, listener_died, open_catalog, print_ready, shown, start_srt, url_host};
 use crate::cli::UpArgs;
 use crate::plan::{
     access_config, distribution, signing_key, BalancerKeys, Broker, EdgeTrust, Problems, UpPlan,
@@ -45,7 +45,7 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
     let keys = plan.keys.clone();
     let made = {
         let (keys, id, algorithm) = (keys.clone(), plan.ingest_id.clone(), plan.algorithm);
-        tokio::task::spawn_blocking(move || keys.init(algorithm, &[id], unix_now()))
+        tokio::task::spawn_blocking(move || keys.init(algorithm, &[id], WallClock.unix_secs()))
             .await?
             .context("making the cluster's keys")?
     };

@@ -7,6 +7,7 @@
 //! bytes (init segment and segments) taken from a live stream, pushed with the cluster's push token, statements
 //! published on the real broker.
 
+use domain::time::WallClock;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -189,7 +190,7 @@ impl Rogue {
         let key = SigningKey::generate(root.algorithm())?;
         let stranger = SigningKey::generate(root.algorithm())?;
         let id = NodeId::new("e2e-rogue")?;
-        let now = crate::unix_now();
+        let now = WallClock.unix_secs();
         let cert = root.certify(
             key.public_key(),
             id.clone(),
@@ -262,7 +263,9 @@ impl Rogue {
         for node in &self.nodes {
             let deadline = Instant::now() + Duration::from_secs(20);
             loop {
-                let signed = self.key.sign_event(body.clone(), crate::unix_now() * 1000);
+                let signed = self
+                    .key
+                    .sign_event(body.clone(), WallClock.unix_secs() * 1000);
                 let status = self.post_event(node, signed.encode()).await?;
                 if status.is_success() {
                     break;
@@ -307,7 +310,7 @@ impl Rogue {
             stream,
             session: SessionId(1),
         }))?;
-        let now_ms = crate::unix_now() * 1000;
+        let now_ms = WallClock.unix_secs() * 1000;
         for node in &self.nodes {
             let master = format!("/live/{live}/master.m3u8");
             let before = get_opt(client, node, &master)
@@ -683,7 +686,7 @@ async fn check_revocation(
                 node,
                 rogue
                     .key
-                    .sign_event(end.clone(), crate::unix_now() * 1000)
+                    .sign_event(end.clone(), WallClock.unix_secs() * 1000)
                     .encode(),
             )
             .await?;
@@ -695,7 +698,7 @@ async fn check_revocation(
             .post_event(
                 node,
                 ingest_key
-                    .sign_event(end.clone(), crate::unix_now() * 1000)
+                    .sign_event(end.clone(), WallClock.unix_secs() * 1000)
                     .encode(),
             )
             .await?;
@@ -1054,7 +1057,8 @@ pub(crate) async fn check_late_join_and_failures(
     };
     // Signed with the cluster's edge key, as a real (if broken) node would.
     let (edge_key, edge_cert) = KeyDir::new(cluster.data_dir().join("keys")).edge()?;
-    let signed = PresenceSigner::new(edge_key, &edge_cert)?.sign(&node, &presence, unix_ms());
+    let signed =
+        PresenceSigner::new(edge_key, &edge_cert)?.sign(&node, &presence, WallClock.unix_ms());
     bus.publish(&topic, Qos::AtLeastOnce, true, signed).await?;
     let cadence = check_cadence(cluster, live, "while a node never answers").await;
     bus.clear_retained(&topic).await?;
@@ -1103,12 +1107,6 @@ async fn connected(
     Ok((bus, events))
 }
 
-fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
 /// A process with the broker's password but without the edge key announces broadcast
 /// nodes at an address of its own: unsigned, and signed with an edge key certified by a
 /// root of its own. The load balancer refuses both and counts them, sends that address no
@@ -1148,7 +1146,7 @@ pub(crate) async fn check_forged_presences(cluster: &Cluster, live: &str) -> any
     let stranger_cert = stranger_root.certify_edge(
         stranger_key.public_key(),
         NodeId::new("broadcast")?,
-        Validity::starting_at(unix_ms() / 1000 - 60, Duration::from_secs(3600)),
+        Validity::starting_at(WallClock.unix_ms() / 1000 - 60, Duration::from_secs(3600)),
     )?;
     let stranger = PresenceSigner::new(stranger_key, &stranger_cert)?;
     let (unsigned, foreign) = (NodeId::new("forged1")?, NodeId::new("forged2")?);
@@ -1156,7 +1154,7 @@ pub(crate) async fn check_forged_presences(cluster: &Cluster, live: &str) -> any
         (Topic::Presence(unsigned), presence.encode()),
         (
             Topic::Presence(foreign.clone()),
-            stranger.sign(&foreign, &presence, unix_ms()),
+            stranger.sign(&foreign, &presence, WallClock.unix_ms()),
         ),
     ];
     for (topic, payload) in &forged {

@@ -1,6 +1,7 @@
 //! The load balancer, the way viewers meet it: HTTPS with a client that trusts only the
 //! generated CA, cookies kept per viewer, plain HTTP redirected, and clients that misbehave.
 
+use domain::time::WallClock;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -225,12 +226,12 @@ pub(crate) async fn check_sticky_and_bad_requests(
     for forged in [
         format!(
             "sealcast_node=v1.{pinned}.{}.{}",
-            crate::unix_now(),
+            WallClock.unix_secs(),
             "0".repeat(64)
         ),
         format!(
             "sealcast_node=v1.nosuchnode.{}.{}",
-            crate::unix_now(),
+            WallClock.unix_secs(),
             "ab".repeat(32)
         ),
         "sealcast_node=garbage".to_owned(),

@@ -44,14 +44,6 @@ use crate::cluster::Cluster;
 /// The last test: the cluster stops cleanly and its log holds no secret.
 const STOP: &str = "cluster_stops_cleanly_and_logs_no_secret";
 
-/// Seconds since the Unix epoch.
-pub(crate) fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 /// A test against the cluster.
 type ClusterTest = for<'a> fn(
     &'a Fixture,

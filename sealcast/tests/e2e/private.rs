@@ -4,6 +4,7 @@
 //! unchanged and cacheable; the on_publish hook refusing and timing out publishes; a
 //! client over its request budget answered 429 while another client waits no longer.
 
+use domain::time::WallClock;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -41,7 +42,7 @@ async fn mint(cluster: &Cluster, stream: &str, extra: &[&str]) -> anyhow::Result
 fn expired(cluster: &Cluster, stream: &str) -> anyhow::Result<String> {
     let keys = certs::KeyDir::new(cluster.data_dir().join("keys"));
     let key = keys.playback_key()?;
-    let now = crate::unix_now();
+    let now = WallClock.unix_secs();
     let claims =
         certs::tokens::Claims::new(domain::StreamName::new(stream)?, now - 7200, now - 3600);
     Ok(key.mint(&claims))

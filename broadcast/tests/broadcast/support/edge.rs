@@ -1,8 +1,9 @@
 //! Builders for edge tests: a cluster's keys and certificate, signed statements, push and
 //! event requests, and control messages as the broker would deliver them.
 
+use domain::time::WallClock;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::body::Body;
 use broadcast::{Edge, EdgeConfig, NodeConfig};
@@ -23,13 +24,6 @@ use super::{stream, SESSION};
 pub const TOKEN: &str = "test-push-token-0123456789";
 pub const INGEST: &str = "ingest1";
 
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("after 1970")
-        .as_secs()
-}
-
 /// A cluster root and one certified ingest key.
 pub struct Cluster {
     pub root: RootKey,
@@ -43,7 +37,7 @@ impl Cluster {
     pub fn new(algorithm: SignatureAlgorithm) -> Self {
         let root = RootKey::generate(algorithm).expect("root key");
         let ingest = SigningKey::generate(algorithm).expect("ingest key");
-        let now = unix_now();
+        let now = WallClock.unix_secs();
         let cert = root
             .certify(
                 ingest.public_key(),
@@ -83,7 +77,7 @@ impl Cluster {
 
     /// `event` pushed as the certified ingest sends it: signed now.
     pub fn event_request(&self, event: &ControlEvent) -> Request<Body> {
-        raw_event_request(signed_event(&self.ingest, event, unix_now_ms()))
+        raw_event_request(signed_event(&self.ingest, event, WallClock.unix_ms()))
     }
 
     /// The certificate as the broker delivers it (retained).
@@ -198,13 +192,6 @@ pub fn raw_event_request(body: Vec<u8>) -> Request<Body> {
         .header(header::CONTENT_TYPE, "application/octet-stream")
         .body(Body::from(body))
         .expect("request")
-}
-
-pub fn unix_now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("after 1970")
-        .as_millis() as u64
 }
 
 pub fn rendition_info(r: &str, height: u32) -> RenditionInfo {

@@ -50,11 +50,7 @@ pub(crate) async fn raw(db: &Db) -> AnyConnection {
 /// The wall clock in unix seconds.
 #[allow(dead_code)]
 pub(crate) fn now_unix() -> i64 {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs();
-    i64::try_from(secs).expect("fits")
+    i64::try_from(domain::time::WallClock.unix_secs()).expect("fits")
 }
 
 /// Runs `body` against a SQLite file in a temporary directory.
