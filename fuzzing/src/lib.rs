@@ -464,7 +464,7 @@ pub fn ertmp(data: &[u8]) {
 /// MPEG-TS as an SRT publisher sends it: the bounded demuxer and the conversion into
 /// pipeline input, fed in pieces of every size a network might deliver.
 pub fn mpegts(data: &[u8]) {
-    let mut inputs = ingest::ts_inputs::TsInputs::new();
+    let mut inputs = ingest::srt::inputs::TsInputs::new();
     let mut out = Vec::new();
     let piece = 1 + usize::from(data.first().copied().unwrap_or(0)) * 7;
     for chunk in data.chunks(piece) {

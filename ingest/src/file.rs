@@ -46,8 +46,8 @@ pub fn media_inputs(input: &Path) -> Result<Vec<MediaInput>, IngestError> {
 fn tag_input(tag: &FlvTag) -> Result<Option<MediaInput>, IngestError> {
     let ts = i64::from(tag.timestamp_ms);
     match tag.kind {
-        TagKind::Video => crate::rtmp_inputs::video(&tag.body, ts),
-        TagKind::Audio => crate::rtmp_inputs::audio(&tag.body, ts),
+        TagKind::Video => crate::rtmp::inputs::video(&tag.body, ts),
+        TagKind::Audio => crate::rtmp::inputs::audio(&tag.body, ts),
         TagKind::Script => Ok(None),
     }
 }

@@ -3,9 +3,12 @@
 //!
 //! - [`run()`]: the node in one call: RTMP server, registry and distribution, with the
 //!   catalog behind a [`StreamAuthority`]; [`Running`] to stop it in order.
-//! - [`rtmp`]: the tokio driver around `rml_rtmp`'s sans-IO server session.
+//! - [`rtmp`]: the tokio driver around `rml_rtmp`'s sans-IO server session, and beside it
+//!   its adapter, `rtmp::inputs`: FLV tag bodies (from RTMP or a file) into
+//!   [`pipeline::MediaInput`].
 //! - [`srt`]: the SRT listener (srt-tokio): access control by stream key in the
-//!   `streamid`, caps per address and in all, MPEG-TS into the pipeline.
+//!   `streamid`, caps per address and in all; beside it its adapter, [`srt::inputs`]:
+//!   MPEG-TS into [`pipeline::MediaInput`].
 //! - [`webrtc`]: WHIP (RFC 9725): the HTTP resource publishers post their SDP offer to,
 //!   and one UDP port whose sessions (str0m, ICE-lite, DTLS-SRTP) one task drives; H.264
 //!   and Opus into the pipeline.
@@ -18,8 +21,6 @@
 //!   rung's packets into segments and LL-HLS parts; `align`: all rungs' segments in
 //!   sequence order; `lag`: when to shed a rung) and `transcode`, the FFmpeg boundary,
 //!   the only module that touches FFmpeg.
-//! - `rtmp_inputs`: FLV tag bodies (from RTMP or a file) into [`pipeline::MediaInput`];
-//!   [`ts_inputs`]: MPEG-TS (from SRT) into the same.
 //! - The containers and codecs (FLV tags, legacy and Enhanced RTMP; H.264, HEVC, AV1, VP9
 //!   and AAC framing; the MPEG-TS demuxer; the MPEG-TS and CMAF muxers) are the
 //!   [`container`] crate's, pure Rust without FFmpeg, so the fuzzers link only them.
@@ -38,10 +39,8 @@ pub mod metrics;
 pub mod pipeline;
 pub mod registry;
 pub mod rtmp;
-mod rtmp_inputs;
 mod run;
 pub mod srt;
-pub mod ts_inputs;
 pub mod webrtc;
 
 pub use authority::{AuthorityError, Numbering, StreamAuthority};

@@ -1,7 +1,7 @@
 //! What a pipeline takes in: media already split out of its container, in the crate's own
 //! terms (no FFmpeg type, no FLV tag, no MPEG-TS packet). Every ingest protocol feeds a
-//! pipeline through [`MediaInput`] alone: RTMP (`crate::rtmp_inputs`, FLV tag bodies),
-//! SRT (`crate::ts_inputs`, MPEG-TS) and WHIP (RTP depacketised by `crate::webrtc`).
+//! pipeline through [`MediaInput`] alone: RTMP (`crate::rtmp::inputs`, FLV tag bodies),
+//! SRT (`crate::srt::inputs`, MPEG-TS) and WHIP (RTP depacketised by `crate::webrtc`).
 //!
 //! The codec travels with the media, named by [`VideoCodec`] and [`AudioCodec`]. A
 //! [`MediaInput::VideoConfig`] comes before the first frame of its codec and again when

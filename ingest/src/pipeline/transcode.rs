@@ -636,7 +636,7 @@ mod tests {
                 .status()
                 .expect("ffmpeg runs");
             assert!(status.success());
-            let mut inputs = crate::ts_inputs::TsInputs::new();
+            let mut inputs = crate::srt::inputs::TsInputs::new();
             let mut media = Vec::new();
             inputs
                 .push(&std::fs::read(&ts).expect("read"), &mut media)

@@ -40,6 +40,7 @@ use crate::error::IngestError;
 use crate::pipeline::MediaInput;
 use crate::registry::{Publish, Registry};
 
+pub(crate) mod inputs;
 mod policy;
 
 use policy::{PublishPolicy, Refusal, Tag, TagVerdict};
@@ -333,8 +334,8 @@ impl Connection {
         };
         let timestamp = i64::from(timestamp);
         let parsed = match kind {
-            Kind::Video => crate::rtmp_inputs::video(data, timestamp),
-            Kind::Audio => crate::rtmp_inputs::audio(data, timestamp),
+            Kind::Video => inputs::video(data, timestamp),
+            Kind::Audio => inputs::audio(data, timestamp),
         };
         let tag = match &parsed {
             Ok(Some(_)) => Tag::Media,

@@ -18,7 +18,7 @@
 //! 5. the handshake completes (with the passphrase's check); only then does the publish
 //!    start, taking the stream over from a publisher already on it.
 //!
-//! An accepted caller's datagrams go through [`crate::ts_inputs`] (our bounded MPEG-TS
+//! An accepted caller's datagrams go through [`inputs`] (our bounded MPEG-TS
 //! demuxer) into the stream's pipeline. The session ends when the caller closes (a clean
 //! end: playlists end at once), goes silent for [`IDLE_TIMEOUT`] or breaks the
 //! connection (an abrupt end: the registry's grace period applies), when another publisher
@@ -42,12 +42,13 @@ use tokio_util::task::TaskTracker;
 use crate::error::IngestError;
 use crate::pipeline::MediaInput;
 use crate::registry::{Publish, Registry};
-use crate::ts_inputs::TsInputs;
 
 mod caps;
+pub mod inputs;
 mod streamid;
 
 use caps::{OverCap, SessionCaps};
+use inputs::TsInputs;
 use streamid::StreamIdRefusal;
 
 /// A publisher silent this long is gone (SRT's own keepalives arrive every second; its
