@@ -4,7 +4,7 @@
 // Layout of this module (an ES module; no build step, no import map):
 // - wire: strict, bounded decoders of what the cluster signs and serves (root key file,
 //   trust bundle, ingest certificates, revocations, the envelopes of segment, part and event
-//   statements). They mirror the Rust layouts byte for byte (domain/src/wire/,
+//   statements). They mirror the Rust layouts byte for byte (docs/wire.md; domain/src/wire/,
 //   certs/src/signing/):
 //   anything but exactly the layout (trailing bytes, unknown tags or algorithms, lengths
 //   over the caps) is refused, never guessed at.
@@ -53,19 +53,15 @@
 // viewer's clock); native HLS (no MSE) and pages outside a secure context verify nothing,
 // and say so.
 //
-// What had to be inferred from the Rust code (none of it is written down as a spec):
-// - The root key file is the `sealcast-key\0` file of kind 3 (root public), version 1.
-// - A certificate's and a revocation's signed body is everything before the signature, and
-//   the signature has the fixed length of the root's algorithm.
-// - The fingerprint shown to viewers is SHA-256(algorithm code || root public key): the
-//   root key id is its first 16 bytes, so the two can be compared by eye.
-// - A segment's statement states no signing time. Revocation and validity are checked at the
-//   viewer's clock for live playback (what the edges do) and, for the recording the viewer
-//   opened, at the time the statement states (an event's issue time) or, for a segment,
-//   the issue time of its rendition's description: see `signedAt`. Live or recording is
-//   the URL the viewer opened (`/live/…` or `/vod/{stream}/{id}/…`: `playbackOf`), never a
-//   playlist's tag: `#EXT-X-ENDLIST` is unsigned.
-// - Ed25519 is verified strictly (RFC 8032 encodings, as ed25519-dalek's verify_strict).
+// The contract, written down: docs/wire.md has every layout decoded here byte by byte (key
+// file, trust bundle, certificates, revocations, the envelope, segment, part and event
+// statements, part-key delegations), the caps, the algorithm codes, the fingerprint rule
+// (SHA-256(algorithm code || root public key); the root key id is its first 16 bytes) and
+// when a statement counts as signed (see `signedAt`). certs/src/signing/playback/wire_doc.rs
+// checks that page's tables, and this file's TAG, ALGORITHMS and MAX_* constants, against
+// the Rust code. The reasons above are the Rust twin's too (certs::signing::playback,
+// `Reason`), and both verifiers run the same vectors (certs/src/signing/playback/vectors.rs;
+// here through broadcast/tests/broadcast/player_verify.rs).
 
 // ---- constants ------------------------------------------------------------------------------
 

@@ -1,7 +1,9 @@
 //! What a viewer checks on every fragment it plays, sans-IO: the Rust twin of the player's
 //! `web/src/verify.js` (`PlaybackVerifier`, `Trust`), for `sealcast verify` and for any
 //! player written in Rust. Same checks, same order, same reasons: the browser test
-//! (`broadcast/tests/broadcast/player_verify.rs`) and this module's tests run the same cases.
+//! (`broadcast/tests/broadcast/player_verify.rs`) and this module's tests run the same
+//! cases, made once by its `vectors` module (feature `test-vectors`). The layouts it reads
+//! are docs/wire.md's.
 //!
 //! - [`ViewerTrust`]: the pinned root, the ingest keys it certified and the keys it revoked,
 //!   admitted item by item from a trust bundle (`/trust/v1/bundle`), and the part-key
@@ -96,6 +98,32 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every reason, in the order verify.js's header lists them.
+    pub const ALL: [Reason; 22] = [
+        Self::MissingSignature,
+        Self::MalformedSignature,
+        Self::WrongKind,
+        Self::UnknownKey,
+        Self::RevokedKey,
+        Self::ExpiredKey,
+        Self::WrongAlgorithm,
+        Self::BadSignature,
+        Self::WrongStream,
+        Self::WrongRendition,
+        Self::WrongSequence,
+        Self::WrongPart,
+        Self::WrongDiscontinuity,
+        Self::WrongDuration,
+        Self::WrongSession,
+        Self::WrongLength,
+        Self::DigestMismatch,
+        Self::SkippedSequence,
+        Self::RepeatedSequence,
+        Self::ReorderedSequence,
+        Self::ExpiredDelegation,
+        Self::UnexpectedUrl,
+    ];
+
     /// The stable string (`digest_mismatch`, ...).
     pub fn label(self) -> &'static str {
         match self {
@@ -1007,5 +1035,13 @@ impl From<Refused> for Outcome {
     }
 }
 
+/// The test vectors both verifiers run (this crate's tests, and the browser's through the
+/// `test-vectors` feature).
+#[cfg(any(test, feature = "test-vectors"))]
+pub mod vectors;
+
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod wire_doc;
