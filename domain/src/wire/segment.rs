@@ -33,9 +33,10 @@ use crate::{DomainError, RenditionName, SegmentMeta, SessionId, StreamName};
 /// `manifest`; it is wire (every signature ever made binds it).
 pub const SEGMENT_TAG: &[u8] = b"sealcast/v1/segment-manifest\0";
 
-/// Largest encoded segment or part statement accepted in an envelope (one is at most 248
-/// bytes). Here rather than beside [`super::MediaStatement`], which carries either, so that
-/// the part's file needs only this one and no file of the folder imports one that imports it.
+/// Largest encoded segment or part statement accepted in an envelope (a segment's is at
+/// most 248 bytes, a part's 258: docs/wire.md). Here rather than beside
+/// [`super::MediaStatement`], which carries either, so that the part's file needs only this
+/// one and no file of the folder imports one that imports it.
 pub const MAX_MEDIA_STATEMENT_LEN: usize = 1024;
 
 /// What the envelope of a segment's or a part's statement is called in errors.
