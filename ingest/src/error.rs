@@ -49,10 +49,6 @@ pub enum IngestError {
     /// Reading or writing a file or socket failed.
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
-    /// The operator's `on_publish` hook refused the publish of this stream (or could not
-    /// be asked, failing closed).
-    #[error("the publish of {0} was refused by the on_publish hook")]
-    PublishRefused(domain::StreamName),
     /// The catalog could not be asked.
     #[error("catalog: {0}")]
     Catalog(#[source] crate::authority::AuthorityError),

@@ -47,6 +47,9 @@ pub use authority::{AuthorityError, Numbering, StreamAuthority};
 pub use distribute::{distribute, DistributeConfig};
 pub use error::IngestError;
 pub use metrics::IngestMetrics;
-pub use registry::{Authorized, IngestSettings, LiveSession, PublishObserver, Registry};
+pub use registry::{
+    Admission, Admit, IngestSettings, LiveSession, NotAdmitted, Protocol, PublishObserver,
+    Registry, StreamKey,
+};
 pub use rtmp::DEFAULT_MAX_CONNECTIONS;
 pub use run::{run, IngestDeps, Running, DRAIN_WAIT};

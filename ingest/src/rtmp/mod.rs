@@ -38,7 +38,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::IngestError;
 use crate::pipeline::MediaInput;
-use crate::registry::{Publish, Registry};
+use crate::registry::{Admit, NotAdmitted, Protocol, Publish, Registry, StreamKey};
 
 pub(crate) mod inputs;
 mod policy;
@@ -299,25 +299,33 @@ impl Connection {
         if let Err(refusal) = self.policy.publish_requested() {
             return self.refuse(request_id, refusal).await;
         }
-        let client = self.peer.ip();
-        if self.registry.held_back(client).is_some() {
-            tracing::debug!(peer = %self.peer, "RTMP publish refused: too many wrong keys lately");
-            return self.refuse(request_id, Refusal::HeldBack).await;
-        }
-        let found = match self.registry.begin_publish(stream_key).await {
-            Err(IngestError::PublishRefused(stream)) => {
-                tracing::warn!(peer = %self.peer, %stream, "RTMP publish refused by the on_publish hook");
-                return self.refuse(request_id, Refusal::HookRefused).await;
+        let key = StreamKey::new(stream_key);
+        let admitted = self
+            .registry
+            .admit(Admit {
+                protocol: Protocol::Rtmp,
+                key: &key,
+                client: self.peer.ip(),
+                stream: None,
+            })
+            .await;
+        // The registry logged and counted the refusals; the policy says how each is answered.
+        let admission = match admitted {
+            Ok(admission) => Some(admission),
+            Err(NotAdmitted::WrongKey) => None,
+            Err(NotAdmitted::HeldBack { .. }) => {
+                return self.refuse(request_id, Refusal::HeldBack).await
             }
-            found => found?,
+            Err(NotAdmitted::HookRefused(_)) => {
+                return self.refuse(request_id, Refusal::HookRefused).await
+            }
+            Err(NotAdmitted::Catalog(e)) => return Err(IngestError::Catalog(e)),
         };
-        if let Err(refusal) = self.policy.key_checked(found.is_some()) {
-            tracing::warn!(peer = %self.peer, "RTMP publish refused: unknown stream key");
-            self.registry.key_failed(client);
+        if let Err(refusal) = self.policy.key_checked(admission.is_some()) {
             return self.refuse(request_id, refusal).await;
         }
-        self.registry.key_accepted(client);
-        if let Some(p) = found {
+        if let Some(admission) = admission {
+            let p = self.registry.start_publish(admission).await?;
             tracing::info!(peer = %self.peer, stream = %p.stream(), session = %p.session(), "RTMP publish accepted");
             self.registry.metrics().publish("accepted");
             self.sender = Some(p.sender());

@@ -69,9 +69,10 @@ impl Refusal {
     pub(super) fn counted_as(self) -> Option<&'static str> {
         match self {
             Refusal::UnknownApp => Some("bad_app"),
-            Refusal::UnknownKey => Some("bad_key"),
-            // Counted where they are decided (the registry).
-            Refusal::AlreadyPublishing
+            // Counted where they are decided (the registry's admission: `bad_key`,
+            // `hook_refused`, `held_back`).
+            Refusal::UnknownKey
+            | Refusal::AlreadyPublishing
             | Refusal::Play
             | Refusal::HookRefused
             | Refusal::HeldBack => None,
@@ -299,7 +300,11 @@ mod tests {
             Refusal::UnknownKey.status(),
             ("NetStream.Publish.Unauthorized", "unknown stream key")
         );
-        assert_eq!(Refusal::UnknownKey.counted_as(), Some("bad_key"));
+        assert_eq!(
+            Refusal::UnknownKey.counted_as(),
+            None,
+            "the registry counts it"
+        );
         assert!(Refusal::UnknownKey.ends_connection());
 
         assert_eq!(policy.key_checked(true), Ok(()));

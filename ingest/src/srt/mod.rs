@@ -41,7 +41,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::error::IngestError;
 use crate::pipeline::MediaInput;
-use crate::registry::{Publish, Registry};
+use crate::registry::{Admit, NotAdmitted, Protocol, Publish, Registry, StreamKey};
 
 mod caps;
 pub mod inputs;
@@ -252,30 +252,30 @@ impl Session {
                 return reject(request, ServerRejectReason::Unauthorized).await;
             }
         };
-        if self.registry.held_back(peer.ip()).is_some() {
-            tracing::debug!(%peer, "SRT publish refused: too many wrong keys lately");
-            return reject(request, ServerRejectReason::Forbidden).await;
-        }
-        // The key (and the operator's hook) are asked first without starting anything, so
-        // an unknown or refused one gets its rejection reason; the publish, which takes the
-        // stream over, starts only once the handshake has also checked the passphrase: a
-        // caller with the key but not the passphrase interrupts nobody.
-        let authorized = match self.registry.authorize(&publish.key).await {
-            Err(IngestError::PublishRefused(stream)) => {
-                tracing::warn!(%peer, %stream, "SRT publish refused by the on_publish hook");
-                return reject(request, ServerRejectReason::Forbidden).await;
-            }
-            found => found?,
+        // The client's strikes, the key and the operator's hook are asked first without
+        // starting anything, so a caller held back, with an unknown key or refused gets its
+        // rejection reason (the registry logs and counts which); the publish, which takes
+        // the stream over, starts only once the handshake has also checked the passphrase:
+        // a caller with the key but not the passphrase interrupts nobody.
+        let key = StreamKey::new(publish.key.clone());
+        let admitted = self
+            .registry
+            .admit(Admit {
+                protocol: Protocol::Srt,
+                key: &key,
+                client: peer.ip(),
+                stream: None,
+            })
+            .await;
+        let admission = match admitted {
+            Ok(admission) => admission,
+            Err(NotAdmitted::Catalog(e)) => return Err(IngestError::Catalog(e)),
+            Err(
+                NotAdmitted::HeldBack { .. } | NotAdmitted::WrongKey | NotAdmitted::HookRefused(_),
+            ) => return reject(request, ServerRejectReason::Forbidden).await,
         };
-        let Some(authorized) = authorized else {
-            metrics.publish("bad_key");
-            tracing::warn!(%peer, "SRT publish refused: unknown stream key");
-            self.registry.key_failed(peer.ip());
-            return reject(request, ServerRejectReason::Forbidden).await;
-        };
-        self.registry.key_accepted(peer.ip());
         let socket = accept(request, key_settings).await?;
-        let publish = self.registry.start_publish(authorized).await?;
+        let publish = self.registry.start_publish(admission).await?;
         tracing::info!(%peer, stream = %publish.stream(), session = %publish.session(), "SRT publish accepted");
         metrics.publish("accepted");
         let sender = publish.sender();

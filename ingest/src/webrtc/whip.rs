@@ -48,8 +48,7 @@ use tokio_util::task::TaskTracker;
 use super::driver::{Command, NewSession, SessionHandle, Table};
 use super::sdp::{self, OfferRefusal, MAX_OFFER_BYTES};
 use super::table::{Full, Ticket};
-use crate::error::IngestError;
-use crate::registry::{Publish, Registry};
+use crate::registry::{Admit, NotAdmitted, Protocol, Publish, Registry, StreamKey};
 
 /// `Retry-After` of a 503: a session ends within its idle timeout.
 const RETRY_AFTER: HeaderValue = HeaderValue::from_static("5");
@@ -171,6 +170,17 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+fn held_back() -> Response {
+    with_header(
+        refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many wrong stream keys from this address; retry later",
+        ),
+        header::RETRY_AFTER,
+        RETRY_AFTER,
+    )
 }
 
 fn unauthorized() -> Response {
@@ -310,21 +320,15 @@ async fn post(
             "send the offer as Content-Type: application/sdp",
         );
     }
-    let Some(key) = bearer(&headers).map(str::to_owned) else {
+    let Some(key) = bearer(&headers).map(StreamKey::new) else {
         metrics.publish("whip_no_key");
         return unauthorized();
     };
     let ip = client_ip(&headers, peer);
+    // Before the admission below asks too: a client held back costs no offer read.
     if whip.registry.held_back(ip).is_some() {
         tracing::debug!(%ip, "WHIP publish refused: too many wrong keys lately");
-        return with_header(
-            refuse(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too many wrong stream keys from this address; retry later",
-            ),
-            header::RETRY_AFTER,
-            RETRY_AFTER,
-        );
+        return held_back();
     }
     // A look at the caps, holding nothing: at a cap a stranger costs no catalog lookup.
     let checked = whip.table.lock().check(ip);
@@ -378,15 +382,27 @@ async fn post(
             return refuse(StatusCode::BAD_REQUEST, why);
         }
     }
-    match whip.registry.authenticate(&key).await {
-        Ok(Some(owner)) if owner == stream => whip.registry.key_accepted(ip),
-        Ok(_) => {
-            metrics.publish("bad_key");
-            tracing::warn!(%ip, stream = %stream, "WHIP publish refused: not this stream's key");
-            whip.registry.key_failed(ip);
-            return refuse(StatusCode::FORBIDDEN, "wrong stream key for this stream");
+    // RTMP's and SRT's admission (logged and counted there), for the stream the URL names;
+    // the publish starts (taking the stream over) once the offer is answered.
+    let admitted = whip
+        .registry
+        .admit(Admit {
+            protocol: Protocol::Whip,
+            key: &key,
+            client: ip,
+            stream: Some(&stream),
+        })
+        .await;
+    let admission = match admitted {
+        Ok(admission) => admission,
+        Err(NotAdmitted::HeldBack { .. }) => return held_back(),
+        Err(NotAdmitted::WrongKey) => {
+            return refuse(StatusCode::FORBIDDEN, "wrong stream key for this stream")
         }
-        Err(e) => {
+        Err(NotAdmitted::HookRefused(_)) => {
+            return refuse(StatusCode::FORBIDDEN, "publish refused")
+        }
+        Err(NotAdmitted::Catalog(e)) => {
             tracing::warn!(error = %e, "WHIP publish refused: the catalog did not answer");
             return with_header(
                 refuse(
@@ -397,7 +413,7 @@ async fn post(
                 RETRY_AFTER,
             );
         }
-    }
+    };
     drop(offering);
     let reserved = whip.table.lock().reserve(ip);
     let reservation = match reserved {
@@ -424,18 +440,8 @@ async fn post(
             };
         }
     };
-    let publish = match whip.registry.begin_publish(&key).await {
-        Ok(Some(publish)) if publish.stream() == &stream => publish,
-        Ok(Some(other)) => {
-            // The key moved to another stream between the two lookups.
-            whip.registry.end_publish(other, true).await;
-            return refuse(StatusCode::FORBIDDEN, "wrong stream key for this stream");
-        }
-        Ok(None) => return refuse(StatusCode::FORBIDDEN, "wrong stream key for this stream"),
-        Err(IngestError::PublishRefused(_)) => {
-            tracing::warn!(%ip, stream = %stream, "WHIP publish refused by the on_publish hook");
-            return refuse(StatusCode::FORBIDDEN, "publish refused");
-        }
+    let publish = match whip.registry.start_publish(admission).await {
+        Ok(publish) => publish,
         Err(e) => {
             tracing::warn!(stream = %stream, error = %e, "WHIP publish failed to start");
             return with_header(
@@ -548,12 +554,13 @@ async fn delete(
     let Some(handle) = handle.filter(|h| &h.stream == stream && !h.deleted.is_cancelled()) else {
         return refuse(StatusCode::NOT_FOUND, "no such session");
     };
-    match whip.registry.authenticate(key).await {
-        Ok(Some(owner)) if &owner == stream => {
+    let key = StreamKey::new(key);
+    match whip.registry.key_publishes(&key, stream).await {
+        Ok(true) => {
             handle.deleted.cancel();
             StatusCode::OK.into_response()
         }
-        Ok(_) => refuse(StatusCode::FORBIDDEN, "wrong stream key for this stream"),
+        Ok(false) => refuse(StatusCode::FORBIDDEN, "wrong stream key for this stream"),
         Err(_) => with_header(
             refuse(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -1,12 +1,21 @@
-//! The registry's rules with the catalog faked in memory (`support::Authority`): stream
-//! keys, takeover of a live key, an operator's end, a catalog that cannot answer, and the
-//! observer told of every session.
+//! The registry's rules with the catalog faked in memory (`support::Authority`): the one
+//! admission of every protocol (stream keys, the stream a key publishes, strikes per
+//! client, the operator's hook), takeover of a live key, an operator's end, a catalog that
+//! cannot answer, and the observer told of every session.
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use domain::{SessionId, StreamName};
-use ingest::{IngestMetrics, IngestSettings, PublishObserver, Registry};
+use ingest::registry::Publish;
+use ingest::{
+    Admission, Admit, IngestError, IngestMetrics, IngestSettings, NotAdmitted, Protocol,
+    PublishObserver, Registry, StreamKey,
+};
+
+/// The client of the tests that do not care which it is.
+const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
 /// Sessions as the observer heard of them: (started?, stream, session).
 #[derive(Debug, Default)]
@@ -25,6 +34,35 @@ impl PublishObserver for Heard {
             .lock()
             .expect("lock")
             .push((false, stream.clone(), session));
+    }
+}
+
+/// What `protocol` asks of the registry for a publisher at `client` with `key` (naming
+/// `stream`, as WHIP does).
+async fn admit(
+    registry: &Registry,
+    protocol: Protocol,
+    key: &str,
+    client: IpAddr,
+    stream: Option<&StreamName>,
+) -> Result<Admission, NotAdmitted> {
+    registry
+        .admit(Admit {
+            protocol,
+            key: &StreamKey::new(key),
+            client,
+            stream,
+        })
+        .await
+}
+
+/// An RTMP publish with `key` from [`CLIENT`]: admitted and started, `None` for a wrong key.
+async fn begin_publish(registry: &Registry, key: &str) -> Result<Option<Publish>, IngestError> {
+    match admit(registry, Protocol::Rtmp, key, CLIENT, None).await {
+        Ok(admission) => registry.start_publish(admission).await.map(Some),
+        Err(NotAdmitted::WrongKey) => Ok(None),
+        Err(NotAdmitted::Catalog(e)) => Err(IngestError::Catalog(e)),
+        Err(other) => panic!("not admitted: {other}"),
     }
 }
 
@@ -58,8 +96,7 @@ async fn a_known_key_publishes_its_stream_and_an_unknown_one_nothing() {
     let demo = authority.add("sk_good", "demo", 0);
     let (registry, _events) = registry(&authority, None);
 
-    assert!(registry
-        .begin_publish("sk_wrong")
+    assert!(begin_publish(&registry, "sk_wrong")
         .await
         .expect("asks")
         .is_none());
@@ -69,8 +106,7 @@ async fn a_known_key_publishes_its_stream_and_an_unknown_one_nothing() {
         "no session counted for a refused key"
     );
 
-    let publish = registry
-        .begin_publish("sk_good")
+    let publish = begin_publish(&registry, "sk_good")
         .await
         .expect("asks")
         .expect("publishes");
@@ -91,8 +127,7 @@ async fn a_second_publisher_with_the_key_takes_the_stream_over() {
     let heard = Arc::new(Heard::default());
     let (registry, _events) = registry(&authority, Some(Arc::clone(&heard)));
 
-    let first = registry
-        .begin_publish("sk_good")
+    let first = begin_publish(&registry, "sk_good")
         .await
         .expect("asks")
         .expect("publishes");
@@ -106,8 +141,7 @@ async fn a_second_publisher_with_the_key_takes_the_stream_over() {
             registry.end_publish(first, false).await;
         })
     };
-    let second = registry
-        .begin_publish("sk_good")
+    let second = begin_publish(&registry, "sk_good")
         .await
         .expect("asks")
         .expect("takes over");
@@ -141,8 +175,7 @@ async fn an_operator_ends_only_the_session_it_names() {
     let authority = Arc::new(crate::support::Authority::default());
     let demo = authority.add("sk_good", "demo", 0);
     let (registry, _events) = registry(&authority, None);
-    let publish = registry
-        .begin_publish("sk_good")
+    let publish = begin_publish(&registry, "sk_good")
         .await
         .expect("asks")
         .expect("publishes");
@@ -160,15 +193,14 @@ async fn a_catalog_that_cannot_answer_refuses_new_publishes_with_an_error() {
     authority.add("sk_good", "demo", 0);
     let (registry, _events) = registry(&authority, None);
     authority.set_down(true);
-    let refused = registry.begin_publish("sk_good").await;
+    let refused = begin_publish(&registry, "sk_good").await;
     assert!(
         matches!(refused, Err(ingest::IngestError::Catalog(_))),
         "{refused:?}"
     );
     assert!(registry.live_sessions().is_empty());
     authority.set_down(false);
-    let publish = registry
-        .begin_publish("sk_good")
+    let publish = begin_publish(&registry, "sk_good")
         .await
         .expect("asks")
         .expect("publishes once it answers");
@@ -183,8 +215,7 @@ async fn publish_once(
     key: &str,
     inputs: &[ingest::pipeline::MediaInput],
 ) -> Vec<(u64, bool, u64)> {
-    let publish = registry
-        .begin_publish(key)
+    let publish = begin_publish(registry, key)
         .await
         .expect("asks")
         .expect("publishes");
@@ -272,7 +303,7 @@ async fn a_catalog_that_hangs_refuses_the_publish_after_its_timeout() {
     let (registry, _events) = registry(&authority, None);
     authority.set_hung(true);
     let started = tokio::time::Instant::now();
-    let refused = registry.begin_publish("sk_good").await;
+    let refused = begin_publish(&registry, "sk_good").await;
     assert!(
         matches!(refused, Err(ingest::IngestError::Catalog(_))),
         "{refused:?}"
@@ -283,4 +314,145 @@ async fn a_catalog_that_hangs_refuses_the_publish_after_its_timeout() {
             && waited < ingest::registry::CATALOG_ANSWER_TIMEOUT + Duration::from_secs(1),
         "{waited:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_protocol_is_admitted_by_the_same_checks_and_wrong_keys_count_per_client() {
+    use Protocol::{Rtmp, Srt, Whip};
+    let authority = Arc::new(crate::support::Authority::default());
+    let demo = authority.add("sk_good", "demo", 0);
+    let other = authority.add("sk_other", "other", 0);
+    let (registry, _events) = registry(&authority, None);
+    let v6 = |last: u16| IpAddr::from([0x2001, 0xdb8, 0, 7, 0, 0, 0, last]);
+    let v4: IpAddr = IpAddr::from([192, 0, 2, 7]);
+
+    // A right key is admitted for its stream on every protocol; WHIP's URL names it.
+    for (protocol, named) in [(Rtmp, None), (Srt, None), (Whip, Some(&demo))] {
+        let admission = admit(&registry, protocol, "sk_good", v4, named)
+            .await
+            .unwrap_or_else(|e| panic!("{protocol}: {e}"));
+        assert_eq!(admission.stream(), &demo, "{protocol}");
+    }
+    // A key of another stream than the one named is a wrong key.
+    assert!(matches!(
+        admit(&registry, Whip, "sk_other", v6(1), Some(&demo)).await,
+        Err(NotAdmitted::WrongKey)
+    ));
+
+    // Wrong keys from one /64 add up over every protocol and every address in it: five
+    // are free, the sixth holds the client back, whatever it presents next.
+    for (i, protocol) in [Rtmp, Srt, Whip, Rtmp, Srt].into_iter().enumerate() {
+        let named = (protocol == Whip).then_some(&demo);
+        let refused = admit(&registry, protocol, "sk_wrong", v6(2 + i as u16), named).await;
+        assert!(
+            matches!(refused, Err(NotAdmitted::WrongKey)),
+            "{i}: {refused:?}"
+        );
+    }
+    for (protocol, named) in [(Rtmp, None), (Srt, None), (Whip, Some(&demo))] {
+        let refused = admit(&registry, protocol, "sk_good", v6(99), named).await;
+        assert!(
+            matches!(refused, Err(NotAdmitted::HeldBack { .. })),
+            "{protocol}: {refused:?}"
+        );
+    }
+    // Another client is not.
+    assert!(admit(&registry, Srt, "sk_good", v4, None).await.is_ok());
+
+    // A right key forgets the client's wrong ones: five, a right one, five more, and it
+    // is still not held back.
+    let fresh: IpAddr = IpAddr::from([198, 51, 100, 9]);
+    for round in 0..2 {
+        for _ in 0..5 {
+            let refused = admit(&registry, Rtmp, "sk_wrong", fresh, None).await;
+            assert!(
+                matches!(refused, Err(NotAdmitted::WrongKey)),
+                "{round}: {refused:?}"
+            );
+        }
+        assert!(admit(&registry, Whip, "sk_good", fresh, Some(&demo))
+            .await
+            .is_ok());
+    }
+
+    // The operator's hook refuses a right key, which is no strike: more refusals than the
+    // free wrong keys, and the client is still admitted for another stream.
+    authority.hook_refuses(&other);
+    let hooked: IpAddr = IpAddr::from([203, 0, 113, 5]);
+    for protocol in [Rtmp, Srt, Rtmp, Srt, Rtmp, Srt, Whip] {
+        let named = (protocol == Whip).then_some(&other);
+        let refused = admit(&registry, protocol, "sk_other", hooked, named).await;
+        assert!(
+            matches!(&refused, Err(NotAdmitted::HookRefused(s)) if s == &other),
+            "{protocol}: {refused:?}"
+        );
+    }
+    assert!(admit(&registry, Rtmp, "sk_good", hooked, None)
+        .await
+        .is_ok());
+
+    // A catalog that cannot answer is no strike either.
+    authority.set_down(true);
+    for _ in 0..7 {
+        let refused = admit(&registry, Srt, "sk_good", hooked, None).await;
+        assert!(
+            matches!(refused, Err(NotAdmitted::Catalog(_))),
+            "{refused:?}"
+        );
+    }
+    authority.set_down(false);
+    assert!(admit(&registry, Srt, "sk_wrong", hooked, None)
+        .await
+        .is_err());
+    assert!(admit(&registry, Srt, "sk_good", hooked, None).await.is_ok());
+
+    // Admitting starts nothing.
+    assert!(registry.live_sessions().is_empty());
+    assert_eq!(authority.sessions(&demo), 0);
+    assert!(authority.marked_live().is_empty());
+}
+
+#[test]
+fn a_stream_key_is_never_shown() {
+    let key = StreamKey::new("sk_secret_value");
+    assert!(!format!("{key:?}").contains("secret"));
+    let request = Admit {
+        protocol: Protocol::Srt,
+        key: &key,
+        client: CLIENT,
+        stream: None,
+    };
+    assert!(!format!("{request:?}").contains("secret"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admission_starts_the_stream_it_was_given_for_and_takes_it_over() {
+    let authority = Arc::new(crate::support::Authority::default());
+    let demo = authority.add("sk_good", "demo", 0);
+    let (registry, _events) = registry(&authority, None);
+    let first = admit(&registry, Protocol::Srt, "sk_good", CLIENT, None)
+        .await
+        .expect("admitted");
+    let second = admit(&registry, Protocol::Whip, "sk_good", CLIENT, Some(&demo))
+        .await
+        .expect("admitted");
+    let first = registry.start_publish(first).await.expect("starts");
+    assert_eq!(first.stream(), &demo);
+    let ending = {
+        let registry = Arc::clone(&registry);
+        tokio::spawn(async move {
+            first.taken_over().await;
+            registry.end_publish(first, false).await;
+        })
+    };
+    // At most one publisher per stream: the second admission takes the stream over.
+    let second = registry.start_publish(second).await.expect("starts");
+    tokio::time::timeout(Duration::from_secs(10), ending)
+        .await
+        .expect("the first publish ended")
+        .expect("joins");
+    let live = registry.live_sessions();
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0].session, second.session());
+    registry.end_publish(second, true).await;
 }

@@ -18,6 +18,8 @@ pub(crate) struct Authority {
     live: Mutex<Vec<StreamName>>,
     down: AtomicBool,
     hung: AtomicBool,
+    /// Streams the operator's `on_publish` hook refuses.
+    hook_refuses: Mutex<Vec<StreamName>>,
 }
 
 #[allow(dead_code)] // each test binary uses its own part
@@ -62,6 +64,11 @@ impl Authority {
         self.down.store(down, Ordering::SeqCst);
     }
 
+    /// The operator's `on_publish` hook refuses `stream` from now on.
+    pub(crate) fn hook_refuses(&self, stream: &StreamName) {
+        self.hook_refuses.lock().expect("lock").push(stream.clone());
+    }
+
     /// The streams marked live, in order.
     pub(crate) fn marked_live(&self) -> Vec<StreamName> {
         self.live.lock().expect("lock").clone()
@@ -93,6 +100,11 @@ impl StreamAuthority for Authority {
     async fn authenticate(&self, key: &str) -> Result<Option<StreamName>, AuthorityError> {
         self.check().await?;
         Ok(self.keys.lock().expect("lock").get(key).cloned())
+    }
+
+    async fn may_publish(&self, stream: &StreamName) -> Result<bool, AuthorityError> {
+        self.check().await?;
+        Ok(!self.hook_refuses.lock().expect("lock").contains(stream))
     }
 
     async fn begin_numbering(&self, stream: &StreamName) -> Result<Numbering, AuthorityError> {

@@ -6,6 +6,9 @@
 //! told to stop, its pipeline flushes, and the new session continues the numbering.
 //! The end of a stream (`#EXT-X-ENDLIST`) is announced at once on a clean unpublish, or
 //! after a grace period when the connection merely dropped, in case the publisher returns.
+//!
+//! Every protocol's publishers are let in by one call, [`Registry::admit`] (the types it
+//! takes and gives are in `admission`), then started by [`Registry::start_publish`].
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -20,9 +23,13 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::authority::{AuthorityError, StreamAuthority};
+
+mod admission;
+
 use crate::error::IngestError;
 use crate::metrics::IngestMetrics;
 use crate::pipeline::{MediaInput, Pipeline, PipelineParams, Privacy, SequenceRecorder};
+pub use admission::{Admission, Admit, NotAdmitted, Protocol, StreamKey};
 
 /// How long the emitting thread waits for the catalog to record a stream's numbering
 /// before the segment goes on without it.
@@ -96,11 +103,6 @@ pub struct LiveSession {
     /// When the session started (unix seconds).
     pub started_at: i64,
 }
-/// A stream key [`Registry::authorize`] let publish: the stream it names. Made only there,
-/// so [`Registry::start_publish`] starts nothing that was not authorised.
-#[derive(Debug)]
-pub struct Authorized(StreamName);
-
 /// A publish in progress, owned by its RTMP connection.
 #[derive(Debug)]
 pub struct Publish {
@@ -190,28 +192,14 @@ impl Registry {
 
     /// How long `client` must still wait before it may present a stream key again, after
     /// too many wrong ones (any protocol); `None`: it may now. Counted as `held_back`.
+    /// [`Registry::admit`] asks this itself; WHIP asks it first too, so that a client held
+    /// back costs no offer read.
     pub fn held_back(&self, client: IpAddr) -> Option<Duration> {
         let wait = self.strikes.lock().check(client, Instant::now()).err();
         if wait.is_some() {
             self.metrics.publish("held_back");
         }
         wait
-    }
-
-    /// `client` presented a wrong stream key; logged (never the key) once it has to wait.
-    pub fn key_failed(&self, client: IpAddr) {
-        if let Some(wait) = self.strikes.lock().failed(client, Instant::now()) {
-            tracing::warn!(
-                %client,
-                wait_secs = wait.as_secs_f64(),
-                "repeated wrong stream keys from this address; holding it back"
-            );
-        }
-    }
-
-    /// `client` presented a good stream key: its failures are forgotten.
-    pub fn key_accepted(&self, client: IpAddr) {
-        self.strikes.lock().succeeded(client);
     }
 
     /// The streams being published here, by name.
@@ -291,49 +279,73 @@ impl Registry {
         &self.metrics
     }
 
-    /// The stream `stream_key` publishes, if any, without starting anything: WHIP checks a
-    /// key against the stream its URL names before a publish may take that stream over.
-    pub async fn authenticate(&self, stream_key: &str) -> Result<Option<StreamName>, IngestError> {
-        answer(self.catalog.authenticate(stream_key))
+    /// Whether `key` publishes `stream`, counting nothing: not an admission, but WHIP's
+    /// check of a `DELETE` of a session it made.
+    pub async fn key_publishes(
+        &self,
+        key: &StreamKey,
+        stream: &StreamName,
+    ) -> Result<bool, IngestError> {
+        let found = answer(self.catalog.authenticate(&key.0))
             .await
-            .map_err(IngestError::Catalog)
+            .map_err(IngestError::Catalog)?;
+        Ok(found.as_ref() == Some(stream))
     }
 
-    /// Authorises `stream_key` and starts a publish session; `None` for an unknown key.
-    pub async fn begin_publish(&self, stream_key: &str) -> Result<Option<Publish>, IngestError> {
-        match self.authorize(stream_key).await? {
-            Some(authorized) => self.start_publish(authorized).await.map(Some),
-            None => Ok(None),
+    /// Whether a publisher may publish now, the same checks for RTMP, SRT and WHIP, in this
+    /// order, without starting anything: its client is not held back after too many wrong
+    /// keys (any protocol); the catalog knows its key, and the key publishes the stream it
+    /// named, if it named one (else the client gets a strike; a right key forgets them);
+    /// the operator's `on_publish` hook, if any, agrees. [`Registry::start_publish`] then
+    /// starts the publish, taking the stream over from a publisher already on it (one
+    /// publisher per stream): SRT first completes its handshake (the passphrase), WHIP its
+    /// answer, so a caller that fails those interrupts nobody.
+    pub async fn admit(&self, request: Admit<'_>) -> Result<Admission, NotAdmitted> {
+        let Admit {
+            protocol,
+            key,
+            client,
+            stream: named,
+        } = request;
+        if let Err(wait) = self.strikes.lock().check(client, Instant::now()) {
+            self.metrics.publish("held_back");
+            tracing::debug!(%protocol, %client, "publish refused: too many wrong keys lately");
+            return Err(NotAdmitted::HeldBack { wait });
         }
-    }
-
-    /// The key's stream if it may publish now (the catalog knows the key and the
-    /// operator's `on_publish` hook, if any, agrees), without starting anything: SRT asks
-    /// this before its handshake checks the passphrase, and starts only after.
-    pub async fn authorize(&self, stream_key: &str) -> Result<Option<Authorized>, IngestError> {
-        let Some(stream) = answer(self.catalog.authenticate(stream_key))
+        let found = answer(self.catalog.authenticate(&key.0))
             .await
-            .map_err(IngestError::Catalog)?
-        else {
-            return Ok(None);
+            .map_err(NotAdmitted::Catalog)?;
+        let Some(stream) = found.filter(|found| named.is_none_or(|named| named == found)) else {
+            self.metrics.publish("bad_key");
+            tracing::warn!(%protocol, %client, named = ?named, "publish refused: wrong stream key");
+            if let Some(wait) = self.strikes.lock().failed(client, Instant::now()) {
+                tracing::warn!(
+                    %client,
+                    wait_secs = wait.as_secs_f64(),
+                    "repeated wrong stream keys from this address; holding it back"
+                );
+            }
+            return Err(NotAdmitted::WrongKey);
         };
+        self.strikes.lock().succeeded(client);
         // The operator's hook, with its own timeout; refusing ends the publish here.
         if !self
             .catalog
             .may_publish(&stream)
             .await
-            .map_err(IngestError::Catalog)?
+            .map_err(NotAdmitted::Catalog)?
         {
             self.metrics.publish("hook_refused");
-            return Err(IngestError::PublishRefused(stream));
+            tracing::warn!(%protocol, %client, %stream, "publish refused by the on_publish hook");
+            return Err(NotAdmitted::HookRefused(stream));
         }
-        Ok(Some(Authorized(stream)))
+        Ok(Admission { stream, protocol })
     }
 
-    /// Starts the publish [`Registry::authorize`] allowed, taking the stream over from a
+    /// Starts the publish [`Registry::admit`] let in, taking the stream over from a
     /// publisher already on it.
-    pub async fn start_publish(&self, authorized: Authorized) -> Result<Publish, IngestError> {
-        let Authorized(stream) = authorized;
+    pub async fn start_publish(&self, admission: Admission) -> Result<Publish, IngestError> {
+        let Admission { stream, protocol } = admission;
         // Asked before anything starts: a private stream never goes out public because the
         // catalog could not say.
         let privacy = Privacy::new(
@@ -350,6 +362,7 @@ impl Registry {
             .take();
         if let Some(mut previous) = previous {
             self.metrics.publish("takeover");
+            tracing::info!(%protocol, %stream, "taking the stream over from the publisher on it");
             previous.takeover.cancel();
             let waited =
                 tokio::time::timeout(TAKEOVER_WAIT, previous.done.wait_for(|done| *done)).await;
