@@ -10,10 +10,12 @@
 //!   with HSREQ and a stream id, as ffmpeg's libsrt sends them), its keepalive, ACK, NAK and
 //!   data, made with srt-protocol's own types; `fuzz/regressions/` holds the datagrams of
 //!   issue 45 (config extensions, a zero-length extension, many callers).
+//! - `hls_playlist`: the playlists `domain::hls` renders (media windows, low-latency
+//!   windows with parts and delta updates, recordings, a master).
 //! - the rest: values the cluster really sends, made with its own types and keys.
 //!
-//! Run it with `cargo run -p fuzzing --example seeds` (ffmpeg on the PATH; `-- srt` for the
-//! SRT targets alone); the output is committed. Certificates are signed by a fresh root each run, written alongside.
+//! Run it with `cargo run -p fuzzing --example seeds` (ffmpeg on the PATH; `-- srt` or
+//! `-- hls` for the SRT and HLS targets alone); the output is committed. Certificates are signed by a fresh root each run, written alongside.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -41,9 +43,16 @@ fn main() -> Result<()> {
         std::fs::create_dir_all(&dir)?;
         Ok(dir)
     };
-    // SRT alone (`-- srt`): datagrams made with srt-protocol's own types.
-    srt_seeds(&fuzz)?;
-    if std::env::args().nth(1).as_deref() == Some("srt") {
+    // SRT alone (`-- srt`): datagrams made with srt-protocol's own types; HLS alone
+    // (`-- hls`): playlists domain::hls renders.
+    let only = std::env::args().nth(1);
+    if only.as_deref() != Some("hls") {
+        srt_seeds(&fuzz)?;
+    }
+    if only.as_deref() != Some("srt") {
+        hls_seeds(&fuzz)?;
+    }
+    if matches!(only.as_deref(), Some("srt" | "hls")) {
         return Ok(());
     }
     let tmp = std::env::temp_dir().join(format!("sealcast-seeds-{}", std::process::id()));
@@ -508,6 +517,79 @@ fn answer(socket: &mut std::net::TcpStream, results: Vec<ServerSessionResult>) -
             socket.write_all(&packet.bytes)?;
         }
     }
+    Ok(())
+}
+
+/// HLS playlists as the cluster renders them (`domain::hls`), for `hls_playlist`: MPEG-TS,
+/// CMAF and recorded media windows with a gap and a discontinuity, a low-latency window
+/// (full, a delta update, ended) with parts, dates, the hint and a report, and a master.
+fn hls_seeds(fuzz: &Path) -> Result<()> {
+    use domain::hls::{
+        render_master, Entry, LlWindow, MediaWindow, PartEntry, RenditionReport, Variant,
+    };
+    let dir = fuzz.join("corpus").join("hls_playlist");
+    std::fs::create_dir_all(&dir)?;
+    let mut media = MediaWindow::new(6, Duration::from_secs(2));
+    for sequence in 40..48u64 {
+        media
+            .push(Entry {
+                sequence,
+                duration: Duration::from_millis(2002 - (sequence % 3) * 500),
+                discontinuity_sequence: u64::from(sequence >= 45),
+                discontinuity: sequence == 45,
+                gap: sequence == 43,
+            })
+            .map_err(|e| format!("{e:?}"))?;
+    }
+    std::fs::write(dir.join("media-ts"), media.render())?;
+    std::fs::write(dir.join("media-cmaf"), media.render_cmaf())?;
+    std::fs::write(dir.join("recording-ts"), media.render_vod())?;
+    std::fs::write(dir.join("recording-cmaf"), media.render_cmaf_vod())?;
+
+    let part = Duration::from_millis(333);
+    let mut ll = LlWindow::new(10, Duration::from_secs(2), part).with_discontinuity_sequence(2);
+    for sequence in 100..111u64 {
+        let date = Some(1_700_000_000_000 + (sequence as i64 - 100) * 1998);
+        let parts = if sequence == 110 { 2 } else { 6 };
+        for i in 0..parts {
+            let entry = PartEntry {
+                duration: part,
+                independent: i == 0,
+                gap: sequence == 108 && i == 3,
+            };
+            ll.push_part(sequence, entry, sequence == 107, date)?;
+        }
+        if sequence < 110 {
+            ll.finish_segment(sequence, Duration::from_millis(1998), false, false, None)?;
+        }
+    }
+    let reports = [RenditionReport {
+        uri: "../720p/index.m3u8".into(),
+        last_msn: 110,
+        last_part: Some(1),
+    }];
+    std::fs::write(dir.join("ll"), ll.render(false, &reports))?;
+    std::fs::write(dir.join("ll-delta"), ll.render(true, &reports))?;
+    ll.end();
+    std::fs::write(dir.join("ll-ended"), ll.render(false, &[]))?;
+
+    let variant = |name: &str, width: u32, height: u32| -> Result<Variant> {
+        Ok(Variant {
+            info: RenditionInfo {
+                name: RenditionName::new(name)?,
+                width,
+                height,
+                frame_rate: 29.97,
+                codecs: "avc1.64001f,mp4a.40.2".parse()?,
+                init: None,
+                part_target_us: Some(333_000),
+            },
+            peak_bps: u64::from(height) * 5_000,
+            average_bps: u64::from(height) * 4_000,
+        })
+    };
+    let master = render_master(&[variant("720p", 1280, 720)?, variant("360p", 640, 360)?]);
+    std::fs::write(dir.join("master"), master)?;
     Ok(())
 }
 

@@ -24,8 +24,10 @@ use rml_rtmp::sessions::{
     ServerSession, ServerSessionConfig, ServerSessionEvent, ServerSessionResult,
 };
 
+mod hls;
 mod srt;
 
+pub use hls::hls_playlist;
 pub use srt::{
     drive_srt, srt_listener, srt_listener_record, srt_packet, SrtReach, SRT_ANSWER, SRT_SEND,
     SRT_SEND_WITH_COOKIE, SRT_TICK,
@@ -57,6 +59,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("whip_offer", whip_offer),
     ("srt_packet", srt_packet),
     ("srt_listener", srt_listener),
+    ("hls_playlist", hls_playlist),
 ];
 
 /// The fixed Ed25519 root the `certificates` target trusts (the seed corpus holds

@@ -138,3 +138,27 @@ fn the_srt_seeds_reach_connections() {
     let reach = fuzzing::drive_srt(&read("regressions", "many-addresses"));
     assert_eq!(reach, fuzzing::SrtReach::default());
 }
+
+/// The HLS seeds are playlists the reader accepts (the master as a master, the others as
+/// media playlists, the low-latency ones with parts), so the fuzzer starts past the
+/// refusals.
+#[test]
+fn the_hls_seeds_are_read() {
+    let seeds = files(&fuzz_dir().join("corpus/hls_playlist"));
+    assert!(seeds.len() >= 8, "{seeds:?}");
+    for seed in seeds {
+        let data = std::fs::read(&seed).expect("readable");
+        let name = seed
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if name == "master" {
+            let variants = domain::hls::read_master(&data).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(variants.len(), 2);
+        } else {
+            let p = domain::hls::read_media(&data).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(!p.segments.is_empty(), "{name}");
+            assert_eq!(name.starts_with("ll"), p.parts().next().is_some(), "{name}");
+        }
+    }
+}
