@@ -568,16 +568,15 @@ fn reload_url(base: &Url, p: &LlPlaylist, skip: bool) -> Url {
 /// Where a viewer joining with playlist `p` starts: the last independent part that is at
 /// least the part hold-back from the end (the first listed part if none is).
 fn start_position(p: &LlPlaylist) -> Option<Position> {
-    let hold = p
-        .read
+    let read = &p.read;
+    let hold = read
         .part_hold_back
-        .or(p.read.part_target.map(|t| t * 3))
+        .or(read.part_target.map(|t| t * 3))
         .unwrap_or(p.target_duration * 3);
-    let parts: Vec<(Position, Duration, bool)> = p
-        .read
+    let parts: Vec<(Position, Duration, bool)> = read
         .parts()
         .map(|(at, part)| {
-            let independent = part.independent || (p.read.independent_segments && at.1 == 0);
+            let independent = part.independent || (read.independent_segments && at.1 == 0);
             (at, part.duration, independent)
         })
         .collect();
