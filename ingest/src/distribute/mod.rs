@@ -37,13 +37,14 @@ mod snapshot;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use certs::signing::{IngestCertificate, PresenceSigner, PresenceVerifier, SigningKey};
 use control::{BusEvent, BusOptions, Qos};
 use domain::broker::BrokerAddress;
 use domain::presence::{Presence, PresenceState, Role};
 use domain::push_protocol::PushToken;
+use domain::time::WallClock;
 use domain::topics::Topic;
 use domain::{LiveEvent, NodeId};
 use tokio::sync::mpsc;
@@ -182,7 +183,7 @@ impl DistributeConfig {
                 "it names another ingest node",
             ));
         }
-        if unix_now_s() > certificate.validity().not_after() {
+        if WallClock.unix_secs() > certificate.validity().not_after() {
             tracing::warn!(
                 key_id = %certificate.key_id(),
                 not_after = certificate.validity().not_after(),
@@ -191,20 +192,6 @@ impl DistributeConfig {
         }
         Ok(())
     }
-}
-
-/// Wall-clock unix milliseconds, when a presence is signed.
-fn unix_now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-/// Wall-clock unix seconds, for the validity of edge certificates.
-fn unix_now_s() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 impl fmt::Debug for DistributeConfig {
@@ -473,7 +460,7 @@ impl Distributor {
             direct_url: None,
         };
         let announced = match &self.whip {
-            Some((_, signer)) => signer.sign(&self.node_id, &presence, unix_now_ms()),
+            Some((_, signer)) => signer.sign(&self.node_id, &presence, WallClock.unix_ms()),
             None => presence.encode(),
         };
         for (topic, payload) in [
@@ -500,7 +487,7 @@ impl Distributor {
         if node == self.node_id {
             return;
         }
-        match self.membership.apply(&node, payload, unix_now_s()) {
+        match self.membership.apply(&node, payload, WallClock.unix_secs()) {
             Change::None => {}
             Change::Invalid(reason) => {
                 tracing::warn!(node = %node, reason, "ignoring an unusable presence message");

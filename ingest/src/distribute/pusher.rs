@@ -243,7 +243,7 @@ impl Pusher {
     async fn sign(&self, event: &ControlEvent) -> Result<Bytes, String> {
         let body = serde_json::to_vec(event).map_err(|e| format!("event not encoded: {e}"))?;
         let key = Arc::clone(&self.settings.key);
-        let issued_at_ms = super::sign::unix_ms();
+        let issued_at_ms = domain::time::WallClock.unix_ms();
         tokio::task::spawn_blocking(move || {
             Bytes::from(key.sign_event(body, issued_at_ms).encode())
         })

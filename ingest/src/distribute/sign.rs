@@ -137,13 +137,6 @@ pub(crate) enum SignJob {
     Part(Arc<Part>),
 }
 
-/// Now, in unix milliseconds (0 if the clock is before 1970).
-pub(crate) fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
 /// Starts the signing thread: it takes segments and parts from `jobs` until the channel
 /// closes, and hands each envelope to `outbox` (dropping it, with a warning, if the outbox
 /// is full: the edges then hold that segment for a while and skip it, they never serve it

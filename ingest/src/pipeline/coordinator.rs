@@ -379,9 +379,7 @@ impl Coordinator {
                 }
             }
         }
-        let wall_base_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let wall_base_ms = i64::try_from(domain::time::WallClock.unix_ms()).unwrap_or(i64::MAX);
         let clock = Clock {
             base_ms: first_pts_ms,
             wall_base_ms,

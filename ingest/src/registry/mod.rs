@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use control::{StrikePolicy, Strikes};
+use domain::time::WallClock;
 use domain::{Ladder, LiveEvent, SessionId, StreamName};
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, watch};
@@ -382,7 +383,7 @@ impl Registry {
         };
         // Ordered by start: an edge told of this session and an older one of the stream (by
         // two ingests' catch-up pushes, in either order) keeps this one.
-        let session = SessionId::starting_at(unix_now_ms(), rand_u64());
+        let session = SessionId::starting_at(WallClock.unix_ms(), rand_u64());
         let takeover = CancellationToken::new();
         let ended = CancellationToken::new();
         let (done_tx, done_rx) = watch::channel(false);
@@ -571,16 +572,9 @@ async fn answer<T>(
     }
 }
 
+/// Unix seconds, now, as the catalog's columns hold them (`BIGINT`).
 fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
-fn unix_now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    i64::try_from(WallClock.unix_secs()).unwrap_or(i64::MAX)
 }
 
 fn rand_u64() -> u64 {
