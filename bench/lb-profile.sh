@@ -151,7 +151,7 @@ sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection imp
 work, results, docs = sys.argv[1:4]
 n = {"playlist": int(os.environ["REQUESTS"]), "segment": int(os.environ["SEG_REQUESTS"])}
 
-OURS = ("loadbalancer", "sealcast", "domain", "certs", "control")
+OURS = ("loadbalancer", "sealcast", "domain", "certs", "plumbing")
 def group(line):
     """The crate (or library) an annotated `file:function [object]` line belongs to."""
     if "memmove" in line or "memcpy" in line:

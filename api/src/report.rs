@@ -5,13 +5,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use control::{BusEvent, BusOptions, Qos};
 use domain::broker::BrokerAddress;
 use domain::load::LoadReport;
 use domain::presence::{Announcement, Presence};
 use domain::topics::Topic;
 use domain::NodeId;
 use parking_lot::Mutex;
+use plumbing::{BusEvent, BusOptions, Qos};
 use tokio_util::sync::CancellationToken;
 
 use crate::ClusterView;
@@ -99,7 +99,7 @@ pub async fn run_reporter(
 ) {
     let mut options = BusOptions::new(broker, client_id);
     options.persistent = false;
-    let (bus, mut events, task) = control::connect(options, stop.clone());
+    let (bus, mut events, task) = plumbing::connect(options, stop.clone());
     let mut tick = tokio::time::interval(REPORT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -135,7 +135,7 @@ pub async fn follow_cluster(
         (Topic::filter_all_node_loads(), Qos::AtMostOnce),
         (Topic::filter_all_ingest_loads(), Qos::AtMostOnce),
     ];
-    let (_bus, mut events, task) = control::connect(options, stop.clone());
+    let (_bus, mut events, task) = plumbing::connect(options, stop.clone());
     let mut sweep = tokio::time::interval(Duration::from_secs(60));
     loop {
         let event = tokio::select! {

@@ -1,5 +1,5 @@
 //! [`KeyStrikes`]: wrong `x-api-key`s back off per client address (issue 34), over
-//! [`control::Strikes`]. The client is the peer, or the last `x-forwarded-for` hop when the
+//! [`plumbing::Strikes`]. The client is the peer, or the last `x-forwarded-for` hop when the
 //! peer is on loopback or a private network (a load balancer of the cluster), so that one
 //! guesser behind the load balancer does not hold back everyone else behind it.
 
@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use axum::extract::ConnectInfo;
 use axum::http::request::Parts;
-use control::{StrikePolicy, Strikes};
 use parking_lot::Mutex;
+use plumbing::{StrikePolicy, Strikes};
 
 /// Failed API-key attempts per client address.
 #[derive(Debug)]

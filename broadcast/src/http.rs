@@ -14,7 +14,7 @@
 //! - a failed accept (out of file descriptors) pauses the loop, 10 ms doubling to 1 s.
 //!
 //! Each is counted in `sealcast_http_connections_closed_total{reason}`. The cap, the
-//! backoff and the tracking of connection tasks are `control`'s one accept loop
+//! backoff and the tracking of connection tasks are `plumbing`'s one accept loop
 //! ([`AcceptLoop`], shared with the RTMP server and the metrics listeners); this module is
 //! what a node does with a connection once it is admitted.
 //!
@@ -41,11 +41,11 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use bytes::Bytes;
-use control::accept::{Accept, AcceptLoop, Handler};
 use http_body::Frame;
 use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use plumbing::accept::{Accept, AcceptLoop, Handler};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;

@@ -6,7 +6,7 @@
 //! or key material.
 //!
 //! A standalone ingest exports them on the metrics listener of `control`
-//! ([`control::metrics_server`]).
+//! ([`plumbing::metrics_server`]).
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;

@@ -40,7 +40,7 @@ pub struct IngestDeps {
     pub metrics: IngestMetrics,
     /// The role's liveness: each listener task (`rtmp`, `srt`, `whip`, `webrtc`) holds a
     /// guard, so that one stopping unasked fails `/healthz` and stops the process.
-    pub liveness: control::Liveness,
+    pub liveness: plumbing::Liveness,
 }
 
 /// A running ingest node.
@@ -56,7 +56,7 @@ pub struct Running {
     distribution: JoinHandle<Result<(), IngestError>>,
     distribution_stop: CancellationToken,
     /// Every listener task holds a guard of it.
-    liveness: control::Liveness,
+    liveness: plumbing::Liveness,
 }
 
 /// Starts an ingest node: RTMP on `listener` until `stop` fires, its streams distributed as
@@ -112,7 +112,7 @@ impl Running {
 
     /// Which listener tasks run: what `/healthz` answers, and what the role watches to
     /// stop when one died.
-    pub fn liveness(&self) -> &control::Liveness {
+    pub fn liveness(&self) -> &plumbing::Liveness {
         &self.liveness
     }
 

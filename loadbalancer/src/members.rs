@@ -21,12 +21,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use certs::signing::PresenceVerifier;
-use control::{BusEvent, BusOptions, Message, Qos};
 use domain::broker::BrokerAddress;
 use domain::presence::{Presence, PresenceState, Role};
 use domain::topics::Topic;
 use domain::NodeId;
 use parking_lot::{Mutex, RwLock};
+use plumbing::{BusEvent, BusOptions, Message, Qos};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -245,7 +245,7 @@ pub async fn follow_presence(
     options.persistent = false;
     options.subscriptions = vec![(Topic::filter_all_presence(), Qos::AtLeastOnce)];
     let connection = stop.child_token();
-    let (bus, mut events, task) = control::connect(options, connection.clone());
+    let (bus, mut events, task) = plumbing::connect(options, connection.clone());
     loop {
         tokio::select! {
             () = stop.cancelled() => break,

@@ -103,7 +103,7 @@ pub struct Running {
     /// Fired before Pingora is told to stop: a listener service ending after it is no death.
     services_stop: CancellationToken,
     /// Each listener service (`https`, `http`, `origin`) holds a guard while it serves.
-    liveness: control::Liveness,
+    liveness: plumbing::Liveness,
     services: Vec<JoinHandle<()>>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -196,7 +196,7 @@ pub fn start(
     let mut services = Vec::new();
     let (pingora_stop, pingora_watch) = watch::channel(false);
     let services_stop = CancellationToken::new();
-    let liveness = control::Liveness::new();
+    let liveness = plumbing::Liveness::new();
     {
         let (fds, watch) = (Arc::clone(&fds), pingora_watch.clone());
         let alive = liveness.guard("https", &services_stop);
@@ -268,7 +268,7 @@ impl Running {
 
     /// Which listener services run: what `/healthz` answers, and what the role watches to
     /// exit when one stopped unasked.
-    pub fn liveness(&self) -> &control::Liveness {
+    pub fn liveness(&self) -> &plumbing::Liveness {
         &self.liveness
     }
 

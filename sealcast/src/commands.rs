@@ -255,18 +255,18 @@ pub(crate) async fn keys(args: KeysArgs) -> anyhow::Result<()> {
             if address.credentials().is_none() && dir.broker_password_path().exists() {
                 let password = dir.broker_password()?;
                 address = address.with_credentials(
-                    control::EMBEDDED_BROKER_USER.to_owned(),
+                    plumbing::EMBEDDED_BROKER_USER.to_owned(),
                     password.to_string(),
                 );
             }
             let shutdown = CancellationToken::new();
-            let (bus, mut events, task) = control::connect(
-                control::BusOptions::new(address, format!("sealcast-keys-{}", std::process::id())),
+            let (bus, mut events, task) = plumbing::connect(
+                plumbing::BusOptions::new(address, format!("sealcast-keys-{}", std::process::id())),
                 shutdown.clone(),
             );
             let connected = tokio::time::timeout(Duration::from_secs(10), async {
                 while let Some(event) = events.recv().await {
-                    if event == control::BusEvent::Connected {
+                    if event == plumbing::BusEvent::Connected {
                         return true;
                     }
                 }
@@ -280,7 +280,7 @@ pub(crate) async fn keys(args: KeysArgs) -> anyhow::Result<()> {
             );
             bus.publish(
                 &Topic::Revocation(key_id),
-                control::Qos::AtLeastOnce,
+                plumbing::Qos::AtLeastOnce,
                 true,
                 revocation.encode(),
             )

@@ -21,11 +21,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use control::{Bus, BusEvent, BusOptions, Message, Qos};
 use domain::load::REPORT_EVERY;
 use domain::presence::{Announcement, Presence, Role};
 use domain::topics::Topic;
 use domain::wire::{MediaStatement, SignedMedia, PART_KEY_TAG};
+use plumbing::{Bus, BusEvent, BusOptions, Message, Qos};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -139,7 +139,7 @@ pub(crate) async fn run(edge: Arc<Edge>, stop: CancellationToken) {
     // The connection gets its own token: on shutdown it must outlive `stop` long enough to
     // carry the offline presence and the DISCONNECT.
     let connection = CancellationToken::new();
-    let (bus, mut events, task) = control::connect(options(&edge), connection.clone());
+    let (bus, mut events, task) = plumbing::connect(options(&edge), connection.clone());
     let presence = Topic::Presence(edge.node().id().clone());
     let mut ready_check = tokio::time::interval(READY_CHECK);
     ready_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -199,7 +199,7 @@ async fn announce(bus: &Bus, topic: &Topic, payload: Vec<u8>) {
 }
 
 /// Publishes `offline` (retained) and disconnects. Requests leave in order and the
-/// connection task ends once its DISCONNECT is out (`control::Bus::disconnect`), so the end
+/// connection task ends once its DISCONNECT is out (`plumbing::Bus::disconnect`), so the end
 /// of the event stream means the offline presence has been written; `GOODBYE` bounds the
 /// wait when the broker is unreachable.
 async fn goodbye(

@@ -9,7 +9,6 @@ use crate::support::edge::*;
 use crate::support::*;
 use bytes::Bytes;
 use certs::signing::{SignatureAlgorithm, SigningKey};
-use control::{connect, Bus, BusEvent, BusOptions, EmbeddedBroker, Qos};
 use domain::broker::BrokerAddress;
 use domain::load::{LoadReport, SegmentCounts};
 use domain::presence::{Presence, PresenceState, Role};
@@ -18,6 +17,7 @@ use domain::time::WallClock;
 use domain::topics::Topic;
 use domain::wire::KeyId;
 use domain::NodeId;
+use plumbing::{connect, Bus, BusEvent, BusOptions, EmbeddedBroker, Qos};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 

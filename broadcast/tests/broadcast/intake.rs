@@ -11,12 +11,12 @@ use axum::body::Body;
 use broadcast::{Edge, NodeConfig};
 use bytes::Bytes;
 use certs::signing::{SignatureAlgorithm, SigningKey};
-use control::Message;
 use domain::push_protocol::{ControlEvent, DURATION_HEADER, STATEMENT_HEADER};
 use domain::time::WallClock;
 use domain::topics::Topic;
 use domain::{LiveEvent, NodeId};
 use http::{header, Request, StatusCode};
+use plumbing::Message;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const CAP: usize = 4096;

@@ -14,13 +14,13 @@ use axum::body::Body;
 use broadcast::{Edge, Node, NodeConfig};
 use bytes::Bytes;
 use certs::signing::{SignatureAlgorithm, SigningKey};
-use control::Message;
 use domain::push_protocol::{is_parts_missing, Assemble, ControlEvent, InternalPath, PartHeaders};
 use domain::segment::{InitSegment, PartMeta};
 use domain::topics::Topic;
 use domain::wire::{PartStatement, SignedMedia};
 use domain::{LiveEvent, NodeId, RenditionInfo};
 use http::{header, Request, StatusCode};
+use plumbing::Message;
 use sha2::{Digest, Sha256};
 use tower::ServiceExt;
 

@@ -40,13 +40,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use certs::signing::{IngestCertificate, PresenceSigner, PresenceVerifier, SigningKey};
-use control::{BusEvent, BusOptions, Qos};
 use domain::broker::BrokerAddress;
 use domain::presence::{Presence, PresenceState, Role};
 use domain::push_protocol::PushToken;
 use domain::time::WallClock;
 use domain::topics::Topic;
 use domain::{LiveEvent, NodeId};
+use plumbing::{BusEvent, BusOptions, Qos};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -247,7 +247,7 @@ pub async fn distribute(
         Presence::offline(Role::Ingest).encode(),
     ));
     options.subscriptions = vec![(Topic::filter_all_presence(), Qos::AtLeastOnce)];
-    let (bus, mut bus_events, bus_task) = control::connect(options, bus_shutdown.clone());
+    let (bus, mut bus_events, bus_task) = plumbing::connect(options, bus_shutdown.clone());
 
     let (outbox_tx, outbox_rx) = mpsc::channel(OUTBOX_LEN);
     let mut outbox_task = tokio::spawn(outbox::run(bus.clone(), outbox_rx));

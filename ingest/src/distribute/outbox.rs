@@ -6,8 +6,8 @@
 //! also keeps the order: presence before certificate, statements of a rendition in
 //! sequence order, the offline presence last.
 
-use control::{Bus, Qos};
 use domain::topics::Topic;
+use plumbing::{Bus, Qos};
 use tokio::sync::mpsc;
 
 /// Messages waiting for the broker; beyond this, new ones are dropped with a warning.

@@ -25,10 +25,10 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use certs::signing::{PartKey, SigningKey};
-use control::Qos;
 use domain::topics::Topic;
 use domain::wire::{PartStatement, SegmentStatement, SignedMedia};
 use domain::{Part, RenditionName, Segment, StreamName};
+use plumbing::Qos;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;

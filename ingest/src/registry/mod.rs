@@ -15,10 +15,10 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use control::{StrikePolicy, Strikes};
 use domain::time::WallClock;
 use domain::{Ladder, LiveEvent, SessionId, StreamName};
 use parking_lot::Mutex;
+use plumbing::{StrikePolicy, Strikes};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;

@@ -11,7 +11,7 @@
 //! ([`enhanced_rtmp_capabilities`]): OBS and ffmpeg send HEVC or AV1 only to a server that
 //! lists it.
 //!
-//! - this file: the socket side: connections accepted by `control`'s [`AcceptLoop`]
+//! - this file: the socket side: connections accepted by `plumbing`'s [`AcceptLoop`]
 //!   (the cap is `[ingest] max_connections`), the handshake, bytes into the session and
 //!   its answers back, timeouts, the registry and the pipeline;
 //! - `policy`: what a connection may do, sans-IO (the app, one publish per connection,
@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use control::accept::{AcceptLoop, Handler};
+use plumbing::accept::{AcceptLoop, Handler};
 use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
 use rml_rtmp::rml_amf0::Amf0Value;
 use rml_rtmp::sessions::{

@@ -1,5 +1,5 @@
 //! The WHIP HTTP listener: [`super::whip::router`] on hyper's HTTP/1.1, accepted by
-//! `control`'s [`AcceptLoop`] (a connection cap, each request header within a timeout,
+//! `plumbing`'s [`AcceptLoop`] (a connection cap, each request header within a timeout,
 //! each connection closed after a lifetime), like the metrics listener. The port is the
 //! cluster's (the load balancer's upstream), not the public's: the load balancer
 //! terminates TLS and forwards `/whip/…` here.
@@ -9,10 +9,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::{Extension, Router};
-use control::accept::{AcceptLoop, Handler};
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use plumbing::accept::{AcceptLoop, Handler};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 

@@ -17,7 +17,7 @@
 //! - [`serve`]: the two listeners (the WHIP HTTP port and the WebRTC UDP port) until the
 //!   token fires; [`WebRtcServer::served`] waits for every session to end.
 //! - `whip`: the HTTP resource (POST an offer, DELETE a session; RFC 9725's refusals).
-//! - `http`: its listener (`control`'s accept loop, hyper).
+//! - `http`: its listener (`plumbing`'s accept loop, hyper).
 //! - `driver`: the UDP socket and the sessions' `Rtc`s, sans-IO cores driven by one task.
 //! - `table`: which session a datagram belongs to; caps and deadlines (sans-IO, property
 //!   tested).
@@ -149,7 +149,7 @@ pub fn serve(
     node: NodeId,
     limits: WebRtcLimits,
     registry: Arc<Registry>,
-    liveness: &control::Liveness,
+    liveness: &plumbing::Liveness,
     stop: CancellationToken,
 ) -> Result<WebRtcServer, IngestError> {
     let WebRtcListeners {

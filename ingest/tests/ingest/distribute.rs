@@ -14,7 +14,6 @@ use bytes::Bytes;
 use certs::signing::{
     PartScope, PresenceSigner, PresenceVerifier, RootKey, SigningKey, TrustStore, Validity,
 };
-use control::{Bus, BusEvent, BusOptions, EmbeddedBroker, Message, Qos};
 use domain::broker::BrokerAddress;
 use domain::presence::{Presence, PresenceState, Role};
 use domain::push_protocol::{
@@ -28,6 +27,7 @@ use domain::{
     SessionId, StreamName,
 };
 use ingest::{distribute, DistributeConfig, IngestError, IngestMetrics};
+use plumbing::{Bus, BusEvent, BusOptions, EmbeddedBroker, Message, Qos};
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinHandle;
@@ -378,7 +378,7 @@ async fn mqtt_client(
             now() * 1000,
         ),
     ));
-    let (bus, mut rx, task) = control::connect(options, shutdown.child_token());
+    let (bus, mut rx, task) = plumbing::connect(options, shutdown.child_token());
     tokio::time::timeout(DEADLINE, async {
         while rx.recv().await.expect("connection alive") != BusEvent::Connected {}
     })

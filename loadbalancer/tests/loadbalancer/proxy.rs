@@ -8,7 +8,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use certs::signing::{
     PresenceSigner, PresenceVerifier, RootKey, SignatureAlgorithm, SigningKey, Validity,
 };
-use control::{BusOptions, EmbeddedBroker, Qos};
 use domain::presence::{Presence, PresenceState, Role};
 use domain::topics::Topic;
 use domain::NodeId;
@@ -17,6 +16,7 @@ use loadbalancer::members::HealthChecks;
 use loadbalancer::proxy::ProxySettings;
 use loadbalancer::tls::CertificateFiles;
 use loadbalancer::{LbConfig, LbListeners, LbMetrics, Mode, Running};
+use plumbing::{BusOptions, EmbeddedBroker, Qos};
 use tokio_util::sync::CancellationToken;
 
 pub(crate) const DEADLINE: Duration = Duration::from_secs(20);
@@ -46,7 +46,7 @@ pub(crate) struct Setup {
     verifier: PresenceVerifier,
     _tls: tempfile::TempDir,
     pub(crate) ca: Vec<u8>,
-    bus: control::Bus,
+    bus: plumbing::Bus,
     pub(crate) stop: CancellationToken,
     broker: domain::broker::BrokerAddress,
     files: CertificateFiles,
@@ -76,7 +76,7 @@ pub(crate) async fn setup() -> Setup {
         )
         .expect("certified");
     let stop = CancellationToken::new();
-    let (bus, mut events, _task) = control::connect(
+    let (bus, mut events, _task) = plumbing::connect(
         BusOptions::new(broker.address(), "test-announcer"),
         stop.clone(),
     );

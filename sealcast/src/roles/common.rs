@@ -37,16 +37,16 @@ pub(super) async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpList
 
 /// The metrics server of a role on its own (a standalone ingest, the load balancer):
 /// `registry` on `/metrics` and `liveness` on `/healthz` at `listen` until `stop`, within
-/// `control::metrics_server`'s limits. Returns the bound address and the server's task.
+/// `plumbing::metrics_server`'s limits. Returns the bound address and the server's task.
 pub(super) async fn serve_metrics(
     listen: SocketAddr,
     registry: Registry,
-    liveness: control::Liveness,
+    liveness: plumbing::Liveness,
     stop: CancellationToken,
 ) -> anyhow::Result<(SocketAddr, JoinHandle<std::io::Result<()>>)> {
     let listener = bind(listen, "metrics").await?;
     let addr = listener.local_addr()?;
-    let task = tokio::spawn(control::metrics_server::serve(
+    let task = tokio::spawn(plumbing::metrics_server::serve(
         listener,
         Arc::new(registry),
         liveness,

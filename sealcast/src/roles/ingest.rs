@@ -30,7 +30,7 @@ pub(crate) async fn ingest(args: IngestArgs, shutdown: CancellationToken) -> any
     let metrics = IngestMetrics::default();
     let mut registry = prometheus_client::registry::Registry::default();
     metrics.register(&mut registry);
-    let liveness = control::Liveness::new();
+    let liveness = plumbing::Liveness::new();
     let (metrics_addr, metrics_task) = serve_metrics(
         plan.metrics_listen,
         registry,

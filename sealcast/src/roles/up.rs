@@ -11,10 +11,10 @@ use std::time::Duration;
 use anyhow::Context;
 use api::Webhooks;
 use broadcast::Node;
-use control::EmbeddedBroker;
 use domain::broker::BrokerAddress;
 use domain::StreamName;
 use ingest::IngestMetrics;
+use plumbing::EmbeddedBroker;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -38,7 +38,7 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
     let tasks = TaskTracker::new();
     // The listener tasks of every part hold guards of it: one stopping unasked stops the
     // whole process, non-zero (the load balancer keeps its own, below).
-    let liveness = control::Liveness::new();
+    let liveness = plumbing::Liveness::new();
     let (metrics, lb_metrics, registry_for_nodes) = metrics();
 
     // Keys: made on the first start; what the roles read from them derived as theirs is.
@@ -73,7 +73,7 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
                 .broker_password()
                 .context("reading the embedded broker's password")?;
             let embedded = tokio::task::spawn_blocking(move || {
-                EmbeddedBroker::start_with_login(listen, control::EMBEDDED_BROKER_USER, &password)
+                EmbeddedBroker::start_with_login(listen, plumbing::EMBEDDED_BROKER_USER, &password)
             })
             .await?
             .context("starting the embedded MQTT broker")?;

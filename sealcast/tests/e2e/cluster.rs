@@ -208,7 +208,7 @@ impl Cluster {
             .context("the printed broker address is not mqtt://")?;
         Ok(format!(
             "mqtt://{}:{}@{host_port}",
-            control::EMBEDDED_BROKER_USER,
+            plumbing::EMBEDDED_BROKER_USER,
             password.trim()
         ))
     }

@@ -15,12 +15,12 @@ use anyhow::Context;
 use bytes::Bytes;
 use certs::signing::{PresenceSigner, RootKey, SigningKey, Validity};
 use certs::KeyDir;
-use control::{Bus, BusEvent, BusOptions, Qos};
 use domain::push_protocol::{ControlEvent, InternalPath, PushToken, SegmentHeaders};
 use domain::topics::Topic;
 use domain::wire::{SegmentStatement, SignedMedia};
 use domain::{LiveEvent, NodeId, RenditionInfo, RenditionName, SegmentMeta, SessionId, StreamName};
 use m3u8_rs::MediaPlaylist;
+use plumbing::{Bus, BusEvent, BusOptions, Qos};
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
@@ -197,7 +197,7 @@ impl Rogue {
             Validity::starting_at(now - 60, Duration::from_secs(3600)),
         )?;
         let stop = CancellationToken::new();
-        let (bus, mut events, _task) = control::connect(
+        let (bus, mut events, _task) = plumbing::connect(
             BusOptions::new(cluster.broker()?, "e2e-rogue"),
             stop.clone(),
         );
@@ -1098,7 +1098,7 @@ async fn connected(
     stop: &CancellationToken,
 ) -> anyhow::Result<(Bus, tokio::sync::mpsc::Receiver<BusEvent>)> {
     let (bus, mut events, _task) =
-        control::connect(BusOptions::new(cluster.broker()?, client_id), stop.clone());
+        plumbing::connect(BusOptions::new(cluster.broker()?, client_id), stop.clone());
     tokio::time::timeout(Duration::from_secs(10), async {
         while events.recv().await != Some(BusEvent::Connected) {}
     })

@@ -1,9 +1,9 @@
 //! Health that tells the truth (issue 45): a `sealcast up` whose listener task dies stops
 //! and exits non-zero, naming the listener, so that Docker's `restart:` policy and
 //! Kubernetes start it again (plain Docker restarts an exited container, never an unhealthy
-//! one; `/healthz` turning 503 is held by `control`'s tests). The death is a panic in the
+//! one; `/healthz` turning 503 is held by `plumbing`'s tests). The death is a panic in the
 //! listener's task, injected with `SEALCAST_FAILPOINT=listener:NAME`
-//! (`control::liveness`): a guard dropped on unwind counts as a death.
+//! (`plumbing::liveness`): a guard dropped on unwind counts as a death.
 //!
 //! What this does not do: start a container and watch Docker restart it (the restart
 //! policies are checked statically, `tests/deploy/topology.rs`).

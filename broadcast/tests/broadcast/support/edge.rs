@@ -9,13 +9,13 @@ use axum::body::Body;
 use broadcast::{Edge, EdgeConfig, NodeConfig};
 use bytes::Bytes;
 use certs::signing::{RootKey, SignatureAlgorithm, SigningKey, Validity};
-use control::Message;
 use domain::broker::BrokerAddress;
 use domain::push_protocol::{ControlEvent, InternalPath, SegmentHeaders, STATEMENT_HEADER};
 use domain::topics::Topic;
 use domain::wire::{SegmentStatement, SignedMedia};
 use domain::{LiveEvent, NodeId, RenditionInfo, RenditionName, SegmentMeta};
 use http::{header, Request, Response};
+use plumbing::Message;
 use sha2::{Digest, Sha256};
 use tower::ServiceExt;
 

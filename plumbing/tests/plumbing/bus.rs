@@ -5,10 +5,10 @@
 
 use std::time::Duration;
 
-use control::{connect, Bus, BusEvent, BusOptions, EmbeddedBroker, Message, Qos};
 use domain::broker::BrokerAddress;
 use domain::topics::Topic;
 use domain::NodeId;
+use plumbing::{connect, Bus, BusEvent, BusOptions, EmbeddedBroker, Message, Qos};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -127,7 +127,7 @@ async fn embedded_broker() {
 async fn embedded_broker_with_a_login_takes_only_that_login() {
     let broker = EmbeddedBroker::start_with_login(
         "127.0.0.1:0".parse().expect("addr"),
-        control::EMBEDDED_BROKER_USER,
+        plumbing::EMBEDDED_BROKER_USER,
         "0123456789abcdef0123456789abcdef",
     )
     .expect("starts");

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use control::metrics_server::{serve_with, MetricsLimits};
+use plumbing::metrics_server::{serve_with, MetricsLimits};
 use prometheus_client::registry::Registry;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -42,7 +42,7 @@ async fn slow_and_surplus_metrics_connections_are_closed() {
     let server = tokio::spawn(serve_with(
         listener,
         Arc::new(Registry::default()),
-        control::Liveness::new(),
+        plumbing::Liveness::new(),
         limits,
         stop.clone(),
     ));
@@ -94,9 +94,9 @@ async fn slow_and_surplus_metrics_connections_are_closed() {
 async fn healthz_fails_once_a_listener_task_died() {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let liveness = control::Liveness::new();
+    let liveness = plumbing::Liveness::new();
     let stop = CancellationToken::new();
-    let server = tokio::spawn(control::metrics_server::serve(
+    let server = tokio::spawn(plumbing::metrics_server::serve(
         listener,
         Arc::new(Registry::default()),
         liveness.clone(),

@@ -3,7 +3,7 @@
 /// What went wrong on the control plane.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum ControlError {
+pub enum PlumbingError {
     /// The connection task is gone (shut down); nothing can be published any more.
     #[error("the MQTT connection is closed")]
     Closed,

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::ControlError;
+use crate::PlumbingError;
 
 /// Largest incoming packet. Our own payloads are a few KiB (an ML-DSA-65 certificate is the
 /// largest, about 5.3 KiB); anything bigger is not ours. rumqttc drops the connection on a
@@ -112,15 +112,15 @@ impl Bus {
         qos: Qos,
         retain: bool,
         payload: impl Into<Vec<u8>>,
-    ) -> Result<(), ControlError> {
+    ) -> Result<(), PlumbingError> {
         self.client
             .publish(topic.to_string(), qos.into(), retain, payload.into())
             .await
-            .map_err(|_| ControlError::Closed)
+            .map_err(|_| PlumbingError::Closed)
     }
 
     /// Removes the retained message of `topic` (an empty retained publish).
-    pub async fn clear_retained(&self, topic: &Topic) -> Result<(), ControlError> {
+    pub async fn clear_retained(&self, topic: &Topic) -> Result<(), PlumbingError> {
         self.publish(topic, Qos::AtLeastOnce, true, Vec::new())
             .await
     }
@@ -128,11 +128,11 @@ impl Bus {
     /// Disconnects cleanly: the broker does not publish the last will. Requests already
     /// queued (a final presence, say) go out first; then the connection task ends and the
     /// event receiver reports the end, which is how a caller knows they were written.
-    pub async fn disconnect(&self) -> Result<(), ControlError> {
+    pub async fn disconnect(&self) -> Result<(), PlumbingError> {
         self.client
             .disconnect()
             .await
-            .map_err(|_| ControlError::Closed)
+            .map_err(|_| PlumbingError::Closed)
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use domain::broker::BrokerAddress;
 use rumqttd::{Config, ConnectionSettings, RouterConfig, ServerSettings};
 
-use crate::ControlError;
+use crate::PlumbingError;
 
 /// A running embedded broker. It runs on its own threads until the process exits (rumqttd
 /// has no stop).
@@ -26,7 +26,7 @@ pub const EMBEDDED_BROKER_USER: &str = "sealcast";
 impl EmbeddedBroker {
     /// Starts a broker on `listen` (port 0: a free port) that takes anyone, and returns once
     /// it accepts connections. For tests; `sealcast up` runs [`EmbeddedBroker::start_with_login`].
-    pub fn start(listen: SocketAddr) -> Result<Self, ControlError> {
+    pub fn start(listen: SocketAddr) -> Result<Self, PlumbingError> {
         Self::start_inner(listen, None)
     }
 
@@ -36,18 +36,18 @@ impl EmbeddedBroker {
         listen: SocketAddr,
         user: &str,
         password: &str,
-    ) -> Result<Self, ControlError> {
+    ) -> Result<Self, PlumbingError> {
         Self::start_inner(listen, Some((user.to_owned(), password.to_owned())))
     }
 
     fn start_inner(
         listen: SocketAddr,
         login: Option<(String, String)>,
-    ) -> Result<Self, ControlError> {
+    ) -> Result<Self, PlumbingError> {
         let addr = if listen.port() == 0 {
             // rumqttd cannot report the port it bound, so pick one first.
-            let probe = TcpListener::bind(listen).map_err(ControlError::Port)?;
-            probe.local_addr().map_err(ControlError::Port)?
+            let probe = TcpListener::bind(listen).map_err(PlumbingError::Port)?;
+            probe.local_addr().map_err(PlumbingError::Port)?
         } else {
             listen
         };
@@ -94,7 +94,7 @@ impl EmbeddedBroker {
                     tracing::error!(error = %e, "the embedded MQTT broker stopped");
                 }
             })
-            .map_err(|e| ControlError::Broker(e.to_string()))?;
+            .map_err(|e| PlumbingError::Broker(e.to_string()))?;
         // Ready once it completes an MQTT handshake.
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
@@ -102,7 +102,7 @@ impl EmbeddedBroker {
                 return Ok(EmbeddedBroker { addr, login });
             }
             if Instant::now() > deadline {
-                return Err(ControlError::Broker(format!("nothing listens on {addr}")));
+                return Err(PlumbingError::Broker(format!("nothing listens on {addr}")));
             }
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -32,6 +32,6 @@ pub use accept::{Accept, AcceptLoop, Backoff, Handler};
 #[cfg(feature = "broker")]
 pub use broker::{EmbeddedBroker, EMBEDDED_BROKER_USER};
 pub use bus::{connect, Bus, BusEvent, BusOptions, Message, Qos};
-pub use error::ControlError;
+pub use error::PlumbingError;
 pub use liveness::{ListenerGuard, Liveness};
 pub use strikes::{StrikePolicy, Strikes};
