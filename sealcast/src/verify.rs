@@ -22,13 +22,14 @@
 use std::collections::HashSet;
 use std::io::Write as _;
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use certs::signing::playback::{Check, Fragment, Playback, PlaybackVerifier, Refused, ViewerTrust};
 use certs::signing::{RootPublicKey, TrustBundle};
 use clap::Args;
 use domain::hls::{read_master, read_media, ReadMedia, MAX_PLAYLIST};
+use domain::time::WallClock;
 use reqwest::{StatusCode, Url};
 
 /// `sealcast verify`'s command line.
@@ -363,7 +364,7 @@ impl Run {
             part: w.part,
             discontinuity: w.discontinuity,
             duration: w.duration,
-            now_ms: unix_ms(),
+            now_ms: WallClock.unix_ms(),
         };
         let gap = |n: u64| playlist.is_gap(n);
         let mut verdict = r.verifier.check(&fragment, gap);
@@ -436,12 +437,6 @@ fn part_key_url(part: &Url, path: &str) -> Option<Url> {
     let mut url = part.join(path).ok()?;
     url.set_query(part.query());
     Some(url)
-}
-
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]
@@ -534,7 +529,7 @@ mod tests {
     /// as a recording (`/vod/`) verifies: signed, it says, before the revocation.
     #[tokio::test]
     async fn an_ended_live_stream_is_still_checked_at_this_clock() {
-        let now = unix_ms() / 1000;
+        let now = WallClock.unix_ms() / 1000;
         let root = RootKey::generate(SignatureAlgorithm::Ed25519).expect("root");
         let stolen = SigningKey::generate(SignatureAlgorithm::Ed25519).expect("key");
         let validity = Validity::new(now - 86_400, now + 86_400).expect("validity");

@@ -549,10 +549,7 @@ impl Book {
 
 /// The wall clock, in milliseconds since the Unix epoch.
 fn wall_ms() -> i64 {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+    i64::try_from(domain::time::WallClock.unix_ms()).unwrap_or(i64::MAX)
 }
 
 /// One viewer's part in a run.

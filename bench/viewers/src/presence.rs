@@ -7,7 +7,6 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use certs::keydir::KeyDir;
@@ -42,9 +41,7 @@ fn main() -> anyhow::Result<()> {
         url: Some(args.url),
         direct_url: None,
     };
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let now_ms = domain::time::WallClock.unix_ms();
     std::io::stdout().write_all(&signer.sign(&node, &presence, now_ms))?;
     Ok(())
 }
