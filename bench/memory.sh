@@ -144,6 +144,8 @@ cipher() {
 }
 
 RAW="$WORK/raw.txt"; : > "$RAW"
+# The TLS version and suite each TLS target negotiated (none when TARGETS has no TLS one).
+: > "$WORK/ciphers"
 # node and lb: the binary's defaults (a tokio worker per core); node-1w and lb-1w: one
 # worker, as the peers run one. TARGETS narrows the list.
 read -r -a TARGETS <<< "${TARGETS:-node node-1w nginx lb lb-1w haproxy}"
