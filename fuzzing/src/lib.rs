@@ -373,13 +373,13 @@ pub fn cookie_host(data: &[u8]) {
     }
 }
 
-/// The configuration file (`ingest::config`), as `sealcast` reads one: whatever parses is
+/// The configuration file (`intake::config`), as `sealcast` reads one: whatever parses is
 /// valid (every value in range, a usable ladder), and validating it again agrees.
 pub fn config(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    if let Ok(config) = ingest::config::Config::parse(text) {
+    if let Ok(config) = intake::config::Config::parse(text) {
         assert!(config.validate().is_ok());
         assert!(config.ingest.end_grace().is_ok());
         assert!(!config.ladder.rungs.is_empty());
@@ -467,7 +467,7 @@ pub fn ertmp(data: &[u8]) {
 /// MPEG-TS as an SRT publisher sends it: the bounded demuxer and the conversion into
 /// pipeline input, fed in pieces of every size a network might deliver.
 pub fn mpegts(data: &[u8]) {
-    let mut inputs = ingest::srt::inputs::TsInputs::new();
+    let mut inputs = intake::srt::TsInputs::new();
     let mut out = Vec::new();
     let piece = 1 + usize::from(data.first().copied().unwrap_or(0)) * 7;
     for chunk in data.chunks(piece) {
@@ -475,7 +475,7 @@ pub fn mpegts(data: &[u8]) {
     }
     let _ = inputs.finish(&mut out);
     for input in out {
-        if let ingest::pipeline::MediaInput::Video { data: frame, .. } = input {
+        if let intake::media::MediaInput::Video { data: frame, .. } = input {
             assert!(frame.len() <= data.len() * 2 + 64, "video out of nothing");
         }
     }
@@ -544,12 +544,29 @@ pub fn playback_token(data: &[u8]) {
     }
 }
 
-/// Datagrams on the WebRTC port, before any session sees them: told apart without a panic.
+/// Datagrams on the WebRTC port, before any session sees them (`intake::webrtc::demux`):
+/// told apart without a panic; a STUN message's ufrag is a plausible one.
 pub fn whip_demux(data: &[u8]) {
-    let _ = ingest::webrtc::fuzz::demux(data);
+    use intake::webrtc::demux::{classify, Datagram, MAX_UFRAG_LEN};
+    if let Datagram::Stun(stun) = classify(data) {
+        if let Some(ufrag) = stun.local_ufrag {
+            assert!(
+                !ufrag.is_empty() && ufrag.len() <= MAX_UFRAG_LEN,
+                "an implausible ufrag: {ufrag:?}"
+            );
+        }
+    }
 }
 
-/// WHIP offers, read before str0m sees them: bounded, never a panic.
+/// WHIP offers, read before str0m sees them (`intake::webrtc::sdp`): bounded, never a
+/// panic; what is read has at least one and at most `MAX_MEDIA` media sections.
 pub fn whip_offer(data: &[u8]) {
-    let _ = ingest::webrtc::fuzz::offer(data);
+    use intake::webrtc::sdp::{summarize, MAX_MEDIA};
+    if let Ok(summary) = summarize(data) {
+        assert!(
+            (1..=MAX_MEDIA).contains(&summary.media),
+            "an offer of {} media sections",
+            summary.media
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! The one error type of the ingest crate.
 
 use container::ContainerError;
+use intake::IntakeError;
 
 /// What can go wrong while ingesting a stream.
 #[derive(Debug, thiserror::Error)]
@@ -74,4 +75,18 @@ pub enum IngestError {
     /// The MQTT connection task stopped while distribution still needed it.
     #[error("the MQTT connection stopped unexpectedly")]
     MqttStopped,
+}
+
+/// The intake's errors keep their name and message here (a tag of an unsupported codec is
+/// told apart from a malformed one by the RTMP policy).
+impl From<IntakeError> for IngestError {
+    fn from(e: IntakeError) -> Self {
+        match e {
+            IntakeError::Container(e) => IngestError::Container(e),
+            IntakeError::UnsupportedCodec { kind, codec } => {
+                IngestError::UnsupportedCodec { kind, codec }
+            }
+            IntakeError::Config(message) => IngestError::Config(message),
+        }
+    }
 }

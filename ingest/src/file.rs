@@ -14,11 +14,12 @@ use domain::{
     BitrateMeter, Ladder, LiveEvent, RenditionInfo, RenditionName, SegmentFormat, SessionId,
     StreamName,
 };
+use intake::media::MediaInput;
 use tokio::sync::mpsc;
 
 use crate::error::IngestError;
 use crate::metrics::IngestMetrics;
-use crate::pipeline::{MediaInput, Pipeline, PipelineParams};
+use crate::pipeline::{Pipeline, PipelineParams};
 
 /// What a file transcode produced.
 #[derive(Debug, Clone, Default)]
@@ -45,11 +46,11 @@ pub fn media_inputs(input: &Path) -> Result<Vec<MediaInput>, IngestError> {
 /// The media a pipeline takes from one FLV tag, if any (script data carries none).
 fn tag_input(tag: &FlvTag) -> Result<Option<MediaInput>, IngestError> {
     let ts = i64::from(tag.timestamp_ms);
-    match tag.kind {
-        TagKind::Video => crate::rtmp::inputs::video(&tag.body, ts),
-        TagKind::Audio => crate::rtmp::inputs::audio(&tag.body, ts),
-        TagKind::Script => Ok(None),
-    }
+    Ok(match tag.kind {
+        TagKind::Video => intake::rtmp::video(&tag.body, ts)?,
+        TagKind::Audio => intake::rtmp::audio(&tag.body, ts)?,
+        TagKind::Script => None,
+    })
 }
 
 /// Transcodes `input` (FLV with H.264, optionally AAC) into `out_dir/{rendition}/{seq}.ts`

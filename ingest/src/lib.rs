@@ -3,15 +3,18 @@
 //!
 //! - [`run()`]: the node in one call: RTMP server, registry and distribution, with the
 //!   catalog behind a [`StreamAuthority`]; [`Running`] to stop it in order.
-//! - [`rtmp`]: the tokio driver around `rml_rtmp`'s sans-IO server session, and beside it
-//!   its adapter, `rtmp::inputs`: FLV tag bodies (from RTMP or a file) into
-//!   [`pipeline::MediaInput`].
+//! - [`rtmp`]: the tokio driver around `rml_rtmp`'s sans-IO server session; FLV tag
+//!   bodies (from RTMP or a file) into the pipeline.
 //! - [`srt`]: the SRT listener (srt-tokio): access control by stream key in the
-//!   `streamid`, caps per address and in all; beside it its adapter, [`srt::inputs`]:
-//!   MPEG-TS into [`pipeline::MediaInput`].
+//!   `streamid`, caps per address and in all; MPEG-TS into the pipeline.
 //! - [`webrtc`]: WHIP (RFC 9725): the HTTP resource publishers post their SDP offer to,
 //!   and one UDP port whose sessions (str0m, ICE-lite, DTLS-SRTP) one task drives; H.264
 //!   and Opus into the pipeline.
+//! - Each protocol's pure half is the [`intake`] crate's, in a module of the same name:
+//!   its adapter into [`intake::media::MediaInput`] (what every pipeline takes; FLV tag
+//!   bodies, MPEG-TS, RTP frames), and for WHIP what a datagram is and what an offer asks
+//!   for; [`intake::config`] is the configuration file. The servers here drive it; the
+//!   fuzzers reach it without FFmpeg and OpenSSL, which this crate links.
 //! - [`registry`]: who publishes what; stream-key checks, takeover, numbering across sessions.
 //! - [`authority`]: [`StreamAuthority`], what the registry asks of the catalog (stream
 //!   keys, numbering), as a trait the binary implements.
@@ -31,7 +34,6 @@
 //! - [`metrics`]: encode speed per rung, lag, shed rungs, push latency per node, signing.
 //! - [`error`]: the crate's one error enum.
 pub mod authority;
-pub mod config;
 pub mod distribute;
 pub mod error;
 pub mod file;
@@ -51,5 +53,4 @@ pub use registry::{
     Admission, Admit, IngestSettings, LiveSession, NotAdmitted, Protocol, PublishObserver,
     Registry, StreamKey,
 };
-pub use rtmp::DEFAULT_MAX_CONNECTIONS;
 pub use run::{run, IngestDeps, Running, DRAIN_WAIT};

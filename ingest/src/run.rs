@@ -126,7 +126,7 @@ impl Running {
     pub fn serve_srt(
         &mut self,
         socket: UdpSocket,
-        settings: crate::srt::SrtSettings,
+        settings: intake::srt::SrtSettings,
         stop: CancellationToken,
     ) -> Result<(), IngestError> {
         settings.validate()?;
@@ -150,7 +150,7 @@ impl Running {
         &mut self,
         listeners: crate::webrtc::WebRtcListeners,
         node: domain::NodeId,
-        limits: crate::webrtc::WebRtcLimits,
+        limits: intake::webrtc::WebRtcLimits,
         stop: CancellationToken,
     ) -> Result<(), IngestError> {
         let server = crate::webrtc::serve(

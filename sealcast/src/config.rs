@@ -1,10 +1,10 @@
-//! The configuration file: read here, parsed and validated by [`ingest::config`] (where
-//! the fuzz harnesses reach it).
+//! The configuration file: read here, parsed and validated by [`intake::config`] (where
+//! the fuzz harnesses reach it without the ingest).
 
 use std::path::Path;
 
 use anyhow::Context;
-pub(crate) use ingest::config::Config;
+pub(crate) use intake::config::Config;
 
 /// Loads `path` (or the defaults when `None`) and validates it.
 pub(crate) fn load(path: Option<&Path>) -> anyhow::Result<Config> {

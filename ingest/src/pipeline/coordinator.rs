@@ -13,6 +13,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use container::aac::AacConfig;
 use domain::{Ladder, LiveEvent, PlannedRung, RungKind};
+use intake::media::{AudioCodec, MediaInput};
 use tokio::sync::mpsc;
 
 use crate::error::IngestError;
@@ -22,7 +23,6 @@ use super::align::SequenceAligner;
 use super::boundary::{BoundaryPlan, CutQueue};
 use super::clock::Clock;
 use super::emit::{emit, RungOutput};
-use super::input::{AudioCodec, MediaInput};
 use super::lag::{LagMonitor, LagVerdict};
 use super::params::{PipelineOutcome, PipelineParams};
 use super::rung::{part_target_ms, RungMuxer, RungOutputSpec};

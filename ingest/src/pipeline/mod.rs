@@ -19,15 +19,15 @@
 //! (beyond the first announcement of the renditions).
 //!
 //! The folder is the pipeline: everything it is made of lives here and nothing outside
-//! uses it but through this file's interface ([`Pipeline`], [`MediaInput`]).
+//! uses it but through this file's interface ([`Pipeline`], fed with
+//! [`intake::media::MediaInput`]: what comes in, with its codecs named, is the `intake`
+//! crate's, where each protocol's adapter makes it).
 //!
 //! - this file: the interface, [`Pipeline`]; `params`: what it starts with and how it
 //!   ended ([`PipelineParams`], [`PipelineOutcome`]), apart so that the threads below read
 //!   them without importing this file back (no file of the folder imports one that
 //!   imports it);
 //! - `emit`: the emitting thread (the aligner, then the events channel);
-//! - `input`: [`MediaInput`], what comes in, with its codecs named ([`VideoCodec`],
-//!   [`AudioCodec`]);
 //! - `coordinator`: the coordinator thread: plans boundaries, cuts the source rung,
 //!   decodes once, feeds the workers, sheds a rung when behind;
 //! - `worker`: each encoded rung's thread;
@@ -44,6 +44,7 @@
 use std::thread::JoinHandle;
 
 use domain::LiveEvent;
+use intake::media::MediaInput;
 use tokio::sync::mpsc;
 
 use crate::error::IngestError;
@@ -55,7 +56,6 @@ mod clock;
 mod cmaf_writer;
 mod coordinator;
 mod emit;
-mod input;
 mod lag;
 mod params;
 mod rung;
@@ -65,7 +65,6 @@ mod transcode;
 mod worker;
 
 use coordinator::Coordinator;
-pub use input::{AudioCodec, MediaInput, VideoCodec};
 pub use params::{PipelineOutcome, PipelineParams, Privacy, SequenceRecorder};
 
 /// A running pipeline: feed it with [`Pipeline::sender`], end it by dropping every sender

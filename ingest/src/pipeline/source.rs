@@ -21,8 +21,7 @@ use container::hevc::{self, HevcConfig};
 use container::vp9::{self, Vp9Config};
 use container::ContainerError;
 use domain::SegmentFormat;
-
-use super::input::VideoCodec;
+use intake::media::VideoCodec;
 
 /// The publisher's video configuration, parsed.
 #[derive(Debug, Clone)]

@@ -28,10 +28,9 @@ use ffmpeg::codec::{self, threading};
 use ffmpeg::software::scaling;
 use ffmpeg::{format, frame, picture, Dictionary, Packet, Rational};
 use ffmpeg_next as ffmpeg;
+use intake::media::{AudioCodec, VideoCodec};
 
 use crate::error::IngestError;
-
-use super::input::{AudioCodec, VideoCodec};
 
 static INIT: Once = Once::new();
 
@@ -612,7 +611,7 @@ mod tests {
     /// as the input lasts.
     #[test]
     fn opus_ac3_and_eac3_come_out_as_aac() {
-        use crate::pipeline::MediaInput;
+        use intake::media::MediaInput;
         let dir = tempfile::tempdir().expect("tempdir");
         for (codec, args) in [
             (AudioCodec::Opus, &["-c:a", "libopus", "-ac", "1"][..]),
@@ -636,7 +635,7 @@ mod tests {
                 .status()
                 .expect("ffmpeg runs");
             assert!(status.success());
-            let mut inputs = crate::srt::inputs::TsInputs::new();
+            let mut inputs = intake::srt::TsInputs::new();
             let mut media = Vec::new();
             inputs
                 .push(&std::fs::read(&ts).expect("read"), &mut media)

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use domain::time::WallClock;
 use domain::{Ladder, LiveEvent, SessionId, StreamName};
+use intake::media::MediaInput;
 use parking_lot::Mutex;
 use plumbing::{StrikePolicy, Strikes};
 use tokio::sync::{mpsc, watch};
@@ -29,7 +30,7 @@ mod admission;
 
 use crate::error::IngestError;
 use crate::metrics::IngestMetrics;
-use crate::pipeline::{MediaInput, Pipeline, PipelineParams, Privacy, SequenceRecorder};
+use crate::pipeline::{Pipeline, PipelineParams, Privacy, SequenceRecorder};
 pub use admission::{Admission, Admit, NotAdmitted, Protocol, StreamKey};
 
 /// How long the emitting thread waits for the catalog to record a stream's numbering
@@ -60,7 +61,7 @@ pub struct IngestSettings {
     /// How long after a dropped connection the stream is declared ended.
     pub end_grace: Duration,
     /// RTMP connections open at once; more are closed as they arrive
-    /// ([`crate::DEFAULT_MAX_CONNECTIONS`] by default).
+    /// ([`intake::rtmp::DEFAULT_MAX_CONNECTIONS`] by default).
     pub max_connections: usize,
 }
 

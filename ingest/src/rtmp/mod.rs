@@ -15,7 +15,9 @@
 //!   (the cap is `[ingest] max_connections`), the handshake, bytes into the session and
 //!   its answers back, timeouts, the registry and the pipeline;
 //! - `policy`: what a connection may do, sans-IO (the app, one publish per connection,
-//!   the bytes allowed before it, a run of bad tags), with its own tests.
+//!   the bytes allowed before it, a run of bad tags), with its own tests;
+//! - its adapter, FLV tag bodies into [`MediaInput`], is [`intake::rtmp`] (pure, so the
+//!   fuzz harnesses reach it without FFmpeg).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -24,6 +26,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use intake::media::MediaInput;
+use intake::rtmp as inputs;
+use intake::IntakeError;
 use plumbing::accept::{AcceptLoop, Handler};
 use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
 use rml_rtmp::rml_amf0::Amf0Value;
@@ -37,10 +42,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::IngestError;
-use crate::pipeline::MediaInput;
 use crate::registry::{Admit, NotAdmitted, Protocol, Publish, Registry, StreamKey};
 
-pub(crate) mod inputs;
 mod policy;
 
 use policy::{PublishPolicy, Refusal, Tag, TagVerdict};
@@ -49,8 +52,6 @@ use policy::{PublishPolicy, Refusal, Tag, TagVerdict};
 const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
 /// A publisher silent this long is gone.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-/// RTMP connections open at once, by default.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 
 /// Accepts RTMP connections until `shutdown`; every connection is tracked and awaited.
 pub async fn serve(
@@ -348,7 +349,7 @@ impl Connection {
         let tag = match &parsed {
             Ok(Some(_)) => Tag::Media,
             Ok(None) => Tag::Nothing,
-            Err(IngestError::UnsupportedCodec { .. }) => Tag::Unsupported,
+            Err(IntakeError::UnsupportedCodec { .. }) => Tag::Unsupported,
             Err(_) => Tag::Malformed,
         };
         let verdict = match kind {
@@ -360,7 +361,7 @@ impl Connection {
                 .send(input)
                 .await
                 .map_err(|_| IngestError::PipelineStopped("the stream's pipeline stopped"))?,
-            (TagVerdict::End, Err(e)) => return Err(e),
+            (TagVerdict::End, Err(e)) => return Err(e.into()),
             (TagVerdict::Drop { first: true }, Err(e)) => match kind {
                 Kind::Video => {
                     tracing::warn!(peer = %self.peer, error = %e, "dropping a malformed video tag")

@@ -18,8 +18,9 @@
 //! 5. the handshake completes (with the passphrase's check); only then does the publish
 //!    start, taking the stream over from a publisher already on it.
 //!
-//! An accepted caller's datagrams go through [`inputs`] (our bounded MPEG-TS
-//! demuxer) into the stream's pipeline. The session ends when the caller closes (a clean
+//! An accepted caller's datagrams go through its adapter, [`intake::srt`] (our bounded
+//! MPEG-TS demuxer; pure, so the fuzz harnesses reach it without FFmpeg), into the stream's
+//! pipeline. The session ends when the caller closes (a clean
 //! end: playlists end at once), goes silent for [`IDLE_TIMEOUT`] or breaks the
 //! connection (an abrupt end: the registry's grace period applies), when another publisher
 //! takes the stream over (on any protocol), when an operator ends it, on shutdown, or
@@ -30,6 +31,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use intake::media::MediaInput;
+use intake::srt::{SrtSettings, TsInputs};
 use parking_lot::Mutex;
 use srt_protocol::settings::{KeySettings, KeySize, Passphrase};
 use srt_tokio::access::{RejectReason, ServerRejectReason};
@@ -40,15 +43,12 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::error::IngestError;
-use crate::pipeline::MediaInput;
 use crate::registry::{Admit, NotAdmitted, Protocol, Publish, Registry, StreamKey};
 
 mod caps;
-pub mod inputs;
 mod streamid;
 
 use caps::{OverCap, SessionCaps};
-use inputs::TsInputs;
 use streamid::StreamIdRefusal;
 
 /// A publisher silent this long is gone (SRT's own keepalives arrive every second; its
@@ -56,78 +56,11 @@ use streamid::StreamIdRefusal;
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Unreadable pieces of MPEG-TS in a row after which a session ends.
 pub const MAX_BAD_INPUT: u32 = 200;
-/// SRT sessions open at once, by default.
-pub const DEFAULT_MAX_SESSIONS: usize = 64;
-/// SRT sessions from one address, by default.
-pub const DEFAULT_MAX_SESSIONS_PER_IP: usize = 4;
-/// SRT latency (the receiver's buffer for retransmissions), by default: libsrt's default.
-pub const DEFAULT_LATENCY: Duration = Duration::from_millis(120);
 /// How long an accepted caller has to complete its handshake; its session slot is
 /// released after that whatever happened (issue 45 item 17: a caller that never did held
 /// its slot for ever). srt-protocol itself gives up on a caller after
 /// `srt_protocol::listener::PENDING_TIMEOUT`; this is the ingest's own bound on its slot.
 pub const ACCEPT_DEADLINE: Duration = Duration::from_secs(5);
-
-/// How the SRT listener runs.
-#[derive(Clone)]
-pub struct SrtSettings {
-    /// Sessions open at once; more are rejected.
-    pub max_sessions: usize,
-    /// Sessions from one address; more are rejected.
-    pub max_sessions_per_ip: usize,
-    /// SRT latency asked of callers.
-    pub latency: Duration,
-    /// The passphrase callers must encrypt with (10 to 79 bytes), or none: then callers
-    /// must not encrypt.
-    pub passphrase: Option<String>,
-}
-
-impl Default for SrtSettings {
-    fn default() -> Self {
-        SrtSettings {
-            max_sessions: DEFAULT_MAX_SESSIONS,
-            max_sessions_per_ip: DEFAULT_MAX_SESSIONS_PER_IP,
-            latency: DEFAULT_LATENCY,
-            passphrase: None,
-        }
-    }
-}
-
-impl std::fmt::Debug for SrtSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SrtSettings")
-            .field("max_sessions", &self.max_sessions)
-            .field("max_sessions_per_ip", &self.max_sessions_per_ip)
-            .field("latency", &self.latency)
-            .field("encrypted", &self.passphrase.is_some())
-            .finish()
-    }
-}
-
-impl SrtSettings {
-    /// Checks the values: caps of at least one, a passphrase of 10 to 79 bytes (SRT's
-    /// bounds), a latency of 20 ms to 8 s.
-    pub fn validate(&self) -> Result<(), IngestError> {
-        if self.max_sessions == 0 || self.max_sessions_per_ip == 0 {
-            return Err(IngestError::Config(
-                "[ingest] srt_max_sessions and srt_max_sessions_per_ip must be at least 1".into(),
-            ));
-        }
-        if let Some(p) = &self.passphrase {
-            if !(10..=79).contains(&p.len()) {
-                return Err(IngestError::Config(
-                    "the SRT passphrase (--srt-passphrase-file) must be 10 to 79 bytes".into(),
-                ));
-            }
-        }
-        if !(Duration::from_millis(20)..=Duration::from_secs(8)).contains(&self.latency) {
-            return Err(IngestError::Config(
-                "[ingest] srt_latency_ms must be 20 to 8000".into(),
-            ));
-        }
-        Ok(())
-    }
-}
 
 /// Accepts SRT callers on `socket` until `shutdown`; every session is tracked and awaited.
 pub async fn serve(

@@ -1,7 +1,7 @@
 //! The one task that owns the WebRTC UDP socket and every session's `str0m::Rtc`: it
-//! reads a datagram, finds its session ([`super::demux`], [`super::table`]), feeds it in,
-//! sends what the session wants sent, and hands the session's media to its pipeline
-//! ([`super::media`]); it wakes for the earliest of the sessions' own timers and the
+//! reads a datagram, finds its session ([`intake::webrtc::demux`], [`super::table`]), feeds
+//! it in, sends what the session wants sent, and hands the session's media to its pipeline
+//! ([`intake::webrtc::media`]); it wakes for the earliest of the sessions' own timers and the
 //! table's setup and idle deadlines.
 //!
 //! Nothing here waits on anything but the socket, its command channel and its timer: media
@@ -10,7 +10,7 @@
 //! `try_send_to` (a full socket buffer drops a datagram, which RTP and DTLS retransmission
 //! and keyframe requests recover from). Every call into a session's `Rtc` runs under
 //! `catch_unwind`: a panic in str0m for one peer's bytes (0.24 has two known ones,
-//! `super::demux` keeps one away) ends that session, not the ingest.
+//! `demux` keeps one away) ends that session, not the ingest.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -20,6 +20,9 @@ use std::time::{Duration, Instant};
 
 use domain::paths::WhipSessionId;
 use domain::StreamName;
+use intake::media::MediaInput;
+use intake::webrtc::demux::{self, Datagram};
+use intake::webrtc::media::{Converted, Converter, KeyframeRequest};
 use parking_lot::Mutex;
 use str0m::format::Codec;
 use str0m::media::{KeyframeRequestKind, MediaData, Mid};
@@ -29,11 +32,8 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::demux::{self, Datagram};
-use super::media::{Converted, Converter, KeyframeRequest};
 use super::table::{Expiry, SessionTable};
 use crate::metrics::IngestMetrics;
-use crate::pipeline::MediaInput;
 
 /// Largest datagram read: more than any path's MTU.
 const MAX_DATAGRAM: usize = 2048;

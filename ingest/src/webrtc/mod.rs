@@ -21,11 +21,12 @@
 //! - `driver`: the UDP socket and the sessions' `Rtc`s, sans-IO cores driven by one task.
 //! - `table`: which session a datagram belongs to; caps and deadlines (sans-IO, property
 //!   tested).
-//! - `demux`: what a datagram is, and the ICE ufrag of a STUN message (the one parser of
-//!   network bytes here; fuzzed).
-//! - `sdp`: what an offer asks for, before str0m reads it (bounded; fuzzed).
-//! - `media`: frames with RTP times into [`crate::pipeline::MediaInput`], and when to ask
-//!   for a keyframe (sans-IO, property tested).
+//! - what needs no session is [`intake::webrtc`] (pure, so the fuzz harnesses reach it
+//!   without OpenSSL): `demux`, what a datagram is and the ICE ufrag of a STUN message
+//!   (the one parser of network bytes here; fuzzed); `sdp`, what an offer asks for,
+//!   before str0m reads it (bounded; fuzzed); `media`, the adapter: frames with RTP times
+//!   into [`intake::media::MediaInput`], and when to ask for a keyframe (sans-IO, property
+//!   tested); the limits, [`WebRtcLimits`].
 //!
 //! str0m is 0.24.1, the last release that builds with the workspace's Rust 1.85 (0.25
 //! needs 1.89); its two panics on outside input that 0.25 fixed are contained here (every
@@ -35,9 +36,9 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use domain::NodeId;
+use intake::webrtc::WebRtcLimits;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -47,59 +48,10 @@ use tokio_util::task::TaskTracker;
 use crate::error::IngestError;
 use crate::registry::Registry;
 
-mod demux;
 mod driver;
 mod http;
-mod media;
-mod sdp;
 mod table;
 mod whip;
-
-#[doc(hidden)]
-pub mod fuzz {
-    //! The parsers of outside bytes here, for the fuzz harnesses (`fuzzing`) only.
-
-    /// Classifies a datagram and reads its STUN USERNAME; never panics.
-    pub fn demux(datagram: &[u8]) -> Option<(bool, Option<String>)> {
-        match super::demux::classify(datagram) {
-            super::demux::Datagram::Stun(stun) => {
-                Some((stun.integrity_first, stun.local_ufrag.map(str::to_owned)))
-            }
-            _ => None,
-        }
-    }
-
-    /// Reads an offer; whether it has H.264 and Opus. Never panics.
-    pub fn offer(sdp: &[u8]) -> Option<(bool, bool)> {
-        super::sdp::summarize(sdp).ok().map(|s| (s.h264, s.opus))
-    }
-}
-
-/// What strangers may hold of the WebRTC side, each with a default and a config key
-/// (`[ingest] webrtc_*`), counted in `sealcast_ingest_publishes{result}` when it bites.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WebRtcLimits {
-    /// Sessions at once, being set up or live (`whip_over_session_cap`).
-    pub max_sessions: usize,
-    /// Sessions at once from one client, an IPv4 address or an IPv6 /64
-    /// (`whip_over_session_cap`).
-    pub max_sessions_per_ip: usize,
-    /// From the answer to ICE and DTLS connected (`whip_setup_timeout`).
-    pub setup_timeout: Duration,
-    /// Longest silence of a connected session (`whip_idle_timeout`).
-    pub idle_timeout: Duration,
-}
-
-impl Default for WebRtcLimits {
-    fn default() -> Self {
-        WebRtcLimits {
-            max_sessions: 64,
-            max_sessions_per_ip: 4,
-            setup_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(10),
-        }
-    }
-}
 
 /// Where WHIP is served.
 #[derive(Debug)]

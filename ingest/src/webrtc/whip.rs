@@ -37,6 +37,7 @@ use axum::routing::{any, get};
 use axum::{Json, Router};
 use domain::paths::{PublicPath, WhipSessionId};
 use domain::{ClientGroup, NodeId, StreamName};
+use intake::webrtc::sdp::{self, OfferRefusal, MAX_OFFER_BYTES};
 use rand_core::{OsRng, RngCore};
 use str0m::change::SdpOffer;
 use str0m::config::{CryptoProvider, DtlsCert};
@@ -46,7 +47,6 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::driver::{Command, NewSession, SessionHandle, Table};
-use super::sdp::{self, OfferRefusal, MAX_OFFER_BYTES};
 use super::table::{Full, Ticket};
 use crate::registry::{Admit, NotAdmitted, Protocol, Publish, Registry, StreamKey};
 

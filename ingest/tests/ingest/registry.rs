@@ -213,7 +213,7 @@ async fn publish_once(
     registry: &Arc<Registry>,
     events: &mut tokio::sync::mpsc::Receiver<domain::LiveEvent>,
     key: &str,
-    inputs: &[ingest::pipeline::MediaInput],
+    inputs: &[intake::media::MediaInput],
 ) -> Vec<(u64, bool, u64)> {
     let publish = begin_publish(registry, key)
         .await

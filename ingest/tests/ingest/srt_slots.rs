@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ingest::srt::SrtSettings;
 use ingest::{IngestMetrics, IngestSettings, Registry};
+use intake::srt::SrtSettings;
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 

@@ -11,8 +11,8 @@ use domain::broker::BrokerAddress;
 use domain::push_protocol::PushToken;
 use domain::NodeId;
 use ingest::distribute::DistributeConfig;
-use ingest::srt::SrtSettings;
 use ingest::IngestSettings;
+use intake::srt::SrtSettings;
 
 use super::inputs::{self, CatalogPlan};
 use super::problem::Problems;
@@ -34,7 +34,7 @@ pub(crate) struct IngestPlan {
     pub(crate) rtmp_listen: SocketAddr,
     pub(crate) srt: SrtPlan,
     /// The WHIP side's limits (`[ingest] webrtc_*`).
-    pub(crate) webrtc: ingest::webrtc::WebRtcLimits,
+    pub(crate) webrtc: intake::webrtc::WebRtcLimits,
     pub(crate) metrics_listen: SocketAddr,
     /// Asked before each publish starts.
     pub(crate) on_publish: Option<api::Hook>,

@@ -7,7 +7,8 @@ use std::net::{IpAddr, SocketAddr};
 
 use anyhow::Context;
 use domain::NodeId;
-use ingest::webrtc::{WebRtcLimits, WebRtcListeners};
+use ingest::webrtc::WebRtcListeners;
+use intake::webrtc::WebRtcLimits;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio_util::sync::CancellationToken;
 

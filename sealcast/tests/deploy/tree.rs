@@ -216,7 +216,7 @@ fn crates_are_layered() {
     let layer = |name: &str| match name {
         "domain" => 0,
         "container" | "certs" | "catalog" | "plumbing" => 1,
-        "api" => 2,
+        "api" | "intake" => 2,
         "ingest" | "broadcast" | "loadbalancer" | "source" => 3,
         "sealcast" => 4,
         // Tools beside the product: may use anything.

@@ -27,18 +27,18 @@ use bytes::Bytes;
 use container::h264::{self, AvcConfig};
 use container::ContainerError;
 
-use crate::pipeline::{AudioCodec, MediaInput, VideoCodec};
+use crate::media::{AudioCodec, MediaInput, VideoCodec};
 
 /// RTP clock rate of H.264 (RFC 6184).
-pub(crate) const VIDEO_RATE: u32 = 90_000;
+pub const VIDEO_RATE: u32 = 90_000;
 /// How soon after an unanswered keyframe request another is sent.
-pub(crate) const KEYFRAME_RETRY: Duration = Duration::from_millis(500);
+pub const KEYFRAME_RETRY: Duration = Duration::from_millis(500);
 /// Unanswered PLIs before asking with a FIR instead (a sender may ignore one kind).
-const PLIS_BEFORE_FIR: u32 = 3;
+pub const PLIS_BEFORE_FIR: u32 = 3;
 
 /// A keyframe request to send to the publisher.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum KeyframeRequest {
+pub enum KeyframeRequest {
     /// Picture Loss Indication.
     Pli,
     /// Full Intra Request.
@@ -47,7 +47,7 @@ pub(crate) enum KeyframeRequest {
 
 /// Media time from one track's RTP clock: its first timestamp is at `anchor_ms`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct TrackClock {
+pub struct TrackClock {
     first: u64,
     anchor_ms: i64,
     rate: u32,
@@ -55,7 +55,7 @@ pub(crate) struct TrackClock {
 
 impl TrackClock {
     /// A clock whose timestamp `first` (at `rate` Hz) is `anchor_ms`.
-    pub(crate) fn new(first: u64, anchor_ms: i64, rate: u32) -> Self {
+    pub fn new(first: u64, anchor_ms: i64, rate: u32) -> Self {
         TrackClock {
             first,
             anchor_ms,
@@ -65,7 +65,7 @@ impl TrackClock {
 
     /// Milliseconds at timestamp `ticks` (earlier than the first: before the anchor),
     /// rounded down, saturating at the ends of `i64`.
-    pub(crate) fn ms(&self, ticks: u64) -> i64 {
+    pub fn ms(&self, ticks: u64) -> i64 {
         let delta = i128::from(ticks) - i128::from(self.first);
         let ms = (delta * 1000).div_euclid(i128::from(self.rate)) + i128::from(self.anchor_ms);
         i64::try_from(ms).unwrap_or(if ms < 0 { i64::MIN } else { i64::MAX })
@@ -78,7 +78,7 @@ impl TrackClock {
 /// target), or at once when the stream needs one (its start, a loss); again every
 /// [`KEYFRAME_RETRY`] while none comes; a FIR after [`PLIS_BEFORE_FIR`] unanswered PLIs.
 #[derive(Debug, Clone)]
-pub(crate) struct KeyframePacer {
+pub struct KeyframePacer {
     interval_ms: i64,
     retry_ms: i64,
     last_keyframe: Option<i64>,
@@ -89,7 +89,7 @@ pub(crate) struct KeyframePacer {
 
 impl KeyframePacer {
     /// A pacer for segments of `target`, with frames `frame` apart.
-    pub(crate) fn new(target: Duration, frame: Duration) -> Self {
+    pub fn new(target: Duration, frame: Duration) -> Self {
         let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
         KeyframePacer {
             interval_ms: (ms(target) - ms(frame)).max(ms(KEYFRAME_RETRY)),
@@ -102,13 +102,13 @@ impl KeyframePacer {
     }
 
     /// The stream needs a keyframe as soon as possible.
-    pub(crate) fn urgent(&mut self) {
+    pub fn urgent(&mut self) {
         self.urgent = true;
     }
 
     /// A video frame at `pts_ms` arrived (a keyframe or not); the request to send now, if
     /// any.
-    pub(crate) fn frame(&mut self, pts_ms: i64, keyframe: bool) -> Option<KeyframeRequest> {
+    pub fn frame(&mut self, pts_ms: i64, keyframe: bool) -> Option<KeyframeRequest> {
         if keyframe {
             self.last_keyframe = Some(pts_ms);
             self.last_request = None;
@@ -138,18 +138,18 @@ impl KeyframePacer {
 
 /// What one frame came to.
 #[derive(Debug, Default)]
-pub(crate) struct Converted {
+pub struct Converted {
     /// Pipeline input, in order (a configuration before the frame it configures).
-    pub(crate) inputs: Vec<MediaInput>,
+    pub inputs: Vec<MediaInput>,
     /// A keyframe request to send now.
-    pub(crate) keyframe_request: Option<KeyframeRequest>,
+    pub keyframe_request: Option<KeyframeRequest>,
     /// Why the frame itself did not go on, if it did not.
-    pub(crate) dropped: Option<Dropped>,
+    pub dropped: Option<Dropped>,
 }
 
 /// Why a frame was dropped.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Dropped {
+pub enum Dropped {
     /// Waiting for a keyframe (the start, or after a loss or an overflow).
     WaitingForKeyframe,
     /// The access unit or its parameter sets do not parse (what the parser said).
@@ -160,7 +160,7 @@ pub(crate) enum Dropped {
 
 /// One session's conversion.
 #[derive(Debug)]
-pub(crate) struct Converter {
+pub struct Converter {
     epoch: Option<Instant>,
     video: Option<TrackClock>,
     audio: Option<TrackClock>,
@@ -174,7 +174,7 @@ pub(crate) struct Converter {
 
 impl Converter {
     /// A converter whose keyframe requests aim at segments of `segment_target`.
-    pub(crate) fn new(segment_target: Duration) -> Self {
+    pub fn new(segment_target: Duration) -> Self {
         Converter {
             epoch: None,
             video: None,
@@ -196,14 +196,14 @@ impl Converter {
     }
 
     /// The pipeline could not take a frame: video waits for the next keyframe.
-    pub(crate) fn overflowed(&mut self) {
+    pub fn overflowed(&mut self) {
         self.waiting_for_keyframe = true;
         self.pacer.urgent();
     }
 
     /// One H.264 access unit (Annex B) at RTP time `ticks` (90 kHz), arrived at `arrival`;
     /// `contiguous` unless packets were lost before it.
-    pub(crate) fn video(
+    pub fn video(
         &mut self,
         ticks: u64,
         arrival: Instant,
@@ -286,13 +286,7 @@ impl Converter {
 
     /// One Opus packet at RTP time `ticks` (at `rate` Hz, 48 kHz for Opus), arrived at
     /// `arrival`.
-    pub(crate) fn audio(
-        &mut self,
-        ticks: u64,
-        rate: u32,
-        arrival: Instant,
-        packet: &[u8],
-    ) -> Converted {
+    pub fn audio(&mut self, ticks: u64, rate: u32, arrival: Instant, packet: &[u8]) -> Converted {
         if self.audio.is_none() {
             let anchor = self.anchor(arrival);
             self.audio = Some(TrackClock::new(ticks, anchor, rate));

@@ -1,5 +1,7 @@
-//! MPEG-TS (what SRT publishers send) turned into pipeline input, sans-IO: bytes in,
-//! [`MediaInput`] out, in the same terms an RTMP publish gives them.
+//! SRT's protocol level: MPEG-TS (what SRT publishers send) turned into pipeline input,
+//! sans-IO: bytes in, [`MediaInput`] out, in the same terms an RTMP publish gives them
+//! ([`TsInputs`]); and the settings of the SRT listener, which is `ingest::srt`
+//! ([`SrtSettings`]).
 //!
 //! - Video: H.264 and HEVC arrive in Annex B with their parameter sets in-band; the
 //!   configuration record is rebuilt from them ([`AvcConfig::from_annexb`],
@@ -14,13 +16,84 @@
 //!   second arrives, so that the frame rate (which MPEG-TS does not state) can be sent
 //!   before the pipeline opens its encoders.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use container::h264::{annexb_nals, annexb_to_avcc, nal_type, AvcConfig, NAL_SPS};
 use container::hevc::{self, HevcConfig};
 use container::ts_demux::{EsKind, Pes, TsDemuxer};
 use container::ContainerError;
 
-use crate::pipeline::{AudioCodec, MediaInput, VideoCodec};
+use crate::media::{AudioCodec, MediaInput, VideoCodec};
+use crate::IntakeError;
+
+/// SRT sessions open at once, by default.
+pub const DEFAULT_MAX_SESSIONS: usize = 64;
+/// SRT sessions from one address, by default.
+pub const DEFAULT_MAX_SESSIONS_PER_IP: usize = 4;
+/// SRT latency (the receiver's buffer for retransmissions), by default: libsrt's default.
+pub const DEFAULT_LATENCY: Duration = Duration::from_millis(120);
+
+/// How the SRT listener runs.
+#[derive(Clone)]
+pub struct SrtSettings {
+    /// Sessions open at once; more are rejected.
+    pub max_sessions: usize,
+    /// Sessions from one address; more are rejected.
+    pub max_sessions_per_ip: usize,
+    /// SRT latency asked of callers.
+    pub latency: Duration,
+    /// The passphrase callers must encrypt with (10 to 79 bytes), or none: then callers
+    /// must not encrypt.
+    pub passphrase: Option<String>,
+}
+
+impl Default for SrtSettings {
+    fn default() -> Self {
+        SrtSettings {
+            max_sessions: DEFAULT_MAX_SESSIONS,
+            max_sessions_per_ip: DEFAULT_MAX_SESSIONS_PER_IP,
+            latency: DEFAULT_LATENCY,
+            passphrase: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for SrtSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SrtSettings")
+            .field("max_sessions", &self.max_sessions)
+            .field("max_sessions_per_ip", &self.max_sessions_per_ip)
+            .field("latency", &self.latency)
+            .field("encrypted", &self.passphrase.is_some())
+            .finish()
+    }
+}
+
+impl SrtSettings {
+    /// Checks the values: caps of at least one, a passphrase of 10 to 79 bytes (SRT's
+    /// bounds), a latency of 20 ms to 8 s.
+    pub fn validate(&self) -> Result<(), IntakeError> {
+        if self.max_sessions == 0 || self.max_sessions_per_ip == 0 {
+            return Err(IntakeError::Config(
+                "[ingest] srt_max_sessions and srt_max_sessions_per_ip must be at least 1".into(),
+            ));
+        }
+        if let Some(p) = &self.passphrase {
+            if !(10..=79).contains(&p.len()) {
+                return Err(IntakeError::Config(
+                    "the SRT passphrase (--srt-passphrase-file) must be 10 to 79 bytes".into(),
+                ));
+            }
+        }
+        if !(Duration::from_millis(20)..=Duration::from_secs(8)).contains(&self.latency) {
+            return Err(IntakeError::Config(
+                "[ingest] srt_latency_ms must be 20 to 8000".into(),
+            ));
+        }
+        Ok(())
+    }
+}
 
 /// The 33-bit wrap of MPEG-TS timestamps.
 const WRAP_90K: i64 = 1 << 33;

@@ -1,5 +1,6 @@
-//! The configuration file (TOML): the ingest's settings and the ladder, parsed and
-//! validated into typed values in one place. The file is the operator's, but it is still
+//! The ingest's configuration file (TOML): its settings and the ladder, parsed and
+//! validated into typed values in one place (the binary reads the file, `ingest` takes
+//! the values). The file is the operator's, but it is still
 //! outside input: its size is capped before it is parsed, every section and key is
 //! optional, unknown keys are errors (a typo must not silently fall back to a default),
 //! and every value is range-checked.
@@ -10,7 +11,7 @@ use domain::Ladder;
 use serde::Deserialize;
 
 use crate::webrtc::WebRtcLimits;
-use crate::IngestError;
+use crate::IntakeError;
 
 /// Largest configuration file read: far more than any real one.
 pub const MAX_CONFIG_BYTES: usize = 256 * 1024;
@@ -59,7 +60,7 @@ impl Default for IngestSection {
             app: "live".to_owned(),
             encoder_threads: 0,
             end_grace_seconds: 10.0,
-            max_connections: crate::DEFAULT_MAX_CONNECTIONS,
+            max_connections: crate::rtmp::DEFAULT_MAX_CONNECTIONS,
             srt_max_sessions: crate::srt::DEFAULT_MAX_SESSIONS,
             srt_max_sessions_per_ip: crate::srt::DEFAULT_MAX_SESSIONS_PER_IP,
             srt_latency_ms: crate::srt::DEFAULT_LATENCY.as_millis() as u64,
@@ -73,12 +74,12 @@ impl Default for IngestSection {
 
 impl IngestSection {
     /// The grace period after a dropped connection: 0 to 3600 s.
-    pub fn end_grace(&self) -> Result<Duration, IngestError> {
+    pub fn end_grace(&self) -> Result<Duration, IntakeError> {
         Duration::try_from_secs_f64(self.end_grace_seconds)
             .ok()
             .filter(|d| *d <= Duration::from_secs(3600))
             .ok_or_else(|| {
-                IngestError::Config("[ingest] end_grace_seconds must be between 0 and 3600".into())
+                IntakeError::Config("[ingest] end_grace_seconds must be between 0 and 3600".into())
             })
     }
 }
@@ -86,7 +87,7 @@ impl IngestSection {
 impl IngestSection {
     /// The SRT listener's settings, with `passphrase` (read by the binary from a file:
     /// never a configuration value, which is copied and shown).
-    pub fn srt(&self, passphrase: Option<String>) -> Result<crate::srt::SrtSettings, IngestError> {
+    pub fn srt(&self, passphrase: Option<String>) -> Result<crate::srt::SrtSettings, IntakeError> {
         let settings = crate::srt::SrtSettings {
             max_sessions: self.srt_max_sessions,
             max_sessions_per_ip: self.srt_max_sessions_per_ip,
@@ -100,18 +101,18 @@ impl IngestSection {
 
 impl IngestSection {
     /// The WHIP side's limits: at least one session, timeouts of 1 to 600 s.
-    pub fn webrtc(&self) -> Result<WebRtcLimits, IngestError> {
+    pub fn webrtc(&self) -> Result<WebRtcLimits, IntakeError> {
         let seconds = |value: u64, key: &str| {
             if (1..=600).contains(&value) {
                 Ok(Duration::from_secs(value))
             } else {
-                Err(IngestError::Config(format!(
+                Err(IntakeError::Config(format!(
                     "[ingest] {key} must be between 1 and 600"
                 )))
             }
         };
         if self.webrtc_max_sessions == 0 || self.webrtc_max_sessions_per_ip == 0 {
-            return Err(IngestError::Config(
+            return Err(IntakeError::Config(
                 "[ingest] webrtc_max_sessions and webrtc_max_sessions_per_ip must be at least 1"
                     .into(),
             ));
@@ -133,29 +134,29 @@ impl IngestSection {
 
 impl Config {
     /// Parses and validates the text of a configuration file.
-    pub fn parse(text: &str) -> Result<Self, IngestError> {
+    pub fn parse(text: &str) -> Result<Self, IntakeError> {
         if text.len() > MAX_CONFIG_BYTES {
-            return Err(IngestError::Config(format!(
+            return Err(IntakeError::Config(format!(
                 "the file is larger than {} KiB",
                 MAX_CONFIG_BYTES / 1024
             )));
         }
         let config: Config =
-            toml::from_str(text).map_err(|e| IngestError::Config(e.to_string()))?;
+            toml::from_str(text).map_err(|e| IntakeError::Config(e.to_string()))?;
         config.validate()?;
         Ok(config)
     }
 
     /// Checks every value: the ladder, the grace period, the application name.
-    pub fn validate(&self) -> Result<(), IngestError> {
+    pub fn validate(&self) -> Result<(), IntakeError> {
         self.ladder
             .validate()
-            .map_err(|e| IngestError::Config(format!("in [ladder]: {e}")))?;
+            .map_err(|e| IntakeError::Config(format!("in [ladder]: {e}")))?;
         self.ingest.end_grace()?;
         self.ingest.srt(None)?;
         self.ingest.webrtc()?;
         if self.ingest.app.is_empty() || self.ingest.app.contains('/') {
-            return Err(IngestError::Config(
+            return Err(IntakeError::Config(
                 "[ingest] app must be a single path segment such as \"live\"".into(),
             ));
         }

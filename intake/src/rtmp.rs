@@ -1,11 +1,15 @@
-//! FLV tag bodies (from RTMP messages, legacy or Enhanced RTMP, or an FLV file) turned
-//! into pipeline input.
+//! RTMP's protocol level: FLV tag bodies (from RTMP messages, legacy or Enhanced RTMP, or
+//! an FLV file) turned into pipeline input, sans-IO; the server that reads them off the
+//! connection is `ingest::rtmp`.
 
 use bytes::Bytes;
 use container::flv::{self, AudioFourCc, AudioTag, VideoFourCc, VideoTag};
 
-use crate::error::IngestError;
-use crate::pipeline::{AudioCodec, MediaInput, VideoCodec};
+use crate::media::{AudioCodec, MediaInput, VideoCodec};
+use crate::IntakeError;
+
+/// RTMP connections open at once, by default (`[ingest] max_connections`).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 
 /// The pipeline's name for a video FourCC.
 fn video_codec(codec: VideoFourCc) -> VideoCodec {
@@ -28,7 +32,10 @@ fn audio_codec(codec: AudioFourCc) -> AudioCodec {
     }
 }
 
-pub(crate) fn video(data: &Bytes, timestamp_ms: i64) -> Result<Option<MediaInput>, IngestError> {
+/// A video tag's body at `timestamp_ms`: a configuration, a frame, or nothing for the
+/// pipeline (an end of sequence, an info frame); an error for a malformed tag or a codec
+/// we do not take ([`IntakeError::UnsupportedCodec`]).
+pub fn video(data: &Bytes, timestamp_ms: i64) -> Result<Option<MediaInput>, IntakeError> {
     Ok(match flv::parse_video_tag(data)? {
         VideoTag::SequenceStart { codec, config } => Some(MediaInput::VideoConfig {
             codec: video_codec(codec),
@@ -47,7 +54,7 @@ pub(crate) fn video(data: &Bytes, timestamp_ms: i64) -> Result<Option<MediaInput
         }),
         VideoTag::SequenceEnd | VideoTag::Info => None,
         VideoTag::Unsupported { codec } => {
-            return Err(IngestError::UnsupportedCodec {
+            return Err(IntakeError::UnsupportedCodec {
                 kind: "video",
                 codec,
             })
@@ -55,7 +62,8 @@ pub(crate) fn video(data: &Bytes, timestamp_ms: i64) -> Result<Option<MediaInput
     })
 }
 
-pub(crate) fn audio(data: &Bytes, timestamp_ms: i64) -> Result<Option<MediaInput>, IngestError> {
+/// An audio tag's body at `timestamp_ms`, as [`video`] takes a video tag's.
+pub fn audio(data: &Bytes, timestamp_ms: i64) -> Result<Option<MediaInput>, IntakeError> {
     Ok(match flv::parse_audio_tag(data)? {
         AudioTag::SequenceStart { codec, config } => Some(MediaInput::AudioConfig {
             codec: audio_codec(codec),
@@ -68,13 +76,13 @@ pub(crate) fn audio(data: &Bytes, timestamp_ms: i64) -> Result<Option<MediaInput
         }),
         AudioTag::Info => None,
         AudioTag::Other { sound_format, .. } => {
-            return Err(IngestError::UnsupportedCodec {
+            return Err(IntakeError::UnsupportedCodec {
                 kind: "audio",
                 codec: format!("FLV sound format {sound_format}"),
             })
         }
         AudioTag::Unsupported { codec } => {
-            return Err(IngestError::UnsupportedCodec {
+            return Err(IntakeError::UnsupportedCodec {
                 kind: "audio",
                 codec,
             })

@@ -7,29 +7,29 @@
 //! Parsed here, so fuzzed (`fuzzing::whip_offer`): it never panics, whatever the bytes.
 
 /// Largest offer taken: a browser's offer with every codec it knows is 6 to 10 KB.
-pub(crate) const MAX_OFFER_BYTES: usize = 32 * 1024;
+pub const MAX_OFFER_BYTES: usize = 32 * 1024;
 /// Most lines taken.
 const MAX_LINES: usize = 1024;
 /// Most media sections (`m=` lines) taken: one video and one audio are used.
-pub(crate) const MAX_MEDIA: usize = 8;
+pub const MAX_MEDIA: usize = 8;
 
 /// Why an offer is refused as malformed (400; one without H.264 is read, and refused
 /// with 422 by its [`Summary`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum OfferRefusal {
+pub enum OfferRefusal {
     /// Not an SDP session description we read, and why.
     Malformed(&'static str),
 }
 
 /// What an offer (or answer) holds that the ingest cares about.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Summary {
+pub struct Summary {
     /// A video section offers (or an answer keeps) H.264, packetization mode 1.
-    pub(crate) h264: bool,
+    pub h264: bool,
     /// An audio section offers (or an answer keeps) Opus.
-    pub(crate) opus: bool,
+    pub opus: bool,
     /// Media sections.
-    pub(crate) media: usize,
+    pub media: usize,
 }
 
 /// One media section being read.
@@ -63,7 +63,7 @@ impl Section<'_> {
 }
 
 /// Reads an SDP offer or answer.
-pub(crate) fn summarize(sdp: &[u8]) -> Result<Summary, OfferRefusal> {
+pub fn summarize(sdp: &[u8]) -> Result<Summary, OfferRefusal> {
     if sdp.len() > MAX_OFFER_BYTES {
         return Err(OfferRefusal::Malformed("larger than 32 KiB"));
     }

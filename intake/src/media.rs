@@ -1,7 +1,8 @@
-//! What a pipeline takes in: media already split out of its container, in the crate's own
-//! terms (no FFmpeg type, no FLV tag, no MPEG-TS packet). Every ingest protocol feeds a
-//! pipeline through [`MediaInput`] alone: RTMP (`crate::rtmp::inputs`, FLV tag bodies),
-//! SRT (`crate::srt::inputs`, MPEG-TS) and WHIP (RTP depacketised by `crate::webrtc`).
+//! What an ingest pipeline takes in: media already split out of its container, in the
+//! ingest's own terms (no FFmpeg type, no FLV tag, no MPEG-TS packet). Every ingest
+//! protocol feeds a pipeline through [`MediaInput`] alone, each through its adapter: RTMP
+//! ([`crate::rtmp`], FLV tag bodies), SRT ([`crate::srt`], MPEG-TS) and WHIP
+//! ([`crate::webrtc::media`], RTP depacketised by str0m in `ingest::webrtc`).
 //!
 //! The codec travels with the media, named by [`VideoCodec`] and [`AudioCodec`]. A
 //! [`MediaInput::VideoConfig`] comes before the first frame of its codec and again when
@@ -25,9 +26,9 @@
 
 use bytes::Bytes;
 
-/// A video codec a publisher may send.
+/// A video codec a publisher may send. Not `#[non_exhaustive]`: `ingest` matches it
+/// exhaustively, so a new codec stops the build at each place that must learn it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
 pub enum VideoCodec {
     /// H.264 / AVC: configured by an AVCDecoderConfigurationRecord, access units AVCC framed
     /// (length-prefixed NAL units).
@@ -41,9 +42,8 @@ pub enum VideoCodec {
     Vp9,
 }
 
-/// An audio codec a publisher may send.
+/// An audio codec a publisher may send (not `#[non_exhaustive]`, as [`VideoCodec`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
 pub enum AudioCodec {
     /// AAC: configured by an AudioSpecificConfig, frames raw (no ADTS header). Carried to
     /// every rung as it is.

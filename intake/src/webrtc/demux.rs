@@ -13,13 +13,13 @@ const USERNAME: u16 = 0x0006;
 /// STUN attribute MESSAGE-INTEGRITY.
 const MESSAGE_INTEGRITY: u16 = 0x0008;
 /// Attribute headers read at most per message: a binding request has about six.
-pub(crate) const MAX_ATTRIBUTES: usize = 32;
+pub const MAX_ATTRIBUTES: usize = 32;
 /// Longest ICE username fragment taken (RFC 8839 allows 256 characters).
-pub(crate) const MAX_UFRAG_LEN: usize = 256;
+pub const MAX_UFRAG_LEN: usize = 256;
 
 /// What a datagram is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Datagram<'a> {
+pub enum Datagram<'a> {
     /// A STUN message (first byte 0..=3, magic cookie, consistent length).
     Stun(Stun<'a>),
     /// A DTLS record (first byte 20..=63).
@@ -32,17 +32,17 @@ pub(crate) enum Datagram<'a> {
 
 /// What routing needs of a STUN message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Stun<'a> {
+pub struct Stun<'a> {
     /// The recipient's part of USERNAME (`local:remote` as the sender writes it, the
     /// local one being ours), if it has one that is printable ASCII.
-    pub(crate) local_ufrag: Option<&'a str>,
+    pub local_ufrag: Option<&'a str>,
     /// MESSAGE-INTEGRITY is the first attribute: a message str0m 0.24's ICE crate would
     /// panic on verifying (fixed upstream in 0.25), dropped before it reaches a session.
-    pub(crate) integrity_first: bool,
+    pub integrity_first: bool,
 }
 
 /// Classifies `datagram`.
-pub(crate) fn classify(datagram: &[u8]) -> Datagram<'_> {
+pub fn classify(datagram: &[u8]) -> Datagram<'_> {
     match datagram.first() {
         Some(0..=3) => stun(datagram).map_or(Datagram::Other, Datagram::Stun),
         Some(20..=63) => Datagram::Dtls,
