@@ -16,40 +16,49 @@ pub const PRODUCT: &[&str] = &[
     "catalog",
     "certs",
     "container",
-    "plumbing",
     "domain",
     "ingest",
+    "intake",
     "loadbalancer",
+    "plumbing",
     "sealcast",
     "source",
 ];
 
-/// The transcoding benchmarks' crates.
-const LADDER: &[&str] = &["container", "domain", "ingest", "sealcast"];
-/// A node serving viewers.
-const NODE: &[&str] = &["broadcast", "certs", "container", "domain", "sealcast"];
-/// The load balancer (with the node behind it).
-const LB: &[&str] = &[
-    "broadcast",
-    "certs",
-    "container",
-    "domain",
-    "loadbalancer",
-    "sealcast",
-];
-/// A whole cluster with a publisher and a player.
-const CLUSTER: &[&str] = &[
-    "broadcast",
+/// The transcoding benchmarks' crates: the ingest and what it is built on.
+const LADDER: &[&str] = &[
     "catalog",
     "certs",
     "container",
-    "plumbing",
     "domain",
     "ingest",
-    "loadbalancer",
+    "intake",
+    "plumbing",
     "sealcast",
-    "source",
 ];
+/// A node serving viewers, and what it is built on.
+const NODE: &[&str] = &[
+    "api",
+    "broadcast",
+    "catalog",
+    "certs",
+    "domain",
+    "plumbing",
+    "sealcast",
+];
+/// The load balancer (with the node behind it).
+const LB: &[&str] = &[
+    "api",
+    "broadcast",
+    "catalog",
+    "certs",
+    "domain",
+    "loadbalancer",
+    "plumbing",
+    "sealcast",
+];
+/// A whole cluster with a publisher and a player: every product crate.
+const CLUSTER: &[&str] = PRODUCT;
 
 /// Per script, the crates it measures, and other paths it measures besides (files or
 /// directories).
@@ -197,6 +206,70 @@ mod tests {
         }
         for krate in PRODUCT {
             assert!(root.join(krate).join("src").is_dir(), "{krate}/src");
+        }
+    }
+
+    /// The product crates a crate's `[dependencies]` name (its own manifest, read as text:
+    /// a line `name.workspace = true` or `name = { ... }` in that table).
+    fn product_dependencies(root: &std::path::Path, krate: &str) -> Vec<&'static str> {
+        let manifest = std::fs::read_to_string(root.join(krate).join("Cargo.toml"))
+            .unwrap_or_else(|e| panic!("{krate}/Cargo.toml: {e}"));
+        let mut table = "";
+        let mut found = Vec::new();
+        for line in manifest.lines().map(str::trim) {
+            if line.starts_with('[') {
+                table = line;
+                continue;
+            }
+            if table != "[dependencies]" {
+                continue;
+            }
+            let name = line.split(['.', ' ', '=']).next().unwrap_or_default();
+            if let Some(product) = PRODUCT.iter().find(|p| **p == name) {
+                found.push(*product);
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn the_product_is_every_workspace_crate_but_the_tools() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let manifest = std::fs::read_to_string(root.join("Cargo.toml")).expect("Cargo.toml");
+        let members = manifest
+            .split("members = [")
+            .nth(1)
+            .and_then(|rest| rest.split(']').next())
+            .expect("workspace members");
+        let mut listed: Vec<&str> = members
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with('"'))
+            .map(|l| l.trim_matches(|c| c == '"' || c == ','))
+            .filter(|m| !["testkit", "fuzzing", "bench/viewers"].contains(m))
+            .collect();
+        listed.sort_unstable();
+        let mut product = PRODUCT.to_vec();
+        product.sort_unstable();
+        assert_eq!(
+            listed, product,
+            "PRODUCT is not the workspace's product crates"
+        );
+    }
+
+    #[test]
+    fn each_script_measures_what_its_crates_are_built_on() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        for (script, crates, _) in MEASURED {
+            // The binary links every role; what a script runs of it is the roles listed.
+            for krate in crates.iter().filter(|k| **k != "sealcast") {
+                for dependency in product_dependencies(&root, krate) {
+                    assert!(
+                        crates.contains(&dependency),
+                        "{script} measures {krate} but not {dependency}, which it is built on"
+                    );
+                }
+            }
         }
     }
 
