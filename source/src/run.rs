@@ -3,8 +3,9 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
+use domain::time::WallClock;
 use ffmpeg_next::frame;
 
 use crate::clock::{frame_label, time_of_day_utc, ClockOverlay, PlaneMut};
@@ -156,9 +157,7 @@ fn burn_in_clock(
     frame: &mut frame::Video,
     number: u64,
 ) {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+    let now = WallClock.since_epoch();
     let unix_ms = u64::try_from(now.as_millis()).unwrap_or(u64::MAX);
     let time = time_of_day_utc(now);
     let label = frame_label(number);
