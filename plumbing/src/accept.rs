@@ -19,7 +19,8 @@
 //!   token and end as their protocol allows (an HTTP request in flight finishes).
 //!
 //! What a connection does is the caller's: a [`Handler`] turns an accepted socket into the
-//! future of its task. Sockets come from anything that implements [`Accept`], so a
+//! future of its task. An HTTP/1.1 handler's future is usually [`serve_http`]: the
+//! connection within a lifetime, drained on shutdown. Sockets come from anything that implements [`Accept`], so a
 //! listener that wraps its sockets (the broadcast node counts them open) uses the same loop.
 //!
 //! **A connection's task is its handler's future and nothing more** (issue 33): the loop
@@ -36,6 +37,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use hyper_util::server::graceful::GracefulConnection;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::task_tracker::TrackedFuture;
@@ -186,6 +188,29 @@ impl AcceptLoop {
 /// says why).
 fn connection_task<F: Future>(connections: &TaskTracker, task: F) -> TrackedFuture<F> {
     connections.track_future(task)
+}
+
+/// Serves one HTTP connection to its end, for at most `lifetime` in all: once `shutdown`
+/// fires, the connection is asked to finish (the request in flight is answered, no new one
+/// is read) and given `drain` to do so. What the metrics listener and the WHIP listener run
+/// per connection.
+pub async fn serve_http<C: GracefulConnection>(
+    connection: C,
+    shutdown: CancellationToken,
+    drain: Duration,
+    lifetime: Duration,
+) {
+    tokio::pin!(connection);
+    let served = async {
+        tokio::select! {
+            _ = connection.as_mut() => {}
+            () = shutdown.cancelled() => {
+                connection.as_mut().graceful_shutdown();
+                let _ = tokio::time::timeout(drain, connection.as_mut()).await;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(lifetime, served).await;
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use prometheus_client::registry::Registry;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
-use crate::accept::{AcceptLoop, Handler};
+use crate::accept::{serve_http, AcceptLoop, Handler};
 use crate::liveness::Liveness;
 
 /// How long a request in flight at shutdown may take to finish.
@@ -140,19 +140,6 @@ impl Handler<TcpStream> for Scrapes {
         let connection = self
             .http
             .serve_connection(TokioIo::new(io), TowerToHyperService::new(self.app.clone()));
-        let (lifetime, shutdown) = (self.lifetime, self.shutdown.clone());
-        async move {
-            tokio::pin!(connection);
-            let served = async {
-                tokio::select! {
-                    _ = connection.as_mut() => {}
-                    () = shutdown.cancelled() => {
-                        connection.as_mut().graceful_shutdown();
-                        let _ = tokio::time::timeout(DRAIN, connection.as_mut()).await;
-                    }
-                }
-            };
-            let _ = tokio::time::timeout(lifetime, served).await;
-        }
+        serve_http(connection, self.shutdown.clone(), DRAIN, self.lifetime)
     }
 }

@@ -12,7 +12,7 @@ use axum::{Extension, Router};
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use plumbing::accept::{AcceptLoop, Handler};
+use plumbing::accept::{serve_http, AcceptLoop, Handler};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
@@ -62,20 +62,7 @@ impl Handler<TcpStream> for Connections {
         let connection = self
             .http
             .serve_connection(TokioIo::new(io), TowerToHyperService::new(app));
-        let shutdown = self.shutdown.clone();
-        async move {
-            tokio::pin!(connection);
-            let served = async {
-                tokio::select! {
-                    _ = connection.as_mut() => {}
-                    () = shutdown.cancelled() => {
-                        connection.as_mut().graceful_shutdown();
-                        let _ = tokio::time::timeout(DRAIN, connection.as_mut()).await;
-                    }
-                }
-            };
-            let _ = tokio::time::timeout(LIFETIME, served).await;
-        }
+        serve_http(connection, self.shutdown.clone(), DRAIN, LIFETIME)
     }
 
     fn refused(&mut self, peer: SocketAddr) {
