@@ -67,6 +67,23 @@ fn info(name: &str) -> RenditionInfo {
     }
 }
 
+/// The start of session `n` of the test stream, as the ingest announces it.
+fn session_started(n: u64) -> LiveEvent {
+    LiveEvent::SessionStarted {
+        stream: stream(),
+        session: SessionId(n),
+        private: false,
+    }
+}
+
+/// The description of `rendition` of the test stream ([`info`]).
+fn announced(rendition: &str) -> LiveEvent {
+    LiveEvent::Rendition {
+        stream: stream(),
+        info: info(rendition),
+    }
+}
+
 /// The bytes of segment `sequence` of `rendition`: distinct for every segment.
 fn bytes_of(rendition: &str, sequence: u64) -> Bytes {
     Bytes::from(format!("\x47 segment {rendition} {sequence} ").repeat(500))
@@ -648,21 +665,7 @@ async fn nodes_get_everything_in_order_and_late_joiners_the_window() {
     keys.trust
         .add_certificate(&cert.payload, now())
         .expect("the announced certificate is admitted");
-    let mut sent = vec![
-        LiveEvent::SessionStarted {
-            stream: stream(),
-            session: SessionId(7),
-            private: false,
-        },
-        LiveEvent::Rendition {
-            stream: stream(),
-            info: info("src"),
-        },
-        LiveEvent::Rendition {
-            stream: stream(),
-            info: info("360p"),
-        },
-    ];
+    let mut sent = vec![session_started(7), announced("src"), announced("360p")];
     for n in 0..5 {
         sent.push(segment("src", 7, n));
         sent.push(segment("360p", 7, n));
@@ -764,14 +767,7 @@ async fn nodes_get_everything_in_order_and_late_joiners_the_window() {
         .await;
     b.announce(PresenceState::Offline).await;
     metric_reaches(&run.metrics, "sealcast_ingest_members", 2.0).await;
-    let after = vec![
-        LiveEvent::SessionStarted {
-            stream: stream(),
-            session: SessionId(8),
-            private: false,
-        },
-        segment("src", 8, 6),
-    ];
+    let after = vec![session_started(8), segment("src", 8, 6)];
     run.send(after.clone()).await;
     for node in [&mut a, &mut c] {
         let got = node.next_n(after.len()).await;
@@ -872,11 +868,7 @@ async fn a_dead_node_delays_nobody_and_server_errors_are_retried() {
     // The dead node holds each push for 3 s × 3 attempts; a gets every segment long before
     // that would have let even the second one through.
     let started = Instant::now();
-    let mut sent = vec![LiveEvent::SessionStarted {
-        stream: stream(),
-        session: SessionId(1),
-        private: false,
-    }];
+    let mut sent = vec![session_started(1)];
     sent.extend((0..5).map(|n| segment("src", 1, n)));
     run.send(sent.clone()).await;
     let got = a.next_n(sent.len()).await;
@@ -966,11 +958,7 @@ async fn a_node_whose_queue_overflows_is_resynced_with_the_window() {
     assert_eq!(first, "POST synced ingest1");
 
     // Eleven more events than its queue holds: it overflows once and is skipped after.
-    let mut sent = vec![LiveEvent::SessionStarted {
-        stream: stream(),
-        session: SessionId(1),
-        private: false,
-    }];
+    let mut sent = vec![session_started(1)];
     sent.extend((0..11).map(|n| segment("src", 1, n)));
     run.send(sent).await;
     metric_reaches(
@@ -1063,15 +1051,8 @@ async fn parts_are_pushed_with_their_headers_and_signed_but_not_kept() {
         .expect("admitted");
 
     let sent = vec![
-        LiveEvent::SessionStarted {
-            stream: stream(),
-            session: SessionId(7),
-            private: false,
-        },
-        LiveEvent::Rendition {
-            stream: stream(),
-            info: info("src"),
-        },
+        session_started(7),
+        announced("src"),
         part("src", 0, 0),
         part("src", 0, 1),
         segment("src", 7, 0),
@@ -1234,15 +1215,8 @@ fn ll_events() -> Vec<LiveEvent> {
     };
     one.bytes = Bytes::from([&one.bytes[..], b"+"].concat());
     vec![
-        LiveEvent::SessionStarted {
-            stream: stream(),
-            session: SessionId(7),
-            private: false,
-        },
-        LiveEvent::Rendition {
-            stream: stream(),
-            info: info("src"),
-        },
+        session_started(7),
+        announced("src"),
         part("src", 0, 0),
         part("src", 0, 1),
         joined_segment("src", 0, 2),
