@@ -32,6 +32,9 @@ if [ "${1:-}" = test ]; then
     # The cache tier in front of the load balancer (deploy/varnish/): the end-to-end test of
     # viewers through it starts Varnish on free ports; the deploy checks compile its VCL.
     varnish
+    # A role that does not exit after SIGTERM has its threads' stacks put in the failing
+    # test's message (testkit::process).
+    gdb
   )
 fi
 

@@ -137,13 +137,16 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 #[allow(clippy::manual_async_fn)] // an `async fn` would keep its arguments twice (above)
 fn connection(server: Arc<Server>, mut io: Conn, peer: Peer) -> impl Future<Output = ()> {
     async move {
-        if let Err(reason) = io.wait_for_bytes(&server.shutdown).await {
-            if let Some(reason) = reason {
-                server.node.metrics.http_connection_closed(reason);
+        let h2 = match io.wait_for_head(&server.shutdown).await {
+            Ok(h2) => h2,
+            Err(reason) => {
+                if let Some(reason) = reason {
+                    server.node.metrics.http_connection_closed(reason);
+                }
+                return;
             }
-            return;
-        }
-        if io.peeks_h2_preface().await {
+        };
+        if h2 {
             Box::pin(serve_h2(&server, io, peer)).await;
             return;
         }
@@ -478,18 +481,40 @@ impl Conn {
         .await
     }
 
-    /// Whether the bytes waiting start with HTTP/2's preface (without reading them).
+    /// Waits for a new connection's first bytes and says whether they start with HTTP/2's
+    /// preface (without reading them). `Err` as [`Conn::wait_for_bytes`]: the connection
+    /// failed or idled out (with the metric's reason), or the server shuts down (without).
+    ///
+    /// The peek itself is what waits, under the same shutdown token and idle timer as a
+    /// parked connection: a socket can be readable with nothing in the stream to peek (one
+    /// urgent byte, TCP's out-of-band data, is enough), and a peek awaited outside them
+    /// kept such a connection open past its idle timeout and held the node's shutdown up
+    /// for ever (`an_urgent_byte_first_*` in the serve tests).
     ///
     /// Polls the peek rather than awaiting tokio's `peek()`: that future (280 B) would be
     /// part of every connection's task for as long as the connection lives, parked ones
-    /// included; this one holds a reference.
-    async fn peeks_h2_preface(&mut self) -> bool {
+    /// included; this one holds references.
+    async fn wait_for_head(
+        &mut self,
+        shutdown: &CancellationToken,
+    ) -> Result<bool, Option<&'static str>> {
+        let cancelled = shutdown.cancelled();
+        tokio::pin!(cancelled);
         std::future::poll_fn(|cx| {
+            if cancelled.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Err(None));
+            }
             let mut head = [0u8; 4];
             match self.inner.poll_peek(cx, &mut ReadBuf::new(&mut head)) {
-                Poll::Ready(Ok(n)) => Poll::Ready(n == head.len() && head[..] == H2_PREFACE[..4]),
-                Poll::Ready(Err(_)) => Poll::Ready(false),
-                Poll::Pending => Poll::Pending,
+                Poll::Ready(Ok(n)) => {
+                    Poll::Ready(Ok(n == head.len() && head[..] == H2_PREFACE[..4]))
+                }
+                // Ended or failed: hyper reads the same end and closes (counted there).
+                Poll::Ready(Err(_)) => Poll::Ready(Ok(false)),
+                Poll::Pending => match self.idle(cx, false) {
+                    Idle::TimedOut => Poll::Ready(Err(Some("idle_timeout"))),
+                    Idle::Wait | Idle::Park => Poll::Pending,
+                },
             }
         })
         .await

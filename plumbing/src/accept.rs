@@ -43,6 +43,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::task_tracker::TrackedFuture;
 use tokio_util::task::TaskTracker;
 
+/// How long after shutdown the loop waits for its connections before it says some are
+/// still open (then it goes on waiting).
+const LINGER_REPORT: Duration = Duration::from_secs(10);
+
 /// A source of connections: a bound TCP listener, or a listener that wraps its sockets.
 pub trait Accept: Send {
     /// What one accepted connection is.
@@ -179,6 +183,18 @@ impl AcceptLoop {
         }
         drop(listener);
         connections.close();
+        // Bounded by what the connections do with the token; said when it takes long, so
+        // that a shutdown that hangs names the server that holds it.
+        tokio::select! {
+            () = connections.wait() => return,
+            () = tokio::time::sleep(LINGER_REPORT) => {}
+        }
+        tracing::warn!(
+            open = connections.len(),
+            after = ?LINGER_REPORT,
+            "{} connections still open after shutdown; waiting for them",
+            self.server
+        );
         connections.wait().await;
     }
 }

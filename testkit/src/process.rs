@@ -81,6 +81,30 @@ pub fn terminate(pid: u32) {
         .status();
 }
 
+/// The stacks of every thread of process `pid`, from gdb if the machine has it: what a
+/// process that does not exit is waiting for (a lock, a blocking call, or nothing but its
+/// event loop). Empty without gdb; bounded in time.
+fn thread_stacks(pid: u32) -> String {
+    let mut command = Command::new("gdb");
+    command.args([
+        "-p",
+        &pid.to_string(),
+        "-batch",
+        "-nx",
+        "-ex",
+        "set pagination off",
+        "-ex",
+        "thread apply all bt 40",
+    ]);
+    match run_with_deadline(command, Duration::from_secs(60)) {
+        Ok(out) => format!(
+            "\n--- thread stacks (gdb) ---\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        ),
+        Err(e) => format!("\n--- no thread stacks: {e:#} ---\n"),
+    }
+}
+
 /// A process a test started (a sealcast role, most often): stdout read line by line —
 /// roles print their URLs there once they listen —, stderr into a log file, killed when
 /// dropped.
@@ -222,7 +246,13 @@ impl Spawned {
             terminate(pid);
         }
         let status = self.wait(timeout).await;
-        let log = self.log();
+        let mut log = self.log();
+        if status.is_err() {
+            if let Some(pid) = self.child.id() {
+                let stacks = tokio::task::spawn_blocking(move || thread_stacks(pid)).await;
+                log.push_str(&stacks.unwrap_or_default());
+            }
+        }
         let status = status.with_context(|| format!("after SIGTERM; its log:\n{log}"))?;
         ensure!(
             status.success(),

@@ -134,9 +134,13 @@ async fn connection(
     registry: Arc<Registry>,
     shutdown: CancellationToken,
 ) -> Result<(), IngestError> {
-    let leftover = tokio::time::timeout(SETUP_TIMEOUT, handshake(&mut socket))
-        .await
-        .map_err(|_| IngestError::Rtmp("handshake timed out".into()))??;
+    // A connection still in its handshake at shutdown has nothing to end cleanly: it
+    // closes at once instead of holding the shutdown up until its deadline.
+    let leftover = tokio::select! {
+        handshaken = tokio::time::timeout(SETUP_TIMEOUT, handshake(&mut socket)) => handshaken
+            .map_err(|_| IngestError::Rtmp("handshake timed out".into()))??,
+        () = shutdown.cancelled() => return Ok(()),
+    };
     let mut config = ServerSessionConfig::new();
     config.connect_result_properties = enhanced_rtmp_capabilities();
     let (session, initial) =

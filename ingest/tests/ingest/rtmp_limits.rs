@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use ingest::{IngestMetrics, IngestSettings, Registry};
 
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
@@ -26,11 +26,16 @@ fn publishes(metrics: &IngestMetrics, result: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn connections_over_the_cap_and_oversized_setups_are_closed() {
+/// A registry for "live" with at most [`CAP`] connections, its catalog a fake that allows
+/// nothing in particular, and the receiving end of its events (kept open by the caller).
+fn registry(
+    metrics: &IngestMetrics,
+) -> (
+    Arc<Registry>,
+    tokio::sync::mpsc::Receiver<domain::LiveEvent>,
+) {
     let catalog = Arc::new(crate::support::Authority::default());
-    let (events, _keep) = tokio::sync::mpsc::channel(16);
-    let metrics = IngestMetrics::default();
+    let (events, keep) = tokio::sync::mpsc::channel(16);
     let registry = Registry::new(
         IngestSettings {
             app: "live".into(),
@@ -43,6 +48,13 @@ async fn connections_over_the_cap_and_oversized_setups_are_closed() {
         events,
         metrics.clone(),
     );
+    (registry, keep)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_the_cap_and_oversized_setups_are_closed() {
+    let metrics = IngestMetrics::default();
+    let (registry, _events) = registry(&metrics);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let stop = CancellationToken::new();
@@ -91,4 +103,36 @@ async fn connections_over_the_cap_and_oversized_setups_are_closed() {
     }
     stop.cancel();
     server.await.expect("joins").expect("serves");
+}
+
+/// A connection that never finishes its handshake does not hold the server's shutdown up
+/// until its setup deadline (10 s): the server returns as soon as it is stopped. It once
+/// waited the deadline out, and so did `sealcast up` on SIGTERM.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handshake_in_progress_does_not_hold_shutdown_up() {
+    let (registry, _events) = registry(&IngestMetrics::default());
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let stop = CancellationToken::new();
+    let server = tokio::spawn(ingest::rtmp::serve(listener, registry, stop.clone()));
+
+    // C0 and half of C1: the handshake has begun and will not go on. The server's first
+    // answer byte says it is in the handshake.
+    let mut silent = TcpStream::connect(addr).await.expect("connect");
+    silent
+        .write_all(&[3u8; 1 + 768])
+        .await
+        .expect("the first half of the handshake");
+    let mut first = [0u8; 1];
+    tokio::time::timeout(Duration::from_secs(5), silent.read_exact(&mut first))
+        .await
+        .expect("the server answers")
+        .expect("read");
+
+    stop.cancel();
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("the server stops at once, not at the handshake's deadline")
+        .expect("joins")
+        .expect("serves");
 }
