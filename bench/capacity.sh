@@ -76,7 +76,6 @@ DOCS="${CAPACITY_DOCS-docs/benchmarks.md}"
 STREAM=cap
 source bench/lib.sh
 # The logs go with the work directory: bench_fail prints their ends first.
-die() { bench_fail capacity "$@"; }
 [[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || die "usage: bench/capacity.sh [RUNS]"
 for p in $PARTS; do [[ "$p" =~ ^[12]$ ]] || die "PARTS is a list of 1 and 2"; done
 [ "$(nproc)" -ge 2 ] || die "needs two cores (servers on core 0, everything else on core 1)"
@@ -101,7 +100,6 @@ if [ -z "$VIEWERS" ]; then bench_tool sealcast-viewers; VIEWERS="$TOOL"; fi
 [ -x "$VIEWERS" ] || die "no sealcast-viewers binary at $VIEWERS"
 bench_clear_env
 
-alive() { kill -0 "$1" 2> /dev/null || die "$2 exited"; }
 
 # --- 1. the cluster: broker, keys, node, ingest, live source ------------------------------------------
 MQ_PORT="$(free_port)"

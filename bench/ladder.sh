@@ -30,7 +30,6 @@ RUNS="${1:-5}"
 PARTS="${LADDER_PARTS:-1}"
 
 source bench/lib.sh
-die() { echo "$*" >&2; exit 1; }
 bench_install ladder ffmpeg
 bench_workdir
 bench_binary
@@ -41,14 +40,14 @@ OURS_ARGS=()
 X264_PARAMS="bframes=0:rc-lookahead=0:sync-lookahead=0:sliced-threads=1"
 if [ "$PARTS" = 0 ]; then
   sed 's/^part_target = .*/part_target = 0/' sealcast.example.toml > "$WORK/plain.toml"
-  grep -q '^part_target = 0$' "$WORK/plain.toml" || die "ladder: sealcast.example.toml has no part_target to turn off"
+  grep -q '^part_target = 0$' "$WORK/plain.toml" || die "sealcast.example.toml has no part_target to turn off"
   OURS_ARGS=(--config "$WORK/plain.toml")
   X264_PARAMS=""
 fi
 
 run_ours() { # out_dir → "wall user sys"
   /usr/bin/time -f "%e %U %S" -o "$WORK/time" env -u SEALCAST_CONFIG "$BIN" ladder "${OURS_ARGS[@]}" --input "$FIXTURE" --output "$1" > "$1.report" 2> "$1.err" \
-    || { tail -5 "$1.err" >&2; die "ladder: sealcast ladder failed"; }
+    || { tail -5 "$1.err" >&2; die "sealcast ladder failed"; }
   cat "$WORK/time"
 }
 
@@ -98,7 +97,7 @@ for rung in 720p:1280:720 480p:854:480 360p:640:360; do
   join_rung "$WORK/ff1" "$WORK/ff1/${name}_init.mp4" "${name}_" "$WORK/ff.$name.mp4"
   for side in ours ff; do
     size="$(ffprobe -v error -select_streams v -show_entries stream=width,height -of csv=p=0 "$WORK/$side.$name.mp4")"
-    [ "$size" = "$w,$h" ] || die "ladder: $side's $name is $size, not $w,$h"
+    [ "$size" = "$w,$h" ] || die "$side's $name is $size, not $w,$h"
     echo "$side $name $(psnr "$WORK/$side.$name.mp4" "$w" "$h")" >> "$WORK/quality"
   done
 done

@@ -37,14 +37,13 @@ TLS13_CIPHER=TLS_AES_128_GCM_SHA256
 # valgrind (~50x slower), so its health checks keep answering in time.
 PLAYLIST_RPS="${PLAYLIST_RPS:-2}"
 SEGMENT_RPS="${SEGMENT_RPS:-1}"
-die() { echo "lb-profile: $*" >&2; exit 1; }
+source bench/lib.sh
 [[ "$REQUESTS" =~ ^[1-9][0-9]*$ && "$CLIENTS" =~ ^[1-9][0-9]*$ ]] || die "usage: bench/lb-profile.sh [REQUESTS [CLIENTS]]"
 SEG_REQUESTS=$(((REQUESTS + 19) / 20))
 # Segments with fewer clients: 200 KiB answers at 100 a second are more than a load
 # balancer under valgrind keeps up with while its health checks answer in time.
 SEG_CLIENTS="${SEG_CLIENTS:-10}"
 
-source bench/lib.sh
 bench_install lb-profile valgrind haproxy nghttp2-client nginx mosquitto mosquitto-clients curl
 bench_tmpfs_workdir lbprof
 bench_binary

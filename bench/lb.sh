@@ -55,12 +55,11 @@ LAT_RPS="${LAT_RPS:-50}"
 TLS13_CIPHER="${TLS13_CIPHER:-TLS_AES_128_GCM_SHA256}"
 RESULTS="${LB_RESULTS:-bench/out/lb.json}"
 DOCS="${LB_DOCS-docs/benchmarks.md}"
-die() { echo "lb: $*" >&2; exit 1; }
+source bench/lib.sh
 [[ "$RUNS" =~ ^[1-9][0-9]*$ && "$SECS" =~ ^[1-9][0-9]*$ ]] || die "usage: bench/lb.sh [RUNS [SECONDS]] (whole numbers)"
 [ $((CLIENTS % 2)) -eq 0 ] && [ "$CLIENTS" -ge 2 ] || die "CLIENTS must be even (two h2load processes, one per backend)"
 [ $((LAT_CLIENTS % 2)) -eq 0 ] && [ "$LAT_CLIENTS" -ge 2 ] || die "LAT_CLIENTS must be even"
 
-source bench/lib.sh
 bench_install lb haproxy nghttp2-client nginx mosquitto mosquitto-clients curl util-linux
 NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 HAPROXY="$(command -v haproxy || echo /usr/sbin/haproxy)"
@@ -87,7 +86,6 @@ wait_for() {
   done
   return 1
 }
-alive() { kill -0 "$1" 2> /dev/null || die "$2 exited; see above"; }
 
 # --- 1. the MQTT broker --------------------------------------------------------------------------
 # A Mosquitto of the run's own on a free port: our load balancer finds its backends there.

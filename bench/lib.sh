@@ -183,6 +183,16 @@ bench_fail() {
   exit 1
 }
 
+# die MESSAGE...: bench_fail named after the script (BENCH_SCRIPT without bench/ and .sh:
+# "lb: MESSAGE"), its logs in WORK after it.
+die() {
+  local name="${BENCH_SCRIPT#bench/}"
+  bench_fail "${name%.sh}" "$@"
+}
+
+# alive PID NAME: dies with "NAME exited" when the process PID is gone.
+alive() { kill -0 "$1" 2> /dev/null || die "$2 exited"; }
+
 # bench_ll_cluster STREAM PART_TARGET: what a benchmark's live stream needs besides the
 # broker: keys (`sealcast keys init`) in DATA ($WORK/data), certificates in $WORK/certs
 # (CA: the CA's certificate), the stream STREAM in the catalog (its key in

@@ -75,7 +75,6 @@ STREAM=ll
 PLAYLIST="/live/$STREAM/360p/index.m3u8"
 MASTER="/live/$STREAM/master.m3u8"
 source bench/lib.sh
-die() { bench_fail llhls-cdn "$@"; }
 [[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || die "usage: bench/llhls-cdn.sh [RUNS]"
 for n in $AUDIENCES; do [[ "$n" =~ ^[1-9][0-9]*$ ]] || die "AUDIENCES are viewer counts: $AUDIENCES"; done
 [ "$STEP_SECS" -gt $((JOIN_SECS + 3)) ] || die "STEP_SECS must leave at least 3 s after JOIN_SECS"
@@ -94,7 +93,6 @@ VIEWERS="${VIEWERS_BIN:-}"
 if [ -z "$VIEWERS" ]; then bench_tool sealcast-viewers; VIEWERS="$TOOL"; fi
 [ -x "$VIEWERS" ] || die "no sealcast-viewers binary at $VIEWERS"
 bench_clear_env
-alive() { kill -0 "$1" 2> /dev/null || die "$2 exited"; }
 
 # --- 1. the live stream, its node and its load balancer ----------------------------------------------
 bench_mosquitto 1 || die "no broker"

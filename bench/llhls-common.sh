@@ -66,7 +66,6 @@ STREAM=ll
 PLAYLIST="/live/$STREAM/360p/index.m3u8"
 MASTER="/live/$STREAM/master.m3u8"
 source bench/lib.sh
-die() { bench_fail "llhls-$ROW" "$@"; }
 [[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || die "usage: bench/llhls-$ROW.sh [RUNS]"
 [[ "$ARRIVAL" =~ ^(poisson|paced)$ ]] || die "ARRIVAL is poisson or paced"
 [ "$(nproc)" -ge 2 ] || die "needs two cores (servers on core 0, everything else on core 1)"
@@ -87,7 +86,6 @@ VIEWERS="${VIEWERS_BIN:-}"
 if [ -z "$VIEWERS" ]; then bench_tool sealcast-viewers; VIEWERS="$TOOL"; fi
 [ -x "$VIEWERS" ] || die "no sealcast-viewers binary at $VIEWERS"
 bench_clear_env
-alive() { kill -0 "$1" 2> /dev/null || die "$2 exited"; }
 # pin CORE PID...: every thread of each process onto CORE.
 pin() { local core="$1" p; shift; for p in "$@"; do taskset -a -pc "$core" "$p" > /dev/null; done; }
 

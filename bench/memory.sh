@@ -31,14 +31,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${1:-5}"
 CONNS="${2:-9000}"
-die() { echo "memory: $*" >&2; exit 1; }
+source bench/lib.sh
 [[ "$RUNS" =~ ^[1-9][0-9]*$ && "$CONNS" =~ ^[1-9][0-9]*$ ]] || die "usage: bench/memory.sh [RUNS [CONNECTIONS]]"
 [ "$(ulimit -Hn)" = unlimited ] || [ "$(ulimit -Hn)" -gt $((CONNS + 512)) ] \
   || die "the open-file limit ($(ulimit -Hn)) is below $CONNS connections"
 ulimit -n "$(ulimit -Hn)"
 
 source scripts/setup.sh
-source bench/lib.sh
 bench_install memory nginx haproxy curl openssl util-linux
 NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 HAPROXY="$(command -v haproxy || echo /usr/sbin/haproxy)"

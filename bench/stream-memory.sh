@@ -67,12 +67,11 @@ RESULTS="${STREAM_MEMORY_RESULTS:-bench/out/stream-memory.json}"
 DOCS="${STREAM_MEMORY_DOCS-docs/benchmarks.md}"
 WINDOW=6   # [ladder] window (the product's default, and the cheap ladder's)
 GRACE=2    # broadcast::stream::GRACE_SEGMENTS: segments kept fetchable after the window
-die() { echo "stream-memory: $*" >&2; exit 1; }
+source bench/lib.sh
 say() { echo "stream-memory: $*" >&2; }
 [[ "$RUNS" =~ ^[1-9][0-9]*$ && "$STREAMS" =~ ^[1-9][0-9]*$ ]] || die "usage: bench/stream-memory.sh [RUNS [STREAMS]]"
 [[ "$SAMPLE_SECONDS" =~ ^[1-9][0-9]*$ ]] || die "SAMPLE_SECONDS is a whole number of seconds"
 
-source bench/lib.sh
 bench_install stream-memory mosquitto curl python3
 MOSQUITTO="$(command -v mosquitto || echo /usr/sbin/mosquitto)"
 [ -x "$MOSQUITTO" ] || die "no mosquitto"
