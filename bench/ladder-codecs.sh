@@ -75,21 +75,7 @@ for codec in $CODECS; do
     now=$(date +%s.%N)
     ticks=$(cpu_ticks "$UP")
     curl -sf "${NODE%/}/metrics" > "$WORK/metrics.txt" || : > "$WORK/metrics.txt"
-    python3 - "$codec" "$start" "$now" "$before" "$ticks" "$TICK" "$WORK/metrics.txt" >> "$WORK/samples.jsonl" <<'PY'
-import json, re, sys
-codec, start, now, before, ticks, tick, path = sys.argv[1:]
-series = {}
-for line in open(path):
-    m = re.match(r'(sealcast_ingest_(?:realtime_factor|lag_seconds|rungs_shed(?:_total)?))\{([^}]*)\} ([0-9.eE+-]+)', line)
-    if m and 'stream="main"' in m.group(2):
-        rung = re.search(r'rendition="([^"]*)"', m.group(2))
-        series.setdefault(m.group(1).replace("_total", ""), {})[rung.group(1) if rung else "-"] = float(m.group(3))
-print(json.dumps({"codec": codec, "t": float(now) - float(start),
-                  "cpu_cores": (int(ticks) - int(before)) / int(tick) / max(float(now) - float(start), 1e-3),
-                  "realtime_factor": series.get("sealcast_ingest_realtime_factor", {}),
-                  "lag_s": series.get("sealcast_ingest_lag_seconds", {}).get("-"),
-                  "shed": series.get("sealcast_ingest_rungs_shed", {})}))
-PY
+    python3 "$BENCH_DIR/lib/reports/ladder_codecs.py" sample "$codec" "$start" "$now" "$before" "$ticks" "$TICK" "$WORK/metrics.txt" >> "$WORK/samples.jsonl"
   done
   wait "$PUB" || echo "ladder-codecs: the $codec publisher exited with an error: $(tail -c 400 "$WORK/publish-$codec.log")" >&2
   # The src playlist once the stream ended (grace 2 s): what it covered, and any gap.
@@ -100,56 +86,4 @@ PY
 done
 
 mkdir -p bench/out
-SECS="$SECS" python3 - "$WORK" $CODECS <<'PY'
-import json, os, re, sys
-sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import put
-work, codecs = sys.argv[1], sys.argv[2:]
-secs = int(os.environ["SECS"])
-samples = [json.loads(l) for l in open(os.path.join(work, "samples.jsonl"))]
-out = {"seconds": secs, "source": "1920x1080 60 fps test pattern + Opus, published over E-RTMP by FFmpeg 9 (-re -c copy)", "codecs": {}}
-for codec in codecs:
-    s = [x for x in samples if x["codec"] == codec]
-    last = s[-1] if s else {}
-    playlist = open(os.path.join(work, f"src-{codec}.m3u8")).read()
-    master = open(os.path.join(work, f"master-{codec}.m3u8")).read()
-    durations = [float(d) for d in re.findall(r"#EXTINF:([0-9.]+)", playlist)]
-    gaps = playlist.count("#EXT-X-GAP")
-    rungs = {}
-    for x in s:
-        for rung, rf in x["realtime_factor"].items():
-            rungs.setdefault(rung, []).append(rf)
-    shed = {r: v for r, v in last.get("shed", {}).items() if v > 0}
-    first_shed = {}
-    for x in s:
-        for r, v in x["shed"].items():
-            if v > 0 and r not in first_shed:
-                first_shed[r] = round(x["t"], 1)
-    out["codecs"][codec] = {
-        "cpu_cores": last.get("cpu_cores"),
-        "realtime_factor_min": {r: min(v) for r, v in rungs.items()},
-        "lag_max_s": max((x["lag_s"] for x in s if x["lag_s"] is not None), default=None),
-        "rungs_shed": shed, "shed_at_s": first_shed,
-        "src_codecs": (re.findall(r'CODECS="([^"]*)"[^\n]*\n[^\n]*src/', master) or [None])[0],
-        "src_segments_listed": len(durations), "src_gaps": gaps,
-        "src_window_s": round(sum(durations), 1),
-        "samples": s,
-    }
-json.dump(out, open("bench/out/ladder-codecs.json", "w"), indent=1)
-fmt = lambda v: "—" if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v))
-rows = []
-for codec, r in out["codecs"].items():
-    rf = ", ".join(f"{k} {v:.2f}" for k, v in sorted(r["realtime_factor_min"].items())) or "—"
-    shed = ", ".join(f"{k} at {r['shed_at_s'].get(k, '?')} s" for k in r["rungs_shed"]) or "none"
-    rows.append(f"| {codec} | {fmt(r['cpu_cores'])} | {rf} | {fmt(r['lag_max_s'])} | {shed} | {r['src_codecs'] or '—'} | {r['src_gaps']} |")
-section = "\n".join([
-    "## Ladder CPU for 1080p60 HEVC and AV1 sources",
-    "",
-    f"`bench/ladder-codecs.sh {secs}`: {out['source']} to `sealcast up` with the default ladder (src passed through in its own codec, 720p/480p/360p by x264 `veryfast`), on this 2-core machine. CPU is `sealcast up`'s whole process (decode, three x264 rungs, signing, pushing to 2 nodes) in cores; realtime factor is each rung's lowest (1.0 keeps up); a rung the pipeline shed shows in `sealcast_ingest_rungs_shed` and disappears from the dashboard's rung list; the src rung's live window must have no gap (the stream never stalls).",
-    "",
-    "| source | CPU cores | realtime factor (lowest per rung) | lag max s | rungs shed | src CODECS | src gaps |",
-    "|---|---|---|---|---|---|---|",
-    *rows,
-]) + "\n"
-put(section, "## Ladder CPU for 1080p60 HEVC and AV1 sources", after="## Ladder", results="bench/out/ladder-codecs.json")
-print(section)
-PY
+SECS="$SECS" python3 "$BENCH_DIR/lib/reports/ladder_codecs.py" report "$WORK" $CODECS

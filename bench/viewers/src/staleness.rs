@@ -63,16 +63,33 @@ const CLUSTER: &[&str] = PRODUCT;
 /// Per script, the crates it measures, and other paths it measures besides (files or
 /// directories).
 pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
-    ("bench/ladder.sh", LADDER, &[]),
-    ("bench/ladder-codecs.sh", LADDER, &[]),
-    ("bench/ll-quality.sh", LADDER, &[]),
-    ("bench/edge.sh", NODE, &["bench/peers/nginx/edge.conf"]),
-    ("bench/stream-memory.sh", NODE, &[]),
+    ("bench/ladder.sh", LADDER, &["bench/lib/reports/ladder.py"]),
+    (
+        "bench/ladder-codecs.sh",
+        LADDER,
+        &["bench/lib/reports/ladder_codecs.py"],
+    ),
+    (
+        "bench/ll-quality.sh",
+        LADDER,
+        &["bench/lib/reports/ll_quality.py"],
+    ),
+    (
+        "bench/edge.sh",
+        NODE,
+        &["bench/lib/reports/edge.py", "bench/peers/nginx/edge.conf"],
+    ),
+    (
+        "bench/stream-memory.sh",
+        NODE,
+        &["bench/lib/reports/stream_memory.py"],
+    ),
     (
         "bench/llhls-node.sh",
         NODE,
         &[
             "bench/llhls-common.sh",
+            "bench/lib/reports/llhls_common.py",
             "bench/peers/nginx/files.conf",
             "bench/viewers/src",
         ],
@@ -81,6 +98,7 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
         "bench/memory.sh",
         LB,
         &[
+            "bench/lib/reports/memory.py",
             "bench/peers/nginx/memory.conf",
             "bench/peers/haproxy/memory.cfg",
         ],
@@ -89,6 +107,7 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
         "bench/capacity.sh",
         LB,
         &[
+            "bench/lib/reports/capacity.py",
             "bench/peers/nginx/files.conf",
             "bench/peers/haproxy/tls-front.cfg",
             "bench/viewers/src",
@@ -99,6 +118,7 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
         LB,
         &[
             "bench/llhls-common.sh",
+            "bench/lib/reports/llhls_common.py",
             "bench/peers/haproxy/tls-front.cfg",
             "bench/viewers/src",
         ],
@@ -107,6 +127,7 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
         "bench/llhls-cdn.sh",
         LB,
         &[
+            "bench/lib/reports/llhls_cdn.py",
             "deploy/varnish",
             "bench/peers/varnish/origin.vcl",
             "bench/viewers/src",
@@ -116,6 +137,7 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
         "bench/lb.sh",
         LB,
         &[
+            "bench/lib/reports/lb.py",
             "bench/peers/nginx/lb-backend.conf",
             "bench/peers/haproxy/lb.cfg",
         ],
@@ -124,6 +146,7 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
         "bench/lb-profile.sh",
         LB,
         &[
+            "bench/lib/reports/lb_profile.py",
             "bench/peers/nginx/lb-profile-backend.conf",
             "bench/peers/haproxy/lb-profile.cfg",
         ],
@@ -133,26 +156,45 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
         CLUSTER,
         &["bench/publish_latency.py"],
     ),
-    ("bench/push-bytes.sh", CLUSTER, &[]),
+    (
+        "bench/push-bytes.sh",
+        CLUSTER,
+        &["bench/lib/reports/push_bytes.py"],
+    ),
     (
         "bench/latency.sh",
         CLUSTER,
-        &["web", "bench/peers/nginx/rtmp.conf", "bench/viewers/src"],
+        &[
+            "bench/lib/reports/latency.py",
+            "web",
+            "bench/peers/nginx/rtmp.conf",
+            "bench/viewers/src",
+        ],
     ),
     (
         "bench/ingest-latency.sh",
         CLUSTER,
-        &["web", "bench/viewers/src"],
+        &[
+            "bench/lib/reports/ingest_latency.py",
+            "web",
+            "bench/viewers/src",
+        ],
     ),
     (
         "bench/viewer-verify.sh",
         CLUSTER,
-        &["web", "bench/viewer_verify.py", "bench/viewers/src"],
+        &[
+            "bench/lib/reports/viewer_verify.py",
+            "web",
+            "bench/viewer_verify.py",
+            "bench/viewers/src",
+        ],
     ),
     (
         "bench/compose.sh",
         CLUSTER,
         &[
+            "bench/lib/reports/compose.py",
             "web",
             "deploy",
             "Dockerfile",
