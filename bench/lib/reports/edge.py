@@ -6,7 +6,7 @@ import sys
 
 def h2load(argv):
     """bench/edge.sh runs `edge.py h2load "$WORK/h2.out" "$WORK/h2.log"`."""
-    import json, re, sys
+    import json, re
     text = open(argv[1]).read()
     m = re.search(r"finished in ([\d.]+)(m?s)", text)
     dur = float(m.group(1)) / (1000 if m and m.group(2) == "ms" else 1) if m else 0.0

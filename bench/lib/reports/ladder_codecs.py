@@ -6,7 +6,7 @@ import sys
 
 def sample(argv):
     """bench/ladder-codecs.sh runs `ladder_codecs.py sample "$codec" "$start" "$now" "$before" "$ticks" "$TICK" "$WORK/metrics.txt" >> "$WORK/samples.jsonl"`."""
-    import json, re, sys
+    import json, re
     codec, start, now, before, ticks, tick, path = argv[1:]
     series = {}
     for line in open(path):

@@ -6,7 +6,7 @@ import sys
 
 def measure(argv):
     """bench/ll-quality.sh runs `ll_quality.py measure "$name" "$mode" "$kbps" "$out" "$secs" "$SECS" "$metrics" >> "$WORK/results.jsonl"`."""
-    import json, os, re, sys
+    import json, os, re
     name, mode, kbps, out, secs, dur, metrics = argv[1:]
     psnr = re.search(r"average:([0-9.]+|inf)", metrics)
     ssim = re.search(r"All:([0-9.]+)", metrics)

@@ -6,7 +6,7 @@ import sys
 
 def step(argv):
     """bench/llhls-cdn.sh runs `llhls_cdn.py step "$base.json"`."""
-    import json, sys
+    import json
     s = json.load(open(argv[1]))["steps"][0]
     ll, cpu = s.get("ll") or {}, s["cpu"]
     g = lambda k, f: (ll.get(k) or {}).get(f, 0) or 0
@@ -17,7 +17,7 @@ def step(argv):
 
 def parts_per_second(argv):
     """bench/llhls-cdn.sh runs `llhls_cdn.py parts-per-second "$NODE_URL"`."""
-    import re, sys, urllib.request
+    import re, urllib.request
     text = urllib.request.urlopen(argv[1] + "/live/ll/360p/index.m3u8", timeout=5).read().decode()
     d = [float(x) for x in re.findall(r'#EXT-X-PART:DURATION=([0-9.]+)', text)]
     print(f"{len(d) / sum(d):.4f}" if d else "0")

@@ -6,7 +6,7 @@ import sys
 
 def latency(argv):
     """bench/push-bytes.sh runs `push_bytes.py latency "$node1/live/bytes/src/index.m3u8" "$SECS" > "$dir/latency.json"`."""
-    import json, re, sys, time, urllib.request
+    import json, re, time, urllib.request
     url, secs = argv[1], float(argv[2])
     seen, latencies, gaps = set(), [], set()
     end = time.time() + secs
@@ -53,7 +53,7 @@ def latency(argv):
 
 def measure(argv):
     """bench/push-bytes.sh runs `push_bytes.py measure "$dir" "$mode" "$round" "$SECS" >> "$WORK/results.jsonl"`."""
-    import json, re, sys
+    import json, re
     d, mode, rnd, secs = argv[1], argv[2], int(argv[3]), float(argv[4])
     def series(path):
         out = {}
