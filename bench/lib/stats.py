@@ -1,5 +1,5 @@
 """The statistics of the benchmark reports, in one place (issue 46 item 4): the reports'
-Python (in bench/*.sh) imports these instead of each keeping a copy.
+Python (bench/lib/reports/) imports these instead of each keeping a copy.
 
 Values that are None (a run that measured nothing) are left out everywhere. A median is
 `statistics.median` (of an even count, the mean of the middle two) unless it says
