@@ -18,7 +18,7 @@ def measure(argv):
 
 def report(argv):
     """bench/ll-quality.sh runs `ll_quality.py report "$WORK/results.jsonl" "$SECS"`."""
-    import json, os, sys
+    import json, sys
     sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import put
     rows = [json.loads(l) for l in open(argv[1])]
     json.dump({"seconds": int(argv[2]), "rows": rows}, open("bench/out/ll-quality.json", "w"), indent=1)

@@ -25,7 +25,7 @@ def parts_per_second(argv):
 
 def report(argv):
     """bench/llhls-cdn.sh runs `llhls_cdn.py report "$WORK/runs" "$RESULTS" "$DOCS"` (environment: CORES, ELAPSED, GEN_BUSY, HEADING, JOIN_SECS, LAG_LIMIT_MS, PARTS_PER_SEC, PART_TARGET, RUNS, STEP_SECS, SYSTEMS, VARNISH_VERSION)."""
-    import datetime, glob, json, os, re, sys
+    import datetime, json, os, sys
     sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import put, notes; from lib.stats import spread as spread_of, spread_text
     runs_dir, results, docs = argv[1:4]
     E = os.environ
