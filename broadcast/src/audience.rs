@@ -152,11 +152,6 @@ pub(crate) struct Counted {
 }
 
 impl Counted {
-    /// Ready once the socket has bytes to read (or has ended).
-    pub(crate) fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.inner.poll_read_ready(cx)
-    }
-
     /// Reads the bytes waiting without taking them (`Pending` when there are none yet).
     pub(crate) fn poll_peek(
         &self,

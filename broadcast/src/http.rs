@@ -135,14 +135,9 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 #[allow(clippy::manual_async_fn)] // an `async fn` would keep its arguments twice (above)
 fn connection(server: Arc<Server>, mut io: Conn, peer: Peer) -> impl Future<Output = ()> {
     async move {
-        let h2 = match io.wait_for_head(&server.shutdown).await {
+        let h2 = match io.wait_for_bytes(&server.shutdown).await {
             Ok(h2) => h2,
-            Err(reason) => {
-                if let Some(reason) = reason {
-                    server.node.metrics.http_connection_closed(reason);
-                }
-                return;
-            }
+            Err(reason) => return closing(&server, reason),
         };
         if h2 {
             Box::pin(serve_h2(&server, io, peer)).await;
@@ -158,10 +153,7 @@ fn connection(server: Arc<Server>, mut io: Conn, peer: Peer) -> impl Future<Outp
             let woke = io.wait_for_bytes(&server.shutdown).await;
             server.node.metrics.http_connections_parked(-1);
             if let Err(reason) = woke {
-                if let Some(reason) = reason {
-                    server.node.metrics.http_connection_closed(reason);
-                }
-                return;
+                return closing(&server, reason);
             }
         }
     }
@@ -219,6 +211,14 @@ async fn serve_h1(server: &Server, io: Conn, peer: Peer) -> Option<Conn> {
     let mut io = parked.into_inner();
     // Ended by the client (or shutdown), or bytes hyper read and did not use: done.
     (std::mem::take(&mut io.parked) && read_buf.is_empty()).then_some(io)
+}
+
+/// A connection that closes while it waits for bytes: counted with its reason, if it has
+/// one (a shutdown has none).
+fn closing(server: &Server, reason: Option<&'static str>) {
+    if let Some(reason) = reason {
+        server.node.metrics.http_connection_closed(reason);
+    }
 }
 
 /// A connection still busy when the shutdown grace ran out: dropped, counted, and said

@@ -185,9 +185,11 @@ impl AcceptLoop {
         connections.close();
         // Bounded by what the connections do with the token; said when it takes long, so
         // that a shutdown that hangs names the server that holds it.
-        tokio::select! {
-            () = connections.wait() => return,
-            () = tokio::time::sleep(LINGER_REPORT) => {}
+        if tokio::time::timeout(LINGER_REPORT, connections.wait())
+            .await
+            .is_ok()
+        {
+            return;
         }
         tracing::warn!(
             open = connections.len(),

@@ -83,7 +83,7 @@ pub fn terminate(pid: u32) {
 
 /// The stacks of every thread of process `pid`, from gdb if the machine has it: what a
 /// process that does not exit is waiting for (a lock, a blocking call, or nothing but its
-/// event loop). Empty without gdb; bounded in time.
+/// event loop), or why there are none (no gdb); bounded in time.
 fn thread_stacks(pid: u32) -> String {
     let mut command = Command::new("gdb");
     command.args([

@@ -128,45 +128,23 @@ impl Conn {
         }
     }
 
-    /// Waits until the connection has something to read (or has ended). `Err` when it
-    /// should close instead: with the metric's reason when it failed or idled out, without
-    /// one when the server shuts down.
-    pub(super) async fn wait_for_bytes(
-        &mut self,
-        shutdown: &CancellationToken,
-    ) -> Result<(), Option<&'static str>> {
-        let cancelled = shutdown.cancelled();
-        tokio::pin!(cancelled);
-        std::future::poll_fn(|cx| {
-            if cancelled.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(Err(None));
-            }
-            match self.inner.poll_read_ready(cx) {
-                Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
-                Poll::Ready(Err(_)) => Poll::Ready(Err(Some("error"))),
-                Poll::Pending => match self.idle(cx, false) {
-                    Idle::TimedOut => Poll::Ready(Err(Some("idle_timeout"))),
-                    Idle::Wait | Idle::Park => Poll::Pending,
-                },
-            }
-        })
-        .await
-    }
-
-    /// Waits for a new connection's first bytes and says whether they start with HTTP/2's
-    /// preface (without reading them). `Err` as [`Conn::wait_for_bytes`]: the connection
-    /// failed or idled out (with the metric's reason), or the server shuts down (without).
+    /// Waits until the connection has something to read (or has ended) and says whether
+    /// what waits starts with HTTP/2's preface (without reading it): a new connection's
+    /// first bytes, a parked one's next request. `Err` when it should close instead: with
+    /// the metric's reason when it idled out, without one when the server shuts down (a
+    /// failed or ended connection is left to hyper, which reads the same end).
     ///
-    /// The peek itself is what waits, under the same shutdown token and idle timer as a
-    /// parked connection: a socket can be readable with nothing in the stream to peek (one
-    /// urgent byte, TCP's out-of-band data, is enough), and a peek awaited outside them
-    /// kept such a connection open past its idle timeout and held the node's shutdown up
-    /// for ever (`an_urgent_byte_first_*` in the serve tests).
+    /// The peek itself is what waits, under the shutdown token and the idle timer, not the
+    /// socket's readiness: a socket can be readable with nothing in the stream to peek (one
+    /// urgent byte, TCP's out-of-band data, is enough). A new connection's peek once waited
+    /// after readiness, outside both, and such a connection stayed open past its idle
+    /// timeout and held the node's shutdown up for ever (`an_urgent_byte_first_*` in the
+    /// serve tests); a parked one woke for nothing.
     ///
     /// Polls the peek rather than awaiting tokio's `peek()`: that future (280 B) would be
     /// part of every connection's task for as long as the connection lives, parked ones
     /// included; this one holds references.
-    pub(super) async fn wait_for_head(
+    pub(super) async fn wait_for_bytes(
         &mut self,
         shutdown: &CancellationToken,
     ) -> Result<bool, Option<&'static str>> {

@@ -185,8 +185,8 @@ async fn an_urgent_byte_first_cannot_hold_shutdown_up() {
     let server = serve(listener, live_node(), shutdown.clone());
 
     let client = urgent_byte_connection(addr);
-    // The node has taken the connection and seen it readable: a normal request on another
-    // connection is answered after it.
+    // The node has accepted the connection (accepts are in order): a normal request on
+    // another connection is answered after it.
     let answer = http1(addr, "/healthz").await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 
