@@ -22,10 +22,11 @@ use crate::BroadcastError;
 /// leaves a `Family` out of `/metrics` until it has a label set, so a freshly started
 /// process does not show them all; this list does (the dashboards' test reads it, and a
 /// test below checks it against a scrape with every family in use).
-pub const FAMILIES: [(&str, &str); 22] = [
+pub const FAMILIES: [(&str, &str); 23] = [
     (SEGMENTS_PUBLISHED, "counter"),
     (LIVE_STREAMS, "gauge"),
     (VIEWERS, "gauge"),
+    (NODE_VIEWERS, "gauge"),
     (HTTP_REQUESTS, "counter"),
     (SEGMENTS_REJECTED, "counter"),
     (SIGNATURE_VERIFY_SECONDS, "histogram"),
@@ -51,8 +52,14 @@ pub const FAMILIES: [(&str, &str); 22] = [
 pub const SEGMENTS_PUBLISHED: &str = "sealcast_segments_published";
 /// `sealcast_live_streams`, a gauge.
 pub const LIVE_STREAMS: &str = "sealcast_live_streams";
-/// `sealcast_viewers`, a gauge.
+/// `sealcast_viewers`, a gauge: distinct viewers per live stream (a series per live
+/// stream, so none on a node without one).
 pub const VIEWERS: &str = "sealcast_viewers";
+/// `sealcast_node_viewers`, a gauge: the node's viewers, every live stream's together (the
+/// sum of [`VIEWERS`]), always exported, 0 when nobody watches. What the Kubernetes
+/// autoscaler scales on: an autoscaler that finds no series for a pod never scales down,
+/// and [`VIEWERS`] has none on a node without a live stream.
+pub const NODE_VIEWERS: &str = "sealcast_node_viewers";
 /// `sealcast_http_requests`, a counter.
 pub const HTTP_REQUESTS: &str = "sealcast_http_requests";
 /// `sealcast_segments_rejected`, a counter.
@@ -220,6 +227,8 @@ pub(crate) struct Metrics {
     live_streams: Gauge,
     /// Distinct viewers per live stream, set at every scrape from the node's audience.
     viewers: Family<StreamLabels, Gauge>,
+    /// Their sum, set with them; a plain gauge, so it is exported at 0 too.
+    node_viewers: Gauge,
     http_requests: Family<RequestLabels, Counter>,
     segments_rejected: Family<ReasonLabels, Counter>,
     /// Time of one signature verification (CPU only).
@@ -269,6 +278,12 @@ impl Metrics {
             VIEWERS,
             "Distinct viewers (client addresses) of each live stream in the last few seconds",
             viewers.clone(),
+        );
+        let node_viewers = Gauge::default();
+        registry.register(
+            NODE_VIEWERS,
+            "Viewers of every live stream on this node together (0 when nobody watches)",
+            node_viewers.clone(),
         );
         registry.register(
             HTTP_REQUESTS,
@@ -422,6 +437,7 @@ impl Metrics {
             segments_published,
             live_streams,
             viewers,
+            node_viewers,
             http_requests,
             segments_rejected,
             verify_seconds,
@@ -483,7 +499,8 @@ impl Metrics {
         self.live_streams.inc_by(delta);
     }
 
-    /// Replaces the viewer counts with `viewers` (streams not in it are dropped).
+    /// Replaces the viewer counts with `viewers` (streams not in it are dropped), and the
+    /// node's total with their sum.
     pub(crate) fn set_viewers(
         &self,
         viewers: &std::collections::BTreeMap<domain::StreamName, u64>,
@@ -496,6 +513,11 @@ impl Metrics {
                 })
                 .set(i64::try_from(*count).unwrap_or(i64::MAX));
         }
+        let total = viewers
+            .values()
+            .fold(0_u64, |sum, n| sum.saturating_add(*n));
+        self.node_viewers
+            .set(i64::try_from(total).unwrap_or(i64::MAX));
     }
 
     pub(crate) fn http_request(&self, route: &'static str, status: u16) {
@@ -628,6 +650,7 @@ mod tests {
         for needle in [
             "sealcast_segments_published_total{stream=\"demo\",rendition=\"720p\"} 1",
             "sealcast_live_streams 1",
+            "sealcast_node_viewers 0",
             "sealcast_http_requests_total{route=\"master\",status=\"200\"} 1",
             "sealcast_signature_verify_seconds_count 0",
             "sealcast_signature_wait_seconds_count 0",

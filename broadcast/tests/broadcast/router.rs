@@ -576,4 +576,28 @@ async fn playlist_fetchers_count_as_viewers_in_the_load() {
         text.contains("sealcast_viewers{stream=\"demo\"} 2"),
         "no viewer gauge in\n{text}"
     );
+    assert!(
+        text.lines().any(|l| l == "sealcast_node_viewers 2"),
+        "the node's total is not the streams' sum in\n{text}"
+    );
+}
+
+/// The autoscaler's metric is there when nobody watches: on a node with a live stream
+/// and none of its viewers, and on one without any live stream, whose
+/// `sealcast_viewers` has no series at all. A HorizontalPodAutoscaler that finds no
+/// series for a pod never scales down (issue 50 item 5).
+#[tokio::test]
+async fn a_node_nobody_watches_exports_zero_viewers() {
+    for (what, node) in [
+        ("no live stream", node()),
+        ("a live stream nobody watches", live_node()),
+    ] {
+        let response = send(&node, get("/metrics")).await;
+        assert_eq!(response.status(), StatusCode::OK, "{what}");
+        let text = String::from_utf8(body(response).await.to_vec()).expect("utf-8");
+        assert!(
+            text.lines().any(|l| l == "sealcast_node_viewers 0"),
+            "{what}: no sealcast_node_viewers 0 in\n{text}"
+        );
+    }
 }
