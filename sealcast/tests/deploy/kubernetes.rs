@@ -32,7 +32,7 @@ use crate::project::{scalar, Config, Health, Mount, Project, Service};
 use crate::{bin, config, init, repo, role, Findings, PLAYBACK_KEY_ROLES};
 
 /// The overlays CI renders, with the namespace each one sets.
-const OVERLAYS: [(&str, &str); 2] = [
+pub(crate) const OVERLAYS: [(&str, &str); 2] = [
     ("overlays/dev", "sealcast-dev"),
     ("overlays/production", "sealcast"),
 ];
@@ -40,14 +40,15 @@ const OVERLAYS: [(&str, &str); 2] = [
 /// Rendered and validated too: the adapter's rules (a ConfigMap).
 const ADAPTER: &str = "prometheus-adapter";
 
-/// The oldest Kubernetes the manifests are for (`subPathExpr`, the safe
-/// `ip_unprivileged_port_start` sysctl, `autoscaling/v2` and `policy/v1` are all older),
-/// and the newest the pinned validator knows.
-const KUBERNETES_VERSIONS: [&str; 2] = ["1.28.0", "1.37.0"];
+/// The oldest Kubernetes the manifests are for, and the newest the pinned validator knows.
+/// 1.30: the balancers' `preStop` is the `sleep` action, which 1.28's API does not have
+/// and 1.29 has off by default (beta and on from 1.30, GA in 1.34); `subPathExpr`, the safe
+/// `ip_unprivileged_port_start` sysctl, `autoscaling/v2` and `policy/v1` are all older.
+pub(crate) const KUBERNETES_VERSIONS: [&str; 2] = ["1.30.0", "1.37.0"];
 
 /// The roles whose compose services the manifests mirror, each a workload whose pods carry
 /// `app.kubernetes.io/component: ROLE` and whose main container is named ROLE.
-const ROLES: [&str; 5] = ["ingest", "broadcast", "lb", "mosquitto", "postgres"];
+pub(crate) const ROLES: [&str; 5] = ["ingest", "broadcast", "lb", "mosquitto", "postgres"];
 
 /// Environment the compose file gives a role that the manifests leave out on purpose.
 const NOT_IN_KUBERNETES: [(&str, &str, &str); 8] = [
@@ -84,7 +85,7 @@ const DEADLINE: Duration = Duration::from_secs(120);
 /// `kubernetes-validate`): `$SEALCAST_KUBERNETES_TOOLS`, else this under `$HOME`.
 const TOOLS_UNDER_HOME: &str = ".cache/sealcast/kubernetes-tools";
 
-fn kubernetes_dir() -> PathBuf {
+pub(crate) fn kubernetes_dir() -> PathBuf {
     repo().join("deploy/kubernetes")
 }
 
@@ -106,7 +107,7 @@ fn tool_dirs(tools: Option<&Path>, path: &std::ffi::OsStr) -> Vec<PathBuf> {
 
 /// `kubectl` with kustomize v5 or later (the overlays use `labels`, `patches` and
 /// components; Debian 12's kubernetes-client 1.20 has kustomize v2).
-fn kubectl() -> Result<PathBuf> {
+pub(crate) fn kubectl() -> Result<PathBuf> {
     static TOOL: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::new();
     TOOL.get_or_init(|| {
         kubectl_on(
@@ -165,7 +166,7 @@ fn validator() -> Result<PathBuf> {
 }
 
 /// Output of `command`, which must succeed.
-fn run(mut command: Command, what: &str) -> Result<String> {
+pub(crate) fn run(mut command: Command, what: &str) -> Result<String> {
     command.env_remove("KUBECONFIG");
     let out = testkit::process::run_with_deadline(command, DEADLINE)?;
     ensure!(
@@ -179,7 +180,7 @@ fn run(mut command: Command, what: &str) -> Result<String> {
 }
 
 /// `kubectl kustomize DIR` (relative to deploy/kubernetes/): the text and its documents.
-fn render(dir: &str) -> Result<(String, Vec<Value>)> {
+pub(crate) fn render(dir: &str) -> Result<(String, Vec<Value>)> {
     let mut command = Command::new(kubectl()?);
     command.arg("kustomize").arg(kubernetes_dir().join(dir));
     let text = run(command, &format!("kubectl kustomize {dir}"))?;
@@ -189,7 +190,7 @@ fn render(dir: &str) -> Result<(String, Vec<Value>)> {
     Ok((text, docs))
 }
 
-fn documents(text: &str) -> Result<Vec<Value>> {
+pub(crate) fn documents(text: &str) -> Result<Vec<Value>> {
     let mut out = Vec::new();
     for doc in serde_yaml::Deserializer::from_str(text) {
         let value = Value::deserialize(doc)?;
@@ -203,7 +204,7 @@ fn documents(text: &str) -> Result<Vec<Value>> {
 /// Validates `text` with kubernetes-validate against `version`, without the network where
 /// this machine can show it (`unshare -n`, as root): CI reaches only the package
 /// registries, so the schemas must come with the package.
-fn validate(text: &str, version: &str) -> Result<()> {
+pub(crate) fn validate(text: &str, version: &str) -> Result<()> {
     let file = tempfile::Builder::new().suffix(".yaml").tempfile()?;
     std::fs::write(file.path(), text)?;
     let validator = validator()?;
@@ -226,15 +227,15 @@ fn validate(text: &str, version: &str) -> Result<()> {
 
 // --- the rendered manifests as a model --------------------------------------------------------
 
-fn kind_of(doc: &Value) -> &str {
+pub(crate) fn kind_of(doc: &Value) -> &str {
     doc["kind"].as_str().unwrap_or_default()
 }
 
-fn name_of(doc: &Value) -> &str {
+pub(crate) fn name_of(doc: &Value) -> &str {
     doc["metadata"]["name"].as_str().unwrap_or_default()
 }
 
-fn labels(value: &Value) -> BTreeMap<String, String> {
+pub(crate) fn labels(value: &Value) -> BTreeMap<String, String> {
     value
         .as_mapping()
         .into_iter()
@@ -243,19 +244,19 @@ fn labels(value: &Value) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn items(value: &Value) -> impl Iterator<Item = &Value> {
+pub(crate) fn items(value: &Value) -> impl Iterator<Item = &Value> {
     value.as_sequence().into_iter().flatten()
 }
 
 /// A role's workload: the Deployment or StatefulSet whose pods are that component.
-struct Workload<'a> {
-    doc: &'a Value,
-    pod: &'a Value,
-    container: &'a Value,
+pub(crate) struct Workload<'a> {
+    pub(crate) doc: &'a Value,
+    pub(crate) pod: &'a Value,
+    pub(crate) container: &'a Value,
 }
 
 impl<'a> Workload<'a> {
-    fn find(docs: &'a [Value], role: &str) -> Result<Self> {
+    pub(crate) fn find(docs: &'a [Value], role: &str) -> Result<Self> {
         let doc = docs
             .iter()
             .filter(|d| matches!(kind_of(d), "Deployment" | "StatefulSet"))
@@ -275,12 +276,12 @@ impl<'a> Workload<'a> {
         })
     }
 
-    fn pod_labels(&self) -> BTreeMap<String, String> {
+    pub(crate) fn pod_labels(&self) -> BTreeMap<String, String> {
         labels(&self.doc["spec"]["template"]["metadata"]["labels"])
     }
 
     /// Its container ports: number by name.
-    fn ports(&self) -> BTreeMap<String, u16> {
+    pub(crate) fn ports(&self) -> BTreeMap<String, u16> {
         items(&self.container["ports"])
             .filter_map(|p| {
                 let number = u16::try_from(p["containerPort"].as_u64()?).ok()?;
@@ -342,7 +343,7 @@ impl<'a> Workload<'a> {
     /// `{secret}`, the pod's name `{node}`, `$(NAME)` references resolved in order, and a
     /// `sh -c` wrapper's `export NAME="..."` lines included (with `VAR=$(cat FILE)` from a
     /// Secret's volume a `{secret}`).
-    fn environment(&self) -> BTreeMap<String, String> {
+    pub(crate) fn environment(&self) -> BTreeMap<String, String> {
         let mut env: BTreeMap<String, String> = BTreeMap::new();
         for var in items(&self.container["env"]) {
             let Some(name) = var["name"].as_str() else {
@@ -949,7 +950,7 @@ fn k8s_allows(
 
 /// Whether a label selector selects `labels` (matchLabels only; anything else is an error,
 /// never a guess).
-fn selects(selector: &Value, labels_of: &BTreeMap<String, String>) -> Result<bool> {
+pub(crate) fn selects(selector: &Value, labels_of: &BTreeMap<String, String>) -> Result<bool> {
     ensure!(
         selector["matchExpressions"].is_null(),
         "matchExpressions are not modelled: {selector:?}"
@@ -1449,12 +1450,11 @@ fn kubernetes_autoscaler_scales_on_a_metric_broadcast_exports() {
     let (_, docs) = render("overlays/production").unwrap();
     let hpa = docs
         .iter()
-        .find(|d| kind_of(d) == "HorizontalPodAutoscaler")
+        .find(|d| {
+            kind_of(d) == "HorizontalPodAutoscaler"
+                && d["spec"]["scaleTargetRef"]["name"].as_str() == Some("broadcast")
+        })
         .expect("production scales the edges");
-    assert_eq!(
-        hpa["spec"]["scaleTargetRef"]["name"].as_str(),
-        Some("broadcast")
-    );
     let metrics: Vec<&str> = items(&hpa["spec"]["metrics"])
         .filter_map(|m| m["pods"]["metric"]["name"].as_str())
         .collect();
@@ -1476,9 +1476,30 @@ fn kubernetes_autoscaler_scales_on_a_metric_broadcast_exports() {
 }
 
 /// One thing broken in the rendered manifests: each check must see it.
-type Mutation = (&'static str, fn(&mut [Value]), &'static str);
+pub(crate) type Mutation = (&'static str, fn(&mut [Value]), &'static str);
 
-fn workload_mut<'a>(docs: &'a mut [Value], role_name: &str) -> &'a mut Value {
+/// `check` finds nothing in `docs`, and in a copy with each of `mutations` a finding that
+/// says what that mutation expects.
+#[track_caller]
+pub(crate) fn assert_catches(
+    docs: &[Value],
+    mutations: &[Mutation],
+    check: impl Fn(&[Value]) -> Vec<String>,
+) {
+    let clean = check(docs);
+    assert!(clean.is_empty(), "the unbroken manifests fail: {clean:?}");
+    for (what, mutate, expected) in mutations {
+        let mut broken = docs.to_vec();
+        mutate(&mut broken);
+        let found = check(&broken);
+        assert!(
+            found.iter().any(|f| f.contains(expected)),
+            "{what}: no finding says \"{expected}\"; the findings: {found:#?}"
+        );
+    }
+}
+
+pub(crate) fn workload_mut<'a>(docs: &'a mut [Value], role_name: &str) -> &'a mut Value {
     docs.iter_mut()
         .find(|d| {
             d["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"].as_str()
@@ -1487,7 +1508,7 @@ fn workload_mut<'a>(docs: &'a mut [Value], role_name: &str) -> &'a mut Value {
         .unwrap()
 }
 
-fn container_mut<'a>(docs: &'a mut [Value], role_name: &str) -> &'a mut Value {
+pub(crate) fn container_mut<'a>(docs: &'a mut [Value], role_name: &str) -> &'a mut Value {
     let workload = workload_mut(docs, role_name);
     let containers = workload["spec"]["template"]["spec"]["containers"]
         .as_sequence_mut()

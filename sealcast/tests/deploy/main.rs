@@ -39,12 +39,15 @@
 //! - [`acl`]: the broker's ACLs against a real Mosquitto started with the rendered
 //!   service's `mosquitto.conf`, password files and ACLs.
 //! - [`monitoring`]: Prometheus's scrape targets and Grafana's provisioning match the
-//!   rendered services (Grafana behind its profile), and the dashboards query only
-//!   metrics the roles export.
+//!   rendered services (Grafana behind its profile), the dashboards query only metrics
+//!   the roles export, and a node without viewers exports the autoscaler's series.
 //! - [`cdn`]: the cache tier (profile `cdn`): Varnish behind its profile, in front of the
 //!   load balancers' origin listeners with the VCL of `deploy/varnish/`, which compiles.
 //! - [`kubernetes`]: `deploy/kubernetes/` rendered with `kubectl kustomize` and validated
-//!   with `kubernetes-validate`, in parity with what the compose file gives each role.
+//!   with `kubernetes-validate`, in parity with what the compose file gives each role;
+//!   [`kubernetes_scaling`]: what the autoscalers scale, the disruption budgets, and the
+//!   load balancers' drain; [`kubernetes_monitoring`]: the optional monitoring component
+//!   (PodMonitors and alert rules on metrics the roles export).
 //! - [`mutants`]: each of those checks fails on a copy with one thing broken (a
 //!   `docker-compose.override.yml` the tools merge in); [`secrets`] and [`keys`] have their
 //!   own such cases.
@@ -70,6 +73,8 @@ mod hardening;
 mod init_script;
 mod keys;
 mod kubernetes;
+mod kubernetes_monitoring;
+mod kubernetes_scaling;
 mod monitoring;
 mod mutants;
 mod networks;

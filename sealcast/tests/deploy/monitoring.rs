@@ -1,6 +1,7 @@
 //! Prometheus's and Grafana's provisioning, as the rendered `prometheus` and `grafana`
 //! services mount it, matches the rendered sealcast services; Grafana is behind its
-//! profile; and the dashboards query only metrics the roles export.
+//! profile; the dashboards query only metrics the roles export; and a broadcast node with
+//! no viewer exports the series the Kubernetes autoscaler reads.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -433,8 +434,12 @@ async fn dashboards_query_only_metrics_the_roles_export() {
         (scrape(&mut ingest, &ingest_metrics).await, "ingest"),
         (scrape(&mut lb, &lb_metrics).await, "lb"),
     ];
+    let mut broadcast_page = String::new();
     for (page, role) in pages {
         let page = page.unwrap();
+        if role == "broadcast" {
+            broadcast_page.clone_from(&page);
+        }
         assert!(!init.leaks(&page), "{role}'s /metrics shows a secret");
         let families = prometheus::exported_families(&page);
         assert!(
@@ -449,19 +454,21 @@ async fn dashboards_query_only_metrics_the_roles_export() {
     // families that need traffic (per rung, per node, per reason) are missing from a role
     // that just started. For those, each role crate's list of its families stands in; it
     // must agree with every family the roles do declare.
-    let registered: BTreeMap<&str, (&str, &str)> = [
-        ("ingest", &ingest::metrics::FAMILIES[..]),
-        ("broadcast", &broadcast::metrics::FAMILIES[..]),
-        ("lb", &loadbalancer::metrics::FAMILIES[..]),
-    ]
-    .into_iter()
-    .flat_map(|(role, families)| {
-        families
-            .iter()
-            .map(move |(name, kind)| (*name, (*kind, role)))
-    })
-    .collect();
+    let registered = registered_families();
     let mut f = Findings::default();
+    // The autoscaler's series is there on a node nobody watches (it has no stream at
+    // all): an autoscaler that finds no metric for a pod never scales down.
+    match crate::kubernetes_monitoring::adapter_series() {
+        Ok(series) => {
+            for name in series {
+                f.check(
+                    crate::kubernetes_monitoring::has_sample(&broadcast_page, &name),
+                    || format!("the Prometheus adapter reads {name}, which a broadcast node without viewers does not export"),
+                );
+            }
+        }
+        Err(e) => f.fail(format!("{e:#}")),
+    }
     for (role, families) in &exported {
         for (name, kind) in families.iter().filter(|(n, _)| n.starts_with("sealcast_")) {
             let found = registered.get(name.as_str());
@@ -509,6 +516,23 @@ async fn dashboards_query_only_metrics_the_roles_export() {
         ));
     }
     f.assert_none("metrics the Grafana dashboards query");
+}
+
+/// Every metric family the roles register, by name: its kind and its role (each role
+/// crate's `FAMILIES`).
+pub(crate) fn registered_families() -> BTreeMap<&'static str, (&'static str, &'static str)> {
+    [
+        ("ingest", &ingest::metrics::FAMILIES[..]),
+        ("broadcast", &broadcast::metrics::FAMILIES[..]),
+        ("lb", &loadbalancer::metrics::FAMILIES[..]),
+    ]
+    .into_iter()
+    .flat_map(|(role, families)| {
+        families
+            .iter()
+            .map(move |(name, kind)| (*name, (*kind, role)))
+    })
+    .collect()
 }
 
 /// A panel of a Grafana dashboard (or a query variable, `kind` "variable").
