@@ -31,8 +31,9 @@
 //! str0m is 0.24.1, the last release that builds with the workspace's Rust 1.85 (0.25
 //! needs 1.89); its two panics on outside input that 0.25 fixed are contained here (every
 //! call into a session's `Rtc` under `catch_unwind`, one of them filtered out by `demux`).
-//! Its crypto is OpenSSL's (DTLS 1.2 and SRTP from Debian's libssl): docs/architecture.md
-//! says why.
+//! Its DTLS 1.2 handshake is dimpl's (Rust, resending lost flights) over OpenSSL's
+//! cryptography, its SRTP OpenSSL's (Debian's libssl), so either DTLS role works:
+//! docs/architecture.md says why.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

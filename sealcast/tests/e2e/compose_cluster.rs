@@ -429,7 +429,14 @@ async fn srt_and_whip(c: &Compose) -> anyhow::Result<()> {
                 .publish(&format!("srt://{}?streamid={key}", c.srt))?
         } else {
             let url = format!("{}/whip/{stream}", c.https);
-            crate::whip::publish_whip_to(&url, &c.ca, &key, (426, 240), 40)?
+            crate::whip::publish_whip_to(
+                &url,
+                &c.ca,
+                &key,
+                (426, 240),
+                40,
+                crate::whip::DtlsRole::Default,
+            )?
         };
         lb::wait_live(&c.client, &c.https, stream)
             .await

@@ -1,7 +1,9 @@
 //! WHIP (RFC 9725) through the load balancer, with real publishers: FFmpeg 9's `whip`
 //! muxer (the static build PyPI's imageio-ffmpeg installs) and Chromium on the `/publish`
-//! page with its fake camera. Each comes out as the whole aligned ladder that ffprobe
-//! reads and Chromium plays; wrong keys and malformed offers get RFC 9725's answers;
+//! page with its fake camera, each offering the DTLS role it offers by default (FFmpeg
+//! `setup:passive`, so the ingest is the DTLS client; Chromium `actpass`, so the ingest
+//! is the server), and FFmpeg offering the other role too (the takeover test). Each comes
+//! out as the whole aligned ladder that ffprobe reads and Chromium plays; wrong keys and malformed offers get RFC 9725's answers;
 //! garbage on the WebRTC port changes nothing for the streams being published; a WHIP
 //! publisher takes a stream over from an RTMP one and back; slow POSTs with wrong keys from
 //! many addresses take no session place from a publisher with its key (issue 45 item 5).
@@ -31,14 +33,35 @@ fn ffmpeg9() -> anyhow::Result<std::path::PathBuf> {
     testkit::ffmpeg::ffmpeg9()
 }
 
+/// The DTLS role FFmpeg's WHIP muxer offers (RFC 8842): either must work.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum DtlsRole {
+    /// FFmpeg's default: it offers `setup:passive` and waits as DTLS server; the ingest
+    /// answers `setup:active` and starts the handshake.
+    Default,
+    /// `-whip_flags dtls_active`: FFmpeg is the DTLS client, the ingest the server.
+    Active,
+}
+
+impl DtlsRole {
+    fn ffmpeg_args(self) -> &'static [&'static str] {
+        match self {
+            DtlsRole::Default => &[],
+            DtlsRole::Active => &["-whip_flags", "dtls_active"],
+        }
+    }
+}
+
 /// FFmpeg 9 publishing a `width`x`height` 30 fps test pattern with a tone over WHIP to
-/// `cluster`'s `stream` for `seconds`: [`publish_whip_to`] its load balancer.
+/// `cluster`'s `stream` for `seconds`, offering DTLS `role`: [`publish_whip_to`] its load
+/// balancer.
 fn publish_whip(
     cluster: &Cluster,
     stream: &str,
     key: &str,
     size: (u32, u32),
     seconds: u32,
+    role: DtlsRole,
 ) -> anyhow::Result<Publisher> {
     publish_whip_to(
         &whip_url(cluster, stream),
@@ -46,6 +69,7 @@ fn publish_whip(
         key,
         size,
         seconds,
+        role,
     )
 }
 
@@ -53,15 +77,15 @@ fn publish_whip(
 /// `url` (a load balancer's `https://…/whip/NAME`, whose certificate `ca` signed) for
 /// `seconds`: x264 without B-frames (WebRTC has none), a keyframe
 /// every 2 s (FFmpeg's muxer answers no keyframe request), Opus. FFmpeg's HTTPS trusts the
-/// cluster's CA through OpenSSL's `SSL_CERT_FILE` (its WHIP muxer has no CA option), and it
-/// takes the DTLS client role (`-whip_flags dtls_active`): with its default, an offer of
-/// `setup:passive`, the ingest's str0m 0.24 never completes DTLS (docs/deployment.md).
+/// cluster's CA through OpenSSL's `SSL_CERT_FILE` (its WHIP muxer has no CA option).
+/// `role` is the DTLS role FFmpeg offers to take.
 pub(crate) fn publish_whip_to(
     url: &str,
     ca: &std::path::Path,
     key: &str,
     (width, height): (u32, u32),
     seconds: u32,
+    role: DtlsRole,
 ) -> anyhow::Result<Publisher> {
     let child = Command::new(ffmpeg9()?)
         .env("SSL_CERT_FILE", ca)
@@ -90,7 +114,7 @@ pub(crate) fn publish_whip_to(
         ])
         .args(["-sc_threshold", "0", "-pix_fmt", "yuv420p", "-b:v", "1500k"])
         .args(["-c:a", "libopus", "-ac", "2", "-ar", "48000", "-b:a", "96k"])
-        .args(["-whip_flags", "dtls_active"])
+        .args(role.ffmpeg_args())
         .args(["-f", "whip", "-authorization", key, url])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -117,11 +141,12 @@ fn client(cluster: &Cluster) -> anyhow::Result<reqwest::Client> {
         .build()?)
 }
 
-/// FFmpeg 9 publishes 720p over WHIP through the load balancer: the whole ladder, aligned,
-/// probed, and played by Chromium through the load balancer.
+/// FFmpeg 9 publishes 720p over WHIP through the load balancer with its default options
+/// (only the URL and the key given): the whole ladder, aligned, probed, and played by
+/// Chromium through the load balancer.
 pub(crate) async fn ffmpeg9_ladder(cluster: &Cluster) -> anyhow::Result<()> {
     let key = cluster.add_stream("whipff").await?;
-    let publisher = publish_whip(cluster, "whipff", &key, (1280, 720), 40)?;
+    let publisher = publish_whip(cluster, "whipff", &key, (1280, 720), 40, DtlsRole::Default)?;
     crate::ladder::check_ladder(cluster, "whipff", &LADDER_720P)
         .await
         .map_err(|e| e.context("the ladder of FFmpeg 9's WHIP publish"))?;
@@ -424,15 +449,16 @@ fn candidate(answer: &str) -> Option<SocketAddr> {
     })
 }
 
-/// An RTMP publisher is taken over by a WHIP one with the same key, which is taken over
-/// by RTMP again: the media sequence keeps counting, each takeover is a discontinuity.
+/// An RTMP publisher is taken over by a WHIP one with the same key (FFmpeg as the DTLS
+/// client), which is taken over by RTMP again: the media sequence keeps counting, each
+/// takeover is a discontinuity.
 pub(crate) async fn takeover_across_protocols(cluster: &Cluster) -> anyhow::Result<()> {
     let key = cluster.add_stream("whipswap").await?;
     let rtmp = TestPattern::new(426, 240, 30, 60).publish(&cluster.rtmp_url(&key))?;
     let first = cluster
         .wait_media("whipswap", "src", 2, Duration::from_secs(30))
         .await?;
-    let whip = publish_whip(cluster, "whipswap", &key, (426, 240), 60)?;
+    let whip = publish_whip(cluster, "whipswap", &key, (426, 240), 60, DtlsRole::Active)?;
     // The RTMP publisher is told to go.
     ensure!(
         !rtmp.wait().await?.success(),
@@ -559,7 +585,7 @@ async fn slow_keyless_posts_on(cluster: &Cluster) -> anyhow::Result<()> {
             .await
             .context("a slow POST was not sent (is 127.0.1.0/24 on loopback?)")?;
     }
-    let publisher = publish_whip(cluster, "whipslow", &key, (426, 240), 20)?;
+    let publisher = publish_whip(cluster, "whipslow", &key, (426, 240), 20, DtlsRole::Default)?;
     let published = cluster
         .wait_media("whipslow", "src", 2, Duration::from_secs(40))
         .await
