@@ -109,13 +109,14 @@ pub async fn run_reporter(
             event = events.recv() => if event.is_none() { break },
             _ = tick.tick() => {
                 let report = sample();
-                if bus.publish(&topic, Qos::AtMostOnce, false, report.encode()).await.is_err() {
-                    break;
+                // Dropped while the broker is away: the next one comes in two seconds.
+                if let Err(e) = bus.publish_advisory(&topic, report.encode()) {
+                    tracing::debug!(error = %e, "could not publish the load report");
                 }
             }
         }
     }
-    let _ = bus.disconnect().await;
+    let _ = bus.disconnect();
     let _ = task.await;
 }
 

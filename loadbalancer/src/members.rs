@@ -262,7 +262,7 @@ pub async fn follow_presence(
             },
         }
     }
-    let _ = bus.disconnect().await;
+    let _ = bus.disconnect();
     connection.cancel();
     if let Err(e) = task.await {
         tracing::error!(error = %e, "the MQTT connection task failed");

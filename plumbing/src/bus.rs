@@ -5,7 +5,14 @@
 //! [`BusEvent::Connected`], so the role can publish its retained state again (presence,
 //! certificate) — a broker that restarted without persistence has forgotten it. Failed
 //! connections are retried with a backoff capped at two seconds.
+//!
+//! While the broker is away nothing drains the connection's request queue (256 requests):
+//! advisory messages ([`Bus::publish_advisory`]) are dropped instead of queued, and a role's
+//! goodbye ([`Bus::try_publish`], [`Bus::disconnect`]) never waits for room, so no role's
+//! shutdown waits on a broker that is not there.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -100,12 +107,15 @@ pub enum BusEvent {
 #[derive(Debug, Clone)]
 pub struct Bus {
     client: AsyncClient,
+    /// Whether the connection task holds a connection the broker acknowledged.
+    connected: Arc<AtomicBool>,
 }
 
 impl Bus {
     /// Publishes `payload` on `topic`. Returns once the message is queued on the
     /// connection (QoS 1 messages are then kept and resent until the broker acknowledges
-    /// them, across reconnects).
+    /// them, across reconnects). Waits while the queue is full, which it is after enough
+    /// publishes with the broker away: not for a goodbye ([`Bus::try_publish`]).
     pub async fn publish(
         &self,
         topic: &Topic,
@@ -119,20 +129,51 @@ impl Bus {
             .map_err(|_| PlumbingError::Closed)
     }
 
+    /// Queues `payload` on `topic` if the queue has room, without waiting:
+    /// [`PlumbingError::Busy`] if it has none (the broker has not taken requests for a
+    /// while).
+    pub fn try_publish(
+        &self,
+        topic: &Topic,
+        qos: Qos,
+        retain: bool,
+        payload: impl Into<Vec<u8>>,
+    ) -> Result<(), PlumbingError> {
+        self.client
+            .try_publish(topic.to_string(), qos.into(), retain, payload.into())
+            .map_err(|_| PlumbingError::Busy)
+    }
+
+    /// Publishes an advisory message (a load report: at most once, not retained, sent
+    /// again soon) if the broker is connected; dropped with [`PlumbingError::Busy`]
+    /// otherwise. Queued while the broker is away, such messages would be stale when they
+    /// left, and enough of them would fill the queue in front of every other publish.
+    pub fn publish_advisory(
+        &self,
+        topic: &Topic,
+        payload: impl Into<Vec<u8>>,
+    ) -> Result<(), PlumbingError> {
+        if !self.connected.load(Ordering::Acquire) {
+            return Err(PlumbingError::Busy);
+        }
+        self.try_publish(topic, Qos::AtMostOnce, false, payload)
+    }
+
     /// Removes the retained message of `topic` (an empty retained publish).
     pub async fn clear_retained(&self, topic: &Topic) -> Result<(), PlumbingError> {
         self.publish(topic, Qos::AtLeastOnce, true, Vec::new())
             .await
     }
 
-    /// Disconnects cleanly: the broker does not publish the last will. Requests already
-    /// queued (a final presence, say) go out first; then the connection task ends and the
-    /// event receiver reports the end, which is how a caller knows they were written.
-    pub async fn disconnect(&self) -> Result<(), PlumbingError> {
+    /// Asks for a clean disconnect, without waiting: the broker will not publish the last
+    /// will. Requests already queued (a final presence, say) go out first; then the
+    /// connection task ends and the event receiver reports the end, which is how a caller
+    /// knows they were written. [`PlumbingError::Busy`] if the queue has no room (the
+    /// broker is away: the last will speaks for the role).
+    pub fn disconnect(&self) -> Result<(), PlumbingError> {
         self.client
-            .disconnect()
-            .await
-            .map_err(|_| PlumbingError::Closed)
+            .try_disconnect()
+            .map_err(|_| PlumbingError::Busy)
     }
 }
 
@@ -166,10 +207,12 @@ pub fn connect(
     }
     let (client, event_loop) = AsyncClient::new(mqtt, 256);
     let (tx, rx) = mpsc::channel(1024);
+    let connected = Arc::new(AtomicBool::new(false));
     let bus = Bus {
         client: client.clone(),
+        connected: Arc::clone(&connected),
     };
-    let task = tokio::spawn(drive(options, client, event_loop, tx, shutdown));
+    let task = tokio::spawn(drive(options, client, event_loop, tx, connected, shutdown));
     (bus, rx, task)
 }
 
@@ -178,6 +221,7 @@ async fn drive(
     client: AsyncClient,
     mut event_loop: rumqttc::EventLoop,
     tx: mpsc::Sender<BusEvent>,
+    connected_flag: Arc<AtomicBool>,
     shutdown: CancellationToken,
 ) {
     let mut backoff = Duration::from_millis(100);
@@ -196,6 +240,7 @@ async fn drive(
                     tracing::debug!(broker = %options.broker, error = %Reason(&e), "MQTT connect failed; retrying");
                 }
                 connected = false;
+                connected_flag.store(false, Ordering::Release);
                 tokio::select! {
                     () = shutdown.cancelled() => break,
                     () = tokio::time::sleep(backoff) => {}
@@ -208,6 +253,7 @@ async fn drive(
             Event::Incoming(Packet::ConnAck(_)) => {
                 backoff = Duration::from_millis(100);
                 connected = true;
+                connected_flag.store(true, Ordering::Release);
                 tracing::info!(broker = %options.broker, client = %options.client_id, "MQTT connected");
                 for (filter, qos) in &options.subscriptions {
                     // Queued on the client's request channel; the event loop sends it.
@@ -215,7 +261,7 @@ async fn drive(
                         tracing::warn!(filter, "could not queue an MQTT subscription");
                     }
                 }
-                if tx.send(BusEvent::Connected).await.is_err() {
+                if !deliver(&tx, BusEvent::Connected, &shutdown).await {
                     break;
                 }
             }
@@ -229,7 +275,7 @@ async fn drive(
                     payload: p.payload,
                     retained: p.retain,
                 };
-                if tx.send(BusEvent::Message(message)).await.is_err() {
+                if !deliver(&tx, BusEvent::Message(message), &shutdown).await {
                     break;
                 }
             }
@@ -237,6 +283,20 @@ async fn drive(
             Event::Outgoing(rumqttc::Outgoing::Disconnect) => break,
             _ => {}
         }
+    }
+    connected_flag.store(false, Ordering::Release);
+}
+
+/// Hands `event` to the role; false if the role is gone or shutdown came first (a role
+/// that stopped reading must not hold its connection task up).
+async fn deliver(
+    tx: &mpsc::Sender<BusEvent>,
+    event: BusEvent,
+    shutdown: &CancellationToken,
+) -> bool {
+    tokio::select! {
+        () = shutdown.cancelled() => false,
+        sent = tx.send(event) => sent.is_ok(),
     }
 }
 

@@ -285,7 +285,7 @@ pub(crate) async fn keys(args: KeysArgs) -> anyhow::Result<()> {
                 revocation.encode(),
             )
             .await?;
-            bus.disconnect().await?;
+            bus.disconnect()?;
             // The connection ends after the revocation and the disconnect have gone out.
             let drained = async { while events.recv().await.is_some() {} };
             let _ = tokio::time::timeout(Duration::from_secs(10), drained).await;

@@ -175,8 +175,9 @@ pub(crate) async fn run(edge: Arc<Edge>, stop: CancellationToken) {
             _ = report.tick(), if edge.config.load_reports.is_some() => {
                 if let Some(sampler) = &edge.config.load_reports {
                     let payload = sampler.sample().encode();
-                    // Advisory and sent again in two seconds: at most once, never retained.
-                    if let Err(e) = bus.publish(&load, Qos::AtMostOnce, false, payload).await {
+                    // Advisory and sent again in two seconds: dropped while the broker is
+                    // away, never queued behind it (`Bus::publish_advisory`).
+                    if let Err(e) = bus.publish_advisory(&load, payload) {
                         tracing::debug!(error = %e, "could not publish the load report");
                     }
                 }
@@ -200,16 +201,20 @@ async fn announce(bus: &Bus, topic: &Topic, payload: Vec<u8>) {
 
 /// Publishes `offline` (retained) and disconnects. Requests leave in order and the
 /// connection task ends once its DISCONNECT is out (`plumbing::Bus::disconnect`), so the end
-/// of the event stream means the offline presence has been written; `GOODBYE` bounds the
-/// wait when the broker is unreachable.
+/// of the event stream means the offline presence has been written. Nothing here waits on
+/// the broker for longer than `GOODBYE`: with the broker away, the queue may be full and
+/// the events never end; the last will then speaks for the node.
 async fn goodbye(
     bus: &Bus,
     topic: &Topic,
     offline: Vec<u8>,
     events: &mut mpsc::Receiver<BusEvent>,
 ) {
-    announce(bus, topic, offline).await;
-    if bus.disconnect().await.is_err() {
+    if let Err(e) = bus.try_publish(topic, Qos::AtLeastOnce, true, offline) {
+        tracing::warn!(error = %e, "could not queue the offline presence; the last will covers it");
+        return;
+    }
+    if bus.disconnect().is_err() {
         return;
     }
     let drained =

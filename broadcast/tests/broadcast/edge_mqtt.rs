@@ -393,3 +393,63 @@ async fn an_edge_over_a_real_broker() {
     );
     clients.cancel();
 }
+
+/// An edge whose broker has been away for a long while still stops when told to (issue
+/// 50: a node whose broker was gone logged "HTTP stopped" and never exited). Before, each
+/// load report waited for room in the connection's request queue, which nothing drains
+/// while the broker is away: after 256 reports (8.5 minutes) the MQTT side stood still in
+/// that wait and never saw the shutdown. Time is paused, so the minutes pass at once; the
+/// broker's address refuses every connection.
+#[tokio::test(start_paused = true)]
+async fn an_edge_whose_broker_is_long_gone_still_stops() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    let refusing = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let broker = BrokerAddress::new("127.0.0.1", refusing.local_addr().expect("addr").port());
+    drop(refusing);
+    let cluster = Cluster::new(SignatureAlgorithm::Ed25519);
+    let node = node();
+    let mut config = edge_config(&cluster, *node.config());
+    config.broker = broker;
+    let sampled = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&sampled);
+    config.load_reports = Some(broadcast::LoadSampler::new(move || {
+        counter.fetch_add(1, Ordering::Relaxed);
+        LoadReport {
+            role: Role::Broadcast,
+            at: 1_700_000_000,
+            cpu_percent: 0.0,
+            memory_bytes: 0,
+            connections: 0,
+            bytes_out: 0,
+            viewers: Default::default(),
+            segments: SegmentCounts::default(),
+            streams: Vec::new(),
+        }
+    }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let shutdown = CancellationToken::new();
+    let edge = tokio::spawn(broadcast::run_edge(
+        Arc::clone(&node),
+        config,
+        listener,
+        shutdown.clone(),
+    ));
+
+    // Ten minutes without a broker: 300 reports due, more than the queue holds.
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    let reports = sampled.load(Ordering::Relaxed);
+    assert!(
+        reports >= 290,
+        "the MQTT side stood still after {reports} load reports"
+    );
+    shutdown.cancel();
+    tokio::time::timeout(DEADLINE, edge)
+        .await
+        .expect("run_edge returns after shutdown, broker or not")
+        .expect("task")
+        .expect("run_edge ok");
+}

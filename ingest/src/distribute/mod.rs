@@ -349,7 +349,7 @@ pub async fn distribute(
     }
     if result.is_ok() {
         await_offline_echo(&mut bus_events, &own_presence).await;
-        if bus.disconnect().await.is_ok() {
+        if bus.disconnect().is_ok() {
             // The connection task ends once the DISCONNECT is out: the events stream ends.
             let _ = tokio::time::timeout(DISCONNECT_GRACE, async {
                 while bus_events.recv().await.is_some() {}

@@ -111,7 +111,7 @@ async fn exercise(broker: BrokerAddress) {
     let (cleaner, _c_rx, _c_task) =
         client(&broker, &format!("c-{node}"), None, vec![], &shutdown).await;
     cleaner.clear_retained(&presence).await.expect("clear");
-    cleaner.disconnect().await.expect("disconnect");
+    cleaner.disconnect().expect("disconnect");
     shutdown.cancel();
 }
 
@@ -169,6 +169,51 @@ async fn an_absent_broker_is_retried_without_error() {
     let (_bus, _rx, task) = connect(
         BusOptions::new(BrokerAddress::new("127.0.0.1", port), "nobody"),
         shutdown.child_token(),
+    );
+    shutdown.cancel();
+    tokio::time::timeout(DEADLINE, task)
+        .await
+        .expect("stops on shutdown")
+        .expect("no panic");
+}
+
+/// With the broker away, nothing drains the connection's queue: an advisory message is
+/// dropped, not queued; a goodbye neither waits for room nor blocks once the queue is full;
+/// the connection task still stops when told. Each call here would wait for ever if it
+/// waited for room.
+#[tokio::test]
+async fn an_absent_broker_never_makes_a_publisher_wait() {
+    let port = testkit::net::free_port().expect("port");
+    let shutdown = CancellationToken::new();
+    let (bus, _rx, task) = connect(
+        BusOptions::new(BrokerAddress::new("127.0.0.1", port), "nobody"),
+        shutdown.child_token(),
+    );
+    let topic = Topic::NodeLoad(unique("load"));
+    for _ in 0..1000 {
+        assert!(
+            matches!(
+                bus.publish_advisory(&topic, b"load".to_vec()),
+                Err(plumbing::PlumbingError::Busy)
+            ),
+            "an advisory message is dropped while the broker is away"
+        );
+    }
+    // Fill the queue (256 requests) with what a role would keep, then one more.
+    let presence = Topic::Presence(unique("node"));
+    let queued = (0..1000)
+        .take_while(|_| {
+            bus.try_publish(&presence, Qos::AtLeastOnce, true, b"p".to_vec())
+                .is_ok()
+        })
+        .count();
+    assert!(
+        (1..1000).contains(&queued),
+        "the queue took {queued} requests"
+    );
+    assert!(
+        matches!(bus.disconnect(), Err(plumbing::PlumbingError::Busy)),
+        "a full queue refuses the disconnect at once"
     );
     shutdown.cancel();
     tokio::time::timeout(DEADLINE, task)

@@ -925,7 +925,7 @@ pub(crate) async fn check_garbage_on_the_broker(
     }
     // The live stream kept publishing through it on every node.
     keeps_publishing(cluster, live, 1, "the garbage").await?;
-    bus.disconnect().await?;
+    bus.disconnect()?;
     stop.cancel();
     Ok(())
 }
@@ -1062,7 +1062,7 @@ pub(crate) async fn check_late_join_and_failures(
     bus.publish(&topic, Qos::AtLeastOnce, true, signed).await?;
     let cadence = check_cadence(cluster, live, "while a node never answers").await;
     bus.clear_retained(&topic).await?;
-    bus.disconnect().await?;
+    bus.disconnect()?;
     stop.cancel();
     holder.abort();
     cadence
@@ -1201,7 +1201,7 @@ pub(crate) async fn check_forged_presences(cluster: &Cluster, live: &str) -> any
     for (topic, _) in &forged {
         bus.clear_retained(topic).await?;
     }
-    bus.disconnect().await?;
+    bus.disconnect()?;
     stop.cancel();
     server.abort();
     result
