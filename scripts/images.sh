@@ -88,9 +88,12 @@ quiet() {
 base_hash=$( { sed -n '/^packages=(/,/^)/p' "$0"; echo "$suite"; apt_sources; dpkg --print-architecture; } | sha)
 base=sealcast-debian:$base_hash
 if $rebuild || ! have_image "$base"; then
+  # Installed when missing, as scripts/setup.sh installs what it needs (issue 51).
   command -v debootstrap >/dev/null || {
-    say "debootstrap is missing: apt-get install debootstrap"
-    exit 1
+    say "installing debootstrap"
+    quiet $sudo apt-get update -qq
+    quiet $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap
+    command -v debootstrap >/dev/null || { say "debootstrap could not be installed"; exit 1; }
   }
   url=$(mirror)
   [ -n "$url" ] || { say "no http mirror for $suite in this host's apt sources"; exit 1; }
