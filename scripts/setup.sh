@@ -32,6 +32,12 @@ if [ "${1:-}" = test ]; then
     # The cache tier in front of the load balancer (deploy/varnish/): the end-to-end test of
     # viewers through it starts Varnish on free ports; the deploy checks compile its VCL.
     varnish
+    # The interop matrix's clients (sealcast/tests/e2e/interop.rs, docs/interop.md):
+    # GStreamer's rtmp2sink, srtsink and playbin with their encoders and demuxers, VLC and
+    # mpv as players.
+    gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+    gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
+    vlc-bin vlc-plugin-base mpv
     # A role that does not exit after SIGTERM has its threads' stacks put in the failing
     # test's message (testkit::process).
     gdb

@@ -174,14 +174,21 @@ impl Session {
             };
         let key_settings = match (&self.settings.passphrase, request.key_size()) {
             (None, KeySize::Unspecified) => None,
-            (Some(passphrase), size) if size != KeySize::Unspecified => Some(KeySettings {
-                key_size: size,
+            // A caller may leave its key size unsaid (libsrt's default `pbkeylen`, which
+            // FFmpeg and GStreamer keep): the handshake then takes it from the caller's key
+            // material (vendor/srt-protocol/FORK.md), and refuses a caller with none
+            // (`SRT_REJ_UNSECURE`) or with another passphrase (`SRT_REJ_BADSECRET`).
+            (Some(passphrase), size) => Some(KeySettings {
+                key_size: match size {
+                    KeySize::Unspecified => KeySize::AES128,
+                    size => size,
+                },
                 passphrase: Passphrase::try_from(passphrase.clone())
                     .map_err(|e| IngestError::Config(e.to_string()))?,
             }),
-            (required, _) => {
+            (None, _) => {
                 metrics.publish("bad_encryption");
-                tracing::warn!(%peer, passphrase_required = required.is_some(), "SRT caller rejected: its encryption does not match this listener's");
+                tracing::warn!(%peer, "SRT caller rejected: it encrypts, and this listener has no passphrase");
                 return reject(request, ServerRejectReason::Unauthorized).await;
             }
         };

@@ -21,6 +21,7 @@ mod compose_cluster;
 mod edges;
 mod fixture;
 mod ingest_protocols;
+mod interop;
 mod ladder;
 mod lb;
 mod liveness;
@@ -294,6 +295,12 @@ fn trials(fixture: &Arc<Fixture>) -> Vec<Trial> {
             "srt_datagram_flood_memory_returns",
             Heavy,
             |_, _| Box::pin(srt_door::datagram_flood_memory_returns()),
+        ),
+        on_cluster(
+            fixture,
+            "interop_matrix_of_publishers_and_players",
+            Heavy,
+            |_, c| Box::pin(interop::matrix(c)),
         ),
         on_cluster(fixture, "whip_from_ffmpeg_9", Heavy, |_, c| {
             Box::pin(whip::ffmpeg9_ladder(c))

@@ -44,6 +44,22 @@ pub fn gen_hsv5_response(
     )
 }
 
+/// sealcast: the key length of the keys `km` wraps (AES key wrap adds 8 bytes to the keys
+/// it wraps, one or two of them: the even and the odd key), if it is one SRT knows.
+fn wrapped_key_size(km: &KeyingMaterialMessage) -> Option<KeySize> {
+    let keys = km.key_flags.bits().count_ones() as usize;
+    let wrapped = km.wrapped_keys.len().checked_sub(8)?;
+    if keys == 0 || wrapped % keys != 0 {
+        return None;
+    }
+    match wrapped / keys {
+        16 => Some(KeySize::AES128),
+        24 => Some(KeySize::AES192),
+        32 => Some(KeySize::AES256),
+        _ => None,
+    }
+}
+
 pub fn gen_access_control_response(
     now: Instant,
     settings: &mut ConnInitSettings,
@@ -68,15 +84,27 @@ pub fn gen_access_control_response(
     let cipher = match (&settings.key_settings, &incoming.ext_km) {
         // ok, both sides have crypto
         (Some(key_settings), Some(SrtControlPacket::KeyRefreshRequest(km))) => {
+            // sealcast: a caller that advertises no key size (libsrt's default `pbkeylen`
+            // 0, which FFmpeg and GStreamer leave as it is) says it only in its key
+            // material: the listener takes the caller's key length from there (FORK.md).
+            let key_settings = match (incoming.key_size, wrapped_key_size(km)) {
+                (KeySize::Unspecified, Some(key_size)) => KeySettings {
+                    key_size,
+                    passphrase: key_settings.passphrase.clone(),
+                },
+                _ => key_settings.clone(),
+            };
             // sealcast: a caller's handshake reaches this; reject it, do not panic the
             // listener's task (FORK.md).
-            if key_settings.key_size != incoming.key_size {
+            if incoming.key_size != KeySize::Unspecified
+                && key_settings.key_size != incoming.key_size
+            {
                 return GenHsv5Result::Reject(ConnectionReject::Rejecting(
                     CoreRejectReason::BadSecret.into(),
                 ));
             }
 
-            let cipher = match CipherSettings::new(key_settings, &settings.key_refresh, km) {
+            let cipher = match CipherSettings::new(&key_settings, &settings.key_refresh, km) {
                 Ok(cm) => cm,
                 Err(_) => {
                     return GenHsv5Result::Reject(ConnectionReject::Rejecting(
@@ -350,6 +378,37 @@ mod sealcast_tests {
             conclusion(KeySize::AES128, Some(key_material())),
         );
         assert!(matches!(r, GenHsv5Result::Reject(_)));
+        // No key size advertised, key material of another length than the listener's:
+        // the caller's length is taken, and a wrong passphrase is still refused (the
+        // keys do not unwrap).
+        let r = respond(
+            passphrase(KeySize::AES256),
+            conclusion(KeySize::Unspecified, Some(key_material())),
+        );
+        assert!(matches!(r, GenHsv5Result::Reject(_)));
+        // The right passphrase, no key size advertised, 24-byte keys: accepted, at the
+        // caller's key length whatever the listener's.
+        let caller = CipherSettings::new_random(
+            &KeySettings {
+                key_size: KeySize::AES192,
+                passphrase: "a passphrase of some length".into(),
+            },
+            &ConnInitSettings::default().key_refresh,
+        );
+        let km = caller.wrap_keying_material().expect("key material");
+        let r = respond(
+            passphrase(KeySize::AES128),
+            conclusion(
+                KeySize::Unspecified,
+                Some(SrtControlPacket::KeyRefreshRequest(km)),
+            ),
+        );
+        match r {
+            GenHsv5Result::Accept(HandshakeVsInfo::V5(info), _) => {
+                assert_eq!(info.key_size, KeySize::AES192)
+            }
+            _ => panic!("the caller was not accepted"),
+        }
         // Something else where the key-refresh request belongs.
         let r = respond(
             passphrase(KeySize::AES128),
