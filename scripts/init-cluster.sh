@@ -201,6 +201,10 @@ local_sealcast() {
   command -v sealcast
 }
 if ! bin=$(local_sealcast); then
+  # What the build needs (the FFmpeg and OpenSSL libraries, clang), installed when missing
+  # as the README's commands do.
+  # shellcheck source=scripts/setup.sh
+  source scripts/setup.sh build >&2
   say "building the sealcast release binary (cargo build --release; minutes, once)"
   cargo build --release --locked -p sealcast --bin sealcast >&2
   bin=target/release/sealcast
