@@ -90,6 +90,37 @@ async fn exercise(broker: BrokerAddress) {
     let m = next_on(&mut rx, &presence).await;
     assert_eq!(&m.payload[..], b"online");
 
+    // The watcher's two subscriptions are two SUBSCRIBE packets; the retained presence
+    // shows only the first in place. Probe the second until a probe arrives, so the
+    // statement below is not published before the broker holds that subscription (a
+    // QoS 1 message published before it would never be delivered).
+    let probe = Topic::MediaStatements(
+        domain::StreamName::new(node.as_str()).expect("valid"),
+        domain::RenditionName::new("probe").expect("valid"),
+    );
+    tokio::time::timeout(DEADLINE, async {
+        loop {
+            node_bus
+                .publish(&probe, Qos::AtMostOnce, false, b"probe".to_vec())
+                .await
+                .expect("publish");
+            let arrived = tokio::time::timeout(Duration::from_millis(200), async {
+                loop {
+                    match rx.recv().await.expect("connection alive") {
+                        BusEvent::Message(m) if m.topic == probe => return,
+                        _ => {}
+                    }
+                }
+            })
+            .await;
+            if arrived.is_ok() {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("the statements subscription is in place");
+
     // QoS 1 delivery on a statement topic.
     let statement = Topic::MediaStatements(
         domain::StreamName::new(node.as_str()).expect("valid"),
