@@ -221,11 +221,10 @@ async fn drive(
     client: AsyncClient,
     mut event_loop: rumqttc::EventLoop,
     tx: mpsc::Sender<BusEvent>,
-    connected_flag: Arc<AtomicBool>,
+    connected: Arc<AtomicBool>,
     shutdown: CancellationToken,
 ) {
     let mut backoff = Duration::from_millis(100);
-    let mut connected = false;
     loop {
         let polled = tokio::select! {
             () = shutdown.cancelled() => break,
@@ -234,13 +233,11 @@ async fn drive(
         let event = match polled {
             Ok(event) => event,
             Err(e) => {
-                if connected {
+                if connected.swap(false, Ordering::AcqRel) {
                     tracing::warn!(broker = %options.broker, error = %Reason(&e), "MQTT connection lost; reconnecting");
                 } else {
                     tracing::debug!(broker = %options.broker, error = %Reason(&e), "MQTT connect failed; retrying");
                 }
-                connected = false;
-                connected_flag.store(false, Ordering::Release);
                 tokio::select! {
                     () = shutdown.cancelled() => break,
                     () = tokio::time::sleep(backoff) => {}
@@ -252,8 +249,7 @@ async fn drive(
         match event {
             Event::Incoming(Packet::ConnAck(_)) => {
                 backoff = Duration::from_millis(100);
-                connected = true;
-                connected_flag.store(true, Ordering::Release);
+                connected.store(true, Ordering::Release);
                 tracing::info!(broker = %options.broker, client = %options.client_id, "MQTT connected");
                 for (filter, qos) in &options.subscriptions {
                     // Queued on the client's request channel; the event loop sends it.
@@ -284,7 +280,7 @@ async fn drive(
             _ => {}
         }
     }
-    connected_flag.store(false, Ordering::Release);
+    connected.store(false, Ordering::Release);
 }
 
 /// Hands `event` to the role; false if the role is gone or shutdown came first (a role

@@ -405,9 +405,7 @@ async fn an_edge_whose_broker_is_long_gone_still_stops() {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
-    let refusing = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let broker = BrokerAddress::new("127.0.0.1", refusing.local_addr().expect("addr").port());
-    drop(refusing);
+    let broker = BrokerAddress::new("127.0.0.1", testkit::net::free_port().expect("port"));
     let cluster = Cluster::new(SignatureAlgorithm::Ed25519);
     let node = node();
     let mut config = edge_config(&cluster, *node.config());

@@ -220,8 +220,19 @@ impl Cluster {
 
     /// `sealcast streams add NAME` against the running cluster's catalog.
     pub(crate) async fn add_stream(&self, name: &str) -> anyhow::Result<String> {
+        self.add_stream_with(name, &[]).await
+    }
+
+    /// `sealcast streams add NAME` with `extra` options (`--private`): the key alone.
+    pub(crate) async fn add_stream_with(
+        &self,
+        name: &str,
+        extra: &[&str],
+    ) -> anyhow::Result<String> {
         let out = Command::new(BIN)
-            .args(["streams", "add", name, "--data-dir"])
+            .args(["streams", "add", name])
+            .args(extra)
+            .arg("--data-dir")
             .arg(self.data_dir())
             .output()
             .await?;

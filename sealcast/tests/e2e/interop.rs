@@ -26,6 +26,9 @@ use testkit::browser::Browser;
 
 use crate::cluster::Cluster;
 
+/// H.264 and AAC with the encoders' defaults, as FFmpeg output options.
+const H264_AAC: &[&str] = &["-c:v", "libx264", "-c:a", "aac"];
+
 /// The publishers' picture: light (the source rung only).
 const ROW_SIZE: &str = "426x240";
 
@@ -286,19 +289,66 @@ async fn play(mut command: Command, (first_frame, error): (&str, &str), finite: 
     }
 }
 
+/// The clients' versions, read once per run.
+struct Versions {
+    ffmpeg51: String,
+    ffmpeg9: String,
+    gstreamer: String,
+    mpv: String,
+    vlc: String,
+    chromium: String,
+}
+
+impl Versions {
+    async fn read(ffmpeg9: &Path) -> Versions {
+        let ffmpeg9 = ffmpeg9.to_string_lossy();
+        let (ffmpeg51, ffmpeg9, gstreamer, mpv, vlc, chromium) = tokio::join!(
+            version("ffmpeg", &["-version"], after("ffmpeg version ")),
+            version(&ffmpeg9, &["-version"], after("ffmpeg version ")),
+            version("gst-launch-1.0", &["--version"], after("GStreamer ")),
+            version("mpv", &["--version"], after("mpv ")),
+            package_version("vlc-bin"),
+            version("chromium", &["--version"], after("Chromium ")),
+        );
+        Versions {
+            ffmpeg51,
+            ffmpeg9,
+            gstreamer,
+            mpv,
+            vlc,
+            chromium,
+        }
+    }
+}
+
+/// `program` publishing the rows' test pattern for 30 s with `codec` (and any other
+/// output options) as `format` to `url`.
+fn ffmpeg_publisher(program: &Path, codec: &[&str], format: &str, url: &str) -> Command {
+    let mut c = Command::new(program);
+    c.args(pattern(ROW_SIZE, 30))
+        .args(codec)
+        .args(["-f", format])
+        .arg(url);
+    c
+}
+
 /// The publishers' rows.
-async fn publishers(cluster: &Cluster, ffmpeg9: &Path) -> anyhow::Result<Vec<Row>> {
-    let v51 = version("ffmpeg", &["-version"], after("ffmpeg version ")).await;
-    let v9 = version(
-        &ffmpeg9.to_string_lossy(),
-        &["-version"],
-        after("ffmpeg version "),
-    )
-    .await;
-    let gst = version("gst-launch-1.0", &["--version"], after("GStreamer ")).await;
+async fn publishers(
+    cluster: &Cluster,
+    ffmpeg9: &Path,
+    versions: &Versions,
+) -> anyhow::Result<Vec<Row>> {
     let ffmpegs = [
-        ("FFmpeg (Debian)", "ffmpeg".into(), v51),
-        ("FFmpeg (PyPI imageio-ffmpeg)", ffmpeg9.to_path_buf(), v9),
+        (
+            "FFmpeg (Debian)",
+            PathBuf::from("ffmpeg"),
+            &versions.ffmpeg51,
+        ),
+        (
+            "FFmpeg (PyPI imageio-ffmpeg)",
+            ffmpeg9.to_path_buf(),
+            &versions.ffmpeg9,
+        ),
     ];
     let mut rows = Vec::new();
     let mut n = 0;
@@ -310,7 +360,7 @@ async fn publishers(cluster: &Cluster, ffmpeg9: &Path) -> anyhow::Result<Vec<Row
         let debian = program == Path::new("ffmpeg");
         let row = |protocol, what: &str, outcome| Row {
             client: (*client).to_owned(),
-            version: version.clone(),
+            version: (*version).clone(),
             protocol,
             what: what.to_owned(),
             outcome,
@@ -318,10 +368,7 @@ async fn publishers(cluster: &Cluster, ffmpeg9: &Path) -> anyhow::Result<Vec<Row
         // RTMP, H.264 and AAC with the encoders' defaults.
         let stream = next();
         let key = cluster.add_stream(&stream).await?;
-        let mut c = Command::new(program);
-        c.args(pattern(ROW_SIZE, 30))
-            .args(["-c:v", "libx264", "-c:a", "aac", "-f", "flv"])
-            .arg(cluster.rtmp_url(&key));
+        let c = ffmpeg_publisher(program, H264_AAC, "flv", &cluster.rtmp_url(&key));
         rows.push(row(
             "RTMP",
             "H.264, AAC",
@@ -331,10 +378,12 @@ async fn publishers(cluster: &Cluster, ffmpeg9: &Path) -> anyhow::Result<Vec<Row
         for (codec, encoder) in [("HEVC", "libx265"), ("AV1", "libsvtav1")] {
             let stream = next();
             let key = cluster.add_stream(&stream).await?;
-            let mut c = Command::new(program);
-            c.args(pattern(ROW_SIZE, 30))
-                .args(["-c:v", encoder, "-c:a", "aac", "-f", "flv"])
-                .arg(cluster.rtmp_url(&key));
+            let c = ffmpeg_publisher(
+                program,
+                &["-c:v", encoder, "-c:a", "aac"],
+                "flv",
+                &cluster.rtmp_url(&key),
+            );
             let what = format!("{codec}, AAC");
             let outcome = if debian {
                 cannot(
@@ -351,10 +400,7 @@ async fn publishers(cluster: &Cluster, ffmpeg9: &Path) -> anyhow::Result<Vec<Row
         // SRT, MPEG-TS.
         let stream = next();
         let key = cluster.add_stream(&stream).await?;
-        let mut c = Command::new(program);
-        c.args(pattern(ROW_SIZE, 30))
-            .args(["-c:v", "libx264", "-c:a", "aac", "-f", "mpegts"])
-            .arg(cluster.srt_url_bare(&key));
+        let c = ffmpeg_publisher(program, H264_AAC, "mpegts", &cluster.srt_url_bare(&key));
         rows.push(row(
             "SRT",
             "H.264, AAC (MPEG-TS)",
@@ -363,14 +409,26 @@ async fn publishers(cluster: &Cluster, ffmpeg9: &Path) -> anyhow::Result<Vec<Row
         // WHIP.
         let stream = next();
         let key = cluster.add_stream(&stream).await?;
-        let mut c = Command::new(program);
-        c.env("SSL_CERT_FILE", cluster.ca())
-            .args(pattern(ROW_SIZE, 30))
-            .args([
-                "-c:v", "libx264", "-bf", "0", "-c:a", "libopus", "-ar", "48000", "-ac", "2",
-            ])
-            .args(["-f", "whip", "-authorization", &key])
-            .arg(format!("{}/whip/{stream}", cluster.https));
+        let mut c = ffmpeg_publisher(
+            program,
+            &[
+                "-c:v",
+                "libx264",
+                "-bf",
+                "0",
+                "-c:a",
+                "libopus",
+                "-ar",
+                "48000",
+                "-ac",
+                "2",
+                "-authorization",
+                &key,
+            ],
+            "whip",
+            &format!("{}/whip/{stream}", cluster.https),
+        );
+        c.env("SSL_CERT_FILE", cluster.ca());
         let outcome = if debian {
             // No `whip` muxer, so its options are not known either.
             cannot(
@@ -388,7 +446,7 @@ async fn publishers(cluster: &Cluster, ffmpeg9: &Path) -> anyhow::Result<Vec<Row
     // GStreamer: rtmp2sink and srtsink, the encoders' defaults.
     let gst_row = |protocol, what: &str, outcome| Row {
         client: "GStreamer gst-launch-1.0".to_owned(),
-        version: gst.clone(),
+        version: versions.gstreamer.clone(),
         protocol,
         what: what.to_owned(),
         outcome,
@@ -489,7 +547,7 @@ async fn chromium_native(origin: &str, master: &str, finite: bool) -> Outcome {
 
 /// SRT with a passphrase: a cluster of its own started with `--srt-passphrase-file`, each
 /// FFmpeg publishing with the passphrase in its URL.
-async fn srt_with_passphrase(ffmpegs: &[(&str, PathBuf, String)]) -> anyhow::Result<Vec<Row>> {
+async fn srt_with_passphrase(ffmpegs: &[(&str, PathBuf, &String)]) -> anyhow::Result<Vec<Row>> {
     let dir = tempfile::tempdir()?;
     // 10 to 79 bytes; unique to the run.
     let nanos = std::time::SystemTime::now()
@@ -506,16 +564,11 @@ async fn srt_with_passphrase(ffmpegs: &[(&str, PathBuf, String)]) -> anyhow::Res
     for (n, (client, program, version)) in ffmpegs.iter().enumerate() {
         let stream = format!("iopsecret{n}");
         let key = cluster.add_stream(&stream).await?;
-        let mut c = Command::new(program);
-        c.args(pattern(ROW_SIZE, 30))
-            .args(["-c:v", "libx264", "-c:a", "aac", "-f", "mpegts"])
-            .arg(format!(
-                "{}&passphrase={passphrase}",
-                cluster.srt_url_bare(&key)
-            ));
+        let url = format!("{}&passphrase={passphrase}", cluster.srt_url_bare(&key));
+        let c = ffmpeg_publisher(program, H264_AAC, "mpegts", &url);
         rows.push(Row {
             client: (*client).to_owned(),
-            version: version.clone(),
+            version: (*version).clone(),
             protocol: "SRT",
             what: "H.264, AAC (MPEG-TS), with a passphrase".to_owned(),
             outcome: publish(&cluster, &stream, c).await,
@@ -529,7 +582,7 @@ async fn srt_with_passphrase(ffmpegs: &[(&str, PathBuf, String)]) -> anyhow::Res
 /// at once.
 async fn players(
     cluster: &Cluster,
-    ffmpeg9: &Path,
+    (ffmpeg9, versions): (&Path, &Versions),
     (what, master): (&str, &str),
     finite: bool,
     dir: &Path,
@@ -561,15 +614,6 @@ async fn players(
         &format!("cvlc -I dummy --vout=dummy --aout=dummy -vv '{master}'"),
         true,
     );
-    let ffmpeg9_program = ffmpeg9.to_string_lossy();
-    let (v51, v9, vmpv, vgst, vvlc) = tokio::join!(
-        version("ffmpeg", &["-version"], after("ffmpeg version ")),
-        version(&ffmpeg9_program, &["-version"], after("ffmpeg version ")),
-        version("mpv", &["--version"], after("mpv ")),
-        version("gst-launch-1.0", &["--version"], after("GStreamer ")),
-        package_version("vlc-bin"),
-    );
-    let vchromium = version("chromium", &["--version"], after("Chromium ")).await;
     let (o51, o9, ompv, ogst, ovlc, ochromium) = tokio::join!(
         play(ffmpeg_player(Path::new("ffmpeg")), FFMPEG, finite),
         play(ffmpeg_player(ffmpeg9), FFMPEG, finite),
@@ -578,20 +622,28 @@ async fn players(
         play(vlc, VLC, finite),
         chromium_native(&cluster.https, master, finite),
     );
-    let row = |client: &str, version: String, outcome| Row {
+    let row = |client: &str, version: &String, outcome| Row {
         client: client.to_owned(),
-        version,
+        version: version.clone(),
         protocol: "HLS",
         what: what.to_owned(),
         outcome,
     };
     Ok(vec![
-        row("FFmpeg (Debian) HLS reader", v51, o51),
-        row("FFmpeg (PyPI imageio-ffmpeg) HLS reader", v9, o9),
-        row("mpv", vmpv, ompv),
-        row("GStreamer playbin (hlsdemux)", vgst, ogst),
-        row("VLC (cvlc)", vvlc, ovlc),
-        row("Chromium `<video>` (native HLS)", vchromium, ochromium),
+        row("FFmpeg (Debian) HLS reader", &versions.ffmpeg51, o51),
+        row(
+            "FFmpeg (PyPI imageio-ffmpeg) HLS reader",
+            &versions.ffmpeg9,
+            o9,
+        ),
+        row("mpv", &versions.mpv, ompv),
+        row("GStreamer playbin (hlsdemux)", &versions.gstreamer, ogst),
+        row("VLC (cvlc)", &versions.vlc, ovlc),
+        row(
+            "Chromium `<video>` (native HLS)",
+            &versions.chromium,
+            ochromium,
+        ),
     ])
 }
 
@@ -731,7 +783,9 @@ async fn recording_url(cluster: &Cluster, stream: &str) -> anyhow::Result<String
 pub(crate) async fn matrix(cluster: &Cluster) -> anyhow::Result<()> {
     let ffmpeg9 = testkit::ffmpeg::ffmpeg9()?;
     let dir = tempfile::tempdir()?;
-    let publishers = publishers(cluster, &ffmpeg9).await?;
+    let versions = Versions::read(&ffmpeg9).await;
+    let clients = (ffmpeg9.as_path(), &versions);
+    let publishers = publishers(cluster, &ffmpeg9, &versions).await?;
 
     // A 640x360 source gives the ladder `src` and `360p`; a private stream beside it.
     let key = cluster.add_stream("iopladder").await?;
@@ -742,7 +796,9 @@ pub(crate) async fn matrix(cluster: &Cluster) -> anyhow::Result<()> {
             .arg(cluster.rtmp_url(&key)),
     )
     .context("starting the ladder's publisher")?;
-    let key = crate::private::add_private(cluster, "iopprivate").await?;
+    let key = cluster
+        .add_stream_with("iopprivate", &["--private"])
+        .await?;
     let _private = spawn(
         Command::new("ffmpeg")
             .args(pattern(ROW_SIZE, 180))
@@ -765,7 +821,7 @@ pub(crate) async fn matrix(cluster: &Cluster) -> anyhow::Result<()> {
             format!("{https}/live/iopprivate/master.m3u8?token={token}"),
         ),
     ] {
-        let rows = players(cluster, &ffmpeg9, (target.0, &target.1), false, dir.path()).await?;
+        let rows = players(cluster, clients, (target.0, &target.1), false, dir.path()).await?;
         players_rows.extend(rows);
     }
     // The ladder ends; its recording, once listed, is the third target.
@@ -775,7 +831,7 @@ pub(crate) async fn matrix(cluster: &Cluster) -> anyhow::Result<()> {
     players_rows.extend(
         players(
             cluster,
-            &ffmpeg9,
+            clients,
             ("recording", &format!("{https}{recording}")),
             true,
             dir.path(),

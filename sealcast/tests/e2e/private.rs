@@ -20,21 +20,6 @@ use crate::cluster::{Cluster, BIN};
 /// The private stream of these tests.
 const PRIVATE: &str = "private-town-hall";
 
-/// `sealcast streams add NAME --private`: the private stream's key.
-pub(crate) async fn add_private(cluster: &Cluster, name: &str) -> anyhow::Result<String> {
-    let out = Command::new(BIN)
-        .args(["streams", "add", name, "--private", "--data-dir"])
-        .arg(cluster.data_dir())
-        .output()
-        .await?;
-    anyhow::ensure!(
-        out.status.success(),
-        "streams add --private: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8(out.stdout)?.trim().to_owned())
-}
-
 /// `sealcast tokens mint …` against the cluster's key directory; the token alone.
 pub(crate) async fn mint(
     cluster: &Cluster,
@@ -149,7 +134,7 @@ fn uris(text: &str) -> Vec<String> {
 
 pub(crate) async fn check_private_stream(cluster: &Cluster, public: &str) -> anyhow::Result<()> {
     // A private stream, made with the CLI, publishing a light 240p source rung.
-    let key = add_private(cluster, PRIVATE).await?;
+    let key = cluster.add_stream_with(PRIVATE, &["--private"]).await?;
     let listed = Command::new(BIN)
         .args(["streams", "list", "--json", "--data-dir"])
         .arg(cluster.data_dir())
