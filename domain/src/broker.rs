@@ -1,5 +1,7 @@
-//! Where the MQTT broker is: `mqtt://[user[:password]@]host[:port]`, parsed once. The
-//! password is a secret: it is never displayed or debug-printed.
+//! Where the MQTT brokers are: `mqtt://[user[:password]@]host[:port][,host[:port]...]`,
+//! parsed once. Several hosts name independent brokers of one cluster that share users and
+//! ACLs: a client keeps a connection to each (`plumbing::bus`), so losing one costs
+//! nothing. The password is a secret: it is never displayed or debug-printed.
 
 use std::fmt;
 use std::str::FromStr;
@@ -9,11 +11,14 @@ use crate::DomainError;
 /// The default MQTT port.
 pub const DEFAULT_PORT: u16 = 1883;
 
-/// A broker address with optional credentials.
+/// The most brokers one address may name: each is a connection of every client.
+pub const MAX_BROKERS: usize = 8;
+
+/// One or more brokers with optional credentials (the same for each).
 #[derive(Clone, PartialEq, Eq)]
 pub struct BrokerAddress {
-    host: String,
-    port: u16,
+    /// `(host, port)` of each broker, in the order given; never empty, no repeats.
+    servers: Vec<(String, u16)>,
     username: Option<String>,
     password: Option<String>,
 }
@@ -22,11 +27,41 @@ impl BrokerAddress {
     /// A broker at `host:port` without credentials.
     pub fn new(host: impl Into<String>, port: u16) -> Self {
         BrokerAddress {
-            host: host.into(),
-            port,
+            servers: vec![(host.into(), port)],
             username: None,
             password: None,
         }
+    }
+
+    /// The same brokers and `host:port` besides (a repeat changes nothing).
+    pub fn with_server(mut self, host: impl Into<String>, port: u16) -> Self {
+        let server = (host.into(), port);
+        if !self.servers.contains(&server) {
+            self.servers.push(server);
+        }
+        self
+    }
+
+    /// One address per broker, each with the credentials: what one connection uses.
+    pub fn split(&self) -> Vec<BrokerAddress> {
+        self.servers
+            .iter()
+            .map(|server| BrokerAddress {
+                servers: vec![server.clone()],
+                username: self.username.clone(),
+                password: self.password.clone(),
+            })
+            .collect()
+    }
+
+    /// How many brokers the address names (one or more).
+    pub fn len(&self) -> usize {
+        self.servers.len()
+    }
+
+    /// Always false: an address names at least one broker (for clippy's `len` rule).
+    pub fn is_empty(&self) -> bool {
+        self.servers.is_empty()
     }
 
     /// The same broker with credentials.
@@ -36,14 +71,14 @@ impl BrokerAddress {
         self
     }
 
-    /// Host name or IP address (IPv6 without brackets).
+    /// Host name or IP address of the first broker (IPv6 without brackets).
     pub fn host(&self) -> &str {
-        &self.host
+        self.servers.first().map_or("", |(host, _)| host.as_str())
     }
 
-    /// TCP port.
+    /// TCP port of the first broker.
     pub fn port(&self) -> u16 {
-        self.port
+        self.servers.first().map_or(DEFAULT_PORT, |(_, port)| *port)
     }
 
     /// User name and password, if any.
@@ -59,6 +94,39 @@ fn invalid(reason: &'static str) -> DomainError {
     DomainError::InvalidBrokerAddress { reason }
 }
 
+/// One `host[:port]` of the list.
+fn server(hostport: &str) -> Result<(String, u16), DomainError> {
+    let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
+        let (host, after) = v6
+            .split_once(']')
+            .ok_or(invalid("unclosed [ in the host"))?;
+        (host, after.strip_prefix(':'))
+    } else {
+        match hostport.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (hostport, None),
+        }
+    };
+    if host.is_empty()
+        || !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.:_".contains(&b))
+    {
+        return Err(invalid(
+            "the host is empty or has characters a host name cannot",
+        ));
+    }
+    let port = match port {
+        None => DEFAULT_PORT,
+        Some(p) => p
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or(invalid("the port is not a number from 1 to 65535"))?,
+    };
+    Ok((host.to_owned(), port))
+}
+
 impl FromStr for BrokerAddress {
     type Err = DomainError;
 
@@ -71,35 +139,22 @@ impl FromStr for BrokerAddress {
             Some((u, h)) => (Some(u), h),
             None => (None, rest),
         };
-        let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
-            let (host, after) = v6
-                .split_once(']')
-                .ok_or(invalid("unclosed [ in the host"))?;
-            (host, after.strip_prefix(':'))
-        } else {
-            match hostport.split_once(':') {
-                Some((h, p)) => (h, Some(p)),
-                None => (hostport, None),
+        let mut servers: Vec<(String, u16)> = Vec::new();
+        for hostport in hostport.split(',') {
+            let server = server(hostport)?;
+            if servers.contains(&server) {
+                return Err(invalid("a broker is named twice"));
             }
-        };
-        if host.is_empty()
-            || !host
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-.:_".contains(&b))
-        {
-            return Err(invalid(
-                "the host is empty or has characters a host name cannot",
-            ));
+            servers.push(server);
         }
-        let port = match port {
-            None => DEFAULT_PORT,
-            Some(p) => p
-                .parse::<u16>()
-                .ok()
-                .filter(|p| *p != 0)
-                .ok_or(invalid("the port is not a number from 1 to 65535"))?,
+        if servers.len() > MAX_BROKERS {
+            return Err(invalid("more than 8 brokers"));
+        }
+        let mut address = BrokerAddress {
+            servers,
+            username: None,
+            password: None,
         };
-        let mut address = BrokerAddress::new(host, port);
         if let Some(userinfo) = userinfo {
             let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
             if user.is_empty() || userinfo.contains('/') {
@@ -112,17 +167,23 @@ impl FromStr for BrokerAddress {
 }
 
 impl fmt::Display for BrokerAddress {
-    /// `mqtt://user:***@host:port`: the password never appears.
+    /// `mqtt://user:***@host:port[,host:port...]`: the password never appears.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("mqtt://")?;
         if let Some(user) = &self.username {
             write!(f, "{user}:***@")?;
         }
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "{}:{}", self.host, self.port)
+        for (i, (host, port)) in self.servers.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            if host.contains(':') {
+                write!(f, "[{host}]:{port}")?;
+            } else {
+                write!(f, "{host}:{port}")?;
+            }
         }
+        Ok(())
     }
 }
 
@@ -153,10 +214,48 @@ mod tests {
     }
 
     #[test]
+    fn parses_several_brokers_with_one_login() {
+        let a: BrokerAddress = "mqtt://edge:s3,cr@t@mosquitto:1883,mosquitto2,[::1]:1999"
+            .parse()
+            .expect("parses");
+        assert_eq!(a.len(), 3);
+        assert_eq!((a.host(), a.port()), ("mosquitto", 1883));
+        assert_eq!(a.credentials(), Some(("edge", "s3,cr@t")));
+        let each: Vec<String> = a.split().iter().map(ToString::to_string).collect();
+        assert_eq!(
+            each,
+            [
+                "mqtt://edge:***@mosquitto:1883",
+                "mqtt://edge:***@mosquitto2:1883",
+                "mqtt://edge:***@[::1]:1999"
+            ]
+        );
+        assert!(a.split().iter().all(|b| b.credentials() == a.credentials()));
+        assert_eq!(
+            a.to_string(),
+            "mqtt://edge:***@mosquitto:1883,mosquitto2:1883,[::1]:1999"
+        );
+        assert_eq!(
+            a.to_string().parse::<BrokerAddress>().map(|b| b.len()),
+            Ok(3)
+        );
+        let built = BrokerAddress::new("a", 1)
+            .with_server("b", 2)
+            .with_server("a", 1);
+        assert_eq!(built.to_string(), "mqtt://a:1,b:2");
+    }
+
+    #[test]
     fn never_shows_the_password() {
-        let a: BrokerAddress = "mqtt://edge:s3cret@mosquitto:1883".parse().expect("parses");
+        let a: BrokerAddress = "mqtt://edge:s3cret@mosquitto:1883,m2"
+            .parse()
+            .expect("parses");
         assert!(!a.to_string().contains("s3cret"));
         assert!(!format!("{a:?}").contains("s3cret"));
+        assert!(a
+            .split()
+            .iter()
+            .all(|b| !format!("{b} {b:?}").contains("s3cret")));
     }
 
     #[test]
@@ -171,6 +270,11 @@ mod tests {
             "mqtt://h o",
             "mqtt://:pw@h",
             "mqtt://[::1",
+            "mqtt://a,",
+            "mqtt://,a",
+            "mqtt://a:1883,a",
+            "mqtt://a,b,c,d,e,f,g,h,i",
+            "mqtt://u:p@a,b o",
         ] {
             assert!(bad.parse::<BrokerAddress>().is_err(), "{bad}");
         }

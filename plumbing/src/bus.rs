@@ -1,15 +1,26 @@
-//! A role's connection to the broker.
+//! A role's connection to the brokers.
 //!
-//! [`connect`] returns at once; a task drives rumqttc's event loop until shutdown. After
-//! every (re)connect it subscribes to the role's filters again and reports
-//! [`BusEvent::Connected`], so the role can publish its retained state again (presence,
-//! certificate) — a broker that restarted without persistence has forgotten it. Failed
-//! connections are retried with a backoff capped at two seconds.
+//! [`connect`] returns at once; a task drives rumqttc's event loop until shutdown, one per
+//! broker the address names. After every (re)connect it subscribes to the role's filters
+//! again and reports [`BusEvent::Connected`], so the role can publish its retained state
+//! again (presence, certificate) — a broker that restarted without persistence has
+//! forgotten it. Failed connections are retried with a backoff capped at two seconds.
 //!
-//! While the broker is away nothing drains the connection's request queue (256 requests):
-//! advisory messages ([`Bus::publish_advisory`]) are dropped instead of queued, and a role's
-//! goodbye ([`Bus::try_publish`], [`Bus::disconnect`]) never waits for room, so no role's
-//! shutdown waits on a broker that is not there.
+//! Several brokers (`mqtt://user:pw@a:1883,b:1883`) are independent brokers of one
+//! cluster, with the same users and ACLs and no bridge between them: the client is
+//! connected to each at once, subscribed on each, and publishes on each that is
+//! connected; its last will is set on each. So losing a broker costs nothing: every
+//! message still comes through the others, nothing waits for a failover, and a broker's
+//! death is never taken for its clients' (they are still connected elsewhere, so no will
+//! fires; a client that dies loses every connection and every broker publishes its will).
+//! Each message then arrives once per broker; [`crate::twins`] hands the first copy over
+//! and drops the others, keeping each broker's order.
+//!
+//! While a broker is away nothing drains its connection's request queue (256 requests):
+//! publishes skip a connection that is down while another is up; advisory messages
+//! ([`Bus::publish_advisory`]) are dropped instead of queued, and a role's goodbye
+//! ([`Bus::try_publish`], [`Bus::disconnect`]) never waits for room, so no role's shutdown
+//! waits on a broker that is not there.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -20,9 +31,11 @@ use domain::broker::BrokerAddress;
 use domain::topics::Topic;
 use rumqttc::{AsyncClient, ConnectionError, Event, LastWill, MqttOptions, Packet, QoS};
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::twins::Twins;
 use crate::PlumbingError;
 
 /// Largest incoming packet. Our own payloads are a few KiB (an ML-DSA-65 certificate is the
@@ -54,7 +67,7 @@ impl From<Qos> for QoS {
 /// How to connect.
 #[derive(Debug, Clone)]
 pub struct BusOptions {
-    /// The broker.
+    /// The brokers (one connection to each).
     pub broker: BrokerAddress,
     /// MQTT client id; unique in the cluster (the node id, with a role prefix).
     pub client_id: String,
@@ -103,19 +116,44 @@ pub enum BusEvent {
     Message(Message),
 }
 
-/// Publishes on the connection; cheap to clone.
-#[derive(Debug, Clone)]
-pub struct Bus {
+/// One broker's connection, as the [`Bus`] sees it.
+#[derive(Debug)]
+struct Link {
     client: AsyncClient,
     /// Whether the connection task holds a connection the broker acknowledged.
     connected: Arc<AtomicBool>,
 }
 
+impl Link {
+    fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::Acquire)
+    }
+
+    fn try_publish(&self, topic: &str, qos: Qos, retain: bool, payload: &[u8]) -> bool {
+        self.client
+            .try_publish(topic, qos.into(), retain, payload.to_vec())
+            .is_ok()
+    }
+}
+
+/// Publishes on the connections; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Bus {
+    /// One per broker, in the address's order.
+    links: Arc<[Link]>,
+    /// Cancelled by [`Bus::disconnect`]: a connection that is down then ends at once
+    /// instead of trying again, when another broker speaks for the role.
+    leaving: CancellationToken,
+}
+
 impl Bus {
-    /// Publishes `payload` on `topic`. Returns once the message is queued on the
-    /// connection (QoS 1 messages are then kept and resent until the broker acknowledges
-    /// them, across reconnects). Waits while the queue is full, which it is after enough
-    /// publishes with the broker away: not for a goodbye ([`Bus::try_publish`]).
+    /// Publishes `payload` on `topic`. Returns once the message is queued on a connection
+    /// (QoS 1 messages are then kept and resent until the broker acknowledges them, across
+    /// reconnects): on every connected one that has room, without waiting; if none took
+    /// it, it waits for room on the first connected connection, or, with every broker away,
+    /// is queued on each that has room and otherwise waits for the first's queue, which is
+    /// full after enough publishes with the brokers away: not for a goodbye
+    /// ([`Bus::try_publish`]).
     pub async fn publish(
         &self,
         topic: &Topic,
@@ -123,14 +161,26 @@ impl Bus {
         retain: bool,
         payload: impl Into<Vec<u8>>,
     ) -> Result<(), PlumbingError> {
-        self.client
-            .publish(topic.to_string(), qos.into(), retain, payload.into())
+        let (topic, payload) = (topic.to_string(), payload.into());
+        if self.queue(&topic, qos, retain, &payload) {
+            return Ok(());
+        }
+        let wait_on = self
+            .links
+            .iter()
+            .find(|l| l.is_connected())
+            .or_else(|| self.links.first())
+            .ok_or(PlumbingError::Closed)?;
+        wait_on
+            .client
+            .publish(topic, qos.into(), retain, payload)
             .await
             .map_err(|_| PlumbingError::Closed)
     }
 
-    /// Queues `payload` on `topic` if the queue has room, without waiting:
-    /// [`PlumbingError::Busy`] if it has none (the broker has not taken requests for a
+    /// Queues `payload` on `topic` where there is room, without waiting: on every
+    /// connected connection, or with every broker away on each connection.
+    /// [`PlumbingError::Busy`] if none has room (the brokers have not taken requests for a
     /// while).
     pub fn try_publish(
         &self,
@@ -139,24 +189,53 @@ impl Bus {
         retain: bool,
         payload: impl Into<Vec<u8>>,
     ) -> Result<(), PlumbingError> {
-        self.client
-            .try_publish(topic.to_string(), qos.into(), retain, payload.into())
-            .map_err(|_| PlumbingError::Busy)
+        if self.queue(&topic.to_string(), qos, retain, &payload.into()) {
+            Ok(())
+        } else {
+            Err(PlumbingError::Busy)
+        }
+    }
+
+    /// How many brokers the connection holds now (of [`BrokerAddress::len`]).
+    pub fn connected(&self) -> usize {
+        self.links.iter().filter(|l| l.is_connected()).count()
+    }
+
+    /// The non-waiting publish: true if some connection took it.
+    fn queue(&self, topic: &str, qos: Qos, retain: bool, payload: &[u8]) -> bool {
+        let connected = self.links.iter().filter(|l| l.is_connected());
+        let mut taken = 0;
+        for link in connected {
+            taken += usize::from(link.try_publish(topic, qos, retain, payload));
+        }
+        if taken == 0 && !self.links.iter().any(Link::is_connected) {
+            // Every broker away: whichever comes back first sends it.
+            for link in self.links.iter() {
+                taken += usize::from(link.try_publish(topic, qos, retain, payload));
+            }
+        }
+        taken > 0
     }
 
     /// Publishes an advisory message (a load report: at most once, not retained, sent
-    /// again soon) if the broker is connected; dropped with [`PlumbingError::Busy`]
-    /// otherwise. Queued while the broker is away, such messages would be stale when they
+    /// again soon) on the connected brokers; dropped with [`PlumbingError::Busy`] if none
+    /// is connected. Queued while a broker is away, such messages would be stale when they
     /// left, and enough of them would fill the queue in front of every other publish.
     pub fn publish_advisory(
         &self,
         topic: &Topic,
         payload: impl Into<Vec<u8>>,
     ) -> Result<(), PlumbingError> {
-        if !self.connected.load(Ordering::Acquire) {
-            return Err(PlumbingError::Busy);
+        let (topic, payload) = (topic.to_string(), payload.into());
+        let mut taken = false;
+        for link in self.links.iter().filter(|l| l.is_connected()) {
+            taken |= link.try_publish(&topic, Qos::AtMostOnce, false, &payload);
         }
-        self.try_publish(topic, Qos::AtMostOnce, false, payload)
+        if taken {
+            Ok(())
+        } else {
+            Err(PlumbingError::Busy)
+        }
     }
 
     /// Removes the retained message of `topic` (an empty retained publish).
@@ -165,36 +244,80 @@ impl Bus {
             .await
     }
 
-    /// Asks for a clean disconnect, without waiting: the broker will not publish the last
-    /// will. Requests already queued (a final presence, say) go out first; then the
-    /// connection task ends and the event receiver reports the end, which is how a caller
-    /// knows they were written. [`PlumbingError::Busy`] if the queue has no room (the
-    /// broker is away: the last will speaks for the role).
+    /// Asks for a clean disconnect from every broker, without waiting: the brokers will
+    /// not publish the last will. Requests already queued (a final presence, say) go out
+    /// first; then each connection task ends, and once all have the event receiver
+    /// reports the end, which is how a caller knows they were written. A connection that
+    /// is down ends at once when there are several (the others carry the goodbye).
+    /// [`PlumbingError::Busy`] if no queue has room (the brokers are away: the last will
+    /// speaks for the role).
     pub fn disconnect(&self) -> Result<(), PlumbingError> {
-        self.client
-            .try_disconnect()
-            .map_err(|_| PlumbingError::Busy)
+        self.leaving.cancel();
+        let mut taken = false;
+        for link in self.links.iter() {
+            taken |= link.client.try_disconnect().is_ok();
+        }
+        if taken {
+            Ok(())
+        } else {
+            Err(PlumbingError::Busy)
+        }
     }
 }
 
-/// Connects to the broker in the background. Incoming messages and connects arrive on the
-/// returned receiver (bounded: a role that stops reading slows the connection down rather
-/// than growing a queue). The task ends when `shutdown` is cancelled or the receiver is
-/// dropped.
+/// Connects to the brokers in the background. Incoming messages and connects arrive on the
+/// returned receiver (bounded: a role that stops reading slows the connections down rather
+/// than growing a queue), each message once however many brokers brought it. The task
+/// ends when `shutdown` is cancelled, the receiver is dropped, or every connection ended
+/// after [`Bus::disconnect`].
 pub fn connect(
     options: BusOptions,
     shutdown: CancellationToken,
 ) -> (Bus, mpsc::Receiver<BusEvent>, JoinHandle<()>) {
-    let mut mqtt = MqttOptions::new(
-        options.client_id.clone(),
-        options.broker.host().to_owned(),
-        options.broker.port(),
-    );
+    let leaving = CancellationToken::new();
+    let brokers = options.broker.split();
+    let several = brokers.len() > 1;
+    let (merged_tx, merged_rx) = mpsc::channel(1024);
+    let mut links = Vec::new();
+    let mut drivers = JoinSet::new();
+    for (index, broker) in brokers.into_iter().enumerate() {
+        let (client, event_loop) = AsyncClient::new(mqtt_options(&options, &broker), 256);
+        let connected = Arc::new(AtomicBool::new(false));
+        links.push(Link {
+            client: client.clone(),
+            connected: Arc::clone(&connected),
+        });
+        let driver = Driver {
+            index,
+            broker,
+            client_id: options.client_id.clone(),
+            subscriptions: options.subscriptions.clone(),
+            client,
+            connected,
+            tx: merged_tx.clone(),
+            leaving: several.then(|| leaving.clone()),
+            shutdown: shutdown.clone(),
+        };
+        drivers.spawn(driver.drive(event_loop));
+    }
+    drop(merged_tx);
+    let links: Arc<[Link]> = links.into();
+    let bus = Bus {
+        links: Arc::clone(&links),
+        leaving,
+    };
+    let (tx, rx) = mpsc::channel(1024);
+    let task = tokio::spawn(merge(links, drivers, merged_rx, tx, shutdown));
+    (bus, rx, task)
+}
+
+fn mqtt_options(options: &BusOptions, broker: &BrokerAddress) -> MqttOptions {
+    let mut mqtt = MqttOptions::new(options.client_id.clone(), broker.host(), broker.port());
     mqtt.set_keep_alive(options.keep_alive.max(Duration::from_secs(1)))
         .set_clean_session(!options.persistent)
         .set_max_packet_size(MAX_INCOMING, MAX_OUTGOING)
         .set_inflight(100);
-    if let Some((user, password)) = options.broker.credentials() {
+    if let Some((user, password)) = broker.credentials() {
         mqtt.set_credentials(user, password);
     }
     if let Some((topic, payload)) = &options.last_will {
@@ -205,82 +328,136 @@ pub fn connect(
             true,
         ));
     }
-    let (client, event_loop) = AsyncClient::new(mqtt, 256);
-    let (tx, rx) = mpsc::channel(1024);
-    let connected = Arc::new(AtomicBool::new(false));
-    let bus = Bus {
-        client: client.clone(),
-        connected: Arc::clone(&connected),
-    };
-    let task = tokio::spawn(drive(options, client, event_loop, tx, connected, shutdown));
-    (bus, rx, task)
+    mqtt
 }
 
-async fn drive(
-    options: BusOptions,
-    client: AsyncClient,
-    mut event_loop: rumqttc::EventLoop,
+/// Hands the connections' events to the role: every connect, and the first copy of each
+/// message ([`Twins`]). Owns the connection tasks: they end with it.
+async fn merge(
+    links: Arc<[Link]>,
+    mut drivers: JoinSet<()>,
+    mut merged: mpsc::Receiver<(usize, BusEvent)>,
     tx: mpsc::Sender<BusEvent>,
-    connected: Arc<AtomicBool>,
     shutdown: CancellationToken,
 ) {
-    let mut backoff = Duration::from_millis(100);
+    let mut twins = Twins::default();
     loop {
-        let polled = tokio::select! {
+        let received = tokio::select! {
             () = shutdown.cancelled() => break,
-            polled = event_loop.poll() => polled,
+            received = merged.recv() => received,
         };
-        let event = match polled {
-            Ok(event) => event,
-            Err(e) => {
-                if connected.swap(false, Ordering::AcqRel) {
-                    tracing::warn!(broker = %options.broker, error = %Reason(&e), "MQTT connection lost; reconnecting");
-                } else {
-                    tracing::debug!(broker = %options.broker, error = %Reason(&e), "MQTT connect failed; retrying");
-                }
-                tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    () = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-                continue;
-            }
+        // None: every connection task ended (shutdown, or disconnect).
+        let Some((index, event)) = received else {
+            break;
         };
-        match event {
-            Event::Incoming(Packet::ConnAck(_)) => {
-                backoff = Duration::from_millis(100);
-                connected.store(true, Ordering::Release);
-                tracing::info!(broker = %options.broker, client = %options.client_id, "MQTT connected");
-                for (filter, qos) in &options.subscriptions {
-                    // Queued on the client's request channel; the event loop sends it.
-                    if client.try_subscribe(*filter, (*qos).into()).is_err() {
-                        tracing::warn!(filter, "could not queue an MQTT subscription");
-                    }
-                }
-                if !deliver(&tx, BusEvent::Connected, &shutdown).await {
-                    break;
-                }
-            }
-            Event::Incoming(Packet::Publish(p)) => {
-                let Some(topic) = Topic::parse(&p.topic) else {
-                    tracing::debug!(topic = %p.topic, "message on a topic that is not ours; ignored");
+        if let BusEvent::Message(m) = &event {
+            if links.len() > 1 {
+                let connected = links
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, l)| l.is_connected())
+                    .fold(0u64, |set, (i, _)| set | (1 << i));
+                let key = twins.key(&m.topic.to_string(), &m.payload);
+                if !twins.first(key, index, connected, Instant::now()) {
                     continue;
-                };
-                let message = Message {
-                    topic,
-                    payload: p.payload,
-                    retained: p.retain,
-                };
-                if !deliver(&tx, BusEvent::Message(message), &shutdown).await {
-                    break;
                 }
             }
-            // We asked to disconnect ([`Bus::disconnect`]): the connection is done.
-            Event::Outgoing(rumqttc::Outgoing::Disconnect) => break,
-            _ => {}
+        }
+        if !deliver(&tx, event, &shutdown).await {
+            break;
         }
     }
-    connected.store(false, Ordering::Release);
+    drivers.shutdown().await;
+}
+
+/// One broker's connection task.
+struct Driver {
+    index: usize,
+    broker: BrokerAddress,
+    client_id: String,
+    subscriptions: Vec<(&'static str, Qos)>,
+    client: AsyncClient,
+    connected: Arc<AtomicBool>,
+    tx: mpsc::Sender<(usize, BusEvent)>,
+    /// With several brokers: cancelled by [`Bus::disconnect`], ending a connection that is
+    /// down.
+    leaving: Option<CancellationToken>,
+    shutdown: CancellationToken,
+}
+
+impl Driver {
+    async fn drive(self, mut event_loop: rumqttc::EventLoop) {
+        let never = CancellationToken::new();
+        let leaving = self.leaving.as_ref().unwrap_or(&never);
+        let broker = &self.broker;
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let polled = tokio::select! {
+                () = self.shutdown.cancelled() => break,
+                () = leaving.cancelled(), if !self.connected.load(Ordering::Acquire) => break,
+                polled = event_loop.poll() => polled,
+            };
+            let event = match polled {
+                Ok(event) => event,
+                Err(e) => {
+                    if self.connected.swap(false, Ordering::AcqRel) {
+                        tracing::warn!(%broker, error = %Reason(&e), "MQTT connection lost; reconnecting");
+                    } else {
+                        tracing::debug!(%broker, error = %Reason(&e), "MQTT connect failed; retrying");
+                    }
+                    tokio::select! {
+                        () = self.shutdown.cancelled() => break,
+                        () = leaving.cancelled() => break,
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    continue;
+                }
+            };
+            match event {
+                Event::Incoming(Packet::ConnAck(_)) => {
+                    backoff = Duration::from_millis(100);
+                    self.connected.store(true, Ordering::Release);
+                    tracing::info!(%broker, client = %self.client_id, "MQTT connected");
+                    for (filter, qos) in &self.subscriptions {
+                        // Queued on the client's request channel; the event loop sends it.
+                        if self.client.try_subscribe(*filter, (*qos).into()).is_err() {
+                            tracing::warn!(filter, "could not queue an MQTT subscription");
+                        }
+                    }
+                    if !self.hand_over(BusEvent::Connected).await {
+                        break;
+                    }
+                }
+                Event::Incoming(Packet::Publish(p)) => {
+                    let Some(topic) = Topic::parse(&p.topic) else {
+                        tracing::debug!(topic = %p.topic, "message on a topic that is not ours; ignored");
+                        continue;
+                    };
+                    let message = Message {
+                        topic,
+                        payload: p.payload,
+                        retained: p.retain,
+                    };
+                    if !self.hand_over(BusEvent::Message(message)).await {
+                        break;
+                    }
+                }
+                // We asked to disconnect ([`Bus::disconnect`]): the connection is done.
+                Event::Outgoing(rumqttc::Outgoing::Disconnect) => break,
+                _ => {}
+            }
+        }
+        self.connected.store(false, Ordering::Release);
+    }
+
+    /// Hands `event` to the merge; false if it is gone or shutdown came first.
+    async fn hand_over(&self, event: BusEvent) -> bool {
+        tokio::select! {
+            () = self.shutdown.cancelled() => false,
+            sent = self.tx.send((self.index, event)) => sent.is_ok(),
+        }
+    }
 }
 
 /// Hands `event` to the role; false if the role is gone or shutdown came first (a role

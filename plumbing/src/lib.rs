@@ -2,9 +2,12 @@
 //! balancer) needs from the network and none may import from another role. The control
 //! plane's MQTT connection and broker, and the loop every TCP server accepts with.
 //!
-//! - [`bus`]: [`connect`] keeps a connection to the broker up (reconnecting with backoff,
+//! - [`bus`]: [`connect`] keeps a connection to each broker up (reconnecting with backoff,
 //!   subscribing again after every connect), hands incoming messages over with their topic
 //!   already parsed into a [`domain::topics::Topic`], and publishes on typed topics only.
+//!   Several brokers are independent peers: the client is on all of them, so losing one
+//!   costs nothing.
+//! - [`twins`]: sans-IO, the first copy of a message that several brokers brought.
 //! - `broker` (feature `broker`): `EmbeddedBroker`, rumqttd on a loopback port.
 //! - [`accept`]: [`AcceptLoop`], the one bounded accept loop (connection cap, doubling
 //!   backoff on accept errors, shutdown that joins every connection's task) of the RTMP
@@ -27,6 +30,7 @@ pub mod error;
 pub mod liveness;
 pub mod metrics_server;
 pub mod strikes;
+pub mod twins;
 
 pub use accept::{Accept, AcceptLoop, Backoff, Handler};
 #[cfg(feature = "broker")]

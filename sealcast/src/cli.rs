@@ -157,8 +157,9 @@ pub(crate) struct UpArgs {
     /// Let the embedded broker listen on an address other than loopback.
     #[arg(long, env = "SEALCAST_MQTT_ALLOW_REMOTE")]
     pub(crate) mqtt_allow_remote: bool,
-    /// Use this MQTT broker (`mqtt://[user:password@]host:port`) instead of the embedded one.
-    #[arg(long, env = "SEALCAST_MQTT_URL")]
+    /// Use these MQTT brokers (`mqtt://[user:password@]host:port[,host:port...]`) instead of
+    /// the embedded one. Its value (the password) is never shown in `--help`.
+    #[arg(long, env = "SEALCAST_MQTT_URL", hide_env_values = true)]
     pub(crate) mqtt_url: Option<BrokerAddress>,
     /// Signature algorithm of the keys made on the first start.
     #[arg(long, value_enum, default_value_t = Algorithm::MlDsa65)]
@@ -313,7 +314,9 @@ pub(crate) struct WebRtcArgs {
 /// The MQTT broker of a cluster role.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct BrokerArgs {
-    /// MQTT broker: `mqtt://[user:password@]host:port`.
+    /// MQTT brokers: `mqtt://[user:password@]host:port[,host:port...]`; with several, the
+    /// role is connected to each (independent brokers with the same users), so losing one
+    /// costs nothing.
     #[arg(
         long,
         env = "SEALCAST_MQTT_URL",

@@ -3,33 +3,17 @@
 //! Retained messages reach late subscribers, a dropped connection publishes its last
 //! will, QoS 1 messages arrive, messages on foreign topics never surface.
 
-use std::time::Duration;
-
 use domain::broker::BrokerAddress;
 use domain::topics::Topic;
 use domain::NodeId;
-use plumbing::{connect, Bus, BusEvent, BusOptions, EmbeddedBroker, Message, Qos};
+use plumbing::{connect, Bus, BusEvent, BusOptions, EmbeddedBroker, Qos};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-const DEADLINE: Duration = Duration::from_secs(10);
+use crate::support::{next_on, probe_until_heard, DEADLINE};
 
 fn unique(prefix: &str) -> NodeId {
     NodeId::new(format!("{prefix}-{:08x}", rand::random::<u32>())).expect("valid")
-}
-
-/// Waits for the first message on `topic` (skipping others and connects).
-async fn next_on(rx: &mut mpsc::Receiver<BusEvent>, topic: &Topic) -> Message {
-    tokio::time::timeout(DEADLINE, async {
-        loop {
-            match rx.recv().await.expect("connection alive") {
-                BusEvent::Message(m) if &m.topic == topic => return m,
-                _ => {}
-            }
-        }
-    })
-    .await
-    .expect("message within the deadline")
 }
 
 async fn connected(rx: &mut mpsc::Receiver<BusEvent>) {
@@ -98,28 +82,7 @@ async fn exercise(broker: BrokerAddress) {
         domain::StreamName::new(node.as_str()).expect("valid"),
         domain::RenditionName::new("probe").expect("valid"),
     );
-    tokio::time::timeout(DEADLINE, async {
-        loop {
-            node_bus
-                .publish(&probe, Qos::AtMostOnce, false, b"probe".to_vec())
-                .await
-                .expect("publish");
-            let arrived = tokio::time::timeout(Duration::from_millis(200), async {
-                loop {
-                    match rx.recv().await.expect("connection alive") {
-                        BusEvent::Message(m) if m.topic == probe => return,
-                        _ => {}
-                    }
-                }
-            })
-            .await;
-            if arrived.is_ok() {
-                break;
-            }
-        }
-    })
-    .await
-    .expect("the statements subscription is in place");
+    probe_until_heard(&mut rx, &node_bus, &probe, "probe").await;
 
     // QoS 1 delivery on a statement topic.
     let statement = Topic::MediaStatements(
