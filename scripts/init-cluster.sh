@@ -17,8 +17,10 @@
 #   deploy/state/keys/            `sealcast keys init`: root key pair, push token, cookie
 #                                 key, each ingest node's signing key and certificate, the
 #                                 broadcast nodes' edge key and certificate (edge/)
-#   deploy/state/mosquitto/       the broker's password files and installed ACLs (0600)
-#   deploy/state/mosquitto-data/  the broker's persistence
+#   deploy/state/mosquitto/       the brokers' password files and installed ACLs (0600),
+#                                 the same for both brokers
+#   deploy/state/mosquitto-data/  the first broker's persistence (mosquitto2-data/: the
+#                                 second's)
 #   certs/generated/              `sealcast certs`, when missing: the local CA and the load
 #                                 balancer's server certificate
 #   deploy/state/lb-tls/          copies of the server certificate and key, the only TLS
@@ -151,7 +153,8 @@ for var in POSTGRES_PASSWORD POSTGRES_EDGE_PASSWORD GRAFANA_ADMIN_PASSWORD; do
 done
 
 # --- directories --------------------------------------------------------------------------
-mkdir -p "$state/keys" "$state/mosquitto" "$state/mosquitto-data" "$state/lb-tls" certs/generated
+mkdir -p "$state/keys" "$state/mosquitto" "$state/mosquitto-data" "$state/mosquitto2-data" \
+  "$state/lb-tls" certs/generated
 chmod 700 "$state"
 # Root makes the files; the containers' user must own them (and, under sudo, .env belongs
 # to the user who ran sudo, so that they can run docker compose).
@@ -329,7 +332,7 @@ fix_owner
 # --- what next ----------------------------------------------------------------------------
 if ((${#changed[@]})); then say "new in $env_file: ${changed[*]}"; fi
 if rotating mqtt; then
-  say "apply the new MQTT passwords: docker-compose kill -s SIGHUP mosquitto && docker-compose up -d"
+  say "apply the new MQTT passwords: docker-compose kill -s SIGHUP mosquitto mosquitto2 && docker-compose up -d"
 elif rotating push-token; then
   say "apply the new push token: docker-compose up -d (recreates the ingest and broadcast nodes)"
 else
@@ -343,6 +346,6 @@ init-cluster: ready. Next:
   $compose run --rm tools api-keys add admin --scope admin   # the /dashboard key, shown once
   $compose run --rm tools streams add cam1                     # an OBS stream key, shown once
 Viewers trust certs/generated/ca.pem (docs/deployment.md, "Host names and the local CA").
-If the broker is running already: $compose kill -s SIGHUP mosquitto
+If the brokers are running already: $compose kill -s SIGHUP mosquitto mosquitto2
 EOF
 fi

@@ -172,9 +172,11 @@ fn init_script_writes_secrets_keys_and_broker_files_and_keeps_them() {
             format!("{acl} is not 0600")
         });
     }
-    f.check(dir.join("deploy/state/mosquitto-data").is_dir(), || {
-        "deploy/state/mosquitto-data is missing".into()
-    });
+    for data in ["mosquitto-data", "mosquitto2-data"] {
+        f.check(dir.join("deploy/state").join(data).is_dir(), || {
+            format!("deploy/state/{data} is missing")
+        });
+    }
 
     // The load balancer's certificate and the local CA.
     for file in ["ca.pem", "ca.key", "server.pem", "server.key"] {

@@ -98,9 +98,15 @@ pub(crate) fn check_own_keys(project: &Project) -> Findings {
     let mut tools = all_of(project, keys);
     tools.extend(all_of(project, "certs/generated"));
     expected.insert("tools", tools);
-    let mut mosquitto = all_of(project, "deploy/state/mosquitto");
-    mosquitto.extend(all_of(project, "deploy/state/mosquitto-data"));
-    expected.insert("mosquitto", mosquitto);
+    // Both brokers: the same users and ACLs, each its own persistence.
+    for (broker, data) in [
+        ("mosquitto", "deploy/state/mosquitto-data"),
+        ("mosquitto2", "deploy/state/mosquitto2-data"),
+    ] {
+        let mut files = all_of(project, "deploy/state/mosquitto");
+        files.extend(all_of(project, data));
+        expected.insert(broker, files);
+    }
 
     // The expectations name real files (a renamed key would otherwise pass unnoticed).
     for (name, files) in &expected {
@@ -141,8 +147,9 @@ pub(crate) fn check_own_keys(project: &Project) -> Findings {
             let Some(relative) = config.relative(&source) else {
                 continue;
             };
-            let writable =
-                service.name == "tools" || relative.starts_with("deploy/state/mosquitto-data");
+            let writable = service.name == "tools"
+                || relative.starts_with("deploy/state/mosquitto-data")
+                || relative.starts_with("deploy/state/mosquitto2-data");
             if STATE.iter().any(|s| relative.starts_with(s)) && !writable {
                 f.check(read_only, || {
                     format!("{} mounts {target} writable", service.name)

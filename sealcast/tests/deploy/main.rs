@@ -47,7 +47,8 @@
 //!   with `kubernetes-validate`, in parity with what the compose file gives each role;
 //!   [`kubernetes_scaling`]: what the autoscalers scale, the disruption budgets, and the
 //!   load balancers' drain; [`kubernetes_monitoring`]: the optional monitoring component
-//!   (PodMonitors and alert rules on metrics the roles export).
+//!   (PodMonitors and alert rules on metrics the roles export); [`kubernetes_brokers`]:
+//!   two brokers, a Service each, apart, one drained at a time, and every role given both.
 //! - [`mutants`]: each of those checks fails on a copy with one thing broken (a
 //!   `docker-compose.override.yml` the tools merge in); [`secrets`] and [`keys`] have their
 //!   own such cases.
@@ -73,6 +74,7 @@ mod hardening;
 mod init_script;
 mod keys;
 mod kubernetes;
+mod kubernetes_brokers;
 mod kubernetes_monitoring;
 mod kubernetes_scaling;
 mod monitoring;

@@ -83,10 +83,16 @@ pub(crate) fn check_networks(project: &Project) -> Findings {
             )
         },
     );
-    f.check(
-        networks("mosquitto").contains("backend") && !networks("mosquitto").contains("frontend"),
-        || format!("mosquitto is on {:?}", networks("mosquitto")),
-    );
+    // The two brokers (docs/deployment.md, "Two brokers"): on the same networks.
+    for broker in ["mosquitto", "mosquitto2"] {
+        f.check(
+            networks(broker).contains("backend") && !networks(broker).contains("frontend"),
+            || format!("{broker} is on {:?}", networks(broker)),
+        );
+    }
+    f.check(networks("mosquitto") == networks("mosquitto2"), || {
+        "the two brokers are not on the same networks".into()
+    });
 
     for lb in ["lb1", "lb2"] {
         f.check(!connected(&config, lb, "postgres"), || {
@@ -100,13 +106,14 @@ pub(crate) fn check_networks(project: &Project) -> Findings {
             f.check(
                 others
                     .iter()
-                    .all(|m| ["lb1", "lb2", "mosquitto"].contains(&m.as_str())),
+                    .all(|m| ["lb1", "lb2", "mosquitto", "mosquitto2"].contains(&m.as_str())),
                 || format!("{lb}'s network {network} also holds {others:?}"),
             );
         }
-        f.check(connected(&config, lb, "mosquitto"), || {
-            format!("{lb} cannot reach the broker (presences)")
-        });
+        f.check(
+            connected(&config, lb, "mosquitto") && connected(&config, lb, "mosquitto2"),
+            || format!("{lb} cannot reach both brokers (presences)"),
+        );
         f.check(connected(&config, lb, "broadcast"), || {
             format!("{lb} cannot reach the broadcast nodes it proxies to")
         });
@@ -120,8 +127,10 @@ pub(crate) fn check_networks(project: &Project) -> Findings {
     }
     for name in ["ingest1", "ingest2", "broadcast", "tools"] {
         f.check(
-            connected(&config, name, "postgres") && connected(&config, name, "mosquitto"),
-            || format!("{name} cannot reach PostgreSQL and Mosquitto"),
+            connected(&config, name, "postgres")
+                && connected(&config, name, "mosquitto")
+                && connected(&config, name, "mosquitto2"),
+            || format!("{name} cannot reach PostgreSQL and both brokers"),
         );
     }
     for (source, ingest) in [("source1", "ingest1"), ("source2", "ingest2")] {

@@ -209,7 +209,11 @@ const IMAGES: [(&str, &str, &[&str]); 6] = [
             "tools",
         ],
     ),
-    ("MOSQUITTO_IMAGE", "eclipse-mosquitto:2", &["mosquitto"]),
+    (
+        "MOSQUITTO_IMAGE",
+        "eclipse-mosquitto:2",
+        &["mosquitto", "mosquitto2"],
+    ),
     ("POSTGRES_IMAGE", "postgres:16-bookworm", &["postgres"]),
     (
         "PROMETHEUS_IMAGE",
@@ -402,6 +406,7 @@ pub(crate) fn check_healthchecks(project: &Project) -> Findings {
     }
     for name in [
         "mosquitto",
+        "mosquitto2",
         "postgres",
         "ingest1",
         "ingest2",
@@ -543,7 +548,7 @@ pub(crate) fn check_users(project: &Project) -> Findings {
             (_, Some(u)) if u.starts_with("0:") || u == "0" || u.starts_with("root") => {
                 f.fail(format!("{} runs as root ({u})", service.name));
             }
-            (_, Some(u)) if service.built() || service.name == "mosquitto" => {
+            (_, Some(u)) if service.built() || service.name.starts_with("mosquitto") => {
                 f.check(u == run, || {
                     format!("{} runs as {u}, not RUN_UID:RUN_GID {run}", service.name)
                 });

@@ -14,7 +14,10 @@
 //!    segments and parts and get new viewers;
 //! 3. crashes (SIGKILL to a container's init, which Docker's restart policy answers) of
 //!    an edge under its pinned viewers, of the ingest under its publisher (which
-//!    reconnects), of Mosquitto and of PostgreSQL;
+//!    reconnects), of Mosquitto and of PostgreSQL; then each of the two brokers killed
+//!    (`docker kill`: it stays dead until started again) under an ffmpeg viewer and pinned
+//!    pollers, who see no error while every edge goes on listing new segments (issue 50
+//!    item 3);
 //! 4. the load balancer that holds the floating address crashes under Chromium on the
 //!    player page: the address moves to the other within 3 s, the video plays on, a sticky
 //!    viewer keeps its node;
@@ -341,6 +344,12 @@ async fn stages(c: &Compose) -> anyhow::Result<()> {
     crash_service(c, "mosquitto")
         .await
         .context("Mosquitto crashed")?;
+    kill_a_broker(c, "mosquitto", "mosquitto-kill")
+        .await
+        .context("the first broker killed")?;
+    kill_a_broker(c, "mosquitto2", "mosquitto2-kill")
+        .await
+        .context("the second broker killed")?;
     crash_service(c, "postgres")
         .await
         .context("PostgreSQL crashed")?;
@@ -392,6 +401,7 @@ async fn up(c: &Compose) -> anyhow::Result<()> {
         .collect();
     for wanted in [
         "mosquitto",
+        "mosquitto2",
         "postgres",
         "ingest1",
         "ingest2",
@@ -1002,6 +1012,48 @@ async fn crash_service(c: &Compose, service: &str) -> anyhow::Result<()> {
     anyhow::ensure!(
         list.contains("cam1"),
         "streams list after the {service} crash: {list}"
+    );
+    Ok(())
+}
+
+/// Issue 50 item 3: one of the two brokers killed (`docker kill`: Docker's restart policy
+/// leaves a container killed by hand dead) under an ffmpeg viewer and two pinned pollers.
+/// While it is dead every edge lists new segments (the statements come through the other
+/// broker) and nobody sees an error; then it is started again and the cluster is healthy.
+async fn kill_a_broker(c: &Compose, service: &str, name: &'static str) -> anyhow::Result<()> {
+    let id = c.project.container(service).await?;
+    let edges = c.edges().await?;
+    let watching = Watching::start(c, None, 30, name).await?;
+    let (pollers, _) = Pollers::start(c, &c.https, 2, None).await?;
+    let killed = Instant::now();
+    docker::docker(&["kill", &id]).await?;
+    let moved_on = every_edge_moves_on(c, &edges, "cam1", Duration::from_secs(30)).await?;
+    let played = watching.finish().await;
+    let (requests, failures) = pollers.finish().await;
+    let state = docker::docker(&["inspect", "--format", "{{.State.Status}}", &id]).await?;
+    c.note(
+        &format!("{service}_kill_viewer_errors"),
+        json!({
+            "requests": requests,
+            "failed": failures.len(),
+            "ffmpeg_ok": played.is_ok(),
+            "kill_to_new_segments_on_every_edge_s": secs(moved_on),
+            "since_kill_s": secs(killed.elapsed()),
+            "broker_state_after": state.trim(),
+        }),
+    );
+    let played = played?;
+    anyhow::ensure!(failures.is_empty(), "sticky viewers failed: {failures:?}");
+    anyhow::ensure!(
+        state.trim() != "running",
+        "{service} was running again before the viewers finished: the kill tested nothing"
+    );
+    c.note(&format!("{service}_kill_ffmpeg_played_s"), json!(played));
+    docker::docker(&["start", &id]).await?;
+    let back = c.project.wait_healthy(Duration::from_secs(120)).await?;
+    c.note(
+        &format!("{service}_started_to_healthy_s"),
+        json!(secs(back)),
     );
     Ok(())
 }
