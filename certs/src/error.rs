@@ -168,6 +168,9 @@ pub enum CertsError {
         /// The library's explanation.
         reason: String,
     },
+    /// Media that C2PA signing could not take (not CMAF as sealcast writes it).
+    #[error("C2PA signing: {0}")]
+    Provenance(domain::DomainError),
 }
 
 impl CertsError {
@@ -201,6 +204,7 @@ impl CertsError {
             Self::KeyMismatch { .. } => "key_mismatch",
             Self::InvalidHostName { .. } => "invalid_host_name",
             Self::CertificateBuild { .. } => "certificate_build",
+            Self::Provenance(_) => "provenance",
         }
     }
 }

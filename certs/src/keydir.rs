@@ -12,6 +12,10 @@
 //!                        and the API mint them; it signs nothing else
 //!   ingest/{node}.key    an ingest node's signing key (0600)
 //!   ingest/{node}.cert   its root-signed certificate
+//!   ingest/{node}.c2pa.pem  its C2PA claim signer's certificate chain (docs/provenance.md)
+//!   ingest/{node}.c2pa.key  the claim signer's Ed25519 key (0600)
+//!   provenance/ca.pem    the cluster's C2PA provenance CA: what validators trust
+//!   provenance/ca.key    its key (0600) — only needed to issue claim signers
 //! ```
 //!
 //! Files are written atomically; existing ones are never overwritten, except a certificate
@@ -25,11 +29,15 @@ use domain::push_protocol::PushToken;
 use domain::NodeId;
 use rand_core::{OsRng, RngCore};
 
+use crate::c2pa::{ClaimSigner, ProvenanceCa};
 use crate::signing::{
     Certificate, CertificateKind, Edge, EdgeCertificate, Ingest, IngestCertificate, Revocation,
     RootKey, RootPublicKey, SignatureAlgorithm, SigningKey, Validity,
 };
 use crate::CertsError;
+
+/// The organization named in the provenance CA's and the claim signers' certificates.
+const CLUSTER_NAME: &str = "sealcast cluster";
 
 /// How long an ingest certificate made here is valid.
 pub const CERTIFICATE_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
@@ -197,6 +205,7 @@ impl KeyDir {
                 &mut report,
             )?;
         }
+        self.provenance(ingest, now, &mut report)?;
         self.certified_key::<Edge>(
             &root,
             &self.edge_key_path(),
@@ -244,6 +253,86 @@ impl KeyDir {
             report.written.push(cert_path.to_path_buf());
         }
         Ok(())
+    }
+
+    /// The provenance CA's certificate: the trust anchor C2PA validators are given.
+    pub fn provenance_ca_path(&self) -> PathBuf {
+        self.dir.join("provenance").join("ca.pem")
+    }
+
+    /// The provenance CA's private key.
+    pub fn provenance_ca_key_path(&self) -> PathBuf {
+        self.dir.join("provenance").join("ca.key")
+    }
+
+    /// An ingest node's claim signer's certificate chain.
+    pub fn claim_signer_path(&self, node: &NodeId) -> PathBuf {
+        self.dir.join("ingest").join(format!("{node}.c2pa.pem"))
+    }
+
+    /// An ingest node's claim signer's private key.
+    pub fn claim_signer_key_path(&self, node: &NodeId) -> PathBuf {
+        self.dir.join("ingest").join(format!("{node}.c2pa.key"))
+    }
+
+    /// Makes the provenance CA if missing, and for each of `ingest` a claim signer if
+    /// missing or expiring within [`RENEW_BEFORE`] (when the CA's key is here). A claim
+    /// signer an operator put in place (a certificate from a C2PA trust list) is kept
+    /// until it nears expiry.
+    fn provenance(
+        &self,
+        ingest: &[NodeId],
+        now: u64,
+        report: &mut InitReport,
+    ) -> Result<(), CertsError> {
+        fs::create_dir_all(self.dir.join("provenance"))
+            .map_err(crate::signing::io_error(&self.dir))?;
+        let (cert, key) = (self.provenance_ca_path(), self.provenance_ca_key_path());
+        let ca = if cert.exists() && key.exists() {
+            let pem = |p: &Path| fs::read_to_string(p).map_err(crate::signing::io_error(p));
+            ProvenanceCa::from_pem(&pem(&cert)?, &pem(&key)?)?
+        } else if cert.exists() {
+            return Ok(()); // the CA's key lives elsewhere: claim signers are issued there
+        } else {
+            let ca = ProvenanceCa::generate(CLUSTER_NAME, now)?;
+            crate::signing::write_new_atomically(&key, ca.key_pem().as_bytes(), 0o600)?;
+            crate::signing::write_new_atomically(&cert, ca.cert_pem().as_bytes(), 0o644)?;
+            report.written.extend([key.clone(), cert.clone()]);
+            ca
+        };
+        for node in ingest {
+            let fresh = self
+                .claim_signer(node)?
+                .is_some_and(|s| s.not_after() > now.saturating_add(RENEW_BEFORE.as_secs()));
+            if !fresh {
+                let signer = ca.issue(CLUSTER_NAME, node.as_str(), now)?;
+                let (chain, key) = (
+                    self.claim_signer_path(node),
+                    self.claim_signer_key_path(node),
+                );
+                crate::signing::write_atomically(&key, signer.key_pem().as_bytes(), 0o600)?;
+                crate::signing::write_atomically(&chain, signer.chain_pem().as_bytes(), 0o644)?;
+                report.written.extend([key, chain]);
+            }
+        }
+        Ok(())
+    }
+
+    /// An ingest node's claim signer, `None` where the key directory has none (made before
+    /// provenance existed: its streams carry no C2PA data until `sealcast keys init` runs).
+    pub fn claim_signer(&self, node: &NodeId) -> Result<Option<ClaimSigner>, CertsError> {
+        let (chain, key) = (
+            self.claim_signer_path(node),
+            self.claim_signer_key_path(node),
+        );
+        if !chain.exists() || !key.exists() {
+            return Ok(None);
+        }
+        let chain_pem = fs::read_to_string(&chain).map_err(crate::signing::io_error(&chain))?;
+        let key_pem = zeroize::Zeroizing::new(
+            fs::read_to_string(&key).map_err(crate::signing::io_error(&key))?,
+        );
+        ClaimSigner::from_pem(&chain_pem, &key_pem).map(Some)
     }
 
     /// The broadcast nodes' edge key and its certificate (checked to be for that key).
@@ -398,8 +487,10 @@ mod tests {
                 NOW,
             )
             .expect("init");
-        assert_eq!(report.written.len(), 10);
+        assert_eq!(report.written.len(), 14);
         for private in [
+            dir.provenance_ca_key_path(),
+            dir.claim_signer_key_path(&ingest),
             dir.root_key_path(),
             dir.push_token_path(),
             dir.cookie_key_path(),
@@ -496,8 +587,15 @@ mod tests {
             .expect("init");
         assert_eq!(
             report.written,
-            vec![dir.certificate_path(&ingest), dir.edge_certificate_path()]
+            vec![
+                dir.certificate_path(&ingest),
+                dir.claim_signer_key_path(&ingest),
+                dir.claim_signer_path(&ingest),
+                dir.edge_certificate_path()
+            ]
         );
+        let signer = dir.claim_signer(&ingest).expect("read").expect("there");
+        assert!(signer.not_after() > later + RENEW_BEFORE.as_secs());
         let cert = IngestCertificate::read_file(&dir.certificate_path(&ingest)).expect("cert");
         assert_eq!(cert.validity().not_before(), later);
     }

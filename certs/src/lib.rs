@@ -16,9 +16,13 @@
 //!   `broadcast1..N.streaming-cluster.test`, `localhost`, `127.0.0.1` and `::1`
 //!   ([`tls::ServerNames`]), renewed before it expires or when the names change, with a hint
 //!   on trusting the CA.
+//! - [`c2pa`]: C2PA provenance: the cluster's X.509 provenance CA, ingests' claim
+//!   signers, and [`c2pa::LiveSigner`], which signs init segments (a C2PA manifest) and
+//!   fragments (a VSI `emsg`) of one live session.
 //! - [`error`]: [`CertsError`], the crate's one error enum, with the rejection reason labels
 //!   of the brief.
 
+pub mod c2pa;
 pub mod error;
 pub mod keydir;
 pub mod signing;

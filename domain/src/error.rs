@@ -84,6 +84,12 @@ pub enum DomainError {
         /// What is allowed.
         reason: &'static str,
     },
+    /// ISO BMFF bytes that are not what C2PA signing or checking needs.
+    #[error("invalid BMFF for C2PA: {reason}")]
+    InvalidBmff {
+        /// What was wrong.
+        reason: &'static str,
+    },
     /// A length prefix over the cap for its part; refused before anything is copied.
     #[error("{what}: the {field} is {len} bytes, more than the {max} allowed")]
     TooLarge {

@@ -28,10 +28,12 @@
 //! - [`load`]: the load report every node sends for the dashboard.
 //! - [`push_protocol`]: the internal push API between ingest and broadcast nodes.
 //! - [`broker`]: the MQTT broker's address.
+//! - [`c2pa`]: C2PA 2.3 live video (init manifests, VSI `emsg`s), formats only.
 //! - [`client`]: who a client is for per-client caps (an IPv4 address, an IPv6 /64).
 //! - [`time`]: unix seconds and milliseconds, and the one wall clock roles read them from.
 //! - [`error`]: the crate's one error enum.
 pub mod broker;
+pub mod c2pa;
 pub mod client;
 pub mod error;
 pub mod hls;

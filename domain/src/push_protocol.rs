@@ -15,9 +15,11 @@
 //! because the MQTT message went out before the node subscribed; it is verified exactly
 //! like one that came over MQTT.
 //!
-//! With LL-HLS parts, a CMAF segment's bytes are its parts' bytes joined, and every part
-//! was pushed already: a segment push may then carry no body and [`ASSEMBLE_HEADER`]
-//! ([`Assemble`]) instead, and the node makes the segment's bytes from the parts
+//! With LL-HLS parts, a CMAF segment's bytes are its parts' bytes joined, after the
+//! segment's own C2PA VSI `emsg` when it is signed (`c2pa::vsi::segment_prefix`), and
+//! every part was pushed already: a segment push may then carry only that prefix as its
+//! body (at most [`Assemble::MAX_PREFIX`] bytes, often none) and [`ASSEMBLE_HEADER`]
+//! ([`Assemble`]), and the node makes the segment's bytes from the prefix and the parts
 //! `0..N` of it that it holds. Those bytes are only a candidate, like pushed ones: the
 //! segment is published once its own signed statement (over MQTT) agrees with their
 //! length and digest. A node that does not hold every one of those parts answers `409`
@@ -56,8 +58,8 @@ pub const INDEPENDENT_HEADER: &str = "x-sealcast-independent";
 /// When a part's first frame was captured, Unix milliseconds (decimal).
 pub const PROGRAM_DATE_TIME_HEADER: &str = "x-sealcast-program-date-time-ms";
 
-/// Header of a bodiless segment push: the segment is the node's parts `0..N` of it,
-/// joined (decimal `N`, see [`Assemble`]).
+/// Header of an assembled segment push: the segment is the push's body and the node's
+/// parts `0..N` of it, joined (decimal `N`, see [`Assemble`]).
 pub const ASSEMBLE_HEADER: &str = "x-sealcast-assemble-parts";
 /// What a node answers (with `409 Conflict`) to a bodiless segment push when it does not
 /// hold every part named: the ingest then pushes the whole segment.
@@ -74,8 +76,9 @@ pub fn is_parts_missing(status: u16, body: &[u8]) -> bool {
         && serde_json::from_slice::<Answer<'_>>(body).is_ok_and(|a| a.error == "parts_missing")
 }
 
-/// The bodiless form of a segment push ([`ASSEMBLE_HEADER`]): the segment is parts
-/// `0..parts` of it joined. Sent only to a node that took every one of those parts.
+/// The assembled form of a segment push ([`ASSEMBLE_HEADER`]): the segment is the push's
+/// body (its prefix, at most [`Assemble::MAX_PREFIX`] bytes) and parts `0..parts` of it,
+/// joined. Sent only to a node that took every one of those parts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Assemble {
     /// How many parts the segment has (at least 1, at most [`Assemble::MAX_PARTS`]).
@@ -86,6 +89,9 @@ impl Assemble {
     /// Most parts a segment may be assembled from (a 0.33 s part target makes 6 of a 2 s
     /// segment; a segment is cut at most a minute long).
     pub const MAX_PARTS: u32 = 1024;
+
+    /// The largest body of an assembled push: a segment's VSI `emsg` (about 350 bytes).
+    pub const MAX_PREFIX: usize = 4096;
 
     /// The form for a segment of `parts` parts, if it can be sent.
     pub fn new(parts: u32) -> Option<Self> {

@@ -104,14 +104,15 @@ impl SegmentFormat {
 pub struct InitSegment(Bytes);
 
 impl InitSegment {
-    /// Largest init segment (an H.264 + AAC init segment is under 1 KB).
-    pub const MAX_LEN: usize = 4096;
+    /// Largest init segment (an H.264 + AAC init segment is under 1 KB; its C2PA
+    /// manifest, certificate included, adds about 2.5 KB).
+    pub const MAX_LEN: usize = 16 * 1024;
 
     /// Checks the size; nothing else is assumed about the bytes.
     pub fn new(bytes: Bytes) -> Result<Self, DomainError> {
         if bytes.is_empty() || bytes.len() > Self::MAX_LEN {
             return Err(DomainError::InvalidInitSegment {
-                reason: "give 1 to 4096 bytes",
+                reason: "give 1 to 16384 bytes",
             });
         }
         Ok(InitSegment(bytes))

@@ -76,6 +76,7 @@ pub fn transcode_file(
         encoder_threads,
         recorder: None,
         privacy: Default::default(),
+        provenance: None,
     };
     let (events_tx, mut events_rx) = mpsc::channel(64);
     let pipeline = Pipeline::start(params, events_tx, IngestMetrics::default())?;

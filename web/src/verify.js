@@ -93,12 +93,12 @@ const VERSION = 1;
 const ROOT_PUBLIC_KIND = 3;
 const MAX_MEDIA_STATEMENT_LEN = 1024;
 const MAX_SIGNATURE_LEN = 8192;
-const MAX_EVENT_LEN = 16 * 1024;
+const MAX_EVENT_LEN = 48 * 1024;
 // SignedEvent's statement cap: MAX_SIGNED_EVENT_LEN - MAX_SIGNATURE_LEN.
 const MAX_EVENT_STATEMENT_LEN = 8 + TAG.event.length + 1 + 16 + 8 + 4 + MAX_EVENT_LEN;
 const MAX_BUNDLE_ITEMS = 1024;
 const MAX_BUNDLE_ITEM_LEN = 8 * 1024;
-const MAX_INIT_LEN = 4096;
+const MAX_INIT_LEN = 16 * 1024;
 const MAX_NAME_LEN = 64;
 
 const MAX_DELEGATED_KEY_LEN = 1952;
@@ -420,7 +420,7 @@ function renditionOf(body) {
   if (typeof info.init !== 'string') refuse('wrong_kind', 'the rendition has no init segment');
   const hex = info.init;
   if (hex.length === 0 || hex.length > 2 * MAX_INIT_LEN || hex.length % 2 || !/^[0-9a-f]*$/.test(hex)) {
-    refuse('malformed_signature', 'init segment is not 1 to 4096 bytes of lowercase hex');
+    refuse('malformed_signature', 'init segment is not 1 to 16384 bytes of lowercase hex');
   }
   const init = new Uint8Array(hex.length / 2);
   for (let i = 0; i < init.length; i += 1) init[i] = parseInt(hex.substr(2 * i, 2), 16);

@@ -115,8 +115,8 @@ async fn segment(
     }
 }
 
-/// A bodiless segment push: the segment made of the parts held, or `409` naming them
-/// missing.
+/// An assembled segment push: the segment made of the body (its prefix, a VSI `emsg` or
+/// nothing) and the parts held, or `409` naming them missing.
 async fn assemble(
     edge: &Edge,
     headers: &HeaderMap,
@@ -125,11 +125,12 @@ async fn assemble(
     form: Assemble,
     signed: Option<(Bytes, SignedMedia, MediaStatement)>,
 ) -> Result<Response, BroadcastError> {
-    declared_length(headers, 0)?;
+    let limit = Assemble::MAX_PREFIX;
+    let declared = declared_length(headers, limit)?;
     edge.check_push(&claim)?;
-    read_capped(body, 0, None, |_| {}).await?;
+    let prefix = read_capped(body, limit, declared, |_| {}).await?;
     let at = claim.sequence;
-    match edge.assemble(claim, form.parts)? {
+    match edge.assemble(claim, prefix, form.parts)? {
         Assembly::Offered => {}
         Assembly::Missing(index) => {
             tracing::debug!(sequence = at, part = index, "cannot assemble: part missing");

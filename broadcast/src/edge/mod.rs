@@ -337,6 +337,7 @@ impl Edge {
     pub(crate) fn assemble(
         &self,
         claim: SegmentMeta,
+        prefix: Bytes,
         parts: u32,
     ) -> Result<Assembly, BroadcastError> {
         let pieces = self
@@ -350,14 +351,14 @@ impl Edge {
                 return Ok(Assembly::Missing(index));
             }
         };
-        let len = pieces.iter().map(Bytes::len).sum();
+        let len = prefix.len() + pieces.iter().map(Bytes::len).sum::<usize>();
         let limit = self.config.max_segment_bytes;
         if len > limit {
             return Err(BroadcastError::TooLarge { limit });
         }
         let mut joined = bytes::BytesMut::with_capacity(len);
         let mut hasher = Sha256::new();
-        for piece in &pieces {
+        for piece in std::iter::once(&prefix).chain(&pieces) {
             joined.extend_from_slice(piece);
             hasher.update(piece);
         }

@@ -272,12 +272,13 @@ impl Ll {
     }
 
     /// Segment `sequence` was published with `bytes`: when its applied parts are exactly
-    /// those bytes, in order (a CMAF segment is its parts joined), each part's document
-    /// becomes a slice of the segment's buffer, so the node holds those bytes once, not
-    /// twice. Parts that do not add up to the segment keep their own bytes.
+    /// the end of those bytes, in order (a CMAF segment is its parts joined, after its own
+    /// VSI `emsg` when it is signed), each part's document becomes a slice of the
+    /// segment's buffer, so the node holds those bytes once, not twice. Parts that do not
+    /// add up to the segment keep their own bytes.
     pub(super) fn share_with_segment(&mut self, sequence: u64, bytes: &bytes::Bytes) {
         self.last_segment = Some((sequence, bytes.clone()));
-        let mut offset = 0usize;
+        let mut offset = domain::c2pa::vsi::segment_prefix(bytes).len();
         let mut shared = Vec::new();
         for (key, doc) in self.parts.range((sequence, 0)..=(sequence, u32::MAX)) {
             let end = offset + doc.body.len();

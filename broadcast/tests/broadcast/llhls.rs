@@ -566,11 +566,11 @@ async fn a_bodiless_push_missing_a_part_gets_409_and_nothing_until_the_whole_seg
         2.0
     );
 
-    // A bodiless push must be bodiless.
+    // An assembled push carries at most a segment's VSI as its body.
     let (name, value) = Assemble::new(3).expect("in range").pair();
     let request = push(&segment_meta("480p", 1))
         .header(name, value)
-        .body(Body::from("bytes"))
+        .body(Body::from(vec![0u8; Assemble::MAX_PREFIX + 1]))
         .expect("request");
     assert_eq!(
         call(&edge, request).await.status(),
@@ -581,6 +581,38 @@ async fn a_bodiless_push_missing_a_part_gets_409_and_nothing_until_the_whole_seg
         .body(Body::empty())
         .expect("request");
     assert_eq!(call(&edge, request).await.status(), StatusCode::BAD_REQUEST);
+}
+
+/// A signed segment is its own C2PA VSI and its parts (docs/provenance.md): the assembled
+/// push carries the VSI as its body, the node puts it first, and the segment's statement
+/// over those bytes publishes it; the parts, as published, are still served alone.
+#[tokio::test]
+async fn an_assembled_push_puts_its_body_before_the_parts() {
+    let (edge, cluster) = edge().await;
+    for i in 0..3 {
+        publish_part(&edge, &cluster, "720p", 1, i).await;
+    }
+    let prefix = Bytes::from_static(b"the segment's own VSI emsg");
+    let (name, value) = Assemble::new(3).expect("in range").pair();
+    let request = push(&segment_meta("720p", 1))
+        .header(name, value)
+        .header(header::CONTENT_LENGTH, prefix.len())
+        .body(Body::from(prefix.clone()))
+        .expect("request");
+    assert_eq!(call(&edge, request).await.status(), StatusCode::ACCEPTED);
+    let whole: Bytes = [prefix.clone(), joined(1)].concat().into();
+    assert_eq!(
+        call(&edge, get("/live/demo/720p/1.m4s")).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let meta = segment_meta("720p", 1);
+    let signed = cluster.sign(&meta, &whole);
+    edge.handle_message(&statement_message(&signed, &meta)).await;
+    let response = call(&edge, get("/live/demo/720p/1.m4s")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(body(response).await, whole);
+    let response = call(&edge, get("/live/demo/720p/1.2.m4s")).await;
+    assert_eq!(body(response).await, part_bytes(1, 2));
 }
 
 #[tokio::test(start_paused = true)]

@@ -380,7 +380,7 @@ fn distinguished_name(common_name: &str) -> DistinguishedName {
     name
 }
 
-fn set_validity(
+pub(crate) fn set_validity(
     params: &mut CertificateParams,
     now: u64,
     lifetime: Duration,
@@ -403,7 +403,7 @@ fn set_validity(
 
 /// A fresh random serial: browsers refuse two different certificates with the same issuer
 /// and serial, which re-issuing with a derived serial would produce.
-fn random_serial() -> Result<SerialNumber, CertsError> {
+pub(crate) fn random_serial() -> Result<SerialNumber, CertsError> {
     let mut bytes = [0u8; 16];
     OsRng
         .try_fill_bytes(&mut bytes)

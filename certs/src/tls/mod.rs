@@ -11,6 +11,7 @@
 //! x509-parser; times are unix seconds passed in, as in the rest of the crate.
 
 mod dir;
+pub(crate) use dir::{random_serial, set_validity};
 mod names;
 
 pub use dir::{

@@ -9,7 +9,7 @@ use crate::DomainError;
 /// Domain-separation tag of a control-event statement ([`EventStatement`]).
 pub const EVENT_TAG: &[u8] = b"sealcast/v1/control-event\0";
 /// Largest event body (JSON of a control event) a statement may carry.
-pub const MAX_EVENT_LEN: usize = 16 * 1024;
+pub const MAX_EVENT_LEN: usize = 48 * 1024;
 /// Largest encoded [`SignedEvent`]: a statement at its caps and the largest signature.
 pub const MAX_SIGNED_EVENT_LEN: usize =
     8 + EVENT_TAG.len() + 1 + 16 + 8 + 4 + MAX_EVENT_LEN + MAX_SIGNATURE_LEN;
@@ -145,14 +145,14 @@ mod tests {
             signed.encode(),
             [&[0, 0, 0, 57][..], &want, &[0, 0, 0, 3], b"sig"].concat()
         );
-        assert_eq!(MAX_SIGNED_EVENT_LEN, 24_639);
+        assert_eq!(MAX_SIGNED_EVENT_LEN, 57_407);
         assert_eq!(
             SignedEvent::decode(&(MAX_SIGNED_EVENT_LEN as u32 - 8191).to_be_bytes()),
             Err(DomainError::TooLarge {
                 what: "signed control event",
                 field: "statement",
-                len: 16_448,
-                max: 16_447
+                len: 49_216,
+                max: 49_215
             })
         );
     }

@@ -3,10 +3,11 @@
 //!
 //! A CMAF segment's bytes are its parts' bytes joined, and the parts went to the node
 //! just before the segment, so pushing the segment whole sends every byte twice. The
-//! pusher sends it bodiless instead (`domain::push_protocol::Assemble`, the node joins
-//! the parts it holds) only when the node acknowledged (2xx) every part of that segment,
-//! from index 0 on without a hole, and their lengths add up to exactly the segment's: a
-//! part dropped from the queue, refused or failed, or a segment carrying bytes its parts
+//! pusher sends it assembled instead (`domain::push_protocol::Assemble`: the body is only
+//! the segment's own C2PA VSI, if any, and the node joins it and the parts it holds) only
+//! when the node acknowledged (2xx) every part of that segment, from index 0 on without a
+//! hole, and their lengths add up to exactly the segment's but that prefix: a part
+//! dropped from the queue, refused or failed, or a segment carrying other bytes its parts
 //! do not, and the segment goes whole. The node still checks what it joins against the
 //! segment's signed statement, and answers `409 parts_missing` when it lacks a part; this
 //! ledger only spares it the request when the answer is known.
@@ -63,8 +64,8 @@ impl PartLedger {
         }
     }
 
-    /// Segment `meta`, `len` bytes, is about to be pushed: the bodiless form if the node
-    /// took every part of it. The segment's run, and those before it, are forgotten.
+    /// Segment `meta`, `len` bytes after its prefix, is about to be pushed: the assembled
+    /// form if the node took every part of it. The segment's run, and those before it, are forgotten.
     pub(crate) fn segment(&mut self, meta: &SegmentMeta, len: usize) -> Option<Assemble> {
         let lane = (meta.stream.clone(), meta.rendition.clone());
         let runs = self.lanes.get_mut(&lane)?;

@@ -146,7 +146,9 @@ impl Pusher {
         let mut form = match item {
             PushItem::Segment { held, catch_up } => {
                 let s = &held.segment;
-                let form = self.ledger.segment(&s.meta, s.bytes.len());
+                // The parts cover the segment but its own VSI, which the push carries.
+                let prefix = domain::c2pa::vsi::segment_prefix(&s.bytes).len();
+                let form = self.ledger.segment(&s.meta, s.bytes.len() - prefix);
                 form.filter(|_| !catch_up && !self.settings.whole_segments)
             }
             _ => None,
@@ -262,7 +264,11 @@ impl Pusher {
         let s = &self.settings;
         let (kind, body) = match (item, form) {
             (PushItem::Control(_), _) => ("event", signed.cloned().unwrap_or_default()),
-            (PushItem::Segment { .. }, Some(_)) => ("segment", Bytes::new()),
+            (PushItem::Segment { held, .. }, Some(_)) => {
+                let bytes = &held.segment.bytes;
+                let prefix = domain::c2pa::vsi::segment_prefix(bytes);
+                ("segment", bytes.slice_ref(prefix))
+            }
             (PushItem::Segment { held, .. }, None) => ("segment", held.segment.bytes.clone()),
             (PushItem::Part(part), _) => ("part", part.bytes.clone()),
         };

@@ -10,12 +10,16 @@
 //! packet (the segmenter knows it), an AAC frame at the end of a fragment its nominal 1024
 //! samples, and the very last video sample of the stream the mean frame interval.
 
+use std::sync::Arc;
+
 use bytes::{Bytes, BytesMut};
+use certs::c2pa::LiveSigner;
 use container::aac::AacConfig;
 use container::fmp4::{AudioTrack, Fmp4Muxer, Sample, VideoConfig, VideoTrack};
 use container::h264::{self, AvcConfig};
 use container::hevc::{self, HevcConfig};
 use container::{av1, ContainerError};
+use domain::c2pa::manifest::Assertion;
 use domain::InitSegment;
 
 use super::clock::Clock;
@@ -88,11 +92,34 @@ pub(super) struct CmafAudio {
     pub(super) asc: Bytes,
 }
 
+/// What signs a rung's CMAF output (C2PA, docs/provenance.md): the session's signer and
+/// what this rendition's manifest says.
+#[derive(Debug, Clone)]
+pub(super) struct Provenance {
+    pub(super) signer: Arc<LiveSigner>,
+    /// The manifest's label, which every VSI names.
+    pub(super) label: String,
+    /// The claim's title.
+    pub(super) title: String,
+    /// sealcast's own assertions (the stream's identity).
+    pub(super) extra: Vec<Assertion>,
+}
+
+/// The VSI timescale: milliseconds.
+const VSI_TIMESCALE: u32 = 1000;
+
 /// Fragments one rung.
 #[derive(Debug)]
 pub(super) struct CmafWriter {
     video: VideoSource,
     audio: Option<CmafAudio>,
+    /// Signs the init segment and every fragment and segment, when the session signs.
+    provenance: Option<Provenance>,
+    /// Fragments in `pending`, and when the first of them starts (wall clock, ms) and how
+    /// long they last (ms): what the segment's own VSI says.
+    pending_fragments: u32,
+    pending_start_ms: u64,
+    pending_ms: u32,
     /// Set at the first keyframe.
     muxer: Option<Fmp4Muxer>,
     /// `mfhd` sequence number of the next fragment, from 1.
@@ -106,10 +133,18 @@ pub(super) struct CmafWriter {
 }
 
 impl CmafWriter {
-    pub(super) fn new(video: VideoSource, audio: Option<CmafAudio>) -> Self {
+    pub(super) fn new(
+        video: VideoSource,
+        audio: Option<CmafAudio>,
+        provenance: Option<Provenance>,
+    ) -> Self {
         CmafWriter {
             video,
             audio,
+            provenance,
+            pending_fragments: 0,
+            pending_start_ms: 0,
+            pending_ms: 0,
             muxer: None,
             fragments: 1,
             pending: BytesMut::new(),
@@ -148,7 +183,14 @@ impl CmafWriter {
                 self.muxer.insert(Fmp4Muxer::new(video, audio))
             }
         };
-        let bytes = muxer.init_segment()?;
+        let mut bytes = muxer.init_segment()?;
+        if let Some(p) = &self.provenance {
+            let signed = p
+                .signer
+                .sign_init(&bytes, &p.label, &p.title, p.extra.clone())
+                .map_err(|e| ContainerError::malformed("init segment", e.to_string()))?;
+            bytes = Bytes::from(signed);
+        }
         let len = bytes.len();
         InitSegment::new(bytes).map_err(|_| ContainerError::TooLong {
             what: "init segment",
@@ -175,15 +217,58 @@ impl CmafWriter {
                 "no init segment yet (no keyframe)",
             ));
         };
-        let bytes = muxer.fragment(self.fragments, &video_samples, &audio_samples)?;
+        let mut bytes = muxer.fragment(self.fragments, &video_samples, &audio_samples)?;
         self.fragments = self.fragments.wrapping_add(1).max(1);
+        let start_ms = video
+            .first()
+            .map(|v| v.pts_ms)
+            .or(audio.first().map(|a| a.pts_ms))
+            .map(|ms| clock.wall_ms(ms))
+            .unwrap_or_default();
+        let ms = fragment_ms(&video_samples);
+        if self.pending_fragments == 0 {
+            self.pending_start_ms = start_ms;
+            self.pending_ms = 0;
+        }
+        self.pending_fragments += 1;
+        self.pending_ms = self.pending_ms.saturating_add(ms);
+        if let Some(p) = &self.provenance {
+            let emsg = p
+                .signer
+                .sign_fragment(&bytes, &p.label, start_ms / 1000, VSI_TIMESCALE, ms)
+                .map_err(|e| ContainerError::malformed("fragment", e.to_string()))?;
+            let mut signed = BytesMut::with_capacity(emsg.len() + bytes.len());
+            signed.extend_from_slice(&emsg);
+            signed.extend_from_slice(&bytes);
+            bytes = signed.freeze();
+        }
         self.pending.extend_from_slice(&bytes);
         Ok(bytes)
     }
 
-    /// The bytes of the segment whose fragments were made since the last call.
-    pub(super) fn take_segment(&mut self) -> Bytes {
-        self.pending.split().freeze()
+    /// The bytes of the segment whose fragments were made since the last call: they
+    /// joined, after the segment's own VSI when the session signs and there are several
+    /// (one fragment's VSI covers a segment of one).
+    pub(super) fn take_segment(&mut self) -> Result<Bytes, ContainerError> {
+        let fragments = std::mem::take(&mut self.pending_fragments);
+        let joined = self.pending.split().freeze();
+        let Some(p) = self.provenance.as_ref().filter(|_| fragments > 1) else {
+            return Ok(joined);
+        };
+        let emsg = p
+            .signer
+            .sign_fragment(
+                &joined,
+                &p.label,
+                self.pending_start_ms / 1000,
+                VSI_TIMESCALE,
+                self.pending_ms,
+            )
+            .map_err(|e| ContainerError::malformed("segment", e.to_string()))?;
+        let mut segment = BytesMut::with_capacity(emsg.len() + joined.len());
+        segment.extend_from_slice(&emsg);
+        segment.extend_from_slice(&joined);
+        Ok(segment.freeze())
     }
 
     fn video_samples(
@@ -247,6 +332,13 @@ impl CmafWriter {
             })
             .collect()
     }
+}
+
+/// How long a fragment's video lasts, in milliseconds (its samples are timed in 90 kHz
+/// ticks).
+fn fragment_ms(video: &[Sample]) -> u32 {
+    let ticks: u64 = video.iter().map(|s| u64::from(s.duration)).sum();
+    u32::try_from(ticks / 90).unwrap_or(u32::MAX)
 }
 
 /// The length of an ADTS frame's header: 7 bytes, or 9 with a CRC (`protection_absent`

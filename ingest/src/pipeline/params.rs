@@ -104,6 +104,9 @@ pub struct PipelineParams {
     pub recorder: Option<SequenceRecorder>,
     /// Whether the stream is private, announced with the session.
     pub privacy: Privacy,
+    /// The session's C2PA signer: CMAF init segments get a manifest, parts and segments a
+    /// VSI `emsg` (docs/provenance.md). `None`: no C2PA data.
+    pub provenance: Option<Arc<certs::c2pa::LiveSigner>>,
 }
 
 /// How a pipeline ended.

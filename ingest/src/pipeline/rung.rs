@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use certs::c2pa::LiveSigner;
 use container::aac::AacConfig;
 use container::h264;
 use container::ts::{TsAudio, TsMuxer, TsVideo};
@@ -18,7 +19,7 @@ use domain::{
 use crate::error::IngestError;
 
 use super::clock::Clock;
-use super::cmaf_writer::{CmafAudio, CmafWriter, VideoSource};
+use super::cmaf_writer::{CmafAudio, CmafWriter, Provenance, VideoSource};
 use super::emit::RungOutput;
 use super::params::PipelineParams;
 use super::segmenter::{Closed, ClosedPart, ClosedSegment, VideoPacket};
@@ -87,7 +88,18 @@ impl RungOutputSpec<'_> {
                     config: *config,
                     asc: asc.clone(),
                 });
-                Container::Cmaf(Box::new(CmafWriter::new(source, audio)))
+                let p = &self.params;
+                let provenance = p.provenance.as_ref().map(|signer| {
+                    let (stream, session) = (p.stream.as_str(), p.session.to_string());
+                    let rendition = rung.name.as_str();
+                    Provenance {
+                        signer: Arc::clone(signer),
+                        label: LiveSigner::manifest_label(stream, &session, rendition),
+                        title: format!("{stream} {rendition}"),
+                        extra: vec![certs::c2pa::stream_assertion(stream, &session, rendition)],
+                    }
+                });
+                Container::Cmaf(Box::new(CmafWriter::new(source, audio, provenance)))
             }
         };
         RungMuxer {
@@ -210,8 +222,9 @@ impl RungMuxer {
                         closed.next_video_dts_ms,
                     )?;
                 }
-                // With parts, their fragments are the segment, byte for byte.
-                writer.take_segment()
+                // With parts, their fragments are the segment, byte for byte (after the
+                // segment's own VSI when the session signs).
+                writer.take_segment()?
             }
         };
         let first = closed.sequence == self.params.first_sequence;

@@ -63,6 +63,10 @@ pub struct IngestSettings {
     /// RTMP connections open at once; more are closed as they arrive
     /// ([`intake::rtmp::DEFAULT_MAX_CONNECTIONS`] by default).
     pub max_connections: usize,
+    /// The claim signer of this ingest's C2PA manifests (docs/provenance.md): each publish
+    /// session signs its CMAF init segments and fragments under it with a session key of
+    /// its own. `None`: the media carry no C2PA data.
+    pub provenance: Option<Arc<certs::c2pa::ClaimSigner>>,
 }
 
 #[derive(Debug, Default)]
@@ -422,6 +426,14 @@ impl Registry {
                 encoder_threads: self.settings.encoder_threads,
                 recorder: Some(self.sequence_recorder(&stream)),
                 privacy,
+                provenance: self.settings.provenance.as_ref().map(|claim| {
+                    Arc::new(certs::c2pa::LiveSigner::new(
+                        Arc::clone(claim),
+                        WallClock.unix_secs(),
+                        certs::c2pa::SESSION_KEY_VALIDITY,
+                        1,
+                    ))
+                }),
             }
         };
         let pipeline = Pipeline::start(params, self.events.clone(), self.metrics.clone())?;

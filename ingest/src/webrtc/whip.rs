@@ -700,6 +700,7 @@ mod tests {
             encoder_threads: 1,
             end_grace: Duration::ZERO,
             max_connections: 8,
+            provenance: None,
         };
         let keys = Keys(HashMap::from([("key-a", "a"), ("key-b", "b")]));
         let registry = Registry::new(settings, Arc::new(keys), events, IngestMetrics::default());

@@ -7,13 +7,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use certs::c2pa::{LiveSigner, ProvenanceCa};
+use domain::c2pa::{bmff, vsi};
 use domain::{Ladder, LiveEvent, Part, RenditionInfo, Segment, SessionId, StreamName};
 use ingest::pipeline::{Pipeline, PipelineParams};
 use ingest::IngestMetrics;
 use testkit::ffmpeg::{self, TestPattern};
 
-/// Runs the pipeline over a 5 s 640x360 test pattern with `ladder`: every event, in order.
-fn run(ladder: Ladder) -> Vec<LiveEvent> {
+/// Runs the pipeline over a 5 s 640x360 test pattern with `ladder`, signing with
+/// `provenance` if given: every event, in order.
+fn run(ladder: Ladder, provenance: Option<Arc<LiveSigner>>) -> Vec<LiveEvent> {
     let dir = tempfile::tempdir().expect("tempdir");
     let flv = dir.path().join("in.flv");
     TestPattern::new(640, 360, 30, 5)
@@ -32,6 +35,7 @@ fn run(ladder: Ladder) -> Vec<LiveEvent> {
         encoder_threads: 1,
         recorder: None,
         privacy: Default::default(),
+        provenance,
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel(16);
     let pipeline = Pipeline::start(params, tx, IngestMetrics::default()).expect("starts");
@@ -54,7 +58,7 @@ fn run(ladder: Ladder) -> Vec<LiveEvent> {
 
 #[test]
 fn segments_are_their_parts_and_ffprobe_reads_them() {
-    let events = run(Ladder::default());
+    let events = run(Ladder::default(), None);
     assert!(matches!(
         events.first(),
         Some(LiveEvent::SessionStarted { .. })
@@ -177,6 +181,111 @@ fn segments_are_their_parts_and_ffprobe_reads_them() {
     }
 }
 
+/// With a C2PA signer (docs/provenance.md): every init segment carries its manifest after
+/// `ftyp`, every part opens with its VSI, every segment is its own VSI and its parts
+/// joined, and ffprobe still reads `init.mp4` and a segment. With
+/// `SEALCAST_C2PA_SAMPLE_DIR` set, the 360p rendition is written there (init.mp4,
+/// seg_NNN.m4s, part_NNN_K.m4s, anchors.pem) for third-party validators.
+#[test]
+fn signed_media_carry_c2pa_and_still_play() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let ca = ProvenanceCa::generate("sealcast test", now).expect("ca");
+    let claim = ca
+        .issue("sealcast test", "ingest1", now)
+        .expect("claim signer");
+    let signer = Arc::new(LiveSigner::new(
+        Arc::new(claim),
+        now,
+        Duration::from_secs(3600),
+        1,
+    ));
+    let events = run(Ladder::default(), Some(signer));
+    let mut inits = BTreeMap::new();
+    let mut parts: BTreeMap<(String, u64), Vec<Part>> = BTreeMap::new();
+    let mut segments: BTreeMap<(String, u64), Segment> = BTreeMap::new();
+    for e in events {
+        match e {
+            LiveEvent::Rendition { info, .. } => {
+                inits.insert(info.name.to_string(), info.init.expect("CMAF"));
+            }
+            LiveEvent::Part(p) => {
+                let key = (p.meta.rendition.to_string(), p.meta.sequence);
+                parts.entry(key).or_default().push(p);
+            }
+            LiveEvent::Segment(s) => {
+                segments.insert((s.meta.rendition.to_string(), s.meta.sequence), s);
+            }
+            _ => {}
+        }
+    }
+    for (name, init) in &inits {
+        let kinds: Vec<[u8; 4]> = bmff::top_level(init.bytes())
+            .expect("boxes")
+            .iter()
+            .map(|b| b.kind)
+            .collect();
+        assert_eq!(kinds, [*b"ftyp", *b"uuid", *b"moov"], "{name}");
+    }
+    assert!(segments.len() >= 4, "{} segments", segments.len());
+    for (key, segment) in &segments {
+        let ps = &parts[key];
+        let mut joined = BytesMut::new();
+        for p in ps {
+            let first = bmff::top_level(&p.bytes).expect("part boxes")[0];
+            assert!(
+                vsi::is_vsi_emsg(&first),
+                "{key:?}: a part opens with its VSI"
+            );
+            joined.extend_from_slice(&p.bytes);
+        }
+        let prefix = vsi::segment_prefix(&segment.bytes);
+        assert_eq!(prefix.is_empty(), ps.len() == 1, "{key:?}");
+        assert_eq!(
+            &segment.bytes[prefix.len()..],
+            &joined[..],
+            "{key:?}: a segment is its VSI and its parts"
+        );
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let name = "360p".to_string();
+    let init = &inits[&name];
+    let (&(_, seq), segment) = segments
+        .iter()
+        .find(|((r, _), _)| r == &name)
+        .expect("a 360p segment");
+    let path = dir.path().join("signed.mp4");
+    std::fs::write(
+        &path,
+        [init.bytes().as_ref(), segment.bytes.as_ref()].concat(),
+    )
+    .expect("write");
+    let probe = ffmpeg::streams_and_frames(&path).unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(
+        !ffmpeg::frames(&probe, "video").is_empty(),
+        "segment {seq} decodes"
+    );
+
+    if let Some(out) = std::env::var_os("SEALCAST_C2PA_SAMPLE_DIR") {
+        let out = std::path::PathBuf::from(out);
+        std::fs::create_dir_all(&out).expect("dir");
+        std::fs::write(out.join("init.mp4"), init.bytes()).expect("write");
+        std::fs::write(out.join("anchors.pem"), ca.cert_pem()).expect("write");
+        for ((r, seq), segment) in &segments {
+            if r != &name {
+                continue;
+            }
+            std::fs::write(out.join(format!("seg_{seq:03}.m4s")), &segment.bytes).expect("write");
+            for p in &parts[&(r.clone(), *seq)] {
+                let file = format!("part_{seq:03}_{}.m4s", p.meta.index);
+                std::fs::write(out.join(file), &p.bytes).expect("write");
+            }
+        }
+    }
+}
+
 /// The top-level or child boxes of `data`: (type, body).
 fn boxes(data: &[u8]) -> Vec<([u8; 4], &[u8])> {
     let mut out = Vec::new();
@@ -267,7 +376,7 @@ fn mpeg_ts_ladders_have_no_parts_and_no_init_segment() {
         format: domain::SegmentFormat::Ts,
         ..Ladder::default()
     };
-    let events = run(ladder);
+    let events = run(ladder, None);
     assert!(!events.iter().any(|e| matches!(e, LiveEvent::Part(_))));
     for e in &events {
         match e {

@@ -81,6 +81,7 @@ fn registry(
             encoder_threads: 1,
             end_grace: Duration::ZERO,
             max_connections: 4,
+            provenance: None,
         },
         Arc::clone(authority) as Arc<dyn ingest::StreamAuthority>,
         events,

@@ -43,6 +43,7 @@ fn registry(
             encoder_threads: 1,
             end_grace: Duration::from_secs(1),
             max_connections: CAP,
+            provenance: None,
         },
         catalog,
         events,

@@ -86,6 +86,7 @@ async fn a_caller_without_hsreq_is_rejected_and_keeps_no_slot() {
             encoder_threads: 1,
             end_grace: Duration::from_secs(1),
             max_connections: 4,
+            provenance: None,
         },
         catalog,
         events,

@@ -103,6 +103,9 @@ impl IngestPlan {
             ],
             &mut problems,
         );
+        let provenance = node_id
+            .as_ref()
+            .and_then(|node| provenance(&keys, node, &mut problems));
         let settings = config.as_ref().and_then(|c| settings(c, &mut problems));
         let srt_plan = config
             .as_ref()
@@ -122,7 +125,10 @@ impl IngestPlan {
                     presences?,
                 ),
                 node_id,
-                settings: settings?,
+                settings: IngestSettings {
+                    provenance: provenance?,
+                    ..settings?
+                },
                 rtmp_listen: args.rtmp_listen,
                 srt: srt_plan?,
                 webrtc: config.ingest.webrtc().unwrap_or_default(),
@@ -145,7 +151,32 @@ pub(crate) fn settings(config: &Config, problems: &mut Problems) -> Option<Inges
         encoder_threads: config.ingest.encoder_threads,
         end_grace,
         max_connections: config.ingest.max_connections.max(1),
+        provenance: None,
     })
+}
+
+/// The C2PA claim signer of ingest `node` from the key directory (docs/provenance.md):
+/// `Some(None)` when the directory has none (made before provenance: no C2PA data, and a
+/// warning), `None` (a problem) when it is there but unreadable.
+pub(crate) fn provenance(
+    keys: &KeyDir,
+    node: &NodeId,
+    problems: &mut Problems,
+) -> Option<Option<std::sync::Arc<certs::c2pa::ClaimSigner>>> {
+    let signer = problems.take("SEALCAST_KEYS_DIR", keys.claim_signer(node), |e| {
+        format!(
+            "the C2PA claim signer of {node} ({}, {}) cannot be read: {e}",
+            keys.claim_signer_path(node).display(),
+            keys.claim_signer_key_path(node).display()
+        )
+    })?;
+    if signer.is_none() {
+        tracing::warn!(
+            node = %node,
+            "no C2PA claim signer in the key directory: streams carry no C2PA provenance; run `sealcast keys init` to make one"
+        );
+    }
+    Some(signer.map(std::sync::Arc::new))
 }
 
 /// The signing key of ingest `node` and its certificate, from the key directory.

@@ -22,7 +22,7 @@ mod source;
 mod up;
 
 pub(crate) use broadcast::{access_config, BroadcastPlan, EdgeTrust};
-pub(crate) use ingest::{distribution, signing_key, IngestPlan, SrtPlan};
+pub(crate) use ingest::{distribution, provenance, signing_key, IngestPlan, SrtPlan};
 pub(crate) use inputs::{cache_purge, key_dir, CatalogLocation, TlsPlan};
 pub(crate) use lb::{Balancer, BalancerKeys, LbPlan};
 pub(crate) use problem::{Problem, Problems};

@@ -25,7 +25,8 @@ use super::broadcast::{edge_config, recording_node};
 use super::common::{bind, listener_died, open_catalog, print_ready, shown, start_srt, url_host};
 use crate::cli::UpArgs;
 use crate::plan::{
-    access_config, distribution, signing_key, BalancerKeys, Broker, EdgeTrust, Problems, UpPlan,
+    access_config, distribution, provenance, signing_key, BalancerKeys, Broker, EdgeTrust,
+    Problems, UpPlan,
 };
 
 /// How long `up` waits for its nodes to report ready before it prints the URLs anyway.
@@ -55,9 +56,10 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
     let mut problems = Problems::default();
     let edge_trust = EdgeTrust::derive(&keys, None, &mut problems);
     let signing = signing_key(&keys, &plan.ingest_id, &mut problems);
+    let provenance = provenance(&keys, &plan.ingest_id, &mut problems);
     let lb_keys = BalancerKeys::derive(&keys, &mut problems);
-    let (edge_trust, signing, lb_keys) =
-        problems.or((|| Some((edge_trust?, signing?, lb_keys?)))())?;
+    let (edge_trust, signing, provenance, lb_keys) =
+        problems.or((|| Some((edge_trust?, signing?, provenance?, lb_keys?)))())?;
     // Private streams: the nodes and the load balancer check tokens with the same key.
     let tokens = lb_keys.tokens.clone();
     let playback = tokens.as_ref().map(|v| v.key().clone());
@@ -165,7 +167,10 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
         liveness: liveness.clone(),
     };
     let mut ingest = super::ingest::start(
-        plan.settings,
+        ingest::IngestSettings {
+            provenance,
+            ..plan.settings
+        },
         rtmp,
         distribution(
             &plan.config,

@@ -1,0 +1,595 @@
+//! C2PA provenance keys: the X.509 side of sealcast's signatures (docs/provenance.md).
+//!
+//! C2PA (2.3) only accepts an X.509 certificate as a claim signer, with an algorithm it
+//! lists (ES256/384/512, PS256/384/512 or Ed25519; not ML-DSA). So a cluster has, beside
+//! its segment-signing root, a **provenance CA** ([`ProvenanceCa`]: Ed25519, self-signed,
+//! made by `sealcast keys init`), which issues each ingest a **claim signer**
+//! ([`ClaimSigner`]: an end-entity certificate with C2PA's profile: digitalSignature,
+//! the C2PA claim-signing EKU, key identifiers, not a CA). An operator can bring a claim
+//! signer from a C2PA trust list instead (a PEM chain and key, docs/provenance.md).
+//!
+//! A live stream's [`LiveSigner`] holds one claim signer and one Ed25519 session key for
+//! the ingest session: it signs each rendition's init segment (a manifest introducing the
+//! session key, `domain::c2pa::manifest`) and each fragment's VSI `emsg`
+//! (`domain::c2pa::vsi`). Ed25519 is deterministic: the same bytes signed again give the
+//! same bytes.
+
+use std::time::Duration;
+
+use domain::c2pa::{cbor::Cbor, manifest, vsi};
+use ed25519_dalek::Signer as _;
+use rand_core::{OsRng, RngCore};
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SigningKey as _, PKCS_ED25519,
+};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use zeroize::Zeroizing;
+
+use crate::tls::{random_serial, set_validity};
+use crate::CertsError;
+
+/// C2PA's extended key usage for claim signing (1.3.6.1.4.1.62558.2.1).
+const C2PA_CLAIM_SIGNING: [u64; 9] = [1, 3, 6, 1, 4, 1, 62558, 2, 1];
+/// How long a provenance CA lasts.
+pub const CA_LIFETIME: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+/// How long a claim signer lasts.
+pub const SIGNER_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
+/// How long a session key may sign, from the session's start (a publish session longer
+/// than this would need a second key in a later manifest; not done yet).
+pub const SESSION_KEY_VALIDITY: Duration = Duration::from_secs(7 * 24 * 3600);
+
+fn build_error(what: &'static str) -> impl Fn(rcgen::Error) -> CertsError {
+    move |err| CertsError::CertificateBuild {
+        what,
+        reason: err.to_string(),
+    }
+}
+
+fn c2pa_error(err: domain::DomainError) -> CertsError {
+    CertsError::Provenance(err)
+}
+
+fn name(organization: &str, common: &str) -> DistinguishedName {
+    let mut n = DistinguishedName::new();
+    n.push(DnType::OrganizationName, organization);
+    n.push(DnType::CommonName, common);
+    n
+}
+
+/// The cluster's provenance CA: the trust anchor C2PA validators are given.
+pub struct ProvenanceCa {
+    key: KeyPair,
+    cert_pem: String,
+}
+
+impl std::fmt::Debug for ProvenanceCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProvenanceCa").finish_non_exhaustive()
+    }
+}
+
+impl ProvenanceCa {
+    /// A new CA for the cluster `cluster` (its common name), valid from `now`.
+    pub fn generate(cluster: &str, now: u64) -> Result<Self, CertsError> {
+        let key = KeyPair::generate_for(&PKCS_ED25519).map_err(build_error("provenance CA key"))?;
+        let mut params = CertificateParams::default();
+        params.distinguished_name = name(cluster, &format!("{cluster} provenance CA"));
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        set_validity(&mut params, now, CA_LIFETIME)?;
+        params.serial_number = Some(random_serial()?);
+        let cert = params
+            .self_signed(&key)
+            .map_err(build_error("provenance CA"))?;
+        Ok(ProvenanceCa {
+            cert_pem: cert.pem(),
+            key,
+        })
+    }
+
+    /// A CA from its certificate and private key (PEM).
+    pub fn from_pem(cert_pem: &str, key_pem: &str) -> Result<Self, CertsError> {
+        let key = KeyPair::from_pem(key_pem).map_err(build_error("provenance CA key"))?;
+        Issuer::from_ca_cert_pem(cert_pem, &key).map_err(build_error("provenance CA"))?;
+        Ok(ProvenanceCa {
+            key,
+            cert_pem: cert_pem.to_owned(),
+        })
+    }
+
+    /// The certificate (PEM): what validators trust.
+    pub fn cert_pem(&self) -> &str {
+        &self.cert_pem
+    }
+
+    /// The private key (PEM), for the key directory (mode 0600).
+    pub fn key_pem(&self) -> Zeroizing<String> {
+        Zeroizing::new(self.key.serialize_pem())
+    }
+
+    /// A claim signer for `subject` (an ingest node's name), valid from `now`.
+    pub fn issue(
+        &self,
+        organization: &str,
+        subject: &str,
+        now: u64,
+    ) -> Result<ClaimSigner, CertsError> {
+        let key = KeyPair::generate_for(&PKCS_ED25519).map_err(build_error("claim signer key"))?;
+        let mut params = CertificateParams::default();
+        params.distinguished_name = name(organization, subject);
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages =
+            vec![ExtendedKeyUsagePurpose::Other(C2PA_CLAIM_SIGNING.to_vec())];
+        params.use_authority_key_identifier_extension = true;
+        set_validity(&mut params, now, SIGNER_LIFETIME)?;
+        params.serial_number = Some(random_serial()?);
+        let issuer = Issuer::from_ca_cert_pem(&self.cert_pem, &self.key)
+            .map_err(build_error("provenance CA"))?;
+        let cert = params
+            .signed_by(&key, &issuer)
+            .map_err(build_error("claim signer"))?;
+        Ok(ClaimSigner {
+            key,
+            chain: vec![cert.der().to_vec()],
+            subject: subject.to_owned(),
+        })
+    }
+}
+
+/// A claim signer: an Ed25519 key and its certificate chain (its own first).
+pub struct ClaimSigner {
+    key: KeyPair,
+    chain: Vec<Vec<u8>>,
+    subject: String,
+}
+
+impl std::fmt::Debug for ClaimSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClaimSigner")
+            .field("subject", &self.subject)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClaimSigner {
+    /// A claim signer from its certificate chain (PEM, its own first) and its private key
+    /// (PEM, PKCS#8). Only Ed25519 keys for now.
+    pub fn from_pem(chain_pem: &str, key_pem: &str) -> Result<Self, CertsError> {
+        let bad = |reason: &'static str| CertsError::Malformed {
+            what: "claim signer",
+            reason,
+        };
+        let key = KeyPair::from_pem(key_pem).map_err(|_| bad("the key is not a PKCS#8 PEM key"))?;
+        if key.algorithm() != &PKCS_ED25519 {
+            return Err(bad("only Ed25519 claim signers are supported"));
+        }
+        let mut chain = Vec::new();
+        for pem in x509_parser::pem::Pem::iter_from_buffer(chain_pem.as_bytes()) {
+            let pem = pem.map_err(|_| bad("the chain is not PEM"))?;
+            if pem.label == "CERTIFICATE" {
+                chain.push(pem.contents);
+            }
+        }
+        let first = chain.first().ok_or(bad("the chain holds no certificate"))?;
+        let (_, cert) = x509_parser::parse_x509_certificate(first)
+            .map_err(|_| bad("the signer's certificate does not parse"))?;
+        if cert.public_key().subject_public_key.data.as_ref() != key.public_key_raw() {
+            return Err(bad("the key is not the certificate's"));
+        }
+        let subject = cert
+            .subject()
+            .iter_common_name()
+            .next()
+            .and_then(|cn| cn.as_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        Ok(ClaimSigner {
+            key,
+            chain,
+            subject,
+        })
+    }
+
+    /// The certificate chain as PEM.
+    pub fn chain_pem(&self) -> String {
+        use base64::Engine as _;
+        let mut out = String::new();
+        for der in &self.chain {
+            let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+            out.push_str("-----BEGIN CERTIFICATE-----\n");
+            for line in b64.as_bytes().chunks(64) {
+                out.push_str(std::str::from_utf8(line).unwrap_or_default());
+                out.push('\n');
+            }
+            out.push_str("-----END CERTIFICATE-----\n");
+        }
+        out
+    }
+
+    /// The private key (PEM), for the key directory (mode 0600).
+    pub fn key_pem(&self) -> Zeroizing<String> {
+        Zeroizing::new(self.key.serialize_pem())
+    }
+
+    /// When the signer's certificate expires, unix seconds (0 if it does not parse).
+    pub fn not_after(&self) -> u64 {
+        self.chain
+            .first()
+            .and_then(|der| x509_parser::parse_x509_certificate(der).ok())
+            .map(|(_, c)| u64::try_from(c.validity().not_after.timestamp()).unwrap_or(0))
+            .unwrap_or(0)
+    }
+
+    /// The subject's common name.
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    /// The certificate chain, DER, the signer's own first.
+    pub fn chain(&self) -> &[Vec<u8>] {
+        &self.chain
+    }
+
+    fn sign(&self, message: &[u8]) -> Vec<u8> {
+        // Ed25519 signing cannot fail once the key has parsed; an empty signature would
+        // only make validators refuse the claim.
+        self.key.sign(message).unwrap_or_default()
+    }
+}
+
+/// One ingest session's C2PA signer: the claim signer and a session key.
+pub struct LiveSigner {
+    claim: std::sync::Arc<ClaimSigner>,
+    session: ed25519_dalek::SigningKey,
+    kid: Vec<u8>,
+    created_at: String,
+    validity: Duration,
+    min_sequence: u64,
+}
+
+impl std::fmt::Debug for LiveSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveSigner")
+            .field("claim", &self.claim)
+            .field("kid", &hex_string(&self.kid))
+            .finish_non_exhaustive()
+    }
+}
+
+fn hex_string(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A UUID (RFC 9562 version 8: name-based, sealcast's own hash) from `parts`.
+fn uuid_from(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_be_bytes());
+        h.update(p.as_bytes());
+    }
+    let d = h.finalize();
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&d[..16]);
+    b[6] = (b[6] & 0x0f) | 0x80;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let x = hex_string(&b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &x[..8],
+        &x[8..12],
+        &x[12..16],
+        &x[16..20],
+        &x[20..]
+    )
+}
+
+impl LiveSigner {
+    /// A signer for one session: a fresh session key, created at `now` (unix seconds),
+    /// valid for `validity`, from sequence number `min_sequence` on.
+    pub fn new(
+        claim: std::sync::Arc<ClaimSigner>,
+        now: u64,
+        validity: Duration,
+        min_sequence: u64,
+    ) -> Self {
+        let mut seed = Zeroizing::new([0u8; 32]);
+        OsRng.fill_bytes(seed.as_mut());
+        let session = ed25519_dalek::SigningKey::from_bytes(&seed);
+        let kid = Sha256::digest(session.verifying_key().as_bytes())[..16].to_vec();
+        let created_at = OffsetDateTime::from_unix_timestamp(i64::try_from(now).unwrap_or(0))
+            .ok()
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+            .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_owned());
+        LiveSigner {
+            claim,
+            session,
+            kid,
+            created_at,
+            validity,
+            min_sequence,
+        }
+    }
+
+    /// The claim signer's subject (what a player shows as "signed by").
+    pub fn subject(&self) -> &str {
+        self.claim.subject()
+    }
+
+    /// The label of the manifest of `stream`'s session `session`, rendition `rendition`:
+    /// `urn:c2pa:` and a UUID derived from the three, so signing again gives the same
+    /// manifest.
+    pub fn manifest_label(stream: &str, session: &str, rendition: &str) -> String {
+        format!(
+            "urn:c2pa:{}",
+            uuid_from(&["manifest", stream, session, rendition])
+        )
+    }
+
+    /// `init` with its C2PA manifest; `title` names the stream and rendition, `extra` adds
+    /// sealcast's own assertions.
+    pub fn sign_init(
+        &self,
+        init: &[u8],
+        label: &str,
+        title: &str,
+        extra: Vec<manifest::Assertion>,
+    ) -> Result<Vec<u8>, CertsError> {
+        let signer_der = self
+            .claim
+            .chain
+            .first()
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let binding = manifest::signer_binding(signer_der, &mut |m| {
+            self.session.sign(m).to_bytes().to_vec()
+        });
+        let keys = manifest::session_keys(&[manifest::SessionKeyEntry {
+            kid: self.kid.clone(),
+            public: self.session.verifying_key().to_bytes(),
+            min_sequence: self.min_sequence,
+            created_at: self.created_at.clone(),
+            validity_secs: self.validity.as_secs(),
+            signer_binding: binding,
+        }]);
+        let instance = format!("xmp:iid:{}", uuid_from(&["instance", label]));
+        let m = manifest::InitManifest {
+            label,
+            instance_id: &instance,
+            generator: ("sealcast", env!("CARGO_PKG_VERSION")),
+            title,
+            session_keys: keys,
+            extra,
+            chain: self.claim.chain.clone(),
+        };
+        manifest::sign_init(init, &m, &mut |tbs| self.claim.sign(tbs)).map_err(c2pa_error)
+    }
+
+    /// The VSI `emsg` to put before `data` (a part, or a segment of parts).
+    pub fn sign_fragment(
+        &self,
+        data: &[u8],
+        label: &str,
+        issued_at: u64,
+        timescale: u32,
+        duration: u32,
+    ) -> Result<Vec<u8>, CertsError> {
+        let signer = vsi::VsiSigner {
+            manifest_id: label,
+            kid: &self.kid,
+            issued_at,
+            timescale,
+            duration,
+        };
+        vsi::emsg_for(data, &signer, &mut |m| {
+            self.session.sign(m).to_bytes().to_vec()
+        })
+        .map_err(c2pa_error)
+    }
+}
+
+/// An assertion of sealcast's own naming the stream a manifest is about.
+pub fn stream_assertion(stream: &str, session: &str, rendition: &str) -> manifest::Assertion {
+    let mut c = Cbor::new();
+    c.map(3)
+        .text("stream")
+        .text(stream)
+        .text("session")
+        .text(session)
+        .text("rendition")
+        .text(rendition);
+    manifest::Assertion {
+        label: "io.sealcast.stream".into(),
+        cbor: c.into_bytes(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::c2pa::{bmff, vsi as v};
+
+    fn bx(kind: &[u8; 4], payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        bmff::write_box(&mut out, kind, payload);
+        out
+    }
+
+    fn full(kind: &[u8; 4], payload: &[u8]) -> Vec<u8> {
+        let mut p = vec![0, 0, 0, 0];
+        p.extend_from_slice(payload);
+        bx(kind, &p)
+    }
+
+    /// A CMAF-shaped init segment: ftyp, then moov with one track's mdhd.
+    fn init() -> Vec<u8> {
+        let mut ftyp = b"cmf2".to_vec();
+        ftyp.extend_from_slice(&[0, 0, 0, 0]);
+        ftyp.extend_from_slice(b"cmf2iso6");
+        let mut mdhd = vec![0; 8];
+        mdhd.extend_from_slice(&90_000u32.to_be_bytes());
+        mdhd.extend_from_slice(&[0; 8]);
+        let mdia = bx(b"mdia", &full(b"mdhd", &mdhd));
+        let mut moov = full(b"mvhd", &[0; 96]);
+        moov.extend(bx(b"trak", &mdia));
+        moov.extend(bx(b"mvex", &full(b"trex", &[0; 20])));
+        let mut out = bx(b"ftyp", &ftyp);
+        out.extend(bx(b"moov", &moov));
+        out
+    }
+
+    /// One fragment: moof (mfhd with `seq`, a traf) and mdat.
+    fn fragment(seq: u32) -> Vec<u8> {
+        let mut moof = full(b"mfhd", &seq.to_be_bytes());
+        let mut traf = full(b"tfhd", &1u32.to_be_bytes());
+        traf.extend(full(b"tfdt", &(u32::from(seq as u16) * 3000).to_be_bytes()));
+        moof.extend(bx(b"traf", &traf));
+        let mut out = bx(b"moof", &moof);
+        out.extend(bx(b"mdat", &seq.to_be_bytes().repeat(50)));
+        out
+    }
+
+    fn signer(now: u64) -> (ProvenanceCa, LiveSigner) {
+        let ca = ProvenanceCa::generate("sealcast test cluster", now).expect("ca");
+        let claim = ca
+            .issue("sealcast test cluster", "ingest1", now)
+            .expect("signer");
+        let live = LiveSigner::new(
+            std::sync::Arc::new(claim),
+            now,
+            Duration::from_secs(24 * 3600),
+            1,
+        );
+        (ca, live)
+    }
+
+    fn sign_demo(live: &LiveSigner, init: &[u8]) -> Vec<u8> {
+        let label = LiveSigner::manifest_label("demo", "00000000000000aa", "720p");
+        let extra = vec![stream_assertion("demo", "aa", "720p")];
+        live.sign_init(init, &label, "demo 720p", extra)
+            .expect("signed")
+    }
+
+    #[test]
+    fn an_init_segment_gets_its_manifest_after_ftyp_and_keeps_its_moov() {
+        let now = 1_790_000_000;
+        let (_, live) = signer(now);
+        let label = LiveSigner::manifest_label("demo", "00000000000000aa", "720p");
+        let plain = init();
+        let signed = sign_demo(&live, &plain);
+        let boxes = bmff::top_level(&signed).expect("boxes");
+        let kinds: Vec<_> = boxes.iter().map(|b| b.kind).collect();
+        assert_eq!(kinds, vec![*b"ftyp", *b"uuid", *b"moov"]);
+        assert_eq!(boxes[2].bytes, &plain[boxes[0].bytes.len()..]);
+        assert_eq!(&boxes[1].bytes[8..24], &manifest::C2PA_BOX_UUID[..]);
+        // Signing again (same session key, same inputs) gives the same bytes.
+        assert_eq!(signed, sign_demo(&live, &plain));
+        // A signed init segment is not signed twice; media are refused.
+        assert!(live.sign_init(&signed, &label, "t", vec![]).is_err());
+        let mut with_media = plain.clone();
+        with_media.extend(bx(b"mdat", &[1, 2, 3]));
+        assert!(live.sign_init(&with_media, &label, "t", vec![]).is_err());
+    }
+
+    #[test]
+    fn a_vsi_names_the_fragment_and_leaves_other_vsis_out_of_its_hash() {
+        let (_, live) = signer(1_790_000_000);
+        let label = LiveSigner::manifest_label("demo", "00000000000000aa", "720p");
+        let part = fragment(7);
+        let emsg = live
+            .sign_fragment(&part, &label, 1_790_000_100, 90_000, 30_000)
+            .expect("emsg");
+        assert!(v::is_vsi_emsg(
+            &bmff::top_level(&emsg).expect("emsg box")[0]
+        ));
+        assert_eq!(
+            emsg,
+            live.sign_fragment(&part, &label, 1_790_000_100, 90_000, 30_000)
+                .expect("again")
+        );
+        // A segment made of signed parts: its own VSI ignores theirs, so it equals the VSI
+        // of the same parts without their emsgs only when their sizes are accounted for.
+        let mut segment = emsg.clone();
+        segment.extend_from_slice(&part);
+        let seg_emsg = live
+            .sign_fragment(&segment, &label, 1_790_000_100, 90_000, 30_000)
+            .expect("seg");
+        assert_eq!(seg_emsg.len(), emsg.len());
+        assert_ne!(
+            seg_emsg, emsg,
+            "the part's emsg shifts the moof, so the hash differs"
+        );
+        // No moof, no VSI.
+        assert!(live
+            .sign_fragment(&bx(b"mdat", &[0]), &label, 0, 1, 1)
+            .is_err());
+    }
+
+    #[test]
+    fn a_claim_signer_round_trips_through_pem_and_refuses_another_key() {
+        let now = 1_790_000_000;
+        let ca = ProvenanceCa::generate("c", now).expect("ca");
+        let a = ca.issue("c", "ingest1", now).expect("a");
+        let b = ca.issue("c", "ingest2", now).expect("b");
+        let back = ClaimSigner::from_pem(&a.chain_pem(), &a.key_pem()).expect("parse");
+        assert_eq!(back.chain(), a.chain());
+        assert_eq!(back.subject(), "ingest1");
+        assert!(back.not_after() > now);
+        assert!(ClaimSigner::from_pem(&a.chain_pem(), &b.key_pem()).is_err());
+        assert!(ClaimSigner::from_pem("", &a.key_pem()).is_err());
+        let again = ProvenanceCa::from_pem(ca.cert_pem(), &ca.key_pem()).expect("ca again");
+        assert!(again.issue("c", "ingest3", now).is_ok());
+    }
+
+    /// Writes a signed sample stream (init.mp4, then seg_NNN.m4s made of three signed
+    /// parts each, and the parts as part_NNN_K.m4s) to `$SEALCAST_C2PA_SAMPLE_DIR`, with
+    /// the CA as `anchors.pem`: what docs/provenance.md feeds third-party validators.
+    #[test]
+    fn writes_a_sample_stream_when_asked() {
+        let Some(dir) = std::env::var_os("SEALCAST_C2PA_SAMPLE_DIR") else {
+            return;
+        };
+        let dir = std::path::PathBuf::from(dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs();
+        let (ca, live) = signer(now);
+        let label = LiveSigner::manifest_label("demo", "00000000000000aa", "720p");
+        let signed = live
+            .sign_init(
+                &init(),
+                &label,
+                "demo 720p",
+                vec![stream_assertion("demo", "aa", "720p")],
+            )
+            .expect("init");
+        std::fs::write(dir.join("init.mp4"), &signed).expect("write");
+        std::fs::write(dir.join("anchors.pem"), ca.cert_pem()).expect("write");
+        let mut seq = 1;
+        for s in 0..25 {
+            let mut parts = Vec::new();
+            for k in 0..3 {
+                let f = fragment(seq);
+                seq += 1;
+                let mut p = live
+                    .sign_fragment(&f, &label, now, 90_000, 30_000)
+                    .expect("part");
+                p.extend_from_slice(&f);
+                std::fs::write(dir.join(format!("part_{s:03}_{k}.m4s")), &p).expect("write");
+                parts.extend_from_slice(&p);
+            }
+            let mut seg = live
+                .sign_fragment(&parts, &label, now, 90_000, 90_000)
+                .expect("seg");
+            seg.extend_from_slice(&parts);
+            std::fs::write(dir.join(format!("seg_{s:03}.m4s")), &seg).expect("write");
+        }
+    }
+}

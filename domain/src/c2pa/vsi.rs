@@ -1,0 +1,210 @@
+//! Verifiable Segment Info (C2PA 2.3 §19.4): the `emsg` box before a media segment (or,
+//! in sealcast, before each LL-HLS part too) whose COSE_Sign1, by a session key, signs the
+//! segment-info-map: the fragment's sequence number, the BMFF hash of everything around
+//! it, and the id of the manifest that introduced the session key.
+//!
+//! The hash leaves out every top-level `emsg` that carries VSI (its data matched at
+//! offset 12, where the scheme URI starts), so a segment can carry its own VSI and its
+//! parts' VSIs alike, and a validator takes the first one it finds: the segment's own,
+//! which goes first. docs/provenance.md gives the mapping.
+
+use sha2::{Digest, Sha256};
+
+use super::bmff::{self, BmffBox};
+use super::cbor::Cbor;
+use super::cose;
+use crate::DomainError;
+
+/// The `scheme_id_uri` of a VSI `emsg`.
+pub const SCHEME: &str = "urn:c2pa:verifiable-segment-info";
+/// The `value` of a VSI `emsg` (a full segment).
+pub const VALUE: &str = "fseg";
+/// Where the scheme URI starts in an `emsg` box (box header, then version and flags).
+pub const SCHEME_OFFSET: usize = 12;
+/// The hash algorithm named in every BMFF hash here.
+pub const HASH_ALG: &str = "sha256";
+/// The name C2PA gives a BMFF hash (c2pa-rs writes this one).
+pub const HASH_NAME: &str = "jumbf manifest";
+
+/// Who signs a fragment's VSI, and what it says beyond the fragment's own bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct VsiSigner<'a> {
+    /// The label of the manifest whose `c2pa.session-keys` holds the session key.
+    pub manifest_id: &'a str,
+    /// The session key's id (its COSE_Key `kid`).
+    pub kid: &'a [u8],
+    /// When the fragment was signed, unix seconds (the COSE `iat`; validators check the
+    /// session key's validity at this time).
+    pub issued_at: u64,
+    /// Units per second of `duration`.
+    pub timescale: u32,
+    /// How long the fragment lasts, in `timescale` units.
+    pub duration: u32,
+}
+
+/// Whether a top-level box is a VSI `emsg` (what every VSI hash leaves out).
+pub fn is_vsi_emsg(b: &BmffBox<'_>) -> bool {
+    &b.kind == b"emsg"
+        && b.bytes.get(SCHEME_OFFSET..SCHEME_OFFSET + SCHEME.len()) == Some(SCHEME.as_bytes())
+}
+
+/// The VSI `emsg` to put in front of `data` (a fragment, or a segment of fragments that
+/// may already carry their own VSIs), signed by `sign` (Ed25519 over what it is given).
+/// Its sequence number is the first `moof`'s `mfhd` sequence number.
+pub fn emsg_for(
+    data: &[u8],
+    signer: &VsiSigner<'_>,
+    sign: &mut dyn FnMut(&[u8]) -> Vec<u8>,
+) -> Result<Vec<u8>, DomainError> {
+    let sequence = bmff::first_fragment_sequence(data)?;
+    let boxes = bmff::top_level(data)?;
+    let draft = emsg(signer, sequence, &[0; 32], sign);
+    let shift = draft.len() as u64;
+    let mut hasher = Sha256::new();
+    for b in boxes.iter().filter(|b| !is_vsi_emsg(b)) {
+        hasher.update((b.offset + shift).to_be_bytes());
+        hasher.update(b.bytes);
+    }
+    let hash: [u8; 32] = hasher.finalize().into();
+    let done = emsg(signer, sequence, &hash, sign);
+    if done.len() != draft.len() {
+        return Err(DomainError::InvalidBmff {
+            reason: "a VSI emsg changed size between its draft and its signature",
+        });
+    }
+    Ok(done)
+}
+
+/// The bytes a CMAF segment carries before its parts: its own VSI `emsg` when it has one
+/// and its parts carry theirs (a segment of several signed parts opens with two VSIs,
+/// its own and its first part's), else nothing (unsigned media, or a segment of one part,
+/// whose part's VSI covers the whole segment). A segment is this prefix and its parts,
+/// joined: what an edge assembles it from (`push_protocol::Assemble`).
+pub fn segment_prefix(segment: &[u8]) -> &[u8] {
+    let mut boxes = Vec::with_capacity(2);
+    let mut at = 0usize;
+    while boxes.len() < 2 {
+        let Some(head) = segment.get(at..at + 8) else {
+            break;
+        };
+        let size = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        let Some(bytes) = segment
+            .get(at..at.saturating_add(size))
+            .filter(|_| size >= 8)
+        else {
+            break;
+        };
+        let kind = [head[4], head[5], head[6], head[7]];
+        boxes.push(BmffBox {
+            offset: at as u64,
+            kind,
+            bytes,
+        });
+        at += size;
+    }
+    match boxes.as_slice() {
+        [own, first_part] if is_vsi_emsg(own) && is_vsi_emsg(first_part) => own.bytes,
+        _ => &[],
+    }
+}
+
+/// A BMFF hash map (C2PA `bmff-hash-map`) with `exclusions` already encoded as an array.
+pub fn bmff_hash_map(c: &mut Cbor, exclusions: &[u8], hash: &[u8]) {
+    c.map(4)
+        .text("exclusions")
+        .raw(exclusions)
+        .text("alg")
+        .text(HASH_ALG)
+        .text("hash")
+        .bytes(hash)
+        .text("name")
+        .text(HASH_NAME);
+}
+
+fn emsg(
+    signer: &VsiSigner<'_>,
+    sequence: u32,
+    hash: &[u8; 32],
+    sign: &mut dyn FnMut(&[u8]) -> Vec<u8>,
+) -> Vec<u8> {
+    let mut exclusions = Cbor::new();
+    exclusions
+        .array(1)
+        .map(2)
+        .text("xpath")
+        .text("/emsg")
+        .text("data")
+        .array(1)
+        .map(2)
+        .text("offset")
+        .uint(SCHEME_OFFSET as u64)
+        .text("value")
+        .bytes(SCHEME.as_bytes());
+    let mut info = Cbor::new();
+    info.map(3).text("sequenceNumber").uint(u64::from(sequence));
+    info.text("bmffHash");
+    bmff_hash_map(&mut info, &exclusions.into_bytes(), hash);
+    info.text("manifestId").text(signer.manifest_id);
+
+    let mut protected = Cbor::new();
+    protected
+        .map(2)
+        .uint(cose::HEADER_ALG)
+        .int(cose::ALG_EDDSA)
+        .text("iat")
+        .uint(signer.issued_at);
+    let mut unprotected = Cbor::new();
+    unprotected.map(1).uint(cose::HEADER_KID).bytes(signer.kid);
+    let sign1 = cose::sign1(
+        &protected.into_bytes(),
+        &unprotected.into_bytes(),
+        &info.into_bytes(),
+        true,
+        sign,
+    );
+
+    let mut payload = vec![0, 0, 0, 0]; // version 0, no flags
+    payload.extend_from_slice(SCHEME.as_bytes());
+    payload.push(0);
+    payload.extend_from_slice(VALUE.as_bytes());
+    payload.push(0);
+    payload.extend_from_slice(&signer.timescale.to_be_bytes());
+    payload.extend_from_slice(&0u32.to_be_bytes()); // presentation_time_delta
+    payload.extend_from_slice(&signer.duration.to_be_bytes());
+    payload.extend_from_slice(&sequence.to_be_bytes()); // id: unique in the session
+    payload.extend_from_slice(&sign1);
+    let mut out = Vec::with_capacity(8 + payload.len());
+    bmff::write_box(&mut out, b"emsg", &payload);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn emsg_like() -> Vec<u8> {
+        let mut payload = vec![0, 0, 0, 0];
+        payload.extend_from_slice(SCHEME.as_bytes());
+        payload.extend_from_slice(b"\0fseg\0");
+        let mut out = Vec::new();
+        bmff::write_box(&mut out, b"emsg", &payload);
+        out
+    }
+
+    #[test]
+    fn a_segment_prefix_is_its_own_vsi_before_its_first_parts() {
+        let vsi = emsg_like();
+        let mut moof = Vec::new();
+        bmff::write_box(&mut moof, b"moof", &[0; 8]);
+        let part: Vec<u8> = [vsi.clone(), moof.clone()].concat();
+        let segment: Vec<u8> = [vsi.clone(), part.clone(), part.clone()].concat();
+        assert_eq!(segment_prefix(&segment), &vsi[..]);
+        assert!(
+            segment_prefix(&part).is_empty(),
+            "one part: its VSI is the segment's"
+        );
+        assert!(segment_prefix(&moof).is_empty(), "unsigned");
+        assert!(segment_prefix(&[]).is_empty());
+        assert!(segment_prefix(&segment[..vsi.len() + 3]).is_empty());
+    }
+}
