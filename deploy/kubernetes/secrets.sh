@@ -25,7 +25,7 @@
 # Secrets: sealcast-push-token (token), sealcast-postgres (password: the catalog's owner;
 # edge-password: the broadcast nodes' role sealcast_edge), sealcast-mqtt (one
 # password per broker user: ingest-N, broadcast, lb, admin), sealcast-trust (root.pub),
-# sealcast-ingest-keys (ingest-N.key, ingest-N.cert), sealcast-edge-key (broadcast.key,
+# sealcast-ingest-keys (ingest-N.key, ingest-N.cert, ingest-N.c2pa.pem/.key), sealcast-edge-key (broadcast.key,
 # broadcast.cert), sealcast-cookie-key (cookie-key), sealcast-playback-key (playback-key,
 # for the edges and the load balancers: private streams' tokens), sealcast-tls
 # (kubernetes.io/tls), sealcast-revocations (every revocation `sealcast keys revoke`
@@ -123,6 +123,8 @@ key_args=()
 for node in "${nodes[@]}"; do
   key_args+=("--from-file=$node.key=$state/keys/ingest/$node.key")
   key_args+=("--from-file=$node.cert=$state/keys/ingest/$node.cert")
+  key_args+=("--from-file=$node.c2pa.pem=$state/keys/ingest/$node.c2pa.pem")
+  key_args+=("--from-file=$node.c2pa.key=$state/keys/ingest/$node.c2pa.key")
 done
 revocation_args=()
 for file in "$state"/keys/revocations/*.rev; do

@@ -607,7 +607,8 @@ async fn an_assembled_push_puts_its_body_before_the_parts() {
     );
     let meta = segment_meta("720p", 1);
     let signed = cluster.sign(&meta, &whole);
-    edge.handle_message(&statement_message(&signed, &meta)).await;
+    edge.handle_message(&statement_message(&signed, &meta))
+        .await;
     let response = call(&edge, get("/live/demo/720p/1.m4s")).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(body(response).await, whole);

@@ -110,6 +110,10 @@ fn init_script_writes_secrets_keys_and_broker_files_and_keeps_them() {
         ("ingest/ingest1.cert", 0o644),
         ("ingest/ingest2.key", 0o600),
         ("ingest/ingest2.cert", 0o644),
+        ("ingest/ingest1.c2pa.key", 0o600),
+        ("ingest/ingest1.c2pa.pem", 0o644),
+        ("provenance/ca.key", 0o600),
+        ("provenance/ca.pem", 0o644),
         ("edge/broadcast.key", 0o600),
         ("edge/broadcast.cert", 0o644),
     ] {

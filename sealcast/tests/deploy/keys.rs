@@ -1,5 +1,5 @@
 //! Each container of the rendered compose file mounts only its own keys: an ingest its
-//! signing key and certificate, the edges the edge key and certificate, the load
+//! signing key and certificate and its C2PA claim signer, the edges the edge key and certificate, the load
 //! balancers the cookie key and their TLS pair, the edges and the load balancers the
 //! playback key (private streams), all of them the root's public key; only `tools` the
 //! whole key directory (and the CA). The broker alone gets its password files. Private
@@ -73,6 +73,8 @@ pub(crate) fn check_own_keys(project: &Project) -> Findings {
             set(&[
                 &format!("{keys}/ingest/{node}.key"),
                 &format!("{keys}/ingest/{node}.cert"),
+                &format!("{keys}/ingest/{node}.c2pa.pem"),
+                &format!("{keys}/ingest/{node}.c2pa.key"),
                 &format!("{keys}/root.pub"),
             ]),
         );
