@@ -262,7 +262,8 @@ pub(crate) async fn check_llhls(cluster: &Cluster, stream: &str) -> anyhow::Resu
 }
 
 /// Every node made segments of the parts it held (the ingest pushed them without their
-/// bytes), and a segment it serves is its listed parts joined, byte for byte.
+/// bytes but the segment's own C2PA VSI), and a segment it serves is that VSI and its
+/// listed parts joined, byte for byte.
 async fn check_segments_assembled(cluster: &Cluster, stream: &str) -> anyhow::Result<()> {
     let client = cluster.client();
     for node in &cluster.nodes {
@@ -310,10 +311,15 @@ async fn check_segments_assembled(cluster: &Cluster, stream: &str) -> anyhow::Re
                 }
             }
             // A part lost on the way is simply not listed: compare whole runs only.
-            if joined.len() == segment.len() {
+            let prefix = domain::c2pa::vsi::segment_prefix(&segment);
+            anyhow::ensure!(
+                !prefix.is_empty(),
+                "{node}{path} does not open with its own C2PA VSI"
+            );
+            if prefix.len() + joined.len() == segment.len() {
                 anyhow::ensure!(
-                    joined == segment[..],
-                    "{node}{path} is not its parts joined"
+                    joined == segment[prefix.len()..],
+                    "{node}{path} is not its VSI and its parts joined"
                 );
                 compared += 1;
             }
