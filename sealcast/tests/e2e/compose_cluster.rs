@@ -552,7 +552,7 @@ async fn private_stream(c: &Compose) -> anyhow::Result<()> {
     anyhow::ensure!(status == 200, "{segment} with its token: {status}");
     anyhow::ensure!(node.is_some(), "{segment}: no x-sealcast-node");
     anyhow::ensure!(
-        matches!(body.get(4..8), Some(b"moof" | b"styp")),
+        matches!(body.get(4..8), Some(b"moof" | b"styp" | b"emsg")),
         "{segment} is not a CMAF fragment"
     );
     // Without a token: what a stream that does not exist gets (issue 45 item 14).

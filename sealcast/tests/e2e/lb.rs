@@ -119,7 +119,7 @@ pub(crate) async fn watch(
         let answer = viewer.get(&path).await?;
         anyhow::ensure!(answer.status.is_success(), "GET {path}: {}", answer.status);
         anyhow::ensure!(
-            matches!(answer.body.get(4..8), Some(b"moof" | b"styp")),
+            matches!(answer.body.get(4..8), Some(b"moof" | b"styp" | b"emsg")),
             "{path} is not a CMAF fragment"
         );
         nodes.push(answer.node.context("no x-sealcast-node")?);
