@@ -546,50 +546,52 @@ mod tests {
         assert!(again.issue("c", "ingest3", now).is_ok());
     }
 
-    /// Writes a signed sample stream (init.mp4, then seg_NNN.m4s made of three signed
-    /// parts each, and the parts as part_NNN_K.m4s) to `$SEALCAST_C2PA_SAMPLE_DIR`, with
-    /// the CA as `anchors.pem`: what docs/provenance.md feeds third-party validators.
+    /// A signed sample stream: an init segment, then 25 segments of three signed parts
+    /// each, every segment its own VSI and its parts (the one `vsi::segment_prefix` finds),
+    /// the VSIs' sequence numbers their first fragments'. With `$SEALCAST_C2PA_SAMPLE_DIR`
+    /// set, it is written there (init.mp4, seg_NNN.m4s, part_NNN_K.m4s, the CA as
+    /// `anchors.pem`): what docs/provenance.md feeds third-party validators.
     #[test]
-    fn writes_a_sample_stream_when_asked() {
-        let Some(dir) = std::env::var_os("SEALCAST_C2PA_SAMPLE_DIR") else {
-            return;
-        };
-        let dir = std::path::PathBuf::from(dir);
-        std::fs::create_dir_all(&dir).expect("dir");
+    fn a_sample_stream_signs_every_part_and_segment() {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .expect("clock")
             .as_secs();
         let (ca, live) = signer(now);
         let label = LiveSigner::manifest_label("demo", "00000000000000aa", "720p");
-        let signed = live
-            .sign_init(
-                &init(),
-                &label,
-                "demo 720p",
-                vec![stream_assertion("demo", "aa", "720p")],
-            )
-            .expect("init");
-        std::fs::write(dir.join("init.mp4"), &signed).expect("write");
-        std::fs::write(dir.join("anchors.pem"), ca.cert_pem()).expect("write");
+        let mut files = vec![
+            ("init.mp4".to_owned(), sign_demo(&live, &init())),
+            ("anchors.pem".to_owned(), ca.cert_pem().as_bytes().to_vec()),
+        ];
         let mut seq = 1;
         for s in 0..25 {
             let mut parts = Vec::new();
             for k in 0..3 {
                 let f = fragment(seq);
-                seq += 1;
                 let mut p = live
                     .sign_fragment(&f, &label, now, 90_000, 30_000)
                     .expect("part");
+                assert!(v::is_vsi_emsg(&bmff::top_level(&p).expect("emsg")[0]));
                 p.extend_from_slice(&f);
-                std::fs::write(dir.join(format!("part_{s:03}_{k}.m4s")), &p).expect("write");
+                files.push((format!("part_{s:03}_{k}.m4s"), p.clone()));
                 parts.extend_from_slice(&p);
+                seq += 1;
             }
             let mut seg = live
                 .sign_fragment(&parts, &label, now, 90_000, 90_000)
                 .expect("seg");
+            let own = seg.len();
             seg.extend_from_slice(&parts);
-            std::fs::write(dir.join(format!("seg_{s:03}.m4s")), &seg).expect("write");
+            assert_eq!(v::segment_prefix(&seg).len(), own, "segment {s}");
+            assert_eq!(bmff::first_fragment_sequence(&seg).expect("moof"), seq - 3);
+            files.push((format!("seg_{s:03}.m4s"), seg));
+        }
+        if let Some(dir) = std::env::var_os("SEALCAST_C2PA_SAMPLE_DIR") {
+            let dir = std::path::PathBuf::from(dir);
+            std::fs::create_dir_all(&dir).expect("dir");
+            for (name, bytes) in files {
+                std::fs::write(dir.join(name), bytes).expect("write");
+            }
         }
     }
 }

@@ -13,7 +13,7 @@
 //! - `hls_playlist`: the playlists `domain::hls` renders (media windows, low-latency
 //!   windows with parts and delta updates, recordings, a master).
 //! - `cmaf_c2pa` is not written here: its seeds are a signed part, segment and init segment
-//!   from `certs`' test `writes_a_sample_stream_when_asked`, copied in once.
+//!   from `certs`' test `a_sample_stream_signs_every_part_and_segment`, copied in once.
 //! - the rest: values the cluster really sends, made with its own types and keys.
 //!
 //! Run it with `cargo run -p fuzzing --example seeds` (ffmpeg on the PATH; `-- srt` or

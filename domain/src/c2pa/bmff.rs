@@ -10,6 +10,8 @@
 //!
 //! Reading is bounded: at most [`MAX_TOP_LEVEL_BOXES`] boxes, each inside the input.
 
+use sha2::{Digest, Sha256};
+
 use crate::DomainError;
 
 /// The most top-level boxes one segment, part or init segment may have.
@@ -50,84 +52,97 @@ fn bad(reason: &'static str) -> DomainError {
     DomainError::InvalidBmff { reason }
 }
 
-/// The top-level boxes of `data`, which must be exactly a run of whole boxes.
-pub fn top_level(data: &[u8]) -> Result<Vec<BmffBox<'_>>, DomainError> {
-    let mut boxes = Vec::new();
-    let mut at = 0usize;
-    while at < data.len() {
-        if boxes.len() == MAX_TOP_LEVEL_BOXES {
-            return Err(bad("more top-level boxes than allowed"));
-        }
-        let rest = &data[at..];
-        let head = rest.get(..8).ok_or(bad("a box header is cut off"))?;
-        let size32 = u32::from_be_bytes(header4(head));
-        let (size, header) = match size32 {
-            0 => (rest.len() as u64, 8),
-            1 => {
-                let large = rest.get(8..16).ok_or(bad("a box's largesize is cut off"))?;
-                let mut b = [0; 8];
-                b.copy_from_slice(large);
-                (u64::from_be_bytes(b), 16)
-            }
-            n => (u64::from(n), 8),
-        };
-        if size < header || size > rest.len() as u64 {
-            return Err(bad("a box's size does not fit the data"));
-        }
-        let len = size as usize;
-        let mut kind = [0; 4];
-        kind.copy_from_slice(&head[4..8]);
-        boxes.push(BmffBox {
-            offset: at as u64,
+/// The top-level boxes of `data`, one at a time, from the start: a box that does not fit
+/// the data ends the walk with an error. Lets a reader stop after the boxes it needs.
+pub fn walk(data: &[u8]) -> Walk<'_> {
+    Walk { data, at: 0 }
+}
+
+/// The iterator of [`walk`].
+#[derive(Debug, Clone)]
+pub struct Walk<'a> {
+    data: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Iterator for Walk<'a> {
+    type Item = Result<BmffBox<'a>, DomainError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let rest = self.data.get(self.at..).filter(|r| !r.is_empty())?;
+        let item = read_box(rest).map(|(kind, len)| BmffBox {
+            offset: self.at as u64,
             kind,
             bytes: &rest[..len],
         });
-        at += len;
+        // After an error the walk is over.
+        self.at = match &item {
+            Ok(b) => self.at + b.bytes.len(),
+            Err(_) => self.data.len(),
+        };
+        Some(item)
+    }
+}
+
+/// The type and length of the box at the start of `rest`.
+fn read_box(rest: &[u8]) -> Result<([u8; 4], usize), DomainError> {
+    let head = rest.get(..8).ok_or(bad("a box header is cut off"))?;
+    let (size, header) = match u32::from_be_bytes(header4(head)) {
+        0 => (rest.len() as u64, 8),
+        1 => {
+            let large = rest.get(8..16).ok_or(bad("a box's largesize is cut off"))?;
+            let mut b = [0; 8];
+            b.copy_from_slice(large);
+            (u64::from_be_bytes(b), 16)
+        }
+        n => (u64::from(n), 8),
+    };
+    if size < header || size > rest.len() as u64 {
+        return Err(bad("a box's size does not fit the data"));
+    }
+    let mut kind = [0; 4];
+    kind.copy_from_slice(&head[4..8]);
+    Ok((kind, size as usize))
+}
+
+/// The top-level boxes of `data`, which must be exactly a run of whole boxes, at most
+/// [`MAX_TOP_LEVEL_BOXES`] of them.
+pub fn top_level(data: &[u8]) -> Result<Vec<BmffBox<'_>>, DomainError> {
+    let mut boxes = Vec::new();
+    for b in walk(data) {
+        if boxes.len() == MAX_TOP_LEVEL_BOXES {
+            return Err(bad("more top-level boxes than allowed"));
+        }
+        boxes.push(b?);
     }
     Ok(boxes)
 }
 
-/// The first box of `kind` among `data`'s top-level boxes (bounded as [`top_level`]).
+/// The first box of `kind` among `data`'s top-level boxes (the walk stops there).
 pub fn find<'a>(data: &'a [u8], kind: &[u8; 4]) -> Result<Option<BmffBox<'a>>, DomainError> {
-    Ok(top_level(data)?.into_iter().find(|b| &b.kind == kind))
-}
-
-/// The bytes the v2/v3 BMFF hash takes, in order: for each top-level box that
-/// `excluded` does not remove, its offset (big-endian u64) and then the box. Feed them to
-/// the hash function one after the other.
-pub fn hash_input<'a>(
-    boxes: &[BmffBox<'a>],
-    excluded: impl Fn(&BmffBox<'a>) -> bool,
-) -> Vec<HashInput<'a>> {
-    boxes
-        .iter()
-        .filter(|b| !excluded(b))
-        .flat_map(|b| {
-            [
-                HashInput::Offset(b.offset.to_be_bytes()),
-                HashInput::Bytes(b.bytes),
-            ]
-        })
-        .collect()
-}
-
-/// One piece of the BMFF hash's input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HashInput<'a> {
-    /// A box's file offset, big-endian.
-    Offset([u8; 8]),
-    /// A box's bytes.
-    Bytes(&'a [u8]),
-}
-
-impl HashInput<'_> {
-    /// The bytes to hash.
-    pub fn as_bytes(&self) -> &[u8] {
-        match self {
-            HashInput::Offset(o) => o,
-            HashInput::Bytes(b) => b,
+    for b in walk(data).take(MAX_TOP_LEVEL_BOXES) {
+        let b = b?;
+        if &b.kind == kind {
+            return Ok(Some(b));
         }
     }
+    Ok(None)
+}
+
+/// The v2/v3 BMFF hash of `boxes` as they sit `shift` bytes further into the file than
+/// their offsets say (behind something inserted before them): SHA-256 over each box that
+/// `excluded` does not remove, in order, its file offset (big-endian u64) first.
+pub fn hash_v3<'a>(
+    boxes: &[BmffBox<'a>],
+    shift: u64,
+    excluded: impl Fn(&BmffBox<'a>) -> bool,
+) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    for b in boxes.iter().filter(|b| !excluded(b)) {
+        hasher.update((b.offset + shift).to_be_bytes());
+        hasher.update(b.bytes);
+    }
+    hasher.finalize().into()
 }
 
 /// A box of `kind` around `payload`.
@@ -175,18 +190,28 @@ mod tests {
     }
 
     #[test]
-    fn hash_input_puts_each_kept_box_after_its_offset() {
+    fn the_hash_puts_each_kept_box_after_its_offset() {
         let mut data = bx(b"emsg", b"x");
         data.extend(bx(b"moof", b"yy"));
         let boxes = top_level(&data).expect("boxes");
-        let input = hash_input(&boxes, |b| &b.kind == b"emsg");
-        assert_eq!(
-            input,
-            vec![
-                HashInput::Offset(9u64.to_be_bytes()),
-                HashInput::Bytes(&data[9..])
-            ]
-        );
+        let is_emsg = |b: &BmffBox<'_>| &b.kind == b"emsg";
+        let want = |offset: u64| -> [u8; 32] {
+            Sha256::digest([&offset.to_be_bytes()[..], &data[9..]].concat()).into()
+        };
+        assert_eq!(hash_v3(&boxes, 0, is_emsg), want(9));
+        assert_eq!(hash_v3(&boxes, 5, is_emsg), want(14));
+    }
+
+    #[test]
+    fn a_walk_stops_at_its_first_error() {
+        let mut data = bx(b"moof", b"yy");
+        data.extend_from_slice(&[0, 0, 0, 99, b'm', b'd', b'a', b't']);
+        let mut w = walk(&data);
+        assert!(w.next().expect("a box").is_ok());
+        assert!(w.next().expect("an error").is_err());
+        assert!(w.next().is_none());
+        assert!(find(&data, b"moof").expect("before the error").is_some());
+        assert!(find(&data, b"mdat").is_err());
     }
 
     proptest! {

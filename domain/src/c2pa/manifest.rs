@@ -128,10 +128,14 @@ pub fn session_keys(keys: &[SessionKeyEntry]) -> Vec<u8> {
     c.into_bytes()
 }
 
+/// Whether a top-level box is a C2PA manifest store's `uuid` box.
+fn is_c2pa_box(b: &BmffBox<'_>) -> bool {
+    &b.kind == b"uuid" && b.bytes.get(8..24) == Some(&C2PA_BOX_UUID[..])
+}
+
 /// Whether a top-level box is left out of an init segment's BMFF hash.
 fn init_excluded(b: &BmffBox<'_>) -> bool {
-    matches!(&b.kind, b"ftyp" | b"free" | b"skip" | b"mfra")
-        || (&b.kind == b"uuid" && b.bytes.get(8..24) == Some(&C2PA_BOX_UUID[..]))
+    matches!(&b.kind, b"ftyp" | b"free" | b"skip" | b"mfra") || is_c2pa_box(b)
 }
 
 fn init_exclusions() -> Vec<u8> {
@@ -166,7 +170,7 @@ pub fn sign_init(
             reason: "an init segment with media (mdat)",
         });
     }
-    if boxes.iter().any(init_excluded_uuid) {
+    if boxes.iter().any(is_c2pa_box) {
         return Err(DomainError::InvalidBmff {
             reason: "the init segment already carries a C2PA manifest",
         });
@@ -179,28 +183,21 @@ pub fn sign_init(
             })
         }
     };
-    let draft = store_box(manifest, &[0; 32], sign);
-    let mut out = Vec::with_capacity(init.len() + draft.len());
-    out.extend_from_slice(&init[..at]);
-    out.extend_from_slice(&draft);
-    out.extend_from_slice(&init[at..]);
-    let mut hasher = Sha256::new();
-    for piece in bmff::hash_input(&bmff::top_level(&out)?, init_excluded) {
-        hasher.update(piece.as_bytes());
-    }
-    let hash: [u8; 32] = hasher.finalize().into();
+    // The hash takes moov's offset behind the manifest (every box but ftyp moves by its
+    // size), which the signature cannot change: a draft with a blank signature measures it.
+    let draft = store_box(manifest, &[0; 32], &mut cose::blank_signature);
+    let hash = bmff::hash_v3(&boxes, draft.len() as u64, init_excluded);
     let done = store_box(manifest, &hash, sign);
     if done.len() != draft.len() {
         return Err(DomainError::InvalidBmff {
             reason: "the manifest changed size between its draft and its signature",
         });
     }
-    out[at..at + done.len()].copy_from_slice(&done);
+    let mut out = Vec::with_capacity(init.len() + done.len());
+    out.extend_from_slice(&init[..at]);
+    out.extend_from_slice(&done);
+    out.extend_from_slice(&init[at..]);
     Ok(out)
-}
-
-fn init_excluded_uuid(b: &BmffBox<'_>) -> bool {
-    &b.kind == b"uuid" && init_excluded(b)
 }
 
 /// The `uuid` box: C2PA's extended type, version and flags 0, purpose `manifest`, no

@@ -8,8 +8,6 @@
 //! parts' VSIs alike, and a validator takes the first one it finds: the segment's own,
 //! which goes first. docs/provenance.md gives the mapping.
 
-use sha2::{Digest, Sha256};
-
 use super::bmff::{self, BmffBox};
 use super::cbor::Cbor;
 use super::cose;
@@ -58,14 +56,10 @@ pub fn emsg_for(
 ) -> Result<Vec<u8>, DomainError> {
     let sequence = bmff::first_fragment_sequence(data)?;
     let boxes = bmff::top_level(data)?;
-    let draft = emsg(signer, sequence, &[0; 32], sign);
-    let shift = draft.len() as u64;
-    let mut hasher = Sha256::new();
-    for b in boxes.iter().filter(|b| !is_vsi_emsg(b)) {
-        hasher.update((b.offset + shift).to_be_bytes());
-        hasher.update(b.bytes);
-    }
-    let hash: [u8; 32] = hasher.finalize().into();
+    // The hash takes every box's offset behind the emsg, whose size the signature
+    // cannot change: a draft with a blank signature measures it.
+    let draft = emsg(signer, sequence, &[0; 32], &mut cose::blank_signature);
+    let hash = bmff::hash_v3(&boxes, draft.len() as u64, is_vsi_emsg);
     let done = emsg(signer, sequence, &hash, sign);
     if done.len() != draft.len() {
         return Err(DomainError::InvalidBmff {
@@ -81,29 +75,11 @@ pub fn emsg_for(
 /// whose part's VSI covers the whole segment). A segment is this prefix and its parts,
 /// joined: what an edge assembles it from (`push_protocol::Assemble`).
 pub fn segment_prefix(segment: &[u8]) -> &[u8] {
-    let mut boxes = Vec::with_capacity(2);
-    let mut at = 0usize;
-    while boxes.len() < 2 {
-        let Some(head) = segment.get(at..at + 8) else {
-            break;
-        };
-        let size = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
-        let Some(bytes) = segment
-            .get(at..at.saturating_add(size))
-            .filter(|_| size >= 8)
-        else {
-            break;
-        };
-        let kind = [head[4], head[5], head[6], head[7]];
-        boxes.push(BmffBox {
-            offset: at as u64,
-            kind,
-            bytes,
-        });
-        at += size;
-    }
-    match boxes.as_slice() {
-        [own, first_part] if is_vsi_emsg(own) && is_vsi_emsg(first_part) => own.bytes,
+    let mut boxes = bmff::walk(segment);
+    match (boxes.next(), boxes.next()) {
+        (Some(Ok(own)), Some(Ok(first_part))) if is_vsi_emsg(&own) && is_vsi_emsg(&first_part) => {
+            own.bytes
+        }
         _ => &[],
     }
 }
