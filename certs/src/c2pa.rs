@@ -14,6 +14,13 @@
 //! (`domain::c2pa::vsi`). Ed25519 is deterministic: the same bytes signed again give the
 //! same bytes.
 
+mod anchor;
+pub mod validate;
+#[cfg(any(test, feature = "test-vectors"))]
+pub mod vectors;
+
+pub use anchor::{ProvenanceAnchor, ANCHOR_ASSERTION, ANCHOR_PEM_LABEL, ANCHOR_TAG};
+
 use std::time::Duration;
 
 use domain::c2pa::{cbor::Cbor, manifest, vsi};
@@ -133,9 +140,21 @@ impl ProvenanceCa {
             .map_err(build_error("claim signer"))?;
         Ok(ClaimSigner {
             key,
-            chain: vec![cert.der().to_vec()],
+            chain: vec![cert.der().to_vec(), self.cert_der()?],
             subject: subject.to_owned(),
+            anchor: None,
         })
+    }
+
+    /// The certificate, DER: what the root anchors ([`ProvenanceAnchor`]) and what a claim
+    /// signer's `x5chain` carries after its own.
+    pub fn cert_der(&self) -> Result<Vec<u8>, CertsError> {
+        x509_parser::pem::parse_x509_pem(self.cert_pem.as_bytes())
+            .map(|(_, pem)| pem.contents)
+            .map_err(|_| CertsError::Malformed {
+                what: "provenance CA",
+                reason: "its certificate is not PEM",
+            })
     }
 }
 
@@ -144,6 +163,8 @@ pub struct ClaimSigner {
     key: KeyPair,
     chain: Vec<Vec<u8>>,
     subject: String,
+    /// The root's anchor of the CA that issued it, when the cluster made it.
+    anchor: Option<ProvenanceAnchor>,
 }
 
 impl std::fmt::Debug for ClaimSigner {
@@ -167,10 +188,13 @@ impl ClaimSigner {
             return Err(bad("only Ed25519 claim signers are supported"));
         }
         let mut chain = Vec::new();
+        let mut anchor = None;
         for pem in x509_parser::pem::Pem::iter_from_buffer(chain_pem.as_bytes()) {
             let pem = pem.map_err(|_| bad("the chain is not PEM"))?;
             if pem.label == "CERTIFICATE" {
                 chain.push(pem.contents);
+            } else if pem.label == ANCHOR_PEM_LABEL {
+                anchor = Some(ProvenanceAnchor::decode(&pem.contents)?);
             }
         }
         let first = chain.first().ok_or(bad("the chain holds no certificate"))?;
@@ -190,23 +214,32 @@ impl ClaimSigner {
             key,
             chain,
             subject,
+            anchor,
         })
     }
 
-    /// The certificate chain as PEM.
+    /// The certificate chain as PEM, and the root's anchor of its CA when it has one.
     pub fn chain_pem(&self) -> String {
-        use base64::Engine as _;
         let mut out = String::new();
         for der in &self.chain {
-            let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-            out.push_str("-----BEGIN CERTIFICATE-----\n");
-            for line in b64.as_bytes().chunks(64) {
-                out.push_str(std::str::from_utf8(line).unwrap_or_default());
-                out.push('\n');
-            }
-            out.push_str("-----END CERTIFICATE-----\n");
+            pem_block(&mut out, "CERTIFICATE", der);
+        }
+        if let Some(anchor) = &self.anchor {
+            pem_block(&mut out, ANCHOR_PEM_LABEL, &anchor.encode());
         }
         out
+    }
+
+    /// The same signer, carrying the root's `anchor` of its CA (made by `sealcast keys
+    /// init`): its manifests then carry it, for viewers who pin only the root.
+    pub fn with_anchor(mut self, anchor: ProvenanceAnchor) -> Self {
+        self.anchor = Some(anchor);
+        self
+    }
+
+    /// The root's anchor of its CA, if it carries one.
+    pub fn anchor(&self) -> Option<&ProvenanceAnchor> {
+        self.anchor.as_ref()
     }
 
     /// The private key (PEM), for the key directory (mode 0600).
@@ -238,6 +271,17 @@ impl ClaimSigner {
         // only make validators refuse the claim.
         self.key.sign(message).unwrap_or_default()
     }
+}
+
+fn pem_block(out: &mut String, label: &str, der: &[u8]) {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    out.push_str(&format!("-----BEGIN {label}-----\n"));
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(line).unwrap_or_default());
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
 }
 
 /// One ingest session's C2PA signer: the claim signer and a session key.
@@ -357,6 +401,10 @@ impl LiveSigner {
             validity_secs: self.validity.as_secs(),
             signer_binding: binding,
         }]);
+        let mut extra = extra;
+        if let Some(anchor) = &self.claim.anchor {
+            extra.push(anchor.assertion());
+        }
         let instance = format!("xmp:iid:{}", uuid_from(&["instance", label]));
         let m = manifest::InitManifest {
             label,

@@ -28,6 +28,7 @@ use std::time::Duration;
 use domain::push_protocol::PushToken;
 use domain::NodeId;
 use rand_core::{OsRng, RngCore};
+use sha2::{Digest, Sha256};
 
 use crate::c2pa::{ClaimSigner, ProvenanceCa};
 use crate::signing::{
@@ -205,7 +206,7 @@ impl KeyDir {
                 &mut report,
             )?;
         }
-        self.provenance(ingest, now, &mut report)?;
+        self.provenance(&root, ingest, now, &mut report)?;
         self.certified_key::<Edge>(
             &root,
             &self.edge_key_path(),
@@ -281,6 +282,7 @@ impl KeyDir {
     /// until it nears expiry.
     fn provenance(
         &self,
+        root: &RootKey,
         ingest: &[NodeId],
         now: u64,
         report: &mut InitReport,
@@ -300,20 +302,39 @@ impl KeyDir {
             report.written.extend([key.clone(), cert.clone()]);
             ca
         };
+        let ca_der = ca.cert_der()?;
+        let renew_at = now.saturating_add(RENEW_BEFORE.as_secs());
         for node in ingest {
-            let fresh = self
-                .claim_signer(node)?
-                .is_some_and(|s| s.not_after() > now.saturating_add(RENEW_BEFORE.as_secs()));
-            if !fresh {
-                let signer = ca.issue(CLUSTER_NAME, node.as_str(), now)?;
-                let (chain, key) = (
-                    self.claim_signer_path(node),
-                    self.claim_signer_key_path(node),
-                );
-                crate::signing::write_atomically(&key, signer.key_pem().as_bytes(), 0o600)?;
-                crate::signing::write_atomically(&chain, signer.chain_pem().as_bytes(), 0o644)?;
-                report.written.extend([key, chain]);
+            let current = self.claim_signer(node)?;
+            let signer_fresh = current.as_ref().is_some_and(|s| s.not_after() > renew_at);
+            let anchored = current
+                .as_ref()
+                .and_then(ClaimSigner::anchor)
+                .is_some_and(|a| {
+                    a.validity().not_after() > renew_at
+                        && root.public_key().verify_anchor(a, now).ok()
+                            == Some(Sha256::digest(&ca_der).into())
+                });
+            if signer_fresh && anchored {
+                continue;
             }
+            let anchor =
+                root.anchor_provenance(&ca_der, Validity::starting_at(now, CERTIFICATE_LIFETIME));
+            let signer = match current {
+                Some(s) if signer_fresh => s,
+                _ => ca.issue(CLUSTER_NAME, node.as_str(), now)?,
+            }
+            .with_anchor(anchor);
+            let (chain, key) = (
+                self.claim_signer_path(node),
+                self.claim_signer_key_path(node),
+            );
+            if !signer_fresh {
+                crate::signing::write_atomically(&key, signer.key_pem().as_bytes(), 0o600)?;
+                report.written.push(key);
+            }
+            crate::signing::write_atomically(&chain, signer.chain_pem().as_bytes(), 0o644)?;
+            report.written.push(chain);
         }
         Ok(())
     }

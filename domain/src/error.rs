@@ -90,6 +90,12 @@ pub enum DomainError {
         /// What was wrong.
         reason: &'static str,
     },
+    /// CBOR a C2PA validator read that is not what it accepts.
+    #[error("invalid CBOR: {reason}")]
+    InvalidCbor {
+        /// What was wrong.
+        reason: &'static str,
+    },
     /// A length prefix over the cap for its part; refused before anything is copied.
     #[error("{what}: the {field} is {len} bytes, more than the {max} allowed")]
     TooLarge {

@@ -50,6 +50,7 @@ pub use cert::{
 pub use delegation::{
     Delegation, PartKey, PartScope, DELEGATED_ALGORITHM, DELEGATIONS_PER_LANE, MAX_DELEGATIONS,
 };
+pub(crate) use keys::signature_len;
 pub use keys::{PublicKey, RootKey, RootPublicKey, SigningKey};
 pub use presence::{PresenceSigner, PresenceVerifier};
 pub use trust::TrustStore;

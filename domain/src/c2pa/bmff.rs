@@ -28,9 +28,9 @@ pub struct BmffBox<'a> {
     pub bytes: &'a [u8],
 }
 
-impl BmffBox<'_> {
+impl<'a> BmffBox<'a> {
     /// The box's payload (after its header; a `largesize` header is 16 bytes).
-    pub fn payload(&self) -> &[u8] {
+    pub fn payload(&self) -> &'a [u8] {
         let header = if u32::from_be_bytes(header4(self.bytes)) == 1 {
             16
         } else {

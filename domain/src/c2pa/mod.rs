@@ -14,6 +14,8 @@
 pub mod bmff;
 pub mod cbor;
 pub mod cose;
+pub mod decode;
 pub mod jumbf;
 pub mod manifest;
+pub mod read;
 pub mod vsi;

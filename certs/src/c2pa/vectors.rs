@@ -1,0 +1,441 @@
+//! The C2PA live-video test vectors both viewer-side validators run: this crate's
+//! [`super::validate::LiveValidator`] (its tests below) and `web/src/verify.js`'s (in
+//! Chromium, `broadcast/tests/broadcast/player_verify.rs`). Each [`Case`] is one
+//! rendition through one fresh validator pinned to the case's root, at `now_ms`; every
+//! [`Step`] must get its [`Expect`], a refusal by its C2PA status code
+//! ([`super::validate::Code::label`]).
+//!
+//! Media are made by the real signing code ([`super::LiveSigner`], the root's
+//! [`super::ProvenanceAnchor`]) over synthetic CMAF boxes ([`plain_init`],
+//! [`plain_fragment`]), then changed where a case says. Compiled for this crate's tests
+//! and with the `test-vectors` feature; never in a production build.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use domain::c2pa::bmff;
+
+use super::{stream_assertion, ClaimSigner, LiveSigner, ProvenanceCa};
+use crate::signing::{RootKey, SignatureAlgorithm, Validity};
+
+/// The time of every case, unix seconds.
+pub const NOW: u64 = 1_800_000_000;
+/// The claim signer's subject in every case that verifies.
+pub const SIGNER: &str = "ingest1";
+/// The organization of the vectors' certificates.
+const ORG: &str = "sealcast test cluster";
+/// The stream, session and rendition the manifests name.
+const STREAM: (&str, &str, &str) = ("vectorstream", "00000000000000aa", "720p");
+
+/// What a step hands the validator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// An init segment.
+    Init,
+    /// A whole segment.
+    Segment,
+    /// An LL-HLS part.
+    Part,
+}
+
+/// What a step must give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// Verified (an init segment: signed by [`SIGNER`]).
+    Verified,
+    /// No C2PA data: nothing checked.
+    Unsigned,
+    /// Refused with this status code.
+    Refused(&'static str),
+}
+
+/// One step of a case.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// What it is.
+    pub kind: Kind,
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+    /// Its verdict.
+    pub expect: Expect,
+}
+
+/// One rendition through a fresh validator.
+#[derive(Debug, Clone)]
+pub struct Case {
+    /// What it shows.
+    pub name: &'static str,
+    /// The pinned root, as the file `/trust/v1/root.pub` serves.
+    pub root_pub: Vec<u8>,
+    /// The validator's clock, unix milliseconds.
+    pub now_ms: u64,
+    /// The steps, in order.
+    pub steps: Vec<Step>,
+}
+
+fn bx(kind: &[u8; 4], payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    bmff::write_box(&mut out, kind, payload);
+    out
+}
+
+fn full(kind: &[u8; 4], payload: &[u8]) -> Vec<u8> {
+    let mut p = vec![0, 0, 0, 0];
+    p.extend_from_slice(payload);
+    bx(kind, &p)
+}
+
+/// A CMAF-shaped init segment: ftyp, then moov with one track's mdhd.
+pub fn plain_init() -> Vec<u8> {
+    let mut ftyp = b"cmf2".to_vec();
+    ftyp.extend_from_slice(&[0, 0, 0, 0]);
+    ftyp.extend_from_slice(b"cmf2iso6");
+    let mut mdhd = vec![0; 8];
+    mdhd.extend_from_slice(&90_000u32.to_be_bytes());
+    mdhd.extend_from_slice(&[0; 8]);
+    let mdia = bx(b"mdia", &full(b"mdhd", &mdhd));
+    let mut moov = full(b"mvhd", &[0; 96]);
+    moov.extend(bx(b"trak", &mdia));
+    moov.extend(bx(b"mvex", &full(b"trex", &[0; 20])));
+    let mut out = bx(b"ftyp", &ftyp);
+    out.extend(bx(b"moov", &moov));
+    out
+}
+
+/// One fragment: moof (mfhd with `seq`, a traf) and mdat.
+pub fn plain_fragment(seq: u32) -> Vec<u8> {
+    let mut moof = full(b"mfhd", &seq.to_be_bytes());
+    let mut traf = full(b"tfhd", &1u32.to_be_bytes());
+    traf.extend(full(b"tfdt", &(u32::from(seq as u16) * 3000).to_be_bytes()));
+    moof.extend(bx(b"traf", &traf));
+    let mut out = bx(b"moof", &moof);
+    out.extend(bx(b"mdat", &seq.to_be_bytes().repeat(50)));
+    out
+}
+
+/// A signed rendition: its init segment, parts and segments as an ingest makes them.
+struct Signed {
+    live: LiveSigner,
+    label: String,
+}
+
+impl Signed {
+    fn new(claim: ClaimSigner, session_created: u64, validity: Duration, min_seq: u64) -> Self {
+        let (stream, session, rendition) = STREAM;
+        Signed {
+            live: LiveSigner::new(Arc::new(claim), session_created, validity, min_seq),
+            label: LiveSigner::manifest_label(stream, session, rendition),
+        }
+    }
+
+    fn init(&self) -> Vec<u8> {
+        let (stream, session, rendition) = STREAM;
+        let extra = vec![stream_assertion(stream, session, rendition)];
+        self.live
+            .sign_init(&plain_init(), &self.label, "vectorstream 720p", extra)
+            .expect("the vectors' init segment signs")
+    }
+
+    /// `data` with its own VSI in front.
+    fn sign(&self, data: Vec<u8>) -> Vec<u8> {
+        let vsi = self
+            .live
+            .sign_fragment(&data, &self.label, NOW, 90_000, 30_000)
+            .expect("the vectors' fragment signs");
+        [vsi, data].concat()
+    }
+
+    fn part(&self, seq: u32) -> Vec<u8> {
+        self.sign(plain_fragment(seq))
+    }
+
+    /// A segment of parts `first..first + n`.
+    fn segment(&self, first: u32, n: u32) -> Vec<u8> {
+        self.sign((first..first + n).flat_map(|s| self.part(s)).collect())
+    }
+}
+
+/// The keys of every case: a root (ML-DSA-65, as clusters run), its provenance CA and
+/// an anchor of it, and another root.
+struct Keys {
+    root: RootKey,
+    other_root: RootKey,
+    ca: ProvenanceCa,
+}
+
+impl Keys {
+    fn new() -> Self {
+        Keys {
+            root: RootKey::generate(SignatureAlgorithm::MlDsa65).expect("root"),
+            other_root: RootKey::generate(SignatureAlgorithm::MlDsa65).expect("root"),
+            ca: ProvenanceCa::generate(ORG, NOW - 400 * 86_400).expect("ca"),
+        }
+    }
+
+    /// A claim signer issued at `issued`, anchored for a year from `NOW - 10` by `root`.
+    fn signer(&self, issued: u64) -> ClaimSigner {
+        let validity = Validity::new(NOW - 10, NOW + 365 * 86_400).expect("valid");
+        let der = self.ca.cert_der().expect("ca der");
+        self.ca
+            .issue(ORG, SIGNER, issued)
+            .expect("signer")
+            .with_anchor(self.root.anchor_provenance(&der, validity))
+    }
+
+    fn stream(&self) -> Signed {
+        Signed::new(
+            self.signer(NOW - 60),
+            NOW - 60,
+            Duration::from_secs(86_400),
+            1,
+        )
+    }
+}
+
+fn step(kind: Kind, bytes: Vec<u8>, expect: Expect) -> Step {
+    Step {
+        kind,
+        bytes,
+        expect,
+    }
+}
+
+/// `bytes` with the first occurrence of `from` replaced by `to` (same length).
+fn replaced(mut bytes: Vec<u8>, from: &[u8], to: &[u8]) -> Vec<u8> {
+    let at = bytes
+        .windows(from.len())
+        .position(|w| w == from)
+        .expect("the vector's bytes hold what is replaced");
+    bytes[at..at + to.len()].copy_from_slice(to);
+    bytes
+}
+
+fn flip_last(mut bytes: Vec<u8>) -> Vec<u8> {
+    if let Some(b) = bytes.last_mut() {
+        *b ^= 1;
+    }
+    bytes
+}
+
+const SEGMENT: &str = "livevideo.segment.invalid";
+
+/// Every case.
+pub fn cases() -> Vec<Case> {
+    use Expect::{Refused, Unsigned, Verified};
+    use Kind::{Init, Part, Segment};
+    let keys = Keys::new();
+    let root_pub = keys.root.public_key().file_bytes();
+    let s = keys.stream();
+    let init = s.init();
+    let case = |name, steps| Case {
+        name,
+        root_pub: root_pub.clone(),
+        now_ms: NOW * 1000,
+        steps,
+    };
+    let mut out = vec![
+        case(
+            "a signed rendition: init, parts and segments verify",
+            vec![
+                step(Init, init.clone(), Verified),
+                step(Part, s.part(1), Verified),
+                step(Part, s.part(2), Verified),
+                step(Part, s.part(3), Verified),
+                step(Segment, s.segment(1, 3), Verified),
+                step(Part, s.part(4), Verified),
+                step(Segment, s.segment(4, 3), Verified),
+            ],
+        ),
+        case(
+            "an unsigned rendition is not checked",
+            vec![
+                step(Init, plain_init(), Unsigned),
+                step(Part, plain_fragment(1), Unsigned),
+                step(Segment, plain_fragment(1), Unsigned),
+            ],
+        ),
+        case(
+            "a flipped media byte is refused, and what follows verifies",
+            vec![
+                step(Init, init.clone(), Verified),
+                step(Part, flip_last(s.part(1)), Refused(SEGMENT)),
+                step(Part, s.part(2), Verified),
+            ],
+        ),
+        case(
+            "a replayed part is refused",
+            vec![
+                step(Init, init.clone(), Verified),
+                step(Part, s.part(1), Verified),
+                step(Part, s.part(2), Verified),
+                step(Part, s.part(1), Refused(SEGMENT)),
+            ],
+        ),
+        case(
+            "a fragment without its VSI is refused",
+            vec![
+                step(Init, init.clone(), Verified),
+                step(Segment, plain_fragment(1), Refused(SEGMENT)),
+            ],
+        ),
+        case(
+            "a fragment before any init segment is refused",
+            vec![step(Part, s.part(1), Refused(SEGMENT))],
+        ),
+        case(
+            "a changed moov is refused",
+            vec![step(
+                Init,
+                replaced(
+                    init.clone(),
+                    &90_000u32.to_be_bytes(),
+                    &48_000u32.to_be_bytes(),
+                ),
+                Refused("assertion.bmffHash.mismatch"),
+            )],
+        ),
+        case(
+            "a changed claim is refused",
+            vec![step(
+                Init,
+                replaced(init.clone(), b"vectorstream 720p", b"vectorstream 480p"),
+                Refused("claimSignature.mismatch"),
+            )],
+        ),
+        case(
+            "a changed assertion is refused",
+            vec![step(
+                Init,
+                replaced(init.clone(), b"00000000000000aa", b"00000000000000bb"),
+                Refused("assertion.hashedURI.mismatch"),
+            )],
+        ),
+        case(
+            "an init segment with media is refused",
+            vec![step(
+                Init,
+                [init.clone(), bx(b"mdat", &[0; 16])].concat(),
+                Refused("livevideo.init.invalid"),
+            )],
+        ),
+        case(
+            "a part of another session key is refused",
+            vec![
+                step(Init, init.clone(), Verified),
+                step(Part, keys.stream().part(1), Refused(SEGMENT)),
+            ],
+        ),
+    ];
+
+    let mut other = case(
+        "a manifest anchored by another root is refused",
+        vec![step(
+            Init,
+            init.clone(),
+            Refused("signingCredential.untrusted"),
+        )],
+    );
+    other.root_pub = keys.other_root.public_key().file_bytes();
+    out.push(other);
+
+    let unanchored = Signed::new(
+        keys.ca.issue(ORG, SIGNER, NOW - 60).expect("signer"),
+        NOW - 60,
+        Duration::from_secs(86_400),
+        1,
+    );
+    out.push(case(
+        "a claim signer without the root's anchor is refused",
+        vec![step(
+            Init,
+            unanchored.init(),
+            Refused("signingCredential.untrusted"),
+        )],
+    ));
+
+    let expired = Signed::new(
+        keys.signer(NOW - 400 * 86_400),
+        NOW - 60,
+        Duration::from_secs(86_400),
+        1,
+    );
+    out.push(case(
+        "an expired claim signer is refused",
+        vec![step(
+            Init,
+            expired.init(),
+            Refused("signingCredential.expired"),
+        )],
+    ));
+
+    let stale_key = Signed::new(
+        keys.signer(NOW - 60),
+        NOW - 8 * 86_400,
+        Duration::from_secs(7 * 86_400),
+        1,
+    );
+    out.push(case(
+        "a fragment signed after its session key's validity is refused",
+        vec![
+            step(Init, stale_key.init(), Verified),
+            step(Part, stale_key.part(1), Refused(SEGMENT)),
+        ],
+    ));
+
+    let late = Signed::new(
+        keys.signer(NOW - 60),
+        NOW - 60,
+        Duration::from_secs(86_400),
+        10,
+    );
+    out.push(case(
+        "a sequence number below the key's minimum is refused",
+        vec![
+            step(Init, late.init(), Verified),
+            step(Part, late.part(9), Refused(SEGMENT)),
+            step(Part, late.part(10), Verified),
+        ],
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::c2pa::validate::{FragmentVerdict, InitVerdict, LiveValidator};
+    use crate::signing::RootPublicKey;
+
+    fn root_of(file: &[u8]) -> RootPublicKey {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("root.pub");
+        std::fs::write(&path, file).expect("write");
+        RootPublicKey::read_file(&path).expect("root")
+    }
+
+    #[test]
+    fn the_rust_validator_gives_every_vector_its_verdict() {
+        for case in cases() {
+            let mut v = LiveValidator::new(root_of(&case.root_pub));
+            let now = case.now_ms / 1000;
+            for (i, s) in case.steps.iter().enumerate() {
+                let got = match s.kind {
+                    Kind::Init => v.admit_init(&s.bytes, now).map(|verdict| match verdict {
+                        InitVerdict::Unsigned => Expect::Unsigned,
+                        InitVerdict::Verified { signer } => {
+                            assert_eq!(signer, SIGNER, "{}", case.name);
+                            Expect::Verified
+                        }
+                    }),
+                    Kind::Segment | Kind::Part => v
+                        .check_fragment(&s.bytes, s.kind == Kind::Part)
+                        .map(|verdict| match verdict {
+                            FragmentVerdict::Unsigned => Expect::Unsigned,
+                            FragmentVerdict::Verified => Expect::Verified,
+                        }),
+                };
+                let got = got.unwrap_or_else(|r| Expect::Refused(r.code.label()));
+                assert_eq!(got, s.expect, "{}: step {i}", case.name);
+            }
+        }
+    }
+}
