@@ -28,3 +28,39 @@ pub fn cmaf_c2pa(data: &[u8]) {
         assert!(boxes.len() == 1 && vsi::is_vsi_emsg(&boxes[0]));
     }
 }
+
+/// A viewer's C2PA validator (`certs::c2pa::validate`, what `sealcast verify` runs) on
+/// anything a server could send: the input as an init segment (nothing unanchored
+/// verifies: [`crate::ROOT_ED25519`] signed no provenance anchor), then as a segment and
+/// as a part of a rendition whose init segment verified (the first vector's, signed once
+/// per process by the real signing code).
+pub fn c2pa_validate(data: &[u8]) {
+    use certs::c2pa::validate::{InitVerdict, LiveValidator};
+    use certs::c2pa::vectors;
+    use certs::signing::{RootPublicKey, SignatureAlgorithm};
+    static SIGNED: std::sync::OnceLock<Option<(RootPublicKey, Vec<u8>)>> =
+        std::sync::OnceLock::new();
+    if let Ok(root) = RootPublicKey::from_bytes(SignatureAlgorithm::Ed25519, crate::ROOT_ED25519) {
+        let verdict = LiveValidator::new(root).admit_init(data, vectors::NOW);
+        assert!(
+            !matches!(verdict, Ok(InitVerdict::Verified { .. })),
+            "a manifest verified without an anchor of this root"
+        );
+    }
+    let signed = SIGNED.get_or_init(|| {
+        let case = vectors::cases().into_iter().next()?;
+        let root = RootPublicKey::from_file_bytes(&case.root_pub).ok()?;
+        Some((root, case.steps.first()?.bytes.clone()))
+    });
+    let Some((root, init)) = signed else {
+        return;
+    };
+    for part in [false, true] {
+        let mut v = LiveValidator::new(root.clone());
+        assert!(matches!(
+            v.admit_init(init, vectors::NOW),
+            Ok(InitVerdict::Verified { .. })
+        ));
+        let _ = v.check_fragment(data, part);
+    }
+}

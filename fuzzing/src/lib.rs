@@ -28,7 +28,7 @@ mod c2pa;
 mod hls;
 mod srt;
 
-pub use c2pa::cmaf_c2pa;
+pub use c2pa::{c2pa_validate, cmaf_c2pa};
 pub use hls::hls_playlist;
 pub use srt::{
     drive_srt, srt_listener, srt_listener_record, srt_packet, SrtReach, SRT_ANSWER, SRT_SEND,
@@ -63,6 +63,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("srt_listener", srt_listener),
     ("hls_playlist", hls_playlist),
     ("cmaf_c2pa", cmaf_c2pa),
+    ("c2pa_validate", c2pa_validate),
 ];
 
 /// The fixed Ed25519 root the `certificates` target trusts (the seed corpus holds

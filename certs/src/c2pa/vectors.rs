@@ -406,10 +406,7 @@ mod tests {
     use crate::signing::RootPublicKey;
 
     fn root_of(file: &[u8]) -> RootPublicKey {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("root.pub");
-        std::fs::write(&path, file).expect("write");
-        RootPublicKey::read_file(&path).expect("root")
+        RootPublicKey::from_file_bytes(file).expect("root")
     }
 
     #[test]

@@ -272,6 +272,14 @@ impl RootPublicKey {
         encode_key_file(Kind::RootPublic, self.algorithm(), self.0.as_bytes()).to_vec()
     }
 
+    /// Parses [`RootPublicKey::file_bytes`] (what `/trust/v1/root.pub` serves).
+    pub fn from_file_bytes(bytes: &[u8]) -> Result<Self, CertsError> {
+        let what = Kind::RootPublic.describe();
+        let (algorithm, key) = decode_key_file(bytes, Kind::RootPublic)
+            .map_err(|reason| CertsError::Malformed { what, reason })?;
+        PublicKey::from_bytes(algorithm, key).map(RootPublicKey)
+    }
+
     /// Reads a root public key written by [`RootPublicKey::write_file`].
     pub fn read_file(path: &Path) -> Result<Self, CertsError> {
         read_public(path, Kind::RootPublic).map(RootPublicKey)
