@@ -11,6 +11,13 @@
 //! reason`), a summary at the end; the exit status is 1 when anything was refused or
 //! nothing could be verified.
 //!
+//! Each CMAF rendition's C2PA data (docs/provenance.md) is validated too, by
+//! `certs::c2pa::validate`, the rules the player follows: the init segment's manifest
+//! chained to the same pinned root through its provenance anchor, each segment's and
+//! part's VSI. A C2PA refusal is a line like any other, its reason a C2PA status code
+//! (`livevideo.segment.invalid`, `signingCredential.untrusted`, ...); it is checked only
+//! on what the statements verified, so a fragment's first refusal is the statements'.
+//!
 //! A live playlist is followed for `--seconds` (10 by default), a recording read to its
 //! end. Whether statements count as signed now (live) or when they say (a recording) is
 //! decided by URL's tree, `/live/…` or `/vod/{stream}/{id}/…` ([`Playback`]), never by
@@ -25,6 +32,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use certs::c2pa::validate::{FragmentVerdict, InitVerdict, LiveValidator};
 use certs::signing::playback::{Check, Fragment, Playback, PlaybackVerifier, Refused, ViewerTrust};
 use certs::signing::{RootPublicKey, TrustBundle};
 use clap::Args;
@@ -137,6 +145,15 @@ pub(crate) async fn run(args: VerifyArgs) -> anyhow::Result<bool> {
         t.refused,
         t.unavailable
     )?;
+    let signers: Vec<&str> = t.signers.iter().map(String::as_str).collect();
+    writeln!(
+        stdout,
+        "C2PA: {} fragments verified of {} signed renditions (signed by {}); {} renditions unsigned",
+        t.c2pa_fragments,
+        t.c2pa_renditions,
+        if signers.is_empty() { "nobody".to_owned() } else { signers.join(", ") },
+        t.c2pa_unsigned
+    )?;
     Ok(t.refused == 0 && t.init + t.segments + t.parts > 0)
 }
 
@@ -148,12 +165,22 @@ struct Tally {
     parts: u64,
     refused: u64,
     unavailable: u64,
+    /// Renditions whose init segment's C2PA manifest verified.
+    c2pa_renditions: u64,
+    /// Renditions whose init segment carries no C2PA manifest.
+    c2pa_unsigned: u64,
+    /// Segments and parts whose VSI verified.
+    c2pa_fragments: u64,
+    /// The claim signers' subjects.
+    signers: std::collections::BTreeSet<String>,
 }
 
 /// One rendition being followed.
 struct Rendition {
     playlist: Url,
     verifier: PlaybackVerifier,
+    /// The C2PA validator, from the first init segment on (an MPEG-TS rendition has none).
+    c2pa: Option<LiveValidator>,
     /// Init segments verified (by URL).
     inits: HashSet<String>,
     /// The last whole segment checked.
@@ -164,10 +191,19 @@ struct Rendition {
 }
 
 impl Rendition {
+    /// Continuity starts over after a fragment that could not be fetched.
+    fn reposition(&mut self) {
+        self.verifier.reposition();
+        if let Some(c2pa) = &mut self.c2pa {
+            c2pa.reposition();
+        }
+    }
+
     fn new(playlist: Url, verifier: PlaybackVerifier) -> Self {
         Rendition {
             playlist,
             verifier,
+            c2pa: None,
             inits: HashSet::new(),
             last_segment: None,
             last_part: None,
@@ -340,12 +376,12 @@ impl Run {
             Ok(Some(bytes)) => bytes,
             Ok(None) => {
                 self.unavailable(&w.url, "not served");
-                r.verifier.reposition();
+                r.reposition();
                 return;
             }
             Err(e) => {
                 self.unavailable(&w.url, &format!("{e:#}"));
-                r.verifier.reposition();
+                r.reposition();
                 return;
             }
         };
@@ -379,11 +415,14 @@ impl Run {
             };
         }
         match verdict {
-            Check::Verified => match (w.sequence, w.part) {
-                (None, _) => self.out.init += 1,
-                (Some(_), None) => self.out.segments += 1,
-                (Some(_), Some(_)) => self.out.parts += 1,
-            },
+            Check::Verified => {
+                match (w.sequence, w.part) {
+                    (None, _) => self.out.init += 1,
+                    (Some(_), None) => self.out.segments += 1,
+                    (Some(_), Some(_)) => self.out.parts += 1,
+                }
+                self.check_c2pa(r, &w, &bytes, fragment.now_ms / 1000);
+            }
             Check::Refused(refused) => self.refused(&w.url, &refused),
             Check::NeedsPartKey { .. } => self.refused(
                 &w.url,
@@ -392,6 +431,43 @@ impl Run {
                     detail: "no delegation".into(),
                 },
             ),
+        }
+    }
+
+    /// The C2PA check of a fragment the statements verified.
+    fn check_c2pa(&mut self, r: &mut Rendition, w: &Wanted, bytes: &[u8], now: u64) {
+        let outcome = if w.sequence.is_none() {
+            let validator = r
+                .c2pa
+                .get_or_insert_with(|| LiveValidator::new(self.root.clone()));
+            validator
+                .admit_init(bytes, now)
+                .map(|verdict| match verdict {
+                    InitVerdict::Unsigned => self.out.c2pa_unsigned += 1,
+                    InitVerdict::Verified { signer } => {
+                        self.out.c2pa_renditions += 1;
+                        self.out.signers.insert(signer);
+                    }
+                })
+        } else if let Some(validator) = &mut r.c2pa {
+            validator
+                .check_fragment(bytes, w.part.is_some())
+                .map(|verdict| {
+                    if verdict == FragmentVerdict::Verified {
+                        self.out.c2pa_fragments += 1;
+                    }
+                })
+        } else {
+            Ok(())
+        };
+        if let Err(refusal) = outcome {
+            self.out.refused += 1;
+            let mut stdout = std::io::stdout().lock();
+            let _ = writeln!(
+                stdout,
+                "refused {} {} ({})",
+                w.url, refusal.code, refusal.detail
+            );
         }
     }
 

@@ -157,13 +157,19 @@ impl LiveValidator {
     /// Checks an init segment at `now` (unix seconds); what follows is checked against it.
     pub fn admit_init(&mut self, init: &[u8], now: u64) -> Result<InitVerdict, Refusal> {
         self.state = State::Refused;
+        // Unsigned unless a C2PA box is found among the boxes that parse: bytes that are
+        // not BMFF carry no manifest (their integrity is the statements' business).
+        let walked: Vec<_> = bmff::walk(init).map_while(Result::ok).collect();
+        if read::manifest_box(&walked).is_none() {
+            self.state = State::Unsigned;
+            return Ok(InitVerdict::Unsigned);
+        }
         let boxes = match bmff::top_level(init) {
             Ok(b) => b,
             Err(e) => return refuse(Code::InitInvalid, e.to_string()),
         };
         let Some(uuid_box) = read::manifest_box(&boxes) else {
-            self.state = State::Unsigned;
-            return Ok(InitVerdict::Unsigned);
+            return refuse(Code::InitInvalid, "no manifest");
         };
         if boxes.iter().any(|b| &b.kind == b"mdat") {
             return refuse(Code::InitInvalid, "an init segment with media (mdat)");

@@ -775,6 +775,26 @@ pub(crate) async fn check_command(cluster: &Cluster, stream: &str) -> Result<Val
         untouched.status,
         String::from_utf8_lossy(&untouched.stderr)
     );
+    // Issue 47: every rendition's C2PA data verified too, chained to the same root.
+    let c2pa = text
+        .lines()
+        .find(|l| l.starts_with("C2PA: "))
+        .with_context(|| format!("no C2PA summary: {text}"))?;
+    let words: Vec<&str> = c2pa.split_whitespace().collect();
+    anyhow::ensure!(
+        words
+            .get(1)
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0)
+            > 0
+            && words
+                .get(5)
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or(0)
+                > 0
+            && c2pa.ends_with("; 0 renditions unsigned"),
+        "untouched, C2PA: {c2pa}"
+    );
     let mut cases = vec![json!({ "case": "untouched", "summary": text.trim() })];
     for case in Mode::ALL {
         proxy.arm(case);
