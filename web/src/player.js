@@ -46,6 +46,7 @@ import {
     verified: $('ov-verified'),
     verifyMode: $('ov-verify-mode'),
     root: $('ov-root'),
+    provenance: $('ov-provenance'),
   };
 
   // What the browser test (and a curious developer) can read.
@@ -61,7 +62,11 @@ import {
     frags: { total: 0, verified: 0, byLevel: {} },
     // What this player verified itself, for the current selection: how (`mode`), how many
     // fragments passed, and the refused ones with their reasons (the last 500; all are
-    // counted in refusedCount); the root key's fingerprint; milliseconds spent checking.
+    // counted in refusedCount); the root key's fingerprint; milliseconds spent checking;
+    // and what the C2PA data in the media said (verify.js C2paLiveValidator): the claim
+    // signer of the last init segment it verified, and how many init segments, segments and
+    // parts verified, carried none (`unsigned`) or were refused (also listed in `refused`,
+    // their reason the C2PA status code).
     verification: {
       mode: '',
       verified: 0,
@@ -71,6 +76,7 @@ import {
       fingerprint: '',
       pinned: pinnedFingerprint() !== null,
       timeMs: 0,
+      provenance: { signer: '', verified: 0, unsigned: 0, refused: 0 },
     },
     lastFragLevel: -1,
     playingLevel: -1,
@@ -339,6 +345,7 @@ import {
     v.refusedCount = 0;
     v.handed = [];
     v.timeMs = 0;
+    v.provenance = { signer: '', verified: 0, unsigned: 0, refused: 0 };
     sealcast.lastFragLevel = -1;
     sealcast.playingLevel = -1;
     sealcast.levels = [];
@@ -860,6 +867,11 @@ import {
     setText(ov.verifyMode, v.mode || '—');
     const root = v.fingerprint ? `${groupHex(v.fingerprint)}${v.pinned ? ' (pinned by this page)' : ''}` : '—';
     setText(ov.root, root);
+    const p = v.provenance;
+    let provenance = '—';
+    if (active && p.signer) provenance = `signed by ${p.signer} (C2PA, chained to the root key)`;
+    else if (active && p.unsigned > 0 && p.verified === 0) provenance = 'no C2PA data';
+    setText(ov.provenance, provenance);
   }
 
   // ---- wiring --------------------------------------------------------------------------------

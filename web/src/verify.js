@@ -18,9 +18,14 @@
 // - PlaybackVerifier: the checks one playback makes on each fragment (signature, domain
 //   tag, stream, rendition, sequence, part, discontinuity, duration, length, digest,
 //   session, continuity), with a stable reason string for every refusal.
+// - C2paLiveValidator: the C2PA 2.3 live-video data in the media bytes (docs/provenance.md,
+//   "What the player checks"), checked after our own statement verified a fragment: each
+//   init segment's manifest (anchored in the pinned root by `io.sealcast.provenance-anchor`)
+//   and each segment's and part's VSI `emsg`. Sans-IO; a refusal's reason is the C2PA
+//   status code.
 // - openVerification / verifyingLoader: what the player wires in: the trust material
 //   fetched from the page's origin and an hls.js fragment loader (`fLoader`) that hands
-//   hls.js the bytes only once they verified.
+//   hls.js the bytes only once they verified (our statement, then C2PA).
 //
 // Refusal reasons (stable strings, also the names scripts and tests see):
 //   missing_signature   no sidecar (`{media URL}.sig`), or an empty one
@@ -40,6 +45,21 @@
 //   unexpected_url      the fragment's URL is not in the cluster's URL layout
 //   no_root_key, bad_root_key, root_mismatch   no usable root key (every fragment refused)
 //   verifier_unavailable  the verification library could not run
+// and the C2PA status codes of C2paLiveValidator (C2PA 2.3 §15, §19.7; the Rust validator's,
+// certs::c2pa::validate, `Code`), once our statement verified the same bytes:
+//   livevideo.init.invalid        the init segment's manifest store does not parse, or the
+//                                 init segment carries media (mdat)
+//   signingCredential.untrusted   no provenance anchor signed by the pinned root (valid now),
+//                                 or the claim signer does not chain to the CA it anchors
+//   signingCredential.expired     the claim signer's or the CA's certificate is not valid now
+//   claimSignature.mismatch       the claim signature does not verify
+//   assertion.hashedURI.mismatch  an assertion is not the one the claim hashed
+//   assertion.bmffHash.mismatch   the init segment is not the one the manifest hashed
+//   livevideo.sessionkey.invalid  a session key is not bound to the claim signer
+//   livevideo.segment.invalid     a segment's or part's VSI is missing, by another key, over
+//                                 other bytes, of another manifest, replayed or out of time
+// An init segment without C2PA data is no refusal: its rendition is unsigned (counted in
+// `provenance.unsigned`), and so are its fragments.
 //
 // What it protects against: a node, cache, CDN or proxy between the cluster and the viewer
 // that changes, swaps, replays, reorders or silently drops fragments (any of it is refused,
@@ -760,10 +780,14 @@ export class PlaybackVerifier {
    * unknown key, at most every few seconds); `fetchDelegation`: async, the bytes at a URL
    * (`/live/{stream}/{rendition}/{seq}.partkey` of a part's statement, with the part's
    * query) or null, asked once per unknown part key and segment; `now`: unix milliseconds;
-   * `playback`: the URL the viewer opened (see `playbackOf`; none: live).
+   * `playback`: the URL the viewer opened (see `playbackOf`; none: live); `provenance`:
+   * async, a further check of a fragment whose statement verified (the player's C2PA
+   * check), resolving null or a refusal `{ reason, detail }`, made before the fragment
+   * counts for continuity.
    */
-  constructor(trust, { refreshTrust = null, fetchDelegation = null, now = () => Date.now(), playback = null } = {}) {
+  constructor(trust, { refreshTrust = null, fetchDelegation = null, now = () => Date.now(), playback = null, provenance = null } = {}) {
     this.trust = trust;
+    this.provenance = provenance;
     this.recording = playbackOf(playback);
     this.refreshTrust = refreshTrust;
     this.fetchDelegation = fetchDelegation;
@@ -793,6 +817,8 @@ export class PlaybackVerifier {
     try {
       if (!target) refuse('unexpected_url', f.url);
       const verdict = await this.checkSigned(target, f);
+      const further = this.provenance ? await this.provenance(f) : null;
+      if (further) refuse(further.reason, further.detail);
       if (target.kind !== 'init') this.advance(target, verdict, f);
       return { ok: true };
     } catch (thrown) {
@@ -987,6 +1013,822 @@ export class PlaybackVerifier {
   }
 }
 
+// ---- C2PA live video ------------------------------------------------------------------------
+//
+// The C2PA 2.3 Live Video data (§19.4, Verifiable Segment Info) sealcast puts in every CMAF
+// init segment, part and segment (docs/provenance.md), checked by the player itself:
+// `C2paLiveValidator`, sans-IO (bytes in, verdicts out; the crypto backend and the clock are
+// handed in). Its rules and refusal codes are the Rust validator's (certs::c2pa::validate),
+// and both run the same vectors (certs::c2pa::vectors; here through
+// broadcast/tests/broadcast/player_verify.rs). The layouts it reads back are
+// domain/src/c2pa/: bmff.rs (box walk, hash_v3), manifest.rs (the manifest store in a
+// `uuid` box after `ftyp`), jumbf.rs, cose.rs, vsi.rs (the `emsg`). Every length read from
+// the input is checked against what is left before anything is sliced or allocated; the
+// CBOR reader nests at most 16 deep and reads at most 4096 items per input.
+
+/** C2PA refusal codes (C2PA 2.3 §15.x and §19.7 status codes), also `reason` in tallies. */
+export const C2PA = Object.freeze({
+  initInvalid: 'livevideo.init.invalid',
+  untrusted: 'signingCredential.untrusted',
+  expired: 'signingCredential.expired',
+  claimSignature: 'claimSignature.mismatch',
+  hashedUri: 'assertion.hashedURI.mismatch',
+  bmffHash: 'assertion.bmffHash.mismatch',
+  sessionKey: 'livevideo.sessionkey.invalid',
+  segmentInvalid: 'livevideo.segment.invalid',
+});
+
+const C2PA_BOX_UUID = Uint8Array.from('d8fec3d61b0e483c92975828877ec481'.match(/../g), (h) => parseInt(h, 16));
+/** The ISO 19566 suffix of every JUMBF content-type UUID after its four letters (jumbf.rs). */
+const JUMBF_SUFFIX = Uint8Array.of(0x00, 0x11, 0x00, 0x10, 0x80, 0x00, 0x00, 0xaa, 0x00, 0x38, 0x9b, 0x71);
+const VSI_SCHEME = ascii('urn:c2pa:verifiable-segment-info');
+/** Where the scheme URI starts in an `emsg` box (vsi.rs SCHEME_OFFSET). */
+const VSI_SCHEME_OFFSET = 12;
+const MAX_TOP_LEVEL_BOXES = 4096;
+const MAX_CBOR_DEPTH = 16;
+const MAX_CBOR_ITEMS = 4096;
+const ANCHOR_TAG = ascii('sealcast/v1/provenance-anchor\0');
+const ANCHOR_LABEL = 'io.sealcast.provenance-anchor';
+const BMFF_HASH_LABEL = 'c2pa.hash.bmff.v3';
+const SESSION_KEYS_LABEL = 'c2pa.session-keys';
+const COSE_ALG = 1;
+const COSE_KID = 4;
+const COSE_X5CHAIN = 33;
+const COSE_EDDSA = -8;
+const COSE_SIGN1_TAG = 18;
+/** DER of the AlgorithmIdentifier's contents for Ed25519 (OID 1.3.101.112, no parameters). */
+const DER_ED25519 = Uint8Array.of(0x06, 0x03, 0x2b, 0x65, 0x70);
+/** DER of the OID of an X.520 commonName (2.5.4.3). */
+const DER_COMMON_NAME = Uint8Array.of(0x55, 0x04, 0x03);
+
+const utf8 = (bytes) => new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+
+// -- ISO BMFF --
+
+/** A top-level box: `{ offset, kind (4 letters), bytes (whole box), header (8 or 16) }`. */
+function readBox(data, at, code) {
+  const left = data.length - at;
+  if (left < 8) refuse(code, 'a box header is cut off');
+  let size = ((data[at] << 24) >>> 0) + (data[at + 1] << 16) + (data[at + 2] << 8) + data[at + 3];
+  let header = 8;
+  if (size === 0) {
+    size = left;
+  } else if (size === 1) {
+    if (left < 16) refuse(code, "a box's largesize is cut off");
+    const high = ((data[at + 8] << 24) >>> 0) + (data[at + 9] << 16) + (data[at + 10] << 8) + data[at + 11];
+    const low = ((data[at + 12] << 24) >>> 0) + (data[at + 13] << 16) + (data[at + 14] << 8) + data[at + 15];
+    if (high > 0x1fffff) refuse(code, "a box's size does not fit the data");
+    size = high * 2 ** 32 + low;
+    header = 16;
+  }
+  if (size < header || size > left) refuse(code, "a box's size does not fit the data");
+  const kind = String.fromCharCode(data[at + 4], data[at + 5], data[at + 6], data[at + 7]);
+  return { offset: at, kind, bytes: data.subarray(at, at + size), header };
+}
+
+/** `data` as a run of whole boxes (bmff::top_level), at most MAX_TOP_LEVEL_BOXES. */
+function topLevel(data, code) {
+  const boxes = [];
+  let at = 0;
+  while (at < data.length) {
+    if (boxes.length === MAX_TOP_LEVEL_BOXES) refuse(code, 'more top-level boxes than allowed');
+    const b = readBox(data, at, code);
+    boxes.push(b);
+    at += b.bytes.length;
+  }
+  return boxes;
+}
+
+const payloadOf = (b) => b.bytes.subarray(b.header);
+
+function isC2paBox(b) {
+  return b.kind === 'uuid' && b.bytes.length >= 24 && equalBytes(b.bytes.subarray(8, 24), C2PA_BOX_UUID);
+}
+
+function isVsiEmsg(b) {
+  const end = VSI_SCHEME_OFFSET + VSI_SCHEME.length;
+  return b.kind === 'emsg' && b.bytes.length >= end && equalBytes(b.bytes.subarray(VSI_SCHEME_OFFSET, end), VSI_SCHEME);
+}
+
+function initExcluded(b) {
+  return b.kind === 'ftyp' || b.kind === 'free' || b.kind === 'skip' || b.kind === 'mfra' || isC2paBox(b);
+}
+
+/** The v2/v3 BMFF hash (bmff::hash_v3, shift 0): each kept box after its offset (u64). */
+function hashV3(boxes, excluded) {
+  const kept = boxes.filter((b) => !excluded(b));
+  let length = 0;
+  for (const b of kept) length += 8 + b.bytes.length;
+  const input = new Uint8Array(length);
+  const view = new DataView(input.buffer);
+  let at = 0;
+  for (const b of kept) {
+    view.setUint32(at, Math.floor(b.offset / 2 ** 32));
+    view.setUint32(at + 4, b.offset >>> 0);
+    input.set(b.bytes, at + 8);
+    at += 8 + b.bytes.length;
+  }
+  return sha256(input);
+}
+
+/** The `mfhd` sequence number of the first top-level `moof` (bmff::first_fragment_sequence). */
+function firstFragmentSequence(boxes, code) {
+  const moof = boxes.find((b) => b.kind === 'moof');
+  if (!moof) refuse(code, 'no moof');
+  const mfhd = topLevel(payloadOf(moof), code).find((b) => b.kind === 'mfhd');
+  if (!mfhd) refuse(code, 'a moof without mfhd');
+  const p = payloadOf(mfhd);
+  if (p.length < 8) refuse(code, 'an mfhd is cut off');
+  return ((p[4] << 24) >>> 0) + (p[5] << 16) + (p[6] << 8) + p[7];
+}
+
+// -- CBOR --
+
+/** A CBOR map: its pairs in input order; `get` finds the first pair with the key. */
+class CborMap {
+  constructor(pairs) {
+    this.pairs = pairs;
+  }
+
+  get(key) {
+    for (const [k, v] of this.pairs) if (k === key) return v;
+    return undefined;
+  }
+}
+
+/** A tagged CBOR item. */
+class CborTag {
+  constructor(tag, value) {
+    this.tag = tag;
+    this.value = value;
+  }
+}
+
+/**
+ * Reads exactly one CBOR item (RFC 8949) from `bytes`, refusing with `code`: integers as
+ * Numbers (BigInts beyond 2^53), byte strings as views, text as strings, maps as CborMap,
+ * tags as CborTag, false/true/null. Indefinite lengths, floats and other simple values are
+ * refused (nothing C2PA signs here uses them), as are counts past the end of the input.
+ */
+function readCbor(bytes, code, what) {
+  let at = 0;
+  let items = 0;
+  const fail = (detail) => refuse(code, `${what}: ${detail}`);
+  const take = (n) => {
+    if (n > bytes.length - at) fail('a length past the end');
+    const out = bytes.subarray(at, at + n);
+    at += n;
+    return out;
+  };
+  const head = () => {
+    const first = take(1)[0];
+    const major = first >> 5;
+    const info = first & 0x1f;
+    let n;
+    if (info < 24) n = info;
+    else if (info === 24) n = take(1)[0];
+    else if (info === 25) n = (take(1)[0] << 8) + take(1)[0];
+    else if (info === 26) {
+      const b = take(4);
+      n = ((b[0] << 24) >>> 0) + (b[1] << 16) + (b[2] << 8) + b[3];
+    } else if (info === 27) {
+      let big = 0n;
+      for (const b of take(8)) big = (big << 8n) | BigInt(b);
+      n = big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big;
+    } else {
+      fail('an indefinite length or reserved head');
+    }
+    return { major, n };
+  };
+  // A count of items that follow, each at least `per` bytes.
+  const count = (n, per) => {
+    if (typeof n !== 'number' || n * per > bytes.length - at) fail('a count past the end');
+    return n;
+  };
+  const item = (depth) => {
+    if (depth > MAX_CBOR_DEPTH) fail('nested too deep');
+    items += 1;
+    if (items > MAX_CBOR_ITEMS) fail('too many items');
+    const { major, n } = head();
+    switch (major) {
+      case 0:
+        return n;
+      case 1:
+        return typeof n === 'number' && n < Number.MAX_SAFE_INTEGER ? -1 - n : -1n - BigInt(n);
+      case 2:
+        return take(count(n, 1));
+      case 3:
+        try {
+          return utf8(take(count(n, 1)));
+        } catch (error) {
+          if (error instanceof Refusal) throw error;
+          return fail('a text string that is not UTF-8');
+        }
+      case 4: {
+        const out = [];
+        for (let i = count(n, 1); i > 0; i -= 1) out.push(item(depth + 1));
+        return out;
+      }
+      case 5: {
+        const pairs = [];
+        for (let i = count(n, 2); i > 0; i -= 1) {
+          const k = item(depth + 1);
+          pairs.push([k, item(depth + 1)]);
+        }
+        return new CborMap(pairs);
+      }
+      case 6:
+        return new CborTag(n, item(depth + 1));
+      default:
+        if (n === 20) return false;
+        if (n === 21) return true;
+        if (n === 22) return null;
+        return fail('a float or an unknown simple value');
+    }
+  };
+  const value = item(0);
+  if (at !== bytes.length) fail('bytes after the item');
+  return value;
+}
+
+/** A CBOR byte string of `payload`, its head in the shortest form (as cbor.rs writes). */
+function cborBytes(payload) {
+  const n = payload.length;
+  let head;
+  if (n < 24) head = [0x40 | n];
+  else if (n < 0x100) head = [0x58, n];
+  else if (n < 0x10000) head = [0x59, n >> 8, n & 0xff];
+  else head = [0x5a, (n >>> 24) & 0xff, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff];
+  const out = new Uint8Array(head.length + n);
+  out.set(head);
+  out.set(payload, head.length);
+  return out;
+}
+
+/** COSE's Sig_structure for a COSE_Sign1 (cose.rs to_be_signed). */
+function coseToBeSigned(protectedBytes, payload) {
+  // [ "Signature1" (text), protected (bstr), external_aad (empty bstr), payload (bstr) ]
+  const context = ascii('Signature1');
+  const parts = [Uint8Array.of(0x84, 0x60 | context.length), context, cborBytes(protectedBytes), Uint8Array.of(0x40), cborBytes(payload)];
+  let length = 0;
+  for (const p of parts) length += p.length;
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+const isBytes = (v) => v instanceof Uint8Array;
+const isUint = (v) => (typeof v === 'number' && Number.isInteger(v) && v >= 0) || (typeof v === 'bigint' && v >= 0n);
+
+/**
+ * A COSE_Sign1 (tag 18, or untagged where `tagged` is false): `{ protectedBytes,
+ * protectedMap, unprotected, payload (bytes or null), signature }`, or a refusal `code`.
+ */
+function coseSign1(value, code, what, tagged = true) {
+  let v = value;
+  if (v instanceof CborTag) {
+    if (v.tag !== COSE_SIGN1_TAG) refuse(code, `${what}: not a COSE_Sign1`);
+    v = v.value;
+  } else if (tagged) {
+    refuse(code, `${what}: not a COSE_Sign1_Tagged`);
+  }
+  if (!Array.isArray(v) || v.length !== 4) refuse(code, `${what}: not a COSE_Sign1`);
+  const [protectedBytes, unprotected, payload, signature] = v;
+  if (!isBytes(protectedBytes) || !(unprotected instanceof CborMap) || !(payload === null || isBytes(payload)) || !isBytes(signature)) {
+    refuse(code, `${what}: not a COSE_Sign1`);
+  }
+  const protectedMap = protectedBytes.length === 0 ? new CborMap([]) : readCbor(protectedBytes, code, `${what}'s protected header`);
+  if (!(protectedMap instanceof CborMap)) refuse(code, `${what}: a protected header that is not a map`);
+  return { protectedBytes, protectedMap, unprotected, payload, signature };
+}
+
+// -- JUMBF --
+
+function isC2paType(type, letters) {
+  return type.length === 16 && String.fromCharCode(...type.subarray(0, 4)) === letters && equalBytes(type.subarray(4), JUMBF_SUFFIX);
+}
+
+/** A `jumb` box's payload: its `jumd` description (type, label) and its children's bytes. */
+function superbox(payload, code) {
+  if (payload.length === 0) refuse(code, 'an empty JUMBF superbox');
+  const jumd = readBox(payload, 0, code);
+  if (jumd.kind !== 'jumd') refuse(code, 'a JUMBF superbox without its description');
+  const d = payloadOf(jumd);
+  if (d.length < 17) refuse(code, 'a JUMBF description is cut off');
+  let label = '';
+  if (d[16] & 0x02) {
+    const rest = d.subarray(17);
+    const end = rest.indexOf(0);
+    if (end < 0) refuse(code, 'a JUMBF label without its NUL');
+    try {
+      label = utf8(rest.subarray(0, end));
+    } catch {
+      refuse(code, 'a JUMBF label that is not UTF-8');
+    }
+  }
+  return { type: d.subarray(0, 16), label, children: payload.subarray(jumd.bytes.length) };
+}
+
+/** The superboxes among `children` of C2PA type `letters`, each with its payload. */
+function childrenOf(children, letters, code) {
+  const out = [];
+  for (const b of topLevel(children, code)) {
+    if (b.kind !== 'jumb') continue;
+    const s = superbox(payloadOf(b), code);
+    if (isC2paType(s.type, letters)) out.push({ ...s, payload: payloadOf(b) });
+  }
+  return out;
+}
+
+function onlyChild(children, letters, code) {
+  const found = childrenOf(children, letters, code);
+  if (found.length === 0) refuse(code, `a manifest without its ${letters}`);
+  if (found.length > 1) refuse(code, `a manifest with ${letters} twice`);
+  return found[0];
+}
+
+/** The payload of the first `cbor` content box among `children` (empty when none). */
+function cborContent(children, code) {
+  const b = topLevel(children, code).find((x) => x.kind === 'cbor');
+  return b ? payloadOf(b) : new Uint8Array(0);
+}
+
+/**
+ * The active (last) manifest of the store in a C2PA `uuid` box (manifest.rs's layout):
+ * `{ label, claim (CBOR bytes), signature (CBOR bytes), assertions: [{ label, payload,
+ * cbor }] }`. Refuses `livevideo.init.invalid`.
+ */
+function readManifest(box) {
+  const code = C2PA.initInvalid;
+  const p = payloadOf(box);
+  // Extended type (16), version and flags (4), purpose (NUL-terminated), for "manifest" an
+  // 8-byte offset to auxiliary data, then the store.
+  if (p.length < 20) refuse(code, 'a C2PA box is cut off');
+  const rest = p.subarray(20);
+  const end = rest.indexOf(0);
+  if (end < 0) refuse(code, 'a C2PA box purpose without its NUL');
+  if (String.fromCharCode(...rest.subarray(0, Math.min(end, 16))) !== 'manifest' || end !== 8) {
+    refuse(code, 'a C2PA box whose purpose is not manifest');
+  }
+  if (rest.length < end + 1 + 8) refuse(code, 'a C2PA box is cut off');
+  const stored = rest.subarray(end + 1 + 8);
+  if (stored.length === 0) refuse(code, 'a C2PA box without a store');
+  const storeBox = readBox(stored, 0, code);
+  if (storeBox.kind !== 'jumb') refuse(code, 'a C2PA box without a store');
+  const store = superbox(payloadOf(storeBox), code);
+  if (!isC2paType(store.type, 'c2pa')) refuse(code, 'a C2PA store of another type');
+  const manifests = childrenOf(store.children, 'c2ma', code);
+  if (manifests.length === 0) refuse(code, 'a C2PA store without a manifest');
+  const manifest = manifests[manifests.length - 1];
+  const assertionStore = onlyChild(manifest.children, 'c2as', code);
+  const claim = onlyChild(manifest.children, 'c2cl', code);
+  const signature = onlyChild(manifest.children, 'c2cs', code);
+  const assertions = [];
+  for (const b of topLevel(assertionStore.children, code)) {
+    if (b.kind !== 'jumb') continue;
+    const s = superbox(payloadOf(b), code);
+    assertions.push({ label: s.label, payload: payloadOf(b), cbor: cborContent(s.children, code) });
+  }
+  return {
+    label: manifest.label,
+    claim: cborContent(claim.children, code),
+    signature: cborContent(signature.children, code),
+    assertions,
+    assertion: (label) => assertions.find((a) => a.label === label),
+  };
+}
+
+// -- the provenance anchor --
+
+/**
+ * A provenance anchor (`sealcast/v1/provenance-anchor\0`, root-signed): version 1, the
+ * root's algorithm, issuer (the root's key id), not before and not after (unix seconds),
+ * SHA-256 of the provenance CA's certificate (DER), then the root's signature over all of
+ * it. Refuses `signingCredential.untrusted`.
+ */
+export function decodeProvenanceAnchor(bytes) {
+  const r = new Reader(asBytes(bytes), C2PA.untrusted, 'provenance anchor');
+  r.tag(ANCHOR_TAG);
+  r.version();
+  const algorithm = r.algorithm();
+  const anchor = { algorithm, issuer: toHex(r.take(16)) };
+  anchor.notBefore = r.u64();
+  anchor.notAfter = r.u64();
+  anchor.caDigest = r.take(32);
+  return Object.assign(anchor, r.signatureOf(algorithm));
+}
+
+// -- X.509 (the little of it a claim signer's chain needs) --
+
+/** One DER element at `at`: `{ tag, start, content (view), end }`. */
+function derElement(bytes, at, code) {
+  if (bytes.length - at < 2) refuse(code, 'a certificate is cut off');
+  const tag = bytes[at];
+  let length = bytes[at + 1];
+  let header = 2;
+  if (length & 0x80) {
+    const n = length & 0x7f;
+    if (n === 0 || n > 4 || bytes.length - at < 2 + n) refuse(code, 'a certificate length is not DER');
+    length = 0;
+    for (let i = 0; i < n; i += 1) length = length * 256 + bytes[at + 2 + i];
+    header = 2 + n;
+  }
+  if (length > bytes.length - at - header) refuse(code, 'a certificate element past its end');
+  return { tag, start: at, content: bytes.subarray(at + header, at + header + length), end: at + header + length };
+}
+
+/** The elements of a constructed element's content, in order. */
+function derChildren(content, code) {
+  const out = [];
+  let at = 0;
+  while (at < content.length) {
+    if (out.length >= 64) refuse(code, 'a certificate element with too many parts');
+    const e = derElement(content, at, code);
+    out.push(e);
+    at = e.end;
+  }
+  return out;
+}
+
+/** UTCTime (YYMMDDHHMMSSZ) or GeneralizedTime (YYYYMMDDHHMMSSZ) as unix seconds. */
+function derTime(e, code) {
+  const text = String.fromCharCode(...e.content);
+  let m;
+  let year;
+  if (e.tag === 0x17 && (m = /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(text))) {
+    year = Number(m[1]);
+    year += year < 50 ? 2000 : 1900;
+  } else if (e.tag === 0x18 && (m = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(text))) {
+    year = Number(m[1]);
+  } else {
+    refuse(code, 'a certificate validity time that is not UTCTime or GeneralizedTime');
+  }
+  const [, , mo, d, h, mi, s] = m.map(Number);
+  return Math.floor(Date.UTC(year, mo - 1, d, h, mi, s) / 1000);
+}
+
+/** The first commonName of an X.501 Name's content ('' if none). */
+function commonName(name, code) {
+  for (const set of derChildren(name.content, code)) {
+    if (set.tag !== 0x31) continue;
+    for (const atv of derChildren(set.content, code)) {
+      const [oid, value] = atv.tag === 0x30 ? derChildren(atv.content, code) : [];
+      if (!oid || !value || oid.tag !== 0x06 || !equalBytes(oid.content, DER_COMMON_NAME)) continue;
+      try {
+        // UTF8String; PrintableString and IA5String are ASCII, so UTF-8 reads them too.
+        return value.tag === 0x0c || value.tag === 0x13 || value.tag === 0x16 ? utf8(value.content) : '';
+      } catch {
+        return '';
+      }
+    }
+  }
+  return '';
+}
+
+/**
+ * An X.509 certificate (DER) with an Ed25519 key, signed with Ed25519: `{ tbs (the signed
+ * bytes), signature, publicKey, notBefore, notAfter (unix seconds), subject (its
+ * commonName) }`. Anything else is refused `signingCredential.untrusted`.
+ */
+function parseEd25519Certificate(der) {
+  const code = C2PA.untrusted;
+  const cert = derElement(der, 0, code);
+  if (cert.tag !== 0x30 || cert.end !== der.length) refuse(code, 'not a certificate');
+  const [tbs, algorithm, signature, ...extra] = derChildren(cert.content, code);
+  if (!tbs || tbs.tag !== 0x30 || extra.length) refuse(code, 'not a certificate');
+  if (!algorithm || algorithm.tag !== 0x30 || !equalBytes(algorithm.content, DER_ED25519)) {
+    refuse(code, 'a certificate not signed with Ed25519');
+  }
+  if (!signature || signature.tag !== 0x03 || signature.content.length !== 65 || signature.content[0] !== 0) {
+    refuse(code, 'a certificate signature that is not Ed25519');
+  }
+  const fields = derChildren(tbs.content, code);
+  let i = fields[0] && fields[0].tag === 0xa0 ? 1 : 0; // [0] version
+  i += 2; // serial number, signature algorithm
+  const [issuer, validity, subject, spki] = fields.slice(i + 0, i + 4);
+  if (!issuer || !validity || !subject || !spki || validity.tag !== 0x30 || subject.tag !== 0x30 || spki.tag !== 0x30) {
+    refuse(code, 'a certificate that is not X.509');
+  }
+  const [notBefore, notAfter] = derChildren(validity.content, code);
+  if (!notBefore || !notAfter) refuse(code, 'a certificate without its validity');
+  const [keyAlgorithm, key] = derChildren(spki.content, code);
+  if (!keyAlgorithm || keyAlgorithm.tag !== 0x30 || !equalBytes(keyAlgorithm.content, DER_ED25519)) {
+    refuse(code, 'a certificate key that is not Ed25519');
+  }
+  if (!key || key.tag !== 0x03 || key.content.length !== 33 || key.content[0] !== 0) {
+    refuse(code, 'a certificate key that is not Ed25519');
+  }
+  return {
+    tbs: cert.content.subarray(tbs.start, tbs.end),
+    signature: signature.content.subarray(1),
+    publicKey: key.content.subarray(1),
+    notBefore: derTime(notBefore, code),
+    notAfter: derTime(notAfter, code),
+    subject: commonName(subject, code),
+  };
+}
+
+// -- the validator --
+
+/** RFC 3339 (`createdAt`) as unix seconds, or null. */
+function rfc3339(text) {
+  const m = typeof text === 'string' && /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.\d+)?([Zz]|([+-])(\d{2}):(\d{2}))$/.exec(text);
+  if (!m) return null;
+  const [, y, mo, d, h, mi, s] = m.slice(0, 7).map(Number);
+  let seconds = Math.floor(Date.UTC(y, mo - 1, d, h, mi, s) / 1000);
+  if (m[8]) seconds -= (m[8] === '+' ? 1 : -1) * (Number(m[9]) * 3600 + Number(m[10]) * 60);
+  return BigInt(seconds);
+}
+
+const big = (v) => (typeof v === 'bigint' ? v : BigInt(v));
+
+/**
+ * The C2PA live-video checks of one playback, per rendition (docs/provenance.md, "What
+ * the player checks"): an init segment's manifest (its store, the provenance anchor the
+ * pinned root signed, the claim signer's chain to the provenance CA, the claim signature,
+ * the assertions' hashes, the init's BMFF hash, the session keys' signer bindings), then
+ * every segment's and part's VSI against the session keys the init verified. `check`
+ * resolves `{ ok: true, status: 'verified', signer? }` (signer: on an init, the claim
+ * signer's commonName), `{ ok: true, status: 'unsigned' }` (an init without C2PA data, and
+ * the fragments of its rendition: no provenance, no refusal) or `{ ok: false, code,
+ * reason (= code), detail }`; it never throws.
+ */
+export class C2paLiveValidator {
+  /** `root`: Trust.root's `{ algorithm, publicKey, keyId }`; `backend`: chooseCrypto's. */
+  constructor({ root, backend, now = () => Date.now() }) {
+    this.root = root;
+    this.backend = backend;
+    this.now = now;
+    // rendition -> { state: 'unsigned' | 'verified' | 'refused', manifest, last: { segment,
+    // part } (the last verified sequence number of each kind), discontinuity }
+    this.renditions = new Map();
+  }
+
+  /** The player moved on purpose: sequence numbers start over on every rendition. */
+  reposition() {
+    for (const r of this.renditions.values()) r.last = { segment: null, part: null };
+  }
+
+  /**
+   * Checks one fragment: `{ rendition (any string naming it, e.g. "stream/rendition"),
+   * kind ('init' | 'segment' | 'part'), bytes, discontinuity (optional: a change starts
+   * the sequence numbers over) }`.
+   */
+  async check({ rendition, kind, bytes, discontinuity = null }) {
+    const init = kind === 'init';
+    try {
+      const data = asBytes(bytes);
+      return init ? await this.checkInit(rendition, data) : await this.checkFragment(rendition, kind, data, discontinuity);
+    } catch (thrown) {
+      const error =
+        thrown instanceof Refusal ? thrown : new Refusal(init ? C2PA.initInvalid : C2PA.segmentInvalid, String((thrown && thrown.message) || thrown));
+      if (init) this.remember(rendition, { state: 'refused', manifest: null });
+      return { ok: false, code: error.reason, reason: error.reason, detail: error.detail };
+    }
+  }
+
+  /** Whether an init segment of `rendition` was checked (whatever its verdict). */
+  knows(rendition) {
+    return this.renditions.has(rendition);
+  }
+
+  /** The verdict on `rendition`'s init segment; its fragments' numbers start over. */
+  remember(rendition, entry) {
+    const held = this.renditions.get(rendition);
+    if (!held && this.renditions.size >= MAX_REMEMBERED) this.renditions.clear();
+    this.renditions.set(rendition, {
+      ...entry,
+      last: { segment: null, part: null },
+      discontinuity: held ? held.discontinuity : null,
+    });
+  }
+
+  async checkInit(rendition, bytes) {
+    // 1. The manifest store.
+    const boxes = topLevel(bytes, C2PA.initInvalid);
+    const box = boxes.find(isC2paBox);
+    if (!box) {
+      this.remember(rendition, { state: 'unsigned', manifest: null });
+      return { ok: true, status: 'unsigned' };
+    }
+    if (boxes.some((b) => b.kind === 'mdat')) refuse(C2PA.initInvalid, 'an init segment with media (mdat)');
+    const m = readManifest(box);
+
+    // 2. The provenance anchor, signed by the pinned root.
+    const anchor = await this.anchorOf(m);
+
+    // 3. The claim signer's chain to the provenance CA the anchor names (a claim signature
+    // that is no EdDSA COSE_Sign1_Tagged is claimSignature.mismatch, as in the Rust twin).
+    let sign1 = null;
+    try {
+      sign1 = coseSign1(readCbor(m.signature, C2PA.claimSignature, 'the claim signature'), C2PA.claimSignature, 'the claim signature');
+    } catch (error) {
+      if (!(error instanceof Refusal)) throw error;
+      refuse(C2PA.claimSignature, 'the claim signature is not an EdDSA COSE_Sign1');
+    }
+    if (sign1.protectedMap.get(COSE_ALG) !== COSE_EDDSA) refuse(C2PA.claimSignature, 'the claim signature is not EdDSA');
+    const signer = await this.claimSigner(sign1, anchor);
+
+    // 4. The claim signature, over the claim's bytes (detached, or attached as they are).
+    const payload = sign1.payload === null ? m.claim : sign1.payload;
+    const claimed = await this.backend.verify(ED25519, signer.publicKey, coseToBeSigned(sign1.protectedBytes, payload), sign1.signature);
+    if (!claimed) refuse(C2PA.claimSignature, 'the claim signature does not verify');
+
+    // 5. The assertions the claim names, by hash; it must name the ones checked here.
+    await this.hashedAssertions(m);
+
+    // 6. The init segment's BMFF hash.
+    const hashAssertion = m.assertion(BMFF_HASH_LABEL);
+    if (!hashAssertion) refuse(C2PA.bmffHash, 'no BMFF hash');
+    const hashMap = readCbor(hashAssertion.cbor, C2PA.bmffHash, 'the BMFF hash');
+    const wanted = hashMap instanceof CborMap ? hashMap.get('hash') : undefined;
+    if (!isBytes(wanted) || !equalBytes(await hashV3(boxes, initExcluded), wanted)) {
+      refuse(C2PA.bmffHash, 'the init segment is not the one hashed');
+    }
+
+    // 7. The session keys, each bound to the claim signer's certificate.
+    const keys = await this.sessionKeys(m, signer.der);
+
+    this.remember(rendition, { state: 'verified', manifest: { label: m.label, signer: signer.subject, keys } });
+    return { ok: true, status: 'verified', signer: signer.subject };
+  }
+
+  async anchorOf(m) {
+    const code = C2PA.untrusted;
+    const found = m.assertion(ANCHOR_LABEL);
+    if (!found) refuse(code, `no ${ANCHOR_LABEL} assertion`);
+    const value = readCbor(found.cbor, code, 'the provenance anchor assertion');
+    const bytes = value instanceof CborMap ? value.get('anchor') : undefined;
+    if (!isBytes(bytes)) refuse(code, 'the provenance anchor assertion is not {"anchor": bytes}');
+    const anchor = decodeProvenanceAnchor(bytes);
+    if (anchor.algorithm !== this.root.algorithm || anchor.issuer !== this.root.keyId) {
+      refuse(code, 'a provenance anchor not issued by the pinned root');
+    }
+    if (!(await this.backend.verify(this.root.algorithm, this.root.publicKey, anchor.body, anchor.signature))) {
+      refuse(code, "the provenance anchor's signature does not verify");
+    }
+    const now = BigInt(Math.floor(this.now() / 1000));
+    if (now < anchor.notBefore || now > anchor.notAfter) {
+      refuse(code, `a provenance anchor valid ${anchor.notBefore}..${anchor.notAfter}, now ${now}`);
+    }
+    return anchor;
+  }
+
+  /** The claim signer: `{ der, publicKey, subject }`, chained to the anchor's CA. */
+  async claimSigner(sign1, anchor) {
+    const code = C2PA.untrusted;
+    const x5chain = sign1.protectedMap.get(COSE_X5CHAIN);
+    const chain = isBytes(x5chain) ? [x5chain] : x5chain;
+    if (!Array.isArray(chain) || chain.length === 0 || !chain.every(isBytes)) refuse(code, 'no x5chain in the protected header');
+    let caDer = null;
+    for (const der of chain.slice(1)) {
+      if (equalBytes(await sha256(der), anchor.caDigest)) {
+        caDer = der;
+        break;
+      }
+    }
+    if (!caDer) refuse(code, "the chain does not hold the anchor's provenance CA");
+    const signer = parseEd25519Certificate(chain[0]);
+    const ca = parseEd25519Certificate(caDer);
+    if (!(await this.backend.verify(ED25519, ca.publicKey, signer.tbs, signer.signature))) {
+      refuse(code, "the claim signer's certificate is not signed by the provenance CA");
+    }
+    const now = Math.floor(this.now() / 1000);
+    for (const [what, c] of [['claim signer', signer], ['provenance CA', ca]]) {
+      if (now < c.notBefore || now > c.notAfter) {
+        refuse(C2PA.expired, `the ${what}'s certificate is valid ${c.notBefore}..${c.notAfter}, now ${now}`);
+      }
+    }
+    return { der: chain[0], publicKey: signer.publicKey, subject: signer.subject };
+  }
+
+  /**
+   * Every assertion the claim lists (`created_assertions`: the label is the URL's last
+   * segment) is in the store with the hash the claim gives it, and the claim lists the
+   * BMFF hash, the session keys and the provenance anchor.
+   */
+  async hashedAssertions(m) {
+    const code = C2PA.hashedUri;
+    const claim = readCbor(m.claim, code, 'the claim');
+    const list = claim instanceof CborMap ? claim.get('created_assertions') : undefined;
+    if (!Array.isArray(list)) refuse(code, 'the claim lists no assertions');
+    const seen = new Set();
+    for (const entry of list) {
+      const url = entry instanceof CborMap ? entry.get('url') : undefined;
+      const hash = entry instanceof CborMap ? entry.get('hash') : undefined;
+      const label = typeof url === 'string' ? url.slice(url.lastIndexOf('/') + 1) : '';
+      const found = m.assertion(label);
+      if (!found) refuse(code, `${label}: listed but not in the store`);
+      if (!isBytes(hash) || !equalBytes(await sha256(found.payload), hash)) refuse(code, `${label}: its hash does not match`);
+      seen.add(label);
+    }
+    for (const needed of [BMFF_HASH_LABEL, SESSION_KEYS_LABEL, ANCHOR_LABEL]) {
+      if (!seen.has(needed)) refuse(code, `${needed}: not listed in the claim`);
+    }
+  }
+
+  /** The session keys, kid hex -> { publicKey, minSequence, createdAt, validity } (BigInts). */
+  async sessionKeys(m, signerDer) {
+    const code = C2PA.sessionKey;
+    const found = m.assertion(SESSION_KEYS_LABEL);
+    if (!found) refuse(code, 'no session keys');
+    const value = readCbor(found.cbor, code, 'the session keys');
+    const list = value instanceof CborMap ? value.get('keys') : undefined;
+    if (!Array.isArray(list) || list.length === 0) refuse(code, 'no session keys');
+    const binding = cborBytes(signerDer);
+    const keys = new Map();
+    for (const entry of list) {
+      if (!(entry instanceof CborMap)) refuse(code, 'a session key that is not a map');
+      const key = entry.get('key');
+      const createdAt = entry.get('createdAt');
+      const k = {
+        minSequence: entry.get('minSequenceNumber'),
+        createdAt: rfc3339(createdAt instanceof CborTag && createdAt.tag === 0 ? createdAt.value : createdAt),
+        validity: entry.get('validityPeriod'),
+      };
+      if (!(key instanceof CborMap)) refuse(code, 'a session key without its key');
+      const kid = key.get(2);
+      const publicKey = key.get(-2);
+      if (!isBytes(kid)) refuse(code, 'a session key without its kid');
+      if (!isBytes(publicKey) || publicKey.length !== 32) refuse(code, 'a session key that is not Ed25519');
+      if (key.get(3) !== COSE_EDDSA) refuse(code, 'a session key that is not EdDSA');
+      const sign1 = coseSign1(entry.get('signerBinding'), code, 'a signer binding');
+      if (sign1.protectedMap.get(COSE_ALG) !== COSE_EDDSA) refuse(code, 'a signer binding that is not EdDSA');
+      // Detached (the claim signer's certificate), or attached as it is.
+      const bound = sign1.payload === null ? binding : sign1.payload;
+      if (!(await this.backend.verify(ED25519, publicKey, coseToBeSigned(sign1.protectedBytes, bound), sign1.signature))) {
+        refuse(code, 'a session key not bound to the claim signer');
+      }
+      if (k.createdAt === null) refuse(code, 'a session key without its creation time');
+      if (!isUint(k.validity)) refuse(code, 'a session key without its validity period');
+      if (!isUint(k.minSequence)) refuse(code, 'a session key without its minimum sequence number');
+      keys.set(toHex(kid), { publicKey, minSequence: big(k.minSequence), createdAt: k.createdAt, validity: big(k.validity) });
+    }
+    return keys;
+  }
+
+  async checkFragment(rendition, kind, bytes, discontinuity) {
+    const r = this.renditions.get(rendition);
+    if (r && r.state === 'unsigned') return { ok: true, status: 'unsigned' };
+    const code = C2PA.segmentInvalid;
+    if (!r) refuse(code, 'no init segment verified before it');
+    if (r.state !== 'verified') refuse(code, 'its init segment was refused');
+    if (discontinuity !== null && discontinuity !== undefined && discontinuity !== r.discontinuity) {
+      if (r.discontinuity !== null) r.last = { segment: null, part: null };
+      r.discontinuity = discontinuity;
+    }
+    const manifest = r.manifest;
+    const boxes = topLevel(bytes, code);
+    const first = boxes[0];
+    if (!first || !isVsiEmsg(first)) refuse(code, 'the first box is not a VSI emsg');
+    const p = payloadOf(first);
+    if (p[0] !== 0) refuse(code, 'a VSI emsg of another version');
+    // version and flags, scheme URI and value (NUL-terminated), then four u32s.
+    let at = 4;
+    for (let i = 0; i < 2; i += 1) {
+      const end = p.subarray(at).indexOf(0);
+      if (end < 0) refuse(code, 'a VSI emsg is cut off');
+      at += end + 1;
+    }
+    if (p.length < at + 16) refuse(code, 'a VSI emsg is cut off');
+    const sign1 = coseSign1(readCbor(p.subarray(at + 16), code, 'the VSI'), code, 'the VSI');
+    if (sign1.protectedMap.get(COSE_ALG) !== COSE_EDDSA) refuse(code, 'a VSI that is not EdDSA');
+    const kid = sign1.unprotected.get(COSE_KID);
+    const key = isBytes(kid) ? manifest.keys.get(toHex(kid)) : undefined;
+    if (!key) refuse(code, 'a VSI by a key the manifest has no session key for');
+    if (sign1.payload === null) refuse(code, 'a VSI without its payload');
+    if (!(await this.backend.verify(ED25519, key.publicKey, coseToBeSigned(sign1.protectedBytes, sign1.payload), sign1.signature))) {
+      refuse(code, "the VSI's signature does not verify");
+    }
+    const info = readCbor(sign1.payload, code, 'the segment info');
+    if (!(info instanceof CborMap)) refuse(code, 'segment info that is not a map');
+    if (info.get('manifestId') !== manifest.label) refuse(code, 'a VSI naming another manifest');
+    const sequence = info.get('sequenceNumber');
+    const fragmentSequence = firstFragmentSequence(boxes, code);
+    if (!isUint(sequence) || big(sequence) !== BigInt(fragmentSequence)) {
+      refuse(code, `a VSI of sequence ${sequence} on fragment ${fragmentSequence}`);
+    }
+    const seq = big(sequence);
+    if (seq < key.minSequence) refuse(code, `sequence ${seq} before the session key's first, ${key.minSequence}`);
+    const iat = sign1.protectedMap.get('iat');
+    if (!isUint(iat) || big(iat) < key.createdAt || big(iat) > key.createdAt + key.validity) {
+      refuse(code, `signed at ${iat}, outside the session key's validity`);
+    }
+    const bmffHash = info.get('bmffHash');
+    const wanted = bmffHash instanceof CborMap ? bmffHash.get('hash') : undefined;
+    if (!isBytes(wanted) || !equalBytes(await hashV3(boxes, isVsiEmsg), wanted)) refuse(code, 'the fragment is not the one hashed');
+    // Checked and moved on at once, after every wait: a concurrent check sees one or the other.
+    const last = r.last[kind === 'part' ? 'part' : 'segment'];
+    if (last !== null && seq <= last) refuse(code, `sequence ${seq} after ${last}`);
+    r.last[kind === 'part' ? 'part' : 'segment'] = seq;
+    return { ok: true, status: 'verified' };
+  }
+}
+
 // ---- fetching -------------------------------------------------------------------------------
 
 /**
@@ -1140,7 +1982,9 @@ export class VerificationSession {
   /** `playback`: the URL the viewer opened (PlaybackVerifier's option; none: live). */
   constructor(trustPromise, tally, playback = null) {
     this.tally = tally;
+    if (!this.tally.provenance) this.tally.provenance = { signer: '', verified: 0, unsigned: 0, refused: 0 };
     this.verifier = null;
+    this.c2pa = null;
     this.ready = trustPromise.then((opened) => {
       this.opened = opened;
       if (opened.trust) {
@@ -1148,7 +1992,9 @@ export class VerificationSession {
           refreshTrust: () => opened.refresh(),
           fetchDelegation: (url) => fetchBounded(url, MAX_PART_KEY_SIDECAR),
           playback,
+          provenance: (f) => this.checkProvenance(f),
         });
+        this.c2pa = new C2paLiveValidator({ root: opened.trust.root, backend: opened.trust.backend });
       }
       return opened;
     });
@@ -1164,6 +2010,39 @@ export class VerificationSession {
   /** See PlaybackVerifier.reposition. */
   reposition() {
     if (this.verifier) this.verifier.reposition();
+    if (this.c2pa) this.c2pa.reposition();
+  }
+
+  /**
+   * The C2PA live-video check of `f`, after our own statements verified it: a refusal
+   * (its reason the C2PA code) or null. Counted in `tally.provenance` ({ signer: the claim
+   * signer's commonName of the last init verified, verified, unsigned, refused }).
+   */
+  async checkProvenance(f) {
+    const target = parseMediaUrl(f.url);
+    if (!this.c2pa || !target) return null;
+    const rendition = `${target.stream}/${target.rendition}`;
+    // A fragment of a rendition without an init segment (MPEG-TS) has nothing to be
+    // checked against; hls.js loads a CMAF rendition's init segment before its fragments.
+    if (target.kind !== 'init' && !this.c2pa.knows(rendition)) return null;
+    const c = await this.c2pa.check({
+      rendition,
+      kind: target.kind,
+      bytes: f.bytes,
+      discontinuity: target.kind === 'init' ? null : f.discontinuity,
+    });
+    const p = this.tally.provenance;
+    if (!c.ok) {
+      p.refused += 1;
+      return { ok: false, reason: c.code, detail: c.detail };
+    }
+    if (c.status === 'verified') {
+      p.verified += 1;
+      if (c.signer !== undefined) p.signer = c.signer;
+    } else {
+      p.unsigned += 1;
+    }
+    return null;
   }
 
   /** Checks `f` (PlaybackVerifier.check's argument) and counts the verdict. */

@@ -5,7 +5,9 @@
 //! asserted here. The cases are the ones `certs`' own tests run through the Rust twin
 //! (`certs::signing::playback::vectors`, made once for both, served as `/vectors.json`);
 //! what only a browser does stays here: the hls.js loader wrapper (`loader_files`), the
-//! root pin, the player page, and playback of recordings.
+//! root pin, the player page, and playback of recordings. The C2PA live-video cases
+//! (`certs::c2pa::vectors`, which the Rust validator `certs::c2pa::validate` runs too) go
+//! through verify.js's `C2paLiveValidator` the same way, served as `/c2pa-vectors.json`.
 //!
 //! A local axum server on 127.0.0.1:0 (a secure context, so WebCrypto is there) serves a
 //! test page and its script, the vectors, the trust material at the plan's URLs
@@ -19,6 +21,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::routing::get;
 use axum::Router;
+use certs::c2pa::vectors as c2pa_vectors;
 use certs::signing::playback::vectors::{
     self, Case, Fragment, Keys, LATER_SESSION, RENDITION, SEGMENT_MS, SESSION, STREAM,
 };
@@ -53,8 +56,8 @@ const TEST_PAGE: &str = r#"<!doctype html>
 /// wrapper; leaves the outcome in `window.result`.
 const TEST_SCRIPT: &str = r#"
 import {
-  PlaybackVerifier, Trust, VerificationSession, groupHex, openTrust, pinnedFingerprint,
-  sidecarUrl, verifyingLoader,
+  C2paLiveValidator, PlaybackVerifier, Trust, VerificationSession, groupHex, openTrust,
+  pinnedFingerprint, sidecarUrl, verifyingLoader,
 } from '/assets/verify.js';
 
 const fromHex = (hex) => (hex === null ? null : Uint8Array.from(hex.match(/../g) || [], (h) => parseInt(h, 16)));
@@ -134,6 +137,24 @@ async function loader(vectors) {
   return { fragments: out, tally: { verified: tally.verified, refused: tally.refused, refusedCount: tally.refusedCount } };
 }
 
+// Every C2PA case through a fresh validator pinned to the case's root, at the case's time,
+// on the page's crypto backend (WebCrypto, or the library with ?verify=library).
+async function c2pa(backend) {
+  const vectors = await (await fetch('/c2pa-vectors.json')).json();
+  const out = [];
+  for (const c of vectors.cases) {
+    const root = await Trust.root(fromHex(c.root_pub));
+    const validator = new C2paLiveValidator({ root, backend, now: () => c.now_ms });
+    const verdicts = [];
+    for (const s of c.steps) {
+      const v = await validator.check({ rendition: c.name, kind: s.kind, bytes: fromHex(s.bytes) });
+      verdicts.push(v.ok ? { verdict: v.status, signer: v.signer ?? null } : { verdict: v.code, detail: v.detail });
+    }
+    out.push({ name: c.name, verdicts });
+  }
+  return out;
+}
+
 async function main() {
   const vectors = await (await fetch('/vectors.json')).json();
   const opened = await openTrust();
@@ -153,6 +174,7 @@ async function main() {
     sidecar: sidecarUrl('/live/demo/360p/7.3.m4s?token=abc'),
     cases: await cases(vectors, opened),
     loader: await loader(vectors),
+    c2pa: await c2pa(opened.trust.backend),
   };
 }
 
@@ -401,7 +423,8 @@ async fn open_and_wait(browser: &mut Browser, url: &str, what: &str, script: &st
     }
 }
 
-/// Runs the page at `origin` (with `query`) and checks its verdicts against `expected`.
+/// Runs the page at `origin` (with `query`) and checks its verdicts against `expected`;
+/// returns what the page found (its C2PA verdicts are checked by `check_c2pa`).
 async fn run_page(
     browser: &mut Browser,
     origin: &str,
@@ -410,7 +433,7 @@ async fn run_page(
     loader: &Value,
     mode: &str,
     fingerprint: &str,
-) {
+) -> Value {
     let what = format!("{origin}/verify-test.html{query}");
     let result = open_and_wait(
         browser,
@@ -496,6 +519,69 @@ async fn run_page(
         .collect();
     let wanted: Vec<&str> = wanted.iter().filter_map(Value::as_str).collect();
     assert_eq!(reasons, wanted, "{what}: {tally}");
+    result
+}
+
+/// The C2PA cases as the page reads them: each step's kind and bytes in hex.
+fn c2pa_json(cases: &[c2pa_vectors::Case]) -> Value {
+    let cases: Vec<Value> = cases
+        .iter()
+        .map(|c| {
+            let steps: Vec<Value> = c
+                .steps
+                .iter()
+                .map(|s| {
+                    let kind = match s.kind {
+                        c2pa_vectors::Kind::Init => "init",
+                        c2pa_vectors::Kind::Segment => "segment",
+                        c2pa_vectors::Kind::Part => "part",
+                    };
+                    json!({ "kind": kind, "bytes": hex::encode(&s.bytes) })
+                })
+                .collect();
+            json!({ "name": c.name, "root_pub": hex::encode(&c.root_pub),
+                    "now_ms": c.now_ms, "steps": steps })
+        })
+        .collect();
+    json!({ "cases": cases })
+}
+
+/// verify.js's C2PA verdicts (`result.c2pa` of the test page) against the vectors': the
+/// verdict or refusal code of every step, and the claim signer of every verified init.
+fn check_c2pa(what: &str, result: &Value, expected: &[c2pa_vectors::Case]) {
+    let got = result["c2pa"].as_array().expect("C2PA verdicts");
+    assert_eq!(got.len(), expected.len(), "{what}: {}", result["c2pa"]);
+    let mut wrong = Vec::new();
+    for (case, outcome) in expected.iter().zip(got) {
+        assert_eq!(outcome["name"], case.name, "{what}");
+        let verdicts = outcome["verdicts"].as_array().expect("verdicts");
+        assert_eq!(verdicts.len(), case.steps.len(), "{what}: {}", case.name);
+        for (i, (step, verdict)) in case.steps.iter().zip(verdicts).enumerate() {
+            let want = match step.expect {
+                c2pa_vectors::Expect::Verified => "verified",
+                c2pa_vectors::Expect::Unsigned => "unsigned",
+                c2pa_vectors::Expect::Refused(code) => code,
+            };
+            if verdict["verdict"] != want {
+                wrong.push(format!(
+                    "{}, step {}: expected {want}, got {verdict}",
+                    case.name,
+                    i + 1
+                ));
+            }
+            let init = matches!(step.kind, c2pa_vectors::Kind::Init);
+            if init && want == "verified" && verdict["signer"] != c2pa_vectors::SIGNER {
+                wrong.push(format!(
+                    "{}, step {}: signed by {}, not {}",
+                    case.name,
+                    i + 1,
+                    verdict["signer"],
+                    c2pa_vectors::SIGNER
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{what}, C2PA:\n{}", wrong.join("\n"));
 }
 
 /// The player page itself (the node's `/`, its module script and CSP): it fetches the
@@ -713,6 +799,9 @@ async fn check_no_downgrade(browser: &mut Browser, origin: &str, backdated: Sess
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_player_verifies_every_fragment_itself() {
     let mut browser = Browser::start(800, 600).await.expect("Chromium");
+    // The C2PA cases carry their own root and clock: made once, run on every page.
+    let c2pa_cases = c2pa_vectors::cases();
+    let c2pa_file = c2pa_json(&c2pa_cases).to_string().into_bytes();
     for algorithm in [SignatureAlgorithm::MlDsa65, SignatureAlgorithm::Ed25519] {
         // The real clock: the player page plays recordings signed at it.
         let keys = Keys::new(algorithm, now_secs());
@@ -743,6 +832,7 @@ async fn the_player_verifies_every_fragment_itself() {
                 false,
             ));
         }
+        files.insert("/c2pa-vectors.json".to_owned(), c2pa_file.clone());
         let vectors = json!({ "cases": vectors::to_json(&expected), "loader": loader });
         let print = fingerprint(&keys.root);
         let root_file = root_file(&keys.root);
@@ -750,7 +840,7 @@ async fn the_player_verifies_every_fragment_itself() {
         assert_eq!(hex::encode(sha256(&root_file[15..])), print);
         let origin = serve(root_file, bundle, vectors, files, flaky, held).await;
         for (query, mode) in [("", MODE_WEBCRYPTO), ("?verify=library", MODE_LIBRARY)] {
-            run_page(
+            let result = run_page(
                 &mut browser,
                 &origin,
                 query,
@@ -760,6 +850,11 @@ async fn the_player_verifies_every_fragment_itself() {
                 &print,
             )
             .await;
+            check_c2pa(
+                &format!("{origin}/verify-test.html{query}"),
+                &result,
+                &c2pa_cases,
+            );
             check_player_page(&mut browser, &origin, query, mode, &print).await;
         }
         if playback {
