@@ -228,13 +228,14 @@ impl KeyPair {
     pub(crate) fn sign(&self, message: &[u8]) -> Vec<u8> {
         match &self.private {
             ParsedPrivate::MlDsa65(key) => {
-                // Hedged signing, FIPS 204's default: fresh randomness for each signature.
-                // Should the OS generator fail, rnd = 0³² is FIPS 204's deterministic variant
-                // (Algorithm 2, line 5), still a sound signature, so signing needs no error.
-                let mut rnd = Zeroizing::new([0u8; 32]);
-                if OsRng.try_fill_bytes(&mut rnd[..]).is_err() {
-                    rnd.fill(0);
-                }
+                // FIPS 204's deterministic variant (Algorithm 2, line 5: rnd = 0³²): the
+                // same bytes signed again give the same signature, as C2PA 2.4 §13.2.1 asks
+                // of streaming signers so caches are not defeated (a re-signed sidecar or
+                // manifest is byte for byte the one a cache holds). Ed25519 is deterministic
+                // too. The hedged variant's fresh randomness guards against fault and
+                // side-channel attacks on the signer's own machine; the ingest's key sits on
+                // a machine that also holds its other secrets, so that is the trade taken.
+                let rnd = [0u8; 32];
                 match key.try_sign_with_seed(&rnd, message, MLDSA_CONTEXT) {
                     Ok(signature) => signature.to_vec(),
                     // The context is a short constant, so the only error left is FIPS 204's
@@ -364,7 +365,8 @@ impl SigningKey {
     }
 
     /// Signs `message` (a segment statement's canonical bytes). ML-DSA-65 signatures are
-    /// 3309 bytes and randomised; Ed25519 signatures are 64 bytes and deterministic.
+    /// 3309 bytes, Ed25519 signatures 64 bytes; both deterministic (the same message gives
+    /// the same signature).
     pub fn sign(&self, message: &[u8]) -> Vec<u8> {
         self.0.sign(message)
     }
@@ -376,6 +378,15 @@ mod tests {
 
     const BOTH: [SignatureAlgorithm; 2] =
         [SignatureAlgorithm::MlDsa65, SignatureAlgorithm::Ed25519];
+
+    #[test]
+    fn signing_the_same_bytes_again_gives_the_same_signature() {
+        for algorithm in BOTH {
+            let key = SigningKey::generate(algorithm).expect("key");
+            assert_eq!(key.sign(b"a statement"), key.sign(b"a statement"));
+            assert_ne!(key.sign(b"a statement"), key.sign(b"another statement"));
+        }
+    }
 
     #[test]
     fn sign_and_verify_round_trip_and_bit_flips_fail() {

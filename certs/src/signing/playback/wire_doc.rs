@@ -187,7 +187,7 @@ fn the_tags_are_the_code_s() {
     root.public_key().write_file(&path).expect("written");
     let file = std::fs::read(&path).expect("read");
     let magic = &file[..13];
-    let code: [(&str, &[u8], Option<&str>); 10] = [
+    let code: [(&str, &[u8], Option<&str>); 11] = [
         ("SEGMENT_TAG", SEGMENT_TAG, Some("segment")),
         ("PART_TAG", PART_TAG, Some("part")),
         ("EVENT_TAG", EVENT_TAG, Some("event")),
@@ -197,6 +197,7 @@ fn the_tags_are_the_code_s() {
         ("EDGE_CERTIFICATE_TAG", EDGE_CERTIFICATE_TAG, None),
         ("REVOCATION_TAG", REVOCATION_TAG, Some("revocation")),
         ("BUNDLE_TAG", BUNDLE_TAG, Some("bundle")),
+        ("ANCHOR_TAG", crate::c2pa::ANCHOR_TAG, None),
         ("key file magic", magic, Some("keyFile")),
     ];
     let rows = table(&doc, "<!-- checked: tags -->");
