@@ -509,12 +509,27 @@ async fn foreign_stream(cluster: &Cluster, name: &str) -> Result<testkit::ffmpeg
     Ok(publisher)
 }
 
-/// The page's verification tally and what the loader handed to hls.js.
+/// The page's verification tally, what the loader handed to hls.js, and what the C2PA
+/// data said (`provenance`, and the overlay's line of it).
 const TALLY: &str = "const s = window.sealcast; const v = s.verification; \
     const video = document.getElementById('video'); \
     return { mode: v.mode, verified: v.verified, refusedCount: v.refusedCount, \
              refused: v.refused, handed: (v.handed || []).map((h) => h.id), \
-             time: video.currentTime, paused: video.paused, errors: s.errors };";
+             time: video.currentTime, paused: video.paused, errors: s.errors, \
+             provenance: v.provenance, \
+             shownProvenance: document.getElementById('ov-provenance').textContent };";
+
+/// The C2PA status codes the player refuses with (verify.js `C2PA`).
+const C2PA_CODES: [&str; 8] = [
+    "livevideo.init.invalid",
+    "signingCredential.untrusted",
+    "signingCredential.expired",
+    "claimSignature.mismatch",
+    "assertion.hashedURI.mismatch",
+    "assertion.bmffHash.mismatch",
+    "livevideo.sessionkey.invalid",
+    "livevideo.segment.invalid",
+];
 
 /// (a)-(c): the player through the proxy, each mode once, on `path` (WebCrypto) and with
 /// the library forced (`?verify=library`).
@@ -640,7 +655,34 @@ async fn player_run(
         "player errors: {}",
         end["errors"]
     );
-    Ok(json!({ "mode": mode, "cases": cases, "verified": end["verified"] }))
+    // The C2PA data in the media verified too (issue 47): the init segment's claim signer
+    // is named, shown, and nothing was refused by its code (every alteration above was
+    // caught first by our own statements).
+    let provenance = &end["provenance"];
+    let signer = provenance["signer"].as_str().unwrap_or_default();
+    anyhow::ensure!(!signer.is_empty(), "no C2PA signer: {provenance}");
+    anyhow::ensure!(
+        provenance["refused"] == 0 && provenance["verified"].as_u64().unwrap_or(0) >= 5,
+        "C2PA: {provenance}"
+    );
+    let c2pa_refusals: Vec<&Value> = end["refused"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| C2PA_CODES.contains(&r["reason"].as_str().unwrap_or_default()))
+        .collect();
+    anyhow::ensure!(c2pa_refusals.is_empty(), "C2PA refusals: {c2pa_refusals:?}");
+    anyhow::ensure!(
+        end["shownProvenance"]
+            .as_str()
+            .is_some_and(|t| t.starts_with(&format!("signed by {signer}"))),
+        "the overlay shows {}",
+        end["shownProvenance"]
+    );
+    Ok(
+        json!({ "mode": mode, "cases": cases, "verified": end["verified"],
+               "provenance": provenance }),
+    )
 }
 
 /// Issue 45 item 18: through a proxy that flips a byte in one media response of five (and
