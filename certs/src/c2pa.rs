@@ -237,6 +237,11 @@ impl ClaimSigner {
         self
     }
 
+    /// Its credential id ([`credential_id`] of its certificate).
+    pub fn credential_id(&self) -> crate::signing::KeyId {
+        credential_id(self.chain.first().map(Vec::as_slice).unwrap_or_default())
+    }
+
     /// The root's anchor of its CA, if it carries one.
     pub fn anchor(&self) -> Option<&ProvenanceAnchor> {
         self.anchor.as_ref()
@@ -272,6 +277,24 @@ impl ClaimSigner {
         self.key.sign(message).unwrap_or_default()
     }
 }
+
+/// The id under which the root revokes a C2PA credential (a claim signer's or a
+/// provenance CA's certificate, DER), as it revokes a key by its key id:
+/// SHA-256([`CREDENTIAL_TAG`] ‖ DER), its first 16 bytes. `sealcast keys revoke
+/// ingest1.c2pa` revokes ingest1's claim signer; viewers refuse its manifests and media
+/// from then on (`signingCredential.revoked`).
+pub fn credential_id(cert_der: &[u8]) -> crate::signing::KeyId {
+    let digest = Sha256::new()
+        .chain_update(CREDENTIAL_TAG)
+        .chain_update(cert_der)
+        .finalize();
+    let mut id = [0; 16];
+    id.copy_from_slice(&digest[..16]);
+    crate::signing::KeyId(id)
+}
+
+/// The domain-separation tag of [`credential_id`].
+pub const CREDENTIAL_TAG: &[u8] = b"sealcast/v1/c2pa-credential\0";
 
 fn pem_block(out: &mut String, label: &str, der: &[u8]) {
     use base64::Engine as _;

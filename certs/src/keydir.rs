@@ -266,6 +266,20 @@ impl KeyDir {
         self.dir.join("provenance").join("ca.key")
     }
 
+    /// The provenance CA's credential id ([`crate::c2pa::credential_id`]): what `sealcast
+    /// keys revoke provenance-ca` revokes.
+    pub fn provenance_ca_credential_id(&self) -> Result<crate::signing::KeyId, CertsError> {
+        let path = self.provenance_ca_path();
+        let pem = fs::read_to_string(&path).map_err(crate::signing::io_error(&path))?;
+        let (_, der) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).map_err(|_| {
+            CertsError::Malformed {
+                what: "provenance CA",
+                reason: "its certificate is not PEM",
+            }
+        })?;
+        Ok(crate::c2pa::credential_id(&der.contents))
+    }
+
     /// An ingest node's claim signer's certificate chain.
     pub fn claim_signer_path(&self, node: &NodeId) -> PathBuf {
         self.dir.join("ingest").join(format!("{node}.c2pa.pem"))

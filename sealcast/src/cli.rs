@@ -533,7 +533,8 @@ pub(crate) enum KeysCommand {
     },
     /// Revoke a signing key: publishes a root-signed revocation (retained) to the broker.
     Revoke {
-        /// The key id (32 hex digits) or an ingest node id whose key to revoke.
+        /// The key id (32 hex digits) or an ingest node id whose key to revoke; `NODE.c2pa`
+        /// revokes that ingest's C2PA claim signer, `provenance-ca` the provenance CA.
         key: String,
         #[command(flatten)]
         broker: BrokerArgs,

@@ -233,9 +233,19 @@ pub(crate) async fn keys(args: KeysArgs) -> anyhow::Result<()> {
         KeysCommand::Revoke { key, broker } => {
             let key_id = match key.parse::<KeyId>() {
                 Ok(id) => id,
+                // C2PA credentials (docs/provenance.md): a claim signer, or the CA.
+                Err(_) if key == "provenance-ca" => dir.provenance_ca_credential_id()?,
+                Err(_) if key.ends_with(".c2pa") => {
+                    let node = NodeId::new(key.trim_end_matches(".c2pa").to_owned())
+                        .context("NODE.c2pa names an ingest node's claim signer")?;
+                    dir.claim_signer(&node)?
+                        .with_context(|| format!("{node} has no claim signer"))?
+                        .credential_id()
+                }
                 Err(_) => {
-                    let node = NodeId::new(key.clone())
-                        .context("neither a key id (32 hex digits) nor an ingest node id")?;
+                    let node = NodeId::new(key.clone()).context(
+                        "neither a key id (32 hex digits), an ingest node id, NODE.c2pa nor provenance-ca",
+                    )?;
                     dir.ingest(&node)?.0.key_id()
                 }
             };

@@ -436,12 +436,16 @@ impl Run {
 
     /// The C2PA check of a fragment the statements verified.
     fn check_c2pa(&mut self, r: &mut Rendition, w: &Wanted, bytes: &[u8], now: u64) {
+        let Rendition { c2pa, verifier, .. } = r;
+        // Revocations arrive with each newer bundle: the credentials of a verified
+        // manifest are re-checked at every fragment (C2PA 2.3 §19.7.3).
+        let revoked =
+            |v: &LiveValidator| v.check_revocation(|id| verifier.trust().revoked_at(id), now);
         let outcome = if w.sequence.is_none() {
-            let validator = r
-                .c2pa
-                .get_or_insert_with(|| LiveValidator::new(self.root.clone()));
+            let validator = c2pa.get_or_insert_with(|| LiveValidator::new(self.root.clone()));
             validator
                 .admit_init(bytes, now)
+                .and_then(|verdict| revoked(validator).map(|()| verdict))
                 .map(|verdict| match verdict {
                     InitVerdict::Unsigned => self.out.c2pa_unsigned += 1,
                     InitVerdict::Verified { signer } => {
@@ -449,9 +453,9 @@ impl Run {
                         self.out.signers.insert(signer);
                     }
                 })
-        } else if let Some(validator) = &mut r.c2pa {
-            validator
-                .check_fragment(bytes, w.part.is_some())
+        } else if let Some(validator) = c2pa {
+            revoked(validator)
+                .and_then(|()| validator.check_fragment(bytes, w.part.is_some()))
                 .map(|verdict| {
                     if verdict == FragmentVerdict::Verified {
                         self.out.c2pa_fragments += 1;

@@ -19,6 +19,10 @@
 //! 6. the init segment's `c2pa.hash.bmff.v3` (`assertion.bmffHash.mismatch`);
 //! 7. every session key's signer binding (`livevideo.sessionkey.invalid`).
 //!
+//! A verified manifest's claim signer and CA can be revoked by the root like any key,
+//! under their credential ids ([`super::credential_id`]); the caller re-checks them as
+//! revocations arrive ([`LiveValidator::check_revocation`], `signingCredential.revoked`).
+//!
 //! A fragment must open with a VSI `emsg` whose COSE_Sign1, by a session key of the
 //! manifest, signs its sequence number (the first `moof`'s, at least the key's
 //! `minSequenceNumber`, above the last one verified of the same kind), the manifest's id
@@ -32,7 +36,8 @@ use sha2::{Digest, Sha256};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use super::{ProvenanceAnchor, ANCHOR_ASSERTION};
+use super::{credential_id, ProvenanceAnchor, ANCHOR_ASSERTION};
+use crate::signing::KeyId;
 use crate::signing::RootPublicKey;
 
 /// A refusal's C2PA status code (C2PA 2.3 §15 and §19.7.3).
@@ -48,6 +53,8 @@ pub enum Code {
     Untrusted,
     /// `signingCredential.expired`
     Expired,
+    /// `signingCredential.revoked`
+    Revoked,
     /// `claimSignature.mismatch`
     ClaimSignatureMismatch,
     /// `assertion.hashedURI.mismatch`
@@ -66,6 +73,7 @@ impl Code {
             Code::SessionKeyInvalid => "livevideo.sessionkey.invalid",
             Code::Untrusted => "signingCredential.untrusted",
             Code::Expired => "signingCredential.expired",
+            Code::Revoked => "signingCredential.revoked",
             Code::ClaimSignatureMismatch => "claimSignature.mismatch",
             Code::HashedUriMismatch => "assertion.hashedURI.mismatch",
             Code::BmffHashMismatch => "assertion.bmffHash.mismatch",
@@ -143,6 +151,9 @@ enum State {
 pub struct LiveValidator {
     root: RootPublicKey,
     state: State,
+    /// The credential ids ([`super::credential_id`]) of the verified manifest's claim
+    /// signer and CA: what [`LiveValidator::check_revocation`] looks up.
+    credentials: Vec<KeyId>,
 }
 
 impl LiveValidator {
@@ -151,12 +162,14 @@ impl LiveValidator {
         LiveValidator {
             root,
             state: State::NoInit,
+            credentials: Vec::new(),
         }
     }
 
     /// Checks an init segment at `now` (unix seconds); what follows is checked against it.
     pub fn admit_init(&mut self, init: &[u8], now: u64) -> Result<InitVerdict, Refusal> {
         self.state = State::Refused;
+        self.credentials.clear();
         // Unsigned unless a C2PA box is found among the boxes that parse: bytes that are
         // not BMFF carry no manifest (their integrity is the statements' business).
         let walked: Vec<_> = bmff::walk(init).map_while(Result::ok).collect();
@@ -181,6 +194,7 @@ impl LiveValidator {
         check_assertion_hashes(&manifest)?;
         check_init_hash(&manifest, &boxes)?;
         let keys = session_keys(&manifest, &signer.der)?;
+        self.credentials = vec![credential_id(&signer.der), credential_id(&signer.ca_der)];
         self.state = State::Signed {
             label: manifest.label.to_owned(),
             keys,
@@ -288,6 +302,27 @@ impl LiveValidator {
         Ok(FragmentVerdict::Verified)
     }
 
+    /// Re-checks the verified manifest's credentials against revocations (C2PA 2.3
+    /// §19.7.3 asks validators to during long sessions): `revoked_at` gives when the root
+    /// revoked a credential id, if it did ([`super::credential_id`]: the claim signer's
+    /// or its CA's). Refused from the revocation's time on; a rendition without a
+    /// verified manifest has nothing to re-check.
+    pub fn check_revocation(
+        &self,
+        revoked_at: impl Fn(KeyId) -> Option<u64>,
+        now: u64,
+    ) -> Result<(), Refusal> {
+        for &id in &self.credentials {
+            if let Some(at) = revoked_at(id).filter(|&at| at <= now) {
+                return refuse(
+                    Code::Revoked,
+                    format!("the credential {id} was revoked at {at}"),
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// Forget the continuity of fragments (a discontinuity, or the viewer moved): the next
     /// segment and part may have any sequence number.
     pub fn reposition(&mut self) {
@@ -364,6 +399,7 @@ impl<'a> Sign1<'a> {
 
 struct Signer {
     der: Vec<u8>,
+    ca_der: Vec<u8>,
     subject: String,
 }
 
@@ -446,6 +482,7 @@ fn verify_claim(
         .to_owned();
     Ok(Signer {
         der: signer_der.to_vec(),
+        ca_der: ca_der.to_vec(),
         subject,
     })
 }

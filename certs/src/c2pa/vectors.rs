@@ -410,6 +410,28 @@ mod tests {
     }
 
     #[test]
+    fn a_revoked_claim_signer_or_ca_is_refused_from_its_revocation_on() {
+        let keys = Keys::new();
+        let claim = keys.signer(NOW - 60);
+        let signer_id = claim.credential_id();
+        let ca_id = crate::c2pa::credential_id(&keys.ca.cert_der().expect("der"));
+        let s = Signed::new(claim, NOW - 60, Duration::from_secs(86_400), 1);
+        let mut v = LiveValidator::new(keys.root.public_key());
+        assert!(
+            v.check_revocation(|_| Some(0), NOW).is_ok(),
+            "nothing verified yet"
+        );
+        v.admit_init(&s.init(), NOW).expect("verified");
+        for id in [signer_id, ca_id] {
+            let revoked = |at: u64| move |k| (k == id).then_some(at);
+            assert!(v.check_revocation(revoked(NOW + 1), NOW).is_ok(), "not yet");
+            let refusal = v.check_revocation(revoked(NOW), NOW).expect_err("revoked");
+            assert_eq!(refusal.code.label(), "signingCredential.revoked");
+        }
+        assert!(v.check_revocation(|_| None, NOW).is_ok());
+    }
+
+    #[test]
     fn the_rust_validator_gives_every_vector_its_verdict() {
         for case in cases() {
             let mut v = LiveValidator::new(root_of(&case.root_pub));

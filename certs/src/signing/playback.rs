@@ -227,6 +227,11 @@ impl ViewerTrust {
         &self.root
     }
 
+    /// When the root revoked `key_id` (a key, or a C2PA credential id), if it did.
+    pub fn revoked_at(&self, key_id: KeyId) -> Option<u64> {
+        self.revoked.get(&key_id).copied()
+    }
+
     /// Admits what a bundle's items prove, revocations first; returns how many items were
     /// refused (another root's, or not what they claim). Of two certificates for one key
     /// the one that runs longer is kept; revocations only tighten.
@@ -571,7 +576,12 @@ impl PlaybackVerifier {
         }
     }
 
-    /// The trust it checks against (to admit a fresher bundle).
+    /// The trust it checks against.
+    pub fn trust(&self) -> &ViewerTrust {
+        &self.trust
+    }
+
+    /// The trust, to admit a newer bundle into.
     pub fn trust_mut(&mut self) -> &mut ViewerTrust {
         &mut self.trust
     }
