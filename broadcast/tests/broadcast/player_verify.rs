@@ -23,7 +23,7 @@ use axum::routing::get;
 use axum::Router;
 use certs::c2pa::vectors as c2pa_vectors;
 use certs::signing::playback::vectors::{
-    self, Case, Fragment, Keys, LATER_SESSION, RENDITION, SEGMENT_MS, SESSION, STREAM,
+    self, Case, Fragment, FragmentKind, Keys, LATER_SESSION, RENDITION, SEGMENT_MS, SESSION, STREAM,
 };
 use certs::signing::{RootKey, SigningKey};
 use domain::wire::SignatureAlgorithm;
@@ -38,6 +38,8 @@ use tokio::net::TcpListener;
 const BACKDATED_SESSION: SessionId = SessionId(0x5ea1_0000_0000_0003);
 /// How long the page may take for everything it is asked.
 const PAGE_LIMIT: Duration = Duration::from_secs(60);
+/// The claim signer of the C2PA-signed rendition `provenance_fragments` makes.
+const PROVENANCE_SIGNER: &str = "ingest-c2pa";
 
 /// The pages' Content Security Policy (broadcast/src/assets.rs), for the test page too.
 const CSP: &str = "default-src 'self'; img-src 'self' data:; media-src 'self' blob:; \
@@ -155,6 +157,23 @@ async function c2pa(backend) {
   return out;
 }
 
+// The player's session (VerificationSession: our statement, then C2PA) over a rendition
+// whose media carry C2PA data anchored by the page's root: each fragment's verdict, and
+// the tally's provenance and refusals.
+async function provenance(list) {
+  const tally = { mode: '', verified: 0, refused: [], refusedCount: 0, fingerprint: '', timeMs: 0 };
+  const session = new VerificationSession(openTrust(), tally);
+  const verdicts = [];
+  for (const f of list) {
+    const v = await session.check({
+      url: f.url, bytes: fromHex(f.bytes), sidecar: fromHex(f.sidecar), sequence: f.sequence,
+      part: null, discontinuity: 0, duration: f.duration, gap: () => false,
+    });
+    verdicts.push(v.ok ? 'ok' : v.reason);
+  }
+  return { verdicts, provenance: tally.provenance, refused: tally.refused.map((r) => r.reason) };
+}
+
 async function main() {
   const vectors = await (await fetch('/vectors.json')).json();
   const opened = await openTrust();
@@ -175,6 +194,7 @@ async function main() {
     cases: await cases(vectors, opened),
     loader: await loader(vectors),
     c2pa: await c2pa(opened.trust.backend),
+    provenance: await provenance(vectors.provenance),
   };
 }
 
@@ -546,6 +566,114 @@ fn c2pa_json(cases: &[c2pa_vectors::Case]) -> Value {
     json!({ "cases": cases })
 }
 
+/// A rendition whose media carry C2PA data as an ingest writes it (its provenance CA
+/// anchored by the page's root `k.root`, claim signer [`PROVENANCE_SIGNER`]), each with its
+/// sidecar: the init segment, segment 30, segment 31 with a byte of its media changed after
+/// its VSI was made (its sidecar signed over the changed bytes: only C2PA can tell), and
+/// segment 32. Each with the verdict the player's session must give.
+fn provenance_fragments(k: &Keys) -> Value {
+    use certs::c2pa::{stream_assertion, LiveSigner, ProvenanceCa};
+    use certs::signing::Validity;
+    let org = "sealcast test cluster";
+    let ca = ProvenanceCa::generate(org, k.now - 60).expect("a provenance CA");
+    let der = ca.cert_der().expect("the CA's DER");
+    let validity = Validity::new(k.now - 60, k.now + 86_400).expect("a validity");
+    let claim = ca
+        .issue(org, PROVENANCE_SIGNER, k.now - 60)
+        .expect("a claim signer")
+        .with_anchor(k.root.anchor_provenance(&der, validity));
+    let live = LiveSigner::new(
+        std::sync::Arc::new(claim),
+        k.now - 60,
+        Duration::from_secs(86_400),
+        1,
+    );
+    let label = LiveSigner::manifest_label(STREAM, &SESSION.to_string(), RENDITION);
+    let extra = vec![stream_assertion(STREAM, &SESSION.to_string(), RENDITION)];
+    let init = live
+        .sign_init(&c2pa_vectors::plain_init(), &label, "demo 360p", extra)
+        .expect("a signed init segment");
+    let signed = |seq: u32| {
+        let data = c2pa_vectors::plain_fragment(seq);
+        let vsi = live
+            .sign_fragment(&data, &label, k.now, 90_000, 180_000)
+            .expect("a VSI");
+        [vsi, data].concat()
+    };
+    let mut altered = signed(31);
+    if let Some(last) = altered.last_mut() {
+        *last ^= 1;
+    }
+    let list = [
+        (
+            Fragment {
+                kind: FragmentKind::Init,
+                stated_ms: k.now * 1000,
+                bytes: init,
+                ..Fragment::init()
+            },
+            "ok",
+        ),
+        (
+            Fragment {
+                bytes: signed(30),
+                ..Fragment::segment(30)
+            },
+            "ok",
+        ),
+        (
+            Fragment {
+                bytes: altered,
+                ..Fragment::segment(31)
+            },
+            "livevideo.segment.invalid",
+        ),
+        (
+            Fragment {
+                bytes: signed(32),
+                ..Fragment::segment(32)
+            },
+            "ok",
+        ),
+    ];
+    let list: Vec<Value> = list
+        .iter()
+        .map(|(f, want)| {
+            json!({ "url": f.url(), "bytes": hex::encode(&f.bytes),
+                    "sidecar": hex::encode(f.sign(&k.ingest)), "sequence": f.sequence,
+                    "duration": SEGMENT_MS as f64 / 1e3, "want": want })
+        })
+        .collect();
+    Value::Array(list)
+}
+
+/// The player's session on `provenance_fragments` (`result.provenance` of the test page):
+/// every verdict, the claim signer named, the counts, and the C2PA refusal in `refused`.
+fn check_provenance(what: &str, result: &Value, list: &Value) {
+    let seen = &result["provenance"];
+    let want: Vec<&Value> = list
+        .as_array()
+        .expect("fragments")
+        .iter()
+        .map(|f| &f["want"])
+        .collect();
+    let got: Vec<&Value> = seen["verdicts"]
+        .as_array()
+        .expect("verdicts")
+        .iter()
+        .collect();
+    assert_eq!(got, want, "{what}: {seen}");
+    let tally = &seen["provenance"];
+    assert_eq!(tally["signer"], PROVENANCE_SIGNER, "{what}: {seen}");
+    assert_eq!(tally["verified"], 3, "{what}: {seen}");
+    assert_eq!(tally["refused"], 1, "{what}: {seen}");
+    assert_eq!(
+        seen["refused"],
+        json!(["livevideo.segment.invalid"]),
+        "{what}: {seen}"
+    );
+}
+
 /// verify.js's C2PA verdicts (`result.c2pa` of the test page) against the vectors': the
 /// verdict or refusal code of every step, and the claim signer of every verified init.
 fn check_c2pa(what: &str, result: &Value, expected: &[c2pa_vectors::Case]) {
@@ -833,7 +961,9 @@ async fn the_player_verifies_every_fragment_itself() {
             ));
         }
         files.insert("/c2pa-vectors.json".to_owned(), c2pa_file.clone());
-        let vectors = json!({ "cases": vectors::to_json(&expected), "loader": loader });
+        let provenance = provenance_fragments(&keys);
+        let vectors = json!({ "cases": vectors::to_json(&expected), "loader": loader,
+                              "provenance": provenance });
         let print = fingerprint(&keys.root);
         let root_file = root_file(&keys.root);
         // index.html tells operators to pin `tail -c +16 root.pub | sha256sum`.
@@ -850,11 +980,9 @@ async fn the_player_verifies_every_fragment_itself() {
                 &print,
             )
             .await;
-            check_c2pa(
-                &format!("{origin}/verify-test.html{query}"),
-                &result,
-                &c2pa_cases,
-            );
+            let what = format!("{origin}/verify-test.html{query}");
+            check_c2pa(&what, &result, &c2pa_cases);
+            check_provenance(&what, &result, &provenance);
             check_player_page(&mut browser, &origin, query, mode, &print).await;
         }
         if playback {
