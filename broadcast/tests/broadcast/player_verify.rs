@@ -58,7 +58,7 @@ const TEST_PAGE: &str = r#"<!doctype html>
 /// wrapper; leaves the outcome in `window.result`.
 const TEST_SCRIPT: &str = r#"
 import {
-  C2paLiveValidator, PlaybackVerifier, Trust, VerificationSession, groupHex, openTrust,
+  C2PA, C2paLiveValidator, PlaybackVerifier, Trust, VerificationSession, groupHex, openTrust,
   pinnedFingerprint, sidecarUrl, verifyingLoader,
 } from '/assets/verify.js';
 
@@ -157,6 +157,43 @@ async function c2pa(backend) {
   return out;
 }
 
+// Hostile C2PA data: the first case's steps, one of them changed (a bit flipped, cut
+// short, a byte overwritten; C2PA_MUTATIONS rounds, deterministic), each round through a
+// fresh validator: every verdict must be a verdict or a refusal with a C2PA status code.
+const C2PA_MUTATIONS = 210;
+async function c2paMutations(backend) {
+  const vectors = await (await fetch('/c2pa-vectors.json')).json();
+  const c = vectors.cases[0];
+  const root = await Trust.root(fromHex(c.root_pub));
+  const codes = new Set(Object.values(C2PA));
+  let seed = 0x2545f491;
+  const rnd = (n) => {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) % n;
+  };
+  let runs = 0;
+  const odd = [];
+  for (let i = 0; i < C2PA_MUTATIONS; i += 1) {
+    const steps = c.steps.map((s) => ({ kind: s.kind, bytes: fromHex(s.bytes) }));
+    const t = steps[i % steps.length];
+    const how = i % 3;
+    if (how === 0) t.bytes[rnd(t.bytes.length)] ^= 1 << rnd(8);
+    else if (how === 1) t.bytes = t.bytes.subarray(0, rnd(t.bytes.length));
+    else t.bytes[rnd(t.bytes.length)] = rnd(256);
+    const validator = new C2paLiveValidator({ root, backend, now: () => c.now_ms });
+    for (const s of steps) {
+      const v = await validator.check({ rendition: 'r', kind: s.kind, bytes: s.bytes });
+      runs += 1;
+      if (!(v.ok && (v.status === 'verified' || v.status === 'unsigned')) && !(!v.ok && codes.has(v.code))) {
+        odd.push({ round: i, kind: s.kind, verdict: v });
+      }
+    }
+  }
+  return { runs, steps: c.steps.length, odd: odd.slice(0, 5) };
+}
+
 // The player's session (VerificationSession: our statement, then C2PA) over a rendition
 // whose media carry C2PA data anchored by the page's root: each fragment's verdict, and
 // the tally's provenance and refusals.
@@ -194,6 +231,7 @@ async function main() {
     cases: await cases(vectors, opened),
     loader: await loader(vectors),
     c2pa: await c2pa(opened.trust.backend),
+    c2paMutations: await c2paMutations(opened.trust.backend),
     provenance: await provenance(vectors.provenance),
   };
 }
@@ -710,6 +748,12 @@ fn check_c2pa(what: &str, result: &Value, expected: &[c2pa_vectors::Case]) {
         }
     }
     assert!(wrong.is_empty(), "{what}, C2PA:\n{}", wrong.join("\n"));
+    // Changed C2PA data: every step of every round got a verdict or a C2PA code.
+    let mutations = &result["c2paMutations"];
+    let steps = expected.first().map_or(0, |c| c.steps.len());
+    assert_eq!(mutations["steps"], steps, "{what}: {mutations}");
+    assert_eq!(mutations["runs"], 210 * steps, "{what}: {mutations}");
+    assert_eq!(mutations["odd"], json!([]), "{what}: {mutations}");
 }
 
 /// The player page itself (the node's `/`, its module script and CSP): it fetches the
