@@ -143,6 +143,7 @@ impl ProvenanceCa {
             chain: vec![cert.der().to_vec(), self.cert_der()?],
             subject: subject.to_owned(),
             anchor: None,
+            cosigner: None,
         })
     }
 
@@ -165,6 +166,9 @@ pub struct ClaimSigner {
     subject: String,
     /// The root's anchor of the CA that issued it, when the cluster made it.
     anchor: Option<ProvenanceAnchor>,
+    /// The ingest's own signing key, co-signing each manifest's assertions in the
+    /// cluster's algorithm ([`manifest::COSIGNATURE_LABEL`]).
+    cosigner: Option<crate::signing::SigningKey>,
 }
 
 impl std::fmt::Debug for ClaimSigner {
@@ -215,6 +219,7 @@ impl ClaimSigner {
             chain,
             subject,
             anchor,
+            cosigner: None,
         })
     }
 
@@ -240,6 +245,14 @@ impl ClaimSigner {
     /// Its credential id ([`credential_id`] of its certificate).
     pub fn credential_id(&self) -> crate::signing::KeyId {
         credential_id(self.chain.first().map(Vec::as_slice).unwrap_or_default())
+    }
+
+    /// The same signer, its manifests co-signed by `key` (the ingest's signing key, which
+    /// the cluster root certified): a post-quantum signature over every other assertion
+    /// when the cluster runs ML-DSA-65.
+    pub fn with_cosigner(mut self, key: crate::signing::SigningKey) -> Self {
+        self.cosigner = Some(key);
+        self
     }
 
     /// The root's anchor of its CA, if it carries one.
@@ -437,8 +450,20 @@ impl LiveSigner {
             session_keys: keys,
             extra,
             chain: self.claim.chain.clone(),
+            cosigner: self.claim.cosigner.as_ref().map(|k| manifest::CoSigner {
+                algorithm: k.algorithm().code(),
+                key_id: k.key_id().0,
+                signature_len: crate::signing::signature_len(k.algorithm()),
+            }),
         };
-        manifest::sign_init(init, &m, &mut |tbs| self.claim.sign(tbs)).map_err(c2pa_error)
+        let cosign = &mut |message: &[u8]| {
+            self.claim
+                .cosigner
+                .as_ref()
+                .map(|k| k.sign(message))
+                .unwrap_or_default()
+        };
+        manifest::sign_init(init, &m, &mut |tbs| self.claim.sign(tbs), cosign).map_err(c2pa_error)
     }
 
     /// The VSI `emsg` to put before `data` (a part, or a segment of parts).

@@ -32,7 +32,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use certs::c2pa::validate::{FragmentVerdict, InitVerdict, LiveValidator};
+use certs::c2pa::validate::{Code, FragmentVerdict, InitVerdict, LiveValidator, Refusal};
 use certs::signing::playback::{Check, Fragment, Playback, PlaybackVerifier, Refused, ViewerTrust};
 use certs::signing::{RootPublicKey, TrustBundle};
 use clap::Args;
@@ -148,10 +148,11 @@ pub(crate) async fn run(args: VerifyArgs) -> anyhow::Result<bool> {
     let signers: Vec<&str> = t.signers.iter().map(String::as_str).collect();
     writeln!(
         stdout,
-        "C2PA: {} fragments verified of {} signed renditions (signed by {}); {} renditions unsigned",
+        "C2PA: {} fragments verified of {} signed renditions (signed by {}; {} co-signed by a certified ingest key); {} renditions unsigned",
         t.c2pa_fragments,
         t.c2pa_renditions,
         if signers.is_empty() { "nobody".to_owned() } else { signers.join(", ") },
+        t.cosigned,
         t.c2pa_unsigned
     )?;
     Ok(t.refused == 0 && t.init + t.segments + t.parts > 0)
@@ -173,6 +174,8 @@ struct Tally {
     c2pa_fragments: u64,
     /// The claim signers' subjects.
     signers: std::collections::BTreeSet<String>,
+    /// Manifests whose co-signature verified (the cluster's algorithm).
+    cosigned: u64,
 }
 
 /// One rendition being followed.
@@ -446,6 +449,30 @@ impl Run {
             validator
                 .admit_init(bytes, now)
                 .and_then(|verdict| revoked(validator).map(|()| verdict))
+                .and_then(|verdict| {
+                    // The co-signature in the cluster's own algorithm, by an ingest key
+                    // the root certified (docs/provenance.md), when the manifest has one.
+                    let Some(c) = validator.cosignature() else {
+                        return Ok(verdict);
+                    };
+                    let trust = verifier.trust();
+                    match trust.verify_signed(
+                        c.key_id,
+                        c.algorithm,
+                        c.signed_at,
+                        &c.message,
+                        &c.signature,
+                    ) {
+                        Ok(()) => {
+                            self.out.cosigned += 1;
+                            Ok(verdict)
+                        }
+                        Err(refused) => Err(Refusal {
+                            code: Code::CosignatureMismatch,
+                            detail: format!("{}: {}", refused.reason, refused.detail),
+                        }),
+                    }
+                })
                 .map(|verdict| match verdict {
                     InitVerdict::Unsigned => self.out.c2pa_unsigned += 1,
                     InitVerdict::Verified { signer } => {

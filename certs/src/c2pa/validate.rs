@@ -30,15 +30,17 @@
 //! (`livevideo.segment.invalid`).
 
 use domain::c2pa::decode::{self, Value};
-use domain::c2pa::manifest::{BMFF_HASH_LABEL, SESSION_KEYS_LABEL};
+use domain::c2pa::manifest::{
+    cosignature_message, BMFF_HASH_LABEL, COSIGNATURE_LABEL, SESSION_KEYS_LABEL,
+};
 use domain::c2pa::{bmff, cose, read, vsi};
 use sha2::{Digest, Sha256};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::{credential_id, ProvenanceAnchor, ANCHOR_ASSERTION};
-use crate::signing::KeyId;
 use crate::signing::RootPublicKey;
+use crate::signing::{KeyId, SignatureAlgorithm};
 
 /// A refusal's C2PA status code (C2PA 2.3 §15 and §19.7.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -55,6 +57,9 @@ pub enum Code {
     Expired,
     /// `signingCredential.revoked`
     Revoked,
+    /// `io.sealcast.cosignature.mismatch`: sealcast's own co-signature (in the cluster's
+    /// algorithm, by a certified ingest key) does not verify.
+    CosignatureMismatch,
     /// `claimSignature.mismatch`
     ClaimSignatureMismatch,
     /// `assertion.hashedURI.mismatch`
@@ -74,6 +79,7 @@ impl Code {
             Code::Untrusted => "signingCredential.untrusted",
             Code::Expired => "signingCredential.expired",
             Code::Revoked => "signingCredential.revoked",
+            Code::CosignatureMismatch => "io.sealcast.cosignature.mismatch",
             Code::ClaimSignatureMismatch => "claimSignature.mismatch",
             Code::HashedUriMismatch => "assertion.hashedURI.mismatch",
             Code::BmffHashMismatch => "assertion.bmffHash.mismatch",
@@ -154,6 +160,26 @@ pub struct LiveValidator {
     /// The credential ids ([`super::credential_id`]) of the verified manifest's claim
     /// signer and CA: what [`LiveValidator::check_revocation`] looks up.
     credentials: Vec<KeyId>,
+    /// The verified manifest's co-signature, for the caller to check against the keys the
+    /// root certified.
+    cosignature: Option<Cosignature>,
+}
+
+/// A manifest's co-signature ([`COSIGNATURE_LABEL`]): what [`LiveValidator::cosignature`]
+/// hands over, with the message it signs rebuilt from the manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cosignature {
+    /// The algorithm it names.
+    pub algorithm: SignatureAlgorithm,
+    /// The certified ingest key it names.
+    pub key_id: KeyId,
+    /// What it signs ([`cosignature_message`] over the assertions before it).
+    pub message: Vec<u8>,
+    /// The signature.
+    pub signature: Vec<u8>,
+    /// When the manifest was made (its first session key's `createdAt`): the time the key
+    /// must have been valid and unrevoked at.
+    pub signed_at: u64,
 }
 
 impl LiveValidator {
@@ -163,6 +189,7 @@ impl LiveValidator {
             root,
             state: State::NoInit,
             credentials: Vec::new(),
+            cosignature: None,
         }
     }
 
@@ -170,6 +197,7 @@ impl LiveValidator {
     pub fn admit_init(&mut self, init: &[u8], now: u64) -> Result<InitVerdict, Refusal> {
         self.state = State::Refused;
         self.credentials.clear();
+        self.cosignature = None;
         // Unsigned unless a C2PA box is found among the boxes that parse: bytes that are
         // not BMFF carry no manifest (their integrity is the statements' business).
         let walked: Vec<_> = bmff::walk(init).map_while(Result::ok).collect();
@@ -195,6 +223,8 @@ impl LiveValidator {
         check_init_hash(&manifest, &boxes)?;
         let keys = session_keys(&manifest, &signer.der)?;
         self.credentials = vec![credential_id(&signer.der), credential_id(&signer.ca_der)];
+        let signed_at = keys.iter().map(|k| k.window.0).min().unwrap_or_default();
+        self.cosignature = cosignature(&manifest, signed_at)?;
         self.state = State::Signed {
             label: manifest.label.to_owned(),
             keys,
@@ -321,6 +351,13 @@ impl LiveValidator {
             }
         }
         Ok(())
+    }
+
+    /// The verified manifest's co-signature, if it carries one: the caller checks it
+    /// against the ingest keys the root certified (`ViewerTrust::verify_signed`), and
+    /// refuses the init segment with [`Code::CosignatureMismatch`] when it does not verify.
+    pub fn cosignature(&self) -> Option<&Cosignature> {
+        self.cosignature.as_ref()
     }
 
     /// Forget the continuity of fragments (a discontinuity, or the viewer moved): the next
@@ -624,4 +661,51 @@ fn session_keys(
         });
     }
     Ok(keys)
+}
+
+/// The manifest's co-signature, if it has one: its fields, and the message rebuilt from
+/// the assertions before it in the store (their hashes already checked against the claim).
+fn cosignature(
+    manifest: &read::FoundManifest<'_>,
+    signed_at: u64,
+) -> Result<Option<Cosignature>, Refusal> {
+    let Some(at) = manifest
+        .assertions
+        .iter()
+        .position(|a| a.label == COSIGNATURE_LABEL)
+    else {
+        return Ok(None);
+    };
+    let bad = |d: &str| Refusal {
+        code: Code::CosignatureMismatch,
+        detail: d.to_owned(),
+    };
+    let value = decode::read(manifest.assertions[at].cbor).map_err(|e| bad(&e.to_string()))?;
+    let algorithm = value
+        .get("alg")
+        .and_then(Value::as_uint)
+        .and_then(|c| u8::try_from(c).ok())
+        .and_then(SignatureAlgorithm::from_code)
+        .ok_or_else(|| bad("a co-signature of an unknown algorithm"))?;
+    let key_id = value
+        .get("keyId")
+        .and_then(Value::as_bytes)
+        .and_then(|b| <[u8; 16]>::try_from(b).ok())
+        .map(KeyId)
+        .ok_or_else(|| bad("a co-signature without its key id"))?;
+    let signature = value
+        .get("signature")
+        .and_then(Value::as_bytes)
+        .ok_or_else(|| bad("a co-signature without its signature"))?;
+    let before: Vec<(&str, [u8; 32])> = manifest.assertions[..at]
+        .iter()
+        .map(|a| (a.label, Sha256::digest(a.payload).into()))
+        .collect();
+    Ok(Some(Cosignature {
+        algorithm,
+        key_id,
+        message: cosignature_message(manifest.label, &before),
+        signature: signature.to_vec(),
+        signed_at,
+    }))
 }

@@ -67,6 +67,11 @@ pub struct Case {
     pub name: &'static str,
     /// The pinned root, as the file `/trust/v1/root.pub` serves.
     pub root_pub: Vec<u8>,
+    /// The trust bundle (`/trust/v1/bundle`): the certificate of the ingest key that
+    /// co-signs the manifests ([`domain::c2pa::manifest::COSIGNATURE_LABEL`]). A verified
+    /// init segment's co-signature must verify against it (the caller's check, after
+    /// the validator's: `io.sealcast.cosignature.mismatch`).
+    pub bundle: Vec<u8>,
     /// The validator's clock, unix milliseconds.
     pub now_ms: u64,
     /// The steps, in order.
@@ -161,15 +166,43 @@ struct Keys {
     root: RootKey,
     other_root: RootKey,
     ca: ProvenanceCa,
+    /// The ingest key that co-signs, certified by `root` (its seed, to make copies).
+    ingest: crate::signing::SigningKey,
+    bundle: Vec<u8>,
 }
 
 impl Keys {
     fn new() -> Self {
+        let root = RootKey::generate(SignatureAlgorithm::MlDsa65).expect("root");
+        let ingest =
+            crate::signing::SigningKey::generate(SignatureAlgorithm::MlDsa65).expect("key");
+        let certificate = root
+            .certify(
+                ingest.public_key(),
+                domain::NodeId::new(SIGNER).expect("node id"),
+                Validity::new(NOW - 30 * 86_400, NOW + 365 * 86_400).expect("valid"),
+            )
+            .expect("certified");
+        let bundle = crate::signing::TrustBundle {
+            certificates: vec![certificate.encode()],
+            revocations: Vec::new(),
+        }
+        .encode();
         Keys {
-            root: RootKey::generate(SignatureAlgorithm::MlDsa65).expect("root"),
+            root,
             other_root: RootKey::generate(SignatureAlgorithm::MlDsa65).expect("root"),
             ca: ProvenanceCa::generate(ORG, NOW - 400 * 86_400).expect("ca"),
+            ingest,
+            bundle,
         }
+    }
+
+    /// A copy of the certified ingest key.
+    fn ingest_key(&self) -> crate::signing::SigningKey {
+        crate::signing::SigningKey(crate::signing::TestKeyPair::from_seed(
+            self.ingest.algorithm(),
+            zeroize::Zeroizing::new(*self.ingest.0.seed()),
+        ))
     }
 
     /// A claim signer issued at `issued`, anchored for a year from `NOW - 10` by `root`.
@@ -180,6 +213,7 @@ impl Keys {
             .issue(ORG, SIGNER, issued)
             .expect("signer")
             .with_anchor(self.root.anchor_provenance(&der, validity))
+            .with_cosigner(self.ingest_key())
     }
 
     fn stream(&self) -> Signed {
@@ -230,6 +264,7 @@ pub fn cases() -> Vec<Case> {
     let case = |name, steps| Case {
         name,
         root_pub: root_pub.clone(),
+        bundle: keys.bundle.clone(),
         now_ms: NOW * 1000,
         steps,
     };
@@ -403,6 +438,7 @@ pub fn cases() -> Vec<Case> {
 mod tests {
     use super::*;
     use crate::c2pa::validate::{FragmentVerdict, InitVerdict, LiveValidator};
+    use crate::signing::playback::ViewerTrust;
     use crate::signing::RootPublicKey;
 
     fn root_of(file: &[u8]) -> RootPublicKey {
@@ -432,19 +468,71 @@ mod tests {
     }
 
     #[test]
+    fn a_co_signature_by_a_key_the_root_did_not_certify_does_not_verify() {
+        let keys = Keys::new();
+        let stranger =
+            crate::signing::SigningKey::generate(SignatureAlgorithm::MlDsa65).expect("key");
+        let der = keys.ca.cert_der().expect("der");
+        let validity = Validity::new(NOW - 10, NOW + 86_400).expect("valid");
+        let claim = keys
+            .ca
+            .issue(ORG, SIGNER, NOW - 60)
+            .expect("signer")
+            .with_anchor(keys.root.anchor_provenance(&der, validity))
+            .with_cosigner(stranger);
+        let s = Signed::new(claim, NOW - 60, Duration::from_secs(86_400), 1);
+        let mut trust = ViewerTrust::new(keys.root.public_key());
+        trust.admit_bundle(&crate::signing::TrustBundle::decode(&keys.bundle).expect("bundle"));
+        let mut v = LiveValidator::new(keys.root.public_key());
+        v.admit_init(&s.init(), NOW)
+            .expect("the manifest itself verifies");
+        let c = v.cosignature().expect("co-signed");
+        assert!(trust
+            .verify_signed(c.key_id, c.algorithm, c.signed_at, &c.message, &c.signature)
+            .is_err());
+        // The certified key's co-signature over the same assertions verifies.
+        let good = keys.stream();
+        v.admit_init(&good.init(), NOW).expect("verified");
+        let c = v.cosignature().expect("co-signed");
+        trust
+            .verify_signed(c.key_id, c.algorithm, c.signed_at, &c.message, &c.signature)
+            .expect("the certified key's co-signature");
+    }
+
+    #[test]
     fn the_rust_validator_gives_every_vector_its_verdict() {
         for case in cases() {
-            let mut v = LiveValidator::new(root_of(&case.root_pub));
+            let root = root_of(&case.root_pub);
+            let mut trust = ViewerTrust::new(root.clone());
+            let bundle = crate::signing::TrustBundle::decode(&case.bundle).expect("bundle");
+            trust.admit_bundle(&bundle); // another root's case refuses its one certificate
+            let mut v = LiveValidator::new(root);
             let now = case.now_ms / 1000;
             for (i, s) in case.steps.iter().enumerate() {
                 let got = match s.kind {
-                    Kind::Init => v.admit_init(&s.bytes, now).map(|verdict| match verdict {
-                        InitVerdict::Unsigned => Expect::Unsigned,
-                        InitVerdict::Verified { signer } => {
-                            assert_eq!(signer, SIGNER, "{}", case.name);
-                            Expect::Verified
-                        }
-                    }),
+                    Kind::Init => v
+                        .admit_init(&s.bytes, now)
+                        .and_then(|verdict| match verdict {
+                            InitVerdict::Unsigned => Ok(Expect::Unsigned),
+                            InitVerdict::Verified { signer } => {
+                                assert_eq!(signer, SIGNER, "{}", case.name);
+                                // The caller's check of the co-signature, as sealcast verify's.
+                                let c = v.cosignature().expect("every vector is co-signed");
+                                trust
+                                    .verify_signed(
+                                        c.key_id,
+                                        c.algorithm,
+                                        c.signed_at,
+                                        &c.message,
+                                        &c.signature,
+                                    )
+                                    .map(|()| Expect::Verified)
+                                    .map_err(|r| crate::c2pa::validate::Refusal {
+                                        code: crate::c2pa::validate::Code::CosignatureMismatch,
+                                        detail: r.detail,
+                                    })
+                            }
+                        }),
                     Kind::Segment | Kind::Part => v
                         .check_fragment(&s.bytes, s.kind == Kind::Part)
                         .map(|verdict| match verdict {

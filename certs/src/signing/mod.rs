@@ -51,6 +51,8 @@ pub use delegation::{
     Delegation, PartKey, PartScope, DELEGATED_ALGORITHM, DELEGATIONS_PER_LANE, MAX_DELEGATIONS,
 };
 pub(crate) use keys::signature_len;
+#[cfg(any(test, feature = "test-vectors"))]
+pub(crate) use keys::KeyPair as TestKeyPair;
 pub use keys::{PublicKey, RootKey, RootPublicKey, SigningKey};
 pub use presence::{PresenceSigner, PresenceVerifier};
 pub use trust::TrustStore;

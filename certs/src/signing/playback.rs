@@ -309,6 +309,25 @@ impl ViewerTrust {
         Ok(key)
     }
 
+    /// Checks `signature` over `message` by the certified key `key_id` of `algorithm`, as
+    /// signed at `at` (unix seconds): its key unknown, revoked or expired by its reason, a
+    /// signature that does not verify → `bad_signature`. For what is signed beside the
+    /// statements (a C2PA manifest's co-signature).
+    pub fn verify_signed(
+        &self,
+        key_id: KeyId,
+        algorithm: SignatureAlgorithm,
+        at: u64,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), Refused> {
+        let key = self.resolve(key_id, algorithm, at)?;
+        if key.verify(message, signature).is_err() {
+            return refuse(Reason::BadSignature, "the signature does not verify");
+        }
+        Ok(())
+    }
+
     /// Admits a signed delegation (`{seq}.partkey`) whose signer may sign at `at`:
     /// malformed → `malformed_signature`, its signer unknown, revoked or expired by its
     /// reason, a signature that does not verify → `bad_signature`.

@@ -31,6 +31,13 @@ pub const BMFF_HASH_LABEL: &str = "c2pa.hash.bmff.v3";
 pub const SESSION_KEYS_LABEL: &str = "c2pa.session-keys";
 /// The label of the actions assertion.
 pub const ACTIONS_LABEL: &str = "c2pa.actions.v2";
+/// The label of sealcast's co-signature assertion: the cluster's own algorithm (ML-DSA-65
+/// by default, which C2PA does not allow as a claim signature) over every other
+/// assertion of the manifest, by the ingest key the cluster root certified.
+pub const COSIGNATURE_LABEL: &str = "io.sealcast.cosignature";
+/// The domain-separation tag of what a co-signature signs ([`cosignature_message`]).
+pub const COSIGNATURE_TAG: &[u8] = b"sealcast/v1/c2pa-cosignature\0";
+
 /// IPTC's digital source type of media captured by a camera (and sent on live).
 pub const DIGITAL_CAPTURE: &str = "http://cv.iptc.org/newscodes/digitalsourcetype/digitalCapture";
 
@@ -60,6 +67,57 @@ pub struct InitManifest<'a> {
     pub extra: Vec<Assertion>,
     /// The claim signer's certificate chain, DER, its own first.
     pub chain: Vec<Vec<u8>>,
+    /// Who co-signs the other assertions ([`COSIGNATURE_LABEL`]), if anyone.
+    pub cosigner: Option<CoSigner>,
+}
+
+/// The ingest key that co-signs a manifest's assertions in the cluster's own algorithm.
+#[derive(Debug, Clone, Copy)]
+pub struct CoSigner {
+    /// The algorithm's code (docs/wire.md: 1 ML-DSA-65, 2 Ed25519).
+    pub algorithm: u8,
+    /// The key's id, as the cluster root certified it.
+    pub key_id: [u8; 16],
+    /// The length of its signatures (fixed by the algorithm).
+    pub signature_len: usize,
+}
+
+/// What a co-signature signs: [`COSIGNATURE_TAG`], the manifest's label, then each
+/// assertion before it (label and the SHA-256 of its superbox payload, as the claim's
+/// hashed URIs give it), lengths as big-endian u16.
+pub fn cosignature_message(label: &str, assertions: &[(&str, [u8; 32])]) -> Vec<u8> {
+    let mut out = COSIGNATURE_TAG.to_vec();
+    let put = |bytes: &[u8], out: &mut Vec<u8>| {
+        out.extend_from_slice(&u16::try_from(bytes.len()).unwrap_or(u16::MAX).to_be_bytes());
+        out.extend_from_slice(bytes);
+    };
+    put(label.as_bytes(), &mut out);
+    out.extend_from_slice(
+        &u16::try_from(assertions.len())
+            .unwrap_or(u16::MAX)
+            .to_be_bytes(),
+    );
+    for (label, digest) in assertions {
+        put(label.as_bytes(), &mut out);
+        out.extend_from_slice(digest);
+    }
+    out
+}
+
+/// The co-signature assertion's CBOR: `{"alg": code, "keyId": bstr, "signature": bstr}`.
+fn cosignature_assertion(cosigner: &CoSigner, signature: &[u8]) -> Assertion {
+    let mut c = Cbor::new();
+    c.map(3)
+        .text("alg")
+        .uint(u64::from(cosigner.algorithm))
+        .text("keyId")
+        .bytes(&cosigner.key_id)
+        .text("signature")
+        .bytes(signature);
+    Assertion {
+        label: COSIGNATURE_LABEL.into(),
+        cbor: c.into_bytes(),
+    }
 }
 
 /// One session key of a `c2pa.session-keys` assertion.
@@ -128,6 +186,15 @@ pub fn session_keys(keys: &[SessionKeyEntry]) -> Vec<u8> {
     c.into_bytes()
 }
 
+/// An assertion's superbox without its `jumb` header: what the claim's hashed URI hashes.
+fn assertion_payload(a: &Assertion) -> Vec<u8> {
+    jumbf::superbox_payload(b"cbor", &a.label, &[&jumbf::cbor_box(&a.cbor)])
+}
+
+fn assertion_digest(a: &Assertion) -> [u8; 32] {
+    Sha256::digest(assertion_payload(a)).into()
+}
+
 /// Whether a top-level box is a C2PA manifest store's `uuid` box.
 fn is_c2pa_box(b: &BmffBox<'_>) -> bool {
     &b.kind == b"uuid" && b.bytes.get(8..24) == Some(&C2PA_BOX_UUID[..])
@@ -158,11 +225,13 @@ fn init_exclusions() -> Vec<u8> {
 }
 
 /// `init` (a CMAF init segment without a manifest) with `manifest`'s store in a `uuid`
-/// box after its `ftyp`, the claim signed by `sign` (Ed25519, the claim signer's key).
+/// box after its `ftyp`, the claim signed by `sign` (Ed25519, the claim signer's key) and,
+/// when the manifest names a co-signer, the other assertions co-signed by `cosign`.
 pub fn sign_init(
     init: &[u8],
     manifest: &InitManifest<'_>,
     sign: &mut dyn FnMut(&[u8]) -> Vec<u8>,
+    cosign: &mut dyn FnMut(&[u8]) -> Vec<u8>,
 ) -> Result<Vec<u8>, DomainError> {
     let boxes = bmff::top_level(init)?;
     if boxes.iter().any(|b| &b.kind == b"mdat") {
@@ -185,9 +254,12 @@ pub fn sign_init(
     };
     // The hash takes moov's offset behind the manifest (every box but ftyp moves by its
     // size), which the signature cannot change: a draft with a blank signature measures it.
-    let draft = store_box(manifest, &[0; 32], &mut cose::blank_signature);
+    let blank_len = manifest.cosigner.map_or(0, |c| c.signature_len);
+    let draft = store_box(manifest, &[0; 32], &mut cose::blank_signature, &mut |_| {
+        vec![0; blank_len]
+    });
     let hash = bmff::hash_v3(&boxes, draft.len() as u64, init_excluded);
-    let done = store_box(manifest, &hash, sign);
+    let done = store_box(manifest, &hash, sign, cosign);
     if done.len() != draft.len() {
         return Err(DomainError::InvalidBmff {
             reason: "the manifest changed size between its draft and its signature",
@@ -206,8 +278,9 @@ fn store_box(
     manifest: &InitManifest<'_>,
     hash: &[u8; 32],
     sign: &mut dyn FnMut(&[u8]) -> Vec<u8>,
+    cosign: &mut dyn FnMut(&[u8]) -> Vec<u8>,
 ) -> Vec<u8> {
-    let store = manifest_store(manifest, hash, sign);
+    let store = manifest_store(manifest, hash, sign, cosign);
     let mut payload = Vec::with_capacity(16 + 4 + 9 + 8 + store.len());
     payload.extend_from_slice(&C2PA_BOX_UUID);
     payload.extend_from_slice(&[0; 4]);
@@ -223,6 +296,7 @@ fn manifest_store(
     manifest: &InitManifest<'_>,
     hash: &[u8; 32],
     sign: &mut dyn FnMut(&[u8]) -> Vec<u8>,
+    cosign: &mut dyn FnMut(&[u8]) -> Vec<u8>,
 ) -> Vec<u8> {
     let mut hash_assertion = Cbor::new();
     vsi::bmff_hash_map(&mut hash_assertion, &init_exclusions(), hash);
@@ -251,6 +325,15 @@ fn manifest_store(
         },
     ];
     assertions.extend(manifest.extra.iter().cloned());
+    if let Some(cosigner) = &manifest.cosigner {
+        let digests: Vec<(&str, [u8; 32])> = assertions
+            .iter()
+            .map(|a| (a.label.as_str(), assertion_digest(a)))
+            .collect();
+        let signature = cosign(&cosignature_message(manifest.label, &digests));
+        let cosigned = cosignature_assertion(cosigner, &signature);
+        assertions.push(cosigned);
+    }
 
     let prefix = format!("self#jumbf=/c2pa/{}", manifest.label);
     let mut boxes = Vec::with_capacity(assertions.len());
@@ -270,7 +353,7 @@ fn manifest_store(
         .text("created_assertions")
         .array(assertions.len());
     for a in &assertions {
-        let payload = jumbf::superbox_payload(b"cbor", &a.label, &[&jumbf::cbor_box(&a.cbor)]);
+        let payload = assertion_payload(a);
         let digest: [u8; 32] = Sha256::digest(&payload).into();
         claim
             .map(2)

@@ -170,6 +170,17 @@ pub(crate) fn provenance(
             keys.claim_signer_key_path(node).display()
         )
     })?;
+    // Its manifests are co-signed by the ingest's own key, in the cluster's algorithm
+    // (docs/provenance.md): read once more, so the claim signer holds its own copy.
+    let signer = match signer {
+        Some(claim) => {
+            let (key, _) = problems.take("SEALCAST_KEYS_DIR", keys.ingest(node), |e| {
+                format!("the signing key of {node} cannot be read: {e}")
+            })?;
+            Some(claim.with_cosigner(key))
+        }
+        None => None,
+    };
     if signer.is_none() {
         tracing::warn!(
             node = %node,
