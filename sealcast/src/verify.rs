@@ -32,7 +32,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use certs::c2pa::validate::{Code, FragmentVerdict, InitVerdict, LiveValidator, Refusal};
+use certs::c2pa::validate::{
+    trust_anchors_from_pem, Code, FragmentVerdict, InitVerdict, LiveValidator, Refusal,
+};
 use certs::signing::playback::{Check, Fragment, Playback, PlaybackVerifier, Refused, ViewerTrust};
 use certs::signing::{RootPublicKey, TrustBundle};
 use clap::Args;
@@ -57,6 +59,11 @@ pub(crate) struct VerifyArgs {
     /// A PEM CA certificate to trust for HTTPS (the cluster's local CA, `certs/ca.pem`).
     #[arg(long)]
     pub(crate) ca: Option<PathBuf>,
+    /// C2PA trust anchors (PEM CA certificates): a C2PA manifest without a provenance
+    /// anchor (signed by others, e.g. with a certificate of the C2PA trust list) is
+    /// trusted when its claim signer chains to one of them.
+    #[arg(long)]
+    pub(crate) c2pa_trust_anchors: Option<PathBuf>,
 }
 
 /// Followed for this long when `--seconds` is not given and the stream is live.
@@ -82,10 +89,18 @@ pub(crate) async fn run(args: VerifyArgs) -> anyhow::Result<bool> {
         client = client.add_root_certificate(reqwest::Certificate::from_pem(&pem)?);
     }
     let client = client.build()?;
+    let anchors = match &args.c2pa_trust_anchors {
+        Some(path) => {
+            let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            trust_anchors_from_pem(&pem).with_context(|| format!("{}", path.display()))?
+        }
+        None => Vec::new(),
+    };
     let master_url = Url::parse(&args.url).context("the URL")?;
     let mut run = Run {
         client,
         root,
+        anchors,
         query: master_url.query().map(str::to_owned),
         out: Tally::default(),
     };
@@ -227,6 +242,8 @@ struct Wanted {
 struct Run {
     client: reqwest::Client,
     root: RootPublicKey,
+    /// C2PA trust anchors (DER) beside the root's provenance anchors.
+    anchors: Vec<Vec<u8>>,
     /// The master URL's query (a private stream's token), carried onto every URL.
     query: Option<String>,
     out: Tally,
@@ -445,7 +462,9 @@ impl Run {
         let revoked =
             |v: &LiveValidator| v.check_revocation(|id| verifier.trust().revoked_at(id), now);
         let outcome = if w.sequence.is_none() {
-            let validator = c2pa.get_or_insert_with(|| LiveValidator::new(self.root.clone()));
+            let validator = c2pa.get_or_insert_with(|| {
+                LiveValidator::with_trust_anchors(self.root.clone(), self.anchors.clone())
+            });
             validator
                 .admit_init(bytes, now)
                 .and_then(|verdict| revoked(validator).map(|()| verdict))
@@ -683,6 +702,7 @@ mod tests {
                 root_pub: root_pub.clone(),
                 seconds: Some(5),
                 ca: None,
+                c2pa_trust_anchors: None,
             })
         };
 

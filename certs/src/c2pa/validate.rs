@@ -14,6 +14,13 @@
 //! 3. the claim signature's `x5chain` holds the anchored CA, and the CA signed the claim
 //!    signer's certificate; both valid now (`signingCredential.untrusted`, or
 //!    `signingCredential.expired` for time alone);
+//!
+//!    A validator given C2PA trust anchors ([`LiveValidator::with_trust_anchors`]) takes
+//!    a manifest without a provenance anchor (one signed by others: c2pa-rs, a certificate
+//!    of the C2PA trust list) through those instead of steps 2 and 3: the claim signer
+//!    (claim-signing EKU, not a CA) and each certificate after it in `x5chain` must each
+//!    have been signed by the next (a CA), until one was signed by an anchor (a CA); all
+//!    valid now ([`chain`]). A manifest that carries a provenance anchor is held to it.
 //! 4. the claim signature (`claimSignature.mismatch`);
 //! 5. every assertion's hash in the claim (`assertion.hashedURI.mismatch`);
 //! 6. the init segment's `c2pa.hash.bmff.v3` (`assertion.bmffHash.mismatch`);
@@ -37,6 +44,11 @@ use domain::c2pa::{bmff, cose, read, vsi};
 use sha2::{Digest, Sha256};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+
+mod chain;
+
+pub use chain::trust_anchors_from_pem;
+use chain::valid_at;
 
 use super::{credential_id, ProvenanceAnchor, ANCHOR_ASSERTION};
 use crate::signing::RootPublicKey;
@@ -156,6 +168,9 @@ enum State {
 #[derive(Debug, Clone)]
 pub struct LiveValidator {
     root: RootPublicKey,
+    /// C2PA trust anchors (CA certificates, DER) for manifests without a provenance
+    /// anchor; none for [`LiveValidator::new`].
+    anchors: Vec<Vec<u8>>,
     state: State,
     /// The credential ids ([`super::credential_id`]) of the verified manifest's claim
     /// signer and CA: what [`LiveValidator::check_revocation`] looks up.
@@ -185,8 +200,16 @@ pub struct Cosignature {
 impl LiveValidator {
     /// A validator trusting what chains to `root`.
     pub fn new(root: RootPublicKey) -> Self {
+        Self::with_trust_anchors(root, Vec::new())
+    }
+
+    /// A validator trusting what chains to `root` through a provenance anchor, and claim
+    /// signers that chain to one of `anchors` (C2PA trust anchors: CA certificates, DER)
+    /// in manifests without one: streams signed by others (see the module's rules).
+    pub fn with_trust_anchors(root: RootPublicKey, anchors: Vec<Vec<u8>>) -> Self {
         LiveValidator {
             root,
+            anchors,
             state: State::NoInit,
             credentials: Vec::new(),
             cosignature: None,
@@ -217,9 +240,13 @@ impl LiveValidator {
         }
         let manifest =
             read::manifest(&uuid_box).or_else(|e| refuse(Code::InitInvalid, e.to_string()))?;
-        let anchored_ca = self.anchor(&manifest, now)?;
-        let signer = verify_claim(&manifest, &anchored_ca, now)?;
-        check_assertion_hashes(&manifest)?;
+        let trust = if self.anchors.is_empty() || manifest.assertion(ANCHOR_ASSERTION).is_some() {
+            Trust::Provenance(self.anchor(&manifest, now)?)
+        } else {
+            Trust::Anchors(&self.anchors)
+        };
+        let signer = verify_claim(&manifest, &trust, now)?;
+        check_assertion_hashes(&manifest, matches!(trust, Trust::Provenance(_)))?;
         check_init_hash(&manifest, &boxes)?;
         let keys = session_keys(&manifest, &signer.der)?;
         self.credentials = vec![credential_id(&signer.der), credential_id(&signer.ca_der)];
@@ -434,6 +461,14 @@ impl<'a> Sign1<'a> {
     }
 }
 
+/// What a claim signer must chain to.
+enum Trust<'a> {
+    /// The CA whose certificate has this SHA-256 (a provenance anchor the root signed).
+    Provenance([u8; 32]),
+    /// One of these C2PA trust anchors (DER).
+    Anchors(&'a [Vec<u8>]),
+}
+
 struct Signer {
     der: Vec<u8>,
     ca_der: Vec<u8>,
@@ -459,16 +494,11 @@ fn ed25519_key(
     ed25519_dalek::VerifyingKey::from_bytes(&raw).ok()
 }
 
-fn valid_at(cert: &x509_parser::certificate::X509Certificate<'_>, now: u64) -> bool {
-    let now = i64::try_from(now).unwrap_or(i64::MAX);
-    let v = cert.validity();
-    v.not_before.timestamp() <= now && now <= v.not_after.timestamp()
-}
-
-/// Checks the claim signer's chain up to the anchored CA and the claim signature.
+/// Checks the claim signer's chain up to the anchored CA (or a trust anchor) and the
+/// claim signature.
 fn verify_claim(
     manifest: &read::FoundManifest<'_>,
-    anchored_ca: &[u8; 32],
+    trust: &Trust<'_>,
     now: u64,
 ) -> Result<Signer, Refusal> {
     let sign1 = Sign1::read(manifest.signature).ok_or_else(|| Refusal {
@@ -482,6 +512,19 @@ fn verify_claim(
     };
     let Some((&signer_der, rest)) = chain.split_first() else {
         return refuse(Code::Untrusted, "an empty x5chain");
+    };
+    let anchored_ca = match trust {
+        Trust::Provenance(digest) => digest,
+        Trust::Anchors(anchors) => {
+            let ca_der = chain::to_anchor(signer_der, rest, anchors, now).or_else(|b| match b {
+                chain::Broken::Untrusted(why) => refuse(Code::Untrusted, why),
+                chain::Broken::Expired => {
+                    refuse(Code::Expired, "a certificate of the chain is not valid now")
+                }
+            })?;
+            let signer = parse_cert(signer_der, "claim signer")?;
+            return claim_signed(manifest, &sign1, signer_der, &signer, ca_der);
+        }
     };
     let Some(&ca_der) = rest
         .iter()
@@ -500,6 +543,17 @@ fn verify_claim(
     if !valid_at(&ca, now) || !valid_at(&signer, now) {
         return refuse(Code::Expired, "a certificate of the chain is not valid now");
     }
+    claim_signed(manifest, &sign1, signer_der, &signer, ca_der)
+}
+
+/// Checks the claim signature by a claim signer whose chain held.
+fn claim_signed(
+    manifest: &read::FoundManifest<'_>,
+    sign1: &Sign1<'_>,
+    signer_der: &[u8],
+    signer: &x509_parser::certificate::X509Certificate<'_>,
+    ca_der: &[u8],
+) -> Result<Signer, Refusal> {
     let key = ed25519_key(signer.public_key()).ok_or_else(|| Refusal {
         code: Code::Untrusted,
         detail: "the claim signer's key is not Ed25519".into(),
@@ -524,9 +578,13 @@ fn verify_claim(
     })
 }
 
-/// Every assertion the claim lists is in the store with the hash the claim gives it, and
-/// the claim lists every assertion checked below.
-fn check_assertion_hashes(manifest: &read::FoundManifest<'_>) -> Result<(), Refusal> {
+/// Every assertion the claim lists (created or gathered) is in the store with the hash the
+/// claim gives it, and the claim lists every assertion checked below (the provenance
+/// anchor when it is what the signer's trust rests on).
+fn check_assertion_hashes(
+    manifest: &read::FoundManifest<'_>,
+    anchored: bool,
+) -> Result<(), Refusal> {
     let bad = |d: &str| Refusal {
         code: Code::HashedUriMismatch,
         detail: d.to_owned(),
@@ -536,8 +594,13 @@ fn check_assertion_hashes(manifest: &read::FoundManifest<'_>) -> Result<(), Refu
         .get("created_assertions")
         .and_then(Value::as_array)
         .ok_or_else(|| bad("the claim lists no assertions"))?;
+    // c2pa-rs lists the assertions a signer adds itself (session keys) as gathered.
+    let gathered = claim
+        .get("gathered_assertions")
+        .and_then(Value::as_array)
+        .unwrap_or_default();
     let mut seen = Vec::new();
-    for entry in listed {
+    for entry in listed.iter().chain(gathered) {
         let url = entry
             .get("url")
             .and_then(Value::as_text)
@@ -555,8 +618,13 @@ fn check_assertion_hashes(manifest: &read::FoundManifest<'_>) -> Result<(), Refu
         }
         seen.push(label);
     }
-    for needed in [BMFF_HASH_LABEL, SESSION_KEYS_LABEL, ANCHOR_ASSERTION] {
-        if !seen.contains(&needed) {
+    let needed: &[&str] = if anchored {
+        &[BMFF_HASH_LABEL, SESSION_KEYS_LABEL, ANCHOR_ASSERTION]
+    } else {
+        &[BMFF_HASH_LABEL, SESSION_KEYS_LABEL]
+    };
+    for needed in needed {
+        if !seen.contains(needed) {
             return Err(bad(&format!("{needed}: not listed in the claim")));
         }
     }
