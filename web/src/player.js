@@ -65,8 +65,9 @@ import {
     // counted in refusedCount); the root key's fingerprint; milliseconds spent checking;
     // and what the C2PA data in the media said (verify.js C2paLiveValidator): the claim
     // signer of the last init segment it verified, and how many init segments, segments and
-    // parts verified, carried none (`unsigned`) or were refused (also listed in `refused`,
-    // their reason the C2PA status code).
+    // parts verified, carried none (`unsigned`), were refused (also listed in `refused`,
+    // their reason the C2PA status code) or went unchecked (`unchecked`: after a
+    // discontinuity, until hls.js loads the rendition's init segment again).
     verification: {
       mode: '',
       verified: 0,
@@ -76,7 +77,7 @@ import {
       fingerprint: '',
       pinned: pinnedFingerprint() !== null,
       timeMs: 0,
-      provenance: { signer: '', verified: 0, unsigned: 0, refused: 0 },
+      provenance: { signer: '', verified: 0, unsigned: 0, refused: 0, unchecked: 0 },
     },
     lastFragLevel: -1,
     playingLevel: -1,
@@ -345,7 +346,7 @@ import {
     v.refusedCount = 0;
     v.handed = [];
     v.timeMs = 0;
-    v.provenance = { signer: '', verified: 0, unsigned: 0, refused: 0 };
+    v.provenance = { signer: '', verified: 0, unsigned: 0, refused: 0, unchecked: 0 };
     sealcast.lastFragLevel = -1;
     sealcast.playingLevel = -1;
     sealcast.levels = [];

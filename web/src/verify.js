@@ -1099,6 +1099,22 @@ function topLevel(data, code) {
   return boxes;
 }
 
+/** The top-level boxes of `data` up to the first that does not fit (none refused). */
+function leadingBoxes(data) {
+  const boxes = [];
+  for (let at = 0; at < data.length && boxes.length < MAX_TOP_LEVEL_BOXES; ) {
+    let b;
+    try {
+      b = readBox(data, at, C2PA.initInvalid);
+    } catch {
+      break;
+    }
+    boxes.push(b);
+    at += b.bytes.length;
+  }
+  return boxes;
+}
+
 const payloadOf = (b) => b.bytes.subarray(b.header);
 
 function isC2paBox(b) {
@@ -1608,13 +1624,15 @@ export class C2paLiveValidator {
   }
 
   async checkInit(rendition, bytes) {
-    // 1. The manifest store.
-    const boxes = topLevel(bytes, C2PA.initInvalid);
-    const box = boxes.find(isC2paBox);
-    if (!box) {
+    // Unsigned unless a C2PA box is among the boxes that parse (as the Rust twin): bytes
+    // that are not BMFF carry no manifest (their integrity is our statements' business).
+    if (!leadingBoxes(bytes).some(isC2paBox)) {
       this.remember(rendition, { state: 'unsigned', manifest: null });
       return { ok: true, status: 'unsigned' };
     }
+    // 1. The manifest store.
+    const boxes = topLevel(bytes, C2PA.initInvalid);
+    const box = boxes.find(isC2paBox);
     if (boxes.some((b) => b.kind === 'mdat')) refuse(C2PA.initInvalid, 'an init segment with media (mdat)');
     const m = readManifest(box);
 
@@ -1707,17 +1725,19 @@ export class C2paLiveValidator {
   }
 
   /**
-   * Every assertion the claim lists (`created_assertions`: the label is the URL's last
-   * segment) is in the store with the hash the claim gives it, and the claim lists the
-   * BMFF hash, the session keys and the provenance anchor.
+   * Every assertion the claim lists (`created_assertions`, and `gathered_assertions`,
+   * where c2pa-rs lists what a signer adds itself; the label is the URL's last segment) is
+   * in the store with the hash the claim gives it, and the claim lists the BMFF hash, the
+   * session keys and the provenance anchor.
    */
   async hashedAssertions(m) {
     const code = C2PA.hashedUri;
     const claim = readCbor(m.claim, code, 'the claim');
     const list = claim instanceof CborMap ? claim.get('created_assertions') : undefined;
     if (!Array.isArray(list)) refuse(code, 'the claim lists no assertions');
+    const gathered = claim.get('gathered_assertions');
     const seen = new Set();
-    for (const entry of list) {
+    for (const entry of Array.isArray(gathered) ? list.concat(gathered) : list) {
       const url = entry instanceof CborMap ? entry.get('url') : undefined;
       const hash = entry instanceof CborMap ? entry.get('hash') : undefined;
       const label = typeof url === 'string' ? url.slice(url.lastIndexOf('/') + 1) : '';
@@ -1982,9 +2002,10 @@ export class VerificationSession {
   /** `playback`: the URL the viewer opened (PlaybackVerifier's option; none: live). */
   constructor(trustPromise, tally, playback = null) {
     this.tally = tally;
-    if (!this.tally.provenance) this.tally.provenance = { signer: '', verified: 0, unsigned: 0, refused: 0 };
+    if (!this.tally.provenance) this.tally.provenance = { signer: '', verified: 0, unsigned: 0, refused: 0, unchecked: 0 };
     this.verifier = null;
     this.c2pa = null;
+    this.c2paSince = new Map(); // rendition -> the discontinuity of its fragments checked since its init
     this.ready = trustPromise.then((opened) => {
       this.opened = opened;
       if (opened.trust) {
@@ -2016,22 +2037,41 @@ export class VerificationSession {
   /**
    * The C2PA live-video check of `f`, after our own statements verified it: a refusal
    * (its reason the C2PA code) or null. Counted in `tally.provenance` ({ signer: the claim
-   * signer's commonName of the last init verified, verified, unsigned, refused }).
+   * signer's commonName of the last init verified, verified, unsigned, refused, unchecked:
+   * fragments after a discontinuity whose init segment was not checked again }).
    */
   async checkProvenance(f) {
     const target = parseMediaUrl(f.url);
     if (!this.c2pa || !target) return null;
     const rendition = `${target.stream}/${target.rendition}`;
-    // A fragment of a rendition without an init segment (MPEG-TS) has nothing to be
-    // checked against; hls.js loads a CMAF rendition's init segment before its fragments.
-    if (target.kind !== 'init' && !this.c2pa.knows(rendition)) return null;
+    const p = this.tally.provenance;
+    if (target.kind === 'init') {
+      this.c2paSince.delete(rendition);
+    } else {
+      // A fragment of a rendition without an init segment (MPEG-TS) has nothing to be
+      // checked against; hls.js loads a CMAF rendition's init segment before its fragments.
+      if (!this.c2pa.knows(rendition)) return null;
+      // After a discontinuity (a new publish session: another manifest and session key)
+      // the init segment keeps its URL, and hls.js may go on with the one it has: until
+      // an init segment is checked again, the rendition's fragments of another
+      // discontinuity than those checked since its init are not C2PA-checked (our own
+      // statements still are), never refused for naming a manifest the player has not seen.
+      const since = this.c2paSince.get(rendition);
+      if (since !== undefined && since !== f.discontinuity) {
+        p.unchecked += 1;
+        return null;
+      }
+      if (since === undefined) {
+        if (this.c2paSince.size >= MAX_REMEMBERED) this.c2paSince.clear();
+        this.c2paSince.set(rendition, f.discontinuity);
+      }
+    }
     const c = await this.c2pa.check({
       rendition,
       kind: target.kind,
       bytes: f.bytes,
       discontinuity: target.kind === 'init' ? null : f.discontinuity,
     });
-    const p = this.tally.provenance;
     if (!c.ok) {
       p.refused += 1;
       return { ok: false, reason: c.code, detail: c.detail };

@@ -204,7 +204,7 @@ async function provenance(list) {
   for (const f of list) {
     const v = await session.check({
       url: f.url, bytes: fromHex(f.bytes), sidecar: fromHex(f.sidecar), sequence: f.sequence,
-      part: null, discontinuity: 0, duration: f.duration, gap: () => false,
+      part: null, discontinuity: f.discontinuity, duration: f.duration, gap: () => false,
     });
     verdicts.push(v.ok ? 'ok' : v.reason);
   }
@@ -607,8 +607,11 @@ fn c2pa_json(cases: &[c2pa_vectors::Case]) -> Value {
 /// A rendition whose media carry C2PA data as an ingest writes it (its provenance CA
 /// anchored by the page's root `k.root`, claim signer [`PROVENANCE_SIGNER`]), each with its
 /// sidecar: the init segment, segment 30, segment 31 with a byte of its media changed after
-/// its VSI was made (its sidecar signed over the changed bytes: only C2PA can tell), and
-/// segment 32. Each with the verdict the player's session must give.
+/// its VSI was made (its sidecar signed over the changed bytes: only C2PA can tell) and
+/// segment 32; then a publish session after a discontinuity, its own manifest and session
+/// key: segment 33 before its init segment was loaded again (not C2PA-checked: the player
+/// has not seen its manifest), its init segment and segment 34. Each with the verdict the
+/// player's session must give.
 fn provenance_fragments(k: &Keys) -> Value {
     use certs::c2pa::{stream_assertion, LiveSigner, ProvenanceCa};
     use certs::signing::Validity;
@@ -616,69 +619,74 @@ fn provenance_fragments(k: &Keys) -> Value {
     let ca = ProvenanceCa::generate(org, k.now - 60).expect("a provenance CA");
     let der = ca.cert_der().expect("the CA's DER");
     let validity = Validity::new(k.now - 60, k.now + 86_400).expect("a validity");
-    let claim = ca
-        .issue(org, PROVENANCE_SIGNER, k.now - 60)
-        .expect("a claim signer")
-        .with_anchor(k.root.anchor_provenance(&der, validity));
-    let live = LiveSigner::new(
-        std::sync::Arc::new(claim),
-        k.now - 60,
-        Duration::from_secs(86_400),
-        1,
+    let claim = std::sync::Arc::new(
+        ca.issue(org, PROVENANCE_SIGNER, k.now - 60)
+            .expect("a claim signer")
+            .with_anchor(k.root.anchor_provenance(&der, validity)),
     );
-    let label = LiveSigner::manifest_label(STREAM, &SESSION.to_string(), RENDITION);
-    let extra = vec![stream_assertion(STREAM, &SESSION.to_string(), RENDITION)];
-    let init = live
-        .sign_init(&c2pa_vectors::plain_init(), &label, "demo 360p", extra)
-        .expect("a signed init segment");
-    let signed = |seq: u32| {
-        let data = c2pa_vectors::plain_fragment(seq);
-        let vsi = live
-            .sign_fragment(&data, &label, k.now, 90_000, 180_000)
-            .expect("a VSI");
-        [vsi, data].concat()
+    // One rendition of one publish session: its init segment and its segments.
+    let session = |id: SessionId, discontinuity: u64| {
+        let live = LiveSigner::new(
+            std::sync::Arc::clone(&claim),
+            k.now - 60,
+            Duration::from_secs(86_400),
+            1,
+        );
+        let label = LiveSigner::manifest_label(STREAM, &id.to_string(), RENDITION);
+        let extra = vec![stream_assertion(STREAM, &id.to_string(), RENDITION)];
+        let init = live
+            .sign_init(&c2pa_vectors::plain_init(), &label, "demo 360p", extra)
+            .expect("a signed init segment");
+        let init = Fragment {
+            kind: FragmentKind::Init,
+            stated_ms: k.now * 1000,
+            bytes: init,
+            ..Fragment::init()
+        };
+        let segment = move |seq: u32, alter: bool| {
+            let data = c2pa_vectors::plain_fragment(seq);
+            let vsi = live
+                .sign_fragment(&data, &label, k.now, 90_000, 180_000)
+                .expect("a VSI");
+            let mut bytes = [vsi, data].concat();
+            if alter {
+                if let Some(last) = bytes.last_mut() {
+                    *last ^= 1;
+                }
+            }
+            Fragment {
+                session: id,
+                discontinuity,
+                bytes,
+                ..Fragment::segment(u64::from(seq))
+            }
+        };
+        (init, segment)
     };
-    let mut altered = signed(31);
-    if let Some(last) = altered.last_mut() {
-        *last ^= 1;
-    }
+    let (init, segment) = session(SESSION, 0);
+    let (later_init, later) = session(LATER_SESSION, 1);
     let list = [
+        (init, "ok"),
+        (segment(30, false), "ok"),
+        (segment(31, true), "livevideo.segment.invalid"),
+        (segment(32, false), "ok"),
+        (later(33, false), "ok"),
         (
             Fragment {
-                kind: FragmentKind::Init,
-                stated_ms: k.now * 1000,
-                bytes: init,
-                ..Fragment::init()
+                discontinuity: 1,
+                session: LATER_SESSION,
+                ..later_init
             },
             "ok",
         ),
-        (
-            Fragment {
-                bytes: signed(30),
-                ..Fragment::segment(30)
-            },
-            "ok",
-        ),
-        (
-            Fragment {
-                bytes: altered,
-                ..Fragment::segment(31)
-            },
-            "livevideo.segment.invalid",
-        ),
-        (
-            Fragment {
-                bytes: signed(32),
-                ..Fragment::segment(32)
-            },
-            "ok",
-        ),
+        (later(34, false), "ok"),
     ];
     let list: Vec<Value> = list
         .iter()
         .map(|(f, want)| {
             json!({ "url": f.url(), "bytes": hex::encode(&f.bytes),
                     "sidecar": hex::encode(f.sign(&k.ingest)), "sequence": f.sequence,
+                    "discontinuity": f.discontinuity,
                     "duration": SEGMENT_MS as f64 / 1e3, "want": want })
         })
         .collect();
@@ -686,7 +694,8 @@ fn provenance_fragments(k: &Keys) -> Value {
 }
 
 /// The player's session on `provenance_fragments` (`result.provenance` of the test page):
-/// every verdict, the claim signer named, the counts, and the C2PA refusal in `refused`.
+/// every verdict, the claim signer named, the counts (segment 33 unchecked), and the C2PA
+/// refusal in `refused`.
 fn check_provenance(what: &str, result: &Value, list: &Value) {
     let seen = &result["provenance"];
     let want: Vec<&Value> = list
@@ -703,8 +712,9 @@ fn check_provenance(what: &str, result: &Value, list: &Value) {
     assert_eq!(got, want, "{what}: {seen}");
     let tally = &seen["provenance"];
     assert_eq!(tally["signer"], PROVENANCE_SIGNER, "{what}: {seen}");
-    assert_eq!(tally["verified"], 3, "{what}: {seen}");
+    assert_eq!(tally["verified"], 5, "{what}: {seen}");
     assert_eq!(tally["refused"], 1, "{what}: {seen}");
+    assert_eq!(tally["unchecked"], 1, "{what}: {seen}");
     assert_eq!(
         seen["refused"],
         json!(["livevideo.segment.invalid"]),
