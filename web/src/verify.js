@@ -52,6 +52,9 @@
 //   signingCredential.untrusted   no provenance anchor signed by the pinned root (valid now),
 //                                 or the claim signer does not chain to the CA it anchors
 //   signingCredential.expired     the claim signer's or the CA's certificate is not valid now
+//   signingCredential.revoked     the root revoked the claim signer or the CA (by its
+//                                 credential id, in the trust bundle), at its init segment
+//                                 or at any of its fragments since
 //   claimSignature.mismatch       the claim signature does not verify
 //   assertion.hashedURI.mismatch  an assertion is not the one the claim hashed
 //   assertion.bmffHash.mismatch   the init segment is not the one the manifest hashed
@@ -1031,6 +1034,7 @@ export const C2PA = Object.freeze({
   initInvalid: 'livevideo.init.invalid',
   untrusted: 'signingCredential.untrusted',
   expired: 'signingCredential.expired',
+  revoked: 'signingCredential.revoked',
   claimSignature: 'claimSignature.mismatch',
   hashedUri: 'assertion.hashedURI.mismatch',
   bmffHash: 'assertion.bmffHash.mismatch',
@@ -1048,6 +1052,8 @@ const MAX_TOP_LEVEL_BOXES = 4096;
 const MAX_CBOR_DEPTH = 16;
 const MAX_CBOR_ITEMS = 4096;
 const ANCHOR_TAG = ascii('sealcast/v1/provenance-anchor\0');
+/** The tag of a C2PA credential's id (certs::c2pa::credential_id, CREDENTIAL_TAG). */
+const CREDENTIAL_TAG = ascii('sealcast/v1/c2pa-credential\0');
 const ANCHOR_LABEL = 'io.sealcast.provenance-anchor';
 const BMFF_HASH_LABEL = 'c2pa.hash.bmff.v3';
 const SESSION_KEYS_LABEL = 'c2pa.session-keys';
@@ -1550,6 +1556,14 @@ function parseEd25519Certificate(der) {
 
 // -- the validator --
 
+/** The id under which the root revokes a C2PA credential (its certificate, DER), hex. */
+async function credentialId(der) {
+  const input = new Uint8Array(CREDENTIAL_TAG.length + der.length);
+  input.set(CREDENTIAL_TAG);
+  input.set(der, CREDENTIAL_TAG.length);
+  return toHex((await sha256(input)).subarray(0, 16));
+}
+
 /** RFC 3339 (`createdAt`) as unix seconds, or null. */
 function rfc3339(text) {
   const m = typeof text === 'string' && /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.\d+)?([Zz]|([+-])(\d{2}):(\d{2}))$/.exec(text);
@@ -1574,11 +1588,18 @@ const big = (v) => (typeof v === 'bigint' ? v : BigInt(v));
  * reason (= code), detail }`; it never throws.
  */
 export class C2paLiveValidator {
-  /** `root`: Trust.root's `{ algorithm, publicKey, keyId }`; `backend`: chooseCrypto's. */
-  constructor({ root, backend, now = () => Date.now() }) {
+  /**
+   * `root`: Trust.root's `{ algorithm, publicKey, keyId }`; `backend`: chooseCrypto's;
+   * `revokedAt` (optional): when the root revoked an id (hex), as unix seconds (BigInt), or
+   * undefined: a verified manifest's claim signer and CA are looked up under their
+   * credential ids at its init segment and at every fragment (`signingCredential.revoked`
+   * from the revocation's time on; the Rust twin's `check_revocation`).
+   */
+  constructor({ root, backend, now = () => Date.now(), revokedAt = null }) {
     this.root = root;
     this.backend = backend;
     this.now = now;
+    this.revokedAt = revokedAt;
     // rendition -> { state: 'unsigned' | 'verified' | 'refused', manifest, last: { segment,
     // part } (the last verified sequence number of each kind), discontinuity }
     this.renditions = new Map();
@@ -1671,8 +1692,20 @@ export class C2paLiveValidator {
     // 7. The session keys, each bound to the claim signer's certificate.
     const keys = await this.sessionKeys(m, signer.der);
 
-    this.remember(rendition, { state: 'verified', manifest: { label: m.label, signer: signer.subject, keys } });
+    const credentials = [await credentialId(signer.der), await credentialId(signer.caDer)];
+    this.checkRevocation(credentials);
+    this.remember(rendition, { state: 'verified', manifest: { label: m.label, signer: signer.subject, keys, credentials } });
     return { ok: true, status: 'verified', signer: signer.subject };
+  }
+
+  /** Refuses `signingCredential.revoked` once the root revoked one of `credentials`. */
+  checkRevocation(credentials) {
+    if (!this.revokedAt) return;
+    const now = BigInt(Math.floor(this.now() / 1000));
+    for (const id of credentials) {
+      const at = this.revokedAt(id);
+      if (at !== undefined && at !== null && big(at) <= now) refuse(C2PA.revoked, `the credential ${id} was revoked at ${at}`);
+    }
   }
 
   async anchorOf(m) {
@@ -1721,7 +1754,7 @@ export class C2paLiveValidator {
         refuse(C2PA.expired, `the ${what}'s certificate is valid ${c.notBefore}..${c.notAfter}, now ${now}`);
       }
     }
-    return { der: chain[0], publicKey: signer.publicKey, subject: signer.subject };
+    return { der: chain[0], caDer, publicKey: signer.publicKey, subject: signer.subject };
   }
 
   /**
@@ -1802,6 +1835,7 @@ export class C2paLiveValidator {
       r.discontinuity = discontinuity;
     }
     const manifest = r.manifest;
+    this.checkRevocation(manifest.credentials);
     const boxes = topLevel(bytes, code);
     const first = boxes[0];
     if (!first || !isVsiEmsg(first)) refuse(code, 'the first box is not a VSI emsg');
@@ -2015,7 +2049,8 @@ export class VerificationSession {
           playback,
           provenance: (f) => this.checkProvenance(f),
         });
-        this.c2pa = new C2paLiveValidator({ root: opened.trust.root, backend: opened.trust.backend });
+        const trust = opened.trust;
+        this.c2pa = new C2paLiveValidator({ root: trust.root, backend: trust.backend, revokedAt: (id) => trust.revoked.get(id) });
       }
       return opened;
     });

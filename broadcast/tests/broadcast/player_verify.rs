@@ -610,61 +610,72 @@ fn c2pa_json(cases: &[c2pa_vectors::Case]) -> Value {
 /// its VSI was made (its sidecar signed over the changed bytes: only C2PA can tell) and
 /// segment 32; then a publish session after a discontinuity, its own manifest and session
 /// key: segment 33 before its init segment was loaded again (not C2PA-checked: the player
-/// has not seen its manifest), its init segment and segment 34. Each with the verdict the
-/// player's session must give.
-fn provenance_fragments(k: &Keys) -> Value {
+/// has not seen its manifest), its init segment and segment 34; then a third session whose
+/// claim signer the root revoked (its credential id among the bundle's revocations,
+/// returned here): its init segment is refused. Each with the verdict the player's session
+/// must give.
+fn provenance_fragments(k: &Keys) -> (Value, Vec<u8>) {
     use certs::c2pa::{stream_assertion, LiveSigner, ProvenanceCa};
     use certs::signing::Validity;
     let org = "sealcast test cluster";
     let ca = ProvenanceCa::generate(org, k.now - 60).expect("a provenance CA");
     let der = ca.cert_der().expect("the CA's DER");
     let validity = Validity::new(k.now - 60, k.now + 86_400).expect("a validity");
+    let anchor = k.root.anchor_provenance(&der, validity);
     let claim = std::sync::Arc::new(
         ca.issue(org, PROVENANCE_SIGNER, k.now - 60)
             .expect("a claim signer")
-            .with_anchor(k.root.anchor_provenance(&der, validity)),
+            .with_anchor(anchor.clone()),
     );
+    let revoked = std::sync::Arc::new(
+        ca.issue(org, PROVENANCE_SIGNER, k.now - 60)
+            .expect("a claim signer")
+            .with_anchor(anchor),
+    );
+    let revocation = k.root.revoke(revoked.credential_id(), k.now - 30).encode();
     // One rendition of one publish session: its init segment and its segments.
-    let session = |id: SessionId, discontinuity: u64| {
-        let live = LiveSigner::new(
-            std::sync::Arc::clone(&claim),
-            k.now - 60,
-            Duration::from_secs(86_400),
-            1,
-        );
-        let label = LiveSigner::manifest_label(STREAM, &id.to_string(), RENDITION);
-        let extra = vec![stream_assertion(STREAM, &id.to_string(), RENDITION)];
-        let init = live
-            .sign_init(&c2pa_vectors::plain_init(), &label, "demo 360p", extra)
-            .expect("a signed init segment");
-        let init = Fragment {
-            kind: FragmentKind::Init,
-            stated_ms: k.now * 1000,
-            bytes: init,
-            ..Fragment::init()
-        };
-        let segment = move |seq: u32, alter: bool| {
-            let data = c2pa_vectors::plain_fragment(seq);
-            let vsi = live
-                .sign_fragment(&data, &label, k.now, 90_000, 180_000)
-                .expect("a VSI");
-            let mut bytes = [vsi, data].concat();
-            if alter {
-                if let Some(last) = bytes.last_mut() {
-                    *last ^= 1;
+    let session =
+        |claim: &std::sync::Arc<certs::c2pa::ClaimSigner>, id: SessionId, discontinuity: u64| {
+            let live = LiveSigner::new(
+                std::sync::Arc::clone(claim),
+                k.now - 60,
+                Duration::from_secs(86_400),
+                1,
+            );
+            let label = LiveSigner::manifest_label(STREAM, &id.to_string(), RENDITION);
+            let extra = vec![stream_assertion(STREAM, &id.to_string(), RENDITION)];
+            let init = live
+                .sign_init(&c2pa_vectors::plain_init(), &label, "demo 360p", extra)
+                .expect("a signed init segment");
+            let init = Fragment {
+                kind: FragmentKind::Init,
+                stated_ms: k.now * 1000,
+                bytes: init,
+                ..Fragment::init()
+            };
+            let segment = move |seq: u32, alter: bool| {
+                let data = c2pa_vectors::plain_fragment(seq);
+                let vsi = live
+                    .sign_fragment(&data, &label, k.now, 90_000, 180_000)
+                    .expect("a VSI");
+                let mut bytes = [vsi, data].concat();
+                if alter {
+                    if let Some(last) = bytes.last_mut() {
+                        *last ^= 1;
+                    }
                 }
-            }
-            Fragment {
-                session: id,
-                discontinuity,
-                bytes,
-                ..Fragment::segment(u64::from(seq))
-            }
+                Fragment {
+                    session: id,
+                    discontinuity,
+                    bytes,
+                    ..Fragment::segment(u64::from(seq))
+                }
+            };
+            (init, segment)
         };
-        (init, segment)
-    };
-    let (init, segment) = session(SESSION, 0);
-    let (later_init, later) = session(LATER_SESSION, 1);
+    let (init, segment) = session(&claim, SESSION, 0);
+    let (later_init, later) = session(&claim, LATER_SESSION, 1);
+    let (revoked_init, revoked_segment) = session(&revoked, BACKDATED_SESSION, 2);
     let list = [
         (init, "ok"),
         (segment(30, false), "ok"),
@@ -680,6 +691,15 @@ fn provenance_fragments(k: &Keys) -> Value {
             "ok",
         ),
         (later(34, false), "ok"),
+        (
+            Fragment {
+                discontinuity: 2,
+                session: BACKDATED_SESSION,
+                ..revoked_init
+            },
+            "signingCredential.revoked",
+        ),
+        (revoked_segment(35, false), "livevideo.segment.invalid"),
     ];
     let list: Vec<Value> = list
         .iter()
@@ -690,7 +710,7 @@ fn provenance_fragments(k: &Keys) -> Value {
                     "duration": SEGMENT_MS as f64 / 1e3, "want": want })
         })
         .collect();
-    Value::Array(list)
+    (Value::Array(list), revocation)
 }
 
 /// The player's session on `provenance_fragments` (`result.provenance` of the test page):
@@ -713,11 +733,15 @@ fn check_provenance(what: &str, result: &Value, list: &Value) {
     let tally = &seen["provenance"];
     assert_eq!(tally["signer"], PROVENANCE_SIGNER, "{what}: {seen}");
     assert_eq!(tally["verified"], 5, "{what}: {seen}");
-    assert_eq!(tally["refused"], 1, "{what}: {seen}");
+    assert_eq!(tally["refused"], 3, "{what}: {seen}");
     assert_eq!(tally["unchecked"], 1, "{what}: {seen}");
     assert_eq!(
         seen["refused"],
-        json!(["livevideo.segment.invalid"]),
+        json!([
+            "livevideo.segment.invalid",
+            "signingCredential.revoked",
+            "livevideo.segment.invalid"
+        ]),
         "{what}: {seen}"
     );
 }
@@ -987,7 +1011,10 @@ async fn the_player_verifies_every_fragment_itself() {
     for algorithm in [SignatureAlgorithm::MlDsa65, SignatureAlgorithm::Ed25519] {
         // The real clock: the player page plays recordings signed at it.
         let keys = Keys::new(algorithm, now_secs());
-        let bundle = keys.bundle().encode();
+        let (provenance, revocation) = provenance_fragments(&keys);
+        let mut bundle = keys.bundle();
+        bundle.revocations.push(revocation);
+        let bundle = bundle.encode();
         let expected = vectors::cases(&keys);
         let LoaderFiles {
             mut files,
@@ -1015,7 +1042,6 @@ async fn the_player_verifies_every_fragment_itself() {
             ));
         }
         files.insert("/c2pa-vectors.json".to_owned(), c2pa_file.clone());
-        let provenance = provenance_fragments(&keys);
         let vectors = json!({ "cases": vectors::to_json(&expected), "loader": loader,
                               "provenance": provenance });
         let print = fingerprint(&keys.root);
