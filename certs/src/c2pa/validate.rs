@@ -20,7 +20,7 @@
 //!    of the C2PA trust list) through those instead of steps 2 and 3: the claim signer
 //!    (claim-signing EKU, not a CA) and each certificate after it in `x5chain` must each
 //!    have been signed by the next (a CA), until one was signed by an anchor (a CA); all
-//!    valid now ([`chain`]). A manifest that carries a provenance anchor is held to it.
+//!    valid now (module `chain`). A manifest that carries a provenance anchor is held to it.
 //! 4. the claim signature (`claimSignature.mismatch`);
 //! 5. every assertion's hash in the claim (`assertion.hashedURI.mismatch`);
 //! 6. the init segment's `c2pa.hash.bmff.v3` (`assertion.bmffHash.mismatch`);
