@@ -15,6 +15,8 @@
 //! - `player_verify`: the player's own verification (`web/src/verify.js`) in Chromium;
 //! - `player_latency`: how the player keeps a live stream at its target latency, in
 //!   Chromium;
+//! - `svta_c2pa`: the SVTA's C2PA validator (`@svta/cml-c2pa`) over our signed live video,
+//!   in Chromium (ignored unless its module is named);
 //! - `support`: a node with one live stream, requests, and (`support::edge`) a cluster's
 //!   keys, signed statements and pushes.
 
@@ -29,4 +31,5 @@ mod private;
 mod router;
 mod serve;
 mod support;
+mod svta_c2pa;
 mod vod;

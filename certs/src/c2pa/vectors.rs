@@ -434,6 +434,25 @@ pub fn cases() -> Vec<Case> {
     out
 }
 
+/// A segment of another stream, for a validator that is handed no anchor of ours and so
+/// tells streams apart by their session keys alone (the SVTA's, in
+/// `broadcast/tests/broadcast/svta_c2pa.rs`): its own root, provenance CA, claim signer,
+/// session key and manifest, its parts numbered 4 to 6 like the first case's second
+/// segment, signed at [`NOW`].
+pub fn another_stream_segment() -> Vec<u8> {
+    let keys = Keys::new();
+    let other = Signed {
+        live: LiveSigner::new(
+            Arc::new(keys.signer(NOW - 60)),
+            NOW - 60,
+            Duration::from_secs(86_400),
+            1,
+        ),
+        label: LiveSigner::manifest_label("otherstream", "00000000000000bb", "720p"),
+    };
+    other.segment(4, 3)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
