@@ -55,6 +55,8 @@
 //   signingCredential.revoked     the root revoked the claim signer or the CA (by its
 //                                 credential id, in the trust bundle), at its init segment
 //                                 or at any of its fragments since
+//   io.sealcast.cosignature.mismatch  the manifest's co-signature (ours, post-quantum) is not
+//                                 by an ingest key the root certified, or does not verify
 //   claimSignature.mismatch       the claim signature does not verify
 //   assertion.hashedURI.mismatch  an assertion is not the one the claim hashed
 //   assertion.bmffHash.mismatch   the init segment is not the one the manifest hashed
@@ -1035,6 +1037,7 @@ export const C2PA = Object.freeze({
   untrusted: 'signingCredential.untrusted',
   expired: 'signingCredential.expired',
   revoked: 'signingCredential.revoked',
+  cosignature: 'io.sealcast.cosignature.mismatch',
   claimSignature: 'claimSignature.mismatch',
   hashedUri: 'assertion.hashedURI.mismatch',
   bmffHash: 'assertion.bmffHash.mismatch',
@@ -1052,6 +1055,9 @@ const MAX_TOP_LEVEL_BOXES = 4096;
 const MAX_CBOR_DEPTH = 16;
 const MAX_CBOR_ITEMS = 4096;
 const ANCHOR_TAG = ascii('sealcast/v1/provenance-anchor\0');
+const COSIGNATURE_LABEL = 'io.sealcast.cosignature';
+/** The tag of what a co-signature signs (domain::c2pa::manifest::cosignature_message). */
+const COSIGNATURE_TAG = ascii('sealcast/v1/c2pa-cosignature\0');
 /** The tag of a C2PA credential's id (certs::c2pa::credential_id, CREDENTIAL_TAG). */
 const CREDENTIAL_TAG = ascii('sealcast/v1/c2pa-credential\0');
 const ANCHOR_LABEL = 'io.sealcast.provenance-anchor';
@@ -1556,6 +1562,25 @@ function parseEd25519Certificate(der) {
 
 // -- the validator --
 
+/**
+ * A C2paLiveValidator's `cosigned` over a Trust: the co-signing key must be one the root
+ * certified, neither revoked nor expired at the manifest's creation time, and its
+ * signature must verify; true, or why not.
+ */
+export function cosignatureChecker(trust) {
+  return async ({ keyId, algorithm, at, message, signature }) => {
+    let key;
+    try {
+      key = trust.resolveKey(keyId, algorithm, at);
+    } catch (error) {
+      if (error instanceof Refusal) return error.message;
+      throw error;
+    }
+    if (key.via !== 'certificate') return 'a co-signature by a key the root did not certify';
+    return (await trust.backend.verify(algorithm, key.publicKey, message, signature)) || 'the co-signature does not verify';
+  };
+}
+
 /** The id under which the root revokes a C2PA credential (its certificate, DER), hex. */
 async function credentialId(der) {
   const input = new Uint8Array(CREDENTIAL_TAG.length + der.length);
@@ -1593,13 +1618,17 @@ export class C2paLiveValidator {
    * `revokedAt` (optional): when the root revoked an id (hex), as unix seconds (BigInt), or
    * undefined: a verified manifest's claim signer and CA are looked up under their
    * credential ids at its init segment and at every fragment (`signingCredential.revoked`
-   * from the revocation's time on; the Rust twin's `check_revocation`).
+   * from the revocation's time on; the Rust twin's `check_revocation`); `cosigned`
+   * (optional, see `cosignatureChecker`): async, whether a manifest's co-signature
+   * (`io.sealcast.cosignature`: an ingest key the root certified, over every assertion
+   * before it) verifies, true or why not (`io.sealcast.cosignature.mismatch`).
    */
-  constructor({ root, backend, now = () => Date.now(), revokedAt = null }) {
+  constructor({ root, backend, now = () => Date.now(), revokedAt = null, cosigned = null }) {
     this.root = root;
     this.backend = backend;
     this.now = now;
     this.revokedAt = revokedAt;
+    this.cosigned = cosigned;
     // rendition -> { state: 'unsigned' | 'verified' | 'refused', manifest, last: { segment,
     // part } (the last verified sequence number of each kind), discontinuity }
     this.renditions = new Map();
@@ -1692,10 +1721,53 @@ export class C2paLiveValidator {
     // 7. The session keys, each bound to the claim signer's certificate.
     const keys = await this.sessionKeys(m, signer.der);
 
+    await this.checkCosignature(m, keys);
     const credentials = [await credentialId(signer.der), await credentialId(signer.caDer)];
     this.checkRevocation(credentials);
     this.remember(rendition, { state: 'verified', manifest: { label: m.label, signer: signer.subject, keys, credentials } });
     return { ok: true, status: 'verified', signer: signer.subject };
+  }
+
+  /**
+   * The manifest's co-signature, when it has one and the caller checks them: its
+   * algorithm, key id and signature, over `cosignature_message` (the tag, the manifest's
+   * label, then each assertion before it: its label and the SHA-256 of its superbox
+   * payload; lengths as big-endian u16), at the manifest's creation time (its first
+   * session key's `createdAt`).
+   */
+  async checkCosignature(m, keys) {
+    if (!this.cosigned) return;
+    const at = m.assertions.findIndex((a) => a.label === COSIGNATURE_LABEL);
+    if (at < 0) return;
+    const code = C2PA.cosignature;
+    const value = readCbor(m.assertions[at].cbor, code, 'the co-signature');
+    const field = (name) => (value instanceof CborMap ? value.get(name) : undefined);
+    const algorithm = field('alg');
+    const keyId = field('keyId');
+    const signature = field('signature');
+    if (typeof algorithm !== 'number' || !ALGORITHMS[algorithm]) refuse(code, 'a co-signature of an unknown algorithm');
+    if (!isBytes(keyId) || keyId.length !== 16) refuse(code, 'a co-signature without its key id');
+    if (!isBytes(signature)) refuse(code, 'a co-signature without its signature');
+    const pieces = [COSIGNATURE_TAG];
+    const put = (bytes) => pieces.push(Uint8Array.of((bytes.length >> 8) & 0xff, bytes.length & 0xff), bytes);
+    put(ascii(m.label));
+    pieces.push(Uint8Array.of((at >> 8) & 0xff, at & 0xff));
+    for (const a of m.assertions.slice(0, at)) {
+      put(ascii(a.label));
+      pieces.push(await sha256(a.payload));
+    }
+    let length = 0;
+    for (const piece of pieces) length += piece.length;
+    const message = new Uint8Array(length);
+    let offset = 0;
+    for (const piece of pieces) {
+      message.set(piece, offset);
+      offset += piece.length;
+    }
+    let signedAt = null;
+    for (const k of keys.values()) if (signedAt === null || k.createdAt < signedAt) signedAt = k.createdAt;
+    const verdict = await this.cosigned({ keyId: toHex(keyId), algorithm, at: signedAt ?? 0n, message, signature });
+    if (verdict !== true) refuse(code, typeof verdict === 'string' ? verdict : 'the co-signature does not verify');
   }
 
   /** Refuses `signingCredential.revoked` once the root revoked one of `credentials`. */
@@ -2050,7 +2122,12 @@ export class VerificationSession {
           provenance: (f) => this.checkProvenance(f),
         });
         const trust = opened.trust;
-        this.c2pa = new C2paLiveValidator({ root: trust.root, backend: trust.backend, revokedAt: (id) => trust.revoked.get(id) });
+        this.c2pa = new C2paLiveValidator({
+          root: trust.root,
+          backend: trust.backend,
+          revokedAt: (id) => trust.revoked.get(id),
+          cosigned: cosignatureChecker(trust),
+        });
       }
       return opened;
     });

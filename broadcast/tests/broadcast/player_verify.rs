@@ -58,7 +58,7 @@ const TEST_PAGE: &str = r#"<!doctype html>
 /// wrapper; leaves the outcome in `window.result`.
 const TEST_SCRIPT: &str = r#"
 import {
-  C2PA, C2paLiveValidator, PlaybackVerifier, Trust, VerificationSession, groupHex, openTrust,
+  C2PA, C2paLiveValidator, PlaybackVerifier, cosignatureChecker, Trust, VerificationSession, groupHex, openTrust,
   pinnedFingerprint, sidecarUrl, verifyingLoader,
 } from '/assets/verify.js';
 
@@ -140,19 +140,31 @@ async function loader(vectors) {
 }
 
 // Every C2PA case through a fresh validator pinned to the case's root, at the case's time,
-// on the page's crypto backend (WebCrypto, or the library with ?verify=library).
+// on the page's crypto backend (WebCrypto, or the library with ?verify=library), its
+// co-signatures checked against the case's bundle as the player does.
 async function c2pa(backend) {
   const vectors = await (await fetch('/c2pa-vectors.json')).json();
   const out = [];
   for (const c of vectors.cases) {
     const root = await Trust.root(fromHex(c.root_pub));
-    const validator = new C2paLiveValidator({ root, backend, now: () => c.now_ms });
+    const trust = new Trust(root, backend);
+    await trust.admitBundle(fromHex(c.bundle));
+    const check = cosignatureChecker(trust);
+    const cosigned = [];
+    const validator = new C2paLiveValidator({
+      root, backend, now: () => c.now_ms,
+      cosigned: async (x) => {
+        const v = await check(x);
+        cosigned.push(v);
+        return v;
+      },
+    });
     const verdicts = [];
     for (const s of c.steps) {
       const v = await validator.check({ rendition: c.name, kind: s.kind, bytes: fromHex(s.bytes) });
       verdicts.push(v.ok ? { verdict: v.status, signer: v.signer ?? null } : { verdict: v.code, detail: v.detail });
     }
-    out.push({ name: c.name, verdicts });
+    out.push({ name: c.name, verdicts, cosigned });
   }
   return out;
 }
@@ -598,7 +610,7 @@ fn c2pa_json(cases: &[c2pa_vectors::Case]) -> Value {
                 })
                 .collect();
             json!({ "name": c.name, "root_pub": hex::encode(&c.root_pub),
-                    "now_ms": c.now_ms, "steps": steps })
+                    "bundle": hex::encode(&c.bundle), "now_ms": c.now_ms, "steps": steps })
         })
         .collect();
     json!({ "cases": cases })
@@ -633,6 +645,13 @@ fn provenance_fragments(k: &Keys) -> (Value, Vec<u8>) {
             .with_anchor(anchor),
     );
     let revocation = k.root.revoke(revoked.credential_id(), k.now - 30).encode();
+    // Co-signed by a key the root never certified.
+    let stranger = std::sync::Arc::new(
+        ca.issue(org, PROVENANCE_SIGNER, k.now - 60)
+            .expect("a claim signer")
+            .with_anchor(k.root.anchor_provenance(&der, validity))
+            .with_cosigner(SigningKey::generate(k.root.algorithm()).expect("a key")),
+    );
     // One rendition of one publish session: its init segment and its segments.
     let session =
         |claim: &std::sync::Arc<certs::c2pa::ClaimSigner>, id: SessionId, discontinuity: u64| {
@@ -676,6 +695,7 @@ fn provenance_fragments(k: &Keys) -> (Value, Vec<u8>) {
     let (init, segment) = session(&claim, SESSION, 0);
     let (later_init, later) = session(&claim, LATER_SESSION, 1);
     let (revoked_init, revoked_segment) = session(&revoked, BACKDATED_SESSION, 2);
+    let (stranger_init, _) = session(&stranger, SESSION, 3);
     let list = [
         (init, "ok"),
         (segment(30, false), "ok"),
@@ -700,6 +720,13 @@ fn provenance_fragments(k: &Keys) -> (Value, Vec<u8>) {
             "signingCredential.revoked",
         ),
         (revoked_segment(35, false), "livevideo.segment.invalid"),
+        (
+            Fragment {
+                discontinuity: 3,
+                ..stranger_init
+            },
+            "io.sealcast.cosignature.mismatch",
+        ),
     ];
     let list: Vec<Value> = list
         .iter()
@@ -733,14 +760,15 @@ fn check_provenance(what: &str, result: &Value, list: &Value) {
     let tally = &seen["provenance"];
     assert_eq!(tally["signer"], PROVENANCE_SIGNER, "{what}: {seen}");
     assert_eq!(tally["verified"], 5, "{what}: {seen}");
-    assert_eq!(tally["refused"], 3, "{what}: {seen}");
+    assert_eq!(tally["refused"], 4, "{what}: {seen}");
     assert_eq!(tally["unchecked"], 1, "{what}: {seen}");
     assert_eq!(
         seen["refused"],
         json!([
             "livevideo.segment.invalid",
             "signingCredential.revoked",
-            "livevideo.segment.invalid"
+            "livevideo.segment.invalid",
+            "io.sealcast.cosignature.mismatch"
         ]),
         "{what}: {seen}"
     );
@@ -756,6 +784,22 @@ fn check_c2pa(what: &str, result: &Value, expected: &[c2pa_vectors::Case]) {
         assert_eq!(outcome["name"], case.name, "{what}");
         let verdicts = outcome["verdicts"].as_array().expect("verdicts");
         assert_eq!(verdicts.len(), case.steps.len(), "{what}: {}", case.name);
+        // Every verified init segment's co-signature was checked, and verified.
+        let inits = case
+            .steps
+            .iter()
+            .filter(|s| {
+                matches!(s.kind, c2pa_vectors::Kind::Init)
+                    && matches!(s.expect, c2pa_vectors::Expect::Verified)
+            })
+            .count();
+        let cosigned = outcome["cosigned"].as_array().expect("co-signatures");
+        assert_eq!(cosigned.len(), inits, "{what}: {}: {outcome}", case.name);
+        assert!(
+            cosigned.iter().all(|v| v == true),
+            "{what}: {}: {outcome}",
+            case.name
+        );
         for (i, (step, verdict)) in case.steps.iter().zip(verdicts).enumerate() {
             let want = match step.expect {
                 c2pa_vectors::Expect::Verified => "verified",
