@@ -231,6 +231,12 @@ pub(crate) async fn check_varnish_in_front(cluster: &Cluster, stream: &str) -> a
          rendition), more than the {allowed:.0} a coalescing cache lets through \
          (tests/artifacts/cdn-varnish-origin.log)"
     );
+    // Issue 47: the player through the same cache verifies the C2PA data in the media and
+    // names who signed it (what a cache in between cannot change).
+    let provenance = crate::verify::player_provenance_through(&varnish.url, stream)
+        .await
+        .context("the player through Varnish")?;
+    eprintln!("through Varnish, the player's C2PA tally: {provenance}");
     Ok(())
 }
 
