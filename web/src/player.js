@@ -67,7 +67,8 @@ import {
     // signer of the last init segment it verified, and how many init segments, segments and
     // parts verified, carried none (`unsigned`), were refused (also listed in `refused`,
     // their reason the C2PA status code) or went unchecked (`unchecked`: after a
-    // discontinuity, until hls.js loads the rendition's init segment again).
+    // discontinuity, until hls.js loads the rendition's init segment again), and how many
+    // init segments' post-quantum co-signatures verified (`cosigned`).
     verification: {
       mode: '',
       verified: 0,
@@ -77,7 +78,7 @@ import {
       fingerprint: '',
       pinned: pinnedFingerprint() !== null,
       timeMs: 0,
-      provenance: { signer: '', verified: 0, unsigned: 0, refused: 0, unchecked: 0 },
+      provenance: { signer: '', verified: 0, unsigned: 0, refused: 0, unchecked: 0, cosigned: 0 },
     },
     lastFragLevel: -1,
     playingLevel: -1,
@@ -346,7 +347,7 @@ import {
     v.refusedCount = 0;
     v.handed = [];
     v.timeMs = 0;
-    v.provenance = { signer: '', verified: 0, unsigned: 0, refused: 0, unchecked: 0 };
+    v.provenance = { signer: '', verified: 0, unsigned: 0, refused: 0, unchecked: 0, cosigned: 0 };
     sealcast.lastFragLevel = -1;
     sealcast.playingLevel = -1;
     sealcast.levels = [];

@@ -2108,7 +2108,9 @@ export class VerificationSession {
   /** `playback`: the URL the viewer opened (PlaybackVerifier's option; none: live). */
   constructor(trustPromise, tally, playback = null) {
     this.tally = tally;
-    if (!this.tally.provenance) this.tally.provenance = { signer: '', verified: 0, unsigned: 0, refused: 0, unchecked: 0 };
+    if (!this.tally.provenance) {
+      this.tally.provenance = { signer: '', verified: 0, unsigned: 0, refused: 0, unchecked: 0, cosigned: 0 };
+    }
     this.verifier = null;
     this.c2pa = null;
     this.c2paSince = new Map(); // rendition -> the discontinuity of its fragments checked since its init
@@ -2122,11 +2124,16 @@ export class VerificationSession {
           provenance: (f) => this.checkProvenance(f),
         });
         const trust = opened.trust;
+        const cosigned = cosignatureChecker(trust);
         this.c2pa = new C2paLiveValidator({
           root: trust.root,
           backend: trust.backend,
           revokedAt: (id) => trust.revoked.get(id),
-          cosigned: cosignatureChecker(trust),
+          cosigned: async (c) => {
+            const verdict = await cosigned(c);
+            if (verdict === true) this.tally.provenance.cosigned = (this.tally.provenance.cosigned || 0) + 1;
+            return verdict;
+          },
         });
       }
       return opened;
@@ -2150,7 +2157,8 @@ export class VerificationSession {
    * The C2PA live-video check of `f`, after our own statements verified it: a refusal
    * (its reason the C2PA code) or null. Counted in `tally.provenance` ({ signer: the claim
    * signer's commonName of the last init verified, verified, unsigned, refused, unchecked:
-   * fragments after a discontinuity whose init segment was not checked again }).
+   * fragments after a discontinuity whose init segment was not checked again, cosigned:
+   * init segments whose co-signature verified }).
    */
   async checkProvenance(f) {
     const target = parseMediaUrl(f.url);
