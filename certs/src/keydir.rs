@@ -293,7 +293,9 @@ impl KeyDir {
     /// Makes the provenance CA if missing, and for each of `ingest` a claim signer if
     /// missing or expiring within [`RENEW_BEFORE`] (when the CA's key is here). A claim
     /// signer an operator put in place (a certificate from a C2PA trust list) is kept
-    /// until it nears expiry.
+    /// until it nears expiry. Every claim signer whose chain file names its issuer (the
+    /// certificate after its own) gets the root's anchor of that issuer, renewed like a
+    /// certificate: what lets viewers who pin only the root trust it.
     fn provenance(
         &self,
         root: &RootKey,
@@ -306,47 +308,63 @@ impl KeyDir {
         let (cert, key) = (self.provenance_ca_path(), self.provenance_ca_key_path());
         let ca = if cert.exists() && key.exists() {
             let pem = |p: &Path| fs::read_to_string(p).map_err(crate::signing::io_error(p));
-            ProvenanceCa::from_pem(&pem(&cert)?, &pem(&key)?)?
+            Some(ProvenanceCa::from_pem(&pem(&cert)?, &pem(&key)?)?)
         } else if cert.exists() {
-            return Ok(()); // the CA's key lives elsewhere: claim signers are issued there
+            None // the CA's key lives elsewhere: claim signers are issued there
         } else {
             let ca = ProvenanceCa::generate(CLUSTER_NAME, now)?;
             crate::signing::write_new_atomically(&key, ca.key_pem().as_bytes(), 0o600)?;
             crate::signing::write_new_atomically(&cert, ca.cert_pem().as_bytes(), 0o644)?;
             report.written.extend([key.clone(), cert.clone()]);
-            ca
+            Some(ca)
         };
-        let ca_der = ca.cert_der()?;
+        let ca_der = ca.as_ref().map(ProvenanceCa::cert_der).transpose()?;
         let renew_at = now.saturating_add(RENEW_BEFORE.as_secs());
         for node in ingest {
             let current = self.claim_signer(node)?;
-            let signer_fresh = current.as_ref().is_some_and(|s| s.not_after() > renew_at);
-            let anchored = current
+            // One of ours whose chain file predates the CA in it is issued again.
+            let ours_without_issuer = |s: &ClaimSigner| {
+                s.chain().len() == 1
+                    && ca_der
+                        .as_deref()
+                        .is_some_and(|ca| issued_by(&s.chain()[0], ca))
+            };
+            let keep = current
                 .as_ref()
-                .and_then(ClaimSigner::anchor)
-                .is_some_and(|a| {
-                    a.validity().not_after() > renew_at
-                        && root.public_key().verify_anchor(a, now).ok()
-                            == Some(Sha256::digest(&ca_der).into())
-                });
-            if signer_fresh && anchored {
-                continue;
-            }
-            let anchor =
-                root.anchor_provenance(&ca_der, Validity::starting_at(now, CERTIFICATE_LIFETIME));
-            let signer = match current {
-                Some(s) if signer_fresh => s,
-                _ => ca.issue(CLUSTER_NAME, node.as_str(), now)?,
-            }
-            .with_anchor(anchor);
+                .is_some_and(|s| s.not_after() > renew_at && !ours_without_issuer(s));
+            let (signer, issued) = match (current, &ca) {
+                (Some(s), _) if keep => (s, false),
+                (_, Some(ca)) => (ca.issue(CLUSTER_NAME, node.as_str(), now)?, true),
+                (Some(s), None) => (s, false),
+                (None, None) => continue,
+            };
             let (chain, key) = (
                 self.claim_signer_path(node),
                 self.claim_signer_key_path(node),
             );
-            if !signer_fresh {
+            if issued {
                 crate::signing::write_atomically(&key, signer.key_pem().as_bytes(), 0o600)?;
                 report.written.push(key);
             }
+            // Its issuer as its chain file names it (ours: the provenance CA).
+            let Some(issuer) = signer.chain().get(1).cloned() else {
+                if issued {
+                    crate::signing::write_atomically(&chain, signer.chain_pem().as_bytes(), 0o644)?;
+                    report.written.push(chain);
+                }
+                continue; // nothing the root could anchor: docs/provenance.md
+            };
+            let digest: [u8; 32] = Sha256::digest(&issuer).into();
+            let anchored = signer.anchor().is_some_and(|a| {
+                a.validity().not_after() > renew_at
+                    && root.public_key().verify_anchor(a, now).ok() == Some(digest)
+            });
+            if anchored && !issued {
+                continue;
+            }
+            let anchor =
+                root.anchor_provenance(&issuer, Validity::starting_at(now, CERTIFICATE_LIFETIME));
+            let signer = signer.with_anchor(anchor);
             crate::signing::write_atomically(&chain, signer.chain_pem().as_bytes(), 0o644)?;
             report.written.push(chain);
         }
@@ -502,6 +520,17 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Whether the certificate `der` was signed by the CA certificate `ca_der`'s key.
+fn issued_by(der: &[u8], ca_der: &[u8]) -> bool {
+    let (Ok((_, cert)), Ok((_, ca))) = (
+        x509_parser::parse_x509_certificate(der),
+        x509_parser::parse_x509_certificate(ca_der),
+    ) else {
+        return false;
+    };
+    cert.verify_signature(Some(ca.public_key())).is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -633,6 +662,67 @@ mod tests {
         assert!(signer.not_after() > later + RENEW_BEFORE.as_secs());
         let cert = IngestCertificate::read_file(&dir.certificate_path(&ingest)).expect("cert");
         assert_eq!(cert.validity().not_before(), later);
+    }
+
+    #[test]
+    fn an_operators_claim_signer_is_kept_and_its_issuer_anchored() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = KeyDir::new(tmp.path());
+        let ingest = NodeId::new("ingest1").expect("valid");
+        let nodes = std::slice::from_ref(&ingest);
+        dir.init(SignatureAlgorithm::Ed25519, nodes, NOW)
+            .expect("init");
+        // A certificate from another CA (a C2PA trust list's), its issuer after it.
+        let theirs = ProvenanceCa::generate("a trust list CA", NOW).expect("ca");
+        let signer = theirs.issue("newsroom", "camera 7", NOW).expect("signer");
+        let their_ca = theirs.cert_der().expect("der");
+        assert_eq!(signer.chain()[1], their_ca);
+        let (chain, key) = (
+            dir.claim_signer_path(&ingest),
+            dir.claim_signer_key_path(&ingest),
+        );
+        fs::write(&chain, signer.chain_pem()).expect("chain");
+        fs::write(&key, signer.key_pem().as_bytes()).expect("key");
+        let report = dir
+            .init(SignatureAlgorithm::Ed25519, nodes, NOW)
+            .expect("init");
+        assert_eq!(
+            report.written,
+            vec![chain.clone()],
+            "kept, and its issuer anchored"
+        );
+        let kept = dir.claim_signer(&ingest).expect("read").expect("there");
+        assert_eq!(kept.subject(), "camera 7");
+        let digest: [u8; 32] = Sha256::digest(&their_ca).into();
+        let root = dir.root_public().expect("root");
+        assert_eq!(
+            root.verify_anchor(kept.anchor().expect("anchored"), NOW)
+                .expect("verifies"),
+            digest
+        );
+        let again = dir
+            .init(SignatureAlgorithm::Ed25519, nodes, NOW)
+            .expect("init");
+        assert!(again.written.is_empty(), "{again:?}");
+
+        // One of ours from before the CA rode in its chain file is issued again.
+        let ours = ProvenanceCa::from_pem(
+            &fs::read_to_string(dir.provenance_ca_path()).expect("ca"),
+            &fs::read_to_string(dir.provenance_ca_key_path()).expect("key"),
+        )
+        .expect("ours");
+        let old = ours.issue(CLUSTER_NAME, "ingest1", NOW).expect("signer");
+        let first = old.chain_pem();
+        let first = &first[..first.find("-----END CERTIFICATE-----").expect("pem") + 26];
+        fs::write(&chain, first).expect("chain");
+        fs::write(&key, old.key_pem().as_bytes()).expect("key");
+        let report = dir
+            .init(SignatureAlgorithm::Ed25519, nodes, NOW)
+            .expect("init");
+        assert_eq!(report.written, vec![key, chain]);
+        let renewed = dir.claim_signer(&ingest).expect("read").expect("there");
+        assert_eq!(renewed.chain().len(), 2);
+        assert!(renewed.anchor().is_some());
     }
 
     #[test]
