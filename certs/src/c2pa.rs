@@ -207,13 +207,7 @@ impl ClaimSigner {
         if cert.public_key().subject_public_key.data.as_ref() != key.public_key_raw() {
             return Err(bad("the key is not the certificate's"));
         }
-        let subject = cert
-            .subject()
-            .iter_common_name()
-            .next()
-            .and_then(|cn| cn.as_str().ok())
-            .unwrap_or_default()
-            .to_owned();
+        let subject = common_name(&cert);
         Ok(ClaimSigner {
             key,
             chain,
@@ -308,6 +302,16 @@ pub fn credential_id(cert_der: &[u8]) -> crate::signing::KeyId {
 
 /// The domain-separation tag of [`credential_id`].
 pub const CREDENTIAL_TAG: &[u8] = b"sealcast/v1/c2pa-credential\0";
+
+/// A certificate's subject common name (empty when it has none).
+pub(crate) fn common_name(cert: &x509_parser::certificate::X509Certificate<'_>) -> String {
+    cert.subject()
+        .iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
 
 fn pem_block(out: &mut String, label: &str, der: &[u8]) {
     use base64::Engine as _;
@@ -510,43 +514,11 @@ mod tests {
     use super::*;
     use domain::c2pa::{bmff, vsi as v};
 
+    use super::vectors::{plain_fragment as fragment, plain_init as init};
+
     fn bx(kind: &[u8; 4], payload: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
         bmff::write_box(&mut out, kind, payload);
-        out
-    }
-
-    fn full(kind: &[u8; 4], payload: &[u8]) -> Vec<u8> {
-        let mut p = vec![0, 0, 0, 0];
-        p.extend_from_slice(payload);
-        bx(kind, &p)
-    }
-
-    /// A CMAF-shaped init segment: ftyp, then moov with one track's mdhd.
-    fn init() -> Vec<u8> {
-        let mut ftyp = b"cmf2".to_vec();
-        ftyp.extend_from_slice(&[0, 0, 0, 0]);
-        ftyp.extend_from_slice(b"cmf2iso6");
-        let mut mdhd = vec![0; 8];
-        mdhd.extend_from_slice(&90_000u32.to_be_bytes());
-        mdhd.extend_from_slice(&[0; 8]);
-        let mdia = bx(b"mdia", &full(b"mdhd", &mdhd));
-        let mut moov = full(b"mvhd", &[0; 96]);
-        moov.extend(bx(b"trak", &mdia));
-        moov.extend(bx(b"mvex", &full(b"trex", &[0; 20])));
-        let mut out = bx(b"ftyp", &ftyp);
-        out.extend(bx(b"moov", &moov));
-        out
-    }
-
-    /// One fragment: moof (mfhd with `seq`, a traf) and mdat.
-    fn fragment(seq: u32) -> Vec<u8> {
-        let mut moof = full(b"mfhd", &seq.to_be_bytes());
-        let mut traf = full(b"tfhd", &1u32.to_be_bytes());
-        traf.extend(full(b"tfdt", &(u32::from(seq as u16) * 3000).to_be_bytes()));
-        moof.extend(bx(b"traf", &traf));
-        let mut out = bx(b"moof", &moof);
-        out.extend(bx(b"mdat", &seq.to_be_bytes().repeat(50)));
         out
     }
 

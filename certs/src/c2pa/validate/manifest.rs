@@ -183,13 +183,7 @@ pub(super) fn claim_signed(
             "the claim signature does not verify",
         );
     }
-    let subject = signer
-        .subject()
-        .iter_common_name()
-        .next()
-        .and_then(|cn| cn.as_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let subject = crate::c2pa::common_name(signer);
     Ok(Signer {
         der: signer_der.to_vec(),
         ca_der: ca_der.to_vec(),
