@@ -542,10 +542,11 @@ pub(crate) async fn player_provenance_through(origin: &str, stream: &str) -> Res
         browser.goto(&format!("{origin}/#live/{stream}")).await?;
         browser
             .wait_for(
-                "the player verifies C2PA and plays",
+                "the player verifies C2PA, plays and shows who signed (the overlay is redrawn on its own clock)",
                 &format!(
                     "{TALLY_PREDICATE} const p = window.sealcast.verification.provenance; \
-                     return t.time > 2 && p && p.verified >= 5 ? t : null;"
+                     const shown = document.getElementById('ov-provenance').textContent; \
+                     return t.time > 2 && p && p.verified >= 5 && shown.startsWith('signed by') ? t : null;"
                 ),
                 Value::Null,
                 Duration::from_secs(60),
@@ -553,24 +554,19 @@ pub(crate) async fn player_provenance_through(origin: &str, stream: &str) -> Res
             )
             .await?;
         let end = browser.execute(TALLY, Value::Null).await?;
-        let provenance = &end["provenance"];
-        let signer = provenance["signer"].as_str().unwrap_or_default();
-        anyhow::ensure!(!signer.is_empty(), "no C2PA signer: {provenance}");
-        anyhow::ensure!(
-            end["refusedCount"] == 0 && provenance["refused"] == 0,
-            "refusals: {end}"
-        );
-        anyhow::ensure!(
-            end["shownProvenance"]
-                .as_str()
-                .is_some_and(|t| t.starts_with(&format!("signed by {signer}"))),
-            "the overlay shows {}",
-            end["shownProvenance"]
-        );
+        anyhow::ensure!(end["refusedCount"] == 0, "refusals: {end}");
+        let provenance = provenance_shown(&end)?;
         Ok(provenance.clone())
     }
     .await;
-    let outcome = match outcome {
+    let outcome = with_page_state(&browser, outcome).await;
+    browser.quit().await?;
+    outcome
+}
+
+/// `outcome`, an error carrying the page's tally (what a failure's reader needs).
+async fn with_page_state<T>(browser: &Browser, outcome: Result<T>) -> Result<T> {
+    match outcome {
         Ok(v) => Ok(v),
         Err(e) => {
             let state = browser
@@ -579,9 +575,37 @@ pub(crate) async fn player_provenance_through(origin: &str, stream: &str) -> Res
                 .unwrap_or_default();
             Err(e.context(format!("the page: {state}")))
         }
-    };
-    browser.quit().await?;
-    outcome
+    }
+}
+
+/// The page's C2PA tally when the C2PA data in the media verified (issue 47): the init
+/// segment's claim signer is named and shown in the overlay, at least five fragments and
+/// the manifest's co-signature verified, and nothing was refused by a C2PA code.
+fn provenance_shown(end: &Value) -> Result<&Value> {
+    let provenance = &end["provenance"];
+    let signer = provenance["signer"].as_str().unwrap_or_default();
+    anyhow::ensure!(!signer.is_empty(), "no C2PA signer: {provenance}");
+    anyhow::ensure!(
+        provenance["refused"] == 0
+            && provenance["verified"].as_u64().unwrap_or(0) >= 5
+            && provenance["cosigned"].as_u64().unwrap_or(0) >= 1,
+        "C2PA (verified, and the init segment's co-signature too): {provenance}"
+    );
+    let c2pa_refusals: Vec<&Value> = end["refused"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| C2PA_CODES.contains(&r["reason"].as_str().unwrap_or_default()))
+        .collect();
+    anyhow::ensure!(c2pa_refusals.is_empty(), "C2PA refusals: {c2pa_refusals:?}");
+    anyhow::ensure!(
+        end["shownProvenance"]
+            .as_str()
+            .is_some_and(|t| t.starts_with(&format!("signed by {signer}"))),
+        "the overlay shows {}",
+        end["shownProvenance"]
+    );
+    Ok(provenance)
 }
 
 /// (a)-(c): the player through the proxy, each mode once, on `path` (WebCrypto) and with
@@ -597,16 +621,7 @@ pub(crate) async fn check_player(cluster: &Cluster, stream: &str) -> Result<Valu
     ] {
         let mut browser = Browser::start(960, 540).await?;
         let outcome = player_run(&mut browser, &proxy, stream, query, mode).await;
-        let outcome = match outcome {
-            Ok(v) => Ok(v),
-            Err(e) => {
-                let state = browser
-                    .execute(TALLY, Value::Null)
-                    .await
-                    .unwrap_or_default();
-                Err(e.context(format!("the page: {state}")))
-            }
-        };
+        let outcome = with_page_state(&browser, outcome).await;
         browser.quit().await?;
         seen.push(outcome?);
     }
@@ -708,32 +723,9 @@ async fn player_run(
         "player errors: {}",
         end["errors"]
     );
-    // The C2PA data in the media verified too (issue 47): the init segment's claim signer
-    // is named, shown, and nothing was refused by its code (every alteration above was
-    // caught first by our own statements).
-    let provenance = &end["provenance"];
-    let signer = provenance["signer"].as_str().unwrap_or_default();
-    anyhow::ensure!(!signer.is_empty(), "no C2PA signer: {provenance}");
-    anyhow::ensure!(
-        provenance["refused"] == 0
-            && provenance["verified"].as_u64().unwrap_or(0) >= 5
-            && provenance["cosigned"].as_u64().unwrap_or(0) >= 1,
-        "C2PA (verified, and the init segment's co-signature too): {provenance}"
-    );
-    let c2pa_refusals: Vec<&Value> = end["refused"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|r| C2PA_CODES.contains(&r["reason"].as_str().unwrap_or_default()))
-        .collect();
-    anyhow::ensure!(c2pa_refusals.is_empty(), "C2PA refusals: {c2pa_refusals:?}");
-    anyhow::ensure!(
-        end["shownProvenance"]
-            .as_str()
-            .is_some_and(|t| t.starts_with(&format!("signed by {signer}"))),
-        "the overlay shows {}",
-        end["shownProvenance"]
-    );
+    // The C2PA data in the media verified too (issue 47), every alteration above having
+    // been caught first by our own statements.
+    let provenance = provenance_shown(&end)?;
     Ok(
         json!({ "mode": mode, "cases": cases, "verified": end["verified"],
                "provenance": provenance }),
@@ -748,16 +740,7 @@ pub(crate) async fn check_player_under_tampering(cluster: &Cluster, stream: &str
     let mut browser = Browser::start(960, 540).await?;
     let outcome = tampered_run(&mut browser, &proxy, stream).await;
     proxy.flip_every(0);
-    let outcome = match outcome {
-        Ok(v) => Ok(v),
-        Err(e) => {
-            let state = browser
-                .execute(TALLY, Value::Null)
-                .await
-                .unwrap_or_default();
-            Err(e.context(format!("the page: {state}")))
-        }
-    };
+    let outcome = with_page_state(&browser, outcome).await;
     browser.quit().await?;
     outcome
 }
