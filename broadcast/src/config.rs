@@ -83,6 +83,10 @@ pub struct EdgeConfig {
     /// kept in the key directory, so a revoked key stays revoked when the broker forgot
     /// its retained messages. Each is checked against the root; others are skipped.
     pub revocations: Vec<Vec<u8>>,
+    /// The root's anchors of other C2PA signers' CAs (`keys/provenance/anchors.pem`),
+    /// served as `/trust/v1/provenance-anchors` for viewers, who check each against the
+    /// root; none by default.
+    pub provenance_anchors: Vec<certs::c2pa::ProvenanceAnchor>,
 }
 
 /// Makes this node's [`LoadReport`] when it is due (see [`EdgeConfig::load_reports`]).
@@ -143,6 +147,7 @@ impl EdgeConfig {
             extra_routes: None,
             load_reports: None,
             revocations: Vec::new(),
+            provenance_anchors: Vec::new(),
         }
     }
 }

@@ -452,7 +452,9 @@ fn route_label(path: &str) -> &'static str {
         Some(PublicPath::Metrics) => "metrics",
         Some(PublicPath::Signature(..) | PublicPath::VodSignature(..)) => "signature",
         Some(PublicPath::PartKey(..)) => "part_key",
-        Some(PublicPath::TrustRoot | PublicPath::TrustBundle) => "trust",
+        Some(PublicPath::TrustRoot | PublicPath::TrustBundle | PublicPath::ProvenanceAnchors) => {
+            "trust"
+        }
         None if path.starts_with("/api/") => "api",
         None => "unmatched",
     }

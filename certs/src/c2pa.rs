@@ -19,7 +19,11 @@ pub mod validate;
 #[cfg(any(test, feature = "test-vectors"))]
 pub mod vectors;
 
-pub use anchor::{ProvenanceAnchor, ANCHOR_ASSERTION, ANCHOR_PEM_LABEL, ANCHOR_TAG};
+pub use anchor::{
+    anchors_from_pem, anchors_pem, ProvenanceAnchor, ANCHOR_ASSERTION, ANCHOR_PEM_LABEL,
+    ANCHOR_TAG, MAX_DELIVERED as MAX_DELIVERED_ANCHORS,
+    MAX_DELIVERED_LEN as MAX_DELIVERED_ANCHORS_LEN,
+};
 
 use std::time::Duration;
 
@@ -470,10 +474,12 @@ impl LiveSigner {
         manifest::sign_init(init, &m, &mut |tbs| self.claim.sign(tbs), cosign).map_err(c2pa_error)
     }
 
-    /// The VSI `emsg` to put before `data` (a part, or a segment of parts).
+    /// The VSI `emsg` to put before `data` (a part, or a segment of parts), numbered as
+    /// `numbering` says.
     pub fn sign_fragment(
         &self,
         data: &[u8],
+        numbering: vsi::Numbering,
         label: &str,
         issued_at: u64,
         timescale: u32,
@@ -486,7 +492,7 @@ impl LiveSigner {
             timescale,
             duration,
         };
-        vsi::emsg_for(data, &signer, &mut |m| {
+        vsi::emsg_for(data, numbering, &signer, &mut |m| {
             self.session.sign(m).to_bytes().to_vec()
         })
         .map_err(c2pa_error)
@@ -513,6 +519,7 @@ pub fn stream_assertion(stream: &str, session: &str, rendition: &str) -> manifes
 mod tests {
     use super::*;
     use domain::c2pa::{bmff, vsi as v};
+    use v::Numbering::{Fragment, Segment};
 
     use super::vectors::{plain_fragment as fragment, plain_init as init};
 
@@ -570,14 +577,14 @@ mod tests {
         let label = LiveSigner::manifest_label("demo", "00000000000000aa", "720p");
         let part = fragment(7);
         let emsg = live
-            .sign_fragment(&part, &label, 1_790_000_100, 90_000, 30_000)
+            .sign_fragment(&part, Fragment, &label, 1_790_000_100, 90_000, 30_000)
             .expect("emsg");
         assert!(v::is_vsi_emsg(
             &bmff::top_level(&emsg).expect("emsg box")[0]
         ));
         assert_eq!(
             emsg,
-            live.sign_fragment(&part, &label, 1_790_000_100, 90_000, 30_000)
+            live.sign_fragment(&part, Fragment, &label, 1_790_000_100, 90_000, 30_000)
                 .expect("again")
         );
         // A segment made of signed parts: its own VSI ignores theirs, so it equals the VSI
@@ -585,7 +592,7 @@ mod tests {
         let mut segment = emsg.clone();
         segment.extend_from_slice(&part);
         let seg_emsg = live
-            .sign_fragment(&segment, &label, 1_790_000_100, 90_000, 30_000)
+            .sign_fragment(&segment, Segment(3), &label, 1_790_000_100, 90_000, 30_000)
             .expect("seg");
         assert_eq!(seg_emsg.len(), emsg.len());
         assert_ne!(
@@ -594,7 +601,7 @@ mod tests {
         );
         // No moof, no VSI.
         assert!(live
-            .sign_fragment(&bx(b"mdat", &[0]), &label, 0, 1, 1)
+            .sign_fragment(&bx(b"mdat", &[0]), Fragment, &label, 0, 1, 1)
             .is_err());
     }
 
@@ -616,28 +623,22 @@ mod tests {
 
     /// A signed sample stream: an init segment, then 25 segments of three signed parts
     /// each, every segment its own VSI and its parts (the one `vsi::segment_prefix` finds),
-    /// the VSIs' sequence numbers their first fragments'. With `$SEALCAST_C2PA_SAMPLE_DIR`
-    /// set, it is written there (init.mp4, seg_NNN.m4s, part_NNN_K.m4s, the CA as
-    /// `anchors.pem`): what docs/provenance.md feeds third-party validators.
-    #[test]
-    fn a_sample_stream_signs_every_part_and_segment() {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock")
-            .as_secs();
-        let (ca, live) = signer(now);
-        let label = LiveSigner::manifest_label("demo", "00000000000000aa", "720p");
-        let mut files = vec![
-            ("init.mp4".to_owned(), sign_demo(&live, &init())),
-            ("anchors.pem".to_owned(), ca.cert_pem().as_bytes().to_vec()),
-        ];
+    /// a part's VSI numbered by its `mfhd`, a segment's by its place (1, 2, 3, …), all
+    /// signed at `iat`.
+    fn sample_stream(live: &LiveSigner, session: &str, iat: u64) -> Vec<(String, Vec<u8>)> {
+        let label = LiveSigner::manifest_label("demo", session, "720p");
+        let extra = vec![stream_assertion("demo", session, "720p")];
+        let init = live
+            .sign_init(&init(), &label, "demo 720p", extra)
+            .expect("signed");
+        let mut files = vec![("init.mp4".to_owned(), init)];
         let mut seq = 1;
         for s in 0..25 {
             let mut parts = Vec::new();
             for k in 0..3 {
                 let f = fragment(seq);
                 let mut p = live
-                    .sign_fragment(&f, &label, now, 90_000, 30_000)
+                    .sign_fragment(&f, Fragment, &label, iat, 90_000, 30_000)
                     .expect("part");
                 assert!(v::is_vsi_emsg(&bmff::top_level(&p).expect("emsg")[0]));
                 p.extend_from_slice(&f);
@@ -646,7 +647,7 @@ mod tests {
                 seq += 1;
             }
             let mut seg = live
-                .sign_fragment(&parts, &label, now, 90_000, 90_000)
+                .sign_fragment(&parts, Segment(s + 1), &label, iat, 90_000, 90_000)
                 .expect("seg");
             let own = seg.len();
             seg.extend_from_slice(&parts);
@@ -654,12 +655,83 @@ mod tests {
             assert_eq!(bmff::first_fragment_sequence(&seg).expect("moof"), seq - 3);
             files.push((format!("seg_{s:03}.m4s"), seg));
         }
+        files
+    }
+
+    /// What third-party validators are fed (docs/provenance.md): a sample stream
+    /// ([`sample_stream`]), another stream of the same claim signer (`other/`: its
+    /// segments have another session key and manifest), and a stream whose session key's
+    /// validity ended before its media were signed (`stale/`), each checked here by our
+    /// validator trusting the CA. With `$SEALCAST_C2PA_SAMPLE_DIR` set they are written
+    /// there (the CA as `anchors.pem`).
+    #[test]
+    fn a_sample_stream_signs_every_part_and_segment() {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs();
+        let (ca, live) = signer(now);
+        let main = sample_stream(&live, "00000000000000aa", now);
+        let other = sample_stream(&live_signer(&live, now, 86_400), "00000000000000bb", now);
+        let stale = sample_stream(
+            &live_signer(&live, now - 7_200, 3_600),
+            "00000000000000cc",
+            now,
+        );
+        let root = crate::signing::RootKey::generate(crate::signing::SignatureAlgorithm::Ed25519)
+            .expect("root");
+        let validator = || {
+            validate::LiveValidator::with_trust_anchors(
+                root.public_key(),
+                vec![ca.cert_der().expect("der")],
+            )
+        };
+        let verified = |v: &mut validate::LiveValidator, bytes: &[u8], part: bool| {
+            matches!(
+                v.check_fragment(bytes, part),
+                Ok(validate::FragmentVerdict::Verified)
+            )
+        };
+        let mut v = validator();
+        v.admit_init(&main[0].1, now).expect("the init segment");
+        for (name, bytes) in &main[1..] {
+            assert!(verified(&mut v, bytes, name.starts_with("part")), "{name}");
+        }
+        let mut v = validator();
+        v.admit_init(&main[0].1, now).expect("the init segment");
+        assert!(verified(&mut v, &main[4].1, false), "{}", main[4].0);
+        assert!(
+            !verified(&mut v, &other[8].1, false),
+            "another stream's {}",
+            other[8].0
+        );
+        let mut v = validator();
+        v.admit_init(&stale[0].1, now)
+            .expect("the stale init segment");
+        assert!(
+            !verified(&mut v, &stale[4].1, false),
+            "signed after its key's validity"
+        );
         if let Some(dir) = std::env::var_os("SEALCAST_C2PA_SAMPLE_DIR") {
             let dir = std::path::PathBuf::from(dir);
-            std::fs::create_dir_all(&dir).expect("dir");
-            for (name, bytes) in files {
-                std::fs::write(dir.join(name), bytes).expect("write");
+            for (sub, files) in [("", &main), ("other", &other), ("stale", &stale)] {
+                let d = dir.join(sub);
+                std::fs::create_dir_all(&d).expect("dir");
+                std::fs::write(d.join("anchors.pem"), ca.cert_pem()).expect("write");
+                for (name, bytes) in files {
+                    std::fs::write(d.join(name), bytes).expect("write");
+                }
             }
         }
+    }
+
+    /// Another session of `live`'s claim signer: its key made at `created`, valid `secs`.
+    fn live_signer(live: &LiveSigner, created: u64, secs: u64) -> LiveSigner {
+        LiveSigner::new(
+            std::sync::Arc::clone(&live.claim),
+            created,
+            Duration::from_secs(secs),
+            1,
+        )
     }
 }

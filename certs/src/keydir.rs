@@ -16,6 +16,9 @@
 //!   ingest/{node}.c2pa.key  the claim signer's Ed25519 key (0600)
 //!   provenance/ca.pem    the cluster's C2PA provenance CA: what validators trust
 //!   provenance/ca.key    its key (0600) — only needed to issue claim signers
+//!   provenance/trusted.pem  the operator's: CA certificates of other C2PA signers whose
+//!                        streams viewers should accept (a C2PA trust list's)
+//!   provenance/anchors.pem  the root's anchors of those CAs, which edges serve viewers
 //! ```
 //!
 //! Files are written atomically; existing ones are never overwritten, except a certificate
@@ -207,6 +210,7 @@ impl KeyDir {
             )?;
         }
         self.provenance(&root, ingest, now, &mut report)?;
+        self.anchor_trusted_cas(&root, now, &mut report)?;
         self.certified_key::<Edge>(
             &root,
             &self.edge_key_path(),
@@ -264,6 +268,91 @@ impl KeyDir {
     /// The provenance CA's private key.
     pub fn provenance_ca_key_path(&self) -> PathBuf {
         self.dir.join("provenance").join("ca.key")
+    }
+
+    /// `provenance/trusted.pem`: CA certificates of other C2PA signers, put there by the
+    /// operator (docs/provenance.md).
+    pub fn trusted_cas_path(&self) -> PathBuf {
+        self.dir.join("provenance").join("trusted.pem")
+    }
+
+    /// `provenance/anchors.pem`: the root's anchors of the CAs in
+    /// [`KeyDir::trusted_cas_path`], made by [`KeyDir::init`].
+    pub fn delivered_anchors_path(&self) -> PathBuf {
+        self.dir.join("provenance").join("anchors.pem")
+    }
+
+    /// The root's anchors of other signers' CAs, which edges serve viewers as
+    /// `/trust/v1/provenance-anchors`; none without the file. Not checked here: viewers
+    /// check each against the root.
+    pub fn delivered_anchors(&self) -> Result<Vec<crate::c2pa::ProvenanceAnchor>, CertsError> {
+        let path = self.delivered_anchors_path();
+        match fs::read(&path) {
+            Ok(text) => crate::c2pa::anchors_from_pem(&text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(crate::signing::io_error(&path)(e)),
+        }
+    }
+
+    /// Anchors every CA of [`KeyDir::trusted_cas_path`] under `root` into
+    /// [`KeyDir::delivered_anchors_path`], again when the CAs change or an anchor nears
+    /// its end; removes the anchors when the operator removed the CAs.
+    fn anchor_trusted_cas(
+        &self,
+        root: &RootKey,
+        now: u64,
+        report: &mut InitReport,
+    ) -> Result<(), CertsError> {
+        let (trusted, anchors) = (self.trusted_cas_path(), self.delivered_anchors_path());
+        let text = match fs::read(&trusted) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if anchors.exists() {
+                    fs::remove_file(&anchors).map_err(crate::signing::io_error(&anchors))?;
+                    report.written.push(anchors);
+                }
+                return Ok(());
+            }
+            Err(e) => return Err(crate::signing::io_error(&trusted)(e)),
+        };
+        let bad = |reason| CertsError::Malformed {
+            what: "provenance/trusted.pem",
+            reason,
+        };
+        let mut cas = Vec::new();
+        for pem in x509_parser::pem::Pem::iter_from_buffer(&text) {
+            let pem = pem.map_err(|_| bad("not PEM"))?;
+            if pem.label != "CERTIFICATE" {
+                continue;
+            }
+            let (_, cert) = x509_parser::parse_x509_certificate(&pem.contents)
+                .map_err(|_| bad("a certificate does not parse"))?;
+            if !cert.is_ca() {
+                return Err(bad("a certificate that is not a CA"));
+            }
+            if cas.len() == crate::c2pa::MAX_DELIVERED_ANCHORS {
+                return Err(bad("too many certificates"));
+            }
+            cas.push(pem.contents);
+        }
+        let digests: Vec<[u8; 32]> = cas.iter().map(|der| Sha256::digest(der).into()).collect();
+        let renew_at = now.saturating_add(RENEW_BEFORE.as_secs());
+        let current = self.delivered_anchors().unwrap_or_default();
+        let held: Vec<[u8; 32]> = current.iter().map(|a| *a.ca_digest()).collect();
+        let fresh = current.iter().all(|a| {
+            a.validity().not_after() > renew_at && root.public_key().verify_anchor(a, now).is_ok()
+        });
+        if held == digests && fresh && anchors.exists() {
+            return Ok(());
+        }
+        let validity = Validity::starting_at(now, CERTIFICATE_LIFETIME);
+        let made: Vec<_> = (cas.iter())
+            .map(|der| root.anchor_provenance(der, validity))
+            .collect();
+        let pem = crate::c2pa::anchors_pem(&made);
+        crate::signing::write_atomically(&anchors, pem.as_bytes(), 0o644)?;
+        report.written.push(anchors);
+        Ok(())
     }
 
     /// The provenance CA's credential id ([`crate::c2pa::credential_id`]): what `sealcast
@@ -662,6 +751,69 @@ mod tests {
         assert!(signer.not_after() > later + RENEW_BEFORE.as_secs());
         let cert = IngestCertificate::read_file(&dir.certificate_path(&ingest)).expect("cert");
         assert_eq!(cert.validity().not_before(), later);
+    }
+
+    #[test]
+    fn other_signers_cas_are_anchored_for_viewers_and_their_anchors_follow_the_file() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = KeyDir::new(tmp.path());
+        let nodes = [NodeId::new("ingest1").expect("valid")];
+        dir.init(SignatureAlgorithm::Ed25519, &nodes, NOW)
+            .expect("init");
+        assert!(dir.delivered_anchors().expect("none").is_empty());
+        let (a, b) = (
+            ProvenanceCa::generate("a trust list CA", NOW).expect("ca"),
+            ProvenanceCa::generate("another", NOW).expect("ca"),
+        );
+        let root = dir.root_public().expect("root");
+        let digests = |anchors: &[crate::c2pa::ProvenanceAnchor]| -> Vec<[u8; 32]> {
+            (anchors.iter())
+                .map(|x| root.verify_anchor(x, NOW).expect("the root's"))
+                .collect()
+        };
+        let of =
+            |ca: &ProvenanceCa| -> [u8; 32] { Sha256::digest(ca.cert_der().expect("der")).into() };
+        fs::write(dir.trusted_cas_path(), a.cert_pem()).expect("trusted");
+        let report = dir
+            .init(SignatureAlgorithm::Ed25519, &nodes, NOW)
+            .expect("init");
+        assert_eq!(report.written, vec![dir.delivered_anchors_path()]);
+        assert_eq!(
+            digests(&dir.delivered_anchors().expect("read")),
+            vec![of(&a)]
+        );
+        let again = dir
+            .init(SignatureAlgorithm::Ed25519, &nodes, NOW)
+            .expect("init");
+        assert!(again.written.is_empty(), "{again:?}");
+        // Another CA added: anchored too; close to the anchors' end: renewed.
+        fs::write(
+            dir.trusted_cas_path(),
+            format!("{}{}", a.cert_pem(), b.cert_pem()),
+        )
+        .expect("trusted");
+        dir.init(SignatureAlgorithm::Ed25519, &nodes, NOW)
+            .expect("init");
+        assert_eq!(
+            digests(&dir.delivered_anchors().expect("read")),
+            vec![of(&a), of(&b)]
+        );
+        let late = NOW + CERTIFICATE_LIFETIME.as_secs() - 86_400;
+        let renewed = dir
+            .init(SignatureAlgorithm::Ed25519, &nodes, late)
+            .expect("init");
+        assert!(
+            renewed.written.contains(&dir.delivered_anchors_path()),
+            "{renewed:?}"
+        );
+        // A certificate that is not a CA is refused; no file, no anchors.
+        let signer = a.issue("newsroom", "camera 7", NOW).expect("signer");
+        fs::write(dir.trusted_cas_path(), signer.chain_pem()).expect("trusted");
+        assert!(dir.init(SignatureAlgorithm::Ed25519, &nodes, NOW).is_err());
+        fs::remove_file(dir.trusted_cas_path()).expect("removed");
+        dir.init(SignatureAlgorithm::Ed25519, &nodes, NOW)
+            .expect("init");
+        assert!(!dir.delivered_anchors_path().exists());
     }
 
     #[test]

@@ -22,6 +22,7 @@
 //! | `/vod/{stream}/{recording}/{rendition}/{file}.sig` | a segment's or `init.mp4`'s signed statement |
 //! | `/trust/v1/root.pub` | the cluster's root public key (the file edges pin) |
 //! | `/trust/v1/bundle` | the certificates and revocations the root signed, for viewers |
+//! | `/trust/v1/provenance-anchors` | the root's anchors of other C2PA signers' CAs (PEM) |
 //! | `/api/v1/streams` | live streams as JSON |
 //! | `/api/v1/recordings` | finished recordings as JSON |
 //! | `/healthz`, `/readyz`, `/metrics` | liveness, readiness, Prometheus text |
@@ -84,6 +85,9 @@ pub enum PublicPath {
     /// `/trust/v1/bundle`: the node's trust bundle (root-signed certificates and
     /// revocations).
     TrustBundle,
+    /// `/trust/v1/provenance-anchors`: the root's anchors of the CAs of C2PA signers that
+    /// are not the cluster's (docs/provenance.md).
+    ProvenanceAnchors,
     /// `/api/v1/streams`
     Streams,
     /// `/api/v1/recordings`
@@ -260,6 +264,7 @@ impl PublicPath {
             ["api", "v1", "recordings"] => Some(Self::Recordings),
             ["trust", "v1", "root.pub"] => Some(Self::TrustRoot),
             ["trust", "v1", "bundle"] => Some(Self::TrustBundle),
+            ["trust", "v1", "provenance-anchors"] => Some(Self::ProvenanceAnchors),
             ["live", stream, "master.m3u8"] => Some(Self::Master(StreamName::new(*stream).ok()?)),
             ["live", stream, rendition, "index.m3u8"] => Some(Self::Media(
                 StreamName::new(*stream).ok()?,
@@ -540,6 +545,7 @@ impl fmt::Display for PublicPath {
             Self::PartKey(s, r, n) => write!(f, "/live/{s}/{r}/{n}.partkey"),
             Self::TrustRoot => f.write_str("/trust/v1/root.pub"),
             Self::TrustBundle => f.write_str("/trust/v1/bundle"),
+            Self::ProvenanceAnchors => f.write_str("/trust/v1/provenance-anchors"),
             Self::Streams => f.write_str("/api/v1/streams"),
             Self::Recordings => f.write_str("/api/v1/recordings"),
             Self::Health => f.write_str("/healthz"),
@@ -770,6 +776,10 @@ mod tests {
             (PublicPath::Metrics, "/metrics"),
             (PublicPath::TrustRoot, "/trust/v1/root.pub"),
             (PublicPath::TrustBundle, "/trust/v1/bundle"),
+            (
+                PublicPath::ProvenanceAnchors,
+                "/trust/v1/provenance-anchors",
+            ),
         ] {
             assert_eq!(path.to_string(), spelled);
             assert_eq!(PublicPath::parse(spelled), Some(path));
@@ -895,7 +905,7 @@ mod tests {
             id in any::<u64>(),
             asset in any_asset(),
             part in any::<u32>(),
-            which in 0u8..29,
+            which in 0u8..30,
             node in "[a-z0-9][a-z0-9_-]{0,12}",
             whip in any::<u128>(),
         ) {
@@ -935,6 +945,7 @@ mod tests {
                 25 => PublicPath::PartKey(s, r, n),
                 26 => PublicPath::TrustRoot,
                 27 => PublicPath::TrustBundle,
+                28 => PublicPath::ProvenanceAnchors,
                 _ => PublicPath::VodSegment(s, id, r, n),
             };
             prop_assert_eq!(PublicPath::parse(&p.to_string()), Some(p));

@@ -23,7 +23,12 @@ pub fn cmaf_c2pa(data: &[u8]) {
         timescale: 1000,
         duration: 333,
     };
-    if let Ok(emsg) = vsi::emsg_for(data, &signer, &mut |_| vec![0; 64]) {
+    // A fragment's VSI takes its number from its `mfhd`; a segment's is given.
+    let numbering = match data.first() {
+        Some(&b) if b % 2 == 1 => vsi::Numbering::Segment(u32::from(b)),
+        _ => vsi::Numbering::Fragment,
+    };
+    if let Ok(emsg) = vsi::emsg_for(data, numbering, &signer, &mut |_| vec![0; 64]) {
         let boxes = bmff::top_level(&emsg).expect("one box");
         assert!(boxes.len() == 1 && vsi::is_vsi_emsg(&boxes[0]));
     }

@@ -39,6 +39,7 @@ use certs::signing::playback::{Check, Fragment, Playback, PlaybackVerifier, Refu
 use certs::signing::{RootPublicKey, TrustBundle};
 use clap::Args;
 use domain::hls::{read_master, read_media, ReadMedia, MAX_PLAYLIST};
+use domain::paths::PublicPath;
 use domain::time::WallClock;
 use reqwest::{StatusCode, Url};
 
@@ -101,11 +102,22 @@ pub(crate) async fn run(args: VerifyArgs) -> anyhow::Result<bool> {
         client,
         root,
         anchors,
+        delivered: Vec::new(),
         query: master_url.query().map(str::to_owned),
         out: Tally::default(),
     };
-    let bundle_url = run.with_query(master_url.join("/trust/v1/bundle")?);
+    let bundle_url = run.with_query(master_url.join(&PublicPath::TrustBundle.to_string())?);
     let trust = run.trust(&bundle_url).await?;
+    // The root's anchors of other signers' CAs: each is checked against the root by the
+    // validator, so whoever serves them cannot add one. An edge without any serves none.
+    let anchors_url = run.with_query(master_url.join(&PublicPath::ProvenanceAnchors.to_string())?);
+    if let Some(pem) = run
+        .bytes(&anchors_url, certs::c2pa::MAX_DELIVERED_ANCHORS_LEN)
+        .await?
+    {
+        run.delivered =
+            certs::c2pa::anchors_from_pem(&pem).with_context(|| format!("{anchors_url}"))?;
+    }
     let master = run
         .text(&master_url)
         .await?
@@ -244,6 +256,8 @@ struct Run {
     root: RootPublicKey,
     /// C2PA trust anchors (DER) beside the root's provenance anchors.
     anchors: Vec<Vec<u8>>,
+    /// The root's anchors of other signers' CAs, as the edge serves them.
+    delivered: Vec<certs::c2pa::ProvenanceAnchor>,
     /// The master URL's query (a private stream's token), carried onto every URL.
     query: Option<String>,
     out: Tally,
@@ -464,6 +478,7 @@ impl Run {
         let outcome = if w.sequence.is_none() {
             let validator = c2pa.get_or_insert_with(|| {
                 LiveValidator::with_trust_anchors(self.root.clone(), self.anchors.clone())
+                    .with_delivered_anchors(self.delivered.clone())
             });
             validator
                 .admit_init(bytes, now)

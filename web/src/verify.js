@@ -139,6 +139,9 @@ export const MAX_PART_KEY_SIDECAR = 8 + MAX_PART_KEY_LEN + MAX_SIGNATURE_LEN;
 /** Largest trust bundle and root key file fetched. */
 export const MAX_BUNDLE = TAG.bundle.length + 1 + 8 + 2 * MAX_BUNDLE_ITEMS * (4 + MAX_BUNDLE_ITEM_LEN);
 export const MAX_ROOT_FILE = TAG.keyFile.length + 3 + 1952;
+/** Most provenance anchors delivered apart, and their PEM's length (certs' MAX_DELIVERED*). */
+const MAX_DELIVERED_ANCHORS = 64;
+const MAX_DELIVERED_ANCHORS_LEN = 320 * 1024;
 
 /** Tolerance between a signed duration and the playlist's (printed with 5 decimals). */
 const DURATION_TOLERANCE_S = 0.001;
@@ -1621,10 +1624,15 @@ export class C2paLiveValidator {
    * from the revocation's time on; the Rust twin's `check_revocation`); `cosigned`
    * (optional, see `cosignatureChecker`): async, whether a manifest's co-signature
    * (`io.sealcast.cosignature`: an ingest key the root certified, over every assertion
-   * before it) verifies, true or why not (`io.sealcast.cosignature.mismatch`).
+   * before it) verifies, true or why not (`io.sealcast.cosignature.mismatch`);
+   * `anchors` (optional): the provenance anchors the root signed apart for the CAs of other
+   * C2PA signers (byte arrays, as `/trust/v1/provenance-anchors` serves them; see
+   * `provenanceAnchorsOf`), which a manifest without an anchor of its own may chain to;
+   * each is checked against the root, and its validity, at every init segment.
    */
-  constructor({ root, backend, now = () => Date.now(), revokedAt = null, cosigned = null }) {
+  constructor({ root, backend, now = () => Date.now(), revokedAt = null, cosigned = null, anchors = () => [] }) {
     this.root = root;
+    this.anchors = anchors;
     this.backend = backend;
     this.now = now;
     this.revokedAt = revokedAt;
@@ -1686,8 +1694,11 @@ export class C2paLiveValidator {
     if (boxes.some((b) => b.kind === 'mdat')) refuse(C2PA.initInvalid, 'an init segment with media (mdat)');
     const m = readManifest(box);
 
-    // 2. The provenance anchor, signed by the pinned root.
-    const anchor = await this.anchorOf(m);
+    // 2. The provenance anchor, signed by the pinned root: the manifest's own, which it is
+    // then held to, or else one the root signed apart for another signer's CA.
+    const own = Boolean(m.assertion(ANCHOR_LABEL));
+    const anchors = own ? [await this.anchorOf(m)] : await this.deliveredAnchors();
+    if (anchors.length === 0) refuse(C2PA.untrusted, `no ${ANCHOR_LABEL} assertion`);
 
     // 3. The claim signer's chain to the provenance CA the anchor names (a claim signature
     // that is no EdDSA COSE_Sign1_Tagged is claimSignature.mismatch, as in the Rust twin).
@@ -1699,7 +1710,7 @@ export class C2paLiveValidator {
       refuse(C2PA.claimSignature, 'the claim signature is not an EdDSA COSE_Sign1');
     }
     if (sign1.protectedMap.get(COSE_ALG) !== COSE_EDDSA) refuse(C2PA.claimSignature, 'the claim signature is not EdDSA');
-    const signer = await this.claimSigner(sign1, anchor);
+    const signer = await this.claimSigner(sign1, anchors);
 
     // 4. The claim signature, over the claim's bytes (detached, or attached as they are).
     const payload = sign1.payload === null ? m.claim : sign1.payload;
@@ -1707,7 +1718,7 @@ export class C2paLiveValidator {
     if (!claimed) refuse(C2PA.claimSignature, 'the claim signature does not verify');
 
     // 5. The assertions the claim names, by hash; it must name the ones checked here.
-    await this.hashedAssertions(m);
+    await this.hashedAssertions(m, own);
 
     // 6. The init segment's BMFF hash.
     const hashAssertion = m.assertion(BMFF_HASH_LABEL);
@@ -1787,6 +1798,25 @@ export class C2paLiveValidator {
     const value = readCbor(found.cbor, code, 'the provenance anchor assertion');
     const bytes = value instanceof CborMap ? value.get('anchor') : undefined;
     if (!isBytes(bytes)) refuse(code, 'the provenance anchor assertion is not {"anchor": bytes}');
+    return this.verifiedAnchor(bytes);
+  }
+
+  /** The delivered anchors that the root signed and that hold now; others are passed over. */
+  async deliveredAnchors() {
+    const out = [];
+    for (const bytes of this.anchors().slice(0, MAX_DELIVERED_ANCHORS)) {
+      try {
+        out.push(await this.verifiedAnchor(bytes));
+      } catch (error) {
+        if (!(error instanceof Refusal)) throw error;
+      }
+    }
+    return out;
+  }
+
+  /** A provenance anchor's bytes, decoded and checked against the pinned root, valid now. */
+  async verifiedAnchor(bytes) {
+    const code = C2PA.untrusted;
     const anchor = decodeProvenanceAnchor(bytes);
     if (anchor.algorithm !== this.root.algorithm || anchor.issuer !== this.root.keyId) {
       refuse(code, 'a provenance anchor not issued by the pinned root');
@@ -1801,15 +1831,16 @@ export class C2paLiveValidator {
     return anchor;
   }
 
-  /** The claim signer: `{ der, publicKey, subject }`, chained to the anchor's CA. */
-  async claimSigner(sign1, anchor) {
+  /** The claim signer: `{ der, publicKey, subject }`, chained to an anchored CA. */
+  async claimSigner(sign1, anchors) {
     const code = C2PA.untrusted;
     const x5chain = sign1.protectedMap.get(COSE_X5CHAIN);
     const chain = isBytes(x5chain) ? [x5chain] : x5chain;
     if (!Array.isArray(chain) || chain.length === 0 || !chain.every(isBytes)) refuse(code, 'no x5chain in the protected header');
     let caDer = null;
     for (const der of chain.slice(1)) {
-      if (equalBytes(await sha256(der), anchor.caDigest)) {
+      const digest = await sha256(der);
+      if (anchors.some((a) => equalBytes(digest, a.caDigest))) {
         caDer = der;
         break;
       }
@@ -1833,9 +1864,9 @@ export class C2paLiveValidator {
    * Every assertion the claim lists (`created_assertions`, and `gathered_assertions`,
    * where c2pa-rs lists what a signer adds itself; the label is the URL's last segment) is
    * in the store with the hash the claim gives it, and the claim lists the BMFF hash, the
-   * session keys and the provenance anchor.
+   * session keys and (when the manifest's trust rests on it: `own`) the provenance anchor.
    */
-  async hashedAssertions(m) {
+  async hashedAssertions(m, own) {
     const code = C2PA.hashedUri;
     const claim = readCbor(m.claim, code, 'the claim');
     const list = claim instanceof CborMap ? claim.get('created_assertions') : undefined;
@@ -1851,7 +1882,7 @@ export class C2paLiveValidator {
       if (!isBytes(hash) || !equalBytes(await sha256(found.payload), hash)) refuse(code, `${label}: its hash does not match`);
       seen.add(label);
     }
-    for (const needed of [BMFF_HASH_LABEL, SESSION_KEYS_LABEL, ANCHOR_LABEL]) {
+    for (const needed of own ? [BMFF_HASH_LABEL, SESSION_KEYS_LABEL, ANCHOR_LABEL] : [BMFF_HASH_LABEL, SESSION_KEYS_LABEL]) {
       if (!seen.has(needed)) refuse(code, `${needed}: not listed in the claim`);
     }
   }
@@ -1935,7 +1966,10 @@ export class C2paLiveValidator {
     if (info.get('manifestId') !== manifest.label) refuse(code, 'a VSI naming another manifest');
     const sequence = info.get('sequenceNumber');
     const fragmentSequence = firstFragmentSequence(boxes, code);
-    if (!isUint(sequence) || big(sequence) !== BigInt(fragmentSequence)) {
+    if (!isUint(sequence)) refuse(code, 'a VSI without its sequence number');
+    // A part is numbered by its mfhd; a segment by its place in the rendition (segment
+    // indexing, C2PA 2.3 §19.4.1), which only has to rise.
+    if (kind === 'part' && big(sequence) !== BigInt(fragmentSequence)) {
       refuse(code, `a VSI of sequence ${sequence} on fragment ${fragmentSequence}`);
     }
     const seq = big(sequence);
@@ -1998,6 +2032,7 @@ export async function fetchBounded(url, max, { signal, cache = 'default' } = {})
 
 export const ROOT_PATH = '/trust/v1/root.pub';
 export const BUNDLE_PATH = '/trust/v1/bundle';
+export const ANCHORS_PATH = '/trust/v1/provenance-anchors';
 /** How often a playback may fetch the bundle again for a key it does not know. */
 const REFRESH_MIN_MS = 5000;
 /** How old the bundle may grow while fragments are checked (revocations arrive in it). */
@@ -2088,12 +2123,36 @@ export async function openTrust({ pin = pinnedFingerprint(), force = forcedMode(
     return running;
   };
   await refresh(true);
+  // The root's anchors of other C2PA signers' CAs (none where the edge serves none): each
+  // is checked against the root where it is used, so the edge cannot add one.
+  const anchors = await fetchBounded(ANCHORS_PATH, MAX_DELIVERED_ANCHORS_LEN, { signal: timeout(TRUST_TIMEOUT_MS) })
+    .then((bytes) => (bytes ? provenanceAnchorsOf(bytes) : []))
+    .catch(() => []);
   // Called on every check: fetches the bundle again, in the background, once it is a
   // minute old, so a revocation reaches a viewer who keeps watching.
   const keepFresh = () => {
     if (performance.now() - last >= REFRESH_EVERY_MS) refresh(true);
   };
-  return { trust, mode: backend.mode, fingerprint: root.fingerprint, refresh, keepFresh };
+  return { trust, mode: backend.mode, fingerprint: root.fingerprint, refresh, keepFresh, anchors };
+}
+
+/**
+ * The provenance anchors among PEM blocks (`SEALCAST PROVENANCE ANCHOR`, as
+ * `/trust/v1/provenance-anchors` serves them and `certs::c2pa::anchors_pem` writes them),
+ * as byte arrays: at most MAX_DELIVERED_ANCHORS; blocks that are not base64 are passed over.
+ */
+export function provenanceAnchorsOf(bytes) {
+  const text = new TextDecoder().decode(asBytes(bytes));
+  const out = [];
+  for (const m of text.matchAll(/-----BEGIN SEALCAST PROVENANCE ANCHOR-----([A-Za-z0-9+/=\s]*)-----END SEALCAST PROVENANCE ANCHOR-----/g)) {
+    if (out.length >= MAX_DELIVERED_ANCHORS) break;
+    try {
+      out.push(Uint8Array.from(atob(m[1].replace(/\s+/g, '')), (c) => c.charCodeAt(0)));
+    } catch {
+      // not base64: not an anchor
+    }
+  }
+  return out;
 }
 
 /**
@@ -2129,6 +2188,7 @@ export class VerificationSession {
           root: trust.root,
           backend: trust.backend,
           revokedAt: (id) => trust.revoked.get(id),
+          anchors: () => opened.anchors || [],
           cosigned: async (c) => {
             const verdict = await cosigned(c);
             if (verdict === true) this.tally.provenance.cosigned = (this.tally.provenance.cosigned || 0) + 1;

@@ -26,7 +26,8 @@
 //! - `intake`: the internal push API (HTTP), into the gates and the event path.
 //! - `mqtt`: certificates, revocations, statements and presences from the broker; this
 //!   node's retained presence and last will.
-//! - `trust_material`: `/trust/v1/root.pub` and `/trust/v1/bundle`, what viewers rebuild
+//! - `trust_material`: `/trust/v1/root.pub`, `/trust/v1/bundle` and
+//!   `/trust/v1/provenance-anchors`, what viewers rebuild
 //!   this edge's trust from (issue 31).
 //! - `serve`: [`Edge::router`], [`Edge::handle_message`] and [`run_edge`], which tie the
 //!   edge to the above and to the HTTP server.
@@ -174,7 +175,11 @@ impl Edge {
                 }
             }
         }
-        let trust_material = Arc::new(TrustMaterial::new(&config.trust_root, &trust));
+        let trust_material = Arc::new(TrustMaterial::new(
+            &config.trust_root,
+            &trust,
+            &config.provenance_anchors,
+        ));
         Ok(Arc::new(Edge {
             trust_material,
             gate: Mutex::new(Gated {

@@ -869,6 +869,46 @@ async fn a_rendition_announced_while_segments_wait_takes_its_first_segment() {
     assert_eq!(segment_status(&edge, "720p", 0).await, StatusCode::OK);
 }
 
+/// Issue 47: what viewers rebuild their trust from, the provenance anchors of other C2PA
+/// signers' CAs among it: served as the key directory gave them (PEM), empty without any.
+#[tokio::test]
+async fn the_edge_serves_the_root_the_bundle_and_the_provenance_anchors() {
+    let cluster = Cluster::new(SignatureAlgorithm::Ed25519);
+    let node_config = NodeConfig {
+        window: 3,
+        segment_target: Duration::from_secs(2),
+    };
+    let now = WallClock.unix_secs();
+    let validity = certs::signing::Validity::new(now - 10, now + 3600).expect("valid");
+    let anchors = vec![
+        cluster.root.anchor_provenance(b"a CA", validity),
+        cluster.root.anchor_provenance(b"another CA", validity),
+    ];
+    let mut config = edge_config(&cluster, node_config);
+    config.provenance_anchors = anchors.clone();
+    let edge = Edge::new(node(), config).expect("edge");
+    let root = body(call(&edge, get("/trust/v1/root.pub")).await).await;
+    assert_eq!(
+        root.as_ref(),
+        cluster.root.public_key().file_bytes().as_slice()
+    );
+    let bundle = body(call(&edge, get("/trust/v1/bundle")).await).await;
+    assert!(certs::signing::TrustBundle::decode(&bundle).is_ok());
+    let response = call(&edge, get("/trust/v1/provenance-anchors")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "application/x-pem-file"
+    );
+    let served = certs::c2pa::anchors_from_pem(&body(response).await).expect("PEM anchors");
+    assert_eq!(served, anchors);
+
+    let edge = Edge::new(node(), edge_config(&cluster, node_config)).expect("edge");
+    let response = call(&edge, get("/trust/v1/provenance-anchors")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(body(response).await.is_empty());
+}
+
 /// Issue 16: a revocation kept in the key directory holds from the node's start, before
 /// (or without) the broker's retained message, and whatever the broker delivers later.
 #[tokio::test]

@@ -170,9 +170,68 @@ impl ProvenanceAnchor {
     }
 }
 
+/// The most anchors one list of delivered anchors may hold ([`anchors_from_pem`]).
+pub const MAX_DELIVERED: usize = 64;
+/// The longest list of delivered anchors read (64 ML-DSA-65 anchors in PEM are under 300 KB).
+pub const MAX_DELIVERED_LEN: usize = 320 * 1024;
+
+/// Anchors as PEM blocks under [`ANCHOR_PEM_LABEL`]: the file `keys/provenance/anchors.pem`
+/// and what edges serve as `/trust/v1/provenance-anchors`.
+pub fn anchors_pem(anchors: &[ProvenanceAnchor]) -> String {
+    let mut out = String::new();
+    for a in anchors {
+        super::pem_block(&mut out, ANCHOR_PEM_LABEL, &a.encode());
+    }
+    out
+}
+
+/// The anchors among PEM blocks (others are passed over), as [`anchors_pem`] writes them:
+/// at most [`MAX_DELIVERED`] of them in at most [`MAX_DELIVERED_LEN`] bytes, each decoded
+/// strictly (their signatures are the validator's to check).
+pub fn anchors_from_pem(text: &[u8]) -> Result<Vec<ProvenanceAnchor>, CertsError> {
+    let bad = |reason| CertsError::Malformed {
+        what: "provenance anchors",
+        reason,
+    };
+    if text.len() > MAX_DELIVERED_LEN {
+        return Err(bad("too long"));
+    }
+    let mut out = Vec::new();
+    for pem in x509_parser::pem::Pem::iter_from_buffer(text) {
+        let pem = pem.map_err(|_| bad("not PEM"))?;
+        if pem.label != ANCHOR_PEM_LABEL {
+            continue;
+        }
+        if out.len() == MAX_DELIVERED {
+            return Err(bad("too many anchors"));
+        }
+        out.push(ProvenanceAnchor::decode(&pem.contents)?);
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn delivered_anchors_round_trip_through_pem_and_are_bounded() {
+        let root = RootKey::generate(SignatureAlgorithm::Ed25519).expect("root");
+        let validity = Validity::new(NOW - 10, NOW + 10).expect("valid");
+        let anchors: Vec<_> = (0..3u8)
+            .map(|i| root.anchor_provenance(&[i], validity))
+            .collect();
+        let pem = anchors_pem(&anchors);
+        assert_eq!(anchors_from_pem(pem.as_bytes()).expect("reads"), anchors);
+        assert!(anchors_from_pem(b"").expect("empty").is_empty());
+        let one = anchors_pem(&anchors[..1]);
+        let too_many = one.repeat(MAX_DELIVERED + 1);
+        assert!(anchors_from_pem(too_many.as_bytes()).is_err());
+        assert!(anchors_from_pem(&vec![b'a'; MAX_DELIVERED_LEN + 1]).is_err());
+        // Other PEM blocks are passed over.
+        let mixed = format!("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n{pem}");
+        assert_eq!(anchors_from_pem(mixed.as_bytes()).expect("reads"), anchors);
+    }
 
     const NOW: u64 = 1_800_000_000;
 

@@ -31,8 +31,9 @@
 //! revocations arrive ([`LiveValidator::check_revocation`], `signingCredential.revoked`).
 //!
 //! A fragment must open with a VSI `emsg` whose COSE_Sign1, by a session key of the
-//! manifest, signs its sequence number (the first `moof`'s, at least the key's
-//! `minSequenceNumber`, above the last one verified of the same kind), the manifest's id
+//! manifest, signs its sequence number (a part's: its first `moof`'s; a segment's: its
+//! place in the rendition; at least the key's `minSequenceNumber`, above the last one
+//! verified of the same kind), the manifest's id
 //! and the BMFF hash of the fragment without its VSIs, issued within the key's validity
 //! (`livevideo.segment.invalid`).
 
@@ -64,8 +65,8 @@ enum State {
     Signed {
         label: String,
         keys: Vec<SessionKey>,
-        last_segment: Option<u32>,
-        last_part: Option<u32>,
+        last_segment: Option<u64>,
+        last_part: Option<u64>,
     },
 }
 
@@ -76,6 +77,9 @@ pub struct LiveValidator {
     /// C2PA trust anchors (CA certificates, DER) for manifests without a provenance
     /// anchor; none for [`LiveValidator::new`].
     anchors: Vec<Vec<u8>>,
+    /// Provenance anchors the root signed apart from any manifest, for the CAs of claim
+    /// signers that are not the cluster's (`/trust/v1/provenance-anchors`).
+    delivered: Vec<ProvenanceAnchor>,
     state: State,
     /// The credential ids ([`super::credential_id`]) of the verified manifest's claim
     /// signer and CA: what [`LiveValidator::check_revocation`] looks up.
@@ -98,10 +102,21 @@ impl LiveValidator {
         LiveValidator {
             root,
             anchors,
+            delivered: Vec::new(),
             state: State::NoInit,
             credentials: Vec::new(),
             cosignature: None,
         }
+    }
+
+    /// The same validator, also trusting claim signers (in manifests without a provenance
+    /// anchor) issued by a CA one of `anchors` names: anchors the root signed for the CAs
+    /// of other signers (`sealcast keys init` makes them from
+    /// `keys/provenance/trusted.pem`; edges serve them as `/trust/v1/provenance-anchors`).
+    /// Each is checked against the root, and its validity, at every init segment.
+    pub fn with_delivered_anchors(mut self, anchors: Vec<ProvenanceAnchor>) -> Self {
+        self.delivered = anchors;
+        self
     }
 
     /// Checks an init segment at `now` (unix seconds); what follows is checked against it.
@@ -128,13 +143,32 @@ impl LiveValidator {
         }
         let manifest =
             read::manifest(&uuid_box).or_else(|e| refuse(Code::InitInvalid, e.to_string()))?;
-        let trust = if self.anchors.is_empty() || manifest.assertion(ANCHOR_ASSERTION).is_some() {
-            Trust::Provenance(self.anchor(&manifest, now)?)
+        // A manifest that carries a provenance anchor is held to it; one that does not
+        // (signed by others) may chain to a CA the root anchored apart, or to a C2PA
+        // trust anchor given.
+        let own = manifest.assertion(ANCHOR_ASSERTION).is_some();
+        let trust = if own {
+            Trust {
+                anchored: vec![self.anchor(&manifest, now)?],
+                anchors: &[],
+            }
         } else {
-            Trust::Anchors(&self.anchors)
+            let anchored: Vec<[u8; 32]> = (self.delivered.iter())
+                .filter_map(|a| self.root.verify_anchor(a, now).ok())
+                .collect();
+            if anchored.is_empty() && self.anchors.is_empty() {
+                return refuse(
+                    Code::Untrusted,
+                    "no provenance anchor: the claim signer does not chain to the root",
+                );
+            }
+            Trust {
+                anchored,
+                anchors: &self.anchors,
+            }
         };
         let signer = verify_claim(&manifest, &trust, now)?;
-        check_assertion_hashes(&manifest, matches!(trust, Trust::Provenance(_)))?;
+        check_assertion_hashes(&manifest, own)?;
         check_init_hash(&manifest, &boxes)?;
         let keys = session_keys(&manifest, &signer.der)?;
         self.credentials = vec![credential_id(&signer.der), credential_id(&signer.ca_der)];
@@ -221,13 +255,15 @@ impl LiveValidator {
             .get("sequenceNumber")
             .and_then(Value::as_uint)
             .ok_or_else(|| bad("its VSI has no sequence number"))?;
-        if sequence != u64::from(found.sequence) {
+        // A part is numbered by its `mfhd`; a segment by its place in the rendition
+        // (`vsi::Numbering`), which only has to rise.
+        if part && sequence != u64::from(found.sequence) {
             return Err(bad("its VSI's sequence number is not its fragment's"));
         }
         if sequence < key.min_sequence {
             return Err(bad("a sequence number below its key's minimum"));
         }
-        if last.is_some_and(|l| found.sequence <= l) {
+        if last.is_some_and(|l| sequence <= l) {
             return Err(bad(
                 "a sequence number not above the last one (replayed or reordered)",
             ));
@@ -243,7 +279,7 @@ impl LiveValidator {
         if hash != bmff::hash_v3(&found.boxes, 0, vsi::is_vsi_emsg) {
             return Err(bad("its bytes do not match its VSI's hash"));
         }
-        *last = Some(found.sequence);
+        *last = Some(sequence);
         Ok(FragmentVerdict::Verified)
     }
 

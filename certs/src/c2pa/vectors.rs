@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use domain::c2pa::bmff;
+use domain::c2pa::vsi::Numbering;
 
 use super::{stream_assertion, ClaimSigner, LiveSigner, ProvenanceCa};
 use crate::signing::{RootKey, SignatureAlgorithm, Validity};
@@ -74,6 +75,14 @@ pub struct Case {
     pub bundle: Vec<u8>,
     /// The validator's clock, unix milliseconds.
     pub now_ms: u64,
+    /// Provenance anchors delivered apart from the manifests (as
+    /// `/trust/v1/provenance-anchors` serves them, decoded): for CAs of other signers.
+    pub anchors: Vec<Vec<u8>>,
+    /// The claim signer's subject a verified init segment names.
+    pub signer: &'static str,
+    /// Whether a verified init segment's manifest carries our co-signature (those signed
+    /// elsewhere do not).
+    pub cosigned: bool,
     /// The steps, in order.
     pub steps: Vec<Step>,
 }
@@ -141,22 +150,23 @@ impl Signed {
             .expect("the vectors' init segment signs")
     }
 
-    /// `data` with its own VSI in front.
-    fn sign(&self, data: Vec<u8>) -> Vec<u8> {
+    /// `data` with its own VSI in front, numbered as `numbering` says.
+    fn sign(&self, data: Vec<u8>, numbering: Numbering) -> Vec<u8> {
         let vsi = self
             .live
-            .sign_fragment(&data, &self.label, NOW, 90_000, 30_000)
+            .sign_fragment(&data, numbering, &self.label, NOW, 90_000, 30_000)
             .expect("the vectors' fragment signs");
         [vsi, data].concat()
     }
 
     fn part(&self, seq: u32) -> Vec<u8> {
-        self.sign(plain_fragment(seq))
+        self.sign(plain_fragment(seq), Numbering::Fragment)
     }
 
-    /// A segment of parts `first..first + n`.
-    fn segment(&self, first: u32, n: u32) -> Vec<u8> {
-        self.sign((first..first + n).flat_map(|s| self.part(s)).collect())
+    /// Segment `number` of the rendition, made of parts `first..first + n`.
+    fn segment(&self, number: u32, first: u32, n: u32) -> Vec<u8> {
+        let parts = (first..first + n).flat_map(|s| self.part(s)).collect();
+        self.sign(parts, Numbering::Segment(number))
     }
 }
 
@@ -266,6 +276,9 @@ pub fn cases() -> Vec<Case> {
         root_pub: root_pub.clone(),
         bundle: keys.bundle.clone(),
         now_ms: NOW * 1000,
+        anchors: Vec::new(),
+        signer: SIGNER,
+        cosigned: true,
         steps,
     };
     let mut out = vec![
@@ -276,9 +289,29 @@ pub fn cases() -> Vec<Case> {
                 step(Part, s.part(1), Verified),
                 step(Part, s.part(2), Verified),
                 step(Part, s.part(3), Verified),
-                step(Segment, s.segment(1, 3), Verified),
+                step(Segment, s.segment(1, 1, 3), Verified),
                 step(Part, s.part(4), Verified),
-                step(Segment, s.segment(4, 3), Verified),
+                step(Segment, s.segment(2, 4, 3), Verified),
+            ],
+        ),
+        case(
+            "a replayed segment is refused",
+            vec![
+                step(Init, init.clone(), Verified),
+                step(Segment, s.segment(1, 1, 3), Verified),
+                step(Segment, s.segment(2, 4, 3), Verified),
+                step(Segment, s.segment(1, 1, 3), Refused(SEGMENT)),
+            ],
+        ),
+        case(
+            "a part whose VSI numbers it other than its mfhd is refused",
+            vec![
+                step(Init, init.clone(), Verified),
+                step(
+                    Part,
+                    s.sign(plain_fragment(2), Numbering::Segment(5)),
+                    Refused(SEGMENT),
+                ),
             ],
         ),
         case(
@@ -431,14 +464,97 @@ pub fn cases() -> Vec<Case> {
             step(Part, late.part(10), Verified),
         ],
     ));
+    out.extend(signed_by_c2pa_rs(&keys, &case));
     out
+}
+
+/// The subject of the claim signer of the stream c2pa-rs signed.
+pub const C2PA_RS_SIGNER: &str = "C2PA Signer";
+
+/// Cases of a stream signed by c2pa-rs's own VSI signer (`certs/tests/fixtures/c2pa-rs/`,
+/// its README says how it was made): it carries no provenance anchor of ours, so viewers
+/// trust it only through an anchor the root signed apart for its claim signer's issuer
+/// (delivered as `/trust/v1/provenance-anchors` serves them).
+fn signed_by_c2pa_rs(keys: &Keys, case: &dyn Fn(&'static str, Vec<Step>) -> Case) -> Vec<Case> {
+    use Expect::{Refused, Verified};
+    use Kind::{Init, Segment};
+    let init = include_bytes!("../../tests/fixtures/c2pa-rs/init.mp4").to_vec();
+    let segments = [
+        include_bytes!("../../tests/fixtures/c2pa-rs/seg_0.m4s").to_vec(),
+        include_bytes!("../../tests/fixtures/c2pa-rs/seg_1.m4s").to_vec(),
+        include_bytes!("../../tests/fixtures/c2pa-rs/seg_2.m4s").to_vec(),
+        include_bytes!("../../tests/fixtures/c2pa-rs/seg_3.m4s").to_vec(),
+    ];
+    let issuer = claim_signer_issuer(&init);
+    let validity = Validity::new(NOW - 10, NOW + 365 * 86_400).expect("valid");
+    let anchored = |root: &RootKey| vec![root.anchor_provenance(&issuer, validity).encode()];
+    let foreign = |name, anchors, steps| Case {
+        anchors,
+        signer: C2PA_RS_SIGNER,
+        cosigned: false,
+        ..case(name, steps)
+    };
+    let mut every = vec![step(Init, init.clone(), Verified)];
+    every.extend(segments.iter().map(|s| step(Segment, s.clone(), Verified)));
+    vec![
+        foreign(
+            "a stream signed by c2pa-rs, its issuer anchored by the root apart, verifies",
+            anchored(&keys.root),
+            every,
+        ),
+        foreign(
+            "a stream signed by c2pa-rs: a flipped byte and a replayed segment are refused",
+            anchored(&keys.root),
+            vec![
+                step(Init, init.clone(), Verified),
+                step(Segment, segments[0].clone(), Verified),
+                step(Segment, flip_last(segments[1].clone()), Refused(SEGMENT)),
+                step(Segment, segments[1].clone(), Verified),
+                step(Segment, segments[0].clone(), Refused(SEGMENT)),
+            ],
+        ),
+        foreign(
+            "a stream signed by c2pa-rs without an anchor of its issuer is refused",
+            Vec::new(),
+            vec![step(
+                Init,
+                init.clone(),
+                Refused("signingCredential.untrusted"),
+            )],
+        ),
+        foreign(
+            "a stream signed by c2pa-rs, its issuer anchored by another root, is refused",
+            anchored(&keys.other_root),
+            vec![step(Init, init, Refused("signingCredential.untrusted"))],
+        ),
+    ]
+}
+
+/// The certificate after the claim signer's in an init segment's `x5chain`: its issuer.
+fn claim_signer_issuer(init: &[u8]) -> Vec<u8> {
+    use domain::c2pa::{cose, decode, read};
+    let boxes = bmff::top_level(init).expect("the fixture's boxes");
+    let store = read::manifest_box(&boxes).expect("a manifest box");
+    let manifest = read::manifest(&store).expect("a manifest");
+    let sign1 = decode::read(manifest.signature).expect("the claim signature");
+    let fields = sign1
+        .untag(cose::TAG_SIGN1)
+        .as_array()
+        .expect("a COSE_Sign1");
+    let protected = fields[0].as_bytes().expect("the protected header");
+    let header = decode::read(protected).expect("a header map");
+    let chain = header
+        .get_int(cose::HEADER_X5CHAIN as i64)
+        .and_then(|c| c.as_array())
+        .expect("an x5chain of several certificates");
+    chain[1].as_bytes().expect("a certificate").to_vec()
 }
 
 /// A segment of another stream, for a validator that is handed no anchor of ours and so
 /// tells streams apart by their session keys alone (the SVTA's, in
 /// `broadcast/tests/broadcast/svta_c2pa.rs`): its own root, provenance CA, claim signer,
-/// session key and manifest, its parts numbered 4 to 6 like the first case's second
-/// segment, signed at [`NOW`].
+/// session key and manifest, numbered 2 and made of parts numbered 4 to 6 like the first
+/// case's second segment, signed at [`NOW`].
 pub fn another_stream_segment() -> Vec<u8> {
     let keys = Keys::new();
     let other = Signed {
@@ -450,7 +566,7 @@ pub fn another_stream_segment() -> Vec<u8> {
         ),
         label: LiveSigner::manifest_label("otherstream", "00000000000000bb", "720p"),
     };
-    other.segment(4, 3)
+    other.segment(2, 4, 3)
 }
 
 #[cfg(test)]
@@ -525,7 +641,10 @@ mod tests {
             let mut trust = ViewerTrust::new(root.clone());
             let bundle = crate::signing::TrustBundle::decode(&case.bundle).expect("bundle");
             trust.admit_bundle(&bundle); // another root's case refuses its one certificate
-            let mut v = LiveValidator::new(root);
+            let anchors = (case.anchors.iter())
+                .map(|a| super::super::ProvenanceAnchor::decode(a).expect("an anchor"))
+                .collect();
+            let mut v = LiveValidator::new(root).with_delivered_anchors(anchors);
             let now = case.now_ms / 1000;
             for (i, s) in case.steps.iter().enumerate() {
                 let got = match s.kind {
@@ -534,9 +653,17 @@ mod tests {
                         .and_then(|verdict| match verdict {
                             InitVerdict::Unsigned => Ok(Expect::Unsigned),
                             InitVerdict::Verified { signer } => {
-                                assert_eq!(signer, SIGNER, "{}", case.name);
+                                assert_eq!(signer, case.signer, "{}", case.name);
                                 // The caller's check of the co-signature, as sealcast verify's.
-                                let c = v.cosignature().expect("every vector is co-signed");
+                                assert_eq!(
+                                    v.cosignature().is_some(),
+                                    case.cosigned,
+                                    "{}",
+                                    case.name
+                                );
+                                let Some(c) = v.cosignature() else {
+                                    return Ok(Expect::Verified);
+                                };
                                 trust
                                     .verify_signed(
                                         c.key_id,

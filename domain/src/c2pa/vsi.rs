@@ -46,15 +46,33 @@ pub fn is_vsi_emsg(b: &BmffBox<'_>) -> bool {
         && b.bytes.get(SCHEME_OFFSET..SCHEME_OFFSET + SCHEME.len()) == Some(SCHEME.as_bytes())
 }
 
+/// What a VSI's `sequenceNumber` counts (C2PA 2.3 §19.4.1 allows either).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Numbering {
+    /// A fragment (an LL-HLS part, or a segment of one fragment): its first `moof`'s
+    /// `mfhd` sequence number.
+    Fragment,
+    /// A segment of several fragments: its number in the rendition, from 1, one above the
+    /// segment before it (segment indexing), so a validator that asks each segment to
+    /// follow the last by one (the SVTA's) sees no gap where a segment holds three parts.
+    Segment(u32),
+}
+
 /// The VSI `emsg` to put in front of `data` (a fragment, or a segment of fragments that
-/// may already carry their own VSIs), signed by `sign` (Ed25519 over what it is given).
-/// Its sequence number is the first `moof`'s `mfhd` sequence number.
+/// may already carry their own VSIs), numbered as `numbering` says and signed by `sign`
+/// (Ed25519 over what it is given).
 pub fn emsg_for(
     data: &[u8],
+    numbering: Numbering,
     signer: &VsiSigner<'_>,
     sign: &mut dyn FnMut(&[u8]) -> Vec<u8>,
 ) -> Result<Vec<u8>, DomainError> {
-    let sequence = bmff::first_fragment_sequence(data)?;
+    // Media without a `moof` get no VSI, whatever numbers them.
+    let mfhd = bmff::first_fragment_sequence(data)?;
+    let sequence = match numbering {
+        Numbering::Fragment => mfhd,
+        Numbering::Segment(n) => n,
+    };
     let boxes = bmff::top_level(data)?;
     // The hash takes every box's offset behind the emsg, whose size the signature
     // cannot change: a draft with a blank signature measures it.
@@ -182,5 +200,46 @@ mod tests {
         assert!(segment_prefix(&moof).is_empty(), "unsigned");
         assert!(segment_prefix(&[]).is_empty());
         assert!(segment_prefix(&segment[..vsi.len() + 3]).is_empty());
+    }
+
+    /// The `sequenceNumber` a VSI `emsg` signs.
+    fn signed_number(emsg: &[u8]) -> u64 {
+        let found = crate::c2pa::read::vsi(emsg).expect("read").expect("a VSI");
+        let sign1 = crate::c2pa::decode::read(found.message).expect("COSE");
+        let sign1 = sign1
+            .untag(crate::c2pa::cose::TAG_SIGN1)
+            .as_array()
+            .expect("COSE_Sign1");
+        let payload = sign1[2].as_bytes().expect("attached payload");
+        let info = crate::c2pa::decode::read(payload).expect("segment info");
+        info.get("sequenceNumber")
+            .and_then(|n| n.as_uint())
+            .expect("a number")
+    }
+
+    #[test]
+    fn a_fragment_is_numbered_by_its_mfhd_and_a_segment_by_its_place() {
+        let mut mfhd = vec![0, 0, 0, 0];
+        mfhd.extend_from_slice(&7u32.to_be_bytes());
+        let mut inner = Vec::new();
+        bmff::write_box(&mut inner, b"mfhd", &mfhd);
+        let mut fragment = Vec::new();
+        bmff::write_box(&mut fragment, b"moof", &inner);
+        bmff::write_box(&mut fragment, b"mdat", &[1; 8]);
+        let signer = VsiSigner {
+            manifest_id: "urn:c2pa:test",
+            kid: &[1; 16],
+            issued_at: 1,
+            timescale: 1000,
+            duration: 333,
+        };
+        let blank = &mut |_: &[u8]| vec![0; 64];
+        let with = |emsg: Vec<u8>| [emsg, fragment.clone()].concat();
+        let own = emsg_for(&fragment, Numbering::Fragment, &signer, blank).expect("VSI");
+        assert_eq!(signed_number(&with(own)), 7);
+        let own = emsg_for(&fragment, Numbering::Segment(3), &signer, blank).expect("VSI");
+        assert_eq!(signed_number(&with(own)), 3);
+        let no_moof = &fragment[fragment.len() - 16..];
+        assert!(emsg_for(no_moof, Numbering::Segment(3), &signer, blank).is_err());
     }
 }

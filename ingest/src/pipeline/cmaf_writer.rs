@@ -20,6 +20,7 @@ use container::h264::{self, AvcConfig};
 use container::hevc::{self, HevcConfig};
 use container::{av1, ContainerError};
 use domain::c2pa::manifest::Assertion;
+use domain::c2pa::vsi::Numbering;
 use domain::InitSegment;
 
 use super::clock::Clock;
@@ -120,6 +121,11 @@ pub(super) struct CmafWriter {
     pending_fragments: u32,
     pending_start_ms: u64,
     pending_ms: u32,
+    /// The `mfhd` sequence number of the first fragment in `pending`.
+    pending_first: u32,
+    /// The number of the next segment in the rendition, from 1: its own VSI's sequence
+    /// number (`vsi::Numbering::Segment`).
+    segments: u32,
     /// Set at the first keyframe.
     muxer: Option<Fmp4Muxer>,
     /// `mfhd` sequence number of the next fragment, from 1.
@@ -145,6 +151,8 @@ impl CmafWriter {
             pending_fragments: 0,
             pending_start_ms: 0,
             pending_ms: 0,
+            pending_first: 1,
+            segments: 1,
             muxer: None,
             fragments: 1,
             pending: BytesMut::new(),
@@ -217,7 +225,8 @@ impl CmafWriter {
                 "no init segment yet (no keyframe)",
             ));
         };
-        let mut bytes = muxer.fragment(self.fragments, &video_samples, &audio_samples)?;
+        let sequence = self.fragments;
+        let mut bytes = muxer.fragment(sequence, &video_samples, &audio_samples)?;
         self.fragments = self.fragments.wrapping_add(1).max(1);
         let start_ms = video
             .first()
@@ -229,13 +238,21 @@ impl CmafWriter {
         if self.pending_fragments == 0 {
             self.pending_start_ms = start_ms;
             self.pending_ms = 0;
+            self.pending_first = sequence;
         }
         self.pending_fragments += 1;
         self.pending_ms = self.pending_ms.saturating_add(ms);
         if let Some(p) = &self.provenance {
             let emsg = p
                 .signer
-                .sign_fragment(&bytes, &p.label, start_ms / 1000, VSI_TIMESCALE, ms)
+                .sign_fragment(
+                    &bytes,
+                    Numbering::Fragment,
+                    &p.label,
+                    start_ms / 1000,
+                    VSI_TIMESCALE,
+                    ms,
+                )
                 .map_err(|e| ContainerError::malformed("fragment", e.to_string()))?;
             let mut signed = BytesMut::with_capacity(emsg.len() + bytes.len());
             signed.extend_from_slice(&emsg);
@@ -247,18 +264,26 @@ impl CmafWriter {
     }
 
     /// The bytes of the segment whose fragments were made since the last call: they
-    /// joined, after the segment's own VSI when the session signs and there are several
-    /// (one fragment's VSI covers a segment of one).
+    /// joined, after the segment's own VSI when the session signs, numbered by the
+    /// segment's place in the rendition. A segment of one fragment whose `mfhd` is that
+    /// number already says it (always so without parts) and gets no VSI of its own.
     pub(super) fn take_segment(&mut self) -> Result<Bytes, ContainerError> {
         let fragments = std::mem::take(&mut self.pending_fragments);
         let joined = self.pending.split().freeze();
-        let Some(p) = self.provenance.as_ref().filter(|_| fragments > 1) else {
+        if fragments == 0 {
+            return Ok(joined);
+        }
+        let number = self.segments;
+        self.segments = self.segments.wrapping_add(1).max(1);
+        let said = fragments == 1 && self.pending_first == number;
+        let Some(p) = self.provenance.as_ref().filter(|_| !said) else {
             return Ok(joined);
         };
         let emsg = p
             .signer
             .sign_fragment(
                 &joined,
+                Numbering::Segment(number),
                 &p.label,
                 self.pending_start_ms / 1000,
                 VSI_TIMESCALE,

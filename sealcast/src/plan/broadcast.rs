@@ -145,12 +145,14 @@ pub(crate) fn node_config(config: &Config) -> NodeConfig {
 }
 
 /// What every broadcast node of a cluster trusts and presents: the root key, the push
-/// token, the edge key that signs presences, and the revocations kept on disk.
+/// token, the edge key that signs presences, and the revocations and provenance anchors
+/// kept on disk.
 pub(crate) struct EdgeTrust {
     root: RootPublicKey,
     token: PushToken,
     signer: Arc<PresenceSigner>,
     revocations: Vec<Vec<u8>>,
+    provenance_anchors: Vec<certs::c2pa::ProvenanceAnchor>,
 }
 
 impl EdgeTrust {
@@ -165,11 +167,13 @@ impl EdgeTrust {
             inputs::root_public(keys, "ingest certificates are checked against it", problems);
         let signer = inputs::presence_signer(keys, problems);
         let revocations = inputs::revocations(keys, problems);
+        let provenance_anchors = inputs::provenance_anchors(keys, problems);
         Some(EdgeTrust {
             root: root?,
             token: token?,
             signer: signer?,
             revocations: revocations?,
+            provenance_anchors: provenance_anchors?,
         })
     }
 
@@ -197,6 +201,7 @@ impl EdgeTrust {
         );
         edge.direct_url = direct_url;
         edge.revocations = self.revocations.clone();
+        edge.provenance_anchors = self.provenance_anchors.clone();
         edge
     }
 }

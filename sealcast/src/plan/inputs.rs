@@ -160,6 +160,20 @@ pub(crate) fn revocations(keys: &KeyDir, problems: &mut Problems) -> Option<Vec<
     })
 }
 
+/// The root's anchors of other C2PA signers' CAs kept in the key directory (`sealcast keys
+/// init` makes them from `provenance/trusted.pem`), which broadcast nodes serve viewers.
+pub(crate) fn provenance_anchors(
+    keys: &KeyDir,
+    problems: &mut Problems,
+) -> Option<Vec<certs::c2pa::ProvenanceAnchor>> {
+    problems.take("SEALCAST_KEYS_DIR", keys.delivered_anchors(), |e| {
+        format!(
+            "{} cannot be read: {e}",
+            keys.delivered_anchors_path().display()
+        )
+    })
+}
+
 /// The sticky-cookie key, as the load balancer signs with it.
 pub(crate) fn cookies(keys: &KeyDir, problems: &mut Problems) -> Option<StickyCookies> {
     let key = keys

@@ -80,12 +80,14 @@ impl<'a> Sign1<'a> {
     }
 }
 
-/// What a claim signer must chain to.
-pub(super) enum Trust<'a> {
-    /// The CA whose certificate has this SHA-256 (a provenance anchor the root signed).
-    Provenance([u8; 32]),
-    /// One of these C2PA trust anchors (DER).
-    Anchors(&'a [Vec<u8>]),
+/// What a claim signer must chain to: a CA the root anchored, found in its `x5chain`, or
+/// else one of the C2PA trust anchors.
+pub(super) struct Trust<'a> {
+    /// The CAs whose certificates have these SHA-256s (provenance anchors the root
+    /// signed, each verified).
+    pub(super) anchored: Vec<[u8; 32]>,
+    /// C2PA trust anchors (DER).
+    pub(super) anchors: &'a [Vec<u8>],
 }
 
 pub(super) struct Signer {
@@ -132,24 +134,26 @@ pub(super) fn verify_claim(
     let Some((&signer_der, rest)) = chain.split_first() else {
         return refuse(Code::Untrusted, "an empty x5chain");
     };
-    let anchored_ca = match trust {
-        Trust::Provenance(digest) => digest,
-        Trust::Anchors(anchors) => {
-            let ca_der = chain::to_anchor(signer_der, rest, anchors, now).or_else(|b| match b {
-                chain::Broken::Untrusted(why) => refuse(Code::Untrusted, why),
-                chain::Broken::Expired => {
-                    refuse(Code::Expired, "a certificate of the chain is not valid now")
-                }
-            })?;
+    let anchored = rest.iter().find(|der| {
+        let digest = Sha256::digest(der);
+        trust.anchored.iter().any(|a| digest.as_slice() == a)
+    });
+    let ca_der = match anchored {
+        Some(&ca_der) => ca_der,
+        None if trust.anchors.is_empty() => {
+            return refuse(Code::Untrusted, "the x5chain does not hold the anchored CA")
+        }
+        None => {
+            let ca_der =
+                chain::to_anchor(signer_der, rest, trust.anchors, now).or_else(|b| match b {
+                    chain::Broken::Untrusted(why) => refuse(Code::Untrusted, why),
+                    chain::Broken::Expired => {
+                        refuse(Code::Expired, "a certificate of the chain is not valid now")
+                    }
+                })?;
             let signer = parse_cert(signer_der, "claim signer")?;
             return claim_signed(manifest, &sign1, signer_der, &signer, ca_der);
         }
-    };
-    let Some(&ca_der) = rest
-        .iter()
-        .find(|der| Sha256::digest(der).as_slice() == anchored_ca)
-    else {
-        return refuse(Code::Untrusted, "the x5chain does not hold the anchored CA");
     };
     let ca = parse_cert(ca_der, "CA")?;
     let signer = parse_cert(signer_der, "claim signer")?;
