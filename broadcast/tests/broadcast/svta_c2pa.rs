@@ -30,6 +30,10 @@ use tokio::net::TcpListener;
 
 /// Where the library's ES module is read from.
 const BUNDLE_VAR: &str = "SEALCAST_SVTA_C2PA";
+/// Optional: a live stream as an edge served it, one folder per rendition holding
+/// `init.mp4`, `seg_*.m4s` and `part_*.m4s` (names that sort in order), each rendition
+/// then one more run in which SVTA must accept everything, at the wall clock.
+const CAPTURE_VAR: &str = "SEALCAST_SVTA_C2PA_CAPTURE";
 /// How long the page may take.
 const PAGE_LIMIT: Duration = Duration::from_secs(60);
 
@@ -118,7 +122,7 @@ struct Step {
 }
 
 struct Run {
-    name: &'static str,
+    name: String,
     steps: Vec<Step>,
 }
 
@@ -169,7 +173,7 @@ fn runs() -> Vec<Run> {
     let key_valid_ms = (NOW - 8 * 86_400 + 3_600) * 1000;
     vec![
         Run {
-            name: "the signed rendition: the init segment, every part and segment",
+            name: "the signed rendition: the init segment, every part and segment".into(),
             steps: vec![
                 step(Init, init, Valid),
                 step(Part, bytes(1), Valid),
@@ -182,7 +186,7 @@ fn runs() -> Vec<Run> {
             ],
         },
         Run {
-            name: "a flipped byte in a part and in a segment",
+            name: "a flipped byte in a part and in a segment".into(),
             steps: vec![
                 step(Init, init, Valid),
                 step(Part, &flip_last(bytes(1)), Refused(&[SEGMENT_INVALID])),
@@ -191,7 +195,7 @@ fn runs() -> Vec<Run> {
             ],
         },
         Run {
-            name: "a segment of another stream",
+            name: "a segment of another stream".into(),
             steps: vec![
                 step(Init, init, Valid),
                 step(Segment, seg1, Valid),
@@ -203,7 +207,7 @@ fn runs() -> Vec<Run> {
             ],
         },
         Run {
-            name: "a replayed older segment and part",
+            name: "a replayed older segment and part".into(),
             steps: vec![
                 step(Init, init, Valid),
                 step(Segment, seg1, Valid),
@@ -215,14 +219,14 @@ fn runs() -> Vec<Run> {
             ],
         },
         Run {
-            name: "a session key past its validity, at the init segment",
+            name: "a session key past its validity, at the init segment".into(),
             steps: vec![
                 step(Init, stale_init, Refused(&[SESSIONKEY_INVALID])),
                 step(Part, stale_part, Refused(&[SEGMENT_INVALID])),
             ],
         },
         Run {
-            name: "a session key that expires between the init segment and a part",
+            name: "a session key that expires between the init segment and a part".into(),
             steps: vec![
                 at(key_valid_ms, step(Init, stale_init, Valid)),
                 step(Part, stale_part, Refused(&[SESSIONKEY_INVALID])),
@@ -259,7 +263,7 @@ fn runs() -> Vec<Run> {
         Run {
             // SVTA judges a key's validity by its clock, not the VSI's iat (its own note:
             // §19.7.3 asks for the segment's time, which the VSI map does not carry).
-            name: "a part signed after its key's validity, checked while the key is valid",
+            name: "a part signed after its key's validity, checked while the key is valid".into(),
             steps: vec![
                 at(key_valid_ms, step(Init, stale_init, Valid)),
                 at(key_valid_ms, step(Part, stale_part, Valid)),
@@ -268,13 +272,61 @@ fn runs() -> Vec<Run> {
     ]
 }
 
+/// One run per rendition of a captured live stream: its init segment, its segments in
+/// order and its parts in order (SVTA keeps one sequence state per kind), all valid now.
+fn captured(dir: &std::path::Path) -> Vec<Run> {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as u64;
+    let mut renditions: Vec<_> = std::fs::read_dir(dir)
+        .expect("the capture folder")
+        .map(|e| e.expect("an entry").path())
+        .filter(|p| p.is_dir())
+        .collect();
+    renditions.sort();
+    assert!(!renditions.is_empty(), "{}: no renditions", dir.display());
+    renditions
+        .iter()
+        .map(|r| {
+            let mut files: Vec<_> = std::fs::read_dir(r)
+                .expect("a rendition folder")
+                .map(|e| e.expect("an entry").path())
+                .collect();
+            files.sort();
+            let of = |prefix: &str, kind: Kind| {
+                (files.iter())
+                    .filter(|f| {
+                        f.file_name()
+                            .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
+                    })
+                    .map(|f| {
+                        at(
+                            now_ms,
+                            step(kind, &std::fs::read(f).expect("read"), Want::Valid),
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            };
+            let init = std::fs::read(r.join("init.mp4")).expect("init.mp4");
+            let mut steps = vec![at(now_ms, step(Kind::Init, &init, Want::Valid))];
+            steps.extend(of("seg_", Kind::Segment));
+            steps.extend(of("part_", Kind::Part));
+            Run {
+                name: format!("captured {}", r.display()),
+                steps,
+            }
+        })
+        .collect()
+}
+
 /// The init segment of the vectors' case `name` (one whose first step is an init segment
 /// our validators refuse), alone, with what SVTA says of it.
 fn init_run(cases: &[Case], name: &'static str, want: Want) -> Run {
     let c = case(cases, name);
     assert!(matches!(c.steps[0].kind, Kind::Init), "{name}");
     Run {
-        name,
+        name: name.into(),
         steps: vec![step(Kind::Init, &c.steps[0].bytes, want)],
     }
 }
@@ -347,7 +399,10 @@ async fn svta_cml_c2pa_validates_our_live_video_in_chromium() {
         panic!("{BUNDLE_VAR}: the path of @svta/cml-c2pa as one ES module (docs/provenance.md)")
     });
     let bundle = std::fs::read(&path).expect("read the library's module");
-    let runs = runs();
+    let mut runs = runs();
+    if let Some(dir) = std::env::var_os(CAPTURE_VAR) {
+        runs.extend(captured(std::path::Path::new(&dir)));
+    }
     let origin = serve(bundle, runs_json(&runs).to_string()).await;
     let mut browser = Browser::start(800, 600).await.expect("Chromium");
     let url = format!("{origin}/svta-test.html");
