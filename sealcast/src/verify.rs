@@ -212,7 +212,7 @@ struct Rendition {
     /// The C2PA validator, from the first init segment on (an MPEG-TS rendition has none).
     c2pa: Option<LiveValidator>,
     /// Init segments verified (by URL).
-    inits: HashSet<String>,
+    inits: HashSet<(String, u64)>,
     /// The last whole segment checked.
     last_segment: Option<u64>,
     /// The last part checked.
@@ -355,7 +355,9 @@ impl Run {
         let join = |uri: &str| base.join(uri).ok().map(|u| self.with_query(u));
         for e in &playlist.segments {
             if let Some(map) = e.map.as_deref().and_then(join) {
-                if r.inits.insert(map.to_string()) {
+                // Again at each discontinuity: a new publish session serves its own init
+                // segment (its own C2PA manifest and session key) at the same URL.
+                if r.inits.insert((map.to_string(), e.discontinuity_sequence)) {
                     out.push(Wanted {
                         url: map,
                         sequence: None,
@@ -726,6 +728,49 @@ mod tests {
         let recording = verify(format!("{origin}/vod/demo/{session}/master.m3u8")).await;
         assert!(recording.expect("verify ran"), "the recording was refused");
         server.abort();
+    }
+
+    /// A republish keeps the init segment's URL: it is fetched again for the new
+    /// discontinuity (its manifest and session key are the new session's), not before.
+    #[test]
+    fn an_init_segment_is_checked_again_at_each_discontinuity() {
+        let client = reqwest::Client::new();
+        let root = RootKey::generate(SignatureAlgorithm::Ed25519).expect("root");
+        let run = Run {
+            client,
+            root: root.public_key(),
+            anchors: Vec::new(),
+            delivered: Vec::new(),
+            query: None,
+            out: Tally::default(),
+        };
+        let playlist_url = Url::parse("http://h/live/s/360p/index.m3u8").expect("url");
+        let verifier = PlaybackVerifier::new(
+            certs::signing::playback::ViewerTrust::new(root.public_key()),
+            Playback::of_path(playlist_url.path()),
+        );
+        let mut r = Rendition::new(playlist_url, verifier);
+        let text = "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:4\n\
+                    #EXT-X-MAP:URI=\"init.mp4\"\n#EXTINF:2,\n4.m4s\n#EXTINF:2,\n5.m4s\n\
+                    #EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init.mp4\"\n#EXTINF:2,\n6.m4s\n";
+        let playlist = media_playlist(text).expect("a playlist");
+        let got: Vec<(String, Option<u64>, u64)> = run
+            .wanted(&mut r, &playlist)
+            .into_iter()
+            .map(|w| (w.url.path().to_owned(), w.sequence, w.discontinuity))
+            .collect();
+        let init = "/live/s/360p/init.mp4".to_owned();
+        assert_eq!(
+            got,
+            vec![
+                (init.clone(), None, 0),
+                ("/live/s/360p/4.m4s".into(), Some(4), 0),
+                ("/live/s/360p/5.m4s".into(), Some(5), 0),
+                (init, None, 1),
+                ("/live/s/360p/6.m4s".into(), Some(6), 1),
+            ]
+        );
+        assert!(run.wanted(&mut r, &playlist).is_empty(), "nothing new");
     }
 
     #[test]
