@@ -385,7 +385,18 @@ impl LiveSigner {
     ) -> Self {
         let mut seed = Zeroizing::new([0u8; 32]);
         OsRng.fill_bytes(seed.as_mut());
-        let session = ed25519_dalek::SigningKey::from_bytes(&seed);
+        Self::from_seed(claim, &seed, now, validity, min_sequence)
+    }
+
+    /// The same with the session key made from `seed` (the recorded sample's, in tests).
+    fn from_seed(
+        claim: std::sync::Arc<ClaimSigner>,
+        seed: &[u8; 32],
+        now: u64,
+        validity: Duration,
+        min_sequence: u64,
+    ) -> Self {
+        let session = ed25519_dalek::SigningKey::from_bytes(seed);
         let kid = Sha256::digest(session.verifying_key().as_bytes())[..16].to_vec();
         let created_at = OffsetDateTime::from_unix_timestamp(i64::try_from(now).unwrap_or(0))
             .ok()
@@ -723,6 +734,115 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Issue 47: a recorded sample of our output and c2pa-rs's verdict on it
+    /// (`tests/fixtures/sealcast-c2pa/`, its README says how). The sample is made again here
+    /// from the recorded keys and time and must equal the recorded bytes (the signatures
+    /// are deterministic), our validator must accept it, and `c2patool.txt` must name the
+    /// SHA-256 of every file it judged and say that c2pa-rs accepted every segment and part:
+    /// a change to what we write fails here until c2pa-rs has judged the new bytes.
+    /// `SEALCAST_C2PA_SAMPLE_RECORD=1` writes the sample (and keys, when there are none).
+    #[test]
+    fn the_recorded_sample_is_what_we_write_and_c2pa_rs_accepted_it() {
+        use std::path::Path;
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sealcast-c2pa");
+        let record = std::env::var_os("SEALCAST_C2PA_SAMPLE_RECORD").is_some();
+        let read = |name: &str| {
+            std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+        };
+        if record && !dir.join("ca.pem").exists() {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("clock")
+                .as_secs();
+            let ca = ProvenanceCa::generate("sealcast sample", now).expect("ca");
+            let signer = ca.issue("sealcast sample", "ingest1", now).expect("signer");
+            let mut seed = [0u8; 32];
+            OsRng.fill_bytes(&mut seed);
+            std::fs::create_dir_all(&dir).expect("dir");
+            for (name, text) in [
+                ("ca.pem", ca.cert_pem().to_owned()),
+                ("ca.key", ca.key_pem().to_string()),
+                ("signer.pem", signer.chain_pem()),
+                ("signer.key", signer.key_pem().to_string()),
+                ("session.txt", format!("{now}\n{}\n", to_hex(&seed))),
+            ] {
+                std::fs::write(dir.join(name), text).expect("write");
+            }
+        }
+        let session = read("session.txt");
+        let mut lines = session.lines();
+        let time: u64 = lines.next().and_then(|t| t.parse().ok()).expect("the time");
+        let seed: [u8; 32] = lines
+            .next()
+            .and_then(|h| {
+                (0..h.len() / 2)
+                    .map(|i| {
+                        h.get(2 * i..2 * i + 2)
+                            .and_then(|d| u8::from_str_radix(d, 16).ok())
+                    })
+                    .collect::<Option<Vec<u8>>>()
+            })
+            .and_then(|b| b.try_into().ok())
+            .expect("the session key's seed");
+        let claim =
+            ClaimSigner::from_pem(&read("signer.pem"), &read("signer.key")).expect("signer");
+        let live = LiveSigner::from_seed(
+            std::sync::Arc::new(claim),
+            &seed,
+            time,
+            Duration::from_secs(7 * 86_400),
+            1,
+        );
+        let sample = sample_stream(&live, "00000000000000aa", time);
+        if record {
+            for (name, bytes) in &sample {
+                std::fs::write(dir.join(name), bytes).expect("write");
+            }
+        }
+        let root = crate::signing::RootKey::generate(crate::signing::SignatureAlgorithm::Ed25519)
+            .expect("root");
+        let ca_der = ProvenanceCa::from_pem(&read("ca.pem"), &read("ca.key"))
+            .and_then(|ca| ca.cert_der())
+            .expect("the CA");
+        let mut v = validate::LiveValidator::with_trust_anchors(root.public_key(), vec![ca_der]);
+        v.admit_init(&sample[0].1, time).expect("the init segment");
+        let verdict = read("c2patool.txt");
+        for (name, bytes) in &sample {
+            let recorded = std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(
+                recorded == *bytes,
+                "{name}: not what we write now (record it again, then run c2patool)"
+            );
+            if name != "init.mp4" {
+                let part = name.starts_with("part");
+                let got = v.check_fragment(bytes, part);
+                assert!(
+                    matches!(got, Ok(validate::FragmentVerdict::Verified)),
+                    "{name}: {got:?}"
+                );
+            }
+            let line = format!("{} {name}", to_hex(&Sha256::digest(bytes)));
+            assert!(
+                verdict.lines().any(|l| l == line),
+                "c2patool.txt does not name {line}"
+            );
+        }
+        for said in [
+            "segments: 25 segment(s) validated successfully.",
+            "parts: 75 segment(s) validated successfully.",
+            "init: Trusted",
+        ] {
+            assert!(
+                verdict.lines().any(|l| l == said),
+                "c2patool.txt does not say {said:?}"
+            );
+        }
+    }
+
+    fn to_hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
     }
 
     /// Another session of `live`'s claim signer: its key made at `created`, valid `secs`.
