@@ -47,9 +47,19 @@ const C2PA_CLAIM_SIGNING: [u64; 9] = [1, 3, 6, 1, 4, 1, 62558, 2, 1];
 pub const CA_LIFETIME: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 /// How long a claim signer lasts.
 pub const SIGNER_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
-/// How long a session key may sign, from the session's start (a publish session longer
-/// than this would need a second key in a later manifest; not done yet).
+/// The shortest time a session key may sign for, from the session's start
+/// ([`session_key_validity`]).
 pub const SESSION_KEY_VALIDITY: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// How long a session key made at `now` may sign: until its claim signer's certificate
+/// ends, and at least [`SESSION_KEY_VALIDITY`]. A publish session cannot outlive its claim
+/// signer (validators check the signer's validity), so a 24/7 stream signs on until the
+/// signer does instead of being refused a week in; the key never leaves the ingest's
+/// memory, where the claim signer's own key (on its disk) lives as long. Bringing a new
+/// key in a later manifest (C2PA 2.3 §19.4) is not done (docs/provenance.md).
+pub fn session_key_validity(claim: &ClaimSigner, now: u64) -> Duration {
+    Duration::from_secs(claim.not_after().saturating_sub(now)).max(SESSION_KEY_VALIDITY)
+}
 
 fn build_error(what: &'static str) -> impl Fn(rcgen::Error) -> CertsError {
     move |err| CertsError::CertificateBuild {
@@ -614,6 +624,24 @@ mod tests {
         assert!(live
             .sign_fragment(&bx(b"mdat", &[0]), Fragment, &label, 0, 1, 1)
             .is_err());
+    }
+
+    #[test]
+    fn a_session_key_signs_as_long_as_its_claim_signer_and_a_week_at_least() {
+        let now = 1_790_000_000;
+        let ca = ProvenanceCa::generate("c", now).expect("ca");
+        let signer = ca.issue("c", "ingest1", now).expect("signer");
+        let left = signer.not_after() - now;
+        assert!(
+            left > 300 * 86_400,
+            "a claim signer lasts about a year: {left}"
+        );
+        assert_eq!(
+            session_key_validity(&signer, now),
+            Duration::from_secs(left)
+        );
+        let late = signer.not_after() - 86_400;
+        assert_eq!(session_key_validity(&signer, late), SESSION_KEY_VALIDITY);
     }
 
     #[test]

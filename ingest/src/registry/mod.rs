@@ -427,10 +427,11 @@ impl Registry {
                 recorder: Some(self.sequence_recorder(&stream)),
                 privacy,
                 provenance: self.settings.provenance.as_ref().map(|claim| {
+                    let now = WallClock.unix_secs();
                     Arc::new(certs::c2pa::LiveSigner::new(
                         Arc::clone(claim),
-                        WallClock.unix_secs(),
-                        certs::c2pa::SESSION_KEY_VALIDITY,
+                        now,
+                        certs::c2pa::session_key_validity(claim, now),
                         1,
                     ))
                 }),
