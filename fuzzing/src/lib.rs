@@ -318,7 +318,8 @@ pub fn presence_load(data: &[u8]) {
 
 /// Ingest certificates, revocations and trust bundles: decoded strictly, then offered to a
 /// trust store pinned to [`ROOT_ED25519`], as an edge does with what arrives on their
-/// topics and a viewer with the bundle it fetches.
+/// topics and a viewer with the bundle it fetches; and provenance anchors, alone and as
+/// the PEM list an edge serves.
 pub fn certificates(data: &[u8]) {
     if let Ok(c) = IngestCertificate::decode(data) {
         assert_eq!(c.encode(), data, "a certificate with two encodings");
@@ -348,7 +349,7 @@ pub fn certificates(data: &[u8]) {
     // from it it serves again unchanged.
     if let Ok(bundle) = certs::signing::TrustBundle::decode(data) {
         assert_eq!(bundle.encode(), data, "a trust bundle with two encodings");
-        let mut viewer = TrustStore::new(root);
+        let mut viewer = TrustStore::new(root.clone());
         let _ = viewer.admit(&bundle, now);
         let again = viewer.bundle();
         let mut rebuilt = TrustStore::new(viewer.root().clone());
@@ -357,6 +358,22 @@ pub fn certificates(data: &[u8]) {
             "a served bundle refused"
         );
         assert_eq!(rebuilt.bundle(), again, "a served bundle changed");
+    }
+    // The same bytes as a provenance anchor, and as the PEM list of them an edge serves
+    // (`/trust/v1/provenance-anchors`): one encoding, and what is read is written back
+    // to the same anchors.
+    if let Ok(a) = certs::c2pa::ProvenanceAnchor::decode(data) {
+        assert_eq!(a.encode(), data, "a provenance anchor with two encodings");
+        let _ = root.verify_anchor(&a, now);
+    }
+    if let Ok(anchors) = certs::c2pa::anchors_from_pem(data) {
+        assert!(anchors.len() <= certs::c2pa::MAX_DELIVERED_ANCHORS);
+        let again = certs::c2pa::anchors_pem(&anchors);
+        assert_eq!(
+            certs::c2pa::anchors_from_pem(again.as_bytes()).ok(),
+            Some(anchors),
+            "provenance anchors read back otherwise"
+        );
     }
 }
 

@@ -21,6 +21,9 @@
 //!    (claim-signing EKU, not a CA) and each certificate after it in `x5chain` must each
 //!    have been signed by the next (a CA), until one was signed by an anchor (a CA); all
 //!    valid now (module `chain`). A manifest that carries a provenance anchor is held to it.
+//!    One without may also chain, as in step 3, to a CA named by an anchor the root signed
+//!    apart ([`LiveValidator::with_delivered_anchors`]: other signers' CAs, which edges
+//!    serve as `/trust/v1/provenance-anchors`), each checked against the root now.
 //! 4. the claim signature (`claimSignature.mismatch`);
 //! 5. every assertion's hash in the claim (`assertion.hashedURI.mismatch`);
 //! 6. the init segment's `c2pa.hash.bmff.v3` (`assertion.bmffHash.mismatch`);
