@@ -398,6 +398,13 @@ impl LiveSigner {
         Self::from_seed(claim, &seed, now, validity, min_sequence)
     }
 
+    /// A publish session's signer: a fresh session key made at `now`, signing for
+    /// [`session_key_validity`], from sequence number 1 on.
+    pub fn for_session(claim: std::sync::Arc<ClaimSigner>, now: u64) -> Self {
+        let validity = session_key_validity(&claim, now);
+        Self::new(claim, now, validity, 1)
+    }
+
     /// The same with the session key made from `seed` (the recorded sample's, in tests).
     fn from_seed(
         claim: std::sync::Arc<ClaimSigner>,

@@ -428,12 +428,7 @@ impl Registry {
                 privacy,
                 provenance: self.settings.provenance.as_ref().map(|claim| {
                     let now = WallClock.unix_secs();
-                    Arc::new(certs::c2pa::LiveSigner::new(
-                        Arc::clone(claim),
-                        now,
-                        certs::c2pa::session_key_validity(claim, now),
-                        1,
-                    ))
+                    Arc::new(certs::c2pa::LiveSigner::for_session(Arc::clone(claim), now))
                 }),
             }
         };
