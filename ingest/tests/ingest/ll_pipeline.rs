@@ -292,6 +292,15 @@ fn signed_media_carry_c2pa_and_still_play() {
                 "{key:?}: {verdict:?}"
             );
             assert_eq!(signed_number(&segment.bytes), i as u64 + 1, "{key:?}");
+            // Its own VSI goes first unless it is one part whose `mfhd` is already its place.
+            let ps = &parts[key];
+            let first = bmff::first_fragment_sequence(&ps[0].bytes).expect("a moof");
+            let said = ps.len() == 1 && u64::from(first) == i as u64 + 1;
+            assert_eq!(
+                vsi::segment_prefix(&segment.bytes).is_empty(),
+                said,
+                "{key:?}"
+            );
         }
     }
     let dir = tempfile::tempdir().expect("tempdir");
