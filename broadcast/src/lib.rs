@@ -34,6 +34,10 @@
 //!   the [`RecordingObserver`] and deletes recordings past their retention.
 //! - `recording`: finished recordings, the read side: [`RecordingInfo`], the listing of
 //!   `/api/v1/recordings`, the files `/vod/...` serves, deleting one.
+//! - `moq`: egress over Media over QUIC ([`run_moq`]): every public live stream published
+//!   to a MoQ relay as a broadcast, a group per segment and an object per part, each with
+//!   its signed statement on a track beside it (`moq::cursor` decides, sans-IO, what goes
+//!   out and where a group begins; `moq::catalog` writes the catalog).
 //! - `metrics`: the Prometheus registry behind `/metrics`.
 //! - `audience`: viewers per stream, open connections and bytes sent, for [`Node::load`]
 //!   (the node's load report).
@@ -68,6 +72,7 @@ mod error;
 mod http;
 mod live_tree;
 pub mod metrics;
+mod moq;
 mod node;
 mod recorder;
 mod recording;
@@ -81,6 +86,7 @@ pub use audience::Peer;
 pub use config::{EdgeConfig, HttpLimits, LoadSampler, NodeConfig};
 pub use edge::{run_edge, Edge};
 pub use error::BroadcastError;
+pub use moq::{run_moq, MoqConfig};
 pub use node::{Node, NodeLoad};
 pub use recording::{RecordingInfo, RecordingObserver};
 pub use respond::VERIFIED_HEADER;

@@ -32,6 +32,9 @@ use changes::Changes;
 
 mod changes;
 
+/// How many streams turning private a slow [`Node::turned_private`] receiver may lag.
+const TURNED_PRIVATE_BACKLOG: usize = 64;
+
 /// A broadcast node's in-memory state. Share it as `Arc<Node>` between whoever delivers
 /// events and the router that serves it ([`Edge::router`](crate::Edge::router)).
 pub struct Node {
@@ -61,6 +64,8 @@ pub struct Node {
     library: Option<Library>,
     /// Who may read private streams: the playback key, the `on_play` hook.
     access: Access,
+    /// Told each stream that turned private here ([`Node::turned_private`]).
+    turned_private: tokio::sync::broadcast::Sender<StreamName>,
 }
 
 /// A broadcast node's load at one moment ([`Node::load`]).
@@ -121,7 +126,15 @@ impl Node {
             audience: Audience::default(),
             library: None,
             access: Access::new(AccessConfig::default()),
+            turned_private: tokio::sync::broadcast::Sender::new(TURNED_PRIVATE_BACKLOG),
         }
+    }
+
+    /// The streams that turn private on this node from now on, each once it refuses
+    /// tokenless requests: the moment to tell shared caches to drop what this node served
+    /// of them as public. A receiver that falls behind misses the oldest names.
+    pub fn turned_private(&self) -> tokio::sync::broadcast::Receiver<StreamName> {
+        self.turned_private.subscribe()
     }
 
     /// Whether the node reports ready (`GET /readyz` → 200): as an edge
@@ -353,7 +366,11 @@ impl Node {
         // Privacy comes only from a signed session start (repeated for a change while
         // live), and is set before anything that start lets through is swapped in.
         if let LiveEvent::SessionStarted { private, .. } = &event {
-            slot.private.store(*private, Ordering::SeqCst);
+            let was_private = slot.private.swap(*private, Ordering::SeqCst);
+            if *private && !was_private {
+                // No receiver is no one to tell.
+                let _ = self.turned_private.send(event.stream().clone());
+            }
             self.record(|| Record::Privacy {
                 stream: event.stream().clone(),
                 private: *private,
@@ -661,6 +678,27 @@ mod tests {
             .map(|s| s.name.to_string())
             .collect();
         assert_eq!(names, ["a", "b"]);
+    }
+
+    #[test]
+    fn a_stream_turning_private_is_told_once_and_only_then() {
+        let node = node();
+        let mut turned = node.turned_private();
+        let privacy = |private| LiveEvent::SessionStarted {
+            stream: name("a"),
+            session: SessionId(1),
+            private,
+        };
+        node.apply(privacy(false)).expect("public start");
+        assert!(turned.try_recv().is_err(), "a public start is no change");
+        node.apply(privacy(true)).expect("turned private");
+        node.apply(privacy(true)).expect("still private");
+        assert_eq!(turned.try_recv().expect("told"), name("a"));
+        assert!(turned.try_recv().is_err(), "a repeat is not told again");
+        node.apply(privacy(false)).expect("public again");
+        node.apply(privacy(true)).expect("private again");
+        assert_eq!(turned.try_recv().expect("told again"), name("a"));
+        assert!(node.is_private(&name("a")));
     }
 
     #[test]

@@ -173,6 +173,34 @@ pub(crate) struct UpArgs {
     pub(crate) on_play: PlayHookArgs,
     #[command(flatten)]
     pub(crate) cache_purge: CachePurgeArgs,
+    #[command(flatten)]
+    pub(crate) moq: MoqArgs,
+}
+
+/// Egress over Media over QUIC (issue 48): the relay a node publishes its streams to.
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct MoqArgs {
+    /// A MoQ relay (`https://relay:4443/`, moq-relay or any moq-lite relay) that every
+    /// broadcast node publishes each public live stream to: a track per CMAF rendition, a
+    /// group per segment, an object per part, with their signed statements beside them.
+    #[arg(long = "moq-relay", env = "SEALCAST_MOQ_RELAY_URL")]
+    pub(crate) relay: Option<String>,
+    /// A PEM file of roots to trust for the relay's certificate instead of the system's
+    /// (repeatable or comma-separated).
+    #[arg(
+        long = "moq-relay-ca",
+        env = "SEALCAST_MOQ_RELAY_CA",
+        value_delimiter = ','
+    )]
+    pub(crate) roots: Vec<PathBuf>,
+    /// The SHA-256 fingerprint (hex) of the relay's certificate, trusted instead of a
+    /// chain: a relay with a self-signed certificate (repeatable or comma-separated).
+    #[arg(
+        long = "moq-relay-fingerprint",
+        env = "SEALCAST_MOQ_RELAY_FINGERPRINT",
+        value_delimiter = ','
+    )]
+    pub(crate) fingerprints: Vec<String>,
 }
 
 /// The shared caches in front that are told what may no longer be served from them
@@ -372,6 +400,8 @@ pub(crate) struct BroadcastArgs {
     pub(crate) drain: u64,
     #[command(flatten)]
     pub(crate) cache_purge: CachePurgeArgs,
+    #[command(flatten)]
+    pub(crate) moq: MoqArgs,
     #[command(flatten)]
     pub(crate) on_play: PlayHookArgs,
 }

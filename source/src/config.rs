@@ -98,7 +98,7 @@ fn check_dimension(field: &'static str, value: u32, max: u32) -> Result<(), Sour
             format!("must be between {MIN} and {max} pixels, got {value}"),
         ));
     }
-    if value % 2 != 0 {
+    if !value.is_multiple_of(2) {
         return Err(invalid(
             field,
             format!("must be even (yuv420p halves it for chroma), got {value}"),

@@ -14,6 +14,7 @@
 //!   `SEALCAST_TEST_POSTGRES_URL` names) and scratch databases on it.
 //! - [`mosquitto`]: a throwaway Mosquitto per test binary (or `SEALCAST_TEST_MQTT_URL`),
 //!   and Mosquitto run with a given configuration (the compose file's, with its ACLs).
+//! - [`moq`]: a real moq-relay on a free port, with its certificate's fingerprint.
 //! - [`ffmpeg`]: the ffmpeg CLI as a publisher or file maker, ffprobe readings.
 //! - [`rtmp`]: an RTMP client that publishes whatever bytes a test gives it.
 //! - [`prometheus`]: reading a Prometheus text exposition.
@@ -27,6 +28,7 @@ pub mod browser;
 pub mod disk;
 pub mod docker;
 pub mod ffmpeg;
+pub mod moq;
 pub mod mosquitto;
 pub mod net;
 pub mod netns;

@@ -9,6 +9,7 @@
 //! - `private`: a private stream's refusals answer as if it did not exist;
 //! - `edge_mqtt`: `run_edge` against the embedded MQTT broker and real sockets;
 //! - `llhls`: LL-HLS on CMAF through an edge: parts pushed and signed like segments;
+//! - `moq`: MoQ egress through the real moq-relay, read back by moq-tokio's subscriber;
 //! - `router`: the public routes through `oneshot`;
 //! - `serve`: a node served as production serves it, over a real socket;
 //! - `vod`: recordings through the public routes;
@@ -25,6 +26,7 @@ mod direct;
 mod edge_mqtt;
 mod intake;
 mod llhls;
+mod moq;
 mod player_latency;
 mod player_verify;
 mod private;

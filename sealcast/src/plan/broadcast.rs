@@ -43,6 +43,8 @@ pub(crate) struct BroadcastPlan {
     pub(crate) playback: Option<certs::tokens::PlaybackKey>,
     /// The caches the API tells to drop what turned private or was deleted.
     pub(crate) cache_purge: Option<api::CachePurge>,
+    /// The MoQ relay the node publishes to, if any.
+    pub(crate) moq: Option<broadcast::MoqConfig>,
 }
 
 impl BroadcastPlan {
@@ -77,6 +79,7 @@ impl BroadcastPlan {
             None => Some(args.catalog.data_dir.join("recordings")),
         };
         let cache_purge = inputs::cache_purge(&args.cache_purge, &mut problems);
+        let moq = inputs::moq(&args.moq, &mut problems);
         let plan = (|| {
             let [Some(()), Some(())] = urls else {
                 return None;
@@ -100,6 +103,7 @@ impl BroadcastPlan {
                 playback: verifier.as_ref()?.as_ref().map(|v| v.key().clone()),
                 access: access_config(verifier?, on_play?),
                 cache_purge: cache_purge?,
+                moq: moq?,
             })
         })();
         problems.or(plan)

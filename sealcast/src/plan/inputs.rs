@@ -510,10 +510,102 @@ pub(crate) fn cache_purge(
         .map(Some)
 }
 
+/// Where a node publishes over MoQ (issue 48): `Some(None)` for nowhere, `None` when the
+/// relay or its trust is not usable (a problem). The URL is the relay's own: `https`, no
+/// credentials or query (a token there would be logged by whoever logs URLs).
+pub(crate) fn moq(
+    args: &crate::cli::MoqArgs,
+    problems: &mut Problems,
+) -> Option<Option<broadcast::MoqConfig>> {
+    const NAME: &str = "SEALCAST_MOQ_RELAY_URL";
+    let Some(relay) = args.relay.as_deref().filter(|u| !u.trim().is_empty()) else {
+        return Some(None);
+    };
+    let relay = match url::Url::parse(relay) {
+        Ok(url)
+            if url.scheme() == "https"
+                && url.host_str().is_some()
+                && url.username().is_empty()
+                && url.password().is_none()
+                && url.query().is_none()
+                && url.fragment().is_none() =>
+        {
+            Some(url)
+        }
+        // Not echoed: a URL with credentials in it is exactly what is refused.
+        _ => {
+            problems.add(
+                NAME,
+                "a MoQ relay is https://HOST[:PORT][/PATH], with no credentials, query or fragment",
+            );
+            None
+        }
+    };
+    let mut usable = relay.is_some();
+    for root in &args.roots {
+        if !root.is_file() {
+            problems.add(
+                "SEALCAST_MOQ_RELAY_CA",
+                format!("{} is not a file", root.display()),
+            );
+            usable = false;
+        }
+    }
+    for fingerprint in &args.fingerprints {
+        let hex = fingerprint.trim();
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            problems.add(
+                "SEALCAST_MOQ_RELAY_FINGERPRINT",
+                "a fingerprint is the certificate's SHA-256 in hex (64 digits)",
+            );
+            usable = false;
+        }
+    }
+    usable.then(|| {
+        relay.map(|relay| broadcast::MoqConfig {
+            relay,
+            roots: args.roots.clone(),
+            fingerprints: args
+                .fingerprints
+                .iter()
+                .map(|f| f.trim().to_owned())
+                .collect(),
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::plan::problem::Problem;
+
+    #[test]
+    fn a_moq_relay_is_https_without_secrets_in_its_url() {
+        let args = |relay: &str| crate::cli::MoqArgs {
+            relay: Some(relay.to_owned()),
+            ..Default::default()
+        };
+        let mut problems = Problems::default();
+        let plan = moq(&args("https://relay.example:4443/live"), &mut problems);
+        assert!(matches!(plan, Some(Some(_))));
+        assert!(matches!(moq(&args(""), &mut problems), Some(None)));
+        assert!(problems.into_vec().is_empty());
+        for bad in [
+            "http://relay:4443/",
+            "https://user:secret@relay/",
+            "https://relay/?jwt=secret",
+            "relay:4443",
+        ] {
+            let mut problems = Problems::default();
+            assert!(moq(&args(bad), &mut problems).is_none(), "{bad}");
+            let said = format!("{:?}", problems.into_vec());
+            assert!(!said.contains("secret"), "{said}");
+        }
+        let mut problems = Problems::default();
+        let mut bad_pin = args("https://relay/");
+        bad_pin.fingerprints = vec!["abc".to_owned()];
+        assert!(moq(&bad_pin, &mut problems).is_none());
+    }
 
     #[test]
     fn listeners_on_one_address_are_reported() {

@@ -49,6 +49,8 @@ pub(crate) struct UpPlan {
     pub(crate) on_play: Option<api::Hook>,
     /// The caches the API tells to drop what turned private or was deleted.
     pub(crate) cache_purge: Option<api::CachePurge>,
+    /// The MoQ relay every node publishes to, if any.
+    pub(crate) moq: Option<broadcast::MoqConfig>,
     /// Publish a test pattern once up.
     pub(crate) demo: bool,
 }
@@ -104,6 +106,7 @@ impl UpPlan {
         let on_publish = inputs::publish_hook(&args.on_publish, &args.catalog, &mut problems);
         let on_play = inputs::play_hook(&args.on_play, &args.catalog, &mut problems);
         let cache_purge = inputs::cache_purge(&args.cache_purge, &mut problems);
+        let moq = inputs::moq(&args.moq, &mut problems);
         let plan = (|| {
             acme?;
             let config = config?;
@@ -132,6 +135,7 @@ impl UpPlan {
                 on_publish: on_publish?,
                 on_play: on_play?,
                 cache_purge: cache_purge?,
+                moq: moq?,
                 demo: args.demo,
                 config,
             })

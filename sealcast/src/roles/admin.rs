@@ -87,9 +87,23 @@ impl AdminSide {
         }
     }
 
-    /// Has the API tell the caches of `purge` what turned private or was deleted.
-    pub(super) fn with_cache_purge(mut self, purge: Option<api::CachePurge>) -> Self {
+    /// Has the API tell the caches of `purge` what turned private or was deleted, and has
+    /// them told again when a stream turns private on one of `nodes`: an answer a node gave
+    /// as public between the catalog's change and the node learning of it (from the
+    /// stream's ingest, a second or more later) may have been stored meanwhile.
+    pub(super) fn with_cache_purge(
+        mut self,
+        purge: Option<api::CachePurge>,
+        nodes: &[Arc<broadcast::Node>],
+    ) -> Self {
         if let Some(purge) = purge {
+            for node in nodes {
+                self.tasks.spawn(purge_when_private(
+                    purge.clone(),
+                    node.turned_private(),
+                    self.stop.clone(),
+                ));
+            }
             self.api = self.api.with_cache_purge(purge);
         }
         self
@@ -103,14 +117,49 @@ impl AdminSide {
     /// Stops following the cluster and waits for deliveries under way.
     pub(super) async fn finish(self) {
         self.stop.cancel();
-        if let Some(purge) = self.api.cache_purge() {
-            purge.close().await;
-        }
         if let Some(w) = &self.webhooks {
             w.close().await;
         }
         self.tasks.close();
         self.tasks.wait().await;
+        // After the tasks: a purge one of them began has its second round in here.
+        if let Some(purge) = self.api.cache_purge() {
+            purge.close().await;
+        }
+    }
+}
+
+/// What a node logs when a stream turned private on it, before it tells the caches.
+pub(crate) const TURNED_PRIVATE_LOG: &str =
+    "the stream turned private on this node; telling the caches to drop it again";
+
+/// `BAN`s every stream that turns private on a node (see [`AdminSide::with_cache_purge`]),
+/// until `stop`.
+async fn purge_when_private(
+    purge: api::CachePurge,
+    mut turned: tokio::sync::broadcast::Receiver<StreamName>,
+    stop: CancellationToken,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let next = tokio::select! {
+            () = stop.cancelled() => return,
+            next = turned.recv() => next,
+        };
+        match next {
+            Ok(stream) => {
+                tracing::info!(%stream, "{TURNED_PRIVATE_LOG}");
+                purge.stream(&stream).await;
+            }
+            // Names missed: the API's own purge and the caches' TTL cap still hold.
+            Err(RecvError::Lagged(missed)) => {
+                tracing::warn!(
+                    missed,
+                    "streams turned private faster than the caches were told"
+                );
+            }
+            Err(RecvError::Closed) => return,
+        }
     }
 }
 

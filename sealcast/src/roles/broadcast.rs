@@ -58,7 +58,7 @@ pub(crate) async fn broadcast(
         Some(admin::forget_with(Arc::clone(&node))),
         plan.playback,
     )
-    .with_cache_purge(plan.cache_purge);
+    .with_cache_purge(plan.cache_purge, std::slice::from_ref(&node));
     let mut edge = edge_config(
         &plan.edge,
         plan.node,
@@ -83,6 +83,9 @@ pub(crate) async fn broadcast(
             }
         });
     }
+    if let Some(moq) = plan.moq {
+        tasks.spawn(publish_over_moq(Arc::clone(&node), moq, shutdown.clone()));
+    }
     let result = broadcast::run_edge(node, edge, listener, shutdown.clone()).await;
     // The HTTP server ends only when asked to; ending otherwise, the node can no longer be
     // reached, and exiting non-zero gets it restarted (docs/deployment.md, liveness).
@@ -100,6 +103,18 @@ pub(crate) async fn broadcast(
         c.close().await;
     }
     result.context("broadcast node")
+}
+
+/// Publishes `node`'s public live streams to a MoQ relay until `stop` (issue 48); a relay
+/// it cannot set up is logged, and the node serves HLS as before.
+pub(super) async fn publish_over_moq(
+    node: Arc<Node>,
+    moq: broadcast::MoqConfig,
+    stop: CancellationToken,
+) {
+    if let Err(e) = broadcast::run_moq(node, moq, stop).await {
+        tracing::error!(error = %e, "MoQ egress stopped");
+    }
 }
 
 /// A node that records what it publishes into `recordings`, deleting recordings older

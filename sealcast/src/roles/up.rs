@@ -119,7 +119,7 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
             .map(|keeper| admin::forget_with(Arc::clone(keeper))),
         playback,
     )
-    .with_cache_purge(plan.cache_purge.clone());
+    .with_cache_purge(plan.cache_purge.clone(), &nodes);
     let edges_stop = CancellationToken::new();
     let mut node_urls = Vec::new();
     for (node, (_, addr)) in nodes.iter().zip(&plan.nodes) {
@@ -138,6 +138,13 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
         );
         node_urls.push((id.clone(), format!("{url}/")));
         let stop = edges_stop.child_token();
+        if let Some(moq) = plan.moq.clone() {
+            tasks.spawn(super::broadcast::publish_over_moq(
+                Arc::clone(node),
+                moq,
+                stop.clone(),
+            ));
+        }
         let serving = Arc::clone(node);
         let alive = liveness.guard("broadcast", &stop);
         tasks.spawn(async move {

@@ -305,6 +305,10 @@ async fn privacy_through(cluster: &Cluster, varnish: &Varnish) -> anyhow::Result
     refused_within(&viewer, &segment, PURGED_WITHIN)
         .await
         .context("after the admin API made the stream private")?;
+    // The node bans again once the privacy reached it: an answer it gave as public in
+    // between would otherwise stay cached (seen in CI, where the API's second ban came
+    // before the node knew).
+    node_banned_again(cluster).await?;
 
     // Client-bound tokens: the viewer's network opens it through the cache, the cache's
     // own address does not, and a hop the viewer writes itself proves nothing.
@@ -336,6 +340,27 @@ async fn privacy_through(cluster: &Cluster, varnish: &Varnish) -> anyhow::Result
         .await
         .context("after sealcast streams set --private --cache-purge-url")?;
     Ok(())
+}
+
+/// Waits (at most 15 s) for the node's log line saying it told the caches again.
+async fn node_banned_again(cluster: &Cluster) -> anyhow::Result<()> {
+    const SAID: &str =
+        "the stream turned private on this node; telling the caches to drop it again";
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let log = cluster.log().await;
+        if log
+            .lines()
+            .any(|l| l.contains(SAID) && l.contains(PRIVACY_STREAM))
+        {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the node did not ban {PRIVACY_STREAM} again within 15 s of it turning private"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// A refusal of a private stream's resource: no token or a bad one (401), a token that

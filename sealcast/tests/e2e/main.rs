@@ -26,6 +26,7 @@ mod ladder;
 mod lb;
 mod liveness;
 mod llhls;
+mod moq;
 mod pages;
 mod private;
 mod publishers;
@@ -197,6 +198,17 @@ fn trials(fixture: &Arc<Fixture>) -> Vec<Trial> {
                 move || {
                     fixture
                         .run(Heavy, cdn::check_privacy_through_varnish())
+                        .map_err(|e| format!("{e:#}").into())
+                },
+            )
+        },
+        {
+            let fixture = Arc::clone(fixture);
+            Trial::test(
+                "moq_through_two_clustered_moq_relays_equals_ll_hls",
+                move || {
+                    fixture
+                        .run(Light, moq::check_moq_through_clustered_relays())
                         .map_err(|e| format!("{e:#}").into())
                 },
             )

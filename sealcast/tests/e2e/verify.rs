@@ -219,7 +219,7 @@ fn decide(shared: &Shared, path: &str) -> Action {
     let every = shared.flip_every.load(Ordering::SeqCst);
     if every > 0 && fragment_of(path, &shared.stream).is_some() {
         let seen = shared.media_seen.fetch_add(1, Ordering::SeqCst) + 1;
-        if seen % every == 0 {
+        if seen.is_multiple_of(every) {
             return Action::FlipCacheable;
         }
         return Action::Pass;

@@ -1,0 +1,285 @@
+//! Egress over Media over QUIC (issue 48): a node publishes every public live stream to a
+//! MoQ relay, which fans each track out to its viewers and to the relays it is clustered
+//! with. The wire protocol is moq-lite, through the `moq-net` model and the `moq-tokio`
+//! connection helpers (docs/architecture.md, "Media over QUIC", says why not IETF
+//! moq-transport yet).
+//!
+//! A stream is one broadcast, named as the stream, with these tracks:
+//!
+//! - `catalog.json` (`catalog`): one group per version of the catalog, one object each;
+//! - one track per CMAF rendition with LL-HLS parts, named as the rendition: a group per
+//!   segment (its media sequence number), an object per part (`moof` + `mdat`, the exact
+//!   bytes `{seq}.{part}.m4s` serves, C2PA segment info in-band); `cursor` decides what
+//!   goes out and where groups begin;
+//! - beside it, `{rendition}.sig`: the same groups, whose object 0 is the part-key
+//!   delegation covering the segment (`{seq}.partkey`, empty when there is none) and whose
+//!   object `n + 1` is part `n`'s signed statement (`{seq}.{part}.m4s.sig`). A viewer
+//!   checks each media object against its statement before decoding it, as over LL-HLS.
+//!
+//! Only what this node published goes out, so only what verified: the tracks are fed
+//! from the node's snapshots, woken by the same per-rendition change signals that held
+//! LL-HLS requests wait on. Private streams are not published over MoQ: playback tokens
+//! on MoQ are not done yet, and a relay would hand their tracks to anyone.
+//!
+//! The connection to the relay redials by itself when it drops; what the tracks hold is
+//! announced again on the new session.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use domain::{RenditionName, StreamName};
+use moq_tokio::moq_net;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::view::RenditionView;
+use crate::{BroadcastError, Node};
+use cursor::{Cursor, Step};
+
+mod catalog;
+mod cursor;
+
+/// How often the node's streams are looked over for one to start publishing.
+const STREAMS_POLL: Duration = Duration::from_millis(250);
+
+/// How often a stream's tracks are looked at when no change signal came (a rendition
+/// that appeared has no signal subscribed yet).
+const RESCAN: Duration = Duration::from_secs(1);
+
+/// Where and how a node publishes over MoQ.
+#[derive(Debug, Clone)]
+pub struct MoqConfig {
+    /// The relay: `https://HOST:PORT/PATH`, the path being where on the relay the
+    /// broadcasts go (and what its authentication checks).
+    pub relay: url::Url,
+    /// PEM files of the roots to trust for the relay's certificate; the system's roots
+    /// when empty.
+    pub roots: Vec<PathBuf>,
+    /// SHA-256 fingerprints (hex) of the relay's certificate, trusted instead of a chain
+    /// (a relay with a self-signed certificate).
+    pub fingerprints: Vec<String>,
+}
+
+/// Publishes `node`'s public live streams to the relay of `config` until `stop`.
+pub async fn run_moq(
+    node: Arc<Node>,
+    config: MoqConfig,
+    stop: CancellationToken,
+) -> Result<(), BroadcastError> {
+    let mut connect = moq_tokio::connect::Config::default();
+    connect.tls.root = config.roots;
+    connect.tls.fingerprint = config.fingerprints;
+    let client = connect
+        .init(moq_tokio::quic::Config::default())
+        .map_err(|e| BroadcastError::Moq(e.to_string()))?;
+    let origin = moq_tokio::origin::spawn();
+    let connection = client.with_publisher(&origin).connect(config.relay);
+    let mut streams: HashMap<StreamName, JoinHandle<()>> = HashMap::new();
+    let mut tick = tokio::time::interval(STREAMS_POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => break,
+            _ = tick.tick() => {}
+        }
+        streams.retain(|_, task| !task.is_finished());
+        for summary in node.public_streams() {
+            if !summary.live || streams.contains_key(&summary.name) {
+                continue;
+            }
+            let task = tokio::spawn(publish_stream(
+                Arc::clone(&node),
+                origin.clone(),
+                summary.name.clone(),
+                stop.child_token(),
+            ));
+            streams.insert(summary.name, task);
+        }
+    }
+    for (_, task) in streams {
+        let _ = task.await;
+    }
+    drop(connection);
+    Ok(())
+}
+
+/// One stream's broadcast, kept up to date with its snapshots until the stream ends,
+/// turns private or `stop`.
+async fn publish_stream(
+    node: Arc<Node>,
+    origin: moq_net::origin::Producer,
+    stream: StreamName,
+    stop: CancellationToken,
+) {
+    let broadcast = match origin.create_broadcast(stream.as_str()) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!(%stream, error = %e, "could not publish the stream over MoQ");
+            return;
+        }
+    };
+    let catalog_track = match broadcast.create_track(catalog::TRACK, None) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(%stream, error = %e, "could not make the MoQ catalog track");
+            return;
+        }
+    };
+    let mut sent_catalog: Option<Bytes> = None;
+    let mut tracks: HashMap<RenditionName, RenditionTracks> = HashMap::new();
+    loop {
+        if stop.is_cancelled() || node.is_private(&stream) {
+            break;
+        }
+        // Subscribe first, then look: a swap in between is not missed.
+        let mut changes: Vec<_> = match node.view(&stream) {
+            Some(view) => view
+                .renditions
+                .keys()
+                .filter_map(|r| node.subscribe(&stream, r).ok())
+                .collect(),
+            None => break,
+        };
+        let Some(view) = node.view(&stream) else {
+            break;
+        };
+        if !view.summary.live {
+            break;
+        }
+        if let Some(catalog) = catalog::render(&view) {
+            if sent_catalog.as_ref() != Some(&catalog) {
+                if let Err(e) = write_catalog(&catalog_track, catalog.clone()) {
+                    tracing::warn!(%stream, error = %e, "could not send the MoQ catalog");
+                }
+                if sent_catalog.is_none() {
+                    // Announced once the catalog is in place: a subscriber acting on the
+                    // announcement finds it.
+                    if let Err(e) = broadcast.announce(Default::default()) {
+                        tracing::warn!(%stream, error = %e, "could not announce the stream over MoQ");
+                    }
+                }
+                sent_catalog = Some(catalog);
+            }
+            for (name, rendition) in &view.renditions {
+                if rendition.ll.is_none() || rendition.init.is_none() {
+                    continue;
+                }
+                let entry = match tracks.entry(name.clone()) {
+                    std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        match RenditionTracks::new(&broadcast, name) {
+                            Ok(t) => v.insert(t),
+                            Err(e) => {
+                                tracing::warn!(%stream, rendition = %name, error = %e, "could not make its MoQ tracks");
+                                continue;
+                            }
+                        }
+                    }
+                };
+                entry.send(rendition);
+            }
+        }
+        let changed = async {
+            if changes.is_empty() {
+                std::future::pending::<()>().await;
+            }
+            let waits = changes.iter_mut().map(|c| Box::pin(c.changed()));
+            let _ = futures::future::select_all(waits).await;
+        };
+        tokio::select! {
+            () = stop.cancelled() => break,
+            () = changed => {}
+            () = tokio::time::sleep(RESCAN) => {}
+        }
+    }
+    for (_, tracks) in tracks {
+        tracks.finish();
+    }
+    let _ = catalog_track.finish();
+    broadcast.close();
+}
+
+/// A new version of the catalog: one group, one object.
+fn write_catalog(track: &moq_net::track::Producer, catalog: Bytes) -> Result<(), moq_net::Error> {
+    let mut group = track.append_group()?;
+    group.write_frame(moq_net::Timestamp::now(), catalog)?;
+    group.finish()
+}
+
+/// A rendition's media track and statements track, and where they stand.
+struct RenditionTracks {
+    media: moq_net::track::Producer,
+    statements: moq_net::track::Producer,
+    cursor: Cursor,
+    /// The open group of each track.
+    open: Option<(moq_net::group::Producer, moq_net::group::Producer)>,
+}
+
+impl RenditionTracks {
+    fn new(
+        broadcast: &moq_net::broadcast::Producer,
+        rendition: &RenditionName,
+    ) -> Result<Self, moq_net::Error> {
+        Ok(RenditionTracks {
+            media: broadcast.create_track(rendition.as_str(), None)?,
+            statements: broadcast
+                .create_track(catalog::statements_track(rendition.as_str()), None)?,
+            cursor: Cursor::default(),
+            open: None,
+        })
+    }
+
+    /// Sends what is new in `rendition`'s snapshot.
+    fn send(&mut self, rendition: &RenditionView) {
+        let held = rendition.parts.iter().map(|(key, _)| *key);
+        for step in self.cursor.advance(held) {
+            if let Err(e) = self.step(step, rendition) {
+                tracing::debug!(error = %e, "a MoQ object was not sent");
+            }
+        }
+    }
+
+    fn step(&mut self, step: Step, rendition: &RenditionView) -> Result<(), moq_net::Error> {
+        let now = moq_net::Timestamp::now();
+        match step {
+            Step::Group(sequence) => {
+                self.close_groups();
+                let media = self.media.create_group(sequence.into())?;
+                let mut statements = self.statements.create_group(sequence.into())?;
+                let delegation = rendition
+                    .part_key(sequence)
+                    .map(|d| d.body.clone())
+                    .unwrap_or_default();
+                statements.write_frame(now, delegation)?;
+                self.open = Some((media, statements));
+            }
+            Step::Object(sequence, index) => {
+                let (Some((media, statements)), Some(part)) =
+                    (self.open.as_mut(), rendition.part(sequence, index))
+                else {
+                    return Ok(());
+                };
+                media.write_frame(now, part.body.clone())?;
+                let statement = part.signed.as_ref().map(|s| s.body.clone());
+                statements.write_frame(now, statement.unwrap_or_default())?;
+            }
+        }
+        Ok(())
+    }
+
+    fn close_groups(&mut self) {
+        if let Some((media, statements)) = self.open.take() {
+            let _ = media.finish();
+            let _ = statements.finish();
+        }
+    }
+
+    fn finish(mut self) {
+        self.close_groups();
+        let _ = self.media.finish();
+        let _ = self.statements.finish();
+    }
+}

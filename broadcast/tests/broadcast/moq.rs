@@ -1,0 +1,232 @@
+//! MoQ egress through the real moq-relay (the `moq-relay` crate's binary, another
+//! implementation): a node publishes its stream to the relay, and a subscriber made with
+//! moq-tokio (the same project's client library, not ours) reads the catalog, the media
+//! track and its statements track back through the relay: a group per segment from its
+//! first part, an object per part, byte for byte what LL-HLS serves.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use broadcast::{MoqConfig, Node};
+use bytes::Bytes;
+use domain::segment::{InitSegment, PartMeta};
+use domain::{LiveEvent, Part, RenditionInfo, Segment, SegmentMeta};
+use moq_tokio::moq_net;
+use tokio_util::sync::CancellationToken;
+
+use crate::support::*;
+
+const INIT: &[u8] = b"\0\0\0\x18ftypiso6 init segment of the moq test";
+const PARTS: u32 = 3;
+const RENDITION: &str = "720p";
+
+fn part_bytes(sequence: u64, index: u32) -> Bytes {
+    Bytes::from(format!("moof+mdat of part {sequence}.{index}").into_bytes())
+}
+
+fn cmaf_announce(node: &Node) {
+    node.apply(LiveEvent::Rendition {
+        stream: stream(),
+        info: RenditionInfo {
+            name: RENDITION.parse().expect("valid"),
+            width: 1280,
+            height: 720,
+            frame_rate: 30.0,
+            codecs: "avc1.64001f,mp4a.40.2".parse().expect("valid codecs"),
+            init: Some(InitSegment::new(Bytes::from_static(INIT)).expect("small")),
+            part_target_us: Some(334_000),
+        },
+    })
+    .expect("announce");
+}
+
+fn publish_part(node: &Node, sequence: u64, index: u32) {
+    node.apply(LiveEvent::Part(Part {
+        meta: PartMeta {
+            stream: stream(),
+            rendition: RENDITION.parse().expect("valid"),
+            session: SESSION,
+            sequence,
+            index,
+            discontinuity_sequence: 0,
+            independent: index == 0,
+            duration: Duration::from_millis(334),
+            program_date_time_ms: 1_800_000_000_000 + sequence * 1000,
+        },
+        bytes: part_bytes(sequence, index),
+    }))
+    .expect("part");
+}
+
+fn publish_segment(node: &Node, sequence: u64) {
+    let bytes: Vec<u8> = (0..PARTS)
+        .flat_map(|i| part_bytes(sequence, i).to_vec())
+        .collect();
+    node.apply(LiveEvent::Segment(Segment {
+        meta: SegmentMeta {
+            stream: stream(),
+            rendition: RENDITION.parse().expect("valid"),
+            session: SESSION,
+            sequence,
+            discontinuity_sequence: 0,
+            discontinuity: false,
+            duration: Duration::from_millis(1002),
+            start_pts_90k: sequence * 90_000,
+        },
+        bytes: Bytes::from(bytes),
+    }))
+    .expect("segment");
+}
+
+fn publish_whole(node: &Node, sequence: u64) {
+    for index in 0..PARTS {
+        publish_part(node, sequence, index);
+    }
+    publish_segment(node, sequence);
+}
+
+/// A moq-tokio client that trusts `relay`'s certificate.
+fn client(relay: &testkit::moq::Relay) -> moq_tokio::Client {
+    let mut config = moq_tokio::connect::Config::default();
+    config.tls.fingerprint = vec![relay.fingerprint.clone()];
+    config
+        .init(moq_tokio::quic::Config::default())
+        .expect("a client")
+}
+
+async fn next_frame(group: &mut moq_net::group::Consumer) -> Option<Bytes> {
+    tokio::time::timeout(Duration::from_secs(10), group.read_frame())
+        .await
+        .expect("a frame within 10 s")
+        .expect("a readable group")
+        .map(|frame| frame.payload)
+}
+
+async fn next_group(track: &mut moq_net::track::Subscriber) -> moq_net::group::Consumer {
+    tokio::time::timeout(Duration::from_secs(10), track.recv_group())
+        .await
+        .expect("a group within 10 s")
+        .expect("a readable track")
+        .expect("the track goes on")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_reaches_a_moq_tokio_subscriber_through_moq_relay() {
+    let relay = tokio::task::spawn_blocking(|| testkit::moq::Relay::start(&[]))
+        .await
+        .expect("joined")
+        .expect("moq-relay starts");
+    let node = node();
+    start(&node);
+    cmaf_announce(&node);
+    publish_whole(&node, 0);
+    publish_whole(&node, 1);
+
+    let stop = CancellationToken::new();
+    let egress = tokio::spawn(broadcast::run_moq(
+        Arc::clone(&node),
+        MoqConfig {
+            relay: relay.url().parse().expect("url"),
+            roots: Vec::new(),
+            fingerprints: vec![relay.fingerprint.clone()],
+        },
+        stop.clone(),
+    ));
+
+    let origin = moq_tokio::origin::spawn();
+    let client = client(&relay);
+    let _connection = client
+        .with_subscriber(origin.clone())
+        .connect(relay.url().parse::<url::Url>().expect("url"));
+    let broadcast = tokio::time::timeout(
+        Duration::from_secs(20),
+        origin.consume().routed_broadcast(STREAM),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("no broadcast within 20 s; the relay said:\n{}", relay.log()))
+    .expect("the broadcast");
+
+    // The catalog: hang's shape, the init segment in it, and our section beside it.
+    let mut catalog = broadcast
+        .track("catalog.json")
+        .expect("catalog track")
+        .subscribe(None)
+        .await
+        .expect("subscribed");
+    let mut group = next_group(&mut catalog).await;
+    let catalog: serde_json::Value =
+        serde_json::from_slice(&next_frame(&mut group).await.expect("catalog object"))
+            .expect("JSON");
+    let video = &catalog["video"]["renditions"][RENDITION];
+    assert_eq!(video["codec"], "avc1.64001f", "{catalog}");
+    assert_eq!(video["codedHeight"], 720, "{catalog}");
+    assert_eq!(video["container"]["kind"], "cmaf", "{catalog}");
+    let init = base64::engine::general_purpose::STANDARD
+        .decode(video["container"]["init"].as_str().expect("init"))
+        .expect("base64");
+    assert_eq!(init, INIT);
+    assert_eq!(
+        catalog["sealcast"]["renditions"][RENDITION]["statements"],
+        "720p.sig"
+    );
+
+    let mut media = broadcast
+        .track(RENDITION)
+        .expect("media track")
+        .subscribe(None)
+        .await
+        .expect("subscribed");
+    let mut statements = broadcast
+        .track("720p.sig")
+        .expect("statements track")
+        .subscribe(None)
+        .await
+        .expect("subscribed");
+
+    // Live from here: segments 2..=4 part by part, each read back as it goes out.
+    for sequence in 2..5u64 {
+        let node = Arc::clone(&node);
+        tokio::task::spawn_blocking(move || publish_whole(&node, sequence))
+            .await
+            .expect("published");
+    }
+    let mut groups = Vec::new();
+    loop {
+        let mut group = next_group(&mut media).await;
+        let sequence = group.sequence;
+        let mut objects = Vec::new();
+        while objects.len() < PARTS as usize {
+            match next_frame(&mut group).await {
+                Some(object) => objects.push(object),
+                None => break,
+            }
+        }
+        let expected: Vec<Bytes> = (0..PARTS).map(|i| part_bytes(sequence, i)).collect();
+        assert_eq!(objects, expected, "group {sequence} is its segment's parts");
+        groups.push(sequence);
+        if sequence == 4 {
+            break;
+        }
+    }
+    assert!(
+        groups.windows(2).all(|w| w[0] < w[1]) && groups[0] >= 1,
+        "groups in order from a segment start: {groups:?}"
+    );
+    // The statements track has the same groups: the delegation, then a statement per part
+    // (empty here: a node fed in-process holds no statements).
+    let mut group = next_group(&mut statements).await;
+    assert!(group.sequence >= 1);
+    let mut count = 0;
+    while let Some(statement) = next_frame(&mut group).await {
+        assert!(statement.is_empty(), "no statements in this node");
+        count += 1;
+        if count == PARTS + 1 {
+            break;
+        }
+    }
+    assert_eq!(count, PARTS + 1, "a delegation and one statement per part");
+
+    stop.cancel();
+    egress.await.expect("joined").expect("egress stops cleanly");
+}

@@ -1,0 +1,150 @@
+//! moq-relay for tests, the real relay (the `moq-relay` crate's binary, which
+//! `scripts/setup.sh test` installs, pinned, into `~/.cache/sealcast/moq-relay`):
+//!
+//! - [`relay_bin`]: where it is (`SEALCAST_MOQ_RELAY_BIN` names another);
+//! - [`Relay::start`]: one relay on a free loopback port (QUIC on UDP, its HTTP side on
+//!   the same TCP port), with a self-signed certificate whose fingerprint it serves at
+//!   `/certificate.sha256` and that [`Relay::fingerprint`] holds. Stopped when dropped.
+
+use std::ffi::{OsStr, OsString};
+use std::net::UdpSocket;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+use crate::process::{wait_until_ready, Supervised};
+
+/// Names a moq-relay binary to use instead of the installed one.
+pub const BIN_VAR: &str = "SEALCAST_MOQ_RELAY_BIN";
+
+/// The version `scripts/setup.sh test` installs.
+pub const VERSION: &str = "0.17.10";
+
+/// The moq-relay binary: `SEALCAST_MOQ_RELAY_BIN`, or the one setup installed.
+pub fn relay_bin() -> Result<PathBuf> {
+    if let Some(bin) = std::env::var_os(BIN_VAR) {
+        return Ok(PathBuf::from(bin));
+    }
+    let root = match std::env::var_os("SEALCAST_MOQ_RELAY_ROOT") {
+        Some(root) => PathBuf::from(root),
+        None => PathBuf::from(std::env::var_os("HOME").context("HOME is not set")?)
+            .join(".cache/sealcast/moq-relay"),
+    };
+    let bin = root.join("bin/moq-relay");
+    if !bin.is_file() {
+        bail!(
+            "no moq-relay at {}: run `scripts/setup.sh test` (it installs moq-relay {VERSION}), \
+             or name one in {BIN_VAR}",
+            bin.display()
+        );
+    }
+    Ok(bin)
+}
+
+/// A running moq-relay.
+#[derive(Debug)]
+pub struct Relay {
+    /// The port of both its QUIC (UDP) and HTTP (TCP) listeners on 127.0.0.1.
+    pub port: u16,
+    /// The SHA-256 fingerprint (hex) of its certificate, for `serverCertificateHashes` and
+    /// moq-tokio's `tls.fingerprint`.
+    pub fingerprint: String,
+    process: Supervised,
+}
+
+impl Relay {
+    /// A relay where anyone may publish and subscribe anything, with `extra` arguments
+    /// (`--cluster-connect ...`). Blocking while it starts.
+    pub fn start(extra: &[&str]) -> Result<Self> {
+        let bin = relay_bin()?;
+        let mut last = None;
+        for _ in 0..3 {
+            let dir = tempfile::Builder::new()
+                .prefix("sealcast-test-moq-relay-")
+                .tempdir()?
+                .keep();
+            let port = free_udp_and_tcp_port()?;
+            let listen = format!("127.0.0.1:{port}");
+            let mut args: Vec<OsString> = [
+                "--listen",
+                &listen,
+                "--listen-tls-generate",
+                "localhost",
+                "--web-http-listen",
+                &listen,
+                "--auth-public",
+                "**",
+            ]
+            .iter()
+            .map(OsString::from)
+            .collect();
+            args.extend(extra.iter().map(OsString::from));
+            let args: Vec<&OsStr> = args.iter().map(OsString::as_os_str).collect();
+            let log = dir.join("moq-relay.log");
+            let mut process =
+                Supervised::start("moq-relay", &dir, None, "TERM", &bin, &args, &log)?;
+            let mut fingerprint = String::new();
+            let ready = wait_until_ready(&mut process, Duration::from_secs(20), || {
+                match fetch(port, "/certificate.sha256") {
+                    Some(text) => {
+                        fingerprint = text;
+                        true
+                    }
+                    None => false,
+                }
+            });
+            match ready {
+                Ok(()) => {
+                    return Ok(Relay {
+                        port,
+                        fingerprint,
+                        process,
+                    })
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| anyhow::anyhow!("moq-relay did not start")))
+    }
+
+    /// `https://localhost:{port}/`, the URL a client dials (the certificate is for
+    /// `localhost`).
+    pub fn url(&self) -> String {
+        format!("https://localhost:{}/", self.port)
+    }
+
+    /// What the relay printed so far.
+    pub fn log(&self) -> String {
+        self.process.log()
+    }
+}
+
+/// A port free on 127.0.0.1 for both UDP and TCP at once.
+fn free_udp_and_tcp_port() -> Result<u16> {
+    for _ in 0..50 {
+        let udp = UdpSocket::bind("127.0.0.1:0")?;
+        let port = udp.local_addr()?.port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    bail!("no port free for both UDP and TCP on 127.0.0.1")
+}
+
+/// The body of a plain HTTP/1.0 `GET` of `path` on 127.0.0.1:`port`, trimmed, if it
+/// answered 200. Blocking, with std's sockets: callable from inside a runtime or not.
+fn fetch(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut socket =
+        std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
+    socket.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
+    write!(socket, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut answer = Vec::new();
+    socket.take(64 * 1024).read_to_end(&mut answer).ok()?;
+    let answer = String::from_utf8(answer).ok()?;
+    let (head, body) = answer.split_once("\r\n\r\n")?;
+    let status = head.split_whitespace().nth(1)?;
+    (status == "200").then(|| body.trim().to_owned())
+}
