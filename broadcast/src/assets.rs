@@ -35,14 +35,25 @@ const HTML: HeaderValue = HeaderValue::from_static("text/html; charset=utf-8");
 const JAVASCRIPT: HeaderValue = HeaderValue::from_static("text/javascript; charset=utf-8");
 const CSS: HeaderValue = HeaderValue::from_static("text/css; charset=utf-8");
 
-/// The pages' Content Security Policy. `blob:` for media and workers is what hls.js needs
-/// (Media Source Extensions object URLs, its inline transmuxing worker); `data:` images
-/// for small inline icons; no inline script or style, no framing, no `<base>`.
-const CONTENT_SECURITY_POLICY: HeaderValue = HeaderValue::from_static(
-    "default-src 'self'; img-src 'self' data:; media-src 'self' blob:; \
-     worker-src 'self' blob:; connect-src 'self'; style-src 'self'; script-src 'self'; \
-     base-uri 'none'; frame-ancestors 'none'",
-);
+/// The pages' Content Security Policy, with `connect_also` (an origin, `https://HOST:PORT`:
+/// the MoQ relay's) beside `'self'` in `connect-src`. `blob:` for media and workers is what
+/// hls.js needs (Media Source Extensions object URLs, its inline transmuxing worker);
+/// `data:` images for small inline icons; no inline script or style, no framing, no
+/// `<base>`. An origin that would not make a valid header is left out.
+pub(crate) fn page_policy(connect_also: Option<&str>) -> HeaderValue {
+    let connect = match connect_also {
+        Some(origin) if origin.starts_with("https://") && !origin.contains([';', ',', ' ']) => {
+            format!("'self' {origin}")
+        }
+        _ => "'self'".to_owned(),
+    };
+    HeaderValue::try_from(format!(
+        "default-src 'self'; img-src 'self' data:; media-src 'self' blob:; \
+         worker-src 'self' blob:; connect-src {connect}; style-src 'self'; \
+         script-src 'self'; base-uri 'none'; frame-ancestors 'none'"
+    ))
+    .unwrap_or(HeaderValue::from_static("default-src 'none'"))
+}
 const NOSNIFF: HeaderValue = HeaderValue::from_static("nosniff");
 const NO_REFERRER: HeaderValue = HeaderValue::from_static("no-referrer");
 /// Revalidate every time: the `ETag` makes that a 304 until a new build.
@@ -75,6 +86,8 @@ static FILES: LazyLock<HashMap<PublicPath, File>> = LazyLock::new(|| {
             AssetName::VerifyJs => (web_file!("src/verify.js"), JAVASCRIPT),
             AssetName::VerifyWorkerJs => (web_file!("src/verify-worker.js"), JAVASCRIPT),
             AssetName::PublishJs => (web_file!("src/publish.js"), JAVASCRIPT),
+            AssetName::MoqJs => (web_file!("src/moq.js"), JAVASCRIPT),
+            AssetName::MoqPlayJs => (web_file!("src/moq-play.js"), JAVASCRIPT),
             AssetName::Noble(module) => (noble(module.file_name()), JAVASCRIPT),
         }
     };
@@ -125,7 +138,11 @@ pub(crate) fn paths() -> impl Iterator<Item = PublicPath> {
 }
 
 /// The response to a GET (or HEAD) of an embedded file; 404 for any other path.
-pub(crate) fn respond(path: &PublicPath, request: &HeaderMap) -> Result<Response, BroadcastError> {
+pub(crate) fn respond(
+    path: &PublicPath,
+    request: &HeaderMap,
+    page_policy: &HeaderValue,
+) -> Result<Response, BroadcastError> {
     let file = FILES.get(path).ok_or(BroadcastError::NotFound)?;
     let mut response = respond::document(
         &file.document,
@@ -136,7 +153,7 @@ pub(crate) fn respond(path: &PublicPath, request: &HeaderMap) -> Result<Response
     let headers = response.headers_mut();
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, NOSNIFF);
     if file.page {
-        headers.insert(header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY);
+        headers.insert(header::CONTENT_SECURITY_POLICY, page_policy.clone());
         headers.insert(header::REFERRER_POLICY, NO_REFERRER);
     }
     Ok(response)
@@ -158,7 +175,24 @@ mod tests {
             assert_eq!(file.page, page, "{path}");
         }
         assert_eq!(FILES.len(), paths().count());
-        assert!(respond(&PublicPath::Health, &HeaderMap::new()).is_err());
+        assert!(respond(&PublicPath::Health, &HeaderMap::new(), &page_policy(None)).is_err());
+    }
+
+    #[test]
+    fn the_pages_may_connect_to_the_moq_relay_and_nowhere_else() {
+        let plain = page_policy(None);
+        let plain = plain.to_str().expect("ascii");
+        assert!(plain.contains("connect-src 'self';"), "{plain}");
+        let relay = page_policy(Some("https://relay.example:4443"));
+        let relay = relay.to_str().expect("ascii");
+        assert!(
+            relay.contains("connect-src 'self' https://relay.example:4443;"),
+            "{relay}"
+        );
+        for bad in ["http://relay", "https://a; script-src *", "https://a b"] {
+            let policy = page_policy(Some(bad));
+            assert_eq!(policy.to_str().expect("ascii"), plain, "{bad}");
+        }
     }
 
     #[test]

@@ -86,7 +86,7 @@ pub use audience::Peer;
 pub use config::{EdgeConfig, HttpLimits, LoadSampler, NodeConfig};
 pub use edge::{run_edge, Edge};
 pub use error::BroadcastError;
-pub use moq::{run_moq, MoqConfig};
+pub use moq::{run_moq, MoqConfig, MoqEndpoint};
 pub use node::{Node, NodeLoad};
 pub use recording::{RecordingInfo, RecordingObserver};
 pub use respond::VERIFIED_HEADER;

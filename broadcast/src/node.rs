@@ -26,7 +26,7 @@ use crate::metrics::Metrics;
 use crate::recorder::{Record, Recorder, RecorderHooks};
 use crate::recording::{Library, RecordingInfo, RecordingObserver};
 use crate::stream::StreamState;
-use crate::view::{StreamSummary, StreamView};
+use crate::view::{Document, StreamSummary, StreamView};
 use crate::{BroadcastError, NodeConfig};
 use changes::Changes;
 
@@ -66,6 +66,11 @@ pub struct Node {
     access: Access,
     /// Told each stream that turned private here ([`Node::turned_private`]).
     turned_private: tokio::sync::broadcast::Sender<StreamName>,
+    /// `/moq/v1/endpoint`, when viewers can reach the streams over MoQ.
+    moq_endpoint: Option<Document>,
+    /// The pages' Content Security Policy: the fixed one, plus the MoQ relay's origin in
+    /// `connect-src` when there is one (WebTransport is a connection like `fetch`).
+    page_policy: HeaderValue,
 }
 
 /// A broadcast node's load at one moment ([`Node::load`]).
@@ -127,7 +132,34 @@ impl Node {
             library: None,
             access: Access::new(AccessConfig::default()),
             turned_private: tokio::sync::broadcast::Sender::new(TURNED_PRIVATE_BACKLOG),
+            moq_endpoint: None,
+            page_policy: crate::assets::page_policy(None),
         }
+    }
+
+    /// Tells viewers (`/moq/v1/endpoint`) where they reach the streams over MoQ, and lets
+    /// the pages connect there.
+    pub fn with_moq_endpoint(mut self, endpoint: Option<&crate::MoqEndpoint>) -> Self {
+        let Some(endpoint) = endpoint else {
+            return self;
+        };
+        let json = serde_json::to_vec(endpoint).unwrap_or_default();
+        self.moq_endpoint = Some(Document::statement(
+            Bytes::from(json),
+            HeaderValue::from_static("no-cache"),
+        ));
+        self.page_policy = crate::assets::page_policy(Some(&endpoint.origin()));
+        self
+    }
+
+    /// `/moq/v1/endpoint`, if set.
+    pub(crate) fn moq_endpoint(&self) -> Option<&Document> {
+        self.moq_endpoint.as_ref()
+    }
+
+    /// The pages' Content Security Policy.
+    pub(crate) fn page_policy(&self) -> &HeaderValue {
+        &self.page_policy
     }
 
     /// The streams that turn private on this node from now on, each once it refuses

@@ -62,9 +62,14 @@ pub(crate) fn router(node: Arc<Node>, extra: Router) -> Router {
         let spelled = path.to_string();
         routes = routes.route(
             &spelled,
-            get(move |headers: HeaderMap| async move { assets::respond(&path, &headers) }),
+            get(
+                move |State(node): State<Arc<Node>>, headers: HeaderMap| async move {
+                    assets::respond(&path, &headers, node.page_policy())
+                },
+            ),
         );
     }
+    routes = routes.route(&PublicPath::MoqEndpoint.to_string(), get(moq_endpoint));
     let app: Router = routes
         .fallback(not_found)
         .with_state(Arc::clone(&node))
@@ -243,6 +248,16 @@ async fn vod(State(node): State<Arc<Node>>, request: Request) -> Result<Response
 }
 
 /// Finished recordings on this node's disk, newest first.
+/// `/moq/v1/endpoint`: where viewers reach the streams over MoQ; 404 when nowhere.
+async fn moq_endpoint(
+    State(node): State<Arc<Node>>,
+    headers: HeaderMap,
+) -> Result<Response, BroadcastError> {
+    let document = node.moq_endpoint().ok_or(BroadcastError::NotFound)?;
+    let json = HeaderValue::from_static("application/json");
+    crate::respond::document(document, json, crate::respond::Ranges::No, &headers)
+}
+
 async fn recordings(State(node): State<Arc<Node>>) -> Result<Response, BroadcastError> {
     let list = match node.library() {
         Some(library) => library.list().await?,
@@ -455,6 +470,7 @@ fn route_label(path: &str) -> &'static str {
         Some(PublicPath::TrustRoot | PublicPath::TrustBundle | PublicPath::ProvenanceAnchors) => {
             "trust"
         }
+        Some(PublicPath::MoqEndpoint) => "moq",
         None if path.starts_with("/api/") => "api",
         None => "unmatched",
     }

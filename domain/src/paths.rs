@@ -88,6 +88,9 @@ pub enum PublicPath {
     /// `/trust/v1/provenance-anchors`: the root's anchors of the CAs of C2PA signers that
     /// are not the cluster's (docs/provenance.md).
     ProvenanceAnchors,
+    /// `/moq/v1/endpoint`: where viewers reach the cluster over Media over QUIC (the relay's
+    /// URL and, for a self-signed relay, its certificate's hashes), as JSON; 404 without.
+    MoqEndpoint,
     /// `/api/v1/streams`
     Streams,
     /// `/api/v1/recordings`
@@ -154,6 +157,11 @@ pub enum AssetName {
     VerifyWorkerJs,
     /// `publish.js`: the browser publisher's script (WHIP).
     PublishJs,
+    /// `moq.js`: the player's moq-lite subscriber over WebTransport (a module).
+    MoqJs,
+    /// `moq-play.js`: the player's playback over MoQ (a module): catalog, verification,
+    /// Media Source Extensions.
+    MoqPlayJs,
     /// One of [`NOBLE_MODULES`]: the vendored `@noble` libraries the worker imports.
     Noble(NobleModule),
 }
@@ -194,18 +202,20 @@ impl NobleModule {
 
 impl AssetName {
     /// Every asset.
-    pub const ALL: [AssetName; 7 + NOBLE_MODULES.len()] = {
-        let mut all = [AssetName::HlsJs; 7 + NOBLE_MODULES.len()];
+    pub const ALL: [AssetName; 9 + NOBLE_MODULES.len()] = {
+        let mut all = [AssetName::HlsJs; 9 + NOBLE_MODULES.len()];
         all[1] = AssetName::PlayerJs;
         all[2] = AssetName::DashboardJs;
         all[3] = AssetName::StyleCss;
         all[4] = AssetName::VerifyJs;
         all[5] = AssetName::VerifyWorkerJs;
         all[6] = AssetName::PublishJs;
+        all[7] = AssetName::MoqJs;
+        all[8] = AssetName::MoqPlayJs;
         let mut i = 0;
         while i < NOBLE_MODULES.len() {
             // NOBLE_MODULES has 18 entries: every index fits a u8.
-            all[7 + i] = AssetName::Noble(NobleModule(i as u8));
+            all[9 + i] = AssetName::Noble(NobleModule(i as u8));
             i += 1;
         }
         all
@@ -221,6 +231,8 @@ impl AssetName {
             AssetName::VerifyJs => "verify.js",
             AssetName::VerifyWorkerJs => "verify-worker.js",
             AssetName::PublishJs => "publish.js",
+            AssetName::MoqJs => "moq.js",
+            AssetName::MoqPlayJs => "moq-play.js",
             AssetName::Noble(module) => module.file_name(),
         }
     }
@@ -265,6 +277,7 @@ impl PublicPath {
             ["trust", "v1", "root.pub"] => Some(Self::TrustRoot),
             ["trust", "v1", "bundle"] => Some(Self::TrustBundle),
             ["trust", "v1", "provenance-anchors"] => Some(Self::ProvenanceAnchors),
+            ["moq", "v1", "endpoint"] => Some(Self::MoqEndpoint),
             ["live", stream, "master.m3u8"] => Some(Self::Master(StreamName::new(*stream).ok()?)),
             ["live", stream, rendition, "index.m3u8"] => Some(Self::Media(
                 StreamName::new(*stream).ok()?,
@@ -546,6 +559,7 @@ impl fmt::Display for PublicPath {
             Self::TrustRoot => f.write_str("/trust/v1/root.pub"),
             Self::TrustBundle => f.write_str("/trust/v1/bundle"),
             Self::ProvenanceAnchors => f.write_str("/trust/v1/provenance-anchors"),
+            Self::MoqEndpoint => f.write_str("/moq/v1/endpoint"),
             Self::Streams => f.write_str("/api/v1/streams"),
             Self::Recordings => f.write_str("/api/v1/recordings"),
             Self::Health => f.write_str("/healthz"),
@@ -780,6 +794,12 @@ mod tests {
                 PublicPath::ProvenanceAnchors,
                 "/trust/v1/provenance-anchors",
             ),
+            (PublicPath::MoqEndpoint, "/moq/v1/endpoint"),
+            (PublicPath::Asset(AssetName::MoqJs), "/assets/moq.js"),
+            (
+                PublicPath::Asset(AssetName::MoqPlayJs),
+                "/assets/moq-play.js",
+            ),
         ] {
             assert_eq!(path.to_string(), spelled);
             assert_eq!(PublicPath::parse(spelled), Some(path));
@@ -905,7 +925,7 @@ mod tests {
             id in any::<u64>(),
             asset in any_asset(),
             part in any::<u32>(),
-            which in 0u8..30,
+            which in 0u8..31,
             node in "[a-z0-9][a-z0-9_-]{0,12}",
             whip in any::<u128>(),
         ) {
@@ -946,6 +966,7 @@ mod tests {
                 26 => PublicPath::TrustRoot,
                 27 => PublicPath::TrustBundle,
                 28 => PublicPath::ProvenanceAnchors,
+                29 => PublicPath::MoqEndpoint,
                 _ => PublicPath::VodSegment(s, id, r, n),
             };
             prop_assert_eq!(PublicPath::parse(&p.to_string()), Some(p));

@@ -201,6 +201,19 @@ pub(crate) struct MoqArgs {
         value_delimiter = ','
     )]
     pub(crate) fingerprints: Vec<String>,
+    /// The MoQ URL viewers dial, when it is not the relay nodes publish to (a relay tier in
+    /// front, a public name); the player learns it at `/moq/v1/endpoint`. With
+    /// --moq-relay-fingerprint and no viewer URL, viewers are given the same fingerprints.
+    #[arg(long = "moq-viewer-url", env = "SEALCAST_MOQ_VIEWER_URL")]
+    pub(crate) viewer_url: Option<String>,
+    /// The SHA-256 (hex) of the viewers' relay's self-signed certificate, for the browser's
+    /// `serverCertificateHashes` (repeatable or comma-separated).
+    #[arg(
+        long = "moq-viewer-fingerprint",
+        env = "SEALCAST_MOQ_VIEWER_FINGERPRINT",
+        value_delimiter = ','
+    )]
+    pub(crate) viewer_fingerprints: Vec<String>,
 }
 
 /// The shared caches in front that are told what may no longer be served from them

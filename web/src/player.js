@@ -14,6 +14,7 @@ import {
   pinnedFingerprint,
   verifyingLoader,
 } from './verify.js';
+import { MoqPlayback, moqEndpoint } from './moq-play.js';
 
 (function () {
   const REFRESH_MS = 5000;
@@ -89,6 +90,13 @@ import {
     // Seconds from the making of the frame on screen to now, read from the source's clock
     // stamp when the stream has one (null otherwise).
     glassToGlass: null,
+    // Which path plays: 'moq' (Media over QUIC, moq-play.js) or 'll-hls' (hls.js or the
+    // browser's own HLS); '' before anything plays. `?transport=moq` or `?transport=hls`
+    // in the page's URL forces one; otherwise a live stream plays over MoQ where the
+    // browser has WebTransport and the node offers an endpoint, and over LL-HLS when MoQ
+    // cannot start. `moq`: the MoQ playback's counts (rendition, groups, objects, refused).
+    transport: '',
+    moq: null,
   };
   window.sealcast = sealcast;
 
@@ -110,6 +118,7 @@ import {
   const lists = { live: [], recordings: [], loaded: false };
   let playback = null; // { key, url, retries, mediaRecoveries, timer }
   let verifying = null; // the VerificationSession of the current hls.js instance
+  let moqPlaying = null; // the MoqPlayback of the current selection, if MoQ plays it
 
   // ---- formatting -------------------------------------------------------------------------
 
@@ -376,6 +385,12 @@ import {
   }
 
   function teardownMedia() {
+    if (moqPlaying) {
+      moqPlaying.close();
+      moqPlaying = null;
+    }
+    sealcast.transport = '';
+    sealcast.moq = null;
     if (sealcast.hls) {
       sealcast.hls.destroy();
       sealcast.hls = null;
@@ -422,7 +437,7 @@ import {
         return;
       }
       setText(playerStatus, entry.renditions.map((r) => r.name).join(' · '));
-      start(entry.master_url || `/live/${encodeURIComponent(sel.stream)}/master.m3u8`, key, verifyAs(sel));
+      start(entry.master_url || `/live/${encodeURIComponent(sel.stream)}/master.m3u8`, key, verifyAs(sel), sel.stream);
     } else {
       const entry = findRecording(sel.stream, sel.id);
       setText(title, `${sel.stream} — recording`);
@@ -447,9 +462,93 @@ import {
     return sel.kind === 'live' ? `/live/${stream}/` : `/vod/${stream}/${encodeURIComponent(sel.id)}/`;
   }
 
-  function start(url, key, verifying) {
+  /** `?transport=` of the page's URL: 'moq', 'hls' or 'auto'. */
+  function transportWanted() {
+    const wanted = new URLSearchParams(location.search).get('transport');
+    return wanted === 'moq' || wanted === 'hls' ? wanted : 'auto';
+  }
+
+  // `live`: the stream's name, when it is a public live stream (MoQ carries only those).
+  function start(url, key, verifying, live = null) {
     placeholder.hidden = true;
     playback = { key, url, verifyAs: verifying, retries: 0, mediaRecoveries: 0, timer: 0 };
+    const wanted = transportWanted();
+    if (live && wanted !== 'hls') {
+      const pb = playback;
+      startMoq(live).then((ok) => {
+        if (ok || playback !== pb) return;
+        if (wanted === 'moq') {
+          showError('This stream cannot be played over Media over QUIC here (?transport=moq).');
+          return;
+        }
+        startHlsPath(url);
+      });
+      return;
+    }
+    startHlsPath(url);
+  }
+
+  // Plays `stream` over MoQ; resolves whether it plays (false: fall back to LL-HLS).
+  async function startMoq(stream) {
+    const pb = playback;
+    const opened = await trust;
+    // Nothing to verify with, or a page that is not a secure context: not over MoQ.
+    if (!opened.trust || opened.mode === MODE_INSECURE) return false;
+    const endpoint = await moqEndpoint();
+    if (!endpoint || playback !== pb) return false;
+    const moq = new MoqPlayback({
+      video,
+      endpoint,
+      stream,
+      trust,
+      tally: sealcast.verification,
+      playback: pb.verifyAs,
+      onEvent: (name, detail) => {
+        if (moqPlaying !== moq) return;
+        if (name === 'playing') sealcast.live = true;
+        if (name === 'ended' && playback === pb) {
+          // The session or the track ended: try again from the start (MoQ or LL-HLS).
+          moqPlaying = null;
+          sealcast.errors.push({ source: 'moq', message: (detail && detail.error) || 'ended', at: new Date().toISOString() });
+          scheduleRetry(pb);
+        }
+      },
+    });
+    moqPlaying = moq;
+    sealcast.transport = 'moq';
+    sealcast.moq = moq.state;
+    try {
+      await moq.start();
+      if (playback !== pb) return true;
+      setText(ov.rung, moq.state.rendition);
+      return true;
+    } catch (err) {
+      console.warn('sealcast: MoQ could not start, playing LL-HLS instead', err);
+      sealcast.errors.push({ source: 'moq', message: String(err.message || err), at: new Date().toISOString() });
+      if (moqPlaying === moq) {
+        moqPlaying = null;
+        moq.close();
+        sealcast.transport = '';
+        sealcast.moq = null;
+        if (video.hasAttribute('src')) {
+          video.removeAttribute('src');
+          video.load();
+        }
+      }
+      return false;
+    }
+  }
+
+  // Starts the selection again after a MoQ session ended, once, a moment later.
+  function scheduleRetry(pb) {
+    clearTimeout(pb.timer);
+    pb.timer = setTimeout(() => {
+      if (playback === pb && sealcast.selection) select(sealcast.selection, true);
+    }, RETRY_MS);
+  }
+
+  function startHlsPath(url) {
+    sealcast.transport = 'll-hls';
     const Hls = window.Hls;
     if (Hls && Hls.isSupported()) {
       startHls(url).catch((err) => showError(`The player could not start: ${err.message || err}`));
@@ -825,7 +924,8 @@ import {
 
     const levelIndex = sealcast.playingLevel >= 0 ? sealcast.playingLevel : sealcast.lastFragLevel;
     const level = sealcast.levels[levelIndex];
-    setText(ov.rung, level ? level.name : '—');
+    const rung = moqPlaying ? `${moqPlaying.state.rendition} (MoQ)` : level ? level.name : '—';
+    setText(ov.rung, rung);
     setText(ov.bitrate, level ? formatBitrate(level.bitrate) : '—');
 
     setText(ov.buffer, active && video.readyState > 0 ? `${bufferAhead().toFixed(1)} s` : '—');
@@ -849,7 +949,7 @@ import {
     let state = '';
     if (!active) {
       text = '—';
-    } else if ((!hls && video.hasAttribute('src')) || v.mode === MODE_INSECURE) {
+    } else if ((!hls && !moqPlaying && video.hasAttribute('src')) || v.mode === MODE_INSECURE) {
       text = 'not verified in this browser';
       state = 'warn';
     } else {

@@ -120,7 +120,7 @@ const MAX_MEDIA_STATEMENT_LEN = 1024;
 const MAX_SIGNATURE_LEN = 8192;
 const MAX_EVENT_LEN = 48 * 1024;
 // SignedEvent's statement cap: MAX_SIGNED_EVENT_LEN - MAX_SIGNATURE_LEN.
-const MAX_EVENT_STATEMENT_LEN = 8 + TAG.event.length + 1 + 16 + 8 + 4 + MAX_EVENT_LEN;
+export const MAX_EVENT_STATEMENT_LEN = 8 + TAG.event.length + 1 + 16 + 8 + 4 + MAX_EVENT_LEN;
 const MAX_BUNDLE_ITEMS = 1024;
 const MAX_BUNDLE_ITEM_LEN = 8 * 1024;
 const MAX_INIT_LEN = 16 * 1024;
@@ -2164,8 +2164,12 @@ export function provenanceAnchorsOf(bytes) {
  * there.
  */
 export class VerificationSession {
-  /** `playback`: the URL the viewer opened (PlaybackVerifier's option; none: live). */
-  constructor(trustPromise, tally, playback = null) {
+  /**
+   * `playback`: the URL the viewer opened (PlaybackVerifier's option; none: live);
+   * `delegation`: the part-key delegation at a `.partkey` URL when the page already has
+   * it (MoQ carries it on the statements track), or null to fetch it.
+   */
+  constructor(trustPromise, tally, playback = null, { delegation = null } = {}) {
     this.tally = tally;
     if (!this.tally.provenance) {
       this.tally.provenance = { signer: '', verified: 0, unsigned: 0, refused: 0, unchecked: 0, cosigned: 0 };
@@ -2178,7 +2182,7 @@ export class VerificationSession {
       if (opened.trust) {
         this.verifier = new PlaybackVerifier(opened.trust, {
           refreshTrust: () => opened.refresh(),
-          fetchDelegation: (url) => fetchBounded(url, MAX_PART_KEY_SIDECAR),
+          fetchDelegation: async (url) => (delegation && delegation(url)) || fetchBounded(url, MAX_PART_KEY_SIDECAR),
           playback,
           provenance: (f) => this.checkProvenance(f),
         });

@@ -44,7 +44,7 @@ pub(crate) struct BroadcastPlan {
     /// The caches the API tells to drop what turned private or was deleted.
     pub(crate) cache_purge: Option<api::CachePurge>,
     /// The MoQ relay the node publishes to, if any.
-    pub(crate) moq: Option<broadcast::MoqConfig>,
+    pub(crate) moq: Option<super::inputs::MoqPlan>,
 }
 
 impl BroadcastPlan {

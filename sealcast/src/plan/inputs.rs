@@ -510,18 +510,71 @@ pub(crate) fn cache_purge(
         .map(Some)
 }
 
-/// Where a node publishes over MoQ (issue 48): `Some(None)` for nowhere, `None` when the
-/// relay or its trust is not usable (a problem). The URL is the relay's own: `https`, no
-/// credentials or query (a token there would be logged by whoever logs URLs).
-pub(crate) fn moq(
-    args: &crate::cli::MoqArgs,
-    problems: &mut Problems,
-) -> Option<Option<broadcast::MoqConfig>> {
-    const NAME: &str = "SEALCAST_MOQ_RELAY_URL";
+/// Where a node publishes over MoQ, and where its viewers reach the streams.
+#[derive(Debug, Clone)]
+pub(crate) struct MoqPlan {
+    /// The relay the node publishes to.
+    pub(crate) egress: broadcast::MoqConfig,
+    /// What `/moq/v1/endpoint` tells the player.
+    pub(crate) viewers: broadcast::MoqEndpoint,
+}
+
+/// Where a node publishes over MoQ and where its viewers reach the streams (issue 48):
+/// `Some(None)` for nowhere, `None` when a relay or its trust is not usable (a problem).
+pub(crate) fn moq(args: &crate::cli::MoqArgs, problems: &mut Problems) -> Option<Option<MoqPlan>> {
     let Some(relay) = args.relay.as_deref().filter(|u| !u.trim().is_empty()) else {
         return Some(None);
     };
-    let relay = match url::Url::parse(relay) {
+    let relay = moq_url("SEALCAST_MOQ_RELAY_URL", relay, problems);
+    let viewer_url = match args.viewer_url.as_deref().filter(|u| !u.trim().is_empty()) {
+        Some(url) => moq_url("SEALCAST_MOQ_VIEWER_URL", url, problems),
+        None => relay.clone(),
+    };
+    let mut usable = true;
+    for root in &args.roots {
+        if !root.is_file() {
+            problems.add(
+                "SEALCAST_MOQ_RELAY_CA",
+                format!("{} is not a file", root.display()),
+            );
+            usable = false;
+        }
+    }
+    let pins = fingerprints(
+        "SEALCAST_MOQ_RELAY_FINGERPRINT",
+        &args.fingerprints,
+        problems,
+    );
+    let viewer_pins = match (&args.viewer_url, args.viewer_fingerprints.is_empty()) {
+        (None, true) => pins.clone(),
+        _ => fingerprints(
+            "SEALCAST_MOQ_VIEWER_FINGERPRINT",
+            &args.viewer_fingerprints,
+            problems,
+        ),
+    };
+    let (Some(relay), Some(url), Some(fingerprints), Some(certificate_hashes), true) =
+        (relay, viewer_url, pins, viewer_pins, usable)
+    else {
+        return None;
+    };
+    Some(Some(MoqPlan {
+        egress: broadcast::MoqConfig {
+            relay,
+            roots: args.roots.clone(),
+            fingerprints,
+        },
+        viewers: broadcast::MoqEndpoint {
+            url,
+            certificate_hashes,
+        },
+    }))
+}
+
+/// A relay's URL: `https`, no credentials, query or fragment (a token there would be
+/// logged by whoever logs URLs). Refused without being echoed.
+fn moq_url(name: &str, url: &str, problems: &mut Problems) -> Option<url::Url> {
+    match url::Url::parse(url) {
         Ok(url)
             if url.scheme() == "https"
                 && url.host_str().is_some()
@@ -532,46 +585,31 @@ pub(crate) fn moq(
         {
             Some(url)
         }
-        // Not echoed: a URL with credentials in it is exactly what is refused.
         _ => {
             problems.add(
-                NAME,
+                name,
                 "a MoQ relay is https://HOST[:PORT][/PATH], with no credentials, query or fragment",
             );
             None
         }
-    };
-    let mut usable = relay.is_some();
-    for root in &args.roots {
-        if !root.is_file() {
-            problems.add(
-                "SEALCAST_MOQ_RELAY_CA",
-                format!("{} is not a file", root.display()),
-            );
-            usable = false;
-        }
     }
-    for fingerprint in &args.fingerprints {
+}
+
+/// Certificate fingerprints: SHA-256 in hex, lowercased.
+fn fingerprints(name: &str, given: &[String], problems: &mut Problems) -> Option<Vec<String>> {
+    let mut all = Vec::new();
+    for fingerprint in given {
         let hex = fingerprint.trim();
         if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
             problems.add(
-                "SEALCAST_MOQ_RELAY_FINGERPRINT",
-                "a fingerprint is the certificate's SHA-256 in hex (64 digits)",
+                name,
+                "a fingerprint is a certificate's SHA-256 in hex (64 digits)",
             );
-            usable = false;
+            return None;
         }
+        all.push(hex.to_ascii_lowercase());
     }
-    usable.then(|| {
-        relay.map(|relay| broadcast::MoqConfig {
-            relay,
-            roots: args.roots.clone(),
-            fingerprints: args
-                .fingerprints
-                .iter()
-                .map(|f| f.trim().to_owned())
-                .collect(),
-        })
-    })
+    Some(all)
 }
 
 #[cfg(test)]

@@ -50,7 +50,7 @@ pub(crate) struct UpPlan {
     /// The caches the API tells to drop what turned private or was deleted.
     pub(crate) cache_purge: Option<api::CachePurge>,
     /// The MoQ relay every node publishes to, if any.
-    pub(crate) moq: Option<broadcast::MoqConfig>,
+    pub(crate) moq: Option<super::inputs::MoqPlan>,
     /// Publish a test pattern once up.
     pub(crate) demo: bool,
 }

@@ -48,7 +48,8 @@ pub(crate) async fn broadcast(
             plan.retention,
             cataloged,
         )?
-        .with_access(plan.access),
+        .with_access(plan.access)
+        .with_moq_endpoint(plan.moq.as_ref().map(|m| &m.viewers)),
     );
     let admin = AdminSide::start(
         catalog.clone(),
@@ -84,7 +85,11 @@ pub(crate) async fn broadcast(
         });
     }
     if let Some(moq) = plan.moq {
-        tasks.spawn(publish_over_moq(Arc::clone(&node), moq, shutdown.clone()));
+        tasks.spawn(publish_over_moq(
+            Arc::clone(&node),
+            moq.egress,
+            shutdown.clone(),
+        ));
     }
     let result = broadcast::run_edge(node, edge, listener, shutdown.clone()).await;
     // The HTTP server ends only when asked to; ending otherwise, the node can no longer be

@@ -106,7 +106,8 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
         let access = access_config(tokens.clone(), plan.on_play.clone());
         nodes.push(Arc::new(
             node.with_metrics(Arc::clone(&registry_for_nodes))
-                .with_access(access),
+                .with_access(access)
+                .with_moq_endpoint(plan.moq.as_ref().map(|m| &m.viewers)),
         ));
     }
     let admin = AdminSide::start(
@@ -138,10 +139,10 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
         );
         node_urls.push((id.clone(), format!("{url}/")));
         let stop = edges_stop.child_token();
-        if let Some(moq) = plan.moq.clone() {
+        if let Some(moq) = &plan.moq {
             tasks.spawn(super::broadcast::publish_over_moq(
                 Arc::clone(node),
-                moq,
+                moq.egress.clone(),
                 stop.clone(),
             ));
         }

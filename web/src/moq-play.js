@@ -1,0 +1,303 @@
+// Live playback over Media over QUIC (issue 48): the player's other path beside hls.js.
+//
+// A node publishes every public live stream to a MoQ relay (broadcast::moq); the node
+// says where viewers reach it at /moq/v1/endpoint. A stream is a broadcast named as the
+// stream: `catalog.json` (the renditions, each with its init segment and the signed
+// statement of it), a track per rendition (a group per segment, an object per LL-HLS
+// part: the very bytes `{seq}.{part}.m4s` serves) and `{rendition}.sig` beside it (the same
+// groups: object 0 the segment's part-key delegation, object n + 1 part n's statement).
+//
+// Nothing reaches Media Source Extensions before the same verifier as LL-HLS checked it
+// (verify.js's VerificationSession: statements, part keys, the root, revocation, C2PA),
+// under the URL the fragment has over HLS, so a verdict, a refusal and the tally read the
+// same on both paths. A refused part costs the rest of its group: the next group starts
+// with a keyframe. The catalog is not signed; what it says only decides what is asked for
+// and fed, and every byte fed is checked against a signed statement.
+
+import { MoqSession } from './moq.js';
+import { MAX_EVENT_STATEMENT_LEN, VerificationSession, decodeEnvelope, decodeStatement } from './verify.js';
+
+/** Where a node says viewers reach the streams over MoQ. */
+export const MOQ_ENDPOINT_PATH = '/moq/v1/endpoint';
+/** Largest endpoint document and catalog read. */
+const MAX_ENDPOINT = 4 * 1024;
+const MAX_CATALOG = 256 * 1024;
+/** Media kept behind the playhead. */
+const BACK_BUFFER_S = 30;
+/** How far behind the newest media the playhead may fall before it jumps ahead. */
+const MAX_BEHIND_S = 1.5;
+/** Where it lands then: this far behind the newest media. */
+const LAND_BEHIND_S = 0.4;
+/** How long to wait for the first verified object before giving up on MoQ. */
+const FIRST_OBJECT_MS = 10000;
+
+/**
+ * The MoQ endpoint this page's origin serves, or null: no WebTransport in this browser, no
+ * endpoint (404), or one that does not read as `{ url: "https://…", certificateHashes: [hex] }`.
+ */
+export async function moqEndpoint(origin = globalThis.location.origin) {
+  if (typeof globalThis.WebTransport !== 'function') return null;
+  let answer;
+  try {
+    answer = await fetch(new URL(MOQ_ENDPOINT_PATH, origin), { cache: 'no-cache' });
+  } catch {
+    return null;
+  }
+  if (!answer.ok) return null;
+  const text = await answer.text();
+  if (text.length > MAX_ENDPOINT) return null;
+  let endpoint;
+  try {
+    endpoint = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  const hashes = Array.isArray(endpoint.certificateHashes) ? endpoint.certificateHashes : [];
+  if (typeof endpoint.url !== 'string' || !endpoint.url.startsWith('https://')) return null;
+  if (!hashes.every((h) => typeof h === 'string' && /^[0-9a-f]{64}$/i.test(h))) return null;
+  return { url: endpoint.url, certificateHashes: hashes };
+}
+
+const b64 = (text) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+
+/** Waits for `event` on `target` once. */
+const once = (target, event) => new Promise((resolve) => target.addEventListener(event, resolve, { once: true }));
+
+/** The renditions of a catalog, lowest bitrate first, that this browser can decode. */
+export function playableRenditions(catalog) {
+  const video = (catalog && catalog.video && catalog.video.renditions) || {};
+  const ours = (catalog && catalog.sealcast && catalog.sealcast.renditions) || {};
+  const ms = globalThis.MediaSource;
+  const list = [];
+  for (const [name, config] of Object.entries(video)) {
+    const extra = ours[name];
+    if (!extra || !config || !config.container || config.container.kind !== 'cmaf') continue;
+    if (typeof config.container.init !== 'string' || typeof extra.codecs !== 'string') continue;
+    const mime = `video/mp4; codecs="${extra.codecs}"`;
+    if (ms && typeof ms.isTypeSupported === 'function' && !ms.isTypeSupported(mime)) continue;
+    list.push({
+      name,
+      mime,
+      bandwidth: Number(extra.bandwidth) || Number(config.bitrate) || 0,
+      height: Number(config.codedHeight) || 0,
+      init: config.container.init,
+      initStatement: typeof extra.initStatement === 'string' ? extra.initStatement : null,
+      statements: typeof extra.statements === 'string' ? extra.statements : `${name}.sig`,
+    });
+  }
+  return list.sort((a, b) => a.bandwidth - b.bandwidth);
+}
+
+/**
+ * One live stream played over MoQ into a <video>. `trust`, `tally` and `playback` are what
+ * the LL-HLS path gives its VerificationSession (openTrust's promise, the page's
+ * `sealcast.verification`, the URL the viewer opened); `onEvent(name, detail)` hears
+ * 'playing', 'refused', 'ended' and 'closed'. `start()` resolves once the first verified
+ * object is in the buffer and rejects when MoQ cannot play the stream (the caller falls
+ * back to LL-HLS).
+ */
+export class MoqPlayback {
+  constructor({ video, endpoint, stream, trust, tally, playback, rendition = null, onEvent = () => {} }) {
+    this.video = video;
+    this.endpoint = endpoint;
+    this.stream = stream;
+    this.wanted = rendition;
+    this.onEvent = onEvent;
+    this.session = null;
+    this.tracks = [];
+    this.closed = false;
+    this.delegations = new Map(); // "rendition/sequence" -> the part-key delegation's bytes
+    this.state = { rendition: '', groups: 0, objects: 0, refused: 0, lastGroup: -1 };
+    this.loads = 0;
+    this.objectUrl = '';
+    this.verifying = new VerificationSession(trust, tally, playback, {
+      delegation: (url) => this.delegationAt(url),
+    });
+  }
+
+  /** The delegation a part statement's URL asks for, from the statements track. */
+  delegationAt(url) {
+    const m = /\/live\/[^/]+\/([^/]+)\/(\d+)\.partkey$/.exec(new URL(url).pathname);
+    if (!m) return null;
+    return this.delegations.get(`${decodeURIComponent(m[1])}/${m[2]}`) || null;
+  }
+
+  /** The URL a fragment has over LL-HLS, under which it is verified. */
+  urlOf(rendition, file) {
+    const s = encodeURIComponent(this.stream);
+    return new URL(`/live/${s}/${encodeURIComponent(rendition)}/${file}`, globalThis.location.href).href;
+  }
+
+  async start() {
+    this.session = await MoqSession.connect(this.endpoint.url, {
+      certificateHashes: this.endpoint.certificateHashes,
+    });
+    this.session.closed.then(() => this.finish('ended'), () => this.finish('ended'));
+    const catalogTrack = await this.subscribe('catalog.json');
+    const group = await catalogTrack.nextGroup();
+    const bytes = group && (await group.nextObject());
+    catalogTrack.close();
+    if (!bytes || bytes.length > MAX_CATALOG) throw new Error('no usable catalog');
+    const renditions = playableRenditions(JSON.parse(new TextDecoder().decode(bytes)));
+    if (!renditions.length) throw new Error('no rendition this browser can play');
+    const pick = renditions.find((r) => r.name === this.wanted) || renditions[0];
+    this.state.rendition = pick.name;
+
+    const init = b64(pick.init);
+    const initVerdict = await this.verifying.check({
+      url: this.urlOf(pick.name, 'init.mp4'),
+      bytes: init,
+      sidecar: pick.initStatement ? b64(pick.initStatement) : null,
+      sequence: null,
+      part: null,
+      discontinuity: 0,
+      load: (this.loads += 1),
+    });
+    if (!initVerdict.ok) throw new Error(`the init segment was refused: ${initVerdict.reason}`);
+
+    const source = new MediaSource();
+    this.objectUrl = URL.createObjectURL(source);
+    this.video.src = this.objectUrl;
+    await once(source, 'sourceopen');
+    this.source = source;
+    this.buffer = source.addSourceBuffer(pick.mime);
+    await this.append(init);
+
+    const media = await this.subscribe(pick.name);
+    const statements = await this.subscribe(pick.statements);
+    let first;
+    const playing = new Promise((resolve) => {
+      first = resolve;
+    });
+    this.pump(pick.name, media, statements, first).catch((err) => this.finish('ended', err));
+    const timeout = new Promise((_, reject) => {
+      setTimeout(() => reject(new Error('no verified object in time')), FIRST_OBJECT_MS);
+    });
+    await Promise.race([playing, timeout]);
+  }
+
+  async subscribe(track) {
+    const subscription = await this.session.subscribe(this.stream, track);
+    this.tracks.push(subscription);
+    return subscription;
+  }
+
+  /** Groups of the media track, each checked against its statements group, into MSE. */
+  async pump(rendition, media, statements, first) {
+    const pending = new Map(); // statements groups that came before their media group
+    while (!this.closed) {
+      const group = await media.nextGroup();
+      if (!group) break;
+      const sigs = await this.statementsFor(statements, group.sequence, pending);
+      if (!sigs) continue;
+      this.state.groups += 1;
+      this.state.lastGroup = group.sequence;
+      const delegation = await sigs.nextObject();
+      if (delegation && delegation.length) {
+        if (this.delegations.size > 64) this.delegations.clear();
+        this.delegations.set(`${rendition}/${group.sequence}`, delegation);
+      }
+      for (let index = 0; !this.closed; index += 1) {
+        const object = await group.nextObject();
+        if (!object) break;
+        const sidecar = await sigs.nextObject();
+        const verdict = await this.verifying.check({
+          url: this.urlOf(rendition, `${group.sequence}.${index}.m4s`),
+          bytes: object,
+          sidecar,
+          sequence: group.sequence,
+          part: index,
+          discontinuity: discontinuityOf(sidecar),
+          load: (this.loads += 1),
+        });
+        if (!verdict.ok) {
+          // The rest of the group decodes from this part on: wait for the next keyframe.
+          this.state.refused += 1;
+          this.onEvent('refused', { sequence: group.sequence, part: index, reason: verdict.reason });
+          this.verifying.reposition();
+          break;
+        }
+        await this.append(object);
+        this.state.objects += 1;
+        if (first) {
+          first();
+          first = null;
+          this.onEvent('playing', { rendition });
+        }
+        this.keepUp();
+      }
+    }
+    this.finish('ended');
+  }
+
+  /** The statements group numbered `sequence`, or null when it never comes. */
+  async statementsFor(track, sequence, pending) {
+    if (pending.has(sequence)) {
+      const group = pending.get(sequence);
+      pending.delete(sequence);
+      return group;
+    }
+    for (;;) {
+      const group = await track.nextGroup();
+      if (!group || group.sequence > sequence) {
+        if (group) pending.set(group.sequence, group);
+        return null;
+      }
+      if (group.sequence === sequence) return group;
+    }
+  }
+
+  /** Appends `bytes` to the source buffer once it is idle, and drops the back buffer. */
+  async append(bytes) {
+    const buffer = this.buffer;
+    if (buffer.updating) await once(buffer, 'updateend');
+    buffer.appendBuffer(bytes);
+    await once(buffer, 'updateend');
+    const now = this.video.currentTime;
+    if (buffer.buffered.length && now - buffer.buffered.start(0) > BACK_BUFFER_S * 1.5) {
+      buffer.remove(0, now - BACK_BUFFER_S);
+      await once(buffer, 'updateend');
+    }
+  }
+
+  /** Keeps the playhead near the newest media: starts it there, and jumps when behind. */
+  keepUp() {
+    const ranges = this.buffer.buffered;
+    if (!ranges.length) return;
+    const end = ranges.end(ranges.length - 1);
+    const at = this.video.currentTime;
+    if (at < ranges.start(ranges.length - 1) || end - at > MAX_BEHIND_S) {
+      this.video.currentTime = Math.max(ranges.start(ranges.length - 1), end - LAND_BEHIND_S);
+    }
+    if (this.video.paused) this.video.play().catch(() => {});
+  }
+
+  finish(why, error = null) {
+    if (this.closed) return;
+    this.closed = true;
+    for (const track of this.tracks) track.close();
+    if (this.session) this.session.close();
+    this.onEvent(why, error ? { error: String(error.message || error) } : {});
+  }
+
+  /** Stops playback and lets go of the session and the media source. */
+  close() {
+    this.finish('closed');
+    if (this.objectUrl) URL.revokeObjectURL(this.objectUrl);
+  }
+}
+
+/**
+ * The discontinuity sequence a part statement names (MoQ addresses a part by group and
+ * index only, so the statement is the only place it is said; the verifier still pins the
+ * publish session and checks the order), or -1 when it does not decode (then it is
+ * refused for what it is).
+ */
+function discontinuityOf(sidecar) {
+  try {
+    const { statement } = decodeEnvelope(sidecar, MAX_EVENT_STATEMENT_LEN);
+    return Number(decodeStatement(statement).discontinuity);
+  } catch {
+    return -1;
+  }
+}
