@@ -10,8 +10,12 @@
 // Nothing reaches Media Source Extensions before the same verifier as LL-HLS checked it
 // (verify.js's VerificationSession: statements, part keys, the root, revocation, C2PA),
 // under the URL the fragment has over HLS, so a verdict, a refusal and the tally read the
-// same on both paths. A refused part costs the rest of its group: the next group starts
-// with a keyframe. The catalog is not signed; what it says only decides what is asked for
+// same on both paths. A refused object is fetched again over HTTP from the page's origin
+// (the part under its LL-HLS URL, with its statement), as the LL-HLS path fetches a
+// refused fragment again: a relay that alters what it forwards costs the viewer a request,
+// not a stall. When no clean copy verifies either, the rest of the group is skipped (it
+// decodes from that part on) and playback goes on at the next group, which starts with a
+// keyframe. The catalog is not signed; what it says only decides what is asked for
 // and fed, and every byte fed is checked against a signed statement.
 
 import { MoqSession } from './moq.js';
@@ -30,6 +34,19 @@ const MAX_BEHIND_S = 1.5;
 const LAND_BEHIND_S = 0.4;
 /** How long to wait for the first verified object before giving up on MoQ. */
 const FIRST_OBJECT_MS = 10000;
+/** Largest part and statement fetched again over HTTP. */
+const MAX_PART = 16 * 1024 * 1024;
+const MAX_STATEMENT = 64 * 1024;
+
+/** The body at `url`, or null: not 200, or longer than `max` bytes. */
+async function fetchCapped(url, max) {
+  const answer = await fetch(url, { cache: 'no-store' });
+  if (!answer.ok) return null;
+  const length = Number(answer.headers.get('content-length'));
+  if (Number.isFinite(length) && length > max) return null;
+  const bytes = new Uint8Array(await answer.arrayBuffer());
+  return bytes.length > max ? null : bytes;
+}
 
 /**
  * The MoQ endpoint this page's origin serves, or null: no WebTransport in this browser, no
@@ -107,7 +124,7 @@ export class MoqPlayback {
     this.tracks = [];
     this.closed = false;
     this.delegations = new Map(); // "rendition/sequence" -> the part-key delegation's bytes
-    this.state = { rendition: '', groups: 0, objects: 0, refused: 0, lastGroup: -1 };
+    this.state = { rendition: '', groups: 0, objects: 0, refused: 0, repaired: 0, lastGroup: -1 };
     this.loads = 0;
     this.objectUrl = '';
     this.verifying = new VerificationSession(trust, tally, playback, {
@@ -198,24 +215,20 @@ export class MoqPlayback {
         this.delegations.set(`${rendition}/${group.sequence}`, delegation);
       }
       for (let index = 0; !this.closed; index += 1) {
-        const object = await group.nextObject();
+        let object = await group.nextObject();
         if (!object) break;
         const sidecar = await sigs.nextObject();
-        const verdict = await this.verifying.check({
-          url: this.urlOf(rendition, `${group.sequence}.${index}.m4s`),
-          bytes: object,
-          sidecar,
-          sequence: group.sequence,
-          part: index,
-          discontinuity: discontinuityOf(sidecar),
-          load: (this.loads += 1),
-        });
+        const verdict = await this.check(rendition, group.sequence, index, object, sidecar);
         if (!verdict.ok) {
-          // The rest of the group decodes from this part on: wait for the next keyframe.
           this.state.refused += 1;
           this.onEvent('refused', { sequence: group.sequence, part: index, reason: verdict.reason });
-          this.verifying.reposition();
-          break;
+          object = await this.repair(rendition, group.sequence, index);
+          if (!object) {
+            // The rest of the group decodes from this part on: wait for the next keyframe.
+            this.verifying.reposition();
+            break;
+          }
+          this.state.repaired += 1;
         }
         await this.append(object);
         this.state.objects += 1;
@@ -228,6 +241,35 @@ export class MoqPlayback {
       }
     }
     this.finish('ended');
+  }
+
+  /** Part `index` of segment `sequence` checked against its statement. */
+  check(rendition, sequence, index, bytes, sidecar) {
+    return this.verifying.check({
+      url: this.urlOf(rendition, `${sequence}.${index}.m4s`),
+      bytes,
+      sidecar,
+      sequence,
+      part: index,
+      discontinuity: discontinuityOf(sidecar),
+      load: (this.loads += 1),
+    });
+  }
+
+  /** A clean copy of a refused part over HTTP, once it verifies; null otherwise. */
+  async repair(rendition, sequence, index) {
+    const url = this.urlOf(rendition, `${sequence}.${index}.m4s`);
+    try {
+      const [bytes, sidecar] = await Promise.all([
+        fetchCapped(url, MAX_PART),
+        fetchCapped(`${url}.sig`, MAX_STATEMENT),
+      ]);
+      if (!bytes || !sidecar || this.closed) return null;
+      const verdict = await this.check(rendition, sequence, index, bytes, sidecar);
+      return verdict.ok ? bytes : null;
+    } catch {
+      return null;
+    }
   }
 
   /** The statements group numbered `sequence`, or null when it never comes. */

@@ -205,7 +205,7 @@ fn trials(fixture: &Arc<Fixture>) -> Vec<Trial> {
         {
             let fixture = Arc::clone(fixture);
             Trial::test(
-                "moq_through_two_clustered_moq_relays_equals_ll_hls",
+                "moq_through_clustered_moq_relays_and_a_hostile_hop_plays_verified",
                 move || {
                     fixture
                         .run(Light, moq::check_moq_through_clustered_relays())

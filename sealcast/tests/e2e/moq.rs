@@ -3,10 +3,15 @@
 //! subscribes at the second with moq-tokio (that project's client library), and every
 //! object it reads is, byte for byte, the part the node serves over LL-HLS, with the
 //! part's signed statement on the statements track. Then Chromium's player page (forced
-//! onto MoQ with `?transport=moq`) plays the stream through the same relays with its own
-//! moq-lite client over WebTransport, verifying every object before it reaches the
-//! media buffer.
+//! onto MoQ with `?transport=moq`) plays the stream with its own moq-lite client over
+//! WebTransport, verifying every object before it reaches the media buffer: through the
+//! two relays, a hop that copies every track from the second relay into a third (made
+//! with moq-tokio, as any relay built on that library would), and that third relay. Once
+//! it plays, the hop turns hostile (a flipped byte, two objects swapped, an object of
+//! another stream): the player refuses each and plays on.
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -36,10 +41,11 @@ pub(crate) async fn check_moq_through_clustered_relays() -> anyhow::Result<()> {
         .await??
     };
     let relay_url = origin_relay.url();
-    // Viewers dial the second relay by address: Chromium tries `localhost` over IPv6 first
+    let viewers_relay = tokio::task::spawn_blocking(|| Relay::start(&[])).await??;
+    // Viewers dial the third relay by address: Chromium tries `localhost` over IPv6 first
     // for QUIC and does not fall back, and the relays listen on 127.0.0.1 only. The
     // certificate's name does not matter under `serverCertificateHashes`.
-    let viewer_url = format!("https://127.0.0.1:{}/", edge_relay.port);
+    let viewer_url = format!("https://127.0.0.1:{}/", viewers_relay.port);
     let cluster = Cluster::start_with(&[
         "--broadcast",
         "1",
@@ -50,16 +56,18 @@ pub(crate) async fn check_moq_through_clustered_relays() -> anyhow::Result<()> {
         "--moq-viewer-url",
         &viewer_url,
         "--moq-viewer-fingerprint",
-        &edge_relay.fingerprint,
+        &viewers_relay.fingerprint,
     ])
     .await?;
-    let checked = read_back(&cluster, &edge_relay).await.with_context(|| {
-        format!(
-            "the relays said:\n--- origin relay\n{}\n--- edge relay\n{}",
-            tail(&origin_relay.log()),
-            tail(&edge_relay.log())
-        )
-    });
+    let checked = read_back(&cluster, &edge_relay, &viewers_relay)
+        .await
+        .with_context(|| {
+            format!(
+                "the relays said:\n--- origin relay\n{}\n--- edge relay\n{}",
+                tail(&origin_relay.log()),
+                tail(&edge_relay.log())
+            )
+        });
     let stopped = cluster.stop_and_check_logs().await;
     checked.and(stopped)
 }
@@ -69,7 +77,7 @@ fn tail(log: &str) -> String {
     lines[lines.len().saturating_sub(30)..].join("\n")
 }
 
-async fn read_back(cluster: &Cluster, relay: &Relay) -> anyhow::Result<()> {
+async fn read_back(cluster: &Cluster, relay: &Relay, viewers: &Relay) -> anyhow::Result<()> {
     let key = cluster.add_stream(STREAM).await?;
     let _publisher = TestPattern::new(426, 240, 30, 600).publish(&cluster.rtmp_url(&key))?;
     cluster
@@ -172,7 +180,109 @@ async fn read_back(cluster: &Cluster, relay: &Relay) -> anyhow::Result<()> {
     eprintln!(
         "moq: groups {groups:?}, {compared} objects equal to their LL-HLS parts and statements"
     );
-    plays_in_chromium(cluster).await
+    let hop = Hop::start(viewers, &broadcast).await?;
+    let played = plays_in_chromium(cluster, &hop).await;
+    hop.stop();
+    played
+}
+
+/// A relay hop that copies the stream's tracks from one relay into another, and alters
+/// what it copies once told to.
+struct Hop {
+    hostile: Arc<AtomicBool>,
+    /// Objects of the media track altered so far.
+    altered: Arc<AtomicU64>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    _connection: moq_tokio::Connection,
+}
+
+impl Hop {
+    async fn start(to: &Relay, source: &moq_net::broadcast::Consumer) -> anyhow::Result<Self> {
+        let mut config = moq_tokio::connect::Config::default();
+        config.tls.fingerprint = vec![to.fingerprint.clone()];
+        let client = config.init(moq_tokio::quic::Config::default())?;
+        let origin = moq_tokio::origin::spawn();
+        let broadcast = origin.create_broadcast(STREAM)?;
+        let hostile = Arc::new(AtomicBool::new(false));
+        let altered = Arc::new(AtomicU64::new(0));
+        let mut tasks = Vec::new();
+        for track in ["catalog.json", "src", "src.sig"] {
+            let producer = broadcast.create_track(track, None)?;
+            let consumer = source.track(track)?.subscribe(None).await?;
+            let alter = (track == "src").then(|| (Arc::clone(&hostile), Arc::clone(&altered)));
+            tasks.push(tokio::spawn(copy_track(consumer, producer, alter)));
+        }
+        broadcast.announce(Default::default())?;
+        let connection = client
+            .with_publisher(&origin)
+            .connect(to.url().parse::<url::Url>()?);
+        // The broadcast lives as long as a producer of it does: the tasks hold its tracks.
+        std::mem::forget(broadcast);
+        Ok(Hop {
+            hostile,
+            altered,
+            tasks,
+            _connection: connection,
+        })
+    }
+
+    fn stop(self) {
+        for task in self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Copies `from` into `to`, group by group; with `alter`, once it is set, every group's
+/// objects 1 and 2 are swapped, object 3 has a byte flipped, and object 4 is replaced by
+/// object 0 of the group (a part of another segment).
+async fn copy_track(
+    mut from: moq_net::track::Subscriber,
+    to: moq_net::track::Producer,
+    alter: Option<(Arc<AtomicBool>, Arc<AtomicU64>)>,
+) {
+    while let Ok(Some(mut group)) = from.recv_group().await {
+        let Ok(mut copy) = to.create_group(group.sequence.into()) else {
+            continue;
+        };
+        let alter = alter.clone();
+        tokio::spawn(async move {
+            let mut objects = Vec::new();
+            while let Ok(Some(frame)) = group.read_frame().await {
+                let hostile = alter
+                    .as_ref()
+                    .is_some_and(|(on, _)| on.load(Ordering::SeqCst));
+                objects.push(frame.payload.clone());
+                let index = objects.len() - 1;
+                let payload = match (hostile, index) {
+                    // Held back, sent after object 2.
+                    (true, 1) => continue,
+                    (true, 2) => {
+                        let _ = copy.write_frame(frame.timestamp, frame.payload.clone());
+                        objects[1].clone()
+                    }
+                    (true, 3) => {
+                        let mut flipped = frame.payload.to_vec();
+                        if let Some(byte) = flipped.last_mut() {
+                            *byte ^= 0x01;
+                        }
+                        bytes::Bytes::from(flipped)
+                    }
+                    (true, 4) => objects[0].clone(),
+                    _ => frame.payload.clone(),
+                };
+                if hostile && (1..=4).contains(&index) {
+                    if let Some((_, altered)) = &alter {
+                        altered.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+                if copy.write_frame(frame.timestamp, payload).is_err() {
+                    return;
+                }
+            }
+            let _ = copy.finish();
+        });
+    }
 }
 
 /// What the player page says about its MoQ playback.
@@ -187,8 +297,9 @@ return { transport: s.transport, moq: s.moq, errors: s.errors,
          readyState: v.readyState };
 "#;
 
-/// The player page over MoQ: it plays, every object it fed was verified, nothing refused.
-async fn plays_in_chromium(cluster: &Cluster) -> anyhow::Result<()> {
+/// The player page over MoQ: it plays, every object it fed was verified, nothing refused;
+/// then, with `hop` hostile, it refuses what was altered and plays on.
+async fn plays_in_chromium(cluster: &Cluster, hop: &Hop) -> anyhow::Result<()> {
     let mut browser = testkit::browser::Browser::start(640, 360).await?;
     let checked = async {
         browser
@@ -234,6 +345,39 @@ async fn plays_in_chromium(cluster: &Cluster) -> anyhow::Result<()> {
         anyhow::ensure!(
             later["provenance"]["verified"].as_u64().unwrap_or(0) > 0,
             "the C2PA check ran on MoQ objects: {later}"
+        );
+
+        // Hostile from here: refused, and playback goes on.
+        hop.hostile.store(true, Ordering::SeqCst);
+        let t1 = later["t"].as_f64().unwrap_or(0.0);
+        let verified1 = later["verified"].as_u64().unwrap_or(0);
+        let hostile = browser
+            .wait_for(
+                "the player refuses altered objects and plays on",
+                &format!(
+                    "{MOQ_STATE_FN} return r && r.refused >= 3 && r.t >= arguments[0][0] + 6 \
+                     && r.verified > arguments[0][1] ? r : false;"
+                ),
+                serde_json::json!([t1, verified1]),
+                Duration::from_secs(40),
+                |_| Ok(()),
+            )
+            .await;
+        let hostile = match hostile {
+            Ok(state) => state,
+            Err(e) => {
+                let altered = hop.altered.load(Ordering::SeqCst);
+                return Err(e.context(format!("{altered} objects altered by the hop")));
+            }
+        };
+        eprintln!(
+            "moq: through the hostile hop ({} objects altered): {hostile}",
+            hop.altered.load(Ordering::SeqCst)
+        );
+        anyhow::ensure!(
+            hostile["transport"] == "moq"
+                && hostile["moq"]["repaired"].as_u64().unwrap_or(0) > 0,
+            "the player stays on MoQ and fetches clean copies of what was refused: {hostile}"
         );
         anyhow::Ok(())
     }
