@@ -10,6 +10,7 @@
 //! - `edge_mqtt`: `run_edge` against the embedded MQTT broker and real sockets;
 //! - `llhls`: LL-HLS on CMAF through an edge: parts pushed and signed like segments;
 //! - `moq`: MoQ egress through the real moq-relay, read back by moq-tokio's subscriber;
+//! - `moq_player`: web/src/moq.js in Chromium reads a node's tracks through the real moq-relay;
 //! - `router`: the public routes through `oneshot`;
 //! - `serve`: a node served as production serves it, over a real socket;
 //! - `vod`: recordings through the public routes;
@@ -27,6 +28,7 @@ mod edge_mqtt;
 mod intake;
 mod llhls;
 mod moq;
+mod moq_player;
 mod player_latency;
 mod player_verify;
 mod private;
