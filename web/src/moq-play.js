@@ -32,6 +32,11 @@ const BACK_BUFFER_S = 30;
 const MAX_BEHIND_S = 1.5;
 /** Where it lands then: this far behind the newest media. */
 const LAND_BEHIND_S = 0.4;
+/**
+ * How old a group the relay may still send us while a newer one exists: without it, a
+ * viewer a moment behind has the group it is reading reset ("old") when the next begins.
+ */
+const MAX_AGE_MS = 2000;
 /** How long to wait for the first verified object before giving up on MoQ. */
 const FIRST_OBJECT_MS = 10000;
 /** Largest part and statement fetched again over HTTP. */
@@ -194,7 +199,7 @@ export class MoqPlayback {
   }
 
   async subscribe(track) {
-    const subscription = await this.session.subscribe(this.stream, track);
+    const subscription = await this.session.subscribe(this.stream, track, { maxAgeMs: MAX_AGE_MS });
     this.tracks.push(subscription);
     return subscription;
   }
@@ -202,45 +207,59 @@ export class MoqPlayback {
   /** Groups of the media track, each checked against its statements group, into MSE. */
   async pump(rendition, media, statements, first) {
     const pending = new Map(); // statements groups that came before their media group
+    const started = { first };
     while (!this.closed) {
       const group = await media.nextGroup();
       if (!group) break;
       const sigs = await this.statementsFor(statements, group.sequence, pending);
-      if (!sigs) continue;
-      this.state.groups += 1;
-      this.state.lastGroup = group.sequence;
-      const delegation = await sigs.nextObject();
-      if (delegation && delegation.length) {
-        if (this.delegations.size > 64) this.delegations.clear();
-        this.delegations.set(`${rendition}/${group.sequence}`, delegation);
-      }
-      for (let index = 0; !this.closed; index += 1) {
-        let object = await group.nextObject();
-        if (!object) break;
-        const sidecar = await sigs.nextObject();
-        const verdict = await this.check(rendition, group.sequence, index, object, sidecar);
-        if (!verdict.ok) {
-          this.state.refused += 1;
-          this.onEvent('refused', { sequence: group.sequence, part: index, reason: verdict.reason });
-          object = await this.repair(rendition, group.sequence, index);
-          if (!object) {
-            // The rest of the group decodes from this part on: wait for the next keyframe.
-            this.verifying.reposition();
-            break;
-          }
-          this.state.repaired += 1;
-        }
-        await this.append(object);
-        this.state.objects += 1;
-        if (first) {
-          first();
-          first = null;
-          this.onEvent('playing', { rendition });
-        }
-        this.keepUp();
+      // A group the relay starts past its first object has no keyframe to start from.
+      if (!sigs || group.frameStart !== 0 || sigs.frameStart !== 0) continue;
+      try {
+        await this.playGroup(rendition, group, sigs, started);
+      } catch (err) {
+        // The relay reset the group (a newer one began while this one was read, "old"):
+        // go on with the next, from its keyframe.
+        console.warn(`sealcast: MoQ group ${group.sequence} cut short`, err);
+        this.verifying.reposition();
       }
     }
     this.finish('ended');
+  }
+
+  /** One group: the delegation, then each object checked (or repaired) and appended. */
+  async playGroup(rendition, group, sigs, started) {
+    this.state.groups += 1;
+    this.state.lastGroup = group.sequence;
+    const delegation = await sigs.nextObject();
+    if (delegation && delegation.length) {
+      if (this.delegations.size > 64) this.delegations.clear();
+      this.delegations.set(`${rendition}/${group.sequence}`, delegation);
+    }
+    for (let index = 0; !this.closed; index += 1) {
+      let object = await group.nextObject();
+      if (!object) break;
+      const sidecar = await sigs.nextObject();
+      const verdict = await this.check(rendition, group.sequence, index, object, sidecar);
+      if (!verdict.ok) {
+        this.state.refused += 1;
+        this.onEvent('refused', { sequence: group.sequence, part: index, reason: verdict.reason });
+        object = await this.repair(rendition, group.sequence, index);
+        if (!object) {
+          // The rest of the group decodes from this part on: wait for the next keyframe.
+          this.verifying.reposition();
+          break;
+        }
+        this.state.repaired += 1;
+      }
+      await this.append(object);
+      this.state.objects += 1;
+      if (started.first) {
+        started.first();
+        started.first = null;
+        this.onEvent('playing', { rendition });
+      }
+      this.keepUp();
+    }
   }
 
   /** Part `index` of segment `sequence` checked against its statement. */

@@ -183,7 +183,41 @@ async fn read_back(cluster: &Cluster, relay: &Relay, viewers: &Relay) -> anyhow:
     let hop = Hop::start(viewers, &broadcast).await?;
     let played = plays_in_chromium(cluster, &hop).await;
     hop.stop();
-    played
+    played?;
+    private_leaves_moq(cluster, &mut media).await
+}
+
+/// Made private through the admin API, the stream leaves MoQ: its track ends at the
+/// subscriber (playback tokens do not work over MoQ yet, and a relay would hand a private
+/// stream's objects to anyone).
+async fn private_leaves_moq(
+    cluster: &Cluster,
+    media: &mut moq_net::track::Subscriber,
+) -> anyhow::Result<()> {
+    let answer = cluster
+        .client()
+        .patch(format!("{}/api/v1/catalog/streams/{STREAM}", cluster.https))
+        .header(api::API_KEY_HEADER, &cluster.admin_key)
+        .json(&serde_json::json!({ "private": true }))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        answer.status().is_success(),
+        "PATCH private: {}",
+        answer.status()
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let next = tokio::time::timeout_at(deadline, media.recv_group())
+            .await
+            .context("the stream was still on MoQ 20 s after it turned private")?;
+        match next {
+            Ok(Some(_)) => continue,
+            Ok(None) | Err(_) => break,
+        }
+    }
+    eprintln!("moq: the stream left MoQ once private");
+    Ok(())
 }
 
 /// A relay hop that copies the stream's tracks from one relay into another, and alters
@@ -218,6 +252,21 @@ impl Hop {
             .connect(to.url().parse::<url::Url>()?);
         // The broadcast lives as long as a producer of it does: the tasks hold its tracks.
         std::mem::forget(broadcast);
+        // Ready once the far relay routes the stream to its subscribers: before, a viewer
+        // would be told it does not exist.
+        let watcher = moq_tokio::origin::spawn();
+        let mut config = moq_tokio::connect::Config::default();
+        config.tls.fingerprint = vec![to.fingerprint.clone()];
+        let _watching = config
+            .init(moq_tokio::quic::Config::default())?
+            .with_subscriber(watcher.clone())
+            .connect(to.url().parse::<url::Url>()?);
+        tokio::time::timeout(
+            Duration::from_secs(20),
+            watcher.consume().routed_broadcast(STREAM),
+        )
+        .await
+        .context("the hop's relay did not route the stream within 20 s")??;
         Ok(Hop {
             hostile,
             altered,
