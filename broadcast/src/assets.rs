@@ -35,6 +35,34 @@ const HTML: HeaderValue = HeaderValue::from_static("text/html; charset=utf-8");
 const JAVASCRIPT: HeaderValue = HeaderValue::from_static("text/javascript; charset=utf-8");
 const CSS: HeaderValue = HeaderValue::from_static("text/css; charset=utf-8");
 
+/// What a node's pages are told beyond the embedded files: where viewers reach the
+/// streams over MoQ (`/moq/v1/endpoint`), and the Content Security Policy that lets the
+/// pages connect there.
+#[derive(Debug)]
+pub(crate) struct Pages {
+    /// `/moq/v1/endpoint`, when there is one.
+    pub(crate) moq_endpoint: Option<Document>,
+    /// The pages' `Content-Security-Policy`.
+    pub(crate) policy: HeaderValue,
+}
+
+impl Pages {
+    /// The pages of a node whose viewers reach the streams over MoQ at `endpoint`, if any.
+    pub(crate) fn new(endpoint: Option<&crate::MoqEndpoint>) -> Self {
+        let Some(endpoint) = endpoint else {
+            return Pages {
+                moq_endpoint: None,
+                policy: page_policy(None),
+            };
+        };
+        let json = serde_json::to_vec(endpoint).unwrap_or_default();
+        Pages {
+            moq_endpoint: Some(Document::statement(Bytes::from(json), NO_CACHE)),
+            policy: page_policy(Some(&endpoint.origin())),
+        }
+    }
+}
+
 /// The pages' Content Security Policy, with `connect_also` (an origin, `https://HOST:PORT`:
 /// the MoQ relay's) beside `'self'` in `connect-src`. `blob:` for media and workers is what
 /// hls.js needs (Media Source Extensions object URLs, its inline transmuxing worker);

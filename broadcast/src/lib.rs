@@ -83,10 +83,10 @@ mod view;
 
 pub use access::{AccessConfig, PlayHook, PlayRequest, PlayVerdict, VERDICT_FOR};
 pub use audience::Peer;
-pub use config::{EdgeConfig, HttpLimits, LoadSampler, NodeConfig};
+pub use config::{EdgeConfig, HttpLimits, LoadSampler, MoqEndpoint, NodeConfig};
 pub use edge::{run_edge, Edge};
 pub use error::BroadcastError;
-pub use moq::{run_moq, MoqConfig, MoqEndpoint};
+pub use moq::{run_moq, MoqConfig};
 pub use node::{Node, NodeLoad};
 pub use recording::{RecordingInfo, RecordingObserver};
 pub use respond::VERIFIED_HEADER;

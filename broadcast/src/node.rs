@@ -26,7 +26,7 @@ use crate::metrics::Metrics;
 use crate::recorder::{Record, Recorder, RecorderHooks};
 use crate::recording::{Library, RecordingInfo, RecordingObserver};
 use crate::stream::StreamState;
-use crate::view::{Document, StreamSummary, StreamView};
+use crate::view::{StreamSummary, StreamView};
 use crate::{BroadcastError, NodeConfig};
 use changes::Changes;
 
@@ -66,11 +66,8 @@ pub struct Node {
     access: Access,
     /// Told each stream that turned private here ([`Node::turned_private`]).
     turned_private: tokio::sync::broadcast::Sender<StreamName>,
-    /// `/moq/v1/endpoint`, when viewers can reach the streams over MoQ.
-    moq_endpoint: Option<Document>,
-    /// The pages' Content Security Policy: the fixed one, plus the MoQ relay's origin in
-    /// `connect-src` when there is one (WebTransport is a connection like `fetch`).
-    page_policy: HeaderValue,
+    /// `/moq/v1/endpoint` and the pages' Content Security Policy, which names its origin.
+    pages: crate::assets::Pages,
 }
 
 /// A broadcast node's load at one moment ([`Node::load`]).
@@ -132,39 +129,22 @@ impl Node {
             library: None,
             access: Access::new(AccessConfig::default()),
             turned_private: tokio::sync::broadcast::Sender::new(TURNED_PRIVATE_BACKLOG),
-            moq_endpoint: None,
-            page_policy: crate::assets::page_policy(None),
+            pages: crate::assets::Pages::new(None),
         }
     }
 
-    /// Tells viewers (`/moq/v1/endpoint`) where they reach the streams over MoQ, and lets
-    /// the pages connect there.
+    /// Tells viewers where they reach the streams over MoQ (`/moq/v1/endpoint`), if anywhere.
     pub fn with_moq_endpoint(mut self, endpoint: Option<&crate::MoqEndpoint>) -> Self {
-        let Some(endpoint) = endpoint else {
-            return self;
-        };
-        let json = serde_json::to_vec(endpoint).unwrap_or_default();
-        self.moq_endpoint = Some(Document::statement(
-            Bytes::from(json),
-            HeaderValue::from_static("no-cache"),
-        ));
-        self.page_policy = crate::assets::page_policy(Some(&endpoint.origin()));
+        self.pages = crate::assets::Pages::new(endpoint);
         self
     }
 
-    /// `/moq/v1/endpoint`, if set.
-    pub(crate) fn moq_endpoint(&self) -> Option<&Document> {
-        self.moq_endpoint.as_ref()
+    pub(crate) fn pages(&self) -> &crate::assets::Pages {
+        &self.pages
     }
 
-    /// The pages' Content Security Policy.
-    pub(crate) fn page_policy(&self) -> &HeaderValue {
-        &self.page_policy
-    }
-
-    /// The streams that turn private on this node from now on, each once it refuses
-    /// tokenless requests: the moment to tell shared caches to drop what this node served
-    /// of them as public. A receiver that falls behind misses the oldest names.
+    /// Each stream that turns private here from now on, once it refuses tokenless requests:
+    /// when to tell shared caches to drop it. A slow receiver misses the oldest names.
     pub fn turned_private(&self) -> tokio::sync::broadcast::Receiver<StreamName> {
         self.turned_private.subscribe()
     }
@@ -400,8 +380,7 @@ impl Node {
         if let LiveEvent::SessionStarted { private, .. } = &event {
             let was_private = slot.private.swap(*private, Ordering::SeqCst);
             if *private && !was_private {
-                // No receiver is no one to tell.
-                let _ = self.turned_private.send(event.stream().clone());
+                let _ = self.turned_private.send(event.stream().clone()); // none: no one to tell
             }
             self.record(|| Record::Privacy {
                 stream: event.stream().clone(),

@@ -64,7 +64,7 @@ pub(crate) fn router(node: Arc<Node>, extra: Router) -> Router {
             &spelled,
             get(
                 move |State(node): State<Arc<Node>>, headers: HeaderMap| async move {
-                    assets::respond(&path, &headers, node.page_policy())
+                    assets::respond(&path, &headers, &node.pages().policy)
                 },
             ),
         );
@@ -253,7 +253,11 @@ async fn moq_endpoint(
     State(node): State<Arc<Node>>,
     headers: HeaderMap,
 ) -> Result<Response, BroadcastError> {
-    let document = node.moq_endpoint().ok_or(BroadcastError::NotFound)?;
+    let document = node
+        .pages()
+        .moq_endpoint
+        .as_ref()
+        .ok_or(BroadcastError::NotFound)?;
     let json = HeaderValue::from_static("application/json");
     crate::respond::document(document, json, crate::respond::Ranges::No, &headers)
 }

@@ -63,28 +63,6 @@ pub struct MoqConfig {
     pub fingerprints: Vec<String>,
 }
 
-/// Where viewers reach the streams over MoQ: served to the player at `/moq/v1/endpoint`
-/// ([`Node::with_moq_endpoint`]).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct MoqEndpoint {
-    /// The relay (or the front door before a relay tier) viewers dial:
-    /// `https://HOST:PORT/PATH`.
-    pub url: url::Url,
-    /// SHA-256 (hex) of the relay's certificate, for WebTransport's
-    /// `serverCertificateHashes` when it is self-signed; empty when it chains to a root
-    /// browsers trust.
-    pub certificate_hashes: Vec<String>,
-}
-
-impl MoqEndpoint {
-    /// The origin viewers' pages may connect to (`https://HOST:PORT`), for the pages'
-    /// `connect-src`.
-    pub(crate) fn origin(&self) -> String {
-        self.url.origin().ascii_serialization()
-    }
-}
-
 /// Publishes `node`'s public live streams to the relay of `config` until `stop`.
 pub async fn run_moq(
     node: Arc<Node>,

@@ -44,7 +44,7 @@ pub(crate) struct BroadcastPlan {
     /// The caches the API tells to drop what turned private or was deleted.
     pub(crate) cache_purge: Option<api::CachePurge>,
     /// The MoQ relay the node publishes to, if any.
-    pub(crate) moq: Option<super::inputs::MoqPlan>,
+    pub(crate) moq: Option<super::moq::MoqPlan>,
 }
 
 impl BroadcastPlan {
@@ -79,7 +79,7 @@ impl BroadcastPlan {
             None => Some(args.catalog.data_dir.join("recordings")),
         };
         let cache_purge = inputs::cache_purge(&args.cache_purge, &mut problems);
-        let moq = inputs::moq(&args.moq, &mut problems);
+        let moq = super::moq::moq(&args.moq, &mut problems);
         let plan = (|| {
             let [Some(()), Some(())] = urls else {
                 return None;

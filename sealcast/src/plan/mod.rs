@@ -9,6 +9,7 @@
 //!   [`Problems`], which collects them so that every one is reported at once.
 //! - `inputs`: the derivations roles share: configuration file, catalog, key directory,
 //!   push token, root and edge keys, node ids, HTTPS certificate, listeners.
+//! - `moq`: the MoQ relay a node publishes to and the endpoint its viewers are told.
 //! - `ingest`, `broadcast`, `lb`, `up`, `source`: one plan per role. `up` makes its keys
 //!   on the first start, so it derives what depends on them with the same functions the
 //!   other roles' plans use, once they exist.
@@ -17,6 +18,7 @@ mod broadcast;
 mod ingest;
 mod inputs;
 mod lb;
+mod moq;
 mod problem;
 mod source;
 mod up;

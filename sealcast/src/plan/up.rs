@@ -50,7 +50,7 @@ pub(crate) struct UpPlan {
     /// The caches the API tells to drop what turned private or was deleted.
     pub(crate) cache_purge: Option<api::CachePurge>,
     /// The MoQ relay every node publishes to, if any.
-    pub(crate) moq: Option<super::inputs::MoqPlan>,
+    pub(crate) moq: Option<super::moq::MoqPlan>,
     /// Publish a test pattern once up.
     pub(crate) demo: bool,
 }
@@ -106,7 +106,7 @@ impl UpPlan {
         let on_publish = inputs::publish_hook(&args.on_publish, &args.catalog, &mut problems);
         let on_play = inputs::play_hook(&args.on_play, &args.catalog, &mut problems);
         let cache_purge = inputs::cache_purge(&args.cache_purge, &mut problems);
-        let moq = inputs::moq(&args.moq, &mut problems);
+        let moq = super::moq::moq(&args.moq, &mut problems);
         let plan = (|| {
             acme?;
             let config = config?;
