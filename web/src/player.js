@@ -119,6 +119,7 @@ import { MoqPlayback, moqEndpoint } from './moq-play.js';
   let playback = null; // { key, url, retries, mediaRecoveries, timer }
   let verifying = null; // the VerificationSession of the current hls.js instance
   let moqPlaying = null; // the MoqPlayback of the current selection, if MoQ plays it
+  let lastMoqRetry = 0; // when a MoQ session last ended and playback was started again
 
   // ---- formatting -------------------------------------------------------------------------
 
@@ -539,12 +540,17 @@ import { MoqPlayback, moqEndpoint } from './moq-play.js';
     }
   }
 
-  // Starts the selection again after a MoQ session ended, once, a moment later.
+  // Starts the selection again after a MoQ session ended (a relay or edge gone): at once,
+  // over MoQ if the endpoint answers, else LL-HLS; a second end within a few seconds waits
+  // RETRY_MS first, so a relay that keeps failing is not dialled in a loop.
   function scheduleRetry(pb) {
     clearTimeout(pb.timer);
+    const now = Date.now();
+    const soon = now - lastMoqRetry > RETRY_MS * 2;
+    lastMoqRetry = now;
     pb.timer = setTimeout(() => {
       if (playback === pb && sealcast.selection) select(sealcast.selection, true);
-    }, RETRY_MS);
+    }, soon ? 0 : RETRY_MS);
   }
 
   function startHlsPath(url) {

@@ -181,9 +181,7 @@ async fn read_back(cluster: &Cluster, relay: &Relay, viewers: &Relay) -> anyhow:
         "moq: groups {groups:?}, {compared} objects equal to their LL-HLS parts and statements"
     );
     let hop = Hop::start(viewers, &broadcast).await?;
-    let played = plays_in_chromium(cluster, &hop).await;
-    hop.stop();
-    played?;
+    plays_in_chromium(cluster, hop).await?;
     private_leaves_moq(cluster, &mut media).await
 }
 
@@ -347,8 +345,10 @@ return { transport: s.transport, moq: s.moq, errors: s.errors,
 "#;
 
 /// The player page over MoQ: it plays, every object it fed was verified, nothing refused;
-/// then, with `hop` hostile, it refuses what was altered and plays on.
-async fn plays_in_chromium(cluster: &Cluster, hop: &Hop) -> anyhow::Result<()> {
+/// then, with `hop` hostile, it refuses what was altered and plays on. Once the hop is gone
+/// (the viewers' relay no longer has the stream), the page without `?transport=` plays the
+/// stream over LL-HLS.
+async fn plays_in_chromium(cluster: &Cluster, hop: Hop) -> anyhow::Result<()> {
     let mut browser = testkit::browser::Browser::start(640, 360).await?;
     let checked = async {
         browser
@@ -427,6 +427,29 @@ async fn plays_in_chromium(cluster: &Cluster, hop: &Hop) -> anyhow::Result<()> {
             hostile["transport"] == "moq"
                 && hostile["moq"]["repaired"].as_u64().unwrap_or(0) > 0,
             "the player stays on MoQ and fetches clean copies of what was refused: {hostile}"
+        );
+
+        // The stream gone from the viewers' relay: the player picks LL-HLS by itself.
+        hop.stop();
+        browser
+            .goto(&format!("{}/#live/{STREAM}", cluster.https))
+            .await?;
+        let opened = std::time::Instant::now();
+        let fallback = browser
+            .wait_for(
+                "the player plays on over LL-HLS once MoQ is gone",
+                &format!(
+                    "{MOQ_STATE_FN} const v = document.getElementById('video'); \
+                     return r && r.transport === 'll-hls' && !v.paused && r.t > 1 ? r : false;"
+                ),
+                serde_json::Value::Null,
+                Duration::from_secs(40),
+                |_| Ok(()),
+            )
+            .await?;
+        eprintln!(
+            "moq: without the stream on the viewers' relay, LL-HLS plays {:.1} s after the page opened: {fallback}",
+            opened.elapsed().as_secs_f64()
         );
         anyhow::Ok(())
     }
