@@ -2177,6 +2177,7 @@ export class VerificationSession {
     this.verifier = null;
     this.c2pa = null;
     this.c2paSince = new Map(); // rendition -> the discontinuity of its fragments checked since its init
+    this.initsPending = new Map(); // "stream/rendition" -> the verdict of its init segment being checked
     this.ready = trustPromise.then((opened) => {
       this.opened = opened;
       if (opened.trust) {
@@ -2269,8 +2270,31 @@ export class VerificationSession {
     return null;
   }
 
-  /** Checks `f` (PlaybackVerifier.check's argument) and counts the verdict. */
+  /**
+   * Checks `f` (PlaybackVerifier.check's argument) and counts the verdict. A fragment
+   * waits for the verdict on its rendition's init segment when one is being checked: a
+   * recording's segments are judged at the time of the description that init verified
+   * (PlaybackVerifier.signedAt), and one checked a moment before it would be judged at
+   * the viewer's clock instead (under load a player loads both at once).
+   */
   async check(f) {
+    const target = parseMediaUrl(f.url);
+    const rendition = target ? `${target.stream}/${target.rendition}` : '';
+    if (target && target.kind === 'init') {
+      const pending = this.checkNow(f);
+      this.initsPending.set(rendition, pending);
+      try {
+        return await pending;
+      } finally {
+        if (this.initsPending.get(rendition) === pending) this.initsPending.delete(rendition);
+      }
+    }
+    const init = target ? this.initsPending.get(rendition) : undefined;
+    if (init) await init;
+    return this.checkNow(f);
+  }
+
+  async checkNow(f) {
     const opened = await this.ready;
     const started = performance.now();
     let verdict;
