@@ -105,16 +105,21 @@ class StreamReader {
 
   take(n) {
     const out = new Uint8Array(n);
+    this.takeInto(out, 0, n);
+    return out;
+  }
+
+  /** Moves `n` buffered bytes into `out` at `at`. */
+  takeInto(out, at, n) {
     for (let filled = 0; filled < n;) {
       const chunk = this.chunks[0];
       const used = Math.min(chunk.byteLength, n - filled);
-      out.set(chunk.subarray(0, used), filled);
+      out.set(chunk.subarray(0, used), at + filled);
       filled += used;
       if (used === chunk.byteLength) this.chunks.shift();
       else this.chunks[0] = chunk.subarray(used);
     }
     this.buffered -= n;
-    return out;
   }
 
   /** The next varint; null if the stream ended cleanly before it and `endOk`. */
@@ -133,10 +138,21 @@ class StreamReader {
     return value;
   }
 
-  /** Exactly `n` bytes, `n` bounded by the caller. */
+  /**
+   * Exactly `n` bytes, `n` bounded by the caller. Copied into place chunk by chunk as they
+   * come: however finely the relay slices them (a byte per read), they cost `n` bytes and
+   * time linear in the chunks, not a list of chunks nor a quadratic walk of one.
+   */
   async exact(n, what) {
-    if (!(await this.fill(n))) throw new ProtocolError(`${what}: the stream ended ${n - this.buffered} bytes early`);
-    return this.take(n);
+    const out = new Uint8Array(n);
+    let filled = 0;
+    for (;;) {
+      const used = Math.min(this.buffered, n - filled);
+      this.takeInto(out, filled, used);
+      filled += used;
+      if (filled === n) return out;
+      if (!(await this.fill(1))) throw new ProtocolError(`${what}: the stream ended ${n - filled} bytes early`);
+    }
   }
 
   /** A size-prefixed message of at most `max` bytes, as a reader of its body. */

@@ -11,6 +11,7 @@
 //! - `llhls`: LL-HLS on CMAF through an edge: parts pushed and signed like segments;
 //! - `moq`: MoQ egress through the real moq-relay, read back by moq-tokio's subscriber;
 //! - `moq_player`: web/src/moq.js in Chromium reads a node's tracks through the real moq-relay;
+//! - `moq_hostile`: web/src/moq.js fed mutated relay bytes in Chromium;
 //! - `router`: the public routes through `oneshot`;
 //! - `serve`: a node served as production serves it, over a real socket;
 //! - `vod`: recordings through the public routes;
@@ -28,6 +29,7 @@ mod edge_mqtt;
 mod intake;
 mod llhls;
 mod moq;
+mod moq_hostile;
 mod moq_player;
 mod player_latency;
 mod player_verify;
