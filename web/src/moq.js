@@ -403,6 +403,7 @@ export class MoqSession {
     this.tracks = new Map();
     this.nextId = 0;
     this.error = null;
+    this.violation = null;
     this.peerSetup = false;
     this.setup = new Promise((resolve) => {
       this.setupSeen = resolve;
@@ -411,6 +412,8 @@ export class MoqSession {
     this.closed = transport.closed.then(
       (info) => {
         if (info && info.closeCode) {
+          // Closed here, for a protocol violation: say that, not that the relay closed it.
+          if (this.violation) throw this.violation;
           const reason = info.reason ? `: ${info.reason}` : '';
           throw new Error(`the relay closed the session: ${named(SESSION_ERRORS, info.closeCode)}${reason}`);
         }
@@ -536,7 +539,8 @@ export class MoqSession {
       // A reset stream is the relay's business; a malformed one means a broken peer.
       if (e instanceof ProtocolError && !this.error) {
         const message = `protocol violation by the relay: ${e.message}`;
-        this.close(0x3, message.slice(0, 1000), new Error(message));
+        this.violation = new Error(message);
+        this.close(0x3, message.slice(0, 1000), this.violation);
       }
     }
   }
