@@ -130,7 +130,8 @@ fi
 
 # MoQ egress is tested against the real moq-relay (issue 48; testkit::moq): the published
 # crate's binary, pinned, built once into ~/.cache/sealcast/moq-relay (about seven
-# minutes on two cores) with its own target directory, removed afterwards.
+# minutes on two cores) with its own target directory, removed afterwards. Not --locked:
+# the lock file inside moq-relay 0.17.10 names a webpki-roots release since yanked.
 if [ "${1:-}" = test ]; then
   moq_root=${SEALCAST_MOQ_RELAY_ROOT:-$HOME/.cache/sealcast/moq-relay}
   moq_version=0.17.10
