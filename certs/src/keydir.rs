@@ -53,6 +53,8 @@ pub const RENEW_BEFORE: Duration = Duration::from_secs(30 * 24 * 3600);
 pub struct InitReport {
     /// Files created or renewed.
     pub written: Vec<PathBuf>,
+    /// Files removed (the provenance anchors, once the operator removed their CAs).
+    pub removed: Vec<PathBuf>,
 }
 
 /// A key directory.
@@ -585,9 +587,15 @@ mod tests {
         fs::write(dir.trusted_cas_path(), signer.chain_pem()).expect("trusted");
         assert!(dir.init(SignatureAlgorithm::Ed25519, &nodes, NOW).is_err());
         fs::remove_file(dir.trusted_cas_path()).expect("removed");
-        dir.init(SignatureAlgorithm::Ed25519, &nodes, NOW)
+        let removed = dir
+            .init(SignatureAlgorithm::Ed25519, &nodes, NOW)
             .expect("init");
         assert!(!dir.delivered_anchors_path().exists());
+        assert_eq!(removed.removed, [dir.delivered_anchors_path()]);
+        assert!(
+            !removed.written.contains(&dir.delivered_anchors_path()),
+            "a removed file is not written: {removed:?}"
+        );
     }
 
     #[test]

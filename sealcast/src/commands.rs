@@ -228,6 +228,9 @@ pub(crate) async fn keys(args: KeysArgs) -> anyhow::Result<()> {
             for path in report.written {
                 tracing::info!(path = %path.display(), "written");
             }
+            for path in report.removed {
+                tracing::info!(path = %path.display(), "removed");
+            }
             print_ready(&out);
         }
         KeysCommand::Revoke { key, broker } => {

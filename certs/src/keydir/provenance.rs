@@ -63,7 +63,7 @@ impl KeyDir {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 if anchors.exists() {
                     fs::remove_file(&anchors).map_err(crate::signing::io_error(&anchors))?;
-                    report.written.push(anchors);
+                    report.removed.push(anchors);
                 }
                 return Ok(());
             }
