@@ -2,7 +2,8 @@
 //! implementation): a node publishes its stream to the relay, and a subscriber made with
 //! moq-tokio (the same project's client library, not ours) reads the catalog, the media
 //! track and its statements track back through the relay: a group per segment from its
-//! first part, an object per part, byte for byte what LL-HLS serves.
+//! first part, an object per part, byte for byte what LL-HLS serves. Its stream (a CMAF
+//! rendition with parts, fed to a node in-process) is `moq_player`'s too.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,15 +18,15 @@ use tokio_util::sync::CancellationToken;
 
 use crate::support::*;
 
-const INIT: &[u8] = b"\0\0\0\x18ftypiso6 init segment of the moq test";
-const PARTS: u32 = 3;
-const RENDITION: &str = "720p";
+pub(crate) const INIT: &[u8] = b"\0\0\0\x18ftypiso6 init segment of the moq test";
+pub(crate) const PARTS: u32 = 3;
+pub(crate) const RENDITION: &str = "720p";
 
-fn part_bytes(sequence: u64, index: u32) -> Bytes {
+pub(crate) fn part_bytes(sequence: u64, index: u32) -> Bytes {
     Bytes::from(format!("moof+mdat of part {sequence}.{index}").into_bytes())
 }
 
-fn cmaf_announce(node: &Node) {
+pub(crate) fn cmaf_announce(node: &Node) {
     node.apply(LiveEvent::Rendition {
         stream: stream(),
         info: RenditionInfo {
@@ -41,7 +42,7 @@ fn cmaf_announce(node: &Node) {
     .expect("announce");
 }
 
-fn publish_part(node: &Node, sequence: u64, index: u32) {
+pub(crate) fn publish_part(node: &Node, sequence: u64, index: u32) {
     node.apply(LiveEvent::Part(Part {
         meta: PartMeta {
             stream: stream(),
@@ -59,7 +60,7 @@ fn publish_part(node: &Node, sequence: u64, index: u32) {
     .expect("part");
 }
 
-fn publish_segment(node: &Node, sequence: u64) {
+pub(crate) fn publish_segment(node: &Node, sequence: u64) {
     let bytes: Vec<u8> = (0..PARTS)
         .flat_map(|i| part_bytes(sequence, i).to_vec())
         .collect();
@@ -79,7 +80,7 @@ fn publish_segment(node: &Node, sequence: u64) {
     .expect("segment");
 }
 
-fn publish_whole(node: &Node, sequence: u64) {
+pub(crate) fn publish_whole(node: &Node, sequence: u64) {
     for index in 0..PARTS {
         publish_part(node, sequence, index);
     }

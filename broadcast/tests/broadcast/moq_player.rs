@@ -17,20 +17,17 @@ use std::time::Duration;
 use axum::routing::get;
 use axum::Router;
 use broadcast::{MoqConfig, Node};
-use bytes::Bytes;
-use domain::segment::{InitSegment, PartMeta};
-use domain::{LiveEvent, Part, RenditionInfo, Segment, SegmentMeta};
 use http::header;
 use serde_json::Value;
 use testkit::browser::Browser;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::moq::{
+    cmaf_announce, part_bytes, publish_part, publish_segment, publish_whole, PARTS, RENDITION,
+};
 use crate::support::*;
 
-const INIT: &[u8] = b"\0\0\0\x18ftypiso6 init segment of the moq player test";
-const PARTS: u32 = 3;
-const RENDITION: &str = "720p";
 /// How long the page may take for one case.
 const PAGE_LIMIT: Duration = Duration::from_secs(60);
 /// How often the live publisher sends the next part.
@@ -125,71 +122,6 @@ within(45000, cases[query.get('case')](), 'the case').then(
   (e) => { window.result = { failed: `${e && e.stack || e}` }; },
 );
 "#;
-
-fn part_bytes(sequence: u64, index: u32) -> Bytes {
-    Bytes::from(format!("moof+mdat of part {sequence}.{index} for moq.js").into_bytes())
-}
-
-fn cmaf_announce(node: &Node) {
-    node.apply(LiveEvent::Rendition {
-        stream: stream(),
-        info: RenditionInfo {
-            name: RENDITION.parse().expect("valid"),
-            width: 1280,
-            height: 720,
-            frame_rate: 30.0,
-            codecs: "avc1.64001f,mp4a.40.2".parse().expect("valid codecs"),
-            init: Some(InitSegment::new(Bytes::from_static(INIT)).expect("small")),
-            part_target_us: Some(334_000),
-        },
-    })
-    .expect("announce");
-}
-
-fn publish_part(node: &Node, sequence: u64, index: u32) {
-    node.apply(LiveEvent::Part(Part {
-        meta: PartMeta {
-            stream: stream(),
-            rendition: RENDITION.parse().expect("valid"),
-            session: SESSION,
-            sequence,
-            index,
-            discontinuity_sequence: 0,
-            independent: index == 0,
-            duration: Duration::from_millis(334),
-            program_date_time_ms: 1_800_000_000_000 + sequence * 1000,
-        },
-        bytes: part_bytes(sequence, index),
-    }))
-    .expect("part");
-}
-
-fn publish_segment(node: &Node, sequence: u64) {
-    let bytes: Vec<u8> = (0..PARTS)
-        .flat_map(|i| part_bytes(sequence, i).to_vec())
-        .collect();
-    node.apply(LiveEvent::Segment(Segment {
-        meta: SegmentMeta {
-            stream: stream(),
-            rendition: RENDITION.parse().expect("valid"),
-            session: SESSION,
-            sequence,
-            discontinuity_sequence: 0,
-            discontinuity: false,
-            duration: Duration::from_millis(1002),
-            start_pts_90k: sequence * 90_000,
-        },
-        bytes: Bytes::from(bytes),
-    }))
-    .expect("segment");
-}
-
-fn publish_whole(node: &Node, sequence: u64) {
-    for index in 0..PARTS {
-        publish_part(node, sequence, index);
-    }
-    publish_segment(node, sequence);
-}
 
 /// Publishes segments from `first` on, a part every [`PART_EVERY`], until `done`.
 async fn publish_live(node: Arc<Node>, first: u64, done: CancellationToken) {

@@ -225,6 +225,8 @@ struct Hop {
     /// Objects of the media track altered so far.
     altered: Arc<AtomicU64>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Held: the broadcast is announced while a producer of it lives.
+    _broadcast: moq_net::broadcast::Producer,
     _connection: moq_tokio::Connection,
 }
 
@@ -248,8 +250,6 @@ impl Hop {
         let connection = client
             .with_publisher(&origin)
             .connect(to.url().parse::<url::Url>()?);
-        // The broadcast lives as long as a producer of it does: the tasks hold its tracks.
-        std::mem::forget(broadcast);
         // Ready once the far relay routes the stream to its subscribers: before, a viewer
         // would be told it does not exist.
         let watcher = moq_tokio::origin::spawn();
@@ -269,6 +269,7 @@ impl Hop {
             hostile,
             altered,
             tasks,
+            _broadcast: broadcast,
             _connection: connection,
         })
     }
@@ -331,18 +332,6 @@ async fn copy_track(
         });
     }
 }
-
-/// What the player page says about its MoQ playback.
-const MOQ_STATE: &str = r#"
-const s = window.sealcast;
-const v = document.getElementById('video');
-if (!s) return false;
-return { transport: s.transport, moq: s.moq, errors: s.errors,
-         verified: s.verification.verified, refused: s.verification.refusedCount,
-         refusals: s.verification.refused.slice(-3), provenance: s.verification.provenance,
-         mode: s.verification.mode, t: v.currentTime, paused: v.paused,
-         readyState: v.readyState };
-"#;
 
 /// The player page over MoQ: it plays, every object it fed was verified, nothing refused;
 /// then, with `hop` hostile, it refuses what was altered and plays on. Once the hop is gone
@@ -458,7 +447,10 @@ async fn plays_in_chromium(cluster: &Cluster, hop: Hop) -> anyhow::Result<()> {
         Ok(()) => Ok(()),
         Err(e) => {
             let state = browser
-                .execute(MOQ_STATE, serde_json::Value::Null)
+                .execute(
+                    &format!("{MOQ_STATE_FN} return r;"),
+                    serde_json::Value::Null,
+                )
                 .await
                 .unwrap_or_default();
             let notes = browser
@@ -473,12 +465,15 @@ async fn plays_in_chromium(cluster: &Cluster, hop: Hop) -> anyhow::Result<()> {
     checked
 }
 
-/// [`MOQ_STATE`] as a value `r` for a predicate to test.
+/// What the player page says about its MoQ playback, as a value `r` for a predicate to
+/// test (`false` before the player is there).
 const MOQ_STATE_FN: &str = "const r = (() => { const s = window.sealcast; \
      const v = document.getElementById('video'); if (!s) return false; \
      return { transport: s.transport, moq: s.moq, errors: s.errors, \
      verified: s.verification.verified, refused: s.verification.refusedCount, \
-     provenance: s.verification.provenance, t: v.currentTime }; })();";
+     refusals: s.verification.refused.slice(-3), provenance: s.verification.provenance, \
+     mode: s.verification.mode, t: v.currentTime, paused: v.paused, \
+     readyState: v.readyState }; })();";
 
 async fn next_group(
     track: &mut moq_net::track::Subscriber,
