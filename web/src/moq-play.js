@@ -19,7 +19,13 @@
 // and fed, and every byte fed is checked against a signed statement.
 
 import { MoqSession } from './moq.js';
-import { MAX_EVENT_STATEMENT_LEN, VerificationSession, decodeEnvelope, decodeStatement } from './verify.js';
+import {
+  MAX_EVENT_STATEMENT_LEN,
+  VerificationSession,
+  decodeEnvelope,
+  decodeStatement,
+  fetchBounded,
+} from './verify.js';
 
 /** Where a node says viewers reach the streams over MoQ. */
 export const MOQ_ENDPOINT_PATH = '/moq/v1/endpoint';
@@ -42,16 +48,6 @@ const FIRST_OBJECT_MS = 10000;
 /** Largest part and statement fetched again over HTTP. */
 const MAX_PART = 16 * 1024 * 1024;
 const MAX_STATEMENT = 64 * 1024;
-
-/** The body at `url`, or null: not 200, or longer than `max` bytes. */
-async function fetchCapped(url, max) {
-  const answer = await fetch(url, { cache: 'no-store' });
-  if (!answer.ok) return null;
-  const length = Number(answer.headers.get('content-length'));
-  if (Number.isFinite(length) && length > max) return null;
-  const bytes = new Uint8Array(await answer.arrayBuffer());
-  return bytes.length > max ? null : bytes;
-}
 
 /**
  * The MoQ endpoint this page's origin serves, or null: no WebTransport in this browser, no
@@ -279,9 +275,10 @@ export class MoqPlayback {
   async repair(rendition, sequence, index) {
     const url = this.urlOf(rendition, `${sequence}.${index}.m4s`);
     try {
+      // Past every HTTP cache, as the LL-HLS path refetches a refused fragment.
       const [bytes, sidecar] = await Promise.all([
-        fetchCapped(url, MAX_PART),
-        fetchCapped(`${url}.sig`, MAX_STATEMENT),
+        fetchBounded(url, MAX_PART, { cache: 'no-store' }),
+        fetchBounded(`${url}.sig`, MAX_STATEMENT, { cache: 'no-store' }),
       ]);
       if (!bytes || !sidecar || this.closed) return null;
       const verdict = await this.check(rendition, sequence, index, bytes, sidecar);
