@@ -11,10 +11,12 @@
 //! A live stream's [`LiveSigner`] holds one claim signer and one Ed25519 session key for
 //! the ingest session: it signs each rendition's init segment (a manifest introducing the
 //! session key, `domain::c2pa::manifest`) and each fragment's VSI `emsg`
-//! (`domain::c2pa::vsi`). Ed25519 is deterministic: the same bytes signed again give the
-//! same bytes.
+//! (`domain::c2pa::vsi`). Claim signers are Ed25519, or ES256 for an operator's
+//! certificate (module `key`); both sign deterministically, as session keys (Ed25519) do:
+//! the same bytes signed again give the same bytes.
 
 mod anchor;
+mod key;
 pub mod validate;
 #[cfg(any(test, feature = "test-vectors"))]
 pub mod vectors;
@@ -29,10 +31,11 @@ use std::time::Duration;
 
 use domain::c2pa::{cbor::Cbor, manifest, vsi};
 use ed25519_dalek::Signer as _;
+use key::ClaimKey;
 use rand_core::{OsRng, RngCore};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, SigningKey as _, PKCS_ED25519,
+    Issuer, KeyPair, KeyUsagePurpose, PKCS_ED25519,
 };
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -94,7 +97,22 @@ impl std::fmt::Debug for ProvenanceCa {
 impl ProvenanceCa {
     /// A new CA for the cluster `cluster` (its common name), valid from `now`.
     pub fn generate(cluster: &str, now: u64) -> Result<Self, CertsError> {
-        let key = KeyPair::generate_for(&PKCS_ED25519).map_err(build_error("provenance CA key"))?;
+        Self::generate_for(cluster, now, &PKCS_ED25519)
+    }
+
+    /// An ECDSA P-256 CA, such as a CA of the C2PA trust list, for tests of ES256 claim
+    /// signers ([`ProvenanceCa::issue_es256`]); the cluster's own CA is Ed25519.
+    #[cfg(any(test, feature = "test-vectors"))]
+    pub fn generate_es256(cluster: &str, now: u64) -> Result<Self, CertsError> {
+        Self::generate_for(cluster, now, &rcgen::PKCS_ECDSA_P256_SHA256)
+    }
+
+    fn generate_for(
+        cluster: &str,
+        now: u64,
+        alg: &'static rcgen::SignatureAlgorithm,
+    ) -> Result<Self, CertsError> {
+        let key = KeyPair::generate_for(alg).map_err(build_error("provenance CA key"))?;
         let mut params = CertificateParams::default();
         params.distinguished_name = name(cluster, &format!("{cluster} provenance CA"));
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
@@ -137,7 +155,29 @@ impl ProvenanceCa {
         subject: &str,
         now: u64,
     ) -> Result<ClaimSigner, CertsError> {
-        let key = KeyPair::generate_for(&PKCS_ED25519).map_err(build_error("claim signer key"))?;
+        self.issue_for(organization, subject, now, &PKCS_ED25519)
+    }
+
+    /// An ES256 (ECDSA P-256) claim signer, as a CA of the C2PA trust list issues them, for
+    /// tests: the cluster issues Ed25519 ones ([`ProvenanceCa::issue`]).
+    #[cfg(any(test, feature = "test-vectors"))]
+    pub fn issue_es256(
+        &self,
+        organization: &str,
+        subject: &str,
+        now: u64,
+    ) -> Result<ClaimSigner, CertsError> {
+        self.issue_for(organization, subject, now, &rcgen::PKCS_ECDSA_P256_SHA256)
+    }
+
+    fn issue_for(
+        &self,
+        organization: &str,
+        subject: &str,
+        now: u64,
+        alg: &'static rcgen::SignatureAlgorithm,
+    ) -> Result<ClaimSigner, CertsError> {
+        let key = KeyPair::generate_for(alg).map_err(build_error("claim signer key"))?;
         let mut params = CertificateParams::default();
         params.distinguished_name = name(organization, subject);
         params.is_ca = IsCa::ExplicitNoCa;
@@ -152,6 +192,11 @@ impl ProvenanceCa {
         let cert = params
             .signed_by(&key, &issuer)
             .map_err(build_error("claim signer"))?;
+        let key = if alg == &PKCS_ED25519 {
+            ClaimKey::Ed25519(key)
+        } else {
+            ClaimKey::from_pem(&key.serialize_pem())?
+        };
         Ok(ClaimSigner {
             key,
             chain: vec![cert.der().to_vec(), self.cert_der()?],
@@ -173,9 +218,9 @@ impl ProvenanceCa {
     }
 }
 
-/// A claim signer: an Ed25519 key and its certificate chain (its own first).
+/// A claim signer: an Ed25519 or ES256 key and its certificate chain (its own first).
 pub struct ClaimSigner {
-    key: KeyPair,
+    key: ClaimKey,
     chain: Vec<Vec<u8>>,
     subject: String,
     /// The root's anchor of the CA that issued it, when the cluster made it.
@@ -195,16 +240,14 @@ impl std::fmt::Debug for ClaimSigner {
 
 impl ClaimSigner {
     /// A claim signer from its certificate chain (PEM, its own first) and its private key
-    /// (PEM, PKCS#8). Only Ed25519 keys for now.
+    /// (PEM, PKCS#8): Ed25519, or ECDSA P-256 (ES256, what CAs of the C2PA trust list
+    /// issue); other keys are refused.
     pub fn from_pem(chain_pem: &str, key_pem: &str) -> Result<Self, CertsError> {
         let bad = |reason: &'static str| CertsError::Malformed {
             what: "claim signer",
             reason,
         };
-        let key = KeyPair::from_pem(key_pem).map_err(|_| bad("the key is not a PKCS#8 PEM key"))?;
-        if key.algorithm() != &PKCS_ED25519 {
-            return Err(bad("only Ed25519 claim signers are supported"));
-        }
+        let key = ClaimKey::from_pem(key_pem)?;
         let mut chain = Vec::new();
         let mut anchor = None;
         for pem in x509_parser::pem::Pem::iter_from_buffer(chain_pem.as_bytes()) {
@@ -218,7 +261,7 @@ impl ClaimSigner {
         let first = chain.first().ok_or(bad("the chain holds no certificate"))?;
         let (_, cert) = x509_parser::parse_x509_certificate(first)
             .map_err(|_| bad("the signer's certificate does not parse"))?;
-        if cert.public_key().subject_public_key.data.as_ref() != key.public_key_raw() {
+        if cert.public_key().subject_public_key.data.as_ref() != key.public_key_raw().as_slice() {
             return Err(bad("the key is not the certificate's"));
         }
         let subject = common_name(&cert);
@@ -270,7 +313,12 @@ impl ClaimSigner {
 
     /// The private key (PEM), for the key directory (mode 0600).
     pub fn key_pem(&self) -> Zeroizing<String> {
-        Zeroizing::new(self.key.serialize_pem())
+        self.key.pem()
+    }
+
+    /// The COSE algorithm of its claim signatures: EdDSA (-8) or ES256 (-7).
+    pub fn cose_alg(&self) -> i64 {
+        self.key.cose_alg()
     }
 
     /// When the signer's certificate expires, unix seconds (0 if it does not parse).
@@ -293,9 +341,7 @@ impl ClaimSigner {
     }
 
     fn sign(&self, message: &[u8]) -> Vec<u8> {
-        // Ed25519 signing cannot fail once the key has parsed; an empty signature would
-        // only make validators refuse the claim.
-        self.key.sign(message).unwrap_or_default()
+        self.key.sign(message)
     }
 }
 
@@ -486,6 +532,7 @@ impl LiveSigner {
             session_keys: keys,
             extra,
             chain: self.claim.chain.clone(),
+            claim_alg: self.claim.cose_alg(),
             cosigner: self.claim.cosigner.as_ref().map(|k| manifest::CoSigner {
                 algorithm: k.algorithm().code(),
                 key_id: k.key_id().0,

@@ -13,7 +13,7 @@
 //!   ingest/{node}.key    an ingest node's signing key (0600)
 //!   ingest/{node}.cert   its root-signed certificate
 //!   ingest/{node}.c2pa.pem  its C2PA claim signer's certificate chain (docs/provenance.md)
-//!   ingest/{node}.c2pa.key  the claim signer's Ed25519 key (0600)
+//!   ingest/{node}.c2pa.key  the claim signer's key (0600): Ed25519, or an operator's ES256
 //!   provenance/ca.pem    the cluster's C2PA provenance CA: what validators trust
 //!   provenance/ca.key    its key (0600) — only needed to issue claim signers
 //!   provenance/trusted.pem  the operator's: CA certificates of other C2PA signers whose
@@ -598,33 +598,59 @@ mod tests {
         );
     }
 
-    #[test]
-    fn an_operators_claim_signer_is_kept_and_its_issuer_anchored() {
+    /// A key directory `keys init` made, with one ingest, `ingest1`.
+    fn initialised_key_dir() -> (tempfile::TempDir, KeyDir, NodeId) {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = KeyDir::new(tmp.path());
         let ingest = NodeId::new("ingest1").expect("valid");
-        let nodes = std::slice::from_ref(&ingest);
-        dir.init(SignatureAlgorithm::Ed25519, nodes, NOW)
+        dir.init(
+            SignatureAlgorithm::Ed25519,
+            std::slice::from_ref(&ingest),
+            NOW,
+        )
+        .expect("init");
+        (tmp, dir, ingest)
+    }
+
+    /// Puts an operator's claim signer (chain and key) in `ingest`'s place and runs `keys
+    /// init`, which must keep it and write only its chain file (its issuer's anchor added):
+    /// the chain file's path and the key's.
+    fn place_operators_signer(
+        dir: &KeyDir,
+        ingest: &NodeId,
+        signer: &crate::c2pa::ClaimSigner,
+    ) -> (PathBuf, PathBuf) {
+        let (chain, key) = (
+            dir.claim_signer_path(ingest),
+            dir.claim_signer_key_path(ingest),
+        );
+        fs::write(&chain, signer.chain_pem()).expect("chain");
+        fs::write(&key, signer.key_pem().as_bytes()).expect("key");
+        let report = dir
+            .init(
+                SignatureAlgorithm::Ed25519,
+                std::slice::from_ref(ingest),
+                NOW,
+            )
             .expect("init");
+        assert_eq!(
+            report.written,
+            vec![chain.clone()],
+            "kept, its issuer anchored"
+        );
+        (chain, key)
+    }
+
+    #[test]
+    fn an_operators_claim_signer_is_kept_and_its_issuer_anchored() {
+        let (_tmp, dir, ingest) = initialised_key_dir();
+        let nodes = std::slice::from_ref(&ingest);
         // A certificate from another CA (a C2PA trust list's), its issuer after it.
         let theirs = ProvenanceCa::generate("a trust list CA", NOW).expect("ca");
         let signer = theirs.issue("newsroom", "camera 7", NOW).expect("signer");
         let their_ca = theirs.cert_der().expect("der");
         assert_eq!(signer.chain()[1], their_ca);
-        let (chain, key) = (
-            dir.claim_signer_path(&ingest),
-            dir.claim_signer_key_path(&ingest),
-        );
-        fs::write(&chain, signer.chain_pem()).expect("chain");
-        fs::write(&key, signer.key_pem().as_bytes()).expect("key");
-        let report = dir
-            .init(SignatureAlgorithm::Ed25519, nodes, NOW)
-            .expect("init");
-        assert_eq!(
-            report.written,
-            vec![chain.clone()],
-            "kept, and its issuer anchored"
-        );
+        let (chain, key) = place_operators_signer(&dir, &ingest, &signer);
         let kept = dir.claim_signer(&ingest).expect("read").expect("there");
         assert_eq!(kept.subject(), "camera 7");
         let digest: [u8; 32] = Sha256::digest(&their_ca).into();
@@ -657,6 +683,76 @@ mod tests {
         let renewed = dir.claim_signer(&ingest).expect("read").expect("there");
         assert_eq!(renewed.chain().len(), 2);
         assert!(renewed.anchor().is_some());
+    }
+
+    /// An operator's ES256 certificate (ECDSA P-256, as CAs of the C2PA trust list issue
+    /// them) is kept like an Ed25519 one, its ES256 issuer anchored, and an ingest signs
+    /// with it: its manifests verify for a viewer who pins only the root.
+    #[test]
+    fn an_operators_es256_claim_signer_is_kept_and_signs() {
+        use crate::c2pa::validate::{FragmentVerdict, InitVerdict, LiveValidator};
+        use crate::c2pa::LiveSigner;
+        let (_tmp, dir, ingest) = initialised_key_dir();
+        let nodes = std::slice::from_ref(&ingest);
+        let theirs = ProvenanceCa::generate_es256("a trust list CA", NOW).expect("ca");
+        let signer = theirs
+            .issue_es256("newsroom", "camera 7", NOW)
+            .expect("signer");
+        let (_, key) = place_operators_signer(&dir, &ingest, &signer);
+        assert_eq!(
+            fs::read_to_string(&key).expect("key"),
+            *signer.key_pem(),
+            "the operator's key is left as it was"
+        );
+        let kept = dir.claim_signer(&ingest).expect("read").expect("there");
+        assert_eq!(kept.subject(), "camera 7");
+        assert_eq!(kept.cose_alg(), domain::c2pa::cose::ALG_ES256);
+        let root = dir.root_public().expect("root");
+        let digest: [u8; 32] = Sha256::digest(theirs.cert_der().expect("der")).into();
+        assert_eq!(
+            root.verify_anchor(kept.anchor().expect("anchored"), NOW)
+                .expect("verifies"),
+            digest
+        );
+        assert!(dir
+            .init(SignatureAlgorithm::Ed25519, nodes, NOW)
+            .expect("init")
+            .written
+            .is_empty());
+
+        // An ingest's session signs with it, as the pipeline does.
+        let live = LiveSigner::for_session(std::sync::Arc::new(kept), NOW);
+        let label = LiveSigner::manifest_label("demo", "00000000000000aa", "src");
+        let init = live
+            .sign_init(
+                &crate::c2pa::vectors::plain_init(),
+                &label,
+                "demo src",
+                vec![],
+            )
+            .expect("signed");
+        let mut v = LiveValidator::new(root);
+        assert_eq!(
+            v.admit_init(&init, NOW),
+            Ok(InitVerdict::Verified {
+                signer: "camera 7".into()
+            })
+        );
+        let fragment = crate::c2pa::vectors::plain_fragment(1);
+        let vsi = live
+            .sign_fragment(
+                &fragment,
+                domain::c2pa::vsi::Numbering::Fragment,
+                &label,
+                NOW,
+                90_000,
+                30_000,
+            )
+            .expect("vsi");
+        assert_eq!(
+            v.check_fragment(&[vsi, fragment].concat(), true),
+            Ok(FragmentVerdict::Verified)
+        );
     }
 
     #[test]

@@ -57,7 +57,10 @@
 //                                 or at any of its fragments since
 //   io.sealcast.cosignature.mismatch  the manifest's co-signature (ours, post-quantum) is not
 //                                 by an ingest key the root certified, or does not verify
-//   claimSignature.mismatch       the claim signature does not verify
+//   claimSignature.mismatch       the claim signature does not verify (or its alg is not
+//                                 its signer's key's)
+//   algorithm.unsupported         the claim signature's alg is neither EdDSA (-8) nor ES256
+//                                 (-7): C2PA's ES384/512 and PS256/384/512 are not supported
 //   assertion.hashedURI.mismatch  an assertion is not the one the claim hashed
 //   assertion.bmffHash.mismatch   the init segment is not the one the manifest hashed
 //   livevideo.sessionkey.invalid  a session key is not bound to the claim signer
@@ -1042,6 +1045,7 @@ export const C2PA = Object.freeze({
   revoked: 'signingCredential.revoked',
   cosignature: 'io.sealcast.cosignature.mismatch',
   claimSignature: 'claimSignature.mismatch',
+  algorithm: 'algorithm.unsupported',
   hashedUri: 'assertion.hashedURI.mismatch',
   bmffHash: 'assertion.bmffHash.mismatch',
   sessionKey: 'livevideo.sessionkey.invalid',
@@ -1070,9 +1074,17 @@ const COSE_ALG = 1;
 const COSE_KID = 4;
 const COSE_X5CHAIN = 33;
 const COSE_EDDSA = -8;
+/** ES256: ECDSA over P-256 with SHA-256, its signature r‖s (64 bytes), not DER. */
+const COSE_ES256 = -7;
 const COSE_SIGN1_TAG = 18;
 /** DER of the AlgorithmIdentifier's contents for Ed25519 (OID 1.3.101.112, no parameters). */
 const DER_ED25519 = Uint8Array.of(0x06, 0x03, 0x2b, 0x65, 0x70);
+/** DER of the AlgorithmIdentifier's contents for ecdsa-with-SHA256 (1.2.840.10045.4.3.2). */
+const DER_ECDSA_SHA256 = Uint8Array.of(0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02);
+/** DER of the AlgorithmIdentifier's contents of a P-256 key (id-ecPublicKey, prime256v1). */
+const DER_P256_KEY = Uint8Array.of(
+  0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07,
+);
 /** DER of the OID of an X.520 commonName (2.5.4.3). */
 const DER_COMMON_NAME = Uint8Array.of(0x55, 0x04, 0x03);
 
@@ -1521,21 +1533,60 @@ function commonName(name, code) {
 }
 
 /**
- * An X.509 certificate (DER) with an Ed25519 key, signed with Ed25519: `{ tbs (the signed
- * bytes), signature, publicKey, notBefore, notAfter (unix seconds), subject (its
- * commonName) }`. Anything else is refused `signingCredential.untrusted`.
+ * An ECDSA signature's DER (`SEQUENCE { INTEGER r, INTEGER s }`, as an X.509 certificate
+ * carries it) as the r‖s WebCrypto verifies (64 bytes for P-256). Strict DER: short
+ * lengths, no trailing bytes, each integer positive, minimal and at most 32 bytes.
  */
-function parseEd25519Certificate(der) {
+function ecdsaRawSignature(der, code) {
+  const bad = () => refuse(code, 'a certificate signature that is not an ECDSA P-256 signature in DER');
+  if (der.length < 8 || der.length > 72 || der[0] !== 0x30 || der[1] !== der.length - 2) bad();
+  const out = new Uint8Array(64);
+  let at = 2;
+  for (let i = 0; i < 2; i += 1) {
+    if (der.length - at < 2 || der[at] !== 0x02) bad();
+    const n = der[at + 1];
+    at += 2;
+    if (n < 1 || n > 33 || n > der.length - at) bad();
+    let v = der.subarray(at, at + n);
+    at += n;
+    if (v[0] & 0x80) bad(); // negative
+    if (n > 1 && v[0] === 0 && !(v[1] & 0x80)) bad(); // not minimal
+    if (n > 1 && v[0] === 0) v = v.subarray(1); // the sign byte
+    if (v.length > 32 || v.every((b) => b === 0)) bad();
+    out.set(v, i * 32 + 32 - v.length);
+  }
+  if (at !== der.length) bad();
+  return out;
+}
+
+/**
+ * An X.509 certificate (DER) with an Ed25519 or P-256 key, signed with Ed25519 or
+ * ecdsa-with-SHA256: `{ tbs (the signed bytes), signedWith ('ed25519' | 'es256'), signature
+ * (Ed25519's, or ECDSA's as r‖s), keyType ('ed25519' | 'p256'), publicKey (32 bytes, or the
+ * uncompressed P-256 point), notBefore, notAfter (unix seconds), subject (its commonName)
+ * }`. Anything else is refused `signingCredential.untrusted`.
+ */
+function parseCertificate(der) {
   const code = C2PA.untrusted;
   const cert = derElement(der, 0, code);
   if (cert.tag !== 0x30 || cert.end !== der.length) refuse(code, 'not a certificate');
   const [tbs, algorithm, signature, ...extra] = derChildren(cert.content, code);
   if (!tbs || tbs.tag !== 0x30 || extra.length) refuse(code, 'not a certificate');
-  if (!algorithm || algorithm.tag !== 0x30 || !equalBytes(algorithm.content, DER_ED25519)) {
-    refuse(code, 'a certificate not signed with Ed25519');
+  if (!algorithm || algorithm.tag !== 0x30) refuse(code, 'a certificate without its signature algorithm');
+  if (!signature || signature.tag !== 0x03 || signature.content.length < 2 || signature.content[0] !== 0) {
+    refuse(code, 'a certificate signature that is not a whole-byte BIT STRING');
   }
-  if (!signature || signature.tag !== 0x03 || signature.content.length !== 65 || signature.content[0] !== 0) {
-    refuse(code, 'a certificate signature that is not Ed25519');
+  let signedWith;
+  let raw;
+  if (equalBytes(algorithm.content, DER_ED25519)) {
+    if (signature.content.length !== 65) refuse(code, 'a certificate signature that is not Ed25519');
+    signedWith = 'ed25519';
+    raw = signature.content.subarray(1);
+  } else if (equalBytes(algorithm.content, DER_ECDSA_SHA256)) {
+    signedWith = 'es256';
+    raw = ecdsaRawSignature(signature.content.subarray(1), code);
+  } else {
+    refuse(code, 'a certificate signed with neither Ed25519 nor ECDSA with SHA-256');
   }
   const fields = derChildren(tbs.content, code);
   let i = fields[0] && fields[0].tag === 0xa0 ? 1 : 0; // [0] version
@@ -1547,20 +1598,37 @@ function parseEd25519Certificate(der) {
   const [notBefore, notAfter] = derChildren(validity.content, code);
   if (!notBefore || !notAfter) refuse(code, 'a certificate without its validity');
   const [keyAlgorithm, key] = derChildren(spki.content, code);
-  if (!keyAlgorithm || keyAlgorithm.tag !== 0x30 || !equalBytes(keyAlgorithm.content, DER_ED25519)) {
-    refuse(code, 'a certificate key that is not Ed25519');
+  if (!keyAlgorithm || keyAlgorithm.tag !== 0x30 || !key || key.tag !== 0x03 || key.content[0] !== 0) {
+    refuse(code, 'a certificate without its key');
   }
-  if (!key || key.tag !== 0x03 || key.content.length !== 33 || key.content[0] !== 0) {
-    refuse(code, 'a certificate key that is not Ed25519');
-  }
+  let keyType;
+  if (equalBytes(keyAlgorithm.content, DER_ED25519) && key.content.length === 33) keyType = 'ed25519';
+  else if (equalBytes(keyAlgorithm.content, DER_P256_KEY) && key.content.length === 66 && key.content[1] === 4) keyType = 'p256';
+  else refuse(code, 'a certificate key that is neither Ed25519 nor an uncompressed P-256 point');
   return {
     tbs: cert.content.subarray(tbs.start, tbs.end),
-    signature: signature.content.subarray(1),
+    signedWith,
+    signature: raw,
+    keyType,
     publicKey: key.content.subarray(1),
     notBefore: derTime(notBefore, code),
     notAfter: derTime(notAfter, code),
     subject: commonName(subject, code),
   };
+}
+
+/** The algorithm a key of `keyType` verifies: what a signature by it must say it is. */
+const SIGNED_WITH = Object.freeze({ ed25519: 'ed25519', p256: 'es256' });
+
+/** ECDSA P-256 with SHA-256 through WebCrypto (every browser has it): `signature` is r‖s. */
+async function verifyP256(publicKey, message, signature) {
+  if (!globalThis.crypto || !crypto.subtle || signature.length !== 64) return false;
+  try {
+    const key = await crypto.subtle.importKey('raw', publicKey, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['verify']);
+    return await crypto.subtle.verify({ name: 'ECDSA', hash: 'SHA-256' }, key, signature, message);
+  } catch {
+    return false;
+  }
 }
 
 // -- the validator --
@@ -1701,20 +1769,32 @@ export class C2paLiveValidator {
     if (anchors.length === 0) refuse(C2PA.untrusted, `no ${ANCHOR_LABEL} assertion`);
 
     // 3. The claim signer's chain to the provenance CA the anchor names (a claim signature
-    // that is no EdDSA COSE_Sign1_Tagged is claimSignature.mismatch, as in the Rust twin).
+    // that is no COSE_Sign1_Tagged is claimSignature.mismatch, one of another alg than
+    // EdDSA or ES256 algorithm.unsupported, as in the Rust twin).
     let sign1 = null;
     try {
       sign1 = coseSign1(readCbor(m.signature, C2PA.claimSignature, 'the claim signature'), C2PA.claimSignature, 'the claim signature');
     } catch (error) {
       if (!(error instanceof Refusal)) throw error;
-      refuse(C2PA.claimSignature, 'the claim signature is not an EdDSA COSE_Sign1');
+      refuse(C2PA.claimSignature, 'the claim signature is not a COSE_Sign1');
     }
-    if (sign1.protectedMap.get(COSE_ALG) !== COSE_EDDSA) refuse(C2PA.claimSignature, 'the claim signature is not EdDSA');
+    const alg = sign1.protectedMap.get(COSE_ALG);
+    if (alg !== COSE_EDDSA && alg !== COSE_ES256) {
+      refuse(C2PA.algorithm, `a claim signature of alg ${String(alg)}: only EdDSA (-8) and ES256 (-7) are supported`);
+    }
     const signer = await this.claimSigner(sign1, anchors);
 
-    // 4. The claim signature, over the claim's bytes (detached, or attached as they are).
+    // 4. The claim signature, over the claim's bytes (detached, or attached as they are), in
+    // the alg its signer's key fits.
+    if (alg !== (signer.keyType === 'p256' ? COSE_ES256 : COSE_EDDSA)) {
+      refuse(C2PA.claimSignature, "the claim signature's alg is not its signer's key's");
+    }
     const payload = sign1.payload === null ? m.claim : sign1.payload;
-    const claimed = await this.backend.verify(ED25519, signer.publicKey, coseToBeSigned(sign1.protectedBytes, payload), sign1.signature);
+    const tbs = coseToBeSigned(sign1.protectedBytes, payload);
+    const claimed =
+      signer.keyType === 'p256'
+        ? await verifyP256(signer.publicKey, tbs, sign1.signature)
+        : await this.backend.verify(ED25519, signer.publicKey, tbs, sign1.signature);
     if (!claimed) refuse(C2PA.claimSignature, 'the claim signature does not verify');
 
     // 5. The assertions the claim names, by hash; it must name the ones checked here.
@@ -1831,7 +1911,7 @@ export class C2paLiveValidator {
     return anchor;
   }
 
-  /** The claim signer: `{ der, publicKey, subject }`, chained to an anchored CA. */
+  /** The claim signer: `{ der, caDer, keyType, publicKey, subject }`, chained to an anchored CA. */
   async claimSigner(sign1, anchors) {
     const code = C2PA.untrusted;
     const x5chain = sign1.protectedMap.get(COSE_X5CHAIN);
@@ -1846,18 +1926,24 @@ export class C2paLiveValidator {
       }
     }
     if (!caDer) refuse(code, "the chain does not hold the anchor's provenance CA");
-    const signer = parseEd25519Certificate(chain[0]);
-    const ca = parseEd25519Certificate(caDer);
-    if (!(await this.backend.verify(ED25519, ca.publicKey, signer.tbs, signer.signature))) {
-      refuse(code, "the claim signer's certificate is not signed by the provenance CA");
+    const signer = parseCertificate(chain[0]);
+    const ca = parseCertificate(caDer);
+    // The link in the CA key's own algorithm: Ed25519, or ECDSA P-256 with SHA-256.
+    if (signer.signedWith !== SIGNED_WITH[ca.keyType]) {
+      refuse(code, "the claim signer's certificate is signed in an algorithm the CA's key does not sign");
     }
+    const linked =
+      ca.keyType === 'p256'
+        ? await verifyP256(ca.publicKey, signer.tbs, signer.signature)
+        : await this.backend.verify(ED25519, ca.publicKey, signer.tbs, signer.signature);
+    if (!linked) refuse(code, "the claim signer's certificate is not signed by the provenance CA");
     const now = Math.floor(this.now() / 1000);
     for (const [what, c] of [['claim signer', signer], ['provenance CA', ca]]) {
       if (now < c.notBefore || now > c.notAfter) {
         refuse(C2PA.expired, `the ${what}'s certificate is valid ${c.notBefore}..${c.notAfter}, now ${now}`);
       }
     }
-    return { der: chain[0], caDer, publicKey: signer.publicKey, subject: signer.subject };
+    return { der: chain[0], caDer, keyType: signer.keyType, publicKey: signer.publicKey, subject: signer.subject };
   }
 
   /**

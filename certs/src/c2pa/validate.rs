@@ -24,7 +24,9 @@
 //!    One without may also chain, as in step 3, to a CA named by an anchor the root signed
 //!    apart ([`LiveValidator::with_delivered_anchors`]: other signers' CAs, which edges
 //!    serve as `/trust/v1/provenance-anchors`), each checked against the root now.
-//! 4. the claim signature (`claimSignature.mismatch`);
+//! 4. the claim signature: EdDSA by an Ed25519 claim signer or ES256 by a P-256 one
+//!    (`claimSignature.mismatch`; any other `alg`, checked before step 3's chain,
+//!    `algorithm.unsupported`);
 //! 5. every assertion's hash in the claim (`assertion.hashedURI.mismatch`);
 //! 6. the init segment's `c2pa.hash.bmff.v3` (`assertion.bmffHash.mismatch`);
 //! 7. every session key's signer binding (`livevideo.sessionkey.invalid`).

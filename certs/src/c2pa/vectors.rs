@@ -9,6 +9,10 @@
 //! [`super::ProvenanceAnchor`]) over synthetic CMAF boxes ([`plain_init`],
 //! [`plain_fragment`]), then changed where a case says. Compiled for this crate's tests
 //! and with the `test-vectors` feature; never in a production build.
+//!
+//! Long because the cases are one list that both validators run in order, built from the
+//! few helpers above it; split across files, the helpers and the cases would import each
+//! other.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -176,6 +180,8 @@ struct Keys {
     root: RootKey,
     other_root: RootKey,
     ca: ProvenanceCa,
+    /// An ECDSA P-256 CA, as CAs of the C2PA trust list are: it issues ES256 claim signers.
+    es_ca: ProvenanceCa,
     /// The ingest key that co-signs, certified by `root` (its seed, to make copies).
     ingest: crate::signing::SigningKey,
     bundle: Vec<u8>,
@@ -202,6 +208,7 @@ impl Keys {
             root,
             other_root: RootKey::generate(SignatureAlgorithm::MlDsa65).expect("root"),
             ca: ProvenanceCa::generate(ORG, NOW - 400 * 86_400).expect("ca"),
+            es_ca: ProvenanceCa::generate_es256(ORG, NOW - 400 * 86_400).expect("ES256 CA"),
             ingest,
             bundle,
         }
@@ -224,6 +231,18 @@ impl Keys {
             .expect("signer")
             .with_anchor(self.root.anchor_provenance(&der, validity))
             .with_cosigner(self.ingest_key())
+    }
+
+    /// An anchor of `ca` by the root, valid for a year from `NOW - 10`.
+    fn anchor_of(&self, ca: &ProvenanceCa) -> super::ProvenanceAnchor {
+        let validity = Validity::new(NOW - 10, NOW + 365 * 86_400).expect("valid");
+        self.root
+            .anchor_provenance(&ca.cert_der().expect("ca der"), validity)
+    }
+
+    /// A rendition signed by `claim`, its session key made at `NOW - 60` for a day.
+    fn stream_of(claim: ClaimSigner) -> Signed {
+        Signed::new(claim, NOW - 60, Duration::from_secs(86_400), 1)
     }
 
     fn stream(&self) -> Signed {
@@ -465,7 +484,127 @@ pub fn cases() -> Vec<Case> {
         ],
     ));
     out.extend(signed_by_c2pa_rs(&keys, &case));
+    out.extend(es256(&keys, &case));
     out
+}
+
+/// The protected header of a claim signature up to its `x5chain`: `{1: alg, 33: …}`.
+fn claim_header(alg: u8) -> [u8; 5] {
+    [0xa2, 0x01, alg, 0x18, 0x21]
+}
+
+/// Cases of ES256 (ECDSA P-256) claim signers, as CAs of the C2PA trust list issue them:
+/// under an ES256 CA the root anchored (in the manifest, or apart), a changed claim, a
+/// certificate whose ECDSA signature is bad, a claim signature whose `alg` is not its
+/// key's, and one whose `alg` is not supported at all.
+fn es256(keys: &Keys, case: &dyn Fn(&'static str, Vec<Step>) -> Case) -> Vec<Case> {
+    use Expect::{Refused, Verified};
+    use Kind::{Init, Part, Segment};
+    let anchored = |claim: ClaimSigner| {
+        claim
+            .with_anchor(keys.anchor_of(&keys.es_ca))
+            .with_cosigner(keys.ingest_key())
+    };
+    let es = Keys::stream_of(anchored(
+        keys.es_ca
+            .issue_es256(ORG, SIGNER, NOW - 60)
+            .expect("signer"),
+    ));
+    let init = es.init();
+    // The claim signer's certificate with the last byte of the CA's ECDSA signature (of
+    // its `s`, DER) flipped: still DER, no longer the CA's signature.
+    let honest = keys
+        .es_ca
+        .issue_es256(ORG, SIGNER, NOW - 60)
+        .expect("signer");
+    let mut pem = String::new();
+    for (i, der) in honest.chain().iter().enumerate() {
+        let der = if i == 0 {
+            flip_last(der.clone())
+        } else {
+            der.clone()
+        };
+        super::pem_block(&mut pem, "CERTIFICATE", &der);
+    }
+    let forged = Keys::stream_of(anchored(
+        ClaimSigner::from_pem(&pem, &honest.key_pem()).expect("the altered chain reads"),
+    ));
+    let delivered = Keys::stream_of(
+        keys.es_ca
+            .issue_es256(ORG, SIGNER, NOW - 60)
+            .expect("signer"),
+    );
+    let mixed = Keys::stream_of(anchored(
+        keys.es_ca.issue(ORG, SIGNER, NOW - 60).expect("signer"),
+    ));
+    vec![
+        case(
+            "an ES256 claim signer under an ES256 CA the root anchored verifies",
+            vec![
+                step(Init, init.clone(), Verified),
+                step(Part, es.part(1), Verified),
+                step(Part, es.part(2), Verified),
+                step(Part, es.part(3), Verified),
+                step(Segment, es.segment(1, 1, 3), Verified),
+            ],
+        ),
+        case(
+            "a changed ES256 claim is refused",
+            vec![step(
+                Init,
+                replaced(init.clone(), b"vectorstream 720p", b"vectorstream 480p"),
+                Refused("claimSignature.mismatch"),
+            )],
+        ),
+        case(
+            "an ES256 claim signer whose certificate's ECDSA signature is bad is refused",
+            vec![step(
+                Init,
+                forged.init(),
+                Refused("signingCredential.untrusted"),
+            )],
+        ),
+        case(
+            "an ES256 claim signature that says EdDSA is refused",
+            vec![step(
+                Init,
+                replaced(init, &claim_header(0x26), &claim_header(0x27)),
+                Refused("claimSignature.mismatch"),
+            )],
+        ),
+        case(
+            "an Ed25519 claim signer under an ES256 CA verifies",
+            vec![
+                step(Init, mixed.init(), Verified),
+                step(Part, mixed.part(1), Verified),
+            ],
+        ),
+        case(
+            "a claim signature of an unsupported alg is refused",
+            vec![step(
+                Init,
+                // -16 (SHA-256): not a signature algorithm C2PA allows.
+                replaced(
+                    keys.stream().init(),
+                    &claim_header(0x27),
+                    &claim_header(0x2f),
+                ),
+                Refused("algorithm.unsupported"),
+            )],
+        ),
+        Case {
+            anchors: vec![keys.anchor_of(&keys.es_ca).encode()],
+            cosigned: false,
+            ..case(
+                "an ES256 claim signer whose CA the root anchored apart verifies",
+                vec![
+                    step(Init, delivered.init(), Verified),
+                    step(Part, delivered.part(1), Verified),
+                    step(Segment, delivered.segment(1, 1, 3), Verified),
+                ],
+            )
+        },
+    ]
 }
 
 /// The subject of the claim signer of the stream c2pa-rs signed.
@@ -632,6 +771,96 @@ mod tests {
         trust
             .verify_signed(c.key_id, c.algorithm, c.signed_at, &c.message, &c.signature)
             .expect("the certified key's co-signature");
+    }
+
+    #[test]
+    fn an_es256_manifest_is_signed_again_to_the_same_bytes() {
+        let keys = Keys::new();
+        let claim = keys
+            .es_ca
+            .issue_es256(ORG, SIGNER, NOW - 60)
+            .expect("signer");
+        assert_eq!(claim.cose_alg(), domain::c2pa::cose::ALG_ES256);
+        let again = ClaimSigner::from_pem(&claim.chain_pem(), &claim.key_pem()).expect("pem");
+        assert_eq!(again.chain(), claim.chain());
+        let s = Keys::stream_of(claim);
+        let first = s.init();
+        assert_eq!(
+            first,
+            s.init(),
+            "RFC 6979: the same manifest, the same bytes"
+        );
+        assert_eq!(s.part(1), s.part(1));
+        // Another ES256 key from the same CA does not read as the certificate's.
+        let other = keys
+            .es_ca
+            .issue_es256(ORG, SIGNER, NOW - 60)
+            .expect("signer");
+        assert!(ClaimSigner::from_pem(&again.chain_pem(), &other.key_pem()).is_err());
+    }
+
+    #[test]
+    fn an_es256_claim_signer_chains_to_a_c2pa_trust_anchor() {
+        let keys = Keys::new();
+        let es_ca = keys.es_ca.cert_der().expect("der");
+        let s = Keys::stream_of(
+            keys.es_ca
+                .issue_es256(ORG, SIGNER, NOW - 60)
+                .expect("signer"),
+        );
+        let init = s.init();
+        let anchored = |anchors: Vec<Vec<u8>>| {
+            let mut v = LiveValidator::with_trust_anchors(keys.root.public_key(), anchors);
+            v.admit_init(&init, NOW).map(|_| v)
+        };
+        let mut v = anchored(vec![es_ca.clone()]).expect("trusted through the ES256 CA");
+        assert_eq!(
+            v.check_fragment(&s.part(1), true),
+            Ok(FragmentVerdict::Verified)
+        );
+        let refusal = anchored(vec![keys.ca.cert_der().expect("der")]).expect_err("another CA");
+        assert_eq!(refusal.code.label(), "signingCredential.untrusted");
+        // An ES256 intermediate under the Ed25519 CA, issuing the ES256 claim signer: each
+        // link's signature checked in its own algorithm.
+        let signer = keys
+            .es_ca
+            .issue_es256(ORG, SIGNER, NOW - 60)
+            .expect("signer");
+        let mut chain = signer.chain().to_vec();
+        let intermediate = issue_ca_cert(&keys.ca, &keys.es_ca);
+        chain[1] = intermediate;
+        let mut pem = String::new();
+        for der in &chain {
+            super::super::pem_block(&mut pem, "CERTIFICATE", der);
+        }
+        let through = Keys::stream_of(ClaimSigner::from_pem(&pem, &signer.key_pem()).expect("pem"));
+        let mut v = LiveValidator::with_trust_anchors(
+            keys.root.public_key(),
+            vec![keys.ca.cert_der().expect("der")],
+        );
+        assert!(matches!(
+            v.admit_init(&through.init(), NOW),
+            Ok(InitVerdict::Verified { .. })
+        ));
+    }
+
+    /// `subject`'s CA certificate (its key and name, as [`Keys::new`] made it) signed by
+    /// `issuer`.
+    fn issue_ca_cert(issuer: &ProvenanceCa, subject: &ProvenanceCa) -> Vec<u8> {
+        let mut params = rcgen::CertificateParams::default();
+        params.distinguished_name = super::super::name(ORG, &format!("{ORG} provenance CA"));
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
+        params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign];
+        crate::tls::set_validity(&mut params, NOW - 400 * 86_400, super::super::CA_LIFETIME)
+            .expect("validity");
+        let key = rcgen::KeyPair::from_pem(&subject.key_pem()).expect("key");
+        let signer = rcgen::KeyPair::from_pem(&issuer.key_pem()).expect("key");
+        let issuer = rcgen::Issuer::from_ca_cert_pem(issuer.cert_pem(), signer).expect("issuer");
+        params
+            .signed_by(&key, &issuer)
+            .expect("signed")
+            .der()
+            .to_vec()
     }
 
     #[test]

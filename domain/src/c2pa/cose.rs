@@ -1,10 +1,14 @@
-//! COSE_Sign1 (RFC 9052) as C2PA uses it: EdDSA (Ed25519) signatures, the payload
-//! attached (a VSI segment-info-map) or detached (a claim, a session key's signer binding).
+//! COSE_Sign1 (RFC 9052) as C2PA uses it: EdDSA (Ed25519) signatures, or ES256 (ECDSA
+//! P-256, r‖s) for a claim signer an operator brings; the payload attached (a VSI
+//! segment-info-map) or detached (a claim, a session key's signer binding).
 
 use super::cbor::Cbor;
 
 /// The COSE algorithm id of EdDSA.
 pub const ALG_EDDSA: i64 = -8;
+/// The COSE algorithm id of ES256: ECDSA over P-256 with SHA-256, the signature `r ‖ s`
+/// (64 bytes, RFC 9053 §2.1), not DER.
+pub const ALG_ES256: i64 = -7;
 /// The COSE header label of `alg`.
 pub const HEADER_ALG: u64 = 1;
 /// The COSE header label of `kid`.
@@ -14,12 +18,13 @@ pub const HEADER_X5CHAIN: u64 = 33;
 /// The CBOR tag of a COSE_Sign1.
 pub const TAG_SIGN1: u64 = 18;
 
-/// The length of an Ed25519 signature, the only kind written here.
+/// The length of an Ed25519 signature, and of an ES256 one (`r ‖ s`): the only kinds
+/// written here.
 pub const ED25519_SIGNATURE_LEN: usize = 64;
 
-/// A signer for drafts: zeros as long as an Ed25519 signature, so a draft has the size of
-/// the signed structure without signing anything twice. Anything the real signer returns
-/// of another length shows as a size change (refused by the callers).
+/// A signer for drafts: zeros as long as an Ed25519 (or ES256) signature, so a draft has
+/// the size of the signed structure without signing anything twice. Anything the real
+/// signer returns of another length shows as a size change (refused by the callers).
 pub fn blank_signature(_: &[u8]) -> Vec<u8> {
     vec![0; ED25519_SIGNATURE_LEN]
 }

@@ -67,6 +67,9 @@ pub struct InitManifest<'a> {
     pub extra: Vec<Assertion>,
     /// The claim signer's certificate chain, DER, its own first.
     pub chain: Vec<Vec<u8>>,
+    /// The claim signature's COSE algorithm: [`cose::ALG_EDDSA`] (ours), or
+    /// [`cose::ALG_ES256`] for an operator's certificate; both sign 64 bytes.
+    pub claim_alg: i64,
     /// Who co-signs the other assertions ([`COSIGNATURE_LABEL`]), if anyone.
     pub cosigner: Option<CoSigner>,
 }
@@ -225,7 +228,8 @@ fn init_exclusions() -> Vec<u8> {
 }
 
 /// `init` (a CMAF init segment without a manifest) with `manifest`'s store in a `uuid`
-/// box after its `ftyp`, the claim signed by `sign` (Ed25519, the claim signer's key) and,
+/// box after its `ftyp`, the claim signed by `sign` (the claim signer's key, in the
+/// manifest's `claim_alg`: 64 bytes, Ed25519 or ES256's `r ‖ s`) and,
 /// when the manifest names a co-signer, the other assertions co-signed by `cosign`.
 pub fn sign_init(
     init: &[u8],
@@ -371,7 +375,7 @@ fn manifest_store(
     protected
         .map(2)
         .uint(cose::HEADER_ALG)
-        .int(cose::ALG_EDDSA)
+        .int(manifest.claim_alg)
         .uint(cose::HEADER_X5CHAIN);
     match manifest.chain.as_slice() {
         [one] => {

@@ -13,12 +13,14 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::chain::{self, valid_at};
-use super::verdict::{refuse, Code, Cosignature, Refusal, SessionKey};
+use super::verdict::{refuse, Code, Cosignature, Refusal, SessionKey, VerifyKey};
 use crate::c2pa::ANCHOR_ASSERTION;
 use crate::signing::{KeyId, SignatureAlgorithm};
 
 /// A COSE_Sign1_Tagged as read.
 pub(super) struct Sign1<'a> {
+    /// The protected header's `alg`, if it is an integer.
+    pub(super) alg: Option<i64>,
     pub(super) protected_bytes: &'a [u8],
     pub(super) protected: Value<'a>,
     pub(super) unprotected: Value<'a>,
@@ -40,19 +42,16 @@ impl<'a> Sign1<'a> {
         };
         let protected_bytes = protected_bytes.as_bytes()?;
         let protected = decode::read(protected_bytes).ok()?;
-        if protected
+        let alg = protected
             .get_int(cose::HEADER_ALG as i64)
-            .and_then(Value::as_int)
-            != Some(cose::ALG_EDDSA)
-        {
-            return None;
-        }
+            .and_then(Value::as_int);
         let payload = match payload {
             Value::Null => None,
             Value::Bytes(b) => Some(*b),
             _ => return None,
         };
         Some(Sign1 {
+            alg,
             protected_bytes,
             protected,
             unprotected: unprotected.clone(),
@@ -61,21 +60,28 @@ impl<'a> Sign1<'a> {
         })
     }
 
-    /// Whether the signature verifies over the attached payload or `detached`.
-    pub(super) fn verify_with(
-        &self,
-        key: &ed25519_dalek::VerifyingKey,
-        detached: Option<&[u8]>,
-    ) -> bool {
+    /// Whether the signature verifies over the attached payload or `detached`: its `alg`
+    /// must be the key's (EdDSA for Ed25519, ES256 for P-256, whose signature is `r ‖ s`).
+    pub(super) fn verify_with(&self, key: &VerifyKey, detached: Option<&[u8]>) -> bool {
+        use p256::ecdsa::signature::Verifier as _;
         let Some(payload) = self.payload.or(detached) else {
             return false;
         };
         let tbs = cose::to_be_signed(self.protected_bytes, payload);
-        ed25519_dalek::Signature::from_slice(self.signature)
-            .is_ok_and(|sig| key.verify_strict(&tbs, &sig).is_ok())
+        match (self.alg, key) {
+            (Some(cose::ALG_EDDSA), VerifyKey::Ed25519(key)) => {
+                ed25519_dalek::Signature::from_slice(self.signature)
+                    .is_ok_and(|sig| key.verify_strict(&tbs, &sig).is_ok())
+            }
+            (Some(cose::ALG_ES256), VerifyKey::P256(key)) => {
+                p256::ecdsa::Signature::from_slice(self.signature)
+                    .is_ok_and(|sig| key.verify(&tbs, &sig).is_ok())
+            }
+            _ => false,
+        }
     }
 
-    pub(super) fn verify(&self, key: &ed25519_dalek::VerifyingKey) -> bool {
+    pub(super) fn verify(&self, key: &VerifyKey) -> bool {
         self.verify_with(key, None)
     }
 }
@@ -108,11 +114,31 @@ pub(super) fn parse_cert<'a>(
         })
 }
 
-pub(super) fn ed25519_key(
+/// A certificate's key, if it is one a claim may be signed with: Ed25519, or an
+/// uncompressed P-256 point (id-ecPublicKey, prime256v1).
+pub(super) fn certificate_key(
     spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>,
-) -> Option<ed25519_dalek::VerifyingKey> {
-    let raw: [u8; 32] = spki.subject_public_key.data.as_ref().try_into().ok()?;
-    ed25519_dalek::VerifyingKey::from_bytes(&raw).ok()
+) -> Option<VerifyKey> {
+    use x509_parser::oid_registry::{OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY, OID_SIG_ED25519};
+    let data = spki.subject_public_key.data.as_ref();
+    let algorithm = &spki.algorithm;
+    if algorithm.algorithm == OID_SIG_ED25519 {
+        let raw: [u8; 32] = data.try_into().ok()?;
+        return ed25519_dalek::VerifyingKey::from_bytes(&raw)
+            .ok()
+            .map(VerifyKey::Ed25519);
+    }
+    let curve = algorithm.parameters.as_ref()?.as_oid().ok()?;
+    if algorithm.algorithm != OID_KEY_TYPE_EC_PUBLIC_KEY
+        || curve != OID_EC_P256
+        || data.len() != 65
+        || data[0] != 4
+    {
+        return None;
+    }
+    p256::ecdsa::VerifyingKey::from_sec1_bytes(data)
+        .ok()
+        .map(VerifyKey::P256)
 }
 
 /// Checks the claim signer's chain up to the anchored CA (or a trust anchor) and the
@@ -124,8 +150,17 @@ pub(super) fn verify_claim(
 ) -> Result<Signer, Refusal> {
     let sign1 = Sign1::read(manifest.signature).ok_or_else(|| Refusal {
         code: Code::ClaimSignatureMismatch,
-        detail: "the claim signature is not an EdDSA COSE_Sign1".into(),
+        detail: "the claim signature is not a COSE_Sign1".into(),
     })?;
+    if !matches!(sign1.alg, Some(cose::ALG_EDDSA | cose::ALG_ES256)) {
+        return refuse(
+            Code::AlgorithmUnsupported,
+            format!(
+                "a claim signature of alg {:?}: only EdDSA (-8) and ES256 (-7) are supported",
+                sign1.alg
+            ),
+        );
+    }
     let chain: Vec<&[u8]> = match sign1.protected.get_int(cose::HEADER_X5CHAIN as i64) {
         Some(Value::Bytes(one)) => vec![one],
         Some(Value::Array(many)) => many.iter().filter_map(Value::as_bytes).collect(),
@@ -177,10 +212,21 @@ pub(super) fn claim_signed(
     signer: &x509_parser::certificate::X509Certificate<'_>,
     ca_der: &[u8],
 ) -> Result<Signer, Refusal> {
-    let key = ed25519_key(signer.public_key()).ok_or_else(|| Refusal {
+    let key = certificate_key(signer.public_key()).ok_or_else(|| Refusal {
         code: Code::Untrusted,
-        detail: "the claim signer's key is not Ed25519".into(),
+        detail: "the claim signer's key is neither Ed25519 nor P-256".into(),
     })?;
+    let fits = matches!(
+        (&key, sign1.alg),
+        (VerifyKey::Ed25519(_), Some(cose::ALG_EDDSA))
+            | (VerifyKey::P256(_), Some(cose::ALG_ES256))
+    );
+    if !fits {
+        return refuse(
+            Code::ClaimSignatureMismatch,
+            "the claim signature's alg is not its signer's key's",
+        );
+    }
     if !sign1.verify_with(&key, Some(manifest.claim)) {
         return refuse(
             Code::ClaimSignatureMismatch,
@@ -315,6 +361,7 @@ pub(super) fn session_keys(
             return Err(bad("a session key that is not EdDSA"));
         }
         let key = ed25519_dalek::VerifyingKey::from_bytes(&public)
+            .map(VerifyKey::Ed25519)
             .map_err(|_| bad("a session key that is not a valid point"))?;
         let binding = entry
             .get("signerBinding")

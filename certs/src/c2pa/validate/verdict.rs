@@ -27,6 +27,9 @@ pub enum Code {
     HashedUriMismatch,
     /// `assertion.bmffHash.mismatch`
     BmffHashMismatch,
+    /// `algorithm.unsupported`: the claim signature's `alg` is neither EdDSA (-8) nor
+    /// ES256 (-7); C2PA's other algorithms (ES384/512, PS256/384/512) are not supported.
+    AlgorithmUnsupported,
 }
 
 impl Code {
@@ -44,6 +47,7 @@ impl Code {
             Code::ClaimSignatureMismatch => "claimSignature.mismatch",
             Code::HashedUriMismatch => "assertion.hashedURI.mismatch",
             Code::BmffHashMismatch => "assertion.bmffHash.mismatch",
+            Code::AlgorithmUnsupported => "algorithm.unsupported",
         }
     }
 }
@@ -91,10 +95,20 @@ pub enum FragmentVerdict {
     Verified,
 }
 
+/// A public key a COSE_Sign1 is checked with: a claim signer's (Ed25519 or P-256) or a
+/// session key's (Ed25519).
+#[derive(Debug, Clone)]
+pub(super) enum VerifyKey {
+    /// Verifies EdDSA (-8).
+    Ed25519(ed25519_dalek::VerifyingKey),
+    /// Verifies ES256 (-7).
+    P256(p256::ecdsa::VerifyingKey),
+}
+
 #[derive(Debug, Clone)]
 pub(super) struct SessionKey {
     pub(super) kid: Vec<u8>,
-    pub(super) key: ed25519_dalek::VerifyingKey,
+    pub(super) key: VerifyKey,
     pub(super) min_sequence: u64,
     /// When it may sign: from, until (unix seconds, inclusive).
     pub(super) window: (u64, u64),
