@@ -143,3 +143,23 @@ if [ "${1:-}" = test ]; then
     echo "$moq_version" >"$moq_root/version"
   fi
 fi
+
+# The archive's S3 backend is tested against a real Garage (issue 49; testkit::s3): the
+# published crate's binary, pinned, built once into ~/.cache/sealcast/garage with its own
+# target directory, removed afterwards. Only what an S3 server needs: the LMDB metadata
+# engine (C, bundled with its crate), no SQLite, K2V, metrics or telemetry (`bundled-libs`
+# because garage refuses to build without it or `system-libs`; without SQLite it changes
+# nothing). --locked: the crate ships its lock file. Cold, niced beside other builds on two cores: see
+# docs/deployment.md (Garage, the test store).
+if [ "${1:-}" = test ]; then
+  garage_root=${SEALCAST_GARAGE_ROOT:-$HOME/.cache/sealcast/garage}
+  garage_version=2.5.0
+  if [ "$(cat "$garage_root/version" 2>/dev/null)" != "$garage_version" ] || [ ! -x "$garage_root/bin/garage" ]; then
+    echo "setup: building garage $garage_version into $garage_root" >&2
+    cargo install --quiet --locked --force garage --version "$garage_version" \
+      --no-default-features --features lmdb,bundled-libs \
+      --root "$garage_root" --target-dir "$garage_root/target" >&2
+    rm -rf "$garage_root/target"
+    echo "$garage_version" >"$garage_root/version"
+  fi
+fi

@@ -15,6 +15,8 @@
 //! - [`mosquitto`]: a throwaway Mosquitto per test binary (or `SEALCAST_TEST_MQTT_URL`),
 //!   and Mosquitto run with a given configuration (the compose file's, with its ACLs).
 //! - [`moq`]: a real moq-relay on a free port, with its certificate's fingerprint.
+//! - [`s3`]: a real S3 store (Garage) on free ports, with a bucket and a key; killed and
+//!   restarted for outage tests.
 //! - [`ffmpeg`]: the ffmpeg CLI as a publisher or file maker, ffprobe readings.
 //! - [`rtmp`]: an RTMP client that publishes whatever bytes a test gives it.
 //! - [`prometheus`]: reading a Prometheus text exposition.
@@ -36,6 +38,7 @@ pub mod postgres;
 pub mod process;
 pub mod prometheus;
 pub mod rtmp;
+pub mod s3;
 
 use std::path::{Path, PathBuf};
 

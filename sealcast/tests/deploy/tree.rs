@@ -215,7 +215,7 @@ fn crates_are_layered() {
 
     let layer = |name: &str| match name {
         "domain" => 0,
-        "container" | "certs" | "catalog" | "plumbing" => 1,
+        "container" | "certs" | "catalog" | "plumbing" | "archive" => 1,
         "api" | "intake" => 2,
         "ingest" | "broadcast" | "loadbalancer" | "source" => 3,
         "sealcast" => 4,
