@@ -41,6 +41,9 @@
 //!   `X-Forwarded-For` (issue 45), anyone else's peer address.
 //! - [`limits`]: per-client token buckets (sans-IO) for requests and new connections, and
 //!   the connection filter that drops a client over its connection budget.
+//! - [`quic_door`]: the QUIC front door's sans-IO core (issue 48): which MoQ relay each
+//!   viewer address's datagrams go to, sticky by rendezvous hashing, with a bounded flow
+//!   table ([`quic_door::table`]).
 //! - [`tls`]: the server certificate, reloaded when its files change.
 //! - [`metrics`]: the `sealcast_lb_*` metrics.
 //! - [`server`]: [`server::start`] wires all of it onto bound listeners.
@@ -58,6 +61,7 @@ pub mod limits;
 pub mod members;
 pub mod metrics;
 pub mod proxy;
+pub mod quic_door;
 pub mod redirect;
 pub(crate) mod request;
 pub mod selection;
