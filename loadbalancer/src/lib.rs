@@ -41,9 +41,9 @@
 //!   `X-Forwarded-For` (issue 45), anyone else's peer address.
 //! - [`limits`]: per-client token buckets (sans-IO) for requests and new connections, and
 //!   the connection filter that drops a client over its connection budget.
-//! - [`quic_door`]: the QUIC front door's sans-IO core (issue 48): which MoQ relay each
-//!   viewer address's datagrams go to, sticky by rendezvous hashing, with a bounded flow
-//!   table ([`quic_door::table`]).
+//! - [`quic_door`]: the QUIC front door (issue 48), a UDP forwarder beside Pingora that
+//!   sends each viewer's datagrams to a MoQ relay, sticky by rendezvous hashing of the
+//!   viewer's address, with a bounded flow table ([`quic_door::table`], sans-IO).
 //! - [`tls`]: the server certificate, reloaded when its files change.
 //! - [`metrics`]: the `sealcast_lb_*` metrics.
 //! - [`server`]: [`server::start`] wires all of it onto bound listeners.

@@ -15,7 +15,7 @@ use prometheus_client::registry::Registry;
 /// leaves a `Family` out of `/metrics` until it has a label set, so a freshly started
 /// process does not show them all; this list does (the dashboards' test reads it, and a
 /// test below checks it against a scrape with every family in use).
-pub const FAMILIES: [(&str, &str); 15] = [
+pub const FAMILIES: [(&str, &str); 19] = [
     (REQUESTS, "counter"),
     (UPSTREAM_ERRORS, "counter"),
     (RETRIES, "counter"),
@@ -31,6 +31,10 @@ pub const FAMILIES: [(&str, &str); 15] = [
     (TOKENS_REFUSED, "counter"),
     (COLLAPSED, "counter"),
     (FOLLOWERS_WAITING, "gauge"),
+    (QUIC_FLOWS, "gauge"),
+    (QUIC_RELAYS, "gauge"),
+    (QUIC_FLOW_CHANGES, "counter"),
+    (QUIC_DROPPED, "counter"),
 ];
 
 /// `sealcast_lb_requests`, a counter.
@@ -63,6 +67,14 @@ pub const TOKENS_REFUSED: &str = "sealcast_lb_tokens_refused";
 pub const COLLAPSED: &str = "sealcast_lb_collapsed";
 /// `sealcast_lb_followers_waiting`, a gauge.
 pub const FOLLOWERS_WAITING: &str = "sealcast_lb_followers_waiting";
+/// `sealcast_lb_quic_flows`, a gauge.
+pub const QUIC_FLOWS: &str = "sealcast_lb_quic_flows";
+/// `sealcast_lb_quic_relays_eligible`, a gauge.
+pub const QUIC_RELAYS: &str = "sealcast_lb_quic_relays_eligible";
+/// `sealcast_lb_quic_flow_changes`, a counter.
+pub const QUIC_FLOW_CHANGES: &str = "sealcast_lb_quic_flow_changes";
+/// `sealcast_lb_quic_dropped`, a counter.
+pub const QUIC_DROPPED: &str = "sealcast_lb_quic_dropped";
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ClassLabel {
@@ -114,6 +126,10 @@ pub struct LbMetrics {
     tokens_refused: Family<ReasonLabel, Counter>,
     collapsed: Family<OutcomeLabel, Counter>,
     followers_waiting: Gauge,
+    quic_flows: Gauge,
+    quic_relays: Gauge,
+    quic_flow_changes: Family<KindLabel, Counter>,
+    quic_dropped: Family<ReasonLabel, Counter>,
 }
 
 /// A request waiting for an identical one's answer, counted while it lives.
@@ -144,6 +160,10 @@ impl Default for LbMetrics {
             tokens_refused: Family::default(),
             collapsed: Family::default(),
             followers_waiting: Gauge::default(),
+            quic_flows: Gauge::default(),
+            quic_relays: Gauge::default(),
+            quic_flow_changes: Family::default(),
+            quic_dropped: Family::default(),
         }
     }
 }
@@ -270,6 +290,26 @@ impl LbMetrics {
             self.collapsed.clone(),
         );
         registry.register(
+            QUIC_FLOWS,
+            "Viewer flows the QUIC front door holds (an upstream socket each)",
+            self.quic_flows.clone(),
+        );
+        registry.register(
+            QUIC_RELAYS,
+            "MoQ relays the QUIC front door may send new flows to (listed, checked, answering)",
+            self.quic_relays.clone(),
+        );
+        registry.register(
+            QUIC_FLOW_CHANGES,
+            "QUIC front door flows opened, moved off a relay that is gone, evicted at the cap for a new viewer, or expired idle, by kind",
+            self.quic_flow_changes.clone(),
+        );
+        registry.register(
+            QUIC_DROPPED,
+            "Datagrams the QUIC front door dropped, by reason (oversize, no_relay, table_full, socket, relay_refused, upstream_busy, viewer_busy)",
+            self.quic_dropped.clone(),
+        );
+        registry.register(
             FOLLOWERS_WAITING,
             "Requests waiting now for an identical one's answer",
             self.followers_waiting.clone(),
@@ -359,6 +399,32 @@ impl LbMetrics {
             .inc();
     }
 
+    /// Flows the QUIC door holds now.
+    pub(crate) fn set_quic_flows(&self, count: usize) {
+        self.quic_flows
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
+    /// Relays the QUIC door may send new flows to now.
+    pub(crate) fn set_quic_relays(&self, count: usize) {
+        self.quic_relays
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
+    /// A QUIC door flow `opened`, `moved`, `evicted` or `expired`.
+    pub(crate) fn quic_flow(&self, kind: &'static str) {
+        self.quic_flow_changes
+            .get_or_create(&KindLabel { kind })
+            .inc();
+    }
+
+    /// A datagram the QUIC door dropped, and why.
+    pub(crate) fn quic_dropped(&self, reason: &'static str) {
+        self.quic_dropped
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
+    }
+
     /// A request refused for its playback token.
     pub(crate) fn token_refused(&self, reason: &'static str) {
         self.tokens_refused
@@ -387,6 +453,8 @@ mod tests {
         metrics.token_refused("expired");
         metrics.collapsed(true);
         drop(metrics.follower_waiting());
+        metrics.quic_flow("opened");
+        metrics.quic_dropped("oversize");
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).expect("encodes");
         testkit::prometheus::assert_declares_exactly(&text, &FAMILIES);
