@@ -186,6 +186,13 @@ pub struct MoqEndpoint {
     /// `serverCertificateHashes` when it is self-signed; empty when it chains to a root
     /// browsers trust.
     pub certificate_hashes: Vec<String>,
+    /// Set when the relay takes playback tokens (it asks a node's auth endpoint,
+    /// [`run_moq_auth`](crate::run_moq_auth)): private streams are the broadcasts
+    /// `{private_prefix}{stream}` ([`PRIVATE_PREFIX`](crate::PRIVATE_PREFIX)), read with
+    /// the viewer's token in the dial URL's query (`?token=…`). Absent: the relay carries
+    /// public streams only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub private_prefix: Option<String>,
 }
 
 impl MoqEndpoint {

@@ -37,7 +37,10 @@
 //! - `moq`: egress over Media over QUIC ([`run_moq`]): every public live stream published
 //!   to a MoQ relay as a broadcast, a group per segment and an object per part, each with
 //!   its signed statement on a track beside it (`moq::cursor` decides, sans-IO, what goes
-//!   out and where a group begins; `moq::catalog` writes the catalog).
+//!   out and where a group begins; `moq::catalog` writes the catalog), private streams
+//!   too when the relay asks this node who may read them: [`run_moq_auth`] serves
+//!   moq-relay's `--auth-url` on a Unix socket (`moq::auth` decides, `moq::credential`
+//!   mints and checks the node's publish credential).
 //! - `metrics`: the Prometheus registry behind `/metrics`.
 //! - `audience`: viewers per stream, open connections and bytes sent, for [`Node::load`]
 //!   (the node's load report).
@@ -86,7 +89,7 @@ pub use audience::Peer;
 pub use config::{EdgeConfig, HttpLimits, LoadSampler, MoqEndpoint, NodeConfig};
 pub use edge::{run_edge, Edge};
 pub use error::BroadcastError;
-pub use moq::{run_moq, MoqConfig};
+pub use moq::{run_moq, run_moq_auth, MoqAuthConfig, MoqConfig, MoqPublishKey, PRIVATE_PREFIX};
 pub use node::{Node, NodeLoad};
 pub use recording::{RecordingInfo, RecordingObserver};
 pub use respond::VERIFIED_HEADER;

@@ -76,6 +76,40 @@ struct SealcastRendition {
     init_statement: Option<String>,
 }
 
+/// What [`render`] reads of `view`, cheap to compare: each rendition MoQ can carry, with
+/// its init segment's and init statement's `ETag`s and what its summary says. The catalog
+/// is rendered again only when this changes, not at every part.
+pub(crate) fn inputs(view: &StreamView) -> Vec<CatalogInput> {
+    view.summary
+        .renditions
+        .iter()
+        .filter_map(|summary| {
+            let rendition = view.renditions.get(&summary.name)?;
+            let (Some(init), Some(_)) = (&rendition.init, &rendition.ll) else {
+                return None;
+            };
+            Some(CatalogInput {
+                summary: format!(
+                    "{} {} {}x{} {}",
+                    summary.name, summary.codecs, summary.width, summary.height, summary.frame_rate
+                ),
+                bandwidth: summary.bandwidth,
+                init: init.etag.clone(),
+                init_statement: init.signed.as_ref().map(|s| s.etag.clone()),
+            })
+        })
+        .collect()
+}
+
+/// One rendition's part of [`inputs`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CatalogInput {
+    summary: String,
+    bandwidth: u64,
+    init: http::HeaderValue,
+    init_statement: Option<http::HeaderValue>,
+}
+
 /// The catalog of `view`: its CMAF renditions with parts (the only ones MoQ can carry),
 /// or `None` while it has none.
 pub(crate) fn render(view: &StreamView) -> Option<Bytes> {

@@ -18,11 +18,17 @@
 //!
 //! Only what this node published goes out, so only what verified: the tracks are fed
 //! from the node's snapshots, woken by the same per-rendition change signals that held
-//! LL-HLS requests wait on. Private streams are not published over MoQ: playback tokens
-//! on MoQ are not done yet, and a relay would hand their tracks to anyone.
+//! LL-HLS requests wait on.
 //!
-//! The connection to the relay redials by itself when it drops; what the tracks hold is
-//! announced again on the new session.
+//! Private streams go out only to a relay that asks this node who may read them
+//! ([`MoqConfig::publish_key`] set; the relay's `--auth-url` names the endpoint of
+//! `auth`): under `_private/{stream}`, which only a viewer with a playback token of that
+//! stream is granted. A stream that turns private leaves its public name and appears
+//! under the private one; public again, the reverse. Without that, private streams are
+//! not published over MoQ at all (a relay with public rules would hand them to anyone).
+//!
+//! The connection to the relay redials when it drops (with a fresh publish credential,
+//! `credential`, each time); what the tracks hold is announced again on the new session.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -39,8 +45,13 @@ use crate::view::RenditionView;
 use crate::{BroadcastError, Node};
 use cursor::{Cursor, Step};
 
+mod auth;
 mod catalog;
+mod credential;
 mod cursor;
+
+pub use auth::{run_moq_auth, MoqAuthConfig, PRIVATE_PREFIX};
+pub use credential::MoqPublishKey;
 
 /// How often the node's streams are looked over for one to start publishing.
 const STREAMS_POLL: Duration = Duration::from_millis(250);
@@ -61,9 +72,18 @@ pub struct MoqConfig {
     /// SHA-256 fingerprints (hex) of the relay's certificate, trusted instead of a chain
     /// (a relay with a self-signed certificate).
     pub fingerprints: Vec<String>,
+    /// Set when the relay asks this node's auth endpoint ([`run_moq_auth`] with the same
+    /// key) who may do what: every dial carries a fresh publish credential minted with it,
+    /// and private streams are published too (under [`PRIVATE_PREFIX`]). `None`: a relay
+    /// that admits anyone (`--auth-public`), which gets public streams only.
+    pub publish_key: Option<MoqPublishKey>,
 }
 
-/// Publishes `node`'s public live streams to the relay of `config` until `stop`.
+/// Longest wait between two dials of a relay that refuses or is down.
+const REDIAL_MAX: Duration = Duration::from_secs(30);
+
+/// Publishes `node`'s live streams to the relay of `config` until `stop`: the public ones,
+/// and the private ones when the relay checks playback tokens with this node.
 pub async fn run_moq(
     node: Arc<Node>,
     config: MoqConfig,
@@ -76,8 +96,15 @@ pub async fn run_moq(
         .init(moq_tokio::quic::Config::default())
         .map_err(|e| BroadcastError::Moq(e.to_string()))?;
     let origin = moq_tokio::origin::spawn();
-    let connection = client.with_publisher(&origin).connect(config.relay);
-    let mut streams: HashMap<StreamName, JoinHandle<()>> = HashMap::new();
+    let with_private = config.publish_key.is_some();
+    let connection = tokio::spawn(keep_connected(
+        client,
+        origin.clone(),
+        config.relay,
+        config.publish_key,
+        stop.clone(),
+    ));
+    let mut streams: HashMap<(StreamName, bool), JoinHandle<()>> = HashMap::new();
     let mut tick = tokio::time::interval(STREAMS_POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -86,35 +113,92 @@ pub async fn run_moq(
             _ = tick.tick() => {}
         }
         streams.retain(|_, task| !task.is_finished());
-        for summary in node.public_streams() {
-            if !summary.live || streams.contains_key(&summary.name) {
+        for summary in node.live_streams() {
+            let private = node.is_private(&summary.name);
+            if !summary.live || (private && !with_private) {
+                continue;
+            }
+            let key = (summary.name, private);
+            if streams.contains_key(&key) {
                 continue;
             }
             let task = tokio::spawn(publish_stream(
                 Arc::clone(&node),
                 origin.clone(),
-                summary.name.clone(),
+                key.0.clone(),
+                private,
                 stop.child_token(),
             ));
-            streams.insert(summary.name, task);
+            streams.insert(key, task);
         }
     }
     for (_, task) in streams {
         let _ = task.await;
     }
-    drop(connection);
+    let _ = connection.await;
     Ok(())
 }
 
-/// One stream's broadcast, kept up to date with its snapshots until the stream ends,
-/// turns private or `stop`.
+/// Keeps a session with `relay` publishing `origin` until `stop`. With a publish key, each
+/// dial carries a credential minted for it (one that a redial reused would have expired),
+/// so the redials are ours: at once after a session that lasted, else backing off to
+/// [`REDIAL_MAX`]. Without one, moq-tokio redials by itself.
+async fn keep_connected(
+    client: moq_tokio::Client,
+    origin: moq_net::origin::Producer,
+    relay: url::Url,
+    key: Option<MoqPublishKey>,
+    stop: CancellationToken,
+) {
+    let Some(key) = key else {
+        let connection = client.with_publisher(&origin).connect(relay);
+        stop.cancelled().await;
+        drop(connection);
+        return;
+    };
+    let mut wait = Duration::from_secs(1);
+    loop {
+        let mut url = relay.clone();
+        let now = domain::time::WallClock.unix_secs();
+        url.query_pairs_mut()
+            .append_pair(credential::PARAMETER, &key.mint(now));
+        let connection = client
+            .clone()
+            .with_publisher(&origin)
+            .with_reconnect(false)
+            .connect(url);
+        let began = tokio::time::Instant::now();
+        tokio::select! {
+            () = stop.cancelled() => return,
+            // moq-tokio keeps a dial URL's query out of its errors.
+            ended = connection.closed() => {
+                tracing::debug!(error = ?ended.err(), "the MoQ relay session ended; dialling again");
+            }
+        }
+        drop(connection);
+        if began.elapsed() > REDIAL_MAX {
+            wait = Duration::from_secs(1);
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(wait) => {}
+        }
+        wait = (wait * 2).min(REDIAL_MAX);
+    }
+}
+
+/// One stream's broadcast (under its private name when `private`), kept up to date with
+/// its snapshots until the stream ends, its privacy changes or `stop`.
 async fn publish_stream(
     node: Arc<Node>,
     origin: moq_net::origin::Producer,
     stream: StreamName,
+    private: bool,
     stop: CancellationToken,
 ) {
-    let broadcast = match origin.create_broadcast(stream.as_str()) {
+    let mut turned_private = node.turned_private();
+    let name = auth::broadcast_name(&stream, private);
+    let broadcast = match origin.create_broadcast(name.as_str()) {
         Ok(b) => b,
         Err(e) => {
             tracing::warn!(%stream, error = %e, "could not publish the stream over MoQ");
@@ -129,9 +213,10 @@ async fn publish_stream(
         }
     };
     let mut sent_catalog: Option<Bytes> = None;
+    let mut catalog_inputs: Option<Vec<catalog::CatalogInput>> = None;
     let mut tracks: HashMap<RenditionName, RenditionTracks> = HashMap::new();
     loop {
-        if stop.is_cancelled() || node.is_private(&stream) {
+        if stop.is_cancelled() || node.is_private(&stream) != private {
             break;
         }
         // Subscribe first, then look: a swap in between is not missed.
@@ -149,20 +234,27 @@ async fn publish_stream(
         if !view.summary.live {
             break;
         }
-        if let Some(catalog) = catalog::render(&view) {
-            if sent_catalog.as_ref() != Some(&catalog) {
-                if let Err(e) = write_catalog(&catalog_track, catalog.clone()) {
-                    tracing::warn!(%stream, error = %e, "could not send the MoQ catalog");
-                }
-                if sent_catalog.is_none() {
-                    // Announced once the catalog is in place: a subscriber acting on the
-                    // announcement finds it.
-                    if let Err(e) = broadcast.announce(Default::default()) {
-                        tracing::warn!(%stream, error = %e, "could not announce the stream over MoQ");
+        // Rendered again only when what it is made of changed, not at every part.
+        let inputs = catalog::inputs(&view);
+        if catalog_inputs.as_ref() != Some(&inputs) {
+            if let Some(catalog) = catalog::render(&view) {
+                if sent_catalog.as_ref() != Some(&catalog) {
+                    if let Err(e) = write_catalog(&catalog_track, catalog.clone()) {
+                        tracing::warn!(%stream, error = %e, "could not send the MoQ catalog");
                     }
+                    if sent_catalog.is_none() {
+                        // Announced once the catalog is in place: a subscriber acting on
+                        // the announcement finds it.
+                        if let Err(e) = broadcast.announce(Default::default()) {
+                            tracing::warn!(%stream, error = %e, "could not announce the stream over MoQ");
+                        }
+                    }
+                    sent_catalog = Some(catalog);
                 }
-                sent_catalog = Some(catalog);
             }
+            catalog_inputs = Some(inputs);
+        }
+        if sent_catalog.is_some() {
             for (name, rendition) in &view.renditions {
                 if rendition.ll.is_none() || rendition.init.is_none() {
                     continue;
@@ -189,9 +281,25 @@ async fn publish_stream(
             let waits = changes.iter_mut().map(|c| Box::pin(c.changed()));
             let _ = futures::future::select_all(waits).await;
         };
+        // A stream turning private leaves its public name at once; turning public, it
+        // is seen at the next rescan.
+        let privacy = async {
+            loop {
+                match turned_private.recv().await {
+                    Ok(name) if name == stream => return,
+                    Ok(_) => {}
+                    // Ours may be among those missed: look.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => return,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                        std::future::pending::<()>().await
+                    }
+                }
+            }
+        };
         tokio::select! {
             () = stop.cancelled() => break,
             () = changed => {}
+            () = privacy => {}
             () = tokio::time::sleep(RESCAN) => {}
         }
     }

@@ -56,10 +56,12 @@ pub(crate) fn moq(args: &crate::cli::MoqArgs, problems: &mut Problems) -> Option
             relay,
             roots: args.roots.clone(),
             fingerprints,
+            publish_key: None,
         },
         viewers: broadcast::MoqEndpoint {
             url,
             certificate_hashes,
+            private_prefix: None,
         },
     }))
 }
