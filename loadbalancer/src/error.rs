@@ -63,6 +63,9 @@ pub enum LoadBalancerError {
         #[source]
         source: std::io::Error,
     },
+    /// A QUIC front-door socket was given with no relays to send viewers to.
+    #[error("the QUIC front door has a socket but no relays (--moq-relays)")]
+    QuicDoorWithoutRelays,
     /// Pingora refused a setting.
     #[error("{what}: {reason}")]
     Pingora {

@@ -29,6 +29,7 @@ use crate::limits::{Budget, ClientLimits, ConnectionBudget};
 use crate::members::{self, HealthChecks, Pool};
 use crate::metrics::LbMetrics;
 use crate::proxy::{Proxy, ProxySettings};
+use crate::quic_door::{QuicDoor, QuicDoorConfig};
 use crate::redirect::Redirect;
 use crate::selection::{Backends, Mode};
 use crate::tls::{CertificateFiles, ReloadingCertificate};
@@ -79,6 +80,9 @@ pub struct LbConfig {
     /// The playback key, to check tokens where requests arrive; `None`: tokens are left to
     /// the nodes.
     pub tokens: Option<Arc<certs::tokens::TokenVerifier>>,
+    /// Where the QUIC front door sends viewers ([`crate::quic_door`]); used when
+    /// [`LbListeners::quic`] is given.
+    pub quic: Option<QuicDoorConfig>,
 }
 
 /// The sockets the load balancer serves on, already bound.
@@ -92,6 +96,9 @@ pub struct LbListeners {
     /// network (deploy/varnish/): Varnish cannot fetch over TLS, and the plain-HTTP port
     /// above only redirects.
     pub origin: Option<std::net::TcpListener>,
+    /// The QUIC front door's UDP socket, forwarding to the MoQ relays of
+    /// [`LbConfig::quic`].
+    pub quic: Option<std::net::UdpSocket>,
 }
 
 /// A started load balancer.
@@ -106,6 +113,7 @@ pub struct Running {
     liveness: plumbing::Liveness,
     services: Vec<JoinHandle<()>>,
     tasks: Vec<JoinHandle<()>>,
+    quic: Option<QuicDoor>,
 }
 
 /// Starts the load balancer on the current Tokio runtime.
@@ -115,6 +123,9 @@ pub fn start(
     metrics: LbMetrics,
 ) -> Result<Running, LoadBalancerError> {
     let certificate = ReloadingCertificate::load(config.certificate.clone())?;
+    if listeners.quic.is_some() && config.quic.is_none() {
+        return Err(LoadBalancerError::QuicDoorWithoutRelays);
+    }
     let pool = Pool::new(
         Backends::new(config.cookies.clone(), config.mode),
         metrics.clone(),
@@ -234,6 +245,15 @@ pub fn start(
         }));
     }
 
+    let quic = match (listeners.quic, config.quic) {
+        (Some(socket), Some(door)) => Some(QuicDoor::start(
+            socket,
+            door,
+            metrics.clone(),
+            liveness.guard("quic", &services_stop),
+        )?),
+        _ => None,
+    };
     let tasks = vec![
         tokio::spawn(Arc::clone(&certificate).watch(config.reload_interval, stop.child_token())),
         tokio::spawn(members::follow_presence(
@@ -257,6 +277,7 @@ pub fn start(
         liveness,
         services,
         tasks,
+        quic,
     })
 }
 
@@ -272,9 +293,17 @@ impl Running {
         &self.liveness
     }
 
+    /// The QUIC front door, where it runs.
+    pub fn quic_door(&self) -> Option<&QuicDoor> {
+        self.quic.as_ref()
+    }
+
     /// Stops accepting, lets open requests finish (bounded), stops the tasks.
     pub async fn stop(self) {
         self.services_stop.cancel();
+        if let Some(quic) = self.quic {
+            quic.stop().await;
+        }
         let _ = self.pingora_stop.send(true);
         for service in self.services {
             if tokio::time::timeout(STOP_WAIT, service).await.is_err() {

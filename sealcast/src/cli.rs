@@ -536,6 +536,25 @@ pub(crate) struct LbArgs {
     /// Do not log a line per request.
     #[arg(long, env = "SEALCAST_LB_NO_ACCESS_LOG")]
     pub(crate) no_access_log: bool,
+    #[command(flatten)]
+    pub(crate) quic: QuicDoorArgs,
+}
+
+/// The QUIC front door (issue 48): one UDP port for MoQ viewers, forwarded to a relay tier.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct QuicDoorArgs {
+    /// The MoQ relays viewers' QUIC datagrams go to, as `host:port` (repeatable or
+    /// comma-separated). Each name is looked up again every few seconds, so a name that
+    /// stands for many relays (compose `--scale relay=N`, a Kubernetes headless Service)
+    /// is followed. The QUIC front door is off unless some are given.
+    #[arg(long, env = "SEALCAST_LB_MOQ_RELAYS", value_delimiter = ',')]
+    pub(crate) moq_relays: Vec<String>,
+    /// The front door's UDP listen address (beside the HTTPS port's TCP).
+    #[arg(long, env = "SEALCAST_LB_QUIC_LISTEN", default_value = "0.0.0.0:443")]
+    pub(crate) quic_listen: SocketAddr,
+    /// Viewer flows (each an upstream socket) the front door holds at most.
+    #[arg(long, env = "SEALCAST_LB_QUIC_MAX_FLOWS", default_value_t = 16_384)]
+    pub(crate) quic_max_flows: usize,
 }
 
 #[derive(Debug, Args)]

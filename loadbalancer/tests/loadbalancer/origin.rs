@@ -68,6 +68,7 @@ async fn a_trusted_caches_viewers_are_clients_of_their_own() {
             https: bind(),
             http: None,
             origin: Some(origin),
+            quic: None,
         },
         LbMetrics::default(),
     )
@@ -221,6 +222,7 @@ async fn the_log_never_carries_a_playback_token() {
             https,
             http: None,
             origin: None,
+            quic: None,
         },
         LbMetrics::default(),
     )

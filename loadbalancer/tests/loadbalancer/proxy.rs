@@ -118,6 +118,7 @@ impl Setup {
             https,
             http: None,
             origin: None,
+            quic: None,
         };
         let running =
             loadbalancer::start(self.config(mode, direct, id), listeners, metrics).expect("starts");
@@ -147,6 +148,7 @@ impl Setup {
             limits: None,
             trusted_caches: Default::default(),
             tokens: None,
+            quic: None,
         }
     }
 
@@ -381,6 +383,7 @@ async fn the_origin_listener_proxies_plain_http_for_a_cache_in_front() {
         https,
         http: Some(http),
         origin: Some(origin),
+        quic: None,
     };
     let lb = loadbalancer::start(
         s.config(Mode::Cookie, false, "lb-origin"),

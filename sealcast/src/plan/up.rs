@@ -131,6 +131,7 @@ impl UpPlan {
                     http: args.http_listen,
                     limits: limits?,
                     trusted_caches,
+                    quic: None,
                 },
                 on_publish: on_publish?,
                 on_play: on_play?,

@@ -102,6 +102,8 @@ pub(super) struct Bound {
     pub(super) http: SocketAddr,
     /// The plain-HTTP proxy for a cache in front, where asked for.
     pub(super) origin: Option<SocketAddr>,
+    /// The QUIC front door (UDP), where it runs.
+    pub(super) quic: Option<SocketAddr>,
 }
 
 impl Bound {
@@ -118,7 +120,11 @@ impl Bound {
             .origin
             .map(|a| format!("origin http://{}/\n", url_host(a)))
             .unwrap_or_default();
-        format!("player {player}\ndashboard {player}dashboard\nredirect {http}\n{origin}")
+        let quic = self
+            .quic
+            .map(|a| format!("quic {}/udp\n", url_host(a)))
+            .unwrap_or_default();
+        format!("player {player}\ndashboard {player}dashboard\nredirect {http}\n{origin}{quic}")
     }
 }
 
@@ -146,6 +152,16 @@ pub(super) async fn start(
         .map(|addr| bind(addr, "origin"))
         .transpose()?;
     let origin_addr = origin.as_ref().map(|l| l.local_addr()).transpose()?;
+    let (quic, quic_config) = match balancer.quic {
+        Some((addr, door)) => {
+            let socket = std::net::UdpSocket::bind(addr).with_context(|| {
+                format!("binding the load balancer's QUIC front door on {addr}/udp")
+            })?;
+            (Some(socket), Some(door))
+        }
+        None => (None, None),
+    };
+    let quic_addr = quic.as_ref().map(|s| s.local_addr()).transpose()?;
     let config = LbConfig {
         broker,
         client_id,
@@ -165,6 +181,7 @@ pub(super) async fn start(
         limits: balancer.limits,
         trusted_caches: balancer.trusted_caches,
         tokens: keys.tokens,
+        quic: quic_config,
     };
     let running = loadbalancer::start(
         config,
@@ -172,6 +189,7 @@ pub(super) async fn start(
             https,
             http: Some(http),
             origin,
+            quic,
         },
         metrics,
     )
@@ -182,6 +200,7 @@ pub(super) async fn start(
             https: https_addr,
             http: http_addr,
             origin: origin_addr,
+            quic: quic_addr,
         },
     ))
 }
