@@ -1,19 +1,44 @@
 # The sealcast image: one binary, every role (`docker run IMAGE ingest|broadcast|lb|...`).
 # docker-compose.yml uses it for the cluster; see docs/deployment.md.
 #
-# The binary is built on the host (Debian 12, whose FFmpeg 5.1 it links against) and
-# handed over in the build context, so no Rust image is pulled:
-#   cargo build --release --locked -p sealcast
-#   install -D -m 0755 target/release/sealcast dist/sealcast
-#   docker build -t sealcast:local .
-# scripts/init-cluster.sh does this (through scripts/images.sh) with RUNTIME_IMAGE set to
-# a Debian root filesystem it made itself when no registry is reachable. RUNTIME_IMAGE
-# must be Debian 12 "bookworm"; when it lacks the runtime libraries, they are installed
-# from Debian's mirror (which the build then needs to reach).
+# Two stages. The builder compiles the release binary in Debian 12 "bookworm" (whose
+# FFmpeg 5.1 it links, as the runtime stage has), so the image builds itself wherever
+# Docker runs: `docker build -t sealcast .` (a registry gives rust:bookworm and
+# debian:bookworm-slim). Without a registry, both bases are build arguments:
+#   BUILDER_IMAGE  Debian 12 with a Rust toolchain (cargo on PATH); the build packages
+#                  below are installed when missing. scripts/builder-image.sh makes one
+#                  from a debootstrapped root and this host's toolchain.
+#   RUNTIME_IMAGE  Debian 12; the runtime libraries are installed when missing.
+# The crates come from crates.io during the build (Cargo.lock pins them, `--locked`).
 #
-# One stage, no BuildKit-only syntax: the classic builder (what docker-compose 1.29 and a
-# Docker CLI without buildx use) and BuildKit build it alike.
+# scripts/images.sh takes another way for the compose cluster it tests: a release binary
+# built on this host (dist/sealcast) put into this file's runtime stage instead of the
+# builder's (deploy/docker/prebuilt.sh prints that variant), so the workspace is not
+# compiled twice.
+#
+# No BuildKit-only syntax: the classic builder (what docker-compose 1.29 and a Docker CLI
+# without buildx use) and BuildKit build it alike.
+ARG BUILDER_IMAGE=rust:1-bookworm
 ARG RUNTIME_IMAGE=debian:bookworm-slim
+
+FROM ${BUILDER_IMAGE} AS builder
+# What the workspace needs to compile (as scripts/setup.sh installs on a host): a C
+# toolchain and cmake for crates that build C, clang for bindgen, FFmpeg's and OpenSSL's
+# headers.
+RUN packages="build-essential pkg-config clang libclang-dev cmake libssl-dev \
+      libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev \
+      libavfilter-dev libavdevice-dev" \
+ && if ! dpkg-query -W $packages >/dev/null 2>&1; then \
+      apt-get update \
+      && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $packages \
+      && rm -rf /var/lib/apt/lists/*; \
+    fi
+WORKDIR /src
+COPY . .
+RUN cargo build --release --locked -p sealcast \
+ && install -D -m 0755 target/release/sealcast /out/sealcast \
+ && rm -rf target
+
 FROM ${RUNTIME_IMAGE}
 # Only what the binary loads at run time: bookworm's FFmpeg libraries (x264 and the codecs
 # come with libavcodec59), the CA roots for HTTPS webhooks, and keepalived with iproute2
@@ -33,7 +58,7 @@ RUN groupadd --gid 10001 sealcast \
  && useradd --uid 10001 --gid sealcast --no-create-home \
       --home-dir /var/lib/sealcast --shell /usr/sbin/nologin sealcast \
  && install -d -o sealcast -g sealcast -m 1777 /var/lib/sealcast
-COPY dist/sealcast /usr/local/bin/sealcast
+COPY --from=builder /out/sealcast /usr/local/bin/sealcast
 COPY deploy/docker/healthcheck.sh /usr/local/bin/sealcast-healthcheck
 COPY deploy/docker/lb.sh /usr/local/bin/sealcast-lb
 WORKDIR /var/lib/sealcast

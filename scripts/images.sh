@@ -6,6 +6,7 @@
 #
 #   scripts/images.sh                 make what is missing (cached: seconds when nothing is)
 #   scripts/images.sh --rebuild       a new root filesystem too (Debian's updates since)
+#   scripts/images.sh --base          only the root filesystem; prints its image's name
 #
 # One Debian 12 root filesystem, made with debootstrap from the mirror this host's own apt
 # sources name (read now, never written into the repository), with every package the
@@ -13,7 +14,9 @@
 # is one small layer:
 #   sealcast-runtime:HASH    the sealcast release binary built on this host (dist/sealcast)
 #                            and its runtime libraries, keepalived among them: the
-#                            repository's Dockerfile, RUNTIME_IMAGE= the root filesystem
+#                            repository's Dockerfile's runtime stage with that binary
+#                            (deploy/docker/prebuilt.Dockerfile), RUNTIME_IMAGE= the root
+#                            filesystem
 #   sealcast-mosquitto:HASH  Debian's mosquitto, in place of eclipse-mosquitto
 #   sealcast-postgres:HASH   Debian's postgresql-15, in place of postgres (its entrypoint
 #                            honours POSTGRES_USER/PASSWORD/DB and the data volume)
@@ -31,9 +34,11 @@ cd "$(dirname "$0")/.."
 say() { echo "images: $*" >&2; }
 
 rebuild=false
+base_only=false
 while (($#)); do
   case "$1" in
     --rebuild) rebuild=true; shift ;;
+    --base) base_only=true; shift ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) say "unknown argument $1 (see --help)"; exit 2 ;;
   esac
@@ -144,6 +149,11 @@ if $rebuild || ! have_image "$base"; then
   trap - EXIT
 fi
 
+if $base_only; then
+  printf '%s\n' "$base"
+  exit 0
+fi
+
 # --- images on it ----------------------------------------------------------------------------
 # build NAME DOCKERFILE CONTEXT [BUILD-ARG...]: NAME:HASH of the Dockerfile, the context's
 # files and the base, made unless it exists; prints the tag.
@@ -165,17 +175,18 @@ build() {
   printf '%s\n' "$tag"
 }
 
-# The sealcast image: the repository's Dockerfile with the release binary built on this
-# host (dist/sealcast, which scripts/init-cluster.sh puts there), on the root filesystem,
+# The sealcast image: the runtime stage of the repository's Dockerfile with the release
+# binary built on this host (dist/sealcast, which scripts/init-cluster.sh puts there)
+# instead of its builder's (deploy/docker/prebuilt.Dockerfile), on the root filesystem,
 # which has the runtime libraries already.
 [ -x dist/sealcast ] || { say "no dist/sealcast: run scripts/init-cluster.sh"; exit 1; }
-runtime_files=(Dockerfile dist/sealcast deploy/docker/healthcheck.sh deploy/docker/lb.sh)
+runtime_files=(deploy/docker/prebuilt.Dockerfile dist/sealcast deploy/docker/healthcheck.sh deploy/docker/lb.sh)
 runtime=sealcast-runtime:$( { echo "$base"; sha256sum "${runtime_files[@]}"; } | sha)
 if ! have_image "$runtime"; then
   context=$(mktemp -d "${TMPDIR:-/tmp}/sealcast-context.XXXXXX")
   for f in "${runtime_files[@]}"; do install -D -m 0755 "$f" "$context/$f"; done
   say "building $runtime"
-  quiet docker build -q --build-arg "RUNTIME_IMAGE=$base" -t "$runtime" "$context"
+  quiet docker build -q -f "$context/deploy/docker/prebuilt.Dockerfile" --build-arg "RUNTIME_IMAGE=$base" -t "$runtime" "$context"
   rm -rf "$context"
 fi
 

@@ -236,7 +236,8 @@ done
 )
 
 # --- images ----------------------------------------------------------------------------------
-# The release binary the sealcast image is made from (the Dockerfile copies dist/sealcast).
+# The release binary the sealcast image is made from (deploy/docker/prebuilt.Dockerfile, the
+# Dockerfile's runtime stage, copies dist/sealcast).
 if [ ! -x dist/sealcast ] || ! cmp -s "$bin" dist/sealcast; then
   install -D -m 0755 "$bin" dist/sealcast
 fi

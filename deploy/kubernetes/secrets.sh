@@ -21,6 +21,10 @@
 #                        your own certificate chain and key for the load balancers instead
 #   --algorithm ALG      the root's algorithm when it is made (ml-dsa-65, ed25519)
 #   --state DIR          the state directory
+#   --image IMAGE        run sealcast in this image (docker run, no network, as you, with
+#                        the state directory mounted) instead of a binary here: the image
+#                        the cluster runs, so no FFmpeg-linked build is needed on this host
+#                        (also SEALCAST_IMAGE)
 #
 # Secrets: sealcast-push-token (token), sealcast-postgres (password: the catalog's owner;
 # edge-password: the broadcast nodes' role sealcast_edge), sealcast-mqtt (one
@@ -31,8 +35,8 @@
 # (kubernetes.io/tls), sealcast-revocations (every revocation `sealcast keys revoke`
 # kept, {key id}.rev).
 #
-# sealcast comes from $SEALCAST_BIN, target/release/ or PATH; kubectl from PATH (it only
-# formats: --dry-run=client, no cluster is asked).
+# sealcast comes from $SEALCAST_BIN, --image (or $SEALCAST_IMAGE), target/release/ or
+# PATH; kubectl from PATH (it only formats: --dry-run=client, no cluster is asked).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 umask 077
@@ -43,6 +47,7 @@ usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 namespace=sealcast
 ingests=2
 state=deploy/state/kubernetes
+image=${SEALCAST_IMAGE:-}
 names=()
 algorithm=()
 tls_cert=""
@@ -56,6 +61,7 @@ while (($#)); do
     --tls-key) tls_key=${2:?--tls-key FILE}; shift 2 ;;
     --algorithm) algorithm=(--algorithm "${2:?--algorithm ALG}"); shift 2 ;;
     --state) state=${2:?--state DIR}; shift 2 ;;
+    --image) image=${2:?--image IMAGE}; shift 2 ;;
     -h | --help) usage; exit 0 ;;
     *) say "unknown argument $1 (see --help)"; exit 2 ;;
   esac
@@ -67,13 +73,30 @@ if { [ -n "$tls_cert" ] && [ -z "$tls_key" ]; } || { [ -z "$tls_cert" ] && [ -n 
   exit 2
 fi
 
+# sealcast STATE-PATH ARGS...: the sealcast command, with STATE-PATH the state directory
+# as that command sees it.
 if [ -n "${SEALCAST_BIN:-}" ]; then
   bin=$SEALCAST_BIN
+elif [ -n "$image" ]; then
+  bin=""
 elif [ -x target/release/sealcast ]; then
   bin=target/release/sealcast
 elif ! bin=$(command -v sealcast); then
-  say "no sealcast binary: cargo build --release -p sealcast (or set SEALCAST_BIN)"
+  say "no sealcast binary: give the image (--image IMAGE), or cargo build --release -p sealcast (or set SEALCAST_BIN)"
   exit 1
+fi
+mkdir -p "$state"
+if [ -n "$bin" ]; then
+  st=$state
+  sealcast() { "$bin" "$@"; }
+else
+  command -v docker >/dev/null || { say "--image needs docker"; exit 1; }
+  st=/state
+  state_abs=$(cd "$state" && pwd)
+  sealcast() {
+    docker run --rm --network none --user "$(id -u):$(id -g)" -v "$state_abs:/state" \
+      --entrypoint sealcast "$image" "$@"
+  }
 fi
 command -v kubectl >/dev/null || { say "kubectl is missing (it formats the Secrets)"; exit 1; }
 
@@ -89,9 +112,9 @@ ingest_args=()
 for node in "${nodes[@]}"; do ingest_args+=(--ingest "$node"); done
 (
   umask 022
-  "$bin" keys --keys-dir "$state/keys" init "${algorithm[@]+"${algorithm[@]}"}" "${ingest_args[@]}"
+  sealcast keys --keys-dir "$st/keys" init "${algorithm[@]+"${algorithm[@]}"}" "${ingest_args[@]}"
   if [ -z "$tls_cert" ]; then
-    "$bin" certs --certs-dir "$state/certs" "${names[@]+"${names[@]}"}"
+    sealcast certs --certs-dir "$st/certs" "${names[@]+"${names[@]}"}"
   fi
 ) >&2
 

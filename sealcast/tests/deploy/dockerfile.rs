@@ -1,8 +1,14 @@
-//! The `Dockerfile` as plain text: one stage, read as its instructions (continuation
-//! lines joined, comments dropped). No interpreter: the checks look for the few lines
-//! they care about.
+//! The `Dockerfile` as plain text, read as its instructions (continuation lines joined,
+//! comments dropped). No interpreter: the checks look for the few lines they care about.
+//!
+//! The `Dockerfile` has two stages: a builder that compiles the binary and the runtime
+//! stage. The image the compose cluster runs is that runtime stage with a binary built on
+//! the host (`deploy/docker/prebuilt.Dockerfile`, which `deploy/docker/prebuilt.sh` writes):
+//! [`instructions`] reads that variant, the one stage most checks are about; [`stages`]
+//! reads the `Dockerfile` itself.
 
 use std::path::Path;
+use std::process::Command;
 
 use anyhow::{Context, Result};
 
@@ -13,12 +19,41 @@ pub(crate) struct Instruction {
     pub(crate) args: String,
 }
 
-/// The `Dockerfile` of project directory `dir`.
+/// The image the compose cluster runs, for project directory `dir`: its `Dockerfile`'s
+/// runtime stage with the host's binary, `deploy/docker/prebuilt.Dockerfile`.
 pub(crate) fn instructions(dir: &Path) -> Result<Vec<Instruction>> {
-    let path = dir.join("Dockerfile");
+    let path = dir.join(PREBUILT);
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     Ok(parse(&text))
+}
+
+/// Where the compose image's Dockerfile is, in a project directory.
+pub(crate) const PREBUILT: &str = "deploy/docker/prebuilt.Dockerfile";
+
+/// What `deploy/docker/prebuilt.sh` of project directory `dir` prints for `dockerfile`.
+pub(crate) fn prebuilt(dir: &Path, dockerfile: &Path) -> Result<std::process::Output> {
+    let script = dir.join("deploy/docker/prebuilt.sh");
+    Command::new(&script)
+        .arg(dockerfile)
+        .output()
+        .with_context(|| format!("running {}", script.display()))
+}
+
+/// The `Dockerfile` of project directory `dir` as its stages: the instructions before the
+/// first `FROM` (global `ARG`s), then one list per `FROM`, each opening with it.
+pub(crate) fn stages(dir: &Path) -> Result<Vec<Vec<Instruction>>> {
+    let path = dir.join("Dockerfile");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let mut out = vec![Vec::new()];
+    for i in parse(&text) {
+        if i.keyword == "FROM" {
+            out.push(Vec::new());
+        }
+        out.last_mut().expect("never empty").push(i);
+    }
+    Ok(out)
 }
 
 /// Instructions of Dockerfile `text`.

@@ -30,6 +30,9 @@
 //! - [`networks`]: the network split (the load balancers share no network with
 //!   PostgreSQL; PostgreSQL is on the backend alone; ...) and the load balancers'
 //!   addresses, which the server certificate the script made names.
+//! - [`image_build`]: the `Dockerfile` builds the binary itself (a Debian 12 builder stage
+//!   with the host's build packages, a locked release build) and the compose image is its
+//!   runtime stage with the host's binary (`deploy/docker/prebuilt.sh`).
 //! - [`topology`]: `broadcast` scales; published ports are the documented variables;
 //!   image variables are honoured; healthchecks on every long-running service; non-root
 //!   (`USER 10001` in the `Dockerfile`).
@@ -59,8 +62,7 @@
 //!
 //! Dropped with the home-made compose interpreter (`testkit::compose`, which nothing here
 //! uses): checks of how the file is written rather than of what it renders to (long bind
-//! syntax, `create_host_path`, interpolation forms), the multi-stage `Dockerfile`, and
-//! requiring Compose v2.
+//! syntax, `create_host_path`, interpolation forms), and requiring Compose v2.
 
 #![allow(clippy::unwrap_used)]
 
@@ -71,6 +73,7 @@ mod check_config;
 mod dockerfile;
 mod files;
 mod hardening;
+mod image_build;
 mod init_script;
 mod keys;
 mod kubernetes;
