@@ -12,6 +12,7 @@
 /// measure.
 pub const PRODUCT: &[&str] = &[
     "api",
+    "archive",
     "broadcast",
     "catalog",
     "certs",
