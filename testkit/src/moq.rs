@@ -11,7 +11,7 @@ use std::net::UdpSocket;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 
 use crate::process::{wait_until_ready, Supervised};
 
@@ -23,23 +23,7 @@ pub const VERSION: &str = "0.17.10";
 
 /// The moq-relay binary: `SEALCAST_MOQ_RELAY_BIN`, or the one setup installed.
 pub fn relay_bin() -> Result<PathBuf> {
-    if let Some(bin) = std::env::var_os(BIN_VAR) {
-        return Ok(PathBuf::from(bin));
-    }
-    let root = match std::env::var_os("SEALCAST_MOQ_RELAY_ROOT") {
-        Some(root) => PathBuf::from(root),
-        None => PathBuf::from(std::env::var_os("HOME").context("HOME is not set")?)
-            .join(".cache/sealcast/moq-relay"),
-    };
-    let bin = root.join("bin/moq-relay");
-    if !bin.is_file() {
-        bail!(
-            "no moq-relay at {}: run `scripts/setup.sh test` (it installs moq-relay {VERSION}), \
-             or name one in {BIN_VAR}",
-            bin.display()
-        );
-    }
-    Ok(bin)
+    crate::process::setup_installed_bin("moq-relay", VERSION, BIN_VAR, "SEALCAST_MOQ_RELAY_ROOT")
 }
 
 /// A running moq-relay.

@@ -393,6 +393,35 @@ pub fn wait_until_ready(
     }
 }
 
+/// A server binary `scripts/setup.sh test` builds once into `~/.cache/sealcast/{name}`
+/// (moq-relay, garage): `bin_var` names another binary, `root_var` another install root.
+pub fn setup_installed_bin(
+    name: &str,
+    version: &str,
+    bin_var: &str,
+    root_var: &str,
+) -> anyhow::Result<std::path::PathBuf> {
+    use anyhow::Context as _;
+    use std::path::PathBuf;
+    if let Some(bin) = std::env::var_os(bin_var) {
+        return Ok(PathBuf::from(bin));
+    }
+    let root = match std::env::var_os(root_var) {
+        Some(root) => PathBuf::from(root),
+        None => PathBuf::from(std::env::var_os("HOME").context("HOME is not set")?)
+            .join(".cache/sealcast")
+            .join(name),
+    };
+    let bin = root.join("bin").join(name);
+    anyhow::ensure!(
+        bin.is_file(),
+        "no {name} at {}: run `scripts/setup.sh test` (it installs {name} {version}), \
+         or name one in {bin_var}",
+        bin.display()
+    );
+    Ok(bin)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -35,23 +35,7 @@ pub const BUCKET: &str = "sealcast-archive";
 
 /// The garage binary: `SEALCAST_GARAGE_BIN`, or the one setup installed.
 pub fn garage_bin() -> Result<PathBuf> {
-    if let Some(bin) = std::env::var_os(BIN_VAR) {
-        return Ok(PathBuf::from(bin));
-    }
-    let root = match std::env::var_os("SEALCAST_GARAGE_ROOT") {
-        Some(root) => PathBuf::from(root),
-        None => PathBuf::from(std::env::var_os("HOME").context("HOME is not set")?)
-            .join(".cache/sealcast/garage"),
-    };
-    let bin = root.join("bin/garage");
-    if !bin.is_file() {
-        bail!(
-            "no garage at {}: run `scripts/setup.sh test` (it installs garage {VERSION}), \
-             or name one in {BIN_VAR}",
-            bin.display()
-        );
-    }
-    Ok(bin)
+    crate::process::setup_installed_bin("garage", VERSION, BIN_VAR, "SEALCAST_GARAGE_ROOT")
 }
 
 /// A running single-node Garage with one bucket and one key allowed on it.
