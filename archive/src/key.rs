@@ -10,7 +10,14 @@
 //! recordings/{stream}/{recording}/{rendition}/{media file}        (n.ts, init.mp4, n.m4s)
 //! recordings/{stream}/{recording}/{rendition}/{media file}.sig
 //! probes/{nonce}                                                  (see Archive::probe_conditional_create)
+//! listing/{!recording}/{stream}/recording.json                    (a finished recording, listed)
 //! ```
+//!
+//! `listing/` holds one small object per finished recording (a copy of its
+//! `recording.json`), named by the recording id's bitwise complement in 16 hex digits: ids
+//! order as their sessions' starts, so the store's key order lists the newest recording
+//! first, and a listing of the newest few reads only those objects, however many segments
+//! the archive holds.
 //!
 //! Every part is a `domain` name, a [`SessionId`] or a [`MediaFile`], none of which can hold
 //! `/`, `..` or a leading `-`; so a rendered key is relative, has no empty or dot segment,
@@ -28,6 +35,8 @@ use crate::ArchiveError;
 const RECORDINGS: &str = "recordings";
 /// The top folder of [`ArchiveKey::Probe`] objects.
 const PROBES: &str = "probes";
+/// The top folder of [`ArchiveKey::Listed`] objects.
+const LISTING: &str = "listing";
 /// A recording's master playlist.
 const MASTER_FILE: &str = "master.m3u8";
 /// A recording's facts (`recording.json`).
@@ -74,6 +83,13 @@ pub enum ArchiveKey {
     },
     /// A throwaway object that checks what the store supports.
     Probe(u64),
+    /// The listing entry of a finished recording (a copy of its `recording.json`).
+    Listed {
+        /// The stream recorded.
+        stream: StreamName,
+        /// The recording.
+        recording: SessionId,
+    },
 }
 
 impl ArchiveKey {
@@ -122,6 +138,10 @@ impl ArchiveKey {
         let parts: Vec<&str> = key.split('/').collect();
         match parts.as_slice() {
             [PROBES, nonce] => parse_nonce(nonce).map(Self::Probe).ok_or(NOT_OURS),
+            [LISTING, inverted, stream, INFO_FILE] => Ok(Self::Listed {
+                stream: StreamName::new(*stream).map_err(|_| NOT_OURS)?,
+                recording: SessionId(!parse_nonce(inverted).ok_or(NOT_OURS)?),
+            }),
             [RECORDINGS, stream, recording, INFO_FILE] => Ok(Self::Recording {
                 stream: StreamName::new(*stream).map_err(|_| NOT_OURS)?,
                 recording: recording.parse().map_err(|_| NOT_OURS)?,
@@ -170,6 +190,9 @@ impl fmt::Display for ArchiveKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Probe(nonce) => write!(f, "{PROBES}/{nonce:016x}"),
+            Self::Listed { stream, recording } => {
+                write!(f, "{LISTING}/{:016x}/{stream}/{INFO_FILE}", !recording.0)
+            }
             Self::Recording {
                 stream,
                 recording,
@@ -201,6 +224,10 @@ pub enum ArchivePrefix {
     Rendition(StreamName, SessionId, RenditionName),
     /// The probes.
     Probes,
+    /// Every listing entry ([`ArchiveKey::Listed`]), newest recording first.
+    Listing,
+    /// The listing entry of one recording.
+    Listed(StreamName, SessionId),
 }
 
 impl ArchivePrefix {
@@ -220,6 +247,8 @@ impl fmt::Display for ArchivePrefix {
         match self {
             Self::Recordings => f.write_str(RECORDINGS),
             Self::Probes => f.write_str(PROBES),
+            Self::Listing => f.write_str(LISTING),
+            Self::Listed(s, id) => write!(f, "{LISTING}/{:016x}/{s}", !id.0),
             Self::Stream(s) => write!(f, "{RECORDINGS}/{s}"),
             Self::Recording(s, id) => write!(f, "{RECORDINGS}/{s}/{id}"),
             Self::Rendition(s, id, r) => write!(f, "{RECORDINGS}/{s}/{id}/{r}"),
@@ -259,6 +288,10 @@ mod tests {
     fn key() -> impl Strategy<Value = ArchiveKey> {
         prop_oneof![
             any::<u64>().prop_map(ArchiveKey::Probe),
+            (name(), any::<u64>()).prop_map(|(s, id)| ArchiveKey::Listed {
+                stream: StreamName::new(s).expect("valid"),
+                recording: SessionId(id),
+            }),
             (name(), any::<u64>(), file()).prop_map(|(s, id, file)| {
                 let stream = StreamName::new(s).expect("valid");
                 ArchiveKey::recording(&stream, SessionId(id), file).expect("no parts")
@@ -287,6 +320,22 @@ mod tests {
             ArchiveKey::Probe(255).to_string(),
             "probes/00000000000000ff"
         );
+        let listed = ArchiveKey::Listed {
+            stream: s.clone(),
+            recording: SessionId(7),
+        };
+        assert_eq!(
+            listed.to_string(),
+            "listing/fffffffffffffff8/demo/recording.json"
+        );
+        assert!(ArchivePrefix::Listed(s.clone(), SessionId(7)).contains(&listed));
+        assert!(ArchivePrefix::Listing.contains(&listed));
+        // Newer recordings (larger ids) list first in key order.
+        let newer = ArchiveKey::Listed {
+            stream: s,
+            recording: SessionId(8),
+        };
+        assert!(newer.to_string() < listed.to_string());
     }
 
     #[test]

@@ -130,6 +130,13 @@ pub enum BroadcastError {
     /// The recordings directory could not be prepared, read or changed.
     #[error("accessing the recordings directory failed")]
     Recordings(#[source] std::io::Error),
+    /// The archive of recordings failed (unavailable, refused): answered 503, its text
+    /// (which names a key, never a credential) kept for the log.
+    #[error("the recordings archive failed")]
+    Archive(#[source] archive::ArchiveError),
+    /// Something that spawns a task was called outside a tokio runtime.
+    #[error("no tokio runtime to run on")]
+    NoRuntime,
     /// The HTTP server failed (accepting connections or serving them).
     #[error("http server failed")]
     Serve(#[source] std::io::Error),
@@ -275,7 +282,9 @@ impl BroadcastError {
             | Self::Config { .. }
             | Self::Task(_)
             | Self::Moq(_)
+            | Self::NoRuntime
             | Self::Recordings(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
+            Self::Archive(_) => (StatusCode::SERVICE_UNAVAILABLE, "recordings unavailable"),
         };
         (status, Cow::Borrowed(message))
     }

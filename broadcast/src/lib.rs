@@ -32,6 +32,9 @@
 //! - `recorder`: the recorder thread, writing what the node publishes to disk and turning
 //!   each ended stream into a VOD recording (playlists, then `recording.json`); it tells
 //!   the [`RecordingObserver`] and deletes recordings past their retention.
+//! - `archiving`: recordings kept once per cluster in the archive (the `archive` crate):
+//!   the recorder's spool and its uploader, and the read side every node serves
+//!   `/vod/...` and `/api/v1/recordings` from ([`ArchiveSettings`], [`Node::with_archive`]).
 //! - `recording`: finished recordings, the read side: [`RecordingInfo`], the listing of
 //!   `/api/v1/recordings`, the files `/vod/...` serves, deleting one.
 //! - `moq`: egress over Media over QUIC ([`run_moq`]): every public live stream published
@@ -67,6 +70,7 @@
 
 mod access;
 mod access_guard;
+mod archiving;
 mod assets;
 mod audience;
 mod config;
@@ -85,6 +89,10 @@ mod stream;
 mod view;
 
 pub use access::{AccessConfig, PlayHook, PlayRequest, PlayVerdict, VERDICT_FOR};
+pub use archiving::{
+    ArchiveSettings, FAMILIES as ARCHIVE_FAMILIES, SKIPPED_BYTES, SPOOL_BYTES, SPOOL_DROPPED_BYTES,
+    UPLOADED_BYTES,
+};
 pub use audience::Peer;
 pub use config::{EdgeConfig, HttpLimits, LoadSampler, MoqEndpoint, NodeConfig};
 pub use edge::{run_edge, Edge};

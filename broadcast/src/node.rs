@@ -4,6 +4,10 @@
 //! render a new snapshot and swap it in, all without awaiting. Readers (HTTP handlers)
 //! never take that lock: they load the current snapshot of a stream and serve from it, so
 //! they see either everything an event changed or none of it.
+//!
+//! Long because the node is the one handle every side shares: besides the streams, its
+//! builder (recordings, the archive, access, the MoQ endpoint) and what each side asks of
+//! it (readiness, load, recordings listed, served and deleted) live here.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -21,6 +25,7 @@ use parking_lot::{Mutex, RwLock};
 use tokio::sync::watch;
 
 use crate::access::{Access, AccessConfig};
+use crate::archiving::{ArchiveSettings, Archiver, Shelf};
 use crate::audience::Audience;
 use crate::metrics::Metrics;
 use crate::recorder::{Record, Recorder, RecorderHooks};
@@ -62,6 +67,11 @@ pub struct Node {
     recording_hooks: Arc<RecorderHooks>,
     /// The finished recordings this node lists and serves (`/vod`), if any.
     library: Option<Library>,
+    /// The cluster's archive of recordings, read through (`/vod`, the listing) in place
+    /// of `library` when the node has one.
+    shelf: Option<Shelf>,
+    /// Takes what the recorder wrote to the archive (a node with an archive).
+    archiver: Mutex<Option<Archiver>>,
     /// Who may read private streams: the playback key, the `on_play` hook.
     access: Access,
     /// Told each stream that turned private here ([`Node::turned_private`]).
@@ -127,6 +137,8 @@ impl Node {
             recording_hooks: Arc::default(),
             audience: Audience::default(),
             library: None,
+            shelf: None,
+            archiver: Mutex::new(None),
             access: Access::new(AccessConfig::default()),
             turned_private: tokio::sync::broadcast::Sender::new(TURNED_PRIVATE_BACKLOG),
             pages: crate::assets::Pages::new(None),
@@ -216,6 +228,46 @@ impl Node {
         Ok(self)
     }
 
+    /// Keeps recordings in `archive`, once per cluster, and serves every recording there
+    /// (`/api/v1/recordings`, `/vod/...`), whichever node recorded it. On a node that also
+    /// records (call this before [`with_recordings`](Self::with_recordings)), what it
+    /// records is spooled on its disk and uploaded by a task on the current tokio runtime
+    /// (an error outside one), and recordings past their retention are deleted from the
+    /// archive.
+    pub fn with_archive(
+        mut self,
+        archive: archive::Archive,
+        settings: ArchiveSettings,
+    ) -> Result<Self, BroadcastError> {
+        let hooks = Arc::clone(&self.recording_hooks);
+        let retention = Arc::new(move || *hooks.retention.read());
+        let (archiver, registry) = Archiver::start(
+            self.id.clone(),
+            archive.clone(),
+            &settings,
+            retention,
+            Arc::clone(&self.recording_hooks.generation),
+        )?;
+        *self.recording_hooks.spool.write() = Some(Arc::clone(&archiver.spool));
+        *self.archiver.lock() = Some(archiver);
+        self.metrics.add_registry(Arc::new(registry));
+        self.shelf = Some(Shelf::new(
+            archive,
+            settings.cache_bytes,
+            Arc::clone(&self.recording_hooks.generation),
+        ));
+        Ok(self)
+    }
+
+    /// Waits until everything this node recorded so far is in the archive (or given up
+    /// on); at once on a node without one. For tests and orderly handovers.
+    pub async fn archive_drained(&self) {
+        let spool = self.archiver.lock().as_ref().map(|a| Arc::clone(&a.spool));
+        if let Some(spool) = spool {
+            spool.drained().await;
+        }
+    }
+
     /// Lists and serves the finished recordings under `dir` without recording anything:
     /// for nodes that share a disk with the node that records (the nodes of `up`).
     pub fn with_recording_library(mut self, dir: PathBuf) -> Self {
@@ -244,9 +296,10 @@ impl Node {
     /// The finished recordings this node serves, newest first, at most 200 (empty on a
     /// node without recordings). Reads the disk on the blocking pool.
     pub async fn recordings(&self) -> Result<Vec<RecordingInfo>, BroadcastError> {
-        match &self.library {
-            Some(library) => Ok(library.list().await?.to_vec()),
-            None => Ok(Vec::new()),
+        match (&self.shelf, &self.library) {
+            (Some(shelf), _) => Ok(shelf.list().await?.to_vec()),
+            (None, Some(library)) => Ok(library.list().await?.to_vec()),
+            (None, None) => Ok(Vec::new()),
         }
     }
 
@@ -258,9 +311,20 @@ impl Node {
         stream: &StreamName,
         id: SessionId,
     ) -> Result<(), BroadcastError> {
-        match &self.library {
-            Some(library) => library.forget(stream, id).await,
-            None => Err(BroadcastError::UnknownRecording {
+        match (&self.shelf, &self.library) {
+            (Some(shelf), library) => {
+                shelf.forget(stream, id).await?;
+                // This node's own copy, if it recorded it, goes too.
+                if let Some(library) = library {
+                    match library.forget(stream, id).await {
+                        Ok(()) | Err(BroadcastError::UnknownRecording { .. }) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(())
+            }
+            (None, Some(library)) => library.forget(stream, id).await,
+            (None, None) => Err(BroadcastError::UnknownRecording {
                 stream: stream.clone(),
                 id,
             }),
@@ -270,6 +334,12 @@ impl Node {
     /// The recordings this node serves, if any.
     pub(crate) fn library(&self) -> Option<&Library> {
         self.library.as_ref()
+    }
+
+    /// The archive this node serves recordings from, if it has one (then in place of
+    /// [`Node::library`]).
+    pub(crate) fn shelf(&self) -> Option<&Shelf> {
+        self.shelf.as_ref()
     }
 
     /// Checks playback tokens of private streams as `config` says (without it, no token
@@ -295,8 +365,9 @@ impl Node {
         stream: &StreamName,
         id: Option<SessionId>,
     ) -> bool {
-        match (&self.library, id) {
-            (Some(library), Some(id)) => library.is_private(stream, id).await,
+        match (&self.shelf, &self.library, id) {
+            (Some(shelf), _, Some(id)) => shelf.is_private(stream, id).await,
+            (None, Some(library), Some(id)) => library.is_private(stream, id).await,
             _ => false,
         }
     }
@@ -308,6 +379,12 @@ impl Node {
         let recorder = self.recorder.lock().take();
         if let Some(mut recorder) = recorder {
             recorder.close();
+        }
+        // Then what it wrote last (the playlists of what it finished) goes to the archive,
+        // for a bounded time.
+        let archiver = self.archiver.lock().take();
+        if let Some(mut archiver) = archiver {
+            archiver.close();
         }
     }
 

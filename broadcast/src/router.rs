@@ -168,7 +168,8 @@ fn takes_live_direct<B>(request: &http::Request<B>) -> bool {
     request.method() == Method::GET && request.uri().path().starts_with("/live/")
 }
 
-/// A file of a finished recording, read from disk off the executor. Playlists are cached
+/// A file of a finished recording, read from the archive (through the node's cache) or
+/// from disk off the executor. Playlists are cached
 /// a minute (they no longer change, but a recording can be deleted), segments forever (the
 /// bytes that were served live, under the same `ETag`), and each file's signed statement
 /// (`.sig`) as long as its file, without `x-sealcast-verified` (it is not media).
@@ -184,13 +185,13 @@ async fn vod(State(node): State<Arc<Node>>, request: Request) -> Result<Response
         | PublicPath::VodSignature(s, id, _, _) => (s.clone(), *id),
         _ => return Err(BroadcastError::NotFound),
     };
-    let library = node
-        .library()
-        .ok_or_else(|| BroadcastError::UnknownRecording {
-            stream: stream.clone(),
-            id,
-        })?;
-    let bytes = match library.read(&path).await? {
+    // The archive when the node has one (any node serves any recording), else its disk.
+    let file = match (node.shelf(), node.library()) {
+        (Some(shelf), _) => shelf.read(&path).await?,
+        (None, Some(library)) => library.read(&path).await?,
+        (None, None) => VodFile::NoRecording,
+    };
+    let bytes = match file {
         VodFile::Found(bytes) => bytes,
         VodFile::NoRecording => return Err(BroadcastError::UnknownRecording { stream, id }),
         VodFile::NoFile => {
@@ -263,9 +264,10 @@ async fn moq_endpoint(
 }
 
 async fn recordings(State(node): State<Arc<Node>>) -> Result<Response, BroadcastError> {
-    let list = match node.library() {
-        Some(library) => library.list().await?,
-        None => Arc::from([]),
+    let list = match (node.shelf(), node.library()) {
+        (Some(shelf), _) => shelf.list().await?,
+        (None, Some(library)) => library.list().await?,
+        (None, None) => Arc::from([]),
     };
     // Private recordings, and those of a stream private now, are not listed.
     let listed: Vec<&crate::RecordingInfo> = list

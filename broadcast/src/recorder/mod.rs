@@ -36,6 +36,11 @@
 //! recordings past their retention (at start, then every [`SWEEP_EVERY`]), so deleting
 //! never races with writing. Reading recordings back is `recording`'s job.
 //!
+//! With an archive (`crate::archiving`), every file written is also offered to the node's
+//! spool once it is on disk (segments, init segments and statements as written, then the
+//! playlists and `recording.json` when the recording is finished), and the uploader takes
+//! it from there; the recorder never waits for the archive.
+//!
 //! Files: this one holds a recording in progress (open, append, finish) and what the
 //! thread is told ([`Record`]); `thread` the recorder thread and its handle; `resume`
 //! carrying recordings on after a restart; `journal` the append-only journal; `disk`
@@ -60,10 +65,13 @@ use parking_lot::RwLock;
 use self::disk::write_atomically;
 use self::journal::{Journal, JOURNAL_FILE};
 
+use crate::archiving::{Spool, Write};
 use crate::recording::{
     self, recording_dir, RecordingInfo, RecordingObserver, INFO_FILE, MASTER_FILE, MEDIA_FILE,
 };
 use crate::NodeConfig;
+use archive::{ArchiveKey, RecordingFile};
+use domain::paths::MediaFile;
 
 mod disk;
 mod journal;
@@ -125,6 +133,9 @@ pub(crate) struct RecorderHooks {
     pub(crate) retention: RwLock<Option<Duration>>,
     /// Bumped when a recording is finished or deleted (see `recording::Library`).
     pub(crate) generation: Arc<AtomicU64>,
+    /// Where recorded files are offered for the archive, if the node has one (set before
+    /// the recorder starts: it offers what a previous run left, too).
+    pub(crate) spool: RwLock<Option<Arc<Spool>>>,
 }
 
 impl std::fmt::Debug for RecorderHooks {
@@ -153,6 +164,8 @@ struct Recording {
     master: Option<Bytes>,
     /// Renditions recovered from the journal whose first new entry is still to come.
     resume_pending: std::collections::HashSet<RenditionName>,
+    /// Where written files are offered for the archive, if anywhere.
+    spool: Option<Arc<Spool>>,
 }
 
 /// Tells listings and the observer about a finished recording.
@@ -170,7 +183,7 @@ fn announce(hooks: &RecorderHooks, info: RecordingInfo) {
 
 impl Recording {
     /// A new recording of `stream`, named after `session`.
-    fn open(root: &Path, stream: &StreamName, session: SessionId) -> Self {
+    fn open(root: &Path, stream: &StreamName, session: SessionId, hooks: &RecorderHooks) -> Self {
         let dir = recording_dir(root, stream, session);
         let started_at = WallClock.unix_secs();
         let journal = match Journal::open(&dir, started_at) {
@@ -190,6 +203,16 @@ impl Recording {
             journal,
             master: None,
             resume_pending: Default::default(),
+            spool: hooks.spool.read().clone(),
+        }
+    }
+
+    /// Offers the file just written at `path` for the archive.
+    fn offer(&self, path: &Path, file: RecordingFile, write: Write, remove_after: bool) {
+        let Some(spool) = &self.spool else { return };
+        match ArchiveKey::recording(&self.stream, self.id, file) {
+            Ok(key) => spool.offer(&self.stream, key, path, write, remove_after),
+            Err(e) => tracing::error!(error = %e, "a recorded file has no archive key"),
         }
     }
 
@@ -237,21 +260,30 @@ impl Recording {
             return;
         }
         let rendition_dir = self.dir.join(meta.rendition.as_str());
-        let extension = match init {
+        let media = match init {
             Some(init) => {
                 let path = rendition_dir.join(recording::INIT_FILE);
                 if !path.exists() {
-                    self.write_statement(&path, init_signed);
+                    let file = (&meta.rendition, MediaFile::Init);
+                    self.write_statement(&path, init_signed, file.clone(), false);
                     let written = write_atomically(&path, init);
+                    if written.is_ok() {
+                        let file = RecordingFile::Media(file.0.clone(), file.1);
+                        self.offer(&path, file, Write::Once, false);
+                    }
                     self.note(written, &path);
                 }
-                "m4s"
+                MediaFile::Fragment(meta.sequence)
             }
-            None => "ts",
+            None => MediaFile::Ts(meta.sequence),
         };
-        let path = rendition_dir.join(format!("{}.{extension}", meta.sequence));
-        self.write_statement(&path, signed);
+        let path = rendition_dir.join(media.to_string());
+        self.write_statement(&path, signed, (&meta.rendition, media.clone()), true);
         let written = write_atomically(&path, &segment.bytes);
+        if written.is_ok() {
+            let file = RecordingFile::Media(meta.rendition.clone(), media);
+            self.offer(&path, file, Write::Once, true);
+        }
         // A segment the disk did not take (full, failing) is listed as a gap: the
         // recording says what it lost instead of listing a file that is not there.
         let mut entry = Entry::published(meta);
@@ -260,13 +292,24 @@ impl Recording {
         self.add_entry(meta.rendition.clone(), entry, config);
     }
 
-    /// Writes `envelope`, the signed statement of the file at `path`, as `{path}.sig`.
-    fn write_statement(&mut self, path: &Path, envelope: Option<&Bytes>) {
+    /// Writes `envelope`, the signed statement of the file at `path` (`file` of its
+    /// rendition), as `{path}.sig`, and offers it for the archive.
+    fn write_statement(
+        &mut self,
+        path: &Path,
+        envelope: Option<&Bytes>,
+        (rendition, file): (&RenditionName, MediaFile),
+        remove_after: bool,
+    ) {
         let Some(envelope) = envelope else { return };
         let mut name = path.as_os_str().to_owned();
         name.push(recording::STATEMENT_SUFFIX);
         let sidecar = PathBuf::from(name);
         let written = write_atomically(&sidecar, envelope);
+        if written.is_ok() {
+            let statement = RecordingFile::Statement(rendition.clone(), file);
+            self.offer(&sidecar, statement, Write::Once, remove_after);
+        }
         self.note(written, &sidecar);
     }
 
@@ -337,7 +380,7 @@ impl Recording {
             return None;
         };
         let master = String::from_utf8_lossy(&master).into_owned();
-        let playlists: Vec<(PathBuf, String)> = self
+        let playlists: Vec<(RenditionName, PathBuf, String)> = self
             .renditions
             .iter()
             .map(|(r, w)| {
@@ -348,11 +391,15 @@ impl Recording {
                 } else {
                     w.render_vod()
                 };
-                (dir.join(MEDIA_FILE), text)
+                (r.clone(), dir.join(MEDIA_FILE), text)
             })
             .collect();
-        for (path, text) in playlists {
+        for (rendition, path, text) in playlists {
             let written = write_atomically(&path, text.as_bytes());
+            if written.is_ok() {
+                let file = RecordingFile::MediaPlaylist(rendition);
+                self.offer(&path, file, Write::Replace, false);
+            }
             self.note(written, &path);
         }
         let path = self.dir.join(MASTER_FILE);
@@ -360,6 +407,7 @@ impl Recording {
             tracing::warn!(path = %path.display(), error = %e, "writing a recording's master playlist failed; it is not playable");
             return None;
         }
+        self.offer(&path, RecordingFile::Master, Write::Replace, false);
         let info = self.info(&master);
         let path = self.dir.join(INFO_FILE);
         let json = match serde_json::to_vec_pretty(&info) {
@@ -373,6 +421,7 @@ impl Recording {
             tracing::warn!(path = %path.display(), error = %e, "writing recording.json failed; the recording is playable but not listed");
             return None;
         }
+        self.offer(&path, RecordingFile::Info, Write::Replace, false);
         if !keep_journal {
             self.journal = None;
             for file in [JOURNAL_FILE, LIVE_MASTER_FILE] {

@@ -57,6 +57,7 @@ pub(super) fn recover(
             journal,
             master,
             resume_pending: Default::default(),
+            spool: hooks.spool.read().clone(),
         };
         tracing::info!(%stream, recording = %id, "found a recording to carry on");
         let older = match found.remove(&stream) {

@@ -133,6 +133,7 @@ fn renditions_follow_the_master_then_the_dropped_ones() {
         journal: None,
         master: None,
         resume_pending: Default::default(),
+        spool: None,
     };
     let names: Vec<String> = rec
         .info(master)

@@ -114,6 +114,11 @@ fn run(
     let mut private: HashSet<StreamName> = HashSet::new();
     // Recordings found with a journal: waiting for their stream to come back.
     let mut dormant = resume::recover(root, &config, hooks);
+    // What a previous run recorded and the archive may not have yet.
+    let spool = hooks.spool.read().clone();
+    if let Some(spool) = spool {
+        crate::archiving::rescan(root, &spool);
+    }
     let resume_until = Instant::now() + resume_within;
     // Sweep once at start: recordings may have aged while the node was down.
     let mut next_sweep = Instant::now();
@@ -166,9 +171,12 @@ fn run(
                         .entry(segment.meta.stream.clone())
                         .or_insert_with(|| match dormant.remove(&segment.meta.stream) {
                             Some(rec) => rec.carry_on(hooks),
-                            None => {
-                                Recording::open(root, &segment.meta.stream, segment.meta.session)
-                            }
+                            None => Recording::open(
+                                root,
+                                &segment.meta.stream,
+                                segment.meta.session,
+                                hooks,
+                            ),
                         });
                 if private.contains(&segment.meta.stream) {
                     rec.mark_private();

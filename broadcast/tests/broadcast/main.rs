@@ -1,6 +1,8 @@
 //! broadcast's integration tests, one binary (linking a test binary is the slow part of a
 //! build; one per crate links the crate and its dependencies once):
 //!
+//! - `archive_cluster`: recordings kept once per cluster in the archive (a local directory, a
+//!   real Garage), served by any node;
 //! - `intake`: the edge's internal push API and signature gate, through
 //!   `tower::ServiceExt::oneshot` with real keys and certificates;
 //! - `cache_headers`: what every answer tells a shared cache in front, per kind of
@@ -23,6 +25,7 @@
 //! - `support`: a node with one live stream, requests, and (`support::edge`) a cluster's
 //!   keys, signed statements and pushes.
 
+mod archive_cluster;
 mod cache_headers;
 mod direct;
 mod edge_mqtt;

@@ -1,0 +1,267 @@
+//! The uploader: one task per recording node that takes what the spool holds, oldest due
+//! first, and writes it to the archive; and, once a minute, deletes the recordings past
+//! their retention from the archive.
+//!
+//! A store that is down costs nothing but this task's time: the item goes back to the
+//! front of the spool and the task waits (1 s, doubling to 30 s) before the next try, while
+//! the recorder keeps offering (the spool drops its oldest past its bound). Reading the
+//! spooled file and deleting it happen through `tokio::fs` (the blocking pool).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use archive::{Archive, ArchiveError, ArchiveKey, ArchivePrefix, ListCursor, MAX_PAGE};
+use bytes::Bytes;
+use domain::time::WallClock;
+use domain::{SessionId, StreamName};
+use tokio::sync::watch;
+
+use super::queue::{Item, Write};
+use super::spool::Spool;
+use crate::recording::RecordingInfo;
+
+/// The first pause after the store failed; it doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// How often recordings past their retention are looked for in the archive.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+/// The most listing pages one sweep reads.
+const SWEEP_PAGES: usize = 100;
+/// The largest `recording.json` read.
+pub(crate) const MAX_INFO_BYTES: u64 = 64 * 1024;
+
+/// How long a recording is kept, read at every sweep (`None`: for ever).
+pub(crate) type RetentionFn = Arc<dyn Fn() -> Option<Duration> + Send + Sync>;
+
+/// What the node tells the uploader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Run,
+    /// Archive what is waiting now, without writer delays, then stop.
+    Drain,
+    Stop,
+}
+
+/// Runs until told to stop (or, draining, until the spool is empty).
+pub(crate) async fn run(
+    archive: Archive,
+    spool: Arc<Spool>,
+    retention: RetentionFn,
+    generation: Arc<AtomicU64>,
+    mut mode: watch::Receiver<Mode>,
+) {
+    let mut backoff = FIRST_BACKOFF;
+    // After a failure, nothing is tried before this, however many files come meanwhile.
+    let mut paused_until: Option<Instant> = None;
+    let mut next_sweep = Instant::now();
+    let mut ended: HashMap<(StreamName, SessionId), u64> = HashMap::new();
+    loop {
+        let now_mode = *mode.borrow_and_update();
+        match now_mode {
+            Mode::Stop => return,
+            Mode::Drain => {
+                spool.hurry();
+                if spool.is_empty() {
+                    return;
+                }
+            }
+            Mode::Run => {}
+        }
+        if now_mode == Mode::Run && Instant::now() >= next_sweep {
+            if let Some(keep) = retention() {
+                if sweep(&archive, keep, &mut ended).await > 0 {
+                    generation.fetch_add(1, Ordering::AcqRel);
+                }
+            }
+            next_sweep = Instant::now() + SWEEP_EVERY;
+        }
+        paused_until = paused_until.filter(|until| Instant::now() < *until);
+        let taken = match paused_until {
+            Some(until) => Err(Some(until)),
+            None => spool.take_due(),
+        };
+        let wait_until = match taken {
+            Ok(item) => match archive_one(&archive, &spool, &item).await {
+                Ok(listed) => {
+                    if listed {
+                        // This node's listing shows it at once.
+                        generation.fetch_add(1, Ordering::AcqRel);
+                    }
+                    spool.done();
+                    backoff = FIRST_BACKOFF;
+                    continue;
+                }
+                Err(e) if e.is_retryable() => {
+                    tracing::warn!(error = %e, "the archive is unavailable; recordings wait in the spool");
+                    spool.retry(item);
+                    paused_until = Some(Instant::now() + backoff);
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    paused_until
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "archiving a recorded file failed; it is given up");
+                    spool.done();
+                    continue;
+                }
+            },
+            Err(next_due) => next_due,
+        };
+        let wait_until = match (wait_until, now_mode) {
+            (Some(at), Mode::Run) => at.min(next_sweep),
+            (Some(at), _) => at,
+            (None, Mode::Run) => next_sweep,
+            (None, _) => Instant::now() + FIRST_BACKOFF,
+        };
+        tokio::select! {
+            () = spool.wake.notified(), if paused_until.is_none() => {}
+            () = tokio::time::sleep_until(wait_until.into()) => {}
+            changed = mode.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Writes one item: a create-only file unless the archive has it (a `HEAD` first, so a
+/// node that is not its stream's first writer sends no bytes), a replacing one always.
+/// `recording.json` also goes to the listing. The local file goes afterwards if it is a
+/// segment or a statement. Whether a recording was listed.
+async fn archive_one(archive: &Archive, spool: &Spool, item: &Item) -> Result<bool, ArchiveError> {
+    if item.write == Write::Once {
+        match archive.head(&item.key).await {
+            Ok(_) => {
+                spool.metrics.skipped.inc_by(item.size);
+                forget_local(item).await;
+                return Ok(false);
+            }
+            Err(ArchiveError::NotFound { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let bytes = match tokio::fs::read(&item.path).await {
+        Ok(bytes) => Bytes::from(bytes),
+        Err(e) => {
+            // Deleted meanwhile (retention, an operator): nothing left to archive.
+            tracing::debug!(path = %item.path.display(), error = %e, "a spooled file is gone");
+            return Ok(false);
+        }
+    };
+    let size = bytes.len() as u64;
+    let written = match item.write {
+        Write::Once => match archive.put_if_absent(&item.key, bytes.clone()).await {
+            Ok(()) => true,
+            Err(ArchiveError::AlreadyExists { .. }) => false,
+            Err(e) => return Err(e),
+        },
+        Write::Replace => {
+            archive.put(&item.key, bytes.clone()).await?;
+            true
+        }
+    };
+    if !written {
+        spool.metrics.skipped.inc_by(size);
+        forget_local(item).await;
+        return Ok(false);
+    }
+    spool.metrics.uploaded.inc_by(size);
+    // A recording.json written: the recording is listed (its files are all there).
+    if let ArchiveKey::Recording {
+        stream,
+        recording,
+        file: archive::RecordingFile::Info,
+    } = &item.key
+    {
+        let listed = ArchiveKey::Listed {
+            stream: stream.clone(),
+            recording: *recording,
+        };
+        archive.put(&listed, bytes).await?;
+        spool.metrics.uploaded.inc_by(size);
+        forget_local(item).await;
+        return Ok(true);
+    }
+    forget_local(item).await;
+    Ok(false)
+}
+
+async fn forget_local(item: &Item) {
+    if item.remove_after {
+        let _ = tokio::fs::remove_file(&item.path).await;
+    }
+}
+
+/// Deletes from the archive every listed recording that ended more than `keep` ago (its
+/// listing entry first, so it is no longer listed, then its files). `ended` remembers the
+/// end of recordings read before, so a sweep reads only new listing entries. Idempotent:
+/// several nodes sweeping the same archive delete each recording once between them.
+pub(crate) async fn sweep(
+    archive: &Archive,
+    keep: Duration,
+    ended: &mut HashMap<(StreamName, SessionId), u64>,
+) -> usize {
+    let now = WallClock.unix_secs();
+    let mut cursor: Option<ListCursor> = None;
+    let mut seen = HashMap::new();
+    let mut deleted = 0;
+    for _ in 0..SWEEP_PAGES {
+        let page = match archive
+            .list(&ArchivePrefix::Listing, cursor.as_ref(), MAX_PAGE)
+            .await
+        {
+            Ok(page) => page,
+            Err(e) => {
+                tracing::warn!(error = %e, "listing the archive for retention failed");
+                return deleted;
+            }
+        };
+        for object in page.objects {
+            let ArchiveKey::Listed { stream, recording } = &object.key else {
+                continue;
+            };
+            let id = (stream.clone(), *recording);
+            let ended_at = match ended.get(&id) {
+                Some(at) => *at,
+                None => match archive.get(&object.key, MAX_INFO_BYTES).await {
+                    Ok(bytes) => match serde_json::from_slice::<RecordingInfo>(&bytes) {
+                        Ok(info) => info.ended_at,
+                        // Not ours to judge: kept.
+                        Err(_) => continue,
+                    },
+                    Err(_) => continue,
+                },
+            };
+            seen.insert(id.clone(), ended_at);
+            if ended_at.saturating_add(keep.as_secs()) > now {
+                continue;
+            }
+            let gone = async {
+                archive
+                    .delete_prefix(&ArchivePrefix::Listed(stream.clone(), *recording))
+                    .await?;
+                archive
+                    .delete_prefix(&ArchivePrefix::Recording(stream.clone(), *recording))
+                    .await
+            };
+            match gone.await {
+                Ok(_) => {
+                    deleted += 1;
+                    seen.remove(&id);
+                    tracing::info!(%stream, %recording, "archived recording past retention deleted");
+                }
+                Err(e) => {
+                    tracing::warn!(%stream, %recording, error = %e, "deleting an archived recording past retention failed");
+                }
+            }
+        }
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    *ended = seen;
+    deleted
+}
