@@ -25,8 +25,9 @@
 //! - `error`: [`ArchiveError`], the crate's one error enum, and the redaction of client
 //!   error texts.
 //!
-//! Not built yet (`docs/architecture.md`, Archive): the recorder writing here, edges
-//! reading through with a cache, the spool while the store is down.
+//! Its users: `broadcast::archiving` (the recorder's spool and uploader, and the `/vod/`
+//! read side with its cache) and the `sealcast` binary, which opens one from `--archive`
+//! (`docs/architecture.md`, Archive).
 
 mod credentials;
 mod error;

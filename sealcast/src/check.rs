@@ -34,7 +34,13 @@ pub(crate) const FLAG: &str = "--check-config";
 const ROLES: [&str; 5] = ["up", "ingest", "broadcast", "lb", "source"];
 
 /// Variables read outside the command line's definitions.
-const OTHER_VARIABLES: [&str; 2] = ["SEALCAST_LOG", ingest::distribute::WHOLE_SEGMENTS_VARIABLE];
+const OTHER_VARIABLES: [&str; 4] = [
+    "SEALCAST_LOG",
+    ingest::distribute::WHOLE_SEGMENTS_VARIABLE,
+    // The archive's S3 credentials, read by the `archive` crate (never a flag).
+    archive::ACCESS_KEY_ID_VAR,
+    archive::SECRET_ACCESS_KEY_VAR,
+];
 
 /// Whether the command line asks for a check (the flag before any `--`).
 pub(crate) fn requested(args: &[OsString]) -> bool {
@@ -421,6 +427,7 @@ mod tests {
             include_str!("plan/lb.rs"),
             include_str!("plan/up.rs"),
             include_str!("plan/source.rs"),
+            include_str!("plan/archive.rs"),
         ]
         .concat();
         let named: BTreeSet<&str> = source
@@ -428,7 +435,7 @@ mod tests {
             .map(|(i, _)| {
                 let rest = &source[i + 1..];
                 let end = rest
-                    .find(|c: char| !(c.is_ascii_uppercase() || c == '_'))
+                    .find(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
                     .unwrap_or(rest.len());
                 &rest[..end]
             })

@@ -168,6 +168,8 @@ pub(crate) struct UpArgs {
     #[arg(long, env = "SEALCAST_RECORDING_RETENTION", default_value = "7d")]
     pub(crate) recording_retention: Retention,
     #[command(flatten)]
+    pub(crate) archive: ArchiveArgs,
+    #[command(flatten)]
     pub(crate) on_publish: PublishHookArgs,
     #[command(flatten)]
     pub(crate) on_play: PlayHookArgs,
@@ -408,6 +410,8 @@ pub(crate) struct BroadcastArgs {
     pub(crate) ready_timeout: u64,
     /// Seconds a ready node goes on serving once told to stop (SIGTERM, Ctrl-C), saying
     /// `draining` so that load balancers move its viewers off it first (0: stop at once).
+    #[command(flatten)]
+    pub(crate) archive: ArchiveArgs,
     #[arg(long, env = "SEALCAST_DRAIN", default_value_t = 3,
         value_parser = clap::value_parser!(u64).range(0..=300))]
     pub(crate) drain: u64,
@@ -841,6 +845,60 @@ impl std::str::FromStr for Retention {
         if s == "0" {
             return Ok(Retention(None));
         }
+/// Where recordings are kept once per cluster (issue 49; docs/deployment.md, Archive).
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct ArchiveArgs {
+    /// The archive: a directory (default: `archive` in the data directory) or an S3 bucket,
+    /// `s3://BUCKET?endpoint=https://host:port&region=REGION` (AWS S3 without `endpoint`;
+    /// `&create=check-first` for a store that ignores `If-None-Match`, such as Garage).
+    /// Credentials never go here: `SEALCAST_S3_ACCESS_KEY_ID` and
+    /// `SEALCAST_S3_SECRET_ACCESS_KEY`, or `--archive-credentials-file`.
+    #[arg(long = "archive", env = "SEALCAST_ARCHIVE", hide_env_values = true)]
+    pub(crate) url: Option<String>,
+    /// A file of `access_key_id=…` and `secret_access_key=…` lines (instead of the
+    /// variables).
+    #[arg(
+        long = "archive-credentials-file",
+        env = "SEALCAST_S3_CREDENTIALS_FILE"
+    )]
+    pub(crate) credentials_file: Option<PathBuf>,
+    /// The most bytes a recording node holds on its disk for the archive while the store is
+    /// down or slow (`4G`, `500M`); past it the oldest recorded segments are dropped.
+    #[arg(
+        long = "archive-spool",
+        env = "SEALCAST_ARCHIVE_SPOOL",
+        default_value = "4G"
+    )]
+    pub(crate) spool: ByteSize,
+}
+
+/// A size in bytes: a number with an optional unit, `K`, `M`, `G` or `T` (powers of 1024).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct ByteSize(pub(crate) u64);
+
+impl std::str::FromStr for ByteSize {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        let (number, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+        let n: u64 = number
+            .parse()
+            .map_err(|_| format!("{s:?}: give a number and a unit, like 4G or 500M"))?;
+        let shift = match unit.trim_end_matches(['B', 'b', 'i']) {
+            "" => 0,
+            "K" | "k" => 10,
+            "M" | "m" => 20,
+            "G" | "g" => 30,
+            "T" | "t" => 40,
+            _ => return Err(format!("{s:?}: the unit is one of K, M, G, T")),
+        };
+        n.checked_mul(1 << shift)
+            .map(ByteSize)
+            .ok_or_else(|| format!("{s:?} is too large"))
+    }
+}
+
         let (number, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
         let n: u64 = number
             .parse()

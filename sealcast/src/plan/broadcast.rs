@@ -34,6 +34,8 @@ pub(crate) struct BroadcastPlan {
     pub(crate) direct_url: Option<String>,
     pub(crate) recordings: PathBuf,
     pub(crate) retention: Option<Duration>,
+    /// Where recordings are kept once per cluster, and served from.
+    pub(crate) archive: super::ArchivePlan,
     pub(crate) ready_timeout: Duration,
     /// How long a ready node drains before it stops.
     pub(crate) drain: Duration,
@@ -79,6 +81,7 @@ impl BroadcastPlan {
             None => Some(args.catalog.data_dir.join("recordings")),
         };
         let cache_purge = inputs::cache_purge(&args.cache_purge, &mut problems);
+        let archive = super::archive::archive(&args.archive, &args.catalog.data_dir, &mut problems);
         let moq = super::moq::moq(&args.moq, &mut problems);
         let plan = (|| {
             let [Some(()), Some(())] = urls else {
@@ -98,6 +101,7 @@ impl BroadcastPlan {
                 direct_url: args.direct_url.clone(),
                 recordings: recordings?,
                 retention: args.recording_retention.0,
+                archive: archive?,
                 ready_timeout: Duration::from_secs(args.ready_timeout),
                 drain: Duration::from_secs(args.drain),
                 playback: verifier.as_ref()?.as_ref().map(|v| v.key().clone()),

@@ -9,11 +9,13 @@
 //!   [`Problems`], which collects them so that every one is reported at once.
 //! - `inputs`: the derivations roles share: configuration file, catalog, key directory,
 //!   push token, root and edge keys, node ids, HTTPS certificate, listeners.
+//! - `archive`: where recordings are kept once per cluster: a directory or an S3 bucket.
 //! - `moq`: the MoQ relay a node publishes to and the endpoint its viewers are told.
 //! - `ingest`, `broadcast`, `lb`, `up`, `source`: one plan per role. `up` makes its keys
 //!   on the first start, so it derives what depends on them with the same functions the
 //!   other roles' plans use, once they exist.
 
+mod archive;
 mod broadcast;
 mod ingest;
 mod inputs;
@@ -23,6 +25,7 @@ mod problem;
 mod source;
 mod up;
 
+pub(crate) use archive::ArchivePlan;
 pub(crate) use broadcast::{access_config, BroadcastPlan, EdgeTrust};
 pub(crate) use ingest::{distribution, provenance, signing_key, IngestPlan, SrtPlan};
 pub(crate) use inputs::{cache_purge, key_dir, CatalogLocation, TlsPlan};

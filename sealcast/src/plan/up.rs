@@ -42,6 +42,8 @@ pub(crate) struct UpPlan {
     /// Where the first node records and the others serve recordings from.
     pub(crate) recordings: PathBuf,
     pub(crate) retention: Option<Duration>,
+    /// Where the first node's recordings are kept, and every node serves them from.
+    pub(crate) archive: super::ArchivePlan,
     pub(crate) balancer: Balancer,
     /// Asked before each publish starts.
     pub(crate) on_publish: Option<api::Hook>,
@@ -106,6 +108,12 @@ impl UpPlan {
         let on_publish = inputs::publish_hook(&args.on_publish, &args.catalog, &mut problems);
         let on_play = inputs::play_hook(&args.on_play, &args.catalog, &mut problems);
         let cache_purge = inputs::cache_purge(&args.cache_purge, &mut problems);
+        // One node records in `up`: it need not wait for any other to archive first.
+        let archive = super::archive::archive(&args.archive, &args.catalog.data_dir, &mut problems)
+            .map(|mut plan| {
+                plan.settings.writer_window = Duration::ZERO;
+                plan
+            });
         let moq = super::moq::moq(&args.moq, &mut problems);
         let plan = (|| {
             acme?;
@@ -123,6 +131,7 @@ impl UpPlan {
                 nodes: nodes?,
                 recordings: args.catalog.data_dir.join("recordings"),
                 retention: args.recording_retention.0,
+                archive: archive?,
                 balancer: Balancer {
                     tls: tls?,
                     balance: args.balance.clone(),

@@ -17,7 +17,7 @@ use tokio_util::task::TaskTracker;
 use super::admin::{self, AdminSide};
 use super::common::{bind, default_url, listener_died, open_catalog, print_ready};
 use crate::cli::BroadcastArgs;
-use crate::plan::{BroadcastPlan, EdgeTrust};
+use crate::plan::{ArchivePlan, BroadcastPlan, EdgeTrust};
 
 /// `sealcast broadcast`.
 pub(crate) async fn broadcast(
@@ -45,6 +45,7 @@ pub(crate) async fn broadcast(
             plan.node_id.clone(),
             plan.node,
             plan.recordings.clone(),
+            &plan.archive,
             plan.retention,
             cataloged,
         )?
@@ -114,6 +115,7 @@ pub(crate) async fn broadcast(
 /// it cannot set up is logged, and the node serves HLS as before.
 pub(super) async fn publish_over_moq(
     node: Arc<Node>,
+    archive: &ArchivePlan,
     moq: broadcast::MoqConfig,
     stop: CancellationToken,
 ) {
@@ -124,7 +126,8 @@ pub(super) async fn publish_over_moq(
 
 /// A node that records what it publishes into `recordings`, deleting recordings older
 /// than `retention`; with a catalog, finished recordings are entered there and announced
-/// by webhook.
+/// by webhook. What it records goes to `archive` (spooled in `recordings` meanwhile), which
+/// it serves recordings from.
 pub(super) fn recording_node(
     id: NodeId,
     config: NodeConfig,
@@ -132,7 +135,19 @@ pub(super) fn recording_node(
     retention: Option<Duration>,
     cataloged: Option<(Catalog, Webhooks)>,
 ) -> anyhow::Result<Node> {
-    let mut node = Node::new(id.clone(), config)
+    let mut node = archived_node(id.clone(), config, archive)?
+/// A node that serves the recordings in `archive` (and, if it records, archives there).
+pub(super) fn archived_node(
+    id: NodeId,
+    config: NodeConfig,
+    archive: &ArchivePlan,
+) -> anyhow::Result<Node> {
+    let opened = archive.open().context("opening the recordings archive")?;
+    Node::new(id, config)
+        .with_archive(opened, archive.settings)
+        .context("starting the recordings archive")
+}
+
         .with_recordings(recordings)
         .context("preparing the recordings directory")?;
     if let Some(keep) = retention {

@@ -21,7 +21,7 @@ use tokio_util::task::TaskTracker;
 use domain::time::WallClock;
 
 use super::admin::{self, AdminSide, SessionLog};
-use super::broadcast::{edge_config, recording_node};
+use super::broadcast::{archived_node, edge_config, recording_node};
 use super::common::{bind, listener_died, open_catalog, print_ready, shown, start_srt, url_host};
 use crate::cli::UpArgs;
 use crate::plan::{
@@ -84,8 +84,8 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
     };
 
     // Broadcast nodes. They stop after the ingest has handed them its last events. The
-    // nodes of `up` share one disk: the first one keeps the recordings, the others serve
-    // them from there.
+    // first one records (into the archive, through its spool); every node serves the
+    // recordings from the archive.
     let webhooks = Webhooks::new(catalog.clone(), plan.catalog.webhooks)
         .context("making the webhook client")?;
     let reports = TaskTracker::new();
@@ -97,11 +97,12 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
                 id.clone(),
                 plan.node,
                 plan.recordings.clone(),
+                &plan.archive,
                 plan.retention,
                 Some((catalog.clone(), webhooks.clone())),
             )?
         } else {
-            Node::new(id.clone(), plan.node).with_recording_library(plan.recordings.clone())
+            archived_node(id.clone(), plan.node, &plan.archive)?
         };
         let access = access_config(tokens.clone(), plan.on_play.clone());
         nodes.push(Arc::new(

@@ -60,7 +60,7 @@ pub(crate) async fn sealcast_source_ladder(cluster: &Cluster) -> anyhow::Result<
     source.wait_success().await
 }
 
-/// An ended stream is on disk as a VOD recording: every rung's playlist is VOD with
+/// An ended stream is in the archive as a VOD recording: every rung's playlist is VOD with
 /// ENDLIST and lists what that rung's live playlist ended with (a rung the ingest shed
 /// because the machine fell behind real time ends earlier, live and recorded alike), and
 /// ffprobe reads it whole.
@@ -73,8 +73,15 @@ async fn check_recording(cluster: &Cluster, stream: &str, rungs: &[&str]) -> any
             .map_err(|e| e.context(format!("{stream}/{rung} never got EXT-X-ENDLIST")))?;
         live_ends.push(end);
     }
-    let dir = cluster.data_dir().join("recordings").join(stream);
-    // The recorder writes on its own thread: wait for the master playlist to appear.
+    // `up`'s archive (a directory of the /vod/ layout under `recordings/`); the recorder's
+    // own directory is only its spool.
+    let dir = cluster
+        .data_dir()
+        .join("archive")
+        .join("recordings")
+        .join(stream);
+    // The recorder writes on its own thread, the uploader after it: wait for the master
+    // playlist to appear.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let master = loop {
         let found = std::fs::read_dir(&dir)
