@@ -403,6 +403,8 @@ pub(crate) struct BroadcastArgs {
     /// How long finished recordings are kept (`7d`, `12h`; `0`: forever).
     #[arg(long, env = "SEALCAST_RECORDING_RETENTION", default_value = "7d")]
     pub(crate) recording_retention: Retention,
+    #[command(flatten)]
+    pub(crate) archive: ArchiveArgs,
     /// Seconds a joining node waits for every ingest's live window before it reports ready
     /// anyway (with a warning naming the ingests it waited for).
     #[arg(long, env = "SEALCAST_READY_TIMEOUT", default_value_t = 10,
@@ -410,8 +412,6 @@ pub(crate) struct BroadcastArgs {
     pub(crate) ready_timeout: u64,
     /// Seconds a ready node goes on serving once told to stop (SIGTERM, Ctrl-C), saying
     /// `draining` so that load balancers move its viewers off it first (0: stop at once).
-    #[command(flatten)]
-    pub(crate) archive: ArchiveArgs,
     #[arg(long, env = "SEALCAST_DRAIN", default_value_t = 3,
         value_parser = clap::value_parser!(u64).range(0..=300))]
     pub(crate) drain: u64,
@@ -833,18 +833,6 @@ impl std::str::FromStr for Ttl {
     }
 }
 
-/// How long finished recordings are kept, e.g. `7d`, `12h`, `30m`; `0` keeps them forever.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Retention(pub(crate) Option<std::time::Duration>);
-
-impl std::str::FromStr for Retention {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let s = s.trim();
-        if s == "0" {
-            return Ok(Retention(None));
-        }
 /// Where recordings are kept once per cluster (issue 49; docs/deployment.md, Archive).
 #[derive(Debug, Clone, Default, Args)]
 pub(crate) struct ArchiveArgs {
@@ -899,6 +887,18 @@ impl std::str::FromStr for ByteSize {
     }
 }
 
+/// How long finished recordings are kept, e.g. `7d`, `12h`, `30m`; `0` keeps them forever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Retention(pub(crate) Option<std::time::Duration>);
+
+impl std::str::FromStr for Retention {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if s == "0" {
+            return Ok(Retention(None));
+        }
         let (number, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
         let n: u64 = number
             .parse()

@@ -115,7 +115,6 @@ pub(crate) async fn broadcast(
 /// it cannot set up is logged, and the node serves HLS as before.
 pub(super) async fn publish_over_moq(
     node: Arc<Node>,
-    archive: &ArchivePlan,
     moq: broadcast::MoqConfig,
     stop: CancellationToken,
 ) {
@@ -132,22 +131,11 @@ pub(super) fn recording_node(
     id: NodeId,
     config: NodeConfig,
     recordings: PathBuf,
+    archive: &ArchivePlan,
     retention: Option<Duration>,
     cataloged: Option<(Catalog, Webhooks)>,
 ) -> anyhow::Result<Node> {
     let mut node = archived_node(id.clone(), config, archive)?
-/// A node that serves the recordings in `archive` (and, if it records, archives there).
-pub(super) fn archived_node(
-    id: NodeId,
-    config: NodeConfig,
-    archive: &ArchivePlan,
-) -> anyhow::Result<Node> {
-    let opened = archive.open().context("opening the recordings archive")?;
-    Node::new(id, config)
-        .with_archive(opened, archive.settings)
-        .context("starting the recordings archive")
-}
-
         .with_recordings(recordings)
         .context("preparing the recordings directory")?;
     if let Some(keep) = retention {
@@ -162,6 +150,18 @@ pub(super) fn archived_node(
         ));
     }
     Ok(node)
+}
+
+/// A node that serves the recordings in `archive` (and, if it records, archives there).
+pub(super) fn archived_node(
+    id: NodeId,
+    config: NodeConfig,
+    archive: &ArchivePlan,
+) -> anyhow::Result<Node> {
+    let opened = archive.open().context("opening the recordings archive")?;
+    Node::new(id, config)
+        .with_archive(opened, archive.settings)
+        .context("starting the recordings archive")
 }
 
 /// How `node` runs as an edge serving at `url`: the cluster's trust, the admin API beside
