@@ -51,7 +51,7 @@ pub(crate) fn rescan(root: &Path, spool: &Spool) {
                 look(path, name);
             }
         }
-        files.sort_by(|a, b| (a.0, a.1.to_string()).cmp(&(b.0, b.1.to_string())));
+        files.sort_by_key(|(order, key, _)| (*order, key.to_string()));
         for (order, key, path) in files {
             let remove_after = order == 0 && !is_init(&key);
             spool.offer(&stream, key, &path, Write::Once, remove_after);

@@ -162,7 +162,7 @@ impl Shelf {
             PublicPath::VodSignature(s, id, r, media) => (
                 s,
                 *id,
-                RecordingFile::Statement(r.clone(), media.clone()),
+                RecordingFile::Statement(r.clone(), *media),
                 MAX_STATEMENT_BYTES,
             ),
             _ => return Ok(VodFile::NoRecording),

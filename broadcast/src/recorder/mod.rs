@@ -265,7 +265,7 @@ impl Recording {
                 let path = rendition_dir.join(recording::INIT_FILE);
                 if !path.exists() {
                     let file = (&meta.rendition, MediaFile::Init);
-                    self.write_statement(&path, init_signed, file.clone(), false);
+                    self.write_statement(&path, init_signed, file, false);
                     let written = write_atomically(&path, init);
                     if written.is_ok() {
                         let file = RecordingFile::Media(file.0.clone(), file.1);
@@ -278,7 +278,7 @@ impl Recording {
             None => MediaFile::Ts(meta.sequence),
         };
         let path = rendition_dir.join(media.to_string());
-        self.write_statement(&path, signed, (&meta.rendition, media.clone()), true);
+        self.write_statement(&path, signed, (&meta.rendition, media), true);
         let written = write_atomically(&path, &segment.bytes);
         if written.is_ok() {
             let file = RecordingFile::Media(meta.rendition.clone(), media);

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use api::Webhooks;
-use broadcast::Node;
 use domain::broker::BrokerAddress;
 use domain::StreamName;
 use ingest::IngestMetrics;
