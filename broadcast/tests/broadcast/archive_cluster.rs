@@ -10,6 +10,8 @@
 //!   the archive and another node serves it.
 //! - `s3_outage_past_the_spool_bound_drops_the_oldest_counted`: the spool's bound holds
 //!   and the metric counts what it dropped.
+//! - `what_a_stopped_node_had_not_archived_goes_at_its_next_start`: the spool is the
+//!   node's disk; a node that stops with the store down archives it when it starts again.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -409,4 +411,58 @@ async fn s3_outage_past_the_spool_bound_drops_the_oldest_counted() {
         10.0 * SEGMENT as f64,
         "every segment archived or counted as dropped"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_stopped_node_had_not_archived_goes_at_its_next_start() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (mut garage, archive) = garage().await;
+    let settings = ArchiveSettings {
+        writer_window: Duration::ZERO,
+        drain_for: Duration::from_millis(200),
+        ..settings()
+    };
+    garage = tokio::task::spawn_blocking(move || {
+        garage.kill();
+        garage
+    })
+    .await
+    .expect("killed");
+    {
+        let (node, mut rx) = recording_node("edge-a", tmp.path(), &archive, settings);
+        start_stream(&node);
+        for seq in 0..4 {
+            publish_bytes(&node, "720p", seq, big_segment(seq));
+        }
+        end(&node);
+        finished(&mut rx).await;
+        // Stopping: the store is down, so what was spooled stays on disk.
+        let closing = Arc::clone(&node);
+        tokio::task::spawn_blocking(move || closing.close_recordings())
+            .await
+            .expect("closed");
+    }
+    assert!(tmp.path().join("demo/000000000000feed/720p/2.ts").exists());
+    let _garage = tokio::task::spawn_blocking(move || {
+        garage.restart().expect("garage restarts");
+        garage
+    })
+    .await
+    .expect("restarted");
+
+    // The same node starts again on the same disk: it archives what it left.
+    let (node, _rx) = recording_node("edge-a", tmp.path(), &archive, settings);
+    node.flush_recordings();
+    drained(&node).await;
+    for seq in 0..4 {
+        assert!(
+            archive.head(&segment_key(seq)).await.is_ok(),
+            "segment {seq}"
+        );
+        let local = tmp
+            .path()
+            .join(format!("demo/000000000000feed/720p/{seq}.ts"));
+        assert!(!local.exists(), "{seq} leaves the spool once archived");
+    }
+    plays_back(&reading_node(&archive), 0..4).await;
 }
