@@ -216,6 +216,13 @@ pub(crate) struct MoqArgs {
         value_delimiter = ','
     )]
     pub(crate) viewer_fingerprints: Vec<String>,
+    /// Serve moq-relay's auth server on this Unix socket (created mode 0600; run the
+    /// relay with `--auth-url unix://PATH` as the same user): the relay then admits the
+    /// node's publisher only with a fresh credential, anonymous viewers to public streams
+    /// only, and a viewer whose playback token is in the dial URL (`?token=…`) to that
+    /// private stream too. Without it, private streams are not published over MoQ.
+    #[arg(long = "moq-auth-socket", env = "SEALCAST_MOQ_AUTH_SOCKET")]
+    pub(crate) auth_socket: Option<PathBuf>,
 }
 
 /// The shared caches in front that are told what may no longer be served from them

@@ -4,7 +4,9 @@
 //! - [`relay_bin`]: where it is (`SEALCAST_MOQ_RELAY_BIN` names another);
 //! - [`Relay::start`]: one relay on a free loopback port (QUIC on UDP, its HTTP side on
 //!   the same TCP port), with a self-signed certificate whose fingerprint it serves at
-//!   `/certificate.sha256` and that [`Relay::fingerprint`] holds. Stopped when dropped.
+//!   `/certificate.sha256` and that [`Relay::fingerprint`] holds, admitting anyone;
+//!   [`Relay::start_with_auth`] the same asking an auth server (`--auth-url`). Stopped
+//!   when dropped.
 
 use std::ffi::{OsStr, OsString};
 use std::net::UdpSocket;
@@ -41,6 +43,17 @@ impl Relay {
     /// A relay where anyone may publish and subscribe anything, with `extra` arguments
     /// (`--cluster-connect ...`). Blocking while it starts.
     pub fn start(extra: &[&str]) -> Result<Self> {
+        Self::start_with(&["--auth-public", "**"], extra)
+    }
+
+    /// A relay that asks the auth server at `auth_url` (`--auth-url`: `unix:///PATH` for a
+    /// node's socket) who may publish and subscribe what, with `extra` arguments.
+    /// Blocking while it starts.
+    pub fn start_with_auth(auth_url: &str, extra: &[&str]) -> Result<Self> {
+        Self::start_with(&["--auth-url", auth_url], extra)
+    }
+
+    fn start_with(auth: &[&str], extra: &[&str]) -> Result<Self> {
         let bin = relay_bin()?;
         let mut last = None;
         for _ in 0..3 {
@@ -57,12 +70,11 @@ impl Relay {
                 "localhost",
                 "--web-http-listen",
                 &listen,
-                "--auth-public",
-                "**",
             ]
             .iter()
             .map(OsString::from)
             .collect();
+            args.extend(auth.iter().map(OsString::from));
             args.extend(extra.iter().map(OsString::from));
             let args: Vec<&OsStr> = args.iter().map(OsString::as_os_str).collect();
             let log = dir.join("moq-relay.log");

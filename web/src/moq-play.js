@@ -1,9 +1,13 @@
 // Live playback over Media over QUIC (issue 48): the player's other path beside hls.js.
 //
-// A node publishes every public live stream to a MoQ relay (broadcast::moq); the node
-// says where viewers reach it at /moq/v1/endpoint. A stream is a broadcast named as the
-// stream: `catalog.json` (the renditions, each with its init segment and the signed
-// statement of it), a track per rendition (a group per segment, an object per LL-HLS
+// A node publishes every public live stream to a MoQ relay (broadcast::moq), and every
+// private one too when the relay asks the node who may read it; the node says where
+// viewers reach it at /moq/v1/endpoint. A public stream is a broadcast named as the
+// stream, a private one `{privatePrefix}{stream}`, read with the viewer's playback token
+// in the session URL's query (`?token=…`, as LL-HLS takes it; WebTransport sends no
+// headers), which the relay's auth server checks at connect. A stream is `catalog.json`
+// (the renditions, each with its init segment and the signed statement of it), a track
+// per rendition (a group per segment, an object per LL-HLS
 // part: the very bytes `{seq}.{part}.m4s` serves) and `{rendition}.sig` beside it (the same
 // groups: object 0 the segment's part-key delegation, object n + 1 part n's statement).
 //
@@ -52,6 +56,8 @@ const MAX_STATEMENT = 64 * 1024;
 /**
  * The MoQ endpoint this page's origin serves, or null: no WebTransport in this browser, no
  * endpoint (404), or one that does not read as `{ url: "https://…", certificateHashes: [hex] }`.
+ * `privatePrefix` (`"_private/"`), when the relay takes playback tokens: a private stream
+ * is the broadcast `{privatePrefix}{stream}`, read with `?token=…` in the session's URL.
  */
 export async function moqEndpoint(origin = globalThis.location.origin) {
   if (typeof globalThis.WebTransport !== 'function') return null;
@@ -73,7 +79,10 @@ export async function moqEndpoint(origin = globalThis.location.origin) {
   const hashes = Array.isArray(endpoint.certificateHashes) ? endpoint.certificateHashes : [];
   if (typeof endpoint.url !== 'string' || !endpoint.url.startsWith('https://')) return null;
   if (!hashes.every((h) => typeof h === 'string' && /^[0-9a-f]{64}$/i.test(h))) return null;
-  return { url: endpoint.url, certificateHashes: hashes };
+  const prefix = typeof endpoint.privatePrefix === 'string' && /^[A-Za-z0-9_.-]{1,32}\/$/.test(endpoint.privatePrefix)
+    ? endpoint.privatePrefix
+    : null;
+  return { url: endpoint.url, certificateHashes: hashes, privatePrefix: prefix };
 }
 
 const b64 = (text) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
@@ -115,10 +124,15 @@ export function playableRenditions(catalog) {
  * back to LL-HLS).
  */
 export class MoqPlayback {
-  constructor({ video, endpoint, stream, trust, tally, playback, rendition = null, onEvent = () => {} }) {
+  constructor({ video, endpoint, stream, token = null, trust, tally, playback, rendition = null, onEvent = () => {} }) {
     this.video = video;
     this.endpoint = endpoint;
     this.stream = stream;
+    // A private stream: its broadcast's name, and the token that opens it (in the
+    // session's URL, and on the LL-HLS URLs its fragments are verified under and fetched
+    // again from, as the LL-HLS path has them).
+    this.token = token;
+    this.broadcast = token ? `${endpoint.privatePrefix || ''}${stream}` : stream;
     this.wanted = rendition;
     this.onEvent = onEvent;
     this.session = null;
@@ -143,11 +157,14 @@ export class MoqPlayback {
   /** The URL a fragment has over LL-HLS, under which it is verified. */
   urlOf(rendition, file) {
     const s = encodeURIComponent(this.stream);
-    return new URL(`/live/${s}/${encodeURIComponent(rendition)}/${file}`, globalThis.location.href).href;
+    const query = this.token ? `?token=${encodeURIComponent(this.token)}` : '';
+    return new URL(`/live/${s}/${encodeURIComponent(rendition)}/${file}${query}`, globalThis.location.href).href;
   }
 
   async start() {
-    this.session = await MoqSession.connect(this.endpoint.url, {
+    const dial = new URL(this.endpoint.url);
+    if (this.token) dial.searchParams.set('token', this.token);
+    this.session = await MoqSession.connect(dial.href, {
       certificateHashes: this.endpoint.certificateHashes,
     });
     this.session.closed.then(() => this.finish('ended'), () => this.finish('ended'));
@@ -195,7 +212,7 @@ export class MoqPlayback {
   }
 
   async subscribe(track) {
-    const subscription = await this.session.subscribe(this.stream, track, { maxAgeMs: MAX_AGE_MS });
+    const subscription = await this.session.subscribe(this.broadcast, track, { maxAgeMs: MAX_AGE_MS });
     this.tracks.push(subscription);
     return subscription;
   }
@@ -278,7 +295,7 @@ export class MoqPlayback {
       // Past every HTTP cache, as the LL-HLS path refetches a refused fragment.
       const [bytes, sidecar] = await Promise.all([
         fetchBounded(url, MAX_PART, { cache: 'no-store' }),
-        fetchBounded(`${url}.sig`, MAX_STATEMENT, { cache: 'no-store' }),
+        fetchBounded(this.urlOf(rendition, `${sequence}.${index}.m4s.sig`), MAX_STATEMENT, { cache: 'no-store' }),
       ]);
       if (!bytes || !sidecar || this.closed) return null;
       const verdict = await this.check(rendition, sequence, index, bytes, sidecar);

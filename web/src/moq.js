@@ -347,6 +347,12 @@ class MoqTrack {
   }
 }
 
+/** `url` without its query and fragment (a playback token rides in the query). */
+function withoutQuery(url) {
+  const cut = String(url).search(/[?#]/);
+  return cut < 0 ? String(url) : String(url).slice(0, cut);
+}
+
 /**
  * A moq-lite session with a moq-relay over WebTransport, to subscribe to tracks.
  *
@@ -357,13 +363,15 @@ export class MoqSession {
   /**
    * Dials `url` (the relay's URL, whose path is the relay's root for broadcast paths) and
    * completes the moq-lite-06 handshake.
-   * @param {string} url e.g. `https://relay.example:4443/`
+   * @param {string} url e.g. `https://relay.example:4443/`, with `?token=…` for a private
+   *   stream (the query is dialed, never written into an error message)
    * @param {{certificateHashes?: string[], timeoutMs?: number}} [options] hex SHA-256
    *   hashes of the relay's certificate when it is self-signed (ECDSA, valid at most 14
    *   days), and how long the handshake may take (10 s)
    * @returns {Promise<MoqSession>}
    */
   static async connect(url, options = {}) {
+    const shown = withoutQuery(url);
     const init = { protocols: [VERSION] };
     const hashes = (options.certificateHashes ?? []).map(hexBytes);
     if (hashes.length > 0) {
@@ -373,26 +381,26 @@ export class MoqSession {
     try {
       transport = new WebTransport(url, init);
     } catch (e) {
-      throw new Error(`cannot open WebTransport to ${url}: ${text(e)}`);
+      throw new Error(`cannot open WebTransport to ${shown}: ${text(e)}`);
     }
-    const session = new MoqSession(transport, url);
+    const session = new MoqSession(transport, shown);
     const limit = options.timeoutMs ?? 10000;
     let timer;
     const late = new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no moq-lite session with ${url} within ${limit} ms`)), limit);
+      timer = setTimeout(() => reject(new Error(`no moq-lite session with ${shown} within ${limit} ms`)), limit);
     });
     try {
       await Promise.race([session.handshake(), late]);
     } catch (e) {
       session.close();
-      throw e.name === 'Error' ? e : new Error(`the moq-lite handshake with ${url} failed: ${text(e)}`);
+      throw e.name === 'Error' ? e : new Error(`the moq-lite handshake with ${shown} failed: ${text(e)}`);
     } finally {
       clearTimeout(timer);
     }
     return session;
   }
 
-  /** @private Use MoqSession.connect(). */
+  /** @private Use MoqSession.connect(); `url` is the relay's URL without its query. */
   constructor(transport, url) {
     /** The moq-lite version spoken. */
     this.version = VERSION;

@@ -426,9 +426,11 @@ import { MoqPlayback, moqEndpoint } from './moq-play.js';
       document.title = `${sel.stream} (live) · sealcast`;
       const entry = findLive(sel.stream);
       if (sel.token) {
-        // Private streams are not listed: play the link as it is.
+        // Private streams are not listed: play the link as it is (over MoQ when the
+        // relay takes playback tokens, the token in the session's URL). A link with a
+        // token to a stream that is listed (public) reads its public broadcast.
         setText(playerStatus, 'Private stream');
-        start(`/live/${encodeURIComponent(sel.stream)}/master.m3u8?token=${encodeURIComponent(sel.token)}`, key, verifyAs(sel));
+        start(`/live/${encodeURIComponent(sel.stream)}/master.m3u8?token=${encodeURIComponent(sel.token)}`, key, verifyAs(sel), sel.stream, entry ? null : sel.token);
         return;
       }
       if (!entry) {
@@ -469,14 +471,15 @@ import { MoqPlayback, moqEndpoint } from './moq-play.js';
     return wanted === 'moq' || wanted === 'hls' ? wanted : 'auto';
   }
 
-  // `live`: the stream's name, when it is a public live stream (MoQ carries only those).
-  function start(url, key, verifying, live = null) {
+  // `live`: the stream's name, when it is a live stream MoQ may carry; `token`: its
+  // playback token, when it is private.
+  function start(url, key, verifying, live = null, token = null) {
     placeholder.hidden = true;
     playback = { key, url, verifyAs: verifying, retries: 0, mediaRecoveries: 0, timer: 0 };
     const wanted = transportWanted();
     if (live && wanted !== 'hls') {
       const pb = playback;
-      startMoq(live).then((ok) => {
+      startMoq(live, token).then((ok) => {
         if (ok || playback !== pb) return;
         if (wanted === 'moq') {
           showError('This stream cannot be played over Media over QUIC here (?transport=moq).');
@@ -489,18 +492,22 @@ import { MoqPlayback, moqEndpoint } from './moq-play.js';
     startHlsPath(url);
   }
 
-  // Plays `stream` over MoQ; resolves whether it plays (false: fall back to LL-HLS).
-  async function startMoq(stream) {
+  // Plays `stream` over MoQ (a private one with its `token`); resolves whether it plays
+  // (false: fall back to LL-HLS).
+  async function startMoq(stream, token = null) {
     const pb = playback;
     const opened = await trust;
     // Nothing to verify with, or a page that is not a secure context: not over MoQ.
     if (!opened.trust || opened.mode === MODE_INSECURE) return false;
     const endpoint = await moqEndpoint();
     if (!endpoint || playback !== pb) return false;
+    // A relay that does not take playback tokens carries no private stream.
+    if (token && !endpoint.privatePrefix) return false;
     const moq = new MoqPlayback({
       video,
       endpoint,
       stream,
+      token,
       trust,
       tally: sealcast.verification,
       playback: pb.verifyAs,

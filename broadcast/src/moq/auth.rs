@@ -159,8 +159,10 @@ pub(crate) async fn decide(
         Err(why) => return Verdict::Refused(why.label()),
     };
     // The relay is the only client the socket lets in, so its `remote` is believed; a
-    // session without one (a transport with no address) cannot be judged by address.
-    let Some(client) = request.remote.map(|r| r.ip()) else {
+    // session without one (a transport with no address) cannot be judged by address. A
+    // relay listening on `[::]` reports IPv4 viewers as `::ffff:a.b.c.d`: the IPv4 address
+    // is the one a `cidr` names and the hook is told.
+    let Some(client) = request.remote.map(|r| r.ip().to_canonical()) else {
         return Verdict::Refused("wrong_address");
     };
     if let Err(why) = claims.grants(&claims.sub, client, certs::tokens::Resource::Live) {
@@ -207,15 +209,18 @@ pub async fn run_moq_auth(
     listener: tokio::net::UnixListener,
     stop: tokio_util::sync::CancellationToken,
 ) -> Result<(), crate::BroadcastError> {
-    let state = Arc::new((node, config));
-    let app = axum::Router::new()
-        .route("/", axum::routing::post(answer))
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
-        .with_state(state);
-    axum::serve(listener, app)
+    axum::serve(listener, router(node, config))
         .with_graceful_shutdown(async move { stop.cancelled().await })
         .await
         .map_err(|e| crate::BroadcastError::Moq(format!("the MoQ auth endpoint: {e}")))
+}
+
+/// The endpoint's routes: `POST /` only, bodies up to [`MAX_BODY`] (413 past it).
+pub(crate) fn router(node: Arc<Node>, config: MoqAuthConfig) -> axum::Router {
+    axum::Router::new()
+        .route("/", axum::routing::post(answer))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .with_state(Arc::new((node, config)))
 }
 
 async fn answer(

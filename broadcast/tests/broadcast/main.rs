@@ -32,6 +32,7 @@ mod edge_mqtt;
 mod intake;
 mod llhls;
 mod moq;
+mod moq_auth;
 mod moq_hostile;
 mod moq_player;
 mod player_latency;

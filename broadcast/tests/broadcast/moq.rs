@@ -12,7 +12,7 @@ use base64::Engine as _;
 use broadcast::{MoqConfig, Node};
 use bytes::Bytes;
 use domain::segment::{InitSegment, PartMeta};
-use domain::{LiveEvent, Part, RenditionInfo, Segment, SegmentMeta};
+use domain::{LiveEvent, Part, RenditionInfo, Segment, SegmentMeta, StreamName};
 use moq_tokio::moq_net;
 use tokio_util::sync::CancellationToken;
 
@@ -27,8 +27,13 @@ pub(crate) fn part_bytes(sequence: u64, index: u32) -> Bytes {
 }
 
 pub(crate) fn cmaf_announce(node: &Node) {
+    cmaf_announce_of(node, &stream());
+}
+
+/// [`cmaf_announce`] for another stream of the node.
+pub(crate) fn cmaf_announce_of(node: &Node, stream: &StreamName) {
     node.apply(LiveEvent::Rendition {
-        stream: stream(),
+        stream: stream.clone(),
         info: RenditionInfo {
             name: RENDITION.parse().expect("valid"),
             width: 1280,
@@ -43,9 +48,13 @@ pub(crate) fn cmaf_announce(node: &Node) {
 }
 
 pub(crate) fn publish_part(node: &Node, sequence: u64, index: u32) {
+    publish_part_of(node, &stream(), sequence, index);
+}
+
+fn publish_part_of(node: &Node, stream: &StreamName, sequence: u64, index: u32) {
     node.apply(LiveEvent::Part(Part {
         meta: PartMeta {
-            stream: stream(),
+            stream: stream.clone(),
             rendition: RENDITION.parse().expect("valid"),
             session: SESSION,
             sequence,
@@ -61,12 +70,16 @@ pub(crate) fn publish_part(node: &Node, sequence: u64, index: u32) {
 }
 
 pub(crate) fn publish_segment(node: &Node, sequence: u64) {
+    publish_segment_of(node, &stream(), sequence);
+}
+
+fn publish_segment_of(node: &Node, stream: &StreamName, sequence: u64) {
     let bytes: Vec<u8> = (0..PARTS)
         .flat_map(|i| part_bytes(sequence, i).to_vec())
         .collect();
     node.apply(LiveEvent::Segment(Segment {
         meta: SegmentMeta {
-            stream: stream(),
+            stream: stream.clone(),
             rendition: RENDITION.parse().expect("valid"),
             session: SESSION,
             sequence,
@@ -81,14 +94,19 @@ pub(crate) fn publish_segment(node: &Node, sequence: u64) {
 }
 
 pub(crate) fn publish_whole(node: &Node, sequence: u64) {
+    publish_whole_of(node, &stream(), sequence);
+}
+
+/// [`publish_whole`] for another stream of the node.
+pub(crate) fn publish_whole_of(node: &Node, stream: &StreamName, sequence: u64) {
     for index in 0..PARTS {
-        publish_part(node, sequence, index);
+        publish_part_of(node, stream, sequence, index);
     }
-    publish_segment(node, sequence);
+    publish_segment_of(node, stream, sequence);
 }
 
 /// A moq-tokio client that trusts `relay`'s certificate.
-fn client(relay: &testkit::moq::Relay) -> moq_tokio::Client {
+pub(crate) fn client(relay: &testkit::moq::Relay) -> moq_tokio::Client {
     let mut config = moq_tokio::connect::Config::default();
     config.tls.fingerprint = vec![relay.fingerprint.clone()];
     config
@@ -96,7 +114,20 @@ fn client(relay: &testkit::moq::Relay) -> moq_tokio::Client {
         .expect("a client")
 }
 
-async fn next_frame(group: &mut moq_net::group::Consumer) -> Option<Bytes> {
+/// `name`'s track of `broadcast`, subscribed.
+pub(crate) async fn subscribe(
+    broadcast: &moq_net::broadcast::Consumer,
+    name: &str,
+) -> moq_net::track::Subscriber {
+    broadcast
+        .track(name)
+        .expect("the track")
+        .subscribe(None)
+        .await
+        .expect("subscribed")
+}
+
+pub(crate) async fn next_frame(group: &mut moq_net::group::Consumer) -> Option<Bytes> {
     tokio::time::timeout(Duration::from_secs(10), group.read_frame())
         .await
         .expect("a frame within 10 s")
@@ -104,7 +135,7 @@ async fn next_frame(group: &mut moq_net::group::Consumer) -> Option<Bytes> {
         .map(|frame| frame.payload)
 }
 
-async fn next_group(track: &mut moq_net::track::Subscriber) -> moq_net::group::Consumer {
+pub(crate) async fn next_group(track: &mut moq_net::track::Subscriber) -> moq_net::group::Consumer {
     tokio::time::timeout(Duration::from_secs(10), track.recv_group())
         .await
         .expect("a group within 10 s")
@@ -150,12 +181,7 @@ async fn a_stream_reaches_a_moq_tokio_subscriber_through_moq_relay() {
     .expect("the broadcast");
 
     // The catalog: hang's shape, the init segment in it, and our section beside it.
-    let mut catalog = broadcast
-        .track("catalog.json")
-        .expect("catalog track")
-        .subscribe(None)
-        .await
-        .expect("subscribed");
+    let mut catalog = subscribe(&broadcast, "catalog.json").await;
     let mut group = next_group(&mut catalog).await;
     let catalog: serde_json::Value =
         serde_json::from_slice(&next_frame(&mut group).await.expect("catalog object"))
@@ -173,18 +199,8 @@ async fn a_stream_reaches_a_moq_tokio_subscriber_through_moq_relay() {
         "720p.sig"
     );
 
-    let mut media = broadcast
-        .track(RENDITION)
-        .expect("media track")
-        .subscribe(None)
-        .await
-        .expect("subscribed");
-    let mut statements = broadcast
-        .track("720p.sig")
-        .expect("statements track")
-        .subscribe(None)
-        .await
-        .expect("subscribed");
+    let mut media = subscribe(&broadcast, RENDITION).await;
+    let mut statements = subscribe(&broadcast, "720p.sig").await;
 
     // Live from here: segments 2..=4 part by part, each read back as it goes out.
     for sequence in 2..5u64 {

@@ -5,7 +5,8 @@
 //! and hands back what it read; every object must be, byte for byte, the part the node was
 //! given for that group and index.
 //!
-//! The page also asks for a broadcast and a track the relay does not have (the refusals
+//! (`moq_auth` opens the same page on a relay that checks playback tokens, for its
+//! `secret` case.) The page also asks for a broadcast and a track the relay does not have (the refusals
 //! must be errors that say so), and two hostile or misconfigured cases must fail instead of
 //! hanging: a wrong certificate hash, and a page whose Content Security Policy keeps
 //! `connect-src` to its own origin (the production pages' policy), which WebTransport to
@@ -116,7 +117,37 @@ async function connect() {
   }
 }
 
-const cases = { read, connect };
+// `?token=…`: the private stream `secret` (issue 48, `moq_auth`): refused without the
+// token, its catalog with it in the session URL's query, a forged one refused at connect.
+async function secret() {
+  const token = query.get('token');
+  const hashes = { certificateHashes: [fingerprint] };
+  const anonymous = await MoqSession.connect(relay, hashes);
+  const refused = await refusal(anonymous, '_private/secret', 'catalog.json');
+  anonymous.close();
+  const dial = new URL(relay);
+  dial.searchParams.set('token', token);
+  const session = await MoqSession.connect(dial.href, hashes);
+  const track = await session.subscribe('_private/secret', 'catalog.json');
+  const group = await within(10000, track.nextGroup(), 'the private catalog');
+  const catalog = new TextDecoder().decode(await group.nextObject());
+  session.close();
+  // One letter or digit past the 40th changed (to another one: a forgery, not a copy).
+  const at = 40 + token.slice(40).search(/[A-Za-z0-9]/);
+  const flip = token[at] === 'A' ? 'B' : 'A';
+  const forged = new URL(relay);
+  forged.searchParams.set('token', `${token.slice(0, at)}${flip}${token.slice(at + 1)}`);
+  let forgedResult;
+  try {
+    (await MoqSession.connect(forged.href, hashes)).close();
+    forgedResult = { connected: true };
+  } catch (e) {
+    forgedResult = { error: e.message };
+  }
+  return { refused, catalog, forged: forgedResult };
+}
+
+const cases = { read, connect, secret };
 within(45000, cases[query.get('case')](), 'the case').then(
   (r) => { window.result = r; },
   (e) => { window.result = { failed: `${e && e.stack || e}` }; },
@@ -168,7 +199,7 @@ async fn broadcast_reaches(relay: &testkit::moq::Relay) {
 
 /// Serves the test page (under a policy letting it reach `relay`, and at `/strict.html`
 /// under the production one), its script and moq.js. Returns the origin.
-async fn serve(relay: &str) -> String {
+pub(crate) async fn serve(relay: &str) -> String {
     let open = csp(&format!("'self' {}", relay.trim_end_matches('/')));
     let page = |policy: String| {
         move || {
@@ -210,7 +241,7 @@ async fn serve(relay: &str) -> String {
 /// `https://localhost:PORT/` is refused (`QUIC_PACKET_WRITE_ERROR`, it seems to go to `::1`
 /// only, where the relay on 127.0.0.1 does not listen). The certificate, made for
 /// `localhost`, is pinned by its hash, and Chromium checks no name then.
-fn browser_url(relay: &testkit::moq::Relay) -> String {
+pub(crate) fn browser_url(relay: &testkit::moq::Relay) -> String {
     format!("https://127.0.0.1:{}/", relay.port)
 }
 
@@ -223,15 +254,25 @@ async fn run_case(
     relay: &testkit::moq::Relay,
     fingerprint: &str,
 ) -> Value {
-    let url = url::Url::parse_with_params(
-        page,
-        [
-            ("case", case),
-            ("relay", &browser_url(relay)),
-            ("fingerprint", fingerprint),
-        ],
-    )
-    .expect("page url");
+    run_case_with(browser, page, case, relay, fingerprint, &[]).await
+}
+
+/// [`run_case`] with `more` query parameters for the page.
+pub(crate) async fn run_case_with(
+    browser: &mut Browser,
+    page: &str,
+    case: &str,
+    relay: &testkit::moq::Relay,
+    fingerprint: &str,
+    more: &[(&str, &str)],
+) -> Value {
+    let relay_url = browser_url(relay);
+    let params = [
+        ("case", case),
+        ("relay", relay_url.as_str()),
+        ("fingerprint", fingerprint),
+    ];
+    let url = url::Url::parse_with_params(page, params.iter().chain(more)).expect("page url");
     browser.goto(url.as_str()).await.expect("open the page");
     let outcome = browser
         .wait_for(

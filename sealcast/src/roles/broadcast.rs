@@ -85,12 +85,8 @@ pub(crate) async fn broadcast(
             }
         });
     }
-    if let Some(moq) = plan.moq {
-        tasks.spawn(publish_over_moq(
-            Arc::clone(&node),
-            moq.egress,
-            shutdown.clone(),
-        ));
+    if let Some(moq) = &plan.moq {
+        super::moq::start(&tasks, &node, moq, true, &shutdown)?;
     }
     let result = broadcast::run_edge(node, edge, listener, shutdown.clone()).await;
     // The HTTP server ends only when asked to; ending otherwise, the node can no longer be
@@ -109,18 +105,6 @@ pub(crate) async fn broadcast(
         c.close().await;
     }
     result.context("broadcast node")
-}
-
-/// Publishes `node`'s public live streams to a MoQ relay until `stop` (issue 48); a relay
-/// it cannot set up is logged, and the node serves HLS as before.
-pub(super) async fn publish_over_moq(
-    node: Arc<Node>,
-    moq: broadcast::MoqConfig,
-    stop: CancellationToken,
-) {
-    if let Err(e) = broadcast::run_moq(node, moq, stop).await {
-        tracing::error!(error = %e, "MoQ egress stopped");
-    }
 }
 
 /// A node that records what it publishes into `recordings`, deleting recordings older

@@ -10,6 +10,7 @@
 //!   balancer), from the pieces above.
 //! - `admin`: the admin API beside the nodes, load reports, sessions and recordings in
 //!   the catalog, webhooks, operators' end requests.
+//! - `moq`: a node's MoQ egress and the relay's auth endpoint, for `broadcast` and `up`.
 //! - `whip`: the WHIP ports of an ingest (issue 32), for `ingest` and `up`.
 //! - `common`: what they all do alike (catalog, listeners, metrics server, printed URLs).
 
@@ -18,6 +19,7 @@ mod broadcast;
 mod common;
 mod ingest;
 mod lb;
+mod moq;
 mod up;
 mod whip;
 

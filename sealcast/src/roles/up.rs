@@ -140,11 +140,7 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
         node_urls.push((id.clone(), format!("{url}/")));
         let stop = edges_stop.child_token();
         if let Some(moq) = &plan.moq {
-            tasks.spawn(super::broadcast::publish_over_moq(
-                Arc::clone(node),
-                moq.egress.clone(),
-                stop.clone(),
-            ));
+            super::moq::start(&tasks, node, moq, node_urls.len() == 1, &stop)?;
         }
         let serving = Arc::clone(node);
         let alive = liveness.guard("broadcast", &stop);

@@ -185,3 +185,180 @@ async fn other_paths_and_events_are_refused_and_an_end_is_noted() {
         Verdict::Refused("missing")
     );
 }
+
+#[tokio::test]
+async fn a_relay_on_both_families_reports_ipv4_viewers_that_their_cidr_names() {
+    let mut bound = claims("demo");
+    bound.cidr = Some("203.0.113.0/24".parse::<ClientNetwork>().expect("cidr"));
+    let mut mapped = request("connect", Some(format!("token={}", token(bound))));
+    mapped.remote = Some("[::ffff:203.0.113.7]:4433".parse().expect("addr"));
+    assert!(matches!(
+        decide(&node(), &config(), &mapped, NOW).await,
+        Verdict::Grant(_)
+    ));
+}
+
+#[tokio::test]
+async fn the_on_play_hook_decides_too_and_is_told_the_relays_remote() {
+    let asked = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let hook = |allow: bool, asked: Arc<std::sync::Mutex<Vec<IpAddr>>>| -> crate::PlayHook {
+        Arc::new(move |request: crate::PlayRequest| {
+            if let Ok(mut asked) = asked.lock() {
+                asked.push(request.client);
+            }
+            Box::pin(async move {
+                if allow {
+                    crate::PlayVerdict::Allowed
+                } else {
+                    crate::PlayVerdict::Refused
+                }
+            })
+        })
+    };
+    let with_hook = |allow| {
+        Node::new(NodeId::new("n1").expect("valid"), NodeConfig::default()).with_access(
+            AccessConfig {
+                verifier: Some(Arc::new(TokenVerifier::new(key()))),
+                on_play: Some(hook(allow, Arc::clone(&asked))),
+                ..AccessConfig::default()
+            },
+        )
+    };
+    let query = Some(format!("token={}", token(claims("demo"))));
+    assert_eq!(
+        decide(
+            &with_hook(false),
+            &config(),
+            &request("connect", query.clone()),
+            NOW
+        )
+        .await,
+        Verdict::Refused("refused_by_hook")
+    );
+    assert!(matches!(
+        decide(&with_hook(true), &config(), &request("connect", query), NOW).await,
+        Verdict::Grant(_)
+    ));
+    let asked = asked.lock().map(|a| a.clone()).unwrap_or_default();
+    assert_eq!(asked, [IpAddr::from([203, 0, 113, 7]); 2]);
+    // Anonymous sessions are not the hook's business.
+    let Verdict::Grant(grant) =
+        decide(&with_hook(false), &config(), &request("connect", None), NOW).await
+    else {
+        panic!("refused");
+    };
+    assert_eq!(grant.subscribe, ["*"]);
+}
+
+proptest::proptest! {
+    /// Whatever a dial's query holds, without the node's credential or a token minted with
+    /// the playback key nothing but the public streams is granted: never publishing, never
+    /// a private stream, never an anonymous grant for a session that presented a token.
+    #[test]
+    fn no_query_opens_more_than_public_streams(
+        pairs in proptest::collection::vec(
+            (
+                proptest::sample::select(vec!["token", "publish", "jwt", "tokens", "", "a"]),
+                "[A-Za-z0-9._~=%-]{0,120}",
+            ),
+            0..5,
+        ),
+        bare in proptest::bool::ANY,
+    ) {
+        let query: Vec<String> = pairs
+            .iter()
+            .map(|(k, v)| if bare && v.is_empty() { (*k).to_owned() } else { format!("{k}={v}") })
+            .collect();
+        let query = query.join("&");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime");
+        let verdict = runtime.block_on(verdict(Some(query.clone())));
+        match verdict {
+            Verdict::Grant(grant) => {
+                proptest::prop_assert!(grant.publish.is_empty(), "{query}");
+                proptest::prop_assert_eq!(grant.subscribe, vec!["*".to_owned()], "{}", query);
+                let presented = query
+                    .split('&')
+                    .any(|p| p.starts_with("token=") || p.starts_with("publish=") || p == "token" || p == "publish");
+                proptest::prop_assert!(!presented, "{}", query);
+            }
+            Verdict::Refused(_) => {}
+            Verdict::Noted => proptest::prop_assert!(false, "a connect was noted"),
+        }
+    }
+}
+
+/// `body` POSTed to the endpoint's routes: the status and the body answered.
+async fn post(body: Vec<u8>) -> (http::StatusCode, serde_json::Value) {
+    use tower::ServiceExt as _;
+    let request = http::Request::post("/")
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(axum::body::Body::from(body))
+        .expect("a request");
+    let response = router(Arc::new(node()), config())
+        .oneshot(request)
+        .await
+        .expect("answered");
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 64 * 1024)
+        .await
+        .expect("the body");
+    (status, serde_json::from_slice(&bytes).unwrap_or_default())
+}
+
+#[tokio::test]
+async fn the_endpoint_answers_moq_auths_shape_and_bounds_what_it_reads() {
+    // A connect as moq-relay 0.17 sends it (moq-auth's `Request`, the fields we ignore
+    // included): the grant in moq-auth's `Grant` shape.
+    let now = domain::time::WallClock.unix_secs();
+    let connect = |query: &str| {
+        serde_json::json!({
+            "id": "00ff", "event": "connect", "node": "relay-1", "transport": "quic",
+            "remote": "203.0.113.9:4433", "local": "[::1]:443", "alpn": "moq-lite-06",
+            "path": "/", "query": query,
+        })
+    };
+    let claims = Claims::new(StreamName::new("demo").expect("valid"), now, now + 600);
+    let query = format!("token={}", token(claims));
+    let (status, grant) = post(connect(&query).to_string().into_bytes()).await;
+    assert_eq!(status, http::StatusCode::OK);
+    assert_eq!(
+        grant["subscribe"],
+        serde_json::json!(["*", "_private/demo"])
+    );
+    assert!(grant.get("publish").is_none(), "{grant}");
+    assert_eq!(grant["expires"], now + 600 + CLOCK_SKEW_SECS);
+    assert_eq!(grant["revalidate"], crate::VERDICT_FOR.as_secs());
+    // An end: 200, nothing to grant.
+    let mut end = connect("");
+    end["event"] = "end".into();
+    end["reason"] = "disconnected".into();
+    assert_eq!(
+        post(end.to_string().into_bytes()).await.0,
+        http::StatusCode::OK
+    );
+    // Refused, not admitted anonymously; the refusal says nothing.
+    let (status, said) = post(connect("token=nope").to_string().into_bytes()).await;
+    assert_eq!(status, http::StatusCode::UNAUTHORIZED);
+    assert_eq!(said, serde_json::Value::Null);
+    // What does not parse, and what is too long to read: not a grant.
+    for body in [
+        b"{".to_vec(),
+        b"[]".to_vec(),
+        serde_json::json!({"event": "connect"})
+            .to_string()
+            .into_bytes(),
+        serde_json::json!({"event": "connect", "path": "/", "remote": "nowhere"})
+            .to_string()
+            .into_bytes(),
+    ] {
+        assert_eq!(post(body).await.0, http::StatusCode::BAD_REQUEST);
+    }
+    let mut long = connect("");
+    long["padding"] = "x".repeat(MAX_BODY).into();
+    assert_eq!(
+        post(long.to_string().into_bytes()).await.0,
+        http::StatusCode::PAYLOAD_TOO_LARGE
+    );
+}
