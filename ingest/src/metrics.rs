@@ -362,7 +362,8 @@ impl IngestMetrics {
             .inc();
     }
 
-    /// Counts a publish attempt: `accepted`, `bad_key`, `bad_app`, `takeover`, or a
+    /// Counts a publish attempt: `accepted`, `bad_key`, `bad_app`, `takeover`, `full` (at
+    /// the stream cap), or a
     /// connection closed before it could publish: `protocol_error` (bytes the RTMP session
     /// refused), `oversized_setup` (too many bytes before the publish was accepted),
     /// `over_connection_cap` (closed on arrival: too many connections open).

@@ -38,6 +38,9 @@ pub struct IngestSection {
     pub end_grace_seconds: f64,
     /// RTMP connections open at once; more are closed as they arrive.
     pub max_connections: usize,
+    /// Streams published at once on this ingest, over every protocol; a publisher of one
+    /// more is refused. 0: no cap.
+    pub max_streams: usize,
     /// SRT sessions open at once; more callers are rejected (`SRT_REJX_OVERLOAD`).
     pub srt_max_sessions: usize,
     /// SRT sessions from one address; more callers from it are rejected.
@@ -61,6 +64,7 @@ impl Default for IngestSection {
             encoder_threads: 0,
             end_grace_seconds: 10.0,
             max_connections: crate::rtmp::DEFAULT_MAX_CONNECTIONS,
+            max_streams: 0,
             srt_max_sessions: crate::srt::DEFAULT_MAX_SESSIONS,
             srt_max_sessions_per_ip: crate::srt::DEFAULT_MAX_SESSIONS_PER_IP,
             srt_latency_ms: crate::srt::DEFAULT_LATENCY.as_millis() as u64,

@@ -660,6 +660,11 @@ pub(crate) struct IngestArgs {
     /// This node's id (its key is `ingest/{id}.key` in the key directory).
     #[arg(long, env = "SEALCAST_NODE_ID", default_value = "ingest1")]
     pub(crate) node_id: String,
+    /// Streams published here at once over every protocol; one more is refused (RTMP
+    /// `NetStream.Publish.Rejected`, SRT `SRT_REJX_OVERLOAD`, WHIP 503). Overrides the
+    /// configuration's `[ingest] max_streams`; 0: no cap.
+    #[arg(long, env = "SEALCAST_MAX_STREAMS")]
+    pub(crate) max_streams: Option<usize>,
     #[command(flatten)]
     pub(crate) on_publish: PublishHookArgs,
 }

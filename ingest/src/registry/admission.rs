@@ -3,6 +3,8 @@
 //! out. The servers answer a refusal each in their protocol's terms.
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use domain::StreamName;
@@ -72,6 +74,37 @@ pub struct Admit<'a> {
 pub struct Admission {
     pub(super) stream: StreamName,
     pub(super) protocol: Protocol,
+    /// Its place under the ingest's stream cap until the publish is live (or not started).
+    pub(super) seat: Seat,
+}
+
+/// A place under [`IngestSettings::max_streams`](super::IngestSettings::max_streams) held
+/// by an admitted publish that has not started yet, so that publishers admitted at once
+/// cannot together pass the cap; given back when dropped. Empty for a takeover (the stream
+/// is live here already) or without a cap.
+#[derive(Debug)]
+pub(super) struct Seat(Option<Arc<AtomicUsize>>);
+
+impl Seat {
+    /// No place taken.
+    pub(super) fn none() -> Self {
+        Seat(None)
+    }
+
+    /// Takes one of `taken`'s places (the caller checked there is room, under the lock
+    /// that orders every taking).
+    pub(super) fn take(taken: &Arc<AtomicUsize>) -> Self {
+        taken.fetch_add(1, Ordering::AcqRel);
+        Seat(Some(Arc::clone(taken)))
+    }
+}
+
+impl Drop for Seat {
+    fn drop(&mut self) {
+        if let Some(taken) = self.0.take() {
+            taken.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
 }
 
 impl Admission {
@@ -83,7 +116,8 @@ impl Admission {
 
 /// Why [`Registry::admit`](super::Registry::admit) did not let a publisher in. Each but
 /// [`NotAdmitted::Catalog`] is counted there in `sealcast_ingest_publishes{result}`
-/// (`held_back`, `bad_key`, `hook_refused`); each server answers it in its own terms.
+/// (`held_back`, `bad_key`, `full`, `hook_refused`); each server answers it in its own
+/// terms.
 #[derive(Debug, thiserror::Error)]
 pub enum NotAdmitted {
     /// Too many wrong keys from this client lately: the key was not even looked at.
@@ -96,6 +130,14 @@ pub enum NotAdmitted {
     /// named. Counted against the client.
     #[error("wrong stream key")]
     WrongKey,
+    /// The key is right, but this ingest already publishes as many streams as it may
+    /// ([`IngestSettings::max_streams`](super::IngestSettings::max_streams)): another
+    /// ingest may take it. Not counted against the client.
+    #[error("this ingest publishes its maximum of {max} streams; publish to another ingest or retry later")]
+    Full {
+        /// The cap.
+        max: usize,
+    },
     /// The key is right, and the operator's `on_publish` hook refused the publish.
     #[error("the publish of {0} was refused by the on_publish hook")]
     HookRefused(StreamName),

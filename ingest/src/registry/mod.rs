@@ -9,9 +9,12 @@
 //!
 //! Every protocol's publishers are let in by one call, [`Registry::admit`] (the types it
 //! takes and gives are in `admission`), then started by [`Registry::start_publish`].
+//! `settings` holds the types a registry is made with and tells through, `slot` what it
+//! keeps per stream.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,11 +30,16 @@ use tokio_util::task::TaskTracker;
 use crate::authority::{AuthorityError, StreamAuthority};
 
 mod admission;
+mod settings;
+mod slot;
 
 use crate::error::IngestError;
 use crate::metrics::IngestMetrics;
 use crate::pipeline::{Pipeline, PipelineParams, Privacy, SequenceRecorder};
+use admission::Seat;
 pub use admission::{Admission, Admit, NotAdmitted, Protocol, StreamKey};
+pub use settings::{IngestSettings, LiveSession, PublishObserver};
+use slot::{Live, Slot};
 
 /// How long the emitting thread waits for the catalog to record a stream's numbering
 /// before the segment goes on without it.
@@ -49,66 +57,6 @@ pub const NUMBERING_RETRY_AFTER: Duration = Duration::from_secs(5);
 /// How long a takeover waits for the previous session to flush.
 const TAKEOVER_WAIT: Duration = Duration::from_secs(15);
 
-/// Settings of the ingest role.
-#[derive(Debug, Clone)]
-pub struct IngestSettings {
-    /// The RTMP application publishers connect to (`live`).
-    pub app: String,
-    /// The ladder every stream is transcoded to.
-    pub ladder: Arc<Ladder>,
-    /// x264 threads per rung (0 = x264's choice).
-    pub encoder_threads: usize,
-    /// How long after a dropped connection the stream is declared ended.
-    pub end_grace: Duration,
-    /// RTMP connections open at once; more are closed as they arrive
-    /// ([`intake::rtmp::DEFAULT_MAX_CONNECTIONS`] by default).
-    pub max_connections: usize,
-    /// The claim signer of this ingest's C2PA manifests (docs/provenance.md): each publish
-    /// session signs its CMAF init segments and fragments under it with a session key of
-    /// its own. `None`: the media carry no C2PA data.
-    pub provenance: Option<Arc<certs::c2pa::ClaimSigner>>,
-}
-
-#[derive(Debug, Default)]
-struct Slot {
-    next_sequence: u64,
-    discontinuity_sequence: u64,
-    sessions: u64,
-    live: Option<Live>,
-}
-
-#[derive(Debug)]
-struct Live {
-    session: SessionId,
-    takeover: CancellationToken,
-    /// Cancelled when an operator ends the session (admin API).
-    ended: CancellationToken,
-    started_at: i64,
-    done: watch::Receiver<bool>,
-    /// Whether the stream is private, shared with its pipeline.
-    privacy: Privacy,
-}
-
-/// Told when publish sessions start and end (the binary records them in the catalog and
-/// sends webhooks). Called on the async executor: implementations hand slow work to a
-/// task of their own.
-pub trait PublishObserver: Send + Sync + std::fmt::Debug {
-    /// A publish session started; `renditions` are the ladder's rungs.
-    fn started(&self, stream: &StreamName, session: SessionId, renditions: &[String]);
-    /// A publish session ended (the publisher left, was taken over or was ended).
-    fn ended(&self, stream: &StreamName, session: SessionId);
-}
-
-/// A stream being published here right now.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LiveSession {
-    /// The stream.
-    pub stream: StreamName,
-    /// Its session.
-    pub session: SessionId,
-    /// When the session started (unix seconds).
-    pub started_at: i64,
-}
 /// A publish in progress, owned by its RTMP connection.
 #[derive(Debug)]
 pub struct Publish {
@@ -162,6 +110,9 @@ pub struct Registry {
     observer: Option<Arc<dyn PublishObserver>>,
     /// Wrong stream keys per client address, over every protocol.
     strikes: Mutex<Strikes>,
+    /// Admitted publishes not started yet ([`Seat`]s), counted with the live ones against
+    /// [`IngestSettings::max_streams`]. Taken only under `slots`' lock.
+    seats: Arc<AtomicUsize>,
 }
 
 impl Registry {
@@ -193,6 +144,7 @@ impl Registry {
             tasks: TaskTracker::new(),
             observer,
             strikes: Mutex::new(Strikes::new(StrikePolicy::default())),
+            seats: Arc::new(AtomicUsize::new(0)),
         })
     }
 
@@ -334,6 +286,12 @@ impl Registry {
             return Err(NotAdmitted::WrongKey);
         };
         self.strikes.lock().succeeded(client);
+        // The cap before the hook: an ingest that could not take the stream asks nobody.
+        let seat = self.seat_for(&stream).map_err(|max| {
+            self.metrics.publish("full");
+            tracing::warn!(%protocol, %client, %stream, max, "publish refused: this ingest publishes its maximum of streams");
+            NotAdmitted::Full { max }
+        })?;
         // The operator's hook, with its own timeout; refusing ends the publish here.
         if !self
             .catalog
@@ -345,13 +303,40 @@ impl Registry {
             tracing::warn!(%protocol, %client, %stream, "publish refused by the on_publish hook");
             return Err(NotAdmitted::HookRefused(stream));
         }
-        Ok(Admission { stream, protocol })
+        Ok(Admission {
+            stream,
+            protocol,
+            seat,
+        })
+    }
+
+    /// A place for a publish of `stream` under [`IngestSettings::max_streams`]: none needed
+    /// for a stream live here already (a takeover) or without a cap; `Err(max)` when the
+    /// live streams and the admitted ones not started yet fill it.
+    fn seat_for(&self, stream: &StreamName) -> Result<Seat, usize> {
+        let Some(max) = self.settings.max_streams else {
+            return Ok(Seat::none());
+        };
+        let slots = self.slots.lock();
+        let live = slots.values().filter(|s| s.live.is_some()).count();
+        if slots.get(stream).is_some_and(|s| s.live.is_some()) {
+            Ok(Seat::none())
+        } else if live + self.seats.load(Ordering::Acquire) >= max {
+            Err(max)
+        } else {
+            Ok(Seat::take(&self.seats))
+        }
     }
 
     /// Starts the publish [`Registry::admit`] let in, taking the stream over from a
     /// publisher already on it.
     pub async fn start_publish(&self, admission: Admission) -> Result<Publish, IngestError> {
-        let Admission { stream, protocol } = admission;
+        // Its seat goes back once the stream is live (it then counts) or on an early return.
+        let Admission {
+            stream,
+            protocol,
+            seat,
+        } = admission;
         // Asked before anything starts: a private stream never goes out public because the
         // catalog could not say.
         let privacy = Privacy::new(
@@ -359,13 +344,17 @@ impl Registry {
                 .await
                 .map_err(IngestError::Catalog)?,
         );
-        let previous = self
-            .slots
-            .lock()
-            .entry(stream.clone())
-            .or_default()
-            .live
-            .take();
+        let (previous, flushing) = {
+            let mut slots = self.slots.lock();
+            let previous = slots.entry(stream.clone()).or_default().live.take();
+            // While the previous session flushes, the stream keeps its place under the cap.
+            let flushing = if previous.is_some() && self.settings.max_streams.is_some() {
+                Seat::take(&self.seats)
+            } else {
+                Seat::none()
+            };
+            (previous, flushing)
+        };
         if let Some(mut previous) = previous {
             self.metrics.publish("takeover");
             tracing::info!(%protocol, %stream, "taking the stream over from the publisher on it");
@@ -415,6 +404,7 @@ impl Registry {
                 done: done_rx,
                 privacy: privacy.clone(),
             });
+            drop((seat, flushing));
             PipelineParams {
                 stream: stream.clone(),
                 session,

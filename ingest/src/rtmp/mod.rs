@@ -324,6 +324,7 @@ impl Connection {
             Err(NotAdmitted::HookRefused(_)) => {
                 return self.refuse(request_id, Refusal::HookRefused).await
             }
+            Err(NotAdmitted::Full { .. }) => return self.refuse(request_id, Refusal::Full).await,
             Err(NotAdmitted::Catalog(e)) => return Err(IngestError::Catalog(e)),
         };
         if let Err(refusal) = self.policy.key_checked(admission.is_some()) {

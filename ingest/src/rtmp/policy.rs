@@ -38,6 +38,8 @@ pub(super) enum Refusal {
     HookRefused,
     /// Too many wrong stream keys from this address lately.
     HeldBack,
+    /// This ingest publishes as many streams as it may.
+    Full,
 }
 
 impl Refusal {
@@ -62,6 +64,10 @@ impl Refusal {
                 "NetStream.Publish.Unauthorized",
                 "too many wrong stream keys from this address; retry later",
             ),
+            Refusal::Full => (
+                "NetStream.Publish.Rejected",
+                "this ingest publishes its maximum of streams; retry later",
+            ),
         }
     }
 
@@ -70,12 +76,13 @@ impl Refusal {
         match self {
             Refusal::UnknownApp => Some("bad_app"),
             // Counted where they are decided (the registry's admission: `bad_key`,
-            // `hook_refused`, `held_back`).
+            // `hook_refused`, `held_back`, `full`).
             Refusal::UnknownKey
             | Refusal::AlreadyPublishing
             | Refusal::Play
             | Refusal::HookRefused
-            | Refusal::HeldBack => None,
+            | Refusal::HeldBack
+            | Refusal::Full => None,
         }
     }
 
@@ -85,7 +92,11 @@ impl Refusal {
     pub(super) fn ends_connection(self) -> bool {
         matches!(
             self,
-            Refusal::UnknownApp | Refusal::UnknownKey | Refusal::HookRefused | Refusal::HeldBack
+            Refusal::UnknownApp
+                | Refusal::UnknownKey
+                | Refusal::HookRefused
+                | Refusal::HeldBack
+                | Refusal::Full
         )
     }
 }

@@ -210,6 +210,10 @@ impl Session {
         let admission = match admitted {
             Ok(admission) => admission,
             Err(NotAdmitted::Catalog(e)) => return Err(IngestError::Catalog(e)),
+            // SRT_REJX_OVERLOAD: the caller may try again, or another ingest.
+            Err(NotAdmitted::Full { .. }) => {
+                return reject(request, ServerRejectReason::Overload).await
+            }
             Err(
                 NotAdmitted::HeldBack { .. } | NotAdmitted::WrongKey | NotAdmitted::HookRefused(_),
             ) => return reject(request, ServerRejectReason::Forbidden).await,

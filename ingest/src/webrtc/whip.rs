@@ -172,14 +172,15 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
+/// A refusal the client may try again after [`RETRY_AFTER`].
+fn retry_later(status: StatusCode, message: &'static str) -> Response {
+    with_header(refuse(status, message), header::RETRY_AFTER, RETRY_AFTER)
+}
+
 fn held_back() -> Response {
-    with_header(
-        refuse(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too many wrong stream keys from this address; retry later",
-        ),
-        header::RETRY_AFTER,
-        RETRY_AFTER,
+    retry_later(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too many wrong stream keys from this address; retry later",
     )
 }
 
@@ -223,11 +224,7 @@ fn over_cap(metrics: &crate::IngestMetrics, ip: IpAddr, full: Full) -> Response 
         Full::Global => "this ingest takes no more WebRTC sessions now",
         Full::PerIp => "too many WebRTC sessions from this address",
     };
-    with_header(
-        refuse(StatusCode::SERVICE_UNAVAILABLE, message),
-        header::RETRY_AFTER,
-        RETRY_AFTER,
-    )
+    retry_later(StatusCode::SERVICE_UNAVAILABLE, message)
 }
 
 /// The offers being read and checked now (before a key is known good), per client: a
@@ -340,13 +337,9 @@ async fn post(
     let Some(offering) = whip.offering.enter(ClientGroup::of(ip)) else {
         metrics.publish("whip_offers_in_flight");
         tracing::debug!(%ip, "WHIP publish refused: too many offers in flight from this client");
-        return with_header(
-            refuse(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too many offers in flight from this address",
-            ),
-            header::RETRY_AFTER,
-            RETRY_AFTER,
+        return retry_later(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many offers in flight from this address",
         );
     };
     let body = match tokio::time::timeout(
@@ -402,15 +395,17 @@ async fn post(
         Err(NotAdmitted::HookRefused(_)) => {
             return refuse(StatusCode::FORBIDDEN, "publish refused")
         }
+        Err(NotAdmitted::Full { .. }) => {
+            return retry_later(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "this ingest publishes its maximum of streams; retry later",
+            );
+        }
         Err(NotAdmitted::Catalog(e)) => {
             tracing::warn!(error = %e, "WHIP publish refused: the catalog did not answer");
-            return with_header(
-                refuse(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "the catalog did not answer",
-                ),
-                header::RETRY_AFTER,
-                RETRY_AFTER,
+            return retry_later(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the catalog did not answer",
             );
         }
     };
@@ -444,13 +439,9 @@ async fn post(
         Ok(publish) => publish,
         Err(e) => {
             tracing::warn!(stream = %stream, error = %e, "WHIP publish failed to start");
-            return with_header(
-                refuse(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "the stream could not be started",
-                ),
-                header::RETRY_AFTER,
-                RETRY_AFTER,
+            return retry_later(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the stream could not be started",
             );
         }
     };
@@ -561,13 +552,9 @@ async fn delete(
             StatusCode::OK.into_response()
         }
         Ok(false) => refuse(StatusCode::FORBIDDEN, "wrong stream key for this stream"),
-        Err(_) => with_header(
-            refuse(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the catalog did not answer",
-            ),
-            header::RETRY_AFTER,
-            RETRY_AFTER,
+        Err(_) => retry_later(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the catalog did not answer",
         ),
     }
 }
@@ -693,6 +680,10 @@ mod tests {
     }
 
     fn fixture(max_sessions: usize) -> Fixture {
+        fixture_capped(max_sessions, None)
+    }
+
+    fn fixture_capped(max_sessions: usize, max_streams: Option<usize>) -> Fixture {
         let (events, _) = mpsc::channel(16);
         let settings = IngestSettings {
             app: "live".into(),
@@ -700,6 +691,7 @@ mod tests {
             encoder_threads: 1,
             end_grace: Duration::ZERO,
             max_connections: 8,
+            max_streams,
             provenance: None,
         };
         let keys = Keys(HashMap::from([("key-a", "a"), ("key-b", "b")]));
@@ -742,6 +734,12 @@ mod tests {
             request = request.header(header::AUTHORIZATION, format!("Bearer {key}"));
         }
         request.body(Body::from(body)).expect("request")
+    }
+
+    /// A whole, valid offer for `stream` with `key`, answered.
+    async fn offer_to(app: &Router, stream: &str, key: &str) -> (StatusCode, HeaderMap, String) {
+        let path = format!("/whip/{stream}");
+        status(app, post(&path, "application/sdp", Some(key), offer())).await
     }
 
     async fn status(app: &Router, request: HttpRequest<Body>) -> (StatusCode, HeaderMap, String) {
@@ -808,11 +806,7 @@ mod tests {
         for n in 1..=2 {
             slow.push(slow_post(&f.app, &format!("192.0.2.{n}"), "sk_wrong").await);
         }
-        let (got, _, answer) = status(
-            &f.app,
-            post("/whip/a", "application/sdp", Some("key-a"), offer()),
-        )
-        .await;
+        let (got, _, answer) = offer_to(&f.app, "a", "key-a").await;
         assert_eq!(got, StatusCode::CREATED, "{answer}");
         assert!(matches!(f.commands.recv().await, Some(Command::Add(_))));
         assert!(slow.iter().all(|t| !t.is_finished()));
@@ -932,13 +926,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_offer_past_the_stream_cap_is_answered_503_and_a_takeover_is_not() {
+        let mut f = fixture_capped(4, Some(1));
+        let (got, _, answer) = offer_to(&f.app, "a", "key-a").await;
+        assert_eq!(got, StatusCode::CREATED, "{answer}");
+        assert!(matches!(f.commands.recv().await, Some(Command::Add(_))));
+        let (got, headers, body) = offer_to(&f.app, "b", "key-b").await;
+        assert_eq!(got, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert!(headers.contains_key(header::RETRY_AFTER));
+        assert!(body.contains("maximum of streams"), "{body}");
+        assert!(!body.contains("key-"), "echoed a key: {body}");
+        // Stream a's publisher coming back takes its stream over, full or not.
+        let (got, _, answer) = offer_to(&f.app, "a", "key-a").await;
+        assert_eq!(got, StatusCode::CREATED, "{answer}");
+        let live = f.whip.registry.live_sessions();
+        assert_eq!(live.len(), 1);
+        assert_eq!(live[0].stream.as_str(), "a");
+    }
+
+    #[tokio::test]
     async fn an_offer_is_answered_and_a_delete_ends_the_session() {
         let mut f = fixture(1);
-        let (got, headers, answer) = status(
-            &f.app,
-            post("/whip/a", "application/sdp", Some("key-a"), offer()),
-        )
-        .await;
+        let (got, headers, answer) = offer_to(&f.app, "a", "key-a").await;
         assert_eq!(got, StatusCode::CREATED, "{answer}");
         assert_eq!(headers.get(header::CONTENT_TYPE), Some(&SDP));
         assert!(answer.contains("a=ice-lite"), "{answer}");
@@ -958,11 +967,7 @@ mod tests {
         assert_eq!(f.whip.registry.live_sessions().len(), 1);
 
         // At the cap (one): the next offer waits.
-        let (got, headers, _) = status(
-            &f.app,
-            post("/whip/a", "application/sdp", Some("key-a"), offer()),
-        )
-        .await;
+        let (got, headers, _) = offer_to(&f.app, "a", "key-a").await;
         assert_eq!(got, StatusCode::SERVICE_UNAVAILABLE);
         assert!(headers.contains_key(header::RETRY_AFTER));
 

@@ -1,7 +1,7 @@
 //! The registry's rules with the catalog faked in memory (`support::Authority`): the one
 //! admission of every protocol (stream keys, the stream a key publishes, strikes per
-//! client, the operator's hook), takeover of a live key, an operator's end, a catalog that
-//! cannot answer, and the observer told of every session.
+//! client, the operator's hook, the stream cap), takeover of a live key, an operator's end,
+//! a catalog that cannot answer, and the observer told of every session.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
@@ -10,8 +10,8 @@ use std::time::Duration;
 use domain::{SessionId, StreamName};
 use ingest::registry::Publish;
 use ingest::{
-    Admission, Admit, IngestError, IngestMetrics, IngestSettings, NotAdmitted, Protocol,
-    PublishObserver, Registry, StreamKey,
+    Admission, Admit, IngestError, IngestMetrics, NotAdmitted, Protocol, PublishObserver, Registry,
+    StreamKey,
 };
 
 /// The client of the tests that do not care which it is.
@@ -73,16 +73,20 @@ fn registry(
     Arc<Registry>,
     tokio::sync::mpsc::Receiver<domain::LiveEvent>,
 ) {
+    registry_capped(authority, observer, None)
+}
+
+fn registry_capped(
+    authority: &Arc<crate::support::Authority>,
+    observer: Option<Arc<Heard>>,
+    max_streams: Option<usize>,
+) -> (
+    Arc<Registry>,
+    tokio::sync::mpsc::Receiver<domain::LiveEvent>,
+) {
     let (events, rx) = tokio::sync::mpsc::channel(64);
     let registry = Registry::with_observer(
-        IngestSettings {
-            app: "live".into(),
-            ladder: Arc::new(domain::Ladder::default()),
-            encoder_threads: 1,
-            end_grace: Duration::ZERO,
-            max_connections: 4,
-            provenance: None,
-        },
+        crate::support::settings(Duration::ZERO, 4, max_streams),
         Arc::clone(authority) as Arc<dyn ingest::StreamAuthority>,
         events,
         IngestMetrics::default(),
@@ -169,6 +173,73 @@ async fn a_second_publisher_with_the_key_takes_the_stream_over() {
         ]
     );
     registry.end_publish(second, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_cap_refuses_one_stream_more_but_never_a_takeover() {
+    let authority = Arc::new(crate::support::Authority::default());
+    let one = authority.add("sk_one", "one", 0);
+    authority.add("sk_two", "two", 0);
+    authority.add("sk_three", "three", 0);
+    let (registry, _events) = registry_capped(&authority, None, Some(2));
+    let full = |r: Result<Admission, NotAdmitted>| match r {
+        Err(NotAdmitted::Full { max }) => max,
+        other => panic!("expected a refusal at the cap, got {other:?}"),
+    };
+
+    let first = begin_publish(&registry, "sk_one")
+        .await
+        .expect("asks")
+        .expect("publishes");
+    // Admitted but not started yet: it holds its place, so two admissions at once cannot
+    // together pass the cap.
+    let second = admit(&registry, Protocol::Srt, "sk_two", CLIENT, None)
+        .await
+        .expect("admitted under the cap");
+    let refused = admit(&registry, Protocol::Whip, "sk_three", CLIENT, None).await;
+    assert_eq!(full(refused), 2);
+    assert_eq!(
+        crate::support::publishes(registry.metrics(), "full"),
+        1.0,
+        "counted"
+    );
+    // A refused admission gives its place back: dropping one not started frees it.
+    drop(second);
+    let third = admit(&registry, Protocol::Rtmp, "sk_three", CLIENT, None)
+        .await
+        .expect("the place came back");
+    let third = registry.start_publish(third).await.expect("starts");
+
+    // Full, but a publisher of a stream live here takes it over.
+    let taken = admit(&registry, Protocol::Rtmp, "sk_one", CLIENT, None)
+        .await
+        .expect("a takeover passes the cap");
+    let ending = {
+        let registry = Arc::clone(&registry);
+        tokio::spawn(async move {
+            first.taken_over().await;
+            registry.end_publish(first, false).await;
+        })
+    };
+    let again = registry.start_publish(taken).await.expect("takes over");
+    tokio::time::timeout(Duration::from_secs(10), ending)
+        .await
+        .expect("the first publish ended")
+        .expect("joins");
+    assert_eq!(again.stream(), &one);
+    assert_eq!(registry.live_sessions().len(), 2);
+    assert_eq!(
+        full(admit(&registry, Protocol::Srt, "sk_two", CLIENT, None).await),
+        2,
+        "still full after the takeover"
+    );
+    // A stream that ends makes room.
+    registry.end_publish(third, true).await;
+    let two = admit(&registry, Protocol::Srt, "sk_two", CLIENT, None)
+        .await
+        .expect("room once a stream ended");
+    drop(two);
+    registry.end_publish(again, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,26 +5,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ingest::{IngestMetrics, IngestSettings, Registry};
+use ingest::{IngestMetrics, Registry};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 const CAP: usize = 4;
-
-/// The count of `result` in `sealcast_ingest_publishes_total`.
-fn publishes(metrics: &IngestMetrics, result: &str) -> f64 {
-    let mut registry = prometheus_client::registry::Registry::default();
-    metrics.register(&mut registry);
-    let mut text = String::new();
-    prometheus_client::encoding::text::encode(&mut text, &registry).expect("encodes");
-    let prefix = format!("sealcast_ingest_publishes_total{{result=\"{result}\"}} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0)
-}
 
 /// A registry for "live" with at most [`CAP`] connections, its catalog a fake that allows
 /// nothing in particular, and the receiving end of its events (kept open by the caller).
@@ -37,14 +24,7 @@ fn registry(
     let catalog = Arc::new(crate::support::Authority::default());
     let (events, keep) = tokio::sync::mpsc::channel(16);
     let registry = Registry::new(
-        IngestSettings {
-            app: "live".into(),
-            ladder: Arc::new(domain::Ladder::default()),
-            encoder_threads: 1,
-            end_grace: Duration::from_secs(1),
-            max_connections: CAP,
-            provenance: None,
-        },
+        crate::support::settings(Duration::from_secs(1), CAP, None),
         catalog,
         events,
         metrics.clone(),
@@ -75,11 +55,15 @@ async fn connections_over_the_cap_and_oversized_setups_are_closed() {
     assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
     // Counted as it is closed: the count may land just after the client saw the close.
     let counted = tokio::time::Instant::now() + Duration::from_secs(5);
-    while publishes(&metrics, "over_connection_cap") < 1.0 && tokio::time::Instant::now() < counted
+    while crate::support::publishes(&metrics, "over_connection_cap") < 1.0
+        && tokio::time::Instant::now() < counted
     {
         tokio::task::yield_now().await;
     }
-    assert_eq!(publishes(&metrics, "over_connection_cap"), 1.0);
+    assert_eq!(
+        crate::support::publishes(&metrics, "over_connection_cap"),
+        1.0
+    );
 
     // Slots come back when connections go. A client that then sends 200 KiB after the
     // handshake without being authorised is closed and counted.
@@ -89,7 +73,7 @@ async fn connections_over_the_cap_and_oversized_setups_are_closed() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         match testkit::rtmp::send_and_expect_close(addr, &bytes, Duration::from_secs(5)).await {
-            Ok(()) if publishes(&metrics, "oversized_setup") == 1.0 => break,
+            Ok(()) if crate::support::publishes(&metrics, "oversized_setup") == 1.0 => break,
             // Refused at the cap again (the held ones were not yet gone), or closed for
             // another reason: try again until the slots are back.
             _ => {

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ingest::{IngestMetrics, IngestSettings, Registry};
+use ingest::{IngestMetrics, Registry};
 use intake::srt::SrtSettings;
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
@@ -80,14 +80,7 @@ async fn a_caller_without_hsreq_is_rejected_and_keeps_no_slot() {
     catalog.add("sk_srt_slot_key", "cam", 0);
     let (events, _keep) = tokio::sync::mpsc::channel(16);
     let registry = Registry::new(
-        IngestSettings {
-            app: "live".into(),
-            ladder: Arc::new(domain::Ladder::default()),
-            encoder_threads: 1,
-            end_grace: Duration::from_secs(1),
-            max_connections: 4,
-            provenance: None,
-        },
+        crate::support::settings(Duration::from_secs(1), 4, None),
         catalog,
         events,
         IngestMetrics::default(),

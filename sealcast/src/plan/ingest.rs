@@ -125,9 +125,13 @@ impl IngestPlan {
                     presences?,
                 ),
                 node_id,
-                settings: IngestSettings {
-                    provenance: provenance?,
-                    ..settings?
+                settings: {
+                    let settings = settings?;
+                    IngestSettings {
+                        provenance: provenance?,
+                        max_streams: stream_cap(args.max_streams, settings.max_streams),
+                        ..settings
+                    }
                 },
                 rtmp_listen: args.rtmp_listen,
                 srt: srt_plan?,
@@ -137,6 +141,16 @@ impl IngestPlan {
             })
         })();
         problems.or(plan)
+    }
+}
+
+/// The stream cap: `--max-streams` (`SEALCAST_MAX_STREAMS`) over the configuration's
+/// `[ingest] max_streams`; 0 from either is no cap.
+fn stream_cap(flag: Option<usize>, configured: Option<usize>) -> Option<usize> {
+    match flag {
+        Some(0) => None,
+        Some(max) => Some(max),
+        None => configured,
     }
 }
 
@@ -151,6 +165,7 @@ pub(crate) fn settings(config: &Config, problems: &mut Problems) -> Option<Inges
         encoder_threads: config.ingest.encoder_threads,
         end_grace,
         max_connections: config.ingest.max_connections.max(1),
+        max_streams: (config.ingest.max_streams > 0).then_some(config.ingest.max_streams),
         provenance: None,
     })
 }
@@ -233,4 +248,24 @@ pub(crate) fn distribution(
 /// once when the role starts, outside the command line on purpose: no operator needs it.
 fn whole_segments() -> bool {
     std::env::var_os(ingest::distribute::WHOLE_SEGMENTS_VARIABLE).is_some_and(|v| v == "1")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_flag_sets_the_stream_cap_over_the_file_and_zero_lifts_it() {
+        assert_eq!(stream_cap(None, None), None);
+        assert_eq!(stream_cap(None, Some(4)), Some(4));
+        assert_eq!(stream_cap(Some(2), Some(4)), Some(2));
+        assert_eq!(stream_cap(Some(0), Some(4)), None);
+        let mut problems = Problems::default();
+        let config = Config::parse("[ingest]\nmax_streams = 3\n").expect("parses");
+        let capped = settings(&config, &mut problems).expect("settings");
+        assert_eq!(capped.max_streams, Some(3));
+        let config = Config::parse("[ingest]\nmax_streams = 0\n").expect("parses");
+        let uncapped = settings(&config, &mut problems).expect("settings");
+        assert_eq!(uncapped.max_streams, None);
+    }
 }

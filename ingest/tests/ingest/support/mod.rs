@@ -138,3 +138,34 @@ impl StreamAuthority for Authority {
         Ok(())
     }
 }
+
+/// How many publishes `metrics` counted under `result` (`sealcast_ingest_publishes_total`).
+pub(crate) fn publishes(metrics: &ingest::IngestMetrics, result: &str) -> f64 {
+    let mut registry = prometheus_client::registry::Registry::default();
+    metrics.register(&mut registry);
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).expect("encodes");
+    let prefix = format!("sealcast_ingest_publishes_total{{result=\"{result}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// The settings of a registry for "live" with the default ladder, one encoder thread, the
+/// given grace, connection cap and stream cap, and no C2PA signing.
+pub(crate) fn settings(
+    end_grace: std::time::Duration,
+    max_connections: usize,
+    max_streams: Option<usize>,
+) -> ingest::IngestSettings {
+    ingest::IngestSettings {
+        app: "live".into(),
+        ladder: std::sync::Arc::new(domain::Ladder::default()),
+        encoder_threads: 1,
+        end_grace,
+        max_connections,
+        max_streams,
+        provenance: None,
+    }
+}
