@@ -113,6 +113,19 @@ if [ "${1:-}" = test ]; then
   fi
 fi
 
+# The Kubernetes policy check (sealcast/tests/deploy/kubernetes_policy.rs) scans the
+# rendered overlays with checkov (issue 50), pinned, in a virtual environment of its own:
+# its many dependencies must not move kubernetes-validate's.
+if [ "${1:-}" = test ]; then
+  checkov_tools=${SEALCAST_CHECKOV_TOOLS:-$HOME/.cache/sealcast/checkov}
+  checkov_package=checkov==3.3.30
+  if ! "$checkov_tools/bin/pip" freeze 2>/dev/null | grep -qxF "$checkov_package"; then
+    echo "setup: installing $checkov_package into $checkov_tools" >&2
+    python3 -m venv "$checkov_tools"
+    "$checkov_tools/bin/pip" install -q --disable-pip-version-check "$checkov_package" >&2
+  fi
+fi
+
 # The ingest's end-to-end tests publish with a current ffmpeg (E-RTMP HEVC and AV1, SRT;
 # issue 32): Debian 12's ffmpeg is 5.1, which sends neither. imageio-ffmpeg from PyPI ships
 # a static ffmpeg 9 (libx265, libsvtav1, libsrt) inside its package; it goes into the same

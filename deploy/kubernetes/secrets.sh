@@ -2,23 +2,27 @@
 # Makes the Secrets that the Kubernetes manifests of deploy/kubernetes/ name, and prints
 # them as YAML on stdout (nothing else goes there):
 #
-#   deploy/kubernetes/secrets.sh --namespace sealcast --ingests 2 | kubectl apply -f -
+#   deploy/kubernetes/secrets.sh --namespace sealcast | kubectl apply -f -
 #
 # What the compose cluster's scripts/init-cluster.sh writes into .env and deploy/state/,
 # for Kubernetes: every value is made once and kept in a state directory (default
 # deploy/state/kubernetes/, mode 0700, ignored by git; back it up: root.key is the
 # cluster's trust), and a second run prints the same Secrets, adding what is missing (a
-# third ingest's key and broker password). No secret is ever in the repository, in a
+# ninth ingest's key and broker password). No secret is ever in the repository, in a
 # ConfigMap or on a command line (kubectl reads them from files).
 #
 #   --namespace NS       the Secrets' namespace (default sealcast)
-#   --ingests N          ingest nodes ingest-0 .. ingest-(N-1): a signing key, certificate
-#                        and broker password each (default 2)
+#   --ingests N          ingest identities ingest-0 .. ingest-(N-1): a signing key,
+#                        certificate and broker password each, so that
+#                        `kubectl scale statefulset/ingest --replicas=N` needs nothing more
+#                        (default and most: 8, what the manifests list)
 #   --name HOST          a name or address for the load balancers' certificate, besides
 #                        streaming-cluster.test and the others `sealcast certs` gives it
 #                        (repeatable)
 #   --tls-cert FILE --tls-key FILE
 #                        your own certificate chain and key for the load balancers instead
+#   --no-tls             no sealcast-tls Secret: another owner keeps it (cert-manager's
+#                        Certificate, say), and applying this output must not replace it
 #   --algorithm ALG      the root's algorithm when it is made (ml-dsa-65, ed25519)
 #   --state DIR          the state directory
 #   --image IMAGE        run sealcast in this image (docker run, no network, as you, with
@@ -45,7 +49,10 @@ say() { echo "secrets: $*" >&2; }
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 
 namespace=sealcast
-ingests=2
+ingests=8
+# The identities the manifests list (base/ingest.yaml's volumes, base/mosquitto/acl-nodes).
+max_ingests=8
+no_tls=false
 state=deploy/state/kubernetes
 image=${SEALCAST_IMAGE:-}
 names=()
@@ -59,6 +66,7 @@ while (($#)); do
     --name) names+=(--name "${2:?--name HOST}"); shift 2 ;;
     --tls-cert) tls_cert=${2:?--tls-cert FILE}; shift 2 ;;
     --tls-key) tls_key=${2:?--tls-key FILE}; shift 2 ;;
+    --no-tls) no_tls=true; shift ;;
     --algorithm) algorithm=(--algorithm "${2:?--algorithm ALG}"); shift 2 ;;
     --state) state=${2:?--state DIR}; shift 2 ;;
     --image) image=${2:?--image IMAGE}; shift 2 ;;
@@ -66,7 +74,10 @@ while (($#)); do
     *) say "unknown argument $1 (see --help)"; exit 2 ;;
   esac
 done
-[[ "$ingests" =~ ^[1-9][0-9]?$ ]] || { say "--ingests takes 1 to 99, not $ingests"; exit 2; }
+[[ "$ingests" =~ ^[1-9][0-9]?$ ]] && ((ingests <= max_ingests)) || {
+  say "--ingests takes 1 to $max_ingests (the identities the manifests list; docs/deployment.md, Scaling ingests), not $ingests"
+  exit 2
+}
 [[ "$namespace" =~ ^[a-z0-9]([-a-z0-9]*[a-z0-9])?$ ]] || { say "--namespace: $namespace is not a namespace name"; exit 2; }
 if { [ -n "$tls_cert" ] && [ -z "$tls_key" ]; } || { [ -z "$tls_cert" ] && [ -n "$tls_key" ]; }; then
   say "--tls-cert and --tls-key go together"
@@ -169,6 +180,10 @@ secret generic sealcast-edge-key \
   "--from-file=broadcast.cert=$state/keys/edge/broadcast.cert"
 secret generic sealcast-cookie-key "--from-file=cookie-key=$state/keys/cookie-key"
 secret generic sealcast-playback-key "--from-file=playback-key=$state/keys/playback-key"
-secret tls sealcast-tls "--cert=$tls_cert" "--key=$tls_key"
+if $no_tls; then
+  say "no sealcast-tls Secret (--no-tls): its owner keeps it"
+else
+  secret tls sealcast-tls "--cert=$tls_cert" "--key=$tls_key"
+fi
 secret generic sealcast-revocations "${revocation_args[@]+"${revocation_args[@]}"}"
 say "printed the Secrets for namespace $namespace (${nodes[*]}); the values are kept in $state/"

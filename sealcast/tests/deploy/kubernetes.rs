@@ -894,16 +894,18 @@ fn k8s_allows(
     };
     let ns_labels =
         |ns: &str| BTreeMap::from([("kubernetes.io/metadata.name".to_owned(), ns.to_owned())]);
+    // A pod of the namespace sends only where the Egress policies that select it allow.
+    if matches!(source, Source::Role(_)) && !egress_allows(docs, &source_pod, to, port)? {
+        return Ok(false);
+    }
     let mut selected = false;
     for policy in docs.iter().filter(|d| kind_of(d) == "NetworkPolicy") {
         let types: Vec<&str> = items(&policy["spec"]["policyTypes"])
             .filter_map(Value::as_str)
             .collect();
-        ensure!(
-            !types.contains(&"Egress"),
-            "{}: an Egress policy, which these checks do not model",
-            name_of(policy)
-        );
+        if !types.contains(&"Ingress") {
+            continue;
+        }
         if !selects(&policy["spec"]["podSelector"], &dest)? {
             continue;
         }
@@ -948,13 +950,79 @@ fn k8s_allows(
     Ok(!selected)
 }
 
-/// Whether a label selector selects `labels` (matchLabels only; anything else is an error,
-/// never a guess).
+/// Whether the Egress policies that select a pod labelled `source_pod` let it reach `to`'s
+/// `port` (no such policy: anywhere). Peers by pod or namespace selector are not used by
+/// these manifests and are an error; an `ipBlock` reaches every pod when its CIDR is a
+/// whole address family and what it excepts is no pod's (link-local addresses only).
+fn egress_allows(
+    docs: &[Value],
+    source_pod: &BTreeMap<String, String>,
+    to: &Workload<'_>,
+    port: u16,
+) -> Result<bool> {
+    let mut selected = false;
+    for policy in docs.iter().filter(|d| kind_of(d) == "NetworkPolicy") {
+        let egress = items(&policy["spec"]["policyTypes"]).any(|t| t.as_str() == Some("Egress"));
+        if !egress || !selects(&policy["spec"]["podSelector"], source_pod)? {
+            continue;
+        }
+        selected = true;
+        for rule in items(&policy["spec"]["egress"]) {
+            let mut to_ok = items(&rule["to"]).next().is_none();
+            for peer in items(&rule["to"]) {
+                let block = &peer["ipBlock"];
+                ensure!(
+                    !block.is_null(),
+                    "{}: an egress peer other than an ipBlock is not modelled",
+                    name_of(policy)
+                );
+                let whole = matches!(block["cidr"].as_str(), Some("0.0.0.0/0" | "::/0"));
+                let link_local_only = items(&block["except"]).all(|e| {
+                    e.as_str()
+                        .is_some_and(|e| e.starts_with("169.254.") || e.starts_with("fd00:ec2:"))
+                });
+                ensure!(
+                    whole && link_local_only,
+                    "{}: an ipBlock other than everything but link-local addresses is not modelled",
+                    name_of(policy)
+                );
+                to_ok = true;
+            }
+            let ports: Vec<&Value> = items(&rule["ports"]).collect();
+            let mut port_ok = ports.is_empty();
+            for p in ports {
+                let protocol = p["protocol"].as_str().unwrap_or("TCP");
+                port_ok |=
+                    p["port"].as_u64() == Some(u64::from(port)) && to.protocol(port) == protocol;
+            }
+            if to_ok && port_ok {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(!selected)
+}
+
+/// Whether a label selector selects `labels` (matchLabels, and matchExpressions with `In`,
+/// `NotIn`, `Exists` and `DoesNotExist`; anything else is an error, never a guess).
 pub(crate) fn selects(selector: &Value, labels_of: &BTreeMap<String, String>) -> Result<bool> {
-    ensure!(
-        selector["matchExpressions"].is_null(),
-        "matchExpressions are not modelled: {selector:?}"
-    );
+    for expression in items(&selector["matchExpressions"]) {
+        let key = expression["key"].as_str().unwrap_or_default();
+        let values: Vec<&str> = items(&expression["values"])
+            .filter_map(Value::as_str)
+            .collect();
+        let value = labels_of.get(key).map(String::as_str);
+        let holds = match expression["operator"].as_str() {
+            Some("In") => value.is_some_and(|v| values.contains(&v)),
+            Some("NotIn") => !value.is_some_and(|v| values.contains(&v)),
+            Some("Exists") => value.is_some(),
+            Some("DoesNotExist") => value.is_none(),
+            other => bail!("a matchExpressions operator {other:?} is not modelled"),
+        };
+        if !holds {
+            return Ok(false);
+        }
+    }
     Ok(labels(&selector["matchLabels"])
         .iter()
         .all(|(k, v)| labels_of.get(k) == Some(v)))
@@ -1208,7 +1276,9 @@ fn kubernetes_secrets_script_makes_every_secret_the_manifests_name() {
         let mut command = Command::new("bash");
         command
             .arg(kubernetes_dir().join("secrets.sh"))
-            .args(["--namespace", namespace, "--ingests", "2", "--state"])
+            // The default: every ingest identity the manifests list (scaling the
+            // StatefulSet then needs nothing more).
+            .args(["--namespace", namespace, "--state"])
             .arg(state.path())
             .env("SEALCAST_BIN", bin())
             .env("PATH", &path);
@@ -1277,6 +1347,32 @@ fn kubernetes_secrets_script_makes_every_secret_the_manifests_name() {
             );
         }
     }
+    // More identities than the manifests list is refused; --no-tls leaves the TLS Secret
+    // to its owner (cert-manager): nothing of that name is printed to replace it.
+    let secrets_sh = |args: &[&str]| {
+        let mut command = Command::new("bash");
+        command
+            .arg(kubernetes_dir().join("secrets.sh"))
+            .args(args)
+            .arg("--state")
+            .arg(state.path())
+            .env("SEALCAST_BIN", bin())
+            .env("PATH", &path);
+        testkit::process::run_with_deadline(command, DEADLINE).unwrap()
+    };
+    let nine = secrets_sh(&["--ingests", "9"]);
+    f.check(
+        !nine.status.success() && String::from_utf8_lossy(&nine.stderr).contains("1 to 8"),
+        || "secrets.sh --ingests 9 made identities the manifests do not list".to_owned(),
+    );
+    let no_tls = secrets_sh(&["--no-tls"]);
+    let printed = String::from_utf8_lossy(&no_tls.stdout);
+    f.check(
+        no_tls.status.success()
+            && printed.contains("name: sealcast-push-token")
+            && !printed.contains("name: sealcast-tls"),
+        || "secrets.sh --no-tls still prints sealcast-tls (or failed)".to_owned(),
+    );
     f.assert_none("the Secrets secrets.sh makes");
 }
 
@@ -1422,11 +1518,54 @@ fn kubernetes_broker_configuration_is_the_compose_one() {
             None => l,
         })
         .collect();
+    // And it has a block for every identity the StatefulSet's volumes list (ingest-0 ..
+    // ingest-7), each the same as compose's: those compose has not are set aside.
+    let compose_users: BTreeSet<&str> = renamed
+        .iter()
+        .filter_map(|l| l.strip_prefix("user "))
+        .collect();
+    let mut kept = Vec::new();
+    let mut extra: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut current: Option<String> = None;
+    for line in directives(&ours.join("acl-nodes")) {
+        if let Some(user) = line.strip_prefix("user ") {
+            current = (user.starts_with("ingest-") && !compose_users.contains(user))
+                .then(|| user.to_owned());
+        }
+        match &current {
+            Some(user) if !line.starts_with("user ") => {
+                extra.entry(user.clone()).or_default().push(line)
+            }
+            Some(_) => {}
+            None => kept.push(line),
+        }
+    }
     assert_eq!(
-        directives(&ours.join("acl-nodes")),
+        kept,
         renamed,
         "deploy/kubernetes/base/mosquitto/acl-nodes is not deploy/mosquitto/acl-nodes with ingestN named ingest-(N-1)"
     );
+    let first: Vec<String> = renamed
+        .iter()
+        .skip_while(|l| l.as_str() != "user ingest-0")
+        .skip(1)
+        .take_while(|l| !l.starts_with("user ") && !l.starts_with("pattern "))
+        .cloned()
+        .collect();
+    let listed: BTreeSet<String> = (0..8).map(|i| format!("ingest-{i}")).collect();
+    let blocks: BTreeSet<String> = compose_users
+        .iter()
+        .map(|u| (*u).to_owned())
+        .chain(extra.keys().cloned())
+        .filter(|u| u.starts_with("ingest-"))
+        .collect();
+    assert_eq!(
+        blocks, listed,
+        "acl-nodes must have a block for each ingest identity base/ingest.yaml lists"
+    );
+    for (user, rules) in &extra {
+        assert_eq!(rules, &first, "the block of {user} is not ingest-0's");
+    }
 }
 
 #[test]

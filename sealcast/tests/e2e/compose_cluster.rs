@@ -9,7 +9,8 @@
 //!    SRT into the first ingest's published UDP port and WHIP through the load balancer
 //!    (media to an ingest's published WebRTC port), each played through the balancer; a
 //!    private stream played with a token `tools tokens mint` made, and refused without
-//!    one (issue 45 item 16);
+//!    one (issue 45 item 16); the PostgreSQL image started as Kubernetes starts it (not
+//!    root, read-only: issue 50 item 8);
 //! 2. `--scale broadcast=6` under an ffmpeg viewer: the new edges serve byte-identical
 //!    segments and parts and get new viewers;
 //! 3. crashes (SIGKILL to a container's init, which Docker's restart policy answers) of
@@ -214,6 +215,15 @@ impl Compose {
         }
     }
 
+    /// A value of the project's `.env` (what `scripts/init-cluster.sh` chose).
+    fn env_value(&self, name: &str) -> anyhow::Result<String> {
+        let env = std::fs::read_to_string(self.project.dir.join(".env"))?;
+        env.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}=")))
+            .map(|v| v.trim().to_owned())
+            .with_context(|| format!(".env has no {name}"))
+    }
+
     async fn compose(&self, args: &[&str]) -> anyhow::Result<String> {
         self.project.compose(args, Duration::from_secs(600)).await
     }
@@ -334,6 +344,12 @@ async fn stages(c: &Compose) -> anyhow::Result<()> {
     let mut viewer = lb::Viewer::new(c.client.clone(), &c.https);
     lb::watch(&mut viewer, "cam1", "src", 2).await?;
     srt_and_whip(c).await.context("SRT and WHIP publishers")?;
+    let postgres_image = c
+        .env_value("POSTGRES_IMAGE")
+        .unwrap_or_else(|_| "postgres:16-bookworm".to_owned());
+    crate::kubernetes_postgres::runs_as_kubernetes_runs_it(&postgres_image)
+        .await
+        .context("the PostgreSQL image as Kubernetes runs it")?;
     private_stream(c).await.context("a private stream")?;
 
     scale(c).await.context("--scale broadcast=6")?;

@@ -22,6 +22,7 @@ mod edges;
 mod fixture;
 mod ingest_protocols;
 mod interop;
+mod kubernetes_postgres;
 mod ladder;
 mod lb;
 mod liveness;
