@@ -54,7 +54,16 @@ pub(crate) async fn follow(
         tokio::select! {
             () = stop.cancelled() => return,
             _ = resolve.tick() => {
-                let listed = lookup(&names).await;
+                // Bounded: a resolver that hangs must not hold the checks (or the
+                // shutdown) up; the relays stay as they were until the next lookup.
+                let looked_up = tokio::select! {
+                    () = stop.cancelled() => return,
+                    looked_up = tokio::time::timeout(checks.resolve_every, lookup(&names)) => looked_up,
+                };
+                let Ok(listed) = looked_up else {
+                    tracing::warn!("looking the QUIC relays up took too long; kept the last list");
+                    continue;
+                };
                 table.lock().set_relays(listed);
                 // Check new ones at once rather than at the next tick.
                 check_all(&table, checks.timeout, &metrics).await;
