@@ -519,11 +519,13 @@ async fn dashboards_query_only_metrics_the_roles_export() {
 }
 
 /// Every metric family the roles register, by name: its kind and its role (each role
-/// crate's `FAMILIES`).
+/// crate's `FAMILIES`, and broadcast's `ARCHIVE_FAMILIES`).
 pub(crate) fn registered_families() -> BTreeMap<&'static str, (&'static str, &'static str)> {
     [
         ("ingest", &ingest::metrics::FAMILIES[..]),
         ("broadcast", &broadcast::metrics::FAMILIES[..]),
+        // The archive's spool and uploads (a registry of their own, beside the node's).
+        ("broadcast", &broadcast::ARCHIVE_FAMILIES[..]),
         ("lb", &loadbalancer::metrics::FAMILIES[..]),
     ]
     .into_iter()
