@@ -378,10 +378,15 @@ impl ProxyHttp for Proxy {
         };
         let node = route.node.clone();
         let Some(addr) = self.pool.upstream(&node).and_then(|u| u.addr) else {
-            return Err(PError::explain(
+            // Chosen as it left (its presence went between the choice and its address):
+            // out of rotation until its next health check, and the request tries another.
+            self.pool.set_health(&node, None, false);
+            let mut e = PError::explain(
                 ErrorType::ConnectNoRoute,
                 "the chosen node has no address yet",
-            ));
+            );
+            e.set_retry(ctx.attempts < MAX_ATTEMPTS);
+            return Err(e);
         };
         self.open(ctx, &node);
         ctx.upstream_started = Some(Instant::now());
@@ -502,7 +507,11 @@ impl ProxyHttp for Proxy {
         // like a refused connection, it leaves rotation until its next health check and
         // the request goes to another node, which nothing has answered yet.
         let unanswered = e.retry == RetryType::ReusedOnly && session.response_written().is_none();
-        if unanswered && !client_reused {
+        // A retry that failed again before any answer: whatever the connection, the node
+        // is going away (a crash resets every connection); it leaves rotation so that the
+        // last try goes elsewhere rather than to it a third time.
+        let failed_again = ctx.attempts >= 2 && session.response_written().is_none();
+        if (unanswered && !client_reused) || failed_again {
             if let Some(route) = &ctx.route {
                 tracing::warn!(node = %route.node, peer = %peer.address(), error = %e, "a broadcast node closed a new connection unanswered");
                 self.pool.set_health(&route.node, None, false);

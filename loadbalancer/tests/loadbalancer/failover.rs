@@ -1,6 +1,7 @@
 //! A node that goes away under the load balancer's feet: it accepts a new connection and
 //! closes it without answering, as a stopping or killed node does to the connections it
-//! accepted last. Viewers never see it: their requests go to another node.
+//! accepted last, or resets every connection as a crashed one does. Viewers never see it:
+//! their requests go to another node.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -169,6 +170,133 @@ async fn a_draining_node_hands_its_viewers_over() {
         .await
         .expect("get");
     assert_eq!(served_by(r), "going");
+    lb.stop().await;
+    s.stop.cancel();
+}
+
+/// A node that serves like [`backend`] until told to crash; from then on it resets every
+/// connection it accepts (RST, as a killed container's kernel does) except its health
+/// checks, so the balancer still counts it present and healthy until a request fails.
+struct CrashingNode {
+    url: String,
+    crashed: Arc<std::sync::atomic::AtomicBool>,
+    resets: Arc<AtomicUsize>,
+}
+
+impl CrashingNode {
+    async fn start(id: &'static str) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let crashed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let resets = Arc::new(AtomicUsize::new(0));
+        let (is_crashed, counted) = (Arc::clone(&crashed), Arc::clone(&resets));
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let (is_crashed, counted) = (Arc::clone(&is_crashed), Arc::clone(&counted));
+                tokio::spawn(async move {
+                    // Requests on one connection, one after another (the balancer pools it).
+                    loop {
+                        let mut head = Vec::new();
+                        let mut chunk = [0u8; 1024];
+                        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16_384 {
+                            match socket.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => head.extend_from_slice(&chunk[..n]),
+                            }
+                        }
+                        let health = head.starts_with(b"GET /healthz ");
+                        if is_crashed.load(Ordering::SeqCst) && !health {
+                            counted.fetch_add(1, Ordering::SeqCst);
+                            let _ = socket.set_linger(Some(std::time::Duration::ZERO));
+                            return;
+                        }
+                        let body = format!("served by {id}\n");
+                        let answer = format!(
+                            "HTTP/1.1 200 OK\r\nx-sealcast-node: {id}\r\ncontent-length: {}\r\n\r\n{body}",
+                            body.len()
+                        );
+                        if socket.write_all(answer.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        CrashingNode {
+            url,
+            crashed,
+            resets,
+        }
+    }
+}
+
+/// A viewer pinned to a node that crashes (every connection reset, pooled ones included,
+/// while its presence and health checks still stand) gets its next request answered by
+/// another node: the node is left after its retry failed too, never tried a third time
+/// (issue 50's compose trial saw 502 after three tries on the dead node).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_nodes_sticky_viewer_is_answered_by_another_node() {
+    let s = setup().await;
+    let crashing = CrashingNode::start("crashing").await;
+    s.announce("crashing", PresenceState::Ready, &crashing.url, None)
+        .await;
+    let (lb, base) = s.start(Mode::Cookie, false, "lb-crashing");
+    eligible(&lb, 1).await;
+    let client = s.client();
+    let first = client
+        .get(format!("{base}/live/cam/src/1.m4s"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(first.status(), 200);
+    let cookie = first.headers()["set-cookie"]
+        .to_str()
+        .expect("ascii")
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let good = backend("good").await;
+    s.announce("good", PresenceState::Ready, &good, None).await;
+    eligible(&lb, 2).await;
+    let sticky = client
+        .get(format!("{base}/live/cam/src/2.m4s"))
+        .header("cookie", cookie.clone())
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(sticky.headers()["x-sealcast-node"], "crashing", "sticky");
+    // Several requests at once: the balancer holds several pooled connections to the
+    // node when it crashes, each of which a retry may pick.
+    let mut concurrent = tokio::task::JoinSet::new();
+    for n in 10..16 {
+        let request = client
+            .get(format!("{base}/live/cam/src/{n}.m4s"))
+            .header("cookie", cookie.clone());
+        concurrent.spawn(async move { request.send().await.expect("get") });
+    }
+    for r in concurrent.join_all().await {
+        assert_eq!(r.headers()["x-sealcast-node"], "crashing");
+    }
+
+    crashing.crashed.store(true, Ordering::SeqCst);
+    for n in 3..=6 {
+        let r = client
+            .get(format!("{base}/live/cam/src/{n}.m4s"))
+            .header("cookie", cookie.clone())
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(r.status(), 200, "request {n}");
+        assert_eq!(r.headers()["x-sealcast-node"], "good", "request {n}");
+    }
+    let resets = crashing.resets.load(Ordering::SeqCst);
+    assert!(
+        (1..=2).contains(&resets),
+        "the crashed node was tried {resets} times"
+    );
     lb.stop().await;
     s.stop.cancel();
 }
