@@ -209,7 +209,7 @@ impl CrashingNode {
                         let health = head.starts_with(b"GET /healthz ");
                         if is_crashed.load(Ordering::SeqCst) && !health {
                             counted.fetch_add(1, Ordering::SeqCst);
-                            let _ = socket.set_linger(Some(std::time::Duration::ZERO));
+                            let _ = socket.set_zero_linger();
                             return;
                         }
                         let body = format!("served by {id}\n");
