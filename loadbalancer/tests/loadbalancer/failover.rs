@@ -12,6 +12,19 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::proxy::{backend, eligible, setup, DEADLINE};
 
+/// A request's head from `socket` (at most 16 KiB); `None` once the connection ends.
+async fn read_head(socket: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
+    let mut head = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16_384 {
+        match socket.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => head.extend_from_slice(&chunk[..n]),
+        }
+    }
+    Some(head)
+}
+
 /// A node that answers its health checks and closes every other request's connection
 /// unanswered once it has read the request, counting them.
 struct ClosingNode {
@@ -31,14 +44,9 @@ impl ClosingNode {
             while let Ok((mut socket, _)) = listener.accept().await {
                 let counted = Arc::clone(&counted);
                 tokio::spawn(async move {
-                    let mut head = Vec::new();
-                    let mut chunk = [0u8; 1024];
-                    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16_384 {
-                        match socket.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => head.extend_from_slice(&chunk[..n]),
-                        }
-                    }
+                    let Some(head) = read_head(&mut socket).await else {
+                        return;
+                    };
                     if head.starts_with(b"GET /healthz ") {
                         let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\nconnection: close\r\n\r\nok\n";
                         let _ = socket.write_all(answer).await;
@@ -198,14 +206,9 @@ impl CrashingNode {
                 tokio::spawn(async move {
                     // Requests on one connection, one after another (the balancer pools it).
                     loop {
-                        let mut head = Vec::new();
-                        let mut chunk = [0u8; 1024];
-                        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16_384 {
-                            match socket.read(&mut chunk).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => head.extend_from_slice(&chunk[..n]),
-                            }
-                        }
+                        let Some(head) = read_head(&mut socket).await else {
+                            return;
+                        };
                         let health = head.starts_with(b"GET /healthz ");
                         if is_crashed.load(Ordering::SeqCst) && !health {
                             counted.fetch_add(1, Ordering::SeqCst);
