@@ -142,18 +142,21 @@ if [ "${1:-}" = test ]; then
 fi
 
 # MoQ egress is tested against the real moq-relay (issue 48; testkit::moq): the published
-# crate's binary, pinned, built once into ~/.cache/sealcast/moq-relay (about seven
-# minutes on two cores) with its own target directory, removed afterwards. Not --locked:
-# the lock file inside moq-relay 0.17.10 names a webpki-roots release since yanked.
+# crate's binary, pinned, built once into ~/.cache/sealcast/moq-relay with its own target
+# directory, removed afterwards. A debug build without debug info, as Garage's below: the
+# tests relay a few streams, and a release build took 11.5 minutes of a cold CI-sized
+# machine, the largest single step of a fresh run (docs/deployment.md, CI times). Not
+# --locked: the lock file inside moq-relay 0.17.10 names a webpki-roots release since yanked.
 if [ "${1:-}" = test ]; then
   moq_root=${SEALCAST_MOQ_RELAY_ROOT:-$HOME/.cache/sealcast/moq-relay}
   moq_version=0.17.10
-  if [ "$(cat "$moq_root/version" 2>/dev/null)" != "$moq_version" ] || [ ! -x "$moq_root/bin/moq-relay" ]; then
+  moq_stamp="$moq_version debug"
+  if [ "$(cat "$moq_root/version" 2>/dev/null)" != "$moq_stamp" ] || [ ! -x "$moq_root/bin/moq-relay" ]; then
     echo "setup: building moq-relay $moq_version into $moq_root" >&2
-    cargo install --quiet --force moq-relay --version "$moq_version" \
+    CARGO_PROFILE_DEV_DEBUG=0 cargo install --quiet --force --debug moq-relay --version "$moq_version" \
       --root "$moq_root" --target-dir "$moq_root/target" >&2
     rm -rf "$moq_root/target"
-    echo "$moq_version" >"$moq_root/version"
+    echo "$moq_stamp" >"$moq_root/version"
   fi
 fi
 
