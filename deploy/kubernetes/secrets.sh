@@ -29,6 +29,13 @@
 #                        the state directory mounted) instead of a binary here: the image
 #                        the cluster runs, so no FFmpeg-linked build is needed on this host
 #                        (also SEALCAST_IMAGE)
+#   --s3-credentials FILE
+#                        also print sealcast-s3 (key `credentials`: FILE as it is), the
+#                        key of the recordings' S3 bucket for the edges: a file of
+#                        `access_key_id=...` and `secret_access_key=...` lines, which the
+#                        edges read from a mounted file (docs/deployment.md, Recordings on
+#                        Kubernetes). Not kept in the state directory: without the option
+#                        nothing of that name is printed, so applying leaves it as it is
 #
 # Secrets: sealcast-push-token (token), sealcast-postgres (password: the catalog's owner;
 # edge-password: the broadcast nodes' role sealcast_edge), sealcast-mqtt (one
@@ -37,7 +44,7 @@
 # broadcast.cert), sealcast-cookie-key (cookie-key), sealcast-playback-key (playback-key,
 # for the edges and the load balancers: private streams' tokens), sealcast-tls
 # (kubernetes.io/tls), sealcast-revocations (every revocation `sealcast keys revoke`
-# kept, {key id}.rev).
+# kept, {key id}.rev), and with --s3-credentials sealcast-s3 (credentials).
 #
 # sealcast comes from $SEALCAST_BIN, --image (or $SEALCAST_IMAGE), target/release/ or
 # PATH; kubectl from PATH (it only formats: --dry-run=client, no cluster is asked).
@@ -59,6 +66,7 @@ names=()
 algorithm=()
 tls_cert=""
 tls_key=""
+s3_credentials=""
 while (($#)); do
   case "$1" in
     --namespace) namespace=${2:?--namespace NS}; shift 2 ;;
@@ -70,6 +78,7 @@ while (($#)); do
     --algorithm) algorithm=(--algorithm "${2:?--algorithm ALG}"); shift 2 ;;
     --state) state=${2:?--state DIR}; shift 2 ;;
     --image) image=${2:?--image IMAGE}; shift 2 ;;
+    --s3-credentials) s3_credentials=${2:?--s3-credentials FILE}; shift 2 ;;
     -h | --help) usage; exit 0 ;;
     *) say "unknown argument $1 (see --help)"; exit 2 ;;
   esac
@@ -82,6 +91,18 @@ done
 if { [ -n "$tls_cert" ] && [ -z "$tls_key" ]; } || { [ -z "$tls_cert" ] && [ -n "$tls_key" ]; }; then
   say "--tls-cert and --tls-key go together"
   exit 2
+fi
+
+# The bucket's key, checked as the edges read it (archive's S3Credentials::from_file: both
+# names, `name=value` lines); never echoed.
+if [ -n "$s3_credentials" ]; then
+  [ -f "$s3_credentials" ] && [ -r "$s3_credentials" ] || { say "--s3-credentials: $s3_credentials is not a readable file"; exit 2; }
+  for name in access_key_id secret_access_key; do
+    grep -Eq "^[[:space:]]*$name[[:space:]]*=[[:space:]]*[^[:space:]]" "$s3_credentials" || {
+      say "--s3-credentials: $s3_credentials has no $name=... line (it needs access_key_id=... and secret_access_key=...)"
+      exit 2
+    }
+  done
 fi
 
 # sealcast STATE-PATH ARGS...: the sealcast command, with STATE-PATH the state directory
@@ -186,4 +207,7 @@ else
   secret tls sealcast-tls "--cert=$tls_cert" "--key=$tls_key"
 fi
 secret generic sealcast-revocations "${revocation_args[@]+"${revocation_args[@]}"}"
+if [ -n "$s3_credentials" ]; then
+  secret generic sealcast-s3 "--from-file=credentials=$s3_credentials"
+fi
 say "printed the Secrets for namespace $namespace (${nodes[*]}); the values are kept in $state/"

@@ -62,12 +62,14 @@ const NOT_IN_KUBERNETES: [(&str, &str, &str); 8] = [
     ("broadcast", "SEALCAST_CACHE_PURGE_URL", "likewise: no cache in the manifests to send a BAN to"),
 ];
 
-/// Mounts the compose file gives a role that the manifests leave out on purpose.
-const MOUNTED_ONLY_IN_COMPOSE: [(&str, &str, &str); 1] = [(
-    "postgres",
-    "/docker-entrypoint-initdb.d",
-    "the edge role's init script: the sealcast-postgres image the manifests run has deploy/docker/postgres/initdb.d copied in; compose mounts it for the upstream image too",
-)];
+/// Mounts the compose file gives a role that the manifests leave out on purpose: none
+/// now (PostgreSQL's init script, once left to the stand-in image's copy, is a ConfigMap
+/// since the manifests run the upstream image; kubernetes_storage checks its content).
+const MOUNTED_ONLY_IN_COMPOSE: [(&str, &str, &str); 0] = [];
+
+/// The roles whose image is an upstream one compose names (`MOSQUITTO_IMAGE`,
+/// `POSTGRES_IMAGE` unset): the manifests' base names the same.
+const UPSTREAM_IMAGE_ROLES: [&str; 2] = ["mosquitto", "postgres"];
 
 /// Environment both give a role with values that differ on purpose: only its presence is
 /// compared.
@@ -766,6 +768,21 @@ fn check_parity(
             }
         };
         for service in services {
+            if UPSTREAM_IMAGE_ROLES.contains(&role_name) {
+                let theirs = service.body["image"].as_str().unwrap_or_default();
+                for container in
+                    items(&workload.pod["containers"]).chain(items(&workload.pod["initContainers"]))
+                {
+                    let ours = container["image"].as_str().unwrap_or_default();
+                    f.check(ours == theirs, || {
+                        format!(
+                            "{role_name} (compose service {}): container {} runs image {ours}, compose {theirs}",
+                            service.name,
+                            container["name"].as_str().unwrap_or_default()
+                        )
+                    });
+                }
+            }
             let compose = match compose_role(project, &service, image) {
                 Ok(c) => c,
                 Err(e) => {
@@ -1216,15 +1233,24 @@ fn kubernetes_overlays_render_and_validate() {
                 "Deployment" | "StatefulSet" => &doc["spec"]["template"]["spec"],
                 _ => continue,
             };
+            // The broker's and the database's are compose's upstream images (the parity
+            // check compares them); every other is sealcast's, with a tag.
+            let component = doc["spec"]["template"]["metadata"]["labels"]
+                ["app.kubernetes.io/component"]
+                .as_str()
+                .unwrap_or_default();
+            if UPSTREAM_IMAGE_ROLES.contains(&component) {
+                continue;
+            }
             for container in items(&pod["containers"]).chain(items(&pod["initContainers"])) {
                 let image = container["image"].as_str().unwrap_or_default();
                 let name = image.rsplit('/').next().unwrap_or_default();
-                f.check(
-                    ["sealcast-runtime:", "sealcast-mosquitto:", "sealcast-postgres:"]
-                        .iter()
-                        .any(|p| name.starts_with(p)),
-                    || format!("{dir}: {}: image {image} is not one scripts/images.sh makes, with a tag", name_of(doc)),
-                );
+                f.check(name.starts_with("sealcast-runtime:"), || {
+                    format!(
+                        "{dir}: {}: image {image} is not sealcast's (sealcast-runtime:TAG)",
+                        name_of(doc)
+                    )
+                });
             }
         }
     }
@@ -1261,9 +1287,9 @@ fn kubernetes_network_policies_allow_the_compose_paths() {
     f.assert_none("NetworkPolicies against the compose networks");
 }
 
-#[test]
-fn kubernetes_secrets_script_makes_every_secret_the_manifests_name() {
-    let state = tempfile::tempdir().unwrap();
+/// `deploy/kubernetes/secrets.sh` with its state in `state`, this build's `sealcast` and
+/// the renderer's `kubectl` first on `PATH`.
+pub(crate) fn secrets_sh(state: &Path) -> Command {
     let kubectl = kubectl().unwrap();
     let path = std::env::join_paths(
         std::iter::once(kubectl.parent().unwrap().to_path_buf()).chain(std::env::split_paths(
@@ -1271,66 +1297,136 @@ fn kubernetes_secrets_script_makes_every_secret_the_manifests_name() {
         )),
     )
     .unwrap();
+    let mut command = Command::new("bash");
+    command
+        .arg(kubernetes_dir().join("secrets.sh"))
+        .arg("--state")
+        .arg(state)
+        .env("SEALCAST_BIN", bin())
+        .env("PATH", path);
+    command
+}
+
+/// Each Secret's name and keys, from secrets.sh's output in `namespace`.
+pub(crate) fn secret_keys(text: &str, namespace: &str) -> BTreeMap<String, BTreeSet<String>> {
+    documents(text)
+        .unwrap()
+        .iter()
+        .map(|s| {
+            assert_eq!(kind_of(s), "Secret", "secrets.sh printed a {}", kind_of(s));
+            assert_eq!(s["metadata"]["namespace"].as_str(), Some(namespace));
+            let data = s["data"].as_mapping().into_iter().flatten();
+            (
+                name_of(s).to_owned(),
+                data.filter_map(|(k, _)| scalar(k)).collect(),
+            )
+        })
+        .collect()
+}
+
+/// A Secret a workload names: (workload, Secret, key if one is named, optional).
+type SecretReference = (String, String, Option<String>, bool);
+
+/// Every Secret (and key) the workloads' containers and volumes name, with whether the
+/// reference is `optional` (a pod starts without it).
+fn secret_references(docs: &[Value]) -> Vec<SecretReference> {
+    let mut named = Vec::new();
+    for doc in docs {
+        let pod = match kind_of(doc) {
+            "Deployment" | "StatefulSet" => &doc["spec"]["template"]["spec"],
+            _ => continue,
+        };
+        let workload = name_of(doc).to_owned();
+        for container in items(&pod["containers"]).chain(items(&pod["initContainers"])) {
+            for var in items(&container["env"]) {
+                let r = &var["valueFrom"]["secretKeyRef"];
+                if let (Some(n), Some(k)) = (r["name"].as_str(), r["key"].as_str()) {
+                    let optional = r["optional"].as_bool() == Some(true);
+                    named.push((workload.clone(), n.to_owned(), Some(k.to_owned()), optional));
+                }
+            }
+        }
+        for volume in items(&pod["volumes"]) {
+            let secret = &volume["secret"];
+            let Some(n) = secret["secretName"].as_str() else {
+                continue;
+            };
+            let optional = secret["optional"].as_bool() == Some(true);
+            named.push((workload.clone(), n.to_owned(), None, optional));
+            for item in items(&secret["items"]) {
+                let key = item["key"].as_str().map(str::to_owned);
+                named.push((workload.clone(), n.to_owned(), key, optional));
+            }
+        }
+    }
+    named
+}
+
+/// The references secrets.sh does not satisfy. A required one must be in what it prints
+/// by default (`plain`); an optional one (the pod starts without it: the S3 key, say) in
+/// what it prints with every option that adds a Secret (`every`): a reference nothing
+/// makes is a mistake either way.
+pub(crate) fn check_secret_references(
+    docs: &[Value],
+    plain: &BTreeMap<String, BTreeSet<String>>,
+    every: &BTreeMap<String, BTreeSet<String>>,
+) -> Findings {
+    let mut f = Findings::default();
+    for (workload, secret, key, optional) in secret_references(docs) {
+        let (keys, made_by) = if optional {
+            (every, "secrets.sh with every option")
+        } else {
+            (plain, "secrets.sh (without options)")
+        };
+        match (keys.get(secret.as_str()), key) {
+            (None, _) => f.fail(format!(
+                "{workload} names Secret {secret}, which {made_by} does not make"
+            )),
+            (Some(have), Some(key)) => f.check(have.contains(&key), || {
+                format!("{workload} names {secret}/{key}, which {made_by} does not make (it makes {have:?})")
+            }),
+            (Some(_), None) => {}
+        }
+    }
+    f
+}
+
+/// The bucket key file the tests give `secrets.sh --s3-credentials`.
+pub(crate) const S3_CREDENTIALS: &str =
+    "# a test key\naccess_key_id=GKsecretscheck\nsecret_access_key=s3-key-only-in-the-secret\n";
+
+#[test]
+fn kubernetes_secrets_script_makes_every_secret_the_manifests_name() {
+    let state = tempfile::tempdir().unwrap();
+    let given = tempfile::tempdir().unwrap();
+    let s3 = given.path().join("s3-credentials");
+    std::fs::write(&s3, S3_CREDENTIALS).unwrap();
     let mut f = Findings::default();
     for (dir, namespace) in OVERLAYS {
-        let mut command = Command::new("bash");
-        command
-            .arg(kubernetes_dir().join("secrets.sh"))
-            // The default: every ingest identity the manifests list (scaling the
-            // StatefulSet then needs nothing more).
-            .args(["--namespace", namespace, "--state"])
-            .arg(state.path())
-            .env("SEALCAST_BIN", bin())
-            .env("PATH", &path);
+        // The default: every ingest identity the manifests list (scaling the
+        // StatefulSet then needs nothing more).
+        let mut command = secrets_sh(state.path());
+        command.args(["--namespace", namespace]);
         let text = run(command, "deploy/kubernetes/secrets.sh").unwrap();
-        let secrets = documents(&text).unwrap();
         validate(&text, KUBERNETES_VERSIONS[1]).unwrap();
-        let keys: BTreeMap<&str, BTreeSet<String>> = secrets
-            .iter()
-            .map(|s| {
-                assert_eq!(kind_of(s), "Secret", "secrets.sh printed a {}", kind_of(s));
-                assert_eq!(s["metadata"]["namespace"].as_str(), Some(namespace));
-                let data = s["data"].as_mapping().into_iter().flatten();
-                (name_of(s), data.filter_map(|(k, _)| scalar(k)).collect())
-            })
-            .collect();
+        let plain = secret_keys(&text, namespace);
+        let mut command = secrets_sh(state.path());
+        command.args(["--namespace", namespace, "--s3-credentials"]);
+        command.arg(&s3);
+        let every_text = run(command, "deploy/kubernetes/secrets.sh --s3-credentials").unwrap();
+        validate(&every_text, KUBERNETES_VERSIONS[1]).unwrap();
+        let every = secret_keys(&every_text, namespace);
+        f.check(!plain.contains_key("sealcast-s3"), || {
+            format!("{dir}: secrets.sh prints sealcast-s3 without --s3-credentials (applying it would replace the operator's)")
+        });
         let (rendered, docs) = render(dir).unwrap();
-        let mut named = Vec::new();
-        for doc in &docs {
-            let pod = match kind_of(doc) {
-                "Deployment" | "StatefulSet" => &doc["spec"]["template"]["spec"],
-                _ => continue,
-            };
-            for container in items(&pod["containers"]).chain(items(&pod["initContainers"])) {
-                for var in items(&container["env"]) {
-                    let r = &var["valueFrom"]["secretKeyRef"];
-                    if let (Some(n), Some(k)) = (r["name"].as_str(), r["key"].as_str()) {
-                        named.push((name_of(doc).to_owned(), n.to_owned(), Some(k.to_owned())));
-                    }
-                }
-            }
-            for volume in items(&pod["volumes"]) {
-                let secret = &volume["secret"];
-                let Some(n) = secret["secretName"].as_str() else {
-                    continue;
-                };
-                named.push((name_of(doc).to_owned(), n.to_owned(), None));
-                for item in items(&secret["items"]) {
-                    let key = item["key"].as_str().map(str::to_owned);
-                    named.push((name_of(doc).to_owned(), n.to_owned(), key));
-                }
-            }
+        for finding in check_secret_references(&docs, &plain, &every).0 {
+            f.fail(format!("{dir}: {finding}"));
         }
-        for (workload, secret, key) in named {
-            match (keys.get(secret.as_str()), key) {
-                (None, _) => f.fail(format!("{dir}: {workload} names Secret {secret}, which secrets.sh does not make")),
-                (Some(have), Some(key)) => f.check(have.contains(&key), || {
-                    format!("{dir}: {workload} names {secret}/{key}, which secrets.sh does not make (it makes {have:?})")
-                }),
-                (Some(_), None) => {}
-            }
-        }
-        // Whatever secrets.sh keeps is nowhere in what kustomize renders.
+        // Whatever secrets.sh keeps, or is given, is nowhere in what kustomize renders.
+        f.check(!rendered.contains("s3-key-only-in-the-secret"), || {
+            format!("{dir}: the S3 secret key is in the rendered manifests")
+        });
         for file in crate::project::files_under(&state.path().join("passwords"))
             .into_iter()
             .chain([state.path().join("secrets/token")])
@@ -1349,23 +1445,17 @@ fn kubernetes_secrets_script_makes_every_secret_the_manifests_name() {
     }
     // More identities than the manifests list is refused; --no-tls leaves the TLS Secret
     // to its owner (cert-manager): nothing of that name is printed to replace it.
-    let secrets_sh = |args: &[&str]| {
-        let mut command = Command::new("bash");
-        command
-            .arg(kubernetes_dir().join("secrets.sh"))
-            .args(args)
-            .arg("--state")
-            .arg(state.path())
-            .env("SEALCAST_BIN", bin())
-            .env("PATH", &path);
+    let run_secrets = |args: &[&str]| {
+        let mut command = secrets_sh(state.path());
+        command.args(args);
         testkit::process::run_with_deadline(command, DEADLINE).unwrap()
     };
-    let nine = secrets_sh(&["--ingests", "9"]);
+    let nine = run_secrets(&["--ingests", "9"]);
     f.check(
         !nine.status.success() && String::from_utf8_lossy(&nine.stderr).contains("1 to 8"),
         || "secrets.sh --ingests 9 made identities the manifests do not list".to_owned(),
     );
-    let no_tls = secrets_sh(&["--no-tls"]);
+    let no_tls = run_secrets(&["--no-tls"]);
     let printed = String::from_utf8_lossy(&no_tls.stdout);
     f.check(
         no_tls.status.success()
@@ -1665,7 +1755,7 @@ fn drop_env(docs: &mut [Value], role_name: &str, var: &str) {
         .retain(|v| v["name"].as_str() != Some(var));
 }
 
-const MUTATIONS: [Mutation; 6] = [
+const MUTATIONS: [Mutation; 7] = [
     (
         "broadcast without SEALCAST_RECORDING_RETENTION",
         |docs| drop_env(docs, "broadcast", "SEALCAST_RECORDING_RETENTION"),
@@ -1683,6 +1773,14 @@ const MUTATIONS: [Mutation; 6] = [
             }
         },
         "SEALCAST_MQTT_URL is mqtt://lb:{secret}@mosquitto:1883",
+    ),
+    (
+        "the broker's init container on another image",
+        |docs| {
+            workload_mut(docs, "mosquitto")["spec"]["template"]["spec"]["initContainers"][0]
+                ["image"] = Value::String("sealcast-mosquitto:local".into())
+        },
+        "container broker-files runs image sealcast-mosquitto:local, compose eclipse-mosquitto:2",
     ),
     (
         "ingest's liveness on another path",

@@ -51,7 +51,7 @@ const TARGET_LABELS: [&str; 6] = [
 ];
 
 /// What the issue asks the alerts to watch, each with a family an alert must read.
-const REQUIRED: [(&str, &str); 5] = [
+const REQUIRED: [(&str, &str); 6] = [
     (
         "an edge not ready (as the balancers count them)",
         loadbalancer::metrics::BACKENDS_ELIGIBLE,
@@ -63,7 +63,11 @@ const REQUIRED: [(&str, &str); 5] = [
     ("gate refusals of parts", broadcast::metrics::PARTS_REJECTED),
     ("shed rungs", ingest::metrics::RUNGS_SHED),
     (
-        "spool full: no spool metric exists yet; the nearest, an ingest's full push queue",
+        "spool full: an edge's archive spool dropped recorded segments",
+        broadcast::SPOOL_DROPPED_BYTES,
+    ),
+    (
+        "an ingest's full push queue",
         ingest::metrics::PARTS_DROPPED,
     ),
 ];
@@ -548,7 +552,7 @@ fn monitor_mut<'a>(docs: &'a mut [Value], name: &str) -> &'a mut Value {
         .unwrap()
 }
 
-const BREAKAGES: [Mutation; 7] = [
+const BREAKAGES: [Mutation; 8] = [
     (
         "an alert on kube-state-metrics",
         |docs| {
@@ -583,6 +587,13 @@ const BREAKAGES: [Mutation; 7] = [
             rule_mut(docs, "SealcastRungsShed")["alert"] = Value::Null;
         },
         "no alert reads sealcast_ingest_rungs_shed: shed rungs",
+    ),
+    (
+        "no alert on the archive spool",
+        |docs| {
+            rule_mut(docs, "SealcastArchiveSpoolFull")["alert"] = Value::Null;
+        },
+        "no alert reads sealcast_archive_spool_dropped_bytes: spool full",
     ),
     (
         "an alert without a severity",

@@ -280,9 +280,9 @@ fn restricted_findings(docs: &[Value]) -> Vec<String> {
     found
 }
 
-/// The production overlay with `components/{component}`, rendered from a kustomization of
-/// the test's own.
-fn render_with(component: &str) -> Vec<Value> {
+/// `overlay` with `components/{component}`, rendered from a kustomization of the test's
+/// own.
+pub(crate) fn render_with(overlay: &str, component: &str) -> Vec<Value> {
     let dir = tempfile::tempdir().unwrap();
     // kustomize takes only relative paths: up from the temporary directory to `/`, then
     // down to the manifests.
@@ -292,7 +292,7 @@ fn render_with(component: &str) -> Vec<Value> {
     std::fs::write(
         dir.path().join("kustomization.yaml"),
         format!(
-            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: sealcast\nresources:\n  - {base}/overlays/production\ncomponents:\n  - {base}/components/{component}\n"
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: sealcast\nresources:\n  - {base}/{overlay}\ncomponents:\n  - {base}/components/{component}\n"
         ),
     )
     .unwrap();
@@ -330,7 +330,7 @@ fn kubernetes_pods_meet_pod_security_restricted_but_the_ingests_whip_port() {
             Some("restricted")
         );
     }
-    let restricted = render_with("restricted");
+    let restricted = render_with("overlays/production", "restricted");
     assert_eq!(restricted_findings(&restricted), Vec::<String>::new());
     assert_eq!(
         namespace_label(&restricted, "enforce").as_deref(),
@@ -356,7 +356,7 @@ fn kubernetes_pods_meet_pod_security_restricted_but_the_ingests_whip_port() {
 
 #[test]
 fn kubernetes_whip_services_give_each_ingest_pod_its_own_udp_address() {
-    let docs = render_with("whip-services");
+    let docs = render_with("overlays/production", "whip-services");
     let ingest = docs
         .iter()
         .find(|d| kind_of(d) == "StatefulSet" && d["metadata"]["name"] == "ingest")

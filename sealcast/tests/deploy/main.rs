@@ -53,7 +53,10 @@
 //!   (PodMonitors and alert rules on metrics the roles export); [`kubernetes_brokers`]:
 //!   two brokers, a Service each, apart, one drained at a time, and every role given both;
 //!   [`kubernetes_policy`]: checkov over the rendered overlays leaves no finding
-//!   unexplained.
+//!   unexplained; [`kubernetes_storage`]: every volume an edge writes is bounded, with the
+//!   archive's spool below it, the archive's URL and key from an optional ConfigMap and
+//!   Secret (which secrets.sh makes and sealcast reads), PostgreSQL's init script
+//!   compose's byte for byte, and the offline stand-in images.
 //! - [`mutants`]: each of those checks fails on a copy with one thing broken (a
 //!   `docker-compose.override.yml` the tools merge in); [`secrets`] and [`keys`] have their
 //!   own such cases.
@@ -83,6 +86,7 @@ mod kubernetes_brokers;
 mod kubernetes_monitoring;
 mod kubernetes_policy;
 mod kubernetes_scaling;
+mod kubernetes_storage;
 mod monitoring;
 mod mutants;
 mod networks;
