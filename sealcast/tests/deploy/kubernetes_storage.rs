@@ -1,10 +1,10 @@
 //! What the Kubernetes manifests write and where from (issue 50 items 1 and 2), checked
 //! as kustomize renders them:
 //!
-//! - The edges' recordings never fill a node's disk: every volume a broadcast pod writes is
-//!   an `emptyDir` with a `sizeLimit`, and the archive's spool (`SEALCAST_ARCHIVE_SPOOL`)
-//!   is below the limit of the volume its data directory is on, so the spool drops what it
-//!   cannot hold (counted, alerted on) before the kubelet evicts the pod.
+//! - No pod fills its node's disk: every volume any container writes is a volume claim or an
+//!   `emptyDir` with a `sizeLimit`; and the archive's spool (`SEALCAST_ARCHIVE_SPOOL`) is
+//!   below the limit of the volume the edges' data directory is on, so the spool drops what
+//!   it cannot hold (counted, alerted on) before the kubelet evicts the pod.
 //! - The archive is wired as docs/deployment.md says: its URL from the optional ConfigMap
 //!   `sealcast-archive` (key `url`), the bucket's key as a file from the optional Secret
 //!   `sealcast-s3` (key `credentials`), never through the environment or an argument; and
@@ -81,34 +81,13 @@ fn check_edge_storage(docs: &[Value]) -> Findings {
     };
     let volume =
         |name: &str| items(&edge.pod["volumes"]).find(|v| v["name"].as_str() == Some(name));
-    // Every volume a container writes: an emptyDir with a sizeLimit.
-    let mut data_limit = None;
-    for container in items(&edge.pod["containers"]).chain(items(&edge.pod["initContainers"])) {
-        for mount in items(&container["volumeMounts"]) {
-            if mount["readOnly"].as_bool() == Some(true) {
-                continue;
-            }
-            let name = mount["name"].as_str().unwrap_or_default();
-            let path = mount["mountPath"].as_str().unwrap_or_default();
-            let Some(v) = volume(name) else {
-                f.fail(format!("broadcast: mount {name} has no volume"));
-                continue;
-            };
-            if v["emptyDir"].is_null() {
-                f.fail(format!(
-                    "broadcast: {path} is written on volume {name}, which is not an emptyDir with a sizeLimit"
-                ));
-                continue;
-            }
-            let limit = v["emptyDir"]["sizeLimit"].as_str().and_then(quantity_bytes);
-            f.check(limit.is_some(), || {
-                format!("broadcast: volume {name} ({path}) has no sizeLimit: what the edge writes there can fill the node's disk")
-            });
-            if Path::new(DATA_DIR).starts_with(path) {
-                data_limit = limit;
-            }
-        }
-    }
+    // The limit of the volume the data directory is on (check_bounded_volumes: every
+    // written volume has one).
+    let data_limit = items(&edge.container["volumeMounts"])
+        .filter(|m| m["readOnly"].as_bool() != Some(true))
+        .filter(|m| Path::new(DATA_DIR).starts_with(m["mountPath"].as_str().unwrap_or("-")))
+        .filter_map(|m| volume(m["name"].as_str().unwrap_or_default()))
+        .find_map(|v| v["emptyDir"]["sizeLimit"].as_str().and_then(quantity_bytes));
     let env = edge.container["env"].clone();
     let var = |name: &str| {
         items(&env)
@@ -188,6 +167,44 @@ fn check_edge_storage(docs: &[Value]) -> Findings {
     f.check(from_secret, || {
         format!("broadcast: SEALCAST_S3_CREDENTIALS_FILE ({file}) is not key {} of the optional Secret {} mounted read-only", S3_SECRET.1, S3_SECRET.0)
     });
+    f
+}
+
+/// Every volume any container writes (not `readOnly`) is bounded: a volume claim (its
+/// size) or an `emptyDir` with a `sizeLimit`, so that no pod fills its node's disk and gets
+/// the node's other pods evicted.
+fn check_bounded_volumes(docs: &[Value]) -> Findings {
+    let mut f = Findings::default();
+    for doc in docs
+        .iter()
+        .filter(|d| matches!(kind_of(d), "Deployment" | "StatefulSet"))
+    {
+        let workload = name_of(doc);
+        let pod = &doc["spec"]["template"]["spec"];
+        let claims: BTreeSet<&str> = items(&doc["spec"]["volumeClaimTemplates"])
+            .filter_map(|c| c["metadata"]["name"].as_str())
+            .collect();
+        for container in items(&pod["containers"]).chain(items(&pod["initContainers"])) {
+            let who = container["name"].as_str().unwrap_or_default();
+            for mount in items(&container["volumeMounts"]) {
+                if mount["readOnly"].as_bool() == Some(true) {
+                    continue;
+                }
+                let name = mount["name"].as_str().unwrap_or_default();
+                let path = mount["mountPath"].as_str().unwrap_or_default();
+                if claims.contains(name) {
+                    continue;
+                }
+                let limit = items(&pod["volumes"])
+                    .find(|v| v["name"].as_str() == Some(name))
+                    .and_then(|v| v["emptyDir"]["sizeLimit"].as_str())
+                    .and_then(quantity_bytes);
+                f.check(limit.is_some(), || {
+                    format!("{workload}: {who} writes {path} on volume {name}, which is neither a volume claim nor an emptyDir with a sizeLimit: it can fill the node's disk")
+                });
+            }
+        }
+    }
     f
 }
 
@@ -286,7 +303,8 @@ fn check_broker_tmp(docs: &[Value]) -> Findings {
 }
 
 fn check_storage(docs: &[Value]) -> Vec<String> {
-    let mut found = check_edge_storage(docs).0;
+    let mut found = check_bounded_volumes(docs).0;
+    found.extend(check_edge_storage(docs).0);
     found.extend(check_initdb(docs, &repo().join(INITDB)).0);
     found.extend(check_broker_tmp(docs).0);
     found
@@ -313,8 +331,8 @@ fn edge_env_mut<'a>(docs: &'a mut [Value], name: &str) -> &'a mut Value {
         .unwrap()
 }
 
-fn edge_volume_mut<'a>(docs: &'a mut [Value], name: &str) -> &'a mut Value {
-    workload_mut(docs, "broadcast")["spec"]["template"]["spec"]["volumes"]
+fn volume_mut<'a>(docs: &'a mut [Value], role: &str, name: &str) -> &'a mut Value {
+    workload_mut(docs, role)["spec"]["template"]["spec"]["volumes"]
         .as_sequence_mut()
         .unwrap()
         .iter_mut()
@@ -322,16 +340,33 @@ fn edge_volume_mut<'a>(docs: &'a mut [Value], name: &str) -> &'a mut Value {
         .unwrap()
 }
 
-const BREAKAGES: [Mutation; 9] = [
+const BREAKAGES: [Mutation; 11] = [
     (
         "the edges' data volume unbounded",
-        |docs| edge_volume_mut(docs, "data")["emptyDir"] = serde_yaml::from_str("{}").unwrap(),
-        "volume data (/var/lib/sealcast) has no sizeLimit",
+        |docs| {
+            volume_mut(docs, "broadcast", "data")["emptyDir"] = serde_yaml::from_str("{}").unwrap()
+        },
+        "broadcast: broadcast writes /var/lib/sealcast on volume data, which is neither",
     ),
     (
         "the edges' /tmp unbounded",
-        |docs| edge_volume_mut(docs, "tmp")["emptyDir"] = serde_yaml::from_str("{}").unwrap(),
-        "volume tmp (/tmp) has no sizeLimit",
+        |docs| {
+            volume_mut(docs, "broadcast", "tmp")["emptyDir"] = serde_yaml::from_str("{}").unwrap()
+        },
+        "broadcast: broadcast writes /tmp on volume tmp, which is neither",
+    ),
+    (
+        "an ingest's data volume unbounded",
+        |docs| volume_mut(docs, "ingest", "data")["emptyDir"] = serde_yaml::from_str("{}").unwrap(),
+        "ingest: ingest writes /var/lib/sealcast on volume data, which is neither",
+    ),
+    (
+        "the broker's password files on an unbounded volume",
+        |docs| {
+            volume_mut(docs, "mosquitto", "broker-files")["emptyDir"] =
+                serde_yaml::from_str("{medium: Memory}").unwrap()
+        },
+        "mosquitto: broker-files writes /mosquitto/secrets on volume broker-files",
     ),
     (
         "a spool larger than its volume",
@@ -444,13 +479,13 @@ fn kubernetes_secret_references_are_judged_by_whether_they_are_optional() {
     let breakages: [Mutation; 3] = [
         (
             "the S3 Secret required",
-            |docs| edge_volume_mut(docs, "s3")["secret"]["optional"] = Value::Bool(false),
+            |docs| volume_mut(docs, "broadcast", "s3")["secret"]["optional"] = Value::Bool(false),
             "broadcast names Secret sealcast-s3, which secrets.sh (without options) does not make",
         ),
         (
             "an optional Secret nothing makes",
             |docs| {
-                edge_volume_mut(docs, "s3")["secret"]["secretName"] =
+                volume_mut(docs, "broadcast", "s3")["secret"]["secretName"] =
                     Value::String("sealcast-s4".into())
             },
             "broadcast names Secret sealcast-s4, which secrets.sh with every option does not make",
@@ -458,7 +493,7 @@ fn kubernetes_secret_references_are_judged_by_whether_they_are_optional() {
         (
             "an optional key the Secret lacks",
             |docs| {
-                edge_volume_mut(docs, "s3")["secret"]["items"][0]["key"] =
+                volume_mut(docs, "broadcast", "s3")["secret"]["items"][0]["key"] =
                     Value::String("key".into())
             },
             "broadcast names sealcast-s3/key, which secrets.sh with every option does not make",
