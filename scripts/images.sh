@@ -7,6 +7,8 @@
 #   scripts/images.sh                 make what is missing (cached: seconds when nothing is)
 #   scripts/images.sh --rebuild       a new root filesystem too (Debian's updates since)
 #   scripts/images.sh --base          only the root filesystem; prints its image's name
+#   scripts/images.sh --stand-ins     the root filesystem and the images that do not hold
+#                                     sealcast (scripts/test.sh makes them while Rust compiles)
 #
 # One Debian 12 root filesystem, made with debootstrap from the mirror this host's own apt
 # sources name (read now, never written into the repository), with every package the
@@ -35,10 +37,12 @@ say() { echo "images: $*" >&2; }
 
 rebuild=false
 base_only=false
+stand_ins_only=false
 while (($#)); do
   case "$1" in
     --rebuild) rebuild=true; shift ;;
     --base) base_only=true; shift ;;
+    --stand-ins) stand_ins_only=true; shift ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) say "unknown argument $1 (see --help)"; exit 2 ;;
   esac
@@ -179,10 +183,15 @@ build() {
 # binary built on this host (dist/sealcast, which scripts/init-cluster.sh puts there)
 # instead of its builder's (deploy/docker/prebuilt.Dockerfile), on the root filesystem,
 # which has the runtime libraries already.
-[ -x dist/sealcast ] || { say "no dist/sealcast: run scripts/init-cluster.sh"; exit 1; }
-runtime_files=(deploy/docker/prebuilt.Dockerfile dist/sealcast deploy/docker/healthcheck.sh deploy/docker/lb.sh)
-runtime=sealcast-runtime:$( { echo "$base"; sha256sum "${runtime_files[@]}"; } | sha)
-if ! have_image "$runtime"; then
+# Each layer costs a walk of the whole root filesystem on some storage drivers
+# (fuse-overlayfs: about 20 s here), so what does not hold sealcast can be made first.
+runtime=""
+if ! $stand_ins_only; then
+  [ -x dist/sealcast ] || { say "no dist/sealcast: run scripts/init-cluster.sh"; exit 1; }
+  runtime_files=(deploy/docker/prebuilt.Dockerfile dist/sealcast deploy/docker/healthcheck.sh deploy/docker/lb.sh)
+  runtime=sealcast-runtime:$( { echo "$base"; sha256sum "${runtime_files[@]}"; } | sha)
+fi
+if [ -n "$runtime" ] && ! have_image "$runtime"; then
   context=$(mktemp -d "${TMPDIR:-/tmp}/sealcast-context.XXXXXX")
   for f in "${runtime_files[@]}"; do install -D -m 0755 "$f" "$context/$f"; done
   say "building $runtime"
@@ -195,6 +204,21 @@ postgres=$(build sealcast-postgres deploy/docker/postgres/Dockerfile deploy/dock
 prometheus=$(build sealcast-prometheus deploy/docker/prometheus/Dockerfile deploy/docker/prometheus)
 varnish=$(build sealcast-varnish deploy/docker/varnish/Dockerfile deploy/docker/varnish)
 
+if $stand_ins_only; then
+  # The sealcast image's first layers (its runtime packages, its user) do not hold sealcast
+  # either: made now from the same instructions, so that the build cache has them when the
+  # sealcast image is made.
+  layers=sealcast-runtime-layers:${base#*:}
+  if ! have_image "$layers"; then
+    context=$(mktemp -d "${TMPDIR:-/tmp}/sealcast-context.XXXXXX")
+    sed '/^COPY /,$d' deploy/docker/prebuilt.Dockerfile >"$context/Dockerfile"
+    say "building $layers"
+    quiet docker build -q --build-arg "RUNTIME_IMAGE=$base" -t "$layers" "$context"
+    rm -rf "$context"
+  fi
+  printf '%s\n' "$mosquitto" "$postgres" "$prometheus" "$varnish" "$layers"
+  exit 0
+fi
 printf '%s\n' \
   "SEALCAST_IMAGE=$runtime" \
   "MOSQUITTO_IMAGE=$mosquitto" \

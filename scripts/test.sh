@@ -18,14 +18,16 @@ if ! docker info >/dev/null 2>&1; then
 fi
 
 # The compose trial's images stand on one Debian root filesystem made with debootstrap
-# (about 3 minutes cold, mostly download and unpacking, little CPU): made here in the
-# background while Rust compiles, instead of inside the trial after the build. Cached in
-# the engine: seconds when it exists. Waited for before the tests run. Not made when
+# (about 3 minutes cold, mostly download and unpacking), and each of their layers costs a
+# walk of that filesystem on this engine's storage driver (about 4 minutes for all of
+# them): the root filesystem and the images that do not hold sealcast are made here in
+# the background while Rust compiles, instead of inside the trial after the build. Cached
+# in the engine: seconds when they exist. Waited for before the tests run. Not made when
 # SEALCAST_IMAGES=upstream says the trial will not use local images.
 base_log=$(mktemp "${TMPDIR:-/tmp}/sealcast-images-base.XXXXXX")
 base_pid=""
 if [ "${SEALCAST_IMAGES:-auto}" != upstream ]; then
-  scripts/images.sh --base >"$base_log" 2>&1 &
+  scripts/images.sh --stand-ins >"$base_log" 2>&1 &
   base_pid=$!
 fi
 
@@ -39,7 +41,7 @@ echo "== cargo test (build)" >&2
 cargo test --workspace --locked --no-run
 # The trial would make the root filesystem itself if this failed; it says why here.
 if [ -n "$base_pid" ] && ! wait "$base_pid"; then
-  echo "test.sh: making the images' root filesystem failed (the compose trial tries again):" >&2
+  echo "test.sh: making the compose trial's images failed (the trial tries again):" >&2
   tail -n 20 "$base_log" >&2
 fi
 rm -f "$base_log"

@@ -256,14 +256,48 @@ impl Compose {
     }
 
     /// Saves every container's log (the stage that failed is in them).
-    async fn save_logs(&self) {
+    /// Every container's log into the artifacts, as `file`.
+    async fn save_logs(&self, file: &str) {
         if let Ok(logs) = self
             .project
             .compose(&["logs", "--no-color", "-t"], Duration::from_secs(120))
             .await
         {
-            let _ = std::fs::write(self.artifacts.join("containers.log"), logs);
+            let _ = std::fs::write(self.artifacts.join(file), logs);
         }
+    }
+
+    /// The last lines of both ingests' logs that speak of a publish, the catalog, or
+    /// something that went wrong.
+    async fn ingest_tails(&self) -> String {
+        let mut text = String::from("what the ingests said last:");
+        for service in ["ingest1", "ingest2"] {
+            let logs = self
+                .project
+                .compose(
+                    &["logs", "--no-color", "-t", "--tail", "400", service],
+                    Duration::from_secs(60),
+                )
+                .await
+                .unwrap_or_else(|e| format!("(no log: {e:#})"));
+            const WORDS: [&str; 6] = [
+                "WARN",
+                "ERROR",
+                "publish",
+                "catalog",
+                "connection",
+                "refused",
+            ];
+            let wanted: Vec<&str> = logs
+                .lines()
+                .filter(|l| WORDS.iter().any(|w| l.contains(w)))
+                .collect();
+            for line in &wanted[wanted.len().saturating_sub(25)..] {
+                text.push_str("\n  ");
+                text.push_str(line);
+            }
+        }
+        text
     }
 }
 
@@ -317,9 +351,14 @@ async fn free_subnet() -> anyhow::Result<u8> {
 /// The whole trial: the cluster up, every stage, the cluster removed.
 pub(crate) async fn check_compose_cluster() -> anyhow::Result<()> {
     let cluster = Compose::prepare().await?;
-    let outcome = stages(&cluster).await;
+    let mut outcome = stages(&cluster).await;
     cluster.write_report();
-    cluster.save_logs().await;
+    if let Err(e) = outcome {
+        // CI shows the failure's text, not the artifacts: what the ingests said last goes
+        // with it.
+        outcome = Err(e.context(cluster.ingest_tails().await));
+    }
+    cluster.save_logs("containers.log").await;
     outcome
 }
 
@@ -1395,6 +1434,8 @@ async fn down_and_up(c: &Compose, key: &str) -> anyhow::Result<()> {
         .trim()
         .to_owned();
     let nodes_before = api_nodes(c, &admin).await?;
+    // `down` removes the containers and their logs: what they logged until now is kept.
+    c.save_logs("containers-before-down.log").await;
     let started = Instant::now();
     c.compose(&["down", "-t", "30"]).await?;
     c.compose(&["up", "-d"]).await?;
