@@ -264,6 +264,14 @@ struct NewStream {
     /// Served only with a playback token.
     #[serde(default)]
     private: bool,
+    /// Kept in a recording by the nodes that record (the default).
+    #[serde(default = "recorded")]
+    record: bool,
+}
+
+/// A new stream is recorded unless its body says otherwise.
+fn recorded() -> bool {
+    true
 }
 
 #[derive(Serialize)]
@@ -273,6 +281,8 @@ struct StreamWithKey<'a> {
     created_at: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     private: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    record: Option<bool>,
     key: &'a str,
 }
 
@@ -285,12 +295,13 @@ async fn create_stream(
     let name = stream_name(&new.name)?;
     let (record, key) = api
         .catalog()?
-        .add_stream_with_privacy(&name, new.private)
+        .add_stream_with(&name, new.private, new.record)
         .await?;
     let answer = StreamWithKey {
         name: &record.name,
         created_at: Some(record.created_at),
         private: Some(record.private),
+        record: Some(record.record),
         key: key.expose_secret(),
     };
     Ok(json(StatusCode::CREATED, &answer))
@@ -315,10 +326,13 @@ async fn get_stream(
 struct StreamUpdate {
     /// Served only with a playback token, or to anyone.
     private: Option<bool>,
+    /// Kept in a recording, or served live only.
+    record: Option<bool>,
 }
 
-/// Changes what may change of a stream (today its privacy); answers the stream. A live
-/// stream follows within a second or two (its ingest reads the catalog every second).
+/// Changes what may change of a stream (its privacy, its recording); answers the stream.
+/// A live stream follows within a second or two (its ingest reads the catalog every
+/// second).
 async fn update_stream(
     _key: Authorized<Admin>,
     State(api): State<Api>,
@@ -333,6 +347,9 @@ async fn update_stream(
         if let (true, Some(purge)) = (private, &api.inner.purge) {
             purge.stream(&name).await;
         }
+    }
+    if let Some(record) = update.record {
+        catalog.set_record(&name, record).await?;
     }
     let record = catalog
         .get_stream(&name)
@@ -417,6 +434,7 @@ async fn rotate_key(
         name: &name,
         created_at: None,
         private: None,
+        record: None,
         key: key.expose_secret(),
     };
     Ok(json(StatusCode::OK, &answer))

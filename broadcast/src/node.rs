@@ -105,6 +105,8 @@ struct Slot {
     changes: Changes,
     /// Whether the stream is private, as its latest signed session start said.
     private: AtomicBool,
+    /// Whether the stream is recorded, likewise (true until a start says otherwise).
+    record: AtomicBool,
 }
 
 impl Slot {
@@ -454,7 +456,12 @@ impl Node {
         let ending = matches!(event, LiveEvent::Ended { .. });
         // Privacy comes only from a signed session start (repeated for a change while
         // live), and is set before anything that start lets through is swapped in.
-        if let LiveEvent::SessionStarted { private, .. } = &event {
+        // Recording likewise: told to the recorder before the segments that follow the
+        // start, through the same queue, so it acts at a segment boundary.
+        if let LiveEvent::SessionStarted {
+            private, record, ..
+        } = &event
+        {
             let was_private = slot.private.swap(*private, Ordering::SeqCst);
             if *private && !was_private {
                 let _ = self.turned_private.send(event.stream().clone()); // none: no one to tell
@@ -462,6 +469,13 @@ impl Node {
             self.record(|| Record::Privacy {
                 stream: event.stream().clone(),
                 private: *private,
+            });
+            if slot.record.swap(*record, Ordering::SeqCst) != *record {
+                tracing::info!(stream = %event.stream(), record = *record, "the stream's recording was switched (signed session start)");
+            }
+            self.record(|| Record::Recording {
+                stream: event.stream().clone(),
+                record: *record,
             });
         }
 
@@ -659,6 +673,7 @@ impl Node {
                 view: ArcSwap::from_pointee(view),
                 changes,
                 private: AtomicBool::new(false),
+                record: AtomicBool::new(true),
             })
         });
         Arc::clone(slot)
@@ -696,6 +711,7 @@ mod tests {
             stream: name(stream),
             session: SessionId(1),
             private: false,
+            record: true,
         }
     }
 
@@ -776,6 +792,7 @@ mod tests {
             stream: name("a"),
             session: SessionId(1),
             private,
+            record: true,
         };
         node.apply(privacy(false)).expect("public start");
         assert!(turned.try_recv().is_err(), "a public start is no change");

@@ -309,6 +309,17 @@ impl Catalog {
         name: &StreamName,
         private: bool,
     ) -> Result<(StreamRecord, StreamKey), CatalogError> {
+        self.add_stream_with(name, private, true).await
+    }
+
+    /// [`add_stream_with_privacy`](Self::add_stream_with_privacy), recorded by the nodes
+    /// that record only when `record` is true.
+    pub async fn add_stream_with(
+        &self,
+        name: &StreamName,
+        private: bool,
+        record: bool,
+    ) -> Result<(StreamRecord, StreamKey), CatalogError> {
         let key = StreamKey::generate().map_err(CatalogError::Random)?;
         let created_at = now_unix();
         let inserted = with_pool!(&self.pool, |p| sqlx::query(sql::STREAM_INSERT)
@@ -316,18 +327,20 @@ impl Catalog {
             .bind(key.hash().as_str())
             .bind(created_at)
             .bind(i64::from(private))
+            .bind(i64::from(record))
             .execute(p)
             .await
             .map(|r| r.rows_affected()))?;
         if inserted == 0 {
             return Err(CatalogError::AlreadyExists { name: name.clone() });
         }
-        tracing::info!(stream = %name, private, "stream added to the catalog");
+        tracing::info!(stream = %name, private, record, "stream added to the catalog");
         let record = StreamRecord {
             name: name.clone(),
             created_at,
             last_live_at: None,
             private,
+            record,
         };
         Ok((record, key))
     }
@@ -429,37 +442,6 @@ impl Catalog {
         }
     }
 
-    /// Makes the stream private (served only with a playback token) or public. A publish
-    /// already live is told by the ingest that holds it, which looks at the catalog every
-    /// second; the next publish carries the new value anyway. Fails with
-    /// [`CatalogError::NotFound`] if there is no such stream.
-    pub async fn set_private(&self, name: &StreamName, private: bool) -> Result<(), CatalogError> {
-        let updated = with_pool!(&self.pool, |p| sqlx::query(sql::STREAM_SET_PRIVATE)
-            .bind(i64::from(private))
-            .bind(name.as_str())
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected()))?;
-        if updated == 0 {
-            return Err(CatalogError::NotFound { name: name.clone() });
-        }
-        tracing::info!(stream = %name, private, "stream privacy set");
-        Ok(())
-    }
-
-    /// Whether the stream is private. Fails with [`CatalogError::NotFound`] if there is no
-    /// such stream.
-    pub async fn is_private(&self, name: &StreamName) -> Result<bool, CatalogError> {
-        let row: Option<(i64,)> = with_pool!(&self.pool, |p| sqlx::query_as(sql::STREAM_PRIVATE)
-            .bind(name.as_str())
-            .fetch_optional(p)
-            .await)?;
-        match row {
-            Some((private,)) => Ok(private != 0),
-            None => Err(CatalogError::NotFound { name: name.clone() }),
-        }
-    }
-
     /// Records that the stream went live at `at_unix` (unix seconds). `last_live_at` only
     /// moves forward, so a node with a lagging clock cannot make it older. Fails with
     /// [`CatalogError::NotFound`] if there is no such stream (say, it was removed while
@@ -509,6 +491,8 @@ struct StreamRow {
     last_live_at: Option<i64>,
     /// 0 or 1 (migration 0004).
     private: i64,
+    /// 1 or 0 (migration 0005).
+    record: i64,
 }
 
 impl StreamRow {
@@ -518,6 +502,7 @@ impl StreamRow {
             created_at: self.created_at,
             last_live_at: self.last_live_at,
             private: self.private != 0,
+            record: self.record != 0,
         })
     }
 }
@@ -616,6 +601,9 @@ mod tests {
             assert_send(c.add_stream_with_privacy(&name, true));
             assert_send(c.set_private(&name, true));
             assert_send(c.is_private(&name));
+            assert_send(c.add_stream_with(&name, true, false));
+            assert_send(c.set_record(&name, false));
+            assert_send(c.is_recorded(&name));
             assert_send(c.check_statements());
             let session = crate::SessionRecord {
                 stream: name.clone(),

@@ -23,6 +23,7 @@
 //!
 //! - `catalog`: the [`Catalog`] handle, its connection pool, opening and migrating, the
 //!   statement check, and the stream queries.
+//! - `settings`: what an operator sets per stream besides its key: privacy and recording.
 //! - `sql`: every SQL statement, each a constant, all listed for the statement check.
 //! - `location`: parses the location given to [`Catalog::open`] (URL or file path) into
 //!   connect options, and redacts passwords for logs and errors.
@@ -49,6 +50,7 @@ mod numbering;
 mod record;
 mod recording;
 mod session;
+mod settings;
 mod sql;
 mod webhook;
 

@@ -16,4 +16,7 @@ pub struct StreamRecord {
     pub last_live_at: Option<i64>,
     /// Whether the stream is served only with a playback token (issue 34).
     pub private: bool,
+    /// Whether the nodes that record keep it in a recording (issue 50; on unless an
+    /// operator switched it off).
+    pub record: bool,
 }

@@ -42,12 +42,14 @@ statements! {
     // ---- streams (migration 0001) ----
 
     /// Adds a stream; a taken name inserts nothing (the caller reports `AlreadyExists`).
-    STREAM_INSERT = "INSERT INTO streams (name, key_hash, created_at, last_live_at, private) \
-                     VALUES ($1, $2, $3, NULL, $4) ON CONFLICT (name) DO NOTHING";
+    STREAM_INSERT = "INSERT INTO streams \
+                         (name, key_hash, created_at, last_live_at, private, record) \
+                     VALUES ($1, $2, $3, NULL, $4, $5) ON CONFLICT (name) DO NOTHING";
     /// Every stream, unsorted (sorted in Rust).
-    STREAM_LIST = "SELECT name, created_at, last_live_at, private FROM streams";
+    STREAM_LIST = "SELECT name, created_at, last_live_at, private, record FROM streams";
     /// One stream by name.
-    STREAM_GET = "SELECT name, created_at, last_live_at, private FROM streams WHERE name = $1";
+    STREAM_GET = "SELECT name, created_at, last_live_at, private, record FROM streams \
+                  WHERE name = $1";
     /// Replaces a stream's key hash (rotation).
     STREAM_SET_KEY = "UPDATE streams SET key_hash = $1 WHERE name = $2";
     /// Removes a stream.
@@ -66,6 +68,13 @@ statements! {
     STREAM_SET_PRIVATE = "UPDATE streams SET private = $1 WHERE name = $2";
     /// Whether one stream is private.
     STREAM_PRIVATE = "SELECT private FROM streams WHERE name = $1";
+
+    // ---- recording (migration 0005) ----
+
+    /// Switches a stream's recording on (`$1` = 1) or off (0).
+    STREAM_SET_RECORD = "UPDATE streams SET record = $1 WHERE name = $2";
+    /// Whether one stream is recorded.
+    STREAM_RECORD = "SELECT record FROM streams WHERE name = $1";
 
     // ---- numbering (migration 0003) ----
 
@@ -224,8 +233,8 @@ statements! {
                                        nodes, api_keys, webhooks FROM sealcast_edge; \
                    GRANT SELECT ON TABLE _sqlx_migrations, streams, sessions, recordings, \
                                          nodes, api_keys, webhooks TO sealcast_edge; \
-                   GRANT INSERT (name, key_hash, created_at, last_live_at, private), \
-                         UPDATE (key_hash, private), DELETE \
+                   GRANT INSERT (name, key_hash, created_at, last_live_at, private, record), \
+                         UPDATE (key_hash, private, record), DELETE \
                        ON TABLE streams TO sealcast_edge; \
                    GRANT UPDATE (end_requested_at) ON TABLE sessions TO sealcast_edge; \
                    GRANT INSERT, DELETE ON TABLE recordings TO sealcast_edge; \

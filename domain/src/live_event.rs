@@ -14,7 +14,7 @@ use crate::{Part, RenditionInfo, RenditionName, Segment, SessionId, StreamName};
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum LiveEvent {
     /// A publish session started: renditions will follow in ladder order. Sent again with
-    /// the same session when the stream's privacy changes while it is live.
+    /// the same session when the stream's privacy or recording changes while it is live.
     SessionStarted {
         /// The stream.
         stream: StreamName,
@@ -27,6 +27,13 @@ pub enum LiveEvent {
         /// reads as it always did).
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         private: bool,
+        /// Whether the nodes that record keep this session in a recording. An operator
+        /// switches it off per stream (`streams set --no-record`, the admin API); it travels
+        /// here, signed, because edges act only on what an ingest signed. Left out of the
+        /// JSON when true, and true when absent: an older ingest's start, which never says,
+        /// still means "record", and a recorded stream's event reads as it always did.
+        #[serde(default = "recorded", skip_serializing_if = "is_recorded")]
+        record: bool,
     },
     /// A rendition's description, sent before its first segment and again if it changes
     /// (for example once its frame rate has been measured).
@@ -60,6 +67,16 @@ pub enum LiveEvent {
     },
 }
 
+/// The default of [`LiveEvent::SessionStarted`]'s `record`: streams are recorded.
+fn recorded() -> bool {
+    true
+}
+
+/// Whether a session start's `record` is the default, left out of its JSON.
+fn is_recorded(record: &bool) -> bool {
+    *record
+}
+
 impl LiveEvent {
     /// The stream the event is about.
     pub fn stream(&self) -> &StreamName {
@@ -86,6 +103,7 @@ mod tests {
             stream: StreamName::new("s").expect("valid"),
             session: SessionId(7),
             private,
+            record: true,
         };
         let public = serde_json::to_string(&start(false)).expect("encodes");
         assert_eq!(
@@ -98,6 +116,35 @@ mod tests {
             r#"{"type":"session_started","stream":"s","session":7,"private":true}"#
         );
         for (json, event) in [(public, start(false)), (private, start(true))] {
+            assert_eq!(
+                serde_json::from_str::<LiveEvent>(&json).expect("decodes"),
+                event
+            );
+        }
+    }
+
+    /// A stream that is not recorded says so; one that is reads as before (an older
+    /// ingest's start, without the field, means "record"), and both decode to what was sent.
+    #[test]
+    fn recording_is_in_the_session_start_only_when_off() {
+        let start = |private, record| LiveEvent::SessionStarted {
+            stream: StreamName::new("s").expect("valid"),
+            session: SessionId(7),
+            private,
+            record,
+        };
+        let off = serde_json::to_string(&start(false, false)).expect("encodes");
+        assert_eq!(
+            off,
+            r#"{"type":"session_started","stream":"s","session":7,"record":false}"#
+        );
+        let old = r#"{"type":"session_started","stream":"s","session":7,"private":true}"#;
+        assert_eq!(
+            serde_json::from_str::<LiveEvent>(old).expect("decodes"),
+            start(true, true)
+        );
+        for event in [start(false, false), start(true, false), start(true, true)] {
+            let json = serde_json::to_string(&event).expect("encodes");
             assert_eq!(
                 serde_json::from_str::<LiveEvent>(&json).expect("decodes"),
                 event

@@ -614,6 +614,7 @@ mod tests {
                     stream,
                     session: SessionId(session),
                     private: session % 3 == 0,
+                    record: session % 5 != 0,
                 }),
                 1 => ControlEvent::Live(LiveEvent::Rendition {
                     stream,

@@ -227,6 +227,7 @@ fn main() -> Result<()> {
             stream: StreamName::new("demo")?,
             session: SessionId(0x5eed),
             private: false,
+            record: true,
         }))?;
         let signed_event = ingest.sign_event(event, now * 1000);
         std::fs::write(
@@ -246,6 +247,7 @@ fn main() -> Result<()> {
             stream: stream.clone(),
             session: SessionId(1),
             private: true,
+            record: true,
         }),
         ControlEvent::Live(LiveEvent::Rendition {
             stream: stream.clone(),
@@ -272,6 +274,13 @@ fn main() -> Result<()> {
         ControlEvent::Synced {
             ingest: NodeId::new("ingest1")?,
         },
+        // A stream whose recording is switched off (the only start that says `record`).
+        ControlEvent::Live(LiveEvent::SessionStarted {
+            stream: StreamName::new("demo")?,
+            session: SessionId(2),
+            private: false,
+            record: false,
+        }),
     ];
     for (i, event) in events.iter().enumerate() {
         std::fs::write(

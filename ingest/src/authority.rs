@@ -46,6 +46,15 @@ pub trait StreamAuthority: Send + Sync + std::fmt::Debug {
         Ok(false)
     }
 
+    /// Whether `stream` is recorded by the nodes that record (an operator may switch it
+    /// off). Asked before a publish starts, and bounded like every catalog call; a store
+    /// that cannot answer has the stream recorded. Stores that record everything keep the
+    /// default.
+    async fn records(&self, stream: &StreamName) -> Result<bool, AuthorityError> {
+        let _ = stream;
+        Ok(true)
+    }
+
     /// Whether a publish of `stream`, its key already accepted, may start: the operator's
     /// `on_publish` hook, where there is one. Asked after the key and before anything
     /// starts; false refuses the publish. Not bounded by [`crate::registry::CATALOG_ANSWER_TIMEOUT`]:

@@ -75,7 +75,7 @@ pub fn transcode_file(
         realtime: false,
         encoder_threads,
         recorder: None,
-        privacy: Default::default(),
+        flags: Default::default(),
         provenance: None,
     };
     let (events_tx, mut events_rx) = mpsc::channel(64);

@@ -461,4 +461,42 @@ mod tests {
         assert_eq!(edit_distance("abc", "abc"), 0);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
+
+    /// `streams set` takes privacy, recording or both, one of each pair, and not nothing.
+    #[test]
+    fn streams_set_takes_privacy_and_recording_one_of_each() {
+        use clap::Parser as _;
+
+        use crate::cli::{Command, StreamsCommand};
+        let set = |line: &str| {
+            Cli::try_parse_from(args(line)).map(|cli| match cli.command {
+                Command::Streams(a) => match a.command {
+                    StreamsCommand::Set {
+                        private,
+                        public,
+                        record,
+                        no_record,
+                        ..
+                    } => (private, public, record, no_record),
+                    other => panic!("{other:?}"),
+                },
+                other => panic!("{other:?}"),
+            })
+        };
+        assert_eq!(
+            set("sealcast streams set cam --no-record").ok(),
+            Some((false, false, false, true))
+        );
+        assert_eq!(
+            set("sealcast streams set cam --private --record").ok(),
+            Some((true, false, true, false))
+        );
+        for bad in [
+            "sealcast streams set cam",
+            "sealcast streams set cam --record --no-record",
+            "sealcast streams set cam --private --public",
+        ] {
+            assert!(set(bad).is_err(), "{bad}");
+        }
+    }
 }

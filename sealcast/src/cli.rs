@@ -729,21 +729,33 @@ pub(crate) enum StreamsCommand {
         /// Serve it only with a playback token (`sealcast tokens mint`).
         #[arg(long)]
         private: bool,
+        /// Do not keep it in a recording (it is still served live).
+        #[arg(long)]
+        no_record: bool,
         /// Print a JSON object instead.
         #[arg(long)]
         json: bool,
     },
-    /// Make a stream private or public; a live stream changes within a second or two.
-    #[command(group(clap::ArgGroup::new("privacy").required(true).args(["private", "public"])))]
+    /// Make a stream private or public, or switch its recording on or off; a live stream
+    /// changes within a second or two (a recording stops at the next segment, finished as
+    /// it stands).
+    #[command(group(clap::ArgGroup::new("change").required(true).multiple(true)
+        .args(["private", "public", "record", "no_record"])))]
     Set {
         /// The stream.
         name: String,
         /// Serve it only with a playback token.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "public")]
         private: bool,
         /// Serve it to anyone.
         #[arg(long)]
         public: bool,
+        /// Keep it in a recording (the default for a new stream).
+        #[arg(long, conflicts_with = "no_record")]
+        record: bool,
+        /// Serve it live only, recording nothing of it.
+        #[arg(long)]
+        no_record: bool,
     },
     /// List the catalog.
     List {

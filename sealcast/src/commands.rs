@@ -33,12 +33,13 @@ pub(crate) async fn streams(args: StreamsArgs) -> anyhow::Result<()> {
             StreamsCommand::Add {
                 name,
                 private,
+                no_record,
                 json,
             } => {
                 let name = StreamName::new(name)?;
-                let (record, key) = catalog.add_stream_with_privacy(&name, private).await?;
+                let (record, key) = catalog.add_stream_with(&name, private, !no_record).await?;
                 if json {
-                    let value = json!({ "name": record.name, "key": key.expose_secret(), "created_at": record.created_at, "private": record.private });
+                    let value = json!({ "name": record.name, "key": key.expose_secret(), "created_at": record.created_at, "private": record.private, "record": record.record });
                     print_ready(&format!("{value}\n"));
                 } else {
                     print_ready(&format!("{}\n", key.expose_secret()));
@@ -52,7 +53,8 @@ pub(crate) async fn streams(args: StreamsArgs) -> anyhow::Result<()> {
                     let mut out = String::new();
                     for s in streams {
                         let private = if s.private { " private" } else { "" };
-                        out.push_str(&format!("{}{private}\n", s.name));
+                        let record = if s.record { "" } else { " not-recorded" };
+                        out.push_str(&format!("{}{private}{record}\n", s.name));
                     }
                     print_ready(&out);
                 }
@@ -78,13 +80,19 @@ pub(crate) async fn streams(args: StreamsArgs) -> anyhow::Result<()> {
                 name,
                 private,
                 public,
+                record,
+                no_record,
             } => {
-                // clap lets exactly one of the two through.
-                debug_assert!(private != public);
+                // clap lets at most one of each pair through, and at least one of the four.
                 let name = StreamName::new(name)?;
-                catalog.set_private(&name, private).await?;
-                if let (true, Some(purge)) = (private, &purge) {
-                    purge.stream(&name).await;
+                if private || public {
+                    catalog.set_private(&name, private).await?;
+                    if let (true, Some(purge)) = (private, &purge) {
+                        purge.stream(&name).await;
+                    }
+                }
+                if record || no_record {
+                    catalog.set_record(&name, record).await?;
                 }
             }
         }

@@ -25,6 +25,8 @@
   let timer = 0;
   // Private streams by name (from the catalog), and the player links minted in this tab.
   let privateStreams = new Set();
+  // Streams an operator switched recording off for (the catalog's `record`).
+  let unrecordedStreams = new Set();
   const minted = new Map();
   /** How long a minted link plays, in seconds. */
   const LINK_TTL = 4 * 3600;
@@ -245,6 +247,12 @@
       link.textContent = String(s.name);
       name.append(link);
       if (privateStreams.has(String(s.name))) name.append(' ', mintButton(String(s.name), link));
+      if (unrecordedStreams.has(String(s.name))) {
+        const note = document.createElement('small');
+        note.className = 'not-recorded';
+        note.textContent = ' not recorded';
+        name.append(note);
+      }
 
       const perNode = document.createElement('td');
       const list = document.createElement('ul');
@@ -313,6 +321,7 @@
       if (gen !== generation) return;
       if (Array.isArray(cataloged)) {
         privateStreams = new Set(cataloged.filter((c) => c && c.private === true).map((c) => String(c.name)));
+        unrecordedStreams = new Set(cataloged.filter((c) => c && c.record === false).map((c) => String(c.name)));
       }
       renderNodes(Array.isArray(nodes) ? nodes : []);
       renderLive(Array.isArray(live) ? live : [], Array.isArray(publicStreams) ? publicStreams : []);

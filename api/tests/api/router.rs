@@ -249,6 +249,92 @@ async fn streams_keys_and_webhooks_round_trip() {
     assert_eq!(f.catalog.authenticate(new_key).await.expect("auth"), None);
 }
 
+/// Recording is on for a new stream, off when its body says so; GET shows it and PATCH
+/// switches it without touching its privacy.
+#[tokio::test]
+async fn recording_is_shown_and_switched() {
+    let f = fixture().await;
+    let admin = Some(f.admin.as_str());
+    let (status, created) = call(
+        &f.api,
+        "POST",
+        "/api/v1/catalog/streams",
+        admin,
+        r#"{"name":"kept"}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(created["record"], true);
+    let (status, created) = call(
+        &f.api,
+        "POST",
+        "/api/v1/catalog/streams",
+        admin,
+        r#"{"name":"live-only","record":false}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(created["record"], false);
+    let (_, got) = call(
+        &f.api,
+        "GET",
+        "/api/v1/catalog/streams/live-only",
+        Some(&f.reader),
+        "",
+    )
+    .await;
+    assert_eq!(
+        (got["record"].clone(), got["private"].clone()),
+        (false.into(), false.into())
+    );
+
+    let (status, patched) = call(
+        &f.api,
+        "PATCH",
+        "/api/v1/catalog/streams/kept",
+        admin,
+        r#"{"record":false}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    assert_eq!(patched["record"], false);
+    assert_eq!(patched["private"], false);
+    let kept = StreamName::new("kept").expect("valid");
+    assert!(!f.catalog.is_recorded(&kept).await.expect("read"));
+    let (_, patched) = call(
+        &f.api,
+        "PATCH",
+        "/api/v1/catalog/streams/kept",
+        admin,
+        r#"{"record":true,"private":true}"#,
+    )
+    .await;
+    assert_eq!(
+        (patched["record"].clone(), patched["private"].clone()),
+        (true.into(), true.into())
+    );
+    // A read key may not switch it; a wrong type is a clear 400.
+    let (status, _) = call(
+        &f.api,
+        "PATCH",
+        "/api/v1/catalog/streams/kept",
+        Some(&f.reader),
+        r#"{"record":false}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = call(
+        &f.api,
+        "PATCH",
+        "/api/v1/catalog/streams/kept",
+        admin,
+        r#"{"record":"no"}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(f.catalog.is_recorded(&kept).await.expect("read"));
+}
+
 #[tokio::test]
 async fn live_and_nodes_come_from_the_cluster_view() {
     let f = fixture().await;

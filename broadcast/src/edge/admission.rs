@@ -17,10 +17,11 @@
 //!   another ingest than the one whose start was taken is refused too (the catch-up of a
 //!   session that ended there);
 //! - a start of the session taken (what the ingest signs again when an operator makes
-//!   the stream private or public while live) changes the stream's privacy only if it was
-//!   signed after every start of that session taken so far: a copy of an earlier one,
-//!   replayed within the skew, is taken with the privacy the newest one said, so a stream
-//!   made private cannot be flipped back by replaying its earlier, public start.
+//!   the stream private or public, or switches its recording, while live) changes the
+//!   stream's privacy and recording only if it was signed after every start of that
+//!   session taken so far: a copy of an earlier one, replayed within the skew, is taken
+//!   with what the newest one said, so a stream made private cannot be flipped back by
+//!   replaying its earlier, public start, nor a recording switched back on or off.
 //!
 //! The caller verifies the signature (on the blocking pool) and reads the wall clock;
 //! [`Admission`] decides, and remembers the session starts.
@@ -81,6 +82,8 @@ struct Start {
     signer: Option<NodeId>,
     /// What the newest start of the session (by signing time) said.
     private: bool,
+    /// Likewise, of its recording.
+    record: bool,
 }
 
 impl Admission {
@@ -115,7 +118,7 @@ impl Admission {
 
     /// Whether `event`, signed at `issued_at_ms` by `signer`, may change its stream; a
     /// session start taken is remembered, and one of the session taken that is not newer
-    /// than its latest start gets that start's privacy.
+    /// than its latest start gets that start's privacy and recording.
     fn in_order(
         &mut self,
         event: &mut ControlEvent,
@@ -139,25 +142,31 @@ impl Admission {
         };
         let latest = self.starts.get(&stream);
         if let ControlEvent::Live(LiveEvent::SessionStarted {
-            session, private, ..
+            session,
+            private,
+            record,
+            ..
         }) = event
         {
             if latest.is_some_and(|l| l.session.is_newer_than(*session)) {
                 return false;
             }
-            let (signed_at_ms, newest_private) = match latest {
-                // An equal or older statement of the session never changes its privacy.
+            let (signed_at_ms, newest_private, newest_record) = match latest {
+                // An equal or older statement of the session never changes its privacy or
+                // recording.
                 Some(l) if l.session == *session && issued_at_ms <= l.signed_at_ms => {
-                    (l.signed_at_ms, l.private)
+                    (l.signed_at_ms, l.private, l.record)
                 }
-                _ => (issued_at_ms, *private),
+                _ => (issued_at_ms, *private, *record),
             };
             *private = newest_private;
+            *record = newest_record;
             let start = Start {
                 session: *session,
                 signed_at_ms,
                 signer: signer.cloned(),
                 private: newest_private,
+                record: newest_record,
             };
             self.starts.insert(stream, start);
             return true;
@@ -203,6 +212,7 @@ mod tests {
             stream: stream(),
             session: SessionId(session),
             private: false,
+            record: true,
         })
     }
 
@@ -286,6 +296,7 @@ mod tests {
             stream: stream(),
             session: SessionId(session),
             private,
+            record: true,
         })
     }
 
@@ -336,6 +347,34 @@ mod tests {
         );
     }
 
+    /// The recording taken (what the node applies) of a start that says `record`.
+    fn recording_taken(a: &mut Admission, record: bool, at: u64) -> Option<bool> {
+        let event = ControlEvent::Live(LiveEvent::SessionStarted {
+            stream: stream(),
+            session: SessionId(1),
+            private: false,
+            record,
+        });
+        match admit(a, &event, at) {
+            Ok(ControlEvent::Live(LiveEvent::SessionStarted { record, .. })) => Some(record),
+            _ => None,
+        }
+    }
+
+    /// Recording switched off while live (its start signed again, later) is not switched
+    /// back on by replaying the earlier start, nor off again once switched on; a newer
+    /// statement switches it.
+    #[test]
+    fn a_replayed_earlier_start_does_not_undo_a_recording_switch() {
+        let mut a = Admission::default();
+        assert_eq!(recording_taken(&mut a, true, NOW - 60_000), Some(true));
+        assert_eq!(recording_taken(&mut a, false, NOW - 30_000), Some(false));
+        assert_eq!(recording_taken(&mut a, true, NOW - 60_000), Some(false));
+        assert_eq!(recording_taken(&mut a, true, NOW - 30_000), Some(false));
+        assert_eq!(recording_taken(&mut a, true, NOW - 1_000), Some(true));
+        assert_eq!(recording_taken(&mut a, false, NOW - 30_000), Some(true));
+    }
+
     #[test]
     fn two_ingests_catch_up_in_either_order_and_the_newer_session_stays() {
         let (one, two) = (
@@ -351,6 +390,7 @@ mod tests {
                 stream: stream(),
                 session,
                 private: false,
+                record: true,
             })
         };
         let rendition = ControlEvent::Live(LiveEvent::RenditionDropped {

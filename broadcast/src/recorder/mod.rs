@@ -119,6 +119,13 @@ pub(crate) enum Record {
     /// The stream is private (or public again) from now on: its recording in progress, and
     /// any later one while it stays private, is marked private before its next segment.
     Privacy { stream: StreamName, private: bool },
+    /// The stream is recorded (or not) from now on, as its latest signed session start
+    /// said. Off: its recording in progress is finished as it stands, at this segment
+    /// boundary (playable, listed; its journal kept), and nothing more of the stream is
+    /// written. On again: the next segment carries that recording on if it is of the same
+    /// session (a recording's id is its session's, which viewers check its statements
+    /// against), after a discontinuity, else starts a new one.
+    Recording { stream: StreamName, record: bool },
     /// Answered once everything queued before it is on disk.
     Flush(SyncSender<()>),
 }
@@ -164,6 +171,10 @@ struct Recording {
     master: Option<Bytes>,
     /// Renditions recovered from the journal whose first new entry is still to come.
     resume_pending: std::collections::HashSet<RenditionName>,
+    /// Whether the segments missed before those entries are listed as gaps (after a
+    /// restart: they were lost) or not (after recording was switched off: nothing was
+    /// lost, the operator chose not to keep them; a discontinuity alone marks the cut).
+    list_missed: bool,
     /// Where written files are offered for the archive, if anywhere.
     spool: Option<Arc<Spool>>,
 }
@@ -203,7 +214,27 @@ impl Recording {
             journal,
             master: None,
             resume_pending: Default::default(),
+            list_missed: true,
             spool: hooks.spool.read().clone(),
+        }
+    }
+
+    /// Carries on a recording that was finished when its stream's recording was switched
+    /// off (it stays listed as it was until it is finished again): each rendition's next
+    /// entry starts a discontinuity, and the segments not recorded meanwhile are not listed.
+    fn carry_on_after_pause(&mut self) {
+        tracing::info!(stream = %self.stream, recording = %self.id, "recording switched on again; carrying on the session's recording");
+        self.resume_pending = self.renditions.keys().cloned().collect();
+        self.list_missed = false;
+    }
+
+    /// Lets go of a recording finished while paused that will not carry on (its stream
+    /// ended, or went on in another session): its journal and live master go, as they do
+    /// when a recording is finished for good.
+    fn let_go(mut self) {
+        self.journal = None;
+        for file in [JOURNAL_FILE, LIVE_MASTER_FILE] {
+            let _ = fs::remove_file(self.dir.join(file));
         }
     }
 
@@ -330,8 +361,8 @@ impl Recording {
         let mut entries = Vec::new();
         if self.resume_pending.remove(&rendition) {
             let next = window.last_sequence().map_or(entry.sequence, |l| l + 1);
-            let hole = entry.sequence - next;
-            if hole > 0 && hole <= MAX_HOLE {
+            let hole = entry.sequence.saturating_sub(next);
+            if hole > 0 && hole <= MAX_HOLE && self.list_missed {
                 entries.extend(
                     (next..entry.sequence)
                         .enumerate()
@@ -374,7 +405,7 @@ impl Recording {
     /// every playlist it lists). With `keep_journal`, the recording can still carry on
     /// after a restart; without, its journal and live master go. The info, if the
     /// recording is playable.
-    fn finish(mut self, master: Option<Bytes>, keep_journal: bool) -> Option<RecordingInfo> {
+    fn finish(&mut self, master: Option<Bytes>, keep_journal: bool) -> Option<RecordingInfo> {
         let Some(master) = master.or_else(|| self.master.clone()) else {
             tracing::warn!(stream = %self.stream, dir = %self.dir.display(), "a recording without a master playlist cannot be finished; its journal stays");
             return None;

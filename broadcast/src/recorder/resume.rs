@@ -57,10 +57,11 @@ pub(super) fn recover(
             journal,
             master,
             resume_pending: Default::default(),
+            list_missed: true,
             spool: hooks.spool.read().clone(),
         };
         tracing::info!(%stream, recording = %id, "found a recording to carry on");
-        let older = match found.remove(&stream) {
+        let mut older = match found.remove(&stream) {
             Some(other) if other.started_at > rec.started_at => {
                 found.insert(stream, other);
                 rec
@@ -109,6 +110,7 @@ impl Recording {
         }
         tracing::info!(stream = %self.stream, recording = %self.id, "carrying on a recording after a restart");
         self.resume_pending = self.renditions.keys().cloned().collect();
+        self.list_missed = true;
         self
     }
 }

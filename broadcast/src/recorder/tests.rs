@@ -133,6 +133,7 @@ fn renditions_follow_the_master_then_the_dropped_ones() {
         journal: None,
         master: None,
         resume_pending: Default::default(),
+        list_missed: true,
         spool: None,
     };
     let names: Vec<String> = rec
@@ -401,4 +402,137 @@ fn a_stream_that_does_not_come_back_is_finished_from_its_journal() {
         MASTER
     );
     assert!(hooks.generation.load(Ordering::Acquire) > generation);
+}
+
+/// A stream whose recording is switched off has what was recorded finished at once
+/// (playable, listed, observed), nothing written while off; switched on again in the same
+/// session, the same recording carries on after a discontinuity, without listing what it
+/// did not record, and is finished again when the stream ends.
+#[test]
+fn recording_switched_off_finishes_and_switched_on_carries_on_in_the_same_session() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let hooks = Arc::new(RecorderHooks::default());
+    let seen = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let observer: RecordingObserver = {
+        let seen = Arc::clone(&seen);
+        Arc::new(move |info| seen.lock().push(info))
+    };
+    *hooks.observer.write() = Some(observer);
+    let mut recorder = Recorder::start(
+        tmp.path().to_path_buf(),
+        NodeConfig::default(),
+        Arc::clone(&hooks),
+    )
+    .expect("starts");
+    let stream = StreamName::new("a").expect("valid");
+    let master = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nsrc/index.m3u8\n";
+    let send = |recorder: &Recorder, seq: u64| {
+        recorder.send(Record::Segment {
+            init: None,
+            init_signed: None,
+            signed: None,
+            segment: segment(seq),
+            master: Some(Bytes::from_static(master.as_bytes())),
+        })
+    };
+    let switch = |recorder: &Recorder, record: bool| {
+        recorder.send(Record::Recording {
+            stream: stream.clone(),
+            record,
+        })
+    };
+    send(&recorder, 0);
+    send(&recorder, 1);
+    switch(&recorder, false);
+    send(&recorder, 2);
+    send(&recorder, 3);
+    recorder.flush();
+    let dir = tmp.path().join("a").join(SessionId(7).to_string());
+    let text = fs::read_to_string(dir.join("src/index.m3u8")).expect("finished at the switch");
+    let p = m3u8_rs::parse_media_playlist_res(text.as_bytes()).expect("parses");
+    assert_eq!(p.segments.len(), 2);
+    assert!(p.end_list);
+    assert!(dir.join(INFO_FILE).exists(), "listed");
+    assert_eq!(seen.lock().len(), 1, "observed once");
+    for seq in [2, 3] {
+        assert!(
+            !dir.join(format!("src/{seq}.ts")).exists(),
+            "{seq} recorded while off"
+        );
+    }
+
+    switch(&recorder, true);
+    send(&recorder, 4);
+    send(&recorder, 5);
+    recorder.send(Record::Ended {
+        stream: stream.clone(),
+        master: master.into(),
+    });
+    recorder.close();
+    let text = fs::read_to_string(dir.join("src/index.m3u8")).expect("playlist");
+    let p = m3u8_rs::parse_media_playlist_res(text.as_bytes()).expect("parses");
+    let listed: Vec<(String, bool)> = p
+        .segments
+        .iter()
+        .map(|s| (s.uri.clone(), s.discontinuity))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("0.ts".to_owned(), false),
+            ("1.ts".to_owned(), false),
+            ("4.ts".to_owned(), true),
+            ("5.ts".to_owned(), false),
+        ]
+    );
+    assert!(
+        !text.contains("#EXT-X-GAP"),
+        "nothing lost, nothing listed as lost"
+    );
+    assert!(!dir.join(JOURNAL_FILE).exists(), "finished for good");
+    assert_eq!(seen.lock().len(), 2);
+}
+
+/// Switched on again in another session, a stream gets a new recording named by it; the
+/// paused one stays as it was finished.
+#[test]
+fn recording_switched_on_in_another_session_starts_a_new_recording() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let hooks = Arc::new(RecorderHooks::default());
+    let mut recorder = Recorder::start(
+        tmp.path().to_path_buf(),
+        NodeConfig::default(),
+        Arc::clone(&hooks),
+    )
+    .expect("starts");
+    let stream = StreamName::new("a").expect("valid");
+    let master = Bytes::from_static(b"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nsrc/index.m3u8\n");
+    let send = |recorder: &Recorder, segment: Segment| {
+        recorder.send(Record::Segment {
+            init: None,
+            init_signed: None,
+            signed: None,
+            segment,
+            master: Some(master.clone()),
+        })
+    };
+    send(&recorder, segment(0));
+    recorder.send(Record::Recording {
+        stream: stream.clone(),
+        record: false,
+    });
+    recorder.send(Record::Recording {
+        stream: stream.clone(),
+        record: true,
+    });
+    let mut later = segment(5);
+    later.meta.session = SessionId(8);
+    send(&recorder, later);
+    recorder.close();
+    let first = tmp.path().join("a").join(SessionId(7).to_string());
+    assert!(first.join(INFO_FILE).exists());
+    assert!(!first.join(JOURNAL_FILE).exists(), "let go");
+    let second = tmp.path().join("a").join(SessionId(8).to_string());
+    assert!(second.join("src/5.ts").exists());
+    assert!(!first.join("src/5.ts").exists());
 }

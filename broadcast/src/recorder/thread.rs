@@ -112,6 +112,11 @@ fn run(
     let mut active: HashMap<StreamName, Recording> = HashMap::new();
     // Streams private now: their recordings are marked before their next segment.
     let mut private: HashSet<StreamName> = HashSet::new();
+    // Streams not recorded now (switched off by an operator): nothing of them is written.
+    let mut unrecorded: HashSet<StreamName> = HashSet::new();
+    // Recordings finished when their stream's recording was switched off, kept to carry
+    // on if it is switched on again in the same session.
+    let mut paused: HashMap<StreamName, Recording> = HashMap::new();
     // Recordings found with a journal: waiting for their stream to come back.
     let mut dormant = resume::recover(root, &config, hooks);
     // What a previous run recorded and the archive may not have yet.
@@ -124,7 +129,7 @@ fn run(
     let mut next_sweep = Instant::now();
     loop {
         if !dormant.is_empty() && Instant::now() >= resume_until {
-            for (_, rec) in dormant.drain() {
+            for (_, mut rec) in dormant.drain() {
                 if let Some(info) = rec.finish(None, false) {
                     announce(hooks, info);
                 }
@@ -150,11 +155,12 @@ fn run(
             Err(RecvTimeoutError::Disconnected) => {
                 // The node is stopping: what is in progress is finished as it stands and
                 // keeps its journal, to carry on if the stream is still live at restart.
-                for (_, rec) in active.drain() {
+                for (_, mut rec) in active.drain() {
                     if let Some(info) = rec.finish(None, true) {
                         announce(hooks, info);
                     }
                 }
+                // Paused ones are finished already and keep their journal likewise.
                 return;
             }
         };
@@ -166,18 +172,23 @@ fn run(
                 init,
                 init_signed,
             } => {
-                let rec =
-                    active
-                        .entry(segment.meta.stream.clone())
-                        .or_insert_with(|| match dormant.remove(&segment.meta.stream) {
-                            Some(rec) => rec.carry_on(hooks),
-                            None => Recording::open(
-                                root,
-                                &segment.meta.stream,
-                                segment.meta.session,
-                                hooks,
-                            ),
-                        });
+                let stream = &segment.meta.stream;
+                if unrecorded.contains(stream) {
+                    continue;
+                }
+                let rec = active.entry(stream.clone()).or_insert_with(|| {
+                    if let Some(mut rec) = paused.remove(stream) {
+                        if rec.id == segment.meta.session {
+                            rec.carry_on_after_pause();
+                            return rec;
+                        }
+                        rec.let_go();
+                    }
+                    match dormant.remove(stream) {
+                        Some(rec) => rec.carry_on(hooks),
+                        None => Recording::open(root, stream, segment.meta.session, hooks),
+                    }
+                });
                 if private.contains(&segment.meta.stream) {
                     rec.mark_private();
                 }
@@ -199,7 +210,11 @@ fn run(
                 }
             }
             Record::Ended { stream, master } => {
-                let Some(rec) = active.remove(&stream).or_else(|| dormant.remove(&stream)) else {
+                if let Some(rec) = paused.remove(&stream) {
+                    rec.let_go();
+                }
+                let Some(mut rec) = active.remove(&stream).or_else(|| dormant.remove(&stream))
+                else {
                     continue;
                 };
                 if let Some(info) = rec.finish(Some(Bytes::from(master)), false) {
@@ -220,6 +235,29 @@ fn run(
                 private: false,
             } => {
                 private.remove(&stream);
+            }
+            Record::Recording {
+                stream,
+                record: false,
+            } => {
+                if let Some(mut rec) = active.remove(&stream) {
+                    // At a segment boundary: the recorder takes whole segments only.
+                    if let Some(info) = rec.finish(None, true) {
+                        announce(hooks, info);
+                    }
+                    paused.insert(stream.clone(), rec);
+                }
+                if unrecorded.insert(stream.clone()) {
+                    tracing::info!(%stream, "recording switched off: this node records nothing more of the stream");
+                }
+            }
+            Record::Recording {
+                stream,
+                record: true,
+            } => {
+                if unrecorded.remove(&stream) {
+                    tracing::info!(%stream, "recording switched on: this node records the stream from its next segment");
+                }
             }
             Record::Flush(done) => {
                 let _ = done.send(());

@@ -76,6 +76,7 @@ fn live(renditions: &[(&str, bool, Option<u64>)]) -> StreamState {
         stream: stream(),
         session: SessionId(1),
         private: false,
+        record: true,
     })
     .expect("start");
     for (r, init, part_target) in renditions {

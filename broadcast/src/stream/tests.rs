@@ -34,6 +34,7 @@ fn start(session: u64) -> LiveEvent {
         stream: stream(),
         session: SessionId(session),
         private: false,
+        record: true,
     }
 }
 

@@ -78,6 +78,7 @@ async fn a_private_stream_is_refused_alike_on_both_paths() {
         stream: stream(),
         session: SESSION,
         private: true,
+        record: true,
     })
     .expect("start");
     announce(&node, "720p", 720);

@@ -109,6 +109,7 @@ pub(crate) async fn edge() -> (Arc<Edge>, Cluster) {
         stream: stream(),
         session: SESSION,
         private: false,
+        record: true,
     })];
     for (r, h) in [("720p", 720), ("480p", 480)] {
         events.push(ControlEvent::Live(LiveEvent::Rendition {

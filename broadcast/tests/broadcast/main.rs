@@ -9,6 +9,8 @@
 //!   resource (docs/architecture.md, Caching);
 //! - `direct`: the live tree's direct path answers as the router does;
 //! - `private`: a private stream's refusals answer as if it did not exist;
+//! - `recording_switch`: a stream whose recording is switched off by a signed session
+//!   start plays live and records nothing, and records again when switched back on;
 //! - `edge_mqtt`: `run_edge` against the embedded MQTT broker and real sockets;
 //! - `llhls`: LL-HLS on CMAF through an edge: parts pushed and signed like segments;
 //! - `moq`: MoQ egress through the real moq-relay, read back by moq-tokio's subscriber;
@@ -38,6 +40,7 @@ mod moq_player;
 mod player_latency;
 mod player_verify;
 mod private;
+mod recording_switch;
 mod router;
 mod serve;
 mod support;

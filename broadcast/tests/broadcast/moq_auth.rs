@@ -85,6 +85,7 @@ impl Setup {
             stream: private_stream(),
             session: PRIVATE_SESSION,
             private: true,
+            record: true,
         })
         .expect("start");
         cmaf_announce_of(&node, &private_stream());
@@ -319,6 +320,7 @@ async fn a_private_stream_goes_over_moq_to_its_token_holders_only() {
             stream: private_stream(),
             session: PRIVATE_SESSION,
             private: false,
+            record: true,
         })
         .expect("made public");
     let (later, _later) = setup.subscriber(None).await.expect("admitted");
@@ -330,6 +332,7 @@ async fn a_private_stream_goes_over_moq_to_its_token_holders_only() {
             stream: private_stream(),
             session: PRIVATE_SESSION,
             private: true,
+            record: true,
         })
         .expect("made private");
     let (again, _again) = setup

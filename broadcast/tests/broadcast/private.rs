@@ -42,6 +42,7 @@ fn private_node() -> Arc<Node> {
         stream: stream(),
         session: SESSION,
         private: true,
+        record: true,
     })
     .expect("start");
     announce(&node, "720p", 720);
@@ -170,6 +171,7 @@ async fn the_lists_leave_a_private_stream_out() {
         stream: stream(),
         session: SESSION,
         private: false,
+        record: true,
     })
     .expect("start again");
     let response = send(&node, get("/api/v1/streams")).await;
@@ -226,6 +228,7 @@ async fn viewers_are_counted_after_the_check_and_by_their_64() {
         stream: stream(),
         session: SESSION,
         private: false,
+        record: true,
     })
     .expect("start again");
     for n in 1..=50u16 {

@@ -283,6 +283,7 @@ async fn a_recording_in_progress_is_neither_listed_nor_served() {
         stream: stream(),
         session,
         private: false,
+        record: true,
     })
     .expect("start");
     announce(&node, "720p", 720);

@@ -22,6 +22,7 @@ on_both_backends!(
     concurrent_writes_from_two_handles,
     reopening_keeps_the_streams,
     privacy_is_set_read_and_listed,
+    recording_is_on_by_default_switched_read_and_listed,
 );
 
 /// A well-formed key that was never issued.
@@ -547,6 +548,54 @@ async fn privacy_is_set_read_and_listed(db: Db) {
     ));
     assert!(matches!(
         catalog.is_private(&ghost).await,
+        Err(CatalogError::NotFound { .. })
+    ));
+    catalog.close().await;
+}
+
+async fn recording_is_on_by_default_switched_read_and_listed(db: Db) {
+    let catalog = open(&db).await;
+    let (recorded, _) = catalog.add_stream(&name("kept")).await.expect("add");
+    assert!(recorded.record, "a new stream is recorded");
+    let (unrecorded, _) = catalog
+        .add_stream_with(&name("live-only"), true, false)
+        .await
+        .expect("add unrecorded");
+    assert!(!unrecorded.record && unrecorded.private);
+    assert!(catalog.is_recorded(&name("kept")).await.expect("read"));
+    assert!(!catalog.is_recorded(&name("live-only")).await.expect("read"));
+    let listed = catalog.list_streams().await.expect("list");
+    let flags: Vec<(&str, bool, bool)> = listed
+        .iter()
+        .map(|s| (s.name.as_str(), s.private, s.record))
+        .collect();
+    assert_eq!(flags, [("kept", false, true), ("live-only", true, false)]);
+
+    catalog.set_record(&name("kept"), false).await.expect("set");
+    catalog
+        .set_record(&name("live-only"), true)
+        .await
+        .expect("set");
+    assert!(!catalog.is_recorded(&name("kept")).await.expect("read"));
+    let live_only = catalog
+        .get_stream(&name("live-only"))
+        .await
+        .expect("get")
+        .expect("there");
+    assert!(
+        live_only.record && live_only.private,
+        "privacy stays as it was"
+    );
+    // Privacy and recording are set apart.
+    catalog.set_private(&name("kept"), true).await.expect("set");
+    assert!(!catalog.is_recorded(&name("kept")).await.expect("read"));
+    let ghost = name("ghost");
+    assert!(matches!(
+        catalog.set_record(&ghost, true).await,
+        Err(CatalogError::NotFound { .. })
+    ));
+    assert!(matches!(
+        catalog.is_recorded(&ghost).await,
         Err(CatalogError::NotFound { .. })
     ));
     catalog.close().await;

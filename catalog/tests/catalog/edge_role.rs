@@ -171,6 +171,12 @@ async fn the_edge_writes_what_it_needs(owner: &Catalog, edge: &Catalog) {
     let cam = name("cam1");
     edge.add_stream_with_privacy(&cam, true).await.unwrap();
     edge.set_private(&cam, false).await.unwrap();
+    edge.add_stream_with(&name("cam3"), false, false)
+        .await
+        .unwrap();
+    edge.remove_stream(&name("cam3")).await.unwrap();
+    edge.set_record(&cam, false).await.unwrap();
+    assert!(!owner.is_recorded(&cam).await.unwrap());
     let rotated = edge.rotate_key(&cam).await.unwrap();
     assert_eq!(
         owner.authenticate(rotated.expose_secret()).await.unwrap(),

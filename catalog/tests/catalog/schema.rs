@@ -135,6 +135,9 @@ async fn an_old_database_is_migrated_with_its_streams(db: Db) {
     // 0004: an old stream stays public.
     assert!(!streams[0].private);
     assert!(!catalog.is_private(&name("demo")).await.expect("private?"));
+    // 0005: an old stream stays recorded.
+    assert!(streams[0].record);
+    assert!(catalog.is_recorded(&name("demo")).await.expect("recorded?"));
     catalog.close().await;
 
     let mut conn = raw(&db).await;
@@ -144,7 +147,7 @@ async fn an_old_database_is_migrated_with_its_streams(db: Db) {
             .await
             .expect("migrations");
     conn.close().await.expect("close");
-    assert_eq!(versions, [(1,), (2,), (3,), (4,)]);
+    assert_eq!(versions, [(1,), (2,), (3,), (4,), (5,)]);
 
     // And opening again has nothing left to do.
     let catalog = Catalog::open(&db.location).await.expect("reopen");

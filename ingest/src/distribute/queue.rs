@@ -231,6 +231,7 @@ mod tests {
             stream: StreamName::new("s").expect("valid"),
             session: SessionId(n),
             private: false,
+            record: true,
         }))
     }
 

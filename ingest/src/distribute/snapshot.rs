@@ -86,8 +86,10 @@ struct RenditionState {
 #[derive(Debug, Default)]
 struct StreamState {
     session: Option<SessionId>,
-    /// As the latest session start said (a repeated start changes only this).
+    /// As the latest session start said (a repeated start changes only these two).
     private: bool,
+    /// Whether the session is recorded (set with `session`, so never read at its default).
+    record: bool,
     ended: bool,
     /// In order of first appearance, which is ladder order.
     renditions: Vec<RenditionState>,
@@ -161,11 +163,13 @@ impl Snapshot {
                 stream,
                 session,
                 private,
+                record,
             }) => {
                 self.ended.retain(|s| s != stream);
                 let state = self.streams.entry(stream.clone()).or_default();
                 state.session = Some(*session);
                 state.private = *private;
+                state.record = *record;
                 state.ended = false;
             }
             ControlEvent::Live(LiveEvent::Rendition { stream, info }) => {
@@ -210,6 +214,7 @@ impl Snapshot {
                         stream: name.clone(),
                         session,
                         private: state.private,
+                        record: state.record,
                     },
                 )));
             }
@@ -386,6 +391,7 @@ mod tests {
                 stream: stream(1),
                 session: SessionId(7),
                 private: false,
+                record: true,
             },
             LiveEvent::Rendition {
                 stream: stream(1),
@@ -433,6 +439,7 @@ mod tests {
                     stream: stream(1),
                     session: SessionId(8),
                     private: false,
+                    record: true,
                 },
                 LiveEvent::Rendition {
                     stream: stream(1),
@@ -447,15 +454,16 @@ mod tests {
             .any(|i| i.starts_with("ended") || i.starts_with("dropped")));
     }
 
-    /// A late joiner learns the privacy the latest start said: a repeated start of the live
-    /// session (an operator made the stream private while live) changes that and nothing
-    /// else of the window.
+    /// A late joiner learns the privacy and recording the latest start said: a repeated
+    /// start of the live session (an operator made the stream private, or switched its
+    /// recording off, while live) changes those and nothing else of the window.
     #[test]
-    fn a_repeated_start_changes_privacy_only() {
+    fn a_repeated_start_changes_privacy_and_recording_only() {
         let start = |private| LiveEvent::SessionStarted {
             stream: stream(1),
             session: SessionId(7),
             private,
+            record: !private,
         };
         let mut snapshot = Snapshot::new(3);
         feed(
@@ -486,6 +494,7 @@ mod tests {
             &items[0],
             PushItem::Control(ControlEvent::Live(LiveEvent::SessionStarted {
                 private: true,
+                record: false,
                 ..
             }))
         ));
@@ -521,6 +530,7 @@ mod tests {
                         stream: stream(s),
                         session: SessionId(1),
                         private: false,
+                        record: true,
                     },
                     segment(s, 0, 1, 0),
                     LiveEvent::Ended {
@@ -554,6 +564,7 @@ mod tests {
                                 stream: stream(s),
                                 session: SessionId(sess + 1),
                                 private: false,
+                                record: true,
                             }
                         }
                         1 => LiveEvent::Rendition {

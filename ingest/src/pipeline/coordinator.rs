@@ -406,11 +406,12 @@ impl Coordinator {
         let emitter = std::thread::Builder::new()
             .name(format!("emit-{}", self.params.stream))
             .spawn(move || emit(aligner, out_rx, events, recorder))?;
-        self.params.privacy.announce(|private| {
+        self.params.flags.announce(|flags| {
             let _ = self.events.blocking_send(LiveEvent::SessionStarted {
                 stream: self.params.stream.clone(),
                 session: self.params.session,
-                private,
+                private: flags.private,
+                record: flags.record,
             });
         });
 

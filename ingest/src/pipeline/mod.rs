@@ -65,7 +65,7 @@ mod transcode;
 mod worker;
 
 use coordinator::Coordinator;
-pub use params::{PipelineOutcome, PipelineParams, Privacy, SequenceRecorder};
+pub use params::{PipelineOutcome, PipelineParams, SequenceRecorder, SessionFlags, StartFlags};
 
 /// A running pipeline: feed it with [`Pipeline::sender`], end it by dropping every sender
 /// and calling [`Pipeline::finish`].

@@ -32,51 +32,81 @@ impl std::fmt::Debug for SequenceRecorder {
     }
 }
 
-/// Whether the stream is private, shared by the registry (which changes it when an operator
-/// does, while the stream is live) and the pipeline (which announces the session with it).
+/// What a session start says of its stream besides its name: whether it is private and
+/// whether it is recorded (`LiveEvent::SessionStarted`'s `private` and `record`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StartFlags {
+    /// Served only with a playback token.
+    pub private: bool,
+    /// Kept in a recording by the nodes that record.
+    pub record: bool,
+}
+
+impl Default for StartFlags {
+    /// A public stream that is recorded, as every stream was before either could be set.
+    fn default() -> Self {
+        StartFlags {
+            private: false,
+            record: true,
+        }
+    }
+}
+
+/// The stream's [`StartFlags`], shared by the registry (which changes them when an operator
+/// does, while the stream is live) and the pipeline (which announces the session with them).
 ///
-/// One lock orders the two: the session is announced with the value under the lock, and a
+/// One lock orders the two: the session is announced with the values under the lock, and a
 /// change after the announcement is announced again after it; a change before the
 /// announcement is simply what it carries. So the last announcement an edge gets always
-/// carries the current value, and nothing is announced for a session the pipeline has not
+/// carries the current values, and nothing is announced for a session the pipeline has not
 /// announced itself (one that never got a keyframe).
 #[derive(Debug, Clone, Default)]
-pub struct Privacy(Arc<Mutex<PrivacyState>>);
+pub struct SessionFlags(Arc<Mutex<FlagsState>>);
 
 #[derive(Debug, Default)]
-struct PrivacyState {
-    private: bool,
+struct FlagsState {
+    flags: StartFlags,
     announced: bool,
 }
 
-impl Privacy {
-    /// A stream that is private, or not.
-    pub fn new(private: bool) -> Self {
-        Privacy(Arc::new(Mutex::new(PrivacyState {
-            private,
+impl SessionFlags {
+    /// A stream with these flags, not announced yet.
+    pub fn new(flags: StartFlags) -> Self {
+        SessionFlags(Arc::new(Mutex::new(FlagsState {
+            flags,
             announced: false,
         })))
     }
 
-    /// Whether the stream is private now.
-    pub fn get(&self) -> bool {
-        self.0.lock().private
+    /// The stream's flags now.
+    pub fn get(&self) -> StartFlags {
+        self.0.lock().flags
     }
 
-    /// Announces the session: `send` is called with the current value, under the lock.
-    pub(super) fn announce(&self, send: impl FnOnce(bool)) {
+    /// Announces the session: `send` is called with the current flags, under the lock.
+    pub(super) fn announce(&self, send: impl FnOnce(StartFlags)) {
         let mut state = self.0.lock();
         state.announced = true;
-        send(state.private);
+        send(state.flags);
     }
 
-    /// Makes the stream private or public. `Some(value)` when the session was announced
+    /// Makes the stream private or public. `Some(flags)` when the session was announced
     /// with the other value and must be announced again (after this returns).
-    pub fn set(&self, private: bool) -> Option<bool> {
+    pub fn set_private(&self, private: bool) -> Option<StartFlags> {
+        self.change(|flags| flags.private = private)
+    }
+
+    /// Switches the stream's recording on or off; `Some(flags)` as for
+    /// [`SessionFlags::set_private`].
+    pub fn set_record(&self, record: bool) -> Option<StartFlags> {
+        self.change(|flags| flags.record = record)
+    }
+
+    fn change(&self, change: impl FnOnce(&mut StartFlags)) -> Option<StartFlags> {
         let mut state = self.0.lock();
-        let changed = state.private != private;
-        state.private = private;
-        (changed && state.announced).then_some(private)
+        let before = state.flags;
+        change(&mut state.flags);
+        (state.flags != before && state.announced).then_some(state.flags)
     }
 }
 
@@ -102,8 +132,8 @@ pub struct PipelineParams {
     pub encoder_threads: usize,
     /// Where the next sequence number is recorded before each segment number leaves.
     pub recorder: Option<SequenceRecorder>,
-    /// Whether the stream is private, announced with the session.
-    pub privacy: Privacy,
+    /// Whether the stream is private and recorded, announced with the session.
+    pub flags: SessionFlags,
     /// The session's C2PA signer: CMAF init segments get a manifest, parts and segments a
     /// VSI `emsg` (docs/provenance.md). `None`: no C2PA data.
     pub provenance: Option<Arc<certs::c2pa::LiveSigner>>,
@@ -127,14 +157,51 @@ mod tests {
     /// A change before the session is announced is what the announcement carries; a change
     /// after it asks for another announcement; setting the same value asks for nothing.
     #[test]
-    fn privacy_is_announced_again_only_after_the_first_announcement() {
-        let privacy = Privacy::new(false);
-        assert_eq!(privacy.set(true), None, "not announced yet");
+    fn flags_are_announced_again_only_after_the_first_announcement() {
+        let flags = SessionFlags::new(StartFlags::default());
+        assert_eq!(flags.set_private(true), None, "not announced yet");
         let mut announced = None;
-        privacy.announce(|private| announced = Some(private));
-        assert_eq!(announced, Some(true));
-        assert_eq!(privacy.set(true), None, "unchanged");
-        assert_eq!(privacy.set(false), Some(false));
-        assert!(!privacy.get());
+        flags.announce(|f| announced = Some(f));
+        let private = StartFlags {
+            private: true,
+            record: true,
+        };
+        assert_eq!(announced, Some(private));
+        assert_eq!(flags.set_private(true), None, "unchanged");
+        assert_eq!(flags.set_private(false), Some(StartFlags::default()));
+        assert!(!flags.get().private);
+    }
+
+    /// Recording is switched like privacy: announced again only once announced and only on
+    /// a change, each announcement carrying both values as they stand.
+    #[test]
+    fn recording_is_switched_like_privacy() {
+        let flags = SessionFlags::new(StartFlags {
+            private: true,
+            record: true,
+        });
+        assert_eq!(flags.set_record(false), None, "not announced yet");
+        let mut announced = None;
+        flags.announce(|f| announced = Some(f));
+        assert_eq!(
+            announced,
+            Some(StartFlags {
+                private: true,
+                record: false
+            })
+        );
+        assert_eq!(flags.set_record(false), None, "unchanged");
+        assert_eq!(
+            flags.set_record(true),
+            Some(StartFlags {
+                private: true,
+                record: true
+            })
+        );
+        assert_eq!(
+            flags.set_private(false),
+            Some(StartFlags::default()),
+            "a privacy change keeps the recording as it is"
+        );
     }
 }

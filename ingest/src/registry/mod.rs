@@ -10,7 +10,7 @@
 //! Every protocol's publishers are let in by one call, [`Registry::admit`] (the types it
 //! takes and gives are in `admission`), then started by [`Registry::start_publish`].
 //! `settings` holds the types a registry is made with and tells through, `slot` what it
-//! keeps per stream.
+//! keeps per stream, `flags` how a live stream's privacy and recording change.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -30,12 +30,13 @@ use tokio_util::task::TaskTracker;
 use crate::authority::{AuthorityError, StreamAuthority};
 
 mod admission;
+mod flags;
 mod settings;
 mod slot;
 
 use crate::error::IngestError;
 use crate::metrics::IngestMetrics;
-use crate::pipeline::{Pipeline, PipelineParams, Privacy, SequenceRecorder};
+use crate::pipeline::{Pipeline, PipelineParams, SequenceRecorder, SessionFlags, StartFlags};
 use admission::Seat;
 pub use admission::{Admission, Admit, NotAdmitted, Protocol, StreamKey};
 pub use settings::{IngestSettings, LiveSession, PublishObserver};
@@ -192,31 +193,6 @@ impl Registry {
         }
     }
 
-    /// Makes `stream`, if it is live here, private or public (an operator changed it in the
-    /// catalog). A session already announced to the edges is announced again, signed like
-    /// every control event, with the new value; true if that was sent.
-    pub async fn set_private(&self, stream: &StreamName, private: bool) -> bool {
-        let again = {
-            let slots = self.slots.lock();
-            let Some(live) = slots.get(stream).and_then(|s| s.live.as_ref()) else {
-                return false;
-            };
-            live.privacy
-                .set(private)
-                .map(|private| (live.session, private))
-        };
-        let Some((session, private)) = again else {
-            return false;
-        };
-        tracing::info!(%stream, private, "the stream's privacy changed while live; telling the edges");
-        let event = LiveEvent::SessionStarted {
-            stream: stream.clone(),
-            session,
-            private,
-        };
-        self.events.send(event).await.is_ok()
-    }
-
     /// The ladder every stream is transcoded to.
     pub fn ladder(&self) -> &Ladder {
         &self.settings.ladder
@@ -338,12 +314,22 @@ impl Registry {
             seat,
         } = admission;
         // Asked before anything starts: a private stream never goes out public because the
-        // catalog could not say.
-        let privacy = Privacy::new(
-            answer(self.catalog.is_private(&stream))
-                .await
-                .map_err(IngestError::Catalog)?,
-        );
+        // catalog could not say. Recording is asked too, but a catalog that cannot say
+        // records: losing a recording is worse than keeping one nobody wanted.
+        let private = answer(self.catalog.is_private(&stream))
+            .await
+            .map_err(IngestError::Catalog)?;
+        let record = match answer(self.catalog.records(&stream)).await {
+            Ok(record) => record,
+            Err(e) => {
+                tracing::warn!(stream = %stream, error = %e, "could not read whether the stream is recorded; recording it");
+                true
+            }
+        };
+        if !record {
+            tracing::info!(stream = %stream, "the stream is not recorded (switched off in the catalog)");
+        }
+        let flags = SessionFlags::new(StartFlags { private, record });
         let (previous, flushing) = {
             let mut slots = self.slots.lock();
             let previous = slots.entry(stream.clone()).or_default().live.take();
@@ -402,7 +388,7 @@ impl Registry {
                 ended: ended.clone(),
                 started_at: unix_now(),
                 done: done_rx,
-                privacy: privacy.clone(),
+                flags: flags.clone(),
             });
             drop((seat, flushing));
             PipelineParams {
@@ -415,7 +401,7 @@ impl Registry {
                 realtime: true,
                 encoder_threads: self.settings.encoder_threads,
                 recorder: Some(self.sequence_recorder(&stream)),
-                privacy,
+                flags,
                 provenance: self.settings.provenance.as_ref().map(|claim| {
                     let now = WallClock.unix_secs();
                     Arc::new(certs::c2pa::LiveSigner::for_session(Arc::clone(claim), now))

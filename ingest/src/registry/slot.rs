@@ -5,7 +5,7 @@ use domain::SessionId;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::pipeline::Privacy;
+use crate::pipeline::SessionFlags;
 
 /// A stream's numbering across its sessions, and its live session.
 #[derive(Debug, Default)]
@@ -25,6 +25,6 @@ pub(super) struct Live {
     pub(super) ended: CancellationToken,
     pub(super) started_at: i64,
     pub(super) done: watch::Receiver<bool>,
-    /// Whether the stream is private, shared with its pipeline.
-    pub(super) privacy: Privacy,
+    /// Whether the stream is private and recorded, shared with its pipeline.
+    pub(super) flags: SessionFlags,
 }

@@ -73,6 +73,7 @@ fn session_started(n: u64) -> LiveEvent {
         stream: stream(),
         session: SessionId(n),
         private: false,
+        record: true,
     }
 }
 

@@ -35,7 +35,7 @@ fn run(ladder: Ladder, provenance: Option<Arc<LiveSigner>>) -> Vec<LiveEvent> {
         realtime: false,
         encoder_threads: 1,
         recorder: None,
-        privacy: Default::default(),
+        flags: Default::default(),
         provenance,
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel(16);

@@ -256,8 +256,9 @@ impl PublishObserver for SessionLog {
 
 /// Ends the sessions of `registry` that an operator asked to end (`POST
 /// /api/v1/live/{name}/end` marks them in the catalog), and tells the edges when an
-/// operator made a live stream private or public (`streams set`, `PATCH` in the API), until
-/// `stop`: both are read from the catalog every [`END_REQUEST_POLL`].
+/// operator made a live stream private or public or switched its recording (`streams set`,
+/// `PATCH` in the API), until `stop`: all are read from the catalog every
+/// [`END_REQUEST_POLL`].
 pub(super) async fn follow_end_requests(
     catalog: Catalog,
     node: NodeId,
@@ -287,22 +288,24 @@ pub(super) async fn follow_end_requests(
                 registry.end_stream(&live.stream, live.session);
             }
         }
-        follow_privacy(&catalog, &registry).await;
+        follow_settings(&catalog, &registry).await;
     }
 }
 
-/// Brings each live stream's privacy in line with the catalog; the registry announces a
-/// change only (signed, to every edge).
-async fn follow_privacy(catalog: &Catalog, registry: &Registry) {
+/// Brings each live stream's privacy and recording in line with the catalog (one read per
+/// stream); the registry announces a change only (signed, to every edge).
+async fn follow_settings(catalog: &Catalog, registry: &Registry) {
     for live in registry.live_sessions() {
-        match catalog.is_private(&live.stream).await {
-            Ok(private) => {
-                registry.set_private(&live.stream, private).await;
+        match catalog.get_stream(&live.stream).await {
+            Ok(Some(stream)) => {
+                registry.set_private(&live.stream, stream.private).await;
+                registry.set_record(&live.stream, stream.record).await;
             }
-            // A stream removed while live keeps what it had; a catalog that cannot answer
-            // is asked again at the next poll.
+            // A stream removed while live keeps what it had.
+            Ok(None) => {}
+            // A catalog that cannot answer is asked again at the next poll.
             Err(e) => {
-                tracing::debug!(stream = %live.stream, error = %e, "could not read the stream's privacy")
+                tracing::debug!(stream = %live.stream, error = %e, "could not read the stream's privacy and recording")
             }
         }
     }

@@ -182,6 +182,10 @@ impl ingest::StreamAuthority for CatalogAuthority {
         Ok(self.0.is_private(stream).await?)
     }
 
+    async fn records(&self, stream: &StreamName) -> Result<bool, ingest::AuthorityError> {
+        Ok(self.0.is_recorded(stream).await?)
+    }
+
     async fn may_publish(&self, stream: &StreamName) -> Result<bool, ingest::AuthorityError> {
         let Some(hook) = &self.1 else {
             return Ok(true);

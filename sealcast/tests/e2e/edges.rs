@@ -238,6 +238,7 @@ impl Rogue {
             stream: stream.clone(),
             session,
             private: false,
+            record: true,
         }))
         .await?;
         self.event(&ControlEvent::Live(LiveEvent::Rendition {

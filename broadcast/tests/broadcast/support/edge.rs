@@ -212,6 +212,7 @@ pub fn start_events(renditions: &[(&str, u32)]) -> Vec<ControlEvent> {
         stream: stream(),
         session: SESSION,
         private: false,
+        record: true,
     })];
     for (r, h) in renditions {
         events.push(ControlEvent::Live(LiveEvent::Rendition {

@@ -38,6 +38,7 @@ pub fn start(node: &Node) {
         stream: stream(),
         session: SESSION,
         private: false,
+        record: true,
     })
     .expect("start");
 }
