@@ -40,6 +40,7 @@ const LADDER: &[&str] = &[
 /// A node serving viewers, and what it is built on.
 const NODE: &[&str] = &[
     "api",
+    "archive",
     "broadcast",
     "catalog",
     "certs",
@@ -50,6 +51,7 @@ const NODE: &[&str] = &[
 /// The load balancer (with the node behind it).
 const LB: &[&str] = &[
     "api",
+    "archive",
     "broadcast",
     "catalog",
     "certs",
