@@ -162,8 +162,9 @@ pub(crate) async fn runs_as_kubernetes_runs_it(image: &str) -> anyhow::Result<()
             whoami.trim() == user.to_string(),
             "runs as {whoami}, not {user}"
         );
-        // The edge role's script is copied into scripts/images.sh's image (the manifests'
-        // image); the official one gets it from compose's mount, which is not here.
+        // The edge role's script is copied into scripts/images.sh's image; the official
+        // one gets it from a mount (compose's, or the manifests' generated ConfigMap), which
+        // is not here.
         if !image.starts_with("sealcast-postgres") {
             return Ok(());
         }
