@@ -15,15 +15,8 @@ impl Catalog {
     /// second; the next publish carries the new value anyway. Fails with
     /// [`CatalogError::NotFound`] if there is no such stream.
     pub async fn set_private(&self, name: &StreamName, private: bool) -> Result<(), CatalogError> {
-        let updated = with_pool!(&self.pool, |p| sqlx::query(sql::STREAM_SET_PRIVATE)
-            .bind(i64::from(private))
-            .bind(name.as_str())
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected()))?;
-        if updated == 0 {
-            return Err(CatalogError::NotFound { name: name.clone() });
-        }
+        self.set_flag(sql::STREAM_SET_PRIVATE, name, private)
+            .await?;
         tracing::info!(stream = %name, private, "stream privacy set");
         Ok(())
     }
@@ -31,14 +24,7 @@ impl Catalog {
     /// Whether the stream is private. Fails with [`CatalogError::NotFound`] if there is no
     /// such stream.
     pub async fn is_private(&self, name: &StreamName) -> Result<bool, CatalogError> {
-        let row: Option<(i64,)> = with_pool!(&self.pool, |p| sqlx::query_as(sql::STREAM_PRIVATE)
-            .bind(name.as_str())
-            .fetch_optional(p)
-            .await)?;
-        match row {
-            Some((private,)) => Ok(private != 0),
-            None => Err(CatalogError::NotFound { name: name.clone() }),
-        }
+        self.flag(sql::STREAM_PRIVATE, name).await
     }
 
     /// Switches the stream's recording on or off. A publish already live is told by the
@@ -46,15 +32,7 @@ impl Catalog {
     /// stop at the next segment, or start again); the next publish carries the new value
     /// anyway. Fails with [`CatalogError::NotFound`] if there is no such stream.
     pub async fn set_record(&self, name: &StreamName, record: bool) -> Result<(), CatalogError> {
-        let updated = with_pool!(&self.pool, |p| sqlx::query(sql::STREAM_SET_RECORD)
-            .bind(i64::from(record))
-            .bind(name.as_str())
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected()))?;
-        if updated == 0 {
-            return Err(CatalogError::NotFound { name: name.clone() });
-        }
+        self.set_flag(sql::STREAM_SET_RECORD, name, record).await?;
         tracing::info!(stream = %name, record, "stream recording switched");
         Ok(())
     }
@@ -62,12 +40,38 @@ impl Catalog {
     /// Whether the stream is recorded. Fails with [`CatalogError::NotFound`] if there is
     /// no such stream.
     pub async fn is_recorded(&self, name: &StreamName) -> Result<bool, CatalogError> {
-        let row: Option<(i64,)> = with_pool!(&self.pool, |p| sqlx::query_as(sql::STREAM_RECORD)
+        self.flag(sql::STREAM_RECORD, name).await
+    }
+
+    /// Sets one of a stream's flags with `statement` (`$1` the value as 0 or 1, `$2` the
+    /// name); [`CatalogError::NotFound`] if there is no such stream.
+    async fn set_flag(
+        &self,
+        statement: &'static str,
+        name: &StreamName,
+        value: bool,
+    ) -> Result<(), CatalogError> {
+        let updated = with_pool!(&self.pool, |p| sqlx::query(statement)
+            .bind(i64::from(value))
+            .bind(name.as_str())
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
+        if updated == 0 {
+            return Err(CatalogError::NotFound { name: name.clone() });
+        }
+        Ok(())
+    }
+
+    /// Reads one of a stream's flags with `statement` (`$1` the name, one integer column);
+    /// [`CatalogError::NotFound`] if there is no such stream.
+    async fn flag(&self, statement: &'static str, name: &StreamName) -> Result<bool, CatalogError> {
+        let row: Option<(i64,)> = with_pool!(&self.pool, |p| sqlx::query_as(statement)
             .bind(name.as_str())
             .fetch_optional(p)
             .await)?;
         match row {
-            Some((record,)) => Ok(record != 0),
+            Some((value,)) => Ok(value != 0),
             None => Err(CatalogError::NotFound { name: name.clone() }),
         }
     }
