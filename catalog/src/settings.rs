@@ -7,7 +7,8 @@
 use domain::StreamName;
 
 use crate::catalog::with_pool;
-use crate::{sql, Catalog, CatalogError};
+use crate::sql::{self, StreamFlag};
+use crate::{Catalog, CatalogError};
 
 impl Catalog {
     /// Makes the stream private (served only with a playback token) or public. A publish
@@ -15,8 +16,7 @@ impl Catalog {
     /// second; the next publish carries the new value anyway. Fails with
     /// [`CatalogError::NotFound`] if there is no such stream.
     pub async fn set_private(&self, name: &StreamName, private: bool) -> Result<(), CatalogError> {
-        self.set_flag(sql::STREAM_SET_PRIVATE, name, private)
-            .await?;
+        self.set_flag(StreamFlag::Private, name, private).await?;
         tracing::info!(stream = %name, private, "stream privacy set");
         Ok(())
     }
@@ -24,7 +24,7 @@ impl Catalog {
     /// Whether the stream is private. Fails with [`CatalogError::NotFound`] if there is no
     /// such stream.
     pub async fn is_private(&self, name: &StreamName) -> Result<bool, CatalogError> {
-        self.flag(sql::STREAM_PRIVATE, name).await
+        self.flag(StreamFlag::Private, name).await
     }
 
     /// Switches the stream's recording on or off. A publish already live is told by the
@@ -32,7 +32,7 @@ impl Catalog {
     /// stop at the next segment, or start again); the next publish carries the new value
     /// anyway. Fails with [`CatalogError::NotFound`] if there is no such stream.
     pub async fn set_record(&self, name: &StreamName, record: bool) -> Result<(), CatalogError> {
-        self.set_flag(sql::STREAM_SET_RECORD, name, record).await?;
+        self.set_flag(StreamFlag::Record, name, record).await?;
         tracing::info!(stream = %name, record, "stream recording switched");
         Ok(())
     }
@@ -40,18 +40,17 @@ impl Catalog {
     /// Whether the stream is recorded. Fails with [`CatalogError::NotFound`] if there is
     /// no such stream.
     pub async fn is_recorded(&self, name: &StreamName) -> Result<bool, CatalogError> {
-        self.flag(sql::STREAM_RECORD, name).await
+        self.flag(StreamFlag::Record, name).await
     }
 
-    /// Sets one of a stream's flags with `statement` (`$1` the value as 0 or 1, `$2` the
-    /// name); [`CatalogError::NotFound`] if there is no such stream.
+    /// Sets one of a stream's flags; [`CatalogError::NotFound`] if there is no such stream.
     async fn set_flag(
         &self,
-        statement: &'static str,
+        flag: StreamFlag,
         name: &StreamName,
         value: bool,
     ) -> Result<(), CatalogError> {
-        let updated = with_pool!(&self.pool, |p| sqlx::query(statement)
+        let updated = with_pool!(&self.pool, |p| sqlx::query(sql::StreamFlag::write(flag))
             .bind(i64::from(value))
             .bind(name.as_str())
             .execute(p)
@@ -63,13 +62,13 @@ impl Catalog {
         Ok(())
     }
 
-    /// Reads one of a stream's flags with `statement` (`$1` the name, one integer column);
-    /// [`CatalogError::NotFound`] if there is no such stream.
-    async fn flag(&self, statement: &'static str, name: &StreamName) -> Result<bool, CatalogError> {
-        let row: Option<(i64,)> = with_pool!(&self.pool, |p| sqlx::query_as(statement)
-            .bind(name.as_str())
-            .fetch_optional(p)
-            .await)?;
+    /// Reads one of a stream's flags; [`CatalogError::NotFound`] if there is no such stream.
+    async fn flag(&self, flag: StreamFlag, name: &StreamName) -> Result<bool, CatalogError> {
+        let row: Option<(i64,)> =
+            with_pool!(&self.pool, |p| sqlx::query_as(sql::StreamFlag::read(flag))
+                .bind(name.as_str())
+                .fetch_optional(p)
+                .await)?;
         match row {
             Some((value,)) => Ok(value != 0),
             None => Err(CatalogError::NotFound { name: name.clone() }),

@@ -196,6 +196,33 @@ statements! {
     WEBHOOK_DELETE = "DELETE FROM webhooks WHERE id = $1";
 }
 
+/// A stream's yes/no settings, each read and written by its own statement above.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum StreamFlag {
+    /// Served only with a playback token.
+    Private,
+    /// Recorded by the edges.
+    Record,
+}
+
+impl StreamFlag {
+    /// The statement that reads the flag (`$1` the name, one integer column).
+    pub(crate) fn read(self) -> &'static str {
+        match self {
+            Self::Private => STREAM_PRIVATE,
+            Self::Record => STREAM_RECORD,
+        }
+    }
+
+    /// The statement that sets the flag (`$1` the value as 0 or 1, `$2` the name).
+    pub(crate) fn write(self) -> &'static str {
+        match self {
+            Self::Private => STREAM_SET_PRIVATE,
+            Self::Record => STREAM_SET_RECORD,
+        }
+    }
+}
+
 statements! {
     /// PostgreSQL's roles and privileges, which SQLite has not: never prepared by
     /// [`Catalog::check_statements`](crate::Catalog::check_statements) (`EDGE_GRANTS` is
