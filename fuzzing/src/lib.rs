@@ -27,6 +27,7 @@ use rml_rtmp::sessions::{
 mod c2pa;
 mod hls;
 mod srt;
+mod webrtc;
 
 pub use c2pa::{c2pa_validate, cmaf_c2pa};
 pub use hls::hls_playlist;
@@ -34,6 +35,7 @@ pub use srt::{
     drive_srt, srt_listener, srt_listener_record, srt_packet, SrtReach, SRT_ANSWER, SRT_SEND,
     SRT_SEND_WITH_COOKIE, SRT_TICK,
 };
+pub use webrtc::{ice_tcp_framing, whip_demux, whip_offer};
 
 /// A harness: any bytes in, a panic only if a property breaks.
 pub type Harness = fn(&[u8]);
@@ -59,6 +61,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("playback_token", playback_token),
     ("whip_demux", whip_demux),
     ("whip_offer", whip_offer),
+    ("ice_tcp_framing", ice_tcp_framing),
     ("srt_packet", srt_packet),
     ("srt_listener", srt_listener),
     ("hls_playlist", hls_playlist),
@@ -562,32 +565,5 @@ pub fn playback_token(data: &[u8]) {
     if let Ok(claims) = key.verify(text, 1_800_000_000) {
         let again = key.mint(&claims);
         assert_eq!(key.verify(&again, 1_800_000_000).ok(), Some(claims));
-    }
-}
-
-/// Datagrams on the WebRTC port, before any session sees them (`intake::webrtc::demux`):
-/// told apart without a panic; a STUN message's ufrag is a plausible one.
-pub fn whip_demux(data: &[u8]) {
-    use intake::webrtc::demux::{classify, Datagram, MAX_UFRAG_LEN};
-    if let Datagram::Stun(stun) = classify(data) {
-        if let Some(ufrag) = stun.local_ufrag {
-            assert!(
-                !ufrag.is_empty() && ufrag.len() <= MAX_UFRAG_LEN,
-                "an implausible ufrag: {ufrag:?}"
-            );
-        }
-    }
-}
-
-/// WHIP offers, read before str0m sees them (`intake::webrtc::sdp`): bounded, never a
-/// panic; what is read has at least one and at most `MAX_MEDIA` media sections.
-pub fn whip_offer(data: &[u8]) {
-    use intake::webrtc::sdp::{summarize, MAX_MEDIA};
-    if let Ok(summary) = summarize(data) {
-        assert!(
-            (1..=MAX_MEDIA).contains(&summary.media),
-            "an offer of {} media sections",
-            summary.media
-        );
     }
 }

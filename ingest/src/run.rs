@@ -165,10 +165,12 @@ impl Running {
         Ok(())
     }
 
-    /// Where the WHIP HTTP resource and the WebRTC media port listen, when
-    /// [`Running::serve_webrtc`] started them.
-    pub fn webrtc_addrs(&self) -> Option<(SocketAddr, SocketAddr)> {
-        self.webrtc.as_ref().map(|w| (w.http_addr(), w.udp_addr()))
+    /// Where the WHIP HTTP resource, the WebRTC media port and ICE-TCP (if on) listen,
+    /// when [`Running::serve_webrtc`] started them.
+    pub fn webrtc_addrs(&self) -> Option<(SocketAddr, SocketAddr, Option<SocketAddr>)> {
+        self.webrtc
+            .as_ref()
+            .map(|w| (w.http_addr(), w.udp_addr(), w.tcp_addr()))
     }
 
     /// Where SRT callers connect, when [`Running::serve_srt`] started a listener.

@@ -339,10 +339,11 @@ pub(crate) struct SrtArgs {
 
 /// The WHIP side of an ingest (issue 32): publishers post their SDP offer to the load
 /// balancer's `/whip/NAME`, which forwards it to the ingest's WHIP HTTP port; media comes
-/// in on one UDP port.
+/// in on one UDP port, or over TCP on the same port number (ICE-TCP).
 #[derive(Debug, Clone, Args)]
 pub(crate) struct WebRtcArgs {
-    /// WebRTC media listen address (UDP: every WHIP session's ICE, DTLS and SRTP).
+    /// WebRTC media listen address (UDP: every WHIP session's ICE, DTLS and SRTP; ICE-TCP
+    /// listens on TCP at the same address and port).
     #[arg(long, env = "SEALCAST_WEBRTC_LISTEN", default_value = "0.0.0.0:8189")]
     pub(crate) webrtc_listen: SocketAddr,
     /// The address publishers are told to send media to (IP, or IP:PORT), where they reach
@@ -350,6 +351,10 @@ pub(crate) struct WebRtcArgs {
     /// address, or this host's outbound address for 0.0.0.0).
     #[arg(long, env = "SEALCAST_WEBRTC_ADVERTISE")]
     pub(crate) webrtc_advertise: Option<String>,
+    /// Do not take ICE over TCP (RFC 6544) on the media port's number: answers then list
+    /// only the UDP candidate, and publishers whose networks let no UDP out cannot use WHIP.
+    #[arg(long, env = "SEALCAST_WEBRTC_NO_TCP")]
+    pub(crate) no_webrtc_tcp: bool,
     /// The WHIP HTTP listen address (internal: the load balancer's upstream; `ingest`:
     /// 0.0.0.0:8088, `up`: a free port on 127.0.0.1).
     #[arg(long, env = "SEALCAST_WHIP_LISTEN")]

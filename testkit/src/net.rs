@@ -20,6 +20,19 @@ pub fn free_udp_port() -> Result<u16> {
     Ok(socket.local_addr()?.port())
 }
 
+/// A port number free on both UDP and TCP (for a service that takes both, as WHIP's media
+/// port with ICE-TCP), as [`free_udp_port`] finds one.
+pub fn free_udp_and_tcp_port() -> Result<u16> {
+    for _ in 0..32 {
+        let socket = UdpSocket::bind("0.0.0.0:0")?;
+        let port = socket.local_addr()?.port();
+        if TcpListener::bind(("0.0.0.0", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    bail!("no port free on both UDP and TCP in 32 tries")
+}
+
 /// Polls until 127.0.0.1:`port` accepts a connection, `deadline` passes, or `gone` says
 /// the server exited (and why).
 pub fn wait_for_tcp(

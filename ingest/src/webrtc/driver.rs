@@ -1,5 +1,6 @@
-//! The one task that owns the WebRTC UDP socket and every session's `str0m::Rtc`: it
-//! reads a datagram, finds its session ([`intake::webrtc::demux`], [`super::table`]), feeds
+//! The one task that owns the WebRTC UDP socket, the ICE-TCP connections' ends
+//! ([`super::tcp`]) and every session's `str0m::Rtc`: it reads a datagram (or a frame of a
+//! TCP connection), finds its session ([`intake::webrtc::demux`], [`super::table`]), feeds
 //! it in, sends what the session wants sent, and hands the session's media to its pipeline
 //! ([`intake::webrtc::media`]); it wakes for the earliest of the sessions' own timers and the
 //! table's setup and idle deadlines.
@@ -8,7 +9,8 @@
 //! goes to a pipeline with `try_send` (a full pipeline queue costs that stream a keyframe
 //! interval of video, never the other streams their turn), datagrams go out with
 //! `try_send_to` (a full socket buffer drops a datagram, which RTP and DTLS retransmission
-//! and keyframe requests recover from). Every call into a session's `Rtc` runs under
+//! and keyframe requests recover from), and a TCP connection's frames into its writer's
+//! queue with `try_send` (a full queue drops a frame the same way). Every call into a session's `Rtc` runs under
 //! `catch_unwind`: a panic in str0m for one peer's bytes (0.24 has two known ones,
 //! `demux` keeps one away) ends that session, not the ingest.
 
@@ -23,20 +25,20 @@ use domain::StreamName;
 use intake::media::MediaInput;
 use intake::webrtc::demux::{self, Datagram};
 use intake::webrtc::media::{Converted, Converter, KeyframeRequest};
+use intake::webrtc::MAX_DATAGRAM;
 use parking_lot::Mutex;
 use str0m::format::Codec;
 use str0m::media::{KeyframeRequestKind, MediaData, Mid};
-use str0m::net::{Protocol, Receive};
+use str0m::net::{Protocol, Receive, Transmit};
 use str0m::{Event, Input, Output, Rtc};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::table::{Expiry, SessionTable};
+use super::tcp::{Binding, TcpConns, TcpEvent, TcpLimits};
 use crate::metrics::IngestMetrics;
 
-/// Largest datagram read: more than any path's MTU.
-const MAX_DATAGRAM: usize = 2048;
 /// Outputs drained from one session per turn at most, so that one session cannot hold the
 /// task (it is polled again at its next timeout, which str0m sets to now when it has more).
 const MAX_OUTPUTS_PER_TURN: usize = 4096;
@@ -117,10 +119,13 @@ impl Close {
 /// The driver's state.
 pub(crate) struct Driver {
     socket: UdpSocket,
-    /// The address in the ICE candidate: what str0m sees as every datagram's destination.
+    /// The address in the ICE candidates (UDP, and TCP when on): what str0m sees as every
+    /// datagram's and frame's destination.
     advertised: SocketAddr,
     table: Table,
     sessions: HashMap<WhipSessionId, Session>,
+    /// ICE-TCP connections by their peer's address.
+    conns: TcpConns,
     metrics: IngestMetrics,
 }
 
@@ -130,6 +135,7 @@ impl Driver {
         socket: UdpSocket,
         advertised: SocketAddr,
         table: Table,
+        tcp_limits: TcpLimits,
         metrics: IngestMetrics,
     ) -> Self {
         Driver {
@@ -137,15 +143,17 @@ impl Driver {
             advertised,
             table,
             sessions: HashMap::new(),
+            conns: TcpConns::new(tcp_limits),
             metrics,
         }
     }
 
     /// Runs until `stop` fires or every command sender is gone; then disconnects every
-    /// session still there.
+    /// session still there. `tcp` brings the ICE-TCP connections' events, if ICE-TCP is on.
     pub(crate) async fn run(
         mut self,
         mut commands: mpsc::Receiver<Command>,
+        mut tcp: Option<mpsc::Receiver<TcpEvent>>,
         stop: CancellationToken,
     ) {
         let mut buf = vec![0u8; MAX_DATAGRAM];
@@ -157,6 +165,15 @@ impl Driver {
                     Some(Command::Add(new)) => self.add(*new),
                     Some(Command::Remove(id)) => self.remove(id, None),
                     None => break,
+                },
+                event = next_tcp_event(&mut tcp) => match event {
+                    Some(event) => {
+                        let now = Instant::now();
+                        if let Some((peer, frame)) = self.conns.event(event, now) {
+                            self.frame(peer, &frame, now);
+                        }
+                    }
+                    None => tcp = None,
                 },
                 received = self.socket.recv_from(&mut buf) => match received {
                     Ok((len, source)) => {
@@ -173,16 +190,16 @@ impl Driver {
         for id in ids {
             self.remove(id, None);
         }
+        self.conns.close_all();
     }
 
-    /// The earliest of the sessions' timers and the table's deadlines.
+    /// The earliest of the sessions' timers, the table's deadlines and the setup
+    /// deadlines of TCP connections that named no session yet.
     fn next_wake(&self) -> Option<Instant> {
         let sessions = self.sessions.values().map(|s| s.next).min();
         let table = self.table.lock().next_deadline();
-        match (sessions, table) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let unbound = self.conns.next_deadline();
+        [sessions, table, unbound].into_iter().flatten().min()
     }
 
     fn add(&mut self, new: NewSession) {
@@ -220,10 +237,57 @@ impl Driver {
             // Strays and garbage: nothing of ours, nothing answered.
             return;
         };
+        self.deliver(id, Protocol::Udp, source, datagram, now);
+    }
+
+    /// One frame of `peer`'s TCP connection: its first must be a STUN message naming a
+    /// session's ufrag, which binds the connection to that session; every frame after it
+    /// is that session's.
+    fn frame(&mut self, peer: SocketAddr, frame: &[u8], now: Instant) {
+        let binding = self.conns.binding(peer);
+        if binding == Binding::Unknown {
+            return;
+        }
+        let stun = match demux::classify(frame) {
+            Datagram::Stun(stun) => Some(stun),
+            _ => None,
+        };
+        if stun.is_some_and(|s| s.integrity_first) {
+            tracing::debug!(%peer, "dropped a STUN message with MESSAGE-INTEGRITY first");
+            return;
+        }
+        let id = match binding {
+            Binding::Bound(id) => id,
+            Binding::Unbound | Binding::Unknown => {
+                let named = stun
+                    .and_then(|s| s.local_ufrag)
+                    .and_then(|ufrag| self.table.lock().by_ufrag(ufrag))
+                    .filter(|id| self.sessions.contains_key(id));
+                let Some(id) = named else {
+                    tracing::debug!(%peer, "ICE-TCP connection closed: its first frame named no session");
+                    self.conns.close(peer);
+                    return;
+                };
+                self.conns.bind(peer, id);
+                id
+            }
+        };
+        self.deliver(id, Protocol::Tcp, peer, frame, now);
+    }
+
+    /// One datagram or frame from `source` for session `id`, into its `Rtc`.
+    fn deliver(
+        &mut self,
+        id: WhipSessionId,
+        proto: Protocol,
+        source: SocketAddr,
+        datagram: &[u8],
+        now: Instant,
+    ) {
         let Some(session) = self.sessions.get_mut(&id) else {
             return;
         };
-        let input = match Receive::new(Protocol::Udp, source, self.advertised, datagram) {
+        let input = match Receive::new(proto, source, self.advertised, datagram) {
             Ok(receive) => Input::Receive(now, receive),
             Err(_) => return,
         };
@@ -262,6 +326,7 @@ impl Driver {
         for (id, expiry) in expired {
             self.remove(id, Some(Close::Expired(expiry)));
         }
+        self.conns.expire(now);
     }
 
     /// Drains session `id`'s outputs: datagrams out, events handled, its next timer noted.
@@ -292,17 +357,7 @@ impl Driver {
                     session.next = at.max(now);
                     break;
                 }
-                Output::Transmit(transmit) => {
-                    // Sent to: so datagrams from there are this session's (str0m answers
-                    // only checks whose integrity verified).
-                    self.table.lock().learn(id, transmit.destination);
-                    if let Err(e) = self
-                        .socket
-                        .try_send_to(&transmit.contents, transmit.destination)
-                    {
-                        tracing::debug!(error = %e, "a WebRTC datagram was not sent");
-                    }
-                }
+                Output::Transmit(transmit) => self.transmit(id, &transmit),
                 Output::Event(event) => {
                     if let Some(reason) = self.event(id, event, now) {
                         close = Some(reason);
@@ -313,6 +368,27 @@ impl Driver {
         }
         if let Some(reason) = close {
             self.remove(id, Some(reason));
+        }
+    }
+
+    /// Sends what session `id` wants sent: a datagram from the UDP socket, or a frame into
+    /// the TCP connection it goes to.
+    fn transmit(&mut self, id: WhipSessionId, transmit: &Transmit) {
+        match transmit.proto {
+            Protocol::Udp => {
+                // Sent to: so datagrams from there are this session's (str0m answers only
+                // checks whose integrity verified).
+                self.table.lock().learn(id, transmit.destination);
+                if let Err(e) = self
+                    .socket
+                    .try_send_to(&transmit.contents, transmit.destination)
+                {
+                    tracing::debug!(error = %e, "a WebRTC datagram was not sent");
+                }
+            }
+            _ => self
+                .conns
+                .send(id, transmit.destination, &transmit.contents),
         }
     }
 
@@ -397,14 +473,17 @@ impl Driver {
                 session.rtc.disconnect();
                 for _ in 0..16 {
                     match session.rtc.poll_output() {
-                        Ok(Output::Transmit(t)) => {
+                        Ok(Output::Transmit(t)) if t.proto == Protocol::Udp => {
                             let _ = self.socket.try_send_to(&t.contents, t.destination);
                         }
+                        Ok(Output::Transmit(t)) => self.conns.send(id, t.destination, &t.contents),
                         Ok(Output::Event(_)) => {}
                         _ => break,
                     }
                 }
             }));
+            // Its TCP connections close after what was queued for them (the alert) went.
+            self.conns.close_session(id);
             if let Some(reason) = reason {
                 tracing::info!(stream = %session.stream, ?reason, "WHIP session ended");
             }
@@ -438,6 +517,14 @@ fn request_keyframe(rtc: &mut Rtc, mid: Mid, kind: KeyframeRequest) {
         return;
     };
     let _ = catch_unwind(AssertUnwindSafe(|| writer.request_keyframe(None, kind)));
+}
+
+/// The next event of the ICE-TCP connections, or never when ICE-TCP is off.
+async fn next_tcp_event(tcp: &mut Option<mpsc::Receiver<TcpEvent>>) -> Option<TcpEvent> {
+    match tcp {
+        Some(events) => events.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Sleeps until `at`, or forever.

@@ -8,17 +8,22 @@
 //!                                    │ DTLS-SRTP by OpenSSL) → answer, Location
 //!                                    ▼
 //!  publisher ══ one UDP port ═══════► driver: one task, every session's Rtc   driver
+//!            ╌╌ or TCP, same port ╌╌► (ICE-TCP: RFC 4571 frames, a task per connection)  tcp
 //!                                    │ demultiplexed by ICE ufrag / remote address  demux, table
 //!                                    │ H.264 AUs, Opus packets → MediaInput; PLIs   media
 //!                                    ▼
 //!                                  the stream's pipeline (as RTMP's)
 //! ```
 //!
-//! - [`serve`]: the two listeners (the WHIP HTTP port and the WebRTC UDP port) until the
-//!   token fires; [`WebRtcServer::served`] waits for every session to end.
+//! - [`serve`]: the listeners (the WHIP HTTP port, the WebRTC UDP port and, unless
+//!   turned off, ICE-TCP on the same port number) until the token fires;
+//!   [`WebRtcServer::served`] waits for every session to end.
 //! - `whip`: the HTTP resource (POST an offer, DELETE a session; RFC 9725's refusals).
 //! - `http`: its listener (`plumbing`'s accept loop, hyper).
 //! - `driver`: the UDP socket and the sessions' `Rtc`s, sans-IO cores driven by one task.
+//! - `tcp`: ICE over TCP (RFC 6544, passive), for publishers whose networks let no UDP
+//!   out: each connection's task moves frames between it and the driver, which binds the
+//!   connection to the session its first STUN message names.
 //! - `table`: which session a datagram belongs to; caps and deadlines (sans-IO, property
 //!   tested).
 //! - what needs no session is [`intake::webrtc`] (pure, so the fuzz harnesses reach it
@@ -52,6 +57,7 @@ use crate::registry::Registry;
 mod driver;
 mod http;
 mod table;
+mod tcp;
 mod whip;
 
 /// Where WHIP is served.
@@ -61,8 +67,12 @@ pub struct WebRtcListeners {
     pub http: TcpListener,
     /// The WebRTC media port: every session's ICE, DTLS and SRTP.
     pub udp: UdpSocket,
-    /// The address publishers are told to send to (the ICE candidate): the UDP port's
-    /// own, or the address it is reached at through NAT or a container's port mapping.
+    /// ICE over TCP, on the media port's number: `None` turns it off (answers then list
+    /// the UDP candidate only).
+    pub tcp: Option<TcpListener>,
+    /// The address publishers are told to send to (the ICE candidates): the UDP port's
+    /// own, or the address it is reached at through NAT or a container's port mapping;
+    /// the TCP candidate names the same address and port.
     pub advertised: SocketAddr,
 }
 
@@ -71,6 +81,7 @@ pub struct WebRtcListeners {
 pub struct WebRtcServer {
     http_addr: SocketAddr,
     udp_addr: SocketAddr,
+    tcp_addr: Option<SocketAddr>,
     task: Option<JoinHandle<()>>,
 }
 
@@ -83,6 +94,11 @@ impl WebRtcServer {
     /// Where the WebRTC UDP port listens.
     pub fn udp_addr(&self) -> SocketAddr {
         self.udp_addr
+    }
+
+    /// Where ICE-TCP listens, if it is on.
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
+        self.tcp_addr
     }
 
     /// Waits until the server stopped (after the token given to [`serve`] fired) and
@@ -108,10 +124,12 @@ pub fn serve(
     let WebRtcListeners {
         http,
         udp,
+        tcp,
         advertised,
     } = listeners;
     let http_addr = http.local_addr()?;
     let udp_addr = udp.local_addr()?;
+    let tcp_addr = tcp.as_ref().map(TcpListener::local_addr).transpose()?;
     let provider = Arc::new(str0m::crypto::from_feature_flags());
     let certificate = provider
         .dtls_provider
@@ -144,21 +162,44 @@ pub fn serve(
         owners: owners.clone(),
         stop: stop.clone(),
         offering: whip::Offering::default(),
+        ice_tcp: tcp.is_some(),
     });
     let app = whip::router(Arc::clone(&whip));
     drop(whip);
-    let driver = driver::Driver::new(udp, advertised, table, metrics);
+    // A publisher opens one connection, or one per network interface it has.
+    let tcp_limits = tcp::TcpLimits {
+        max_connections: limits.max_sessions.max(1) * 4,
+        max_per_client: limits.max_sessions_per_ip.max(1) * 4,
+        setup_timeout: limits.setup_timeout,
+    };
+    let driver = driver::Driver::new(udp, advertised, table, tcp_limits, metrics);
     // The driver outlives the HTTP side and the owners: they tell it to forget their
-    // sessions on the way out.
+    // sessions on the way out. ICE-TCP's connections go with the driver.
     let driver_stop = CancellationToken::new();
     let driver_alive = liveness.guard("webrtc", &driver_stop);
     let http_alive = liveness.guard("whip", &stop);
+    let (tcp_events, tcp_received) = match tcp {
+        Some(listener) => {
+            let (events, received) = mpsc::channel(1024);
+            (Some((listener, events)), Some(received))
+        }
+        None => (None, None),
+    };
+    let tcp_stop = driver_stop.clone();
     let task = tokio::spawn(async move {
-        let driving = driver.run(received, driver_stop.clone());
+        let driving = driver.run(received, tcp_received, driver_stop.clone());
         let driver_task = tokio::spawn(async move {
             driver_alive.failpoint();
             driving.await;
             drop(driver_alive);
+        });
+        let tcp_task = tcp_events.map(|(listener, events)| {
+            tokio::spawn(tcp::serve(
+                listener,
+                tcp_limits.max_connections,
+                events,
+                tcp_stop,
+            ))
         });
         http_alive.failpoint();
         http::serve(http, app, stop).await;
@@ -167,11 +208,16 @@ pub fn serve(
         owners.wait().await;
         driver_stop.cancel();
         let _ = driver_task.await;
+        if let Some(tcp_task) = tcp_task {
+            let _ = tcp_task.await;
+        }
     });
-    tracing::info!(%http_addr, %udp_addr, %advertised, "WHIP listening");
+    let ice_tcp = tcp_addr.map(|a| a.to_string());
+    tracing::info!(%http_addr, %udp_addr, ?ice_tcp, %advertised, "WHIP listening");
     Ok(WebRtcServer {
         http_addr,
         udp_addr,
+        tcp_addr,
         task: Some(task),
     })
 }

@@ -5,7 +5,7 @@
 //! |---|---|
 //! | `POST /whip/{stream}`, `Content-Type: application/sdp`, `Authorization: Bearer KEY` | `201 Created`: the SDP answer, `Location: /whip/{stream}/{node}/{session}`, `ETag` |
 //! | `DELETE /whip/{stream}/{node}/{session}`, the same Bearer key | `200 OK`: the session ends, the stream ends at once (as an RTMP unpublish) |
-//! | `PATCH` on either (trickle ICE, ICE restart) | `405`: the ingest is ICE-lite, its one candidate is in the answer |
+//! | `PATCH` on either (trickle ICE, ICE restart) | `405`: the ingest is ICE-lite, its candidates (UDP, and ICE-TCP's passive one unless turned off) are in the answer |
 //! | `OPTIONS` on either | `204` with `Allow` (and `Accept-Post: application/sdp`) |
 //! | `GET /healthz` | `200 ok` (the load balancer's check) |
 //!
@@ -41,6 +41,7 @@ use intake::webrtc::sdp::{self, OfferRefusal, MAX_OFFER_BYTES};
 use rand_core::{OsRng, RngCore};
 use str0m::change::SdpOffer;
 use str0m::config::{CryptoProvider, DtlsCert};
+use str0m::net::TcpType;
 use str0m::{Candidate, IceCreds, Rtc, RtcConfig};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -85,6 +86,8 @@ pub(crate) struct Whip {
     pub(crate) stop: CancellationToken,
     /// Offers in flight per client, before their key checked out.
     pub(crate) offering: Offering,
+    /// Answers list an ICE-TCP candidate (passive) beside the UDP one.
+    pub(crate) ice_tcp: bool,
 }
 
 impl std::fmt::Debug for Whip {
@@ -499,7 +502,7 @@ async fn post(
 
 impl Whip {
     /// A session for `offer`: its `Rtc` (ICE-lite, the shared certificate, H.264 and Opus
-    /// only, our one candidate) and the answer; `Err` with the status to refuse with.
+    /// only, our candidates: UDP, and TCP passive when ICE-TCP is on) and the answer; `Err` with the status to refuse with.
     fn answer(&self, offer: &str, credentials: IceCreds) -> Result<(Rtc, String), StatusCode> {
         let offer = SdpOffer::from_sdp_string(offer).map_err(|_| StatusCode::BAD_REQUEST)?;
         // str0m 0.24 panics on some offers (fixed in 0.25): such an offer is a 400.
@@ -515,6 +518,15 @@ impl Whip {
                 .build(Instant::now());
             let candidate = Candidate::host(self.advertised, "udp").ok()?;
             rtc.add_local_candidate(candidate)?;
+            if self.ice_tcp {
+                let tcp = Candidate::builder()
+                    .tcp()
+                    .host(self.advertised)
+                    .tcptype(TcpType::Passive)
+                    .build()
+                    .ok()?;
+                rtc.add_local_candidate(tcp)?;
+            }
             let answer = rtc.sdp_api().accept_offer(offer).ok()?;
             Some((rtc, answer.to_sdp_string()))
         }));
@@ -720,6 +732,7 @@ mod tests {
             owners: TaskTracker::new(),
             stop: CancellationToken::new(),
             offering: Offering::default(),
+            ice_tcp: true,
         });
         Fixture {
             app: router(Arc::clone(&whip)),
@@ -951,7 +964,19 @@ mod tests {
         assert_eq!(got, StatusCode::CREATED, "{answer}");
         assert_eq!(headers.get(header::CONTENT_TYPE), Some(&SDP));
         assert!(answer.contains("a=ice-lite"), "{answer}");
-        assert!(answer.contains("127.0.0.1 8189 typ host"), "{answer}");
+        let candidate = |proto: &str, rest: &str| {
+            answer.lines().any(|l| {
+                l.starts_with("a=candidate:")
+                    && l.to_ascii_lowercase().contains(&format!(" {proto} "))
+                    && l.contains(rest)
+            })
+        };
+        assert!(candidate("udp", "127.0.0.1 8189 typ host"), "{answer}");
+        // ICE-TCP's candidate: the same address, passive (the publisher connects).
+        assert!(
+            candidate("tcp", "127.0.0.1 8189 typ host tcptype passive"),
+            "{answer}"
+        );
         assert!(answer.contains("H264/90000"), "{answer}");
         assert!(headers.contains_key(header::ETAG));
         let location = headers

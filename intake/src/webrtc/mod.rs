@@ -2,7 +2,10 @@
 //! `ingest::webrtc`): what reaches the WebRTC side from outside, read without a session.
 //!
 //! - [`demux`]: what a datagram on the WebRTC port is, and the ICE ufrag of a STUN
-//!   message (the one parser of network bytes there; fuzzed, `fuzzing::whip_demux`).
+//!   message (the one parser of datagrams there; fuzzed, `fuzzing::whip_demux`).
+//! - [`framing`]: ICE over TCP's frames (RFC 4571), each a datagram's bytes, read out of a
+//!   TCP connection's stream (the one parser of its bytes; fuzzed,
+//!   `fuzzing::ice_tcp_framing`).
 //! - [`sdp`]: what an offer asks for, before str0m reads it (bounded; fuzzed,
 //!   `fuzzing::whip_offer`).
 //! - [`media`]: the adapter, frames with RTP times into [`crate::media::MediaInput`], and
@@ -12,8 +15,13 @@
 use std::time::Duration;
 
 pub mod demux;
+pub mod framing;
 pub mod media;
 pub mod sdp;
+
+/// Largest datagram the WebRTC side reads, and so the longest ICE-TCP frame it takes: more
+/// than any path's MTU.
+pub const MAX_DATAGRAM: usize = 2048;
 
 /// What strangers may hold of the WebRTC side, each with a default and a config key
 /// (`[ingest] webrtc_*`), counted in `sealcast_ingest_publishes{result}` when it bites.

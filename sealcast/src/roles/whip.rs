@@ -1,7 +1,7 @@
 //! The WHIP side of an ingest (issue 32), as `sealcast ingest` and `up` start it: the WHIP
 //! HTTP port (the load balancer's upstream; its URL goes into the ingest's signed presence
-//! before distribution starts) and the WebRTC media port, whose address goes into every
-//! ICE candidate.
+//! before distribution starts) and the WebRTC media port (UDP, and TCP on the same number
+//! for ICE-TCP), whose address goes into every ICE candidate.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -29,12 +29,7 @@ pub(super) async fn bind_ports(
     default_http: SocketAddr,
 ) -> anyhow::Result<Bound> {
     let http: TcpListener = bind(args.whip_listen.unwrap_or(default_http), "WHIP").await?;
-    let udp = UdpSocket::bind(args.webrtc_listen).await.with_context(|| {
-        format!(
-            "binding the WebRTC (WHIP media) port on {}",
-            args.webrtc_listen
-        )
-    })?;
+    let (udp, tcp) = bind_media(args.webrtc_listen, !args.no_webrtc_tcp).await?;
     let local = udp.local_addr()?;
     let advertised = advertised(args.webrtc_advertise.as_deref(), local)?;
     let url = match &args.whip_url {
@@ -45,10 +40,42 @@ pub(super) async fn bind_ports(
         listeners: WebRtcListeners {
             http,
             udp,
+            tcp,
             advertised,
         },
         url,
     })
+}
+
+/// Binds the media port at `listen` on UDP and, with `tcp`, the same address and port on
+/// TCP (ICE-TCP's candidate names the one advertised address for both). With port 0, a
+/// port the kernel gave UDP that TCP cannot have is given back and another taken.
+async fn bind_media(
+    listen: SocketAddr,
+    tcp: bool,
+) -> anyhow::Result<(UdpSocket, Option<TcpListener>)> {
+    const TRIES: usize = 16;
+    for _ in 0..TRIES {
+        let udp = UdpSocket::bind(listen)
+            .await
+            .with_context(|| format!("binding the WebRTC (WHIP media) port on {listen}"))?;
+        if !tcp {
+            return Ok((udp, None));
+        }
+        let at = udp.local_addr()?;
+        match TcpListener::bind(at).await {
+            Ok(listener) => return Ok((udp, Some(listener))),
+            Err(_) if listen.port() == 0 => continue,
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!(
+                    "binding ICE-TCP (WHIP media over TCP) on {at}; --no-webrtc-tcp turns it off"
+                )
+                })
+            }
+        }
+    }
+    anyhow::bail!("no port free for both UDP and TCP on {listen} in {TRIES} tries")
 }
 
 /// The ICE candidate's address: `--webrtc-advertise` (an IP, or IP:PORT when a port
@@ -89,15 +116,21 @@ pub(super) fn start(
     Ok(())
 }
 
-/// The lines `ingest` and `up` print for WHIP: the media port (UDP) and where the WHIP
-/// HTTP port listens.
+/// The lines `ingest` and `up` print for WHIP: the media port (UDP, and TCP when ICE-TCP
+/// is on) and where the WHIP HTTP port listens.
 pub(super) fn ready_lines(ingest: &ingest::Running) -> String {
     match ingest.webrtc_addrs() {
-        Some((http, udp)) => format!(
-            "whip-internal http://{}/whip/\nwebrtc udp://{}\n",
-            url_host(http),
-            url_host(udp)
-        ),
+        Some((http, udp, tcp)) => {
+            let mut lines = format!(
+                "whip-internal http://{}/whip/\nwebrtc udp://{}\n",
+                url_host(http),
+                url_host(udp)
+            );
+            if let Some(tcp) = tcp {
+                lines.push_str(&format!("webrtc-tcp tcp://{}\n", url_host(tcp)));
+            }
+            lines
+        }
         None => String::new(),
     }
 }

@@ -8,8 +8,8 @@
 //! - The scan is real and the skips are what keeps it clean: the same manifests with the
 //!   skip annotations taken off, or a container made to run as root, have findings.
 //! - Pod Security "restricted": every pod meets it but for the ingests' WHIP media
-//!   hostPort, the namespaces warn and audit against it, and `components/restricted`
-//!   (no hostPort) meets and enforces it.
+//!   hostPorts (UDP and TCP 8189), the namespaces warn and audit against it, and
+//!   `components/restricted` (no hostPort) meets and enforces it.
 //! - Egress: no pod reaches the cloud's metadata endpoint (169.254.169.254).
 
 use std::path::{Path, PathBuf};
@@ -272,7 +272,8 @@ fn restricted_findings(docs: &[Value]) -> Vec<String> {
             for port in crate::kubernetes::items(&container["ports"]) {
                 if port["hostPort"].as_i64().is_some_and(|p| p != 0) {
                     let host = port["hostPort"].as_i64().unwrap_or_default();
-                    found.push(format!("{name}/{c}: hostPort {host}"));
+                    let protocol = port["protocol"].as_str().unwrap_or("TCP");
+                    found.push(format!("{name}/{c}: hostPort {host}/{protocol}"));
                 }
             }
         }
@@ -318,8 +319,11 @@ fn kubernetes_pods_meet_pod_security_restricted_but_the_ingests_whip_port() {
         let (_, docs) = render(dir).unwrap();
         assert_eq!(
             restricted_findings(&docs),
-            vec!["ingest/ingest: hostPort 8189".to_owned()],
-            "{dir}: only the WHIP media port may fall outside \"restricted\""
+            vec![
+                "ingest/ingest: hostPort 8189/UDP".to_owned(),
+                "ingest/ingest: hostPort 8189/TCP".to_owned()
+            ],
+            "{dir}: only the WHIP media port (UDP, and TCP for ICE-TCP) may fall outside \"restricted\""
         );
         assert_eq!(
             namespace_label(&docs, "warn").as_deref(),

@@ -120,9 +120,13 @@ impl Compose {
         let ports: Vec<u16> = (0..6)
             .map(|_| testkit::net::free_port())
             .collect::<Result<_, _>>()?;
-        let udp: Vec<u16> = (0..4)
+        let mut udp: Vec<u16> = (0..2)
             .map(|_| testkit::net::free_udp_port())
             .collect::<Result<_, _>>()?;
+        // The WebRTC ports take TCP too (ICE-TCP).
+        for _ in 0..2 {
+            udp.push(testkit::net::free_udp_and_tcp_port()?);
+        }
         let vip = format!("10.237.{third}.100");
         let env = [
             ("COMPOSE_PROJECT_NAME", name.clone()),

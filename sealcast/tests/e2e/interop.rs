@@ -695,7 +695,8 @@ fn table(publishers: &[Row], players: &[Row]) -> String {
          | hls.js in Chromium (the player page) | live ladder, LL-HLS | `ladder_from_ffmpeg_720p_is_aligned_identical_and_recorded`, `llhls_plays_in_chromium_for_30_s_without_a_stall` |\n\
          | hls.js in Chromium (the player page) | private stream, token in the URL | `private_stream_refuses_every_bad_token_and_plays_with_its_own` |\n\
          | hls.js in Chromium (the player page) | recording | `api_player_dashboard_and_recording_in_chromium` |\n\
-         | Chromium, the `/publish` page (WHIP) | H.264, Opus, either DTLS role | `whip_from_chromium_publish_page` |\n",
+         | Chromium, the `/publish` page (WHIP) | H.264, Opus, either DTLS role | `whip_from_chromium_publish_page` |\n\
+         | Chromium (WHIP), left with only the TCP candidate | ICE-TCP (RFC 6544) | `whip_from_chromium_over_ice_tcp_only` |\n",
     );
     out
 }

@@ -323,6 +323,12 @@ fn trials(fixture: &Arc<Fixture>) -> Vec<Trial> {
         }),
         on_cluster(
             fixture,
+            "whip_from_chromium_over_ice_tcp_only",
+            Heavy,
+            |_, c| Box::pin(whip::chromium_over_ice_tcp(c)),
+        ),
+        on_cluster(
+            fixture,
             "whip_refusals_and_garbage_leave_other_streams_playing",
             Light,
             |f, c| {

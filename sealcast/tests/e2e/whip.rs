@@ -4,7 +4,8 @@
 //! `setup:passive`, so the ingest is the DTLS client; Chromium `actpass`, so the ingest
 //! is the server), and FFmpeg offering the other role too (the takeover test). Each comes
 //! out as the whole aligned ladder that ffprobe reads and Chromium plays; wrong keys and malformed offers get RFC 9725's answers;
-//! garbage on the WebRTC port changes nothing for the streams being published; a WHIP
+//! garbage on the WebRTC port (UDP, and TCP for ICE-TCP) changes nothing for the streams
+//! being published; Chromium left with only the TCP candidate publishes over ICE-TCP; a WHIP
 //! publisher takes a stream over from an RTMP one and back; slow POSTs with wrong keys from
 //! many addresses take no session place from a publisher with its key (issue 45 item 5).
 
@@ -240,6 +241,139 @@ pub(crate) async fn chromium_publish_page(cluster: &Cluster) -> anyhow::Result<(
     outcome
 }
 
+/// What the ICE-TCP trial's page does: publishes the fake camera over WHIP by itself, and
+/// takes every UDP candidate out of the answer before it reads it, as a publisher whose
+/// network lets no UDP out would be left with only the TCP one; reports in
+/// `window.iceTcp`.
+const PUBLISH_WITHOUT_UDP: &str = r#"
+const { name, key } = arguments[0];
+const report = window.iceTcp = { state: 'starting' };
+(async () => {
+  const media = await navigator.mediaDevices.getUserMedia({
+    video: { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30 } },
+    audio: true });
+  const pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
+  report.pc = pc;
+  for (const track of media.getTracks()) {
+    pc.addTransceiver(track, { direction: 'sendonly', streams: [media] });
+  }
+  pc.addEventListener('connectionstatechange', () => { report.state = pc.connectionState; });
+  await pc.setLocalDescription(await pc.createOffer());
+  await new Promise((done) => {
+    if (pc.iceGatheringState === 'complete') return done();
+    pc.addEventListener('icegatheringstatechange', () => {
+      if (pc.iceGatheringState === 'complete') done();
+    });
+    setTimeout(done, 3000);
+  });
+  const response = await fetch(`/whip/${name}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/sdp', authorization: `Bearer ${key}` },
+    body: pc.localDescription.sdp,
+  });
+  if (response.status !== 201) throw new Error(`the POST was answered ${response.status}`);
+  report.resource = new URL(response.headers.get('location'), location.href).href;
+  const lines = (await response.text()).split('\r\n');
+  const candidates = lines.filter((l) => l.startsWith('a=candidate:'));
+  report.candidates = candidates;
+  const kept = lines.filter((l) => !(l.startsWith('a=candidate:') && / udp /i.test(l)));
+  await pc.setRemoteDescription({ type: 'answer', sdp: kept.join('\r\n') });
+  // The picture keeps its size while the TCP path's estimate ramps up (as the /publish
+  // page does): a size change is a new source configuration for the ladder.
+  for (const sender of pc.getSenders()) {
+    if (!sender.track || sender.track.kind !== 'video') continue;
+    const parameters = sender.getParameters();
+    parameters.degradationPreference = 'maintain-resolution';
+    await sender.setParameters(parameters);
+  }
+  report.state = pc.connectionState;
+})().catch((e) => { report.state = 'failed'; report.error = String(e); });
+"#;
+
+/// The selected candidate pair of the ICE-TCP trial's connection, once it is connected.
+const SELECTED_PAIR: &str = r#"
+const report = window.iceTcp;
+if (!report) return null;
+if (report.state === 'failed') return { failed: report.error || 'the connection failed' };
+if (report.state !== 'connected') return null;
+return (async () => {
+  const stats = await report.pc.getStats();
+  let pair = null;
+  stats.forEach((s) => {
+    if (s.type === 'transport' && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId);
+  });
+  if (!pair) return null;
+  const local = stats.get(pair.localCandidateId);
+  const remote = stats.get(pair.remoteCandidateId);
+  let sent = 0;
+  stats.forEach((s) => { if (s.type === 'outbound-rtp' && s.kind === 'video') sent += s.bytesSent; });
+  return { local: local && local.protocol, tcpType: local && local.tcpType,
+           remote: remote && remote.protocol, remotePort: remote && remote.port,
+           candidates: report.candidates, resource: report.resource, sent };
+})();
+"#;
+
+/// Chromium publishes to a WHIP answer whose UDP candidate it never sees (the page takes
+/// it out, as a network that lets no UDP out leaves a publisher with only TCP): it
+/// connects over ICE-TCP to the passive TCP candidate, its own stats name TCP as the
+/// selected pair's protocol, the stream comes out as four aligned rungs, and a DELETE
+/// ends it.
+pub(crate) async fn chromium_over_ice_tcp(cluster: &Cluster) -> anyhow::Result<()> {
+    let key = cluster.add_stream("whiptcp").await?;
+    let options = BrowserOptions { fake_media: true };
+    let mut browser = Browser::start_with(1280, 800, options).await?;
+    let outcome = async {
+        // Any page of the cluster's origin: the script posts to its /whip/.
+        browser.goto(&format!("{}/publish", cluster.https)).await?;
+        browser
+            .execute(
+                PUBLISH_WITHOUT_UDP,
+                json!({ "name": "whiptcp", "key": key }),
+            )
+            .await?;
+        let pair = browser
+            .wait_for(
+                "Chromium is connected over ICE-TCP and sending",
+                SELECTED_PAIR,
+                Value::Null,
+                Duration::from_secs(45),
+                |_| Ok(()),
+            )
+            .await?;
+        let candidates = pair["candidates"].as_array().cloned().unwrap_or_default();
+        ensure!(
+            candidates
+                .iter()
+                .filter_map(Value::as_str)
+                .any(|c| c.contains(" tcp ") && c.contains("tcptype passive")),
+            "the answer listed no passive TCP candidate: {pair}"
+        );
+        ensure!(
+            pair["local"] == "tcp" && pair["remote"] == "tcp" && pair["tcpType"] == "active",
+            "the selected pair is not Chromium's active TCP to our passive one: {pair}"
+        );
+        let master = cluster
+            .wait_master("whiptcp", 4, Duration::from_secs(45))
+            .await?;
+        check_aligned(cluster, "whiptcp", &master).await?;
+        let resource = pair["resource"].as_str().context("no session URL")?;
+        let status = browser
+            .execute(
+                "return fetch(arguments[0].resource, { method: 'DELETE',
+                   headers: { authorization: `Bearer ${arguments[0].key}` } })
+                   .then((r) => r.status);",
+                json!({ "resource": resource, "key": key }),
+            )
+            .await?;
+        ensure!(status == 200, "DELETE answered {status}");
+        cluster.wait_ended("whiptcp").await?;
+        anyhow::Ok(())
+    }
+    .await;
+    let _ = browser.quit().await;
+    outcome
+}
+
 /// Every rung of `master` lists segments whose first frames are keyframes at the same
 /// presentation time on every rung (what ffprobe reads), and none longer than a target
 /// duration.
@@ -408,6 +542,20 @@ pub(crate) async fn refusals_and_garbage(cluster: &Cluster, healthy: &str) -> an
     for datagram in &junk {
         socket.send_to(datagram, candidate).await?;
     }
+    // The same port over TCP (ICE-TCP): a first frame that is not STUN, STUN naming no
+    // session, a frame longer than a datagram; each connection is closed at once.
+    let mut forged = vec![0x00, 0x01, 0x00, 0x0c, 0x21, 0x12, 0xa4, 0x42];
+    forged.extend_from_slice(&[9; 12]);
+    forged.extend_from_slice(&[0x00, 0x06, 0x00, 0x08]);
+    forged.extend_from_slice(b"nobody:x");
+    let framed = |bytes: &[u8]| {
+        let mut frame = (bytes.len() as u16).to_be_bytes().to_vec();
+        frame.extend_from_slice(bytes);
+        frame
+    };
+    for first in [framed(b"hello"), framed(&forged), vec![0xff, 0xff, 0, 0]] {
+        tcp_refused(candidate, &first).await?;
+    }
     // The session's DELETE with another stream's key is refused, with its own accepted.
     let session = format!("{}{location}", cluster.https);
     let wrong = http.delete(&session).bearer_auth(&other).send().await?;
@@ -439,7 +587,23 @@ pub(crate) async fn refusals_and_garbage(cluster: &Cluster, healthy: &str) -> an
     Ok(())
 }
 
-/// The `IP PORT` of the answer's host candidate.
+/// Connects to ICE-TCP at `at`, sends `first`, and expects the ingest to close the
+/// connection within 5 s (its setup timeout is 10 s: the frame closed it).
+async fn tcp_refused(at: SocketAddr, first: &[u8]) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(at)
+        .await
+        .with_context(|| format!("ICE-TCP at {at}"))?;
+    stream.write_all(first).await?;
+    let mut buf = [0u8; 256];
+    match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await {
+        Ok(Ok(0)) | Ok(Err(_)) => Ok(()),
+        Ok(Ok(n)) => anyhow::bail!("ICE-TCP answered {n} bytes to {first:02x?}"),
+        Err(_) => anyhow::bail!("ICE-TCP kept a connection open after {first:02x?}"),
+    }
+}
+
+/// The `IP PORT` of the answer's (first, UDP) host candidate.
 fn candidate(answer: &str) -> Option<SocketAddr> {
     answer.lines().find_map(|line| {
         let fields: Vec<&str> = line.strip_prefix("a=candidate:")?.split(' ').collect();
