@@ -240,6 +240,20 @@ impl Publisher {
         Ok((status, err))
     }
 
+    /// Ends a publisher whose output the test has checked, without waiting out the rest of
+    /// its input: one that already exited must have succeeded (the error has what it
+    /// printed); one still publishing is killed.
+    pub async fn finish_early(mut self) -> Result<()> {
+        match self.child.try_wait()? {
+            Some(_) => self.wait_success().await,
+            None => {
+                let _ = self.child.start_kill();
+                let _ = self.child.wait().await;
+                Ok(())
+            }
+        }
+    }
+
     /// SIGKILL: the publisher vanishes without an unpublish.
     pub fn kill_hard(mut self) {
         let _ = self.child.start_kill();
