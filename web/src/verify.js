@@ -2264,6 +2264,8 @@ export class VerificationSession {
     this.c2pa = null;
     this.c2paSince = new Map(); // rendition -> the discontinuity of its fragments checked since its init
     this.initsPending = new Map(); // "stream/rendition" -> the verdict of its init segment being checked
+    this.initsSeen = new Set(); // "stream/rendition" whose init segment has been handed to check()
+    this.initWaiters = new Map(); // "stream/rendition" -> fragments waiting for their init's check to start
     this.ready = trustPromise.then((opened) => {
       this.opened = opened;
       if (opened.trust) {
@@ -2361,7 +2363,10 @@ export class VerificationSession {
    * waits for the verdict on its rendition's init segment when one is being checked: a
    * recording's segments are judged at the time of the description that init verified
    * (PlaybackVerifier.signedAt), and one checked a moment before it would be judged at
-   * the viewer's clock instead (under load a player loads both at once).
+   * the viewer's clock instead (under load a player loads both at once). A recording's
+   * fragment that comes before its rendition's init segment reached this at all (hls.js
+   * loads both at once, and the fragment's sidecar may arrive first) waits for that init's
+   * check to start, at most INIT_WAIT_MS.
    */
   async check(f) {
     const target = parseMediaUrl(f.url);
@@ -2369,11 +2374,23 @@ export class VerificationSession {
     if (target && target.kind === 'init') {
       const pending = this.checkNow(f);
       this.initsPending.set(rendition, pending);
+      if (this.initsSeen.size >= MAX_RENDITIONS_SEEN) this.initsSeen.clear();
+      this.initsSeen.add(rendition);
+      for (const start of this.initWaiters.get(rendition) || []) start();
+      this.initWaiters.delete(rendition);
       try {
         return await pending;
       } finally {
         if (this.initsPending.get(rendition) === pending) this.initsPending.delete(rendition);
       }
+    }
+    if (target && target.session !== null && !this.initsSeen.has(rendition)) {
+      await new Promise((start) => {
+        const waiting = this.initWaiters.get(rendition) || [];
+        waiting.push(start);
+        this.initWaiters.set(rendition, waiting);
+        setTimeout(start, INIT_WAIT_MS);
+      });
     }
     const init = target ? this.initsPending.get(rendition) : undefined;
     if (init) await init;
@@ -2418,6 +2435,12 @@ const NOT_REFETCHED = new Set(['no_root_key', 'bad_root_key', 'root_mismatch', '
 const MAX_FRAGMENT = 64 * 1024 * 1024;
 /** How long a sidecar may take when hls.js's configuration gives no timeout. */
 const SIDECAR_TIMEOUT_MS = 20000;
+// How long a recording's fragment waits for its rendition's init segment to reach the
+// verifier (VerificationSession.check): a player asks for the init first, so it is normally
+// a matter of which sidecar came back first.
+const INIT_WAIT_MS = 3000;
+// Renditions whose init segment a session remembers having seen.
+const MAX_RENDITIONS_SEEN = 256;
 
 /**
  * An hls.js fragment loader class (`fLoader`: segments, parts, init segments) that wraps

@@ -34,6 +34,8 @@ use sha2::{Digest, Sha256};
 use testkit::browser::Browser;
 use tokio::net::TcpListener;
 
+/// How late a recording's init statement is answered (see `serve`).
+const INIT_STATEMENT_DELAY: std::time::Duration = std::time::Duration::from_millis(400);
 /// A recording signed by a key revoked since.
 const BACKDATED_SESSION: SessionId = SessionId(0x5ea1_0000_0000_0003);
 /// How long the page may take for everything it is asked.
@@ -406,6 +408,20 @@ async fn serve(
         .route("/trust/v1/root.pub", get(octets(root_file)))
         .route("/trust/v1/bundle", get(octets(bundle)));
     for (path, bytes) in files {
+        // A recording's init statement comes last, as it may under load: its first
+        // segment's statement is in before it, and the player must still judge that
+        // segment at the time its init says (the revoked key's backdated recording plays).
+        if path.starts_with("/vod/") && path.ends_with("/init.mp4.sig") {
+            let answer = octets(bytes);
+            app = app.route(
+                &path,
+                get(move || async move {
+                    tokio::time::sleep(INIT_STATEMENT_DELAY).await;
+                    answer().await
+                }),
+            );
+            continue;
+        }
         app = app.route(&path, get(octets(bytes)));
     }
     for path in held {
