@@ -42,6 +42,8 @@ pub fn garage_bin() -> Result<PathBuf> {
 pub struct Garage {
     /// The S3 API's port on 127.0.0.1.
     pub s3_port: u16,
+    /// Its RPC port on 127.0.0.1, which the `garage` CLI talks to.
+    rpc_port: u16,
     /// The access key id of the key allowed on [`BUCKET`].
     pub access_key_id: String,
     /// Its secret (shown by no `Debug`).
@@ -100,6 +102,7 @@ admin_token = "{admin_token}"
         write_private(&root.join("garage.toml"), &config)?;
         let mut garage = Garage {
             s3_port,
+            rpc_port,
             access_key_id: String::new(),
             secret_access_key: String::new(),
             bin,
@@ -155,7 +158,8 @@ admin_token = "{admin_token}"
         redact(&log, &[&self.secret_access_key])
     }
 
-    /// Starts `garage server` and waits for its S3 port.
+    /// Starts `garage server` and waits for its S3 and RPC ports (the server opens them
+    /// one after the other; a CLI call between the two was refused once).
     fn run(&mut self) -> Result<()> {
         self.runs += 1;
         let run_dir = self.dir.path().join(format!("run-{}", self.runs));
@@ -165,9 +169,11 @@ admin_token = "{admin_token}"
         let log = run_dir.join("garage.log");
         let mut process =
             Supervised::start("garage", &run_dir, None, "KILL", &self.bin, &args, &log)?;
-        let addr = SocketAddr::from(([127, 0, 0, 1], self.s3_port));
+        let ports = [self.s3_port, self.rpc_port].map(|p| SocketAddr::from(([127, 0, 0, 1], p)));
         wait_until_ready(&mut process, Duration::from_secs(30), || {
-            TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+            ports
+                .iter()
+                .all(|addr| TcpStream::connect_timeout(addr, Duration::from_millis(200)).is_ok())
         })?;
         self.process = Some(process);
         Ok(())
