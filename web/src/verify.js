@@ -781,8 +781,9 @@ const MAX_REMEMBERED = 256;
  * shares sequence numbers): after sequence N comes N (another part of it, another rung's
  * copy) or N + 1. A jump ahead is allowed only over numbers this verifier refused or the
  * playlist marks as gaps; a step back only to the previous number on another rung (hls.js
- * aligning a rung switch), or to an earlier part of the same segment after a part of it was
- * refused (hls.js restarting at an independent part). A player that moves on purpose (a
+ * aligning a rung switch), to the previous number on the same rung right after switching to
+ * it and then to the switch fragment again (hls.js backtracking), or to an earlier part of
+ * the same segment after a part of it was refused (hls.js restarting at an independent part). A player that moves on purpose (a
  * seek, a flushed buffer, a restart) calls `reposition()` first.
  */
 export class PlaybackVerifier {
@@ -806,6 +807,10 @@ export class PlaybackVerifier {
     this.now = now;
     this.pinned = null; // { stream, session, discontinuity }
     this.position = null; // { sequence, part, rendition }
+    // The position is the first fragment taken on its rung after a switch from another and
+    // has not moved since: hls.js may step back one segment on the new rung (its backtrack
+    // when the switch fragment cannot start playback), then load that fragment again.
+    this.switched = false;
     this.free = true;
     this.refusedAt = new Set(); // what was refused since the last fragment verified: see remember
     this.inits = new Map(); // "stream/rendition" -> issuedAtMs of its verified description
@@ -979,6 +984,11 @@ export class PlaybackVerifier {
     const sameRung = last.rendition === target.rendition;
     const refused = (key) => this.refusedAt.has(key);
     const gap = (n) => typeof f.gap === 'function' && f.gap(Number(n));
+    if (this.switched && sameRung) {
+      // Right after a rung switch: the segment before the switch fragment on the new rung,
+      // or the switch fragment itself again (hls.js backtracking).
+      if (seq === last.sequence - 1n || (seq === last.sequence && part === last.part)) return;
+    }
     if (seq === last.sequence) {
       if (!sameRung) return;
       if (part !== null && last.part !== null) {
@@ -1017,6 +1027,7 @@ export class PlaybackVerifier {
     const last = this.position;
     // A rung's copy of an earlier number (a rung switch aligning) does not move it back.
     if (!last || this.free || m.sequence > last.sequence || (m.sequence === last.sequence && target.rendition === last.rendition)) {
+      this.switched = !!last && last.rendition !== target.rendition;
       this.position = { sequence: m.sequence, part, rendition: target.rendition };
     }
     this.free = false;

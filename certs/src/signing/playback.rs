@@ -565,6 +565,11 @@ pub struct PlaybackVerifier {
     playback: Playback,
     pinned: Option<Pinned>,
     position: Option<Position>,
+    /// The position is the first fragment taken on its rung after a switch from another,
+    /// and has not moved since: hls.js may step back one segment on the new rung (its
+    /// backtrack when the switch fragment cannot start playback), then load that fragment
+    /// again.
+    switched: bool,
     free: bool,
     /// What was refused since the last fragment verified: (sequence, None) for "something
     /// of it", (sequence, Some(part)) for one part.
@@ -587,6 +592,7 @@ impl PlaybackVerifier {
             playback,
             pinned: None,
             position: None,
+            switched: false,
             free: true,
             refused_at: HashSet::new(),
             inits: HashMap::new(),
@@ -927,8 +933,10 @@ impl PlaybackVerifier {
 
     /// After sequence N comes N (another part of it, another rung's copy) or N + 1; a jump
     /// ahead only over numbers refused or listed as gaps; a step back only to the previous
-    /// number on another rung (a rung switch aligning), or to an earlier part of the same
-    /// segment after a part of it was refused (the player recovering from its start).
+    /// number on another rung (a rung switch aligning), to the previous number on the same
+    /// rung right after switching to it (and then the switch fragment again: hls.js
+    /// backtracking), or to an earlier part of the same segment after a part of it was
+    /// refused (the player recovering from its start).
     fn check_continuity(
         &self,
         target: &Target,
@@ -941,6 +949,15 @@ impl PlaybackVerifier {
         let (seq, part) = (m.sequence, m.part);
         let same_rung = last.rendition == target.rendition;
         let refused = |key: (u64, Option<u32>)| self.refused_at.contains(&key);
+        if self.switched && same_rung {
+            // Right after a rung switch: the segment before the switch fragment on the new
+            // rung, or the switch fragment itself again (hls.js backtracking).
+            if Some(seq) == last.sequence.checked_sub(1)
+                || (seq == last.sequence && part == last.part)
+            {
+                return Ok(());
+            }
+        }
         if seq == last.sequence {
             if !same_rung {
                 return Ok(());
@@ -1014,6 +1031,10 @@ impl PlaybackVerifier {
             }
         };
         if moves {
+            self.switched = self
+                .position
+                .as_ref()
+                .is_some_and(|last| last.rendition != target.rendition);
             self.position = Some(Position {
                 sequence: m.sequence,
                 part: m.part,

@@ -561,6 +561,31 @@ pub fn cases(k: &Keys) -> Vec<Case> {
             ],
         ),
         case(
+            "one segment back on a rung just switched to, then the switch fragment again",
+            LIVE,
+            vec![
+                k.ok(&part(11, 2)),
+                k.ok(&part(12, 0).with(|f| f.rendition = "720p")),
+                k.ok(&part(11, 0).with(|f| f.rendition = "720p")),
+                k.ok(&part(11, 1).with(|f| f.rendition = "720p")),
+                k.ok(&part(12, 0).with(|f| f.rendition = "720p")),
+                k.ok(&part(12, 1).with(|f| f.rendition = "720p")),
+                // Only right after the switch: no further step back, no other repeat.
+                k.refused(
+                    &part(11, 2).with(|f| f.rendition = "720p"),
+                    ReorderedSequence,
+                ),
+                k.refused(
+                    &part(12, 0).with(|f| f.rendition = "720p"),
+                    RepeatedSequence,
+                ),
+                k.ok(&part(12, 2).with(|f| f.rendition = "720p")),
+                // Not two back, even right after a switch.
+                k.ok(&part(13, 0)),
+                k.refused(&part(11, 0), ReorderedSequence),
+            ],
+        ),
+        case(
             "back to an earlier part of a segment only after a part of it was refused",
             LIVE,
             vec![
