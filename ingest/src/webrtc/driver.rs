@@ -482,7 +482,8 @@ impl Driver {
                     }
                 }
             }));
-            // Its TCP connections close after what was queued for them (the alert) went.
+            // Its TCP connections close; the alert queued for them goes only if their task
+            // writes it before it sees the close (best effort, as a datagram is).
             self.conns.close_session(id);
             if let Some(reason) = reason {
                 tracing::info!(stream = %session.stream, ?reason, "WHIP session ended");

@@ -173,7 +173,7 @@ impl TcpConns {
         }
     }
 
-    /// Closes session `id`'s connections (after what was queued for them went).
+    /// Closes session `id`'s connections (what was queued for them may not be written).
     pub(crate) fn close_session(&mut self, id: WhipSessionId) {
         self.conns.retain(|_, conn| {
             let keep = conn.session != Some(id);
