@@ -25,6 +25,9 @@
 #   sealcast-prometheus:HASH Debian's prometheus, in place of prom/prometheus
 #   sealcast-varnish:HASH    Debian's varnish 7.1, in place of varnish:7.1 (the cache tier
 #                            of the compose profile `cdn`, deploy/varnish/)
+#   sealcast-garage:HASH     the garage binary scripts/setup.sh builds (SEALCAST_GARAGE_BIN
+#                            names another), in place of dxflrs/garage (the S3 store of the
+#                            compose profile `s3`); made only when that binary is there
 # HASH is the content the image is made from (this script, the package list, the apt
 # sources, the binary, the files copied in): an image that exists is not made again.
 # The images share the root filesystem's layer, so the disk holds it once.
@@ -203,6 +206,18 @@ mosquitto=$(build sealcast-mosquitto deploy/docker/mosquitto/Dockerfile deploy/d
 postgres=$(build sealcast-postgres deploy/docker/postgres/Dockerfile deploy/docker/postgres)
 prometheus=$(build sealcast-prometheus deploy/docker/prometheus/Dockerfile deploy/docker/prometheus)
 varnish=$(build sealcast-varnish deploy/docker/varnish/Dockerfile deploy/docker/varnish)
+# Garage has no Debian package: its binary goes into the build context beside the Dockerfile.
+garage=""
+garage_bin=${SEALCAST_GARAGE_BIN:-${SEALCAST_GARAGE_ROOT:-$HOME/.cache/sealcast/garage}/bin/garage}
+if [ -x "$garage_bin" ]; then
+  context=$(mktemp -d "${TMPDIR:-/tmp}/sealcast-context.XXXXXX")
+  cp deploy/docker/garage/Dockerfile "$context/Dockerfile"
+  ln "$garage_bin" "$context/garage" 2>/dev/null || cp "$garage_bin" "$context/garage"
+  garage=$(build sealcast-garage "$context/Dockerfile" "$context")
+  rm -rf "$context"
+else
+  say "no garage binary at $garage_bin (scripts/setup.sh test builds it): no Garage image, so profile s3 needs GARAGE_IMAGE"
+fi
 
 if $stand_ins_only; then
   # The sealcast image's first layers (its runtime packages, its user) do not hold sealcast
@@ -216,7 +231,7 @@ if $stand_ins_only; then
     quiet docker build -q --build-arg "RUNTIME_IMAGE=$base" -t "$layers" "$context"
     rm -rf "$context"
   fi
-  printf '%s\n' "$mosquitto" "$postgres" "$prometheus" "$varnish" "$layers"
+  printf '%s\n' "$mosquitto" "$postgres" "$prometheus" "$varnish" "$layers" $garage
   exit 0
 fi
 printf '%s\n' \
@@ -225,3 +240,4 @@ printf '%s\n' \
   "POSTGRES_IMAGE=$postgres" \
   "PROMETHEUS_IMAGE=$prometheus" \
   "VARNISH_IMAGE=$varnish"
+if [ -n "$garage" ]; then printf '%s\n' "GARAGE_IMAGE=$garage"; fi

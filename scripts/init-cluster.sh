@@ -9,11 +9,18 @@
 #   scripts/init-cluster.sh --rotate push-token     a new push token
 #   scripts/init-cluster.sh --algorithm ed25519     the root's algorithm, when it is made
 #                                                   (default ml-dsa-65)
+#   scripts/init-cluster.sh --archive s3            recordings in the S3 store of profile
+#                                                   `s3` (Garage) instead of the shared
+#                                                   volume `archive`; --archive volume
+#                                                   goes back (the recordings stay where
+#                                                   they were written)
 #
 # What it writes (none of it is committed; .gitignore and .dockerignore exclude it all):
 #   .env                          mode 0600: the MQTT passwords, the push token, the
-#                                 PostgreSQL and Grafana passwords, the uid/gid the
-#                                 containers run as, the ingest node ids
+#                                 PostgreSQL and Grafana passwords, Garage's RPC secret
+#                                 and S3 key (profile s3), the uid/gid the containers run
+#                                 as, the ingest node ids; with --archive, SEALCAST_ARCHIVE
+#                                 and COMPOSE_PROFILES
 #   deploy/state/keys/            `sealcast keys init`: root key pair, push token, cookie
 #                                 key, each ingest node's signing key and certificate, the
 #                                 broadcast nodes' edge key and certificate (edge/)
@@ -23,6 +30,9 @@
 #                                 second's)
 #   certs/generated/              `sealcast certs`, when missing: the local CA and the load
 #                                 balancer's server certificate
+#   deploy/state/s3/credentials   the archive's S3 key for the broadcast nodes, when
+#                                 missing: Garage's (the store of profile s3); put another
+#                                 store's key here for an s3:// SEALCAST_ARCHIVE of yours
 #   deploy/state/lb-tls/          copies of the server certificate and key, the only TLS
 #                                 files the load balancer's container gets (never the
 #                                 CA's key); run this again after `tools certs`
@@ -53,6 +63,7 @@ say() { echo "init-cluster: $*" >&2; }
 
 rotate=()
 algorithm=()
+archive=""
 while (($#)); do
   case "$1" in
     --rotate)
@@ -65,6 +76,13 @@ while (($#)); do
     --algorithm)
       [ -n "${2:-}" ] || { say "--algorithm takes ml-dsa-65 or ed25519"; exit 2; }
       algorithm=(--algorithm "$2")
+      shift 2
+      ;;
+    --archive)
+      case "${2:-}" in
+        s3 | volume) archive=$2 ;;
+        *) say "--archive takes s3 or volume"; exit 2 ;;
+      esac
       shift 2
       ;;
     -h | --help) usage; exit 0 ;;
@@ -145,17 +163,43 @@ for user in "${node_users[@]}" "${control_users[@]}"; do
     changed+=("$var")
   fi
 done
-for var in POSTGRES_PASSWORD POSTGRES_EDGE_PASSWORD GRAFANA_ADMIN_PASSWORD; do
+for var in POSTGRES_PASSWORD POSTGRES_EDGE_PASSWORD GRAFANA_ADMIN_PASSWORD GARAGE_RPC_SECRET GARAGE_SECRET_KEY; do
   if [ -z "$(env_get "$var")" ]; then
     env_set "$var" "$(rand_hex)"
     changed+=("$var")
   fi
 done
+# Garage's key ids are GK and 24 hex digits.
+if [ -z "$(env_get GARAGE_ACCESS_KEY_ID)" ]; then
+  env_set GARAGE_ACCESS_KEY_ID "GK$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')"
+  changed+=(GARAGE_ACCESS_KEY_ID)
+fi
 
 # --- directories --------------------------------------------------------------------------
 mkdir -p "$state/keys" "$state/mosquitto" "$state/mosquitto-data" "$state/mosquitto2-data" \
-  "$state/lb-tls" certs/generated
+  "$state/lb-tls" "$state/s3" certs/generated
 chmod 700 "$state"
+
+# --- the archive of recordings (docs/deployment.md, "The archive of recordings") ----------
+# The broadcast nodes read the S3 key from this file (never from their environment); it is
+# Garage's until someone puts another store's there.
+if [ ! -s "$state/s3/credentials" ]; then
+  printf '%s\n' \
+    "# The archive's S3 key, read by the broadcast nodes when SEALCAST_ARCHIVE is s3://..." \
+    "# Written by scripts/init-cluster.sh with Garage's key (compose profile s3); replace" \
+    "# both lines with your store's key to archive into another bucket." \
+    "access_key_id=$(env_get GARAGE_ACCESS_KEY_ID)" \
+    "secret_access_key=$(env_get GARAGE_SECRET_KEY)" >"$state/s3/credentials.new"
+  mv "$state/s3/credentials.new" "$state/s3/credentials"
+fi
+# COMPOSE_PROFILES with profile $2 added (add) or taken out (remove).
+profiles_with() {
+  local have=$1 action=$2 name=$3 out=() p
+  IFS=',' read -r -a list <<<"$have"
+  for p in "${list[@]+"${list[@]}"}"; do [ -n "$p" ] && [ "$p" != "$name" ] && out+=("$p"); done
+  [ "$action" = add ] && out+=("$name")
+  (IFS=','; echo "${out[*]+"${out[*]}"}")
+}
 # Root makes the files; the containers' user must own them (and, under sudo, .env belongs
 # to the user who ran sudo, so that they can run docker compose).
 fix_owner() {
@@ -285,6 +329,29 @@ if [ -z "$(env_get COMPOSE_PROFILES)" ]; then
     env_set COMPOSE_PROFILES grafana
   fi
 fi
+
+# The archive's store, when --archive names one (after Grafana's profile, decided once).
+case $archive in
+  s3)
+    env_set SEALCAST_ARCHIVE "s3://$(env_get GARAGE_BUCKET | grep . || echo sealcast-recordings)?endpoint=http://garage:3900&region=garage&create=check-first"
+    env_set COMPOSE_PROFILES "$(profiles_with "$(env_get COMPOSE_PROFILES)" add s3)"
+    changed+=(SEALCAST_ARCHIVE COMPOSE_PROFILES)
+    ;;
+  volume)
+    tmp=$(mktemp "$env_file.XXXXXX")
+    grep -v '^SEALCAST_ARCHIVE=' "$env_file" >"$tmp" || true
+    mv "$tmp" "$env_file"
+    env_set COMPOSE_PROFILES "$(profiles_with "$(env_get COMPOSE_PROFILES)" remove s3)"
+    changed+=(SEALCAST_ARCHIVE COMPOSE_PROFILES)
+    ;;
+esac
+case ",$(env_get COMPOSE_PROFILES)," in
+  *,s3,*)
+    if [ "$images_mode" = local ] && [ -z "$(env_get GARAGE_IMAGE)" ]; then
+      say "warning: profile s3 but no Garage image (no registry, and no garage binary for scripts/images.sh: scripts/setup.sh test builds one); set GARAGE_IMAGE or run this again after"
+    fi
+    ;;
+esac
 
 # --- the broker's users and ACLs ----------------------------------------------------------
 mosquitto_image=$(env_get MOSQUITTO_IMAGE)

@@ -14,12 +14,14 @@ RUN packages="ca-certificates libavcodec59 libavformat59 libavfilter8 libavutil5
     fi
 # A fixed, unprivileged user. docker-compose.yml runs the roles that read the 0600 key
 # files as the host user who owns them instead (`user:`), broadcast nodes among them, and
-# a broadcast node writes its recordings into its own volume at the data directory: so
-# that directory is writable by any user, sticky like /tmp.
+# a broadcast node writes its recordings into its own volume at the data directory and
+# the cluster's archive into the volume every replica shares at /var/lib/sealcast-archive
+# (a new named volume takes this directory's mode): so both are writable by any user,
+# sticky like /tmp.
 RUN groupadd --gid 10001 sealcast \
  && useradd --uid 10001 --gid sealcast --no-create-home \
       --home-dir /var/lib/sealcast --shell /usr/sbin/nologin sealcast \
- && install -d -o sealcast -g sealcast -m 1777 /var/lib/sealcast
+ && install -d -o sealcast -g sealcast -m 1777 /var/lib/sealcast /var/lib/sealcast-archive
 COPY dist/sealcast /usr/local/bin/sealcast
 COPY deploy/docker/healthcheck.sh /usr/local/bin/sealcast-healthcheck
 COPY deploy/docker/lb.sh /usr/local/bin/sealcast-lb

@@ -182,6 +182,8 @@ impl ComposeProject {
                 &self.name,
                 "--profile",
                 "tools",
+                "--profile",
+                "s3",
                 "down",
                 "-v",
                 "--remove-orphans",

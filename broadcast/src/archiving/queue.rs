@@ -3,11 +3,20 @@
 //!
 //! Every item names a file on the node's disk and the archive key it goes to, with its
 //! size and the moment it may be uploaded (its stream's writer delay, see `mod.rs`). The
-//! queue counts the bytes of every item it holds, the one being uploaded included; an offer
-//! that would take it past its bound drops the oldest waiting items first (never the one
-//! being uploaded), and drops the new item itself if that is not enough. Items of one
-//! stream share their delay, so they come out in the order they went in: a recording's
+//! queue counts the bytes of every item it holds, those being uploaded included; an offer
+//! that would take it past its bound drops the oldest waiting items first, then the
+//! oldest being uploaded (a store that hangs must not keep the bound for itself: what it
+//! may still take is counted as dropped, and the queue forgets it), and drops the new item
+//! itself only if it is larger than the bound. Items of one
+//! stream share their delay, so they are taken in the order they went in: a recording's
 //! statements before their media, its media before its playlists, `recording.json` last.
+//!
+//! Several items may be in flight at once (a store answers each request after a round
+//! trip; one at a time, a node could not keep up with many streams). Create-only items
+//! (media, statements) are independent; a replacing one (a playlist, `recording.json`) is
+//! taken only when nothing else is in flight, and nothing else is taken while it is: so a
+//! recording's playlists and its `recording.json`, which lists it, reach the archive after
+//! every file they name.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -52,10 +61,10 @@ pub(crate) struct Queue {
     limit: u64,
     /// Waiting, oldest first.
     waiting: VecDeque<Item>,
-    /// Bytes of the waiting items and of the one in flight.
+    /// Bytes of the waiting items and of those in flight.
     bytes: u64,
-    /// The size of the item in flight, if one is.
-    in_flight: Option<u64>,
+    /// In flight, oldest taken first.
+    in_flight: VecDeque<Item>,
 }
 
 impl Queue {
@@ -64,31 +73,35 @@ impl Queue {
             limit,
             waiting: VecDeque::new(),
             bytes: 0,
-            in_flight: None,
+            in_flight: VecDeque::new(),
         }
     }
 
-    /// Bytes held, the item in flight included.
+    /// Bytes held, those in flight included.
     pub(crate) fn bytes(&self) -> u64 {
         self.bytes
     }
 
     /// Whether nothing is waiting or in flight.
     pub(crate) fn is_empty(&self) -> bool {
-        self.waiting.is_empty() && self.in_flight.is_none()
+        self.waiting.is_empty() && self.in_flight.is_empty()
     }
 
     /// Queues `item`; returns what was dropped to keep within the bound (the oldest
-    /// waiting items, or `item` itself when even an empty queue could not take it).
+    /// waiting items, then the oldest in flight, or `item` itself when it is larger than
+    /// the bound).
     pub(crate) fn offer(&mut self, item: Item) -> Vec<Item> {
         let mut dropped = Vec::new();
-        let in_flight = self.in_flight.unwrap_or(0);
-        if item.size > self.limit.saturating_sub(in_flight) {
+        if item.size > self.limit {
             dropped.push(item);
             return dropped;
         }
         while self.bytes + item.size > self.limit {
-            let Some(oldest) = self.waiting.pop_front() else {
+            let Some(oldest) = self
+                .waiting
+                .pop_front()
+                .or_else(|| self.in_flight.pop_front())
+            else {
                 break;
             };
             self.bytes -= oldest.size;
@@ -100,33 +113,49 @@ impl Queue {
     }
 
     /// The oldest item due at `now`, taken out to be uploaded (its bytes still counted
-    /// until [`Queue::done`] or [`Queue::retry`]); else when the next one is due. `None`
-    /// while an item is in flight.
-    pub(crate) fn take_due(&mut self, now: Instant) -> Result<Item, Option<Instant>> {
-        if self.in_flight.is_some() {
+    /// until [`Queue::done`] or [`Queue::retry`]), while fewer than `most` are in flight;
+    /// else when the next one is due (`None`: when one in flight is back). A replacing
+    /// item waits until nothing is in flight, and nothing is taken while one is.
+    pub(crate) fn take_due(&mut self, now: Instant, most: usize) -> Result<Item, Option<Instant>> {
+        let replacing = self.in_flight.iter().any(|i| i.write == Write::Replace);
+        if replacing || self.in_flight.len() >= most {
             return Err(None);
         }
         let Some(index) = self.waiting.iter().position(|i| i.due <= now) else {
             return Err(self.waiting.iter().map(|i| i.due).min());
         };
+        if self.waiting[index].write == Write::Replace && !self.in_flight.is_empty() {
+            return Err(None);
+        }
         let Some(item) = self.waiting.remove(index) else {
             return Err(None);
         };
-        self.in_flight = Some(item.size);
+        self.in_flight.push_back(item.clone());
         Ok(item)
     }
 
-    /// The item in flight is archived (or given up on).
-    pub(crate) fn done(&mut self) {
-        if let Some(size) = self.in_flight.take() {
-            self.bytes -= size;
+    /// `item`, taken, is archived (or given up on).
+    pub(crate) fn done(&mut self, item: &Item) {
+        if self.back(item) {
+            self.bytes -= item.size;
         }
     }
 
-    /// The item in flight could not be archived yet: it goes back to the front.
+    /// `item`, taken, could not be archived yet: it goes back to the front.
     pub(crate) fn retry(&mut self, item: Item) {
-        if self.in_flight.take().is_some() {
+        if self.back(&item) {
             self.waiting.push_front(item);
+        }
+    }
+
+    /// `item` is no longer in flight; false if it was not (dropped meanwhile).
+    fn back(&mut self, item: &Item) -> bool {
+        match self.in_flight.iter().position(|i| i == item) {
+            Some(index) => {
+                self.in_flight.remove(index);
+                true
+            }
+            None => false,
         }
     }
 
@@ -165,26 +194,47 @@ mod tests {
         }
     }
 
+    fn replacing(stream: &str, due: Instant) -> Item {
+        let stream = StreamName::new(stream).expect("valid");
+        Item {
+            key: ArchiveKey::recording(&stream, SessionId(1), RecordingFile::Info).expect("valid"),
+            path: PathBuf::from("recording.json"),
+            size: 1,
+            due,
+            write: Write::Replace,
+            remove_after: false,
+        }
+    }
+
     #[test]
-    fn drops_the_oldest_past_the_bound_and_never_the_one_in_flight() {
+    fn drops_the_oldest_past_the_bound_in_flight_last() {
         let now = Instant::now();
         let mut q = Queue::new(10);
         assert!(q.offer(item("a", 0, 4, now)).is_empty());
-        let first = q.take_due(now).expect("due");
+        let first = q.take_due(now, 4).expect("due");
         assert_eq!(first.key, item("a", 0, 4, now).key);
         assert!(q.offer(item("a", 1, 4, now)).is_empty());
         let dropped = q.offer(item("a", 2, 4, now));
-        assert_eq!(dropped.len(), 1, "the oldest waiting one goes");
-        assert_eq!(dropped[0].size, 4);
-        assert_eq!(q.bytes(), 8);
-        let too_big = q.offer(item("a", 3, 7, now));
         assert_eq!(
-            too_big.len(),
-            1,
-            "what cannot fit beside the one in flight is dropped"
+            dropped,
+            vec![item("a", 1, 4, now)],
+            "the oldest waiting one goes"
         );
-        q.done();
-        assert_eq!(q.bytes(), 4);
+        assert_eq!(q.bytes(), 8);
+        let newest = q.offer(item("a", 3, 7, now));
+        assert_eq!(
+            newest,
+            vec![item("a", 2, 4, now), first.clone()],
+            "the rest waiting goes, then the one in flight: the newest stays"
+        );
+        assert_eq!(q.bytes(), 7);
+        q.done(&first);
+        assert_eq!(q.bytes(), 7, "a dropped item coming back changes nothing");
+        assert_eq!(
+            q.offer(item("a", 4, 11, now)).len(),
+            1,
+            "larger than the bound"
+        );
     }
 
     #[test]
@@ -194,69 +244,109 @@ mod tests {
         let mut q = Queue::new(100);
         q.offer(item("b", 0, 1, later));
         q.offer(item("a", 0, 1, now));
-        let a = q.take_due(now).expect("a is due");
-        assert!(
-            matches!(q.take_due(now), Err(None)),
-            "one in flight at a time"
-        );
+        q.offer(item("a", 1, 1, now));
+        let a = q.take_due(now, 1).expect("a is due");
+        assert_eq!(q.take_due(now, 1), Err(None), "at most one in flight");
+        let a1 = q.take_due(now, 2).expect("a second one, when two may be");
         q.retry(a.clone());
-        assert_eq!(q.take_due(now).expect("again"), a);
-        q.done();
-        assert_eq!(q.take_due(now), Err(Some(later)));
+        q.done(&a1);
+        assert_eq!(q.take_due(now, 2).expect("again"), a);
+        q.done(&a);
+        assert_eq!(q.take_due(now, 2), Err(Some(later)));
         q.hurry(now);
-        assert!(q.take_due(now).is_ok());
-        q.done();
+        let b = q.take_due(now, 2).expect("hurried");
+        q.done(&b);
         assert!(q.is_empty());
     }
 
+    #[test]
+    fn a_replacing_item_goes_alone_after_what_came_before() {
+        let now = Instant::now();
+        let mut q = Queue::new(100);
+        q.offer(item("a", 0, 1, now));
+        q.offer(replacing("a", now));
+        q.offer(item("b", 0, 1, now));
+        let media = q.take_due(now, 8).expect("media");
+        assert_eq!(
+            q.take_due(now, 8),
+            Err(None),
+            "recording.json waits for the media in flight, and what follows waits for it"
+        );
+        q.done(&media);
+        let info = q.take_due(now, 8).expect("alone now");
+        assert_eq!(info.write, Write::Replace);
+        assert_eq!(q.take_due(now, 8), Err(None), "nothing beside it");
+        q.retry(info.clone());
+        assert_eq!(q.take_due(now, 8).expect("again, first"), info);
+        q.done(&info);
+        assert!(q.take_due(now, 8).is_ok());
+    }
+
     proptest! {
-        /// Whatever is offered, taken, retried or finished: the bytes held never pass the
-        /// bound, equal what is held, and one stream's items come out in offer order.
+        /// Whatever is offered, taken, retried or finished, up to three in flight (some of
+        /// them dropped meanwhile): the bytes held never pass the bound and equal what is
+        /// held; one stream's items are
+        /// first taken in offer order; a replacing item is taken only with nothing in
+        /// flight, and nothing is taken beside it.
         #[test]
-        fn bounded_and_in_order(ops in proptest::collection::vec((0u8..4, 0u64..40, 0u8..3), 1..200)) {
+        fn bounded_in_order_and_replacing_alone(ops in proptest::collection::vec((0u8..5, 0u64..40, 0u8..3), 1..200)) {
             let now = Instant::now();
             let mut q = Queue::new(100);
             let mut seq = [0u64; 3];
-            let mut last_out = [None::<u64>; 3];
-            let mut in_flight: Option<Item> = None;
+            let mut last_first_take = [None::<u64>; 3];
+            let mut in_flight: Vec<Item> = Vec::new();
+            let mut retried: Vec<Item> = Vec::new();
             let names = ["a", "b", "c"];
             for (op, size, s) in ops {
                 let s = usize::from(s);
+                let due = now + Duration::from_secs(s as u64);
                 match op {
-                    0 | 1 => {
-                        q.offer(item(names[s], seq[s], size, now + Duration::from_secs(s as u64)));
+                    0 => {
+                        q.offer(item(names[s], seq[s], size, due));
                         seq[s] += 1;
                     }
+                    1 => {
+                        if size % 4 == 0 {
+                            q.offer(replacing(names[s], due));
+                        } else {
+                            q.offer(item(names[s], seq[s], size, due));
+                            seq[s] += 1;
+                        }
+                    }
                     2 => {
-                        if in_flight.is_none() {
-                            if let Ok(i) = q.take_due(now + Duration::from_secs(5)) {
-                                in_flight = Some(i);
+                        let before = q.in_flight.len();
+                        let alone = q.in_flight.iter().any(|i| i.write == Write::Replace);
+                        if let Ok(i) = q.take_due(now + Duration::from_secs(5), 3) {
+                            prop_assert!(before < 3, "at most three in flight");
+                            prop_assert!(!alone, "nothing beside a replacing item");
+                            if i.write == Write::Replace {
+                                prop_assert_eq!(before, 0, "a replacing item goes alone");
+                            } else if !retried.contains(&i) {
+                                if let ArchiveKey::Recording { stream, file: RecordingFile::Media(_, MediaFile::Fragment(n)), .. } = &i.key {
+                                    let st = names.iter().position(|x| stream.as_str() == *x).expect("ours");
+                                    prop_assert!(last_first_take[st].is_none_or(|l| l < *n), "in order");
+                                    last_first_take[st] = Some(*n);
+                                }
                             }
+                            in_flight.push(i);
                         }
                     }
                     _ => {
-                        if let Some(i) = in_flight.take() {
-                            if size % 2 == 0 {
-                                q.done();
-                                let n = match &i.key {
-                                    ArchiveKey::Recording { file: RecordingFile::Media(_, MediaFile::Fragment(n)), .. } => *n,
-                                    _ => unreachable!(),
-                                };
-                                let st = names
-                                    .iter()
-                                    .position(|x| matches!(&i.key, ArchiveKey::Recording { stream, .. } if stream.as_str() == *x))
-                                    .expect("one of ours");
-                                prop_assert!(last_out[st].is_none_or(|l| l < n), "in order");
-                                last_out[st] = Some(n);
+                        if !in_flight.is_empty() {
+                            let i = in_flight.remove(size as usize % in_flight.len());
+                            if op == 3 {
+                                q.done(&i);
                             } else {
+                                retried.push(i.clone());
                                 q.retry(i);
                             }
                         }
                     }
                 }
                 prop_assert!(q.bytes() <= 100);
-                let held: u64 = q.waiting.iter().map(|i| i.size).sum::<u64>() + q.in_flight.unwrap_or(0);
+                let held: u64 = q.waiting.iter().chain(&q.in_flight).map(|i| i.size).sum();
                 prop_assert_eq!(q.bytes(), held);
+                prop_assert!(q.in_flight.iter().all(|i| in_flight.contains(i)), "the queue's in flight were taken");
             }
         }
     }

@@ -146,22 +146,23 @@ impl Spool {
         self.wake.notify_one();
     }
 
-    /// The oldest item due now, or when to look again.
-    pub(crate) fn take_due(&self) -> Result<Item, Option<Instant>> {
+    /// The oldest item due now while fewer than `most` are in flight, or when to look
+    /// again (`None`: when one in flight is back).
+    pub(crate) fn take_due(&self, most: usize) -> Result<Item, Option<Instant>> {
         let mut queue = self.queue.lock();
-        let taken = queue.take_due(Instant::now());
+        let taken = queue.take_due(Instant::now(), most);
         self.publish(&queue);
         taken
     }
 
-    /// The item taken is archived or given up on.
-    pub(crate) fn done(&self) {
+    /// `item`, taken, is archived or given up on.
+    pub(crate) fn done(&self, item: &Item) {
         let mut queue = self.queue.lock();
-        queue.done();
+        queue.done(item);
         self.publish(&queue);
     }
 
-    /// The item taken goes back to the front, to try again later.
+    /// `item`, taken, goes back to the front, to try again later.
     pub(crate) fn retry(&self, item: Item) {
         let mut queue = self.queue.lock();
         queue.retry(item);

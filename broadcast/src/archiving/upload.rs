@@ -1,11 +1,14 @@
 //! The uploader: one task per recording node that takes what the spool holds, oldest due
-//! first, and writes it to the archive; and, once a minute, deletes the recordings past
-//! their retention from the archive.
+//! first, and writes it to the archive, up to [`IN_FLIGHT`] files at once (each costs a
+//! round trip or three to the store: one at a time, a node recording many streams fell
+//! behind for good); and, once a minute, deletes the recordings past their retention from
+//! the archive.
 //!
-//! A store that is down costs nothing but this task's time: the item goes back to the
-//! front of the spool and the task waits (1 s, doubling to 30 s) before the next try, while
-//! the recorder keeps offering (the spool drops its oldest past its bound). Reading the
-//! spooled file and deleting it happen through `tokio::fs` (the blocking pool).
+//! A store that is down costs nothing but this task's time: each item that failed goes
+//! back to the front of the spool and the task waits (1 s, doubling to 30 s) before the
+//! next try, while the recorder keeps offering (the spool drops its oldest past its
+//! bound). Reading the spooled file and deleting it happen through `tokio::fs` (the
+//! blocking pool).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,12 +19,15 @@ use archive::{Archive, ArchiveError, ArchiveKey, ArchivePrefix, ListCursor, MAX_
 use bytes::Bytes;
 use domain::time::WallClock;
 use domain::{SessionId, StreamName};
+use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::watch;
 
 use super::queue::{Item, Write};
 use super::spool::Spool;
 use crate::recording::RecordingInfo;
 
+/// The most files written to the archive at once.
+const IN_FLIGHT: usize = 8;
 /// The first pause after the store failed; it doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -57,6 +63,7 @@ pub(crate) async fn run(
     let mut paused_until: Option<Instant> = None;
     let mut next_sweep = Instant::now();
     let mut ended: HashMap<(StreamName, SessionId), u64> = HashMap::new();
+    let mut uploads = FuturesUnordered::new();
     loop {
         let now_mode = *mode.borrow_and_update();
         match now_mode {
@@ -78,43 +85,53 @@ pub(crate) async fn run(
             next_sweep = Instant::now() + SWEEP_EVERY;
         }
         paused_until = paused_until.filter(|until| Instant::now() < *until);
-        let taken = match paused_until {
-            Some(until) => Err(Some(until)),
-            None => spool.take_due(),
-        };
-        let wait_until = match taken {
-            Ok(item) => match archive_one(&archive, &spool, &item).await {
-                Ok(listed) => {
-                    if listed {
-                        // This node's listing shows it at once.
-                        generation.fetch_add(1, Ordering::AcqRel);
-                    }
-                    spool.done();
-                    backoff = FIRST_BACKOFF;
-                    continue;
+        // Start what is due, up to IN_FLIGHT at once.
+        let mut next_due = paused_until;
+        while paused_until.is_none() {
+            match spool.take_due(IN_FLIGHT) {
+                Ok(item) => {
+                    let (archive, spool) = (archive.clone(), Arc::clone(&spool));
+                    uploads.push(async move {
+                        let result = archive_one(&archive, &spool, &item).await;
+                        (item, result)
+                    });
                 }
-                Err(e) if e.is_retryable() => {
-                    tracing::warn!(error = %e, "the archive is unavailable; recordings wait in the spool");
-                    spool.retry(item);
-                    paused_until = Some(Instant::now() + backoff);
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                    paused_until
+                Err(at) => {
+                    next_due = at;
+                    break;
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, "archiving a recorded file failed; it is given up");
-                    spool.done();
-                    continue;
-                }
-            },
-            Err(next_due) => next_due,
-        };
-        let wait_until = match (wait_until, now_mode) {
+            }
+        }
+        let wait_until = match (next_due, now_mode) {
             (Some(at), Mode::Run) => at.min(next_sweep),
             (Some(at), _) => at,
             (None, Mode::Run) => next_sweep,
             (None, _) => Instant::now() + FIRST_BACKOFF,
         };
         tokio::select! {
+            Some((item, result)) = uploads.next(), if !uploads.is_empty() => match result {
+                Ok(listed) => {
+                    if listed {
+                        // This node's listing shows it at once.
+                        generation.fetch_add(1, Ordering::AcqRel);
+                    }
+                    spool.done(&item);
+                    backoff = FIRST_BACKOFF;
+                }
+                Err(e) if e.is_retryable() => {
+                    spool.retry(item);
+                    // The other uploads in flight fail alike: one pause, one warning.
+                    if paused_until.is_none() {
+                        tracing::warn!(error = %e, "the archive is unavailable; recordings wait in the spool");
+                        paused_until = Some(Instant::now() + backoff);
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "archiving a recorded file failed; it is given up");
+                    spool.done(&item);
+                }
+            },
             () = spool.wake.notified(), if paused_until.is_none() => {}
             () = tokio::time::sleep_until(wait_until.into()) => {}
             changed = mode.changed() => {

@@ -1,7 +1,8 @@
 //! Each container of the rendered compose file mounts only its own keys: an ingest its
 //! signing key and certificate and its C2PA claim signer, the edges the edge key and certificate, the load
 //! balancers the cookie key and their TLS pair, the edges and the load balancers the
-//! playback key (private streams), all of them the root's public key; only `tools` the
+//! playback key (private streams), the edges the archive's S3 key, all of them the root's
+//! public key; only `tools` the
 //! whole key directory (and the CA). The broker alone gets its password files. Private
 //! files are read-only in the container and belong to the user it runs as.
 
@@ -87,6 +88,8 @@ pub(crate) fn check_own_keys(project: &Project) -> Findings {
     ]);
     // Revocations are public: every edge applies them at start.
     broadcast.extend(all_of(project, "deploy/state/keys/revocations"));
+    // The archive's S3 key (read for an s3:// archive only).
+    broadcast.extend(all_of(project, "deploy/state/s3"));
     expected.insert("broadcast", broadcast);
     for lb in ["lb1", "lb2"] {
         let mut files = set(&[

@@ -62,10 +62,14 @@ const NOT_IN_KUBERNETES: [(&str, &str, &str); 8] = [
     ("broadcast", "SEALCAST_CACHE_PURGE_URL", "likewise: no cache in the manifests to send a BAN to"),
 ];
 
-/// Mounts the compose file gives a role that the manifests leave out on purpose: none
-/// now (PostgreSQL's init script, once left to the stand-in image's copy, is a ConfigMap
-/// since the manifests run the upstream image; kubernetes_storage checks its content).
-const MOUNTED_ONLY_IN_COMPOSE: [(&str, &str, &str); 0] = [];
+/// Mounts the compose file gives a role that the manifests leave out on purpose.
+/// (PostgreSQL's init script, once left to the stand-in image's copy, is a ConfigMap
+/// since the manifests run the upstream image; kubernetes_storage checks its content.)
+const MOUNTED_ONLY_IN_COMPOSE: [(&str, &str, &str); 1] = [(
+    "broadcast",
+    "/var/lib/sealcast-archive",
+    "compose's default archive is a named volume every replica of the one host shares; pods on several nodes share no volume, so the manifests name an S3 bucket (ConfigMap sealcast-archive) instead",
+)];
 
 /// The roles whose image is an upstream one compose names (`MOSQUITTO_IMAGE`,
 /// `POSTGRES_IMAGE` unset): the manifests' base names the same.
@@ -73,11 +77,18 @@ const UPSTREAM_IMAGE_ROLES: [&str; 2] = ["mosquitto", "postgres"];
 
 /// Environment both give a role with values that differ on purpose: only its presence is
 /// compared.
-const SET_DIFFERENTLY: [(&str, &str, &str); 1] = [(
-    "ingest",
-    "SEALCAST_WEBRTC_ADVERTISE",
-    "compose names PUBLIC_ADDRESS and the host port it publishes; a pod names its node's address (status.hostIP) and its hostPort",
-)];
+const SET_DIFFERENTLY: [(&str, &str, &str); 2] = [
+    (
+        "ingest",
+        "SEALCAST_WEBRTC_ADVERTISE",
+        "compose names PUBLIC_ADDRESS and the host port it publishes; a pod names its node's address (status.hostIP) and its hostPort",
+    ),
+    (
+        "broadcast",
+        "SEALCAST_ARCHIVE",
+        "compose's default is the volume every replica shares (MOUNTED_ONLY_IN_COMPOSE); the manifests take the bucket from the ConfigMap sealcast-archive",
+    ),
+];
 
 /// How long kubectl, the validator or the secrets script may take (about a second each).
 const DEADLINE: Duration = Duration::from_secs(120);

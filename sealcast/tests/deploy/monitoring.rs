@@ -244,6 +244,7 @@ pub(crate) fn check_grafana_profile(project: &Project) -> Findings {
             "grafana" => vec!["grafana".into()],
             "tools" => vec!["tools".into()],
             "varnish" => vec!["cdn".into()],
+            "garage" => vec!["s3".into()],
             _ => Vec::new(),
         };
         f.check(service.profiles() == want, || {

@@ -34,13 +34,15 @@ const COPIED: [&str; 5] = [
 const NOT_COPIED: [&str; 1] = ["deploy/state"];
 
 /// The options that turn every profile of the compose file on.
-pub(crate) const ALL_PROFILES: [&str; 6] = [
+pub(crate) const ALL_PROFILES: [&str; 8] = [
     "--profile",
     "grafana",
     "--profile",
     "tools",
     "--profile",
     "cdn",
+    "--profile",
+    "s3",
 ];
 
 /// How long a compose tool or the init script may take (they take about a second).
@@ -131,11 +133,15 @@ impl Project {
             .with_context(|| format!(".env has no {name}"))
     }
 
-    /// The names of the secrets in `.env` (passwords and tokens).
+    /// The names of the secrets in `.env` (passwords, tokens, secrets, access keys).
     pub(crate) fn secret_names(&self) -> Vec<&str> {
         self.env
             .keys()
-            .filter(|k| k.contains("PASSWORD") || k.contains("TOKEN"))
+            .filter(|k| {
+                ["PASSWORD", "TOKEN", "SECRET", "ACCESS_KEY"]
+                    .iter()
+                    .any(|w| k.contains(w))
+            })
             .map(String::as_str)
             .collect()
     }

@@ -194,7 +194,7 @@ pub(crate) fn check_published_ports(project: &Project) -> Findings {
 
 /// The images by default, and the variables that name others: (variable, default,
 /// services). `RUNTIME_IMAGE` is the sealcast image's base, a build argument.
-const IMAGES: [(&str, &str, &[&str]); 6] = [
+const IMAGES: [(&str, &str, &[&str]); 7] = [
     (
         "SEALCAST_IMAGE",
         "sealcast:local",
@@ -222,6 +222,7 @@ const IMAGES: [(&str, &str, &[&str]); 6] = [
     ),
     ("GRAFANA_IMAGE", "grafana/grafana:11.4.0", &["grafana"]),
     ("VARNISH_IMAGE", "varnish:7.1", &["varnish"]),
+    ("GARAGE_IMAGE", "dxflrs/garage:v2.5.0", &["garage"]),
 ];
 
 #[test]

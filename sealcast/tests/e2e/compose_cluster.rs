@@ -10,7 +10,8 @@
 //!    (media to an ingest's published WebRTC port), each played through the balancer; a
 //!    private stream played with a token `tools tokens mint` made, and refused without
 //!    one (issue 45 item 16); the PostgreSQL image started as Kubernetes starts it (not
-//!    root, read-only: issue 50 item 8);
+//!    root, read-only: issue 50 item 8); the archive's store (Garage, profile `s3`)
+//!    killed for 20 s while a stream records, which loses nothing (`archive`, issue 49);
 //! 2. `--scale broadcast=6` under an ffmpeg viewer: the new edges serve byte-identical
 //!    segments and parts and get new viewers;
 //! 3. crashes (SIGKILL to a container's init, which Docker's restart policy answers) of
@@ -25,8 +26,8 @@
 //! 5. an edge cut off the backend network for 10 s (`docker network disconnect`);
 //! 6. a rolling restart of every edge, each replaced by a new container, under viewers that
 //!    see no error;
-//! 7. `compose down` and `up`: streams, keys and the broker's retained state are still
-//!    there;
+//! 7. `compose down` and `up`: streams, keys, the broker's retained state and the
+//!    recording are still there;
 //! 8. the network split: the load balancers cannot reach PostgreSQL;
 //! 9. Prometheus scrapes every target as up, and every panel of the Grafana dashboard has
 //!    series from the live cluster.
@@ -49,6 +50,8 @@ use tokio::time::Instant;
 
 use crate::cluster::BIN;
 use crate::lb;
+
+mod archive;
 
 /// How many new segments show that a stream goes on (one could be the last of those in
 /// flight when the fault began).
@@ -155,6 +158,7 @@ impl Compose {
         std::fs::create_dir_all(&artifacts)?;
         let started = Instant::now();
         let init = tokio::process::Command::new("scripts/init-cluster.sh")
+            .args(["--archive", "s3"])
             .current_dir(dir.path())
             .env("SEALCAST_BIN", BIN)
             .stdin(std::process::Stdio::null())
@@ -394,6 +398,9 @@ async fn stages(c: &Compose) -> anyhow::Result<()> {
         .await
         .context("the PostgreSQL image as Kubernetes runs it")?;
     private_stream(c).await.context("a private stream")?;
+    let recorded = archive::store_outage(c)
+        .await
+        .context("the archive's store down while a stream records")?;
 
     scale(c).await.context("--scale broadcast=6")?;
     crash_an_edge(c).await.context("an edge crashed")?;
@@ -434,6 +441,9 @@ async fn stages(c: &Compose) -> anyhow::Result<()> {
     publisher.stop().await;
     revoke(c).await.context("an ingest's key revoked")?;
     down_and_up(c, &key).await.context("down and up")?;
+    archive::kept_across_down_up(c, &recorded)
+        .await
+        .context("the recording after down and up")?;
     Ok(())
 }
 
@@ -470,6 +480,7 @@ async fn up(c: &Compose) -> anyhow::Result<()> {
         "prometheus",
         "source1",
         "source2",
+        "garage",
     ] {
         anyhow::ensure!(
             services.contains(wanted),
@@ -1503,6 +1514,22 @@ async fn api_nodes(c: &Compose, admin: &str) -> anyhow::Result<BTreeSet<String>>
         .collect())
 }
 
+/// `docker pause`, tried again when the cgroup freezer gave up ("unable to freeze": a task
+/// stayed in uninterruptible I/O past the kernel's wait, as PostgreSQL's fsync can on a
+/// busy disk; runc thaws the container again).
+async fn pause(id: &str) -> anyhow::Result<String> {
+    let mut tries = 1;
+    loop {
+        match docker::docker(&["pause", id]).await {
+            Err(e) if tries < 5 && format!("{e:#}").contains("unable to freeze") => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// How the catalog goes away for 10 s.
 #[derive(Debug, Clone, Copy)]
 enum Away {
@@ -1526,7 +1553,7 @@ async fn catalog_away(c: &Compose, away: Away) -> anyhow::Result<()> {
     let started = Instant::now();
     match away {
         Away::Cut => docker::docker(&["network", "disconnect", &network, &id]).await?,
-        Away::Hang => docker::docker(&["pause", &id]).await?,
+        Away::Hang => pause(&id).await?,
     };
     let during = every_edge_moves_on(c, &edges, "cam1", Duration::from_secs(10)).await;
     // The fault lasts 10 s: a deliberate hold, not a wait for something.
