@@ -79,13 +79,10 @@ pub(super) async fn store_outage(c: &Compose) -> anyhow::Result<Recorded> {
             edge.node
         );
         let at_start = metrics(c, edge).await?;
-        let uploaded = format!("{UPLOADED_BYTES}_total");
+        let before = archived(&at_start)?;
         loop {
             let text = metrics(c, edge).await?;
-            if sample(&text, &uploaded)? + sample(&text, &format!("{SKIPPED_BYTES}_total"))?
-                > sample(&at_start, &uploaded)?
-                    + sample(&at_start, &format!("{SKIPPED_BYTES}_total"))?
-            {
+            if archived(&text)? > before {
                 break;
             }
             anyhow::ensure!(
@@ -181,6 +178,12 @@ fn progress(before: &str, after: &str) -> anyhow::Result<String> {
         sample(after, SPOOL_BYTES)?
     ));
     Ok(out.join(", "))
+}
+
+/// The bytes an edge's uploader has dealt with: uploaded, or skipped as there already.
+fn archived(text: &str) -> anyhow::Result<f64> {
+    Ok(sample(text, &format!("{UPLOADED_BYTES}_total"))?
+        + sample(text, &format!("{SKIPPED_BYTES}_total"))?)
 }
 
 /// The sum of `name`'s samples in an exposition; an error if it has none (a renamed
