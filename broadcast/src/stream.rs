@@ -230,7 +230,7 @@ impl StreamState {
         };
         let r = &mut self.renditions[index];
         let changed = match &mut r.ll {
-            Some(ll) => ll.push_part(part, signed, &r.window),
+            Some(ll) => ll.push_part(part, signed),
             None => false,
         };
         if changed {

@@ -558,20 +558,28 @@ fn hls_seeds(fuzz: &Path) -> Result<()> {
     std::fs::write(dir.join("recording-cmaf"), media.render_cmaf_vod())?;
 
     let part = Duration::from_millis(333);
-    let mut ll = LlWindow::new(10, Duration::from_secs(2), part).with_discontinuity_sequence(2);
+    let mut ll = LlWindow::new(10, Duration::from_secs(2), part);
     for sequence in 100..111u64 {
         let date = Some(1_700_000_000_000 + (sequence as i64 - 100) * 1998);
         let parts = if sequence == 110 { 2 } else { 6 };
+        // A discontinuity at 107, by two (a session that ended before its first segment).
+        let dseq = if sequence >= 107 { 4 } else { 2 };
         for i in 0..parts {
             let entry = PartEntry {
                 duration: part,
                 independent: i == 0,
                 gap: sequence == 108 && i == 3,
             };
-            ll.push_part(sequence, entry, sequence == 107, date)?;
+            ll.push_part(sequence, entry, dseq, date)?;
         }
         if sequence < 110 {
-            ll.finish_segment(sequence, Duration::from_millis(1998), false, false, None)?;
+            ll.finish_segment(
+                sequence,
+                Duration::from_millis(1998),
+                false,
+                (dseq, false),
+                None,
+            )?;
         }
     }
     let reports = [RenditionReport {

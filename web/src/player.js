@@ -57,6 +57,11 @@ import { MoqPlayback, moqEndpoint } from './moq-play.js';
     selection: null,
     node: '',
     live: false,
+    // Rungs whose playlist ended while the stream went on (shed by a struggling ingest),
+    // each of which made playback start over on the rungs still listed.
+    rungsEnded: [],
+    // How often a live stream that ended was started again because it went live again.
+    resumed: 0,
     // Fragments loaded for the current selection: all, with x-sealcast-verified: true (the
     // serving node's own word, which nothing shown to the viewer relies on), and per
     // hls.js level index (main fragments only).
@@ -294,6 +299,7 @@ import { MoqPlayback, moqEndpoint } from './moq-play.js';
   }
 
   async function refreshLists() {
+    const asked = Date.now();
     const [live, recordings] = await Promise.allSettled([
       getJson('/api/v1/streams'),
       getJson('/api/v1/recordings'),
@@ -326,6 +332,13 @@ import { MoqPlayback, moqEndpoint } from './moq-play.js';
     // A live stream picked (or linked) before it went live starts as soon as it is listed.
     const sel = sealcast.selection;
     if (sel && sel.kind === 'live' && !playback && findLive(sel.stream)) select(sel, true);
+    // A live stream that played to its end and is listed live again, by a list asked for
+    // after that end: its publisher came back (a new session), and so does the player.
+    if (sel && sel.kind === 'live' && playback && playback.endedAt && asked > playback.endedAt &&
+        video.ended && findLive(sel.stream)) {
+      sealcast.resumed += 1;
+      select(sel, true);
+    }
   }
 
   async function refreshLoop() {
@@ -362,6 +375,7 @@ import { MoqPlayback, moqEndpoint } from './moq-play.js';
     sealcast.playingLevel = -1;
     sealcast.levels = [];
     sealcast.unplayable = [];
+    sealcast.rungsEnded = [];
   }
 
   // Drops the variants whose video codec this browser's MediaSource cannot play: the `src`
@@ -475,7 +489,7 @@ import { MoqPlayback, moqEndpoint } from './moq-play.js';
   // playback token, when it is private.
   function start(url, key, verifying, live = null, token = null) {
     placeholder.hidden = true;
-    playback = { key, url, verifyAs: verifying, retries: 0, mediaRecoveries: 0, timer: 0 };
+    playback = { key, url, verifyAs: verifying, retries: 0, mediaRecoveries: 0, timer: 0, endedAt: 0 };
     const wanted = transportWanted();
     if (live && wanted !== 'hls') {
       const pb = playback;
@@ -725,7 +739,11 @@ import { MoqPlayback, moqEndpoint } from './moq-play.js';
     hls.on(Hls.Events.LEVEL_LOADED, (_e, data) => {
       if (!current()) return;
       noteNode(data.networkDetails);
-      sealcast.live = Boolean(data.details && data.details.live);
+      const live = Boolean(data.details && data.details.live);
+      if (!live && pb.verifyAs.startsWith('/live/')) {
+        rungEnded(hls, data.level, pb).catch(() => {});
+      }
+      sealcast.live = live;
     });
     hls.on(Hls.Events.FRAG_LOADED, (_e, data) => {
       if (!current()) return;
@@ -752,6 +770,39 @@ import { MoqPlayback, moqEndpoint } from './moq-play.js';
 
     hls.loadSource(url);
     hls.attachMedia(video);
+  }
+
+  // The rungs a master playlist lists, by name (`…/{rung}/index.m3u8`). Pure, for the tests.
+  function listedRungs(master) {
+    return String(master)
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((line) => line && !line.startsWith('#'))
+      // The edges write relative URIs (`src/index.m3u8`); rungName reads a path.
+      .map((uri, i) => rungName({ uri: /^[a-z][a-z0-9+.-]*:|^\//i.test(uri) ? uri : `/${uri}` }, i));
+  }
+  sealcast.listedRungs = listedRungs;
+
+  // A live stream's rung can end while the stream goes on: an ingest that falls behind
+  // real time sheds its lowest rung, and the edge ends that rendition's playlist
+  // (`EXT-X-ENDLIST`) and drops it from the master playlist. hls.js, which reads the master
+  // playlist once, would play that rung to its end and stop as if the stream had ended.
+  // When the playlist of the rung hls.js loads ends, the master playlist tells which it
+  // is: the rung still listed, the stream ended (playback ends with it); the rung gone and
+  // others listed, playback starts over on those.
+  async function rungEnded(hls, index, pb) {
+    const name = rungName(hls.levels[index], index);
+    const response = await fetch(pb.url, { cache: 'no-store' });
+    if (!response.ok) return;
+    const text = await response.text();
+    if (playback !== pb || sealcast.hls !== hls) return;
+    const listed = listedRungs(text);
+    if (listed.length === 0 || listed.includes(name)) return;
+    console.info(`sealcast: the ${name} rung ended while the stream goes on; playing ${listed.join(', ')}`);
+    sealcast.rungsEnded.push({ name, at: new Date().toISOString() });
+    sealcast.hls = null;
+    hls.destroy();
+    startHls(pb.url).catch((err) => showError(`The player could not start: ${err.message || err}`));
   }
 
   // ---- staying at the target latency ---------------------------------------------------------
@@ -1027,7 +1078,10 @@ import { MoqPlayback, moqEndpoint } from './moq-play.js';
 
   video.addEventListener('ended', () => {
     const sel = sealcast.selection;
-    if (sel && sel.kind === 'live') setText(playerStatus, 'The stream has ended.');
+    if (sel && sel.kind === 'live') {
+      setText(playerStatus, 'The stream has ended.');
+      if (playback) playback.endedAt = Date.now();
+    }
   });
 
   window.addEventListener('hashchange', () => {

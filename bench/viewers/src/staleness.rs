@@ -165,6 +165,11 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
         &["bench/lib/reports/push_bytes.py"],
     ),
     (
+        "bench/archive-disk.sh",
+        CLUSTER,
+        &["bench/lib/reports/archive_disk.py"],
+    ),
+    (
         "bench/latency.sh",
         CLUSTER,
         &[

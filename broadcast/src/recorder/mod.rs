@@ -27,8 +27,9 @@
 //! (synced) as its segment is written. When the node stops gracefully, every recording in
 //! progress is finished as it stands (playable, listed) but keeps its journal. When the
 //! recorder starts, it reads every journal it finds: a stream that is published again
-//! within [`RESUME_WITHIN`] carries on in the same recording (after a discontinuity, with
-//! the segments it missed listed as gaps, up to [`MAX_HOLE`]); one that is not is finished
+//! within [`RESUME_WITHIN`] carries on in the same recording (the segments it missed listed
+//! as gaps, up to [`MAX_HOLE`]; no `EXT-X-DISCONTINUITY`: the session's media carries on in
+//! its discontinuity sequence, which a verifying player counts); one that is not is finished
 //! as it stands (from its journal and latest master, if it was killed before it could
 //! be) and its journal removed.
 //!
@@ -85,7 +86,7 @@ pub(crate) use self::thread::Recorder;
 pub(crate) const RESUME_WITHIN: Duration = Duration::from_secs(300);
 
 /// The most missed segments listed as gaps when a recording carries on; a longer hole is
-/// one discontinuity.
+/// not listed (its media times jump ahead).
 pub(crate) const MAX_HOLE: u64 = 600;
 
 /// The latest master playlist of a recording in progress.
@@ -124,7 +125,7 @@ pub(crate) enum Record {
     /// boundary (playable, listed; its journal kept), and nothing more of the stream is
     /// written. On again: the next segment carries that recording on if it is of the same
     /// session (a recording's id is its session's, which viewers check its statements
-    /// against), after a discontinuity, else starts a new one.
+    /// against), without listing the segments it missed, else starts a new one.
     Recording { stream: StreamName, record: bool },
     /// Answered once everything queued before it is on disk.
     Flush(SyncSender<()>),
@@ -220,8 +221,9 @@ impl Recording {
     }
 
     /// Carries on a recording that was finished when its stream's recording was switched
-    /// off (it stays listed as it was until it is finished again): each rendition's next
-    /// entry starts a discontinuity, and the segments not recorded meanwhile are not listed.
+    /// off (it stays listed as it was until it is finished again): the segments not
+    /// recorded meanwhile are not listed, each rendition's next entry follows the last
+    /// (its media times jump ahead).
     fn carry_on_after_pause(&mut self) {
         tracing::info!(stream = %self.stream, recording = %self.id, "recording switched on again; carrying on the session's recording");
         self.resume_pending = self.renditions.keys().cloned().collect();
@@ -345,9 +347,9 @@ impl Recording {
     }
 
     /// Lists an entry (journaled first). After a restart, the missed sequence numbers
-    /// before a rendition's first new entry are listed as gaps (up to [`MAX_HOLE`]) and the
-    /// new entry starts a discontinuity.
-    fn add_entry(&mut self, rendition: RenditionName, mut entry: Entry, config: &NodeConfig) {
+    /// before a rendition's first new entry are listed as gaps (up to [`MAX_HOLE`]), in the
+    /// new entry's discontinuity sequence (`domain::hls` tags only where that moves on).
+    fn add_entry(&mut self, rendition: RenditionName, entry: Entry, config: &NodeConfig) {
         let window = self
             .renditions
             .entry(rendition.clone())
@@ -363,20 +365,13 @@ impl Recording {
             let next = window.last_sequence().map_or(entry.sequence, |l| l + 1);
             let hole = entry.sequence.saturating_sub(next);
             if hole > 0 && hole <= MAX_HOLE && self.list_missed {
-                entries.extend(
-                    (next..entry.sequence)
-                        .enumerate()
-                        .map(|(i, sequence)| Entry {
-                            sequence,
-                            duration: config.segment_target,
-                            discontinuity_sequence: entry.discontinuity_sequence,
-                            discontinuity: i == 0,
-                            gap: true,
-                        }),
-                );
-            }
-            if hole > 0 {
-                entry.discontinuity = true;
+                entries.extend((next..entry.sequence).map(|sequence| Entry {
+                    sequence,
+                    duration: config.segment_target,
+                    discontinuity_sequence: entry.discontinuity_sequence,
+                    discontinuity: false,
+                    gap: true,
+                }));
             }
         }
         entries.push(entry);

@@ -78,17 +78,18 @@ impl Ll {
 
     /// A fresh window with `media`'s segments (and its end), no parts listed.
     fn rebuild(&mut self, media: &MediaWindow) {
-        // The discontinuity sequence carries on from the first listed segment's, so it
-        // never goes back across a rebuild.
-        let first = media.entries().next().map_or(0, |e| {
-            e.discontinuity_sequence
-                .saturating_sub(u64::from(e.discontinuity))
-        });
-        let mut window = LlWindow::new(self.capacity, self.target, self.part_target)
-            .with_discontinuity_sequence(first);
+        // Each segment keeps its discontinuity sequence, so the playlist's carries on from
+        // the first listed segment's and never goes back across a rebuild.
+        let mut window = LlWindow::new(self.capacity, self.target, self.part_target);
         for e in media.entries() {
             // Entries of a MediaWindow increase: this cannot fail.
-            let _ = window.finish_segment(e.sequence, e.duration, e.gap, e.discontinuity, None);
+            let _ = window.finish_segment(
+                e.sequence,
+                e.duration,
+                e.gap,
+                (e.discontinuity_sequence, e.discontinuity),
+                None,
+            );
         }
         if media.is_ended() {
             window.end();
@@ -98,12 +99,7 @@ impl Ll {
 
     /// A verified part (with the envelope of its signed statement, served as its `.sig`);
     /// true if the window changed.
-    pub(super) fn push_part(
-        &mut self,
-        part: Part,
-        signed: Option<Bytes>,
-        media: &MediaWindow,
-    ) -> bool {
+    pub(super) fn push_part(&mut self, part: Part, signed: Option<Bytes>) -> bool {
         let key = (part.meta.sequence, part.meta.index);
         let late = self.is_late(key.0);
         if late && self.window.last_sequence() != Some(key.0) {
@@ -116,7 +112,7 @@ impl Ll {
         if late {
             self.drain_late()
         } else {
-            self.drain(media)
+            self.drain()
         }
     }
 
@@ -195,17 +191,12 @@ impl Ll {
     }
 
     /// Applies pending parts while the next one is there.
-    fn drain(&mut self, media: &MediaWindow) -> bool {
+    fn drain(&mut self) -> bool {
         let mut changed = false;
         while let Some(next) = self.next_part() {
             let Some((part, signed)) = self.pending.remove(&next) else {
                 break;
             };
-            // A new discontinuity sequence opens a new timeline (`EXT-X-DISCONTINUITY`).
-            let discontinuity = media
-                .entries()
-                .last()
-                .is_some_and(|e| e.discontinuity_sequence != part.meta.discontinuity_sequence);
             let listed = hls::PartEntry {
                 duration: part.meta.duration,
                 independent: part.meta.independent,
@@ -216,7 +207,7 @@ impl Ll {
                 .push_part(
                     next.0,
                     listed,
-                    discontinuity,
+                    part.meta.discontinuity_sequence,
                     i64::try_from(part.meta.program_date_time_ms).ok(),
                 )
                 .is_err()
@@ -244,7 +235,7 @@ impl Ll {
             entry.sequence,
             entry.duration,
             entry.gap,
-            entry.discontinuity,
+            (entry.discontinuity_sequence, entry.discontinuity),
             None,
         );
         if finished.is_err() {
@@ -268,7 +259,7 @@ impl Ll {
         {
             self.parts = self.parts.split_off(&(from, 0));
         }
-        self.drain(media);
+        self.drain();
     }
 
     /// Segment `sequence` was published with `bytes`: when its applied parts are exactly

@@ -28,8 +28,9 @@ async fn serve_node() -> String {
     origin
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_player_steers_back_to_its_target_latency() {
+/// Chromium on the player page a node serves, once the page exposes
+/// `window.sealcast[function]`.
+async fn player_page(function: &str) -> Browser {
     let origin = serve_node().await;
     let mut browser = Browser::start(800, 600).await.expect("Chromium");
     browser
@@ -38,14 +39,20 @@ async fn the_player_steers_back_to_its_target_latency() {
         .expect("the player page");
     browser
         .wait_for(
-            "the player's latency steering",
-            "return window.sealcast && typeof window.sealcast.latencyStep === 'function' ? true : null;",
-            Value::Null,
+            &format!("window.sealcast.{function}"),
+            "return window.sealcast && typeof window.sealcast[arguments[0]] === 'function' ? true : null;",
+            json!(function),
             std::time::Duration::from_secs(30),
             |_| Ok(()),
         )
         .await
-        .expect("the page exposes latencyStep");
+        .unwrap_or_else(|e| panic!("the page exposes {function}: {e}"));
+    browser
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_player_steers_back_to_its_target_latency() {
+    let mut browser = player_page("latencyStep").await;
     // (latency, target, buffered ahead) → the playback rate.
     let cases = [
         // At the target, or within the 0.1 s of slack: 1.
@@ -79,6 +86,61 @@ async fn the_player_steers_back_to_its_target_latency() {
             got.as_f64().is_some_and(|g| (g - wanted).abs() < 1e-9),
             "latency {latency}, target {target}, ahead {ahead}: {got}, wanted {wanted}"
         );
+    }
+    let events = browser.events().await.expect("page events");
+    assert!(events.errors.is_empty(), "uncaught {:?}", events.errors);
+    browser.quit().await.expect("quit");
+}
+
+/// A rung shed by a struggling ingest ends its playlist while the stream goes on, and the
+/// edge drops it from the master playlist (`broadcast::stream`'s `drop_rendition`). The
+/// player tells that from the stream's end by the rungs a fresh master playlist lists
+/// (`window.sealcast.listedRungs`, fed here what `domain::hls::render_master` writes):
+/// the playing rung gone and others listed, it starts over on those.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_player_reads_which_rungs_a_master_playlist_still_lists() {
+    use crate::support::edge::rendition_info;
+    use domain::hls::{render_master, Variant};
+
+    let mut browser = player_page("listedRungs").await;
+    let master = |rungs: &[(&str, u32)]| {
+        render_master(
+            &rungs
+                .iter()
+                .map(|(name, height)| Variant {
+                    info: rendition_info(name, *height),
+                    peak_bps: 1_000_000,
+                    average_bps: 800_000,
+                })
+                .collect::<Vec<_>>(),
+        )
+    };
+    let cases = [
+        (
+            master(&[("src", 720), ("480p", 480), ("360p", 360)]),
+            json!(["src", "480p", "360p"]),
+        ),
+        // 360p shed: what the edge's master playlist says after `RenditionDropped`.
+        (
+            master(&[("src", 720), ("480p", 480)]),
+            json!(["src", "480p"]),
+        ),
+        (master(&[]), json!([])),
+        // A private stream's master playlist carries the token on every URI.
+        (
+            "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n480p/index.m3u8?token=pt_x\n".to_owned(),
+            json!(["480p"]),
+        ),
+    ];
+    for (text, wanted) in cases {
+        let got = browser
+            .execute(
+                "return window.sealcast.listedRungs(arguments[0]);",
+                json!(text),
+            )
+            .await
+            .expect("run listedRungs");
+        assert_eq!(got, wanted, "the rungs listed by\n{text}");
     }
     let events = browser.events().await.expect("page events");
     assert!(events.errors.is_empty(), "uncaught {:?}", events.errors);

@@ -16,8 +16,8 @@ use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::ceil_secs;
 use super::query::PlaylistQuery;
+use super::{ceil_secs, write_discontinuities};
 use crate::DomainError;
 
 /// Segments before the open one whose parts stay listed (RFC 8216bis §4.4.4.9: at least
@@ -47,8 +47,12 @@ pub struct LlSegment {
     pub sequence: u64,
     /// `EXTINF`.
     pub duration: Duration,
-    /// `EXT-X-DISCONTINUITY` before it.
+    /// `EXT-X-DISCONTINUITY` before it: as many as its discontinuity sequence is past the
+    /// one of the segment before it (one, for the first listed segment).
     pub discontinuity: bool,
+    /// Its discontinuity sequence, as its ingest signed it: what a player counting the
+    /// playlist's tags (hls.js's `frag.cc`) arrives at.
+    pub discontinuity_sequence: u64,
     /// `EXT-X-GAP`.
     pub gap: bool,
     /// When its first frame was captured, in Unix milliseconds (the ingest's clock).
@@ -62,6 +66,7 @@ pub struct LlSegment {
 struct OpenSegment {
     sequence: u64,
     discontinuity: bool,
+    discontinuity_sequence: u64,
     program_date_time_ms: Option<i64>,
     parts: Vec<PartEntry>,
 }
@@ -95,7 +100,6 @@ pub struct LlWindow {
     /// Never lowered while the playlist lives.
     target_duration: u64,
     part_target: Duration,
-    discontinuity_sequence: u64,
     segments: VecDeque<LlSegment>,
     open: Option<OpenSegment>,
     ended: bool,
@@ -109,28 +113,22 @@ impl LlWindow {
             capacity: capacity.max(1),
             target_duration: ceil_secs(target).max(1),
             part_target: part_target.max(Duration::from_millis(1)),
-            discontinuity_sequence: 0,
             segments: VecDeque::new(),
             open: None,
             ended: false,
         }
     }
 
-    /// The same window with `EXT-X-DISCONTINUITY-SEQUENCE` starting at `sequence` (a window
-    /// rebuilt for a stream whose earlier discontinuities already slid out).
-    pub fn with_discontinuity_sequence(mut self, sequence: u64) -> Self {
-        self.discontinuity_sequence = sequence;
-        self
-    }
-
-    /// Appends a part to segment `sequence`, opening it if it is the next one. A part of a
-    /// segment other than the open one or the next is refused (`NotAfterLast` style), as
-    /// is any part after the end.
+    /// Appends a part to segment `sequence`, opening it if it is the next one, in
+    /// `discontinuity_sequence` (the part's signed one: a new one after the last segment's
+    /// opens a new timeline, `EXT-X-DISCONTINUITY`). A part of a segment other than the
+    /// open one or the next is refused (`NotAfterLast` style), as is any part after the
+    /// end.
     pub fn push_part(
         &mut self,
         sequence: u64,
         part: PartEntry,
-        discontinuity: bool,
+        discontinuity_sequence: u64,
         program_date_time_ms: Option<i64>,
     ) -> Result<(), DomainError> {
         if self.ended {
@@ -155,9 +153,14 @@ impl LlWindow {
                 what: "part of a finished segment",
             });
         }
+        let discontinuity = self
+            .segments
+            .back()
+            .is_some_and(|last| discontinuity_sequence > last.discontinuity_sequence);
         self.open = Some(OpenSegment {
             sequence,
             discontinuity,
+            discontinuity_sequence,
             program_date_time_ms,
             parts: vec![part],
         });
@@ -193,15 +196,17 @@ impl LlWindow {
         }
     }
 
-    /// Closes the open segment `sequence` (its parts make it up) with its `EXTINF`;
-    /// returns the sequence numbers that slid out of the window. A segment that was never
-    /// opened (no parts: a gap, or a segment published whole) is appended as it is.
+    /// Closes the open segment `sequence` (its parts make it up) with its `EXTINF`, in
+    /// `discontinuity_sequence`; returns the sequence numbers that slid out of the window.
+    /// A segment that was never opened (no parts: a gap, or a segment published whole) is
+    /// appended as it is. Whether a discontinuity comes before it follows from the
+    /// segment before it; `discontinuity` says it for the first one of the window only.
     pub fn finish_segment(
         &mut self,
         sequence: u64,
         duration: Duration,
         gap: bool,
-        discontinuity: bool,
+        (discontinuity_sequence, discontinuity): (u64, bool),
         program_date_time_ms: Option<i64>,
     ) -> Result<Vec<u64>, DomainError> {
         if self.ended {
@@ -209,11 +214,16 @@ impl LlWindow {
                 what: "segment after the end",
             });
         }
+        let discontinuity = match self.segments.back() {
+            Some(last) => discontinuity_sequence > last.discontinuity_sequence,
+            None => discontinuity,
+        };
         let segment = match self.open.take() {
             Some(open) if open.sequence == sequence => LlSegment {
                 sequence,
                 duration,
-                discontinuity: open.discontinuity,
+                discontinuity,
+                discontinuity_sequence,
                 gap,
                 program_date_time_ms: open.program_date_time_ms,
                 parts: open.parts,
@@ -234,6 +244,7 @@ impl LlWindow {
                     sequence,
                     duration,
                     discontinuity,
+                    discontinuity_sequence,
                     gap,
                     program_date_time_ms,
                     parts: Vec::new(),
@@ -250,9 +261,6 @@ impl LlWindow {
         let mut gone = Vec::new();
         while self.segments.len() > self.capacity {
             if let Some(old) = self.segments.pop_front() {
-                if old.discontinuity {
-                    self.discontinuity_sequence += 1;
-                }
                 gone.push(old.sequence);
             }
         }
@@ -283,6 +291,25 @@ impl LlWindow {
     /// Whether the playlist ended (`EXT-X-ENDLIST`): no part comes any more.
     pub fn is_ended(&self) -> bool {
         self.ended
+    }
+
+    /// `EXT-X-DISCONTINUITY-SEQUENCE`: the first listed segment's (the open one when none
+    /// is complete), less the discontinuity before it that the playlist lists. Every later
+    /// segment is tagged as far as its own is past the one before it, so what a player
+    /// counts is what the ingest signed. It never goes back as segments slide out.
+    pub fn discontinuity_sequence(&self) -> u64 {
+        let first = self
+            .segments
+            .front()
+            .map(|s| (s.discontinuity_sequence, s.discontinuity))
+            .or_else(|| {
+                self.open
+                    .as_ref()
+                    .map(|o| (o.discontinuity_sequence, o.discontinuity))
+            });
+        first.map_or(0, |(sequence, tagged)| {
+            sequence.saturating_sub(u64::from(tagged))
+        })
     }
 
     /// The last complete segment's sequence number.
@@ -387,13 +414,13 @@ impl LlWindow {
         let _ = writeln!(
             out,
             "#EXT-X-DISCONTINUITY-SEQUENCE:{}",
-            self.discontinuity_sequence
+            self.discontinuity_sequence()
         );
         let _ = writeln!(out, "#EXT-X-INDEPENDENT-SEGMENTS");
         let _ = writeln!(out, "#EXT-X-MAP:URI=\"init.mp4\"");
 
         // Skippable: segments that end more than CAN-SKIP-UNTIL before the playlist's end.
-        let mut skipped = 0;
+        let mut skipped: usize = 0;
         if skip {
             let total: Duration = self.segments.iter().map(|s| s.duration).sum();
             let horizon = Duration::from_secs(skip_until);
@@ -412,11 +439,17 @@ impl LlWindow {
         }
         // The date is written on the first listed segment and after every discontinuity.
         let mut date_due = true;
+        let mut before = skipped
+            .checked_sub(1)
+            .and_then(|i| self.segments.get(i))
+            .map(|s| s.discontinuity_sequence);
         for s in self.segments.iter().skip(skipped) {
-            if s.discontinuity {
-                let _ = writeln!(out, "#EXT-X-DISCONTINUITY");
+            if write_discontinuities(&mut out, before, s.discontinuity_sequence, s.discontinuity)
+                > 0
+            {
                 date_due = true;
             }
+            before = Some(s.discontinuity_sequence);
             if let (true, Some(ms)) = (date_due, s.program_date_time_ms) {
                 let _ = writeln!(out, "#EXT-X-PROGRAM-DATE-TIME:{}", iso8601(ms));
                 date_due = false;
@@ -429,8 +462,13 @@ impl LlWindow {
             let _ = writeln!(out, "{}.m4s", s.sequence);
         }
         if let Some(open) = &self.open {
-            if open.discontinuity {
-                let _ = writeln!(out, "#EXT-X-DISCONTINUITY");
+            if write_discontinuities(
+                &mut out,
+                before,
+                open.discontinuity_sequence,
+                open.discontinuity,
+            ) > 0
+            {
                 date_due = true;
             }
             if let (true, Some(ms)) = (date_due, open.program_date_time_ms) {
@@ -525,13 +563,14 @@ mod tests {
                 sequence: o.sequence,
                 duration: Duration::ZERO,
                 discontinuity: o.discontinuity,
+                discontinuity_sequence: o.discontinuity_sequence,
                 gap: false,
                 program_date_time_ms: o.program_date_time_ms,
                 parts: o.parts.clone(),
             });
             let segments = self.segments.iter().cloned().collect();
             (
-                self.discontinuity_sequence,
+                self.discontinuity_sequence(),
                 self.target_duration,
                 segments,
                 open,
@@ -553,14 +592,14 @@ mod tests {
         let mut w = LlWindow::new(6, Duration::from_secs(2), PART);
         for seq in 100..100 + segments {
             for i in 0..6 {
-                w.push_part(seq, part(i == 0), false, Some(1_700_000_000_000))
+                w.push_part(seq, part(i == 0), 0, Some(1_700_000_000_000))
                     .expect("in order");
             }
-            w.finish_segment(seq, Duration::from_secs(2), false, false, None)
+            w.finish_segment(seq, Duration::from_secs(2), false, (0, false), None)
                 .expect("in order");
         }
         for i in 0..open_parts {
-            w.push_part(100 + segments, part(i == 0), false, None)
+            w.push_part(100 + segments, part(i == 0), 0, None)
                 .expect("in order");
         }
         w
@@ -651,24 +690,62 @@ mod tests {
     #[test]
     fn discontinuities_are_counted_as_they_slide_out() {
         let mut w = LlWindow::new(2, Duration::from_secs(2), PART);
-        w.finish_segment(1, Duration::from_secs(2), false, false, None)
+        w.finish_segment(1, Duration::from_secs(2), false, (0, false), None)
             .expect("ok");
-        w.finish_segment(2, Duration::from_secs(2), false, true, Some(0))
+        w.finish_segment(2, Duration::from_secs(2), false, (1, true), Some(0))
             .expect("ok");
-        w.finish_segment(3, Duration::from_secs(2), false, false, None)
+        w.finish_segment(3, Duration::from_secs(2), false, (1, false), None)
             .expect("ok");
         assert!(w.render(false, &[]).contains("#EXT-X-DISCONTINUITY-SEQUENCE:0\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"init.mp4\"\n#EXT-X-DISCONTINUITY\n#EXT-X-PROGRAM-DATE-TIME:1970-01-01T00:00:00.000Z\n"));
         assert_eq!(
-            w.finish_segment(4, Duration::from_secs(2), false, false, None),
+            w.finish_segment(4, Duration::from_secs(2), false, (1, false), None),
             Ok(vec![2])
         );
         assert!(w
             .render(false, &[])
             .contains("#EXT-X-DISCONTINUITY-SEQUENCE:1\n"));
         assert!(w
-            .finish_segment(4, Duration::from_secs(2), false, false, None)
+            .finish_segment(4, Duration::from_secs(2), false, (1, false), None)
             .is_err());
-        assert!(w.push_part(3, part(true), false, None).is_err());
+        assert!(w.push_part(3, part(true), 1, None).is_err());
+    }
+
+    /// A discontinuity sequence that moves on by more than one (sessions that ended before
+    /// their first segment) is as many tags, so a player counting them arrives at what
+    /// the ingest signed, before and after the segments around it slide out; the caller's
+    /// flag counts only for a window's first segment.
+    #[test]
+    fn a_jump_in_the_discontinuity_sequence_is_as_many_tags() {
+        let mut w = LlWindow::new(3, Duration::from_secs(2), PART);
+        w.finish_segment(10, Duration::from_secs(2), false, (4, false), None)
+            .expect("ok");
+        w.finish_segment(11, Duration::from_secs(2), false, (7, false), None)
+            .expect("ok");
+        w.push_part(12, part(true), 7, None).expect("open");
+        w.push_part(12, part(false), 7, None).expect("open");
+        let read = |w: &LlWindow| {
+            let text = w.render(false, &[]);
+            crate::hls::read_media(text.as_bytes())
+                .expect("reads")
+                .segments
+                .iter()
+                .map(|s| (s.sequence, s.discontinuity_sequence))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(read(&w), vec![(10, 4), (11, 7), (12, 7)]);
+        w.finish_segment(12, Duration::from_secs(2), false, (7, true), None)
+            .expect("ok");
+        w.push_part(13, part(true), 8, None).expect("open");
+        assert_eq!(read(&w), vec![(10, 4), (11, 7), (12, 7), (13, 8)]);
+        w.finish_segment(13, Duration::from_secs(2), false, (8, false), None)
+            .expect("ok");
+        assert_eq!(w.discontinuity_sequence(), 6);
+        assert_eq!(read(&w), vec![(11, 7), (12, 7), (13, 8)]);
+        // Backwards (a stale catalog's numbering): no tag, and the player's count then
+        // disagrees with the signature, which it refuses.
+        w.finish_segment(14, Duration::from_secs(2), false, (3, true), None)
+            .expect("ok");
+        assert_eq!(read(&w).last(), Some(&(14, 8)));
     }
 
     #[test]
@@ -688,7 +765,7 @@ mod tests {
         ) {
             let mut w = LlWindow::new(30, Duration::from_secs(2), PART);
             for (i, ms) in durations.iter().enumerate() {
-                w.finish_segment(i as u64, Duration::from_millis(*ms), false, false, None)
+                w.finish_segment(i as u64, Duration::from_millis(*ms), false, (0, false), None)
                     .expect("in order");
             }
             let full = w.render(false, &[]);
@@ -714,10 +791,9 @@ mod tests {
         for seq in 100..104 {
             let parts = if seq == 103 { 5 } else { 6 };
             for i in 0..parts {
-                w.push_part(seq, part(i == 0), false, None)
-                    .expect("in order");
+                w.push_part(seq, part(i == 0), 0, None).expect("in order");
             }
-            w.finish_segment(seq, Duration::from_secs(2), false, false, None)
+            w.finish_segment(seq, Duration::from_secs(2), false, (0, false), None)
                 .expect("in order");
         }
         assert_eq!(w.last_part(), Some((103, 4)));
@@ -735,7 +811,7 @@ mod tests {
             w.push_late_part(102, 6, part(false)).is_err(),
             "not the last one"
         );
-        w.push_part(104, part(true), false, None).expect("next");
+        w.push_part(104, part(true), 0, None).expect("next");
         w.push_late_part(103, 6, part(false))
             .expect("still the last complete one while 104 is open");
         w.end();

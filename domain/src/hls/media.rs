@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use m3u8_rs::{ExtTag, MediaPlaylist, MediaSegment};
 
-use super::{ceil_secs, write_to_string};
+use super::{ceil_secs, discontinuity_tags, write_discontinuities, write_to_string};
 use crate::segment::SegmentMeta;
 
 /// The init segment's URI, relative to the media playlist.
@@ -26,7 +26,9 @@ pub struct Entry {
     pub duration: Duration,
     /// Discontinuity sequence number of this segment.
     pub discontinuity_sequence: u64,
-    /// `#EXT-X-DISCONTINUITY` before it.
+    /// Whether a discontinuity comes before it. Rendered for the first listed entry only
+    /// (one `#EXT-X-DISCONTINUITY`); a later one is tagged as far as its
+    /// `discontinuity_sequence` moved on from the entry before it.
     pub discontinuity: bool,
     /// `#EXT-X-GAP`: the segment was never published (for example its signature never came).
     pub gap: bool,
@@ -164,19 +166,27 @@ impl MediaWindow {
             segments: self
                 .entries
                 .iter()
-                .map(|e| MediaSegment {
-                    uri: format!("{}.ts", e.sequence),
-                    duration: e.duration.as_secs_f32(),
-                    discontinuity: e.discontinuity,
-                    unknown_tags: if e.gap {
-                        vec![ExtTag {
-                            tag: "X-GAP".to_owned(),
-                            rest: None,
-                        }]
-                    } else {
-                        Vec::new()
-                    },
-                    ..MediaSegment::default()
+                .scan(None, |before, e| {
+                    let tags =
+                        discontinuity_tags(*before, e.discontinuity_sequence, e.discontinuity);
+                    *before = Some(e.discontinuity_sequence);
+                    // m3u8-rs writes one `EXT-X-DISCONTINUITY`; a jump by more is the rest.
+                    let tag = |tag: &str| ExtTag {
+                        tag: tag.to_owned(),
+                        rest: None,
+                    };
+                    let mut unknown_tags: Vec<ExtTag> =
+                        (1..tags).map(|_| tag("X-DISCONTINUITY")).collect();
+                    if e.gap {
+                        unknown_tags.push(tag("X-GAP"));
+                    }
+                    Some(MediaSegment {
+                        uri: format!("{}.ts", e.sequence),
+                        duration: e.duration.as_secs_f32(),
+                        discontinuity: tags > 0,
+                        unknown_tags,
+                        ..MediaSegment::default()
+                    })
                 })
                 .collect(),
             ..MediaPlaylist::default()
@@ -206,10 +216,10 @@ impl MediaWindow {
         );
         let _ = writeln!(out, "#EXT-X-INDEPENDENT-SEGMENTS");
         let _ = writeln!(out, "#EXT-X-MAP:URI=\"{INIT_URI}\"");
+        let mut before = None;
         for e in &self.entries {
-            if e.discontinuity {
-                let _ = writeln!(out, "#EXT-X-DISCONTINUITY");
-            }
+            write_discontinuities(&mut out, before, e.discontinuity_sequence, e.discontinuity);
+            before = Some(e.discontinuity_sequence);
             let _ = writeln!(out, "#EXTINF:{:.5},", e.duration.as_secs_f64());
             if e.gap {
                 let _ = writeln!(out, "#EXT-X-GAP");

@@ -52,3 +52,38 @@ fn write_to_string(write: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> S
     let _ = write(&mut out);
     String::from_utf8(out).unwrap_or_default()
 }
+
+/// The most `EXT-X-DISCONTINUITY` tags written before one segment. Players count every
+/// tag (hls.js's `frag.cc`), so a discontinuity sequence that moved on by more than one
+/// between two listed segments (a publish session that ended before its first segment)
+/// is that many tags; a jump past this bound is written as the bound, and the players
+/// that check the signed sequence refuse what follows rather than the playlist growing
+/// with it.
+const MAX_DISCONTINUITY_TAGS: u64 = 16;
+
+/// How many `EXT-X-DISCONTINUITY` tags go before a segment in discontinuity sequence
+/// `current`: as many as it is past `before`, the one of the segment listed before it
+/// (none when it is not past it, whatever else changed: a tag the signed sequence does not
+/// count would make a player refuse every segment after it); for the first listed segment
+/// (`before` is `None`), one if it is `flagged`.
+fn discontinuity_tags(before: Option<u64>, current: u64, flagged: bool) -> u64 {
+    match before {
+        Some(b) => current.saturating_sub(b).min(MAX_DISCONTINUITY_TAGS),
+        None => u64::from(flagged),
+    }
+}
+
+/// Writes the [`discontinuity_tags`] before a segment; returns how many.
+fn write_discontinuities(
+    out: &mut String,
+    before: Option<u64>,
+    current: u64,
+    flagged: bool,
+) -> u64 {
+    use std::fmt::Write as _;
+    let tags = discontinuity_tags(before, current, flagged);
+    for _ in 0..tags {
+        let _ = writeln!(out, "#EXT-X-DISCONTINUITY");
+    }
+    tags
+}

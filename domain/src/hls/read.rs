@@ -277,6 +277,9 @@ struct MediaReader {
     map: Option<String>,
     /// The discontinuity sequence of the last segment read.
     discontinuity_sequence: u64,
+    /// `EXT-X-DISCONTINUITY` tags before the segment being read (each counts, as hls.js
+    /// counts them: a jump of the sequence by more than one is that many tags).
+    discontinuities: u64,
     parts: usize,
     /// Where the last segment ended, to carry program date-times.
     carried: Option<i64>,
@@ -345,7 +348,13 @@ impl MediaReader {
             "EXT-X-PROGRAM-DATE-TIME" => {
                 self.current.program_date_time_ms = Some(date_time_ms(value)?);
             }
-            "EXT-X-DISCONTINUITY" => self.current.discontinuity = true,
+            "EXT-X-DISCONTINUITY" => {
+                self.current.discontinuity = true;
+                self.discontinuities = self
+                    .discontinuities
+                    .checked_add(1)
+                    .ok_or("discontinuity sequence out of range")?;
+            }
             "EXT-X-GAP" => self.current.gap = true,
             "EXTINF" => {
                 let number = value.split(',').next().unwrap_or("");
@@ -407,12 +416,10 @@ impl MediaReader {
                     .checked_add(n)
             })
             .ok_or("media sequence out of range")?;
-        if segment.discontinuity {
-            self.discontinuity_sequence = self
-                .discontinuity_sequence
-                .checked_add(1)
-                .ok_or("discontinuity sequence out of range")?;
-        }
+        self.discontinuity_sequence = self
+            .discontinuity_sequence
+            .checked_add(std::mem::take(&mut self.discontinuities))
+            .ok_or("discontinuity sequence out of range")?;
         segment.discontinuity_sequence = self.discontinuity_sequence;
         segment.map.clone_from(&self.map);
         if segment.program_date_time_ms.is_none() && !segment.discontinuity {

@@ -109,14 +109,14 @@ mod tests {
         let mut w = LlWindow::new(6, Duration::from_secs(2), Duration::from_millis(333));
         for seq in 0..segments {
             for i in 0..6 {
-                w.push_part(seq, part(i == 0), false, Some(1_700_000_000_000))
+                w.push_part(seq, part(i == 0), 0, Some(1_700_000_000_000))
                     .expect("in order");
             }
-            w.finish_segment(seq, Duration::from_secs(2), false, false, None)
+            w.finish_segment(seq, Duration::from_secs(2), false, (0, false), None)
                 .expect("in order");
         }
         for i in 0..open_parts {
-            w.push_part(segments, part(i == 0), false, None)
+            w.push_part(segments, part(i == 0), 0, None)
                 .expect("in order");
         }
         w

@@ -244,10 +244,11 @@ impl Driver {
     /// session's ufrag, which binds the connection to that session; every frame after it
     /// is that session's.
     fn frame(&mut self, peer: SocketAddr, frame: &[u8], now: Instant) {
-        let binding = self.conns.binding(peer);
-        if binding == Binding::Unknown {
-            return;
-        }
+        let bound = match self.conns.binding(peer) {
+            Binding::Unknown => return,
+            Binding::Bound(id) => Some(id),
+            Binding::Unbound => None,
+        };
         let stun = match demux::classify(frame) {
             Datagram::Stun(stun) => Some(stun),
             _ => None,
@@ -256,9 +257,9 @@ impl Driver {
             tracing::debug!(%peer, "dropped a STUN message with MESSAGE-INTEGRITY first");
             return;
         }
-        let id = match binding {
-            Binding::Bound(id) => id,
-            Binding::Unbound | Binding::Unknown => {
+        let id = match bound {
+            Some(id) => id,
+            None => {
                 let named = stun
                     .and_then(|s| s.local_ufrag)
                     .and_then(|ufrag| self.table.lock().by_ufrag(ufrag))

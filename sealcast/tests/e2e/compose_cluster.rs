@@ -265,6 +265,18 @@ impl Compose {
 
     /// Saves every container's log (the stage that failed is in them).
     /// Every container's log into the artifacts, as `file`.
+    /// An edge's `/metrics` text.
+    async fn metrics(&self, edge: &Edge) -> anyhow::Result<String> {
+        Ok(self
+            .client
+            .get(format!("{}/metrics", edge.base))
+            .send()
+            .await?
+            .error_for_status()?
+            .text()
+            .await?)
+    }
+
     async fn save_logs(&self, file: &str) {
         if let Ok(logs) = self
             .project
@@ -1615,23 +1627,11 @@ async fn revoke(c: &Compose) -> anyhow::Result<()> {
             &["reason=\"revoked_key\""],
         )
     };
-    let metrics = |edge: Edge| {
-        let client = c.client.clone();
-        async move {
-            let text = client
-                .get(format!("{}/metrics", edge.base))
-                .send()
-                .await?
-                .text()
-                .await?;
-            anyhow::Ok(text)
-        }
-    };
     let started = Instant::now();
     c.tools(&["keys", "revoke", "ingest2"]).await?;
     let deadline = started + Duration::from_secs(60);
     for edge in &edges {
-        while revoked(&metrics(edge.clone()).await?) < 1.0 {
+        while revoked(&c.metrics(edge).await?) < 1.0 {
             anyhow::ensure!(
                 Instant::now() < deadline,
                 "{} never refused ingest2's segments",
@@ -1655,7 +1655,7 @@ async fn revoke(c: &Compose) -> anyhow::Result<()> {
         .find(|e| e.id == edge.id)
         .context("the restarted edge")?;
     let deadline = Instant::now() + Duration::from_secs(60);
-    while revoked(&metrics(edge.clone()).await.unwrap_or_default()) < 1.0 {
+    while revoked(&c.metrics(&edge).await.unwrap_or_default()) < 1.0 {
         anyhow::ensure!(
             Instant::now() < deadline,
             "the restarted {} served ingest2 again",

@@ -175,6 +175,12 @@ fn trials(fixture: &Arc<Fixture>) -> Vec<Trial> {
         ),
         on_cluster(
             fixture,
+            "a_live_viewer_resumes_when_its_publisher_comes_back",
+            Heavy,
+            |_, c| Box::pin(publishers::viewer_resumes(c)),
+        ),
+        on_cluster(
+            fixture,
             "reconnect_continues_numbering_after_a_discontinuity",
             Light,
             |_, c| Box::pin(publishers::reconnect(c)),

@@ -434,6 +434,76 @@ const MEDIA_STATE: &str = "const v = document.getElementById('video'); \
       readyState: v.readyState, buffered: ranges(v.buffered), \
       level: hls ? hls.currentLevel : null, lastFragments: frags };";
 
+/// A viewer on `origin`'s player for live `stream` over LL-HLS
+/// (`/?transport=hls#live/{stream}`; over MoQ a session's end is a retry of its own)
+/// watches it end
+/// (the publisher stopped: `#EXT-X-ENDLIST`, the video ends), then `comeback` publishes
+/// it again: the player, left on the page, starts playing the new session by itself
+/// (`window.sealcast.resumed`) and plays 3 s of it. Returns what `comeback` returned.
+pub(crate) async fn resumes<T: 'static>(
+    origin: &str,
+    stream: &str,
+    comeback: impl std::future::Future<Output = Result<T>> + 'static,
+) -> Result<T> {
+    let stream = stream.to_owned();
+    let outcome = std::rc::Rc::new(std::cell::RefCell::new(None));
+    let slot = std::rc::Rc::clone(&outcome);
+    in_browser("resume", origin, move |browser, origin| {
+        Box::pin(async move {
+            browser
+                .goto(&format!("{origin}/?transport=hls#live/{stream}"))
+                .await?;
+            wait(
+                browser,
+                origin,
+                "the video plays (currentTime > 0)",
+                &format!("{PLAYER_OK} return v.currentTime > 0 && !v.paused;"),
+                Value::Null,
+                60,
+            )
+            .await?;
+            wait(
+                browser,
+                origin,
+                "the video ends with the publish",
+                &format!("{PLAYER_OK} return v.ended && s.resumed === 0;"),
+                Value::Null,
+                90,
+            )
+            .await?;
+            let done = comeback.await?;
+            *slot.borrow_mut() = Some(done);
+            let back = wait(
+                browser,
+                origin,
+                "the player plays the stream again by itself",
+                &format!(
+                    "{PLAYER_OK} return s.resumed >= 1 && !v.ended && !v.paused && v.readyState >= 2 \
+                     ? {{ t: v.currentTime }} : false;"
+                ),
+                Value::Null,
+                60,
+            )
+            .await?;
+            let t = back["t"].as_f64().context("no time")?;
+            wait(
+                browser,
+                origin,
+                &format!("currentTime reaches {:.1} s", t + 3.0),
+                &format!("{PLAYER_OK} return v.currentTime >= arguments[0] + 3 && !v.paused;"),
+                json!(t),
+                60,
+            )
+            .await?;
+            no_player_errors(browser).await?;
+            Ok(Value::Null)
+        })
+    })
+    .await?;
+    let done = outcome.borrow_mut().take();
+    done.context("the stream was not published again")
+}
+
 /// The recording `stream`/`id` played to its end at 4x.
 pub(crate) async fn recording(origin: &str, stream: &str, id: &str) -> Result<Value> {
     let hash = format!("#vod/{stream}/{id}");

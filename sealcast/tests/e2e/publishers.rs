@@ -271,3 +271,20 @@ pub(crate) async fn nested_amf(cluster: &Cluster, live: &str) -> anyhow::Result<
         .context("the live stream stopped after the nested AMF")?;
     Ok(())
 }
+
+/// A viewer watching a live stream whose publisher stops and, a little later, starts
+/// again (OBS restarted, a dropped link): the player sees the end, then, left alone, plays
+/// the new session once the stream is listed live again (`web/src/player.js`, the list
+/// refresh), through the load balancer.
+pub(crate) async fn viewer_resumes(cluster: &Cluster) -> anyhow::Result<()> {
+    let key = cluster.add_stream("comeback").await?;
+    let url = cluster.rtmp_url(&key);
+    let first = light(40).publish(&url)?;
+    let comeback = async move {
+        first.wait_success().await?;
+        light(30).publish(&url)
+    };
+    let second = crate::pages::resumes(&cluster.https, "comeback", comeback).await?;
+    second.wait_success().await?;
+    Ok(())
+}

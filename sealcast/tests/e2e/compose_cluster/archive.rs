@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use testkit::ffmpeg::TestPattern;
 use tokio::time::Instant;
 
-use super::{secs, Compose, Edge};
+use super::{secs, Compose};
 
 /// How long the store is down while a stream records (issue 49).
 const OUTAGE: Duration = Duration::from_secs(20);
@@ -58,7 +58,7 @@ pub(super) async fn store_outage(c: &Compose) -> anyhow::Result<Recorded> {
     while killed.elapsed() < OUTAGE {
         for (edge, most) in edges.iter().zip(&mut spooled) {
             // An edge busy recording may answer late: the next round asks again.
-            if let Ok(text) = metrics(c, edge).await {
+            if let Ok(text) = c.metrics(edge).await {
                 *most = most.max(sample(&text, SPOOL_BYTES)?);
             }
         }
@@ -78,10 +78,10 @@ pub(super) async fn store_outage(c: &Compose) -> anyhow::Result<Recorded> {
             "{}'s {SPOOL_BYTES} stayed 0 while the store was down",
             edge.node
         );
-        let at_start = metrics(c, edge).await?;
+        let at_start = c.metrics(edge).await?;
         let before = archived(&at_start)?;
         loop {
-            let text = metrics(c, edge).await?;
+            let text = c.metrics(edge).await?;
             if archived(&text)? > before {
                 break;
             }
@@ -119,7 +119,7 @@ pub(super) async fn store_outage(c: &Compose) -> anyhow::Result<Recorded> {
     // Nothing was dropped from any spool.
     for edge in &edges {
         let dropped = sample(
-            &metrics(c, edge).await?,
+            &c.metrics(edge).await?,
             &format!("{SPOOL_DROPPED_BYTES}_total"),
         )?;
         anyhow::ensure!(
@@ -194,16 +194,6 @@ fn sample(text: &str, name: &str) -> anyhow::Result<f64> {
         "the exposition has no {name}"
     );
     Ok(testkit::prometheus::sample_sum(text, name, &[]))
-}
-
-async fn metrics(c: &Compose, edge: &Edge) -> anyhow::Result<String> {
-    Ok(c.client
-        .get(format!("{}/metrics", edge.base))
-        .send()
-        .await?
-        .error_for_status()?
-        .text()
-        .await?)
 }
 
 /// Waits until the public list of recordings, through the load balancer, has
