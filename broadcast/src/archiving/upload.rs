@@ -37,6 +37,8 @@ const SWEEP_EVERY: Duration = Duration::from_secs(60);
 const SWEEP_PAGES: usize = 100;
 /// The largest `recording.json` read.
 pub(crate) const MAX_INFO_BYTES: u64 = 64 * 1024;
+/// The largest archived playlist read to compare it with a node's own.
+const MAX_PLAYLIST_BYTES: u64 = 8 * 1024 * 1024;
 
 /// How long a recording is kept, read at every sweep (`None`: for ever).
 pub(crate) type RetentionFn = Arc<dyn Fn() -> Option<Duration> + Send + Sync>;
@@ -175,8 +177,12 @@ async fn archive_one(archive: &Archive, spool: &Spool, item: &Item) -> Result<bo
             Err(e) => return Err(e),
         },
         Write::Replace => {
-            archive.put(&item.key, bytes.clone()).await?;
-            true
+            if supersedes(archive, &item.key, &bytes).await? {
+                archive.put(&item.key, bytes.clone()).await?;
+                true
+            } else {
+                false
+            }
         }
     };
     if !written {
@@ -203,6 +209,59 @@ async fn archive_one(archive: &Archive, spool: &Spool, item: &Item) -> Result<bo
     }
     forget_local(item).await;
     Ok(false)
+}
+
+/// Whether `ours`, a replacing file of a recording, may replace what the archive holds
+/// under `key`: every recording node writes its own playlists and `recording.json`, and
+/// one that recorded less (it joined late, it restarted, its spool dropped) must not leave
+/// its shorter copy over a longer one. Nothing there, or nothing [`extent`] can read:
+/// ours goes.
+async fn supersedes(
+    archive: &Archive,
+    key: &ArchiveKey,
+    ours: &[u8],
+) -> Result<bool, ArchiveError> {
+    let ArchiveKey::Recording { file, .. } = key else {
+        return Ok(true);
+    };
+    let Some(ours) = extent(file, ours) else {
+        return Ok(true);
+    };
+    let limit = match file {
+        archive::RecordingFile::Info => MAX_INFO_BYTES,
+        _ => MAX_PLAYLIST_BYTES,
+    };
+    match archive.get(key, limit).await {
+        Ok(theirs) => Ok(extent(file, &theirs).is_none_or(|theirs| ours >= theirs)),
+        Err(e) if e.is_retryable() => Err(e),
+        Err(_) => Ok(true),
+    }
+}
+
+/// How much of a recording a replacing file says, comparable between two copies of it:
+/// a media playlist's entries, of which published, and whether it ended; a master
+/// playlist's renditions; `recording.json`'s duration (ms) and renditions. `None` for any
+/// other file, or bytes that do not read as one.
+pub(super) fn extent(file: &archive::RecordingFile, bytes: &[u8]) -> Option<(u64, u64, bool)> {
+    use archive::RecordingFile;
+    let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+    match file {
+        RecordingFile::MediaPlaylist(_) => {
+            let p = domain::hls::read_media(bytes).ok()?;
+            let published = p.segments.iter().filter(|s| !s.gap).count();
+            Some((count(p.segments.len()), count(published), p.ended))
+        }
+        RecordingFile::Master => {
+            let variants = domain::hls::read_master(bytes).ok()?;
+            Some((count(variants.len()), 0, false))
+        }
+        RecordingFile::Info => {
+            let info: RecordingInfo = serde_json::from_slice(bytes).ok()?;
+            let ms = (info.duration_secs.max(0.0) * 1000.0).round() as u64;
+            Some((ms, count(info.renditions.len()), true))
+        }
+        RecordingFile::Media(..) | RecordingFile::Statement(..) => None,
+    }
 }
 
 async fn forget_local(item: &Item) {
@@ -281,4 +340,73 @@ pub(crate) async fn sweep(
     }
     *ended = seen;
     deleted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use archive::RecordingFile;
+    use domain::hls::{Entry, MediaWindow};
+    use domain::RenditionName;
+
+    fn playlist(entries: &[(u64, bool)], ended: bool) -> Vec<u8> {
+        let mut w = MediaWindow::unbounded(Duration::from_secs(2));
+        for &(sequence, gap) in entries {
+            w.push(Entry {
+                sequence,
+                duration: Duration::from_secs(2),
+                discontinuity_sequence: 0,
+                discontinuity: false,
+                gap,
+            })
+            .expect("in order");
+        }
+        if ended {
+            w.end();
+        }
+        w.render_cmaf().into_bytes()
+    }
+
+    /// A node that recorded less never leaves its copy over a longer one; the same copy
+    /// (every node's, when all recorded everything) goes again.
+    #[test]
+    fn a_copy_replaces_only_what_says_no_more_than_it() {
+        let media = RecordingFile::MediaPlaylist(RenditionName::new("src").expect("valid"));
+        let extent = |entries: &[(u64, bool)], ended| extent(&media, &playlist(entries, ended));
+        let whole = extent(&[(0, false), (1, false), (2, false)], true);
+        let shorter = extent(&[(0, false), (1, false)], true);
+        let holed = extent(&[(0, false), (1, true), (2, false)], true);
+        let open = extent(&[(0, false), (1, false), (2, false)], false);
+        assert!(whole > shorter && whole > holed && whole > open);
+        assert!(holed > shorter, "more entries listed");
+        assert_eq!(whole, extent(&[(0, false), (1, false), (2, false)], true));
+        assert_eq!(extent(&[], false), Some((0, 0, false)));
+        assert_eq!(super::extent(&media, b"not a playlist"), None);
+
+        let info = |secs: f64, renditions: &[&str]| {
+            let json = serde_json::json!({
+                "stream": "s", "id": SessionId(1).to_string(), "started_at": 1,
+                "ended_at": 2, "duration_secs": secs, "renditions": renditions,
+                "master_url": "/vod/s/1/master.m3u8",
+            });
+            super::extent(&RecordingFile::Info, json.to_string().as_bytes())
+        };
+        assert!(info(40.0, &["src"]) > info(16.0, &["src", "360p"]));
+        assert!(info(40.0, &["src", "360p"]) > info(40.0, &["src"]));
+        let master = |n: usize| {
+            let mut text = String::from("#EXTM3U\n");
+            for i in 0..n {
+                text.push_str(&format!(
+                    "#EXT-X-STREAM-INF:BANDWIDTH=1000\nr{i}/index.m3u8\n"
+                ));
+            }
+            super::extent(&RecordingFile::Master, text.as_bytes())
+        };
+        assert!(master(3) > master(2));
+        let segment = RecordingFile::Media(
+            RenditionName::new("src").expect("valid"),
+            domain::paths::MediaFile::Fragment(1),
+        );
+        assert_eq!(super::extent(&segment, b"bytes"), None);
+    }
 }

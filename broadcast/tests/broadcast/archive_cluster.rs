@@ -5,6 +5,8 @@
 //!   stream into one local archive: one copy, uploaded about once (the second writer
 //!   finds the first's files and sends no media bytes: measured from their metrics), and a
 //!   third node that recorded nothing lists and plays it back.
+//! - `a_node_that_recorded_less_leaves_the_longer_copy`: the node that writes last
+//!   recorded less; its shorter playlists and `recording.json` do not replace the longer.
 //! - `s3_outage_is_spooled_and_caught_up`: Garage killed while a node records; what it
 //!   records waits in the spool (its gauge says how much); restarted, all of it reaches
 //!   the archive and another node serves it.
@@ -260,6 +262,46 @@ async fn two_recording_nodes_leave_one_copy_and_any_node_serves_it() {
     assert_eq!(gone.status(), StatusCode::NOT_FOUND);
     let listed = body(send(&a, get("/api/v1/recordings")).await).await;
     assert_eq!(&listed[..], b"[]");
+}
+
+/// Two nodes record one stream, and the one that writes to the archive last recorded less
+/// of it (it missed the end: a node that joined late, restarted or dropped from a full
+/// spool writes its own, shorter playlists): the archive keeps the longer copy, and every
+/// node serves all of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_recorded_less_leaves_the_longer_copy() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let archive = Archive::local(tmp.path().join("archive")).expect("archive");
+    let settings = settings();
+    let delay = |n: &str| settings.writer_delay(&NodeId::new(n).expect("valid"), &stream());
+    let (mut whole, mut partial) = ("edge-a", "edge-b");
+    if delay(whole) > delay(partial) {
+        std::mem::swap(&mut whole, &mut partial);
+    }
+    let (a, mut a_rx) = recording_node(whole, &tmp.path().join("a"), &archive, settings);
+    let (b, mut b_rx) = recording_node(partial, &tmp.path().join("b"), &archive, settings);
+    for node in [&a, &b] {
+        start_stream(node);
+    }
+    for seq in 0..8 {
+        publish_bytes(&a, "720p", seq, big_segment(seq));
+        if seq < 3 {
+            publish_bytes(&b, "720p", seq, big_segment(seq));
+        }
+    }
+    for node in [&a, &b] {
+        end(node);
+    }
+    let longer = finished(&mut a_rx).await;
+    let shorter = finished(&mut b_rx).await;
+    assert!(longer.duration_secs > shorter.duration_secs);
+    drained(&a).await;
+    drained(&b).await;
+    let reader = reading_node(&archive);
+    plays_back(&reader, 0..8).await;
+    let listed = body(send(&reader, get("/api/v1/recordings")).await).await;
+    let listed: serde_json::Value = serde_json::from_slice(&listed).expect("json");
+    assert_eq!(listed[0]["duration_secs"], longer.duration_secs, "{listed}");
 }
 
 /// A Garage and an archive on its bucket, with short time bounds (an outage fails a call
