@@ -7,7 +7,8 @@
 # the spool's and every other node directory's. Per recorded hour is the archive's bytes
 # over the recording's duration; before issue 49 every node kept its own copy, NODES times
 # that. Writes bench/out/archive-disk.json and a section in docs/benchmarks.md
-# (ARCHIVE_DISK_DOCS= skips it). SEALCAST_BIN picks the binary (else the release build).
+# (ARCHIVE_DISK_DOCS= skips it). SEALCAST_BIN picks the binary (else the release build),
+# SEALCAST_BENCH the doc driver (else the release build's).
 #
 # Usage: bench/archive-disk.sh [SECONDS] [NODES]   (defaults 120 and 3)
 set -euo pipefail
@@ -15,6 +16,7 @@ cd "$(dirname "$0")/.."
 SECS="${1:-120}"
 NODES="${2:-3}"
 GIVEN_BIN="${SEALCAST_BIN:+$(realpath "$SEALCAST_BIN")}"
+GIVEN_BENCH="${SEALCAST_BENCH:+$(realpath "$SEALCAST_BENCH")}"
 source bench/lib.sh
 bench_clear_env
 bench_install archive-disk curl python3
@@ -41,4 +43,5 @@ SEALCAST_SOURCE_URL="$rtmp/$key" "$BIN" source --size 1280x720 --fps 30 --bitrat
 python3 "$BENCH_DIR/lib/reports/archive_disk.py" settle "$node1" disk 300 > "$dir/recording.json" \
   || bench_fail archive-disk "the recording was not archived within 300 s"
 python3 "$BENCH_DIR/lib/reports/archive_disk.py" measure "$dir" "$NODES" "$SECS" > "$WORK/result.json"
-python3 "$BENCH_DIR/lib/reports/archive_disk.py" report "$WORK/result.json" "${ARCHIVE_DISK_DOCS-docs/benchmarks.md}"
+SEALCAST_BENCH="$GIVEN_BENCH" python3 "$BENCH_DIR/lib/reports/archive_disk.py" report "$WORK/result.json" \
+  "${ARCHIVE_DISK_DOCS-docs/benchmarks.md}"
