@@ -279,7 +279,7 @@ pub(crate) async fn nested_amf(cluster: &Cluster, live: &str) -> anyhow::Result<
 pub(crate) async fn viewer_resumes(cluster: &Cluster) -> anyhow::Result<()> {
     let key = cluster.add_stream("comeback").await?;
     let url = cluster.rtmp_url(&key);
-    let first = light(40).publish(&url)?;
+    let first = light(60).publish(&url)?;
     let comeback = async move {
         first.wait_success().await?;
         light(30).publish(&url)
