@@ -104,6 +104,21 @@ impl Archive {
         }
     }
 
+    /// [`Archive::put_if_absent`] of an object the caller's [`Archive::head`] has just
+    /// found absent: a store in [`CreateMode::CheckFirst`] is not asked again (its check
+    /// would be a second `HEAD` of the same key; between the two a racing writer gets in
+    /// as easily), the others create as ever.
+    pub async fn put_if_absent_after_head(
+        &self,
+        key: &ArchiveKey,
+        bytes: Bytes,
+    ) -> Result<(), ArchiveError> {
+        match &self.backend {
+            Backend::Local(l) => l.put_if_absent(key, bytes).await,
+            Backend::S3(s) => s.put_if_absent_after_head(key, bytes).await,
+        }
+    }
+
     /// Reads an object whole, if it has at most `limit` bytes ([`ArchiveError::TooLarge`]
     /// otherwise, having read no more than `limit`).
     pub async fn get(&self, key: &ArchiveKey, limit: u64) -> Result<Bytes, ArchiveError> {

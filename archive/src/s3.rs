@@ -183,15 +183,30 @@ impl S3 {
         key: &ArchiveKey,
         bytes: Bytes,
     ) -> Result<(), ArchiveError> {
+        if self.create == CreateMode::CheckFirst {
+            match self.head(key).await {
+                Ok(_) => {
+                    return Err(ArchiveError::AlreadyExists {
+                        key: key.to_string(),
+                    })
+                }
+                Err(ArchiveError::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.put_if_absent_after_head(key, bytes).await
+    }
+
+    /// [`S3::put_if_absent`] after the caller's `HEAD` found the key free: check-first
+    /// puts at once.
+    pub(crate) async fn put_if_absent_after_head(
+        &self,
+        key: &ArchiveKey,
+        bytes: Bytes,
+    ) -> Result<(), ArchiveError> {
         match self.create {
             CreateMode::Conditional => self.put_conditional(key, bytes).await,
-            CreateMode::CheckFirst => match self.head(key).await {
-                Ok(_) => Err(ArchiveError::AlreadyExists {
-                    key: key.to_string(),
-                }),
-                Err(ArchiveError::NotFound { .. }) => self.put(key, bytes).await,
-                Err(e) => Err(e),
-            },
+            CreateMode::CheckFirst => self.put(key, bytes).await,
         }
     }
 

@@ -132,6 +132,29 @@ async fn every_operation(archive: &Archive) {
         .await
         .expect("created");
     assert_eq!(archive.get(&sig, 100).await.expect("get"), "signed");
+    // What the uploader does: a HEAD finds the key free, then the create without a
+    // second look (on a check-first store; the others still create conditionally).
+    // (Another recording's key: the listing below is of recording 7's.)
+    let after = ArchiveKey::recording(
+        &s,
+        SessionId(8),
+        RecordingFile::Statement(rendition(), MediaFile::Ts(1)),
+    )
+    .expect("valid");
+    assert!(matches!(
+        archive.head(&after).await,
+        Err(ArchiveError::NotFound { .. })
+    ));
+    archive
+        .put_if_absent_after_head(&after, Bytes::from_static(b"after a head"))
+        .await
+        .expect("created");
+    assert_eq!(archive.get(&after, 100).await.expect("get"), "after a head");
+    let recording_8 = ArchivePrefix::Recording(s.clone(), SessionId(8));
+    assert_eq!(
+        archive.delete_prefix(&recording_8).await.expect("delete"),
+        1
+    );
 
     let page = archive
         .list(

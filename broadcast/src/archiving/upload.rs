@@ -171,7 +171,10 @@ async fn archive_one(archive: &Archive, spool: &Spool, item: &Item) -> Result<bo
     };
     let size = bytes.len() as u64;
     let written = match item.write {
-        Write::Once => match archive.put_if_absent(&item.key, bytes.clone()).await {
+        Write::Once => match archive
+            .put_if_absent_after_head(&item.key, bytes.clone())
+            .await
+        {
             Ok(()) => true,
             Err(ArchiveError::AlreadyExists { .. }) => false,
             Err(e) => return Err(e),
