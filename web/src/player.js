@@ -778,8 +778,8 @@ import { MoqPlayback, moqEndpoint } from './moq-play.js';
       .split('\n')
       .map((line) => line.trim())
       .filter((line) => line && !line.startsWith('#'))
-      // The edges write relative URIs (`src/index.m3u8`); rungName reads a path.
-      .map((uri, i) => rungName({ uri: /^[a-z][a-z0-9+.-]*:|^\//i.test(uri) ? uri : `/${uri}` }, i));
+      // The edges write relative URIs (`src/index.m3u8`); rungName reads a URL.
+      .map((uri, i) => rungName({ uri: new URL(uri, location.href).href }, i));
   }
   sealcast.listedRungs = listedRungs;
 

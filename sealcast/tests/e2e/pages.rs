@@ -139,6 +139,38 @@ async fn wait(
         .await
 }
 
+/// Waits up to `secs` until the video plays (`currentTime` past 0, not paused); its
+/// `currentTime` then.
+async fn video_plays(browser: &mut Browser, origin: &str, secs: u64) -> Result<f64> {
+    let first = wait(
+        browser,
+        origin,
+        "the video plays (currentTime > 0)",
+        &format!(
+            "{PLAYER_OK} return v.currentTime > 0 && !v.paused ? {{ t: v.currentTime }} : false;"
+        ),
+        Value::Null,
+        secs,
+    )
+    .await?;
+    first["t"].as_f64().context("no start time")
+}
+
+/// Waits up to 60 s until the video, not paused, has played to `to` seconds (`when`
+/// prefixes the step's name); its `currentTime` then.
+async fn video_reaches(browser: &mut Browser, origin: &str, when: &str, to: f64) -> Result<f64> {
+    let reached = wait(
+        browser,
+        origin,
+        &format!("{when}currentTime reaches {to:.1} s"),
+        &format!("{PLAYER_OK} return v.currentTime >= arguments[0] && !v.paused ? {{ t: v.currentTime }} : false;"),
+        json!(to),
+        60,
+    )
+    .await?;
+    reached["t"].as_f64().context("no currentTime")
+}
+
 /// Fails with the player's own errors (`window.sealcast.errors`), if any.
 async fn no_player_errors(browser: &Browser) -> Result<()> {
     let errors = browser
@@ -180,26 +212,8 @@ pub(crate) async fn live(origin: &str, stream: &str, node_prefix: &str) -> Resul
             let element = browser.find(&button).await?;
             browser.click(&element).await?;
 
-            let first = wait(
-                browser,
-                origin,
-                "the video plays (currentTime > 0)",
-                &format!("{PLAYER_OK} return v.currentTime > 0 && !v.paused ? {{ t: v.currentTime }} : false;"),
-                Value::Null,
-                45,
-            )
-            .await?;
-            let t0 = first["t"].as_f64().context("no start time")?;
-            let advanced = wait(
-                browser,
-                origin,
-                &format!("currentTime reaches {:.1} s", t0 + 5.0),
-                &format!("{PLAYER_OK} return v.currentTime >= arguments[0] + 5 ? {{ t: v.currentTime }} : false;"),
-                json!(t0),
-                60,
-            )
-            .await?;
-            let played = advanced["t"].as_f64().unwrap_or(t0) - t0;
+            let t0 = video_plays(browser, origin, 45).await?;
+            let played = video_reaches(browser, origin, "", t0 + 5.0).await? - t0;
 
             let levels = browser
                 .execute(
@@ -335,15 +349,7 @@ pub(crate) async fn plays_through<T>(
     let mut browser = Browser::start(1280, 800).await?;
     let outcome = async {
         browser.goto(&format!("{origin}/#live/{stream}")).await?;
-        wait(
-            &mut browser,
-            origin,
-            "the video plays (currentTime > 0)",
-            &format!("{PLAYER_OK} return v.currentTime > 0 && !v.paused;"),
-            Value::Null,
-            45,
-        )
-        .await?;
+        video_plays(&mut browser, origin, 45).await?;
         // The page notes (wall ms, media time) until the check ends.
         browser
             .execute(
@@ -357,15 +363,7 @@ pub(crate) async fn plays_through<T>(
             .execute("return document.getElementById('video').currentTime", Value::Null)
             .await?;
         let t = now.as_f64().context("no currentTime")?;
-        wait(
-            &mut browser,
-            origin,
-            &format!("after the fault, currentTime reaches {:.1} s", t + 6.0),
-            &format!("{PLAYER_OK} return v.currentTime >= arguments[0] + 6 && !v.paused;"),
-            json!(t),
-            60,
-        )
-        .await?;
+        video_reaches(&mut browser, origin, "after the fault, ", t + 6.0).await?;
         no_player_errors(&browser).await?;
         let state = browser.execute(HLS_STATE, Value::Null).await?;
         let timeline = browser
@@ -453,15 +451,7 @@ pub(crate) async fn resumes<T: 'static>(
             browser
                 .goto(&format!("{origin}/?transport=hls#live/{stream}"))
                 .await?;
-            wait(
-                browser,
-                origin,
-                "the video plays (currentTime > 0)",
-                &format!("{PLAYER_OK} return v.currentTime > 0 && !v.paused;"),
-                Value::Null,
-                60,
-            )
-            .await?;
+            video_plays(browser, origin, 60).await?;
             wait(
                 browser,
                 origin,
@@ -486,15 +476,7 @@ pub(crate) async fn resumes<T: 'static>(
             )
             .await?;
             let t = back["t"].as_f64().context("no time")?;
-            wait(
-                browser,
-                origin,
-                &format!("currentTime reaches {:.1} s", t + 3.0),
-                &format!("{PLAYER_OK} return v.currentTime >= arguments[0] + 3 && !v.paused;"),
-                json!(t),
-                60,
-            )
-            .await?;
+            video_reaches(browser, origin, "", t + 3.0).await?;
             no_player_errors(browser).await?;
             Ok(Value::Null)
         })
