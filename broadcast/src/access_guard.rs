@@ -143,6 +143,8 @@ fn absent(tree: &StreamTree, uri: &http::Uri) -> BroadcastError {
         (
             StreamTree::Live(stream),
             PublicPath::Master(..)
+            | PublicPath::DvrMaster(..)
+            | PublicPath::DvrMedia(..)
             | PublicPath::Segment(..)
             | PublicPath::Fragment(..)
             | PublicPath::Init(..)

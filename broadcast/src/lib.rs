@@ -74,6 +74,7 @@ mod archiving;
 mod assets;
 mod audience;
 mod config;
+mod dvr;
 mod edge;
 mod error;
 mod http;
@@ -95,6 +96,7 @@ pub use archiving::{
 };
 pub use audience::Peer;
 pub use config::{EdgeConfig, HttpLimits, LoadSampler, MoqEndpoint, NodeConfig};
+pub use dvr::{DvrSummary, DEFAULT_DVR_WINDOW};
 pub use edge::{run_edge, Edge};
 pub use error::BroadcastError;
 pub use moq::{run_moq, run_moq_auth, MoqAuthConfig, MoqConfig, MoqPublishKey, PRIVATE_PREFIX};

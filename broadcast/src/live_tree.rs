@@ -31,7 +31,7 @@ use domain::{RenditionName, StreamName};
 use http::HeaderMap;
 
 use crate::respond::{self, Ranges, MP4_TYPE, PLAYLIST_TYPE, SEGMENT_TYPE, STATEMENT_TYPE};
-use crate::view::{Document, RenditionView, StreamView};
+use crate::view::{live_max_age, Document, RenditionView, StreamView, SEGMENT_CACHE_CONTROL};
 use crate::{BroadcastError, Node};
 
 /// How many target durations a blocking request is held at most.
@@ -55,18 +55,41 @@ pub(crate) async fn live(
         Some(PublicPath::Media(stream, rendition)) => {
             media(&node, stream, rendition, request.uri().query(), headers).await
         }
-        Some(PublicPath::Segment(stream, rendition, sequence)) => segment(
-            &node,
-            (stream, rendition, sequence),
-            SegmentFormat::Ts,
-            headers,
-        ),
-        Some(PublicPath::Fragment(stream, rendition, sequence)) => segment(
-            &node,
-            (stream, rendition, sequence),
-            SegmentFormat::Cmaf,
-            headers,
-        ),
+        Some(PublicPath::Segment(stream, rendition, sequence)) => {
+            let at = (stream, rendition, sequence);
+            match segment(&node, at.clone(), SegmentFormat::Ts, headers) {
+                Err(e) if past_the_window(&e) => {
+                    time_shifted(&node, at, MediaFile::Ts(sequence), headers).await
+                }
+                answer => answer,
+            }
+        }
+        Some(PublicPath::Fragment(stream, rendition, sequence)) => {
+            let at = (stream, rendition, sequence);
+            match segment(&node, at.clone(), SegmentFormat::Cmaf, headers) {
+                Err(e) if past_the_window(&e) => {
+                    time_shifted(&node, at, MediaFile::Fragment(sequence), headers).await
+                }
+                answer => answer,
+            }
+        }
+        Some(PublicPath::DvrMaster(stream)) => {
+            let dvr = node.dvr();
+            let text = dvr.as_ref().and_then(|d| d.master_playlist(&stream));
+            let text = text.ok_or(BroadcastError::UnknownStream { stream })?;
+            let doc = Document::playlist(text, live_max_age(1));
+            respond::document(&doc, PLAYLIST_TYPE, Ranges::No, headers)
+        }
+        Some(PublicPath::DvrMedia(stream, rendition)) => {
+            let dvr = node.dvr();
+            let text = dvr
+                .as_ref()
+                .and_then(|d| d.media_playlist(&stream, &rendition));
+            let text = text.ok_or(BroadcastError::UnknownStream { stream })?;
+            let target = node.config().segment_target.as_secs();
+            let doc = Document::playlist(text, live_max_age(target));
+            respond::document(&doc, PLAYLIST_TYPE, Ranges::No, headers)
+        }
         Some(PublicPath::Init(stream, rendition)) => {
             let view = snapshot(&node, &stream)?;
             let r = rendition_of(&view, &stream, &rendition)?;
@@ -95,7 +118,15 @@ pub(crate) async fn live(
             respond::verified(respond::document(&doc, MP4_TYPE, Ranges::Bytes, headers)?)
         }
         Some(PublicPath::Signature(stream, rendition, media)) => {
-            let doc = statement(&node, (stream, rendition), media).await?;
+            let at = (stream, rendition);
+            let doc = match statement(&node, at.clone(), media).await {
+                Err(BroadcastError::NotFound)
+                    if matches!(media, MediaFile::Ts(_) | MediaFile::Fragment(_)) =>
+                {
+                    Arc::new(time_shifted_statement(&node, at, media).await?)
+                }
+                found => found?,
+            };
             respond::document(&doc, STATEMENT_TYPE, Ranges::No, headers)
         }
         Some(PublicPath::PartKey(stream, rendition, sequence)) => {
@@ -220,6 +251,94 @@ fn segment(
         Ranges::Bytes,
         headers,
     )?)
+}
+
+/// Whether a segment the live window does not hold may be in the time-shift window.
+fn past_the_window(e: &BroadcastError) -> bool {
+    matches!(
+        e,
+        BroadcastError::UnknownSegment { .. } | BroadcastError::UnknownRendition { .. }
+    )
+}
+
+/// A segment the time-shift window lists (`crate::dvr`), from the recording in progress:
+/// on this node's disk while it waits for the archive, else the archive. The bytes this
+/// node verified and published, as they were served live.
+async fn time_shifted(
+    node: &Node,
+    (stream, rendition, sequence): (StreamName, RenditionName, u64),
+    media: MediaFile,
+    headers: &HeaderMap,
+) -> Result<Response, BroadcastError> {
+    let unknown = || BroadcastError::UnknownSegment {
+        stream: stream.clone(),
+        rendition: rendition.clone(),
+        sequence,
+    };
+    let (id, bytes) = recorded(node, (&stream, &rendition), media, false)
+        .await?
+        .ok_or_else(unknown)?;
+    let content_type = match media {
+        MediaFile::Ts(_) => SEGMENT_TYPE,
+        _ => MP4_TYPE,
+    };
+    let doc = Document::segment(id, sequence, bytes);
+    respond::verified(respond::document(
+        &doc,
+        content_type,
+        Ranges::Bytes,
+        headers,
+    )?)
+}
+
+/// The signed statement of a segment the time-shift window lists, as recorded beside it.
+async fn time_shifted_statement(
+    node: &Node,
+    (stream, rendition): (StreamName, RenditionName),
+    media: MediaFile,
+) -> Result<Document, BroadcastError> {
+    let (_, bytes) = recorded(node, (&stream, &rendition), media, true)
+        .await?
+        .ok_or(BroadcastError::NotFound)?;
+    Ok(Document::statement(bytes, SEGMENT_CACHE_CONTROL))
+}
+
+/// A recorded segment (or, with `statement`, its `.sig`) the time-shift window lists, and
+/// the id of its recording; `None` when the window does not list it or it is nowhere.
+async fn recorded(
+    node: &Node,
+    (stream, rendition): (&StreamName, &RenditionName),
+    media: MediaFile,
+    statement: bool,
+) -> Result<Option<(domain::SessionId, bytes::Bytes)>, BroadcastError> {
+    let (MediaFile::Ts(sequence) | MediaFile::Fragment(sequence)) = media else {
+        return Ok(None);
+    };
+    let Some((id, dir)) = node
+        .dvr()
+        .and_then(|d| d.locate(stream, rendition, sequence))
+    else {
+        return Ok(None);
+    };
+    let mut name = media.to_string();
+    if statement {
+        name.push_str(crate::recording::STATEMENT_SUFFIX);
+    }
+    // The recorder removes its copy only once the archive holds it.
+    match tokio::fs::read(dir.join(&name)).await {
+        Ok(bytes) => return Ok(Some((id, bytes::Bytes::from(bytes)))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(BroadcastError::Recordings(e)),
+    }
+    let Some(shelf) = node.shelf() else {
+        return Ok(None);
+    };
+    let file = if statement {
+        archive::RecordingFile::Statement(rendition.clone(), media)
+    } else {
+        archive::RecordingFile::Media(rendition.clone(), media)
+    };
+    Ok(shelf.in_progress(stream, id, file).await?.map(|b| (id, b)))
 }
 
 fn snapshot(node: &Node, stream: &StreamName) -> Result<Arc<StreamView>, BroadcastError> {

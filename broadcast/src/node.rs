@@ -27,6 +27,7 @@ use tokio::sync::watch;
 use crate::access::{Access, AccessConfig};
 use crate::archiving::{ArchiveSettings, Archiver, Shelf};
 use crate::audience::Audience;
+use crate::dvr::Dvr;
 use crate::metrics::Metrics;
 use crate::recorder::{Record, Recorder, RecorderHooks};
 use crate::recording::{Library, RecordingInfo, RecordingObserver};
@@ -74,6 +75,8 @@ pub struct Node {
     archiver: Mutex<Option<Archiver>>,
     /// Who may read private streams: the playback key, the `on_play` hook.
     access: Access,
+    /// How far back the time-shift window of a recorded live stream reaches.
+    dvr_window: Duration,
     /// Told each stream that turned private here ([`Node::turned_private`]).
     turned_private: tokio::sync::broadcast::Sender<StreamName>,
     /// `/moq/v1/endpoint` and the pages' Content Security Policy, which names its origin.
@@ -142,6 +145,7 @@ impl Node {
             shelf: None,
             archiver: Mutex::new(None),
             access: Access::new(AccessConfig::default()),
+            dvr_window: crate::DEFAULT_DVR_WINDOW,
             turned_private: tokio::sync::broadcast::Sender::new(TURNED_PRIVATE_BACKLOG),
             pages: crate::assets::Pages::new(None),
         }
@@ -219,7 +223,13 @@ impl Node {
     /// Also records every stream under `dir` (see the recorder: each ended stream becomes
     /// a VOD playlist with its segments), and lists and serves the finished recordings
     /// there (`/api/v1/recordings`, `/vod/...`).
+    /// Call [`with_time_shift_window`](Self::with_time_shift_window) first to change the
+    /// time-shift window of the live streams it records (30 minutes by default).
     pub fn with_recordings(mut self, dir: PathBuf) -> Result<Self, BroadcastError> {
+        if !self.dvr_window.is_zero() {
+            let dvr = Dvr::new(self.dvr_window, dir.clone());
+            *self.recording_hooks.dvr.write() = Some(Arc::new(dvr));
+        }
         let recorder = Recorder::start(dir.clone(), self.config, Arc::clone(&self.recording_hooks))
             .map_err(BroadcastError::Recordings)?;
         *self.recorder.lock() = Some(recorder);
@@ -259,6 +269,27 @@ impl Node {
             Arc::clone(&self.recording_hooks.generation),
         ));
         Ok(self)
+    }
+
+    /// Keeps the last `window` of every live stream this node records seekable (time-shift,
+    /// `/live/{stream}/dvr.m3u8`); zero keeps none. Before
+    /// [`with_recordings`](Self::with_recordings).
+    pub fn with_time_shift_window(mut self, window: Duration) -> Self {
+        self.dvr_window = window;
+        self
+    }
+
+    /// Serves the time-shift windows `other` keeps of what it records, as its own: for a
+    /// node that does not record and shares a disk and an archive with `other` (the
+    /// nodes of `up`).
+    pub fn with_time_shift_of(self, other: &Node) -> Self {
+        *self.recording_hooks.dvr.write() = other.dvr();
+        self
+    }
+
+    /// The time-shift windows this node serves, if any.
+    pub(crate) fn dvr(&self) -> Option<Arc<Dvr>> {
+        self.recording_hooks.dvr.read().clone()
     }
 
     /// Waits until everything this node recorded so far is in the archive (or given up
@@ -620,11 +651,18 @@ impl Node {
     /// The streams anyone may see listed (`/api/v1/streams`, the player's list): private
     /// ones are left out.
     pub(crate) fn public_streams(&self) -> Vec<StreamSummary> {
+        let dvr = self.dvr();
         self.streams
             .read()
             .values()
             .filter(|slot| !slot.private.load(Ordering::SeqCst))
-            .map(|slot| slot.view.load().summary.clone())
+            .map(|slot| {
+                let mut summary = slot.view.load().summary.clone();
+                if summary.live {
+                    summary.dvr = dvr.as_ref().and_then(|d| d.summary(&summary.name));
+                }
+                summary
+            })
             .collect()
     }
 

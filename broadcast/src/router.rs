@@ -404,7 +404,12 @@ where
 /// a trusted load balancer forwarded), grouped as every per-client cap is.
 fn viewer_of(node: &Node, request: &Request) -> Option<(StreamName, ClientGroup)> {
     let stream = match PublicPath::parse(request.uri().path()) {
-        Some(PublicPath::Master(s) | PublicPath::Media(s, _)) => s,
+        Some(
+            PublicPath::Master(s)
+            | PublicPath::Media(s, _)
+            | PublicPath::DvrMaster(s)
+            | PublicPath::DvrMedia(s, _),
+        ) => s,
         _ => return None,
     };
     let client = node.access().client(request)?;
@@ -420,6 +425,8 @@ fn route_label(path: &str) -> &'static str {
             "signature"
         } else if rest.ends_with(".partkey") {
             "part_key"
+        } else if rest.ends_with("/dvr.m3u8") {
+            "dvr"
         } else if rest.ends_with("/master.m3u8") {
             "master"
         } else if rest.ends_with("/index.m3u8") {
@@ -459,6 +466,7 @@ fn route_label(path: &str) -> &'static str {
         Some(PublicPath::Asset(..)) => "asset",
         Some(PublicPath::Master(..)) => "master",
         Some(PublicPath::Media(..)) => "media",
+        Some(PublicPath::DvrMaster(..) | PublicPath::DvrMedia(..)) => "dvr",
         Some(PublicPath::Segment(..) | PublicPath::Fragment(..)) => "segment",
         Some(PublicPath::Part(..)) => "part",
         Some(PublicPath::Init(..)) => "init",

@@ -515,6 +515,7 @@ impl StreamState {
                     average_bandwidth: v.average_bps.max(1),
                 })
                 .collect(),
+            dvr: None,
         };
         StreamView {
             summary,

@@ -243,6 +243,9 @@ pub struct StreamSummary {
     pub master_url: String,
     /// The renditions the master playlist lists, in its order.
     pub renditions: Vec<RenditionSummary>,
+    /// Its time-shift window, when this node keeps one (a live stream being recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dvr: Option<crate::DvrSummary>,
 }
 
 /// One rendition in `/api/v1/streams`: the same facts as its master-playlist variant.

@@ -53,6 +53,12 @@ pub enum PublicPath {
     Master(StreamName),
     /// `/live/{stream}/{rendition}/index.m3u8`
     Media(StreamName, RenditionName),
+    /// `/live/{stream}/dvr.m3u8`: the master playlist of the stream's time-shift window
+    /// (its last minutes, seekable), listing each rendition's [`PublicPath::DvrMedia`].
+    DvrMaster(StreamName),
+    /// `/live/{stream}/{rendition}/dvr.m3u8`: a rendition's time-shift window, whole
+    /// segments named as in the live tree (`{seq}.m4s`, `{seq}.ts`).
+    DvrMedia(StreamName, RenditionName),
     /// `/live/{stream}/{rendition}/{seq}.ts`
     Segment(StreamName, RenditionName, u64),
     /// `/live/{stream}/{rendition}/init.mp4`
@@ -279,6 +285,11 @@ impl PublicPath {
             ["trust", "v1", "provenance-anchors"] => Some(Self::ProvenanceAnchors),
             ["moq", "v1", "endpoint"] => Some(Self::MoqEndpoint),
             ["live", stream, "master.m3u8"] => Some(Self::Master(StreamName::new(*stream).ok()?)),
+            ["live", stream, "dvr.m3u8"] => Some(Self::DvrMaster(StreamName::new(*stream).ok()?)),
+            ["live", stream, rendition, "dvr.m3u8"] => Some(Self::DvrMedia(
+                StreamName::new(*stream).ok()?,
+                RenditionName::new(*rendition).ok()?,
+            )),
             ["live", stream, rendition, "index.m3u8"] => Some(Self::Media(
                 StreamName::new(*stream).ok()?,
                 RenditionName::new(*rendition).ok()?,
@@ -544,6 +555,8 @@ impl fmt::Display for PublicPath {
             Self::Asset(a) => write!(f, "/assets/{a}"),
             Self::Master(s) => write!(f, "/live/{s}/master.m3u8"),
             Self::Media(s, r) => write!(f, "/live/{s}/{r}/index.m3u8"),
+            Self::DvrMaster(s) => write!(f, "/live/{s}/dvr.m3u8"),
+            Self::DvrMedia(s, r) => write!(f, "/live/{s}/{r}/dvr.m3u8"),
             Self::Segment(s, r, n) => write!(f, "/live/{s}/{r}/{n}.ts"),
             Self::Init(s, r) => write!(f, "/live/{s}/{r}/init.mp4"),
             Self::Fragment(s, r, n) => write!(f, "/live/{s}/{r}/{n}.m4s"),
@@ -925,7 +938,7 @@ mod tests {
             id in any::<u64>(),
             asset in any_asset(),
             part in any::<u32>(),
-            which in 0u8..31,
+            which in 0u8..33,
             node in "[a-z0-9][a-z0-9_-]{0,12}",
             whip in any::<u128>(),
         ) {
@@ -967,6 +980,8 @@ mod tests {
                 27 => PublicPath::TrustBundle,
                 28 => PublicPath::ProvenanceAnchors,
                 29 => PublicPath::MoqEndpoint,
+                30 => PublicPath::DvrMaster(s),
+                31 => PublicPath::DvrMedia(s, r),
                 _ => PublicPath::VodSegment(s, id, r, n),
             };
             prop_assert_eq!(PublicPath::parse(&p.to_string()), Some(p));

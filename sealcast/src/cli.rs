@@ -167,6 +167,10 @@ pub(crate) struct UpArgs {
     /// How long finished recordings are kept (`7d`, `12h`; `0`: forever).
     #[arg(long, env = "SEALCAST_RECORDING_RETENTION", default_value = "7d")]
     pub(crate) recording_retention: Retention,
+    /// How far back a viewer can seek in a live stream that is recorded (time-shift:
+    /// `30m`, `2h`; at most `24h`; `0`: off).
+    #[arg(long, env = "SEALCAST_DVR_WINDOW", default_value = "30m")]
+    pub(crate) dvr_window: DvrWindow,
     #[command(flatten)]
     pub(crate) archive: ArchiveArgs,
     #[command(flatten)]
@@ -415,6 +419,10 @@ pub(crate) struct BroadcastArgs {
     /// How long finished recordings are kept (`7d`, `12h`; `0`: forever).
     #[arg(long, env = "SEALCAST_RECORDING_RETENTION", default_value = "7d")]
     pub(crate) recording_retention: Retention,
+    /// How far back a viewer can seek in a live stream that is recorded (time-shift:
+    /// `30m`, `2h`; at most `24h`; `0`: off).
+    #[arg(long, env = "SEALCAST_DVR_WINDOW", default_value = "30m")]
+    pub(crate) dvr_window: DvrWindow,
     #[command(flatten)]
     pub(crate) archive: ArchiveArgs,
     /// Seconds a joining node waits for every ingest's live window before it reports ready
@@ -944,6 +952,26 @@ impl std::str::FromStr for Retention {
             return Ok(Retention(None));
         }
         Ok(Retention(Some(std::time::Duration::from_secs(secs))))
+    }
+}
+
+/// `--dvr-window`: a duration as [`Retention`] reads it, `0` for none, at most a day.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DvrWindow(pub(crate) std::time::Duration);
+
+impl std::str::FromStr for DvrWindow {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        const DAY: std::time::Duration = std::time::Duration::from_secs(86_400);
+        let window = Retention::from_str(s)?.0.unwrap_or_default();
+        if window > DAY {
+            return Err(format!(
+                "{:?}: the time-shift window is at most 24h",
+                s.trim()
+            ));
+        }
+        Ok(DvrWindow(window))
     }
 }
 

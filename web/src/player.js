@@ -38,6 +38,10 @@ import { MoqPlayback, moqEndpoint } from './moq-play.js';
   const streamsStatus = $('streams-status');
   const recordingsList = $('recordings');
   const recordingsStatus = $('recordings-status');
+  const timeshiftBar = $('timeshift');
+  const seek = $('seek');
+  const seekPosition = $('seek-position');
+  const backToLiveButton = $('back-to-live');
   const ov = {
     node: $('ov-node'),
     rung: $('ov-rung'),
@@ -102,6 +106,12 @@ import { MoqPlayback, moqEndpoint } from './moq-play.js';
     // cannot start. `moq`: the MoQ playback's counts (rendition, groups, objects, refused).
     transport: '',
     moq: null,
+    // Time-shift of the live stream picked: how many seconds back it can go now
+    // (`available`, from the node's list), whether it plays behind live (`active`, from the
+    // stream's time-shift window, over hls.js whatever `transport` was), how far behind
+    // (`behind`, seconds), how often the viewer went back and came back to live, and how
+    // many milliseconds the last seek took from the request to playing media (`seekMs`).
+    timeshift: { available: 0, active: false, behind: 0, entered: 0, returned: 0, seekMs: null },
   };
   window.sealcast = sealcast;
 
@@ -312,6 +322,7 @@ import { MoqPlayback, moqEndpoint } from './moq-play.js';
       );
       syncList(streamsList, lists.live, (s) => `live/${s.name}`, fillLive);
       setText(streamsStatus, lists.live.length ? '' : 'No live streams right now.');
+      renderTimeshift();
     } else {
       const why = live.status === 'rejected' ? live.reason.message : 'unexpected answer';
       setText(streamsStatus, `Could not load live streams (${why}). Retrying…`);
@@ -433,7 +444,10 @@ import { MoqPlayback, moqEndpoint } from './moq-play.js';
     stopPlayback();
     clearError();
     sealcast.selection = sel;
+    sealcast.timeshift.active = false;
+    sealcast.timeshift.behind = 0;
     markCurrent();
+    renderTimeshift();
 
     if (sel.kind === 'live') {
       setText(title, `${sel.stream} — live`);
@@ -655,8 +669,11 @@ import { MoqPlayback, moqEndpoint } from './moq-play.js';
   // The fields of a fragment hls.js is loading that its signed statement must match:
   // sequence (frag.sn), part index, discontinuity sequence (frag.cc), the playlist's
   // duration (EXTINF as written: hls.js later replaces frag.duration with the media's), and
-  // whether the playlist marks a number EXT-X-GAP. Not whether the playlist is live: that
-  // is the viewer's pick (`playback.verifyAs`), never an unsigned playlist's say.
+  // which numbers may be skipped (`gap`): those the playlist marks EXT-X-GAP, and those
+  // whose media this player already holds (verified before): after a seek back into a
+  // stretch partly buffered, hls.js loads what is missing and then goes on after what it
+  // holds. Not whether the playlist is live: that is the viewer's pick
+  // (`playback.verifyAs`), never an unsigned playlist's say.
   function describe(hls, context) {
     const frag = context.frag;
     const part = context.part || null;
@@ -670,9 +687,20 @@ import { MoqPlayback, moqEndpoint } from './moq-play.js';
       duration: part ? part.duration : inf ? parseFloat(inf[1]) : frag.duration,
       gap: (sn) => {
         const at = details ? details.fragments[sn - details.startSN] : null;
-        return Boolean(at && at.sn === sn && at.gap);
+        if (!at || at.sn !== sn) return false;
+        return Boolean(at.gap) || isBuffered(at.start + at.duration / 2);
       },
     };
+  }
+
+  // Whether media time `t` is in the video's buffer.
+  function isBuffered(t) {
+    if (!Number.isFinite(t)) return false;
+    const ranges = video.buffered;
+    for (let i = 0; i < ranges.length; i += 1) {
+      if (ranges.start(i) <= t && t < ranges.end(i)) return true;
+    }
+    return false;
   }
 
   async function startHls(url) {
@@ -697,6 +725,12 @@ import { MoqPlayback, moqEndpoint } from './moq-play.js';
       maxLiveSyncPlaybackRate: 1,
       maxFragLookUpTolerance: 0.05,
     };
+    if (pb.timeshift !== undefined) {
+      // Behind live in the time-shift window: whole segments, no latency to steer, from the
+      // position asked for (within the window's first playlist, which hls.js starts at 0).
+      config.lowLatencyMode = false;
+      config.startPosition = pb.timeshift;
+    }
     let hls = null;
     verifying = null;
     if (opened.mode !== MODE_INSECURE) {
@@ -766,6 +800,9 @@ import { MoqPlayback, moqEndpoint } from './moq-play.js';
     });
     hls.on(Hls.Events.ERROR, (_e, data) => {
       if (current()) onHlsError(hls, data);
+    });
+    hls.on(Hls.Events.LEVEL_UPDATED, () => {
+      if (current() && pb.timeshift !== undefined) renderTimeshift();
     });
 
     hls.loadSource(url);
@@ -893,6 +930,123 @@ import { MoqPlayback, moqEndpoint } from './moq-play.js';
         if (playback && playback.url === url) noteNode(response);
       })
       .catch(() => {});
+  }
+
+  // ---- time-shift ------------------------------------------------------------------------------
+  // A recorded live stream's last minutes (the node's `--dvr-window`) stay seekable: its
+  // time-shift window (`/live/{stream}/dvr.m3u8`, whole segments named as in the live tree,
+  // checked like live media with the same statements) plays over hls.js from the position
+  // asked for; "Back to live" picks the live stream again (MoQ or LL-HLS, as before). The
+  // seek bar runs from the oldest second the window holds to live, at the right.
+
+  // Closer to live than this plays live, not from the window.
+  const LIVE_SLACK_S = 6;
+
+  /** Seconds behind live as the seek bar says it: `Live`, or `−m:ss`. Pure, for the tests. */
+  function formatBehind(secs) {
+    return !Number.isFinite(secs) || secs < 1 ? 'Live' : `−${formatDuration(secs)}`;
+  }
+  sealcast.formatBehind = formatBehind;
+
+  // How far behind the live edge of its window the time-shifted playback is.
+  function behindLive() {
+    const hls = sealcast.hls;
+    const details = hls && hls.latestLevelDetails;
+    if (!details || !Number.isFinite(details.edge)) return sealcast.timeshift.behind;
+    return Math.max(0, details.edge - video.currentTime);
+  }
+
+  function renderTimeshift() {
+    const ts = sealcast.timeshift;
+    const sel = sealcast.selection;
+    const entry = sel && sel.kind === 'live' && !sel.token ? findLive(sel.stream) : null;
+    const dvr = entry && entry.dvr && Number.isFinite(entry.dvr.seconds) ? entry.dvr : null;
+    ts.available = dvr ? dvr.seconds : 0;
+    if (ts.active) ts.behind = behindLive();
+    const show = ts.active || ts.available >= LIVE_SLACK_S * 2;
+    timeshiftBar.hidden = !show;
+    if (!show) return;
+    const reach = Math.max(Math.ceil(ts.available), Math.ceil(ts.behind));
+    seek.min = String(-reach);
+    // Not while the viewer drags it.
+    if (document.activeElement !== seek) seek.value = String(ts.active ? -Math.round(ts.behind) : 0);
+    setText(seekPosition, ts.active ? formatBehind(ts.behind) : 'Live');
+    timeshiftBar.classList.toggle('at-live', !ts.active);
+    backToLiveButton.disabled = !ts.active;
+  }
+
+  // Plays the live stream picked `secs` seconds behind live (0 or close to it: live).
+  // Resolves whether it does.
+  async function seekBack(secs) {
+    const sel = sealcast.selection;
+    const ts = sealcast.timeshift;
+    if (!sel || sel.kind !== 'live' || !Number.isFinite(secs)) return false;
+    if (secs < LIVE_SLACK_S) {
+      if (ts.active) backToLive();
+      return true;
+    }
+    ts.seekAt = performance.now();
+    ts.seekMs = null;
+    const hls = sealcast.hls;
+    const details = ts.active && hls ? hls.latestLevelDetails : null;
+    if (details && details.fragments.length) {
+      // Within the window already playing: a seek.
+      video.currentTime = Math.max(details.fragments[0].start, details.edge - secs);
+      ts.behind = secs;
+      renderTimeshift();
+      return true;
+    }
+    // How long the window is now, from the node that serves it (the list may be 5 s old).
+    let dvr = null;
+    try {
+      const streams = await getJson('/api/v1/streams');
+      const entry = Array.isArray(streams) ? streams.find((s) => s && s.name === sel.stream) : null;
+      dvr = entry && entry.dvr && Number.isFinite(entry.dvr.seconds) ? entry.dvr : null;
+    } catch {
+      dvr = null;
+    }
+    if (sealcast.selection !== sel) return false;
+    if (!dvr || typeof dvr.master_url !== 'string') {
+      showError('This stream cannot be played behind live here.');
+      return false;
+    }
+    stopPlayback();
+    clearError();
+    ts.active = true;
+    ts.entered += 1;
+    ts.behind = Math.min(secs, dvr.seconds);
+    playback = {
+      key: hashOf(sel),
+      url: dvr.master_url,
+      verifyAs: verifyAs(sel),
+      retries: 0,
+      mediaRecoveries: 0,
+      timer: 0,
+      endedAt: 0,
+      timeshift: Math.max(0, dvr.seconds - secs),
+    };
+    placeholder.hidden = true;
+    renderTimeshift();
+    startHlsPath(dvr.master_url);
+    return true;
+  }
+  sealcast.seekBack = seekBack;
+
+  function backToLive() {
+    const sel = sealcast.selection;
+    if (!sel || !sealcast.timeshift.active) return;
+    sealcast.timeshift.returned += 1;
+    select(sel, true);
+  }
+  sealcast.backToLive = backToLive;
+
+  // The seek's time to playing media: the first moment after it that the video plays with
+  // data ahead.
+  function noteSeekPlayed() {
+    const ts = sealcast.timeshift;
+    if (!ts.seekAt || video.paused || video.seeking || video.readyState < 3) return;
+    ts.seekMs = Math.round(performance.now() - ts.seekAt);
+    ts.seekAt = 0;
   }
 
   // ---- the source's clock stamp ----------------------------------------------------------------
@@ -1083,6 +1237,23 @@ import { MoqPlayback, moqEndpoint } from './moq-play.js';
       if (playback) playback.endedAt = Date.now();
     }
   });
+
+  video.addEventListener('timeupdate', () => {
+    noteSeekPlayed();
+    if (sealcast.timeshift.active) renderTimeshift();
+  });
+
+  seek.addEventListener('input', () => {
+    setText(seekPosition, formatBehind(-Number(seek.value)));
+  });
+
+  seek.addEventListener('change', () => {
+    const secs = -Number(seek.value);
+    seek.blur();
+    seekBack(secs).catch((err) => showError(`Could not go back: ${err.message || err}`));
+  });
+
+  backToLiveButton.addEventListener('click', backToLive);
 
   window.addEventListener('hashchange', () => {
     const sel = parseHash(location.hash);

@@ -780,7 +780,8 @@ const MAX_REMEMBERED = 256;
  * where the discontinuity sequence grows; and continuity across the stream (every rung
  * shares sequence numbers): after sequence N comes N (another part of it, another rung's
  * copy) or N + 1. A jump ahead is allowed only over numbers this verifier refused or the
- * playlist marks as gaps; a step back only to the previous number on another rung (hls.js
+ * caller may skip (`gap`: the playlist marks them as gaps, or the player holds their media,
+ * verified before); a step back only to the previous number on another rung (hls.js
  * aligning a rung switch), to the previous number on the same rung right after switching to
  * it and then to the switch fragment again (hls.js backtracking), or to an earlier part of
  * the same segment after a part of it was refused (hls.js restarting at an independent part). A player that moves on purpose (a
@@ -824,7 +825,8 @@ export class PlaybackVerifier {
   /**
    * Checks one fragment. `f`: { url, bytes, sidecar (bytes or null), sequence (hls.js
    * frag.sn), part (index or null), discontinuity (frag.cc), duration (seconds, the
-   * playlist's), gap (sequence -> bool: the playlist marks it EXT-X-GAP) }. Whether the
+   * playlist's), gap (sequence -> bool: it may be skipped, the playlist marks it EXT-X-GAP
+   * or the player already holds it) }. Whether the
    * playlist says it is live does not count (see `signedAt`).
    * Resolves { ok: true } or { ok: false, reason, detail }; never throws.
    */

@@ -170,6 +170,16 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
         &["bench/lib/reports/archive_disk.py"],
     ),
     (
+        "bench/dvr-seek.sh",
+        CLUSTER,
+        &[
+            "bench/lib/reports/dvr_seek.py",
+            "web",
+            "bench/peers/dvr/index.html",
+            "bench/viewers/src/dvr_seek.rs",
+        ],
+    ),
+    (
         "bench/latency.sh",
         CLUSTER,
         &[

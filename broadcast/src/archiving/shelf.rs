@@ -186,6 +186,25 @@ impl Shelf {
         }
     }
 
+    /// A media file or statement of a recording that may still be in progress (no
+    /// `recording.json` yet: the time-shift window's segments), if the archive holds it.
+    pub(crate) async fn in_progress(
+        &self,
+        stream: &StreamName,
+        id: SessionId,
+        file: RecordingFile,
+    ) -> Result<Option<Bytes>, BroadcastError> {
+        let limit = match file {
+            RecordingFile::Media(..) => MAX_MEDIA_BYTES,
+            RecordingFile::Statement(..) => MAX_STATEMENT_BYTES,
+            _ => return Ok(None),
+        };
+        let key = recording_key(stream, id, file)?;
+        self.immutable(&key, limit)
+            .await
+            .map_err(BroadcastError::Archive)
+    }
+
     /// Deletes a finished recording from the archive (its listing entry first).
     pub(crate) async fn forget(
         &self,

@@ -67,6 +67,7 @@ use self::disk::write_atomically;
 use self::journal::{Journal, JOURNAL_FILE};
 
 use crate::archiving::{Spool, Write};
+use crate::dvr::Dvr;
 use crate::recording::{
     self, recording_dir, RecordingInfo, RecordingObserver, INFO_FILE, MASTER_FILE, MEDIA_FILE,
 };
@@ -144,6 +145,9 @@ pub(crate) struct RecorderHooks {
     /// Where recorded files are offered for the archive, if the node has one (set before
     /// the recorder starts: it offers what a previous run left, too).
     pub(crate) spool: RwLock<Option<Arc<Spool>>>,
+    /// The time-shift windows every listed entry goes to, if the node keeps them (set
+    /// before the recorder starts).
+    pub(crate) dvr: RwLock<Option<Arc<Dvr>>>,
 }
 
 impl std::fmt::Debug for RecorderHooks {
@@ -178,6 +182,10 @@ struct Recording {
     list_missed: bool,
     /// Where written files are offered for the archive, if anywhere.
     spool: Option<Arc<Spool>>,
+    /// The time-shift windows, if the node keeps them.
+    dvr: Option<Arc<Dvr>>,
+    /// The renditions written as CMAF (`init.mp4` beside their segments).
+    cmaf: std::collections::HashSet<RenditionName>,
 }
 
 /// Tells listings and the observer about a finished recording.
@@ -217,6 +225,8 @@ impl Recording {
             resume_pending: Default::default(),
             list_missed: true,
             spool: hooks.spool.read().clone(),
+            dvr: hooks.dvr.read().clone(),
+            cmaf: Default::default(),
         }
     }
 
@@ -234,6 +244,7 @@ impl Recording {
     /// ended, or went on in another session): its journal and live master go, as they do
     /// when a recording is finished for good.
     fn let_go(mut self) {
+        self.leave_time_shift();
         self.journal = None;
         for file in [JOURNAL_FILE, LIVE_MASTER_FILE] {
             let _ = fs::remove_file(self.dir.join(file));
@@ -270,6 +281,14 @@ impl Recording {
         self.master = Some(master);
     }
 
+    /// The stream's time-shift window goes with this recording in progress (it ended,
+    /// paused, or lets go).
+    fn leave_time_shift(&self) {
+        if let Some(dvr) = &self.dvr {
+            dvr.finished(&self.stream, self.id);
+        }
+    }
+
     /// Writes a segment's file and its entry; a segment already recorded (the window an
     /// ingest sends a node that rejoins) is skipped.
     /// A CMAF segment (`init` given) is written as `{seq}.m4s`, after its rendition's
@@ -295,6 +314,7 @@ impl Recording {
         let rendition_dir = self.dir.join(meta.rendition.as_str());
         let media = match init {
             Some(init) => {
+                self.cmaf.insert(meta.rendition.clone());
                 let path = rendition_dir.join(recording::INIT_FILE);
                 if !path.exists() {
                     let file = (&meta.rendition, MediaFile::Init);
@@ -382,6 +402,14 @@ impl Recording {
                     self.journal = None;
                 }
             }
+            if let Some(dvr) = &self.dvr {
+                // Listed once on disk: the time-shift window serves the file from here.
+                let format = (self.cmaf.contains(&rendition), config.segment_target);
+                dvr.listed((&self.stream, self.id), &rendition, &entry, format);
+                if let Some(master) = &self.master {
+                    dvr.master((&self.stream, self.id), master);
+                }
+            }
             let _ = window.push(entry);
         }
     }
@@ -401,6 +429,7 @@ impl Recording {
     /// after a restart; without, its journal and live master go. The info, if the
     /// recording is playable.
     fn finish(&mut self, master: Option<Bytes>, keep_journal: bool) -> Option<RecordingInfo> {
+        self.leave_time_shift();
         let Some(master) = master.or_else(|| self.master.clone()) else {
             tracing::warn!(stream = %self.stream, dir = %self.dir.display(), "a recording without a master playlist cannot be finished; its journal stays");
             return None;

@@ -59,6 +59,8 @@ pub(super) fn recover(
             resume_pending: Default::default(),
             list_missed: true,
             spool: hooks.spool.read().clone(),
+            dvr: hooks.dvr.read().clone(),
+            cmaf: Default::default(),
         };
         tracing::info!(%stream, recording = %id, "found a recording to carry on");
         let mut older = match found.remove(&stream) {

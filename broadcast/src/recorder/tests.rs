@@ -135,6 +135,8 @@ fn renditions_follow_the_master_then_the_dropped_ones() {
         resume_pending: Default::default(),
         list_missed: true,
         spool: None,
+        dvr: None,
+        cmaf: Default::default(),
     };
     let names: Vec<String> = rec
         .info(master)

@@ -45,4 +45,5 @@ mod router;
 mod serve;
 mod support;
 mod svta_c2pa;
+mod time_shift;
 mod vod;

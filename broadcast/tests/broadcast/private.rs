@@ -55,7 +55,9 @@ fn private_node() -> Arc<Node> {
 /// Every kind of resource under a stream's trees, with `{s}` for the stream's name.
 const RESOURCES: &[&str] = &[
     "/live/{s}/master.m3u8",
+    "/live/{s}/dvr.m3u8",
     "/live/{s}/720p/index.m3u8",
+    "/live/{s}/720p/dvr.m3u8",
     "/live/{s}/720p/index.m3u8?_HLS_msn=2",
     "/live/{s}/720p/index.m3u8?_HLS_msn=2&_HLS_part=0",
     "/live/{s}/720p/index.m3u8?_HLS_msn=x",

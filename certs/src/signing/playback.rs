@@ -643,8 +643,9 @@ impl PlaybackVerifier {
     }
 
     /// Checks one fragment. Refusals of segments and parts are remembered (a later skip
-    /// over them is no gap in continuity); `gap(n)` says whether the playlist marks
-    /// sequence `n` as a gap.
+    /// over them is no gap in continuity); `gap(n)` says whether the caller may skip
+    /// sequence `n`: the playlist marks it as a gap, or (a player after a seek back into
+    /// what it partly buffered) its media is already held, verified before.
     pub fn check(&mut self, f: &Fragment<'_>, gap: impl Fn(u64) -> bool) -> Check {
         let Some(target) = Target::parse(f.path) else {
             return Check::Refused(Refused {

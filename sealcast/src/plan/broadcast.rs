@@ -34,6 +34,8 @@ pub(crate) struct BroadcastPlan {
     pub(crate) direct_url: Option<String>,
     pub(crate) recordings: PathBuf,
     pub(crate) retention: Option<Duration>,
+    /// How far back live streams stay seekable (zero: not at all).
+    pub(crate) dvr_window: Duration,
     /// Where recordings are kept once per cluster, and served from.
     pub(crate) archive: super::ArchivePlan,
     pub(crate) ready_timeout: Duration,
@@ -101,6 +103,7 @@ impl BroadcastPlan {
                 direct_url: args.direct_url.clone(),
                 recordings: recordings?,
                 retention: args.recording_retention.0,
+                dvr_window: args.dvr_window.0,
                 archive: archive?,
                 ready_timeout: Duration::from_secs(args.ready_timeout),
                 drain: Duration::from_secs(args.drain),

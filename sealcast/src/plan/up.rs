@@ -42,6 +42,8 @@ pub(crate) struct UpPlan {
     /// Where the first node records and the others serve recordings from.
     pub(crate) recordings: PathBuf,
     pub(crate) retention: Option<Duration>,
+    /// How far back live streams stay seekable (zero: not at all).
+    pub(crate) dvr_window: Duration,
     /// Where the first node's recordings are kept, and every node serves them from.
     pub(crate) archive: super::ArchivePlan,
     pub(crate) balancer: Balancer,
@@ -131,6 +133,7 @@ impl UpPlan {
                 nodes: nodes?,
                 recordings: args.catalog.data_dir.join("recordings"),
                 retention: args.recording_retention.0,
+                dvr_window: args.dvr_window.0,
                 archive: archive?,
                 balancer: Balancer {
                     tls: tls?,

@@ -46,7 +46,7 @@ pub(crate) async fn broadcast(
             plan.node,
             plan.recordings.clone(),
             &plan.archive,
-            plan.retention,
+            (plan.retention, plan.dvr_window),
             cataloged,
         )?
         .with_access(plan.access)
@@ -108,7 +108,7 @@ pub(crate) async fn broadcast(
 }
 
 /// A node that records what it publishes into `recordings`, deleting recordings older
-/// than `retention`; with a catalog, finished recordings are entered there and announced
+/// than `retention` and keeping live streams seekable for `dvr_window`; with a catalog, finished recordings are entered there and announced
 /// by webhook. What it records goes to `archive` (spooled in `recordings` meanwhile), which
 /// it serves recordings from.
 pub(super) fn recording_node(
@@ -116,10 +116,11 @@ pub(super) fn recording_node(
     config: NodeConfig,
     recordings: PathBuf,
     archive: &ArchivePlan,
-    retention: Option<Duration>,
+    (retention, dvr_window): (Option<Duration>, Duration),
     cataloged: Option<(Catalog, Webhooks)>,
 ) -> anyhow::Result<Node> {
     let mut node = archived_node(id.clone(), config, archive)?
+        .with_time_shift_window(dvr_window)
         .with_recordings(recordings)
         .context("preparing the recordings directory")?;
     if let Some(keep) = retention {

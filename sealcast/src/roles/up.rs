@@ -84,12 +84,12 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
 
     // Broadcast nodes. They stop after the ingest has handed them its last events. The
     // first one records (into the archive, through its spool); every node serves the
-    // recordings from the archive.
+    // recordings from the archive, and the first one's time-shift windows.
     let webhooks = Webhooks::new(catalog.clone(), plan.catalog.webhooks)
         .context("making the webhook client")?;
     let reports = TaskTracker::new();
     let reports_stop = CancellationToken::new();
-    let mut nodes = Vec::new();
+    let mut nodes: Vec<Arc<broadcast::Node>> = Vec::new();
     for (i, (id, _)) in plan.nodes.iter().enumerate() {
         let node = if i == 0 {
             recording_node(
@@ -97,11 +97,17 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
                 plan.node,
                 plan.recordings.clone(),
                 &plan.archive,
-                plan.retention,
+                (plan.retention, plan.dvr_window),
                 Some((catalog.clone(), webhooks.clone())),
             )?
         } else {
-            archived_node(id.clone(), plan.node, &plan.archive)?
+            // The first node's time-shift windows: its recordings are on this disk and in
+            // the same archive.
+            let node = archived_node(id.clone(), plan.node, &plan.archive)?;
+            match nodes.first() {
+                Some(recorder) => node.with_time_shift_of(recorder),
+                None => node,
+            }
         };
         let access = access_config(tokens.clone(), plan.on_play.clone());
         nodes.push(Arc::new(

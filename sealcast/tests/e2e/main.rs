@@ -32,6 +32,7 @@ mod pages;
 mod private;
 mod publishers;
 mod srt_door;
+mod timeshift;
 mod verify;
 mod web;
 mod whip;
@@ -172,6 +173,12 @@ fn trials(fixture: &Arc<Fixture>) -> Vec<Trial> {
             "api_player_dashboard_and_recording_in_chromium",
             Heavy,
             |_, c| Box::pin(web::check_api_player_and_dashboard(c)),
+        ),
+        on_cluster(
+            fixture,
+            "a_live_viewer_goes_back_in_time_and_back_to_live",
+            Heavy,
+            |_, c| Box::pin(timeshift::check(c)),
         ),
         on_cluster(
             fixture,

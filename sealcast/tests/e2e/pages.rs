@@ -615,3 +615,146 @@ pub(crate) async fn dashboard(origin: &str, stream: &str, admin_key: &str) -> Re
     })
     .await
 }
+
+/// The live player on `origin` for `stream` (`/#live/{stream}`, whatever transport it
+/// picks) goes `back` seconds behind live through the time-shift window, then `further`
+/// seconds behind with the seek bar, then back to live with its button. Behind live is
+/// read from the source's clock stamp on the frame shown (`sealcast source`), so the
+/// position is the picture's, not the player's word. Every fragment is verified, none
+/// refused. Returns the seek's time to playing media, the distances read, and the
+/// transports.
+pub(crate) async fn time_shift(
+    origin: &str,
+    stream: &str,
+    back: f64,
+    further: f64,
+) -> Result<Value> {
+    let stream = stream.to_owned();
+    in_browser("time-shift", origin, move |browser, origin| {
+        Box::pin(async move {
+            browser.goto(&format!("{origin}/#live/{stream}")).await?;
+            video_plays(browser, origin, 60).await?;
+            let live = wait(
+                browser,
+                origin,
+                "the seek bar offers the time-shift window",
+                &format!(
+                    "{PLAYER_OK} const a = arguments[0]; \
+                     const bar = document.getElementById('timeshift'); \
+                     return !bar.hidden && s.timeshift.available >= a && s.transport \
+                       ? {{ transport: s.transport, available: s.timeshift.available, \
+                            label: document.getElementById('seek-position').textContent }} : false;"
+                ),
+                json!(back + further + 4.0),
+                90,
+            )
+            .await?;
+            anyhow::ensure!(live["label"] == "Live", "the seek bar says {}", live["label"]);
+
+            // The viewer drags the seek bar `back` seconds to the left and lets go.
+            browser
+                .execute(
+                    "const seek = document.getElementById('seek'); seek.focus(); \
+                     seek.value = String(-arguments[0]); \
+                     seek.dispatchEvent(new Event('input')); seek.dispatchEvent(new Event('change'));",
+                    json!(back),
+                )
+                .await?;
+            let first = behind_live(browser, origin, back, "the seek bar").await?;
+
+            // Further back, within the window already playing.
+            browser
+                .execute(
+                    "const seek = document.getElementById('seek'); seek.focus(); \
+                     seek.value = String(-arguments[0]); seek.dispatchEvent(new Event('change'));",
+                    json!(further),
+                )
+                .await?;
+            let second = behind_live(browser, origin, further, "a second seek").await?;
+
+            let bar = browser
+                .execute(
+                    "return { label: document.getElementById('seek-position').textContent, \
+                     button: !document.getElementById('back-to-live').disabled, \
+                     value: Number(document.getElementById('seek').value) }",
+                    Value::Null,
+                )
+                .await?;
+            anyhow::ensure!(
+                bar["label"].as_str().is_some_and(|l| l.starts_with('−'))
+                    && bar["button"] == true
+                    && bar["value"].as_f64().is_some_and(|v| v < 0.0),
+                "behind live, the bar shows {bar}"
+            );
+            browser.screenshot(&screenshot("player-time-shift.png")).await?;
+
+            let button = browser.find("#back-to-live").await?;
+            browser.click(&button).await?;
+            let returned = wait(
+                browser,
+                origin,
+                "back to live: the picture is a few seconds old again",
+                &format!(
+                    "{PLAYER_OK} const g = s.glassToGlass; \
+                     return !s.timeshift.active && s.timeshift.returned === 1 && !v.paused && \
+                       g !== null && g < 8 && s.transport \
+                       ? {{ glass: g, transport: s.transport, \
+                            label: document.getElementById('seek-position').textContent }} : false;"
+                ),
+                Value::Null,
+                60,
+            )
+            .await?;
+            anyhow::ensure!(returned["label"] == "Live", "back at live, the bar says {}", returned["label"]);
+            no_player_errors(browser).await?;
+            Ok(json!({
+                "first": first,
+                "second": second,
+                "live_transport": live["transport"],
+                "returned": returned,
+            }))
+        })
+    })
+    .await
+}
+
+/// Waits until the time-shifted video plays `secs` behind live (the stamp on the frame
+/// says so, within 6 s), verified, with nothing refused, and plays on 3 s; the seek's
+/// time to playing media as the player measured it, and the distance read.
+async fn behind_live(browser: &mut Browser, origin: &str, secs: f64, how: &str) -> Result<Value> {
+    let at = wait(
+        browser,
+        origin,
+        &format!("after {how}, the picture shown is {secs} s old"),
+        &format!(
+            "{PLAYER_OK} const a = arguments[0]; const ts = s.timeshift; const g = s.glassToGlass; \
+             const f = s.verification; \
+             if (f.refusedCount > 0) return {{ failed: JSON.stringify(f.refused) }}; \
+             return ts.active && ts.seekMs !== null && !v.paused && g !== null && \
+               Math.abs(g - a) < 6 && s.transport === 'll-hls' \
+               ? {{ t: v.currentTime, seekMs: ts.seekMs, glass: g, verified: f.verified }} : false;"
+        ),
+        json!(secs),
+        60,
+    )
+    .await?;
+    let t = at["t"].as_f64().context("no time")?;
+    video_reaches(
+        browser,
+        origin,
+        &format!("behind live after {how}, "),
+        t + 3.0,
+    )
+    .await?;
+    let verified = browser
+        .execute(
+            "const f = window.sealcast.verification; return { verified: f.verified, refused: f.refusedCount };",
+            Value::Null,
+        )
+        .await?;
+    anyhow::ensure!(
+        verified["refused"] == 0 && verified["verified"].as_u64().unwrap_or(0) > 0,
+        "time-shifted fragments were not all verified: {verified}"
+    );
+    Ok(at)
+}
