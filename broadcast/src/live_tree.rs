@@ -59,7 +59,9 @@ pub(crate) async fn live(
             let at = (stream, rendition, sequence);
             match segment(&node, at.clone(), SegmentFormat::Ts, headers) {
                 Err(e) if past_the_window(&e) => {
-                    time_shifted(&node, at, MediaFile::Ts(sequence), headers).await
+                    time_shifted(&node, at, MediaFile::Ts(sequence), headers)
+                        .await?
+                        .ok_or(e)
                 }
                 answer => answer,
             }
@@ -68,7 +70,8 @@ pub(crate) async fn live(
             let at = (stream, rendition, sequence);
             match segment(&node, at.clone(), SegmentFormat::Cmaf, headers) {
                 Err(e) if past_the_window(&e) => {
-                    time_shifted(&node, at, MediaFile::Fragment(sequence), headers).await
+                    let media = MediaFile::Fragment(sequence);
+                    time_shifted(&node, at, media, headers).await?.ok_or(e)
                 }
                 answer => answer,
             }
@@ -263,21 +266,17 @@ fn past_the_window(e: &BroadcastError) -> bool {
 
 /// A segment the time-shift window lists (`crate::dvr`), from the recording in progress:
 /// on this node's disk while it waits for the archive, else the archive. The bytes this
-/// node verified and published, as they were served live.
+/// node verified and published, as they were served live. `None` when the window does not
+/// list it (the live window's answer stands).
 async fn time_shifted(
     node: &Node,
     (stream, rendition, sequence): (StreamName, RenditionName, u64),
     media: MediaFile,
     headers: &HeaderMap,
-) -> Result<Response, BroadcastError> {
-    let unknown = || BroadcastError::UnknownSegment {
-        stream: stream.clone(),
-        rendition: rendition.clone(),
-        sequence,
+) -> Result<Option<Response>, BroadcastError> {
+    let Some((id, bytes)) = recorded(node, (&stream, &rendition), media, false).await? else {
+        return Ok(None);
     };
-    let (id, bytes) = recorded(node, (&stream, &rendition), media, false)
-        .await?
-        .ok_or_else(unknown)?;
     let content_type = match media {
         MediaFile::Ts(_) => SEGMENT_TYPE,
         _ => MP4_TYPE,
@@ -289,6 +288,7 @@ async fn time_shifted(
         Ranges::Bytes,
         headers,
     )?)
+    .map(Some)
 }
 
 /// The signed statement of a segment the time-shift window lists, as recorded beside it.
