@@ -6,7 +6,8 @@
 //!   overlay (serving node, every segment verified), no player errors.
 //! - [`recording`]: open `/#vod/STREAM/ID` and play the recording to its end at 4x.
 //! - [`thumbnail_listed`]: open `/` and wait for a list entry's thumbnail, shown from the
-//!   bytes the page verified itself.
+//!   bytes the page verified itself; [`dashboard_thumbnail`]: the same on the dashboard's
+//!   row of a live stream.
 //! - [`dashboard`]: open `/dashboard`, a made-up key is refused with a message, the admin
 //!   key shows the nodes and the stream with its rungs, and is kept in `sessionStorage`
 //!   only.
@@ -646,6 +647,46 @@ pub(crate) async fn thumbnail_listed(origin: &str, key: &str) -> Result<Value> {
             .await?;
             let name = format!("thumbnail-{}.png", key.replace('/', "-"));
             browser.screenshot(&screenshot(&name)).await?;
+            Ok(seen)
+        })
+    })
+    .await
+}
+
+/// The dashboard with `admin_key` until `stream`'s row shows its thumbnail, verified by the
+/// page (`window.sealcast.thumbnails`), none refused.
+pub(crate) async fn dashboard_thumbnail(
+    origin: &str,
+    stream: &str,
+    admin_key: &str,
+) -> Result<Value> {
+    let (stream, admin_key) = (stream.to_owned(), admin_key.to_owned());
+    in_browser("dashboard-thumbnail", origin, move |browser, origin| {
+        Box::pin(async move {
+            browser.goto(&format!("{origin}/dashboard")).await?;
+            let input = browser.find("#api-key").await?;
+            browser.fill(&input, &admin_key).await?;
+            let save = browser.find("#api-key-save").await?;
+            browser.click(&save).await?;
+            let seen = wait(
+                browser,
+                origin,
+                &format!("the dashboard's row of {stream} shows its verified thumbnail"),
+                r#"
+                const t = window.sealcast && window.sealcast.thumbnails;
+                if (t && t.refused) return { failed: JSON.stringify(t.reasons) };
+                const row = Array.from(document.querySelectorAll('#live tr[data-stream]')).find((tr) => tr.dataset.stream === arguments[0]);
+                const img = row && row.querySelector('img.live-thumb');
+                return img && img.dataset.verified === 'true' && img.src.startsWith('blob:') &&
+                  img.complete && img.naturalWidth > 0
+                  ? { width: img.naturalWidth, verified: t.verified, refused: t.refused }
+                  : false;
+                "#,
+                json!(stream),
+                60,
+            )
+            .await?;
+            browser.screenshot(&screenshot("dashboard-thumbnail.png")).await?;
             Ok(seen)
         })
     })

@@ -1,8 +1,8 @@
 //! Thumbnails end to end: ffmpeg publishes a 480p test pattern through the whole ladder;
 //! the edge serves `/live/{stream}/thumbnail.jpg`, a JPEG (ffprobe reads it as one) whose
 //! `thumbnail.jpg.sig` verifies here against the cluster's root and trust bundle and binds
-//! its bytes, the stream list names it, and Chromium shows it in the live list once the
-//! page verified it itself. After the stream ends, its recording has a thumbnail of the
+//! its bytes, the stream list names it, and Chromium shows it in the live list and on the
+//! dashboard once the page verified it itself. After the stream ends, its recording has a thumbnail of the
 //! recording's own session, listed, verifying, and shown in the recordings list.
 
 use std::time::Duration;
@@ -26,7 +26,7 @@ const POLL: Duration = Duration::from_millis(250);
 pub(crate) async fn live_and_recorded(cluster: &Cluster) -> anyhow::Result<()> {
     let key = cluster.add_stream(STREAM).await?;
     // Long enough for a few thumbnails (one per 5 s) and a recording that has one.
-    let publisher = TestPattern::new(854, 480, 25, 45).publish(&cluster.rtmp_url(&key))?;
+    let publisher = TestPattern::new(854, 480, 25, 60).publish(&cluster.rtmp_url(&key))?;
 
     // The live thumbnail, from a broadcast node: a JPEG, signed.
     let live = format!("/live/{STREAM}/thumbnail.jpg");
@@ -58,6 +58,8 @@ pub(crate) async fn live_and_recorded(cluster: &Cluster) -> anyhow::Result<()> {
     // Chromium shows it in the live list, verified by the page.
     let shown = pages::thumbnail_listed(&cluster.https, &format!("live/{STREAM}")).await?;
     eprintln!("thumbnails (live): {shown}");
+    let shown = pages::dashboard_thumbnail(&cluster.https, STREAM, &cluster.admin_key).await?;
+    eprintln!("thumbnails (dashboard): {shown}");
 
     // The recording keeps one of its own session.
     publisher.wait_success().await.context("the publish")?;
