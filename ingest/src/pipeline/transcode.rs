@@ -645,6 +645,46 @@ mod tests {
     use container::flv::{parse_audio_tag, AudioFourCc, AudioTag, FlvReader, TagKind};
     use std::process::Command;
 
+    /// A decoded picture comes out as a JPEG of the asked size that ffprobe reads, every
+    /// time it is asked (the encoder stays open for the session).
+    #[test]
+    fn thumbnails_are_jpegs_of_the_asked_size() {
+        init();
+        let mut picture = frame::Video::new(format::Pixel::YUV420P, 640, 360);
+        for plane in 0..3 {
+            let fill = if plane == 0 { 120 } else { 60 };
+            picture.data_mut(plane).fill(fill);
+        }
+        picture.set_pts(Some(40));
+        let decoded = DecodedFrame(picture);
+        let mut encoder = ThumbnailEncoder::new(320, 180).expect("opens");
+        let dir = tempfile::tempdir().expect("tempdir");
+        for i in 0..2 {
+            let jpeg = encoder.encode(&decoded).expect("encodes");
+            assert!(jpeg.starts_with(&[0xff, 0xd8, 0xff]), "{i}: not a JPEG");
+            assert!(jpeg.ends_with(&[0xff, 0xd9]), "{i}: no end of image");
+            assert!(
+                jpeg.len() < domain::MAX_THUMBNAIL_BYTES,
+                "{i}: {} bytes",
+                jpeg.len()
+            );
+            let path = dir.path().join(format!("{i}.jpg"));
+            std::fs::write(&path, &jpeg).expect("written");
+            let out = Command::new("ffprobe")
+                .args([
+                    "-v",
+                    "error",
+                    "-show_entries",
+                    "stream=codec_name,width,height",
+                ])
+                .args(["-of", "csv=p=0"])
+                .arg(&path)
+                .output()
+                .expect("ffprobe runs");
+            assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "mjpeg,320,180");
+        }
+    }
+
     #[test]
     fn mp3_from_an_flv_comes_out_as_decodable_aac() {
         let dir = tempfile::tempdir().expect("tempdir");
