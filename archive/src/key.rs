@@ -6,6 +6,7 @@
 //! ```text
 //! recordings/{stream}/{recording}/master.m3u8
 //! recordings/{stream}/{recording}/recording.json
+//! recordings/{stream}/{recording}/thumbnail.jpg                  (and thumbnail.jpg.sig)
 //! recordings/{stream}/{recording}/{rendition}/index.m3u8
 //! recordings/{stream}/{recording}/{rendition}/{media file}        (n.ts, init.mp4, n.m4s)
 //! recordings/{stream}/{recording}/{rendition}/{media file}.sig
@@ -26,7 +27,7 @@
 
 use std::fmt;
 
-use domain::paths::{MediaFile, PublicPath};
+use domain::paths::{MediaFile, PublicPath, THUMBNAIL_FILE, THUMBNAIL_STATEMENT_FILE};
 use domain::{RenditionName, SessionId, StreamName};
 
 use crate::ArchiveError;
@@ -65,6 +66,10 @@ pub enum RecordingFile {
     Media(RenditionName, MediaFile),
     /// `{rendition}/{file}.sig`: the signed statement of a media file.
     Statement(RenditionName, MediaFile),
+    /// `thumbnail.jpg`: the recording's thumbnail.
+    Thumbnail,
+    /// `thumbnail.jpg.sig`: its signed statement.
+    ThumbnailStatement,
 }
 
 /// The name of one object in the archive. The only way to name one: there is no
@@ -165,6 +170,10 @@ impl ArchiveKey {
                     PublicPath::VodSignature(s, id, r, m) => {
                         (s, id, RecordingFile::Statement(r, m))
                     }
+                    PublicPath::VodThumbnail(s, id) => (s, id, RecordingFile::Thumbnail),
+                    PublicPath::VodThumbnailSignature(s, id) => {
+                        (s, id, RecordingFile::ThumbnailStatement)
+                    }
                     _ => return Err(NOT_OURS),
                 };
                 Ok(Self::Recording {
@@ -205,6 +214,8 @@ impl fmt::Display for ArchiveKey {
                     RecordingFile::MediaPlaylist(r) => write!(f, "{r}/{MEDIA_FILE}"),
                     RecordingFile::Media(r, m) => write!(f, "{r}/{m}"),
                     RecordingFile::Statement(r, m) => write!(f, "{r}/{m}{STATEMENT_SUFFIX}"),
+                    RecordingFile::Thumbnail => f.write_str(THUMBNAIL_FILE),
+                    RecordingFile::ThumbnailStatement => f.write_str(THUMBNAIL_STATEMENT_FILE),
                 }
             }
         }

@@ -161,7 +161,9 @@ fn absent(tree: &StreamTree, uri: &http::Uri) -> BroadcastError {
             | PublicPath::VodInit(_, id, _)
             | PublicPath::VodFragment(_, id, _, _)
             | PublicPath::VodSegment(_, id, _, _)
-            | PublicPath::VodSignature(_, id, _, _),
+            | PublicPath::VodSignature(_, id, _, _)
+            | PublicPath::VodThumbnail(_, id)
+            | PublicPath::VodThumbnailSignature(_, id),
         ) => BroadcastError::UnknownRecording {
             stream: stream.clone(),
             id,

@@ -66,7 +66,8 @@ impl Pages {
 /// The pages' Content Security Policy, with `connect_also` (an origin, `https://HOST:PORT`:
 /// the MoQ relay's) beside `'self'` in `connect-src`. `blob:` for media and workers is what
 /// hls.js needs (Media Source Extensions object URLs, its inline transmuxing worker);
-/// `data:` images for small inline icons; no inline script or style, no framing, no
+/// `data:` images for small inline icons, `blob:` images for thumbnails (shown only from
+/// the bytes the page verified itself, as object URLs); no inline script or style, no framing, no
 /// `<base>`. An origin that would not make a valid header is left out.
 pub(crate) fn page_policy(connect_also: Option<&str>) -> HeaderValue {
     let connect = match connect_also {
@@ -76,7 +77,7 @@ pub(crate) fn page_policy(connect_also: Option<&str>) -> HeaderValue {
         _ => "'self'".to_owned(),
     };
     HeaderValue::try_from(format!(
-        "default-src 'self'; img-src 'self' data:; media-src 'self' blob:; \
+        "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; \
          worker-src 'self' blob:; connect-src {connect}; style-src 'self'; \
          script-src 'self'; base-uri 'none'; frame-ancestors 'none'"
     ))

@@ -166,6 +166,13 @@ pub enum BroadcastError {
         /// Why, one of `crate::metrics::EVENT_REFUSALS`.
         reason: &'static str,
     },
+    /// A pushed thumbnail refused: its statement missing or malformed, its bytes not what
+    /// it signed, or its signature not trusted (the label of `sealcast_thumbnails_total`).
+    #[error("thumbnail refused: {reason}")]
+    ThumbnailRefused {
+        /// Why, one of the refusals of `crate::metrics::THUMBNAIL_OUTCOMES`.
+        reason: &'static str,
+    },
     /// The request body could not be read (the client went away or sent a broken stream).
     #[error("reading the request body failed")]
     Body(#[source] axum::Error),
@@ -266,6 +273,7 @@ impl BroadcastError {
                 reason: "unknown_key",
             } => (StatusCode::SERVICE_UNAVAILABLE, "signing key not known yet"),
             Self::EventRefused { .. } => (StatusCode::FORBIDDEN, "control event refused"),
+            Self::ThumbnailRefused { .. } => (StatusCode::FORBIDDEN, "thumbnail refused"),
             Self::Body(_) => (StatusCode::BAD_REQUEST, "could not read the body"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
             // A private stream's own token that does not open this.

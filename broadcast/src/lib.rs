@@ -16,6 +16,7 @@
 //!   [`EdgeConfig`], trust root, push token, caps and broker of an edge.
 //! - `stream`: one stream's state, sans-IO: events in, a snapshot out (window bookkeeping,
 //!   grace period for segments that slid out, reconnects, dropped renditions, bitrates).
+//! - `thumbnails`: each stream's latest verified thumbnail (`/live/{stream}/thumbnail.jpg`).
 //! - `view`: the immutable snapshots readers serve from, with their `ETag` and
 //!   `Cache-Control` computed once per change; [`StreamSummary`] for the stream list.
 //! - `node`: [`Node`], every stream behind one `Arc`: per-stream writer lock, lock-free
@@ -87,6 +88,7 @@ mod recording;
 mod respond;
 mod router;
 mod stream;
+mod thumbnails;
 mod view;
 
 pub use access::{AccessConfig, PlayHook, PlayRequest, PlayVerdict, VERDICT_FOR};

@@ -1,6 +1,7 @@
 //! The live tree of the public URL layout (`/live/...`), served from the current
 //! snapshots: master and media playlists, segments (`{seq}.ts` for MPEG-TS renditions,
-//! `{seq}.m4s` for CMAF ones, 404 for the other), `init.mp4`, and LL-HLS parts.
+//! `{seq}.m4s` for CMAF ones, 404 for the other), `init.mp4`, LL-HLS parts, and the
+//! stream's latest verified thumbnail (`thumbnail.jpg`, `thumbnail.jpg.sig`).
 //!
 //! Blocking playlist reload (RFC 8216bis §6.2.5.2): a media playlist request with
 //! `_HLS_msn` (and `_HLS_part`) is answered as soon as the snapshot lists what it asks for.
@@ -30,7 +31,9 @@ use domain::segment::SegmentFormat;
 use domain::{RenditionName, StreamName};
 use http::HeaderMap;
 
-use crate::respond::{self, Ranges, MP4_TYPE, PLAYLIST_TYPE, SEGMENT_TYPE, STATEMENT_TYPE};
+use crate::respond::{
+    self, Ranges, JPEG_TYPE, MP4_TYPE, PLAYLIST_TYPE, SEGMENT_TYPE, STATEMENT_TYPE,
+};
 use crate::view::{live_max_age, Document, RenditionView, StreamView, SEGMENT_CACHE_CONTROL};
 use crate::{BroadcastError, Node};
 
@@ -131,6 +134,20 @@ pub(crate) async fn live(
                 found => found?,
             };
             respond::document(&doc, STATEMENT_TYPE, Ranges::No, headers)
+        }
+        Some(PublicPath::Thumbnail(stream)) => {
+            let held = node
+                .thumbnails()
+                .latest(&stream)
+                .ok_or(BroadcastError::NotFound)?;
+            respond::document(&held.image, JPEG_TYPE, Ranges::No, headers)
+        }
+        Some(PublicPath::ThumbnailSignature(stream)) => {
+            let held = node
+                .thumbnails()
+                .latest(&stream)
+                .ok_or(BroadcastError::NotFound)?;
+            respond::document(&held.signed, STATEMENT_TYPE, Ranges::No, headers)
         }
         Some(PublicPath::PartKey(stream, rendition, sequence)) => {
             let view = snapshot(&node, &stream)?;

@@ -22,7 +22,7 @@ use crate::BroadcastError;
 /// leaves a `Family` out of `/metrics` until it has a label set, so a freshly started
 /// process does not show them all; this list does (the dashboards' test reads it, and a
 /// test below checks it against a scrape with every family in use).
-pub const FAMILIES: [(&str, &str); 23] = [
+pub const FAMILIES: [(&str, &str); 24] = [
     (SEGMENTS_PUBLISHED, "counter"),
     (LIVE_STREAMS, "gauge"),
     (VIEWERS, "gauge"),
@@ -46,6 +46,7 @@ pub const FAMILIES: [(&str, &str); 23] = [
     (PART_WAIT_SECONDS, "histogram"),
     (ACCESS_REFUSED, "counter"),
     (SEGMENTS_ASSEMBLED, "counter"),
+    (THUMBNAILS, "counter"),
 ];
 
 /// `sealcast_segments_published`, a counter.
@@ -111,6 +112,27 @@ pub const SEGMENTS_ASSEMBLED: &str = "sealcast_segments_assembled";
 /// still gated by the segment's statement), or answered `409` because a part was missing
 /// or ambiguous (`parts_missing`: the ingest then pushes the whole segment).
 pub const ASSEMBLY_OUTCOMES: [&str; 2] = ["assembled", "parts_missing"];
+
+/// `sealcast_thumbnails`, a counter: pushed thumbnails by outcome (one of
+/// [`THUMBNAIL_OUTCOMES`]).
+pub const THUMBNAILS: &str = "sealcast_thumbnails";
+
+/// What became of a pushed thumbnail, the label of `sealcast_thumbnails_total{outcome}`:
+/// kept (verified, the stream's newest), `stale` (verified, not newer than the one held),
+/// `other_session` (not of the stream's live session), or refused: `malformed` (no or a
+/// bad statement), `digest_mismatch` (bytes that are not what was signed) and the trust
+/// store's reasons (`bad_signature`, `unknown_key`, `expired_key`, `revoked_key`).
+pub const THUMBNAIL_OUTCOMES: [&str; 9] = [
+    "kept",
+    "stale",
+    "other_session",
+    "malformed",
+    "digest_mismatch",
+    "bad_signature",
+    "unknown_key",
+    "expired_key",
+    "revoked_key",
+];
 
 /// Why a request for a private stream was refused, the label of
 /// `sealcast_access_refused_total{reason}`: no token (`missing`, 401), a token that is not
@@ -250,6 +272,7 @@ pub(crate) struct Metrics {
     parts_rejected: Family<ReasonLabels, Counter>,
     access_refused: Family<ReasonLabels, Counter>,
     segments_assembled: Family<OutcomeLabels, Counter>,
+    thumbnails: Family<OutcomeLabels, Counter>,
     /// Totals of the gate's outcomes, readable for the load report (a `Family` cannot be
     /// summed back).
     verified_total: std::sync::atomic::AtomicU64,
@@ -426,7 +449,17 @@ impl Metrics {
             "Segments pushed without a body, by outcome: made of the LL-HLS parts held, or the parts missing (the whole segment is pushed then)",
             segments_assembled.clone(),
         );
+        let thumbnails = Family::<OutcomeLabels, Counter>::default();
+        for outcome in THUMBNAIL_OUTCOMES {
+            let _ = thumbnails.get_or_create(&OutcomeLabels { outcome });
+        }
+        registry.register(
+            THUMBNAILS,
+            "Pushed thumbnails, by outcome: kept, not newer or not of the live session, or refused (malformed, digest mismatch, or why its signature was not trusted)",
+            thumbnails.clone(),
+        );
         Metrics {
+            thumbnails,
             segments_assembled,
             access_refused,
             parts_published,
@@ -593,6 +626,13 @@ impl Metrics {
     /// A bodiless segment push: `outcome` is one of [`ASSEMBLY_OUTCOMES`].
     pub(crate) fn assembly(&self, outcome: &'static str) {
         self.segments_assembled
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
+
+    /// A pushed thumbnail: `outcome` is one of [`THUMBNAIL_OUTCOMES`].
+    pub(crate) fn thumbnail(&self, outcome: &'static str) {
+        self.thumbnails
             .get_or_create(&OutcomeLabels { outcome })
             .inc();
     }

@@ -32,6 +32,7 @@ use crate::metrics::Metrics;
 use crate::recorder::{Record, Recorder, RecorderHooks};
 use crate::recording::{Library, RecordingInfo, RecordingObserver};
 use crate::stream::StreamState;
+use crate::thumbnails::{HeldThumbnail, Offered, Thumbnails};
 use crate::view::{StreamSummary, StreamView};
 use crate::{BroadcastError, NodeConfig};
 use changes::Changes;
@@ -81,6 +82,8 @@ pub struct Node {
     turned_private: tokio::sync::broadcast::Sender<StreamName>,
     /// `/moq/v1/endpoint` and the pages' Content Security Policy, which names its origin.
     pages: crate::assets::Pages,
+    /// Each stream's latest verified thumbnail.
+    thumbnails: Thumbnails,
 }
 
 /// A broadcast node's load at one moment ([`Node::load`]).
@@ -148,6 +151,7 @@ impl Node {
             dvr_window: crate::DEFAULT_DVR_WINDOW,
             turned_private: tokio::sync::broadcast::Sender::new(TURNED_PRIVATE_BACKLOG),
             pages: crate::assets::Pages::new(None),
+            thumbnails: Thumbnails::default(),
         }
     }
 
@@ -649,7 +653,7 @@ impl Node {
     }
 
     /// The streams anyone may see listed (`/api/v1/streams`, the player's list): private
-    /// ones are left out.
+    /// ones are left out. Each names its thumbnail, if the node has one.
     pub(crate) fn public_streams(&self) -> Vec<StreamSummary> {
         let dvr = self.dvr();
         self.streams
@@ -661,9 +665,36 @@ impl Node {
                 if summary.live {
                     summary.dvr = dvr.as_ref().and_then(|d| d.summary(&summary.name));
                 }
+                summary.thumbnail_url = self.thumbnails.url(&summary.name);
                 summary
             })
             .collect()
+    }
+
+    /// The thumbnails this node verified.
+    pub(crate) fn thumbnails(&self) -> &Thumbnails {
+        &self.thumbnails
+    }
+
+    /// Keeps a verified thumbnail as its stream's latest if it is of the stream's live
+    /// session and newer than the one held; the recorder keeps it too (a recording's
+    /// thumbnail is the first one kept of its session).
+    pub(crate) fn keep_thumbnail(&self, held: HeldThumbnail) -> Offered {
+        let Some(slot) = self.slot(&held.statement.stream) else {
+            return Offered::OtherSession;
+        };
+        let live = slot.state.lock().live_session();
+        let record = self.recorder.lock().is_some().then(|| Record::Thumbnail {
+            stream: held.statement.stream.clone(),
+            session: held.statement.session,
+            jpeg: held.image.body.clone(),
+            signed: held.signed.body.clone(),
+        });
+        let offered = self.thumbnails.offer(held, live);
+        if let (Offered::Kept, Some(record)) = (offered, record) {
+            self.record(|| record);
+        }
+        offered
     }
 
     /// The current snapshot of a stream.

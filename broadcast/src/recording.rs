@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use bytes::Bytes;
-use domain::paths::PublicPath;
+use domain::paths::{PublicPath, THUMBNAIL_FILE, THUMBNAIL_STATEMENT_FILE};
 use domain::{RenditionName, SessionId, StreamName};
 use serde::{Deserialize, Serialize};
 
@@ -82,6 +82,10 @@ pub struct RecordingInfo {
     /// recordings, and left out of the public listing.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub private: bool,
+    /// Path of its thumbnail (`/vod/{stream}/{id}/thumbnail.jpg`, its statement beside it
+    /// as `.sig`), when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumbnail_url: Option<String>,
 }
 
 impl RecordingInfo {
@@ -207,6 +211,10 @@ impl Library {
                 *id,
                 Path::new(r.as_str()).join(format!("{media}{STATEMENT_SUFFIX}")),
             ),
+            PublicPath::VodThumbnail(s, id) => (s, *id, PathBuf::from(THUMBNAIL_FILE)),
+            PublicPath::VodThumbnailSignature(s, id) => {
+                (s, *id, PathBuf::from(THUMBNAIL_STATEMENT_FILE))
+            }
             _ => return Ok(VodFile::NoRecording),
         };
         let dir = recording_dir(&self.root, stream, id);
@@ -390,6 +398,7 @@ mod tests {
             ended_at,
             duration_secs: 10.0,
             renditions: vec![RenditionName::new("src").expect("valid")],
+            thumbnail_url: None,
             private: false,
         }
     }

@@ -34,6 +34,8 @@ pub(crate) const PLAYLIST_TYPE: HeaderValue =
 pub(crate) const SEGMENT_TYPE: HeaderValue = HeaderValue::from_static("video/mp2t");
 /// `Content-Type` of CMAF init segments, fragments and parts.
 pub(crate) const MP4_TYPE: HeaderValue = HeaderValue::from_static("video/mp4");
+/// Content type of a thumbnail.
+pub(crate) const JPEG_TYPE: HeaderValue = HeaderValue::from_static("image/jpeg");
 /// `Content-Type` of signed statements (`.sig`, `.partkey`) and the trust material: bytes
 /// for the player's own decoder, never anything a browser would render.
 pub(crate) const STATEMENT_TYPE: HeaderValue = HeaderValue::from_static("application/octet-stream");

@@ -182,7 +182,9 @@ async fn vod(State(node): State<Arc<Node>>, request: Request) -> Result<Response
         | PublicPath::VodInit(s, id, _)
         | PublicPath::VodFragment(s, id, _, _)
         | PublicPath::VodSegment(s, id, _, _)
-        | PublicPath::VodSignature(s, id, _, _) => (s.clone(), *id),
+        | PublicPath::VodSignature(s, id, _, _)
+        | PublicPath::VodThumbnail(s, id)
+        | PublicPath::VodThumbnailSignature(s, id) => (s.clone(), *id),
         _ => return Err(BroadcastError::NotFound),
     };
     // The archive when the node has one (any node serves any recording), else its disk.
@@ -228,6 +230,9 @@ async fn vod(State(node): State<Arc<Node>>, request: Request) -> Result<Response
         PublicPath::VodInit(..) => {
             let doc = Document::init(bytes, ENDED_MAX_AGE);
             respond::verified(respond::document(&doc, MP4_TYPE, Ranges::Bytes, headers)?)
+        }
+        PublicPath::VodThumbnail(..) | PublicPath::VodThumbnailSignature(..) => {
+            crate::thumbnails::vod_response(&path, bytes, headers)
         }
         PublicPath::VodSignature(_, _, _, media) => {
             let cache_control = match media {
@@ -446,6 +451,8 @@ fn route_label(path: &str) -> &'static str {
             }
         } else if rest.ends_with("/init.mp4") {
             "init"
+        } else if rest.ends_with("/thumbnail.jpg") {
+            "thumbnail"
         } else {
             "unmatched"
         };
@@ -455,6 +462,7 @@ fn route_label(path: &str) -> &'static str {
             InternalPath::Segment(..) => "push_segment",
             InternalPath::Part(..) => "push_part",
             InternalPath::Events => "push_event",
+            InternalPath::Thumbnail(..) => "push_thumbnail",
         };
     }
     match PublicPath::parse(path) {
@@ -485,6 +493,12 @@ fn route_label(path: &str) -> &'static str {
             "trust"
         }
         Some(PublicPath::MoqEndpoint) => "moq",
+        Some(
+            PublicPath::Thumbnail(..)
+            | PublicPath::ThumbnailSignature(..)
+            | PublicPath::VodThumbnail(..)
+            | PublicPath::VodThumbnailSignature(..),
+        ) => "thumbnail",
         None if path.starts_with("/api/") => "api",
         None => "unmatched",
     }

@@ -105,6 +105,11 @@ impl StreamState {
         self.live_session.is_some()
     }
 
+    /// The live publish session, if one is.
+    pub(crate) fn live_session(&self) -> Option<SessionId> {
+        self.live_session
+    }
+
     /// Applies one event about this stream. On error nothing changed.
     #[cfg(test)]
     pub(crate) fn apply(&mut self, event: LiveEvent) -> Result<(), BroadcastError> {
@@ -129,6 +134,9 @@ impl StreamState {
             LiveEvent::Part(part) => self.part(part, signed),
             LiveEvent::RenditionDropped { rendition, .. } => self.drop_rendition(&rendition),
             LiveEvent::Ended { session, .. } => self.end(session),
+            // Kept beside the stream by the edge that verified it (`crate::thumbnails`),
+            // not in its window.
+            LiveEvent::Thumbnail(_) => Ok(()),
         }
     }
 
@@ -503,6 +511,7 @@ impl StreamState {
             name: self.name.clone(),
             live: self.is_live(),
             master_url: PublicPath::Master(self.name.clone()).to_string(),
+            thumbnail_url: None,
             renditions: variants
                 .iter()
                 .map(|v| RenditionSummary {

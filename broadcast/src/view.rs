@@ -241,6 +241,10 @@ pub struct StreamSummary {
     pub live: bool,
     /// Path of the master playlist on this node (`/live/{name}/master.m3u8`).
     pub master_url: String,
+    /// Path of its latest verified thumbnail (`/live/{name}/thumbnail.jpg`), once the
+    /// node has one; its signed statement is at the same path plus `.sig`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumbnail_url: Option<String>,
     /// The renditions the master playlist lists, in its order.
     pub renditions: Vec<RenditionSummary>,
     /// Its time-shift window, when this node keeps one (a live stream being recorded).

@@ -16,6 +16,7 @@
 //! - [`ids`]: validated names that cross wires (stream, rendition, node, session).
 //! - [`ladder`]: the bitrate ladder and how it is planned for one source.
 //! - [`segment`]: what a segment is, what a rendition is, measured bitrates.
+//! - [`thumbnail`]: a still picture of a live stream (a small JPEG), signed like the media.
 //! - [`live_event`]: the events an ingest sends to edges about a live stream.
 //! - [`wire`]: the wire format of everything the cluster signs (segment and part
 //!   statements, control events, presences): one strict reader, one signed envelope, one
@@ -45,6 +46,7 @@ pub mod paths;
 pub mod presence;
 pub mod push_protocol;
 pub mod segment;
+pub mod thumbnail;
 pub mod time;
 pub mod topics;
 pub mod wire;
@@ -58,3 +60,4 @@ pub use segment::{
     BitrateMeter, Codecs, InitSegment, Part, PartMeta, RenditionInfo, Segment, SegmentFormat,
     SegmentMeta,
 };
+pub use thumbnail::{Thumbnail, ThumbnailMeta, MAX_THUMBNAIL_BYTES};

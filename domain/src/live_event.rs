@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Part, RenditionInfo, RenditionName, Segment, SessionId, StreamName};
+use crate::{Part, RenditionInfo, RenditionName, Segment, SessionId, StreamName, Thumbnail};
 
 /// One thing that happened to a live stream.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -51,6 +51,10 @@ pub enum LiveEvent {
     /// segments, as pushed bytes with their signed statement.
     #[serde(skip)]
     Part(Part),
+    /// A thumbnail of the stream (a still JPEG of its lowest rung). Never serialized:
+    /// thumbnails travel as pushed bytes with their signed statement.
+    #[serde(skip)]
+    Thumbnail(Thumbnail),
     /// A rendition stopped being produced (shed because encoding fell behind real time).
     RenditionDropped {
         /// The stream.
@@ -87,6 +91,7 @@ impl LiveEvent {
             | Self::Ended { stream, .. } => stream,
             Self::Segment(s) => &s.meta.stream,
             Self::Part(p) => &p.meta.stream,
+            Self::Thumbnail(t) => &t.meta.stream,
         }
     }
 }

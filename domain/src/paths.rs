@@ -14,12 +14,15 @@
 //! | `/live/{stream}/{rendition}/{seq}.ts` | an MPEG-TS segment |
 //! | `/live/{stream}/{rendition}/{file}.sig` | the signed statement of a segment, part or `init.mp4` |
 //! | `/live/{stream}/{rendition}/{seq}.partkey` | the part-key delegation covering segment `seq` |
+//! | `/live/{stream}/thumbnail.jpg` | the stream's latest verified thumbnail |
+//! | `/live/{stream}/thumbnail.jpg.sig` | its signed statement |
 //! | `/vod/{stream}/{recording}/master.m3u8` | master playlist of a finished recording |
 //! | `/vod/{stream}/{recording}/{rendition}/index.m3u8` | its media playlist (VOD) |
 //! | `/vod/{stream}/{recording}/{rendition}/init.mp4` | its init segment (CMAF) |
 //! | `/vod/{stream}/{recording}/{rendition}/{seq}.m4s` | one of its segments (CMAF) |
 //! | `/vod/{stream}/{recording}/{rendition}/{seq}.ts` | one of its segments (MPEG-TS) |
 //! | `/vod/{stream}/{recording}/{rendition}/{file}.sig` | a segment's or `init.mp4`'s signed statement |
+//! | `/vod/{stream}/{recording}/thumbnail.jpg` | the recording's thumbnail (and `.sig`) |
 //! | `/trust/v1/root.pub` | the cluster's root public key (the file edges pin) |
 //! | `/trust/v1/bundle` | the certificates and revocations the root signed, for viewers |
 //! | `/trust/v1/provenance-anchors` | the root's anchors of other C2PA signers' CAs (PEM) |
@@ -28,6 +31,9 @@
 //! | `/healthz`, `/readyz`, `/metrics` | liveness, readiness, Prometheus text |
 //! | `/whip/{stream}` | WHIP (RFC 9725): POST an SDP offer, the stream key as a Bearer token |
 //! | `/whip/{stream}/{node}/{session}` | a WHIP session (DELETE ends it): the ingest `{node}` holds it |
+//!
+//! Long because it is the layout's one parser and one printer side by side, so that a path
+//! and its spelling cannot drift apart.
 //!
 //! `{recording}` is the id of the publish session that started the recording, spelled as
 //! [`SessionId`] displays (16 lowercase hex digits) and nothing else. A WHIP `{session}` is
@@ -86,6 +92,14 @@ pub enum PublicPath {
     /// `/live/{stream}/{rendition}/{seq}.partkey`: the signed delegation of the key that
     /// signs the parts of segment `seq`.
     PartKey(StreamName, RenditionName, u64),
+    /// `/live/{stream}/thumbnail.jpg`: the stream's latest verified thumbnail.
+    Thumbnail(StreamName),
+    /// `/live/{stream}/thumbnail.jpg.sig`: its signed statement.
+    ThumbnailSignature(StreamName),
+    /// `/vod/{stream}/{recording}/thumbnail.jpg`: a recording's thumbnail.
+    VodThumbnail(StreamName, SessionId),
+    /// `/vod/{stream}/{recording}/thumbnail.jpg.sig`: its signed statement.
+    VodThumbnailSignature(StreamName, SessionId),
     /// `/trust/v1/root.pub`: the root public key file.
     TrustRoot,
     /// `/trust/v1/bundle`: the node's trust bundle (root-signed certificates and
@@ -290,6 +304,22 @@ impl PublicPath {
                 StreamName::new(*stream).ok()?,
                 RenditionName::new(*rendition).ok()?,
             )),
+            ["live", stream, THUMBNAIL_FILE] => {
+                Some(Self::Thumbnail(StreamName::new(*stream).ok()?))
+            }
+            ["live", stream, THUMBNAIL_STATEMENT_FILE] => {
+                Some(Self::ThumbnailSignature(StreamName::new(*stream).ok()?))
+            }
+            ["vod", stream, recording, THUMBNAIL_FILE] => Some(Self::VodThumbnail(
+                StreamName::new(*stream).ok()?,
+                recording.parse().ok()?,
+            )),
+            ["vod", stream, recording, THUMBNAIL_STATEMENT_FILE] => {
+                Some(Self::VodThumbnailSignature(
+                    StreamName::new(*stream).ok()?,
+                    recording.parse().ok()?,
+                ))
+            }
             ["live", stream, rendition, "index.m3u8"] => Some(Self::Media(
                 StreamName::new(*stream).ok()?,
                 RenditionName::new(*rendition).ok()?,
@@ -440,6 +470,11 @@ pub fn recording_tree_prefix(stream: &StreamName, recording: &SessionId) -> Stri
     format!("/vod/{stream}/{recording}/")
 }
 
+/// A thumbnail's file name, in a stream's live tree and in a recording's folder.
+pub const THUMBNAIL_FILE: &str = "thumbnail.jpg";
+/// The file name of a thumbnail's signed statement.
+pub const THUMBNAIL_STATEMENT_FILE: &str = "thumbnail.jpg.sig";
+
 /// The query parameter of a private stream's playback token (`?token=…`), carried on every
 /// URL of its tree.
 pub const TOKEN_PARAMETER: &str = "token";
@@ -569,6 +604,12 @@ impl fmt::Display for PublicPath {
             Self::Signature(s, r, file) => write!(f, "/live/{s}/{r}/{file}.sig"),
             Self::VodSignature(s, id, r, file) => write!(f, "/vod/{s}/{id}/{r}/{file}.sig"),
             Self::PartKey(s, r, n) => write!(f, "/live/{s}/{r}/{n}.partkey"),
+            Self::Thumbnail(s) => write!(f, "/live/{s}/{THUMBNAIL_FILE}"),
+            Self::ThumbnailSignature(s) => write!(f, "/live/{s}/{THUMBNAIL_STATEMENT_FILE}"),
+            Self::VodThumbnail(s, id) => write!(f, "/vod/{s}/{id}/{THUMBNAIL_FILE}"),
+            Self::VodThumbnailSignature(s, id) => {
+                write!(f, "/vod/{s}/{id}/{THUMBNAIL_STATEMENT_FILE}")
+            }
             Self::TrustRoot => f.write_str("/trust/v1/root.pub"),
             Self::TrustBundle => f.write_str("/trust/v1/bundle"),
             Self::ProvenanceAnchors => f.write_str("/trust/v1/provenance-anchors"),
@@ -658,6 +699,7 @@ mod tests {
         let live = |s: &str| Some(StreamTree::Live(StreamName::new(s).expect("valid")));
         assert_eq!(StreamTree::of("/live/cam/master.m3u8"), live("cam"));
         assert_eq!(StreamTree::of("/live/cam/720p/3.m4s.sig"), live("cam"));
+        assert_eq!(StreamTree::of("/live/cam/thumbnail.jpg"), live("cam"));
         assert_eq!(StreamTree::of("/live/cam/anything/at/all"), live("cam"));
         assert_eq!(StreamTree::of("/live/cam"), live("cam"));
         let vod = StreamTree::of("/vod/cam/00000000000000ff/master.m3u8").expect("vod");
@@ -938,7 +980,7 @@ mod tests {
             id in any::<u64>(),
             asset in any_asset(),
             part in any::<u32>(),
-            which in 0u8..33,
+            which in 0u8..37,
             node in "[a-z0-9][a-z0-9_-]{0,12}",
             whip in any::<u128>(),
         ) {
@@ -980,8 +1022,12 @@ mod tests {
                 27 => PublicPath::TrustBundle,
                 28 => PublicPath::ProvenanceAnchors,
                 29 => PublicPath::MoqEndpoint,
-                30 => PublicPath::DvrMaster(s),
-                31 => PublicPath::DvrMedia(s, r),
+                31 => PublicPath::Thumbnail(s),
+                32 => PublicPath::ThumbnailSignature(s),
+                33 => PublicPath::VodThumbnail(s, id),
+                34 => PublicPath::VodThumbnailSignature(s, id),
+                35 => PublicPath::DvrMaster(s),
+                36 => PublicPath::DvrMedia(s, r),
                 _ => PublicPath::VodSegment(s, id, r, n),
             };
             prop_assert_eq!(PublicPath::parse(&p.to_string()), Some(p));

@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `PUT /internal/v1/segments/{stream}/{rendition}/{seq}` | a segment's bytes, or none and [`ASSEMBLE_HEADER`]; its metadata in the `x-sealcast-*` headers of [`SegmentHeaders`] |
 //! | `PUT /internal/v1/parts/{stream}/{rendition}/{seq}/{part}` | an LL-HLS part's bytes; its metadata in the headers of [`PartHeaders`] |
+//! | `PUT /internal/v1/thumbnails/{stream}` | a thumbnail's JPEG; its signed statement in [`STATEMENT_HEADER`] (hex of [`crate::wire::SignedThumbnail::encode`]), the only metadata it has |
 //! | `POST /internal/v1/events` | a [`ControlEvent`] as JSON, in a statement the ingest signed ([`crate::wire::SignedEvent`]) |
 //!
 //! Every request carries `authorization: Bearer <push token>`; the token lets bytes in to
@@ -126,6 +127,8 @@ pub enum InternalPath {
     Segment(StreamName, RenditionName, u64),
     /// `/internal/v1/parts/{stream}/{rendition}/{seq}/{part}`
     Part(StreamName, RenditionName, u64, u32),
+    /// `/internal/v1/thumbnails/{stream}`
+    Thumbnail(StreamName),
     /// `/internal/v1/events`
     Events,
 }
@@ -138,6 +141,7 @@ impl InternalPath {
         let parts: Vec<&str> = rest.split('/').collect();
         match parts.as_slice() {
             ["events"] => Some(Self::Events),
+            ["thumbnails", stream] => Some(Self::Thumbnail(StreamName::new(*stream).ok()?)),
             ["segments", stream, rendition, seq] => Some(Self::Segment(
                 StreamName::new(*stream).ok()?,
                 RenditionName::new(*rendition).ok()?,
@@ -159,6 +163,7 @@ impl fmt::Display for InternalPath {
         match self {
             Self::Segment(s, r, n) => write!(f, "/internal/v1/segments/{s}/{r}/{n}"),
             Self::Part(s, r, n, p) => write!(f, "/internal/v1/parts/{s}/{r}/{n}/{p}"),
+            Self::Thumbnail(s) => write!(f, "/internal/v1/thumbnails/{s}"),
             Self::Events => f.write_str("/internal/v1/events"),
         }
     }
@@ -407,7 +412,7 @@ impl ControlEvent {
     /// pushed with `PUT`).
     pub fn from_live(event: &LiveEvent) -> Option<Self> {
         match event {
-            LiveEvent::Segment(_) | LiveEvent::Part(_) => None,
+            LiveEvent::Segment(_) | LiveEvent::Part(_) | LiveEvent::Thumbnail(_) => None,
             other => Some(Self::Live(other.clone())),
         }
     }
@@ -415,7 +420,8 @@ impl ControlEvent {
     /// The live event it carries, or `None` for [`ControlEvent::Synced`].
     pub fn into_live(self) -> Option<LiveEvent> {
         match self {
-            Self::Live(LiveEvent::Segment(_) | LiveEvent::Part(_)) | Self::Synced { .. } => None,
+            Self::Live(LiveEvent::Segment(_) | LiveEvent::Part(_) | LiveEvent::Thumbnail(_))
+            | Self::Synced { .. } => None,
             Self::Live(event) => Some(event),
         }
     }
@@ -589,12 +595,13 @@ mod tests {
             r in "[a-zA-Z0-9][a-zA-Z0-9_-]{0,63}",
             n in any::<u64>(),
             part in any::<u32>(),
-            which in 0u8..3,
+            which in 0u8..4,
         ) {
             let s = StreamName::new(s).expect("valid");
             let r = RenditionName::new(r).expect("valid");
             let p = match which {
                 0 => InternalPath::Events,
+                3 => InternalPath::Thumbnail(s),
                 1 => InternalPath::Segment(s, r, n),
                 _ => InternalPath::Part(s, r, n, part),
             };

@@ -18,7 +18,10 @@ use certs::signing::{
 };
 use domain::paths::PublicPath;
 use domain::push_protocol::{ControlEvent, InternalPath, PartHeaders, SegmentHeaders};
-use domain::wire::{EventStatement, PartStatement, SegmentStatement, SignedEvent, SignedMedia};
+use domain::wire::{
+    EventStatement, PartStatement, SegmentStatement, SignedEvent, SignedMedia, SignedThumbnail,
+    ThumbnailStatement,
+};
 use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
 use rml_rtmp::sessions::{
     ServerSession, ServerSessionConfig, ServerSessionEvent, ServerSessionResult,
@@ -67,6 +70,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("hls_playlist", hls_playlist),
     ("cmaf_c2pa", cmaf_c2pa),
     ("c2pa_validate", c2pa_validate),
+    ("thumbnail", thumbnail),
 ];
 
 /// The fixed Ed25519 root the `certificates` target trusts (the seed corpus holds
@@ -221,6 +225,26 @@ pub fn manifest(data: &[u8]) {
         assert_eq!(e.encode(), data, "a signed event with two encodings");
         if let Ok(s) = e.statement() {
             let _ = serde_json::from_slice::<ControlEvent>(&s.body);
+        }
+    }
+}
+
+/// A thumbnail's statement and its envelope (what a thumbnail push carries and
+/// `thumbnail.jpg.sig` serves) as an edge reads them: strict, one encoding each, never a
+/// segment's or a part's statement at once.
+pub fn thumbnail(data: &[u8]) {
+    if let Ok(t) = ThumbnailStatement::decode(data) {
+        assert_eq!(t.encode(), data, "a thumbnail statement with two encodings");
+        assert!(
+            SegmentStatement::decode(data).is_err() && PartStatement::decode(data).is_err(),
+            "bytes that are both a thumbnail's and a media statement"
+        );
+        assert!(t.byte_len <= domain::MAX_THUMBNAIL_BYTES as u64);
+    }
+    if let Ok(e) = SignedThumbnail::decode(data) {
+        assert_eq!(e.encode(), data, "a thumbnail envelope with two encodings");
+        if let Ok(t) = e.statement() {
+            assert_eq!(t.encode(), e.statement_bytes);
         }
     }
 }

@@ -184,6 +184,7 @@ impl DirWriter {
             }
             // Parts are for live edges; on disk their segments say it all.
             LiveEvent::Part(_)
+            | LiveEvent::Thumbnail(_)
             | LiveEvent::SessionStarted { .. }
             | LiveEvent::RenditionDropped { .. }
             | LiveEvent::Ended { .. } => {}

@@ -2,7 +2,8 @@
 // then reads /api/v1/nodes and /api/v1/live every 2 s. Plain ES2020, no build step; every
 // string from the API goes through textContent. A private stream's row has a button that
 // mints a playback token (POST /api/v1/streams/NAME/tokens, admin keys) and shows its
-// player link.
+// player link. A public stream's row shows its thumbnail once this page verified it
+// (verify.js, loaded as a module: the same check as the player's).
 'use strict';
 
 (function () {
@@ -28,6 +29,11 @@
   // Streams an operator switched recording off for (the catalog's `record`).
   let unrecordedStreams = new Set();
   const minted = new Map();
+  // Verified thumbnails: the loader (verify.js's ThumbnailLoader, once imported), and the
+  // blob URL shown per stream with when it was last asked for.
+  let thumbnailLoader = null;
+  const thumbnails = new Map();
+  const THUMBNAIL_EVERY_MS = 5000;
   /** How long a minted link plays, in seconds. */
   const LINK_TTL = 4 * 3600;
 
@@ -265,6 +271,8 @@
       }
       if (list.children.length) perNode.append(list);
       else perNode.textContent = '—';
+      const publicEntry = publicStreams.find((p) => p && p.name === s.name);
+      thumbnailCell(name, String(s.name), publicEntry ? publicEntry.thumbnail_url : null);
 
       const rungs = document.createElement('td');
       const renditions = Array.isArray(s.renditions) ? s.renditions : [];
@@ -286,6 +294,52 @@
     const viewers = streams.reduce((sum, s) => sum + (num(s.viewers) || 0), 0);
     summaryLive.textContent =
       `${streams.length} live stream${streams.length === 1 ? '' : 's'}, ${viewers} viewer${viewers === 1 ? '' : 's'}`;
+  }
+
+  // ---- thumbnails ----------------------------------------------------------------------------
+
+  // Puts the stream's verified thumbnail (if any yet) under its name, and asks for a newer
+  // one at most every THUMBNAIL_EVERY_MS. Nothing unverified is ever shown.
+  function thumbnailCell(cellNode, stream, url) {
+    if (typeof url !== 'string' || !url.startsWith('/')) return;
+    const held = thumbnails.get(stream) || { blob: null, at: 0 };
+    thumbnails.set(stream, held);
+    if (held.blob) {
+      const img = document.createElement('img');
+      img.className = 'live-thumb';
+      img.alt = '';
+      img.src = held.blob;
+      img.dataset.verified = 'true';
+      cellNode.append(img);
+    }
+    if (Date.now() - held.at < THUMBNAIL_EVERY_MS) return;
+    held.at = Date.now();
+    loader().then((l) => (l ? l.load(url) : null)).then((blob) => {
+      if (!blob || blob === held.blob) return;
+      held.blob = blob;
+      const row = liveBody.querySelector(`tr[data-stream="${CSS.escape(stream)}"] th`);
+      if (!row) return;
+      let img = row.querySelector('img.live-thumb');
+      if (!img) {
+        img = document.createElement('img');
+        img.className = 'live-thumb';
+        img.alt = '';
+        img.dataset.verified = 'true';
+        row.append(img);
+      }
+      img.src = blob;
+    }).catch(() => {});
+  }
+
+  function loader() {
+    if (!thumbnailLoader) {
+      thumbnailLoader = import('/assets/verify.js').then((verify) => {
+        const l = new verify.ThumbnailLoader(verify.openTrust());
+        window.sealcast = Object.assign(window.sealcast || {}, { thumbnails: l.counts });
+        return l;
+      }).catch(() => null);
+    }
+    return thumbnailLoader;
   }
 
   // ---- polling -------------------------------------------------------------------------------

@@ -8,6 +8,7 @@
 import {
   MODE_INSECURE,
   MODE_NATIVE_HLS,
+  ThumbnailLoader,
   VerificationSession,
   groupHex,
   openTrust,
@@ -129,6 +130,8 @@ import { MoqPlayback, moqEndpoint } from './moq-play.js';
     sealcast.verification.mode = 'cannot verify: verifier_unavailable';
     return { failure: { reason: 'verifier_unavailable', detail: String(err) }, mode: '' };
   });
+
+  const thumbnails = startThumbnails();
 
   const lists = { live: [], recordings: [], loaded: false };
   let playback = null; // { key, url, retries, mediaRecoveries, timer }
@@ -262,6 +265,7 @@ import { MoqPlayback, moqEndpoint } from './moq-play.js';
     const size = top.width && top.height ? ` — up to ${top.width}×${top.height}` : '';
     setText(meta, `${rungs}${size}`);
     button.setAttribute('aria-label', `Watch ${s.name} live (${s.renditions.length} qualities)`);
+    showThumbnail(button, s.thumbnail_url);
   }
 
   function fillRecording(button, r) {
@@ -273,6 +277,41 @@ import { MoqPlayback, moqEndpoint } from './moq-play.js';
     const parts = [formatTime(r.started_at), formatDuration(r.duration_secs)].filter(Boolean);
     setText(meta, parts.join(' · '));
     button.setAttribute('aria-label', `Play the recording of ${r.stream}, ${parts.join(', ')}`);
+    showThumbnail(button, r.thumbnail_url);
+  }
+
+  // ---- thumbnails ----------------------------------------------------------------------------
+
+  // A still of each live stream and recording, shown in its list entry only once this page
+  // verified it against the root (verify.js, ThumbnailLoader: the same trust as the media);
+  // `window.sealcast.thumbnails` counts what verified and what was refused.
+  function startThumbnails() {
+    const loader = new ThumbnailLoader(trust);
+    sealcast.thumbnails = loader.counts;
+    return loader;
+  }
+
+  // Shows `url`'s thumbnail (an API path, or nothing) at the end of an entry's button, as
+  // an <img> of the verified bytes' blob URL; an entry without one shows none.
+  function showThumbnail(button, url) {
+    const shown = button.querySelector('img.thumb');
+    if (typeof url !== 'string' || !url.startsWith('/')) {
+      if (shown) shown.remove();
+      return;
+    }
+    thumbnails.load(url).then((blob) => {
+      if (!blob) return;
+      let img = button.querySelector('img.thumb');
+      if (!img) {
+        img = document.createElement('img');
+        img.className = 'thumb';
+        img.alt = '';
+        img.decoding = 'async';
+        button.append(img);
+      }
+      if (img.src !== blob) img.src = blob;
+      img.dataset.verified = 'true';
+    });
   }
 
   function markCurrent() {

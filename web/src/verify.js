@@ -103,6 +103,7 @@ const TAG = {
   revocation: ascii('sealcast/v1/key-revocation\0'),
   bundle: ascii('sealcast/v1/trust-bundle\0'),
   partKey: ascii('sealcast/v1/part-key\0'),
+  thumbnail: ascii('sealcast/v1/thumbnail\0'),
   keyFile: ascii('sealcast-key\0'),
 };
 
@@ -142,6 +143,11 @@ export const MAX_PART_KEY_SIDECAR = 8 + MAX_PART_KEY_LEN + MAX_SIGNATURE_LEN;
 /** Largest trust bundle and root key file fetched. */
 export const MAX_BUNDLE = TAG.bundle.length + 1 + 8 + 2 * MAX_BUNDLE_ITEMS * (4 + MAX_BUNDLE_ITEM_LEN);
 export const MAX_ROOT_FILE = TAG.keyFile.length + 3 + 1952;
+/** A thumbnail's JPEG at most (`domain::MAX_THUMBNAIL_BYTES`), and its statement. */
+export const MAX_THUMBNAIL_BYTES = 256 * 1024;
+const MAX_THUMBNAIL_STATEMENT_LEN = 1024;
+/** The largest `thumbnail.jpg.sig`. */
+export const MAX_THUMBNAIL_SIDECAR = 8 + MAX_THUMBNAIL_STATEMENT_LEN + MAX_SIGNATURE_LEN;
 /** Most provenance anchors delivered apart, and their PEM's length (certs' MAX_DELIVERED*). */
 const MAX_DELIVERED_ANCHORS = 64;
 const MAX_DELIVERED_ANCHORS_LEN = 320 * 1024;
@@ -356,6 +362,27 @@ export function decodeStatement(bytes) {
   m.digest = r.take(32);
   r.finish();
   return m;
+}
+
+/**
+ * A thumbnail's statement (`ThumbnailStatement`), strictly: tag, algorithm, key id,
+ * stream, session, media sequence, capture time (ms), width, height, byte length, digest.
+ */
+export function decodeThumbnail(bytes) {
+  const r = new Reader(bytes, 'malformed_signature', 'thumbnail statement');
+  r.tag(TAG.thumbnail);
+  const t = { kind: 'thumbnail', algorithm: r.algorithm(), keyId: toHex(r.take(16)) };
+  t.stream = r.name();
+  t.session = r.u64();
+  t.sequence = r.u64();
+  t.capturedMs = r.u64();
+  t.width = r.u32();
+  t.height = r.u32();
+  t.byteLength = r.u64();
+  if (t.byteLength > BigInt(MAX_THUMBNAIL_BYTES)) r.fail('a thumbnail over the size cap');
+  t.digest = r.take(32);
+  r.finish();
+  return t;
 }
 
 /** A control-event statement (`EventStatement`), strictly; the body stays bytes. */
@@ -2638,4 +2665,107 @@ export function verifyingLoader(Base, session, describe, onVerdict = null) {
       return typeof this.inner.getResponseHeader === 'function' ? this.inner.getResponseHeader(name) : null;
     }
   };
+}
+
+// ---- thumbnails -----------------------------------------------------------------------------
+
+/**
+ * Checks a thumbnail (`jpeg`, the bytes of `thumbnail.jpg`) against its sidecar (the bytes of
+ * `thumbnail.jpg.sig`), with the same trust as the media: the envelope and statement decode
+ * strictly under the thumbnail's cap (malformed_signature; another kind's statement is
+ * wrong_kind), it is about the stream asked for (wrong_stream) and, for a recording's, of
+ * the recording's session (wrong_session), the bytes are the ones signed (wrong_length,
+ * digest_mismatch), and a key the root certified (not a delegated one) signed it at the
+ * time checked: the viewer's clock for a live one, the capture time (never later than now)
+ * for a recording's (revoked_key, unknown_key, wrong_algorithm, expired_key, bad_signature).
+ * Resolves the statement; throws a Refusal.
+ */
+export async function verifyThumbnail(trust, jpeg, sidecar, { stream, session = null, recorded = false }, nowMs = Date.now()) {
+  if (!sidecar || sidecar.length === 0) refuse('missing_signature', 'no thumbnail.jpg.sig');
+  const { statement, signature } = decodeEnvelope(asBytes(sidecar), MAX_EVENT_STATEMENT_LEN);
+  if (!startsWith(statement, TAG.thumbnail)) {
+    const kind = statementKind(statement);
+    refuse(kind ? 'wrong_kind' : 'malformed_signature', `a ${kind || 'foreign'} statement for a thumbnail`);
+  }
+  if (statement.length > MAX_THUMBNAIL_STATEMENT_LEN) refuse('malformed_signature', 'thumbnail statement over its cap');
+  const t = decodeThumbnail(statement);
+  if (t.stream !== stream) refuse('wrong_stream', `a thumbnail of ${t.stream}, not ${stream}`);
+  if (session !== null && t.session !== session) refuse('wrong_session', 'a thumbnail of another session');
+  const bytes = asBytes(jpeg);
+  if (BigInt(bytes.length) !== t.byteLength) refuse('wrong_length', `${bytes.length} bytes, signed ${t.byteLength}`);
+  if (!equalBytes(await sha256(bytes), t.digest)) refuse('digest_mismatch', 'the thumbnail is not the one signed');
+  const now = BigInt(Math.floor(nowMs / 1000));
+  const at = recorded ? [t.capturedMs / 1000n, now].reduce((a, b) => (a < b ? a : b)) : now;
+  const key = trust.resolveKey(t.keyId, t.algorithm, at);
+  if (!(await trust.backend.verify(t.algorithm, key.publicKey, statement, signature))) {
+    refuse('bad_signature', 'the thumbnail statement');
+  }
+  return t;
+}
+
+/**
+ * The thumbnails a page shows: fetched with their sidecars, verified (`verifyThumbnail`) and
+ * handed out as blob URLs; one that does not verify is never shown. `counts` is what
+ * scripts read (`window.sealcast.thumbnails`): verified, refused, and the last refusals.
+ */
+export class ThumbnailLoader {
+  constructor(opened) {
+    this.opened = opened; // openTrust()'s promise
+    this.counts = { verified: 0, refused: 0, reasons: [] };
+    this.held = new Map(); // url -> { sidecar hex, blob URL }
+  }
+
+  /**
+   * A blob URL of the verified thumbnail at `url` (`/live/{s}/thumbnail.jpg` or
+   * `/vod/{s}/{id}/thumbnail.jpg`, a playback token in its query if any), or null.
+   */
+  async load(url) {
+    const opened = await this.opened;
+    if (!opened || !opened.trust) return null; // nothing verifies here: nothing is shown
+    const path = new URL(url, location.href);
+    const live = /^\/live\/([A-Za-z0-9][A-Za-z0-9_-]{0,63})\/thumbnail\.jpg$/.exec(path.pathname);
+    const vod = /^\/vod\/([A-Za-z0-9][A-Za-z0-9_-]{0,63})\/([0-9a-f]{16})\/thumbnail\.jpg$/.exec(path.pathname);
+    if (!live && !vod) return null;
+    const expect = live
+      ? { stream: live[1] }
+      : { stream: vod[1], session: BigInt(`0x${vod[2]}`), recorded: true };
+    const sigUrl = new URL(path);
+    sigUrl.pathname += '.sig';
+    // The picture can change between the two requests (a live one every few seconds):
+    // a pair that does not match is asked for once more before it counts as refused.
+    for (let attempt = 0; ; attempt += 1) {
+      let sidecar;
+      let jpeg;
+      try {
+        sidecar = await fetchBounded(sigUrl.href, MAX_THUMBNAIL_SIDECAR, { cache: 'no-cache', signal: timeout(TRUST_TIMEOUT_MS) });
+        if (!sidecar) return null;
+        const key = toHex(sidecar);
+        const held = this.held.get(path.href);
+        if (held && held.key === key) return held.blob;
+        jpeg = await fetchBounded(path.href, MAX_THUMBNAIL_BYTES, { cache: 'no-cache', signal: timeout(TRUST_TIMEOUT_MS) });
+        if (!jpeg) return null;
+        try {
+          await verifyThumbnail(opened.trust, jpeg, sidecar, expect);
+        } catch (error) {
+          if (error instanceof Refusal && error.reason === 'unknown_key' && opened.refresh && attempt === 0) {
+            await opened.refresh(true);
+            continue;
+          }
+          throw error;
+        }
+        const blob = URL.createObjectURL(new Blob([jpeg], { type: 'image/jpeg' }));
+        if (held) URL.revokeObjectURL(held.blob);
+        this.held.set(path.href, { key, blob });
+        this.counts.verified += 1;
+        return blob;
+      } catch (error) {
+        if (!(error instanceof Refusal)) return null; // not served (yet), or the network: no verdict
+        if (attempt === 0 && (error.reason === 'digest_mismatch' || error.reason === 'wrong_length')) continue;
+        this.counts.refused += 1;
+        this.counts.reasons.push({ url: path.pathname, reason: error.reason });
+        if (this.counts.reasons.length > 50) this.counts.reasons.shift();
+        return null;
+      }
+    }
+  }
 }

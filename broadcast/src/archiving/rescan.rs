@@ -24,7 +24,10 @@ pub(crate) fn rescan(root: &Path, spool: &Spool) {
             };
             let order = match &key {
                 ArchiveKey::Recording { file, .. } => match file {
-                    RecordingFile::Statement(..) | RecordingFile::Media(..) => 0,
+                    RecordingFile::Statement(..)
+                    | RecordingFile::Media(..)
+                    | RecordingFile::Thumbnail
+                    | RecordingFile::ThumbnailStatement => 0,
                     RecordingFile::MediaPlaylist(..) => 1,
                     RecordingFile::Master => 2,
                     RecordingFile::Info => 3,

@@ -165,6 +165,18 @@ impl Shelf {
                 RecordingFile::Statement(r.clone(), *media),
                 MAX_STATEMENT_BYTES,
             ),
+            PublicPath::VodThumbnail(s, id) => (
+                s,
+                *id,
+                RecordingFile::Thumbnail,
+                domain::MAX_THUMBNAIL_BYTES as u64,
+            ),
+            PublicPath::VodThumbnailSignature(s, id) => (
+                s,
+                *id,
+                RecordingFile::ThumbnailStatement,
+                MAX_STATEMENT_BYTES,
+            ),
             _ => return Ok(VodFile::NoRecording),
         };
         if self.info(stream, id).await?.is_none() {
@@ -172,7 +184,10 @@ impl Shelf {
         }
         let immutable = matches!(
             file,
-            RecordingFile::Media(..) | RecordingFile::Statement(..)
+            RecordingFile::Media(..)
+                | RecordingFile::Statement(..)
+                | RecordingFile::Thumbnail
+                | RecordingFile::ThumbnailStatement
         );
         let key = recording_key(stream, id, file)?;
         let found = if immutable {

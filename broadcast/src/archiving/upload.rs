@@ -263,7 +263,10 @@ pub(super) fn extent(file: &archive::RecordingFile, bytes: &[u8]) -> Option<(u64
             let ms = (info.duration_secs.max(0.0) * 1000.0).round() as u64;
             Some((ms, count(info.renditions.len()), true))
         }
-        RecordingFile::Media(..) | RecordingFile::Statement(..) => None,
+        RecordingFile::Media(..)
+        | RecordingFile::Statement(..)
+        | RecordingFile::Thumbnail
+        | RecordingFile::ThumbnailStatement => None,
     }
 }
 

@@ -138,7 +138,9 @@ impl Admission {
             }
             // A segment never arrives as a control event (its variant does not deserialize).
             ControlEvent::Synced { .. }
-            | ControlEvent::Live(LiveEvent::Segment(_) | LiveEvent::Part(_)) => return true,
+            | ControlEvent::Live(
+                LiveEvent::Segment(_) | LiveEvent::Part(_) | LiveEvent::Thumbnail(_),
+            ) => return true,
         };
         let latest = self.starts.get(&stream);
         if let ControlEvent::Live(LiveEvent::SessionStarted {

@@ -22,6 +22,12 @@
 //! refusal but the push protocol's request for the bytes, and its body is the protocol's
 //! ([`PARTS_MISSING_BODY`]).
 //!
+//! A thumbnail (`PUT /internal/v1/thumbnails/{stream}`) carries its signed statement in
+//! the statement header, which is required and decoded before the body is read (a
+//! thumbnail statement of the path's stream, else 403); the body is capped at
+//! `MAX_THUMBNAIL_BYTES` (413 past it) and hashed as it streams in, then the statement is
+//! verified and the bytes checked against it (`edge::thumbnail`) before the node keeps it.
+//!
 //! An event is a signed statement (`domain::wire::SignedEvent`): it takes effect only
 //! once its signature verified against a trusted ingest key (`Edge::verify_event`); the
 //! push token alone changes no playlist.
@@ -43,7 +49,7 @@ use domain::push_protocol::{
 };
 use domain::wire::MAX_SIGNED_EVENT_LEN;
 use domain::wire::{MediaStatement, SignedMedia};
-use domain::{RenditionName, StreamName};
+use domain::{RenditionName, StreamName, MAX_THUMBNAIL_BYTES};
 use http::request::Parts;
 use http::{header, HeaderMap, Method, StatusCode};
 use sha2::{Digest, Sha256};
@@ -87,6 +93,9 @@ async fn handle(edge: Arc<Edge>, request: Request) -> Result<Response, Broadcast
         }
         Some(InternalPath::Events) if parts.method == Method::POST => {
             event(&edge, &parts.headers, body).await
+        }
+        Some(InternalPath::Thumbnail(stream)) if parts.method == Method::PUT => {
+            thumbnail(&edge, &parts.headers, body, &stream).await
         }
         Some(_) => Err(BroadcastError::MethodNotAllowed),
         None => Err(BroadcastError::NotFound),
@@ -221,6 +230,29 @@ fn statement_header(
         signed,
         MediaStatement::Segment(statement),
     ))
+}
+
+/// A pushed thumbnail: its statement (required, in the statement header) decoded and the
+/// declared length checked before a byte of the body is read, the body capped at
+/// [`MAX_THUMBNAIL_BYTES`] and hashed as it streams in, then verified and kept (204) or
+/// refused (403). A thumbnail of another session, or not newer, is taken and dropped
+/// (204: nothing to retry).
+async fn thumbnail(
+    edge: &Edge,
+    headers: &HeaderMap,
+    body: Body,
+    stream: &StreamName,
+) -> Result<Response, BroadcastError> {
+    let value = headers
+        .get(STATEMENT_HEADER)
+        .ok_or_else(|| edge.thumbnail_refused("malformed"))?;
+    let signed = super::thumbnail::statement_header(value.as_bytes(), stream)
+        .map_err(|reason| edge.thumbnail_refused(reason))?;
+    let declared = declared_length(headers, MAX_THUMBNAIL_BYTES)?;
+    edge.node().check_stream(stream)?;
+    let (bytes, digest) = read_hashed(body, MAX_THUMBNAIL_BYTES, declared).await?;
+    edge.take_thumbnail(signed, bytes, digest).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn event(edge: &Edge, headers: &HeaderMap, body: Body) -> Result<Response, BroadcastError> {

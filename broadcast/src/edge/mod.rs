@@ -24,6 +24,8 @@
 //!   `synced` from its own ingest).
 //! - `ready`: when the edge may report ready, and whether it has fallen behind live.
 //! - `intake`: the internal push API (HTTP), into the gates and the event path.
+//! - `thumbnail`: a pushed thumbnail's statement verified and its bytes checked before the
+//!   node keeps it.
 //! - `mqtt`: certificates, revocations, statements and presences from the broker; this
 //!   node's retained presence and last will.
 //! - `trust_material`: `/trust/v1/root.pub`, `/trust/v1/bundle` and
@@ -82,6 +84,7 @@ mod mqtt;
 mod parts;
 mod ready;
 mod serve;
+mod thumbnail;
 mod trust_material;
 
 pub(crate) use candidates::RejectReason;

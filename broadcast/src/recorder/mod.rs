@@ -45,7 +45,7 @@
 //! Files: this one holds a recording in progress (open, append, finish) and what the
 //! thread is told ([`Record`]); `thread` the recorder thread and its handle; `resume`
 //! carrying recordings on after a restart; `journal` the append-only journal; `disk`
-//! atomic writes. None imports one that imports it.
+//! atomic writes; `thumbnail` a recording's thumbnail (`thumbnail.jpg` and its `.sig`). None imports one that imports it.
 
 use domain::time::WallClock;
 use std::collections::HashMap;
@@ -79,6 +79,7 @@ mod disk;
 mod journal;
 mod resume;
 mod thread;
+mod thumbnail;
 
 pub(crate) use self::thread::Recorder;
 
@@ -128,6 +129,14 @@ pub(crate) enum Record {
     /// session (a recording's id is its session's, which viewers check its statements
     /// against), without listing the segments it missed, else starts a new one.
     Recording { stream: StreamName, record: bool },
+    /// A verified thumbnail of `session` (its JPEG and signed statement): the recording of
+    /// that session keeps the first one (`thumbnail`).
+    Thumbnail {
+        stream: StreamName,
+        session: SessionId,
+        jpeg: Bytes,
+        signed: Bytes,
+    },
     /// Answered once everything queued before it is on disk.
     Flush(SyncSender<()>),
 }
@@ -520,6 +529,7 @@ impl Recording {
             duration_secs: duration.as_secs_f64(),
             renditions,
             private: self.dir.join(recording::PRIVATE_FILE).exists(),
+            thumbnail_url: self.thumbnail_url(),
         }
     }
 }

@@ -164,6 +164,7 @@ fn recordings_past_retention_are_deleted_when_the_recorder_starts() {
             duration_secs: 0.0,
             renditions: Vec::new(),
             private: false,
+            thumbnail_url: None,
         };
         fs::write(
             dir.join(INFO_FILE),

@@ -259,6 +259,16 @@ fn run(
                     tracing::info!(%stream, "recording switched on: this node records the stream from its next segment");
                 }
             }
+            Record::Thumbnail {
+                stream,
+                session,
+                jpeg,
+                signed,
+            } => {
+                if let Some(rec) = active.get_mut(&stream) {
+                    rec.keep_thumbnail(session, &jpeg, &signed);
+                }
+            }
             Record::Flush(done) => {
                 let _ = done.send(());
             }

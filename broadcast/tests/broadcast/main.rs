@@ -17,6 +17,9 @@
 //! - `moq_player`: web/src/moq.js in Chromium reads a node's tracks through the real moq-relay;
 //! - `moq_hostile`: web/src/moq.js fed mutated relay bytes in Chromium;
 //! - `router`: the public routes through `oneshot`;
+//! - `thumbnails`: a stream's thumbnail through an edge: served only once verified;
+//! - `thumbnail_verify`: the page's own check of thumbnails (`verify.js`) in Chromium, on
+//!   the cases the Rust twin runs too;
 //! - `serve`: a node served as production serves it, over a real socket;
 //! - `vod`: recordings through the public routes;
 //! - `player_verify`: the player's own verification (`web/src/verify.js`) in Chromium;
@@ -45,5 +48,7 @@ mod router;
 mod serve;
 mod support;
 mod svta_c2pa;
+mod thumbnail_verify;
+mod thumbnails;
 mod time_shift;
 mod vod;

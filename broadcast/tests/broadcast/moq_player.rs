@@ -37,7 +37,7 @@ const PART_EVERY: Duration = Duration::from_millis(200);
 /// The pages' Content Security Policy (broadcast/src/assets.rs) up to `connect-src`.
 fn csp(connect_src: &str) -> String {
     format!(
-        "default-src 'self'; img-src 'self' data:; media-src 'self' blob:; \
+        "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; \
          worker-src 'self' blob:; connect-src {connect_src}; style-src 'self'; \
          script-src 'self'; base-uri 'none'; frame-ancestors 'none'"
     )

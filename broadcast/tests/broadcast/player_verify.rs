@@ -44,7 +44,7 @@ const PAGE_LIMIT: Duration = Duration::from_secs(60);
 const PROVENANCE_SIGNER: &str = "ingest-c2pa";
 
 /// The pages' Content Security Policy (broadcast/src/assets.rs), for the test page too.
-const CSP: &str = "default-src 'self'; img-src 'self' data:; media-src 'self' blob:; \
+const CSP: &str = "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; \
      worker-src 'self' blob:; connect-src 'self'; style-src 'self'; script-src 'self'; \
      base-uri 'none'; frame-ancestors 'none'";
 

@@ -71,6 +71,7 @@ const RESOURCES: &[&str] = &[
     "/live/{s}/720p/1.partkey",
     "/live/{s}/9999p/index.m3u8",
     "/live/{s}/thumbnail.jpg",
+    "/live/{s}/thumbnail.jpg.sig",
     "/live/{s}/nothing/at/all",
     "/live/{s}/",
     "/vod/{s}/00000000000000ff/master.m3u8",
@@ -78,6 +79,8 @@ const RESOURCES: &[&str] = &[
     "/vod/{s}/00000000000000ff/720p/1.ts",
     "/vod/{s}/00000000000000ff/720p/init.mp4",
     "/vod/{s}/00000000000000ff/720p/1.ts.sig",
+    "/vod/{s}/00000000000000ff/thumbnail.jpg",
+    "/vod/{s}/00000000000000ff/thumbnail.jpg.sig",
     "/vod/{s}/not-an-id/master.m3u8",
     "/vod/{s}/",
 ];

@@ -403,7 +403,7 @@ async fn health() {
     assert_eq!(body(response).await, "ok");
 }
 
-const CSP: &str = "default-src 'self'; img-src 'self' data:; media-src 'self' blob:; \
+const CSP: &str = "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; \
                    worker-src 'self' blob:; connect-src 'self'; style-src 'self'; \
                    script-src 'self'; base-uri 'none'; frame-ancestors 'none'";
 

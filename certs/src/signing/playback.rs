@@ -20,6 +20,8 @@
 //!   duration, length, SHA-256), that the publish session changes only at a discontinuity,
 //!   and that sequence numbers follow on (a skip only over what was refused or is a gap).
 //!
+//! - `thumbnail`: a thumbnail and its sidecar, checked with the same trust and reasons.
+//!
 //! Nothing here fetches: the caller hands in the fragment's bytes and its sidecar, and is
 //! told when a part names a key a delegation may vouch for ([`Check::NeedsPartKey`]): it
 //! fetches that `{seq}.partkey`, hands it to [`PlaybackVerifier::admit_part_key`] and checks the
@@ -1090,6 +1092,13 @@ impl From<Refused> for Outcome {
 /// `test-vectors` feature).
 #[cfg(any(test, feature = "test-vectors"))]
 pub mod vectors;
+
+/// A thumbnail as a viewer checks it (verify.js's `verifyThumbnail`'s twin).
+pub mod thumbnail;
+
+/// The thumbnail cases both verifiers run.
+#[cfg(any(test, feature = "test-vectors"))]
+pub mod thumbnail_vectors;
 
 #[cfg(test)]
 mod tests;

@@ -17,6 +17,8 @@
 //! - `event`: [`EventStatement`] around each control event ([`SignedEvent`]).
 //! - `presence`: [`PresenceStatement`], a broadcast node's signed presence
 //!   ([`SignedPresence`]).
+//! - `thumbnail`: [`ThumbnailStatement`], what the ingest signs per thumbnail
+//!   ([`SignedThumbnail`]), served beside it as `thumbnail.jpg.sig`.
 //!
 //! Every statement opens with its own domain-separation tag, so a signature over one kind
 //! never passes for a signature over another; decoding is strict (one encoding per value)
@@ -32,6 +34,7 @@ mod part;
 mod part_key;
 mod presence;
 mod segment;
+mod thumbnail;
 
 pub use codec::{put_name, put_part, Codec, Reader, WireError};
 pub use envelope::{Signed, Statement, MAX_SIGNATURE_LEN};
@@ -48,6 +51,9 @@ pub use presence::{
     MAX_SIGNED_PRESENCE_LEN, PRESENCE_TAG,
 };
 pub use segment::{SegmentStatement, SEGMENT_TAG};
+pub use thumbnail::{
+    SignedThumbnail, ThumbnailStatement, MAX_THUMBNAIL_STATEMENT_LEN, THUMBNAIL_TAG,
+};
 
 #[cfg(test)]
 mod tests {
@@ -64,6 +70,11 @@ mod tests {
             let _ = PartStatement::decode(&bytes);
             let _ = EventStatement::decode(&bytes);
             let _ = PresenceStatement::decode(&bytes);
+            let _ = ThumbnailStatement::decode(&bytes);
+            if let Ok(e) = SignedThumbnail::decode(&bytes) {
+                prop_assert_eq!(&e.encode(), &bytes);
+                let _ = e.statement();
+            }
             if let Ok(e) = Signed::<MediaStatement>::decode(&bytes) {
                 prop_assert_eq!(&e.encode(), &bytes);
                 let _ = e.statement();
@@ -81,16 +92,17 @@ mod tests {
         /// No bytes are two kinds of statement: the tags tell them all apart.
         #[test]
         fn a_statement_decodes_as_its_own_kind_only(
-            kind in 0usize..4,
+            kind in 0usize..5,
             tail in proptest::collection::vec(any::<u8>(), 0..300),
         ) {
-            let tag = [SEGMENT_TAG, PART_TAG, EVENT_TAG, PRESENCE_TAG][kind];
+            let tag = [SEGMENT_TAG, PART_TAG, EVENT_TAG, PRESENCE_TAG, THUMBNAIL_TAG][kind];
             let bytes = [tag, &tail].concat();
             let decoded = [
                 SegmentStatement::decode(&bytes).is_ok(),
                 PartStatement::decode(&bytes).is_ok(),
                 EventStatement::decode(&bytes).is_ok(),
                 PresenceStatement::decode(&bytes).is_ok(),
+                ThumbnailStatement::decode(&bytes).is_ok(),
             ];
             for (other, ok) in decoded.into_iter().enumerate() {
                 prop_assert!(other == kind || !ok, "{} read as {}", kind, other);

@@ -45,7 +45,7 @@ use domain::presence::{Presence, PresenceState, Role};
 use domain::push_protocol::PushToken;
 use domain::time::WallClock;
 use domain::topics::Topic;
-use domain::{LiveEvent, NodeId};
+use domain::{LiveEvent, NodeId, StreamName};
 use plumbing::{BusEvent, BusOptions, Qos};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -56,13 +56,16 @@ use self::outbox::{Outgoing, OUTBOX_LEN};
 use self::pusher::{PushSettings, Pusher, SyncRequest};
 use self::queue::{NodeQueue, Put};
 use self::sign::SignJob;
-use self::snapshot::{PushItem, Snapshot};
+use self::snapshot::{PushItem, SignedThumbnailPush, Snapshot};
 use crate::error::IngestError;
 use crate::metrics::IngestMetrics;
 
 /// The environment variable the binary reads [`DistributeConfig::whole_segments`] from
 /// (`1` turns it on).
 pub const WHOLE_SEGMENTS_VARIABLE: &str = "SEALCAST_PUSH_WHOLE_SEGMENTS";
+
+/// Most streams whose latest thumbnail is kept for joining nodes (one live stream each).
+const MAX_THUMBNAIL_STREAMS: usize = 4096;
 
 /// How long shutdown waits for the outbox to hand its last messages to the MQTT client.
 const OUTBOX_GRACE: Duration = Duration::from_secs(3);
@@ -252,10 +255,12 @@ pub async fn distribute(
     let (outbox_tx, outbox_rx) = mpsc::channel(OUTBOX_LEN);
     let mut outbox_task = tokio::spawn(outbox::run(bus.clone(), outbox_rx));
     let (sign_tx, sign_rx) = mpsc::unbounded_channel();
+    let (thumbnails_tx, mut thumbnails_rx) = mpsc::unbounded_channel();
     let signer = sign::spawn(
         Arc::clone(&config.signing_key),
         sign_rx,
         outbox_tx.clone(),
+        thumbnails_tx,
         metrics.clone(),
     );
     let (sync_tx, mut sync_rx) = mpsc::unbounded_channel();
@@ -296,6 +301,7 @@ pub async fn distribute(
         signer: Some(sign_tx),
         outbox: outbox_tx.clone(),
         metrics,
+        thumbnails: HashMap::new(),
     };
     tracing::info!(node = %config.node_id, broker = %config.broker, "distributing to broadcast nodes");
 
@@ -304,6 +310,7 @@ pub async fn distribute(
             biased;
             () = shutdown.cancelled() => break Ok(()),
             Some(request) = sync_rx.recv() => distributor.resync(&request),
+            Some(thumbnail) = thumbnails_rx.recv() => distributor.thumbnail(thumbnail),
             bus_event = bus_events.recv() => match bus_event {
                 Some(BusEvent::Connected) => distributor.connected(),
                 Some(BusEvent::Message(m)) => {
@@ -415,12 +422,27 @@ struct Distributor {
     signer: Option<mpsc::UnboundedSender<SignJob>>,
     outbox: mpsc::Sender<Outgoing>,
     metrics: IngestMetrics,
+    /// Each live stream's latest signed thumbnail, for nodes that join (or resync).
+    thumbnails: HashMap<StreamName, Arc<SignedThumbnailPush>>,
 }
 
 impl Distributor {
     /// A live event: into the snapshot, into every member's queue (a part only if the
     /// queue has room to spare), and a segment or part to the signer.
     fn live(&mut self, event: LiveEvent) {
+        let event = match event {
+            LiveEvent::Thumbnail(thumbnail) => {
+                if let Some(signer) = &self.signer {
+                    let _ = signer.send(SignJob::Thumbnail(thumbnail));
+                }
+                return;
+            }
+            LiveEvent::Ended { stream, session } => {
+                self.thumbnails.remove(&stream);
+                LiveEvent::Ended { stream, session }
+            }
+            event => event,
+        };
         let Some(item) = PushItem::from_live(event) else {
             return;
         };
@@ -442,11 +464,29 @@ impl Distributor {
         let job = match &item {
             PushItem::Segment { held, .. } => Some(SignJob::Segment(Arc::clone(held))),
             PushItem::Part(part) => Some(SignJob::Part(Arc::clone(part))),
-            PushItem::Control(_) => None,
+            PushItem::Control(_) | PushItem::Thumbnail(_) => None,
         };
         if let (Some(job), Some(signer)) = (job, &self.signer) {
             // The thread ends only after this sender is dropped.
             let _ = signer.send(job);
+        }
+    }
+
+    /// A thumbnail came back signed: to every member, and kept as its stream's latest.
+    fn thumbnail(&mut self, signed: Arc<SignedThumbnailPush>) {
+        let stream = signed.thumbnail.meta.stream.clone();
+        for member in self.members.values() {
+            let _ = member.queue.put(PushItem::Thumbnail(Arc::clone(&signed)));
+        }
+        if self.thumbnails.len() < MAX_THUMBNAIL_STREAMS || self.thumbnails.contains_key(&stream) {
+            self.thumbnails.insert(stream, signed);
+        }
+    }
+
+    /// Every stream's latest thumbnail, after a node's window.
+    fn send_thumbnails(&self, queue: &NodeQueue) {
+        for signed in self.thumbnails.values() {
+            let _ = queue.put(PushItem::Thumbnail(Arc::clone(signed)));
         }
     }
 
@@ -509,6 +549,7 @@ impl Distributor {
         let sync = self.snapshot.sync_items(&self.node_id);
         tracing::info!(node = %node, url, items = sync.len(), "broadcast node joined; sending it the live window");
         queue.sync(sync);
+        self.send_thumbnails(&queue);
         let cancel = self.pushers_shutdown.child_token();
         let pusher = Pusher {
             node: node.clone(),
@@ -547,6 +588,7 @@ impl Distributor {
             let sync = self.snapshot.sync_items(&self.node_id);
             tracing::info!(node = %request.node, items = sync.len(), "resyncing a broadcast node");
             member.queue.sync(sync);
+            self.send_thumbnails(&member.queue);
         }
     }
 

@@ -141,7 +141,7 @@ impl Pusher {
                 Ok(signed) => Some(signed),
                 Err(reason) => return self.failed(item, &reason, 0, failing),
             },
-            PushItem::Segment { .. } | PushItem::Part(_) => None,
+            PushItem::Segment { .. } | PushItem::Part(_) | PushItem::Thumbnail(_) => None,
         };
         let mut form = match item {
             PushItem::Segment { held, catch_up } => {
@@ -154,7 +154,9 @@ impl Pusher {
             _ => None,
         };
         let attempts = match item {
-            PushItem::Part(_) => self.settings.attempts.clamp(1, PART_ATTEMPTS),
+            PushItem::Part(_) | PushItem::Thumbnail(_) => {
+                self.settings.attempts.clamp(1, PART_ATTEMPTS)
+            }
             _ => self.settings.attempts.max(1),
         };
         let mut fell_back = false;
@@ -215,7 +217,7 @@ impl Pusher {
                 metrics.segment_pushed(&self.node, form);
             }
             PushItem::Part(part) => self.ledger.part(&part.meta, part.bytes.len(), true),
-            PushItem::Control(_) => {}
+            PushItem::Control(_) | PushItem::Thumbnail(_) => {}
         }
     }
 
@@ -271,6 +273,7 @@ impl Pusher {
             }
             (PushItem::Segment { held, .. }, None) => ("segment", held.segment.bytes.clone()),
             (PushItem::Part(part), _) => ("part", part.bytes.clone()),
+            (PushItem::Thumbnail(t), _) => ("thumbnail", t.thumbnail.bytes.clone()),
         };
         s.metrics.pushed(&self.node, kind, body.len());
         let request = match item {
@@ -326,6 +329,16 @@ impl Pusher {
                 }
                 request
             }
+            // Its statement is its only metadata, and rides along: edges verify it before
+            // they keep the picture.
+            PushItem::Thumbnail(t) => {
+                let path = InternalPath::Thumbnail(t.thumbnail.meta.stream.clone());
+                s.client
+                    .put(format!("{}{path}", self.url))
+                    .header(reqwest::header::CONTENT_TYPE, "image/jpeg")
+                    .header(STATEMENT_HEADER, hex::encode(&t.envelope))
+                    .body(body)
+            }
         };
         let response = request
             .bearer_auth(s.token.expose_secret())
@@ -373,6 +386,10 @@ fn describe(item: &PushItem) -> String {
                 "part {}/{}/{}.{}",
                 m.stream, m.rendition, m.sequence, m.index
             )
+        }
+        PushItem::Thumbnail(t) => {
+            let m = &t.thumbnail.meta;
+            format!("thumbnail {}/{}", m.stream, m.sequence)
         }
     }
 }

@@ -96,6 +96,17 @@ impl QueueState {
         {
             return Put::PartDropped;
         }
+        if let PushItem::Thumbnail(t) = &item {
+            // A thumbnail gives way like a part (the next one is seconds away), and takes
+            // the place of an older one of its stream still waiting.
+            if 2 * self.items.len() >= self.limit + self.allowance {
+                return Put::Skipped;
+            }
+            let stream = &t.thumbnail.meta.stream;
+            self.items.retain(
+                |queued| !matches!(queued, PushItem::Thumbnail(q) if &q.thumbnail.meta.stream == stream),
+            );
+        }
         if let PushItem::Segment { held, .. } = &item {
             // Parts of earlier segments still queued are stale (an edge would drop them as
             // late), so they go rather than delay what follows. The segment's own stay: an

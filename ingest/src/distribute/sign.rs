@@ -26,15 +26,17 @@ use std::time::Instant;
 use bytes::Bytes;
 use certs::signing::{PartKey, SigningKey};
 use domain::topics::Topic;
-use domain::wire::{PartStatement, SegmentStatement, SignedMedia};
-use domain::{Part, RenditionName, Segment, StreamName};
+use domain::wire::{
+    PartStatement, SegmentStatement, SignedMedia, SignedThumbnail, ThumbnailStatement,
+};
+use domain::{Part, RenditionName, Segment, StreamName, Thumbnail};
 use plumbing::Qos;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::outbox::Outgoing;
-use super::snapshot::HeldSegment;
+use super::snapshot::{HeldSegment, SignedThumbnailPush};
 use crate::metrics::IngestMetrics;
 
 /// Signs `segment` with `key`: the envelope that travels over MQTT.
@@ -47,6 +49,19 @@ pub(crate) fn sign_segment(key: &SigningKey, segment: &Segment) -> SignedMedia {
         Sha256::digest(&segment.bytes).into(),
     );
     envelope(key, statement.encode())
+}
+
+/// Signs `thumbnail` with `key`: the envelope that travels in its push and is served as
+/// `thumbnail.jpg.sig`.
+pub(crate) fn sign_thumbnail(key: &SigningKey, thumbnail: &Thumbnail) -> SignedThumbnail {
+    let statement = ThumbnailStatement::from_meta(
+        &thumbnail.meta,
+        key.algorithm(),
+        key.key_id(),
+        thumbnail.bytes.len() as u64,
+        Sha256::digest(&thumbnail.bytes).into(),
+    );
+    SignedThumbnail::sign(&statement, |bytes| key.sign(bytes))
 }
 
 /// Signs `part` with `key`: the envelope that travels over MQTT.
@@ -135,22 +150,37 @@ pub(crate) enum SignJob {
     Segment(Arc<HeldSegment>),
     /// An LL-HLS part.
     Part(Arc<Part>),
+    /// A thumbnail: signed, then handed back to the distributor to push.
+    Thumbnail(Thumbnail),
 }
 
 /// Starts the signing thread: it takes segments and parts from `jobs` until the channel
 /// closes, and hands each envelope to `outbox` (dropping it, with a warning, if the outbox
 /// is full: the edges then hold that segment for a while and skip it, they never serve it
-/// unsigned).
+/// unsigned). Thumbnails go back to the distributor, signed, through `thumbnails`.
 pub(crate) fn spawn(
     key: Arc<SigningKey>,
     mut jobs: mpsc::UnboundedReceiver<SignJob>,
     outbox: mpsc::Sender<Outgoing>,
+    thumbnails: mpsc::UnboundedSender<Arc<SignedThumbnailPush>>,
     metrics: IngestMetrics,
 ) -> JoinHandle<()> {
     tokio::task::spawn_blocking(move || {
         let mut part_keys = PartKeys::default();
         while let Some(job) = jobs.blocking_recv() {
             let started = Instant::now();
+            let job = match job {
+                SignJob::Thumbnail(thumbnail) => {
+                    let envelope = Bytes::from(sign_thumbnail(&key, &thumbnail).encode());
+                    // The distributor is gone only at shutdown: nothing left to push to.
+                    let _ = thumbnails.send(Arc::new(SignedThumbnailPush {
+                        thumbnail,
+                        envelope,
+                    }));
+                    continue;
+                }
+                job => job,
+            };
             let (envelope, stream, rendition, what) = match &job {
                 SignJob::Segment(held) => {
                     let envelope = Bytes::from(sign_segment(&key, &held.segment).encode());
@@ -190,6 +220,7 @@ pub(crate) fn spawn(
                         format!("{}.{}", m.sequence, m.index),
                     )
                 }
+                SignJob::Thumbnail(_) => continue,
             };
             publish(&outbox, envelope, stream, rendition, &what);
         }
@@ -294,6 +325,29 @@ mod tests {
                 .verify(m.key_id, &signed.statement_bytes, &signed.signature, 1010)
                 .expect("verifies");
             assert_eq!((m.index, m.independent, m.byte_len), (3, false, 13));
+            // A thumbnail: its own statement, over its bytes, by the same key; never
+            // readable as a segment's or a part's.
+            let thumbnail = Thumbnail {
+                meta: domain::ThumbnailMeta {
+                    stream: segment.meta.stream.clone(),
+                    session: SessionId(5),
+                    sequence: 42,
+                    captured_ms: 1_800_000_000_000,
+                    width: 320,
+                    height: 180,
+                },
+                bytes: Bytes::from_static(b"\xff\xd8\xff a jpeg"),
+            };
+            let signed = SignedThumbnail::decode(&sign_thumbnail(&key, &thumbnail).encode())
+                .expect("envelope");
+            let t = signed.statement().expect("a thumbnail statement");
+            trust
+                .verify(t.key_id, &signed.statement_bytes, &signed.signature, 1010)
+                .expect("verifies");
+            assert_eq!(t.meta(), thumbnail.meta);
+            assert_eq!(t.digest, <[u8; 32]>::from(Sha256::digest(&thumbnail.bytes)));
+            assert!(SegmentStatement::decode(&signed.statement_bytes).is_err());
+            assert!(PartStatement::decode(&signed.statement_bytes).is_err());
             let digest: [u8; 32] = Sha256::digest(&segment.bytes).into();
             assert_eq!(
                 statement,

@@ -14,6 +14,7 @@ use bytes::Bytes;
 use domain::push_protocol::ControlEvent;
 use domain::{
     LiveEvent, NodeId, Part, RenditionInfo, RenditionName, Segment, SessionId, StreamName,
+    Thumbnail,
 };
 
 /// Ended streams whose last window is kept for late joiners; older ones are forgotten
@@ -41,6 +42,16 @@ impl HeldSegment {
     }
 }
 
+/// A thumbnail and its signed statement, as every node is sent it (signed before it is
+/// queued: its statement travels in the push, not over MQTT).
+#[derive(Debug)]
+pub(crate) struct SignedThumbnailPush {
+    /// The picture.
+    pub(crate) thumbnail: Thumbnail,
+    /// [`domain::wire::SignedThumbnail::encode`] of it.
+    pub(crate) envelope: Bytes,
+}
+
 /// One request in a node's queue.
 #[derive(Debug, Clone)]
 pub(crate) enum PushItem {
@@ -57,11 +68,15 @@ pub(crate) enum PushItem {
     /// `PUT /internal/v1/parts/…`: an LL-HLS part, live only (never in the snapshot: it is
     /// stale by the time a node joins, and its segment follows).
     Part(Arc<Part>),
+    /// `PUT /internal/v1/thumbnails/…`: a signed thumbnail, given way like a part (a later
+    /// one replaces it). Not in the snapshot; the distributor sends a joining node each
+    /// stream's latest.
+    Thumbnail(Arc<SignedThumbnailPush>),
 }
 
 impl PushItem {
-    /// The item carrying a live event (a segment is wrapped for sharing). Always `Some`:
-    /// every live event is either a segment or has a control event.
+    /// The item carrying a live event (a segment is wrapped for sharing); `None` for a
+    /// thumbnail, which is pushed only once signed ([`PushItem::Thumbnail`]).
     pub(crate) fn from_live(event: LiveEvent) -> Option<Self> {
         match event {
             LiveEvent::Segment(segment) => Some(PushItem::Segment {
@@ -152,8 +167,9 @@ impl Snapshot {
                 }
             }
             PushItem::Control(event) => self.record_control(event),
-            // Parts are ephemeral: a late joiner gets their segments.
-            PushItem::Part(_) => {}
+            // Parts are ephemeral: a late joiner gets their segments. Thumbnails are kept by
+            // the distributor, the latest per stream.
+            PushItem::Part(_) | PushItem::Thumbnail(_) => {}
         }
     }
 
@@ -198,7 +214,9 @@ impl Snapshot {
             // Segments and parts are never control events (`ControlEvent::from_live` leaves
             // them out).
             ControlEvent::Synced { .. }
-            | ControlEvent::Live(LiveEvent::Segment(_) | LiveEvent::Part(_)) => {}
+            | ControlEvent::Live(
+                LiveEvent::Segment(_) | LiveEvent::Part(_) | LiveEvent::Thumbnail(_),
+            ) => {}
         }
     }
 
@@ -365,6 +383,10 @@ mod tests {
                     )
                 }
                 PushItem::Part(p) => format!("part {}", p.meta.sequence),
+                PushItem::Thumbnail(t) => format!("thumbnail {}", t.thumbnail.meta.sequence),
+                PushItem::Control(ControlEvent::Live(LiveEvent::Thumbnail(t))) => {
+                    format!("thumbnail as an event {}", t.meta.sequence)
+                }
             })
             .collect()
     }
@@ -639,9 +661,10 @@ mod tests {
                     PushItem::Control(ControlEvent::Live(LiveEvent::RenditionDropped { stream, .. })) => (stream, 3, 0),
                     PushItem::Control(ControlEvent::Live(LiveEvent::Ended { stream, .. })) => (stream, 4, 0),
                     PushItem::Part(_)
+                    | PushItem::Thumbnail(_)
                     | PushItem::Control(
                         ControlEvent::Synced { .. }
-                        | ControlEvent::Live(LiveEvent::Segment(_) | LiveEvent::Part(_)),
+                        | ControlEvent::Live(LiveEvent::Segment(_) | LiveEvent::Part(_) | LiveEvent::Thumbnail(_)),
                     ) => unreachable!(),
                 };
                 // Streams do not interleave.

@@ -28,6 +28,7 @@ use super::params::{PipelineOutcome, PipelineParams};
 use super::rung::{part_target_ms, RungMuxer, RungOutputSpec};
 use super::segmenter::{AudioFrame, Closed, RungSegmenter, VideoPacket};
 use super::source::SourceVideo;
+use super::thumbnail::{thumbnail_size, Thumbnails};
 use super::transcode::{AudioTranscoder, DecodedFrame, VideoDecoder};
 use super::worker::{spawn_worker, WorkerHandle, WorkerInput};
 
@@ -42,6 +43,8 @@ struct Started {
     has_audio: bool,
     wall_start: Instant,
     lag: LagMonitor,
+    /// A still of the lowest rung every few seconds (none without encoded rungs).
+    thumbnails: Option<Thumbnails>,
 }
 
 pub(super) struct Coordinator {
@@ -329,6 +332,9 @@ impl Coordinator {
             let pts = frame.pts_ms().unwrap_or(i64::MIN);
             let force = started.cuts.frame(pts);
             let frame = Arc::new(frame);
+            if let Some(thumbnails) = &mut started.thumbnails {
+                thumbnails.frame(&frame, force);
+            }
             for worker in &mut started.workers {
                 if let Some(tx) = &worker.tx {
                     if tx
@@ -415,6 +421,12 @@ impl Coordinator {
             });
         });
 
+        // The lowest rung's shape: the plan's last encoded rung (tallest first).
+        let lowest = plan
+            .iter()
+            .rev()
+            .find(|r| matches!(r.kind, RungKind::Encode { .. }))
+            .map(|r| thumbnail_size(r.width, r.height));
         let frame_rate = self.frame_rate_hint.unwrap_or(30.0);
         let mut src = None;
         let mut workers = Vec::new();
@@ -444,6 +456,16 @@ impl Coordinator {
         } else {
             Some(VideoDecoder::new(source.codec())?)
         };
+        let thumbnails = lowest.and_then(|size| {
+            Thumbnails::start(
+                self.params.stream.clone(),
+                self.params.session,
+                size,
+                self.params.first_sequence,
+                clock,
+                self.events.clone(),
+            )
+        });
         self.out_tx = Some(out_tx);
         self.emitter = Some(emitter);
         self.started = Some(Started {
@@ -456,6 +478,7 @@ impl Coordinator {
             lag: LagMonitor::new(
                 2 * i64::try_from(self.params.ladder.segment_target.as_millis()).unwrap_or(2000),
             ),
+            thumbnails,
         });
         Ok(())
     }

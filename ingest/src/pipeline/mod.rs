@@ -33,6 +33,7 @@
 //! - `worker`: each encoded rung's thread;
 //! - `transcode`: the FFmpeg boundary (decode, scale, x264, audio re-encoding), the only
 //!   module that touches FFmpeg; decoded frames leave it as an opaque type;
+//! - `thumbnail`: a still JPEG of the lowest rung every few seconds, on its own thread;
 //! - `rung`: labels a rung's segments and parts and packages them (MPEG-TS, or CMAF
 //!   through `cmaf_writer`: an init segment and fMP4 fragments); `clock`: the time base inside
 //!   segments both muxers share;
@@ -61,6 +62,7 @@ mod params;
 mod rung;
 mod segmenter;
 mod source;
+mod thumbnail;
 mod transcode;
 mod worker;
 

@@ -15,6 +15,12 @@
 //! clock), so a decoded frame's pts is the source packet's pts and an encoded packet's pts
 //! is the frame's.
 //!
+//! Thumbnails (`ThumbnailEncoder`) are made here too: a decoded picture scaled to a
+//! small size and encoded as one JPEG by FFmpeg's `mjpeg` encoder.
+//!
+//! Long because it is the crate's one FFmpeg boundary: decode, scale and x264, audio
+//! re-encoding and the thumbnails' JPEG, each a small type over the same FFmpeg calls.
+//!
 //! No `unsafe` is needed: ffmpeg-next's safe API covers decode, scale and encode, and no
 //! decoder needs out-of-band configuration: H.264 and HEVC parameter sets and the AV1
 //! sequence header travel in-band (`super::source` puts them before every random access
@@ -350,6 +356,109 @@ impl RungEncoder {
     }
 }
 
+/// Scales decoded pictures to a thumbnail's size and encodes each as one baseline JPEG
+/// (FFmpeg's `mjpeg`, full-range 4:2:0). Kept open for a stream's whole session: one
+/// picture every few seconds, on the thumbnail thread only.
+pub(crate) struct ThumbnailEncoder {
+    scaler: Option<scaling::Context>,
+    encoder: ffmpeg::encoder::Video,
+    width: u32,
+    height: u32,
+    /// Pictures encoded so far: the pts of the next (the encoder wants them increasing).
+    count: i64,
+}
+
+impl std::fmt::Debug for ThumbnailEncoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ThumbnailEncoder")
+            .field("width", &self.width)
+            .field("height", &self.height)
+            .finish()
+    }
+}
+
+impl ThumbnailEncoder {
+    /// JPEG quality scale (FFmpeg's `-q:v`, 2 best .. 31 worst): 5 keeps a 320-pixel
+    /// picture sharp at a few tens of kilobytes.
+    const QSCALE: usize = 5;
+    /// FFmpeg's `FF_QP2LAMBDA`: a quality scale in the encoder's lambda units.
+    const QP2LAMBDA: usize = 118;
+
+    /// An encoder of `width` × `height` JPEGs (even sizes).
+    pub(crate) fn new(width: u32, height: u32) -> Result<Self, IngestError> {
+        init();
+        let codec = ffmpeg::encoder::find(codec::Id::MJPEG)
+            .ok_or(IngestError::MissingCodec("mjpeg encoder"))?;
+        let context = codec::context::Context::new_with_codec(codec);
+        let mut encoder = context
+            .encoder()
+            .video()
+            .map_err(ff("creating the JPEG encoder"))?;
+        encoder.set_width(width);
+        encoder.set_height(height);
+        encoder.set_format(format::Pixel::YUVJ420P);
+        encoder.set_time_base(Rational(1, 1));
+        encoder.set_flags(codec::Flags::QSCALE);
+        encoder.set_quality(Self::QSCALE * Self::QP2LAMBDA);
+        let encoder = encoder
+            .open_with(Dictionary::new())
+            .map_err(ff("opening the JPEG encoder"))?;
+        Ok(ThumbnailEncoder {
+            scaler: None,
+            encoder,
+            width,
+            height,
+            count: 0,
+        })
+    }
+
+    /// Scales `input` and encodes it: the JPEG's bytes.
+    pub(crate) fn encode(&mut self, input: &DecodedFrame) -> Result<Bytes, IngestError> {
+        let input = &input.0;
+        let scaler = match &mut self.scaler {
+            Some(s)
+                if s.input().width == input.width()
+                    && s.input().height == input.height()
+                    && s.input().format == input.format() =>
+            {
+                s
+            }
+            slot => slot.insert(
+                scaling::Context::get(
+                    input.format(),
+                    input.width(),
+                    input.height(),
+                    format::Pixel::YUVJ420P,
+                    self.width,
+                    self.height,
+                    scaling::Flags::BICUBIC,
+                )
+                .map_err(ff("creating the thumbnail scaler"))?,
+            ),
+        };
+        let mut scaled = frame::Video::empty();
+        scaler
+            .run(input, &mut scaled)
+            .map_err(ff("scaling a thumbnail"))?;
+        scaled.set_pts(Some(self.count));
+        scaled.set_kind(picture::Type::I);
+        self.count += 1;
+        self.encoder
+            .send_frame(&scaled)
+            .map_err(ff("encoding a thumbnail"))?;
+        let mut packet = Packet::empty();
+        self.encoder
+            .receive_packet(&mut packet)
+            .map_err(ff("receiving a thumbnail"))?;
+        packet
+            .data()
+            .map(Bytes::copy_from_slice)
+            .ok_or(IngestError::PipelineStopped(
+                "the JPEG encoder gave no picture",
+            ))
+    }
+}
+
 /// Sample rate of re-encoded audio.
 pub(crate) const AAC_RATE: u32 = 48_000;
 const AAC_FRAME: usize = 1024;
@@ -535,6 +644,46 @@ mod tests {
     use container::aac::AacConfig;
     use container::flv::{parse_audio_tag, AudioFourCc, AudioTag, FlvReader, TagKind};
     use std::process::Command;
+
+    /// A decoded picture comes out as a JPEG of the asked size that ffprobe reads, every
+    /// time it is asked (the encoder stays open for the session).
+    #[test]
+    fn thumbnails_are_jpegs_of_the_asked_size() {
+        init();
+        let mut picture = frame::Video::new(format::Pixel::YUV420P, 640, 360);
+        for plane in 0..3 {
+            let fill = if plane == 0 { 120 } else { 60 };
+            picture.data_mut(plane).fill(fill);
+        }
+        picture.set_pts(Some(40));
+        let decoded = DecodedFrame(picture);
+        let mut encoder = ThumbnailEncoder::new(320, 180).expect("opens");
+        let dir = tempfile::tempdir().expect("tempdir");
+        for i in 0..2 {
+            let jpeg = encoder.encode(&decoded).expect("encodes");
+            assert!(jpeg.starts_with(&[0xff, 0xd8, 0xff]), "{i}: not a JPEG");
+            assert!(jpeg.ends_with(&[0xff, 0xd9]), "{i}: no end of image");
+            assert!(
+                jpeg.len() < domain::MAX_THUMBNAIL_BYTES,
+                "{i}: {} bytes",
+                jpeg.len()
+            );
+            let path = dir.path().join(format!("{i}.jpg"));
+            std::fs::write(&path, &jpeg).expect("written");
+            let out = Command::new("ffprobe")
+                .args([
+                    "-v",
+                    "error",
+                    "-show_entries",
+                    "stream=codec_name,width,height",
+                ])
+                .args(["-of", "csv=p=0"])
+                .arg(&path)
+                .output()
+                .expect("ffprobe runs");
+            assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "mjpeg,320,180");
+        }
+    }
 
     #[test]
     fn mp3_from_an_flv_comes_out_as_decodable_aac() {

@@ -149,6 +149,9 @@ impl Received {
                 ControlEvent::Live(LiveEvent::Part(p)) => {
                     format!("part as an event {}", p.meta.sequence)
                 }
+                ControlEvent::Live(LiveEvent::Thumbnail(t)) => {
+                    format!("thumbnail as an event {}", t.meta.sequence)
+                }
             },
             Received::Segment { meta, headers, .. } => match headers.get(ASSEMBLE_HEADER) {
                 Some(parts) => format!(

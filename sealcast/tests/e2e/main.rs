@@ -32,6 +32,7 @@ mod pages;
 mod private;
 mod publishers;
 mod srt_door;
+mod thumbnails;
 mod timeshift;
 mod verify;
 mod web;
@@ -167,6 +168,12 @@ fn trials(fixture: &Arc<Fixture>) -> Vec<Trial> {
                     edges::check_late_join_and_failures(c, f.live_stream(c).await?).await
                 })
             },
+        ),
+        on_cluster(
+            fixture,
+            "thumbnails_are_signed_served_and_shown_live_and_recorded",
+            Heavy,
+            |_, c| Box::pin(thumbnails::live_and_recorded(c)),
         ),
         on_cluster(
             fixture,

@@ -5,6 +5,9 @@
 //!   loads fragments of that rung, shows it in the overlay and keeps playing), check the
 //!   overlay (serving node, every segment verified), no player errors.
 //! - [`recording`]: open `/#vod/STREAM/ID` and play the recording to its end at 4x.
+//! - [`thumbnail_listed`]: open `/` and wait for a list entry's thumbnail, shown from the
+//!   bytes the page verified itself; [`dashboard_thumbnail`]: the same on the dashboard's
+//!   row of a live stream.
 //! - [`dashboard`]: open `/dashboard`, a made-up key is refused with a message, the admin
 //!   key shows the nodes and the stream with its rungs, and is kept in `sessionStorage`
 //!   only.
@@ -610,6 +613,80 @@ pub(crate) async fn dashboard(origin: &str, stream: &str, admin_key: &str) -> Re
                 bail!("the API key leaked into localStorage");
             }
             browser.screenshot(&screenshot("dashboard.png")).await?;
+            Ok(seen)
+        })
+    })
+    .await
+}
+
+/// The player page on `origin` until the list entry `key` (`live/{stream}` or
+/// `vod/{stream}/{id}`) shows its thumbnail: an image of a blob URL the page made from the
+/// bytes it verified (`window.sealcast.thumbnails`), none refused; its size and the counts.
+pub(crate) async fn thumbnail_listed(origin: &str, key: &str) -> Result<Value> {
+    let key = key.to_owned();
+    in_browser("thumbnail", origin, move |browser, origin| {
+        Box::pin(async move {
+            browser.goto(&format!("{origin}/")).await?;
+            let seen = wait(
+                browser,
+                origin,
+                &format!("the entry {key} shows its verified thumbnail"),
+                r#"
+                const t = window.sealcast && window.sealcast.thumbnails;
+                if (t && t.refused) return { failed: JSON.stringify(t.reasons) };
+                const li = Array.from(document.querySelectorAll('li[data-key]')).find((l) => l.dataset.key === arguments[0]);
+                const img = li && li.querySelector('img.thumb');
+                return img && img.dataset.verified === 'true' && img.src.startsWith('blob:') &&
+                  img.complete && img.naturalWidth > 0
+                  ? { width: img.naturalWidth, height: img.naturalHeight, verified: t.verified, refused: t.refused }
+                  : false;
+                "#,
+                json!(key),
+                60,
+            )
+            .await?;
+            let name = format!("thumbnail-{}.png", key.replace('/', "-"));
+            browser.screenshot(&screenshot(&name)).await?;
+            Ok(seen)
+        })
+    })
+    .await
+}
+
+/// The dashboard with `admin_key` until `stream`'s row shows its thumbnail, verified by the
+/// page (`window.sealcast.thumbnails`), none refused.
+pub(crate) async fn dashboard_thumbnail(
+    origin: &str,
+    stream: &str,
+    admin_key: &str,
+) -> Result<Value> {
+    let (stream, admin_key) = (stream.to_owned(), admin_key.to_owned());
+    in_browser("dashboard-thumbnail", origin, move |browser, origin| {
+        Box::pin(async move {
+            browser.goto(&format!("{origin}/dashboard")).await?;
+            let input = browser.find("#api-key").await?;
+            browser.fill(&input, &admin_key).await?;
+            let save = browser.find("#api-key-save").await?;
+            browser.click(&save).await?;
+            let seen = wait(
+                browser,
+                origin,
+                &format!("the dashboard's row of {stream} shows its verified thumbnail"),
+                r#"
+                const t = window.sealcast && window.sealcast.thumbnails;
+                if (t && t.refused) return { failed: JSON.stringify(t.reasons) };
+                const row = Array.from(document.querySelectorAll('#live tr[data-stream]')).find((tr) => tr.dataset.stream === arguments[0]);
+                const img = row && row.querySelector('img.live-thumb');
+                return img && img.dataset.verified === 'true' && img.src.startsWith('blob:') &&
+                  img.complete && img.naturalWidth > 0
+                  ? { width: img.naturalWidth, verified: t.verified, refused: t.refused }
+                  : false;
+                "#,
+                json!(stream),
+                60,
+            )
+            .await?;
+            browser.screenshot(&screenshot("dashboard-thumbnail.png")).await?;
             Ok(seen)
         })
     })

@@ -8,10 +8,10 @@ use domain::wire::{
     EventStatement, PresenceStatement, SignatureAlgorithm, Statement, EVENT_TAG,
     MAX_DELEGATED_KEY_LEN, MAX_EVENT_LEN, MAX_MEDIA_STATEMENT_LEN, MAX_PART_KEY_LEN,
     MAX_PART_KEY_RUN, MAX_PRESENCE_CERTIFICATE_LEN, MAX_PRESENCE_JSON_LEN, MAX_SIGNATURE_LEN,
-    MAX_SIGNED_EVENT_LEN, MAX_SIGNED_PART_KEY_LEN, MAX_SIGNED_PRESENCE_LEN, PART_KEY_TAG, PART_TAG,
-    PRESENCE_TAG, SEGMENT_TAG,
+    MAX_SIGNED_EVENT_LEN, MAX_SIGNED_PART_KEY_LEN, MAX_SIGNED_PRESENCE_LEN,
+    MAX_THUMBNAIL_STATEMENT_LEN, PART_KEY_TAG, PART_TAG, PRESENCE_TAG, SEGMENT_TAG, THUMBNAIL_TAG,
 };
-use domain::InitSegment;
+use domain::{InitSegment, MAX_THUMBNAIL_BYTES};
 use sha2::{Digest, Sha256};
 
 use crate::signing::keys::{public_key_len, signature_len};
@@ -141,6 +141,11 @@ fn the_constants_are_the_code_s() {
             PresenceStatement::MAX_LEN as u64,
         ),
         ("InitSegment::MAX_LEN", InitSegment::MAX_LEN as u64),
+        (
+            "MAX_THUMBNAIL_STATEMENT_LEN",
+            MAX_THUMBNAIL_STATEMENT_LEN as u64,
+        ),
+        ("MAX_THUMBNAIL_BYTES", MAX_THUMBNAIL_BYTES as u64),
         ("MAX_ITEMS", MAX_ITEMS as u64),
         ("MAX_ITEM_LEN", MAX_ITEM_LEN as u64),
     ]);
@@ -171,6 +176,10 @@ fn the_constants_are_the_code_s() {
         ("MAX_DELEGATED_KEY_LEN", MAX_DELEGATED_KEY_LEN as u64),
         ("MAX_PART_KEY_RUN", MAX_PART_KEY_RUN),
         ("MAX_NAME_LEN", 64),
+        (
+            "MAX_THUMBNAIL_STATEMENT_LEN",
+            MAX_THUMBNAIL_STATEMENT_LEN as u64,
+        ),
     ] {
         assert_eq!(js_const(&js, js_name), value, "verify.js {js_name}");
     }
@@ -187,12 +196,13 @@ fn the_tags_are_the_code_s() {
     root.public_key().write_file(&path).expect("written");
     let file = std::fs::read(&path).expect("read");
     let magic = &file[..13];
-    let code: [(&str, &[u8], Option<&str>); 11] = [
+    let code: [(&str, &[u8], Option<&str>); 12] = [
         ("SEGMENT_TAG", SEGMENT_TAG, Some("segment")),
         ("PART_TAG", PART_TAG, Some("part")),
         ("EVENT_TAG", EVENT_TAG, Some("event")),
         ("PART_KEY_TAG", PART_KEY_TAG, Some("partKey")),
         ("PRESENCE_TAG", PRESENCE_TAG, None),
+        ("THUMBNAIL_TAG", THUMBNAIL_TAG, Some("thumbnail")),
         ("CERTIFICATE_TAG", CERTIFICATE_TAG, Some("certificate")),
         ("EDGE_CERTIFICATE_TAG", EDGE_CERTIFICATE_TAG, None),
         ("REVOCATION_TAG", REVOCATION_TAG, Some("revocation")),
