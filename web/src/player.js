@@ -1051,6 +1051,8 @@ import { MoqPlayback, moqEndpoint } from './moq-play.js';
     }
     stopPlayback();
     clearError();
+    setText(title, `${sel.stream} — behind live`);
+    document.title = `${sel.stream} (behind live) · sealcast`;
     ts.active = true;
     ts.entered += 1;
     ts.behind = Math.min(secs, dvr.seconds);

@@ -752,6 +752,7 @@ pub(crate) async fn time_shift(
             let bar = browser
                 .execute(
                     "return { label: document.getElementById('seek-position').textContent, \
+                     title: document.getElementById('now-playing').textContent, \
                      button: !document.getElementById('back-to-live').disabled, \
                      value: Number(document.getElementById('seek').value) }",
                     Value::Null,
@@ -759,6 +760,7 @@ pub(crate) async fn time_shift(
                 .await?;
             anyhow::ensure!(
                 bar["label"].as_str().is_some_and(|l| l.starts_with('−'))
+                    && bar["title"].as_str().is_some_and(|t| t.ends_with("behind live"))
                     && bar["button"] == true
                     && bar["value"].as_f64().is_some_and(|v| v < 0.0),
                 "behind live, the bar shows {bar}"
