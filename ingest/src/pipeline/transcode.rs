@@ -52,6 +52,35 @@ pub(crate) fn init() {
 
 const MILLIS: Rational = Rational(1, 1000);
 
+/// The scaler in `slot` from `input`'s shape to `(format, width, height)`: the one held
+/// while the input keeps its size and format, else a new one (bicubic) put in its place.
+fn scaler_for<'a>(
+    slot: &'a mut Option<scaling::Context>,
+    input: &frame::Video,
+    (out, width, height): (format::Pixel, u32, u32),
+    what: &'static str,
+) -> Result<&'a mut scaling::Context, IngestError> {
+    let same = |s: &scaling::Context| {
+        s.input().width == input.width()
+            && s.input().height == input.height()
+            && s.input().format == input.format()
+    };
+    if let Some(s) = slot.take().filter(same) {
+        return Ok(slot.insert(s));
+    }
+    let fresh = scaling::Context::get(
+        input.format(),
+        input.width(),
+        input.height(),
+        out,
+        width,
+        height,
+        scaling::Flags::BICUBIC,
+    )
+    .map_err(ff(what))?;
+    Ok(slot.insert(fresh))
+}
+
 fn ff(context: &'static str) -> impl Fn(ffmpeg::Error) -> IngestError {
     move |source| IngestError::Ffmpeg {
         context,
@@ -288,27 +317,8 @@ impl RungEncoder {
         force_keyframe: bool,
     ) -> Result<Vec<EncodedPacket>, IngestError> {
         let input = &input.0;
-        let scaler = match &mut self.scaler {
-            Some(s)
-                if s.input().width == input.width()
-                    && s.input().height == input.height()
-                    && s.input().format == input.format() =>
-            {
-                s
-            }
-            slot => slot.insert(
-                scaling::Context::get(
-                    input.format(),
-                    input.width(),
-                    input.height(),
-                    format::Pixel::YUV420P,
-                    self.spec.width,
-                    self.spec.height,
-                    scaling::Flags::BICUBIC,
-                )
-                .map_err(ff("creating the scaler"))?,
-            ),
-        };
+        let out = (format::Pixel::YUV420P, self.spec.width, self.spec.height);
+        let scaler = scaler_for(&mut self.scaler, input, out, "creating the scaler")?;
         let mut scaled = frame::Video::empty();
         scaler.run(input, &mut scaled).map_err(ff("scaling"))?;
         scaled.set_pts(input.pts());
@@ -415,27 +425,13 @@ impl ThumbnailEncoder {
     /// Scales `input` and encodes it: the JPEG's bytes.
     pub(crate) fn encode(&mut self, input: &DecodedFrame) -> Result<Bytes, IngestError> {
         let input = &input.0;
-        let scaler = match &mut self.scaler {
-            Some(s)
-                if s.input().width == input.width()
-                    && s.input().height == input.height()
-                    && s.input().format == input.format() =>
-            {
-                s
-            }
-            slot => slot.insert(
-                scaling::Context::get(
-                    input.format(),
-                    input.width(),
-                    input.height(),
-                    format::Pixel::YUVJ420P,
-                    self.width,
-                    self.height,
-                    scaling::Flags::BICUBIC,
-                )
-                .map_err(ff("creating the thumbnail scaler"))?,
-            ),
-        };
+        let out = (format::Pixel::YUVJ420P, self.width, self.height);
+        let scaler = scaler_for(
+            &mut self.scaler,
+            input,
+            out,
+            "creating the thumbnail scaler",
+        )?;
         let mut scaled = frame::Video::empty();
         scaler
             .run(input, &mut scaled)
