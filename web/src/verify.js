@@ -840,31 +840,42 @@ export class PlaybackVerifier {
     // when the switch fragment cannot start playback), then load that fragment again.
     this.switched = false;
     this.free = true;
+    this.moves = 0; // repositions so far: a check that saw one happen does not advance
     this.refusedAt = new Set(); // what was refused since the last fragment verified: see remember
     this.inits = new Map(); // "stream/rendition" -> issuedAtMs of its verified description
   }
 
-  /** The player moved on purpose: the next fragment may be any number. */
+  /**
+   * The player moved on purpose: the next fragment may be any number. A check still in
+   * flight then (hls.js let go of its fragment when it flushed) gives its verdict but does
+   * not move the position: the player will not hold that fragment.
+   */
   reposition() {
     this.free = true;
+    this.moves += 1;
   }
 
   /**
    * Checks one fragment. `f`: { url, bytes, sidecar (bytes or null), sequence (hls.js
    * frag.sn), part (index or null), discontinuity (frag.cc), duration (seconds, the
    * playlist's), gap (sequence -> bool: it may be skipped, the playlist marks it EXT-X-GAP
-   * or the player already holds it) }. Whether the
+   * or the player already holds it), wanted (optional, () -> bool: whether the player still
+   * takes the fragment; one let go of does not count for continuity) }. Whether the
    * playlist says it is live does not count (see `signedAt`).
    * Resolves { ok: true } or { ok: false, reason, detail }; never throws.
    */
   async check(f) {
     const target = parseMediaUrl(f.url);
+    const moves = this.moves;
     try {
       if (!target) refuse('unexpected_url', f.url);
       const verdict = await this.checkSigned(target, f);
       const further = this.provenance ? await this.provenance(f) : null;
       if (further) refuse(further.reason, further.detail);
-      if (target.kind !== 'init') this.advance(target, verdict, f);
+      // Only a fragment the player still takes moves the position: not one it let go of
+      // while it was checked (`wanted`), nor one a reposition overtook.
+      const taken = this.moves === moves && (typeof f.wanted !== 'function' || f.wanted());
+      if (target.kind !== 'init' && taken) this.advance(target, verdict, f);
       return { ok: true };
     } catch (thrown) {
       // Anything but a refusal is the verifier failing (a digest WebCrypto would not take):
@@ -2590,7 +2601,8 @@ export function verifyingLoader(Base, session, describe, onVerdict = null) {
       const judge = async (bytes, sidecar, load) => {
         let verdict;
         try {
-          verdict = await session.check({ ...describe(ctx), url: ctx.url, bytes, sidecar, load });
+          const wanted = () => this.state === 'checking';
+          verdict = await session.check({ ...describe(ctx), url: ctx.url, bytes, sidecar, load, wanted });
         } catch (error) {
           verdict = { ok: false, reason: 'verifier_unavailable', detail: String(error) };
         }

@@ -101,6 +101,47 @@ async function cases(vectors, opened) {
   return out;
 }
 
+// A fragment the player lets go of while it is checked does not move the position: one a
+// reposition overtook (hls.js flushed its buffer on a manual rung switch) and one whose
+// load is no longer wanted (hls.js then loads it again). The first case's init, 10, 11 and
+// 12 on one rung; beside each, the same steps with the fragment taken, which must refuse
+// the step back and the repeat.
+async function overtaken(vectors, opened) {
+  const bundle = new Uint8Array(await (await fetch('/trust/v1/bundle')).arrayBuffer());
+  const steps = vectors.cases[0].steps;
+  const rung = (s) => s.url.split('/')[3]; // /live/{stream}/{rendition}/…
+  const at = (n) => steps.find((s) => s.sequence === n && s.part === null && rung(s) === rung(steps[1]));
+  const fresh = async () => {
+    const trust = new Trust(opened.trust.root, opened.trust.backend);
+    await trust.admitBundle(bundle);
+    const verifier = new PlaybackVerifier(trust, { now: () => steps[0].now_ms });
+    const init = steps[0];
+    await verifier.check({ url: init.url, bytes: fromHex(init.bytes), sidecar: fromHex(init.sidecar), sequence: null, part: null, discontinuity: 0, duration: null, gap: () => false });
+    return verifier;
+  };
+  const check = (verifier, s, wanted) => verifier.check({
+    url: s.url, bytes: fromHex(s.bytes), sidecar: fromHex(s.sidecar), sequence: s.sequence,
+    part: s.part, discontinuity: s.discontinuity, duration: s.duration, gap: () => false, wanted,
+  });
+  const verdict = (v) => (v.ok ? 'ok' : v.reason);
+  const out = {};
+  for (const overtake of [true, false]) {
+    const verifier = await fresh();
+    const pending = check(verifier, at(12));
+    if (overtake) verifier.reposition();
+    const first = verdict(await pending);
+    out[overtake ? 'repositioned' : 'taken'] = [first, verdict(await check(verifier, at(10)))];
+  }
+  for (const wanted of [false, true]) {
+    const verifier = await fresh();
+    const verdicts = [verdict(await check(verifier, at(10)))];
+    verdicts.push(verdict(await check(verifier, at(11), () => wanted)));
+    verdicts.push(verdict(await check(verifier, at(11))));
+    out[wanted ? 'wanted' : 'let_go'] = verdicts;
+  }
+  return out;
+}
+
 // The fLoader around hls.js's own default loader, on fragments served with their sidecars:
 // what hls.js would be handed for each.
 async function loader(vectors) {
@@ -245,6 +286,7 @@ async function main() {
     sidecar: sidecarUrl('/live/demo/360p/7.3.m4s?token=abc'),
     cases: await cases(vectors, opened),
     loader: await loader(vectors),
+    overtaken: await overtaken(vectors, opened),
     c2pa: await c2pa(opened.trust.backend),
     c2paMutations: await c2paMutations(opened.trust.backend),
     provenance: await provenance(vectors.provenance),
@@ -590,6 +632,18 @@ async fn run_page(
             }
         }
     }
+    // A check overtaken by a reposition, or let go of, leaves the position where it was.
+    assert_eq!(
+        result["overtaken"],
+        json!({
+            "repositioned": ["ok", "ok"],
+            "taken": ["ok", "reordered_sequence"],
+            "let_go": ["ok", "ok", "ok"],
+            "wanted": ["ok", "ok", "repeated_sequence"],
+        }),
+        "{what}: {}",
+        result["overtaken"]
+    );
     let tally = &result["loader"]["tally"];
     assert_eq!(tally["verified"], 2, "{what}: {tally}");
     let reasons: Vec<&str> = tally["refused"]
