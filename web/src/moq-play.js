@@ -21,6 +21,16 @@
 // decodes from that part on) and playback goes on at the next group, which starts with a
 // keyframe. The catalog is not signed; what it says only decides what is asked for
 // and fed, and every byte fed is checked against a signed statement.
+//
+// Rungs: every rendition's groups are numbered by the same media sequence and each starts
+// with a keyframe, so a switch happens between two groups. The new rung's init segment is
+// checked and its tracks subscribed while the old one plays on; at the next group boundary
+// the old tracks are let go, the source buffer takes the new init segment (and codec
+// string), and the new track is read from the group after the last one played. The
+// viewer picks a rung in the quality menu, or leaves it to `RungChooser` (auto): start on
+// the lowest rung (the smallest objects, the quickest start), one rung up after a stretch
+// that played without a stall, one rung down on a stall, and a stall makes the next step
+// up wait twice as long as the last.
 
 import { MoqSession } from './moq.js';
 import {
@@ -49,6 +59,11 @@ const LAND_BEHIND_S = 0.4;
 const MAX_AGE_MS = 2000;
 /** How long to wait for the first verified object before giving up on MoQ. */
 const FIRST_OBJECT_MS = 10000;
+/** Auto rung choice: how long playback must go without a stall before one rung up. */
+const UP_AFTER_MS = 6000;
+/** After a stall, the wait before the next step up: doubled by each stall, at most MAX. */
+const HOLD_AFTER_STALL_MS = 15000;
+const MAX_HOLD_MS = 120000;
 /** Largest part and statement fetched again over HTTP. */
 const MAX_PART = 16 * 1024 * 1024;
 const MAX_STATEMENT = 64 * 1024;
@@ -116,6 +131,44 @@ export function playableRenditions(catalog) {
 }
 
 /**
+ * The automatic rung choice, sans I/O: told when playback started, stalled, or went on
+ * (with the time, in milliseconds), it answers the index of the rung to play, over
+ * `count` rungs sorted lowest bitrate first.
+ */
+export class RungChooser {
+  constructor(count, now) {
+    this.count = count;
+    this.index = 0;
+    this.since = now; // when the current rung began to play, or the last stall
+    this.hold = UP_AFTER_MS; // how long to play without a stall before one rung up
+  }
+
+  /** Playback stalled (the buffer ran dry): one rung down, and wait longer to climb. */
+  stalled(now) {
+    this.index = Math.max(0, this.index - 1);
+    this.since = now;
+    this.hold = Math.min(MAX_HOLD_MS, Math.max(HOLD_AFTER_STALL_MS, this.hold * 2));
+    return this.index;
+  }
+
+  /** Playback goes on: one rung up once it went `hold` without a stall. */
+  playing(now) {
+    if (this.index + 1 < this.count && now - this.since >= this.hold) {
+      this.index += 1;
+      this.since = now;
+    }
+    return this.index;
+  }
+
+  /** The viewer (or a fallback) put playback on rung `index`. */
+  moved(index, now) {
+    this.index = Math.min(Math.max(0, index), Math.max(0, this.count - 1));
+    this.since = now;
+    return this.index;
+  }
+}
+
+/**
  * One live stream played over MoQ into a <video>. `trust`, `tally` and `playback` are what
  * the LL-HLS path gives its VerificationSession (openTrust's promise, the page's
  * `sealcast.verification`, the URL the viewer opened); `onEvent(name, detail)` hears
@@ -139,7 +192,21 @@ export class MoqPlayback {
     this.tracks = [];
     this.closed = false;
     this.delegations = new Map(); // "rendition/sequence" -> the part-key delegation's bytes
-    this.state = { rendition: '', groups: 0, objects: 0, refused: 0, repaired: 0, lastGroup: -1 };
+    // What plays: `auto` (the chooser picks) or the viewer's rung; `switches` counts the
+    // rung changes made.
+    this.state = { rendition: '', groups: 0, objects: 0, refused: 0, repaired: 0, lastGroup: -1, auto: rendition === null, switches: 0 };
+    /** The playable renditions, lowest bitrate first (after start). */
+    this.renditions = [];
+    this.chooser = null;
+    this.current = null; // { rendition, media, statements }: the tracks played
+    this.next = null; // the same, prepared for the next group boundary
+    this.preparing = null; // the rendition being prepared
+    this.onWaiting = () => this.stalled();
+    // Whether the video played at all: the `waiting` before its first frame is no stall.
+    this.played = false;
+    this.onPlaying = () => {
+      this.played = true;
+    };
     this.loads = 0;
     this.objectUrl = '';
     this.verifying = new VerificationSession(trust, tally, playback, {
@@ -175,36 +242,29 @@ export class MoqPlayback {
     if (!bytes || bytes.length > MAX_CATALOG) throw new Error('no usable catalog');
     const renditions = playableRenditions(JSON.parse(new TextDecoder().decode(bytes)));
     if (!renditions.length) throw new Error('no rendition this browser can play');
+    this.renditions = renditions;
     const pick = renditions.find((r) => r.name === this.wanted) || renditions[0];
-    this.state.rendition = pick.name;
+    this.chooser = new RungChooser(renditions.length, performance.now());
+    this.chooser.moved(renditions.indexOf(pick), performance.now());
 
-    const init = b64(pick.init);
-    const initVerdict = await this.verifying.check({
-      url: this.urlOf(pick.name, 'init.mp4'),
-      bytes: init,
-      sidecar: pick.initStatement ? b64(pick.initStatement) : null,
-      sequence: null,
-      part: null,
-      discontinuity: 0,
-      load: (this.loads += 1),
-    });
-    if (!initVerdict.ok) throw new Error(`the init segment was refused: ${initVerdict.reason}`);
-
+    const opened = await this.open(pick);
     const source = new MediaSource();
     this.objectUrl = URL.createObjectURL(source);
     this.video.src = this.objectUrl;
     await once(source, 'sourceopen');
     this.source = source;
     this.buffer = source.addSourceBuffer(pick.mime);
-    await this.append(init);
+    await this.append(opened.init);
+    this.current = opened;
+    this.state.rendition = pick.name;
+    this.video.addEventListener('waiting', this.onWaiting);
+    this.video.addEventListener('playing', this.onPlaying);
 
-    const media = await this.subscribe(pick.name);
-    const statements = await this.subscribe(pick.statements);
     let first;
     const playing = new Promise((resolve) => {
       first = resolve;
     });
-    this.pump(pick.name, media, statements, first).catch((err) => this.finish('ended', err));
+    this.pump(first).catch((err) => this.finish('ended', err));
     const timeout = new Promise((_, reject) => {
       setTimeout(() => reject(new Error('no verified object in time')), FIRST_OBJECT_MS);
     });
@@ -217,23 +277,130 @@ export class MoqPlayback {
     return subscription;
   }
 
+  /**
+   * A rendition made ready to play: its init segment checked against its statement, its
+   * media and statements tracks subscribed. Throws when the init segment is refused.
+   */
+  async open(rendition) {
+    const init = b64(rendition.init);
+    const verdict = await this.verifying.check({
+      url: this.urlOf(rendition.name, 'init.mp4'),
+      bytes: init,
+      sidecar: rendition.initStatement ? b64(rendition.initStatement) : null,
+      sequence: null,
+      part: null,
+      discontinuity: 0,
+      load: (this.loads += 1),
+    });
+    if (!verdict.ok) throw new Error(`the init segment of ${rendition.name} was refused: ${verdict.reason}`);
+    const media = await this.subscribe(rendition.name);
+    const statements = await this.subscribe(rendition.statements);
+    // `pending`: statements groups that came before their media group; `after`: right
+    // after a switch, the last group played on the rung before.
+    return { rendition, init, media, statements, pending: new Map(), after: undefined };
+  }
+
+  /**
+   * The viewer's pick: the rendition named `name`, or null for the automatic choice.
+   * Takes effect at the next group boundary.
+   */
+  choose(name) {
+    const index = this.renditions.findIndex((r) => r.name === name);
+    this.state.auto = index < 0;
+    if (index >= 0) {
+      this.chooser.moved(index, performance.now());
+      this.prepare(this.renditions[index]);
+    }
+  }
+
+  /** Playback stalled: in auto, one rung down. */
+  stalled() {
+    // Not a stall: the start, or the playhead moved on purpose (keepUp's jump).
+    if (this.closed || !this.state.auto || !this.chooser || !this.played || this.video.seeking) return;
+    this.prepare(this.renditions[this.chooser.stalled(performance.now())]);
+  }
+
+  /** Subscribes `rendition` for the next boundary, unless it plays or is on its way. */
+  prepare(rendition) {
+    if (!rendition || this.closed || !this.current) return;
+    if (rendition === this.current.rendition) {
+      // Back to what plays before the switch happened: nothing to switch to.
+      if (this.next) this.release(this.next);
+      this.next = null;
+      this.preparing = null;
+      return;
+    }
+    if ((this.next && this.next.rendition === rendition) || this.preparing === rendition) return;
+    this.preparing = rendition;
+    this.open(rendition).then(
+      (opened) => {
+        if (this.closed || this.preparing !== rendition) {
+          this.release(opened);
+          return;
+        }
+        if (this.next) this.release(this.next);
+        this.next = opened;
+        this.preparing = null;
+      },
+      (err) => {
+        if (this.preparing === rendition) this.preparing = null;
+        console.warn(`sealcast: MoQ rung ${rendition.name} not taken`, err);
+      },
+    );
+  }
+
+  /** Lets go of a rendition's tracks. */
+  release(opened) {
+    for (const track of [opened.media, opened.statements]) {
+      track.close();
+      this.tracks = this.tracks.filter((t) => t !== track);
+    }
+  }
+
+  /** At a group boundary: the prepared rendition takes over, its init segment first. */
+  async swap() {
+    const next = this.next;
+    this.next = null;
+    const old = this.current;
+    this.release(old);
+    if (next.rendition.mime !== old.rendition.mime && typeof this.buffer.changeType === 'function') {
+      if (this.buffer.updating) await once(this.buffer, 'updateend');
+      this.buffer.changeType(next.rendition.mime);
+    }
+    await this.append(next.init);
+    // The new track may still hand over the group just played on the old one.
+    next.after = this.state.lastGroup;
+    this.current = next;
+    this.state.rendition = next.rendition.name;
+    this.state.switches += 1;
+    this.onEvent('switched', { rendition: next.rendition.name, index: this.renditions.indexOf(next.rendition) });
+  }
+
   /** Groups of the media track, each checked against its statements group, into MSE. */
-  async pump(rendition, media, statements, first) {
-    const pending = new Map(); // statements groups that came before their media group
+  async pump(first) {
     const started = { first };
     while (!this.closed) {
+      if (this.next) await this.swap();
+      const current = this.current;
+      const { rendition, media, statements, pending } = current;
       const group = await media.nextGroup();
       if (!group) break;
+      // A rung just switched to may hand over the group already played on the last one.
+      if (current.after !== undefined && group.sequence <= current.after) continue;
+      current.after = undefined;
       const sigs = await this.statementsFor(statements, group.sequence, pending);
       // A group the relay starts past its first object has no keyframe to start from.
       if (!sigs || group.frameStart !== 0 || sigs.frameStart !== 0) continue;
       try {
-        await this.playGroup(rendition, group, sigs, started);
+        await this.playGroup(rendition.name, group, sigs, started);
       } catch (err) {
         // The relay reset the group (a newer one began while this one was read, "old"):
         // go on with the next, from its keyframe.
         console.warn(`sealcast: MoQ group ${group.sequence} cut short`, err);
         this.verifying.reposition();
+      }
+      if (this.state.auto && !this.closed) {
+        this.prepare(this.renditions[this.chooser.playing(performance.now())]);
       }
     }
     this.finish('ended');
@@ -350,6 +517,8 @@ export class MoqPlayback {
   finish(why, error = null) {
     if (this.closed) return;
     this.closed = true;
+    this.video.removeEventListener('waiting', this.onWaiting);
+    this.video.removeEventListener('playing', this.onPlaying);
     for (const track of this.tracks) track.close();
     if (this.session) this.session.close();
     this.onEvent(why, error ? { error: String(error.message || error) } : {});

@@ -581,6 +581,7 @@ import { MoqPlayback, moqEndpoint } from './moq-play.js';
       onEvent: (name, detail) => {
         if (moqPlaying !== moq) return;
         if (name === 'playing') sealcast.live = true;
+        if (name === 'switched') sealcast.playingLevel = detail.index;
         if (name === 'ended' && playback === pb) {
           // The session or the track ended: try again from the start (MoQ or LL-HLS).
           moqPlaying = null;
@@ -595,6 +596,8 @@ import { MoqPlayback, moqEndpoint } from './moq-play.js';
     try {
       await moq.start();
       if (playback !== pb) return true;
+      fillQuality(moq.renditions.map((r, index) => ({ index, name: r.name, width: 0, height: r.height, bitrate: r.bandwidth })));
+      sealcast.playingLevel = moq.renditions.findIndex((r) => r.name === moq.state.rendition);
       setText(ov.rung, moq.state.rendition);
       return true;
     } catch (err) {
@@ -685,13 +688,19 @@ import { MoqPlayback, moqEndpoint } from './moq-play.js';
   }
 
   function buildQuality(hls) {
-    sealcast.levels = hls.levels.map((level, index) => ({
+    fillQuality(hls.levels.map((level, index) => ({
       index,
       name: rungName(level, index),
       width: level.width || 0,
       height: level.height || 0,
       bitrate: level.bitrate || 0,
-    }));
+    })));
+  }
+
+  // The quality menu over `levels` (`sealcast.levels`: index, name, width, height,
+  // bitrate), Auto first and chosen.
+  function fillQuality(levels) {
+    sealcast.levels = levels;
     const options = [new Option('Auto', '-1', true, true)];
     for (const level of sealcast.levels) {
       const parts = [level.name];
@@ -1238,9 +1247,15 @@ import { MoqPlayback, moqEndpoint } from './moq-play.js';
   // ---- wiring --------------------------------------------------------------------------------
 
   quality.addEventListener('change', () => {
+    const index = Number(quality.value);
+    if (moqPlaying) {
+      // Over MoQ: the rung named in the menu from the next group on, or the automatic pick.
+      const level = Number.isInteger(index) && index >= 0 ? sealcast.levels[index] : null;
+      moqPlaying.choose(level ? level.name : null);
+      return;
+    }
     const hls = sealcast.hls;
     if (!hls) return;
-    const index = Number(quality.value);
     hls.currentLevel = Number.isInteger(index) ? index : -1;
   });
 

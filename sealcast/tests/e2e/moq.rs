@@ -79,7 +79,8 @@ fn tail(log: &str) -> String {
 
 async fn read_back(cluster: &Cluster, relay: &Relay, viewers: &Relay) -> anyhow::Result<()> {
     let key = cluster.add_stream(STREAM).await?;
-    let _publisher = TestPattern::new(426, 240, 30, 600).publish(&cluster.rtmp_url(&key))?;
+    // 360p: the ladder makes a 360p rung beside src, two rungs to switch between.
+    let _publisher = TestPattern::new(640, 360, 30, 600).publish(&cluster.rtmp_url(&key))?;
     cluster
         .wait_media(STREAM, "src", 2, Duration::from_secs(60))
         .await?;
@@ -222,7 +223,7 @@ async fn private_leaves_moq(
 /// what it copies once told to.
 struct Hop {
     hostile: Arc<AtomicBool>,
-    /// Objects of the media track altered so far.
+    /// Objects of the media tracks altered so far.
     altered: Arc<AtomicU64>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     /// Held: the broadcast is announced while a producer of it lives.
@@ -240,10 +241,11 @@ impl Hop {
         let hostile = Arc::new(AtomicBool::new(false));
         let altered = Arc::new(AtomicU64::new(0));
         let mut tasks = Vec::new();
-        for track in ["catalog.json", "src", "src.sig"] {
+        for track in ["catalog.json", "src", "src.sig", "360p", "360p.sig"] {
             let producer = broadcast.create_track(track, None)?;
             let consumer = source.track(track)?.subscribe(None).await?;
-            let alter = (track == "src").then(|| (Arc::clone(&hostile), Arc::clone(&altered)));
+            let media = !track.ends_with(".sig") && track != "catalog.json";
+            let alter = media.then(|| (Arc::clone(&hostile), Arc::clone(&altered)));
             tasks.push(tokio::spawn(copy_track(consumer, producer, alter)));
         }
         broadcast.announce(Default::default())?;
@@ -385,6 +387,8 @@ async fn plays_in_chromium(cluster: &Cluster, hop: Hop) -> anyhow::Result<()> {
             "the C2PA check ran on MoQ objects: {later}"
         );
 
+        switches_rungs(&mut browser).await?;
+
         // Hostile from here: refused, and playback goes on.
         hop.hostile.store(true, Ordering::SeqCst);
         let t1 = later["t"].as_f64().unwrap_or(0.0);
@@ -463,6 +467,71 @@ async fn plays_in_chromium(cluster: &Cluster, hop: Hop) -> anyhow::Result<()> {
     };
     browser.quit().await?;
     checked
+}
+
+/// Rungs over MoQ: the automatic choice's rules, run in the page (`RungChooser`: one rung
+/// up after 6 s without a stall, down on a stall, a longer wait after each stall); the
+/// quality menu lists the catalog's renditions; auto started on the lowest climbs; a rung
+/// picked in the menu plays from the next group on, every object still verified.
+async fn switches_rungs(browser: &mut testkit::browser::Browser) -> anyhow::Result<()> {
+    let rules = browser
+        .execute(
+            "return import('/assets/moq-play.js').then(({ RungChooser }) => {                const c = new RungChooser(3, 0);                return [c.playing(1000), c.playing(6000), c.playing(11000), c.playing(12000),                  c.playing(30000), c.stalled(31000), c.playing(45000), c.playing(46000),                  c.stalled(47000), c.playing(76000), c.playing(77000), c.stalled(78000),                  c.stalled(79000), c.stalled(80000), c.moved(2, 81000), c.moved(9, 82000)]; })",
+            serde_json::Value::Null,
+        )
+        .await?;
+    anyhow::ensure!(
+        rules == serde_json::json!([0, 1, 1, 2, 2, 1, 1, 2, 1, 1, 2, 1, 0, 0, 2, 2]),
+        "RungChooser's steps: {rules}"
+    );
+    let levels = browser
+        .execute(
+            "return Array.from(document.querySelectorAll('#quality option[data-rung]'), (o) => o.dataset.rung)",
+            serde_json::Value::Null,
+        )
+        .await?;
+    let levels: Vec<String> = serde_json::from_value(levels)?;
+    anyhow::ensure!(
+        levels.len() == 2
+            && levels.contains(&"src".to_owned())
+            && levels.contains(&"360p".to_owned()),
+        "the quality menu lists the catalog's two rungs: {levels:?}"
+    );
+    let climbed = browser
+        .wait_for(
+            "auto climbs from the lowest rung",
+            &format!(
+                "{MOQ_STATE_FN} if (r && r.refused) return {{ failed: JSON.stringify(r) }};                  return r && r.moq && r.moq.auto && r.moq.switches >= 1 && r.moq.rendition === arguments[0] ? r : false;"
+            ),
+            serde_json::json!(levels[1]),
+            Duration::from_secs(60),
+            |_| Ok(()),
+        )
+        .await?;
+    eprintln!("moq: auto climbed to {}: {climbed}", levels[1]);
+    let option = browser
+        .find(&format!("#quality option[data-rung=\"{}\"]", levels[0]))
+        .await?;
+    browser.click(&option).await?;
+    let (t, objects) = (
+        climbed["t"].as_f64().unwrap_or(0.0),
+        climbed["moq"]["objects"].as_u64().unwrap_or(0),
+    );
+    let picked = browser
+        .wait_for(
+            "the rung picked in the menu plays, verified",
+            &format!(
+                "{MOQ_STATE_FN} if (r && r.refused) return {{ failed: JSON.stringify(r) }};                  const a = arguments[0];                  const rung = document.getElementById('ov-rung').textContent.trim();                  return r && !r.moq.auto && r.moq.rendition === a.rung && rung.startsWith(a.rung)                    && r.moq.objects > a.objects + 10 && r.t >= a.t + 3 && !r.paused ? r : false;"
+            ),
+            serde_json::json!({ "rung": levels[0], "t": t, "objects": objects }),
+            Duration::from_secs(30),
+            |_| Ok(()),
+        )
+        .await?;
+    eprintln!("moq: {} picked by hand: {picked}", levels[0]);
+    let auto = browser.find("#quality option[value=\"-1\"]").await?;
+    browser.click(&auto).await?;
+    Ok(())
 }
 
 /// What the player page says about its MoQ playback, as a value `r` for a predicate to
