@@ -98,6 +98,14 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
         ],
     ),
     (
+        "bench/moq-cost.sh",
+        NODE,
+        &[
+            "bench/lib/reports/moq_cost.py",
+            "bench/viewers/src/moq_viewers.rs",
+        ],
+    ),
+    (
         "bench/memory.sh",
         LB,
         &[

@@ -59,11 +59,12 @@ pub(crate) async fn check_moq_through_clustered_relays() -> anyhow::Result<()> {
         &viewers_relay.fingerprint,
     ])
     .await?;
+    // The cause first, then the relays' logs (as a context, it would come after them).
     let checked = read_back(&cluster, &edge_relay, &viewers_relay)
         .await
-        .with_context(|| {
-            format!(
-                "the relays said:\n--- origin relay\n{}\n--- edge relay\n{}",
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{e:#}\nthe relays said:\n--- origin relay\n{}\n--- edge relay\n{}",
                 tail(&origin_relay.log()),
                 tail(&edge_relay.log())
             )
@@ -125,8 +126,11 @@ async fn read_back(cluster: &Cluster, relay: &Relay, viewers: &Relay) -> anyhow:
         "the catalog's init segment is the one init.mp4 serves"
     );
 
-    let mut media = broadcast.track("src")?.subscribe(None).await?;
-    let mut statements = broadcast.track("src.sig")?.subscribe(None).await?;
+    // Groups up to 10 s old, as the player asks for 2 s: by default the relay resets a
+    // group the moment a newer one begins ("old"), and this reader, fetching each part
+    // over HTTP to compare, may be a group behind.
+    let mut media = broadcast.track("src")?.subscribe(lenient()).await?;
+    let mut statements = broadcast.track("src.sig")?.subscribe(lenient()).await?;
     let http = reqwest::Client::new();
     let mut compared = 0;
     let mut groups = Vec::new();
@@ -243,7 +247,7 @@ impl Hop {
         let mut tasks = Vec::new();
         for track in ["catalog.json", "src", "src.sig", "360p", "360p.sig"] {
             let producer = broadcast.create_track(track, None)?;
-            let consumer = source.track(track)?.subscribe(None).await?;
+            let consumer = source.track(track)?.subscribe(lenient()).await?;
             let media = !track.ends_with(".sig") && track != "catalog.json";
             let alter = media.then(|| (Arc::clone(&hostile), Arc::clone(&altered)));
             tasks.push(tokio::spawn(copy_track(consumer, producer, alter)));
@@ -543,6 +547,11 @@ const MOQ_STATE_FN: &str = "const r = (() => { const s = window.sealcast; \
      refusals: s.verification.refused.slice(-3), provenance: s.verification.provenance, \
      mode: s.verification.mode, t: v.currentTime, paused: v.paused, \
      readyState: v.readyState }; })();";
+
+/// A subscription that keeps groups up to 10 s old (see [`read_back`]).
+fn lenient() -> moq_net::track::Subscription {
+    moq_net::track::Subscription::default().with_max_age(Duration::from_secs(10))
+}
 
 async fn next_group(
     track: &mut moq_net::track::Subscriber,

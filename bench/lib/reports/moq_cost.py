@@ -1,0 +1,90 @@
+"""The report of bench/moq-cost.sh: a MoQ viewer's cost on the servers against an LL-HLS
+viewer's, the same node and stream, in one run (issue 48)."""
+import datetime
+import json
+import os
+import sys
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, "bench")
+from docsection import notes, put  # noqa: E402
+from lib.stats import spread, spread_text  # noqa: E402
+
+HEADING = "## MoQ viewers' cost on one node"
+
+
+def figures(m):
+    """A measurement's cost per viewer, and how its viewers fared."""
+    n, window = m["viewers"], m["window_s"]
+    extra = m["busy_cpu_s"] - m["idle_cpu_s"]
+    r = m["report"]
+    if m["system"] == "moq":
+        stalls, stalled, failed = r.get("stalls", 0), r.get("viewers_stalled", 0), sum((r.get("failed") or {}).values())
+        late = (r.get("late_ms") or {}).get("p99")
+    else:
+        ll = r.get("ll") or {}
+        stalls, stalled, failed = ll.get("stalls", 0), ll.get("stalled_viewers", 0), r.get("errors", 0)
+        late = None
+    return {
+        "system": m["system"],
+        "run": m["run"],
+        "viewers_per_cpu_s": n * window / extra if extra > 0 else None,
+        "cpu_ms_per_viewer_s": 1000 * extra / window / n,
+        "kib_per_viewer": (m["busy_rss_kib"] - m["idle_rss_kib"]) / n,
+        "idle_cpu_pct": 100 * m["idle_cpu_s"] / window,
+        "stalls": stalls,
+        "stalled_viewers": stalled,
+        "failed": failed,
+        "late_p99_ms": late,
+    }
+
+
+def main(argv):
+    runs, docs = argv[1], argv[2] if len(argv) > 2 else ""
+    measured = [json.loads(line) for line in open(runs) if line.strip()]
+    rows = [figures(m) for m in measured]
+    os.makedirs("bench/out", exist_ok=True)
+    json.dump({"measurements": measured, "figures": rows}, open("bench/out/moq-cost.json", "w"), indent=1)
+    by = {s: [r for r in rows if r["system"] == s] for s in ("moq", "ll-hls")}
+    ratios = []
+    for run in sorted({r["run"] for r in rows}):
+        pair = {r["system"]: r["viewers_per_cpu_s"] for r in rows if r["run"] == run}
+        if pair.get("moq") and pair.get("ll-hls"):
+            ratios.append(pair["moq"] / pair["ll-hls"])
+    n = measured[0]["viewers"] if measured else 0
+    window = measured[0]["window_s"] if measured else 0
+    lines = [f"{HEADING} (bench/moq-cost.sh)", "",
+        f"`bench/moq-cost.sh {os.environ.get('VIEWERS', n)} {os.environ.get('RUNS', len(ratios))}`, {datetime.date.today()}: "
+        "one `sealcast broadcast` node and the moq-relay it publishes to (0.17.10) on one core; a 640x360 30 fps "
+        "stream (~730 kb/s, CMAF, 0.333 s parts) from an ingest on the other core. "
+        f"{n} viewers on the other core, one system at a time, interleaved: LL-HLS viewers of the node "
+        "(`sealcast-viewers --mode ll`, hls.js's requests) and MoQ viewers of the relay (`sealcast-moq-viewers`, "
+        "a QUIC connection each, media and statements tracks). The servers' CPU (node + relay) over "
+        f"{window} s with the viewers, less the same without, per viewer; memory likewise. "
+        "Goal: a MoQ viewer costs a third of an LL-HLS viewer or less (≥ 3× viewers per CPU-second).", "",
+        "| | viewers per server CPU-second | CPU ms per viewer-second | memory per viewer | stalls (viewers) | failed | MoQ fan-out lateness p99 |",
+        "|---|---|---|---|---|---|---|"]
+    for system, label in (("moq", "MoQ (node + moq-relay)"), ("ll-hls", "LL-HLS (node)")):
+        rs = by[system]
+        if not rs:
+            continue
+        late = [r["late_p99_ms"] for r in rs if r["late_p99_ms"] is not None]
+        lines.append(
+            f"| {label} | {spread_text(spread([r['viewers_per_cpu_s'] for r in rs]), '{:.0f}')} "
+            f"| {spread_text(spread([r['cpu_ms_per_viewer_s'] for r in rs]), '{:.3f}')} "
+            f"| {spread_text(spread([r['kib_per_viewer'] for r in rs]), '{:.0f}')} KiB "
+            f"| {sum(r['stalls'] for r in rs)} ({sum(r['stalled_viewers'] for r in rs)}) "
+            f"| {sum(r['failed'] for r in rs)} "
+            f"| {spread_text(spread(late), '{:.0f}') + ' ms' if late else '—'} |")
+    lines += ["", f"MoQ / LL-HLS, viewers per server CPU-second, per run: {spread_text(spread(ratios)) if ratios else '—'}"
+        f" ({', '.join(f'{x:.2f}' for x in ratios)}). Figures are median (min–max) over runs; the servers' idle CPU "
+        f"(publishing, the relay's and node's own work) was {spread_text(spread([r['idle_cpu_pct'] for r in rows]), '{:.1f}')} % of a core."]
+    lines += notes("bench/moq-cost-notes.md")
+    section = "\n".join(lines) + "\n"
+    if docs:
+        put(section, HEADING, docs, results="bench/out/moq-cost.json")
+    print(section)
+
+
+if __name__ == "__main__":
+    main(sys.argv)

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# Issue 48's cost goals: viewers per server CPU-second over MoQ against the same node's
+# LL-HLS viewers, and memory per connected viewer, measured side by side in one run.
+#
+# The live stream as bench/llhls-node.sh has it (bench_ll_cluster, bench_ll_publish): a
+# mosquitto broker, `sealcast ingest` and `sealcast source` (640x360 30 fps, ~730 kb/s, 2 s
+# GOP, the source rung only, named 360p, CMAF, parts of 0.333 s), all on core 1. On core 0,
+# the servers under test: one `sealcast broadcast` node at its shipping defaults, which
+# also publishes the stream to a moq-relay (0.17.10, a release build; anonymous rules,
+# loopback only) as the product does with `--moq-relay`.
+#
+# The systems, each with VIEWERS viewers on core 1 (one thread), interleaved over RUNS
+# runs, the order rotating:
+#   - ll-hls: `sealcast-viewers --mode ll` against the node (hls.js in low-latency mode:
+#     blocking reloads, preload hints, one HTTP/1.1 keep-alive client per viewer, each from
+#     its own loopback address);
+#   - moq: `sealcast-moq-viewers` against the relay (a QUIC connection per viewer, the
+#     rendition's media and statements tracks, every object read).
+# For each: the servers' CPU (node + relay, /proc) over WINDOW seconds without viewers,
+# then, once every viewer is in and SETTLE seconds more have passed, over WINDOW seconds
+# with them; the difference divided by the viewers is a viewer's cost; its inverse,
+# viewers per server CPU-second. Memory per viewer: the servers' resident memory with the
+# viewers in, less without, divided by the viewers. The viewers report stalls (and MoQ's,
+# how much later than the first viewer each viewer got each object): a system whose
+# viewers stalled did not hold them, and the report says so.
+#
+# The peer: nginx's polled LL-HLS is bench/llhls-node.sh's (a ramp, not this fixed count);
+# its figure is not in this run.
+#
+# Writes bench/out/moq-cost.json and the section "## MoQ viewers' cost on one node" of
+# docs/benchmarks.md (MOQ_COST_DOCS= skips it).
+#
+# Usage: bench/moq-cost.sh [VIEWERS] [RUNS]   (defaults 200 and 3)
+# Environment: SEALCAST_BIN (its bench tools beside it), SEALCAST_BENCH, WINDOW (20),
+# SETTLE (5), JOIN (10), SEALCAST_MOQ_RELAY_BIN (else the release build, made once into
+# ~/.cache/sealcast/moq-relay-release).
+set -euo pipefail
+GIVEN_BIN="${SEALCAST_BIN:+$(realpath "$SEALCAST_BIN")}"
+GIVEN_BENCH="${SEALCAST_BENCH:+$(realpath "$SEALCAST_BENCH")}"
+RELAY="${SEALCAST_MOQ_RELAY_BIN:-}"
+cd "$(dirname "$0")/.."
+VIEWERS_N="${1:-200}"
+RUNS="${2:-3}"
+WINDOW="${WINDOW:-20}"; SETTLE="${SETTLE:-5}"; JOIN="${JOIN:-10}"
+STREAM=ll
+source bench/lib.sh
+[[ "$VIEWERS_N" =~ ^[1-9][0-9]*$ && "$RUNS" =~ ^[1-9][0-9]*$ ]] || die "usage: bench/moq-cost.sh [VIEWERS] [RUNS]"
+[ "$(nproc)" -ge 2 ] || die "needs two cores (servers on core 0, everything else on core 1)"
+# A release build of moq-relay, built once (about 12 minutes on 2 cores): the debug build
+# scripts/setup.sh makes for the tests would be measured at a fraction of its speed.
+if [ -z "$RELAY" ]; then
+  root="$HOME/.cache/sealcast/moq-relay-release"
+  RELAY="$root/bin/moq-relay"
+  if [ ! -x "$RELAY" ]; then
+    echo "moq-cost: building moq-relay 0.17.10 (release) into $root" >&2
+    cargo install --quiet --force moq-relay --version 0.17.10 --root "$root" --target-dir "$root/target" >&2
+    rm -rf "$root/target"
+  fi
+fi
+[ -x "$RELAY" ] || die "no moq-relay at $RELAY"
+ulimit -n "$(ulimit -Hn)"
+bench_clear_env
+bench_install moq-cost mosquitto curl python3 util-linux
+SEALCAST_BIN="$GIVEN_BIN" bench_binary
+bench_tool sealcast-viewers; LL_VIEWERS="$TOOL"
+bench_tool sealcast-moq-viewers; MOQ_VIEWERS="$TOOL"
+bench_tmpfs_workdir moq-cost
+pin() { local core="$1" p; shift; for p in "$@"; do taskset -a -pc "$core" "$p" > /dev/null; done; }
+rss_kib() { local total=0 p k; for p in "$@"; do k="$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status")"; total=$((total + k)); done; echo "$total"; }
+
+bench_mosquitto 1 || die "no broker"
+bench_ll_cluster "$STREAM" 0.333 || die "could not set up the cluster"
+
+# The relay, on a port free for both QUIC (UDP) and its HTTP side (TCP).
+RELAY_PORT="$(free_port)"
+bench_start relay 0 "$RELAY" --listen "127.0.0.1:$RELAY_PORT" --listen-tls-generate localhost \
+  --web-http-listen "127.0.0.1:$RELAY_PORT" --auth-public '**'
+RELAY_PID=$LAST_PID
+bench_wait_for 20 curl -sf "http://127.0.0.1:$RELAY_PORT/certificate.sha256" || die "moq-relay did not start: $(tail -3 "$WORK/relay.err")"
+FINGERPRINT="$(curl -sf "http://127.0.0.1:$RELAY_PORT/certificate.sha256")"
+RELAY_URL="https://localhost:$RELAY_PORT/"
+
+NODE_PORT="$(free_port)"
+taskset -c 0,1 "$BIN" broadcast --data-dir "$DATA" --config "$WORK/sealcast.toml" \
+  --listen "127.0.0.1:$NODE_PORT" --node-id moqnode --recordings "$WORK/rec" --ready-timeout 2 \
+  --moq-relay "$RELAY_URL" --moq-relay-fingerprint "$FINGERPRINT" \
+  > "$WORK/node.out" 2> "$WORK/node.err" &
+NODE_PID=$!
+PIDS+=("$NODE_PID")
+bench_wait_for 30 grep -q "^moqnode " "$WORK/node.out" || { alive "$NODE_PID" node; die "the node did not report ready in 30 s"; }
+NODE_URL="http://127.0.0.1:$NODE_PORT"
+bench_ll_publish 1 || die "could not publish"
+listed() { curl -sf --max-time 2 "$NODE_URL/live/$STREAM/360p/index.m3u8" | python3 -c 'import sys; t = sys.stdin.read(); sys.exit(0 if t.count("#EXTINF") >= 3 and "#EXT-X-PART:" in t else 1)'; }
+bench_wait_for 60 listed || { alive "$SOURCE_PID" "sealcast source"; die "the node did not list 3 segments with parts in 60 s"; }
+pin 0 "$NODE_PID" "$RELAY_PID"
+SERVERS=("$NODE_PID" "$RELAY_PID")
+TCK="$(getconf CLK_TCK)"
+
+# measure SYSTEM RUN: one measurement, a JSON line appended to $WORK/runs.jsonl.
+measure() {
+  local system="$1" run="$2" t0 t1 idle_rss busy_rss vpid out="$WORK/viewers-$1-$2.json"
+  local lasts=$((JOIN + SETTLE + WINDOW + 3))
+  alive "$SOURCE_PID" "sealcast source"; alive "$NODE_PID" node; alive "$RELAY_PID" moq-relay
+  echo "moq-cost: run $run/$RUNS $system ($VIEWERS_N viewers)" >&2
+  idle_rss="$(rss_kib "${SERVERS[@]}")"
+  t0="$(cpu_ticks "${SERVERS[@]}")"; sleep "$WINDOW"; t1="$(cpu_ticks "${SERVERS[@]}")"
+  local idle=$((t1 - t0))
+  case "$system" in
+    ll-hls) taskset -c 1 "$LL_VIEWERS" "$NODE_URL/live/$STREAM/master.m3u8" --mode ll --rendition 360p \
+        --threads 1 --http1 --viewers "$VIEWERS_N" --sources "$VIEWERS_N" --ramp "$JOIN" \
+        --duration "$lasts" --timeout 15 > "$out" 2> "$WORK/viewers-$system-$run.err" & ;;
+    moq) taskset -c 1 "$MOQ_VIEWERS" "$RELAY_URL" "$STREAM" --fingerprint "$FINGERPRINT" --track 360p \
+        --viewers "$VIEWERS_N" --ramp "$JOIN" --duration "$((lasts - JOIN))" \
+        > "$out" 2> "$WORK/viewers-$system-$run.err" & ;;
+  esac
+  vpid=$!
+  PIDS+=("$vpid")
+  sleep $((JOIN + SETTLE))
+  busy_rss="$(rss_kib "${SERVERS[@]}")"
+  t0="$(cpu_ticks "${SERVERS[@]}")"; sleep "$WINDOW"; t1="$(cpu_ticks "${SERVERS[@]}")"
+  wait "$vpid" || die "the $system viewers failed: $(tail -3 "$WORK/viewers-$system-$run.err")"
+  printf '{"system":"%s","run":%d,"viewers":%d,"window_s":%d,"idle_cpu_s":%s,"busy_cpu_s":%s,"idle_rss_kib":%d,"busy_rss_kib":%d,"report":%s}\n' \
+    "$system" "$run" "$VIEWERS_N" "$WINDOW" "$(awk -v t="$idle" -v h="$TCK" 'BEGIN { printf "%.3f", t / h }')" \
+    "$(awk -v t="$((t1 - t0))" -v h="$TCK" 'BEGIN { printf "%.3f", t / h }')" "$idle_rss" "$busy_rss" \
+    "$(tr -d '\n' < "$out")" >> "$WORK/runs.jsonl"
+  # Connections closed before the next measurement.
+  sleep 3
+}
+
+SYSTEMS=(ll-hls moq)
+for ((run = 1; run <= RUNS; run++)); do
+  if ((run % 2)); then order=("${SYSTEMS[@]}"); else order=(moq ll-hls); fi
+  for system in "${order[@]}"; do measure "$system" "$run"; done
+done
+SEALCAST_BENCH="$GIVEN_BENCH" VIEWERS="$VIEWERS_N" RUNS="$RUNS" python3 "$BENCH_DIR/lib/reports/moq_cost.py" \
+  "$WORK/runs.jsonl" "${MOQ_COST_DOCS-docs/benchmarks.md}"
