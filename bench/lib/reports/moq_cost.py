@@ -20,7 +20,8 @@ def figures(m):
     r = m["report"]
     if m["system"] == "moq":
         stalls, stalled, failed = r.get("stalls", 0), r.get("viewers_stalled", 0), sum((r.get("failed") or {}).values())
-        late = (r.get("late_ms") or {}).get("p99")
+        late = r.get("late_ms") or {}
+        late = (late.get("p50"), late.get("p99")) if late.get("p99") is not None else None
     else:
         ll = r.get("ll") or {}
         stalls, stalled, failed = ll.get("stalls", 0), ll.get("stalled_viewers", 0), r.get("errors", 0)
@@ -35,7 +36,7 @@ def figures(m):
         "stalls": stalls,
         "stalled_viewers": stalled,
         "failed": failed,
-        "late_p99_ms": late,
+        "late_ms": late,
     }
 
 
@@ -62,20 +63,20 @@ def main(argv):
         "a QUIC connection each, media and statements tracks). The servers' CPU (node + relay) over "
         f"{window} s with the viewers, less the same without, per viewer; memory likewise. "
         "Goal: a MoQ viewer costs a third of an LL-HLS viewer or less (≥ 3× viewers per CPU-second).", "",
-        "| | viewers per server CPU-second | CPU ms per viewer-second | memory per viewer | stalls (viewers) | failed | MoQ fan-out lateness p99 |",
+        "| | viewers per server CPU-second | CPU ms per viewer-second | memory per viewer | stalls (viewers) | failed | MoQ fan-out lateness p50 / p99 |",
         "|---|---|---|---|---|---|---|"]
     for system, label in (("moq", "MoQ (node + moq-relay)"), ("ll-hls", "LL-HLS (node)")):
         rs = by[system]
         if not rs:
             continue
-        late = [r["late_p99_ms"] for r in rs if r["late_p99_ms"] is not None]
+        late = [r["late_ms"] for r in rs if r["late_ms"] is not None]
         lines.append(
             f"| {label} | {spread_text(spread([r['viewers_per_cpu_s'] for r in rs]), '{:.0f}')} "
             f"| {spread_text(spread([r['cpu_ms_per_viewer_s'] for r in rs]), '{:.3f}')} "
             f"| {spread_text(spread([r['kib_per_viewer'] for r in rs]), '{:.0f}')} KiB "
             f"| {sum(r['stalls'] for r in rs)} ({sum(r['stalled_viewers'] for r in rs)}) "
             f"| {sum(r['failed'] for r in rs)} "
-            f"| {spread_text(spread(late), '{:.0f}') + ' ms' if late else '—'} |")
+            f"| {spread_text(spread([x[0] for x in late]), '{:.0f}') + ' / ' + spread_text(spread([x[1] for x in late]), '{:.0f}') + ' ms' if late else '—'} |")
     lines += ["", f"MoQ / LL-HLS, viewers per server CPU-second, per run: {spread_text(spread(ratios)) if ratios else '—'}"
         f" ({', '.join(f'{x:.2f}' for x in ratios)}). Figures are median (min–max) over runs; the servers' idle CPU "
         f"(publishing, the relay's and node's own work) was {spread_text(spread([r['idle_cpu_pct'] for r in rows]), '{:.1f}')} % of a core."]
