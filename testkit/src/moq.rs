@@ -110,10 +110,24 @@ impl Relay {
         format!("https://localhost:{}/", self.port)
     }
 
+    /// A moq-tokio client that trusts this relay's certificate.
+    pub fn client(&self) -> Result<moq_tokio::Client> {
+        pinned_client(&self.fingerprint)
+    }
+
     /// What the relay printed so far.
     pub fn log(&self) -> String {
         self.process.log()
     }
+}
+
+/// A moq-tokio client (the relay's project's) that trusts the relay whose certificate has
+/// the SHA-256 `fingerprint` (hex, as moq-relay serves it at `/certificate.sha256`): how the
+/// tests and the bench tools dial a relay.
+pub fn pinned_client(fingerprint: &str) -> Result<moq_tokio::Client> {
+    let mut config = moq_tokio::connect::Config::default();
+    config.tls.fingerprint = vec![fingerprint.to_owned()];
+    Ok(config.init(moq_tokio::quic::Config::default())?)
 }
 
 /// A port free on 127.0.0.1 for both UDP and TCP at once.

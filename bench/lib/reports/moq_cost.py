@@ -20,8 +20,8 @@ def figures(m):
     r = m["report"]
     if m["system"] == "moq":
         stalls, stalled, failed = r.get("stalls", 0), r.get("viewers_stalled", 0), sum((r.get("failed") or {}).values())
-        late = r.get("late_ms") or {}
-        late = (late.get("p50"), late.get("p99")) if late.get("p99") is not None else None
+        late = r.get("late") or {}
+        late = (late.get("p50_ms"), late.get("p99_ms")) if late.get("p99_ms") is not None else None
     else:
         ll = r.get("ll") or {}
         stalls, stalled, failed = ll.get("stalls", 0), ll.get("stalled_viewers", 0), r.get("errors", 0)

@@ -6,7 +6,7 @@
 //! stay `--duration` seconds after the last one connected. Prints one JSON object: how
 //! many connected, objects and bytes per viewer, stalls (a viewer waiting more than
 //! [`STALL`] for its next media object once it had one), and how late each viewer got each
-//! media object after the first viewer that got it (p50, p99, max; from each viewer's
+//! media object after the first viewer that got it (percentiles; from each viewer's
 //! second group, the first being partly what the relay held when it subscribed): what the
 //! relay's fan-out costs a viewer in latency.
 
@@ -19,6 +19,7 @@ use clap::Parser;
 use moq_tokio::moq_net;
 use serde_json::json;
 use tokio::time::Instant;
+use viewers::stats::Percentiles;
 
 /// N MoQ viewers of one stream; objects, stalls and fan-out lateness as JSON.
 #[derive(Debug, Parser)]
@@ -88,19 +89,23 @@ async fn main() -> anyhow::Result<()> {
             Err(e) => *failures.entry(format!("{e:#}")).or_default() += 1,
         }
     }
-    let lateness = lateness_ms(&arrivals.lock().unwrap_or_else(|e| e.into_inner()));
-    let objects: Vec<f64> = seen.iter().map(|s| s.objects as f64).collect();
+    let late = lateness(&arrivals.lock().unwrap_or_else(|e| e.into_inner()));
+    let objects: Vec<u64> = seen.iter().map(|s| s.objects).collect();
     let report = json!({
         "viewers": args.viewers,
         "watched": seen.len(),
         "failed": failures,
         "seconds": args.duration,
-        "objects": summary(&objects),
+        "objects": {
+            "min": objects.iter().min(),
+            "max": objects.iter().max(),
+            "total": objects.iter().sum::<u64>(),
+        },
         "statements": seen.iter().map(|s| s.statements).sum::<u64>(),
         "bytes": seen.iter().map(|s| s.bytes).sum::<u64>(),
         "stalls": seen.iter().map(|s| s.stalls).sum::<u64>(),
         "viewers_stalled": seen.iter().filter(|s| s.stalls > 0).count(),
-        "late_ms": summary(&lateness),
+        "late": Percentiles::of(late),
     });
     #[allow(clippy::print_stdout)] // the report is the program's output
     {
@@ -116,11 +121,8 @@ async fn watch(
     start: Instant,
     end: Instant,
 ) -> anyhow::Result<Seen> {
-    let mut config = moq_tokio::connect::Config::default();
-    config.tls.fingerprint = vec![args.fingerprint.clone()];
-    let client = config.init(moq_tokio::quic::Config::default())?;
     let origin = moq_tokio::origin::spawn();
-    let _connection = client
+    let _connection = testkit::moq::pinned_client(&args.fingerprint)?
         .with_subscriber(origin.clone())
         .connect(args.relay.clone());
     let broadcast = tokio::time::timeout(FIRST, origin.consume().routed_broadcast(&args.broadcast))
@@ -211,26 +213,14 @@ async fn read_statements(
     Ok((count, bytes))
 }
 
-/// For every object, each viewer's arrival after the first viewer's, in milliseconds.
-fn lateness_ms(arrivals: &HashMap<(u64, usize), Vec<Duration>>) -> Vec<f64> {
+/// For every object, each viewer's arrival after the first viewer's.
+fn lateness(arrivals: &HashMap<(u64, usize), Vec<Duration>>) -> Vec<Duration> {
     let mut late = Vec::new();
     for times in arrivals.values() {
         let Some(first) = times.iter().min() else {
             continue;
         };
-        late.extend(times.iter().map(|t| (*t - *first).as_secs_f64() * 1000.0));
+        late.extend(times.iter().map(|t| *t - *first));
     }
     late
-}
-
-/// p50, p99 and max of `values` (nulls when there are none).
-fn summary(values: &[f64]) -> serde_json::Value {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let at = |q: f64| {
-        sorted
-            .get(((sorted.len() as f64 - 1.0) * q).round() as usize)
-            .copied()
-    };
-    json!({ "n": sorted.len(), "min": sorted.first(), "p50": at(0.5), "p99": at(0.99), "max": sorted.last() })
 }

@@ -107,11 +107,7 @@ pub(crate) fn publish_whole_of(node: &Node, stream: &StreamName, sequence: u64) 
 
 /// A moq-tokio client that trusts `relay`'s certificate.
 pub(crate) fn client(relay: &testkit::moq::Relay) -> moq_tokio::Client {
-    let mut config = moq_tokio::connect::Config::default();
-    config.tls.fingerprint = vec![relay.fingerprint.clone()];
-    config
-        .init(moq_tokio::quic::Config::default())
-        .expect("a client")
+    relay.client().expect("a client")
 }
 
 /// `name`'s track of `broadcast`, subscribed.

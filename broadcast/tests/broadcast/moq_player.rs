@@ -179,11 +179,7 @@ async fn publish_live(node: Arc<Node>, first: u64, done: CancellationToken) {
 /// Waits until the relay has the node's broadcast, seen by moq-tokio's subscriber, so the
 /// page's first subscription finds it.
 async fn broadcast_reaches(relay: &testkit::moq::Relay) {
-    let mut config = moq_tokio::connect::Config::default();
-    config.tls.fingerprint = vec![relay.fingerprint.clone()];
-    let client = config
-        .init(moq_tokio::quic::Config::default())
-        .expect("a client");
+    let client = crate::moq::client(relay);
     let origin = moq_tokio::origin::spawn();
     let _connection = client
         .with_subscriber(origin.clone())

@@ -86,11 +86,9 @@ async fn read_back(cluster: &Cluster, relay: &Relay, viewers: &Relay) -> anyhow:
         .wait_media(STREAM, "src", 2, Duration::from_secs(60))
         .await?;
 
-    let mut config = moq_tokio::connect::Config::default();
-    config.tls.fingerprint = vec![relay.fingerprint.clone()];
-    let client = config.init(moq_tokio::quic::Config::default())?;
     let origin = moq_tokio::origin::spawn();
-    let _connection = client
+    let _connection = relay
+        .client()?
         .with_subscriber(origin.clone())
         .connect(relay.url().parse::<url::Url>()?);
     let broadcast = tokio::time::timeout(
@@ -237,9 +235,7 @@ struct Hop {
 
 impl Hop {
     async fn start(to: &Relay, source: &moq_net::broadcast::Consumer) -> anyhow::Result<Self> {
-        let mut config = moq_tokio::connect::Config::default();
-        config.tls.fingerprint = vec![to.fingerprint.clone()];
-        let client = config.init(moq_tokio::quic::Config::default())?;
+        let client = to.client()?;
         let origin = moq_tokio::origin::spawn();
         let broadcast = origin.create_broadcast(STREAM)?;
         let hostile = Arc::new(AtomicBool::new(false));
@@ -259,10 +255,8 @@ impl Hop {
         // Ready once the far relay routes the stream to its subscribers: before, a viewer
         // would be told it does not exist.
         let watcher = moq_tokio::origin::spawn();
-        let mut config = moq_tokio::connect::Config::default();
-        config.tls.fingerprint = vec![to.fingerprint.clone()];
-        let _watching = config
-            .init(moq_tokio::quic::Config::default())?
+        let _watching = to
+            .client()?
             .with_subscriber(watcher.clone())
             .connect(to.url().parse::<url::Url>()?);
         tokio::time::timeout(
