@@ -25,6 +25,9 @@
 #   sealcast-prometheus:HASH Debian's prometheus, in place of prom/prometheus
 #   sealcast-varnish:HASH    Debian's varnish 7.1, in place of varnish:7.1 (the cache tier
 #                            of the compose profile `cdn`, deploy/varnish/)
+#   sealcast-moq-relay:HASH  the sealcast image with the moq-relay binary scripts/setup.sh
+#                            builds (SEALCAST_MOQ_RELAY_BIN names another): the MoQ relay
+#                            tier (deploy/docker/moq-relay/prebuilt.Dockerfile)
 #   sealcast-garage:HASH     the garage binary scripts/setup.sh builds (SEALCAST_GARAGE_BIN
 #                            names another), in place of dxflrs/garage (the S3 store of the
 #                            compose profile `s3`); made only when that binary is there
@@ -234,7 +237,19 @@ if $stand_ins_only; then
   printf '%s\n' "$mosquitto" "$postgres" "$prometheus" "$varnish" "$layers" $garage
   exit 0
 fi
+# The relay tier: the sealcast image with the moq-relay binary setup.sh built, copied into
+# a build context of its own with the Dockerfile (the hash covers both and the sealcast
+# image, so a new binary of either makes a new image).
+relay_bin=${SEALCAST_MOQ_RELAY_BIN:-${SEALCAST_MOQ_RELAY_ROOT:-$HOME/.cache/sealcast/moq-relay}/bin/moq-relay}
+[ -x "$relay_bin" ] || { say "no moq-relay at $relay_bin: run scripts/setup.sh test"; exit 1; }
+context=$(mktemp -d "${TMPDIR:-/tmp}/sealcast-context.XXXXXX")
+cp deploy/docker/moq-relay/prebuilt.Dockerfile "$context/Dockerfile"
+ln "$relay_bin" "$context/moq-relay" 2>/dev/null || cp "$relay_bin" "$context/moq-relay"
+moq_relay=$(build sealcast-moq-relay "$context/Dockerfile" "$context" "BASE_IMAGE=$runtime")
+rm -rf "$context"
+
 printf '%s\n' \
+  "MOQ_RELAY_IMAGE=$moq_relay" \
   "SEALCAST_IMAGE=$runtime" \
   "MOSQUITTO_IMAGE=$mosquitto" \
   "POSTGRES_IMAGE=$postgres" \

@@ -33,6 +33,7 @@
 #   deploy/state/s3/credentials   the archive's S3 key for the broadcast nodes, when
 #                                 missing: Garage's (the store of profile s3); put another
 #                                 store's key here for an s3:// SEALCAST_ARCHIVE of yours
+#   deploy/state/moq/key          the MoQ relay tier's key (broadcast nodes and relays)
 #   deploy/state/lb-tls/          copies of the server certificate and key, the only TLS
 #                                 files the load balancer's container gets (never the
 #                                 CA's key); run this again after `tools certs`
@@ -192,6 +193,14 @@ if [ ! -s "$state/s3/credentials" ]; then
     "secret_access_key=$(env_get GARAGE_SECRET_KEY)" >"$state/s3/credentials.new"
   mv "$state/s3/credentials.new" "$state/s3/credentials"
 fi
+# The MoQ relay tier's key (64 hex digits): the broadcast nodes mint publish credentials and
+# private streams' viewers' grants with it, the relays' gates check them.
+mkdir -p "$state/moq"
+if [ ! -s "$state/moq/key" ]; then
+  (umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$state/moq/key.new")
+  mv "$state/moq/key.new" "$state/moq/key"
+fi
+chmod 600 "$state/moq/key"
 # COMPOSE_PROFILES with profile $2 added (add) or taken out (remove).
 profiles_with() {
   local have=$1 action=$2 name=$3 out=() p
@@ -312,6 +321,12 @@ elif [ "$images_mode" != upstream ]; then
     done
   fi
   if [ "$images_mode" = local ]; then
+    # The relay tier's image holds the moq-relay binary scripts/setup.sh builds (once).
+    if [ -z "${SEALCAST_MOQ_RELAY_BIN:-}" ] &&
+      [ ! -x "${SEALCAST_MOQ_RELAY_ROOT:-$HOME/.cache/sealcast/moq-relay}/bin/moq-relay" ]; then
+      say "building moq-relay for the relay tier (cargo install; minutes, once)"
+      SEALCAST_SETUP_MOQ_RELAY=1 bash scripts/setup.sh build >&2
+    fi
     SEALCAST_BIN=$bin scripts/images.sh >"$state/images.env"
     while IFS='=' read -r name value; do
       if [ "$(env_get "$name")" != "$value" ]; then env_set "$name" "$value"; changed+=("$name"); fi

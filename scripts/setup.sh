@@ -147,7 +147,9 @@ fi
 # tests relay a few streams, and a release build took 11.5 minutes of a cold CI-sized
 # machine, the largest single step of a fresh run (docs/deployment.md, CI times). Not
 # --locked: the lock file inside moq-relay 0.17.10 names a webpki-roots release since yanked.
-if [ "${1:-}" = test ]; then
+# The compose cluster's relay tier runs it too: scripts/init-cluster.sh asks for it alone
+# (SEALCAST_SETUP_MOQ_RELAY=1) when it makes the images without a registry.
+if [ "${1:-}" = test ] || [ "${SEALCAST_SETUP_MOQ_RELAY:-}" = 1 ]; then
   moq_root=${SEALCAST_MOQ_RELAY_ROOT:-$HOME/.cache/sealcast/moq-relay}
   moq_version=0.17.10
   moq_stamp="$moq_version debug"

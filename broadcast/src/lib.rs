@@ -101,7 +101,9 @@ pub use config::{EdgeConfig, HttpLimits, LoadSampler, MoqEndpoint, NodeConfig};
 pub use dvr::{DvrSummary, DEFAULT_DVR_WINDOW};
 pub use edge::{run_edge, Edge};
 pub use error::BroadcastError;
-pub use moq::{run_moq, run_moq_auth, MoqAuthConfig, MoqConfig, MoqPublishKey, PRIVATE_PREFIX};
+pub use moq::{
+    run_moq, run_moq_auth, MoqAuthConfig, MoqAuthority, MoqConfig, MoqKey, PRIVATE_PREFIX,
+};
 pub use node::{Node, NodeLoad};
 pub use recording::{RecordingInfo, RecordingObserver};
 pub use respond::VERIFIED_HEADER;

@@ -135,6 +135,9 @@ pub(crate) async fn live(
             };
             respond::document(&doc, STATEMENT_TYPE, Ranges::No, headers)
         }
+        Some(PublicPath::MoqGrant(stream)) => {
+            crate::moq::grant(&node, &stream, request.uri().query())
+        }
         Some(PublicPath::Thumbnail(stream)) => {
             let held = node
                 .thumbnails()

@@ -84,6 +84,9 @@ pub struct Node {
     pages: crate::assets::Pages,
     /// Each stream's latest verified thumbnail.
     thumbnails: Thumbnails,
+    /// Mints MoQ grants for private streams' viewers (`/live/{stream}/moq-grant`), when
+    /// private streams go over MoQ.
+    moq_grants: Option<crate::MoqKey>,
 }
 
 /// A broadcast node's load at one moment ([`Node::load`]).
@@ -152,6 +155,7 @@ impl Node {
             turned_private: tokio::sync::broadcast::Sender::new(TURNED_PRIVATE_BACKLOG),
             pages: crate::assets::Pages::new(None),
             thumbnails: Thumbnails::default(),
+            moq_grants: None,
         }
     }
 
@@ -159,6 +163,17 @@ impl Node {
     pub fn with_moq_endpoint(mut self, endpoint: Option<&crate::MoqEndpoint>) -> Self {
         self.pages = crate::assets::Pages::new(endpoint);
         self
+    }
+
+    /// Mints grants with `key` for the viewers of private streams over MoQ (the key the
+    /// relay's auth endpoint or its tier's gates check them with); `None`: no grants.
+    pub fn with_moq_grants(mut self, key: Option<crate::MoqKey>) -> Self {
+        self.moq_grants = key;
+        self
+    }
+
+    pub(crate) fn moq_grants(&self) -> Option<&crate::MoqKey> {
+        self.moq_grants.as_ref()
     }
 
     pub(crate) fn pages(&self) -> &crate::assets::Pages {

@@ -492,7 +492,7 @@ fn route_label(path: &str) -> &'static str {
         Some(PublicPath::TrustRoot | PublicPath::TrustBundle | PublicPath::ProvenanceAnchors) => {
             "trust"
         }
-        Some(PublicPath::MoqEndpoint) => "moq",
+        Some(PublicPath::MoqEndpoint | PublicPath::MoqGrant(..)) => "moq",
         Some(
             PublicPath::Thumbnail(..)
             | PublicPath::ThumbnailSignature(..)

@@ -111,6 +111,9 @@ pub enum PublicPath {
     /// `/moq/v1/endpoint`: where viewers reach the cluster over Media over QUIC (the relay's
     /// URL and, for a self-signed relay, its certificate's hashes), as JSON; 404 without.
     MoqEndpoint,
+    /// `/live/{stream}/moq-grant`: a private stream's viewer's grant to read it over MoQ,
+    /// minted for a playback token the node checked (as JSON; a relay tier's gates take it).
+    MoqGrant(StreamName),
     /// `/api/v1/streams`
     Streams,
     /// `/api/v1/recordings`
@@ -304,6 +307,9 @@ impl PublicPath {
                 StreamName::new(*stream).ok()?,
                 RenditionName::new(*rendition).ok()?,
             )),
+            ["live", stream, MOQ_GRANT_FILE] => {
+                Some(Self::MoqGrant(StreamName::new(*stream).ok()?))
+            }
             ["live", stream, THUMBNAIL_FILE] => {
                 Some(Self::Thumbnail(StreamName::new(*stream).ok()?))
             }
@@ -472,6 +478,8 @@ pub fn recording_tree_prefix(stream: &StreamName, recording: &SessionId) -> Stri
 
 /// A thumbnail's file name, in a stream's live tree and in a recording's folder.
 pub const THUMBNAIL_FILE: &str = "thumbnail.jpg";
+/// Where under a live stream's tree a viewer asks for a MoQ grant.
+pub const MOQ_GRANT_FILE: &str = "moq-grant";
 /// The file name of a thumbnail's signed statement.
 pub const THUMBNAIL_STATEMENT_FILE: &str = "thumbnail.jpg.sig";
 
@@ -614,6 +622,7 @@ impl fmt::Display for PublicPath {
             Self::TrustBundle => f.write_str("/trust/v1/bundle"),
             Self::ProvenanceAnchors => f.write_str("/trust/v1/provenance-anchors"),
             Self::MoqEndpoint => f.write_str("/moq/v1/endpoint"),
+            Self::MoqGrant(s) => write!(f, "/live/{s}/{MOQ_GRANT_FILE}"),
             Self::Streams => f.write_str("/api/v1/streams"),
             Self::Recordings => f.write_str("/api/v1/recordings"),
             Self::Health => f.write_str("/healthz"),
@@ -850,6 +859,10 @@ mod tests {
                 "/trust/v1/provenance-anchors",
             ),
             (PublicPath::MoqEndpoint, "/moq/v1/endpoint"),
+            (
+                PublicPath::MoqGrant(StreamName::new("cam").expect("valid")),
+                "/live/cam/moq-grant",
+            ),
             (PublicPath::Asset(AssetName::MoqJs), "/assets/moq.js"),
             (
                 PublicPath::Asset(AssetName::MoqPlayJs),
@@ -1022,6 +1035,7 @@ mod tests {
                 27 => PublicPath::TrustBundle,
                 28 => PublicPath::ProvenanceAnchors,
                 29 => PublicPath::MoqEndpoint,
+                30 => PublicPath::MoqGrant(s),
                 31 => PublicPath::Thumbnail(s),
                 32 => PublicPath::ThumbnailSignature(s),
                 33 => PublicPath::VodThumbnail(s, id),

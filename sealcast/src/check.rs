@@ -31,7 +31,7 @@ use crate::plan::Problem;
 pub(crate) const FLAG: &str = "--check-config";
 
 /// The roles that take it.
-const ROLES: [&str; 5] = ["up", "ingest", "broadcast", "lb", "source"];
+const ROLES: [&str; 6] = ["up", "ingest", "broadcast", "lb", "source", "moq-gate"];
 
 /// Variables read outside the command line's definitions.
 const OTHER_VARIABLES: [&str; 4] = [
@@ -96,7 +96,7 @@ pub(crate) fn check(
         .ok_or_else(|| {
             vec![Problem::new(
                 FLAG,
-                "goes with a role: sealcast up|ingest|broadcast|lb|source [...] --check-config",
+                "goes with a role: sealcast up|ingest|broadcast|lb|source|moq-gate [...] --check-config",
             )]
         })?;
     let cli = Cli::command();

@@ -44,6 +44,10 @@ pub(crate) enum Command {
     /// Check what viewers get, as the player does: follow a master playlist and verify
     /// every rendition's init segments, segments and parts against the root key.
     Verify(crate::verify::VerifyArgs),
+    /// Run one moq-relay of a relay tier with its auth endpoint: publishing with a node's
+    /// credential, reading private streams with a node's grant, the tier's relays with
+    /// its cluster credential, anyone reading public streams.
+    MoqGate(MoqGateArgs),
 }
 
 /// `--check-config`, which every long-running role takes. `main` acts on it before the
@@ -227,6 +231,38 @@ pub(crate) struct MoqArgs {
     /// private stream too. Without it, private streams are not published over MoQ.
     #[arg(long = "moq-auth-socket", env = "SEALCAST_MOQ_AUTH_SOCKET")]
     pub(crate) auth_socket: Option<PathBuf>,
+    /// A relay tier's key (a file of 64 hex digits, mode 0600), shared with the relays'
+    /// gates (`sealcast moq-gate`): the node publishes with credentials minted under it,
+    /// private streams too, and hands a private stream's viewers a grant for their checked
+    /// token (`/live/{stream}/moq-grant`) that the gates take.
+    #[arg(long = "moq-key-file", env = "SEALCAST_MOQ_KEY_FILE")]
+    pub(crate) key_file: Option<PathBuf>,
+}
+
+/// `sealcast moq-gate` (issue 48): a relay tier's auth endpoint, beside one moq-relay.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct MoqGateArgs {
+    /// The relay tier's key (the file the nodes' `--moq-key-file` names).
+    #[arg(long = "moq-key-file", env = "SEALCAST_MOQ_KEY_FILE")]
+    pub(crate) key_file: PathBuf,
+    /// The Unix socket the relay asks (`--auth-url unix://PATH`), made mode 0600.
+    #[arg(
+        long,
+        env = "SEALCAST_MOQ_GATE_SOCKET",
+        default_value = "/tmp/moq-gate.sock"
+    )]
+    pub(crate) socket: PathBuf,
+    /// The relay path broadcasts are under (the path of the nodes' `--moq-relay`).
+    #[arg(long, env = "SEALCAST_MOQ_GATE_ROOT", default_value = "/")]
+    pub(crate) root: String,
+    /// The relay to run and answer for: its program and arguments, after `--`. The gate
+    /// adds `--auth-url unix://SOCKET` and, when the relay dials others
+    /// (`--cluster-connect`), `--cluster-token FILE` (a file beside the socket holding
+    /// the tier's cluster credential), and exits when the relay does, with its status.
+    #[arg(last = true, required = true, num_args = 1..)]
+    pub(crate) relay: Vec<std::ffi::OsString>,
+    #[command(flatten)]
+    pub(crate) check: CheckArgs,
 }
 
 /// The shared caches in front that are told what may no longer be served from them

@@ -104,6 +104,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Ingest(args) => roles::ingest(*args, shutdown).await,
             Command::Broadcast(args) => roles::broadcast(args, shutdown).await,
             Command::Lb(args) => roles::lb(args, shutdown).await,
+            Command::MoqGate(args) => roles::moq_gate(args, shutdown).await,
             Command::Certs(args) => commands::certs(args).await,
             Command::Keys(args) => commands::keys(args).await,
             Command::Source(args) => commands::source(args, shutdown).await,

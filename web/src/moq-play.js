@@ -3,8 +3,8 @@
 // A node publishes every public live stream to a MoQ relay (broadcast::moq), and every
 // private one too when the relay asks the node who may read it; the node says where
 // viewers reach it at /moq/v1/endpoint. A public stream is a broadcast named as the
-// stream, a private one `{privatePrefix}{stream}`, read with the viewer's playback token
-// in the session URL's query (`?token=…`, as LL-HLS takes it; WebTransport sends no
+// stream, a private one `{privatePrefix}{stream}`, read with a grant the node minted for the
+// viewer's playback token in the session URL's query (`?grant=…`; WebTransport sends no
 // headers), which the relay's auth server checks at connect. A stream is `catalog.json`
 // (the renditions, each with its init segment and the signed statement of it), a track
 // per rendition (a group per segment, an object per LL-HLS
@@ -71,8 +71,9 @@ const MAX_STATEMENT = 64 * 1024;
 /**
  * The MoQ endpoint this page's origin serves, or null: no WebTransport in this browser, no
  * endpoint (404), or one that does not read as `{ url: "https://…", certificateHashes: [hex] }`.
- * `privatePrefix` (`"_private/"`), when the relay takes playback tokens: a private stream
- * is the broadcast `{privatePrefix}{stream}`, read with `?token=…` in the session's URL.
+ * `privatePrefix` (`"_private/"`), when the relay's auth takes grants: a private stream is
+ * the broadcast `{privatePrefix}{stream}`, read with `?grant=…` in the session's URL (a
+ * grant the node mints for the viewer's playback token at `/live/{stream}/moq-grant`).
  */
 export async function moqEndpoint(origin = globalThis.location.origin) {
   if (typeof globalThis.WebTransport !== 'function') return null;
@@ -221,6 +222,24 @@ export class MoqPlayback {
     return this.delegations.get(`${decodeURIComponent(m[1])}/${m[2]}`) || null;
   }
 
+  /**
+   * A private stream's grant for the relay: the node checks the token as it checks every
+   * LL-HLS request (the stream, this viewer's address, the operator's hook) and signs a
+   * grant the relays take, since behind the QUIC door a relay sees the door's address,
+   * not the viewer's. Never cached.
+   */
+  async grant() {
+    const s = encodeURIComponent(this.stream);
+    const url = new URL(`/live/${s}/moq-grant?token=${encodeURIComponent(this.token)}`, globalThis.location.href);
+    const response = await fetch(url, { cache: 'no-store', credentials: 'omit' });
+    if (!response.ok) throw new Error(`no MoQ grant (${response.status})`);
+    const body = await response.json();
+    if (typeof body.grant !== 'string' || !/^[0-9]{1,20}\.[A-Za-z0-9_-]{1,64}\.[0-9a-f]{64}$/.test(body.grant)) {
+      throw new Error('a MoQ grant that is not one');
+    }
+    return body.grant;
+  }
+
   /** The URL a fragment has over LL-HLS, under which it is verified. */
   urlOf(rendition, file) {
     const s = encodeURIComponent(this.stream);
@@ -230,7 +249,7 @@ export class MoqPlayback {
 
   async start() {
     const dial = new URL(this.endpoint.url);
-    if (this.token) dial.searchParams.set('token', this.token);
+    if (this.token) dial.searchParams.set('grant', await this.grant());
     this.session = await MoqSession.connect(dial.href, {
       certificateHashes: this.endpoint.certificateHashes,
     });

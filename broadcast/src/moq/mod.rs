@@ -20,10 +20,11 @@
 //! from the node's snapshots, woken by the same per-rendition change signals that held
 //! LL-HLS requests wait on.
 //!
-//! Private streams go out only to a relay that asks this node who may read them
-//! ([`MoqConfig::publish_key`] set; the relay's `--auth-url` names the endpoint of
-//! `auth`): under `_private/{stream}`, which only a viewer with a playback token of that
-//! stream is granted. A stream that turns private leaves its public name and appears
+//! Private streams go out only to a relay that asks who may read them ([`MoqConfig::key`]
+//! set; the relay's `--auth-url` names the endpoint of `auth`, this node's or a relay
+//! tier's gate holding the same key): under `_private/{stream}`, which only a viewer with
+//! a playback token of that stream, or a grant a node minted for one (`grant`), is
+//! granted. A stream that turns private leaves its public name and appears
 //! under the private one; public again, the reverse. Without that, private streams are
 //! not published over MoQ at all (a relay with public rules would hand them to anyone).
 //!
@@ -49,9 +50,11 @@ mod auth;
 mod catalog;
 mod credential;
 mod cursor;
+mod grant;
 
-pub use auth::{run_moq_auth, MoqAuthConfig, PRIVATE_PREFIX};
-pub use credential::MoqPublishKey;
+pub use auth::{run_moq_auth, MoqAuthConfig, MoqAuthority, PRIVATE_PREFIX};
+pub use credential::MoqKey;
+pub(crate) use grant::grant;
 
 /// How often the node's streams are looked over for one to start publishing.
 const STREAMS_POLL: Duration = Duration::from_millis(250);
@@ -76,7 +79,7 @@ pub struct MoqConfig {
     /// key) who may do what: every dial carries a fresh publish credential minted with it,
     /// and private streams are published too (under [`PRIVATE_PREFIX`]). `None`: a relay
     /// that admits anyone (`--auth-public`), which gets public streams only.
-    pub publish_key: Option<MoqPublishKey>,
+    pub key: Option<MoqKey>,
 }
 
 /// Longest wait between two dials of a relay that refuses or is down.
@@ -96,12 +99,12 @@ pub async fn run_moq(
         .init(moq_tokio::quic::Config::default())
         .map_err(|e| BroadcastError::Moq(e.to_string()))?;
     let origin = moq_tokio::origin::spawn();
-    let with_private = config.publish_key.is_some();
+    let with_private = config.key.is_some();
     let connection = tokio::spawn(keep_connected(
         client,
         origin.clone(),
         config.relay,
-        config.publish_key,
+        config.key,
         stop.clone(),
     ));
     let mut streams: HashMap<(StreamName, bool), JoinHandle<()>> = HashMap::new();
@@ -147,7 +150,7 @@ async fn keep_connected(
     client: moq_tokio::Client,
     origin: moq_net::origin::Producer,
     relay: url::Url,
-    key: Option<MoqPublishKey>,
+    key: Option<MoqKey>,
     stop: CancellationToken,
 ) {
     let Some(key) = key else {

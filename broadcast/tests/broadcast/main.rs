@@ -16,6 +16,8 @@
 //! - `moq`: MoQ egress through the real moq-relay, read back by moq-tokio's subscriber;
 //! - `moq_player`: web/src/moq.js in Chromium reads a node's tracks through the real moq-relay;
 //! - `moq_hostile`: web/src/moq.js fed mutated relay bytes in Chromium;
+//! - `moq_tier`: a relay tier of two clustered moq-relays behind gates, with the grants a
+//!   node mints for private streams' viewers;
 //! - `router`: the public routes through `oneshot`;
 //! - `thumbnails`: a stream's thumbnail through an edge: served only once verified;
 //! - `thumbnail_verify`: the page's own check of thumbnails (`verify.js`) in Chromium, on
@@ -40,6 +42,7 @@ mod moq;
 mod moq_auth;
 mod moq_hostile;
 mod moq_player;
+mod moq_tier;
 mod player_latency;
 mod player_verify;
 mod private;

@@ -158,7 +158,7 @@ async fn a_stream_reaches_a_moq_tokio_subscriber_through_moq_relay() {
             relay: relay.url().parse().expect("url"),
             roots: Vec::new(),
             fingerprints: vec![relay.fingerprint.clone()],
-            publish_key: None,
+            key: None,
         },
         stop.clone(),
     ));

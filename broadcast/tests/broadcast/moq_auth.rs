@@ -21,7 +21,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use broadcast::{MoqAuthConfig, MoqConfig, MoqPublishKey, Node};
+use broadcast::{MoqAuthConfig, MoqConfig, MoqKey, Node};
 use certs::tokens::{Claims, PlaybackKey, TokenVerifier};
 use domain::time::WallClock;
 use domain::{LiveEvent, NodeId, SessionId, StreamName};
@@ -97,14 +97,14 @@ impl Setup {
         let dir = tempfile::tempdir().expect("tempdir");
         let socket = dir.path().join("moq-auth.sock");
         let listener = tokio::net::UnixListener::bind(&socket).expect("bind the socket");
-        let publish_key = MoqPublishKey::random();
+        let moq_key = MoqKey::random();
         let stop = CancellationToken::new();
         let mut tasks = Vec::new();
         tasks.push(tokio::spawn({
             let serving = broadcast::run_moq_auth(
-                Arc::clone(&node),
+                broadcast::MoqAuthority::Node(Arc::clone(&node)),
                 MoqAuthConfig {
-                    publish_key: publish_key.clone(),
+                    key: moq_key.clone(),
                     root: "/".to_owned(),
                 },
                 listener,
@@ -126,7 +126,7 @@ impl Setup {
                     relay: relay.url().parse().expect("url"),
                     roots: Vec::new(),
                     fingerprints: vec![relay.fingerprint.clone()],
-                    publish_key: Some(publish_key),
+                    key: Some(moq_key),
                 },
                 stop.clone(),
             );
@@ -400,7 +400,7 @@ async fn only_the_node_publishes_to_a_relay_that_asks_it() {
     );
 
     // A forged or stale credential: refused.
-    let stale = MoqPublishKey::random().mint(WallClock.unix_secs());
+    let stale = MoqKey::random().mint(WallClock.unix_secs());
     for query in [format!("publish={stale}"), "publish=1.00".to_owned()] {
         assert!(setup.refuses(&query).await, "{query} was admitted");
     }

@@ -317,7 +317,7 @@ async fn moq_js_in_chromium_reads_a_node_s_tracks_through_moq_relay() {
             relay: relay.url().parse().expect("url"),
             roots: Vec::new(),
             fingerprints: vec![relay.fingerprint.clone()],
-            publish_key: None,
+            key: None,
         },
         stop.clone(),
     ));

@@ -30,7 +30,7 @@ pub(crate) use broadcast::{access_config, BroadcastPlan, EdgeTrust};
 pub(crate) use ingest::{distribution, provenance, signing_key, IngestPlan, SrtPlan};
 pub(crate) use inputs::{cache_purge, key_dir, CatalogLocation, TlsPlan};
 pub(crate) use lb::{Balancer, BalancerKeys, LbPlan};
-pub(crate) use moq::MoqPlan;
+pub(crate) use moq::{MoqGatePlan, MoqPlan};
 pub(crate) use problem::{Problem, Problems};
 pub(crate) use source::derive as source;
 pub(crate) use up::{Broker, UpPlan};
@@ -45,6 +45,7 @@ pub(crate) fn problems(command: &Command) -> Vec<Problem> {
         Command::Broadcast(args) => BroadcastPlan::derive(args).map(drop),
         Command::Lb(args) => LbPlan::derive(args).map(drop),
         Command::Source(args) => source(args).map(drop),
+        Command::MoqGate(args) => MoqGatePlan::derive(args).map(drop),
         _ => Ok(()),
     };
     derived.err().map(Problems::into_vec).unwrap_or_default()

@@ -12,6 +12,9 @@ pub(crate) struct MoqPlan {
     pub(crate) viewers: broadcast::MoqEndpoint,
     /// The relay's auth endpoint, when this node is it (`--moq-auth-socket`).
     pub(crate) auth: Option<MoqAuthPlan>,
+    /// What the node mints private streams' viewers' grants with, when private streams go
+    /// over MoQ (the auth endpoint's key, or the relay tier's).
+    pub(crate) grants: Option<broadcast::MoqKey>,
 }
 
 /// Where the auth endpoint moq-relay asks (`--auth-url unix://PATH`) is served, and what
@@ -61,44 +64,149 @@ pub(crate) fn moq(args: &crate::cli::MoqArgs, problems: &mut Problems) -> Option
     if let Some(socket) = &args.auth_socket {
         usable &= auth_socket_usable(socket, problems);
     }
+    let tier_key = match &args.key_file {
+        Some(file) => {
+            let key = key_file("SEALCAST_MOQ_KEY_FILE", file, problems);
+            usable &= key.is_some();
+            key
+        }
+        None => None,
+    };
     let (Some(relay), Some(url), Some(fingerprints), Some(certificate_hashes), true) =
         (relay, viewer_url, pins, viewer_pins, usable)
     else {
         return None;
     };
-    // The auth endpoint admits sessions on the relay path the node publishes under; a
-    // viewer dialling another would be refused every time.
-    if args.auth_socket.is_some() && url.path().trim_matches('/') != relay.path().trim_matches('/')
-    {
+    // The auth endpoint (the node's or the tier's gates) admits sessions on the relay
+    // path the node publishes under; a viewer dialling another would be refused every
+    // time.
+    let checked = args.auth_socket.is_some() || tier_key.is_some();
+    if checked && url.path().trim_matches('/') != relay.path().trim_matches('/') {
         problems.add(
             "SEALCAST_MOQ_VIEWER_URL",
-            "with --moq-auth-socket, viewers dial the relay path the node publishes under (the path of SEALCAST_MOQ_RELAY_URL)",
+            "with --moq-auth-socket or --moq-key-file, viewers dial the relay path the node publishes under (the path of SEALCAST_MOQ_RELAY_URL)",
         );
         return None;
     }
-    // The node's publisher and its auth endpoint are one process: a key of its own, made
-    // now and never written anywhere, mints and checks its publish credentials.
-    let auth = args.auth_socket.as_ref().map(|socket| MoqAuthPlan {
-        socket: socket.clone(),
-        config: broadcast::MoqAuthConfig {
-            publish_key: broadcast::MoqPublishKey::random(),
-            root: relay.path().to_owned(),
-        },
+    // Without a tier's key, the node's publisher and its auth endpoint are one process: a
+    // key of its own, made now and never written anywhere, mints and checks its
+    // credentials.
+    let key = tier_key.or_else(|| {
+        args.auth_socket
+            .as_ref()
+            .map(|_| broadcast::MoqKey::random())
     });
+    let auth = args
+        .auth_socket
+        .as_ref()
+        .zip(key.clone())
+        .map(|(socket, key)| MoqAuthPlan {
+            socket: socket.clone(),
+            config: broadcast::MoqAuthConfig {
+                key,
+                root: relay.path().to_owned(),
+            },
+        });
     Some(Some(MoqPlan {
         egress: broadcast::MoqConfig {
             relay,
             roots: args.roots.clone(),
             fingerprints,
-            publish_key: auth.as_ref().map(|a| a.config.publish_key.clone()),
+            key: key.clone(),
         },
         viewers: broadcast::MoqEndpoint {
             url,
             certificate_hashes,
-            private_prefix: auth.as_ref().map(|_| broadcast::PRIVATE_PREFIX.to_owned()),
+            private_prefix: key.as_ref().map(|_| broadcast::PRIVATE_PREFIX.to_owned()),
         },
         auth,
+        grants: key,
     }))
+}
+
+/// A relay tier's key from `file` (64 hex digits), or a problem that never shows the
+/// file's contents.
+pub(super) fn key_file(
+    name: &'static str,
+    file: &std::path::Path,
+    problems: &mut Problems,
+) -> Option<broadcast::MoqKey> {
+    match std::fs::read_to_string(file) {
+        Ok(text) => {
+            let key = broadcast::MoqKey::from_hex(&text);
+            if key.is_none() {
+                problems.add(
+                    name,
+                    format!("{} does not hold 64 hex digits", file.display()),
+                );
+            }
+            key
+        }
+        Err(e) => {
+            problems.add(name, format!("reading {}: {}", file.display(), e.kind()));
+            None
+        }
+    }
+}
+
+/// What `sealcast moq-gate` starts with: the tier's key, where the relay asks, and the
+/// relay itself.
+#[derive(Debug, Clone)]
+pub(crate) struct MoqGatePlan {
+    /// The Unix socket the relay asks, and what it decides with.
+    pub(crate) auth: MoqAuthPlan,
+    /// The relay's program and arguments, without what the gate adds.
+    pub(crate) relay: Vec<std::ffi::OsString>,
+    /// Whether the relay dials other relays (`--cluster-connect`): then it is given the
+    /// tier's cluster credential (`--cluster-token`).
+    pub(crate) dials: bool,
+}
+
+impl MoqGatePlan {
+    /// The plan of `args`, or every problem with it.
+    pub(crate) fn derive(args: &crate::cli::MoqGateArgs) -> Result<Self, Problems> {
+        let mut problems = Problems::default();
+        let key = key_file("SEALCAST_MOQ_KEY_FILE", &args.key_file, &mut problems);
+        let socket_usable = auth_socket_usable(&args.socket, &mut problems);
+        let flags: Vec<&str> = args
+            .relay
+            .iter()
+            .skip(1)
+            .filter_map(|a| a.to_str())
+            .collect();
+        // The gate is the relay's only auth: rules of its own beside it would either be
+        // refused by the relay (`--auth-url` twice) or open it (`--auth-public` lets
+        // anyone publish).
+        for taken in [
+            "--auth-url",
+            "--auth-public",
+            "--auth-key",
+            "--cluster-token",
+        ] {
+            if flags.iter().any(|f| f.starts_with(taken)) {
+                problems.add(
+                    "the relay's arguments",
+                    format!("{taken} is the gate's to set"),
+                );
+            }
+        }
+        if !args.root.starts_with('/') {
+            problems.add("SEALCAST_MOQ_GATE_ROOT", "a relay path starts with /");
+        }
+        let dials = flags.iter().any(|f| f.starts_with("--cluster-connect"));
+        let plan = key.filter(|_| socket_usable).map(|key| MoqGatePlan {
+            auth: MoqAuthPlan {
+                socket: args.socket.clone(),
+                config: broadcast::MoqAuthConfig {
+                    key,
+                    root: args.root.clone(),
+                },
+            },
+            relay: args.relay.clone(),
+            dials,
+        });
+        problems.or(plan)
+    }
 }
 
 /// Longest `--moq-auth-socket` path: a Unix socket's path is at most 107 bytes, and the
@@ -182,6 +290,76 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_relay_tiers_key_file_opens_private_streams_and_is_never_shown() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let good = dir.path().join("key");
+        std::fs::write(&good, format!("{}\n", "ab".repeat(32))).expect("written");
+        let args = |file: &Path| crate::cli::MoqArgs {
+            relay: Some("https://relay.example:4443/".to_owned()),
+            key_file: Some(file.to_owned()),
+            ..Default::default()
+        };
+        let mut problems = Problems::default();
+        let Some(Some(plan)) = moq(&args(&good), &mut problems) else {
+            panic!("no plan: {:?}", problems.into_vec());
+        };
+        assert!(plan.auth.is_none(), "the tier's gates answer, not the node");
+        assert!(plan.egress.key.is_some() && plan.grants.is_some());
+        assert_eq!(plan.viewers.private_prefix.as_deref(), Some("_private/"));
+        let secret = "cd".repeat(31) + "zz";
+        let bad = dir.path().join("bad");
+        std::fs::write(&bad, &secret).expect("written");
+        for file in [bad.as_path(), &dir.path().join("missing")] {
+            let mut problems = Problems::default();
+            assert!(moq(&args(file), &mut problems).is_none());
+            let said = format!("{:?}", problems.into_vec());
+            assert!(said.contains("SEALCAST_MOQ_KEY_FILE"), "{said}");
+            assert!(
+                !said.contains(&secret[..16]),
+                "the file's contents were shown"
+            );
+        }
+    }
+
+    #[test]
+    fn a_gate_runs_its_relay_behind_no_rule_of_its_own() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = dir.path().join("key");
+        std::fs::write(&key, "ab".repeat(32)).expect("written");
+        let args = |relay: &[&str]| crate::cli::MoqGateArgs {
+            key_file: key.clone(),
+            socket: dir.path().join("gate.sock"),
+            root: "/".to_owned(),
+            relay: relay.iter().map(std::ffi::OsString::from).collect(),
+            check: crate::cli::CheckArgs {
+                check_config: false,
+            },
+        };
+        let plan =
+            MoqGatePlan::derive(&args(&["moq-relay", "--listen=0.0.0.0:4443"])).expect("a plan");
+        assert!(!plan.dials);
+        let dialing = MoqGatePlan::derive(&args(&[
+            "moq-relay",
+            "--cluster-connect=https://root:4443/",
+        ]))
+        .expect("a plan");
+        assert!(dialing.dials);
+        for own in [
+            "--auth-public=**",
+            "--auth-url=http://127.0.0.1/",
+            "--cluster-token=f",
+        ] {
+            let problems = MoqGatePlan::derive(&args(&["moq-relay", own]))
+                .expect_err("refused")
+                .into_vec();
+            assert!(
+                format!("{problems:?}").contains("the gate's to set"),
+                "{own}"
+            );
+        }
+    }
+
+    #[test]
     fn a_moq_relay_is_https_without_secrets_in_its_url() {
         let args = |relay: &str| crate::cli::MoqArgs {
             relay: Some(relay.to_owned()),
@@ -210,7 +388,7 @@ mod tests {
         let Some(Some(plan)) = moq(&with_auth, &mut problems) else {
             panic!("no plan: {:?}", problems.into_vec());
         };
-        assert!(plan.egress.publish_key.is_some());
+        assert!(plan.egress.key.is_some());
         assert_eq!(plan.viewers.private_prefix.as_deref(), Some("_private/"));
         let auth = plan.auth.expect("an auth endpoint");
         assert_eq!(auth.config.root, "/live");

@@ -50,7 +50,8 @@ pub(crate) async fn broadcast(
             cataloged,
         )?
         .with_access(plan.access)
-        .with_moq_endpoint(plan.moq.as_ref().map(|m| &m.viewers)),
+        .with_moq_endpoint(plan.moq.as_ref().map(|m| &m.viewers))
+        .with_moq_grants(plan.moq.as_ref().and_then(|m| m.grants.clone())),
     );
     let admin = AdminSide::start(
         catalog.clone(),

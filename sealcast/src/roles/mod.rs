@@ -10,7 +10,8 @@
 //!   balancer), from the pieces above.
 //! - `admin`: the admin API beside the nodes, load reports, sessions and recordings in
 //!   the catalog, webhooks, operators' end requests.
-//! - `moq`: a node's MoQ egress and the relay's auth endpoint, for `broadcast` and `up`.
+//! - `moq`: a node's MoQ egress and the relay's auth endpoint, for `broadcast` and `up`;
+//!   `sealcast moq-gate`, a relay tier's relay with its auth endpoint.
 //! - `whip`: the WHIP ports of an ingest (issue 32), for `ingest` and `up`.
 //! - `common`: what they all do alike (catalog, listeners, metrics server, printed URLs).
 
@@ -27,4 +28,5 @@ pub(crate) use broadcast::broadcast;
 pub(crate) use common::{open_catalog, print_ready};
 pub(crate) use ingest::ingest;
 pub(crate) use lb::{lb, make_certificates};
+pub(crate) use moq::moq_gate;
 pub(crate) use up::up;

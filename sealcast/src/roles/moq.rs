@@ -1,6 +1,7 @@
 //! Media over QUIC wiring (issue 48), for `broadcast` and for each node of `up`: the
 //! node's egress to its relay and, with `--moq-auth-socket`, the auth endpoint the relay
-//! asks (`broadcast::run_moq_auth`) on a Unix socket that only this user can open.
+//! asks (`broadcast::run_moq_auth`) on a Unix socket that only this user can open; and
+//! `sealcast moq-gate`, one relay of a relay tier run beside its auth endpoint.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -30,7 +31,10 @@ pub(super) fn start(
         let stop = stop.clone();
         tasks.spawn(async move {
             // The relay admits nobody while no one answers here: it fails closed.
-            if let Err(e) = broadcast::run_moq_auth(node, config, listener, stop).await {
+            if let Err(e) =
+                broadcast::run_moq_auth(broadcast::MoqAuthority::Node(node), config, listener, stop)
+                    .await
+            {
                 tracing::error!(error = %e, "the MoQ auth endpoint stopped");
             }
             // Gone with us, unless another process bound that path since.
@@ -47,6 +51,89 @@ pub(super) fn start(
         }
     });
     Ok(())
+}
+
+/// `sealcast moq-gate`: binds the auth socket, answers on it with the tier's key
+/// (`broadcast::MoqAuthority::Gate`), and runs the relay with `--auth-url` naming it (and
+/// its cluster credential in a file of mode 0600 beside the socket when it dials other
+/// relays) until the relay exits or the gate is asked to stop; then the relay is killed
+/// (it holds nothing a viewer's resubscribe does not bring back).
+pub(crate) async fn moq_gate(
+    args: crate::cli::MoqGateArgs,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let plan = crate::plan::MoqGatePlan::derive(&args)?;
+    let socket = plan.auth.socket.clone();
+    let listener = bind_auth_socket(&socket)?;
+    let ours = identity(&socket);
+    let mut extra: Vec<std::ffi::OsString> = vec![
+        "--auth-url".into(),
+        format!("unix://{}", socket.display()).into(),
+    ];
+    let token_file = socket.with_extension("cluster-token");
+    if plan.dials {
+        write_private(&token_file, plan.auth.config.key.cluster().as_bytes())
+            .with_context(|| format!("the cluster credential's file {}", token_file.display()))?;
+        extra.extend([
+            "--cluster-token".into(),
+            token_file.clone().into_os_string(),
+        ]);
+    }
+    let stop = shutdown.child_token();
+    let answering = tokio::spawn(broadcast::run_moq_auth(
+        broadcast::MoqAuthority::Gate,
+        plan.auth.config.clone(),
+        listener,
+        stop.clone(),
+    ));
+    let (program, relay_args) = plan
+        .relay
+        .split_first()
+        .context("no relay program after --")?;
+    let mut relay = tokio::process::Command::new(program)
+        .args(relay_args)
+        .args(&extra)
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {}", program.to_string_lossy()))?;
+    tracing::info!(socket = %socket.display(), "the MoQ gate answers its relay");
+    super::print_ready(&format!("moq-gate unix://{}\n", socket.display()));
+    let ended = tokio::select! {
+        status = relay.wait() => Some(status),
+        () = shutdown.cancelled() => None,
+    };
+    if ended.is_none() {
+        let _ = relay.start_kill();
+        let _ = relay.wait().await;
+    }
+    stop.cancel();
+    let _ = answering.await;
+    if ours.is_some() && identity(&socket) == ours {
+        let _ = std::fs::remove_file(&socket);
+    }
+    let _ = std::fs::remove_file(&token_file);
+    match ended {
+        Some(Ok(status)) if !status.success() => anyhow::bail!("the relay exited: {status}"),
+        Some(Err(e)) => Err(e).context("waiting for the relay"),
+        Some(Ok(_)) => anyhow::bail!("the relay exited"),
+        None => Ok(()),
+    }
+}
+
+/// Writes `bytes` to `path` as a new file of mode 0600 (a file left there is replaced).
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(bytes)
 }
 
 /// Which file `path` is (device and inode), if any.

@@ -113,7 +113,8 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
         nodes.push(Arc::new(
             node.with_metrics(Arc::clone(&registry_for_nodes))
                 .with_access(access)
-                .with_moq_endpoint(plan.moq.as_ref().map(|m| &m.viewers)),
+                .with_moq_endpoint(plan.moq.as_ref().map(|m| &m.viewers))
+                .with_moq_grants(plan.moq.as_ref().and_then(|m| m.grants.clone())),
         ));
     }
     let admin = AdminSide::start(

@@ -125,10 +125,14 @@ impl Container {
     /// environment but `PATH`, `env` with container paths mapped under the root, a
     /// `HOSTNAME` as Docker gives one, the image's working directory.
     fn check_config(&self, args: &[String], env: &Vars) -> Result<Checked> {
+        // Before a `--`: what follows it is a program the role runs (the relay of
+        // `moq-gate`), not the role's arguments.
+        let split = args.iter().position(|a| a == "--").unwrap_or(args.len());
         let mut command = Command::new(bin());
         command
-            .args(args)
+            .args(&args[..split])
             .arg("--check-config")
+            .args(&args[split..])
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOSTNAME", "0123456789ab")
@@ -276,7 +280,11 @@ pub(crate) fn check_every_service(project: &Project) -> Findings {
     let mut f = Findings::default();
     let mut checked = Vec::new();
     let mut entrypoint_only = BTreeSet::new();
-    for service in config.services().into_iter().filter(|s| s.built()) {
+    for service in config
+        .services()
+        .into_iter()
+        .filter(|s| s.built() || s.relay_image())
+    {
         if NOT_CHECKED.iter().any(|(n, _)| *n == service.name) {
             f.check(!service.profiles().is_empty(), || {
                 format!("{} is not checked but starts with `up`", service.name)
@@ -384,6 +392,10 @@ pub(crate) fn check_every_service(project: &Project) -> Findings {
         "ingest2",
         "lb1",
         "lb2",
+        // The relay tier: `sealcast moq-gate` with the relay after `--`.
+        "relay",
+        "relay-root1",
+        "relay-root2",
         "source1",
         "source2",
     ];

@@ -2,8 +2,9 @@
 //! signing key and certificate and its C2PA claim signer, the edges the edge key and certificate, the load
 //! balancers the cookie key and their TLS pair, the edges and the load balancers the
 //! playback key (private streams), the edges the archive's S3 key, all of them the root's
-//! public key; only `tools` the
-//! whole key directory (and the CA). The broker alone gets its password files. Private
+//! public key; the edges and the MoQ relays the relay tier's key, the relays the load
+//! balancers' TLS pair and the CA's certificate (the edges that certificate too); only
+//! `tools` the whole key directory (and the CA). The broker alone gets its password files. Private
 //! files are read-only in the container and belong to the user it runs as.
 
 use std::collections::BTreeSet;
@@ -90,7 +91,16 @@ pub(crate) fn check_own_keys(project: &Project) -> Findings {
     broadcast.extend(all_of(project, "deploy/state/keys/revocations"));
     // The archive's S3 key (read for an s3:// archive only).
     broadcast.extend(all_of(project, "deploy/state/s3"));
+    // The relay tier's key, and the public CA the relays' certificate chains to.
+    broadcast.extend(set(&["deploy/state/moq/key", "certs/generated/ca.pem"]));
     expected.insert("broadcast", broadcast);
+    // The MoQ relays: the load balancers' TLS pair, the CA the other relays' chain to, and
+    // the tier's key their gates check credentials with.
+    for relay in ["relay-root1", "relay-root2", "relay"] {
+        let mut files = all_of(project, "deploy/state/lb-tls");
+        files.extend(set(&["certs/generated/ca.pem", "deploy/state/moq/key"]));
+        expected.insert(relay, files);
+    }
     for lb in ["lb1", "lb2"] {
         let mut files = set(&[
             "deploy/state/keys/cookie-key",

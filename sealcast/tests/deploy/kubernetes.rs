@@ -51,7 +51,7 @@ pub(crate) const KUBERNETES_VERSIONS: [&str; 2] = ["1.30.0", "1.37.0"];
 pub(crate) const ROLES: [&str; 5] = ["ingest", "broadcast", "lb", "mosquitto", "postgres"];
 
 /// Environment the compose file gives a role that the manifests leave out on purpose.
-const NOT_IN_KUBERNETES: [(&str, &str, &str); 8] = [
+const NOT_IN_KUBERNETES: [(&str, &str, &str); 14] = [
     ("lb", "RUN_UID", "the user deploy/docker/lb.sh drops to after starting keepalived; the pod runs as that user from the start"),
     ("lb", "RUN_GID", "likewise"),
     ("lb", "SEALCAST_VIP", "keepalived's floating address: the Service of type LoadBalancer holds it here"),
@@ -60,16 +60,34 @@ const NOT_IN_KUBERNETES: [(&str, &str, &str); 8] = [
     ("lb", "SEALCAST_VRRP_PRIORITY", "likewise"),
     ("lb", "SEALCAST_LB_TRUSTED_CACHE", "compose's cache tier (profile cdn) has a fixed address; the manifests run no cache, so there is none to trust (docs/deployment.md, Kubernetes: set it with the cache an operator adds)"),
     ("broadcast", "SEALCAST_CACHE_PURGE_URL", "likewise: no cache in the manifests to send a BAN to"),
+    ("lb", "SEALCAST_LB_MOQ_RELAYS", "the MoQ relay tier and its QUIC door are compose's only so far (issue 48): the manifests run no relay to forward to"),
+    ("lb", "SEALCAST_LB_QUIC_LISTEN", "likewise: no QUIC door without relays"),
+    ("broadcast", "SEALCAST_MOQ_RELAY_URL", "likewise: no relay in the manifests to publish to"),
+    ("broadcast", "SEALCAST_MOQ_RELAY_CA", "likewise"),
+    ("broadcast", "SEALCAST_MOQ_VIEWER_URL", "likewise"),
+    ("broadcast", "SEALCAST_MOQ_KEY_FILE", "likewise: the relay tier's key"),
 ];
 
 /// Mounts the compose file gives a role that the manifests leave out on purpose.
 /// (PostgreSQL's init script, once left to the stand-in image's copy, is a ConfigMap
 /// since the manifests run the upstream image; kubernetes_storage checks its content.)
-const MOUNTED_ONLY_IN_COMPOSE: [(&str, &str, &str); 1] = [(
-    "broadcast",
-    "/var/lib/sealcast-archive",
-    "compose's default archive is a named volume every replica of the one host shares; pods on several nodes share no volume, so the manifests name an S3 bucket (ConfigMap sealcast-archive) instead",
-)];
+const MOUNTED_ONLY_IN_COMPOSE: [(&str, &str, &str); 3] = [
+    (
+        "broadcast",
+        "/var/lib/sealcast-archive",
+        "compose's default archive is a named volume every replica of the one host shares; pods on several nodes share no volume, so the manifests name an S3 bucket (ConfigMap sealcast-archive) instead",
+    ),
+    (
+        "broadcast",
+        "/etc/sealcast/ca.pem",
+        "the cluster CA the MoQ relays' certificate chains to: the relay tier is compose's only so far (issue 48)",
+    ),
+    (
+        "broadcast",
+        "/etc/sealcast/moq/key",
+        "the MoQ relay tier's key: likewise",
+    ),
+];
 
 /// The roles whose image is an upstream one compose names (`MOSQUITTO_IMAGE`,
 /// `POSTGRES_IMAGE` unset): the manifests' base names the same.

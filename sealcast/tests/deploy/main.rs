@@ -46,6 +46,10 @@
 //!   the roles export, and a node without viewers exports the autoscaler's series.
 //! - [`cdn`]: the cache tier (profile `cdn`): Varnish behind its profile, in front of the
 //!   load balancers' origin listeners with the VCL of `deploy/varnish/`, which compiles.
+//! - [`relay_tier`]: the MoQ relay tier (issue 48): `relay` scales, viewers reach it only
+//!   through the load balancers' QUIC door (lb1 publishes its UDP port), every relay runs
+//!   behind its gate with the tier's key, the relays' cluster survives one relay's death,
+//!   and every name dialed is a certified one.
 //! - [`kubernetes`]: `deploy/kubernetes/` rendered with `kubectl kustomize` and validated
 //!   with `kubernetes-validate`, in parity with what the compose file gives each role;
 //!   [`kubernetes_scaling`]: what the autoscalers scale, the disruption budgets, and the
@@ -91,6 +95,7 @@ mod monitoring;
 mod mutants;
 mod networks;
 mod project;
+mod relay_tier;
 mod secrets;
 mod topology;
 mod tree;

@@ -5,8 +5,8 @@
 
 use crate::project::Project;
 use crate::{
-    catalog_roles, cdn, check_config, files, hardening, init, keys, monitoring, networks, topology,
-    Findings,
+    catalog_roles, cdn, check_config, files, hardening, init, keys, monitoring, networks,
+    relay_tier, topology, Findings,
 };
 
 /// (what is broken, the override, the check that must see it, a word of its finding)
@@ -17,7 +17,7 @@ type Case = (
     &'static str,
 );
 
-const CASES: [Case; 17] = [
+const CASES: [Case; 19] = [
     (
         "PostgreSQL on the frontend",
         "postgres:\n    networks: [backend, frontend]",
@@ -119,6 +119,18 @@ const CASES: [Case; 17] = [
         "ingest2:\n    environment:\n      SEALCAST_DATABASE_URL: postgres://sealcast_edge:${POSTGRES_EDGE_PASSWORD}@postgres:5432/sealcast",
         catalog_roles::check_catalog_roles,
         "ingest2 connects to the catalog as sealcast_edge",
+    ),
+    (
+        "a relay that lets anyone publish",
+        "relay:\n    command: [moq-gate, --, moq-relay, --listen=0.0.0.0:4443, --listen-tls-cert=/etc/sealcast/tls/server.pem, --listen-tls-key=/etc/sealcast/tls/server.key, --web-http-listen=0.0.0.0:4443, --connect-tls-root=/etc/sealcast/ca.pem, --auth-public=**]",
+        relay_tier::check_relay_tier,
+        "behind `sealcast moq-gate` alone",
+    ),
+    (
+        "a relay with a host port of its own",
+        "relay-root1:\n    ports: [\"4443:4443/udp\"]",
+        relay_tier::check_relay_tier,
+        "relay-root1 publishes host ports",
     ),
 ];
 

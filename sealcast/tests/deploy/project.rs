@@ -477,7 +477,14 @@ impl Service<'_> {
 
     /// Whether it is built from the project's `Dockerfile`.
     pub(crate) fn built(&self) -> bool {
-        !self.body["build"].is_null()
+        !self.body["build"].is_null() && !self.relay_image()
+    }
+
+    /// Whether it runs the MoQ relay tier's image: built from `deploy/docker/moq-relay`,
+    /// the sealcast image with moq-relay beside it (`relay_tier` checks those services).
+    pub(crate) fn relay_image(&self) -> bool {
+        scalar(&self.body["build"]["context"])
+            .is_some_and(|c| c.ends_with("deploy/docker/moq-relay"))
     }
 
     /// Its build arguments.

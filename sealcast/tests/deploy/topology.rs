@@ -70,7 +70,7 @@ pub(crate) fn check_broadcast_scales(project: &Project) -> Findings {
 
 /// The host ports of docs/deployment.md: (variable, service, default, container port,
 /// host address). Every other service publishes nothing.
-const PORTS: [(&str, &str, u16, u16, Option<&str>); 11] = [
+const PORTS: [(&str, &str, u16, u16, Option<&str>); 12] = [
     ("INGEST1_RTMP_PORT", "ingest1", 1935, 1935, None),
     ("INGEST2_RTMP_PORT", "ingest2", 1936, 1935, None),
     ("INGEST1_SRT_PORT", "ingest1", 9000, 9000, None),
@@ -79,6 +79,8 @@ const PORTS: [(&str, &str, u16, u16, Option<&str>); 11] = [
     ("INGEST2_WEBRTC_PORT", "ingest2", 8190, 8189, None),
     ("LB_HTTPS_PORT", "lb1", 443, 443, None),
     ("LB_HTTP_PORT", "lb1", 80, 80, None),
+    // The QUIC front door (UDP), beside HTTPS's TCP.
+    ("LB_QUIC_PORT", "lb1", 443, 443, None),
     (
         "PROMETHEUS_PORT",
         "prometheus",
@@ -178,6 +180,7 @@ pub(crate) fn check_published_ports(project: &Project) -> Findings {
         ("ingest2", "SEALCAST_WEBRTC_LISTEN", 8189),
         ("lb1", "SEALCAST_LB_HTTPS_LISTEN", 443),
         ("lb1", "SEALCAST_LB_HTTP_LISTEN", 80),
+        ("lb1", "SEALCAST_LB_QUIC_LISTEN", 443),
     ] {
         let listen = defaults
             .service(service)
@@ -194,7 +197,7 @@ pub(crate) fn check_published_ports(project: &Project) -> Findings {
 
 /// The images by default, and the variables that name others: (variable, default,
 /// services). `RUNTIME_IMAGE` is the sealcast image's base, a build argument.
-const IMAGES: [(&str, &str, &[&str]); 7] = [
+const IMAGES: [(&str, &str, &[&str]); 8] = [
     (
         "SEALCAST_IMAGE",
         "sealcast:local",
@@ -223,6 +226,11 @@ const IMAGES: [(&str, &str, &[&str]); 7] = [
     ("GRAFANA_IMAGE", "grafana/grafana:11.4.0", &["grafana"]),
     ("VARNISH_IMAGE", "varnish:7.1", &["varnish"]),
     ("GARAGE_IMAGE", "dxflrs/garage:v2.5.0", &["garage"]),
+    (
+        "MOQ_RELAY_IMAGE",
+        "sealcast-moq-relay:local",
+        &["relay-root1", "relay-root2", "relay"],
+    ),
 ];
 
 #[test]
@@ -292,6 +300,17 @@ pub(crate) fn check_image_variables(project: &Project) -> Findings {
             f.check(got.as_deref() == Some(want.as_str()), || {
                 format!(
                     "{}: build arg RUNTIME_IMAGE {got:?}, not {want}",
+                    service.name
+                )
+            });
+        }
+        // The relay tier's image is the sealcast image with moq-relay beside it.
+        let sealcast = value(env, "SEALCAST_IMAGE", "sealcast:local");
+        for service in config.services().iter().filter(|s| s.relay_image()) {
+            let got = service.build_args().get("SEALCAST_IMAGE").cloned();
+            f.check(got.as_deref() == Some(sealcast.as_str()), || {
+                format!(
+                    "{}: build arg SEALCAST_IMAGE {got:?}, not {sealcast}",
                     service.name
                 )
             });
@@ -414,6 +433,9 @@ pub(crate) fn check_healthchecks(project: &Project) -> Findings {
         "lb1",
         "lb2",
         "prometheus",
+        "relay-root1",
+        "relay-root2",
+        "relay",
     ] {
         let own = config.service(name).unwrap().health();
         f.check(cmd(&own).is_some(), || {

@@ -10,8 +10,11 @@
 //!    (media to an ingest's published WebRTC port), each played through the balancer; a
 //!    private stream played with a token `tools tokens mint` made, and refused without
 //!    one (issue 45 item 16); the PostgreSQL image started as Kubernetes starts it (not
-//!    root, read-only: issue 50 item 8); the archive's store (Garage, profile `s3`)
-//!    killed for 20 s while a stream records, which loses nothing (`archive`, issue 49);
+//!    root, read-only: issue 50 item 8); the private stream over MoQ with a node's grant,
+//!    a public one through the load balancers' QUIC door and the relay tier, each relay
+//!    replica killed under its reader (`moq`, issue 48); the archive's store (Garage,
+//!    profile `s3`) killed for 20 s while a stream records, which loses nothing
+//!    (`archive`, issue 49);
 //! 2. `--scale broadcast=6` under an ffmpeg viewer: the new edges serve byte-identical
 //!    segments and parts and get new viewers;
 //! 3. crashes (SIGKILL to a container's init, which Docker's restart policy answers) of
@@ -52,6 +55,7 @@ use crate::cluster::BIN;
 use crate::lb;
 
 mod archive;
+mod moq;
 
 /// How many new segments show that a stream goes on (one could be the last of those in
 /// flight when the fault began).
@@ -72,6 +76,8 @@ struct Compose {
     rtmp: [String; 2],
     /// `127.0.0.1:PORT`: the first ingest's published SRT port (UDP).
     srt: String,
+    /// lb1's published port: HTTPS over TCP and the QUIC door over UDP.
+    door: u16,
     prometheus: String,
     ca: PathBuf,
     artifacts: PathBuf,
@@ -120,9 +126,11 @@ impl Compose {
         let _ = std::fs::remove_dir_all(dir.path().join("deploy/state"));
         let name = format!("sealcast-e2e-{}", std::process::id());
         let third = free_subnet().await?;
-        let ports: Vec<u16> = (0..6)
+        let mut ports: Vec<u16> = (0..6)
             .map(|_| testkit::net::free_port())
             .collect::<Result<_, _>>()?;
+        // HTTPS and the QUIC door on one port number, as 443 is both in production.
+        ports[0] = testkit::net::free_udp_and_tcp_port()?;
         let mut udp: Vec<u16> = (0..2)
             .map(|_| testkit::net::free_udp_port())
             .collect::<Result<_, _>>()?;
@@ -140,6 +148,8 @@ impl Compose {
             ("LB_VIP", vip.clone()),
             ("LB_HTTPS_PORT", ports[0].to_string()),
             ("LB_HTTP_PORT", ports[1].to_string()),
+            ("LB_QUIC_PORT", ports[0].to_string()),
+            ("MOQ_VIEWER_URL", format!("https://127.0.0.1:{}/", ports[0])),
             ("INGEST1_RTMP_PORT", ports[2].to_string()),
             ("INGEST2_RTMP_PORT", ports[3].to_string()),
             ("PROMETHEUS_PORT", ports[4].to_string()),
@@ -187,6 +197,7 @@ impl Compose {
                 format!("rtmp://127.0.0.1:{}/live", ports[3]),
             ],
             srt: format!("127.0.0.1:{}", udp[0]),
+            door: ports[0],
             prometheus: format!("http://127.0.0.1:{}", ports[4]),
             client: lb::https_client(&ca)?,
             ca,
@@ -410,6 +421,9 @@ async fn stages(c: &Compose) -> anyhow::Result<()> {
         .await
         .context("the PostgreSQL image as Kubernetes runs it")?;
     private_stream(c).await.context("a private stream")?;
+    moq::through_the_door(c, "cam1")
+        .await
+        .context("MoQ through the QUIC door")?;
     let recorded = archive::store_outage(c)
         .await
         .context("the archive's store down while a stream records")?;
@@ -664,6 +678,9 @@ async fn private_stream(c: &Compose) -> anyhow::Result<()> {
         status == 401 && node.is_none(),
         "an altered token: {status}, from {node:?} (the load balancer should refuse it itself)"
     );
+    moq::private_through_the_door(c, STREAM, &token)
+        .await
+        .context("the private stream over MoQ")?;
     publisher.kill_hard();
     Ok(())
 }

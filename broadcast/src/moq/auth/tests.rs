@@ -12,16 +12,20 @@ fn key() -> PlaybackKey {
     PlaybackKey::new(&[3; 32]).expect("key")
 }
 
-fn node() -> Node {
-    Node::new(NodeId::new("n1").expect("valid"), NodeConfig::default()).with_access(AccessConfig {
-        verifier: Some(Arc::new(TokenVerifier::new(key()))),
-        ..AccessConfig::default()
-    })
+fn node() -> MoqAuthority {
+    MoqAuthority::Node(Arc::new(
+        Node::new(NodeId::new("n1").expect("valid"), NodeConfig::default()).with_access(
+            AccessConfig {
+                verifier: Some(Arc::new(TokenVerifier::new(key()))),
+                ..AccessConfig::default()
+            },
+        ),
+    ))
 }
 
 fn config() -> MoqAuthConfig {
     MoqAuthConfig {
-        publish_key: MoqPublishKey::from_bytes([4; 32]),
+        key: MoqKey::from_bytes([4; 32]),
         root: "/".to_owned(),
     }
 }
@@ -97,7 +101,7 @@ async fn bad_tokens_and_credentials_are_refused_not_made_anonymous() {
     let other_key = PlaybackKey::new(&[9; 32])
         .expect("key")
         .mint(&claims("demo"));
-    let fresh = config().publish_key.mint(NOW);
+    let fresh = config().key.mint(NOW);
     for (query, reason) in [
         (format!("token={}", token(expired)), "expired"),
         (format!("token={forged}"), "bad_signature"),
@@ -110,7 +114,7 @@ async fn bad_tokens_and_credentials_are_refused_not_made_anonymous() {
         ),
         ("publish=1.00".to_owned(), "publish"),
         (
-            format!("publish={}", MoqPublishKey::from_bytes([5; 32]).mint(NOW)),
+            format!("publish={}", MoqKey::from_bytes([5; 32]).mint(NOW)),
             "publish",
         ),
         (format!("publish={fresh}&publish={fresh}"), "publish"),
@@ -145,7 +149,7 @@ async fn a_bound_token_plays_from_its_network_only() {
 
 #[tokio::test]
 async fn only_a_fresh_publish_credential_publishes() {
-    let credential = config().publish_key.mint(NOW);
+    let credential = config().key.mint(NOW);
     let Verdict::Grant(grant) = verdict(Some(format!("publish={credential}"))).await else {
         panic!("refused");
     };
@@ -178,7 +182,10 @@ async fn other_paths_and_events_are_refused_and_an_end_is_noted() {
         Verdict::Noted
     );
     // A node without the playback key opens no private stream.
-    let keyless = Node::new(NodeId::new("n2").expect("valid"), NodeConfig::default());
+    let keyless = MoqAuthority::Node(Arc::new(Node::new(
+        NodeId::new("n2").expect("valid"),
+        NodeConfig::default(),
+    )));
     let query = Some(format!("token={}", token(claims("demo"))));
     assert_eq!(
         decide(&keyless, &config(), &request("connect", query), NOW).await,
@@ -216,13 +223,15 @@ async fn the_on_play_hook_decides_too_and_is_told_the_relays_remote() {
         })
     };
     let with_hook = |allow| {
-        Node::new(NodeId::new("n1").expect("valid"), NodeConfig::default()).with_access(
-            AccessConfig {
-                verifier: Some(Arc::new(TokenVerifier::new(key()))),
-                on_play: Some(hook(allow, Arc::clone(&asked))),
-                ..AccessConfig::default()
-            },
-        )
+        MoqAuthority::Node(Arc::new(
+            Node::new(NodeId::new("n1").expect("valid"), NodeConfig::default()).with_access(
+                AccessConfig {
+                    verifier: Some(Arc::new(TokenVerifier::new(key()))),
+                    on_play: Some(hook(allow, Arc::clone(&asked))),
+                    ..AccessConfig::default()
+                },
+            ),
+        ))
     };
     let query = Some(format!("token={}", token(claims("demo"))));
     assert_eq!(
@@ -296,7 +305,7 @@ async fn post(body: Vec<u8>) -> (http::StatusCode, serde_json::Value) {
         .header(http::header::CONTENT_TYPE, "application/json")
         .body(axum::body::Body::from(body))
         .expect("a request");
-    let response = router(Arc::new(node()), config())
+    let response = router(node(), config())
         .oneshot(request)
         .await
         .expect("answered");
@@ -361,4 +370,85 @@ async fn the_endpoint_answers_moq_auths_shape_and_bounds_what_it_reads() {
         post(long.to_string().into_bytes()).await.0,
         http::StatusCode::PAYLOAD_TOO_LARGE
     );
+}
+
+#[tokio::test]
+async fn a_gate_admits_by_the_tiers_key_alone() {
+    let gate = |query: Option<String>| async move {
+        decide(
+            &MoqAuthority::Gate,
+            &config(),
+            &request("connect", query),
+            NOW,
+        )
+        .await
+    };
+    let key = config().key;
+    let cam = StreamName::new("cam").expect("valid");
+    // A viewer's grant: public streams and its own private one, until the grant ends.
+    let Verdict::Grant(viewer) = gate(Some(format!("grant={}", key.grant(&cam, NOW + 90)))).await
+    else {
+        panic!("a grant was refused");
+    };
+    assert_eq!(viewer.subscribe, ["*", "_private/cam"]);
+    assert!(viewer.publish.is_empty() && !viewer.peer);
+    assert_eq!(viewer.expires, Some(NOW + 90));
+    // Another relay of the tier: both ways, as a peer, with no end.
+    let Verdict::Grant(relay) = gate(Some(format!("jwt={}", key.cluster()))).await else {
+        panic!("the cluster credential was refused");
+    };
+    assert_eq!(relay.publish, ["*", "_private/*"]);
+    assert_eq!(relay.subscribe, ["*", "_private/*"]);
+    assert!(relay.peer && relay.expires.is_none());
+    // The node's publisher.
+    let Verdict::Grant(node) = gate(Some(format!("publish={}", key.mint(NOW)))).await else {
+        panic!("the publish credential was refused");
+    };
+    assert_eq!(node.publish, ["*", "_private/*"]);
+    assert!(node.subscribe.is_empty());
+    // Anonymous: public streams only.
+    let Verdict::Grant(anonymous) = gate(None).await else {
+        panic!("refused");
+    };
+    assert_eq!(anonymous.subscribe, ["*"]);
+    // The gate checks no playback token, and takes nothing another key made, nothing
+    // expired, and never two credentials at once.
+    let other = MoqKey::from_bytes([5; 32]);
+    for query in [
+        format!("token={}", token(claims("cam"))),
+        format!("grant={}", other.grant(&cam, NOW + 90)),
+        format!("grant={}", key.grant(&cam, NOW)),
+        format!("jwt={}", other.cluster()),
+        format!("jwt={}", key.mint(NOW)),
+        format!("publish={}", key.cluster()),
+        format!(
+            "grant={}&grant={}",
+            key.grant(&cam, NOW + 90),
+            key.grant(&cam, NOW + 90)
+        ),
+        format!("grant={}&jwt={}", key.grant(&cam, NOW + 90), key.cluster()),
+        format!("publish={}&token=x", key.mint(NOW)),
+    ] {
+        assert!(
+            matches!(gate(Some(query.clone())).await, Verdict::Refused(_)),
+            "{query}"
+        );
+    }
+    // The grant serializes as moq-auth reads it; `peer` only when set.
+    let json = serde_json::to_value(&relay).expect("json");
+    assert_eq!(json["peer"], true);
+    assert!(serde_json::to_value(&viewer)
+        .expect("json")
+        .get("peer")
+        .is_none());
+}
+
+#[tokio::test]
+async fn a_node_takes_grants_too() {
+    let cam = StreamName::new("cam").expect("valid");
+    let query = Some(format!("grant={}", config().key.grant(&cam, NOW + 90)));
+    let Verdict::Grant(grant) = verdict(query).await else {
+        panic!("refused");
+    };
+    assert_eq!(grant.subscribe, ["*", "_private/cam"]);
 }

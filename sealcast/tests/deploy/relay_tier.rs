@@ -5,8 +5,10 @@
 //! every broadcast node publishes to the tier over TLS checked against the cluster CA and
 //! names the front door to its viewers; the relays' cluster survives any one relay's death
 //! (every replica dials both roots, one root the other) and every name a relay or a node
-//! dials is one the server certificate covers. Hardening (non-root, no capabilities,
-//! read-only root) is `hardening`'s and `topology`'s, over every service, relays included.
+//! dials is one the server certificate covers; every relay runs behind its gate
+//! (`sealcast moq-gate -- moq-relay ...`, no public rule of its own) with the tier's key,
+//! which the broadcast nodes hold too. Hardening (non-root, no capabilities, read-only
+//! root) is `hardening`'s and `topology`'s, over every service, relays included.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -159,8 +161,25 @@ fn check_relays(config: &Config, f: &mut Findings) {
                     == Some("certs/generated/ca.pem"),
             || format!("{name} mounts {mounts:?}: not the TLS pair and the CA it names"),
         );
-        f.check(one("--auth-public").as_deref() == Some("**"), || {
-            format!("{name}: --auth-public is not ** (the tier has no auth yet)")
+        // Behind its gate: the gate runs the relay and is its only auth.
+        let words = service.words("command").unwrap_or_default();
+        f.check(
+            words.first().map(String::as_str) == Some("moq-gate")
+                && words
+                    .iter()
+                    .skip_while(|w| *w != "--")
+                    .nth(1)
+                    .map(String::as_str)
+                    == Some("moq-relay")
+                && !opts.keys().any(|k| k.starts_with("--auth")),
+            || format!("{name} does not run moq-relay behind `sealcast moq-gate` alone: {words:?}"),
+        );
+        let key = service
+            .environment()
+            .get("SEALCAST_MOQ_KEY_FILE")
+            .and_then(|file| mounts.get(file).cloned());
+        f.check(key.as_deref() == Some("deploy/state/moq/key"), || {
+            format!("{name}'s gate reads the tier's key from {key:?}, not deploy/state/moq/key")
         });
         // Every peer it dials is a relay service, by a name the certificate covers, on
         // the port that relay listens on.
@@ -277,6 +296,17 @@ fn check_nodes(config: &Config, f: &mut Findings) {
         .and_then(|(source, _, _)| Some(config.relative(&source)?.display().to_string()));
     f.check(mounted.as_deref() == Some("certs/generated/ca.pem"), || {
         format!("broadcast checks the relay against {ca:?}, mounted from {mounted:?}, not the cluster CA")
+    });
+    let key = env.get("SEALCAST_MOQ_KEY_FILE").and_then(|file| {
+        broadcast
+            .binds()
+            .unwrap()
+            .into_iter()
+            .find(|(_, target, _)| target == file)
+            .and_then(|(source, _, _)| Some(config.relative(&source)?.display().to_string()))
+    });
+    f.check(key.as_deref() == Some("deploy/state/moq/key"), || {
+        format!("broadcast reads the relay tier's key from {key:?}, not deploy/state/moq/key")
     });
     let viewer = env
         .get("SEALCAST_MOQ_VIEWER_URL")

@@ -1,0 +1,223 @@
+//! The MoQ relay tier behind the load balancers' QUIC door (issue 48), in the containers:
+//! `/moq/v1/endpoint` names lb1's published UDP port; moq-tokio's client (the relay's own
+//! project's), trusting the cluster CA as a browser told to would, reads a public stream
+//! through the door, across the relays' cluster; a private stream is announced to nobody
+//! but a viewer with the grant a node minted for its token; and each `relay` replica
+//! killed under the reader (`docker kill`) costs it a redial and a resubscribe, not the
+//! stream: the longest wait between two objects is measured.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use moq_tokio::moq_net;
+use serde_json::json;
+use tokio::time::Instant;
+
+use super::{secs, Compose};
+use testkit::docker;
+
+/// How long a broadcast may take to be announced through the door.
+const ANNOUNCED: Duration = Duration::from_secs(60);
+/// How long a killed relay may keep the reader without an object (the door's check every
+/// 2 s and silence limit of 5 s, QUIC's failure at the new relay, moq-tokio's redial).
+const REDIAL_LIMIT: Duration = Duration::from_secs(15);
+
+/// A moq-tokio client that trusts the cluster CA.
+fn client(c: &Compose) -> anyhow::Result<moq_tokio::Client> {
+    let mut config = moq_tokio::connect::Config::default();
+    config.tls.root = vec![c.ca.clone()];
+    Ok(config.init(moq_tokio::quic::Config::default())?)
+}
+
+/// The URL `/moq/v1/endpoint` gives viewers, through the load balancer.
+async fn endpoint(c: &Compose) -> anyhow::Result<url::Url> {
+    let endpoint: serde_json::Value = c
+        .client
+        .get(format!("{}/moq/v1/endpoint", c.https))
+        .send()
+        .await?
+        .error_for_status()
+        .context("GET /moq/v1/endpoint")?
+        .json()
+        .await?;
+    let url = endpoint["url"].as_str().context("no url in the endpoint")?;
+    anyhow::ensure!(
+        endpoint["privatePrefix"] == "_private/",
+        "the endpoint carries no private streams: {endpoint}"
+    );
+    Ok(url.parse()?)
+}
+
+/// A session through the door dialed with `query`, reading into its origin.
+fn dial(
+    c: &Compose,
+    url: &url::Url,
+    query: Option<&str>,
+) -> anyhow::Result<(moq_net::origin::Producer, moq_tokio::Connection)> {
+    let origin = moq_tokio::origin::spawn();
+    let mut url = url.clone();
+    url.set_query(query);
+    let connection = client(c)?.with_subscriber(origin.clone()).connect(url);
+    Ok((origin, connection))
+}
+
+async fn announced(
+    origin: &moq_net::origin::Producer,
+    path: &str,
+    within: Duration,
+) -> anyhow::Result<moq_net::broadcast::Consumer> {
+    tokio::time::timeout(within, origin.consume().routed_broadcast(path))
+        .await
+        .with_context(|| format!("{path} was not announced through the door within {within:?}"))?
+        .with_context(|| path.to_owned())
+}
+
+/// The name of the first rendition the catalog lists.
+async fn first_rendition(broadcast: &moq_net::broadcast::Consumer) -> anyhow::Result<String> {
+    let mut catalog = broadcast.track("catalog.json")?.subscribe(None).await?;
+    let mut group = tokio::time::timeout(Duration::from_secs(15), catalog.recv_group())
+        .await
+        .context("no catalog within 15 s")??
+        .context("the catalog track ended")?;
+    let frame = tokio::time::timeout(Duration::from_secs(15), group.read_frame())
+        .await
+        .context("no catalog object within 15 s")??
+        .context("an empty catalog group")?;
+    let catalog: serde_json::Value = serde_json::from_slice(&frame.payload)?;
+    catalog["video"]["renditions"]
+        .as_object()
+        .and_then(|r| r.keys().next().cloned())
+        .with_context(|| format!("a catalog without renditions: {catalog}"))
+}
+
+/// A public stream through the door, then each `relay` replica killed under the reader.
+pub(super) async fn through_the_door(c: &Compose, stream: &str) -> anyhow::Result<()> {
+    let url = endpoint(c).await?;
+    anyhow::ensure!(
+        url.port() == Some(c.door),
+        "viewers are told to dial {url}, not lb1's QUIC door (port {})",
+        c.door
+    );
+    let started = Instant::now();
+    let (origin, _connection) = dial(c, &url, None)?;
+    let broadcast = announced(&origin, stream, ANNOUNCED).await?;
+    let rendition = first_rendition(&broadcast).await?;
+    drop(broadcast);
+    // Objects arrive as the node publishes parts: a task notes when each comes, and when
+    // the session is lost (moq-tokio dials again) finds the broadcast again and
+    // resubscribes, as the player does.
+    let (seen, mut arrivals) = tokio::sync::mpsc::unbounded_channel::<Instant>();
+    let reader = {
+        let (origin, stream) = (origin.clone(), stream.to_owned());
+        tokio::spawn(async move {
+            loop {
+                let Ok(broadcast) = origin.consume().routed_broadcast(stream.as_str()).await else {
+                    return;
+                };
+                let Ok(track) = broadcast.track(&rendition) else {
+                    return;
+                };
+                let Ok(mut media) = track.subscribe(None).await else {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                };
+                while let Ok(Some(mut group)) = media.recv_group().await {
+                    while let Ok(Some(_)) = group.read_frame().await {
+                        if seen.send(Instant::now()).is_err() {
+                            return;
+                        }
+                    }
+                }
+                // The track ended with the session: the broadcast again, once announced.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+    let first = tokio::time::timeout(Duration::from_secs(30), arrivals.recv())
+        .await
+        .context("no object through the door within 30 s")?
+        .context("the reader stopped")?;
+    c.note("moq_door_first_object_s", json!(secs(first - started)));
+
+    // Each replica killed in turn: the reader's flow moves to another relay (or stays,
+    // when it was not on the one killed); either way objects come again.
+    let replicas = c.project.containers("relay").await?;
+    anyhow::ensure!(replicas.len() >= 2, "relay replicas: {replicas:?}");
+    let mut longest = Duration::ZERO;
+    for id in &replicas {
+        let mut last = Instant::now();
+        while let Ok(Some(at)) = arrivals.try_recv().map(Some) {
+            last = at;
+        }
+        docker::docker(&["kill", id]).await?;
+        let killed = Instant::now();
+        // Ten seconds of objects after the kill, or the limit passes without one.
+        let mut gap = Duration::ZERO;
+        while killed.elapsed() < Duration::from_secs(10) {
+            let at = tokio::time::timeout(REDIAL_LIMIT, arrivals.recv())
+                .await
+                .with_context(|| {
+                    format!("no object within {REDIAL_LIMIT:?} after relay {id} was killed")
+                })?
+                .context("the reader stopped")?;
+            gap = gap.max(at - last);
+            last = at;
+        }
+        longest = longest.max(gap);
+        docker::docker(&["start", id]).await?;
+    }
+    c.note("moq_relay_killed_longest_gap_s", json!(secs(longest)));
+    reader.abort();
+    Ok(())
+}
+
+/// A private stream through the door: announced to nobody without a grant; with the grant
+/// a node minted for its token (`/live/{stream}/moq-grant` through the load balancer),
+/// its media.
+pub(super) async fn private_through_the_door(
+    c: &Compose,
+    stream: &str,
+    token: &str,
+) -> anyhow::Result<()> {
+    let url = endpoint(c).await?;
+    let grant: serde_json::Value = c
+        .client
+        .get(format!("{}/live/{stream}/moq-grant?token={token}", c.https))
+        .send()
+        .await?
+        .error_for_status()
+        .context("the grant for a token")?
+        .json()
+        .await?;
+    let grant = grant["grant"].as_str().context("no grant")?.to_owned();
+    let status = c
+        .client
+        .get(format!("{}/live/{stream}/moq-grant", c.https))
+        .send()
+        .await?
+        .status();
+    anyhow::ensure!(status == 404, "a grant without a token: {status}");
+    let path = format!("_private/{stream}");
+    let (granted, _kept) = dial(c, &url, Some(&format!("grant={grant}")))?;
+    let broadcast = announced(&granted, &path, ANNOUNCED).await?;
+    let rendition = first_rendition(&broadcast).await?;
+    let mut media = broadcast.track(&rendition)?.subscribe(None).await?;
+    let mut group = tokio::time::timeout(Duration::from_secs(15), media.recv_group())
+        .await
+        .context("no private group within 15 s")??
+        .context("the private track ended")?;
+    tokio::time::timeout(Duration::from_secs(15), group.read_frame())
+        .await
+        .context("no private object within 15 s")??
+        .context("an empty private group")?;
+    // Anonymous: public streams, never this one.
+    let (anonymous, _kept) = dial(c, &url, None)?;
+    anyhow::ensure!(
+        announced(&anonymous, &path, Duration::from_secs(5))
+            .await
+            .is_err(),
+        "an anonymous viewer was announced {path}"
+    );
+    c.note("moq_private_through_the_door", json!(true));
+    Ok(())
+}
