@@ -59,11 +59,15 @@ pub struct Browser {
 }
 
 /// How [`Browser::start_with`] starts Chromium beyond the defaults.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct BrowserOptions {
     /// A fake camera and microphone, granted without asking
     /// (`--use-fake-device-for-media-stream --use-fake-ui-for-media-stream`).
     pub fake_media: bool,
+    /// SHA-256 hashes (base64) of server keys' SubjectPublicKeyInfo whose certificates it
+    /// takes without checking their chain (`--ignore-certificate-errors-spki-list`): a
+    /// cluster CA's server over WebTransport, which `acceptInsecureCerts` does not cover.
+    pub trusted_spki: Vec<String>,
 }
 
 impl Browser {
@@ -112,6 +116,12 @@ impl Browser {
                 profile.path().join("profile").display()
             ),
         ];
+        if !options.trusted_spki.is_empty() {
+            args.push(format!(
+                "--ignore-certificate-errors-spki-list={}",
+                options.trusted_spki.join(",")
+            ));
+        }
         if options.fake_media {
             args.push("--use-fake-device-for-media-stream".to_owned());
             args.push("--use-fake-ui-for-media-stream".to_owned());

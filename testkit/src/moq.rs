@@ -5,12 +5,13 @@
 //! - [`Relay::start`]: one relay on a free loopback port (QUIC on UDP, its HTTP side on
 //!   the same TCP port), with a self-signed certificate whose fingerprint it serves at
 //!   `/certificate.sha256` and that [`Relay::fingerprint`] holds, admitting anyone;
-//!   [`Relay::start_with_auth`] the same asking an auth server (`--auth-url`). Stopped
-//!   when dropped.
+//!   [`Relay::start_with_auth`] the same asking an auth server (`--auth-url`);
+//!   [`Relay::start_gated`] behind `sealcast moq-gate`, as the compose relay tier runs
+//!   one. Stopped when dropped.
 
 use std::ffi::{OsStr, OsString};
 use std::net::UdpSocket;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Result};
@@ -43,18 +44,27 @@ impl Relay {
     /// A relay where anyone may publish and subscribe anything, with `extra` arguments
     /// (`--cluster-connect ...`). Blocking while it starts.
     pub fn start(extra: &[&str]) -> Result<Self> {
-        Self::start_with(&["--auth-public", "**"], extra)
+        Self::start_with(&["--auth-public", "**"], extra, None)
     }
 
     /// A relay that asks the auth server at `auth_url` (`--auth-url`: `unix:///PATH` for a
     /// node's socket) who may publish and subscribe what, with `extra` arguments.
     /// Blocking while it starts.
     pub fn start_with_auth(auth_url: &str, extra: &[&str]) -> Result<Self> {
-        Self::start_with(&["--auth-url", auth_url], extra)
+        Self::start_with(&["--auth-url", auth_url], extra, None)
     }
 
-    fn start_with(auth: &[&str], extra: &[&str]) -> Result<Self> {
-        let bin = relay_bin()?;
+    /// A relay of a relay tier, run as compose runs one: `sealcast moq-gate
+    /// --moq-key-file KEY -- moq-relay ...` (the `sealcast` binary `sealcast` names), the
+    /// gate answering its auth with the tier's key, with `extra` arguments for the relay
+    /// (`--cluster-connect ...`: the gate adds the cluster credential). Blocking while it
+    /// starts.
+    pub fn start_gated(sealcast: &Path, key: &Path, extra: &[&str]) -> Result<Self> {
+        Self::start_with(&[], extra, Some((sealcast, key)))
+    }
+
+    fn start_with(auth: &[&str], extra: &[&str], gate: Option<(&Path, &Path)>) -> Result<Self> {
+        let relay = relay_bin()?;
         let mut last = None;
         for _ in 0..3 {
             let dir = tempfile::Builder::new()
@@ -76,6 +86,22 @@ impl Relay {
             .collect();
             args.extend(auth.iter().map(OsString::from));
             args.extend(extra.iter().map(OsString::from));
+            let (bin, args) = match gate {
+                None => (relay.clone(), args),
+                Some((sealcast, key)) => {
+                    let mut gated: Vec<OsString> = vec![
+                        "moq-gate".into(),
+                        "--moq-key-file".into(),
+                        key.into(),
+                        "--socket".into(),
+                        dir.join("gate.sock").into(),
+                        "--".into(),
+                        relay.clone().into(),
+                    ];
+                    gated.extend(args);
+                    (sealcast.to_owned(), gated)
+                }
+            };
             let args: Vec<&OsStr> = args.iter().map(OsString::as_os_str).collect();
             let log = dir.join("moq-relay.log");
             let mut process =

@@ -59,6 +59,13 @@ const LAND_BEHIND_S = 0.4;
 const MAX_AGE_MS = 2000;
 /** How long to wait for the first verified object before giving up on MoQ. */
 const FIRST_OBJECT_MS = 10000;
+// Once playing, how long without an object before the session is given up for lost: a
+// relay that died does not close the viewer's QUIC connection (another relay cannot reset
+// it, and the idle timeout is tens of seconds), so silence is the sign; the player then
+// dials again, through the QUIC door to a relay that answers. Objects come every part
+// (0.33 s); the rest of a group whose object could not be repaired is skipped until the
+// next group (2 s at most), which must not count as a lost relay.
+const SILENCE_MS = 3000;
 /** Auto rung choice: how long playback must go without a stall before one rung up. */
 const UP_AFTER_MS = 6000;
 /** After a stall, the wait before the next step up: doubled by each stall, at most MAX. */
@@ -210,6 +217,8 @@ export class MoqPlayback {
     };
     this.loads = 0;
     this.objectUrl = '';
+    this.lastObjectAt = performance.now();
+    this.watchdog = 0;
     this.verifying = new VerificationSession(trust, tally, playback, {
       delegation: (url) => this.delegationAt(url),
     });
@@ -288,6 +297,11 @@ export class MoqPlayback {
       setTimeout(() => reject(new Error('no verified object in time')), FIRST_OBJECT_MS);
     });
     await Promise.race([playing, timeout]);
+    this.watchdog = setInterval(() => {
+      if (performance.now() - this.lastObjectAt > SILENCE_MS) {
+        this.finish('ended', new Error(`no object for ${SILENCE_MS} ms: the relay is gone`));
+      }
+    }, SILENCE_MS / 4);
   }
 
   async subscribe(track) {
@@ -452,6 +466,7 @@ export class MoqPlayback {
       }
       await this.append(object);
       this.state.objects += 1;
+      this.lastObjectAt = performance.now();
       if (started.first) {
         started.first();
         started.first = null;
@@ -536,6 +551,7 @@ export class MoqPlayback {
   finish(why, error = null) {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.watchdog);
     this.video.removeEventListener('waiting', this.onWaiting);
     this.video.removeEventListener('playing', this.onPlaying);
     for (const track of this.tracks) track.close();

@@ -226,6 +226,17 @@ fn trials(fixture: &Arc<Fixture>) -> Vec<Trial> {
         {
             let fixture = Arc::clone(fixture);
             Trial::test(
+                "a_private_stream_plays_over_moq_through_a_gated_relay_with_its_grant",
+                move || {
+                    fixture
+                        .run(Light, moq::check_private_moq_through_a_gated_relay())
+                        .map_err(|e| format!("{e:#}").into())
+                },
+            )
+        },
+        {
+            let fixture = Arc::clone(fixture);
+            Trial::test(
                 "moq_through_clustered_moq_relays_and_a_hostile_hop_plays_verified",
                 move || {
                     fixture

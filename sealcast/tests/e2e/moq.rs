@@ -8,7 +8,9 @@
 //! two relays, a hop that copies every track from the second relay into a third (made
 //! with moq-tokio, as any relay built on that library would), and that third relay. Once
 //! it plays, the hop turns hostile (a flipped byte, two objects swapped, an object of
-//! another stream): the player refuses each and plays on.
+//! another stream): the player refuses each and plays on. And a private stream plays in
+//! Chromium over MoQ through a relay behind `sealcast moq-gate`, with the grant the node
+//! minted for the link's token.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -534,7 +536,7 @@ async fn switches_rungs(browser: &mut testkit::browser::Browser) -> anyhow::Resu
 
 /// What the player page says about its MoQ playback, as a value `r` for a predicate to
 /// test (`false` before the player is there).
-const MOQ_STATE_FN: &str = "const r = (() => { const s = window.sealcast; \
+pub(crate) const MOQ_STATE_FN: &str = "const r = (() => { const s = window.sealcast; \
      const v = document.getElementById('video'); if (!s) return false; \
      return { transport: s.transport, moq: s.moq, errors: s.errors, \
      verified: s.verification.verified, refused: s.verification.refusedCount, \
@@ -563,4 +565,119 @@ async fn next_frame(group: &mut moq_net::group::Consumer) -> anyhow::Result<Opti
             .context("no object within 15 s")??
             .map(|f| f.payload),
     )
+}
+
+/// A private stream over MoQ in Chromium through a relay of a relay tier (issue 48): the
+/// relay runs behind `sealcast moq-gate` (the real binary, with the tier's key, as compose
+/// runs it), `sealcast up` publishes to it with `--moq-key-file`, and the player, given a
+/// link with the stream's playback token, trades the token for the node's grant and plays
+/// over MoQ, verifying every object; the same page without the token does not play it.
+pub(crate) async fn check_private_moq_through_a_gated_relay() -> anyhow::Result<()> {
+    const PRIVATE: &str = "moq-private";
+    let dir = tempfile::tempdir()?;
+    let key = dir.path().join("moq-key");
+    {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&key)?;
+        let mut bytes = [0u8; 32];
+        std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut bytes)?;
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        file.write_all(hex.as_bytes())?;
+    }
+    let relay = {
+        let key = key.clone();
+        tokio::task::spawn_blocking(move || {
+            Relay::start_gated(std::path::Path::new(crate::cluster::BIN), &key, &[])
+        })
+        .await??
+    };
+    let viewer_url = format!("https://127.0.0.1:{}/", relay.port);
+    let cluster = Cluster::start_with(&[
+        "--broadcast",
+        "1",
+        "--moq-relay",
+        &relay.url(),
+        "--moq-relay-fingerprint",
+        &relay.fingerprint,
+        "--moq-viewer-url",
+        &viewer_url,
+        "--moq-viewer-fingerprint",
+        &relay.fingerprint,
+        "--moq-key-file",
+        &key.display().to_string(),
+    ])
+    .await?;
+    let checked = async {
+        let stream_key = cluster.add_stream_with(PRIVATE, &["--private"]).await?;
+        let _publisher =
+            TestPattern::new(426, 240, 30, 600).publish(&cluster.rtmp_url(&stream_key))?;
+        let token = crate::private::mint(&cluster, PRIVATE, &[]).await?;
+        // Up once its playlist lists parts to the token's holder (the node publishes it
+        // to the relay from then on).
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let url = format!(
+                "{}/live/{PRIVATE}/src/index.m3u8?token={token}",
+                cluster.http
+            );
+            let response = cluster.client().get(&url).send().await?;
+            let up = response.status() == 200
+                && response.text().await?.matches(".m4s?token=").count() >= 3;
+            if up {
+                break;
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "the private stream never came up"
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        let mut browser = testkit::browser::Browser::start(640, 360).await?;
+        let played = async {
+            browser
+                .goto(&format!(
+                    "{}/?transport=moq#live/{PRIVATE}?token={token}",
+                    cluster.https
+                ))
+                .await?;
+            let playing = browser
+                .wait_for(
+                    "the private stream plays over MoQ with its grant",
+                    &format!(
+                        "{MOQ_STATE_FN} if (r && r.errors && r.errors.length) return {{ failed: JSON.stringify(r) }}; \
+                         return r && r.transport === 'moq' && r.moq && r.moq.objects > 10 && r.t > 2 ? r : false;"
+                    ),
+                    serde_json::Value::Null,
+                    Duration::from_secs(60),
+                    |_| Ok(()),
+                )
+                .await?;
+            eprintln!("moq: the private stream over MoQ: {playing}");
+            let objects = playing["moq"]["objects"].as_u64().unwrap_or(0);
+            anyhow::ensure!(
+                playing["refused"].as_u64() == Some(0)
+                    && playing["verified"].as_u64().unwrap_or(0) > objects,
+                "every object verified, none refused: {playing}"
+            );
+            anyhow::Ok(())
+        }
+        .await;
+        browser.quit().await?;
+        played?;
+        let log = relay.log();
+        anyhow::ensure!(
+            !log.contains(&token) && !log.contains("grant="),
+            "the relay logged the token or the grant"
+        );
+        anyhow::Ok(())
+    }
+    .await
+    .map_err(|e| anyhow::anyhow!("{e:#}\nthe gated relay said:\n{}", tail(&relay.log())));
+    let stopped = cluster.stop_and_check_logs().await;
+    checked.and(stopped)
 }

@@ -338,7 +338,8 @@ pub(crate) async fn live(origin: &str, stream: &str, node_prefix: &str) -> Resul
 /// How often the page notes the video's media time while a fault happens.
 const SAMPLE_MS: u64 = 200;
 
-/// A viewer in Chromium plays `stream` from `origin` (`/#live/{stream}`) while `fault`
+/// A viewer in Chromium plays `stream` over LL-HLS from `origin`
+/// (`/?transport=hls#live/{stream}`: what these faults are about is HTTPS) while `fault`
 /// happens (issue 16): once it plays, `fault` runs; afterwards the video must play 6 s
 /// more with no fatal player error, nothing uncaught and nothing requested outside the
 /// origin. Returns what `fault` returned, the longest stretch, in seconds, in which
@@ -351,7 +352,9 @@ pub(crate) async fn plays_through<T>(
 ) -> Result<(T, f64, Value)> {
     let mut browser = Browser::start(1280, 800).await?;
     let outcome = async {
-        browser.goto(&format!("{origin}/#live/{stream}")).await?;
+        browser
+            .goto(&format!("{origin}/?transport=hls#live/{stream}"))
+            .await?;
         video_plays(&mut browser, origin, 45).await?;
         // The page notes (wall ms, media time) until the check ends.
         browser
@@ -410,7 +413,7 @@ const HLS_STATE: &str = "const hls = window.sealcast.hls; \
 
 /// The longest wall time, in seconds, over which media time did not advance, from
 /// (wall ms, media seconds) samples in order.
-fn longest_stall(samples: &[(f64, f64)]) -> f64 {
+pub(crate) fn longest_stall(samples: &[(f64, f64)]) -> f64 {
     let mut longest: f64 = 0.0;
     let mut since = samples.first().map_or(0.0, |s| s.0);
     for pair in samples.windows(2) {

@@ -168,7 +168,10 @@ pub(crate) async fn ffmpeg9_ladder(cluster: &Cluster) -> anyhow::Result<()> {
 /// rungs, and Stop ends it.
 pub(crate) async fn chromium_publish_page(cluster: &Cluster) -> anyhow::Result<()> {
     let key = cluster.add_stream("whipweb").await?;
-    let options = BrowserOptions { fake_media: true };
+    let options = BrowserOptions {
+        fake_media: true,
+        ..BrowserOptions::default()
+    };
     let mut browser = Browser::start_with(1280, 800, options).await?;
     let outcome = async {
         browser.goto(&format!("{}/publish", cluster.https)).await?;
@@ -320,7 +323,10 @@ return (async () => {
 /// ends it.
 pub(crate) async fn chromium_over_ice_tcp(cluster: &Cluster) -> anyhow::Result<()> {
     let key = cluster.add_stream("whiptcp").await?;
-    let options = BrowserOptions { fake_media: true };
+    let options = BrowserOptions {
+        fake_media: true,
+        ..BrowserOptions::default()
+    };
     let mut browser = Browser::start_with(1280, 800, options).await?;
     let outcome = async {
         // Any page of the cluster's origin: the script posts to its /whip/.
