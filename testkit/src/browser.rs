@@ -67,6 +67,9 @@ pub struct BrowserOptions {
     /// SHA-256 hashes (base64) of server keys' SubjectPublicKeyInfo whose certificates it
     /// takes without checking their chain (`--ignore-certificate-errors-spki-list`): a
     /// cluster CA's server over WebTransport, which `acceptInsecureCerts` does not cover.
+    /// With them, `--webtransport-developer-mode` too: Chromium refuses WebTransport to a
+    /// certificate that no publicly known root issued (a local CA's, even one installed
+    /// as trusted), unless it is pinned with `serverCertificateHashes`.
     pub trusted_spki: Vec<String>,
 }
 
@@ -121,6 +124,7 @@ impl Browser {
                 "--ignore-certificate-errors-spki-list={}",
                 options.trusted_spki.join(",")
             ));
+            args.push("--webtransport-developer-mode".to_owned());
         }
         if options.fake_media {
             args.push("--use-fake-device-for-media-stream".to_owned());

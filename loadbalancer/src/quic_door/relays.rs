@@ -32,8 +32,11 @@ impl Default for RelayChecks {
     fn default() -> Self {
         RelayChecks {
             resolve_every: Duration::from_secs(5),
-            check_every: Duration::from_secs(2),
-            timeout: Duration::from_secs(1),
+            // A relay that dies is out within 1.5 s: before a player gives its silent
+            // session up (3 s, web/src/moq-play.js) and dials again, so the new flow goes
+            // to a relay that answers. Two connects a second per relay cost nothing.
+            check_every: Duration::from_secs(1),
+            timeout: Duration::from_millis(500),
         }
     }
 }
