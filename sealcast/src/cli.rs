@@ -185,6 +185,19 @@ pub(crate) struct UpArgs {
     pub(crate) cache_purge: CachePurgeArgs,
     #[command(flatten)]
     pub(crate) moq: MoqArgs,
+    /// Run a MoQ relay beside the nodes: this moq-relay binary (0.17; `cargo install
+    /// moq-relay`), with a self-signed certificate browsers pin by its hash, asking the
+    /// first node who may publish and read what (a private stream with the grant the node
+    /// mints for its token). Instead of --moq-relay.
+    #[arg(long = "moq-run-relay", env = "SEALCAST_MOQ_RUN_RELAY")]
+    pub(crate) moq_run_relay: Option<PathBuf>,
+    /// Where that relay listens: QUIC (UDP) and its HTTP side (TCP) on one port.
+    #[arg(
+        long = "moq-relay-listen",
+        env = "SEALCAST_MOQ_RELAY_LISTEN",
+        default_value = "0.0.0.0:4443"
+    )]
+    pub(crate) moq_relay_listen: SocketAddr,
 }
 
 /// Egress over Media over QUIC (issue 48): the relay a node publishes its streams to.

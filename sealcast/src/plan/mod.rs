@@ -30,7 +30,7 @@ pub(crate) use broadcast::{access_config, BroadcastPlan, EdgeTrust};
 pub(crate) use ingest::{distribution, provenance, signing_key, IngestPlan, SrtPlan};
 pub(crate) use inputs::{cache_purge, key_dir, CatalogLocation, TlsPlan};
 pub(crate) use lb::{Balancer, BalancerKeys, LbPlan};
-pub(crate) use moq::{MoqGatePlan, MoqPlan};
+pub(crate) use moq::{for_run_relay, MoqGatePlan, MoqPlan, RunRelayPlan};
 pub(crate) use problem::{Problem, Problems};
 pub(crate) use source::derive as source;
 pub(crate) use up::{Broker, UpPlan};

@@ -149,6 +149,88 @@ pub(super) fn key_file(
     }
 }
 
+/// A relay `sealcast up` runs itself (`--moq-run-relay`): where it listens, what the first
+/// node's auth socket is, and the viewers' URL when one was given.
+#[derive(Debug, Clone)]
+pub(crate) struct RunRelayPlan {
+    /// The moq-relay binary.
+    pub(crate) bin: std::path::PathBuf,
+    /// QUIC and its HTTP side, one port.
+    pub(crate) listen: std::net::SocketAddr,
+    /// The auth socket the first node serves and the relay asks.
+    pub(crate) socket: std::path::PathBuf,
+    /// `--moq-viewer-url`, if given; else `https://127.0.0.1:PORT/`.
+    pub(crate) viewer_url: Option<String>,
+    /// Where its output goes (the data directory's `moq-relay.log`).
+    pub(crate) log: std::path::PathBuf,
+}
+
+/// What `--moq-run-relay` asks for, or `None` (with a problem when it cannot be run).
+pub(crate) fn run_relay(
+    bin: Option<&std::path::Path>,
+    listen: std::net::SocketAddr,
+    args: &crate::cli::MoqArgs,
+    data_dir: &std::path::Path,
+    problems: &mut Problems,
+) -> Option<Option<RunRelayPlan>> {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(bin) = bin else {
+        return Some(None);
+    };
+    const NAME: &str = "SEALCAST_MOQ_RUN_RELAY";
+    let runnable =
+        std::fs::metadata(bin).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    if !runnable {
+        problems.add(NAME, format!("{} is not an executable file", bin.display()));
+        return None;
+    }
+    if args.relay.is_some() || args.key_file.is_some() || args.auth_socket.is_some() {
+        problems.add(
+            NAME,
+            "runs a relay of its own: not with --moq-relay, --moq-key-file or --moq-auth-socket",
+        );
+        return None;
+    }
+    if listen.port() == 0 {
+        problems.add(
+            "SEALCAST_MOQ_RELAY_LISTEN",
+            "the relay needs a port of its own, not 0",
+        );
+        return None;
+    }
+    // A short path (a Unix socket's is at most 107 bytes): the system's temporary
+    // directory, one per process.
+    let socket = std::env::temp_dir().join(format!("sealcast-moq-{}.sock", std::process::id()));
+    Some(Some(RunRelayPlan {
+        bin: bin.to_owned(),
+        listen,
+        socket,
+        viewer_url: args.viewer_url.clone(),
+        log: data_dir.join("moq-relay.log"),
+    }))
+}
+
+/// The MoQ plan for the relay `up` started, once its certificate's `fingerprint` is known.
+pub(crate) fn for_run_relay(run: &RunRelayPlan, fingerprint: &str) -> Result<MoqPlan, Problems> {
+    let mut problems = Problems::default();
+    let port = run.listen.port();
+    let args = crate::cli::MoqArgs {
+        // The certificate moq-relay generates names localhost; the nodes pin it.
+        relay: Some(format!("https://localhost:{port}/")),
+        fingerprints: vec![fingerprint.to_owned()],
+        viewer_url: Some(
+            run.viewer_url
+                .clone()
+                .unwrap_or_else(|| format!("https://127.0.0.1:{port}/")),
+        ),
+        viewer_fingerprints: vec![fingerprint.to_owned()],
+        auth_socket: Some(run.socket.clone()),
+        ..Default::default()
+    };
+    let plan = moq(&args, &mut problems).flatten();
+    problems.or(plan)
+}
+
 /// What `sealcast moq-gate` starts with: the tier's key, where the relay asks, and the
 /// relay itself.
 #[derive(Debug, Clone)]
@@ -318,6 +400,60 @@ mod tests {
                 !said.contains(&secret[..16]),
                 "the file's contents were shown"
             );
+        }
+    }
+
+    #[test]
+    fn up_runs_a_relay_only_alone_and_on_a_port() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let listen: std::net::SocketAddr = "127.0.0.1:4443".parse().expect("addr");
+        let mut problems = Problems::default();
+        let none = run_relay(
+            None,
+            listen,
+            &crate::cli::MoqArgs::default(),
+            dir.path(),
+            &mut problems,
+        );
+        assert!(matches!(none, Some(None)));
+        let bin = Path::new("/bin/sh");
+        let Some(Some(run)) = run_relay(
+            Some(bin),
+            listen,
+            &crate::cli::MoqArgs::default(),
+            dir.path(),
+            &mut problems,
+        ) else {
+            panic!("no plan: {:?}", problems.into_vec());
+        };
+        assert_eq!(run.log, dir.path().join("moq-relay.log"));
+        let plan = for_run_relay(&run, &"ab".repeat(32)).expect("a MoQ plan");
+        assert_eq!(plan.viewers.url.as_str(), "https://127.0.0.1:4443/");
+        assert_eq!(plan.viewers.certificate_hashes, ["ab".repeat(32)]);
+        assert!(plan.auth.is_some() && plan.grants.is_some());
+        let with_relay = crate::cli::MoqArgs {
+            relay: Some("https://elsewhere:4443/".to_owned()),
+            ..Default::default()
+        };
+        for (bin, listen, args, word) in [
+            (
+                Path::new("/nonexistent"),
+                listen,
+                crate::cli::MoqArgs::default(),
+                "not an executable",
+            ),
+            (bin, listen, with_relay, "not with --moq-relay"),
+            (
+                bin,
+                "127.0.0.1:0".parse().expect("addr"),
+                crate::cli::MoqArgs::default(),
+                "not 0",
+            ),
+        ] {
+            let mut problems = Problems::default();
+            assert!(run_relay(Some(bin), listen, &args, dir.path(), &mut problems).is_none());
+            let said = format!("{:?}", problems.into_vec());
+            assert!(said.contains(word), "{said}");
         }
     }
 

@@ -55,6 +55,8 @@ pub(crate) struct UpPlan {
     pub(crate) cache_purge: Option<api::CachePurge>,
     /// The MoQ relay every node publishes to, if any.
     pub(crate) moq: Option<super::moq::MoqPlan>,
+    /// A relay `up` runs itself (`--moq-run-relay`); its MoQ plan is made once it runs.
+    pub(crate) run_relay: Option<super::moq::RunRelayPlan>,
     /// Publish a test pattern once up.
     pub(crate) demo: bool,
 }
@@ -116,6 +118,13 @@ impl UpPlan {
                 plan.settings.writer_window = Duration::ZERO;
                 plan
             });
+        let run_relay = super::moq::run_relay(
+            args.moq_run_relay.as_deref(),
+            args.moq_relay_listen,
+            &args.moq,
+            &args.catalog.data_dir,
+            &mut problems,
+        );
         let moq = super::moq::moq(&args.moq, &mut problems);
         let plan = (|| {
             acme?;
@@ -149,6 +158,7 @@ impl UpPlan {
                 on_play: on_play?,
                 cache_purge: cache_purge?,
                 moq: moq?,
+                run_relay: run_relay?,
                 demo: args.demo,
                 config,
             })

@@ -53,6 +53,64 @@ pub(super) fn start(
     Ok(())
 }
 
+/// Starts the relay `up` runs itself (`--moq-run-relay`) and waits until its HTTP side
+/// serves its certificate's fingerprint (`/certificate.sha256`): the MoQ plan of the nodes
+/// is made with it. The relay asks the auth socket the first node serves (admitting nobody
+/// until then); it is killed when the child is dropped, with `up`.
+pub(crate) async fn run_relay(
+    run: &crate::plan::RunRelayPlan,
+) -> anyhow::Result<(tokio::process::Child, crate::plan::MoqPlan)> {
+    let listen = run.listen.to_string();
+    if let Some(dir) = run.log.parent() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("making the data directory {}", dir.display()))?;
+    }
+    let log = std::fs::File::create(&run.log)
+        .with_context(|| format!("the relay's log {}", run.log.display()))?;
+    let mut child = tokio::process::Command::new(&run.bin)
+        .args(["--listen", &listen, "--listen-tls-generate", "localhost"])
+        .args(["--web-http-listen", &listen, "--auth-url"])
+        .arg(format!("unix://{}", run.socket.display()))
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {}", run.bin.display()))?;
+    let local = match run.listen.ip() {
+        ip if ip.is_unspecified() => {
+            std::net::SocketAddr::from(([127, 0, 0, 1], run.listen.port()))
+        }
+        _ => run.listen,
+    };
+    let url = format!("http://{local}/certificate.sha256");
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(2))
+        .build()?;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    let fingerprint = loop {
+        if let Some(status) = child.try_wait()? {
+            anyhow::bail!("the MoQ relay exited ({status}); see {}", run.log.display());
+        }
+        if let Ok(answer) = client.get(&url).send().await {
+            let text = answer.text().await.unwrap_or_default();
+            let text = text.trim();
+            if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+                break text.to_owned();
+            }
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the MoQ relay did not answer on {local} within 20 s; see {}",
+            run.log.display()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let plan = crate::plan::for_run_relay(run, &fingerprint)?;
+    tracing::info!(listen = %run.listen, "the MoQ relay runs");
+    Ok((child, plan))
+}
+
 /// `sealcast moq-gate`: binds the auth socket, answers on it with the tier's key
 /// (`broadcast::MoqAuthority::Gate`), and runs the relay with `--auth-url` naming it (and
 /// its cluster credential in a file of mode 0600 beside the socket when it dials other

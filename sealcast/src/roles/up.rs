@@ -33,7 +33,17 @@ const READY_WAIT: Duration = Duration::from_secs(30);
 
 /// `sealcast up`.
 pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let plan = UpPlan::derive(&args)?;
+    let mut plan = UpPlan::derive(&args)?;
+    // A relay of its own (`--moq-run-relay`): its certificate's fingerprint is part of
+    // what the nodes publish with and tell viewers, so it starts first.
+    let relay = match plan.run_relay.clone() {
+        Some(run) => {
+            let (child, moq) = super::moq::run_relay(&run).await?;
+            plan.moq = Some(moq);
+            Some(child)
+        }
+        None => None,
+    };
     let catalog = open_catalog(&plan.catalog.location).await?;
     let tasks = TaskTracker::new();
     // The listener tasks of every part hold guards of it: one stopping unasked stops the
@@ -272,6 +282,9 @@ pub(crate) async fn up(args: UpArgs, shutdown: CancellationToken) -> anyhow::Res
     out.push_str(&lb_addrs.lines());
     for (id, url) in &node_urls {
         out.push_str(&format!("{id} {url}\n"));
+    }
+    if let (Some(moq), Some(_)) = (&plan.moq, &relay) {
+        out.push_str(&format!("moq-relay {}\n", moq.viewers.url));
     }
     print_ready(&out);
 

@@ -226,6 +226,17 @@ fn trials(fixture: &Arc<Fixture>) -> Vec<Trial> {
         {
             let fixture = Arc::clone(fixture);
             Trial::test(
+                "sealcast_up_runs_a_moq_relay_and_chromium_plays_over_it",
+                move || {
+                    fixture
+                        .run(Light, moq::check_up_runs_a_moq_relay())
+                        .map_err(|e| format!("{e:#}").into())
+                },
+            )
+        },
+        {
+            let fixture = Arc::clone(fixture);
+            Trial::test(
                 "a_private_stream_plays_over_moq_through_a_gated_relay_with_its_grant",
                 move || {
                     fixture

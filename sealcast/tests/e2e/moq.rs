@@ -612,72 +612,117 @@ pub(crate) async fn check_private_moq_through_a_gated_relay() -> anyhow::Result<
         &key.display().to_string(),
     ])
     .await?;
-    let checked = async {
-        let stream_key = cluster.add_stream_with(PRIVATE, &["--private"]).await?;
-        let _publisher =
-            TestPattern::new(426, 240, 30, 600).publish(&cluster.rtmp_url(&stream_key))?;
-        let token = crate::private::mint(&cluster, PRIVATE, &[]).await?;
-        // Up once its playlist lists parts to the token's holder (the node publishes it
-        // to the relay from then on).
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        loop {
-            let url = format!(
-                "{}/live/{PRIVATE}/src/index.m3u8?token={token}",
-                cluster.http
-            );
-            let response = cluster.client().get(&url).send().await?;
-            let up = response.status() == 200
-                && response.text().await?.matches(".m4s?token=").count() >= 3;
-            if up {
-                break;
-            }
+    let checked = private_plays_over_moq(&cluster, PRIVATE)
+        .await
+        .and_then(|token| {
+            let log = relay.log();
             anyhow::ensure!(
-                tokio::time::Instant::now() < deadline,
-                "the private stream never came up"
+                !log.contains(&token) && !log.contains("grant="),
+                "the relay logged the token or the grant"
             );
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            Ok(())
+        })
+        .map_err(|e| anyhow::anyhow!("{e:#}\nthe gated relay said:\n{}", tail(&relay.log())));
+    let stopped = cluster.stop_and_check_logs().await;
+    checked.and(stopped)
+}
+
+/// A private stream published to `cluster` plays in Chromium over MoQ from a link with its
+/// token (the player trades it for the node's grant), every object verified, none
+/// refused. Returns the token.
+async fn private_plays_over_moq(cluster: &Cluster, stream: &str) -> anyhow::Result<String> {
+    let stream_key = cluster.add_stream_with(stream, &["--private"]).await?;
+    let _publisher = TestPattern::new(426, 240, 30, 600).publish(&cluster.rtmp_url(&stream_key))?;
+    let token = crate::private::mint(cluster, stream, &[]).await?;
+    // Up once its playlist lists parts to the token's holder (the node publishes it
+    // to the relay from then on).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let url = format!(
+            "{}/live/{stream}/src/index.m3u8?token={token}",
+            cluster.http
+        );
+        let response = cluster.client().get(&url).send().await?;
+        let up =
+            response.status() == 200 && response.text().await?.matches(".m4s?token=").count() >= 3;
+        if up {
+            break;
         }
-        let mut browser = testkit::browser::Browser::start(640, 360).await?;
-        let played = async {
-            browser
-                .goto(&format!(
-                    "{}/?transport=moq#live/{PRIVATE}?token={token}",
-                    cluster.https
-                ))
-                .await?;
-            let playing = browser
-                .wait_for(
-                    "the private stream plays over MoQ with its grant",
-                    &format!(
-                        "{MOQ_STATE_FN} if (r && r.errors && r.errors.length) return {{ failed: JSON.stringify(r) }}; \
-                         return r && r.transport === 'moq' && r.moq && r.moq.objects > 10 && r.t > 2 ? r : false;"
-                    ),
-                    serde_json::Value::Null,
-                    Duration::from_secs(60),
-                    |_| Ok(()),
-                )
-                .await?;
-            eprintln!("moq: the private stream over MoQ: {playing}");
-            let objects = playing["moq"]["objects"].as_u64().unwrap_or(0);
-            anyhow::ensure!(
-                playing["refused"].as_u64() == Some(0)
-                    && playing["verified"].as_u64().unwrap_or(0) > objects,
-                "every object verified, none refused: {playing}"
-            );
-            anyhow::Ok(())
-        }
-        .await;
-        browser.quit().await?;
-        played?;
-        let log = relay.log();
         anyhow::ensure!(
-            !log.contains(&token) && !log.contains("grant="),
-            "the relay logged the token or the grant"
+            tokio::time::Instant::now() < deadline,
+            "the private stream never came up"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let mut browser = testkit::browser::Browser::start(640, 360).await?;
+    let played = async {
+        browser
+            .goto(&format!(
+                "{}/?transport=moq#live/{stream}?token={token}",
+                cluster.https
+            ))
+            .await?;
+        let playing = browser
+            .wait_for(
+                "the private stream plays over MoQ with its grant",
+                &format!(
+                    "{MOQ_STATE_FN} if (r && r.errors && r.errors.length) return {{ failed: JSON.stringify(r) }}; \
+                     return r && r.transport === 'moq' && r.moq && r.moq.objects > 10 && r.t > 2 ? r : false;"
+                ),
+                serde_json::Value::Null,
+                Duration::from_secs(60),
+                |_| Ok(()),
+            )
+            .await?;
+        eprintln!("moq: the private stream over MoQ: {playing}");
+        let objects = playing["moq"]["objects"].as_u64().unwrap_or(0);
+        anyhow::ensure!(
+            playing["refused"].as_u64() == Some(0)
+                && playing["verified"].as_u64().unwrap_or(0) > objects,
+            "every object verified, none refused: {playing}"
         );
         anyhow::Ok(())
     }
-    .await
-    .map_err(|e| anyhow::anyhow!("{e:#}\nthe gated relay said:\n{}", tail(&relay.log())));
+    .await;
+    browser.quit().await?;
+    played?;
+    Ok(token)
+}
+
+/// `sealcast up --moq-run-relay` (issue 48): `up` runs moq-relay itself (the real binary,
+/// asking the first node's auth socket), tells viewers its certificate's hash, and a
+/// private stream plays over it in Chromium with its grant.
+pub(crate) async fn check_up_runs_a_moq_relay() -> anyhow::Result<()> {
+    let relay = testkit::moq::relay_bin()?;
+    let port = testkit::net::free_udp_and_tcp_port()?;
+    let listen = format!("127.0.0.1:{port}");
+    let cluster = Cluster::start_with(&[
+        "--broadcast",
+        "1",
+        "--moq-run-relay",
+        &relay.display().to_string(),
+        "--moq-relay-listen",
+        &listen,
+    ])
+    .await?;
+    let checked = async {
+        let endpoint: serde_json::Value = cluster
+            .client()
+            .get(format!("{}/moq/v1/endpoint", cluster.http))
+            .send()
+            .await?
+            .json()
+            .await?;
+        anyhow::ensure!(
+            endpoint["url"] == format!("https://127.0.0.1:{port}/")
+                && endpoint["certificateHashes"].as_array().map(Vec::len) == Some(1)
+                && endpoint["privatePrefix"] == "_private/",
+            "the endpoint does not name the relay up runs: {endpoint}"
+        );
+        private_plays_over_moq(&cluster, "up-relay-private").await?;
+        anyhow::Ok(())
+    }
+    .await;
     let stopped = cluster.stop_and_check_logs().await;
     checked.and(stopped)
 }
