@@ -137,6 +137,9 @@ import { MoqPlayback, moqEndpoint } from './moq-play.js';
   let playback = null; // { key, url, retries, mediaRecoveries, timer }
   let verifying = null; // the VerificationSession of the current hls.js instance
   let moqPlaying = null; // the MoqPlayback of the current selection, if MoQ plays it
+  // Whether MoQ played this selection and is being dialled again (a failed dial is then
+  // retried, not the end of it).
+  let moqRetrying = false;
   let lastMoqRetry = 0; // when a MoQ session last ended and playback was started again
 
   // ---- formatting -------------------------------------------------------------------------
@@ -479,6 +482,7 @@ import { MoqPlayback, moqEndpoint } from './moq-play.js';
     if (!sel) return;
     const key = hashOf(sel);
     if (!force && sealcast.selection && hashOf(sealcast.selection) === key && playback) return;
+    if (!force) moqRetrying = false;
 
     stopPlayback();
     clearError();
@@ -547,8 +551,15 @@ import { MoqPlayback, moqEndpoint } from './moq-play.js';
     if (live && wanted !== 'hls') {
       const pb = playback;
       startMoq(live, token).then((ok) => {
+        if (ok) moqRetrying = false;
         if (ok || playback !== pb) return;
         if (wanted === 'moq') {
+          // Forced onto MoQ and it played before (its relay died, the relay it dials now
+          // does not carry the stream yet): keep trying, as LL-HLS retries a failed load.
+          if (moqRetrying) {
+            scheduleRetry(pb);
+            return;
+          }
           showError('This stream cannot be played over Media over QUIC here (?transport=moq).');
           return;
         }
@@ -585,6 +596,7 @@ import { MoqPlayback, moqEndpoint } from './moq-play.js';
         if (name === 'ended' && playback === pb) {
           // The session or the track ended: try again from the start (MoQ or LL-HLS).
           moqPlaying = null;
+          moqRetrying = true;
           sealcast.errors.push({ source: 'moq', message: (detail && detail.error) || 'ended', at: new Date().toISOString() });
           scheduleRetry(pb);
         }

@@ -235,7 +235,20 @@ pub(super) async fn through_the_door(c: &Compose, stream: &str) -> anyhow::Resul
                 Duration::from_secs(90),
                 |_| Ok(()),
             )
-            .await?;
+            .await;
+        let after = match after {
+            Ok(after) => after,
+            Err(e) => {
+                let state = browser
+                    .execute(
+                        &format!("{} return r;", crate::moq::MOQ_STATE_FN),
+                        Value::Null,
+                    )
+                    .await
+                    .unwrap_or_default();
+                return Err(e.context(format!("page state {state}")));
+            }
+        };
         anyhow::ensure!(
             after["refused"].as_u64() == Some(0),
             "the player refused objects through the door: {after}"
