@@ -85,19 +85,31 @@ impl Browser {
             .prefix("sealcast-chromium-")
             .tempdir()?;
         let chromium = chromium()?;
-        let mut command = tokio::process::Command::new(chromedriver()?);
-        command.arg("--port=0");
-        let mut driver = Spawned::start(
-            "chromedriver",
-            command,
-            &profile.path().join("chromedriver.log"),
-        )?;
-        let port = driver
-            .line(
-                "ChromeDriver was started successfully on port ",
-                Duration::from_secs(30),
-            )
-            .await?;
+        // With `--port=0` chromedriver picks a port free on one address family and then
+        // binds it on the other too, which another process may hold ("bind() failed:
+        // Address already in use"): a few tries, each with a fresh pick.
+        let mut tries = 0;
+        let (mut driver, port) = loop {
+            tries += 1;
+            let mut command = tokio::process::Command::new(chromedriver()?);
+            command.arg("--port=0");
+            let mut driver = Spawned::start(
+                "chromedriver",
+                command,
+                &profile.path().join(format!("chromedriver-{tries}.log")),
+            )?;
+            match driver
+                .line(
+                    "ChromeDriver was started successfully on port ",
+                    Duration::from_secs(30),
+                )
+                .await
+            {
+                Ok(port) => break (driver, port),
+                Err(e) if tries < 3 => eprintln!("chromedriver did not start ({e:#}); again"),
+                Err(e) => return Err(e),
+            }
+        };
         driver.drain();
         let authority = format!("127.0.0.1:{}", port.trim_end_matches('.'));
         let client = reqwest::Client::builder()
