@@ -357,34 +357,20 @@ pub(crate) async fn plays_through<T>(
             .await?;
         video_plays(&mut browser, origin, 45).await?;
         // The page notes (wall ms, media time) until the check ends.
-        browser
-            .execute(
-                "const v = document.getElementById('video'); window.__timeline = []; \
-                 window.__sampler = setInterval(() => window.__timeline.push([performance.now(), v.currentTime]), arguments[0]);",
-                json!(SAMPLE_MS),
-            )
-            .await?;
+        start_timeline(&browser, SAMPLE_MS).await?;
         let result = fault.await?;
         let now = browser
-            .execute("return document.getElementById('video').currentTime", Value::Null)
+            .execute(
+                "return document.getElementById('video').currentTime",
+                Value::Null,
+            )
             .await?;
         let t = now.as_f64().context("no currentTime")?;
         video_reaches(&mut browser, origin, "after the fault, ", t + 6.0).await?;
         no_player_errors(&browser).await?;
         let state = browser.execute(HLS_STATE, Value::Null).await?;
-        let timeline = browser
-            .execute(
-                "clearInterval(window.__sampler); return window.__timeline;",
-                Value::Null,
-            )
-            .await?;
-        let samples: Vec<(f64, f64)> = timeline
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|s| Some((s[0].as_f64()?, s[1].as_f64()?)))
-            .collect();
-        anyhow::ensure!(samples.len() > 2, "the page noted no timeline: {timeline}");
+        let samples = stop_timeline(&browser).await?;
+        anyhow::ensure!(samples.len() > 2, "the page noted no timeline: {samples:?}");
         Ok((result, longest_stall(&samples), state))
     }
     .await;
@@ -410,6 +396,35 @@ const HLS_STATE: &str = "const hls = window.sealcast.hls; \
       partTarget: d ? d.partTarget : null, canBlockReload: d ? d.canBlockReload : null, \
       parts: d && d.partList ? d.partList.length : 0, \
       latency: hls ? hls.latency : null, glassToGlass: window.sealcast.glassToGlass };";
+
+/// Makes the page note (wall ms, the video's media time) every `every_ms`, until
+/// [`stop_timeline`].
+pub(crate) async fn start_timeline(browser: &Browser, every_ms: u64) -> Result<()> {
+    browser
+        .execute(
+            "const v = document.getElementById('video'); window.__timeline = []; \
+             window.__sampler = setInterval(() => window.__timeline.push([performance.now(), v.currentTime]), arguments[0]);",
+            json!(every_ms),
+        )
+        .await?;
+    Ok(())
+}
+
+/// Stops the page's notes ([`start_timeline`]) and returns them, in order.
+pub(crate) async fn stop_timeline(browser: &Browser) -> Result<Vec<(f64, f64)>> {
+    let timeline = browser
+        .execute(
+            "clearInterval(window.__sampler); return window.__timeline;",
+            Value::Null,
+        )
+        .await?;
+    Ok(timeline
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| Some((s[0].as_f64()?, s[1].as_f64()?)))
+        .collect())
+}
 
 /// The longest wall time, in seconds, over which media time did not advance, from
 /// (wall ms, media seconds) samples in order.

@@ -171,13 +171,7 @@ pub(super) async fn through_the_door(c: &Compose, stream: &str) -> anyhow::Resul
             )
             .await?;
         c.note("moq_chromium_through_the_door", playing.clone());
-        browser
-            .execute(
-                "const v = document.getElementById('video'); window.__timeline = []; \
-                 window.__sampler = setInterval(() => window.__timeline.push([performance.now(), v.currentTime]), 100);",
-                Value::Null,
-            )
-            .await?;
+        crate::pages::start_timeline(&browser, 100).await?;
         anyhow::Ok(())
     }
     .await;
@@ -253,18 +247,7 @@ pub(super) async fn through_the_door(c: &Compose, stream: &str) -> anyhow::Resul
             after["refused"].as_u64() == Some(0),
             "the player refused objects through the door: {after}"
         );
-        let timeline = browser
-            .execute(
-                "clearInterval(window.__sampler); return window.__timeline;",
-                Value::Null,
-            )
-            .await?;
-        let samples: Vec<(f64, f64)> = timeline
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|s| Some((s[0].as_f64()?, s[1].as_f64()?)))
-            .collect();
+        let samples = crate::pages::stop_timeline(&browser).await?;
         c.note(
             "moq_chromium_relay_killed_longest_stall_s",
             json!(crate::pages::longest_stall(&samples)),
