@@ -17,8 +17,9 @@
 #                        `kubectl scale statefulset/ingest --replicas=N` needs nothing more
 #                        (default and most: 8, what the manifests list)
 #   --name HOST          a name or address for the load balancers' certificate, besides
-#                        streaming-cluster.test and the others `sealcast certs` gives it
-#                        (repeatable)
+#                        streaming-cluster.test and the others `sealcast certs` gives it,
+#                        and for the MoQ relays' (the viewers dial it through the QUIC
+#                        door; repeatable)
 #   --tls-cert FILE --tls-key FILE
 #                        your own certificate chain and key for the load balancers instead
 #   --no-tls             no sealcast-tls Secret: another owner keeps it (cert-manager's
@@ -39,12 +40,17 @@
 #
 # Secrets: sealcast-push-token (token), sealcast-postgres (password: the catalog's owner;
 # edge-password: the broadcast nodes' role sealcast_edge), sealcast-mqtt (one
-# password per broker user: ingest-N, broadcast, lb, admin), sealcast-trust (root.pub),
+# password per broker user: ingest-N, broadcast, lb, admin), sealcast-trust (root.pub;
+# relay-ca.pem, the MoQ relay tier's CA certificate),
 # sealcast-ingest-keys (ingest-N.key, ingest-N.cert, ingest-N.c2pa.pem/.key), sealcast-edge-key (broadcast.key,
 # broadcast.cert), sealcast-cookie-key (cookie-key), sealcast-playback-key (playback-key,
 # for the edges and the load balancers: private streams' tokens), sealcast-tls
 # (kubernetes.io/tls), sealcast-revocations (every revocation `sealcast keys revoke`
-# kept, {key id}.rev), and with --s3-credentials sealcast-s3 (credentials).
+# kept, {key id}.rev), sealcast-moq-key (key: the MoQ relay tier's key, 64 hex digits,
+# for its gates and the broadcast nodes), sealcast-relay-tls (kubernetes.io/tls: the
+# relays' certificate, from a CA of the tier's own in the state directory, for the names
+# of the Services relay, relay-root1 and relay-root2 in the namespace and those of
+# --name), and with --s3-credentials sealcast-s3 (credentials).
 #
 # sealcast comes from $SEALCAST_BIN, --image (or $SEALCAST_IMAGE), target/release/ or
 # PATH; kubectl from PATH (it only formats: --dry-run=client, no cluster is asked).
@@ -137,6 +143,15 @@ chmod 700 "$state"
 
 nodes=()
 for ((i = 0; i < ingests; i++)); do nodes+=("ingest-$i"); done
+# The names the MoQ relays are dialed by in the namespace (base/relay.yaml's Services:
+# the nodes and the other relays use the short ones).
+relay_names=()
+for service in relay relay-root1 relay-root2; do
+  for name in "$service" "$service.$namespace" "$service.$namespace.svc" \
+    "$service.$namespace.svc.cluster.local"; do
+    relay_names+=(--name "$name")
+  done
+done
 
 # Keys and certificates: sealcast's own commands, as the init script runs them (their
 # reports go to stderr; stdout is the Secrets').
@@ -148,18 +163,25 @@ for node in "${nodes[@]}"; do ingest_args+=(--ingest "$node"); done
   if [ -z "$tls_cert" ]; then
     sealcast certs --certs-dir "$st/certs" "${names[@]+"${names[@]}"}"
   fi
+  # The relay tier's own CA and the relays' certificate: the nodes and the relays check
+  # the relays against that CA alone, whoever issued the load balancers'.
+  sealcast certs --certs-dir "$st/relay-certs" --broadcast 0 "${relay_names[@]}" \
+    "${names[@]+"${names[@]}"}"
 ) >&2
 
-# Passwords: made once, kept without a trailing newline (they go into URLs as they are).
+# Passwords and keys: 64 hex digits, made once, kept without a trailing newline (they go
+# into URLs as they are).
 rand_hex() { od -An -tx1 -N32 /dev/urandom | tr -d ' \n'; }
-password() { # NAME: the file of that password, made if missing
-  local file=$state/passwords/$1
-  if [ ! -s "$file" ]; then
-    rand_hex >"$file.new"
-    mv "$file.new" "$file"
-    say "made the password $1"
+kept() { # FILE WHAT: FILE, made if missing
+  if [ ! -s "$1" ]; then
+    rand_hex >"$1.new"
+    mv "$1.new" "$1"
+    say "made $2"
   fi
-  printf '%s\n' "$file"
+  printf '%s\n' "$1"
+}
+password() { # NAME: the file of that password, made if missing
+  kept "$state/passwords/$1" "the password $1"
 }
 # The push token as the key directory has it, without its newline (an environment
 # variable takes it as it is).
@@ -194,7 +216,8 @@ secret generic sealcast-push-token "--from-file=token=$state/secrets/token"
 secret generic sealcast-postgres "--from-file=password=$(password postgres)" \
   "--from-file=edge-password=$(password postgres-edge)"
 secret generic sealcast-mqtt "${mqtt_args[@]}"
-secret generic sealcast-trust "--from-file=root.pub=$state/keys/root.pub"
+secret generic sealcast-trust "--from-file=root.pub=$state/keys/root.pub" \
+  "--from-file=relay-ca.pem=$state/relay-certs/ca.pem"
 secret generic sealcast-ingest-keys "${key_args[@]}"
 secret generic sealcast-edge-key \
   "--from-file=broadcast.key=$state/keys/edge/broadcast.key" \
@@ -207,6 +230,10 @@ else
   secret tls sealcast-tls "--cert=$tls_cert" "--key=$tls_key"
 fi
 secret generic sealcast-revocations "${revocation_args[@]+"${revocation_args[@]}"}"
+# The MoQ relay tier's key, as scripts/init-cluster.sh makes deploy/state/moq/key.
+secret generic sealcast-moq-key "--from-file=key=$(kept "$state/secrets/moq-key" "the MoQ relay tier's key")"
+secret tls sealcast-relay-tls "--cert=$state/relay-certs/server.pem" \
+  "--key=$state/relay-certs/server.key"
 if [ -n "$s3_credentials" ]; then
   secret generic sealcast-s3 "--from-file=credentials=$s3_credentials"
 fi

@@ -8,10 +8,12 @@
 //!   (`scripts/setup.sh test` does).
 //! - Parity with the compose file, both read as data: every environment variable (name and
 //!   value, secrets and node ids aside), port, healthcheck and mount that `docker-compose
-//!   config` gives a role (ingest, broadcast, lb, mosquitto, postgres), the role's
-//!   workload has too; the few the compose file needs for keepalived are listed, with why.
+//!   config` gives a role (ingest, broadcast, lb, mosquitto, postgres, and the MoQ relay
+//!   tier's relay-root1, relay-root2 and relay), the role's workload has too; the few the
+//!   compose file needs for keepalived are listed, with why.
 //! - The NetworkPolicies against the compose networks: nothing reaches a pod that compose
-//!   keeps apart, and every path the roles use is open in both (a table).
+//!   keeps apart, and every path the roles use is open in both (a table), each port with
+//!   its protocol (TCP or UDP, as a container port and a policy's rule name them).
 //! - `deploy/kubernetes/secrets.sh` makes every Secret the manifests name, and no secret
 //!   value is in what kustomize renders; the broker's configuration and ACLs are the
 //!   compose cluster's; the autoscaler's metric is one broadcast nodes export.
@@ -47,11 +49,21 @@ const ADAPTER: &str = "prometheus-adapter";
 pub(crate) const KUBERNETES_VERSIONS: [&str; 2] = ["1.30.0", "1.37.0"];
 
 /// The roles whose compose services the manifests mirror, each a workload whose pods carry
-/// `app.kubernetes.io/component: ROLE` and whose main container is named ROLE.
-pub(crate) const ROLES: [&str; 5] = ["ingest", "broadcast", "lb", "mosquitto", "postgres"];
+/// `app.kubernetes.io/component: ROLE` and whose main container is named ROLE: the MoQ
+/// relay tier's under compose's service names.
+pub(crate) const ROLES: [&str; 8] = [
+    "ingest",
+    "broadcast",
+    "lb",
+    "mosquitto",
+    "postgres",
+    "relay-root1",
+    "relay-root2",
+    "relay",
+];
 
 /// Environment the compose file gives a role that the manifests leave out on purpose.
-const NOT_IN_KUBERNETES: [(&str, &str, &str); 14] = [
+const NOT_IN_KUBERNETES: [(&str, &str, &str); 8] = [
     ("lb", "RUN_UID", "the user deploy/docker/lb.sh drops to after starting keepalived; the pod runs as that user from the start"),
     ("lb", "RUN_GID", "likewise"),
     ("lb", "SEALCAST_VIP", "keepalived's floating address: the Service of type LoadBalancer holds it here"),
@@ -60,34 +72,16 @@ const NOT_IN_KUBERNETES: [(&str, &str, &str); 14] = [
     ("lb", "SEALCAST_VRRP_PRIORITY", "likewise"),
     ("lb", "SEALCAST_LB_TRUSTED_CACHE", "compose's cache tier (profile cdn) has a fixed address; the manifests run no cache, so there is none to trust (docs/deployment.md, Kubernetes: set it with the cache an operator adds)"),
     ("broadcast", "SEALCAST_CACHE_PURGE_URL", "likewise: no cache in the manifests to send a BAN to"),
-    ("lb", "SEALCAST_LB_MOQ_RELAYS", "the MoQ relay tier and its QUIC door are compose's only so far (issue 48): the manifests run no relay to forward to"),
-    ("lb", "SEALCAST_LB_QUIC_LISTEN", "likewise: no QUIC door without relays"),
-    ("broadcast", "SEALCAST_MOQ_RELAY_URL", "likewise: no relay in the manifests to publish to"),
-    ("broadcast", "SEALCAST_MOQ_RELAY_CA", "likewise"),
-    ("broadcast", "SEALCAST_MOQ_VIEWER_URL", "likewise"),
-    ("broadcast", "SEALCAST_MOQ_KEY_FILE", "likewise: the relay tier's key"),
 ];
 
 /// Mounts the compose file gives a role that the manifests leave out on purpose.
 /// (PostgreSQL's init script, once left to the stand-in image's copy, is a ConfigMap
 /// since the manifests run the upstream image; kubernetes_storage checks its content.)
-const MOUNTED_ONLY_IN_COMPOSE: [(&str, &str, &str); 3] = [
-    (
-        "broadcast",
-        "/var/lib/sealcast-archive",
-        "compose's default archive is a named volume every replica of the one host shares; pods on several nodes share no volume, so the manifests name an S3 bucket (ConfigMap sealcast-archive) instead",
-    ),
-    (
-        "broadcast",
-        "/etc/sealcast/ca.pem",
-        "the cluster CA the MoQ relays' certificate chains to: the relay tier is compose's only so far (issue 48)",
-    ),
-    (
-        "broadcast",
-        "/etc/sealcast/moq/key",
-        "the MoQ relay tier's key: likewise",
-    ),
-];
+const MOUNTED_ONLY_IN_COMPOSE: [(&str, &str, &str); 1] = [(
+    "broadcast",
+    "/var/lib/sealcast-archive",
+    "compose's default archive is a named volume every replica of the one host shares; pods on several nodes share no volume, so the manifests name an S3 bucket (ConfigMap sealcast-archive) instead",
+)];
 
 /// The roles whose image is an upstream one compose names (`MOSQUITTO_IMAGE`,
 /// `POSTGRES_IMAGE` unset): the manifests' base names the same.
@@ -95,7 +89,7 @@ const UPSTREAM_IMAGE_ROLES: [&str; 2] = ["mosquitto", "postgres"];
 
 /// Environment both give a role with values that differ on purpose: only its presence is
 /// compared.
-const SET_DIFFERENTLY: [(&str, &str, &str); 2] = [
+const SET_DIFFERENTLY: [(&str, &str, &str); 4] = [
     (
         "ingest",
         "SEALCAST_WEBRTC_ADVERTISE",
@@ -105,6 +99,16 @@ const SET_DIFFERENTLY: [(&str, &str, &str); 2] = [
         "broadcast",
         "SEALCAST_ARCHIVE",
         "compose's default is the volume every replica shares (MOUNTED_ONLY_IN_COMPOSE); the manifests take the bucket from the ConfigMap sealcast-archive",
+    ),
+    (
+        "broadcast",
+        "SEALCAST_MOQ_RELAY_URL",
+        "compose names the relays by their network aliases (relay.streaming-cluster.test), the manifests by their Services (relay); kubernetes_relay_tier checks that both name the same relays",
+    ),
+    (
+        "broadcast",
+        "SEALCAST_MOQ_VIEWER_URL",
+        "compose names lb1's published port (MOQ_VIEWER_URL); the manifests take the viewers' name for the Service lb from the ConfigMap sealcast-moq, which only the operator knows",
     ),
 ];
 
@@ -329,12 +333,37 @@ impl<'a> Workload<'a> {
         })
     }
 
-    /// The protocol of its container port `port` (TCP unless the port says otherwise).
-    fn protocol(&self, port: u16) -> &str {
+    /// Its container ports, each with its protocol.
+    pub(crate) fn endpoints(&self) -> Result<BTreeSet<Endpoint>> {
         items(&self.container["ports"])
-            .find(|p| p["containerPort"].as_u64() == Some(u64::from(port)))
-            .and_then(|p| p["protocol"].as_str())
-            .unwrap_or("TCP")
+            .map(|p| {
+                let number = p["containerPort"]
+                    .as_u64()
+                    .and_then(|n| u16::try_from(n).ok())
+                    .with_context(|| format!("a container port without a number: {p:?}"))?;
+                Ok(Endpoint(number, Protocol::of(&p["protocol"])?))
+            })
+            .collect()
+    }
+
+    /// The container port a rule's or a Service's port (`port`, and `protocol`, TCP unless
+    /// given) names: a number of that protocol, or the name of a container port of that
+    /// protocol (as Kubernetes matches a named port); `None` for a name it has not.
+    pub(crate) fn endpoint(&self, port: &Value, protocol: &Value) -> Result<Option<Endpoint>> {
+        let protocol = Protocol::of(protocol)?;
+        Ok(match port {
+            Value::Number(n) => n
+                .as_u64()
+                .and_then(|n| u16::try_from(n).ok())
+                .map(|n| Endpoint(n, protocol)),
+            Value::String(name) => items(&self.container["ports"])
+                .find(|p| p["name"].as_str() == Some(name.as_str()))
+                .filter(|p| Protocol::of(&p["protocol"]).ok() == Some(protocol))
+                .and_then(|p| p["containerPort"].as_u64())
+                .and_then(|n| u16::try_from(n).ok())
+                .map(|n| Endpoint(n, protocol)),
+            _ => None,
+        })
     }
 
     /// A port given as a number or a container port's name.
@@ -442,7 +471,39 @@ impl<'a> Workload<'a> {
         })
     }
 
-    fn volume(&self, name: &str) -> Option<&'a Value> {
+    /// The Secret and key that `file` (as the container sees it) comes from: a mount of a
+    /// Secret's volume at the file (its `subPath` the key, or the item whose path it is)
+    /// or at a directory above it.
+    pub(crate) fn secret_file(&self, file: &str) -> Option<(String, String)> {
+        items(&self.container["volumeMounts"]).find_map(|m| {
+            let secret = &self.volume(m["name"].as_str()?)?["secret"];
+            let name = secret["secretName"].as_str()?;
+            let path = m["mountPath"].as_str()?.trim_end_matches('/');
+            let rest = match file.strip_prefix(path)? {
+                "" => None,
+                rest => Some(rest.strip_prefix('/')?),
+            };
+            if !m["subPathExpr"].is_null() {
+                return None;
+            }
+            let within = match (m["subPath"].as_str(), rest) {
+                (Some(sub), None) => sub.to_owned(),
+                (Some(sub), Some(rest)) => format!("{sub}/{rest}"),
+                (None, Some(rest)) => rest.to_owned(),
+                (None, None) => return None,
+            };
+            let key = match secret["items"] {
+                Value::Null => within,
+                ref listed => items(listed)
+                    .find(|i| i["path"].as_str() == Some(within.as_str()))?["key"]
+                    .as_str()?
+                    .to_owned(),
+            };
+            Some((name.to_owned(), key))
+        })
+    }
+
+    pub(crate) fn volume(&self, name: &str) -> Option<&'a Value> {
         items(&self.pod["volumes"]).find(|v| v["name"].as_str() == Some(name))
     }
 
@@ -562,6 +623,45 @@ fn listed_dir(items_value: &Value, sub: &str, names: impl Fn(&str) -> String) ->
     items(items_value)
         .filter_map(|i| i["path"].as_str())
         .any(|p| names(p).starts_with(&format!("{sub}/")))
+}
+
+/// The protocol of a container port, a Service's port or a NetworkPolicy's rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Protocol {
+    Tcp,
+    Udp,
+}
+
+impl Protocol {
+    /// A `protocol` field: TCP where it is not given, as Kubernetes takes it.
+    pub(crate) fn of(value: &Value) -> Result<Self> {
+        match value.as_str().unwrap_or("TCP") {
+            "TCP" => Ok(Protocol::Tcp),
+            "UDP" => Ok(Protocol::Udp),
+            other => bail!("protocol {other} is not modelled"),
+        }
+    }
+}
+
+/// A port and its protocol, written as compose writes them: `443` (TCP), `443/udp`.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Endpoint(pub(crate) u16, pub(crate) Protocol);
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.1 {
+            Protocol::Tcp => write!(f, "{}", self.0),
+            Protocol::Udp => write!(f, "{}/udp", self.0),
+        }
+    }
+}
+
+pub(crate) const fn tcp(port: u16) -> Endpoint {
+    Endpoint(port, Protocol::Tcp)
+}
+
+pub(crate) const fn udp(port: u16) -> Endpoint {
+    Endpoint(port, Protocol::Udp)
 }
 
 /// A file or a directory.
@@ -908,8 +1008,8 @@ fn load_balanced(docs: &[Value], workload: &Workload<'_>, port: u16) -> bool {
 }
 
 /// Who opens a connection, for the NetworkPolicy checks.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Source {
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Source {
     /// A viewer or a publisher on the internet.
     Internet,
     /// The monitoring namespace's Prometheus (compose's `prometheus` service).
@@ -918,13 +1018,20 @@ enum Source {
     Role(&'static str),
 }
 
+/// Everyone who may open a connection: the internet, Prometheus, every role's pods.
+pub(crate) fn sources() -> Vec<Source> {
+    let mut sources = vec![Source::Internet, Source::Prometheus];
+    sources.extend(ROLES.into_iter().map(Source::Role));
+    sources
+}
+
 /// Whether the rendered NetworkPolicies let `source` reach `to`'s `port`.
-fn k8s_allows(
+pub(crate) fn k8s_allows(
     docs: &[Value],
     namespace: &str,
     source: &Source,
     to: &Workload<'_>,
-    port: u16,
+    port: Endpoint,
 ) -> Result<bool> {
     let dest = to.pod_labels();
     let (source_ns, source_pod) = match source {
@@ -985,8 +1092,7 @@ fn k8s_allows(
                     name_of(policy)
                 );
                 // The rule's protocol (TCP unless given) must be the container port's.
-                let protocol = p["protocol"].as_str().unwrap_or("TCP");
-                port_ok |= to.port(&p["port"]) == Some(port) && to.protocol(port) == protocol;
+                port_ok |= to.endpoint(&p["port"], &p["protocol"])? == Some(port);
             }
             if from && port_ok {
                 return Ok(true);
@@ -1004,7 +1110,7 @@ fn egress_allows(
     docs: &[Value],
     source_pod: &BTreeMap<String, String>,
     to: &Workload<'_>,
-    port: u16,
+    port: Endpoint,
 ) -> Result<bool> {
     let mut selected = false;
     for policy in docs.iter().filter(|d| kind_of(d) == "NetworkPolicy") {
@@ -1037,9 +1143,7 @@ fn egress_allows(
             let ports: Vec<&Value> = items(&rule["ports"]).collect();
             let mut port_ok = ports.is_empty();
             for p in ports {
-                let protocol = p["protocol"].as_str().unwrap_or("TCP");
-                port_ok |=
-                    p["port"].as_u64() == Some(u64::from(port)) && to.protocol(port) == protocol;
+                port_ok |= to.endpoint(&p["port"], &p["protocol"])? == Some(port);
             }
             if to_ok && port_ok {
                 return Ok(true);
@@ -1075,8 +1179,9 @@ pub(crate) fn selects(selector: &Value, labels_of: &BTreeMap<String, String>) ->
 }
 
 /// Whether compose lets `source` reach `role`'s `port`: a shared network (any port), or
-/// the port published on every address (anyone).
-fn compose_allows(
+/// the port published on every address (anyone; of either protocol: compose's short form
+/// is read without it).
+pub(crate) fn compose_allows(
     config: &Config,
     image: &[Instruction],
     source: &Source,
@@ -1102,83 +1207,94 @@ fn compose_allows(
         })
 }
 
-/// Paths the roles use: open in compose and here. (source, role, port)
-const USED: [(Source, &str, u16); 16] = [
-    (Source::Internet, "lb", 443),
-    (Source::Internet, "lb", 80),
-    (Source::Internet, "ingest", 1935),
-    (Source::Internet, "ingest", 9000),
-    (Source::Internet, "ingest", 8189),
-    (Source::Role("lb"), "ingest", 8088),
-    (Source::Role("lb"), "broadcast", 8080),
-    (Source::Role("lb"), "mosquitto", 1884),
-    (Source::Role("ingest"), "broadcast", 8080),
-    (Source::Role("ingest"), "mosquitto", 1883),
-    (Source::Role("ingest"), "postgres", 5432),
-    (Source::Role("broadcast"), "mosquitto", 1883),
-    (Source::Role("broadcast"), "postgres", 5432),
-    (Source::Prometheus, "ingest", 9100),
-    (Source::Prometheus, "broadcast", 8080),
-    (Source::Prometheus, "lb", 9102),
+/// Paths the roles use: open in compose and here. (source, role, port) The MoQ relay
+/// tier's paths are kubernetes_relay_tier's, read from what each role dials.
+const USED: [(Source, &str, Endpoint); 18] = [
+    (Source::Internet, "lb", tcp(443)),
+    (Source::Internet, "lb", tcp(80)),
+    // The QUIC front door.
+    (Source::Internet, "lb", udp(443)),
+    (Source::Internet, "ingest", tcp(1935)),
+    (Source::Internet, "ingest", udp(9000)),
+    (Source::Internet, "ingest", udp(8189)),
+    // WHIP media over ICE-TCP.
+    (Source::Internet, "ingest", tcp(8189)),
+    (Source::Role("lb"), "ingest", tcp(8088)),
+    (Source::Role("lb"), "broadcast", tcp(8080)),
+    (Source::Role("lb"), "mosquitto", tcp(1884)),
+    (Source::Role("ingest"), "broadcast", tcp(8080)),
+    (Source::Role("ingest"), "mosquitto", tcp(1883)),
+    (Source::Role("ingest"), "postgres", tcp(5432)),
+    (Source::Role("broadcast"), "mosquitto", tcp(1883)),
+    (Source::Role("broadcast"), "postgres", tcp(5432)),
+    (Source::Prometheus, "ingest", tcp(9100)),
+    (Source::Prometheus, "broadcast", tcp(8080)),
+    (Source::Prometheus, "lb", tcp(9102)),
 ];
 
 /// Paths refused here, with what compose says of them: (source, role, port, compose
 /// allows, why).
-const REFUSED: [(Source, &str, u16, bool, &str); 9] = [
+const REFUSED: [(Source, &str, Endpoint, bool, &str); 9] = [
     (
         Source::Internet,
         "broadcast",
-        8080,
+        tcp(8080),
         false,
         "edges are reached through the balancers",
     ),
     (
         Source::Internet,
         "mosquitto",
-        1883,
+        tcp(1883),
         false,
         "the broker is the cluster's",
     ),
     (
         Source::Internet,
         "mosquitto",
-        1884,
+        tcp(1884),
         false,
         "the broker is the cluster's",
     ),
     (
         Source::Internet,
         "postgres",
-        5432,
+        tcp(5432),
         false,
         "the catalog is the cluster's",
     ),
     (
         Source::Role("lb"),
         "postgres",
-        5432,
+        tcp(5432),
         false,
         "the balancers face the internet",
     ),
     (
         Source::Role("lb"),
         "mosquitto",
-        1883,
+        tcp(1883),
         true,
         "compose's control network cannot tell ports apart; the lb user logs in on 1884 only",
     ),
     (
         Source::Role("lb"),
         "ingest",
-        9100,
+        tcp(9100),
         true,
         "compose's frontend cannot tell ports apart; only Prometheus reads metrics",
     ),
-    (Source::Role("broadcast"), "ingest", 9100, true, "likewise"),
+    (
+        Source::Role("broadcast"),
+        "ingest",
+        tcp(9100),
+        true,
+        "likewise",
+    ),
     (
         Source::Prometheus,
         "postgres",
-        5432,
+        tcp(5432),
         true,
         "compose's backend cannot tell ports apart; Prometheus scrapes the roles only",
     ),
@@ -1192,19 +1308,25 @@ fn check_network_paths(
     namespace: &str,
 ) -> Findings {
     let mut f = Findings::default();
-    let mut sources = vec![Source::Internet, Source::Prometheus];
-    sources.extend(ROLES.into_iter().map(Source::Role));
+    let sources = sources();
     // Never looser: every port of every role, from everyone.
     for role_name in ROLES {
         let Ok(to) = Workload::find(docs, role_name) else {
             f.fail(format!("no {role_name} workload"));
             continue;
         };
-        for port in to.ports().into_values() {
+        let endpoints = match to.endpoints() {
+            Ok(e) => e,
+            Err(e) => {
+                f.fail(format!("{role_name}: {e:#}"));
+                continue;
+            }
+        };
+        for port in endpoints {
             for source in &sources {
                 match k8s_allows(docs, namespace, source, &to, port) {
-                    Ok(true) => f.check(compose_allows(config, image, source, role_name, port), || {
-                        format!("{source:?} may reach {role_name}:{port} here, which the compose networks do not allow")
+                    Ok(true) => f.check(compose_allows(config, image, source, role_name, port.0), || {
+                        format!("{source:?} may reach {role_name}:{port:?} here, which the compose networks do not allow")
                     }),
                     Ok(false) => {}
                     Err(e) => f.fail(format!("{e:#}")),
@@ -1217,21 +1339,21 @@ fn check_network_paths(
             .and_then(|to| k8s_allows(docs, namespace, &source, &to, port));
         f.check(matches!(here, Ok(true)), || {
             format!(
-                "{source:?} to {role_name}:{port} is refused here ({here:?}), and the roles use it"
+                "{source:?} to {role_name}:{port:?} is refused here ({here:?}), and the roles use it"
             )
         });
-        f.check(compose_allows(config, image, &source, role_name, port), || {
-            format!("{source:?} to {role_name}:{port} is refused by the compose networks, and the roles use it")
+        f.check(compose_allows(config, image, &source, role_name, port.0), || {
+            format!("{source:?} to {role_name}:{port:?} is refused by the compose networks, and the roles use it")
         });
     }
     for (source, role_name, port, compose, why) in REFUSED {
         let here = Workload::find(docs, role_name)
             .and_then(|to| k8s_allows(docs, namespace, &source, &to, port));
         f.check(matches!(here, Ok(false)), || {
-            format!("{source:?} to {role_name}:{port} is allowed here ({here:?}): {why}")
+            format!("{source:?} to {role_name}:{port:?} is allowed here ({here:?}): {why}")
         });
-        f.check(compose_allows(config, image, &source, role_name, port) == compose, || {
-            format!("{source:?} to {role_name}:{port}: compose allows it: {}, the table says {compose} ({why})", !compose)
+        f.check(compose_allows(config, image, &source, role_name, port.0) == compose, || {
+            format!("{source:?} to {role_name}:{port:?}: compose allows it: {}, the table says {compose} ({why})", !compose)
         });
     }
     f
@@ -1263,7 +1385,8 @@ fn kubernetes_overlays_render_and_validate() {
                 _ => continue,
             };
             // The broker's and the database's are compose's upstream images (the parity
-            // check compares them); every other is sealcast's, with a tag.
+            // check compares them); the MoQ relays' is sealcast's with moq-relay beside it
+            // (deploy/docker/moq-relay/); every other is sealcast's, with a tag.
             let component = doc["spec"]["template"]["metadata"]["labels"]
                 ["app.kubernetes.io/component"]
                 .as_str()
@@ -1271,12 +1394,17 @@ fn kubernetes_overlays_render_and_validate() {
             if UPSTREAM_IMAGE_ROLES.contains(&component) {
                 continue;
             }
+            let ours = if crate::kubernetes_relay_tier::RELAYS.contains(&component) {
+                "sealcast-moq-relay"
+            } else {
+                "sealcast-runtime"
+            };
             for container in items(&pod["containers"]).chain(items(&pod["initContainers"])) {
                 let image = container["image"].as_str().unwrap_or_default();
                 let name = image.rsplit('/').next().unwrap_or_default();
-                f.check(name.starts_with("sealcast-runtime:"), || {
+                f.check(name.starts_with(&format!("{ours}:")), || {
                     format!(
-                        "{dir}: {}: image {image} is not sealcast's (sealcast-runtime:TAG)",
+                        "{dir}: {}: image {image} is not sealcast's ({ours}:TAG)",
                         name_of(doc)
                     )
                 });
@@ -1524,16 +1652,8 @@ fn check_playback_key(docs: &[Value]) -> Findings {
             }),
             Err(e) => f.fail(format!("{role_name}: {e:#}")),
         }
-        let from_secret = items(&workload.container["volumeMounts"]).any(|m| {
-            let path = m["mountPath"].as_str().unwrap_or_default();
-            let sub = m["subPath"].as_str();
-            let secret = workload
-                .volume(m["name"].as_str().unwrap_or_default())
-                .and_then(|v| v["secret"]["secretName"].as_str());
-            secret == Some(PLAYBACK_SECRET.0)
-                && ((path == target && sub == Some(PLAYBACK_SECRET.1))
-                    || (sub.is_none() && format!("{path}/{}", PLAYBACK_SECRET.1) == target))
-        });
+        let from_secret = workload.secret_file(&target)
+            == Some((PLAYBACK_SECRET.0.to_owned(), PLAYBACK_SECRET.1.to_owned()));
         f.check(from_secret, || {
             format!(
                 "{role_name}: {target} is not {}/{} (the Secret secrets.sh makes)",
@@ -1777,6 +1897,21 @@ pub(crate) fn container_mut<'a>(docs: &'a mut [Value], role_name: &str) -> &'a m
         .unwrap()
 }
 
+/// The document of `kind` named `name`.
+pub(crate) fn doc_mut<'a>(docs: &'a mut [Value], kind: &str, name: &str) -> &'a mut Value {
+    docs.iter_mut()
+        .find(|d| kind_of(d) == kind && name_of(d) == name)
+        .unwrap_or_else(|| panic!("no {kind} {name}"))
+}
+
+/// Takes the mounts of volume `volume` off `role_name`'s container.
+pub(crate) fn drop_mount(docs: &mut [Value], role_name: &str, volume: &str) {
+    container_mut(docs, role_name)["volumeMounts"]
+        .as_sequence_mut()
+        .unwrap()
+        .retain(|m| m["name"].as_str() != Some(volume));
+}
+
 fn drop_env(docs: &mut [Value], role_name: &str, var: &str) {
     container_mut(docs, role_name)["env"]
         .as_sequence_mut()
@@ -1821,25 +1956,13 @@ const MUTATIONS: [Mutation; 7] = [
     ),
     (
         "broadcast without the edge key",
-        |docs| {
-            container_mut(docs, "broadcast")["volumeMounts"]
-                .as_sequence_mut()
-                .unwrap()
-                .retain(|m| m["name"].as_str() != Some("edge-key"));
-        },
+        |docs| drop_mount(docs, "broadcast", "edge-key"),
         "nothing is mounted at /etc/sealcast/keys/edge/broadcast.key",
     ),
     (
         "postgres open to the load balancers",
         |docs| {
-            let policy = docs
-                .iter_mut()
-                .find(|d| {
-                    d["kind"].as_str() == Some("NetworkPolicy")
-                        && d["metadata"]["name"].as_str() == Some("postgres")
-                })
-                .unwrap();
-            let from = policy["spec"]["ingress"][0]["from"]
+            let from = doc_mut(docs, "NetworkPolicy", "postgres")["spec"]["ingress"][0]["from"]
                 .as_sequence_mut()
                 .unwrap();
             let mut lb = from[0].clone();

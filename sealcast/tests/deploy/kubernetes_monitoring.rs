@@ -547,9 +547,7 @@ fn rule_mut<'a>(docs: &'a mut [Value], alert: &str) -> &'a mut Value {
 }
 
 fn monitor_mut<'a>(docs: &'a mut [Value], name: &str) -> &'a mut Value {
-    docs.iter_mut()
-        .find(|d| kind_of(d) == "PodMonitor" && name_of(d) == name)
-        .unwrap()
+    crate::kubernetes::doc_mut(docs, "PodMonitor", name)
 }
 
 const BREAKAGES: [Mutation; 8] = [

@@ -51,7 +51,10 @@
 //!   behind its gate with the tier's key, the relays' cluster survives one relay's death,
 //!   and every name dialed is a certified one.
 //! - [`kubernetes`]: `deploy/kubernetes/` rendered with `kubectl kustomize` and validated
-//!   with `kubernetes-validate`, in parity with what the compose file gives each role;
+//!   with `kubernetes-validate`, in parity with what the compose file gives each role (the
+//!   MoQ relays too); [`kubernetes_relay_tier`]: the relay tier behind the QUIC door as
+//!   compose's (gates, links, door, policies that let exactly its paths through) and the
+//!   key and certificate secrets.sh makes for it;
 //!   [`kubernetes_scaling`]: what the autoscalers scale, the disruption budgets, and the
 //!   load balancers' drain; [`kubernetes_monitoring`]: the optional monitoring component
 //!   (PodMonitors and alert rules on metrics the roles export); [`kubernetes_brokers`]:
@@ -89,6 +92,7 @@ mod kubernetes;
 mod kubernetes_brokers;
 mod kubernetes_monitoring;
 mod kubernetes_policy;
+mod kubernetes_relay_tier;
 mod kubernetes_scaling;
 mod kubernetes_storage;
 mod monitoring;
