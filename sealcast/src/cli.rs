@@ -206,8 +206,14 @@ pub(crate) struct MoqArgs {
     /// A MoQ relay (`https://relay:4443/`, moq-relay or any moq-lite relay) that every
     /// broadcast node publishes each public live stream to: a track per CMAF rendition, a
     /// group per segment, an object per part, with their signed statements beside them.
-    #[arg(long = "moq-relay", env = "SEALCAST_MOQ_RELAY_URL")]
-    pub(crate) relay: Option<String>,
+    /// Repeatable or comma-separated: the same broadcasts go to each (a relay tier's
+    /// roots, so that no one relay's death takes a stream's route away), on one path.
+    #[arg(
+        long = "moq-relay",
+        env = "SEALCAST_MOQ_RELAY_URL",
+        value_delimiter = ','
+    )]
+    pub(crate) relays: Vec<String>,
     /// A PEM file of roots to trust for the relay's certificate instead of the system's
     /// (repeatable or comma-separated).
     #[arg(

@@ -31,6 +31,15 @@
 // the lowest rung (the smallest objects, the quickest start), one rung up after a stretch
 // that played without a stall, one rung down on a stall, and a stall makes the next step
 // up wait twice as long as the last.
+//
+// Relay loss: a relay that dies leaves the QUIC connection silent, not closed, so after
+// SILENCE_MS without an object (or when the session closes) the player dials again
+// (through the QUIC door, to a relay that answers), subscribes the rung that plays again
+// and feeds the same source buffer: the cut group is read on from the object after the
+// last one played, so what was buffered plays on and the verifier sees no jump.
+//
+// Latency: the playhead is held about one and a half objects behind the newest media
+// (objects come whole), playing a little faster when it fell further behind.
 
 import { MoqSession } from './moq.js';
 import {
@@ -50,8 +59,17 @@ const MAX_CATALOG = 256 * 1024;
 const BACK_BUFFER_S = 30;
 /** How far behind the newest media the playhead may fall before it jumps ahead. */
 const MAX_BEHIND_S = 1.5;
-/** Where it lands then: this far behind the newest media. */
-const LAND_BEHIND_S = 0.4;
+/**
+ * Where it lands then, and where it is held: this far behind the newest media, one and a
+ * half objects (the media an object adds, measured) and a little, within these bounds.
+ * Objects come whole, so the newest media is up to an object ahead of the playhead's
+ * need; 0.333 s parts land at the upper bound, finer objects closer.
+ */
+const LAND_BEHIND_MIN_S = 0.15;
+const LAND_BEHIND_MAX_S = 0.4;
+/** Further behind than where it lands by more than this, it plays a little faster. */
+const CATCH_UP_SLACK_S = 0.15;
+const CATCH_UP_RATE = 1.1;
 /**
  * How old a group the relay may still send us while a newer one exists: without it, a
  * viewer a moment behind has the group it is reading reset ("old") when the next begins.
@@ -59,13 +77,28 @@ const LAND_BEHIND_S = 0.4;
 const MAX_AGE_MS = 2000;
 /** How long to wait for the first verified object before giving up on MoQ. */
 const FIRST_OBJECT_MS = 10000;
-// Once playing, how long without an object before the session is given up for lost: a
-// relay that died does not close the viewer's QUIC connection (another relay cannot reset
-// it, and the idle timeout is tens of seconds), so silence is the sign; the player then
-// dials again, through the QUIC door to a relay that answers. Objects come every part
-// (0.33 s); the rest of a group whose object could not be repaired is skipped until the
-// next group (2 s at most), which must not count as a lost relay.
-const SILENCE_MS = 3000;
+// Once playing, how long without an object before the relay is taken for lost: a relay
+// that died does not close the viewer's QUIC connection (another relay cannot reset it,
+// and the idle timeout is tens of seconds), so silence is the sign. The session is then
+// dialled again (through the QUIC door, to a relay that answers) and the rendition
+// subscribed again, into the same buffer: what is buffered plays on meanwhile, and the
+// group that was cut is read on from the object after the last one played. Objects come
+// every part (0.33 s).
+const SILENCE_MS = 1000;
+// The same while the rest of a group is skipped (an object no clean copy verified): the
+// next object is the next group's first, up to a segment (2 s) later.
+const SKIPPING_SILENCE_MS = 3000;
+/** How often silence is looked for. */
+const WATCH_EVERY_MS = 100;
+/** Dials in a row that brought no object before playback over MoQ is given up. */
+const MAX_RESUMES = 5;
+/**
+ * How long a dial again may take (the first: moq.js's 10 s): through the QUIC door it
+ * takes tens of milliseconds, unless the door still sends it to the relay that died.
+ */
+const RESUME_DIAL_MS = 1500;
+/** The wait before the next dial when one failed, times the dials so far. */
+const RESUME_BACKOFF_MS = 200;
 /** Auto rung choice: how long playback must go without a stall before one rung up. */
 const UP_AFTER_MS = 6000;
 /** After a stall, the wait before the next step up: doubled by each stall, at most MAX. */
@@ -202,7 +235,11 @@ export class MoqPlayback {
     this.delegations = new Map(); // "rendition/sequence" -> the part-key delegation's bytes
     // What plays: `auto` (the chooser picks) or the viewer's rung; `switches` counts the
     // rung changes made.
-    this.state = { rendition: '', groups: 0, objects: 0, refused: 0, repaired: 0, lastGroup: -1, auto: rendition === null, switches: 0 };
+    // `lastGroup`/`lastIndex`: the group played and its last object in the buffer;
+    // `resumes`: sessions dialled again after the relay fell silent or closed, the last
+    // one told in `lastResume` (why, the dials it took, how long until the session was up,
+    // the tracks subscribed again and the next object played, and why a dial failed).
+    this.state = { rendition: '', groups: 0, objects: 0, refused: 0, repaired: 0, lastGroup: -1, lastIndex: -1, auto: rendition === null, switches: 0, resumes: 0, lastResume: null };
     /** The playable renditions, lowest bitrate first (after start). */
     this.renditions = [];
     this.chooser = null;
@@ -218,7 +255,11 @@ export class MoqPlayback {
     this.loads = 0;
     this.objectUrl = '';
     this.lastObjectAt = performance.now();
+    this.objectSeconds = LAND_BEHIND_MAX_S; // the media an object adds, averaged
     this.watchdog = 0;
+    this.resuming = null; // the promise of a session being dialled again
+    this.resumesInRow = 0; // dials since the last object played
+    this.abandoned = -1; // the group whose rest is skipped (an object no copy verified)
     this.verifying = new VerificationSession(trust, tally, playback, {
       delegation: (url) => this.delegationAt(url),
     });
@@ -256,13 +297,27 @@ export class MoqPlayback {
     return new URL(`/live/${s}/${encodeURIComponent(rendition)}/${file}${query}`, globalThis.location.href).href;
   }
 
-  async start() {
-    const dial = new URL(this.endpoint.url);
-    if (this.token) dial.searchParams.set('grant', await this.grant());
-    this.session = await MoqSession.connect(dial.href, {
+  /** A session with the relay (a private stream's with a fresh grant), made the current one. */
+  async dial(timeoutMs = undefined) {
+    const url = new URL(this.endpoint.url);
+    if (this.token) url.searchParams.set('grant', await this.grant());
+    const session = await MoqSession.connect(url.href, {
       certificateHashes: this.endpoint.certificateHashes,
+      timeoutMs,
     });
-    this.session.closed.then(() => this.finish('ended'), () => this.finish('ended'));
+    if (this.closed) {
+      session.close();
+      throw new Error('playback stopped while dialling');
+    }
+    this.session = session;
+    const lost = () => {
+      if (this.session === session) this.lost('the relay closed the session');
+    };
+    session.closed.then(lost, lost);
+  }
+
+  async start() {
+    await this.dial();
     const catalogTrack = await this.subscribe('catalog.json');
     const group = await catalogTrack.nextGroup();
     const bytes = group && (await group.nextObject());
@@ -297,11 +352,80 @@ export class MoqPlayback {
       setTimeout(() => reject(new Error('no verified object in time')), FIRST_OBJECT_MS);
     });
     await Promise.race([playing, timeout]);
-    this.watchdog = setInterval(() => {
-      if (performance.now() - this.lastObjectAt > SILENCE_MS) {
-        this.finish('ended', new Error(`no object for ${SILENCE_MS} ms: the relay is gone`));
+    this.watchdog = setInterval(() => this.watch(), WATCH_EVERY_MS);
+  }
+
+  /** Dials again when the relay fell silent. */
+  watch() {
+    if (this.closed || this.resuming) return;
+    const quiet = performance.now() - this.lastObjectAt;
+    const limit = this.abandoned === this.state.lastGroup ? SKIPPING_SILENCE_MS : SILENCE_MS;
+    if (quiet > limit) this.resume(`no object for ${Math.round(quiet)} ms`);
+  }
+
+  /** The session ended under us: before the first object the start fails, after it we dial again. */
+  lost(why) {
+    if (this.watchdog) this.resume(why);
+    else this.finish('ended', new Error(why));
+  }
+
+  /**
+   * The relay is lost (silent or closed): a new session, and the rendition that plays
+   * subscribed again on it, while the buffer plays on. `pump` waits for it and reads on
+   * from the object after the last one played. A switch that was prepared is dropped.
+   * After MAX_RESUMES dials with no object between them, playback ends ('ended').
+   */
+  resume(why) {
+    if (this.closed || this.resuming) return;
+    this.state.resumes += 1;
+    const began = performance.now();
+    const told = { why, dials: 0, dialMs: null, ms: null, objectMs: null, failures: [], began };
+    this.state.lastResume = told;
+    console.warn(`sealcast: MoQ ${why}: dialling again`);
+    const tracks = this.tracks;
+    this.tracks = [];
+    this.next = null;
+    this.preparing = null;
+    this.resuming = (async () => {
+      for (;;) {
+        const old = this.session;
+        this.session = null;
+        for (const track of tracks.splice(0)) track.close();
+        if (old) old.close();
+        if (this.resumesInRow >= MAX_RESUMES) {
+          throw new Error(`${why}, and ${this.resumesInRow} dials again brought nothing`);
+        }
+        this.resumesInRow += 1;
+        told.dials += 1;
+        try {
+          await this.dial(RESUME_DIAL_MS);
+          told.dialMs = Math.round(performance.now() - began);
+          const current = this.current;
+          const [media, statements] = await Promise.all([
+            this.subscribe(current.rendition.name),
+            this.subscribe(current.rendition.statements),
+          ]);
+          Object.assign(current, { media, statements, pending: new Map(), after: undefined });
+          this.lastObjectAt = performance.now();
+          told.ms = Math.round(this.lastObjectAt - began);
+          return;
+        } catch (err) {
+          if (this.closed) return;
+          console.warn('sealcast: MoQ dial again failed', err);
+          if (told.failures.length < 5) told.failures.push(String(err.message || err));
+          tracks.push(...this.tracks.splice(0));
+          await new Promise((resolve) => setTimeout(resolve, RESUME_BACKOFF_MS * this.resumesInRow));
+        }
       }
-    }, SILENCE_MS / 4);
+    })().then(
+      () => {
+        this.resuming = null;
+      },
+      (err) => {
+        this.resuming = null;
+        this.finish('ended', err);
+      },
+    );
   }
 
   async subscribe(track) {
@@ -413,20 +537,47 @@ export class MoqPlayback {
   async pump(first) {
     const started = { first };
     while (!this.closed) {
+      if (this.resuming) {
+        await this.resuming;
+        continue;
+      }
       if (this.next) await this.swap();
       const current = this.current;
       const { rendition, media, statements, pending } = current;
-      const group = await media.nextGroup();
-      if (!group) break;
+      // Tracks a resume let go of end here: read on from the new ones.
+      const replaced = () => this.resuming !== null || this.current.media !== media;
+      let group;
+      try {
+        group = await media.nextGroup();
+      } catch (err) {
+        if (replaced()) continue;
+        throw err;
+      }
+      if (!group) {
+        if (replaced()) continue;
+        break;
+      }
       // A rung just switched to may hand over the group already played on the last one.
       if (current.after !== undefined && group.sequence <= current.after) continue;
       current.after = undefined;
-      const sigs = await this.statementsFor(statements, group.sequence, pending);
-      // A group the relay starts past its first object has no keyframe to start from.
-      if (!sigs || group.frameStart !== 0 || sigs.frameStart !== 0) continue;
+      // After a resume: the group that was cut is read on from the object after the last
+      // one played; an older one, or one whose rest was skipped, not at all.
+      if (group.sequence < this.state.lastGroup || group.sequence === this.abandoned) continue;
+      const from = group.sequence === this.state.lastGroup ? this.state.lastIndex + 1 : 0;
+      let sigs;
       try {
-        await this.playGroup(rendition.name, group, sigs, started);
+        sigs = await this.statementsFor(statements, group.sequence, pending);
       } catch (err) {
+        if (replaced()) continue;
+        throw err;
+      }
+      // A group the relay starts past the object wanted has no keyframe (or no decoded
+      // past) to start from; its statements group starts with the delegation (object 0).
+      if (!sigs || group.frameStart > from || sigs.frameStart > (from === 0 ? 0 : from + 1)) continue;
+      try {
+        await this.playGroup(rendition.name, group, sigs, from, started);
+      } catch (err) {
+        if (replaced()) continue;
         // The relay reset the group (a newer one began while this one was read, "old"):
         // go on with the next, from its keyframe.
         console.warn(`sealcast: MoQ group ${group.sequence} cut short`, err);
@@ -439,18 +590,30 @@ export class MoqPlayback {
     this.finish('ended');
   }
 
-  /** One group: the delegation, then each object checked (or repaired) and appended. */
-  async playGroup(rendition, group, sigs, started) {
-    this.state.groups += 1;
-    this.state.lastGroup = group.sequence;
-    const delegation = await sigs.nextObject();
-    if (delegation && delegation.length) {
-      if (this.delegations.size > 64) this.delegations.clear();
-      this.delegations.set(`${rendition}/${group.sequence}`, delegation);
+  /**
+   * One group from object `from` on (0, or where a resume reads on): the delegation, then
+   * each object checked (or repaired) and appended.
+   */
+  async playGroup(rendition, group, sigs, from, started) {
+    if (from === 0) {
+      this.state.groups += 1;
+      this.state.lastGroup = group.sequence;
+      this.state.lastIndex = -1;
     }
-    for (let index = 0; !this.closed; index += 1) {
+    if (sigs.index === 0) {
+      const delegation = await sigs.nextObject();
+      if (delegation && delegation.length) {
+        if (this.delegations.size > 64) this.delegations.clear();
+        this.delegations.set(`${rendition}/${group.sequence}`, delegation);
+      }
+    }
+    // Objects played before a resume: read past, unchecked, not fed again.
+    while (sigs.index < from + 1) if (!(await sigs.nextObject())) return;
+    while (group.index < from) if (!(await group.nextObject())) return;
+    for (let index = from; !this.closed; index += 1) {
       let object = await group.nextObject();
       if (!object) break;
+      this.lastObjectAt = performance.now();
       const sidecar = await sigs.nextObject();
       const verdict = await this.check(rendition, group.sequence, index, object, sidecar);
       if (!verdict.ok) {
@@ -459,6 +622,7 @@ export class MoqPlayback {
         object = await this.repair(rendition, group.sequence, index);
         if (!object) {
           // The rest of the group decodes from this part on: wait for the next keyframe.
+          this.abandoned = group.sequence;
           this.verifying.reposition();
           break;
         }
@@ -466,7 +630,11 @@ export class MoqPlayback {
       }
       await this.append(object);
       this.state.objects += 1;
+      this.state.lastIndex = index;
       this.lastObjectAt = performance.now();
+      this.resumesInRow = 0;
+      const told = this.state.lastResume;
+      if (told && told.objectMs === null) told.objectMs = Math.round(this.lastObjectAt - told.began);
       if (started.first) {
         started.first();
         started.first = null;
@@ -527,8 +695,13 @@ export class MoqPlayback {
   async append(bytes) {
     const buffer = this.buffer;
     if (buffer.updating) await once(buffer, 'updateend');
+    const before = buffer.buffered.length ? buffer.buffered.end(buffer.buffered.length - 1) : null;
     buffer.appendBuffer(bytes);
     await once(buffer, 'updateend');
+    if (before !== null && buffer.buffered.length) {
+      const added = buffer.buffered.end(buffer.buffered.length - 1) - before;
+      if (added > 0 && added < 2) this.objectSeconds = 0.8 * this.objectSeconds + 0.2 * added;
+    }
     const now = this.video.currentTime;
     if (buffer.buffered.length && now - buffer.buffered.start(0) > BACK_BUFFER_S * 1.5) {
       buffer.remove(0, now - BACK_BUFFER_S);
@@ -536,14 +709,21 @@ export class MoqPlayback {
     }
   }
 
-  /** Keeps the playhead near the newest media: starts it there, and jumps when behind. */
+  /**
+   * Keeps the playhead near the newest media: starts it there, jumps when far behind, and
+   * plays a little faster when somewhat behind (after a stall) until it is back.
+   */
   keepUp() {
     const ranges = this.buffer.buffered;
     if (!ranges.length) return;
     const end = ranges.end(ranges.length - 1);
     const at = this.video.currentTime;
+    const land = Math.min(LAND_BEHIND_MAX_S, Math.max(LAND_BEHIND_MIN_S, 1.5 * this.objectSeconds + 0.05));
     if (at < ranges.start(ranges.length - 1) || end - at > MAX_BEHIND_S) {
-      this.video.currentTime = Math.max(ranges.start(ranges.length - 1), end - LAND_BEHIND_S);
+      this.video.currentTime = Math.max(ranges.start(ranges.length - 1), end - land);
+    } else {
+      const rate = end - at > land + CATCH_UP_SLACK_S ? CATCH_UP_RATE : 1;
+      if (this.video.playbackRate !== rate) this.video.playbackRate = rate;
     }
     if (this.video.paused) this.video.play().catch(() => {});
   }
@@ -552,6 +732,7 @@ export class MoqPlayback {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.watchdog);
+    if (this.video.playbackRate !== 1) this.video.playbackRate = 1;
     this.video.removeEventListener('waiting', this.onWaiting);
     this.video.removeEventListener('playing', this.onPlaying);
     for (const track of this.tracks) track.close();

@@ -178,6 +178,7 @@ class MoqGroup {
     this.frameStart = frameStart;
     this.track = track;
     this.reader = reader;
+    /** The index of the next object read. */
     this.index = frameStart;
     this.done = false;
     this.error = null;

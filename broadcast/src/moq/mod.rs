@@ -30,6 +30,10 @@
 //!
 //! The connection to the relay redials when it drops (with a fresh publish credential,
 //! `credential`, each time); what the tracks hold is announced again on the new session.
+//! A node given several relays (a tier's roots) publishes the same broadcasts to each over
+//! a session of its own, so no one relay's death takes a stream's route away: the relays
+//! further out hold a route through each, and moq-relay serves a track on from the other
+//! route at the first group it lacks.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -66,14 +70,15 @@ const RESCAN: Duration = Duration::from_secs(1);
 /// Where and how a node publishes over MoQ.
 #[derive(Debug, Clone)]
 pub struct MoqConfig {
-    /// The relay: `https://HOST:PORT/PATH`, the path being where on the relay the
-    /// broadcasts go (and what its authentication checks).
-    pub relay: url::Url,
-    /// PEM files of the roots to trust for the relay's certificate; the system's roots
+    /// The relays, each `https://HOST:PORT/PATH`, the path being where on the relay the
+    /// broadcasts go (and what its authentication checks): the same broadcasts go to
+    /// every one, each over its own session.
+    pub relays: Vec<url::Url>,
+    /// PEM files of the roots to trust for the relays' certificates; the system's roots
     /// when empty.
     pub roots: Vec<PathBuf>,
-    /// SHA-256 fingerprints (hex) of the relay's certificate, trusted instead of a chain
-    /// (a relay with a self-signed certificate).
+    /// SHA-256 fingerprints (hex) of the relays' certificates, trusted instead of a chain
+    /// (relays with self-signed certificates).
     pub fingerprints: Vec<String>,
     /// Set when the relay asks this node's auth endpoint ([`run_moq_auth`] with the same
     /// key) who may do what: every dial carries a fresh publish credential minted with it,
@@ -85,8 +90,8 @@ pub struct MoqConfig {
 /// Longest wait between two dials of a relay that refuses or is down.
 const REDIAL_MAX: Duration = Duration::from_secs(30);
 
-/// Publishes `node`'s live streams to the relay of `config` until `stop`: the public ones,
-/// and the private ones when the relay checks playback tokens with this node.
+/// Publishes `node`'s live streams to the relays of `config` until `stop`: the public
+/// ones, and the private ones when the relays check who may read them.
 pub async fn run_moq(
     node: Arc<Node>,
     config: MoqConfig,
@@ -100,13 +105,19 @@ pub async fn run_moq(
         .map_err(|e| BroadcastError::Moq(e.to_string()))?;
     let origin = moq_tokio::origin::spawn();
     let with_private = config.key.is_some();
-    let connection = tokio::spawn(keep_connected(
-        client,
-        origin.clone(),
-        config.relay,
-        config.key,
-        stop.clone(),
-    ));
+    let connections: Vec<_> = config
+        .relays
+        .into_iter()
+        .map(|relay| {
+            tokio::spawn(keep_connected(
+                client.clone(),
+                origin.clone(),
+                relay,
+                config.key.clone(),
+                stop.clone(),
+            ))
+        })
+        .collect();
     let mut streams: HashMap<(StreamName, bool), JoinHandle<()>> = HashMap::new();
     let mut tick = tokio::time::interval(STREAMS_POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -138,7 +149,9 @@ pub async fn run_moq(
     for (_, task) in streams {
         let _ = task.await;
     }
-    let _ = connection.await;
+    for connection in connections {
+        let _ = connection.await;
+    }
     Ok(())
 }
 

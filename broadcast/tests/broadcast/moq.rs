@@ -155,7 +155,7 @@ async fn a_stream_reaches_a_moq_tokio_subscriber_through_moq_relay() {
     let egress = tokio::spawn(broadcast::run_moq(
         Arc::clone(&node),
         MoqConfig {
-            relay: relay.url().parse().expect("url"),
+            relays: vec![relay.url().parse().expect("url")],
             roots: Vec::new(),
             fingerprints: vec![relay.fingerprint.clone()],
             key: None,

@@ -123,7 +123,7 @@ impl Setup {
             let egress = broadcast::run_moq(
                 Arc::clone(&node),
                 MoqConfig {
-                    relay: relay.url().parse().expect("url"),
+                    relays: vec![relay.url().parse().expect("url")],
                     roots: Vec::new(),
                     fingerprints: vec![relay.fingerprint.clone()],
                     key: Some(moq_key),

@@ -314,7 +314,7 @@ async fn moq_js_in_chromium_reads_a_node_s_tracks_through_moq_relay() {
     let egress = tokio::spawn(broadcast::run_moq(
         Arc::clone(&node),
         MoqConfig {
-            relay: relay.url().parse().expect("url"),
+            relays: vec![relay.url().parse().expect("url")],
             roots: Vec::new(),
             fingerprints: vec![relay.fingerprint.clone()],
             key: None,

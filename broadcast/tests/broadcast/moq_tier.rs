@@ -204,7 +204,7 @@ async fn a_relay_tier_behind_gates_carries_public_streams_to_anyone_and_private_
     let egress = tokio::spawn(broadcast::run_moq(
         Arc::clone(&node),
         MoqConfig {
-            relay: root.url().parse().expect("url"),
+            relays: vec![root.url().parse().expect("url")],
             roots: Vec::new(),
             fingerprints: vec![root.fingerprint.clone()],
             key: Some(key.clone()),
@@ -311,5 +311,106 @@ async fn a_relay_tier_behind_gates_carries_public_streams_to_anyone_and_private_
             !log.contains(&key.cluster()),
             "the {name} relay logged the cluster credential"
         );
+    }
+}
+
+/// A node given both roots of a tier (`--moq-relay` twice, as compose gives them)
+/// publishes to each over a session of its own, so a root that goes away does not take
+/// the stream's route with it: a viewer on a leaf clustered with both keeps receiving new
+/// groups on the subscription it had, served on through the other root.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_publishing_to_both_roots_keeps_its_stream_routed_when_one_goes() {
+    let node = Arc::new(Node::new(NodeId::new(NODE).expect("valid"), node_config()));
+    start(&node);
+    cmaf_announce(&node);
+    publish_whole(&node, 0);
+    let key = MoqKey::random();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stop = CancellationToken::new();
+    let token_file = dir.path().join("cluster-token");
+    std::fs::write(&token_file, key.cluster()).expect("written");
+    let (auth1, gate1) = gate(dir.path(), "root1", &key, &stop);
+    let root1 = relay(auth1, Vec::new()).await;
+    let clustered = |peers: &[&testkit::moq::Relay]| {
+        let mut args = vec![
+            "--cluster-connect".to_owned(),
+            peers.iter().map(|p| p.url()).collect::<Vec<_>>().join(","),
+            "--cluster-token".to_owned(),
+            token_file.display().to_string(),
+        ];
+        for peer in peers {
+            args.extend([
+                "--connect-tls-fingerprint".to_owned(),
+                peer.fingerprint.clone(),
+            ]);
+        }
+        args
+    };
+    let (auth2, gate2) = gate(dir.path(), "root2", &key, &stop);
+    let root2 = relay(auth2, clustered(&[&root1])).await;
+    let (leaf_auth, leaf_gate) = gate(dir.path(), "leaf", &key, &stop);
+    let leaf = relay(leaf_auth, clustered(&[&root1, &root2])).await;
+    let egress = tokio::spawn(broadcast::run_moq(
+        Arc::clone(&node),
+        MoqConfig {
+            relays: vec![
+                root1.url().parse().expect("url"),
+                root2.url().parse().expect("url"),
+            ],
+            roots: Vec::new(),
+            fingerprints: vec![root1.fingerprint.clone(), root2.fingerprint.clone()],
+            key: Some(key.clone()),
+        },
+        stop.clone(),
+    ));
+    // The stream goes on: a segment every 200 ms.
+    let feeding = {
+        let node = Arc::clone(&node);
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(200));
+            for sequence in 1.. {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    _ = tick.tick() => publish_whole(&node, sequence),
+                }
+            }
+        })
+    };
+
+    let (viewer, _kept) = session(&leaf, None, None).await.expect("admitted");
+    let broadcast = tokio::time::timeout(LIMIT, viewer.consume().routed_broadcast(STREAM))
+        .await
+        .expect("announced on the leaf")
+        .expect("the broadcast");
+    let mut media = subscribe(&broadcast, RENDITION).await;
+    let before = next_group(&mut media).await.sequence;
+    drop(root1);
+    let gone = tokio::time::Instant::now();
+    // New groups on the same subscription, beyond any the leaf could have held.
+    let mut last = before;
+    while last < before + 10 {
+        let group = tokio::time::timeout(LIMIT, media.recv_group())
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "no group {LIMIT:?} after a root went (last {last}); the leaf said:\n{}",
+                    leaf.log()
+                )
+            })
+            .expect("a readable track")
+            .expect("the track goes on");
+        last = last.max(group.sequence);
+    }
+    eprintln!(
+        "groups {before}..={last} read through the leaf, {:?} after root1 went",
+        gone.elapsed()
+    );
+
+    stop.cancel();
+    feeding.await.expect("joined");
+    egress.await.expect("joined").expect("egress stops cleanly");
+    for gate in [gate1, gate2, leaf_gate] {
+        gate.await.expect("joined");
     }
 }

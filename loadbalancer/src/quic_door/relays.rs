@@ -32,11 +32,12 @@ impl Default for RelayChecks {
     fn default() -> Self {
         RelayChecks {
             resolve_every: Duration::from_secs(5),
-            // A relay that dies is out within 1.5 s: before a player gives its silent
-            // session up (3 s, web/src/moq-play.js) and dials again, so the new flow goes
-            // to a relay that answers. Two connects a second per relay cost nothing.
-            check_every: Duration::from_secs(1),
-            timeout: Duration::from_millis(500),
+            // A relay that dies is out within 0.65 s: before a player takes its silent
+            // session for lost (1 s, web/src/moq-play.js) and dials again, so the new
+            // flow goes to a relay that answers. Four connects a second per relay cost
+            // nothing; a relay that answers none within 400 ms serves no viewer well.
+            check_every: Duration::from_millis(250),
+            timeout: Duration::from_millis(400),
         }
     }
 }

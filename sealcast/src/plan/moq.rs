@@ -6,7 +6,7 @@ use super::problem::Problems;
 /// Where a node publishes over MoQ, and where its viewers reach the streams.
 #[derive(Debug, Clone)]
 pub(crate) struct MoqPlan {
-    /// The relay the node publishes to.
+    /// The relays the node publishes to.
     pub(crate) egress: broadcast::MoqConfig,
     /// What `/moq/v1/endpoint` tells the player.
     pub(crate) viewers: broadcast::MoqEndpoint,
@@ -30,15 +30,38 @@ pub(crate) struct MoqAuthPlan {
 /// Where a node publishes over MoQ and where its viewers reach the streams (issue 48):
 /// `Some(None)` for nowhere, `None` when a relay or its trust is not usable (a problem).
 pub(crate) fn moq(args: &crate::cli::MoqArgs, problems: &mut Problems) -> Option<Option<MoqPlan>> {
-    let Some(relay) = args.relay.as_deref().filter(|u| !u.trim().is_empty()) else {
+    let given: Vec<&str> = args
+        .relays
+        .iter()
+        .map(|u| u.trim())
+        .filter(|u| !u.is_empty())
+        .collect();
+    if given.is_empty() {
         return Some(None);
-    };
-    let relay = moq_url("SEALCAST_MOQ_RELAY_URL", relay, problems);
+    }
+    let parsed: Vec<Option<url::Url>> = given
+        .iter()
+        .map(|u| moq_url("SEALCAST_MOQ_RELAY_URL", u, problems))
+        .collect();
+    let mut usable = parsed.iter().all(Option::is_some);
+    let relays: Vec<url::Url> = parsed.into_iter().flatten().collect();
+    // One path for all: it is where the broadcasts go, what the auth endpoint admits and
+    // what viewers dial.
+    let relay = relays.first().cloned();
+    if relays
+        .iter()
+        .any(|r| r.path().trim_matches('/') != relays[0].path().trim_matches('/'))
+    {
+        problems.add(
+            "SEALCAST_MOQ_RELAY_URL",
+            "the relays a node publishes to share one path",
+        );
+        usable = false;
+    }
     let viewer_url = match args.viewer_url.as_deref().filter(|u| !u.trim().is_empty()) {
         Some(url) => moq_url("SEALCAST_MOQ_VIEWER_URL", url, problems),
         None => relay.clone(),
     };
-    let mut usable = true;
     for root in &args.roots {
         if !root.is_file() {
             problems.add(
@@ -109,7 +132,7 @@ pub(crate) fn moq(args: &crate::cli::MoqArgs, problems: &mut Problems) -> Option
         });
     Some(Some(MoqPlan {
         egress: broadcast::MoqConfig {
-            relay,
+            relays,
             roots: args.roots.clone(),
             fingerprints,
             key: key.clone(),
@@ -184,7 +207,7 @@ pub(crate) fn run_relay(
         problems.add(NAME, format!("{} is not an executable file", bin.display()));
         return None;
     }
-    if args.relay.is_some() || args.key_file.is_some() || args.auth_socket.is_some() {
+    if !args.relays.is_empty() || args.key_file.is_some() || args.auth_socket.is_some() {
         problems.add(
             NAME,
             "runs a relay of its own: not with --moq-relay, --moq-key-file or --moq-auth-socket",
@@ -216,7 +239,7 @@ pub(crate) fn for_run_relay(run: &RunRelayPlan, fingerprint: &str) -> Result<Moq
     let port = run.listen.port();
     let args = crate::cli::MoqArgs {
         // The certificate moq-relay generates names localhost; the nodes pin it.
-        relay: Some(format!("https://localhost:{port}/")),
+        relays: vec![format!("https://localhost:{port}/")],
         fingerprints: vec![fingerprint.to_owned()],
         viewer_url: Some(
             run.viewer_url
@@ -377,7 +400,7 @@ mod tests {
         let good = dir.path().join("key");
         std::fs::write(&good, format!("{}\n", "ab".repeat(32))).expect("written");
         let args = |file: &Path| crate::cli::MoqArgs {
-            relay: Some("https://relay.example:4443/".to_owned()),
+            relays: vec!["https://relay.example:4443/".to_owned()],
             key_file: Some(file.to_owned()),
             ..Default::default()
         };
@@ -432,7 +455,7 @@ mod tests {
         assert_eq!(plan.viewers.certificate_hashes, ["ab".repeat(32)]);
         assert!(plan.auth.is_some() && plan.grants.is_some());
         let with_relay = crate::cli::MoqArgs {
-            relay: Some("https://elsewhere:4443/".to_owned()),
+            relays: vec!["https://elsewhere:4443/".to_owned()],
             ..Default::default()
         };
         for (bin, listen, args, word) in [
@@ -496,9 +519,35 @@ mod tests {
     }
 
     #[test]
+    fn a_node_publishes_to_every_relay_given_on_one_path() {
+        let args = |relays: &[&str]| crate::cli::MoqArgs {
+            relays: relays.iter().map(|r| (*r).to_owned()).collect(),
+            ..Default::default()
+        };
+        let mut problems = Problems::default();
+        let Some(Some(plan)) = moq(
+            &args(&["https://root1.example:4443/", "https://root2.example:4443"]),
+            &mut problems,
+        ) else {
+            panic!("no plan: {:?}", problems.into_vec());
+        };
+        let hosts: Vec<_> = plan.egress.relays.iter().map(|r| r.host_str()).collect();
+        assert_eq!(hosts, [Some("root1.example"), Some("root2.example")]);
+        assert_eq!(plan.viewers.url.as_str(), "https://root1.example:4443/");
+        for bad in [
+            &["https://root1.example/live", "https://root2.example/other"][..],
+            &["https://root1.example/", "http://root2.example/"],
+        ] {
+            let mut problems = Problems::default();
+            assert!(moq(&args(bad), &mut problems).is_none(), "{bad:?}");
+            assert!(!problems.into_vec().is_empty(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn a_moq_relay_is_https_without_secrets_in_its_url() {
         let args = |relay: &str| crate::cli::MoqArgs {
-            relay: Some(relay.to_owned()),
+            relays: vec![relay.to_owned()],
             ..Default::default()
         };
         let mut problems = Problems::default();

@@ -262,25 +262,39 @@ fn check_door(config: &Config, f: &mut Findings) {
     });
 }
 
-/// Every broadcast node publishes to the tier by a certified name and names the door.
+/// Every broadcast node publishes to both roots of the tier, each by a certified name (so
+/// no one relay's death takes a stream's route away), and names the door.
 fn check_nodes(config: &Config, f: &mut Findings) {
     let broadcast = config.service("broadcast").unwrap();
     let env = broadcast.environment();
-    let relay = config.service("relay").unwrap();
-    let publish = env.get("SEALCAST_MOQ_RELAY_URL").and_then(|u| host_port(u));
-    let relay_port = options(&relay)
-        .get("--listen")
-        .and_then(|v| v.first().cloned())
-        .and_then(|a| port_of(&a));
-    f.check(
-        publish.as_ref().is_some_and(|(host, port)| {
-            names(&relay).contains(host)
+    let roots: Vec<_> = ["relay-root1", "relay-root2"]
+        .iter()
+        .filter_map(|name| config.service(name).ok())
+        .collect();
+    let given = env
+        .get("SEALCAST_MOQ_RELAY_URL")
+        .cloned()
+        .unwrap_or_default();
+    let publish: Vec<_> = given.split(',').map(host_port).collect();
+    let reaches = |root: &Service<'_>| {
+        let port = options(root)
+            .get("--listen")
+            .and_then(|v| v.first().cloned())
+            .and_then(|a| port_of(&a));
+        publish.iter().flatten().any(|(host, p)| {
+            names(root).contains(host)
                 && host.ends_with(".streaming-cluster.test")
-                && Some(*port) == relay_port
-        }),
+                && Some(*p) == port
+        })
+    };
+    f.check(
+        roots.len() == 2
+            && roots.iter().all(reaches)
+            && publish.iter().all(Option::is_some)
+            && publish.len() == roots.len(),
         || {
             format!(
-                "broadcast publishes to {publish:?}, not the relay replicas by a certified name"
+                "broadcast publishes to {given:?}, not to both roots of the tier by certified names"
             )
         },
     );

@@ -247,6 +247,13 @@ pub(super) async fn through_the_door(c: &Compose, stream: &str) -> anyhow::Resul
             after["refused"].as_u64() == Some(0),
             "the player refused objects through the door: {after}"
         );
+        // Every replica was killed, so the player's own relay was: it dialled again and
+        // read on into the same buffer (a resume), not a new playback from the start.
+        anyhow::ensure!(
+            after["moq"]["resumes"].as_u64().is_some_and(|n| n >= 1)
+                && after["errors"].as_array().is_some_and(Vec::is_empty),
+            "the player did not read on through a resume when its relay died: {after}"
+        );
         let samples = crate::pages::stop_timeline(&browser).await?;
         c.note(
             "moq_chromium_relay_killed_longest_stall_s",
@@ -255,7 +262,9 @@ pub(super) async fn through_the_door(c: &Compose, stream: &str) -> anyhow::Resul
         c.note(
             "moq_chromium_after_the_kills",
             json!({ "transport": after["transport"], "objects": after["moq"]["objects"],
-                    "verified": after["verified"], "errors": after["errors"] }),
+                    "resumes": after["moq"]["resumes"], "last_resume": after["moq"]["lastResume"],
+                    "verified": after["verified"],
+                    "errors": after["errors"] }),
         );
         anyhow::Ok(())
     }
