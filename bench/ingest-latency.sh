@@ -29,35 +29,60 @@
 # cores cannot run three x264 rungs, a publisher's encoder and Chromium in real time.
 # LADDER=full uses the default ladder.
 #
-# Writes bench/out/ingest-latency.json and a section in docs/benchmarks.md.
+# MoQ mode (issue 48): TRANSPORTS="moq hls" plays every publish both ways, interleaved
+# (a publish per run): over Media over QUIC (`?transport=moq`, the player's WebTransport
+# to the moq-relay `sealcast up --moq-run-relay` runs, every object verified) and over
+# LL-HLS (`?transport=hls`) beside it in the same run. PART sets the part (and so the MoQ
+# object) duration, 0.333 s by default. Goal over MoQ: p50 <= 0.5 s, no stall.
+#
+# Writes bench/out/ingest-latency.json (bench/out/moq-latency.json in MoQ mode) and a
+# section in docs/benchmarks.md.
 #
 # Usage: bench/ingest-latency.sh [SECONDS] [ROUNDS]   (defaults 60 and 3)
-# Environment: PROTOCOLS="rtmp srt whip" (a subset to measure fewer; "source" adds
-# `sealcast source` publishing over RTMP itself, without the pipe and ffmpeg).
+# Environment: SEALCAST_BIN (sealcast-glass beside it; else the release build),
+# SEALCAST_BENCH (the doc driver; else the release build's),
+# PROTOCOLS="rtmp srt whip" (a subset to measure fewer; "source" adds
+# `sealcast source` publishing over RTMP itself, without the pipe and ffmpeg);
+# TRANSPORTS="moq hls" (MoQ mode; default "hls"); PART (seconds).
 set -euo pipefail
+GIVEN_BIN="${SEALCAST_BIN:+$(realpath "$SEALCAST_BIN")}"
+GIVEN_BENCH="${SEALCAST_BENCH:+$(realpath "$SEALCAST_BENCH")}"
 cd "$(dirname "$0")/.."
 source scripts/setup.sh test
 SECS="${1:-60}"
 ROUNDS="${2:-3}"
 LADDER="${LADDER:-src}"
 PROTOCOLS="${PROTOCOLS:-rtmp rtmp-bframes srt whip}"
+TRANSPORTS="${TRANSPORTS:-hls}"
+PART="${PART:-0.333}"
 
 source bench/lib.sh
 bench_clear_env
 bench_install ingest-latency chromium chromium-driver curl python3 ffmpeg
 bench_workdir
-bench_build # also builds sealcast-glass (the viewers package)
-GLASS="$PWD/target/release/sealcast-glass"
+SEALCAST_BIN="$GIVEN_BIN" bench_binary # the release build unless SEALCAST_BIN names one
+bench_tool sealcast-glass; GLASS="$TOOL"
 FFMPEG9="${SEALCAST_TEST_FFMPEG9:-$("${SEALCAST_KUBERNETES_TOOLS:-$HOME/.cache/sealcast/kubernetes-tools}/bin/python" -c 'import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())')}"
 [ -x "$FFMPEG9" ] || { echo "ingest-latency: no FFmpeg 9 (run scripts/setup.sh test)" >&2; exit 1; }
 
 dir="$WORK/cluster"
 mkdir -p "$dir"
-bench_latency_config 0.333 "$LADDER" > "$dir/sealcast.toml"
+bench_latency_config "$PART" "$LADDER" > "$dir/sealcast.toml"
+moq=()
+if [[ " $TRANSPORTS " == *" moq "* ]]; then
+  # The release build bench/moq-cost.sh makes, when there is one, else the debug build
+  # scripts/setup.sh test makes for the tests; run by `up` itself.
+  relay="$HOME/.cache/sealcast/moq-relay-release/bin/moq-relay"
+  [ -x "$relay" ] || relay="${SEALCAST_MOQ_RELAY_BIN:-${SEALCAST_MOQ_RELAY_ROOT:-$HOME/.cache/sealcast/moq-relay}/bin/moq-relay}"
+  case "$relay" in *-release/*) RELAY_BUILD=release ;; *) RELAY_BUILD=debug ;; esac
+  export RELAY_BUILD
+  [ -x "$relay" ] || { echo "ingest-latency: no moq-relay at $relay (run scripts/setup.sh test)" >&2; exit 1; }
+  moq=(--moq-run-relay "$relay" --moq-relay-listen "127.0.0.1:$(free_port)")
+fi
 "$BIN" up --config "$dir/sealcast.toml" --data-dir "$dir/data" --certs-dir "$dir/certs" \
   --broadcast 2 --rtmp-listen 127.0.0.1:0 --broadcast-listen 127.0.0.1:0 \
   --mqtt-listen 127.0.0.1:0 --https-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 \
-  --srt-listen 127.0.0.1:0 --webrtc-listen 127.0.0.1:0 \
+  --srt-listen 127.0.0.1:0 --webrtc-listen 127.0.0.1:0 "${moq[@]}" \
   > "$dir/up.out" 2> "$dir/up.err" &
 PIDS+=("$!")
 for _ in $(seq 1 600); do grep -q '^broadcast2 ' "$dir/up.out" && break; sleep 0.1; done
@@ -117,7 +142,8 @@ publish() {
 : > "$WORK/runs.jsonl"
 for round in $(seq 1 "$ROUNDS"); do
   for proto in $PROTOCOLS; do
-    echo "ingest-latency: round $round/$ROUNDS, $proto (${SECS}s)" >&2
+   for transport in $TRANSPORTS; do
+    echo "ingest-latency: round $round/$ROUNDS, $proto over $transport (${SECS}s)" >&2
     publish "$proto"
     # The stream's media playlist live again: from the second round on, the playlists of
     # the round before stay served, ended, until the new session replaces them, and a
@@ -125,7 +151,7 @@ for round in $(seq 1 "$ROUNDS"); do
     media="$ORIGIN/live/lat$proto/src/index.m3u8"
     if bench_wait_for 60 bash -c 'p="$(curl -sf --cacert "$1" "$2")" && grep -q PRELOAD-HINT <<< "$p" && ! grep -q ENDLIST <<< "$p"' \
       _ "$dir/certs/ca.pem" "$media" &&
-      RUST_BACKTRACE=0 "$GLASS" "$ORIGIN" "lat$proto" --seconds "$SECS" > "$WORK/run.json" 2> "$WORK/glass.err"; then
+      RUST_BACKTRACE=0 "$GLASS" "$ORIGIN" "lat$proto" --seconds "$SECS" --transport "$transport" > "$WORK/run.json" 2> "$WORK/glass.err"; then
       :
     else
       why="$(head -c 600 "$WORK/glass.err" 2>/dev/null || true)"
@@ -134,12 +160,14 @@ for round in $(seq 1 "$ROUNDS"); do
       python3 -c 'import json,sys; print(json.dumps({"failed": sys.argv[1], "samples": 0, "stamped_samples": 0, "glass_to_glass_s": None, "hlsjs_latency_s": None, "longest_stall_s": None}))' \
         "$why" > "$WORK/run.json"
     fi
-    python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); r["round"]=int(sys.argv[2]); r["protocol"]=sys.argv[3]; print(json.dumps(r))' \
-      "$WORK/run.json" "$round" "$proto" >> "$WORK/runs.jsonl"
+    python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); r["round"]=int(sys.argv[2]); r["protocol"]=sys.argv[3]; r["transport"]=sys.argv[4]; print(json.dumps(r))' \
+      "$WORK/run.json" "$round" "$proto" "$transport" >> "$WORK/runs.jsonl"
     kill "${PUBLISHING[@]}" 2>/dev/null || true
     wait "${PUBLISHING[@]}" 2>/dev/null || true
+   done
   done
 done
 
 mkdir -p bench/out
-SECS="$SECS" ROUNDS="$ROUNDS" LADDER="$LADDER" PROTOCOLS="$PROTOCOLS" python3 "$BENCH_DIR/lib/reports/ingest_latency.py" "$WORK/runs.jsonl"
+SEALCAST_BENCH="$GIVEN_BENCH" SECS="$SECS" ROUNDS="$ROUNDS" LADDER="$LADDER" PROTOCOLS="$PROTOCOLS" TRANSPORTS="$TRANSPORTS" PART="$PART" \
+  python3 "$BENCH_DIR/lib/reports/ingest_latency.py" "$WORK/runs.jsonl"

@@ -29,6 +29,11 @@ struct Args {
     /// edge).
     #[arg(long, default_value_t = 10)]
     settle: u64,
+    /// The path the player must take: `moq` (Media over QUIC) or `hls` (LL-HLS), the
+    /// page's `?transport=`; unset, the player chooses. A run whose player took another
+    /// path fails.
+    #[arg(long, value_parser = ["moq", "hls"])]
+    transport: Option<String>,
     /// Also report the page's requests up to the end of the settling (the browser's
     /// resource timing: path, start and end in ms since navigation), and the video's
     /// buffered ranges then, to see how playback started.
@@ -66,9 +71,11 @@ const TRACE: &str = "const v = document.getElementById('video'); const b = []; \
 
 /// Read at the end: how the player checked what it played (its own verification, not the
 /// node's word), and the errors hls.js reported while sampling.
-const VERDICT: &str = "const v = (window.sealcast || {}).verification || {}; \
-    return { mode: v.mode || '', verified: v.verified || 0, refused: v.refusedCount || 0, \
+const VERDICT: &str = "const s = window.sealcast || {}; const v = s.verification || {}; \
+    return { transport: s.transport || '', moq: s.moq || null, \
+    mode: v.mode || '', verified: v.verified || 0, refused: v.refusedCount || 0, \
     reasons: (v.refused || []).slice(-5).map((r) => r.reason), \
+    refused_urls: (v.refused || []).slice(-5).map((r) => String(r.url || '').split('?')[0]), \
     check_ms: v.timeMs || 0, waiting_events: window.__glassWaiting || 0, errors: window.__glassErrors || [] };";
 
 #[tokio::main(flavor = "current_thread")]
@@ -87,8 +94,13 @@ async fn main() -> anyhow::Result<()> {
 
 async fn sample(browser: &mut Browser, args: &Args) -> anyhow::Result<Value> {
     let origin = args.origin.trim_end_matches('/');
+    let query = args
+        .transport
+        .as_ref()
+        .map(|t| format!("?transport={t}"))
+        .unwrap_or_default();
     browser
-        .goto(&format!("{origin}/#live/{}", args.stream))
+        .goto(&format!("{origin}/{query}#live/{}", args.stream))
         .await?;
     browser
         .wait_for(
@@ -99,6 +111,19 @@ async fn sample(browser: &mut Browser, args: &Args) -> anyhow::Result<Value> {
             |_| Ok(()),
         )
         .await?;
+    if let Some(wanted) = &args.transport {
+        let wanted = if wanted == "hls" { "ll-hls" } else { "moq" };
+        let took = browser
+            .execute(
+                "return (window.sealcast || {}).transport || '';",
+                Value::Null,
+            )
+            .await?;
+        anyhow::ensure!(
+            took.as_str() == Some(wanted),
+            "the player plays over {took}, not {wanted}"
+        );
+    }
     let start = browser.execute(START, Value::Null).await?;
     tokio::time::sleep(Duration::from_secs(args.settle)).await;
     let trace = if args.trace {
@@ -128,6 +153,7 @@ async fn sample(browser: &mut Browser, args: &Args) -> anyhow::Result<Value> {
     Ok(json!({
         "stream": args.stream,
         "origin": origin,
+        "transport": args.transport,
         "samples": samples.len(),
         "stamped_samples": stamped.len(),
         "glass_to_glass_s": summary(&stamped),
