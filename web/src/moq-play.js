@@ -33,10 +33,12 @@
 // up wait twice as long as the last.
 //
 // Relay loss: a relay that dies leaves the QUIC connection silent, not closed, so after
-// SILENCE_MS without an object (or when the session closes) the player dials again
-// (through the QUIC door, to a relay that answers), subscribes the rung that plays again
-// and feeds the same source buffer: the cut group is read on from the object after the
-// last one played, so what was buffered plays on and the verifier sees no jump.
+// SILENCE_MS without an object (or when the session closes, or the track ends: the edge
+// it came through died) the player dials again (through the QUIC door, to a relay that
+// answers), subscribes the rung that plays again and feeds the same source buffer: the
+// cut group is read on from the object after the last one played, so what was buffered
+// plays on and the verifier sees no jump. Groups the new subscription starts past are
+// counted (`skipped`) and continuity starts over at the next keyframe.
 //
 // Latency: the playhead is held about one and a half objects behind the newest media
 // (objects come whole), playing a little faster when it fell further behind.
@@ -83,8 +85,10 @@ const FIRST_OBJECT_MS = 10000;
 // dialled again (through the QUIC door, to a relay that answers) and the rendition
 // subscribed again, into the same buffer: what is buffered plays on meanwhile, and the
 // group that was cut is read on from the object after the last one played. Objects come
-// every part (0.33 s).
-const SILENCE_MS = 1000;
+// every part (0.33 s): two of them missing. The QUIC door keeps new flows off a relay
+// within 0.45 s of its death (loadbalancer/src/quic_door/relays.rs), so the dial goes to
+// one that answers.
+const SILENCE_MS = 700;
 // The same while the rest of a group is skipped (an object no clean copy verified): the
 // next object is the next group's first, up to a segment (2 s) later.
 const SKIPPING_SILENCE_MS = 3000;
@@ -95,8 +99,11 @@ const MAX_RESUMES = 5;
 /**
  * How long a dial again may take (the first: moq.js's 10 s): through the QUIC door it
  * takes tens of milliseconds, unless the door still sends it to the relay that died.
+ * Each dial again is two connections at once, from two ports, so two flows the door
+ * places on their own: the first session up is kept, the other closed.
  */
 const RESUME_DIAL_MS = 1500;
+const RESUME_DIALS_AT_ONCE = 2;
 /** The wait before the next dial when one failed, times the dials so far. */
 const RESUME_BACKOFF_MS = 200;
 /** Auto rung choice: how long playback must go without a stall before one rung up. */
@@ -144,6 +151,33 @@ export async function moqEndpoint(origin = globalThis.location.origin) {
 const b64 = (text) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
 
 /** Waits for `event` on `target` once. */
+/**
+ * The first of `dials` (promises of sessions) to connect; the others are closed when they
+ * connect. Rejects with the last failure when none does.
+ */
+function firstSession(dials) {
+  if (dials.length === 1) return dials[0];
+  return new Promise((resolve, reject) => {
+    let won = false;
+    let failed = 0;
+    for (const dial of dials) {
+      dial.then(
+        (session) => {
+          if (won) session.close();
+          else {
+            won = true;
+            resolve(session);
+          }
+        },
+        (err) => {
+          failed += 1;
+          if (failed === dials.length) reject(err);
+        },
+      );
+    }
+  });
+}
+
 const once = (target, event) => new Promise((resolve) => target.addEventListener(event, resolve, { once: true }));
 
 /** The renditions of a catalog, lowest bitrate first, that this browser can decode. */
@@ -236,10 +270,11 @@ export class MoqPlayback {
     // What plays: `auto` (the chooser picks) or the viewer's rung; `switches` counts the
     // rung changes made.
     // `lastGroup`/`lastIndex`: the group played and its last object in the buffer;
+    // `skipped`: groups passed over because this session never got them;
     // `resumes`: sessions dialled again after the relay fell silent or closed, the last
     // one told in `lastResume` (why, the dials it took, how long until the session was up,
     // the tracks subscribed again and the next object played, and why a dial failed).
-    this.state = { rendition: '', groups: 0, objects: 0, refused: 0, repaired: 0, lastGroup: -1, lastIndex: -1, auto: rendition === null, switches: 0, resumes: 0, lastResume: null };
+    this.state = { rendition: '', groups: 0, objects: 0, refused: 0, repaired: 0, lastGroup: -1, lastIndex: -1, skipped: 0, auto: rendition === null, switches: 0, resumes: 0, lastResume: null };
     /** The playable renditions, lowest bitrate first (after start). */
     this.renditions = [];
     this.chooser = null;
@@ -298,13 +333,12 @@ export class MoqPlayback {
   }
 
   /** A session with the relay (a private stream's with a fresh grant), made the current one. */
-  async dial(timeoutMs = undefined) {
+  async dial(timeoutMs = undefined, atOnce = 1) {
     const url = new URL(this.endpoint.url);
     if (this.token) url.searchParams.set('grant', await this.grant());
-    const session = await MoqSession.connect(url.href, {
-      certificateHashes: this.endpoint.certificateHashes,
-      timeoutMs,
-    });
+    const connect = () =>
+      MoqSession.connect(url.href, { certificateHashes: this.endpoint.certificateHashes, timeoutMs });
+    const session = await firstSession(Array.from({ length: atOnce }, connect));
     if (this.closed) {
       session.close();
       throw new Error('playback stopped while dialling');
@@ -398,7 +432,7 @@ export class MoqPlayback {
         this.resumesInRow += 1;
         told.dials += 1;
         try {
-          await this.dial(RESUME_DIAL_MS);
+          await this.dial(RESUME_DIAL_MS, RESUME_DIALS_AT_ONCE);
           told.dialMs = Math.round(performance.now() - began);
           const current = this.current;
           const [media, statements] = await Promise.all([
@@ -551,11 +585,18 @@ export class MoqPlayback {
         group = await media.nextGroup();
       } catch (err) {
         if (replaced()) continue;
-        throw err;
+        if (!this.watchdog) throw err;
+        this.resume(`the track failed: ${err.message || err}`);
+        continue;
       }
       if (!group) {
         if (replaced()) continue;
-        break;
+        // Once playing, a track that ends is taken as its route lost (the relay let go of
+        // it, the edge it came through died): subscribed again like a silent relay, until
+        // MAX_RESUMES dials in a row bring nothing (the stream really ended).
+        if (!this.watchdog) break;
+        this.resume('the track ended');
+        continue;
       }
       // A rung just switched to may hand over the group already played on the last one.
       if (current.after !== undefined && group.sequence <= current.after) continue;
@@ -565,6 +606,13 @@ export class MoqPlayback {
       if (group.sequence < this.state.lastGroup || group.sequence === this.abandoned) continue;
       const from = group.sequence === this.state.lastGroup ? this.state.lastIndex + 1 : 0;
       let sigs;
+      if (this.state.lastGroup >= 0 && group.sequence > this.state.lastGroup + 1) {
+        // Groups this session never got (a resume subscribes at the newest, a relay drops
+        // what a slow subscriber missed): live moves on, so continuity starts over at this
+        // group's keyframe rather than refusing it. Counted; never backwards (above).
+        this.state.skipped += group.sequence - this.state.lastGroup - 1;
+        this.verifying.reposition();
+      }
       try {
         sigs = await this.statementsFor(statements, group.sequence, pending);
       } catch (err) {

@@ -90,6 +90,15 @@ pub struct MoqConfig {
 /// Longest wait between two dials of a relay that refuses or is down.
 const REDIAL_MAX: Duration = Duration::from_secs(30);
 
+/// The QUIC idle timeout of a node's sessions with its relays (the smaller of both ends'
+/// wins, so this is the session's), and the keep-alive that holds a live one open. A node
+/// that dies sends no close: its relays hold its routes until this passes, and a viewer's
+/// subscription routed through it stays silent that long (moq-tokio's default is 10 s).
+/// A node sends objects several times a second, so only a dead or cut-off node is quiet
+/// this long.
+const RELAY_IDLE_TIMEOUT: Duration = Duration::from_millis(700);
+const RELAY_KEEP_ALIVE: Duration = Duration::from_millis(175);
+
 /// Publishes `node`'s live streams to the relays of `config` until `stop`: the public
 /// ones, and the private ones when the relays check who may read them.
 pub async fn run_moq(
@@ -100,8 +109,11 @@ pub async fn run_moq(
     let mut connect = moq_tokio::connect::Config::default();
     connect.tls.root = config.roots;
     connect.tls.fingerprint = config.fingerprints;
+    let mut quic = moq_tokio::quic::Config::default();
+    quic.idle_timeout = RELAY_IDLE_TIMEOUT;
+    quic.keep_alive = RELAY_KEEP_ALIVE;
     let client = connect
-        .init(moq_tokio::quic::Config::default())
+        .init(quic)
         .map_err(|e| BroadcastError::Moq(e.to_string()))?;
     let origin = moq_tokio::origin::spawn();
     let with_private = config.key.is_some();

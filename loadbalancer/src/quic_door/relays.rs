@@ -3,8 +3,8 @@
 //! headless Service are followed), and each address checked by a TCP connect to the same
 //! port every [`RelayChecks::check_every`]: moq-relay serves its HTTP side
 //! (`--web-http-listen`) on the TCP port of its QUIC listener in every deployment of ours.
-//! A refused or timed-out connect takes the relay out; its flows move on their next
-//! datagram.
+//! A refused or timed-out connect keeps new flows off the relay, a few in a row take it
+//! out (its flows move on their next datagram): see [`super::table`].
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -32,12 +32,15 @@ impl Default for RelayChecks {
     fn default() -> Self {
         RelayChecks {
             resolve_every: Duration::from_secs(5),
-            // A relay that dies is out within 0.65 s: before a player takes its silent
-            // session for lost (1 s, web/src/moq-play.js) and dials again, so the new
-            // flow goes to a relay that answers. Four connects a second per relay cost
-            // nothing; a relay that answers none within 400 ms serves no viewer well.
-            check_every: Duration::from_millis(250),
-            timeout: Duration::from_millis(400),
+            // A relay that dies takes no new flow within 0.45 s (one failed check): well
+            // before a player takes its silent session for lost (0.7 s, web/src/moq-play.js)
+            // and dials again from a new port, so the new flow goes to a relay that
+            // answers. A relay's kernel answers a connect whatever the relay's load, so
+            // 250 ms without one is a dead or unreachable relay or a starved load
+            // balancer; either way only three in a row move its flows. Five connects a
+            // second per relay cost nothing.
+            check_every: Duration::from_millis(200),
+            timeout: Duration::from_millis(250),
         }
     }
 }
@@ -105,10 +108,11 @@ async fn check_all(table: &Mutex<FlowTable>, timeout: Duration, metrics: &LbMetr
     let now = std::time::Instant::now();
     let mut table = table.lock();
     for (relay, ok) in results {
-        if !ok && table.is_eligible(relay, now) {
-            tracing::warn!(%relay, "a QUIC relay failed its check; its flows move");
-        }
+        let was = table.is_eligible(relay, now);
         table.set_health(relay, ok);
+        if was && !table.is_eligible(relay, now) {
+            tracing::warn!(%relay, "a QUIC relay failed its checks; its flows move");
+        }
     }
     metrics.set_quic_relays(table.eligible(now));
 }

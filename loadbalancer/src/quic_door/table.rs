@@ -13,10 +13,15 @@
 //!   same relay from a new source address, which QUIC treats as a path migration: the
 //!   connection lives on. A relay that joins takes only its own share of new flows; one
 //!   that leaves moves only its own flows.
-//! - **A relay is eligible** while it is listed (DNS), its last health check passed, and
-//!   it has not gone silent: datagrams forwarded to it and no answer from it for
-//!   [`DoorLimits::silence`]. A silent or refused (ICMP) relay stays out until a health
-//!   check passes again.
+//! - **A relay is eligible** while it is listed (DNS), it has passed a health check and
+//!   not failed [`OUT_AFTER_FAILED_CHECKS`] in a row since, and it has not gone silent:
+//!   datagrams forwarded to it and no answer from it for [`DoorLimits::silence`]. A silent
+//!   or refused (ICMP) relay stays out until a health check passes again.
+//! - **A relay whose last check failed takes no new flow** while another one passed its
+//!   last check, but keeps the flows it has until it is out. A viewer whose relay died
+//!   dials again from a new port, that is as a new flow, so this is what decides how soon
+//!   re-dials stop reaching a dead relay: one failed check, not two; and a relay that
+//!   missed one check under load loses none of its viewers.
 //! - **A flow whose relay is no longer eligible moves on its next datagram**: the shell
 //!   opens a new upstream socket to the new winner. The viewer's QUIC connection does not
 //!   survive that (the new relay does not know it); the player dials again and
@@ -81,6 +86,10 @@ impl DropReason {
     }
 }
 
+/// Consecutive failed health checks that take a relay out (its flows move). One is enough
+/// to keep new flows off it.
+pub const OUT_AFTER_FAILED_CHECKS: u8 = 3;
+
 /// What to do with a viewer's datagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -111,8 +120,10 @@ struct Flow {
 
 #[derive(Debug, Clone, Copy, Default)]
 struct RelayState {
-    /// The last health check passed (a relay starts unchecked: out).
-    healthy: bool,
+    /// A health check passed since it was listed (a relay starts unchecked: out).
+    checked: bool,
+    /// Health checks failed in a row since the last that passed.
+    failed_checks: u8,
     /// The first datagram forwarded to it since it last answered.
     unanswered_since: Option<Instant>,
 }
@@ -168,19 +179,25 @@ impl FlowTable {
         self.relays.keys().copied().collect()
     }
 
-    /// The result of a health check of `relay`. A pass also forgives its silence.
+    /// The result of a health check of `relay`. A pass also forgives its silence; a
+    /// failure keeps new flows off it, [`OUT_AFTER_FAILED_CHECKS`] in a row take it out.
     pub fn set_health(&mut self, relay: SocketAddr, healthy: bool) {
         if let Some(state) = self.relays.get_mut(&relay) {
-            state.healthy = healthy;
             if healthy {
+                state.checked = true;
+                state.failed_checks = 0;
                 state.unanswered_since = None;
+            } else {
+                state.failed_checks = state.failed_checks.saturating_add(1);
             }
         }
     }
 
     /// The relay refused a datagram (ICMP port unreachable): out until a check passes.
     pub fn relay_refused(&mut self, relay: SocketAddr) {
-        self.set_health(relay, false);
+        if let Some(state) = self.relays.get_mut(&relay) {
+            state.failed_checks = state.failed_checks.max(OUT_AFTER_FAILED_CHECKS);
+        }
     }
 
     /// Whether `relay` may take flows at `now`.
@@ -199,7 +216,8 @@ impl FlowTable {
     }
 
     fn state_eligible(&self, state: &RelayState, now: Instant) -> bool {
-        state.healthy
+        state.checked
+            && state.failed_checks < OUT_AFTER_FAILED_CHECKS
             && state
                 .unanswered_since
                 .is_none_or(|since| now.saturating_duration_since(since) < self.limits.silence)
@@ -284,14 +302,20 @@ impl FlowTable {
         expired
     }
 
-    /// The rendezvous winner for `viewer` among the relays eligible at `now`.
+    /// The rendezvous winner for `viewer` among the relays eligible at `now` whose last
+    /// check passed; among every eligible relay when none did.
     pub fn choose(&self, viewer: SocketAddr, now: Instant) -> Option<SocketAddr> {
-        self.relays
-            .iter()
-            .filter(|(_, state)| self.state_eligible(state, now))
-            .map(|(addr, _)| (score(*addr, viewer), *addr))
-            .max()
-            .map(|(_, addr)| addr)
+        let winner = |last_passed: bool| {
+            self.relays
+                .iter()
+                .filter(|(_, state)| {
+                    self.state_eligible(state, now) && (!last_passed || state.failed_checks == 0)
+                })
+                .map(|(addr, _)| (score(*addr, viewer), *addr))
+                .max()
+                .map(|(_, addr)| addr)
+        };
+        winner(true).or_else(|| winner(false))
     }
 
     fn touch(&mut self, viewer: SocketAddr, flow: Flow, now: Instant) {

@@ -89,6 +89,48 @@ fn a_silent_relay_is_taken_out_and_a_check_brings_it_back() {
 }
 
 #[test]
+fn a_failed_check_keeps_new_flows_off_a_relay_and_only_checks_in_a_row_move_its_own() {
+    let t0 = Instant::now();
+    let mut table = table(2, 64);
+    let old = viewer(1);
+    let first = relay_of(table.viewer_sent(old, t0)).expect("placed");
+    let other = if first == relay(1) {
+        relay(2)
+    } else {
+        relay(1)
+    };
+    table.set_health(first, false);
+    // Every new viewer goes to the relay whose last check passed.
+    for v in 2..40 {
+        assert_eq!(relay_of(table.viewer_sent(viewer(v), t0)), Some(other));
+    }
+    // The flow it has stays, until enough checks in a row failed.
+    for _ in 1..OUT_AFTER_FAILED_CHECKS {
+        assert_eq!(
+            table.viewer_sent(old, t0),
+            Verdict::Forward { relay: first }
+        );
+        table.set_health(first, false);
+    }
+    assert!(!table.is_eligible(first, t0));
+    assert_eq!(
+        table.viewer_sent(old, t0),
+        Verdict::Open {
+            relay: other,
+            moved_from: Some(first),
+            evicted: None
+        }
+    );
+    // A pass forgives the failures; with every relay's last check failed, new flows still
+    // find an eligible one.
+    table.set_health(first, true);
+    table.set_health(other, false);
+    assert_eq!(relay_of(table.viewer_sent(viewer(50), t0)), Some(first));
+    table.set_health(first, false);
+    assert!(relay_of(table.viewer_sent(viewer(51), t0)).is_some());
+}
+
+#[test]
 fn a_refused_relay_moves_its_flows_on_their_next_datagram() {
     let t0 = Instant::now();
     let mut table = table(2, 8);

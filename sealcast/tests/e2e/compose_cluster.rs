@@ -12,7 +12,8 @@
 //!    one (issue 45 item 16); the PostgreSQL image started as Kubernetes starts it (not
 //!    root, read-only: issue 50 item 8); the private stream over MoQ with a node's grant,
 //!    a public one through the load balancers' QUIC door and the relay tier, each relay
-//!    replica killed under its reader (`moq`, issue 48); the archive's store (Garage,
+//!    replica killed under its reader and each edge crashed under Chromium's player
+//!    (`moq`, issue 48); the archive's store (Garage,
 //!    profile `s3`) killed for 20 s while a stream records, which loses nothing
 //!    (`archive`, issue 49);
 //! 2. `--scale broadcast=6` under an ffmpeg viewer: the new edges serve byte-identical

@@ -4,10 +4,11 @@
 //! through the door, across the relays' cluster; a private stream is announced to nobody
 //! but a viewer with the grant a node minted for its token; Chromium's player page, served
 //! by lb1 and trusting the cluster's server key, plays the stream over MoQ through the
-//! door (WebTransport to lb1's UDP port), verifying every object; and each `relay`
-//! replica killed under both (`docker kill`) costs them a redial and a resubscribe, not
-//! the stream: the reader's longest wait between two objects and the page's longest
-//! stall are measured.
+//! door (WebTransport to lb1's UDP port), verifying every object; each `relay` replica
+//! killed under both (`docker kill`) costs them a redial and a resubscribe, not the
+//! stream, and so does each edge crashed under the page (SIGKILL, which Docker's restart
+//! policy answers): the reader's longest wait between two objects and the page's longest
+//! stalls are measured.
 
 use std::time::Duration;
 
@@ -22,8 +23,8 @@ use testkit::docker;
 
 /// How long a broadcast may take to be announced through the door.
 const ANNOUNCED: Duration = Duration::from_secs(60);
-/// How long a killed relay may keep the reader without an object: the door's check every
-/// 2 s, then moq-tokio's QUIC idle timeout (10 s: the relay the flow moved to cannot reset
+/// How long a killed relay may keep the reader without an object: the door's checks,
+/// then moq-tokio's QUIC idle timeout (10 s: the relay the flow moved to cannot reset
 /// a connection it never had), its redial and resubscribe. 14 s measured; the bound says
 /// "it comes back", the figure goes to the report.
 const REDIAL_LIMIT: Duration = Duration::from_secs(30);
@@ -206,52 +207,20 @@ pub(super) async fn through_the_door(c: &Compose, stream: &str) -> anyhow::Resul
         }
         longest = longest.max(gap);
         docker::docker(&["start", id]).await?;
+        // The next kill only once the door sends viewers to this one again: killing the
+        // other replica while this one still starts would leave the tier no relay.
+        door_counts(c, replicas.len())
+            .await
+            .with_context(|| format!("relay {id} started again"))?;
     }
     c.note("moq_relay_killed_longest_gap_s", json!(secs(longest)));
     reader.abort();
     let played_on = async {
-        let now = browser
-            .execute(
-                "return document.getElementById('video').currentTime",
-                Value::Null,
-            )
-            .await?
-            .as_f64()
-            .context("no currentTime")?;
-        let after = browser
-            .wait_for(
-                "the player plays on after the relays were killed",
-                &format!(
-                    "{} return r && r.t >= arguments[0] + 6 ? r : false;",
-                    crate::moq::MOQ_STATE_FN
-                ),
-                json!(now),
-                Duration::from_secs(90),
-                |_| Ok(()),
-            )
-            .await;
-        let after = match after {
-            Ok(after) => after,
-            Err(e) => {
-                let state = browser
-                    .execute(
-                        &format!("{} return r;", crate::moq::MOQ_STATE_FN),
-                        Value::Null,
-                    )
-                    .await
-                    .unwrap_or_default();
-                return Err(e.context(format!("page state {state}")));
-            }
-        };
-        anyhow::ensure!(
-            after["refused"].as_u64() == Some(0),
-            "the player refused objects through the door: {after}"
-        );
+        let after = plays_on(&mut browser, "the relays were killed").await?;
         // Every replica was killed, so the player's own relay was: it dialled again and
         // read on into the same buffer (a resume), not a new playback from the start.
         anyhow::ensure!(
-            after["moq"]["resumes"].as_u64().is_some_and(|n| n >= 1)
-                && after["errors"].as_array().is_some_and(Vec::is_empty),
+            after["moq"]["resumes"].as_u64().is_some_and(|n| n >= 1),
             "the player did not read on through a resume when its relay died: {after}"
         );
         let samples = crate::pages::stop_timeline(&browser).await?;
@@ -259,18 +228,117 @@ pub(super) async fn through_the_door(c: &Compose, stream: &str) -> anyhow::Resul
             "moq_chromium_relay_killed_longest_stall_s",
             json!(crate::pages::longest_stall(&samples)),
         );
+        c.note("moq_chromium_after_the_kills", moq_summary(&after));
+
+        // Each edge crashed in turn (SIGKILL; Docker restarts it): every edge publishes the
+        // stream to both roots, so the relays route the player's subscription through
+        // another, once the dead one's session timed out (0.7 s).
+        crate::pages::start_timeline(&browser, 100).await?;
+        for edge in c.edges().await? {
+            let restarts = docker::restart_count(&edge.id).await?;
+            docker::crash(&edge.id).await?;
+            docker::wait_restarted(&edge.id, restarts, Duration::from_secs(120))
+                .await
+                .with_context(|| format!("{} back after its crash", edge.node))?;
+        }
+        let after = plays_on(&mut browser, "the edges crashed").await?;
+        let samples = crate::pages::stop_timeline(&browser).await?;
         c.note(
-            "moq_chromium_after_the_kills",
-            json!({ "transport": after["transport"], "objects": after["moq"]["objects"],
-                    "resumes": after["moq"]["resumes"], "last_resume": after["moq"]["lastResume"],
-                    "verified": after["verified"],
-                    "errors": after["errors"] }),
+            "moq_chromium_edge_crashed_longest_stall_s",
+            json!(crate::pages::longest_stall(&samples)),
         );
+        c.note("moq_chromium_after_the_edge_crashes", moq_summary(&after));
         anyhow::Ok(())
     }
     .await;
     browser.quit().await?;
     played_on
+}
+
+/// Waits (up to 60 s) until lb1's QUIC door counts `relays` relays eligible
+/// (`sealcast_lb_quic_relays_eligible` on its metrics port, on the frontend network).
+async fn door_counts(c: &Compose, relays: usize) -> anyhow::Result<()> {
+    let lb1 = c.project.container("lb1").await?;
+    let url = format!(
+        "http://{}:9102/metrics",
+        docker::address(&lb1, "_frontend").await?
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut last = None;
+    while Instant::now() < deadline {
+        if let Ok(answer) = c
+            .client
+            .get(&url)
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+        {
+            let text = answer.text().await.unwrap_or_default();
+            last = text
+                .lines()
+                .find_map(|l| l.strip_prefix("sealcast_lb_quic_relays_eligible "))
+                .and_then(|n| n.trim().parse::<f64>().ok());
+            if last.is_some_and(|n| n >= relays as f64) {
+                return Ok(());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    anyhow::bail!("lb1's door counted {last:?} eligible relays after 60 s, not {relays}")
+}
+
+/// The page's state once it played 6 s more, over MoQ, every object verified and no error.
+async fn plays_on(browser: &mut Browser, after_what: &str) -> anyhow::Result<Value> {
+    let now = browser
+        .execute(
+            "return document.getElementById('video').currentTime",
+            Value::Null,
+        )
+        .await?
+        .as_f64()
+        .context("no currentTime")?;
+    let after = browser
+        .wait_for(
+            &format!("the player plays on after {after_what}"),
+            &format!(
+                "{} return r && r.t >= arguments[0] + 6 ? r : false;",
+                crate::moq::MOQ_STATE_FN
+            ),
+            json!(now),
+            Duration::from_secs(90),
+            |_| Ok(()),
+        )
+        .await;
+    let after = match after {
+        Ok(after) => after,
+        Err(e) => {
+            let state = browser
+                .execute(
+                    &format!("{} return r;", crate::moq::MOQ_STATE_FN),
+                    Value::Null,
+                )
+                .await
+                .unwrap_or_default();
+            return Err(e.context(format!("page state {state}")));
+        }
+    };
+    anyhow::ensure!(
+        after["refused"].as_u64() == Some(0),
+        "the player refused objects through the door after {after_what}: {after}"
+    );
+    anyhow::ensure!(
+        after["transport"] == "moq" && after["errors"].as_array().is_some_and(Vec::is_empty),
+        "the player left MoQ or met an error after {after_what}: {after}"
+    );
+    Ok(after)
+}
+
+/// What the report keeps of the page's state.
+fn moq_summary(after: &Value) -> Value {
+    json!({ "transport": after["transport"], "objects": after["moq"]["objects"],
+            "resumes": after["moq"]["resumes"], "last_resume": after["moq"]["lastResume"],
+            "skipped_groups": after["moq"]["skipped"],
+            "verified": after["verified"], "errors": after["errors"] })
 }
 
 /// The base64 SHA-256 of the cluster server certificate's key (its SubjectPublicKeyInfo),
