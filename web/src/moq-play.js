@@ -150,7 +150,6 @@ export async function moqEndpoint(origin = globalThis.location.origin) {
 
 const b64 = (text) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
 
-/** Waits for `event` on `target` once. */
 /**
  * The first of `dials` (promises of sessions) to connect; the others are closed when they
  * connect. Rejects with the last failure when none does.
@@ -178,6 +177,7 @@ function firstSession(dials) {
   });
 }
 
+/** Waits for `event` on `target` once. */
 const once = (target, event) => new Promise((resolve) => target.addEventListener(event, resolve, { once: true }));
 
 /** The renditions of a catalog, lowest bitrate first, that this browser can decode. */
@@ -606,13 +606,6 @@ export class MoqPlayback {
       if (group.sequence < this.state.lastGroup || group.sequence === this.abandoned) continue;
       const from = group.sequence === this.state.lastGroup ? this.state.lastIndex + 1 : 0;
       let sigs;
-      if (this.state.lastGroup >= 0 && group.sequence > this.state.lastGroup + 1) {
-        // Groups this session never got (a resume subscribes at the newest, a relay drops
-        // what a slow subscriber missed): live moves on, so continuity starts over at this
-        // group's keyframe rather than refusing it. Counted; never backwards (above).
-        this.state.skipped += group.sequence - this.state.lastGroup - 1;
-        this.verifying.reposition();
-      }
       try {
         sigs = await this.statementsFor(statements, group.sequence, pending);
       } catch (err) {
@@ -622,6 +615,13 @@ export class MoqPlayback {
       // A group the relay starts past the object wanted has no keyframe (or no decoded
       // past) to start from; its statements group starts with the delegation (object 0).
       if (!sigs || group.frameStart > from || sigs.frameStart > (from === 0 ? 0 : from + 1)) continue;
+      if (this.state.lastGroup >= 0 && group.sequence > this.state.lastGroup + 1) {
+        // Groups this session never got (a resume subscribes at the newest, a relay drops
+        // what a slow subscriber missed): live moves on, so continuity starts over at this
+        // group's keyframe rather than refusing it. Counted; never backwards (above).
+        this.state.skipped += group.sequence - this.state.lastGroup - 1;
+        this.verifying.reposition();
+      }
       try {
         await this.playGroup(rendition.name, group, sigs, from, started);
       } catch (err) {
