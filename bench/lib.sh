@@ -238,6 +238,35 @@ bench_ll_publish() {
   SOURCE_PID=$LAST_PID
 }
 
+# bench_ll_nginx NODE_URL STREAM NOFILE: nginx (bench_nginx_conf, on core 0) serving a
+# mirror of NODE_URL's LL-HLS files of STREAM's 360p rung on tmpfs ($WORK/www), which
+# bench/lib/mirror.py (on core 1) keeps up to date the way a low-latency player follows a
+# node; checks that both serve the same master playlist, init segment and a listed part.
+# Sets NGINX_URL, NGINX_PIDS (master and worker), MIRROR_PID and NGINX_SAME_PART.
+bench_ll_nginx() {
+  local node="$1" stream="$2" nofile="$3" port playlist master
+  local nginx
+  nginx="$(command -v nginx || echo /usr/sbin/nginx)"
+  playlist="/live/$stream/360p/index.m3u8"
+  master="/live/$stream/master.m3u8"
+  mkdir -p "$WORK/www"; chmod 755 "$WORK/www"
+  bench_start mirror 1 python3 "$BENCH_DIR/lib/mirror.py" 127.0.0.1 "${node##*:}" "$master" "$playlist" "$WORK/www"
+  MIRROR_PID=$LAST_PID
+  bench_wait_for 20 grep -q '^ready' "$WORK/mirror.out" || { echo "the mirror did not start" >&2; return 1; }
+  port="$(free_port)"
+  bench_nginx_conf "$WORK/nginx" "$port" "$WORK/www" "$nofile"
+  bench_start nginx 0 "$nginx" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/error.log"
+  NGINX_URL="http://127.0.0.1:$port"
+  bench_wait_for 10 curl -sf "$NGINX_URL$playlist" || { echo "nginx did not answer" >&2; return 1; }
+  NGINX_PIDS="$LAST_PID $(pgrep -P "$LAST_PID" | tr '\n' ' ')"
+  # The same bytes: the master, the init segment, a part listed by both.
+  same_as() { [ "$(curl -sf "$node$1" | sha256sum)" = "$(curl -sf "$NGINX_URL$1" | sha256sum)" ]; }
+  same_as "$master" || { echo "nginx and the node serve different master playlists" >&2; return 1; }
+  same_as "/live/$stream/360p/init.mp4" || { echo "nginx and the node serve different init segments" >&2; return 1; }
+  NGINX_SAME_PART="$(curl -sf "$NGINX_URL$playlist" | grep '^#EXT-X-PART:' | grep -o 'URI="[^"]*"' | tail -1 | cut -d'"' -f2)"
+  same_as "/live/$stream/360p/$NGINX_SAME_PART" || { echo "nginx and the node serve different bytes for $NGINX_SAME_PART" >&2; return 1; }
+}
+
 # bench_latency_config PART_TARGET LADDER: the configuration of the latency benchmarks'
 # clusters on stdout: CMAF, 2 s segments, a window of 6, parts of PART_TARGET; the source
 # rung only, or with LADDER=full also the default ladder's three x264 rungs.

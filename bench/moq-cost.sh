@@ -15,17 +15,19 @@
 #     blocking reloads, preload hints, one HTTP/1.1 keep-alive client per viewer, each from
 #     its own loopback address);
 #   - moq: `sealcast-moq-viewers` against the relay (a QUIC connection per viewer, the
-#     rendition's media and statements tracks, every object read).
-# For each: the servers' CPU (node + relay, /proc) over WINDOW seconds without viewers,
+#     rendition's media and statements tracks, every object read);
+#   - nginx, the peer: nginx (one worker, sendfile) serving a mirror of the node's LL-HLS
+#     files (bench_ll_nginx, as bench/llhls-node.sh has it), its viewers polling
+#     (`sealcast-viewers --mode ll-poll`: the playlist every part target, each new part at
+#     once), the LL-HLS a server that cannot hold a request offers.
+# For each: the servers' CPU (node + relay; nginx's master and worker for nginx, /proc)
+# over WINDOW seconds without viewers,
 # then, once every viewer is in and SETTLE seconds more have passed, over WINDOW seconds
 # with them; the difference divided by the viewers is a viewer's cost; its inverse,
 # viewers per server CPU-second. Memory per viewer: the servers' resident memory with the
 # viewers in, less without, divided by the viewers. The viewers report stalls (and MoQ's,
 # how much later than the first viewer each viewer got each object): a system whose
 # viewers stalled did not hold them, and the report says so.
-#
-# The peer: nginx's polled LL-HLS is bench/llhls-node.sh's (a ramp, not this fixed count);
-# its figure is not in this run.
 #
 # Writes bench/out/moq-cost.json and the section "## MoQ viewers' cost on one node" of
 # docs/benchmarks.md (MOQ_COST_DOCS= skips it).
@@ -59,8 +61,10 @@ if [ -z "$RELAY" ]; then
 fi
 [ -x "$RELAY" ] || die "no moq-relay at $RELAY"
 ulimit -n "$(ulimit -Hn)"
+NOFILE="$(ulimit -n)"
+[ "$NOFILE" != unlimited ] || NOFILE=1048576
 bench_clear_env
-bench_install moq-cost mosquitto curl python3 util-linux
+bench_install moq-cost mosquitto nginx curl python3 util-linux
 SEALCAST_BIN="$GIVEN_BIN" bench_binary
 bench_tool sealcast-viewers; LL_VIEWERS="$TOOL"
 bench_tool sealcast-moq-viewers; MOQ_VIEWERS="$TOOL"
@@ -92,21 +96,27 @@ NODE_URL="http://127.0.0.1:$NODE_PORT"
 bench_ll_publish 1 || die "could not publish"
 listed() { curl -sf --max-time 2 "$NODE_URL/live/$STREAM/360p/index.m3u8" | python3 -c 'import sys; t = sys.stdin.read(); sys.exit(0 if t.count("#EXTINF") >= 3 and "#EXT-X-PART:" in t else 1)'; }
 bench_wait_for 60 listed || { alive "$SOURCE_PID" "sealcast source"; die "the node did not list 3 segments with parts in 60 s"; }
+bench_ll_nginx "$NODE_URL" "$STREAM" "$NOFILE" || die "could not put nginx on a mirror of the node"
+echo "moq-cost: nginx $NGINX_URL mirrors the node (part $NGINX_SAME_PART: the same bytes)" >&2
 pin 0 "$NODE_PID" "$RELAY_PID"
-SERVERS=("$NODE_PID" "$RELAY_PID")
 TCK="$(getconf CLK_TCK)"
 
 # measure SYSTEM RUN: one measurement, a JSON line appended to $WORK/runs.jsonl.
 measure() {
   local system="$1" run="$2" t0 t1 idle_rss busy_rss vpid out="$WORK/viewers-$1-$2.json"
-  local lasts=$((JOIN + SETTLE + WINDOW + 3))
+  local lasts=$((JOIN + SETTLE + WINDOW + 3)) servers=("$NODE_PID" "$RELAY_PID")
+  [ "$system" != nginx ] || read -r -a servers <<< "$NGINX_PIDS"
   alive "$SOURCE_PID" "sealcast source"; alive "$NODE_PID" node; alive "$RELAY_PID" moq-relay
+  alive "$MIRROR_PID" mirror
   echo "moq-cost: run $run/$RUNS $system ($VIEWERS_N viewers)" >&2
-  idle_rss="$(rss_kib "${SERVERS[@]}")"
-  t0="$(cpu_ticks "${SERVERS[@]}")"; sleep "$WINDOW"; t1="$(cpu_ticks "${SERVERS[@]}")"
+  idle_rss="$(rss_kib "${servers[@]}")"
+  t0="$(cpu_ticks "${servers[@]}")"; sleep "$WINDOW"; t1="$(cpu_ticks "${servers[@]}")"
   local idle=$((t1 - t0))
   case "$system" in
     ll-hls) taskset -c 1 "$LL_VIEWERS" "$NODE_URL/live/$STREAM/master.m3u8" --mode ll --rendition 360p \
+        --threads 1 --http1 --viewers "$VIEWERS_N" --sources "$VIEWERS_N" --ramp "$JOIN" \
+        --duration "$lasts" --timeout 15 > "$out" 2> "$WORK/viewers-$system-$run.err" & ;;
+    nginx) taskset -c 1 "$LL_VIEWERS" "$NGINX_URL/live/$STREAM/master.m3u8" --mode ll-poll --rendition 360p \
         --threads 1 --http1 --viewers "$VIEWERS_N" --sources "$VIEWERS_N" --ramp "$JOIN" \
         --duration "$lasts" --timeout 15 > "$out" 2> "$WORK/viewers-$system-$run.err" & ;;
     moq) taskset -c 1 "$MOQ_VIEWERS" "$RELAY_URL" "$STREAM" --fingerprint "$FINGERPRINT" --track 360p \
@@ -116,8 +126,8 @@ measure() {
   vpid=$!
   PIDS+=("$vpid")
   sleep $((JOIN + SETTLE))
-  busy_rss="$(rss_kib "${SERVERS[@]}")"
-  t0="$(cpu_ticks "${SERVERS[@]}")"; sleep "$WINDOW"; t1="$(cpu_ticks "${SERVERS[@]}")"
+  busy_rss="$(rss_kib "${servers[@]}")"
+  t0="$(cpu_ticks "${servers[@]}")"; sleep "$WINDOW"; t1="$(cpu_ticks "${servers[@]}")"
   wait "$vpid" || die "the $system viewers failed: $(tail -3 "$WORK/viewers-$system-$run.err")"
   printf '{"system":"%s","run":%d,"viewers":%d,"window_s":%d,"idle_cpu_s":%s,"busy_cpu_s":%s,"idle_rss_kib":%d,"busy_rss_kib":%d,"report":%s}\n' \
     "$system" "$run" "$VIEWERS_N" "$WINDOW" "$(awk -v t="$idle" -v h="$TCK" 'BEGIN { printf "%.3f", t / h }')" \
@@ -127,10 +137,10 @@ measure() {
   sleep 3
 }
 
-SYSTEMS=(ll-hls moq)
+SYSTEMS=(ll-hls moq nginx)
 for ((run = 1; run <= RUNS; run++)); do
-  if ((run % 2)); then order=("${SYSTEMS[@]}"); else order=(moq ll-hls); fi
-  for system in "${order[@]}"; do measure "$system" "$run"; done
+  # Rotate: each system leads once in every three runs.
+  for i in "${!SYSTEMS[@]}"; do measure "${SYSTEMS[$(((i + run - 1) % ${#SYSTEMS[@]}))]}" "$run"; done
 done
 SEALCAST_BENCH="$GIVEN_BENCH" VIEWERS="$VIEWERS_N" RUNS="$RUNS" python3 "$BENCH_DIR/lib/reports/moq_cost.py" \
   "$WORK/runs.jsonl" "${MOQ_COST_DOCS-docs/benchmarks.md}"

@@ -37,8 +37,10 @@
 // it came through died) the player dials again (through the QUIC door, to a relay that
 // answers), subscribes the rung that plays again and feeds the same source buffer: the
 // cut group is read on from the object after the last one played, so what was buffered
-// plays on and the verifier sees no jump. Groups the new subscription starts past are
-// counted (`skipped`) and continuity starts over at the next keyframe.
+// plays on and the verifier sees no jump; objects the relay no longer has at a group's
+// head are fetched over HTTP and checked like any other (`fetched`). Groups the new
+// subscription starts past are counted (`skipped`) and continuity starts over at the next
+// keyframe.
 //
 // Latency: the playhead is held about one and a half objects behind the newest media
 // (objects come whole), playing a little faster when it fell further behind.
@@ -94,6 +96,8 @@ const SILENCE_MS = 700;
 const SKIPPING_SILENCE_MS = 3000;
 /** How often silence is looked for. */
 const WATCH_EVERY_MS = 100;
+/** Resumes told in `state.resumeLog`, the newest last. */
+const MAX_RESUMES_TOLD = 8;
 /** Dials in a row that brought no object before playback over MoQ is given up. */
 const MAX_RESUMES = 5;
 /**
@@ -270,11 +274,14 @@ export class MoqPlayback {
     // What plays: `auto` (the chooser picks) or the viewer's rung; `switches` counts the
     // rung changes made.
     // `lastGroup`/`lastIndex`: the group played and its last object in the buffer;
-    // `skipped`: groups passed over because this session never got them;
+    // `skipped`: groups passed over because this session never got them; `fetched`:
+    // objects the relay lacked at a group's head, fetched over HTTP;
     // `resumes`: sessions dialled again after the relay fell silent or closed, the last
-    // one told in `lastResume` (why, the dials it took, how long until the session was up,
-    // the tracks subscribed again and the next object played, and why a dial failed).
-    this.state = { rendition: '', groups: 0, objects: 0, refused: 0, repaired: 0, lastGroup: -1, lastIndex: -1, skipped: 0, auto: rendition === null, switches: 0, resumes: 0, lastResume: null };
+    // one told in `lastResume` (why, the group and object played last, the dials it took,
+    // how long until the session was up, the tracks subscribed again and the next object
+    // played, why a dial failed, and the first groups that came before that object:
+    // sequence, first object, ms since), and the last MAX_RESUMES_TOLD in `resumeLog`.
+    this.state = { rendition: '', groups: 0, objects: 0, refused: 0, repaired: 0, lastGroup: -1, lastIndex: -1, skipped: 0, fetched: 0, auto: rendition === null, switches: 0, resumes: 0, lastResume: null, resumeLog: [] };
     /** The playable renditions, lowest bitrate first (after start). */
     this.renditions = [];
     this.chooser = null;
@@ -413,8 +420,10 @@ export class MoqPlayback {
     if (this.closed || this.resuming) return;
     this.state.resumes += 1;
     const began = performance.now();
-    const told = { why, dials: 0, dialMs: null, ms: null, objectMs: null, failures: [], began };
+    const told = { why, at: [this.state.lastGroup, this.state.lastIndex], dials: 0, dialMs: null, ms: null, objectMs: null, failures: [], groups: [], began };
     this.state.lastResume = told;
+    this.state.resumeLog.push(told);
+    if (this.state.resumeLog.length > MAX_RESUMES_TOLD) this.state.resumeLog.shift();
     console.warn(`sealcast: MoQ ${why}: dialling again`);
     const tracks = this.tracks;
     this.tracks = [];
@@ -598,6 +607,11 @@ export class MoqPlayback {
         this.resume('the track ended');
         continue;
       }
+      // After a resume, until an object plays: which groups came, from which object, when.
+      const told = this.state.lastResume;
+      if (told && told.objectMs === null && told.groups.length < 4) {
+        told.groups.push({ sequence: group.sequence, frameStart: group.frameStart, ms: Math.round(performance.now() - told.began) });
+      }
       // A rung just switched to may hand over the group already played on the last one.
       if (current.after !== undefined && group.sequence <= current.after) continue;
       current.after = undefined;
@@ -612,9 +626,11 @@ export class MoqPlayback {
         if (replaced()) continue;
         throw err;
       }
-      // A group the relay starts past the object wanted has no keyframe (or no decoded
-      // past) to start from; its statements group starts with the delegation (object 0).
-      if (!sigs || group.frameStart > from || sigs.frameStart > (from === 0 ? 0 : from + 1)) continue;
+      // Before the first object played, a group the relay starts past its head has no
+      // keyframe to start from; once playing, playGroup fetches the head over HTTP. The
+      // statements group starts with the delegation (object 0).
+      if (!sigs) continue;
+      if (this.state.lastGroup < 0 && (group.frameStart > 0 || sigs.frameStart > 0)) continue;
       if (this.state.lastGroup >= 0 && group.sequence > this.state.lastGroup + 1) {
         // Groups this session never got (a resume subscribes at the newest, a relay drops
         // what a slow subscriber missed): live moves on, so continuity starts over at this
@@ -655,7 +671,21 @@ export class MoqPlayback {
         this.delegations.set(`${rendition}/${group.sequence}`, delegation);
       }
     }
-    // Objects played before a resume: read past, unchecked, not fed again.
+    // Once playing, what the relay lacks at the group's head (a route that changed under
+    // it mid-group, a relay that joined late) is fetched over HTTP, as a refused object's
+    // clean copy is, and checked the same: continuity, not a wait for the next keyframe.
+    const head = this.state.lastGroup >= 0 ? Math.max(group.frameStart, sigs.frameStart - 1) : from;
+    for (; from < head && !this.closed; from += 1) {
+      const object = await this.repair(rendition, group.sequence, from);
+      if (!object) {
+        this.abandoned = group.sequence;
+        this.verifying.reposition();
+        return;
+      }
+      this.state.fetched += 1;
+      await this.feed(rendition, object, from, started);
+    }
+    // Objects played before a resume (or just fetched): read past, unchecked, not fed again.
     while (sigs.index < from + 1) if (!(await sigs.nextObject())) return;
     while (group.index < from) if (!(await group.nextObject())) return;
     for (let index = from; !this.closed; index += 1) {
@@ -676,20 +706,25 @@ export class MoqPlayback {
         }
         this.state.repaired += 1;
       }
-      await this.append(object);
-      this.state.objects += 1;
-      this.state.lastIndex = index;
-      this.lastObjectAt = performance.now();
-      this.resumesInRow = 0;
-      const told = this.state.lastResume;
-      if (told && told.objectMs === null) told.objectMs = Math.round(this.lastObjectAt - told.began);
-      if (started.first) {
-        started.first();
-        started.first = null;
-        this.onEvent('playing', { rendition });
-      }
-      this.keepUp();
+      await this.feed(rendition, object, index, started);
     }
+  }
+
+  /** Object `index` of the group that plays, checked, into the source buffer. */
+  async feed(rendition, object, index, started) {
+    await this.append(object);
+    this.state.objects += 1;
+    this.state.lastIndex = index;
+    this.lastObjectAt = performance.now();
+    this.resumesInRow = 0;
+    const told = this.state.lastResume;
+    if (told && told.objectMs === null) told.objectMs = Math.round(this.lastObjectAt - told.began);
+    if (started.first) {
+      started.first();
+      started.first = null;
+      this.onEvent('playing', { rendition });
+    }
+    this.keepUp();
   }
 
   /** Part `index` of segment `sequence` checked against its statement. */

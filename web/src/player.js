@@ -72,7 +72,7 @@ import { MoqPlayback, moqEndpoint } from './moq-play.js';
     // hls.js level index (main fragments only).
     frags: { total: 0, verified: 0, byLevel: {} },
     // What this player verified itself, for the current selection: how (`mode`), how many
-    // fragments passed, and the refused ones with their reasons (the last 500; all are
+    // fragments passed, and the refused ones with their reasons and details (the last 500; all are
     // counted in refusedCount); the root key's fingerprint; milliseconds spent checking;
     // and what the C2PA data in the media said (verify.js C2paLiveValidator): the claim
     // signer of the last init segment it verified, and how many init segments, segments and

@@ -2464,7 +2464,7 @@ export class VerificationSession {
       this.tally.verified += 1;
     } else {
       this.tally.refusedCount += 1;
-      this.tally.refused.push({ url: f.url, reason: verdict.reason, id: f.load });
+      this.tally.refused.push({ url: f.url, reason: verdict.reason, detail: verdict.detail || '', id: f.load });
       if (this.tally.refused.length > MAX_LISTED_REFUSALS) this.tally.refused.shift();
       console.warn(`sealcast: refused ${f.url}: ${verdict.reason}${verdict.detail ? ` (${verdict.detail})` : ''}`);
     }

@@ -1,5 +1,6 @@
 """The report of bench/moq-cost.sh: a MoQ viewer's cost on the servers against an LL-HLS
-viewer's, the same node and stream, in one run (issue 48)."""
+viewer's, the same node and stream, and against nginx's polled LL-HLS of the same stream,
+in one run (issue 48)."""
 import datetime
 import json
 import os
@@ -46,12 +47,18 @@ def main(argv):
     rows = [figures(m) for m in measured]
     os.makedirs("bench/out", exist_ok=True)
     json.dump({"measurements": measured, "figures": rows}, open("bench/out/moq-cost.json", "w"), indent=1)
-    by = {s: [r for r in rows if r["system"] == s] for s in ("moq", "ll-hls")}
-    ratios = []
-    for run in sorted({r["run"] for r in rows}):
-        pair = {r["system"]: r["viewers_per_cpu_s"] for r in rows if r["run"] == run}
-        if pair.get("moq") and pair.get("ll-hls"):
-            ratios.append(pair["moq"] / pair["ll-hls"])
+    by = {s: [r for r in rows if r["system"] == s] for s in ("moq", "ll-hls", "nginx")}
+
+    def ratios_to(peer):
+        """MoQ's viewers per server CPU-second over `peer`'s, per run both measured."""
+        out = []
+        for run in sorted({r["run"] for r in rows}):
+            pair = {r["system"]: r["viewers_per_cpu_s"] for r in rows if r["run"] == run}
+            if pair.get("moq") and pair.get(peer):
+                out.append(pair["moq"] / pair[peer])
+        return out
+
+    ratios, to_nginx = ratios_to("ll-hls"), ratios_to("nginx")
     n = measured[0]["viewers"] if measured else 0
     window = measured[0]["window_s"] if measured else 0
     lines = [f"{HEADING} (bench/moq-cost.sh)", "",
@@ -59,13 +66,16 @@ def main(argv):
         "one `sealcast broadcast` node and the moq-relay it publishes to (0.17.10) on one core; a 640x360 30 fps "
         "stream (~730 kb/s, CMAF, 0.333 s parts) from an ingest on the other core. "
         f"{n} viewers on the other core, one system at a time, interleaved: LL-HLS viewers of the node "
-        "(`sealcast-viewers --mode ll`, hls.js's requests) and MoQ viewers of the relay (`sealcast-moq-viewers`, "
-        "a QUIC connection each, media and statements tracks). The servers' CPU (node + relay) over "
+        "(`sealcast-viewers --mode ll`, hls.js's requests), MoQ viewers of the relay (`sealcast-moq-viewers`, "
+        "a QUIC connection each, media and statements tracks), and the peer: nginx (one worker, sendfile) "
+        "serving a mirror of the node's files to viewers that poll (`--mode ll-poll`, as bench/llhls-node.sh). "
+        "The servers' CPU (node + relay; nginx's own for nginx) over "
         f"{window} s with the viewers, less the same without, per viewer; memory likewise. "
-        "Goal: a MoQ viewer costs a third of an LL-HLS viewer or less (≥ 3× viewers per CPU-second).", "",
+        "Goals: a MoQ viewer costs a third of an LL-HLS viewer or less (≥ 3× viewers per CPU-second), "
+        "and no more than nginx's polled LL-HLS viewer (≥ 1×).", "",
         "| | viewers per server CPU-second | CPU ms per viewer-second | memory per viewer | stalls (viewers) | failed | MoQ fan-out lateness p50 / p99 |",
         "|---|---|---|---|---|---|---|"]
-    for system, label in (("moq", "MoQ (node + moq-relay)"), ("ll-hls", "LL-HLS (node)")):
+    for system, label in (("moq", "MoQ (node + moq-relay)"), ("ll-hls", "LL-HLS (node)"), ("nginx", "polled LL-HLS (nginx, the peer)")):
         rs = by[system]
         if not rs:
             continue
@@ -78,8 +88,9 @@ def main(argv):
             f"| {sum(r['failed'] for r in rs)} "
             f"| {spread_text(spread([x[0] for x in late]), '{:.0f}') + ' / ' + spread_text(spread([x[1] for x in late]), '{:.0f}') + ' ms' if late else '—'} |")
     lines += ["", f"MoQ / LL-HLS, viewers per server CPU-second, per run: {spread_text(spread(ratios)) if ratios else '—'}"
-        f" ({', '.join(f'{x:.2f}' for x in ratios)}). Figures are median (min–max) over runs; the servers' idle CPU "
-        f"(publishing, the relay's and node's own work) was {spread_text(spread([r['idle_cpu_pct'] for r in rows]), '{:.1f}')} % of a core."]
+        f" ({', '.join(f'{x:.2f}' for x in ratios)}); MoQ / nginx: {spread_text(spread(to_nginx)) if to_nginx else '—'}"
+        f" ({', '.join(f'{x:.2f}' for x in to_nginx)}). Figures are median (min–max) over runs; the servers' idle CPU "
+        f"(publishing, the relay's and node's own work) was {spread_text(spread([r['idle_cpu_pct'] for r in rows if r['system'] != 'nginx']), '{:.1f}')} % of a core."]
     lines += notes("bench/moq-cost-notes.md")
     section = "\n".join(lines) + "\n"
     if docs:

@@ -75,6 +75,7 @@ const VERDICT: &str = "const s = window.sealcast || {}; const v = s.verification
     return { transport: s.transport || '', moq: s.moq || null, \
     mode: v.mode || '', verified: v.verified || 0, refused: v.refusedCount || 0, \
     reasons: (v.refused || []).slice(-5).map((r) => r.reason), \
+    details: (v.refused || []).slice(-5).map((r) => r.detail || ''), \
     refused_urls: (v.refused || []).slice(-5).map((r) => String(r.url || '').split('?')[0]), \
     check_ms: v.timeMs || 0, waiting_events: window.__glassWaiting || 0, errors: window.__glassErrors || [] };";
 

@@ -93,6 +93,7 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
         &[
             "bench/llhls-common.sh",
             "bench/lib/reports/llhls_common.py",
+            "bench/lib/mirror.py",
             "bench/peers/nginx/files.conf",
             "bench/viewers/src",
         ],
@@ -102,7 +103,10 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
         NODE,
         &[
             "bench/lib/reports/moq_cost.py",
+            "bench/lib/mirror.py",
+            "bench/peers/nginx/files.conf",
             "bench/viewers/src/moq_viewers.rs",
+            "bench/viewers/src/ll.rs",
         ],
     ),
     (

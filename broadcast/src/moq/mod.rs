@@ -33,7 +33,11 @@
 //! A node given several relays (a tier's roots) publishes the same broadcasts to each over
 //! a session of its own, so no one relay's death takes a stream's route away: the relays
 //! further out hold a route through each, and moq-relay serves a track on from the other
-//! route at the first group it lacks.
+//! route at the first object it lacks. A stream is announced only once its catalog is out
+//! and every rendition's track began a group from its first part: a relay takes the newest
+//! announcement of a stream as its route, so a node that restarted mid-segment would
+//! otherwise take the route from the nodes serving the stream before it holds what they
+//! served, and its viewers would wait for the next segment.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -66,6 +70,10 @@ const STREAMS_POLL: Duration = Duration::from_millis(250);
 /// How often a stream's tracks are looked at when no change signal came (a rendition
 /// that appeared has no signal subscribed yet).
 const RESCAN: Duration = Duration::from_secs(1);
+/// Longest a stream's announcement waits, after its catalog, for every rendition's track to
+/// begin a group (a segment is 2 s by default; a rendition that never begins one is not
+/// to keep the others off MoQ).
+const ANNOUNCE_WAIT: Duration = Duration::from_secs(6);
 
 /// Where and how a node publishes over MoQ.
 #[derive(Debug, Clone)]
@@ -94,10 +102,12 @@ const REDIAL_MAX: Duration = Duration::from_secs(30);
 /// wins, so this is the session's), and the keep-alive that holds a live one open. A node
 /// that dies sends no close: its relays hold its routes until this passes, and a viewer's
 /// subscription routed through it stays silent that long (moq-tokio's default is 10 s).
-/// A node sends objects several times a second, so only a dead or cut-off node is quiet
-/// this long.
-const RELAY_IDLE_TIMEOUT: Duration = Duration::from_millis(700);
-const RELAY_KEEP_ALIVE: Duration = Duration::from_millis(175);
+/// A node sends objects several times a second and a keep-alive four times within the
+/// timeout, so only a dead or cut-off node is quiet this long. What a viewer of a dead
+/// edge waits is about this, plus the time since the last object came, less what its
+/// player buffered (compose trial: 1.0–1.3 s of stall at 0.7 s).
+const RELAY_IDLE_TIMEOUT: Duration = Duration::from_millis(500);
+const RELAY_KEEP_ALIVE: Duration = Duration::from_millis(125);
 
 /// Publishes `node`'s live streams to the relays of `config` until `stop`: the public
 /// ones, and the private ones when the relays check who may read them.
@@ -243,6 +253,10 @@ async fn publish_stream(
     let mut sent_catalog: Option<Bytes> = None;
     let mut catalog_inputs: Option<Vec<catalog::CatalogInput>> = None;
     let mut tracks: HashMap<RenditionName, RenditionTracks> = HashMap::new();
+    // When the catalog went out; the broadcast is announced once every rendition's track
+    // began a group (see `announce_when_started`), or ANNOUNCE_WAIT after the catalog.
+    let mut catalog_sent_at: Option<tokio::time::Instant> = None;
+    let mut announced = false;
     loop {
         if stop.is_cancelled() || node.is_private(&stream) != private {
             break;
@@ -270,13 +284,7 @@ async fn publish_stream(
                     if let Err(e) = write_catalog(&catalog_track, catalog.clone()) {
                         tracing::warn!(%stream, error = %e, "could not send the MoQ catalog");
                     }
-                    if sent_catalog.is_none() {
-                        // Announced once the catalog is in place: a subscriber acting on
-                        // the announcement finds it.
-                        if let Err(e) = broadcast.announce(Default::default()) {
-                            tracing::warn!(%stream, error = %e, "could not announce the stream over MoQ");
-                        }
-                    }
+                    catalog_sent_at.get_or_insert_with(tokio::time::Instant::now);
                     sent_catalog = Some(catalog);
                 }
             }
@@ -300,6 +308,25 @@ async fn publish_stream(
                     }
                 };
                 entry.send(rendition);
+            }
+            // Announced once what a subscriber acts on is in place: the catalog, and a group
+            // begun from its first part on every rendition's track. A relay routes a
+            // stream through the newest announcement of it, so a node that restarted and
+            // announced at once, before it held a whole group, would take the stream's
+            // route from the nodes serving it and leave its viewers waiting for the next
+            // segment. A rendition that never begins a group does not hold the stream
+            // back longer than ANNOUNCE_WAIT.
+            let started = view
+                .renditions
+                .iter()
+                .filter(|(_, r)| r.ll.is_some() && r.init.is_some())
+                .all(|(name, _)| tracks.get(name).is_some_and(RenditionTracks::started));
+            let waited = catalog_sent_at.is_some_and(|at| at.elapsed() >= ANNOUNCE_WAIT);
+            if !announced && (started || waited) {
+                if let Err(e) = broadcast.announce(Default::default()) {
+                    tracing::warn!(%stream, error = %e, "could not announce the stream over MoQ");
+                }
+                announced = true;
             }
         }
         let changed = async {
@@ -352,6 +379,8 @@ struct RenditionTracks {
     cursor: Cursor,
     /// The open group of each track.
     open: Option<(moq_net::group::Producer, moq_net::group::Producer)>,
+    /// Whether a group was begun (from its first part) on these tracks.
+    started: bool,
 }
 
 impl RenditionTracks {
@@ -365,7 +394,13 @@ impl RenditionTracks {
                 .create_track(catalog::statements_track(rendition.as_str()), None)?,
             cursor: Cursor::default(),
             open: None,
+            started: false,
         })
+    }
+
+    /// Whether the tracks hold a group begun from its first part.
+    fn started(&self) -> bool {
+        self.started
     }
 
     /// Sends what is new in `rendition`'s snapshot.
@@ -391,6 +426,7 @@ impl RenditionTracks {
                     .unwrap_or_default();
                 statements.write_frame(now, delegation)?;
                 self.open = Some((media, statements));
+                self.started = true;
             }
             Step::Object(sequence, index) => {
                 let (Some((media, statements)), Some(part)) =

@@ -105,6 +105,40 @@ pub(crate) fn publish_whole_of(node: &Node, stream: &StreamName, sequence: u64) 
     publish_segment_of(node, stream, sequence);
 }
 
+/// A moq-relay of its own, and a started node with [`RENDITION`] announced.
+pub(crate) async fn relay_and_node() -> (testkit::moq::Relay, Arc<Node>) {
+    let relay = tokio::task::spawn_blocking(|| testkit::moq::Relay::start(&[]))
+        .await
+        .expect("joined")
+        .expect("moq-relay starts");
+    let node = node();
+    start(&node);
+    cmaf_announce(&node);
+    (relay, node)
+}
+
+/// The node's MoQ egress to `relay` (public streams, no key), until the token is cancelled.
+pub(crate) fn egress(
+    node: &Arc<Node>,
+    relay: &testkit::moq::Relay,
+) -> (
+    CancellationToken,
+    tokio::task::JoinHandle<Result<(), broadcast::BroadcastError>>,
+) {
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(broadcast::run_moq(
+        Arc::clone(node),
+        MoqConfig {
+            relays: vec![relay.url().parse().expect("url")],
+            roots: Vec::new(),
+            fingerprints: vec![relay.fingerprint.clone()],
+            key: None,
+        },
+        stop.clone(),
+    ));
+    (stop, task)
+}
+
 /// A moq-tokio client that trusts `relay`'s certificate.
 pub(crate) fn client(relay: &testkit::moq::Relay) -> moq_tokio::Client {
     relay.client().expect("a client")
@@ -141,27 +175,11 @@ pub(crate) async fn next_group(track: &mut moq_net::track::Subscriber) -> moq_ne
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_reaches_a_moq_tokio_subscriber_through_moq_relay() {
-    let relay = tokio::task::spawn_blocking(|| testkit::moq::Relay::start(&[]))
-        .await
-        .expect("joined")
-        .expect("moq-relay starts");
-    let node = node();
-    start(&node);
-    cmaf_announce(&node);
+    let (relay, node) = relay_and_node().await;
     publish_whole(&node, 0);
     publish_whole(&node, 1);
 
-    let stop = CancellationToken::new();
-    let egress = tokio::spawn(broadcast::run_moq(
-        Arc::clone(&node),
-        MoqConfig {
-            relays: vec![relay.url().parse().expect("url")],
-            roots: Vec::new(),
-            fingerprints: vec![relay.fingerprint.clone()],
-            key: None,
-        },
-        stop.clone(),
-    ));
+    let (stop, egress) = egress(&node, &relay);
 
     let origin = moq_tokio::origin::spawn();
     let client = client(&relay);
@@ -240,6 +258,61 @@ async fn a_stream_reaches_a_moq_tokio_subscriber_through_moq_relay() {
         }
     }
     assert_eq!(count, PARTS + 1, "a delegation and one statement per part");
+
+    stop.cancel();
+    egress.await.expect("joined").expect("egress stops cleanly");
+}
+
+/// A node that holds a stream only from the middle of a segment (as one that restarted
+/// mid-segment does) does not announce it until a segment begins: a relay routes a stream
+/// through its newest announcement, and this node would have nothing from the start of a
+/// group to serve. Once the next segment's first part is in, it announces, and the media
+/// track's first group is that segment from its first part.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_announces_a_stream_only_once_it_holds_a_group_from_its_start() {
+    let (relay, node) = relay_and_node().await;
+    // Live from a whole segment (as one caught up on after a restart), then the middle
+    // of the next one: its first part came before the node did.
+    publish_segment(&node, 0);
+    for index in 1..PARTS {
+        publish_part(&node, 1, index);
+    }
+
+    let (stop, egress) = egress(&node, &relay);
+    let origin = moq_tokio::origin::spawn();
+    let _connection = client(&relay)
+        .with_subscriber(origin.clone())
+        .connect(relay.url().parse::<url::Url>().expect("url"));
+    let consumer = origin.consume();
+    let mut routed = Box::pin(consumer.routed_broadcast(STREAM));
+    // Two of the node's rescans (1 s each) with only the middle of segment 1: announcing
+    // with the catalog, as before, is routed well within them.
+    let early = tokio::time::timeout(Duration::from_secs(2), routed.as_mut()).await;
+    assert!(
+        early.is_err(),
+        "announced while holding only the middle of a segment; the relay said:\n{}",
+        relay.log()
+    );
+
+    // Segment 1 ends and the next one begins.
+    publish_segment(&node, 1);
+    publish_part(&node, 2, 0);
+    let broadcast = tokio::time::timeout(Duration::from_secs(20), routed)
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "not announced within 20 s of a segment's start; the relay said:\n{}",
+                relay.log()
+            )
+        })
+        .expect("the broadcast");
+    let mut media = subscribe(&broadcast, RENDITION).await;
+    let mut group = next_group(&mut media).await;
+    assert_eq!(
+        group.sequence, 2,
+        "the first group is the segment that began"
+    );
+    assert_eq!(next_frame(&mut group).await, Some(part_bytes(2, 0)));
 
     stop.cancel();
     egress.await.expect("joined").expect("egress stops cleanly");

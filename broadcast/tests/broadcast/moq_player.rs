@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use axum::routing::get;
 use axum::Router;
-use broadcast::{MoqConfig, Node};
+use broadcast::Node;
 use http::header;
 use serde_json::Value;
 use testkit::browser::Browser;
@@ -25,7 +25,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::moq::{
-    cmaf_announce, part_bytes, publish_part, publish_segment, publish_whole, PARTS, RENDITION,
+    egress, part_bytes, publish_part, publish_segment, publish_whole, relay_and_node, PARTS,
+    RENDITION,
 };
 use crate::support::*;
 
@@ -300,27 +301,11 @@ pub(crate) async fn run_case_with(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn moq_js_in_chromium_reads_a_node_s_tracks_through_moq_relay() {
-    let relay = tokio::task::spawn_blocking(|| testkit::moq::Relay::start(&[]))
-        .await
-        .expect("joined")
-        .expect("moq-relay starts");
-    let node = node();
-    start(&node);
-    cmaf_announce(&node);
+    let (relay, node) = relay_and_node().await;
     publish_whole(&node, 0);
     publish_whole(&node, 1);
 
-    let stop = CancellationToken::new();
-    let egress = tokio::spawn(broadcast::run_moq(
-        Arc::clone(&node),
-        MoqConfig {
-            relays: vec![relay.url().parse().expect("url")],
-            roots: Vec::new(),
-            fingerprints: vec![relay.fingerprint.clone()],
-            key: None,
-        },
-        stop.clone(),
-    ));
+    let (stop, egress) = egress(&node, &relay);
     broadcast_reaches(&relay).await;
 
     let origin = serve(&browser_url(&relay)).await;

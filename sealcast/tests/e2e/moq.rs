@@ -8,7 +8,9 @@
 //! two relays, a hop that copies every track from the second relay into a third (made
 //! with moq-tokio, as any relay built on that library would), and that third relay. Once
 //! it plays, the hop turns hostile (a flipped byte, two objects swapped, an object of
-//! another stream): the player refuses each and plays on. And a private stream plays in
+//! another stream): the player refuses each and plays on. Then the hop copies one group of
+//! no track, as a relay that never got it: the player counts it skipped and plays on from
+//! the next keyframe, refusing nothing. And a private stream plays in
 //! Chromium over MoQ through a relay behind `sealcast moq-gate`, with the grant the node
 //! minted for the link's token.
 
@@ -237,6 +239,9 @@ struct Hop {
     hostile: Arc<AtomicBool>,
     /// Objects of the media tracks altered so far.
     altered: Arc<AtomicU64>,
+    /// A group the hop does not copy on any track (`u64::MAX`: none), as a relay that
+    /// never got it would.
+    dropped: Arc<AtomicU64>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     /// Held: the broadcast is announced while a producer of it lives.
     _broadcast: moq_net::broadcast::Producer,
@@ -250,13 +255,15 @@ impl Hop {
         let broadcast = origin.create_broadcast(STREAM)?;
         let hostile = Arc::new(AtomicBool::new(false));
         let altered = Arc::new(AtomicU64::new(0));
+        let dropped = Arc::new(AtomicU64::new(u64::MAX));
         let mut tasks = Vec::new();
         for track in ["catalog.json", "src", "src.sig", "360p", "360p.sig"] {
             let producer = broadcast.create_track(track, None)?;
             let consumer = source.track(track)?.subscribe(lenient()).await?;
             let media = !track.ends_with(".sig") && track != "catalog.json";
             let alter = media.then(|| (Arc::clone(&hostile), Arc::clone(&altered)));
-            tasks.push(tokio::spawn(copy_track(consumer, producer, alter)));
+            let drop = Arc::clone(&dropped);
+            tasks.push(tokio::spawn(copy_track(consumer, producer, alter, drop)));
         }
         broadcast.announce(Default::default())?;
         let connection = client
@@ -278,6 +285,7 @@ impl Hop {
         Ok(Hop {
             hostile,
             altered,
+            dropped,
             tasks,
             _broadcast: broadcast,
             _connection: connection,
@@ -293,13 +301,18 @@ impl Hop {
 
 /// Copies `from` into `to`, group by group; with `alter`, once it is set, every group's
 /// objects 1 and 2 are swapped, object 3 has a byte flipped, and object 4 is replaced by
-/// object 0 of the group (a part of another segment).
+/// object 0 of the group (a part of another segment). The group numbered `dropped` is not
+/// copied at all.
 async fn copy_track(
     mut from: moq_net::track::Subscriber,
     to: moq_net::track::Producer,
     alter: Option<(Arc<AtomicBool>, Arc<AtomicU64>)>,
+    dropped: Arc<AtomicU64>,
 ) {
     while let Ok(Some(mut group)) = from.recv_group().await {
+        if group.sequence == dropped.load(Ordering::SeqCst) {
+            continue;
+        }
         let Ok(mut copy) = to.create_group(group.sequence.into()) else {
             continue;
         };
@@ -430,6 +443,8 @@ async fn plays_in_chromium(cluster: &Cluster, hop: Hop) -> anyhow::Result<()> {
             "the player stays on MoQ and fetches clean copies of what was refused: {hostile}"
         );
 
+        skips_a_missing_group(&mut browser, &hop).await?;
+
         // The stream gone from the viewers' relay: the player picks LL-HLS by itself.
         hop.stop();
         browser
@@ -475,6 +490,62 @@ async fn plays_in_chromium(cluster: &Cluster, hop: Hop) -> anyhow::Result<()> {
     };
     browser.quit().await?;
     checked
+}
+
+/// A group the relay never got (the hop copies no track of it, no longer hostile): the
+/// player passes over it, counts it, and plays on from the next group's keyframe without
+/// refusing a single object nobody altered.
+async fn skips_a_missing_group(
+    browser: &mut testkit::browser::Browser,
+    hop: &Hop,
+) -> anyhow::Result<()> {
+    hop.hostile.store(false, Ordering::SeqCst);
+    // What the hop altered before has been read (or passed over) once two groups played
+    // since: the counts from then on are the unaltered stream's.
+    let now = browser
+        .execute(
+            &format!("{MOQ_STATE_FN} return r;"),
+            serde_json::Value::Null,
+        )
+        .await?;
+    let group = now["moq"]["lastGroup"].as_u64().unwrap_or(0);
+    let settled = browser
+        .wait_for(
+            "two groups play after the hop stopped altering",
+            &format!("{MOQ_STATE_FN} return r && r.moq && r.moq.lastGroup >= arguments[0] + 2 ? r : false;"),
+            serde_json::json!(group),
+            Duration::from_secs(30),
+            |_| Ok(()),
+        )
+        .await?;
+    let refused = settled["refused"].as_u64().unwrap_or(0);
+    let skipped = settled["moq"]["skipped"].as_u64().unwrap_or(0);
+    let last = settled["moq"]["lastGroup"].as_u64().unwrap_or(0);
+    // Two groups ahead: the next one may already be on its way to the player.
+    let missing = last + 2;
+    hop.dropped.store(missing, Ordering::SeqCst);
+    let after = browser
+        .wait_for(
+            "the player passes over the missing group and plays on",
+            &format!(
+                "{MOQ_STATE_FN} return r && r.moq && r.moq.lastGroup >= arguments[0] + 2 ? r : false;"
+            ),
+            serde_json::json!(missing),
+            Duration::from_secs(30),
+            |_| Ok(()),
+        )
+        .await?;
+    eprintln!("moq: group {missing} missing at the relay: {after}");
+    anyhow::ensure!(
+        after["moq"]["skipped"].as_u64().unwrap_or(0) > skipped,
+        "the missing group {missing} is counted as skipped: {after}"
+    );
+    anyhow::ensure!(
+        after["refused"].as_u64().unwrap_or(0) == refused,
+        "no unaltered object refused around the missing group {missing}: {after}"
+    );
+    anyhow::ensure!(after["transport"] == "moq", "still over MoQ: {after}");
+    Ok(())
 }
 
 /// Rungs over MoQ: the automatic choice's rules, run in the page (`RungChooser`: one rung

@@ -232,7 +232,7 @@ pub(super) async fn through_the_door(c: &Compose, stream: &str) -> anyhow::Resul
 
         // Each edge crashed in turn (SIGKILL; Docker restarts it): every edge publishes the
         // stream to both roots, so the relays route the player's subscription through
-        // another, once the dead one's session timed out (0.7 s).
+        // another, once the dead one's session timed out (0.5 s).
         crate::pages::start_timeline(&browser, 100).await?;
         for edge in c.edges().await? {
             let restarts = docker::restart_count(&edge.id).await?;
@@ -336,8 +336,8 @@ async fn plays_on(browser: &mut Browser, after_what: &str) -> anyhow::Result<Val
 /// What the report keeps of the page's state.
 fn moq_summary(after: &Value) -> Value {
     json!({ "transport": after["transport"], "objects": after["moq"]["objects"],
-            "resumes": after["moq"]["resumes"], "last_resume": after["moq"]["lastResume"],
-            "skipped_groups": after["moq"]["skipped"],
+            "resumes": after["moq"]["resumes"], "resume_log": after["moq"]["resumeLog"],
+            "skipped_groups": after["moq"]["skipped"], "fetched_objects": after["moq"]["fetched"],
             "verified": after["verified"], "errors": after["errors"] })
 }
 
