@@ -277,11 +277,11 @@ export class MoqPlayback {
     // `skipped`: groups passed over because this session never got them; `fetched`:
     // objects the relay lacked at a group's head, fetched over HTTP;
     // `resumes`: sessions dialled again after the relay fell silent or closed, the last
-    // one told in `lastResume` (why, the group and object played last, the dials it took,
-    // how long until the session was up, the tracks subscribed again and the next object
-    // played, why a dial failed, and the first groups that came before that object:
-    // sequence, first object, ms since), and the last MAX_RESUMES_TOLD in `resumeLog`.
-    this.state = { rendition: '', groups: 0, objects: 0, refused: 0, repaired: 0, lastGroup: -1, lastIndex: -1, skipped: 0, fetched: 0, auto: rendition === null, switches: 0, resumes: 0, lastResume: null, resumeLog: [] };
+    // MAX_RESUMES_TOLD told in `resumeLog`, the newest last (why, the group and object
+    // played last, the dials it took, how long until the session was up, the tracks
+    // subscribed again and the next object played, why a dial failed, and the first
+    // groups that came before that object: sequence, first object, ms since).
+    this.state = { rendition: '', groups: 0, objects: 0, refused: 0, repaired: 0, lastGroup: -1, lastIndex: -1, skipped: 0, fetched: 0, auto: rendition === null, switches: 0, resumes: 0, resumeLog: [] };
     /** The playable renditions, lowest bitrate first (after start). */
     this.renditions = [];
     this.chooser = null;
@@ -421,7 +421,6 @@ export class MoqPlayback {
     this.state.resumes += 1;
     const began = performance.now();
     const told = { why, at: [this.state.lastGroup, this.state.lastIndex], dials: 0, dialMs: null, ms: null, objectMs: null, failures: [], groups: [], began };
-    this.state.lastResume = told;
     this.state.resumeLog.push(told);
     if (this.state.resumeLog.length > MAX_RESUMES_TOLD) this.state.resumeLog.shift();
     console.warn(`sealcast: MoQ ${why}: dialling again`);
@@ -608,7 +607,7 @@ export class MoqPlayback {
         continue;
       }
       // After a resume, until an object plays: which groups came, from which object, when.
-      const told = this.state.lastResume;
+      const told = this.lastResume();
       if (told && told.objectMs === null && told.groups.length < 4) {
         told.groups.push({ sequence: group.sequence, frameStart: group.frameStart, ms: Math.round(performance.now() - told.began) });
       }
@@ -678,8 +677,7 @@ export class MoqPlayback {
     for (; from < head && !this.closed; from += 1) {
       const object = await this.repair(rendition, group.sequence, from);
       if (!object) {
-        this.abandoned = group.sequence;
-        this.verifying.reposition();
+        this.abandon(group.sequence);
         return;
       }
       this.state.fetched += 1;
@@ -699,15 +697,27 @@ export class MoqPlayback {
         this.onEvent('refused', { sequence: group.sequence, part: index, reason: verdict.reason });
         object = await this.repair(rendition, group.sequence, index);
         if (!object) {
-          // The rest of the group decodes from this part on: wait for the next keyframe.
-          this.abandoned = group.sequence;
-          this.verifying.reposition();
+          this.abandon(group.sequence);
           break;
         }
         this.state.repaired += 1;
       }
       await this.feed(rendition, object, index, started);
     }
+  }
+
+  /**
+   * No clean copy of an object of group `sequence`: the rest of the group decodes from it,
+   * so playback waits for the next keyframe.
+   */
+  abandon(sequence) {
+    this.abandoned = sequence;
+    this.verifying.reposition();
+  }
+
+  /** The newest resume told, if any. */
+  lastResume() {
+    return this.state.resumeLog[this.state.resumeLog.length - 1];
   }
 
   /** Object `index` of the group that plays, checked, into the source buffer. */
@@ -717,7 +727,7 @@ export class MoqPlayback {
     this.state.lastIndex = index;
     this.lastObjectAt = performance.now();
     this.resumesInRow = 0;
-    const told = this.state.lastResume;
+    const told = this.lastResume();
     if (told && told.objectMs === null) told.objectMs = Math.round(this.lastObjectAt - told.began);
     if (started.first) {
       started.first();
