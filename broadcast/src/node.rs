@@ -579,7 +579,8 @@ impl Node {
     }
 
     /// Keeps a verified part-key delegation of `stream`/`rendition` (`envelope`) for the
-    /// segments `first..=last` of `session`, served as `{seq}.partkey` for them.
+    /// segments `first..=last` of `session`, served as `{seq}.partkey` for them once
+    /// `session` announced the rendition (at once if it has).
     pub(crate) fn add_part_key(
         &self,
         (stream, rendition, session): (&StreamName, &RenditionName, SessionId),
@@ -588,7 +589,7 @@ impl Node {
     ) -> Result<(), BroadcastError> {
         let slot = self.known_slot(stream)?;
         let mut state = slot.state.lock();
-        state.part_key(rendition, session, run, envelope)?;
+        state.part_key(rendition, session, run, envelope);
         slot.store(state.view());
         Ok(())
     }

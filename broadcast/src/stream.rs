@@ -17,7 +17,8 @@
 //! - what is published keeps the envelope of the statement that let it through: a
 //!   segment's and a part's served beside them as `.sig`, the rendition description's as
 //!   `init.mp4.sig`, trimmed and kept through the grace window with them; a rendition
-//!   keeps the part-key delegations of its newest [`PART_KEYS`] runs (`{seq}.partkey`).
+//!   keeps the part-key delegations of its newest [`PART_KEYS`](part_keys::PART_KEYS) runs
+//!   (`{seq}.partkey`), and those that came before their session announced it, once it does.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -36,16 +37,12 @@ use self::ll::Ll;
 
 use crate::view::{
     live_max_age, Document, RenditionSummary, RenditionView, StreamSummary, StreamView,
-    ENDED_MAX_AGE, SEGMENT_CACHE_CONTROL,
+    ENDED_MAX_AGE,
 };
 use crate::{BroadcastError, NodeConfig};
 
 /// Segments kept fetchable after they slid out of the window.
 pub(crate) const GRACE_SEGMENTS: usize = 2;
-
-/// Part-key delegations kept per rendition: the run being played and the ones before it
-/// whose parts may still be served.
-pub(crate) const PART_KEYS: usize = 4;
 
 /// Everything a node knows about one stream.
 #[derive(Debug)]
@@ -60,6 +57,9 @@ pub(crate) struct StreamState {
     /// A new session started and has not published a segment yet: at its first segment,
     /// renditions it did not announce are closed.
     roll_call: bool,
+    /// Verified part-key delegations that came before their session announced their
+    /// rendition: kept when it does.
+    pending_part_keys: part_keys::Waiting,
     /// In order of first announcement, which is the master playlist's order.
     renditions: Vec<RenditionState>,
 }
@@ -96,6 +96,7 @@ impl StreamState {
             live_session: None,
             last_session: None,
             roll_call: false,
+            pending_part_keys: part_keys::Waiting::default(),
             renditions: Vec::new(),
         }
     }
@@ -200,6 +201,10 @@ impl StreamState {
                 self.renditions.len() - 1
             }
         };
+        let name = self.renditions[index].info.name.clone();
+        for (run, envelope) in self.pending_part_keys.announced(&name, session) {
+            part_keys::keep(&mut self.renditions[index].part_keys, run, envelope);
+        }
         // LL-HLS for a CMAF rendition with a part target (kept if it does not change).
         let r = &mut self.renditions[index];
         let part_target = r
@@ -335,35 +340,31 @@ impl StreamState {
     }
 
     /// Keeps a verified part-key delegation of `rendition` for segments `first..=last`
-    /// (`envelope`, served as `{seq}.partkey` for those segments), if `session` is the
-    /// live one and the rendition is listed: the newest [`PART_KEYS`], the same one once.
+    /// (`envelope`, served as `{seq}.partkey` for those segments): at once if `session` is
+    /// the live one and announced the rendition, else when it does (a publisher that
+    /// reconnects: the new session's delegation may come before its announcement, and its
+    /// first parts must not be served beside the old session's delegation alone).
     pub(crate) fn part_key(
         &mut self,
         rendition: &RenditionName,
         session: SessionId,
-        (first, last): (u64, u64),
+        run: (u64, u64),
         envelope: Bytes,
-    ) -> Result<(), BroadcastError> {
-        self.check_segment(rendition, session)?;
-        let Some(index) = self
+    ) {
+        let index = self
             .renditions
             .iter()
-            .position(|r| &r.info.name == rendition)
-        else {
-            return Ok(()); // checked above
-        };
-        let r = &mut self.renditions[index];
-        if r.part_keys.iter().any(|(_, doc)| doc.body == envelope) {
-            return Ok(());
+            .position(|r| &r.info.name == rendition);
+        match index {
+            Some(index) if self.check_segment(rendition, session).is_ok() => {
+                if part_keys::keep(&mut self.renditions[index].part_keys, run, envelope) {
+                    self.refresh(index);
+                }
+            }
+            _ => self
+                .pending_part_keys
+                .hold(rendition, session, run, envelope),
         }
-        let doc = Document::statement(envelope, SEGMENT_CACHE_CONTROL);
-        let at = r.part_keys.partition_point(|((f, _), _)| *f <= first);
-        r.part_keys.insert(at, ((first, last), doc));
-        while r.part_keys.len() > PART_KEYS {
-            r.part_keys.pop_front();
-        }
-        self.refresh(index);
-        Ok(())
     }
 
     /// Whether a segment of `session` for `rendition` would be accepted now: the same
@@ -569,6 +570,7 @@ impl RenditionState {
 mod ll;
 #[cfg(test)]
 mod ll_tests;
+mod part_keys;
 mod render;
 #[cfg(test)]
 mod tests;

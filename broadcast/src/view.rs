@@ -179,6 +179,9 @@ pub(crate) struct RenditionView {
     pub(crate) format: SegmentFormat,
     /// `init.mp4` of a CMAF rendition.
     pub(crate) init: Option<Document>,
+    /// The publish session that announced the rendition last, whose init segment `init`
+    /// is (a publisher that reconnects announces it again, often with other bytes).
+    pub(crate) session: domain::SessionId,
     /// The LL-HLS window as rendered, to answer blocking requests (`_HLS_msn`,
     /// `_HLS_part`) and preload hints against this very snapshot.
     pub(crate) ll: Option<LlWindow>,
@@ -312,6 +315,7 @@ mod tests {
             delta: None,
             format: SegmentFormat::Ts,
             init: None,
+            session: domain::SessionId(1),
             ll: None,
             parts: Vec::new(),
             part_keys: Vec::new(),

@@ -42,6 +42,18 @@
 // subscription starts past are counted (`skipped`) and continuity starts over at the next
 // keyframe.
 //
+// Publish sessions: a publisher that reconnects within the ingest's grace period goes on
+// with the same stream (the media sequence goes on, the discontinuity sequence grows) under
+// a new publish session, whose init segment is another (its own C2PA manifest and session
+// keys, maybe other encoder settings). The catalog names each rendition's session, every
+// part statement its own. An object of another session than the init segment in the
+// buffer is not fed before the catalog is read again: when it describes that session, its
+// init segment is checked and appended and the new session's media is placed right after
+// what is buffered (each session's timestamps start over). When it does not: before
+// anything played, the group is passed over (a session gone by, which a viewer joining at
+// a reconnect meets at the track's live edge); once playing, the object is checked as it
+// is (refused and fetched again if a relay forged what it says).
+//
 // Latency: the playhead is held about one and a half objects behind the newest media
 // (objects come whole), playing a little faster when it fell further behind.
 
@@ -118,6 +130,11 @@ const MAX_HOLD_MS = 120000;
 /** Largest part and statement fetched again over HTTP. */
 const MAX_PART = 16 * 1024 * 1024;
 const MAX_STATEMENT = 64 * 1024;
+/**
+ * How long a part of a new publish session waits for the catalog that describes it (the
+ * node sends it when the session announces its renditions, before their first parts).
+ */
+const CATALOG_WAIT_MS = 2000;
 
 /**
  * The MoQ endpoint this page's origin serves, or null: no WebTransport in this browser, no
@@ -204,6 +221,8 @@ export function playableRenditions(catalog) {
       init: config.container.init,
       initStatement: typeof extra.initStatement === 'string' ? extra.initStatement : null,
       statements: typeof extra.statements === 'string' ? extra.statements : `${name}.sig`,
+      // The publish session of the init segment (null: a node that does not say).
+      session: typeof extra.session === 'string' && /^[0-9a-f]{16}$/.test(extra.session) ? extra.session : null,
     });
   }
   return list.sort((a, b) => a.bandwidth - b.bandwidth);
@@ -280,8 +299,9 @@ export class MoqPlayback {
     // MAX_RESUMES_TOLD told in `resumeLog`, the newest last (why, the group and object
     // played last, the dials it took, how long until the session was up, the tracks
     // subscribed again and the next object played, why a dial failed, and the first
-    // groups that came before that object: sequence, first object, ms since).
-    this.state = { rendition: '', groups: 0, objects: 0, refused: 0, repaired: 0, lastGroup: -1, lastIndex: -1, skipped: 0, fetched: 0, auto: rendition === null, switches: 0, resumes: 0, resumeLog: [] };
+    // groups that came before that object: sequence, first object, ms since);
+    // `sessions`: the publish sessions played (one more at each reconnect followed).
+    this.state = { rendition: '', groups: 0, objects: 0, refused: 0, repaired: 0, lastGroup: -1, lastIndex: -1, skipped: 0, fetched: 0, auto: rendition === null, switches: 0, resumes: 0, resumeLog: [], sessions: 0 };
     /** The playable renditions, lowest bitrate first (after start). */
     this.renditions = [];
     this.chooser = null;
@@ -302,6 +322,8 @@ export class MoqPlayback {
     this.resuming = null; // the promise of a session being dialled again
     this.resumesInRow = 0; // dials since the last object played
     this.abandoned = -1; // the group whose rest is skipped (an object no copy verified)
+    this.restamp = false; // the next object is a new session's first: placed after the buffer
+    this.following = false; // a new session's catalog is awaited (no silence meanwhile)
     this.verifying = new VerificationSession(trust, tally, playback, {
       delegation: (url) => this.delegationAt(url),
     });
@@ -360,11 +382,13 @@ export class MoqPlayback {
   async start() {
     await this.dial();
     const catalogTrack = await this.subscribe('catalog.json');
-    const group = await catalogTrack.nextGroup();
-    const bytes = group && (await group.nextObject());
-    catalogTrack.close();
-    if (!bytes || bytes.length > MAX_CATALOG) throw new Error('no usable catalog');
-    const renditions = playableRenditions(JSON.parse(new TextDecoder().decode(bytes)));
+    let renditions;
+    try {
+      renditions = await nextCatalog(catalogTrack);
+    } finally {
+      this.release([catalogTrack]);
+    }
+    if (!renditions) throw new Error('no usable catalog');
     if (!renditions.length) throw new Error('no rendition this browser can play');
     this.renditions = renditions;
     const pick = renditions.find((r) => r.name === this.wanted) || renditions[0];
@@ -381,6 +405,7 @@ export class MoqPlayback {
     await this.append(opened.init);
     this.current = opened;
     this.state.rendition = pick.name;
+    this.state.sessions = 1;
     this.video.addEventListener('waiting', this.onWaiting);
     this.video.addEventListener('playing', this.onPlaying);
 
@@ -398,7 +423,7 @@ export class MoqPlayback {
 
   /** Dials again when the relay fell silent. */
   watch() {
-    if (this.closed || this.resuming) return;
+    if (this.closed || this.resuming || this.following) return;
     const quiet = performance.now() - this.lastObjectAt;
     const limit = this.abandoned === this.state.lastGroup ? SKIPPING_SILENCE_MS : SILENCE_MS;
     if (quiet > limit) this.resume(`no object for ${Math.round(quiet)} ms`);
@@ -481,6 +506,18 @@ export class MoqPlayback {
    * media and statements tracks subscribed. Throws when the init segment is refused.
    */
   async open(rendition) {
+    const { init, verdict } = await this.checkInit(rendition);
+    if (!verdict.ok) throw new Error(`the init segment of ${rendition.name} was refused: ${verdict.reason}`);
+    const media = await this.subscribe(rendition.name);
+    const statements = await this.subscribe(rendition.statements);
+    // `pending`: statements groups that came before their media group; `after`: right
+    // after a switch, the last group played on the rung before; `session`: the publish
+    // session of the init segment.
+    return { rendition, init, session: rendition.session, media, statements, pending: new Map(), after: undefined };
+  }
+
+  /** A catalog rendition's init segment (bytes) and the verdict on it. */
+  async checkInit(rendition) {
     const init = b64(rendition.init);
     const verdict = await this.verifying.check({
       url: this.urlOf(rendition.name, 'init.mp4'),
@@ -491,12 +528,7 @@ export class MoqPlayback {
       discontinuity: 0,
       load: (this.loads += 1),
     });
-    if (!verdict.ok) throw new Error(`the init segment of ${rendition.name} was refused: ${verdict.reason}`);
-    const media = await this.subscribe(rendition.name);
-    const statements = await this.subscribe(rendition.statements);
-    // `pending`: statements groups that came before their media group; `after`: right
-    // after a switch, the last group played on the rung before.
-    return { rendition, init, media, statements, pending: new Map(), after: undefined };
+    return { init, verdict };
   }
 
   /**
@@ -524,7 +556,7 @@ export class MoqPlayback {
     if (!rendition || this.closed || !this.current) return;
     if (rendition === this.current.rendition) {
       // Back to what plays before the switch happened: nothing to switch to.
-      if (this.next) this.release(this.next);
+      if (this.next) this.release([this.next.media, this.next.statements]);
       this.next = null;
       this.preparing = null;
       return;
@@ -534,10 +566,10 @@ export class MoqPlayback {
     this.open(rendition).then(
       (opened) => {
         if (this.closed || this.preparing !== rendition) {
-          this.release(opened);
+          this.release([opened.media, opened.statements]);
           return;
         }
-        if (this.next) this.release(this.next);
+        if (this.next) this.release([this.next.media, this.next.statements]);
         this.next = opened;
         this.preparing = null;
       },
@@ -548,9 +580,9 @@ export class MoqPlayback {
     );
   }
 
-  /** Lets go of a rendition's tracks. */
-  release(opened) {
-    for (const track of [opened.media, opened.statements]) {
+  /** Lets go of tracks (a rendition's: `[opened.media, opened.statements]`). */
+  release(tracks) {
+    for (const track of tracks) {
       track.close();
       this.tracks = this.tracks.filter((t) => t !== track);
     }
@@ -561,7 +593,7 @@ export class MoqPlayback {
     const next = this.next;
     this.next = null;
     const old = this.current;
-    this.release(old);
+    this.release([old.media, old.statements]);
     if (next.rendition.mime !== old.rendition.mime && typeof this.buffer.changeType === 'function') {
       if (this.buffer.updating) await once(this.buffer, 'updateend');
       this.buffer.changeType(next.rendition.mime);
@@ -686,11 +718,30 @@ export class MoqPlayback {
     // Objects played before a resume (or just fetched): read past, unchecked, not fed again.
     while (sigs.index < from + 1) if (!(await sigs.nextObject())) return;
     while (group.index < from) if (!(await group.nextObject())) return;
+    let unfollowed = null; // a session of this group no catalog described: not asked again
     for (let index = from; !this.closed; index += 1) {
       let object = await group.nextObject();
       if (!object) break;
       this.lastObjectAt = performance.now();
       const sidecar = await sigs.nextObject();
+      const session = factsOf(sidecar).session;
+      const current = this.current.session;
+      if (session !== null && current !== null && session !== current && session !== unfollowed) {
+        this.following = true;
+        const followed = await this.follow(session).finally(() => {
+          this.following = false;
+        });
+        this.lastObjectAt = performance.now();
+        if (!followed && this.state.objects === 0) {
+          // Before anything played, a group of a session the catalog no longer describes
+          // (one gone by, still at the track's live edge) is passed over.
+          this.abandon(group.sequence);
+          break;
+        }
+        // Once playing, an object that says so and is not (a relay's forgery) is checked
+        // as it is: refused, and fetched again over HTTP.
+        if (!followed) unfollowed = session;
+      }
       const verdict = await this.check(rendition, group.sequence, index, object, sidecar);
       if (!verdict.ok) {
         this.state.refused += 1;
@@ -720,8 +771,71 @@ export class MoqPlayback {
     return this.state.resumeLog[this.state.resumeLog.length - 1];
   }
 
+  /**
+   * An object of publish session `session` came, and the buffer holds another session's
+   * init segment: the catalog is read again (once playing, waiting up to CATALOG_WAIT_MS
+   * for the version that describes it), and its init segment, checked like the first,
+   * appended; the next object is placed right after what is buffered. False when no
+   * catalog describes `session` for the rendition that plays (within the wait), or its
+   * init segment is refused.
+   */
+  async follow(session) {
+    const current = this.current;
+    const name = current.rendition.name;
+    const track = await this.subscribe('catalog.json');
+    const deadline = performance.now() + CATALOG_WAIT_MS;
+    let described = null;
+    try {
+      for (;;) {
+        const wait = Math.max(0, deadline - performance.now());
+        const renditions = await Promise.race([
+          nextCatalog(track),
+          new Promise((resolve) => setTimeout(() => resolve(undefined), wait)),
+        ]);
+        if (!renditions) break;
+        this.learn(renditions);
+        described = renditions.find((r) => r.name === name && r.session === session) || null;
+        // Before anything played, the newest catalog decides: a group of a session it
+        // does not describe is one gone by (the next group is the new session's).
+        if (described || this.state.objects === 0) break;
+      }
+    } finally {
+      this.release([track]);
+    }
+    if (!described || this.closed || this.current !== current) return false;
+    const { init, verdict } = await this.checkInit(described);
+    if (!verdict.ok) {
+      console.warn(`sealcast: MoQ: the init segment of ${name} for session ${session} was refused: ${verdict.reason}`);
+      return false;
+    }
+    if (described.mime !== current.rendition.mime && typeof this.buffer.changeType === 'function') {
+      if (this.buffer.updating) await once(this.buffer, 'updateend');
+      this.buffer.changeType(described.mime);
+    }
+    await this.append(init);
+    Object.assign(current, { init, session });
+    this.restamp = this.buffer.buffered.length > 0;
+    this.state.sessions += 1;
+    return true;
+  }
+
+  /**
+   * What a newer catalog says of the renditions played and playable: their init segments,
+   * statements and sessions, so a rung switched to later starts from the current ones.
+   */
+  learn(renditions) {
+    for (const known of this.renditions) {
+      const fresh = renditions.find((r) => r.name === known.name);
+      if (fresh) Object.assign(known, fresh);
+    }
+  }
+
   /** Object `index` of the group that plays, checked, into the source buffer. */
   async feed(rendition, object, index, started) {
+    if (this.restamp) {
+      this.restamp = false;
+      await this.placeAfterBuffered(object);
+    }
     await this.append(object);
     this.state.objects += 1;
     this.state.lastIndex = index;
@@ -745,7 +859,7 @@ export class MoqPlayback {
       sidecar,
       sequence,
       part: index,
-      discontinuity: discontinuityOf(sidecar),
+      discontinuity: factsOf(sidecar).discontinuity,
       load: (this.loads += 1),
     });
   }
@@ -782,6 +896,22 @@ export class MoqPlayback {
       }
       if (group.sequence === sequence) return group;
     }
+  }
+
+  /**
+   * The first object of a new publish session, whose clock started over: the source
+   * buffer's timestamp offset is set so that its earliest decode time lands where the
+   * buffered media ends, and stays so for the objects after it. (MSE's `sequence` mode
+   * would do the same, but Chromium's renderer crashed on it with muxed audio and video.)
+   * Left as it is when the object's start cannot be read.
+   */
+  async placeAfterBuffered(object) {
+    const buffer = this.buffer;
+    if (buffer.updating) await once(buffer, 'updateend');
+    const ranges = buffer.buffered;
+    const start = earliestDecodeTime(this.current.init, object);
+    if (!ranges.length || start === null) return;
+    buffer.timestampOffset = ranges.end(ranges.length - 1) - start;
   }
 
   /** Appends `bytes` to the source buffer once it is idle, and drops the back buffer. */
@@ -841,16 +971,102 @@ export class MoqPlayback {
 }
 
 /**
- * The discontinuity sequence a part statement names (MoQ addresses a part by group and
- * index only, so the statement is the only place it is said; the verifier still pins the
- * publish session and checks the order), or -1 when it does not decode (then it is
- * refused for what it is).
+ * What a part statement says of where its part belongs, unchecked: the publish session
+ * (16 hex digits) and the discontinuity sequence. MoQ addresses a part by group and index
+ * only, so the statement is the only place they are said; the verifier still checks the
+ * signature, pins the session and checks the order. `{ session: null, discontinuity: -1 }`
+ * when it does not decode (then it is refused for what it is).
  */
-function discontinuityOf(sidecar) {
+function factsOf(sidecar) {
   try {
     const { statement } = decodeEnvelope(sidecar, MAX_EVENT_STATEMENT_LEN);
-    return Number(decodeStatement(statement).discontinuity);
+    const m = decodeStatement(statement);
+    return { session: m.session.toString(16).padStart(16, '0'), discontinuity: Number(m.discontinuity) };
   } catch {
-    return -1;
+    return { session: null, discontinuity: -1 };
+  }
+}
+
+// -- ISO BMFF, just enough to place a new session's media: bounded, never throws --------
+
+/** Boxes read in one box at most (a moov's traks, a moof's trafs). */
+const MAX_CHILD_BOXES = 64;
+
+/** The boxes in `data` (a box's payload): `{ kind, body }`, up to the first that does not fit. */
+function childBoxes(data) {
+  const boxes = [];
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  for (let at = 0; at + 8 <= data.length && boxes.length < MAX_CHILD_BOXES; ) {
+    const size = view.getUint32(at);
+    if (size < 8 || at + size > data.length) break; // 64-bit and to-the-end sizes too
+    const kind = String.fromCharCode(data[at + 4], data[at + 5], data[at + 6], data[at + 7]);
+    boxes.push({ kind, body: data.subarray(at + 8, at + size) });
+    at += size;
+  }
+  return boxes;
+}
+
+const child = (box, kind) => (box ? childBoxes(box.body).find((b) => b.kind === kind) : undefined);
+
+/** The u32 `at` bytes into `body`, or null past its end. */
+function u32At(body, at) {
+  return body.length >= at + 4 ? new DataView(body.buffer, body.byteOffset, body.byteLength).getUint32(at) : null;
+}
+
+/**
+ * A `tkhd`'s track ID or an `mdhd`'s timescale: the u32 after the creation and
+ * modification times, 32-bit in a version 0 box, 64-bit in a version 1.
+ */
+const afterTimes = (body) => u32At(body, body[0] === 1 ? 20 : 12);
+
+/** A `tfdt`'s base media decode time: a u32, or in a version 1 box a u64 (as a Number). */
+function decodeTime(body) {
+  if (body[0] !== 1) return u32At(body, 4);
+  const high = u32At(body, 4);
+  const low = u32At(body, 8);
+  return high === null || low === null ? null : high * 2 ** 32 + low;
+}
+
+/**
+ * The earliest decode time, in seconds, of the fragments in `object` (its `moof`s' `tfdt`
+ * over the timescale `init` gives each track), or null when it cannot be read.
+ */
+function earliestDecodeTime(init, object) {
+  const timescales = new Map(); // track ID -> timescale
+  for (const trak of childBoxes(child({ body: init }, 'moov')?.body || new Uint8Array()).filter((b) => b.kind === 'trak')) {
+    const tkhd = child(trak, 'tkhd');
+    const mdhd = child(child(trak, 'mdia'), 'mdhd');
+    if (!tkhd || !mdhd) continue;
+    const id = afterTimes(tkhd.body);
+    const scale = afterTimes(mdhd.body);
+    if (id !== null && scale) timescales.set(id, scale);
+  }
+  let earliest = null;
+  for (const moof of childBoxes(object).filter((b) => b.kind === 'moof')) {
+    for (const traf of childBoxes(moof.body).filter((b) => b.kind === 'traf')) {
+      const tfhd = child(traf, 'tfhd');
+      const tfdt = child(traf, 'tfdt');
+      const scale = tfhd ? timescales.get(u32At(tfhd.body, 4)) : undefined;
+      const time = tfdt ? decodeTime(tfdt.body) : null;
+      if (!scale || time === null) continue;
+      const seconds = time / scale;
+      if (earliest === null || seconds < earliest) earliest = seconds;
+    }
+  }
+  return earliest;
+}
+
+/**
+ * The playable renditions of the next version of the catalog on `track`, or null when the
+ * track ends first or the version is over MAX_CATALOG or not JSON.
+ */
+async function nextCatalog(track) {
+  const group = await track.nextGroup();
+  const bytes = group && (await group.nextObject());
+  if (!bytes || bytes.length > MAX_CATALOG) return null;
+  try {
+    return playableRenditions(JSON.parse(new TextDecoder().decode(bytes)));
+  } catch {
+    return null;
   }
 }

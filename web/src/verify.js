@@ -819,18 +819,21 @@ export class PlaybackVerifier {
    * `trust`: a Trust; `refreshTrust`: async, fetches the bundle again (called once per
    * unknown key, at most every few seconds); `fetchDelegation`: async, the bytes at a URL
    * (`/live/{stream}/{rendition}/{seq}.partkey` of a part's statement, with the part's
-   * query) or null, asked once per unknown part key and segment; `now`: unix milliseconds;
+   * query) or null, asked once per unknown part key and segment; `carriedDelegation`: the
+   * bytes the page already holds for such a URL (MoQ's statements track) or null, tried
+   * first, the URL fetched when they do not give the key; `now`: unix milliseconds;
    * `playback`: the URL the viewer opened (see `playbackOf`; none: live); `provenance`:
    * async, a further check of a fragment whose statement verified (the player's C2PA
    * check), resolving null or a refusal `{ reason, detail }`, made before the fragment
    * counts for continuity.
    */
-  constructor(trust, { refreshTrust = null, fetchDelegation = null, now = () => Date.now(), playback = null, provenance = null } = {}) {
+  constructor(trust, { refreshTrust = null, fetchDelegation = null, carriedDelegation = null, now = () => Date.now(), playback = null, provenance = null } = {}) {
     this.trust = trust;
     this.provenance = provenance;
     this.recording = playbackOf(playback);
     this.refreshTrust = refreshTrust;
     this.fetchDelegation = fetchDelegation;
+    this.carriedDelegation = carriedDelegation;
     this.askedDelegations = new Set(); // "stream/rendition/seq/keyId" asked for
     this.now = now;
     this.pinned = null; // { stream, session, discontinuity }
@@ -947,7 +950,11 @@ export class PlaybackVerifier {
     return signed;
   }
 
-  /** Fetches and admits the delegation of part statement `m` (once per key and segment). */
+  /**
+   * Fetches and admits the delegation of part statement `m` (once per key and segment).
+   * One the page carries is tried first; when it does not admit the key (another
+   * session's, one a relay altered), the URL is fetched.
+   */
   async admitDelegationFor(m, url, at) {
     const asked = `${m.stream}/${m.rendition}/${m.sequence}/${m.keyId}`;
     if (this.askedDelegations.has(asked)) return;
@@ -955,6 +962,15 @@ export class PlaybackVerifier {
     this.askedDelegations.add(asked);
     const u = new URL(url, globalThis.location ? globalThis.location.href : 'http://localhost/');
     u.pathname = `/live/${m.stream}/${m.rendition}/${m.sequence}.partkey`;
+    const carried = this.carriedDelegation ? this.carriedDelegation(u.href) : null;
+    if (carried && carried.length) {
+      try {
+        await this.trust.admitDelegation(carried, at);
+      } catch {
+        // Not one that admits: the URL's is asked below.
+      }
+      if (this.trust.keys.has(m.keyId)) return;
+    }
     let bytes = null;
     try {
       bytes = await this.fetchDelegation(u.href);
@@ -2322,7 +2338,8 @@ export class VerificationSession {
       if (opened.trust) {
         this.verifier = new PlaybackVerifier(opened.trust, {
           refreshTrust: () => opened.refresh(),
-          fetchDelegation: async (url) => (delegation && delegation(url)) || fetchBounded(url, MAX_PART_KEY_SIDECAR),
+          fetchDelegation: (url) => fetchBounded(url, MAX_PART_KEY_SIDECAR),
+          carriedDelegation: delegation,
           playback,
           provenance: (f) => this.checkProvenance(f),
         });

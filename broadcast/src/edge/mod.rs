@@ -566,8 +566,8 @@ impl Edge {
             .node
             .add_part_key((stream, rendition, session), run, envelope)
         {
-            // Admitted for verification all the same; served once the rendition is known
-            // (the ingest sends it again at the next segment).
+            // Admitted for verification all the same; a stream this node has not heard
+            // start gets it again at the next segment (the ingest resends it).
             tracing::debug!(%stream, %rendition, error = %e, "part key not kept for viewers yet");
         }
         Ok(())

@@ -5,7 +5,8 @@
 //! and the signed statement of its init segment.
 //!
 //! Sans-IO: a snapshot in, bytes out. The catalog changes when a rendition appears, is
-//! dropped, or its init segment changes (a publisher's reconnect), and is sent again then.
+//! dropped, or its init segment or publish session changes (a publisher's reconnect), and
+//! is sent again then.
 
 use std::collections::BTreeMap;
 
@@ -74,6 +75,12 @@ struct SealcastRendition {
     statements: String,
     /// `init.mp4.sig`: the signed statement of the init segment, base64.
     init_statement: Option<String>,
+    /// The publish session whose init segment this is (16 hex digits, as every statement
+    /// of its parts names it): a player holding another session's init segment reads the
+    /// catalog again before it feeds a part of this one, and passes over a part of a
+    /// session the catalog no longer describes. A hint like the rest of the catalog: what
+    /// is fed is checked against its statement whatever this says.
+    session: String,
 }
 
 /// What [`render`] reads of `view`, cheap to compare: each rendition MoQ can carry, with
@@ -96,6 +103,7 @@ pub(crate) fn inputs(view: &StreamView) -> Vec<CatalogInput> {
                 bandwidth: summary.bandwidth,
                 init: init.etag.clone(),
                 init_statement: init.signed.as_ref().map(|s| s.etag.clone()),
+                session: rendition.session,
             })
         })
         .collect()
@@ -108,6 +116,7 @@ pub(crate) struct CatalogInput {
     bandwidth: u64,
     init: http::HeaderValue,
     init_statement: Option<http::HeaderValue>,
+    session: domain::SessionId,
 }
 
 /// The catalog of `view`: its CMAF renditions with parts (the only ones MoQ can carry),
@@ -152,6 +161,7 @@ pub(crate) fn render(view: &StreamView) -> Option<Bytes> {
                 bandwidth: summary.bandwidth,
                 statements: statements_track(&name),
                 init_statement: init.signed.as_ref().map(|s| b64.encode(&s.body)),
+                session: rendition.session.to_string(),
             },
         );
     }

@@ -60,6 +60,7 @@ impl RenditionState {
             delta,
             format,
             init,
+            session: self.announced_by,
             ll,
             segments: self.kept.iter().cloned().collect(),
             parts,

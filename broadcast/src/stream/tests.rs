@@ -304,6 +304,56 @@ fn a_reconnect_keeps_counting_and_closes_rungs_the_new_session_lacks() {
     ));
 }
 
+/// A reconnect's part-key delegation may come before the new session announced the
+/// rendition: it is kept then, and served for its segments once the rendition is
+/// announced, ahead of the old session's delegation whose run covers the same numbers.
+/// One of a session that never announces the rendition is never served.
+#[test]
+fn a_delegation_that_comes_before_its_announcement_is_served_once_announced() {
+    let delegation = |tag: &'static [u8]| Bytes::from_static(tag);
+    let served = |s: &StreamState, sequence: u64| {
+        s.view().renditions[&rendition("720p")]
+            .part_key(sequence)
+            .map(|d| d.body.clone())
+    };
+    let mut s = state(4);
+    s.apply(start(1)).expect("start");
+    s.apply(announce("720p")).expect("announce");
+    s.part_key(&rendition("720p"), SessionId(1), (0, 7), delegation(b"old"));
+    s.apply(segment("720p", 1, 0, 100, 2000)).expect("segment");
+    assert_eq!(served(&s, 3), Some(delegation(b"old")));
+
+    // The new session's delegation, before its start and before its announcement.
+    s.part_key(&rendition("720p"), SessionId(2), (1, 8), delegation(b"new"));
+    s.part_key(
+        &rendition("720p"),
+        SessionId(3),
+        (1, 8),
+        delegation(b"never"),
+    );
+    s.apply(start(2)).expect("reconnect");
+    assert_eq!(
+        served(&s, 3),
+        Some(delegation(b"old")),
+        "not before it is announced"
+    );
+    s.apply(announce("720p")).expect("announce again");
+    assert_eq!(served(&s, 1), Some(delegation(b"new")));
+    assert_eq!(served(&s, 8), Some(delegation(b"new")));
+    assert_eq!(
+        served(&s, 0),
+        Some(delegation(b"old")),
+        "the old run's own segment"
+    );
+    assert!(
+        s.view().renditions[&rendition("720p")]
+            .part_keys
+            .iter()
+            .all(|(_, d)| d.body != delegation(b"never")),
+        "another session's delegation is not served"
+    );
+}
+
 /// One step of a random history.
 #[derive(Debug, Clone)]
 enum Op {

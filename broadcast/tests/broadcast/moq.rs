@@ -195,8 +195,8 @@ async fn a_stream_reaches_a_moq_tokio_subscriber_through_moq_relay() {
     .expect("the broadcast");
 
     // The catalog: hang's shape, the init segment in it, and our section beside it.
-    let mut catalog = subscribe(&broadcast, "catalog.json").await;
-    let mut group = next_group(&mut catalog).await;
+    let mut catalog_track = subscribe(&broadcast, "catalog.json").await;
+    let mut group = next_group(&mut catalog_track).await;
     let catalog: serde_json::Value =
         serde_json::from_slice(&next_frame(&mut group).await.expect("catalog object"))
             .expect("JSON");
@@ -211,6 +211,11 @@ async fn a_stream_reaches_a_moq_tokio_subscriber_through_moq_relay() {
     assert_eq!(
         catalog["sealcast"]["renditions"][RENDITION]["statements"],
         "720p.sig"
+    );
+    assert_eq!(
+        catalog["sealcast"]["renditions"][RENDITION]["session"],
+        SESSION.to_string(),
+        "the catalog names the publish session of the init segment"
     );
 
     let mut media = subscribe(&broadcast, RENDITION).await;
@@ -258,6 +263,29 @@ async fn a_stream_reaches_a_moq_tokio_subscriber_through_moq_relay() {
         }
     }
     assert_eq!(count, PARTS + 1, "a delegation and one statement per part");
+
+    // The publisher reconnects (a new session takes the stream over and announces the
+    // rendition again, here with the same init bytes): the catalog goes out again naming
+    // the new session, so a player can tell which session's parts its init segment
+    // decodes.
+    let again = domain::SessionId(0xbeef);
+    node.apply(LiveEvent::SessionStarted {
+        stream: stream(),
+        session: again,
+        private: false,
+        record: true,
+    })
+    .expect("the new session starts");
+    cmaf_announce(&node);
+    let mut group = next_group(&mut catalog_track).await;
+    let catalog: serde_json::Value =
+        serde_json::from_slice(&next_frame(&mut group).await.expect("catalog object"))
+            .expect("JSON");
+    assert_eq!(
+        catalog["sealcast"]["renditions"][RENDITION]["session"],
+        again.to_string(),
+        "{catalog}"
+    );
 
     stop.cancel();
     egress.await.expect("joined").expect("egress stops cleanly");

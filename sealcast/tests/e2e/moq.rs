@@ -7,12 +7,13 @@
 //! WebTransport, verifying every object before it reaches the media buffer: through the
 //! two relays, a hop that copies every track from the second relay into a third (made
 //! with moq-tokio, as any relay built on that library would), and that third relay. Once
-//! it plays, the hop turns hostile (a flipped byte, two objects swapped, an object of
-//! another stream): the player refuses each and plays on. Then the hop copies one group of
+//! it plays, the hop turns hostile (a flipped byte, two objects swapped, an object in
+//! another's place): the player refuses each and plays on. Then the hop copies one group of
 //! no track, as a relay that never got it: the player counts it skipped and plays on from
 //! the next keyframe, refusing nothing. And a private stream plays in
 //! Chromium over MoQ through a relay behind `sealcast moq-gate`, with the grant the node
-//! minted for the link's token.
+//! minted for the link's token; through the relay `sealcast up` runs, the player follows
+//! its publisher's reconnect (a new publish session, another init segment) and plays on.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -691,7 +692,7 @@ pub(crate) async fn check_private_moq_through_a_gated_relay() -> anyhow::Result<
         &key.display().to_string(),
     ])
     .await?;
-    let checked = private_plays_over_moq(&cluster, PRIVATE)
+    let checked = private_plays_over_moq(&cluster, PRIVATE, false)
         .await
         .and_then(|token| {
             let log = relay.log();
@@ -708,10 +709,16 @@ pub(crate) async fn check_private_moq_through_a_gated_relay() -> anyhow::Result<
 
 /// A private stream published to `cluster` plays in Chromium over MoQ from a link with its
 /// token (the player trades it for the node's grant), every object verified, none
-/// refused. Returns the token.
-async fn private_plays_over_moq(cluster: &Cluster, stream: &str) -> anyhow::Result<String> {
+/// refused; with `reconnect`, the player then follows its publisher's reconnect
+/// ([`follows_a_reconnect`]). Returns the token.
+async fn private_plays_over_moq(
+    cluster: &Cluster,
+    stream: &str,
+    reconnect: bool,
+) -> anyhow::Result<String> {
     let stream_key = cluster.add_stream_with(stream, &["--private"]).await?;
-    let _publisher = TestPattern::new(426, 240, 30, 600).publish(&cluster.rtmp_url(&stream_key))?;
+    let publish_url = cluster.rtmp_url(&stream_key);
+    let publisher = TestPattern::new(426, 240, 30, 600).publish(&publish_url)?;
     let token = crate::private::mint(cluster, stream, &[]).await?;
     // Up once its playlist lists parts to the token's holder (the node publishes it
     // to the relay from then on).
@@ -760,12 +767,76 @@ async fn private_plays_over_moq(cluster: &Cluster, stream: &str) -> anyhow::Resu
                 && playing["verified"].as_u64().unwrap_or(0) > objects,
             "every object verified, none refused: {playing}"
         );
+        if reconnect {
+            let _publisher = follows_a_reconnect(&mut browser, publisher, &publish_url).await?;
+        }
         anyhow::Ok(())
     }
     .await;
     browser.quit().await?;
     played?;
     Ok(token)
+}
+
+/// The publisher of the stream playing in `browser` vanishes (SIGKILL) and a new one
+/// publishes with the same key at once, within the ingest's grace period: the stream goes
+/// on under a new publish session, with another init segment (its own C2PA manifest and
+/// session keys) and timestamps that start over. The player, still on MoQ, takes the new
+/// session's init segment from the catalog, places its media after what it buffered and
+/// plays on, refusing nothing and checking the new session's C2PA claims. Returns the new
+/// publisher.
+async fn follows_a_reconnect(
+    browser: &mut testkit::browser::Browser,
+    publisher: testkit::ffmpeg::Publisher,
+    url: &str,
+) -> anyhow::Result<testkit::ffmpeg::Publisher> {
+    let before = browser
+        .execute(
+            &format!("{MOQ_STATE_FN} return r;"),
+            serde_json::Value::Null,
+        )
+        .await?;
+    publisher.kill_hard();
+    let killed = std::time::Instant::now();
+    let again = TestPattern::new(426, 240, 30, 600).publish(url)?;
+    let after = browser
+        .wait_for(
+            "the player follows the publisher's reconnect over MoQ and plays on",
+            &format!(
+                "{MOQ_STATE_FN} if (r && r.errors && r.errors.length) return {{ failed: JSON.stringify(r) }}; \
+                 return r && r.moq && r.moq.sessions >= 2 && r.t >= arguments[0] + 5 ? r : false;"
+            ),
+            serde_json::json!(before["t"].as_f64().unwrap_or(0.0)),
+            Duration::from_secs(60),
+            |_| Ok(()),
+        )
+        .await?;
+    let took = killed.elapsed().as_secs_f64();
+    eprintln!(
+        "moq: five seconds played {took:.1} s after the publisher vanished and another took over: {after}"
+    );
+    // The new session's clock starts over: fed as it is, its media would land on what was
+    // played already and the playhead would wait for it to catch up (10.7 s here without
+    // the placement). The bound leaves the reconnect itself 3.5 s.
+    anyhow::ensure!(
+        took < 8.5,
+        "the new session's media did not follow what was buffered: five seconds played \
+         {took:.1} s after the reconnect"
+    );
+    anyhow::ensure!(
+        after["transport"] == "moq" && after["refused"].as_u64() == Some(0),
+        "still over MoQ, nothing refused: {after}"
+    );
+    let provenance =
+        |state: &serde_json::Value, field: &str| state["provenance"][field].as_u64().unwrap_or(0);
+    anyhow::ensure!(
+        provenance(&after, "refused") == 0
+            && provenance(&after, "unchecked") == provenance(&before, "unchecked")
+            && provenance(&after, "verified") > provenance(&before, "verified"),
+        "the new session's objects pass the C2PA check against its own init segment \
+         (before {before}, after {after})"
+    );
+    Ok(again)
 }
 
 /// `sealcast up --moq-run-relay` (issue 48): `up` runs moq-relay itself (the real binary,
@@ -798,7 +869,7 @@ pub(crate) async fn check_up_runs_a_moq_relay() -> anyhow::Result<()> {
                 && endpoint["privatePrefix"] == "_private/",
             "the endpoint does not name the relay up runs: {endpoint}"
         );
-        private_plays_over_moq(&cluster, "up-relay-private").await?;
+        private_plays_over_moq(&cluster, "up-relay-private", true).await?;
         anyhow::Ok(())
     }
     .await;
