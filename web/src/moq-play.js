@@ -308,6 +308,7 @@ export class MoqPlayback {
     this.current = null; // { rendition, media, statements }: the tracks played
     this.next = null; // the same, prepared for the next group boundary
     this.preparing = null; // the rendition being prepared
+    this.bufferMime = ''; // what the source buffer decodes (changeType changes it)
     this.onWaiting = () => this.stalled();
     // Whether the video played at all: the `waiting` before its first frame is no stall.
     this.played = false;
@@ -402,6 +403,7 @@ export class MoqPlayback {
     await once(source, 'sourceopen');
     this.source = source;
     this.buffer = source.addSourceBuffer(pick.mime);
+    this.bufferMime = pick.mime;
     await this.append(opened.init);
     this.current = opened;
     this.state.rendition = pick.name;
@@ -594,10 +596,7 @@ export class MoqPlayback {
     this.next = null;
     const old = this.current;
     this.release([old.media, old.statements]);
-    if (next.rendition.mime !== old.rendition.mime && typeof this.buffer.changeType === 'function') {
-      if (this.buffer.updating) await once(this.buffer, 'updateend');
-      this.buffer.changeType(next.rendition.mime);
-    }
+    await this.decodeAs(next.rendition.mime);
     await this.append(next.init);
     // The new track may still hand over the group just played on the old one.
     next.after = this.state.lastGroup;
@@ -808,10 +807,7 @@ export class MoqPlayback {
       console.warn(`sealcast: MoQ: the init segment of ${name} for session ${session} was refused: ${verdict.reason}`);
       return false;
     }
-    if (described.mime !== current.rendition.mime && typeof this.buffer.changeType === 'function') {
-      if (this.buffer.updating) await once(this.buffer, 'updateend');
-      this.buffer.changeType(described.mime);
-    }
+    await this.decodeAs(described.mime);
     await this.append(init);
     Object.assign(current, { init, session });
     this.restamp = this.buffer.buffered.length > 0;
@@ -912,6 +908,14 @@ export class MoqPlayback {
     const start = earliestDecodeTime(this.current.init, object);
     if (!ranges.length || start === null) return;
     buffer.timestampOffset = ranges.end(ranges.length - 1) - start;
+  }
+
+  /** The source buffer made to decode `mime` (`changeType`) when it decodes another. */
+  async decodeAs(mime) {
+    if (mime === this.bufferMime || typeof this.buffer.changeType !== 'function') return;
+    if (this.buffer.updating) await once(this.buffer, 'updateend');
+    this.buffer.changeType(mime);
+    this.bufferMime = mime;
   }
 
   /** Appends `bytes` to the source buffer once it is idle, and drops the back buffer. */
