@@ -29,11 +29,15 @@
 # how much later than the first viewer each viewer got each object): a system whose
 # viewers stalled did not hold them, and the report says so.
 #
+# With RELAY_VARIANT (moq-relay flags, e.g. "--quic-mtu-discovery"), a second relay runs
+# with them beside the first, the node publishes to both, and a fourth system, `moq+`
+# (node + that relay), is measured in the same rotation: what a relay setting is worth.
+#
 # Writes bench/out/moq-cost.json and the section "## MoQ viewers' cost on one node" of
 # docs/benchmarks.md (MOQ_COST_DOCS= skips it).
 #
 # Usage: bench/moq-cost.sh [VIEWERS] [RUNS]   (defaults 200 and 3)
-# Environment: SEALCAST_BIN (its bench tools beside it), SEALCAST_BENCH, WINDOW (20),
+# Environment: SEALCAST_BIN (its bench tools beside it), SEALCAST_BENCH, RELAY_VARIANT, WINDOW (20),
 # SETTLE (5), JOIN (10), SEALCAST_MOQ_RELAY_BIN (else the release build, made once into
 # ~/.cache/sealcast/moq-relay-release).
 set -euo pipefail
@@ -83,11 +87,25 @@ RELAY_PID=$LAST_PID
 bench_wait_for 20 curl -sf "http://127.0.0.1:$RELAY_PORT/certificate.sha256" || die "moq-relay did not start: $(tail -3 "$WORK/relay.err")"
 FINGERPRINT="$(curl -sf "http://127.0.0.1:$RELAY_PORT/certificate.sha256")"
 RELAY_URL="https://localhost:$RELAY_PORT/"
+RELAYS="$RELAY_URL"; FINGERPRINTS="$FINGERPRINT"
+SYSTEMS=(ll-hls moq nginx)
+if [ -n "${RELAY_VARIANT:-}" ]; then
+  read -r -a variant_flags <<< "$RELAY_VARIANT"
+  RELAY2_PORT="$(free_port)"
+  bench_start relay2 0 "$RELAY" --listen "127.0.0.1:$RELAY2_PORT" --listen-tls-generate localhost \
+    --web-http-listen "127.0.0.1:$RELAY2_PORT" --auth-public '**' "${variant_flags[@]}"
+  RELAY2_PID=$LAST_PID
+  bench_wait_for 20 curl -sf "http://127.0.0.1:$RELAY2_PORT/certificate.sha256" || die "moq-relay ($RELAY_VARIANT) did not start: $(tail -3 "$WORK/relay2.err")"
+  FINGERPRINT2="$(curl -sf "http://127.0.0.1:$RELAY2_PORT/certificate.sha256")"
+  RELAY2_URL="https://localhost:$RELAY2_PORT/"
+  RELAYS="$RELAYS,$RELAY2_URL"; FINGERPRINTS="$FINGERPRINTS,$FINGERPRINT2"
+  SYSTEMS+=(moq+)
+fi
 
 NODE_PORT="$(free_port)"
 taskset -c 0,1 "$BIN" broadcast --data-dir "$DATA" --config "$WORK/sealcast.toml" \
   --listen "127.0.0.1:$NODE_PORT" --node-id moqnode --recordings "$WORK/rec" --ready-timeout 2 \
-  --moq-relay "$RELAY_URL" --moq-relay-fingerprint "$FINGERPRINT" \
+  --moq-relay "$RELAYS" --moq-relay-fingerprint "$FINGERPRINTS" \
   > "$WORK/node.out" 2> "$WORK/node.err" &
 NODE_PID=$!
 PIDS+=("$NODE_PID")
@@ -98,7 +116,7 @@ listed() { curl -sf --max-time 2 "$NODE_URL/live/$STREAM/360p/index.m3u8" | pyth
 bench_wait_for 60 listed || { alive "$SOURCE_PID" "sealcast source"; die "the node did not list 3 segments with parts in 60 s"; }
 bench_ll_nginx "$NODE_URL" "$STREAM" "$NOFILE" || die "could not put nginx on a mirror of the node"
 echo "moq-cost: nginx $NGINX_URL mirrors the node (part $NGINX_SAME_PART: the same bytes)" >&2
-pin 0 "$NODE_PID" "$RELAY_PID"
+pin 0 "$NODE_PID" "$RELAY_PID" ${RELAY2_PID:+"$RELAY2_PID"}
 TCK="$(getconf CLK_TCK)"
 
 # measure SYSTEM RUN: one measurement, a JSON line appended to $WORK/runs.jsonl.
@@ -106,6 +124,7 @@ measure() {
   local system="$1" run="$2" t0 t1 idle_rss busy_rss vpid out="$WORK/viewers-$1-$2.json"
   local lasts=$((JOIN + SETTLE + WINDOW + 3)) servers=("$NODE_PID" "$RELAY_PID")
   [ "$system" != nginx ] || read -r -a servers <<< "$NGINX_PIDS"
+  [ "$system" != moq+ ] || servers=("$NODE_PID" "$RELAY2_PID")
   alive "$SOURCE_PID" "sealcast source"; alive "$NODE_PID" node; alive "$RELAY_PID" moq-relay
   alive "$MIRROR_PID" mirror
   echo "moq-cost: run $run/$RUNS $system ($VIEWERS_N viewers)" >&2
@@ -119,7 +138,9 @@ measure() {
     nginx) taskset -c 1 "$LL_VIEWERS" "$NGINX_URL/live/$STREAM/master.m3u8" --mode ll-poll --rendition 360p \
         --threads 1 --http1 --viewers "$VIEWERS_N" --sources "$VIEWERS_N" --ramp "$JOIN" \
         --duration "$lasts" --timeout 15 > "$out" 2> "$WORK/viewers-$system-$run.err" & ;;
-    moq) taskset -c 1 "$MOQ_VIEWERS" "$RELAY_URL" "$STREAM" --fingerprint "$FINGERPRINT" --track 360p \
+    moq|moq+) local url="$RELAY_URL" pin_hash="$FINGERPRINT"
+      [ "$system" != moq+ ] || { url="$RELAY2_URL"; pin_hash="$FINGERPRINT2"; }
+      taskset -c 1 "$MOQ_VIEWERS" "$url" "$STREAM" --fingerprint "$pin_hash" --track 360p \
         --viewers "$VIEWERS_N" --ramp "$JOIN" --duration "$((lasts - JOIN))" \
         > "$out" 2> "$WORK/viewers-$system-$run.err" & ;;
   esac
@@ -137,10 +158,9 @@ measure() {
   sleep 3
 }
 
-SYSTEMS=(ll-hls moq nginx)
 for ((run = 1; run <= RUNS; run++)); do
-  # Rotate: each system leads once in every three runs.
+  # Rotate: each system leads in turn.
   for i in "${!SYSTEMS[@]}"; do measure "${SYSTEMS[$(((i + run - 1) % ${#SYSTEMS[@]}))]}" "$run"; done
 done
-SEALCAST_BENCH="$GIVEN_BENCH" VIEWERS="$VIEWERS_N" RUNS="$RUNS" python3 "$BENCH_DIR/lib/reports/moq_cost.py" \
+SEALCAST_BENCH="$GIVEN_BENCH" VIEWERS="$VIEWERS_N" RUNS="$RUNS" RELAY_VARIANT="${RELAY_VARIANT:-}" python3 "$BENCH_DIR/lib/reports/moq_cost.py" \
   "$WORK/runs.jsonl" "${MOQ_COST_DOCS-docs/benchmarks.md}"

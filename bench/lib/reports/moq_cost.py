@@ -19,7 +19,7 @@ def figures(m):
     n, window = m["viewers"], m["window_s"]
     extra = m["busy_cpu_s"] - m["idle_cpu_s"]
     r = m["report"]
-    if m["system"] == "moq":
+    if m["system"] in ("moq", "moq+"):
         stalls, stalled, failed = r.get("stalls", 0), r.get("viewers_stalled", 0), sum((r.get("failed") or {}).values())
         late = r.get("late") or {}
         late = (late.get("p50_ms"), late.get("p99_ms")) if late.get("p99_ms") is not None else None
@@ -47,15 +47,16 @@ def main(argv):
     rows = [figures(m) for m in measured]
     os.makedirs("bench/out", exist_ok=True)
     json.dump({"measurements": measured, "figures": rows}, open("bench/out/moq-cost.json", "w"), indent=1)
-    by = {s: [r for r in rows if r["system"] == s] for s in ("moq", "ll-hls", "nginx")}
+    by = {s: [r for r in rows if r["system"] == s] for s in ("moq", "moq+", "ll-hls", "nginx")}
+    variant = os.environ.get("RELAY_VARIANT", "")
 
-    def ratios_to(peer):
-        """MoQ's viewers per server CPU-second over `peer`'s, per run both measured."""
+    def ratios_to(peer, system="moq"):
+        """`system`'s viewers per server CPU-second over `peer`'s, per run both measured."""
         out = []
         for run in sorted({r["run"] for r in rows}):
             pair = {r["system"]: r["viewers_per_cpu_s"] for r in rows if r["run"] == run}
-            if pair.get("moq") and pair.get(peer):
-                out.append(pair["moq"] / pair[peer])
+            if pair.get(system) and pair.get(peer):
+                out.append(pair[system] / pair[peer])
         return out
 
     ratios, to_nginx = ratios_to("ll-hls"), ratios_to("nginx")
@@ -75,7 +76,9 @@ def main(argv):
         "and no more than nginx's polled LL-HLS viewer (≥ 1×).", "",
         "| | viewers per server CPU-second | CPU ms per viewer-second | memory per viewer | stalls (viewers) | failed | MoQ fan-out lateness p50 / p99 |",
         "|---|---|---|---|---|---|---|"]
-    for system, label in (("moq", "MoQ (node + moq-relay)"), ("ll-hls", "LL-HLS (node)"), ("nginx", "polled LL-HLS (nginx, the peer)")):
+    systems = (("moq", "MoQ (node + moq-relay)"), ("moq+", f"MoQ (node + moq-relay `{variant}`)"),
+               ("ll-hls", "LL-HLS (node)"), ("nginx", "polled LL-HLS (nginx, the peer)"))
+    for system, label in systems:
         rs = by[system]
         if not rs:
             continue
@@ -91,6 +94,11 @@ def main(argv):
         f" ({', '.join(f'{x:.2f}' for x in ratios)}); MoQ / nginx: {spread_text(spread(to_nginx)) if to_nginx else '—'}"
         f" ({', '.join(f'{x:.2f}' for x in to_nginx)}). Figures are median (min–max) over runs; the servers' idle CPU "
         f"(publishing, the relay's and node's own work) was {spread_text(spread([r['idle_cpu_pct'] for r in rows if r['system'] != 'nginx']), '{:.1f}')} % of a core."]
+    if by["moq+"]:
+        plus = ratios_to("moq", "moq+")
+        lines += ["", f"With `{variant}` (a second relay, the node publishing to both): its viewers per server CPU-second "
+            f"over the shipped relay's, per run: {spread_text(spread(plus)) if plus else '—'} ({', '.join(f'{x:.2f}' for x in plus)}); "
+            f"over LL-HLS: {spread_text(spread(ratios_to('ll-hls', 'moq+'))) if ratios_to('ll-hls', 'moq+') else '—'}."]
     lines += notes("bench/moq-cost-notes.md")
     section = "\n".join(lines) + "\n"
     if docs:
