@@ -7,7 +7,8 @@
 # GOP, the source rung only, named 360p, CMAF, parts of 0.333 s), all on core 1. On core 0,
 # the servers under test: one `sealcast broadcast` node at its shipping defaults, which
 # also publishes the stream to a moq-relay (0.17.10, a release build; anonymous rules,
-# loopback only) as the product does with `--moq-relay`.
+# loopback only, path MTU discovery on as the product's relays run) as the product does
+# with `--moq-relay`.
 #
 # The systems, each with VIEWERS viewers on core 1 (one thread), interleaved over RUNS
 # runs, the order rotating:
@@ -82,7 +83,7 @@ bench_ll_cluster "$STREAM" 0.333 || die "could not set up the cluster"
 # The relay, on a port free for both QUIC (UDP) and its HTTP side (TCP).
 RELAY_PORT="$(free_port)"
 bench_start relay 0 "$RELAY" --listen "127.0.0.1:$RELAY_PORT" --listen-tls-generate localhost \
-  --web-http-listen "127.0.0.1:$RELAY_PORT" --auth-public '**'
+  --web-http-listen "127.0.0.1:$RELAY_PORT" --auth-public '**' --quic-mtu-discovery
 RELAY_PID=$LAST_PID
 bench_wait_for 20 curl -sf "http://127.0.0.1:$RELAY_PORT/certificate.sha256" || die "moq-relay did not start: $(tail -3 "$WORK/relay.err")"
 FINGERPRINT="$(curl -sf "http://127.0.0.1:$RELAY_PORT/certificate.sha256")"
