@@ -30,9 +30,11 @@
 # how much later than the first viewer each viewer got each object): a system whose
 # viewers stalled did not hold them, and the report says so.
 #
-# With RELAY_VARIANT (moq-relay flags, e.g. "--quic-mtu-discovery"), a second relay runs
-# with them beside the first, the node publishes to both, and a fourth system, `moq+`
-# (node + that relay), is measured in the same rotation: what a relay setting is worth.
+# With RELAY_VARIANT (moq-relay flags, e.g. "--quic-congestion-control loss"; the first
+# relay has the product's, `--quic-mtu-discovery`, itself measured so on 2026-11-29), a
+# second relay runs with them beside the first, the node publishes to both, and a fourth
+# system, `moq+` (node + that relay), is measured in the same rotation: what a relay
+# setting is worth.
 #
 # Writes bench/out/moq-cost.json and the section "## MoQ viewers' cost on one node" of
 # docs/benchmarks.md (MOQ_COST_DOCS= skips it).

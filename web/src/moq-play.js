@@ -723,13 +723,11 @@ export class MoqPlayback {
       if (!object) break;
       this.lastObjectAt = performance.now();
       const sidecar = await sigs.nextObject();
-      const session = factsOf(sidecar).session;
+      const facts = factsOf(sidecar);
+      const { session } = facts;
       const current = this.current.session;
       if (session !== null && current !== null && session !== current && session !== unfollowed) {
-        this.following = true;
-        const followed = await this.follow(session).finally(() => {
-          this.following = false;
-        });
+        const followed = await this.follow(session);
         this.lastObjectAt = performance.now();
         if (!followed && this.state.objects === 0) {
           // Before anything played, a group of a session the catalog no longer describes
@@ -741,7 +739,7 @@ export class MoqPlayback {
         // as it is: refused, and fetched again over HTTP.
         if (!followed) unfollowed = session;
       }
-      const verdict = await this.check(rendition, group.sequence, index, object, sidecar);
+      const verdict = await this.check(rendition, group.sequence, index, object, sidecar, facts);
       if (!verdict.ok) {
         this.state.refused += 1;
         this.onEvent('refused', { sequence: group.sequence, part: index, reason: verdict.reason });
@@ -781,38 +779,55 @@ export class MoqPlayback {
   async follow(session) {
     const current = this.current;
     const name = current.rendition.name;
-    const track = await this.subscribe('catalog.json');
     const deadline = performance.now() + CATALOG_WAIT_MS;
-    let described = null;
+    this.following = true;
+    try {
+      const described = await this.catalogNaming(name, session, deadline);
+      if (!described || this.closed || this.current !== current) return false;
+      const { init, verdict } = await this.checkInit(described);
+      if (!verdict.ok) {
+        console.warn(`sealcast: MoQ: the init segment of ${name} for session ${session} was refused: ${verdict.reason}`);
+        return false;
+      }
+      await this.decodeAs(described.mime);
+      await this.append(init);
+      Object.assign(current, { init, session });
+      this.restamp = this.buffer.buffered.length > 0;
+      this.state.sessions += 1;
+      return true;
+    } finally {
+      this.following = false;
+    }
+  }
+
+  /**
+   * Rendition `name` as a version of the catalog describes it for publish session
+   * `session`, or null: the newest version only before anything played, else the versions
+   * that come until `deadline`. Every version read is learnt.
+   */
+  async catalogNaming(name, session, deadline) {
+    const track = await this.subscribe('catalog.json');
     try {
       for (;;) {
-        const wait = Math.max(0, deadline - performance.now());
+        let timer = 0;
         const renditions = await Promise.race([
           nextCatalog(track),
-          new Promise((resolve) => setTimeout(() => resolve(undefined), wait)),
+          new Promise((resolve) => {
+            timer = setTimeout(resolve, Math.max(0, deadline - performance.now()));
+          }),
         ]);
-        if (!renditions) break;
+        clearTimeout(timer);
+        if (!renditions) return null;
         this.learn(renditions);
-        described = renditions.find((r) => r.name === name && r.session === session) || null;
+        const described = renditions.find((r) => r.name === name && r.session === session);
+        if (described) return described;
         // Before anything played, the newest catalog decides: a group of a session it
         // does not describe is one gone by (the next group is the new session's).
-        if (described || this.state.objects === 0) break;
+        if (this.state.objects === 0) return null;
       }
     } finally {
       this.release([track]);
     }
-    if (!described || this.closed || this.current !== current) return false;
-    const { init, verdict } = await this.checkInit(described);
-    if (!verdict.ok) {
-      console.warn(`sealcast: MoQ: the init segment of ${name} for session ${session} was refused: ${verdict.reason}`);
-      return false;
-    }
-    await this.decodeAs(described.mime);
-    await this.append(init);
-    Object.assign(current, { init, session });
-    this.restamp = this.buffer.buffered.length > 0;
-    this.state.sessions += 1;
-    return true;
   }
 
   /**
@@ -847,15 +862,18 @@ export class MoqPlayback {
     this.keepUp();
   }
 
-  /** Part `index` of segment `sequence` checked against its statement. */
-  check(rendition, sequence, index, bytes, sidecar) {
+  /**
+   * Part `index` of segment `sequence` checked against its statement (`facts`: what the
+   * statement says, when the caller read it already).
+   */
+  check(rendition, sequence, index, bytes, sidecar, facts = factsOf(sidecar)) {
     return this.verifying.check({
       url: this.urlOf(rendition, `${sequence}.${index}.m4s`),
       bytes,
       sidecar,
       sequence,
       part: index,
-      discontinuity: factsOf(sidecar).discontinuity,
+      discontinuity: facts.discontinuity,
       load: (this.loads += 1),
     });
   }
