@@ -20,11 +20,21 @@ async fn until(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
-/// A UDP echo and a TCP listener on one port.
+/// A UDP echo and a TCP listener on one port. The UDP port the kernel picks may be taken
+/// for TCP (another test's connection), so a pair is tried until one binds both.
 async fn echo() -> (u16, tokio::task::JoinHandle<()>, std::net::TcpListener) {
-    let udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await.expect("ok");
-    let port = udp.local_addr().expect("ok").port();
-    let tcp = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)).expect("ok");
+    let mut tries = 0;
+    let (udp, port, tcp) = loop {
+        let udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await.expect("ok");
+        let port = udp.local_addr().expect("ok").port();
+        match std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
+            Ok(tcp) => break (udp, port, tcp),
+            Err(e) => {
+                tries += 1;
+                assert!(tries < 50, "no port free for both UDP and TCP: {e}");
+            }
+        }
+    };
     let task = tokio::spawn(async move {
         let mut buf = [0u8; 2048];
         while let Ok((n, from)) = udp.recv_from(&mut buf).await {
