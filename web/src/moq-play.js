@@ -35,12 +35,13 @@
 // Relay loss: a relay that dies leaves the QUIC connection silent, not closed, so after
 // SILENCE_MS without an object (or when the session closes, or the track ends: the edge
 // it came through died) the player dials again (through the QUIC door, to a relay that
-// answers), subscribes the rung that plays again and feeds the same source buffer: the
-// cut group is read on from the object after the last one played, so what was buffered
-// plays on and the verifier sees no jump; objects the relay no longer has at a group's
-// head are fetched over HTTP and checked like any other (`fetched`). Groups the new
-// subscription starts past are counted (`skipped`) and continuity starts over at the next
-// keyframe.
+// answers), subscribes the rung that plays again and feeds the same source buffer. Until
+// the new session is subscribed the silent one is read on: a live relay whose route died
+// splices the track onto another route and may speak again first. The cut group is read
+// on from the object after the last one played, so what was buffered plays on and the
+// verifier sees no jump; objects the relay no longer has at a group's head are fetched
+// over HTTP and checked like any other (`fetched`). Groups the new subscription starts
+// past are counted (`skipped`) and continuity starts over at the next keyframe.
 //
 // Publish sessions: a publisher that reconnects within the ingest's grace period goes on
 // with the same stream (the media sequence goes on, the discontinuity sequence grows) under
@@ -455,13 +456,26 @@ export class MoqPlayback {
     this.tracks = [];
     this.next = null;
     this.preparing = null;
+    // The silent session is let go only once a new one is subscribed (or a dial failed):
+    // when it was the route behind a live relay that failed (an edge died), the relay
+    // splices the track onto another route, and the group that plays goes on over the old
+    // session while the new one is dialled.
+    let silent = this.session;
+    this.session = null;
+    const letGo = () => {
+      for (const track of tracks.splice(0)) track.close();
+      if (silent) silent.close();
+      silent = null;
+    };
     this.resuming = (async () => {
       for (;;) {
+        // After a failed dial: what it opened is closed before the next.
         const old = this.session;
         this.session = null;
-        for (const track of tracks.splice(0)) track.close();
+        if (!silent) for (const track of tracks.splice(0)) track.close();
         if (old) old.close();
         if (this.resumesInRow >= MAX_RESUMES) {
+          letGo();
           throw new Error(`${why}, and ${this.resumesInRow} dials again brought nothing`);
         }
         this.resumesInRow += 1;
@@ -474,11 +488,13 @@ export class MoqPlayback {
             this.subscribe(current.rendition.name),
             this.subscribe(current.rendition.statements),
           ]);
+          letGo();
           Object.assign(current, { media, statements, pending: new Map(), after: undefined });
           this.lastObjectAt = performance.now();
           told.ms = Math.round(this.lastObjectAt - began);
           return;
         } catch (err) {
+          letGo();
           if (this.closed) return;
           console.warn('sealcast: MoQ dial again failed', err);
           if (told.failures.length < 5) told.failures.push(String(err.message || err));
