@@ -15,13 +15,19 @@
 #   - ll-hls: `sealcast-viewers --mode ll` against the node (hls.js in low-latency mode:
 #     blocking reloads, preload hints, one HTTP/1.1 keep-alive client per viewer, each from
 #     its own loopback address);
+#   - ll-tls: the same LL-HLS viewers as browsers reach the node, through `sealcast lb`
+#     over TLS (its shipping defaults, the certificate `sealcast certs` made), one HTTP/2
+#     connection each: the servers are the lb and the node. MoQ's transport is encrypted
+#     by design, so this is the LL-HLS figure to set it beside; `ll-hls` is the node alone
+#     (plain HTTP/1.1, no encryption) as bench/llhls-node.sh measures it;
 #   - moq: `sealcast-moq-viewers` against the relay (a QUIC connection per viewer, the
 #     rendition's media and statements tracks, every object read);
 #   - nginx, the peer: nginx (one worker, sendfile) serving a mirror of the node's LL-HLS
 #     files (bench_ll_nginx, as bench/llhls-node.sh has it), its viewers polling
 #     (`sealcast-viewers --mode ll-poll`: the playlist every part target, each new part at
 #     once), the LL-HLS a server that cannot hold a request offers.
-# For each: the servers' CPU (node + relay; nginx's master and worker for nginx, /proc)
+# For each: the servers' CPU (node + relay; lb + node for ll-tls; nginx's master and worker
+# for nginx, /proc)
 # over WINDOW seconds without viewers,
 # then, once every viewer is in and SETTLE seconds more have passed, over WINDOW seconds
 # with them; the difference divided by the viewers is a viewer's cost; its inverse,
@@ -37,7 +43,7 @@
 # setting is worth.
 #
 # Writes bench/out/moq-cost.json and the section "## MoQ viewers' cost on one node" of
-# docs/benchmarks.md (MOQ_COST_DOCS= skips it).
+# docs/benchmarks.md (MOQ_COST_DOCS= skips it), by `sealcast-bench report moq-cost`.
 #
 # Usage: bench/moq-cost.sh [VIEWERS] [RUNS]   (defaults 200 and 3)
 # Environment: SEALCAST_BIN (its bench tools beside it), SEALCAST_BENCH, RELAY_VARIANT, WINDOW (20),
@@ -75,6 +81,7 @@ bench_install moq-cost mosquitto nginx curl python3 util-linux
 SEALCAST_BIN="$GIVEN_BIN" bench_binary
 bench_tool sealcast-viewers; LL_VIEWERS="$TOOL"
 bench_tool sealcast-moq-viewers; MOQ_VIEWERS="$TOOL"
+if [ -n "$GIVEN_BENCH" ]; then DRIVER="$GIVEN_BENCH"; else bench_tool sealcast-bench; DRIVER="$TOOL"; fi
 bench_tmpfs_workdir moq-cost
 pin() { local core="$1" p; shift; for p in "$@"; do taskset -a -pc "$core" "$p" > /dev/null; done; }
 rss_kib() { local total=0 p k; for p in "$@"; do k="$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status")"; total=$((total + k)); done; echo "$total"; }
@@ -91,7 +98,7 @@ bench_wait_for 20 curl -sf "http://127.0.0.1:$RELAY_PORT/certificate.sha256" || 
 FINGERPRINT="$(curl -sf "http://127.0.0.1:$RELAY_PORT/certificate.sha256")"
 RELAY_URL="https://localhost:$RELAY_PORT/"
 RELAYS="$RELAY_URL"; FINGERPRINTS="$FINGERPRINT"
-SYSTEMS=(ll-hls moq nginx)
+SYSTEMS=(ll-hls ll-tls moq nginx)
 if [ -n "${RELAY_VARIANT:-}" ]; then
   read -r -a variant_flags <<< "$RELAY_VARIANT"
   RELAY2_PORT="$(free_port)"
@@ -119,7 +126,18 @@ listed() { curl -sf --max-time 2 "$NODE_URL/live/$STREAM/360p/index.m3u8" | pyth
 bench_wait_for 60 listed || { alive "$SOURCE_PID" "sealcast source"; die "the node did not list 3 segments with parts in 60 s"; }
 bench_ll_nginx "$NODE_URL" "$STREAM" "$NOFILE" || die "could not put nginx on a mirror of the node"
 echo "moq-cost: nginx $NGINX_URL mirrors the node (part $NGINX_SAME_PART: the same bytes)" >&2
-pin 0 "$NODE_PID" "$RELAY_PID" ${RELAY2_PID:+"$RELAY2_PID"}
+# The load balancer over TLS in front of the node, finding it by its signed presence.
+LB_PORT="$(free_port)"
+taskset -c 0,1 "$BIN" lb --data-dir "$DATA" --certs-dir "$WORK/certs" \
+  --https-listen "127.0.0.1:$LB_PORT" --http-listen "127.0.0.1:$(free_port)" \
+  --metrics-listen "127.0.0.1:$(free_port)" --node-id moqlb --no-access-log --no-limits \
+  > "$WORK/lb.out" 2> "$WORK/lb.err" &
+LB_PID=$!
+PIDS+=("$LB_PID")
+LB_URL="https://localhost:$LB_PORT"
+lb_ok() { [ "$(curl -s --max-time 3 --cacert "$CA" -o /dev/null -w '%{http_code}' "$LB_URL/live/$STREAM/360p/index.m3u8")" = 200 ]; }
+bench_wait_for 30 lb_ok || { alive "$LB_PID" lb; die "the load balancer did not answer 200 in 30 s"; }
+pin 0 "$NODE_PID" "$RELAY_PID" "$LB_PID" ${RELAY2_PID:+"$RELAY2_PID"}
 TCK="$(getconf CLK_TCK)"
 
 # measure SYSTEM RUN: one measurement, a JSON line appended to $WORK/runs.jsonl.
@@ -128,7 +146,9 @@ measure() {
   local lasts=$((JOIN + SETTLE + WINDOW + 3)) servers=("$NODE_PID" "$RELAY_PID")
   [ "$system" != nginx ] || read -r -a servers <<< "$NGINX_PIDS"
   [ "$system" != moq+ ] || servers=("$NODE_PID" "$RELAY2_PID")
+  [ "$system" != ll-tls ] || servers=("$NODE_PID" "$LB_PID")
   alive "$SOURCE_PID" "sealcast source"; alive "$NODE_PID" node; alive "$RELAY_PID" moq-relay
+  alive "$LB_PID" lb
   alive "$MIRROR_PID" mirror
   echo "moq-cost: run $run/$RUNS $system ($VIEWERS_N viewers)" >&2
   idle_rss="$(rss_kib "${servers[@]}")"
@@ -137,6 +157,9 @@ measure() {
   case "$system" in
     ll-hls) taskset -c 1 "$LL_VIEWERS" "$NODE_URL/live/$STREAM/master.m3u8" --mode ll --rendition 360p \
         --threads 1 --http1 --viewers "$VIEWERS_N" --sources "$VIEWERS_N" --ramp "$JOIN" \
+        --duration "$lasts" --timeout 15 > "$out" 2> "$WORK/viewers-$system-$run.err" & ;;
+    ll-tls) taskset -c 1 "$LL_VIEWERS" "$LB_URL/live/$STREAM/master.m3u8" --mode ll --rendition 360p \
+        --threads 1 --ca "$CA" --viewers "$VIEWERS_N" --sources "$VIEWERS_N" --ramp "$JOIN" \
         --duration "$lasts" --timeout 15 > "$out" 2> "$WORK/viewers-$system-$run.err" & ;;
     nginx) taskset -c 1 "$LL_VIEWERS" "$NGINX_URL/live/$STREAM/master.m3u8" --mode ll-poll --rendition 360p \
         --threads 1 --http1 --viewers "$VIEWERS_N" --sources "$VIEWERS_N" --ramp "$JOIN" \
@@ -165,5 +188,7 @@ for ((run = 1; run <= RUNS; run++)); do
   # Rotate: each system leads in turn.
   for i in "${!SYSTEMS[@]}"; do measure "${SYSTEMS[$(((i + run - 1) % ${#SYSTEMS[@]}))]}" "$run"; done
 done
-SEALCAST_BENCH="$GIVEN_BENCH" VIEWERS="$VIEWERS_N" RUNS="$RUNS" RELAY_VARIANT="${RELAY_VARIANT:-}" python3 "$BENCH_DIR/lib/reports/moq_cost.py" \
-  "$WORK/runs.jsonl" "${MOQ_COST_DOCS-docs/benchmarks.md}"
+docs="${MOQ_COST_DOCS-docs/benchmarks.md}"
+if [ -n "$docs" ]; then doc=(--docs "$docs"); else doc=(--no-doc); fi
+"$DRIVER" report moq-cost "$WORK/runs.jsonl" --date "$(date -u +%F)" --viewers "$VIEWERS_N" --runs-given "$RUNS" \
+  --variant="${RELAY_VARIANT:-}" "${doc[@]}"

@@ -9,6 +9,10 @@
 //! - `sealcast-bench stale [--check]`: every block whose measured paths changed in a
 //!   commit after the one it names ([`viewers::staleness`]); `--check` exits 1 when any
 //!   did.
+//! - `sealcast-bench report moq-cost RUNS.jsonl --date YYYY-MM-DD [--viewers N]
+//!   [--runs-given N] [--variant FLAGS] [--no-doc]`: a report moved out of `bench/lib/reports/` ([`viewers::reports`]): it
+//!   writes the raw results to `bench/out/<name>.json`, prints the section and puts it in
+//!   the doc as `doc` does.
 //!
 //! Runs git in the current directory (the repository's root, as the scripts do).
 
@@ -18,7 +22,7 @@ use std::process::Command;
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use viewers::docblock::{self, Stamp};
-use viewers::staleness;
+use viewers::{reports, staleness};
 
 /// The benchmarks' driver.
 #[derive(Debug, Parser)]
@@ -34,29 +38,27 @@ struct Args {
 #[derive(Debug, Subcommand)]
 enum Cmd {
     /// Writes or replaces a benchmark's generated block.
-    Doc {
-        /// The script that measured (`bench/edge.sh`).
+    Doc(Block),
+    /// A run's report: the raw results, the section, the doc's block.
+    Report {
+        #[arg(value_enum)]
+        name: ReportName,
+        /// The run's measurements, one JSON object a line.
+        runs: PathBuf,
+        /// The viewers and runs the script was given (default: what the runs say).
         #[arg(long)]
-        script: String,
-        /// The section's `## ` heading, or its start.
+        viewers: Option<String>,
         #[arg(long)]
-        heading: String,
-        /// The run's raw results (JSON).
+        runs_given: Option<String>,
+        /// The day of the run, as the section prints it (`date -u +%F`).
         #[arg(long)]
-        results: PathBuf,
-        /// The section as the report wrote it, heading line first (default: the doc's).
+        date: String,
+        /// The second relay's flags, when the run had one (moq-cost).
+        #[arg(long, default_value = "", allow_hyphen_values = true)]
+        variant: String,
+        /// Print the section only; the doc is left as it is.
         #[arg(long)]
-        section: Option<PathBuf>,
-        /// A new section goes after this one (its heading or the start of it).
-        #[arg(long)]
-        after: Option<String>,
-        /// The commit measured (default: HEAD).
-        #[arg(long)]
-        measured: Option<String>,
-        /// Results committed before they left the tree: the blob is the file's at the
-        /// measured commit, which must hold it, and no dirty check is made.
-        #[arg(long)]
-        committed: bool,
+        no_doc: bool,
     },
     /// Lists the blocks whose measured code changed after their run.
     Stale {
@@ -66,50 +68,91 @@ enum Cmd {
     },
 }
 
+/// The reports `report` makes.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum ReportName {
+    MoqCost,
+}
+
+/// A generated block to write: what `doc` is given, and what `report` gives it.
+#[derive(Debug, clap::Args)]
+struct Block {
+    /// The script that measured (`bench/edge.sh`).
+    #[arg(long)]
+    script: String,
+    /// The section's `## ` heading, or its start.
+    #[arg(long)]
+    heading: String,
+    /// The run's raw results (JSON).
+    #[arg(long)]
+    results: PathBuf,
+    /// The section as the report wrote it, heading line first (default: the doc's).
+    #[arg(long)]
+    section: Option<PathBuf>,
+    /// A new section goes after this one (its heading or the start of it).
+    #[arg(long)]
+    after: Option<String>,
+    /// The commit measured (default: HEAD).
+    #[arg(long)]
+    measured: Option<String>,
+    /// Results committed before they left the tree: the blob is the file's at the
+    /// measured commit, which must hold it, and no dirty check is made.
+    #[arg(long)]
+    committed: bool,
+}
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     match args.command {
-        Cmd::Doc {
-            script,
-            heading,
-            results,
-            section,
-            after,
-            measured,
-            committed,
-        } => {
-            let doc = std::fs::read_to_string(&args.docs).unwrap_or_default();
-            let measured = git(&[
-                "rev-parse",
-                "--verify",
-                &format!("{}^{{commit}}", measured.as_deref().unwrap_or("HEAD")),
-            ])?;
-            let path = results.to_string_lossy().into_owned();
-            let (blob, dirty) = if committed {
-                let spec = format!("{measured}:{path}");
-                (git(&["rev-parse", "--verify", &spec])?, false)
-            } else {
-                let blob = git(&["hash-object", "--", &path])?;
-                let mut status = vec!["status", "--porcelain", "--"];
-                let paths = staleness::measured_paths(&script);
-                status.extend(paths.iter().map(String::as_str));
-                (blob, !git(&status)?.is_empty())
-            };
-            let date = raw_date(&results, committed.then_some(measured.as_str()))?;
-            let stamp = Stamp {
-                script,
-                results: path,
-                blob,
-                measured,
-                dirty,
-                date,
-            };
-            let text = section
-                .map(|p| std::fs::read_to_string(&p).with_context(|| p.display().to_string()))
+        Cmd::Doc(block) => {
+            let text = block
+                .section
+                .as_ref()
+                .map(|p| std::fs::read_to_string(p).with_context(|| p.display().to_string()))
                 .transpose()?;
-            let out = docblock::put(&doc, &heading, &stamp, text.as_deref(), after.as_deref())?;
-            std::fs::write(&args.docs, out)
-                .with_context(|| format!("writing {}", args.docs.display()))?;
+            put(&args.docs, block, text)?;
+        }
+        Cmd::Report {
+            name,
+            runs,
+            viewers,
+            runs_given,
+            date,
+            variant,
+            no_doc,
+        } => {
+            let measurements =
+                std::fs::read_to_string(&runs).with_context(|| runs.display().to_string())?;
+            let (script, results, report) = match name {
+                ReportName::MoqCost => {
+                    let notes = std::fs::read_to_string("bench/moq-cost-notes.md").ok();
+                    let run = reports::moq_cost::Run {
+                        viewers,
+                        runs: runs_given,
+                        variant,
+                        date,
+                        notes,
+                    };
+                    let report = reports::moq_cost::report(&measurements, &run)?;
+                    ("bench/moq-cost.sh", "bench/out/moq-cost.json", report)
+                }
+            };
+            std::fs::create_dir_all("bench/out").context("making bench/out")?;
+            std::fs::write(results, serde_json::to_string_pretty(&report.raw)? + "\n")
+                .with_context(|| results.to_owned())?;
+            say(report.section.trim_end());
+            if !no_doc {
+                let block = Block {
+                    script: script.to_owned(),
+                    heading: report.heading.to_owned(),
+                    results: PathBuf::from(results),
+                    section: None,
+                    after: None,
+                    measured: None,
+                    committed: false,
+                };
+                put(&args.docs, block, Some(report.section))?;
+            }
         }
         Cmd::Stale { check } => {
             let doc = std::fs::read_to_string(&args.docs)
@@ -156,6 +199,48 @@ fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Writes or replaces `block` in the doc at `docs`, stamped with the raw results' blob id
+/// and the commit measured; its text is `section` (default: the doc's own).
+fn put(docs: &Path, block: Block, section: Option<String>) -> anyhow::Result<()> {
+    let Block {
+        script,
+        heading,
+        results,
+        after,
+        measured,
+        committed,
+        ..
+    } = block;
+    let doc = std::fs::read_to_string(docs).unwrap_or_default();
+    let measured = git(&[
+        "rev-parse",
+        "--verify",
+        &format!("{}^{{commit}}", measured.as_deref().unwrap_or("HEAD")),
+    ])?;
+    let path = results.to_string_lossy().into_owned();
+    let (blob, dirty) = if committed {
+        let spec = format!("{measured}:{path}");
+        (git(&["rev-parse", "--verify", &spec])?, false)
+    } else {
+        let blob = git(&["hash-object", "--", &path])?;
+        let mut status = vec!["status", "--porcelain", "--"];
+        let paths = staleness::measured_paths(&script);
+        status.extend(paths.iter().map(String::as_str));
+        (blob, !git(&status)?.is_empty())
+    };
+    let date = raw_date(&results, committed.then_some(measured.as_str()))?;
+    let stamp = Stamp {
+        script,
+        results: path,
+        blob,
+        measured,
+        dirty,
+        date,
+    };
+    let out = docblock::put(&doc, &heading, &stamp, section.as_deref(), after.as_deref())?;
+    std::fs::write(docs, out).with_context(|| format!("writing {}", docs.display()))
 }
 
 /// A line of the report.

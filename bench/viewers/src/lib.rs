@@ -40,6 +40,8 @@ pub mod plan;
 pub mod playout;
 pub mod procstat;
 pub mod ramp;
+pub mod reports;
+pub mod spread;
 pub mod staleness;
 pub mod stats;
 pub mod tally;

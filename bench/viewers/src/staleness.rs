@@ -100,9 +100,9 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
     ),
     (
         "bench/moq-cost.sh",
-        NODE,
+        LB,
         &[
-            "bench/lib/reports/moq_cost.py",
+            "bench/viewers/src/reports",
             "bench/lib/mirror.py",
             "bench/peers/nginx/files.conf",
             "bench/viewers/src/moq_viewers.rs",

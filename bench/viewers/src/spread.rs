@@ -1,0 +1,92 @@
+//! The statistics of the benchmarks' reports (issue 46 item 4), for the reports that moved
+//! into `sealcast-bench`: what `bench/lib/stats.py` gives the reports still in Python, with
+//! the same results. Values that are `None` (a run that measured nothing) are left out
+//! everywhere. A median of an even count is the mean of the middle two. A spread is the
+//! median, min and max of the runs, which every summary prints as "median (min–max)".
+
+/// The median, min and max of some runs' values.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Spread {
+    /// The middle value (the mean of the middle two of an even count).
+    pub median: f64,
+    /// The least value.
+    pub min: f64,
+    /// The greatest value.
+    pub max: f64,
+}
+
+/// The median of `xs` (the mean of the middle two of an even count); `None` when empty.
+pub fn median(xs: &[f64]) -> Option<f64> {
+    let mut sorted = xs.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(sorted[n / 2]),
+        _ => Some((sorted[n / 2 - 1] + sorted[n / 2]) / 2.0),
+    }
+}
+
+/// The spread of the known values of `xs`; `None` when none is known.
+pub fn spread(xs: impl IntoIterator<Item = Option<f64>>) -> Option<Spread> {
+    let known: Vec<f64> = xs.into_iter().flatten().collect();
+    Some(Spread {
+        median: median(&known)?,
+        min: known.iter().copied().fold(f64::INFINITY, f64::min),
+        max: known.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+    })
+}
+
+/// A spread as the tables print it, "median (min–max)", each with `decimals` decimals;
+/// "-" for none.
+pub fn text(s: Option<Spread>, decimals: usize) -> String {
+    match s {
+        None => "-".to_owned(),
+        Some(s) => format!(
+            "{:.d$} ({:.d$}–{:.d$})",
+            s.median,
+            s.min,
+            s.max,
+            d = decimals
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn the_median_of_an_even_count_is_the_mean_of_the_middle_two() {
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), Some(2.5));
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&[]), None);
+        assert_eq!(spread([None, None]), None);
+        assert_eq!(
+            text(spread([Some(2.0), None, Some(1.0), Some(4.0)]), 1),
+            "2.0 (1.0–4.0)"
+        );
+        assert_eq!(text(None, 2), "-");
+    }
+
+    proptest! {
+        #[test]
+        fn a_spread_orders_its_figures_and_ignores_the_unknown(
+            xs in proptest::collection::vec(proptest::option::of(-1e9f64..1e9), 0..40)
+        ) {
+            let known: Vec<f64> = xs.iter().flatten().copied().collect();
+            match spread(xs.clone()) {
+                None => prop_assert!(known.is_empty()),
+                Some(s) => {
+                    prop_assert!(s.min <= s.median && s.median <= s.max);
+                    prop_assert!(known.contains(&s.min) && known.contains(&s.max));
+                    // As many values at or below the median as at or above it.
+                    let below = known.iter().filter(|x| **x <= s.median).count();
+                    let above = known.iter().filter(|x| **x >= s.median).count();
+                    prop_assert!(2 * below >= known.len() && 2 * above >= known.len());
+                }
+            }
+        }
+    }
+}
