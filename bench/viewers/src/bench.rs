@@ -10,9 +10,9 @@
 //!   commit after the one it names ([`viewers::staleness`]); `--check` exits 1 when any
 //!   did.
 //! - `sealcast-bench report moq-cost RUNS.jsonl --date YYYY-MM-DD [--viewers N]
-//!   [--runs-given N] [--variant FLAGS] [--no-doc]`: a report moved out of `bench/lib/reports/` ([`viewers::reports`]): it
-//!   writes the raw results to `bench/out/<name>.json`, prints the section and puts it in
-//!   the doc as `doc` does.
+//!   [--runs-given N] [--variant FLAGS] [--no-doc]`: a report moved out of
+//!   `bench/lib/reports/` ([`viewers::reports`]). It writes the raw results to
+//!   `bench/out/<name>.json`, prints the section and puts it in the doc as `doc` does.
 //!
 //! Runs git in the current directory (the repository's root, as the scripts do).
 
@@ -45,9 +45,10 @@ enum Cmd {
         name: ReportName,
         /// The run's measurements, one JSON object a line.
         runs: PathBuf,
-        /// The viewers and runs the script was given (default: what the runs say).
+        /// The viewers the script was given (default: what the runs say).
         #[arg(long)]
         viewers: Option<String>,
+        /// The runs the script was given (default: how many runs measured each pair).
         #[arg(long)]
         runs_given: Option<String>,
         /// The day of the run, as the section prints it (`date -u +%F`).
