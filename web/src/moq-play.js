@@ -456,51 +456,46 @@ export class MoqPlayback {
     this.tracks = [];
     this.next = null;
     this.preparing = null;
-    // The silent session is let go only once a new one is subscribed (or a dial failed):
-    // when it was the route behind a live relay that failed (an edge died), the relay
+    // The silent session is let go only once a new one is subscribed (or the dials gave
+    // up): when it was the route behind a live relay that failed (an edge died), the relay
     // splices the track onto another route, and the group that plays goes on over the old
     // session while the new one is dialled.
-    let silent = this.session;
+    const silent = this.session;
     this.session = null;
-    const letGo = () => {
-      for (const track of tracks.splice(0)) track.close();
-      if (silent) silent.close();
-      silent = null;
-    };
     this.resuming = (async () => {
-      for (;;) {
-        // After a failed dial: what it opened is closed before the next.
-        const old = this.session;
-        this.session = null;
-        if (!silent) for (const track of tracks.splice(0)) track.close();
-        if (old) old.close();
-        if (this.resumesInRow >= MAX_RESUMES) {
-          letGo();
-          throw new Error(`${why}, and ${this.resumesInRow} dials again brought nothing`);
+      try {
+        for (;;) {
+          if (this.resumesInRow >= MAX_RESUMES) {
+            throw new Error(`${why}, and ${this.resumesInRow} dials again brought nothing`);
+          }
+          this.resumesInRow += 1;
+          told.dials += 1;
+          try {
+            await this.dial(RESUME_DIAL_MS, RESUME_DIALS_AT_ONCE);
+            told.dialMs = Math.round(performance.now() - began);
+            const current = this.current;
+            const [media, statements] = await Promise.all([
+              this.subscribe(current.rendition.name),
+              this.subscribe(current.rendition.statements),
+            ]);
+            Object.assign(current, { media, statements, pending: new Map(), after: undefined });
+            this.lastObjectAt = performance.now();
+            told.ms = Math.round(this.lastObjectAt - began);
+            return;
+          } catch (err) {
+            // What the failed dial opened is closed before the next.
+            for (const track of this.tracks.splice(0)) track.close();
+            if (this.session) this.session.close();
+            this.session = null;
+            if (this.closed) return;
+            console.warn('sealcast: MoQ dial again failed', err);
+            if (told.failures.length < 5) told.failures.push(String(err.message || err));
+            await new Promise((resolve) => setTimeout(resolve, RESUME_BACKOFF_MS * this.resumesInRow));
+          }
         }
-        this.resumesInRow += 1;
-        told.dials += 1;
-        try {
-          await this.dial(RESUME_DIAL_MS, RESUME_DIALS_AT_ONCE);
-          told.dialMs = Math.round(performance.now() - began);
-          const current = this.current;
-          const [media, statements] = await Promise.all([
-            this.subscribe(current.rendition.name),
-            this.subscribe(current.rendition.statements),
-          ]);
-          letGo();
-          Object.assign(current, { media, statements, pending: new Map(), after: undefined });
-          this.lastObjectAt = performance.now();
-          told.ms = Math.round(this.lastObjectAt - began);
-          return;
-        } catch (err) {
-          letGo();
-          if (this.closed) return;
-          console.warn('sealcast: MoQ dial again failed', err);
-          if (told.failures.length < 5) told.failures.push(String(err.message || err));
-          tracks.push(...this.tracks.splice(0));
-          await new Promise((resolve) => setTimeout(resolve, RESUME_BACKOFF_MS * this.resumesInRow));
-        }
+      } finally {
+        for (const track of tracks) track.close();
+        if (silent) silent.close();
       }
     })().then(
       () => {
