@@ -255,8 +255,7 @@ if [[ " $PARTS " == *" 2 "* ]]; then
     --metrics-listen "127.0.0.1:$(free_port)" --node-id caplb --no-access-log --no-limits
   LB_PID=$LAST_PID
   LB_URL="https://localhost:$LB_PORT"
-  ok200() { [ "$(curl -s --max-time 3 --cacert "$CA" -o /dev/null -w '%{http_code}' "$1")" = 200 ]; }
-  bench_wait_for 30 ok200 "$LB_URL$PLAYLIST" || { alive "$LB_PID" "sealcast lb"; tail -20 "$WORK/lb.err" >&2; die "sealcast lb did not answer 200 on $PLAYLIST in 30 s"; }
+  bench_wait_for 30 bench_ok200 "$LB_URL$PLAYLIST" || { alive "$LB_PID" "sealcast lb"; tail -20 "$WORK/lb.err" >&2; die "sealcast lb did not answer 200 on $PLAYLIST in 30 s"; }
   OURS_TLS="$(bench_cipher "$LB_URL")"
   suite="$(awk '{ print $2 }' <<< "$OURS_TLS")"
   [ -n "$suite" ] || die "no TLS cipher suite from our load balancer"
@@ -269,7 +268,7 @@ if [[ " $PARTS " == *" 2 "* ]]; then
   bench_start haproxy 0 "$HAPROXY" -db -f "$WORK/haproxy.cfg"
   HA_PID=$LAST_PID
   HA_URL="https://localhost:$HA_PORT"
-  bench_wait_for 20 ok200 "$HA_URL$PLAYLIST" || { alive "$HA_PID" HAProxy; cat "$WORK/haproxy.err" >&2; die "HAProxy did not answer 200 in 20 s"; }
+  bench_wait_for 20 bench_ok200 "$HA_URL$PLAYLIST" || { alive "$HA_PID" HAProxy; cat "$WORK/haproxy.err" >&2; die "HAProxy did not answer 200 in 20 s"; }
   HA_TLS="$(bench_cipher "$HA_URL")"
   echo "capacity: TLS ours: $OURS_TLS; HAProxy: $HA_TLS" >&2
   [ "$(awk '{ print $2 }' <<< "$HA_TLS")" = "$suite" ] || die "HAProxy negotiated $HA_TLS, ours $OURS_TLS"

@@ -220,6 +220,26 @@ kind = "source"
 EOF2
 }
 
+# bench_ll_lb NAME PATH [ENV...]: `sealcast lb` over TLS in front of the cluster of
+# bench_ll_cluster (the certificates in $WORK/certs, nodes found by their signed presence),
+# on a free port and both cores until pinned, with ENV (e.g. TOKIO_WORKER_THREADS=1);
+# ready once PATH answers 200 through it. Sets LB_URL and LB_PID.
+bench_ll_lb() {
+  local name="$1" path="$2" port; shift 2
+  port="$(free_port)"
+  env "$@" taskset -c 0,1 "$BIN" lb --data-dir "$DATA" --certs-dir "$WORK/certs" \
+    --https-listen "127.0.0.1:$port" --http-listen "127.0.0.1:$(free_port)" \
+    --metrics-listen "127.0.0.1:$(free_port)" --node-id "$name" --no-access-log --no-limits \
+    > "$WORK/$name.out" 2> "$WORK/$name.err" &
+  LB_PID=$!
+  PIDS+=("$LB_PID")
+  LB_URL="https://localhost:$port"
+  bench_wait_for 30 bench_ok200 "$LB_URL$path" || { alive "$LB_PID" "$name"; die "$name did not answer 200 in 30 s"; }
+}
+
+# bench_ok200 URL: whether URL answers 200 over HTTPS trusting the cluster's CA (CA).
+bench_ok200() { [ "$(curl -s --max-time 3 --cacert "$CA" -o /dev/null -w '%{http_code}' "$1")" = 200 ]; }
+
 # bench_ll_publish CORE: `sealcast ingest` (RTMP on a free port) and `sealcast source` (a
 # 640x360 30 fps test pattern, ~730 kb/s, 2 s GOP, real time) publishing the stream of
 # bench_ll_cluster with its key (through the environment, not the command line), both

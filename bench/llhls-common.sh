@@ -132,24 +132,9 @@ if [ "$ROW" = node ]; then
 fi
 
 # --- 2b. the load balancers over TLS, in front of the node ---------------------------------------------------
-ok200() { [ "$(curl -s --max-time 3 --cacert "$CA" -o /dev/null -w '%{http_code}' "$1")" = 200 ]; }
 if [ "$ROW" = lb ]; then
-  # lb NAME [ENV...]: a load balancer on a free port, on both cores until pinned; sets LB_URL
-  # and LB_PID.
-  lb() {
-    local name="$1" port; shift
-    port="$(free_port)"
-    env "$@" taskset -c 0,1 "$BIN" lb --data-dir "$DATA" --certs-dir "$WORK/certs" \
-      --https-listen "127.0.0.1:$port" --http-listen "127.0.0.1:$(free_port)" \
-      --metrics-listen "127.0.0.1:$(free_port)" --node-id "$name" --no-access-log --no-limits \
-      > "$WORK/$name.out" 2> "$WORK/$name.err" &
-    LB_PID=$!
-    PIDS+=("$LB_PID")
-    LB_URL="https://localhost:$port"
-    bench_wait_for 30 ok200 "$LB_URL$PLAYLIST" || { alive "$LB_PID" "$name"; die "$name did not answer 200 in 30 s"; }
-  }
-  lb lldefault; LB0_URL=$LB_URL; LB0_PID=$LB_PID
-  lb ll1w TOKIO_WORKER_THREADS=1; LB1_URL=$LB_URL; LB1_PID=$LB_PID
+  bench_ll_lb lldefault "$PLAYLIST"; LB0_URL=$LB_URL; LB0_PID=$LB_PID
+  bench_ll_lb ll1w "$PLAYLIST" TOKIO_WORKER_THREADS=1; LB1_URL=$LB_URL; LB1_PID=$LB_PID
   SERVER_TLS="$(bench_cipher "$LB0_URL")"
   suite="$(awk '{ print $2 }' <<< "$SERVER_TLS")"
   [ -n "$suite" ] || die "no TLS cipher suite from our load balancer"
@@ -162,7 +147,7 @@ if [ "$ROW" = lb ]; then
   bench_start haproxy 0 "$HAPROXY" -db -f "$WORK/haproxy.cfg"
   HA_PID=$LAST_PID
   HA_URL="https://localhost:$HA_PORT"
-  bench_wait_for 20 ok200 "$HA_URL$PLAYLIST" || { alive "$HA_PID" HAProxy; die "HAProxy did not answer 200 in 20 s"; }
+  bench_wait_for 20 bench_ok200 "$HA_URL$PLAYLIST" || { alive "$HA_PID" HAProxy; die "HAProxy did not answer 200 in 20 s"; }
   PEER_TLS="$(bench_cipher "$HA_URL")"
   echo "llhls-$ROW: TLS ours: $SERVER_TLS; HAProxy: $PEER_TLS" >&2
   [ "$(awk '{ print $2 }' <<< "$PEER_TLS")" = "$suite" ] || die "HAProxy negotiated $PEER_TLS, ours $SERVER_TLS"

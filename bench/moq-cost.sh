@@ -89,25 +89,27 @@ rss_kib() { local total=0 p k; for p in "$@"; do k="$(awk '/^VmRSS:/ {print $2}'
 bench_mosquitto 1 || die "no broker"
 bench_ll_cluster "$STREAM" 0.333 || die "could not set up the cluster"
 
-# The relay, on a port free for both QUIC (UDP) and its HTTP side (TCP).
-RELAY_PORT="$(free_port)"
-bench_start relay 0 "$RELAY" --listen "127.0.0.1:$RELAY_PORT" --listen-tls-generate localhost \
-  --web-http-listen "127.0.0.1:$RELAY_PORT" --auth-public '**' --quic-mtu-discovery
-RELAY_PID=$LAST_PID
-bench_wait_for 20 curl -sf "http://127.0.0.1:$RELAY_PORT/certificate.sha256" || die "moq-relay did not start: $(tail -3 "$WORK/relay.err")"
-FINGERPRINT="$(curl -sf "http://127.0.0.1:$RELAY_PORT/certificate.sha256")"
-RELAY_URL="https://localhost:$RELAY_PORT/"
+# relay NAME FLAGS...: a moq-relay on core 0, on a port free for both QUIC (UDP) and its
+# HTTP side (TCP), with a certificate of its own; sets STARTED_PID, STARTED_URL and
+# STARTED_FINGERPRINT.
+relay() {
+  local name="$1" port; shift
+  port="$(free_port)"
+  bench_start "$name" 0 "$RELAY" --listen "127.0.0.1:$port" --listen-tls-generate localhost \
+    --web-http-listen "127.0.0.1:$port" --auth-public '**' "$@"
+  STARTED_PID=$LAST_PID
+  bench_wait_for 20 curl -sf "http://127.0.0.1:$port/certificate.sha256" || die "$name ($*) did not start: $(tail -3 "$WORK/$name.err")"
+  STARTED_FINGERPRINT="$(curl -sf "http://127.0.0.1:$port/certificate.sha256")"
+  STARTED_URL="https://localhost:$port/"
+}
+relay relay --quic-mtu-discovery
+RELAY_PID=$STARTED_PID; RELAY_URL=$STARTED_URL; FINGERPRINT=$STARTED_FINGERPRINT
 RELAYS="$RELAY_URL"; FINGERPRINTS="$FINGERPRINT"
 SYSTEMS=(ll-hls ll-tls moq nginx)
 if [ -n "${RELAY_VARIANT:-}" ]; then
   read -r -a variant_flags <<< "$RELAY_VARIANT"
-  RELAY2_PORT="$(free_port)"
-  bench_start relay2 0 "$RELAY" --listen "127.0.0.1:$RELAY2_PORT" --listen-tls-generate localhost \
-    --web-http-listen "127.0.0.1:$RELAY2_PORT" --auth-public '**' "${variant_flags[@]}"
-  RELAY2_PID=$LAST_PID
-  bench_wait_for 20 curl -sf "http://127.0.0.1:$RELAY2_PORT/certificate.sha256" || die "moq-relay ($RELAY_VARIANT) did not start: $(tail -3 "$WORK/relay2.err")"
-  FINGERPRINT2="$(curl -sf "http://127.0.0.1:$RELAY2_PORT/certificate.sha256")"
-  RELAY2_URL="https://localhost:$RELAY2_PORT/"
+  relay relay2 "${variant_flags[@]}"
+  RELAY2_PID=$STARTED_PID; RELAY2_URL=$STARTED_URL; FINGERPRINT2=$STARTED_FINGERPRINT
   RELAYS="$RELAYS,$RELAY2_URL"; FINGERPRINTS="$FINGERPRINTS,$FINGERPRINT2"
   SYSTEMS+=(moq+)
 fi
@@ -127,16 +129,7 @@ bench_wait_for 60 listed || { alive "$SOURCE_PID" "sealcast source"; die "the no
 bench_ll_nginx "$NODE_URL" "$STREAM" "$NOFILE" || die "could not put nginx on a mirror of the node"
 echo "moq-cost: nginx $NGINX_URL mirrors the node (part $NGINX_SAME_PART: the same bytes)" >&2
 # The load balancer over TLS in front of the node, finding it by its signed presence.
-LB_PORT="$(free_port)"
-taskset -c 0,1 "$BIN" lb --data-dir "$DATA" --certs-dir "$WORK/certs" \
-  --https-listen "127.0.0.1:$LB_PORT" --http-listen "127.0.0.1:$(free_port)" \
-  --metrics-listen "127.0.0.1:$(free_port)" --node-id moqlb --no-access-log --no-limits \
-  > "$WORK/lb.out" 2> "$WORK/lb.err" &
-LB_PID=$!
-PIDS+=("$LB_PID")
-LB_URL="https://localhost:$LB_PORT"
-lb_ok() { [ "$(curl -s --max-time 3 --cacert "$CA" -o /dev/null -w '%{http_code}' "$LB_URL/live/$STREAM/360p/index.m3u8")" = 200 ]; }
-bench_wait_for 30 lb_ok || { alive "$LB_PID" lb; die "the load balancer did not answer 200 in 30 s"; }
+bench_ll_lb moqlb "/live/$STREAM/360p/index.m3u8"
 pin 0 "$NODE_PID" "$RELAY_PID" "$LB_PID" ${RELAY2_PID:+"$RELAY2_PID"}
 TCK="$(getconf CLK_TCK)"
 

@@ -5,7 +5,7 @@
 //! before this module), whose text it writes.
 
 use anyhow::Context;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::Report;
@@ -53,8 +53,8 @@ pub struct Run {
     pub notes: Option<String>,
 }
 
-/// A measurement's cost per viewer, and how its viewers fared.
-#[derive(Debug)]
+/// A measurement's cost per viewer, and how its viewers fared (the raw results' `figures`).
+#[derive(Debug, Serialize)]
 struct Figures {
     system: String,
     run: u64,
@@ -113,21 +113,6 @@ impl Figures {
             failed,
             late_ms,
         }
-    }
-
-    fn raw(&self) -> serde_json::Value {
-        json!({
-            "system": self.system,
-            "run": self.run,
-            "viewers_per_cpu_s": self.viewers_per_cpu_s,
-            "cpu_ms_per_viewer_s": self.cpu_ms_per_viewer_s,
-            "kib_per_viewer": self.kib_per_viewer,
-            "idle_cpu_pct": self.idle_cpu_pct,
-            "stalls": self.stalls,
-            "stalled_viewers": self.stalled_viewers,
-            "failed": self.failed,
-            "late_ms": self.late_ms.map(|(p50, p99)| json!([p50, p99])),
-        })
     }
 }
 
@@ -269,11 +254,10 @@ pub fn report(runs_jsonl: &str, run: &Run) -> anyhow::Result<Report> {
         lines.push(String::new());
         lines.push(notes.trim().to_owned());
     }
-    let figures: Vec<serde_json::Value> = rows.iter().map(Figures::raw).collect();
     Ok(Report {
         section: lines.join("\n") + "\n",
         heading: HEADING,
-        raw: json!({ "date": run.date, "measurements": raw, "figures": figures }),
+        raw: json!({ "date": run.date, "measurements": raw, "figures": rows }),
     })
 }
 
