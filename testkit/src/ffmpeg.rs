@@ -258,6 +258,16 @@ impl Publisher {
     pub fn kill_hard(mut self) {
         let _ = self.child.start_kill();
     }
+
+    /// SIGSTOP (`stopped`) or SIGCONT: a publisher whose encoder or network stalls, its
+    /// connection kept open.
+    pub fn stall(&self, stopped: bool) -> Result<()> {
+        let pid = self
+            .child
+            .id()
+            .with_context(|| format!("{} exited", self.what))?;
+        crate::process::signal(pid, if stopped { "STOP" } else { "CONT" })
+    }
 }
 
 /// `ffprobe -v error ARGS -of json PATH`, parsed; an error if ffprobe fails or says

@@ -74,11 +74,18 @@ pub fn redact(text: &str, secrets: &[&str]) -> String {
 
 /// Sends SIGTERM to process `pid` (through `kill(1)`: no FFI in tests either).
 pub fn terminate(pid: u32) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
+    let _ = signal(pid, "TERM");
+}
+
+/// Sends signal `name` (`TERM`, `STOP`, `CONT`…) to process `pid` through `kill(1)`.
+pub fn signal(pid: u32, name: &str) -> Result<()> {
+    let status = Command::new("kill")
+        .args([format!("-{name}"), pid.to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .status();
+        .status()?;
+    ensure!(status.success(), "kill -{name} {pid} failed ({status})");
+    Ok(())
 }
 
 /// The stacks of every thread of process `pid`, from gdb if the machine has it: what a

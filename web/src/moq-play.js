@@ -111,8 +111,18 @@ const SKIPPING_SILENCE_MS = 3000;
 const WATCH_EVERY_MS = 100;
 /** Resumes told in `state.resumeLog`, the newest last. */
 const MAX_RESUMES_TOLD = 8;
-/** Dials in a row that brought no object before playback over MoQ is given up. */
+/**
+ * Routes lost since the last object played (a dial that failed, a session or track the
+ * relay ended or refused) dialled again; one more, and playback over MoQ is given up. Silence alone does not
+ * count when the dial again subscribed: the track stays open, so the relay still routes
+ * the broadcast and its source is only quiet (a publisher's encoder behind real time, its
+ * network stalling). The silence allowed before the next dial then doubles with each
+ * such resume, at most MAX_QUIET_DOUBLINGS times (0.7, 1.4, 2.8, 5.6 s), as an LL-HLS
+ * player keeps reloading a playlist that does not grow. When the publisher is gone the
+ * node ends the broadcast, and the relay the tracks: those count.
+ */
 const MAX_RESUMES = 5;
+const MAX_QUIET_DOUBLINGS = 3;
 /**
  * How long a dial again may take (the first: moq.js's 10 s): through the QUIC door it
  * takes tens of milliseconds, unless the door still sends it to the relay that died.
@@ -322,7 +332,8 @@ export class MoqPlayback {
     this.objectSeconds = LAND_BEHIND_MAX_S; // the media an object adds, averaged
     this.watchdog = 0;
     this.resuming = null; // the promise of a session being dialled again
-    this.resumesInRow = 0; // dials since the last object played
+    this.routesLost = 0; // dials failed and tracks or sessions ended since the last object
+    this.quietResumes = 0; // resumes for silence that subscribed since the last object
     this.abandoned = -1; // the group whose rest is skipped (an object no copy verified)
     this.restamp = false; // the next object is a new session's first: placed after the buffer
     this.following = false; // a new session's catalog is awaited (no silence meanwhile)
@@ -428,13 +439,14 @@ export class MoqPlayback {
   watch() {
     if (this.closed || this.resuming || this.following) return;
     const quiet = performance.now() - this.lastObjectAt;
-    const limit = this.abandoned === this.state.lastGroup ? SKIPPING_SILENCE_MS : SILENCE_MS;
-    if (quiet > limit) this.resume(`no object for ${Math.round(quiet)} ms`);
+    const base = this.abandoned === this.state.lastGroup ? SKIPPING_SILENCE_MS : SILENCE_MS;
+    const limit = base * 2 ** Math.min(this.quietResumes, MAX_QUIET_DOUBLINGS);
+    if (quiet > limit) this.resume(`no object for ${Math.round(quiet)} ms`, { lost: false });
   }
 
   /** The session ended under us: before the first object the start fails, after it we dial again. */
   lost(why) {
-    if (this.watchdog) this.resume(why);
+    if (this.watchdog) this.resume(why, { lost: true });
     else this.finish('ended', new Error(why));
   }
 
@@ -442,10 +454,13 @@ export class MoqPlayback {
    * The relay is lost (silent or closed): a new session, and the rendition that plays
    * subscribed again on it, while the buffer plays on. `pump` waits for it and reads on
    * from the object after the last one played. A switch that was prepared is dropped.
-   * After MAX_RESUMES dials with no object between them, playback ends ('ended').
+   * `lost`: the route is lost (a session or track ended or failed), else the relay only
+   * fell silent (the session and tracks are still up). Once more than MAX_RESUMES routes
+   * were lost with no object between them, playback ends ('ended').
    */
-  resume(why) {
+  resume(why, { lost }) {
     if (this.closed || this.resuming) return;
+    if (lost) this.routesLost += 1;
     this.state.resumes += 1;
     const began = performance.now();
     const told = { why, at: [this.state.lastGroup, this.state.lastIndex], dials: 0, dialMs: null, ms: null, objectMs: null, failures: [], groups: [], began };
@@ -465,10 +480,9 @@ export class MoqPlayback {
     this.resuming = (async () => {
       try {
         for (;;) {
-          if (this.resumesInRow >= MAX_RESUMES) {
-            throw new Error(`${why}, and ${this.resumesInRow} dials again brought nothing`);
+          if (this.routesLost > MAX_RESUMES) {
+            throw new Error(`${why}; ${this.routesLost} dials or routes failed since the last object`);
           }
-          this.resumesInRow += 1;
           told.dials += 1;
           try {
             await this.dial(RESUME_DIAL_MS, RESUME_DIALS_AT_ONCE);
@@ -479,6 +493,7 @@ export class MoqPlayback {
               this.subscribe(current.rendition.statements),
             ]);
             Object.assign(current, { media, statements, pending: new Map(), after: undefined });
+            if (!lost) this.quietResumes += 1;
             this.lastObjectAt = performance.now();
             told.ms = Math.round(this.lastObjectAt - began);
             return;
@@ -490,7 +505,8 @@ export class MoqPlayback {
             if (this.closed) return;
             console.warn('sealcast: MoQ dial again failed', err);
             if (told.failures.length < 5) told.failures.push(String(err.message || err));
-            await new Promise((resolve) => setTimeout(resolve, RESUME_BACKOFF_MS * this.resumesInRow));
+            this.routesLost += 1;
+            await new Promise((resolve) => setTimeout(resolve, RESUME_BACKOFF_MS * this.routesLost));
           }
         }
       } finally {
@@ -636,16 +652,16 @@ export class MoqPlayback {
       } catch (err) {
         if (replaced()) continue;
         if (!this.watchdog) throw err;
-        this.resume(`the track failed: ${err.message || err}`);
+        this.resume(`the track failed: ${err.message || err}`, { lost: true });
         continue;
       }
       if (!group) {
         if (replaced()) continue;
         // Once playing, a track that ends is taken as its route lost (the relay let go of
         // it, the edge it came through died): subscribed again like a silent relay, until
-        // MAX_RESUMES dials in a row bring nothing (the stream really ended).
+        // MAX_RESUMES routes are lost with no object between (the stream really ended).
         if (!this.watchdog) break;
-        this.resume('the track ended');
+        this.resume('the track ended', { lost: true });
         continue;
       }
       // After a resume, until an object plays: which groups came, from which object, when.
@@ -862,7 +878,8 @@ export class MoqPlayback {
     this.state.objects += 1;
     this.state.lastIndex = index;
     this.lastObjectAt = performance.now();
-    this.resumesInRow = 0;
+    this.routesLost = 0;
+    this.quietResumes = 0;
     const told = this.lastResume();
     if (told && told.objectMs === null) told.objectMs = Math.round(this.lastObjectAt - told.began);
     if (started.first) {

@@ -1782,6 +1782,12 @@ export class C2paLiveValidator {
     for (const r of this.renditions.values()) r.last = { segment: null, part: null };
   }
 
+  /** The player came back to `rendition` from another: its sequence numbers start over. */
+  startOver(rendition) {
+    const r = this.renditions.get(rendition);
+    if (r) r.last = { segment: null, part: null };
+  }
+
   /**
    * Checks one fragment: `{ rendition (any string naming it, e.g. "stream/rendition"),
    * kind ('init' | 'segment' | 'part'), bytes, discontinuity (optional: a change starts
@@ -2330,6 +2336,7 @@ export class VerificationSession {
     this.verifier = null;
     this.c2pa = null;
     this.c2paSince = new Map(); // rendition -> the discontinuity of its fragments checked since its init
+    this.c2paLast = null; // the rendition of the fragment C2PA-checked last
     this.initsPending = new Map(); // "stream/rendition" -> the verdict of its init segment being checked
     this.initsSeen = new Set(); // "stream/rendition" whose init segment has been handed to check()
     this.initWaiters = new Map(); // "stream/rendition" -> fragments waiting for their init's check to start
@@ -2406,6 +2413,13 @@ export class VerificationSession {
         if (this.c2paSince.size >= MAX_REMEMBERED) this.c2paSince.clear();
         this.c2paSince.set(rendition, f.discontinuity);
       }
+      // Back on a rendition after another's fragments (a rung switch, and back): hls.js
+      // loads from where the playhead is, which may be before what this rendition was
+      // checked up to. C2PA's rule that its numbers rise holds within one stay on a
+      // rendition; across rungs, continuity is our statements' (PlaybackVerifier's), which
+      // let only the previous number of another rung through.
+      if (this.c2paLast !== null && this.c2paLast !== rendition) this.c2pa.startOver(rendition);
+      this.c2paLast = rendition;
     }
     const c = await this.c2pa.check({
       rendition,

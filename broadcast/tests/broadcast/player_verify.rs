@@ -40,6 +40,9 @@ const INIT_STATEMENT_DELAY: std::time::Duration = std::time::Duration::from_mill
 const BACKDATED_SESSION: SessionId = SessionId(0x5ea1_0000_0000_0003);
 /// How long the page may take for everything it is asked.
 const PAGE_LIMIT: Duration = Duration::from_secs(60);
+/// The rung `provenance_fragments` switches to and back from.
+const OTHER_RENDITION: &str = "720p";
+
 /// The claim signer of the C2PA-signed rendition `provenance_fragments` makes.
 const PROVENANCE_SIGNER: &str = "ingest-c2pa";
 
@@ -290,6 +293,7 @@ async function main() {
     c2pa: await c2pa(opened.trust.backend),
     c2paMutations: await c2paMutations(opened.trust.backend),
     provenance: await provenance(vectors.provenance),
+    provenanceSwitch: await provenance(vectors.provenanceSwitch),
   };
 }
 
@@ -698,8 +702,11 @@ fn c2pa_json(cases: &[c2pa_vectors::Case]) -> Value {
 /// has not seen its manifest), its init segment and segment 34; then a third session whose
 /// claim signer the root revoked (its credential id among the bundle's revocations,
 /// returned here): its init segment is refused. Each with the verdict the player's session
-/// must give.
-fn provenance_fragments(k: &Keys) -> (Value, Vec<u8>) {
+/// must give. Second, a rung switch and back (`switch`): 360p's 30 and 31, 720p's init
+/// and 32, then 360p's 31 (the previous number on another rung, as hls.js loads a rung it
+/// switches back to from the playhead), 32 and 33 accepted; 360p's 32 once more refused
+/// by C2PA (its numbers rise within one stay on a rendition).
+fn provenance_fragments(k: &Keys) -> ProvenanceFragments {
     use certs::c2pa::{stream_assertion, LiveSigner, ProvenanceCa};
     use certs::signing::Validity;
     let org = "sealcast test cluster";
@@ -726,58 +733,70 @@ fn provenance_fragments(k: &Keys) -> (Value, Vec<u8>) {
             .with_cosigner(SigningKey::generate(k.root.algorithm()).expect("a key")),
     );
     // One rendition of one publish session: its init segment and its segments.
-    let session =
-        |claim: &std::sync::Arc<certs::c2pa::ClaimSigner>, id: SessionId, discontinuity: u64| {
-            let live = LiveSigner::new(
-                std::sync::Arc::clone(claim),
-                k.now - 60,
-                Duration::from_secs(86_400),
-                1,
-            );
-            let label = LiveSigner::manifest_label(STREAM, &id.to_string(), RENDITION);
-            let extra = vec![stream_assertion(STREAM, &id.to_string(), RENDITION)];
-            let init = live
-                .sign_init(&c2pa_vectors::plain_init(), &label, "demo 360p", extra)
-                .expect("a signed init segment");
-            let init = Fragment {
-                kind: FragmentKind::Init,
-                stated_ms: k.now * 1000,
-                bytes: init,
-                ..Fragment::init()
-            };
-            let segment = move |seq: u32, alter: bool| {
-                let data = c2pa_vectors::plain_fragment(seq);
-                let vsi = live
-                    .sign_fragment(
-                        &data,
-                        domain::c2pa::vsi::Numbering::Fragment,
-                        &label,
-                        k.now,
-                        90_000,
-                        180_000,
-                    )
-                    .expect("a VSI");
-                let mut bytes = [vsi, data].concat();
-                if alter {
-                    if let Some(last) = bytes.last_mut() {
-                        *last ^= 1;
-                    }
-                }
-                Fragment {
-                    session: id,
-                    discontinuity,
-                    bytes,
-                    ..Fragment::segment(u64::from(seq))
-                }
-            };
-            (init, segment)
+    let session_of = |claim: &std::sync::Arc<certs::c2pa::ClaimSigner>,
+                      id: SessionId,
+                      discontinuity: u64,
+                      rendition: &'static str| {
+        let live = LiveSigner::new(
+            std::sync::Arc::clone(claim),
+            k.now - 60,
+            Duration::from_secs(86_400),
+            1,
+        );
+        let label = LiveSigner::manifest_label(STREAM, &id.to_string(), rendition);
+        let extra = vec![stream_assertion(STREAM, &id.to_string(), rendition)];
+        let init = live
+            .sign_init(
+                &c2pa_vectors::plain_init(),
+                &label,
+                &format!("demo {rendition}"),
+                extra,
+            )
+            .expect("a signed init segment");
+        let init = Fragment {
+            kind: FragmentKind::Init,
+            rendition,
+            stated_ms: k.now * 1000,
+            bytes: init,
+            ..Fragment::init()
         };
+        let segment = move |seq: u32, alter: bool| {
+            let data = c2pa_vectors::plain_fragment(seq);
+            let vsi = live
+                .sign_fragment(
+                    &data,
+                    domain::c2pa::vsi::Numbering::Fragment,
+                    &label,
+                    k.now,
+                    90_000,
+                    180_000,
+                )
+                .expect("a VSI");
+            let mut bytes = [vsi, data].concat();
+            if alter {
+                if let Some(last) = bytes.last_mut() {
+                    *last ^= 1;
+                }
+            }
+            Fragment {
+                rendition,
+                session: id,
+                discontinuity,
+                bytes,
+                ..Fragment::segment(u64::from(seq))
+            }
+        };
+        (init, segment)
+    };
+    let session = |claim: &std::sync::Arc<certs::c2pa::ClaimSigner>, id, discontinuity| {
+        session_of(claim, id, discontinuity, RENDITION)
+    };
     let (init, segment) = session(&claim, SESSION, 0);
     let (later_init, later) = session(&claim, LATER_SESSION, 1);
     let (revoked_init, revoked_segment) = session(&revoked, BACKDATED_SESSION, 2);
     let (stranger_init, _) = session(&stranger, SESSION, 3);
     let list = [
-        (init, "ok"),
+        (init.clone(), "ok"),
         (segment(30, false), "ok"),
         (segment(31, true), "livevideo.segment.invalid"),
         (segment(32, false), "ok"),
@@ -808,16 +827,43 @@ fn provenance_fragments(k: &Keys) -> (Value, Vec<u8>) {
             "io.sealcast.cosignature.mismatch",
         ),
     ];
-    let list: Vec<Value> = list
-        .iter()
-        .map(|(f, want)| {
-            json!({ "url": f.url(), "bytes": hex::encode(&f.bytes),
-                    "sidecar": hex::encode(f.sign(&k.ingest)), "sequence": f.sequence,
-                    "discontinuity": f.discontinuity,
-                    "duration": SEGMENT_MS as f64 / 1e3, "want": want })
-        })
-        .collect();
-    (Value::Array(list), revocation)
+    let (other_init, other) = session_of(&claim, SESSION, 0, OTHER_RENDITION);
+    let switch = [
+        (init, "ok"),
+        (segment(30, false), "ok"),
+        (segment(31, false), "ok"),
+        (other_init, "ok"),
+        (other(32, false), "ok"),
+        (segment(31, false), "ok"),
+        (segment(32, false), "ok"),
+        (segment(33, false), "ok"),
+        (segment(32, false), "livevideo.segment.invalid"),
+    ];
+    let as_json = |list: &[(Fragment, &str)]| -> Value {
+        list.iter()
+            .map(|(f, want)| {
+                json!({ "url": f.url(), "bytes": hex::encode(&f.bytes),
+                        "sidecar": hex::encode(f.sign(&k.ingest)), "sequence": f.sequence,
+                        "discontinuity": f.discontinuity,
+                        "duration": SEGMENT_MS as f64 / 1e3, "want": want })
+            })
+            .collect()
+    };
+    ProvenanceFragments {
+        list: as_json(&list),
+        switch: as_json(&switch),
+        revocation,
+    }
+}
+
+/// What [`provenance_fragments`] makes.
+struct ProvenanceFragments {
+    /// One rendition across publish sessions.
+    list: Value,
+    /// A rung switch and back.
+    switch: Value,
+    /// The revocation of the third session's claim signer.
+    revocation: Vec<u8>,
 }
 
 /// The player's session on `provenance_fragments` (`result.provenance` of the test page):
@@ -825,18 +871,7 @@ fn provenance_fragments(k: &Keys) -> (Value, Vec<u8>) {
 /// refusal in `refused`.
 fn check_provenance(what: &str, result: &Value, list: &Value) {
     let seen = &result["provenance"];
-    let want: Vec<&Value> = list
-        .as_array()
-        .expect("fragments")
-        .iter()
-        .map(|f| &f["want"])
-        .collect();
-    let got: Vec<&Value> = seen["verdicts"]
-        .as_array()
-        .expect("verdicts")
-        .iter()
-        .collect();
-    assert_eq!(got, want, "{what}: {seen}");
+    check_verdicts(what, seen, list);
     let tally = &seen["provenance"];
     assert_eq!(tally["signer"], PROVENANCE_SIGNER, "{what}: {seen}");
     assert_eq!(tally["verified"], 5, "{what}: {seen}");
@@ -852,6 +887,23 @@ fn check_provenance(what: &str, result: &Value, list: &Value) {
         ]),
         "{what}: {seen}"
     );
+}
+
+/// The player session's verdict on each fragment of `list` (`seen`: what the page's
+/// `provenance` function returned for it) is the one the fragment wants.
+fn check_verdicts(what: &str, seen: &Value, list: &Value) {
+    let want: Vec<&Value> = list
+        .as_array()
+        .expect("fragments")
+        .iter()
+        .map(|f| &f["want"])
+        .collect();
+    let got: Vec<&Value> = seen["verdicts"]
+        .as_array()
+        .expect("verdicts")
+        .iter()
+        .collect();
+    assert_eq!(got, want, "{what}: {seen}");
 }
 
 /// verify.js's C2PA verdicts (`result.c2pa` of the test page) against the vectors': the
@@ -1137,7 +1189,11 @@ async fn the_player_verifies_every_fragment_itself() {
     for algorithm in [SignatureAlgorithm::MlDsa65, SignatureAlgorithm::Ed25519] {
         // The real clock: the player page plays recordings signed at it.
         let keys = Keys::new(algorithm, now_secs());
-        let (provenance, revocation) = provenance_fragments(&keys);
+        let ProvenanceFragments {
+            list: provenance,
+            switch: provenance_switch,
+            revocation,
+        } = provenance_fragments(&keys);
         let mut bundle = keys.bundle();
         bundle.revocations.push(revocation);
         let bundle = bundle.encode();
@@ -1169,7 +1225,8 @@ async fn the_player_verifies_every_fragment_itself() {
         }
         files.insert("/c2pa-vectors.json".to_owned(), c2pa_file.clone());
         let vectors = json!({ "cases": vectors::to_json(&expected), "loader": loader,
-                              "provenance": provenance });
+                              "provenance": provenance,
+                              "provenanceSwitch": provenance_switch });
         let print = fingerprint(&keys.root);
         let root_file = root_file(&keys.root);
         // index.html tells operators to pin `tail -c +16 root.pub | sha256sum`.
@@ -1189,6 +1246,7 @@ async fn the_player_verifies_every_fragment_itself() {
             let what = format!("{origin}/verify-test.html{query}");
             check_c2pa(&what, &result, &c2pa_cases);
             check_provenance(&what, &result, &provenance);
+            check_verdicts(&what, &result["provenanceSwitch"], &provenance_switch);
             check_player_page(&mut browser, &origin, query, mode, &print).await;
         }
         if playback {
