@@ -18,6 +18,7 @@ runs=${1:-3}
 compose=(docker-compose)
 docker-compose version >/dev/null 2>&1 || compose=(docker compose)
 bench_build
+bench_driver
 bench_workdir
 cp -a docker-compose.yml Dockerfile .dockerignore scripts deploy hosts.example "$WORK/"
 rm -rf "$WORK/deploy/state"
@@ -155,5 +156,6 @@ PIDS+=($!)
 sleep 30
 proc_stream=$(proc_stat one-stream)
 
-mkdir -p bench/out
-python3 "$BENCH_DIR/lib/reports/compose.py" "$runs" "$cold_init" "$warm_init" "$(printf '%s\n' "${rounds[@]}")" "$idle" "$streaming" "$proc_idle" "$proc_stream" "${compose[*]}"
+"$DRIVER" report compose --runs "$runs" --cold "$cold_init" --warm "$warm_init" \
+  --rounds "$(printf '%s\n' "${rounds[@]}")" --idle "$idle" --streaming "$streaming" \
+  --process-idle "$proc_idle" --process-stream "$proc_stream" --tool "${compose[*]}"

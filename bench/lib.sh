@@ -102,6 +102,20 @@ bench_tool() {
   [ -x "$TOOL" ] || { echo "no $1 next to $BIN (cargo build --release -p viewers)" >&2; exit 1; }
 }
 
+# bench_driver: DRIVER is sealcast-bench, the benchmarks' driver: GIVEN_BENCH when the
+# script was given SEALCAST_BENCH (made absolute before its cd), else the one next to BIN
+# (bench_tool), else the release build's.
+bench_driver() {
+  if [ -n "${GIVEN_BENCH:-}" ]; then
+    DRIVER="$GIVEN_BENCH"
+  else
+    if [ -z "${BIN:-}" ]; then source scripts/setup.sh; bench_build; fi
+    bench_tool sealcast-bench
+    DRIVER="$TOOL"
+  fi
+  [ -x "$DRIVER" ] || die "no sealcast-bench at $DRIVER"
+}
+
 # bench_wait_for SECONDS COMMAND...: runs COMMAND every 0.1 s until it succeeds; fails
 # after SECONDS.
 bench_wait_for() {

@@ -81,7 +81,7 @@ bench_install moq-cost mosquitto nginx curl python3 util-linux
 SEALCAST_BIN="$GIVEN_BIN" bench_binary
 bench_tool sealcast-viewers; LL_VIEWERS="$TOOL"
 bench_tool sealcast-moq-viewers; MOQ_VIEWERS="$TOOL"
-if [ -n "$GIVEN_BENCH" ]; then DRIVER="$GIVEN_BENCH"; else bench_tool sealcast-bench; DRIVER="$TOOL"; fi
+bench_driver
 bench_tmpfs_workdir moq-cost
 pin() { local core="$1" p; shift; for p in "$@"; do taskset -a -pc "$core" "$p" > /dev/null; done; }
 rss_kib() { local total=0 p k; for p in "$@"; do k="$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status")"; total=$((total + k)); done; echo "$total"; }

@@ -16,7 +16,9 @@
 # Writes bench/out/viewer-verify.json and a section in docs/benchmarks.md.
 #
 # Usage: bench/viewer-verify.sh [SECONDS] [ROUNDS]   (defaults 60 and 3)
+# Environment: SEALCAST_BIN, SEALCAST_BENCH (else the release build's).
 set -euo pipefail
+GIVEN_BENCH="${SEALCAST_BENCH:+$(realpath "$SEALCAST_BENCH")}"
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 SECS="${1:-60}"
@@ -26,6 +28,7 @@ source bench/lib.sh
 bench_install viewer-verify chromium chromium-driver curl python3
 bench_workdir
 bench_binary
+bench_driver
 
 dir="$WORK/up"
 mkdir -p "$dir"
@@ -85,5 +88,4 @@ for round in $(seq 1 "$ROUNDS"); do
   done
 done
 
-mkdir -p bench/out
-SECS="$SECS" ROUNDS="$ROUNDS" python3 "$BENCH_DIR/lib/reports/viewer_verify.py" "$WORK/runs.jsonl"
+"$DRIVER" report viewer-verify "$WORK/runs.jsonl" --seconds "$SECS" --rounds "$ROUNDS"

@@ -10,9 +10,12 @@
 //!   commit after the one it names ([`viewers::staleness`]); `--check` exits 1 when any
 //!   did.
 //! - `sealcast-bench report moq-cost RUNS.jsonl --date YYYY-MM-DD [--viewers N]
-//!   [--runs-given N] [--variant FLAGS] [--no-doc]`: a report moved out of
-//!   `bench/lib/reports/` ([`viewers::reports`]). It writes the raw results to
-//!   `bench/out/<name>.json`, prints the section and puts it in the doc as `doc` does.
+//!   [--runs-given N] [--variant FLAGS] [--no-doc]`, `sealcast-bench report ll-quality
+//!   ENCODES.tsv --seconds N [--no-doc]`, `sealcast-bench report viewer-verify RUNS.jsonl
+//!   --seconds N --rounds N [--no-doc]`, `sealcast-bench report compose --runs N …`: the
+//!   reports moved out of `bench/lib/reports/`
+//!   ([`viewers::reports`]). Each writes the raw results to `bench/out/<name>.json`,
+//!   prints the section and puts it in the doc as `doc` does.
 //!
 //! Runs git in the current directory (the repository's root, as the scripts do).
 
@@ -40,9 +43,21 @@ enum Cmd {
     /// Writes or replaces a benchmark's generated block.
     Doc(Block),
     /// A run's report: the raw results, the section, the doc's block.
-    Report {
-        #[arg(value_enum)]
-        name: ReportName,
+    #[command(subcommand)]
+    Report(ReportCmd),
+    /// Lists the blocks whose measured code changed after their run.
+    Stale {
+        /// Exit 1 when a block is stale.
+        #[arg(long)]
+        check: bool,
+    },
+}
+
+/// The reports `report` makes, each from what its script measured.
+#[derive(Debug, Subcommand)]
+enum ReportCmd {
+    /// bench/moq-cost.sh's.
+    MoqCost {
         /// The run's measurements, one JSON object a line.
         runs: PathBuf,
         /// The viewers the script was given (default: what the runs say).
@@ -54,25 +69,51 @@ enum Cmd {
         /// The day of the run, as the section prints it (`date -u +%F`).
         #[arg(long)]
         date: String,
-        /// The second relay's flags, when the run had one (moq-cost).
+        /// The second relay's flags, when the run had one.
         #[arg(long, default_value = "", allow_hyphen_values = true)]
         variant: String,
-        /// Print the section only; the doc is left as it is.
-        #[arg(long)]
-        no_doc: bool,
+        #[command(flatten)]
+        out: ReportOut,
     },
-    /// Lists the blocks whose measured code changed after their run.
-    Stale {
-        /// Exit 1 when a block is stale.
+    /// bench/ll-quality.sh's.
+    LlQuality {
+        /// The encodes, one a line (see `viewers::reports::ll_quality`).
+        encodes: PathBuf,
+        /// The source's length.
         #[arg(long)]
-        check: bool,
+        seconds: u64,
+        #[command(flatten)]
+        out: ReportOut,
+    },
+    /// bench/compose.sh's.
+    Compose {
+        #[command(flatten)]
+        run: reports::compose::Run,
+        #[command(flatten)]
+        out: ReportOut,
+    },
+    /// bench/viewer-verify.sh's.
+    ViewerVerify {
+        /// The viewers' records, one JSON object a line.
+        runs: PathBuf,
+        #[command(flatten)]
+        run: reports::viewer_verify::Run,
+        #[command(flatten)]
+        out: ReportOut,
     },
 }
 
-/// The reports `report` makes.
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
-enum ReportName {
-    MoqCost,
+/// Where a report goes besides the raw results and stdout.
+#[derive(Debug, clap::Args)]
+struct ReportOut {
+    /// Print the section only; the doc is left as it is.
+    #[arg(long)]
+    no_doc: bool,
+}
+
+/// A file the report reads.
+fn read(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| path.display().to_string())
 }
 
 /// A generated block to write: what `doc` is given, and what `report` gives it.
@@ -113,19 +154,16 @@ fn main() -> anyhow::Result<()> {
                 .transpose()?;
             put(&args.docs, block, text)?;
         }
-        Cmd::Report {
-            name,
-            runs,
-            viewers,
-            runs_given,
-            date,
-            variant,
-            no_doc,
-        } => {
-            let measurements =
-                std::fs::read_to_string(&runs).with_context(|| runs.display().to_string())?;
-            let (script, results, report) = match name {
-                ReportName::MoqCost => {
+        Cmd::Report(which) => {
+            let (script, results, report, out) = match which {
+                ReportCmd::MoqCost {
+                    runs,
+                    viewers,
+                    runs_given,
+                    date,
+                    variant,
+                    out,
+                } => {
                     let notes = std::fs::read_to_string("bench/moq-cost-notes.md").ok();
                     let run = reports::moq_cost::Run {
                         viewers,
@@ -134,21 +172,39 @@ fn main() -> anyhow::Result<()> {
                         date,
                         notes,
                     };
-                    let report = reports::moq_cost::report(&measurements, &run)?;
-                    ("bench/moq-cost.sh", "bench/out/moq-cost.json", report)
+                    let report = reports::moq_cost::report(&read(&runs)?, &run)?;
+                    ("bench/moq-cost.sh", "bench/out/moq-cost.json", report, out)
+                }
+                ReportCmd::LlQuality {
+                    encodes,
+                    seconds,
+                    out,
+                } => {
+                    let report = reports::ll_quality::report(&read(&encodes)?, seconds)?;
+                    let results = "bench/out/ll-quality.json";
+                    ("bench/ll-quality.sh", results, report, out)
+                }
+                ReportCmd::Compose { run, out } => {
+                    let report = reports::compose::report(&run)?;
+                    ("bench/compose.sh", "bench/out/compose.json", report, out)
+                }
+                ReportCmd::ViewerVerify { runs, run, out } => {
+                    let report = reports::viewer_verify::report(&read(&runs)?, &run)?;
+                    let results = "bench/out/viewer-verify.json";
+                    ("bench/viewer-verify.sh", results, report, out)
                 }
             };
             std::fs::create_dir_all("bench/out").context("making bench/out")?;
             std::fs::write(results, serde_json::to_string_pretty(&report.raw)? + "\n")
                 .with_context(|| results.to_owned())?;
             say(report.section.trim_end());
-            if !no_doc {
+            if !out.no_doc {
                 let block = Block {
                     script: script.to_owned(),
                     heading: report.heading.to_owned(),
                     results: PathBuf::from(results),
                     section: None,
-                    after: None,
+                    after: report.after.map(str::to_owned),
                     measured: None,
                     committed: false,
                 };

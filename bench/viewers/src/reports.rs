@@ -2,7 +2,10 @@
 //! each: a run's raw measurements in, its section of `docs/benchmarks.md` and the raw
 //! results' JSON out. The rest are still `bench/lib/reports/*.py`.
 
+pub mod compose;
+pub mod ll_quality;
 pub mod moq_cost;
+pub mod viewer_verify;
 
 /// What a report makes of a run.
 #[derive(Debug)]
@@ -11,6 +14,9 @@ pub struct Report {
     pub section: String,
     /// The `## ` heading the section replaces in the doc (or the start of it).
     pub heading: &'static str,
+    /// Where a section the doc lacks goes: after this one (its heading or the start of
+    /// it); none, at the end.
+    pub after: Option<&'static str>,
     /// The raw results: the measurements and the figures drawn from them.
     pub raw: serde_json::Value,
 }

@@ -52,9 +52,56 @@ pub fn text(s: Option<Spread>, decimals: usize) -> String {
     }
 }
 
+/// `x` with `decimals` decimals and a comma between groups of three digits (Python's
+/// `f"{x:,.2f}"`); "—" for none.
+pub fn grouped(x: Option<f64>, decimals: usize) -> String {
+    let Some(x) = x else {
+        return "—".to_owned();
+    };
+    let text = format!("{x:.decimals$}");
+    let (sign, digits) = match text.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", text.as_str()),
+    };
+    let (whole, fraction) = match digits.find('.') {
+        Some(dot) => digits.split_at(dot),
+        None => (digits, ""),
+    };
+    if !whole.bytes().all(|b| b.is_ascii_digit()) {
+        return text; // inf, NaN
+    }
+    let mut out = String::with_capacity(text.len() + whole.len() / 3);
+    for (i, c) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    format!("{sign}{out}{fraction}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn grouped_puts_a_comma_every_three_digits_as_python_does() {
+        let cases = [
+            (98_901.2, 0, "98,901"),
+            (977.0, 0, "977"),
+            (1_234_567.891, 2, "1,234,567.89"),
+            (1.0839, 2, "1.08"),
+            (-1234.5, 1, "-1,234.5"),
+            (-0.001, 2, "-0.00"),
+            (999_999.6, 0, "1,000,000"),
+            (0.0, 0, "0"),
+        ];
+        for (x, decimals, want) in cases {
+            assert_eq!(grouped(Some(x), decimals), want, "{x} with {decimals}");
+        }
+        assert_eq!(grouped(None, 2), "—");
+        assert_eq!(grouped(Some(f64::INFINITY), 2), "inf");
+    }
     use proptest::prelude::*;
 
     #[test]

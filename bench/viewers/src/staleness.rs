@@ -75,7 +75,7 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
     (
         "bench/ll-quality.sh",
         LADDER,
-        &["bench/lib/reports/ll_quality.py"],
+        &["bench/viewers/src/reports/ll_quality.rs"],
     ),
     (
         "bench/edge.sh",
@@ -214,9 +214,9 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
         "bench/viewer-verify.sh",
         CLUSTER,
         &[
-            "bench/lib/reports/viewer_verify.py",
             "web",
             "bench/viewer_verify.py",
+            "bench/viewers/src/reports/viewer_verify.rs",
             "bench/viewers/src",
         ],
     ),
@@ -224,7 +224,7 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
         "bench/compose.sh",
         CLUSTER,
         &[
-            "bench/lib/reports/compose.py",
+            "bench/viewers/src/reports/compose.rs",
             "web",
             "deploy",
             "Dockerfile",

@@ -257,6 +257,7 @@ pub fn report(runs_jsonl: &str, run: &Run) -> anyhow::Result<Report> {
     Ok(Report {
         section: lines.join("\n") + "\n",
         heading: HEADING,
+        after: None,
         raw: json!({ "date": run.date, "measurements": raw, "figures": rows }),
     })
 }
