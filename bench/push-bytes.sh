@@ -15,7 +15,8 @@
 #   - gaps: `#EXT-X-GAP` listed and `sealcast_segment_gaps_total` on both nodes; how the
 #     segments went (`sealcast_ingest_segment_pushes_total` by form).
 # Writes bench/out/push-bytes.json and a section in docs/benchmarks.md
-# (PUSH_BYTES_DOCS= skips it). SEALCAST_BIN picks the binary (else the release build).
+# (PUSH_BYTES_DOCS= skips it; `sealcast-bench report push-bytes`). SEALCAST_BIN picks the
+# binary (else the release build), SEALCAST_BENCH the driver.
 #
 # Usage: bench/push-bytes.sh [SECONDS] [ROUNDS]   (defaults 60 and 2)
 set -euo pipefail
@@ -23,10 +24,12 @@ cd "$(dirname "$0")/.."
 SECS="${1:-60}"
 ROUNDS="${2:-2}"
 GIVEN_BIN="${SEALCAST_BIN:+$(realpath "$SEALCAST_BIN")}"
+GIVEN_BENCH="${SEALCAST_BENCH:+$(realpath "$SEALCAST_BENCH")}"
 source bench/lib.sh
 bench_clear_env
 bench_install push-bytes curl python3
 SEALCAST_BIN="$GIVEN_BIN" bench_binary
+bench_driver
 bench_workdir
 
 # run MODE ROUND: one cluster in MODE (assembled or whole), measured; appends a JSON line
@@ -73,5 +76,7 @@ for round in $(seq 1 "$ROUNDS"); do
   done
 done
 
-mkdir -p bench/out
-python3 "$BENCH_DIR/lib/reports/push_bytes.py" report "$WORK/results.jsonl" "$SECS" "$ROUNDS" "${PUSH_BYTES_DOCS-docs/benchmarks.md}"
+docs="${PUSH_BYTES_DOCS-docs/benchmarks.md}"
+where=(--no-doc); [ -z "$docs" ] || where=(--docs "$docs")
+"$DRIVER" report push-bytes "$WORK/results.jsonl" --seconds "$SECS" --rounds "$ROUNDS" \
+  --date "$(date -u +%F)" "${where[@]}"

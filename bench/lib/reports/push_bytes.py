@@ -1,5 +1,6 @@
 """The Python of bench/push-bytes.sh (issue 46 item 4: report code out of the script's heredocs),
 run by it from the repository's root as `python3 bench/lib/reports/push_bytes.py COMMAND ARG...`.
+Its report is `sealcast-bench report push-bytes` (bench/viewers/src/reports/push_bytes.rs).
 """
 import sys
 
@@ -82,42 +83,7 @@ def measure(argv):
         "segment_pushes": forms, "gaps_counted": gaps, **latency}))
 
 
-def report(argv):
-    """bench/push-bytes.sh runs `push_bytes.py report "$WORK/results.jsonl" "$SECS" "$ROUNDS" "${PUSH_BYTES_DOCS-docs/benchmarks.md}"`."""
-    import datetime, json, statistics, sys
-    sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from docsection import notes, put
-    rows = [json.loads(l) for l in open(argv[1])]
-    secs, rounds, docs = argv[2], argv[3], argv[4]
-    json.dump({"seconds": int(secs), "rounds": int(rounds), "rows": rows}, open("bench/out/push-bytes.json", "w"), indent=1)
-    def mean(mode, key):
-        v = [r[key] for r in rows if r["mode"] == mode and r[key] is not None]
-        return round(statistics.mean(v), 2) if v else None
-    def total(mode, key):
-        return sum(r[key] for r in rows if r["mode"] == mode)
-    def forms(mode):
-        f = {}
-        for r in rows:
-            if r["mode"] == mode:
-                for k, v in r["segment_pushes"].items():
-                    f[k] = f.get(k, 0) + int(v)
-        return ", ".join(f"{k} {v}" for k, v in f.items() if v)
-    table = ["## Ingest→edge bytes: segments assembled from their parts (bench/push-bytes.sh)", "",
-        f"`bench/push-bytes.sh {secs} {rounds}`, {datetime.date.today()}: `sealcast up` with two broadcast nodes, the source rung only (720p30, 3000 kb/s from `sealcast source`), CMAF, 2 s segments, 0.333 s parts; each mode measured {rounds} times for {secs} s, interleaved, on this shared 2-core machine. `whole` is `SEALCAST_PUSH_WHOLE_SEGMENTS=1` (every segment pushed with its bytes, as before issue 46); `assembled` the default (a segment goes bodiless to a node that took all its parts). Bytes are the ingest's body bytes per node (`sealcast_ingest_push_bytes_total`; the edges' `sealcast_push_bytes_total` agrees); latency is a segment's listing on node 1 after its end (PROGRAM-DATE-TIME + EXTINF), through blocking reloads: the ingest's capture clock, so only the difference between the rows means something (values are means over the rounds; `bench/out/push-bytes.json` has each round).", "",
-        "| mode | ingest→edge kb/s per node | of which segments | of which parts | edges received kb/s per node | segment pushes | segment latency p50 / p90 / max s | gaps (listed / counted) |",
-        "|---|---|---|---|---|---|---|---|"]
-    for mode in ("whole", "assembled"):
-        table.append(f"| {mode} | {mean(mode, 'ingest_to_edge_kbps_per_node')} | {mean(mode, 'segment_kbps_per_node')} | {mean(mode, 'part_kbps_per_node')} | {mean(mode, 'edges_received_kbps_per_node')} | {forms(mode)} | {mean(mode, 'p50_s')} / {mean(mode, 'p90_s')} / {mean(mode, 'max_s')} | {total(mode, 'gaps_listed')} / {int(total(mode, 'gaps_counted'))} |")
-    w, a = mean("whole", "ingest_to_edge_kbps_per_node"), mean("assembled", "ingest_to_edge_kbps_per_node")
-    if w and a:
-        table += ["", f"Assembled, the ingest sends {a / w:.0%} of the bytes it sent with whole segments."]
-    table += notes("bench/push-bytes-notes.md")
-    section = "\n".join(table) + "\n"
-    if docs:
-        put(section, "## Ingest→edge bytes", docs, results="bench/out/push-bytes.json")
-    print(section)
-
-
-COMMANDS = {"latency": latency, "measure": measure, "report": report}
+COMMANDS = {"latency": latency, "measure": measure}
 
 
 def main(argv):

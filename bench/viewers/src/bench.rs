@@ -12,7 +12,8 @@
 //! - `sealcast-bench report moq-cost RUNS.jsonl --date YYYY-MM-DD [--viewers N]
 //!   [--runs-given N] [--variant FLAGS] [--no-doc]`, `sealcast-bench report ll-quality
 //!   ENCODES.tsv --seconds N [--no-doc]`, `sealcast-bench report viewer-verify RUNS.jsonl
-//!   --seconds N --rounds N [--no-doc]`, `sealcast-bench report compose --runs N …`: the
+//!   --seconds N --rounds N [--no-doc]`, `sealcast-bench report compose --runs N …`,
+//!   `sealcast-bench report push-bytes RESULTS.jsonl --seconds N --rounds N --date D`: the
 //!   reports moved out of `bench/lib/reports/`
 //!   ([`viewers::reports`]). Each writes the raw results to `bench/out/<name>.json`,
 //!   prints the section and puts it in the doc as `doc` does.
@@ -92,12 +93,21 @@ enum ReportCmd {
         #[command(flatten)]
         out: ReportOut,
     },
+    /// bench/push-bytes.sh's.
+    PushBytes {
+        /// The measurements, one JSON object a line (`push_bytes.py measure`'s).
+        results: PathBuf,
+        #[command(flatten)]
+        run: reports::push_bytes::Run,
+        #[command(flatten)]
+        out: ReportOut,
+    },
     /// bench/viewer-verify.sh's.
     ViewerVerify {
         /// The viewers' records, one JSON object a line.
         runs: PathBuf,
         #[command(flatten)]
-        run: reports::viewer_verify::Run,
+        run: reports::Rounds,
         #[command(flatten)]
         out: ReportOut,
     },
@@ -187,6 +197,17 @@ fn main() -> anyhow::Result<()> {
                 ReportCmd::Compose { run, out } => {
                     let report = reports::compose::report(&run)?;
                     ("bench/compose.sh", "bench/out/compose.json", report, out)
+                }
+                ReportCmd::PushBytes { results, run, out } => {
+                    let notes = std::fs::read_to_string("bench/push-bytes-notes.md").ok();
+                    let report =
+                        reports::push_bytes::report(&read(&results)?, &run, notes.as_deref())?;
+                    (
+                        "bench/push-bytes.sh",
+                        "bench/out/push-bytes.json",
+                        report,
+                        out,
+                    )
                 }
                 ReportCmd::ViewerVerify { runs, run, out } => {
                     let report = reports::viewer_verify::report(&read(&runs)?, &run)?;

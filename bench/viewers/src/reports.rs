@@ -5,6 +5,7 @@
 pub mod compose;
 pub mod ll_quality;
 pub mod moq_cost;
+pub mod push_bytes;
 pub mod viewer_verify;
 
 /// What a report makes of a run.
@@ -19,4 +20,26 @@ pub struct Report {
     pub after: Option<&'static str>,
     /// The raw results: the measurements and the figures drawn from them.
     pub raw: serde_json::Value,
+}
+
+/// How long and how often a script measured (`--seconds N --rounds N`).
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct Rounds {
+    /// Seconds each measurement lasted.
+    #[arg(long)]
+    pub seconds: u64,
+    /// Rounds of measurements.
+    #[arg(long)]
+    pub rounds: u64,
+}
+
+/// The JSON objects of `text`, one a line (blank lines passed over); an error names the
+/// line (`what` and its number) that does not parse.
+pub(crate) fn json_lines(what: &str, text: &str) -> anyhow::Result<Vec<serde_json::Value>> {
+    use anyhow::Context;
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+        .map(|(i, l)| serde_json::from_str(l).with_context(|| format!("{what} {}", i + 1)))
+        .collect()
 }

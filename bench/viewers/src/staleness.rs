@@ -174,7 +174,10 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
     (
         "bench/push-bytes.sh",
         CLUSTER,
-        &["bench/lib/reports/push_bytes.py"],
+        &[
+            "bench/lib/reports/push_bytes.py",
+            "bench/viewers/src/reports/push_bytes.rs",
+        ],
     ),
     (
         "bench/archive-disk.sh",

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use anyhow::Context;
 use serde_json::{json, Value};
 
-use super::Report;
+use super::{json_lines, Report};
 use crate::spread::{spread, text};
 
 /// The section's heading in `docs/benchmarks.md`.
@@ -48,13 +48,6 @@ pub struct Run {
     /// The compose command (`docker-compose`).
     #[arg(long)]
     pub tool: String,
-}
-
-fn json_lines(what: &str, text: &str) -> anyhow::Result<Vec<Value>> {
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).with_context(|| format!("{what}: {l:?}")))
-        .collect()
 }
 
 /// `docker stats`' memory ("39.05MiB", "1.2GiB", "512KiB", "13MiB") in MiB.

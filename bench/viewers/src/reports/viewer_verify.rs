@@ -5,25 +5,13 @@
 
 use std::collections::BTreeSet;
 
-use anyhow::Context;
 use serde_json::Value;
 
-use super::Report;
+use super::{json_lines, Report, Rounds};
 use crate::spread::{grouped, median};
 
 /// The section's heading in `docs/benchmarks.md`.
 pub const HEADING: &str = "## Viewer verification";
-
-/// What the script ran with (`sealcast-bench report viewer-verify`'s options).
-#[derive(Debug, clap::Args)]
-pub struct Run {
-    /// Seconds each viewer played.
-    #[arg(long)]
-    pub seconds: u64,
-    /// Rounds per path.
-    #[arg(long)]
-    pub rounds: u64,
-}
 
 /// The median of `field` over `runs`, the runs without it left out.
 fn median_of(runs: &[&Value], value: impl Fn(&Value) -> Option<f64>) -> Option<f64> {
@@ -47,13 +35,9 @@ fn media_requests_per_s(r: &Value) -> Option<f64> {
 
 /// The report of a run from its `runs.jsonl` (one viewer's records a line, as
 /// `bench/viewer_verify.py` prints them, with the round).
-pub fn report(runs_jsonl: &str, run: &Run) -> anyhow::Result<Report> {
-    let runs = runs_jsonl
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .enumerate()
-        .map(|(i, l)| serde_json::from_str::<Value>(l).with_context(|| format!("run {}", i + 1)))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+/// `run`: the seconds each viewer played, the rounds per path.
+pub fn report(runs_jsonl: &str, run: &Rounds) -> anyhow::Result<Report> {
+    let runs = json_lines("run", runs_jsonl)?;
     let modes: BTreeSet<&str> = runs
         .iter()
         .filter_map(|r| r.get("mode").and_then(Value::as_str))
@@ -131,7 +115,7 @@ mod tests {
         let runs = include_str!("testdata/viewer-verify-84c3c4c.jsonl");
         let report = report(
             runs,
-            &Run {
+            &Rounds {
                 seconds: 40,
                 rounds: 2,
             },
@@ -155,7 +139,7 @@ mod tests {
     fn runs_that_measured_nothing_print_dashes() {
         let report = report(
             "{\"mode\": \"m\", \"played_s\": 0, \"refused\": 2}\n\n",
-            &Run {
+            &Rounds {
                 seconds: 1,
                 rounds: 1,
             },
@@ -170,7 +154,7 @@ mod tests {
         );
         assert!(super::report(
             "{",
-            &Run {
+            &Rounds {
                 seconds: 1,
                 rounds: 1
             }
