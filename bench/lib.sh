@@ -116,6 +116,12 @@ bench_driver() {
   [ -x "$DRIVER" ] || die "no sealcast-bench at $DRIVER"
 }
 
+# bench_report_docs DOC: REPORT_DOCS is what `sealcast-bench report` is told about the
+# doc: `--docs DOC`, or `--no-doc` when DOC is empty (a script's *_DOCS= skips it).
+bench_report_docs() {
+  if [ -n "$1" ]; then REPORT_DOCS=(--docs "$1"); else REPORT_DOCS=(--no-doc); fi
+}
+
 # bench_wait_for SECONDS COMMAND...: runs COMMAND every 0.1 s until it succeeds; fails
 # after SECONDS.
 bench_wait_for() {

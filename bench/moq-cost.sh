@@ -181,7 +181,6 @@ for ((run = 1; run <= RUNS; run++)); do
   # Rotate: each system leads in turn.
   for i in "${!SYSTEMS[@]}"; do measure "${SYSTEMS[$(((i + run - 1) % ${#SYSTEMS[@]}))]}" "$run"; done
 done
-docs="${MOQ_COST_DOCS-docs/benchmarks.md}"
-if [ -n "$docs" ]; then doc=(--docs "$docs"); else doc=(--no-doc); fi
+bench_report_docs "${MOQ_COST_DOCS-docs/benchmarks.md}"
 "$DRIVER" report moq-cost "$WORK/runs.jsonl" --date "$(date -u +%F)" --viewers "$VIEWERS_N" --runs-given "$RUNS" \
-  --variant="${RELAY_VARIANT:-}" "${doc[@]}"
+  --variant="${RELAY_VARIANT:-}" "${REPORT_DOCS[@]}"

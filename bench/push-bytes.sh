@@ -76,7 +76,6 @@ for round in $(seq 1 "$ROUNDS"); do
   done
 done
 
-docs="${PUSH_BYTES_DOCS-docs/benchmarks.md}"
-where=(--no-doc); [ -z "$docs" ] || where=(--docs "$docs")
+bench_report_docs "${PUSH_BYTES_DOCS-docs/benchmarks.md}"
 "$DRIVER" report push-bytes "$WORK/results.jsonl" --seconds "$SECS" --rounds "$ROUNDS" \
-  --date "$(date -u +%F)" "${where[@]}"
+  --date "$(date -u +%F)" "${REPORT_DOCS[@]}"

@@ -113,10 +113,10 @@ const WATCH_EVERY_MS = 100;
 const MAX_RESUMES_TOLD = 8;
 /**
  * Routes lost since the last object played (a dial that failed, a session or track the
- * relay ended or refused) dialled again; one more, and playback over MoQ is given up. Silence alone does not
- * count when the dial again subscribed: the track stays open, so the relay still routes
- * the broadcast and its source is only quiet (a publisher's encoder behind real time, its
- * network stalling). The silence allowed before the next dial then doubles with each
+ * relay ended or refused) that are dialled again; one more, and playback over MoQ is given
+ * up. Silence alone does not count when the dial again subscribed: the track stays open,
+ * so the relay still routes the broadcast and its source is only quiet (a publisher's
+ * encoder behind real time, its network stalling). The silence allowed before the next dial then doubles with each
  * such resume, at most MAX_QUIET_DOUBLINGS times (0.7, 1.4, 2.8, 5.6 s), as an LL-HLS
  * player keeps reloading a playlist that does not grow. When the publisher is gone the
  * node ends the broadcast, and the relay the tracks: those count.

@@ -157,11 +157,7 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     match args.command {
         Cmd::Doc(block) => {
-            let text = block
-                .section
-                .as_ref()
-                .map(|p| std::fs::read_to_string(p).with_context(|| p.display().to_string()))
-                .transpose()?;
+            let text = block.section.as_ref().map(|p| read(p)).transpose()?;
             put(&args.docs, block, text)?;
         }
         Cmd::Report(which) => {

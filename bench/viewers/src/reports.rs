@@ -34,7 +34,7 @@ pub struct Rounds {
 }
 
 /// The JSON objects of `text`, one a line (blank lines passed over); an error names the
-/// line (`what` and its number) that does not parse.
+/// object that does not parse (`what` and its number, counting objects).
 pub(crate) fn json_lines(what: &str, text: &str) -> anyhow::Result<Vec<serde_json::Value>> {
     use anyhow::Context;
     text.lines()

@@ -474,13 +474,7 @@ async fn plays_in_chromium(cluster: &Cluster, hop: Hop) -> anyhow::Result<()> {
     let checked = match checked {
         Ok(()) => Ok(()),
         Err(e) => {
-            let state = browser
-                .execute(
-                    &format!("{MOQ_STATE_FN} return r;"),
-                    serde_json::Value::Null,
-                )
-                .await
-                .unwrap_or_default();
+            let state = moq_state(&browser).await.unwrap_or_default();
             let notes = browser
                 .events()
                 .await
@@ -503,12 +497,7 @@ async fn skips_a_missing_group(
     hop.hostile.store(false, Ordering::SeqCst);
     // What the hop altered before has been read (or passed over) once two groups played
     // since: the counts from then on are the unaltered stream's.
-    let now = browser
-        .execute(
-            &format!("{MOQ_STATE_FN} return r;"),
-            serde_json::Value::Null,
-        )
-        .await?;
+    let now = moq_state(browser).await?;
     let group = now["moq"]["lastGroup"].as_u64().unwrap_or(0);
     let settled = browser
         .wait_for(
@@ -623,6 +612,18 @@ pub(crate) const MOQ_STATE_FN: &str = "const r = (() => { const s = window.sealc
      refusals: s.verification.refused.slice(-3), provenance: s.verification.provenance, \
      mode: s.verification.mode, t: v.currentTime, paused: v.paused, \
      readyState: v.readyState }; })();";
+
+/// The page's state as [`MOQ_STATE_FN`] reads it.
+pub(crate) async fn moq_state(
+    browser: &testkit::browser::Browser,
+) -> anyhow::Result<serde_json::Value> {
+    browser
+        .execute(
+            &format!("{MOQ_STATE_FN} return r;"),
+            serde_json::Value::Null,
+        )
+        .await
+}
 
 /// A subscription that keeps groups up to 10 s old (see [`read_back`]).
 fn lenient() -> moq_net::track::Subscription {
@@ -792,12 +793,7 @@ async fn rides_out_a_quiet_source(
     browser: &mut testkit::browser::Browser,
     publisher: &testkit::ffmpeg::Publisher,
 ) -> anyhow::Result<()> {
-    let before = browser
-        .execute(
-            &format!("{MOQ_STATE_FN} return r;"),
-            serde_json::Value::Null,
-        )
-        .await?;
+    let before = moq_state(browser).await?;
     let resumes = before["moq"]["resumes"].as_u64().unwrap_or(0);
     browser
         .execute(
@@ -853,12 +849,7 @@ async fn follows_a_reconnect(
     publisher: testkit::ffmpeg::Publisher,
     url: &str,
 ) -> anyhow::Result<testkit::ffmpeg::Publisher> {
-    let before = browser
-        .execute(
-            &format!("{MOQ_STATE_FN} return r;"),
-            serde_json::Value::Null,
-        )
-        .await?;
+    let before = moq_state(browser).await?;
     publisher.kill_hard();
     let killed = std::time::Instant::now();
     let again = TestPattern::new(426, 240, 30, 600).publish(url)?;

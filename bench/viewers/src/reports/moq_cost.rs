@@ -8,7 +8,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::Report;
+use super::{json_lines, Report};
 use crate::spread::{spread, text};
 
 /// The section's heading in `docs/benchmarks.md`.
@@ -151,20 +151,12 @@ fn ratio_text(xs: &[f64]) -> (String, String) {
 
 /// The report of the measurements in `runs_jsonl` (one JSON object a line).
 pub fn report(runs_jsonl: &str, run: &Run) -> anyhow::Result<Report> {
-    let mut raw = Vec::new();
-    let mut measured = Vec::new();
-    for (i, line) in runs_jsonl
-        .lines()
+    let raw = json_lines("runs line", runs_jsonl)?;
+    let measured = raw
+        .iter()
         .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-    {
-        let value: serde_json::Value =
-            serde_json::from_str(line).with_context(|| format!("runs line {}", i + 1))?;
-        measured.push(
-            Measurement::deserialize(&value).with_context(|| format!("runs line {}", i + 1))?,
-        );
-        raw.push(value);
-    }
+        .map(|(i, v)| Measurement::deserialize(v).with_context(|| format!("runs line {}", i + 1)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let rows: Vec<Figures> = measured.iter().map(Figures::of).collect();
     let of = |system: &'static str| rows.iter().filter(move |r| r.system == system);
     let to_ll = ratios(&rows, "moq", "ll-hls");

@@ -312,13 +312,7 @@ async fn plays_on(browser: &mut Browser, after_what: &str) -> anyhow::Result<Val
     let after = match after {
         Ok(after) => after,
         Err(e) => {
-            let state = browser
-                .execute(
-                    &format!("{} return r;", crate::moq::MOQ_STATE_FN),
-                    Value::Null,
-                )
-                .await
-                .unwrap_or_default();
+            let state = crate::moq::moq_state(browser).await.unwrap_or_default();
             return Err(e.context(format!("page state {state}")));
         }
     };
