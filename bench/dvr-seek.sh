@@ -81,5 +81,7 @@ bench_wait_for 120 window_peer $((BACK + 30)) || die "the peer's playlist never 
 echo "dvr-seek: $ROUNDS rounds, $BACK s back" >&2
 "$SEEK" "$ORIGIN" dvr --peer "http://127.0.0.1:$PORT/index.html" --back "$BACK" --rounds "$ROUNDS" \
   > "$WORK/result.json" 2> "$WORK/seek.err" || die "sealcast-dvr-seek failed"
-SEALCAST_BENCH="$GIVEN_BENCH" BACK="$BACK" ROUNDS="$ROUNDS" python3 "$BENCH_DIR/lib/reports/dvr_seek.py" \
-  "$WORK/result.json" "${DVR_SEEK_DOCS-docs/benchmarks.md}"
+bench_driver
+bench_report_docs "${DVR_SEEK_DOCS-docs/benchmarks.md}"
+"$DRIVER" report dvr-seek "$WORK/result.json" --back "$BACK" --rounds "$ROUNDS" \
+  --date "$(date +%F)" "${REPORT_DOCS[@]}"

@@ -15,10 +15,13 @@
 # src rung's playlist: its segments must cover the publish without a gap (the stream never
 # stalls, whatever was shed).
 #
-# Writes bench/out/ladder-codecs.json and its section of docs/benchmarks.md.
+# Writes bench/out/ladder-codecs.json and its section of docs/benchmarks.md (`sealcast-bench
+# sample ladder-codecs` and `report ladder-codecs`).
 #
 # Usage: bench/ladder-codecs.sh [SECONDS] [CODECS]   (defaults 60 and "hevc av1")
 set -euo pipefail
+[ -z "${SEALCAST_BIN:-}" ] || SEALCAST_BIN="$(realpath -m "$SEALCAST_BIN")"
+GIVEN_BENCH="${SEALCAST_BENCH:+$(realpath "$SEALCAST_BENCH")}"
 cd "$(dirname "$0")/.."
 source scripts/setup.sh test
 SECS="${1:-60}"
@@ -26,9 +29,10 @@ CODECS="${2:-hevc av1}"
 
 source bench/lib.sh
 bench_clear_env
-bench_install ladder-codecs curl python3
+bench_install ladder-codecs curl
 bench_workdir
 bench_binary
+bench_driver
 FFMPEG9="${SEALCAST_TEST_FFMPEG9:-$("${SEALCAST_KUBERNETES_TOOLS:-$HOME/.cache/sealcast/kubernetes-tools}/bin/python" -c 'import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())')}"
 [ -x "$FFMPEG9" ] || { echo "ladder-codecs: no FFmpeg 9 (run scripts/setup.sh test)" >&2; exit 1; }
 
@@ -75,7 +79,7 @@ for codec in $CODECS; do
     now=$(date +%s.%N)
     ticks=$(cpu_ticks "$UP")
     curl -sf "${NODE%/}/metrics" > "$WORK/metrics.txt" || : > "$WORK/metrics.txt"
-    python3 "$BENCH_DIR/lib/reports/ladder_codecs.py" sample "$codec" "$start" "$now" "$before" "$ticks" "$TICK" "$WORK/metrics.txt" >> "$WORK/samples.jsonl"
+    "$DRIVER" sample ladder-codecs "$codec" "$start" "$now" "$before" "$ticks" "$TICK" "$WORK/metrics.txt" >> "$WORK/samples.jsonl"
   done
   wait "$PUB" || echo "ladder-codecs: the $codec publisher exited with an error: $(tail -c 400 "$WORK/publish-$codec.log")" >&2
   # The src playlist once the stream ended (grace 2 s): what it covered, and any gap.
@@ -85,5 +89,5 @@ for codec in $CODECS; do
   sleep 4
 done
 
-mkdir -p bench/out
-SECS="$SECS" python3 "$BENCH_DIR/lib/reports/ladder_codecs.py" report "$WORK" $CODECS
+# shellcheck disable=SC2086 # CODECS is a list
+"$DRIVER" report ladder-codecs "$WORK" --seconds "$SECS" $CODECS

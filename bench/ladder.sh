@@ -17,13 +17,15 @@
 # 5 %; otherwise the comparison is not like for like and the script says so and fails.
 # Reports CPU-seconds and wall-time ratios (ffmpeg / ours, > 1 means we are ahead), with an
 # A/A ratio of ffmpeg against itself as the noise floor. Writes bench/out/ladder.json and
-# its section of docs/benchmarks.md.
+# its section of docs/benchmarks.md (`sealcast-bench report ladder`).
 #
 # Usage: bench/ladder.sh [RUNS]   (default 5)
 # Environment: LADDER_PARTS=0   the ladder without LL-HLS parts (and x264 defaults on both sides);
-#   SEALCAST_BIN=path   a prebuilt sealcast binary instead of `cargo build --release`
+#   SEALCAST_BIN=path   a prebuilt sealcast binary instead of `cargo build --release`;
+#   SEALCAST_BENCH=path the report's sealcast-bench (default: the one beside SEALCAST_BIN)
 set -euo pipefail
 [ -z "${SEALCAST_BIN:-}" ] || SEALCAST_BIN="$(realpath -m "$SEALCAST_BIN")"
+GIVEN_BENCH="${SEALCAST_BENCH:+$(realpath "$SEALCAST_BENCH")}"
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 RUNS="${1:-5}"
@@ -33,6 +35,7 @@ source bench/lib.sh
 bench_install ladder ffmpeg
 bench_workdir
 bench_binary
+bench_driver
 FIXTURE="$WORK/fixture.flv"
 "$BIN" source --output "$FIXTURE" --size 1280x720 --fps 30 --bitrate 4000 --gop 2 --duration 60 --fast >&2
 
@@ -102,4 +105,4 @@ for rung in 720p:1280:720 480p:854:480 360p:640:360; do
   done
 done
 
-python3 "$BENCH_DIR/lib/reports/ladder.py" "$WORK" "$RUNS" "$PARTS" "$X264_PARAMS"
+"$DRIVER" report ladder "$WORK" --runs "$RUNS" --parts "$PARTS" --x264 "$X264_PARAMS" --date "$(date +%F)"

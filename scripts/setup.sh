@@ -145,42 +145,68 @@ fi
 # crate's binary, pinned, built once into ~/.cache/sealcast/moq-relay with its own target
 # directory, removed afterwards. A debug build without debug info, as Garage's below: the
 # tests relay a few streams, and a release build took 11.5 minutes of a cold CI-sized
-# machine, the largest single step of a fresh run (docs/deployment.md, CI times). Not
-# --locked: the lock file inside moq-relay 0.17.10 names a webpki-roots release since yanked.
-# The compose cluster's relay tier runs it too: scripts/init-cluster.sh asks for it alone
-# (SEALCAST_SETUP_MOQ_RELAY=1) when it makes the images without a registry.
-if [ "${1:-}" = test ] || [ "${SEALCAST_SETUP_MOQ_RELAY:-}" = 1 ]; then
-  moq_root=${SEALCAST_MOQ_RELAY_ROOT:-$HOME/.cache/sealcast/moq-relay}
-  moq_version=0.17.10
-  moq_stamp="$moq_version debug"
-  if [ "$(cat "$moq_root/version" 2>/dev/null)" != "$moq_stamp" ] || [ ! -x "$moq_root/bin/moq-relay" ]; then
-    echo "setup: building moq-relay $moq_version into $moq_root" >&2
-    CARGO_PROFILE_DEV_DEBUG=0 cargo install --quiet --force --debug moq-relay --version "$moq_version" \
-      --root "$moq_root" --target-dir "$moq_root/target" >&2
-    rm -rf "$moq_root/target"
-    echo "$moq_stamp" >"$moq_root/version"
+# machine, the largest single step of a fresh run (docs/deployment.md, CI times). QUIC
+# (noq) only: the default features add iroh, LAN discovery (mDNS), WebSocket and Unix
+# listeners, 66 crates nobody here uses (the gate's `--auth-url unix://` needs none): 27 %
+# less CPU. Not --locked: the lock file inside moq-relay 0.17.10 names a webpki-roots
+# release since yanked. The compose cluster's relay tier runs it too:
+# scripts/init-cluster.sh asks for it alone (SEALCAST_SETUP_MOQ_RELAY=1) when it makes the
+# images without a registry.
+setup_moq_relay() {
+  local root=${SEALCAST_MOQ_RELAY_ROOT:-$HOME/.cache/sealcast/moq-relay}
+  local version=0.17.10
+  local stamp="$version debug noq"
+  if [ "$(cat "$root/version" 2>/dev/null)" != "$stamp" ] || [ ! -x "$root/bin/moq-relay" ]; then
+    echo "setup: building moq-relay $version into $root" >&2
+    CARGO_PROFILE_DEV_DEBUG=0 cargo install --quiet --force --debug moq-relay --version "$version" \
+      --no-default-features --features noq \
+      --root "$root" --target-dir "$root/target" >&2
+    rm -rf "$root/target"
+    echo "$stamp" >"$root/version"
   fi
-fi
+}
 
 # The archive's S3 backend is tested against a real Garage (issue 49; testkit::s3): the
 # published crate's binary, pinned, built once into ~/.cache/sealcast/garage with its own
 # target directory, removed afterwards. Only what an S3 server needs: the LMDB metadata
 # engine (C, bundled with its crate), no SQLite, K2V, metrics or telemetry (`bundled-libs`
 # because garage refuses to build without it or `system-libs`; without SQLite it changes
-# nothing). --locked: the crate ships its lock file. Cold, niced beside other builds on two cores: see
-# docs/deployment.md (Garage, the test store).
-if [ "${1:-}" = test ]; then
-  garage_root=${SEALCAST_GARAGE_ROOT:-$HOME/.cache/sealcast/garage}
-  # A debug build without debug info: the tests need an S3 server, not a fast one, and it
-  # builds in about half the CPU time of a release build (docs/deployment.md).
-  garage_version=2.5.0
-  garage_stamp="$garage_version debug"
-  if [ "$(cat "$garage_root/version" 2>/dev/null)" != "$garage_stamp" ] || [ ! -x "$garage_root/bin/garage" ]; then
-    echo "setup: building garage $garage_version into $garage_root" >&2
-    CARGO_PROFILE_DEV_DEBUG=0 cargo install --quiet --locked --force --debug garage --version "$garage_version" \
+# nothing). --locked: the crate ships its lock file. A debug build without debug info: the
+# tests need an S3 server, not a fast one, and it builds in about half the CPU time of a
+# release build (docs/deployment.md, Garage, the test store).
+setup_garage() {
+  local root=${SEALCAST_GARAGE_ROOT:-$HOME/.cache/sealcast/garage}
+  local version=2.5.0
+  local stamp="$version debug"
+  if [ "$(cat "$root/version" 2>/dev/null)" != "$stamp" ] || [ ! -x "$root/bin/garage" ]; then
+    echo "setup: building garage $version into $root" >&2
+    CARGO_PROFILE_DEV_DEBUG=0 cargo install --quiet --locked --force --debug garage --version "$version" \
       --no-default-features --features lmdb,bundled-libs \
-      --root "$garage_root" --target-dir "$garage_root/target" >&2
-    rm -rf "$garage_root/target"
-    echo "$garage_stamp" >"$garage_root/version"
+      --root "$root" --target-dir "$root/target" >&2
+    rm -rf "$root/target"
+    echo "$stamp" >"$root/version"
   fi
+}
+
+# The tests' two servers built from crates, at once: each build ends in a stretch of its
+# own large crates compiled one after another, on one core, which the other build fills.
+# A subshell (errexit holds in it, whoever sources this file) whose status says whether
+# both were built. scripts/test.sh runs it in the background beside the workspace's own
+# build (SEALCAST_SETUP_TOOLS=later); anyone else sourcing `setup.sh test` waits for it here.
+setup_test_tools() (
+  set -e
+  setup_moq_relay &
+  local moq=$!
+  setup_garage &
+  local garage=$!
+  local failed=0
+  wait "$moq" || failed=1
+  wait "$garage" || failed=1
+  exit "$failed"
+)
+
+if [ "${1:-}" = test ] && [ "${SEALCAST_SETUP_TOOLS:-now}" != later ]; then
+  setup_test_tools
+elif [ "${SEALCAST_SETUP_MOQ_RELAY:-}" = 1 ]; then
+  setup_moq_relay
 fi

@@ -824,8 +824,9 @@ export class PlaybackVerifier {
    * first, the URL fetched when they do not give the key; `now`: unix milliseconds;
    * `playback`: the URL the viewer opened (see `playbackOf`; none: live); `provenance`:
    * async, a further check of a fragment whose statement verified (the player's C2PA
-   * check), resolving null or a refusal `{ reason, detail }`, made before the fragment
-   * counts for continuity.
+   * check), called with `{ back }` (the fragment is a step back on its rung that
+   * continuity allowed: see `checkContinuity`), resolving null or a refusal `{ reason,
+   * detail }`, made before the fragment counts for continuity.
    */
   constructor(trust, { refreshTrust = null, fetchDelegation = null, carriedDelegation = null, now = () => Date.now(), playback = null, provenance = null } = {}) {
     this.trust = trust;
@@ -872,8 +873,8 @@ export class PlaybackVerifier {
     const moves = this.moves;
     try {
       if (!target) refuse('unexpected_url', f.url);
-      const verdict = await this.checkSigned(target, f);
-      const further = this.provenance ? await this.provenance(f) : null;
+      const { signed: verdict, back } = await this.checkSigned(target, f);
+      const further = this.provenance ? await this.provenance(f, { back }) : null;
       if (further) refuse(further.reason, further.detail);
       // Only a fragment the player still takes moves the position: not one it let go of
       // while it was checked (`wanted`), nor one a reposition overtook.
@@ -940,14 +941,14 @@ export class PlaybackVerifier {
       if (!equalBytes(bytes, rendition.init)) refuse('digest_mismatch');
       if (this.inits.size >= MAX_REMEMBERED) this.inits.clear();
       this.inits.set(`${target.stream}/${target.rendition}`, signed.issuedAtMs);
-      return signed;
+      return { signed, back: false };
     }
     this.checkFields(target, signed, f);
     if (BigInt(bytes.length) !== signed.byteLength) refuse('wrong_length', `${bytes.length} bytes, signed ${signed.byteLength}`);
     if (!equalBytes(await sha256(bytes), signed.digest)) refuse('digest_mismatch');
     this.checkSession(signed);
-    this.checkContinuity(target, signed, f);
-    return signed;
+    const back = this.checkContinuity(target, signed, f);
+    return { signed, back };
   }
 
   /**
@@ -1032,9 +1033,15 @@ export class PlaybackVerifier {
     }
   }
 
+  /**
+   * Whether `m` may come where the playback is (see the class's comment); refuses it
+   * otherwise. True when it is a step back on the same rung that is allowed (hls.js
+   * backtracking after a switch, or restarting a segment at an independent part): the
+   * C2PA check (`provenance`) is told, since C2PA's numbers only rise.
+   */
   checkContinuity(target, m, f) {
     const last = this.position;
-    if (this.free || !last) return;
+    if (this.free || !last) return false;
     const seq = m.sequence;
     const part = m.kind === 'part' ? m.index : null;
     const sameRung = last.rendition === target.rendition;
@@ -1043,10 +1050,10 @@ export class PlaybackVerifier {
     if (this.switched && sameRung) {
       // Right after a rung switch: the segment before the switch fragment on the new rung,
       // or the switch fragment itself again (hls.js backtracking).
-      if (seq === last.sequence - 1n || (seq === last.sequence && part === last.part)) return;
+      if (seq === last.sequence - 1n || (seq === last.sequence && part === last.part)) return true;
     }
     if (seq === last.sequence) {
-      if (!sameRung) return;
+      if (!sameRung) return false;
       if (part !== null && last.part !== null) {
         // Back within the segment only to recover from a part of it refused since: a player
         // restarts at an independent part (hls.js does).
@@ -1056,20 +1063,21 @@ export class PlaybackVerifier {
         for (let i = last.part + 1; i < part; i += 1) {
           if (!refused(`${seq}.${i}`)) refuse('skipped_sequence', `part ${seq}.${i} skipped`);
         }
-        return;
+        return part <= last.part;
       }
-      if (part === null && last.part !== null) return; // the whole segment after its parts
+      if (part === null && last.part !== null) return false; // the whole segment after its parts
       refuse('repeated_sequence', `${seq} again`);
     }
-    if (seq === last.sequence + 1n) return;
+    if (seq === last.sequence + 1n) return false;
     if (seq > last.sequence) {
       for (let n = last.sequence + 1n; n < seq; n += 1n) {
         if (!refused(`${n}~`) && !gap(n)) refuse('skipped_sequence', `${n} skipped`);
       }
-      return;
+      return false;
     }
-    if (!sameRung && seq === last.sequence - 1n) return;
+    if (!sameRung && seq === last.sequence - 1n) return false;
     refuse('reordered_sequence', `${seq} after ${last.sequence}`);
+    return false;
   }
 
   /** A fragment verified: pin the session, move the position on. */
@@ -2348,7 +2356,7 @@ export class VerificationSession {
           fetchDelegation: (url) => fetchBounded(url, MAX_PART_KEY_SIDECAR),
           carriedDelegation: delegation,
           playback,
-          provenance: (f) => this.checkProvenance(f),
+          provenance: (f, how) => this.checkProvenance(f, how),
         });
         const trust = opened.trust;
         const cosigned = cosignatureChecker(trust);
@@ -2388,7 +2396,7 @@ export class VerificationSession {
    * fragments after a discontinuity whose init segment was not checked again, cosigned:
    * init segments whose co-signature verified }).
    */
-  async checkProvenance(f) {
+  async checkProvenance(f, { back = false } = {}) {
     const target = parseMediaUrl(f.url);
     if (!this.c2pa || !target) return null;
     const rendition = `${target.stream}/${target.rendition}`;
@@ -2418,7 +2426,10 @@ export class VerificationSession {
       // checked up to. C2PA's rule that its numbers rise holds within one stay on a
       // rendition; across rungs, continuity is our statements' (PlaybackVerifier's), which
       // let only the previous number of another rung through.
-      if (this.c2paLast !== null && this.c2paLast !== rendition) this.c2pa.startOver(rendition);
+      // The same holds for a step back on one rendition that our statements allowed (`back`:
+      // hls.js backtracking right after a switch, or restarting a segment at an
+      // independent part); they allow it once, and C2PA's numbers rise again from there.
+      if ((this.c2paLast !== null && this.c2paLast !== rendition) || back) this.c2pa.startOver(rendition);
       this.c2paLast = rendition;
     }
     const c = await this.c2pa.check({

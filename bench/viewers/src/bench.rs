@@ -46,11 +46,26 @@ enum Cmd {
     /// A run's report: the raw results, the section, the doc's block.
     #[command(subcommand)]
     Report(ReportCmd),
+    /// One sample of a running measurement, as a JSON line on stdout.
+    #[command(subcommand)]
+    Sample(SampleCmd),
     /// Lists the blocks whose measured code changed after their run.
     Stale {
         /// Exit 1 when a block is stale.
         #[arg(long)]
         check: bool,
+    },
+}
+
+/// The samples `sample` takes while a script measures.
+#[derive(Debug, Subcommand)]
+enum SampleCmd {
+    /// bench/ladder-codecs.sh's: the ingest's CPU and metrics.
+    LadderCodecs {
+        #[command(flatten)]
+        tick: reports::ladder_codecs::Tick,
+        /// The node's `/metrics` as fetched now.
+        metrics: PathBuf,
     },
 }
 
@@ -73,6 +88,38 @@ enum ReportCmd {
         /// The second relay's flags, when the run had one.
         #[arg(long, default_value = "", allow_hyphen_values = true)]
         variant: String,
+        #[command(flatten)]
+        out: ReportOut,
+    },
+    /// bench/dvr-seek.sh's.
+    DvrSeek {
+        /// What `sealcast-dvr-seek` printed.
+        result: PathBuf,
+        #[command(flatten)]
+        run: reports::dvr_seek::Run,
+        #[command(flatten)]
+        out: ReportOut,
+    },
+    /// bench/ladder.sh's (fails when the outputs are not like for like).
+    Ladder {
+        /// The script's work directory: `runs`, `quality` and the first run's outputs.
+        work: PathBuf,
+        #[command(flatten)]
+        run: reports::ladder::Run,
+        #[command(flatten)]
+        out: ReportOut,
+    },
+    /// bench/ladder-codecs.sh's.
+    LadderCodecs {
+        /// The script's work directory: `samples.jsonl`, and per codec
+        /// `src-CODEC.m3u8` and `master-CODEC.m3u8`.
+        work: PathBuf,
+        /// How long each codec was published.
+        #[arg(long)]
+        seconds: u64,
+        /// The codecs, in the order the table lists them.
+        #[arg(required = true)]
+        codecs: Vec<String>,
         #[command(flatten)]
         out: ReportOut,
     },
@@ -181,6 +228,45 @@ fn main() -> anyhow::Result<()> {
                     let report = reports::moq_cost::report(&read(&runs)?, &run)?;
                     ("bench/moq-cost.sh", "bench/out/moq-cost.json", report, out)
                 }
+                ReportCmd::DvrSeek { result, run, out } => {
+                    let notes = std::fs::read_to_string("bench/dvr-seek-notes.md").ok();
+                    let report =
+                        reports::dvr_seek::report(&read(&result)?, &run, notes.as_deref())?;
+                    ("bench/dvr-seek.sh", "bench/out/dvr-seek.json", report, out)
+                }
+                ReportCmd::Ladder { work, run, out } => {
+                    let notes = std::fs::read_to_string("bench/ladder-notes.md").ok();
+                    let report = reports::ladder::report(
+                        &read(&work.join("runs"))?,
+                        &read(&work.join("quality"))?,
+                        &reports::ladder::outputs(&work)?,
+                        &run,
+                        notes.as_deref(),
+                    )?;
+                    let results = reports::ladder::results_file(run.parts != 0);
+                    ("bench/ladder.sh", results, report, out)
+                }
+                ReportCmd::LadderCodecs {
+                    work,
+                    seconds,
+                    codecs,
+                    out,
+                } => {
+                    let playlists = codecs
+                        .into_iter()
+                        .map(|codec| {
+                            Ok(reports::ladder_codecs::Playlists {
+                                src: read(&work.join(format!("src-{codec}.m3u8")))?,
+                                master: read(&work.join(format!("master-{codec}.m3u8")))?,
+                                codec,
+                            })
+                        })
+                        .collect::<anyhow::Result<Vec<_>>>()?;
+                    let samples = read(&work.join("samples.jsonl"))?;
+                    let report = reports::ladder_codecs::report(&samples, &playlists, seconds)?;
+                    let results = "bench/out/ladder-codecs.json";
+                    ("bench/ladder-codecs.sh", results, report, out)
+                }
                 ReportCmd::LlQuality {
                     encodes,
                     seconds,
@@ -227,6 +313,14 @@ fn main() -> anyhow::Result<()> {
                 };
                 put(&args.docs, block, Some(report.section))?;
             }
+            if let Some(why) = report.refusal {
+                anyhow::bail!(why);
+            }
+        }
+        Cmd::Sample(SampleCmd::LadderCodecs { tick, metrics }) => {
+            // A node that did not answer leaves the file empty: a sample without series.
+            let text = read(&metrics)?;
+            say(&reports::ladder_codecs::sample(&tick, &text).to_string());
         }
         Cmd::Stale { check } => {
             let doc = std::fs::read_to_string(&args.docs)
@@ -317,7 +411,7 @@ fn put(docs: &Path, block: Block, section: Option<String>) -> anyhow::Result<()>
     std::fs::write(docs, out).with_context(|| format!("writing {}", docs.display()))
 }
 
-/// A line of the report.
+/// A line of the output: the report, or a sample.
 fn say(line: &str) {
     #[allow(clippy::print_stdout)] // the report is the program's output
     {

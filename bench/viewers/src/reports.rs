@@ -3,6 +3,9 @@
 //! results' JSON out. The rest are still `bench/lib/reports/*.py`.
 
 pub mod compose;
+pub mod dvr_seek;
+pub mod ladder;
+pub mod ladder_codecs;
 pub mod ll_quality;
 pub mod moq_cost;
 pub mod push_bytes;
@@ -20,6 +23,9 @@ pub struct Report {
     pub after: Option<&'static str>,
     /// The raw results: the measurements and the figures drawn from them.
     pub raw: serde_json::Value,
+    /// Why the run does not count (its figures compare different work), said once the
+    /// section is written: the command then fails.
+    pub refusal: Option<String>,
 }
 
 /// How long and how often a script measured (`--seconds N --rounds N`).
@@ -31,6 +37,14 @@ pub struct Rounds {
     /// Rounds of measurements.
     #[arg(long)]
     pub rounds: u64,
+}
+
+/// A section's notes (a notes file's text), after a blank line, when there are any.
+pub(crate) fn push_notes(lines: &mut Vec<String>, notes: Option<&str>) {
+    if let Some(notes) = notes {
+        lines.push(String::new());
+        lines.push(notes.trim().to_owned());
+    }
 }
 
 /// The JSON objects of `text`, one a line (blank lines passed over); an error names the

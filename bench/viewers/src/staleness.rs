@@ -66,11 +66,15 @@ const CLUSTER: &[&str] = PRODUCT;
 /// Per script, the crates it measures, and other paths it measures besides (files or
 /// directories).
 pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
-    ("bench/ladder.sh", LADDER, &["bench/lib/reports/ladder.py"]),
+    (
+        "bench/ladder.sh",
+        LADDER,
+        &["bench/viewers/src/reports/ladder.rs"],
+    ),
     (
         "bench/ladder-codecs.sh",
         LADDER,
-        &["bench/lib/reports/ladder_codecs.py"],
+        &["bench/viewers/src/reports/ladder_codecs.rs"],
     ),
     (
         "bench/ll-quality.sh",
@@ -188,7 +192,7 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
         "bench/dvr-seek.sh",
         CLUSTER,
         &[
-            "bench/lib/reports/dvr_seek.py",
+            "bench/viewers/src/reports/dvr_seek.rs",
             "web",
             "bench/peers/dvr/index.html",
             "bench/viewers/src/dvr_seek.rs",

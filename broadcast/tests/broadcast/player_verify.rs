@@ -837,7 +837,16 @@ fn provenance_fragments(k: &Keys) -> ProvenanceFragments {
         (segment(31, false), "ok"),
         (segment(32, false), "ok"),
         (segment(33, false), "ok"),
-        (segment(32, false), "livevideo.segment.invalid"),
+        // 33 was the switch fragment back onto this rung: the number before it is hls.js
+        // backtracking, which our statements allow, and so C2PA's numbers start over.
+        (segment(32, false), "ok"),
+        // Onto the other rung, and hls.js backtracking there: the number before the switch
+        // fragment, then the switch fragment again (our statements allow both, so C2PA's
+        // numbers start over there too), then on.
+        (other(34, false), "ok"),
+        (other(33, false), "ok"),
+        (other(34, false), "ok"),
+        (other(35, false), "ok"),
     ];
     let as_json = |list: &[(Fragment, &str)]| -> Value {
         list.iter()
@@ -860,7 +869,7 @@ fn provenance_fragments(k: &Keys) -> ProvenanceFragments {
 struct ProvenanceFragments {
     /// One rendition across publish sessions.
     list: Value,
-    /// A rung switch and back.
+    /// A rung switch and back, then a switch with hls.js backtracking.
     switch: Value,
     /// The revocation of the third session's claim signer.
     revocation: Vec<u8>,

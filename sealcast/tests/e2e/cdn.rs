@@ -693,12 +693,17 @@ fn varnishd() -> PathBuf {
 
 /// The viewer emulator, `sealcast-viewers` of the `viewers` package (bench/viewers).
 ///
-/// `SEALCAST_VIEWERS_BIN` names a prebuilt one. Otherwise it is built here, with the
-/// same cargo, target directory and profile as the `sealcast` binary under test, and taken
-/// from next to it: `env!("CARGO_BIN_EXE_…")` only reaches binaries of this package, and
-/// a dev-dependency on a benchmark tool would build it (and its dependencies) into every
-/// test of this crate. Cargo does nothing when it is up to date, and a stale binary (an
-/// older command line) is never used.
+/// `SEALCAST_VIEWERS_BIN` names a prebuilt one. Otherwise it is the one the workspace's
+/// test build made (`cargo test --workspace --no-run` builds a package's binaries for its
+/// integration tests), taken from next to the `sealcast` binary under test:
+/// `env!("CARGO_BIN_EXE_…")` only reaches binaries of this package, and a dev-dependency on
+/// a benchmark tool would build it (and its dependencies) into every test of this crate.
+/// Cargo is asked for it with the workspace's own selection (`test --workspace --no-run`,
+/// the `viewers` package's test target), with the same cargo, target directory and
+/// profile, so that it resolves the same features as that build and has nothing to do
+/// when the binary is up to date, and a stale binary (an older command line) is never
+/// used. `build -p viewers` resolved the package's features alone: a rebuild of most of
+/// the tree, six minutes of this trial on two cores (docs/deployment.md, CI times).
 async fn viewers_binary() -> anyhow::Result<PathBuf> {
     if let Some(given) = std::env::var_os("SEALCAST_VIEWERS_BIN") {
         return Ok(PathBuf::from(given));
@@ -720,12 +725,12 @@ async fn viewers_binary() -> anyhow::Result<PathBuf> {
     command
         .current_dir(repo_root())
         .args([
-            "build",
+            "test",
+            "--workspace",
+            "--no-run",
             "--quiet",
-            "-p",
+            "--test",
             "viewers",
-            "--bin",
-            "sealcast-viewers",
         ])
         .arg("--target-dir")
         .arg(target_dir);
@@ -744,10 +749,10 @@ async fn viewers_binary() -> anyhow::Result<PathBuf> {
     )
     .await
     .context("building sealcast-viewers took over 20 minutes")?
-    .context("running cargo build -p viewers")?;
+    .context("running cargo test --workspace --no-run --test viewers")?;
     anyhow::ensure!(
         out.status.success(),
-        "cargo build -p viewers failed:\n{}",
+        "cargo test --workspace --no-run --test viewers failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
     let viewers = profile_dir.join("sealcast-viewers");

@@ -395,7 +395,7 @@ pub(crate) async fn check_compose_cluster() -> anyhow::Result<()> {
 }
 
 async fn stages(c: &Compose) -> anyhow::Result<()> {
-    up(c).await.context("up")?;
+    stage(c, "up", up(c)).await?;
     let key = c
         .tools(&["streams", "add", "cam1"])
         .await?
@@ -409,70 +409,99 @@ async fn stages(c: &Compose) -> anyhow::Result<()> {
     let published = Instant::now();
     lb::wait_live(&c.client, &c.https, "cam1").await?;
     c.note("publish_to_playable_s", json!(secs(published.elapsed())));
-    lb::wait_live(&c.client, &c.vip_https, "cam1")
-        .await
-        .context("through the floating address")?;
+    stage(
+        c,
+        "through the floating address",
+        lb::wait_live(&c.client, &c.vip_https, "cam1"),
+    )
+    .await?;
     let mut viewer = lb::Viewer::new(c.client.clone(), &c.https);
     lb::watch(&mut viewer, "cam1", "src", 2).await?;
-    srt_and_whip(c).await.context("SRT and WHIP publishers")?;
+    stage(c, "SRT and WHIP publishers", srt_and_whip(c)).await?;
     let postgres_image = c
         .env_value("POSTGRES_IMAGE")
         .unwrap_or_else(|_| "postgres:16-bookworm".to_owned());
-    crate::kubernetes_postgres::runs_as_kubernetes_runs_it(&postgres_image)
-        .await
-        .context("the PostgreSQL image as Kubernetes runs it")?;
-    private_stream(c).await.context("a private stream")?;
-    moq::through_the_door(c, "cam1")
-        .await
-        .context("MoQ through the QUIC door")?;
-    let recorded = archive::store_outage(c)
-        .await
-        .context("the archive's store down while a stream records")?;
+    stage(
+        c,
+        "the PostgreSQL image as Kubernetes runs it",
+        crate::kubernetes_postgres::runs_as_kubernetes_runs_it(&postgres_image),
+    )
+    .await?;
+    stage(c, "a private stream", private_stream(c)).await?;
+    stage(
+        c,
+        "MoQ through the QUIC door",
+        moq::through_the_door(c, "cam1"),
+    )
+    .await?;
+    let recorded = stage(
+        c,
+        "the archive's store down while a stream records",
+        archive::store_outage(c),
+    )
+    .await?;
 
-    scale(c).await.context("--scale broadcast=6")?;
-    crash_an_edge(c).await.context("an edge crashed")?;
-    crash_the_ingest(c, &publisher)
-        .await
-        .context("the ingest crashed")?;
-    crash_service(c, "mosquitto")
-        .await
-        .context("Mosquitto crashed")?;
-    kill_a_broker(c, "mosquitto", "mosquitto-kill")
-        .await
-        .context("the first broker killed")?;
-    kill_a_broker(c, "mosquitto2", "mosquitto2-kill")
-        .await
-        .context("the second broker killed")?;
-    crash_service(c, "postgres")
-        .await
-        .context("PostgreSQL crashed")?;
-    catalog_away(c, Away::Cut)
-        .await
-        .context("the catalog cut off")?;
-    catalog_away(c, Away::Hang)
-        .await
-        .context("the catalog frozen")?;
-    publisher = move_publisher(c, publisher, &key)
-        .await
-        .context("the publisher moved")?;
-    fail_over(c).await.context("the load balancer failover")?;
-    partition(c).await.context("an edge cut off the backend")?;
+    stage(c, "--scale broadcast=6", scale(c)).await?;
+    stage(c, "an edge crashed", crash_an_edge(c)).await?;
+    stage(c, "the ingest crashed", crash_the_ingest(c, &publisher)).await?;
+    stage(c, "Mosquitto crashed", crash_service(c, "mosquitto")).await?;
+    stage(
+        c,
+        "the first broker killed",
+        kill_a_broker(c, "mosquitto", "mosquitto-kill"),
+    )
+    .await?;
+    stage(
+        c,
+        "the second broker killed",
+        kill_a_broker(c, "mosquitto2", "mosquitto2-kill"),
+    )
+    .await?;
+    stage(c, "PostgreSQL crashed", crash_service(c, "postgres")).await?;
+    stage(c, "the catalog cut off", catalog_away(c, Away::Cut)).await?;
+    stage(c, "the catalog frozen", catalog_away(c, Away::Hang)).await?;
+    publisher = stage(c, "the publisher moved", move_publisher(c, publisher, &key)).await?;
+    stage(c, "the load balancer failover", fail_over(c)).await?;
+    stage(c, "an edge cut off the backend", partition(c)).await?;
     // Six to two (issue 49: no recording lost scaling down); the stopped replicas drain.
     c.compose(&["up", "-d", "--no-recreate", "--scale", "broadcast=2"])
         .await?;
-    rolling_restart(c).await.context("the rolling restart")?;
-    network_split(c).await.context("the network split")?;
-    monitoring(c)
-        .await
-        .context("Prometheus and the dashboard")?;
-    resources(c).await.context("docker stats")?;
+    stage(c, "the rolling restart", rolling_restart(c)).await?;
+    stage(c, "the network split", network_split(c)).await?;
+    stage(c, "Prometheus and the dashboard", monitoring(c)).await?;
+    stage(c, "docker stats", resources(c)).await?;
     publisher.stop().await;
-    revoke(c).await.context("an ingest's key revoked")?;
-    down_and_up(c, &key).await.context("down and up")?;
-    archive::kept_across_down_up(c, &recorded)
-        .await
-        .context("the recording after down and up")?;
+    stage(c, "an ingest's key revoked", revoke(c)).await?;
+    stage(c, "down and up", down_and_up(c, &key)).await?;
+    stage(
+        c,
+        "the recording after down and up",
+        archive::kept_across_down_up(c, &recorded),
+    )
+    .await?;
     Ok(())
+}
+
+/// Runs one stage of the trial: its time goes into the report (`stage_s`, by name) and on
+/// stderr, so a run's log shows where the trial's minutes go; a failure says which stage.
+async fn stage<T>(
+    c: &Compose,
+    name: &str,
+    work: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    let started = Instant::now();
+    let outcome = work.await.context(name.to_owned());
+    let took = secs(started.elapsed());
+    eprintln!("compose: stage {name}: {took} s");
+    if let Ok(mut report) = c.report.lock() {
+        let times = report
+            .entry("stage_s".to_owned())
+            .or_insert_with(|| json!({}));
+        if let Some(times) = times.as_object_mut() {
+            times.insert(name.to_owned(), json!(took));
+        }
+    }
+    outcome
 }
 
 /// `compose up -d`: every service healthy, the demo stream playable through the load

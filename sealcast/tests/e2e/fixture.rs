@@ -7,7 +7,7 @@
 //! and background tasks outlive any one test.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use testkit::ffmpeg::{Publisher, TestPattern};
@@ -54,16 +54,27 @@ impl Fixture {
     }
 
     /// Runs `test` on the shared runtime, after taking the heavy lock if `load` says so.
-    pub(crate) fn run<F>(&self, load: Load, test: F) -> anyhow::Result<()>
+    ///
+    /// Says on stderr how long the test waited for its turn and how long it ran, so a
+    /// run's log shows where the suite's time goes (docs/deployment.md, CI times).
+    pub(crate) fn run<F>(&self, name: &str, load: Load, test: F) -> anyhow::Result<()>
     where
         F: std::future::Future<Output = anyhow::Result<()>>,
     {
         self.runtime.block_on(async {
+            let asked = Instant::now();
             let _turn = match load {
                 Load::Heavy => Some(self.heavy.lock().await),
                 Load::Light => None,
             };
-            test.await
+            let started = Instant::now();
+            let outcome = test.await;
+            eprintln!(
+                "e2e time: {name} ({load:?}): {:.0} s, after {:.0} s waiting for its turn",
+                started.elapsed().as_secs_f64(),
+                (started - asked).as_secs_f64(),
+            );
+            outcome
         })
     }
 

@@ -60,12 +60,27 @@ type ClusterTest = for<'a> fn(
 /// A test on the cluster: started (once) before it runs.
 fn on_cluster(fixture: &Arc<Fixture>, name: &str, load: Load, test: ClusterTest) -> Trial {
     let fixture = Arc::clone(fixture);
-    Trial::test(name, move || {
+    let name = name.to_owned();
+    Trial::test(name.clone(), move || {
         fixture
-            .run(load, async {
+            .run(&name, load, async {
                 let cluster = fixture.cluster().await?;
                 test(&fixture, &cluster).await
             })
+            .map_err(|e| format!("{e:#}").into())
+    })
+}
+
+/// A test that starts what it needs itself (no shared cluster), on the fixture's runtime.
+fn on_its_own<F, T>(fixture: &Arc<Fixture>, name: &'static str, load: Load, test: F) -> Trial
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let fixture = Arc::clone(fixture);
+    Trial::test(name, move || {
+        fixture
+            .run(name, load, test())
             .map_err(|e| format!("{e:#}").into())
     })
 }
@@ -212,50 +227,30 @@ fn trials(fixture: &Arc<Fixture>) -> Vec<Trial> {
                 )
             },
         ),
-        {
-            let fixture = Arc::clone(fixture);
-            Trial::test(
-                "varnish_in_front_keeps_client_bound_tokens_and_is_purged_on_privacy",
-                move || {
-                    fixture
-                        .run(Heavy, cdn::check_privacy_through_varnish())
-                        .map_err(|e| format!("{e:#}").into())
-                },
-            )
-        },
-        {
-            let fixture = Arc::clone(fixture);
-            Trial::test(
-                "sealcast_up_runs_a_moq_relay_and_chromium_plays_over_it",
-                move || {
-                    fixture
-                        .run(Light, moq::check_up_runs_a_moq_relay())
-                        .map_err(|e| format!("{e:#}").into())
-                },
-            )
-        },
-        {
-            let fixture = Arc::clone(fixture);
-            Trial::test(
-                "a_private_stream_plays_over_moq_through_a_gated_relay_with_its_grant",
-                move || {
-                    fixture
-                        .run(Light, moq::check_private_moq_through_a_gated_relay())
-                        .map_err(|e| format!("{e:#}").into())
-                },
-            )
-        },
-        {
-            let fixture = Arc::clone(fixture);
-            Trial::test(
-                "moq_through_clustered_moq_relays_and_a_hostile_hop_plays_verified",
-                move || {
-                    fixture
-                        .run(Light, moq::check_moq_through_clustered_relays())
-                        .map_err(|e| format!("{e:#}").into())
-                },
-            )
-        },
+        on_its_own(
+            fixture,
+            "varnish_in_front_keeps_client_bound_tokens_and_is_purged_on_privacy",
+            Heavy,
+            cdn::check_privacy_through_varnish,
+        ),
+        on_its_own(
+            fixture,
+            "sealcast_up_runs_a_moq_relay_and_chromium_plays_over_it",
+            Light,
+            moq::check_up_runs_a_moq_relay,
+        ),
+        on_its_own(
+            fixture,
+            "a_private_stream_plays_over_moq_through_a_gated_relay_with_its_grant",
+            Light,
+            moq::check_private_moq_through_a_gated_relay,
+        ),
+        on_its_own(
+            fixture,
+            "moq_through_clustered_moq_relays_and_a_hostile_hop_plays_verified",
+            Light,
+            moq::check_moq_through_clustered_relays,
+        ),
         on_cluster(
             fixture,
             "second_publisher_with_the_same_key_takes_over",
@@ -388,14 +383,12 @@ fn trials(fixture: &Arc<Fixture>) -> Vec<Trial> {
             Heavy,
             |_, _| Box::pin(whip::slow_keyless_posts_leave_whip_working()),
         ),
-        {
-            let fixture = Arc::clone(fixture);
-            Trial::test("a_dead_listener_stops_up_non_zero", move || {
-                fixture
-                    .run(Light, liveness::dead_listeners_stop_up_non_zero())
-                    .map_err(|e| format!("{e:#}").into())
-            })
-        },
+        on_its_own(
+            fixture,
+            "a_dead_listener_stops_up_non_zero",
+            Light,
+            liveness::dead_listeners_stop_up_non_zero,
+        ),
         // Private streams (issue 34): the browser plays one, so heavy.
         on_cluster(
             fixture,
@@ -417,25 +410,18 @@ fn trials(fixture: &Arc<Fixture>) -> Vec<Trial> {
                 )
             },
         ),
-        {
-            let fixture = Arc::clone(fixture);
-            Trial::test("on_publish_hook_refuses_times_out_and_allows", move || {
-                fixture
-                    .run(Heavy, private::check_hooks())
-                    .map_err(|e| format!("{e:#}").into())
-            })
-        },
-        {
-            let fixture = Arc::clone(fixture);
-            Trial::test(
-                "compose_cluster_in_docker_scales_fails_over_and_survives_crashes",
-                move || {
-                    fixture
-                        .run(Heavy, compose_cluster::check_compose_cluster())
-                        .map_err(|e| format!("{e:#}").into())
-                },
-            )
-        },
+        on_its_own(
+            fixture,
+            "on_publish_hook_refuses_times_out_and_allows",
+            Heavy,
+            private::check_hooks,
+        ),
+        on_its_own(
+            fixture,
+            "compose_cluster_in_docker_scales_fails_over_and_survives_crashes",
+            Heavy,
+            compose_cluster::check_compose_cluster,
+        ),
     ]
 }
 

@@ -202,6 +202,7 @@ pub fn report(run: &Run) -> anyhow::Result<Report> {
             "containers_idle": idle, "containers_one_stream": streaming,
             "process_idle": p_idle, "process_one_stream": p_stream, "compose": run.tool,
         }),
+        refusal: None,
     })
 }
 

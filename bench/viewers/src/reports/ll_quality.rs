@@ -100,6 +100,7 @@ pub fn report(encodes_tsv: &str, seconds: u64) -> anyhow::Result<Report> {
         heading: "## Low-latency x264 settings",
         after: None,
         raw: json!({ "seconds": seconds, "rows": rows }),
+        refusal: None,
     })
 }
 

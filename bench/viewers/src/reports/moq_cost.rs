@@ -8,7 +8,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{json_lines, Report};
+use super::{json_lines, push_notes, Report};
 use crate::spread::{spread, text};
 
 /// The section's heading in `docs/benchmarks.md`.
@@ -242,15 +242,13 @@ pub fn report(runs_jsonl: &str, run: &Run) -> anyhow::Result<Report> {
             run.variant
         ));
     }
-    if let Some(notes) = &run.notes {
-        lines.push(String::new());
-        lines.push(notes.trim().to_owned());
-    }
+    push_notes(&mut lines, run.notes.as_deref());
     Ok(Report {
         section: lines.join("\n") + "\n",
         heading: HEADING,
         after: None,
         raw: json!({ "date": run.date, "measurements": raw, "figures": rows }),
+        refusal: None,
     })
 }
 

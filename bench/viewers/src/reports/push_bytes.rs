@@ -6,7 +6,7 @@
 
 use serde_json::{json, Value};
 
-use super::{json_lines, Report, Rounds};
+use super::{json_lines, push_notes, Report, Rounds};
 
 /// The section's heading in `docs/benchmarks.md`.
 pub const HEADING: &str =
@@ -133,15 +133,13 @@ pub fn report(results_jsonl: &str, run: &Run, notes: Option<&str>) -> anyhow::Re
             ));
         }
     }
-    if let Some(notes) = notes {
-        lines.push(String::new());
-        lines.push(notes.trim().to_owned());
-    }
+    push_notes(&mut lines, notes);
     Ok(Report {
         section: lines.join("\n") + "\n",
         heading: "## Ingest→edge bytes",
         after: None,
         raw: json!({ "seconds": secs, "rounds": rounds, "rows": rows }),
+        refusal: None,
     })
 }
 

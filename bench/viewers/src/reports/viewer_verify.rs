@@ -101,6 +101,7 @@ pub fn report(runs_jsonl: &str, run: &Rounds) -> anyhow::Result<Report> {
         heading: HEADING,
         after: Some("## Glass-to-glass latency"),
         raw: Value::Array(runs),
+        refusal: None,
     })
 }
 

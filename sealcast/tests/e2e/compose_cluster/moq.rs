@@ -383,18 +383,37 @@ pub(super) async fn private_through_the_door(
         .status();
     anyhow::ensure!(status == 404, "a grant without a token: {status}");
     let path = format!("_private/{stream}");
-    let (granted, _kept) = dial(c, &url, Some(&format!("grant={grant}")))?;
-    let broadcast = announced(&granted, &path, ANNOUNCED).await?;
-    let rendition = first_rendition(&broadcast).await?;
-    let mut media = broadcast.track(&rendition)?.subscribe(None).await?;
-    let mut group = tokio::time::timeout(Duration::from_secs(15), media.recv_group())
-        .await
-        .context("no private group within 15 s")??
-        .context("the private track ended")?;
-    tokio::time::timeout(Duration::from_secs(15), group.read_frame())
-        .await
-        .context("no private object within 15 s")??
-        .context("an empty private group")?;
+    // With the grant, an object of the private stream; dialled again, as the player dials
+    // again, when a route went away under the viewer (on a loaded machine a node's session
+    // with a relay can time out and come back: the relay then answers `unroutable` until
+    // it has the route again).
+    let deadline = Instant::now() + Duration::from_secs(45);
+    let mut tries = Vec::new();
+    loop {
+        let tried = async {
+            let (granted, _kept) = dial(c, &url, Some(&format!("grant={grant}")))?;
+            let broadcast = announced(&granted, &path, ANNOUNCED).await?;
+            let rendition = first_rendition(&broadcast).await?;
+            let mut media = broadcast.track(&rendition)?.subscribe(None).await?;
+            let mut group = tokio::time::timeout(Duration::from_secs(15), media.recv_group())
+                .await
+                .context("no private group within 15 s")??
+                .context("the private track ended")?;
+            tokio::time::timeout(Duration::from_secs(15), group.read_frame())
+                .await
+                .context("no private object within 15 s")??
+                .context("an empty private group")?;
+            anyhow::Ok(())
+        };
+        match tried.await {
+            Ok(()) => break,
+            Err(e) if Instant::now() < deadline && tries.len() < 4 => tries.push(format!("{e:#}")),
+            Err(e) => return Err(e.context(format!("after {} tries: {tries:?}", tries.len() + 1))),
+        }
+    }
+    if !tries.is_empty() {
+        eprintln!("compose: the private stream over MoQ dialled again after {tries:?}");
+    }
     // Anonymous: public streams, never this one.
     let (anonymous, _kept) = dial(c, &url, None)?;
     anyhow::ensure!(
@@ -403,6 +422,9 @@ pub(super) async fn private_through_the_door(
             .is_err(),
         "an anonymous viewer was announced {path}"
     );
-    c.note("moq_private_through_the_door", json!(true));
+    c.note(
+        "moq_private_through_the_door",
+        json!({ "dialled_again": tries.len() }),
+    );
     Ok(())
 }
