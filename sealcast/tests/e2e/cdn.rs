@@ -695,21 +695,26 @@ fn varnishd() -> PathBuf {
 ///
 /// `SEALCAST_VIEWERS_BIN` names a prebuilt one. Otherwise it is the one the workspace's
 /// test build made (`cargo test --workspace --no-run` builds a package's binaries for its
-/// integration tests), taken from next to the `sealcast` binary under test:
-/// `env!("CARGO_BIN_EXE_…")` only reaches binaries of this package, and a dev-dependency on
-/// a benchmark tool would build it (and its dependencies) into every test of this crate.
-/// Cargo is asked for it with the workspace's own selection (`test --workspace --no-run`,
-/// the `viewers` package's test target), with the same cargo, target directory and
-/// profile, so that it resolves the same features as that build and has nothing to do
-/// when the binary is up to date, and a stale binary (an older command line) is never
-/// used. `build -p viewers` resolved the package's features alone: a rebuild of most of
-/// the tree, six minutes of this trial on two cores (docs/deployment.md, CI times).
+/// integration tests), next to the `sealcast` binary under test, when it is newer than
+/// every source of its package and the lock file: `env!("CARGO_BIN_EXE_…")` only reaches
+/// binaries of this package, and a dev-dependency on a benchmark tool would build it (and
+/// its dependencies) into every test of this crate. Only a binary missing or older than
+/// its sources is built here, with the workspace's own selection (`test --workspace
+/// --no-run`, the `viewers` package's test target), the same cargo, target directory and
+/// profile, so that a stale binary (an older command line) is never used. Cargo is not
+/// asked otherwise: run from inside a test it compiled the package's binaries again (about
+/// 80 s), and `build -p viewers`, which resolves the package's features alone, most of the
+/// tree (about 330 s of this trial on two cores; docs/deployment.md, CI times).
 async fn viewers_binary() -> anyhow::Result<PathBuf> {
     if let Some(given) = std::env::var_os("SEALCAST_VIEWERS_BIN") {
         return Ok(PathBuf::from(given));
     }
     let bin = Path::new(BIN);
     let profile_dir = bin.parent().context("the sealcast binary's directory")?;
+    let viewers = profile_dir.join("sealcast-viewers");
+    if built_after_its_sources(&viewers) {
+        return Ok(viewers);
+    }
     let target_dir = profile_dir
         .parent()
         .context("the sealcast binary's target directory")?;
@@ -755,11 +760,32 @@ async fn viewers_binary() -> anyhow::Result<PathBuf> {
         "cargo test --workspace --no-run --test viewers failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let viewers = profile_dir.join("sealcast-viewers");
     anyhow::ensure!(
         viewers.exists(),
         "no sealcast-viewers at {} after building it",
         viewers.display()
     );
     Ok(viewers)
+}
+
+/// Whether `binary` exists and was written after every file of the `viewers` package
+/// (bench/viewers) and the workspace's lock file last changed.
+fn built_after_its_sources(binary: &Path) -> bool {
+    fn newest(path: &Path) -> Option<std::time::SystemTime> {
+        let meta = std::fs::metadata(path).ok()?;
+        let mut latest = meta.modified().ok()?;
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(path).ok()? {
+                latest = latest.max(newest(&entry.ok()?.path())?);
+            }
+        }
+        Some(latest)
+    }
+    let Some(built) = std::fs::metadata(binary).and_then(|m| m.modified()).ok() else {
+        return false;
+    };
+    let root = repo_root();
+    [root.join("bench/viewers"), root.join("Cargo.lock")]
+        .iter()
+        .all(|source| newest(source).is_some_and(|changed| changed <= built))
 }
