@@ -688,11 +688,15 @@ export class MoqPlayback {
       // statements group starts with the delegation (object 0).
       if (!sigs) continue;
       if (this.state.lastGroup < 0 && (group.frameStart > 0 || sigs.frameStart > 0)) continue;
-      if (this.state.lastGroup >= 0 && group.sequence > this.state.lastGroup + 1) {
+      // The last group that played an object: a group begun whose route was cut before its
+      // first object (an edge that crashed) played nothing, and is passed over like one
+      // never got.
+      const played = this.state.lastIndex >= 0 ? this.state.lastGroup : this.state.lastGroup - 1;
+      if (this.state.lastGroup >= 0 && group.sequence > played + 1) {
         // Groups this session never got (a resume subscribes at the newest, a relay drops
         // what a slow subscriber missed): live moves on, so continuity starts over at this
         // group's keyframe rather than refusing it. Counted; never backwards (above).
-        this.state.skipped += group.sequence - this.state.lastGroup - 1;
+        this.state.skipped += group.sequence - played - 1;
         this.verifying.reposition();
       }
       try {
