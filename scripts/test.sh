@@ -40,11 +40,17 @@ beside_log=$(mktemp "${TMPDIR:-/tmp}/sealcast-beside-build.XXXXXX")
   setup_test_tools &
   tools=$!
   images=0
-  if [ "${SEALCAST_IMAGES:-auto}" != upstream ]; then
+  garage_bin=${SEALCAST_GARAGE_BIN:-${SEALCAST_GARAGE_ROOT:-$HOME/.cache/sealcast/garage}/bin/garage}
+  garage_before=$(stat -c %Y "$garage_bin" 2>/dev/null || echo none)
+  local_images=no
+  [ "${SEALCAST_IMAGES:-auto}" != upstream ] && local_images=yes
+  if [ "$local_images" = yes ]; then
     scripts/images.sh --stand-ins || images=2
   fi
   wait "$tools" || exit 1
-  if [ "$images" = 0 ] && [ "${SEALCAST_IMAGES:-auto}" != upstream ]; then
+  # Garage's image, once its binary is built (the first pass had none, or an older one).
+  garage_after=$(stat -c %Y "$garage_bin" 2>/dev/null || echo none)
+  if [ "$local_images" = yes ] && [ "$images" = 0 ] && [ "$garage_after" != "$garage_before" ]; then
     scripts/images.sh --stand-ins || images=2
   fi
   exit "$images"

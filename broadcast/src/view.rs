@@ -96,14 +96,18 @@ impl Document {
         }
     }
 
-    /// A CMAF init segment: validated by a hash of its bytes, and cached as briefly as the
-    /// live playlists (`max_age`), not as immutable: its URL is the rendition's, not the
-    /// publish session's, and a publisher that reconnects with other encoder settings
-    /// changes it under the same URL. A cache revalidates it (`If-None-Match`, a 304
-    /// without a body) at most once per `max_age`, whatever the audience.
+    /// A CMAF init segment: validated by a hash of its bytes, and not immutable: its URL is
+    /// the rendition's, not the publish session's, and every session changes it under the
+    /// same URL (its C2PA manifest names the session's keys; other encoder settings change
+    /// the rest). A shared cache keeps it as briefly as the live playlists
+    /// (`s-maxage`), revalidating it (`If-None-Match`, a 304 without a body) at most once
+    /// per `max_age` whatever the audience. A browser revalidates it on every use
+    /// (`max-age=0`): a player that starts again right after its publisher came back
+    /// would otherwise take the last session's init from its own cache, and refuse the
+    /// new session's fragments against it.
     pub(crate) fn init(body: Bytes, max_age: u64) -> Self {
         let etag = quoted(&format!("{:016x}", fnv1a(&body)));
-        let cache_control = HeaderValue::try_from(format!("public, max-age={max_age}"))
+        let cache_control = HeaderValue::try_from(format!("public, max-age=0, s-maxage={max_age}"))
             .unwrap_or(HeaderValue::from_static("no-cache"));
         Document {
             body,

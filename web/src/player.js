@@ -728,11 +728,13 @@ import { MoqPlayback, moqEndpoint } from './moq-play.js';
 
   // The fields of a fragment hls.js is loading that its signed statement must match:
   // sequence (frag.sn), part index, discontinuity sequence (frag.cc), the playlist's
-  // duration (EXTINF as written: hls.js later replaces frag.duration with the media's), and
-  // which numbers may be skipped (`gap`): those the playlist marks EXT-X-GAP, and those
-  // whose media this player already holds (verified before): after a seek back into a
-  // stretch partly buffered, hls.js loads what is missing and then goes on after what it
-  // holds. Not whether the playlist is live: that is the viewer's pick
+  // duration (EXTINF as written: hls.js later replaces frag.duration with the media's),
+  // the newest discontinuity the playlist lists (`newestDiscontinuity`: the session whose
+  // init segment `init.mp4` is), and which numbers may be skipped (`gap`): those the
+  // playlist marks EXT-X-GAP, and those whose media this player already holds (verified
+  // before): after a seek back into a stretch partly buffered, hls.js loads what is
+  // missing and then goes on after what it holds. Not whether the playlist is live: that
+  // is the viewer's pick
   // (`playback.verifyAs`), never an unsigned playlist's say.
   function describe(hls, context) {
     const frag = context.frag;
@@ -744,6 +746,8 @@ import { MoqPlayback, moqEndpoint } from './moq-play.js';
       sequence: frag.sn === 'initSegment' ? null : frag.sn,
       part: part ? part.index : null,
       discontinuity: frag.cc,
+      // The newest publish session's: the one `init.mp4` is of (see verify.js).
+      newestDiscontinuity: details && Number.isFinite(details.endCC) ? details.endCC : null,
       duration: part ? part.duration : inf ? parseFloat(inf[1]) : frag.duration,
       gap: (sn) => {
         const at = details ? details.fragments[sn - details.startSN] : null;

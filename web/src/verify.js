@@ -864,7 +864,9 @@ export class PlaybackVerifier {
    * frag.sn), part (index or null), discontinuity (frag.cc), duration (seconds, the
    * playlist's), gap (sequence -> bool: it may be skipped, the playlist marks it EXT-X-GAP
    * or the player already holds it), wanted (optional, () -> bool: whether the player still
-   * takes the fragment; one let go of does not count for continuity) }. Whether the
+   * takes the fragment; one let go of does not count for continuity), newestDiscontinuity
+   * (optional: the newest discontinuity sequence the playlist lists, see
+   * `VerificationSession.checkProvenance`) }. Whether the
    * playlist says it is live does not count (see `signedAt`).
    * Resolves { ok: true } or { ok: false, reason, detail }; never throws.
    */
@@ -1810,7 +1812,7 @@ export class C2paLiveValidator {
       const error =
         thrown instanceof Refusal ? thrown : new Refusal(init ? C2PA.initInvalid : C2PA.segmentInvalid, String((thrown && thrown.message) || thrown));
       if (init) this.remember(rendition, { state: 'refused', manifest: null });
-      return { ok: false, code: error.reason, reason: error.reason, detail: error.detail };
+      return { ok: false, code: error.reason, reason: error.reason, detail: error.detail, unknownKey: error.unknownKey === true };
     }
   }
 
@@ -2123,7 +2125,13 @@ export class C2paLiveValidator {
     if (sign1.protectedMap.get(COSE_ALG) !== COSE_EDDSA) refuse(code, 'a VSI that is not EdDSA');
     const kid = sign1.unprotected.get(COSE_KID);
     const key = isBytes(kid) ? manifest.keys.get(toHex(kid)) : undefined;
-    if (!key) refuse(code, 'a VSI by a key the manifest has no session key for');
+    if (!key) {
+      // Told apart (`unknownKey`): the init segment in hand may be another session's
+      // (`VerificationSession.checkProvenance`).
+      const error = new Refusal(code, 'a VSI by a key the manifest has no session key for');
+      error.unknownKey = true;
+      throw error;
+    }
     if (sign1.payload === null) refuse(code, 'a VSI without its payload');
     if (!(await this.backend.verify(ED25519, key.publicKey, coseToBeSigned(sign1.protectedBytes, sign1.payload), sign1.signature))) {
       refuse(code, "the VSI's signature does not verify");
@@ -2439,6 +2447,20 @@ export class VerificationSession {
       discontinuity: target.kind === 'init' ? null : f.discontinuity,
     });
     if (!c.ok) {
+      // A fragment of an earlier publish session than the newest one the playlist lists,
+      // signed by a C2PA session key the init segment in hand does not name: the init
+      // segment keeps its URL across sessions and is always the newest session's, so a
+      // player that starts (or starts over) while the playlist still lists the session
+      // before a reconnect holds no init segment to check that session's fragments with.
+      // Not C2PA-checked (our own statements verified its bytes), as after a discontinuity
+      // above; the next fragment is checked against the init again.
+      const earlier = Number.isFinite(f.newestDiscontinuity) && Number.isFinite(f.discontinuity) &&
+        f.discontinuity < f.newestDiscontinuity;
+      if (c.unknownKey && earlier) {
+        this.c2paSince.delete(rendition);
+        p.unchecked += 1;
+        return null;
+      }
       p.refused += 1;
       return { ok: false, reason: c.code, detail: c.detail };
     }

@@ -61,12 +61,15 @@ async fn parts_and_segments_are_immutable() {
 
 #[tokio::test]
 async fn init_is_kept_as_briefly_as_the_playlist_and_revalidated() {
-    // Not immutable: its URL is the rendition's, and a publisher that reconnects with other
-    // settings changes it. A cache asks again with its ETag and gets a 304 without a body.
+    // Not immutable: its URL is the rendition's, and every publish session changes it. A
+    // shared cache keeps it as long as a playlist; a browser asks again on every use (a
+    // player starting over right after its publisher came back must not take the last
+    // session's init from its own cache). Either asks with its ETag and gets a 304
+    // without a body.
     let (edge, _cluster) = edge().await;
     let response = call(&edge, get("/live/demo/720p/init.mp4")).await;
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(cache_control(&response), "public, max-age=1");
+    assert_eq!(cache_control(&response), "public, max-age=0, s-maxage=1");
     let etag = response.headers()[header::ETAG].clone();
     let again = Request::get("/live/demo/720p/init.mp4")
         .header(header::IF_NONE_MATCH, etag)
@@ -74,7 +77,7 @@ async fn init_is_kept_as_briefly_as_the_playlist_and_revalidated() {
         .expect("request");
     let response = call(&edge, again).await;
     assert_eq!(response.status(), StatusCode::NOT_MODIFIED);
-    assert_eq!(cache_control(&response), "public, max-age=1");
+    assert_eq!(cache_control(&response), "public, max-age=0, s-maxage=1");
 }
 
 #[tokio::test]
@@ -195,13 +198,18 @@ async fn ended_playlists_are_kept_a_minute() {
     });
     let response = call(&edge, cluster.event_request(&ended)).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
-    for uri in [MEDIA, "/live/demo/master.m3u8", "/live/demo/720p/init.mp4"] {
+    for uri in [MEDIA, "/live/demo/master.m3u8"] {
         assert_eq!(
             fetch(&edge, uri).await,
             (StatusCode::OK, "public, max-age=60".into()),
             "{uri}"
         );
     }
+    // A browser still revalidates the init: the next session may change it.
+    assert_eq!(
+        fetch(&edge, "/live/demo/720p/init.mp4").await,
+        (StatusCode::OK, "public, max-age=0, s-maxage=60".into())
+    );
 }
 
 #[tokio::test]

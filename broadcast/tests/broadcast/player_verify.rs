@@ -264,6 +264,7 @@ async function provenance(list) {
     const v = await session.check({
       url: f.url, bytes: fromHex(f.bytes), sidecar: fromHex(f.sidecar), sequence: f.sequence,
       part: null, discontinuity: f.discontinuity, duration: f.duration, gap: () => false,
+      newestDiscontinuity: f.newest,
     });
     verdicts.push(v.ok ? 'ok' : v.reason);
   }
@@ -294,6 +295,8 @@ async function main() {
     c2paMutations: await c2paMutations(opened.trust.backend),
     provenance: await provenance(vectors.provenance),
     provenanceSwitch: await provenance(vectors.provenanceSwitch),
+    provenanceRestart: await provenance(vectors.provenanceRestart),
+    provenanceStale: await provenance(vectors.provenanceStale),
   };
 }
 
@@ -805,7 +808,7 @@ fn provenance_fragments(k: &Keys) -> ProvenanceFragments {
             Fragment {
                 discontinuity: 1,
                 session: LATER_SESSION,
-                ..later_init
+                ..later_init.clone()
             },
             "ok",
         ),
@@ -848,19 +851,41 @@ fn provenance_fragments(k: &Keys) -> ProvenanceFragments {
         (other(34, false), "ok"),
         (other(35, false), "ok"),
     ];
-    let as_json = |list: &[(Fragment, &str)]| -> Value {
+    // A player starting right after its publisher came back: `init.mp4` is the later
+    // session's (its URL is the rendition's), the playlist still lists the earlier one's
+    // last segment before the discontinuity. That segment cannot be C2PA-checked with the
+    // init in hand: not checked, not refused; the later session's are checked.
+    let later_init = Fragment {
+        discontinuity: 1,
+        session: LATER_SESSION,
+        ..later_init
+    };
+    let restart = [
+        (later_init.clone(), "ok"),
+        (segment(32, false), "ok"),
+        (later(33, false), "ok"),
+    ];
+    // The same segment when the playlist lists no later session (the init in hand is not
+    // the newest session's, it is the wrong one): refused, as before.
+    let stale = [
+        (later_init, "ok"),
+        (segment(32, false), "livevideo.segment.invalid"),
+    ];
+    let as_json = |list: &[(Fragment, &str)], newest: Option<u64>| -> Value {
         list.iter()
             .map(|(f, want)| {
                 json!({ "url": f.url(), "bytes": hex::encode(&f.bytes),
                         "sidecar": hex::encode(f.sign(&k.ingest)), "sequence": f.sequence,
-                        "discontinuity": f.discontinuity,
+                        "discontinuity": f.discontinuity, "newest": newest,
                         "duration": SEGMENT_MS as f64 / 1e3, "want": want })
             })
             .collect()
     };
     ProvenanceFragments {
-        list: as_json(&list),
-        switch: as_json(&switch),
+        list: as_json(&list, None),
+        switch: as_json(&switch, None),
+        restart: as_json(&restart, Some(1)),
+        stale: as_json(&stale, Some(0)),
         revocation,
     }
 }
@@ -871,6 +896,10 @@ struct ProvenanceFragments {
     list: Value,
     /// A rung switch and back, then a switch with hls.js backtracking.
     switch: Value,
+    /// A player starting over after a reconnect, on the earlier session's last segment.
+    restart: Value,
+    /// The same segment with an init segment that is not the newest session's.
+    stale: Value,
     /// The revocation of the third session's claim signer.
     revocation: Vec<u8>,
 }
@@ -1201,6 +1230,8 @@ async fn the_player_verifies_every_fragment_itself() {
         let ProvenanceFragments {
             list: provenance,
             switch: provenance_switch,
+            restart: provenance_restart,
+            stale: provenance_stale,
             revocation,
         } = provenance_fragments(&keys);
         let mut bundle = keys.bundle();
@@ -1235,7 +1266,9 @@ async fn the_player_verifies_every_fragment_itself() {
         files.insert("/c2pa-vectors.json".to_owned(), c2pa_file.clone());
         let vectors = json!({ "cases": vectors::to_json(&expected), "loader": loader,
                               "provenance": provenance,
-                              "provenanceSwitch": provenance_switch });
+                              "provenanceSwitch": provenance_switch,
+                              "provenanceRestart": provenance_restart,
+                              "provenanceStale": provenance_stale });
         let print = fingerprint(&keys.root);
         let root_file = root_file(&keys.root);
         // index.html tells operators to pin `tail -c +16 root.pub | sha256sum`.
@@ -1256,6 +1289,11 @@ async fn the_player_verifies_every_fragment_itself() {
             check_c2pa(&what, &result, &c2pa_cases);
             check_provenance(&what, &result, &provenance);
             check_verdicts(&what, &result["provenanceSwitch"], &provenance_switch);
+            check_verdicts(&what, &result["provenanceRestart"], &provenance_restart);
+            let restarted = &result["provenanceRestart"]["provenance"];
+            assert_eq!(restarted["unchecked"], 1, "{what}: {restarted}");
+            assert_eq!(restarted["verified"], 2, "{what}: {restarted}");
+            check_verdicts(&what, &result["provenanceStale"], &provenance_stale);
             check_player_page(&mut browser, &origin, query, mode, &print).await;
         }
         if playback {

@@ -225,6 +225,19 @@ impl Compose {
         }
     }
 
+    /// Records `value` under `key` in the report's object `group` (made when missing).
+    fn note_in(&self, group: &str, key: &str, value: Value) {
+        if let Ok(mut report) = self.report.lock() {
+            if let Some(group) = report
+                .entry(group.to_owned())
+                .or_insert_with(|| json!({}))
+                .as_object_mut()
+            {
+                group.insert(key.to_owned(), value);
+            }
+        }
+    }
+
     /// Writes what was measured.
     fn write_report(&self) {
         if let Ok(report) = self.report.lock() {
@@ -493,14 +506,7 @@ async fn stage<T>(
     let outcome = work.await.context(name.to_owned());
     let took = secs(started.elapsed());
     eprintln!("compose: stage {name}: {took} s");
-    if let Ok(mut report) = c.report.lock() {
-        let times = report
-            .entry("stage_s".to_owned())
-            .or_insert_with(|| json!({}));
-        if let Some(times) = times.as_object_mut() {
-            times.insert(name.to_owned(), json!(took));
-        }
-    }
+    c.note_in("stage_s", name, json!(took));
     outcome
 }
 
@@ -582,8 +588,21 @@ async fn srt_and_whip(c: &Compose) -> anyhow::Result<()> {
             &format!("{via}_publish_to_playable_s"),
             json!(secs(started.elapsed())),
         );
-        let mut viewer = lb::Viewer::new(c.client.clone(), &c.https);
-        lb::watch(&mut viewer, stream, "src", 1).await?;
+        // The balancer answered from one node; a new viewer may land on another, which
+        // the ingest's pushes reach a moment later (a 404 until then, as a player retries
+        // it): every node must have the stream within 30 s.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let mut viewer = lb::Viewer::new(c.client.clone(), &c.https);
+            match lb::watch(&mut viewer, stream, "src", 1).await {
+                Ok(_) => break,
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!("compose: {stream} not yet on every node: {e:#}");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(e) => return Err(e.context(format!("{stream}, published over {via}"))),
+            }
+        }
         publisher.kill_hard();
     }
     Ok(())
