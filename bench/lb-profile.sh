@@ -19,14 +19,17 @@
 # as here): copies are overstated for both, so each figure is also given without memcpy.
 #
 # Writes bench/out/lb-profile.json and its section of docs/benchmarks.md
-# (LB_PROFILE_RESULTS and LB_PROFILE_DOCS move them; LB_PROFILE_DOCS= skips the docs).
+# (LB_PROFILE_RESULTS and LB_PROFILE_DOCS move them; LB_PROFILE_DOCS= skips the docs;
+# `sealcast-bench report lb-profile`).
 #
 # Usage: bench/lb-profile.sh [REQUESTS [CLIENTS]]   (default 20000 playlist requests, a
 #   twentieth as many segments, 100 clients; about 6 minutes)
 # Environment: SEALCAST_BIN=path   a prebuilt sealcast binary instead of `cargo build --release`;
+#   SEALCAST_BENCH=path   the report's sealcast-bench (default: the one beside SEALCAST_BIN);
 #   PLAYLIST_RPS=2 SEGMENT_RPS=1   requests per second per client; SEG_CLIENTS=10
 set -euo pipefail
 [ -z "${SEALCAST_BIN:-}" ] || SEALCAST_BIN="$(realpath -m "$SEALCAST_BIN")"
+GIVEN_BENCH="${SEALCAST_BENCH:+$(realpath "$SEALCAST_BENCH")}"
 cd "$(dirname "$0")/.."
 REQUESTS="${1:-20000}"
 CLIENTS="${2:-100}"
@@ -49,6 +52,7 @@ bench_tmpfs_workdir lbprof
 bench_binary
 bench_tool sealcast-presence
 PRESENCE="$TOOL"
+bench_driver
 bench_clear_env
 wait_ok() { # SECONDS URL
   local i
@@ -143,5 +147,7 @@ for kind in playlist segment; do
 done
 
 # --- report -----------------------------------------------------------------------------
-mkdir -p "$(dirname "$RESULTS")"
-REQUESTS="$REQUESTS" SEG_REQUESTS="$SEG_REQUESTS" CLIENTS="$CLIENTS" SEG_CLIENTS="$SEG_CLIENTS" PLAYLIST_RPS="$PLAYLIST_RPS" SEGMENT_RPS="$SEGMENT_RPS" python3 "$BENCH_DIR/lib/reports/lb_profile.py" "$WORK" "$RESULTS" "$DOCS"
+bench_report_docs "$DOCS"
+"$DRIVER" report lb-profile "$WORK" --requests "$REQUESTS" --seg-requests "$SEG_REQUESTS" \
+  --clients "$CLIENTS" --seg-clients "$SEG_CLIENTS" --playlist-rps "$PLAYLIST_RPS" --segment-rps "$SEGMENT_RPS" \
+  --date "$(date +%F)" --results "$RESULTS" "${REPORT_DOCS[@]}"

@@ -33,17 +33,19 @@
 # Ratios are HAProxy / ours: > 1 means we are ahead. HAProxy against itself (consecutive
 # runs) is the noise floor. Goal (issue 18): HAProxy CPU / ours >= 1.2, added p99 < 200 µs, reuse >= 99 %.
 # Writes bench/out/lb.json and a section in docs/benchmarks.md (LB_RESULTS and LB_DOCS
-# move them; LB_DOCS= skips the docs) and prints the table.
+# move them; LB_DOCS= skips the docs) and prints the table (`sealcast-bench report lb`).
 #
 # Usage: bench/lb.sh [RUNS [SECONDS]]   (default 5 runs of 10 s per load)
 # Environment:
 #   SEALCAST_BIN=path   a prebuilt sealcast binary instead of `cargo build --release`
+#   SEALCAST_BENCH=path the report's sealcast-bench (default: the one beside SEALCAST_BIN)
 #   CLIENTS=100 STREAMS=1   saturating load; LAT_CLIENTS=10 LAT_RPS=50   paced load
 #   TLS13_CIPHER=TLS_AES_128_GCM_SHA256   the only suite h2load offers (both sides then use
 #     it; the run stops if they negotiated different ones)
 set -euo pipefail
 # A relative SEALCAST_BIN is relative to where the script was started.
 [ -z "${SEALCAST_BIN:-}" ] || SEALCAST_BIN="$(realpath -m "$SEALCAST_BIN")"
+GIVEN_BENCH="${SEALCAST_BENCH:+$(realpath "$SEALCAST_BENCH")}"
 cd "$(dirname "$0")/.."
 RUNS="${1:-5}"
 SECS="${2:-10}"
@@ -70,6 +72,7 @@ bench_binary
 # Signs the backends' presences (bench/viewers/src/presence.rs).
 bench_tool sealcast-presence
 PRESENCE="$TOOL"
+bench_driver
 bench_clear_env
 RUNID="$(date +%s)-$$"
 
@@ -314,7 +317,7 @@ load() {
 echo "lb: warm-up" >&2
 for lb in haproxy sealcast; do load "$lb" segment load 0 2; done
 # Both must have negotiated the same TLS version, suite and protocol.
-python3 "$BENCH_DIR/lib/reports/lb.py" tls-check "$WORK/results.jsonl" || die "the load balancers negotiated different TLS (see above)"
+"$DRIVER" check lb-tls "$WORK/results.jsonl" || die "the load balancers negotiated different TLS (see above)"
 : > "$WORK/results.jsonl"
 
 for run in $(seq 1 "$RUNS"); do
@@ -333,7 +336,8 @@ done
 curl -sf --max-time 5 "http://127.0.0.1:$METRICS_PORT/metrics" > "$WORK/lb.metrics" 2> /dev/null || : > "$WORK/lb.metrics"
 
 # --- 8. report ------------------------------------------------------------------------------------------
-mkdir -p "$(dirname "$RESULTS")"
-RUNS="$RUNS" SECS="$SECS" CLIENTS="$CLIENTS" STREAMS="$STREAMS" LAT_CLIENTS="$LAT_CLIENTS" LAT_RPS="$LAT_RPS" \
-PLAYLIST_BYTES="$PLAYLIST_BYTES" SEGMENT_BYTES="$SEGMENT_BYTES" HAPROXY="$HAPROXY" NGINX="$NGINX" \
-python3 "$BENCH_DIR/lib/reports/lb.py" report "$WORK/results.jsonl" "$WORK/lb.metrics" "$RESULTS" "$DOCS"
+bench_report_docs "$DOCS"
+"$DRIVER" report lb "$WORK/results.jsonl" "$WORK/lb.metrics" --runs "$RUNS" --seconds "$SECS" \
+  --clients "$CLIENTS" --streams "$STREAMS" --paced-clients "$LAT_CLIENTS" --paced-rps "$LAT_RPS" \
+  --playlist-bytes "$PLAYLIST_BYTES" --segment-bytes "$SEGMENT_BYTES" --haproxy "$HAPROXY" --nginx "$NGINX" \
+  --date "$(date +%F)" --results "$RESULTS" "${REPORT_DOCS[@]}"

@@ -19,15 +19,18 @@
 # have their answer; the difference over the connections held is the figure. RUNS runs, the targets interleaved (the order turns
 # every run); median with min–max, and each peer's spread as its noise.
 # Writes bench/out/memory.json and a section in docs/benchmarks.md (with the notes in
-# bench/memory-notes.md: what a profile showed; edit them when the figures change).
+# bench/memory-notes.md: what a profile showed; edit them when the figures change;
+# `sealcast-bench report memory`).
 #
 # 9,000 connections by default, not the 10,000 of the issue: the open-file limit here is
 # 20,000 and cannot be raised, and HAProxy reserves two descriptors per client connection
 # (its maxconn stops below 10,000); every server gets the same count.
 #
 # Usage: bench/memory.sh [RUNS [CONNECTIONS]]   (default 5 runs of 9,000 connections)
-# Environment: TARGETS (default "node node-1w nginx lb lb-1w haproxy") narrows the list.
+# Environment: TARGETS (default "node node-1w nginx lb lb-1w haproxy") narrows the list;
+#   SEALCAST_BENCH=path   the report's sealcast-bench (default: the release build's).
 set -euo pipefail
+GIVEN_BENCH="${SEALCAST_BENCH:+$(realpath "$SEALCAST_BENCH")}"
 cd "$(dirname "$0")/.."
 RUNS="${1:-5}"
 CONNS="${2:-9000}"
@@ -44,6 +47,7 @@ HAPROXY="$(command -v haproxy || echo /usr/sbin/haproxy)"
 bench_tmpfs_workdir memory
 bench_build # also builds sealcast-idle (the viewers package)
 IDLE="$PWD/target/release/sealcast-idle"
+bench_driver
 bench_clear_env
 
 # rss_kb PID...: VmRSS of the processes summed, in KiB.
@@ -209,4 +213,4 @@ for ((run = 1; run <= RUNS; run++)); do
   done
 done
 
-python3 "$BENCH_DIR/lib/reports/memory.py" "$RAW" "$WORK/ciphers" "$CONNS" "$RUNS"
+"$DRIVER" report memory "$RAW" "$WORK/ciphers" --connections "$CONNS" --runs "$RUNS" --date "$(date +%F)"

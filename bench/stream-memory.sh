@@ -40,11 +40,13 @@
 # Writes bench/out/stream-memory.json (STREAM_MEMORY_RESULTS moves it) and the section
 # "## Memory per live stream (bench/stream-memory.sh)" in docs/benchmarks.md
 # (STREAM_MEMORY_DOCS=FILE writes it there instead, STREAM_MEMORY_DOCS= skips it), with
-# bench/stream-memory-notes.md (where the memory goes, from a profile) when it exists.
+# bench/stream-memory-notes.md (where the memory goes, from a profile) when it exists
+# (`sealcast-bench report stream-memory`).
 #
 # Usage: bench/stream-memory.sh [RUNS [STREAMS]]   (default 5 runs of 3 streams, about 8 minutes)
 # Environment:
 #   SEALCAST_BIN=path   a prebuilt sealcast binary instead of `cargo build --release`
+#   SEALCAST_BENCH=path the report's sealcast-bench (default: the one beside SEALCAST_BIN)
 #   LADDER=cheap|default   see above (default cheap)
 #   SAMPLE_SECONDS=4   how long each point is sampled
 #   NODE_WORKERS=1     tokio worker threads of the node
@@ -56,6 +58,7 @@
 set -euo pipefail
 # A relative SEALCAST_BIN is relative to where the script was started.
 [ -z "${SEALCAST_BIN:-}" ] || SEALCAST_BIN="$(realpath -m "$SEALCAST_BIN")"
+GIVEN_BENCH="${SEALCAST_BENCH:+$(realpath "$SEALCAST_BENCH")}"
 cd "$(dirname "$0")/.."
 RUNS="${1:-5}"
 STREAMS="${2:-3}"
@@ -77,6 +80,7 @@ MOSQUITTO="$(command -v mosquitto || echo /usr/sbin/mosquitto)"
 [ -x "$MOSQUITTO" ] || die "no mosquitto"
 bench_workdir
 bench_binary
+bench_driver
 bench_clear_env
 
 case "$LADDER" in
@@ -430,5 +434,7 @@ print("RSS %d KiB (%d-%d), Pss %s KiB, floor %.0f KiB listed / %.0f unique / %.0
   rm -rf "$R/node/recordings"
 done
 
-NOTES="bench/stream-memory-notes.md"
-python3 "$BENCH_DIR/lib/reports/stream_memory.py" "$RAW" "$RESULTS" "$DOCS" "$NOTES" "$RUNS" "$STREAMS" "$LADDER" "$SIZE" "$SOURCE_KBPS" "$SAMPLE_SECONDS" "$NODE_WORKERS" "$GRACE"
+bench_report_docs "$DOCS"
+"$DRIVER" report stream-memory "$RAW" --runs "$RUNS" --streams "$STREAMS" --ladder "$LADDER" --size "$SIZE" \
+  --source-kbps "$SOURCE_KBPS" --sample-seconds "$SAMPLE_SECONDS" --node-workers "$NODE_WORKERS" --grace "$GRACE" \
+  --date "$(date +%F)" --results "$RESULTS" "${REPORT_DOCS[@]}"

@@ -13,10 +13,14 @@
 //!   [--runs-given N] [--variant FLAGS] [--no-doc]`, `sealcast-bench report ll-quality
 //!   ENCODES.tsv --seconds N [--no-doc]`, `sealcast-bench report viewer-verify RUNS.jsonl
 //!   --seconds N --rounds N [--no-doc]`, `sealcast-bench report compose --runs N …`,
-//!   `sealcast-bench report push-bytes RESULTS.jsonl --seconds N --rounds N --date D`: the
-//!   reports moved out of `bench/lib/reports/`
-//!   ([`viewers::reports`]). Each writes the raw results to `bench/out/<name>.json`,
-//!   prints the section and puts it in the doc as `doc` does.
+//!   `sealcast-bench report push-bytes RESULTS.jsonl --seconds N --rounds N --date D`,
+//!   `report lb RESULTS.jsonl METRICS …`, `report lb-profile WORK …`, `report memory RAW
+//!   CIPHERS …`, `report stream-memory RAW.jsonl …`: the reports moved out of
+//!   `bench/lib/reports/` ([`viewers::reports`]). Each writes the raw results to
+//!   `bench/out/<name>.json` (or `--results`), prints the section and puts it in the doc
+//!   as `doc` does.
+//! - `sealcast-bench check lb-tls RESULTS.jsonl`: fails when bench/lb.sh's load balancers
+//!   negotiated different TLS.
 //!
 //! Runs git in the current directory (the repository's root, as the scripts do).
 
@@ -49,6 +53,9 @@ enum Cmd {
     /// One sample of a running measurement, as a JSON line on stdout.
     #[command(subcommand)]
     Sample(SampleCmd),
+    /// A check a script makes of what it measured; fails when it does not hold.
+    #[command(subcommand)]
+    Check(CheckCmd),
     /// Lists the blocks whose measured code changed after their run.
     Stale {
         /// Exit 1 when a block is stale.
@@ -66,6 +73,16 @@ enum SampleCmd {
         tick: reports::ladder_codecs::Tick,
         /// The node's `/metrics` as fetched now.
         metrics: PathBuf,
+    },
+}
+
+/// The checks `check` makes.
+#[derive(Debug, Subcommand)]
+enum CheckCmd {
+    /// bench/lb.sh's: both load balancers negotiated the same TLS (said on stderr).
+    LbTls {
+        /// The warm-up's loads, one JSON object a line.
+        results: PathBuf,
     },
 }
 
@@ -149,6 +166,52 @@ enum ReportCmd {
         #[command(flatten)]
         out: ReportOut,
     },
+    /// bench/lb.sh's.
+    Lb {
+        /// The loads, one JSON object a line.
+        results: PathBuf,
+        /// Our load balancer's `/metrics` after the runs.
+        metrics: PathBuf,
+        #[command(flatten)]
+        run: reports::lb::Run,
+        /// The HAProxy measured (what its `-v` says goes in the raw results).
+        #[arg(long, default_value = "haproxy")]
+        haproxy: String,
+        /// The nginx of the backends (likewise, `-v`).
+        #[arg(long, default_value = "nginx")]
+        nginx: String,
+        #[command(flatten)]
+        out: ReportOut,
+    },
+    /// bench/lb-profile.sh's (fails when more than 5 % of a load's requests failed).
+    LbProfile {
+        /// The script's work directory: `cg.NAME.KIND.txt` and `cg.NAME.KIND.h2load`.
+        work: PathBuf,
+        #[command(flatten)]
+        run: reports::lb_profile::Run,
+        #[command(flatten)]
+        out: ReportOut,
+    },
+    /// bench/memory.sh's.
+    Memory {
+        /// The measurements, one a line: run, target, RSS before and after, open, failed.
+        raw: PathBuf,
+        /// The TLS each TLS target negotiated, one a line.
+        ciphers: PathBuf,
+        #[command(flatten)]
+        run: reports::memory::Run,
+        #[command(flatten)]
+        out: ReportOut,
+    },
+    /// bench/stream-memory.sh's.
+    StreamMemory {
+        /// The points and runs, one JSON object a line.
+        raw: PathBuf,
+        #[command(flatten)]
+        run: reports::stream_memory::Run,
+        #[command(flatten)]
+        out: ReportOut,
+    },
     /// bench/viewer-verify.sh's.
     ViewerVerify {
         /// The viewers' records, one JSON object a line.
@@ -166,6 +229,9 @@ struct ReportOut {
     /// Print the section only; the doc is left as it is.
     #[arg(long)]
     no_doc: bool,
+    /// Where the raw results go (default: the report's `bench/out/<name>.json`).
+    #[arg(long = "results", value_name = "FILE")]
+    results_file: Option<PathBuf>,
 }
 
 /// A file the report reads.
@@ -291,21 +357,74 @@ fn main() -> anyhow::Result<()> {
                         out,
                     )
                 }
+                ReportCmd::Lb {
+                    results,
+                    metrics,
+                    run,
+                    haproxy,
+                    nginx,
+                    out,
+                } => {
+                    let notes = std::fs::read_to_string("bench/lb-notes.md").ok();
+                    let versions = reports::lb::Versions {
+                        haproxy: version(&haproxy, "-v")?,
+                        h2load: version("h2load", "--version")?,
+                        nginx: version(&nginx, "-v")?,
+                    };
+                    let (rows, metrics) = (read(&results)?, read(&metrics)?);
+                    let report =
+                        reports::lb::report(&rows, &metrics, &run, &versions, notes.as_deref())?;
+                    ("bench/lb.sh", "bench/out/lb.json", report, out)
+                }
+                ReportCmd::LbProfile { work, run, out } => {
+                    let notes = std::fs::read_to_string("bench/lb-profile-notes.md").ok();
+                    let profiles = reports::lb_profile::profiles(&work)?;
+                    let valgrind = version("valgrind", "--version")?;
+                    let report =
+                        reports::lb_profile::report(&profiles, &run, &valgrind, notes.as_deref())?;
+                    for line in reports::lb_profile::summary(&report.raw) {
+                        say(&line);
+                    }
+                    let results = "bench/out/lb-profile.json";
+                    ("bench/lb-profile.sh", results, report, out)
+                }
+                ReportCmd::Memory {
+                    raw,
+                    ciphers,
+                    run,
+                    out,
+                } => {
+                    let notes = read(Path::new("bench/memory-notes.md"))?;
+                    let report =
+                        reports::memory::report(&read(&raw)?, &read(&ciphers)?, &run, &notes)?;
+                    ("bench/memory.sh", "bench/out/memory.json", report, out)
+                }
+                ReportCmd::StreamMemory { raw, run, out } => {
+                    let notes = std::fs::read_to_string("bench/stream-memory-notes.md").ok();
+                    let report =
+                        reports::stream_memory::report(&read(&raw)?, &run, notes.as_deref())?;
+                    let results = "bench/out/stream-memory.json";
+                    ("bench/stream-memory.sh", results, report, out)
+                }
                 ReportCmd::ViewerVerify { runs, run, out } => {
                     let report = reports::viewer_verify::report(&read(&runs)?, &run)?;
                     let results = "bench/out/viewer-verify.json";
                     ("bench/viewer-verify.sh", results, report, out)
                 }
             };
-            std::fs::create_dir_all("bench/out").context("making bench/out")?;
-            std::fs::write(results, serde_json::to_string_pretty(&report.raw)? + "\n")
-                .with_context(|| results.to_owned())?;
+            let results = out.results_file.unwrap_or_else(|| PathBuf::from(results));
+            if let Some(dir) = results.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("making {}", dir.display()))?;
+            }
+            std::fs::write(&results, serde_json::to_string_pretty(&report.raw)? + "\n")
+                .with_context(|| results.display().to_string())?;
             say(report.section.trim_end());
             if !out.no_doc {
                 let block = Block {
                     script: script.to_owned(),
                     heading: report.heading.to_owned(),
-                    results: PathBuf::from(results),
+                    results,
                     section: None,
                     after: report.after.map(str::to_owned),
                     measured: None,
@@ -315,6 +434,13 @@ fn main() -> anyhow::Result<()> {
             }
             if let Some(why) = report.refusal {
                 anyhow::bail!(why);
+            }
+        }
+        Cmd::Check(CheckCmd::LbTls { results }) => {
+            let (line, same) = reports::lb::tls_check(&read(&results)?)?;
+            eprintln!("{line}");
+            if !same {
+                bail!("the load balancers negotiated different TLS");
             }
         }
         Cmd::Sample(SampleCmd::LadderCodecs { tick, metrics }) => {
@@ -409,6 +535,26 @@ fn put(docs: &Path, block: Block, section: Option<String>) -> anyhow::Result<()>
     };
     let out = docblock::put(&doc, &heading, &stamp, section.as_deref(), after.as_deref())?;
     std::fs::write(docs, out).with_context(|| format!("writing {}", docs.display()))
+}
+
+/// The first line `program arg` prints (its standard output, else its standard error),
+/// trimmed: a program's version.
+fn version(program: &str, arg: &str) -> anyhow::Result<String> {
+    let out = Command::new(program)
+        .arg(arg)
+        .output()
+        .with_context(|| format!("running {program} {arg}"))?;
+    let text = if out.stdout.is_empty() {
+        out.stderr
+    } else {
+        out.stdout
+    };
+    let text = String::from_utf8_lossy(&text);
+    let first = text
+        .lines()
+        .next()
+        .with_context(|| format!("{program} {arg} printed nothing"))?;
+    Ok(first.trim().to_owned())
 }
 
 /// A line of the output: the report, or a sample.

@@ -6,9 +6,13 @@ pub mod compose;
 pub mod dvr_seek;
 pub mod ladder;
 pub mod ladder_codecs;
+pub mod lb;
+pub mod lb_profile;
 pub mod ll_quality;
+pub mod memory;
 pub mod moq_cost;
 pub mod push_bytes;
+pub mod stream_memory;
 pub mod viewer_verify;
 
 /// What a report makes of a run.
@@ -44,6 +48,16 @@ pub(crate) fn push_notes(lines: &mut Vec<String>, notes: Option<&str>) {
     if let Some(notes) = notes {
         lines.push(String::new());
         lines.push(notes.trim().to_owned());
+    }
+}
+
+/// A JSON number as Python's `str` prints it (`3`, `2.5`, `12.0`).
+pub(crate) fn python_number(v: &serde_json::Value) -> String {
+    match (v.as_i64(), v.as_f64()) {
+        (Some(i), _) => i.to_string(),
+        (None, Some(f)) if f.fract() == 0.0 && f.abs() < 1e16 => format!("{f:.1}"),
+        (None, Some(f)) => f.to_string(),
+        _ => v.to_string(),
     }
 }
 

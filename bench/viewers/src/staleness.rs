@@ -89,7 +89,7 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
     (
         "bench/stream-memory.sh",
         NODE,
-        &["bench/lib/reports/stream_memory.py"],
+        &["bench/viewers/src/reports/stream_memory.rs"],
     ),
     (
         "bench/llhls-node.sh",
@@ -117,7 +117,7 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
         "bench/memory.sh",
         LB,
         &[
-            "bench/lib/reports/memory.py",
+            "bench/viewers/src/reports/memory.rs",
             "bench/peers/nginx/memory.conf",
             "bench/peers/haproxy/memory.cfg",
         ],
@@ -157,6 +157,7 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
         LB,
         &[
             "bench/lib/reports/lb.py",
+            "bench/viewers/src/reports/lb.rs",
             "bench/peers/nginx/lb-backend.conf",
             "bench/peers/haproxy/lb.cfg",
         ],
@@ -165,7 +166,7 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
         "bench/lb-profile.sh",
         LB,
         &[
-            "bench/lib/reports/lb_profile.py",
+            "bench/viewers/src/reports/lb_profile.rs",
             "bench/peers/nginx/lb-profile-backend.conf",
             "bench/peers/haproxy/lb-profile.cfg",
         ],
