@@ -2,13 +2,19 @@
 //! each: a run's raw measurements in, its section of `docs/benchmarks.md` and the raw
 //! results' JSON out. The rest are still `bench/lib/reports/*.py`.
 
+pub mod archive_disk;
+pub mod c2pa_overhead;
 pub mod compose;
 pub mod dvr_seek;
+pub mod edge;
+pub mod ingest_latency;
 pub mod ladder;
 pub mod ladder_codecs;
+pub mod latency;
 pub mod ll_quality;
 pub mod moq_cost;
 pub mod push_bytes;
+mod python;
 pub mod viewer_verify;
 
 /// What a report makes of a run.

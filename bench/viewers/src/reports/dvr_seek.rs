@@ -6,6 +6,7 @@
 
 use serde_json::Value;
 
+use super::python::python_number;
 use super::{push_notes, Report};
 
 /// The section's heading in `docs/benchmarks.md`.
@@ -45,16 +46,6 @@ fn row(name: &str, side: &Value) -> String {
         cell(seek, "min"),
         cell(seek, "max")
     )
-}
-
-/// A JSON number as Python's `str` prints it (`3`, `2.5`).
-fn python_number(v: &Value) -> String {
-    match (v.as_i64(), v.as_f64()) {
-        (Some(i), _) => i.to_string(),
-        (None, Some(f)) if f.fract() == 0.0 && f.abs() < 1e16 => format!("{f:.1}"),
-        (None, Some(f)) => f.to_string(),
-        _ => v.to_string(),
-    }
 }
 
 /// The report of a run: `result` is what `sealcast-dvr-seek` printed; `notes`, what
