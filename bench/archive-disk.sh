@@ -7,8 +7,10 @@
 # the spool's and every other node directory's. Per recorded hour is the archive's bytes
 # over the recording's duration; before issue 49 every node kept its own copy, NODES times
 # that. Writes bench/out/archive-disk.json and a section in docs/benchmarks.md
-# (ARCHIVE_DISK_DOCS= skips it). SEALCAST_BIN picks the binary (else the release build),
-# SEALCAST_BENCH the doc driver (else the release build's).
+# (ARCHIVE_DISK_DOCS= skips it; `sealcast-bench sample archive-recording`, `sample
+# archive-disk` and `report archive-disk`).
+# SEALCAST_BIN picks the binary (else the release build), SEALCAST_BENCH the driver (else
+# the release build's).
 #
 # Usage: bench/archive-disk.sh [SECONDS] [NODES]   (defaults 120 and 3)
 set -euo pipefail
@@ -21,6 +23,7 @@ source bench/lib.sh
 bench_clear_env
 bench_install archive-disk curl python3
 SEALCAST_BIN="$GIVEN_BIN" bench_binary
+bench_driver
 bench_workdir
 
 dir="$WORK/up"
@@ -40,8 +43,8 @@ echo "archive-disk: recording $SECS s on $NODES nodes" >&2
 SEALCAST_SOURCE_URL="$rtmp/$key" "$BIN" source --size 1280x720 --fps 30 --bitrate 3000 --gop 2 \
   --duration "$SECS" > "$dir/source.out" 2> "$dir/source.err" \
   || bench_fail archive-disk "sealcast source failed"
-python3 "$BENCH_DIR/lib/reports/archive_disk.py" settle "$node1" disk 300 > "$dir/recording.json" \
+"$DRIVER" sample archive-recording "$node1" disk --within 300 > "$dir/recording.json" \
   || bench_fail archive-disk "the recording was not archived within 300 s"
-python3 "$BENCH_DIR/lib/reports/archive_disk.py" measure "$dir" "$NODES" "$SECS" > "$WORK/result.json"
-SEALCAST_BENCH="$GIVEN_BENCH" python3 "$BENCH_DIR/lib/reports/archive_disk.py" report "$WORK/result.json" \
-  "${ARCHIVE_DISK_DOCS-docs/benchmarks.md}"
+"$DRIVER" sample archive-disk "$dir" --nodes "$NODES" --seconds "$SECS" > "$WORK/result.json"
+bench_report_docs "${ARCHIVE_DISK_DOCS-docs/benchmarks.md}"
+"$DRIVER" report archive-disk "$WORK/result.json" --date "$(date +%F)" "${REPORT_DOCS[@]}"

@@ -12,17 +12,21 @@
 #   - the statements' share (the `.sig` sidecars a viewer fetches beside them);
 #   - the init segment's size and its C2PA `uuid` box.
 # Writes bench/out/c2pa-overhead.json and a section in docs/benchmarks.md
-# (C2PA_OVERHEAD_DOCS= skips it). SEALCAST_BIN picks the binary (else the release build).
+# (C2PA_OVERHEAD_DOCS= skips it; `sealcast-bench sample c2pa-overhead` and `report
+# c2pa-overhead`). SEALCAST_BIN picks the binary (else the release build), SEALCAST_BENCH
+# the driver.
 #
 # Usage: bench/c2pa-overhead.sh [SECONDS]   (default 30)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS="${1:-30}"
 GIVEN_BIN="${SEALCAST_BIN:+$(realpath "$SEALCAST_BIN")}"
+GIVEN_BENCH="${SEALCAST_BENCH:+$(realpath "$SEALCAST_BENCH")}"
 source bench/lib.sh
 bench_clear_env
 bench_install c2pa-overhead curl python3
 SEALCAST_BIN="$GIVEN_BIN" bench_binary
+bench_driver
 bench_workdir
 
 dir="$WORK/run"
@@ -43,5 +47,7 @@ SEALCAST_SOURCE_URL="$rtmp/$key" "$BIN" source --size 1280x720 --fps 30 --bitrat
 PIDS+=("$!")
 bench_wait_for 30 curl -sf "$node/live/bytes/360p/index.m3u8" || die "no playlist in 30 s"
 sleep 10
-python3 "$BENCH_DIR/lib/reports/c2pa_overhead.py" measure "$node/live/bytes" "$SECS" > "$dir/measure.json"
-python3 "$BENCH_DIR/lib/reports/c2pa_overhead.py" report "$dir/measure.json" "$SECS" "${C2PA_OVERHEAD_DOCS-docs/benchmarks.md}"
+"$DRIVER" sample c2pa-overhead "$node/live/bytes" --seconds "$SECS" > "$dir/measure.json"
+bench_report_docs "${C2PA_OVERHEAD_DOCS-docs/benchmarks.md}"
+"$DRIVER" report c2pa-overhead "$dir/measure.json" --seconds "$SECS" --date "$(date +%F)" \
+  "${REPORT_DOCS[@]}"

@@ -17,9 +17,14 @@
 # ahead; for p99, < 1 means we are ahead), with nginx against itself (A/A) as the noise
 # floor. Writes bench/out/edge.json and a section in docs/benchmarks.md.
 #
+# h2load's output is read by `sealcast-bench sample h2load`, the report written by
+# `sealcast-bench report edge`.
+#
 # Usage: bench/edge.sh [RUNS [SECONDS]]   (default 3 runs of 4 s per load)
-# Environment: EDGE_PROFILE=DIR   also profile each server under the wrk loads (perf) into DIR
+# Environment: EDGE_PROFILE=DIR   also profile each server under the wrk loads (perf) into DIR;
+# SEALCAST_BENCH the driver (else the release build's)
 set -euo pipefail
+GIVEN_BENCH="${SEALCAST_BENCH:+$(realpath "$SEALCAST_BENCH")}"
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 RUNS="${1:-3}"
@@ -32,6 +37,7 @@ NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 # The served files live on tmpfs when there is one (as the brief asks of the peer).
 bench_tmpfs_workdir edge
 bench_build
+bench_driver
 HZ="$(getconf CLK_TCK)"
 
 # --- 1. a fixed window on one broadcast node ------------------------------------------------
@@ -131,7 +137,7 @@ measure() {
     sed "s#^#$base#" "$list" > "$WORK/uris"
     rm -f "$WORK/h2.log"
     taskset -c 1 h2load -t1 -c16 -m4 -D "$SECS" -i "$WORK/uris" --log-file="$WORK/h2.log" > "$WORK/h2.out" 2>&1 || true
-    out="$(python3 "$BENCH_DIR/lib/reports/edge.py" h2load "$WORK/h2.out" "$WORK/h2.log")"
+    out="$("$DRIVER" sample h2load "$WORK/h2.out" "$WORK/h2.log")"
   fi
   after="$(cpu_ticks "$@")"
   echo "{\"server\":\"$server\",\"kind\":\"$kind\",\"tool\":\"$tool\",\"cpu_s\":$(python3 -c "print(($after-$before)/$HZ)"),\"load\":$out}" >> "$WORK/results"
@@ -180,4 +186,6 @@ if [ -n "${EDGE_PROFILE:-}" ]; then
 fi
 
 # --- 3. report ------------------------------------------------------------------------------------
-python3 "$BENCH_DIR/lib/reports/edge.py" report "$WORK/results.jsonl" "$RUNS" "$SECS" "$NSEG" "$((SEGBYTES / NSEG))" "$H2C_OURS" "$NGINX"
+h2c=(); [ "$H2C_OURS" = yes ] && h2c=(--h2c)
+"$DRIVER" report edge "$WORK/results.jsonl" --rounds "$RUNS" --seconds "$SECS" --segments "$NSEG" \
+  --segment-bytes "$((SEGBYTES / NSEG))" "${h2c[@]}" --nginx "$("$NGINX" -v 2>&1)" --date "$(date +%F)"

@@ -36,7 +36,7 @@
 # object) duration, 0.333 s by default. Goal over MoQ: p50 <= 0.5 s, no stall.
 #
 # Writes bench/out/ingest-latency.json (bench/out/moq-latency.json in MoQ mode) and a
-# section in docs/benchmarks.md.
+# section in docs/benchmarks.md (`sealcast-bench report ingest-latency`).
 #
 # Usage: bench/ingest-latency.sh [SECONDS] [ROUNDS]   (defaults 60 and 3)
 # Environment: SEALCAST_BIN (sealcast-glass beside it; else the release build),
@@ -62,6 +62,7 @@ bench_install ingest-latency chromium chromium-driver curl python3 ffmpeg
 bench_workdir
 SEALCAST_BIN="$GIVEN_BIN" bench_binary # the release build unless SEALCAST_BIN names one
 bench_tool sealcast-glass; GLASS="$TOOL"
+bench_driver
 FFMPEG9="${SEALCAST_TEST_FFMPEG9:-$("${SEALCAST_KUBERNETES_TOOLS:-$HOME/.cache/sealcast/kubernetes-tools}/bin/python" -c 'import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())')}"
 [ -x "$FFMPEG9" ] || { echo "ingest-latency: no FFmpeg 9 (run scripts/setup.sh test)" >&2; exit 1; }
 
@@ -168,6 +169,6 @@ for round in $(seq 1 "$ROUNDS"); do
   done
 done
 
-mkdir -p bench/out
-SEALCAST_BENCH="$GIVEN_BENCH" SECS="$SECS" ROUNDS="$ROUNDS" LADDER="$LADDER" PROTOCOLS="$PROTOCOLS" TRANSPORTS="$TRANSPORTS" PART="$PART" \
-  python3 "$BENCH_DIR/lib/reports/ingest_latency.py" "$WORK/runs.jsonl"
+"$DRIVER" report ingest-latency "$WORK/runs.jsonl" --seconds "$SECS" --rounds "$ROUNDS" \
+  --ladder "$LADDER" --protocols "$PROTOCOLS" --transports "$TRANSPORTS" --part "$PART" \
+  --relay-build "${RELAY_BUILD:-debug}"

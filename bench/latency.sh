@@ -18,10 +18,13 @@
 # time, which would measure the machine, not the delivery path. LADDER=full uses the
 # default ladder on the LL cluster.
 #
-# Writes bench/out/latency.json and a section in docs/benchmarks.md.
+# Writes bench/out/latency.json and a section in docs/benchmarks.md (`sealcast-bench report
+# latency`).
 #
 # Usage: bench/latency.sh [SECONDS] [ROUNDS]   (defaults 60 and 5)
+# Environment: LADDER, SEALCAST_BENCH (the driver; else the release build's)
 set -euo pipefail
+GIVEN_BENCH="${SEALCAST_BENCH:+$(realpath "$SEALCAST_BENCH")}"
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 SECS="${1:-60}"
@@ -33,6 +36,7 @@ bench_install latency nginx libnginx-mod-rtmp chromium chromium-driver curl pyth
 bench_workdir
 bench_build # also builds sealcast-glass (the viewers package)
 GLASS="$PWD/target/release/sealcast-glass"
+bench_driver
 
 # One sealcast cluster per mode, each with its own data directory and ports.
 start_cluster() { # NAME PART_TARGET
@@ -119,5 +123,5 @@ done
 
 python3 -c 'import json,sys,time; sys.path.insert(0,"bench"); from publish_latency import metrics; print(json.dumps({"at": time.time(), "m": metrics(sys.argv[1])}))' "$LL_NODE" > "$WORK/m1.json"
 
-mkdir -p bench/out
-SECS="$SECS" ROUNDS="$ROUNDS" LADDER="$LADDER" python3 "$BENCH_DIR/lib/reports/latency.py" "$WORK/runs.jsonl" "$WORK/m0.json" "$WORK/m1.json"
+"$DRIVER" report latency "$WORK/runs.jsonl" "$WORK/m0.json" "$WORK/m1.json" --seconds "$SECS" \
+  --rounds "$ROUNDS" --ladder "$LADDER"

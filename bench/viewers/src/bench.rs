@@ -9,18 +9,18 @@
 //! - `sealcast-bench stale [--check]`: every block whose measured paths changed in a
 //!   commit after the one it names ([`viewers::staleness`]); `--check` exits 1 when any
 //!   did.
-//! - `sealcast-bench report moq-cost RUNS.jsonl --date YYYY-MM-DD [--viewers N]
-//!   [--runs-given N] [--variant FLAGS] [--no-doc]`, `sealcast-bench report ll-quality
-//!   ENCODES.tsv --seconds N [--no-doc]`, `sealcast-bench report viewer-verify RUNS.jsonl
-//!   --seconds N --rounds N [--no-doc]`, `sealcast-bench report compose --runs N …`,
-//!   `sealcast-bench report push-bytes RESULTS.jsonl --seconds N --rounds N --date D`,
-//!   `report lb RESULTS.jsonl METRICS …`, `report lb-profile WORK …`, `report memory RAW
-//!   CIPHERS …`, `report stream-memory RAW.jsonl …`: the reports moved out of
-//!   `bench/lib/reports/` ([`viewers::reports`]). Each writes the raw results to
-//!   `bench/out/<name>.json` (or `--results`), prints the section and puts it in the doc
-//!   as `doc` does.
+//! - `sealcast-bench report NAME …` (`--help` lists them: moq-cost, ll-quality,
+//!   viewer-verify, compose, push-bytes, ladder, ladder-codecs, dvr-seek, lb, lb-profile,
+//!   memory, stream-memory, edge, latency, ingest-latency, c2pa-overhead, archive-disk, …):
+//!   the reports moved out of `bench/lib/reports/` ([`viewers::reports`]). Each writes the
+//!   raw results to `bench/out/<name>.json` (or `--results`), prints the section and puts
+//!   it in the doc as `doc` does.
 //! - `sealcast-bench check lb-tls RESULTS.jsonl`: fails when bench/lb.sh's load balancers
 //!   negotiated different TLS.
+//! - `sealcast-bench sample ladder-codecs …`, `sample h2load OUT LOG`, `sample archive-disk
+//!   DIR --nodes N --seconds N`, `sample archive-recording NODE STREAM --within S`, `sample
+//!   c2pa-overhead BASE --seconds S`: what a script measures, read from a tool's output,
+//!   the disk or a node, printed as a JSON line.
 //!
 //! Runs git in the current directory (the repository's root, as the scripts do).
 
@@ -73,6 +73,44 @@ enum SampleCmd {
         tick: reports::ladder_codecs::Tick,
         /// The node's `/metrics` as fetched now.
         metrics: PathBuf,
+    },
+    /// bench/edge.sh's: one h2load run's figures, a results line's `load`.
+    H2load {
+        /// What h2load printed.
+        out: PathBuf,
+        /// Its `--log-file` (none when it is not there).
+        log: PathBuf,
+    },
+    /// bench/c2pa-overhead.sh's: follows each rung's media playlist and fetches every part
+    /// and segment listed after the first look once, with its statement; the counts.
+    C2paOverhead {
+        /// The stream's base URL (`NODE/live/STREAM`).
+        base: String,
+        /// Seconds to follow the playlists.
+        #[arg(long)]
+        seconds: f64,
+    },
+    /// bench/archive-disk.sh's: waits (polling each second) until the node lists a
+    /// recording of the stream and its archive spool is empty; the recording as listed.
+    ArchiveRecording {
+        /// The node's base URL.
+        node: String,
+        /// The stream recorded.
+        stream: String,
+        /// Seconds to wait at most.
+        #[arg(long)]
+        within: f64,
+    },
+    /// bench/archive-disk.sh's: the disk the run left (`du -sb` in the data directory).
+    ArchiveDisk {
+        /// The run's directory: `recording.json` (the node's listing) and `data`.
+        dir: PathBuf,
+        /// The broadcast nodes.
+        #[arg(long)]
+        nodes: u64,
+        /// The seconds published.
+        #[arg(long)]
+        seconds: u64,
     },
 }
 
@@ -209,6 +247,57 @@ enum ReportCmd {
         raw: PathBuf,
         #[command(flatten)]
         run: reports::stream_memory::Run,
+        #[command(flatten)]
+        out: ReportOut,
+    },
+    /// bench/edge.sh's.
+    Edge {
+        /// The loads measured, one JSON object a line.
+        results: PathBuf,
+        #[command(flatten)]
+        run: reports::edge::Run,
+        #[command(flatten)]
+        out: ReportOut,
+    },
+    /// bench/latency.sh's.
+    Latency {
+        /// The runs, one `sealcast-glass` record a line with its system and round.
+        runs: PathBuf,
+        /// The LL node's metrics before the runs (`{"at", "m"}`).
+        before: PathBuf,
+        /// And after.
+        after: PathBuf,
+        #[command(flatten)]
+        run: reports::latency::Run,
+        #[command(flatten)]
+        out: ReportOut,
+    },
+    /// bench/ingest-latency.sh's (MoQ mode's with `--transports "moq hls"`).
+    IngestLatency {
+        /// The runs, one `sealcast-glass` record a line with its round, protocol and
+        /// transport.
+        runs: PathBuf,
+        #[command(flatten)]
+        run: reports::ingest_latency::Run,
+        #[command(flatten)]
+        out: ReportOut,
+    },
+    /// bench/c2pa-overhead.sh's.
+    C2paOverhead {
+        /// What `c2pa_overhead.py measure` printed.
+        measured: PathBuf,
+        #[command(flatten)]
+        run: reports::c2pa_overhead::Run,
+        #[command(flatten)]
+        out: ReportOut,
+    },
+    /// bench/archive-disk.sh's.
+    ArchiveDisk {
+        /// What `sample archive-disk` printed.
+        result: PathBuf,
+        /// The day of the run, as the section prints it (`date +%F`).
+        #[arg(long)]
+        date: String,
         #[command(flatten)]
         out: ReportOut,
     },
@@ -406,6 +495,46 @@ fn main() -> anyhow::Result<()> {
                     let results = "bench/out/stream-memory.json";
                     ("bench/stream-memory.sh", results, report, out)
                 }
+                ReportCmd::Edge { results, run, out } => {
+                    let notes = std::fs::read_to_string("bench/edge-notes.md").ok();
+                    let report = reports::edge::report(&read(&results)?, &run, notes.as_deref())?;
+                    ("bench/edge.sh", "bench/out/edge.json", report, out)
+                }
+                ReportCmd::Latency {
+                    runs,
+                    before,
+                    after,
+                    run,
+                    out,
+                } => {
+                    let report = reports::latency::report(
+                        &read(&runs)?,
+                        &read(&before)?,
+                        &read(&after)?,
+                        &run,
+                    )?;
+                    ("bench/latency.sh", "bench/out/latency.json", report, out)
+                }
+                ReportCmd::IngestLatency { runs, run, out } => {
+                    let notes = std::fs::read_to_string(run.notes_file()).ok();
+                    let report =
+                        reports::ingest_latency::report(&read(&runs)?, &run, notes.as_deref())?;
+                    ("bench/ingest-latency.sh", run.results_file(), report, out)
+                }
+                ReportCmd::C2paOverhead { measured, run, out } => {
+                    let notes = std::fs::read_to_string("bench/c2pa-overhead-notes.md").ok();
+                    let report =
+                        reports::c2pa_overhead::report(&read(&measured)?, &run, notes.as_deref())?;
+                    let results = "bench/out/c2pa-overhead.json";
+                    ("bench/c2pa-overhead.sh", results, report, out)
+                }
+                ReportCmd::ArchiveDisk { result, date, out } => {
+                    let notes = std::fs::read_to_string("bench/archive-disk-notes.md").ok();
+                    let report =
+                        reports::archive_disk::report(&read(&result)?, &date, notes.as_deref())?;
+                    let results = "bench/out/archive-disk.json";
+                    ("bench/archive-disk.sh", results, report, out)
+                }
                 ReportCmd::ViewerVerify { runs, run, out } => {
                     let report = reports::viewer_verify::report(&read(&runs)?, &run)?;
                     let results = "bench/out/viewer-verify.json";
@@ -447,6 +576,51 @@ fn main() -> anyhow::Result<()> {
             // A node that did not answer leaves the file empty: a sample without series.
             let text = read(&metrics)?;
             say(&reports::ladder_codecs::sample(&tick, &text).to_string());
+        }
+        Cmd::Sample(SampleCmd::H2load { out, log }) => {
+            let log = match std::fs::read_to_string(&log) {
+                Ok(text) => Some(text),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => return Err(e).with_context(|| log.display().to_string()),
+            };
+            let figures = reports::edge::h2load(&read(&out)?, log.as_deref());
+            say(&serde_json::to_string(&figures)?);
+        }
+        Cmd::Sample(SampleCmd::C2paOverhead { base, seconds }) => {
+            let measured = runtime()?.block_on(c2pa_measure(&base, seconds))?;
+            say(&serde_json::to_string(&measured)?);
+        }
+        Cmd::Sample(SampleCmd::ArchiveRecording {
+            node,
+            stream,
+            within,
+        }) => {
+            let within = std::time::Duration::from_secs_f64(within);
+            let recording = runtime()?.block_on(archived(&node, &stream, within))?;
+            say(&recording.to_string());
+        }
+        Cmd::Sample(SampleCmd::ArchiveDisk {
+            dir,
+            nodes,
+            seconds,
+        }) => {
+            let data = dir.join("data");
+            let mut disk = reports::archive_disk::Disk {
+                archive: du(&data.join("archive"))?,
+                spool: du(&data.join("recordings"))?,
+                ..Default::default()
+            };
+            let entries = std::fs::read_dir(&data).with_context(|| data.display().to_string())?;
+            for entry in entries {
+                let name = entry?.file_name().to_string_lossy().into_owned();
+                if name != "archive" && name != "recordings" {
+                    let bytes = du(&data.join(&name))?;
+                    disk.other.insert(name, bytes);
+                }
+            }
+            let recording = read(&dir.join("recording.json"))?;
+            let measured = reports::archive_disk::measure(&recording, disk, nodes, seconds)?;
+            say(&serde_json::to_string(&measured)?);
         }
         Cmd::Stale { check } => {
             let doc = std::fs::read_to_string(&args.docs)
@@ -555,6 +729,117 @@ fn version(program: &str, arg: &str) -> anyhow::Result<String> {
         .next()
         .with_context(|| format!("{program} {arg} printed nothing"))?;
     Ok(first.trim().to_owned())
+}
+
+/// A runtime for a sample that asks a node.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("a runtime")
+}
+
+/// What a viewer of each rung of the stream at `base` fetches in `seconds`: every part and
+/// segment its media playlist lists after the first look, once, with its statement (one
+/// that fails to come is left out), and the init segment.
+async fn c2pa_measure(
+    base: &str,
+    seconds: f64,
+) -> anyhow::Result<reports::c2pa_overhead::Measurement> {
+    use reports::c2pa_overhead::{c2pa_box, listed, rungs, Counts, Measurement};
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(20))
+        .build()
+        .context("an HTTP client")?;
+    let get = |url: String| {
+        let request = client.get(url);
+        async move { request.send().await?.error_for_status()?.bytes().await }
+    };
+    let text = |bytes: bytes::Bytes| String::from_utf8(bytes.to_vec()).context("not UTF-8");
+    let master = text(get(format!("{base}/master.m3u8")).await?)?;
+    let mut rungs: Vec<(String, Counts)> = rungs(&master)
+        .into_iter()
+        .map(|rung| (rung, Counts::default()))
+        .collect();
+    for (rung, counts) in &mut rungs {
+        let init = get(format!("{base}/{rung}/init.mp4")).await?;
+        counts.init_bytes = init.len() as u64;
+        counts.init_c2pa = c2pa_box(&init);
+    }
+    let mut seen: Vec<std::collections::HashSet<String>> = vec![Default::default(); rungs.len()];
+    let end = tokio::time::Instant::now() + std::time::Duration::from_secs_f64(seconds);
+    let mut first = true;
+    while tokio::time::Instant::now() < end {
+        for ((rung, counts), seen) in rungs.iter_mut().zip(&mut seen) {
+            let playlist = text(get(format!("{base}/{rung}/index.m3u8")).await?)?;
+            for (part, uri) in listed(&playlist) {
+                // What was listed before the count started is not counted.
+                if !seen.insert(uri.clone()) || first {
+                    continue;
+                }
+                let Ok(media) = get(format!("{base}/{rung}/{uri}")).await else {
+                    continue;
+                };
+                let Ok(statement) = get(format!("{base}/{rung}/{uri}.sig")).await else {
+                    continue;
+                };
+                counts.fetched(part, &media, &statement);
+            }
+        }
+        first = false;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    Ok(Measurement { seconds, rungs })
+}
+
+/// The first recording of `stream` that `node` lists once its archive spool is empty,
+/// asked each second for `within` (a node that does not answer, or answers an error
+/// status, is asked again).
+async fn archived(
+    node: &str,
+    stream: &str,
+    within: std::time::Duration,
+) -> anyhow::Result<serde_json::Value> {
+    use reports::archive_disk::{recording_of, spool_bytes};
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+        .context("an HTTP client")?;
+    let get = |path: &str| {
+        let request = client.get(format!("{node}{path}"));
+        async move { request.send().await?.error_for_status()?.text().await }
+    };
+    let deadline = tokio::time::Instant::now() + within;
+    while tokio::time::Instant::now() < deadline {
+        if let Ok(listed) = get("/api/v1/recordings").await {
+            let mine = recording_of(&listed, stream)?;
+            if let Ok(metrics) = get("/metrics").await {
+                let spool = spool_bytes(&metrics)?;
+                if let (Some(recording), true) = (mine, spool == 0.0) {
+                    return Ok(recording);
+                }
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    bail!("no archived recording")
+}
+
+/// The bytes under `path` as `du -sb` counts them; 0 when du fails (it is not there).
+fn du(path: &Path) -> anyhow::Result<u64> {
+    let out = Command::new("du")
+        .arg("-sb")
+        .arg(path)
+        .output()
+        .context("running du")?;
+    if !out.status.success() {
+        return Ok(0);
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let bytes = text.split_whitespace().next().unwrap_or_default();
+    bytes
+        .parse()
+        .with_context(|| format!("du -sb {}: {text:?}", path.display()))
 }
 
 /// A line of the output: the report, or a sample.

@@ -2,16 +2,22 @@
 //! each: a run's raw measurements in, its section of `docs/benchmarks.md` and the raw
 //! results' JSON out. The rest are still `bench/lib/reports/*.py`.
 
+pub mod archive_disk;
+pub mod c2pa_overhead;
 pub mod compose;
 pub mod dvr_seek;
+pub mod edge;
+pub mod ingest_latency;
 pub mod ladder;
 pub mod ladder_codecs;
+pub mod latency;
 pub mod lb;
 pub mod lb_profile;
 pub mod ll_quality;
 pub mod memory;
 pub mod moq_cost;
 pub mod push_bytes;
+mod python;
 pub mod stream_memory;
 pub mod viewer_verify;
 
@@ -48,16 +54,6 @@ pub(crate) fn push_notes(lines: &mut Vec<String>, notes: Option<&str>) {
     if let Some(notes) = notes {
         lines.push(String::new());
         lines.push(notes.trim().to_owned());
-    }
-}
-
-/// A JSON number as Python's `str` prints it (`3`, `2.5`, `12.0`).
-pub(crate) fn python_number(v: &serde_json::Value) -> String {
-    match (v.as_i64(), v.as_f64()) {
-        (Some(i), _) => i.to_string(),
-        (None, Some(f)) if f.fract() == 0.0 && f.abs() < 1e16 => format!("{f:.1}"),
-        (None, Some(f)) => f.to_string(),
-        _ => v.to_string(),
     }
 }
 

@@ -84,7 +84,10 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
     (
         "bench/edge.sh",
         NODE,
-        &["bench/lib/reports/edge.py", "bench/peers/nginx/edge.conf"],
+        &[
+            "bench/viewers/src/reports/edge.rs",
+            "bench/peers/nginx/edge.conf",
+        ],
     ),
     (
         "bench/stream-memory.sh",
@@ -187,7 +190,12 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
     (
         "bench/archive-disk.sh",
         CLUSTER,
-        &["bench/lib/reports/archive_disk.py"],
+        &["bench/viewers/src/reports/archive_disk.rs"],
+    ),
+    (
+        "bench/c2pa-overhead.sh",
+        CLUSTER,
+        &["bench/viewers/src/reports/c2pa_overhead.rs"],
     ),
     (
         "bench/dvr-seek.sh",
@@ -203,7 +211,7 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
         "bench/latency.sh",
         CLUSTER,
         &[
-            "bench/lib/reports/latency.py",
+            "bench/viewers/src/reports/latency.rs",
             "web",
             "bench/peers/nginx/rtmp.conf",
             "bench/viewers/src",
@@ -213,7 +221,8 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
         "bench/ingest-latency.sh",
         CLUSTER,
         &[
-            "bench/lib/reports/ingest_latency.py",
+            "bench/viewers/src/reports/ingest_latency.rs",
+            "bench/viewers/src/reports/latency.rs",
             "web",
             "bench/viewers/src",
         ],

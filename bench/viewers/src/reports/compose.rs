@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use anyhow::Context;
 use serde_json::{json, Value};
 
+use super::python::python_number;
 use super::{json_lines, Report};
 use crate::spread::{spread, text};
 
@@ -81,14 +82,6 @@ fn by_service(rows: &[Value]) -> anyhow::Result<BTreeMap<String, (u64, f64, f64)
         *e = (e.0 + 1, e.1 + cpu, e.2 + mem);
     }
     Ok(out)
-}
-
-/// A JSON number as Python prints it (`str()` of an int or a float).
-fn python_number(v: &Value) -> String {
-    match v.as_f64() {
-        Some(x) if v.is_f64() && x.fract() == 0.0 && x.abs() < 1e16 => format!("{x:.1}"),
-        _ => v.to_string(),
-    }
 }
 
 /// The report of a run.

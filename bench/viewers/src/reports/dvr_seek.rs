@@ -6,7 +6,8 @@
 
 use serde_json::Value;
 
-use super::{push_notes, python_number, Report};
+use super::python::python_number;
+use super::{push_notes, Report};
 
 /// The section's heading in `docs/benchmarks.md`.
 pub const HEADING: &str = "## Seeking back in a live stream";

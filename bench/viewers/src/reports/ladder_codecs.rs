@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
+use super::python::python_float;
 use super::{json_lines, Report};
 
 /// The section's heading in `docs/benchmarks.md`.
@@ -130,15 +131,6 @@ fn src_codecs(master: &str) -> Option<&str> {
 /// `x` with two decimals; "—" for none.
 fn fixed(x: Option<f64>) -> String {
     x.map_or_else(|| "—".to_owned(), |x| format!("{x:.2}"))
-}
-
-/// `x` as Python's `str` prints a float: at least one decimal.
-fn python_float(x: f64) -> String {
-    if x.fract() == 0.0 && x.abs() < 1e16 {
-        format!("{x:.1}")
-    } else {
-        x.to_string()
-    }
 }
 
 /// The report of a run: the samples (one JSON object a line, [`sample`]'s) and each

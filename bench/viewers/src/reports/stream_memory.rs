@@ -15,7 +15,8 @@ use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{json_lines, push_notes, python_number, Report};
+use super::python::python_number;
+use super::{json_lines, push_notes, Report};
 use crate::spread::{median, spread};
 
 /// The section's heading in `docs/benchmarks.md`.
