@@ -13,10 +13,14 @@
 //!   [--runs-given N] [--variant FLAGS] [--no-doc]`, `sealcast-bench report ll-quality
 //!   ENCODES.tsv --seconds N [--no-doc]`, `sealcast-bench report viewer-verify RUNS.jsonl
 //!   --seconds N --rounds N [--no-doc]`, `sealcast-bench report compose --runs N …`,
-//!   `sealcast-bench report push-bytes RESULTS.jsonl --seconds N --rounds N --date D`: the
-//!   reports moved out of `bench/lib/reports/`
-//!   ([`viewers::reports`]). Each writes the raw results to `bench/out/<name>.json`,
-//!   prints the section and puts it in the doc as `doc` does.
+//!   `sealcast-bench report push-bytes RESULTS.jsonl --seconds N --rounds N --date D`,
+//!   `sealcast-bench report capacity RAMPS …`, `sealcast-bench report llhls RAMPS --row
+//!   node|lb …`, `sealcast-bench report llhls-cdn RUNS …`: the reports moved out of
+//!   `bench/lib/reports/` ([`viewers::reports`]). Each writes the raw results to
+//!   `bench/out/<name>.json` (or `--results FILE`), prints the section and puts it in the
+//!   doc as `doc` does.
+//! - `sealcast-bench sample ladder-codecs …`, `sample llhls-cdn-step RUN.json`, `sample
+//!   parts-per-second PLAYLIST`: what a script prints while it measures.
 //!
 //! Runs git in the current directory (the repository's root, as the scripts do).
 
@@ -46,7 +50,7 @@ enum Cmd {
     /// A run's report: the raw results, the section, the doc's block.
     #[command(subcommand)]
     Report(ReportCmd),
-    /// One sample of a running measurement, as a JSON line on stdout.
+    /// One sample of a running measurement, as a JSON line (or a progress line) on stdout.
     #[command(subcommand)]
     Sample(SampleCmd),
     /// Lists the blocks whose measured code changed after their run.
@@ -60,6 +64,16 @@ enum Cmd {
 /// The samples `sample` takes while a script measures.
 #[derive(Debug, Subcommand)]
 enum SampleCmd {
+    /// bench/llhls-cdn.sh's after each run: the run's step as one progress line.
+    LlhlsCdnStep {
+        /// The viewers' report of the run (`sealcast-viewers --json`).
+        report: PathBuf,
+    },
+    /// bench/llhls-cdn.sh's at the end: the parts a media playlist lists per second.
+    PartsPerSecond {
+        /// The node's media playlist as fetched.
+        playlist: PathBuf,
+    },
     /// bench/ladder-codecs.sh's: the ingest's CPU and metrics.
     LadderCodecs {
         #[command(flatten)]
@@ -149,6 +163,33 @@ enum ReportCmd {
         #[command(flatten)]
         out: ReportOut,
     },
+    /// bench/capacity.sh's.
+    Capacity {
+        /// The ramps: `SYSTEM-RUN.json` per system and run.
+        ramps: PathBuf,
+        #[command(flatten)]
+        run: reports::capacity::Run,
+        #[command(flatten)]
+        out: ReportOut,
+    },
+    /// bench/llhls-cdn.sh's.
+    LlhlsCdn {
+        /// The runs: `SYSTEM-RUN.json`, `.times` and `.samples` per system and run.
+        runs_dir: PathBuf,
+        #[command(flatten)]
+        run: reports::llhls_cdn::Run,
+        #[command(flatten)]
+        out: ReportOut,
+    },
+    /// bench/llhls-node.sh's and bench/llhls-lb.sh's (bench/llhls-common.sh runs it).
+    Llhls {
+        /// The ramps: `SYSTEM-RUN.json` (and `SYSTEM-RUN.counted`) per system and run.
+        ramps: PathBuf,
+        #[command(flatten)]
+        run: reports::llhls_common::Run,
+        #[command(flatten)]
+        out: ReportOut,
+    },
     /// bench/viewer-verify.sh's.
     ViewerVerify {
         /// The viewers' records, one JSON object a line.
@@ -166,6 +207,9 @@ struct ReportOut {
     /// Print the section only; the doc is left as it is.
     #[arg(long)]
     no_doc: bool,
+    /// Where the raw results go (default: the report's `bench/out/<name>.json`).
+    #[arg(long = "results", value_name = "FILE")]
+    results_file: Option<PathBuf>,
 }
 
 /// A file the report reads.
@@ -291,21 +335,51 @@ fn main() -> anyhow::Result<()> {
                         out,
                     )
                 }
+                ReportCmd::Capacity { ramps, run, out } => {
+                    let files = reports::ramps::read(&ramps)?;
+                    let report = reports::capacity::report(&files, &run)?;
+                    ("bench/capacity.sh", reports::capacity::RESULTS, report, out)
+                }
+                ReportCmd::LlhlsCdn { runs_dir, run, out } => {
+                    use reports::llhls_cdn;
+                    let notes = std::fs::read_to_string("bench/llhls-cdn-notes.md").ok();
+                    let files = llhls_cdn::read(&runs_dir, &run.systems, run.runs)?;
+                    let report = llhls_cdn::report(&files, &run, notes.as_deref())?;
+                    ("bench/llhls-cdn.sh", llhls_cdn::RESULTS, report, out)
+                }
+                ReportCmd::Llhls { ramps, run, out } => {
+                    use reports::llhls_common::{self as llhls, Row};
+                    let (script, notes) = match run.row {
+                        Row::Node => ("bench/llhls-node.sh", "bench/llhls-node-notes.md"),
+                        Row::Lb => ("bench/llhls-lb.sh", "bench/llhls-lb-notes.md"),
+                    };
+                    let notes = std::fs::read_to_string(notes).ok();
+                    let doc_has_node = !out.no_doc
+                        && std::fs::read_to_string(&args.docs)
+                            .is_ok_and(|doc| doc.contains(llhls::NODE_SECTION));
+                    let files = reports::ramps::read(&ramps)?;
+                    let report = llhls::report(&files, &run, doc_has_node, notes.as_deref())?;
+                    (script, llhls::results_file(run.row), report, out)
+                }
                 ReportCmd::ViewerVerify { runs, run, out } => {
                     let report = reports::viewer_verify::report(&read(&runs)?, &run)?;
                     let results = "bench/out/viewer-verify.json";
                     ("bench/viewer-verify.sh", results, report, out)
                 }
             };
-            std::fs::create_dir_all("bench/out").context("making bench/out")?;
-            std::fs::write(results, serde_json::to_string_pretty(&report.raw)? + "\n")
-                .with_context(|| results.to_owned())?;
+            let results = out.results_file.unwrap_or_else(|| PathBuf::from(results));
+            if let Some(dir) = results.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("making {}", dir.display()))?;
+            }
+            std::fs::write(&results, serde_json::to_string_pretty(&report.raw)? + "\n")
+                .with_context(|| results.display().to_string())?;
             say(report.section.trim_end());
             if !out.no_doc {
                 let block = Block {
                     script: script.to_owned(),
                     heading: report.heading.to_owned(),
-                    results: PathBuf::from(results),
+                    results,
                     section: None,
                     after: report.after.map(str::to_owned),
                     measured: None,
@@ -316,6 +390,12 @@ fn main() -> anyhow::Result<()> {
             if let Some(why) = report.refusal {
                 anyhow::bail!(why);
             }
+        }
+        Cmd::Sample(SampleCmd::LlhlsCdnStep { report }) => {
+            say(&reports::llhls_cdn::step(&read(&report)?)?);
+        }
+        Cmd::Sample(SampleCmd::PartsPerSecond { playlist }) => {
+            say(&reports::llhls_cdn::parts_per_second(&read(&playlist)?)?);
         }
         Cmd::Sample(SampleCmd::LadderCodecs { tick, metrics }) => {
             // A node that did not answer leaves the file empty: a sample without series.

@@ -4,6 +4,8 @@
 //! everywhere. A median of an even count is the mean of the middle two. A spread is the
 //! median, min and max of the runs, which every summary prints as "median (min–max)".
 
+use serde_json::{json, Value};
+
 /// The median, min and max of some runs' values.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Spread {
@@ -50,6 +52,68 @@ pub fn text(s: Option<Spread>, decimals: usize) -> String {
             d = decimals
         ),
     }
+}
+
+/// [`text`] with a comma between groups of three digits (Python's `"{:,.1f}"` as the
+/// spread's format).
+pub fn grouped_text(s: Option<Spread>, decimals: usize) -> String {
+    match s {
+        None => "-".to_owned(),
+        Some(s) => format!(
+            "{} ({}–{})",
+            grouped(Some(s.median), decimals),
+            grouped(Some(s.min), decimals),
+            grouped(Some(s.max), decimals)
+        ),
+    }
+}
+
+/// The median of the known numbers among `xs` as `bench/lib/stats.py` gives it in raw
+/// results, its JSON type kept: of an odd count the middle value itself (an int stays an
+/// int), of an even count the mean of the middle two (a float); null when none is known.
+pub fn median_json(xs: &[Value]) -> Value {
+    let mut known: Vec<(f64, &Value)> = xs
+        .iter()
+        .filter_map(|v| v.as_f64().map(|x| (x, v)))
+        .collect();
+    // Stable, as Python's sorted: of equal values (2 and 2.0) the first stays first.
+    known.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let n = known.len();
+    match n {
+        0 => Value::Null,
+        _ if n % 2 == 1 => known[n / 2].1.clone(),
+        _ => json!((known[n / 2 - 1].0 + known[n / 2].0) / 2.0),
+    }
+}
+
+/// `bench/lib/stats.py`'s `spread(xs, count=True)` in raw results: `median` as
+/// [`median_json`], `min` and `max` the first least and greatest values of `xs` (their
+/// JSON types kept, as Python's `min` and `max`), `n` how many are known; null when none
+/// is.
+pub fn counted_json(xs: &[Value]) -> Value {
+    let known: Vec<&Value> = xs.iter().filter(|v| v.is_number()).collect();
+    let pick = |better: fn(f64, f64) -> bool| {
+        known
+            .iter()
+            .copied()
+            .fold(None::<&Value>, |best, v| match best {
+                Some(b) if !better(v.as_f64().unwrap_or(0.0), b.as_f64().unwrap_or(0.0)) => Some(b),
+                _ => Some(v),
+            })
+    };
+    let (Some(min), Some(max)) = (pick(|a, b| a < b), pick(|a, b| a > b)) else {
+        return Value::Null;
+    };
+    json!({"median": median_json(xs), "min": min, "max": max, "n": known.len()})
+}
+
+/// The spread a raw result holds ([`counted_json`]'s), to print; none for null.
+pub fn of_json(v: &Value) -> Option<Spread> {
+    Some(Spread {
+        median: v.get("median")?.as_f64()?,
+        min: v.get("min")?.as_f64()?,
+        max: v.get("max")?.as_f64()?,
+    })
 }
 
 /// `x` with `decimals` decimals and a comma between groups of three digits (Python's
