@@ -49,7 +49,7 @@ enum Cmd {
     Doc(Block),
     /// A run's report: the raw results, the section, the doc's block.
     #[command(subcommand)]
-    Report(ReportCmd),
+    Report(Box<ReportCmd>),
     /// One sample of a running measurement, as a JSON line (or a progress line) on stdout.
     #[command(subcommand)]
     Sample(SampleCmd),
@@ -252,7 +252,7 @@ fn main() -> anyhow::Result<()> {
             put(&args.docs, block, text)?;
         }
         Cmd::Report(which) => {
-            let (script, results, report, out) = match which {
+            let (script, results, report, out) = match *which {
                 ReportCmd::MoqCost {
                     runs,
                     viewers,

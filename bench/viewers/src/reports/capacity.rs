@@ -316,7 +316,7 @@ pub fn report(files: &[RampFile], run: &Run) -> anyhow::Result<Report> {
                     None => counts.push((why, 1)),
                 }
             }
-            counts.sort_by(|a, b| b.1.cmp(&a.1));
+            counts.sort_by_key(|c| std::cmp::Reverse(c.1));
             let whys: Vec<String> = counts.iter().map(|(w, n)| format!("{w} ×{n}")).collect();
             format!("{}: {}", named(sy), whys.join(", "))
         })
