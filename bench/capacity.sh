@@ -54,6 +54,7 @@
 # Usage: bench/capacity.sh [RUNS]   (default 5)
 # Environment (defaults in brackets):
 #   SEALCAST_BIN, VIEWERS_BIN   prebuilt binaries instead of `cargo build --release`
+#   SEALCAST_BENCH              the driver (`sealcast-bench report capacity`) likewise
 #   PARTS="1 2"                 1: node vs nginx, 2: lb vs HAProxy
 #   STEP_SECS=8 JOIN_SECS=4 SETTLE_SECS=1 TTFB_MS=250
 #   START=1000 STEP=500 GROWTH=1.25 MAX_VIEWERS=9000   plain HTTP ramps
@@ -63,6 +64,7 @@ set -euo pipefail
 # Relative binaries are relative to where the script was started.
 [ -z "${SEALCAST_BIN:-}" ] || SEALCAST_BIN="$(realpath -m "$SEALCAST_BIN")"
 [ -z "${VIEWERS_BIN:-}" ] || VIEWERS_BIN="$(realpath -m "$VIEWERS_BIN")"
+GIVEN_BENCH="${SEALCAST_BENCH:+$(realpath "$SEALCAST_BENCH")}"
 cd "$(dirname "$0")/.."
 WORK=""
 RUNS="${1:-5}"
@@ -95,6 +97,7 @@ MOSQUITTO="$(command -v mosquitto || echo /usr/sbin/mosquitto)"
 
 bench_tmpfs_workdir capacity
 bench_binary
+bench_driver
 VIEWERS="${VIEWERS_BIN:-}"
 if [ -z "$VIEWERS" ]; then bench_tool sealcast-viewers; VIEWERS="$TOOL"; fi
 [ -x "$VIEWERS" ] || die "no sealcast-viewers binary at $VIEWERS"
@@ -342,10 +345,12 @@ taskset -a -pc 0 "$NODE_PID" > /dev/null
 ELAPSED=$(($(date +%s) - T0))
 
 # --- 5. report -----------------------------------------------------------------------------------------------
-mkdir -p "$(dirname "$RESULTS")"
-RUNS="$RUNS" PARTS="$PARTS" STEP_SECS="$STEP_SECS" JOIN_SECS="$JOIN_SECS" TTFB_MS="$TTFB_MS" \
-START="$START" STEP="$STEP" GROWTH="$GROWTH" MAX_VIEWERS="$MAX_VIEWERS" \
-TLS_START="$TLS_START" TLS_STEP="$TLS_STEP" TLS_GROWTH="$TLS_GROWTH" TLS_MAX_VIEWERS="$TLS_MAX_VIEWERS" \
-LAG_LIMIT_MS="$LAG_LIMIT_MS" GEN_BUSY="$GEN_BUSY" OURS_TLS="$OURS_TLS" HA_TLS="$HA_TLS" SEG_BYTES="$SEG_BYTES" \
-NGINX="$NGINX" HAPROXY="$HAPROXY" ELAPSED="$ELAPSED" \
-python3 "$BENCH_DIR/lib/reports/capacity.py" "$WORK/ramps" "$RESULTS" "$DOCS"
+bench_report_docs "$DOCS"
+"$DRIVER" report capacity "$WORK/ramps" --results "$RESULTS" --runs "$RUNS" --parts "$PARTS" \
+  --step-secs "$STEP_SECS" --join-secs "$JOIN_SECS" --ttfb-ms "$TTFB_MS" \
+  --start "$START" --step "$STEP" --growth "$GROWTH" --max-viewers "$MAX_VIEWERS" \
+  --tls-start "$TLS_START" --tls-step "$TLS_STEP" --tls-growth "$TLS_GROWTH" --tls-max-viewers "$TLS_MAX_VIEWERS" \
+  --lag-limit-ms "$LAG_LIMIT_MS" --gen-busy "$GEN_BUSY" --ours-tls "$OURS_TLS" --ha-tls "$HA_TLS" \
+  --segment-bytes "$SEG_BYTES" --elapsed "$ELAPSED" \
+  --nginx-version "$("$NGINX" -v 2>&1 || true)" --haproxy-version "$("$HAPROXY" -v 2>&1 || true)" \
+  --date "$(date +%F)" "${REPORT_DOCS[@]}"

@@ -51,8 +51,8 @@
 # Usage: bench/llhls-cdn.sh [RUNS]   (default 5)
 # Environment: AUDIENCES="100 1000 10000", STEP_SECS=30, JOIN_SECS=10, PART_TARGET=0.333,
 # LAG_LIMIT_MS=50, GEN_BUSY=0.95, VARNISH_THREADS=12000 (most worker threads: its HTTP/2
-# sessions hold one each), SEALCAST_BIN, VIEWERS_BIN (prebuilt binaries), LLHLS_RESULTS,
-# LLHLS_DOCS.
+# sessions hold one each), SEALCAST_BIN, VIEWERS_BIN (prebuilt binaries), SEALCAST_BENCH
+# (the driver, whose `report llhls-cdn` writes the report), LLHLS_RESULTS, LLHLS_DOCS.
 #
 # Smoke run (one run, a few viewers, nothing written into the docs):
 #   AUDIENCES="5 20" STEP_SECS=12 JOIN_SECS=2 LLHLS_DOCS= \
@@ -62,9 +62,9 @@ set -euo pipefail
 [ -z "${SEALCAST_BIN:-}" ] || SEALCAST_BIN="$(realpath -m "$SEALCAST_BIN")"
 [ -z "${VIEWERS_BIN:-}" ] || VIEWERS_BIN="$(realpath -m "$VIEWERS_BIN")"
 [ -z "${LLHLS_RESULTS:-}" ] || LLHLS_RESULTS="$(realpath -m "$LLHLS_RESULTS")"
+GIVEN_BENCH="${SEALCAST_BENCH:+$(realpath "$SEALCAST_BENCH")}"
 cd "$(dirname "$0")/.."
 WORK=""
-HEADING="## LL-HLS viewers through a cache (bench/llhls-cdn.sh)"
 RESULTS="${LLHLS_RESULTS:-bench/out/llhls-cdn.json}"
 DOCS="${LLHLS_DOCS-docs/benchmarks.md}"
 RUNS="${1:-5}"
@@ -89,6 +89,7 @@ bench_install llhls-cdn varnish mosquitto curl openssl util-linux python3
 VARNISHD="$(command -v varnishd || echo /usr/sbin/varnishd)"
 bench_tmpfs_workdir llhls-cdn
 bench_binary
+bench_driver
 VIEWERS="${VIEWERS_BIN:-}"
 if [ -z "$VIEWERS" ]; then bench_tool sealcast-viewers; VIEWERS="$TOOL"; fi
 [ -x "$VIEWERS" ] || die "no sealcast-viewers binary at $VIEWERS"
@@ -226,7 +227,7 @@ run() {
   kill "$spid" 2> /dev/null || true
   wait "$spid" 2> /dev/null || true
   [ -s "$base.json" ] || die "sealcast-viewers wrote no report for $system"
-  python3 "$BENCH_DIR/lib/reports/llhls_cdn.py" step "$base.json" >&2 || true
+  "$DRIVER" sample llhls-cdn-step "$base.json" >&2 || true
   # Connections closed, sockets gone, the cache's held objects expired, before the next.
   sleep 5
 }
@@ -240,11 +241,12 @@ done
 ELAPSED=$(($(date +%s) - T0))
 # Parts the node published per second over the runs, from its playlist: PART-TARGET is what
 # the segmenter aims at; the measured rate is what the per-part figures divide by.
-PARTS_PER_SEC="$(python3 "$BENCH_DIR/lib/reports/llhls_cdn.py" parts-per-second "$NODE_URL")"
+curl -sf --max-time 5 "$NODE_URL$PLAYLIST" > "$WORK/playlist.m3u8"
+PARTS_PER_SEC="$("$DRIVER" sample parts-per-second "$WORK/playlist.m3u8")"
 
 # --- 4. report ------------------------------------------------------------------------------------------
-mkdir -p "$(dirname "$RESULTS")"
-HEADING="$HEADING" RUNS="$RUNS" STEP_SECS="$STEP_SECS" JOIN_SECS="$JOIN_SECS" PART_TARGET="$PART_TARGET" \
-LAG_LIMIT_MS="$LAG_LIMIT_MS" GEN_BUSY="$GEN_BUSY" ELAPSED="$ELAPSED" CORES="$(nproc)" PARTS_PER_SEC="$PARTS_PER_SEC" \
-VARNISH_VERSION="$("$VARNISHD" -V 2>&1 | head -1)" SYSTEMS="${SYSTEMS[*]}" \
-python3 "$BENCH_DIR/lib/reports/llhls_cdn.py" report "$WORK/runs" "$RESULTS" "$DOCS"
+bench_report_docs "$DOCS"
+"$DRIVER" report llhls-cdn "$WORK/runs" --results "$RESULTS" --runs "$RUNS" --systems "${SYSTEMS[*]}" \
+  --step-secs "$STEP_SECS" --join-secs "$JOIN_SECS" --lag-limit-ms "$LAG_LIMIT_MS" --gen-busy "$GEN_BUSY" \
+  --parts-per-sec "$PARTS_PER_SEC" --part-target "$PART_TARGET" --cores "$(nproc)" \
+  --varnish-version "$("$VARNISHD" -V 2>&1 | head -1)" --elapsed "$ELAPSED" --date "$(date +%F)" "${REPORT_DOCS[@]}"

@@ -1,6 +1,6 @@
 # Sourced by bench/llhls-node.sh and bench/llhls-lb.sh (issue 33, the first two rows of
 # "benchmarks of the real workload"), not run by itself. The caller sets ROW (node or lb),
-# HEADING, SYSTEMS and the ramp defaults (START, STEP, GROWTH, MAX_VIEWERS).
+# SYSTEMS and the ramp defaults (START, STEP, GROWTH, MAX_VIEWERS).
 #
 # The live stream: a cluster of separate processes as in bench/capacity.sh: a mosquitto
 # broker, `sealcast ingest` and `sealcast source` (a 640x360 30 fps test pattern, ~730 kb/s,
@@ -41,10 +41,12 @@
 #
 # RUNS runs; each runs every system once, the order rotating every run. Ratios ours/peer
 # per run (median, min-max over runs where both counts are exact), the peer against itself
-# in consecutive runs (A/A) as the noise floor. Writes RESULTS (JSON) and the section
-# HEADING of docs/benchmarks.md (DOCS; DOCS= skips it), and prints the section.
+# in consecutive runs (A/A) as the noise floor. Writes RESULTS (JSON) and the row's section
+# of docs/benchmarks.md (DOCS; DOCS= skips it), and prints the section
+# (`sealcast-bench report llhls`).
 #
-# Environment: SEALCAST_BIN, VIEWERS_BIN (prebuilt binaries), STEP_SECS, JOIN_SECS,
+# Environment: SEALCAST_BIN, VIEWERS_BIN (prebuilt binaries), SEALCAST_BENCH (the driver),
+# STEP_SECS, JOIN_SECS,
 # SETTLE_SECS, TTFB_MS, START, STEP, GROWTH, MAX_VIEWERS, ARRIVAL (poisson or paced),
 # SOURCES (client addresses, default MAX_VIEWERS; 0: every viewer from 127.0.0.1),
 # PART_TARGET, LAG_LIMIT_MS, GEN_BUSY, SYSTEMS (a subset, in order), LLHLS_RESULTS (the
@@ -54,6 +56,7 @@
 [ -z "${SEALCAST_BIN:-}" ] || SEALCAST_BIN="$(realpath -m "$SEALCAST_BIN")"
 [ -z "${VIEWERS_BIN:-}" ] || VIEWERS_BIN="$(realpath -m "$VIEWERS_BIN")"
 [ -z "${LLHLS_RESULTS:-}" ] || LLHLS_RESULTS="$(realpath -m "$LLHLS_RESULTS")"
+GIVEN_BENCH="${SEALCAST_BENCH:+$(realpath "$SEALCAST_BENCH")}"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 WORK=""
 RESULTS="${LLHLS_RESULTS:-bench/out/llhls-$ROW.json}"
@@ -82,6 +85,7 @@ NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 HAPROXY="$(command -v haproxy || echo /usr/sbin/haproxy)"
 bench_tmpfs_workdir "llhls-$ROW"
 bench_binary
+bench_driver
 VIEWERS="${VIEWERS_BIN:-}"
 if [ -z "$VIEWERS" ]; then bench_tool sealcast-viewers; VIEWERS="$TOOL"; fi
 [ -x "$VIEWERS" ] || die "no sealcast-viewers binary at $VIEWERS"
@@ -216,9 +220,11 @@ done
 ELAPSED=$(($(date +%s) - T0))
 
 # --- 4. report -------------------------------------------------------------------------------------------------
-mkdir -p "$(dirname "$RESULTS")"
-ROW="$ROW" HEADING="$HEADING" RUNS="$RUNS" SYSTEMS="$SYSTEMS" STEP_SECS="$STEP_SECS" JOIN_SECS="$JOIN_SECS" \
-TTFB_MS="$TTFB_MS" START="$START" STEP="$STEP" GROWTH="$GROWTH" MAX_VIEWERS="$MAX_VIEWERS" ARRIVAL="$ARRIVAL" SOURCES="$SOURCES" \
-PART_TARGET="$PART_TARGET" LAG_LIMIT_MS="$LAG_LIMIT_MS" GEN_BUSY="$GEN_BUSY" SERVER_TLS="$SERVER_TLS" \
-PEER_TLS="$PEER_TLS" PART_BYTES="$PART_BYTES" NGINX="$NGINX" HAPROXY="$HAPROXY" ELAPSED="$ELAPSED" CORES="$(nproc)" \
-python3 "$BENCH_DIR/lib/reports/llhls_common.py" "$WORK/ramps" "$RESULTS" "$DOCS"
+bench_report_docs "$DOCS"
+"$DRIVER" report llhls "$WORK/ramps" --results "$RESULTS" --row "$ROW" --runs "$RUNS" --cores "$(nproc)" \
+  --systems "$SYSTEMS" --step-secs "$STEP_SECS" --join-secs "$JOIN_SECS" --ttfb-ms "$TTFB_MS" --start "$START" \
+  --step "$STEP" --growth "$GROWTH" --max-viewers "$MAX_VIEWERS" --arrival "$ARRIVAL" --sources "$SOURCES" \
+  --part-target "$PART_TARGET" --part-bytes "$PART_BYTES" --elapsed "$ELAPSED" --lag-limit-ms "$LAG_LIMIT_MS" \
+  --gen-busy "$GEN_BUSY" --server-tls "$SERVER_TLS" --peer-tls "$PEER_TLS" \
+  --nginx-version "$("$NGINX" -v 2>&1 || true)" --haproxy-version "$("$HAPROXY" -v 2>&1 || true)" \
+  --date "$(date +%F)" "${REPORT_DOCS[@]}"

@@ -29,7 +29,6 @@
 #   LLHLS_RESULTS=/tmp/llhls-lb.json bench/llhls-lb.sh 1
 set -euo pipefail
 ROW=lb
-HEADING="## LL-HLS viewers through the load balancer (bench/llhls-lb.sh)"
 SYSTEMS="${SYSTEMS:-lb lb-1w haproxy}"
 START="${START:-100}"; STEP="${STEP:-100}"; GROWTH="${GROWTH:-1.25}"; MAX_VIEWERS="${MAX_VIEWERS:-3000}"
 source "$(dirname "$0")/llhls-common.sh"

@@ -29,7 +29,6 @@
 #   LLHLS_RESULTS=/tmp/llhls-node.json bench/llhls-node.sh 1
 set -euo pipefail
 ROW=node
-HEADING="## LL-HLS viewers one node holds (bench/llhls-node.sh)"
 SYSTEMS="${SYSTEMS:-node node-1w nginx}"
 START="${START:-200}"; STEP="${STEP:-200}"; GROWTH="${GROWTH:-1.25}"; MAX_VIEWERS="${MAX_VIEWERS:-4000}"
 source "$(dirname "$0")/llhls-common.sh"

@@ -11,7 +11,8 @@
 //!   did.
 //! - `sealcast-bench report NAME …` (`--help` lists them: moq-cost, ll-quality,
 //!   viewer-verify, compose, push-bytes, ladder, ladder-codecs, dvr-seek, lb, lb-profile,
-//!   memory, stream-memory, edge, latency, ingest-latency, c2pa-overhead, archive-disk, …):
+//!   memory, stream-memory, edge, latency, ingest-latency, c2pa-overhead, archive-disk,
+//!   capacity, llhls (`--row node|lb`), llhls-cdn):
 //!   the reports moved out of `bench/lib/reports/` ([`viewers::reports`]). Each writes the
 //!   raw results to `bench/out/<name>.json` (or `--results`), prints the section and puts
 //!   it in the doc as `doc` does.
@@ -19,7 +20,8 @@
 //!   negotiated different TLS.
 //! - `sealcast-bench sample ladder-codecs …`, `sample h2load OUT LOG`, `sample archive-disk
 //!   DIR --nodes N --seconds N`, `sample archive-recording NODE STREAM --within S`, `sample
-//!   c2pa-overhead BASE --seconds S`: what a script measures, read from a tool's output,
+//!   c2pa-overhead BASE --seconds S`, `sample llhls-cdn-step RUN.json`, `sample
+//!   parts-per-second PLAYLIST`: what a script measures, read from a tool's output,
 //!   the disk or a node, printed as a JSON line.
 //!
 //! Runs git in the current directory (the repository's root, as the scripts do).
@@ -49,8 +51,8 @@ enum Cmd {
     Doc(Block),
     /// A run's report: the raw results, the section, the doc's block.
     #[command(subcommand)]
-    Report(ReportCmd),
-    /// One sample of a running measurement, as a JSON line on stdout.
+    Report(Box<ReportCmd>),
+    /// One sample of a running measurement, as a JSON line (or a progress line) on stdout.
     #[command(subcommand)]
     Sample(SampleCmd),
     /// A check a script makes of what it measured; fails when it does not hold.
@@ -67,6 +69,16 @@ enum Cmd {
 /// The samples `sample` takes while a script measures.
 #[derive(Debug, Subcommand)]
 enum SampleCmd {
+    /// bench/llhls-cdn.sh's after each run: the run's step as one progress line.
+    LlhlsCdnStep {
+        /// The viewers' report of the run (`sealcast-viewers --json`).
+        report: PathBuf,
+    },
+    /// bench/llhls-cdn.sh's at the end: the parts a media playlist lists per second.
+    PartsPerSecond {
+        /// The node's media playlist as fetched.
+        playlist: PathBuf,
+    },
     /// bench/ladder-codecs.sh's: the ingest's CPU and metrics.
     LadderCodecs {
         #[command(flatten)]
@@ -301,6 +313,33 @@ enum ReportCmd {
         #[command(flatten)]
         out: ReportOut,
     },
+    /// bench/capacity.sh's.
+    Capacity {
+        /// The ramps: `SYSTEM-RUN.json` per system and run.
+        ramps: PathBuf,
+        #[command(flatten)]
+        run: reports::capacity::Run,
+        #[command(flatten)]
+        out: ReportOut,
+    },
+    /// bench/llhls-cdn.sh's.
+    LlhlsCdn {
+        /// The runs: `SYSTEM-RUN.json`, `.times` and `.samples` per system and run.
+        runs_dir: PathBuf,
+        #[command(flatten)]
+        run: reports::llhls_cdn::Run,
+        #[command(flatten)]
+        out: ReportOut,
+    },
+    /// bench/llhls-node.sh's and bench/llhls-lb.sh's (bench/llhls-common.sh runs it).
+    Llhls {
+        /// The ramps: `SYSTEM-RUN.json` (and `SYSTEM-RUN.counted`) per system and run.
+        ramps: PathBuf,
+        #[command(flatten)]
+        run: reports::llhls_common::Run,
+        #[command(flatten)]
+        out: ReportOut,
+    },
     /// bench/viewer-verify.sh's.
     ViewerVerify {
         /// The viewers' records, one JSON object a line.
@@ -363,7 +402,7 @@ fn main() -> anyhow::Result<()> {
             put(&args.docs, block, text)?;
         }
         Cmd::Report(which) => {
-            let (script, results, report, out) = match which {
+            let (script, results, report, out) = match *which {
                 ReportCmd::MoqCost {
                     runs,
                     viewers,
@@ -535,6 +574,32 @@ fn main() -> anyhow::Result<()> {
                     let results = "bench/out/archive-disk.json";
                     ("bench/archive-disk.sh", results, report, out)
                 }
+                ReportCmd::Capacity { ramps, run, out } => {
+                    let files = reports::ramps::read(&ramps)?;
+                    let report = reports::capacity::report(&files, &run)?;
+                    ("bench/capacity.sh", reports::capacity::RESULTS, report, out)
+                }
+                ReportCmd::LlhlsCdn { runs_dir, run, out } => {
+                    use reports::llhls_cdn;
+                    let notes = std::fs::read_to_string("bench/llhls-cdn-notes.md").ok();
+                    let files = llhls_cdn::read(&runs_dir, &run.systems, run.runs)?;
+                    let report = llhls_cdn::report(&files, &run, notes.as_deref())?;
+                    ("bench/llhls-cdn.sh", llhls_cdn::RESULTS, report, out)
+                }
+                ReportCmd::Llhls { ramps, run, out } => {
+                    use reports::llhls_common::{self as llhls, Row};
+                    let (script, notes) = match run.row {
+                        Row::Node => ("bench/llhls-node.sh", "bench/llhls-node-notes.md"),
+                        Row::Lb => ("bench/llhls-lb.sh", "bench/llhls-lb-notes.md"),
+                    };
+                    let notes = std::fs::read_to_string(notes).ok();
+                    let doc_has_node = !out.no_doc
+                        && std::fs::read_to_string(&args.docs)
+                            .is_ok_and(|doc| doc.contains(llhls::NODE_SECTION));
+                    let files = reports::ramps::read(&ramps)?;
+                    let report = llhls::report(&files, &run, doc_has_node, notes.as_deref())?;
+                    (script, llhls::results_file(run.row), report, out)
+                }
                 ReportCmd::ViewerVerify { runs, run, out } => {
                     let report = reports::viewer_verify::report(&read(&runs)?, &run)?;
                     let results = "bench/out/viewer-verify.json";
@@ -571,6 +636,12 @@ fn main() -> anyhow::Result<()> {
             if !same {
                 bail!("the load balancers negotiated different TLS");
             }
+        }
+        Cmd::Sample(SampleCmd::LlhlsCdnStep { report }) => {
+            say(&reports::llhls_cdn::step(&read(&report)?)?);
+        }
+        Cmd::Sample(SampleCmd::PartsPerSecond { playlist }) => {
+            say(&reports::llhls_cdn::parts_per_second(&read(&playlist)?)?);
         }
         Cmd::Sample(SampleCmd::LadderCodecs { tick, metrics }) => {
             // A node that did not answer leaves the file empty: a sample without series.

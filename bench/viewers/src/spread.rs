@@ -4,6 +4,8 @@
 //! everywhere. A median of an even count is the mean of the middle two. A spread is the
 //! median, min and max of the runs, which every summary prints as "median (min–max)".
 
+use serde_json::Value;
+
 /// The median, min and max of some runs' values.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Spread {
@@ -50,6 +52,29 @@ pub fn text(s: Option<Spread>, decimals: usize) -> String {
             d = decimals
         ),
     }
+}
+
+/// [`text`] with a comma between groups of three digits (Python's `"{:,.1f}"` as the
+/// spread's format).
+pub fn grouped_text(s: Option<Spread>, decimals: usize) -> String {
+    match s {
+        None => "-".to_owned(),
+        Some(s) => format!(
+            "{} ({}–{})",
+            grouped(Some(s.median), decimals),
+            grouped(Some(s.min), decimals),
+            grouped(Some(s.max), decimals)
+        ),
+    }
+}
+
+/// The spread a raw result holds ([`counted_json`]'s), to print; none for null.
+pub fn of_json(v: &Value) -> Option<Spread> {
+    Some(Spread {
+        median: v.get("median")?.as_f64()?,
+        min: v.get("min")?.as_f64()?,
+        max: v.get("max")?.as_f64()?,
+    })
 }
 
 /// `x` with `decimals` decimals and a comma between groups of three digits (Python's

@@ -99,7 +99,7 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
         NODE,
         &[
             "bench/llhls-common.sh",
-            "bench/lib/reports/llhls_common.py",
+            "bench/viewers/src/reports/llhls_common.rs",
             "bench/lib/mirror.py",
             "bench/peers/nginx/files.conf",
             "bench/viewers/src",
@@ -129,7 +129,7 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
         "bench/capacity.sh",
         LB,
         &[
-            "bench/lib/reports/capacity.py",
+            "bench/viewers/src/reports/capacity.rs",
             "bench/peers/nginx/files.conf",
             "bench/peers/haproxy/tls-front.cfg",
             "bench/viewers/src",
@@ -140,7 +140,7 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
         LB,
         &[
             "bench/llhls-common.sh",
-            "bench/lib/reports/llhls_common.py",
+            "bench/viewers/src/reports/llhls_common.rs",
             "bench/peers/haproxy/tls-front.cfg",
             "bench/viewers/src",
         ],
@@ -149,7 +149,7 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
         "bench/llhls-cdn.sh",
         LB,
         &[
-            "bench/lib/reports/llhls_cdn.py",
+            "bench/viewers/src/reports/llhls_cdn.rs",
             "deploy/varnish",
             "bench/peers/varnish/origin.vcl",
             "bench/viewers/src",

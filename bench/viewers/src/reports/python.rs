@@ -5,6 +5,7 @@
 //! JSON object's members in the order its text gives them (a dict keeps that order;
 //! serde_json's map sorts its keys).
 
+use anyhow::Context;
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::{json, Value};
 
@@ -16,24 +17,167 @@ pub(crate) fn python_number(v: &Value) -> String {
     }
 }
 
-/// `x` as Python's `str` prints a float: at least one decimal.
-pub(crate) fn python_float(x: f64) -> String {
-    if x.fract() == 0.0 && x.abs() < 1e16 {
-        format!("{x:.1}")
-    } else {
-        x.to_string()
-    }
-}
-
-/// Whether Python takes `v` for true (`if v:`): not null, false, zero or empty.
+/// Whether Python takes `v` for true: not null, false, zero, or empty.
 pub(crate) fn truthy(v: &Value) -> bool {
     match v {
         Value::Null => false,
         Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64() != Some(0.0),
+        Value::Number(n) => n.as_f64().is_some_and(|x| x != 0.0),
         Value::String(s) => !s.is_empty(),
         Value::Array(a) => !a.is_empty(),
         Value::Object(o) => !o.is_empty(),
+    }
+}
+
+/// `x` as Python's `str` (or `repr`) prints a float: the shortest digits that read back
+/// as `x`, with at least one decimal, and as `1e-05` or `1e+16` outside 1e-4 ≤ |x| < 1e16.
+pub(crate) fn python_float(x: f64) -> String {
+    if !x.is_finite() {
+        return if x.is_nan() {
+            "nan"
+        } else if x > 0.0 {
+            "inf"
+        } else {
+            "-inf"
+        }
+        .to_owned();
+    }
+    let exp = format!("{x:e}");
+    let (mantissa, power) = exp.split_once('e').unwrap_or((&exp, "0"));
+    let power: i32 = power.parse().unwrap_or(0);
+    if x != 0.0 && !(-4..16).contains(&power) {
+        let sign = if power < 0 { '-' } else { '+' };
+        return format!("{mantissa}e{sign}{:02}", power.abs());
+    }
+    let text = x.to_string();
+    if text.contains('.') {
+        text
+    } else {
+        text + ".0"
+    }
+}
+
+/// JSON text parsed as Python's `json` parses it, numbers exactly: serde_json's own parser
+/// (without its `float_roundtrip` feature, which would change the product's build too) can
+/// put a long float one unit in the last place off, and the raw results would carry it.
+/// Integers stay integers; strings are read by serde_json.
+pub(crate) fn parse_json(text: &str) -> anyhow::Result<serde_json::Value> {
+    let mut p = JsonText { text, at: 0 };
+    let value = p.value()?;
+    p.blank();
+    anyhow::ensure!(
+        p.at == text.len(),
+        "JSON: more after the value at byte {}",
+        p.at
+    );
+    Ok(value)
+}
+
+/// [`parse_json`]'s place in the text.
+struct JsonText<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl JsonText<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.at).copied()
+    }
+
+    fn blank(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.at += 1;
+        }
+    }
+
+    /// The next byte after blanks, consumed.
+    fn next(&mut self) -> anyhow::Result<u8> {
+        self.blank();
+        let c = self.peek().context("JSON: cut short")?;
+        self.at += 1;
+        Ok(c)
+    }
+
+    fn value(&mut self) -> anyhow::Result<serde_json::Value> {
+        use serde_json::{Map, Value};
+        self.blank();
+        match self.peek().context("JSON: cut short")? {
+            open @ (b'{' | b'[') => {
+                self.at += 1;
+                let close = if open == b'{' { b'}' } else { b']' };
+                let (mut map, mut list) = (Map::new(), Vec::new());
+                self.blank();
+                if self.peek() == Some(close) {
+                    self.at += 1;
+                } else {
+                    loop {
+                        if open == b'{' {
+                            self.blank();
+                            let key = self.string()?;
+                            anyhow::ensure!(
+                                self.next()? == b':',
+                                "JSON: no ':' at byte {}",
+                                self.at
+                            );
+                            map.insert(key, self.value()?);
+                        } else {
+                            list.push(self.value()?);
+                        }
+                        match self.next()? {
+                            b',' => {}
+                            c if c == close => break,
+                            _ => anyhow::bail!("JSON: unexpected byte at {}", self.at - 1),
+                        }
+                    }
+                }
+                Ok(if open == b'{' {
+                    Value::Object(map)
+                } else {
+                    Value::Array(list)
+                })
+            }
+            b'"' => Ok(Value::String(self.string()?)),
+            _ => {
+                let start = self.at;
+                while self
+                    .peek()
+                    .is_some_and(|c| c.is_ascii_alphanumeric() || b"+-.".contains(&c))
+                {
+                    self.at += 1;
+                }
+                let token = &self.text[start..self.at];
+                let exact = token.contains(['.', 'e', 'E'])
+                    && token
+                        .bytes()
+                        .all(|c| !c.is_ascii_alphabetic() || c == b'e' || c == b'E');
+                if exact {
+                    let x: f64 = token.parse().with_context(|| format!("JSON: {token:?}"))?;
+                    Ok(serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number))
+                } else {
+                    // Integers, true, false and null as serde_json reads them.
+                    serde_json::from_str(token).with_context(|| format!("JSON: {token:?}"))
+                }
+            }
+        }
+    }
+
+    /// A string, from its opening quote to its closing one (its escapes read by serde_json).
+    fn string(&mut self) -> anyhow::Result<String> {
+        let start = self.at;
+        anyhow::ensure!(self.peek() == Some(b'"'), "JSON: no string at byte {start}");
+        self.at += 1;
+        while let Some(c) = self.peek() {
+            self.at += 1;
+            match c {
+                b'\\' => self.at += 1,
+                b'"' => {
+                    return serde_json::from_str(&self.text[start..self.at])
+                        .with_context(|| format!("JSON: the string at byte {start}"));
+                }
+                _ => {}
+            }
+        }
+        anyhow::bail!("JSON: a string without its end at byte {start}")
     }
 }
 
@@ -88,17 +232,38 @@ pub(crate) fn median_high(xs: &[Value]) -> Option<Value> {
     sorted.get(sorted.len() / 2).map(|(_, v)| (*v).clone())
 }
 
-/// `lib/stats.py`'s `spread`: `{"median", "min", "max"}` (the median of an even count the
-/// mean of the middle two, a float), null for none.
+/// `lib/stats.py`'s `spread`: `{"median", "min", "max"}` (the median as [`median_json`]),
+/// null for none.
 pub(crate) fn spread(xs: &[Value]) -> Value {
+    match median_json(xs) {
+        Value::Null => Value::Null,
+        median => json!({"median": median, "min": min(xs), "max": max(xs)}),
+    }
+}
+
+/// The median of the known numbers among `xs` as `bench/lib/stats.py` gives it in raw
+/// results, its JSON type kept: of an odd count the middle value itself (an int stays an
+/// int), of an even count the mean of the middle two (a float); null when none is known.
+pub(crate) fn median_json(xs: &[Value]) -> Value {
     let sorted = sorted(xs);
     let n = sorted.len();
-    let median = match n {
-        0 => return Value::Null,
+    match n {
+        0 => Value::Null,
         _ if n % 2 == 1 => sorted[n / 2].1.clone(),
         _ => json!((sorted[n / 2 - 1].0 + sorted[n / 2].0) / 2.0),
-    };
-    json!({"median": median, "min": min(xs), "max": max(xs)})
+    }
+}
+
+/// `bench/lib/stats.py`'s `spread(xs, count=True)` in raw results: [`spread`] and `n`, how
+/// many are known; null when none is.
+pub(crate) fn counted_json(xs: &[Value]) -> Value {
+    match spread(xs) {
+        Value::Object(mut members) => {
+            members.insert("n".to_owned(), json!(known(xs).len()));
+            Value::Object(members)
+        }
+        other => other,
+    }
 }
 
 /// A JSON object's members in the order of its text.
