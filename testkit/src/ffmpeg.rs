@@ -199,6 +199,12 @@ impl Publisher {
         }
     }
 
+    /// Its exit status, however long it takes: for a publisher meant to run as long as
+    /// the test needs it (one `wait` would give up on after two minutes, ending it).
+    pub async fn exited(mut self) -> Result<ExitStatus> {
+        Ok(self.child.wait().await?)
+    }
+
     /// Its exit status (two minutes at most).
     pub async fn wait(mut self) -> Result<ExitStatus> {
         Ok(

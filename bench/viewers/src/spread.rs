@@ -68,7 +68,7 @@ pub fn grouped_text(s: Option<Spread>, decimals: usize) -> String {
     }
 }
 
-/// The spread a raw result holds ([`counted_json`]'s), to print; none for null.
+/// The spread a raw result holds (`reports::python::counted_json`'s), to print; none for null.
 pub fn of_json(v: &Value) -> Option<Spread> {
     Some(Spread {
         median: v.get("median")?.as_f64()?,

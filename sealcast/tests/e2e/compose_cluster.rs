@@ -782,7 +782,10 @@ impl Reconnecting {
 
 /// Waits for the publisher to end (true) or for `stop` (false, the publisher killed).
 async fn publisher_ended(publisher: Publisher, stop: Arc<AtomicBool>) -> bool {
-    let wait = publisher.wait();
+    // Not `wait`, which gives up after two minutes: a publish of an hour then ended every
+    // two, and a restart that fell within a stage's fault (the catalog away, which an
+    // admission needs) failed the stage.
+    let wait = publisher.exited();
     tokio::pin!(wait);
     loop {
         tokio::select! {

@@ -4,7 +4,7 @@
 //! (`bench/lib/reports/ingest_latency.py`, in git history before this module), whose text
 //! it writes. Its input is `runs.jsonl`: a `sealcast-glass` record a line, with the round,
 //! the protocol and the transport; a system's runs are summed up as `bench/latency.sh`'s
-//! are ([`super::latency::summary`]).
+//! are (`super::latency::summary`).
 
 use serde_json::{json, Map, Value};
 
