@@ -168,36 +168,10 @@ fn derived(row: &Value) -> anyhow::Result<Derived> {
     Ok(Derived { run: i("/run")?, m })
 }
 
-/// `lib/stats.py`'s `spread` of JSON numbers (nulls left out), as Python gives it: the
-/// median of an odd count, the least and the greatest are the values themselves (a whole
-/// number stays one), the median of an even count is the mean of the middle two.
+/// `lib/stats.py`'s `spread` of JSON numbers (nulls left out), as Python gives it
+/// ([`super::python::spread`]).
 fn spread_json(xs: impl IntoIterator<Item = Value>) -> Value {
-    let mut known: Vec<(f64, Value)> = xs
-        .into_iter()
-        .filter_map(|v| Some((v.as_f64()?, v)))
-        .collect();
-    if known.is_empty() {
-        return Value::Null;
-    }
-    // The first of equal ones, as Python's min and max give them.
-    let first = |better: fn(f64, f64) -> bool| {
-        let mut best = &known[0];
-        for x in &known[1..] {
-            if better(x.0, best.0) {
-                best = x;
-            }
-        }
-        best.1.clone()
-    };
-    let (min, max) = (first(|a, b| a < b), first(|a, b| a > b));
-    known.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let n = known.len();
-    let median = if n % 2 == 1 {
-        known[n / 2].1.clone()
-    } else {
-        json!((known[n / 2 - 1].0 + known[n / 2].0) / 2.0)
-    };
-    json!({"median": median, "min": min, "max": max})
+    super::python::spread(&xs.into_iter().collect::<Vec<_>>())
 }
 
 /// The loads of one server, kind and mode, in the file's order.
