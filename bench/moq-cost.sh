@@ -40,7 +40,10 @@
 # relay has the product's, `--quic-mtu-discovery`, itself measured so on 2026-11-29), a
 # second relay runs with them beside the first, the node publishes to both, and a fourth
 # system, `moq+` (node + that relay), is measured in the same rotation: what a relay
-# setting is worth.
+# setting is worth. moq-relay's io_uring workers (`--runtime-workers 1 --runtime-io-uring`,
+# Linux 6.12+) need a build with its `io-uring` feature: point SEALCAST_MOQ_RELAY_BIN at
+# one (`cargo install moq-relay --version 0.17.10 --features io-uring --root DIR`); both
+# relays then run that binary, the first without the flags.
 #
 # Writes bench/out/moq-cost.json and the section "## MoQ viewers' cost on one node" of
 # docs/benchmarks.md (MOQ_COST_DOCS= skips it), by `sealcast-bench report moq-cost`.
@@ -77,7 +80,7 @@ ulimit -n "$(ulimit -Hn)"
 NOFILE="$(ulimit -n)"
 [ "$NOFILE" != unlimited ] || NOFILE=1048576
 bench_clear_env
-bench_install moq-cost mosquitto nginx curl python3 util-linux
+bench_install moq-cost mosquitto nginx curl python3 util-linux openssl
 SEALCAST_BIN="$GIVEN_BIN" bench_binary
 bench_tool sealcast-viewers; LL_VIEWERS="$TOOL"
 bench_tool sealcast-moq-viewers; MOQ_VIEWERS="$TOOL"
@@ -91,11 +94,21 @@ bench_ll_cluster "$STREAM" 0.333 || die "could not set up the cluster"
 
 # relay NAME FLAGS...: a moq-relay on core 0, on a port free for both QUIC (UDP) and its
 # HTTP side (TCP), with a certificate of its own; sets STARTED_PID, STARTED_URL and
-# STARTED_FINGERPRINT.
+# STARTED_FINGERPRINT. The relay generates its certificate, except with
+# `--runtime-workers` (per-core workers, which moq-relay will not combine with a generated
+# one): then a self-signed P-256 certificate made here, valid 10 days (what a browser's
+# `serverCertificateHashes` accepts), from files.
 relay() {
   local name="$1" port; shift
+  local -a tls=(--listen-tls-generate localhost)
+  if [[ " $* " == *" --runtime-workers "* ]]; then
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 10 -subj /CN=localhost \
+      -addext subjectAltName=DNS:localhost -keyout "$WORK/$name.key" -out "$WORK/$name.crt" 2> /dev/null \
+      || die "openssl could not make $name's certificate"
+    tls=(--listen-tls-cert "$WORK/$name.crt" --listen-tls-key "$WORK/$name.key")
+  fi
   port="$(free_port)"
-  bench_start "$name" 0 "$RELAY" --listen "127.0.0.1:$port" --listen-tls-generate localhost \
+  bench_start "$name" 0 "$RELAY" --listen "127.0.0.1:$port" "${tls[@]}" \
     --web-http-listen "127.0.0.1:$port" --auth-public '**' "$@"
   STARTED_PID=$LAST_PID
   bench_wait_for 20 curl -sf "http://127.0.0.1:$port/certificate.sha256" || die "$name ($*) did not start: $(tail -3 "$WORK/$name.err")"

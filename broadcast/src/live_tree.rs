@@ -384,7 +384,8 @@ fn rendition_of<'a>(
 /// Whether part `index` of segment `sequence`, not held, may come within a hold: the
 /// preload-hinted part or one after it up to the end of the segment after the hinted
 /// one's, or the next part of the last complete segment while the parts held of it do not
-/// add up to its bytes (a CMAF segment is its parts joined). Never once the playlist ended.
+/// make it up (none held yet, or its bytes do not end with theirs joined: a signed CMAF
+/// segment is its own C2PA VSI and then its parts). Never once the playlist ended.
 fn may_come(r: &RenditionView, sequence: u64, index: u32) -> bool {
     let Some(ll) = r.ll.as_ref().filter(|ll| !ll.is_ended()) else {
         return false;
@@ -393,17 +394,35 @@ fn may_come(r: &RenditionView, sequence: u64, index: u32) -> bool {
         return false;
     };
     if sequence == last {
-        let held = r.parts.iter().filter(|((s, _), _)| *s == last);
-        let (count, bytes) = held.fold((0usize, 0usize), |(n, len), (_, d)| {
-            (n + 1, len + d.body.len())
-        });
-        return usize::try_from(index).is_ok_and(|i| i == count)
-            && r.segment(last).is_some_and(|s| bytes < s.body.len());
+        let held: Vec<&[u8]> = r
+            .parts
+            .iter()
+            .filter(|((s, _), _)| *s == last)
+            .map(|(_, d)| d.body.as_ref())
+            .collect();
+        return usize::try_from(index).is_ok_and(|i| i == held.len())
+            && r.segment(last)
+                .is_some_and(|s| held.is_empty() || !ends_with_joined(&s.body, &held));
     }
     let Some(hinted) = ll.hinted_part() else {
         return false;
     };
     (sequence, index) >= hinted && sequence <= hinted.0.saturating_add(1)
+}
+
+/// Whether `whole` ends with `parts` joined, in order.
+fn ends_with_joined(whole: &[u8], parts: &[&[u8]]) -> bool {
+    let mut end = whole.len();
+    for part in parts.iter().rev() {
+        let Some(start) = end.checked_sub(part.len()) else {
+            return false;
+        };
+        if whole.get(start..end) != Some(*part) {
+            return false;
+        }
+        end = start;
+    }
+    true
 }
 
 /// Runs `check` against the stream's snapshot now and after every swap that changed the
@@ -438,6 +457,41 @@ async fn wait_for<T>(
                 }
             }
             () = &mut deadline => return Err(BroadcastError::BlockTimeout),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::ends_with_joined;
+
+    #[test]
+    fn a_segment_is_its_own_prefix_and_then_its_parts() {
+        let parts: [&[u8]; 3] = [b"one", b"two", b"three"];
+        assert!(ends_with_joined(b"vsi:onetwothree", &parts));
+        assert!(ends_with_joined(b"onetwothree", &parts));
+        // The last part not held yet: the segment does not end with those held.
+        assert!(!ends_with_joined(b"vsi:onetwothreefour", &parts));
+        assert!(!ends_with_joined(b"three", &parts));
+        assert!(ends_with_joined(b"anything", &[]));
+    }
+
+    proptest! {
+        /// The same answer as joining the parts and comparing the end; and every prefix
+        /// followed by the parts ends with them.
+        #[test]
+        fn ends_with_joined_is_ends_with_the_parts_joined(
+            whole in proptest::collection::vec(0u8..3, 0..48),
+            prefix in proptest::collection::vec(any::<u8>(), 0..16),
+            parts in proptest::collection::vec(proptest::collection::vec(0u8..3, 0..8), 0..6),
+        ) {
+            let held: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+            let joined: Vec<u8> = parts.concat();
+            prop_assert_eq!(ends_with_joined(&whole, &held), whole.ends_with(&joined));
+            let made: Vec<u8> = [prefix, joined].concat();
+            prop_assert!(ends_with_joined(&made, &held));
         }
     }
 }

@@ -43,6 +43,17 @@
 // over HTTP and checked like any other (`fetched`). Groups the new subscription starts
 // past are counted (`skipped`) and continuity starts over at the next keyframe.
 //
+// The bridge: silence a little longer than an object's media (before SILENCE_MS) is
+// bridged over HTTP. The objects after the last one played are fetched from the edges as
+// the LL-HLS path fetches parts (a node holds the request for a part that may yet come
+// until it exists, and answers 404 for one that never will: then the next group's first
+// is asked for), checked like any other and fed (`bridged`), one after another, until the
+// relay speaks again; its objects are then read past what the bridge fed. A relay that
+// died, or an edge under the relay's route (the relay waits out its session, then routes
+// from the next group), so costs the buffer no more than a part's fetch. The bridge feeds
+// the buffer only; silence is still measured from the relay's last object, so the dials
+// again, and the rules on how many, are what they were.
+//
 // Publish sessions: a publisher that reconnects within the ingest's grace period goes on
 // with the same stream (the media sequence goes on, the discontinuity sequence grows) under
 // a new publish session, whose init segment is another (its own C2PA manifest and session
@@ -107,6 +118,15 @@ const SILENCE_MS = 700;
 // The same while the rest of a group is skipped (an object no clean copy verified): the
 // next object is the next group's first, up to a segment (2 s) later.
 const SKIPPING_SILENCE_MS = 3000;
+/**
+ * When the bridge over HTTP begins: after this many objects' media (measured) without an
+ * object from the relay, and no sooner than BRIDGE_AFTER_MIN_MS. Objects come whole, each
+ * as its media is done, so one late by a third of its media is already a sign.
+ */
+const BRIDGE_AFTER_OBJECTS = 1.3;
+const BRIDGE_AFTER_MIN_MS = 250;
+/** After a bridge that fed nothing (the edges did not answer, the stream ended): the wait before the next. */
+const BRIDGE_AGAIN_MS = 500;
 /** How often silence is looked for. */
 const WATCH_EVERY_MS = 100;
 /** Resumes told in `state.resumeLog`, the newest last. */
@@ -311,8 +331,12 @@ export class MoqPlayback {
     // played last, the dials it took, how long until the session was up, the tracks
     // subscribed again and the next object played, why a dial failed, and the first
     // groups that came before that object: sequence, first object, ms since);
-    // `sessions`: the publish sessions played (one more at each reconnect followed).
-    this.state = { rendition: '', groups: 0, objects: 0, refused: 0, repaired: 0, lastGroup: -1, lastIndex: -1, skipped: 0, fetched: 0, auto: rendition === null, switches: 0, resumes: 0, resumeLog: [], sessions: 0 };
+    // `sessions`: the publish sessions played (one more at each reconnect followed);
+    // `bridges`: the times the relay's silence was bridged over HTTP, `bridged`: the
+    // objects fed so, the last MAX_RESUMES_TOLD bridges told in `bridgeLog` (when it
+    // began, ms after the relay's last object; from which object; the objects fed; when
+    // the first was fed, ms after it began; how it ended).
+    this.state = { rendition: '', groups: 0, objects: 0, refused: 0, repaired: 0, lastGroup: -1, lastIndex: -1, skipped: 0, fetched: 0, auto: rendition === null, switches: 0, resumes: 0, resumeLog: [], sessions: 0, bridges: 0, bridged: 0, bridgeLog: [] };
     /** The playable renditions, lowest bitrate first (after start). */
     this.renditions = [];
     this.chooser = null;
@@ -337,6 +361,12 @@ export class MoqPlayback {
     this.abandoned = -1; // the group whose rest is skipped (an object no copy verified)
     this.restamp = false; // the next object is a new session's first: placed after the buffer
     this.following = false; // a new session's catalog is awaited (no silence meanwhile)
+    this.bridging = null; // the bridge over HTTP that runs: { controller, done }
+    this.bridgeAgainAt = 0; // no bridge begins before (performance.now())
+    // What checks and feeds objects (the pump, the bridge) does so one at a time, each
+    // deciding inside whether its object is still the next to play: no object is checked
+    // twice (the verifier would see it out of order) nor fed twice.
+    this.serial = Promise.resolve();
     this.verifying = new VerificationSession(trust, tally, playback, {
       delegation: (url) => this.delegationAt(url),
     });
@@ -435,10 +465,16 @@ export class MoqPlayback {
     this.watchdog = setInterval(() => this.watch(), WATCH_EVERY_MS);
   }
 
-  /** Dials again when the relay fell silent. */
+  /** Bridges the relay's silence over HTTP, and dials again when it lasts. */
   watch() {
-    if (this.closed || this.resuming || this.following) return;
+    if (this.closed || this.following) return;
     const quiet = performance.now() - this.lastObjectAt;
+    const bridgeAfter = Math.max(BRIDGE_AFTER_MIN_MS, BRIDGE_AFTER_OBJECTS * this.objectSeconds * 1000);
+    const bridgeable = this.state.objects > 0 && this.abandoned !== this.state.lastGroup && performance.now() >= this.bridgeAgainAt;
+    if (!this.bridging && quiet > bridgeAfter && bridgeable) {
+      this.bridge();
+    }
+    if (this.resuming) return;
     const base = this.abandoned === this.state.lastGroup ? SKIPPING_SILENCE_MS : SILENCE_MS;
     const limit = base * 2 ** Math.min(this.quietResumes, MAX_QUIET_DOUBLINGS);
     if (quiet > limit) this.resume(`no object for ${Math.round(quiet)} ms`, { lost: false });
@@ -641,7 +677,10 @@ export class MoqPlayback {
         await this.resuming;
         continue;
       }
-      if (this.next) await this.swap();
+      if (this.next) {
+        await this.endBridge();
+        await this.exclusive(() => this.swap());
+      }
       const current = this.current;
       const { rendition, media, statements, pending } = current;
       // Tracks a resume let go of end here: read on from the new ones.
@@ -673,9 +712,8 @@ export class MoqPlayback {
       if (current.after !== undefined && group.sequence <= current.after) continue;
       current.after = undefined;
       // After a resume: the group that was cut is read on from the object after the last
-      // one played; an older one, or one whose rest was skipped, not at all.
+      // one played (by the bridge too); an older one, or one whose rest was skipped, not at all.
       if (group.sequence < this.state.lastGroup || group.sequence === this.abandoned) continue;
-      const from = group.sequence === this.state.lastGroup ? this.state.lastIndex + 1 : 0;
       let sigs;
       try {
         sigs = await this.statementsFor(statements, group.sequence, pending);
@@ -688,17 +726,25 @@ export class MoqPlayback {
       // statements group starts with the delegation (object 0).
       if (!sigs) continue;
       if (this.state.lastGroup < 0 && (group.frameStart > 0 || sigs.frameStart > 0)) continue;
-      // The last group that played an object: a group begun whose route was cut before its
-      // first object (an edge that crashed) played nothing, and is passed over like one
-      // never got.
-      const played = this.state.lastIndex >= 0 ? this.state.lastGroup : this.state.lastGroup - 1;
-      if (this.state.lastGroup >= 0 && group.sequence > played + 1) {
-        // Groups this session never got (a resume subscribes at the newest, a relay drops
-        // what a slow subscriber missed): live moves on, so continuity starts over at this
-        // group's keyframe rather than refusing it. Counted; never backwards (above).
-        this.state.skipped += group.sequence - played - 1;
-        this.verifying.reposition();
-      }
+      // Where this group is read from, as of now: the bridge may have fed part of it, or
+      // past it, meanwhile.
+      const from = await this.exclusive(async () => {
+        if (group.sequence < this.state.lastGroup) return null;
+        if (group.sequence === this.state.lastGroup) return this.state.lastIndex + 1;
+        // The last group that played an object: a group begun whose route was cut before
+        // its first object (an edge that crashed) played nothing, and is passed over like
+        // one never got.
+        const played = this.state.lastIndex >= 0 ? this.state.lastGroup : this.state.lastGroup - 1;
+        if (this.state.lastGroup >= 0 && group.sequence > played + 1) {
+          // Groups this session never got (a resume subscribes at the newest, a relay drops
+          // what a slow subscriber missed): live moves on, so continuity starts over at
+          // this group's keyframe rather than refusing it. Counted; never backwards (above).
+          this.state.skipped += group.sequence - played - 1;
+          this.verifying.reposition();
+        }
+        return 0;
+      });
+      if (from === null) continue;
       try {
         await this.playGroup(rendition.name, group, sigs, from, started);
       } catch (err) {
@@ -721,9 +767,9 @@ export class MoqPlayback {
    */
   async playGroup(rendition, group, sigs, from, started) {
     if (from === 0) {
-      this.state.groups += 1;
-      this.state.lastGroup = group.sequence;
-      this.state.lastIndex = -1;
+      await this.exclusive(async () => {
+        if (group.sequence > this.state.lastGroup) this.enter(group.sequence);
+      });
     }
     if (sigs.index === 0) {
       const delegation = await sigs.nextObject();
@@ -737,51 +783,196 @@ export class MoqPlayback {
     // clean copy is, and checked the same: continuity, not a wait for the next keyframe.
     const head = this.state.lastGroup >= 0 ? Math.max(group.frameStart, sigs.frameStart - 1) : from;
     for (; from < head && !this.closed; from += 1) {
-      const object = await this.repair(rendition, group.sequence, from);
-      if (!object) {
-        this.abandon(group.sequence);
-        return;
-      }
-      this.state.fetched += 1;
-      await this.feed(rendition, object, from, started);
+      const index = from;
+      const outcome = await this.exclusive(async () => {
+        const place = this.placeOf(group.sequence, index);
+        if (place !== 'next') return place;
+        const object = await this.repair(rendition, group.sequence, index);
+        if (!object) {
+          this.abandon(group.sequence);
+          return 'abandoned';
+        }
+        this.state.fetched += 1;
+        await this.feed(rendition, object, index, started);
+        return 'fed';
+      });
+      if (outcome === 'past' || outcome === 'abandoned') return;
     }
     // Objects played before a resume (or just fetched): read past, unchecked, not fed again.
     while (sigs.index < from + 1) if (!(await sigs.nextObject())) return;
     while (group.index < from) if (!(await group.nextObject())) return;
     let unfollowed = null; // a session of this group no catalog described: not asked again
     for (let index = from; !this.closed; index += 1) {
-      let object = await group.nextObject();
+      const object = await group.nextObject();
       if (!object) break;
       this.lastObjectAt = performance.now();
       const sidecar = await sigs.nextObject();
-      const facts = factsOf(sidecar);
-      const { session } = facts;
-      const current = this.current.session;
-      if (session !== null && current !== null && session !== current && session !== unfollowed) {
-        const followed = await this.follow(session);
-        this.lastObjectAt = performance.now();
-        if (!followed && this.state.objects === 0) {
-          // Before anything played, a group of a session the catalog no longer describes
-          // (one gone by, still at the track's live edge) is passed over.
-          this.abandon(group.sequence);
-          break;
+      // The relay speaks again: a bridge over HTTP ends, and what it fed is read past.
+      await this.endBridge();
+      const outcome = await this.exclusive(async () => {
+        const place = this.placeOf(group.sequence, index);
+        if (place !== 'next') return place;
+        let bytes = object;
+        const facts = factsOf(sidecar);
+        const { session } = facts;
+        const current = this.current.session;
+        if (session !== null && current !== null && session !== current && session !== unfollowed) {
+          const followed = await this.follow(session);
+          this.lastObjectAt = performance.now();
+          if (!followed && this.state.objects === 0) {
+            // Before anything played, a group of a session the catalog no longer describes
+            // (one gone by, still at the track's live edge) is passed over.
+            this.abandon(group.sequence);
+            return 'abandoned';
+          }
+          // Once playing, an object that says so and is not (a relay's forgery) is checked
+          // as it is: refused, and fetched again over HTTP.
+          if (!followed) unfollowed = session;
         }
-        // Once playing, an object that says so and is not (a relay's forgery) is checked
-        // as it is: refused, and fetched again over HTTP.
-        if (!followed) unfollowed = session;
-      }
-      const verdict = await this.check(rendition, group.sequence, index, object, sidecar, facts);
-      if (!verdict.ok) {
-        this.state.refused += 1;
-        this.onEvent('refused', { sequence: group.sequence, part: index, reason: verdict.reason });
-        object = await this.repair(rendition, group.sequence, index);
-        if (!object) {
-          this.abandon(group.sequence);
-          break;
+        const verdict = await this.check(rendition, group.sequence, index, bytes, sidecar, facts);
+        if (!verdict.ok) {
+          this.state.refused += 1;
+          this.onEvent('refused', { sequence: group.sequence, part: index, reason: verdict.reason });
+          bytes = await this.repair(rendition, group.sequence, index);
+          if (!bytes) {
+            this.abandon(group.sequence);
+            return 'abandoned';
+          }
+          this.state.repaired += 1;
         }
-        this.state.repaired += 1;
+        await this.feed(rendition, bytes, index, started);
+        return 'fed';
+      });
+      if (outcome === 'past' || outcome === 'abandoned') break;
+    }
+  }
+
+  /**
+   * Where object `index` of group `sequence` stands against what played: 'next' (or ahead:
+   * to be checked and fed), 'fed' (played already, by the bridge) or 'past' (the group is
+   * older than the one that plays).
+   */
+  placeOf(sequence, index) {
+    if (sequence < this.state.lastGroup) return 'past';
+    if (sequence === this.state.lastGroup && index <= this.state.lastIndex) return 'fed';
+    return 'next';
+  }
+
+  /** Group `sequence` begins to play. */
+  enter(sequence) {
+    this.state.groups += 1;
+    this.state.lastGroup = sequence;
+    this.state.lastIndex = -1;
+  }
+
+  /** Runs `task` once every task handed here before it has ended (see `serial`). */
+  exclusive(task) {
+    const run = this.serial.then(task);
+    this.serial = run.then(
+      () => {},
+      () => {},
+    );
+    return run;
+  }
+
+  /**
+   * The relay is silent: the objects after the last one played, fetched over HTTP, checked
+   * and fed one after another, until the relay speaks again (`endBridge`), a fetch fails
+   * (the watch begins another while the silence lasts) or playback ends. Past a group's
+   * last object (a part that never will be: 404) comes the next group's first. It ends
+   * at an object of another publish session than the buffer's (the pump follows those),
+   * and when the rung changed under it.
+   */
+  bridge() {
+    const controller = new AbortController();
+    const rendition = this.current.rendition.name;
+    const session = this.current.session;
+    this.state.bridges += 1;
+    const began = performance.now();
+    const told = { began: Math.round(began), quietMs: Math.round(began - this.lastObjectAt), at: [this.state.lastGroup, this.state.lastIndex], fed: 0, firstMs: null, ended: '', steps: [] };
+    this.state.bridgeLog.push(told);
+    if (this.state.bridgeLog.length > MAX_RESUMES_TOLD) this.state.bridgeLog.shift();
+    let fedAny = false;
+    const run = async () => {
+      let nextGroup = false; // the group played has no object after the last: the next's first
+      while (!this.closed && !controller.signal.aborted) {
+        const sequence = this.state.lastGroup + (nextGroup ? 1 : 0);
+        const index = nextGroup ? 0 : this.state.lastIndex + 1;
+        const got = await this.fetchPart(rendition, sequence, index, controller.signal);
+        if (told.steps.length < 4) told.steps.push([`${sequence}.${index}`, Math.round(performance.now() - began), got === null || got === 'gone' ? String(got) : 'ok']);
+        if (got === 'gone' && !nextGroup) {
+          nextGroup = true;
+          continue;
+        }
+        if (!got || got === 'gone') {
+          told.ended = controller.signal.aborted ? 'the relay spoke' : `${sequence}.${index}: ${got || 'failed'}`;
+          return;
+        }
+        const facts = factsOf(got.sidecar);
+        if (facts.session !== null && session !== null && facts.session !== session) {
+          told.ended = `${sequence}.${index}: another session`;
+          return;
+        }
+        const fed = await this.exclusive(async () => {
+          if (this.closed || this.current.rendition.name !== rendition || this.current.session !== session) return false;
+          const next = nextGroup
+            ? sequence === this.state.lastGroup + 1 && index === 0
+            : sequence === this.state.lastGroup && index === this.state.lastIndex + 1;
+          if (!next) {
+            told.ended = `${sequence}.${index}: played meanwhile`;
+            return false;
+          }
+          const verdict = await this.check(rendition, sequence, index, got.bytes, got.sidecar, facts);
+          if (told.steps.length < 6) told.steps.push(['checked', Math.round(performance.now() - began)]);
+          if (!verdict.ok) {
+            told.ended = `${sequence}.${index}: refused (${verdict.reason})`;
+            return false;
+          }
+          if (sequence !== this.state.lastGroup) this.enter(sequence);
+          this.state.bridged += 1;
+          told.fed += 1;
+          if (told.firstMs === null) told.firstMs = Math.round(performance.now() - began);
+          await this.feed(rendition, got.bytes, index, { first: null }, { bridged: true });
+          return true;
+        });
+        if (!fed) return;
+        fedAny = true;
+        nextGroup = false;
       }
-      await this.feed(rendition, object, index, started);
+    };
+    const done = run()
+      .catch((err) => console.warn('sealcast: MoQ bridge over HTTP', err))
+      .finally(() => {
+        if (!told.ended) told.ended = this.closed ? 'closed' : 'the relay spoke';
+        if (!fedAny) this.bridgeAgainAt = performance.now() + BRIDGE_AGAIN_MS;
+        if (this.bridging && this.bridging.controller === controller) this.bridging = null;
+      });
+    this.bridging = { controller, done };
+  }
+
+  /** The bridge over HTTP ends: its fetch in flight let go, an object it checked fed. */
+  async endBridge() {
+    const bridging = this.bridging;
+    if (!bridging) return;
+    bridging.controller.abort();
+    await bridging.done;
+  }
+
+  /**
+   * Part `index` of segment `sequence` and its statement over HTTP, both at once (a node
+   * holds both while the part may yet come): `{ bytes, sidecar }`, 'gone' when the part
+   * never will be (404), null when a fetch failed or was let go.
+   */
+  async fetchPart(rendition, sequence, index, signal) {
+    try {
+      const [bytes, sidecar] = await Promise.all([
+        fetchBounded(this.urlOf(rendition, `${sequence}.${index}.m4s`), MAX_PART, { signal, cache: 'no-store' }),
+        fetchBounded(this.urlOf(rendition, `${sequence}.${index}.m4s.sig`), MAX_STATEMENT, { signal, cache: 'no-store' }),
+      ]);
+      if (!bytes || !sidecar) return bytes || sidecar ? null : 'gone';
+      return { bytes, sidecar };
+    } catch {
+      return null;
     }
   }
 
@@ -873,7 +1064,7 @@ export class MoqPlayback {
   }
 
   /** Object `index` of the group that plays, checked, into the source buffer. */
-  async feed(rendition, object, index, started) {
+  async feed(rendition, object, index, started, { bridged = false } = {}) {
     if (this.restamp) {
       this.restamp = false;
       await this.placeAfterBuffered(object);
@@ -881,11 +1072,16 @@ export class MoqPlayback {
     await this.append(object);
     this.state.objects += 1;
     this.state.lastIndex = index;
-    this.lastObjectAt = performance.now();
-    this.routesLost = 0;
-    this.quietResumes = 0;
+    const now = performance.now();
+    // The relay's silence (and the routes it lost) is counted on through what the bridge
+    // feeds: the relay has not spoken.
+    if (!bridged) {
+      this.lastObjectAt = now;
+      this.routesLost = 0;
+      this.quietResumes = 0;
+    }
     const told = this.lastResume();
-    if (told && told.objectMs === null) told.objectMs = Math.round(this.lastObjectAt - told.began);
+    if (told && told.objectMs === null) told.objectMs = Math.round(now - told.began);
     if (started.first) {
       started.first();
       started.first = null;
@@ -1009,6 +1205,7 @@ export class MoqPlayback {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.watchdog);
+    if (this.bridging) this.bridging.controller.abort();
     if (this.video.playbackRate !== 1) this.video.playbackRate = 1;
     this.video.removeEventListener('waiting', this.onWaiting);
     this.video.removeEventListener('playing', this.onPlaying);

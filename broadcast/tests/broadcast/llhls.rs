@@ -584,24 +584,31 @@ async fn a_bodiless_push_missing_a_part_gets_409_and_nothing_until_the_whole_seg
     assert_eq!(call(&edge, request).await.status(), StatusCode::BAD_REQUEST);
 }
 
+/// Publishes parts 0..3 of 720p's segment `sequence`, then its assembled push with a VSI of
+/// its own as the body; returns the segment's bytes (that VSI, then the parts), which its
+/// statement (not sent) must sign.
+async fn push_parts_and_vsi(edge: &Arc<Edge>, cluster: &Cluster, sequence: u64) -> Bytes {
+    for i in 0..3 {
+        publish_part(edge, cluster, "720p", sequence, i).await;
+    }
+    let prefix = Bytes::from_static(b"the segment's own VSI emsg");
+    let (name, value) = Assemble::new(3).expect("in range").pair();
+    let request = push(&segment_meta("720p", sequence))
+        .header(name, value)
+        .header(header::CONTENT_LENGTH, prefix.len())
+        .body(Body::from(prefix.clone()))
+        .expect("request");
+    assert_eq!(call(edge, request).await.status(), StatusCode::ACCEPTED);
+    [prefix, joined(sequence)].concat().into()
+}
+
 /// A signed segment is its own C2PA VSI and its parts (docs/provenance.md): the assembled
 /// push carries the VSI as its body, the node puts it first, and the segment's statement
 /// over those bytes publishes it; the parts, as published, are still served alone.
 #[tokio::test]
 async fn an_assembled_push_puts_its_body_before_the_parts() {
     let (edge, cluster) = edge().await;
-    for i in 0..3 {
-        publish_part(&edge, &cluster, "720p", 1, i).await;
-    }
-    let prefix = Bytes::from_static(b"the segment's own VSI emsg");
-    let (name, value) = Assemble::new(3).expect("in range").pair();
-    let request = push(&segment_meta("720p", 1))
-        .header(name, value)
-        .header(header::CONTENT_LENGTH, prefix.len())
-        .body(Body::from(prefix.clone()))
-        .expect("request");
-    assert_eq!(call(&edge, request).await.status(), StatusCode::ACCEPTED);
-    let whole: Bytes = [prefix.clone(), joined(1)].concat().into();
+    let whole = push_parts_and_vsi(&edge, &cluster, 1).await;
     assert_eq!(
         call(&edge, get("/live/demo/720p/1.m4s")).await.status(),
         StatusCode::NOT_FOUND
@@ -614,6 +621,54 @@ async fn an_assembled_push_puts_its_body_before_the_parts() {
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(body(response).await, whole);
     let response = call(&edge, get("/live/demo/720p/1.2.m4s")).await;
+    assert_eq!(body(response).await, part_bytes(1, 2));
+}
+
+/// The part after a published segment's last (what the preload hint named while the
+/// segment was open) never comes: it is answered 404 at once, not held until the next
+/// segment ends. The segment's bytes are its own VSI and then its parts, so more than the
+/// parts' (a player bridging over HTTP, the MoQ player's, asks for exactly that part).
+#[tokio::test]
+async fn the_part_after_a_whole_segments_last_is_gone_at_once() {
+    let (edge, cluster) = edge().await;
+    let whole = push_parts_and_vsi(&edge, &cluster, 1).await;
+    let meta = segment_meta("720p", 1);
+    let signed = cluster.sign(&meta, &whole);
+    edge.handle_message(&statement_message(&signed, &meta))
+        .await;
+    assert_eq!(
+        call(&edge, get("/live/demo/720p/1.m4s")).await.status(),
+        StatusCode::OK
+    );
+    for uri in ["/live/demo/720p/1.3.m4s", "/live/demo/720p/1.3.m4s.sig"] {
+        // A hold lasts three target durations (3 s here).
+        let response = tokio::time::timeout(Duration::from_secs(1), call(&edge, get(uri)))
+            .await
+            .unwrap_or_else(|_| panic!("{uri} held, though segment 1 is whole"));
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{uri}");
+    }
+}
+
+/// A segment pushed whole before its last part (as may happen on any edge): the request
+/// for that part is held, and answered once the part comes.
+#[tokio::test]
+async fn the_last_part_of_a_segment_pushed_before_it_is_held_until_it_comes() {
+    let (edge, cluster) = edge().await;
+    for i in 0..2 {
+        publish_part(&edge, &cluster, "720p", 1, i).await;
+    }
+    publish_segment(&edge, &cluster, "720p", 1).await;
+    let router = edge.service();
+    let mut held = tokio::spawn(router.oneshot(get("/live/demo/720p/1.2.m4s")));
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), &mut held)
+            .await
+            .is_err(),
+        "answered before the part came"
+    );
+    publish_part(&edge, &cluster, "720p", 1, 2).await;
+    let response = held.await.expect("task").expect("infallible");
+    assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(body(response).await, part_bytes(1, 2));
 }
 

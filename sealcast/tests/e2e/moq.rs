@@ -9,8 +9,9 @@
 //! with moq-tokio, as any relay built on that library would), and that third relay. Once
 //! it plays, the hop turns hostile (a flipped byte, two objects swapped, an object in
 //! another's place): the player refuses each and plays on. Then the hop copies one group of
-//! no track, as a relay that never got it: the player counts it skipped and plays on from
-//! the next keyframe, refusing nothing. And a private stream plays in
+//! no track, as a relay that never got it: the player bridges the relay's silence over
+//! HTTP (the group fetched from the node, checked, fed) and plays on over MoQ, refusing
+//! nothing. And a private stream plays in
 //! Chromium over MoQ through a relay behind `sealcast moq-gate`, with the grant the node
 //! minted for the link's token; through the relay `sealcast up` runs, the player follows
 //! its publisher's reconnect (a new publish session, another init segment) and plays on.
@@ -488,8 +489,10 @@ async fn plays_in_chromium(cluster: &Cluster, hop: Hop) -> anyhow::Result<()> {
 }
 
 /// A group the relay never got (the hop copies no track of it, no longer hostile): the
-/// player passes over it, counts it, and plays on from the next group's keyframe without
-/// refusing a single object nobody altered.
+/// relay falls silent for a group's length, and the player bridges the silence over HTTP
+/// (the group's objects fetched from the node, checked and fed: `bridged`) and plays on
+/// over MoQ from the next group, without refusing a single object nobody altered. (Before
+/// the bridge it passed over the group, `skipped`, and waited for the next keyframe.)
 async fn skips_a_missing_group(
     browser: &mut testkit::browser::Browser,
     hop: &Hop,
@@ -510,13 +513,14 @@ async fn skips_a_missing_group(
         .await?;
     let refused = settled["refused"].as_u64().unwrap_or(0);
     let skipped = settled["moq"]["skipped"].as_u64().unwrap_or(0);
+    let bridged = settled["moq"]["bridged"].as_u64().unwrap_or(0);
     let last = settled["moq"]["lastGroup"].as_u64().unwrap_or(0);
     // Two groups ahead: the next one may already be on its way to the player.
     let missing = last + 2;
     hop.dropped.store(missing, Ordering::SeqCst);
     let after = browser
         .wait_for(
-            "the player passes over the missing group and plays on",
+            "the player bridges the missing group and plays on",
             &format!(
                 "{MOQ_STATE_FN} return r && r.moq && r.moq.lastGroup >= arguments[0] + 2 ? r : false;"
             ),
@@ -527,8 +531,9 @@ async fn skips_a_missing_group(
         .await?;
     eprintln!("moq: group {missing} missing at the relay: {after}");
     anyhow::ensure!(
-        after["moq"]["skipped"].as_u64().unwrap_or(0) > skipped,
-        "the missing group {missing} is counted as skipped: {after}"
+        after["moq"]["bridged"].as_u64().unwrap_or(0) > bridged,
+        "the relay's silence over the missing group {missing} is not bridged over HTTP \
+         (skipped groups before: {skipped}): {after}"
     );
     anyhow::ensure!(
         after["refused"].as_u64().unwrap_or(0) == refused,

@@ -332,6 +332,7 @@ fn moq_summary(after: &Value) -> Value {
     json!({ "transport": after["transport"], "objects": after["moq"]["objects"],
             "resumes": after["moq"]["resumes"], "resume_log": after["moq"]["resumeLog"],
             "skipped_groups": after["moq"]["skipped"], "fetched_objects": after["moq"]["fetched"],
+            "bridges": after["moq"]["bridges"], "bridged_objects": after["moq"]["bridged"],
             "verified": after["verified"], "errors": after["errors"] })
 }
 
