@@ -45,7 +45,7 @@ c() { (cd "$WORK" && "${compose[@]}" -p "$project" "$@"); }
 down() { c --profile tools down -v -t 5 >/dev/null 2>&1 || true; }
 trap 'down; bench_cleanup' EXIT
 now() { date +%s.%N; }
-since() { python3 -c "import sys; print(round(float(sys.argv[2]) - float(sys.argv[1]), 2))" "$1" "$(now)"; }
+since() { "$DRIVER" calc elapsed "$1" "$(now)"; }
 
 cold_init=null
 if [ "${BENCH_COLD:-0}" = 1 ]; then
@@ -148,7 +148,7 @@ proc_stat() { # LABEL
   rss=$(awk '/VmRSS/ {print $2}' "/proc/$up_pid/status")
   ticks1=$(cpu_ticks "$up_pid"); sleep 10; ticks2=$(cpu_ticks "$up_pid")
   printf '{"when":"%s","rss_kib":%s,"cpu_percent":%s}\n' "$1" "$rss" \
-    "$(python3 -c "import os,sys; print(round((int(sys.argv[2])-int(sys.argv[1]))/os.sysconf('SC_CLK_TCK')/10*100,1))" "$ticks1" "$ticks2")"
+    "$("$DRIVER" calc cpu-percent "$ticks1" "$ticks2" --hz "$(getconf CLK_TCK)" --seconds 10)"
 }
 proc_idle=$(proc_stat idle)
 SEALCAST_SOURCE_URL="$rtmp/$key" "$BIN" source >/dev/null 2>&1 &

@@ -140,7 +140,7 @@ measure() {
     out="$("$DRIVER" sample h2load "$WORK/h2.out" "$WORK/h2.log")"
   fi
   after="$(cpu_ticks "$@")"
-  echo "{\"server\":\"$server\",\"kind\":\"$kind\",\"tool\":\"$tool\",\"cpu_s\":$(python3 -c "print(($after-$before)/$HZ)"),\"load\":$out}" >> "$WORK/results"
+  echo "{\"server\":\"$server\",\"kind\":\"$kind\",\"tool\":\"$tool\",\"cpu_s\":$("$DRIVER" calc cpu-seconds "$before" "$after" --hz "$HZ"),\"load\":$out}" >> "$WORK/results"
 }
 
 : > "$WORK/results"

@@ -69,7 +69,7 @@ mkdir -p "$WORK/www/live/bench/src" "$WORK/nginx/tmp"
   printf '#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:1\n'
   for i in 1 2 3 4 5 6; do printf '#EXTINF:2.000,\n%s.ts\n' "$i"; done
 } > "$WORK/www/live/bench/src/index.m3u8"
-python3 -c 'import os, sys; sys.stdout.buffer.write(b"".join(b"\x47" + os.urandom(187) for _ in range(1088)))' > "$WORK/www/live/bench/src/1.ts"
+"$DRIVER" random-ts 1088 > "$WORK/www/live/bench/src/1.ts"
 chmod -R a+rX "$WORK/www"
 BACKEND="$(free_port)"
 bench_render nginx/lb-profile-backend.conf "$WORK/nginx/nginx.conf" DIR="$WORK/nginx" PORT="$BACKEND" \

@@ -109,7 +109,7 @@ mkdir -p "$WWW/live/bench/src"
   for i in 1 2 3 4 5 6; do printf '#EXTINF:2.000,\n%s.ts\n' "$i"; done
 } > "$WWW/live/bench/src/index.m3u8"
 # 1088 TS packets of 188 bytes (~200 KB), each a 0x47 sync byte and random payload.
-python3 -c 'import os, sys; sys.stdout.buffer.write(b"".join(b"\x47" + os.urandom(187) for _ in range(1088)))' > "$WWW/live/bench/src/1.ts"
+"$DRIVER" random-ts 1088 > "$WWW/live/bench/src/1.ts"
 chmod -R a+rX "$WWW"
 PLAYLIST=/live/bench/src/index.m3u8
 SEGMENT=/live/bench/src/1.ts
@@ -163,7 +163,7 @@ bench_render haproxy/lb.cfg "$WORK/haproxy.cfg" SOCKET="$WORK/haproxy.sock" PORT
 # are paused while the other load balancer is measured so they do not count against its
 # connection reuse. (Ours reuses one pooled connection for its checks.)
 ha_checks() {
-  python3 "$BENCH_DIR/lib/reports/lb.py" haproxy-health "$WORK/haproxy.sock" "$1"
+  "$DRIVER" haproxy-health "$WORK/haproxy.sock" "$1"
 }
 taskset -c 1 "$HAPROXY" -db -f "$WORK/haproxy.cfg" > "$WORK/haproxy.log" 2>&1 &
 HA_PID=$!
@@ -223,48 +223,11 @@ done
   || die "HAProxy serves different bytes for $SEGMENT"
 
 # --- 7. loads ------------------------------------------------------------------------------------------
-# Parses two h2load outputs and their per-request logs (start µs, status, µs to the end of
-# the response) into one JSON object.
-cat > "$WORK/h2parse.py" <<'PY'
-import json, math, re, sys
-outs, logs = sys.argv[1:3], sys.argv[3:5]
-tot = {"requests": 0, "failed": 0, "errored": 0, "timeout": 0, "bytes": 0, "duration_s": 0.0}
-tls = ""
-for path in outs:
-    text = open(path).read()
-    m = re.search(r"finished in ([\d.]+)(m?s)", text)
-    if m:
-        tot["duration_s"] = max(tot["duration_s"], float(m.group(1)) / (1000 if m.group(2) == "ms" else 1))
-    r = re.search(r"requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout", text)
-    if r:
-        tot["requests"] += int(r.group(1)); tot["failed"] += int(r.group(2))
-        tot["errored"] += int(r.group(3)); tot["timeout"] += int(r.group(4))
-    t = re.search(r"traffic: \S+ \((\d+)\) total", text)
-    if t:
-        tot["bytes"] += int(t.group(1))
-    p = re.search(r"TLS Protocol: (\S+)\s+Cipher: (\S+)", text)
-    a = re.search(r"Application protocol: (\S+)", text)
-    tls = " ".join(x for x in [p and p.group(1), p and p.group(2), a and a.group(1)] if x)
-lat = []
-for path in logs:
-    try:
-        for line in open(path):
-            f = line.split()
-            if len(f) >= 3 and f[1] == "200":
-                lat.append(int(f[2]))
-    except FileNotFoundError:
-        pass
-lat.sort()
-pct = lambda p: lat[max(0, math.ceil(p / 100 * len(lat)) - 1)] if lat else None
-tot.update({"logged": len(lat), "p50_us": pct(50), "p99_us": pct(99), "p999_us": pct(99.9),
-            "mean_us": sum(lat) / len(lat) if lat else None, "protocol": tls})
-print(json.dumps(tot))
-PY
-
 # load SERVER KIND MODE RUN [SECONDS]: two h2load processes (one per backend cookie, half
-# the clients each) on core 0; appends one JSON line to $WORK/results.jsonl. SERVER is
-# haproxy, sealcast or direct (the backends themselves, HTTP/1.1); KIND is playlist or
-# segment; MODE is load (saturating) or paced.
+# the clients each) on core 0; appends one JSON line to $WORK/results.jsonl, with what both
+# printed and logged (start µs, status, µs to the end of the response) summed by
+# `sealcast-bench sample h2load-pair`. SERVER is haproxy, sealcast or direct (the backends
+# themselves, HTTP/1.1); KIND is playlist or segment; MODE is load (saturating) or paced.
 load() {
   local server="$1" kind="$2" mode="$3" run="$4" secs="${5:-$SECS}" path b i before after cpu
   local -a args urls hdrs bb ba
@@ -299,17 +262,17 @@ load() {
   if [ "$server" != direct ]; then
     alive "${LB_PID[$server]}" "$server"
     after="$(cpu_ticks "${LB_PID[$server]}")"
-    cpu="$(python3 -c "print(($after - $before) / $HZ)")"
+    cpu="$("$DRIVER" calc cpu-seconds "$before" "$after" --hz "$HZ")"
   fi
   read -r -a ba <<< "$(backend_counts b1) $(backend_counts b2)"
   [ ${#ba[@]} -eq 4 ] || die "nginx stub_status did not answer"
   local out
-  out="$(python3 "$WORK/h2parse.py" "$WORK/h2.0.out" "$WORK/h2.1.out" "$WORK/h2.0.log" "$WORK/h2.1.log")"
+  out="$("$DRIVER" sample h2load-pair "$WORK/h2.0.out" "$WORK/h2.1.out" "$WORK/h2.0.log" "$WORK/h2.1.log")"
   # Backend deltas, less the stub_status request that read the "after" figures (1 each).
   echo "{\"server\":\"$server\",\"kind\":\"$kind\",\"mode\":\"$mode\",\"run\":$run,\"cpu_s\":$cpu,\
 \"backend\":{\"b1_accepts\":$((ba[0] - bb[0] - 1)),\"b1_requests\":$((ba[1] - bb[1] - 1)),\
 \"b2_accepts\":$((ba[2] - bb[2] - 1)),\"b2_requests\":$((ba[3] - bb[3] - 1))},\"h2load\":$out}" >> "$WORK/results.jsonl"
-  python3 -c "import json, sys; sys.exit(json.loads(sys.argv[1])['requests'] == 0)" "$out" \
+  [ "$("$DRIVER" calc field requests "$out")" != 0 ] \
     || { cat "$WORK/h2.0.out" >&2; die "no request succeeded ($server $kind $mode)"; }
 }
 

@@ -133,8 +133,8 @@ hold() {
   after="$(settled_rss "${pids[@]}")"
   exec 9>&-
   wait "$idle_pid" || true
-  open="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["open"])' "$line")"
-  failed="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["failed"])' "$line")"
+  open="$("$DRIVER" calc field open "$line")"
+  failed="$("$DRIVER" calc field failed "$line")"
   [ "$failed" -eq 0 ] || echo "memory: $failed of $CONNS connections to $url failed: $line" >&2
   echo "$before $after $open $failed"
 }

@@ -27,7 +27,7 @@ GIVEN_BIN="${SEALCAST_BIN:+$(realpath "$SEALCAST_BIN")}"
 GIVEN_BENCH="${SEALCAST_BENCH:+$(realpath "$SEALCAST_BENCH")}"
 source bench/lib.sh
 bench_clear_env
-bench_install push-bytes curl python3
+bench_install push-bytes curl
 SEALCAST_BIN="$GIVEN_BIN" bench_binary
 bench_driver
 bench_workdir
@@ -60,12 +60,12 @@ run() {
   sleep 10
   curl -sf "$node1/metrics" > "$dir/before-1.txt"
   curl -sf "$node2/metrics" > "$dir/before-2.txt"
-  python3 "$BENCH_DIR/lib/reports/push_bytes.py" latency "$node1/live/bytes/src/index.m3u8" "$SECS" > "$dir/latency.json"
+  "$DRIVER" sample push-latency "$node1/live/bytes/src/index.m3u8" --seconds "$SECS" > "$dir/latency.json"
   curl -sf "$node1/metrics" > "$dir/after-1.txt"
   curl -sf "$node2/metrics" > "$dir/after-2.txt"
   kill "$source" "$up" 2>/dev/null || true
   wait "$source" "$up" 2>/dev/null || true
-  python3 "$BENCH_DIR/lib/reports/push_bytes.py" measure "$dir" "$mode" "$round" "$SECS" >> "$WORK/results.jsonl"
+  "$DRIVER" sample push-bytes "$dir" "$mode" "$round" --seconds "$SECS" >> "$WORK/results.jsonl"
 }
 
 : > "$WORK/results.jsonl"

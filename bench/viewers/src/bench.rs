@@ -21,8 +21,15 @@
 //! - `sealcast-bench sample ladder-codecs …`, `sample h2load OUT LOG`, `sample archive-disk
 //!   DIR --nodes N --seconds N`, `sample archive-recording NODE STREAM --within S`, `sample
 //!   c2pa-overhead BASE --seconds S`, `sample llhls-cdn-step RUN.json`, `sample
-//!   parts-per-second PLAYLIST`: what a script measures, read from a tool's output,
-//!   the disk or a node, printed as a JSON line.
+//!   parts-per-second PLAYLIST`, `sample h2load-pair OUT OUT LOG LOG`, `sample
+//!   push-latency URL --seconds S`, `sample push-bytes DIR MODE ROUND --seconds S`: what a
+//!   script measures, read from a tool's output, the disk or a node, printed as a JSON
+//!   line.
+//! - `sealcast-bench calc cpu-seconds|cpu-percent|elapsed|field …`: a script's sum between
+//!   two readings, printed as Python printed it ([`viewers::reports::calc`]).
+//! - `sealcast-bench random-ts PACKETS`: a TS segment of random payload on stdout;
+//!   `sealcast-bench haproxy-health SOCKET enable|disable`: HAProxy's health checks of
+//!   bench/lb.sh's backends, through its stats socket.
 //!
 //! Runs git in the current directory (the repository's root, as the scripts do).
 
@@ -58,6 +65,21 @@ enum Cmd {
     /// A check a script makes of what it measured; fails when it does not hold.
     #[command(subcommand)]
     Check(CheckCmd),
+    /// A script's sum between two readings, printed on a line.
+    #[command(subcommand)]
+    Calc(reports::calc::Calc),
+    /// Writes PACKETS MPEG-TS packets of random payload (a 0x47 sync byte each) to stdout.
+    RandomTs {
+        /// How many packets of 188 bytes.
+        packets: usize,
+    },
+    /// Switches HAProxy's health checks of `nodes/b1` and `nodes/b2` (bench/lb.sh's).
+    HaproxyHealth {
+        /// HAProxy's stats socket (`level admin`).
+        socket: PathBuf,
+        /// enable or disable.
+        health: reports::lb::Health,
+    },
     /// Lists the blocks whose measured code changed after their run.
     Stale {
         /// Exit 1 when a block is stale.
@@ -92,6 +114,39 @@ enum SampleCmd {
         out: PathBuf,
         /// Its `--log-file` (none when it is not there).
         log: PathBuf,
+    },
+    /// bench/lb.sh's: the two h2load runs of one load (one per backend cookie), a results
+    /// line's `h2load`.
+    H2loadPair {
+        /// What the first printed.
+        first_out: PathBuf,
+        /// What the second printed.
+        second_out: PathBuf,
+        /// The first's `--log-file` (none when it is not there).
+        first_log: PathBuf,
+        /// The second's.
+        second_log: PathBuf,
+    },
+    /// bench/push-bytes.sh's: follows node 1's media playlist with blocking reloads for
+    /// SECONDS; the segments' publication latency (`latency.json`).
+    PushLatency {
+        /// The media playlist's URL.
+        url: String,
+        /// Seconds to follow it.
+        #[arg(long)]
+        seconds: f64,
+    },
+    /// bench/push-bytes.sh's: a round's line of `results.jsonl`.
+    PushBytes {
+        /// The round's directory: the nodes' metrics before and after, `latency.json`.
+        dir: PathBuf,
+        /// assembled or whole.
+        mode: String,
+        /// The round.
+        round: i64,
+        /// The seconds measured.
+        #[arg(long)]
+        seconds: f64,
     },
     /// bench/c2pa-overhead.sh's: follows each rung's media playlist and fetches every part
     /// and segment listed after the first look once, with its statement; the counts.
@@ -209,7 +264,7 @@ enum ReportCmd {
     },
     /// bench/push-bytes.sh's.
     PushBytes {
-        /// The measurements, one JSON object a line (`push_bytes.py measure`'s).
+        /// The measurements, one JSON object a line (`sample push-bytes`').
         results: PathBuf,
         #[command(flatten)]
         run: reports::push_bytes::Run,
@@ -649,14 +704,46 @@ fn main() -> anyhow::Result<()> {
             say(&reports::ladder_codecs::sample(&tick, &text).to_string());
         }
         Cmd::Sample(SampleCmd::H2load { out, log }) => {
-            let log = match std::fs::read_to_string(&log) {
-                Ok(text) => Some(text),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                Err(e) => return Err(e).with_context(|| log.display().to_string()),
-            };
+            let log = reports::h2load::read_log(&log)?;
             let figures = reports::edge::h2load(&read(&out)?, log.as_deref());
             say(&serde_json::to_string(&figures)?);
         }
+        Cmd::Sample(SampleCmd::H2loadPair {
+            first_out,
+            second_out,
+            first_log,
+            second_log,
+        }) => {
+            let outs = [read(&first_out)?, read(&second_out)?];
+            let logs = [
+                reports::h2load::read_log(&first_log)?,
+                reports::h2load::read_log(&second_log)?,
+            ];
+            let pair = reports::lb::h2load_pair(
+                [outs[0].as_str(), outs[1].as_str()],
+                [logs[0].as_deref(), logs[1].as_deref()],
+            );
+            say(&serde_json::to_string(&pair)?);
+        }
+        Cmd::Sample(SampleCmd::PushLatency { url, seconds }) => {
+            let latency = runtime()?.block_on(reports::push_bytes::follow(&url, seconds))?;
+            say(&serde_json::to_string(&latency)?);
+        }
+        Cmd::Sample(SampleCmd::PushBytes {
+            dir,
+            mode,
+            round,
+            seconds,
+        }) => {
+            say(&reports::push_bytes::measure_dir(
+                &dir, &mode, round, seconds,
+            )?);
+        }
+        Cmd::Calc(calc) => say(&calc.run()?),
+        Cmd::RandomTs { packets } => {
+            reports::lb::random_segment(packets, &mut std::io::stdout().lock())?;
+        }
+        Cmd::HaproxyHealth { socket, health } => reports::lb::health(&socket, health)?,
         Cmd::Sample(SampleCmd::C2paOverhead { base, seconds }) => {
             let measured = runtime()?.block_on(c2pa_measure(&base, seconds))?;
             say(&serde_json::to_string(&measured)?);

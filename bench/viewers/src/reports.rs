@@ -1,14 +1,16 @@
 //! The benchmarks' reports that moved into `sealcast-bench` (issue 46 item 4), one module
 //! each: a run's raw measurements in, its section of `docs/benchmarks.md` and the raw
-//! results' JSON out. Only `lb.py`'s `haproxy-health` and `push_bytes.py`'s measuring steps
-//! are still `bench/lib/reports/*.py`.
+//! results' JSON out; with them, what the scripts measure with (samples of a tool's output
+//! or a node, [`calc`]'s sums between two readings).
 
 pub mod archive_disk;
 pub mod c2pa_overhead;
+pub mod calc;
 pub mod capacity;
 pub mod compose;
 pub mod dvr_seek;
 pub mod edge;
+pub mod h2load;
 pub mod ingest_latency;
 pub mod ladder;
 pub mod ladder_codecs;

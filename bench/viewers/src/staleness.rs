@@ -86,6 +86,8 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
         NODE,
         &[
             "bench/viewers/src/reports/edge.rs",
+            "bench/viewers/src/reports/h2load.rs",
+            "bench/viewers/src/reports/calc.rs",
             "bench/peers/nginx/edge.conf",
         ],
     ),
@@ -121,6 +123,7 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
         LB,
         &[
             "bench/viewers/src/reports/memory.rs",
+            "bench/viewers/src/reports/calc.rs",
             "bench/peers/nginx/memory.conf",
             "bench/peers/haproxy/memory.cfg",
         ],
@@ -159,8 +162,10 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
         "bench/lb.sh",
         LB,
         &[
-            "bench/lib/reports/lb.py",
             "bench/viewers/src/reports/lb.rs",
+            "bench/viewers/src/reports/lb",
+            "bench/viewers/src/reports/h2load.rs",
+            "bench/viewers/src/reports/calc.rs",
             "bench/peers/nginx/lb-backend.conf",
             "bench/peers/haproxy/lb.cfg",
         ],
@@ -170,6 +175,7 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
         LB,
         &[
             "bench/viewers/src/reports/lb_profile.rs",
+            "bench/viewers/src/reports/lb/load.rs",
             "bench/peers/nginx/lb-profile-backend.conf",
             "bench/peers/haproxy/lb-profile.cfg",
         ],
@@ -183,8 +189,8 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
         "bench/push-bytes.sh",
         CLUSTER,
         &[
-            "bench/lib/reports/push_bytes.py",
             "bench/viewers/src/reports/push_bytes.rs",
+            "bench/viewers/src/reports/push_bytes",
         ],
     ),
     (
@@ -242,6 +248,7 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
         CLUSTER,
         &[
             "bench/viewers/src/reports/compose.rs",
+            "bench/viewers/src/reports/calc.rs",
             "web",
             "deploy",
             "Dockerfile",

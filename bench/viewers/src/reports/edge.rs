@@ -4,13 +4,15 @@
 //!
 //! The script measures each load into one JSON line of its `results.jsonl`: the server,
 //! the kind (`playlists`, `segments`), the tool, the server's CPU-seconds and the load's
-//! figures, which wrk's Lua script prints and, for h2load, [`h2load`] reads from its output
-//! and log (`sealcast-bench sample h2load`).
+//! figures, which wrk's Lua script prints and, for h2load, [`h2load()`] reads from its output
+//! and log (`sealcast-bench sample h2load`, with the lines read as [`super::h2load`] reads
+//! them).
 
 use anyhow::Context;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
+use super::h2load as h2;
 use super::python::spread;
 use super::{json_lines, push_notes, Report, Rounds};
 use crate::spread::grouped;
@@ -71,77 +73,12 @@ pub struct H2load {
     pub mean_ms: f64,
 }
 
-/// The start of `text` made of the characters `keep` takes, and the rest.
-fn split_while(text: &str, keep: impl Fn(char) -> bool) -> (&str, &str) {
-    text.split_at(text.find(|c: char| !keep(c)).unwrap_or(text.len()))
-}
-
-/// What follows the first `start` in `text` that `parse` reads.
-fn after<T>(text: &str, start: &str, parse: impl Fn(&str) -> Option<T>) -> Option<T> {
-    text.match_indices(start)
-        .find_map(|(i, _)| parse(&text[i + start.len()..]))
-}
-
-/// A number in decimal digits at the start of `text`, and the rest.
-fn digits(text: &str) -> Option<(u64, &str)> {
-    let (number, rest) = split_while(text, |c| c.is_ascii_digit());
-    Some((number.parse().ok()?, rest))
-}
-
-/// `finished in 4.00s` (or `3.91ms`): the seconds.
-fn finished(rest: &str) -> Option<f64> {
-    let (number, unit) = split_while(rest, |c| c.is_ascii_digit() || c == '.');
-    let scale = if unit.starts_with("ms") {
-        1000.0
-    } else if unit.starts_with('s') {
-        1.0
-    } else {
-        return None;
-    };
-    Some(number.parse::<f64>().ok()? / scale)
-}
-
-/// `requests: N total, N started, N done, N succeeded, N failed, N errored`: succeeded,
-/// failed, errored.
-fn requests(mut rest: &str) -> Option<[u64; 3]> {
-    let mut counts = [0; 6];
-    let words = [
-        " total, ",
-        " started, ",
-        " done, ",
-        " succeeded, ",
-        " failed, ",
-        " errored",
-    ];
-    for (count, word) in counts.iter_mut().zip(words) {
-        let (n, tail) = digits(rest)?;
-        *count = n;
-        rest = tail.strip_prefix(word)?;
-    }
-    Some([counts[3], counts[4], counts[5]])
-}
-
-/// `traffic: 143.80MB (150790264) total`: the bytes.
-fn traffic(rest: &str) -> Option<u64> {
-    let (size, rest) = split_while(rest, |c| c.is_ascii_digit() || c == '.');
-    let (_, rest) = split_while(rest, |c| c.is_alphanumeric() || c == '_');
-    let (bytes, rest) = digits(rest.strip_prefix(" (")?)?;
-    (!size.is_empty() && rest.starts_with(") total")).then_some(bytes)
-}
-
 /// One h2load run's figures from what it printed (`out`) and its per-request log (none
 /// when it wrote none): the latencies are the 200 answers'.
 pub fn h2load(out: &str, log: Option<&str>) -> H2load {
-    let mut ms: Vec<f64> = log
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            match fields[..] {
-                [_, "200", us, ..] => Some(us.parse::<i64>().ok()? as f64 / 1000.0),
-                _ => None,
-            }
-        })
+    let mut ms: Vec<f64> = h2::latencies_us(log.unwrap_or_default())
+        .into_iter()
+        .map(|us| us as f64 / 1000.0)
         .collect();
     ms.sort_by(f64::total_cmp);
     // Python's int(p / 100 * n), capped at the last.
@@ -151,17 +88,27 @@ pub fn h2load(out: &str, log: Option<&str>) -> H2load {
             .copied()
             .unwrap_or(0.0)
     };
-    let counts = after(out, "requests: ", requests);
+    let counts = h2::requests(out).next();
     let mean = if ms.is_empty() {
         0.0
     } else {
         ms.iter().sum::<f64>() / ms.len() as f64
     };
+    // `traffic: [\d.]+\w* \((\d+)\) total`: a size in digits and a unit.
+    let sized = |size: &str| {
+        let (number, unit) = size.split_at(
+            size.find(|c: char| !(c.is_ascii_digit() || c == '.'))
+                .unwrap_or(size.len()),
+        );
+        !number.is_empty() && unit.chars().all(|c| c.is_alphanumeric() || c == '_')
+    };
     H2load {
-        requests: counts.map_or(0, |c| c[0]),
-        duration_s: after(out, "finished in ", finished).unwrap_or(0.0),
-        errors: counts.map_or(0, |c| c[1] + c[2]),
-        bytes: after(out, "traffic: ", traffic).unwrap_or(0),
+        requests: counts.map_or(0, |c| c.succeeded),
+        duration_s: h2::finished(out).unwrap_or(0.0),
+        errors: counts.map_or(0, |c| c.failed + c.errored),
+        bytes: h2::traffic(out)
+            .find(|(size, _)| sized(size))
+            .map_or(0, |(_, bytes)| bytes),
         p50_ms: pct(50.0),
         p99_ms: pct(99.0),
         mean_ms: mean,

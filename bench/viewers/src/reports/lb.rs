@@ -2,8 +2,9 @@
 //! HAProxy, both sticky by cookie over TLS with HTTP/2 in front of two nginx backends, the
 //! latency each adds at a paced load, and their backend connection reuse. It was Python
 //! (`bench/lib/reports/lb.py`'s `report` and `tls-check`, in git history before this
-//! module), whose text and raw results it writes; `lb.py` keeps `haproxy-health`, which
-//! talks to a running HAProxy.
+//! module), whose text and raw results it writes. What the script measures each load with
+//! is [`h2load_pair`] (with the segment the backends serve, [`random_segment`]); HAProxy's
+//! health checks, paused while ours is measured, are switched by [`health`].
 //!
 //! The script's work directory gives `results.jsonl` (one line a load: server, kind, mode,
 //! run, the load balancer's CPU seconds, the backends' counter deltas and what h2load
@@ -17,8 +18,12 @@ use serde_json::{json, Map, Value};
 use super::{json_lines, Report};
 use section::median;
 
+mod haproxy;
+mod load;
 mod section;
 
+pub use haproxy::{health, Health};
+pub use load::{h2load_pair, random_segment, H2loadPair};
 pub use section::HEADING;
 
 /// The kinds of request, in the tables' order.

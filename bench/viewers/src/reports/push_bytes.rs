@@ -1,12 +1,17 @@
 //! The report of `bench/push-bytes.sh` (issue 46 item 2): the bytes an ingest pushes to
 //! each edge with whole segments against segments assembled from their parts, and what
-//! that does to a segment's listing and to gaps. Its `latency` and `measure` steps are
-//! still `bench/lib/reports/push_bytes.py`; the report was its `report` command (in git
-//! history before this module), whose text it writes.
+//! that does to a segment's listing and to gaps. It was `bench/lib/reports/push_bytes.py`'s
+//! `report` command (in git history before this module), whose text it writes; what the
+//! script measures each round, that file's `latency` and `measure`, is [`follow`] and
+//! [`measure`].
 
 use serde_json::{json, Value};
 
 use super::{json_lines, push_notes, Report, Rounds};
+
+mod measure;
+
+pub use measure::{follow, measure, measure_dir, Follower, Node, PushLatency};
 
 /// The section's heading in `docs/benchmarks.md`.
 pub const HEADING: &str =
@@ -44,7 +49,7 @@ fn two_decimals(x: Option<f64>) -> String {
 }
 
 /// The report of a run from its `results.jsonl` (a line per mode and round, as
-/// `push_bytes.py measure` prints them); `notes`: `bench/push-bytes-notes.md`, if any.
+/// [`measure`] prints them); `notes`: `bench/push-bytes-notes.md`, if any.
 pub fn report(results_jsonl: &str, run: &Run, notes: Option<&str>) -> anyhow::Result<Report> {
     let rows = json_lines("row", results_jsonl)?;
     let of = |mode: &'static str| {

@@ -1,6 +1,6 @@
 //! What the reports' Python did with numbers and objects that Rust does not do the same
 //! way, for the reports that moved here to print what it printed and keep the raw results
-//! it wrote: how `str` prints a number, `min`, `max`, `statistics.median_high` and
+//! it wrote: how `str` prints a number, `round`, `min`, `max`, `statistics.median_high` and
 //! `lib/stats.py`'s `spread` on JSON numbers (an int stays an int, as it did there), and a
 //! JSON object's members in the order its text gives them (a dict keeps that order;
 //! serde_json's map sorts its keys).
@@ -55,6 +55,15 @@ pub(crate) fn python_float(x: f64) -> String {
     } else {
         text + ".0"
     }
+}
+
+/// Python's `round(x, digits)` of a float: the float nearest the decimal `x` rounds to
+/// (half to even, on `x`'s exact value), as Rust's formatting with a precision rounds it.
+pub(crate) fn python_round(x: f64, digits: usize) -> f64 {
+    if !x.is_finite() {
+        return x;
+    }
+    format!("{x:.digits$}").parse().unwrap_or(x)
 }
 
 /// JSON text parsed as Python's `json` parses it, numbers exactly: serde_json's own parser
@@ -322,6 +331,12 @@ mod tests {
         assert_eq!(python_number(&json!(12.0)), "12.0");
         assert_eq!(python_number(&json!(3)), "3");
         assert_eq!(python_float(0.333), "0.333");
+        // round(): half to even on the exact value, the sign of a zero kept.
+        assert_eq!(python_round(0.25, 1), 0.2);
+        assert_eq!(python_round(2.675, 2), 2.67);
+        assert_eq!(python_round(2.5, 0), 2.0);
+        assert_eq!(python_float(python_round(-0.04, 1)), "-0.0");
+        assert_eq!(python_float(python_round(12.3456, 3)), "12.346");
         let xs = [json!(2), Value::Null, json!(1.0), json!(1), json!(3)];
         assert_eq!(min(&xs), Some(json!(1.0)));
         assert_eq!(max(&xs), Some(json!(3)));
