@@ -13,8 +13,9 @@
 #
 # The peers:
 #   - nginx 1.22 (`worker_processes 1`, `sendfile on`, `access_log off`, no open_file_cache,
-#     core 0) serving a mirror of the node's live stream from tmpfs: a poller on core 1 asks
-#     the node for its 360p media playlist every 100 ms over keep-alive HTTP and, when it
+#     core 0) serving a mirror of the node's live stream from tmpfs: a poller on core 1
+#     (`sealcast-bench mirror --interval 0.1`) asks the node for its 360p media playlist
+#     every 100 ms over keep-alive HTTP and, when it
 #     changed, fetches the new segments (and the init segment) first, then the playlist,
 #     each written to a temporary file and renamed into place, so nginx never serves a
 #     partial file nor a playlist listing a segment it lacks. Same bytes, the same window,
@@ -90,7 +91,7 @@ for m in "$MAX_VIEWERS" "$TLS_MAX_VIEWERS"; do
     || die "MAX_VIEWERS=$m needs $((2 * m + 1000)) open files; the limit is $NOFILE"
 done
 
-bench_install capacity nginx haproxy mosquitto curl openssl util-linux python3
+bench_install capacity nginx haproxy mosquitto curl openssl util-linux
 NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 HAPROXY="$(command -v haproxy || echo /usr/sbin/haproxy)"
 MOSQUITTO="$(command -v mosquitto || echo /usr/sbin/mosquitto)"
@@ -160,73 +161,9 @@ curl -sf "$NODE$MASTER" | grep -q '^360p/index.m3u8' || die "the master playlist
 
 # --- 2. nginx on a mirror of the node's live stream -----------------------------------------------------
 WWW="$WORK/www"; mkdir -p "$WWW"; chmod 755 "$WWW"
-cat > "$WORK/mirror.py" <<'PY'
-# Mirrors a live HLS rendition from the node into a directory: every INTERVAL s the media
-# playlist; when it changed, the segments and init segment it lists that are not here yet,
-# then the playlist itself; each file written beside its place and renamed into it. Files
-# not listed for 30 s are removed. Prints a line per 100 updates, and "ready" once.
-import http.client, os, re, sys, time
-host, port, master, playlist, root, interval = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], float(sys.argv[6])
-conn = None
-def get(path):
-    global conn
-    for attempt in (0, 1):
-        try:
-            if conn is None:
-                conn = http.client.HTTPConnection(host, port, timeout=5)
-            conn.request("GET", path)
-            r = conn.getresponse()
-            body = r.read()
-            if r.status != 200:
-                raise OSError(f"{path}: HTTP {r.status}")
-            return body
-        except (OSError, http.client.HTTPException):
-            conn = None
-            if attempt:
-                raise
-def put(path, data):
-    dest = root + path
-    os.makedirs(os.path.dirname(dest), mode=0o755, exist_ok=True)
-    tmp = os.path.join(os.path.dirname(dest), ".tmp-" + os.path.basename(dest))
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.chmod(tmp, 0o644)
-    os.rename(tmp, dest)
-put(master, get(master))
-base = playlist.rsplit("/", 1)[0] + "/"
-last, seen, updates = None, {}, 0
-while True:
-    t0 = time.monotonic()
-    try:
-        body = get(playlist)
-        if body != last:
-            text = body.decode()
-            uris = [l for l in text.splitlines() if l and not l.startswith("#")]
-            uris += re.findall(r'#EXT-X-MAP:.*URI="([^"]+)"', text)
-            now = time.monotonic()
-            for u in uris:
-                if u not in seen:
-                    put(base + u, get(base + u))
-                seen[u] = now
-            put(playlist, body)
-            for u, at in list(seen.items()):
-                if now - at > 30:
-                    try:
-                        os.unlink(root + base + u)
-                    except FileNotFoundError:
-                        pass
-                    del seen[u]
-            if last is None:
-                print("ready", flush=True)
-            last = body
-            updates += 1
-            if updates % 100 == 0:
-                print(f"updates {updates}", flush=True)
-    except (OSError, http.client.HTTPException, UnicodeDecodeError) as e:
-        print(f"mirror: {e}", file=sys.stderr, flush=True)
-    time.sleep(max(0.0, interval - (time.monotonic() - t0)))
-PY
-bench_start mirror 1 python3 "$WORK/mirror.py" 127.0.0.1 "$NODE_PORT" "$MASTER" "$PLAYLIST" "$WWW" 0.1
+# The mirror: the playlist every 0.1 s, the new segments first, each file renamed into
+# place; "ready" once it has the playlist.
+bench_start mirror 1 "$DRIVER" mirror "$NODE" "$MASTER" "$PLAYLIST" "$WWW" --interval 0.1
 MIRROR_PID=$LAST_PID
 bench_wait_for 20 grep -q '^ready' "$WORK/mirror.out" || { cat "$WORK/mirror.err" >&2; die "the mirror did not start"; }
 
@@ -287,20 +224,6 @@ fi
 # ramp SYSTEM RUN: one ramp of sealcast-viewers (core 1, one thread) against SYSTEM; its
 # report in $WORK/ramps/SYSTEM-RUN.json.
 mkdir -p "$WORK/ramps"
-cat > "$WORK/progress.py" <<'PY'
-import json, sys
-for line in sys.stdin:
-    try:
-        s = json.loads(line)
-    except ValueError:
-        sys.stderr.write("  " + line)
-        continue
-    seg, cpu = s["kinds"].get("segment", {}), s["cpu"]
-    cores = " ".join(f"{c:.2f}" for c in cpu["cores"])
-    sys.stderr.write(f"  {s['viewers']:>6} viewers: {s['verdict']:<13} segment TTFB p99 {seg.get('ttfb_p99_ms', 0):7.1f} ms, "
-                     f"errors {s['errors']}, issue lag p99 {s['issue_lag_p99_ms']:.1f} ms, server CPU {cpu['watched'] or 0:.2f}, "
-                     f"generator CPU {cpu['own'] or 0:.2f}, cores busy {cores}\n")
-PY
 ramp() {
   local system="$1" run="$2" url args=() watch=() p out="$WORK/ramps/$1-$2.json"
   case "$system" in
@@ -326,7 +249,7 @@ ramp() {
   local vpid=$!
   PIDS+=("$vpid")
   # Progress: each step as it is judged.
-  tail -n +1 -f --pid "$vpid" "$WORK/ramps/$system-$run.err" 2> /dev/null | python3 -u "$WORK/progress.py" || true
+  tail -n +1 -f --pid "$vpid" "$WORK/ramps/$system-$run.err" 2> /dev/null | "$DRIVER" progress capacity || true
   wait "$vpid" || die "sealcast-viewers failed against $system: $(tail -3 "$WORK/ramps/$system-$run.err")"
   [ -s "$out" ] || die "sealcast-viewers wrote no report for $system"
   # Connections closed, sockets gone, before the next ramp.

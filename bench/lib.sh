@@ -59,8 +59,12 @@ bench_build() {
   BIN="$PWD/target/release/sealcast"
 }
 
-# free_port: a TCP port free on 127.0.0.1 right now.
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# free_port: a TCP port free on 127.0.0.1 right now (`sealcast-bench free-port`; the
+# driver found by bench_driver first when the script has not run it yet).
+free_port() {
+  [ -n "${DRIVER:-}" ] || bench_driver
+  "$DRIVER" free-port
+}
 
 # cpu_ticks PID...: utime+stime of the processes summed, in clock ticks (getconf CLK_TCK).
 cpu_ticks() {
@@ -280,9 +284,10 @@ bench_ll_publish() {
 
 # bench_ll_nginx NODE_URL STREAM NOFILE: nginx (bench_nginx_conf, on core 0) serving a
 # mirror of NODE_URL's LL-HLS files of STREAM's 360p rung on tmpfs ($WORK/www), which
-# bench/lib/mirror.py (on core 1) keeps up to date the way a low-latency player follows a
-# node; checks that both serve the same master playlist, init segment and a listed part.
-# Sets NGINX_URL, NGINX_PIDS (master and worker), MIRROR_PID and NGINX_SAME_PART.
+# `sealcast-bench mirror` (DRIVER, on core 1) keeps up to date the way a low-latency player
+# follows a node; checks that both serve the same master playlist, init segment and a
+# listed part. Sets NGINX_URL, NGINX_PIDS (master and worker), MIRROR_PID and
+# NGINX_SAME_PART.
 bench_ll_nginx() {
   local node="$1" stream="$2" nofile="$3" port playlist master
   local nginx
@@ -290,7 +295,7 @@ bench_ll_nginx() {
   playlist="/live/$stream/360p/index.m3u8"
   master="/live/$stream/master.m3u8"
   mkdir -p "$WORK/www"; chmod 755 "$WORK/www"
-  bench_start mirror 1 python3 "$BENCH_DIR/lib/mirror.py" 127.0.0.1 "${node##*:}" "$master" "$playlist" "$WORK/www"
+  bench_start mirror 1 "$DRIVER" mirror "$node" "$master" "$playlist" "$WORK/www"
   MIRROR_PID=$LAST_PID
   bench_wait_for 20 grep -q '^ready' "$WORK/mirror.out" || { echo "the mirror did not start" >&2; return 1; }
   port="$(free_port)"

@@ -85,7 +85,7 @@ NOFILE="$(ulimit -n)"
 MOST=0; for n in $AUDIENCES; do [ "$n" -le "$MOST" ] || MOST=$n; done
 [ $((MOST + 1000)) -le "$NOFILE" ] || die "$MOST viewers need $((MOST + 1000)) open files; the limit is $NOFILE"
 
-bench_install llhls-cdn varnish mosquitto curl openssl util-linux python3
+bench_install llhls-cdn varnish mosquitto curl openssl util-linux
 VARNISHD="$(command -v varnishd || echo /usr/sbin/varnishd)"
 bench_tmpfs_workdir llhls-cdn
 bench_binary
@@ -140,7 +140,7 @@ varnish_start
 varnish_pids() { echo "$VARNISH_PID $(pgrep -P "$VARNISH_PID" | tr '\n' ' ')"; }
 
 # Three segments and their parts listed, through the cache: a window to join.
-listed() { curl -sf --max-time 2 "$@" | python3 -c 'import sys; t = sys.stdin.read(); sys.exit(0 if t.count("#EXTINF") >= 3 and "#EXT-X-PART:" in t else 1)'; }
+listed() { curl -sf --max-time 2 "$@" | "$DRIVER" check ll-window; }
 echo "llhls-cdn: waiting for the stream through the load balancer and Varnish" >&2
 # stream_listed NODE_SECS: the stream listed at the node (within NODE_SECS), then through
 # the load balancer and through Varnish.
@@ -169,35 +169,6 @@ echo "llhls-cdn: live; Varnish $VARNISH_URL in front of $LB_URL (origin listener
 
 # --- 3. runs ------------------------------------------------------------------------------------------
 mkdir -p "$WORK/runs"
-# sample OUT: every second, "unix-time node-requests varnish-backend-requests hits misses",
-# the node's requests summed over the routes viewers reach, until killed.
-cat > "$WORK/sample.py" <<'PY'
-import re, subprocess, sys, time, urllib.request
-node, varnish_dir, out = sys.argv[1], sys.argv[2], sys.argv[3]
-ROUTES = {"master", "media", "part", "segment", "init"}
-LINE = re.compile(r'^sealcast_http_requests_total\{([^}]*)\} (\d+(?:\.\d+)?)')
-def node_requests():
-    text = urllib.request.urlopen(node + "/metrics", timeout=2).read().decode()
-    total = 0
-    for line in text.splitlines():
-        m = LINE.match(line)
-        if m and dict(kv.split("=", 1) for kv in m.group(1).split(",")).get("route", "").strip('"') in ROUTES:
-            total += float(m.group(2))
-    return total
-def varnish():
-    r = subprocess.run(["varnishstat", "-n", varnish_dir, "-1", "-f", "MAIN.backend_req", "-f", "MAIN.cache_hit",
-                        "-f", "MAIN.cache_miss"], capture_output=True, text=True, timeout=5)
-    got = {l.split()[0]: int(l.split()[1]) for l in r.stdout.splitlines() if l.strip()}
-    return [got.get(k, 0) for k in ("MAIN.backend_req", "MAIN.cache_hit", "MAIN.cache_miss")]
-with open(out, "w", buffering=1) as f:
-    while True:
-        t = time.time()
-        try:
-            f.write(" ".join(str(x) for x in [t, node_requests(), *varnish()]) + "\n")
-        except Exception as e:
-            print(f"sample: {e}", file=sys.stderr, flush=True)
-        time.sleep(max(0.0, 1.0 - (time.time() - t)))
-PY
 # run SYSTEM RUN: one fixed audience of SYSTEM (lb-N or cdn-N); the viewers' report in
 # $WORK/runs/SYSTEM-RUN.json, the samples in $WORK/runs/SYSTEM-RUN.samples, the start and
 # end times in $WORK/runs/SYSTEM-RUN.times.
@@ -211,7 +182,9 @@ run() {
     lb-*) url="$LB_URL"; args=(--ca "$CA") ;;
     cdn-*) url="$VARNISH_URL"; args=(--h2c) ;;
   esac
-  python3 "$WORK/sample.py" "$NODE_URL" "$WORK/varnish" "$base.samples" 2>> "$WORK/sample.err" &
+  # Every second, "unix-time node-requests varnish-backend-requests hits misses", the
+  # node's requests summed over the routes viewers reach, until killed.
+  "$DRIVER" sample llhls-cdn-origin "$NODE_URL" "$WORK/varnish" "$base.samples" 2>> "$WORK/sample.err" &
   local spid=$!
   PIDS+=("$spid")
   sleep 1

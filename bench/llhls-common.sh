@@ -80,7 +80,7 @@ NOFILE="$(ulimit -n)"
 [ $((4 * MAX_VIEWERS + 1000)) -le "$NOFILE" ] \
   || die "MAX_VIEWERS=$MAX_VIEWERS needs $((4 * MAX_VIEWERS + 1000)) open files; the limit is $NOFILE"
 
-bench_install "llhls-$ROW" nginx haproxy mosquitto curl openssl util-linux python3
+bench_install "llhls-$ROW" nginx haproxy mosquitto curl openssl util-linux
 NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 HAPROXY="$(command -v haproxy || echo /usr/sbin/haproxy)"
 bench_tmpfs_workdir "llhls-$ROW"
@@ -118,7 +118,7 @@ NODE_PID=$NODE_MAIN
 
 bench_ll_publish 1 || die "could not publish"
 # Three segments and their parts listed: a window to join.
-listed() { curl -sf --max-time 2 "$1$PLAYLIST" | python3 -c 'import sys; t = sys.stdin.read(); sys.exit(0 if t.count("#EXTINF") >= 3 and "#EXT-X-PART:" in t else 1)'; }
+listed() { curl -sf --max-time 2 "$1$PLAYLIST" | "$DRIVER" check ll-window; }
 echo "llhls-$ROW: waiting for the node to list 3 segments with parts" >&2
 bench_wait_for 60 listed "$NODE_URL" || { alive "$SOURCE_PID" "sealcast source"; die "the node did not list 3 segments with parts in 60 s"; }
 [ "$ROW" != node ] || bench_wait_for 20 listed "$NODE1_URL" || die "the second node did not list the stream"
@@ -159,21 +159,6 @@ fi
 
 # --- 3. ramps ----------------------------------------------------------------------------------------------
 mkdir -p "$WORK/ramps"
-cat > "$WORK/progress.py" <<'PY'
-import json, sys
-for line in sys.stdin:
-    try:
-        s = json.loads(line)
-    except ValueError:
-        sys.stderr.write("  " + line)
-        continue
-    ll, cpu = s.get("ll") or {}, s["cpu"]
-    pick = lambda k, f: (ll.get(k) or {}).get(f, 0)
-    sys.stderr.write(f"  {s['viewers']:>6} viewers: {s['verdict']:<10} part TTFB p99 {pick('part_ttfb', 'p99_ms'):6.1f} ms, "
-                     f"latency p50 {pick('latency', 'p50_ms'):6.1f} ms, reload wait p50 {pick('reload_wait', 'p50_ms'):5.1f} ms, "
-                     f"stalls {ll.get('stalls', 0)}, errors {s['errors']}, issue lag p99 {s['issue_lag_p99_ms']:.1f} ms, "
-                     f"server CPU {cpu['watched'] or 0:.2f}, generator CPU {cpu['own'] or 0:.2f}\n")
-PY
 # ramp SYSTEM RUN: one ramp of sealcast-viewers (core 1, one thread) against SYSTEM; its
 # report in $WORK/ramps/SYSTEM-RUN.json.
 ramp() {
@@ -197,7 +182,7 @@ ramp() {
     --sources "$SOURCES" "${args[@]}" --json "$out" > /dev/null 2> "$WORK/ramps/$system-$run.err" &
   local vpid=$!
   PIDS+=("$vpid")
-  tail -n +1 -f --pid "$vpid" "$WORK/ramps/$system-$run.err" 2> /dev/null | python3 -u "$WORK/progress.py" || true
+  tail -n +1 -f --pid "$vpid" "$WORK/ramps/$system-$run.err" 2> /dev/null | "$DRIVER" progress llhls || true
   wait "$vpid" || die "sealcast-viewers failed against $system: $(tail -3 "$WORK/ramps/$system-$run.err")"
   [ -s "$out" ] || die "sealcast-viewers wrote no report for $system"
   # Through ours, which collapses playlist requests only for viewers the node counted lately:

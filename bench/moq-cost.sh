@@ -80,7 +80,7 @@ ulimit -n "$(ulimit -Hn)"
 NOFILE="$(ulimit -n)"
 [ "$NOFILE" != unlimited ] || NOFILE=1048576
 bench_clear_env
-bench_install moq-cost mosquitto nginx curl python3 util-linux openssl
+bench_install moq-cost mosquitto nginx curl util-linux openssl
 SEALCAST_BIN="$GIVEN_BIN" bench_binary
 bench_tool sealcast-viewers; LL_VIEWERS="$TOOL"
 bench_tool sealcast-moq-viewers; MOQ_VIEWERS="$TOOL"
@@ -137,7 +137,7 @@ PIDS+=("$NODE_PID")
 bench_wait_for 30 grep -q "^moqnode " "$WORK/node.out" || { alive "$NODE_PID" node; die "the node did not report ready in 30 s"; }
 NODE_URL="http://127.0.0.1:$NODE_PORT"
 bench_ll_publish 1 || die "could not publish"
-listed() { curl -sf --max-time 2 "$NODE_URL/live/$STREAM/360p/index.m3u8" | python3 -c 'import sys; t = sys.stdin.read(); sys.exit(0 if t.count("#EXTINF") >= 3 and "#EXT-X-PART:" in t else 1)'; }
+listed() { curl -sf --max-time 2 "$NODE_URL/live/$STREAM/360p/index.m3u8" | "$DRIVER" check ll-window; }
 bench_wait_for 60 listed || { alive "$SOURCE_PID" "sealcast source"; die "the node did not list 3 segments with parts in 60 s"; }
 bench_ll_nginx "$NODE_URL" "$STREAM" "$NOFILE" || die "could not put nginx on a mirror of the node"
 echo "moq-cost: nginx $NGINX_URL mirrors the node (part $NGINX_SAME_PART: the same bytes)" >&2

@@ -75,7 +75,7 @@ say() { echo "stream-memory: $*" >&2; }
 [[ "$RUNS" =~ ^[1-9][0-9]*$ && "$STREAMS" =~ ^[1-9][0-9]*$ ]] || die "usage: bench/stream-memory.sh [RUNS [STREAMS]]"
 [[ "$SAMPLE_SECONDS" =~ ^[1-9][0-9]*$ ]] || die "SAMPLE_SECONDS is a whole number of seconds"
 
-bench_install stream-memory mosquitto curl python3
+bench_install stream-memory mosquitto curl
 MOSQUITTO="$(command -v mosquitto || echo /usr/sbin/mosquitto)"
 [ -x "$MOSQUITTO" ] || die "no mosquitto"
 bench_workdir
@@ -153,220 +153,6 @@ wait_line() {
   return 1
 }
 
-cat > "$WORK/sm.py" <<'PY'
-"""Helpers of bench/stream-memory.sh: wait for full windows, sample RSS and the floor."""
-import http.client, json, re, sys, time, urllib.parse
-sys.dont_write_bytecode = True; sys.path.insert(0, "bench"); from lib.stats import median
-
-class Node:
-    """One keep-alive HTTP/1.1 connection to the node; sizes of immutable files cached."""
-    def __init__(self, base):
-        u = urllib.parse.urlsplit(base)
-        self.host, self.port = u.hostname, u.port
-        self.conn = None
-        self.sizes = {}
-
-    def request(self, method, path):
-        for attempt in (0, 1):
-            try:
-                if self.conn is None:
-                    self.conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
-                self.conn.request(method, path)
-                r = self.conn.getresponse()
-                body = r.read()
-                return r.status, r.getheader("content-length"), body
-            except (http.client.HTTPException, OSError):
-                self.conn = None
-                if attempt:
-                    raise
-
-    def text(self, path):
-        status, _, body = self.request("GET", path)
-        return body.decode() if status == 200 else None
-
-    def size(self, path, cache=True):
-        """Bytes of a file the node serves (None if it does not)."""
-        if cache and path in self.sizes:
-            return self.sizes[path]
-        status, length, body = self.request("HEAD", path)
-        if status != 200:
-            return None
-        if length is None:
-            status, length, body = self.request("GET", path)
-            n = len(body)
-        else:
-            n = int(length)
-        if cache:
-            self.sizes[path] = n
-        return n
-
-def join(base, uri):
-    return urllib.parse.urljoin(base, uri)
-
-def media(text):
-    """A media playlist: (media sequence, init URI, [(seq, uri)], [(seq, idx, uri)], ended)."""
-    msn, init, segs, parts = 0, None, [], []
-    for line in text.splitlines():
-        if line.startswith("#EXT-X-MEDIA-SEQUENCE:"):
-            msn = int(line.split(":", 1)[1])
-        elif line.startswith("#EXT-X-MAP:"):
-            init = re.search(r'URI="([^"]+)"', line).group(1)
-        elif line.startswith("#EXT-X-PART:"):
-            uri = re.search(r'URI="([^"]+)"', line).group(1)
-            m = re.match(r"(\d+)\.(\d+)\.", uri.rsplit("/", 1)[-1])
-            parts.append((int(m.group(1)), int(m.group(2)), uri))
-        elif line and not line.startswith("#"):
-            m = re.match(r"(\d+)\.", line.rsplit("/", 1)[-1])
-            segs.append((int(m.group(1)), line))
-    return msn, init, segs, parts, "#EXT-X-ENDLIST" in text
-
-def variants(node, stream):
-    base = f"/live/{stream}/master.m3u8"
-    text = node.text(base)
-    if text is None:
-        return []
-    return [join(base, l) for l in text.splitlines() if l and not l.startswith("#")]
-
-def floor(node, streams):
-    """Bytes of the stream windows as the node lists them, now."""
-    out = {"listed": 0, "unique": 0, "served": 0, "segments": 0, "parts": 0, "init": 0,
-           "playlists": 0, "seconds": 0.0, "rungs": 0, "per_rung": {}}
-    for s in streams:
-        for path in variants(node, s):
-            text = node.text(path)
-            if text is None:
-                continue
-            msn, init, segs, parts, _ = media(text)
-            out["rungs"] += 1
-            out["playlists"] += len(text)
-            out["seconds"] += sum(float(d) for d in re.findall(r"#EXTINF:([0-9.]+)", text))
-            b_init = node.size(join(path, init)) or 0 if init else 0
-            b_segs = sum(node.size(join(path, u)) or 0 for _, u in segs)
-            b_parts = sum(node.size(join(path, u)) or 0 for _, _, u in parts)
-            last = segs[-1][0] if segs else -1
-            b_open = sum(node.size(join(path, u)) or 0 for q, _, u in parts if q > last)
-            # What else the node answers for: segments kept after the window, and parts
-            # of segments no longer listed with parts.
-            extra = 0
-            for q in range(msn - 1, msn - 1 - 8, -1):
-                n = node.size(join(path, f"{q}.m4s"), cache=False) if q >= 0 else None
-                if n is None:
-                    break
-                extra += n
-            first_part = min((q for q, _, _ in parts), default=None)
-            if first_part is not None:
-                for q in range(first_part - 1, first_part - 1 - 4, -1):
-                    got = 0
-                    for i in range(64):
-                        n = node.size(join(path, f"{q}.{i}.m4s"), cache=False) if q >= 0 else None
-                        if n is None:
-                            break
-                        got += n
-                    if not got:
-                        break
-                    extra += got
-            listed = b_init + b_segs + b_parts
-            out["listed"] += listed
-            out["unique"] += b_init + b_segs + b_open
-            out["served"] += listed + extra
-            out["segments"] += b_segs
-            out["parts"] += b_parts
-            out["init"] += b_init
-            rung = path.split("/")[-2]
-            r = out["per_rung"].setdefault(rung, {"segment_bytes": 0, "seconds": 0.0})
-            r["segment_bytes"] += b_segs
-            r["seconds"] += sum(float(d) for d in re.findall(r"#EXTINF:([0-9.]+)", text))
-    return out
-
-def proc(pid):
-    m = {}
-    for line in open(f"/proc/{pid}/status"):
-        k, _, v = line.partition(":")
-        if k in ("VmRSS", "RssAnon", "RssFile", "RssShmem", "Threads"):
-            m[k] = int(v.split()[0])
-    try:
-        for line in open(f"/proc/{pid}/smaps_rollup"):
-            k, _, v = line.partition(":")
-            if k in ("Pss", "Pss_Anon", "Pss_File", "AnonHugePages"):
-                m[k] = int(v.split()[0])
-    except OSError:
-        pass
-    return m
-
-def wait(node_url, stream, rungs, window, grace, timeout):
-    """Until every rung of `stream` lists `window` segments and has slid on by grace+1."""
-    node, first, deadline = Node(node_url), {}, time.time() + timeout
-    state = "no master playlist"
-    while time.time() < deadline:
-        try:
-            paths = variants(node, stream)
-            if len(paths) >= rungs:
-                done = 0
-                for path in paths:
-                    text = node.text(path)
-                    if text is None:
-                        continue
-                    msn, _, segs, _, ended = media(text)
-                    if ended:
-                        sys.exit(f"{stream} ended")
-                    first.setdefault(path, msn if segs else None)
-                    if first[path] is None and segs:
-                        first[path] = msn
-                    if len(segs) >= window and first[path] is not None and msn - first[path] >= grace + 1:
-                        done += 1
-                state = f"{done} of {len(paths)} rungs full"
-                if done == len(paths):
-                    return
-            else:
-                state = f"{len(paths)} of {rungs} rungs listed"
-        except (OSError, http.client.HTTPException) as e:
-            state = str(e)
-        time.sleep(0.2)
-    sys.exit(f"{stream}: no full window after {timeout} s ({state})")
-
-def sample(node_url, pid, seconds, streams):
-    node, samples = Node(node_url), []
-    end = time.time() + seconds
-    while True:
-        t = time.time()
-        m = proc(pid)
-        m["floor"] = floor(node, streams) if streams else None
-        samples.append(m)
-        if t >= end:
-            break
-        time.sleep(max(0.0, 0.5 - (time.time() - t)))
-    med = median
-    out = {"samples": len(samples)}
-    for k in ("VmRSS", "RssAnon", "RssFile", "Pss", "Pss_Anon", "AnonHugePages", "Threads"):
-        xs = [s[k] for s in samples if k in s]
-        out[k] = med(xs)
-    out["VmRSS_min"] = min(s["VmRSS"] for s in samples)
-    out["VmRSS_max"] = max(s["VmRSS"] for s in samples)
-    if streams:
-        fl = [s["floor"] for s in samples]
-        for k in ("listed", "unique", "served", "segments", "parts", "init", "playlists", "seconds", "rungs"):
-            out["floor_" + k] = med([f[k] for f in fl])
-        rates = {}
-        for f in fl:
-            for rung, r in f["per_rung"].items():
-                if r["seconds"]:
-                    rates.setdefault(rung, []).append(8 * r["segment_bytes"] / r["seconds"] / 1000)
-        out["kbps"] = {rung: round(med(xs), 1) for rung, xs in rates.items()}
-    else:
-        for k in ("listed", "unique", "served", "segments", "parts", "init", "playlists", "seconds", "rungs"):
-            out["floor_" + k] = 0
-    return out
-
-if __name__ == "__main__":
-    cmd = sys.argv[1]
-    if cmd == "wait":
-        url, stream, rungs, window, grace, timeout = sys.argv[2:8]
-        wait(url, stream, int(rungs), int(window), int(grace), float(timeout))
-    elif cmd == "sample":
-        url, pid, seconds = sys.argv[2:5]
-        print(json.dumps(sample(url, int(pid), float(seconds), sys.argv[5:])))
-PY
-
 RAW="$WORK/raw.jsonl"; : > "$RAW"
 for ((run = 1; run <= RUNS; run++)); do
   R="$WORK/run$run"; mkdir -p "$R"
@@ -401,9 +187,9 @@ for ((run = 1; run <= RUNS; run++)); do
   unset SEALCAST_MQTT_URL SEALCAST_KEYS_DIR
 
   # --- RSS(0), then the streams one by one ---------------------------------------------
-  point="$(python3 "$WORK/sm.py" sample "$NODE" "$NODE_PID" "$SAMPLE_SECONDS")"
+  point="$("$DRIVER" sample stream-memory "$NODE" "$NODE_PID" "$SAMPLE_SECONDS")"
   echo "{\"run\": $run, \"streams\": 0, \"point\": $point}" >> "$RAW"
-  say "run $run: 0 streams: RSS $(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["VmRSS"])' "$point") KiB"
+  say "run $run: 0 streams: RSS $("$DRIVER" sample stream-memory-point "$point" --show rss) KiB"
   SOURCES=()
   names=()
   for ((k = 1; k <= STREAMS; k++)); do
@@ -412,18 +198,16 @@ for ((run = 1; run <= RUNS; run++)); do
     SOURCES+=($!); PIDS+=($!)
     names+=("s$k")
     t0=$SECONDS
-    python3 "$WORK/sm.py" wait "$NODE" "s$k" "$RUNGS" "$WINDOW" "$GRACE" 120 \
+    "$DRIVER" check stream-window "$NODE" "s$k" --rungs "$RUNGS" --window "$WINDOW" --grace "$GRACE" --timeout 120 \
       || { tail -5 "$R/source$k.log" "$R/ingest.err" "$R/node.err" >&2; die "stream s$k: no full window on the node"; }
     waited=$((SECONDS - t0))
     for p in "${SOURCES[@]}"; do kill -0 "$p" 2> /dev/null || die "a publisher stopped (see $R)"; done
-    point="$(python3 "$WORK/sm.py" sample "$NODE" "$NODE_PID" "$SAMPLE_SECONDS" "${names[@]}")"
+    point="$("$DRIVER" sample stream-memory "$NODE" "$NODE_PID" "$SAMPLE_SECONDS" "${names[@]}")"
     echo "{\"run\": $run, \"streams\": $k, \"wait_s\": $waited, \"point\": $point}" >> "$RAW"
-    listed_rungs="$(python3 -c 'import json,sys; print(int(json.loads(sys.argv[1])["floor_rungs"]))' "$point")"
+    listed_rungs="$("$DRIVER" sample stream-memory-point "$point" --show rungs)"
     [ "$listed_rungs" -eq $((k * RUNGS)) ] \
       || say "run $run: $k streams list $listed_rungs rungs, not $((k * RUNGS)): a rung was shed (CPU), the floor misses it"
-    say "run $run: $k streams (window full after $waited s): $(python3 -c '
-import json,sys; p=json.loads(sys.argv[1])
-print("RSS %d KiB (%d-%d), Pss %s KiB, floor %.0f KiB listed / %.0f unique / %.0f served, kb/s %s" % (p["VmRSS"], p["VmRSS_min"], p["VmRSS_max"], p.get("Pss"), p["floor_listed"] / 1024, p["floor_unique"] / 1024, p["floor_served"] / 1024, p["kbps"]))' "$point")"
+    say "run $run: $k streams (window full after $waited s): $("$DRIVER" sample stream-memory-point "$point")"
   done
   shed="$(curl -sf "$INGEST_METRICS" | awk '/^sealcast_ingest_rungs_shed/ { s += $NF } END { print s + 0 }')"
   node_cpu="$(cpu_ticks "$NODE_PID")"; ingest_cpu="$(cpu_ticks "$INGEST_PID")"

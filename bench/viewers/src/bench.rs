@@ -30,6 +30,11 @@
 //! - `sealcast-bench random-ts PACKETS`: a TS segment of random payload on stdout;
 //!   `sealcast-bench haproxy-health SOCKET enable|disable`: HAProxy's health checks of
 //!   bench/lb.sh's backends, through its stats socket.
+//! - The live scripts' helpers that were Python: `sealcast-bench mirror NODE MASTER
+//!   PLAYLIST ROOT [--interval S]` ([`viewers::mirror`]), `progress capacity|llhls`,
+//!   `free-port`, `check ll-window`, `sample llhls-cdn-origin` ([`viewers::live`]),
+//!   `check stream-window`, `sample stream-memory`, `sample stream-memory-point`
+//!   ([`viewers::floor`], [`viewers::memory_point`]).
 //!
 //! Runs git in the current directory (the repository's root, as the scripts do).
 
@@ -80,6 +85,18 @@ enum Cmd {
         /// enable or disable.
         health: reports::lb::Health,
     },
+    /// Keeps a directory a mirror of a node's live rendition (for nginx) until stopped
+    /// (bench/lib.sh's `bench_ll_nginx`, bench/capacity.sh; [`viewers::mirror`]).
+    Mirror(viewers::mirror::Args),
+    /// Turns a ramp's step lines (`sealcast-viewers`' standard error, on standard input)
+    /// into progress lines on standard error ([`viewers::live`]).
+    Progress {
+        /// Whose ramp: its line says what that script printed.
+        #[arg(value_enum)]
+        ramp: viewers::live::Ramp,
+    },
+    /// Prints a TCP port free on 127.0.0.1 (bench/lib.sh's `free_port`).
+    FreePort,
     /// Lists the blocks whose measured code changed after their run.
     Stale {
         /// Exit 1 when a block is stale.
@@ -100,6 +117,36 @@ enum SampleCmd {
     PartsPerSecond {
         /// The node's media playlist as fetched.
         playlist: PathBuf,
+    },
+    /// bench/stream-memory.sh's: the node's memory and the floor of STREAMS every 0.5 s for
+    /// SECONDS, the medians ([`viewers::memory_point`]).
+    StreamMemory {
+        /// The node's base URL.
+        node: String,
+        /// The node's process.
+        pid: u32,
+        /// Seconds to sample.
+        seconds: f64,
+        /// The live streams (none: the memory alone).
+        streams: Vec<String>,
+    },
+    /// bench/stream-memory.sh's: what it says of a point `sample stream-memory` printed.
+    StreamMemoryPoint {
+        /// The point (its JSON).
+        point: String,
+        /// What of it.
+        #[arg(long, value_enum, default_value = "summary")]
+        show: viewers::memory_point::Show,
+    },
+    /// bench/llhls-cdn.sh's during a run: the node's and Varnish's requests every second
+    /// into OUT until stopped ([`viewers::live::origin_samples`]).
+    LlhlsCdnOrigin {
+        /// The node's base URL.
+        node: String,
+        /// Varnish's working directory (`varnishstat -n`).
+        varnish: PathBuf,
+        /// The samples' file.
+        out: PathBuf,
     },
     /// bench/ladder-codecs.sh's: the ingest's CPU and metrics.
     LadderCodecs {
@@ -184,6 +231,30 @@ enum SampleCmd {
 /// The checks `check` makes.
 #[derive(Debug, Subcommand)]
 enum CheckCmd {
+    /// The LL-HLS scripts' wait for a window to join: fails unless the media playlist
+    /// (standard input) lists three `#EXTINF` and a part ([`viewers::live`]).
+    LlWindow,
+    /// bench/stream-memory.sh's: waits until every rung of STREAM lists a full window and
+    /// has slid on by GRACE+1 segments; fails when it ended or after TIMEOUT
+    /// ([`viewers::floor`]).
+    StreamWindow {
+        /// The node's base URL.
+        node: String,
+        /// The stream.
+        stream: String,
+        /// The rungs it must list.
+        #[arg(long)]
+        rungs: usize,
+        /// The segments a full window lists.
+        #[arg(long)]
+        window: usize,
+        /// The segments the node keeps after the window.
+        #[arg(long)]
+        grace: i64,
+        /// Seconds to wait at most.
+        #[arg(long)]
+        timeout: f64,
+    },
     /// bench/lb.sh's: both load balancers negotiated the same TLS (said on stderr).
     LbTls {
         /// The warm-up's loads, one JSON object a line.
@@ -779,6 +850,46 @@ fn main() -> anyhow::Result<()> {
             let recording = read(&dir.join("recording.json"))?;
             let measured = reports::archive_disk::measure(&recording, disk, nodes, seconds)?;
             say(&serde_json::to_string(&measured)?);
+        }
+        Cmd::Mirror(mirror) => viewers::mirror::run(mirror)?,
+        Cmd::Progress { ramp } => viewers::live::progress(ramp)?,
+        Cmd::FreePort => say(&viewers::live::free_port()?.to_string()),
+        Cmd::Check(CheckCmd::LlWindow) => {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                .context("reading the playlist")?;
+            // Not listed: exit 1 saying nothing, as the Python did (scripts poll it).
+            if !viewers::live::window_listed(&text) {
+                std::process::exit(1);
+            }
+        }
+        Cmd::Check(CheckCmd::StreamWindow {
+            node,
+            stream,
+            rungs,
+            window,
+            grace,
+            timeout,
+        }) => {
+            // Its reason alone on standard error, as the Python's `sys.exit(reason)`.
+            if let Err(e) = viewers::floor::wait(&node, &stream, rungs, window, grace, timeout) {
+                eprintln!("{e:#}");
+                std::process::exit(1);
+            }
+        }
+        Cmd::Sample(SampleCmd::StreamMemory {
+            node,
+            pid,
+            seconds,
+            streams,
+        }) => say(&viewers::memory_point::sample(
+            &node, pid, seconds, &streams,
+        )?),
+        Cmd::Sample(SampleCmd::StreamMemoryPoint { point, show }) => {
+            say(&viewers::memory_point::point_text(&point, show)?);
+        }
+        Cmd::Sample(SampleCmd::LlhlsCdnOrigin { node, varnish, out }) => {
+            viewers::live::origin_samples(&node, &varnish, &out)?;
         }
         Cmd::Stale { check } => {
             let doc = std::fs::read_to_string(&args.docs)

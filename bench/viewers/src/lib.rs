@@ -34,8 +34,12 @@
 
 pub mod arrival;
 pub mod docblock;
+pub mod floor;
+pub mod live;
 pub mod ll;
 pub mod llplaylist;
+pub mod memory_point;
+pub mod mirror;
 pub mod plan;
 pub mod playout;
 pub mod procstat;

@@ -23,7 +23,7 @@ pub mod llhls_common;
 pub mod memory;
 pub mod moq_cost;
 pub mod push_bytes;
-mod python;
+pub(crate) mod python;
 pub mod ramps;
 pub mod stream_memory;
 pub mod viewer_verify;

@@ -1,6 +1,6 @@
 //! The statistics of the benchmarks' reports (issue 46 item 4), for the reports that moved
-//! into `sealcast-bench`: what `bench/lib/stats.py` gives the reports still in Python, with
-//! the same results. Values that are `None` (a run that measured nothing) are left out
+//! into `sealcast-bench`: what `bench/lib/stats.py` (in git history) gave the reports in
+//! Python, with the same results. Values that are `None` (a run that measured nothing) are left out
 //! everywhere. A median of an even count is the mean of the middle two. A spread is the
 //! median, min and max of the runs, which every summary prints as "median (min–max)".
 

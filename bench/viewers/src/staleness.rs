@@ -94,7 +94,11 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
     (
         "bench/stream-memory.sh",
         NODE,
-        &["bench/viewers/src/reports/stream_memory.rs"],
+        &[
+            "bench/viewers/src/reports/stream_memory.rs",
+            "bench/viewers/src/floor.rs",
+            "bench/viewers/src/memory_point.rs",
+        ],
     ),
     (
         "bench/llhls-node.sh",
@@ -102,7 +106,6 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
         &[
             "bench/llhls-common.sh",
             "bench/viewers/src/reports/llhls_common.rs",
-            "bench/lib/mirror.py",
             "bench/peers/nginx/files.conf",
             "bench/viewers/src",
         ],
@@ -112,7 +115,7 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
         LB,
         &[
             "bench/viewers/src/reports",
-            "bench/lib/mirror.py",
+            "bench/viewers/src/mirror.rs",
             "bench/peers/nginx/files.conf",
             "bench/viewers/src/moq_viewers.rs",
             "bench/viewers/src/ll.rs",
