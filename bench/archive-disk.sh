@@ -21,7 +21,7 @@ GIVEN_BIN="${SEALCAST_BIN:+$(realpath "$SEALCAST_BIN")}"
 GIVEN_BENCH="${SEALCAST_BENCH:+$(realpath "$SEALCAST_BENCH")}"
 source bench/lib.sh
 bench_clear_env
-bench_install archive-disk curl python3
+bench_install archive-disk curl
 SEALCAST_BIN="$GIVEN_BIN" bench_binary
 bench_driver
 bench_workdir

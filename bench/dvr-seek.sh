@@ -22,10 +22,11 @@ GIVEN_BIN="${SEALCAST_BIN:+$(realpath "$SEALCAST_BIN")}"
 GIVEN_BENCH="${SEALCAST_BENCH:+$(realpath "$SEALCAST_BENCH")}"
 source bench/lib.sh
 bench_clear_env
-bench_install dvr-seek chromium chromium-driver curl python3 ffmpeg nginx
+bench_install dvr-seek chromium chromium-driver curl ffmpeg nginx
 SEALCAST_BIN="$GIVEN_BIN" bench_binary
 bench_tool sealcast-dvr-seek
 SEEK="$TOOL"
+bench_driver
 bench_tmpfs_workdir dvr-seek
 PUBLISH=$((BACK + 600))
 
@@ -70,10 +71,10 @@ PIDS+=("$!")
 
 echo "dvr-seek: waiting until both windows hold $((BACK + 30)) s" >&2
 window_ours() {
-  curl -sf "$NODE/api/v1/streams" | python3 -c 'import json,sys; s=[x for x in json.load(sys.stdin) if x["name"]=="dvr"]; sys.exit(0 if s and s[0].get("dvr",{}).get("seconds",0) >= float(sys.argv[1]) else 1)' "$1"
+  curl -sf "$NODE/api/v1/streams" | "$DRIVER" check dvr-window dvr --at-least "$1"
 }
 window_peer() {
-  python3 -c 'import sys; t=sum(float(l[8:].split(",")[0]) for l in open(sys.argv[1]) if l.startswith("#EXTINF:")); sys.exit(0 if t >= float(sys.argv[2]) else 1)' "$ROOT/hls/index.m3u8" "$1"
+  "$DRIVER" check playlist-seconds "$ROOT/hls/index.m3u8" --at-least "$1"
 }
 bench_wait_for $((BACK + 300)) window_ours $((BACK + 30)) || die "our time-shift window never held $((BACK + 30)) s"
 bench_wait_for 120 window_peer $((BACK + 30)) || die "the peer's playlist never held $((BACK + 30)) s"
@@ -81,7 +82,6 @@ bench_wait_for 120 window_peer $((BACK + 30)) || die "the peer's playlist never 
 echo "dvr-seek: $ROUNDS rounds, $BACK s back" >&2
 "$SEEK" "$ORIGIN" dvr --peer "http://127.0.0.1:$PORT/index.html" --back "$BACK" --rounds "$ROUNDS" \
   > "$WORK/result.json" 2> "$WORK/seek.err" || die "sealcast-dvr-seek failed"
-bench_driver
 bench_report_docs "${DVR_SEEK_DOCS-docs/benchmarks.md}"
 "$DRIVER" report dvr-seek "$WORK/result.json" --back "$BACK" --rounds "$ROUNDS" \
   --date "$(date +%F)" "${REPORT_DOCS[@]}"

@@ -58,7 +58,7 @@ PART="${PART:-0.333}"
 
 source bench/lib.sh
 bench_clear_env
-bench_install ingest-latency chromium chromium-driver curl python3 ffmpeg
+bench_install ingest-latency chromium chromium-driver curl ffmpeg
 bench_workdir
 SEALCAST_BIN="$GIVEN_BIN" bench_binary # the release build unless SEALCAST_BIN names one
 bench_tool sealcast-glass; GLASS="$TOOL"
@@ -158,11 +158,10 @@ for round in $(seq 1 "$ROUNDS"); do
       why="$(head -c 600 "$WORK/glass.err" 2>/dev/null || true)"
       [ -n "$why" ] || why="the $proto stream never came out: $(tail -n 3 "$WORK/publisher-$proto.log" | tr '\n' ' ')"
       echo "ingest-latency: $proto failed: $why" >&2
-      python3 -c 'import json,sys; print(json.dumps({"failed": sys.argv[1], "samples": 0, "stamped_samples": 0, "glass_to_glass_s": None, "hlsjs_latency_s": None, "longest_stall_s": None}))' \
-        "$why" > "$WORK/run.json"
+      "$DRIVER" sample glass-failed "$why" > "$WORK/run.json"
     fi
-    python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); r["round"]=int(sys.argv[2]); r["protocol"]=sys.argv[3]; r["transport"]=sys.argv[4]; print(json.dumps(r))' \
-      "$WORK/run.json" "$round" "$proto" "$transport" >> "$WORK/runs.jsonl"
+    "$DRIVER" sample tagged "$WORK/run.json" --int round="$round" --str protocol="$proto" \
+      --str transport="$transport" >> "$WORK/runs.jsonl"
     kill "${PUBLISHING[@]}" 2>/dev/null || true
     wait "${PUBLISHING[@]}" 2>/dev/null || true
    done

@@ -32,7 +32,7 @@ ROUNDS="${2:-5}"
 LADDER="${LADDER:-src}"
 
 source bench/lib.sh
-bench_install latency nginx libnginx-mod-rtmp chromium chromium-driver curl python3
+bench_install latency nginx libnginx-mod-rtmp chromium chromium-driver curl
 bench_workdir
 bench_build # also builds sealcast-glass (the viewers package)
 GLASS="$PWD/target/release/sealcast-glass"
@@ -101,7 +101,7 @@ wait_url "http://127.0.0.1:$NGINX_HTTP/live/peer/master.m3u8"
 : > "$WORK/runs.jsonl"
 # The LL cluster's counters before and after: signing and verification cost, part gate wait.
 LL_NODE="$(field ll broadcast1)"
-python3 -c 'import json,sys,time; sys.path.insert(0,"bench"); from publish_latency import metrics; print(json.dumps({"at": time.time(), "m": metrics(sys.argv[1])}))' "$LL_NODE" > "$WORK/m0.json"
+"$DRIVER" sample metrics "$LL_NODE" > "$WORK/m0.json"
 for round in $(seq 1 "$ROUNDS"); do
   for system in ll plain nginx; do
     case "$system" in
@@ -113,15 +113,14 @@ for round in $(seq 1 "$ROUNDS"); do
     if ! RUST_BACKTRACE=0 "$GLASS" "${origin%/}" "$stream" --seconds "$SECS" > "$WORK/run.json" 2> "$WORK/glass.err"; then
       # Recorded as a failed run (the others go on): what the player did is in the error.
       echo "latency: $system: the browser run failed: $(head -c 600 "$WORK/glass.err")" >&2
-      python3 -c 'import json,sys; print(json.dumps({"failed": sys.argv[1], "samples": 0, "stamped_samples": 0, "glass_to_glass_s": None, "hlsjs_latency_s": None, "longest_stall_s": None}))' \
-        "$(head -c 600 "$WORK/glass.err")" > "$WORK/run.json"
+      "$DRIVER" sample glass-failed "$(head -c 600 "$WORK/glass.err")" > "$WORK/run.json"
     fi
-    python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); r["system"]=sys.argv[2]; r["round"]=int(sys.argv[3]); print(json.dumps(r))' \
-      "$WORK/run.json" "$system" "$round" >> "$WORK/runs.jsonl"
+    "$DRIVER" sample tagged "$WORK/run.json" --str system="$system" --int round="$round" \
+      >> "$WORK/runs.jsonl"
   done
 done
 
-python3 -c 'import json,sys,time; sys.path.insert(0,"bench"); from publish_latency import metrics; print(json.dumps({"at": time.time(), "m": metrics(sys.argv[1])}))' "$LL_NODE" > "$WORK/m1.json"
+"$DRIVER" sample metrics "$LL_NODE" > "$WORK/m1.json"
 
 "$DRIVER" report latency "$WORK/runs.jsonl" "$WORK/m0.json" "$WORK/m1.json" --seconds "$SECS" \
   --rounds "$ROUNDS" --ladder "$LADDER"

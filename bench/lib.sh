@@ -1,13 +1,13 @@
 # Shared by the benchmark scripts (sourced): packages, a work directory (on tmpfs if asked)
 # cleaned up on exit with the processes started into PIDS, the binary under test and the
 # bench tools (the release build unless given), a clean SEALCAST_* environment. Their
-# reports write docs/benchmarks.md through bench/docsection.py. Peers' configurations are
+# reports write docs/benchmarks.md through `sealcast-bench report`. Peers' configurations are
 # files in bench/peers/, rendered by bench_render.
 
 # The directory of this file (bench/), whatever the caller's working directory.
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # The script that sourced this file, as docs/benchmarks.md's generated blocks name it
-# (bench/docsection.py reads it).
+# (`die` names the script after it).
 export BENCH_SCRIPT="bench/${0##*/}"
 # Raw results go to bench/out/ (ignored by git; bench/README.md).
 mkdir -p "$BENCH_DIR/out"

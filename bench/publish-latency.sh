@@ -4,18 +4,22 @@
 # the 3 nodes list it, and what the signature gate adds.
 #
 # `sealcast up --broadcast 3` gets a real-time `sealcast source` publish at 720p30 for
-# SECONDS; bench/publish_latency.py polls each node's 720p and src media playlists every 10 ms and
-# records when each sequence number first appears on each node. The ingest exports no
-# per-segment close time, so the script reports the skew across nodes (last − first
-# listing per segment) and the listing jitter against the publisher's real-time clock, plus,
-# from the nodes' /metrics, `sealcast_signature_verify_seconds` (mean verify time),
+# SECONDS; `sealcast-bench sample publish-latency` polls each node's 720p and src media
+# playlists every 10 ms and records when each sequence number first appears on each node.
+# The ingest exports no per-segment close time, so the script reports the skew across nodes
+# (last − first listing per segment) and the listing jitter against the publisher's
+# real-time clock, plus, from the nodes' /metrics, `sealcast_signature_verify_seconds` (mean
+# verify time),
 # `sealcast_signature_wait_seconds` (bytes arrived → published: the gate's added latency),
 # `sealcast_ingest_push_seconds` and `sealcast_ingest_sign_seconds`, and verification time as
 # a share of the process CPU. There is no "verification off" switch to compare against.
-# Writes bench/out/publish-latency.json and a section in docs/benchmarks.md.
+# Writes bench/out/publish-latency.json and a section in docs/benchmarks.md
+# (`sealcast-bench report publish-latency`).
 #
 # Usage: bench/publish-latency.sh [SECONDS]   (default 60; RENDITIONS=720p,src by default)
+# Environment: SEALCAST_BIN, SEALCAST_BENCH (the driver; else the one beside the binary).
 set -euo pipefail
+GIVEN_BENCH="${SEALCAST_BENCH:+$(realpath "$SEALCAST_BENCH")}"
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 SECS="${1:-60}"
@@ -23,9 +27,9 @@ RENDITIONS="${RENDITIONS:-720p,src}"
 
 source bench/lib.sh
 bench_install publish-latency curl
-command -v python3 >/dev/null 2>&1 || bench_install publish-latency python3
 bench_workdir
 if [ -n "${SEALCAST_BIN:-}" ]; then BIN="$(realpath "$SEALCAST_BIN")"; else bench_build; fi
+bench_driver
 
 "$BIN" up --data-dir "$WORK/data" --broadcast 3 \
   --rtmp-listen 127.0.0.1:0 --srt-listen 127.0.0.1:0 --webrtc-listen 127.0.0.1:0 --broadcast-listen 127.0.0.1:0 --mqtt-listen 127.0.0.1:0 \
@@ -43,10 +47,10 @@ for u in "${NODES[@]}"; do
 done
 sleep 1
 
-python3 bench/publish_latency.py poll --pid "$UP_PID" --renditions "$RENDITIONS" --interval 0.01 \
-  --out "$WORK/raw.json" --ready "$WORK/ready" --stop "$WORK/stop" \
+"$DRIVER" sample publish-latency --pid "$UP_PID" --renditions "$RENDITIONS" --interval 0.01 \
+  --ready "$WORK/ready" --stop "$WORK/stop" \
   --publisher "\`sealcast source\` 1280x720 30 fps 2500 kb/s, 2 s GOP, real time, ${SECS} s" \
-  "${NODES[@]}" &
+  "${NODES[@]}" > "$WORK/raw.json" &
 POLL_PID=$!
 PIDS+=("$POLL_PID")
 for _ in $(seq 1 100); do [ -e "$WORK/ready" ] && break; sleep 0.1; done
@@ -59,4 +63,4 @@ touch "$WORK/stop"
 wait "$POLL_PID"
 grep -E " (WARN|ERROR) " "$WORK/up.err" | grep -v 'client_id="probe"' | cut -c1-300 | sed 's/^/publish-latency: up: /' >&2 || true
 
-python3 bench/publish_latency.py report "$WORK/raw.json"
+"$DRIVER" report publish-latency "$WORK/raw.json" --date "$(date +%F)"

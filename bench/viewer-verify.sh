@@ -4,7 +4,7 @@
 # 360p rung, LL-HLS parts of 0.333 s, fed 720p30 by `sealcast source`; one Chromium viewer
 # at a time plays the 360p rung through the load balancer for SECONDS, once with the
 # browser's own WebCrypto and once with the vendored library forced (`?verify=library`);
-# bench/viewer_verify.py reads the page's own records:
+# `sealcast-bench sample viewer-verify` reads the page's own records:
 #   - verification CPU per viewer-second (the time the loader spent in its checks, over
 #     the media seconds played),
 #   - requests and bytes added per viewer-second by sidecars, part-key delegations and the
@@ -25,7 +25,7 @@ SECS="${1:-60}"
 ROUNDS="${2:-3}"
 
 source bench/lib.sh
-bench_install viewer-verify chromium chromium-driver curl python3
+bench_install viewer-verify chromium chromium-driver curl
 bench_workdir
 bench_binary
 bench_driver
@@ -79,9 +79,8 @@ done
 for round in $(seq 1 "$ROUNDS"); do
   for query in "" "?verify=library"; do
     echo "viewer-verify: round $round/$ROUNDS ${query:-WebCrypto} (${SECS}s)" >&2
-    if python3 bench/viewer_verify.py "$ORIGIN" main 360p "$SECS" "$query" > "$WORK/run.json" 2> "$WORK/run.err"; then
-      python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); r["round"]=int(sys.argv[2]); print(json.dumps(r))' \
-        "$WORK/run.json" "$round" >> "$WORK/runs.jsonl"
+    if "$DRIVER" sample viewer-verify "$ORIGIN" main 360p "$SECS" "$query" > "$WORK/run.json" 2> "$WORK/run.err"; then
+      "$DRIVER" sample tagged "$WORK/run.json" --int round="$round" >> "$WORK/runs.jsonl"
     else
       echo "viewer-verify: run failed: $(tail -c 600 "$WORK/run.err")" >&2
     fi

@@ -226,6 +226,34 @@ enum SampleCmd {
         #[arg(long)]
         seconds: u64,
     },
+    /// bench/publish-latency.sh's: when each segment is first listed on each node, and the
+    /// `up` process's CPU, until the stop file appears (the raw JSON).
+    PublishLatency(viewers::publish_latency::Poll),
+    /// bench/latency.sh's: a node's `/metrics`, `{"at", "m"}`.
+    Metrics {
+        /// The node's base URL.
+        node: String,
+    },
+    /// bench/viewer-verify.sh's: one Chromium viewer's run.
+    ViewerVerify(viewers::viewer_verify::Viewer),
+    /// bench/latency.sh's and bench/ingest-latency.sh's: the record of a browser run that
+    /// failed.
+    GlassFailed {
+        /// Why (what the tool said).
+        #[arg(allow_hyphen_values = true)]
+        why: std::ffi::OsString,
+    },
+    /// The browser benchmarks': a run's record with what the script ran it as.
+    Tagged {
+        /// The record (a JSON object).
+        record: PathBuf,
+        /// KEY=N, set as an int.
+        #[arg(long = "int", value_name = "KEY=N")]
+        ints: Vec<String>,
+        /// KEY=TEXT, set as a string.
+        #[arg(long = "str", value_name = "KEY=TEXT")]
+        strings: Vec<String>,
+    },
 }
 
 /// The checks `check` makes.
@@ -259,6 +287,23 @@ enum CheckCmd {
     LbTls {
         /// The warm-up's loads, one JSON object a line.
         results: PathBuf,
+    },
+    /// bench/dvr-seek.sh's: the node's time-shift window of STREAM holds at least
+    /// `--at-least` seconds (its `/api/v1/streams` on stdin).
+    DvrWindow {
+        /// The stream.
+        stream: String,
+        /// Seconds the window must hold.
+        #[arg(long, allow_negative_numbers = true)]
+        at_least: f64,
+    },
+    /// bench/dvr-seek.sh's: a media playlist lists at least `--at-least` seconds.
+    PlaylistSeconds {
+        /// The playlist.
+        playlist: PathBuf,
+        /// Seconds it must list.
+        #[arg(long, allow_negative_numbers = true)]
+        at_least: f64,
     },
 }
 
@@ -472,6 +517,16 @@ enum ReportCmd {
         runs: PathBuf,
         #[command(flatten)]
         run: reports::Rounds,
+        #[command(flatten)]
+        out: ReportOut,
+    },
+    /// bench/publish-latency.sh's.
+    PublishLatency {
+        /// What `sample publish-latency` printed.
+        raw: PathBuf,
+        /// The day of the report, as the section prints it (`date +%F`).
+        #[arg(long)]
+        date: String,
         #[command(flatten)]
         out: ReportOut,
     },
@@ -731,6 +786,11 @@ fn main() -> anyhow::Result<()> {
                     let results = "bench/out/viewer-verify.json";
                     ("bench/viewer-verify.sh", results, report, out)
                 }
+                ReportCmd::PublishLatency { raw, date, out } => {
+                    let report = reports::publish_latency::report(&read(&raw)?, &date)?;
+                    let results = "bench/out/publish-latency.json";
+                    ("bench/publish-latency.sh", results, report, out)
+                }
             };
             let results = out.results_file.unwrap_or_else(|| PathBuf::from(results));
             if let Some(dir) = results.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -762,6 +822,39 @@ fn main() -> anyhow::Result<()> {
             if !same {
                 bail!("the load balancers negotiated different TLS");
             }
+        }
+        Cmd::Check(CheckCmd::DvrWindow { stream, at_least }) => {
+            let listing = std::io::read_to_string(std::io::stdin()).context("reading stdin")?;
+            let seconds = reports::dvr_seek::window_seconds(&listing, &stream)?;
+            if !seconds.is_some_and(|s| s >= at_least) {
+                bail!("the window of {stream} holds {seconds:?} s, not {at_least}");
+            }
+        }
+        Cmd::Check(CheckCmd::PlaylistSeconds { playlist, at_least }) => {
+            let seconds = reports::dvr_seek::playlist_seconds(&read(&playlist)?)?;
+            let enough = seconds >= at_least; // NaN is not enough, as in the Python
+            if !enough {
+                bail!("{} lists {seconds} s, not {at_least}", playlist.display());
+            }
+        }
+        Cmd::Sample(SampleCmd::PublishLatency(poll)) => {
+            say(&viewers::publish_latency::poll(&poll)?);
+        }
+        Cmd::Sample(SampleCmd::Metrics { node }) => {
+            say(&viewers::publish_latency::snapshot(&node)?);
+        }
+        Cmd::Sample(SampleCmd::ViewerVerify(viewer)) => {
+            say(&viewers::viewer_verify::run(&viewer)?);
+        }
+        Cmd::Sample(SampleCmd::GlassFailed { why }) => {
+            say(&viewers::runs::glass_failed(&why.to_string_lossy()));
+        }
+        Cmd::Sample(SampleCmd::Tagged {
+            record,
+            ints,
+            strings,
+        }) => {
+            say(&viewers::runs::tagged(&read(&record)?, &ints, &strings)?);
         }
         Cmd::Sample(SampleCmd::LlhlsCdnStep { report }) => {
             say(&reports::llhls_cdn::step(&read(&report)?)?);

@@ -43,12 +43,15 @@ pub mod mirror;
 pub mod plan;
 pub mod playout;
 pub mod procstat;
+pub mod publish_latency;
 pub mod ramp;
 pub mod reports;
+pub mod runs;
 pub mod spread;
 pub mod staleness;
 pub mod stats;
 pub mod tally;
+pub mod viewer_verify;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex as SyncMutex};

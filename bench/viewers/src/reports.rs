@@ -22,6 +22,7 @@ pub mod llhls_cdn;
 pub mod llhls_common;
 pub mod memory;
 pub mod moq_cost;
+pub mod publish_latency;
 pub mod push_bytes;
 pub(crate) mod python;
 pub mod ramps;

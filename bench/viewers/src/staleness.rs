@@ -186,7 +186,10 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
     (
         "bench/publish-latency.sh",
         CLUSTER,
-        &["bench/publish_latency.py"],
+        &[
+            "bench/viewers/src/publish_latency.rs",
+            "bench/viewers/src/reports/publish_latency.rs",
+        ],
     ),
     (
         "bench/push-bytes.sh",
@@ -241,7 +244,7 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
         CLUSTER,
         &[
             "web",
-            "bench/viewer_verify.py",
+            "bench/viewers/src/viewer_verify.rs",
             "bench/viewers/src/reports/viewer_verify.rs",
             "bench/viewers/src",
         ],

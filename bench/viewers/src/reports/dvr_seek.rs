@@ -2,11 +2,14 @@
 //! live stream, ours against hls.js on FFmpeg's hls muxer output served by nginx. It was
 //! Python (`bench/lib/reports/dvr_seek.py`, in git history before this module), whose
 //! text it writes. Its input is what `sealcast-dvr-seek` prints: the run's rounds and
-//! their summary per side.
+//! their summary per side. Before the seeks, the script waits until both time-shift
+//! windows are long enough: [`window_seconds`] (`sealcast-bench check dvr-window`) and
+//! [`playlist_seconds`] (`check playlist-seconds`), `python3 -c` one-liners before.
 
+use anyhow::Context;
 use serde_json::Value;
 
-use super::python::python_number;
+use super::python::{float, python_number};
 use super::{push_notes, Report};
 
 /// The section's heading in `docs/benchmarks.md`.
@@ -125,9 +128,70 @@ pub fn report(result: &str, run: &Run, notes: Option<&str>) -> anyhow::Result<Re
     })
 }
 
+/// The seconds of `stream`'s time-shift window as the node lists it (`/api/v1/streams`:
+/// the first stream of that name, its `dvr.seconds`; 0 without one); none when the stream
+/// is not listed or its window is not a number. An error when the listing is not a list
+/// of named streams.
+pub fn window_seconds(listing: &str, stream: &str) -> anyhow::Result<Option<f64>> {
+    let listing: Value = serde_json::from_str(listing).context("the streams listed")?;
+    let streams = listing
+        .as_array()
+        .context("the streams listed are not a list")?;
+    let mut mine = Vec::new();
+    for s in streams {
+        if s.get("name").context("a stream without a name")?.as_str() == Some(stream) {
+            mine.push(s);
+        }
+    }
+    let Some(first) = mine.first() else {
+        return Ok(None);
+    };
+    let seconds = match first.get("dvr") {
+        None => Some(0.0),
+        Some(dvr) => match dvr.get("seconds") {
+            None if dvr.is_object() => Some(0.0),
+            seconds => seconds.and_then(Value::as_f64),
+        },
+    };
+    Ok(seconds)
+}
+
+/// The seconds a media playlist lists: its `#EXTINF:` durations summed.
+pub fn playlist_seconds(playlist: &str) -> anyhow::Result<f64> {
+    playlist
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXTINF:"))
+        .map(|d| float(d.split(',').next().unwrap_or_default()))
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn windows_are_read_as_the_python_read_them() {
+        let listing = r#"[{"name": "other", "dvr": {"seconds": 900}},
+            {"name": "dvr", "live": true, "dvr": {"seconds": 632.5, "start": 1}},
+            {"name": "dvr", "dvr": {"seconds": 1}}]"#;
+        assert_eq!(
+            window_seconds(listing, "dvr").expect("a listing"),
+            Some(632.5)
+        );
+        assert_eq!(window_seconds(listing, "x").expect("a listing"), None);
+        let bare = r#"[{"name": "dvr"}]"#;
+        assert_eq!(window_seconds(bare, "dvr").expect("a listing"), Some(0.0));
+        let no_window = r#"[{"name": "dvr", "dvr": null}]"#;
+        assert_eq!(window_seconds(no_window, "dvr").expect("a listing"), None);
+        assert!(window_seconds(r#"[{"live": true}]"#, "dvr").is_err());
+        assert!(window_seconds("", "dvr").is_err());
+        // FFmpeg's hls muxer's playlist.
+        let playlist = "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:2\n\
+            #EXT-X-MEDIA-SEQUENCE:3\n#EXT-X-MAP:URI=\"init.mp4\"\n#EXTINF:2.000000,\n\
+            index3.m4s\n#EXTINF:2.000000,\nindex4.m4s\n#EXTINF:1.966667,\nindex5.m4s\n";
+        assert_eq!(playlist_seconds(playlist).expect("a playlist"), 5.966667);
+        assert!(playlist_seconds("#EXTINF:x,\n").is_err());
+    }
 
     fn run() -> Run {
         Run {

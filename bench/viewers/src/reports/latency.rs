@@ -5,7 +5,7 @@
 //!
 //! Its inputs: `runs.jsonl` (a `sealcast-glass` record a line, with the system and the
 //! round) and the LL node's metrics before and after the runs (`{"at": seconds since the
-//! epoch, "m": {"name{labels}": value}}`, as `bench/publish_latency.py`'s `metrics` reads
+//! epoch, "m": {"name{labels}": value}}`, as `sealcast-bench sample metrics` reads
 //! them). The glass-to-glass summary of a system's runs is `summary`, which
 //! `bench/ingest-latency.sh`'s report shares.
 

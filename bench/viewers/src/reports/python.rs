@@ -299,6 +299,243 @@ impl<'de> Deserialize<'de> for Ordered {
     }
 }
 
+/// Python's `str.splitlines`: the lines of `text` without their ends, which are `\n`,
+/// `\r\n`, `\r` and the other breaks Python counts (`\v`, `\f`, `\x1c`-`\x1e`, NEL, LS,
+/// PS); no empty line after a final break.
+pub(crate) fn splitlines(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let breaks = matches!(
+            c,
+            '\n' | '\r'
+                | '\x0b'
+                | '\x0c'
+                | '\x1c'
+                | '\x1d'
+                | '\x1e'
+                | '\u{85}'
+                | '\u{2028}'
+                | '\u{2029}'
+        );
+        if breaks {
+            out.push(&text[start..i]);
+            start = i + c.len_utf8();
+            if c == '\r' && chars.peek().is_some_and(|&(_, n)| n == '\n') {
+                chars.next();
+                start += 1;
+            }
+        }
+    }
+    if start < text.len() {
+        out.push(&text[start..]);
+    }
+    out
+}
+
+/// Python's `float(text)`: blanks around it allowed, `_` between digits, `inf`, `infinity`
+/// and `nan` in any case with a sign.
+pub(crate) fn float(text: &str) -> anyhow::Result<f64> {
+    let t = text.trim_matches(|c: char| c.is_whitespace() || ('\x1c'..='\x1f').contains(&c));
+    let digits = t.replace('_', "");
+    let underscores_fit = t.match_indices('_').all(|(i, _)| {
+        let around = (t[..i].chars().next_back(), t[i + 1..].chars().next());
+        matches!(around, (Some(a), Some(b)) if a.is_ascii_digit() && b.is_ascii_digit())
+    });
+    match underscores_fit {
+        true => digits.parse(),
+        false => "x".parse(),
+    }
+    .with_context(|| format!("could not convert string to float: {text:?}"))
+}
+
+/// Python's `round(x, digits)` of a float: the decimal nearest to `x` with that many
+/// digits (ties to even on `x`'s exact value, as formatting rounds), read back.
+pub(crate) fn round(x: f64, digits: usize) -> f64 {
+    format!("{x:.digits$}").parse().unwrap_or(x)
+}
+
+/// `statistics.mean` of floats: their exact sum over their count, rounded once to the
+/// nearest float (ties to even), as Python computes it with fractions; a float sum divided
+/// by the count can be a unit in the last place off. None for none. With an infinite or
+/// NaN among them, or a mean below the normal floats, the float sum over the count.
+pub(crate) fn mean(xs: &[f64]) -> Option<f64> {
+    use std::cmp::Ordering;
+    if xs.is_empty() {
+        return None;
+    }
+    let plain = xs.iter().sum::<f64>() / xs.len() as f64;
+    if xs.iter().any(|x| !x.is_finite()) {
+        return Some(plain);
+    }
+    // Each x is ±m·2^e, m < 2^53: the sum, exact, in units of the smallest 2^e.
+    let parts: Vec<(bool, u64, i32)> = xs
+        .iter()
+        .filter(|x| **x != 0.0)
+        .map(|x| {
+            let bits = x.to_bits();
+            let (field, fraction) = ((bits >> 52) & 0x7ff, bits & ((1 << 52) - 1));
+            match field {
+                0 => (x.is_sign_negative(), fraction, -1074),
+                _ => (
+                    x.is_sign_negative(),
+                    fraction | 1 << 52,
+                    field as i32 - 1075,
+                ),
+            }
+        })
+        .collect();
+    let Some(unit) = parts.iter().map(|p| p.2).min() else {
+        return Some(0.0);
+    };
+    let (mut positive, mut negative) = (Wide::default(), Wide::default());
+    for &(minus, m, e) in &parts {
+        let side = if minus { &mut negative } else { &mut positive };
+        side.add_shifted(m, (e - unit) as usize);
+    }
+    let (minus, sum) = match positive.cmp(&negative) {
+        Ordering::Equal => return Some(0.0),
+        Ordering::Greater => (false, positive.minus(&negative)),
+        Ordering::Less => (true, negative.minus(&positive)),
+    };
+    // The quotient with at least 55 bits, then its top 53 rounded by the rest.
+    let shift = 119usize.saturating_sub(sum.bits());
+    let (quotient, remainder) = sum.shifted(shift).div_rem(xs.len() as u64);
+    let drop = quotient.bits() - 53;
+    let mut m = quotient.bits_at(drop, 53);
+    let half = quotient.bit(drop - 1);
+    if half && (remainder != 0 || quotient.any_below(drop - 1) || m & 1 == 1) {
+        m += 1;
+    }
+    let mut exponent = unit - shift as i32 + drop as i32;
+    if m == 1 << 53 {
+        m >>= 1;
+        exponent += 1;
+    }
+    let biased = exponent + 52 + 1023;
+    if !(1..2047).contains(&biased) {
+        return Some(plain);
+    }
+    let x = f64::from_bits(((biased as u64) << 52) | (m & ((1 << 52) - 1)));
+    Some(if minus { -x } else { x })
+}
+
+/// An unsigned integer of any size, 64-bit limbs from the least significant: [`mean`]'s
+/// exact sum.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Wide(Vec<u64>);
+
+impl Wide {
+    /// Adds `m`·2^`shift`.
+    fn add_shifted(&mut self, m: u64, shift: usize) {
+        let mut at = shift / 64;
+        // What is left to add from limb `at` up.
+        let mut carry = u128::from(m) << (shift % 64);
+        while carry != 0 {
+            if self.0.len() <= at {
+                self.0.resize(at + 1, 0);
+            }
+            let sum = u128::from(self.0[at]) + (carry & u128::from(u64::MAX));
+            self.0[at] = sum as u64;
+            carry = (carry >> 64) + (sum >> 64);
+            at += 1;
+        }
+    }
+
+    fn trim(&mut self) {
+        while self.0.last() == Some(&0) {
+            self.0.pop();
+        }
+    }
+
+    /// `self` − `other`, `other` being no larger.
+    fn minus(&self, other: &Wide) -> Wide {
+        let mut out = self.0.clone();
+        let mut borrow = false;
+        for (i, limb) in out.iter_mut().enumerate() {
+            let take = other.0.get(i).copied().unwrap_or(0);
+            let (d, o1) = limb.overflowing_sub(take);
+            let (d, o2) = d.overflowing_sub(u64::from(borrow));
+            *limb = d;
+            borrow = o1 || o2;
+        }
+        let mut out = Wide(out);
+        out.trim();
+        out
+    }
+
+    /// How many bits it takes (0 for 0).
+    fn bits(&self) -> usize {
+        self.0
+            .last()
+            .map_or(0, |top| 64 * self.0.len() - top.leading_zeros() as usize)
+    }
+
+    /// `self`·2^`shift`.
+    fn shifted(&self, shift: usize) -> Wide {
+        let mut out = Wide::default();
+        for (i, limb) in self.0.iter().enumerate() {
+            out.add_shifted(*limb, shift + 64 * i);
+        }
+        out
+    }
+
+    /// The quotient and remainder of the division by `n` (not 0).
+    fn div_rem(&self, n: u64) -> (Wide, u64) {
+        let mut quotient = vec![0; self.0.len()];
+        let mut rest: u128 = 0;
+        for i in (0..self.0.len()).rev() {
+            rest = (rest << 64) | u128::from(self.0[i]);
+            quotient[i] = (rest / u128::from(n)) as u64;
+            rest %= u128::from(n);
+        }
+        let mut quotient = Wide(quotient);
+        quotient.trim();
+        (quotient, rest as u64)
+    }
+
+    fn bit(&self, i: usize) -> bool {
+        self.0.get(i / 64).is_some_and(|l| (l >> (i % 64)) & 1 == 1)
+    }
+
+    /// Whether a bit below bit `i` is set.
+    fn any_below(&self, i: usize) -> bool {
+        (0..i).any(|b| self.bit(b))
+    }
+
+    /// `count` (at most 64) bits from bit `from` up, as a number.
+    fn bits_at(&self, from: usize, count: usize) -> u64 {
+        (0..count).fold(0, |m, b| m | u64::from(self.bit(from + b)) << b)
+    }
+}
+
+impl PartialOrd for Wide {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Wide {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0
+            .len()
+            .cmp(&other.0.len())
+            .then_with(|| self.0.iter().rev().cmp(other.0.iter().rev()))
+    }
+}
+
+/// JSON object members in the order given, serialized so (serde_json's own map sorts its
+/// keys; Python's dicts keep their insertion order).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct InOrder<V>(pub(crate) Vec<(String, V)>);
+
+impl<V: serde::Serialize> serde::Serialize for InOrder<V> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+    }
+}
+
 /// Whether two JSON values are the same but for the last bits of their floats (serde_json's
 /// parsing of a float is not always the nearest one, as Python's is): the same ints, the
 /// same kind of number, the same keys.
@@ -350,6 +587,34 @@ mod tests {
         );
         assert_eq!(spread(&[json!(1), json!(2)])["median"], json!(1.5));
         assert_eq!(spread(&[Value::Null]), Value::Null);
+    }
+
+    #[test]
+    fn means_and_rounds_are_python_s() {
+        // statistics.mean: the float sum over 3 gives ...008.2.
+        let xs = [
+            237_964_627_091_891.4,
+            369_955_166_548_079.25,
+            625_720_304_108_054.0,
+        ];
+        assert_eq!(mean(&xs), Some(411_213_365_916_008.25));
+        assert_ne!(xs.iter().sum::<f64>() / 3.0, 411_213_365_916_008.25);
+        assert_eq!(mean(&[-0.0]), Some(0.0));
+        assert_eq!(mean(&[1.5, -1.5]), Some(0.0));
+        assert_eq!(mean(&[-3.0, 1.0]), Some(-1.0));
+        assert_eq!(mean(&[]), None);
+        assert_eq!(mean(&[0.1, 0.2, 0.3]), Some(0.2));
+        // round(x, 3), round(2.675, 2): the binary value's nearest decimal, ties to even.
+        assert_eq!(round(2.675, 2), 2.67);
+        assert_eq!(round(123.4565, 3), 123.457);
+        assert_eq!(round(1.0005, 3), 1.0);
+        assert_eq!(
+            splitlines("a\r\nb\rc\x0cd\n\ne\n"),
+            ["a", "b", "c", "d", "", "e"]
+        );
+        assert_eq!(float(" 1_000.5\n").expect("a float"), 1000.5);
+        assert_eq!(float("+Inf").expect("a float"), f64::INFINITY);
+        assert!(float("1__0").is_err() && float("_1").is_err() && float("").is_err());
     }
 
     #[test]

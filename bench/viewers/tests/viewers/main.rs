@@ -3,8 +3,10 @@
 //!
 //! - `emulate`: plain-HLS viewers against a live stream served on a free port;
 //! - `llhls`: LL-HLS viewers against an LL server on a free port;
+//! - `no_python`: `bench/` holds no Python;
 //! - `support`: the stream's master playlist and the server they share.
 
 mod emulate;
 mod llhls;
+mod no_python;
 mod support;
