@@ -35,6 +35,9 @@
 //!   `free-port`, `check ll-window`, `sample llhls-cdn-origin` ([`viewers::live`]),
 //!   `check stream-window`, `sample stream-memory`, `sample stream-memory-point`
 //!   ([`viewers::floor`], [`viewers::memory_point`]).
+//! - The latency tools: `sample publish-latency` ([`viewers::publish_latency`]), `sample
+//!   metrics NODE`, `sample viewer-verify` ([`viewers::viewer_verify`]), `sample tagged`,
+//!   `sample glass-failed`, `check dvr-window`, `check playlist-seconds`.
 //!
 //! Runs git in the current directory (the repository's root, as the scripts do).
 

@@ -18,7 +18,10 @@ fn files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).expect("readable") {
         let path = entry.expect("entry").path();
         if path.is_dir() {
-            if path.file_name().is_some_and(|n| n == "target" || n == "out") {
+            if path
+                .file_name()
+                .is_some_and(|n| n == "target" || n == "out")
+            {
                 continue;
             }
             files(&path, out);
@@ -60,8 +63,7 @@ fn bench_holds_no_python() {
         }
     }
     assert!(
-        all.iter()
-            .any(|p| p.extension().is_some_and(|e| e == "sh")),
+        all.iter().any(|p| p.extension().is_some_and(|e| e == "sh")),
         "no script found under {}",
         bench_dir().display()
     );
