@@ -333,6 +333,7 @@ fn moq_summary(after: &Value) -> Value {
             "resumes": after["moq"]["resumes"], "resume_log": after["moq"]["resumeLog"],
             "skipped_groups": after["moq"]["skipped"], "fetched_objects": after["moq"]["fetched"],
             "bridges": after["moq"]["bridges"], "bridged_objects": after["moq"]["bridged"],
+            "bridge_log": after["moq"]["bridgeLog"],
             "verified": after["verified"], "errors": after["errors"] })
 }
 
