@@ -353,6 +353,9 @@ export class MoqPlayback {
     this.loads = 0;
     this.objectUrl = '';
     this.lastObjectAt = performance.now();
+    // When the relay last sent an object: what the bridge's silence is measured from
+    // (a dial again restarts `lastObjectAt`'s count, not this one).
+    this.heardAt = this.lastObjectAt;
     this.objectSeconds = LAND_BEHIND_MAX_S; // the media an object adds, averaged
     this.watchdog = 0;
     this.resuming = null; // the promise of a session being dialled again
@@ -469,9 +472,10 @@ export class MoqPlayback {
   watch() {
     if (this.closed || this.following) return;
     const quiet = performance.now() - this.lastObjectAt;
+    const unheard = performance.now() - this.heardAt;
     const bridgeAfter = Math.max(BRIDGE_AFTER_MIN_MS, BRIDGE_AFTER_OBJECTS * this.objectSeconds * 1000);
     const bridgeable = this.state.objects > 0 && this.abandoned !== this.state.lastGroup && performance.now() >= this.bridgeAgainAt;
-    if (!this.bridging && quiet > bridgeAfter && bridgeable) {
+    if (!this.bridging && unheard > bridgeAfter && bridgeable) {
       this.bridge();
     }
     if (this.resuming) return;
@@ -678,7 +682,7 @@ export class MoqPlayback {
         continue;
       }
       if (this.next) {
-        await this.endBridge();
+        await this.endBridge('a rung switch');
         await this.exclusive(() => this.swap());
       }
       const current = this.current;
@@ -806,6 +810,7 @@ export class MoqPlayback {
       const object = await group.nextObject();
       if (!object) break;
       this.lastObjectAt = performance.now();
+      this.heardAt = this.lastObjectAt;
       const sidecar = await sigs.nextObject();
       // The relay speaks again: a bridge over HTTP ends, and what it fed is read past.
       await this.endBridge();
@@ -889,7 +894,7 @@ export class MoqPlayback {
     const session = this.current.session;
     this.state.bridges += 1;
     const began = performance.now();
-    const told = { began: Math.round(began), quietMs: Math.round(began - this.lastObjectAt), at: [this.state.lastGroup, this.state.lastIndex], fed: 0, firstMs: null, ended: '', steps: [] };
+    const told = { began: Math.round(began), quietMs: Math.round(began - this.heardAt), at: [this.state.lastGroup, this.state.lastIndex], fed: 0, firstMs: null, ended: '', steps: [] };
     this.state.bridgeLog.push(told);
     if (this.state.bridgeLog.length > MAX_RESUMES_TOLD) this.state.bridgeLog.shift();
     let fedAny = false;
@@ -905,7 +910,7 @@ export class MoqPlayback {
           continue;
         }
         if (!got || got === 'gone') {
-          told.ended = controller.signal.aborted ? 'the relay spoke' : `${sequence}.${index}: ${got || 'failed'}`;
+          told.ended = controller.signal.aborted ? controller.why || 'closed' : `${sequence}.${index}: ${got || 'failed'}`;
           return;
         }
         const facts = factsOf(got.sidecar);
@@ -943,17 +948,22 @@ export class MoqPlayback {
     const done = run()
       .catch((err) => console.warn('sealcast: MoQ bridge over HTTP', err))
       .finally(() => {
-        if (!told.ended) told.ended = this.closed ? 'closed' : 'the relay spoke';
-        if (!fedAny) this.bridgeAgainAt = performance.now() + BRIDGE_AGAIN_MS;
+        if (!told.ended) told.ended = this.closed ? 'closed' : controller.why;
+        // A bridge let go (the relay spoke, a rung switch) may begin again at once.
+        if (!fedAny && !controller.signal.aborted) this.bridgeAgainAt = performance.now() + BRIDGE_AGAIN_MS;
         if (this.bridging && this.bridging.controller === controller) this.bridging = null;
       });
     this.bridging = { controller, done };
   }
 
-  /** The bridge over HTTP ends: its fetch in flight let go, an object it checked fed. */
-  async endBridge() {
+  /**
+   * The bridge over HTTP ends (`why`: the relay spoke, or a rung switch): its fetch in
+   * flight let go, an object it checked fed.
+   */
+  async endBridge(why = 'the relay spoke') {
     const bridging = this.bridging;
     if (!bridging) return;
+    bridging.controller.why = why;
     bridging.controller.abort();
     await bridging.done;
   }
@@ -1077,6 +1087,7 @@ export class MoqPlayback {
     // feeds: the relay has not spoken.
     if (!bridged) {
       this.lastObjectAt = now;
+      this.heardAt = now;
       this.routesLost = 0;
       this.quietResumes = 0;
     }
