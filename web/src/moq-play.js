@@ -1117,21 +1117,15 @@ export class MoqPlayback {
     });
   }
 
-  /** A clean copy of a refused part over HTTP, once it verifies; null otherwise. */
+  /**
+   * A clean copy of a refused part over HTTP (past every HTTP cache, as the LL-HLS path
+   * refetches a refused fragment), once it verifies; null otherwise.
+   */
   async repair(rendition, sequence, index) {
-    const url = this.urlOf(rendition, `${sequence}.${index}.m4s`);
-    try {
-      // Past every HTTP cache, as the LL-HLS path refetches a refused fragment.
-      const [bytes, sidecar] = await Promise.all([
-        fetchBounded(url, MAX_PART, { cache: 'no-store' }),
-        fetchBounded(this.urlOf(rendition, `${sequence}.${index}.m4s.sig`), MAX_STATEMENT, { cache: 'no-store' }),
-      ]);
-      if (!bytes || !sidecar || this.closed) return null;
-      const verdict = await this.check(rendition, sequence, index, bytes, sidecar);
-      return verdict.ok ? bytes : null;
-    } catch {
-      return null;
-    }
+    const got = await this.fetchPart(rendition, sequence, index);
+    if (!got || got === 'gone' || this.closed) return null;
+    const verdict = await this.check(rendition, sequence, index, got.bytes, got.sidecar);
+    return verdict.ok ? got.bytes : null;
   }
 
   /** The statements group numbered `sequence`, or null when it never comes. */

@@ -118,8 +118,9 @@ fn buckets(m0: &Snapshot, m1: &Snapshot, name: &str) -> Vec<(f64, f64)> {
     out
 }
 
-/// Prometheus' `histogram_quantile`: linear inside the bucket; none without counts.
-fn quantile(buckets: &[(f64, f64)], q: f64) -> Option<f64> {
+/// Prometheus' `histogram_quantile`: linear inside the bucket; none without counts
+/// (publish-latency's report reads its histograms with it too).
+pub(crate) fn quantile(buckets: &[(f64, f64)], q: f64) -> Option<f64> {
     let &(_, total) = buckets.last()?;
     if total <= 0.0 {
         return None;

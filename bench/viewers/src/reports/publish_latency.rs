@@ -453,8 +453,9 @@ pub fn report(raw_text: &str, date: &str) -> anyhow::Result<Report> {
 #[cfg(test)]
 mod tests {
     use super::listing::pct;
-    use super::metrics::{label, quantile};
+    use super::metrics::label;
     use super::*;
+    use crate::reports::latency::quantile;
 
     /// A live run (`sealcast up --broadcast 3`, 25 s of `sealcast source`, the 720p and
     /// src playlists polled by `sample publish-latency`; the metrics cut to the families the

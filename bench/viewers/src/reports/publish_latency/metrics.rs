@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use anyhow::Context;
 use serde_json::{json, Value};
 
+use crate::reports::latency::quantile;
 use crate::reports::python::{float, python_float, Ordered};
 
 /// One metrics snapshot of a node: each sample in the page's order, and where each is.
@@ -161,29 +162,6 @@ pub(super) fn merge(hs: &[Hist]) -> Hist {
         count: hs.iter().fold(None, |c, h| add(c, h.count)),
         buckets: sorted(by_bound(pairs)),
     }
-}
-
-/// Prometheus' `histogram_quantile`: linear inside the bucket; none without counts.
-pub(super) fn quantile(buckets: &[(f64, f64)], q: f64) -> Option<f64> {
-    let &(_, total) = buckets.last()?;
-    if total <= 0.0 {
-        return None;
-    }
-    let rank = q * total;
-    let (mut prev_le, mut prev_c) = (0.0, 0.0);
-    for &(le, c) in buckets {
-        if c >= rank {
-            if le == f64::INFINITY {
-                return Some(prev_le);
-            }
-            if c == prev_c {
-                return Some(le);
-            }
-            return Some(prev_le + (le - prev_le) * (rank - prev_c) / (c - prev_c));
-        }
-        (prev_le, prev_c) = (le, c);
-    }
-    Some(prev_le)
 }
 
 /// A histogram as the raw results give it: count, sum, mean and estimated p50 and p99 in
