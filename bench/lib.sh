@@ -244,23 +244,6 @@ kind = "source"
 EOF2
 }
 
-# bench_ll_lb NAME PATH [ENV...]: `sealcast lb` over TLS in front of the cluster of
-# bench_ll_cluster (the certificates in $WORK/certs, nodes found by their signed presence),
-# on a free port and both cores until pinned, with ENV (e.g. TOKIO_WORKER_THREADS=1);
-# ready once PATH answers 200 through it. Sets LB_URL and LB_PID.
-bench_ll_lb() {
-  local name="$1" path="$2" port; shift 2
-  port="$(free_port)"
-  env "$@" taskset -c 0,1 "$BIN" lb --data-dir "$DATA" --certs-dir "$WORK/certs" \
-    --https-listen "127.0.0.1:$port" --http-listen "127.0.0.1:$(free_port)" \
-    --metrics-listen "127.0.0.1:$(free_port)" --node-id "$name" --no-access-log --no-limits \
-    > "$WORK/$name.out" 2> "$WORK/$name.err" &
-  LB_PID=$!
-  PIDS+=("$LB_PID")
-  LB_URL="https://localhost:$port"
-  bench_wait_for 30 bench_ok200 "$LB_URL$path" || { alive "$LB_PID" "$name"; die "$name did not answer 200 in 30 s"; }
-}
-
 # bench_ok200 URL: whether URL answers 200 over HTTPS trusting the cluster's CA (CA).
 bench_ok200() { [ "$(curl -s --max-time 3 --cacert "$CA" -o /dev/null -w '%{http_code}' "$1")" = 200 ]; }
 
@@ -280,36 +263,6 @@ bench_ll_publish() {
   SEALCAST_SOURCE_URL="rtmp://127.0.0.1:$rtmp/live/$(cat "$WORK/stream-key")" \
     bench_start source "$1" "$BIN" source --size 640x360 --fps 30 --bitrate 730 --gop 2
   SOURCE_PID=$LAST_PID
-}
-
-# bench_ll_nginx NODE_URL STREAM NOFILE: nginx (bench_nginx_conf, on core 0) serving a
-# mirror of NODE_URL's LL-HLS files of STREAM's 360p rung on tmpfs ($WORK/www), which
-# `sealcast-bench mirror` (DRIVER, on core 1) keeps up to date the way a low-latency player
-# follows a node; checks that both serve the same master playlist, init segment and a
-# listed part. Sets NGINX_URL, NGINX_PIDS (master and worker), MIRROR_PID and
-# NGINX_SAME_PART.
-bench_ll_nginx() {
-  local node="$1" stream="$2" nofile="$3" port playlist master
-  local nginx
-  nginx="$(command -v nginx || echo /usr/sbin/nginx)"
-  playlist="/live/$stream/360p/index.m3u8"
-  master="/live/$stream/master.m3u8"
-  mkdir -p "$WORK/www"; chmod 755 "$WORK/www"
-  bench_start mirror 1 "$DRIVER" mirror "$node" "$master" "$playlist" "$WORK/www"
-  MIRROR_PID=$LAST_PID
-  bench_wait_for 20 grep -q '^ready' "$WORK/mirror.out" || { echo "the mirror did not start" >&2; return 1; }
-  port="$(free_port)"
-  bench_nginx_conf "$WORK/nginx" "$port" "$WORK/www" "$nofile"
-  bench_start nginx 0 "$nginx" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/error.log"
-  NGINX_URL="http://127.0.0.1:$port"
-  bench_wait_for 10 curl -sf "$NGINX_URL$playlist" || { echo "nginx did not answer" >&2; return 1; }
-  NGINX_PIDS="$LAST_PID $(pgrep -P "$LAST_PID" | tr '\n' ' ')"
-  # The same bytes: the master, the init segment, a part listed by both.
-  same_as() { [ "$(curl -sf "$node$1" | sha256sum)" = "$(curl -sf "$NGINX_URL$1" | sha256sum)" ]; }
-  same_as "$master" || { echo "nginx and the node serve different master playlists" >&2; return 1; }
-  same_as "/live/$stream/360p/init.mp4" || { echo "nginx and the node serve different init segments" >&2; return 1; }
-  NGINX_SAME_PART="$(curl -sf "$NGINX_URL$playlist" | grep '^#EXT-X-PART:' | grep -o 'URI="[^"]*"' | tail -1 | cut -d'"' -f2)"
-  same_as "/live/$stream/360p/$NGINX_SAME_PART" || { echo "nginx and the node serve different bytes for $NGINX_SAME_PART" >&2; return 1; }
 }
 
 # bench_latency_config PART_TARGET LADDER: the configuration of the latency benchmarks'

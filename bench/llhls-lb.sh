@@ -16,19 +16,17 @@
 # The node (`sealcast broadcast`, default workers) answers the blocking reloads and holds
 # the hinted parts behind either proxy; each viewer has one TLS connection and speaks
 # HTTP/2 on it, as a browser does. Ramp, judgement, placement and report:
-# bench/llhls-common.sh. Writes bench/out/llhls-lb.json (LLHLS_RESULTS) and the
-# section "## LL-HLS viewers through the load balancer" of docs/benchmarks.md
-# (LLHLS_DOCS; LLHLS_DOCS= skips it).
+# `sealcast-bench run llhls` (bench/viewers/src/benches/llhls.rs). Writes
+# bench/out/llhls-lb.json (LLHLS_RESULTS) and the section "## LL-HLS viewers through the
+# load balancer" of docs/benchmarks.md (LLHLS_DOCS; LLHLS_DOCS= skips it).
 #
 # Usage: bench/llhls-lb.sh [RUNS]   (default 5)
 # Environment: START=100 STEP=100 GROWTH=1.25 MAX_VIEWERS=3000, and the rest in
-# bench/llhls-common.sh.
+# bench/llhls-common.sh (the driver's defaults).
 #
 # Smoke run (one run, a few viewers, nothing written into the docs):
 #   START=2 STEP=2 MAX_VIEWERS=4 STEP_SECS=5 JOIN_SECS=1 LLHLS_DOCS= \
 #   LLHLS_RESULTS=/tmp/llhls-lb.json bench/llhls-lb.sh 1
 set -euo pipefail
 ROW=lb
-SYSTEMS="${SYSTEMS:-lb lb-1w haproxy}"
-START="${START:-100}"; STEP="${STEP:-100}"; GROWTH="${GROWTH:-1.25}"; MAX_VIEWERS="${MAX_VIEWERS:-3000}"
 source "$(dirname "$0")/llhls-common.sh"

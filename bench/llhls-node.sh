@@ -16,19 +16,18 @@
 #     part target and fetch each new part as it is listed, without preload hints
 #     (`sealcast-viewers --mode ll-poll`): the LL-HLS nginx can offer.
 # All over plain HTTP/1.1 keep-alive (as bench/capacity.sh: HTTP/2 without TLS is not what
-# nginx is good at). Ramp, judgement, placement and report: bench/llhls-common.sh. Writes
+# nginx is good at). Ramp, judgement, placement and report: `sealcast-bench run llhls`
+# (bench/viewers/src/benches/llhls.rs). Writes
 # bench/out/llhls-node.json (LLHLS_RESULTS) and the section "## LL-HLS viewers one node
 # holds" of docs/benchmarks.md (LLHLS_DOCS; LLHLS_DOCS= skips it).
 #
 # Usage: bench/llhls-node.sh [RUNS]   (default 5)
 # Environment: START=200 STEP=200 GROWTH=1.25 MAX_VIEWERS=4000, and the rest in
-# bench/llhls-common.sh.
+# bench/llhls-common.sh (the driver's defaults).
 #
 # Smoke run (one run, a few viewers, nothing written into the docs):
 #   START=2 STEP=2 MAX_VIEWERS=4 STEP_SECS=5 JOIN_SECS=1 LLHLS_DOCS= \
 #   LLHLS_RESULTS=/tmp/llhls-node.json bench/llhls-node.sh 1
 set -euo pipefail
 ROW=node
-SYSTEMS="${SYSTEMS:-node node-1w nginx}"
-START="${START:-200}"; STEP="${STEP:-200}"; GROWTH="${GROWTH:-1.25}"; MAX_VIEWERS="${MAX_VIEWERS:-4000}"
 source "$(dirname "$0")/llhls-common.sh"

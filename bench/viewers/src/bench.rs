@@ -100,12 +100,24 @@ enum Cmd {
     },
     /// Prints a TCP port free on 127.0.0.1 (bench/lib.sh's `free_port`).
     FreePort,
+    /// Runs a benchmark whole (what its script was): `run llhls --row node|lb`.
+    #[command(subcommand)]
+    Run(Box<RunCmd>),
     /// Lists the blocks whose measured code changed after their run.
     Stale {
         /// Exit 1 when a block is stale.
         #[arg(long)]
         check: bool,
     },
+}
+
+/// The benchmarks `run` runs whole.
+#[derive(Debug, Subcommand)]
+enum RunCmd {
+    /// bench/llhls-node.sh (`--row node`) and bench/llhls-lb.sh (`--row lb`).
+    Llhls(Box<viewers::benches::llhls::Args>),
+    /// bench/moq-cost.sh.
+    MoqCost(Box<viewers::benches::moq_cost::Args>),
 }
 
 /// The samples `sample` takes while a script measures.
@@ -585,240 +597,8 @@ fn main() -> anyhow::Result<()> {
             let text = block.section.as_ref().map(|p| read(p)).transpose()?;
             put(&args.docs, block, text)?;
         }
-        Cmd::Report(which) => {
-            let (script, results, report, out) = match *which {
-                ReportCmd::MoqCost {
-                    runs,
-                    viewers,
-                    runs_given,
-                    date,
-                    variant,
-                    out,
-                } => {
-                    let notes = std::fs::read_to_string("bench/moq-cost-notes.md").ok();
-                    let run = reports::moq_cost::Run {
-                        viewers,
-                        runs: runs_given,
-                        variant,
-                        date,
-                        notes,
-                    };
-                    let report = reports::moq_cost::report(&read(&runs)?, &run)?;
-                    ("bench/moq-cost.sh", "bench/out/moq-cost.json", report, out)
-                }
-                ReportCmd::DvrSeek { result, run, out } => {
-                    let notes = std::fs::read_to_string("bench/dvr-seek-notes.md").ok();
-                    let report =
-                        reports::dvr_seek::report(&read(&result)?, &run, notes.as_deref())?;
-                    ("bench/dvr-seek.sh", "bench/out/dvr-seek.json", report, out)
-                }
-                ReportCmd::Ladder { work, run, out } => {
-                    let notes = std::fs::read_to_string("bench/ladder-notes.md").ok();
-                    let report = reports::ladder::report(
-                        &read(&work.join("runs"))?,
-                        &read(&work.join("quality"))?,
-                        &reports::ladder::outputs(&work)?,
-                        &run,
-                        notes.as_deref(),
-                    )?;
-                    let results = reports::ladder::results_file(run.parts != 0);
-                    ("bench/ladder.sh", results, report, out)
-                }
-                ReportCmd::LadderCodecs {
-                    work,
-                    seconds,
-                    codecs,
-                    out,
-                } => {
-                    let playlists = codecs
-                        .into_iter()
-                        .map(|codec| {
-                            Ok(reports::ladder_codecs::Playlists {
-                                src: read(&work.join(format!("src-{codec}.m3u8")))?,
-                                master: read(&work.join(format!("master-{codec}.m3u8")))?,
-                                codec,
-                            })
-                        })
-                        .collect::<anyhow::Result<Vec<_>>>()?;
-                    let samples = read(&work.join("samples.jsonl"))?;
-                    let report = reports::ladder_codecs::report(&samples, &playlists, seconds)?;
-                    let results = "bench/out/ladder-codecs.json";
-                    ("bench/ladder-codecs.sh", results, report, out)
-                }
-                ReportCmd::LlQuality {
-                    encodes,
-                    seconds,
-                    out,
-                } => {
-                    let report = reports::ll_quality::report(&read(&encodes)?, seconds)?;
-                    let results = "bench/out/ll-quality.json";
-                    ("bench/ll-quality.sh", results, report, out)
-                }
-                ReportCmd::Compose { run, out } => {
-                    let report = reports::compose::report(&run)?;
-                    ("bench/compose.sh", "bench/out/compose.json", report, out)
-                }
-                ReportCmd::PushBytes { results, run, out } => {
-                    let notes = std::fs::read_to_string("bench/push-bytes-notes.md").ok();
-                    let report =
-                        reports::push_bytes::report(&read(&results)?, &run, notes.as_deref())?;
-                    (
-                        "bench/push-bytes.sh",
-                        "bench/out/push-bytes.json",
-                        report,
-                        out,
-                    )
-                }
-                ReportCmd::Lb {
-                    results,
-                    metrics,
-                    run,
-                    haproxy,
-                    nginx,
-                    out,
-                } => {
-                    let notes = std::fs::read_to_string("bench/lb-notes.md").ok();
-                    let versions = reports::lb::Versions {
-                        haproxy: version(&haproxy, "-v")?,
-                        h2load: version("h2load", "--version")?,
-                        nginx: version(&nginx, "-v")?,
-                    };
-                    let (rows, metrics) = (read(&results)?, read(&metrics)?);
-                    let report =
-                        reports::lb::report(&rows, &metrics, &run, &versions, notes.as_deref())?;
-                    ("bench/lb.sh", "bench/out/lb.json", report, out)
-                }
-                ReportCmd::LbProfile { work, run, out } => {
-                    let notes = std::fs::read_to_string("bench/lb-profile-notes.md").ok();
-                    let profiles = reports::lb_profile::profiles(&work)?;
-                    let valgrind = version("valgrind", "--version")?;
-                    let report =
-                        reports::lb_profile::report(&profiles, &run, &valgrind, notes.as_deref())?;
-                    for line in reports::lb_profile::summary(&report.raw) {
-                        say(&line);
-                    }
-                    let results = "bench/out/lb-profile.json";
-                    ("bench/lb-profile.sh", results, report, out)
-                }
-                ReportCmd::Memory {
-                    raw,
-                    ciphers,
-                    run,
-                    out,
-                } => {
-                    let notes = read(Path::new("bench/memory-notes.md"))?;
-                    let report =
-                        reports::memory::report(&read(&raw)?, &read(&ciphers)?, &run, &notes)?;
-                    ("bench/memory.sh", "bench/out/memory.json", report, out)
-                }
-                ReportCmd::StreamMemory { raw, run, out } => {
-                    let notes = std::fs::read_to_string("bench/stream-memory-notes.md").ok();
-                    let report =
-                        reports::stream_memory::report(&read(&raw)?, &run, notes.as_deref())?;
-                    let results = "bench/out/stream-memory.json";
-                    ("bench/stream-memory.sh", results, report, out)
-                }
-                ReportCmd::Edge { results, run, out } => {
-                    let notes = std::fs::read_to_string("bench/edge-notes.md").ok();
-                    let report = reports::edge::report(&read(&results)?, &run, notes.as_deref())?;
-                    ("bench/edge.sh", "bench/out/edge.json", report, out)
-                }
-                ReportCmd::Latency {
-                    runs,
-                    before,
-                    after,
-                    run,
-                    out,
-                } => {
-                    let report = reports::latency::report(
-                        &read(&runs)?,
-                        &read(&before)?,
-                        &read(&after)?,
-                        &run,
-                    )?;
-                    ("bench/latency.sh", "bench/out/latency.json", report, out)
-                }
-                ReportCmd::IngestLatency { runs, run, out } => {
-                    let notes = std::fs::read_to_string(run.notes_file()).ok();
-                    let report =
-                        reports::ingest_latency::report(&read(&runs)?, &run, notes.as_deref())?;
-                    ("bench/ingest-latency.sh", run.results_file(), report, out)
-                }
-                ReportCmd::C2paOverhead { measured, run, out } => {
-                    let notes = std::fs::read_to_string("bench/c2pa-overhead-notes.md").ok();
-                    let report =
-                        reports::c2pa_overhead::report(&read(&measured)?, &run, notes.as_deref())?;
-                    let results = "bench/out/c2pa-overhead.json";
-                    ("bench/c2pa-overhead.sh", results, report, out)
-                }
-                ReportCmd::ArchiveDisk { result, date, out } => {
-                    let notes = std::fs::read_to_string("bench/archive-disk-notes.md").ok();
-                    let report =
-                        reports::archive_disk::report(&read(&result)?, &date, notes.as_deref())?;
-                    let results = "bench/out/archive-disk.json";
-                    ("bench/archive-disk.sh", results, report, out)
-                }
-                ReportCmd::Capacity { ramps, run, out } => {
-                    let files = reports::ramps::read(&ramps)?;
-                    let report = reports::capacity::report(&files, &run)?;
-                    ("bench/capacity.sh", reports::capacity::RESULTS, report, out)
-                }
-                ReportCmd::LlhlsCdn { runs_dir, run, out } => {
-                    use reports::llhls_cdn;
-                    let notes = std::fs::read_to_string("bench/llhls-cdn-notes.md").ok();
-                    let files = llhls_cdn::read(&runs_dir, &run.systems, run.runs)?;
-                    let report = llhls_cdn::report(&files, &run, notes.as_deref())?;
-                    ("bench/llhls-cdn.sh", llhls_cdn::RESULTS, report, out)
-                }
-                ReportCmd::Llhls { ramps, run, out } => {
-                    use reports::llhls_common::{self as llhls, Row};
-                    let (script, notes) = match run.row {
-                        Row::Node => ("bench/llhls-node.sh", "bench/llhls-node-notes.md"),
-                        Row::Lb => ("bench/llhls-lb.sh", "bench/llhls-lb-notes.md"),
-                    };
-                    let notes = std::fs::read_to_string(notes).ok();
-                    let doc_has_node = !out.no_doc
-                        && std::fs::read_to_string(&args.docs)
-                            .is_ok_and(|doc| doc.contains(llhls::NODE_SECTION));
-                    let files = reports::ramps::read(&ramps)?;
-                    let report = llhls::report(&files, &run, doc_has_node, notes.as_deref())?;
-                    (script, llhls::results_file(run.row), report, out)
-                }
-                ReportCmd::ViewerVerify { runs, run, out } => {
-                    let report = reports::viewer_verify::report(&read(&runs)?, &run)?;
-                    let results = "bench/out/viewer-verify.json";
-                    ("bench/viewer-verify.sh", results, report, out)
-                }
-                ReportCmd::PublishLatency { raw, date, out } => {
-                    let report = reports::publish_latency::report(&read(&raw)?, &date)?;
-                    let results = "bench/out/publish-latency.json";
-                    ("bench/publish-latency.sh", results, report, out)
-                }
-            };
-            let results = out.results_file.unwrap_or_else(|| PathBuf::from(results));
-            if let Some(dir) = results.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("making {}", dir.display()))?;
-            }
-            std::fs::write(&results, serde_json::to_string_pretty(&report.raw)? + "\n")
-                .with_context(|| results.display().to_string())?;
-            say(report.section.trim_end());
-            if !out.no_doc {
-                let block = Block {
-                    script: script.to_owned(),
-                    heading: report.heading.to_owned(),
-                    results,
-                    section: None,
-                    after: report.after.map(str::to_owned),
-                    measured: None,
-                    committed: false,
-                };
-                put(&args.docs, block, Some(report.section))?;
-            }
-            if let Some(why) = report.refusal {
-                anyhow::bail!(why);
-            }
-        }
+        Cmd::Report(which) => report(&args.docs, *which)?,
+        Cmd::Run(which) => run(&args.docs, *which)?,
         Cmd::Check(CheckCmd::LbTls { results }) => {
             let (line, same) = reports::lb::tls_check(&read(&results)?)?;
             eprintln!("{line}");
@@ -1094,6 +874,261 @@ fn version(program: &str, arg: &str) -> anyhow::Result<String> {
         .next()
         .with_context(|| format!("{program} {arg} printed nothing"))?;
     Ok(first.trim().to_owned())
+}
+
+/// Writes a report: the raw results, the section on stdout and in the doc `docs` (unless
+/// told not to); fails when the report refuses the run.
+fn report(docs: &Path, which: ReportCmd) -> anyhow::Result<()> {
+    let (script, results, report, out) = match which {
+        ReportCmd::MoqCost {
+            runs,
+            viewers,
+            runs_given,
+            date,
+            variant,
+            out,
+        } => {
+            let notes = std::fs::read_to_string("bench/moq-cost-notes.md").ok();
+            let run = reports::moq_cost::Run {
+                viewers,
+                runs: runs_given,
+                variant,
+                date,
+                notes,
+            };
+            let report = reports::moq_cost::report(&read(&runs)?, &run)?;
+            ("bench/moq-cost.sh", "bench/out/moq-cost.json", report, out)
+        }
+        ReportCmd::DvrSeek { result, run, out } => {
+            let notes = std::fs::read_to_string("bench/dvr-seek-notes.md").ok();
+            let report = reports::dvr_seek::report(&read(&result)?, &run, notes.as_deref())?;
+            ("bench/dvr-seek.sh", "bench/out/dvr-seek.json", report, out)
+        }
+        ReportCmd::Ladder { work, run, out } => {
+            let notes = std::fs::read_to_string("bench/ladder-notes.md").ok();
+            let report = reports::ladder::report(
+                &read(&work.join("runs"))?,
+                &read(&work.join("quality"))?,
+                &reports::ladder::outputs(&work)?,
+                &run,
+                notes.as_deref(),
+            )?;
+            let results = reports::ladder::results_file(run.parts != 0);
+            ("bench/ladder.sh", results, report, out)
+        }
+        ReportCmd::LadderCodecs {
+            work,
+            seconds,
+            codecs,
+            out,
+        } => {
+            let playlists = codecs
+                .into_iter()
+                .map(|codec| {
+                    Ok(reports::ladder_codecs::Playlists {
+                        src: read(&work.join(format!("src-{codec}.m3u8")))?,
+                        master: read(&work.join(format!("master-{codec}.m3u8")))?,
+                        codec,
+                    })
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let samples = read(&work.join("samples.jsonl"))?;
+            let report = reports::ladder_codecs::report(&samples, &playlists, seconds)?;
+            let results = "bench/out/ladder-codecs.json";
+            ("bench/ladder-codecs.sh", results, report, out)
+        }
+        ReportCmd::LlQuality {
+            encodes,
+            seconds,
+            out,
+        } => {
+            let report = reports::ll_quality::report(&read(&encodes)?, seconds)?;
+            let results = "bench/out/ll-quality.json";
+            ("bench/ll-quality.sh", results, report, out)
+        }
+        ReportCmd::Compose { run, out } => {
+            let report = reports::compose::report(&run)?;
+            ("bench/compose.sh", "bench/out/compose.json", report, out)
+        }
+        ReportCmd::PushBytes { results, run, out } => {
+            let notes = std::fs::read_to_string("bench/push-bytes-notes.md").ok();
+            let report = reports::push_bytes::report(&read(&results)?, &run, notes.as_deref())?;
+            (
+                "bench/push-bytes.sh",
+                "bench/out/push-bytes.json",
+                report,
+                out,
+            )
+        }
+        ReportCmd::Lb {
+            results,
+            metrics,
+            run,
+            haproxy,
+            nginx,
+            out,
+        } => {
+            let notes = std::fs::read_to_string("bench/lb-notes.md").ok();
+            let versions = reports::lb::Versions {
+                haproxy: version(&haproxy, "-v")?,
+                h2load: version("h2load", "--version")?,
+                nginx: version(&nginx, "-v")?,
+            };
+            let (rows, metrics) = (read(&results)?, read(&metrics)?);
+            let report = reports::lb::report(&rows, &metrics, &run, &versions, notes.as_deref())?;
+            ("bench/lb.sh", "bench/out/lb.json", report, out)
+        }
+        ReportCmd::LbProfile { work, run, out } => {
+            let notes = std::fs::read_to_string("bench/lb-profile-notes.md").ok();
+            let profiles = reports::lb_profile::profiles(&work)?;
+            let valgrind = version("valgrind", "--version")?;
+            let report = reports::lb_profile::report(&profiles, &run, &valgrind, notes.as_deref())?;
+            for line in reports::lb_profile::summary(&report.raw) {
+                say(&line);
+            }
+            let results = "bench/out/lb-profile.json";
+            ("bench/lb-profile.sh", results, report, out)
+        }
+        ReportCmd::Memory {
+            raw,
+            ciphers,
+            run,
+            out,
+        } => {
+            let notes = read(Path::new("bench/memory-notes.md"))?;
+            let report = reports::memory::report(&read(&raw)?, &read(&ciphers)?, &run, &notes)?;
+            ("bench/memory.sh", "bench/out/memory.json", report, out)
+        }
+        ReportCmd::StreamMemory { raw, run, out } => {
+            let notes = std::fs::read_to_string("bench/stream-memory-notes.md").ok();
+            let report = reports::stream_memory::report(&read(&raw)?, &run, notes.as_deref())?;
+            let results = "bench/out/stream-memory.json";
+            ("bench/stream-memory.sh", results, report, out)
+        }
+        ReportCmd::Edge { results, run, out } => {
+            let notes = std::fs::read_to_string("bench/edge-notes.md").ok();
+            let report = reports::edge::report(&read(&results)?, &run, notes.as_deref())?;
+            ("bench/edge.sh", "bench/out/edge.json", report, out)
+        }
+        ReportCmd::Latency {
+            runs,
+            before,
+            after,
+            run,
+            out,
+        } => {
+            let report =
+                reports::latency::report(&read(&runs)?, &read(&before)?, &read(&after)?, &run)?;
+            ("bench/latency.sh", "bench/out/latency.json", report, out)
+        }
+        ReportCmd::IngestLatency { runs, run, out } => {
+            let notes = std::fs::read_to_string(run.notes_file()).ok();
+            let report = reports::ingest_latency::report(&read(&runs)?, &run, notes.as_deref())?;
+            ("bench/ingest-latency.sh", run.results_file(), report, out)
+        }
+        ReportCmd::C2paOverhead { measured, run, out } => {
+            let notes = std::fs::read_to_string("bench/c2pa-overhead-notes.md").ok();
+            let report = reports::c2pa_overhead::report(&read(&measured)?, &run, notes.as_deref())?;
+            let results = "bench/out/c2pa-overhead.json";
+            ("bench/c2pa-overhead.sh", results, report, out)
+        }
+        ReportCmd::ArchiveDisk { result, date, out } => {
+            let notes = std::fs::read_to_string("bench/archive-disk-notes.md").ok();
+            let report = reports::archive_disk::report(&read(&result)?, &date, notes.as_deref())?;
+            let results = "bench/out/archive-disk.json";
+            ("bench/archive-disk.sh", results, report, out)
+        }
+        ReportCmd::Capacity { ramps, run, out } => {
+            let files = reports::ramps::read(&ramps)?;
+            let report = reports::capacity::report(&files, &run)?;
+            ("bench/capacity.sh", reports::capacity::RESULTS, report, out)
+        }
+        ReportCmd::LlhlsCdn { runs_dir, run, out } => {
+            use reports::llhls_cdn;
+            let notes = std::fs::read_to_string("bench/llhls-cdn-notes.md").ok();
+            let files = llhls_cdn::read(&runs_dir, &run.systems, run.runs)?;
+            let report = llhls_cdn::report(&files, &run, notes.as_deref())?;
+            ("bench/llhls-cdn.sh", llhls_cdn::RESULTS, report, out)
+        }
+        ReportCmd::Llhls { ramps, run, out } => {
+            use reports::llhls_common::{self as llhls, Row};
+            let (script, notes) = match run.row {
+                Row::Node => ("bench/llhls-node.sh", "bench/llhls-node-notes.md"),
+                Row::Lb => ("bench/llhls-lb.sh", "bench/llhls-lb-notes.md"),
+            };
+            let notes = std::fs::read_to_string(notes).ok();
+            let doc_has_node = !out.no_doc
+                && std::fs::read_to_string(docs).is_ok_and(|doc| doc.contains(llhls::NODE_SECTION));
+            let files = reports::ramps::read(&ramps)?;
+            let report = llhls::report(&files, &run, doc_has_node, notes.as_deref())?;
+            (script, llhls::results_file(run.row), report, out)
+        }
+        ReportCmd::ViewerVerify { runs, run, out } => {
+            let report = reports::viewer_verify::report(&read(&runs)?, &run)?;
+            let results = "bench/out/viewer-verify.json";
+            ("bench/viewer-verify.sh", results, report, out)
+        }
+        ReportCmd::PublishLatency { raw, date, out } => {
+            let report = reports::publish_latency::report(&read(&raw)?, &date)?;
+            let results = "bench/out/publish-latency.json";
+            ("bench/publish-latency.sh", results, report, out)
+        }
+    };
+    let results = out.results_file.unwrap_or_else(|| PathBuf::from(results));
+    if let Some(dir) = results.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("making {}", dir.display()))?;
+    }
+    std::fs::write(&results, serde_json::to_string_pretty(&report.raw)? + "\n")
+        .with_context(|| results.display().to_string())?;
+    say(report.section.trim_end());
+    if !out.no_doc {
+        let block = Block {
+            script: script.to_owned(),
+            heading: report.heading.to_owned(),
+            results,
+            section: None,
+            after: report.after.map(str::to_owned),
+            measured: None,
+            committed: false,
+        };
+        put(docs, block, Some(report.section))?;
+    }
+    if let Some(why) = report.refusal {
+        anyhow::bail!(why);
+    }
+    Ok(())
+}
+
+/// Runs a benchmark whole: the cluster, the peers, the interleaved runs and the report.
+fn run(docs: &Path, which: RunCmd) -> anyhow::Result<()> {
+    match which {
+        RunCmd::Llhls(args) => viewers::benches::llhls::run(&args, |ramps| {
+            let out = ReportOut {
+                no_doc: args.no_doc,
+                results_file: args.results.clone(),
+            };
+            let llhls = ReportCmd::Llhls {
+                ramps: ramps.dir.to_path_buf(),
+                run: ramps.run,
+                out,
+            };
+            report(docs, llhls)
+        }),
+        RunCmd::MoqCost(args) => viewers::benches::moq_cost::run(&args, |runs| {
+            let moq_cost = ReportCmd::MoqCost {
+                runs: runs.to_path_buf(),
+                viewers: Some(args.viewers.to_string()),
+                runs_given: Some(args.runs.to_string()),
+                date: viewers::harness::today(true)?,
+                variant: args.variant.clone(),
+                out: ReportOut {
+                    no_doc: args.no_doc,
+                    results_file: None,
+                },
+            };
+            report(docs, moq_cost)
+        }),
+    }
 }
 
 /// A runtime for a sample that asks a node.

@@ -33,8 +33,10 @@
 //! lives in its own module.
 
 pub mod arrival;
+pub mod benches;
 pub mod docblock;
 pub mod floor;
+pub mod harness;
 pub mod live;
 pub mod ll;
 pub mod llplaylist;

@@ -68,12 +68,14 @@ pub(crate) fn push_notes(lines: &mut Vec<String>, notes: Option<&str>) {
 }
 
 /// The JSON objects of `text`, one a line (blank lines passed over); an error names the
-/// object that does not parse (`what` and its number, counting objects).
+/// object that does not parse (`what` and its number, counting objects). Numbers are read
+/// as Python's `json` reads them ([`python::parse_json`]): a float copied into the raw
+/// results is the one the tool wrote.
 pub(crate) fn json_lines(what: &str, text: &str) -> anyhow::Result<Vec<serde_json::Value>> {
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .enumerate()
-        .map(|(i, l)| serde_json::from_str(l).with_context(|| format!("{what} {}", i + 1)))
+        .map(|(i, l)| python::parse_json(l).with_context(|| format!("{what} {}", i + 1)))
         .collect()
 }
 
@@ -82,6 +84,20 @@ mod tests {
     use serde_json::json;
 
     use super::python::*;
+
+    #[test]
+    fn json_lines_read_floats_exactly() {
+        // 17 significant digits, as Python's repr writes some doubles: the nearest double.
+        let text = "{\"a\": 0.30000000000000004, \"b\": 4.35, \"n\": 7}\n\n{\"a\": 1e-7}\n";
+        let lines = super::json_lines("line", text).expect("two lines");
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0]["a"].as_f64(), Some(0.300_000_000_000_000_04));
+        assert_eq!(lines[0]["b"].as_f64(), Some(4.35));
+        assert!(lines[0]["n"].is_u64());
+        assert_eq!(lines[1]["a"].as_f64(), Some(1e-7));
+        let err = super::json_lines("line", "{}\n{\"a\": }\n").expect_err("a bad line");
+        assert!(format!("{err:#}").starts_with("line 2"), "{err:#}");
+    }
 
     #[test]
     fn numbers_print_as_python_prints_them() {

@@ -119,6 +119,9 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
             "bench/peers/nginx/files.conf",
             "bench/viewers/src/moq_viewers.rs",
             "bench/viewers/src/ll.rs",
+            "bench/viewers/src/harness",
+            "bench/viewers/src/harness.rs",
+            "bench/viewers/src/benches/moq_cost.rs",
         ],
     ),
     (

@@ -1,0 +1,8 @@
+//! Benchmarks the driver runs whole (`sealcast-bench run NAME`): the cluster and the peers
+//! started ([`crate::harness`]), the systems measured in interleaved runs, the report
+//! written; their scripts in `bench/` only install what is missing, find the binaries and
+//! hand over. The other scripts still orchestrate in bash, calling the driver for each
+//! sample, check and report (bench/README.md).
+
+pub mod llhls;
+pub mod moq_cost;
