@@ -118,6 +118,8 @@ enum RunCmd {
     Llhls(Box<viewers::benches::llhls::Args>),
     /// bench/moq-cost.sh.
     MoqCost(Box<viewers::benches::moq_cost::Args>),
+    /// bench/compose.sh.
+    Compose(Box<viewers::benches::compose::Args>),
 }
 
 /// The samples `sample` takes while a script measures.
@@ -1127,6 +1129,13 @@ fn run(docs: &Path, which: RunCmd) -> anyhow::Result<()> {
                 },
             };
             report(docs, moq_cost)
+        }),
+        RunCmd::Compose(args) => viewers::benches::compose::run(&args, |run| {
+            let out = ReportOut {
+                no_doc: args.no_doc,
+                results_file: None,
+            };
+            report(docs, ReportCmd::Compose { run, out })
         }),
     }
 }

@@ -43,11 +43,21 @@ impl Work {
     /// (nginx's worker).
     pub fn tmpfs(name: &str) -> anyhow::Result<Work> {
         let shm = Path::new("/dev/shm");
-        let parent = if shm.is_dir() {
-            shm.to_path_buf()
+        if shm.is_dir() {
+            Work::create(shm, name)
         } else {
-            std::env::temp_dir()
-        };
+            Work::disk(name)
+        }
+    }
+
+    /// A new directory `sealcast-NAME.*` in the system's temporary directory (on disk, for
+    /// what should not take memory: image builds).
+    pub fn disk(name: &str) -> anyhow::Result<Work> {
+        Work::create(&std::env::temp_dir(), name)
+    }
+
+    /// A new directory `sealcast-NAME.*` in `parent`, mode 755.
+    fn create(parent: &Path, name: &str) -> anyhow::Result<Work> {
         let stamp = format!(
             "{}-{}",
             std::process::id(),
@@ -77,7 +87,7 @@ impl Work {
     }
 
     /// Starts `program` with `args` (and `envs` added to its environment) pinned to `cores`
-    /// (`taskset -c`: "0", "1", "0,1"), its output in `NAME.out` and `NAME.err`; stopped
+    /// (`taskset -c`: "0", "1", "0,1"; "": not pinned), its output in `NAME.out` and `NAME.err`; stopped
     /// with the `Work`. Returns its pid.
     pub fn start<I, S>(
         &mut self,
@@ -93,12 +103,16 @@ impl Work {
     {
         let out = File::create(self.path(format!("{name}.out")))?;
         let err = File::create(self.path(format!("{name}.err")))?;
-        let mut command = Command::new("taskset");
+        // No cores: not pinned (where the script did not pin it either).
+        let mut command = if cores.is_empty() {
+            Command::new(program)
+        } else {
+            let mut taskset = Command::new("taskset");
+            taskset.arg("-c").arg(cores).arg(program);
+            taskset
+        };
         clean_env(&mut command);
         command
-            .arg("-c")
-            .arg(cores)
-            .arg(program)
             .args(args)
             .envs(envs.iter().copied())
             .stdin(Stdio::null())
@@ -286,14 +300,18 @@ pub fn pin(core: &str, pids: &[u32]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// utime + stime of the processes summed, in clock ticks (bench/lib.sh's `cpu_ticks`);
+/// fails when one has gone.
+pub fn cpu_ticks(pids: &[u32]) -> anyhow::Result<u64> {
+    crate::procstat::sample(pids)
+        .watched
+        .with_context(|| format!("no CPU time of {pids:?} in /proc"))
+}
+
 /// utime + stime of the processes summed, in seconds (bench/lib.sh's `cpu_ticks` over
 /// `getconf CLK_TCK`); fails when one has gone.
 pub fn cpu_seconds(pids: &[u32]) -> anyhow::Result<f64> {
-    let sample = crate::procstat::sample(pids);
-    let ticks = sample
-        .watched
-        .with_context(|| format!("no CPU time of {pids:?} in /proc"))?;
-    Ok(ticks as f64 / crate::procstat::clock_ticks() as f64)
+    Ok(cpu_ticks(pids)? as f64 / crate::procstat::clock_ticks() as f64)
 }
 
 /// The processes' resident memory summed (`VmRSS`), in KiB.
