@@ -170,23 +170,6 @@ bench_mosquitto() {
     || { cat "$WORK/mosquitto.err" >&2; echo "mosquitto did not listen" >&2; return 1; }
 }
 
-# bench_haproxy_conf FILE PORT PEM SUITE MAXCONN CLIENT_TIMEOUT SERVER: an HAProxy
-# configuration as the benchmarks run it against ours: one thread, TLS 1.3 with only the
-# suite ours negotiated, h2 and http/1.1 by ALPN, keep-alive with connection reuse to the
-# backend, the sticky cookie inserted, one server (HOST:PORT).
-bench_haproxy_conf() {
-  bench_render haproxy/tls-front.cfg "$1" PORT="$2" PEM="$3" SUITE="$4" MAXCONN="$5" \
-    CLIENT_TIMEOUT="$6" SERVER="$7"
-}
-
-# bench_cipher URL: "VERSION SUITE ALPN" (TLSv1.3 TLS_AES_128_GCM_SHA256 h2) as the server
-# of URL negotiates with an h2-capable client trusting CA.
-bench_cipher() {
-  local hostport="${1#https://}"; hostport="${hostport%%/*}"
-  openssl s_client -connect "$hostport" -servername localhost -alpn h2,http/1.1 -CAfile "$CA" < /dev/null 2> /dev/null \
-    | awk '/^New, / { v = $2; c = $5 } /^ALPN protocol:/ { a = $3 } END { print v, c, a }'
-}
-
 # bench_nginx_conf DIR PORT ROOT NOFILE: DIR/nginx.conf as the benchmarks run nginx against
 # ours: one worker, sendfile, no access log, long keep-alive, the files of ROOT (on tmpfs)
 # on 127.0.0.1:PORT; its pid, error log and temporary files in DIR.
@@ -243,9 +226,6 @@ name = "360p"
 kind = "source"
 EOF2
 }
-
-# bench_ok200 URL: whether URL answers 200 over HTTPS trusting the cluster's CA (CA).
-bench_ok200() { [ "$(curl -s --max-time 3 --cacert "$CA" -o /dev/null -w '%{http_code}' "$1")" = 200 ]; }
 
 # bench_ll_publish CORE: `sealcast ingest` (RTMP on a free port) and `sealcast source` (a
 # 640x360 30 fps test pattern, ~730 kb/s, 2 s GOP, real time) publishing the stream of

@@ -114,6 +114,8 @@ enum Cmd {
 /// The benchmarks `run` runs whole.
 #[derive(Debug, Subcommand)]
 enum RunCmd {
+    /// bench/capacity.sh.
+    Capacity(Box<viewers::benches::capacity::Args>),
     /// bench/llhls-node.sh (`--row node`) and bench/llhls-lb.sh (`--row lb`).
     Llhls(Box<viewers::benches::llhls::Args>),
     /// bench/moq-cost.sh.
@@ -1104,6 +1106,17 @@ fn report(docs: &Path, which: ReportCmd) -> anyhow::Result<()> {
 /// Runs a benchmark whole: the cluster, the peers, the interleaved runs and the report.
 fn run(docs: &Path, which: RunCmd) -> anyhow::Result<()> {
     match which {
+        RunCmd::Capacity(args) => viewers::benches::capacity::run(&args, |ramps| {
+            let capacity = ReportCmd::Capacity {
+                ramps: ramps.dir.to_path_buf(),
+                run: ramps.run,
+                out: ReportOut {
+                    no_doc: args.no_doc,
+                    results_file: args.results.clone(),
+                },
+            };
+            report(docs, capacity)
+        }),
         RunCmd::Llhls(args) => viewers::benches::llhls::run(&args, |ramps| {
             let out = ReportOut {
                 no_doc: args.no_doc,

@@ -416,6 +416,20 @@ pub fn program(name: &str) -> PathBuf {
         .unwrap_or_else(|| Path::new("/usr/sbin").join(name))
 }
 
+/// What `program FLAG` printed, standard output then standard error, without the trailing
+/// newlines (`"$(nginx -v 2>&1 || true)"`); empty when it could not run.
+pub fn version(program: &Path, flag: &str) -> String {
+    Command::new(program)
+        .arg(flag)
+        .output()
+        .map(|o| {
+            let mut text = String::from_utf8_lossy(&o.stdout).into_owned();
+            text.push_str(&String::from_utf8_lossy(&o.stderr));
+            text.trim_end_matches('\n').to_owned()
+        })
+        .unwrap_or_default()
+}
+
 /// This process's limit of open files (`ulimit -n`; the script raised it to the hard
 /// limit); an unlimited one as 1048576.
 pub fn open_files_limit() -> anyhow::Result<u64> {

@@ -292,6 +292,18 @@ impl LlCluster {
         path: &str,
         envs: &[(&str, &str)],
     ) -> anyhow::Result<Started> {
+        self.lb_on(work, name, "0,1", path, envs)
+    }
+
+    /// [`LlCluster::lb`] started on `cores` (`taskset -c`: "0", "0,1").
+    pub fn lb_on(
+        &self,
+        work: &mut Work,
+        name: &str,
+        cores: &str,
+        path: &str,
+        envs: &[(&str, &str)],
+    ) -> anyhow::Result<Started> {
         let port = free_port()?;
         let https = format!("127.0.0.1:{port}");
         let http = format!("127.0.0.1:{}", free_port()?);
@@ -299,7 +311,7 @@ impl LlCluster {
         let envs: Vec<(&str, &str)> = self.env().into_iter().chain(envs.iter().copied()).collect();
         let pid = work.start(
             name,
-            "0,1",
+            cores,
             &self.bin,
             os_args(&[
                 "lb".as_ref(),

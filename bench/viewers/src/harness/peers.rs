@@ -1,6 +1,8 @@
 //! The peers' servers a benchmark sets beside ours, from their configuration files in
-//! `bench/peers/` (bench/lib.sh's `bench_ll_nginx`, `bench_haproxy_conf`, `bench_cipher`).
+//! `bench/peers/` (bench/lib.sh's `bench_ll_nginx`, `bench_nginx_conf`, `bench_haproxy_conf`,
+//! `bench_cipher`, and bench/capacity.sh's mirror).
 
+use std::ffi::OsStr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -19,7 +21,8 @@ pub struct MirroredNginx {
     pub pids: Vec<u32>,
     /// The mirror's pid (`sealcast-bench mirror`).
     pub mirror: u32,
-    /// A part listed by both, served with the same bytes by both.
+    /// A part listed by both (on a plain-HLS mirror, a segment), served with the same
+    /// bytes by both.
     pub same_part: String,
 }
 
@@ -36,24 +39,93 @@ pub fn nginx_on_mirror(
 ) -> anyhow::Result<MirroredNginx> {
     let playlist = format!("/live/{stream}/360p/index.m3u8");
     let master = format!("/live/{stream}/master.m3u8");
+    let (url, pids, mirror) =
+        mirror_served(work, node, &master, &playlist, None, &playlist, nofile)?;
+    same_bytes(node, &url, &master)?;
+    same_bytes(node, &url, &format!("/live/{stream}/360p/init.mp4"))?;
+    let listed = get(&format!("{url}{playlist}"), None, 5).context("nginx's playlist")?;
+    let same_part = crate::harness::last_part_uri(&String::from_utf8_lossy(&listed))
+        .map(str::to_owned)
+        .context("nginx's playlist lists no part")?;
+    same_bytes(node, &url, &format!("/live/{stream}/360p/{same_part}"))?;
+    Ok(MirroredNginx {
+        url,
+        pids,
+        mirror,
+        same_part,
+    })
+}
+
+/// [`nginx_on_mirror`] for plain HLS (bench/capacity.sh's): the mirror polls the media
+/// playlist every `interval` seconds (`sealcast-bench mirror --interval`) and, when it
+/// changed, fetches the new segments and the init segment first, then the playlist; nginx
+/// is ready once it serves the master playlist. Checks that both serve the same master
+/// playlist, init segment (the playlist's first `URI="…"`, when it has one) and the
+/// next-to-last segment nginx lists, returned as `same_part`.
+pub fn nginx_on_hls_mirror(
+    work: &mut Work,
+    node: &str,
+    stream: &str,
+    nofile: u64,
+    interval: &str,
+) -> anyhow::Result<MirroredNginx> {
+    let playlist = format!("/live/{stream}/360p/index.m3u8");
+    let master = format!("/live/{stream}/master.m3u8");
+    let (url, pids, mirror) = mirror_served(
+        work,
+        node,
+        &master,
+        &playlist,
+        Some(interval),
+        &master,
+        nofile,
+    )?;
+    same_bytes(node, &url, &master)?;
+    let listed = get(&format!("{url}{playlist}"), None, 5).context("nginx's playlist")?;
+    let listed = String::from_utf8_lossy(&listed);
+    let segment = next_to_last_segment(&listed)
+        .map(str::to_owned)
+        .context("nginx's playlist lists no segment")?;
+    if let Some(init) = first_uri(&listed) {
+        same_bytes(node, &url, &format!("/live/{stream}/360p/{init}"))?;
+    }
+    same_bytes(node, &url, &format!("/live/{stream}/360p/{segment}"))?;
+    Ok(MirroredNginx {
+        url,
+        pids,
+        mirror,
+        same_part: segment,
+    })
+}
+
+/// The mirror of `node`'s `master` and `playlist` into `WORK/www` (LL-HLS, or plain HLS
+/// polled every `interval` seconds), once it prints `ready`, and nginx serving it, once
+/// `probe` answers: nginx's URL, its master's and workers' pids, the mirror's pid.
+fn mirror_served(
+    work: &mut Work,
+    node: &str,
+    master: &str,
+    playlist: &str,
+    interval: Option<&str>,
+    probe: &str,
+    nofile: u64,
+) -> anyhow::Result<(String, Vec<u32>, u32)> {
     let www = work.path("www");
     std::fs::create_dir_all(&www)?;
     let mode = std::os::unix::fs::PermissionsExt::from_mode(0o755);
     std::fs::set_permissions(&www, mode)?;
     let me = std::env::current_exe().context("this program's path")?;
-    let mirror = work.start(
-        "mirror",
-        "1",
-        &me,
-        os_args(&[
-            "mirror".as_ref(),
-            node.as_ref(),
-            master.as_ref(),
-            playlist.as_ref(),
-            www.as_os_str(),
-        ]),
-        &[],
-    )?;
+    let mut args = os_args(&[
+        "mirror".as_ref(),
+        node.as_ref(),
+        master.as_ref(),
+        playlist.as_ref(),
+        www.as_os_str(),
+    ]);
+    if let Some(interval) = interval {
+        args.extend([OsStr::new("--interval"), OsStr::new(interval)]);
+    }
+    let mirror = work.start("mirror", "1", &me, args, &[])?;
     if !wait_for(Duration::from_secs(20), || {
         work.out_has_line("mirror", "ready")
     }) {
@@ -93,35 +165,46 @@ pub fn nginx_on_mirror(
     )?;
     let url = format!("http://127.0.0.1:{port}");
     if !wait_for(Duration::from_secs(10), || {
-        get(&format!("{url}{playlist}"), None, 2).is_some()
+        get(&format!("{url}{probe}"), None, 2).is_some()
     }) {
         work.alive(master_pid, "nginx")?;
         bail!("nginx did not answer{}", work.logs());
     }
     let mut pids = vec![master_pid];
     pids.extend(children(master_pid)?);
-    let same = |path: &str| -> anyhow::Result<()> {
-        let ours = get(&format!("{node}{path}"), None, 5);
-        let theirs = get(&format!("{url}{path}"), None, 5);
-        ensure!(
-            ours.is_some() && ours == theirs,
-            "nginx and the node serve different bytes for {path}"
-        );
-        Ok(())
-    };
-    same(&master)?;
-    same(&format!("/live/{stream}/360p/init.mp4"))?;
-    let listed = get(&format!("{url}{playlist}"), None, 5).context("nginx's playlist")?;
-    let same_part = crate::harness::last_part_uri(&String::from_utf8_lossy(&listed))
-        .map(str::to_owned)
-        .context("nginx's playlist lists no part")?;
-    same(&format!("/live/{stream}/360p/{same_part}"))?;
-    Ok(MirroredNginx {
-        url,
-        pids,
-        mirror,
-        same_part,
+    Ok((url, pids, mirror))
+}
+
+/// Fails unless `node` and nginx (`nginx`) serve the same bytes for `path`.
+fn same_bytes(node: &str, nginx: &str, path: &str) -> anyhow::Result<()> {
+    let ours = get(&format!("{node}{path}"), None, 5);
+    let theirs = get(&format!("{nginx}{path}"), None, 5);
+    ensure!(
+        ours.is_some() && ours == theirs,
+        "nginx and the node serve different bytes for {path}"
+    );
+    Ok(())
+}
+
+/// The first `URI="…"` of a media playlist (`grep -o 'URI="[^"]*"' | head -1`): its init
+/// segment, when it has one.
+pub fn first_uri(playlist: &str) -> Option<&str> {
+    playlist.lines().find_map(|line| {
+        let (_, rest) = line.split_once("URI=\"")?;
+        rest.split_once('"').map(|(uri, _)| uri)
     })
+}
+
+/// The next-to-last segment a media playlist lists (its lines that are not tags, `grep -v
+/// '^#' | tail -2 | head -1`; the only one when it lists one): complete on both servers.
+pub fn next_to_last_segment(playlist: &str) -> Option<&str> {
+    let segments: Vec<&str> = playlist.lines().filter(|l| !l.starts_with('#')).collect();
+    segments
+        .len()
+        .checked_sub(2)
+        .or_else(|| segments.len().checked_sub(1))
+        .and_then(|i| segments.get(i).copied())
+        .filter(|s| !s.is_empty())
 }
 
 /// The pids of `parent`'s children (`pgrep -P`).
@@ -245,5 +328,19 @@ mod tests {
                       Server public key is 256 bit\nALPN protocol: h2\n";
         assert_eq!(negotiated(report), "TLSv1.3, TLS_AES_128_GCM_SHA256 h2");
         assert_eq!(negotiated("nothing"), "  ");
+    }
+
+    #[test]
+    fn the_init_and_the_segment_are_found_as_grep_found_them() {
+        let playlist = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MAP:URI=\"init.mp4\"\n\
+                        #EXTINF:2.000,\n7.m4s\n#EXTINF:2.000,\n8.m4s\n#EXTINF:2.000,\n9.m4s\n";
+        assert_eq!(first_uri(playlist), Some("init.mp4"));
+        assert_eq!(next_to_last_segment(playlist), Some("8.m4s"));
+        assert_eq!(
+            next_to_last_segment("#EXTM3U\n#EXTINF:2,\n1.m4s\n"),
+            Some("1.m4s")
+        );
+        assert_eq!(next_to_last_segment("#EXTM3U\n"), None);
+        assert_eq!(first_uri("#EXTM3U\n#EXTINF:2,\n1.ts\n"), None);
     }
 }
