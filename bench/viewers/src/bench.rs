@@ -118,6 +118,8 @@ enum RunCmd {
     Llhls(Box<viewers::benches::llhls::Args>),
     /// bench/moq-cost.sh.
     MoqCost(Box<viewers::benches::moq_cost::Args>),
+    /// bench/push-bytes.sh.
+    PushBytes(Box<viewers::benches::push_bytes::Args>),
 }
 
 /// The samples `sample` takes while a script measures.
@@ -1127,6 +1129,23 @@ fn run(docs: &Path, which: RunCmd) -> anyhow::Result<()> {
                 },
             };
             report(docs, moq_cost)
+        }),
+        RunCmd::PushBytes(args) => viewers::benches::push_bytes::run(&args, |results| {
+            let push_bytes = ReportCmd::PushBytes {
+                results: results.to_path_buf(),
+                run: reports::push_bytes::Run {
+                    rounds: reports::Rounds {
+                        seconds: args.seconds,
+                        rounds: args.rounds,
+                    },
+                    date: viewers::harness::today(true)?,
+                },
+                out: ReportOut {
+                    no_doc: args.no_doc,
+                    results_file: None,
+                },
+            };
+            report(docs, push_bytes)
         }),
     }
 }

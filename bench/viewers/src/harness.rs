@@ -48,6 +48,17 @@ impl Work {
         } else {
             std::env::temp_dir()
         };
+        Work::in_dir(&parent, name)
+    }
+
+    /// A new directory `sealcast-NAME.*` in the system's temporary directory (`mktemp -d`,
+    /// as bench/lib.sh's `bench_workdir` made it: on disk where `/tmp` is).
+    pub fn temp(name: &str) -> anyhow::Result<Work> {
+        Work::in_dir(&std::env::temp_dir(), name)
+    }
+
+    /// A new directory `sealcast-NAME.*` in `parent`.
+    fn in_dir(parent: &Path, name: &str) -> anyhow::Result<Work> {
         let stamp = format!(
             "{}-{}",
             std::process::id(),
@@ -91,14 +102,50 @@ impl Work {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
+        self.spawn(name, Some(cores), program, args, envs)
+    }
+
+    /// [`Work::start`] without pinning: the process may run on every core (a script's
+    /// process started without `taskset`).
+    pub fn start_unpinned<I, S>(
+        &mut self,
+        name: &str,
+        program: &Path,
+        args: I,
+        envs: &[(&str, &str)],
+    ) -> anyhow::Result<u32>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.spawn(name, None, program, args, envs)
+    }
+
+    /// Starts `program` (through `taskset -c CORES` when given cores).
+    fn spawn<I, S>(
+        &mut self,
+        name: &str,
+        cores: Option<&str>,
+        program: &Path,
+        args: I,
+        envs: &[(&str, &str)],
+    ) -> anyhow::Result<u32>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
         let out = File::create(self.path(format!("{name}.out")))?;
         let err = File::create(self.path(format!("{name}.err")))?;
-        let mut command = Command::new("taskset");
+        let mut command = match cores {
+            Some(cores) => {
+                let mut taskset = Command::new("taskset");
+                taskset.arg("-c").arg(cores).arg(program);
+                taskset
+            }
+            None => Command::new(program),
+        };
         clean_env(&mut command);
         command
-            .arg("-c")
-            .arg(cores)
-            .arg(program)
             .args(args)
             .envs(envs.iter().copied())
             .stdin(Stdio::null())
@@ -139,6 +186,32 @@ impl Work {
         let status = child.wait()?;
         forget(pid);
         Ok(status.success())
+    }
+
+    /// Stops the processes `pids` started here (SIGTERM to each, then waits for each,
+    /// SIGKILL after 5 s), as a script's `kill A B; wait A B`.
+    pub fn stop(&mut self, pids: &[u32]) {
+        for pid in pids {
+            testkit::process::terminate(*pid);
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        for pid in pids {
+            let Some(index) = self.procs.iter().position(|(_, c)| c.id() == *pid) else {
+                continue;
+            };
+            let (_, mut child) = self.procs.remove(index);
+            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            forget(*pid);
+        }
+    }
+
+    /// The text of `NAME.out` (empty when there is none).
+    pub fn out(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path(format!("{name}.out"))).unwrap_or_default()
     }
 
     /// Whether a line of `NAME.out` starts with `prefix`.
@@ -256,6 +329,22 @@ pub fn os_args<'a>(args: &[&'a OsStr]) -> Vec<&'a OsStr> {
     args.to_vec()
 }
 
+/// Runs this program (the driver) with `args`, its standard output into `out` (its errors
+/// on ours), as a script ran `"$DRIVER" sample … > OUT`; whether it succeeded.
+pub fn driver_to(args: &[&OsStr], out: &Path) -> anyhow::Result<bool> {
+    let me = std::env::current_exe().context("this program's path")?;
+    let file = File::create(out).with_context(|| out.display().to_string())?;
+    let mut command = Command::new(me);
+    clean_env(&mut command);
+    let status = command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(file)
+        .status()
+        .context("running the driver")?;
+    Ok(status.success())
+}
+
 /// Polls `ready` every 0.1 s until it holds; false when it has not after `within`.
 pub fn wait_for(within: Duration, mut ready: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + within;
@@ -289,11 +378,16 @@ pub fn pin(core: &str, pids: &[u32]) -> anyhow::Result<()> {
 /// utime + stime of the processes summed, in seconds (bench/lib.sh's `cpu_ticks` over
 /// `getconf CLK_TCK`); fails when one has gone.
 pub fn cpu_seconds(pids: &[u32]) -> anyhow::Result<f64> {
-    let sample = crate::procstat::sample(pids);
-    let ticks = sample
-        .watched
-        .with_context(|| format!("no CPU time of {pids:?} in /proc"))?;
+    let ticks = cpu_ticks(pids)?;
     Ok(ticks as f64 / crate::procstat::clock_ticks() as f64)
+}
+
+/// utime + stime of the processes summed, in clock ticks (bench/lib.sh's `cpu_ticks`);
+/// fails when one has gone.
+pub fn cpu_ticks(pids: &[u32]) -> anyhow::Result<u64> {
+    crate::procstat::sample(pids)
+        .watched
+        .with_context(|| format!("no CPU time of {pids:?} in /proc"))
 }
 
 /// The processes' resident memory summed (`VmRSS`), in KiB.

@@ -200,6 +200,9 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
         &[
             "bench/viewers/src/reports/push_bytes.rs",
             "bench/viewers/src/reports/push_bytes",
+            "bench/viewers/src/benches/push_bytes.rs",
+            "bench/viewers/src/harness",
+            "bench/viewers/src/harness.rs",
         ],
     ),
     (
