@@ -120,6 +120,8 @@ enum RunCmd {
     MoqCost(Box<viewers::benches::moq_cost::Args>),
     /// bench/push-bytes.sh.
     PushBytes(Box<viewers::benches::push_bytes::Args>),
+    /// bench/c2pa-overhead.sh.
+    C2paOverhead(Box<viewers::benches::c2pa_overhead::Args>),
 }
 
 /// The samples `sample` takes while a script measures.
@@ -1146,6 +1148,20 @@ fn run(docs: &Path, which: RunCmd) -> anyhow::Result<()> {
                 },
             };
             report(docs, push_bytes)
+        }),
+        RunCmd::C2paOverhead(args) => viewers::benches::c2pa_overhead::run(&args, |measured| {
+            let c2pa_overhead = ReportCmd::C2paOverhead {
+                measured: measured.to_path_buf(),
+                run: reports::c2pa_overhead::Run {
+                    seconds: args.seconds,
+                    date: viewers::harness::today(false)?,
+                },
+                out: ReportOut {
+                    no_doc: args.no_doc,
+                    results_file: None,
+                },
+            };
+            report(docs, c2pa_overhead)
         }),
     }
 }

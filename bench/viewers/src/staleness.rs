@@ -213,7 +213,12 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
     (
         "bench/c2pa-overhead.sh",
         CLUSTER,
-        &["bench/viewers/src/reports/c2pa_overhead.rs"],
+        &[
+            "bench/viewers/src/reports/c2pa_overhead.rs",
+            "bench/viewers/src/benches/c2pa_overhead.rs",
+            "bench/viewers/src/harness",
+            "bench/viewers/src/harness.rs",
+        ],
     ),
     (
         "bench/dvr-seek.sh",
