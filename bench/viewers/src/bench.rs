@@ -122,6 +122,8 @@ enum RunCmd {
     PushBytes(Box<viewers::benches::push_bytes::Args>),
     /// bench/c2pa-overhead.sh.
     C2paOverhead(Box<viewers::benches::c2pa_overhead::Args>),
+    /// bench/archive-disk.sh.
+    ArchiveDisk(Box<viewers::benches::archive_disk::Args>),
 }
 
 /// The samples `sample` takes while a script measures.
@@ -1162,6 +1164,17 @@ fn run(docs: &Path, which: RunCmd) -> anyhow::Result<()> {
                 },
             };
             report(docs, c2pa_overhead)
+        }),
+        RunCmd::ArchiveDisk(args) => viewers::benches::archive_disk::run(&args, |result| {
+            let archive_disk = ReportCmd::ArchiveDisk {
+                result: result.to_path_buf(),
+                date: viewers::harness::today(false)?,
+                out: ReportOut {
+                    no_doc: args.no_doc,
+                    results_file: None,
+                },
+            };
+            report(docs, archive_disk)
         }),
     }
 }

@@ -208,7 +208,12 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
     (
         "bench/archive-disk.sh",
         CLUSTER,
-        &["bench/viewers/src/reports/archive_disk.rs"],
+        &[
+            "bench/viewers/src/reports/archive_disk.rs",
+            "bench/viewers/src/benches/archive_disk.rs",
+            "bench/viewers/src/harness",
+            "bench/viewers/src/harness.rs",
+        ],
     ),
     (
         "bench/c2pa-overhead.sh",
