@@ -124,6 +124,8 @@ enum RunCmd {
     C2paOverhead(Box<viewers::benches::c2pa_overhead::Args>),
     /// bench/archive-disk.sh.
     ArchiveDisk(Box<viewers::benches::archive_disk::Args>),
+    /// bench/ll-quality.sh.
+    LlQuality(Box<viewers::benches::ll_quality::Args>),
 }
 
 /// The samples `sample` takes while a script measures.
@@ -1175,6 +1177,17 @@ fn run(docs: &Path, which: RunCmd) -> anyhow::Result<()> {
                 },
             };
             report(docs, archive_disk)
+        }),
+        RunCmd::LlQuality(args) => viewers::benches::ll_quality::run(&args, |encodes| {
+            let ll_quality = ReportCmd::LlQuality {
+                encodes: encodes.to_path_buf(),
+                seconds: args.seconds,
+                out: ReportOut {
+                    no_doc: args.no_doc,
+                    results_file: None,
+                },
+            };
+            report(docs, ll_quality)
         }),
     }
 }

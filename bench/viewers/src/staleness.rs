@@ -79,7 +79,12 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
     (
         "bench/ll-quality.sh",
         LADDER,
-        &["bench/viewers/src/reports/ll_quality.rs"],
+        &[
+            "bench/viewers/src/reports/ll_quality.rs",
+            "bench/viewers/src/benches/ll_quality.rs",
+            "bench/viewers/src/harness",
+            "bench/viewers/src/harness.rs",
+        ],
     ),
     (
         "bench/edge.sh",
