@@ -126,6 +126,8 @@ enum RunCmd {
     ArchiveDisk(Box<viewers::benches::archive_disk::Args>),
     /// bench/ll-quality.sh.
     LlQuality(Box<viewers::benches::ll_quality::Args>),
+    /// bench/ladder-codecs.sh.
+    LadderCodecs(Box<viewers::benches::ladder_codecs::Args>),
 }
 
 /// The samples `sample` takes while a script measures.
@@ -1188,6 +1190,18 @@ fn run(docs: &Path, which: RunCmd) -> anyhow::Result<()> {
                 },
             };
             report(docs, ll_quality)
+        }),
+        RunCmd::LadderCodecs(args) => viewers::benches::ladder_codecs::run(&args, |work| {
+            let ladder_codecs = ReportCmd::LadderCodecs {
+                work: work.to_path_buf(),
+                seconds: args.seconds,
+                codecs: args.codecs(),
+                out: ReportOut {
+                    no_doc: args.no_doc,
+                    results_file: None,
+                },
+            };
+            report(docs, ladder_codecs)
         }),
     }
 }

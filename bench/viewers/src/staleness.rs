@@ -74,7 +74,12 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
     (
         "bench/ladder-codecs.sh",
         LADDER,
-        &["bench/viewers/src/reports/ladder_codecs.rs"],
+        &[
+            "bench/viewers/src/reports/ladder_codecs.rs",
+            "bench/viewers/src/benches/ladder_codecs.rs",
+            "bench/viewers/src/harness",
+            "bench/viewers/src/harness.rs",
+        ],
     ),
     (
         "bench/ll-quality.sh",
