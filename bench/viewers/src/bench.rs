@@ -128,6 +128,8 @@ enum RunCmd {
     LlQuality(Box<viewers::benches::ll_quality::Args>),
     /// bench/ladder-codecs.sh.
     LadderCodecs(Box<viewers::benches::ladder_codecs::Args>),
+    /// bench/ladder.sh.
+    Ladder(Box<viewers::benches::ladder::Args>),
 }
 
 /// The samples `sample` takes while a script measures.
@@ -1202,6 +1204,22 @@ fn run(docs: &Path, which: RunCmd) -> anyhow::Result<()> {
                 },
             };
             report(docs, ladder_codecs)
+        }),
+        RunCmd::Ladder(args) => viewers::benches::ladder::run(&args, |work, x264| {
+            let ladder = ReportCmd::Ladder {
+                work: work.to_path_buf(),
+                run: reports::ladder::Run {
+                    runs: args.runs,
+                    parts: args.parts,
+                    x264: x264.to_owned(),
+                    date: viewers::harness::today(false)?,
+                },
+                out: ReportOut {
+                    no_doc: args.no_doc,
+                    results_file: None,
+                },
+            };
+            report(docs, ladder)
         }),
     }
 }

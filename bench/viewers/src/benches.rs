@@ -6,6 +6,7 @@
 
 pub mod archive_disk;
 pub mod c2pa_overhead;
+pub mod ladder;
 pub mod ladder_codecs;
 pub mod ll_quality;
 pub mod llhls;

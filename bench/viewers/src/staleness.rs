@@ -69,7 +69,12 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
     (
         "bench/ladder.sh",
         LADDER,
-        &["bench/viewers/src/reports/ladder.rs"],
+        &[
+            "bench/viewers/src/reports/ladder.rs",
+            "bench/viewers/src/benches/ladder.rs",
+            "bench/viewers/src/harness",
+            "bench/viewers/src/harness.rs",
+        ],
     ),
     (
         "bench/ladder-codecs.sh",
