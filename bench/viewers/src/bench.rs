@@ -122,6 +122,18 @@ enum RunCmd {
     MoqCost(Box<viewers::benches::moq_cost::Args>),
     /// bench/compose.sh.
     Compose(Box<viewers::benches::compose::Args>),
+    /// bench/push-bytes.sh.
+    PushBytes(Box<viewers::benches::push_bytes::Args>),
+    /// bench/c2pa-overhead.sh.
+    C2paOverhead(Box<viewers::benches::c2pa_overhead::Args>),
+    /// bench/archive-disk.sh.
+    ArchiveDisk(Box<viewers::benches::archive_disk::Args>),
+    /// bench/ll-quality.sh.
+    LlQuality(Box<viewers::benches::ll_quality::Args>),
+    /// bench/ladder-codecs.sh.
+    LadderCodecs(Box<viewers::benches::ladder_codecs::Args>),
+    /// bench/ladder.sh.
+    Ladder(Box<viewers::benches::ladder::Args>),
 }
 
 /// The samples `sample` takes while a script measures.
@@ -1149,6 +1161,87 @@ fn run(docs: &Path, which: RunCmd) -> anyhow::Result<()> {
                 results_file: None,
             };
             report(docs, ReportCmd::Compose { run, out })
+        }),
+        RunCmd::PushBytes(args) => viewers::benches::push_bytes::run(&args, |results| {
+            let push_bytes = ReportCmd::PushBytes {
+                results: results.to_path_buf(),
+                run: reports::push_bytes::Run {
+                    rounds: reports::Rounds {
+                        seconds: args.seconds,
+                        rounds: args.rounds,
+                    },
+                    date: viewers::harness::today(true)?,
+                },
+                out: ReportOut {
+                    no_doc: args.no_doc,
+                    results_file: None,
+                },
+            };
+            report(docs, push_bytes)
+        }),
+        RunCmd::C2paOverhead(args) => viewers::benches::c2pa_overhead::run(&args, |measured| {
+            let c2pa_overhead = ReportCmd::C2paOverhead {
+                measured: measured.to_path_buf(),
+                run: reports::c2pa_overhead::Run {
+                    seconds: args.seconds,
+                    date: viewers::harness::today(false)?,
+                },
+                out: ReportOut {
+                    no_doc: args.no_doc,
+                    results_file: None,
+                },
+            };
+            report(docs, c2pa_overhead)
+        }),
+        RunCmd::ArchiveDisk(args) => viewers::benches::archive_disk::run(&args, |result| {
+            let archive_disk = ReportCmd::ArchiveDisk {
+                result: result.to_path_buf(),
+                date: viewers::harness::today(false)?,
+                out: ReportOut {
+                    no_doc: args.no_doc,
+                    results_file: None,
+                },
+            };
+            report(docs, archive_disk)
+        }),
+        RunCmd::LlQuality(args) => viewers::benches::ll_quality::run(&args, |encodes| {
+            let ll_quality = ReportCmd::LlQuality {
+                encodes: encodes.to_path_buf(),
+                seconds: args.seconds,
+                out: ReportOut {
+                    no_doc: args.no_doc,
+                    results_file: None,
+                },
+            };
+            report(docs, ll_quality)
+        }),
+        RunCmd::LadderCodecs(args) => viewers::benches::ladder_codecs::run(&args, |work| {
+            let ladder_codecs = ReportCmd::LadderCodecs {
+                work: work.to_path_buf(),
+                seconds: args.seconds,
+                codecs: args.codecs(),
+                out: ReportOut {
+                    no_doc: args.no_doc,
+                    results_file: None,
+                },
+            };
+            report(docs, ladder_codecs)
+        }),
+        RunCmd::Ladder(args) => viewers::benches::ladder::run(&args, |work, x264| {
+            let ladder = ReportCmd::Ladder {
+                work: work.to_path_buf(),
+                run: reports::ladder::Run {
+                    runs: args.runs,
+                    parts: args.parts,
+                    x264: x264.to_owned(),
+                    date: viewers::harness::today(false)?,
+                },
+                out: ReportOut {
+                    no_doc: args.no_doc,
+                    results_file: None,
+                },
+            };
+            report(docs, ladder)
         }),
     }
 }

@@ -4,7 +4,13 @@
 //! hand over. The other scripts still orchestrate in bash, calling the driver for each
 //! sample, check and report (bench/README.md).
 
+pub mod archive_disk;
+pub mod c2pa_overhead;
 pub mod capacity;
 pub mod compose;
+pub mod ladder;
+pub mod ladder_codecs;
+pub mod ll_quality;
 pub mod llhls;
 pub mod moq_cost;
+pub mod push_bytes;

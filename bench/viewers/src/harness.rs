@@ -44,20 +44,20 @@ impl Work {
     pub fn tmpfs(name: &str) -> anyhow::Result<Work> {
         let shm = Path::new("/dev/shm");
         if shm.is_dir() {
-            Work::create(shm, name)
+            Work::in_dir(shm, name)
         } else {
-            Work::disk(name)
+            Work::temp(name)
         }
     }
 
-    /// A new directory `sealcast-NAME.*` in the system's temporary directory (on disk, for
-    /// what should not take memory: image builds).
-    pub fn disk(name: &str) -> anyhow::Result<Work> {
-        Work::create(&std::env::temp_dir(), name)
+    /// A new directory `sealcast-NAME.*` in the system's temporary directory (`mktemp -d`,
+    /// as bench/lib.sh's `bench_workdir` made it: on disk where `/tmp` is).
+    pub fn temp(name: &str) -> anyhow::Result<Work> {
+        Work::in_dir(&std::env::temp_dir(), name)
     }
 
-    /// A new directory `sealcast-NAME.*` in `parent`, mode 755.
-    fn create(parent: &Path, name: &str) -> anyhow::Result<Work> {
+    /// A new directory `sealcast-NAME.*` in `parent`.
+    fn in_dir(parent: &Path, name: &str) -> anyhow::Result<Work> {
         let stamp = format!(
             "{}-{}",
             std::process::id(),
@@ -87,8 +87,8 @@ impl Work {
     }
 
     /// Starts `program` with `args` (and `envs` added to its environment) pinned to `cores`
-    /// (`taskset -c`: "0", "1", "0,1"; "": not pinned), its output in `NAME.out` and `NAME.err`; stopped
-    /// with the `Work`. Returns its pid.
+    /// (`taskset -c`: "0", "1", "0,1"), its output in `NAME.out` and `NAME.err`; stopped with
+    /// the `Work`. Returns its pid.
     pub fn start<I, S>(
         &mut self,
         name: &str,
@@ -101,15 +101,47 @@ impl Work {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
+        self.spawn(name, Some(cores), program, args, envs)
+    }
+
+    /// [`Work::start`] without pinning: the process may run on every core (a script's
+    /// process started without `taskset`).
+    pub fn start_unpinned<I, S>(
+        &mut self,
+        name: &str,
+        program: &Path,
+        args: I,
+        envs: &[(&str, &str)],
+    ) -> anyhow::Result<u32>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.spawn(name, None, program, args, envs)
+    }
+
+    /// Starts `program` (through `taskset -c CORES` when given cores).
+    fn spawn<I, S>(
+        &mut self,
+        name: &str,
+        cores: Option<&str>,
+        program: &Path,
+        args: I,
+        envs: &[(&str, &str)],
+    ) -> anyhow::Result<u32>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
         let out = File::create(self.path(format!("{name}.out")))?;
         let err = File::create(self.path(format!("{name}.err")))?;
-        // No cores: not pinned (where the script did not pin it either).
-        let mut command = if cores.is_empty() {
-            Command::new(program)
-        } else {
-            let mut taskset = Command::new("taskset");
-            taskset.arg("-c").arg(cores).arg(program);
-            taskset
+        let mut command = match cores {
+            Some(cores) => {
+                let mut taskset = Command::new("taskset");
+                taskset.arg("-c").arg(cores).arg(program);
+                taskset
+            }
+            None => Command::new(program),
         };
         clean_env(&mut command);
         command
@@ -153,6 +185,32 @@ impl Work {
         let status = child.wait()?;
         forget(pid);
         Ok(status.success())
+    }
+
+    /// Stops the processes `pids` started here (SIGTERM to each, then waits for each,
+    /// SIGKILL after 5 s), as a script's `kill A B; wait A B`.
+    pub fn stop(&mut self, pids: &[u32]) {
+        for pid in pids {
+            testkit::process::terminate(*pid);
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        for pid in pids {
+            let Some(index) = self.procs.iter().position(|(_, c)| c.id() == *pid) else {
+                continue;
+            };
+            let (_, mut child) = self.procs.remove(index);
+            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            forget(*pid);
+        }
+    }
+
+    /// The text of `NAME.out` (empty when there is none).
+    pub fn out(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path(format!("{name}.out"))).unwrap_or_default()
     }
 
     /// Whether a line of `NAME.out` starts with `prefix`.
@@ -270,6 +328,22 @@ pub fn os_args<'a>(args: &[&'a OsStr]) -> Vec<&'a OsStr> {
     args.to_vec()
 }
 
+/// Runs this program (the driver) with `args`, its standard output into `out` (its errors
+/// on ours), as a script ran `"$DRIVER" sample … > OUT`; whether it succeeded.
+pub fn driver_to(args: &[&OsStr], out: &Path) -> anyhow::Result<bool> {
+    let me = std::env::current_exe().context("this program's path")?;
+    let file = File::create(out).with_context(|| out.display().to_string())?;
+    let mut command = Command::new(me);
+    clean_env(&mut command);
+    let status = command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(file)
+        .status()
+        .context("running the driver")?;
+    Ok(status.success())
+}
+
 /// Polls `ready` every 0.1 s until it holds; false when it has not after `within`.
 pub fn wait_for(within: Duration, mut ready: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + within;
@@ -300,18 +374,19 @@ pub fn pin(core: &str, pids: &[u32]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// utime + stime of the processes summed, in seconds (bench/lib.sh's `cpu_ticks` over
+/// `getconf CLK_TCK`); fails when one has gone.
+pub fn cpu_seconds(pids: &[u32]) -> anyhow::Result<f64> {
+    let ticks = cpu_ticks(pids)?;
+    Ok(ticks as f64 / crate::procstat::clock_ticks() as f64)
+}
+
 /// utime + stime of the processes summed, in clock ticks (bench/lib.sh's `cpu_ticks`);
 /// fails when one has gone.
 pub fn cpu_ticks(pids: &[u32]) -> anyhow::Result<u64> {
     crate::procstat::sample(pids)
         .watched
         .with_context(|| format!("no CPU time of {pids:?} in /proc"))
-}
-
-/// utime + stime of the processes summed, in seconds (bench/lib.sh's `cpu_ticks` over
-/// `getconf CLK_TCK`); fails when one has gone.
-pub fn cpu_seconds(pids: &[u32]) -> anyhow::Result<f64> {
-    Ok(cpu_ticks(pids)? as f64 / crate::procstat::clock_ticks() as f64)
 }
 
 /// The processes' resident memory summed (`VmRSS`), in KiB.

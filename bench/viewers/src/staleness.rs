@@ -69,17 +69,32 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
     (
         "bench/ladder.sh",
         LADDER,
-        &["bench/viewers/src/reports/ladder.rs"],
+        &[
+            "bench/viewers/src/reports/ladder.rs",
+            "bench/viewers/src/benches/ladder.rs",
+            "bench/viewers/src/harness",
+            "bench/viewers/src/harness.rs",
+        ],
     ),
     (
         "bench/ladder-codecs.sh",
         LADDER,
-        &["bench/viewers/src/reports/ladder_codecs.rs"],
+        &[
+            "bench/viewers/src/reports/ladder_codecs.rs",
+            "bench/viewers/src/benches/ladder_codecs.rs",
+            "bench/viewers/src/harness",
+            "bench/viewers/src/harness.rs",
+        ],
     ),
     (
         "bench/ll-quality.sh",
         LADDER,
-        &["bench/viewers/src/reports/ll_quality.rs"],
+        &[
+            "bench/viewers/src/reports/ll_quality.rs",
+            "bench/viewers/src/benches/ll_quality.rs",
+            "bench/viewers/src/harness",
+            "bench/viewers/src/harness.rs",
+        ],
     ),
     (
         "bench/edge.sh",
@@ -200,17 +215,30 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
         &[
             "bench/viewers/src/reports/push_bytes.rs",
             "bench/viewers/src/reports/push_bytes",
+            "bench/viewers/src/benches/push_bytes.rs",
+            "bench/viewers/src/harness",
+            "bench/viewers/src/harness.rs",
         ],
     ),
     (
         "bench/archive-disk.sh",
         CLUSTER,
-        &["bench/viewers/src/reports/archive_disk.rs"],
+        &[
+            "bench/viewers/src/reports/archive_disk.rs",
+            "bench/viewers/src/benches/archive_disk.rs",
+            "bench/viewers/src/harness",
+            "bench/viewers/src/harness.rs",
+        ],
     ),
     (
         "bench/c2pa-overhead.sh",
         CLUSTER,
-        &["bench/viewers/src/reports/c2pa_overhead.rs"],
+        &[
+            "bench/viewers/src/reports/c2pa_overhead.rs",
+            "bench/viewers/src/benches/c2pa_overhead.rs",
+            "bench/viewers/src/harness",
+            "bench/viewers/src/harness.rs",
+        ],
     ),
     (
         "bench/dvr-seek.sh",

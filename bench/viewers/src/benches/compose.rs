@@ -54,7 +54,7 @@ pub fn run(args: &Args, report: impl FnOnce(Measured) -> anyhow::Result<()>) -> 
     } else {
         vec!["docker".into(), "compose".into()]
     };
-    let mut work = Work::disk("compose")?;
+    let mut work = Work::temp("compose")?;
     let dir = work.dir().to_path_buf();
     let status = Command::new("cp")
         .arg("-a")
@@ -253,7 +253,7 @@ pub fn run(args: &Args, report: impl FnOnce(Measured) -> anyhow::Result<()>) -> 
     ] {
         up_args.extend([std::ffi::OsStr::new(listen), "127.0.0.1:0".as_ref()]);
     }
-    let up = work.start("up", "", &args.bin, up_args, &[])?;
+    let up = work.start_unpinned("up", &args.bin, up_args, &[])?;
     let mut key_line = None;
     if !wait_for(Duration::from_secs(30), || {
         key_line = read_line(&work.path("up.out"), "stream-key main ");

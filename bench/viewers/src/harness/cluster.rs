@@ -348,6 +348,139 @@ impl LlCluster {
     }
 }
 
+/// `sealcast up` started as one process (ingest, broker, load balancer, broadcast
+/// nodes), and what it printed once ready.
+#[derive(Debug, Clone)]
+pub struct Up {
+    /// Its pid.
+    pub pid: u32,
+    /// What it printed on standard output once ready (`obs-server URL`, `broadcast1 URL`…).
+    pub ready: String,
+}
+
+impl Up {
+    /// The fields after the first of the first ready line whose first field is `first`
+    /// (`awk '$1 == FIRST'`).
+    pub fn fields(&self, first: &str) -> Option<Vec<&str>> {
+        self.ready.lines().find_map(|line| {
+            let mut fields = line.split_whitespace();
+            (fields.next() == Some(first)).then(|| fields.collect())
+        })
+    }
+
+    /// The URL a ready line gives (`broadcast1`, `obs-server`), without a trailing `/`.
+    pub fn url(&self, role: &str) -> anyhow::Result<String> {
+        let url = self
+            .fields(role)
+            .and_then(|f| f.first().map(|u| u.trim_end_matches('/').to_owned()))
+            .with_context(|| format!("sealcast up printed no {role} line"))?;
+        Ok(url)
+    }
+}
+
+/// `sealcast up` as the scripts run it, not pinned, named `name` (its output in
+/// `NAME.out`, `NAME.err`): `DIR/sealcast.toml`, its data in `DIR/data`, its certificates
+/// in `DIR/certs`, `broadcast` broadcast nodes, every listener on a port of 127.0.0.1 the
+/// system picks, `envs` added to its environment; once it prints `broadcastN ` (its last
+/// node) within `within`.
+pub fn up(
+    work: &mut Work,
+    name: &str,
+    bin: &Path,
+    dir: &Path,
+    broadcast: u64,
+    within: Duration,
+    envs: &[(&str, &str)],
+) -> anyhow::Result<Up> {
+    let (config, data, certs) = (
+        dir.join("sealcast.toml"),
+        dir.join("data"),
+        dir.join("certs"),
+    );
+    let broadcast_n = broadcast.to_string();
+    let mut args: Vec<&std::ffi::OsStr> = vec![
+        "up".as_ref(),
+        "--config".as_ref(),
+        config.as_os_str(),
+        "--data-dir".as_ref(),
+        data.as_os_str(),
+        "--certs-dir".as_ref(),
+        certs.as_os_str(),
+        "--broadcast".as_ref(),
+        broadcast_n.as_ref(),
+    ];
+    for listen in [
+        "--rtmp-listen",
+        "--broadcast-listen",
+        "--mqtt-listen",
+        "--https-listen",
+        "--http-listen",
+        "--srt-listen",
+        "--webrtc-listen",
+    ] {
+        args.extend([
+            std::ffi::OsStr::new(listen),
+            std::ffi::OsStr::new("127.0.0.1:0"),
+        ]);
+    }
+    let pid = work.start_unpinned(name, bin, args, envs)?;
+    let last = format!("broadcast{broadcast} ");
+    if !wait_for(within, || work.out_has_line(name, &last)) {
+        work.alive(pid, "sealcast up")?;
+        bail!(
+            "sealcast up did not start in {} s{}",
+            within.as_secs(),
+            work.logs()
+        );
+    }
+    Ok(Up {
+        pid,
+        ready: work.out(name),
+    })
+}
+
+/// Adds `stream` to the catalog in `data` (`sealcast streams add`, beside a running
+/// cluster); its key, the last line printed, which goes nowhere but to the caller.
+pub fn add_stream(bin: &Path, data: &Path, stream: &str) -> anyhow::Result<String> {
+    let mut command = std::process::Command::new(bin);
+    super::clean_env(&mut command);
+    let out = command
+        .args(["streams", "add", stream, "--data-dir"])
+        .arg(data)
+        .stderr(std::process::Stdio::null())
+        .output()
+        .context("running sealcast streams add")?;
+    ensure!(out.status.success(), "sealcast streams add {stream} failed");
+    let text = String::from_utf8(out.stdout).context("the stream key is not UTF-8")?;
+    let key = text.lines().last().unwrap_or_default().to_owned();
+    ensure!(!key.is_empty(), "sealcast streams add printed no key");
+    Ok(key)
+}
+
+/// The configuration of the latency benchmarks' clusters (bench/lib.sh's
+/// `bench_latency_config`): the ingest's end grace of 2 s, CMAF, 2 s segments, a window
+/// of 6, parts of `part_target` (as written), the source rung `src` only or, with `full`,
+/// also the default ladder's three x264 rungs (720p 3000, 480p 1200, 360p 730 kb/s; VBV
+/// maxrate 107 %, buffer 150 %).
+pub fn latency_config(part_target: &str, full: bool) -> String {
+    let mut text = format!(
+        "[ingest]\nend_grace_seconds = 2.0\n\n[ladder]\nsegment_target = 2.0\nwindow = 6\n\
+         preset = \"veryfast\"\nformat = \"cmaf\"\npart_target = {part_target}\n\n\
+         [[ladder.rungs]]\nname = \"src\"\nkind = \"source\"\n"
+    );
+    if full {
+        for (name, height, kbps) in [("720p", 720, 3000), ("480p", 480, 1200), ("360p", 360, 730)] {
+            text.push_str(&format!(
+                "\n[[ladder.rungs]]\nname = \"{name}\"\nkind = \"encode\"\nheight = {height}\n\
+                 bitrate_kbps = {kbps}\nmaxrate_kbps = {}\nbufsize_kbits = {}\n",
+                kbps * 107 / 100,
+                kbps * 3 / 2
+            ));
+        }
+    }
+    text
+}
+
 /// The configuration of [`LlCluster::setup`].
 pub fn ll_config(part_target: f64) -> String {
     format!(
@@ -438,6 +571,44 @@ pub fn moq_relay(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_latency_config_is_the_scripts() {
+        // What bench/lib.sh's bench_latency_config printed for 0.333 full.
+        let expected = "[ingest]\nend_grace_seconds = 2.0\n\n[ladder]\nsegment_target = 2.0\n\
+            window = 6\npreset = \"veryfast\"\nformat = \"cmaf\"\npart_target = 0.333\n\n\
+            [[ladder.rungs]]\nname = \"src\"\nkind = \"source\"\n\n[[ladder.rungs]]\n\
+            name = \"720p\"\nkind = \"encode\"\nheight = 720\nbitrate_kbps = 3000\n\
+            maxrate_kbps = 3210\nbufsize_kbits = 4500\n\n[[ladder.rungs]]\nname = \"480p\"\n\
+            kind = \"encode\"\nheight = 480\nbitrate_kbps = 1200\nmaxrate_kbps = 1284\n\
+            bufsize_kbits = 1800\n\n[[ladder.rungs]]\nname = \"360p\"\nkind = \"encode\"\n\
+            height = 360\nbitrate_kbps = 730\nmaxrate_kbps = 781\nbufsize_kbits = 1095\n";
+        assert_eq!(latency_config("0.333", true), expected);
+        let src = latency_config("0.333", false);
+        assert!(
+            src.ends_with(
+                "part_target = 0.333\n\n[[ladder.rungs]]\nname = \"src\"\nkind = \"source\"\n"
+            ),
+            "{src}"
+        );
+    }
+
+    #[test]
+    fn up_s_ready_lines_give_urls() {
+        let up = Up {
+            pid: 1,
+            ready: "obs-server rtmp://127.0.0.1:1935/live\nstream-key main k3y\n\
+                    broadcast1 http://127.0.0.1:8081/\n"
+                .into(),
+        };
+        assert_eq!(up.url("broadcast1").expect("node"), "http://127.0.0.1:8081");
+        assert_eq!(
+            up.url("obs-server").expect("rtmp"),
+            "rtmp://127.0.0.1:1935/live"
+        );
+        assert_eq!(up.fields("stream-key"), Some(vec!["main", "k3y"]));
+        assert!(up.url("broadcast2").is_err());
+    }
 
     #[test]
     fn the_config_is_the_source_rung_with_parts() {
