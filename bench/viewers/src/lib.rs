@@ -35,6 +35,7 @@
 pub mod arrival;
 pub mod benches;
 pub mod docblock;
+pub mod driver;
 pub mod floor;
 pub mod harness;
 pub mod live;

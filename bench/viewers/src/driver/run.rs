@@ -1,0 +1,167 @@
+//! The driver's `run` family: a benchmark run whole (what its script was), from the
+//! cluster and its peers to the report ([`crate::benches`]); the report is written as
+//! `report` writes it.
+
+use std::path::Path;
+
+use clap::Subcommand;
+
+use crate::reports;
+
+use super::report::{report, ReportCmd, ReportOut};
+
+/// The benchmarks `run` runs whole.
+#[derive(Debug, Subcommand)]
+pub(super) enum RunCmd {
+    /// bench/capacity.sh.
+    Capacity(Box<crate::benches::capacity::Args>),
+    /// bench/llhls-node.sh (`--row node`) and bench/llhls-lb.sh (`--row lb`).
+    Llhls(Box<crate::benches::llhls::Args>),
+    /// bench/moq-cost.sh.
+    MoqCost(Box<crate::benches::moq_cost::Args>),
+    /// bench/compose.sh.
+    Compose(Box<crate::benches::compose::Args>),
+    /// bench/push-bytes.sh.
+    PushBytes(Box<crate::benches::push_bytes::Args>),
+    /// bench/c2pa-overhead.sh.
+    C2paOverhead(Box<crate::benches::c2pa_overhead::Args>),
+    /// bench/archive-disk.sh.
+    ArchiveDisk(Box<crate::benches::archive_disk::Args>),
+    /// bench/ll-quality.sh.
+    LlQuality(Box<crate::benches::ll_quality::Args>),
+    /// bench/ladder-codecs.sh.
+    LadderCodecs(Box<crate::benches::ladder_codecs::Args>),
+    /// bench/ladder.sh.
+    Ladder(Box<crate::benches::ladder::Args>),
+}
+
+/// Runs a benchmark whole: the cluster, the peers, the interleaved runs and the report.
+pub(super) fn run(docs: &Path, which: RunCmd) -> anyhow::Result<()> {
+    match which {
+        RunCmd::Capacity(args) => crate::benches::capacity::run(&args, |ramps| {
+            let capacity = ReportCmd::Capacity {
+                ramps: ramps.dir.to_path_buf(),
+                run: ramps.run,
+                out: ReportOut {
+                    no_doc: args.no_doc,
+                    results_file: args.results.clone(),
+                },
+            };
+            report(docs, capacity)
+        }),
+        RunCmd::Llhls(args) => crate::benches::llhls::run(&args, |ramps| {
+            let out = ReportOut {
+                no_doc: args.no_doc,
+                results_file: args.results.clone(),
+            };
+            let llhls = ReportCmd::Llhls {
+                ramps: ramps.dir.to_path_buf(),
+                run: ramps.run,
+                out,
+            };
+            report(docs, llhls)
+        }),
+        RunCmd::MoqCost(args) => crate::benches::moq_cost::run(&args, |runs| {
+            let moq_cost = ReportCmd::MoqCost {
+                runs: runs.to_path_buf(),
+                viewers: Some(args.viewers.to_string()),
+                runs_given: Some(args.runs.to_string()),
+                date: crate::harness::today(true)?,
+                variant: args.variant.clone(),
+                out: ReportOut {
+                    no_doc: args.no_doc,
+                    results_file: None,
+                },
+            };
+            report(docs, moq_cost)
+        }),
+        RunCmd::Compose(args) => crate::benches::compose::run(&args, |run| {
+            let out = ReportOut {
+                no_doc: args.no_doc,
+                results_file: None,
+            };
+            report(docs, ReportCmd::Compose { run, out })
+        }),
+        RunCmd::PushBytes(args) => crate::benches::push_bytes::run(&args, |results| {
+            let push_bytes = ReportCmd::PushBytes {
+                results: results.to_path_buf(),
+                run: reports::push_bytes::Run {
+                    rounds: reports::Rounds {
+                        seconds: args.seconds,
+                        rounds: args.rounds,
+                    },
+                    date: crate::harness::today(true)?,
+                },
+                out: ReportOut {
+                    no_doc: args.no_doc,
+                    results_file: None,
+                },
+            };
+            report(docs, push_bytes)
+        }),
+        RunCmd::C2paOverhead(args) => crate::benches::c2pa_overhead::run(&args, |measured| {
+            let c2pa_overhead = ReportCmd::C2paOverhead {
+                measured: measured.to_path_buf(),
+                run: reports::c2pa_overhead::Run {
+                    seconds: args.seconds,
+                    date: crate::harness::today(false)?,
+                },
+                out: ReportOut {
+                    no_doc: args.no_doc,
+                    results_file: None,
+                },
+            };
+            report(docs, c2pa_overhead)
+        }),
+        RunCmd::ArchiveDisk(args) => crate::benches::archive_disk::run(&args, |result| {
+            let archive_disk = ReportCmd::ArchiveDisk {
+                result: result.to_path_buf(),
+                date: crate::harness::today(false)?,
+                out: ReportOut {
+                    no_doc: args.no_doc,
+                    results_file: None,
+                },
+            };
+            report(docs, archive_disk)
+        }),
+        RunCmd::LlQuality(args) => crate::benches::ll_quality::run(&args, |encodes| {
+            let ll_quality = ReportCmd::LlQuality {
+                encodes: encodes.to_path_buf(),
+                seconds: args.seconds,
+                out: ReportOut {
+                    no_doc: args.no_doc,
+                    results_file: None,
+                },
+            };
+            report(docs, ll_quality)
+        }),
+        RunCmd::LadderCodecs(args) => crate::benches::ladder_codecs::run(&args, |work| {
+            let ladder_codecs = ReportCmd::LadderCodecs {
+                work: work.to_path_buf(),
+                seconds: args.seconds,
+                codecs: args.codecs(),
+                out: ReportOut {
+                    no_doc: args.no_doc,
+                    results_file: None,
+                },
+            };
+            report(docs, ladder_codecs)
+        }),
+        RunCmd::Ladder(args) => crate::benches::ladder::run(&args, |work, x264| {
+            let ladder = ReportCmd::Ladder {
+                work: work.to_path_buf(),
+                run: reports::ladder::Run {
+                    runs: args.runs,
+                    parts: args.parts,
+                    x264: x264.to_owned(),
+                    date: crate::harness::today(false)?,
+                },
+                out: ReportOut {
+                    no_doc: args.no_doc,
+                    results_file: None,
+                },
+            };
+            report(docs, ladder)
+        }),
+    }
+}
