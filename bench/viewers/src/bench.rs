@@ -100,7 +100,8 @@ enum Cmd {
     },
     /// Prints a TCP port free on 127.0.0.1 (bench/lib.sh's `free_port`).
     FreePort,
-    /// Runs a benchmark whole (what its script was): `run llhls --row node|lb`.
+    /// Runs a benchmark whole (what its script was): `run llhls --row node|lb`, `run
+    /// moq-cost`, `run llhls-cdn`.
     #[command(subcommand)]
     Run(Box<RunCmd>),
     /// Lists the blocks whose measured code changed after their run.
@@ -118,6 +119,8 @@ enum RunCmd {
     Llhls(Box<viewers::benches::llhls::Args>),
     /// bench/moq-cost.sh.
     MoqCost(Box<viewers::benches::moq_cost::Args>),
+    /// bench/llhls-cdn.sh.
+    LlhlsCdn(Box<viewers::benches::llhls_cdn::Args>),
 }
 
 /// The samples `sample` takes while a script measures.
@@ -1127,6 +1130,18 @@ fn run(docs: &Path, which: RunCmd) -> anyhow::Result<()> {
                 },
             };
             report(docs, moq_cost)
+        }),
+        RunCmd::LlhlsCdn(args) => viewers::benches::llhls_cdn::run(&args, |runs| {
+            let out = ReportOut {
+                no_doc: args.no_doc,
+                results_file: args.results.clone(),
+            };
+            let llhls_cdn = ReportCmd::LlhlsCdn {
+                runs_dir: runs.dir.to_path_buf(),
+                run: runs.run,
+                out,
+            };
+            report(docs, llhls_cdn)
         }),
     }
 }

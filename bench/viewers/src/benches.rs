@@ -5,4 +5,5 @@
 //! sample, check and report (bench/README.md).
 
 pub mod llhls;
+pub mod llhls_cdn;
 pub mod moq_cost;

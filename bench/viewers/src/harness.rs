@@ -94,11 +94,53 @@ impl Work {
         let out = File::create(self.path(format!("{name}.out")))?;
         let err = File::create(self.path(format!("{name}.err")))?;
         let mut command = Command::new("taskset");
+        command.arg("-c").arg(cores).arg(program);
+        self.spawn(name, program, command, args, envs, (out, err))
+    }
+
+    /// Starts `program` with `args` on whichever cores the system gives it (not pinned: a
+    /// script's helper started in the background), its output added to the end of
+    /// `NAME.out` and `NAME.err` (a helper started once per run keeps one log); stopped
+    /// with the `Work`. Returns its pid.
+    pub fn start_unpinned<I, S>(
+        &mut self,
+        name: &str,
+        program: &Path,
+        args: I,
+    ) -> anyhow::Result<u32>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let append = |path: PathBuf| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .with_context(|| path.display().to_string())
+        };
+        let out = append(self.path(format!("{name}.out")))?;
+        let err = append(self.path(format!("{name}.err")))?;
+        self.spawn(name, program, Command::new(program), args, &[], (out, err))
+    }
+
+    /// Spawns `command` (which runs `program`) with `args`, `envs` and the `SEALCAST_*`
+    /// settings taken out, its output to `logs`; kept as `name`.
+    fn spawn<I, S>(
+        &mut self,
+        name: &str,
+        program: &Path,
+        mut command: Command,
+        args: I,
+        envs: &[(&str, &str)],
+        (out, err): (File, File),
+    ) -> anyhow::Result<u32>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
         clean_env(&mut command);
         command
-            .arg("-c")
-            .arg(cores)
-            .arg(program)
             .args(args)
             .envs(envs.iter().copied())
             .stdin(Stdio::null())
@@ -139,6 +181,24 @@ impl Work {
         let status = child.wait()?;
         forget(pid);
         Ok(status.success())
+    }
+
+    /// Stops the process `pid` started here as a script's `kill PID; wait PID` did
+    /// (SIGTERM, then waits), with SIGKILL after `grace` should it still run then.
+    pub fn stop(&mut self, pid: u32, grace: Duration) -> anyhow::Result<()> {
+        let Some(index) = self.procs.iter().position(|(_, c)| c.id() == pid) else {
+            bail!("no process {pid} was started here");
+        };
+        let (_, mut child) = self.procs.remove(index);
+        testkit::process::terminate(pid);
+        let deadline = Instant::now() + grace;
+        while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        forget(pid);
+        Ok(())
     }
 
     /// Whether a line of `NAME.out` starts with `prefix`.
@@ -324,6 +384,24 @@ pub fn peer_file(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../peers")
         .join(name)
+}
+
+/// A directory or file of the repository, `PATH` from its root, as an absolute path: from
+/// the working directory (the repository's root, as the scripts give the driver), else
+/// from the checkout this driver was built in.
+pub fn repo_path(path: &str) -> anyhow::Result<PathBuf> {
+    let here = std::env::current_dir()
+        .context("the working directory")?
+        .join(path);
+    if here.exists() {
+        return Ok(here);
+    }
+    let built = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path);
+    built
+        .canonicalize()
+        .with_context(|| format!("no {path} here or at {}", built.display()))
 }
 
 /// `bench/peers/TEMPLATE` with every `@NAME@` replaced by its value (taken as it is);
