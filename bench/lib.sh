@@ -157,19 +157,6 @@ bench_render() {
   printf '%s\n' "$text" > "$out"
 }
 
-# bench_mosquitto CORE: a broker of the run's own on a free port of 127.0.0.1 (anonymous,
-# no persistence), pinned to CORE; sets MQ_PORT and exports SEALCAST_MQTT_URL.
-bench_mosquitto() {
-  local mosquitto
-  mosquitto="$(command -v mosquitto || echo /usr/sbin/mosquitto)"
-  MQ_PORT="$(free_port)"
-  bench_render mosquitto/mosquitto.conf "$WORK/mosquitto.conf" PORT="$MQ_PORT"
-  bench_start mosquitto "$1" "$mosquitto" -c "$WORK/mosquitto.conf"
-  export SEALCAST_MQTT_URL="mqtt://127.0.0.1:$MQ_PORT"
-  bench_wait_for 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$MQ_PORT" \
-    || { cat "$WORK/mosquitto.err" >&2; echo "mosquitto did not listen" >&2; return 1; }
-}
-
 # bench_nginx_conf DIR PORT ROOT NOFILE: DIR/nginx.conf as the benchmarks run nginx against
 # ours: one worker, sendfile, no access log, long keep-alive, the files of ROOT (on tmpfs)
 # on 127.0.0.1:PORT; its pid, error log and temporary files in DIR.
@@ -199,51 +186,6 @@ die() {
 
 # alive PID NAME: dies with "NAME exited" when the process PID is gone.
 alive() { kill -0 "$1" 2> /dev/null || die "$2 exited"; }
-
-# bench_ll_cluster STREAM PART_TARGET: what a benchmark's live stream needs besides the
-# broker: keys (`sealcast keys init`) in DATA ($WORK/data), certificates in $WORK/certs
-# (CA: the CA's certificate), the stream STREAM in the catalog (its key in
-# $WORK/stream-key), and $WORK/sealcast.toml: the source rung only, named 360p (the
-# publisher's H.264, not re-encoded: no transcode CPU anywhere), CMAF, 2 s segments, LL-HLS
-# parts of PART_TARGET seconds (0: none), a window of 6.
-bench_ll_cluster() {
-  DATA="$WORK/data"
-  CA="$WORK/certs/ca.pem"
-  "$BIN" keys init --data-dir "$DATA" > "$WORK/keys.log" 2>&1 || { cat "$WORK/keys.log" >&2; return 1; }
-  "$BIN" certs --certs-dir "$WORK/certs" > "$WORK/certs.log" 2>&1 || { cat "$WORK/certs.log" >&2; return 1; }
-  "$BIN" streams --data-dir "$DATA" add "$1" > "$WORK/stream-key" 2> "$WORK/streams.err" \
-    || { cat "$WORK/streams.err" >&2; return 1; }
-  [ -s "$WORK/stream-key" ] || { echo "sealcast streams add printed no key" >&2; return 1; }
-  cat > "$WORK/sealcast.toml" <<EOF2
-[ladder]
-segment_target = 2.0
-window = 6
-preset = "veryfast"
-format = "cmaf"
-part_target = $2
-[[ladder.rungs]]
-name = "360p"
-kind = "source"
-EOF2
-}
-
-# bench_ll_publish CORE: `sealcast ingest` (RTMP on a free port) and `sealcast source` (a
-# 640x360 30 fps test pattern, ~730 kb/s, 2 s GOP, real time) publishing the stream of
-# bench_ll_cluster with its key (through the environment, not the command line), both
-# pinned to CORE; sets INGEST_PID and SOURCE_PID.
-bench_ll_publish() {
-  local rtmp
-  rtmp="$(free_port)"
-  bench_start ingest "$1" "$BIN" ingest --data-dir "$DATA" --config "$WORK/sealcast.toml" \
-    --rtmp-listen "127.0.0.1:$rtmp" --srt-listen 127.0.0.1:0 --webrtc-listen 127.0.0.1:0 \
-    --metrics-listen "127.0.0.1:$(free_port)" --node-id ingest1
-  INGEST_PID=$LAST_PID
-  bench_wait_for 30 grep -q '^obs-server ' "$WORK/ingest.out" \
-    || { tail -5 "$WORK/ingest.err" >&2; echo "the ingest did not start in 30 s" >&2; return 1; }
-  SEALCAST_SOURCE_URL="rtmp://127.0.0.1:$rtmp/live/$(cat "$WORK/stream-key")" \
-    bench_start source "$1" "$BIN" source --size 640x360 --fps 30 --bitrate 730 --gop 2
-  SOURCE_PID=$LAST_PID
-}
 
 # bench_latency_config PART_TARGET LADDER: the configuration of the latency benchmarks'
 # clusters on stdout: CMAF, 2 s segments, a window of 6, parts of PART_TARGET; the source

@@ -12,5 +12,6 @@ pub mod ladder;
 pub mod ladder_codecs;
 pub mod ll_quality;
 pub mod llhls;
+pub mod llhls_cdn;
 pub mod moq_cost;
 pub mod push_bytes;

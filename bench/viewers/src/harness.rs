@@ -133,8 +133,22 @@ impl Work {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let out = File::create(self.path(format!("{name}.out")))?;
-        let err = File::create(self.path(format!("{name}.err")))?;
+        // A pinned start's logs are its own; an unpinned helper may be started once per
+        // round under one name, and keeps one log (added to the end).
+        let open = |path: PathBuf| -> anyhow::Result<File> {
+            let mut options = std::fs::OpenOptions::new();
+            options.create(true).write(true);
+            if cores.is_some() {
+                options.truncate(true);
+            } else {
+                options.append(true);
+            }
+            options
+                .open(&path)
+                .with_context(|| path.display().to_string())
+        };
+        let out = open(self.path(format!("{name}.out")))?;
+        let err = open(self.path(format!("{name}.err")))?;
         let mut command = match cores {
             Some(cores) => {
                 let mut taskset = Command::new("taskset");
@@ -188,12 +202,12 @@ impl Work {
     }
 
     /// Stops the processes `pids` started here (SIGTERM to each, then waits for each,
-    /// SIGKILL after 5 s), as a script's `kill A B; wait A B`.
-    pub fn stop(&mut self, pids: &[u32]) {
+    /// SIGKILL to any still running after `grace`), as a script's `kill A B; wait A B`.
+    pub fn stop(&mut self, pids: &[u32], grace: Duration) {
         for pid in pids {
             testkit::process::terminate(*pid);
         }
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = Instant::now() + grace;
         for pid in pids {
             let Some(index) = self.procs.iter().position(|(_, c)| c.id() == *pid) else {
                 continue;
@@ -417,6 +431,24 @@ pub fn peer_file(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../peers")
         .join(name)
+}
+
+/// A directory or file of the repository, `PATH` from its root, as an absolute path: from
+/// the working directory (the repository's root, as the scripts give the driver), else
+/// from the checkout this driver was built in.
+pub fn repo_path(path: &str) -> anyhow::Result<PathBuf> {
+    let here = std::env::current_dir()
+        .context("the working directory")?
+        .join(path);
+    if here.exists() {
+        return Ok(here);
+    }
+    let built = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path);
+    built
+        .canonicalize()
+        .with_context(|| format!("no {path} here or at {}", built.display()))
 }
 
 /// `bench/peers/TEMPLATE` with every `@NAME@` replaced by its value (taken as it is);

@@ -136,6 +136,6 @@ fn measure(work: &mut Work, args: &Args, mode: &str, round: u64) -> anyhow::Resu
     )?;
     metrics(&node1, "after-1.txt")?;
     metrics(&node2, "after-2.txt")?;
-    work.stop(&[source, cluster.pid]);
+    work.stop(&[source, cluster.pid], Duration::from_secs(5));
     crate::reports::push_bytes::measure_dir(&dir, mode, round as i64, args.seconds as f64)
 }

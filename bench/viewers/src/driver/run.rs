@@ -19,6 +19,8 @@ pub(super) enum RunCmd {
     Llhls(Box<crate::benches::llhls::Args>),
     /// bench/moq-cost.sh.
     MoqCost(Box<crate::benches::moq_cost::Args>),
+    /// bench/llhls-cdn.sh.
+    LlhlsCdn(Box<crate::benches::llhls_cdn::Args>),
     /// bench/compose.sh.
     Compose(Box<crate::benches::compose::Args>),
     /// bench/push-bytes.sh.
@@ -74,6 +76,18 @@ pub(super) fn run(docs: &Path, which: RunCmd) -> anyhow::Result<()> {
                 },
             };
             report(docs, moq_cost)
+        }),
+        RunCmd::LlhlsCdn(args) => crate::benches::llhls_cdn::run(&args, |runs| {
+            let out = ReportOut {
+                no_doc: args.no_doc,
+                results_file: args.results.clone(),
+            };
+            let llhls_cdn = ReportCmd::LlhlsCdn {
+                runs_dir: runs.dir.to_path_buf(),
+                run: runs.run,
+                out,
+            };
+            report(docs, llhls_cdn)
         }),
         RunCmd::Compose(args) => crate::benches::compose::run(&args, |run| {
             let out = ReportOut {

@@ -304,46 +304,67 @@ impl LlCluster {
         path: &str,
         envs: &[(&str, &str)],
     ) -> anyhow::Result<Started> {
+        let started = self.start_lb(work, name, cores, &[], envs)?;
+        let probe = format!("{}{path}", started.url);
+        if !wait_for(Duration::from_secs(30), || {
+            get(&probe, Some(&self.ca), 3).is_some()
+        }) {
+            work.alive(started.pid, name)?;
+            bail!("{name} did not answer 200 in 30 s{}", work.logs());
+        }
+        Ok(started)
+    }
+
+    /// `sealcast lb` as [`LlCluster::lb`] starts it, but on `cores` and with `extra`
+    /// arguments after the others (bench/llhls-cdn.sh's `--origin-listen`), not waited
+    /// for: the caller waits for what it needs.
+    pub fn lb_started(
+        &self,
+        work: &mut Work,
+        name: &str,
+        cores: &str,
+        extra: &[&str],
+    ) -> anyhow::Result<Started> {
+        self.start_lb(work, name, cores, extra, &[])
+    }
+
+    /// Starts `sealcast lb` (HTTPS on a free port, its HTTP and metrics listeners too).
+    fn start_lb(
+        &self,
+        work: &mut Work,
+        name: &str,
+        cores: &str,
+        extra: &[&str],
+        envs: &[(&str, &str)],
+    ) -> anyhow::Result<Started> {
         let port = free_port()?;
         let https = format!("127.0.0.1:{port}");
         let http = format!("127.0.0.1:{}", free_port()?);
         let metrics = format!("127.0.0.1:{}", free_port()?);
         let envs: Vec<(&str, &str)> = self.env().into_iter().chain(envs.iter().copied()).collect();
-        let pid = work.start(
-            name,
-            cores,
-            &self.bin,
-            os_args(&[
-                "lb".as_ref(),
-                "--data-dir".as_ref(),
-                self.data.as_os_str(),
-                "--certs-dir".as_ref(),
-                self.certs.as_os_str(),
-                "--https-listen".as_ref(),
-                https.as_ref(),
-                "--http-listen".as_ref(),
-                http.as_ref(),
-                "--metrics-listen".as_ref(),
-                metrics.as_ref(),
-                "--node-id".as_ref(),
-                name.as_ref(),
-                "--no-access-log".as_ref(),
-                "--no-limits".as_ref(),
-            ]),
-            &envs,
-        )?;
-        let url = format!("https://localhost:{port}");
-        let probe = format!("{url}{path}");
-        if !wait_for(Duration::from_secs(30), || {
-            get(&probe, Some(&self.ca), 3).is_some()
-        }) {
-            work.alive(pid, name)?;
-            bail!("{name} did not answer 200 in 30 s{}", work.logs());
-        }
+        let mut args = os_args(&[
+            "lb".as_ref(),
+            "--data-dir".as_ref(),
+            self.data.as_os_str(),
+            "--certs-dir".as_ref(),
+            self.certs.as_os_str(),
+            "--https-listen".as_ref(),
+            https.as_ref(),
+            "--http-listen".as_ref(),
+            http.as_ref(),
+            "--metrics-listen".as_ref(),
+            metrics.as_ref(),
+            "--node-id".as_ref(),
+            name.as_ref(),
+            "--no-access-log".as_ref(),
+            "--no-limits".as_ref(),
+        ]);
+        args.extend(extra.iter().map(std::ffi::OsStr::new));
+        let pid = work.start(name, cores, &self.bin, args, &envs)?;
         Ok(Started {
             name: name.to_owned(),
             pid,
-            url,
+            url: format!("https://localhost:{port}"),
         })
     }
 }

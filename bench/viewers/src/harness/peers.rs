@@ -1,14 +1,15 @@
 //! The peers' servers a benchmark sets beside ours, from their configuration files in
 //! `bench/peers/` (bench/lib.sh's `bench_ll_nginx`, `bench_nginx_conf`, `bench_haproxy_conf`,
-//! `bench_cipher`, and bench/capacity.sh's mirror).
+//! `bench_cipher`; bench/capacity.sh's mirror; bench/llhls-cdn.sh's Varnish).
 
 use std::ffi::OsStr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{bail, ensure, Context};
 
+use super::cluster::Started;
 use super::{get, os_args, peer_file, program, render, wait_for, Work};
 use crate::live::free_port;
 
@@ -217,6 +218,89 @@ pub fn children(parent: u32) -> anyhow::Result<Vec<u32>> {
         .split_whitespace()
         .filter_map(|p| p.parse().ok())
         .collect())
+}
+
+/// Varnish's configuration directory for a cache in front of a load balancer's origin
+/// listener on `origin_port`: `WORK/vcl/origin.vcl`, `bench/peers/varnish/origin.vcl`
+/// rendered (deploy/varnish/sealcast.vcl includes it from `vcl_path`).
+pub fn varnish_vcl(work: &Work, origin_port: u16) -> anyhow::Result<PathBuf> {
+    let dir = work.path("vcl");
+    std::fs::create_dir_all(&dir)?;
+    render(
+        &peer_file("varnish/origin.vcl"),
+        &dir.join("origin.vcl"),
+        &[("ORIGIN_PORT", &origin_port.to_string())],
+    )?;
+    Ok(dir)
+}
+
+/// Varnish (`varnishd`, logs `varnish.out` and `varnish.err`) on core 0 on a free port of
+/// 127.0.0.1, with deploy/varnish/sealcast.vcl and the `origin.vcl` of `vcl_dir`
+/// ([`varnish_vcl`]); as deploy/docker/varnish runs it (HTTP/2 on, 256 MB of objects),
+/// with room for many viewers: two thread pools of 200 to `threads / 2` worker threads
+/// (an HTTP/2 session holds one), long idle connections (60 s), a deep backlog (4096).
+/// Its shared memory log and compiled VCL in `WORK/varnish` (`varnishstat -n`), no jail
+/// (a benchmark's own process). Not waited for: the caller waits for what it needs.
+/// bench/llhls-cdn.sh's `varnish_start`.
+pub fn varnish(work: &mut Work, vcl_dir: &Path, threads: u64) -> anyhow::Result<Started> {
+    let deploy = super::repo_path("deploy/varnish")?;
+    let port = free_port()?;
+    let listen = format!("127.0.0.1:{port}");
+    let vcl = deploy.join("sealcast.vcl");
+    let vcl_path = format!("vcl_path={}:{}", vcl_dir.display(), deploy.display());
+    let thread_pool_max = format!("thread_pool_max={}", threads / 2);
+    let dir = work.path("varnish");
+    let pid = work.start(
+        "varnish",
+        "0",
+        &program("varnishd"),
+        os_args(&[
+            "-F".as_ref(),
+            "-j".as_ref(),
+            "none".as_ref(),
+            "-n".as_ref(),
+            dir.as_os_str(),
+            "-a".as_ref(),
+            listen.as_ref(),
+            "-f".as_ref(),
+            vcl.as_os_str(),
+            "-p".as_ref(),
+            vcl_path.as_ref(),
+            "-s".as_ref(),
+            "malloc,256m".as_ref(),
+            "-p".as_ref(),
+            "feature=+http2".as_ref(),
+            "-p".as_ref(),
+            "timeout_idle=60".as_ref(),
+            "-p".as_ref(),
+            "listen_depth=4096".as_ref(),
+            "-p".as_ref(),
+            "thread_pools=2".as_ref(),
+            "-p".as_ref(),
+            "thread_pool_min=200".as_ref(),
+            "-p".as_ref(),
+            thread_pool_max.as_ref(),
+        ]),
+        &[],
+    )?;
+    Ok(Started {
+        name: "varnish".into(),
+        pid,
+        url: format!("http://{listen}"),
+    })
+}
+
+/// What `varnishd -V` prints first (on its standard error), as `varnishd -V 2>&1 | head -1`.
+pub fn varnish_version() -> String {
+    Command::new(program("varnishd"))
+        .arg("-V")
+        .output()
+        .map(|o| {
+            let mut text = String::from_utf8_lossy(&o.stdout).into_owned();
+            text.push_str(&String::from_utf8_lossy(&o.stderr));
+            text.lines().next().unwrap_or_default().to_owned()
+        })
+        .unwrap_or_default()
 }
 
 /// HAProxy as the benchmarks run it against ours (`bench/peers/haproxy/tls-front.cfg`):
