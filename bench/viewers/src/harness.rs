@@ -26,6 +26,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
+/// The `cores` of [`Work::start`] that starts a process without `taskset`.
+pub const UNPINNED: &str = "";
+
 /// The processes every live [`Work`] started, and their directories: what an interrupt
 /// stops and removes.
 static STARTED: Mutex<Vec<(u32, PathBuf)>> = Mutex::new(Vec::new());
@@ -48,6 +51,18 @@ impl Work {
         } else {
             std::env::temp_dir()
         };
+        Work::new_in(&parent, name)
+    }
+
+    /// A new directory `sealcast-NAME.*` in the system's temporary directory (`mktemp -d`,
+    /// as bench/lib.sh's `bench_workdir` made it): for a run whose files should not count
+    /// as memory (tmpfs pages are shared memory).
+    pub fn temp(name: &str) -> anyhow::Result<Work> {
+        Work::new_in(&std::env::temp_dir(), name)
+    }
+
+    /// A new directory `sealcast-NAME.*` in `parent`.
+    fn new_in(parent: &Path, name: &str) -> anyhow::Result<Work> {
         let stamp = format!(
             "{}-{}",
             std::process::id(),
@@ -77,8 +92,9 @@ impl Work {
     }
 
     /// Starts `program` with `args` (and `envs` added to its environment) pinned to `cores`
-    /// (`taskset -c`: "0", "1", "0,1"), its output in `NAME.out` and `NAME.err`; stopped
-    /// with the `Work`. Returns its pid.
+    /// (`taskset -c`: "0", "1", "0,1"; [`UNPINNED`]: not pinned, on the cores this process
+    /// may use, as scripts that did not pin started it), its output in `NAME.out` and
+    /// `NAME.err`; stopped with the `Work`. Returns its pid.
     pub fn start<I, S>(
         &mut self,
         name: &str,
@@ -93,12 +109,15 @@ impl Work {
     {
         let out = File::create(self.path(format!("{name}.out")))?;
         let err = File::create(self.path(format!("{name}.err")))?;
-        let mut command = Command::new("taskset");
+        let mut command = if cores == UNPINNED {
+            Command::new(program)
+        } else {
+            let mut taskset = Command::new("taskset");
+            taskset.arg("-c").arg(cores).arg(program);
+            taskset
+        };
         clean_env(&mut command);
         command
-            .arg("-c")
-            .arg(cores)
-            .arg(program)
             .args(args)
             .envs(envs.iter().copied())
             .stdin(Stdio::null())
@@ -139,6 +158,41 @@ impl Work {
         let status = child.wait()?;
         forget(pid);
         Ok(status.success())
+    }
+
+    /// Stops the process `pid` started here (SIGTERM) and waits for it (SIGKILL when it
+    /// has not exited after 30 s), as the scripts' `stop` (`kill`, then `wait`).
+    pub fn stop(&mut self, pid: u32) -> anyhow::Result<()> {
+        let Some(index) = self.procs.iter().position(|(_, c)| c.id() == pid) else {
+            bail!("no process {pid} was started here");
+        };
+        let (_, mut child) = self.procs.remove(index);
+        testkit::process::terminate(pid);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        forget(pid);
+        Ok(())
+    }
+
+    /// The second field of the first line of `NAME.out` that starts with `prefix` (a
+    /// role's `NAME URL` line, as the scripts' `awk '/^NAME /{print $2}'` read it).
+    pub fn out_field(&self, name: &str, prefix: &str) -> Option<String> {
+        let text = std::fs::read_to_string(self.path(format!("{name}.out"))).ok()?;
+        let line = text.lines().find(|l| l.starts_with(prefix))?;
+        line.split_whitespace().nth(1).map(str::to_owned)
+    }
+
+    /// The pid of the process running here that was started as `name` (the last one).
+    pub fn pid(&self, name: &str) -> Option<u32> {
+        self.procs
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, child)| child.id())
     }
 
     /// Whether a line of `NAME.out` starts with `prefix`.
@@ -307,6 +361,39 @@ pub fn rss_kib(pids: &[u32]) -> anyhow::Result<u64> {
     Ok(total)
 }
 
+/// The processes' resident memory summed ([`rss_kib`]) once it has settled: sampled every
+/// second until the last `settle` samples stay within 1 % of each other, at most 90
+/// samples (bench/memory.sh's `settled_rss`). Allocators give freed memory back to the
+/// system some time after it was freed, and only when something wakes them (mimalloc
+/// purges a second or more later, on its next collection): a reading at a fixed moment
+/// caught it before or after by chance. Returns the last sample, and whether it settled.
+pub fn settled_rss_kib(pids: &[u32], settle: usize) -> anyhow::Result<(u64, bool)> {
+    let mut samples = Vec::new();
+    for _ in 0..90 {
+        samples.push(rss_kib(pids)?);
+        if settled(&samples, settle) {
+            return Ok((samples[samples.len() - 1], true));
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    Ok((samples.last().copied().unwrap_or_default(), false))
+}
+
+/// Whether the last `n` of `samples` (at least `n` of them, and one) lie within 1 % of
+/// their highest (`hi - lo <= hi / 100`, in whole KiB).
+pub fn settled(samples: &[u64], n: usize) -> bool {
+    // None asked for: the script's `${samples[@]: -0}` took them all, settled at once.
+    let n = n.max(1);
+    if samples.len() < n {
+        return false;
+    }
+    let last = &samples[samples.len() - n..];
+    let (Some(lo), Some(hi)) = (last.iter().min(), last.iter().max()) else {
+        return false;
+    };
+    hi - lo <= hi / 100
+}
+
 /// `VmRSS` of a `/proc/PID/status` text, in KiB.
 pub fn vm_rss_kib(status: &str) -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
@@ -461,6 +548,17 @@ mod tests {
     }
 
     #[test]
+    fn memory_settles_when_the_last_samples_lie_within_one_percent() {
+        assert!(!settled(&[1000, 1000], 3));
+        assert!(settled(&[500, 1000, 995, 990], 3));
+        assert!(!settled(&[1000, 989, 1000], 3));
+        // The bound is hi / 100 in whole KiB, as the script's shell arithmetic had it.
+        assert!(settled(&[199, 198], 2));
+        assert!(!settled(&[199, 197], 2));
+        assert!(settled(&[7], 0));
+    }
+
+    #[test]
     fn a_work_stops_what_it_started_and_goes() {
         let mut work = Work::tmpfs("harness-test").expect("a work directory");
         let dir = work.dir().to_path_buf();
@@ -468,6 +566,15 @@ mod tests {
             .start("sleeper", "0", Path::new("/bin/sleep"), ["60"], &[])
             .expect("sleep started");
         work.alive(pid, "sleeper").expect("sleep is alive");
+        let unpinned = work
+            .start("unpinned", UNPINNED, Path::new("/bin/sleep"), ["60"], &[])
+            .expect("sleep started without taskset");
+        assert_eq!(work.pid("unpinned"), Some(unpinned));
+        let comm = std::fs::read_to_string(format!("/proc/{unpinned}/comm")).unwrap_or_default();
+        assert_eq!(comm.trim(), "sleep");
+        work.stop(unpinned).expect("stopped");
+        assert_eq!(work.pid("unpinned"), None);
+        assert!(work.alive(unpinned, "unpinned").is_err());
         drop(work);
         assert!(!dir.exists());
         assert!(
