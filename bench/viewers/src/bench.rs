@@ -118,6 +118,10 @@ enum RunCmd {
     Llhls(Box<viewers::benches::llhls::Args>),
     /// bench/moq-cost.sh.
     MoqCost(Box<viewers::benches::moq_cost::Args>),
+    /// bench/memory.sh.
+    Memory(Box<viewers::benches::memory::Args>),
+    /// bench/stream-memory.sh.
+    StreamMemory(Box<viewers::benches::stream_memory::Args>),
 }
 
 /// The samples `sample` takes while a script measures.
@@ -1127,6 +1131,44 @@ fn run(docs: &Path, which: RunCmd) -> anyhow::Result<()> {
                 },
             };
             report(docs, moq_cost)
+        }),
+        RunCmd::Memory(args) => viewers::benches::memory::run(&args, |raw, ciphers| {
+            let memory = ReportCmd::Memory {
+                raw: raw.to_path_buf(),
+                ciphers: ciphers.to_path_buf(),
+                run: reports::memory::Run {
+                    connections: args.connections,
+                    runs: args.runs,
+                    date: viewers::harness::today(false)?,
+                },
+                out: ReportOut {
+                    no_doc: args.no_doc,
+                    results_file: args.results.clone(),
+                },
+            };
+            report(docs, memory)
+        }),
+        RunCmd::StreamMemory(args) => viewers::benches::stream_memory::run(&args, |measured| {
+            use viewers::benches::stream_memory::{GRACE, SOURCE_KBPS};
+            let stream_memory = ReportCmd::StreamMemory {
+                raw: measured.raw.to_path_buf(),
+                run: reports::stream_memory::Run {
+                    runs: args.runs,
+                    streams: args.streams as i64,
+                    ladder: args.ladder.clone(),
+                    size: measured.size.to_owned(),
+                    source_kbps: SOURCE_KBPS,
+                    sample_seconds: args.sample_seconds,
+                    node_workers: args.node_workers,
+                    grace: GRACE as u64,
+                    date: viewers::harness::today(false)?,
+                },
+                out: ReportOut {
+                    no_doc: args.no_doc,
+                    results_file: args.results.clone(),
+                },
+            };
+            report(docs, stream_memory)
         }),
     }
 }

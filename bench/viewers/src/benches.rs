@@ -5,4 +5,6 @@
 //! sample, check and report (bench/README.md).
 
 pub mod llhls;
+pub mod memory;
 pub mod moq_cost;
+pub mod stream_memory;
