@@ -13,5 +13,7 @@ pub mod ladder_codecs;
 pub mod ll_quality;
 pub mod llhls;
 pub mod llhls_cdn;
+pub mod memory;
 pub mod moq_cost;
 pub mod push_bytes;
+pub mod stream_memory;

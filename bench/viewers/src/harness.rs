@@ -14,6 +14,7 @@
 
 pub mod cluster;
 pub mod peers;
+pub mod up_one;
 
 use std::collections::HashSet;
 use std::ffi::OsStr;
@@ -25,6 +26,13 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+
+/// How long [`Work::stop`] waits after SIGTERM before SIGKILL, where a script's
+/// `kill; wait` waited without end.
+pub const STOP_GRACE: Duration = Duration::from_secs(30);
+
+/// The `cores` of [`Work::start`] that starts a process without `taskset`.
+pub const UNPINNED: &str = "";
 
 /// The processes every live [`Work`] started, and their directories: what an interrupt
 /// stops and removes.
@@ -87,8 +95,9 @@ impl Work {
     }
 
     /// Starts `program` with `args` (and `envs` added to its environment) pinned to `cores`
-    /// (`taskset -c`: "0", "1", "0,1"), its output in `NAME.out` and `NAME.err`; stopped with
-    /// the `Work`. Returns its pid.
+    /// (`taskset -c`: "0", "1", "0,1"; [`UNPINNED`]: not pinned, as
+    /// [`Work::start_unpinned`]), its output in `NAME.out` and `NAME.err`; stopped with the
+    /// `Work`. Returns its pid.
     pub fn start<I, S>(
         &mut self,
         name: &str,
@@ -101,7 +110,8 @@ impl Work {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        self.spawn(name, Some(cores), program, args, envs)
+        let cores = (cores != UNPINNED).then_some(cores);
+        self.spawn(name, cores, program, args, envs)
     }
 
     /// [`Work::start`] without pinning: the process may run on every core (a script's
@@ -225,6 +235,23 @@ impl Work {
     /// The text of `NAME.out` (empty when there is none).
     pub fn out(&self, name: &str) -> String {
         std::fs::read_to_string(self.path(format!("{name}.out"))).unwrap_or_default()
+    }
+
+    /// The second field of the first line of `NAME.out` that starts with `prefix` (a
+    /// role's `NAME URL` line, as the scripts' `awk '/^NAME /{print $2}'` read it).
+    pub fn out_field(&self, name: &str, prefix: &str) -> Option<String> {
+        let text = std::fs::read_to_string(self.path(format!("{name}.out"))).ok()?;
+        let line = text.lines().find(|l| l.starts_with(prefix))?;
+        line.split_whitespace().nth(1).map(str::to_owned)
+    }
+
+    /// The pid of the process running here that was started as `name` (the last one).
+    pub fn pid(&self, name: &str) -> Option<u32> {
+        self.procs
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, child)| child.id())
     }
 
     /// Whether a line of `NAME.out` starts with `prefix`.
@@ -414,6 +441,39 @@ pub fn rss_kib(pids: &[u32]) -> anyhow::Result<u64> {
     Ok(total)
 }
 
+/// The processes' resident memory summed ([`rss_kib`]) once it has settled: sampled every
+/// second until the last `settle` samples stay within 1 % of each other, at most 90
+/// samples (bench/memory.sh's `settled_rss`). Allocators give freed memory back to the
+/// system some time after it was freed, and only when something wakes them (mimalloc
+/// purges a second or more later, on its next collection): a reading at a fixed moment
+/// caught it before or after by chance. Returns the last sample, and whether it settled.
+pub fn settled_rss_kib(pids: &[u32], settle: usize) -> anyhow::Result<(u64, bool)> {
+    let mut samples = Vec::new();
+    for _ in 0..90 {
+        samples.push(rss_kib(pids)?);
+        if settled(&samples, settle) {
+            return Ok((samples[samples.len() - 1], true));
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    Ok((samples.last().copied().unwrap_or_default(), false))
+}
+
+/// Whether the last `n` of `samples` (at least `n` of them, and one) lie within 1 % of
+/// their highest (`hi - lo <= hi / 100`, in whole KiB).
+pub fn settled(samples: &[u64], n: usize) -> bool {
+    // None asked for: the script's `${samples[@]: -0}` took them all, settled at once.
+    let n = n.max(1);
+    if samples.len() < n {
+        return false;
+    }
+    let last = &samples[samples.len() - n..];
+    let (Some(lo), Some(hi)) = (last.iter().min(), last.iter().max()) else {
+        return false;
+    };
+    hi - lo <= hi / 100
+}
+
 /// `VmRSS` of a `/proc/PID/status` text, in KiB.
 pub fn vm_rss_kib(status: &str) -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
@@ -600,6 +660,17 @@ mod tests {
     }
 
     #[test]
+    fn memory_settles_when_the_last_samples_lie_within_one_percent() {
+        assert!(!settled(&[1000, 1000], 3));
+        assert!(settled(&[500, 1000, 995, 990], 3));
+        assert!(!settled(&[1000, 989, 1000], 3));
+        // The bound is hi / 100 in whole KiB, as the script's shell arithmetic had it.
+        assert!(settled(&[199, 198], 2));
+        assert!(!settled(&[199, 197], 2));
+        assert!(settled(&[7], 0));
+    }
+
+    #[test]
     fn a_work_stops_what_it_started_and_goes() {
         let mut work = Work::tmpfs("harness-test").expect("a work directory");
         let dir = work.dir().to_path_buf();
@@ -607,6 +678,15 @@ mod tests {
             .start("sleeper", "0", Path::new("/bin/sleep"), ["60"], &[])
             .expect("sleep started");
         work.alive(pid, "sleeper").expect("sleep is alive");
+        let unpinned = work
+            .start("unpinned", UNPINNED, Path::new("/bin/sleep"), ["60"], &[])
+            .expect("sleep started without taskset");
+        assert_eq!(work.pid("unpinned"), Some(unpinned));
+        let comm = std::fs::read_to_string(format!("/proc/{unpinned}/comm")).unwrap_or_default();
+        assert_eq!(comm.trim(), "sleep");
+        work.stop(&[unpinned], Duration::from_secs(30));
+        assert_eq!(work.pid("unpinned"), None);
+        assert!(work.alive(unpinned, "unpinned").is_err());
         drop(work);
         assert!(!dir.exists());
         assert!(

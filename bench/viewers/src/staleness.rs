@@ -113,6 +113,11 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
             "bench/viewers/src/reports/stream_memory.rs",
             "bench/viewers/src/floor.rs",
             "bench/viewers/src/memory_point.rs",
+            "bench/viewers/src/procstat.rs",
+            "bench/peers/mosquitto/mosquitto.conf",
+            "bench/viewers/src/harness",
+            "bench/viewers/src/harness.rs",
+            "bench/viewers/src/benches/stream_memory.rs",
         ],
     ),
     (
@@ -144,9 +149,12 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
         LB,
         &[
             "bench/viewers/src/reports/memory.rs",
-            "bench/viewers/src/reports/calc.rs",
+            "bench/viewers/src/idle.rs",
             "bench/peers/nginx/memory.conf",
             "bench/peers/haproxy/memory.cfg",
+            "bench/viewers/src/harness",
+            "bench/viewers/src/harness.rs",
+            "bench/viewers/src/benches/memory.rs",
         ],
     ),
     (

@@ -21,6 +21,10 @@ pub(super) enum RunCmd {
     MoqCost(Box<crate::benches::moq_cost::Args>),
     /// bench/llhls-cdn.sh.
     LlhlsCdn(Box<crate::benches::llhls_cdn::Args>),
+    /// bench/memory.sh.
+    Memory(Box<crate::benches::memory::Args>),
+    /// bench/stream-memory.sh.
+    StreamMemory(Box<crate::benches::stream_memory::Args>),
     /// bench/compose.sh.
     Compose(Box<crate::benches::compose::Args>),
     /// bench/push-bytes.sh.
@@ -176,6 +180,44 @@ pub(super) fn run(docs: &Path, which: RunCmd) -> anyhow::Result<()> {
                 },
             };
             report(docs, ladder)
+        }),
+        RunCmd::Memory(args) => crate::benches::memory::run(&args, |raw, ciphers| {
+            let memory = ReportCmd::Memory {
+                raw: raw.to_path_buf(),
+                ciphers: ciphers.to_path_buf(),
+                run: reports::memory::Run {
+                    connections: args.connections,
+                    runs: args.runs,
+                    date: crate::harness::today(false)?,
+                },
+                out: ReportOut {
+                    no_doc: args.no_doc,
+                    results_file: args.results.clone(),
+                },
+            };
+            report(docs, memory)
+        }),
+        RunCmd::StreamMemory(args) => crate::benches::stream_memory::run(&args, |measured| {
+            use crate::benches::stream_memory::{GRACE, SOURCE_KBPS};
+            let stream_memory = ReportCmd::StreamMemory {
+                raw: measured.raw.to_path_buf(),
+                run: reports::stream_memory::Run {
+                    runs: args.runs,
+                    streams: args.streams as i64,
+                    ladder: args.ladder.clone(),
+                    size: measured.size.to_owned(),
+                    source_kbps: SOURCE_KBPS,
+                    sample_seconds: args.sample_seconds,
+                    node_workers: args.node_workers,
+                    grace: GRACE as u64,
+                    date: crate::harness::today(false)?,
+                },
+                out: ReportOut {
+                    no_doc: args.no_doc,
+                    results_file: args.results.clone(),
+                },
+            };
+            report(docs, stream_memory)
         }),
     }
 }

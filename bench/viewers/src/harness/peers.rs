@@ -366,23 +366,169 @@ pub fn haproxy_tls_front(
     })
 }
 
+/// nginx as bench/memory.sh runs it against ours for idle connections
+/// (`bench/peers/nginx/memory.conf`: one worker, no access log, long keep-alive), serving
+/// `root` on a free port of 127.0.0.1, not pinned, room for `connections` connections
+/// (512 more; 1024 more open files); its configuration, pid, error log and temporary files
+/// in `WORK/nginx`. Returned once `path` answers (at most 5 s).
+pub fn nginx_idle(
+    work: &mut Work,
+    root: &Path,
+    connections: u64,
+    path: &str,
+) -> anyhow::Result<super::cluster::Started> {
+    let port = free_port()?.to_string();
+    let dir = work.path("nginx");
+    std::fs::create_dir_all(dir.join("tmp"))?;
+    let conf = dir.join("nginx.conf");
+    render(
+        &peer_file("nginx/memory.conf"),
+        &conf,
+        &[
+            ("DIR", &dir.display().to_string()),
+            ("PORT", &port),
+            ("ROOT", &root.display().to_string()),
+            ("NOFILE", &(connections + 1024).to_string()),
+            ("CONNECTIONS", &(connections + 512).to_string()),
+        ],
+    )?;
+    let error_log = dir.join("error.log");
+    let pid = work.start(
+        "nginx",
+        super::UNPINNED,
+        &program("nginx"),
+        os_args(&[
+            "-p".as_ref(),
+            dir.as_os_str(),
+            "-c".as_ref(),
+            conf.as_os_str(),
+            "-e".as_ref(),
+            error_log.as_os_str(),
+        ]),
+        &[],
+    )?;
+    let url = format!("http://127.0.0.1:{port}");
+    let probe = format!("{url}{path}");
+    if !wait_for(Duration::from_secs(5), || get(&probe, None, 2).is_some()) {
+        work.alive(pid, "nginx")?;
+        bail!("nginx did not answer in 5 s{}", work.logs());
+    }
+    Ok(super::cluster::Started {
+        name: "nginx".into(),
+        pid,
+        url,
+    })
+}
+
+/// HAProxy as bench/memory.sh runs it against ours for idle connections
+/// (`bench/peers/haproxy/memory.cfg`: one thread, TLS 1.3 with only `suite`, h2 and
+/// http/1.1 by ALPN, long client and keep-alive timeouts, the sticky cookie inserted, one
+/// server: `server`, HOST:PORT), on a free port, not pinned, at most `maxconn`
+/// connections; `certs` holds `server.pem` and `server.key`. Returned once `path`
+/// answers 200 over HTTPS trusting `ca` (at most 5 s).
+pub fn haproxy_idle(
+    work: &mut Work,
+    certs: &Path,
+    ca: &Path,
+    suite: &str,
+    maxconn: u64,
+    server: &str,
+    path: &str,
+) -> anyhow::Result<super::cluster::Started> {
+    let pem = work.path("haproxy.pem");
+    let mut joined = std::fs::read(certs.join("server.pem"))?;
+    joined.extend(std::fs::read(certs.join("server.key"))?);
+    std::fs::write(&pem, joined)?;
+    let port = free_port()?.to_string();
+    let conf = work.path("haproxy.cfg");
+    render(
+        &peer_file("haproxy/memory.cfg"),
+        &conf,
+        &[
+            ("PORT", &port),
+            ("PEM", &pem.display().to_string()),
+            ("SUITE", suite),
+            ("MAXCONN", &maxconn.to_string()),
+            ("SERVER", server),
+        ],
+    )?;
+    let pid = work.start(
+        "haproxy",
+        super::UNPINNED,
+        &program("haproxy"),
+        os_args(&["-db".as_ref(), "-f".as_ref(), conf.as_os_str()]),
+        &[],
+    )?;
+    let url = format!("https://localhost:{port}");
+    let probe = format!("{url}{path}");
+    if !wait_for(Duration::from_secs(5), || {
+        get(&probe, Some(ca), 3).is_some()
+    }) {
+        work.alive(pid, "HAProxy")?;
+        bail!("HAProxy did not answer 200 in 5 s{}", work.logs());
+    }
+    Ok(super::cluster::Started {
+        name: "haproxy".into(),
+        pid,
+        url,
+    })
+}
+
 /// "VERSION SUITE ALPN" (`TLSv1.3 TLS_AES_128_GCM_SHA256 h2`) as the server of `url`
 /// negotiates with an h2-capable client trusting `ca` (`openssl s_client`).
 pub fn cipher(url: &str, ca: &Path) -> anyhow::Result<String> {
+    let report = s_client(
+        url,
+        ca,
+        &["-servername", "localhost", "-alpn", "h2,http/1.1"],
+    )?;
+    Ok(negotiated(&report))
+}
+
+/// "VERSION, SUITE" (`TLSv1.3, TLS_AES_128_GCM_SHA256`) as the server of `url` negotiates
+/// with a client that offers h2 alone by ALPN and no server name, trusting `ca`: how
+/// bench/memory.sh asked its TLS targets, what its report prints. [`cipher`] asks with
+/// SNI and h2 or HTTP/1.1 and says which protocol was chosen; this one is kept apart so
+/// that neither benchmark's question (nor its section's text) changes.
+pub fn cipher_h2(url: &str, ca: &Path) -> anyhow::Result<String> {
+    Ok(first_new_line(&s_client(url, ca, &["-alpn", "h2"])?))
+}
+
+/// `openssl s_client -connect HOST:PORT` of `url` with `args`, trusting `ca`, its standard
+/// input empty: its report (standard output).
+fn s_client(url: &str, ca: &Path, args: &[&str]) -> anyhow::Result<String> {
     let hostport = url
         .trim_start_matches("https://")
         .split('/')
         .next()
         .unwrap_or_default();
     let out = Command::new("openssl")
-        .args(["s_client", "-connect", hostport, "-servername", "localhost"])
-        .args(["-alpn", "h2,http/1.1", "-CAfile"])
+        .args(["s_client", "-connect", hostport])
+        .args(args)
+        .arg("-CAfile")
         .arg(ca)
         .stdin(Stdio::null())
         .stderr(Stdio::null())
         .output()
         .context("running openssl s_client")?;
-    Ok(negotiated(&String::from_utf8_lossy(&out.stdout)))
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The second and fifth fields of `openssl s_client`'s first `New, …` line, as
+/// `awk '/^New, / { print $2, $5 }' | head -1` printed them; empty when there is none.
+pub fn first_new_line(report: &str) -> String {
+    report
+        .lines()
+        .find(|line| line.starts_with("New, "))
+        .map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            format!(
+                "{} {}",
+                fields.get(1).copied().unwrap_or_default(),
+                fields.get(4).copied().unwrap_or_default()
+            )
+        })
+        .unwrap_or_default()
 }
 
 /// "VERSION SUITE ALPN" from `openssl s_client`'s report (its `New, …` and `ALPN
@@ -412,6 +558,11 @@ mod tests {
                       Server public key is 256 bit\nALPN protocol: h2\n";
         assert_eq!(negotiated(report), "TLSv1.3, TLS_AES_128_GCM_SHA256 h2");
         assert_eq!(negotiated("nothing"), "  ");
+        assert_eq!(
+            first_new_line(&format!("{report}New, TLSv1.2, Cipher is X\n")),
+            "TLSv1.3, TLS_AES_128_GCM_SHA256"
+        );
+        assert_eq!(first_new_line("nothing"), "");
     }
 
     #[test]
