@@ -100,7 +100,8 @@ enum Cmd {
     },
     /// Prints a TCP port free on 127.0.0.1 (bench/lib.sh's `free_port`).
     FreePort,
-    /// Runs a benchmark whole (what its script was): `run llhls --row node|lb`.
+    /// Runs a benchmark whole (what its script was): `run llhls --row node|lb`, `run
+    /// moq-cost`, `run edge`.
     #[command(subcommand)]
     Run(Box<RunCmd>),
     /// Lists the blocks whose measured code changed after their run.
@@ -118,6 +119,8 @@ enum RunCmd {
     Llhls(Box<viewers::benches::llhls::Args>),
     /// bench/moq-cost.sh.
     MoqCost(Box<viewers::benches::moq_cost::Args>),
+    /// bench/edge.sh.
+    Edge(Box<viewers::benches::edge::Args>),
 }
 
 /// The samples `sample` takes while a script measures.
@@ -1127,6 +1130,27 @@ fn run(docs: &Path, which: RunCmd) -> anyhow::Result<()> {
                 },
             };
             report(docs, moq_cost)
+        }),
+        RunCmd::Edge(args) => viewers::benches::edge::run(&args, |measured| {
+            let edge = ReportCmd::Edge {
+                results: measured.results.clone(),
+                run: reports::edge::Run {
+                    rounds: reports::Rounds {
+                        seconds: args.seconds,
+                        rounds: args.runs,
+                    },
+                    segments: measured.segments,
+                    segment_bytes: measured.segment_bytes,
+                    h2c: measured.h2c,
+                    nginx: measured.nginx.clone(),
+                    date: viewers::harness::today(false)?,
+                },
+                out: ReportOut {
+                    no_doc: args.no_doc,
+                    results_file: args.results.clone(),
+                },
+            };
+            report(docs, edge)
         }),
     }
 }

@@ -4,5 +4,6 @@
 //! hand over. The other scripts still orchestrate in bash, calling the driver for each
 //! sample, check and report (bench/README.md).
 
+pub mod edge;
 pub mod llhls;
 pub mod moq_cost;

@@ -20,7 +20,7 @@ use std::ffi::OsStr;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -132,13 +132,36 @@ impl Work {
 
     /// Waits for the process `pid` started here to exit; whether it succeeded.
     pub fn wait(&mut self, pid: u32) -> anyhow::Result<bool> {
+        Ok(self.wait_status(pid)?.success())
+    }
+
+    /// Waits for the process `pid` started here to exit; how it exited.
+    pub fn wait_status(&mut self, pid: u32) -> anyhow::Result<ExitStatus> {
         let Some(index) = self.procs.iter().position(|(_, c)| c.id() == pid) else {
             bail!("no process {pid} was started here");
         };
         let (_, mut child) = self.procs.remove(index);
         let status = child.wait()?;
         forget(pid);
-        Ok(status.success())
+        Ok(status)
+    }
+
+    /// Stops the process `pid` started here: SIGTERM, then SIGKILL when it has not exited
+    /// within `within` (as a script's `kill -TERM`, a wait, `kill -KILL`).
+    pub fn stop(&mut self, pid: u32, within: Duration) -> anyhow::Result<()> {
+        let Some(index) = self.procs.iter().position(|(_, c)| c.id() == pid) else {
+            bail!("no process {pid} was started here");
+        };
+        let (_, mut child) = self.procs.remove(index);
+        testkit::process::terminate(pid);
+        let deadline = Instant::now() + within;
+        while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        forget(pid);
+        Ok(())
     }
 
     /// Whether a line of `NAME.out` starts with `prefix`.
@@ -294,6 +317,33 @@ pub fn cpu_seconds(pids: &[u32]) -> anyhow::Result<f64> {
         .watched
         .with_context(|| format!("no CPU time of {pids:?} in /proc"))?;
     Ok(ticks as f64 / crate::procstat::clock_ticks() as f64)
+}
+
+/// utime + stime of the processes summed, in clock ticks (bench/lib.sh's `cpu_ticks`);
+/// fails when one has gone.
+pub fn cpu_ticks(pids: &[u32]) -> anyhow::Result<u64> {
+    crate::procstat::sample(pids)
+        .watched
+        .with_context(|| format!("no CPU time of {pids:?} in /proc"))
+}
+
+/// The CPU seconds between two readings of [`cpu_ticks`], as the scripts wrote them into
+/// their results (`sealcast-bench calc cpu-seconds BEFORE AFTER --hz HZ`: the ticks'
+/// difference over `getconf CLK_TCK`, printed as Python printed a float).
+pub fn cpu_seconds_between(before: u64, after: u64) -> anyhow::Result<String> {
+    let ticks = |t: u64| i64::try_from(t).context("clock ticks out of range");
+    crate::reports::calc::Calc::CpuSeconds {
+        before: ticks(before)?,
+        after: ticks(after)?,
+        hz: ticks(crate::procstat::clock_ticks())?,
+    }
+    .run()
+}
+
+/// Every core of the machine (`taskset -c 0-N`): what a script left unpinned.
+pub fn all_cores() -> String {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    format!("0-{}", cores - 1)
 }
 
 /// The processes' resident memory summed (`VmRSS`), in KiB.

@@ -89,6 +89,9 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
             "bench/viewers/src/reports/h2load.rs",
             "bench/viewers/src/reports/calc.rs",
             "bench/peers/nginx/edge.conf",
+            "bench/viewers/src/benches/edge.rs",
+            "bench/viewers/src/harness",
+            "bench/viewers/src/harness.rs",
         ],
     ),
     (
