@@ -101,7 +101,7 @@ enum Cmd {
     /// Prints a TCP port free on 127.0.0.1 (bench/lib.sh's `free_port`).
     FreePort,
     /// Runs a benchmark whole (what its script was): `run llhls --row node|lb`, `run
-    /// moq-cost`, `run edge`.
+    /// moq-cost`, `run edge`, `run lb`.
     #[command(subcommand)]
     Run(Box<RunCmd>),
     /// Lists the blocks whose measured code changed after their run.
@@ -121,6 +121,8 @@ enum RunCmd {
     MoqCost(Box<viewers::benches::moq_cost::Args>),
     /// bench/edge.sh.
     Edge(Box<viewers::benches::edge::Args>),
+    /// bench/lb.sh.
+    Lb(Box<viewers::benches::lb::Args>),
 }
 
 /// The samples `sample` takes while a script measures.
@@ -1151,6 +1153,30 @@ fn run(docs: &Path, which: RunCmd) -> anyhow::Result<()> {
                 },
             };
             report(docs, edge)
+        }),
+        RunCmd::Lb(args) => viewers::benches::lb::run(&args, |measured| {
+            let lb = ReportCmd::Lb {
+                results: measured.results.clone(),
+                metrics: measured.metrics.clone(),
+                run: reports::lb::Run {
+                    runs: args.runs,
+                    seconds: args.seconds,
+                    clients: args.clients,
+                    streams: args.streams,
+                    paced_clients: args.lat_clients,
+                    paced_rps: args.lat_rps,
+                    playlist_bytes: measured.playlist_bytes,
+                    segment_bytes: measured.segment_bytes,
+                    date: viewers::harness::today(false)?,
+                },
+                haproxy: measured.haproxy.display().to_string(),
+                nginx: measured.nginx.display().to_string(),
+                out: ReportOut {
+                    no_doc: args.no_doc,
+                    results_file: Some(args.results.clone()),
+                },
+            };
+            report(docs, lb)
         }),
     }
 }

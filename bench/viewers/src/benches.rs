@@ -5,5 +5,6 @@
 //! sample, check and report (bench/README.md).
 
 pub mod edge;
+pub mod lb;
 pub mod llhls;
 pub mod moq_cost;

@@ -7,11 +7,13 @@
 //! an interrupt (Ctrl-C, SIGTERM), stops them all (SIGTERM, then SIGKILL after 5 s) and
 //! removes the directory. [`cluster`] starts the live stream's parts (broker, keys,
 //! ingest, source, nodes, load balancer, relay); [`peers`] the peers' servers (nginx on a
-//! mirror of the node, HAProxy) from the configuration files in `bench/peers/`.
+//! mirror of the node, HAProxy) from the configuration files in `bench/peers/`;
+//! [`backends`] the static backends a load balancer under test is set in front of.
 //!
 //! Every wait is a condition polled every 0.1 s up to a deadline ([`wait_for`]); nothing
 //! sleeps for a fixed time to let a process get ready.
 
+pub mod backends;
 pub mod cluster;
 pub mod peers;
 

@@ -177,6 +177,9 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
             "bench/viewers/src/reports/calc.rs",
             "bench/peers/nginx/lb-backend.conf",
             "bench/peers/haproxy/lb.cfg",
+            "bench/viewers/src/benches/lb.rs",
+            "bench/viewers/src/harness",
+            "bench/viewers/src/harness.rs",
         ],
     ),
     (
