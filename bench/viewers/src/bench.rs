@@ -101,7 +101,7 @@ enum Cmd {
     /// Prints a TCP port free on 127.0.0.1 (bench/lib.sh's `free_port`).
     FreePort,
     /// Runs a benchmark whole (what its script was): `run llhls --row node|lb`, `run
-    /// moq-cost`, `run edge`, `run lb`.
+    /// moq-cost`, `run edge`, `run lb`, `run lb-profile`.
     #[command(subcommand)]
     Run(Box<RunCmd>),
     /// Lists the blocks whose measured code changed after their run.
@@ -123,6 +123,8 @@ enum RunCmd {
     Edge(Box<viewers::benches::edge::Args>),
     /// bench/lb.sh.
     Lb(Box<viewers::benches::lb::Args>),
+    /// bench/lb-profile.sh.
+    LbProfile(Box<viewers::benches::lb_profile::Args>),
 }
 
 /// The samples `sample` takes while a script measures.
@@ -1177,6 +1179,25 @@ fn run(docs: &Path, which: RunCmd) -> anyhow::Result<()> {
                 },
             };
             report(docs, lb)
+        }),
+        RunCmd::LbProfile(args) => viewers::benches::lb_profile::run(&args, |work| {
+            let lb_profile = ReportCmd::LbProfile {
+                work: work.to_path_buf(),
+                run: reports::lb_profile::Run {
+                    requests: args.requests,
+                    seg_requests: args.seg_requests(),
+                    clients: args.clients,
+                    seg_clients: args.seg_clients,
+                    playlist_rps: args.playlist_rps,
+                    segment_rps: args.segment_rps,
+                    date: viewers::harness::today(false)?,
+                },
+                out: ReportOut {
+                    no_doc: args.no_doc,
+                    results_file: Some(args.results.clone()),
+                },
+            };
+            report(docs, lb_profile)
         }),
     }
 }

@@ -6,5 +6,6 @@
 
 pub mod edge;
 pub mod lb;
+pub mod lb_profile;
 pub mod llhls;
 pub mod moq_cost;

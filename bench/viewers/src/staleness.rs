@@ -190,6 +190,10 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
             "bench/viewers/src/reports/lb/load.rs",
             "bench/peers/nginx/lb-profile-backend.conf",
             "bench/peers/haproxy/lb-profile.cfg",
+            "bench/viewers/src/benches/lb_profile.rs",
+            "bench/viewers/src/benches/lb.rs",
+            "bench/viewers/src/harness",
+            "bench/viewers/src/harness.rs",
         ],
     ),
     (
