@@ -7,11 +7,13 @@
 //! an interrupt (Ctrl-C, SIGTERM), stops them all (SIGTERM, then SIGKILL after 5 s) and
 //! removes the directory. [`cluster`] starts the live stream's parts (broker, keys,
 //! ingest, source, nodes, load balancer, relay); [`peers`] the peers' servers (nginx on a
-//! mirror of the node, HAProxy) from the configuration files in `bench/peers/`.
+//! mirror of the node, HAProxy) from the configuration files in `bench/peers/`;
+//! [`backends`] the static backends a load balancer under test is set in front of.
 //!
 //! Every wait is a condition polled every 0.1 s up to a deadline ([`wait_for`]); nothing
 //! sleeps for a fixed time to let a process get ready.
 
+pub mod backends;
 pub mod cluster;
 pub mod peers;
 pub mod up_one;
@@ -21,7 +23,7 @@ use std::ffi::OsStr;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -202,13 +204,18 @@ impl Work {
 
     /// Waits for the process `pid` started here to exit; whether it succeeded.
     pub fn wait(&mut self, pid: u32) -> anyhow::Result<bool> {
+        Ok(self.wait_status(pid)?.success())
+    }
+
+    /// Waits for the process `pid` started here to exit; how it exited.
+    pub fn wait_status(&mut self, pid: u32) -> anyhow::Result<ExitStatus> {
         let Some(index) = self.procs.iter().position(|(_, c)| c.id() == pid) else {
             bail!("no process {pid} was started here");
         };
         let (_, mut child) = self.procs.remove(index);
         let status = child.wait()?;
         forget(pid);
-        Ok(status.success())
+        Ok(status)
     }
 
     /// Stops the processes `pids` started here (SIGTERM to each, then waits for each,
@@ -428,6 +435,25 @@ pub fn cpu_ticks(pids: &[u32]) -> anyhow::Result<u64> {
     crate::procstat::sample(pids)
         .watched
         .with_context(|| format!("no CPU time of {pids:?} in /proc"))
+}
+
+/// The CPU seconds between two readings of [`cpu_ticks`], as the scripts wrote them into
+/// their results (`sealcast-bench calc cpu-seconds BEFORE AFTER --hz HZ`: the ticks'
+/// difference over `getconf CLK_TCK`, printed as Python printed a float).
+pub fn cpu_seconds_between(before: u64, after: u64) -> anyhow::Result<String> {
+    let ticks = |t: u64| i64::try_from(t).context("clock ticks out of range");
+    crate::reports::calc::Calc::CpuSeconds {
+        before: ticks(before)?,
+        after: ticks(after)?,
+        hz: ticks(crate::procstat::clock_ticks())?,
+    }
+    .run()
+}
+
+/// Every core of the machine (`taskset -c 0-N`): what a script left unpinned.
+pub fn all_cores() -> String {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    format!("0-{}", cores - 1)
 }
 
 /// The processes' resident memory summed (`VmRSS`), in KiB.

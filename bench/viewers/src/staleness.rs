@@ -104,6 +104,9 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
             "bench/viewers/src/reports/h2load.rs",
             "bench/viewers/src/reports/calc.rs",
             "bench/peers/nginx/edge.conf",
+            "bench/viewers/src/benches/edge.rs",
+            "bench/viewers/src/harness",
+            "bench/viewers/src/harness.rs",
         ],
     ),
     (
@@ -197,6 +200,9 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
             "bench/viewers/src/reports/calc.rs",
             "bench/peers/nginx/lb-backend.conf",
             "bench/peers/haproxy/lb.cfg",
+            "bench/viewers/src/benches/lb.rs",
+            "bench/viewers/src/harness",
+            "bench/viewers/src/harness.rs",
         ],
     ),
     (
@@ -207,6 +213,10 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
             "bench/viewers/src/reports/lb/load.rs",
             "bench/peers/nginx/lb-profile-backend.conf",
             "bench/peers/haproxy/lb-profile.cfg",
+            "bench/viewers/src/benches/lb_profile.rs",
+            "bench/viewers/src/benches/lb.rs",
+            "bench/viewers/src/harness",
+            "bench/viewers/src/harness.rs",
         ],
     ),
     (

@@ -39,6 +39,12 @@ pub(super) enum RunCmd {
     LadderCodecs(Box<crate::benches::ladder_codecs::Args>),
     /// bench/ladder.sh.
     Ladder(Box<crate::benches::ladder::Args>),
+    /// bench/edge.sh.
+    Edge(Box<crate::benches::edge::Args>),
+    /// bench/lb.sh.
+    Lb(Box<crate::benches::lb::Args>),
+    /// bench/lb-profile.sh.
+    LbProfile(Box<crate::benches::lb_profile::Args>),
 }
 
 /// Runs a benchmark whole: the cluster, the peers, the interleaved runs and the report.
@@ -218,6 +224,70 @@ pub(super) fn run(docs: &Path, which: RunCmd) -> anyhow::Result<()> {
                 },
             };
             report(docs, stream_memory)
+        }),
+        RunCmd::Edge(args) => crate::benches::edge::run(&args, |measured| {
+            let edge = ReportCmd::Edge {
+                results: measured.results.clone(),
+                run: reports::edge::Run {
+                    rounds: reports::Rounds {
+                        seconds: args.seconds,
+                        rounds: args.runs,
+                    },
+                    segments: measured.segments,
+                    segment_bytes: measured.segment_bytes,
+                    h2c: measured.h2c,
+                    nginx: measured.nginx.clone(),
+                    date: crate::harness::today(false)?,
+                },
+                out: ReportOut {
+                    no_doc: args.no_doc,
+                    results_file: args.results.clone(),
+                },
+            };
+            report(docs, edge)
+        }),
+        RunCmd::Lb(args) => crate::benches::lb::run(&args, |measured| {
+            let lb = ReportCmd::Lb {
+                results: measured.results.clone(),
+                metrics: measured.metrics.clone(),
+                run: reports::lb::Run {
+                    runs: args.runs,
+                    seconds: args.seconds,
+                    clients: args.clients,
+                    streams: args.streams,
+                    paced_clients: args.lat_clients,
+                    paced_rps: args.lat_rps,
+                    playlist_bytes: measured.playlist_bytes,
+                    segment_bytes: measured.segment_bytes,
+                    date: crate::harness::today(false)?,
+                },
+                haproxy: measured.haproxy.display().to_string(),
+                nginx: measured.nginx.display().to_string(),
+                out: ReportOut {
+                    no_doc: args.no_doc,
+                    results_file: Some(args.results.clone()),
+                },
+            };
+            report(docs, lb)
+        }),
+        RunCmd::LbProfile(args) => crate::benches::lb_profile::run(&args, |work| {
+            let lb_profile = ReportCmd::LbProfile {
+                work: work.to_path_buf(),
+                run: reports::lb_profile::Run {
+                    requests: args.requests,
+                    seg_requests: args.seg_requests(),
+                    clients: args.clients,
+                    seg_clients: args.seg_clients,
+                    playlist_rps: args.playlist_rps,
+                    segment_rps: args.segment_rps,
+                    date: crate::harness::today(false)?,
+                },
+                out: ReportOut {
+                    no_doc: args.no_doc,
+                    results_file: Some(args.results.clone()),
+                },
+            };
+            report(docs, lb_profile)
         }),
     }
 }

@@ -86,6 +86,47 @@ pub fn mosquitto(work: &mut Work, core: &str) -> anyhow::Result<String> {
     Ok(format!("mqtt://{addr}"))
 }
 
+/// Runs `sealcast ARGS` (`what`: how a failure names it) to its end, without the
+/// environment's `SEALCAST_*` settings; what it printed on stdout. What it printed there
+/// may be a secret (a stream key): a failure shows only its stderr.
+pub fn one_shot(bin: &Path, what: &str, args: &[&std::ffi::OsStr]) -> anyhow::Result<Vec<u8>> {
+    let mut command = std::process::Command::new(bin);
+    super::clean_env(&mut command);
+    let out = command
+        .args(args)
+        .output()
+        .with_context(|| format!("running sealcast {what}"))?;
+    ensure!(
+        out.status.success(),
+        "sealcast {what} failed: {}",
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    Ok(out.stdout)
+}
+
+/// `sealcast certs` into `WORK/certs` and `sealcast keys init` into `WORK/data`, as a
+/// script made them for a load balancer of its own (bench/lb.sh, bench/lb-profile.sh);
+/// the two directories.
+pub fn keys_and_certs(work: &Work, bin: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let (data, certs) = (work.path("data"), work.path("certs"));
+    one_shot(
+        bin,
+        "certs",
+        &["certs".as_ref(), "--certs-dir".as_ref(), certs.as_os_str()],
+    )?;
+    one_shot(
+        bin,
+        "keys init",
+        &[
+            "keys".as_ref(),
+            "init".as_ref(),
+            "--data-dir".as_ref(),
+            data.as_os_str(),
+        ],
+    )?;
+    Ok((data, certs))
+}
+
 impl LlCluster {
     /// Keys, certificates, the stream and the configuration in `work`, for the broker at
     /// `mqtt_url`.
@@ -98,21 +139,7 @@ impl LlCluster {
     ) -> anyhow::Result<LlCluster> {
         let data = work.path("data");
         let certs = work.path("certs");
-        let one_shot = |what: &str, args: &[&std::ffi::OsStr]| -> anyhow::Result<Vec<u8>> {
-            let mut command = std::process::Command::new(bin);
-            super::clean_env(&mut command);
-            let out = command
-                .args(args)
-                .output()
-                .with_context(|| format!("running sealcast {what}"))?;
-            // What it printed on stdout may be a secret (the stream key): only stderr is shown.
-            ensure!(
-                out.status.success(),
-                "sealcast {what} failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-            Ok(out.stdout)
-        };
+        let one_shot = |what: &str, args: &[&std::ffi::OsStr]| one_shot(bin, what, args);
         one_shot(
             "keys init",
             &[

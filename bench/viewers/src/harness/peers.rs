@@ -208,6 +208,42 @@ pub fn next_to_last_segment(playlist: &str) -> Option<&str> {
         .filter(|s| !s.is_empty())
 }
 
+/// nginx from the template `bench/peers/TEMPLATE` rendered with `values` and `DIR` (its
+/// directory, `WORK/DIR_NAME`: the configuration, pid, error log and temporary files),
+/// started as `name` on `core` (`nginx -p DIR -c DIR/nginx.conf -e DIR/error.log`); its
+/// master's pid, at once (the caller waits for what it needs to answer).
+pub fn nginx(
+    work: &mut Work,
+    name: &str,
+    core: &str,
+    template: &str,
+    dir_name: &str,
+    values: &[(&str, &str)],
+) -> anyhow::Result<u32> {
+    let dir = work.path(dir_name);
+    std::fs::create_dir_all(dir.join("tmp"))?;
+    let conf = dir.join("nginx.conf");
+    let dir_text = dir.display().to_string();
+    let mut all = vec![("DIR", dir_text.as_str())];
+    all.extend_from_slice(values);
+    render(&peer_file(template), &conf, &all)?;
+    let error_log = dir.join("error.log");
+    work.start(
+        name,
+        core,
+        &program("nginx"),
+        os_args(&[
+            "-p".as_ref(),
+            dir.as_os_str(),
+            "-c".as_ref(),
+            conf.as_os_str(),
+            "-e".as_ref(),
+            error_log.as_os_str(),
+        ]),
+        &[],
+    )
+}
+
 /// The pids of `parent`'s children (`pgrep -P`).
 pub fn children(parent: u32) -> anyhow::Result<Vec<u32>> {
     let out = Command::new("pgrep")
