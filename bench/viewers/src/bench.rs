@@ -100,7 +100,7 @@ enum Cmd {
     },
     /// Prints a TCP port free on 127.0.0.1 (bench/lib.sh's `free_port`).
     FreePort,
-    /// Runs a benchmark whole (what its script was): `run llhls --row node|lb`.
+    /// Runs a benchmark whole (what its script was): `run NAME` (`--help` lists them).
     #[command(subcommand)]
     Run(Box<RunCmd>),
     /// Lists the blocks whose measured code changed after their run.
@@ -118,6 +118,8 @@ enum RunCmd {
     Llhls(Box<viewers::benches::llhls::Args>),
     /// bench/moq-cost.sh.
     MoqCost(Box<viewers::benches::moq_cost::Args>),
+    /// bench/publish-latency.sh.
+    PublishLatency(Box<viewers::benches::publish_latency::Args>),
 }
 
 /// The samples `sample` takes while a script measures.
@@ -1127,6 +1129,17 @@ fn run(docs: &Path, which: RunCmd) -> anyhow::Result<()> {
                 },
             };
             report(docs, moq_cost)
+        }),
+        RunCmd::PublishLatency(args) => viewers::benches::publish_latency::run(&args, |raw| {
+            let publish_latency = ReportCmd::PublishLatency {
+                raw: raw.to_path_buf(),
+                date: viewers::harness::today(false)?,
+                out: ReportOut {
+                    no_doc: args.no_doc,
+                    results_file: args.results.clone(),
+                },
+            };
+            report(docs, publish_latency)
         }),
     }
 }

@@ -6,3 +6,4 @@
 
 pub mod llhls;
 pub mod moq_cost;
+pub mod publish_latency;

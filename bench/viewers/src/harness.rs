@@ -2,18 +2,21 @@
 //! and the CPU sampling; the scripts were bench/lib.sh's bash functions).
 //!
 //! A [`Work`] is a run's directory (on tmpfs when there is one) and every process started
-//! into it, each pinned to the cores it is given (`taskset`, as the scripts pinned), its
-//! standard output and error in `NAME.out` and `NAME.err` there. Dropping the `Work`, or
+//! into it, each pinned to the cores it is given (`taskset`, as the scripts pinned; or on
+//! every core, [`Work::start_unpinned`], where a script did not pin), its standard output
+//! and error in `NAME.out` and `NAME.err` there. Dropping the `Work`, or
 //! an interrupt (Ctrl-C, SIGTERM), stops them all (SIGTERM, then SIGKILL after 5 s) and
 //! removes the directory. [`cluster`] starts the live stream's parts (broker, keys,
-//! ingest, source, nodes, load balancer, relay); [`peers`] the peers' servers (nginx on a
-//! mirror of the node, HAProxy) from the configuration files in `bench/peers/`.
+//! ingest, source, nodes, load balancer, relay); [`up`] the whole cluster in one `sealcast
+//! up` (the latency benchmarks'); [`peers`] the peers' servers (nginx on a mirror of the
+//! node, HAProxy) from the configuration files in `bench/peers/`.
 //!
 //! Every wait is a condition polled every 0.1 s up to a deadline ([`wait_for`]); nothing
 //! sleeps for a fixed time to let a process get ready.
 
 pub mod cluster;
 pub mod peers;
+pub mod up;
 
 use std::collections::HashSet;
 use std::ffi::OsStr;
@@ -48,6 +51,17 @@ impl Work {
         } else {
             std::env::temp_dir()
         };
+        Work::in_dir(&parent, name)
+    }
+
+    /// A new directory `sealcast-NAME.*` in the system's temporary directory (`mktemp -d`,
+    /// as bench/lib.sh's `bench_workdir` made it).
+    pub fn temp(name: &str) -> anyhow::Result<Work> {
+        Work::in_dir(&std::env::temp_dir(), name)
+    }
+
+    /// A new directory `sealcast-NAME.*` in `parent`.
+    fn in_dir(parent: &Path, name: &str) -> anyhow::Result<Work> {
         let stamp = format!(
             "{}-{}",
             std::process::id(),
@@ -91,14 +105,50 @@ impl Work {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
+        self.spawn(name, Some(cores), program, args, envs)
+    }
+
+    /// [`Work::start`] without pinning: the process may run on every core (as the scripts
+    /// that did not pin started it).
+    pub fn start_unpinned<I, S>(
+        &mut self,
+        name: &str,
+        program: &Path,
+        args: I,
+        envs: &[(&str, &str)],
+    ) -> anyhow::Result<u32>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.spawn(name, None, program, args, envs)
+    }
+
+    /// Starts `program`, under `taskset -c CORES` when given cores.
+    fn spawn<I, S>(
+        &mut self,
+        name: &str,
+        cores: Option<&str>,
+        program: &Path,
+        args: I,
+        envs: &[(&str, &str)],
+    ) -> anyhow::Result<u32>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
         let out = File::create(self.path(format!("{name}.out")))?;
         let err = File::create(self.path(format!("{name}.err")))?;
-        let mut command = Command::new("taskset");
+        let mut command = match cores {
+            Some(cores) => {
+                let mut taskset = Command::new("taskset");
+                taskset.arg("-c").arg(cores).arg(program);
+                taskset
+            }
+            None => Command::new(program),
+        };
         clean_env(&mut command);
         command
-            .arg("-c")
-            .arg(cores)
-            .arg(program)
             .args(args)
             .envs(envs.iter().copied())
             .stdin(Stdio::null())
@@ -139,6 +189,14 @@ impl Work {
         let status = child.wait()?;
         forget(pid);
         Ok(status.success())
+    }
+
+    /// Stops the process `pid` started here (SIGTERM, as the scripts' `kill`) and waits for
+    /// it to exit.
+    pub fn stop(&mut self, pid: u32) -> anyhow::Result<()> {
+        testkit::process::terminate(pid);
+        self.wait(pid)?;
+        Ok(())
     }
 
     /// Whether a line of `NAME.out` starts with `prefix`.

@@ -192,6 +192,9 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
         &[
             "bench/viewers/src/publish_latency.rs",
             "bench/viewers/src/reports/publish_latency.rs",
+            "bench/viewers/src/benches/publish_latency.rs",
+            "bench/viewers/src/harness",
+            "bench/viewers/src/harness.rs",
         ],
     ),
     (
