@@ -120,6 +120,8 @@ enum RunCmd {
     MoqCost(Box<viewers::benches::moq_cost::Args>),
     /// bench/publish-latency.sh.
     PublishLatency(Box<viewers::benches::publish_latency::Args>),
+    /// bench/viewer-verify.sh.
+    ViewerVerify(Box<viewers::benches::viewer_verify::Args>),
 }
 
 /// The samples `sample` takes while a script measures.
@@ -1140,6 +1142,20 @@ fn run(docs: &Path, which: RunCmd) -> anyhow::Result<()> {
                 },
             };
             report(docs, publish_latency)
+        }),
+        RunCmd::ViewerVerify(args) => viewers::benches::viewer_verify::run(&args, |runs| {
+            let viewer_verify = ReportCmd::ViewerVerify {
+                runs: runs.to_path_buf(),
+                run: reports::Rounds {
+                    seconds: args.seconds,
+                    rounds: args.rounds,
+                },
+                out: ReportOut {
+                    no_doc: args.no_doc,
+                    results_file: args.results.clone(),
+                },
+            };
+            report(docs, viewer_verify)
         }),
     }
 }

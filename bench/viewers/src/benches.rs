@@ -7,3 +7,4 @@
 pub mod llhls;
 pub mod moq_cost;
 pub mod publish_latency;
+pub mod viewer_verify;
