@@ -122,6 +122,8 @@ enum RunCmd {
     PublishLatency(Box<viewers::benches::publish_latency::Args>),
     /// bench/viewer-verify.sh.
     ViewerVerify(Box<viewers::benches::viewer_verify::Args>),
+    /// bench/dvr-seek.sh.
+    DvrSeek(Box<viewers::benches::dvr_seek::Args>),
 }
 
 /// The samples `sample` takes while a script measures.
@@ -1156,6 +1158,21 @@ fn run(docs: &Path, which: RunCmd) -> anyhow::Result<()> {
                 },
             };
             report(docs, viewer_verify)
+        }),
+        RunCmd::DvrSeek(args) => viewers::benches::dvr_seek::run(&args, |result| {
+            let dvr_seek = ReportCmd::DvrSeek {
+                result: result.to_path_buf(),
+                run: reports::dvr_seek::Run {
+                    back: Some(args.back.to_string()),
+                    rounds: Some(args.rounds.to_string()),
+                    date: viewers::harness::today(false)?,
+                },
+                out: ReportOut {
+                    no_doc: args.no_doc,
+                    results_file: args.results.clone(),
+                },
+            };
+            report(docs, dvr_seek)
         }),
     }
 }

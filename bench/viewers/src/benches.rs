@@ -4,6 +4,7 @@
 //! hand over. The other scripts still orchestrate in bash, calling the driver for each
 //! sample, check and report (bench/README.md).
 
+pub mod dvr_seek;
 pub mod llhls;
 pub mod moq_cost;
 pub mod publish_latency;

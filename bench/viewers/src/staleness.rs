@@ -223,6 +223,10 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
             "web",
             "bench/peers/dvr/index.html",
             "bench/viewers/src/dvr_seek.rs",
+            "bench/peers/nginx/files.conf",
+            "bench/viewers/src/benches/dvr_seek.rs",
+            "bench/viewers/src/harness",
+            "bench/viewers/src/harness.rs",
         ],
     ),
     (
