@@ -124,6 +124,8 @@ enum RunCmd {
     ViewerVerify(Box<viewers::benches::viewer_verify::Args>),
     /// bench/dvr-seek.sh.
     DvrSeek(Box<viewers::benches::dvr_seek::Args>),
+    /// bench/latency.sh.
+    Latency(Box<viewers::benches::latency::Args>),
 }
 
 /// The samples `sample` takes while a script measures.
@@ -1173,6 +1175,25 @@ fn run(docs: &Path, which: RunCmd) -> anyhow::Result<()> {
                 },
             };
             report(docs, dvr_seek)
+        }),
+        RunCmd::Latency(args) => viewers::benches::latency::run(&args, |measured| {
+            let latency = ReportCmd::Latency {
+                runs: measured.runs.to_path_buf(),
+                before: measured.before.to_path_buf(),
+                after: measured.after.to_path_buf(),
+                run: reports::latency::Run {
+                    rounds: reports::Rounds {
+                        seconds: args.seconds,
+                        rounds: args.rounds,
+                    },
+                    ladder: args.ladder.clone(),
+                },
+                out: ReportOut {
+                    no_doc: args.no_doc,
+                    results_file: args.results.clone(),
+                },
+            };
+            report(docs, latency)
         }),
     }
 }
