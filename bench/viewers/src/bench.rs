@@ -126,6 +126,8 @@ enum RunCmd {
     DvrSeek(Box<viewers::benches::dvr_seek::Args>),
     /// bench/latency.sh.
     Latency(Box<viewers::benches::latency::Args>),
+    /// bench/ingest-latency.sh.
+    IngestLatency(Box<viewers::benches::ingest_latency::Args>),
 }
 
 /// The samples `sample` takes while a script measures.
@@ -1194,6 +1196,27 @@ fn run(docs: &Path, which: RunCmd) -> anyhow::Result<()> {
                 },
             };
             report(docs, latency)
+        }),
+        RunCmd::IngestLatency(args) => viewers::benches::ingest_latency::run(&args, |runs| {
+            let ingest_latency = ReportCmd::IngestLatency {
+                runs: runs.to_path_buf(),
+                run: reports::ingest_latency::Run {
+                    rounds: reports::Rounds {
+                        seconds: args.seconds,
+                        rounds: args.rounds,
+                    },
+                    ladder: args.ladder.clone(),
+                    protocols: args.protocols.clone(),
+                    transports: args.transports.clone(),
+                    part: args.part.trim().parse().context("PART is not a number")?,
+                    relay_build: args.relay_build.clone(),
+                },
+                out: ReportOut {
+                    no_doc: args.no_doc,
+                    results_file: args.results.clone(),
+                },
+            };
+            report(docs, ingest_latency)
         }),
     }
 }

@@ -5,6 +5,7 @@
 //! sample, check and report (bench/README.md).
 
 pub mod dvr_seek;
+pub mod ingest_latency;
 pub mod latency;
 pub mod llhls;
 pub mod moq_cost;
