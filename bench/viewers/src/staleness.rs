@@ -225,6 +225,9 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
         &[
             "bench/viewers/src/publish_latency.rs",
             "bench/viewers/src/reports/publish_latency.rs",
+            "bench/viewers/src/benches/publish_latency.rs",
+            "bench/viewers/src/harness",
+            "bench/viewers/src/harness.rs",
         ],
     ),
     (
@@ -266,6 +269,10 @@ pub const MEASURED: &[(&str, &[&str], &[&str])] = &[
             "web",
             "bench/peers/dvr/index.html",
             "bench/viewers/src/dvr_seek.rs",
+            "bench/peers/nginx/files.conf",
+            "bench/viewers/src/benches/dvr_seek.rs",
+            "bench/viewers/src/harness",
+            "bench/viewers/src/harness.rs",
         ],
     ),
     (

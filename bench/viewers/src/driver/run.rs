@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use anyhow::Context;
 use clap::Subcommand;
 
 use crate::reports;
@@ -45,6 +46,16 @@ pub(super) enum RunCmd {
     Lb(Box<crate::benches::lb::Args>),
     /// bench/lb-profile.sh.
     LbProfile(Box<crate::benches::lb_profile::Args>),
+    /// bench/publish-latency.sh.
+    PublishLatency(Box<crate::benches::publish_latency::Args>),
+    /// bench/viewer-verify.sh.
+    ViewerVerify(Box<crate::benches::viewer_verify::Args>),
+    /// bench/dvr-seek.sh.
+    DvrSeek(Box<crate::benches::dvr_seek::Args>),
+    /// bench/latency.sh.
+    Latency(Box<crate::benches::latency::Args>),
+    /// bench/ingest-latency.sh.
+    IngestLatency(Box<crate::benches::ingest_latency::Args>),
 }
 
 /// Runs a benchmark whole: the cluster, the peers, the interleaved runs and the report.
@@ -288,6 +299,86 @@ pub(super) fn run(docs: &Path, which: RunCmd) -> anyhow::Result<()> {
                 },
             };
             report(docs, lb_profile)
+        }),
+        RunCmd::PublishLatency(args) => crate::benches::publish_latency::run(&args, |raw| {
+            let publish_latency = ReportCmd::PublishLatency {
+                raw: raw.to_path_buf(),
+                date: crate::harness::today(false)?,
+                out: ReportOut {
+                    no_doc: args.no_doc,
+                    results_file: args.results.clone(),
+                },
+            };
+            report(docs, publish_latency)
+        }),
+        RunCmd::ViewerVerify(args) => crate::benches::viewer_verify::run(&args, |runs| {
+            let viewer_verify = ReportCmd::ViewerVerify {
+                runs: runs.to_path_buf(),
+                run: reports::Rounds {
+                    seconds: args.seconds,
+                    rounds: args.rounds,
+                },
+                out: ReportOut {
+                    no_doc: args.no_doc,
+                    results_file: args.results.clone(),
+                },
+            };
+            report(docs, viewer_verify)
+        }),
+        RunCmd::DvrSeek(args) => crate::benches::dvr_seek::run(&args, |result| {
+            let dvr_seek = ReportCmd::DvrSeek {
+                result: result.to_path_buf(),
+                run: reports::dvr_seek::Run {
+                    back: Some(args.back.to_string()),
+                    rounds: Some(args.rounds.to_string()),
+                    date: crate::harness::today(false)?,
+                },
+                out: ReportOut {
+                    no_doc: args.no_doc,
+                    results_file: args.results.clone(),
+                },
+            };
+            report(docs, dvr_seek)
+        }),
+        RunCmd::Latency(args) => crate::benches::latency::run(&args, |measured| {
+            let latency = ReportCmd::Latency {
+                runs: measured.runs.to_path_buf(),
+                before: measured.before.to_path_buf(),
+                after: measured.after.to_path_buf(),
+                run: reports::latency::Run {
+                    rounds: reports::Rounds {
+                        seconds: args.seconds,
+                        rounds: args.rounds,
+                    },
+                    ladder: args.ladder.clone(),
+                },
+                out: ReportOut {
+                    no_doc: args.no_doc,
+                    results_file: args.results.clone(),
+                },
+            };
+            report(docs, latency)
+        }),
+        RunCmd::IngestLatency(args) => crate::benches::ingest_latency::run(&args, |runs| {
+            let ingest_latency = ReportCmd::IngestLatency {
+                runs: runs.to_path_buf(),
+                run: reports::ingest_latency::Run {
+                    rounds: reports::Rounds {
+                        seconds: args.seconds,
+                        rounds: args.rounds,
+                    },
+                    ladder: args.ladder.clone(),
+                    protocols: args.protocols.clone(),
+                    transports: args.transports.clone(),
+                    part: args.part.trim().parse().context("PART is not a number")?,
+                    relay_build: args.relay_build.clone(),
+                },
+                out: ReportOut {
+                    no_doc: args.no_doc,
+                    results_file: args.results.clone(),
+                },
+            };
+            report(docs, ingest_latency)
         }),
     }
 }

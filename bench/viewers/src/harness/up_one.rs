@@ -62,6 +62,7 @@ pub fn up_one(
         "--http-listen",
         "--srt-listen",
         "--webrtc-listen",
+        "--whip-listen",
     ] {
         args.extend([
             std::ffi::OsStr::new(listen),

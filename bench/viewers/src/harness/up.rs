@@ -1,0 +1,175 @@
+//! `sealcast up`: the whole cluster in one process (ingest, broadcast nodes, load
+//! balancer, broker), as the latency benchmarks start it, and the configuration they give
+//! it (bench/lib.sh's `bench_latency_config`).
+//!
+//! `up` prints a line per endpoint once it is ready (`broadcastN URL`, `player URL`,
+//! `obs-server URL`, `srt-server URL`, `stream-key STREAM KEY`); [`up`] waits for the last
+//! node's line and keeps what it printed. The stream key is read from that output (the
+//! run's own file), never put in a log of ours.
+
+use std::ffi::OsStr;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, ensure, Context};
+
+use super::{wait_for, Work};
+
+/// A `sealcast up` started into a [`Work`].
+#[derive(Debug)]
+pub struct Up {
+    /// Its pid.
+    pub pid: u32,
+    /// What it printed on standard output once ready.
+    out: String,
+}
+
+impl Up {
+    /// The second word of the first line whose first word is `key` (`player`,
+    /// `obs-server`, `broadcast1`…), as the scripts' `awk '$1 == KEY {print $2}' | head -1`
+    /// read it.
+    pub fn field(&self, key: &str) -> Option<&str> {
+        self.out.lines().find_map(|line| {
+            let mut words = line.split_whitespace();
+            (words.next() == Some(key)).then(|| words.next()).flatten()
+        })
+    }
+
+    /// The broadcast nodes' URLs (the `broadcastN URL` lines), in the order printed.
+    pub fn nodes(&self) -> Vec<&str> {
+        self.out
+            .lines()
+            .filter_map(|line| {
+                let (first, rest) = line.split_once(' ')?;
+                let n = first.strip_prefix("broadcast")?;
+                (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                    .then(|| rest.split_whitespace().next())
+                    .flatten()
+            })
+            .collect()
+    }
+
+    /// The key `up` made for `stream` (its `stream-key STREAM KEY` line).
+    pub fn stream_key(&self, stream: &str) -> Option<&str> {
+        self.out.lines().find_map(|line| {
+            let mut words = line.split_whitespace();
+            (words.next() == Some("stream-key") && words.next() == Some(stream))
+                .then(|| words.next())
+                .flatten()
+        })
+    }
+}
+
+/// Starts `bin up ARGS` into `work` as `name` (its output in `NAME.out` and `NAME.err`;
+/// `name` may be `DIR/up` for a directory of the work made beforehand), on every core, and
+/// waits up to `within` for the line of its `broadcast`-th node. Fails, with the last lines
+/// of its standard error, when the line does not come.
+pub fn up<S: AsRef<OsStr>>(
+    work: &mut Work,
+    name: &str,
+    bin: &Path,
+    args: &[S],
+    broadcast: u32,
+    within: Duration,
+) -> anyhow::Result<Up> {
+    let mut all: Vec<&OsStr> = vec!["up".as_ref()];
+    all.extend(args.iter().map(AsRef::as_ref));
+    let pid = work.start_unpinned(name, bin, all, &[])?;
+    let ready = format!("broadcast{broadcast} ");
+    if !wait_for(within, || work.out_has_line(name, &ready)) {
+        let err = std::fs::read_to_string(work.path(format!("{name}.err"))).unwrap_or_default();
+        let lines: Vec<&str> = err.lines().collect();
+        bail!(
+            "sealcast up did not start\n{}",
+            lines[lines.len().saturating_sub(10)..].join("\n")
+        );
+    }
+    let out = std::fs::read_to_string(work.path(format!("{name}.out")))?;
+    Ok(Up { pid, out })
+}
+
+/// The configuration of the latency benchmarks' clusters: CMAF, 2 s segments, a window of
+/// 6, parts of `part` seconds (as given: `0` is none), an end grace of 2 s; the source rung
+/// only (`src`), or with `ladder` `full` also the default ladder's three x264 rungs
+/// (maxrate 107 % of the bitrate, a buffer of 1.5 times it).
+pub fn latency_config(part: &str, ladder: &str) -> String {
+    let mut config = format!(
+        "[ingest]\nend_grace_seconds = 2.0\n\n[ladder]\nsegment_target = 2.0\nwindow = 6\n\
+         preset = \"veryfast\"\nformat = \"cmaf\"\npart_target = {part}\n\n\
+         [[ladder.rungs]]\nname = \"src\"\nkind = \"source\"\n"
+    );
+    if ladder == "full" {
+        for (name, height, kbps) in [("720p", 720, 3000), ("480p", 480, 1200), ("360p", 360, 730)] {
+            config.push_str(&format!(
+                "\n[[ladder.rungs]]\nname = \"{name}\"\nkind = \"encode\"\nheight = {height}\n\
+                 bitrate_kbps = {kbps}\nmaxrate_kbps = {}\nbufsize_kbits = {}\n",
+                kbps * 107 / 100,
+                kbps * 3 / 2
+            ));
+        }
+    }
+    config
+}
+
+/// `sealcast streams add STREAM --data-dir DATA`: the stream's new key (the last line it
+/// printed; what it said on standard error is left out, as the scripts' `2>/dev/null`).
+pub fn streams_add(bin: &Path, data: &Path, stream: &str) -> anyhow::Result<String> {
+    let mut command = std::process::Command::new(bin);
+    super::clean_env(&mut command);
+    let out = command
+        .args(["streams", "add", stream, "--data-dir"])
+        .arg(data)
+        .stderr(std::process::Stdio::null())
+        .output()
+        .context("running sealcast streams add")?;
+    ensure!(out.status.success(), "sealcast streams add {stream} failed");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let key = text.lines().last().unwrap_or_default().to_owned();
+    ensure!(!key.is_empty(), "no stream key for {stream}");
+    Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_latency_config_is_the_scripts() {
+        let src = latency_config("0.333", "src");
+        assert_eq!(
+            src,
+            "[ingest]\nend_grace_seconds = 2.0\n\n[ladder]\nsegment_target = 2.0\nwindow = 6\n\
+             preset = \"veryfast\"\nformat = \"cmaf\"\npart_target = 0.333\n\n\
+             [[ladder.rungs]]\nname = \"src\"\nkind = \"source\"\n"
+        );
+        let full = latency_config("0", "full");
+        assert!(full.contains("part_target = 0\n"), "{full}");
+        assert!(
+            full.ends_with(
+                "\n[[ladder.rungs]]\nname = \"360p\"\nkind = \"encode\"\nheight = 360\n\
+                 bitrate_kbps = 730\nmaxrate_kbps = 781\nbufsize_kbits = 1095\n"
+            ),
+            "{full}"
+        );
+        assert!(
+            full.contains("maxrate_kbps = 3210\nbufsize_kbits = 4500\n"),
+            "{full}"
+        );
+    }
+
+    #[test]
+    fn up_fields_are_read_as_the_scripts_read_them() {
+        let up = Up {
+            pid: 1,
+            out: "player https://localhost:1/\nobs-server rtmp://127.0.0.1:2/live\n\
+                  stream-key main abc\nbroadcast1 http://127.0.0.1:3/\n\
+                  broadcast2 http://127.0.0.1:4/\nbroadcaster x\n"
+                .to_owned(),
+        };
+        assert_eq!(up.field("player"), Some("https://localhost:1/"));
+        assert_eq!(up.field("srt-server"), None);
+        assert_eq!(up.stream_key("main"), Some("abc"));
+        assert_eq!(up.stream_key("other"), None);
+        assert_eq!(up.nodes(), ["http://127.0.0.1:3/", "http://127.0.0.1:4/"]);
+    }
+}
