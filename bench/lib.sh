@@ -1,8 +1,9 @@
-# Shared by the benchmark scripts (sourced): packages, a work directory (on tmpfs if asked)
-# cleaned up on exit with the processes started into PIDS, the binary under test and the
-# bench tools (the release build unless given), a clean SEALCAST_* environment. Their
-# reports write docs/benchmarks.md through `sealcast-bench report`. Peers' configurations are
-# files in bench/peers/, rendered by bench_render.
+# Shared by the benchmark scripts (sourced): what the driver cannot do for itself before
+# it runs: install Debian packages, find or build the binary under test and the bench tools
+# (the release build unless given), and a message for a failure before the hand-over. The
+# benchmarks themselves are `sealcast-bench run NAME` (bench/viewers/src/benches/), which
+# starts the cluster and the peers (bench/viewers/src/harness.rs, the peers' configurations
+# from bench/peers/) and writes docs/benchmarks.md.
 
 # The directory of this file (bench/), whatever the caller's working directory.
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -27,54 +28,11 @@ bench_install() {
   fi
 }
 
-# bench_workdir [DIR]: sets WORK (a new directory, or DIR) and PIDS; on exit every process
-# in PIDS is stopped and WORK removed.
-bench_workdir() {
-  WORK="${1:-$(mktemp -d)}"
-  PIDS=()
-  trap bench_cleanup EXIT
-  trap 'exit 130' INT TERM
-}
-
-# bench_tmpfs_workdir NAME: bench_workdir on tmpfs when there is one (served files and logs
-# then cost no disk I/O), readable by servers that drop privileges (nginx's worker).
-bench_tmpfs_workdir() {
-  local dir
-  if [ -d /dev/shm ] && [ -w /dev/shm ]; then dir="$(mktemp -d "/dev/shm/sealcast-$1.XXXXXX")"; else dir="$(mktemp -d)"; fi
-  chmod 755 "$dir"
-  bench_workdir "$dir"
-}
-
-bench_cleanup() {
-  local p
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-
 # bench_build: the release binary, in BIN. With the bench tools: building the two packages
 # together or apart resolves dependency features differently, and each switch rebuilds.
 bench_build() {
   cargo build --release --locked -p sealcast -p viewers >&2
   BIN="$PWD/target/release/sealcast"
-}
-
-# free_port: a TCP port free on 127.0.0.1 right now (`sealcast-bench free-port`; the
-# driver found by bench_driver first when the script has not run it yet).
-free_port() {
-  [ -n "${DRIVER:-}" ] || bench_driver
-  "$DRIVER" free-port
-}
-
-# cpu_ticks PID...: utime+stime of the processes summed, in clock ticks (getconf CLK_TCK).
-cpu_ticks() {
-  local total=0 s f pid
-  for pid in "$@"; do
-    s="$(cat "/proc/$pid/stat")"; s="${s##*) }"
-    read -r -a f <<< "$s"
-    total=$((total + f[11] + f[12]))
-  done
-  echo "$total"
 }
 
 # bench_binary: BIN is SEALCAST_BIN when given (made absolute by the script before its cd),
@@ -126,46 +84,6 @@ bench_report_docs() {
   if [ -n "$1" ]; then REPORT_DOCS=(--docs "$1"); else REPORT_DOCS=(--no-doc); fi
 }
 
-# bench_wait_for SECONDS COMMAND...: runs COMMAND every 0.1 s until it succeeds; fails
-# after SECONDS.
-bench_wait_for() {
-  local secs="$1" i; shift
-  for ((i = 0; i < secs * 10; i++)); do "$@" > /dev/null 2>&1 && return 0; sleep 0.1; done
-  return 1
-}
-
-# bench_start NAME CORE COMMAND...: runs COMMAND pinned to CORE, its output in
-# $WORK/NAME.out and $WORK/NAME.err, stopped on exit (PIDS); its pid in LAST_PID.
-bench_start() {
-  local name="$1" core="$2"; shift 2
-  taskset -c "$core" "$@" > "$WORK/$name.out" 2> "$WORK/$name.err" &
-  LAST_PID=$!
-  PIDS+=("$LAST_PID")
-}
-
-# bench_render TEMPLATE OUT NAME=VALUE...: OUT is bench/peers/TEMPLATE with every @NAME@
-# replaced by VALUE (taken as it is: no pattern, no `&`); fails, writing nothing, when the
-# template has a placeholder no argument fills.
-bench_render() {
-  local template="$BENCH_DIR/peers/$1" out="$2" text kv; shift 2
-  text="$(< "$template")" || return 1
-  for kv in "$@"; do text="${text//"@${kv%%=*}@"/"${kv#*=}"}"; done
-  if [[ "$text" =~ @[A-Z0-9_]+@ ]]; then
-    echo "bench_render: ${BASH_REMATCH[0]} of $template is not given" >&2
-    return 1
-  fi
-  printf '%s\n' "$text" > "$out"
-}
-
-# bench_nginx_conf DIR PORT ROOT NOFILE: DIR/nginx.conf as the benchmarks run nginx against
-# ours: one worker, sendfile, no access log, long keep-alive, the files of ROOT (on tmpfs)
-# on 127.0.0.1:PORT; its pid, error log and temporary files in DIR.
-bench_nginx_conf() {
-  mkdir -p "$1/tmp"
-  bench_render nginx/files.conf "$1/nginx.conf" DIR="$1" PORT="$2" ROOT="$3" NOFILE="$4" \
-    CONNECTIONS="$(($4 - 100))"
-}
-
 # bench_fail NAME MESSAGE...: prints "NAME: MESSAGE" and the last lines of every log in
 # WORK (they go with it), and exits 1.
 bench_fail() {
@@ -184,21 +102,3 @@ die() {
   bench_fail "${name%.sh}" "$@"
 }
 
-# alive PID NAME: dies with "NAME exited" when the process PID is gone.
-alive() { kill -0 "$1" 2> /dev/null || die "$2 exited"; }
-
-# bench_latency_config PART_TARGET LADDER: the configuration of the latency benchmarks'
-# clusters on stdout: CMAF, 2 s segments, a window of 6, parts of PART_TARGET; the source
-# rung only, or with LADDER=full also the default ladder's three x264 rungs.
-bench_latency_config() {
-  local part="$1" ladder="$2" r
-  printf '[ingest]\nend_grace_seconds = 2.0\n\n[ladder]\nsegment_target = 2.0\nwindow = 6\npreset = "veryfast"\nformat = "cmaf"\npart_target = %s\n\n' "$part"
-  printf '[[ladder.rungs]]\nname = "src"\nkind = "source"\n'
-  if [ "$ladder" = full ]; then
-    for r in "720p 720 3000" "480p 480 1200" "360p 360 730"; do
-      set -- $r
-      printf '\n[[ladder.rungs]]\nname = "%s"\nkind = "encode"\nheight = %s\nbitrate_kbps = %s\nmaxrate_kbps = %s\nbufsize_kbits = %s\n' \
-        "$1" "$2" "$3" "$(($3 * 107 / 100))" "$(($3 * 3 / 2))"
-    done
-  fi
-}

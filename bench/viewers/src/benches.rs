@@ -1,8 +1,7 @@
 //! Benchmarks the driver runs whole (`sealcast-bench run NAME`): the cluster and the peers
 //! started ([`crate::harness`]), the systems measured in interleaved runs, the report
 //! written; their scripts in `bench/` only install what is missing, find the binaries and
-//! hand over. The other scripts still orchestrate in bash, calling the driver for each
-//! sample, check and report (bench/README.md).
+//! hand over (every script in `bench/` now does).
 
 pub mod archive_disk;
 pub mod c2pa_overhead;
