@@ -21,7 +21,8 @@ use std::time::Duration;
 
 use anyhow::{bail, ensure, Context};
 
-use crate::harness::up::{latency_config, streams_add, up};
+use crate::harness::cluster::{add_stream, latency_config};
+use crate::harness::up::up;
 use crate::harness::{get, peer_file, program, render, say, wait_for, Work};
 use crate::live::free_port;
 use crate::reports::dvr_seek::{playlist_seconds, window_seconds};
@@ -60,7 +61,7 @@ pub fn run(args: &Args, report: impl FnOnce(&Path) -> anyhow::Result<()>) -> any
     let dir = work.path("up");
     std::fs::create_dir_all(&dir)?;
     let config = dir.join("sealcast.toml");
-    std::fs::write(&config, latency_config("0.333", "src"))?;
+    std::fs::write(&config, latency_config("0.333", false))?;
     let (data, certs) = (dir.join("data"), dir.join("certs"));
     let listen = "127.0.0.1:0";
     let mut up_args: Vec<&std::ffi::OsStr> = vec![
@@ -100,7 +101,7 @@ pub fn run(args: &Args, report: impl FnOnce(&Path) -> anyhow::Result<()>) -> any
     let node = cluster.field("broadcast1").unwrap_or_default();
     let node = node.trim_end_matches('/').to_owned();
     let rtmp = cluster.field("obs-server").unwrap_or_default().to_owned();
-    let key = streams_add(&args.bin, &data, STREAM)?;
+    let key = add_stream(&args.bin, &data, STREAM)?;
     let url = format!("{rtmp}/{key}");
     let pattern = [
         "--size",

@@ -45,7 +45,8 @@ use std::time::Duration;
 
 use anyhow::{bail, ensure, Context};
 
-use crate::harness::up::{latency_config, streams_add, up};
+use crate::harness::cluster::{add_stream, latency_config};
+use crate::harness::up::up;
 use crate::harness::{get, program, say, wait_for, Work};
 use crate::live::free_port;
 
@@ -122,7 +123,7 @@ pub fn run(args: &Args, report: impl FnOnce(&Path) -> anyhow::Result<()>) -> any
     let dir = work.path("cluster");
     std::fs::create_dir_all(&dir)?;
     let config = dir.join("sealcast.toml");
-    std::fs::write(&config, latency_config(&args.part, &args.ladder))?;
+    std::fs::write(&config, latency_config(&args.part, args.ladder == "full"))?;
     let (data, certs) = (dir.join("data"), dir.join("certs"));
     let listen = "127.0.0.1:0";
     let mut up_args: Vec<std::ffi::OsString> = vec![
@@ -189,7 +190,7 @@ pub fn run(args: &Args, report: impl FnOnce(&Path) -> anyhow::Result<()>) -> any
     let protocols: Vec<&str> = args.protocols.split_whitespace().collect();
     let mut keys = Vec::new();
     for proto in &protocols {
-        let key = streams_add(&args.bin, &data, &format!("lat{proto}"))
+        let key = add_stream(&args.bin, &data, &format!("lat{proto}"))
             .with_context(|| format!("ingest-latency: no key for lat{proto}"))?;
         keys.push(key);
     }

@@ -28,7 +28,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
-use crate::harness::up::{latency_config, up, Up};
+use crate::harness::cluster::latency_config;
+use crate::harness::up::{up, Up};
 use crate::harness::{get, peer_file, program, render, say, wait_for, Work};
 use crate::live::free_port;
 
@@ -81,7 +82,7 @@ fn cluster(
     let dir = work.path(name);
     std::fs::create_dir_all(&dir)?;
     let config = dir.join("sealcast.toml");
-    std::fs::write(&config, latency_config(part, ladder))?;
+    std::fs::write(&config, latency_config(part, ladder == "full"))?;
     let (data, certs) = (dir.join("data"), dir.join("certs"));
     let listen = "127.0.0.1:0";
     let mut args: Vec<&std::ffi::OsStr> = vec![

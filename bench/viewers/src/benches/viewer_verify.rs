@@ -23,7 +23,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::harness::up::{latency_config, up};
+use crate::harness::cluster::latency_config;
+use crate::harness::up::up;
 use crate::harness::{get, say, wait_for, Work};
 use crate::viewer_verify::Viewer;
 
@@ -50,7 +51,7 @@ pub struct Args {
 /// The cluster's configuration: the latency benchmarks' with parts of 0.333 s, the source
 /// rung and a 360p rung.
 fn config() -> String {
-    latency_config("0.333", "src")
+    latency_config("0.333", false)
         + "\n[[ladder.rungs]]\nname = \"360p\"\nkind = \"encode\"\nheight = 360\n\
            bitrate_kbps = 730\nmaxrate_kbps = 781\nbufsize_kbits = 1095\n"
 }

@@ -11,7 +11,7 @@ use std::ffi::OsStr;
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{bail, ensure, Context};
+use anyhow::bail;
 
 use super::{wait_for, Work};
 
@@ -88,74 +88,9 @@ pub fn up<S: AsRef<OsStr>>(
     Ok(Up { pid, out })
 }
 
-/// The configuration of the latency benchmarks' clusters: CMAF, 2 s segments, a window of
-/// 6, parts of `part` seconds (as given: `0` is none), an end grace of 2 s; the source rung
-/// only (`src`), or with `ladder` `full` also the default ladder's three x264 rungs
-/// (maxrate 107 % of the bitrate, a buffer of 1.5 times it).
-pub fn latency_config(part: &str, ladder: &str) -> String {
-    let mut config = format!(
-        "[ingest]\nend_grace_seconds = 2.0\n\n[ladder]\nsegment_target = 2.0\nwindow = 6\n\
-         preset = \"veryfast\"\nformat = \"cmaf\"\npart_target = {part}\n\n\
-         [[ladder.rungs]]\nname = \"src\"\nkind = \"source\"\n"
-    );
-    if ladder == "full" {
-        for (name, height, kbps) in [("720p", 720, 3000), ("480p", 480, 1200), ("360p", 360, 730)] {
-            config.push_str(&format!(
-                "\n[[ladder.rungs]]\nname = \"{name}\"\nkind = \"encode\"\nheight = {height}\n\
-                 bitrate_kbps = {kbps}\nmaxrate_kbps = {}\nbufsize_kbits = {}\n",
-                kbps * 107 / 100,
-                kbps * 3 / 2
-            ));
-        }
-    }
-    config
-}
-
-/// `sealcast streams add STREAM --data-dir DATA`: the stream's new key (the last line it
-/// printed; what it said on standard error is left out, as the scripts' `2>/dev/null`).
-pub fn streams_add(bin: &Path, data: &Path, stream: &str) -> anyhow::Result<String> {
-    let mut command = std::process::Command::new(bin);
-    super::clean_env(&mut command);
-    let out = command
-        .args(["streams", "add", stream, "--data-dir"])
-        .arg(data)
-        .stderr(std::process::Stdio::null())
-        .output()
-        .context("running sealcast streams add")?;
-    ensure!(out.status.success(), "sealcast streams add {stream} failed");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let key = text.lines().last().unwrap_or_default().to_owned();
-    ensure!(!key.is_empty(), "no stream key for {stream}");
-    Ok(key)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_latency_config_is_the_scripts() {
-        let src = latency_config("0.333", "src");
-        assert_eq!(
-            src,
-            "[ingest]\nend_grace_seconds = 2.0\n\n[ladder]\nsegment_target = 2.0\nwindow = 6\n\
-             preset = \"veryfast\"\nformat = \"cmaf\"\npart_target = 0.333\n\n\
-             [[ladder.rungs]]\nname = \"src\"\nkind = \"source\"\n"
-        );
-        let full = latency_config("0", "full");
-        assert!(full.contains("part_target = 0\n"), "{full}");
-        assert!(
-            full.ends_with(
-                "\n[[ladder.rungs]]\nname = \"360p\"\nkind = \"encode\"\nheight = 360\n\
-                 bitrate_kbps = 730\nmaxrate_kbps = 781\nbufsize_kbits = 1095\n"
-            ),
-            "{full}"
-        );
-        assert!(
-            full.contains("maxrate_kbps = 3210\nbufsize_kbits = 4500\n"),
-            "{full}"
-        );
-    }
 
     #[test]
     fn up_fields_are_read_as_the_scripts_read_them() {
