@@ -1,6 +1,6 @@
 //! `sealcast up`: the whole cluster in one process (ingest, broadcast nodes, load
-//! balancer, broker), as the latency benchmarks start it, and the configuration they give
-//! it (bench/lib.sh's `bench_latency_config`).
+//! balancer, broker), as the latency benchmarks start it (their configuration is
+//! [`super::cluster::latency_config`], bench/lib.sh's `bench_latency_config`).
 //!
 //! `up` prints a line per endpoint once it is ready (`broadcastN URL`, `player URL`,
 //! `obs-server URL`, `srt-server URL`, `stream-key STREAM KEY`); [`up`] waits for the last
