@@ -250,6 +250,8 @@ fn one_run(
         ("--rtmp-listen", "127.0.0.1:0"),
         ("--srt-listen", "127.0.0.1:0"),
         ("--webrtc-listen", "127.0.0.1:0"),
+        // Else `ingest` takes 0.0.0.0:8088 for WHIP, and two runs at once collide.
+        ("--whip-listen", "127.0.0.1:0"),
         ("--metrics-listen", "127.0.0.1:0"),
         ("--node-id", "ingest1"),
     ] {

@@ -469,7 +469,6 @@ pub fn up(
         "--http-listen",
         "--srt-listen",
         "--webrtc-listen",
-        "--whip-listen",
     ] {
         args.extend([
             std::ffi::OsStr::new(listen),

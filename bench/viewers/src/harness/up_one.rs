@@ -62,7 +62,6 @@ pub fn up_one(
         "--http-listen",
         "--srt-listen",
         "--webrtc-listen",
-        "--whip-listen",
     ] {
         args.extend([
             std::ffi::OsStr::new(listen),
