@@ -155,22 +155,10 @@ impl Work {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        // A pinned start's logs are its own; an unpinned helper may be started once per
-        // round under one name, and keeps one log (added to the end).
-        let open = |path: PathBuf| -> anyhow::Result<File> {
-            let mut options = std::fs::OpenOptions::new();
-            options.create(true).write(true);
-            if cores.is_some() {
-                options.truncate(true);
-            } else {
-                options.append(true);
-            }
-            options
-                .open(&path)
-                .with_context(|| path.display().to_string())
-        };
-        let out = open(self.path(format!("{name}.out")))?;
-        let err = open(self.path(format!("{name}.err")))?;
+        // Each start's logs are its own: a process started again under the same name (a
+        // round's `up`) must not find its predecessor's ready lines.
+        let out = File::create(self.path(format!("{name}.out")))?;
+        let err = File::create(self.path(format!("{name}.err")))?;
         let mut command = match cores {
             Some(cores) => {
                 let mut taskset = Command::new("taskset");

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use anyhow::ensure;
 
-use crate::harness::cluster::{add_stream, latency_config, up};
+use crate::harness::cluster::{add_stream, latency_config, source_720p, up};
 use crate::harness::{driver_to, say, Work};
 
 /// What the script passes.
@@ -67,24 +67,7 @@ pub fn run(args: &Args, report: impl FnOnce(&Path) -> anyhow::Result<()>) -> any
     ));
     let source_url = format!("{rtmp}/{key}");
     let seconds = args.seconds.to_string();
-    let source = work.start_unpinned(
-        "source",
-        &args.bin,
-        [
-            "source",
-            "--size",
-            "1280x720",
-            "--fps",
-            "30",
-            "--bitrate",
-            "3000",
-            "--gop",
-            "2",
-            "--duration",
-            &seconds,
-        ],
-        &[("SEALCAST_SOURCE_URL", &source_url)],
-    )?;
+    let source = source_720p(&mut work, &args.bin, "source", &source_url, Some(&seconds))?;
     ensure!(work.wait(source)?, "sealcast source failed{}", work.logs());
     let recording = dir.join("recording.json");
     ensure!(

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use anyhow::ensure;
 
-use crate::harness::cluster::{add_stream, latency_config, up};
+use crate::harness::cluster::{add_stream, latency_config, source_720p, up};
 use crate::harness::{driver_to, get, wait_for, Work};
 
 /// What the script passes.
@@ -62,22 +62,7 @@ pub fn run(args: &Args, report: impl FnOnce(&Path) -> anyhow::Result<()>) -> any
     let rtmp = cluster.url("obs-server")?;
     let key = add_stream(&args.bin, &dir.join("data"), STREAM)?;
     let source_url = format!("{rtmp}/{key}");
-    work.start_unpinned(
-        "source",
-        &args.bin,
-        [
-            "source",
-            "--size",
-            "1280x720",
-            "--fps",
-            "30",
-            "--bitrate",
-            "3000",
-            "--gop",
-            "2",
-        ],
-        &[("SEALCAST_SOURCE_URL", &source_url)],
-    )?;
+    source_720p(&mut work, &args.bin, "source", &source_url, None)?;
     let playlist = format!("{node}/live/{STREAM}/360p/index.m3u8");
     if !wait_for(Duration::from_secs(30), || {
         get(&playlist, None, 10).is_some()

@@ -242,17 +242,7 @@ pub fn run(args: &Args, report: impl FnOnce(Measured) -> anyhow::Result<()>) -> 
         "--broadcast".as_ref(),
         "3".as_ref(),
     ]);
-    for listen in [
-        "--rtmp-listen",
-        "--srt-listen",
-        "--webrtc-listen",
-        "--broadcast-listen",
-        "--mqtt-listen",
-        "--https-listen",
-        "--http-listen",
-    ] {
-        up_args.extend([std::ffi::OsStr::new(listen), "127.0.0.1:0".as_ref()]);
-    }
+    up_args.extend(crate::harness::up::loopback_listeners());
     let up = work.start_unpinned("up", &args.bin, up_args, &[])?;
     let mut key_line = None;
     if !wait_for(Duration::from_secs(30), || {

@@ -63,7 +63,6 @@ pub fn run(args: &Args, report: impl FnOnce(&Path) -> anyhow::Result<()>) -> any
     let config = dir.join("sealcast.toml");
     std::fs::write(&config, latency_config("0.333", false))?;
     let (data, certs) = (dir.join("data"), dir.join("certs"));
-    let listen = "127.0.0.1:0";
     let mut up_args: Vec<&std::ffi::OsStr> = vec![
         "--config".as_ref(),
         config.as_os_str(),
@@ -76,17 +75,7 @@ pub fn run(args: &Args, report: impl FnOnce(&Path) -> anyhow::Result<()>) -> any
         "--dvr-window".as_ref(),
         "30m".as_ref(),
     ];
-    for flag in [
-        "--rtmp-listen",
-        "--broadcast-listen",
-        "--mqtt-listen",
-        "--https-listen",
-        "--http-listen",
-        "--srt-listen",
-        "--webrtc-listen",
-    ] {
-        up_args.extend([std::ffi::OsStr::new(flag), std::ffi::OsStr::new(listen)]);
-    }
+    up_args.extend(crate::harness::up::loopback_listeners());
     let cluster = up(
         &mut work,
         "up",

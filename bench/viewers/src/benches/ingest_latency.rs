@@ -125,7 +125,6 @@ pub fn run(args: &Args, report: impl FnOnce(&Path) -> anyhow::Result<()>) -> any
     let config = dir.join("sealcast.toml");
     std::fs::write(&config, latency_config(&args.part, args.ladder == "full"))?;
     let (data, certs) = (dir.join("data"), dir.join("certs"));
-    let listen = "127.0.0.1:0";
     let mut up_args: Vec<std::ffi::OsString> = vec![
         "--config".into(),
         config.clone().into(),
@@ -136,17 +135,11 @@ pub fn run(args: &Args, report: impl FnOnce(&Path) -> anyhow::Result<()>) -> any
         "--broadcast".into(),
         "2".into(),
     ];
-    for flag in [
-        "--rtmp-listen",
-        "--broadcast-listen",
-        "--mqtt-listen",
-        "--https-listen",
-        "--http-listen",
-        "--srt-listen",
-        "--webrtc-listen",
-    ] {
-        up_args.extend([flag.into(), listen.into()]);
-    }
+    up_args.extend(
+        crate::harness::up::loopback_listeners()
+            .into_iter()
+            .map(Into::into),
+    );
     if args.transports.split_whitespace().any(|t| t == "moq") {
         let relay = args
             .relay_bin

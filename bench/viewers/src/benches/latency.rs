@@ -84,7 +84,6 @@ fn cluster(
     let config = dir.join("sealcast.toml");
     std::fs::write(&config, latency_config(part, ladder == "full"))?;
     let (data, certs) = (dir.join("data"), dir.join("certs"));
-    let listen = "127.0.0.1:0";
     let mut args: Vec<&std::ffi::OsStr> = vec![
         "--config".as_ref(),
         config.as_os_str(),
@@ -95,17 +94,7 @@ fn cluster(
         "--broadcast".as_ref(),
         "2".as_ref(),
     ];
-    for flag in [
-        "--rtmp-listen",
-        "--srt-listen",
-        "--webrtc-listen",
-        "--broadcast-listen",
-        "--mqtt-listen",
-        "--https-listen",
-        "--http-listen",
-    ] {
-        args.extend([std::ffi::OsStr::new(flag), std::ffi::OsStr::new(listen)]);
-    }
+    args.extend(crate::harness::up::loopback_listeners());
     up(
         work,
         &format!("{name}/up"),

@@ -46,10 +46,9 @@ use crate::harness::backends::{
     running, sign_presence, status_of, sticky_cookies, PLAYLIST, SEGMENT,
 };
 use crate::harness::cluster::{keys_and_certs, mosquitto};
-use crate::harness::peers::nginx;
+use crate::harness::peers::{haproxy as start_haproxy, nginx};
 use crate::harness::{
-    all_cores, cpu_seconds_between, cpu_ticks, get, os_args, peer_file, program, render, say,
-    wait_for, Work,
+    all_cores, cpu_seconds_between, cpu_ticks, get, os_args, program, say, wait_for, Work,
 };
 use crate::live::free_port;
 use crate::reports::lb::Health;
@@ -251,10 +250,11 @@ pub fn run(
     // 5. The two load balancers, each on core 1.
     let ha_port = free_port()?;
     let socket = work.path("haproxy.sock");
-    let conf = work.path("haproxy.cfg");
-    render(
-        &peer_file("haproxy/lb.cfg"),
-        &conf,
+    let haproxy = program("haproxy");
+    let ha_pid = start_haproxy(
+        &mut work,
+        "1",
+        "haproxy/lb.cfg",
         &[
             ("SOCKET", &socket.display().to_string()),
             ("PORT", &ha_port.to_string()),
@@ -262,20 +262,7 @@ pub fn run(
             ("B1_PORT", &b1.http.to_string()),
             ("B2_PORT", &b2.http.to_string()),
         ],
-    )?;
-    let haproxy = program("haproxy");
-    let check = Command::new(&haproxy)
-        .args(["-c", "-q", "-f"])
-        .arg(&conf)
-        .status()
-        .context("running haproxy -c")?;
-    ensure!(check.success(), "lb: HAProxy refuses {}", conf.display());
-    let ha_pid = work.start(
-        "haproxy",
-        "1",
-        &haproxy,
-        os_args(&["-db".as_ref(), "-f".as_ref(), conf.as_os_str()]),
-        &[],
+        true,
     )?;
 
     let ours_port = free_port()?;

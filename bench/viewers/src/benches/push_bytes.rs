@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::harness::cluster::{add_stream, latency_config, up};
+use crate::harness::cluster::{add_stream, latency_config, source_720p, up};
 use crate::harness::{get, say, wait_for, Work};
 
 /// What the script passes.
@@ -90,21 +90,12 @@ fn measure(work: &mut Work, args: &Args, mode: &str, round: u64) -> anyhow::Resu
     let rtmp = cluster.url("obs-server")?;
     let key = add_stream(&args.bin, &dir.join("data"), STREAM)?;
     let source_url = format!("{rtmp}/{key}");
-    let source = work.start_unpinned(
-        &format!("source-{mode}-{round}"),
+    let source = source_720p(
+        work,
         &args.bin,
-        [
-            "source",
-            "--size",
-            "1280x720",
-            "--fps",
-            "30",
-            "--bitrate",
-            "3000",
-            "--gop",
-            "2",
-        ],
-        &[("SEALCAST_SOURCE_URL", &source_url)],
+        &format!("source-{mode}-{round}"),
+        &source_url,
+        None,
     )?;
     let playlist = format!("{node1}/live/{STREAM}/src/index.m3u8");
     if !wait_for(Duration::from_secs(30), || {

@@ -65,7 +65,6 @@ pub fn run(args: &Args, report: impl FnOnce(&Path) -> anyhow::Result<()>) -> any
     let config_file = dir.join("sealcast.toml");
     std::fs::write(&config_file, config())?;
     let (data, certs) = (dir.join("data"), dir.join("certs"));
-    let listen = "127.0.0.1:0";
     let mut up_args: Vec<&std::ffi::OsStr> = vec![
         "--config".as_ref(),
         config_file.as_os_str(),
@@ -76,17 +75,7 @@ pub fn run(args: &Args, report: impl FnOnce(&Path) -> anyhow::Result<()>) -> any
         "--broadcast".as_ref(),
         "1".as_ref(),
     ];
-    for flag in [
-        "--rtmp-listen",
-        "--srt-listen",
-        "--webrtc-listen",
-        "--broadcast-listen",
-        "--mqtt-listen",
-        "--https-listen",
-        "--http-listen",
-    ] {
-        up_args.extend([std::ffi::OsStr::new(flag), std::ffi::OsStr::new(listen)]);
-    }
+    up_args.extend(crate::harness::up::loopback_listeners());
     let cluster = up(
         &mut work,
         "up/up",

@@ -400,6 +400,33 @@ impl LlCluster {
     }
 }
 
+/// `sealcast source` publishing a 1280x720 30 fps test pattern (3000 kb/s, 2 s GOP; for
+/// `duration` seconds when given, else until stopped) to `source_url` (an RTMP URL with
+/// the stream key, which goes only into its environment), not pinned, started as `name`.
+pub fn source_720p(
+    work: &mut Work,
+    bin: &Path,
+    name: &str,
+    source_url: &str,
+    duration: Option<&str>,
+) -> anyhow::Result<u32> {
+    let mut args = vec![
+        "source",
+        "--size",
+        "1280x720",
+        "--fps",
+        "30",
+        "--bitrate",
+        "3000",
+        "--gop",
+        "2",
+    ];
+    if let Some(duration) = duration {
+        args.extend(["--duration", duration]);
+    }
+    work.start_unpinned(name, bin, args, &[("SEALCAST_SOURCE_URL", source_url)])
+}
+
 /// `sealcast up` started as one process (ingest, broker, load balancer, broadcast
 /// nodes), and what it printed once ready.
 #[derive(Debug, Clone)]
@@ -461,20 +488,7 @@ pub fn up(
         "--broadcast".as_ref(),
         broadcast_n.as_ref(),
     ];
-    for listen in [
-        "--rtmp-listen",
-        "--broadcast-listen",
-        "--mqtt-listen",
-        "--https-listen",
-        "--http-listen",
-        "--srt-listen",
-        "--webrtc-listen",
-    ] {
-        args.extend([
-            std::ffi::OsStr::new(listen),
-            std::ffi::OsStr::new("127.0.0.1:0"),
-        ]);
-    }
+    args.extend(super::up::loopback_listeners());
     let pid = work.start_unpinned(name, bin, args, envs)?;
     let last = format!("broadcast{broadcast} ");
     if !wait_for(within, || work.out_has_line(name, &last)) {

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::{bail, ensure, Context};
 
+use super::backends::haproxy_pem;
 use super::cluster::Started;
 use super::{get, os_args, peer_file, program, render, wait_for, Work};
 use crate::live::free_port;
@@ -134,35 +135,18 @@ fn mirror_served(
         bail!("the mirror did not start{}", work.logs());
     }
     let port = free_port()?.to_string();
-    let dir = work.path("nginx");
-    std::fs::create_dir_all(dir.join("tmp"))?;
-    let conf = dir.join("nginx.conf");
-    let connections = nofile.saturating_sub(100).to_string();
-    render(
-        &peer_file("nginx/files.conf"),
-        &conf,
+    let master_pid = nginx(
+        work,
+        "nginx",
+        "0",
+        "nginx/files.conf",
+        "nginx",
         &[
-            ("DIR", &dir.display().to_string()),
             ("PORT", &port),
             ("ROOT", &www.display().to_string()),
             ("NOFILE", &nofile.to_string()),
-            ("CONNECTIONS", &connections),
+            ("CONNECTIONS", &nofile.saturating_sub(100).to_string()),
         ],
-    )?;
-    let error_log = dir.join("error.log");
-    let master_pid = work.start(
-        "nginx",
-        "0",
-        &program("nginx"),
-        os_args(&[
-            "-p".as_ref(),
-            dir.as_os_str(),
-            "-c".as_ref(),
-            conf.as_os_str(),
-            "-e".as_ref(),
-            error_log.as_os_str(),
-        ]),
-        &[],
     )?;
     let url = format!("http://127.0.0.1:{port}");
     if !wait_for(Duration::from_secs(10), || {
@@ -355,51 +339,96 @@ pub fn haproxy_tls_front(
     server: &str,
     path: &str,
 ) -> anyhow::Result<super::cluster::Started> {
-    let pem = work.path("haproxy.pem");
-    let mut joined = std::fs::read(certs.join("server.pem"))?;
-    joined.extend(std::fs::read(certs.join("server.key"))?);
-    std::fs::write(&pem, joined)?;
+    let pem = haproxy_pem(work, certs)?;
     let port = free_port()?.to_string();
+    let values = [
+        ("PORT", port.as_str()),
+        ("PEM", &pem.display().to_string()),
+        ("SUITE", suite),
+        ("MAXCONN", &maxconn.to_string()),
+        ("CLIENT_TIMEOUT", client_timeout),
+        ("SERVER", server),
+    ];
+    let started = HaproxyStart {
+        template: "haproxy/tls-front.cfg",
+        cores: "0",
+        check_first: true,
+        within: Duration::from_secs(20),
+    };
+    started.run(work, &values, &port, path, ca)
+}
+
+/// HAProxy on `WORK/haproxy.cfg`, made from `bench/peers/TEMPLATE` and `values` (checked
+/// with `haproxy -c` first when `check_first`), started as `haproxy` on `cores` (`-db
+/// -f`); its pid, at once (the caller waits for what it needs to answer).
+pub fn haproxy(
+    work: &mut Work,
+    cores: &str,
+    template: &str,
+    values: &[(&str, &str)],
+    check_first: bool,
+) -> anyhow::Result<u32> {
     let conf = work.path("haproxy.cfg");
-    render(
-        &peer_file("haproxy/tls-front.cfg"),
-        &conf,
-        &[
-            ("PORT", &port),
-            ("PEM", &pem.display().to_string()),
-            ("SUITE", suite),
-            ("MAXCONN", &maxconn.to_string()),
-            ("CLIENT_TIMEOUT", client_timeout),
-            ("SERVER", server),
-        ],
-    )?;
+    render(&peer_file(template), &conf, values)?;
     let haproxy = program("haproxy");
-    let check = Command::new(&haproxy)
-        .args(["-c", "-q", "-f"])
-        .arg(&conf)
-        .status()
-        .context("running haproxy -c")?;
-    ensure!(check.success(), "HAProxy refuses {}", conf.display());
-    let pid = work.start(
+    if check_first {
+        let check = Command::new(&haproxy)
+            .args(["-c", "-q", "-f"])
+            .arg(&conf)
+            .status()
+            .context("running haproxy -c")?;
+        ensure!(check.success(), "HAProxy refuses {}", conf.display());
+    }
+    work.start(
         "haproxy",
-        "0",
+        cores,
         &haproxy,
         os_args(&["-db".as_ref(), "-f".as_ref(), conf.as_os_str()]),
         &[],
-    )?;
-    let url = format!("https://localhost:{port}");
-    let probe = format!("{url}{path}");
-    if !wait_for(Duration::from_secs(20), || {
-        get(&probe, Some(ca), 3).is_some()
-    }) {
-        work.alive(pid, "HAProxy")?;
-        bail!("HAProxy did not answer 200 in 20 s{}", work.logs());
+    )
+}
+
+/// How [`haproxy_tls_front`] and [`haproxy_idle`] start HAProxy from their templates.
+struct HaproxyStart {
+    /// `bench/peers/TEMPLATE`.
+    template: &'static str,
+    /// `taskset -c` (or [`super::UNPINNED`]).
+    cores: &'static str,
+    /// Run `haproxy -c` on the configuration first.
+    check_first: bool,
+    /// How long HAProxy has to answer 200.
+    within: Duration,
+}
+
+impl HaproxyStart {
+    /// `WORK/haproxy.cfg` from the template and `values`, HAProxy started on it as
+    /// `haproxy` (`-db -f`); returned once `path` answers 200 on `port` over HTTPS trusting
+    /// `ca`.
+    fn run(
+        &self,
+        work: &mut Work,
+        values: &[(&str, &str)],
+        port: &str,
+        path: &str,
+        ca: &Path,
+    ) -> anyhow::Result<Started> {
+        let pid = haproxy(work, self.cores, self.template, values, self.check_first)?;
+        let url = format!("https://localhost:{port}");
+        let probe = format!("{url}{path}");
+        if !wait_for(self.within, || get(&probe, Some(ca), 3).is_some()) {
+            work.alive(pid, "HAProxy")?;
+            bail!(
+                "HAProxy did not answer 200 in {} s{}",
+                self.within.as_secs(),
+                work.logs()
+            );
+        }
+        Ok(Started {
+            name: "haproxy".into(),
+            pid,
+            url,
+        })
     }
-    Ok(super::cluster::Started {
-        name: "haproxy".into(),
-        pid,
-        url,
-    })
 }
 
 /// nginx as bench/memory.sh runs it against ours for idle connections
@@ -414,34 +443,18 @@ pub fn nginx_idle(
     path: &str,
 ) -> anyhow::Result<super::cluster::Started> {
     let port = free_port()?.to_string();
-    let dir = work.path("nginx");
-    std::fs::create_dir_all(dir.join("tmp"))?;
-    let conf = dir.join("nginx.conf");
-    render(
-        &peer_file("nginx/memory.conf"),
-        &conf,
+    let pid = nginx(
+        work,
+        "nginx",
+        super::UNPINNED,
+        "nginx/memory.conf",
+        "nginx",
         &[
-            ("DIR", &dir.display().to_string()),
             ("PORT", &port),
             ("ROOT", &root.display().to_string()),
             ("NOFILE", &(connections + 1024).to_string()),
             ("CONNECTIONS", &(connections + 512).to_string()),
         ],
-    )?;
-    let error_log = dir.join("error.log");
-    let pid = work.start(
-        "nginx",
-        super::UNPINNED,
-        &program("nginx"),
-        os_args(&[
-            "-p".as_ref(),
-            dir.as_os_str(),
-            "-c".as_ref(),
-            conf.as_os_str(),
-            "-e".as_ref(),
-            error_log.as_os_str(),
-        ]),
-        &[],
     )?;
     let url = format!("http://127.0.0.1:{port}");
     let probe = format!("{url}{path}");
@@ -471,43 +484,22 @@ pub fn haproxy_idle(
     server: &str,
     path: &str,
 ) -> anyhow::Result<super::cluster::Started> {
-    let pem = work.path("haproxy.pem");
-    let mut joined = std::fs::read(certs.join("server.pem"))?;
-    joined.extend(std::fs::read(certs.join("server.key"))?);
-    std::fs::write(&pem, joined)?;
+    let pem = haproxy_pem(work, certs)?;
     let port = free_port()?.to_string();
-    let conf = work.path("haproxy.cfg");
-    render(
-        &peer_file("haproxy/memory.cfg"),
-        &conf,
-        &[
-            ("PORT", &port),
-            ("PEM", &pem.display().to_string()),
-            ("SUITE", suite),
-            ("MAXCONN", &maxconn.to_string()),
-            ("SERVER", server),
-        ],
-    )?;
-    let pid = work.start(
-        "haproxy",
-        super::UNPINNED,
-        &program("haproxy"),
-        os_args(&["-db".as_ref(), "-f".as_ref(), conf.as_os_str()]),
-        &[],
-    )?;
-    let url = format!("https://localhost:{port}");
-    let probe = format!("{url}{path}");
-    if !wait_for(Duration::from_secs(5), || {
-        get(&probe, Some(ca), 3).is_some()
-    }) {
-        work.alive(pid, "HAProxy")?;
-        bail!("HAProxy did not answer 200 in 5 s{}", work.logs());
-    }
-    Ok(super::cluster::Started {
-        name: "haproxy".into(),
-        pid,
-        url,
-    })
+    let values = [
+        ("PORT", port.as_str()),
+        ("PEM", &pem.display().to_string()),
+        ("SUITE", suite),
+        ("MAXCONN", &maxconn.to_string()),
+        ("SERVER", server),
+    ];
+    let started = HaproxyStart {
+        template: "haproxy/memory.cfg",
+        cores: super::UNPINNED,
+        check_first: false,
+        within: Duration::from_secs(5),
+    };
+    started.run(work, &values, &port, path, ca)
 }
 
 /// "VERSION SUITE ALPN" (`TLSv1.3 TLS_AES_128_GCM_SHA256 h2`) as the server of `url`

@@ -88,6 +88,24 @@ pub fn up<S: AsRef<OsStr>>(
     Ok(Up { pid, out })
 }
 
+/// Every listener `sealcast up` opens, each on a port of 127.0.0.1 the system picks:
+/// `--rtmp-listen 127.0.0.1:0 --srt-listen 127.0.0.1:0 …`, as every benchmark runs `up`
+/// (the WHIP listener takes a free port of 127.0.0.1 unless told otherwise).
+pub fn loopback_listeners() -> Vec<&'static OsStr> {
+    [
+        "--rtmp-listen",
+        "--srt-listen",
+        "--webrtc-listen",
+        "--broadcast-listen",
+        "--mqtt-listen",
+        "--https-listen",
+        "--http-listen",
+    ]
+    .into_iter()
+    .flat_map(|flag| [OsStr::new(flag), OsStr::new("127.0.0.1:0")])
+    .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

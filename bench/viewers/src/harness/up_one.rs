@@ -54,20 +54,7 @@ pub fn up_one(
         "1".as_ref(),
         "--no-limits".as_ref(),
     ];
-    for listen in [
-        "--rtmp-listen",
-        "--broadcast-listen",
-        "--mqtt-listen",
-        "--https-listen",
-        "--http-listen",
-        "--srt-listen",
-        "--webrtc-listen",
-    ] {
-        args.extend([
-            std::ffi::OsStr::new(listen),
-            std::ffi::OsStr::new("127.0.0.1:0"),
-        ]);
-    }
+    args.extend(super::up::loopback_listeners());
     let envs: Vec<(&str, &str)> = workers
         .map(|w| ("TOKIO_WORKER_THREADS", w))
         .into_iter()
