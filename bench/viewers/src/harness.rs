@@ -390,6 +390,13 @@ pub fn driver_to(args: &[&OsStr], out: &Path) -> anyhow::Result<bool> {
     Ok(status.success())
 }
 
+/// The systems in the order run `run` (from 1) measures them: rotated by one each run, so
+/// each leads once in every `systems.len()` runs (the scripts' interleaving).
+pub fn rotation<T>(systems: &[T], run: u64) -> impl Iterator<Item = &T> {
+    let shift = usize::try_from(run.saturating_sub(1)).unwrap_or(0) % systems.len().max(1);
+    systems[shift..].iter().chain(&systems[..shift])
+}
+
 /// Polls `ready` every 0.1 s until it holds; false when it has not after `within`.
 pub fn wait_for(within: Duration, mut ready: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + within;
@@ -590,6 +597,17 @@ mod tests {
                         #EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"7.2.m4s\"\n";
         assert_eq!(last_part_uri(playlist), Some("7.1.m4s"));
         assert_eq!(last_part_uri("#EXTM3U\n#EXTINF:2,\n1.m4s\n"), None);
+    }
+
+    #[test]
+    fn each_system_leads_in_turn() {
+        let systems = ["a", "b", "c"];
+        let order = |run| rotation(&systems, run).copied().collect::<Vec<_>>();
+        assert_eq!(order(1), ["a", "b", "c"]);
+        assert_eq!(order(2), ["b", "c", "a"]);
+        assert_eq!(order(3), ["c", "a", "b"]);
+        assert_eq!(order(4), ["a", "b", "c"]);
+        assert_eq!(rotation::<&str>(&[], 2).count(), 0);
     }
 
     #[test]

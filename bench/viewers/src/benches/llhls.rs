@@ -43,7 +43,7 @@ use anyhow::{bail, ensure, Context};
 
 use crate::harness::cluster::{mosquitto, LlCluster, Started};
 use crate::harness::peers::{cipher, haproxy_tls_front, nginx_on_mirror, MirroredNginx};
-use crate::harness::{get, open_files_limit, pin, program, say, today, Work};
+use crate::harness::{get, open_files_limit, pin, program, rotation, say, today, Work};
 use crate::live::{progress_line, Ramp};
 use crate::reports::llhls_common::{Row, Run};
 
@@ -268,8 +268,7 @@ pub fn run(
     let began = Instant::now();
     for run in 1..=args.runs {
         // Rotate: each system leads once in every len(SYSTEMS) runs.
-        for i in 0..order.len() {
-            let system = order[(i + run as usize - 1) % order.len()];
+        for &system in rotation(&order, run) {
             let ramp = RampOf {
                 system,
                 run,

@@ -66,7 +66,7 @@ use anyhow::{bail, ensure, Context};
 
 use crate::harness::cluster::{mosquitto, LlCluster, Started};
 use crate::harness::peers::{children, varnish, varnish_vcl, varnish_version};
-use crate::harness::{get, open_files_limit, say, today, wait_for, Work};
+use crate::harness::{get, open_files_limit, rotation, say, today, wait_for, Work};
 use crate::live::{free_port, window_listed};
 use crate::reports::llhls_cdn::{parts_per_second, step, Run};
 
@@ -214,8 +214,7 @@ pub fn run(args: &Args, report: impl FnOnce(Runs<'_>) -> anyhow::Result<()>) -> 
     let began = Instant::now();
     for run in 1..=args.runs {
         // Rotate: each system leads once in every len(SYSTEMS) runs.
-        for i in 0..systems.len() {
-            let system = &systems[(i + run as usize - 1) % systems.len()];
+        for system in rotation(&systems, run) {
             let one = One {
                 system,
                 run,

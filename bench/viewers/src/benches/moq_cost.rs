@@ -38,7 +38,7 @@ use serde_json::{json, Value};
 
 use crate::harness::cluster::{moq_relay, mosquitto, LlCluster, Started};
 use crate::harness::peers::nginx_on_mirror;
-use crate::harness::{cpu_seconds, open_files_limit, pin, rss_kib, say, Work};
+use crate::harness::{cpu_seconds, open_files_limit, pin, rotation, rss_kib, say, Work};
 
 /// What the script passes, and the environment variables it reads (`--help` names them).
 #[derive(Debug, clap::Args)]
@@ -159,8 +159,7 @@ pub fn run(args: &Args, report: impl FnOnce(&Path) -> anyhow::Result<()>) -> any
     let mut lines = String::new();
     for run in 1..=args.runs {
         // Rotate: each system leads in turn.
-        for i in 0..systems.len() {
-            let system = systems[(i + run as usize - 1) % systems.len()];
+        for &system in rotation(&systems, run) {
             let (servers, viewers) = match system {
                 "ll-hls" => (
                     vec![node.pid, relay.pid],
