@@ -11,9 +11,10 @@
 #
 # Writes bench/out/viewer-verify.json and a section in docs/benchmarks.md.
 #
-# Usage: bench/viewer-verify.sh [SECONDS] [ROUNDS]   (defaults 60 and 3; `--no-doc`
-# prints the section only, `--results FILE` puts the raw results there)
-# Environment: SEALCAST_BIN, SEALCAST_BENCH (else the release build's).
+# Usage: bench/viewer-verify.sh [SECONDS] [ROUNDS]   (defaults 60 and 3; `--results FILE`
+# puts the raw results there)
+# Environment: SEALCAST_BIN, SEALCAST_BENCH (else the release build's); VIEWER_VERIFY_DOCS
+# (default docs/benchmarks.md; empty prints the section only, as every script's *_DOCS=).
 set -euo pipefail
 GIVEN_BENCH="${SEALCAST_BENCH:+$(realpath "$SEALCAST_BENCH")}"
 [ -z "${SEALCAST_BIN:-}" ] || SEALCAST_BIN="$(realpath "$SEALCAST_BIN")"
@@ -24,4 +25,5 @@ source bench/lib.sh
 bench_install viewer-verify chromium chromium-driver curl
 bench_binary
 bench_driver
-exec "$DRIVER" run viewer-verify --bin "$BIN" "$@"
+bench_report_docs "${VIEWER_VERIFY_DOCS-docs/benchmarks.md}"
+exec "$DRIVER" run viewer-verify "${REPORT_DOCS[@]}" --bin "$BIN" "$@"
