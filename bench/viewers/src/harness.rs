@@ -8,7 +8,7 @@
 //! an interrupt (Ctrl-C, SIGTERM), stops them all (SIGTERM, then SIGKILL after 5 s) and
 //! removes the directory. [`cluster`] starts the live stream's parts (broker, keys,
 //! ingest, source, nodes, load balancer, relay); [`up`] the whole cluster in one `sealcast
-//! up` (the latency benchmarks'; [`up_one`] memory's); [`peers`] the peers' servers (nginx
+//! up` (every benchmark that runs it); [`peers`] the peers' servers (nginx
 //! on a mirror of the node, HAProxy) from the configuration files in `bench/peers/`;
 //! [`backends`] the static backends a load balancer under test is set in front of.
 //!
@@ -21,7 +21,6 @@ pub mod peers;
 mod procfs;
 pub mod relay;
 pub mod up;
-pub mod up_one;
 
 pub use procfs::{
     all_cores, cpu_seconds, cpu_seconds_between, cpu_ticks, rss_kib, settled, settled_rss_kib,
@@ -265,12 +264,20 @@ impl Work {
             .is_ok_and(|text| text.lines().any(|l| l.starts_with(prefix)))
     }
 
-    /// The last 5 lines of every non-empty `*.err` here, each under its file's name: what a
-    /// failure prints (the directory goes with the run).
+    /// The last 5 lines of every non-empty `*.err` here or in a directory here (a start
+    /// named `DIR/NAME`), each under its path in the directory: what a failure prints (the
+    /// directory goes with the run).
     pub fn logs(&self) -> String {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&self.dir)
-            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
-            .unwrap_or_default();
+        let list = |dir: &Path| -> Vec<PathBuf> {
+            std::fs::read_dir(dir)
+                .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+                .unwrap_or_default()
+        };
+        let mut files = list(&self.dir);
+        let dirs: Vec<PathBuf> = files.iter().filter(|f| f.is_dir()).cloned().collect();
+        for dir in dirs {
+            files.extend(list(&dir));
+        }
         files.sort();
         let mut text = String::new();
         for file in files {
@@ -284,7 +291,10 @@ impl Work {
                 continue;
             }
             let lines: Vec<&str> = log.lines().collect();
-            let name = file.file_name().unwrap_or_default().to_string_lossy();
+            let name = file
+                .strip_prefix(&self.dir)
+                .unwrap_or(&file)
+                .to_string_lossy();
             text.push_str(&format!("\n--- {name} (last lines)\n"));
             text.push_str(&lines[lines.len().saturating_sub(5)..].join("\n"));
         }
@@ -626,6 +636,37 @@ mod tests {
         assert!(settled(&[199, 198], 2));
         assert!(!settled(&[199, 197], 2));
         assert!(settled(&[7], 0));
+    }
+
+    #[test]
+    fn the_logs_are_every_start_s_here_and_in_a_directory_here() {
+        let mut work = Work::tmpfs("harness-logs").expect("a work directory");
+        std::fs::create_dir_all(work.path("sub/deeper")).expect("sub");
+        for (name, line) in [("top", "top failed"), ("sub/up", "up failed")] {
+            let pid = work
+                .start_unpinned(
+                    name,
+                    Path::new("/bin/sh"),
+                    ["-c", &format!("echo {line} >&2")],
+                    &[],
+                )
+                .expect("sh started");
+            assert!(work.wait(pid).expect("sh ended"));
+        }
+        std::fs::write(work.path("sub/deeper/x.err"), "too deep\n").expect("x.err");
+        let logs = work.logs();
+        assert!(
+            logs.contains("--- top.err (last lines)\ntop failed"),
+            "{logs}"
+        );
+        assert!(
+            logs.contains("--- sub/up.err (last lines)\nup failed"),
+            "{logs}"
+        );
+        assert!(
+            !logs.contains("too deep") && !logs.contains("top.out"),
+            "{logs}"
+        );
     }
 
     #[test]

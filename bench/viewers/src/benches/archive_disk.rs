@@ -1,7 +1,7 @@
 //! `sealcast-bench run archive-disk`: bench/archive-disk.sh (issue 49): disk per recorded
 //! hour, and where it is.
 //!
-//! A fresh `sealcast up` ([`crate::harness::cluster::up`]) with NODES broadcast nodes and
+//! A fresh `sealcast up` ([`crate::harness::up::up`]) with NODES broadcast nodes and
 //! the default ladder's shape (the source rung, 720p, 480p and 360p x264, CMAF, 2 s
 //! segments, 0.333 s parts) records a 720p30 `sealcast source` (3000 kb/s) for SECONDS
 //! into its local archive (the default: `archive` in the data directory); then, once node
@@ -19,7 +19,8 @@ use std::time::Duration;
 
 use anyhow::ensure;
 
-use crate::harness::cluster::{add_stream, latency_config, source_720p, up};
+use crate::harness::cluster::{add_stream, latency_config, source_720p};
+use crate::harness::up::{up, UpArgs};
 use crate::harness::{driver_to, say, Work};
 
 /// What the script passes.
@@ -53,7 +54,7 @@ pub fn run(args: &Args, report: impl FnOnce(&Path) -> anyhow::Result<()>) -> any
         &mut work,
         "up",
         &args.bin,
-        &dir,
+        &UpArgs::configured(&dir, args.nodes).loopback(),
         args.nodes,
         Duration::from_secs(90),
         &[],

@@ -2,7 +2,7 @@
 //! video (docs/provenance.md) costs a viewer in bytes, beside what our own statements
 //! cost.
 //!
-//! One `sealcast up` ([`crate::harness::cluster::up`]: one ingest, one broadcast node, the
+//! One `sealcast up` ([`crate::harness::up::up`]: one ingest, one broadcast node, the
 //! default ladder: src, 720p, 480p, 360p; CMAF, 2 s segments, 0.333 s parts) with
 //! `sealcast source` publishing 720p30 at 3000 kb/s over RTMP; after a 10 s settle, a
 //! client (`sealcast-bench sample c2pa-overhead`) follows every rung's media playlist for
@@ -22,7 +22,8 @@ use std::time::Duration;
 
 use anyhow::ensure;
 
-use crate::harness::cluster::{add_stream, latency_config, source_720p, up};
+use crate::harness::cluster::{add_stream, latency_config, source_720p};
+use crate::harness::up::{up, UpArgs};
 use crate::harness::{driver_to, get, wait_for, Work};
 
 /// What the script passes.
@@ -53,7 +54,7 @@ pub fn run(args: &Args, report: impl FnOnce(&Path) -> anyhow::Result<()>) -> any
         &mut work,
         "up",
         &args.bin,
-        &dir,
+        &UpArgs::configured(&dir, 1).loopback(),
         1,
         Duration::from_secs(60),
         &[],

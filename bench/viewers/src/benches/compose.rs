@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context};
 
+use crate::harness::up::UpArgs;
 use crate::harness::{cpu_ticks, say, wait_for, Work};
 use crate::live::free_port;
 use crate::reports::calc::Calc;
@@ -233,17 +234,9 @@ pub fn run(args: &Args, report: impl FnOnce(Measured) -> anyhow::Result<()>) -> 
     // and with one 1280x720 stream from `sealcast source`.
     let up_dir = dir.join("up");
     std::fs::create_dir_all(&up_dir)?;
-    let (data, certs) = (up_dir.join("data"), up_dir.join("certs"));
-    let mut up_args: Vec<&std::ffi::OsStr> =
-        vec!["up".as_ref(), "--data-dir".as_ref(), data.as_os_str()];
-    up_args.extend([
-        "--certs-dir".as_ref(),
-        certs.as_os_str(),
-        "--broadcast".as_ref(),
-        "3".as_ref(),
-    ]);
-    up_args.extend(crate::harness::up::loopback_listeners());
-    let up = work.start_unpinned("up", &args.bin, up_args, &[])?;
+    // Started here, not by `harness::up::up`: ready once it printed the stream's key.
+    let up_args = UpArgs::defaults(&up_dir, 3).loopback();
+    let up = work.start_unpinned("up", &args.bin, up_args.command(), &[])?;
     let mut key_line = None;
     if !wait_for(Duration::from_secs(30), || {
         key_line = read_line(&work.path("up.out"), "stream-key main ");

@@ -22,7 +22,7 @@ use std::time::Duration;
 use anyhow::{bail, ensure, Context};
 
 use crate::harness::cluster::{add_stream, latency_config};
-use crate::harness::up::up;
+use crate::harness::up::{up, UpArgs};
 use crate::harness::{get, peer_file, program, render, say, wait_for, Work};
 use crate::live::free_port;
 use crate::reports::dvr_seek::{playlist_seconds, window_seconds};
@@ -62,20 +62,10 @@ pub fn run(args: &Args, report: impl FnOnce(&Path) -> anyhow::Result<()>) -> any
     std::fs::create_dir_all(&dir)?;
     let config = dir.join("sealcast.toml");
     std::fs::write(&config, latency_config("0.333", false))?;
-    let (data, certs) = (dir.join("data"), dir.join("certs"));
-    let mut up_args: Vec<&std::ffi::OsStr> = vec![
-        "--config".as_ref(),
-        config.as_os_str(),
-        "--data-dir".as_ref(),
-        data.as_os_str(),
-        "--certs-dir".as_ref(),
-        certs.as_os_str(),
-        "--broadcast".as_ref(),
-        "1".as_ref(),
-        "--dvr-window".as_ref(),
-        "30m".as_ref(),
-    ];
-    up_args.extend(crate::harness::up::loopback_listeners());
+    let data = dir.join("data");
+    let up_args = UpArgs::configured(&dir, 1)
+        .args(["--dvr-window", "30m"])
+        .loopback();
     let cluster = up(
         &mut work,
         "up",
@@ -83,6 +73,7 @@ pub fn run(args: &Args, report: impl FnOnce(&Path) -> anyhow::Result<()>) -> any
         &up_args,
         1,
         Duration::from_secs(90),
+        &[],
     )
     .context("dvr-seek")?;
     let origin = cluster.field("player").unwrap_or_default();

@@ -46,7 +46,7 @@ use std::time::Duration;
 use anyhow::{bail, ensure, Context};
 
 use crate::harness::cluster::{add_stream, latency_config};
-use crate::harness::up::up;
+use crate::harness::up::{up, UpArgs};
 use crate::harness::{get, program, say, wait_for, Work};
 use crate::live::free_port;
 
@@ -125,21 +125,7 @@ pub fn run(args: &Args, report: impl FnOnce(&Path) -> anyhow::Result<()>) -> any
     let config = dir.join("sealcast.toml");
     std::fs::write(&config, latency_config(&args.part, args.ladder == "full"))?;
     let (data, certs) = (dir.join("data"), dir.join("certs"));
-    let mut up_args: Vec<std::ffi::OsString> = vec![
-        "--config".into(),
-        config.clone().into(),
-        "--data-dir".into(),
-        data.clone().into(),
-        "--certs-dir".into(),
-        certs.clone().into(),
-        "--broadcast".into(),
-        "2".into(),
-    ];
-    up_args.extend(
-        crate::harness::up::loopback_listeners()
-            .into_iter()
-            .map(Into::into),
-    );
+    let mut up_args = UpArgs::configured(&dir, 2).loopback();
     if args.transports.split_whitespace().any(|t| t == "moq") {
         let relay = args
             .relay_bin
@@ -150,12 +136,11 @@ pub fn run(args: &Args, report: impl FnOnce(&Path) -> anyhow::Result<()>) -> any
             "ingest-latency: no moq-relay at {} (run scripts/setup.sh test)",
             relay.display()
         );
-        up_args.extend([
-            "--moq-run-relay".into(),
-            relay.clone().into(),
-            "--moq-relay-listen".into(),
-            format!("127.0.0.1:{}", free_port()?).into(),
-        ]);
+        up_args = up_args
+            .arg("--moq-run-relay")
+            .arg(relay)
+            .arg("--moq-relay-listen")
+            .arg(format!("127.0.0.1:{}", free_port()?));
     }
     let cluster = up(
         &mut work,
@@ -164,6 +149,7 @@ pub fn run(args: &Args, report: impl FnOnce(&Path) -> anyhow::Result<()>) -> any
         &up_args,
         2,
         Duration::from_secs(60),
+        &[],
     )
     .context("ingest-latency")?;
     let origin = cluster.field("player").unwrap_or_default();

@@ -9,7 +9,7 @@
 //! once per codec, ahead of time (x265 `ultrafast` at 8 Mb/s; SVT-AV1 preset 10 at 6 Mb/s;
 //! a keyframe every 2 s, no scene cuts, Opus audio), so that no encoder of the publisher
 //! competes with the ingest during the measurement. Then one `sealcast up`
-//! ([`crate::harness::cluster::up`]: the default ladder, 2 broadcast nodes, the ingest's
+//! ([`crate::harness::up::up`]: the default ladder, 2 broadcast nodes, the ingest's
 //! end grace of 2 s), and for each codec in turn FFmpeg 9 publishes that file in real time
 //! over Enhanced RTMP (`-re -c copy -f flv`) with the stream key `up` printed. Every 2 s
 //! while it publishes: the CPU of `sealcast up` since the publish began
@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use anyhow::{bail, ensure, Context};
 
-use crate::harness::cluster::up;
+use crate::harness::up::{up, UpArgs};
 use crate::harness::{cpu_ticks, get, say, Work};
 use crate::reports::ladder_codecs::{sample, Tick};
 
@@ -136,7 +136,7 @@ pub fn run(args: &Args, report: impl FnOnce(&Path) -> anyhow::Result<()>) -> any
         &mut work,
         "up",
         &args.bin,
-        &dir,
+        &UpArgs::configured(&dir, 2).loopback(),
         2,
         Duration::from_secs(60),
         &[],
@@ -144,10 +144,9 @@ pub fn run(args: &Args, report: impl FnOnce(&Path) -> anyhow::Result<()>) -> any
     let obs = cluster.url("obs-server")?;
     let node = cluster.url("broadcast1")?;
     let key = cluster
-        .fields("stream-key")
-        .filter(|f| f.first() == Some(&"main"))
-        .and_then(|f| f.get(1).map(|k| (*k).to_owned()))
-        .context("sealcast up printed no key of stream main")?;
+        .stream_key("main")
+        .context("sealcast up printed no key of stream main")?
+        .to_owned();
     let tick = crate::procstat::clock_ticks();
 
     let samples = work.path("samples.jsonl");

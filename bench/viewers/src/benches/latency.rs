@@ -29,7 +29,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 
 use crate::harness::cluster::latency_config;
-use crate::harness::up::{up, Up};
+use crate::harness::up::{up, Up, UpArgs};
 use crate::harness::{get, peer_file, program, render, say, wait_for, Work};
 use crate::live::free_port;
 
@@ -83,25 +83,14 @@ fn cluster(
     std::fs::create_dir_all(&dir)?;
     let config = dir.join("sealcast.toml");
     std::fs::write(&config, latency_config(part, ladder == "full"))?;
-    let (data, certs) = (dir.join("data"), dir.join("certs"));
-    let mut args: Vec<&std::ffi::OsStr> = vec![
-        "--config".as_ref(),
-        config.as_os_str(),
-        "--data-dir".as_ref(),
-        data.as_os_str(),
-        "--certs-dir".as_ref(),
-        certs.as_os_str(),
-        "--broadcast".as_ref(),
-        "2".as_ref(),
-    ];
-    args.extend(crate::harness::up::loopback_listeners());
     up(
         work,
         &format!("{name}/up"),
         bin,
-        &args,
+        &UpArgs::configured(&dir, 2).loopback(),
         2,
         Duration::from_secs(60),
+        &[],
     )
     .with_context(|| format!("latency: sealcast up ({name})"))
 }

@@ -5,7 +5,7 @@
 //! Every measurement gets fresh processes (a process keeps memory it freed, so a second
 //! load on the same one would look free), none of them pinned:
 //! - `node`: `sealcast up --broadcast 1` at the binary's defaults (a tokio worker per core,
-//!   [`crate::harness::cluster::up`]), a 4 s `sealcast source` publish so that its live
+//!   [`crate::harness::up::up`]), a 4 s `sealcast source` publish so that its live
 //!   playlists exist (the stream ends; its playlists stay), then CONNECTIONS connections to
 //!   the node's own port over plain HTTP/1.1;
 //! - `node-1w`: the same with `TOKIO_WORKER_THREADS=1`, as the peers run one worker;
@@ -34,7 +34,7 @@ use std::time::Duration;
 use anyhow::{bail, ensure, Context};
 
 use crate::harness::peers::{children, cipher_h2, haproxy_idle, nginx_idle};
-use crate::harness::up_one::{up_one as up, UpOne as Up};
+use crate::harness::up::{up, UpArgs};
 use crate::harness::{get, open_files_limit, say, settled_rss_kib, wait_for, Work, STOP_GRACE};
 use crate::reports::python::parse_json;
 
@@ -199,10 +199,67 @@ fn measure(work: &mut Work, args: &Args, target: &str, ciphers: &Path) -> anyhow
     Ok(r)
 }
 
-/// A fresh `up` ([`up`]) in `dir` whose stream `main` was published for 4 s (it ends;
-/// its playlists stay), once its node lists it (at most 20 s).
-fn start_up(work: &mut Work, args: &Args, dir: &Path, workers: Option<&str>) -> anyhow::Result<Up> {
-    let up = up(work, &args.bin, "up", dir, workers)?;
+/// `sealcast up` with one broadcast node, started by [`start_up`].
+#[derive(Debug)]
+struct UpOne {
+    /// Its pid (every role is in this one process).
+    pid: u32,
+    /// The node's base URL (`broadcast1`, plain HTTP), without a trailing `/`.
+    node: String,
+    /// The load balancer's base URL (`player`, HTTPS), without a trailing `/`.
+    player: String,
+    /// `--certs-dir`: the load balancer's `server.pem` and `server.key`.
+    certs: PathBuf,
+    /// The CA's certificate, which the load balancer's chains to.
+    ca: PathBuf,
+}
+
+/// A fresh `sealcast up --broadcast 1 --no-limits` ([`up`]; every connection of a
+/// benchmark comes from one address, which the per-client limits would refuse after a few
+/// hundred), its data and certificates in `dir` (emptied first), every listener on a free
+/// port of 127.0.0.1, not pinned, with `TOKIO_WORKER_THREADS=workers` when given (else
+/// the binary's default, a worker per core), once it printed its URLs (at most 30 s);
+/// then its stream `main` published for 4 s (it ends; its playlists stay), once its node
+/// lists it (at most 20 s).
+fn start_up(
+    work: &mut Work,
+    args: &Args,
+    dir: &Path,
+    workers: Option<&str>,
+) -> anyhow::Result<UpOne> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).with_context(|| dir.display().to_string())?;
+    }
+    std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
+    let envs: Vec<(&str, &str)> = workers
+        .map(|w| ("TOKIO_WORKER_THREADS", w))
+        .into_iter()
+        .collect();
+    let started = up(
+        work,
+        "up",
+        &args.bin,
+        &UpArgs::defaults(dir, 1).no_limits().loopback(),
+        1,
+        Duration::from_secs(30),
+        &envs,
+    )?;
+    let certs = dir.join("certs");
+    let up = UpOne {
+        pid: started.pid,
+        node: started.url("broadcast1")?,
+        player: started.url("player")?,
+        ca: certs.join("ca.pem"),
+        certs,
+    };
+    let rtmp = started
+        .field("obs-server")
+        .context("sealcast up printed no obs-server line")?;
+    let key = started
+        .stream_key("main")
+        .context("sealcast up printed no key for main")?;
+    // The key goes only into the source's environment.
+    let source_url = format!("{rtmp}/{key}");
     let log = std::fs::File::create(dir.join("source.log"))?;
     let mut source = Command::new(&args.bin);
     crate::harness::clean_env(&mut source);
@@ -216,7 +273,7 @@ fn start_up(work: &mut Work, args: &Args, dir: &Path, workers: Option<&str>) -> 
             "--duration",
             "4",
         ])
-        .env("SEALCAST_SOURCE_URL", &up.source_url)
+        .env("SEALCAST_SOURCE_URL", &source_url)
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context};
 
-use crate::harness::up::up;
+use crate::harness::up::{up, UpArgs};
 use crate::harness::{get, say, wait_for, Work};
 use crate::publish_latency::{poll, Poll};
 
@@ -54,22 +54,15 @@ pub fn run(args: &Args, report: impl FnOnce(&Path) -> anyhow::Result<()>) -> any
     let mut work = Work::temp("publish-latency")?;
     let data = work.path("data");
     let listen = "127.0.0.1:0";
-    let up_args: Vec<&std::ffi::OsStr> = vec![
-        "--data-dir".as_ref(),
-        data.as_os_str(),
-        "--broadcast".as_ref(),
-        "3".as_ref(),
-        "--rtmp-listen".as_ref(),
-        listen.as_ref(),
-        "--srt-listen".as_ref(),
-        listen.as_ref(),
-        "--webrtc-listen".as_ref(),
-        listen.as_ref(),
-        "--broadcast-listen".as_ref(),
-        listen.as_ref(),
-        "--mqtt-listen".as_ref(),
-        listen.as_ref(),
-    ];
+    // As the script ran it: no `--config` or `--certs-dir` (the binary's defaults), and
+    // every listener but the load balancer's on a free port.
+    let up_args = UpArgs::default()
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["--broadcast", "3"])
+        .args(["--rtmp-listen", listen, "--srt-listen", listen])
+        .args(["--webrtc-listen", listen, "--broadcast-listen", listen])
+        .args(["--mqtt-listen", listen]);
     let cluster = up(
         &mut work,
         "up",
@@ -77,6 +70,7 @@ pub fn run(args: &Args, report: impl FnOnce(&Path) -> anyhow::Result<()>) -> any
         &up_args,
         3,
         Duration::from_secs(30),
+        &[],
     )
     .context("publish-latency")?;
     let nodes: Vec<String> = cluster.nodes().into_iter().map(str::to_owned).collect();

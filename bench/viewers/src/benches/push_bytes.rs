@@ -4,7 +4,7 @@
 //! `SEALCAST_PUSH_WHOLE_SEGMENTS=1` makes it push every segment whole, as before.
 //!
 //! Both modes in one run, ROUNDS times interleaved (`assembled`, `whole`, …): each time a
-//! fresh `sealcast up` ([`crate::harness::cluster::up`]: one ingest, two broadcast nodes,
+//! fresh `sealcast up` ([`crate::harness::up::up`]: one ingest, two broadcast nodes,
 //! the source rung only, CMAF, 2 s segments, 0.333 s parts) with `sealcast source`
 //! publishing 720p30 at 3000 kb/s over RTMP, a 10 s settle, then SECONDS measured:
 //! - ingest→edge bytes: the ingest's `sealcast_ingest_push_bytes_total` (body bytes sent,
@@ -26,7 +26,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::harness::cluster::{add_stream, latency_config, source_720p, up};
+use crate::harness::cluster::{add_stream, latency_config, source_720p};
+use crate::harness::up::{up, UpArgs};
 use crate::harness::{get, say, wait_for, Work};
 
 /// What the script passes.
@@ -80,7 +81,7 @@ fn measure(work: &mut Work, args: &Args, mode: &str, round: u64) -> anyhow::Resu
         work,
         &format!("up-{mode}-{round}"),
         &args.bin,
-        &dir,
+        &UpArgs::configured(&dir, 2).loopback(),
         2,
         Duration::from_secs(60),
         whole,

@@ -24,7 +24,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::harness::cluster::latency_config;
-use crate::harness::up::up;
+use crate::harness::up::{up, UpArgs};
 use crate::harness::{get, say, wait_for, Work};
 use crate::viewer_verify::Viewer;
 
@@ -64,25 +64,15 @@ pub fn run(args: &Args, report: impl FnOnce(&Path) -> anyhow::Result<()>) -> any
     std::fs::create_dir_all(&dir)?;
     let config_file = dir.join("sealcast.toml");
     std::fs::write(&config_file, config())?;
-    let (data, certs) = (dir.join("data"), dir.join("certs"));
-    let mut up_args: Vec<&std::ffi::OsStr> = vec![
-        "--config".as_ref(),
-        config_file.as_os_str(),
-        "--data-dir".as_ref(),
-        data.as_os_str(),
-        "--certs-dir".as_ref(),
-        certs.as_os_str(),
-        "--broadcast".as_ref(),
-        "1".as_ref(),
-    ];
-    up_args.extend(crate::harness::up::loopback_listeners());
+    let certs = dir.join("certs");
     let cluster = up(
         &mut work,
         "up/up",
         &args.bin,
-        &up_args,
+        &UpArgs::configured(&dir, 1).loopback(),
         1,
         Duration::from_secs(60),
+        &[],
     )
     .context("viewer-verify")?;
     let origin = cluster.field("player").unwrap_or_default().to_owned();

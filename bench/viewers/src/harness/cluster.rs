@@ -427,84 +427,6 @@ pub fn source_720p(
     work.start_unpinned(name, bin, args, &[("SEALCAST_SOURCE_URL", source_url)])
 }
 
-/// `sealcast up` started as one process (ingest, broker, load balancer, broadcast
-/// nodes), and what it printed once ready.
-#[derive(Debug, Clone)]
-pub struct Up {
-    /// Its pid.
-    pub pid: u32,
-    /// What it printed on standard output once ready (`obs-server URL`, `broadcast1 URL`…).
-    pub ready: String,
-}
-
-impl Up {
-    /// The fields after the first of the first ready line whose first field is `first`
-    /// (`awk '$1 == FIRST'`).
-    pub fn fields(&self, first: &str) -> Option<Vec<&str>> {
-        self.ready.lines().find_map(|line| {
-            let mut fields = line.split_whitespace();
-            (fields.next() == Some(first)).then(|| fields.collect())
-        })
-    }
-
-    /// The URL a ready line gives (`broadcast1`, `obs-server`), without a trailing `/`.
-    pub fn url(&self, role: &str) -> anyhow::Result<String> {
-        let url = self
-            .fields(role)
-            .and_then(|f| f.first().map(|u| u.trim_end_matches('/').to_owned()))
-            .with_context(|| format!("sealcast up printed no {role} line"))?;
-        Ok(url)
-    }
-}
-
-/// `sealcast up` as the scripts run it, not pinned, named `name` (its output in
-/// `NAME.out`, `NAME.err`): `DIR/sealcast.toml`, its data in `DIR/data`, its certificates
-/// in `DIR/certs`, `broadcast` broadcast nodes, every listener on a port of 127.0.0.1 the
-/// system picks, `envs` added to its environment; once it prints `broadcastN ` (its last
-/// node) within `within`.
-pub fn up(
-    work: &mut Work,
-    name: &str,
-    bin: &Path,
-    dir: &Path,
-    broadcast: u64,
-    within: Duration,
-    envs: &[(&str, &str)],
-) -> anyhow::Result<Up> {
-    let (config, data, certs) = (
-        dir.join("sealcast.toml"),
-        dir.join("data"),
-        dir.join("certs"),
-    );
-    let broadcast_n = broadcast.to_string();
-    let mut args: Vec<&std::ffi::OsStr> = vec![
-        "up".as_ref(),
-        "--config".as_ref(),
-        config.as_os_str(),
-        "--data-dir".as_ref(),
-        data.as_os_str(),
-        "--certs-dir".as_ref(),
-        certs.as_os_str(),
-        "--broadcast".as_ref(),
-        broadcast_n.as_ref(),
-    ];
-    args.extend(super::up::loopback_listeners());
-    let pid = work.start_unpinned(name, bin, args, envs)?;
-    let last = format!("broadcast{broadcast} ");
-    if !wait_for(within, || work.out_has_line(name, &last)) {
-        work.alive(pid, "sealcast up")?;
-        bail!(
-            "sealcast up did not start in {} s{}",
-            within.as_secs(),
-            work.logs()
-        );
-    }
-    Ok(Up {
-        pid,
-        ready: work.out(name),
-    })
-}
-
 /// Adds `stream` to the catalog in `data` (`sealcast streams add`, beside a running
 /// cluster); its key, the last line printed, which goes nowhere but to the caller.
 pub fn add_stream(bin: &Path, data: &Path, stream: &str) -> anyhow::Result<String> {
@@ -578,23 +500,6 @@ mod tests {
             ),
             "{src}"
         );
-    }
-
-    #[test]
-    fn up_s_ready_lines_give_urls() {
-        let up = Up {
-            pid: 1,
-            ready: "obs-server rtmp://127.0.0.1:1935/live\nstream-key main k3y\n\
-                    broadcast1 http://127.0.0.1:8081/\n"
-                .into(),
-        };
-        assert_eq!(up.url("broadcast1").expect("node"), "http://127.0.0.1:8081");
-        assert_eq!(
-            up.url("obs-server").expect("rtmp"),
-            "rtmp://127.0.0.1:1935/live"
-        );
-        assert_eq!(up.fields("stream-key"), Some(vec!["main", "k3y"]));
-        assert!(up.url("broadcast2").is_err());
     }
 
     #[test]
