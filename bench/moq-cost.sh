@@ -28,7 +28,9 @@
 #     once), the LL-HLS a server that cannot hold a request offers.
 # For each: the servers' CPU over WINDOW seconds without viewers, then with them; the
 # difference per viewer is a viewer's cost; memory likewise. With RELAY_VARIANT (moq-relay
-# flags), a second relay runs with them and `moq+` is measured in the same rotation.
+# flags) or RELAY_VARIANT_BIN (another moq-relay build, described by RELAY_VARIANT_BUILD,
+# e.g. `--features jemalloc`), a second relay runs with them and `moq+` is measured in the
+# same rotation.
 # The driver runs it whole: `sealcast-bench run moq-cost` (bench/viewers/src/benches/
 # moq_cost.rs says how). moq-relay's io_uring workers (`--runtime-workers 1
 # --runtime-io-uring`, Linux 6.12+) need a build with its `io-uring` feature: point
@@ -39,13 +41,15 @@
 # docs/benchmarks.md (MOQ_COST_DOCS= skips it), by `sealcast-bench report moq-cost`.
 #
 # Usage: bench/moq-cost.sh [VIEWERS] [RUNS]   (defaults 200 and 3)
-# Environment: SEALCAST_BIN (its bench tools beside it), SEALCAST_BENCH, RELAY_VARIANT, WINDOW (20),
+# Environment: SEALCAST_BIN (its bench tools beside it), SEALCAST_BENCH, RELAY_VARIANT,
+# RELAY_VARIANT_BIN, RELAY_VARIANT_BUILD, WINDOW (20),
 # SETTLE (5), JOIN (10), SEALCAST_MOQ_RELAY_BIN (else the release build, made once into
 # ~/.cache/sealcast/moq-relay-release).
 set -euo pipefail
 GIVEN_BIN="${SEALCAST_BIN:+$(realpath "$SEALCAST_BIN")}"
 GIVEN_BENCH="${SEALCAST_BENCH:+$(realpath "$SEALCAST_BENCH")}"
 RELAY="${SEALCAST_MOQ_RELAY_BIN:-}"
+[ -z "${RELAY_VARIANT_BIN:-}" ] || export RELAY_VARIANT_BIN="$(realpath "$RELAY_VARIANT_BIN")"
 cd "$(dirname "$0")/.."
 source bench/lib.sh
 # A release build of moq-relay, built once (about 12 minutes on 2 cores): the debug build

@@ -319,6 +319,12 @@ impl Drop for Work {
         for pid in pids {
             forget(pid);
         }
+        // SEALCAST_BENCH_KEEP=1 keeps the run's directory (logs, configurations) to look
+        // into a run that went wrong.
+        if std::env::var_os("SEALCAST_BENCH_KEEP").is_some_and(|v| !v.is_empty()) {
+            say(&format!("kept the run's directory: {}", self.dir.display()));
+            return;
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -26,9 +26,9 @@
 //! seconds more have passed, over WINDOW seconds with them; the difference divided by the
 //! viewers is a viewer's cost. Memory per viewer likewise, from resident memory.
 //!
-//! With `--variant` (moq-relay flags), a second relay runs with them beside the first, the
-//! node publishes to both, and a fifth system, `moq+` (node + that relay), is measured in
-//! the same rotation. The report: [`crate::reports::moq_cost`].
+//! With `--variant` (moq-relay flags) or `--variant-bin` (another build of moq-relay), a
+//! second relay runs with them beside the first, the node publishes to both, and a fifth
+//! system, `moq+` (node + that relay), is measured in the same rotation. The report: [`crate::reports::moq_cost`].
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -69,6 +69,13 @@ pub struct Args {
         allow_hyphen_values = true
     )]
     pub variant: String,
+    /// The second relay's binary, when it is another build (default: `--relay-bin`); with
+    /// no `--variant`, it runs with the first relay's flags.
+    #[arg(long, env = "RELAY_VARIANT_BIN")]
+    pub variant_bin: Option<PathBuf>,
+    /// What that build is, for the report (`--features io-uring,jemalloc`); default its path.
+    #[arg(long, env = "RELAY_VARIANT_BUILD")]
+    pub variant_build: Option<String>,
     /// Seconds each CPU reading spans.
     #[arg(long, env = "WINDOW", default_value_t = 20)]
     pub window: u64,
@@ -103,22 +110,20 @@ pub fn run(args: &Args, report: impl FnOnce(&Path) -> anyhow::Result<()>) -> any
     let mqtt = mosquitto(&mut work, "1")?;
     let cluster = LlCluster::setup(&work, &args.bin, STREAM, 0.333, &mqtt)?;
 
-    let (relay, fingerprint) = moq_relay(
-        &mut work,
-        &args.relay_bin,
-        "relay",
-        "0",
-        &["--quic-mtu-discovery".to_owned()],
-    )?;
+    let shipped = ["--quic-mtu-discovery".to_owned()];
+    let (relay, fingerprint) = moq_relay(&mut work, &args.relay_bin, "relay", "0", &shipped)?;
     let mut systems = vec!["ll-hls", "ll-tls", "moq", "nginx"];
     let mut relays = vec![relay.url.clone()];
     let mut fingerprints = vec![fingerprint.clone()];
-    let variant: Vec<String> = args.variant.split_whitespace().map(str::to_owned).collect();
-    let second = if variant.is_empty() {
+    let mut variant: Vec<String> = args.variant.split_whitespace().map(str::to_owned).collect();
+    let second = if variant.is_empty() && args.variant_bin.is_none() {
         None
     } else {
-        let (relay2, fingerprint2) =
-            moq_relay(&mut work, &args.relay_bin, "relay2", "0", &variant)?;
+        if variant.is_empty() {
+            variant = shipped.to_vec();
+        }
+        let bin = args.variant_bin.as_ref().unwrap_or(&args.relay_bin);
+        let (relay2, fingerprint2) = moq_relay(&mut work, bin, "relay2", "0", &variant)?;
         relays.push(relay2.url.clone());
         fingerprints.push(fingerprint2.clone());
         systems.push("moq+");
@@ -349,4 +354,21 @@ pub fn line(
         "report": report,
     })
     .to_string()
+}
+
+impl Args {
+    /// The second relay as the report names it: its flags (the first relay's when only
+    /// the build differs), and the build when it is another.
+    pub fn variant_label(&self) -> String {
+        let flags = if self.variant.trim().is_empty() {
+            "--quic-mtu-discovery".to_owned()
+        } else {
+            self.variant.trim().to_owned()
+        };
+        match (&self.variant_bin, &self.variant_build) {
+            (None, _) => self.variant.clone(),
+            (Some(_), Some(build)) => format!("{flags}` built with `{build}"),
+            (Some(bin), None) => format!("{flags}` built as `{}", bin.display()),
+        }
+    }
 }

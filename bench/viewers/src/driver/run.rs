@@ -90,7 +90,7 @@ pub(super) fn run(docs: &Path, which: RunCmd) -> anyhow::Result<()> {
                 viewers: Some(args.viewers.to_string()),
                 runs_given: Some(args.runs.to_string()),
                 date: crate::harness::today(true)?,
-                variant: args.variant.clone(),
+                variant: args.variant_label(),
                 out: ReportOut {
                     no_doc: args.no_doc,
                     results_file: None,

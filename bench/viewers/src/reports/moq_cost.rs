@@ -38,6 +38,10 @@ struct Measurement {
     report: serde_json::Value,
 }
 
+/// The share of a MoQ measurement's viewers that may fail before it is void (no figure, out
+/// of the ratios): a relay that refused many of them was not serving the audience measured.
+const VOID: f64 = 0.05;
+
 /// What the script ran with, as it tells the report.
 #[derive(Debug, Default)]
 pub struct Run {
@@ -59,8 +63,8 @@ struct Figures {
     system: String,
     run: u64,
     viewers_per_cpu_s: Option<f64>,
-    cpu_ms_per_viewer_s: f64,
-    kib_per_viewer: f64,
+    cpu_ms_per_viewer_s: Option<f64>,
+    kib_per_viewer: Option<f64>,
     idle_cpu_pct: f64,
     stalls: u64,
     stalled_viewers: u64,
@@ -101,12 +105,17 @@ impl Figures {
                 None,
             )
         };
+        // A MoQ viewer that failed cost nothing to serve: the cost is per viewer served, and
+        // a measurement that lost more than VOID of its viewers says nothing at all.
+        let moq = m.system.starts_with("moq");
+        let served = if moq { n - failed as f64 } else { n };
+        let valid = served > 0.0 && (!moq || failed as f64 <= VOID * n);
         Figures {
             system: m.system.clone(),
             run: m.run,
-            viewers_per_cpu_s: (extra > 0.0).then(|| n * window / extra),
-            cpu_ms_per_viewer_s: 1000.0 * extra / window / n,
-            kib_per_viewer: (m.busy_rss_kib - m.idle_rss_kib) / n,
+            viewers_per_cpu_s: (valid && extra > 0.0).then(|| served * window / extra),
+            cpu_ms_per_viewer_s: valid.then(|| 1000.0 * extra / window / served),
+            kib_per_viewer: valid.then(|| (m.busy_rss_kib - m.idle_rss_kib) / served),
             idle_cpu_pct: 100.0 * m.idle_cpu_s / window,
             stalls,
             stalled_viewers,
@@ -207,8 +216,8 @@ pub fn report(runs_jsonl: &str, run: &Run) -> anyhow::Result<Report> {
             "| {} | {} | {} | {} KiB | {} ({}) | {} | {late} |",
             label.replace("VARIANT", &run.variant),
             text(spread(rs.iter().map(|r| r.viewers_per_cpu_s)), 0),
-            text(spread(rs.iter().map(|r| Some(r.cpu_ms_per_viewer_s))), 3),
-            text(spread(rs.iter().map(|r| Some(r.kib_per_viewer))), 0),
+            text(spread(rs.iter().map(|r| r.cpu_ms_per_viewer_s)), 3),
+            text(spread(rs.iter().map(|r| r.kib_per_viewer)), 0),
             rs.iter().map(|r| r.stalls).sum::<u64>(),
             rs.iter().map(|r| r.stalled_viewers).sum::<u64>(),
             rs.iter().map(|r| r.failed).sum::<u64>(),
@@ -232,6 +241,19 @@ pub fn report(runs_jsonl: &str, run: &Run) -> anyhow::Result<Report> {
          Figures are median (min–max) over runs; the servers' idle CPU \
          (publishing, the relay's and node's own work) was {idle} % of a core."
     ));
+    let void: Vec<String> = rows
+        .iter()
+        .filter(|r| r.viewers_per_cpu_s.is_none() && r.cpu_ms_per_viewer_s.is_none())
+        .map(|r| format!("{} in run {} ({} failed)", r.system, r.run, r.failed))
+        .collect();
+    if !void.is_empty() {
+        lines.push(String::new());
+        lines.push(format!(
+            "Void, more than {:.0} % of the viewers failed (no figure, out of the ratios): {}.",
+            VOID * 100.0,
+            void.join(", ")
+        ));
+    }
     if of("moq+").next().is_some() {
         let (plus, plus_each) = ratio_text(&ratios(&rows, "moq+", "moq"));
         let (over_ll, _) = ratio_text(&ratios(&rows, "moq+", "ll-hls"));
@@ -288,8 +310,9 @@ mod tests {
         .expect("a report");
         let s = &report.section;
         assert!(s.starts_with("## MoQ viewers' cost on one node (bench/moq-cost.sh)\n\n`bench/moq-cost.sh 200 2`, 2026-11-30:"), "{s}");
-        // 200 viewers × 20 s over 4 and 8 extra CPU-seconds: 1000 and 500.
-        assert!(s.contains("| MoQ (node + moq-relay) | 750 (500–1000) | 1.500 (1.000–2.000) | 10 (10–10) KiB | 2 (2) | 4 | 15 (15–15) / 900 (900–900) ms |"), "{s}");
+        // The 198 viewers served (2 of 200 failed) × 20 s over 4 and 8 extra CPU-seconds:
+        // 990 and 495.
+        assert!(s.contains("| MoQ (node + moq-relay) | 742 (495–990) | 1.515 (1.010–2.020) | 10 (10–10) KiB | 2 (2) | 4 | 15 (15–15) / 900 (900–900) ms |"), "{s}");
         assert!(
             s.contains("| LL-HLS over TLS (lb + node) | 2000 (2000–2000) |"),
             "{s}"
@@ -298,9 +321,31 @@ mod tests {
             !s.contains("nginx, the peer)"),
             "no row for a system not measured: {s}"
         );
-        // Per run: 1000 / 4000 and 500 / 2000.
-        assert!(s.contains("MoQ / LL-HLS, viewers per server CPU-second, per run: 0.25 (0.25–0.25) (0.25, 0.25); MoQ / LL-HLS over TLS: 0.50 (0.50–0.50) (0.50); MoQ / nginx: — ()."), "{s}");
+        // Per run: 990 / 4000 and 495 / 2000; 990 / 2000 over TLS.
+        assert!(s.contains("MoQ / LL-HLS, viewers per server CPU-second, per run: 0.25 (0.25–0.25) (0.25, 0.25); MoQ / LL-HLS over TLS: 0.49 (0.49–0.49) (0.49); MoQ / nginx: — ()."), "{s}");
         assert_eq!(report.raw["figures"].as_array().map(Vec::len), Some(5));
+    }
+
+    #[test]
+    fn a_measurement_that_lost_its_viewers_is_void() {
+        let lost = json!({"failed": {"not found": 104, "internal error": 96}});
+        let few = json!({"failed": {"not found": 4}});
+        let ll = json!({"errors": 0, "ll": {}});
+        let runs = [
+            line("moq", 1, 5.0, lost),
+            line("ll-hls", 1, 2.0, ll.clone()),
+            line("moq", 2, 5.0, few),
+            line("ll-hls", 2, 2.0, ll),
+        ]
+        .join("\n");
+        let s = report(&runs, &Run::default()).expect("a report").section;
+        // Run 2 counts the 196 viewers served: 196 × 20 s over 4 extra CPU-seconds.
+        assert!(
+            s.contains("| MoQ (node + moq-relay) | 980 (980–980) | 1.020 (1.020–1.020) |"),
+            "{s}"
+        );
+        assert!(s.contains("per run: 0.24 (0.24–0.24) (0.24);"), "{s}");
+        assert!(s.contains("Void, more than 5 % of the viewers failed (no figure, out of the ratios): moq in run 1 (200 failed)."), "{s}");
     }
 
     #[test]
