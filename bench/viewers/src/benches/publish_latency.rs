@@ -52,17 +52,11 @@ pub struct Args {
 /// directory is still there.
 pub fn run(args: &Args, report: impl FnOnce(&Path) -> anyhow::Result<()>) -> anyhow::Result<()> {
     let mut work = Work::temp("publish-latency")?;
-    let data = work.path("data");
-    let listen = "127.0.0.1:0";
-    // As the script ran it: no `--config` or `--certs-dir` (the binary's defaults), and
-    // every listener but the load balancer's on a free port.
-    let up_args = UpArgs::default()
-        .arg("--data-dir")
-        .arg(&data)
-        .args(["--broadcast", "3"])
-        .args(["--rtmp-listen", listen, "--srt-listen", listen])
-        .args(["--webrtc-listen", listen, "--broadcast-listen", listen])
-        .args(["--mqtt-listen", listen]);
+    // No `--config` (the binary's default ladder); data and certificates in the run's
+    // directory, every listener (the load balancer's too) on a free port of 127.0.0.1.
+    let dir = work.path("cluster");
+    std::fs::create_dir_all(&dir)?;
+    let up_args = UpArgs::defaults(&dir, 3).loopback();
     let cluster = up(
         &mut work,
         "up",
