@@ -252,9 +252,7 @@ fn start_up(
         ca: certs.join("ca.pem"),
         certs,
     };
-    let rtmp = started
-        .field("obs-server")
-        .context("sealcast up printed no obs-server line")?;
+    let rtmp = started.url("obs-server")?;
     let key = started
         .stream_key("main")
         .context("sealcast up printed no key for main")?;

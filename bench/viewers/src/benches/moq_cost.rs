@@ -28,7 +28,8 @@
 //!
 //! With `--variant` (moq-relay flags) or `--variant-bin` (another build of moq-relay), a
 //! second relay runs with them beside the first, the node publishes to both, and a fifth
-//! system, `moq+` (node + that relay), is measured in the same rotation. The report: [`crate::reports::moq_cost`].
+//! system, `moq+` (node + that relay), is measured in the same rotation. The report:
+//! [`crate::reports::moq_cost`].
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -93,6 +94,9 @@ pub struct Args {
 /// The stream's name.
 const STREAM: &str = "ll";
 
+/// The flags of the product's relays (path MTU discovery on), the first relay's.
+const SHIPPED: &str = "--quic-mtu-discovery";
+
 /// Runs the benchmark; `report` is given the measurements (`runs.jsonl`: one JSON line per
 /// system and run) while the run's directory is still there.
 pub fn run(args: &Args, report: impl FnOnce(&Path) -> anyhow::Result<()>) -> anyhow::Result<()> {
@@ -110,24 +114,20 @@ pub fn run(args: &Args, report: impl FnOnce(&Path) -> anyhow::Result<()>) -> any
     let mqtt = mosquitto(&mut work, "1")?;
     let cluster = LlCluster::setup(&work, &args.bin, STREAM, 0.333, &mqtt)?;
 
-    let shipped = ["--quic-mtu-discovery".to_owned()];
+    let shipped = [SHIPPED.to_owned()];
     let (relay, fingerprint) = moq_relay(&mut work, &args.relay_bin, "relay", "0", &shipped)?;
     let mut systems = vec!["ll-hls", "ll-tls", "moq", "nginx"];
     let mut relays = vec![relay.url.clone()];
     let mut fingerprints = vec![fingerprint.clone()];
-    let mut variant: Vec<String> = args.variant.split_whitespace().map(str::to_owned).collect();
-    let second = if variant.is_empty() && args.variant_bin.is_none() {
-        None
-    } else {
-        if variant.is_empty() {
-            variant = shipped.to_vec();
-        }
+    let second = if let Some(variant) = args.second_relay_flags() {
         let bin = args.variant_bin.as_ref().unwrap_or(&args.relay_bin);
         let (relay2, fingerprint2) = moq_relay(&mut work, bin, "relay2", "0", &variant)?;
         relays.push(relay2.url.clone());
         fingerprints.push(fingerprint2.clone());
         systems.push("moq+");
         Some((relay2, fingerprint2))
+    } else {
+        None
     };
     let (relays, fingerprints) = (relays.join(","), fingerprints.join(","));
     let node = cluster.node(
@@ -357,18 +357,66 @@ pub fn line(
 }
 
 impl Args {
-    /// The second relay as the report names it: its flags (the first relay's when only
-    /// the build differs), and the build when it is another.
+    /// The second relay's flags, when there is one: `--variant`'s, or the first relay's
+    /// when only the build differs.
+    fn second_relay_flags(&self) -> Option<Vec<String>> {
+        let flags: Vec<String> = self.variant.split_whitespace().map(str::to_owned).collect();
+        match (flags.is_empty(), &self.variant_bin) {
+            (false, _) => Some(flags),
+            (true, Some(_)) => Some(vec![SHIPPED.to_owned()]),
+            (true, None) => None,
+        }
+    }
+
+    /// The second relay as the report names it: its flags, and the build when it is
+    /// another.
     pub fn variant_label(&self) -> String {
-        let flags = if self.variant.trim().is_empty() {
-            "--quic-mtu-discovery".to_owned()
-        } else {
-            self.variant.trim().to_owned()
-        };
+        let flags = self.second_relay_flags().unwrap_or_default().join(" ");
         match (&self.variant_bin, &self.variant_build) {
-            (None, _) => self.variant.clone(),
+            (None, _) => flags,
             (Some(_), Some(build)) => format!("{flags}` built with `{build}"),
             (Some(bin), None) => format!("{flags}` built as `{}", bin.display()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(variant: &str, bin: Option<&str>, build: Option<&str>) -> Args {
+        Args {
+            viewers: 1,
+            runs: 1,
+            bin: "sealcast".into(),
+            viewers_bin: "v".into(),
+            moq_viewers_bin: "m".into(),
+            relay_bin: "relay".into(),
+            variant: variant.into(),
+            variant_bin: bin.map(PathBuf::from),
+            variant_build: build.map(str::to_owned),
+            window: 1,
+            settle: 1,
+            join: 1,
+            no_doc: true,
+        }
+    }
+
+    #[test]
+    fn the_second_relay_is_named_by_its_flags_and_build() {
+        assert_eq!(args("", None, None).second_relay_flags(), None);
+        assert_eq!(args("", None, None).variant_label(), "");
+        let flags = args(" --runtime-workers 1 ", None, None);
+        assert_eq!(flags.variant_label(), "--runtime-workers 1");
+        let build = args("", Some("/b/moq-relay"), Some("--features jemalloc"));
+        assert_eq!(build.second_relay_flags(), Some(vec![SHIPPED.to_owned()]));
+        assert_eq!(
+            build.variant_label(),
+            "--quic-mtu-discovery` built with `--features jemalloc"
+        );
+        assert_eq!(
+            args("--x", Some("/b/moq-relay"), None).variant_label(),
+            "--x` built as `/b/moq-relay"
+        );
     }
 }

@@ -228,18 +228,12 @@ mod tests {
                 .map(|a| a.to_string_lossy().into_owned())
                 .collect()
         };
-        let listeners: Vec<String> = [
-            "--rtmp-listen",
-            "--srt-listen",
-            "--webrtc-listen",
-            "--broadcast-listen",
-            "--mqtt-listen",
-            "--https-listen",
-            "--http-listen",
-        ]
-        .iter()
-        .flat_map(|flag| [flag.to_string(), "127.0.0.1:0".to_owned()])
-        .collect();
+        let listeners: Vec<String> = "--rtmp-listen 127.0.0.1:0 --srt-listen 127.0.0.1:0 \
+            --webrtc-listen 127.0.0.1:0 --broadcast-listen 127.0.0.1:0 --mqtt-listen 127.0.0.1:0 \
+            --https-listen 127.0.0.1:0 --http-listen 127.0.0.1:0"
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
         let configured = UpArgs::configured(dir, 2)
             .args(["--dvr-window", "30m"])
             .loopback();
